@@ -1,0 +1,38 @@
+"""lazyvol: memory-efficient, streaming access to medical and neuro-imaging volumes.
+
+``lazyvol.open(path)`` returns a :class:`Volume`: a chunked dask array with a 4x4 voxel-to-RAS affine
+and metadata, read lazily from NIfTI, DICOM or Zarr.
+"""
+
+from __future__ import annotations
+
+__version__ = "0.1.0"
+
+from .api import open
+from .errors import (
+    CacheError,
+    FormatError,
+    LazyvolError,
+    MultipleSeriesError,
+    ResourceLimitError,
+    SeriesError,
+    SourceNotFoundError,
+    UnsupportedError,
+    WriteError,
+)
+from .volume import Volume
+
+__all__ = [
+    "CacheError",
+    "FormatError",
+    "LazyvolError",
+    "MultipleSeriesError",
+    "ResourceLimitError",
+    "SeriesError",
+    "SourceNotFoundError",
+    "UnsupportedError",
+    "Volume",
+    "WriteError",
+    "__version__",
+    "open",
+]

@@ -1,0 +1,134 @@
+"""Chunk plans and the bridge from small picklable read plans to dask arrays.
+
+Readers describe a source with a frozen, picklable *plan* and a module-level function
+``read_block(plan, index) -> numpy.ndarray`` that returns the block ``index`` (a tuple of slices)
+of the volume. :func:`plan_to_dask` turns the pair into a dask array whose every task is
+``read_block(plan, slices)``: no open file, dataset or image object lives in the graph, so it runs
+unchanged on threads, processes and ``dask.distributed`` workers.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import itertools
+import json
+import os
+from collections.abc import Callable, Sequence
+from typing import Any
+
+import dask.array as da
+import numpy as np
+
+from .config import chunk_budget
+
+__all__ = ["auto_chunks", "file_fingerprint", "normalize_chunks", "plan_to_dask"]
+
+
+def auto_chunks(
+    shape: Sequence[int],
+    itemsize: int,
+    *,
+    spatial_ndim: int = 3,
+    budget: int | None = None,
+) -> tuple[int, ...]:
+    """Chunk shape aligned to a Fortran-ordered (NIfTI) or slice-by-slice (DICOM) layout.
+
+    Whole fast axes are kept together and the slowest spatial axis is cut into slabs of at most
+    ``budget`` bytes; axes after the spatial ones (time, echo, ...) get one index per chunk, so each
+    chunk is a contiguous run of bytes on disk.
+
+    Parameters
+    ----------
+    shape : sequence of int
+        Volume shape ``(i, j, k[, t, ...])``.
+    itemsize : int
+        Bytes per voxel of the array the chunks will hold.
+    spatial_ndim : int
+        How many leading axes are spatial (3 for volumes).
+    budget : int, optional
+        Bytes per chunk; default :func:`lazyvol.config.chunk_budget`.
+
+    Returns
+    -------
+    tuple of int
+        One chunk length per axis.
+    """
+    budget = chunk_budget() if budget is None else int(budget)
+    elements = max(1, budget // max(1, itemsize))
+    chunks: list[int] = []
+    running = 1
+    split = False
+    for axis, n in enumerate(shape):
+        n = max(1, int(n))
+        if axis >= spatial_ndim:
+            chunks.append(1)
+            continue
+        if split:
+            chunks.append(1)
+        elif running * n <= elements:
+            chunks.append(n)
+            running *= n
+        else:
+            chunks.append(max(1, elements // running))
+            split = True
+    return tuple(chunks)
+
+
+def normalize_chunks(
+    chunks: object,
+    shape: Sequence[int],
+    dtype: np.dtype,
+    *,
+    spatial_ndim: int = 3,
+) -> tuple[tuple[int, ...], ...]:
+    """Turn ``"auto"`` or any dask chunk specification into explicit per-axis chunk lengths."""
+    if chunks is None or (isinstance(chunks, str) and chunks == "auto"):
+        chunks = auto_chunks(shape, np.dtype(dtype).itemsize, spatial_ndim=spatial_ndim)
+    return da.core.normalize_chunks(chunks, tuple(shape), dtype=np.dtype(dtype))
+
+
+def plan_to_dask(
+    read_block: Callable[[Any, tuple[slice, ...]], np.ndarray],
+    plan: Any,
+    shape: Sequence[int],
+    chunks: tuple[tuple[int, ...], ...],
+    dtype: np.dtype,
+    name: str,
+) -> da.Array:
+    """Dask array whose block ``b`` is ``read_block(plan, slices_of(b))``.
+
+    Parameters
+    ----------
+    read_block : callable
+        Module-level function (picklable by reference) returning exactly the block asked for, with
+        dtype ``dtype``.
+    plan : object
+        Small picklable description of the source.
+    shape, chunks, dtype
+        Geometry of the resulting array; ``chunks`` explicit (see :func:`normalize_chunks`).
+    name : str
+        Dask name; derive it from :func:`file_fingerprint` so equal sources share keys.
+    """
+    starts = [np.concatenate([[0], np.cumsum(c)]).astype(int) for c in chunks]
+    dsk: dict[tuple, tuple] = {}
+    for block in itertools.product(*(range(len(c)) for c in chunks)):
+        slices = tuple(
+            slice(int(starts[ax][b]), int(starts[ax][b + 1])) for ax, b in enumerate(block)
+        )
+        dsk[(name, *block)] = (read_block, plan, slices)
+    meta = np.empty((0,) * len(shape), dtype=dtype)
+    return da.Array(dsk, name, chunks, meta=meta, shape=tuple(shape))
+
+
+def file_fingerprint(paths: Sequence[str | os.PathLike[str]], **options: Any) -> str:
+    """Token naming a source: each file's absolute path, size and mtime, plus the read options.
+
+    The same token names dask keys, keys the Zarr cache and detects staleness: any change to a
+    file's size or modification time, or to an option that changes the data, gives a new token.
+    """
+    h = hashlib.sha256()
+    for p in paths:
+        st = os.stat(p)
+        h.update(f"{os.path.abspath(p)}\0{st.st_size}\0{st.st_mtime_ns}\n".encode())
+    h.update(json.dumps(options, sort_keys=True, default=str).encode())
+    return h.hexdigest()[:32]

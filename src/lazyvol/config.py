@@ -1,0 +1,64 @@
+"""Runtime settings: cache location, chunk budget and resource limits.
+
+Settings come from environment variables first, then from dask's configuration under ``lazyvol.*``,
+then from the defaults below.
+"""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+
+import dask
+
+__all__ = ["cache_dir", "chunk_budget", "max_volume_bytes"]
+
+#: Default chunk budget in bytes. Dask's own ``array.chunk-size`` (128 MiB) with one chunk in flight
+#: per thread plus its reduction temporaries does not fit the 256 MiB peak a streaming mean must
+#: keep, so lazyvol plans smaller slabs unless ``lazyvol.chunk-size`` says otherwise.
+DEFAULT_CHUNK_BYTES = 32 * 2**20
+
+#: Default refusal limit for a single volume's size in memory (after scaling): 1 TiB.
+DEFAULT_MAX_VOLUME_BYTES = 2**40
+
+
+def _parse_bytes(value: object) -> int:
+    if isinstance(value, int):
+        return value
+    return int(dask.utils.parse_bytes(str(value)))
+
+
+def cache_dir() -> Path:
+    """Directory of lazyvol's caches (Zarr entries, gzip seek indexes, DICOM scan indexes).
+
+    ``LAZYVOL_CACHE_DIR`` wins; otherwise the platform's user cache directory (platformdirs).
+    The directory is not created here.
+    """
+    env = os.environ.get("LAZYVOL_CACHE_DIR")
+    if env:
+        return Path(env).expanduser()
+    from platformdirs import user_cache_dir
+
+    return Path(user_cache_dir("lazyvol"))
+
+
+def chunk_budget() -> int:
+    """Bytes per chunk for ``chunks="auto"``: ``LAZYVOL_CHUNK_SIZE``, ``lazyvol.chunk-size``, or 32 MiB."""
+    env = os.environ.get("LAZYVOL_CHUNK_SIZE")
+    if env:
+        return _parse_bytes(env)
+    value = dask.config.get("lazyvol.chunk-size", None)
+    return _parse_bytes(value) if value is not None else DEFAULT_CHUNK_BYTES
+
+
+def max_volume_bytes() -> int:
+    """Largest volume (bytes in memory after scaling) lazyvol agrees to open.
+
+    ``LAZYVOL_MAX_VOLUME_BYTES`` or ``lazyvol.max-volume-bytes``; default 1 TiB. A header that claims
+    more is refused at open with :class:`lazyvol.ResourceLimitError` before anything is allocated.
+    """
+    env = os.environ.get("LAZYVOL_MAX_VOLUME_BYTES")
+    if env:
+        return _parse_bytes(env)
+    value = dask.config.get("lazyvol.max-volume-bytes", None)
+    return _parse_bytes(value) if value is not None else DEFAULT_MAX_VOLUME_BYTES

@@ -1,0 +1,67 @@
+"""Exception classes raised by lazyvol.
+
+Every error lazyvol raises on bad input is a :class:`LazyvolError`. Each class also subclasses the
+standard exception a caller would expect (``ValueError``, ``FileNotFoundError``, ``OSError``), so
+``except ValueError`` keeps working. Messages name the file, the field or DICOM keyword/tag, the
+value found and, where there is one, the option that gets past the problem.
+"""
+
+from __future__ import annotations
+
+__all__ = [
+    "CacheError",
+    "FormatError",
+    "LazyvolError",
+    "MultipleSeriesError",
+    "ResourceLimitError",
+    "SeriesError",
+    "SourceNotFoundError",
+    "UnsupportedError",
+    "WriteError",
+]
+
+
+class LazyvolError(Exception):
+    """Base class of every error lazyvol raises on purpose."""
+
+
+class SourceNotFoundError(LazyvolError, FileNotFoundError):
+    """The path given does not exist (or a companion file such as an Analyze ``.img`` is missing)."""
+
+
+class FormatError(LazyvolError, ValueError):
+    """A file cannot be read: not a known format, truncated, corrupt, or inconsistent with its header."""
+
+
+class UnsupportedError(FormatError):
+    """A valid file uses a feature lazyvol cannot read (e.g. a transfer syntax without its decoder)."""
+
+
+class ResourceLimitError(FormatError):
+    """A header claims a size beyond the configured limits or beyond what the file can hold."""
+
+
+class SeriesError(LazyvolError, ValueError):
+    """DICOM files cannot form one volume: gaps, duplicate positions, mixed orientation or size."""
+
+
+class MultipleSeriesError(SeriesError):
+    """A folder holds several volumes; choose one with ``series=``.
+
+    Attributes
+    ----------
+    series : list
+        The :class:`lazyvol.SeriesInfo` objects found.
+    """
+
+    def __init__(self, message: str, series: list | None = None) -> None:
+        super().__init__(message)
+        self.series = list(series or [])
+
+
+class CacheError(LazyvolError, OSError):
+    """The cache cannot be used (unwritable location when required, corrupt entry)."""
+
+
+class WriteError(LazyvolError, OSError):
+    """Writing a store or file failed or was refused (existing destination, read-only location)."""

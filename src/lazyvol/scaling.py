@@ -1,0 +1,87 @@
+"""The dtype rule for scaled values and its application to blocks (shared by all readers).
+
+``scale=True`` gives values in real units (``stored * slope + inter``) in the narrowest dtype that
+holds every possible result exactly; when no integer dtype does (fractional slope or intercept, or a
+range past int64), float32, unless the stored data is already float64. ``float64`` is only used when
+asked with ``dtype=``.
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Iterable
+
+import numpy as np
+
+__all__ = ["apply_scale", "is_identity", "scaled_dtype"]
+
+_INT_CANDIDATES = [np.dtype(t) for t in ("uint8", "int8", "uint16", "int16", "uint32", "int32", "int64")]
+
+
+def is_identity(slope: float, inter: float) -> bool:
+    """True when ``slope == 1`` and ``inter == 0`` (no scaling to do)."""
+    return float(slope) == 1.0 and float(inter) == 0.0
+
+
+def scaled_dtype(stored: np.dtype, pairs: Iterable[tuple[float, float]]) -> np.dtype:
+    """Narrowest dtype holding ``stored * slope + inter`` exactly for every (slope, inter) pair.
+
+    Parameters
+    ----------
+    stored : numpy.dtype
+        The stored (on-disk) dtype.
+    pairs : iterable of (slope, inter)
+        Every scaling that applies to some part of the volume (one per DICOM slice, one for NIfTI).
+
+    Returns
+    -------
+    numpy.dtype
+        ``stored`` (native byte order) when every pair is the identity; an integer dtype when every
+        pair is integral and the whole range of results fits; otherwise float32 (float64 if the
+        stored data is float64).
+    """
+    stored = np.dtype(stored).newbyteorder("=")
+    pairs = [(float(s), float(i)) for s, i in pairs]
+    if not pairs or all(is_identity(s, i) for s, i in pairs):
+        return stored
+    if stored.kind == "f":
+        return np.dtype(np.float64) if stored.itemsize >= 8 else np.dtype(np.float32)
+    if stored.kind in "iub" and all(s.is_integer() and i.is_integer() for s, i in pairs):
+        info = np.iinfo(stored) if stored.kind != "b" else np.iinfo(np.uint8)
+        lo = math.inf
+        hi = -math.inf
+        for s, i in pairs:
+            ends = (int(info.min) * int(s) + int(i), int(info.max) * int(s) + int(i))
+            lo = min(lo, *ends)
+            hi = max(hi, *ends)
+        for cand in _INT_CANDIDATES:
+            ci = np.iinfo(cand)
+            if ci.min <= lo and hi <= ci.max:
+                return cand
+    return np.dtype(np.float32)
+
+
+def apply_scale(block: np.ndarray, slope: float, inter: float, out_dtype: np.dtype) -> np.ndarray:
+    """``block * slope + inter`` computed in ``out_dtype`` (a new array unless nothing changes)."""
+    out_dtype = np.dtype(out_dtype)
+    if is_identity(slope, inter):
+        return block.astype(out_dtype, copy=block.dtype != out_dtype)
+    if out_dtype.kind in "iu":
+        out = block.astype(out_dtype)
+        if slope != 1:
+            out *= out_dtype.type(int(slope))
+        if inter != 0:
+            out += out_dtype.type(int(inter))
+        return out
+    if out_dtype.itemsize < 8 and block.dtype.kind in "iu" and block.dtype.itemsize >= 4:
+        # int32/int64 stored values do not all fit a float32 mantissa: scale in float64, then round once.
+        work = block.astype(np.float64)
+        work *= slope
+        work += inter
+        return work.astype(out_dtype)
+    out = block.astype(out_dtype)
+    if slope != 1:
+        out *= out_dtype.type(slope)
+    if inter != 0:
+        out += out_dtype.type(inter)
+    return out

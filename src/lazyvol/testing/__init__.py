@@ -1,0 +1,11 @@
+"""Synthetic test data with known truth, for tests, benchmarks and users' own experiments.
+
+NIfTI files are written with nibabel's header and streamed slab by slab, so volumes larger than
+memory can be made; DICOM series are written with pydicom (see :mod:`lazyvol.testing.dicom`).
+"""
+
+from __future__ import annotations
+
+from .nifti import phantom_slab, write_phantom_nifti
+
+__all__ = ["phantom_slab", "write_phantom_nifti"]

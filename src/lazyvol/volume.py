@@ -1,0 +1,197 @@
+"""The :class:`Volume`: a lazy dask array with its voxel-to-RAS affine and metadata."""
+
+from __future__ import annotations
+
+import copy
+import os
+from collections.abc import Mapping
+from typing import TYPE_CHECKING, Any
+
+import dask.array as da
+import numpy as np
+
+from .geometry import canonical_index, orientation_codes, slice_affine, voxel_sizes
+
+if TYPE_CHECKING:
+    import nibabel as nib
+
+__all__ = ["Volume"]
+
+#: ``meta`` key holding per-index values of the 4th axis (``{name: [value per index]}``); slicing the
+#: 4th axis slices these lists too.
+AXIS4_KEY = "axis4_values"
+
+
+class Volume:
+    """A lazily read image volume: a chunked dask array, a 4x4 affine and metadata.
+
+    Parameters
+    ----------
+    data : dask.array.Array or numpy.ndarray
+        The voxel values, axes ``(i, j, k[, t])``. A numpy array is wrapped with ``chunks="auto"``.
+    affine : (4, 4) array_like, optional
+        Voxel ``(i, j, k)`` to RAS+ millimetres. Default: identity.
+    meta : mapping, optional
+        Source metadata (JSON-friendly values). Per-index values of the 4th axis go under
+        ``meta["axis4_values"]`` as ``{name: list}`` and are sliced with it.
+    source : str, optional
+        Human-readable description of where the data comes from.
+
+    Attributes
+    ----------
+    data : dask.array.Array
+    affine : numpy.ndarray
+    meta : dict
+    source : str
+
+    Examples
+    --------
+    >>> import numpy as np, lazyvol as lv
+    >>> vol = lv.Volume(np.zeros((4, 5, 6), dtype="int16"), np.diag([2.0, 2.0, 3.0, 1.0]))
+    >>> vol[1:3, ::2, 2:].shape
+    (2, 3, 4)
+    >>> vol[1:3, ::2, 2:].affine[:3, 3].tolist()
+    [2.0, 0.0, 6.0]
+    """
+
+    def __init__(
+        self,
+        data: da.Array | np.ndarray,
+        affine: np.ndarray | None = None,
+        *,
+        meta: Mapping[str, Any] | None = None,
+        source: str = "",
+    ) -> None:
+        if not isinstance(data, da.Array):
+            data = da.from_array(np.asarray(data), chunks="auto")
+        if data.ndim < 3:
+            raise ValueError(f"a Volume needs at least 3 axes (i, j, k); got shape {data.shape}")
+        aff = np.eye(4) if affine is None else np.array(affine, dtype=np.float64)
+        if aff.shape != (4, 4):
+            raise ValueError(f"affine must be 4x4, got {aff.shape}")
+        self.data: da.Array = data
+        self.affine: np.ndarray = aff
+        self.meta: dict[str, Any] = dict(meta or {})
+        self.source: str = str(source)
+
+    # -- array-like properties ----------------------------------------------------------------
+    @property
+    def shape(self) -> tuple[int, ...]:
+        """Shape of the volume, ``(i, j, k[, t])``."""
+        return tuple(int(n) for n in self.data.shape)
+
+    @property
+    def dtype(self) -> np.dtype:
+        """Exactly the dtype that computing the data returns."""
+        return self.data.dtype
+
+    @property
+    def ndim(self) -> int:
+        """Number of axes."""
+        return int(self.data.ndim)
+
+    @property
+    def chunks(self) -> tuple[tuple[int, ...], ...]:
+        """Dask chunk lengths per axis."""
+        return self.data.chunks
+
+    @property
+    def nbytes(self) -> int:
+        """Bytes the whole volume takes in memory once computed."""
+        return int(np.prod(self.shape, dtype=np.int64)) * self.dtype.itemsize
+
+    @property
+    def spacing(self) -> tuple[float, ...]:
+        """Voxel sizes in mm along i, j, k (from the affine), then 4th-axis spacing if known."""
+        sizes = voxel_sizes(self.affine)
+        extra = self.meta.get("axis4_spacing")
+        if self.ndim > 3 and extra is not None:
+            return (*sizes, float(extra))
+        return sizes
+
+    @property
+    def orientation(self) -> str:
+        """Orientation code such as ``'RAS'`` or ``'LPS'`` (the direction each axis points to)."""
+        return orientation_codes(self.affine)
+
+    # -- lazy operations -----------------------------------------------------------------------
+    def __getitem__(self, index: object) -> Volume:
+        """Cut the volume lazily; the affine changes exactly as nibabel's ``img.slicer[index]``."""
+        canon = canonical_index(index, self.shape)
+        for axis, item in enumerate(canon[:3]):
+            if not isinstance(item, slice):
+                raise IndexError(
+                    f"integer index {item} on spatial axis {axis} would drop it (nibabel refuses "
+                    f"this too); use {item}:{item + 1}, or vol.data[...] for a plain array"
+                )
+            if len(range(*item.indices(self.shape[axis]))) == 0:
+                raise IndexError(f"empty slice on axis {axis}")
+        affine = slice_affine(self.affine, canon)
+        data = self.data[canon]
+        meta = copy.deepcopy(self.meta)
+        if self.ndim > 3 and isinstance(meta.get(AXIS4_KEY), dict):
+            item4 = canon[3]
+            new4 = {}
+            for key, values in meta[AXIS4_KEY].items():
+                if isinstance(values, list) and len(values) == self.shape[3]:
+                    new4[key] = values[item4]
+                else:
+                    new4[key] = values
+            if isinstance(item4, slice):
+                meta[AXIS4_KEY] = new4
+            else:
+                meta.pop(AXIS4_KEY)
+                meta["axis4_index"] = {k: v for k, v in new4.items()}
+        if data.size == 0:
+            raise IndexError("empty slice requested")
+        return Volume(data, affine, meta=meta, source=self.source)
+
+    def rechunk(self, chunks: Any) -> Volume:
+        """Same volume with other dask chunks (``vol.data.rechunk``)."""
+        return Volume(self.data.rechunk(chunks), self.affine, meta=self.meta, source=self.source)
+
+    def compute(self, **kwargs: Any) -> np.ndarray:
+        """Read the whole volume into a numpy array (``kwargs`` go to ``dask.compute``)."""
+        return np.asarray(self.data.compute(**kwargs))
+
+    def __array__(self, dtype: Any = None, copy: bool | None = None) -> np.ndarray:
+        arr = self.compute()
+        return arr if dtype is None else arr.astype(dtype)
+
+    # -- conversions ---------------------------------------------------------------------------
+    def to_nibabel(self) -> nib.Nifti1Image:
+        """A ``nibabel.Nifti1Image`` over this volume; its data stays lazy until asked for.
+
+        The dask array is the image's data object, so ``img.dataobj`` is lazy and
+        ``img.get_fdata()`` computes it. The affine is set as both sform and qform (code 1,
+        scanner), spatial units millimetres.
+        """
+        import nibabel as nib
+
+        img = nib.Nifti1Image(self.data, self.affine)
+        img.set_data_dtype(self.dtype)
+        img.header.set_xyzt_units("mm", "sec")
+        img.set_sform(self.affine, code=1)
+        img.set_qform(self.affine, code=1)
+        return img
+
+    def to_zarr(self, store: str | os.PathLike[str], **kwargs: Any) -> str:
+        """Write an OME-Zarr v3 store; see :func:`lazyvol.zarr_io.write_zarr` for the options."""
+        from .zarr_io import write_zarr
+
+        return write_zarr(self, store, **kwargs)
+
+    def to_nifti(self, path: str | os.PathLike[str], **kwargs: Any) -> str:
+        """Stream the volume to ``.nii`` / ``.nii.gz``; see :func:`lazyvol.nifti_write.write_nifti`."""
+        from .nifti_write import write_nifti
+
+        return write_nifti(self, path, **kwargs)
+
+    def __repr__(self) -> str:
+        chunk = tuple(c[0] for c in self.chunks)
+        vox = ", ".join(f"{s:.4g}" for s in voxel_sizes(self.affine))
+        src = f" source={self.source!r}" if self.source else ""
+        return (
+            f"<lazyvol.Volume shape={self.shape} dtype={self.dtype} chunks={chunk} "
+            f"voxel=({vox}) mm orientation={self.orientation}{src}>"
+        )
