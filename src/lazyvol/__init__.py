@@ -9,6 +9,7 @@ from __future__ import annotations
 __version__ = "0.1.0"
 
 from .api import open
+from .dicom import ScanReport, SeriesInfo, scan
 from .errors import (
     CacheError,
     FormatError,
@@ -28,11 +29,14 @@ __all__ = [
     "LazyvolError",
     "MultipleSeriesError",
     "ResourceLimitError",
+    "ScanReport",
     "SeriesError",
+    "SeriesInfo",
     "SourceNotFoundError",
     "UnsupportedError",
     "Volume",
     "WriteError",
     "__version__",
     "open",
+    "scan",
 ]
