@@ -620,7 +620,7 @@ def _volume(
     info.files = [r.path for r in ordered_frames]
     pairs = [(r.rescale_slope, r.rescale_intercept) for r in ordered_frames]
     stored = np.dtype(_stored_dtype(first))
-    info.dtype = scaled_dtype(stored, pairs).str.lstrip("<>=|")
+    info.dtype = _scaled_dtype_bits(stored, first.bits_stored, pairs).str.lstrip("<>=|")
     uniq = sorted(set(pairs))
     if len(uniq) == 1:
         meta["rescale"] = {"slope": uniq[0][0], "intercept": uniq[0][1]}
@@ -645,6 +645,33 @@ def _volume(
         transfer_syntax=first.transfer_syntax,
     )
     return info
+
+
+_INTS = [np.dtype(t) for t in ("uint8", "int8", "uint16", "int16", "uint32", "int32", "int64")]
+
+
+def _scaled_dtype_bits(
+    stored: np.dtype, bits_stored: int, pairs: Sequence[tuple[float, float]]
+) -> np.dtype:
+    """:func:`lazyvol.scaling.scaled_dtype` with the value range that BitsStored allows.
+
+    12-bit unsigned CT with RescaleIntercept -1024 holds -1024..3071: int16, not int32. Otherwise the
+    same rule: the stored dtype when no scaling applies, the narrowest exact integer dtype when every
+    slope and intercept is integral, float32 otherwise.
+    """
+    base = scaled_dtype(stored, pairs)
+    if base.kind not in "iu" or base == stored.newbyteorder("="):
+        return base
+    signed = stored.kind == "i"
+    lo_s = -(2 ** (bits_stored - 1)) if signed else 0
+    hi_s = 2 ** (bits_stored - 1) - 1 if signed else 2**bits_stored - 1
+    ends = [v * int(s) + int(i) for s, i in set(pairs) for v in (lo_s, hi_s)]
+    lo, hi = min(ends), max(ends)
+    for cand in _INTS:
+        info = np.iinfo(cand)
+        if info.min <= lo and hi <= info.max:
+            return cand
+    return base
 
 
 def build_series(
