@@ -24,7 +24,7 @@ from ..errors import (
 )
 from ..volume import Volume
 from .pixels import DicomPlan, read_block, stale_files
-from .scan import scan_files
+from .scan import find_files, listing_digest, load_report, save_report, scan_files
 from .series import GroupOptions, ScanReport, SeriesInfo, build_series
 
 __all__ = ["ScanReport", "SeriesInfo", "open_dicom", "scan"]
@@ -82,17 +82,35 @@ def scan(
         raise TypeError(
             f"unknown DICOM option(s) {sorted(unknown)}; known: {sorted(_GROUP_OPTIONS)}"
         )
+    root = os.path.abspath(path)
+    listing = find_files(root, follow_symlinks=follow_symlinks)
+    indexed = use_index and os.path.isdir(root)
+    digest = listing_digest(listing[0], **options) if indexed else ""
+    if indexed:
+        doc = load_report(root, digest)
+        if doc is not None:
+            try:
+                infos = [SeriesInfo.from_json(d) for d in doc["series"]]
+                return ScanReport(infos, [(str(p), str(r)) for p, r in doc["skipped"]])
+            except (KeyError, TypeError, ValueError):
+                pass  # unreadable entry: rescan below
     files = scan_files(
-        path,
+        root,
         progress=progress,
         workers=workers,
         use_index=use_index,
         follow_symlinks=follow_symlinks,
+        listing=listing,
     )
     infos = build_series(
         files.records, options=GroupOptions(**options), incomplete=files.incomplete
     )
-    return ScanReport(infos, sorted(files.skipped))
+    report = ScanReport(infos, sorted(files.skipped))
+    if indexed:
+        save_report(
+            root, digest, {"series": [i.to_json() for i in infos], "skipped": report.skipped}
+        )
+    return report
 
 
 def _select(report: ScanReport, path: str, series: str | int | None) -> SeriesInfo:

@@ -215,6 +215,7 @@ def scan_files(
     workers: int | None = None,
     use_index: bool = True,
     follow_symlinks: bool = False,
+    listing: tuple[list[tuple[str, int, int]], list[tuple[str, str]]] | None = None,
 ) -> FileScan:
     """Header records of every DICOM image file under ``path`` plus the skipped files.
 
@@ -232,7 +233,7 @@ def scan_files(
         Follow symbolic links (loops are detected).
     """
     root = os.path.abspath(path)
-    files, skipped = find_files(root, follow_symlinks=follow_symlinks)
+    files, skipped = listing or find_files(root, follow_symlinks=follow_symlinks)
     is_folder = os.path.isdir(root)
     cached = _load_index(root) if (use_index and is_folder) else {}
     out = FileScan(skipped=list(skipped))
@@ -281,6 +282,53 @@ def scan_files(
     if use_index and is_folder and (todo or len(cached) != len(entries)):
         _save_index(root, entries)
     return out
+
+
+def listing_digest(files: list[tuple[str, int, int]], **options: Any) -> str:
+    """Token of a folder listing (every path, size and mtime) plus the options that shape a scan."""
+    h = hashlib.sha256()
+    h.update(json.dumps(options, sort_keys=True, default=str).encode())
+    h.update("\n".join(f"{p}\0{s}\0{m}" for p, s, m in files).encode("utf-8", "surrogateescape"))
+    return h.hexdigest()
+
+
+def load_report(root: str, digest: str) -> dict[str, Any] | None:
+    """The grouped scan result saved for exactly this listing, or None."""
+    path = index_path(root).with_suffix(".report.json")
+    try:
+        with open(path, encoding="utf-8") as f:
+            doc = json.load(f)
+    except (OSError, ValueError):
+        return None
+    if (
+        not isinstance(doc, dict)
+        or doc.get("version") != INDEX_VERSION
+        or doc.get("digest") != digest
+    ):
+        return None
+    return doc
+
+
+def save_report(root: str, digest: str, payload: dict[str, Any]) -> None:
+    """Save the grouped scan result of a listing (atomic replace; warns when the cache is unusable)."""
+    path = index_path(root).with_suffix(".report.json")
+    doc = {"version": INDEX_VERSION, "digest": digest, **payload}
+    tmp = None
+    try:
+        path.parent.mkdir(parents=True, exist_ok=True)
+        fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=".report-", suffix=".tmp")
+        with os.fdopen(fd, "w", encoding="utf-8") as f:
+            json.dump(doc, f, separators=(",", ":"))
+        os.replace(tmp, path)
+        tmp = None
+    except OSError:
+        pass  # _save_index already warned about this cache directory
+    finally:
+        if tmp is not None:
+            try:
+                os.unlink(tmp)
+            except OSError:
+                pass
 
 
 def iter_skipped(scan: FileScan) -> Iterable[tuple[str, str]]:

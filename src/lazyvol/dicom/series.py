@@ -13,7 +13,7 @@ from __future__ import annotations
 import hashlib
 from collections import Counter, defaultdict
 from collections.abc import Callable, Sequence
-from dataclasses import dataclass, field
+from dataclasses import asdict, dataclass, field
 from typing import Any
 
 import numpy as np
@@ -117,6 +117,29 @@ class SeriesInfo:
     error_kind: str = ""
     meta: dict[str, Any] = field(default_factory=dict, repr=False)
     frames: FrameTable | None = field(default=None, repr=False)
+
+    def to_json(self) -> dict[str, Any]:
+        """JSON-friendly form (used by the persisted scan result)."""
+        out = {
+            k: getattr(self, k) for k in self.__dataclass_fields__ if k not in ("affine", "frames")
+        }
+        out["shape"] = list(self.shape)
+        out["affine"] = np.asarray(self.affine, dtype=np.float64).tolist()
+        out["frames"] = None if self.frames is None else asdict(self.frames)
+        return out
+
+    @classmethod
+    def from_json(cls, doc: dict[str, Any]) -> SeriesInfo:
+        """Inverse of :meth:`to_json`."""
+        doc = dict(doc)
+        doc["shape"] = tuple(doc["shape"])
+        doc["affine"] = np.array(doc["affine"], dtype=np.float64)
+        fr = doc.get("frames")
+        if fr is not None:
+            doc["frames"] = FrameTable(
+                **{k: tuple(v) if isinstance(v, list) else v for k, v in fr.items()}
+            )
+        return cls(**doc)
 
     def summary(self) -> str:
         """One line: id, number, description, shape, uid."""
