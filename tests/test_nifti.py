@@ -243,19 +243,19 @@ def test_open_reads_no_pixel_data(
     tmp_path: Path, suffix: str, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     path = write_phantom_nifti(tmp_path / ("l" + suffix), (16, 16, 16))
-    calls: list[int] = []
-    real = lvn._read_into
+    calls: list[tuple] = []
+    real = lvn._fetch
 
-    def counting(plan: lvn.NiftiPlan, offset: int, buf: np.ndarray) -> None:
-        calls.append(offset)
-        real(plan, offset, buf)
+    def counting(plan: lvn.NiftiPlan, index: tuple[slice, ...]) -> np.ndarray:
+        calls.append(index)
+        return real(plan, index)
 
-    monkeypatch.setattr(lvn, "_read_into", counting)
+    monkeypatch.setattr(lvn, "_fetch", counting)
     vol = lv.open(path, chunks=(16, 16, 4))
     sub = vol[:, :, 4:8]
     assert calls == []
     sub.compute()
-    assert len(calls) == 1
+    assert calls == [(slice(0, 16), slice(0, 16), slice(4, 8))]
 
 
 @pytest.mark.parametrize("suffix", [".nii", ".nii.gz"])

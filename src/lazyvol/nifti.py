@@ -359,25 +359,8 @@ def _run_layout(plan: NiftiPlan, index: tuple[slice, ...]) -> tuple[int, list[in
 
 def read_block(plan: NiftiPlan, index: tuple[slice, ...]) -> np.ndarray:
     """Read the block ``index`` of the image described by ``plan`` (a dask task)."""
-    disk = np.dtype(plan.disk_dtype)
-    out_shape = tuple(len(range(sl.start, sl.stop, sl.step or 1)) for sl in index)
-    run = _run_layout(plan, index)
     try:
-        if run is not None:
-            first, (count,) = run
-            buf = np.empty(count, dtype=disk)
-            _read_into(plan, plan.offset + first * disk.itemsize, buf)
-            block = buf.reshape(out_shape, order="F")
-        elif not plan.compressed:
-            mm = np.memmap(
-                plan.path, dtype=disk, mode="r", offset=plan.offset, shape=plan.shape, order="F"
-            )
-            try:
-                block = np.array(mm[index], order="F")
-            finally:
-                del mm
-        else:
-            block = _read_gz_strided(plan, index, out_shape)
+        block = _fetch(plan, index)
     except FormatError:
         raise
     except (OSError, ValueError, EOFError) as exc:
@@ -385,6 +368,47 @@ def read_block(plan: NiftiPlan, index: tuple[slice, ...]) -> np.ndarray:
     if not block.dtype.isnative:
         block = block.astype(block.dtype.newbyteorder("="))
     return apply_scale(block, plan.slope, plan.inter, np.dtype(plan.out_dtype))
+
+
+def _fetch(plan: NiftiPlan, index: tuple[slice, ...]) -> np.ndarray:
+    """Stored values of the block, in the on-disk dtype.
+
+    Uncompressed data comes back as a read-only view of a memory map opened for this task: the
+    reduction that consumes it reads the page cache directly, with no copy and no anonymous
+    memory (as ``np.memmap(...).mean()`` does). The file size is checked first, so a file cut after
+    opening raises :class:`FormatError` instead of a SIGBUS.
+    """
+    disk = np.dtype(plan.disk_dtype)
+    out_shape = tuple(len(range(sl.start, sl.stop, sl.step or 1)) for sl in index)
+    run = _run_layout(plan, index)
+    if not plan.compressed:
+        need = plan.offset + int(np.prod(plan.shape, dtype=np.int64)) * disk.itemsize
+        size = os.stat(plan.path).st_size
+        if size < need:
+            raise FormatError(
+                f"{plan.path}: truncated: the image data needs {need} bytes but the file now has "
+                f"{size} (was it changed or cut after opening?)"
+            )
+        if run is not None:
+            first, (count,) = run
+            mm = np.memmap(
+                plan.path,
+                dtype=disk,
+                mode="r",
+                offset=plan.offset + first * disk.itemsize,
+                shape=(count,),
+            )
+            return np.asarray(mm).reshape(out_shape, order="F")
+        mm = np.memmap(
+            plan.path, dtype=disk, mode="r", offset=plan.offset, shape=plan.shape, order="F"
+        )
+        return np.asarray(mm)[index]
+    if run is not None:
+        first, (count,) = run
+        buf = np.empty(count, dtype=disk)
+        _read_into(plan, plan.offset + first * disk.itemsize, buf)
+        return buf.reshape(out_shape, order="F")
+    return _read_gz_strided(plan, index, out_shape)
 
 
 def _read_gz_strided(
