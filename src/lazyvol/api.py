@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import builtins
 import os
 from typing import Any
 
@@ -21,7 +22,7 @@ def _sniff(path: str) -> str:
 
     if is_nifti_path(path):
         return "nifti"
-    with open(path, "rb") as f:
+    with builtins.open(path, "rb") as f:
         head = f.read(544)
     if len(head) >= 132 and head[128:132] == b"DICM":
         return "dicom"
