@@ -31,8 +31,10 @@ def test_truncated_pixel_data_fails_at_open(tmp_path):
 def test_file_cut_inside_header_is_skipped_and_series_flagged(tmp_path):
     truth = write_dicom_series(tmp_path / "s", SHAPE)
     victim = truth.files[0]
+    data = open(victim, "rb").read()
+    cut = data.index(b"\x28\x00\x10\x00")  # the Rows (0028,0010) tag: after the UIDs
     with open(victim, "r+b") as f:
-        f.truncate(700)  # inside the dataset, before Rows/Columns
+        f.truncate(cut + 3)
     report = lv.scan(tmp_path)
     assert any(p == victim for p, _ in report.skipped)
     assert len(report) == 1
@@ -114,12 +116,23 @@ def test_same_position_without_explaining_tag_errors(tmp_path):
 def test_repeats_explained_by_echo_become_4th_axis(tmp_path):
     uid = "1.2.3.45"
     e1 = write_dicom_series(
-        tmp_path / "s", SHAPE, prefix="A", series_uid=uid, seed=1, modality="MR",
+        tmp_path / "s",
+        SHAPE,
+        prefix="A",
+        series_uid=uid,
+        seed=1,
+        modality="MR",
         extra={"EchoTime": "10", "EchoNumbers": 1},
     )
     e2 = write_dicom_series(
-        tmp_path / "s", SHAPE, prefix="B", series_uid=uid, seed=2, modality="MR",
-        extra={"EchoTime": "20", "EchoNumbers": 2}, shuffle_names=True,
+        tmp_path / "s",
+        SHAPE,
+        prefix="B",
+        series_uid=uid,
+        seed=2,
+        modality="MR",
+        extra={"EchoTime": "20", "EchoNumbers": 2},
+        shuffle_names=True,
     )
     vol = lv.open(tmp_path / "s")
     assert vol.shape == (*SHAPE, 2)
@@ -144,8 +157,10 @@ def test_compressed_multiframe_colour_are_unsupported_not_wrong(tmp_path):
         src = get_testdata_file(name)
         with pytest.raises(lv.UnsupportedError):
             lv.open(src)
-    with pytest.raises(lv.UnsupportedError, match="multi-frame|colour"):
+    with pytest.raises(lv.UnsupportedError, match="RLE Lossless"):
         lv.open(get_testdata_file("SC_rgb_rle_2frame.dcm"))
+    with pytest.raises(lv.UnsupportedError, match="colour"):
+        lv.open(get_testdata_file("SC_rgb_small_odd.dcm"))
 
 
 def test_resource_limit_before_allocation(tmp_path, monkeypatch):
@@ -158,9 +173,11 @@ def test_resource_limit_before_allocation(tmp_path, monkeypatch):
 def test_malformed_needed_attribute_named(tmp_path):
     truth = write_dicom_series(tmp_path / "s", SHAPE)
     ds = pydicom.dcmread(truth.files[2])
-    ds["ImagePositionPatient"].value = ["1A", "2", "3"]
-    with pytest.warns(UserWarning):
-        ds.save_as(truth.files[2])
+    raw = "\\".join(str(v) for v in ds.ImagePositionPatient).encode()
+    data = open(truth.files[2], "rb").read()
+    junk = (b"1A\\" + raw[3:]) if len(raw) > 3 else raw
+    assert data.count(raw) == 1
+    open(truth.files[2], "wb").write(data.replace(raw, junk))
     with pytest.raises(lv.SeriesError, match="ImagePositionPatient") as exc:
         lv.open(tmp_path / "s")
     assert "1A" in str(exc.value)
@@ -174,7 +191,16 @@ def test_junk_files_only(tmp_path):
         lv.open(tmp_path / "a.txt")
 
 
-def test_headerless_dicom_accepted_when_plausible():
-    vol = lv.open(get_testdata_file("ExplVR_LitEndNoMeta.dcm"))
-    ds = pydicom.dcmread(get_testdata_file("ExplVR_LitEndNoMeta.dcm"), force=True)
-    np.testing.assert_array_equal(vol.compute()[:, :, 0], ds.pixel_array.T.astype(vol.dtype))
+def test_headerless_dicom_accepted_when_plausible(tmp_path):
+    truth = write_dicom_series(tmp_path / "s", (8, 6, 1), syntax="implicit")
+    ds = pydicom.dcmread(truth.files[0])
+    bare = tmp_path / "bare"
+    ds.preamble = None
+    del ds.file_meta
+    pydicom.dcmwrite(bare, ds, enforce_file_format=False, implicit_vr=True, little_endian=True)
+    assert open(bare, "rb").read(132)[128:132] != b"DICM"
+    vol = lv.open(bare)
+    np.testing.assert_array_equal(vol.compute(), truth.stored)
+    # A headerless non-image is skipped with a reason, not parsed into a fake volume.
+    report = lv.scan(get_testdata_file("ExplVR_LitEndNoMeta.dcm"))
+    assert len(report) == 0 and "no Pixel Data" in report.skipped[0][1]

@@ -311,7 +311,11 @@ def read_header(path: str) -> FrameRecord | tuple[str, str]:
                 pixel_vr = {0x7FE00008: "OF", 0x7FE00009: "OD"}[tag]
     if pixel_offset < 0:
         name = UID(sop_class).name if sop_class else "unknown SOP class"
-        return (f"no Pixel Data (7FE0,0010): not an image ({name})", r.get_str("SeriesInstanceUID"))
+        if "Image" in name and "Rows" in r:
+            reason = f"{name} file without Pixel Data (7FE0,0010): truncated?"
+        else:
+            reason = f"no Pixel Data (7FE0,0010): not an image ({name})"
+        return (reason, r.get_str("SeriesInstanceUID"))
     if sop_class in NOT_PLAIN_STACKS:
         return (
             f"{NOT_PLAIN_STACKS[sop_class]} is not a plain image stack; lazyvol does not read "
