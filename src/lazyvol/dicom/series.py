@@ -136,9 +136,10 @@ class SeriesInfo:
         doc["affine"] = np.array(doc["affine"], dtype=np.float64)
         fr = doc.get("frames")
         if fr is not None:
-            doc["frames"] = FrameTable(
-                **{k: tuple(v) if isinstance(v, list) else v for k, v in fr.items()}
-            )
+            fields: dict[str, Any] = {
+                k: tuple(v) if isinstance(v, list) else v for k, v in fr.items()
+            }
+            doc["frames"] = FrameTable(**fields)
         return cls(**doc)
 
     def summary(self) -> str:
