@@ -88,25 +88,24 @@ def read_block(plan: DicomPlan, index: tuple[slice, ...]) -> np.ndarray:
     out_dtype = np.dtype(plan.out_dtype)
     ni = len(range(*si.indices(plan.columns)))
     nj = len(range(*sj.indices(plan.rows)))
-    shape: tuple[int, ...] = (ni, nj, len(ks)) + ((len(ts),) if st is not None else ())
-    out = np.empty(shape, dtype=out_dtype)
+    # Frames are (rows, columns) = (j, i) in C order: fill a (t, k, j, i) buffer slice by slice with
+    # contiguous writes and hand back its transposed view (i, j, k[, t]), i.e. Fortran order.
+    buf = np.empty((len(ts), len(ks), nj, ni), dtype=out_dtype)
     for a, t in enumerate(ts):
         for b, k in enumerate(ks):
             n = t * plan.nk + k
-            frame = _frame(plan, n)[sj, si].T  # (rows, columns) -> (i, j)
+            frame = _frame(plan, n)[sj, si]
             if plan.scale:
                 slope, inter = plan.slopes[n], plan.inters[n]
                 if out_dtype.kind in "iu" and not (
                     float(slope).is_integer() and float(inter).is_integer()
                 ):
-                    frame = apply_scale(frame, slope, inter, np.dtype(np.float64)).astype(out_dtype)
+                    frame = apply_scale(frame, slope, inter, np.dtype(np.float64))
                 else:
                     frame = apply_scale(frame, slope, inter, out_dtype)
-            if st is not None:
-                out[:, :, b, a] = frame
-            else:
-                out[:, :, b] = frame
-    return out
+            buf[a, b] = frame
+    out = buf.transpose(3, 2, 1, 0)
+    return out if st is not None else out[..., 0]
 
 
 def stale_files(plan: DicomPlan) -> list[str]:
