@@ -25,7 +25,7 @@ from ..errors import (
 from ..volume import Volume
 from .pixels import DicomPlan, read_block, stale_files
 from .scan import find_files, listing_digest, load_report, save_report, scan_files
-from .series import GroupOptions, ScanReport, SeriesInfo, build_series
+from .series import NATIVE_SYNTAXES, GroupOptions, ScanReport, SeriesInfo, build_series
 
 __all__ = ["ScanReport", "SeriesInfo", "open_dicom", "scan"]
 
@@ -201,6 +201,10 @@ def open_dicom(
     scan_kw = {k: options.pop(k) for k in list(options) if k in _SCAN_OPTIONS}
     report = scan(path, **scan_kw, **options)
     info = _select(report, path, series)
+    if info.error and info.error_kind == "unsupported" and scan_kw.get("use_index", True):
+        # Support can change without the files changing (a decoder installed since): re-check.
+        scan_kw["use_index"] = False
+        info = _select(scan(path, **scan_kw, **options), path, series)
     if info.error:
         cls = {"format": FormatError, "unsupported": UnsupportedError}.get(
             info.error_kind, SeriesError
@@ -238,6 +242,10 @@ def open_dicom(
         ),
         out_dtype=out_dtype.str,
         scale=bool(scale),
+        encapsulated_syntax=""
+        if frames.transfer_syntax in NATIVE_SYNTAXES
+        else frames.transfer_syntax,
+        photometric=frames.photometric,
     )
     changed = stale_files(plan)
     if changed:

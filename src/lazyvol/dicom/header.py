@@ -281,6 +281,12 @@ def read_header(path: str) -> FrameRecord | tuple[str, str]:
             else ("1.2.840.10008.1.2.1" if little else "1.2.840.10008.1.2.2")
         )
 
+    if tsyntax == "1.2.840.10008.1.2.1.99":
+        return (
+            "Deflated Explicit VR Little Endian (1.2.840.10008.1.2.1.99) is not supported: its "
+            "pixels have no byte offset in the file; inflate it first (e.g. `dcmconv +te`)",
+            "",
+        )
     r = _Reader(ds)
     sop_class = r.get_str("SOPClassUID") or media_sop
     pixel_offset = -1

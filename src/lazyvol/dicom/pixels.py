@@ -39,10 +39,52 @@ class DicomPlan:
     swap_ow8: bool
     out_dtype: str
     scale: bool
+    #: Encapsulated (compressed) transfer syntax UID, "" for native data.
+    encapsulated_syntax: str = ""
+    photometric: str = "MONOCHROME2"
+
+
+def _decode(plan: DicomPlan, n: int) -> np.ndarray:
+    """Decode frame ``n`` of an encapsulated file with pydicom's decoder for its syntax."""
+    from pydicom.pixels import get_decoder
+
+    path = plan.paths[n]
+    offset = plan.offsets[n]
+    try:
+        with open(path, "rb") as f:
+            f.seek(offset)
+            buf = f.read(plan.sizes[n] - offset)
+    except OSError as exc:
+        raise FormatError(f"{path}: cannot read encapsulated pixel data: {exc}") from exc
+    decoder = get_decoder(plan.encapsulated_syntax)
+    try:
+        arr, _ = decoder.as_array(
+            buf,
+            index=0,
+            rows=plan.rows,
+            columns=plan.columns,
+            samples_per_pixel=1,
+            photometric_interpretation=plan.photometric,
+            bits_allocated=plan.bits_allocated,
+            bits_stored=plan.bits_stored,
+            pixel_representation=int(plan.signed),
+            number_of_frames=1,
+            pixel_keyword="PixelData",
+        )
+    except Exception as exc:  # decoder plugins raise many types on corrupt data
+        raise FormatError(f"{path}: decoding frame 0 ({decoder.UID.name}) failed: {exc}") from exc
+    kind = "i" if plan.signed else "u"
+    return (
+        np.asarray(arr)
+        .reshape(plan.rows, plan.columns)
+        .astype(f"={kind}{plan.bits_allocated // 8}", copy=False)
+    )
 
 
 def _frame(plan: DicomPlan, n: int) -> np.ndarray:
     """Stored values of frame ``n`` as a (rows, columns) array in native byte order."""
+    if plan.encapsulated_syntax:
+        return _decode(plan, n)
     itemsize = plan.bits_allocated // 8
     nbytes = plan.rows * plan.columns * itemsize
     path = plan.paths[n]

@@ -60,6 +60,7 @@ class FrameTable:
     little_endian: bool
     pixel_vr: str
     transfer_syntax: str
+    photometric: str = "MONOCHROME2"
 
     @property
     def stored_dtype(self) -> np.dtype:
@@ -344,12 +345,29 @@ def _support_error(rec: FrameRecord) -> tuple[str, str] | None:
             "convert the files with e.g. `dcmconv +te` or `gdcmconv --raw`"
         )
     if ts not in NATIVE_SYNTAXES:
+        from pydicom.pixels import get_decoder
         from pydicom.uid import UID
 
-        return "unsupported", (
-            f"{rec.path}: compressed transfer syntax {UID(ts).name} ({ts}) is not supported by this "
-            "reader yet; decompress with `gdcmconv --raw` or `dcmdjpeg`"
-        )
+        try:
+            decoder = get_decoder(ts)
+        except NotImplementedError:
+            return "unsupported", (
+                f"{rec.path}: transfer syntax {UID(ts).name} ({ts}) has no pixel decoder in pydicom"
+            )
+        if not decoder.is_available:
+            return "unsupported", (
+                f"{rec.path}: no decoder installed for transfer syntax {UID(ts).name} ({ts}); "
+                f"install one of: {'; '.join(decoder.missing_dependencies)} "
+                "(pip install 'lazyvol[codecs]')"
+            )
+        if rec.pixel_length != -1:
+            return "format", (
+                f"{rec.path}: Pixel Data (7FE0,0010) of compressed syntax {UID(ts).name} is not "
+                "encapsulated (defined length)"
+            )
+        end = _encapsulated_end(rec)
+        if isinstance(end, str):
+            return "format", f"{rec.path}: encapsulated Pixel Data (7FE0,0010) {end}"
     if rec.number_of_frames != 1:
         return "unsupported", (
             f"{rec.path}: multi-frame image (NumberOfFrames (0028,0008) = {rec.number_of_frames}) is "
@@ -375,6 +393,8 @@ def _support_error(rec: FrameRecord) -> tuple[str, str] | None:
             f"{rec.path}: Siemens MOSAIC image (ImageType (0008,0008) {rec.image_type}) holds many "
             "slices in one frame; unpacking is not supported yet"
         )
+    if ts not in NATIVE_SYNTAXES:
+        return None
     need = rec.rows * rec.columns * (rec.bits_allocated // 8)
     if rec.pixel_length >= 0 and rec.pixel_length < need:
         return "format", (
@@ -387,6 +407,42 @@ def _support_error(rec: FrameRecord) -> tuple[str, str] | None:
             f"{rec.pixel_offset} but the file has {rec.size} bytes"
         )
     return None
+
+
+def _encapsulated_end(rec: FrameRecord) -> int | str:
+    """Walk the item headers of encapsulated Pixel Data (seeks only): end offset or a problem."""
+    import struct
+
+    pos = rec.pixel_offset
+    items = 0
+    try:
+        with open(rec.path, "rb") as f:
+            while True:
+                f.seek(pos)
+                head = f.read(8)
+                if len(head) < 8:
+                    return (
+                        f"is truncated: the file ends after {items} item(s) without the sequence "
+                        "delimiter (FFFE,E0DD)"
+                    )
+                group, elem, length = struct.unpack("<HHL", head)
+                tag = group << 16 | elem
+                if tag == 0xFFFEE0DD:
+                    break
+                if tag != 0xFFFEE000:
+                    return f"has an unexpected tag ({group:04X},{elem:04X}) at byte {pos}"
+                if length == 0xFFFFFFFF or pos + 8 + length > rec.size:
+                    return (
+                        f"is truncated: item {items} at byte {pos} claims {length} bytes but "
+                        f"the file has {rec.size}"
+                    )
+                pos += 8 + length
+                items += 1
+    except OSError as exc:
+        return f"cannot be read: {exc}"
+    if items < 2:
+        return "holds no frame fragment"
+    return pos + 8
 
 
 def _find_axis4(groups: list[list[FrameRecord]]) -> tuple[str, str, str, list[Any]] | None:
@@ -664,9 +720,10 @@ def _volume(
         bits_allocated=first.bits_allocated,
         bits_stored=first.bits_stored,
         signed=bool(first.pixel_representation),
-        little_endian=NATIVE_SYNTAXES[first.transfer_syntax][1],
+        little_endian=NATIVE_SYNTAXES.get(first.transfer_syntax, (False, True))[1],
         pixel_vr=first.pixel_vr,
         transfer_syntax=first.transfer_syntax,
+        photometric=first.photometric,
     )
     return info
 

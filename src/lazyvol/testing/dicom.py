@@ -126,6 +126,7 @@ def write_dicom_series(
     per_slice: Sequence[dict[str, Any]] | None = None,
     prefix: str = "IM",
     seed: int = 0,
+    compress: str | None = None,
 ) -> DicomSeriesTruth:
     """Write a single-frame DICOM series of a known volume, one file per slice.
 
@@ -165,6 +166,10 @@ def write_dicom_series(
         Extra attributes per slice k.
     seed : int
         Seed of the pixel values.
+    compress : str, optional
+        Transfer syntax UID to compress each file with (pydicom's encoders, e.g. RLE Lossless
+        ``1.2.840.10008.1.2.5`` or JPEG 2000 Lossless ``1.2.840.10008.1.2.4.90``); the values
+        stay exactly the same (lossless syntaxes only).
 
     Returns
     -------
@@ -286,6 +291,8 @@ def write_dicom_series(
         ds.PixelData = pixel_bytes
         ds["PixelData"].VR = "OB" if bits_alloc == 8 else "OW"
         path = os.path.join(folder, names[k])
+        if compress:
+            ds.compress(compress, encoding_plugin="", generate_instance_uid=False)
         ds.save_as(path, enforce_file_format=True)
         files.append(path)
     assert tsyntax != ExplicitVRLittleEndian or syntax == "explicit"
