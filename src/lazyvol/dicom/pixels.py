@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import os
 from dataclasses import dataclass
+from typing import Any
 
 import numpy as np
 
@@ -58,19 +59,18 @@ def _decode(plan: DicomPlan, n: int) -> np.ndarray:
         raise FormatError(f"{path}: cannot read encapsulated pixel data: {exc}") from exc
     decoder = get_decoder(plan.encapsulated_syntax)
     try:
-        arr, _ = decoder.as_array(
-            buf,
-            index=0,
-            rows=plan.rows,
-            columns=plan.columns,
-            samples_per_pixel=1,
-            photometric_interpretation=plan.photometric,
-            bits_allocated=plan.bits_allocated,
-            bits_stored=plan.bits_stored,
-            pixel_representation=int(plan.signed),
-            number_of_frames=1,
-            pixel_keyword="PixelData",
-        )
+        attrs: dict[str, Any] = {
+            "rows": plan.rows,
+            "columns": plan.columns,
+            "samples_per_pixel": 1,
+            "photometric_interpretation": plan.photometric,
+            "bits_allocated": plan.bits_allocated,
+            "bits_stored": plan.bits_stored,
+            "pixel_representation": int(plan.signed),
+            "number_of_frames": 1,
+            "pixel_keyword": "PixelData",
+        }
+        arr, _ = decoder.as_array(buf, index=0, **attrs)
     except Exception as exc:  # decoder plugins raise many types on corrupt data
         raise FormatError(f"{path}: decoding frame 0 ({decoder.UID.name}) failed: {exc}") from exc
     kind = "i" if plan.signed else "u"
