@@ -27,9 +27,9 @@ __all__ = ["FileScan", "find_files", "scan_files"]
 
 INDEX_VERSION = 1
 #: Below this many files to parse, a process pool costs more than it saves.
-PROCESS_THRESHOLD = 400
+PROCESS_THRESHOLD = 1000
 #: Files per task sent to a worker process.
-BATCH = 64
+BATCH = 256
 
 
 @dataclass
