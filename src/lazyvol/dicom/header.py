@@ -17,7 +17,7 @@ from typing import Any
 from pydicom import dcmread
 from pydicom.datadict import dictionary_VR
 from pydicom.errors import InvalidDicomError
-from pydicom.tag import Tag
+from pydicom.tag import BaseTag, Tag
 from pydicom.uid import UID
 
 from .records import FrameRecord
@@ -59,7 +59,7 @@ _KEYWORDS = (
     "AcquisitionTime",
     "FrameOfReferenceUID",
 )
-HEADER_TAGS = [Tag(k) for k in _KEYWORDS]
+HEADER_TAGS: list[BaseTag | int] = [Tag(k) for k in _KEYWORDS]
 
 DICOMDIR_SOP_CLASS = "1.2.840.10008.1.3.10"
 _PIXEL_TAGS = {
@@ -209,7 +209,7 @@ def _description(raw: dict[int, Any], r: _Reader) -> str:
         names = ["ISO_IR 6"]
         if cs is not None and isinstance(cs.value, bytes | bytearray) and cs.value.strip():
             names = [x.strip() for x in cs.value.decode("ascii", "replace").split("\\")]
-        return str(decode_bytes(elem.value, convert_encodings(names), set())).strip(" \x00")
+        return str(decode_bytes(bytes(elem.value), convert_encodings(names), set())).strip(" \x00")
     except Exception:
         return r.get_str("SeriesDescription")
 
@@ -357,7 +357,7 @@ def read_header(path: str) -> FrameRecord | tuple[str, str]:
                 if implicit
                 else ("1.2.840.10008.1.2.1" if little else "1.2.840.10008.1.2.2")
             )
-        raw = ds._dict
+        raw = {int(t): e for t, e in ds._dict.items()}
         source = ds
     if media_sop == DICOMDIR_SOP_CLASS or os.path.basename(path).upper() == "DICOMDIR":
         return ("DICOMDIR (a media directory, not an image)", "")
