@@ -191,3 +191,17 @@ def test_order_independent_of_names_and_instance_numbers(tmp_path):
     np.testing.assert_allclose(va.affine, vb.affine)
     np.testing.assert_array_equal(va.compute(), a.stored)
     del b
+
+
+def test_fast_header_path_equals_dcmread_path(tmp_path, monkeypatch):
+    header = importlib.import_module("lazyvol.dicom.header")
+    files = []
+    for syntax in ("explicit", "implicit", "big"):
+        files += write_dicom_series(tmp_path / syntax, (8, 6, 2), syntax=syntax).files
+    for name in ("CT_small.dcm", "MR_small.dcm", "MR_small_RLE.dcm", "rtplan.dcm", "test-SR.dcm"):
+        files.append(get_testdata_file(name))
+    fast = [header.read_header(f) for f in files]
+    monkeypatch.setattr(header, "_fast_parse", lambda fp: None)
+    slow = [header.read_header(f) for f in files]
+    assert fast == slow
+    assert sum(isinstance(r, tuple) for r in fast) == 2
