@@ -202,3 +202,27 @@ def test_headerless_dicom_accepted_when_plausible(tmp_path):
     # A headerless non-image is skipped with a reason, not parsed into a fake volume.
     report = lv.scan(get_testdata_file("ExplVR_LitEndNoMeta.dcm"))
     assert len(report) == 0 and "no Pixel Data" in report.skipped[0][1]
+
+
+def test_allow_gaps_fills_missing_slices_lazily(tmp_path):
+    truth = write_dicom_series(tmp_path / "s", SHAPE, dtype="int16", slope=1, intercept=-5)
+    os.remove(truth.files[4])
+    os.remove(truth.files[5])
+    os.remove(truth.files[9])
+    with pytest.raises(lv.SeriesError, match="allow_gaps=True"):
+        lv.open(tmp_path / "s")
+    vol = lv.open(tmp_path / "s", allow_gaps=True, fill=-1000)
+    assert vol.shape == SHAPE
+    np.testing.assert_allclose(vol.affine, truth.affine, atol=1e-6)
+    assert vol.meta["filled_slices"] == [4, 5, 9]
+    assert vol.meta["relaxations"]["allow_gaps"] is True
+    data = vol.compute()
+    expected = truth.scaled(np.int32)
+    for k in range(SHAPE[2]):
+        if k in (4, 5, 9):
+            assert (data[:, :, k] == -1000).all()
+        else:
+            np.testing.assert_array_equal(data[:, :, k], expected[:, :, k])
+    # float output fills with NaN by default
+    fvol = lv.open(tmp_path / "s", allow_gaps=True, dtype="float32")
+    assert np.isnan(fvol.compute()[:, :, 4]).all()

@@ -31,6 +31,7 @@ __all__ = ["ScanReport", "SeriesInfo", "open_dicom", "scan"]
 
 _GROUP_OPTIONS = {
     "allow_gaps",
+    "fill",
     "instance_order",
     "stack_localizers",
     "spacing_rtol",
@@ -155,6 +156,18 @@ def _select(report: ScanReport, path: str, series: str | int | None) -> SeriesIn
     )
 
 
+def _fill_value(fill: Any, out_dtype: np.dtype) -> float:
+    """Value of filled-in slices: ``fill`` if given, else NaN for float output and 0 otherwise."""
+    if fill is None:
+        return float("nan") if out_dtype.kind == "f" else 0.0
+    value = float(fill)
+    if out_dtype.kind in "iu":
+        info = np.iinfo(out_dtype)
+        if not (value.is_integer() and info.min <= value <= info.max):
+            raise ValueError(f"fill={fill!r} does not fit the output dtype {out_dtype}")
+    return value
+
+
 def open_dicom(
     path: str | os.PathLike[str],
     *,
@@ -246,6 +259,7 @@ def open_dicom(
         if frames.transfer_syntax in NATIVE_SYNTAXES
         else frames.transfer_syntax,
         photometric=frames.photometric,
+        fill=_fill_value(options.get("fill"), out_dtype),
     )
     changed = stale_files(plan)
     if changed:
@@ -255,7 +269,7 @@ def open_dicom(
         )
     norm = normalize_chunks(chunks, shape, out_dtype, spatial_ndim=3)
     token = file_fingerprint(
-        sorted(set(frames.paths)),
+        sorted(set(frames.paths) - {""}),
         series=info.id,
         scale=bool(scale),
         dtype=out_dtype.str,

@@ -43,6 +43,8 @@ class DicomPlan:
     #: Encapsulated (compressed) transfer syntax UID, "" for native data.
     encapsulated_syntax: str = ""
     photometric: str = "MONOCHROME2"
+    #: Value of slices filled in for missing ones (allow_gaps=True); NaN only for float output.
+    fill: float = 0.0
 
 
 def _decode(plan: DicomPlan, n: int) -> np.ndarray:
@@ -136,6 +138,9 @@ def read_block(plan: DicomPlan, index: tuple[slice, ...]) -> np.ndarray:
     for a, t in enumerate(ts):
         for b, k in enumerate(ks):
             n = t * plan.nk + k
+            if not plan.paths[n]:
+                buf[a, b] = plan.fill  # a missing slice filled in (allow_gaps=True)
+                continue
             frame = _frame(plan, n)[sj, si]
             if plan.scale:
                 slope, inter = plan.slopes[n], plan.inters[n]
@@ -154,6 +159,8 @@ def stale_files(plan: DicomPlan) -> list[str]:
     """Files whose size changed since the scan (cheap check before building a graph)."""
     bad = []
     for p, size in zip(plan.paths, plan.sizes):
+        if not p:
+            continue
         try:
             if os.stat(p).st_size != size:
                 bad.append(p)

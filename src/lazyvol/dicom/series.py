@@ -176,6 +176,7 @@ class GroupOptions:
     """Named relaxations of the stacking rules (each is recorded in the volume's meta when used)."""
 
     allow_gaps: bool = False
+    fill: float | None = None
     instance_order: bool = False
     stack_localizers: bool = False
     spacing_rtol: float = 1e-3
@@ -445,6 +446,18 @@ def _encapsulated_end(rec: FrameRecord) -> int | str:
     return pos + 8
 
 
+def _gap_slots(proj: np.ndarray, spacing: float, opts: GroupOptions) -> np.ndarray | None:
+    """Grid index of each sorted slice when every step is a whole number of spacings, else None."""
+    if spacing <= 0:
+        return None
+    rel = (proj - proj[0]) / spacing
+    slots = np.round(rel).astype(np.int64)
+    tol = geo.spacing_tolerance(spacing, opts.spacing_rtol, opts.spacing_atol)
+    if np.any(np.abs(proj - (proj[0] + slots * spacing)) > tol) or np.any(np.diff(slots) < 1):
+        return None
+    return slots
+
+
 def _find_axis4(groups: list[list[FrameRecord]]) -> tuple[str, str, str, list[Any]] | None:
     """A tag whose value is constant within each volume and distinct between volumes.
 
@@ -635,6 +648,7 @@ def _volume(
             spacing, bad = geo.regular_grid_errors(
                 proj_base, rel=opts.spacing_rtol, floor=opts.spacing_atol
             )
+            filled: list[int] = []
             if bad:
                 i, step = bad[0]
                 msg = (
@@ -643,14 +657,31 @@ def _volume(
                 )
                 if len(bad) > 1:
                     msg += f" ({len(bad)} irregular steps in all)"
-                if step > spacing and abs(step / spacing - round(step / spacing)) < 0.01:
-                    msg += f"; about {round(step / spacing) - 1} slice(s) missing"
-                return fail(
-                    "series",
-                    msg + ". lazyvol never averages spacing; remove the odd files or open the "
-                    "parts separately",
-                )
-            slice_step = (p_first[-1] - p_first[0]) / (len(base) - 1)
+                slots = _gap_slots(proj_base, spacing, opts)
+                if slots is None or len(volumes) > 1:
+                    return fail(
+                        "series",
+                        msg + ". lazyvol never averages spacing; remove the odd files or open "
+                        "the parts separately",
+                    )
+                if not opts.allow_gaps:
+                    missing_n = int(slots[-1]) + 1 - len(base)
+                    return fail(
+                        "series",
+                        msg + f"; {missing_n} slice(s) missing. Pass allow_gaps=True to fill them "
+                        "lazily (with fill=, default 0, NaN for float output) on a regular grid",
+                    )
+                grid: list[FrameRecord | None] = [None] * (int(slots[-1]) + 1)
+                for rec, slot in zip(base, slots):
+                    grid[int(slot)] = rec
+                filled = [n for n, rec in enumerate(grid) if rec is None]
+                slice_step = (p_first[-1] - p_first[0]) / float(slots[-1])
+                relaxations["allow_gaps"] = True
+                meta["filled_slices"] = filled
+                warnings.append(f"{len(filled)} missing slice(s) filled at k = {filled}")
+                volumes = [grid]  # type: ignore[list-item]
+            else:
+                slice_step = (p_first[-1] - p_first[0]) / (len(base) - 1)
             # Every 4th-axis volume must sit on the same positions.
             for vol in volumes[1:]:
                 pv = np.array([r.ipp for r in vol], dtype=np.float64)
@@ -690,7 +721,8 @@ def _volume(
                     f"InstanceNumber (0020,0013) has gaps ({ns[0]}..{ns[-1]} for {len(ns)} slices) "
                     "but the positions are regular"
                 )
-    ordered_frames = [r for vol in volumes for r in vol]
+    slots_all: list[FrameRecord | None] = [r for vol in volumes for r in vol]
+    ordered_frames = [r for r in slots_all if r is not None]
     nk = len(volumes[0])
     shape: tuple[int, ...] = (first.columns, first.rows, nk)
     if len(volumes) > 1:
@@ -710,11 +742,11 @@ def _volume(
         meta["relaxations"] = relaxations
     meta["spacing"] = [float(x) for x in geo.voxel_sizes(info.affine)]
     info.frames = FrameTable(
-        paths=tuple(r.path for r in ordered_frames),
-        offsets=tuple(r.pixel_offset for r in ordered_frames),
-        slopes=tuple(r.rescale_slope for r in ordered_frames),
-        inters=tuple(r.rescale_intercept for r in ordered_frames),
-        sizes=tuple(r.size for r in ordered_frames),
+        paths=tuple(r.path if r else "" for r in slots_all),
+        offsets=tuple(r.pixel_offset if r else -1 for r in slots_all),
+        slopes=tuple(r.rescale_slope if r else 1.0 for r in slots_all),
+        inters=tuple(r.rescale_intercept if r else 0.0 for r in slots_all),
+        sizes=tuple(r.size if r else 0 for r in slots_all),
         rows=first.rows,
         columns=first.columns,
         bits_allocated=first.bits_allocated,
