@@ -274,6 +274,7 @@ def open_dicom(
         scale=bool(scale),
         dtype=out_dtype.str,
         chunks=norm,
+        relaxations=dict(sorted(options.items())),
     )
     data = plan_to_dask(read_block, plan, shape, norm, out_dtype, f"lazyvol-dicom-{token}")
     meta = dict(info.meta)
