@@ -241,6 +241,7 @@ def open_dicom(
         paths=frames.paths,
         offsets=frames.offsets,
         sizes=frames.sizes,
+        lengths=frames.lengths,
         slopes=frames.slopes,
         inters=frames.inters,
         rows=frames.rows,

@@ -58,6 +58,8 @@ _KEYWORDS = (
     "DiffusionBValue",
     "AcquisitionTime",
     "FrameOfReferenceUID",
+    "SharedFunctionalGroupsSequence",
+    "PerFrameFunctionalGroupsSequence",
 )
 HEADER_TAGS: list[BaseTag | int] = [Tag(k) for k in _KEYWORDS]
 
@@ -291,7 +293,7 @@ def _plausible_headerless(head: bytes) -> bool:
     return False
 
 
-def read_header(path: str) -> FrameRecord | tuple[str, str]:
+def read_header(path: str) -> FrameRecord | list[FrameRecord] | tuple[str, str]:
     """Header record of ``path`` or, for a file that is not a readable image, ``(reason, series_uid)``.
 
     ``series_uid`` is the SeriesInstanceUID when the header got that far (so the series can be
@@ -465,4 +467,16 @@ def read_header(path: str) -> FrameRecord | tuple[str, str]:
         names = ", ".join(f"{k} {_tag_str(k)}" for k in missing)
         reason = f"image attributes missing ({names}): header truncated or not an image"
         return (reason, rec.series_uid)
+    if rec.number_of_frames > 1 and 0x52009230 in raw:
+        from .multiframe import expand_frames
+
+        try:
+            frames = expand_frames(rec, raw)
+        except Exception as exc:  # malformed functional groups
+            frames = f"unreadable functional groups ({type(exc).__name__}: {exc})"
+        if isinstance(frames, str):
+            return (f"enhanced multi-frame image: {frames}", rec.series_uid)
+        return frames
+    if rec.number_of_frames != 1:
+        rec.frame = -1  # multi-frame without functional groups: not located frame by frame
     return rec

@@ -28,6 +28,7 @@ class DicomPlan:
     paths: tuple[str, ...]
     offsets: tuple[int, ...]
     sizes: tuple[int, ...]
+    lengths: tuple[int, ...]
     slopes: tuple[float, ...]
     inters: tuple[float, ...]
     rows: int
@@ -53,12 +54,18 @@ def _decode(plan: DicomPlan, n: int) -> np.ndarray:
 
     path = plan.paths[n]
     offset = plan.offsets[n]
+    length = plan.lengths[n]
     try:
         with open(path, "rb") as f:
             f.seek(offset)
-            buf = f.read(plan.sizes[n] - offset)
+            buf = f.read(plan.sizes[n] - offset if length < 0 else length)
     except OSError as exc:
         raise FormatError(f"{path}: cannot read encapsulated pixel data: {exc}") from exc
+    if length >= 0:
+        # One frame's items of a multi-frame file: wrap them as a one-frame encapsulated value.
+        if len(buf) < length:
+            raise FormatError(f"{path}: truncated: frame {n} items end past the end of the file")
+        buf = b"\xfe\xff\x00\xe0\x00\x00\x00\x00" + buf + b"\xfe\xff\xdd\xe0\x00\x00\x00\x00"
     decoder = get_decoder(plan.encapsulated_syntax)
     try:
         attrs: dict[str, Any] = {
@@ -74,7 +81,9 @@ def _decode(plan: DicomPlan, n: int) -> np.ndarray:
         }
         arr, _ = decoder.as_array(buf, index=0, **attrs)
     except Exception as exc:  # decoder plugins raise many types on corrupt data
-        raise FormatError(f"{path}: decoding frame 0 ({decoder.UID.name}) failed: {exc}") from exc
+        raise FormatError(
+            f"{path}: decoding volume frame {n} ({decoder.UID.name}) failed: {exc}"
+        ) from exc
     kind = "i" if plan.signed else "u"
     return (
         np.asarray(arr)

@@ -52,6 +52,8 @@ class FrameTable:
     slopes: tuple[float, ...]
     inters: tuple[float, ...]
     sizes: tuple[int, ...]
+    #: Bytes of each encapsulated frame's items (-1: the whole Pixel Data value, single frame).
+    lengths: tuple[int, ...]
     rows: int
     columns: int
     bits_allocated: int
@@ -286,7 +288,8 @@ def _drop_duplicates(
     """Drop exact duplicates (same SOPInstanceUID, same pixel bytes); conflicting ones are an error."""
     by_uid: dict[str, list[FrameRecord]] = defaultdict(list)
     for r in records:
-        by_uid[r.sop_instance_uid or r.path].append(r)
+        key = r.sop_instance_uid or r.path
+        by_uid[key if r.number_of_frames == 1 else f"{key}#frame{r.frame}"].append(r)
     kept: list[FrameRecord] = []
     for uid, recs in by_uid.items():
         kept.append(recs[0])
@@ -361,6 +364,8 @@ def _support_error(rec: FrameRecord) -> tuple[str, str] | None:
                 f"install one of: {'; '.join(decoder.missing_dependencies)} "
                 "(pip install 'lazyvol[codecs]')"
             )
+        if rec.number_of_frames > 1 and rec.frame >= 0:
+            return None  # frames located (and the items checked) at scan time
         if rec.pixel_length != -1:
             return "format", (
                 f"{rec.path}: Pixel Data (7FE0,0010) of compressed syntax {UID(ts).name} is not "
@@ -369,7 +374,7 @@ def _support_error(rec: FrameRecord) -> tuple[str, str] | None:
         end = _encapsulated_end(rec)
         if isinstance(end, str):
             return "format", f"{rec.path}: encapsulated Pixel Data (7FE0,0010) {end}"
-    if rec.number_of_frames != 1:
+    if rec.number_of_frames != 1 and rec.frame < 0:
         return "unsupported", (
             f"{rec.path}: multi-frame image (NumberOfFrames (0028,0008) = {rec.number_of_frames}) is "
             "not supported yet"
@@ -747,6 +752,9 @@ def _volume(
         slopes=tuple(r.rescale_slope if r else 1.0 for r in slots_all),
         inters=tuple(r.rescale_intercept if r else 0.0 for r in slots_all),
         sizes=tuple(r.size if r else 0 for r in slots_all),
+        lengths=tuple(
+            (r.pixel_length if r.number_of_frames > 1 else -1) if r else -1 for r in slots_all
+        ),
         rows=first.rows,
         columns=first.columns,
         bits_allocated=first.bits_allocated,
