@@ -226,3 +226,14 @@ def test_allow_gaps_fills_missing_slices_lazily(tmp_path):
     # float output fills with NaN by default
     fvol = lv.open(tmp_path / "s", allow_gaps=True, dtype="float32")
     assert np.isnan(fvol.compute()[:, :, 4]).all()
+
+
+def test_monochrome1_kept_as_stored_and_flagged(tmp_path):
+    truth = write_dicom_series(
+        tmp_path / "s", SHAPE, dtype="uint16", extra={"PhotometricInterpretation": "MONOCHROME1"}
+    )
+    vol = lv.open(tmp_path / "s")
+    assert "monochrome1" in vol.meta
+    np.testing.assert_array_equal(vol.compute(), truth.stored)
+    for k, f in enumerate(truth.files[:2]):
+        np.testing.assert_array_equal(truth.stored[:, :, k], pydicom.dcmread(f).pixel_array.T)

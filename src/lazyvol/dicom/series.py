@@ -523,6 +523,11 @@ def _volume(
         "stored_dtype": _stored_dtype(first),
         "bits_stored": first.bits_stored,
     }
+    if first.photometric == "MONOCHROME1":
+        meta["monochrome1"] = (
+            "values are as stored: MONOCHROME1 means high values display dark; invert for display "
+            "(lazyvol does not)"
+        )
     info.meta = meta
 
     def fail(kind: str, msg: str) -> SeriesInfo:
