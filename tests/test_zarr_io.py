@@ -340,3 +340,26 @@ def test_unsupported_dtype(tmp_path):
     with pytest.raises(UnsupportedError, match="dtype"):
         lv.Volume(da.from_array(a)).to_zarr(tmp_path / "x.zarr")
     assert os.listdir(tmp_path) == []
+
+
+def test_runs_on_distributed(tmp_path):
+    from distributed import Client, LocalCluster
+
+    a = _rand((32, 24, 20), "int32", seed=10)
+    out = lv.Volume(a).to_zarr(tmp_path / "d.zarr", chunks=(32, 24, 5))
+    with (
+        LocalCluster(
+            n_workers=1, threads_per_worker=1, processes=True, dashboard_address=None
+        ) as cluster,
+        Client(cluster),
+    ):
+        vol = lv.open(out, chunks=(32, 24, 5))
+        assert int(vol.data.sum(dtype=np.int64).compute()) == int(a.sum(dtype=np.int64))
+
+
+def test_open_rejects_unknown_options(tmp_path):
+    out = lv.Volume(np.ones((4, 4, 4))).to_zarr(tmp_path / "x.zarr")
+    with pytest.raises(TypeError, match="unexpected options"):
+        zarr_io.open_zarr(out, bogus=1)
+    with pytest.raises(ValueError, match="levels"):
+        lv.Volume(np.ones((4, 4, 4))).to_zarr(tmp_path / "y.zarr", levels=0)
