@@ -8,6 +8,7 @@ from __future__ import annotations
 
 __version__ = "0.1.0"
 
+from . import cache
 from .api import open
 from .dicom import ScanReport, SeriesInfo, scan
 from .errors import (
@@ -24,6 +25,7 @@ from .errors import (
 from .volume import Volume
 
 __all__ = [
+    "cache",
     "CacheError",
     "FormatError",
     "LazyvolError",
