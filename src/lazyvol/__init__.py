@@ -20,11 +20,13 @@ from .errors import (
     UnsupportedError,
     WriteError,
 )
+from .stats import GridMismatchError, VolumeStats, stats
 from .volume import Volume
 
 __all__ = [
     "CacheError",
     "FormatError",
+    "GridMismatchError",
     "LazyvolError",
     "MultipleSeriesError",
     "ResourceLimitError",
@@ -32,7 +34,9 @@ __all__ = [
     "SourceNotFoundError",
     "UnsupportedError",
     "Volume",
+    "VolumeStats",
     "WriteError",
     "__version__",
     "open",
+    "stats",
 ]
