@@ -207,13 +207,18 @@ def _int_sum(v: np.ndarray) -> int:
     return total
 
 
-def _value_counts(v: np.ndarray) -> tuple[int, np.ndarray]:
-    """(offset, counts) of an integer/bool array: counts[i] = #(v == offset + i)."""
+def _value_counts(v: np.ndarray) -> tuple[int, np.ndarray] | None:
+    """(offset, counts) of an integer/bool array: counts[i] = #(v == offset + i).
+
+    None when the values span more than :data:`MAX_COUNT_SPAN`.
+    """
     if v.dtype == np.bool_:
         v = v.view(np.uint8)
     lo = int(v.min())
     hi = int(v.max())
     span = hi - lo + 1
+    if span > MAX_COUNT_SPAN:
+        return None
     counts = np.zeros(span, dtype=np.int64)
     small = v.dtype.itemsize <= 2
     for p in _pieces(v):
@@ -285,16 +290,22 @@ def _block_part(block: Any, mblock: Any, spec: _Spec) -> Any:
 
 def _block_counts(block: np.ndarray, mb: np.ndarray | None, spec: _Spec, k: int) -> _Part:
     rows: list[tuple[int, np.ndarray] | None] = []
+    too_wide = False
     for _r, v in _iter_rows(block, mb, spec.kept):
-        rows.append(_value_counts(v) if v.size else None)
+        vc = _value_counts(v) if v.size else None
+        too_wide = too_wide or (v.size > 0 and vc is None)
+        if too_wide:
+            break
+        rows.append(vc)
     present = [x for x in rows if x is not None]
     part = _empty_part(k, "counts")
-    if not present:
+    if not present and not too_wide:
         part.counts = np.zeros((k, 0), dtype=np.int64)
         return part
-    lo = min(o for o, _ in present)
-    hi = max(o + len(c) - 1 for o, c in present)
-    if hi - lo + 1 > MAX_COUNT_SPAN:
+    if not too_wide:
+        lo = min(o for o, _ in present)
+        hi = max(o + len(c) - 1 for o, c in present)
+    if too_wide or hi - lo + 1 > MAX_COUNT_SPAN:
         # Rows too spread out to count values: per-row moments (exact sums) from the values.
         mpart = _empty_part(k, "moments")
         for r, v in _iter_rows(block, mb, spec.kept):
@@ -841,6 +852,9 @@ def stats(
     data, affine, src = _as_dask(vol)
     if data.dtype.kind not in "biuf":
         raise TypeError(f"stats() needs integer, boolean or floating-point data, got {data.dtype}")
+    dtype_name = str(data.dtype)
+    if data.dtype == np.bool_:
+        data = data.astype(np.uint8)  # numbers 0/1 (numpy refuses percentiles of booleans)
     ndim = data.ndim
     if axis is None:
         red = tuple(range_(ndim))
@@ -982,7 +996,7 @@ def stats(
         kind,
         exact_percentiles,
         ddof,
-        str(data.dtype),
+        dtype_name,
         red,
         kshape,
         passes,
@@ -1053,19 +1067,19 @@ def _assemble(
     return out
 
 
-def _global_range(p: _Part) -> tuple[float, float] | None:
+def _global_range(p: _Part) -> tuple[Any, Any] | None:
     if p.mode == "counts":
         assert p.counts is not None
         tot = p.counts.sum(axis=0)
         nz = np.flatnonzero(tot)
         if not nz.size:
             return None
-        return float(p.offset + int(nz[0])), float(p.offset + int(nz[-1]))
+        return p.offset + int(nz[0]), p.offset + int(nz[-1])
     lo = [x for x in p.fmin if x is not None]
     hi = [x for x in p.fmax if x is not None]
     if not lo:
         return None
-    return float(min(lo)), float(max(hi))
+    return min(lo), max(hi)  # Python ints stay exact (int64 beyond 2**53)
 
 
 def _lerp_numpy(a: np.ndarray, b: np.ndarray, t: np.ndarray) -> np.ndarray:
@@ -1108,7 +1122,7 @@ def _finalize(
     per_axis: bool,
 ) -> VolumeStats:
     k = m.k
-    np_dtype = np.dtype(dtype)
+    np_dtype = np.dtype(np.uint8) if dtype == "bool" else np.dtype(dtype)
     vmin: list[Any] = [None] * k
     vmax: list[Any] = [None] * k
     sums: list[Any] = [0] * k
