@@ -112,7 +112,7 @@ def _scheduler(spec: str | None) -> Iterator[None]:
             f"--scheduler {spec}: dask.distributed is not installed (pip install 'lazyvol[distributed]')"
         ) from exc
     try:
-        client = Client(spec, timeout="20s")
+        client = Client(spec, timeout=dask.config.get("distributed.comm.timeouts.connect", "30s"))
     except (OSError, TimeoutError, ValueError) as exc:
         raise CommandError(
             f"--scheduler {spec}: cannot connect to a dask scheduler there: {exc}"
