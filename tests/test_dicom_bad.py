@@ -114,12 +114,23 @@ def test_same_position_without_explaining_tag_errors(tmp_path):
 def test_repeats_explained_by_echo_become_4th_axis(tmp_path):
     uid = "1.2.3.45"
     e1 = write_dicom_series(
-        tmp_path / "s", SHAPE, prefix="A", series_uid=uid, seed=1, modality="MR",
+        tmp_path / "s",
+        SHAPE,
+        prefix="A",
+        series_uid=uid,
+        seed=1,
+        modality="MR",
         extra={"EchoTime": "10", "EchoNumbers": 1},
     )
     e2 = write_dicom_series(
-        tmp_path / "s", SHAPE, prefix="B", series_uid=uid, seed=2, modality="MR",
-        extra={"EchoTime": "20", "EchoNumbers": 2}, shuffle_names=True,
+        tmp_path / "s",
+        SHAPE,
+        prefix="B",
+        series_uid=uid,
+        seed=2,
+        modality="MR",
+        extra={"EchoTime": "20", "EchoNumbers": 2},
+        shuffle_names=True,
     )
     vol = lv.open(tmp_path / "s")
     assert vol.shape == (*SHAPE, 2)

@@ -22,12 +22,14 @@ from .errors import (
     UnsupportedError,
     WriteError,
 )
+from .stats import GridMismatchError, VolumeStats, stats
 from .volume import Volume
 
 __all__ = [
     "cache",
     "CacheError",
     "FormatError",
+    "GridMismatchError",
     "LazyvolError",
     "MultipleSeriesError",
     "ResourceLimitError",
@@ -37,8 +39,10 @@ __all__ = [
     "SourceNotFoundError",
     "UnsupportedError",
     "Volume",
+    "VolumeStats",
     "WriteError",
     "__version__",
     "open",
     "scan",
+    "stats",
 ]
