@@ -68,9 +68,7 @@ def _check_header(path: str, hdr: Any) -> None:
     dim = np.asarray(hdr["dim"]).astype(np.int64)
     ndim = int(dim[0])
     if not 1 <= ndim <= 7:
-        raise FormatError(
-            f"{path}: NIfTI field dim[0] = {ndim} is outside 1..7; the header is corrupt"
-        )
+        raise FormatError(f"{path}: NIfTI field dim[0] = {ndim} is outside 1..7; the header is corrupt")
     sizes = dim[1 : ndim + 1]
     if (sizes < 1).any():
         raise FormatError(
@@ -321,9 +319,7 @@ def read_block(plan: NiftiPlan, index: tuple[slice, ...]) -> np.ndarray:
     return apply_scale(block, plan.slope, plan.inter, np.dtype(plan.out_dtype))
 
 
-def _read_gz_strided(
-    plan: NiftiPlan, index: tuple[slice, ...], out_shape: tuple[int, ...]
-) -> np.ndarray:
+def _read_gz_strided(plan: NiftiPlan, index: tuple[slice, ...], out_shape: tuple[int, ...]) -> np.ndarray:
     """Block of a gzipped image not contiguous on disk: one read per plane of the slowest axes."""
     disk = np.dtype(plan.disk_dtype)
     out = np.empty(out_shape, dtype=disk, order="F")
@@ -386,10 +382,9 @@ class _GzEntry:
         self.created = 0
         self.index_file = _index_path(plan.path, plan.size, plan.mtime_ns)
         self.indexed = self.index_file.exists()
-        self.data_end = (
-            plan.offset
-            + int(np.prod(plan.shape, dtype=np.int64)) * np.dtype(plan.disk_dtype).itemsize
-        )
+        self.data_end = plan.offset + int(np.prod(plan.shape, dtype=np.int64)) * np.dtype(
+            plan.disk_dtype
+        ).itemsize
         self.saving = False
 
     def _new_handle(self) -> Any:

@@ -15,9 +15,7 @@ import numpy as np
 
 __all__ = ["apply_scale", "is_identity", "scaled_dtype"]
 
-_INT_CANDIDATES = [
-    np.dtype(t) for t in ("uint8", "int8", "uint16", "int16", "uint32", "int32", "int64")
-]
+_INT_CANDIDATES = [np.dtype(t) for t in ("uint8", "int8", "uint16", "int16", "uint32", "int32", "int64")]
 
 
 def is_identity(slope: float, inter: float) -> bool:

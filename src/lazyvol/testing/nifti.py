@@ -128,15 +128,11 @@ def write_phantom_nifti(
     per_slice = spatial[0] * spatial[1] * dt.itemsize
     step = max(1, slab_bytes // per_slice)
     tmp = path + ".partial"
-    opener = (
-        gzip.open(tmp, "wb", compresslevel=compresslevel)
-        if path.endswith(".gz")
-        else open(tmp, "wb")
-    )
+    opener = gzip.open(tmp, "wb", compresslevel=compresslevel) if path.endswith(".gz") else open(tmp, "wb")
     try:
         with opener as f:
             hdr.write_to(f)
-            here = 548 if nifti2 else 348
+            here = (548 if nifti2 else 348)
             f.write(b"\0" * (offset - here))
             for t in range(nt):
                 for k0 in range(0, spatial[2], step):
