@@ -8,11 +8,13 @@ from __future__ import annotations
 
 __version__ = "0.1.0"
 
+from . import cache
 from .api import open
 from .dicom import ScanReport, SeriesInfo, scan
 from .errors import (
     CacheError,
     FormatError,
+    GridMismatchError,
     LazyvolError,
     MultipleSeriesError,
     ResourceLimitError,
@@ -21,11 +23,14 @@ from .errors import (
     UnsupportedError,
     WriteError,
 )
+from .stats import VolumeStats, stats
 from .volume import Volume
 
 __all__ = [
+    "cache",
     "CacheError",
     "FormatError",
+    "GridMismatchError",
     "LazyvolError",
     "MultipleSeriesError",
     "ResourceLimitError",
@@ -35,8 +40,10 @@ __all__ = [
     "SourceNotFoundError",
     "UnsupportedError",
     "Volume",
+    "VolumeStats",
     "WriteError",
     "__version__",
     "open",
     "scan",
+    "stats",
 ]
