@@ -449,3 +449,7 @@ def write_enhanced_dicom(
         positions=pos,
         meta={"modality": modality},
     )
+
+
+#: Short alias of :func:`write_dicom_series`.
+write_series = write_dicom_series
