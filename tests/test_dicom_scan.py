@@ -205,3 +205,18 @@ def test_fast_header_path_equals_dcmread_path(tmp_path, monkeypatch):
     slow = [header.read_header(f) for f in files]
     assert fast == slow
     assert sum(isinstance(r, tuple) for r in fast) == 2
+
+
+def test_symlinks_not_followed_by_default_and_loops_detected(tmp_path):
+    truth = write_dicom_series(tmp_path / "data" / "s", (8, 8, 4))
+    (tmp_path / "data" / "loop").symlink_to(tmp_path / "data", target_is_directory=True)
+    (tmp_path / "data" / "link.dcm").symlink_to(truth.files[0])
+    report = lv.scan(tmp_path / "data")
+    assert report[0].shape == (8, 8, 4)
+    reasons = dict(report.skipped)
+    assert "symbolic link" in reasons[str(tmp_path / "data" / "loop")]
+    followed = lv.scan(tmp_path / "data", follow_symlinks=True)
+    assert any("loop" in r for _, r in followed.skipped)
+    # the linked file repeats a SOPInstanceUID with the same pixels: dropped with a warning
+    assert followed[0].shape == (8, 8, 4)
+    assert any("duplicate" in w for w in followed[0].warnings)
