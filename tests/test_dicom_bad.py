@@ -237,3 +237,36 @@ def test_monochrome1_kept_as_stored_and_flagged(tmp_path):
     np.testing.assert_array_equal(vol.compute(), truth.stored)
     for k, f in enumerate(truth.files[:2]):
         np.testing.assert_array_equal(truth.stored[:, :, k], pydicom.dcmread(f).pixel_array.T)
+
+
+def test_split_4d_gives_one_volume_per_echo(tmp_path):
+    uid = "1.2.3.46"
+    e1 = write_dicom_series(
+        tmp_path / "s",
+        SHAPE,
+        prefix="A",
+        series_uid=uid,
+        seed=1,
+        modality="MR",
+        extra={"EchoTime": "10", "EchoNumbers": 1},
+    )
+    e2 = write_dicom_series(
+        tmp_path / "s",
+        SHAPE,
+        prefix="B",
+        series_uid=uid,
+        seed=2,
+        modality="MR",
+        extra={"EchoTime": "20", "EchoNumbers": 2},
+    )
+    report = lv.scan(tmp_path / "s", split_4d=True)
+    assert [i.shape for i in report] == [SHAPE, SHAPE]
+    with pytest.raises(lv.MultipleSeriesError):
+        lv.open(tmp_path / "s", split_4d=True)
+    v2 = lv.open(tmp_path / "s", split_4d=True, series=1)
+    assert v2.meta["axis4_index"] == {"EchoNumbers": 2, "EchoTime": 20.0}
+    assert v2.meta["relaxations"]["split_4d"] is True
+    np.testing.assert_array_equal(v2.compute(), e2.stored)
+    np.testing.assert_array_equal(
+        lv.open(tmp_path / "s", split_4d=True, series=report[0].id).compute(), e1.stored
+    )

@@ -36,6 +36,7 @@ _GROUP_OPTIONS = {
     "stack_localizers",
     "spacing_rtol",
     "spacing_atol",
+    "split_4d",
 }
 _SCAN_OPTIONS = {"workers", "use_index", "follow_symlinks", "progress"}
 
@@ -68,7 +69,9 @@ def scan(
     **options
         Stacking relaxations: ``instance_order=True`` (stack by InstanceNumber when positions are
         missing; geometry flagged approximate), ``stack_localizers=True``, ``spacing_rtol`` /
-        ``spacing_atol`` (slice position tolerance, default 1e-3 relative, 1e-3 mm floor).
+        ``spacing_atol`` (slice position tolerance, default 1e-3 relative, 1e-3 mm floor),
+        ``allow_gaps=True`` with ``fill=`` (fill missing slices on the regular grid),
+        ``split_4d=True`` (one 3D volume per echo / temporal position instead of a 4th axis).
 
     Returns
     -------

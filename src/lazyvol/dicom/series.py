@@ -13,7 +13,7 @@ from __future__ import annotations
 import hashlib
 from collections import Counter, defaultdict
 from collections.abc import Callable, Sequence
-from dataclasses import asdict, dataclass, field
+from dataclasses import asdict, dataclass, field, replace
 from typing import Any
 
 import numpy as np
@@ -183,6 +183,49 @@ class GroupOptions:
     stack_localizers: bool = False
     spacing_rtol: float = 1e-3
     spacing_atol: float = 1e-3
+    split_4d: bool = False
+
+
+def _split_4d(info: SeriesInfo) -> list[SeriesInfo]:
+    """One 3D volume per index of a 4D volume's 4th axis (``split_4d=True``)."""
+    if info.error or len(info.shape) < 4 or info.frames is None:
+        return [info]
+    nk, nt = info.shape[2], info.shape[3]
+    values = info.meta.get("axis4_values", {})
+    out = []
+    for t in range(nt):
+        sl = slice(t * nk, (t + 1) * nk)
+        fr = info.frames
+        frames = FrameTable(
+            **{
+                **{k: getattr(fr, k) for k in fr.__dataclass_fields__},
+                "paths": fr.paths[sl],
+                "offsets": fr.offsets[sl],
+                "slopes": fr.slopes[sl],
+                "inters": fr.inters[sl],
+                "sizes": fr.sizes[sl],
+                "lengths": fr.lengths[sl],
+            }
+        )
+        meta = {k: v for k, v in info.meta.items() if k != "axis4_values"}
+        meta["axis4_index"] = {name: vals[t] for name, vals in values.items()}
+        rel = dict(meta.get("relaxations", {}))
+        rel["split_4d"] = True
+        meta["relaxations"] = rel
+        label = ", ".join(f"{name}={vals[t]}" for name, vals in values.items())
+        out.append(
+            replace(
+                info,
+                id=f"{info.id}-{t}",
+                shape=info.shape[:3],
+                files=list(fr.paths[sl]),
+                reasons=[*info.reasons, f"split_4d=True: volume {t} of {nt} ({label})"],
+                axis4=None,
+                meta=meta,
+                frames=frames,
+            )
+        )
+    return out
 
 
 def _stored_dtype(rec: FrameRecord) -> str:
@@ -814,7 +857,8 @@ def build_series(
     infos: list[SeriesInfo] = []
     for uid, recs in by_uid.items():
         for key, group, reasons in _split(recs, opts.stack_localizers):
-            infos.append(_volume(group, key, reasons, opts, (incomplete or {}).get(uid, [])))
+            info = _volume(group, key, reasons, opts, (incomplete or {}).get(uid, []))
+            infos.extend(_split_4d(info) if opts.split_4d else [info])
     infos.sort(
         key=lambda i: (
             i.number if i.number is not None else 1 << 40,
