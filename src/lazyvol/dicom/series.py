@@ -294,7 +294,9 @@ def _split(
         iop_of[lab] = rec.iop
         key = (*(str(fn(rec)) for _, fn in _SPLITS), f"orientation {lab}")
         if rec.number_of_frames != 1 or (rec.is_localizer and not stack_localizers):
-            key += (rec.path,)  # each multi-frame file / localizer image is its own volume
+            # each multi-frame file / localizer image is its own volume, named by its SOPInstanceUID
+            # (never by its file name: ids must not depend on names or listing order)
+            key += (rec.sop_instance_uid or rec.path,)
         keyed[key].append(rec)
     if len(keyed) == 1:
         key, recs = next(iter(keyed.items()))
