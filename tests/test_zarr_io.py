@@ -363,3 +363,13 @@ def test_open_rejects_unknown_options(tmp_path):
         zarr_io.open_zarr(out, bogus=1)
     with pytest.raises(ValueError, match="levels"):
         lv.Volume(np.ones((4, 4, 4))).to_zarr(tmp_path / "y.zarr", levels=0)
+
+
+def test_store_replaced_after_open_is_refused(tmp_path):
+    a = _rand((8, 8, 8), "int16")
+    out = lv.Volume(a).to_zarr(tmp_path / "x.zarr")
+    vol = lv.open(out)
+    lv.Volume(a + 1).to_zarr(out, overwrite=True)
+    with pytest.raises(FormatError, match="replaced"):
+        vol.compute()
+    np.testing.assert_array_equal(lv.open(out).compute(), a + 1)

@@ -236,8 +236,9 @@ def open_cached(
                 if vol is not None:
                     return vol
             # We hold the lock: temporary directories of this key are leftovers of killed writers.
-            for leftover in group.glob(f".{key}{TMP_MARK}*"):
-                shutil.rmtree(leftover, ignore_errors=True)
+            for mark in (TMP_MARK, OLD_MARK):
+                for leftover in group.glob(f".{key}{mark}*"):
+                    shutil.rmtree(leftover, ignore_errors=True)
             write_zarr(src, entry, overwrite=True)
             try:
                 _, key_after = entry_key(files, series=series, scale=scale, dtype=dtype, **options)
@@ -376,15 +377,17 @@ def clear(
             try:
                 with FileLock(str(group / f"{child.name}.lock"), timeout=0):
                     _remove_dir(child)
-                    for leftover in group.glob(f".{child.name}{TMP_MARK}*"):
-                        shutil.rmtree(leftover, ignore_errors=True)
+                    for mark in (TMP_MARK, OLD_MARK):
+                        for leftover in group.glob(f".{child.name}{mark}*"):
+                            shutil.rmtree(leftover, ignore_errors=True)
             except (Timeout, OSError):
                 continue
             removed += info is not None
         if limit is None:
             try:
-                for leftover in group.glob(f".*{TMP_MARK}*"):
-                    lk = group / (leftover.name[1:].split(TMP_MARK)[0] + ".lock")
+                for leftover in [*group.glob(f".*{TMP_MARK}*"), *group.glob(f".*{OLD_MARK}*")]:
+                    stem = leftover.name[1:].split(TMP_MARK)[0].split(OLD_MARK)[0]
+                    lk = group / (stem + ".lock")
                     try:
                         with FileLock(str(lk), timeout=0):
                             shutil.rmtree(leftover, ignore_errors=True)

@@ -611,6 +611,8 @@ class ZarrPlan:
     dtype: str
     check_files: bool
     token: str
+    #: (inode, mtime_ns) of the manifest when opened; a store replaced since then is refused
+    manifest_id: tuple[int, int] | None = None
 
 
 @functools.lru_cache(maxsize=64)
@@ -624,6 +626,16 @@ def read_block(plan: ZarrPlan, index: tuple[slice, ...]) -> np.ndarray:
     """Read block ``index`` (volume order) from a Zarr array; checks its chunk files exist."""
     disk_index = tuple(reversed(index))
     where = f"{plan.store} (array {plan.array!r}, block {[(s.start, s.stop) for s in index]})"
+    if plan.manifest_id is not None:
+        try:
+            st = os.stat(os.path.join(plan.store, MANIFEST))
+            now: tuple[int, int] | None = (st.st_ino, st.st_mtime_ns)
+        except OSError:
+            now = None
+        if now != plan.manifest_id:
+            raise FormatError(
+                f"{where}: the store was replaced or removed after it was opened; open it again"
+            )
     if plan.check_files:
         ranges = [range(s.start // u, (s.stop - 1) // u + 1) for s, u in zip(disk_index, plan.unit)]
         for key in itertools.product(*ranges):
@@ -769,7 +781,8 @@ def _make_volume(
     man = os.path.join(store, MANIFEST)
     mst = os.stat(man) if os.path.exists(man) else st
     token = dask.base.tokenize(store, array, st.st_mtime_ns, mst.st_mtime_ns, mst.st_ino, norm)
-    plan = ZarrPlan(store, array, shape_disk, unit, dtype.str, check_files, token)
+    manifest_id = (mst.st_ino, mst.st_mtime_ns) if check_files else None
+    plan = ZarrPlan(store, array, shape_disk, unit, dtype.str, check_files, token, manifest_id)
     data = plan_to_dask(read_block, plan, shape, norm, dtype, f"lazyvol-zarr-{token}")
     return Volume(data, affine, meta=meta, source=source)
 
