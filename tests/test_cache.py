@@ -233,7 +233,7 @@ def test_sigkill_mid_write_leaves_no_usable_entry(tmp_path, kill_after_blocks):
     # the writer is inside write_zarr: its temporary store exists, no entry is published yet
     assert list(cdir.rglob(f"*{TMP_MARK}*"))
     os.kill(proc.pid, signal.SIGKILL)
-    proc.wait()
+    proc.communicate()
     assert proc.returncode == -signal.SIGKILL
     assert lvcache.list_entries(cdir) == []  # nothing complete, nothing listed
     # the next open rebuilds a correct entry and removes the killed writer's leftovers

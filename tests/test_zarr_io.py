@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 import os
 import pickle
+from pathlib import Path
 
 import dask
 import dask.array as da
@@ -26,6 +27,11 @@ OBLIQUE = np.array(
         [0.0, 0.0, 0.0, 1.0],
     ]
 )
+
+
+def _json(path):
+    with open(path) as f:
+        return json.load(f)
 
 
 def _rand(shape, dtype, seed=0):
@@ -72,7 +78,7 @@ def test_4d_round_trip_and_ome_axes(tmp_path):
     assert back.shape == (12, 10, 8, 3)
     assert np.array_equal(back.affine, vol.affine)
     assert back.spacing == (1.5, 2.0, 3.0, 2.5)
-    attrs = json.load(open(os.path.join(out, "zarr.json")))["attributes"]
+    attrs = _json(os.path.join(out, "zarr.json"))["attributes"]
     ms = attrs["ome"]["multiscales"][0]
     assert attrs["ome"]["version"] == "0.5"
     assert [a["name"] for a in ms["axes"]] == ["t", "z", "y", "x"]
@@ -110,7 +116,7 @@ def test_codecs_lossless(tmp_path, codec):
     a = _rand((20, 16, 12), "float32", seed=3)
     out = lv.Volume(a).to_zarr(tmp_path / "c.zarr", codec=codec)
     np.testing.assert_array_equal(lv.open(out).compute(), a)
-    codecs = json.dumps(json.load(open(os.path.join(out, "0", "zarr.json")))["codecs"])
+    codecs = json.dumps(_json(os.path.join(out, "0", "zarr.json"))["codecs"])
     if codec != "none":
         assert codec.split("-")[0] in codecs
 
@@ -118,19 +124,16 @@ def test_codecs_lossless(tmp_path, codec):
 def test_sharding_for_small_chunks(tmp_path):
     a = _rand((64, 48, 40), "int16", seed=4)
     out = lv.Volume(a).to_zarr(tmp_path / "s.zarr", chunks=(16, 16, 8))
-    meta = json.load(open(os.path.join(out, "0", "zarr.json")))
+    meta = _json(os.path.join(out, "0", "zarr.json"))
     assert meta["codecs"][0]["name"] == "sharding_indexed"
     # inner chunk shape is the requested one transposed to (z, y, x)
     assert meta["codecs"][0]["configuration"]["chunk_shape"] == [8, 16, 16]
     np.testing.assert_array_equal(lv.open(out).compute(), a)
     np.testing.assert_array_equal(zarr.open_array(os.path.join(out, "0"), mode="r")[:], a.T)
     out2 = lv.Volume(a).to_zarr(tmp_path / "n.zarr", chunks=(16, 16, 8), shards=False)
-    assert (
-        json.load(open(os.path.join(out2, "0", "zarr.json")))["codecs"][0]["name"]
-        != "sharding_indexed"
-    )
+    assert _json(os.path.join(out2, "0", "zarr.json"))["codecs"][0]["name"] != "sharding_indexed"
     out3 = lv.Volume(a).to_zarr(tmp_path / "e.zarr", chunks=(16, 16, 8), shards=(32, 48, 16))
-    cfg = json.load(open(os.path.join(out3, "0", "zarr.json")))["chunk_grid"]["configuration"]
+    cfg = _json(os.path.join(out3, "0", "zarr.json"))["chunk_grid"]["configuration"]
     assert cfg["chunk_shape"] == [16, 48, 32]
     np.testing.assert_array_equal(lv.open(out3).compute(), a)
 
@@ -177,13 +180,14 @@ def test_foreign_ome_zarr_opens_with_affine(tmp_path):
     assert vol.meta["axis4_spacing"] == 3.0
     assert zarr_io.open_zarr(path, level=1).shape == (6, 8, 20, 6)  # y, x halved
     # a translation (ome-zarr-py's writer only writes zeros): edit the metadata as another tool would
-    meta = json.load(open(os.path.join(path, "zarr.json")))
+    meta = _json(os.path.join(path, "zarr.json"))
     ds = meta["attributes"]["ome"]["multiscales"][0]["datasets"][0]
     ds["coordinateTransformations"] = [
         {"type": "scale", "scale": [3.0, 2.0, 1.5, 1.25]},
         {"type": "translation", "translation": [0.0, 10.0, -5.0, 2.5]},
     ]
-    json.dump(meta, open(os.path.join(path, "zarr.json"), "w"))
+    with open(os.path.join(path, "zarr.json"), "w") as f:
+        json.dump(meta, f)
     expected = np.diag([1.25e-3, 1.5e-3, 2.0e-3, 1.0])
     expected[:3, 3] = [2.5e-3, -5e-3, 10e-3]
     np.testing.assert_allclose(lv.open(path).affine, expected, rtol=1e-12)
@@ -278,7 +282,7 @@ def test_corrupt_chunk_raises_lazyvol_error(tmp_path):
 
 def _snapshot(path):
     return {
-        os.path.relpath(os.path.join(d, f), path): open(os.path.join(d, f), "rb").read()
+        os.path.relpath(os.path.join(d, f), path): Path(d, f).read_bytes()
         for d, _, fs in os.walk(path)
         for f in fs
     }
@@ -373,3 +377,27 @@ def test_store_replaced_after_open_is_refused(tmp_path):
     with pytest.raises(FormatError, match="replaced"):
         vol.compute()
     np.testing.assert_array_equal(lv.open(out).compute(), a + 1)
+
+
+def test_concurrent_overwrites_leave_one_complete_store(tmp_path):
+    import threading
+
+    dest = tmp_path / "x.zarr"
+    lv.Volume(np.zeros((16, 16, 16), "int16")).to_zarr(dest)
+    errors = []
+
+    def writer(value):
+        try:
+            lv.Volume(np.full((16, 16, 16), value, "int16")).to_zarr(dest, overwrite=True, chunks=4)
+        except Exception as exc:  # pragma: no cover - reported below
+            errors.append(exc)
+
+    threads = [threading.Thread(target=writer, args=(v,)) for v in (1, 2, 3, 4)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join()
+    assert errors == []
+    data = lv.open(dest).compute()
+    assert len(np.unique(data)) == 1 and int(data[0, 0, 0]) in (1, 2, 3, 4)
+    assert sorted(os.listdir(tmp_path)) == ["x.zarr"]
