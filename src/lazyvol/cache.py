@@ -48,6 +48,11 @@ __all__ = [
     "open_cached",
 ]
 
+#: Codec of cache entries: reading speed first. Measured on a 256 MiB int16 phantom (in-process,
+#: warm, loaded 2-core machine): mean over the volume 0.21 s with blosc-lz4 (ratio 1.48), 0.39 s
+#: blosc-zstd (1.94), 0.56 s zstd (1.81), 0.79 s from the .nii.gz source.
+CACHE_CODEC = "blosc-lz4"
+
 #: Seconds to wait for another process writing the same entry before reading uncached.
 LOCK_TIMEOUT = 600.0
 
@@ -239,7 +244,7 @@ def open_cached(
             for mark in (TMP_MARK, OLD_MARK):
                 for leftover in group.glob(f".{key}{mark}*"):
                     shutil.rmtree(leftover, ignore_errors=True)
-            write_zarr(src, entry, overwrite=True)
+            write_zarr(src, entry, overwrite=True, codec=CACHE_CODEC)
             try:
                 _, key_after = entry_key(files, series=series, scale=scale, dtype=dtype, **options)
             except FileNotFoundError:
