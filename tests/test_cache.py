@@ -261,3 +261,41 @@ def test_concurrent_writers_one_valid_entry(tmp_path):
     vol = lv.open(src, cache=cdir)
     assert _reads_from_cache(vol)
     np.testing.assert_array_equal(vol.compute(), nib.load(src).get_fdata())
+
+
+# -- DICOM folders ------------------------------------------------------------------------------------------
+
+
+def test_dicom_folder_cache_never_stale(tmp_path, cache_dir):
+    from lazyvol.testing.dicom import write_dicom_series
+
+    folder = tmp_path / "ser"
+    truth = write_dicom_series(
+        folder, shape=(16, 12, 6), orientation="oblique", slope=2.0, intercept=-100
+    )
+    first = lv.open(folder, cache=True)
+    hit = lv.open(folder, cache=True)
+    assert _reads_from_cache(hit)
+    np.testing.assert_array_equal(hit.compute(), truth.scaled(hit.dtype))
+    assert np.array_equal(hit.affine, first.affine) and hit.meta == first.meta
+    # rewrite one slice with other pixel values (same size): a new entry, the new values
+    import pydicom
+
+    ds = pydicom.dcmread(truth.files[2])
+    arr = ds.pixel_array.copy()
+    arr[:] = 7
+    ds.PixelData = arr.tobytes()
+    st = os.stat(truth.files[2])
+    ds.save_as(truth.files[2])
+    os.utime(truth.files[2], ns=(st.st_atime_ns, st.st_mtime_ns + 1))
+    vol = lv.open(folder, cache=True)
+    expected = truth.scaled(vol.dtype)
+    expected[:, :, 2] = 7 * 2 - 100
+    np.testing.assert_array_equal(vol.compute(), expected)
+    assert len(lvcache.list_entries()) == 1  # the older version was evicted
+    # an added unrelated file also invalidates (the reader lists no files: the folder is keyed)
+    key = lvcache.list_entries()[0].key
+    (folder / "README.txt").write_text("notes")
+    again = lv.open(folder, cache=True)
+    np.testing.assert_array_equal(again.compute(), expected)
+    assert [e.key for e in lvcache.list_entries()] != [key]

@@ -132,3 +132,21 @@ def test_read_only_destination(tmp_path, monkeypatch):
 def test_bad_suffix(tmp_path):
     with pytest.raises(WriteError, match=r"\.nii"):
         lv.Volume(np.ones((3, 3, 3))).to_nifti(tmp_path / "x.img")
+
+
+def test_dicom_to_zarr_to_nifti(tmp_path):
+    from lazyvol.testing.dicom import write_dicom_series
+
+    truth = write_dicom_series(
+        tmp_path / "ser", shape=(20, 16, 8), orientation="oblique", slope=0.5, intercept=3.0
+    )
+    vol = lv.open(tmp_path / "ser")
+    store = vol.to_zarr(tmp_path / "s.zarr")
+    back = lv.open(store)
+    np.testing.assert_array_equal(back.compute(), truth.scaled(back.dtype))
+    assert np.array_equal(back.affine, vol.affine) and back.meta == vol.meta
+    np.testing.assert_allclose(back.affine, truth.affine, atol=1e-5)
+    img = nib.load(back.to_nifti(tmp_path / "s.nii.gz"))
+    ref = _nibabel_reference(truth.scaled(back.dtype), vol.affine, str(tmp_path / "ref.nii"))
+    np.testing.assert_array_equal(np.asanyarray(img.dataobj), truth.scaled(back.dtype))
+    assert np.array_equal(img.affine, ref.affine)
