@@ -299,3 +299,12 @@ def test_dicom_folder_cache_never_stale(tmp_path, cache_dir):
     again = lv.open(folder, cache=True)
     np.testing.assert_array_equal(again.compute(), expected)
     assert [e.key for e in lvcache.list_entries()] != [key]
+
+
+def test_clear_touches_only_cache_entries(tmp_path):
+    precious = tmp_path / "notacache" / "project" / "data"
+    precious.mkdir(parents=True)
+    (precious / "scan.txt").write_text("keep")
+    assert lvcache.clear(tmp_path / "notacache") == 0
+    assert (precious / "scan.txt").read_text() == "keep"
+    assert lvcache.list_entries(tmp_path / "notacache") == []

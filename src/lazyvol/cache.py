@@ -22,6 +22,7 @@ from __future__ import annotations
 import hashlib
 import json
 import os
+import re
 import shutil
 import time
 import warnings
@@ -52,6 +53,10 @@ __all__ = [
 #: warm, loaded 2-core machine): mean over the volume 0.21 s with blosc-lz4 (ratio 1.48), 0.39 s
 #: blosc-zstd (1.94), 0.56 s zstd (1.81), 0.79 s from the .nii.gz source.
 CACHE_CODEC = "blosc-lz4"
+
+#: Names of cache directories (hex digests); anything else under a cache directory is never touched.
+_SID_RE = re.compile(r"[0-9a-f]{24}")
+_KEY_RE = re.compile(r"[0-9a-f]{40}")
 
 #: Seconds to wait for another process writing the same entry before reading uncached.
 LOCK_TIMEOUT = 600.0
@@ -367,10 +372,10 @@ def list_entries(cache_dir: str | os.PathLike[str] | None = None) -> list[CacheE
     if not root.is_dir():
         return out
     for group in root.iterdir():
-        if not group.is_dir() or group.name.startswith("."):
+        if not group.is_dir() or not _SID_RE.fullmatch(group.name):
             continue
         for child in group.iterdir():
-            if child.name.startswith(".") or not child.is_dir():
+            if not _KEY_RE.fullmatch(child.name) or not child.is_dir():
                 continue
             info = _entry_info(child)
             if info is not None:
@@ -405,10 +410,10 @@ def clear(
         limit = time.time() - secs
     removed = 0
     for group in list(root.iterdir()):
-        if not group.is_dir() or group.name.startswith("."):
+        if not group.is_dir() or not _SID_RE.fullmatch(group.name):
             continue
         for child in list(group.iterdir()):
-            if not child.is_dir() or child.name.startswith("."):
+            if not child.is_dir() or not _KEY_RE.fullmatch(child.name):
                 continue
             info = _entry_info(child)
             if limit is not None and (info is None or info.created > limit):
