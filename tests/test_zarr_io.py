@@ -401,3 +401,26 @@ def test_concurrent_overwrites_leave_one_complete_store(tmp_path):
     data = lv.open(dest).compute()
     assert len(np.unique(data)) == 1 and int(data[0, 0, 0]) in (1, 2, 3, 4)
     assert sorted(os.listdir(tmp_path)) == ["x.zarr"]
+
+
+def test_reader_conformance(tmp_path):
+    """The checks every lazyvol reader passes (tests/test_conformance.py), for Zarr stores."""
+    a = _rand((20, 16, 12, 2), "int16", seed=11)
+    out = lv.Volume(a, OBLIQUE).to_zarr(tmp_path / "c.zarr", chunks=(8, 8, 4, 1))
+    vol = lv.open(out, chunks={0: -1, 1: -1, 2: 5})
+    blocks = [vol.data.blocks[b].compute() for b in np.ndindex(*vol.data.numblocks)]
+    assert {b.dtype for b in blocks} == {np.dtype("int16")}
+    clone = pickle.loads(pickle.dumps(vol))
+    assert clone.data.name == vol.data.name
+    np.testing.assert_array_equal(clone.compute(), a)
+    assert lv.open(out).data.name == lv.open(out).data.name
+    f64 = zarr_io.open_zarr(out, dtype="float64")
+    assert f64.dtype == np.float64 and f64.data.name != lv.open(out).data.name
+    np.testing.assert_array_equal(f64.compute(), a.astype(np.float64))
+    total = vol.data.astype(np.float64).sum()
+    assert float(total.compute(scheduler="sync")) == float(total.compute(scheduler="threads"))
+    lv.open(out).compute()
+    before = len(os.listdir("/proc/self/fd"))
+    for _ in range(3):
+        lv.open(out, chunks={0: -1, 1: -1, 2: 3}).data.sum().compute()
+    assert len(os.listdir("/proc/self/fd")) <= before

@@ -699,7 +699,12 @@ def _unit_of(arr_meta: dict[str, Any]) -> tuple[int, ...]:
 
 
 def open_zarr(
-    path: str | os.PathLike[str], *, chunks: Any = "auto", level: int = 0, **options: Any
+    path: str | os.PathLike[str],
+    *,
+    chunks: Any = "auto",
+    level: int = 0,
+    dtype: Any = None,
+    **options: Any,
 ) -> Volume:
     """Open a Zarr v3 store written by lazyvol, or any OME-Zarr image, lazily.
 
@@ -712,6 +717,8 @@ def open_zarr(
         chunks/shards grown to :func:`lazyvol.config.chunk_budget`.
     level : int
         Multiscale level to open (0 = full resolution).
+    dtype : dtype, optional
+        Cast the values (lazily, block by block) to this dtype.
 
     Returns
     -------
@@ -742,13 +749,19 @@ def open_zarr(
     attrs = group_meta.get("attributes", {}) if isinstance(group_meta, dict) else {}
     if not isinstance(attrs, dict):
         attrs = {}
+    vol: Volume | None = None
     if isinstance(attrs.get("lazyvol"), dict):
-        return _open_lazyvol(store, attrs["lazyvol"], chunks, int(level))
-    ome = attrs.get("ome") if isinstance(attrs.get("ome"), dict) else None
-    if ome is None and "multiscales" in attrs:
-        ome = {"version": attrs.get("version", "0.4"), "multiscales": attrs["multiscales"]}
-    if ome is not None and ome.get("multiscales"):
-        return _open_ome(store, ome, chunks, int(level))
+        vol = _open_lazyvol(store, attrs["lazyvol"], chunks, int(level))
+    else:
+        ome = attrs.get("ome") if isinstance(attrs.get("ome"), dict) else None
+        if ome is None and "multiscales" in attrs:
+            ome = {"version": attrs.get("version", "0.4"), "multiscales": attrs["multiscales"]}
+        if ome is not None and ome.get("multiscales"):
+            vol = _open_ome(store, ome, chunks, int(level))
+    if vol is not None:
+        if dtype is not None and np.dtype(dtype) != vol.dtype:
+            vol = Volume(vol.data.astype(dtype), vol.affine, meta=vol.meta, source=vol.source)
+        return vol
     raise FormatError(
         f"{store}: a Zarr store that is neither a lazyvol store (group attribute 'lazyvol') nor an "
         "OME-Zarr image (attribute 'ome' with 'multiscales'); open it with zarr directly"
