@@ -195,6 +195,7 @@ WRITER = textwrap.dedent(
     """
     import sys, time
     import lazyvol.nifti as ln
+    import lazyvol.zarr_io as zi
     real = ln.read_block
     def slow(plan, index):
         sys.stdout.write("block\\n")  # one write: lines from two threads do not interleave
@@ -202,6 +203,13 @@ WRITER = textwrap.dedent(
         time.sleep(float(sys.argv[3]))
         return real(plan, index)
     ln.read_block = slow
+    real_publish = zi._publish
+    def slow_publish(tmp, dest, overwrite):
+        sys.stdout.write("publish\\n")  # complete, manifest written, not yet renamed
+        sys.stdout.flush()
+        time.sleep(float(sys.argv[3]) * 20)
+        return real_publish(tmp, dest, overwrite)
+    zi._publish = slow_publish
     import lazyvol as lv
     vol = lv.open(sys.argv[1], cache=sys.argv[2], chunks=(32, 32, 2))
     print("sum", int(vol.data.sum(dtype="int64").compute()), flush=True)
@@ -220,17 +228,21 @@ def _spawn(script, *args):
     )
 
 
-@pytest.mark.parametrize("kill_after_blocks", [1, 5, 9])
+@pytest.mark.parametrize("kill_after_blocks", [1, 5, 9, "publish"])
 def test_sigkill_mid_write_leaves_no_usable_entry(tmp_path, kill_after_blocks):
     src = write_phantom_nifti(tmp_path / "a.nii", (32, 32, 20), seed=3)
     cdir = tmp_path / "cache"
     proc = _spawn(WRITER, src, cdir, 0.05)
     seen = 0
     assert proc.stdout is not None
-    while seen < kill_after_blocks:
+    while True:
         line = proc.stdout.readline()
         assert line, proc.stderr.read() if proc.stderr else "writer exited early"
         seen += line.count("block")
+        if kill_after_blocks == "publish" and "publish" in line:
+            break  # the temporary store is complete with its manifest, not yet renamed
+        if kill_after_blocks != "publish" and seen >= kill_after_blocks:
+            break
     # the writer is inside write_zarr: its temporary store exists, no entry is published yet
     assert list(cdir.rglob(f"*{TMP_MARK}*"))
     os.kill(proc.pid, signal.SIGKILL)

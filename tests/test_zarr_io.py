@@ -424,3 +424,39 @@ def test_reader_conformance(tmp_path):
     for _ in range(3):
         lv.open(out, chunks={0: -1, 1: -1, 2: 3}).data.sum().compute()
     assert len(os.listdir("/proc/self/fd")) <= before
+
+
+def test_sigkill_during_overwrite_keeps_old_store(tmp_path):
+    import signal
+    import subprocess
+    import sys
+
+    a = _rand((16, 16, 16), "int16", seed=12)
+    dest = lv.Volume(a).to_zarr(tmp_path / "x.zarr", chunks=(16, 16, 2), shards=False)
+    before = _snapshot(dest)
+    script = (
+        "import sys, time, numpy as np, dask.array as da, lazyvol as lv\n"
+        "def slow(b):\n"
+        "    sys.stdout.write('block\\n'); sys.stdout.flush(); time.sleep(0.05); return b + 1\n"
+        "x = da.zeros((16, 16, 16), dtype='int16', chunks=(16, 16, 2)).map_blocks(slow, dtype='int16')\n"
+        "lv.Volume(x).to_zarr(sys.argv[1], overwrite=True, chunks=(16, 16, 2), shards=False)\n"
+    )
+    env = dict(os.environ, PYTHONPATH=str(Path(lv.__file__).resolve().parents[1]))
+    proc = subprocess.Popen(
+        [sys.executable, "-c", script, dest],
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        env=env,
+        text=True,
+    )
+    assert proc.stdout is not None
+    for _ in range(3):
+        assert proc.stdout.readline().startswith("block")
+    os.kill(proc.pid, signal.SIGKILL)
+    proc.communicate()
+    assert _snapshot(dest) == before  # the old store is untouched and still opens
+    np.testing.assert_array_equal(lv.open(dest).compute(), a)
+    leftovers = [n for n in os.listdir(tmp_path) if n != "x.zarr"]
+    assert all(zarr_io.TMP_MARK in n for n in leftovers)  # only a hidden temporary directory
+    with pytest.raises(FormatError, match="incomplete"):
+        lv.open(tmp_path / leftovers[0])  # which is never mistaken for a store

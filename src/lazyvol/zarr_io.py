@@ -485,7 +485,14 @@ def _write_into(
     compressor = _codec(codec)
     meta = dict(vol.meta)
 
-    group = zarr.open_group(tmp, mode="w", zarr_format=3)
+    # The lazyvol attribute goes in first, so an interrupted store reads as an incomplete
+    # lazyvol store (no manifest), not as a foreign one; it is completed at the end.
+    group = zarr.open_group(
+        tmp,
+        mode="w",
+        zarr_format=3,
+        attributes={"lazyvol": {"format": FORMAT, "version": FORMAT_VERSION, "status": "writing"}},
+    )
     level_info: list[dict[str, Any]] = []
     datasets: list[dict[str, Any]] = []
     x = vol.data.transpose(tuple(reversed(range(ndim))))
