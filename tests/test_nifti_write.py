@@ -168,3 +168,16 @@ def test_gz_is_multi_member_and_readable_everywhere(tmp_path, monkeypatch):
     vol = lv.open(out)  # lazyvol's reader (indexed_gzip)
     np.testing.assert_array_equal(vol.compute(), a)
     np.testing.assert_array_equal(vol[:, :, 7:9].compute(), a[:, :, 7:9])
+
+
+def test_progress_bars(tmp_path, capsys):
+    a = np.arange(6 * 5 * 8, dtype=np.int16).reshape(6, 5, 8)
+    vol = lv.Volume(da.from_array(a, chunks=(6, 5, 2)))
+    np.testing.assert_array_equal(
+        np.asanyarray(nib.load(vol.to_nifti(tmp_path / "p.nii", progress=True)).dataobj), a
+    )
+    np.testing.assert_array_equal(
+        lv.open(vol.to_zarr(tmp_path / "p.zarr", progress=True)).compute(), a
+    )
+    err = capsys.readouterr().err
+    assert "writing NIfTI" in err and "writing p.zarr" in err
