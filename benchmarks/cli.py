@@ -68,6 +68,14 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
         "--timeout", type=float, help="seconds allowed per run (default 900, --quick 120)"
     )
     p.add_argument("--list", action="store_true", help="list the planned measures and exit")
+    p.add_argument(
+        "--prepare-only", action="store_true", help="generate the data and indexes, measure nothing"
+    )
+    p.add_argument(
+        "--no-fork",
+        action="store_true",
+        help="--quick: start a new interpreter per run instead of forking a pre-imported one",
+    )
     p.add_argument("--no-plots", action="store_true", help="skip the PNG plots")
     p.add_argument("--no-progress", action="store_true", help="no progress bar")
     return p.parse_args(argv)
@@ -84,6 +92,7 @@ def make_context(args: argparse.Namespace) -> Context:
         repeat=args.repeat or (1 if quick else 3),
         timeout=args.timeout or (120.0 if quick else 900.0),
         prime_bytes=prime * MiB,
+        fork=quick and not args.no_fork,
     )
 
 
@@ -173,6 +182,9 @@ def main(argv: list[str] | None = None) -> int:
     load_before = harness.load_average()
     t0 = time.perf_counter()
     measures = plan_all(ctx, args.only, notes, prepare=not args.list)
+    if args.prepare_only:
+        print("\n".join(notes) or "data ready", f"in {ctx.data_dir}")
+        return 0
     if args.list:
         for m in measures:
             print(f"{m.key}" + (f"  [{m.skip}]" if m.skip else ""))
@@ -180,7 +192,10 @@ def main(argv: list[str] | None = None) -> int:
     if not measures:
         print("no case matches", args.only, file=sys.stderr)
         return 2
-    run_all(ctx, measures, progress=not args.no_progress)
+    try:
+        run_all(ctx, measures, progress=not args.no_progress)
+    finally:
+        ctx.close()
     records = [harness.summarize(m) for m in measures]
     results: dict[str, Any] = {
         "suite": {

@@ -67,7 +67,19 @@ class Context:
     repeat: int = 3
     timeout: float = 900.0
     prime_bytes: int = int(1.5 * GiB)
+    fork: bool = False  # --quick: fork runs from a pre-imported zygote (see benchmarks.zygote)
     extra: dict[str, Any] = field(default_factory=dict)
+    _zygote: Any = None
+
+    def zygote(self) -> Zygote:
+        if self._zygote is None or not self._zygote.alive():
+            self._zygote = Zygote()
+        return self._zygote
+
+    def close(self) -> None:
+        if self._zygote is not None:
+            self._zygote.close()
+            self._zygote = None
 
     def tmpdir(self, prefix: str) -> Path:
         root = self.data_dir / "tmp"
@@ -82,6 +94,54 @@ class Context:
 
 
 # -- running -----------------------------------------------------------------------------------------
+
+
+class Zygote:
+    """A ``python -m benchmarks.zygote`` process that forks one fresh child per measurement."""
+
+    def __init__(self) -> None:
+        self.proc = subprocess.Popen(
+            [sys.executable, "-m", "benchmarks.zygote"],
+            cwd=REPO,
+            env=child_env(None),
+            stdin=subprocess.PIPE,
+            stdout=subprocess.PIPE,
+            stderr=subprocess.DEVNULL,
+            text=True,
+        )
+        assert self.proc.stdout is not None
+        first = self.proc.stdout.readline()
+        if first.strip() != "READY":
+            raise RuntimeError(f"benchmark zygote failed to start: {first!r}")
+
+    def alive(self) -> bool:
+        return self.proc.poll() is None
+
+    def run(self, m: Measure, cache: str | None, timeout: float) -> dict[str, Any]:
+        assert self.proc.stdin is not None and self.proc.stdout is not None
+        req = {
+            "module": m.module,
+            "func": m.func,
+            "args": m.args,
+            "cache": cache,
+            "timeout": timeout,
+        }
+        self.proc.stdin.write(json.dumps(req) + "\n")
+        self.proc.stdin.flush()
+        line = self.proc.stdout.readline()
+        if not line.startswith(MARKER):
+            return {"status": "error", "reason": f"zygote died ({self.proc.poll()})"}
+        result: dict[str, Any] = json.loads(line[len(MARKER) :])
+        return result
+
+    def close(self) -> None:
+        if self.proc.stdin is not None:
+            self.proc.stdin.close()
+        try:
+            self.proc.wait(timeout=10)
+        except subprocess.TimeoutExpired:
+            self.proc.kill()
+            self.proc.wait()
 
 
 def mem_available() -> int:
@@ -144,36 +204,45 @@ def run_once(m: Measure, ctx: Context) -> dict[str, Any]:
     )
     try:
         prime_s = prime_memory(prime)
-        cmd = [sys.executable, "-m", "benchmarks.worker", m.module, m.func, json.dumps(m.args)]
-        try:
-            proc = subprocess.run(
-                cmd,
-                cwd=REPO,
-                env=child_env(cache),
-                capture_output=True,
-                text=True,
-                timeout=ctx.timeout,
-            )
-        except subprocess.TimeoutExpired:
-            return {"status": "error", "reason": f"timed out after {ctx.timeout:.0f} s"}
-        record: dict[str, Any] | None = None
-        for line in proc.stdout.splitlines():
-            if line.startswith(MARKER):
-                record = json.loads(line[len(MARKER) :])
-        if record is None:
-            tail = (proc.stderr or proc.stdout).strip().splitlines()[-5:]
-            record = {
-                "status": "error",
-                "reason": f"worker exited with {proc.returncode}: " + " | ".join(tail),
-            }
-        elif record.get("status") == "error" and proc.stderr:
-            record["traceback"] = proc.stderr.strip().splitlines()[-8:]
+        t0 = time.perf_counter()
+        record = _run_process(m, ctx, cache)
+        record["wall_s"] = time.perf_counter() - t0
         record["primed_bytes"] = prime
         record["prime_s"] = prime_s
         return record
     finally:
         if fresh is not None:
             shutil.rmtree(fresh, ignore_errors=True)
+
+
+def _run_process(m: Measure, ctx: Context, cache: str | None) -> dict[str, Any]:
+    if ctx.fork:
+        rec = ctx.zygote().run(m, cache, ctx.timeout)
+        rec["process"] = "forked from the zygote"
+        return rec
+    cmd = [sys.executable, "-m", "benchmarks.worker", m.module, m.func, json.dumps(m.args)]
+    try:
+        proc = subprocess.run(
+            cmd,
+            cwd=REPO,
+            env=child_env(cache),
+            capture_output=True,
+            text=True,
+            timeout=ctx.timeout,
+        )
+    except subprocess.TimeoutExpired:
+        return {"status": "error", "reason": f"timed out after {ctx.timeout:.0f} s"}
+    record: dict[str, Any] | None = None
+    for line in proc.stdout.splitlines():
+        if line.startswith(MARKER):
+            record = json.loads(line[len(MARKER) :])
+    if record is None:
+        tail = (proc.stderr or proc.stdout).strip().splitlines()[-5:]
+        record = {
+            "status": "error",
+            "reason": f"worker exited with {proc.returncode}: " + " | ".join(tail),
+        }
+    return record
 
 
 def summarize(m: Measure) -> dict[str, Any]:

@@ -27,12 +27,18 @@ def _ok(r: dict[str, Any] | None) -> bool:
 
 
 def _why_missing(*rs: tuple[str, dict[str, Any] | None]) -> str:
-    parts = []
+    parts: list[str] = []
     for name, r in rs:
         if r is None:
-            parts.append(f"{name} not in this run")
+            text = "not in this run"
         elif not _ok(r):
-            parts.append(f"{name}: {r['status']} ({r.get('reason', '')})")
+            text = f"{r['status']} ({r.get('reason', '')})"
+        else:
+            continue
+        if parts and parts[-1].endswith(text):
+            parts[-1] = parts[-1].replace(": " + text, "") + f" and {name}: {text}"
+        else:
+            parts.append(f"{name}: {text}")
     return "; ".join(parts)
 
 

@@ -71,17 +71,25 @@ def measure(module: str, func: str, args: dict[str, Any]) -> dict[str, Any]:
     }
 
 
+def safe_measure(module: str, func: str, args: dict[str, Any]) -> dict[str, Any]:
+    """:func:`measure`, with any failure turned into an ``"error"`` record carrying its traceback."""
+    try:
+        return measure(module, func, args)
+    except Exception as exc:
+        return {
+            "status": "error",
+            "reason": f"{type(exc).__name__}: {exc}",
+            "traceback": traceback.format_exc().strip().splitlines()[-8:],
+        }
+
+
 def main(argv: list[str] | None = None) -> int:
     argv = sys.argv[1:] if argv is None else argv
     if len(argv) != 3:
         print(__doc__, file=sys.stderr)
         return 2
     module, func, args_json = argv
-    try:
-        record = measure(module, func, json.loads(args_json))
-    except Exception as exc:
-        traceback.print_exc()
-        record = {"status": "error", "reason": f"{type(exc).__name__}: {exc}"}
+    record = safe_measure(module, func, json.loads(args_json))
     sys.stdout.flush()
     print(MARKER + json.dumps(record), flush=True)
     return 0
