@@ -8,7 +8,9 @@ from __future__ import annotations
 
 __version__ = "0.1.0"
 
+from . import cache
 from .api import open
+from .dicom import ScanReport, SeriesInfo, scan
 from .errors import (
     CacheError,
     FormatError,
@@ -20,19 +22,27 @@ from .errors import (
     UnsupportedError,
     WriteError,
 )
+from .stats import GridMismatchError, VolumeStats, stats
 from .volume import Volume
 
 __all__ = [
+    "cache",
     "CacheError",
     "FormatError",
+    "GridMismatchError",
     "LazyvolError",
     "MultipleSeriesError",
     "ResourceLimitError",
+    "ScanReport",
     "SeriesError",
+    "SeriesInfo",
     "SourceNotFoundError",
     "UnsupportedError",
     "Volume",
+    "VolumeStats",
     "WriteError",
     "__version__",
     "open",
+    "scan",
+    "stats",
 ]

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import builtins
 import os
 from typing import Any
 
@@ -21,17 +22,20 @@ def _sniff(path: str) -> str:
 
     if is_nifti_path(path):
         return "nifti"
-    with open(path, "rb") as f:
+    with builtins.open(path, "rb") as f:
         head = f.read(544)
     if len(head) >= 132 and head[128:132] == b"DICM":
         return "dicom"
     if len(head) >= 348:
-        if head[344:348] in (b"n+1\0", b"ni1\0") or head[4:12] in (b"n+2\0\r\n\x1a\n", b"ni2\0\r\n\x1a\n"):
+        if head[344:348] in (b"n+1\0", b"ni1\0") or head[4:12] in (
+            b"n+2\0\r\n\x1a\n",
+            b"ni2\0\r\n\x1a\n",
+        ):
             return "nifti"
     return "unknown"
 
 
-def open(  # noqa: A001 - the public name is lazyvol.open by design
+def open(
     path: str | os.PathLike[str],
     *,
     series: str | int | None = None,

@@ -43,10 +43,10 @@ class NiftiPlan:
     path: str
     offset: int
     shape: tuple[int, ...]
-    disk_dtype: str
+    disk_dtype: np.dtype
     slope: float
     inter: float
-    out_dtype: str
+    out_dtype: np.dtype
     compressed: bool
     size: int
     mtime_ns: int
@@ -68,12 +68,53 @@ def _check_header(path: str, hdr: Any) -> None:
     dim = np.asarray(hdr["dim"]).astype(np.int64)
     ndim = int(dim[0])
     if not 1 <= ndim <= 7:
-        raise FormatError(f"{path}: NIfTI field dim[0] = {ndim} is outside 1..7; the header is corrupt")
+        raise FormatError(
+            f"{path}: NIfTI field dim[0] = {ndim} is outside 1..7; the header is corrupt"
+        )
     sizes = dim[1 : ndim + 1]
     if (sizes < 1).any():
         raise FormatError(
             f"{path}: NIfTI field dim = {dim[: ndim + 1].tolist()} has a dimension < 1; "
             "the header is corrupt"
+        )
+
+
+def _precheck_raw_header(path: str) -> None:
+    """Check sizeof_hdr and dim[0] in the raw bytes, before nibabel guesses the byte order from them."""
+    import nibabel as nib
+
+    hdr_path = path
+    low = path.lower()
+    if low.endswith((".img", ".img.gz")):
+        hdr_path = (
+            path[: -len(".img.gz")] + ".hdr.gz" if low.endswith(".gz") else path[:-4] + ".hdr"
+        )
+        if not os.path.exists(hdr_path):
+            raise SourceNotFoundError(f"{path}: its header {hdr_path} is missing")
+    try:
+        with nib.openers.ImageOpener(hdr_path) as fobj:
+            raw = fobj.read(548)
+    except (OSError, EOFError) as exc:
+        raise FormatError(f"{hdr_path}: cannot read the header: {exc}") from exc
+    if len(raw) < 348:
+        raise FormatError(f"{hdr_path}: {len(raw)} bytes is too short for a NIfTI/Analyze header")
+    for order in "<>":
+        sizeof_hdr = int(np.frombuffer(raw[:4], dtype=order + "i4")[0])
+        if sizeof_hdr == 348:
+            dim0 = int(np.frombuffer(raw[40:42], dtype=order + "i2")[0])
+            break
+        if sizeof_hdr == 540 and len(raw) >= 548:
+            dim0 = int(np.frombuffer(raw[16:24], dtype=order + "i8")[0])
+            break
+    else:
+        value = int(np.frombuffer(raw[:4], dtype="<i4")[0])
+        raise FormatError(
+            f"{hdr_path}: NIfTI field sizeof_hdr = {value} (expected 348 for NIfTI-1/Analyze or 540 "
+            "for NIfTI-2): not a NIfTI/Analyze header"
+        )
+    if not 1 <= dim0 <= 7:
+        raise FormatError(
+            f"{hdr_path}: NIfTI field dim[0] = {dim0} is outside 1..7; the header is corrupt"
         )
 
 
@@ -131,6 +172,7 @@ def open_nifti(
     path = os.fspath(path)
     if not os.path.exists(path):
         raise SourceNotFoundError(f"{path}: no such file")
+    _precheck_raw_header(path)
     try:
         img = nib.load(path)
     except FileNotFoundError as exc:
@@ -139,6 +181,10 @@ def open_nifti(
         ) from exc
     except (ImageFileError, ValueError, EOFError, OSError, struct.error) as exc:
         raise FormatError(f"{path}: not a readable NIfTI/Analyze image: {exc}") from exc
+    except MemoryError:
+        raise
+    except Exception as exc:  # nibabel's HeaderDataError and friends do not subclass ValueError
+        raise FormatError(f"{path}: invalid NIfTI/Analyze header: {exc}") from exc
     if not isinstance(img, nib.analyze.AnalyzeImage):
         raise FormatError(f"{path}: {type(img).__name__} is not a NIfTI/Analyze image")
     hdr = img.header
@@ -147,19 +193,24 @@ def open_nifti(
     if not os.path.exists(data_file):
         raise SourceNotFoundError(f"{path}: its image data file {data_file} is missing")
     try:
+        proxy: Any = img.dataobj
         disk_dtype = hdr.get_data_dtype()
-        offset = int(img.dataobj.offset)
-        slope = float(img.dataobj.slope)
-        inter = float(img.dataobj.inter)
+        offset = int(proxy.offset)
+        slope = float(proxy.slope)
+        inter = float(proxy.inter)
     except Exception as exc:  # nibabel raises HeaderDataError and friends
         raise FormatError(f"{path}: NIfTI header field is invalid: {exc}") from exc
     shape = tuple(int(n) for n in img.shape)
+    raw_slope, raw_inter = _raw_scaling(img)
+    if np.isinf(raw_slope) or np.isinf(raw_inter):
+        slope, inter = raw_slope, raw_inter
+    if not scale or disk_dtype.kind not in "biufc":
+        # RGB and other structured types carry no scaling (NIfTI standard).
+        slope, inter = 1.0, 0.0
     if not (np.isfinite(slope) and np.isfinite(inter)):
         raise FormatError(
             f"{path}: scl_slope={slope} / scl_inter={inter} is not finite; pass scale=False for stored values"
         )
-    if not scale:
-        slope, inter = 1.0, 0.0
     out_dtype = np.dtype(dtype) if dtype is not None else scaled_dtype(disk_dtype, [(slope, inter)])
 
     n_voxels = int(np.prod(shape, dtype=object))
@@ -201,10 +252,10 @@ def open_nifti(
         path=os.path.abspath(data_file),
         offset=offset,
         shape=shape,
-        disk_dtype=disk_dtype.str,
+        disk_dtype=disk_dtype,
         slope=slope,
         inter=inter,
-        out_dtype=out_dtype.str,
+        out_dtype=out_dtype,
         compressed=compressed,
         size=int(st.st_size),
         mtime_ns=int(st.st_mtime_ns),
@@ -224,6 +275,24 @@ def open_nifti(
         # A 1D/2D image: pad to (i, j, k) as nibabel's affine already covers three axes.
         data = data.reshape(shape + (1,) * (3 - len(shape)))
     return Volume(data, affine, meta=meta, source=path)
+
+
+def _raw_scaling(img: Any) -> tuple[float, float]:
+    """scl_slope/scl_inter exactly as stored: nibabel's load-time checks turn an infinite slope
+    into NaN, which would then silently mean "no scaling"."""
+    import nibabel as nib
+
+    hdr = img.header
+    if not isinstance(hdr, nib.Nifti1Header):  # Nifti2Header subclasses Nifti1Header
+        return 1.0, 0.0
+    fm = img.file_map
+    hdr_file = str(fm["header"].filename if "header" in fm else fm["image"].filename)
+    try:
+        with nib.openers.ImageOpener(hdr_file) as fobj:
+            raw = type(hdr).from_fileobj(fobj, check=False)
+        return float(raw["scl_slope"]), float(raw["scl_inter"])
+    except Exception:  # the checked header was read already; fall back to it
+        return float(hdr["scl_slope"]), float(hdr["scl_inter"])
 
 
 def _format_name(img: Any) -> str:
@@ -255,13 +324,22 @@ def _header_meta(
     except (KeyError, ValueError):
         pass
     if meta["format"] != "analyze":
-        spatial_unit, time_unit = hdr.get_xyzt_units()
-        meta["xyzt_units"] = [spatial_unit, time_unit]
+        # Fields lazyvol does not need: junk there is tolerated and recorded as the raw code.
+        try:
+            meta["xyzt_units"] = list(hdr.get_xyzt_units())
+        except (KeyError, ValueError):
+            meta["xyzt_units"] = int(hdr["xyzt_units"])
         meta["sform_code"] = int(hdr["sform_code"])
         meta["qform_code"] = int(hdr["qform_code"])
-        meta["intent"] = str(hdr.get_intent()[0])
-    zooms = hdr.get_zooms()
-    if len(zooms) > 3:
+        try:
+            meta["intent"] = str(hdr.get_intent()[0])
+        except (KeyError, ValueError, TypeError):
+            meta["intent"] = int(hdr["intent_code"])
+    try:
+        zooms = hdr.get_zooms()
+    except Exception:  # nibabel refuses odd pixdim values; the affine is what lazyvol uses
+        zooms = ()
+    if len(zooms) > 3 and np.isfinite(zooms[3]):
         meta["axis4_spacing"] = float(zooms[3])
     return meta
 
@@ -291,25 +369,8 @@ def _run_layout(plan: NiftiPlan, index: tuple[slice, ...]) -> tuple[int, list[in
 
 def read_block(plan: NiftiPlan, index: tuple[slice, ...]) -> np.ndarray:
     """Read the block ``index`` of the image described by ``plan`` (a dask task)."""
-    disk = np.dtype(plan.disk_dtype)
-    out_shape = tuple(len(range(sl.start, sl.stop, sl.step or 1)) for sl in index)
-    run = _run_layout(plan, index)
     try:
-        if run is not None:
-            first, (count,) = run
-            buf = np.empty(count, dtype=disk)
-            _read_into(plan, plan.offset + first * disk.itemsize, buf)
-            block = buf.reshape(out_shape, order="F")
-        elif not plan.compressed:
-            mm = np.memmap(
-                plan.path, dtype=disk, mode="r", offset=plan.offset, shape=plan.shape, order="F"
-            )
-            try:
-                block = np.array(mm[index], order="F")
-            finally:
-                del mm
-        else:
-            block = _read_gz_strided(plan, index, out_shape)
+        block = _fetch(plan, index)
     except FormatError:
         raise
     except (OSError, ValueError, EOFError) as exc:
@@ -319,7 +380,50 @@ def read_block(plan: NiftiPlan, index: tuple[slice, ...]) -> np.ndarray:
     return apply_scale(block, plan.slope, plan.inter, np.dtype(plan.out_dtype))
 
 
-def _read_gz_strided(plan: NiftiPlan, index: tuple[slice, ...], out_shape: tuple[int, ...]) -> np.ndarray:
+def _fetch(plan: NiftiPlan, index: tuple[slice, ...]) -> np.ndarray:
+    """Stored values of the block, in the on-disk dtype.
+
+    Uncompressed data comes back as a read-only view of a memory map opened for this task: the
+    reduction that consumes it reads the page cache directly, with no copy and no anonymous
+    memory (as ``np.memmap(...).mean()`` does). The file size is checked first, so a file cut after
+    opening raises :class:`FormatError` instead of a SIGBUS.
+    """
+    disk = np.dtype(plan.disk_dtype)
+    out_shape = tuple(len(range(sl.start, sl.stop, sl.step or 1)) for sl in index)
+    run = _run_layout(plan, index)
+    if not plan.compressed:
+        need = plan.offset + int(np.prod(plan.shape, dtype=np.int64)) * disk.itemsize
+        size = os.stat(plan.path).st_size
+        if size < need:
+            raise FormatError(
+                f"{plan.path}: truncated: the image data needs {need} bytes but the file now has "
+                f"{size} (was it changed or cut after opening?)"
+            )
+        if run is not None:
+            first, (count,) = run
+            mm = np.memmap(
+                plan.path,
+                dtype=disk,
+                mode="r",
+                offset=plan.offset + first * disk.itemsize,
+                shape=(count,),
+            )
+            return np.asarray(mm).reshape(out_shape, order="F")
+        mm = np.memmap(
+            plan.path, dtype=disk, mode="r", offset=plan.offset, shape=plan.shape, order="F"
+        )
+        return np.asarray(mm)[index]
+    if run is not None:
+        first, (count,) = run
+        buf = np.empty(count, dtype=disk)
+        _read_into(plan, plan.offset + first * disk.itemsize, buf)
+        return buf.reshape(out_shape, order="F")
+    return _read_gz_strided(plan, index, out_shape)
+
+
+def _read_gz_strided(
+    plan: NiftiPlan, index: tuple[slice, ...], out_shape: tuple[int, ...]
+) -> np.ndarray:
     """Block of a gzipped image not contiguous on disk: one read per plane of the slowest axes."""
     disk = np.dtype(plan.disk_dtype)
     out = np.empty(out_shape, dtype=disk, order="F")
@@ -340,12 +444,13 @@ def _read_gz_strided(plan: NiftiPlan, index: tuple[slice, ...], out_shape: tuple
         buf = np.empty(plane_elems, dtype=disk)
         _read_into(plan, plan.offset + first * disk.itemsize, buf)
         plane = buf.reshape(plane_shape, order="F")[index[:lead]]
-        out[(Ellipsis, *pos)] = plane
+        where: Any = (Ellipsis, *pos)
+        out[where] = plane
     return out
 
 
 def _read_into(plan: NiftiPlan, offset: int, buf: np.ndarray) -> None:
-    view = memoryview(buf).cast("B")
+    view = buf.data.cast("B")
     if not plan.compressed:
         with open(plan.path, "rb", buffering=0) as f:
             f.seek(offset)
@@ -382,9 +487,10 @@ class _GzEntry:
         self.created = 0
         self.index_file = _index_path(plan.path, plan.size, plan.mtime_ns)
         self.indexed = self.index_file.exists()
-        self.data_end = plan.offset + int(np.prod(plan.shape, dtype=np.int64)) * np.dtype(
-            plan.disk_dtype
-        ).itemsize
+        self.data_end = (
+            plan.offset
+            + int(np.prod(plan.shape, dtype=np.int64)) * np.dtype(plan.disk_dtype).itemsize
+        )
         self.saving = False
 
     def _new_handle(self) -> Any:

@@ -15,7 +15,9 @@ import numpy as np
 
 __all__ = ["apply_scale", "is_identity", "scaled_dtype"]
 
-_INT_CANDIDATES = [np.dtype(t) for t in ("uint8", "int8", "uint16", "int16", "uint32", "int32", "int64")]
+_INT_CANDIDATES = [
+    np.dtype(t) for t in ("uint8", "int8", "uint16", "int16", "uint32", "int32", "int64")
+]
 
 
 def is_identity(slope: float, inter: float) -> bool:
@@ -37,13 +39,15 @@ def scaled_dtype(stored: np.dtype, pairs: Iterable[tuple[float, float]]) -> np.d
     -------
     numpy.dtype
         ``stored`` (native byte order) when every pair is the identity; an integer dtype when every
-        pair is integral and the whole range of results fits; otherwise float32 (float64 if the
-        stored data is float64).
+        pair is integral and the whole range of results fits; complex stays complex; otherwise
+        float32 (float64 if the stored data is float64).
     """
     stored = np.dtype(stored).newbyteorder("=")
     pairs = [(float(s), float(i)) for s, i in pairs]
     if not pairs or all(is_identity(s, i) for s, i in pairs):
         return stored
+    if stored.kind == "c":
+        return np.dtype(np.complex128) if stored.itemsize >= 16 else np.dtype(np.complex64)
     if stored.kind == "f":
         return np.dtype(np.float64) if stored.itemsize >= 8 else np.dtype(np.float32)
     if stored.kind in "iub" and all(s.is_integer() and i.is_integer() for s, i in pairs):

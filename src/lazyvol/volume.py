@@ -62,14 +62,15 @@ class Volume:
         meta: Mapping[str, Any] | None = None,
         source: str = "",
     ) -> None:
-        if not isinstance(data, da.Array):
-            data = da.from_array(np.asarray(data), chunks="auto")
-        if data.ndim < 3:
-            raise ValueError(f"a Volume needs at least 3 axes (i, j, k); got shape {data.shape}")
+        arr: da.Array = (
+            data if isinstance(data, da.Array) else da.from_array(np.asarray(data), chunks="auto")
+        )
+        if arr.ndim < 3:
+            raise ValueError(f"a Volume needs at least 3 axes (i, j, k); got shape {arr.shape}")
         aff = np.eye(4) if affine is None else np.array(affine, dtype=np.float64)
         if aff.shape != (4, 4):
             raise ValueError(f"affine must be 4x4, got {aff.shape}")
-        self.data: da.Array = data
+        self.data: da.Array = arr
         self.affine: np.ndarray = aff
         self.meta: dict[str, Any] = dict(meta or {})
         self.source: str = str(source)

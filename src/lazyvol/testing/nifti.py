@@ -5,6 +5,7 @@ from __future__ import annotations
 import gzip
 import os
 from collections.abc import Sequence
+from typing import Any
 
 import numpy as np
 
@@ -12,7 +13,7 @@ __all__ = ["phantom_slab", "write_phantom_nifti"]
 
 
 def phantom_slab(
-    shape: Sequence[int], k0: int, k1: int, *, dtype: object = "int16", seed: int = 0, t: int = 0
+    shape: Sequence[int], k0: int, k1: int, *, dtype: Any = "int16", seed: int = 0, t: int = 0
 ) -> np.ndarray:
     """Slices ``k0:k1`` of a deterministic head-like phantom of spatial ``shape`` (i, j, k).
 
@@ -64,7 +65,7 @@ def write_phantom_nifti(
     path: str | os.PathLike[str],
     shape: Sequence[int] = (64, 64, 32),
     *,
-    dtype: object = "int16",
+    dtype: Any = "int16",
     affine: np.ndarray | None = None,
     slope: float = 1.0,
     inter: float = 0.0,
@@ -128,11 +129,15 @@ def write_phantom_nifti(
     per_slice = spatial[0] * spatial[1] * dt.itemsize
     step = max(1, slab_bytes // per_slice)
     tmp = path + ".partial"
-    opener = gzip.open(tmp, "wb", compresslevel=compresslevel) if path.endswith(".gz") else open(tmp, "wb")
+    opener = (
+        gzip.open(tmp, "wb", compresslevel=compresslevel)
+        if path.endswith(".gz")
+        else open(tmp, "wb")
+    )
     try:
         with opener as f:
             hdr.write_to(f)
-            here = (548 if nifti2 else 348)
+            here = 548 if nifti2 else 348
             f.write(b"\0" * (offset - here))
             for t in range(nt):
                 for k0 in range(0, spatial[2], step):

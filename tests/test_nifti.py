@@ -1,0 +1,523 @@
+"""NIfTI/Analyze reader against nibabel, on generated files and on nibabel's own test data."""
+
+from __future__ import annotations
+
+import gzip
+import os
+import pickle
+from pathlib import Path
+
+import dask
+import nibabel as nib
+import numpy as np
+import pytest
+from nibabel.testing import data_path
+
+import lazyvol as lv
+import lazyvol.nifti as lvn
+from lazyvol.testing import write_phantom_nifti
+
+
+def _oblique() -> np.ndarray:
+    aff = np.eye(4)
+    aff[:3, :3] = nib.eulerangles.euler2mat(0.2, 0.1, -0.3) @ np.diag([1.5, 0.8, 2.0])
+    aff[:3, 3] = [10.0, -20.0, 30.0]
+    return aff
+
+
+def _save(tmp_path: Path, name: str, data: np.ndarray, **hdr_kw: object) -> Path:
+    img = nib.Nifti1Image(data, _oblique(), dtype=data.dtype)
+    if "slope" in hdr_kw:
+        img.header.set_slope_inter(hdr_kw["slope"], hdr_kw.get("inter", 0.0))
+    path = tmp_path / name
+    nib.save(img, path)
+    return path
+
+
+# -- nibabel's own test images ---------------------------------------------------------------------
+
+
+def _nibabel_images() -> list[str]:
+    names = []
+    for name in sorted(os.listdir(data_path)):
+        if not name.endswith((".nii", ".nii.gz", ".hdr", ".hdr.gz")):
+            continue
+        path = os.path.join(data_path, name)
+        try:
+            img = nib.load(path)
+            if not isinstance(img, nib.analyze.AnalyzeImage):
+                continue
+            np.asanyarray(img.dataobj)
+        except Exception:
+            continue  # nibabel itself cannot read it: nothing to compare with
+        names.append(name)
+    return names
+
+
+NIBABEL_IMAGES = _nibabel_images()
+
+
+def test_nibabel_ships_enough_images() -> None:
+    # The nibabel wheel ships seven NIfTI images whose data it can read (the .img/.REC halves of
+    # its Analyze and PAR files are left out of the wheel).
+    assert len(NIBABEL_IMAGES) >= 7
+
+
+@pytest.mark.parametrize("name", NIBABEL_IMAGES)
+def test_nibabel_test_data_matches_nibabel(name: str) -> None:
+    path = os.path.join(data_path, name)
+    img = nib.load(path)
+    ref = np.asanyarray(img.dataobj)
+    vol = lv.open(path)
+    got = vol.compute()
+    if ref.ndim < 3:
+        ref = ref.reshape(ref.shape + (1,) * (3 - ref.ndim))
+    assert got.shape == ref.shape
+    np.testing.assert_array_equal(vol.affine, img.affine)
+    if got.dtype.kind in "iub" or ref.dtype.kind in "iub":
+        np.testing.assert_array_equal(got, ref)
+    elif got.dtype.fields is None:
+        np.testing.assert_allclose(got, ref, rtol=2e-7 if got.dtype == np.float32 else 0)
+    else:
+        assert got.tobytes() == ref.astype(got.dtype).tobytes()
+
+
+# -- generated files -------------------------------------------------------------------------------
+
+DTYPES = [
+    "uint8",
+    "int8",
+    "int16",
+    "uint16",
+    "int32",
+    "uint32",
+    "int64",
+    "float32",
+    "float64",
+    "complex64",
+]
+
+
+@pytest.mark.parametrize("dtype", DTYPES)
+@pytest.mark.parametrize("endian", ["<", ">"])
+@pytest.mark.parametrize("suffix", [".nii", ".nii.gz"])
+def test_dtypes_and_endianness(tmp_path: Path, dtype: str, endian: str, suffix: str) -> None:
+    rng = np.random.default_rng(3)
+    dt = np.dtype(dtype)
+    if dt.kind in "iu":
+        info = np.iinfo(dt)
+        data = rng.integers(info.min, info.max, size=(7, 9, 11), dtype=dt, endpoint=True)
+    elif dt.kind == "c":
+        data = (rng.normal(size=(7, 9, 11)) + 1j * rng.normal(size=(7, 9, 11))).astype(dt)
+    else:
+        data = rng.normal(0, 1000, size=(7, 9, 11)).astype(dt)
+    data = data.astype(dt.newbyteorder(endian))
+    path = _save(tmp_path, "img" + suffix, data)
+    vol = lv.open(path, chunks=(7, 9, 4))
+    ref = np.asanyarray(nib.load(path).dataobj)
+    got = vol.compute()
+    assert vol.dtype == got.dtype == dt.newbyteorder("=")
+    np.testing.assert_array_equal(got, ref)
+    np.testing.assert_array_equal(vol.affine, nib.load(path).affine)
+
+
+@pytest.mark.parametrize("suffix", [".nii", ".nii.gz"])
+@pytest.mark.parametrize(
+    ("dtype", "slope", "inter", "expected"),
+    [
+        ("int16", 1.0, -1024.0, "int32"),
+        ("uint8", 2.0, 3.0, "uint16"),
+        ("int16", 0.25, 10.0, "float32"),
+        ("float32", 2.0, -1.5, "float32"),
+    ],
+)
+def test_scaling_rule_and_values(
+    tmp_path: Path, suffix: str, dtype: str, slope: float, inter: float, expected: str
+) -> None:
+    rng = np.random.default_rng(4)
+    data = rng.integers(0, 200, size=(6, 5, 8)).astype(dtype)
+    path = _save(tmp_path, "s" + suffix, data, slope=slope, inter=inter)
+    img = nib.load(path)
+    ref = np.asanyarray(img.dataobj)
+    vol = lv.open(path)
+    assert vol.dtype == np.dtype(expected)
+    got = vol.compute()
+    assert got.dtype == np.dtype(expected)
+    if got.dtype.kind in "iu":
+        np.testing.assert_array_equal(got, ref)
+    else:
+        np.testing.assert_allclose(got, ref, rtol=1e-6)
+    raw = lv.open(path, scale=False)
+    assert raw.dtype == np.dtype(dtype)
+    np.testing.assert_array_equal(raw.compute(), img.dataobj.get_unscaled())
+    forced = lv.open(path, dtype="float64")
+    assert forced.compute().dtype == np.float64
+    np.testing.assert_allclose(forced.compute(), ref, rtol=1e-12)
+
+
+@pytest.mark.parametrize("slope", [0.0, float("nan")])
+def test_zero_or_nan_slope_means_no_scaling(tmp_path: Path, slope: float) -> None:
+    data = np.arange(60, dtype=np.int16).reshape(3, 4, 5)
+    path = tmp_path / "z.nii"
+    img = nib.Nifti1Image(data, np.eye(4))
+    nib.save(img, path)
+    raw = bytearray(path.read_bytes())
+    raw[112:116] = np.float32(slope).tobytes()
+    path.write_bytes(bytes(raw))
+    vol = lv.open(path)
+    assert vol.dtype == np.int16
+    np.testing.assert_array_equal(vol.compute(), np.asanyarray(nib.load(path).dataobj))
+
+
+@pytest.mark.parametrize("suffix", [".nii", ".nii.gz"])
+@pytest.mark.parametrize("nifti2", [False, True])
+def test_4d_phantom_chunks_and_values(tmp_path: Path, suffix: str, nifti2: bool) -> None:
+    path = write_phantom_nifti(
+        tmp_path / ("p" + suffix), (24, 20, 18, 3), nifti2=nifti2, slope=2, inter=-7
+    )
+    img = nib.load(path)
+    assert isinstance(img, nib.Nifti2Image if nifti2 else nib.Nifti1Image)
+    ref = np.asanyarray(img.dataobj)
+    vol = lv.open(path)
+    assert vol.meta["format"] == ("nifti2" if nifti2 else "nifti1")
+    assert vol.chunks[3] == (1, 1, 1)
+    np.testing.assert_array_equal(vol.compute(), ref)
+    for chunks in [(5, 7, 3, 2), (24, 20, 1, 1), (24, 3, 18, 3)]:
+        np.testing.assert_array_equal(lv.open(path, chunks=chunks).compute(), ref)
+    sub = vol[2:20:3, ::-1, 4:9, 1:]
+    np.testing.assert_array_equal(sub.compute(), ref[2:20:3, ::-1, 4:9, 1:])
+
+
+def test_auto_chunks_are_contiguous_slabs_within_budget(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setenv("LAZYVOL_CHUNK_SIZE", str(40 * 30 * 2 * 7))
+    path = write_phantom_nifti(tmp_path / "a.nii", (40, 30, 50))
+    vol = lv.open(path)
+    assert vol.chunks[:2] == ((40,), (30,))
+    assert set(vol.chunks[2][:-1]) == {7}
+    np.testing.assert_array_equal(vol.compute(), np.asanyarray(nib.load(path).dataobj))
+
+
+@pytest.mark.parametrize("gz", [False, True])
+def test_analyze_pair(tmp_path: Path, gz: bool) -> None:
+    data = np.random.default_rng(5).integers(-500, 500, size=(8, 9, 10)).astype(np.int16)
+    img = nib.AnalyzeImage(data, np.diag([2.0, 2.0, 3.0, 1.0]))
+    path = tmp_path / ("a.hdr.gz" if gz else "a.hdr")
+    nib.save(img, path)
+    loaded = nib.load(path)
+    vol = lv.open(path)
+    np.testing.assert_array_equal(vol.compute(), np.asanyarray(loaded.dataobj))
+    np.testing.assert_array_equal(vol.affine, loaded.affine)
+    assert vol.meta["format"] == "analyze"
+
+
+def test_nifti1_pair(tmp_path: Path) -> None:
+    data = np.random.default_rng(6).normal(size=(5, 6, 7)).astype(np.float32)
+    nib.save(nib.Nifti1Pair(data, _oblique()), tmp_path / "p.img")
+    vol = lv.open(tmp_path / "p.hdr")
+    np.testing.assert_array_equal(vol.compute(), data)
+    np.testing.assert_allclose(vol.affine, nib.load(tmp_path / "p.hdr").affine)
+
+
+def test_rgb24_keeps_its_fields_and_ignores_scaling(tmp_path: Path) -> None:
+    rgb = np.dtype([("R", "u1"), ("G", "u1"), ("B", "u1")])
+    data = np.zeros((6, 7, 5), dtype=rgb)
+    data["G"] = np.arange(210).reshape(6, 7, 5)
+    data["B"] = 7
+    img = nib.Nifti1Image(data, np.eye(4))
+    img.header.set_slope_inter(2.0, 1.0)
+    nib.save(img, tmp_path / "rgb.nii")
+    vol = lv.open(tmp_path / "rgb.nii")
+    assert vol.dtype == rgb
+    got = vol.compute()
+    assert got.dtype == rgb
+    np.testing.assert_array_equal(got["G"], data["G"])
+    np.testing.assert_array_equal(got["B"], data["B"])
+
+
+def test_extensions_and_unusual_offset(tmp_path: Path) -> None:
+    data = np.arange(4 * 5 * 6, dtype=np.int16).reshape(4, 5, 6)
+    img = nib.Nifti1Image(data, np.eye(4))
+    img.header.extensions.append(nib.nifti1.Nifti1Extension("comment", b"hello lazyvol" * 11))
+    path = tmp_path / "ext.nii"
+    nib.save(img, path)
+    assert nib.load(path).dataobj.offset > 352
+    np.testing.assert_array_equal(lv.open(path).compute(), data)
+    img2 = nib.Nifti1Image(data, np.eye(4))
+    img2.header.set_data_offset(1000)
+    nib.save(img2, tmp_path / "off.nii")
+    assert nib.load(tmp_path / "off.nii").dataobj.offset == 1000
+    np.testing.assert_array_equal(lv.open(tmp_path / "off.nii").compute(), data)
+
+
+# -- laziness, graph hygiene, schedulers -------------------------------------------------------------
+
+
+@pytest.mark.parametrize("suffix", [".nii", ".nii.gz"])
+def test_open_reads_no_pixel_data(
+    tmp_path: Path, suffix: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    path = write_phantom_nifti(tmp_path / ("l" + suffix), (16, 16, 16))
+    calls: list[tuple] = []
+    real = lvn._fetch
+
+    def counting(plan: lvn.NiftiPlan, index: tuple[slice, ...]) -> np.ndarray:
+        calls.append(index)
+        return real(plan, index)
+
+    monkeypatch.setattr(lvn, "_fetch", counting)
+    vol = lv.open(path, chunks=(16, 16, 4))
+    sub = vol[:, :, 4:8]
+    assert calls == []
+    sub.compute()
+    assert calls == [(slice(0, 16), slice(0, 16), slice(4, 8))]
+
+
+@pytest.mark.parametrize("suffix", [".nii", ".nii.gz"])
+def test_graph_pickles_and_runs_on_processes(tmp_path: Path, suffix: str) -> None:
+    path = write_phantom_nifti(tmp_path / ("g" + suffix), (20, 18, 16), slope=1.5)
+    vol = lv.open(path, chunks=(20, 18, 5))
+    ref = np.asanyarray(nib.load(path).dataobj)
+    graph = dict(vol.data.__dask_graph__())
+    clone = pickle.loads(pickle.dumps(graph))
+    assert len(clone) == len(graph)
+    threads = float(vol.data.mean().compute(scheduler="threads"))
+    with dask.config.set(scheduler="processes", num_workers=2):
+        procs = float(vol.data.mean().compute())
+    assert threads == procs
+    np.testing.assert_allclose(threads, ref.astype(np.float64).mean(), rtol=1e-6)
+
+
+def test_distributed_local_cluster(tmp_path: Path) -> None:
+    distributed = pytest.importorskip("distributed")
+    plain = write_phantom_nifti(tmp_path / "d.nii", (20, 18, 16))
+    gz = write_phantom_nifti(tmp_path / "d.nii.gz", (20, 18, 16))
+    with (
+        distributed.LocalCluster(
+            n_workers=2, threads_per_worker=1, processes=True, dashboard_address=":0"
+        ) as cluster,
+        distributed.Client(cluster) as client,
+    ):
+        for path in (plain, gz):
+            vol = lv.open(path, chunks=(20, 18, 4))
+            on_cluster = client.compute(vol.data.sum()).result()
+            local = vol.data.sum().compute(scheduler="threads")
+            assert int(on_cluster) == int(local) == int(np.asanyarray(nib.load(path).dataobj).sum())
+
+
+def test_token_names_source_and_options(tmp_path: Path) -> None:
+    path = write_phantom_nifti(tmp_path / "t.nii", (8, 8, 8))
+    a = lv.open(path).data.name
+    assert lv.open(path).data.name == a
+    assert lv.open(path, scale=False, dtype="float32").data.name != a
+    assert lv.open(path, chunks=(8, 8, 2)).data.name != a
+    st = os.stat(path)
+    os.utime(path, ns=(st.st_atime_ns, st.st_mtime_ns + 10**9))
+    assert lv.open(path).data.name != a
+
+
+def _open_fds() -> int:
+    return len(os.listdir("/proc/self/fd"))
+
+
+@pytest.mark.parametrize("suffix", [".nii", ".nii.gz"])
+def test_no_leaked_file_descriptors(tmp_path: Path, suffix: str) -> None:
+    path = write_phantom_nifti(tmp_path / ("f" + suffix), (16, 16, 24))
+    lv.open(path).compute()  # warm imports and pools
+    before = _open_fds()
+    for _ in range(3):
+        vol = lv.open(path, chunks=(16, 16, 3))
+        vol.data.sum().compute(scheduler="threads")
+    assert _open_fds() <= before
+
+
+# -- gzip seek index -----------------------------------------------------------------------------------
+
+
+def test_gzip_index_saved_after_full_pass_and_reused(tmp_path: Path, _isolated_cache: Path) -> None:
+    path = write_phantom_nifti(tmp_path / "i.nii.gz", (32, 32, 64))
+    ref = np.asanyarray(nib.load(path).dataobj)
+    index_dir = _isolated_cache / "gzindex"
+    assert not index_dir.exists() or not any(index_dir.iterdir())
+    vol = lv.open(path, chunks=(32, 32, 8))
+    np.testing.assert_array_equal(vol.compute(scheduler="threads"), ref)
+    saved = list(index_dir.glob("*.gzidx"))
+    assert len(saved) == 1
+    lvn.clear_gzip_handles()
+    # A new reader imports the index; threads may now decompress in parallel. Values stay exact.
+    vol2 = lv.open(path, chunks=(32, 32, 8))
+    np.testing.assert_array_equal(vol2[:, :, 60:61].compute(), ref[:, :, 60:61])
+    np.testing.assert_array_equal(vol2.compute(scheduler="threads"), ref)
+    ent = next(iter(lvn._GZ_POOL.entries.values()))
+    assert ent.indexed
+
+
+def test_build_gzip_index_explicitly(tmp_path: Path) -> None:
+    path = write_phantom_nifti(tmp_path / "b.nii.gz", (16, 16, 32))
+    target = lvn.build_gzip_index(path)
+    assert target.exists() and target.stat().st_size > 0
+    vol = lv.open(path)
+    np.testing.assert_array_equal(
+        vol[:, :, 30:32].compute(), np.asanyarray(nib.load(path).dataobj)[:, :, 30:32]
+    )
+
+
+def test_corrupt_saved_index_is_ignored(tmp_path: Path) -> None:
+    path = write_phantom_nifti(tmp_path / "c.nii.gz", (16, 16, 32))
+    target = lvn.build_gzip_index(path)
+    target.write_bytes(b"garbage" * 10)
+    lvn.clear_gzip_handles()
+    np.testing.assert_array_equal(lv.open(path).compute(), np.asanyarray(nib.load(path).dataobj))
+
+
+def test_concurrent_threads_read_gz_correctly(tmp_path: Path) -> None:
+    path = write_phantom_nifti(tmp_path / "th.nii.gz", (24, 24, 60))
+    ref = np.asanyarray(nib.load(path).dataobj)
+    vol = lv.open(path, chunks=(24, 24, 3))
+    with dask.config.set(scheduler="threads", num_workers=4):
+        for _ in range(2):
+            np.testing.assert_array_equal(vol.compute(), ref)
+            lvn.clear_gzip_handles()
+
+
+# -- bad input -------------------------------------------------------------------------------------------
+
+
+def test_missing_file(tmp_path: Path) -> None:
+    with pytest.raises(lv.SourceNotFoundError, match=r"nope\.nii"):
+        lv.open(tmp_path / "nope.nii")
+
+
+def test_not_nifti(tmp_path: Path) -> None:
+    path = tmp_path / "junk.nii"
+    path.write_bytes(b"this is not an image at all\n" * 30)
+    with pytest.raises(lv.FormatError, match=r"junk\.nii"):
+        lv.open(path)
+
+
+def test_truncated_nii(tmp_path: Path) -> None:
+    path = write_phantom_nifti(tmp_path / "t.nii", (16, 16, 16))
+    size = path.stat().st_size if isinstance(path, Path) else os.path.getsize(path)
+    with open(path, "r+b") as f:
+        f.truncate(size - 100)
+    with pytest.raises(lv.FormatError, match=r"t\.nii.*truncated"):
+        lv.open(path)
+
+
+def test_truncated_nii_gz_caught_at_open(tmp_path: Path) -> None:
+    path = write_phantom_nifti(tmp_path / "t.nii.gz", (32, 32, 32))
+    raw = Path(path).read_bytes()
+    Path(path).write_bytes(raw[: len(raw) // 2])
+    with pytest.raises(lv.FormatError, match=r"t\.nii\.gz"):
+        vol = lv.open(path)
+        vol.compute()
+
+
+def test_corrupt_nii_gz_raises_formaterror_on_read(tmp_path: Path) -> None:
+    path = write_phantom_nifti(tmp_path / "bad.nii.gz", (32, 32, 32))
+    raw = bytearray(Path(path).read_bytes())
+    mid = len(raw) // 2
+    raw[mid : mid + 64] = bytes(64)
+    Path(path).write_bytes(bytes(raw))
+    with pytest.raises(lv.FormatError, match=r"bad\.nii\.gz"):
+        lv.open(path).compute()
+
+
+def test_bad_crc_trailer(tmp_path: Path) -> None:
+    path = write_phantom_nifti(tmp_path / "crc.nii.gz", (16, 16, 16))
+    raw = bytearray(Path(path).read_bytes())
+    raw[-8:-4] = bytes(b ^ 0xFF for b in raw[-8:-4])
+    Path(path).write_bytes(bytes(raw))
+    with pytest.raises(lv.FormatError, match=r"crc\.nii\.gz"):
+        lv.open(path).compute()
+
+
+def _patch_header(path: Path, offset: int, value: np.ndarray) -> None:
+    raw = bytearray(path.read_bytes())
+    raw[offset : offset + value.nbytes] = value.tobytes()
+    path.write_bytes(bytes(raw))
+
+
+def test_dims_claiming_terabytes_rejected_before_allocation(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    path = Path(write_phantom_nifti(tmp_path / "big.nii", (8, 8, 8)))
+    _patch_header(path, 40, np.array([4, 32767, 32767, 32767, 100, 1, 1, 1], dtype="<i2"))
+    with pytest.raises(lv.FormatError, match=r"big\.nii") as err:
+        lv.open(path)
+    assert isinstance(err.value, lv.ResourceLimitError | lv.FormatError)
+    monkeypatch.setenv("LAZYVOL_MAX_VOLUME_BYTES", "1GiB")
+    _patch_header(path, 40, np.array([3, 4096, 4096, 4096, 1, 1, 1, 1], dtype="<i2"))
+    with pytest.raises(lv.ResourceLimitError, match="LAZYVOL_MAX_VOLUME_BYTES"):
+        lv.open(path)
+
+
+def test_gz_dims_beyond_deflate_ratio(tmp_path: Path) -> None:
+    path = tmp_path / "lie.nii.gz"
+    img = nib.Nifti1Image(np.zeros((4, 4, 4), dtype=np.int16), np.eye(4))
+    img.header.set_data_shape((30000, 30000, 30000))
+    with gzip.open(path, "wb") as f:
+        f.write(img.header.binaryblock + b"\0" * 4 + np.zeros(64, np.int16).tobytes())
+    with pytest.raises(lv.ResourceLimitError, match=r"lie\.nii\.gz"):
+        lv.open(path)
+
+
+@pytest.mark.parametrize(
+    ("dim", "match"),
+    [
+        ([3, 8, -8, 8, 1, 1, 1, 1], "dimension < 1"),
+        ([9, 8, 8, 8, 1, 1, 1, 1], r"dim\[0\]"),
+        ([0, 8, 8, 8, 1, 1, 1, 1], r"dim\[0\]"),
+    ],
+)
+def test_bad_dims(tmp_path: Path, dim: list[int], match: str) -> None:
+    path = Path(write_phantom_nifti(tmp_path / "d.nii", (8, 8, 8)))
+    _patch_header(path, 40, np.array(dim, dtype="<i2"))
+    with pytest.raises(lv.FormatError, match=match):
+        lv.open(path)
+
+
+def test_unknown_datatype_and_bad_magic(tmp_path: Path) -> None:
+    path = Path(write_phantom_nifti(tmp_path / "u.nii", (8, 8, 8)))
+    _patch_header(path, 70, np.array([1234], dtype="<i2"))
+    with pytest.raises(lv.FormatError, match=r"u\.nii"):
+        lv.open(path)
+    path2 = Path(write_phantom_nifti(tmp_path / "m.nii", (8, 8, 8)))
+    raw = bytearray(path2.read_bytes())
+    raw[0:4] = np.array([999], dtype="<i4").tobytes()
+    path2.write_bytes(bytes(raw))
+    with pytest.raises(lv.FormatError, match=r"m\.nii"):
+        lv.open(path2)
+
+
+@pytest.mark.parametrize(("vox_offset", "match"), [(10**7, "truncated"), (16, "vox_offset")])
+def test_bad_vox_offset(tmp_path: Path, vox_offset: int, match: str) -> None:
+    path = Path(write_phantom_nifti(tmp_path / "o.nii", (8, 8, 8)))
+    _patch_header(path, 108, np.array([vox_offset], dtype="<f4"))
+    with pytest.raises(lv.FormatError, match=match):
+        lv.open(path)
+
+
+def test_hdr_without_img(tmp_path: Path) -> None:
+    nib.save(nib.AnalyzeImage(np.zeros((4, 4, 4), np.int16), np.eye(4)), tmp_path / "x.hdr")
+    (tmp_path / "x.img").unlink()
+    with pytest.raises(lv.SourceNotFoundError, match=r"x\.(hdr|img)"):
+        lv.open(tmp_path / "x.hdr")
+
+
+def test_infinite_slope_is_an_error(tmp_path: Path) -> None:
+    path = Path(write_phantom_nifti(tmp_path / "inf.nii", (8, 8, 8)))
+    _patch_header(path, 112, np.array([np.inf], dtype="<f4"))
+    with pytest.raises(lv.FormatError, match="scl_slope"):
+        lv.open(path)
+    assert lv.open(path, scale=False).dtype == np.int16
+
+
+def test_file_shrunk_after_open_is_an_error_not_garbage(tmp_path: Path) -> None:
+    path = Path(write_phantom_nifti(tmp_path / "s.nii", (16, 16, 16)))
+    vol = lv.open(path, chunks=(16, 16, 4))
+    with open(path, "r+b") as f:
+        f.truncate(352 + 16 * 16 * 6 * 2)
+    with pytest.raises(lv.FormatError, match="truncated"):
+        vol.compute()

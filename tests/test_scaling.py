@@ -1,0 +1,48 @@
+"""The dtype rule for scaled values."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+
+from lazyvol.scaling import apply_scale, scaled_dtype
+
+
+@pytest.mark.parametrize(
+    ("stored", "pairs", "expected"),
+    [
+        ("int16", [(1, 0)], "int16"),
+        (">i2", [(1, 0)], "int16"),
+        ("int16", [(1, -1024)], "int32"),
+        ("uint8", [(1, -1)], "int16"),
+        ("uint8", [(2, 0)], "uint16"),
+        ("uint16", [(1, -1024)], "int32"),
+        ("int16", [(1, -1024), (2, 0)], "int32"),
+        ("int16", [(0.5, 0)], "float32"),
+        ("int16", [(1, 0.5)], "float32"),
+        ("float32", [(2, 1)], "float32"),
+        ("float64", [(2, 1)], "float64"),
+        ("int32", [(3, 0)], "int64"),
+        ("int64", [(3, 0)], "float32"),
+        ("complex64", [(2, 1)], "complex64"),
+        ("complex128", [(2, 1)], "complex128"),
+    ],
+)
+def test_scaled_dtype(stored: str, pairs: list, expected: str) -> None:
+    assert scaled_dtype(np.dtype(stored), pairs) == np.dtype(expected)
+
+
+def test_integer_scaling_is_exact_over_the_whole_stored_range() -> None:
+    stored = np.array([-32768, -1, 0, 1, 32767], dtype=np.int16)
+    out_dtype = scaled_dtype(stored.dtype, [(3, -1024)])
+    got = apply_scale(stored, 3, -1024, out_dtype)
+    assert got.dtype == out_dtype
+    np.testing.assert_array_equal(got, stored.astype(np.int64) * 3 - 1024)
+
+
+def test_float_scaling_matches_float64_reference_within_float32_precision() -> None:
+    rng = np.random.default_rng(1)
+    stored = rng.integers(-(2**31), 2**31 - 1, size=1000, dtype=np.int32)
+    got = apply_scale(stored, 0.37, 12.5, np.dtype(np.float32))
+    ref = stored.astype(np.float64) * 0.37 + 12.5
+    np.testing.assert_array_equal(got, ref.astype(np.float32))
