@@ -46,6 +46,7 @@ class Measure:
     ref: bool = False
     files: list[str] = field(default_factory=list)
     x: float | None = None  # e.g. volume size in bytes for the scaling plot
+    items: int = 0  # files handled, for a files/s rate (DICOM header scans)
     note: str = ""
     skip: str = ""  # reason this measure is not run ("n/a" or "skipped")
     skip_status: str = "n/a"
@@ -274,6 +275,7 @@ def summarize(m: Measure) -> dict[str, Any]:
     out["base_anon"] = statistics.median(r["base_anon"] for r in ok)
     out["child_peak_rss"] = max(r.get("child_peak_rss", 0) for r in ok)
     out["mbps"] = m.nbytes / out["median"] / 1e6 if m.nbytes and out["median"] > 0 else None
+    out["items_per_s"] = m.items / out["median"] if m.items and out["median"] > 0 else None
     out["result"] = ok[-1].get("result", {})
     return out
 

@@ -45,6 +45,8 @@ def row_cells(r: dict[str, Any], ref: float | None) -> list[str]:
     mbps = f"{r['mbps']:,.0f}" if r.get("mbps") else "-"
     rss = r["peak_rss"]
     note = r.get("note", "")
+    if r.get("items_per_s"):
+        note = (note + "; " if note else "") + f"{r['items_per_s']:,.0f} files/s"
     if r.get("child_peak_rss") and r["func"] in ("gzip_cli", "dcm2niix_convert"):
         note = (note + "; " if note else "") + f"child RSS {fmt_mib(r['child_peak_rss'])} MiB"
     if r["status"] == "partial":

@@ -7,7 +7,7 @@ zero-argument callable, the *measured work*. Imports and preparation are not tim
 timed with ``time.perf_counter`` while :class:`benchmarks.memory.PeakSampler` samples ``RssAnon``;
 ``VmHWM`` is reset to the current RSS just before the work starts and read after it. A preparation
 that raises ``ImportError`` or ``AttributeError`` (a capability lazyvol or the environment does not
-have) reports ``"status": "n/a"`` instead of failing.
+have), or work that raises ``lazyvol.UnsupportedError``, reports ``"status": "n/a"`` instead of failing.
 """
 
 from __future__ import annotations
@@ -52,7 +52,13 @@ def measure(module: str, func: str, args: dict[str, Any]) -> dict[str, Any]:
     base = read_status()
     sampler = PeakSampler().start()
     t0 = time.perf_counter()
-    value = work()
+    try:
+        value = work()
+    except Exception as exc:
+        if type(exc).__name__ != "UnsupportedError":  # lazyvol.UnsupportedError: not supported yet
+            raise
+        sampler.stop()
+        return {"status": "n/a", "reason": f"{type(exc).__name__}: {exc}"}
     elapsed = time.perf_counter() - t0
     peak_anon = sampler.stop()
     end = read_status()
