@@ -206,6 +206,12 @@ def main(argv: list[str] | None = None) -> int:
             "size": ctx.size,
             "input": str(ctx.input) if ctx.input else None,
             "repeat": ctx.repeat,
+            "process": (
+                "--quick: forked from a zygote process that imported numpy, dask, nibabel and lazyvol "
+                "once (see benchmarks/zygote.py)"
+                if ctx.fork
+                else "`python -m benchmarks.worker`, a new interpreter per run"
+            ),
             "prime_bytes": ctx.prime_bytes,
             "page_cache": "warm (every file read once before its case's runs)",
             "load_before": load_before,

@@ -128,13 +128,13 @@ def markdown(results: dict[str, Any], plots: list[Path]) -> str:
             "",
         ]
     out += [
-        f"Command: `{s['command']}` (from the repository root). Started {s['started']} UTC, "
+        f"Command: `{s['command']}` (from the repository root). Started {s['started']}, "
         f"took {s['duration_s']:.0f} s.",
         "",
         "## Method",
         "",
-        f"- Every measurement runs in a fresh `python -m benchmarks.worker` process; imports and set-up "
-        f"are not timed. Time is the median of {s['repeat']} run(s), with min and max; the tools of a "
+        f"- Every measurement runs in a fresh process ({s.get('process', 'python -m benchmarks.worker')}); "
+        "imports and set-up are not timed. Time is the median of {s['repeat']} run(s), with min and max; the tools of a "
         "case run interleaved (A B C A B C ...) so drift hits them alike.",
         f"- Memory is primed before every measured run: a short process touches "
         f"{s['prime_bytes'] / 2**30:.2f} GiB (or the tool's expected need, if larger, up to 60% of the "
