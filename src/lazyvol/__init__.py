@@ -14,6 +14,7 @@ from .dicom import ScanReport, SeriesInfo, scan
 from .errors import (
     CacheError,
     FormatError,
+    GridMismatchError,
     LazyvolError,
     MultipleSeriesError,
     ResourceLimitError,
@@ -22,7 +23,7 @@ from .errors import (
     UnsupportedError,
     WriteError,
 )
-from .stats import GridMismatchError, VolumeStats, stats
+from .stats import VolumeStats, stats
 from .volume import Volume
 
 __all__ = [

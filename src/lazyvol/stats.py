@@ -51,7 +51,7 @@ import dask.array as da
 import numpy as np
 from dask.callbacks import Callback
 
-from .errors import LazyvolError
+from .errors import GridMismatchError
 from .volume import Volume
 
 __all__ = [
@@ -72,10 +72,6 @@ _PIECE = 1 << 20
 _SPLIT_EVERY = 8
 #: Give up refining exact percentiles after this many passes (the result then says so).
 _MAX_EXACT_PASSES = 12
-
-
-class GridMismatchError(LazyvolError, ValueError):
-    """A mask is not on the grid of the volume (shape or affine differ)."""
 
 
 # -- progress ---------------------------------------------------------------------------------------
