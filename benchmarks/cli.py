@@ -225,8 +225,22 @@ def main(argv: list[str] | None = None) -> int:
     results["checks"] = report.agreement(records)
     results["targets"] = targets.evaluate(records, quick=ctx.quick)
     out.mkdir(parents=True, exist_ok=True)
+    plots: list[Path] = []
+    for old in (
+        *out.glob("*_throughput.png"),
+        *out.glob("*_latency.png"),
+        *out.glob("memory_scaling.png"),
+    ):
+        old.unlink()  # plots of an earlier run in this folder
+    if not args.no_plots:
+        try:
+            plots = report.plots(records, out)
+        except ImportError as exc:
+            results["notes"].append(
+                f"no plots: {exc} (pip install matplotlib, or the 'bench' extra)"
+            )
+    results["plots"] = [p.name for p in plots]
     (out / "results.json").write_text(json.dumps(results, indent=1, default=str) + "\n")
-    plots = [] if args.no_plots else report.plots(records, out)
     (out / "report.md").write_text(report.markdown(results, plots))
     print(report.table(records))
     print()

@@ -156,5 +156,10 @@ def test_quick_suite_has_every_case(tmp_path: Path) -> None:
     assert res["machine"]["cores"] == os.cpu_count()
     md = (out / "report.md").read_text()
     assert "## Targets" in md and "primed" in md.lower()
-    assert (out / "memory_scaling.png").stat().st_size > 1000
+    try:
+        import matplotlib  # noqa: F401
+    except ImportError:
+        assert "no plots" in md
+    else:
+        assert (out / "memory_scaling.png").stat().st_size > 1000
     assert report.table(res["measures"])
