@@ -12,7 +12,7 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
-from . import harness, report, targets
+from . import data, harness, report, targets
 from .cases import GROUPS
 from .harness import Context, GiB, Measure, MiB
 
@@ -134,6 +134,8 @@ def plan_all(
                 if not m.skip:
                     m.skip = reason
                     m.skip_status = "n/a"
+        for m in group:
+            data.add_warmup(ctx.data_dir, m)
         spent = time.perf_counter() - t0
         if spent > 1:
             notes.append(f"group {name}: data and indexes prepared in {spent:.1f} s")

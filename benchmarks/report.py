@@ -134,7 +134,9 @@ def markdown(results: dict[str, Any], plots: list[Path]) -> str:
         "## Method",
         "",
         f"- Every measurement runs in a fresh process ({s.get('process', 'python -m benchmarks.worker')}); "
-        "imports and set-up are not timed. Time is the median of {s['repeat']} run(s), with min and max; the tools of a "
+        "imports and set-up are not timed, and each Python tool first makes one untimed warm-up call "
+        "on a tiny different file of the same kind (lazy imports, thread pools; no state of the "
+        "measured file). Time is the median of {s['repeat']} run(s), with min and max; the tools of a "
         "case run interleaved (A B C A B C ...) so drift hits them alike.",
         f"- Memory is primed before every measured run: a short process touches "
         f"{s['prime_bytes'] / 2**30:.2f} GiB (or the tool's expected need, if larger, up to 60% of the "

@@ -81,7 +81,7 @@ def naive_mean(folder: str) -> Work:
     return work
 
 
-def naive_slice(folder: str, k: int) -> Work:
+def naive_slice(folder: str, k: int = 0) -> Work:
     """Slice ``k`` the pydicom way: read every header, sort by position, decode that one file."""
     import pydicom
 
@@ -97,7 +97,7 @@ def naive_slice(folder: str, k: int) -> Work:
     return work
 
 
-def lazyvol_slice(folder: str, k: int) -> Work:
+def lazyvol_slice(folder: str, k: int = 0) -> Work:
     import lazyvol as lv
 
     def work() -> np.ndarray:
