@@ -76,6 +76,12 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
         action="store_true",
         help="--quick: start a new interpreter per run instead of forking a pre-imported one",
     )
+    p.add_argument(
+        "--report-from",
+        type=Path,
+        metavar="RESULTS_JSON",
+        help="measure nothing: rebuild report.md, plots and targets from a results.json",
+    )
     p.add_argument("--no-plots", action="store_true", help="skip the PNG plots")
     p.add_argument("--no-progress", action="store_true", help="no progress bar")
     return p.parse_args(argv)
@@ -172,8 +178,43 @@ def run_all(ctx: Context, measures: list[Measure], progress: bool) -> None:
         bar.close()
 
 
+def write_outputs(results: dict[str, Any], out: Path, no_plots: bool) -> None:
+    """results.json, report.md and the plots into ``out``."""
+    out.mkdir(parents=True, exist_ok=True)
+    plots: list[Path] = []
+    for old in (
+        *out.glob("*_throughput.png"),
+        *out.glob("*_latency.png"),
+        *out.glob("memory_scaling.png"),
+    ):
+        old.unlink()  # plots of an earlier run in this folder
+    if not no_plots:
+        try:
+            plots = report.plots(results["measures"], out)
+        except ImportError as exc:
+            results["notes"].append(
+                f"no plots: {exc} (pip install matplotlib, or the 'bench' extra)"
+            )
+    results["plots"] = [p.name for p in plots]
+    (out / "results.json").write_text(json.dumps(results, indent=1, default=str) + "\n")
+    (out / "report.md").write_text(report.markdown(results, plots))
+
+
+def rebuild(path: Path, out: Path | None, no_plots: bool) -> int:
+    """Re-evaluate checks and targets of a saved run and rewrite its report."""
+    results = json.loads(path.read_text())
+    records = results["measures"]
+    results["checks"] = report.agreement(records)
+    results["targets"] = targets.evaluate(records, quick=bool(results["suite"].get("quick")))
+    write_outputs(results, out or path.parent, no_plots)
+    print(report.targets_text(results["targets"]))
+    return 0
+
+
 def main(argv: list[str] | None = None) -> int:
     args = parse_args(argv)
+    if args.report_from is not None:
+        return rebuild(args.report_from, args.out, args.no_plots)
     ctx = make_context(args)
     out = args.out or (ctx.data_dir / "results-quick" if ctx.quick else HERE / "results")
     if ctx.input is not None and args.out is None:
@@ -226,24 +267,7 @@ def main(argv: list[str] | None = None) -> int:
     }
     results["checks"] = report.agreement(records)
     results["targets"] = targets.evaluate(records, quick=ctx.quick)
-    out.mkdir(parents=True, exist_ok=True)
-    plots: list[Path] = []
-    for old in (
-        *out.glob("*_throughput.png"),
-        *out.glob("*_latency.png"),
-        *out.glob("memory_scaling.png"),
-    ):
-        old.unlink()  # plots of an earlier run in this folder
-    if not args.no_plots:
-        try:
-            plots = report.plots(records, out)
-        except ImportError as exc:
-            results["notes"].append(
-                f"no plots: {exc} (pip install matplotlib, or the 'bench' extra)"
-            )
-    results["plots"] = [p.name for p in plots]
-    (out / "results.json").write_text(json.dumps(results, indent=1, default=str) + "\n")
-    (out / "report.md").write_text(report.markdown(results, plots))
+    write_outputs(results, out, args.no_plots)
     print(report.table(records))
     print()
     print(report.targets_text(results["targets"]))

@@ -163,3 +163,10 @@ def test_quick_suite_has_every_case(tmp_path: Path) -> None:
     else:
         assert (out / "memory_scaling.png").stat().st_size > 1000
     assert report.table(res["measures"])
+    # The report can be rebuilt from the raw figures alone.
+    again = tmp_path / "again"
+    assert (
+        cli.main(["--report-from", str(out / "results.json"), "--out", str(again), "--no-plots"])
+        == 0
+    )
+    assert "## Targets" in (again / "report.md").read_text()

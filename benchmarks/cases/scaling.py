@@ -60,7 +60,7 @@ def plan(ctx: Context) -> list[Measure]:
             )
             if need > 0.6 * mem_available():
                 fdata.skip = (
-                    f"skipped: needs about {need / 2**30:.1f} GiB, over 60% of the "
+                    f"needs about {need / 2**30:.1f} GiB, over 60% of the "
                     f"{mem_available() / 2**30:.1f} GiB available"
                 )
                 fdata.skip_status = "skipped"
