@@ -10,6 +10,7 @@ it (so slabs anywhere in the file cost a seek plus a short inflate, in parallel)
 from __future__ import annotations
 
 import hashlib
+import math
 import os
 import struct
 import tempfile
@@ -32,6 +33,19 @@ __all__ = ["NiftiPlan", "build_gzip_index", "clear_gzip_handles", "open_nifti", 
 NIFTI_SUFFIXES = (".nii", ".nii.gz", ".hdr", ".img", ".hdr.gz", ".img.gz")
 #: Distance between indexed_gzip seek points: a random slab costs at most this much extra inflate.
 GZ_SPACING = 4 * 2**20
+#: Most seek points an index holds. Each keeps a 32 KiB window in memory, so capping their number
+#: keeps a handle's memory flat (under 8 MiB of windows) whatever the file's size.
+GZ_MAX_POINTS = 256
+
+
+def gz_spacing(uncompressed_bytes: int) -> int:
+    """Seek-point spacing for a gzip stream of ``uncompressed_bytes``: 4 MiB, or wider for big files
+    so that the index never holds more than :data:`GZ_MAX_POINTS` points."""
+    per_point = -(-int(uncompressed_bytes) // GZ_MAX_POINTS)
+    mib = 2**20
+    return max(GZ_SPACING, -(-per_point // mib) * mib)
+
+
 #: deflate cannot compress better than about 1032:1; a header claiming more data than that is lying.
 _MAX_DEFLATE_RATIO = 1032
 
@@ -98,13 +112,21 @@ def _precheck_raw_header(path: str) -> None:
         raise FormatError(f"{hdr_path}: cannot read the header: {exc}") from exc
     if len(raw) < 348:
         raise FormatError(f"{hdr_path}: {len(raw)} bytes is too short for a NIfTI/Analyze header")
+    nifti2 = False
     for order in "<>":
         sizeof_hdr = int(np.frombuffer(raw[:4], dtype=order + "i4")[0])
         if sizeof_hdr == 348:
             dim0 = int(np.frombuffer(raw[40:42], dtype=order + "i2")[0])
+            code = int(np.frombuffer(raw[70:72], dtype=order + "i2")[0])
+            vox = float(np.frombuffer(raw[108:112], dtype=order + "f4")[0])
+            magic = bytes(raw[344:348])
             break
         if sizeof_hdr == 540 and len(raw) >= 548:
+            nifti2 = True
             dim0 = int(np.frombuffer(raw[16:24], dtype=order + "i8")[0])
+            code = int(np.frombuffer(raw[12:14], dtype=order + "i2")[0])
+            vox = float(np.frombuffer(raw[168:176], dtype=order + "i8")[0])
+            magic = bytes(raw[4:8])
             break
     else:
         value = int(np.frombuffer(raw[:4], dtype="<i4")[0])
@@ -115,6 +137,27 @@ def _precheck_raw_header(path: str) -> None:
     if not 1 <= dim0 <= 7:
         raise FormatError(
             f"{hdr_path}: NIfTI field dim[0] = {dim0} is outside 1..7; the header is corrupt"
+        )
+    single = low.endswith((".nii", ".nii.gz"))
+    if single and magic not in (b"n+1\0", b"n+2\0"):
+        want = "b'n+2\\x00'" if nifti2 else "b'n+1\\x00'"
+        raise FormatError(
+            f"{hdr_path}: NIfTI field magic = {magic!r} (expected {want} for a single-file "
+            "NIfTI image): the header is corrupt or the file is not NIfTI"
+        )
+    if (
+        magic[:3] in (b"n+1", b"ni1", b"n+2", b"ni2")
+        and code not in nib.nifti1.data_type_codes.code
+    ):
+        raise FormatError(
+            f"{hdr_path}: NIfTI field datatype = {code} is not a known NIfTI data type code; "
+            "the header is corrupt"
+        )
+    min_vox = (540 if nifti2 else 348) if single else 0
+    if single and not (math.isfinite(vox) and (vox == 0 or vox >= min_vox)):
+        raise FormatError(
+            f"{hdr_path}: NIfTI field vox_offset = {vox:g} points inside the header (minimum "
+            f"{min_vox}); the header is corrupt"
         )
 
 
@@ -184,7 +227,14 @@ def open_nifti(
     except MemoryError:
         raise
     except Exception as exc:  # nibabel's HeaderDataError and friends do not subclass ValueError
-        raise FormatError(f"{path}: invalid NIfTI/Analyze header: {exc}") from exc
+        text = str(exc)
+        field = (
+            "scl_slope/scl_inter"
+            if ("slope" in text or "intercept" in text)
+            else ("vox_offset" if "offset" in text else "")
+        )
+        named = f" (NIfTI field {field})" if field else ""
+        raise FormatError(f"{path}: invalid NIfTI/Analyze header{named}: {exc}") from exc
     if not isinstance(img, nib.analyze.AnalyzeImage):
         raise FormatError(f"{path}: {type(img).__name__} is not a NIfTI/Analyze image")
     hdr = img.header
@@ -313,6 +363,7 @@ def _header_meta(
         "format": _format_name(img),
         "path": os.path.abspath(path),
         "stored_dtype": disk_dtype.str,
+        "vox_offset": int(img.dataobj.offset),
         "scl_slope": slope,
         "scl_inter": inter,
         "scaled": bool(scale),
@@ -496,8 +547,14 @@ class _GzEntry:
     def _new_handle(self) -> Any:
         import indexed_gzip as igzip
 
+        # buffer_size: indexed_gzip's BufferedReader defaults to 4 x spacing; reads here go
+        # straight into the caller's block buffer, so a small one is enough.
         handle = igzip.IndexedGzipFile(
-            self.plan.path, spacing=GZ_SPACING, readbuf_size=2**20, drop_handles=True
+            self.plan.path,
+            spacing=gz_spacing(self.data_end),
+            readbuf_size=2**20,
+            buffer_size=2**20,
+            drop_handles=True,
         )
         if self.indexed:
             try:
@@ -627,8 +684,9 @@ def clear_gzip_handles() -> None:
 def build_gzip_index(path: str | os.PathLike[str]) -> Path:
     """Inflate a ``.nii.gz`` once and save its seek index in the cache directory.
 
-    Later reads of any slab, in any process, then cost a seek plus at most 4 MiB of inflate, and
-    several threads can decompress different parts of the file at once.
+    Later reads of any slab, in any process, then cost a seek plus at most one seek-point spacing
+    of inflate (4 MiB; wider for files over 1 GiB, see :func:`gz_spacing`), and several threads
+    can decompress different parts of the file at once.
 
     Parameters
     ----------
@@ -645,9 +703,16 @@ def build_gzip_index(path: str | os.PathLike[str]) -> Path:
     path = os.path.abspath(os.fspath(path))
     st = os.stat(path)
     target = _index_path(path, st.st_size, st.st_mtime_ns)
+    vol = open_nifti(path)  # checks the header first
+    data_end = (
+        int(vol.meta["vox_offset"])
+        + int(np.prod(vol.shape, dtype=np.int64)) * np.dtype(vol.meta["stored_dtype"]).itemsize
+    )
     target.parent.mkdir(parents=True, exist_ok=True)
     try:
-        with igzip.IndexedGzipFile(path, spacing=GZ_SPACING, drop_handles=True) as handle:
+        with igzip.IndexedGzipFile(
+            path, spacing=gz_spacing(data_end), buffer_size=2**20, drop_handles=True
+        ) as handle:
             handle.build_full_index()
             fd, tmp = tempfile.mkstemp(dir=target.parent, suffix=".tmp")
             os.close(fd)
