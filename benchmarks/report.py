@@ -127,8 +127,16 @@ def markdown(results: dict[str, Any], plots: list[Path]) -> str:
             "> **--quick run**: tiny sizes and one run each; a smoke test, not a measurement.",
             "",
         ]
+    load = [*(s.get("load_before") or [0]), *(s.get("load_after") or [0])]
+    if max(load) > (mach.get("cores") or 1):
+        out += [
+            f"> **Loaded machine**: the load average reached {max(load):g} on {mach.get('cores')} cores "
+            "during this run (other jobs), so times and ratios are noisy; re-run on a quiet machine "
+            "before drawing conclusions from a ratio near its threshold.",
+            "",
+        ]
     out += [
-        f"Command: `{s['command']}` (from the repository root). Started {s['started']}, "
+        f"Command: `{s['command'].strip()}` (from the repository root). Started {s['started']}, "
         f"took {s['duration_s']:.0f} s.",
         "",
         "## Method",
@@ -136,7 +144,7 @@ def markdown(results: dict[str, Any], plots: list[Path]) -> str:
         f"- Every measurement runs in a fresh process ({s.get('process', 'python -m benchmarks.worker')}); "
         "imports and set-up are not timed, and each Python tool first makes one untimed warm-up call "
         "on a tiny different file of the same kind (lazy imports, thread pools; no state of the "
-        "measured file). Time is the median of {s['repeat']} run(s), with min and max; the tools of a "
+        f"measured file). Time is the median of {s['repeat']} run(s), with min and max; the tools of a "
         "case run interleaved (A B C A B C ...) so drift hits them alike.",
         f"- Memory is primed before every measured run: a short process touches "
         f"{s['prime_bytes'] / 2**30:.2f} GiB (or the tool's expected need, if larger, up to 60% of the "
