@@ -107,12 +107,12 @@ def evaluate(records: list[dict[str, Any]], *, quick: bool = False) -> list[dict
     out: list[dict[str, Any]] = []
 
     # -- memory scaling --------------------------------------------------------------------------
-    for fmt in (".nii", ".nii.gz"):
+    for tool, fmt in (("lazyvol", ".nii"), ("lazyvol", ".nii.gz"), ("lazyvol.stats", ".nii")):
         rows = [
             r
             for r in records
             if r["group"] == "scaling"
-            and r["tool"] == "lazyvol"
+            and r["tool"] == tool
             and r["case"].startswith(f"mean {fmt} ")
         ]
         fd = [
@@ -122,8 +122,11 @@ def evaluate(records: list[dict[str, Any]], *, quick: bool = False) -> list[dict
             and "get_fdata" in r["tool"]
             and r["case"].startswith(f"mean {fmt} ")
         ]
-        tid = f"memory{fmt}"
-        target = f"lazyvol {fmt} full-volume mean: peak anonymous memory < 256 MiB at every size, flat within 10%"
+        what = "full-volume mean" if tool == "lazyvol" else "lv.stats (all statistics, one pass)"
+        tid = f"memory{fmt}" if tool == "lazyvol" else f"memory-stats{fmt}"
+        target = (
+            f"lazyvol {fmt} {what}: peak anonymous memory < 256 MiB at every size, flat within 10%"
+        )
         good = [r for r in rows if _ok(r)]
         if len(good) < 2 or len(good) != len(rows):
             out.append(
@@ -148,7 +151,7 @@ def evaluate(records: list[dict[str, Any]], *, quick: bool = False) -> list[dict
                 for r in sorted(fd, key=lambda r: r["x"])
             )
             measured = (
-                f"lazyvol peak anon MiB at volume size {sizes} (growth {growth:+.1%}); "
+                f"{tool} peak anon MiB at volume size {sizes} (growth {growth:+.1%}); "
                 f"get_fdata: {fds or 'not run'}"
             )
             reasons = []

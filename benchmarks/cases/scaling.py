@@ -1,4 +1,5 @@
-"""Memory scaling: the full-volume mean of int16 ``.nii`` and ``.nii.gz`` at three sizes.
+"""Memory scaling: the full-volume mean of int16 ``.nii`` and ``.nii.gz`` at three sizes, and
+``lv.stats`` (every statistic in one pass, as ``lazyvol stats`` runs it) on the ``.nii``.
 
 lazyvol's peak anonymous memory must stay flat (< 256 MiB, within 10% from the smallest to the
 largest size) while ``get_fdata`` grows with the volume (float64: 4x the int16 data, plus the
@@ -68,6 +69,10 @@ def plan(ctx: Context) -> list[Measure]:
                 Measure(tool="lazyvol", module=M, func="lazyvol_mean", args=a, ref=True, **c),
                 fdata,
             ]
+            if not gz:
+                out.append(
+                    Measure(tool="lazyvol.stats", module=M, func="lazyvol_stats", args=a, **c)
+                )
     return out
 
 

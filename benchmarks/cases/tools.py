@@ -46,6 +46,16 @@ def lazyvol_mean(path: str, scheduler: str = "threads", **open_kw: Any) -> Work:
     return work
 
 
+def lazyvol_stats(path: str, **open_kw: Any) -> Work:
+    """``lazyvol.stats(lazyvol.open(path))``: every statistic in one pass; returns the mean."""
+    import lazyvol as lv
+
+    def work() -> float:
+        return float(lv.stats(lv.open(path, **open_kw)).mean)
+
+    return work
+
+
 def lazyvol_slice(path: str, axis: int = 2, pos: Any = 0, size: int = 1) -> Work:
     """``lazyvol.open(path).data[index].compute()`` for one slice (or a ``size``-cube block)."""
     import lazyvol as lv
