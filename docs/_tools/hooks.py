@@ -1,0 +1,135 @@
+"""MkDocs hooks for the lazyvol site (configured under ``hooks:`` in mkdocs.yml).
+
+``<!-- cli-reference -->`` in a page is replaced, at build time, by a reference generated from the
+``lazyvol`` command's argparse parser (:func:`lazyvol.cli.build_parser`), so the page cannot drift
+from the command. The generator is importable on its own for tests: ``render_cli_reference()``.
+"""
+
+from __future__ import annotations
+
+import argparse
+import sys
+from pathlib import Path
+from typing import Any
+
+ROOT = Path(__file__).resolve().parents[2]
+MARKER = "<!-- cli-reference -->"
+
+if str(ROOT / "src") not in sys.path:
+    # Build from a checkout without installing: the package under src/ is the one documented.
+    sys.path.insert(0, str(ROOT / "src"))
+
+
+def _parser() -> argparse.ArgumentParser:
+    from lazyvol import cli
+
+    for name in ("build_parser", "make_parser", "get_parser", "parser"):
+        factory = getattr(cli, name, None)
+        if callable(factory):
+            parser = factory()
+            if isinstance(parser, argparse.ArgumentParser):
+                return parser
+    raise RuntimeError(
+        "lazyvol.cli has no build_parser() returning an argparse.ArgumentParser; "
+        "the command-line reference cannot be generated"
+    )
+
+
+def _escape(text: str) -> str:
+    return text.replace("|", "\\|").replace("\n", " ")
+
+
+def _flags(action: argparse.Action) -> str:
+    if action.option_strings:
+        names = ", ".join(f"`{s}`" for s in action.option_strings)
+        if action.nargs != 0:
+            metavar = action.metavar or action.dest.upper()
+            if isinstance(metavar, tuple):
+                metavar = " ".join(metavar)
+            names += f" `{metavar}`"
+        return names
+    metavar = action.metavar or action.dest
+    return f"`{metavar}`"
+
+
+def _default(action: argparse.Action) -> str:
+    if action.option_strings and action.nargs == 0:
+        return ""
+    if action.default in (None, argparse.SUPPRESS) or action.required:
+        return ""
+    if isinstance(action.default, (list, tuple)) and not action.default:
+        return ""
+    return f"`{action.default}`"
+
+
+def _help(parser: argparse.ArgumentParser, action: argparse.Action) -> str:
+    text = action.help or ""
+    if text == argparse.SUPPRESS:
+        return ""
+    params: dict[str, Any] = dict(vars(action), prog=parser.prog)
+    if action.choices is not None and not isinstance(action.choices, dict):
+        params["choices"] = ", ".join(map(str, action.choices))
+    try:
+        text = text % params
+    except (KeyError, TypeError, ValueError):
+        pass
+    if action.choices is not None and not isinstance(action.choices, dict):
+        choices = ", ".join(f"`{c}`" for c in action.choices)
+        if "choices" not in (action.help or ""):
+            text = f"{text} (one of {choices})" if text else f"one of {choices}"
+    return _escape(text)
+
+
+def _subparsers(parser: argparse.ArgumentParser) -> list[tuple[str, str, argparse.ArgumentParser]]:
+    out = []
+    for action in parser._actions:
+        if isinstance(action, argparse._SubParsersAction):
+            helps = {a.dest: a.help or "" for a in action._choices_actions}
+            seen: set[int] = set()
+            for name, sub in action.choices.items():
+                if id(sub) in seen:  # aliases
+                    continue
+                seen.add(id(sub))
+                out.append((name, helps.get(name, ""), sub))
+    return out
+
+
+def _usage(parser: argparse.ArgumentParser) -> str:
+    formatter = argparse.HelpFormatter(parser.prog, width=88)
+    formatter.add_usage(parser.usage, parser._actions, parser._mutually_exclusive_groups, prefix="")
+    return formatter.format_help().strip()
+
+
+def _render(parser: argparse.ArgumentParser, level: int) -> list[str]:
+    lines = ["```text", _usage(parser), "```", ""]
+    if parser.description:
+        lines += [parser.description.strip(), ""]
+    rows = []
+    for action in parser._actions:
+        if isinstance(action, (argparse._HelpAction, argparse._SubParsersAction)):
+            continue
+        if action.help == argparse.SUPPRESS:
+            continue
+        rows.append(f"| {_flags(action)} | {_help(parser, action)} | {_default(action)} |")
+    if rows:
+        lines += ["| argument | meaning | default |", "|---|---|---|", *rows, ""]
+    if parser.epilog:
+        lines += [parser.epilog.strip(), ""]
+    for _name, help_text, sub in _subparsers(parser):
+        lines += [f"{'#' * level} `{sub.prog}`", ""]
+        if help_text and not sub.description:
+            lines += [help_text.strip(), ""]
+        lines += _render(sub, level + 1)
+    return lines
+
+
+def render_cli_reference(level: int = 2) -> str:
+    """Markdown reference of every ``lazyvol`` subcommand, generated from the parser."""
+    return "\n".join(_render(_parser(), level)).rstrip() + "\n"
+
+
+def on_page_markdown(markdown: str, page: Any, config: Any, files: Any) -> str:
+    """MkDocs hook: expand the CLI marker."""
+    if MARKER in markdown:
+        markdown = markdown.replace(MARKER, render_cli_reference())
+    return markdown
