@@ -393,3 +393,18 @@ def test_axes_picture_is_what_the_script_draws(tmp_path: Path) -> None:
     assert committed.shape == drawn.shape
     # Same drawing up to font rendering differences between machines.
     assert float(abs(committed[..., :3] - drawn[..., :3]).mean()) < 0.02
+
+
+def test_code_lines_fit_the_page() -> None:
+    """Code in docs/ fits the text column (about 78 characters) without a sideways scrollbar."""
+    long_lines = []
+    for page in PAGES:
+        if page.parent == ROOT:  # README.md is rendered by code hosts, not by this site
+            continue
+        for block in parse_blocks(page.read_text(encoding="utf-8")):
+            if block.is_output:
+                continue  # Output blocks wrap (docs/css/extra.css)
+            for n, line in enumerate(block.code.splitlines(), start=block.line + 1):
+                if len(line) > 78:
+                    long_lines.append(f"{_page_id(page)}:{n} ({len(line)} chars)")
+    assert not long_lines, long_lines
