@@ -14,3 +14,9 @@ def _isolated_cache(
     cache = tmp_path_factory.mktemp("lazyvol-cache")
     monkeypatch.setenv("LAZYVOL_CACHE_DIR", str(cache))
     return cache
+
+
+@pytest.fixture
+def dicom_cache(_isolated_cache: Path) -> Path:
+    """The per-test lazyvol cache directory (DICOM tests name it explicitly)."""
+    return _isolated_cache

@@ -220,6 +220,22 @@ def test_nifti1_pair(tmp_path: Path) -> None:
     np.testing.assert_allclose(vol.affine, nib.load(tmp_path / "p.hdr").affine)
 
 
+def test_rgb24_keeps_its_fields_and_ignores_scaling(tmp_path: Path) -> None:
+    rgb = np.dtype([("R", "u1"), ("G", "u1"), ("B", "u1")])
+    data = np.zeros((6, 7, 5), dtype=rgb)
+    data["G"] = np.arange(210).reshape(6, 7, 5)
+    data["B"] = 7
+    img = nib.Nifti1Image(data, np.eye(4))
+    img.header.set_slope_inter(2.0, 1.0)
+    nib.save(img, tmp_path / "rgb.nii")
+    vol = lv.open(tmp_path / "rgb.nii")
+    assert vol.dtype == rgb
+    got = vol.compute()
+    assert got.dtype == rgb
+    np.testing.assert_array_equal(got["G"], data["G"])
+    np.testing.assert_array_equal(got["B"], data["B"])
+
+
 def test_extensions_and_unusual_offset(tmp_path: Path) -> None:
     data = np.arange(4 * 5 * 6, dtype=np.int16).reshape(4, 5, 6)
     img = nib.Nifti1Image(data, np.eye(4))

@@ -24,6 +24,8 @@ from lazyvol.scaling import apply_scale, scaled_dtype
         ("float64", [(2, 1)], "float64"),
         ("int32", [(3, 0)], "int64"),
         ("int64", [(3, 0)], "float32"),
+        ("complex64", [(2, 1)], "complex64"),
+        ("complex128", [(2, 1)], "complex128"),
     ],
 )
 def test_scaled_dtype(stored: str, pairs: list, expected: str) -> None:

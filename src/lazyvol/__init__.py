@@ -8,10 +8,13 @@ from __future__ import annotations
 
 __version__ = "0.1.0"
 
+from . import cache
 from .api import open
+from .dicom import ScanReport, SeriesInfo, scan
 from .errors import (
     CacheError,
     FormatError,
+    GridMismatchError,
     LazyvolError,
     MultipleSeriesError,
     ResourceLimitError,
@@ -20,19 +23,27 @@ from .errors import (
     UnsupportedError,
     WriteError,
 )
+from .stats import VolumeStats, stats
 from .volume import Volume
 
 __all__ = [
+    "cache",
     "CacheError",
     "FormatError",
+    "GridMismatchError",
     "LazyvolError",
     "MultipleSeriesError",
     "ResourceLimitError",
+    "ScanReport",
     "SeriesError",
+    "SeriesInfo",
     "SourceNotFoundError",
     "UnsupportedError",
     "Volume",
+    "VolumeStats",
     "WriteError",
     "__version__",
     "open",
+    "scan",
+    "stats",
 ]

@@ -11,6 +11,7 @@ from __future__ import annotations
 __all__ = [
     "CacheError",
     "FormatError",
+    "GridMismatchError",
     "LazyvolError",
     "MultipleSeriesError",
     "ResourceLimitError",
@@ -57,6 +58,10 @@ class MultipleSeriesError(SeriesError):
     def __init__(self, message: str, series: list | None = None) -> None:
         super().__init__(message)
         self.series = list(series or [])
+
+
+class GridMismatchError(LazyvolError, ValueError):
+    """Two volumes that must share a grid do not (a mask on another shape or affine)."""
 
 
 class CacheError(LazyvolError, OSError):

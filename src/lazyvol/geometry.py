@@ -11,9 +11,18 @@ from collections.abc import Sequence
 
 import numpy as np
 from nibabel.orientations import aff2axcodes
+from numpy.typing import ArrayLike
 
 __all__ = [
+    "LPS_TO_RAS",
     "canonical_index",
+    "dicom_affine",
+    "dicom_cosines",
+    "orientations_match",
+    "regular_grid_errors",
+    "shear_angle_deg",
+    "slice_projections",
+    "spacing_tolerance",
     "orientation_codes",
     "slice_affine",
     "voxel_sizes",
@@ -122,3 +131,134 @@ def orientation_codes(affine: np.ndarray) -> str:
     """Three-letter orientation code such as ``'RAS'`` or ``'LPI'`` (nibabel's ``aff2axcodes``)."""
     codes = aff2axcodes(np.asarray(affine, dtype=np.float64))
     return "".join(c if c is not None else "?" for c in codes)
+
+
+# -- DICOM geometry ---------------------------------------------------------------------------------
+
+#: LPS (DICOM patient coordinates) to RAS (NIfTI / nibabel world coordinates).
+LPS_TO_RAS = np.diag([-1.0, -1.0, 1.0, 1.0])
+
+
+def dicom_cosines(iop: ArrayLike) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """Row cosine, column cosine and slice normal (LPS) from ImageOrientationPatient.
+
+    The row cosine is the direction of increasing column index (voxel axis i), the column cosine the
+    direction of increasing row index (axis j); the normal is their cross product. The cosines are
+    normalised (scanners write them rounded).
+
+    Raises
+    ------
+    ValueError
+        When a cosine has zero length or the two are parallel.
+    """
+    v = np.asarray(iop, dtype=np.float64).reshape(6)
+    row, col = v[:3], v[3:]
+    nr, nc = np.linalg.norm(row), np.linalg.norm(col)
+    if nr < 1e-6 or nc < 1e-6:
+        raise ValueError(f"ImageOrientationPatient {list(v)} has a zero-length direction")
+    row, col = row / nr, col / nc
+    normal = np.cross(row, col)
+    nn = np.linalg.norm(normal)
+    if nn < 1e-3:
+        raise ValueError(
+            f"ImageOrientationPatient {list(v)} has parallel row and column directions"
+        )
+    return row, col, normal / nn
+
+
+def orientations_match(a: ArrayLike, b: ArrayLike, tol: float = 1e-3) -> bool:
+    """True when two ImageOrientationPatient values agree within ``tol`` on every cosine."""
+    return bool(np.max(np.abs(np.asarray(a, float) - np.asarray(b, float))) <= tol)
+
+
+def slice_projections(positions: np.ndarray, normal: np.ndarray) -> np.ndarray:
+    """Distance of each ImagePositionPatient along the slice normal (the sort key of a stack)."""
+    return np.asarray(positions, dtype=np.float64) @ np.asarray(normal, dtype=np.float64)
+
+
+def spacing_tolerance(spacing: float, rel: float = 1e-3, floor: float = 1e-3) -> float:
+    """Tolerance for slice positions: ``rel`` of the spacing with an absolute floor in mm."""
+    return max(rel * abs(float(spacing)), floor)
+
+
+def regular_grid_errors(
+    projections: np.ndarray, *, rel: float = 1e-3, floor: float = 1e-3
+) -> tuple[float, list[tuple[int, float]]]:
+    """Slice spacing of sorted projections and the steps that break a regular grid.
+
+    Parameters
+    ----------
+    projections : 1-D array
+        Sorted (ascending) positions along the normal, one per slice.
+    rel, floor
+        Tolerance: ``max(rel * spacing, floor)`` millimetres.
+
+    Returns
+    -------
+    spacing : float
+        The median step.
+    bad : list of (index, step)
+        Each step ``projections[index + 1] - projections[index]`` that differs from ``spacing`` by
+        more than the tolerance, or every slice whose position is off the regular grid.
+    """
+    p = np.asarray(projections, dtype=np.float64)
+    if p.size < 2:
+        return 0.0, []
+    steps = np.diff(p)
+    spacing = float(np.median(steps))
+    tol = spacing_tolerance(spacing, rel, floor)
+    bad = [(int(i), float(s)) for i, s in enumerate(steps) if abs(s - spacing) > tol]
+    if not bad:
+        # Small steps can still add up; check each slice against the fitted grid from slice 0.
+        fitted = (p[-1] - p[0]) / (p.size - 1)
+        off = np.abs(p - (p[0] + fitted * np.arange(p.size)))
+        if np.max(off) > tol:
+            i = int(np.argmax(off))
+            bad = [(max(0, i - 1), float(steps[max(0, i - 1)]))]
+    return spacing, bad
+
+
+def dicom_affine(
+    iop: ArrayLike,
+    pixel_spacing: ArrayLike,
+    first_position: ArrayLike,
+    slice_step: ArrayLike,
+) -> np.ndarray:
+    """RAS affine of a DICOM stack: i = column, j = row, k = slice.
+
+    Parameters
+    ----------
+    iop : six floats
+        ImageOrientationPatient (row cosine, column cosine).
+    pixel_spacing : two floats
+        PixelSpacing ``[row spacing (between rows, along j), column spacing (along i)]``.
+    first_position : three floats
+        ImagePositionPatient of slice k = 0 (centre of its first voxel, LPS).
+    slice_step : three floats
+        LPS vector from slice k to slice k + 1. Along the normal for ordinary stacks; with a
+        component in the slice plane for gantry-tilted (sheared) stacks, kept as is.
+
+    Returns
+    -------
+    (4, 4) ndarray
+        Voxel ``(i, j, k)`` to RAS+ millimetres.
+    """
+    row, col, _ = dicom_cosines(iop)
+    dr, dc = (float(x) for x in np.asarray(pixel_spacing, dtype=np.float64).reshape(2))
+    lps = np.eye(4)
+    lps[:3, 0] = row * dc
+    lps[:3, 1] = col * dr
+    lps[:3, 2] = np.asarray(slice_step, dtype=np.float64)
+    lps[:3, 3] = np.asarray(first_position, dtype=np.float64)
+    return LPS_TO_RAS @ lps
+
+
+def shear_angle_deg(slice_step: ArrayLike, normal: ArrayLike) -> float:
+    """Angle in degrees between the slice-to-slice step and the slice normal (gantry tilt)."""
+    s = np.asarray(slice_step, dtype=np.float64)
+    n = np.asarray(normal, dtype=np.float64)
+    ns = np.linalg.norm(s)
+    if ns == 0:
+        return 0.0
+    c = float(abs(float(s @ n)) / (ns * np.linalg.norm(n)))
+    return float(np.degrees(np.arccos(c if c < 1.0 else 1.0)))

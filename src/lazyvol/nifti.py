@@ -43,10 +43,10 @@ class NiftiPlan:
     path: str
     offset: int
     shape: tuple[int, ...]
-    disk_dtype: str
+    disk_dtype: np.dtype
     slope: float
     inter: float
-    out_dtype: str
+    out_dtype: np.dtype
     compressed: bool
     size: int
     mtime_ns: int
@@ -204,7 +204,8 @@ def open_nifti(
     raw_slope, raw_inter = _raw_scaling(img)
     if np.isinf(raw_slope) or np.isinf(raw_inter):
         slope, inter = raw_slope, raw_inter
-    if not scale:
+    if not scale or disk_dtype.kind not in "biufc":
+        # RGB and other structured types carry no scaling (NIfTI standard).
         slope, inter = 1.0, 0.0
     if not (np.isfinite(slope) and np.isfinite(inter)):
         raise FormatError(
@@ -251,10 +252,10 @@ def open_nifti(
         path=os.path.abspath(data_file),
         offset=offset,
         shape=shape,
-        disk_dtype=disk_dtype.str,
+        disk_dtype=disk_dtype,
         slope=slope,
         inter=inter,
-        out_dtype=out_dtype.str,
+        out_dtype=out_dtype,
         compressed=compressed,
         size=int(st.st_size),
         mtime_ns=int(st.st_mtime_ns),
@@ -323,13 +324,22 @@ def _header_meta(
     except (KeyError, ValueError):
         pass
     if meta["format"] != "analyze":
-        spatial_unit, time_unit = hdr.get_xyzt_units()
-        meta["xyzt_units"] = [spatial_unit, time_unit]
+        # Fields lazyvol does not need: junk there is tolerated and recorded as the raw code.
+        try:
+            meta["xyzt_units"] = list(hdr.get_xyzt_units())
+        except (KeyError, ValueError):
+            meta["xyzt_units"] = int(hdr["xyzt_units"])
         meta["sform_code"] = int(hdr["sform_code"])
         meta["qform_code"] = int(hdr["qform_code"])
-        meta["intent"] = str(hdr.get_intent()[0])
-    zooms = hdr.get_zooms()
-    if len(zooms) > 3:
+        try:
+            meta["intent"] = str(hdr.get_intent()[0])
+        except (KeyError, ValueError, TypeError):
+            meta["intent"] = int(hdr["intent_code"])
+    try:
+        zooms = hdr.get_zooms()
+    except Exception:  # nibabel refuses odd pixdim values; the affine is what lazyvol uses
+        zooms = ()
+    if len(zooms) > 3 and np.isfinite(zooms[3]):
         meta["axis4_spacing"] = float(zooms[3])
     return meta
 

@@ -39,13 +39,15 @@ def scaled_dtype(stored: np.dtype, pairs: Iterable[tuple[float, float]]) -> np.d
     -------
     numpy.dtype
         ``stored`` (native byte order) when every pair is the identity; an integer dtype when every
-        pair is integral and the whole range of results fits; otherwise float32 (float64 if the
-        stored data is float64).
+        pair is integral and the whole range of results fits; complex stays complex; otherwise
+        float32 (float64 if the stored data is float64).
     """
     stored = np.dtype(stored).newbyteorder("=")
     pairs = [(float(s), float(i)) for s, i in pairs]
     if not pairs or all(is_identity(s, i) for s, i in pairs):
         return stored
+    if stored.kind == "c":
+        return np.dtype(np.complex128) if stored.itemsize >= 16 else np.dtype(np.complex64)
     if stored.kind == "f":
         return np.dtype(np.float64) if stored.itemsize >= 8 else np.dtype(np.float32)
     if stored.kind in "iub" and all(s.is_integer() and i.is_integer() for s, i in pairs):

@@ -6,6 +6,7 @@ memory can be made; DICOM series are written with pydicom (see :mod:`lazyvol.tes
 
 from __future__ import annotations
 
+from .dicom import DicomSeriesTruth, write_dicom_series
 from .nifti import phantom_slab, write_phantom_nifti
 
-__all__ = ["phantom_slab", "write_phantom_nifti"]
+__all__ = ["DicomSeriesTruth", "phantom_slab", "write_dicom_series", "write_phantom_nifti"]

@@ -1,0 +1,403 @@
+"""The content-keyed, crash-safe Zarr cache behind ``lazyvol.open(path, cache=True)``.
+
+An entry is a lazyvol Zarr store (see :mod:`lazyvol.zarr_io`) at ``<cache>/<source id>/<key>``:
+
+- ``key`` hashes :func:`lazyvol.chunking.file_fingerprint` over *every* source file (absolute path,
+  size, mtime_ns; for DICOM every file of the chosen series, from ``vol.meta["files"]``) plus the
+  options that change the data (``series``, ``scale``, ``dtype`` and reader options). Any change,
+  addition, removal or touch of a source file gives a new key, so stale data is never served.
+- ``source id`` hashes the source path and the options only, so when a source changes the entries
+  of its older versions are found and removed.
+
+Paths are built from hex digests only, never from file names or DICOM strings. An entry is written
+by :func:`lazyvol.zarr_io.write_zarr` (temporary directory, manifest written last, rename) under a
+:mod:`filelock` lock, so a killed writer leaves nothing a reader would use and concurrent writers
+produce one valid entry. After writing, the source is fingerprinted again; if it changed meanwhile
+the entry is discarded. An unwritable cache location gives one :class:`CacheWarning` and plain
+uncached reads (``require_cache=True`` turns that into :class:`lazyvol.CacheError`).
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import os
+import shutil
+import time
+import warnings
+from dataclasses import dataclass
+from datetime import timedelta
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from .chunking import file_fingerprint
+from .config import cache_dir as _config_cache_dir
+from .errors import CacheError, FormatError, LazyvolError, WriteError
+from .volume import Volume
+from .zarr_io import FORMAT_VERSION, MANIFEST, OLD_MARK, TMP_MARK, open_zarr, write_zarr
+
+__all__ = [
+    "CacheEntry",
+    "CacheWarning",
+    "clear",
+    "default_cache_dir",
+    "entry_key",
+    "list_entries",
+    "open_cached",
+]
+
+#: Seconds to wait for another process writing the same entry before reading uncached.
+LOCK_TIMEOUT = 600.0
+
+
+class CacheWarning(UserWarning):
+    """The cache could not be used; the volume is read from its source instead."""
+
+
+@dataclass(frozen=True)
+class CacheEntry:
+    """One cache entry.
+
+    Attributes
+    ----------
+    key : str
+        Hex digest naming the entry (sources' fingerprint + options).
+    path : str
+        The entry's Zarr store.
+    size_bytes : int
+        Bytes on disk.
+    source : str
+        The volume's source description (path of the file or folder it came from).
+    created : float
+        POSIX time the entry was completed.
+    """
+
+    key: str
+    path: str
+    size_bytes: int
+    source: str
+    created: float
+
+
+def default_cache_dir() -> Path:
+    """``lazyvol.config.cache_dir() / "zarr"`` (``LAZYVOL_CACHE_DIR`` or the platform user cache)."""
+    return _config_cache_dir() / "zarr"
+
+
+def _root(cache: Any) -> Path:
+    if cache is True or cache is None or (isinstance(cache, str) and cache == ""):
+        return default_cache_dir()
+    return Path(os.fspath(cache)).expanduser()
+
+
+def _source_files(vol: Volume, path: str) -> list[str]:
+    """Every file the volume's values come from."""
+    files = vol.meta.get("files")
+    if (
+        isinstance(files, list | tuple)
+        and files
+        and all(isinstance(f, str | os.PathLike) for f in files)
+    ):
+        out = [os.path.abspath(os.fspath(f)) for f in files]
+    else:
+        src = vol.source if vol.source and os.path.exists(vol.source) else path
+        out = [os.path.abspath(src)]
+        low = out[0].lower()
+        for hdr_ext, img_ext in ((".hdr", ".img"), (".hdr.gz", ".img.gz")):
+            if low.endswith(hdr_ext):
+                img = out[0][: -len(hdr_ext)] + img_ext
+                if os.path.exists(img):
+                    out.append(img)
+    if any(os.path.isdir(f) for f in out):
+        raise CacheError(
+            f"{path}: the reader did not list the files of this volume (meta['files']); it cannot "
+            "be cached safely; open it with cache=False"
+        )
+    return sorted(set(out))
+
+
+def _options_token(series: Any, scale: bool, dtype: Any, options: dict[str, Any]) -> dict[str, Any]:
+    return {
+        "lazyvol_cache_format": FORMAT_VERSION,
+        "series": series,
+        "scale": bool(scale),
+        "dtype": None if dtype is None else np.dtype(dtype).str,
+        "options": {k: options[k] for k in sorted(options)},
+    }
+
+
+def entry_key(
+    files: list[str], series: Any = None, scale: bool = True, dtype: Any = None, **options: Any
+) -> tuple[str, str]:
+    """``(source_id, key)`` for a list of source files and read options (hex digests)."""
+    opts = _options_token(series, scale, dtype, options)
+    key = hashlib.sha256(file_fingerprint(files, **opts).encode()).hexdigest()[:40]
+    ident = json.dumps(
+        {"files": sorted(os.path.abspath(f) for f in files), **opts}, sort_keys=True, default=str
+    )
+    sid = hashlib.sha256(ident.encode()).hexdigest()[:24]
+    return sid, key
+
+
+def _warn_or_raise(msg: str, required: bool, exc: BaseException | None = None) -> None:
+    if required:
+        raise CacheError(msg) from exc
+    warnings.warn(msg, CacheWarning, stacklevel=4)
+
+
+def _remove_dir(path: Path) -> None:
+    """Move a directory aside (atomic) and delete it, so no reader sees it half deleted."""
+    aside = path.with_name(f".{path.name}{OLD_MARK}{os.getpid()}-{time.monotonic_ns()}")
+    try:
+        os.rename(path, aside)
+    except OSError:
+        return
+    shutil.rmtree(aside, ignore_errors=True)
+
+
+def _open_entry(entry: Path, chunks: Any, source: Volume) -> Volume | None:
+    try:
+        vol = open_zarr(entry, chunks=chunks)
+    except (FormatError, OSError):
+        return None
+    if vol.shape != source.shape or vol.dtype != source.dtype.newbyteorder("="):
+        return None
+    return vol
+
+
+def open_cached(
+    path: str | os.PathLike[str],
+    *,
+    cache: Any = True,
+    series: Any = None,
+    chunks: Any = "auto",
+    scale: bool = True,
+    dtype: Any = None,
+    require_cache: bool = False,
+    **options: Any,
+) -> Volume:
+    """Open ``path`` through the Zarr cache: the first open writes an entry, later ones read it.
+
+    Parameters
+    ----------
+    path : str or path-like
+        Any source :func:`lazyvol.open` reads.
+    cache : True or path
+        ``True``: :func:`default_cache_dir`; a path: that cache directory.
+    series, chunks, scale, dtype, **options
+        As for :func:`lazyvol.open`; all but ``chunks`` key the entry.
+    require_cache : bool
+        Raise :class:`lazyvol.CacheError` instead of warning and reading uncached when the cache
+        cannot be written.
+
+    Returns
+    -------
+    Volume
+        Read from the cache entry: same values, dtype, affine, meta and source as the uncached
+        volume (``meta`` through JSON: tuples become lists).
+    """
+    from .api import open_source
+
+    path = os.fspath(path)
+    src = open_source(path, series=series, chunks=chunks, scale=scale, dtype=dtype, **options)
+    files = _source_files(src, path)
+    try:
+        sid, key = entry_key(files, series=series, scale=scale, dtype=dtype, **options)
+    except FileNotFoundError as exc:
+        raise CacheError(
+            f"{path}: a source file vanished while it was opened ({exc.filename})"
+        ) from exc
+    root = _root(cache)
+    group = root / sid
+    entry = group / key
+    if (entry / MANIFEST).is_file():
+        vol = _open_entry(entry, chunks, src)
+        if vol is not None:
+            return vol
+    try:
+        group.mkdir(parents=True, exist_ok=True)
+    except OSError as exc:
+        _warn_or_raise(
+            f"cache directory {root} is not writable ({exc.strerror or exc}); reading {path} "
+            "uncached (set LAZYVOL_CACHE_DIR or cache=PATH to a writable folder)",
+            require_cache,
+            exc,
+        )
+        return src
+    from filelock import FileLock, Timeout
+
+    lock = FileLock(str(group / f"{key}.lock"), timeout=LOCK_TIMEOUT)
+    try:
+        with lock:
+            if (entry / MANIFEST).is_file():
+                vol = _open_entry(entry, chunks, src)
+                if vol is not None:
+                    return vol
+            # We hold the lock: temporary directories of this key are leftovers of killed writers.
+            for leftover in group.glob(f".{key}{TMP_MARK}*"):
+                shutil.rmtree(leftover, ignore_errors=True)
+            write_zarr(src, entry, overwrite=True)
+            try:
+                _, key_after = entry_key(files, series=series, scale=scale, dtype=dtype, **options)
+            except FileNotFoundError:
+                key_after = ""
+            if key_after != key:
+                _remove_dir(entry)
+                warnings.warn(
+                    f"{path} changed while it was being cached; the entry was discarded and the "
+                    "volume is read from the source",
+                    CacheWarning,
+                    stacklevel=2,
+                )
+                return src
+            _evict_older_versions(group, keep=key)
+            vol = _open_entry(entry, chunks, src)
+            if vol is None:
+                raise CacheError(
+                    f"{entry}: cache entry just written does not verify; delete {root}"
+                )
+            return vol
+    except Timeout:
+        _warn_or_raise(
+            f"waited {LOCK_TIMEOUT:.0f} s for another process caching {path}; reading uncached",
+            require_cache,
+        )
+        return src
+    except WriteError as exc:
+        _warn_or_raise(
+            f"cannot write a cache entry for {path} in {root}: {exc}; reading uncached",
+            require_cache,
+            exc,
+        )
+        return src
+    except OSError as exc:
+        if isinstance(exc, LazyvolError):
+            raise
+        _warn_or_raise(
+            f"cache directory {root} is not usable ({exc.strerror or exc}); reading {path} uncached",
+            require_cache,
+            exc,
+        )
+        return src
+
+
+def _evict_older_versions(group: Path, keep: str) -> None:
+    """Remove entries of older versions of the same source (other keys in the same group)."""
+    from filelock import FileLock, Timeout
+
+    for child in group.iterdir():
+        name = child.name
+        if name.startswith(".") or name.endswith(".lock") or name == keep or not child.is_dir():
+            continue
+        try:
+            with FileLock(str(group / f"{name}.lock"), timeout=0):
+                _remove_dir(child)
+            (group / f"{name}.lock").unlink(missing_ok=True)
+        except (Timeout, OSError):
+            continue
+
+
+def _entry_info(path: Path) -> CacheEntry | None:
+    try:
+        manifest = json.loads((path / MANIFEST).read_text(encoding="utf-8"))
+    except (OSError, ValueError):
+        return None
+    size = 0
+    for dirpath, _dirs, names in os.walk(path):
+        for n in names:
+            try:
+                size += os.lstat(os.path.join(dirpath, n)).st_size
+            except OSError:
+                pass
+    return CacheEntry(
+        key=path.name,
+        path=str(path),
+        size_bytes=size,
+        source=str(manifest.get("source", "")),
+        created=float(manifest.get("created", 0.0)),
+    )
+
+
+def list_entries(cache_dir: str | os.PathLike[str] | None = None) -> list[CacheEntry]:
+    """Complete entries of a cache directory (default :func:`default_cache_dir`), oldest first."""
+    root = _root(cache_dir)
+    out: list[CacheEntry] = []
+    if not root.is_dir():
+        return out
+    for group in root.iterdir():
+        if not group.is_dir() or group.name.startswith("."):
+            continue
+        for child in group.iterdir():
+            if child.name.startswith(".") or not child.is_dir():
+                continue
+            info = _entry_info(child)
+            if info is not None:
+                out.append(info)
+    out.sort(key=lambda e: (e.created, e.key))
+    return out
+
+
+def clear(
+    cache_dir: str | os.PathLike[str] | None = None, *, older_than: float | timedelta | None = None
+) -> int:
+    """Delete cache entries; returns how many complete entries were removed.
+
+    Parameters
+    ----------
+    cache_dir : path, optional
+        Default :func:`default_cache_dir`.
+    older_than : seconds or timedelta, optional
+        Only entries completed longer ago than this. Without it, everything goes, including
+        leftovers of interrupted writes. Entries being written by another process are skipped.
+    """
+    from filelock import FileLock, Timeout
+
+    root = _root(cache_dir)
+    if not root.is_dir():
+        return 0
+    limit = None
+    if older_than is not None:
+        secs = (
+            older_than.total_seconds() if isinstance(older_than, timedelta) else float(older_than)
+        )
+        limit = time.time() - secs
+    removed = 0
+    for group in list(root.iterdir()):
+        if not group.is_dir() or group.name.startswith("."):
+            continue
+        for child in list(group.iterdir()):
+            if not child.is_dir() or child.name.startswith("."):
+                continue
+            info = _entry_info(child)
+            if limit is not None and (info is None or info.created > limit):
+                continue
+            try:
+                with FileLock(str(group / f"{child.name}.lock"), timeout=0):
+                    _remove_dir(child)
+                    for leftover in group.glob(f".{child.name}{TMP_MARK}*"):
+                        shutil.rmtree(leftover, ignore_errors=True)
+            except (Timeout, OSError):
+                continue
+            removed += info is not None
+        if limit is None:
+            try:
+                for leftover in group.glob(f".*{TMP_MARK}*"):
+                    lk = group / (leftover.name[1:].split(TMP_MARK)[0] + ".lock")
+                    try:
+                        with FileLock(str(lk), timeout=0):
+                            shutil.rmtree(leftover, ignore_errors=True)
+                    except Timeout:
+                        continue
+                for lk in group.glob("*.lock"):
+                    if not (group / lk.name[: -len(".lock")]).exists():
+                        try:
+                            with FileLock(str(lk), timeout=0):
+                                lk.unlink(missing_ok=True)
+                        except (Timeout, OSError):
+                            pass
+                group.rmdir()
+            except OSError:
+                pass
+    return removed

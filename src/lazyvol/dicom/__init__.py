@@ -1,0 +1,264 @@
+"""DICOM reader: header-only folder scans, series grouping with exact geometry, lazy pixel reads.
+
+``scan(path)`` lists the volumes a file or folder holds (:class:`ScanReport` of :class:`SeriesInfo`);
+``open_dicom(path)`` (what :func:`lazyvol.open` calls for folders and non-NIfTI files) returns one of
+them as a lazy :class:`lazyvol.Volume`.
+"""
+
+from __future__ import annotations
+
+import os
+from typing import Any
+
+import numpy as np
+
+from ..chunking import file_fingerprint, normalize_chunks, plan_to_dask
+from ..config import max_volume_bytes
+from ..errors import (
+    FormatError,
+    MultipleSeriesError,
+    ResourceLimitError,
+    SeriesError,
+    SourceNotFoundError,
+    UnsupportedError,
+)
+from ..volume import Volume
+from .pixels import DicomPlan, read_block, stale_files
+from .scan import find_files, listing_digest, load_report, save_report, scan_files
+from .series import GroupOptions, ScanReport, SeriesInfo, build_series
+
+__all__ = ["ScanReport", "SeriesInfo", "open_dicom", "scan"]
+
+_GROUP_OPTIONS = {
+    "allow_gaps",
+    "instance_order",
+    "stack_localizers",
+    "spacing_rtol",
+    "spacing_atol",
+}
+_SCAN_OPTIONS = {"workers", "use_index", "follow_symlinks", "progress"}
+
+
+def scan(
+    path: str | os.PathLike[str],
+    *,
+    progress: bool = False,
+    workers: int | None = None,
+    use_index: bool = True,
+    follow_symlinks: bool = False,
+    **options: Any,
+) -> ScanReport:
+    """List the DICOM volumes under ``path`` without reading pixel data.
+
+    Parameters
+    ----------
+    path : str or path-like
+        A DICOM file or a folder (searched recursively).
+    progress : bool
+        Show a progress bar (tqdm) while headers are parsed.
+    workers : int, optional
+        Processes parsing headers (pydicom parsing holds the GIL, so threads do not help); default:
+        all cores for large folders, in-process for small ones.
+    use_index : bool
+        Use and update the persisted scan index in the lazyvol cache directory (an unchanged file is
+        not parsed again; changed files are noticed by size and modification time).
+    follow_symlinks : bool
+        Follow symbolic links (directory loops are detected).
+    **options
+        Stacking relaxations: ``instance_order=True`` (stack by InstanceNumber when positions are
+        missing; geometry flagged approximate), ``stack_localizers=True``, ``spacing_rtol`` /
+        ``spacing_atol`` (slice position tolerance, default 1e-3 relative, 1e-3 mm floor).
+
+    Returns
+    -------
+    ScanReport
+        A list of :class:`SeriesInfo`, one per volume, with ``.skipped`` = [(path, reason), ...].
+    """
+    path = os.fspath(path)
+    if not os.path.exists(path):
+        raise SourceNotFoundError(f"{path}: no such file or directory")
+    unknown = set(options) - _GROUP_OPTIONS
+    if unknown:
+        raise TypeError(
+            f"unknown DICOM option(s) {sorted(unknown)}; known: {sorted(_GROUP_OPTIONS)}"
+        )
+    root = os.path.abspath(path)
+    listing = find_files(root, follow_symlinks=follow_symlinks)
+    indexed = use_index and os.path.isdir(root)
+    digest = listing_digest(listing[0], **options) if indexed else ""
+    if indexed:
+        doc = load_report(root, digest)
+        if doc is not None:
+            try:
+                infos = [SeriesInfo.from_json(d) for d in doc["series"]]
+                return ScanReport(infos, [(str(p), str(r)) for p, r in doc["skipped"]])
+            except (KeyError, TypeError, ValueError):
+                pass  # unreadable entry: rescan below
+    files = scan_files(
+        root,
+        progress=progress,
+        workers=workers,
+        use_index=use_index,
+        follow_symlinks=follow_symlinks,
+        listing=listing,
+    )
+    infos = build_series(
+        files.records, options=GroupOptions(**options), incomplete=files.incomplete
+    )
+    report = ScanReport(infos, sorted(files.skipped))
+    if indexed:
+        save_report(
+            root, digest, {"series": [i.to_json() for i in infos], "skipped": report.skipped}
+        )
+    return report
+
+
+def _select(report: ScanReport, path: str, series: str | int | None) -> SeriesInfo:
+    if series is None:
+        if len(report) == 1:
+            return report[0]
+        if not report:
+            reasons = "; ".join(f"{p}: {r}" for p, r in report.skipped[:5])
+            more = f" (and {len(report.skipped) - 5} more)" if len(report.skipped) > 5 else ""
+            raise FormatError(f"{path}: no DICOM image volume found. Skipped: {reasons}{more}")
+        lines = "\n".join(
+            f"  [{n}] id={i.id} uid={i.uid} number={i.number} description={i.description!r} "
+            f"shape={i.shape}" + (f" ({'; '.join(i.reasons[:1])})" if i.reasons else "")
+            for n, i in enumerate(report)
+        )
+        raise MultipleSeriesError(
+            f"{path} holds {len(report)} volumes; choose one with series= (an index, an id or a "
+            f"SeriesInstanceUID):\n{lines}",
+            list(report),
+        )
+    if isinstance(series, int | np.integer) and not isinstance(series, bool):
+        if not -len(report) <= int(series) < len(report):
+            raise SeriesError(f"{path}: series={series} is out of range ({len(report)} volumes)")
+        return report[int(series)]
+    s = str(series)
+    by_id = [i for i in report if i.id == s]
+    if by_id:
+        return by_id[0]
+    by_uid = [i for i in report if i.uid == s]
+    if len(by_uid) == 1:
+        return by_uid[0]
+    if len(by_uid) > 1:
+        lines = "\n".join(f"  id={i.id} shape={i.shape}: {'; '.join(i.reasons)}" for i in by_uid)
+        raise MultipleSeriesError(
+            f"{path}: SeriesInstanceUID {s} was split into {len(by_uid)} volumes; pass one id as "
+            f"series=:\n{lines}",
+            by_uid,
+        )
+    raise SeriesError(
+        f"{path}: no volume with id or SeriesInstanceUID {s!r}; found: "
+        + ", ".join(f"{i.id} ({i.uid})" for i in report)
+    )
+
+
+def open_dicom(
+    path: str | os.PathLike[str],
+    *,
+    series: str | int | None = None,
+    chunks: Any = "auto",
+    scale: bool = True,
+    dtype: Any = None,
+    **options: Any,
+) -> Volume:
+    """Open one DICOM volume lazily (no pixel byte is read until the data is computed).
+
+    Parameters
+    ----------
+    path : str or path-like
+        A DICOM file or a folder of DICOM files (searched recursively).
+    series : str or int, optional
+        Which volume when there are several: an index into ``scan(path)``, a
+        :attr:`SeriesInfo.id`, or a SeriesInstanceUID.
+    chunks : "auto" or dask chunk spec
+        ``"auto"``: slabs of whole slices within the chunk budget, one 4th-axis index per chunk.
+    scale : bool
+        Apply RescaleSlope/RescaleIntercept per slice (narrowest exact dtype, else float32).
+    dtype : dtype, optional
+        Force the output dtype.
+    **options
+        Scan options (``workers``, ``use_index``, ``follow_symlinks``, ``progress``) and stacking
+        relaxations (see :func:`scan`); relaxations used are recorded in ``vol.meta["relaxations"]``.
+
+    Returns
+    -------
+    Volume
+        Axes (i, j, k[, t]) = (column, row, slice[, 4th axis]); affine voxel -> RAS+ mm.
+
+    Raises
+    ------
+    MultipleSeriesError
+        Several volumes and no ``series=``.
+    SeriesError
+        The files cannot form one volume (gaps, repeated positions, missing geometry).
+    FormatError, UnsupportedError, ResourceLimitError
+        Unreadable, truncated or not yet supported files; sizes beyond the limits.
+    """
+    path = os.fspath(path)
+    scan_kw = {k: options.pop(k) for k in list(options) if k in _SCAN_OPTIONS}
+    report = scan(path, **scan_kw, **options)
+    info = _select(report, path, series)
+    if info.error:
+        cls = {"format": FormatError, "unsupported": UnsupportedError}.get(
+            info.error_kind, SeriesError
+        )
+        raise cls(info.error)
+    frames = info.frames
+    assert frames is not None
+    stored = frames.stored_dtype
+    if not scale:
+        out_dtype = np.dtype(dtype) if dtype is not None else stored
+    else:
+        out_dtype = np.dtype(dtype) if dtype is not None else np.dtype(info.dtype)
+    shape = tuple(info.shape)
+    nbytes = int(np.prod(shape, dtype=object)) * out_dtype.itemsize
+    if nbytes > max_volume_bytes():
+        raise ResourceLimitError(
+            f"{path}: volume {info.id} of shape {shape} ({out_dtype}) needs {nbytes} bytes, over "
+            f"the limit of {max_volume_bytes()} (raise LAZYVOL_MAX_VOLUME_BYTES if this is real)"
+        )
+    plan = DicomPlan(
+        paths=frames.paths,
+        offsets=frames.offsets,
+        sizes=frames.sizes,
+        slopes=frames.slopes,
+        inters=frames.inters,
+        rows=frames.rows,
+        columns=frames.columns,
+        nk=shape[2],
+        bits_allocated=frames.bits_allocated,
+        bits_stored=frames.bits_stored,
+        signed=frames.signed,
+        little_endian=frames.little_endian,
+        swap_ow8=(
+            not frames.little_endian and frames.bits_allocated == 8 and frames.pixel_vr == "OW"
+        ),
+        out_dtype=out_dtype.str,
+        scale=bool(scale),
+    )
+    changed = stale_files(plan)
+    if changed:
+        raise FormatError(
+            f"{path}: {len(changed)} file(s) changed size since they were scanned (e.g. {changed[0]}); "
+            "open again to rescan"
+        )
+    norm = normalize_chunks(chunks, shape, out_dtype, spatial_ndim=3)
+    token = file_fingerprint(
+        sorted(set(frames.paths)),
+        series=info.id,
+        scale=bool(scale),
+        dtype=out_dtype.str,
+        chunks=norm,
+    )
+    data = plan_to_dask(read_block, plan, shape, norm, out_dtype, f"lazyvol-dicom-{token}")
+    meta = dict(info.meta)
+    meta["series_id"] = info.id
+    meta["scaled"] = bool(scale)
+    if info.axis4:
+        meta["axis4"] = info.axis4
+    if info.warnings:
+        meta["warnings"] = list(info.warnings)
+    return Volume(data, info.affine, meta=meta, source=os.path.abspath(path))

@@ -1,0 +1,377 @@
+"""Parse one DICOM file's header up to Pixel Data and record where the pixels are.
+
+``pydicom.dcmread(fp, stop_before_pixels=True)`` stops with the file positioned at the start of the
+Pixel Data element (pydicom rewinds to the element's tag), so the element header is decoded here to
+get the value's byte offset and length without reading a single pixel byte. ``specific_tags``
+limits parsing to the attributes lazyvol uses: the others are skipped with a seek.
+"""
+
+from __future__ import annotations
+
+import math
+import os
+import struct
+import warnings
+from typing import Any
+
+from pydicom import dcmread
+from pydicom.datadict import dictionary_VR
+from pydicom.errors import InvalidDicomError
+from pydicom.tag import Tag
+from pydicom.uid import UID
+
+from .records import FrameRecord
+
+__all__ = ["HEADER_TAGS", "read_header"]
+
+_KEYWORDS = (
+    "SOPClassUID",
+    "SOPInstanceUID",
+    "StudyInstanceUID",
+    "SeriesInstanceUID",
+    "SeriesNumber",
+    "SeriesDescription",
+    "Modality",
+    "InstanceNumber",
+    "AcquisitionNumber",
+    "ImageType",
+    "Rows",
+    "Columns",
+    "SamplesPerPixel",
+    "PhotometricInterpretation",
+    "BitsAllocated",
+    "BitsStored",
+    "HighBit",
+    "PixelRepresentation",
+    "NumberOfFrames",
+    "ImagePositionPatient",
+    "ImageOrientationPatient",
+    "PixelSpacing",
+    "SliceThickness",
+    "SpacingBetweenSlices",
+    "RescaleSlope",
+    "RescaleIntercept",
+    "TemporalPositionIdentifier",
+    "TriggerTime",
+    "EchoTime",
+    "EchoNumbers",
+    "DiffusionBValue",
+    "AcquisitionTime",
+    "FrameOfReferenceUID",
+)
+HEADER_TAGS = [Tag(k) for k in _KEYWORDS]
+
+DICOMDIR_SOP_CLASS = "1.2.840.10008.1.3.10"
+_PIXEL_TAGS = {
+    0x7FE00010: "PixelData",
+    0x7FE00008: "FloatPixelData",
+    0x7FE00009: "DoubleFloatPixelData",
+}
+_LONG_VRS = {
+    b"OB",
+    b"OD",
+    b"OF",
+    b"OL",
+    b"OV",
+    b"OW",
+    b"SQ",
+    b"SV",
+    b"UC",
+    b"UN",
+    b"UR",
+    b"UT",
+    b"UV",
+}
+
+#: Image objects that are not plain stacks of frames: refused until supported explicitly.
+NOT_PLAIN_STACKS = {
+    "1.2.840.10008.5.1.4.1.1.66.4": "Segmentation Storage (SEG)",
+    "1.2.840.10008.5.1.4.1.1.481.2": "RT Dose Storage (RTDOSE)",
+    "1.2.840.10008.5.1.4.1.1.481.1": "RT Image Storage (RTIMAGE)",
+    "1.2.840.10008.5.1.4.1.1.11.1": "Grayscale Softcopy Presentation State",
+}
+
+
+def _tag_str(keyword: str) -> str:
+    t = Tag(keyword)
+    return f"({t.group:04X},{t.element:04X})"
+
+
+_VR = {k: dictionary_VR(Tag(k)) for k in _KEYWORDS}
+_TAG = {k: int(Tag(k)) for k in _KEYWORDS}
+_BINARY = {"US": "H", "UL": "L", "SS": "h", "SL": "l", "FL": "f", "FD": "d"}
+
+
+class _Reader:
+    """Typed, guarded access to raw header values; malformed ones are noted, not raised.
+
+    Values are decoded here from the raw bytes pydicom leaves unconverted (its per-element value
+    conversion costs more than the parse itself), using the VR from the DICOM dictionary.
+    """
+
+    def __init__(self, ds: Any) -> None:
+        self.ds = ds
+        self.raw = ds._dict
+        self.bad: list[str] = []
+
+    def __contains__(self, keyword: str) -> bool:
+        return _TAG[keyword] in self.raw
+
+    def values(self, keyword: str) -> list[Any] | None:
+        """Decoded values (strings stripped, numbers for binary VRs), or None when absent/empty."""
+        elem = self.raw.get(_TAG[keyword])
+        if elem is None:
+            return None
+        value = elem.value
+        if value is None:
+            return None
+        vr = _VR[keyword]
+        if not isinstance(value, bytes | bytearray):
+            # Already converted by pydicom (e.g. in a file read without specific tags).
+            items = (
+                list(value)
+                if isinstance(value, list | tuple) or type(value).__name__ == "MultiValue"
+                else [value]
+            )
+            return [x for x in items] or None
+        if vr in _BINARY:
+            fmt = _BINARY[vr]
+            size = struct.calcsize(fmt)
+            if len(value) % size:
+                self.bad.append(
+                    f"{keyword} {_tag_str(keyword)}: {len(value)} bytes is not a multiple of {size}"
+                )
+                return None
+            endian = "<" if getattr(elem, "is_little_endian", True) else ">"
+            return list(struct.unpack(f"{endian}{len(value) // size}{fmt}", value)) or None
+        text = value.decode("latin-1").strip(" \x00")
+        if not text:
+            return None
+        return [t.strip(" \x00") for t in text.split("\\")]
+
+    def get_str(self, keyword: str) -> str:
+        v = self.values(keyword)
+        return "" if not v else "\\".join(str(x) for x in v).strip()
+
+    def get_strs(self, keyword: str) -> list[str] | None:
+        v = self.values(keyword)
+        return None if v is None else [str(x) for x in v]
+
+    def _num(self, keyword: str, x: Any) -> float | None:
+        try:
+            f = float(x)
+        except (TypeError, ValueError):
+            self.bad.append(f"{keyword} {_tag_str(keyword)}={x!r} is not a number")
+            return None
+        if not math.isfinite(f):
+            self.bad.append(f"{keyword} {_tag_str(keyword)}={x!r} is not finite")
+            return None
+        return f
+
+    def get_int(self, keyword: str) -> int | None:
+        v = self.values(keyword)
+        if not v or v[0] == "":
+            return None
+        f = self._num(keyword, v[0])
+        if f is None:
+            return None
+        if f != int(f):
+            self.bad.append(f"{keyword} {_tag_str(keyword)}={v[0]!r} is not an integer")
+            return None
+        return int(f)
+
+    def get_float(self, keyword: str) -> float | None:
+        v = self.values(keyword)
+        if not v or v[0] == "":
+            return None
+        return self._num(keyword, v[0])
+
+    def get_floats(self, keyword: str, n: int) -> list[float] | None:
+        v = self.values(keyword)
+        if v is None:
+            return None
+        out = [self._num(keyword, x) for x in v]
+        if len(out) != n or any(x is None for x in out):
+            self.bad.append(f"{keyword} {_tag_str(keyword)}={v!r} is not {n} finite numbers")
+            return None
+        return [float(x) for x in out if x is not None]
+
+
+def _description(ds: Any, r: _Reader) -> str:
+    """SeriesDescription decoded with the file's Specific Character Set (pydicom knows them all)."""
+    try:
+        return str(ds.get("SeriesDescription", "") or "").strip()
+    except Exception:
+        return r.get_str("SeriesDescription")
+
+
+def _plausible_headerless(head: bytes) -> bool:
+    """A file without the 128-byte preamble and 'DICM': does it start like a DICOM dataset?
+
+    Accept only a first element in group 0x0002 or 0x0008 with a sane element number and either an
+    explicit VR (two capital letters) or an implicit-VR length that fits the file.
+    """
+    if len(head) < 8:
+        return False
+    for endian in "<>":
+        group, elem = struct.unpack(f"{endian}HH", head[:4])
+        if group not in (0x0002, 0x0008) or elem > 0x0100:
+            continue
+        vr = head[4:6]
+        if vr.isalpha() and vr.isupper():
+            return True
+        (length,) = struct.unpack(f"{endian}L", head[4:8])
+        if length < 1024:
+            return True
+    return False
+
+
+def read_header(path: str) -> FrameRecord | tuple[str, str]:
+    """Header record of ``path`` or, for a file that is not a readable image, ``(reason, series_uid)``.
+
+    ``series_uid`` is the SeriesInstanceUID when the header got that far (so the series can be
+    flagged incomplete), else ``""``.
+
+    Reads the file up to (not into) its Pixel Data; never uses ``force=True`` on a file that does not
+    start like a DICOM dataset.
+    """
+    try:
+        st = os.stat(path)
+    except OSError as exc:
+        return (f"cannot stat: {exc}", "")
+    if st.st_size == 0:
+        return ("empty file", "")
+    try:
+        with open(path, "rb") as fp:
+            head = fp.read(132)
+            has_preamble = head[128:132] == b"DICM"
+            if not has_preamble and not _plausible_headerless(head):
+                return ("not a DICOM file (no 'DICM' marker and no plausible dataset start)", "")
+            fp.seek(0)
+            with warnings.catch_warnings():
+                warnings.simplefilter("ignore")
+                try:
+                    ds = dcmread(
+                        fp,
+                        stop_before_pixels=True,
+                        specific_tags=HEADER_TAGS,
+                        force=not has_preamble,
+                    )
+                except (InvalidDicomError, EOFError, struct.error, ValueError, KeyError) as exc:
+                    return (f"unreadable DICOM header: {exc}", "")
+                except Exception as exc:  # pydicom raises many types on corrupt headers
+                    return (f"unreadable DICOM header ({type(exc).__name__}): {exc}", "")
+            pos = fp.tell()
+            elem_head = fp.read(12)
+    except OSError as exc:
+        return (f"cannot read: {exc}", "")
+
+    meta = getattr(ds, "file_meta", None)
+    media_sop = str(getattr(meta, "MediaStorageSOPClassUID", "") or "") if meta else ""
+    if media_sop == DICOMDIR_SOP_CLASS or os.path.basename(path).upper() == "DICOMDIR":
+        return ("DICOMDIR (a media directory, not an image)", "")
+    implicit, little = ds.original_encoding
+    if implicit is None:
+        implicit, little = True, True
+    tsyntax = str(getattr(meta, "TransferSyntaxUID", "") or "") if meta else ""
+    if not tsyntax:
+        tsyntax = (
+            "1.2.840.10008.1.2"
+            if implicit
+            else ("1.2.840.10008.1.2.1" if little else "1.2.840.10008.1.2.2")
+        )
+
+    r = _Reader(ds)
+    sop_class = r.get_str("SOPClassUID") or media_sop
+    pixel_offset = -1
+    pixel_length = -1
+    pixel_vr = ""
+    if len(elem_head) >= 8:
+        endian = "<" if little else ">"
+        group, element = struct.unpack(f"{endian}HH", elem_head[:4])
+        tag = group << 16 | element
+        if tag in _PIXEL_TAGS:
+            vr_bytes = elem_head[4:6]
+            if not implicit and vr_bytes.isalpha():
+                pixel_vr = vr_bytes.decode("ascii")
+                if vr_bytes in _LONG_VRS:
+                    if len(elem_head) < 12:
+                        return ("truncated inside the Pixel Data (7FE0,0010) element header", "")
+                    (length,) = struct.unpack(f"{endian}L", elem_head[8:12])
+                    pixel_offset = pos + 12
+                else:
+                    (length,) = struct.unpack(f"{endian}H", elem_head[6:8])
+                    pixel_offset = pos + 8
+            else:
+                pixel_vr = "OW" if tag == 0x7FE00010 else {0x7FE00008: "OF", 0x7FE00009: "OD"}[tag]
+                (length,) = struct.unpack(f"{endian}L", elem_head[4:8])
+                pixel_offset = pos + 8
+            pixel_length = -1 if length == 0xFFFFFFFF else int(length)
+            if tag != 0x7FE00010:
+                pixel_vr = {0x7FE00008: "OF", 0x7FE00009: "OD"}[tag]
+    if pixel_offset < 0:
+        name = UID(sop_class).name if sop_class else "unknown SOP class"
+        return (f"no Pixel Data (7FE0,0010): not an image ({name})", r.get_str("SeriesInstanceUID"))
+    if sop_class in NOT_PLAIN_STACKS:
+        return (
+            f"{NOT_PLAIN_STACKS[sop_class]} is not a plain image stack; lazyvol does not read "
+            "it as a volume",
+            "",
+        )
+
+    rec = FrameRecord(
+        path=path,
+        size=int(st.st_size),
+        mtime_ns=int(st.st_mtime_ns),
+        transfer_syntax=tsyntax,
+        sop_class_uid=sop_class,
+        sop_instance_uid=r.get_str("SOPInstanceUID"),
+        study_uid=r.get_str("StudyInstanceUID"),
+        series_uid=r.get_str("SeriesInstanceUID"),
+        series_number=r.get_int("SeriesNumber"),
+        series_description=_description(ds, r),
+        modality=r.get_str("Modality"),
+        instance_number=r.get_int("InstanceNumber"),
+        acquisition_number=r.get_int("AcquisitionNumber"),
+        image_type=r.get_strs("ImageType"),
+        rows=r.get_int("Rows") or 0,
+        columns=r.get_int("Columns") or 0,
+        samples_per_pixel=r.get_int("SamplesPerPixel") or 1,
+        photometric=r.get_str("PhotometricInterpretation"),
+        bits_allocated=r.get_int("BitsAllocated") or 0,
+        bits_stored=r.get_int("BitsStored") or 0,
+        high_bit=r.get_int("HighBit") or 0,
+        pixel_representation=r.get_int("PixelRepresentation") or 0,
+        number_of_frames=1,
+        ipp=r.get_floats("ImagePositionPatient", 3),
+        iop=r.get_floats("ImageOrientationPatient", 6),
+        pixel_spacing=r.get_floats("PixelSpacing", 2),
+        slice_thickness=r.get_float("SliceThickness"),
+        spacing_between_slices=r.get_float("SpacingBetweenSlices"),
+        rescale_slope=1.0,
+        rescale_intercept=0.0,
+        temporal_position=r.get_int("TemporalPositionIdentifier"),
+        trigger_time=r.get_float("TriggerTime"),
+        echo_time=r.get_float("EchoTime"),
+        echo_number=r.get_int("EchoNumbers"),
+        b_value=r.get_float("DiffusionBValue"),
+        acquisition_time=r.get_str("AcquisitionTime") or None,
+        frame_of_reference_uid=r.get_str("FrameOfReferenceUID"),
+        pixel_offset=pixel_offset,
+        pixel_length=pixel_length,
+        pixel_vr=pixel_vr,
+    )
+    if "NumberOfFrames" in r:
+        nf = r.get_int("NumberOfFrames")
+        rec.number_of_frames = nf if nf is not None else -1
+    slope = r.get_float("RescaleSlope")
+    inter = r.get_float("RescaleIntercept")
+    rec.rescale_slope = 1.0 if slope is None else slope
+    rec.rescale_intercept = 0.0 if inter is None else inter
+    rec.bad_attributes = r.bad or None
+    missing = [k for k in ("Rows", "Columns", "BitsAllocated") if k not in r]
+    if missing:
+        names = ", ".join(f"{k} {_tag_str(k)}" for k in missing)
+        reason = f"image attributes missing ({names}): header truncated or not an image"
+        return (reason, rec.series_uid)
+    return rec

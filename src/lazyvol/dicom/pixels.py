@@ -1,0 +1,121 @@
+"""Read slabs of native (uncompressed) DICOM frames straight from their byte offsets.
+
+A :class:`DicomPlan` (small, frozen, picklable) says where each frame is; :func:`read_block` is the
+only function dask tasks call: it opens each file it needs, reads the frame's bytes at the recorded
+offset, closes it, and never parses a DICOM header. Values match pydicom's ``pixel_array``: unused
+high bits (BitsStored < BitsAllocated) are cleared for unsigned data and sign-extended for signed
+data, big-endian data is byte-swapped.
+"""
+
+from __future__ import annotations
+
+import os
+from dataclasses import dataclass
+
+import numpy as np
+
+from ..errors import FormatError
+from ..scaling import apply_scale
+
+__all__ = ["DicomPlan", "read_block"]
+
+
+@dataclass(frozen=True)
+class DicomPlan:
+    """Everything a task needs to read frames: no open files, no datasets."""
+
+    paths: tuple[str, ...]
+    offsets: tuple[int, ...]
+    sizes: tuple[int, ...]
+    slopes: tuple[float, ...]
+    inters: tuple[float, ...]
+    rows: int
+    columns: int
+    nk: int
+    bits_allocated: int
+    bits_stored: int
+    signed: bool
+    little_endian: bool
+    swap_ow8: bool
+    out_dtype: str
+    scale: bool
+
+
+def _frame(plan: DicomPlan, n: int) -> np.ndarray:
+    """Stored values of frame ``n`` as a (rows, columns) array in native byte order."""
+    itemsize = plan.bits_allocated // 8
+    nbytes = plan.rows * plan.columns * itemsize
+    path = plan.paths[n]
+    offset = plan.offsets[n]
+    start, length = offset, nbytes
+    if plan.swap_ow8:
+        # 8-bit data in an OW element of a big-endian file: bytes are swapped pairwise.
+        length = nbytes + (nbytes % 2)
+    try:
+        with open(path, "rb") as f:
+            f.seek(start)
+            buf = f.read(length)
+    except OSError as exc:
+        raise FormatError(f"{path}: cannot read frame pixel data: {exc}") from exc
+    if len(buf) < length:
+        raise FormatError(
+            f"{path}: truncated: Pixel Data (7FE0,0010) needs {length} bytes at offset {offset} but "
+            f"only {len(buf)} could be read (the file changed since it was scanned?)"
+        )
+    kind = "i" if plan.signed else "u"
+    if plan.swap_ow8:
+        arr = np.frombuffer(buf, dtype=">u2").astype("<u2").view(np.uint8)[:nbytes]
+        arr = arr.view(f"{kind}1")
+    else:
+        endian = "<" if plan.little_endian else ">"
+        arr = np.frombuffer(buf, dtype=f"{endian}{kind}{itemsize}")
+    arr = arr.astype(f"={kind}{itemsize}")  # native order; always a writable copy
+    shift = plan.bits_allocated - plan.bits_stored
+    if shift:
+        # As pydicom (correct_unused_bits): clear unused high bits, sign-extend signed data.
+        np.left_shift(arr, shift, out=arr)
+        np.right_shift(arr, shift, out=arr)
+    return arr.reshape(plan.rows, plan.columns)
+
+
+def read_block(plan: DicomPlan, index: tuple[slice, ...]) -> np.ndarray:
+    """Block ``index`` (slices over i, j, k[, t]) of the volume, dtype ``plan.out_dtype``."""
+    si, sj, sk = index[0], index[1], index[2]
+    st = index[3] if len(index) > 3 else None
+    ks = range(*sk.indices(plan.nk))
+    nt = len(plan.paths) // plan.nk
+    ts = range(*st.indices(nt)) if st is not None else range(1)
+    out_dtype = np.dtype(plan.out_dtype)
+    ni = len(range(*si.indices(plan.columns)))
+    nj = len(range(*sj.indices(plan.rows)))
+    shape: tuple[int, ...] = (ni, nj, len(ks)) + ((len(ts),) if st is not None else ())
+    out = np.empty(shape, dtype=out_dtype)
+    for a, t in enumerate(ts):
+        for b, k in enumerate(ks):
+            n = t * plan.nk + k
+            frame = _frame(plan, n)[sj, si].T  # (rows, columns) -> (i, j)
+            if plan.scale:
+                slope, inter = plan.slopes[n], plan.inters[n]
+                if out_dtype.kind in "iu" and not (
+                    float(slope).is_integer() and float(inter).is_integer()
+                ):
+                    frame = apply_scale(frame, slope, inter, np.dtype(np.float64)).astype(out_dtype)
+                else:
+                    frame = apply_scale(frame, slope, inter, out_dtype)
+            if st is not None:
+                out[:, :, b, a] = frame
+            else:
+                out[:, :, b] = frame
+    return out
+
+
+def stale_files(plan: DicomPlan) -> list[str]:
+    """Files whose size changed since the scan (cheap check before building a graph)."""
+    bad = []
+    for p, size in zip(plan.paths, plan.sizes):
+        try:
+            if os.stat(p).st_size != size:
+                bad.append(p)
+        except OSError:
+            bad.append(p)
+    return bad

@@ -1,0 +1,81 @@
+"""The frame record: everything lazyvol keeps about one DICOM image file after its header scan.
+
+A record is small, JSON-friendly (stored in the persisted scan index) and holds the byte offset and
+length of the Pixel Data value, so pixels can later be read straight from the file.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, fields
+from typing import Any
+
+__all__ = ["FrameRecord", "RECORD_FIELDS"]
+
+
+@dataclass
+class FrameRecord:
+    """Header facts of one DICOM image file (one or more frames)."""
+
+    path: str
+    size: int
+    mtime_ns: int
+    transfer_syntax: str
+    sop_class_uid: str = ""
+    sop_instance_uid: str = ""
+    study_uid: str = ""
+    series_uid: str = ""
+    series_number: int | None = None
+    series_description: str = ""
+    modality: str = ""
+    instance_number: int | None = None
+    acquisition_number: int | None = None
+    image_type: list[str] | None = None
+    rows: int = 0
+    columns: int = 0
+    samples_per_pixel: int = 1
+    photometric: str = ""
+    bits_allocated: int = 0
+    bits_stored: int = 0
+    high_bit: int = 0
+    pixel_representation: int = 0
+    number_of_frames: int = 1
+    ipp: list[float] | None = None
+    iop: list[float] | None = None
+    pixel_spacing: list[float] | None = None
+    slice_thickness: float | None = None
+    spacing_between_slices: float | None = None
+    rescale_slope: float = 1.0
+    rescale_intercept: float = 0.0
+    temporal_position: int | None = None
+    trigger_time: float | None = None
+    echo_time: float | None = None
+    echo_number: int | None = None
+    b_value: float | None = None
+    acquisition_time: str | None = None
+    frame_of_reference_uid: str = ""
+    #: Byte offset of the Pixel Data *value* (just after its element header).
+    pixel_offset: int = -1
+    #: Value length of Pixel Data in bytes; -1 for undefined length (encapsulated).
+    pixel_length: int = -1
+    pixel_vr: str = ""
+    #: Attributes present but unparseable, as "Keyword (gggg,eeee)='value'" strings.
+    bad_attributes: list[str] | None = None
+
+    def to_list(self) -> list[Any]:
+        """Values in field order (compact form for the scan index)."""
+        return [getattr(self, name) for name in RECORD_FIELDS]
+
+    @classmethod
+    def from_list(cls, values: list[Any]) -> FrameRecord:
+        """Inverse of :meth:`to_list`."""
+        return cls(*values)
+
+    @property
+    def is_localizer(self) -> bool:
+        """ImageType says LOCALIZER (scout / topogram / surview)."""
+        return bool(self.image_type) and any(
+            str(t).upper() == "LOCALIZER" for t in (self.image_type or [])
+        )
+
+
+RECORD_FIELDS: tuple[str, ...] = tuple(f.name for f in fields(FrameRecord))

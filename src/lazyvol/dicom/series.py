@@ -1,0 +1,722 @@
+"""Group frame records into volumes: split series, sort slices, validate spacing, build geometry.
+
+A SeriesInstanceUID is split into separate volumes wherever one volume cannot hold its files
+(different Rows/Columns, orientation, localizer image type, pixel format), each split with a
+stated reason. Slices are sorted by the projection of ImagePositionPatient on the slice normal,
+never by InstanceNumber or file name; spacing comes from the positions. Problems that make a group
+unreadable (gaps, missing geometry, truncated pixel data, unsupported encodings) are recorded on
+its :class:`SeriesInfo` and raised when it is opened, so a scan always lists everything it found.
+"""
+
+from __future__ import annotations
+
+import hashlib
+from collections import Counter, defaultdict
+from collections.abc import Callable, Sequence
+from dataclasses import asdict, dataclass, field
+from typing import Any
+
+import numpy as np
+
+from .. import geometry as geo
+from ..scaling import scaled_dtype
+from .records import FrameRecord
+
+__all__ = ["FrameTable", "GroupOptions", "ScanReport", "SeriesInfo", "build_series"]
+
+NATIVE_SYNTAXES = {
+    "1.2.840.10008.1.2": (True, True),  # implicit VR little endian
+    "1.2.840.10008.1.2.1": (False, True),  # explicit VR little endian
+    "1.2.840.10008.1.2.2": (False, False),  # explicit VR big endian (retired)
+}
+DEFLATED_SYNTAX = "1.2.840.10008.1.2.1.99"
+ORIENTATION_TOL = 1e-3
+#: Tags that can explain positions repeating in a series, in the order they are tried.
+AXIS4_TAGS: tuple[tuple[str, str, str], ...] = (
+    ("temporal_position", "TemporalPositionIdentifier", "(0020,0100)"),
+    ("trigger_time", "TriggerTime", "(0018,1060)"),
+    ("echo_number", "EchoNumbers", "(0018,0086)"),
+    ("echo_time", "EchoTime", "(0018,0081)"),
+    ("b_value", "DiffusionBValue", "(0018,9087)"),
+    ("acquisition_number", "AcquisitionNumber", "(0020,0012)"),
+    ("acquisition_time", "AcquisitionTime", "(0008,0032)"),
+)
+
+
+@dataclass(frozen=True)
+class FrameTable:
+    """Where each frame of a volume is: one entry per frame, k fastest then the 4th axis."""
+
+    paths: tuple[str, ...]
+    offsets: tuple[int, ...]
+    slopes: tuple[float, ...]
+    inters: tuple[float, ...]
+    sizes: tuple[int, ...]
+    rows: int
+    columns: int
+    bits_allocated: int
+    bits_stored: int
+    signed: bool
+    little_endian: bool
+    pixel_vr: str
+    transfer_syntax: str
+
+    @property
+    def stored_dtype(self) -> np.dtype:
+        """Dtype of the stored values (native byte order)."""
+        kind = "i" if self.signed else "u"
+        return np.dtype(f"{kind}{max(1, self.bits_allocated // 8)}")
+
+
+@dataclass
+class SeriesInfo:
+    """One volume found by :func:`lazyvol.scan`.
+
+    Attributes
+    ----------
+    id : str
+        Short stable identifier, accepted by ``lazyvol.open(path, series=id)``.
+    uid : str
+        SeriesInstanceUID (several volumes may share one when a series was split).
+    number : int or None
+        SeriesNumber.
+    description : str
+        SeriesDescription.
+    modality : str
+    shape : tuple of int
+        ``(i, j, k[, t])`` = (columns, rows, slices[, 4th axis]).
+    affine : (4, 4) ndarray
+        Voxel to RAS+ millimetres (identity when the geometry could not be built; see ``error``).
+    files : list of str
+        Files of this volume, in slice order.
+    reasons : list of str
+        Why this volume was split from the others sharing its SeriesInstanceUID.
+    warnings : list of str
+        Things a user should know (dropped duplicates, InstanceNumber gaps, tilt, ...).
+    axis4 : str or None
+        Meaning of the 4th axis (e.g. ``"EchoTime"``), ``None`` for 3D.
+    dtype : str
+        Dtype of ``lazyvol.open`` with the default ``scale=True``.
+    error : str or None
+        Why this volume cannot be opened as is (raised by ``lazyvol.open``).
+    """
+
+    id: str
+    uid: str
+    number: int | None
+    description: str
+    modality: str
+    shape: tuple[int, ...]
+    affine: np.ndarray
+    files: list[str]
+    reasons: list[str] = field(default_factory=list)
+    warnings: list[str] = field(default_factory=list)
+    axis4: str | None = None
+    dtype: str = ""
+    error: str | None = None
+    error_kind: str = ""
+    meta: dict[str, Any] = field(default_factory=dict, repr=False)
+    frames: FrameTable | None = field(default=None, repr=False)
+
+    def to_json(self) -> dict[str, Any]:
+        """JSON-friendly form (used by the persisted scan result)."""
+        out = {
+            k: getattr(self, k) for k in self.__dataclass_fields__ if k not in ("affine", "frames")
+        }
+        out["shape"] = list(self.shape)
+        out["affine"] = np.asarray(self.affine, dtype=np.float64).tolist()
+        out["frames"] = None if self.frames is None else asdict(self.frames)
+        return out
+
+    @classmethod
+    def from_json(cls, doc: dict[str, Any]) -> SeriesInfo:
+        """Inverse of :meth:`to_json`."""
+        doc = dict(doc)
+        doc["shape"] = tuple(doc["shape"])
+        doc["affine"] = np.array(doc["affine"], dtype=np.float64)
+        fr = doc.get("frames")
+        if fr is not None:
+            doc["frames"] = FrameTable(
+                **{k: tuple(v) if isinstance(v, list) else v for k, v in fr.items()}
+            )
+        return cls(**doc)
+
+    def summary(self) -> str:
+        """One line: id, number, description, shape, uid."""
+        desc = self.description or "(no description)"
+        state = f" -- cannot open: {self.error}" if self.error else ""
+        return (
+            f"[{self.id}] #{self.number} {desc!r} {self.modality} shape={self.shape} "
+            f"uid={self.uid}{state}"
+        )
+
+
+class ScanReport(list):  # type: ignore[type-arg]
+    """A list of :class:`SeriesInfo` (one per volume) with the files skipped and why.
+
+    Attributes
+    ----------
+    skipped : list of (path, reason)
+    """
+
+    def __init__(self, infos: Sequence[SeriesInfo] = (), skipped: Sequence[tuple[str, str]] = ()):
+        super().__init__(infos)
+        self.skipped: list[tuple[str, str]] = list(skipped)
+
+    def __repr__(self) -> str:
+        lines = [f"<ScanReport: {len(self)} volume(s), {len(self.skipped)} skipped file(s)>"]
+        lines += ["  " + info.summary() for info in self]
+        return "\n".join(lines)
+
+
+@dataclass(frozen=True)
+class GroupOptions:
+    """Named relaxations of the stacking rules (each is recorded in the volume's meta when used)."""
+
+    allow_gaps: bool = False
+    instance_order: bool = False
+    stack_localizers: bool = False
+    spacing_rtol: float = 1e-3
+    spacing_atol: float = 1e-3
+
+
+def _stored_dtype(rec: FrameRecord) -> str:
+    return f"{'i' if rec.pixel_representation else 'u'}{max(1, rec.bits_allocated // 8)}"
+
+
+# -- splitting a SeriesInstanceUID ------------------------------------------------------------------
+
+
+def _orientation_labels(records: list[FrameRecord]) -> list[int]:
+    """Cluster ImageOrientationPatient values within ORIENTATION_TOL; -1 for missing."""
+    reps: list[list[float]] = []
+    labels: list[int] = []
+    for rec in records:
+        if rec.iop is None:
+            labels.append(-1)
+            continue
+        for n, rep in enumerate(reps):
+            if geo.orientations_match(rec.iop, rep, ORIENTATION_TOL):
+                labels.append(n)
+                break
+        else:
+            reps.append(list(rec.iop))
+            labels.append(len(reps) - 1)
+    return labels
+
+
+def _fmt_iop(iop: list[float] | None) -> str:
+    return "missing" if iop is None else "[" + ", ".join(f"{v:.4g}" for v in iop) + "]"
+
+
+_SPLITS: tuple[tuple[str, Callable[[FrameRecord], Any]], ...] = (
+    ("Rows/Columns (0028,0010)/(0028,0011)", lambda r: f"{r.rows}x{r.columns}"),
+    ("ImageType LOCALIZER (0008,0008)", lambda r: "localizer" if r.is_localizer else "image"),
+    (
+        "pixel format BitsAllocated/BitsStored/PixelRepresentation (0028,0100)/(0028,0101)/(0028,0103)",
+        lambda r: f"{r.bits_allocated}/{r.bits_stored}/{r.pixel_representation}",
+    ),
+    (
+        "SamplesPerPixel/PhotometricInterpretation (0028,0002)/(0028,0004)",
+        lambda r: f"{r.samples_per_pixel}/{r.photometric}",
+    ),
+    (
+        "NumberOfFrames (0028,0008)",
+        lambda r: "multi-frame" if r.number_of_frames != 1 else "single-frame",
+    ),
+)
+
+
+def _split(
+    records: list[FrameRecord], stack_localizers: bool = False
+) -> list[tuple[str, list[FrameRecord], list[str]]]:
+    """Split one SeriesInstanceUID's records into stackable groups: ``(key, records, reasons)``."""
+    labels = _orientation_labels(records)
+    keyed: dict[tuple[str, ...], list[FrameRecord]] = defaultdict(list)
+    iop_of: dict[int, list[float] | None] = {}
+    for rec, lab in zip(records, labels):
+        iop_of[lab] = rec.iop
+        key = (*(str(fn(rec)) for _, fn in _SPLITS), f"orientation {lab}")
+        if rec.number_of_frames != 1 or (rec.is_localizer and not stack_localizers):
+            key += (rec.path,)  # each multi-frame file / localizer image is its own volume
+        keyed[key].append(rec)
+    if len(keyed) == 1:
+        key, recs = next(iter(keyed.items()))
+        return [("|".join(key), recs, [])]
+    # Say which attributes vary and how the files divide between their values.
+    varying: list[str] = []
+    names = [name for name, _ in _SPLITS] + ["ImageOrientationPatient (0020,0037)"]
+    for pos, name in enumerate(names):
+        if name.startswith("ImageOrientation"):
+            counts: Counter[str] = Counter(_fmt_iop(iop_of[lab]) for lab in labels)
+        else:
+            counts = Counter(str(_SPLITS[pos][1](r)) for r in records)
+        if len(counts) > 1:
+            varying.append(
+                f"{name} differs: "
+                + ", ".join(f"{v} ({n} files)" for v, n in sorted(counts.items()))
+            )
+    if any(r.number_of_frames != 1 for r in records):
+        varying.append("multi-frame files are separate volumes")
+    out = []
+    for key, recs in keyed.items():
+        this = (
+            f"this group: {recs[0].rows}x{recs[0].columns}, "
+            f"{'localizer' if recs[0].is_localizer else 'image'}, orientation {_fmt_iop(recs[0].iop)}, "
+            f"{len(recs)} files"
+        )
+        out.append(("|".join(key), recs, [*varying, this]))
+    return out
+
+
+# -- one stackable group -> one volume ------------------------------------------------------------
+
+
+def _file_list(paths: Sequence[str], limit: int = 4) -> str:
+    shown = ", ".join(paths[:limit])
+    return shown + (f" and {len(paths) - limit} more" if len(paths) > limit else "")
+
+
+def _drop_duplicates(
+    records: list[FrameRecord], warnings: list[str]
+) -> tuple[list[FrameRecord], str | None]:
+    """Drop exact duplicates (same SOPInstanceUID, same pixel bytes); conflicting ones are an error."""
+    by_uid: dict[str, list[FrameRecord]] = defaultdict(list)
+    for r in records:
+        by_uid[r.sop_instance_uid or r.path].append(r)
+    kept: list[FrameRecord] = []
+    for uid, recs in by_uid.items():
+        kept.append(recs[0])
+        for dup in recs[1:]:
+            if not _same_pixels(recs[0], dup):
+                return kept, (
+                    f"SOPInstanceUID (0008,0018) {uid} appears in {recs[0].path} and {dup.path} "
+                    "with different pixel data; remove one of the files"
+                )
+            warnings.append(
+                f"exact duplicate dropped: {dup.path} repeats {recs[0].path} "
+                f"(same SOPInstanceUID {uid}, same pixel data)"
+            )
+    return kept, None
+
+
+def _same_pixels(a: FrameRecord, b: FrameRecord) -> bool:
+    if a.pixel_length != b.pixel_length or a.pixel_length < 0:
+        return (
+            a.pixel_length == b.pixel_length
+            and a.size - a.pixel_offset == b.size - b.pixel_offset
+            and _bytes_equal(a, b)
+        )
+    return _bytes_equal(a, b)
+
+
+def _bytes_equal(a: FrameRecord, b: FrameRecord) -> bool:
+    """Compare the pixel bytes of two files (only ever done for duplicate SOPInstanceUIDs)."""
+    n = a.pixel_length if a.pixel_length >= 0 else a.size - a.pixel_offset
+    block = 1 << 20
+    try:
+        with open(a.path, "rb") as fa, open(b.path, "rb") as fb:
+            fa.seek(a.pixel_offset)
+            fb.seek(b.pixel_offset)
+            while n > 0:
+                xa, xb = fa.read(min(block, n)), fb.read(min(block, n))
+                if xa != xb:
+                    return False
+                if not xa:
+                    break
+                n -= len(xa)
+    except OSError:
+        return False
+    return True
+
+
+def _support_error(rec: FrameRecord) -> tuple[str, str] | None:
+    """(kind, message) when lazyvol cannot read this record's pixels yet."""
+    ts = rec.transfer_syntax
+    if rec.pixel_vr in ("OF", "OD"):
+        return "unsupported", (
+            f"{rec.path}: FloatPixelData/DoubleFloatPixelData (7FE0,0008/0009) is not supported yet"
+        )
+    if ts == DEFLATED_SYNTAX:
+        return "unsupported", (
+            f"{rec.path}: transfer syntax Deflated Explicit VR Little Endian ({ts}) is not supported; "
+            "convert the files with e.g. `dcmconv +te` or `gdcmconv --raw`"
+        )
+    if ts not in NATIVE_SYNTAXES:
+        from pydicom.uid import UID
+
+        return "unsupported", (
+            f"{rec.path}: compressed transfer syntax {UID(ts).name} ({ts}) is not supported by this "
+            "reader yet; decompress with `gdcmconv --raw` or `dcmdjpeg`"
+        )
+    if rec.number_of_frames != 1:
+        return "unsupported", (
+            f"{rec.path}: multi-frame image (NumberOfFrames (0028,0008) = {rec.number_of_frames}) is "
+            "not supported yet"
+        )
+    if rec.samples_per_pixel != 1:
+        return "unsupported", (
+            f"{rec.path}: colour images (SamplesPerPixel (0028,0002) = {rec.samples_per_pixel}, "
+            f"PhotometricInterpretation {rec.photometric}) are not supported yet"
+        )
+    if rec.bits_allocated not in (8, 16, 32):
+        return "unsupported", (
+            f"{rec.path}: BitsAllocated (0028,0100) = {rec.bits_allocated} is not supported "
+            "(8, 16 or 32)"
+        )
+    if not 1 <= rec.bits_stored <= rec.bits_allocated:
+        return "format", (
+            f"{rec.path}: BitsStored (0028,0101) = {rec.bits_stored} is not within 1..BitsAllocated "
+            f"({rec.bits_allocated})"
+        )
+    if rec.image_type and any(t.upper() == "MOSAIC" for t in rec.image_type):
+        return "unsupported", (
+            f"{rec.path}: Siemens MOSAIC image (ImageType (0008,0008) {rec.image_type}) holds many "
+            "slices in one frame; unpacking is not supported yet"
+        )
+    need = rec.rows * rec.columns * (rec.bits_allocated // 8)
+    if rec.pixel_length >= 0 and rec.pixel_length < need:
+        return "format", (
+            f"{rec.path}: Pixel Data (7FE0,0010) length {rec.pixel_length} is shorter than Rows x "
+            f"Columns x BitsAllocated/8 = {rec.rows}x{rec.columns}x{rec.bits_allocated // 8} = {need}"
+        )
+    if rec.pixel_offset + need > rec.size:
+        return "format", (
+            f"{rec.path}: truncated: Pixel Data (7FE0,0010) needs {need} bytes from offset "
+            f"{rec.pixel_offset} but the file has {rec.size} bytes"
+        )
+    return None
+
+
+def _find_axis4(groups: list[list[FrameRecord]]) -> tuple[str, str, str, list[Any]] | None:
+    """A tag whose value is constant within each volume and distinct between volumes.
+
+    ``groups`` holds the records at each position (same length m). Returns (field, keyword, tag,
+    values sorted) or None.
+    """
+    m = len(groups[0])
+    for fname, keyword, tag in AXIS4_TAGS:
+        per_pos = [[getattr(r, fname) for r in g] for g in groups]
+        if any(v is None for vals in per_pos for v in vals):
+            continue
+        first = sorted(per_pos[0])
+        if len(set(first)) != m:
+            continue
+        if all(sorted(vals) == first for vals in per_pos):
+            return fname, keyword, tag, first
+    return None
+
+
+def _volume(
+    uid_records: list[FrameRecord],
+    key: str,
+    reasons: list[str],
+    opts: GroupOptions,
+    incomplete: list[str],
+) -> SeriesInfo:
+    first = uid_records[0]
+    warnings: list[str] = []
+    if incomplete:
+        warnings.append(
+            f"series incomplete: {len(incomplete)} file(s) with this SeriesInstanceUID were skipped "
+            f"(truncated or not images): {_file_list(sorted(incomplete))}"
+        )
+    uid = first.series_uid
+    sid = hashlib.sha1(f"{uid}\0{key}".encode()).hexdigest()[:8]
+    info = SeriesInfo(
+        id=sid,
+        uid=uid,
+        number=first.series_number,
+        description=first.series_description,
+        modality=first.modality,
+        shape=(first.columns, first.rows, len(uid_records)),
+        affine=np.eye(4),
+        files=sorted(r.path for r in uid_records),
+        reasons=list(reasons),
+        warnings=warnings,
+    )
+    meta: dict[str, Any] = {
+        "format": "DICOM",
+        "modality": first.modality,
+        "series_uid": uid,
+        "series_number": first.series_number,
+        "series_description": first.series_description,
+        "study_uid": first.study_uid,
+        "sop_class_uid": first.sop_class_uid,
+        "transfer_syntax": first.transfer_syntax,
+        "photometric": first.photometric,
+        "stored_dtype": _stored_dtype(first),
+        "bits_stored": first.bits_stored,
+    }
+    info.meta = meta
+
+    def fail(kind: str, msg: str) -> SeriesInfo:
+        info.error, info.error_kind = msg, kind
+        info.dtype = _stored_dtype(first)
+        return info
+
+    if not uid:
+        warnings.append(
+            "SeriesInstanceUID (0020,000E) missing: files grouped by their other attributes"
+        )
+    records, dup_error = _drop_duplicates(uid_records, warnings)
+    if dup_error:
+        return fail("series", dup_error)
+    info.files = sorted(r.path for r in records)
+    for rec in records:
+        problem = _support_error(rec)
+        if problem:
+            return fail(*problem)
+
+    # -- geometry ---------------------------------------------------------------------------------
+    missing = [r.path for r in records if r.iop is None or r.ipp is None]
+    no_spacing = [r.path for r in records if r.pixel_spacing is None]
+    bad_attrs = sorted({b for r in records for b in (r.bad_attributes or [])})
+    relaxations: dict[str, Any] = {}
+    if missing and not opts.instance_order:
+        detail = f" ({'; '.join(bad_attrs)})" if bad_attrs else ""
+        return fail(
+            "series",
+            f"ImagePositionPatient (0020,0032) / ImageOrientationPatient (0020,0037) missing or "
+            f"malformed in {len(missing)} file(s): {_file_list(missing)}{detail}; lazyvol does not "
+            "invent geometry. Pass instance_order=True to stack by InstanceNumber with a "
+            "flagged, approximate affine",
+        )
+    if no_spacing and not opts.instance_order:
+        return fail(
+            "series",
+            f"PixelSpacing (0028,0030) missing in {len(no_spacing)} file(s): {_file_list(no_spacing)}; "
+            "pass instance_order=True for an approximate, flagged affine",
+        )
+
+    if missing or no_spacing:
+        # Opt-in fallback: InstanceNumber order, geometry flagged as approximate.
+        no_inst = [r.path for r in records if r.instance_number is None]
+        if no_inst:
+            return fail(
+                "series",
+                f"instance_order=True needs InstanceNumber (0020,0013), missing in {_file_list(no_inst)}",
+            )
+        ordered = sorted(records, key=lambda r: (r.instance_number, r.path))
+        nums = [r.instance_number for r in ordered]
+        if len(set(nums)) != len(nums):
+            return fail("series", "instance_order=True: InstanceNumber (0020,0013) values repeat")
+        iop = first.iop or [1.0, 0.0, 0.0, 0.0, 1.0, 0.0]
+        ps = first.pixel_spacing or [1.0, 1.0]
+        _, _, normal = geo.dicom_cosines(iop)
+        dk = float(first.spacing_between_slices or first.slice_thickness or 1.0)
+        origin = first.ipp or [0.0, 0.0, 0.0]
+        info.affine = geo.dicom_affine(iop, ps, origin, normal * dk)
+        relaxations["instance_order"] = True
+        meta["geometry_approximate"] = (
+            "slices ordered by InstanceNumber; "
+            + ("orientation/position missing: " if missing else "")
+            + ("pixel spacing missing (1 mm assumed)" if no_spacing else "")
+        ).strip()
+        warnings.append("geometry approximate: " + meta["geometry_approximate"])
+        volumes = [ordered]
+        axis4 = None
+        slice_step = normal * dk
+    else:
+        iop_v = first.iop
+        assert iop_v is not None
+        iop = iop_v
+        try:
+            _, _, normal = geo.dicom_cosines(iop)
+        except ValueError as exc:
+            return fail("format", f"{first.path}: {exc}")
+        pos = np.array([r.ipp for r in records], dtype=np.float64)
+        proj = geo.slice_projections(pos, normal)
+        order = np.lexsort((np.arange(len(records)), proj))
+        proj_sorted = proj[order]
+        recs_sorted = [records[i] for i in order]
+        # Distinct positions (within tolerance) and how often each occurs.
+        extent = float(proj_sorted[-1] - proj_sorted[0]) if len(proj_sorted) > 1 else 0.0
+        same_tol = max(1e-3, 1e-5 * extent)
+        bins: list[list[int]] = [[0]]
+        for n in range(1, len(proj_sorted)):
+            if proj_sorted[n] - proj_sorted[bins[-1][0]] <= same_tol:
+                bins[-1].append(n)
+            else:
+                bins.append([n])
+        counts = {len(b) for b in bins}
+        axis4 = None
+        if counts != {1}:
+            groups = [[recs_sorted[i] for i in b] for b in bins]
+            found = _find_axis4(groups) if len(counts) == 1 else None
+            if found is None:
+                reps = Counter(len(b) for b in bins)
+                where = next(b for b in bins if len(b) > 1)
+                files = [recs_sorted[i].path for i in where]
+                return fail(
+                    "series",
+                    f"{len(bins)} distinct slice positions but positions repeat "
+                    f"({', '.join(f'{n} position(s) x{c}' for c, n in sorted(reps.items()))}); "
+                    f"e.g. position {proj_sorted[where[0]]:.4f} mm along the normal in "
+                    f"{_file_list(files)}. No tag (TemporalPositionIdentifier, TriggerTime, "
+                    "EchoNumbers, EchoTime, DiffusionBValue, AcquisitionNumber, AcquisitionTime) "
+                    "explains the repeats; these are conflicting duplicates or mixed acquisitions",
+                )
+            fname, keyword, _tag, values = found
+            axis4 = keyword
+            volumes = [
+                [next(r for r in g if getattr(r, fname) == v) for g in groups] for v in values
+            ]
+            meta["axis4_values"] = {keyword: list(values)}
+            for extra_name, extra_kw, _ in AXIS4_TAGS:
+                if extra_name == fname:
+                    continue
+                vals = [getattr(vol[0], extra_name) for vol in volumes]
+                if all(v is not None for v in vals) and len(set(vals)) > 1:
+                    meta["axis4_values"][extra_kw] = vals
+        else:
+            volumes = [recs_sorted]
+        base = volumes[0]
+        p_first = np.array([r.ipp for r in base], dtype=np.float64)
+        proj_base = geo.slice_projections(p_first, normal)
+        if len(base) > 1:
+            spacing, bad = geo.regular_grid_errors(
+                proj_base, rel=opts.spacing_rtol, floor=opts.spacing_atol
+            )
+            if bad:
+                i, step = bad[0]
+                msg = (
+                    f"irregular slice spacing: expected {spacing:.6g} mm between slices but found "
+                    f"{step:.6g} mm between {base[i].path} and {base[i + 1].path}"
+                )
+                if len(bad) > 1:
+                    msg += f" ({len(bad)} irregular steps in all)"
+                if step > spacing and abs(step / spacing - round(step / spacing)) < 0.01:
+                    msg += f"; about {round(step / spacing) - 1} slice(s) missing"
+                return fail(
+                    "series",
+                    msg + ". lazyvol never averages spacing; remove the odd files or open the "
+                    "parts separately",
+                )
+            slice_step = (p_first[-1] - p_first[0]) / (len(base) - 1)
+            # Every 4th-axis volume must sit on the same positions.
+            for vol in volumes[1:]:
+                pv = np.array([r.ipp for r in vol], dtype=np.float64)
+                if np.max(np.abs(pv - p_first)) > geo.spacing_tolerance(
+                    spacing, opts.spacing_rtol, opts.spacing_atol
+                ):
+                    return fail(
+                        "series", f"4th-axis volumes ({axis4}) do not share slice positions"
+                    )
+        else:
+            dk_or_none = first.spacing_between_slices or first.slice_thickness
+            if dk_or_none is None or dk_or_none <= 0:
+                dk = 1.0
+                meta["slice_spacing_source"] = "none (single slice; 1 mm assumed)"
+            else:
+                dk = float(dk_or_none)
+                meta["slice_spacing_source"] = (
+                    "SpacingBetweenSlices" if first.spacing_between_slices else "SliceThickness"
+                )
+            slice_step = normal * dk
+        tilt = geo.shear_angle_deg(slice_step, normal)
+        if tilt > 0.01:
+            meta["gantry_tilt_deg"] = round(tilt, 4)
+            meta["sheared"] = True
+            warnings.append(
+                f"slices are sheared (gantry tilt {tilt:.3f} degrees, found from the positions): the "
+                "affine keeps the shear exactly"
+            )
+        info.affine = geo.dicom_affine(
+            iop, first.pixel_spacing or [1.0, 1.0], base[0].ipp or [0, 0, 0], slice_step
+        )
+        inst = [r.instance_number for r in base]
+        if all(n is not None for n in inst) and len(base) > 1:
+            ns = sorted(n for n in inst if n is not None)
+            if ns[-1] - ns[0] + 1 != len(ns) and len(set(ns)) == len(ns):
+                warnings.append(
+                    f"InstanceNumber (0020,0013) has gaps ({ns[0]}..{ns[-1]} for {len(ns)} slices) "
+                    "but the positions are regular"
+                )
+    ordered_frames = [r for vol in volumes for r in vol]
+    nk = len(volumes[0])
+    shape: tuple[int, ...] = (first.columns, first.rows, nk)
+    if len(volumes) > 1:
+        shape = (*shape, len(volumes))
+    info.shape = shape
+    info.axis4 = axis4
+    info.files = [r.path for r in ordered_frames]
+    pairs = [(r.rescale_slope, r.rescale_intercept) for r in ordered_frames]
+    stored = np.dtype(_stored_dtype(first))
+    info.dtype = _scaled_dtype_bits(stored, first.bits_stored, pairs).str.lstrip("<>=|")
+    uniq = sorted(set(pairs))
+    if len(uniq) == 1:
+        meta["rescale"] = {"slope": uniq[0][0], "intercept": uniq[0][1]}
+    else:
+        meta["rescale"] = "per slice"
+    if relaxations:
+        meta["relaxations"] = relaxations
+    meta["spacing"] = [float(x) for x in geo.voxel_sizes(info.affine)]
+    info.frames = FrameTable(
+        paths=tuple(r.path for r in ordered_frames),
+        offsets=tuple(r.pixel_offset for r in ordered_frames),
+        slopes=tuple(r.rescale_slope for r in ordered_frames),
+        inters=tuple(r.rescale_intercept for r in ordered_frames),
+        sizes=tuple(r.size for r in ordered_frames),
+        rows=first.rows,
+        columns=first.columns,
+        bits_allocated=first.bits_allocated,
+        bits_stored=first.bits_stored,
+        signed=bool(first.pixel_representation),
+        little_endian=NATIVE_SYNTAXES[first.transfer_syntax][1],
+        pixel_vr=first.pixel_vr,
+        transfer_syntax=first.transfer_syntax,
+    )
+    return info
+
+
+_INTS = [np.dtype(t) for t in ("uint8", "int8", "uint16", "int16", "uint32", "int32", "int64")]
+
+
+def _scaled_dtype_bits(
+    stored: np.dtype, bits_stored: int, pairs: Sequence[tuple[float, float]]
+) -> np.dtype:
+    """:func:`lazyvol.scaling.scaled_dtype` with the value range that BitsStored allows.
+
+    12-bit unsigned CT with RescaleIntercept -1024 holds -1024..3071: int16, not int32. Otherwise the
+    same rule: the stored dtype when no scaling applies, the narrowest exact integer dtype when every
+    slope and intercept is integral, float32 otherwise.
+    """
+    base = scaled_dtype(stored, pairs)
+    if base.kind not in "iu" or base == stored.newbyteorder("="):
+        return base
+    signed = stored.kind == "i"
+    lo_s = -(2 ** (bits_stored - 1)) if signed else 0
+    hi_s = 2 ** (bits_stored - 1) - 1 if signed else 2**bits_stored - 1
+    ends = [v * int(s) + int(i) for s, i in set(pairs) for v in (lo_s, hi_s)]
+    lo, hi = min(ends), max(ends)
+    for cand in _INTS:
+        info = np.iinfo(cand)
+        if info.min <= lo and hi <= info.max:
+            return cand
+    return base
+
+
+def build_series(
+    records: Sequence[FrameRecord],
+    *,
+    options: GroupOptions | None = None,
+    incomplete: dict[str, list[str]] | None = None,
+) -> list[SeriesInfo]:
+    """Group header records into volumes (deterministic: independent of file order and names)."""
+    opts = options or GroupOptions()
+    by_uid: dict[str, list[FrameRecord]] = defaultdict(list)
+    for rec in sorted(records, key=lambda r: r.path):
+        by_uid[rec.series_uid].append(rec)
+    infos: list[SeriesInfo] = []
+    for uid, recs in by_uid.items():
+        for key, group, reasons in _split(recs, opts.stack_localizers):
+            infos.append(_volume(group, key, reasons, opts, (incomplete or {}).get(uid, [])))
+    infos.sort(
+        key=lambda i: (
+            i.number if i.number is not None else 1 << 40,
+            i.uid,
+            i.files[0] if i.files else "",
+        )
+    )
+    return infos

@@ -1,0 +1,224 @@
+"""Stream a Volume to ``.nii`` / ``.nii.gz`` in bounded memory.
+
+The header is made by nibabel (affine as sform and qform, both code 1 "scanner" unless the
+volume's meta carries the source's non-zero codes; units mm and seconds; NIfTI-2 when a dimension
+does not fit NIfTI-1's int16). The voxel data follow in NIfTI's Fortran order: for every index of
+the axes after the third (time, ...), slabs of whole ``(i, j)`` planes along ``k``, aligned to
+the volume's dask chunks and computed one at a time (the next slab is computed while the current
+one is written). ``.gz`` output goes through :mod:`gzip` (zlib releases the GIL while compressing).
+The file is written under a temporary name in the destination folder and renamed when complete.
+"""
+
+from __future__ import annotations
+
+import concurrent.futures
+import gzip
+import itertools
+import os
+import uuid
+from collections.abc import Iterator
+from typing import Any, BinaryIO
+
+import numpy as np
+
+from .config import chunk_budget
+from .errors import WriteError
+from .volume import Volume
+
+__all__ = ["write_nifti"]
+
+_NIFTI1_MAX_DIM = 32767
+
+
+def _header(vol: Volume, dtype: np.dtype) -> Any:
+    import nibabel as nib
+
+    shape = vol.shape
+    cls = nib.Nifti2Header if max(shape) > _NIFTI1_MAX_DIM else nib.Nifti1Header
+    hdr = cls()
+    hdr.set_data_shape(shape)
+    try:
+        hdr.set_data_dtype(dtype)
+    except Exception as exc:
+        raise WriteError(
+            f"dtype {dtype} cannot be stored in NIfTI; convert first, e.g. "
+            "lazyvol.Volume(vol.data.astype('float32'), vol.affine, meta=vol.meta)"
+        ) from exc
+    meta = vol.meta
+    units = meta.get("xyzt_units")
+    if isinstance(units, list | tuple) and len(units) == 2 and units[0] == "mm":
+        try:
+            hdr.set_xyzt_units(units[0], units[1] if units[1] != "unknown" else "sec")
+        except Exception:
+            hdr.set_xyzt_units("mm", "sec")
+    else:
+        hdr.set_xyzt_units("mm", "sec")
+    s_code = int(meta.get("sform_code") or 0) or 1
+    q_code = int(meta.get("qform_code") or 0) or 1
+    hdr.set_sform(vol.affine, code=s_code)
+    hdr.set_qform(vol.affine, code=q_code)
+    if len(shape) > 3:
+        zooms = list(hdr.get_zooms())
+        spacing = meta.get("axis4_spacing")
+        if isinstance(spacing, int | float) and np.isfinite(spacing) and spacing > 0:
+            zooms[3] = float(spacing)
+        hdr.set_zooms(zooms)
+    descrip = meta.get("descrip")
+    if isinstance(descrip, str) and descrip:
+        hdr["descrip"] = descrip.encode("latin-1", "replace")[:79]
+    hdr.set_slope_inter(1.0, 0.0)
+    return hdr
+
+
+def _slabs(vol: Volume, budget: int) -> Iterator[tuple[Any, ...]]:
+    """Index tuples in file order: later axes (t, ...) slowest, then runs of k aligned to chunks."""
+    shape = vol.shape
+    plane = shape[0] * shape[1] * vol.dtype.itemsize
+    kchunks = vol.chunks[2]
+    bounds: list[tuple[int, int]] = []
+    start = 0
+    k0 = 0
+    for c in kchunks:
+        stop = start + c
+        if stop - k0 > 1 and (stop - k0) * plane > budget and start > k0:
+            bounds.append((k0, start))
+            k0 = start
+        start = stop
+    bounds.append((k0, start))
+    later = [range(n) for n in shape[3:]]
+    # Fortran order: the 4th axis varies faster than the 5th, so iterate reversed and flip.
+    for rest in itertools.product(*reversed(later)):
+        idx = tuple(reversed(rest))
+        for a, b in bounds:
+            yield (slice(None), slice(None), slice(a, b), *idx)
+
+
+def _write_data(vol: Volume, out: BinaryIO, dtype: np.dtype, progress: bool) -> None:
+    slabs = list(_slabs(vol, chunk_budget()))
+    bar = None
+    if progress:
+        from tqdm.auto import tqdm
+
+        bar = tqdm(total=len(slabs), desc="writing NIfTI", unit="slab")
+
+    def compute(index: tuple[Any, ...]) -> np.ndarray:
+        block = np.asarray(vol.data[index].compute())
+        return block.astype(dtype, copy=False)
+
+    with concurrent.futures.ThreadPoolExecutor(max_workers=1) as pool:
+        pending = pool.submit(compute, slabs[0]) if slabs else None
+        for n in range(len(slabs)):
+            assert pending is not None
+            block = pending.result()
+            pending = pool.submit(compute, slabs[n + 1]) if n + 1 < len(slabs) else None
+            # a (i, j, k) block in Fortran order is exactly the bytes NIfTI stores
+            out.write(memoryview(np.asfortranarray(block).T).cast("B"))  # type: ignore[arg-type]
+            del block
+            if bar is not None:
+                bar.update(1)
+    if bar is not None:
+        bar.close()
+
+
+def write_nifti(
+    vol: Volume,
+    path: str | os.PathLike[str],
+    *,
+    overwrite: bool = False,
+    progress: bool = False,
+    compresslevel: int = 1,
+) -> str:
+    """Stream a Volume to a NIfTI file (``.nii`` or ``.nii.gz``) in bounded memory.
+
+    Parameters
+    ----------
+    vol : Volume
+        The volume; computed one slab of whole ``(i, j)`` planes at a time (two slabs in memory).
+    path : str or path-like
+        Destination ending in ``.nii`` or ``.nii.gz``.
+    overwrite : bool
+        Replace an existing file (atomically, by renaming the finished file over it).
+    progress : bool
+        Show a tqdm progress bar.
+    compresslevel : int
+        gzip level for ``.nii.gz`` (1 = fastest, nibabel's default; 9 = smallest).
+
+    Returns
+    -------
+    str
+        Absolute path written.
+
+    Raises
+    ------
+    WriteError
+        The file exists and ``overwrite`` is false, the folder is not writable, the disk is full, or
+        the dtype has no NIfTI code. No partial file is left behind.
+    """
+    if not isinstance(vol, Volume):
+        raise TypeError(f"write_nifti needs a lazyvol.Volume, got {type(vol).__name__}")
+    dest = os.path.abspath(os.fspath(path))
+    lower = dest.lower()
+    if not lower.endswith((".nii", ".nii.gz")):
+        raise WriteError(f"{dest}: a NIfTI file name must end in .nii or .nii.gz")
+    gz = lower.endswith(".gz")
+    if os.path.lexists(dest) and not overwrite:
+        raise WriteError(f"{dest}: file exists; pass overwrite=True to replace it (left untouched)")
+    if os.path.isdir(dest):
+        raise WriteError(f"{dest}: is a directory; choose a file name")
+    dtype = vol.dtype.newbyteorder("=")
+    if dtype.kind == "b":
+        dtype = np.dtype(np.uint8)
+    hdr = _header(vol, dtype)
+    parent, base = os.path.split(dest)
+    tmp = os.path.join(parent, f".{base}.lazyvol-tmp-{uuid.uuid4().hex[:12]}")
+    try:
+        with open(tmp, "xb") as raw:
+            out: BinaryIO
+            if gz:
+                out = gzip.GzipFile(
+                    filename="", mode="wb", fileobj=raw, compresslevel=compresslevel, mtime=0
+                )  # type: ignore[assignment]
+            else:
+                out = raw
+            try:
+                # header + the 4-byte extension flag; the data start right after (352 / 544)
+                hdr.set_data_offset(hdr.sizeof_hdr + 4)
+                hdr.write_to(out)
+                _write_data(vol, out, dtype, progress)
+            finally:
+                if gz:
+                    out.close()
+        if overwrite:
+            os.replace(tmp, dest)
+        else:
+            try:
+                os.link(tmp, dest)  # no-clobber publish: fails if another writer got there first
+            except FileExistsError as exc:
+                raise WriteError(
+                    f"{dest}: created by someone else while writing; left untouched"
+                ) from exc
+            except OSError:
+                if os.path.lexists(dest):
+                    raise WriteError(f"{dest}: file exists; pass overwrite=True") from None
+                os.rename(tmp, dest)
+            else:
+                os.unlink(tmp)
+    except WriteError:
+        _unlink_quiet(tmp)
+        raise
+    except OSError as exc:
+        _unlink_quiet(tmp)
+        raise WriteError(
+            f"{dest}: writing failed ({exc.strerror or exc}); choose a writable location with free space"
+        ) from exc
+    except BaseException:
+        _unlink_quiet(tmp)
+        raise
+    return dest
+
+
+def _unlink_quiet(path: str) -> None:
+    try:
+        os.unlink(path)
+    except OSError:
+        pass

@@ -1,0 +1,301 @@
+"""Synthetic DICOM series with known truth (written with pydicom).
+
+:func:`write_dicom_series` writes one single-frame image file per slice of a volume whose voxel
+values, geometry (RAS affine) and rescale parameters are known exactly, in any orientation, with the
+encodings real archives use (implicit/explicit VR, big endian, 8/16/32-bit, signed/unsigned,
+BitsStored < BitsAllocated), and with the traps lazyvol must get right (reversed instance numbers,
+shuffled file names, gantry tilt, per-slice rescale).
+"""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+from typing import Any
+
+import numpy as np
+
+__all__ = ["DicomSeriesTruth", "orientation_cosines", "write_dicom_series"]
+
+#: LPS direction cosines (row direction = +i, column direction = +j) of named orientations.
+_ORIENTATIONS = {
+    "axial": ((1.0, 0.0, 0.0), (0.0, 1.0, 0.0)),
+    "coronal": ((1.0, 0.0, 0.0), (0.0, 0.0, -1.0)),
+    "sagittal": ((0.0, 1.0, 0.0), (0.0, 0.0, -1.0)),
+}
+
+_SYNTAXES = {
+    "explicit": "1.2.840.10008.1.2.1",
+    "implicit": "1.2.840.10008.1.2",
+    "big": "1.2.840.10008.1.2.2",
+}
+
+
+@dataclass
+class DicomSeriesTruth:
+    """What a generated series holds.
+
+    Attributes
+    ----------
+    files : list of str
+        The files written, in slice order k = 0, 1, ... (names may be shuffled on disk).
+    stored : numpy.ndarray
+        Stored values, axes (i, j, k) = (column, row, slice), as pydicom's ``pixel_array`` returns
+        them (unused high bits removed, sign extended).
+    slopes, intercepts : list of float
+        RescaleSlope / RescaleIntercept of each slice k.
+    affine : (4, 4) ndarray
+        Voxel (i, j, k) to RAS+ millimetres.
+    series_uid : str
+    positions : (n, 3) ndarray
+        ImagePositionPatient (LPS) of each slice k.
+    """
+
+    files: list[str]
+    stored: np.ndarray
+    slopes: list[float]
+    intercepts: list[float]
+    affine: np.ndarray
+    series_uid: str
+    positions: np.ndarray
+    meta: dict[str, Any] = field(default_factory=dict)
+
+    def scaled(self, dtype: Any = np.float64) -> np.ndarray:
+        """``stored * slope + intercept`` per slice, in ``dtype`` (float64 by default)."""
+        out = self.stored.astype(np.float64)
+        out *= np.asarray(self.slopes, dtype=np.float64)[None, None, :]
+        out += np.asarray(self.intercepts, dtype=np.float64)[None, None, :]
+        return out.astype(dtype)
+
+
+def orientation_cosines(orientation: str | Sequence[float]) -> tuple[np.ndarray, np.ndarray]:
+    """Row and column direction cosines (LPS) for a name or a 6-value ImageOrientationPatient.
+
+    ``"oblique"`` is the axial orientation rotated 20 degrees about x then 30 degrees about y.
+    """
+    if isinstance(orientation, str):
+        if orientation == "oblique":
+            ax, ay = np.deg2rad(20.0), np.deg2rad(30.0)
+            rx = np.array([[1, 0, 0], [0, np.cos(ax), -np.sin(ax)], [0, np.sin(ax), np.cos(ax)]])
+            ry = np.array([[np.cos(ay), 0, np.sin(ay)], [0, 1, 0], [-np.sin(ay), 0, np.cos(ay)]])
+            rot = ry @ rx
+            return rot[:, 0].copy(), rot[:, 1].copy()
+        try:
+            row, col = _ORIENTATIONS[orientation]
+        except KeyError:
+            raise ValueError(
+                f"unknown orientation {orientation!r}; use axial, coronal, sagittal, oblique "
+                "or six direction cosines"
+            ) from None
+        return np.array(row), np.array(col)
+    values = np.asarray(orientation, dtype=np.float64)
+    r, c = values[:3], values[3:6]
+    return r / np.linalg.norm(r), c / np.linalg.norm(c)
+
+
+def _ds_str(value: float) -> str:
+    from pydicom.valuerep import format_number_as_ds
+
+    return str(format_number_as_ds(float(value)))
+
+
+def write_dicom_series(
+    folder: str | os.PathLike[str],
+    shape: Sequence[int] = (32, 48, 16),
+    *,
+    orientation: str | Sequence[float] = "axial",
+    spacing: Sequence[float] = (0.8, 0.7, 2.5),
+    origin: Sequence[float] = (-12.5, -20.0, 30.0),
+    dtype: Any = "int16",
+    bits_stored: int | None = None,
+    dirty_high_bits: bool = False,
+    slope: float | Sequence[float] = 1.0,
+    intercept: float | Sequence[float] = 0.0,
+    syntax: str = "explicit",
+    reverse_instance_numbers: bool = False,
+    shuffle_names: bool = False,
+    tilt_deg: float = 0.0,
+    modality: str = "CT",
+    series_uid: str | None = None,
+    series_number: int = 1,
+    description: str = "lazyvol synthetic",
+    image_type: Sequence[str] = ("ORIGINAL", "PRIMARY", "AXIAL"),
+    positions: np.ndarray | None = None,
+    extra: dict[str, Any] | None = None,
+    per_slice: Sequence[dict[str, Any]] | None = None,
+    prefix: str = "IM",
+    seed: int = 0,
+) -> DicomSeriesTruth:
+    """Write a single-frame DICOM series of a known volume, one file per slice.
+
+    Parameters
+    ----------
+    folder : path
+        Created if needed; files are named ``{prefix}{n:05d}.dcm`` (shuffled if asked).
+    shape : (ni, nj, nk)
+        Columns, rows and slices.
+    orientation : str or six floats
+        ``"axial"``, ``"coronal"``, ``"sagittal"``, ``"oblique"``, or ImageOrientationPatient.
+    spacing : (di, dj, dk)
+        Column spacing, row spacing (PixelSpacing is written as ``[dj, di]``) and slice spacing.
+    origin : three floats
+        ImagePositionPatient (LPS) of slice 0.
+    dtype : dtype
+        Stored dtype: uint8, int8, uint16, int16, uint32 or int32 (BitsAllocated from its size).
+    bits_stored : int, optional
+        BitsStored (default: all allocated bits); values are drawn within its range.
+    dirty_high_bits : bool
+        Fill the unused high bits with junk (readers must ignore them, as pydicom does).
+    slope, intercept : float or one per slice
+        RescaleSlope / RescaleIntercept.
+    syntax : {"explicit", "implicit", "big"}
+        Transfer syntax: explicit VR little endian, implicit VR little endian, explicit big endian.
+    reverse_instance_numbers : bool
+        InstanceNumber runs against the slice order.
+    shuffle_names : bool
+        File names carry no slice order.
+    tilt_deg : float
+        Gantry tilt: slices shifted along the column direction by ``k * dk * tan(tilt)``.
+    positions : (nk, 3) array, optional
+        Explicit ImagePositionPatient per slice (overrides origin/spacing/tilt along k).
+    extra : dict, optional
+        Extra attributes set on every file (keyword -> value).
+    per_slice : list of dict, optional
+        Extra attributes per slice k.
+    seed : int
+        Seed of the pixel values.
+
+    Returns
+    -------
+    DicomSeriesTruth
+    """
+    from pydicom.dataset import Dataset, FileMetaDataset
+    from pydicom.uid import UID, ExplicitVRLittleEndian, generate_uid
+
+    folder = os.fspath(folder)
+    os.makedirs(folder, exist_ok=True)
+    ni, nj, nk = (int(n) for n in shape)
+    dt = np.dtype(dtype)
+    if dt.kind not in "iu" or dt.itemsize not in (1, 2, 4):
+        raise ValueError(f"dtype must be an 8/16/32-bit integer type, got {dt}")
+    bits_alloc = dt.itemsize * 8
+    bits = bits_alloc if bits_stored is None else int(bits_stored)
+    signed = dt.kind == "i"
+    rng = np.random.default_rng(seed)
+    lo = -(2 ** (bits - 1)) if signed else 0
+    hi = 2 ** (bits - 1) - 1 if signed else 2**bits - 1
+    # A smooth ramp plus noise, covering the extremes of the stored range.
+    ii, jj, kk = np.meshgrid(np.arange(ni), np.arange(nj), np.arange(nk), indexing="ij")
+    base = (ii * 7 + jj * 13 + kk * 29) % 251
+    values = lo + (base / 250.0) * (hi - lo) * 0.8 + rng.integers(0, 3, size=base.shape)
+    stored = np.clip(np.round(values), lo, hi).astype(np.int64)
+    stored[0, 0, :] = lo
+    stored[-1, -1, :] = hi
+    stored = stored.astype(dt)
+
+    slopes = [float(s) for s in (slope if isinstance(slope, Sequence) else [slope] * nk)]
+    inters = [
+        float(s) for s in (intercept if isinstance(intercept, Sequence) else [intercept] * nk)
+    ]
+    if len(slopes) != nk or len(inters) != nk:
+        raise ValueError("slope/intercept sequences need one value per slice")
+
+    row, col = orientation_cosines(orientation)
+    normal = np.cross(row, col)
+    di, dj, dk = (float(s) for s in spacing)
+    step = normal * dk + col * dk * np.tan(np.deg2rad(tilt_deg))
+    if positions is None:
+        pos = np.asarray(origin, dtype=np.float64)[None, :] + np.arange(nk)[:, None] * step[None, :]
+    else:
+        pos = np.asarray(positions, dtype=np.float64)
+        step = (pos[-1] - pos[0]) / max(1, nk - 1) if nk > 1 else normal * dk
+    affine_lps = np.eye(4)
+    affine_lps[:3, 0] = row * di
+    affine_lps[:3, 1] = col * dj
+    affine_lps[:3, 2] = step
+    affine_lps[:3, 3] = pos[0]
+    affine = np.diag([-1.0, -1.0, 1.0, 1.0]) @ affine_lps
+
+    tsyntax = _SYNTAXES[syntax]
+    series_uid = series_uid or generate_uid(
+        entropy_srcs=[f"lazyvol-{seed}-{series_number}-{prefix}"]
+    )
+    study_uid = generate_uid(entropy_srcs=[f"lazyvol-study-{seed}"])
+    for_uid = generate_uid(entropy_srcs=[f"lazyvol-for-{seed}"])
+    names = [f"{prefix}{n:05d}.dcm" for n in range(nk)]
+    if shuffle_names:
+        perm = np.random.default_rng(seed + 1).permutation(nk)
+        names = [names[p] for p in perm]
+    files: list[str] = []
+    iop = [_ds_str(v) for v in (*row, *col)]
+    for k in range(nk):
+        ds = Dataset()
+        meta = FileMetaDataset()
+        meta.MediaStorageSOPClassUID = UID(
+            "1.2.840.10008.5.1.4.1.1.2"
+            if modality == "CT"
+            else ("1.2.840.10008.5.1.4.1.1.4" if modality == "MR" else "1.2.840.10008.5.1.4.1.1.7")
+        )
+        sop_uid = generate_uid(entropy_srcs=[series_uid, str(k), prefix])
+        meta.MediaStorageSOPInstanceUID = sop_uid
+        meta.TransferSyntaxUID = UID(tsyntax)
+        ds.file_meta = meta
+        ds.SOPClassUID = meta.MediaStorageSOPClassUID
+        ds.SOPInstanceUID = sop_uid
+        ds.StudyInstanceUID = study_uid
+        ds.SeriesInstanceUID = series_uid
+        ds.FrameOfReferenceUID = for_uid
+        ds.Modality = modality
+        ds.SeriesNumber = series_number
+        ds.SeriesDescription = description
+        ds.PatientName = "Lazyvol^Phantom"
+        ds.PatientID = "LV0001"
+        ds.InstanceNumber = (nk - k) if reverse_instance_numbers else (k + 1)
+        ds.ImageType = list(image_type)
+        ds.ImagePositionPatient = [_ds_str(v) for v in pos[k]]
+        ds.ImageOrientationPatient = iop
+        ds.PixelSpacing = [_ds_str(dj), _ds_str(di)]
+        ds.SliceThickness = _ds_str(dk)
+        ds.Rows = nj
+        ds.Columns = ni
+        ds.SamplesPerPixel = 1
+        ds.PhotometricInterpretation = "MONOCHROME2"
+        ds.BitsAllocated = bits_alloc
+        ds.BitsStored = bits
+        ds.HighBit = bits - 1
+        ds.PixelRepresentation = 1 if signed else 0
+        if slopes[k] != 1.0 or inters[k] != 0.0 or modality == "CT":
+            ds.RescaleSlope = _ds_str(slopes[k])
+            ds.RescaleIntercept = _ds_str(inters[k])
+        for key, value in (extra or {}).items():
+            setattr(ds, key, value)
+        for key, value in (per_slice[k] if per_slice else {}).items():
+            setattr(ds, key, value)
+        plane = np.ascontiguousarray(stored[:, :, k].T)  # (rows, columns)
+        if dirty_high_bits and bits < bits_alloc:
+            raw = plane.view(f"u{dt.itemsize}").copy()
+            junk = np.random.default_rng(seed + 100 + k).integers(
+                0, 2 ** (bits_alloc - bits), size=raw.shape, dtype=np.uint64
+            )
+            mask = (1 << bits) - 1
+            raw = (raw.astype(np.uint64) & mask) | (junk << np.uint64(bits))
+            plane = raw.astype(f"u{dt.itemsize}")
+        little = syntax != "big"
+        pixel_bytes = plane.astype(plane.dtype.newbyteorder("<" if little else ">")).tobytes()
+        ds.PixelData = pixel_bytes
+        ds["PixelData"].VR = "OB" if bits_alloc == 8 else "OW"
+        path = os.path.join(folder, names[k])
+        ds.save_as(path, enforce_file_format=True)
+        files.append(path)
+    assert tsyntax != ExplicitVRLittleEndian or syntax == "explicit"
+    return DicomSeriesTruth(
+        files=files,
+        stored=stored,
+        slopes=slopes,
+        intercepts=inters,
+        affine=affine,
+        series_uid=str(series_uid),
+        positions=pos,
+        meta={"modality": modality, "description": description, "series_number": series_number},
+    )

@@ -1,0 +1,886 @@
+"""Write and read Volumes as Zarr v3 stores with OME-Zarr 0.5 metadata.
+
+Layout of a store written by :func:`write_zarr`::
+
+    store/
+      zarr.json                  group; attributes {"ome": {...OME-Zarr 0.5...}, "lazyvol": {...}}
+      0/zarr.json, 0/c/...       full resolution array
+      1/ ...                     optional downsampled levels (``levels=N``)
+      lazyvol-manifest.json      written last: the store is complete only when this exists
+
+Axes. A Volume's data has axes ``(i, j, k[, t])`` (nibabel's convention). The array on disk is the
+volume *transposed*: ``disk = vol.data.transpose()``, axes ``(z, y, x)`` or ``(t, z, y, x)`` in C
+order, where ``x`` is ``i``, ``y`` is ``j`` and ``z`` is ``k``. A C-ordered ``(k, j, i)`` array has
+exactly the byte layout of a Fortran-ordered ``(i, j, k)`` NIfTI image, and the axis order is the
+one OME-Zarr requires (time, then space with x fastest). ``chunks=`` and ``shards=`` are given in
+the Volume's axis order ``(i, j, k[, t])`` and transposed too.
+
+Geometry. OME-Zarr can only express a scale and a translation per axis. When the affine is
+diagonal with positive voxel sizes, the OME ``scale``/``translation`` are exact (so any OME-Zarr
+viewer places the image correctly). Otherwise (rotated, flipped, sheared, oblique) OME gets the
+voxel sizes and a zero translation, and the exact affine lives only in the ``lazyvol`` attributes;
+lazyvol always reads the exact affine back from there.
+
+Crash safety. The store is written into a temporary sibling directory
+(``.<name>.lazyvol-tmp-<random>``), every chunk (also all-zero ones) is written, then a manifest
+with the number and total size of the chunk files of every level is written last, and the
+directory is renamed into place. :func:`open_zarr` refuses a lazyvol store without its manifest
+or whose chunk files do not match it, and every read task checks that the chunk files it needs
+exist, so a partial store is never read as zeros. Data files are not fsynced: the guarantees hold
+for killed processes, not for power loss.
+"""
+
+from __future__ import annotations
+
+import errno
+import functools
+import itertools
+import json
+import math
+import os
+import shutil
+import time
+import uuid
+from collections.abc import Sequence
+from dataclasses import dataclass
+from typing import Any
+
+import dask
+import dask.array as da
+import numpy as np
+
+from .chunking import normalize_chunks, plan_to_dask
+from .config import chunk_budget
+from .errors import FormatError, LazyvolError, UnsupportedError, WriteError
+from .volume import Volume
+
+__all__ = ["ZarrPlan", "open_zarr", "read_block", "write_zarr", "is_lazyvol_store"]
+
+FORMAT = "lazyvol-zarr"
+FORMAT_VERSION = 1
+MANIFEST = "lazyvol-manifest.json"
+TMP_MARK = ".lazyvol-tmp-"
+OLD_MARK = ".lazyvol-old-"
+OME_VERSION = "0.5"
+
+#: Chunks smaller than this get wrapped in shards (fewer, larger files) unless ``shards=False``.
+SHARD_BELOW_BYTES = 1 * 2**20
+#: Target size of an automatic shard.
+SHARD_TARGET_BYTES = 16 * 2**20
+
+_CODECS = ("zstd", "blosc-zstd", "blosc-lz4", "gzip", "none")
+_UNIT_TO_MM = {
+    "angstrom": 1e-7,
+    "nanometer": 1e-6,
+    "micrometer": 1e-3,
+    "millimeter": 1.0,
+    "centimeter": 10.0,
+    "decimeter": 100.0,
+    "meter": 1000.0,
+}
+_NIFTI_TIME_UNITS = {"sec": "second", "msec": "millisecond", "usec": "microsecond", "hz": None}
+
+
+# -- JSON helpers -------------------------------------------------------------------------------
+
+
+def _to_json(obj: Any) -> Any:
+    """JSON-safe copy of metadata: numpy values become Python ones; NaN/inf are tagged."""
+    if isinstance(obj, dict):
+        return {str(k): _to_json(v) for k, v in obj.items()}
+    if isinstance(obj, list | tuple):
+        return [_to_json(v) for v in obj]
+    if isinstance(obj, np.ndarray):
+        return _to_json(obj.tolist())
+    if isinstance(obj, np.generic):
+        return _to_json(obj.item())
+    if isinstance(obj, float) and not math.isfinite(obj):
+        return {"$float": repr(obj)}
+    if isinstance(obj, bytes):
+        return obj.decode("latin-1")
+    if isinstance(obj, os.PathLike):
+        return os.fspath(obj)
+    if obj is None or isinstance(obj, bool | int | float | str):
+        return obj
+    return str(obj)
+
+
+def _from_json(obj: Any) -> Any:
+    if isinstance(obj, dict):
+        if set(obj) == {"$float"}:
+            return float(obj["$float"])
+        return {k: _from_json(v) for k, v in obj.items()}
+    if isinstance(obj, list):
+        return [_from_json(v) for v in obj]
+    return obj
+
+
+def _read_json(path: str) -> Any:
+    with open(path, "rb") as f:
+        return json.loads(f.read())
+
+
+# -- chunk and codec choices ------------------------------------------------------------------------
+
+
+def _axis_spec(spec: Any, shape: Sequence[int], what: str) -> tuple[int, ...]:
+    """A per-axis length spec in volume order (int for every spatial axis, or a sequence)."""
+    nd = len(shape)
+    if isinstance(spec, int | np.integer):
+        vals: list[Any] = [int(spec)] * min(3, nd) + [1] * (nd - 3)
+    else:
+        vals = list(spec)
+        if len(vals) != nd:
+            raise ValueError(f"{what}={spec!r} needs {nd} values (one per axis i, j, k[, t])")
+    out = []
+    for v, n in zip(vals, shape):
+        if v is None or v == -1:
+            out.append(max(1, int(n)))
+        elif int(v) < 1:
+            raise ValueError(f"{what}={spec!r}: lengths must be >= 1 (or -1/None for a whole axis)")
+        else:
+            out.append(min(int(v), max(1, int(n))))
+    return tuple(out)
+
+
+def _default_chunks(shape: Sequence[int]) -> tuple[int, ...]:
+    """Default on-disk chunk in volume order: 256 x 256 x 64 spatial, one index of later axes."""
+    limits = (256, 256, 64)
+    return tuple(min(max(1, int(n)), limits[ax]) if ax < 3 else 1 for ax, n in enumerate(shape))
+
+
+def _auto_shards(
+    chunk_disk: Sequence[int], shape_disk: Sequence[int], itemsize: int
+) -> tuple[int, ...]:
+    """Grow a small chunk into a shard of about SHARD_TARGET_BYTES, fastest disk axis first."""
+    shard = list(chunk_disk)
+    cap = [math.ceil(n / c) * c for n, c in zip(shape_disk, chunk_disk)]
+    grown = True
+    while grown and math.prod(shard) * itemsize < SHARD_TARGET_BYTES:
+        grown = False
+        for ax in reversed(range(len(shard))):
+            if shard[ax] * 2 <= cap[ax] and math.prod(shard) * itemsize * 2 <= SHARD_TARGET_BYTES:
+                shard[ax] *= 2
+                grown = True
+    return tuple(shard)
+
+
+def _codec(codec: Any) -> Any:
+    from zarr.codecs import BloscCodec, GzipCodec, ZstdCodec
+
+    if codec is None or codec == "none":
+        return None
+    if not isinstance(codec, str):
+        return codec  # a zarr codec object chosen by the caller
+    name = codec.lower()
+    if name == "zstd":
+        return ZstdCodec(level=3)
+    if name == "blosc-zstd":
+        return BloscCodec(cname="zstd", clevel=3, shuffle="shuffle")
+    if name == "blosc-lz4":
+        return BloscCodec(cname="lz4", clevel=5, shuffle="shuffle")
+    if name == "gzip":
+        return GzipCodec(level=5)
+    raise ValueError(f"codec={codec!r} is not one of {', '.join(_CODECS)} (all lossless)")
+
+
+def _write_blocks(unit: Sequence[int], shape: Sequence[int], itemsize: int) -> tuple[int, ...]:
+    """Dask block shape for writing: whole shards/chunks, grown fastest-axis first to the budget."""
+    block = list(unit)
+    budget = max(chunk_budget(), math.prod(unit) * itemsize)
+    for ax in reversed(range(len(block))):
+        full = math.ceil(shape[ax] / unit[ax]) * unit[ax]
+        while block[ax] < full and math.prod(block) * itemsize * 2 <= budget:
+            block[ax] = min(block[ax] * 2, full)
+        if block[ax] < full:
+            break
+    return tuple(block)
+
+
+def _downsample(x: da.Array, factors: Sequence[int]) -> da.Array:
+    """Block mean by ``factors`` (disk order); odd lengths padded by repeating the edge."""
+    pad = [(0, (n % f) if f > 1 else 0) for n, f in zip(x.shape, factors)]
+    if any(p for _, p in pad):
+        x = da.pad(x, pad, mode="edge")
+    x = x.rechunk(tuple(max(f, (c[0] // f) * f) for c, f in zip(x.chunks, factors)))
+    axes = {ax: f for ax, f in enumerate(factors) if f > 1}
+    dtype = x.dtype
+    if not axes:
+        return x
+    if dtype.kind in "iub":
+        y = da.coarsen(np.mean, x.astype(np.float64), axes, trim_excess=False)
+        if dtype.kind == "b":
+            return y >= 0.5
+        info = np.iinfo(dtype)
+        return da.clip(da.rint(y), info.min, info.max).astype(dtype)
+    return da.coarsen(np.mean, x, axes, trim_excess=False).astype(dtype)
+
+
+# -- geometry -> OME ---------------------------------------------------------------------------------
+
+
+def _is_positive_diagonal(affine: np.ndarray) -> bool:
+    lin = affine[:3, :3]
+    return bool(np.all(lin[~np.eye(3, dtype=bool)] == 0) and np.all(np.diag(lin) > 0))
+
+
+def _level_affine(affine: np.ndarray, factors_ijk: Sequence[int]) -> np.ndarray:
+    """Affine of a block-mean downsampled level: voxel centres move to the block centres."""
+    f = np.asarray(factors_ijk, dtype=np.float64)
+    out = affine.copy()
+    out[:3, :3] = affine[:3, :3] * f[None, :]
+    out[:3, 3] = affine[:3, 3] + affine[:3, :3] @ ((f - 1) / 2)
+    return out
+
+
+def _ome_axes(ndim: int, meta: dict[str, Any]) -> list[dict[str, str]]:
+    axes: list[dict[str, str]] = []
+    if ndim > 3:
+        t: dict[str, str] = {"name": "t", "type": "time"}
+        units = meta.get("xyzt_units")
+        if isinstance(units, list) and len(units) == 2:
+            unit = _NIFTI_TIME_UNITS.get(str(units[1]))
+            if unit:
+                t["unit"] = unit
+        axes.append(t)
+        for extra in range(ndim - 4):
+            axes.insert(0, {"name": f"dim{5 + extra}"})
+    axes += [{"name": n, "type": "space", "unit": "millimeter"} for n in ("z", "y", "x")]
+    return axes
+
+
+def _ome_transforms(affine: np.ndarray, ndim: int, meta: dict[str, Any]) -> list[dict[str, Any]]:
+    sizes = np.sqrt((affine[:3, :3] ** 2).sum(axis=0))
+    if _is_positive_diagonal(affine):
+        scale_xyz = list(np.diag(affine[:3, :3]))
+        trans_xyz = list(affine[:3, 3])
+    else:
+        scale_xyz = list(sizes)
+        trans_xyz = [0.0, 0.0, 0.0]
+    lead_scale = [1.0] * (ndim - 3)
+    if ndim > 3:
+        spacing = meta.get("axis4_spacing")
+        if isinstance(spacing, int | float) and math.isfinite(spacing) and spacing > 0:
+            lead_scale[-1] = float(spacing)
+    scale = lead_scale + [float(v) for v in reversed(scale_xyz)]
+    trans = [0.0] * (ndim - 3) + [float(v) for v in reversed(trans_xyz)]
+    return [{"type": "scale", "scale": scale}, {"type": "translation", "translation": trans}]
+
+
+# -- writing ---------------------------------------------------------------------------------------------
+
+
+def is_lazyvol_store(path: str | os.PathLike[str]) -> bool:
+    """True when ``path`` is a directory holding a Zarr group written by lazyvol."""
+    zj = os.path.join(os.fspath(path), "zarr.json")
+    try:
+        attrs = _read_json(zj).get("attributes", {})
+    except (OSError, ValueError, AttributeError):
+        return False
+    return isinstance(attrs, dict) and isinstance(attrs.get("lazyvol"), dict)
+
+
+def _count_chunk_files(level_dir: str) -> tuple[int, int]:
+    """Number and total size of the chunk files under ``level_dir/c``."""
+    n = 0
+    size = 0
+    stack = [os.path.join(level_dir, "c")]
+    while stack:
+        d = stack.pop()
+        try:
+            it = os.scandir(d)
+        except FileNotFoundError:
+            continue
+        with it:
+            for e in it:
+                if e.is_dir(follow_symlinks=False):
+                    stack.append(e.path)
+                elif e.is_file(follow_symlinks=False):
+                    n += 1
+                    size += e.stat(follow_symlinks=False).st_size
+    return n, size
+
+
+def _check_destination(dest: str, overwrite: bool) -> None:
+    if not os.path.lexists(dest):
+        return
+    if os.path.isdir(dest) and not os.path.islink(dest) and not os.listdir(dest):
+        return  # an empty directory is replaced silently
+    if not overwrite:
+        raise WriteError(
+            f"{dest}: destination already exists; pass overwrite=True to replace it "
+            "(the existing store is left untouched)"
+        )
+    if not (os.path.isdir(dest) and os.path.isfile(os.path.join(dest, "zarr.json"))):
+        raise WriteError(
+            f"{dest}: exists and is not a Zarr store (no zarr.json); refusing to replace it even "
+            "with overwrite=True; remove it yourself or choose another destination"
+        )
+
+
+def _publish(tmp: str, dest: str, overwrite: bool) -> None:
+    """Rename the finished ``tmp`` directory to ``dest`` (atomically replacing an old store)."""
+    parent, base = os.path.split(dest)
+    for _attempt in range(100):
+        try:
+            if os.path.isdir(dest) and not os.path.islink(dest) and not os.listdir(dest):
+                os.rmdir(dest)
+        except OSError:
+            pass
+        try:
+            os.rename(tmp, dest)
+            return
+        except OSError as exc:
+            if exc.errno not in (errno.EEXIST, errno.ENOTEMPTY, errno.ENOTDIR, errno.EISDIR):
+                raise
+        if not overwrite:
+            raise WriteError(
+                f"{dest}: another writer created the destination while this store was written; "
+                "pass overwrite=True to replace it (the other store is left untouched)"
+            )
+        _check_destination(dest, overwrite=True)
+        old = os.path.join(parent, f".{base}{OLD_MARK}{uuid.uuid4().hex[:12]}")
+        try:
+            os.rename(dest, old)
+        except FileNotFoundError:
+            continue  # another writer moved it away first; try again
+        try:
+            os.rename(tmp, dest)
+            return
+        except OSError as exc:
+            if exc.errno not in (errno.EEXIST, errno.ENOTEMPTY):
+                raise
+        finally:
+            shutil.rmtree(old, ignore_errors=True)
+    raise WriteError(
+        f"{dest}: could not move the finished store into place (too many concurrent writers)"
+    )
+
+
+def write_zarr(
+    vol: Volume,
+    store: str | os.PathLike[str],
+    *,
+    chunks: Any = None,
+    shards: Any = None,
+    codec: Any = "zstd",
+    overwrite: bool = False,
+    progress: bool = False,
+    levels: int = 1,
+) -> str:
+    """Write a Volume as a Zarr v3 store with OME-Zarr 0.5 metadata, streaming through dask.
+
+    Parameters
+    ----------
+    vol : Volume
+        The volume; its dask graph is computed block by block (peak memory about a few write
+        blocks of :func:`lazyvol.config.chunk_budget` bytes, whatever the volume's size).
+    store : str or path-like
+        Destination directory (conventionally ending in ``.zarr``).
+    chunks : int or sequence, optional
+        On-disk chunk shape in the Volume's axis order ``(i, j, k[, t])`` (``-1`` = whole axis;
+        an int applies to the spatial axes). Default ``(256, 256, 64[, 1])`` clipped to the shape.
+    shards : sequence, bool or None
+        Shard shape (a multiple of ``chunks``, volume order). ``None``: shard automatically when a
+        chunk is under 1 MiB (shards of about 16 MiB); ``False``: never shard.
+    codec : {"zstd", "blosc-zstd", "blosc-lz4", "gzip", "none"} or zarr codec
+        Lossless compressor; default zstd level 3.
+    overwrite : bool
+        Replace an existing Zarr store at ``store`` (atomically: readers see the old or the new one).
+    progress : bool
+        Show a tqdm progress bar.
+    levels : int
+        Number of multiscale levels; level ``n`` is the block mean over ``2**n`` voxels along each
+        spatial axis (computed lazily from the level above as it is written).
+
+    Returns
+    -------
+    str
+        Absolute path of the store.
+
+    Raises
+    ------
+    WriteError
+        The destination exists and ``overwrite`` is false, it is not a Zarr store, or it cannot be
+        written (read-only, full); nothing is left behind and an existing store is untouched.
+    UnsupportedError
+        A dtype Zarr v3 cannot hold (structured/RGB).
+    """
+    if not isinstance(vol, Volume):
+        raise TypeError(f"write_zarr needs a lazyvol.Volume, got {type(vol).__name__}")
+    levels = int(levels)
+    if levels < 1:
+        raise ValueError(f"levels={levels} must be >= 1")
+    dest = os.path.abspath(os.fspath(store))
+    dtype = vol.dtype
+    if dtype.kind not in "biufc" or dtype.fields is not None:
+        raise UnsupportedError(
+            f"{dest}: dtype {dtype} cannot be stored in Zarr v3 by lazyvol; convert first, "
+            "e.g. Volume(vol.data.astype('float32'), vol.affine, meta=vol.meta)"
+        )
+    _check_destination(dest, overwrite)
+    parent, base = os.path.split(dest)
+    if not base:
+        raise WriteError(f"{store}: needs a directory name")
+    tmp = os.path.join(parent, f".{base}{TMP_MARK}{uuid.uuid4().hex[:12]}")
+    try:
+        os.mkdir(tmp)
+    except OSError as exc:
+        raise WriteError(
+            f"{dest}: cannot create a directory in {parent} ({exc.strerror or exc}); choose a "
+            "writable destination"
+        ) from exc
+    try:
+        _write_into(tmp, vol, chunks, shards, codec, progress, levels, dest)
+        _publish(tmp, dest, overwrite)
+    except LazyvolError:
+        shutil.rmtree(tmp, ignore_errors=True)
+        raise
+    except OSError as exc:
+        shutil.rmtree(tmp, ignore_errors=True)
+        raise WriteError(
+            f"{dest}: writing the store failed ({exc.strerror or exc}); nothing was left behind"
+        ) from exc
+    except BaseException:
+        shutil.rmtree(tmp, ignore_errors=True)
+        raise
+    return dest
+
+
+def _write_into(
+    tmp: str,
+    vol: Volume,
+    chunks: Any,
+    shards: Any,
+    codec: Any,
+    progress: bool,
+    levels: int,
+    dest: str,
+) -> None:
+    import zarr
+
+    ndim = vol.ndim
+    dtype = vol.dtype.newbyteorder("=")
+    shape = vol.shape
+    chunk_vol = _default_chunks(shape) if chunks is None else _axis_spec(chunks, shape, "chunks")
+    chunk_disk = tuple(reversed(chunk_vol))
+    shape_disk = tuple(reversed(shape))
+    if shards is None:
+        shard_disk: tuple[int, ...] | None = None
+        if math.prod(chunk_disk) * dtype.itemsize < SHARD_BELOW_BYTES:
+            shard_disk = _auto_shards(chunk_disk, shape_disk, dtype.itemsize)
+            if shard_disk == chunk_disk:
+                shard_disk = None
+    elif shards is False:
+        shard_disk = None
+    else:
+        shard_vol = tuple(
+            int(s) for s in (shards if not isinstance(shards, int) else [shards] * ndim)
+        )
+        if len(shard_vol) != ndim or any(s % c for s, c in zip(shard_vol, chunk_vol)):
+            raise ValueError(
+                f"shards={shards!r} must give one multiple of chunks={chunk_vol} per axis (i, j, k[, t])"
+            )
+        shard_disk = tuple(reversed(shard_vol))
+    compressor = _codec(codec)
+    meta = dict(vol.meta)
+
+    group = zarr.open_group(tmp, mode="w", zarr_format=3)
+    level_info: list[dict[str, Any]] = []
+    datasets: list[dict[str, Any]] = []
+    x = vol.data.transpose(tuple(reversed(range(ndim))))
+    if x.dtype != dtype:
+        x = x.astype(dtype)
+    affine = vol.affine
+    factors_total = [1, 1, 1]
+    for lvl in range(levels):
+        if lvl > 0:
+            prev = da.from_zarr(zarr.open_array(os.path.join(tmp, str(lvl - 1)), mode="r"))
+            fac_disk = [1] * (ndim - 3) + [2 if n > 1 else 1 for n in prev.shape[-3:]]
+            x = _downsample(prev, fac_disk)
+            f_ijk = list(reversed(fac_disk[-3:]))
+            factors_total = [a * b for a, b in zip(factors_total, f_ijk)]
+        lvl_shape = tuple(int(n) for n in x.shape)
+        lvl_chunk = tuple(min(c, n) for c, n in zip(chunk_disk, lvl_shape))
+        lvl_shard = (
+            None
+            if shard_disk is None
+            else tuple(
+                max(c, min(s, math.ceil(n / c) * c))
+                for s, c, n in zip(shard_disk, lvl_chunk, lvl_shape)
+            )
+        )
+        if lvl_shard is not None and any(s % c for s, c in zip(lvl_shard, lvl_chunk)):
+            lvl_shard = None
+        arr = group.create_array(
+            str(lvl),
+            shape=lvl_shape,
+            dtype=dtype,
+            chunks=lvl_chunk,
+            shards=lvl_shard,
+            compressors=[compressor] if compressor is not None else None,
+            fill_value=0,
+            dimension_names=[a["name"] for a in _ome_axes(ndim, meta)],
+            config={"write_empty_chunks": True},
+        )
+        unit = lvl_shard or lvl_chunk
+        block = _write_blocks(unit, lvl_shape, dtype.itemsize)
+        xs = x.rechunk(block)
+        _store(xs, arr, progress, f"{os.path.basename(dest)} level {lvl}")
+        n_files, n_bytes = _count_chunk_files(os.path.join(tmp, str(lvl)))
+        expected = math.prod(math.ceil(n / u) for n, u in zip(lvl_shape, unit))
+        if n_files != expected:
+            raise WriteError(
+                f"{dest}: level {lvl} has {n_files} chunk files after writing, expected {expected}"
+            )
+        lvl_aff = _level_affine(affine, factors_total)
+        level_info.append(
+            {
+                "path": str(lvl),
+                "shape": list(lvl_shape),
+                "chunk_files": n_files,
+                "chunk_bytes": n_bytes,
+                "unit": list(unit),
+                "affine": lvl_aff.tolist(),
+            }
+        )
+        datasets.append(
+            {"path": str(lvl), "coordinateTransformations": _ome_transforms(lvl_aff, ndim, meta)}
+        )
+    ome = {
+        "version": OME_VERSION,
+        "multiscales": [
+            {
+                "name": os.path.basename(dest),
+                "axes": _ome_axes(ndim, meta),
+                "datasets": datasets,
+                "type": "mean",
+            }
+        ],
+    }
+    lv = {
+        "format": FORMAT,
+        "version": FORMAT_VERSION,
+        "axes": "disk = volume.T: volume (i, j, k[, t]) is stored as (z, y, x) / (t, z, y, x), C order",
+        "affine": affine.tolist(),
+        "affine_in_ome": _is_positive_diagonal(affine),
+        "source": vol.source,
+        "meta": _to_json(meta),
+        "dtype": dtype.str,
+        "shape": list(shape),
+        "levels": [{"path": d["path"], "affine": d["affine"]} for d in level_info],
+    }
+    group.attrs.update({"ome": ome, "lazyvol": lv})  # type: ignore[dict-item]
+    manifest = {
+        "format": FORMAT,
+        "version": FORMAT_VERSION,
+        "complete": True,
+        "created": time.time(),
+        "source": vol.source,
+        "levels": level_info,
+    }
+    mpath = os.path.join(tmp, MANIFEST)
+    with open(mpath, "w", encoding="utf-8") as f:
+        json.dump(manifest, f, indent=1)
+        f.flush()
+        os.fsync(f.fileno())
+
+
+def _store(x: da.Array, arr: Any, progress: bool, label: str) -> None:
+    with dask.config.set({"array.write_empty_chunks": True}):
+        if progress:
+            from tqdm.dask import TqdmCallback
+
+            with TqdmCallback(desc=f"writing {label}"):
+                da.store(x, arr, lock=False)
+        else:
+            da.store(x, arr, lock=False)
+
+
+# -- reading -----------------------------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class ZarrPlan:
+    """What a read task needs: store path, array path, and the chunk grid to check files against."""
+
+    store: str
+    array: str
+    shape: tuple[int, ...]  # disk order
+    unit: tuple[int, ...]  # shard or chunk shape, disk order
+    dtype: str
+    check_files: bool
+    token: str
+
+
+@functools.lru_cache(maxsize=64)
+def _cached_array(store: str, array: str, token: str) -> Any:
+    import zarr
+
+    return zarr.open_array(os.path.join(store, array), mode="r")
+
+
+def read_block(plan: ZarrPlan, index: tuple[slice, ...]) -> np.ndarray:
+    """Read block ``index`` (volume order) from a Zarr array; checks its chunk files exist."""
+    disk_index = tuple(reversed(index))
+    where = f"{plan.store} (array {plan.array!r}, block {[(s.start, s.stop) for s in index]})"
+    if plan.check_files:
+        ranges = [range(s.start // u, (s.stop - 1) // u + 1) for s, u in zip(disk_index, plan.unit)]
+        for key in itertools.product(*ranges):
+            f = os.path.join(plan.store, plan.array, "c", *map(str, key))
+            if not os.path.isfile(f):
+                raise FormatError(
+                    f"{where}: chunk file {f} is missing; the store is incomplete or damaged; "
+                    "write it again (or delete the cache entry)"
+                )
+    try:
+        arr = _cached_array(plan.store, plan.array, plan.token)
+        block = np.asarray(arr[disk_index])
+    except LazyvolError:
+        raise
+    except Exception as exc:
+        raise FormatError(f"{where}: reading the chunk data failed: {exc}") from exc
+    out = block.transpose()
+    if out.dtype != np.dtype(plan.dtype):
+        out = out.astype(plan.dtype)
+    return out
+
+
+def _auto_read_chunks(
+    unit_vol: Sequence[int], shape: Sequence[int], itemsize: int
+) -> tuple[int, ...]:
+    """Dask chunks aligned to the store's chunks/shards, grown fastest axis (i) first to the budget."""
+    block = [min(u, n) for u, n in zip(unit_vol, shape)]
+    budget = max(chunk_budget(), math.prod(block) * itemsize)
+    for ax in range(min(3, len(block))):
+        others = math.prod(block) // block[ax] * itemsize
+        mult = max(1, budget // (others * block[ax]))
+        block[ax] = min(shape[ax], block[ax] * mult)
+        if block[ax] < shape[ax]:
+            break
+    return tuple(block)
+
+
+def _array_meta(store: str, array: str) -> dict[str, Any]:
+    zj = os.path.join(store, array, "zarr.json")
+    try:
+        meta = _read_json(zj)
+    except FileNotFoundError as exc:
+        raise FormatError(
+            f"{store}: array {array!r} is missing ({zj} not found); the store is incomplete"
+        ) from exc
+    except (OSError, ValueError) as exc:
+        raise FormatError(f"{zj}: unreadable Zarr array metadata: {exc}") from exc
+    if not isinstance(meta, dict) or meta.get("node_type") != "array":
+        raise FormatError(f"{zj}: not a Zarr v3 array (node_type={meta.get('node_type')!r})")
+    return meta
+
+
+def _unit_of(arr_meta: dict[str, Any]) -> tuple[int, ...]:
+    grid = arr_meta.get("chunk_grid", {})
+    try:
+        return tuple(int(c) for c in grid["configuration"]["chunk_shape"])
+    except (KeyError, TypeError, ValueError) as exc:
+        raise UnsupportedError(
+            f"unsupported Zarr chunk grid {grid!r} (only 'regular' is read)"
+        ) from exc
+
+
+def open_zarr(
+    path: str | os.PathLike[str], *, chunks: Any = "auto", level: int = 0, **options: Any
+) -> Volume:
+    """Open a Zarr v3 store written by lazyvol, or any OME-Zarr image, lazily.
+
+    Parameters
+    ----------
+    path : str or path-like
+        The store directory (holding ``zarr.json``).
+    chunks : "auto" or dask chunk spec
+        Dask chunks in the Volume's axis order ``(i, j, k[, t])``. ``"auto"``: whole on-disk
+        chunks/shards grown to :func:`lazyvol.config.chunk_budget`.
+    level : int
+        Multiscale level to open (0 = full resolution).
+
+    Returns
+    -------
+    Volume
+        For a lazyvol store: the values, dtype, affine, meta and source that were written
+        (``meta`` comes back through JSON: tuples become lists; ``source`` is the store path when the
+        written volume had none). For a foreign OME-Zarr image: data transposed to ``(x, y, z[, ...])``
+        and the affine from the OME scale and translation in millimetres.
+
+    Raises
+    ------
+    FormatError
+        Not a lazyvol or OME-Zarr store, an incomplete store (no manifest, chunk files missing or
+        of the wrong total size), or unreadable metadata.
+    UnsupportedError
+        OME axes lazyvol cannot map to a volume (not 3 space axes).
+    """
+    if options:
+        raise TypeError(f"unexpected options for a Zarr store: {sorted(options)}")
+    store = os.path.abspath(os.fspath(path))
+    zj = os.path.join(store, "zarr.json")
+    try:
+        group_meta = _read_json(zj)
+    except FileNotFoundError as exc:
+        raise FormatError(f"{store}: no zarr.json; not a Zarr v3 store") from exc
+    except (OSError, ValueError) as exc:
+        raise FormatError(f"{zj}: unreadable Zarr metadata: {exc}") from exc
+    attrs = group_meta.get("attributes", {}) if isinstance(group_meta, dict) else {}
+    if not isinstance(attrs, dict):
+        attrs = {}
+    if isinstance(attrs.get("lazyvol"), dict):
+        return _open_lazyvol(store, attrs["lazyvol"], chunks, int(level))
+    ome = attrs.get("ome") if isinstance(attrs.get("ome"), dict) else None
+    if ome is None and "multiscales" in attrs:
+        ome = {"version": attrs.get("version", "0.4"), "multiscales": attrs["multiscales"]}
+    if ome is not None and ome.get("multiscales"):
+        return _open_ome(store, ome, chunks, int(level))
+    raise FormatError(
+        f"{store}: a Zarr store that is neither a lazyvol store (group attribute 'lazyvol') nor an "
+        "OME-Zarr image (attribute 'ome' with 'multiscales'); open it with zarr directly"
+    )
+
+
+def _make_volume(
+    store: str,
+    array: str,
+    arr_meta: dict[str, Any],
+    chunks: Any,
+    check_files: bool,
+    affine: np.ndarray,
+    meta: dict[str, Any],
+    source: str,
+) -> Volume:
+    import zarr
+
+    shape_disk = tuple(int(n) for n in arr_meta["shape"])
+    unit = _unit_of(arr_meta)
+    arr = zarr.open_array(os.path.join(store, array), mode="r")
+    dtype = np.dtype(arr.dtype).newbyteorder("=")
+    shape = tuple(reversed(shape_disk))
+    if chunks is None or (isinstance(chunks, str) and chunks == "auto"):
+        chunk_spec: Any = _auto_read_chunks(tuple(reversed(unit)), shape, dtype.itemsize)
+    else:
+        chunk_spec = chunks
+    norm = normalize_chunks(chunk_spec, shape, dtype)
+    st = os.stat(os.path.join(store, array, "zarr.json"))
+    man = os.path.join(store, MANIFEST)
+    mst = os.stat(man) if os.path.exists(man) else st
+    token = dask.base.tokenize(store, array, st.st_mtime_ns, mst.st_mtime_ns, mst.st_ino, norm)
+    plan = ZarrPlan(store, array, shape_disk, unit, dtype.str, check_files, token)
+    data = plan_to_dask(read_block, plan, shape, norm, dtype, f"lazyvol-zarr-{token}")
+    return Volume(data, affine, meta=meta, source=source)
+
+
+def _open_lazyvol(store: str, lv: dict[str, Any], chunks: Any, level: int) -> Volume:
+    if lv.get("format") != FORMAT:
+        raise FormatError(
+            f"{store}: attribute lazyvol.format = {lv.get('format')!r}, expected {FORMAT!r}"
+        )
+    if int(lv.get("version", 0)) > FORMAT_VERSION:
+        raise UnsupportedError(
+            f"{store}: written by a newer lazyvol (store format {lv.get('version')}); upgrade lazyvol"
+        )
+    mpath = os.path.join(store, MANIFEST)
+    try:
+        manifest = _read_json(mpath)
+    except FileNotFoundError as exc:
+        raise FormatError(
+            f"{store}: incomplete lazyvol store: {MANIFEST} is missing (the write was interrupted); "
+            "write the store again"
+        ) from exc
+    except (OSError, ValueError) as exc:
+        raise FormatError(f"{mpath}: unreadable manifest ({exc}); write the store again") from exc
+    levels = manifest.get("levels") or []
+    if not manifest.get("complete") or not 0 <= level < len(levels):
+        raise FormatError(
+            f"{store}: manifest has no complete level {level} ({len(levels)} levels); write it again"
+        )
+    info = levels[level]
+    array = str(info["path"])
+    n_files, n_bytes = _count_chunk_files(os.path.join(store, array))
+    if n_files != info["chunk_files"] or n_bytes != info["chunk_bytes"]:
+        raise FormatError(
+            f"{store}: level {level} has {n_files} chunk files ({n_bytes} bytes) but the manifest "
+            f"lists {info['chunk_files']} ({info['chunk_bytes']} bytes): chunks are missing or damaged; "
+            "write the store again"
+        )
+    arr_meta = _array_meta(store, array)
+    if [int(n) for n in arr_meta["shape"]] != [int(n) for n in info["shape"]]:
+        raise FormatError(
+            f"{store}: array {array!r} shape {arr_meta['shape']} disagrees with the manifest"
+        )
+    affine = np.array(info.get("affine", lv["affine"]), dtype=np.float64)
+    meta = _from_json(lv.get("meta", {}))
+    source = str(lv.get("source") or store)
+    return _make_volume(store, array, arr_meta, chunks, True, affine, meta, source)
+
+
+def _open_ome(store: str, ome: dict[str, Any], chunks: Any, level: int) -> Volume:
+    try:
+        ms = ome["multiscales"][0]
+        axes = ms["axes"]
+        datasets = ms["datasets"]
+        ds = datasets[level]
+    except (KeyError, IndexError, TypeError) as exc:
+        raise FormatError(
+            f"{store}: OME-Zarr multiscales metadata lacks axes/datasets (or level {level}): {exc}"
+        ) from exc
+    names = [a["name"] if isinstance(a, dict) else str(a) for a in axes]
+    types = [
+        a.get("type") if isinstance(a, dict) else ("space" if a in "zyx" else None) for a in axes
+    ]
+    units = [a.get("unit") if isinstance(a, dict) else None for a in axes]
+    nd = len(axes)
+    space = [i for i, t in enumerate(types) if t == "space"]
+    if len(space) != 3 or space != list(range(nd - 3, nd)):
+        raise UnsupportedError(
+            f"{store}: OME-Zarr axes {names} need exactly three trailing space axes for a volume"
+        )
+
+    def transforms(lst: Any) -> tuple[np.ndarray, np.ndarray]:
+        s = np.ones(nd)
+        t = np.zeros(nd)
+        for tr in lst or []:
+            if tr.get("type") == "scale" and "scale" in tr:
+                s = s * np.asarray(tr["scale"], dtype=np.float64)
+                t = t * np.asarray(tr["scale"], dtype=np.float64)
+            elif tr.get("type") == "translation" and "translation" in tr:
+                t = t + np.asarray(tr["translation"], dtype=np.float64)
+            elif tr.get("type") not in (None, "identity"):
+                raise UnsupportedError(f"{store}: OME coordinate transformation {tr.get('type')!r}")
+        return s, t
+
+    s1, t1 = transforms(ds.get("coordinateTransformations"))
+    s2, t2 = transforms(ms.get("coordinateTransformations"))
+    scale = s1 * s2
+    trans = t1 * s2 + t2
+    factor = []
+    for i in space:
+        u = units[i]
+        factor.append(_UNIT_TO_MM.get(str(u), 1.0) if u else 1.0)
+    affine = np.eye(4)
+    # disk (.., z, y, x) -> volume (x, y, z, ..): i = x, j = y, k = z
+    for vol_ax, disk_ax in enumerate(reversed(space)):
+        f = factor[space.index(disk_ax)]
+        affine[vol_ax, vol_ax] = scale[disk_ax] * f
+        affine[vol_ax, 3] = trans[disk_ax] * f
+    arr_meta = _array_meta(store, str(ds["path"]))
+    if len(arr_meta["shape"]) != nd:
+        raise FormatError(
+            f"{store}: array {ds['path']!r} has {len(arr_meta['shape'])} axes, OME lists {nd}"
+        )
+    meta: dict[str, Any] = {
+        "format": "ome-zarr",
+        "ome_version": str(ome.get("version", "")),
+        "axes": list(reversed(names)),
+        "units": list(reversed([u or "" for u in units])),
+        "ome_scale": list(reversed(scale.tolist())),
+        "ome_translation": list(reversed(trans.tolist())),
+        "level": level,
+    }
+    if nd > 3 and types[nd - 4] == "time" and scale[nd - 4] > 0:
+        meta["axis4_spacing"] = float(scale[nd - 4])
+    return _make_volume(store, str(ds["path"]), arr_meta, chunks, False, affine, meta, store)

@@ -1,0 +1,262 @@
+"""The Zarr cache: hits, misses, staleness, killed and concurrent writers, unusable locations."""
+
+from __future__ import annotations
+
+import os
+import re
+import signal
+import subprocess
+import sys
+import textwrap
+import time
+from pathlib import Path
+
+import nibabel as nib
+import numpy as np
+import pytest
+
+import lazyvol as lv
+from lazyvol import cache as lvcache
+from lazyvol.errors import CacheError
+from lazyvol.testing import write_phantom_nifti
+from lazyvol.zarr_io import TMP_MARK
+
+SRC_DIR = str(Path(lv.__file__).resolve().parents[1])
+
+
+@pytest.fixture
+def cache_dir(tmp_path, monkeypatch):
+    d = tmp_path / "cache"
+    monkeypatch.setenv("LAZYVOL_CACHE_DIR", str(d))
+    return d
+
+
+def _reads_from_cache(vol):
+    return vol.data.name.startswith("lazyvol-zarr-")
+
+
+def test_miss_then_hit(tmp_path, cache_dir):
+    src = write_phantom_nifti(tmp_path / "a.nii.gz", (32, 28, 20), slope=0.5, inter=10.0)
+    first = lv.open(src, cache=True)
+    entries = lvcache.list_entries()
+    assert len(entries) == 1
+    assert entries[0].source == src and entries[0].size_bytes > 0
+    assert Path(entries[0].path).is_relative_to(cache_dir / "zarr")
+    second = lv.open(src, cache=True)
+    assert _reads_from_cache(second)
+    ref = nib.load(src)
+    np.testing.assert_array_equal(second.compute(), ref.get_fdata())
+    np.testing.assert_array_equal(first.compute(), ref.get_fdata())
+    plain = lv.open(src)
+    assert second.dtype == plain.dtype and second.meta == plain.meta
+    assert np.array_equal(second.affine, ref.affine)
+    assert len(lvcache.list_entries()) == 1
+    # cache paths are made of hex digests only
+    rel = Path(entries[0].path).relative_to(cache_dir / "zarr")
+    assert all(re.fullmatch(r"[0-9a-f]+", part) for part in rel.parts)
+
+
+def test_explicit_cache_dir_and_options_key(tmp_path, cache_dir):
+    src = write_phantom_nifti(tmp_path / "a.nii", (16, 16, 8), slope=2.0, inter=1.0)
+    other = tmp_path / "elsewhere"
+    scaled = lv.open(src, cache=other)
+    raw = lv.open(src, cache=other, scale=False)
+    f64 = lv.open(src, cache=other, dtype="float64")
+    assert len(lvcache.list_entries(other)) == 3
+    assert lvcache.list_entries() == []
+    ref = nib.load(src)
+    np.testing.assert_array_equal(raw.compute(), np.asanyarray(ref.dataobj.get_unscaled()))
+    np.testing.assert_array_equal(scaled.compute(), ref.get_fdata())
+    assert f64.dtype == np.float64 and raw.dtype == np.int16
+
+
+def test_touch_and_replace_never_stale(tmp_path, cache_dir):
+    path = tmp_path / "a.nii"
+    write_phantom_nifti(path, (16, 16, 8), seed=1)
+    lv.open(path, cache=True).compute()
+    # replace with a file of the same size and different content, same mtime second
+    st = os.stat(path)
+    write_phantom_nifti(path, (16, 16, 8), seed=2)
+    os.utime(path, ns=(st.st_atime_ns, st.st_mtime_ns + 1))
+    assert os.path.getsize(path) == st.st_size
+    vol = lv.open(path, cache=True)
+    np.testing.assert_array_equal(vol.compute(), nib.load(path).get_fdata())
+    # the old version's entry was evicted; only the current one remains
+    assert len(lvcache.list_entries()) == 1
+    key = lvcache.list_entries()[0].key
+    os.utime(path)  # touch: a new entry (re-verified), never the old one blindly
+    np.testing.assert_array_equal(lv.open(path, cache=True).compute(), nib.load(path).get_fdata())
+    assert [e.key for e in lvcache.list_entries()] != [key]
+
+
+def _multi_file_reader(monkeypatch):
+    """A stand-in for the DICOM reader: one .npy file per slice, listed in meta['files']."""
+    import lazyvol.api as api
+
+    def fake_open_source(path, **kw):
+        files = sorted(str(p) for p in Path(path).glob("*.npy"))
+        data = np.stack([np.load(f) for f in files], axis=-1)
+        return lv.Volume(data, np.eye(4), meta={"files": files, "n": len(files)}, source=str(path))
+
+    monkeypatch.setattr(api, "open_source", fake_open_source)
+
+
+def test_multi_file_source_append_remove_modify(tmp_path, cache_dir, monkeypatch):
+    _multi_file_reader(monkeypatch)
+    folder = tmp_path / "series"
+    folder.mkdir()
+    rng = np.random.default_rng(0)
+    for k in range(4):
+        np.save(folder / f"s{k}.npy", rng.integers(0, 1000, (8, 6), dtype=np.int16))
+
+    def truth():
+        return np.stack([np.load(f) for f in sorted(folder.glob("*.npy"))], axis=-1)
+
+    np.testing.assert_array_equal(lv.open(str(folder), cache=True).compute(), truth())
+    hit = lv.open(str(folder), cache=True)
+    assert _reads_from_cache(hit)
+    np.save(folder / "s4.npy", rng.integers(0, 1000, (8, 6), dtype=np.int16))  # appended
+    vol = lv.open(str(folder), cache=True)
+    assert vol.shape == (8, 6, 5)
+    np.testing.assert_array_equal(vol.compute(), truth())
+    os.remove(folder / "s1.npy")  # removed
+    np.testing.assert_array_equal(lv.open(str(folder), cache=True).compute(), truth())
+    st = os.stat(folder / "s2.npy")
+    np.save(folder / "s2.npy", rng.integers(0, 1000, (8, 6), dtype=np.int16))  # modified, same size
+    os.utime(folder / "s2.npy", ns=(st.st_atime_ns, st.st_mtime_ns + 1))
+    vol = lv.open(str(folder), cache=True)
+    np.testing.assert_array_equal(vol.compute(), truth())
+    assert vol.meta["files"] == sorted(str(p) for p in folder.glob("*.npy"))
+
+
+def test_unwritable_cache_warns_once_and_reads_uncached(tmp_path, cache_dir, monkeypatch):
+    src = write_phantom_nifti(tmp_path / "a.nii", (16, 16, 8))
+    real_mkdir = Path.mkdir
+
+    def deny(self, *args, **kwargs):
+        if str(self).startswith(str(cache_dir)):
+            raise PermissionError(13, "Permission denied", str(self))
+        return real_mkdir(self, *args, **kwargs)
+
+    monkeypatch.setattr(Path, "mkdir", deny)
+    with pytest.warns(lvcache.CacheWarning, match="not writable") as rec:
+        vol = lv.open(src, cache=True)
+    assert len(rec) == 1
+    assert not _reads_from_cache(vol)
+    np.testing.assert_array_equal(vol.compute(), nib.load(src).get_fdata())
+    assert not cache_dir.exists()
+    with pytest.raises(CacheError, match="not writable"):
+        lv.open(src, cache=True, require_cache=True)
+
+
+def test_write_failure_in_cache_falls_back(tmp_path, cache_dir, monkeypatch):
+    from lazyvol import zarr_io
+
+    src = write_phantom_nifti(tmp_path / "a.nii", (16, 16, 8))
+
+    def full(*a, **k):
+        raise OSError(28, "No space left on device")
+
+    monkeypatch.setattr(zarr_io, "_store", full)
+    with pytest.warns(lvcache.CacheWarning, match="No space left"):
+        vol = lv.open(src, cache=True)
+    np.testing.assert_array_equal(vol.compute(), nib.load(src).get_fdata())
+    assert lvcache.list_entries() == []
+    leftovers = [p for p in cache_dir.rglob("*") if p.is_dir() and "lazyvol-tmp" in p.name]
+    assert leftovers == []
+
+
+def test_damaged_entry_is_rebuilt(tmp_path, cache_dir):
+    src = write_phantom_nifti(tmp_path / "a.nii", (16, 16, 8))
+    lv.open(src, cache=True)
+    entry = Path(lvcache.list_entries()[0].path)
+    chunk = next(p for p in (entry / "0").rglob("*") if p.is_file() and p.name != "zarr.json")
+    chunk.unlink()
+    vol = lv.open(src, cache=True)
+    assert _reads_from_cache(vol)
+    np.testing.assert_array_equal(vol.compute(), nib.load(src).get_fdata())
+
+
+def test_clear_and_older_than(tmp_path, cache_dir):
+    a = write_phantom_nifti(tmp_path / "a.nii", (8, 8, 8), seed=1)
+    b = write_phantom_nifti(tmp_path / "b.nii", (8, 8, 8), seed=2)
+    lv.open(a, cache=True)
+    lv.open(b, cache=True)
+    assert lvcache.clear(older_than=3600) == 0
+    assert len(lvcache.list_entries()) == 2
+    assert lvcache.clear() == 2
+    assert lvcache.list_entries() == []
+    assert lvcache.clear() == 0
+
+
+# -- killed and concurrent writers (subprocesses) ---------------------------------------------------------
+
+WRITER = textwrap.dedent(
+    """
+    import sys, time
+    import lazyvol.nifti as ln
+    real = ln.read_block
+    def slow(plan, index):
+        print("block", flush=True)
+        time.sleep(float(sys.argv[3]))
+        return real(plan, index)
+    ln.read_block = slow
+    import lazyvol as lv
+    vol = lv.open(sys.argv[1], cache=sys.argv[2], chunks=(32, 32, 2))
+    print("sum", int(vol.data.sum(dtype="int64").compute()), flush=True)
+    """
+)
+
+
+def _spawn(script, *args):
+    env = dict(os.environ, PYTHONPATH=SRC_DIR + os.pathsep + os.environ.get("PYTHONPATH", ""))
+    return subprocess.Popen(
+        [sys.executable, "-c", script, *map(str, args)],
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+        env=env,
+    )
+
+
+@pytest.mark.parametrize("kill_after_blocks", [1, 5, 9])
+def test_sigkill_mid_write_leaves_no_usable_entry(tmp_path, kill_after_blocks):
+    src = write_phantom_nifti(tmp_path / "a.nii", (32, 32, 20), seed=3)
+    cdir = tmp_path / "cache"
+    proc = _spawn(WRITER, src, cdir, 0.05)
+    seen = 0
+    assert proc.stdout is not None
+    while seen < kill_after_blocks:
+        line = proc.stdout.readline()
+        assert line, proc.stderr.read() if proc.stderr else "writer exited early"
+        seen += line.startswith("block")
+    # the writer is inside write_zarr: its temporary store exists, no entry is published yet
+    assert list(cdir.rglob(f"*{TMP_MARK}*"))
+    os.kill(proc.pid, signal.SIGKILL)
+    proc.wait()
+    assert proc.returncode == -signal.SIGKILL
+    assert lvcache.list_entries(cdir) == []  # nothing complete, nothing listed
+    # the next open rebuilds a correct entry and removes the killed writer's leftovers
+    vol = lv.open(src, cache=cdir)
+    np.testing.assert_array_equal(vol.compute(), nib.load(src).get_fdata())
+    assert len(lvcache.list_entries(cdir)) == 1
+    assert [p for p in cdir.rglob("*lazyvol-tmp*")] == []
+
+
+def test_concurrent_writers_one_valid_entry(tmp_path):
+    src = write_phantom_nifti(tmp_path / "a.nii", (32, 32, 20), seed=4)
+    cdir = tmp_path / "cache"
+    procs = [_spawn(WRITER, src, cdir, 0.01) for _ in range(3)]
+    outs = []
+    deadline = time.monotonic() + 120
+    for p in procs:
+        out, err = p.communicate(timeout=max(1.0, deadline - time.monotonic()))
+        assert p.returncode == 0, err
+        outs.append([line for line in out.splitlines() if line.startswith("sum")])
+    expected = int(np.asanyarray(nib.load(src).dataobj).astype(np.int64).sum())
+    assert all(o == [f"sum {expected}"] for o in outs)
+    entries = lvcache.list_entries(cdir)
+    assert len(entries) == 1
+    vol = lv.open(src, cache=cdir)
+    assert _reads_from_cache(vol)
+    np.testing.assert_array_equal(vol.compute(), nib.load(src).get_fdata())

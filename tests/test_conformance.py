@@ -1,0 +1,118 @@
+"""One conformance suite every reader passes (DESIGN.md principle 7).
+
+Each source factory writes a small file (or folder, or store) and returns its path plus the
+reference array from an independent reader. Every test below runs on every source.
+"""
+
+from __future__ import annotations
+
+import os
+import pickle
+from collections.abc import Callable
+from pathlib import Path
+
+import dask
+import nibabel as nib
+import numpy as np
+import pytest
+
+import lazyvol as lv
+from lazyvol.testing import write_phantom_nifti
+
+Factory = Callable[[Path], tuple[Path, np.ndarray]]
+SOURCES: dict[str, Factory] = {}
+
+
+def source(name: str) -> Callable[[Factory], Factory]:
+    def register(fn: Factory) -> Factory:
+        SOURCES[name] = fn
+        return fn
+
+    return register
+
+
+def _nib_ref(path: str | Path) -> np.ndarray:
+    return np.asanyarray(nib.load(path).dataobj)
+
+
+@source("nifti")
+def _nifti(tmp: Path) -> tuple[Path, np.ndarray]:
+    p = Path(write_phantom_nifti(tmp / "a.nii", (20, 16, 12), slope=2, inter=-3))
+    return p, _nib_ref(p)
+
+
+@source("nifti-gz")
+def _nifti_gz(tmp: Path) -> tuple[Path, np.ndarray]:
+    p = Path(write_phantom_nifti(tmp / "a.nii.gz", (20, 16, 12, 2)))
+    return p, _nib_ref(p)
+
+
+@source("nifti2-big-endian-float")
+def _nifti2(tmp: Path) -> tuple[Path, np.ndarray]:
+    p = Path(
+        write_phantom_nifti(
+            tmp / "b.nii", (20, 16, 12), dtype="float32", big_endian=True, nifti2=True
+        )
+    )
+    return p, _nib_ref(p)
+
+
+@source("analyze")
+def _analyze(tmp: Path) -> tuple[Path, np.ndarray]:
+    data = np.random.default_rng(0).integers(-2000, 4000, size=(20, 16, 12)).astype(np.int16)
+    nib.save(nib.AnalyzeImage(data, np.diag([1.0, 2.0, 3.0, 1.0])), tmp / "c.hdr")
+    return tmp / "c.hdr", data
+
+
+@pytest.fixture(params=sorted(SOURCES))
+def src(request: pytest.FixtureRequest, tmp_path: Path) -> tuple[Path, np.ndarray]:
+    return SOURCES[request.param](tmp_path)
+
+
+def test_exact_dtype(src: tuple[Path, np.ndarray]) -> None:
+    path, ref = src
+    vol = lv.open(path, chunks={0: -1, 1: -1, 2: 5})
+    blocks = [vol.data.blocks[b].compute() for b in np.ndindex(*vol.data.numblocks)]
+    assert {b.dtype for b in blocks} == {vol.dtype}
+    full = vol.compute()
+    assert full.dtype == vol.dtype
+    assert full.shape == ref.shape
+    if ref.dtype.kind in "iu" and vol.dtype.kind in "iu":
+        np.testing.assert_array_equal(full, ref)
+    else:
+        np.testing.assert_allclose(full, ref, rtol=1e-6)
+
+
+def test_pickle_round_trip_with_stdlib(src: tuple[Path, np.ndarray]) -> None:
+    path, _ = src
+    vol = lv.open(path)
+    clone = pickle.loads(pickle.dumps(vol))
+    np.testing.assert_array_equal(clone.affine, vol.affine)
+    assert clone.data.name == vol.data.name
+    np.testing.assert_array_equal(clone.compute(), vol.compute())
+
+
+def test_token_is_stable_and_follows_options(src: tuple[Path, np.ndarray]) -> None:
+    path, _ = src
+    assert lv.open(path).data.name == lv.open(path).data.name
+    assert lv.open(path, dtype="float64").data.name != lv.open(path).data.name
+
+
+def test_same_result_on_every_local_scheduler(src: tuple[Path, np.ndarray]) -> None:
+    path, _ = src
+    vol = lv.open(path, chunks={0: -1, 1: -1, 2: 4})
+    total = vol.data.astype(np.float64).sum()
+    sync = float(total.compute(scheduler="sync"))
+    threads = float(total.compute(scheduler="threads"))
+    with dask.config.set(num_workers=2):
+        procs = float(total.compute(scheduler="processes"))
+    assert sync == threads == procs
+
+
+def test_no_leaked_file_descriptors(src: tuple[Path, np.ndarray]) -> None:
+    path, _ = src
+    lv.open(path).compute()
+    before = len(os.listdir("/proc/self/fd"))
+    for _ in range(3):
+        lv.open(path, chunks={0: -1, 1: -1, 2: 3}).data.sum().compute()
+    assert len(os.listdir("/proc/self/fd")) <= before

@@ -1,0 +1,193 @@
+"""Folder scans: header-only reads, skipped files, splitting, the persisted index."""
+
+from __future__ import annotations
+
+import importlib
+import os
+import shutil
+import warnings
+
+import numpy as np
+import pydicom
+import pytest
+from pydicom.data import get_testdata_file
+
+import lazyvol as lv
+from lazyvol.testing import write_dicom_series
+
+pytestmark = pytest.mark.usefixtures("dicom_cache")
+scan_mod = importlib.import_module("lazyvol.dicom.scan")
+
+SHAPE = (32, 48, 16)
+
+
+def _rchar() -> int:
+    with open("/proc/self/io") as f:
+        for line in f:
+            if line.startswith("rchar:"):
+                return int(line.split()[1])
+    raise RuntimeError("no rchar")
+
+
+@pytest.mark.skipif(not os.path.exists("/proc/self/io"), reason="needs /proc/self/io")
+def test_scan_and_open_read_a_small_fraction_of_the_bytes(tmp_path):
+    truth = write_dicom_series(tmp_path / "s", (256, 256, 12), dtype="int16")
+    total = sum(os.path.getsize(f) for f in truth.files)
+    before = _rchar()
+    vol = lv.open(tmp_path / "s", workers=1)
+    opened = _rchar() - before
+    assert opened < 0.1 * total, (opened, total)
+    before = _rchar()
+    np.testing.assert_array_equal(vol.compute(), truth.stored)
+    assert _rchar() - before >= 256 * 256 * 2 * 12  # the metric does see pixel reads
+
+
+def test_pixel_offsets_match_pydicom(tmp_path):
+    read_header = importlib.import_module("lazyvol.dicom.header").read_header
+    for syntax in ("explicit", "implicit", "big"):
+        truth = write_dicom_series(tmp_path / syntax, (8, 6, 2), syntax=syntax)
+        for f in truth.files:
+            rec = read_header(f)
+            ds = pydicom.dcmread(f, defer_size=1)
+            elem = ds["PixelData"]
+            with open(f, "rb") as fh:
+                fh.seek(rec.pixel_offset)
+                assert fh.read(rec.pixel_length) == ds.PixelData
+            assert rec.pixel_length == len(ds.PixelData) == 96
+            assert elem.VR == rec.pixel_vr
+
+
+def test_skips_non_dicom_dicomdir_and_non_images(tmp_path):
+    write_dicom_series(tmp_path / "s", SHAPE)
+    (tmp_path / "README").write_text("hello")
+    (tmp_path / ".DS_Store").write_bytes(b"\x00\x00\x00\x01Bud1" + b"\x00" * 100)
+    (tmp_path / "empty").write_bytes(b"")
+    shutil.copy(get_testdata_file("test-SR.dcm"), tmp_path / "sr.dcm")
+    shutil.copy(get_testdata_file("rtstruct.dcm"), tmp_path / "rt.dcm")
+    dicomdir = get_testdata_file("DICOMDIR", read=False) if False else None
+    src_dir = os.path.join(os.path.dirname(get_testdata_file("CT_small.dcm")), "dicomdirtests")
+    shutil.copy(os.path.join(src_dir, "DICOMDIR"), tmp_path / "DICOMDIR")
+    del dicomdir
+    report = lv.scan(tmp_path)
+    assert len(report) == 1
+    assert report[0].shape == SHAPE
+    reasons = dict((os.path.basename(p), r) for p, r in report.skipped)
+    assert "not a DICOM" in reasons["README"]
+    assert "not a DICOM" in reasons[".DS_Store"]
+    assert reasons["empty"] == "empty file"
+    assert "SR" in reasons["sr.dcm"] and "no Pixel Data" in reasons["sr.dcm"]
+    assert "RT Structure Set" in reasons["rt.dcm"]
+    assert "DICOMDIR" in reasons["DICOMDIR"]
+    vol = lv.open(tmp_path)
+    assert vol.shape == SHAPE
+
+
+def test_two_series_raise_multiple_and_select(tmp_path):
+    a = write_dicom_series(tmp_path / "a", SHAPE, series_number=3, description="first", seed=1)
+    b = write_dicom_series(
+        tmp_path / "b", (16, 16, 8), series_number=4, description="second", seed=2
+    )
+    with pytest.raises(lv.MultipleSeriesError) as exc:
+        lv.open(tmp_path)
+    msg = str(exc.value)
+    for text in (a.series_uid, b.series_uid, "first", "second", "(32, 48, 16)", "(16, 16, 8)"):
+        assert text in msg
+    assert len(exc.value.series) == 2
+    report = lv.scan(tmp_path)
+    assert [i.number for i in report] == [3, 4]
+    np.testing.assert_array_equal(lv.open(tmp_path, series=1, scale=False).compute(), b.stored)
+    np.testing.assert_array_equal(lv.open(tmp_path, series=a.series_uid).compute(), a.stored)
+    np.testing.assert_array_equal(lv.open(tmp_path, series=report[1].id).compute(), b.stored)
+    with pytest.raises(lv.SeriesError):
+        lv.open(tmp_path, series="1.2.3.4")
+
+
+def test_mixed_sizes_and_orientations_split_with_reasons(tmp_path):
+    uid = "1.2.826.0.1.3680043.8.498.1"
+    write_dicom_series(tmp_path / "a", SHAPE, series_uid=uid, prefix="A")
+    write_dicom_series(tmp_path / "b", (16, 16, 4), series_uid=uid, prefix="B")
+    write_dicom_series(tmp_path / "c", SHAPE, series_uid=uid, orientation="sagittal", prefix="C")
+    report = lv.scan(tmp_path)
+    assert len(report) == 3
+    assert all(i.uid == uid for i in report)
+    assert all(any("Rows/Columns" in r for r in i.reasons) for i in report)
+    assert all(any("ImageOrientationPatient" in r for r in i.reasons) for i in report)
+    with pytest.raises(lv.MultipleSeriesError, match="split into 3 volumes"):
+        lv.open(tmp_path, series=uid)
+    shapes = sorted(i.shape for i in report)
+    assert shapes == [(16, 16, 4), SHAPE, SHAPE]
+
+
+def test_localizers_not_stacked(tmp_path):
+    uid = "1.2.826.0.1.3680043.8.498.2"
+    write_dicom_series(tmp_path / "a", SHAPE, series_uid=uid, prefix="A")
+    write_dicom_series(
+        tmp_path / "loc",
+        (32, 48, 2),
+        series_uid=uid,
+        prefix="L",
+        image_type=("ORIGINAL", "PRIMARY", "LOCALIZER"),
+    )
+    report = lv.scan(tmp_path)
+    assert sorted(i.shape for i in report) == [(32, 48, 1), (32, 48, 1), SHAPE]
+    assert len(lv.scan(tmp_path, stack_localizers=True)) == 2
+
+
+def test_index_reused_and_changed_file_rescanned(tmp_path, monkeypatch):
+    truth = write_dicom_series(tmp_path / "s", SHAPE)
+    first = lv.scan(tmp_path)
+    calls = []
+    orig = scan_mod.read_header
+    monkeypatch.setattr(scan_mod, "read_header", lambda p: calls.append(p) or orig(p))
+    again = lv.scan(tmp_path)
+    assert calls == []
+    assert [i.to_json() for i in again] == [i.to_json() for i in first]
+    # Change one file (new content, new mtime): only it is parsed again.
+    ds = pydicom.dcmread(truth.files[3])
+    ds.RescaleIntercept = 7
+    ds.save_as(truth.files[3])
+    os.utime(truth.files[3], ns=(1, 1))
+    report = lv.scan(tmp_path)
+    assert calls == [truth.files[3]]
+    assert report[0].meta["rescale"] == "per slice"
+    got = lv.open(tmp_path).compute()
+    assert got.dtype == np.int32  # int16 + 7 no longer fits int16
+    np.testing.assert_array_equal(got[:, :, 3], truth.stored[:, :, 3].astype(np.int32) + 7)
+
+
+def test_unwritable_cache_warns_and_continues(tmp_path, monkeypatch):
+    write_dicom_series(tmp_path / "s", SHAPE)
+    blocker = tmp_path / "cachefile"
+    blocker.write_text("not a directory")
+    monkeypatch.setenv("LAZYVOL_CACHE_DIR", str(blocker))
+    with pytest.warns(RuntimeWarning, match="scan index"):
+        report = lv.scan(tmp_path / "s")
+    assert len(report) == 1
+
+
+def test_process_pool_scan_matches_serial(tmp_path):
+    write_dicom_series(tmp_path / "s", (8, 8, 130))
+    serial = scan_mod.scan_files(str(tmp_path), workers=1, use_index=False)
+    parallel = scan_mod.scan_files(str(tmp_path), workers=2, use_index=False)
+    assert [r.to_list() for r in serial.records] == [r.to_list() for r in parallel.records]
+    assert len(serial.records) == 130
+
+
+def test_progress_bar(tmp_path, capsys):
+    write_dicom_series(tmp_path / "s", (8, 8, 4))
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        lv.scan(tmp_path, progress=True)
+    assert "lazyvol scan" in capsys.readouterr().err
+
+
+def test_order_independent_of_names_and_instance_numbers(tmp_path):
+    a = write_dicom_series(tmp_path / "a", SHAPE, seed=4)
+    b = write_dicom_series(
+        tmp_path / "b", SHAPE, seed=4, shuffle_names=True, reverse_instance_numbers=True
+    )
+    va, vb = lv.open(tmp_path / "a"), lv.open(tmp_path / "b")
+    np.testing.assert_array_equal(va.compute(), vb.compute())
+    np.testing.assert_allclose(va.affine, vb.affine)
+    np.testing.assert_array_equal(va.compute(), a.stored)
+    del b

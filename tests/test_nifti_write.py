@@ -1,0 +1,134 @@
+"""Streaming NIfTI writer: nibabel reads back identical values and affine."""
+
+from __future__ import annotations
+
+import os
+
+import dask.array as da
+import nibabel as nib
+import numpy as np
+import pytest
+
+import lazyvol as lv
+from lazyvol import nifti_write
+from lazyvol.errors import WriteError
+from lazyvol.testing import write_phantom_nifti
+
+OBLIQUE = np.array(
+    [
+        [0.9, 0.1, 0.0, -10.25],
+        [0.05, 1.1, 0.2, 5.5],
+        [0.0, 0.3, 2.0, 7.125],
+        [0.0, 0.0, 0.0, 1.0],
+    ]
+)
+
+
+def _nibabel_reference(a, affine, path):
+    """What nibabel itself writes for the same array and affine (sform and qform, code 1)."""
+    img = nib.Nifti1Image(a, affine, dtype=a.dtype)
+    img.header.set_sform(affine, code=1)
+    img.header.set_qform(affine, code=1)
+    img.to_filename(path)
+    return nib.load(path)
+
+
+@pytest.mark.parametrize("suffix", [".nii", ".nii.gz"])
+@pytest.mark.parametrize("dtype", ["uint8", "int16", "int32", "float32", "float64", "int64"])
+def test_numpy_volume_round_trip(tmp_path, suffix, dtype):
+    rng = np.random.default_rng(1)
+    a = (rng.normal(size=(13, 11, 9)) * 100).astype(dtype)
+    # chunks along k that do not divide it: slabs must follow them
+    vol = lv.Volume(da.from_array(a, chunks=(13, 11, 4)), OBLIQUE)
+    out = vol.to_nifti(tmp_path / f"v{suffix}")
+    img = nib.load(out)
+    ref = _nibabel_reference(a, OBLIQUE, str(tmp_path / f"ref{suffix}"))
+    data = np.asanyarray(img.dataobj)
+    assert data.dtype == np.dtype(dtype)
+    np.testing.assert_array_equal(data, a)
+    assert np.array_equal(img.affine, ref.affine)
+    assert np.array_equal(img.get_qform(), ref.get_qform())
+    assert np.array_equal(img.get_sform(), ref.get_sform())
+    assert img.header["sform_code"] == 1 and img.header["qform_code"] == 1
+
+
+@pytest.mark.parametrize("suffix", [".nii", ".nii.gz"])
+def test_4d(tmp_path, suffix):
+    rng = np.random.default_rng(2)
+    a = rng.integers(-500, 500, (10, 9, 7, 4), dtype=np.int16)
+    vol = lv.Volume(
+        da.from_array(a, chunks=(10, 9, 3, 1)),
+        np.diag([2.0, 2.0, 3.0, 1.0]),
+        meta={"axis4_spacing": 1.5},
+    )
+    img = nib.load(vol.to_nifti(tmp_path / f"t{suffix}"))
+    np.testing.assert_array_equal(np.asanyarray(img.dataobj), a)
+    assert img.header.get_zooms() == (2.0, 2.0, 3.0, 1.5)
+
+
+def test_nifti_source_to_nifti_identical(tmp_path):
+    src = write_phantom_nifti(tmp_path / "s.nii.gz", (40, 30, 25), dtype="int16", affine=OBLIQUE)
+    out = lv.open(src).to_nifti(tmp_path / "o.nii")
+    a, b = nib.load(src), nib.load(out)
+    np.testing.assert_array_equal(np.asanyarray(b.dataobj), np.asanyarray(a.dataobj))
+    assert np.array_equal(a.affine, b.affine)
+
+
+def test_zarr_to_nifti(tmp_path):
+    rng = np.random.default_rng(3)
+    a = rng.normal(size=(20, 18, 16)).astype(np.float32)
+    store = lv.Volume(a, OBLIQUE).to_zarr(tmp_path / "a.zarr", chunks=(8, 8, 8))
+    img = nib.load(lv.open(store).to_nifti(tmp_path / "a.nii.gz"))
+    np.testing.assert_array_equal(img.get_fdata(dtype=np.float32), a)
+
+
+def test_bool_written_as_uint8(tmp_path):
+    a = np.random.default_rng(4).random((6, 5, 4)) > 0.5
+    img = nib.load(lv.Volume(a).to_nifti(tmp_path / "b.nii"))
+    assert img.get_data_dtype() == np.uint8
+    np.testing.assert_array_equal(np.asanyarray(img.dataobj), a.astype(np.uint8))
+
+
+def test_large_dimension_uses_nifti2(tmp_path):
+    a = np.arange(40000, dtype=np.int8).reshape(40000, 1, 1)
+    img = nib.load(lv.Volume(a).to_nifti(tmp_path / "long.nii"))
+    assert isinstance(img, nib.Nifti2Image)
+    np.testing.assert_array_equal(np.asanyarray(img.dataobj), a)
+
+
+def test_existing_file_untouched(tmp_path):
+    p = tmp_path / "x.nii"
+    p.write_bytes(b"keep me")
+    with pytest.raises(WriteError, match="overwrite=True"):
+        lv.Volume(np.ones((3, 3, 3))).to_nifti(p)
+    assert p.read_bytes() == b"keep me"
+    lv.Volume(np.ones((3, 3, 3), "int16")).to_nifti(p, overwrite=True)
+    np.testing.assert_array_equal(np.asanyarray(nib.load(p).dataobj), 1)
+    assert os.listdir(tmp_path) == ["x.nii"]
+
+
+def test_failed_write_leaves_nothing(tmp_path):
+    def boom(block):
+        raise OSError(28, "No space left on device")
+
+    bad = da.from_array(np.ones((8, 8, 8), "int16"), chunks=(8, 8, 2)).map_blocks(
+        lambda b: b if b.mean() < 0 else boom(b), dtype="int16"
+    )
+    with pytest.raises(WriteError, match="No space left"):
+        lv.Volume(bad).to_nifti(tmp_path / "x.nii.gz")
+    assert os.listdir(tmp_path) == []
+
+
+def test_read_only_destination(tmp_path, monkeypatch):
+    def deny(path, *args, **kwargs):
+        raise PermissionError(13, "Permission denied", str(path))
+
+    monkeypatch.setattr(nifti_write, "open", deny, raising=False)
+    with pytest.raises(WriteError, match="Permission denied"):
+        lv.Volume(np.ones((3, 3, 3))).to_nifti(tmp_path / "x.nii")
+    assert os.listdir(tmp_path) == []
+
+
+def test_bad_suffix(tmp_path):
+    with pytest.raises(WriteError, match=r"\.nii"):
+        lv.Volume(np.ones((3, 3, 3))).to_nifti(tmp_path / "x.img")

@@ -1,0 +1,276 @@
+"""lazyvol.stats against numpy / exact arithmetic on volumes that fit in memory."""
+
+from __future__ import annotations
+
+import json
+import math
+import sys
+import threading
+
+import dask.array as da
+import nibabel as nib
+import numpy as np
+import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
+
+import lazyvol as lv
+from lazyvol.testing import write_phantom_nifti
+
+Q = (1, 5, 25, 50, 75, 95, 99)
+
+
+@pytest.fixture(autouse=True)
+def _cache(tmp_path, monkeypatch):
+    monkeypatch.setenv("LAZYVOL_CACHE_DIR", str(tmp_path / "cache"))
+
+
+def counted(x: np.ndarray, chunks) -> tuple[da.Array, list]:
+    """Dask array over ``x`` that records every block read."""
+    reads: list = []
+    lock = threading.Lock()
+    base = da.from_array(x, chunks=chunks)
+
+    def read(block, block_info=None):
+        with lock:
+            reads.append(tuple(block_info[0]["chunk-location"]))
+        return block
+
+    return base.map_blocks(read, dtype=x.dtype), reads
+
+
+def check_against_numpy(res, x, *, exact_pct=True, bins=256):
+    v = x[~np.isnan(x)] if x.dtype.kind == "f" else x.ravel()
+    assert res.count == v.size
+    assert res.nonzero == np.count_nonzero(v)
+    assert res.min == v.min() and res.max == v.max()
+    if x.dtype.kind in "biu":
+        assert res.sum == sum(int(a) for a in v.ravel())
+        assert isinstance(res.sum, int)
+    v64 = v.astype(np.float64)
+    assert res.mean == pytest.approx(math.fsum(v64) / v.size, rel=1e-14, abs=1e-300)
+    assert res.std == pytest.approx(np.std(v64), rel=1e-10, abs=1e-12)
+    h, e = np.histogram(v, bins=bins)
+    np.testing.assert_array_equal(res.bin_edges, e)
+    np.testing.assert_array_equal(res.histogram, h)
+    p = np.percentile(v, Q)
+    if exact_pct:
+        np.testing.assert_array_equal(res.percentiles, p)
+        assert (res.percentile_error == 0).all()
+    else:
+        assert (np.abs(res.percentiles - p) <= res.percentile_error).all()
+
+
+def test_int16_nifti_exact(tmp_path):
+    path = write_phantom_nifti(tmp_path / "p.nii", (48, 40, 36), dtype="int16")
+    x = np.asarray(nib.load(path).dataobj)
+    vol = lv.open(path, chunks=(48, 40, 5))
+    res = lv.stats(vol)
+    check_against_numpy(res, x)
+    assert res.passes == 1 and res.percentile_method == "exact"
+
+
+def test_each_chunk_read_once_integers():
+    x = np.random.default_rng(1).integers(-500, 3000, size=(20, 16, 30), dtype=np.int32)
+    arr, reads = counted(x, (20, 16, 4))
+    res = lv.stats(lv.Volume(arr), mask=None)
+    check_against_numpy(res, x)
+    assert sorted(reads) == sorted(set(reads)) and len(reads) == arr.npartitions
+
+
+def test_float_passes_documented():
+    x = np.random.default_rng(2).normal(size=(20, 16, 30)).astype(np.float32)
+    arr, reads = counted(x, (20, 16, 7))
+    res = lv.stats(lv.Volume(arr))
+    assert res.passes == 2 and len(reads) == 2 * arr.npartitions
+    check_against_numpy(res, x, exact_pct=False)
+    reads.clear()
+    res1 = lv.stats(lv.Volume(arr), range=(-3, 3), bins=60)
+    assert res1.passes == 1 and len(reads) == arr.npartitions
+    v = x.ravel()
+    h, e = np.histogram(v, bins=60, range=(-3, 3))
+    np.testing.assert_array_equal(res1.histogram, h)
+    np.testing.assert_array_equal(res1.bin_edges, e)
+    assert res1.under == np.count_nonzero(v < -3) and res1.over == np.count_nonzero(v > 3)
+    # percentiles in the tails lie outside the range: still bounded, by min..range edge
+    p = np.percentile(v, Q)
+    assert (np.abs(res1.percentiles - p) <= res1.percentile_error).all()
+
+
+def test_uint16_sum_overflow_trap():
+    x = np.full((256, 256, 80), 65000, dtype=np.uint16)
+    x[::7] = 65535
+    exact = int(np.sum(x, dtype=np.uint64))
+    assert exact > 2**32  # a 32-bit accumulator would wrap
+    assert int(np.sum(x, dtype=np.uint32)) != exact
+    assert float(np.sum(x, dtype=np.float32)) != exact  # and float32 would round
+    res = lv.stats(lv.Volume(da.from_array(x, chunks=(256, 256, 9))))
+    assert res.sum == exact and isinstance(res.sum, int)
+    assert res.mean == exact / x.size
+    assert res.std == pytest.approx(np.std(x.astype(np.float64)), rel=1e-12)
+
+
+def test_float32_accumulation_drift():
+    rng = np.random.default_rng(3)
+    n = 2**21  # 2 M voxels
+    x = (1000.0 + rng.normal(0, 0.1, size=n)).astype(np.float32).reshape(128, 128, 128)
+    exact_mean = math.fsum(x.astype(np.float64).ravel()) / n
+    naive = np.cumsum(x.ravel(), dtype=np.float32)[-1] / np.float32(n)  # running float32 sum
+    assert abs(float(naive) - exact_mean) > 1e-3  # the trap is real
+    res = lv.stats(lv.Volume(da.from_array(x, chunks=(128, 128, 16))), bins=64)
+    assert res.mean == pytest.approx(exact_mean, rel=1e-15)
+    ref_std = float(np.sqrt(np.mean((x.astype(np.float64) - exact_mean) ** 2)))
+    assert res.std == pytest.approx(ref_std, rel=1e-9)
+    assert res.sum == pytest.approx(math.fsum(x.astype(np.float64).ravel()), rel=1e-15)
+
+
+def test_nan_and_exact_percentiles():
+    rng = np.random.default_rng(4)
+    x = rng.gamma(2.0, 50.0, size=(30, 20, 25)).astype(np.float32)
+    x[rng.random(x.shape) < 0.05] = np.nan
+    x[0, 0, :3] = 0
+    vol = lv.Volume(da.from_array(x, chunks=(30, 20, 6)))
+    res = lv.stats(vol, bins=50)
+    assert res.nan_count == np.count_nonzero(np.isnan(x))
+    check_against_numpy(res, x, exact_pct=False, bins=50)
+    exact = lv.stats(vol, bins=50, exact_percentiles=True)
+    assert exact.percentile_method == "exact" and exact.passes >= 3
+    np.testing.assert_array_equal(exact.percentiles, np.nanpercentile(x, Q))
+
+
+def test_exact_percentiles_refine_big_bins(monkeypatch):
+    # Force sub-binning: bins with more values than the collect limit are split again.
+    st_mod = sys.modules["lazyvol.stats"]  # the module; lazyvol.stats is the function
+    monkeypatch.setattr(st_mod, "EXACT_COLLECT_LIMIT", 50)
+    x = np.random.default_rng(5).normal(size=(20, 20, 20))
+    res = lv.stats(lv.Volume(da.from_array(x, chunks=(20, 20, 3))), bins=4, exact_percentiles=True)
+    np.testing.assert_array_equal(res.percentiles, np.percentile(x, Q))
+    assert res.passes >= 4
+
+
+def test_mask_same_grid(tmp_path):
+    path = write_phantom_nifti(tmp_path / "img.nii.gz", (40, 36, 30), dtype="int16")
+    x = np.asarray(nib.load(path).dataobj)
+    m = (x > 500).astype(np.uint8)
+    aff = nib.load(path).affine
+    mpath = tmp_path / "mask.nii"
+    nib.save(nib.Nifti1Image(m, aff), mpath)
+    res = lv.stats(lv.open(path), mask=lv.open(mpath))
+    check_against_numpy(res, x[m.astype(bool)])
+
+
+def test_mask_other_grid(tmp_path):
+    vol = lv.Volume(np.zeros((10, 12, 14), dtype="int16"), np.diag([2.0, 2.0, 2.0, 1.0]))
+    other = lv.Volume(np.ones((10, 12, 13), dtype="uint8"), np.diag([2.0, 2.0, 2.0, 1.0]))
+    with pytest.raises(lv.GridMismatchError) as ei:
+        lv.stats(vol, mask=other)
+    msg = str(ei.value)
+    assert "(10, 12, 14)" in msg and "(10, 12, 13)" in msg and "affine" in msg
+    shifted = lv.Volume(np.ones((10, 12, 14), dtype="uint8"), np.diag([2.0, 2.0, 2.5, 1.0]))
+    with pytest.raises(lv.GridMismatchError, match="affine differs"):
+        lv.stats(vol, mask=shifted)
+    assert isinstance(ei.value, lv.LazyvolError) and isinstance(ei.value, ValueError)
+
+
+def test_empty_mask():
+    vol = lv.Volume(np.arange(60, dtype="float32").reshape(3, 4, 5))
+    res = lv.stats(vol, mask=lv.Volume(np.zeros((3, 4, 5), dtype=bool)))
+    assert res.count == 0 and math.isnan(res.mean) and res.min is None
+    json.dumps(res.to_dict())
+
+
+def test_axis_per_time_point_4d(tmp_path):
+    path = write_phantom_nifti(tmp_path / "f.nii", (24, 20, 16, 5), dtype="int16")
+    x = np.asarray(nib.load(path).dataobj)
+    mask3 = np.zeros(x.shape[:3], dtype=np.uint8)
+    mask3[4:20, 3:15, 2:12] = 1
+    vol = lv.open(path)
+    res = lv.stats(vol, axis=(0, 1, 2), mask=lv.Volume(mask3, vol.affine))
+    assert res.shape == (5,)
+    sel = x[mask3.astype(bool)]  # (n_in_mask, t)
+    np.testing.assert_array_equal(res.count, [sel.shape[0]] * 5)
+    np.testing.assert_allclose(res.mean.astype(float), sel.mean(axis=0), rtol=1e-14)
+    np.testing.assert_array_equal(res.percentiles, np.percentile(sel, Q, axis=0).T)
+    for t in range(5):
+        one = res[t]
+        assert one.sum == int(sel[:, t].astype(np.int64).sum())
+        assert one.min == sel[:, t].min() and one.max == sel[:, t].max()
+        h, _ = np.histogram(sel[:, t], bins=256, range=(sel.min(), sel.max()))
+        np.testing.assert_array_equal(one.histogram, h)
+    json.dumps(res.to_dict())
+
+
+def test_axis_rows_spanning_chunks_float():
+    # Per-slice statistics where each chunk holds several slices (k-chunk 4).
+    x = np.random.default_rng(6).normal(size=(12, 10, 11))
+    res = lv.stats(
+        lv.Volume(da.from_array(x, chunks=(6, 10, 4))), axis=(0, 1), exact_percentiles=True
+    )
+    assert res.shape == (11,)
+    np.testing.assert_allclose(res.mean, x.mean(axis=(0, 1)), rtol=1e-13)
+    np.testing.assert_allclose(res.std, x.std(axis=(0, 1)), rtol=1e-12)
+    np.testing.assert_array_equal(res.max, x.max(axis=(0, 1)))
+    np.testing.assert_array_equal(res.percentiles, np.percentile(x, Q, axis=(0, 1)).T)
+
+
+def test_wide_int_span_falls_back_exactly():
+    rng = np.random.default_rng(7)
+    x = rng.integers(-(2**40), 2**40, size=(16, 16, 20), dtype=np.int64)
+    x[0, 0, 0] = 2**62
+    x[1, 0, 0] = 2**62 + 12345
+    res = lv.stats(lv.Volume(da.from_array(x, chunks=(16, 16, 3))), bins=32, exact_percentiles=True)
+    assert res.sum == sum(int(a) for a in x.ravel())
+    assert res.min == int(x.min()) and res.max == int(x.max())
+    h, e = np.histogram(x, bins=32)
+    np.testing.assert_array_equal(res.histogram, h)
+    np.testing.assert_array_equal(res.bin_edges, e)
+    np.testing.assert_array_equal(res.percentiles, np.percentile(x, Q))
+
+
+def test_bool_and_int8():
+    rng = np.random.default_rng(8)
+    b = rng.random((10, 10, 10)) < 0.3
+    res = lv.stats(lv.Volume(da.from_array(b, chunks=(10, 10, 3))), bins=2)
+    assert res.sum == int(b.sum()) and res.nonzero == int(b.sum()) and res.count == 1000
+    i8 = rng.integers(-128, 128, size=(9, 8, 7), dtype=np.int8)
+    check_against_numpy(lv.stats(lv.Volume(da.from_array(i8, chunks=(9, 8, 2)))), i8)
+
+
+def test_to_dict_json():
+    x = np.random.default_rng(9).integers(0, 100, size=(5, 6, 7), dtype=np.uint8)
+    d = json.loads(json.dumps(lv.stats(lv.Volume(x), bins=10).to_dict()))
+    assert d["count"] == 210 and d["sum"] == int(x.sum())
+    assert d["histogram"]["counts"] == np.histogram(x, 10)[0].tolist()
+    assert d["percentiles"]["values"] == np.percentile(x, Q).tolist()
+    assert d["percentiles"]["method"] == "exact"
+
+
+def test_bad_arguments():
+    vol = lv.Volume(np.zeros((2, 3, 4)))
+    with pytest.raises(ValueError, match="percentiles"):
+        lv.stats(vol, percentiles=(101,))
+    with pytest.raises(ValueError, match="bins"):
+        lv.stats(vol, bins=0)
+    with pytest.raises(TypeError):
+        lv.stats(lv.Volume(np.zeros((2, 3, 4), dtype=complex)))
+
+
+@settings(max_examples=25, deadline=None)
+@given(
+    dtype=st.sampled_from(["uint8", "int16", "uint16", "int32", "float32", "float64"]),
+    shape=st.tuples(st.integers(1, 7), st.integers(1, 6), st.integers(1, 9)),
+    chunk=st.integers(1, 4),
+    seed=st.integers(0, 2**16),
+)
+def test_property_matches_numpy(dtype, shape, chunk, seed):
+    rng = np.random.default_rng(seed)
+    dt = np.dtype(dtype)
+    if dt.kind == "f":
+        x = (rng.normal(size=shape) * 100).astype(dt)
+    else:
+        info = np.iinfo(dt)
+        x = rng.integers(max(info.min, -70000), min(info.max, 70000), size=shape, endpoint=True)
+        x = x.astype(dt)
+    vol = lv.Volume(da.from_array(x, chunks=(shape[0], chunk, chunk)))
+    res = lv.stats(vol, bins=17, exact_percentiles=True)
+    check_against_numpy(res, x, bins=17)

@@ -1,0 +1,365 @@
+"""Zarr v3 / OME-Zarr 0.5 writer and reader: round trips, OME clients, bad stores, failed writes."""
+
+from __future__ import annotations
+
+import json
+import os
+import pickle
+
+import dask
+import dask.array as da
+import nibabel as nib
+import numpy as np
+import pytest
+import zarr
+
+import lazyvol as lv
+from lazyvol import zarr_io
+from lazyvol.errors import FormatError, UnsupportedError, WriteError
+from lazyvol.testing import write_phantom_nifti
+
+OBLIQUE = np.array(
+    [
+        [0.9, 0.1, 0.0, -10.25],
+        [0.05, 1.1, 0.2, 5.5],
+        [0.0, 0.3, 2.0, 7.125],
+        [0.0, 0.0, 0.0, 1.0],
+    ]
+)
+
+
+def _rand(shape, dtype, seed=0):
+    rng = np.random.default_rng(seed)
+    dt = np.dtype(dtype)
+    if dt.kind == "b":
+        return rng.random(shape) > 0.5
+    if dt.kind in "iu":
+        info = np.iinfo(dt)
+        return rng.integers(max(info.min, -30000), min(info.max, 30000), shape, dtype=dt)
+    if dt.kind == "c":
+        return (rng.normal(size=shape) + 1j * rng.normal(size=shape)).astype(dt)
+    return rng.normal(size=shape).astype(dt)
+
+
+def test_nifti_to_zarr_round_trip(tmp_path):
+    src = write_phantom_nifti(
+        tmp_path / "a.nii.gz", (40, 30, 20), dtype="int16", slope=2.0, inter=-3.0, affine=OBLIQUE
+    )
+    vol = lv.open(src)
+    out = vol.to_zarr(tmp_path / "a.zarr")
+    back = lv.open(out)
+    ref = nib.load(src)
+    # independent truth: nibabel's scaled values, nibabel's affine
+    np.testing.assert_array_equal(back.compute(), ref.get_fdata())
+    assert back.dtype == vol.dtype
+    assert np.array_equal(back.affine, ref.affine)
+    assert back.meta == vol.meta
+    assert back.source == vol.source
+    # the array on disk is the volume transposed: (z, y, x) C order
+    disk = zarr.open_array(os.path.join(out, "0"), mode="r")
+    assert disk.shape == (20, 30, 40)
+    np.testing.assert_array_equal(disk[:], ref.get_fdata().T)
+
+
+def test_4d_round_trip_and_ome_axes(tmp_path):
+    a = _rand((12, 10, 8, 3), "float32")
+    vol = lv.Volume(
+        a, np.diag([1.5, 2.0, 3.0, 1.0]), meta={"axis4_spacing": 2.5, "xyzt_units": ["mm", "sec"]}
+    )
+    out = vol.to_zarr(tmp_path / "t.zarr")
+    back = lv.open(out)
+    np.testing.assert_array_equal(back.compute(), a)
+    assert back.shape == (12, 10, 8, 3)
+    assert np.array_equal(back.affine, vol.affine)
+    assert back.spacing == (1.5, 2.0, 3.0, 2.5)
+    attrs = json.load(open(os.path.join(out, "zarr.json")))["attributes"]
+    ms = attrs["ome"]["multiscales"][0]
+    assert attrs["ome"]["version"] == "0.5"
+    assert [a["name"] for a in ms["axes"]] == ["t", "z", "y", "x"]
+    assert ms["axes"][0] == {"name": "t", "type": "time", "unit": "second"}
+    assert ms["datasets"][0]["coordinateTransformations"][0]["scale"] == [2.5, 3.0, 2.0, 1.5]
+
+
+@pytest.mark.parametrize(
+    "dtype",
+    [
+        "uint8",
+        "int8",
+        "uint16",
+        "int16",
+        "int32",
+        "uint32",
+        "int64",
+        "float32",
+        "float64",
+        "complex64",
+        "bool",
+    ],
+)
+def test_dtypes_exact(tmp_path, dtype):
+    a = _rand((9, 7, 5), dtype)
+    out = lv.Volume(a, OBLIQUE).to_zarr(tmp_path / "d.zarr")
+    back = lv.open(out)
+    assert back.dtype == np.dtype(dtype)
+    np.testing.assert_array_equal(back.compute(), a)
+    assert np.array_equal(back.affine, OBLIQUE)
+
+
+@pytest.mark.parametrize("codec", ["zstd", "blosc-zstd", "blosc-lz4", "gzip", "none"])
+def test_codecs_lossless(tmp_path, codec):
+    a = _rand((20, 16, 12), "float32", seed=3)
+    out = lv.Volume(a).to_zarr(tmp_path / "c.zarr", codec=codec)
+    np.testing.assert_array_equal(lv.open(out).compute(), a)
+    codecs = json.dumps(json.load(open(os.path.join(out, "0", "zarr.json")))["codecs"])
+    if codec != "none":
+        assert codec.split("-")[0] in codecs
+
+
+def test_sharding_for_small_chunks(tmp_path):
+    a = _rand((64, 48, 40), "int16", seed=4)
+    out = lv.Volume(a).to_zarr(tmp_path / "s.zarr", chunks=(16, 16, 8))
+    meta = json.load(open(os.path.join(out, "0", "zarr.json")))
+    assert meta["codecs"][0]["name"] == "sharding_indexed"
+    # inner chunk shape is the requested one transposed to (z, y, x)
+    assert meta["codecs"][0]["configuration"]["chunk_shape"] == [8, 16, 16]
+    np.testing.assert_array_equal(lv.open(out).compute(), a)
+    np.testing.assert_array_equal(zarr.open_array(os.path.join(out, "0"), mode="r")[:], a.T)
+    out2 = lv.Volume(a).to_zarr(tmp_path / "n.zarr", chunks=(16, 16, 8), shards=False)
+    assert (
+        json.load(open(os.path.join(out2, "0", "zarr.json")))["codecs"][0]["name"]
+        != "sharding_indexed"
+    )
+    out3 = lv.Volume(a).to_zarr(tmp_path / "e.zarr", chunks=(16, 16, 8), shards=(32, 48, 16))
+    cfg = json.load(open(os.path.join(out3, "0", "zarr.json")))["chunk_grid"]["configuration"]
+    assert cfg["chunk_shape"] == [16, 48, 32]
+    np.testing.assert_array_equal(lv.open(out3).compute(), a)
+
+
+def test_ome_zarr_client_reads_store(tmp_path):
+    from ome_zarr.io import parse_url
+    from ome_zarr.reader import Multiscales, Reader
+
+    a = _rand((30, 20, 10), "uint16", seed=5)
+    aff = np.diag([0.5, 0.75, 2.0, 1.0])
+    aff[:3, 3] = [-7.0, 3.0, 11.0]
+    out = lv.Volume(a, aff).to_zarr(tmp_path / "o.zarr", levels=2)
+    nodes = list(Reader(parse_url(out))())
+    node = next(n for n in nodes if any(isinstance(s, Multiscales) for s in n.specs))
+    assert len(node.data) == 2
+    np.testing.assert_array_equal(np.asarray(node.data[0]), a.T)
+    trans = node.metadata["coordinateTransformations"][0]
+    scale = next(t["scale"] for t in trans if t["type"] == "scale")
+    translation = next(t["translation"] for t in trans if t["type"] == "translation")
+    assert scale == [2.0, 0.75, 0.5]  # z, y, x
+    assert translation == [11.0, 3.0, -7.0]
+    assert [ax["name"] for ax in node.metadata["axes"]] == ["z", "y", "x"]
+
+
+@pytest.mark.filterwarnings("ignore::DeprecationWarning:ome_zarr")
+def test_foreign_ome_zarr_opens_with_affine(tmp_path):
+    from ome_zarr.writer import write_image
+
+    a = _rand((6, 20, 16, 12), "int16", seed=6)  # t, z, y, x
+    path = str(tmp_path / "foreign.zarr")
+    group = zarr.open_group(path, mode="w", zarr_format=3)
+    write_image(
+        a,
+        group,
+        scale_factors=[2],
+        axes=["t", "z", "y", "x"],
+        scale={"t": 3.0, "z": 2.0, "y": 1.5, "x": 1.25},
+        axes_units={"t": "second", "z": "micrometer", "y": "micrometer", "x": "micrometer"},
+    )
+    vol = lv.open(path)
+    np.testing.assert_array_equal(vol.compute(), a.T)
+    np.testing.assert_allclose(vol.affine, np.diag([1.25e-3, 1.5e-3, 2.0e-3, 1.0]), rtol=1e-12)
+    assert vol.meta["format"] == "ome-zarr"
+    assert vol.meta["axis4_spacing"] == 3.0
+    assert zarr_io.open_zarr(path, level=1).shape == (6, 8, 20, 6)  # y, x halved
+    # a translation (ome-zarr-py's writer only writes zeros): edit the metadata as another tool would
+    meta = json.load(open(os.path.join(path, "zarr.json")))
+    ds = meta["attributes"]["ome"]["multiscales"][0]["datasets"][0]
+    ds["coordinateTransformations"] = [
+        {"type": "scale", "scale": [3.0, 2.0, 1.5, 1.25]},
+        {"type": "translation", "translation": [0.0, 10.0, -5.0, 2.5]},
+    ]
+    json.dump(meta, open(os.path.join(path, "zarr.json"), "w"))
+    expected = np.diag([1.25e-3, 1.5e-3, 2.0e-3, 1.0])
+    expected[:3, 3] = [2.5e-3, -5e-3, 10e-3]
+    np.testing.assert_allclose(lv.open(path).affine, expected, rtol=1e-12)
+
+
+def test_multiscale_levels(tmp_path):
+    a = _rand((17, 12, 9), "int16", seed=7)
+    aff = OBLIQUE
+    out = lv.Volume(a, aff).to_zarr(tmp_path / "m.zarr", levels=3)
+    lvl1 = zarr_io.open_zarr(out, level=1)
+    # independent reference: block mean with edge padding, rounded
+    p = np.pad(a.astype(np.float64), [(0, 1), (0, 0), (0, 1)], mode="edge")
+    ref = p.reshape(9, 2, 6, 2, 5, 2).mean(axis=(1, 3, 5))
+    np.testing.assert_array_equal(lvl1.compute(), np.rint(ref).astype(np.int16))
+    # voxel (0,0,0) of level 1 sits at the centre of base voxels 0..1
+    np.testing.assert_allclose(lvl1.affine @ [0, 0, 0, 1], aff @ [0.5, 0.5, 0.5, 1])
+    np.testing.assert_allclose(lvl1.affine[:3, :3], aff[:3, :3] * 2)
+    assert zarr_io.open_zarr(out, level=2).shape == (5, 3, 3)
+    with pytest.raises(FormatError, match="level 3"):
+        zarr_io.open_zarr(out, level=3)
+
+
+def test_graph_is_picklable_and_runs_on_processes(tmp_path):
+    a = _rand((32, 24, 20), "int16", seed=8)
+    out = lv.Volume(a).to_zarr(tmp_path / "p.zarr", chunks=(32, 24, 5))
+    vol = lv.open(out, chunks=(32, 24, 5))
+    assert vol.data.numblocks == (1, 1, 4)
+    graph = dict(vol.data.__dask_graph__())
+    pickle.loads(pickle.dumps(graph))
+    total = dask.compute(vol.data.sum(dtype=np.int64), scheduler="processes", num_workers=2)[0]
+    assert total == a.sum(dtype=np.int64)
+
+
+def test_all_zero_volume_is_complete(tmp_path):
+    out = lv.Volume(np.zeros((10, 10, 10), "uint8")).to_zarr(
+        tmp_path / "z.zarr", chunks=5, shards=False
+    )
+    files = [f for _, _, fs in os.walk(os.path.join(out, "0", "c")) for f in fs]
+    assert len(files) == 8  # zero chunks are written too, so completeness can be checked
+    np.testing.assert_array_equal(lv.open(out).compute(), 0)
+
+
+# -- bad stores ---------------------------------------------------------------------------------------
+
+
+def test_not_lazyvol_or_ome_store(tmp_path):
+    zarr.open_group(str(tmp_path / "g.zarr"), mode="w", zarr_format=3)
+    with pytest.raises(FormatError, match="neither a lazyvol store"):
+        lv.open(tmp_path / "g.zarr")
+    zarr.create_array(str(tmp_path / "arr.zarr"), shape=(4, 4, 4), dtype="int16")
+    with pytest.raises(FormatError, match="neither"):
+        lv.open(tmp_path / "arr.zarr")
+
+
+def test_missing_manifest_is_incomplete(tmp_path):
+    out = lv.Volume(_rand((8, 8, 8), "int16")).to_zarr(tmp_path / "x.zarr")
+    os.remove(os.path.join(out, zarr_io.MANIFEST))
+    with pytest.raises(FormatError, match="incomplete"):
+        lv.open(out)
+
+
+def test_missing_chunk_detected_at_open_and_in_tasks(tmp_path):
+    a = _rand((16, 16, 16), "int16", seed=9) + 100
+    out = lv.Volume(a).to_zarr(tmp_path / "x.zarr", chunks=8, shards=False)
+    vol = lv.open(out, chunks=8)  # opened while complete
+    victim = os.path.join(out, "0", "c", "1", "0", "1")
+    assert os.path.isfile(victim)
+    os.remove(victim)
+    with pytest.raises(FormatError, match="chunk"):
+        lv.open(out)
+    # a task reading the gone chunk fails instead of returning zeros
+    with pytest.raises(FormatError, match="missing"):
+        vol.compute()
+    np.testing.assert_array_equal(vol[:, :, :8].compute(), a[:, :, :8])
+
+
+def test_corrupt_chunk_raises_lazyvol_error(tmp_path):
+    out = lv.Volume(_rand((8, 8, 8), "int16")).to_zarr(tmp_path / "x.zarr")
+    chunk = next(
+        os.path.join(d, f) for d, _, fs in os.walk(os.path.join(out, "0", "c")) for f in fs
+    )
+    size = os.path.getsize(chunk)
+    with open(chunk, "r+b") as f:
+        f.write(b"\xff" * size)  # same size, garbage content
+    vol = lv.open(out)
+    with pytest.raises(FormatError, match="reading the chunk data failed"):
+        vol.compute()
+
+
+# -- refused / failed writes --------------------------------------------------------------------------
+
+
+def _snapshot(path):
+    return {
+        os.path.relpath(os.path.join(d, f), path): open(os.path.join(d, f), "rb").read()
+        for d, _, fs in os.walk(path)
+        for f in fs
+    }
+
+
+def test_existing_store_not_overwritten(tmp_path):
+    out = lv.Volume(_rand((8, 8, 8), "int16")).to_zarr(tmp_path / "x.zarr")
+    before = _snapshot(out)
+    with pytest.raises(WriteError, match="overwrite=True"):
+        lv.Volume(np.ones((8, 8, 8), "int16")).to_zarr(out)
+    assert _snapshot(out) == before
+    lv.Volume(np.ones((4, 4, 4), "int16")).to_zarr(out, overwrite=True)
+    np.testing.assert_array_equal(lv.open(out).compute(), 1)
+    assert sorted(os.listdir(tmp_path)) == ["x.zarr"]
+
+
+def test_overwrite_refuses_non_zarr(tmp_path):
+    (tmp_path / "keep").mkdir()
+    (tmp_path / "keep" / "important.txt").write_text("x")
+    with pytest.raises(WriteError, match="not a Zarr store"):
+        lv.Volume(np.ones((4, 4, 4))).to_zarr(tmp_path / "keep", overwrite=True)
+    assert (tmp_path / "keep" / "important.txt").read_text() == "x"
+
+
+def test_read_only_destination(tmp_path, monkeypatch):
+    real_mkdir = os.mkdir
+
+    def deny(path, *args, **kwargs):
+        if str(path).startswith(str(tmp_path)):
+            raise PermissionError(13, "Permission denied", str(path))
+        return real_mkdir(path, *args, **kwargs)
+
+    monkeypatch.setattr(os, "mkdir", deny)
+    with pytest.raises(WriteError, match="Permission denied"):
+        lv.Volume(np.ones((4, 4, 4))).to_zarr(tmp_path / "x.zarr")
+    assert os.listdir(tmp_path) == []
+
+
+def test_failure_mid_write_leaves_nothing(tmp_path, monkeypatch):
+    out = lv.Volume(_rand((8, 8, 8), "int16")).to_zarr(tmp_path / "x.zarr")
+    before = _snapshot(out)
+    real_store = zarr_io._store
+
+    def full_disk(x, arr, progress, label):
+        real_store(x[:4], arr, progress, label)  # some chunks land, then the disk is "full"
+        raise OSError(28, "No space left on device")
+
+    monkeypatch.setattr(zarr_io, "_store", full_disk)
+    with pytest.raises(WriteError, match="No space left"):
+        lv.Volume(np.ones((8, 8, 8), "int16")).to_zarr(out, overwrite=True)
+    with pytest.raises(WriteError, match="No space left"):
+        lv.Volume(np.ones((8, 8, 8), "int16")).to_zarr(tmp_path / "y.zarr")
+    assert sorted(os.listdir(tmp_path)) == ["x.zarr"]
+    assert _snapshot(out) == before
+
+
+def test_unsupported_dtype(tmp_path):
+    a = np.zeros((4, 4, 4), dtype=[("r", "u1"), ("g", "u1"), ("b", "u1")])
+    with pytest.raises(UnsupportedError, match="dtype"):
+        lv.Volume(da.from_array(a)).to_zarr(tmp_path / "x.zarr")
+    assert os.listdir(tmp_path) == []
+
+
+def test_runs_on_distributed(tmp_path):
+    from distributed import Client, LocalCluster
+
+    a = _rand((32, 24, 20), "int32", seed=10)
+    out = lv.Volume(a).to_zarr(tmp_path / "d.zarr", chunks=(32, 24, 5))
+    with (
+        LocalCluster(
+            n_workers=1, threads_per_worker=1, processes=True, dashboard_address=None
+        ) as cluster,
+        Client(cluster),
+    ):
+        vol = lv.open(out, chunks=(32, 24, 5))
+        assert int(vol.data.sum(dtype=np.int64).compute()) == int(a.sum(dtype=np.int64))
+
+
+def test_open_rejects_unknown_options(tmp_path):
+    out = lv.Volume(np.ones((4, 4, 4))).to_zarr(tmp_path / "x.zarr")
+    with pytest.raises(TypeError, match="unexpected options"):
+        zarr_io.open_zarr(out, bogus=1)
+    with pytest.raises(ValueError, match="levels"):
+        lv.Volume(np.ones((4, 4, 4))).to_zarr(tmp_path / "y.zarr", levels=0)
