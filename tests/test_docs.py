@@ -292,6 +292,40 @@ def test_every_page_is_covered() -> None:
     assert len(skipped) <= max(2, total // 10), f"too many skipped examples: {skipped}"
 
 
+def _public_modules() -> list[str]:
+    import pkgutil
+
+    import lazyvol
+
+    names = ["lazyvol"]
+    for info in pkgutil.walk_packages(lazyvol.__path__, "lazyvol."):
+        if not any(part.startswith("_") for part in info.name.split(".")[1:]):
+            names.append(info.name)
+    return names
+
+
+def test_docstring_examples_run(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """The ``>>>`` examples of the docstrings (shown in the API reference) pass as doctests."""
+    import importlib
+
+    monkeypatch.chdir(tmp_path)
+    finder = doctest.DocTestFinder(exclude_empty=True)
+    runner = doctest.DocTestRunner(optionflags=_FLAGS)
+    tried = 0
+    out = io.StringIO()
+    seen: set[str] = set()
+    for name in _public_modules():
+        module = importlib.import_module(name)
+        for test in finder.find(module, name):
+            if not test.examples or test.name in seen:
+                continue
+            seen.add(test.name)
+            runner.run(test, out=out.write)
+            tried += len(test.examples)
+    assert runner.failures == 0, out.getvalue()
+    assert tried > 0
+
+
 # -- the site ---------------------------------------------------------------------------------
 
 

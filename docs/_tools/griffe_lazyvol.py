@@ -1,4 +1,6 @@
-"""Griffe extension: turn Sphinx roles in numpydoc docstrings into mkdocstrings cross-references.
+"""Griffe extensions for the API reference (configured in mkdocs.yml).
+
+``SphinxRoles`` turns Sphinx roles in numpydoc docstrings into mkdocstrings cross-references.
 
 lazyvol's docstrings are numpydoc, which uses reStructuredText roles (``:func:`lazyvol.scan```,
 ``:class:`~lazyvol.Volume```, ``:mod:`lazyvol.errors```). mkdocstrings renders Markdown, where
@@ -6,6 +8,11 @@ those would show up verbatim; this extension rewrites them to autorefs links
 (``[`lazyvol.scan`][lazyvol.scan]``) so they become links. A target that exists in the code but
 is documented on no page makes ``mkdocs build --strict`` fail (autorefs cannot find it); a target
 that does not exist in the code at all is shown as plain code.
+
+``ShadowedFunctions`` fixes public functions whose name is also a submodule's name
+(``lazyvol.dicom.scan`` is both a function defined in ``dicom/__init__.py`` and the module
+``dicom/scan.py``; at run time the function wins, griffe keeps the module): the top-level alias
+``lazyvol.scan`` is pointed at the function, so ``::: lazyvol.scan`` documents what users call.
 """
 
 from __future__ import annotations
@@ -15,7 +22,9 @@ from typing import Any
 
 import griffe
 
-_ROLE = re.compile(r":(?:py:)?(?:func|meth|class|mod|attr|obj|exc|data|const):`(?P<target>[^`]+)`")
+_ROLE = re.compile(
+    r":(?:py:)?(?P<role>func|meth|class|mod|attr|obj|exc|data|const):`(?P<target>[^`]+)`"
+)
 
 
 def _resolve(obj: griffe.Object, target: str) -> tuple[str, str]:
@@ -35,7 +44,9 @@ def _resolve(obj: griffe.Object, target: str) -> tuple[str, str]:
         scope = obj if isinstance(obj, (griffe.Class, griffe.Module)) else obj.parent
         while scope is not None:
             if ident in scope.members:
-                ident = f"{scope.path}.{ident}"
+                member = scope.members[ident]
+                # An imported name (``import gzip``) means the imported object, not a member.
+                ident = member.target_path if member.is_alias else f"{scope.path}.{ident}"
                 break
             scope = scope.parent
     shown = ident.rsplit(".", 1)[-1] if short else target.lstrip("~")
@@ -53,6 +64,15 @@ def _exists(root: griffe.Module, ident: str) -> bool:
     return True
 
 
+def _is_module(root: griffe.Module, ident: str) -> bool:
+    parts = ident.split(".")
+    try:
+        obj = root[".".join(parts[1:])] if len(parts) > 1 else root
+        return bool(obj.is_module)
+    except (KeyError, griffe.AliasResolutionError, griffe.CyclicAliasError):
+        return False
+
+
 def rewrite(obj: griffe.Object, text: str, root: griffe.Module) -> str:
     """``text`` with every Sphinx role replaced by an autorefs link (or code, if unresolvable)."""
 
@@ -60,6 +80,11 @@ def rewrite(obj: griffe.Object, text: str, root: griffe.Module) -> str:
         shown, ident = _resolve(obj, match["target"])
         if not _exists(root, ident):
             return f"`{shown}`"
+        if match["role"] in ("func", "meth") and _is_module(root, ident):
+            # A function shadowing its own submodule (see ShadowedFunctions): link the public name.
+            public = f"{root.name}.{ident.rsplit('.', 1)[-1]}"
+            if _exists(root, public) and not _is_module(root, public):
+                ident = public
         return f"[`{shown}`][{ident}]"
 
     return _ROLE.sub(repl, text)
@@ -81,3 +106,29 @@ class SphinxRoles(griffe.Extension):
         for obj in _walk(pkg):
             if obj.docstring is not None and ":" in obj.docstring.value:
                 obj.docstring.value = rewrite(obj, obj.docstring.value, pkg)
+
+
+class ShadowedFunctions(griffe.Extension):
+    """Top-level aliases that griffe resolves to a module, where Python resolves to a function."""
+
+    def __init__(self) -> None:
+        self.functions: dict[str, griffe.Function] = {}
+
+    def on_function_instance(self, *, func: griffe.Function, **kwargs: Any) -> None:
+        parent = func.parent
+        if parent is not None and parent.is_module and func.name in parent.members:
+            self.functions[func.path] = func
+
+    def on_package(self, *, pkg: griffe.Module, **kwargs: Any) -> None:
+        for name, member in list(pkg.members.items()):
+            if not isinstance(member, griffe.Alias):
+                continue
+            func = self.functions.get(member.target_path)
+            if func is None:
+                continue
+            try:
+                target = member.final_target
+            except (griffe.AliasResolutionError, griffe.CyclicAliasError):
+                continue
+            if isinstance(target, griffe.Module):
+                pkg.set_member(name, func)
