@@ -5,6 +5,10 @@ in a fresh temporary working directory, with a temporary ``LAZYVOL_CACHE_DIR`` (
 ```text block titled "Output" right after a python block is that block's expected standard output,
 compared like a doctest (``...`` matches anything, whitespace is normalised).
 
+A ```console block holds shell sessions of the ``lazyvol`` command: each ``$ lazyvol ...`` line is
+run (in-process, through ``lazyvol.cli.main``, in the same working directory) and the lines after
+it, up to the next ``$``, are its expected output (stdout then stderr), compared the same way.
+
 A block preceded by ``<!-- docs-test: skip REASON -->`` is not run; the page must say why in prose
 (e.g. it connects to a remote cluster). ``<!-- docs-test: reset -->`` starts a fresh namespace.
 
@@ -132,10 +136,13 @@ def run_page(path: Path, workdir: Path) -> int:
     os.chdir(workdir)
     try:
         for block in blocks:
-            if block.lang not in _PY_LANGS:
+            if block.lang not in _PY_LANGS and block.lang != "console":
                 continue
             if block.skip is not None:
                 assert block.skip, f"{rel}:{block.line}: a skipped block must give its reason"
+                continue
+            if block.lang == "console":
+                ran += run_console(block, f"{rel}:{block.line}")
                 continue
             if block.reset:
                 namespace = {"__name__": "__docs__"}
@@ -163,6 +170,41 @@ def run_page(path: Path, workdir: Path) -> int:
         namespace.clear()
         _release_resources()
     return ran
+
+
+def run_console(block: Block, where: str) -> int:
+    """Run the ``$ lazyvol ...`` commands of a console block; returns 1."""
+    import shlex
+
+    from lazyvol.cli import main
+
+    sessions: list[tuple[str, list[str]]] = []
+    for line in block.code.splitlines():
+        if line.startswith("$ "):
+            sessions.append((line[2:], []))
+        elif sessions:
+            sessions[-1][1].append(line)
+        elif line.strip():
+            raise AssertionError(f"{where}: console blocks start with a '$ ' command line")
+    for command, expected_lines in sessions:
+        argv = shlex.split(command, comments=True)
+        assert argv[:1] == ["lazyvol"], f"{where}: only lazyvol commands can run: {command}"
+        out, err = io.StringIO(), io.StringIO()
+        with contextlib.redirect_stdout(out), contextlib.redirect_stderr(err):
+            try:
+                status = main(argv[1:])
+            except SystemExit as exc:  # argparse --help / usage errors
+                status = exc.code if isinstance(exc.code, int) else 1
+        printed = out.getvalue() + err.getvalue()
+        expected = "\n".join(expected_lines).strip() + "\n"
+        if expected.strip() and not _CHECKER.check_output(expected, printed, _FLAGS):
+            raise AssertionError(
+                f"{where}: `{command}` printed something else than the page says\n"
+                f"--- page says ---\n{expected}--- command printed ---\n{printed}"
+            )
+        if status != 0 and "lazyvol: error:" not in expected:
+            raise AssertionError(f"{where}: `{command}` exited with {status}:\n{printed}")
+    return 1
 
 
 def _release_resources() -> None:
@@ -245,6 +287,23 @@ def test_runner_catches_wrong_output_and_errors(tmp_path: Path) -> None:
     assert run_page(page, tmp_path) == 1
 
 
+def test_console_blocks_run_the_command(tmp_path: Path) -> None:
+    page = tmp_path / "page.md"
+    page.write_text(
+        "```console\n$ lazyvol info missing.nii\nlazyvol: error: missing.nii: no such ...\n```\n"
+    )
+    assert run_page(page, tmp_path) == 1
+    page.write_text("```console\n$ lazyvol info missing.nii\n```\n")
+    with pytest.raises(AssertionError, match="exited with 2"):
+        run_page(page, tmp_path)
+    page.write_text("```console\n$ lazyvol cache list\nthe cache is full\n```\n")
+    with pytest.raises(AssertionError, match="something else"):
+        run_page(page, tmp_path)
+    page.write_text("```console\n$ rm -rf /\n```\n")
+    with pytest.raises(AssertionError, match="only lazyvol commands"):
+        run_page(page, tmp_path)
+
+
 def test_runner_resets_namespace_and_uses_workdir(tmp_path: Path) -> None:
     page = tmp_path / "page.md"
     work = tmp_path / "work"
@@ -272,7 +331,9 @@ def test_page_examples_run(page: Path, tmp_path: Path, monkeypatch: pytest.Monke
     work.mkdir()
     monkeypatch.setenv("LAZYVOL_CACHE_DIR", str(tmp_path / "cache"))
     blocks = parse_blocks(page.read_text(encoding="utf-8"))
-    runnable = [b for b in blocks if b.lang in _PY_LANGS and b.skip is None]
+    runnable = [
+        b for b in blocks if (b.lang in _PY_LANGS or b.lang == "console") and b.skip is None
+    ]
     ran = run_page(page, work)
     assert ran == len(runnable)
 
@@ -442,3 +503,30 @@ def test_code_lines_fit_the_page() -> None:
                 if len(line) > 78:
                     long_lines.append(f"{_page_id(page)}:{n} ({len(line)} chars)")
     assert not long_lines, long_lines
+
+
+def test_cli_reference_lists_every_subcommand_and_option() -> None:
+    """The generated reference covers the parser completely (nothing silently dropped)."""
+    import argparse
+    import importlib.util
+
+    from lazyvol.cli import build_parser
+
+    spec = importlib.util.spec_from_file_location("docs_hooks", DOCS / "_tools" / "hooks.py")
+    assert spec is not None and spec.loader is not None
+    hooks = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(hooks)
+    text = hooks.render_cli_reference()
+    parser = build_parser()
+    subs = [a for a in parser._actions if isinstance(a, argparse._SubParsersAction)]
+    assert subs, "lazyvol has subcommands"
+    for name, sub in subs[0].choices.items():
+        assert f"## `lazyvol {name}`" in text, name
+        for action in sub._actions:
+            if isinstance(action, argparse._HelpAction):
+                continue
+            for flag in action.option_strings:
+                assert f"`{flag}" in text, f"{name} {flag} missing from the CLI reference"
+            if not action.option_strings:
+                assert f"`{action.metavar or action.dest}`" in text, (name, action.dest)
+    assert "<!-- cli-reference -->" in (DOCS / "cli.md").read_text(encoding="utf-8")

@@ -95,31 +95,45 @@ def _subparsers(parser: argparse.ArgumentParser) -> list[tuple[str, str, argpars
 
 
 def _usage(parser: argparse.ArgumentParser) -> str:
-    formatter = argparse.HelpFormatter(parser.prog, width=88)
+    formatter = argparse.HelpFormatter(parser.prog, width=70)
     formatter.add_usage(parser.usage, parser._actions, parser._mutually_exclusive_groups, prefix="")
     return formatter.format_help().strip()
 
 
-def _render(parser: argparse.ArgumentParser, level: int) -> list[str]:
-    lines = ["```text", _usage(parser), "```", ""]
+def _render(
+    parser: argparse.ArgumentParser, level: int, common: frozenset[str] = frozenset()
+) -> list[str]:
+    lines = ["```text", "usage: " + _usage(parser), "```", ""]
     if parser.description:
         lines += [parser.description.strip(), ""]
     rows = []
+    skipped_common: list[str] = []
     for action in parser._actions:
         if isinstance(action, (argparse._HelpAction, argparse._SubParsersAction)):
             continue
         if action.help == argparse.SUPPRESS:
             continue
+        if action.option_strings and set(action.option_strings) <= common:
+            skipped_common.append("/".join(f"`{o}`" for o in action.option_strings))
+            continue
         rows.append(f"| {_flags(action)} | {_help(parser, action)} | {_default(action)} |")
     if rows:
         lines += ["| argument | meaning | default |", "|---|---|---|", *rows, ""]
+    if skipped_common:
+        lines += [f"Also takes the common options {', '.join(skipped_common)}.", ""]
     if parser.epilog:
-        lines += [parser.epilog.strip(), ""]
+        lines += ["```text", parser.epilog.strip(), "```", ""]
+    top_options = frozenset(
+        s
+        for a in parser._actions
+        if not isinstance(a, argparse._HelpAction)
+        for s in a.option_strings
+    )
     for _name, help_text, sub in _subparsers(parser):
         lines += [f"{'#' * level} `{sub.prog}`", ""]
         if help_text and not sub.description:
             lines += [help_text.strip(), ""]
-        lines += _render(sub, level + 1)
+        lines += _render(sub, level + 1, common | top_options)
     return lines
 
 
