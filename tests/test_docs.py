@@ -508,15 +508,10 @@ def test_code_lines_fit_the_page() -> None:
 def test_cli_reference_lists_every_subcommand_and_option() -> None:
     """The generated reference covers the parser completely (nothing silently dropped)."""
     import argparse
-    import importlib.util
 
     from lazyvol.cli import build_parser
 
-    spec = importlib.util.spec_from_file_location("docs_hooks", DOCS / "_tools" / "hooks.py")
-    assert spec is not None and spec.loader is not None
-    hooks = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(hooks)
-    text = hooks.render_cli_reference()
+    text = _load_hooks().render_cli_reference()
     parser = build_parser()
     subs = [a for a in parser._actions if isinstance(a, argparse._SubParsersAction)]
     assert subs, "lazyvol has subcommands"
@@ -530,3 +525,28 @@ def test_cli_reference_lists_every_subcommand_and_option() -> None:
             if not action.option_strings:
                 assert f"`{action.metavar or action.dest}`" in text, (name, action.dest)
     assert "<!-- cli-reference -->" in (DOCS / "cli.md").read_text(encoding="utf-8")
+
+
+def _load_hooks():  # type: ignore[no-untyped-def]
+    import importlib.util
+
+    spec = importlib.util.spec_from_file_location("docs_hooks", DOCS / "_tools" / "hooks.py")
+    assert spec is not None and spec.loader is not None
+    hooks = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(hooks)
+    return hooks
+
+
+def test_benchmark_report_is_included_with_its_plots(tmp_path: Path) -> None:
+    hooks = _load_hooks()
+    assert "No results committed yet" in hooks.render_benchmark_report(tmp_path)
+    (tmp_path / "report.md").write_text(
+        "# lazyvol benchmark report\n\n## nifti\n\n```text\n# not a heading\n```\n\n"
+        "![nifti](nifti_throughput.png)\n![abs](/x/y.png)\n"
+    )
+    text = hooks.render_benchmark_report(tmp_path)
+    assert "## lazyvol benchmark report" in text and "### nifti" in text
+    assert "# not a heading" in text and "## not a heading" not in text
+    assert "![nifti](benchmarks-results/nifti_throughput.png)" in text
+    assert "![abs](/x/y.png)" in text
+    assert "<!-- benchmark-report -->" in (DOCS / "benchmarks.md").read_text(encoding="utf-8")

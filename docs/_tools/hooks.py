@@ -1,19 +1,27 @@
 """MkDocs hooks for the lazyvol site (configured under ``hooks:`` in mkdocs.yml).
 
-``<!-- cli-reference -->`` in a page is replaced, at build time, by a reference generated from the
-``lazyvol`` command's argparse parser (:func:`lazyvol.cli.build_parser`), so the page cannot drift
-from the command. The generator is importable on its own for tests: ``render_cli_reference()``.
+- ``<!-- cli-reference -->`` in a page is replaced, at build time, by a reference generated from the
+  ``lazyvol`` command's argparse parser (:func:`lazyvol.cli.build_parser`), so the page cannot
+  drift from the command. The generator is importable on its own for tests:
+  ``render_cli_reference()``.
+- ``<!-- benchmark-report -->`` is replaced by the committed benchmark report,
+  ``benchmarks/results/report.md`` (headings moved one level down, its PNG plots copied into the
+  site under ``benchmarks-results/``), or by a note saying how to produce it when there is none.
 """
 
 from __future__ import annotations
 
 import argparse
+import re
 import sys
 from pathlib import Path
 from typing import Any
 
 ROOT = Path(__file__).resolve().parents[2]
 MARKER = "<!-- cli-reference -->"
+BENCH_MARKER = "<!-- benchmark-report -->"
+RESULTS = ROOT / "benchmarks" / "results"
+RESULTS_URL = "benchmarks-results"
 
 if str(ROOT / "src") not in sys.path:
     # Build from a checkout without installing: the package under src/ is the one documented.
@@ -142,8 +150,47 @@ def render_cli_reference(level: int = 2) -> str:
     return "\n".join(_render(_parser(), level)).rstrip() + "\n"
 
 
+def render_benchmark_report(results: Path = RESULTS) -> str:
+    """The committed benchmark report as a section of a page, or a note when there is none."""
+    report = results / "report.md"
+    if not report.is_file():
+        return (
+            '!!! note "No results committed yet"\n'
+            "    Run `python -m benchmarks` from the repository root; the report lands in\n"
+            "    `benchmarks/results/report.md` and appears here when the site is built.\n"
+        )
+    text = report.read_text(encoding="utf-8")
+    lines = []
+    fence = False
+    for line in text.splitlines():
+        if line.lstrip().startswith(("```", "~~~")):
+            fence = not fence
+        if not fence and re.match(r"#{1,5} ", line):
+            line = "#" + line
+        lines.append(line)
+    text = "\n".join(lines) + "\n"
+    # Plots referenced by bare file name live next to the report; the site serves them here.
+    return re.sub(
+        r"(!\[[^\]]*\]\()([^/)\s]+\.png)\)",
+        lambda m: f"{m[1]}{RESULTS_URL}/{m[2]})",
+        text,
+    )
+
+
+def on_files(files: Any, config: Any) -> Any:
+    """MkDocs hook: serve the benchmark plots next to the benchmarks page."""
+    from mkdocs.structure.files import File
+
+    if (RESULTS / "report.md").is_file():
+        for png in sorted(RESULTS.glob("*.png")):
+            files.append(File.generated(config, f"{RESULTS_URL}/{png.name}", abs_src_path=str(png)))
+    return files
+
+
 def on_page_markdown(markdown: str, page: Any, config: Any, files: Any) -> str:
-    """MkDocs hook: expand the CLI marker."""
+    """MkDocs hook: expand the CLI reference and benchmark report markers."""
     if MARKER in markdown:
         markdown = markdown.replace(MARKER, render_cli_reference())
+    if BENCH_MARKER in markdown:
+        markdown = markdown.replace(BENCH_MARKER, render_benchmark_report())
     return markdown
