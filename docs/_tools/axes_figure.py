@@ -79,11 +79,11 @@ def _pixel_panel(ax) -> None:
         va="top",
         linespacing=1.5,
     )
-    ax.set_xlim(-1.0, ncol + 6.5)
-    ax.set_ylim(-nrow - 5.0, 3.2)
+    ax.set_xlim(-1.0, ncol + 6.2)
+    ax.set_ylim(-nrow - 5.0, 3.3)
     ax.set_aspect("equal")
     ax.axis("off")
-    ax.set_title("1. A stored slice: rows and columns", fontsize=12, loc="left")
+    ax.set_title("1. A stored slice: rows and columns", fontsize=12, loc="left", x=0.03)
 
 
 def _box_edges(origin, u, v, w):
@@ -117,7 +117,7 @@ def _world_panel(ax) -> None:
         )
     # world axes (RAS+) through the world origin
     L = 2.6
-    w0 = np.array([-3.5, -7.0, 0.0])
+    w0 = np.array([-1.0, -6.5, 0.0])
     for vec, name in (
         (np.array([1, 0, 0]), "R"),
         (np.array([0, 1, 0]), "A"),
@@ -153,30 +153,46 @@ def _world_panel(ax) -> None:
     ax.set_xlim(-4, 8)
     ax.set_ylim(-7, 5)
     ax.set_zlim(-1, 6)
-    ax.set_box_aspect((1, 1, 0.8))
+    ax.set_box_aspect((1, 1, 0.8), zoom=1.2)
     ax.view_init(elev=22, azim=-58)
     ax.set_axis_off()
-    ax.set_title("2. The volume in RAS+ world space (axial example)", fontsize=12, loc="left")
+    ax.text2D(
+        0.03,
+        0.97,
+        "2. The volume in RAS+ world space (axial example)",
+        fontsize=12,
+        transform=ax.transAxes,
+        va="top",
+    )
 
 
 def draw(out: Path = OUT) -> Path:
-    """Render the figure to ``out`` (PNG) and return the path."""
-    fig = plt.figure(figsize=(13, 6.2), dpi=100)
-    ax1 = fig.add_subplot(1, 2, 1)
-    ax2 = fig.add_subplot(1, 2, 2, projection="3d", computed_zorder=False)
+    """Render the figure to ``out`` (PNG) and return the path.
+
+    The panels are stacked so that the figure stays legible at the width of the docs' text column.
+    """
+    fig = plt.figure(figsize=(7.4, 10.4), dpi=100)
+    ax1 = fig.add_axes((0.0, 0.555, 1.0, 0.41))
+    ax2 = fig.add_axes((-0.06, 0.08, 1.12, 0.46), projection="3d", computed_zorder=False)
     _pixel_panel(ax1)
     _world_panel(ax2)
     fig.text(
         0.5,
-        0.03,
+        0.06,
         r"$(x, y, z)_{RAS} = \mathrm{diag}(-1,-1,1)\,\left(\mathrm{IPP}_0"
-        r" + i\,\Delta_c\,\mathbf{r} + j\,\Delta_r\,\mathbf{c} + k\,\mathbf{s}\right)$"
-        "      r, c: ImageOrientationPatient row / column cosines;  "
+        r" + i\,\Delta_c\,\mathbf{r} + j\,\Delta_r\,\mathbf{c} + k\,\mathbf{s}\right)$",
+        ha="center",
+        fontsize=13,
+    )
+    fig.text(
+        0.5,
+        0.012,
+        "r, c: ImageOrientationPatient row / column cosines\n"
         r"$\Delta_r, \Delta_c$: PixelSpacing;  s: step between slice positions",
         ha="center",
-        fontsize=10.5,
+        fontsize=10,
+        color=GREY,
     )
-    fig.subplots_adjust(left=0.02, right=0.99, top=0.92, bottom=0.1, wspace=0.05)
     out.parent.mkdir(parents=True, exist_ok=True)
     fig.savefig(out, dpi=100, metadata={"Software": None})
     plt.close(fig)
