@@ -440,6 +440,10 @@ def test_site_builds_strict(built_site: Path) -> None:
             rel.parent / "index.html" if rel.name == "index" else rel / "index.html"
         )
         assert html.is_file(), f"{page} was not rendered to {html}"
+    cli = (built_site / "cli" / "index.html").read_text(encoding="utf-8")
+    assert "usage: lazyvol convert" in cli and "cli-reference" not in cli
+    contributing = (built_site / "contributing-docs" / "index.html").read_text(encoding="utf-8")
+    assert "usage: lazyvol" not in contributing  # markers quoted in prose are left alone
 
 
 @pytest.mark.slow

@@ -189,8 +189,9 @@ def on_files(files: Any, config: Any) -> Any:
 
 def on_page_markdown(markdown: str, page: Any, config: Any, files: Any) -> str:
     """MkDocs hook: expand the CLI reference and benchmark report markers."""
-    if MARKER in markdown:
-        markdown = markdown.replace(MARKER, render_cli_reference())
-    if BENCH_MARKER in markdown:
-        markdown = markdown.replace(BENCH_MARKER, render_benchmark_report())
+    # Markers count only on a line of their own (a page may mention them in code).
+    for marker, render in ((MARKER, render_cli_reference), (BENCH_MARKER, render_benchmark_report)):
+        pattern = re.compile(rf"^{re.escape(marker)}[ \t]*$", re.M)
+        if pattern.search(markdown):
+            markdown = pattern.sub(lambda _m, render=render: render(), markdown)
     return markdown
