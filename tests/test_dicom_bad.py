@@ -31,8 +31,10 @@ def test_truncated_pixel_data_fails_at_open(tmp_path):
 def test_file_cut_inside_header_is_skipped_and_series_flagged(tmp_path):
     truth = write_dicom_series(tmp_path / "s", SHAPE)
     victim = truth.files[0]
+    data = open(victim, "rb").read()
+    cut = data.index(b"\x28\x00\x10\x00")  # the Rows (0028,0010) tag: after the UIDs
     with open(victim, "r+b") as f:
-        f.truncate(700)  # inside the dataset, before Rows/Columns
+        f.truncate(cut + 3)
     report = lv.scan(tmp_path)
     assert any(p == victim for p, _ in report.skipped)
     assert len(report) == 1
@@ -150,13 +152,13 @@ def test_acquisition_number_change_alone_does_not_split(tmp_path):
     np.testing.assert_array_equal(lv.open(tmp_path / "s").compute(), truth.stored)
 
 
-def test_compressed_multiframe_colour_are_unsupported_not_wrong(tmp_path):
-    for name in ("MR_small_RLE.dcm", "SC_rgb.dcm" if False else "SC_rgb_small_odd.dcm"):
-        src = get_testdata_file(name)
-        with pytest.raises(lv.UnsupportedError):
-            lv.open(src)
-    with pytest.raises(lv.UnsupportedError, match="multi-frame|colour"):
+def test_multiframe_and_colour_are_unsupported_not_wrong(tmp_path):
+    with pytest.raises(lv.UnsupportedError, match="multi-frame"):
         lv.open(get_testdata_file("SC_rgb_rle_2frame.dcm"))
+    with pytest.raises(lv.UnsupportedError, match="colour"):
+        lv.open(get_testdata_file("SC_rgb_small_odd.dcm"))
+    with pytest.raises(lv.FormatError, match="Deflated"):
+        lv.open(get_testdata_file("image_dfl.dcm"))
 
 
 def test_resource_limit_before_allocation(tmp_path, monkeypatch):
@@ -169,9 +171,11 @@ def test_resource_limit_before_allocation(tmp_path, monkeypatch):
 def test_malformed_needed_attribute_named(tmp_path):
     truth = write_dicom_series(tmp_path / "s", SHAPE)
     ds = pydicom.dcmread(truth.files[2])
-    ds["ImagePositionPatient"].value = ["1A", "2", "3"]
-    with pytest.warns(UserWarning):
-        ds.save_as(truth.files[2])
+    raw = "\\".join(str(v) for v in ds.ImagePositionPatient).encode()
+    data = open(truth.files[2], "rb").read()
+    junk = (b"1A\\" + raw[3:]) if len(raw) > 3 else raw
+    assert data.count(raw) == 1
+    open(truth.files[2], "wb").write(data.replace(raw, junk))
     with pytest.raises(lv.SeriesError, match="ImagePositionPatient") as exc:
         lv.open(tmp_path / "s")
     assert "1A" in str(exc.value)
@@ -185,7 +189,84 @@ def test_junk_files_only(tmp_path):
         lv.open(tmp_path / "a.txt")
 
 
-def test_headerless_dicom_accepted_when_plausible():
-    vol = lv.open(get_testdata_file("ExplVR_LitEndNoMeta.dcm"))
-    ds = pydicom.dcmread(get_testdata_file("ExplVR_LitEndNoMeta.dcm"), force=True)
-    np.testing.assert_array_equal(vol.compute()[:, :, 0], ds.pixel_array.T.astype(vol.dtype))
+def test_headerless_dicom_accepted_when_plausible(tmp_path):
+    truth = write_dicom_series(tmp_path / "s", (8, 6, 1), syntax="implicit")
+    ds = pydicom.dcmread(truth.files[0])
+    bare = tmp_path / "bare"
+    ds.preamble = None
+    del ds.file_meta
+    pydicom.dcmwrite(bare, ds, enforce_file_format=False, implicit_vr=True, little_endian=True)
+    assert open(bare, "rb").read(132)[128:132] != b"DICM"
+    vol = lv.open(bare)
+    np.testing.assert_array_equal(vol.compute(), truth.stored)
+    # A headerless non-image is skipped with a reason, not parsed into a fake volume.
+    report = lv.scan(get_testdata_file("ExplVR_LitEndNoMeta.dcm"))
+    assert len(report) == 0 and "no Pixel Data" in report.skipped[0][1]
+
+
+def test_allow_gaps_fills_missing_slices_lazily(tmp_path):
+    truth = write_dicom_series(tmp_path / "s", SHAPE, dtype="int16", slope=1, intercept=-5)
+    os.remove(truth.files[4])
+    os.remove(truth.files[5])
+    os.remove(truth.files[9])
+    with pytest.raises(lv.SeriesError, match="allow_gaps=True"):
+        lv.open(tmp_path / "s")
+    vol = lv.open(tmp_path / "s", allow_gaps=True, fill=-1000)
+    assert vol.shape == SHAPE
+    np.testing.assert_allclose(vol.affine, truth.affine, atol=1e-6)
+    assert vol.meta["filled_slices"] == [4, 5, 9]
+    assert vol.meta["relaxations"]["allow_gaps"] is True
+    data = vol.compute()
+    expected = truth.scaled(np.int32)
+    for k in range(SHAPE[2]):
+        if k in (4, 5, 9):
+            assert (data[:, :, k] == -1000).all()
+        else:
+            np.testing.assert_array_equal(data[:, :, k], expected[:, :, k])
+    # float output fills with NaN by default
+    fvol = lv.open(tmp_path / "s", allow_gaps=True, dtype="float32")
+    assert np.isnan(fvol.compute()[:, :, 4]).all()
+
+
+def test_monochrome1_kept_as_stored_and_flagged(tmp_path):
+    truth = write_dicom_series(
+        tmp_path / "s", SHAPE, dtype="uint16", extra={"PhotometricInterpretation": "MONOCHROME1"}
+    )
+    vol = lv.open(tmp_path / "s")
+    assert "monochrome1" in vol.meta
+    np.testing.assert_array_equal(vol.compute(), truth.stored)
+    for k, f in enumerate(truth.files[:2]):
+        np.testing.assert_array_equal(truth.stored[:, :, k], pydicom.dcmread(f).pixel_array.T)
+
+
+def test_split_4d_gives_one_volume_per_echo(tmp_path):
+    uid = "1.2.3.46"
+    e1 = write_dicom_series(
+        tmp_path / "s",
+        SHAPE,
+        prefix="A",
+        series_uid=uid,
+        seed=1,
+        modality="MR",
+        extra={"EchoTime": "10", "EchoNumbers": 1},
+    )
+    e2 = write_dicom_series(
+        tmp_path / "s",
+        SHAPE,
+        prefix="B",
+        series_uid=uid,
+        seed=2,
+        modality="MR",
+        extra={"EchoTime": "20", "EchoNumbers": 2},
+    )
+    report = lv.scan(tmp_path / "s", split_4d=True)
+    assert [i.shape for i in report] == [SHAPE, SHAPE]
+    with pytest.raises(lv.MultipleSeriesError):
+        lv.open(tmp_path / "s", split_4d=True)
+    v2 = lv.open(tmp_path / "s", split_4d=True, series=1)
+    assert v2.meta["axis4_index"] == {"EchoNumbers": 2, "EchoTime": 20.0}
+    assert v2.meta["relaxations"]["split_4d"] is True
+    np.testing.assert_array_equal(v2.compute(), e2.stored)
+    np.testing.assert_array_equal(
+        lv.open(tmp_path / "s", split_4d=True, series=report[0].id).compute(), e1.stored
+    )

@@ -191,3 +191,32 @@ def test_order_independent_of_names_and_instance_numbers(tmp_path):
     np.testing.assert_allclose(va.affine, vb.affine)
     np.testing.assert_array_equal(va.compute(), a.stored)
     del b
+
+
+def test_fast_header_path_equals_dcmread_path(tmp_path, monkeypatch):
+    header = importlib.import_module("lazyvol.dicom.header")
+    files = []
+    for syntax in ("explicit", "implicit", "big"):
+        files += write_dicom_series(tmp_path / syntax, (8, 6, 2), syntax=syntax).files
+    for name in ("CT_small.dcm", "MR_small.dcm", "MR_small_RLE.dcm", "rtplan.dcm", "test-SR.dcm"):
+        files.append(get_testdata_file(name))
+    fast = [header.read_header(f) for f in files]
+    monkeypatch.setattr(header, "_fast_parse", lambda fp: None)
+    slow = [header.read_header(f) for f in files]
+    assert fast == slow
+    assert sum(isinstance(r, tuple) for r in fast) == 2
+
+
+def test_symlinks_not_followed_by_default_and_loops_detected(tmp_path):
+    truth = write_dicom_series(tmp_path / "data" / "s", (8, 8, 4))
+    (tmp_path / "data" / "loop").symlink_to(tmp_path / "data", target_is_directory=True)
+    (tmp_path / "data" / "link.dcm").symlink_to(truth.files[0])
+    report = lv.scan(tmp_path / "data")
+    assert report[0].shape == (8, 8, 4)
+    reasons = dict(report.skipped)
+    assert "symbolic link" in reasons[str(tmp_path / "data" / "loop")]
+    followed = lv.scan(tmp_path / "data", follow_symlinks=True)
+    assert any("loop" in r for _, r in followed.skipped)
+    # the linked file repeats a SOPInstanceUID with the same pixels: dropped with a warning
+    assert followed[0].shape == (8, 8, 4)
+    assert any("duplicate" in w for w in followed[0].warnings)

@@ -25,16 +25,18 @@ from ..errors import (
 from ..volume import Volume
 from .pixels import DicomPlan, read_block, stale_files
 from .scan import find_files, listing_digest, load_report, save_report, scan_files
-from .series import GroupOptions, ScanReport, SeriesInfo, build_series
+from .series import NATIVE_SYNTAXES, GroupOptions, ScanReport, SeriesInfo, build_series
 
 __all__ = ["ScanReport", "SeriesInfo", "open_dicom", "scan"]
 
 _GROUP_OPTIONS = {
     "allow_gaps",
+    "fill",
     "instance_order",
     "stack_localizers",
     "spacing_rtol",
     "spacing_atol",
+    "split_4d",
 }
 _SCAN_OPTIONS = {"workers", "use_index", "follow_symlinks", "progress"}
 
@@ -67,7 +69,9 @@ def scan(
     **options
         Stacking relaxations: ``instance_order=True`` (stack by InstanceNumber when positions are
         missing; geometry flagged approximate), ``stack_localizers=True``, ``spacing_rtol`` /
-        ``spacing_atol`` (slice position tolerance, default 1e-3 relative, 1e-3 mm floor).
+        ``spacing_atol`` (slice position tolerance, default 1e-3 relative, 1e-3 mm floor),
+        ``allow_gaps=True`` with ``fill=`` (fill missing slices on the regular grid),
+        ``split_4d=True`` (one 3D volume per echo / temporal position instead of a 4th axis).
 
     Returns
     -------
@@ -155,6 +159,18 @@ def _select(report: ScanReport, path: str, series: str | int | None) -> SeriesIn
     )
 
 
+def _fill_value(fill: Any, out_dtype: np.dtype) -> float:
+    """Value of filled-in slices: ``fill`` if given, else NaN for float output and 0 otherwise."""
+    if fill is None:
+        return float("nan") if out_dtype.kind == "f" else 0.0
+    value = float(fill)
+    if out_dtype.kind in "iu":
+        info = np.iinfo(out_dtype)
+        if not (value.is_integer() and info.min <= value <= info.max):
+            raise ValueError(f"fill={fill!r} does not fit the output dtype {out_dtype}")
+    return value
+
+
 def open_dicom(
     path: str | os.PathLike[str],
     *,
@@ -201,6 +217,10 @@ def open_dicom(
     scan_kw = {k: options.pop(k) for k in list(options) if k in _SCAN_OPTIONS}
     report = scan(path, **scan_kw, **options)
     info = _select(report, path, series)
+    if info.error and info.error_kind == "unsupported" and scan_kw.get("use_index", True):
+        # Support can change without the files changing (a decoder installed since): re-check.
+        scan_kw["use_index"] = False
+        info = _select(scan(path, **scan_kw, **options), path, series)
     if info.error:
         cls = {"format": FormatError, "unsupported": UnsupportedError}.get(
             info.error_kind, SeriesError
@@ -224,6 +244,7 @@ def open_dicom(
         paths=frames.paths,
         offsets=frames.offsets,
         sizes=frames.sizes,
+        lengths=frames.lengths,
         slopes=frames.slopes,
         inters=frames.inters,
         rows=frames.rows,
@@ -238,6 +259,11 @@ def open_dicom(
         ),
         out_dtype=out_dtype.str,
         scale=bool(scale),
+        encapsulated_syntax=""
+        if frames.transfer_syntax in NATIVE_SYNTAXES
+        else frames.transfer_syntax,
+        photometric=frames.photometric,
+        fill=_fill_value(options.get("fill"), out_dtype),
     )
     changed = stale_files(plan)
     if changed:
@@ -247,11 +273,12 @@ def open_dicom(
         )
     norm = normalize_chunks(chunks, shape, out_dtype, spatial_ndim=3)
     token = file_fingerprint(
-        sorted(set(frames.paths)),
+        sorted(set(frames.paths) - {""}),
         series=info.id,
         scale=bool(scale),
         dtype=out_dtype.str,
         chunks=norm,
+        relaxations=dict(sorted(options.items())),
     )
     data = plan_to_dask(read_block, plan, shape, norm, out_dtype, f"lazyvol-dicom-{token}")
     meta = dict(info.meta)

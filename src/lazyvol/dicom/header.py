@@ -17,7 +17,7 @@ from typing import Any
 from pydicom import dcmread
 from pydicom.datadict import dictionary_VR
 from pydicom.errors import InvalidDicomError
-from pydicom.tag import Tag
+from pydicom.tag import BaseTag, Tag
 from pydicom.uid import UID
 
 from .records import FrameRecord
@@ -58,8 +58,10 @@ _KEYWORDS = (
     "DiffusionBValue",
     "AcquisitionTime",
     "FrameOfReferenceUID",
+    "SharedFunctionalGroupsSequence",
+    "PerFrameFunctionalGroupsSequence",
 )
-HEADER_TAGS = [Tag(k) for k in _KEYWORDS]
+HEADER_TAGS: list[BaseTag | int] = [Tag(k) for k in _KEYWORDS]
 
 DICOMDIR_SOP_CLASS = "1.2.840.10008.1.3.10"
 _PIXEL_TAGS = {
@@ -197,12 +199,77 @@ class _Reader:
         return [float(x) for x in out if x is not None]
 
 
-def _description(ds: Any, r: _Reader) -> str:
-    """SeriesDescription decoded with the file's Specific Character Set (pydicom knows them all)."""
+def _description(raw: dict[int, Any], r: _Reader) -> str:
+    """SeriesDescription decoded with the file's Specific Character Set (pydicom's codecs)."""
+    elem = raw.get(0x0008103E)
+    if elem is None or not isinstance(elem.value, bytes | bytearray):
+        return r.get_str("SeriesDescription")
     try:
-        return str(ds.get("SeriesDescription", "") or "").strip()
+        from pydicom.charset import convert_encodings, decode_bytes
+
+        cs = raw.get(0x00080005)
+        names = ["ISO_IR 6"]
+        if cs is not None and isinstance(cs.value, bytes | bytearray) and cs.value.strip():
+            names = [x.strip() for x in cs.value.decode("ascii", "replace").split("\\")]
+        return str(decode_bytes(bytes(elem.value), convert_encodings(names), set())).strip(" \x00")
     except Exception:
         return r.get_str("SeriesDescription")
+
+
+class _Parsed:
+    """What the fast path hands on: raw elements (``_dict``) and the file's encoding."""
+
+    def __init__(self, raw: dict[int, Any], media_sop: str, tsyntax: str) -> None:
+        self._dict = raw
+        self.media_sop = media_sop
+        self.tsyntax = tsyntax
+
+
+def _fast_parse(fp: Any) -> _Parsed | None:
+    """Parse a Part 10 file (preamble present) with pydicom's element generator directly.
+
+    No Dataset is built and no value converted: the file meta group is read until its last element,
+    then the dataset with ``specific_tags`` until Pixel Data (the file is left positioned at the
+    Pixel Data element, as dcmread does). Returns None for anything unusual (the caller falls back
+    to :func:`pydicom.dcmread`).
+    """
+    from pydicom.filereader import data_element_generator
+
+    fp.seek(132)
+    meta: dict[int, Any] = {}
+    for elem in data_element_generator(
+        fp, False, True, stop_when=lambda tag, vr, length: tag >> 16 != 0x0002
+    ):
+        meta[int(elem.tag)] = elem
+    ts_elem = meta.get(0x00020010)
+    if ts_elem is None or not isinstance(ts_elem.value, bytes):
+        return None
+    tsyntax = ts_elem.value.decode("ascii", "replace").strip(" \x00")
+    sop_elem = meta.get(0x00020002)
+    media_sop = (
+        sop_elem.value.decode("ascii", "replace").strip(" \x00")
+        if sop_elem is not None and isinstance(sop_elem.value, bytes)
+        else ""
+    )
+    if tsyntax == "1.2.840.10008.1.2.1.99" or media_sop == DICOMDIR_SOP_CLASS:
+        return _Parsed({}, media_sop, tsyntax)
+    implicit = tsyntax == "1.2.840.10008.1.2"
+    little = tsyntax != "1.2.840.10008.1.2.2"
+    start = fp.tell()
+    head = fp.read(6)
+    fp.seek(start)
+    if len(head) == 6 and not implicit and not head[4:6].isalpha():
+        return None  # says explicit VR but is not: let pydicom's heuristics decide
+    raw: dict[int, Any] = {}
+    for elem in data_element_generator(
+        fp,
+        implicit,
+        little,
+        stop_when=lambda tag, vr, length: tag in (0x7FE00010, 0x7FE00008, 0x7FE00009),
+        specific_tags=HEADER_TAGS,
+    ):
+        raw[int(elem.tag)] = elem
+    return _Parsed(raw, media_sop, tsyntax)
 
 
 def _plausible_headerless(head: bytes) -> bool:
@@ -226,7 +293,7 @@ def _plausible_headerless(head: bytes) -> bool:
     return False
 
 
-def read_header(path: str) -> FrameRecord | tuple[str, str]:
+def read_header(path: str) -> FrameRecord | list[FrameRecord] | tuple[str, str]:
     """Header record of ``path`` or, for a file that is not a readable image, ``(reason, series_uid)``.
 
     ``series_uid`` is the SeriesInstanceUID when the header got that far (so the series can be
@@ -247,41 +314,63 @@ def read_header(path: str) -> FrameRecord | tuple[str, str]:
             has_preamble = head[128:132] == b"DICM"
             if not has_preamble and not _plausible_headerless(head):
                 return ("not a DICOM file (no 'DICM' marker and no plausible dataset start)", "")
-            fp.seek(0)
+            parsed: _Parsed | None = None
             with warnings.catch_warnings():
                 warnings.simplefilter("ignore")
-                try:
-                    ds = dcmread(
-                        fp,
-                        stop_before_pixels=True,
-                        specific_tags=HEADER_TAGS,
-                        force=not has_preamble,
-                    )
-                except (InvalidDicomError, EOFError, struct.error, ValueError, KeyError) as exc:
-                    return (f"unreadable DICOM header: {exc}", "")
-                except Exception as exc:  # pydicom raises many types on corrupt headers
-                    return (f"unreadable DICOM header ({type(exc).__name__}): {exc}", "")
+                if has_preamble:
+                    try:
+                        parsed = _fast_parse(fp)
+                    except Exception:
+                        parsed = None
+                if parsed is None:
+                    fp.seek(0)
+                    try:
+                        ds = dcmread(
+                            fp,
+                            stop_before_pixels=True,
+                            specific_tags=HEADER_TAGS,
+                            force=not has_preamble,
+                        )
+                    except (InvalidDicomError, EOFError, struct.error, ValueError, KeyError) as exc:
+                        return (f"unreadable DICOM header: {exc}", "")
+                    except Exception as exc:  # pydicom raises many types on corrupt headers
+                        return (f"unreadable DICOM header ({type(exc).__name__}): {exc}", "")
             pos = fp.tell()
             elem_head = fp.read(12)
     except OSError as exc:
         return (f"cannot read: {exc}", "")
 
-    meta = getattr(ds, "file_meta", None)
-    media_sop = str(getattr(meta, "MediaStorageSOPClassUID", "") or "") if meta else ""
+    if parsed is not None:
+        media_sop, tsyntax = parsed.media_sop, parsed.tsyntax
+        implicit = tsyntax == "1.2.840.10008.1.2"
+        little = tsyntax != "1.2.840.10008.1.2.2"
+        raw = parsed._dict
+        source: Any = parsed
+    else:
+        meta = getattr(ds, "file_meta", None)
+        media_sop = str(getattr(meta, "MediaStorageSOPClassUID", "") or "") if meta else ""
+        enc_implicit, enc_little = ds.original_encoding
+        implicit = True if enc_implicit is None else bool(enc_implicit)
+        little = True if enc_little is None else bool(enc_little)
+        tsyntax = str(getattr(meta, "TransferSyntaxUID", "") or "") if meta else ""
+        if not tsyntax:
+            tsyntax = (
+                "1.2.840.10008.1.2"
+                if implicit
+                else ("1.2.840.10008.1.2.1" if little else "1.2.840.10008.1.2.2")
+            )
+        raw = {int(t): e for t, e in ds._dict.items()}
+        source = ds
     if media_sop == DICOMDIR_SOP_CLASS or os.path.basename(path).upper() == "DICOMDIR":
         return ("DICOMDIR (a media directory, not an image)", "")
-    implicit, little = ds.original_encoding
-    if implicit is None:
-        implicit, little = True, True
-    tsyntax = str(getattr(meta, "TransferSyntaxUID", "") or "") if meta else ""
-    if not tsyntax:
-        tsyntax = (
-            "1.2.840.10008.1.2"
-            if implicit
-            else ("1.2.840.10008.1.2.1" if little else "1.2.840.10008.1.2.2")
-        )
 
-    r = _Reader(ds)
+    if tsyntax == "1.2.840.10008.1.2.1.99":
+        return (
+            "Deflated Explicit VR Little Endian (1.2.840.10008.1.2.1.99) is not supported: its "
+            "pixels have no byte offset in the file; inflate it first (e.g. `dcmconv +te`)",
+            "",
+        )
+    r = _Reader(source)
     sop_class = r.get_str("SOPClassUID") or media_sop
     pixel_offset = -1
     pixel_length = -1
@@ -311,7 +400,11 @@ def read_header(path: str) -> FrameRecord | tuple[str, str]:
                 pixel_vr = {0x7FE00008: "OF", 0x7FE00009: "OD"}[tag]
     if pixel_offset < 0:
         name = UID(sop_class).name if sop_class else "unknown SOP class"
-        return (f"no Pixel Data (7FE0,0010): not an image ({name})", r.get_str("SeriesInstanceUID"))
+        if "Image" in name and "Rows" in r:
+            reason = f"{name} file without Pixel Data (7FE0,0010): truncated?"
+        else:
+            reason = f"no Pixel Data (7FE0,0010): not an image ({name})"
+        return (reason, r.get_str("SeriesInstanceUID"))
     if sop_class in NOT_PLAIN_STACKS:
         return (
             f"{NOT_PLAIN_STACKS[sop_class]} is not a plain image stack; lazyvol does not read "
@@ -329,7 +422,7 @@ def read_header(path: str) -> FrameRecord | tuple[str, str]:
         study_uid=r.get_str("StudyInstanceUID"),
         series_uid=r.get_str("SeriesInstanceUID"),
         series_number=r.get_int("SeriesNumber"),
-        series_description=_description(ds, r),
+        series_description=_description(raw, r),
         modality=r.get_str("Modality"),
         instance_number=r.get_int("InstanceNumber"),
         acquisition_number=r.get_int("AcquisitionNumber"),
@@ -374,4 +467,16 @@ def read_header(path: str) -> FrameRecord | tuple[str, str]:
         names = ", ".join(f"{k} {_tag_str(k)}" for k in missing)
         reason = f"image attributes missing ({names}): header truncated or not an image"
         return (reason, rec.series_uid)
+    if rec.number_of_frames > 1 and 0x52009230 in raw:
+        from .multiframe import expand_frames
+
+        try:
+            frames = expand_frames(rec, raw)
+        except Exception as exc:  # malformed functional groups
+            frames = f"unreadable functional groups ({type(exc).__name__}: {exc})"
+        if isinstance(frames, str):
+            return (f"enhanced multi-frame image: {frames}", rec.series_uid)
+        return frames
+    if rec.number_of_frames != 1:
+        rec.frame = -1  # multi-frame without functional groups: not located frame by frame
     return rec

@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import os
 from dataclasses import dataclass
+from typing import Any
 
 import numpy as np
 
@@ -27,6 +28,7 @@ class DicomPlan:
     paths: tuple[str, ...]
     offsets: tuple[int, ...]
     sizes: tuple[int, ...]
+    lengths: tuple[int, ...]
     slopes: tuple[float, ...]
     inters: tuple[float, ...]
     rows: int
@@ -39,10 +41,61 @@ class DicomPlan:
     swap_ow8: bool
     out_dtype: str
     scale: bool
+    #: Encapsulated (compressed) transfer syntax UID, "" for native data.
+    encapsulated_syntax: str = ""
+    photometric: str = "MONOCHROME2"
+    #: Value of slices filled in for missing ones (allow_gaps=True); NaN only for float output.
+    fill: float = 0.0
+
+
+def _decode(plan: DicomPlan, n: int) -> np.ndarray:
+    """Decode frame ``n`` of an encapsulated file with pydicom's decoder for its syntax."""
+    from pydicom.pixels import get_decoder
+
+    path = plan.paths[n]
+    offset = plan.offsets[n]
+    length = plan.lengths[n]
+    try:
+        with open(path, "rb") as f:
+            f.seek(offset)
+            buf = f.read(plan.sizes[n] - offset if length < 0 else length)
+    except OSError as exc:
+        raise FormatError(f"{path}: cannot read encapsulated pixel data: {exc}") from exc
+    if length >= 0:
+        # One frame's items of a multi-frame file: wrap them as a one-frame encapsulated value.
+        if len(buf) < length:
+            raise FormatError(f"{path}: truncated: frame {n} items end past the end of the file")
+        buf = b"\xfe\xff\x00\xe0\x00\x00\x00\x00" + buf + b"\xfe\xff\xdd\xe0\x00\x00\x00\x00"
+    decoder = get_decoder(plan.encapsulated_syntax)
+    try:
+        attrs: dict[str, Any] = {
+            "rows": plan.rows,
+            "columns": plan.columns,
+            "samples_per_pixel": 1,
+            "photometric_interpretation": plan.photometric,
+            "bits_allocated": plan.bits_allocated,
+            "bits_stored": plan.bits_stored,
+            "pixel_representation": int(plan.signed),
+            "number_of_frames": 1,
+            "pixel_keyword": "PixelData",
+        }
+        arr, _ = decoder.as_array(buf, index=0, **attrs)
+    except Exception as exc:  # decoder plugins raise many types on corrupt data
+        raise FormatError(
+            f"{path}: decoding volume frame {n} ({decoder.UID.name}) failed: {exc}"
+        ) from exc
+    kind = "i" if plan.signed else "u"
+    return (
+        np.asarray(arr)
+        .reshape(plan.rows, plan.columns)
+        .astype(f"={kind}{plan.bits_allocated // 8}", copy=False)
+    )
 
 
 def _frame(plan: DicomPlan, n: int) -> np.ndarray:
     """Stored values of frame ``n`` as a (rows, columns) array in native byte order."""
+    if plan.encapsulated_syntax:
+        return _decode(plan, n)
     itemsize = plan.bits_allocated // 8
     nbytes = plan.rows * plan.columns * itemsize
     path = plan.paths[n]
@@ -88,31 +141,35 @@ def read_block(plan: DicomPlan, index: tuple[slice, ...]) -> np.ndarray:
     out_dtype = np.dtype(plan.out_dtype)
     ni = len(range(*si.indices(plan.columns)))
     nj = len(range(*sj.indices(plan.rows)))
-    shape: tuple[int, ...] = (ni, nj, len(ks)) + ((len(ts),) if st is not None else ())
-    out = np.empty(shape, dtype=out_dtype)
+    # Frames are (rows, columns) = (j, i) in C order: fill a (t, k, j, i) buffer slice by slice with
+    # contiguous writes and hand back its transposed view (i, j, k[, t]), i.e. Fortran order.
+    buf = np.empty((len(ts), len(ks), nj, ni), dtype=out_dtype)
     for a, t in enumerate(ts):
         for b, k in enumerate(ks):
             n = t * plan.nk + k
-            frame = _frame(plan, n)[sj, si].T  # (rows, columns) -> (i, j)
+            if not plan.paths[n]:
+                buf[a, b] = plan.fill  # a missing slice filled in (allow_gaps=True)
+                continue
+            frame = _frame(plan, n)[sj, si]
             if plan.scale:
                 slope, inter = plan.slopes[n], plan.inters[n]
                 if out_dtype.kind in "iu" and not (
                     float(slope).is_integer() and float(inter).is_integer()
                 ):
-                    frame = apply_scale(frame, slope, inter, np.dtype(np.float64)).astype(out_dtype)
+                    frame = apply_scale(frame, slope, inter, np.dtype(np.float64))
                 else:
                     frame = apply_scale(frame, slope, inter, out_dtype)
-            if st is not None:
-                out[:, :, b, a] = frame
-            else:
-                out[:, :, b] = frame
-    return out
+            buf[a, b] = frame
+    out = buf.transpose(3, 2, 1, 0)
+    return out if st is not None else out[..., 0]
 
 
 def stale_files(plan: DicomPlan) -> list[str]:
     """Files whose size changed since the scan (cheap check before building a graph)."""
     bad = []
     for p, size in zip(plan.paths, plan.sizes):
+        if not p:
+            continue
         try:
             if os.stat(p).st_size != size:
                 bad.append(p)

@@ -60,6 +60,8 @@ class FrameRecord:
     pixel_vr: str = ""
     #: Attributes present but unparseable, as "Keyword (gggg,eeee)='value'" strings.
     bad_attributes: list[str] | None = None
+    #: Frame index within a multi-frame file (0 for single-frame files).
+    frame: int = 0
 
     def to_list(self) -> list[Any]:
         """Values in field order (compact form for the scan index)."""

@@ -27,9 +27,9 @@ __all__ = ["FileScan", "find_files", "scan_files"]
 
 INDEX_VERSION = 1
 #: Below this many files to parse, a process pool costs more than it saves.
-PROCESS_THRESHOLD = 400
+PROCESS_THRESHOLD = 1000
 #: Files per task sent to a worker process.
-BATCH = 64
+BATCH = 256
 
 
 @dataclass
@@ -99,7 +99,12 @@ def _parse_batch(paths: list[str]) -> list[Any]:
         warnings.simplefilter("ignore")
         for p in paths:
             res = read_header(p)
-            out.append(res.to_list() if isinstance(res, FrameRecord) else list(res))
+            if isinstance(res, FrameRecord):
+                out.append(res.to_list())
+            elif isinstance(res, list):
+                out.append({"frames": [r.to_list() for r in res]})
+            else:
+                out.append(list(res))
     return out
 
 
@@ -270,7 +275,12 @@ def scan_files(
         res = results[p]
         if is_folder:
             entries[p[len(root) + 1 :]] = [size, mtime, res]
-        if len(res) == nfields:
+        if isinstance(res, dict):
+            for values in res["frames"]:
+                rec = FrameRecord.from_list(values)
+                rec.path = p
+                out.records.append(rec)
+        elif len(res) == nfields:
             rec = FrameRecord.from_list(res)
             rec.path = p
             out.records.append(rec)

@@ -13,7 +13,7 @@ from __future__ import annotations
 import hashlib
 from collections import Counter, defaultdict
 from collections.abc import Callable, Sequence
-from dataclasses import asdict, dataclass, field
+from dataclasses import asdict, dataclass, field, replace
 from typing import Any
 
 import numpy as np
@@ -52,6 +52,8 @@ class FrameTable:
     slopes: tuple[float, ...]
     inters: tuple[float, ...]
     sizes: tuple[int, ...]
+    #: Bytes of each encapsulated frame's items (-1: the whole Pixel Data value, single frame).
+    lengths: tuple[int, ...]
     rows: int
     columns: int
     bits_allocated: int
@@ -60,6 +62,7 @@ class FrameTable:
     little_endian: bool
     pixel_vr: str
     transfer_syntax: str
+    photometric: str = "MONOCHROME2"
 
     @property
     def stored_dtype(self) -> np.dtype:
@@ -136,9 +139,10 @@ class SeriesInfo:
         doc["affine"] = np.array(doc["affine"], dtype=np.float64)
         fr = doc.get("frames")
         if fr is not None:
-            doc["frames"] = FrameTable(
-                **{k: tuple(v) if isinstance(v, list) else v for k, v in fr.items()}
-            )
+            fields: dict[str, Any] = {
+                k: tuple(v) if isinstance(v, list) else v for k, v in fr.items()
+            }
+            doc["frames"] = FrameTable(**fields)
         return cls(**doc)
 
     def summary(self) -> str:
@@ -174,10 +178,54 @@ class GroupOptions:
     """Named relaxations of the stacking rules (each is recorded in the volume's meta when used)."""
 
     allow_gaps: bool = False
+    fill: float | None = None
     instance_order: bool = False
     stack_localizers: bool = False
     spacing_rtol: float = 1e-3
     spacing_atol: float = 1e-3
+    split_4d: bool = False
+
+
+def _split_4d(info: SeriesInfo) -> list[SeriesInfo]:
+    """One 3D volume per index of a 4D volume's 4th axis (``split_4d=True``)."""
+    if info.error or len(info.shape) < 4 or info.frames is None:
+        return [info]
+    nk, nt = info.shape[2], info.shape[3]
+    values = info.meta.get("axis4_values", {})
+    out = []
+    for t in range(nt):
+        sl = slice(t * nk, (t + 1) * nk)
+        fr = info.frames
+        frames = FrameTable(
+            **{
+                **{k: getattr(fr, k) for k in fr.__dataclass_fields__},
+                "paths": fr.paths[sl],
+                "offsets": fr.offsets[sl],
+                "slopes": fr.slopes[sl],
+                "inters": fr.inters[sl],
+                "sizes": fr.sizes[sl],
+                "lengths": fr.lengths[sl],
+            }
+        )
+        meta = {k: v for k, v in info.meta.items() if k != "axis4_values"}
+        meta["axis4_index"] = {name: vals[t] for name, vals in values.items()}
+        rel = dict(meta.get("relaxations", {}))
+        rel["split_4d"] = True
+        meta["relaxations"] = rel
+        label = ", ".join(f"{name}={vals[t]}" for name, vals in values.items())
+        out.append(
+            replace(
+                info,
+                id=f"{info.id}-{t}",
+                shape=info.shape[:3],
+                files=list(fr.paths[sl]),
+                reasons=[*info.reasons, f"split_4d=True: volume {t} of {nt} ({label})"],
+                axis4=None,
+                meta=meta,
+                frames=frames,
+            )
+        )
+    return out
 
 
 def _stored_dtype(rec: FrameRecord) -> str:
@@ -283,7 +331,8 @@ def _drop_duplicates(
     """Drop exact duplicates (same SOPInstanceUID, same pixel bytes); conflicting ones are an error."""
     by_uid: dict[str, list[FrameRecord]] = defaultdict(list)
     for r in records:
-        by_uid[r.sop_instance_uid or r.path].append(r)
+        key = r.sop_instance_uid or r.path
+        by_uid[key if r.number_of_frames == 1 else f"{key}#frame{r.frame}"].append(r)
     kept: list[FrameRecord] = []
     for uid, recs in by_uid.items():
         kept.append(recs[0])
@@ -343,13 +392,32 @@ def _support_error(rec: FrameRecord) -> tuple[str, str] | None:
             "convert the files with e.g. `dcmconv +te` or `gdcmconv --raw`"
         )
     if ts not in NATIVE_SYNTAXES:
+        from pydicom.pixels import get_decoder
         from pydicom.uid import UID
 
-        return "unsupported", (
-            f"{rec.path}: compressed transfer syntax {UID(ts).name} ({ts}) is not supported by this "
-            "reader yet; decompress with `gdcmconv --raw` or `dcmdjpeg`"
-        )
-    if rec.number_of_frames != 1:
+        try:
+            decoder = get_decoder(ts)
+        except NotImplementedError:
+            return "unsupported", (
+                f"{rec.path}: transfer syntax {UID(ts).name} ({ts}) has no pixel decoder in pydicom"
+            )
+        if not decoder.is_available:
+            return "unsupported", (
+                f"{rec.path}: no decoder installed for transfer syntax {UID(ts).name} ({ts}); "
+                f"install one of: {'; '.join(decoder.missing_dependencies)} "
+                "(pip install 'lazyvol[codecs]')"
+            )
+        if rec.number_of_frames > 1 and rec.frame >= 0:
+            return None  # frames located (and the items checked) at scan time
+        if rec.pixel_length != -1:
+            return "format", (
+                f"{rec.path}: Pixel Data (7FE0,0010) of compressed syntax {UID(ts).name} is not "
+                "encapsulated (defined length)"
+            )
+        end = _encapsulated_end(rec)
+        if isinstance(end, str):
+            return "format", f"{rec.path}: encapsulated Pixel Data (7FE0,0010) {end}"
+    if rec.number_of_frames != 1 and rec.frame < 0:
         return "unsupported", (
             f"{rec.path}: multi-frame image (NumberOfFrames (0028,0008) = {rec.number_of_frames}) is "
             "not supported yet"
@@ -374,6 +442,8 @@ def _support_error(rec: FrameRecord) -> tuple[str, str] | None:
             f"{rec.path}: Siemens MOSAIC image (ImageType (0008,0008) {rec.image_type}) holds many "
             "slices in one frame; unpacking is not supported yet"
         )
+    if ts not in NATIVE_SYNTAXES:
+        return None
     need = rec.rows * rec.columns * (rec.bits_allocated // 8)
     if rec.pixel_length >= 0 and rec.pixel_length < need:
         return "format", (
@@ -386,6 +456,54 @@ def _support_error(rec: FrameRecord) -> tuple[str, str] | None:
             f"{rec.pixel_offset} but the file has {rec.size} bytes"
         )
     return None
+
+
+def _encapsulated_end(rec: FrameRecord) -> int | str:
+    """Walk the item headers of encapsulated Pixel Data (seeks only): end offset or a problem."""
+    import struct
+
+    pos = rec.pixel_offset
+    items = 0
+    try:
+        with open(rec.path, "rb") as f:
+            while True:
+                f.seek(pos)
+                head = f.read(8)
+                if len(head) < 8:
+                    return (
+                        f"is truncated: the file ends after {items} item(s) without the sequence "
+                        "delimiter (FFFE,E0DD)"
+                    )
+                group, elem, length = struct.unpack("<HHL", head)
+                tag = group << 16 | elem
+                if tag == 0xFFFEE0DD:
+                    break
+                if tag != 0xFFFEE000:
+                    return f"has an unexpected tag ({group:04X},{elem:04X}) at byte {pos}"
+                if length == 0xFFFFFFFF or pos + 8 + length > rec.size:
+                    return (
+                        f"is truncated: item {items} at byte {pos} claims {length} bytes but "
+                        f"the file has {rec.size}"
+                    )
+                pos += 8 + length
+                items += 1
+    except OSError as exc:
+        return f"cannot be read: {exc}"
+    if items < 2:
+        return "holds no frame fragment"
+    return pos + 8
+
+
+def _gap_slots(proj: np.ndarray, spacing: float, opts: GroupOptions) -> np.ndarray | None:
+    """Grid index of each sorted slice when every step is a whole number of spacings, else None."""
+    if spacing <= 0:
+        return None
+    rel = (proj - proj[0]) / spacing
+    slots = np.round(rel).astype(np.int64)
+    tol = geo.spacing_tolerance(spacing, opts.spacing_rtol, opts.spacing_atol)
+    if np.any(np.abs(proj - (proj[0] + slots * spacing)) > tol) or np.any(np.diff(slots) < 1):
+        return None
+    return slots
 
 
 def _find_axis4(groups: list[list[FrameRecord]]) -> tuple[str, str, str, list[Any]] | None:
@@ -448,6 +566,11 @@ def _volume(
         "stored_dtype": _stored_dtype(first),
         "bits_stored": first.bits_stored,
     }
+    if first.photometric == "MONOCHROME1":
+        meta["monochrome1"] = (
+            "values are as stored: MONOCHROME1 means high values display dark; invert for display "
+            "(lazyvol does not)"
+        )
     info.meta = meta
 
     def fail(kind: str, msg: str) -> SeriesInfo:
@@ -578,6 +701,7 @@ def _volume(
             spacing, bad = geo.regular_grid_errors(
                 proj_base, rel=opts.spacing_rtol, floor=opts.spacing_atol
             )
+            filled: list[int] = []
             if bad:
                 i, step = bad[0]
                 msg = (
@@ -586,14 +710,31 @@ def _volume(
                 )
                 if len(bad) > 1:
                     msg += f" ({len(bad)} irregular steps in all)"
-                if step > spacing and abs(step / spacing - round(step / spacing)) < 0.01:
-                    msg += f"; about {round(step / spacing) - 1} slice(s) missing"
-                return fail(
-                    "series",
-                    msg + ". lazyvol never averages spacing; remove the odd files or open the "
-                    "parts separately",
-                )
-            slice_step = (p_first[-1] - p_first[0]) / (len(base) - 1)
+                slots = _gap_slots(proj_base, spacing, opts)
+                if slots is None or len(volumes) > 1:
+                    return fail(
+                        "series",
+                        msg + ". lazyvol never averages spacing; remove the odd files or open "
+                        "the parts separately",
+                    )
+                if not opts.allow_gaps:
+                    missing_n = int(slots[-1]) + 1 - len(base)
+                    return fail(
+                        "series",
+                        msg + f"; {missing_n} slice(s) missing. Pass allow_gaps=True to fill them "
+                        "lazily (with fill=, default 0, NaN for float output) on a regular grid",
+                    )
+                grid: list[FrameRecord | None] = [None] * (int(slots[-1]) + 1)
+                for rec, slot in zip(base, slots):
+                    grid[int(slot)] = rec
+                filled = [n for n, rec in enumerate(grid) if rec is None]
+                slice_step = (p_first[-1] - p_first[0]) / float(slots[-1])
+                relaxations["allow_gaps"] = True
+                meta["filled_slices"] = filled
+                warnings.append(f"{len(filled)} missing slice(s) filled at k = {filled}")
+                volumes = [grid]  # type: ignore[list-item]
+            else:
+                slice_step = (p_first[-1] - p_first[0]) / (len(base) - 1)
             # Every 4th-axis volume must sit on the same positions.
             for vol in volumes[1:]:
                 pv = np.array([r.ipp for r in vol], dtype=np.float64)
@@ -633,7 +774,8 @@ def _volume(
                     f"InstanceNumber (0020,0013) has gaps ({ns[0]}..{ns[-1]} for {len(ns)} slices) "
                     "but the positions are regular"
                 )
-    ordered_frames = [r for vol in volumes for r in vol]
+    slots_all: list[FrameRecord | None] = [r for vol in volumes for r in vol]
+    ordered_frames = [r for r in slots_all if r is not None]
     nk = len(volumes[0])
     shape: tuple[int, ...] = (first.columns, first.rows, nk)
     if len(volumes) > 1:
@@ -653,19 +795,23 @@ def _volume(
         meta["relaxations"] = relaxations
     meta["spacing"] = [float(x) for x in geo.voxel_sizes(info.affine)]
     info.frames = FrameTable(
-        paths=tuple(r.path for r in ordered_frames),
-        offsets=tuple(r.pixel_offset for r in ordered_frames),
-        slopes=tuple(r.rescale_slope for r in ordered_frames),
-        inters=tuple(r.rescale_intercept for r in ordered_frames),
-        sizes=tuple(r.size for r in ordered_frames),
+        paths=tuple(r.path if r else "" for r in slots_all),
+        offsets=tuple(r.pixel_offset if r else -1 for r in slots_all),
+        slopes=tuple(r.rescale_slope if r else 1.0 for r in slots_all),
+        inters=tuple(r.rescale_intercept if r else 0.0 for r in slots_all),
+        sizes=tuple(r.size if r else 0 for r in slots_all),
+        lengths=tuple(
+            (r.pixel_length if r.number_of_frames > 1 else -1) if r else -1 for r in slots_all
+        ),
         rows=first.rows,
         columns=first.columns,
         bits_allocated=first.bits_allocated,
         bits_stored=first.bits_stored,
         signed=bool(first.pixel_representation),
-        little_endian=NATIVE_SYNTAXES[first.transfer_syntax][1],
+        little_endian=NATIVE_SYNTAXES.get(first.transfer_syntax, (False, True))[1],
         pixel_vr=first.pixel_vr,
         transfer_syntax=first.transfer_syntax,
+        photometric=first.photometric,
     )
     return info
 
@@ -711,7 +857,8 @@ def build_series(
     infos: list[SeriesInfo] = []
     for uid, recs in by_uid.items():
         for key, group, reasons in _split(recs, opts.stack_localizers):
-            infos.append(_volume(group, key, reasons, opts, (incomplete or {}).get(uid, [])))
+            info = _volume(group, key, reasons, opts, (incomplete or {}).get(uid, []))
+            infos.extend(_split_4d(info) if opts.split_4d else [info])
     infos.sort(
         key=lambda i: (
             i.number if i.number is not None else 1 << 40,

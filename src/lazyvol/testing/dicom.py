@@ -16,7 +16,12 @@ from typing import Any
 
 import numpy as np
 
-__all__ = ["DicomSeriesTruth", "orientation_cosines", "write_dicom_series"]
+__all__ = [
+    "DicomSeriesTruth",
+    "orientation_cosines",
+    "write_dicom_series",
+    "write_enhanced_dicom",
+]
 
 #: LPS direction cosines (row direction = +i, column direction = +j) of named orientations.
 _ORIENTATIONS = {
@@ -100,6 +105,23 @@ def _ds_str(value: float) -> str:
     return str(format_number_as_ds(float(value)))
 
 
+def _phantom_values(shape: Sequence[int], dt: np.dtype, bits: int, seed: int) -> np.ndarray:
+    """Deterministic phantom covering the stored range (both extremes appear)."""
+    ni, nj, nk = (int(n) for n in shape)
+    signed = dt.kind == "i"
+    rng = np.random.default_rng(seed)
+    lo = -(2 ** (bits - 1)) if signed else 0
+    hi = 2 ** (bits - 1) - 1 if signed else 2**bits - 1
+    # A smooth ramp plus noise, covering the extremes of the stored range.
+    ii, jj, kk = np.meshgrid(np.arange(ni), np.arange(nj), np.arange(nk), indexing="ij")
+    base = (ii * 7 + jj * 13 + kk * 29) % 251
+    values = lo + (base / 250.0) * (hi - lo) * 0.8 + rng.integers(0, 3, size=base.shape)
+    stored = np.clip(np.round(values), lo, hi).astype(np.int64)
+    stored[0, 0, :] = lo
+    stored[-1, -1, :] = hi
+    return stored.astype(dt)
+
+
 def write_dicom_series(
     folder: str | os.PathLike[str],
     shape: Sequence[int] = (32, 48, 16),
@@ -126,6 +148,7 @@ def write_dicom_series(
     per_slice: Sequence[dict[str, Any]] | None = None,
     prefix: str = "IM",
     seed: int = 0,
+    compress: str | None = None,
 ) -> DicomSeriesTruth:
     """Write a single-frame DICOM series of a known volume, one file per slice.
 
@@ -165,6 +188,10 @@ def write_dicom_series(
         Extra attributes per slice k.
     seed : int
         Seed of the pixel values.
+    compress : str, optional
+        Transfer syntax UID to compress each file with (pydicom's encoders, e.g. RLE Lossless
+        ``1.2.840.10008.1.2.5`` or JPEG 2000 Lossless ``1.2.840.10008.1.2.4.90``); the values
+        stay exactly the same (lossless syntaxes only).
 
     Returns
     -------
@@ -182,17 +209,7 @@ def write_dicom_series(
     bits_alloc = dt.itemsize * 8
     bits = bits_alloc if bits_stored is None else int(bits_stored)
     signed = dt.kind == "i"
-    rng = np.random.default_rng(seed)
-    lo = -(2 ** (bits - 1)) if signed else 0
-    hi = 2 ** (bits - 1) - 1 if signed else 2**bits - 1
-    # A smooth ramp plus noise, covering the extremes of the stored range.
-    ii, jj, kk = np.meshgrid(np.arange(ni), np.arange(nj), np.arange(nk), indexing="ij")
-    base = (ii * 7 + jj * 13 + kk * 29) % 251
-    values = lo + (base / 250.0) * (hi - lo) * 0.8 + rng.integers(0, 3, size=base.shape)
-    stored = np.clip(np.round(values), lo, hi).astype(np.int64)
-    stored[0, 0, :] = lo
-    stored[-1, -1, :] = hi
-    stored = stored.astype(dt)
+    stored = _phantom_values((ni, nj, nk), dt, bits, seed)
 
     slopes = [float(s) for s in (slope if isinstance(slope, Sequence) else [slope] * nk)]
     inters = [
@@ -286,6 +303,8 @@ def write_dicom_series(
         ds.PixelData = pixel_bytes
         ds["PixelData"].VR = "OB" if bits_alloc == 8 else "OW"
         path = os.path.join(folder, names[k])
+        if compress:
+            ds.compress(compress, encoding_plugin="", generate_instance_uid=False)
         ds.save_as(path, enforce_file_format=True)
         files.append(path)
     assert tsyntax != ExplicitVRLittleEndian or syntax == "explicit"
@@ -299,3 +318,138 @@ def write_dicom_series(
         positions=pos,
         meta={"modality": modality, "description": description, "series_number": series_number},
     )
+
+
+def write_enhanced_dicom(
+    path: str | os.PathLike[str],
+    shape: Sequence[int] = (32, 48, 12),
+    *,
+    orientation: str | Sequence[float] = "axial",
+    spacing: Sequence[float] = (0.8, 0.7, 2.5),
+    origin: Sequence[float] = (-12.5, -20.0, 30.0),
+    dtype: Any = "int16",
+    slope: float | Sequence[float] = 1.0,
+    intercept: float | Sequence[float] = 0.0,
+    frame_order: Sequence[int] | None = None,
+    n_volumes: int = 1,
+    volume_tag: str = "TemporalPositionIndex",
+    compress: str | None = None,
+    modality: str = "MR",
+    seed: int = 0,
+) -> DicomSeriesTruth:
+    """Write one enhanced multi-frame file (Enhanced MR/CT Image Storage) of a known volume.
+
+    Geometry lives only in the functional groups: orientation and pixel measures in the shared
+    group, ImagePositionPatient and FrameContent per frame. Frames are stored in ``frame_order``
+    (a permutation of slice indices; default: slice order), so readers must sort by position.
+    ``n_volumes > 1`` repeats every position with a different ``volume_tag`` value
+    (``TemporalPositionIndex`` in FrameContentSequence, or ``EffectiveEchoTime`` in
+    MREchoSequence), giving a 4D truth ``stored[..., t]``.
+
+    Returns
+    -------
+    DicomSeriesTruth
+        ``stored`` has shape (ni, nj, nk) or (ni, nj, nk, n_volumes); ``files`` holds the one path.
+    """
+    from pydicom.dataset import Dataset, FileMetaDataset
+    from pydicom.sequence import Sequence as DicomSequence
+    from pydicom.uid import UID, generate_uid
+
+    ni, nj, nk = (int(n) for n in shape)
+    dt = np.dtype(dtype)
+    vols = [_phantom_values((ni, nj, nk), dt, dt.itemsize * 8, seed + t) for t in range(n_volumes)]
+    stored = np.stack(vols, axis=-1) if n_volumes > 1 else vols[0]
+    slopes = [float(s) for s in (slope if isinstance(slope, Sequence) else [slope] * nk)]
+    inters = [
+        float(s) for s in (intercept if isinstance(intercept, Sequence) else [intercept] * nk)
+    ]
+    row, col = orientation_cosines(orientation)
+    normal = np.cross(row, col)
+    di, dj, dk = (float(s) for s in spacing)
+    pos = np.asarray(origin, float)[None, :] + np.arange(nk)[:, None] * (normal * dk)[None, :]
+    lps = np.eye(4)
+    lps[:3, 0], lps[:3, 1], lps[:3, 2], lps[:3, 3] = row * di, col * dj, normal * dk, pos[0]
+    affine = np.diag([-1.0, -1.0, 1.0, 1.0]) @ lps
+    order = list(range(nk)) if frame_order is None else [int(k) for k in frame_order]
+
+    sop_class = "1.2.840.10008.5.1.4.1.1.4.1" if modality == "MR" else "1.2.840.10008.5.1.4.1.1.2.1"
+    ds = Dataset()
+    meta = FileMetaDataset()
+    meta.MediaStorageSOPClassUID = UID(sop_class)
+    sop_uid = generate_uid(entropy_srcs=[f"lazyvol-enh-{seed}"])
+    meta.MediaStorageSOPInstanceUID = sop_uid
+    meta.TransferSyntaxUID = UID("1.2.840.10008.1.2.1")
+    ds.file_meta = meta
+    ds.SOPClassUID = sop_class
+    ds.SOPInstanceUID = sop_uid
+    ds.StudyInstanceUID = generate_uid(entropy_srcs=[f"lazyvol-study-{seed}"])
+    ds.SeriesInstanceUID = generate_uid(entropy_srcs=[f"lazyvol-enh-series-{seed}"])
+    ds.FrameOfReferenceUID = generate_uid(entropy_srcs=[f"lazyvol-for-{seed}"])
+    ds.Modality = modality
+    ds.SeriesNumber = 1
+    ds.SeriesDescription = "lazyvol enhanced"
+    ds.InstanceNumber = 1
+    ds.ImageType = ["ORIGINAL", "PRIMARY", "M", "NONE"]
+    ds.Rows, ds.Columns = nj, ni
+    ds.SamplesPerPixel = 1
+    ds.PhotometricInterpretation = "MONOCHROME2"
+    ds.BitsAllocated = ds.BitsStored = dt.itemsize * 8
+    ds.HighBit = dt.itemsize * 8 - 1
+    ds.PixelRepresentation = 1 if dt.kind == "i" else 0
+    shared = Dataset()
+    po = Dataset()
+    po.ImageOrientationPatient = [_ds_str(v) for v in (*row, *col)]
+    shared.PlaneOrientationSequence = DicomSequence([po])
+    pm = Dataset()
+    pm.PixelSpacing = [_ds_str(dj), _ds_str(di)]
+    pm.SliceThickness = _ds_str(dk)
+    shared.PixelMeasuresSequence = DicomSequence([pm])
+    ds.SharedFunctionalGroupsSequence = DicomSequence([shared])
+    per = []
+    frames = []
+    for t in range(n_volumes):
+        for k in order:
+            item = Dataset()
+            pp = Dataset()
+            pp.ImagePositionPatient = [_ds_str(v) for v in pos[k]]
+            item.PlanePositionSequence = DicomSequence([pp])
+            fc = Dataset()
+            fc.InStackPositionNumber = k + 1
+            if volume_tag == "TemporalPositionIndex":
+                fc.TemporalPositionIndex = t + 1
+            item.FrameContentSequence = DicomSequence([fc])
+            if volume_tag == "EffectiveEchoTime":
+                me = Dataset()
+                me.EffectiveEchoTime = 10.0 * (t + 1)
+                item.MREchoSequence = DicomSequence([me])
+            pv = Dataset()
+            pv.RescaleSlope = _ds_str(slopes[k])
+            pv.RescaleIntercept = _ds_str(inters[k])
+            pv.RescaleType = "US"
+            item.PixelValueTransformationSequence = DicomSequence([pv])
+            per.append(item)
+            plane = stored[:, :, k, t] if n_volumes > 1 else stored[:, :, k]
+            frames.append(np.ascontiguousarray(plane.T).astype(dt.newbyteorder("<")).tobytes())
+    ds.PerFrameFunctionalGroupsSequence = DicomSequence(per)
+    ds.NumberOfFrames = len(frames)
+    ds.PixelData = b"".join(frames)
+    ds["PixelData"].VR = "OB" if dt.itemsize == 1 else "OW"
+    if compress:
+        ds.compress(compress, encoding_plugin="", generate_instance_uid=False)
+    path = os.fspath(path)
+    os.makedirs(os.path.dirname(path) or ".", exist_ok=True)
+    ds.save_as(path, enforce_file_format=True)
+    return DicomSeriesTruth(
+        files=[path],
+        stored=stored,
+        slopes=slopes,
+        intercepts=inters,
+        affine=affine,
+        series_uid=str(ds.SeriesInstanceUID),
+        positions=pos,
+        meta={"modality": modality},
+    )
+
+
+#: Short alias of :func:`write_dicom_series`.
+write_series = write_dicom_series

@@ -1,0 +1,174 @@
+"""Enhanced multi-frame images: one frame record per frame from the functional groups.
+
+Geometry comes from the Shared and Per-frame Functional Groups (PlanePositionSequence,
+PlaneOrientationSequence, PixelMeasuresSequence, PixelValueTransformationSequence); the frames are
+then sorted, split and stacked exactly as single-frame files are. Each frame's pixel bytes are
+located here: native frames at ``offset + index * frame_bytes``; encapsulated frames from the Basic
+Offset Table or, without one, from one fragment per frame (found by walking the item headers).
+Files whose frames cannot be located unambiguously are refused, never guessed.
+"""
+
+from __future__ import annotations
+
+import copy
+import struct
+from typing import Any
+
+from .records import FrameRecord
+
+__all__ = ["expand_frames"]
+
+_NATIVE = {"1.2.840.10008.1.2", "1.2.840.10008.1.2.1", "1.2.840.10008.1.2.2"}
+
+
+def _find(groups: list[Any], seq: str, attr: str) -> Any:
+    """``attr`` of the first item of ``seq`` in the first functional group that has it."""
+    for g in groups:
+        if g is None:
+            continue
+        s = g.get(seq)
+        if s:
+            value = s[0].get(attr)
+            if value is not None and value != "":
+                return value
+    return None
+
+
+def _floats(value: Any, n: int) -> list[float] | None:
+    if value is None:
+        return None
+    try:
+        out = [float(v) for v in value]
+    except (TypeError, ValueError):
+        return None
+    return out if len(out) == n else None
+
+
+def _num(value: Any) -> float | None:
+    if value is None:
+        return None
+    try:
+        return float(value)
+    except (TypeError, ValueError):
+        return None
+
+
+def _sequence(elem: Any) -> list[Any]:
+    """Items of a sequence element, converting pydicom's raw (unparsed) form if needed."""
+    if elem is None:
+        return []
+    from pydicom.dataelem import RawDataElement, convert_raw_data_element
+
+    if isinstance(elem, RawDataElement):
+        elem = convert_raw_data_element(elem)
+    return list(elem.value or [])
+
+
+def _walk_items(path: str, offset: int, size: int) -> list[tuple[int, int]] | str:
+    """``(value_offset, length)`` of every item of encapsulated data (the first is the BOT)."""
+    items: list[tuple[int, int]] = []
+    pos = offset
+    with open(path, "rb") as f:
+        while True:
+            f.seek(pos)
+            head = f.read(8)
+            if len(head) < 8:
+                return f"truncated after {len(items)} item(s) (no sequence delimiter (FFFE,E0DD))"
+            group, elem, length = struct.unpack("<HHL", head)
+            tag = group << 16 | elem
+            if tag == 0xFFFEE0DD:
+                return items
+            if tag != 0xFFFEE000 or length == 0xFFFFFFFF or pos + 8 + length > size:
+                return f"corrupt or truncated item at byte {pos}"
+            items.append((pos + 8, length))
+            pos += 8 + length
+
+
+def expand_frames(rec: FrameRecord, raw: dict[int, Any]) -> list[FrameRecord] | str:
+    """Per-frame records of an enhanced multi-frame file, or the reason it cannot be read."""
+    nframes = rec.number_of_frames
+    shared_el = raw.get(0x52009229)
+    per_el = raw.get(0x52009230)
+    if per_el is None:
+        return (
+            f"multi-frame image (NumberOfFrames (0028,0008) = {nframes}) without per-frame "
+            "functional groups (PerFrameFunctionalGroupsSequence (5200,9230)): frame geometry "
+            "unknown; not supported"
+        )
+    shared_seq = _sequence(shared_el)
+    shared = shared_seq[0] if shared_seq else None
+    per = _sequence(per_el)
+    if len(per) != nframes:
+        return (
+            f"PerFrameFunctionalGroupsSequence (5200,9230) has {len(per)} items but NumberOfFrames "
+            f"(0028,0008) is {nframes}"
+        )
+    frame_bytes = rec.rows * rec.columns * rec.samples_per_pixel * (rec.bits_allocated // 8)
+    ranges: list[tuple[int, int]] = []
+    if rec.transfer_syntax in _NATIVE:
+        if rec.pixel_length >= 0 and rec.pixel_length < frame_bytes * nframes:
+            return (
+                f"Pixel Data (7FE0,0010) length {rec.pixel_length} is shorter than {nframes} frames "
+                f"x {frame_bytes} bytes"
+            )
+        ranges = [(rec.pixel_offset + i * frame_bytes, frame_bytes) for i in range(nframes)]
+    else:
+        items = _walk_items(rec.path, rec.pixel_offset, rec.size)
+        if isinstance(items, str):
+            return f"encapsulated Pixel Data (7FE0,0010) {items}"
+        if not items:
+            return "encapsulated Pixel Data (7FE0,0010) has no Basic Offset Table item"
+        (bot_off, bot_len), fragments = items[0], items[1:]
+        if bot_len:
+            with open(rec.path, "rb") as f:
+                f.seek(bot_off)
+                table = f.read(bot_len)
+            starts = list(struct.unpack(f"<{bot_len // 4}L", table))
+            if len(starts) != nframes or not fragments:
+                return (
+                    f"Basic Offset Table has {len(starts)} entries for {nframes} frames; frames "
+                    "cannot be located"
+                )
+            first_item = fragments[0][0] - 8
+            ends = [*starts[1:], None]
+            for s, e in zip(starts, ends):
+                begin = first_item + s
+                stop = (fragments[-1][0] + fragments[-1][1]) if e is None else first_item + e
+                ranges.append((begin, stop - begin))
+        elif len(fragments) == nframes:
+            ranges = [(off - 8, length + 8) for off, length in fragments]
+        else:
+            return (
+                f"encapsulated Pixel Data (7FE0,0010) has {len(fragments)} fragments for {nframes} "
+                "frames and no Basic Offset Table: frame boundaries are ambiguous; not supported"
+            )
+    out: list[FrameRecord] = []
+    for i in range(nframes):
+        groups = [per[i], shared]
+        fr = copy.copy(rec)
+        fr.frame = i
+        fr.ipp = _floats(_find(groups, "PlanePositionSequence", "ImagePositionPatient"), 3)
+        fr.iop = _floats(_find(groups, "PlaneOrientationSequence", "ImageOrientationPatient"), 6)
+        fr.pixel_spacing = _floats(_find(groups, "PixelMeasuresSequence", "PixelSpacing"), 2)
+        fr.slice_thickness = _num(_find(groups, "PixelMeasuresSequence", "SliceThickness"))
+        fr.spacing_between_slices = _num(
+            _find(groups, "PixelMeasuresSequence", "SpacingBetweenSlices")
+        )
+        slope = _num(_find(groups, "PixelValueTransformationSequence", "RescaleSlope"))
+        inter = _num(_find(groups, "PixelValueTransformationSequence", "RescaleIntercept"))
+        fr.rescale_slope = rec.rescale_slope if slope is None else slope
+        fr.rescale_intercept = rec.rescale_intercept if inter is None else inter
+        tpi = _num(_find(groups, "FrameContentSequence", "TemporalPositionIndex"))
+        fr.temporal_position = None if tpi is None else int(tpi)
+        echo = _num(_find(groups, "MREchoSequence", "EffectiveEchoTime"))
+        fr.echo_time = echo if echo is not None else rec.echo_time
+        fr.b_value = _num(_find(groups, "MRDiffusionSequence", "DiffusionBValue"))
+        trig = _num(
+            _find(groups, "CardiacSynchronizationSequence", "NominalCardiacTriggerDelayTime")
+        )
+        fr.trigger_time = trig if trig is not None else rec.trigger_time
+        fr.instance_number = i + 1
+        fr.number_of_frames = nframes
+        fr.pixel_offset, fr.pixel_length = ranges[i]
+        out.append(fr)
+    return out
