@@ -480,6 +480,7 @@ def test_axes_picture_is_what_the_script_draws(tmp_path: Path) -> None:
     """The committed picture comes from the committed script (same size; the script still runs)."""
     import importlib.util
 
+    pytest.importorskip("matplotlib", reason="install the docs extra: pip install -e '.[docs]'")
     import matplotlib.image as mpimg
 
     spec = importlib.util.spec_from_file_location("axes_figure", DOCS / "_tools" / "axes_figure.py")
