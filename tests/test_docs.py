@@ -555,3 +555,26 @@ def test_benchmark_report_is_included_with_its_plots(tmp_path: Path) -> None:
     assert "![nifti](benchmarks-results/nifti_throughput.png)" in text
     assert "![abs](/x/y.png)" in text
     assert "<!-- benchmark-report -->" in (DOCS / "benchmarks.md").read_text(encoding="utf-8")
+
+
+@pytest.mark.slow
+def test_every_public_name_is_in_the_api_reference(built_site: Path) -> None:
+    """Each name of ``lazyvol.__all__`` has an entry (an anchor) in the generated API pages."""
+    import inspect
+
+    import lazyvol
+
+    html = "".join(p.read_text(encoding="utf-8") for p in (built_site / "api").rglob("index.html"))
+    missing = []
+    for name in lazyvol.__all__:
+        if name == "__version__":
+            continue
+        obj = getattr(lazyvol, name)
+        ids = {f"lazyvol.{name}"}
+        if inspect.ismodule(obj):
+            ids.add(obj.__name__)
+        elif hasattr(obj, "__module__") and hasattr(obj, "__qualname__"):
+            ids.add(f"{obj.__module__}.{obj.__qualname__}")
+        if not any(f'id="{i}"' in html for i in ids):
+            missing.append(name)
+    assert not missing, f"public names without an API reference entry: {missing}"
