@@ -305,11 +305,19 @@ def test_dicom_folder_cache_never_stale(tmp_path, cache_dir):
     expected[:, :, 2] = 7 * 2 - 100
     np.testing.assert_array_equal(vol.compute(), expected)
     assert len(lvcache.list_entries()) == 1  # the older version was evicted
-    # an added unrelated file also invalidates (the reader lists no files: the folder is keyed)
+    # an unrelated file is not part of the volume (the reader lists its files in meta["files"]):
+    # the entry stays valid and is served
     key = lvcache.list_entries()[0].key
     (folder / "README.txt").write_text("notes")
     again = lv.open(folder, cache=True)
+    assert _reads_from_cache(again)
     np.testing.assert_array_equal(again.compute(), expected)
+    assert [e.key for e in lvcache.list_entries()] == [key]
+    # removing the last slice changes the volume: a new entry with the shorter series
+    os.unlink(truth.files[-1])
+    shorter = lv.open(folder, cache=True)
+    assert shorter.shape == (16, 12, 5)
+    np.testing.assert_array_equal(shorter.compute(), expected[:, :, :5])
     assert [e.key for e in lvcache.list_entries()] != [key]
 
 
