@@ -3,9 +3,13 @@
 An entry is a lazyvol Zarr store (see :mod:`lazyvol.zarr_io`) at ``<cache>/<source id>/<key>``:
 
 - ``key`` hashes :func:`lazyvol.chunking.file_fingerprint` over *every* source file (absolute path,
-  size, mtime_ns; for DICOM every file of the chosen series, from ``vol.meta["files"]``) plus the
-  options that change the data (``series``, ``scale``, ``dtype`` and reader options). Any change,
-  addition, removal or touch of a source file gives a new key, so stale data is never served.
+  size, mtime_ns; for DICOM every file of the chosen series, from ``vol.meta["files"]``), each
+  file's device, inode and ctime_ns, plus the options that change the data (``series``,
+  ``scale``, ``dtype`` and reader options). Any change, addition, removal or touch of a source
+  file gives a new key, so stale data is never served; that includes a rewrite of the same size
+  with the old mtime put back, because the kernel moves ctime on every write and metadata change
+  and no user call can set it. (The guarantee is as fine as the file system's timestamp clock:
+  a rewrite within the same clock tick as the previous change, a few ms, is not seen.)
 - ``source id`` hashes the source path and the options only, so when a source changes the entries
   of its older versions are found and removed.
 
@@ -170,12 +174,19 @@ def entry_key(
 ) -> tuple[str, str]:
     """``(source_id, key)`` hex digests for source files and read options.
 
-    ``key`` changes with any file's path, size or mtime and with the options; ``source_id`` only
+    ``key`` changes with any file's path, size, mtime, inode or ctime and with the options; ``source_id`` only
     with ``source`` (the path opened; default the file list) and the options, so the entries of
     older versions of one source share it.
     """
     opts = _options_token(series, scale, dtype, options)
-    key = hashlib.sha256(file_fingerprint(files, **opts).encode()).hexdigest()[:40]
+    # Beyond path, size and mtime (file_fingerprint): the inode and the status-change time. A
+    # rewrite that keeps the size and puts the old mtime back (os.utime, rsync -t, cp -p) still
+    # moves ctime, which no user call can set, and a replacement by rename changes the inode.
+    h = hashlib.sha256(file_fingerprint(files, **opts).encode())
+    for f in files:
+        st = os.stat(f)
+        h.update(f"\0{st.st_dev}\0{st.st_ino}\0{st.st_ctime_ns}".encode())
+    key = h.hexdigest()[:40]
     what: Any = os.path.abspath(source) if source else sorted(os.path.abspath(f) for f in files)
     ident = json.dumps({"source": what, **opts}, sort_keys=True, default=str)
     sid = hashlib.sha256(ident.encode()).hexdigest()[:24]
