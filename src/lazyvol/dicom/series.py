@@ -631,8 +631,6 @@ def _volume(
     if dup_error:
         return fail("series", dup_error)
     info.files = sorted(r.path for r in records)
-    # Every file the values come from: the cache keys its entries on them (staleness).
-    meta["files"] = list(info.files)
     for rec in records:
         problem = _support_error(rec)
         if problem:
