@@ -141,3 +141,29 @@ def test_no_leaked_file_descriptors(src: tuple[Path, np.ndarray]) -> None:
     for _ in range(3):
         lv.open(path, chunks={0: -1, 1: -1, 2: 3}).data.sum().compute()
     assert len(os.listdir("/proc/self/fd")) <= before
+
+
+SLICERS = [
+    (slice(None), slice(None), slice(5, 6)),
+    (slice(2, 9, 3), slice(None, None, -2), slice(11, 1, -4)),
+    (slice(3, 4), slice(5, 6), slice(7, 8)),
+    (slice(-6, None), slice(1, -1), slice(None, None, 5)),
+]
+
+
+@pytest.mark.parametrize("index", SLICERS)
+def test_slices_equal_the_reference(src: tuple[Path, np.ndarray], index: tuple) -> None:
+    path, ref = src
+    vol = lv.open(path, chunks={0: -1, 1: -1, 2: 4})
+    sub = vol[index]
+    got = sub.compute()
+    assert got.dtype == vol.dtype
+    expected = ref[index]
+    if ref.dtype.kind in "iu" and vol.dtype.kind in "iu":
+        np.testing.assert_array_equal(got, expected)
+    else:
+        np.testing.assert_allclose(got, expected, rtol=1e-6)
+    again = sub[1:, ...] if sub.shape[0] > 1 else sub[:, 1:] if sub.shape[1] > 1 else sub
+    np.testing.assert_array_equal(
+        again.compute(), got[1:] if sub.shape[0] > 1 else got[:, 1:] if sub.shape[1] > 1 else got
+    )

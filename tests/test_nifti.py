@@ -275,6 +275,31 @@ def test_open_reads_no_pixel_data(
 
 
 @pytest.mark.parametrize("suffix", [".nii", ".nii.gz"])
+def test_slicing_reads_only_the_region(
+    tmp_path: Path, suffix: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    path = write_phantom_nifti(tmp_path / ("r" + suffix), (16, 12, 40, 2))
+    ref = np.asanyarray(nib.load(path).dataobj)
+    calls: list[tuple] = []
+    real = lvn._fetch
+
+    def counting(plan: lvn.NiftiPlan, index: tuple[slice, ...]) -> np.ndarray:
+        calls.append(index)
+        return real(plan, index)
+
+    monkeypatch.setattr(lvn, "_fetch", counting)
+    vol = lv.open(path, chunks=(16, 12, 16, 1))
+    np.testing.assert_array_equal(vol[:, :, 21:22, 1].compute(), ref[:, :, 21:22, 1])
+    assert calls == [(slice(0, 16), slice(0, 12), slice(21, 22), slice(1, 2))]
+    calls.clear()
+    # A region across a chunk boundary keeps the on-disk chunk edges: two reads, 14:16 and 16:18.
+    sub = vol[2:5, :, 14:18, :1]
+    assert sub.chunks[2] == (2, 2)
+    np.testing.assert_array_equal(sub.compute(), ref[2:5, :, 14:18, :1])
+    assert sorted(c[2].start for c in calls) == [14, 16]
+
+
+@pytest.mark.parametrize("suffix", [".nii", ".nii.gz"])
 def test_graph_pickles_and_runs_on_processes(tmp_path: Path, suffix: str) -> None:
     path = write_phantom_nifti(tmp_path / ("g" + suffix), (20, 18, 16), slope=1.5)
     vol = lv.open(path, chunks=(20, 18, 5))

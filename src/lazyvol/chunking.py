@@ -14,6 +14,7 @@ import itertools
 import json
 import os
 from collections.abc import Callable, Sequence
+from dataclasses import dataclass
 from typing import Any
 
 import dask.array as da
@@ -21,7 +22,19 @@ import numpy as np
 
 from .config import chunk_budget
 
-__all__ = ["auto_chunks", "file_fingerprint", "normalize_chunks", "plan_to_dask"]
+__all__ = [
+    "SubPlan",
+    "auto_chunks",
+    "file_fingerprint",
+    "normalize_chunks",
+    "plan_to_dask",
+    "source_of",
+    "sub_array",
+]
+
+#: Attribute set on the dask arrays :func:`plan_to_dask` makes: ``(read_block, plan, offsets)``.
+#: Any dask operation returns a new array without it, so only unmodified source arrays carry it.
+_SOURCE_ATTR = "_lazyvol_source"
 
 
 def auto_chunks(
@@ -117,7 +130,68 @@ def plan_to_dask(
         )
         dsk[(name, *block)] = (read_block, plan, slices)
     meta = np.empty((0,) * len(shape), dtype=dtype)
-    return da.Array(dsk, name, chunks, meta=meta, shape=tuple(shape))
+    arr = da.Array(dsk, name, chunks, meta=meta, shape=tuple(shape))
+    setattr(arr, _SOURCE_ATTR, (read_block, plan))
+    return arr
+
+
+@dataclass(frozen=True)
+class SubPlan:
+    """A region of another plan's array: block ``index`` of the region is block
+    ``index + offsets`` of the source."""
+
+    read_block: Callable[[Any, tuple[slice, ...]], np.ndarray]
+    plan: Any
+    offsets: tuple[int, ...]
+
+
+def read_sub_block(sub: SubPlan, index: tuple[slice, ...]) -> np.ndarray:
+    """Read block ``index`` of a region (a dask task)."""
+    shifted = tuple(
+        slice(sl.start + off, sl.stop + off) for sl, off in zip(index, sub.offsets, strict=True)
+    )
+    return sub.read_block(sub.plan, shifted)
+
+
+def source_of(arr: da.Array) -> tuple[Callable[..., np.ndarray], Any] | None:
+    """``(read_block, plan)`` of an unmodified array made by :func:`plan_to_dask`, else None."""
+    src = getattr(arr, _SOURCE_ATTR, None)
+    return src if isinstance(src, tuple) else None
+
+
+def sub_array(arr: da.Array, bounds: tuple[tuple[int, int], ...]) -> da.Array | None:
+    """The region ``[lo, hi)`` per axis of a source array, as a new source array that reads only
+    that region (slicing a plain dask array would read every chunk it touches whole).
+
+    Chunk boundaries stay where the source had them, so reads stay aligned to the on-disk layout.
+    Returns None when ``arr`` is not an unmodified source array.
+    """
+    src = source_of(arr)
+    if src is None:
+        return None
+    read_block, plan = src
+    offsets = tuple(lo for lo, _ in bounds)
+    if isinstance(plan, SubPlan):
+        read_block, offsets = (
+            plan.read_block,
+            tuple(a + b for a, b in zip(plan.offsets, offsets, strict=True)),
+        )
+        plan = plan.plan
+    new_chunks = []
+    for (lo, hi), chunks in zip(bounds, arr.chunks, strict=True):
+        edges = np.concatenate([[0], np.cumsum(chunks)])
+        cuts = [lo, *[int(e) for e in edges if lo < e < hi], hi]
+        new_chunks.append(tuple(b - a for a, b in itertools.pairwise(cuts)))
+    shape = tuple(hi - lo for lo, hi in bounds)
+    name = f"{arr.name}-sub-{hashlib.sha256(repr((offsets, shape, new_chunks)).encode()).hexdigest()[:16]}"
+    return plan_to_dask(
+        read_sub_block,
+        SubPlan(read_block, plan, offsets),
+        shape,
+        tuple(new_chunks),
+        arr.dtype,
+        name,
+    )
 
 
 def file_fingerprint(paths: Sequence[str | os.PathLike[str]], **options: Any) -> str:

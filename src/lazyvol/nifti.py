@@ -33,6 +33,19 @@ __all__ = ["NiftiPlan", "build_gzip_index", "clear_gzip_handles", "open_nifti", 
 NIFTI_SUFFIXES = (".nii", ".nii.gz", ".hdr", ".img", ".hdr.gz", ".img.gz")
 #: Distance between indexed_gzip seek points: a random slab costs at most this much extra inflate.
 GZ_SPACING = 4 * 2**20
+#: Most seek points an index holds. Each keeps a 32 KiB window in memory, so capping their number
+#: keeps a handle's memory flat (under 8 MiB of windows) whatever the file's size.
+GZ_MAX_POINTS = 256
+
+
+def gz_spacing(uncompressed_bytes: int) -> int:
+    """Seek-point spacing for a gzip stream of ``uncompressed_bytes``: 4 MiB, or wider for big files
+    so that the index never holds more than :data:`GZ_MAX_POINTS` points."""
+    per_point = -(-int(uncompressed_bytes) // GZ_MAX_POINTS)
+    mib = 2**20
+    return max(GZ_SPACING, -(-per_point // mib) * mib)
+
+
 #: deflate cannot compress better than about 1032:1; a header claiming more data than that is lying.
 _MAX_DEFLATE_RATIO = 1032
 
@@ -350,6 +363,7 @@ def _header_meta(
         "format": _format_name(img),
         "path": os.path.abspath(path),
         "stored_dtype": disk_dtype.str,
+        "vox_offset": int(img.dataobj.offset),
         "scl_slope": slope,
         "scl_inter": inter,
         "scaled": bool(scale),
@@ -533,8 +547,14 @@ class _GzEntry:
     def _new_handle(self) -> Any:
         import indexed_gzip as igzip
 
+        # buffer_size: indexed_gzip's BufferedReader defaults to 4 x spacing; reads here go
+        # straight into the caller's block buffer, so a small one is enough.
         handle = igzip.IndexedGzipFile(
-            self.plan.path, spacing=GZ_SPACING, readbuf_size=2**20, drop_handles=True
+            self.plan.path,
+            spacing=gz_spacing(self.data_end),
+            readbuf_size=2**20,
+            buffer_size=2**20,
+            drop_handles=True,
         )
         if self.indexed:
             try:
@@ -664,8 +684,9 @@ def clear_gzip_handles() -> None:
 def build_gzip_index(path: str | os.PathLike[str]) -> Path:
     """Inflate a ``.nii.gz`` once and save its seek index in the cache directory.
 
-    Later reads of any slab, in any process, then cost a seek plus at most 4 MiB of inflate, and
-    several threads can decompress different parts of the file at once.
+    Later reads of any slab, in any process, then cost a seek plus at most one seek-point spacing
+    of inflate (4 MiB; wider for files over 1 GiB, see :func:`gz_spacing`), and several threads
+    can decompress different parts of the file at once.
 
     Parameters
     ----------
@@ -682,9 +703,16 @@ def build_gzip_index(path: str | os.PathLike[str]) -> Path:
     path = os.path.abspath(os.fspath(path))
     st = os.stat(path)
     target = _index_path(path, st.st_size, st.st_mtime_ns)
+    vol = open_nifti(path)  # checks the header first
+    data_end = (
+        int(vol.meta["vox_offset"])
+        + int(np.prod(vol.shape, dtype=np.int64)) * np.dtype(vol.meta["stored_dtype"]).itemsize
+    )
     target.parent.mkdir(parents=True, exist_ok=True)
     try:
-        with igzip.IndexedGzipFile(path, spacing=GZ_SPACING, drop_handles=True) as handle:
+        with igzip.IndexedGzipFile(
+            path, spacing=gz_spacing(data_end), buffer_size=2**20, drop_handles=True
+        ) as handle:
             handle.build_full_index()
             fd, tmp = tempfile.mkstemp(dir=target.parent, suffix=".tmp")
             os.close(fd)

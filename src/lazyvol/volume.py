@@ -10,6 +10,7 @@ from typing import TYPE_CHECKING, Any
 import dask.array as da
 import numpy as np
 
+from .chunking import sub_array
 from .geometry import canonical_index, orientation_codes, slice_affine, voxel_sizes
 
 if TYPE_CHECKING:
@@ -20,6 +21,30 @@ __all__ = ["Volume"]
 #: ``meta`` key holding per-index values of the 4th axis (``{name: [value per index]}``); slicing the
 #: 4th axis slices these lists too.
 AXIS4_KEY = "axis4_values"
+
+
+def _cut(data: da.Array, canon: tuple[slice | int, ...]) -> da.Array:
+    """``data[canon]``; for an array straight from a reader, a new read plan covering only the
+    region asked for (one slice of a 64-slice slab reads one slice), then the steps."""
+    bounds = []
+    relative: list[slice | int] = []
+    for item, n in zip(canon, data.shape, strict=True):
+        if isinstance(item, int):
+            bounds.append((item, item + 1))
+            relative.append(0)
+            continue
+        idx = range(*item.indices(int(n)))
+        lo, hi = min(idx[0], idx[-1]), max(idx[0], idx[-1]) + 1
+        bounds.append((lo, hi))
+        start = idx[0] - lo
+        stop = idx[-1] - lo + (1 if item.step > 0 else -1)
+        relative.append(slice(start, stop if stop >= 0 else None, item.step))
+    if all(b == (0, int(n)) for b, n in zip(bounds, data.shape, strict=True)):
+        return data[canon]
+    region = sub_array(data, tuple(bounds))
+    if region is None:
+        return data[canon]
+    return region[tuple(relative)]
 
 
 class Volume:
@@ -128,7 +153,7 @@ class Volume:
             if len(range(*item.indices(self.shape[axis]))) == 0:
                 raise IndexError(f"empty slice on axis {axis}")
         affine = slice_affine(self.affine, canon)
-        data = self.data[canon]
+        data = _cut(self.data, canon)
         meta = copy.deepcopy(self.meta)
         if self.ndim > 3 and isinstance(meta.get(AXIS4_KEY), dict):
             item4 = canon[3]
