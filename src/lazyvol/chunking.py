@@ -28,6 +28,7 @@ __all__ = [
     "file_fingerprint",
     "normalize_chunks",
     "plan_to_dask",
+    "rechunk_source",
     "source_of",
     "sub_array",
 ]
@@ -206,3 +207,18 @@ def file_fingerprint(paths: Sequence[str | os.PathLike[str]], **options: Any) ->
         h.update(f"{os.path.abspath(p)}\0{st.st_size}\0{st.st_mtime_ns}\n".encode())
     h.update(json.dumps(options, sort_keys=True, default=str).encode())
     return h.hexdigest()[:32]
+
+
+def rechunk_source(arr: da.Array, chunks: Any) -> da.Array:
+    """``arr`` with other chunks. An unmodified reader array is planned again with the new chunks
+    (each block read once, straight into its new shape); any other array goes through
+    ``dask.array.rechunk``, which may hold several source blocks at once."""
+    src = source_of(arr)
+    if src is None:
+        return arr.rechunk(chunks)
+    norm = da.core.normalize_chunks(chunks, arr.shape, dtype=arr.dtype)
+    if norm == arr.chunks:
+        return arr
+    read_block, plan = src
+    name = f"{arr.name}-rc-{hashlib.sha256(repr(norm).encode()).hexdigest()[:16]}"
+    return plan_to_dask(read_block, plan, arr.shape, norm, arr.dtype, name)

@@ -49,7 +49,7 @@ import dask
 import dask.array as da
 import numpy as np
 
-from .chunking import normalize_chunks, plan_to_dask
+from .chunking import normalize_chunks, plan_to_dask, rechunk_source
 from .config import chunk_budget
 from .errors import FormatError, LazyvolError, UnsupportedError, WriteError
 from .volume import Volume
@@ -67,6 +67,8 @@ OME_VERSION = "0.5"
 SHARD_BELOW_BYTES = 1 * 2**20
 #: Target size of an automatic shard.
 SHARD_TARGET_BYTES = 16 * 2**20
+#: Largest dask block a write task handles (one shard or chunk at least).
+WRITE_BLOCK_BYTES = 16 * 2**20
 
 _CODECS = ("zstd", "blosc-zstd", "blosc-lz4", "gzip", "none")
 _UNIT_TO_MM = {
@@ -144,8 +146,13 @@ def _axis_spec(spec: Any, shape: Sequence[int], what: str) -> tuple[int, ...]:
 
 
 def _default_chunks(shape: Sequence[int]) -> tuple[int, ...]:
-    """Default on-disk chunk in volume order: 256 x 256 x 64 spatial, one index of later axes."""
-    limits = (256, 256, 64)
+    """Default on-disk chunk in volume order: 256 x 256 x 32 spatial, one index of later axes.
+
+    Four such chunks side by side make a 512 x 512 x 32 slab, the write block: a contiguous read
+    of any NIfTI or DICOM source, small enough (16 MiB of int16) that a 2-thread write stays
+    well under 256 MiB.
+    """
+    limits = (256, 256, 32)
     return tuple(min(max(1, int(n)), limits[ax]) if ax < 3 else 1 for ax, n in enumerate(shape))
 
 
@@ -185,9 +192,13 @@ def _codec(codec: Any) -> Any:
 
 
 def _write_blocks(unit: Sequence[int], shape: Sequence[int], itemsize: int) -> tuple[int, ...]:
-    """Dask block shape for writing: whole shards/chunks, grown fastest-axis first to the budget."""
+    """Dask block shape for writing: whole shards/chunks, grown fastest-axis first to 16 MiB.
+
+    Small blocks keep the writer's memory low: each thread holds one block plus zarr's encode
+    buffers for it, and the source is re-planned to read exactly these blocks.
+    """
     block = list(unit)
-    budget = max(chunk_budget(), math.prod(unit) * itemsize)
+    budget = max(min(chunk_budget(), WRITE_BLOCK_BYTES), math.prod(unit) * itemsize)
     for ax in reversed(range(len(block))):
         full = math.ceil(shape[ax] / unit[ax]) * unit[ax]
         while block[ax] < full and math.prod(block) * itemsize * 2 <= budget:
@@ -374,12 +385,13 @@ def write_zarr(
     ----------
     vol : Volume
         The volume; its dask graph is computed block by block (peak memory about a few write
-        blocks of :func:`lazyvol.config.chunk_budget` bytes, whatever the volume's size).
+        blocks of at most 16 MiB (whole shards or chunks), whatever the volume's size; the source
+        is re-planned to read exactly those blocks).
     store : str or path-like
         Destination directory (conventionally ending in ``.zarr``).
     chunks : int or sequence, optional
         On-disk chunk shape in the Volume's axis order ``(i, j, k[, t])`` (``-1`` = whole axis;
-        an int applies to the spatial axes). Default ``(256, 256, 64[, 1])`` clipped to the shape.
+        an int applies to the spatial axes). Default ``(256, 256, 32[, 1])`` clipped to the shape.
     shards : sequence, bool or None
         Shard shape (a multiple of ``chunks``, volume order). ``None``: shard automatically when a
         chunk is under 1 MiB (shards of about 16 MiB); ``False``: never shard.
@@ -532,7 +544,15 @@ def _write_into(
         )
         unit = lvl_shard or lvl_chunk
         block = _write_blocks(unit, lvl_shape, dtype.itemsize)
-        xs = x.rechunk(block)
+        if lvl == 0:
+            # Plan the source reads in the write blocks (volume order is disk order reversed).
+            xs = rechunk_source(vol.data, tuple(reversed(block))).transpose(
+                tuple(reversed(range(ndim)))
+            )
+            if xs.dtype != dtype:
+                xs = xs.astype(dtype)
+        else:
+            xs = x.rechunk(block)
         _store(xs, arr, progress, f"{os.path.basename(dest)} level {lvl}")
         n_files, n_bytes = _count_chunk_files(os.path.join(tmp, str(lvl)))
         expected = math.prod(math.ceil(n / u) for n, u in zip(lvl_shape, unit))
