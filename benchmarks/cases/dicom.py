@@ -1,0 +1,349 @@
+"""DICOM series: header scan, open + full-series mean, one slice, reopen from the scan index.
+
+Data: one series of 512 single-frame 512x512 int16 CT slices (uncompressed, explicit VR little
+endian; ``--size`` scales the slice count), written with :func:`lazyvol.testing.write_dicom_series`
+in batches of slices (same series, explicit positions and instance numbers) so memory stays bounded,
+plus a 64-slice compressed subset (RLE lossless, JPEG 2000 lossless) re-encoded with pydicom.
+Baselines: a plain ``dcmread(stop_before_pixels=True)`` loop (header scan), the naive pydicom loop
++ ``np.stack``, SimpleITK's ``ImageSeriesReader``, ``dcm2niix`` conversion to ``.nii`` and ``cat``
+of the files (the raw limit).
+"""
+
+from __future__ import annotations
+
+import glob
+import os
+import shutil
+import subprocess
+import sys
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from ..harness import Context, Measure
+from .tools import Work
+
+GROUP = "dicom"
+M = "benchmarks.cases.dicom"
+T = "benchmarks.cases.tools"
+DEFAULT = (512, 512, 512)
+QUICK = (64, 64, 24)
+BATCH = 32
+COMPRESSED_SLICES = 64
+SYNTAXES = {"RLE": "1.2.840.10008.1.2.5", "JPEG 2000 lossless": "1.2.840.10008.1.2.4.90"}
+
+
+def _files(folder: str) -> list[str]:
+    return sorted(glob.glob(os.path.join(folder, "**", "*.dcm"), recursive=True))
+
+
+# -- tools (run in the worker) -------------------------------------------------------------------
+
+
+def lazyvol_scan(folder: str) -> Work:
+    """``lazyvol.scan(folder)`` with an empty cache (every header parsed)."""
+    import lazyvol as lv
+
+    def work() -> dict[str, Any]:
+        rep = lv.scan(folder)
+        return {"series": len(rep), "files": sum(int(getattr(s, "n_files", 0) or 0) for s in rep)}
+
+    return work
+
+
+def dcmread_loop(folder: str) -> Work:
+    """``pydicom.dcmread(f, stop_before_pixels=True)`` for every file, one thread."""
+    import pydicom
+
+    def work() -> dict[str, Any]:
+        n = 0
+        for f in _files(folder):
+            pydicom.dcmread(f, stop_before_pixels=True)
+            n += 1
+        return {"files": n}
+
+    return work
+
+
+def naive_mean(folder: str) -> Work:
+    """Read every file with pydicom, sort by position, ``np.stack`` the pixel arrays, rescale, mean."""
+    import pydicom
+
+    def work() -> float:
+        dss = [pydicom.dcmread(f) for f in _files(folder)]
+        dss.sort(key=lambda d: float(d.ImagePositionPatient[2]))
+        vol = np.stack([d.pixel_array for d in dss], axis=-1)
+        slope = float(getattr(dss[0], "RescaleSlope", 1.0))
+        inter = float(getattr(dss[0], "RescaleIntercept", 0.0))
+        return float(vol.mean()) * slope + inter
+
+    return work
+
+
+def naive_slice(folder: str, k: int = 0) -> Work:
+    """Slice ``k`` the pydicom way: read every header, sort by position, decode that one file."""
+    import pydicom
+
+    def work() -> np.ndarray:
+        heads = [(pydicom.dcmread(f, stop_before_pixels=True), f) for f in _files(folder)]
+        heads.sort(key=lambda h: float(h[0].ImagePositionPatient[2]))
+        ds = pydicom.dcmread(heads[k][1])
+        slope = float(getattr(ds, "RescaleSlope", 1.0))
+        inter = float(getattr(ds, "RescaleIntercept", 0.0))
+        arr = ds.pixel_array.T  # (rows, cols) -> (i, j)
+        return arr if (slope, inter) == (1.0, 0.0) else arr * slope + inter
+
+    return work
+
+
+def lazyvol_slice(folder: str, k: int = 0) -> Work:
+    import lazyvol as lv
+
+    def work() -> np.ndarray:
+        return lv.open(folder).data[:, :, k].compute()
+
+    return work
+
+
+def sitk_mean(folder: str) -> Work:
+    """SimpleITK ``ImageSeriesReader`` (GDCM file sorting) and a no-copy array view's mean."""
+    import SimpleITK as sitk
+
+    def work() -> float:
+        reader = sitk.ImageSeriesReader()
+        reader.SetFileNames(reader.GetGDCMSeriesFileNames(folder))
+        img = reader.Execute()
+        return float(sitk.GetArrayViewFromImage(img).mean(dtype=np.float64))
+
+    return work
+
+
+def dcm2niix_convert(folder: str, out_dir: str) -> Work:
+    """``dcm2niix -z n`` (uncompressed .nii) of the folder."""
+    exe = shutil.which("dcm2niix") or str(Path(sys.executable).parent / "dcm2niix")
+    if not os.path.exists(exe):
+        raise ImportError("dcm2niix is not installed")
+    shutil.rmtree(out_dir, ignore_errors=True)
+    os.makedirs(out_dir)
+
+    def work() -> dict[str, Any]:
+        subprocess.run(
+            [exe, "-z", "n", "-b", "n", "-f", "out", "-o", out_dir, folder],
+            stdout=subprocess.DEVNULL,
+            stderr=subprocess.DEVNULL,
+            check=True,
+        )
+        return {"files_out": len(os.listdir(out_dir))}
+
+    return work
+
+
+def cat_files(folder: str) -> Work:
+    """``cat`` every file to /dev/null: the cost of reading the bytes at all."""
+    files = _files(folder)
+
+    def work() -> None:
+        subprocess.run(["cat", *files], stdout=subprocess.DEVNULL, check=True)
+
+    return work
+
+
+def lazyvol_open(folder: str) -> Work:
+    import lazyvol as lv
+
+    def work() -> dict[str, Any]:
+        return {"shape": list(lv.open(folder).shape)}
+
+    return work
+
+
+# -- plan ----------------------------------------------------------------------------------------
+
+
+def shape_for(ctx: Context) -> tuple[int, int, int]:
+    if ctx.quick:
+        return QUICK
+    return (DEFAULT[0], DEFAULT[1], max(4, round(DEFAULT[2] * ctx.size)))
+
+
+def folders(ctx: Context) -> dict[str, str]:
+    if ctx.input is not None:
+        return (
+            {"uncompressed": str(ctx.input)}
+            if ctx.input.is_dir() and not (ctx.input / "zarr.json").exists()
+            else {}
+        )
+    ni, nj, nk = shape_for(ctx)
+    base = ctx.data_dir / "dicom"
+    out = {"uncompressed": str(base / f"ct_{ni}x{nj}x{nk}")}
+    nc = min(nk, COMPRESSED_SLICES)
+    for name in SYNTAXES:
+        tag = name.split()[0].lower()
+        out[name] = str(base / f"ct_{ni}x{nj}x{nc}_{tag}")
+    return out
+
+
+def plan(ctx: Context) -> list[Measure]:
+    dirs = folders(ctx)
+    if not dirs:
+        return []
+    u = dirs["uncompressed"]
+    c: dict[str, Any] = {"group": GROUP, "module": M, "files": [u]}
+    a = {"folder": u}
+    mean = "open + mean, uncompressed"
+    out = [
+        Measure(
+            case="header scan", tool="lazyvol.scan", func="lazyvol_scan", args=a, ref=True, **c
+        ),
+        Measure(
+            case="header scan",
+            tool="dcmread(stop_before_pixels) loop",
+            func="dcmread_loop",
+            args=a,
+            **c,
+        ),
+        Measure(
+            case=mean, tool="lazyvol", func="lazyvol_mean", args=a, ref=True, **{**c, "module": T}
+        ),
+        Measure(case=mean, tool="pydicom loop + np.stack", func="naive_mean", args=a, **c),
+        Measure(case=mean, tool="SimpleITK ImageSeriesReader", func="sitk_mean", args=a, **c),
+        Measure(
+            case=mean,
+            tool="dcm2niix to .nii",
+            func="dcm2niix_convert",
+            args={"folder": u, "out_dir": str(ctx.data_dir / "tmp" / "dcm2niix-out")},
+            **c,
+        ),
+        Measure(case=mean, tool="cat the files (raw limit)", func="cat_files", args=a, **c),
+        Measure(case="one slice", tool="lazyvol", func="lazyvol_slice", ref=True, **c),
+        Measure(case="one slice", tool="lazyvol, saved scan index", func="lazyvol_slice", **c),
+        Measure(case="one slice", tool="pydicom: scan headers, read one", func="naive_slice", **c),
+        Measure(
+            case="open (no pixels)", tool="lazyvol, first open", func="lazyvol_open", args=a, **c
+        ),
+        Measure(
+            case="open (no pixels)",
+            tool="lazyvol, saved scan index",
+            func="lazyvol_open",
+            args=a,
+            ref=True,
+            **c,
+        ),
+    ]
+    for name in SYNTAXES:
+        if name not in dirs:
+            continue
+        f = dirs[name]
+        cc: dict[str, Any] = {
+            "group": GROUP,
+            "module": M,
+            "files": [f],
+            "case": f"open + mean, {name}",
+        }
+        out += [
+            Measure(
+                tool="lazyvol",
+                func="lazyvol_mean",
+                args={"folder": f},
+                ref=True,
+                **{**cc, "module": T},
+            ),
+            Measure(tool="pydicom loop + np.stack", func="naive_mean", args={"folder": f}, **cc),
+            Measure(tool="SimpleITK ImageSeriesReader", func="sitk_mean", args={"folder": f}, **cc),
+        ]
+    for m in out:
+        if m.func == "lazyvol_mean":
+            m.args = {"path": m.args["folder"]}
+    return out
+
+
+def write_series(folder: str, shape: tuple[int, int, int]) -> None:
+    """Write the series in batches of slices (bounded memory), then rename the folder into place."""
+    from lazyvol.testing import write_dicom_series
+
+    ni, nj, nk = shape
+    tmp = folder + ".partial"
+    shutil.rmtree(tmp, ignore_errors=True)
+    spacing = (0.7, 0.7, 1.0)
+    origin = np.array([-180.0, -180.0, -250.0])
+    uid = "1.2.826.0.1.3680043.8.498.1234567890.1"
+    for b0 in range(0, nk, BATCH):
+        n = min(BATCH, nk - b0)
+        pos = origin[None, :] + np.arange(b0, b0 + n)[:, None] * np.array([0.0, 0.0, spacing[2]])
+        write_dicom_series(
+            tmp,
+            (ni, nj, n),
+            spacing=spacing,
+            positions=pos,
+            series_uid=uid,
+            prefix=f"CT{b0:05d}_",
+            per_slice=[{"InstanceNumber": b0 + k + 1} for k in range(n)],
+            seed=b0,
+        )
+    os.replace(tmp, folder)
+
+
+def compress_series(src: str, folder: str, syntax: str, n: int) -> None:
+    """Re-encode the first ``n`` files of ``src`` (by position) with pydicom into ``folder``."""
+    import pydicom
+
+    tmp = folder + ".partial"
+    shutil.rmtree(tmp, ignore_errors=True)
+    os.makedirs(tmp)
+    files = sorted(_files(src))[:n]
+    for f in files:
+        ds = pydicom.dcmread(f)
+        try:
+            ds.compress(syntax)
+        except (RuntimeError, NotImplementedError, ValueError) as exc:
+            shutil.rmtree(tmp, ignore_errors=True)
+            raise ImportError(f"pydicom cannot encode {syntax}: {exc}") from exc
+        ds.save_as(os.path.join(tmp, os.path.basename(f)), enforce_file_format=True)
+    os.replace(tmp, folder)
+
+
+def prepare(ctx: Context, measures: list[Measure]) -> None:
+    import lazyvol as lv
+
+    dirs = folders(ctx)
+    u = dirs["uncompressed"]
+    shape = shape_for(ctx)
+    if ctx.input is None:
+        if not os.path.isdir(u):
+            write_series(u, shape)
+        for name, syntax in SYNTAXES.items():
+            if not os.path.isdir(dirs[name]):
+                try:
+                    compress_series(u, dirs[name], syntax, min(shape[2], COMPRESSED_SLICES))
+                except ImportError as exc:
+                    for m in measures:
+                        if m.files == [dirs[name]]:
+                            m.skip = f"not available: {exc}"
+    # A lazyvol cache folder holding the scan index of the folder (the "reopen" runs use it).
+    folder = ctx.cache_dir("dicom-index")
+    old = os.environ.get("LAZYVOL_CACHE_DIR")
+    os.environ["LAZYVOL_CACHE_DIR"] = str(folder)
+    try:
+        vol = lv.open(u)
+    finally:
+        if old is None:
+            del os.environ["LAZYVOL_CACHE_DIR"]
+        else:
+            os.environ["LAZYVOL_CACHE_DIR"] = old
+    nbytes = int(vol.nbytes)
+    k = int(vol.shape[2]) // 2
+    for m in measures:
+        if "saved scan index" in m.tool:
+            m.cache = str(folder)
+        if m.func in ("lazyvol_slice", "naive_slice"):
+            m.args = {"folder": u, "k": k}
+            m.nbytes = nbytes // int(vol.shape[2])
+        elif m.case.startswith("open + mean, uncompressed"):
+            m.nbytes = nbytes
+            if m.func in ("naive_mean", "sitk_mean"):
+                m.mem_hint = 4 * nbytes
+        elif m.case.startswith("open + mean") and m.files and os.path.isdir(m.files[0]):
+            m.nbytes = len(_files(m.files[0])) * nbytes // int(vol.shape[2])
+        if m.case == "header scan" or m.case.startswith("open (no"):
+            m.items = len(_files(u))

@@ -1,0 +1,137 @@
+"""``.nii.gz`` random access and the saved seek index.
+
+One slice far from the start of a 1024-slice ``.nii.gz``: lazyvol before and after
+``lazyvol.nifti.build_gzip_index`` (the index saved in ``LAZYVOL_CACHE_DIR``), nibabel (indexed_gzip
+without a saved index), and a full decompression for scale. Then what the saved index gives a full
+pass on this machine's cores: lazyvol's mean and indexed_gzip itself with two threads, each from the
+saved index, against one stream.
+"""
+
+from __future__ import annotations
+
+import os
+import shutil
+from pathlib import Path
+from typing import Any
+
+from .. import data
+from ..harness import Context, Measure
+from . import nifti
+
+GROUP = "gzindex"
+M = "benchmarks.cases.tools"
+
+
+def source(ctx: Context) -> str | None:
+    if ctx.input is not None:
+        p = str(ctx.input)
+        return p if p.lower().endswith(".nii.gz") else None
+    return str(ctx.data_dir / "nifti" / data.nifti_name(nifti.shape_for(ctx), "int16", True))
+
+
+def plan(ctx: Context) -> list[Measure]:
+    path = source(ctx)
+    if path is None:
+        return []
+    c: dict[str, Any] = {"group": GROUP, "files": [path]}
+    a = {"path": path}
+    far = "far slice"
+    full = "full pass, saved index"
+    return [
+        Measure(case=far, tool="lazyvol, no saved index", module=M, func="lazyvol_slice", **c),
+        Measure(
+            case=far, tool="lazyvol, saved index", module=M, func="lazyvol_slice", ref=True, **c
+        ),
+        Measure(case=far, tool="nibabel dataobj (indexed_gzip)", module=M, func="nib_slice", **c),
+        Measure(
+            case=far, tool="full decompression (indexed_gzip)", module=M, func="igzip_read", **c
+        ),
+        Measure(
+            case="build seek index",
+            tool="lazyvol.nifti.build_gzip_index",
+            module=M,
+            func="lazyvol_build_index",
+            args=a,
+            ref=True,
+            **c,
+        ),
+        Measure(
+            case=full,
+            tool="lazyvol mean, no saved index",
+            module=M,
+            func="lazyvol_mean",
+            args=a,
+            **c,
+        ),
+        Measure(
+            case=full,
+            tool="lazyvol mean, saved index",
+            module=M,
+            func="lazyvol_mean",
+            args=a,
+            ref=True,
+            **c,
+        ),
+        Measure(case=full, tool="indexed_gzip 1 stream", module=M, func="igzip_read", **c),
+        Measure(
+            case=full,
+            tool="indexed_gzip 2 threads, saved index",
+            module=M,
+            func="igzip_parallel",
+            **c,
+        ),
+    ]
+
+
+def build_index(ctx: Context, path: str) -> tuple[Path, Path]:
+    """A lazyvol cache directory holding the saved seek index of ``path`` (rebuilt every suite run)."""
+    from lazyvol.nifti import build_gzip_index
+
+    folder = ctx.data_dir / "cache" / ("gzindex-" + Path(path).name)
+    shutil.rmtree(folder, ignore_errors=True)
+    folder.mkdir(parents=True)
+    old = os.environ.get("LAZYVOL_CACHE_DIR")
+    os.environ["LAZYVOL_CACHE_DIR"] = str(folder)
+    try:
+        index_file = Path(build_gzip_index(path))
+    finally:
+        if old is None:
+            del os.environ["LAZYVOL_CACHE_DIR"]
+        else:
+            os.environ["LAZYVOL_CACHE_DIR"] = old
+    return folder, index_file
+
+
+def prepare(ctx: Context, measures: list[Measure]) -> None:
+    path = source(ctx)
+    if path is None:
+        return
+    if ctx.input is None:
+        data.nifti(ctx.data_dir, nifti.shape_for(ctx), "int16", True)
+    info = data.nifti_info(path)
+    folder, index_file = build_index(ctx, path)
+    shape = info["shape"]
+    k = shape[2] * 15 // 16
+    for m in measures:
+        if "saved index" in m.tool and "no saved" not in m.tool:
+            m.cache = str(folder)
+        if m.case == "far slice":
+            m.nbytes = info["nbytes"] // shape[2]
+            m.note = f"slice k={k} of {shape[2]}"
+            if m.func in ("lazyvol_slice", "nib_slice"):
+                m.args = {"path": path, "axis": 2, "pos": k}
+        else:
+            m.nbytes = info["nbytes"]
+        if m.func == "igzip_read":
+            m.args = {"path": path, "stream_bytes": info["stream_bytes"]}
+            m.mem_hint = info["stream_bytes"]
+            if m.case == "far slice":
+                m.nbytes = info["nbytes"]
+        elif m.func == "igzip_parallel":
+            m.args = {
+                "path": path,
+                "stream_bytes": info["stream_bytes"],
+                "index_file": str(index_file),
+                "threads": 2,
+            }
+            m.mem_hint = info["stream_bytes"]

@@ -1,0 +1,238 @@
+"""Tool functions shared by several case groups (run inside the worker process).
+
+Each function is the untimed *preparation* of one measurement: it imports what it needs and
+returns the zero-argument callable that is timed. Imports stay inside the functions so a worker
+loads only what its own tool needs.
+"""
+
+from __future__ import annotations
+
+import os
+import shutil
+import subprocess
+import threading
+from collections.abc import Callable
+from typing import Any
+
+import numpy as np
+
+Work = Callable[[], Any]
+
+#: Bytes per slab of the nibabel ``dataobj`` loop: the same as lazyvol's default chunk budget.
+SLAB_BYTES = 32 * 2**20
+
+
+def _index(
+    axis: int, pos: int | list[int], ndim: int = 3, size: int = 1
+) -> tuple[slice | int, ...]:
+    """``[..., pos, ...]`` on ``axis`` (an int index), or a block ``pos[a]:pos[a]+size`` on all axes."""
+    if isinstance(pos, list):
+        return tuple(slice(p, p + size) for p in pos)
+    idx: list[slice | int] = [slice(None)] * ndim
+    idx[axis] = pos
+    return tuple(idx)
+
+
+# -- lazyvol -----------------------------------------------------------------------------------------
+
+
+def lazyvol_mean(path: str, scheduler: str = "threads", **open_kw: Any) -> Work:
+    """``lazyvol.open(path).data.mean().compute()`` (open included in the time)."""
+    import lazyvol as lv
+
+    def work() -> float:
+        return float(lv.open(path, **open_kw).data.mean().compute(scheduler=scheduler))
+
+    return work
+
+
+def lazyvol_slice(path: str, axis: int = 2, pos: Any = 0, size: int = 1) -> Work:
+    """``lazyvol.open(path).data[index].compute()`` for one slice (or a ``size``-cube block)."""
+    import lazyvol as lv
+
+    index = _index(axis, pos, size=size)
+
+    def work() -> np.ndarray:
+        return lv.open(path).data[index].compute()
+
+    return work
+
+
+def lazyvol_open(path: str) -> Work:
+    """``lazyvol.open(path)``: header, affine, read plan and dask graph, no pixel data."""
+    import lazyvol as lv
+
+    def work() -> dict[str, Any]:
+        vol = lv.open(path)
+        return {"shape": list(vol.shape)}
+
+    return work
+
+
+def lazyvol_build_index(path: str) -> Work:
+    """``lazyvol.nifti.build_gzip_index(path)``: inflate once, save the seek index."""
+    from lazyvol.nifti import build_gzip_index
+
+    def work() -> dict[str, Any]:
+        return {"index_bytes": os.path.getsize(build_gzip_index(path))}
+
+    return work
+
+
+# -- nibabel -----------------------------------------------------------------------------------------
+
+
+def _load(path: str, **kw: Any) -> Any:
+    import nibabel as nib
+
+    return nib.load(path, **kw)
+
+
+def nib_fdata_mean(path: str) -> Work:
+    """``nibabel.load(path).get_fdata().mean()``: what most scripts do."""
+
+    def work() -> float:
+        return float(_load(path).get_fdata().mean())
+
+    return work
+
+
+def nib_slab_mean(path: str, slab_bytes: int = SLAB_BYTES) -> Work:
+    """Mean by a loop over ``img.dataobj[..., k0:k1]`` slabs of ``slab_bytes``.
+
+    ``keep_file_open=True`` keeps one (indexed_gzip) handle for ``.nii.gz`` so the loop inflates the
+    file once; nibabel's default reopens the file per slab and re-inflates from the start each time.
+    This is the strongest form of the baseline.
+    """
+
+    def work() -> float:
+        img = _load(path, keep_file_open=True)
+        shape = img.shape
+        per_slice = int(np.prod(shape[:2])) * img.get_data_dtype().itemsize
+        step = max(1, slab_bytes // per_slice)
+        total = 0.0
+        for k0 in range(0, shape[2], step):
+            slab = np.asarray(img.dataobj[:, :, k0 : k0 + step])
+            total += float(slab.sum(dtype=np.float64))
+        return total / float(np.prod(shape))
+
+    return work
+
+
+def nib_slice(path: str, axis: int = 2, pos: Any = 0, size: int = 1) -> Work:
+    """``np.asarray(nibabel.load(path).dataobj[index])`` (nibabel reads only what it needs)."""
+    index = _index(axis, pos, size=size)
+
+    def work() -> np.ndarray:
+        return np.asarray(_load(path).dataobj[index])
+
+    return work
+
+
+def nib_open(path: str) -> Work:
+    """``nibabel.load(path)``: header and affine, no pixel data."""
+
+    def work() -> dict[str, Any]:
+        return {"shape": list(_load(path).shape)}
+
+    return work
+
+
+# -- raw limits --------------------------------------------------------------------------------------
+
+
+def memmap_mean(path: str, offset: int, shape: list[int], dtype: str) -> Work:
+    """``np.memmap(...).mean()`` over the image data: the uncompressed raw limit (one thread)."""
+
+    def work() -> float:
+        mm = np.memmap(
+            path, dtype=np.dtype(dtype), mode="r", offset=offset, shape=tuple(shape), order="F"
+        )
+        value = float(mm.mean(dtype=np.float64))
+        del mm
+        return value
+
+    return work
+
+
+def gzip_cli(path: str) -> Work:
+    """``gzip -dc path > /dev/null``: the command-line inflate limit."""
+    exe = shutil.which("gzip")
+    if exe is None:
+        raise ImportError("no gzip executable on PATH")
+
+    def work() -> None:
+        subprocess.run([exe, "-dc", path], stdout=subprocess.DEVNULL, check=True)
+
+    return work
+
+
+def _igzip_kwargs() -> dict[str, Any]:
+    try:
+        from lazyvol.nifti import GZ_SPACING
+    except ImportError:
+        GZ_SPACING = 4 * 2**20
+    return {"spacing": GZ_SPACING, "readbuf_size": 2**20}
+
+
+def _readinto_all(handle: Any, view: memoryview) -> int:
+    got = 0
+    while got < len(view):
+        n = handle.readinto(view[got:])
+        if not n:
+            break
+        got += n
+    return got
+
+
+def igzip_read(path: str, stream_bytes: int) -> Work:
+    """indexed_gzip single-stream decompression of the whole file into one numpy buffer."""
+    import indexed_gzip as igzip
+
+    kw = _igzip_kwargs()
+
+    def work() -> dict[str, Any]:
+        buf = np.empty(stream_bytes, dtype=np.uint8)
+        with igzip.IndexedGzipFile(path, **kw) as f:
+            got = _readinto_all(f, memoryview(buf))  # type: ignore[arg-type]
+        if got != stream_bytes:
+            raise RuntimeError(f"{path}: inflated {got} bytes, expected {stream_bytes}")
+        return {"bytes": got}
+
+    return work
+
+
+def igzip_parallel(path: str, stream_bytes: int, index_file: str, threads: int = 2) -> Work:
+    """Decompression of the whole file by ``threads`` threads, each from a saved seek index."""
+    import indexed_gzip as igzip
+
+    kw = _igzip_kwargs()
+
+    def work() -> dict[str, Any]:
+        buf = np.empty(stream_bytes, dtype=np.uint8)
+        view = memoryview(buf)  # type: ignore[arg-type]
+        bounds = np.linspace(0, stream_bytes, threads + 1).astype(np.int64)
+        got = [0] * threads
+        errors: list[BaseException] = []
+
+        def part(i: int) -> None:
+            try:
+                with igzip.IndexedGzipFile(path, **kw) as f:
+                    f.import_index(index_file)
+                    f.seek(int(bounds[i]))
+                    got[i] = _readinto_all(f, view[int(bounds[i]) : int(bounds[i + 1])])
+            except BaseException as exc:  # re-raised in the main thread
+                errors.append(exc)
+
+        pool = [threading.Thread(target=part, args=(i,)) for i in range(threads)]
+        for t in pool:
+            t.start()
+        for t in pool:
+            t.join()
+        if errors:
+            raise errors[0]
+        if sum(got) != stream_bytes:
+            raise RuntimeError(f"{path}: inflated {sum(got)} bytes, expected {stream_bytes}")
+        return {"bytes": sum(got)}
+
+    return work

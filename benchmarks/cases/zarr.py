@@ -1,0 +1,169 @@
+"""Zarr: conversion to a Zarr store, and the mean from the Zarr cache vs from the ``.nii.gz`` source.
+
+Source: the int16 ``.nii.gz`` of the NIfTI group (512x512x1024 by default). Conversion is
+``lazyvol.open(src).to_zarr(store)`` against a plain streaming write of the same data with zarr
+itself (nibabel ``dataobj`` slabs written into an array with lazyvol's default chunks and codec:
+256x256x64, zstd level 3). Reads: ``lazyvol.open(src, cache=dir)`` once the cache entry exists,
+``lazyvol.open(store)``, and ``lazyvol.open(src)`` (decompressing the ``.nii.gz``; no seek index).
+"""
+
+from __future__ import annotations
+
+import os
+import shutil
+from typing import Any
+
+import numpy as np
+
+from .. import data
+from ..harness import Context, Measure
+from . import nifti
+from .tools import Work
+
+GROUP = "zarr"
+M = "benchmarks.cases.zarr"
+T = "benchmarks.cases.tools"
+CHUNKS = (256, 256, 64)
+
+
+def lazyvol_to_zarr(path: str, store: str) -> Work:
+    """``lazyvol.open(path).to_zarr(store)`` (the destination is removed first, untimed)."""
+    import lazyvol as lv
+
+    shutil.rmtree(store, ignore_errors=True)
+
+    def work() -> dict[str, Any]:
+        lv.open(path).to_zarr(store)
+        return {"store_bytes": _du(store)}
+
+    return work
+
+
+def plain_zarr_write(path: str, store: str) -> Work:
+    """A streaming write with zarr itself: nibabel slabs into ``zarr.create_array`` (same chunks/codec)."""
+    import nibabel as nib
+    import zarr
+    from zarr.codecs import ZstdCodec
+
+    shutil.rmtree(store, ignore_errors=True)
+
+    def work() -> dict[str, Any]:
+        img: Any = nib.load(path, keep_file_open=True)
+        shape = tuple(int(s) for s in img.shape)
+        chunks = tuple(min(c, n) for c, n in zip(CHUNKS, shape))
+        arr = zarr.create_array(
+            store,
+            shape=shape,
+            dtype=img.get_data_dtype().newbyteorder("="),
+            chunks=chunks,
+            compressors=ZstdCodec(level=3),
+            zarr_format=3,
+        )
+        step = chunks[2]
+        for k0 in range(0, shape[2], step):
+            arr[:, :, k0 : k0 + step] = np.asarray(img.dataobj[:, :, k0 : k0 + step])
+        return {"store_bytes": _du(store)}
+
+    return work
+
+
+def cache_mean(path: str, cache: str) -> Work:
+    """``lazyvol.open(path, cache=cache).data.mean()`` (the cache entry already exists)."""
+    import lazyvol as lv
+
+    def work() -> float:
+        return float(lv.open(path, cache=cache).data.mean().compute())
+
+    return work
+
+
+def _du(folder: str) -> int:
+    return sum(os.path.getsize(os.path.join(d, f)) for d, _, fs in os.walk(folder) for f in fs)
+
+
+def source(ctx: Context) -> str | None:
+    if ctx.input is not None:
+        p = str(ctx.input)
+        return p if p.lower().endswith((".nii", ".nii.gz")) else None
+    return str(ctx.data_dir / "nifti" / data.nifti_name(nifti.shape_for(ctx), "int16", True))
+
+
+def plan(ctx: Context) -> list[Measure]:
+    src = source(ctx)
+    if src is None:
+        return []
+    tmp = ctx.data_dir / "tmp"
+    c: dict[str, Any] = {"group": GROUP, "files": [src]}
+    conv = "convert to Zarr"
+    cache = str(ctx.data_dir / "cache" / "zarr-cache")
+    store = str(ctx.data_dir / "zarr" / "store.zarr")
+    return [
+        Measure(
+            case=conv,
+            tool="vol.to_zarr",
+            module=M,
+            func="lazyvol_to_zarr",
+            args={"path": src, "store": str(tmp / "to_zarr.zarr")},
+            ref=True,
+            **c,
+        ),
+        Measure(
+            case=conv,
+            tool="plain streaming zarr write",
+            module=M,
+            func="plain_zarr_write",
+            args={"path": src, "store": str(tmp / "plain.zarr")},
+            **c,
+        ),
+        Measure(
+            case="mean",
+            tool="lazyvol.open(src, cache=True), cached",
+            module=M,
+            func="cache_mean",
+            args={"path": src, "cache": cache},
+            ref=True,
+            **c,
+        ),
+        Measure(
+            case="mean",
+            tool="lazyvol.open(store)",
+            module=T,
+            func="lazyvol_mean",
+            args={"path": store},
+            **c,
+        ),
+        Measure(
+            case="mean",
+            tool="lazyvol.open(.nii.gz)",
+            module=T,
+            func="lazyvol_mean",
+            args={"path": src},
+            **c,
+        ),
+    ]
+
+
+def prepare(ctx: Context, measures: list[Measure]) -> None:
+    import lazyvol as lv
+
+    src = source(ctx)
+    if src is None:
+        return
+    if ctx.input is None:
+        data.nifti(ctx.data_dir, nifti.shape_for(ctx), "int16", True)
+    info = data.nifti_info(src)
+    store = ctx.data_dir / "zarr" / "store.zarr"
+    cache = ctx.data_dir / "cache" / "zarr-cache"
+    # Rebuilt every suite run so the entries match the current source and lazyvol version.
+    shutil.rmtree(store, ignore_errors=True)
+    shutil.rmtree(cache, ignore_errors=True)
+    store.parent.mkdir(parents=True, exist_ok=True)
+    vol = lv.open(src)
+    vol.to_zarr(store)
+    lv.open(src, cache=str(cache))
+    for m in measures:
+        m.nbytes = info["nbytes"]
+        if m.tool == "lazyvol.open(store)":
+            m.files = [str(store)]
+        elif "cache" in m.tool:
+            m.files = [str(cache)]

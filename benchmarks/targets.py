@@ -1,0 +1,304 @@
+"""The targets of issues 2 and 7, evaluated on one run's figures: PASS, MISS or N/A with the numbers.
+
+Ratios only compare figures measured in the same run. A target whose cases did not run (filtered
+out, not available yet, or failed) is N/A with the reason; nothing is ever counted as a PASS
+without its measurement.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+MiB = 2**20
+
+#: Known or likely causes, shown when a target is missed (analysis of the runs so far; a cause
+#: marked "likely" has not been isolated by a dedicated experiment yet).
+WHY: dict[str, str] = {
+    "nii-mean-int16": (
+        "a 0.2 s pass leaves little room for lazyvol's fixed cost (open, graph of 16 chunks, thread "
+        "pool, tree reduction: tens of ms); on this shared machine the ratio moved between 0.74 and "
+        "0.92 across two full runs, so it sits within noise of the threshold"
+    ),
+    "nii-mean-float32": "see the int16 case",
+    "memory.nii.gz": (
+        "likely indexed_gzip's in-memory seek points: with lazyvol's 4 MiB spacing each point keeps "
+        "a 32 KiB window, so the index of a single-stream pass grows with the file (32 MiB at 4 GiB) "
+        "and is exported at the end; the .nii path (memory-mapped views) stays at ~72 MiB. Spacing "
+        "that grows with the file, or dropping windows once exported, would flatten it"
+    ),
+    "gz-mean-int16": (
+        "without a saved index lazyvol inflates on one indexed_gzip handle while the second core "
+        "mostly waits; per-chunk task overhead, the index export at the end and this machine's load "
+        "(other jobs) weigh more on the faster-compressing int16 file; float32 passes in the same run"
+    ),
+    "gz-mean-float32": "see the int16 case",
+    "gz-far-slice": (
+        "lazyvol reads the whole auto chunk holding the slice (32 MiB: 64 slices of 512x512 int16), "
+        "so a one-slice read inflates up to 36 MiB instead of at most 4 MiB + 0.5 MiB; chunks='auto' "
+        "for .nii.gz could plan smaller slabs, or slicing could be pushed into the read plan"
+    ),
+    "dicom-sitk": (
+        "lazyvol's first open scans every header (in a 2-process pool here) and then reads pixel "
+        "bytes per slab; SimpleITK/GDCM does both in C++ in one pass, and on 2 loaded cores the "
+        "process pool start-up and pickling of frame records is not repaid"
+    ),
+    "dicom-naive": "see the SimpleITK target: the header scan dominates lazyvol's first open",
+    "dicom-scan": (
+        "lazyvol.scan parses in a fork pool of 2 processes for large folders and builds full frame "
+        "records (pixel offsets, geometry) and its persisted index; the plain loop only parses. On a "
+        "2-core machine already loaded by other jobs the pool is not faster than one process"
+    ),
+    "zarr-convert": (
+        "time is on par with the streaming write; memory: to_zarr computes write blocks grown to "
+        "the 32 MiB chunk budget from 32 MiB source slabs on 2 threads, plus zstd buffers, so "
+        "several 32 MiB blocks are in flight at once"
+    ),
+}
+
+
+def _find(records: list[dict[str, Any]], group: str, case: str, tool: str) -> dict[str, Any] | None:
+    for r in records:
+        if r["group"] == group and r["case"] == case and r["tool"] == tool:
+            return r
+    return None
+
+
+def _ok(r: dict[str, Any] | None) -> bool:
+    return r is not None and r.get("median") is not None
+
+
+def _why_missing(*rs: tuple[str, dict[str, Any] | None]) -> str:
+    parts: list[str] = []
+    for name, r in rs:
+        if r is None:
+            text = "not in this run"
+        elif not _ok(r):
+            text = f"{r['status']} ({r.get('reason', '')})"
+        else:
+            continue
+        if parts and parts[-1].endswith(text):
+            parts[-1] = parts[-1].replace(": " + text, "") + f" and {name}: {text}"
+        else:
+            parts.append(f"{name}: {text}")
+    return "; ".join(parts)
+
+
+def _speed(
+    tid: str, target: str, fast: tuple[str, dict | None], slow: tuple[str, dict | None], need: float
+) -> dict[str, Any]:
+    """PASS when ``slow.median / fast.median >= need`` (fast is the lazyvol side)."""
+    f, s = fast[1], slow[1]
+    if not (_ok(f) and _ok(s)):
+        return {"id": tid, "target": target, "status": "N/A", "measured": _why_missing(fast, slow)}
+    assert f is not None and s is not None
+    ratio = s["median"] / f["median"]
+    measured = f"{fast[0]} {f['median']:.3g} s vs {slow[0]} {s['median']:.3g} s: ratio {ratio:.2f} (need >= {need:g})"
+    return {
+        "id": tid,
+        "target": target,
+        "status": "PASS" if ratio >= need else "MISS",
+        "measured": measured,
+        "ratio": ratio,
+        "why": WHY.get(tid, ""),
+    }
+
+
+def evaluate(records: list[dict[str, Any]], *, quick: bool = False) -> list[dict[str, Any]]:
+    out: list[dict[str, Any]] = []
+
+    # -- memory scaling --------------------------------------------------------------------------
+    for fmt in (".nii", ".nii.gz"):
+        rows = [
+            r
+            for r in records
+            if r["group"] == "scaling"
+            and r["tool"] == "lazyvol"
+            and r["case"].startswith(f"mean {fmt} ")
+        ]
+        fd = [
+            r
+            for r in records
+            if r["group"] == "scaling"
+            and "get_fdata" in r["tool"]
+            and r["case"].startswith(f"mean {fmt} ")
+        ]
+        tid = f"memory{fmt}"
+        target = f"lazyvol {fmt} full-volume mean: peak anonymous memory < 256 MiB at every size, flat within 10%"
+        good = [r for r in rows if _ok(r)]
+        if len(good) < 2 or len(good) != len(rows):
+            out.append(
+                {
+                    "id": tid,
+                    "target": target,
+                    "status": "N/A",
+                    "measured": _why_missing(*[(r["case"], r) for r in rows])
+                    or "scaling cases not in this run",
+                }
+            )
+        else:
+            good.sort(key=lambda r: r["x"])
+            peaks = [r["peak_anon"] for r in good]
+            growth = max(peaks) / min(peaks) - 1
+            under = max(peaks) < 256 * MiB
+            flat = growth <= 0.10
+            sizes = ", ".join(f"{r['x'] / MiB:,.4g} MiB: {r['peak_anon'] / MiB:.0f}" for r in good)
+            fds = ", ".join(
+                f"{r['x'] / MiB:,.4g} MiB: "
+                + (f"{r['peak_anon'] / MiB:,.0f}" if _ok(r) else r["status"])
+                for r in sorted(fd, key=lambda r: r["x"])
+            )
+            measured = (
+                f"lazyvol peak anon MiB at volume size {sizes} (growth {growth:+.1%}); "
+                f"get_fdata: {fds or 'not run'}"
+            )
+            reasons = []
+            if not under:
+                reasons.append(f"peak {max(peaks) / MiB:.0f} MiB >= 256 MiB")
+            if not flat:
+                reasons.append(f"grows {growth:.1%} > 10%")
+            out.append(
+                {
+                    "id": tid,
+                    "target": target,
+                    "status": "PASS" if under and flat else "MISS",
+                    "measured": measured + (f" ({'; '.join(reasons)})" if reasons else ""),
+                    "why": WHY.get(tid, ""),
+                }
+            )
+
+    # -- NIfTI throughput --------------------------------------------------------------------------
+    for dt in ("int16", "float32"):
+        case = f"mean .nii {dt}"
+        out.append(
+            _speed(
+                f"nii-mean-{dt}",
+                f"`.nii` {dt} full mean at >= 80% of the `np.memmap(...).mean()` throughput",
+                ("lazyvol", _find(records, "nifti", case, "lazyvol")),
+                ("np.memmap", _find(records, "nifti", case, "np.memmap mean (raw limit)")),
+                0.8,
+            )
+        )
+    for dt in ("int16", "float32"):
+        case = f"mean .nii.gz {dt}"
+        out.append(
+            _speed(
+                f"gz-mean-{dt}",
+                f"`.nii.gz` {dt} full mean (no saved index) at >= 90% of indexed_gzip single-stream decompression",
+                ("lazyvol", _find(records, "nifti", case, "lazyvol")),
+                ("indexed_gzip", _find(records, "nifti", case, "indexed_gzip readinto (gz limit)")),
+                0.9,
+            )
+        )
+    full = "full pass, saved index"
+    one = _find(records, "gzindex", full, "indexed_gzip 1 stream")
+    two = _find(records, "gzindex", full, "indexed_gzip 2 threads, saved index")
+    lvi = _find(records, "gzindex", full, "lazyvol mean, saved index")
+    lvn = _find(records, "gzindex", full, "lazyvol mean, no saved index")
+    if _ok(one) and _ok(two) and _ok(lvi) and _ok(lvn):
+        assert one and two and lvi and lvn
+        out.append(
+            {
+                "id": "gz-parallel",
+                "target": "(information) parallel decompression from a saved seek index, 2 cores",
+                "status": "INFO",
+                "measured": (
+                    f"indexed_gzip 2 threads {one['median'] / two['median']:.2f}x one stream; lazyvol mean "
+                    f"with the saved index {lvi['median']:.3g} s vs {lvn['median']:.3g} s without "
+                    f"({lvn['median'] / lvi['median']:.2f}x), {one['median'] / lvi['median']:.2f}x "
+                    "single-stream indexed_gzip"
+                ),
+            }
+        )
+    t = _speed(
+        "gz-far-slice",
+        "one slice far from the start of a `.nii.gz`, seek index saved: < 1/10 of a full decompression",
+        ("lazyvol, saved index", _find(records, "gzindex", "far slice", "lazyvol, saved index")),
+        (
+            "full decompression",
+            _find(records, "gzindex", "far slice", "full decompression (indexed_gzip)"),
+        ),
+        10.0,
+    )
+    out.append(t)
+
+    # -- DICOM -------------------------------------------------------------------------------------
+    mean = "open + mean, uncompressed"
+    out.append(
+        _speed(
+            "dicom-sitk",
+            "DICOM open + full-series mean >= 4x faster than SimpleITK ImageSeriesReader",
+            ("lazyvol", _find(records, "dicom", mean, "lazyvol")),
+            ("SimpleITK", _find(records, "dicom", mean, "SimpleITK ImageSeriesReader")),
+            4.0,
+        )
+    )
+    out.append(
+        _speed(
+            "dicom-naive",
+            "DICOM open + full-series mean >= 3x faster than the naive pydicom loop + np.stack",
+            ("lazyvol", _find(records, "dicom", mean, "lazyvol")),
+            ("pydicom loop", _find(records, "dicom", mean, "pydicom loop + np.stack")),
+            3.0,
+        )
+    )
+    out.append(
+        _speed(
+            "dicom-scan",
+            "DICOM header scan >= 2x a plain dcmread(stop_before_pixels=True) loop",
+            ("lazyvol.scan", _find(records, "dicom", "header scan", "lazyvol.scan")),
+            (
+                "dcmread loop",
+                _find(records, "dicom", "header scan", "dcmread(stop_before_pixels) loop"),
+            ),
+            2.0,
+        )
+    )
+    out.append(
+        _speed(
+            "dicom-reopen",
+            "DICOM reopen from the saved scan index >= 20x faster than the first scan",
+            ("reopen", _find(records, "dicom", "open (no pixels)", "lazyvol, saved scan index")),
+            ("first open", _find(records, "dicom", "open (no pixels)", "lazyvol, first open")),
+            20.0,
+        )
+    )
+
+    # -- Zarr --------------------------------------------------------------------------------------
+    out.append(
+        _speed(
+            "zarr-cache-mean",
+            "mean from the Zarr cache >= 2x faster than from the `.nii.gz` source",
+            ("Zarr cache", _find(records, "zarr", "mean", "lazyvol.open(src, cache=True), cached")),
+            (".nii.gz", _find(records, "zarr", "mean", "lazyvol.open(.nii.gz)")),
+            2.0,
+        )
+    )
+    conv = _speed(
+        "zarr-convert",
+        "conversion to Zarr within 1.5x of a streaming zarr write of the same data, in flat memory "
+        "(peak anonymous memory < 256 MiB)",
+        ("vol.to_zarr", _find(records, "zarr", "convert to Zarr", "vol.to_zarr")),
+        (
+            "streaming zarr write",
+            _find(records, "zarr", "convert to Zarr", "plain streaming zarr write"),
+        ),
+        1 / 1.5,
+    )
+    tz = _find(records, "zarr", "convert to Zarr", "vol.to_zarr")
+    pz = _find(records, "zarr", "convert to Zarr", "plain streaming zarr write")
+    if conv["status"] in ("PASS", "MISS") and tz is not None and pz is not None:
+        flat = tz["peak_anon"] < 256 * MiB
+        conv["measured"] += (
+            f"; peak anon: vol.to_zarr {tz['peak_anon'] / MiB:.0f} MiB, streaming write "
+            f"{pz['peak_anon'] / MiB:.0f} MiB"
+        )
+        if not flat:
+            conv["status"] = "MISS"
+            conv["measured"] += " (to_zarr peak anon >= 256 MiB)"
+    out.append(conv)
+
+    if quick:
+        for t in out:
+            if t["status"] in ("PASS", "MISS"):
+                t["measured"] += " [--quick: tiny data, not meaningful]"
+    return out

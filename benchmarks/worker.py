@@ -1,0 +1,116 @@
+"""Run one measurement in this (fresh) process and print its figures as one JSON line.
+
+Usage: ``python -m benchmarks.worker MODULE FUNCTION JSON_ARGS``
+
+``MODULE.FUNCTION(**args)`` is the *preparation*: it imports what the tool needs and returns a
+zero-argument callable, the *measured work*. Imports and preparation are not timed; the work is
+timed with ``time.perf_counter`` while :class:`benchmarks.memory.PeakSampler` samples ``RssAnon``;
+``VmHWM`` is reset to the current RSS just before the work starts and read after it. A preparation
+that raises ``ImportError`` or ``AttributeError`` (a capability lazyvol or the environment does not
+have), or work that raises ``lazyvol.UnsupportedError``, reports ``"status": "n/a"`` instead of failing.
+"""
+
+from __future__ import annotations
+
+import gc
+import importlib
+import json
+import resource
+import sys
+import time
+import traceback
+from typing import Any
+
+import numpy as np
+
+from .memory import PeakSampler, read_status, reset_peak_rss
+
+MARKER = "BENCH-RESULT "
+
+
+def summarize(value: Any) -> dict[str, Any]:
+    """A small, JSON-able fingerprint of a tool's result, to check that tools agree."""
+    if value is None:
+        return {}
+    if isinstance(value, dict):
+        return {k: v for k, v in value.items() if isinstance(v, int | float | str | list)}
+    arr = np.asarray(value)
+    if arr.ndim == 0:
+        return {"value": float(arr)}
+    return {"shape": list(arr.shape), "value": float(np.sum(arr, dtype=np.float64))}
+
+
+def measure(module: str, func: str, args: dict[str, Any]) -> dict[str, Any]:
+    """Prepare, then time and memory-sample the work; the result record (see module docstring)."""
+    args = dict(args)
+    warm_args = args.pop("warmup", None)
+    try:
+        prepare = getattr(importlib.import_module(module), func)
+        work = prepare(**args)
+    except (ImportError, AttributeError) as exc:
+        return {"status": "n/a", "reason": f"{type(exc).__name__}: {exc}"}
+    warmed = False
+    if warm_args:
+        # One untimed call on a tiny source of the same kind: lazy imports, thread pools.
+        try:
+            prepare(**warm_args)()
+            warmed = True
+        except Exception:
+            warmed = False
+    gc.collect()
+    hwm_reset = reset_peak_rss()
+    base = read_status()
+    sampler = PeakSampler().start()
+    t0 = time.perf_counter()
+    try:
+        value = work()
+    except Exception as exc:
+        if type(exc).__name__ != "UnsupportedError":  # lazyvol.UnsupportedError: not supported yet
+            raise
+        sampler.stop()
+        return {"status": "n/a", "reason": f"{type(exc).__name__}: {exc}"}
+    elapsed = time.perf_counter() - t0
+    peak_anon = sampler.stop()
+    end = read_status()
+    child = resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss * 1024
+    return {
+        "status": "ok",
+        "elapsed": elapsed,
+        "peak_anon": peak_anon,
+        "peak_rss": end.get("VmHWM", 0),
+        "base_anon": base.get("RssAnon", 0),
+        "base_rss": base.get("VmRSS", 0),
+        "child_peak_rss": child,
+        "hwm_reset": hwm_reset,
+        "warmed_up": warmed,
+        "samples": sampler.samples,
+        "result": summarize(value),
+    }
+
+
+def safe_measure(module: str, func: str, args: dict[str, Any]) -> dict[str, Any]:
+    """:func:`measure`, with any failure turned into an ``"error"`` record carrying its traceback."""
+    try:
+        return measure(module, func, args)
+    except Exception as exc:
+        return {
+            "status": "error",
+            "reason": f"{type(exc).__name__}: {exc}",
+            "traceback": traceback.format_exc().strip().splitlines()[-8:],
+        }
+
+
+def main(argv: list[str] | None = None) -> int:
+    argv = sys.argv[1:] if argv is None else argv
+    if len(argv) != 3:
+        print(__doc__, file=sys.stderr)
+        return 2
+    module, func, args_json = argv
+    record = safe_measure(module, func, json.loads(args_json))
+    sys.stdout.flush()
+    print(MARKER + json.dumps(record), flush=True)
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

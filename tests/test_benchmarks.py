@@ -1,0 +1,172 @@
+"""Smoke tests of the benchmark harness: its measurement functions on tiny data, and --quick.
+
+No timing is asserted (times are measured in benchmarks/, never tested); memory figures are checked
+for plausibility against allocations of known size.
+"""
+
+from __future__ import annotations
+
+import gzip
+import json
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+REPO = Path(__file__).resolve().parent.parent
+if str(REPO) not in sys.path:  # `pytest` (not `python -m pytest`) does not put the root on sys.path
+    sys.path.insert(0, str(REPO))
+
+from benchmarks import cli, harness, report, targets  # noqa: E402
+from benchmarks.memory import PeakSampler, read_status  # noqa: E402
+from benchmarks.worker import MARKER  # noqa: E402
+
+MiB = 2**20
+
+
+def run_worker(module: str, func: str, args: dict, cache: Path) -> dict:
+    proc = subprocess.run(
+        [sys.executable, "-m", "benchmarks.worker", module, func, json.dumps(args)],
+        cwd=REPO,
+        env=harness.child_env(str(cache)),
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
+    lines = [ln for ln in proc.stdout.splitlines() if ln.startswith(MARKER)]
+    assert lines, proc.stderr
+    return json.loads(lines[-1][len(MARKER) :])
+
+
+def test_read_status_fields() -> None:
+    st = read_status()
+    assert {"RssAnon", "VmRSS", "VmHWM"} <= set(st)
+    assert 0 < st["RssAnon"] <= st["VmRSS"] <= st["VmHWM"]
+
+
+def test_sampler_sees_an_allocation() -> None:
+    base = read_status()["RssAnon"]
+    with PeakSampler(interval=0.001) as s:
+        buf = np.ones(96 * MiB, dtype=np.uint8)  # touched: 96 MiB of anonymous memory
+        buf.sum()
+        del buf
+    assert s.samples >= 2
+    grew = s.peak_anon - base
+    assert 90 * MiB <= grew <= 96 * MiB + 64 * MiB, grew / MiB
+    # Freed again: the current RssAnon is back near the start, the peak is not.
+    assert read_status()["RssAnon"] < s.peak_anon - 64 * MiB
+
+
+def test_worker_peak_anon_of_a_decompression(tmp_path: Path) -> None:
+    """indexed_gzip readinto a 64 MiB buffer: the worker must see ~64 MiB more anonymous memory."""
+    path = tmp_path / "zeros.gz"
+    size = 64 * MiB
+    with gzip.open(path, "wb", compresslevel=1) as f:
+        f.write(bytes(size))
+    rec = run_worker(
+        "benchmarks.cases.tools", "igzip_read", {"path": str(path), "stream_bytes": size}, tmp_path
+    )
+    assert rec["status"] == "ok", rec
+    assert rec["elapsed"] > 0
+    assert rec["result"] == {"bytes": size}
+    grew = rec["peak_anon"] - rec["base_anon"]
+    assert 0.9 * size <= grew <= size + 48 * MiB, grew / MiB
+    assert rec["peak_rss"] >= rec["peak_anon"]
+
+
+def test_worker_separates_mapped_file_pages_from_anonymous(tmp_path: Path) -> None:
+    """np.memmap mean over 64 MiB: RSS grows by the file pages, anonymous memory does not."""
+    from lazyvol.testing import write_phantom_nifti
+
+    path = write_phantom_nifti(tmp_path / "m.nii", (256, 256, 512), dtype="int16")
+    info = __import__("benchmarks.data", fromlist=["nifti_info"]).nifti_info(path)
+    args = {"path": path, "offset": info["offset"], "shape": info["shape"], "dtype": info["dtype"]}
+    rec = run_worker("benchmarks.cases.tools", "memmap_mean", args, tmp_path)
+    assert rec["status"] == "ok", rec
+    import nibabel as nib
+
+    assert rec["result"]["value"] == pytest.approx(
+        float(np.asanyarray(nib.load(path).dataobj).mean())
+    )
+    assert rec["peak_rss"] - rec["base_rss"] >= 0.8 * info["nbytes"]
+    assert rec["peak_anon"] - rec["base_anon"] < 24 * MiB
+
+
+def test_worker_reports_missing_capability(tmp_path: Path) -> None:
+    rec = run_worker("benchmarks.cases.tools", "no_such_tool", {}, tmp_path)
+    assert rec["status"] == "n/a"
+    assert "no_such_tool" in rec["reason"]
+
+
+def test_summary_median_min_max() -> None:
+    m = harness.Measure(group="g", case="c", tool="t", module="m", func="f", nbytes=10**6, ref=True)
+    m.runs = [
+        {"status": "ok", "elapsed": e, "peak_anon": 5, "peak_rss": 9, "base_anon": 1, "result": {}}
+        for e in (3.0, 1.0, 2.0)
+    ]
+    rec = harness.summarize(m)
+    assert (rec["median"], rec["min"], rec["max"], rec["n"]) == (2.0, 1.0, 3.0, 3)
+    assert rec["mbps"] == pytest.approx(0.5)
+
+
+def test_target_miss_is_reported_with_numbers() -> None:
+    recs = []
+    for tool, t in (("lazyvol", 2.0), ("np.memmap mean (raw limit)", 1.0)):
+        m = harness.Measure(group="nifti", case="mean .nii int16", tool=tool, module="m", func="f")
+        m.runs = [{"status": "ok", "elapsed": t, "peak_anon": 1, "peak_rss": 1, "base_anon": 1}]
+        recs.append(harness.summarize(m))
+    got = {t["id"]: t for t in targets.evaluate(recs)}
+    assert got["nii-mean-int16"]["status"] == "MISS"
+    assert "0.50" in got["nii-mean-int16"]["measured"]
+    assert got["nii-mean-float32"]["status"] == "N/A"
+
+
+def test_quick_suite_has_every_case(tmp_path: Path) -> None:
+    env = harness.child_env(None)
+    env["LAZYVOL_CACHE_DIR"] = str(tmp_path / "lvcache")
+    base = [sys.executable, "-m", "benchmarks", "--quick", "--data-dir", str(tmp_path / "data")]
+    ctx = cli.make_context(cli.parse_args(base[3:]))
+    planned = {m.key for m in cli.plan_all(ctx, [], [], prepare=False)}
+    assert len(planned) > 60
+    out = tmp_path / "out"
+    proc = subprocess.run(
+        [*base, "--out", str(out), "--no-progress"],
+        cwd=REPO,
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=300,
+    )
+    assert proc.returncode == 0, proc.stderr[-3000:]
+    res = json.loads((out / "results.json").read_text())
+    keys = {r["key"] for r in res["measures"]}
+    assert keys == planned
+    assert {"nifti", "gzindex", "scaling", "dicom", "zarr", "distributed"} <= {
+        r["group"] for r in res["measures"]
+    }
+    statuses = {r["key"]: r["status"] for r in res["measures"]}
+    assert not [k for k, s in statuses.items() if s not in ("ok", "n/a", "skipped")], statuses
+    # The NIfTI cases run on main; their figures are present and the tools agree on the values.
+    assert all(s == "ok" for k, s in statuses.items() if k.startswith(("nifti/", "gzindex/")))
+    assert res["checks"] == []
+    assert res["versions"]["numpy"] == np.__version__
+    assert res["machine"]["cores"] == os.cpu_count()
+    md = (out / "report.md").read_text()
+    assert "## Targets" in md and "primed" in md.lower()
+    try:
+        import matplotlib  # noqa: F401
+    except ImportError:
+        assert "no plots" in md
+    else:
+        assert (out / "memory_scaling.png").stat().st_size > 1000
+    assert report.table(res["measures"])
+    # The report can be rebuilt from the raw figures alone.
+    again = tmp_path / "again"
+    assert (
+        cli.main(["--report-from", str(out / "results.json"), "--out", str(again), "--no-plots"])
+        == 0
+    )
+    assert "## Targets" in (again / "report.md").read_text()
