@@ -5,8 +5,9 @@
   drift from the command. The generator is importable on its own for tests:
   ``render_cli_reference()``.
 - ``<!-- benchmark-report -->`` is replaced by the committed benchmark report,
-  ``benchmarks/results/report.md`` (headings moved one level down, its PNG plots copied into the
-  site under ``benchmarks-results/``), or by a note saying how to produce it when there is none.
+  ``benchmarks/results/report.md`` (its title dropped, headings moved one level down, its PNG
+  plots copied into the site under ``benchmarks-results/``), or by a note saying how to produce it
+  when there is none.
 """
 
 from __future__ import annotations
@@ -160,9 +161,12 @@ def render_benchmark_report(results: Path = RESULTS) -> str:
             "    `benchmarks/results/report.md` and appears here when the site is built.\n"
         )
     text = report.read_text(encoding="utf-8")
-    lines = []
+    lines: list[str] = []
     fence = False
-    for line in text.splitlines():
+    body = text.splitlines()
+    if body and re.match(r"# ", body[0]):
+        body = body[1:]  # the page's own "Latest results" heading stands for the report's title
+    for line in body:
         if line.lstrip().startswith(("```", "~~~")):
             fence = not fence
         if not fence and re.match(r"#{1,5} ", line):
