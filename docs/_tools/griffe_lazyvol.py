@@ -41,12 +41,17 @@ def _resolve(obj: griffe.Object, target: str) -> tuple[str, str]:
         ident = module + ident
     elif "." not in ident and obj.parent is not None:
         # A bare name: look in the enclosing class or module.
-        scope = obj if isinstance(obj, (griffe.Class, griffe.Module)) else obj.parent
+        scope: griffe.Module | griffe.Class | None = (
+            obj if isinstance(obj, (griffe.Class, griffe.Module)) else obj.parent
+        )
         while scope is not None:
             if ident in scope.members:
                 member = scope.members[ident]
                 # An imported name (``import gzip``) means the imported object, not a member.
-                ident = member.target_path if member.is_alias else f"{scope.path}.{ident}"
+                if isinstance(member, griffe.Alias):
+                    ident = member.target_path
+                else:
+                    ident = f"{scope.path}.{ident}"
                 break
             scope = scope.parent
     shown = ident.rsplit(".", 1)[-1] if short else target.lstrip("~")

@@ -15,6 +15,7 @@ from __future__ import annotations
 import argparse
 import re
 import sys
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
@@ -194,8 +195,19 @@ def on_files(files: Any, config: Any) -> Any:
 def on_page_markdown(markdown: str, page: Any, config: Any, files: Any) -> str:
     """MkDocs hook: expand the CLI reference and benchmark report markers."""
     # Markers count only on a line of their own (a page may mention them in code).
-    for marker, render in ((MARKER, render_cli_reference), (BENCH_MARKER, render_benchmark_report)):
-        pattern = re.compile(rf"^{re.escape(marker)}[ \t]*$", re.M)
-        if pattern.search(markdown):
-            markdown = pattern.sub(lambda _m, render=render: render(), markdown)
+    renderers: dict[str, Callable[[], str]] = {
+        MARKER: render_cli_reference,
+        BENCH_MARKER: render_benchmark_report,
+    }
+    for marker, render in renderers.items():
+        markdown = _expand(markdown, marker, render)
     return markdown
+
+
+def _expand(markdown: str, marker: str, render: Callable[[], str]) -> str:
+    """Replace ``marker`` where it stands on a line of its own by ``render()``."""
+    pattern = re.compile(rf"^{re.escape(marker)}[ \t]*$", re.M)
+    if not pattern.search(markdown):
+        return markdown
+    text = render()
+    return pattern.sub(lambda _m: text, markdown)
