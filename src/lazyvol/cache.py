@@ -194,9 +194,12 @@ def entry_key(
 
 
 def _warn_or_raise(msg: str, required: bool, exc: BaseException | None = None) -> None:
+    """Raise (``require_cache=True``) or warn that the volume is read without the cache."""
     if required:
-        raise CacheError(msg) from exc
-    warnings.warn(msg, CacheWarning, stacklevel=4)
+        raise CacheError(
+            f"{msg} (require_cache=True; without it the source is read uncached)"
+        ) from exc
+    warnings.warn(f"{msg}; reading uncached", CacheWarning, stacklevel=4)
 
 
 def _remove_dir(path: Path) -> None:
@@ -272,8 +275,8 @@ def open_cached(
         group.mkdir(parents=True, exist_ok=True)
     except OSError as exc:
         _warn_or_raise(
-            f"cache directory {root} is not writable ({exc.strerror or exc}); reading {path} "
-            "uncached (set LAZYVOL_CACHE_DIR or cache=PATH to a writable folder)",
+            f"cache directory {root} is not writable ({exc.strerror or exc}) for {path}; set "
+            "LAZYVOL_CACHE_DIR or cache=PATH to a writable folder",
             require_cache,
             exc,
         )
@@ -317,13 +320,13 @@ def open_cached(
             return vol
     except Timeout:
         _warn_or_raise(
-            f"waited {LOCK_TIMEOUT:.0f} s for another process caching {path}; reading uncached",
+            f"waited {LOCK_TIMEOUT:.0f} s for another process caching {path}",
             require_cache,
         )
         return src
     except WriteError as exc:
         _warn_or_raise(
-            f"cannot write a cache entry for {path} in {root}: {exc}; reading uncached",
+            f"cannot write a cache entry for {path} in {root}: {exc}",
             require_cache,
             exc,
         )
@@ -332,7 +335,7 @@ def open_cached(
         if isinstance(exc, LazyvolError):
             raise
         _warn_or_raise(
-            f"cache directory {root} is not usable ({exc.strerror or exc}); reading {path} uncached",
+            f"cache directory {root} is not usable ({exc.strerror or exc}) for {path}",
             require_cache,
             exc,
         )
