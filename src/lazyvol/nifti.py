@@ -501,18 +501,9 @@ def _read_gz_strided(
 
 
 def _read_into(plan: NiftiPlan, offset: int, buf: np.ndarray) -> None:
+    """Fill ``buf`` from uncompressed offset ``offset`` of a gzipped image."""
     view = buf.data.cast("B")
-    if not plan.compressed:
-        with open(plan.path, "rb", buffering=0) as f:
-            f.seek(offset)
-            got = 0
-            while got < len(view):
-                n = f.readinto(view[got:])
-                if not n:
-                    break
-                got += n
-    else:
-        got = _GZ_POOL.read(plan, offset, view)
+    got = _GZ_POOL.read(plan, offset, view)
     if got != len(view):
         raise FormatError(
             f"{plan.path}: truncated: wanted {len(view)} bytes at data offset {offset}, the file "
@@ -526,6 +517,19 @@ def _read_into(plan: NiftiPlan, offset: int, buf: np.ndarray) -> None:
 def _index_path(path: str, size: int, mtime_ns: int) -> Path:
     key = hashlib.sha256(f"{os.path.abspath(path)}\0{size}\0{mtime_ns}".encode()).hexdigest()[:32]
     return cache_dir() / "gzindex" / f"{key}.gzidx"
+
+
+def _export_index(handle: Any, target: Path) -> None:
+    """Save ``handle``'s seek index as ``target``, atomically (temporary file, then rename)."""
+    target.parent.mkdir(parents=True, exist_ok=True)
+    fd, tmp = tempfile.mkstemp(dir=target.parent, suffix=".tmp")
+    os.close(fd)
+    try:
+        handle.export_index(tmp)
+        os.replace(tmp, target)
+    finally:
+        if os.path.exists(tmp):
+            os.unlink(tmp)
 
 
 class _GzEntry:
@@ -602,16 +606,7 @@ class _GzEntry:
             return
         self.saving = True
         try:
-            target = self.index_file
-            target.parent.mkdir(parents=True, exist_ok=True)
-            fd, tmp = tempfile.mkstemp(dir=target.parent, suffix=".tmp")
-            os.close(fd)
-            try:
-                handle.export_index(tmp)
-                os.replace(tmp, target)
-            finally:
-                if os.path.exists(tmp):
-                    os.unlink(tmp)
+            _export_index(handle, self.index_file)
             self.indexed = True
         except OSError as exc:
             warnings.warn(
@@ -714,14 +709,7 @@ def build_gzip_index(path: str | os.PathLike[str]) -> Path:
             path, spacing=gz_spacing(data_end), buffer_size=2**20, drop_handles=True
         ) as handle:
             handle.build_full_index()
-            fd, tmp = tempfile.mkstemp(dir=target.parent, suffix=".tmp")
-            os.close(fd)
-            try:
-                handle.export_index(tmp)
-                os.replace(tmp, target)
-            finally:
-                if os.path.exists(tmp):
-                    os.unlink(tmp)
+            _export_index(handle, target)
     except OSError:
         raise
     except Exception as exc:
