@@ -131,6 +131,140 @@ def _frame(plan: DicomPlan, n: int) -> np.ndarray:
     return arr.reshape(plan.rows, plan.columns)
 
 
+def _read_into(plan: DicomPlan, n: int, dest: np.ndarray) -> None:
+    """Read the stored bytes of native frame ``n`` straight into ``dest`` (C-contiguous, one frame).
+
+    One ``preadv`` per frame into the caller's buffer: no intermediate ``bytes`` object, no copy.
+    """
+    path = plan.paths[n]
+    offset = plan.offsets[n]
+    if not dest.flags.c_contiguous:
+        raise ValueError("internal: frame buffer must be C-contiguous")
+    view = memoryview(dest.data).cast("B")
+    length = view.nbytes
+    got = 0
+    try:
+        fd = os.open(path, os.O_RDONLY | getattr(os, "O_BINARY", 0))
+        try:
+            while got < length:
+                if _HAVE_PREADV:
+                    k = os.preadv(fd, [view[got:]], offset + got)
+                else:  # pragma: no cover - platforms without preadv (Windows)
+                    os.lseek(fd, offset + got, os.SEEK_SET)
+                    k = os.readv(fd, [view[got:]])
+                if k <= 0:
+                    break
+                got += k
+        finally:
+            os.close(fd)
+    except OSError as exc:
+        raise FormatError(f"{path}: cannot read frame pixel data: {exc}") from exc
+    if got < length:
+        raise FormatError(
+            f"{path}: truncated: Pixel Data (7FE0,0010) needs {length} bytes at offset {offset} but "
+            f"only {got} could be read (the file changed since it was scanned?)"
+        )
+
+
+_HAVE_PREADV = hasattr(os, "preadv")
+
+
+def _scale_into(
+    plan: DicomPlan,
+    src: np.ndarray,
+    dest: np.ndarray,
+    slope: float,
+    inter: float,
+    out_dtype: np.dtype,
+    sj: slice,
+    si: slice,
+) -> None:
+    """``dest[...] = scaled(src)[..., sj, si]`` for frames sharing one (slope, inter).
+
+    Same arithmetic as the per-frame path (:func:`lazyvol.scaling.apply_scale`), vectorised over
+    the frames; in place when ``src`` is ``dest``.
+    """
+    if not plan.scale:
+        if src is not dest:
+            dest[...] = src[..., sj, si]
+        return
+    if out_dtype.kind in "iu" and not (float(slope).is_integer() and float(inter).is_integer()):
+        dest[...] = apply_scale(src[..., sj, si], slope, inter, np.dtype(np.float64))
+        return
+    if src is dest and out_dtype.kind in "iu":
+        # Stored dtype == output dtype (the range check that chose it guarantees no overflow).
+        if slope != 1:
+            np.multiply(dest, out_dtype.type(int(slope)), out=dest)
+        if inter != 0:
+            np.add(dest, out_dtype.type(int(inter)), out=dest)
+        return
+    if src is dest:
+        dest[...] = apply_scale(src, slope, inter, out_dtype)
+        return
+    dest[...] = apply_scale(src[..., sj, si], slope, inter, out_dtype)
+
+
+def _read_native_frames(
+    plan: DicomPlan,
+    ns: list[int],
+    dest: np.ndarray,
+    out_dtype: np.dtype,
+    sj: slice,
+    si: slice,
+    full: bool,
+) -> None:
+    """Fill ``dest`` (frames, nj, ni) with frames ``ns`` of native data, scaled and selected.
+
+    Frames are read into one slab (the output itself when its dtype is the stored dtype and the
+    whole frame is asked for), then byte order, unused high bits and rescale are applied to the whole
+    slab at once rather than frame by frame.
+    """
+    kind = "i" if plan.signed else "u"
+    stored = np.dtype(f"={kind}{plan.bits_allocated // 8}")
+    present = [b for b, n in enumerate(ns) if plan.paths[n]]
+    in_place = full and stored == out_dtype and (not plan.scale or out_dtype.kind in "iu")
+    stage = dest if in_place else np.empty((len(ns), plan.rows, plan.columns), dtype=stored)
+    for b in present:
+        _read_into(plan, ns[b], stage[b])
+    if len(present) != len(ns):
+        for b, n in enumerate(ns):
+            if not plan.paths[n]:
+                dest[b] = plan.fill  # a missing slice filled in (allow_gaps=True)
+    if not present:
+        return
+    # Runs of consecutive present frames sharing (slope, inter): one vectorised pass per run.
+    runs: list[tuple[int, int]] = []
+    start = present[0]
+    prev = start
+    for b in present[1:]:
+        n0, n = ns[start], ns[b]
+        if b != prev + 1 or (plan.slopes[n], plan.inters[n]) != (plan.slopes[n0], plan.inters[n0]):
+            runs.append((start, prev + 1))
+            start = b
+        prev = b
+    runs.append((start, prev + 1))
+    for b0, b1 in runs:
+        part = stage[b0:b1]
+        if not plan.little_endian:
+            part.byteswap(inplace=True)
+        shift = plan.bits_allocated - plan.bits_stored
+        if shift:
+            # As pydicom (correct_unused_bits): clear unused high bits, sign-extend signed data.
+            np.left_shift(part, shift, out=part)
+            np.right_shift(part, shift, out=part)
+        n0 = ns[b0]
+        _scale_into(
+            plan,
+            part,
+            dest[b0:b1],
+            plan.slopes[n0],
+            plan.inters[n0],
+            out_dtype,
+            sj,
+            si,
+        )
+
+
 def read_block(plan: DicomPlan, index: tuple[slice, ...]) -> np.ndarray:
     """Block ``index`` (slices over i, j, k[, t]) of the volume, dtype ``plan.out_dtype``."""
     si, sj, sk = index[0], index[1], index[2]
@@ -144,7 +278,13 @@ def read_block(plan: DicomPlan, index: tuple[slice, ...]) -> np.ndarray:
     # Frames are (rows, columns) = (j, i) in C order: fill a (t, k, j, i) buffer slice by slice with
     # contiguous writes and hand back its transposed view (i, j, k[, t]), i.e. Fortran order.
     buf = np.empty((len(ts), len(ks), nj, ni), dtype=out_dtype)
+    fast = not plan.encapsulated_syntax and not plan.swap_ow8
+    full = ni == plan.columns and nj == plan.rows and si.step in (None, 1) and sj.step in (None, 1)
     for a, t in enumerate(ts):
+        if fast:
+            ns = [t * plan.nk + k for k in ks]
+            _read_native_frames(plan, ns, buf[a], out_dtype, sj, si, full)
+            continue
         for b, k in enumerate(ks):
             n = t * plan.nk + k
             if not plan.paths[n]:
