@@ -194,7 +194,7 @@ def _save_index(root: str, entries: dict[str, list[Any]]) -> None:
         path.parent.mkdir(parents=True, exist_ok=True)
         fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=".scan-", suffix=".tmp")
         with os.fdopen(fd, "w", encoding="utf-8") as f:
-            json.dump(doc, f, separators=(",", ":"))
+            f.write(json.dumps(doc, separators=(",", ":")))  # C encoder (dump is pure Python)
         os.replace(tmp, path)
         tmp = None
     except OSError as exc:
@@ -328,7 +328,7 @@ def save_report(root: str, digest: str, payload: dict[str, Any]) -> None:
         path.parent.mkdir(parents=True, exist_ok=True)
         fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=".report-", suffix=".tmp")
         with os.fdopen(fd, "w", encoding="utf-8") as f:
-            json.dump(doc, f, separators=(",", ":"))
+            f.write(json.dumps(doc, separators=(",", ":")))  # C encoder (dump is pure Python)
         os.replace(tmp, path)
         tmp = None
     except OSError:
