@@ -350,6 +350,11 @@ def _skip_sequence(w: _Window, pos: int, implicit: bool, endian: str, depth: int
         pos = _walk(w, pos, implicit, endian, None, depth + 1)
 
 
+_EXPLICIT_HEAD = {e: struct.Struct(e + "HH2sH") for e in "<>"}
+_IMPLICIT_HEAD = {e: struct.Struct(e + "HHL") for e in "<>"}
+_LONG_LENGTH = {e: struct.Struct(e + "L") for e in "<>"}
+
+
 def _walk(
     w: _Window,
     pos: int,
@@ -367,30 +372,38 @@ def _walk(
     inside a wanted value).
     """
     little = endian == "<"
-    explicit_head = struct.Struct(endian + "HH2sH")
-    implicit_head = struct.Struct(endian + "HHL")
-    long_len = struct.Struct(endian + "L")
+    explicit_head = _EXPLICIT_HEAD[endian]
+    implicit_head = _IMPLICIT_HEAD[endian]
+    long_len = _LONG_LENGTH[endian]
     top = out is not None
+    wanted, stop, short_vrs, long_vrs = _WANTED, _STOP, _SHORT_VRS, _LONG_VRS
+    buf, base = w.buf, w.base
+    nbuf = len(buf)
     while True:
-        head = w.get(pos, 12)
-        if len(head) < 8:
-            if top and not head:
-                return -1
-            raise _Unusual("end of file inside an element header")
+        off = pos - base
+        if off < 0 or off + 12 > nbuf:
+            head = w.get(pos, 12)
+            buf, base = w.buf, w.base
+            nbuf = len(buf)
+            off = pos - base
+            if len(head) < 8:
+                if top and not head:
+                    return -1
+                raise _Unusual("end of file inside an element header")
         if implicit:
-            group, elem, length = implicit_head.unpack_from(head)
+            group, elem, length = implicit_head.unpack_from(buf, off)
             hlen = 8
             vr = b""
         else:
-            group, elem, vr, length = explicit_head.unpack_from(head)
+            group, elem, vr, length = explicit_head.unpack_from(buf, off)
             if group == 0xFFFE:  # item tags have no VR in any encoding
                 hlen, vr = 8, b""
-            elif vr in _SHORT_VRS:
+            elif vr in short_vrs:
                 hlen = 8
-            elif vr in _LONG_VRS:
-                if len(head) < 12:
+            elif vr in long_vrs:
+                if off + 12 > nbuf:
                     raise _Unusual("end of file inside an element header")
-                (length,) = long_len.unpack_from(head, 8)
+                (length,) = long_len.unpack_from(buf, off + 8)
                 hlen = 12
             else:
                 raise _Unusual(f"VR {vr!r}")
@@ -399,29 +412,40 @@ def _walk(
             if not top and tag == 0xFFFEE00D:
                 return pos + 8
             raise _Unusual(f"item tag {tag:08X} outside a sequence")
-        if top and tag in _STOP:
+        if top and tag in stop:
             return pos
         vpos = pos + hlen
         if length == 0xFFFFFFFF:
-            if top and tag in _WANTED:
+            if top and tag in wanted:
                 raise _Unusual("wanted element of undefined length")
             if implicit:
-                nxt = w.get(vpos, 4)
-                if len(nxt) < 4 or struct.unpack(endian + "HH", nxt) != (0xFFFE, 0xE000):
-                    if nxt[:4] and struct.unpack(endian + "HH", nxt) == (0xFFFE, 0xE0DD):
-                        pos = vpos + 8  # empty sequence
-                        continue
+                nxt = w.get(vpos, 8)
+                first = struct.unpack(endian + "HH", nxt[:4]) if len(nxt) >= 8 else None
+                if first == (0xFFFE, 0xE0DD):
+                    pos = vpos + 8  # empty sequence
+                    buf, base = w.buf, w.base
+                    nbuf = len(buf)
+                    continue
+                if first != (0xFFFE, 0xE000):
                     raise _Unusual("undefined-length value that is not a sequence")
             elif vr != b"SQ":
                 raise _Unusual(f"undefined-length {vr!r}")
             pos = _skip_sequence(w, vpos, implicit, endian, depth)
+            buf, base = w.buf, w.base
+            nbuf = len(buf)
             continue
-        if top and tag in _WANTED:
+        if top and tag in wanted:
             if tag in _WANTED_SQ:
                 raise _Unusual("functional groups (parsed by pydicom)")
-            value = w.get(vpos, length) if length else b""
-            if len(value) < length:
-                raise _Unusual("wanted value truncated")
+            voff = vpos - base
+            if voff + length <= nbuf:
+                value = buf[voff : voff + length]
+            else:
+                value = w.get(vpos, length)
+                buf, base = w.buf, w.base
+                nbuf = len(buf)
+                if len(value) < length:
+                    raise _Unusual("wanted value truncated")
             assert out is not None
             out[tag] = _RawValue(value, little)
         pos = vpos + length
