@@ -229,3 +229,13 @@ def test_walker_never_reads_past_the_header_or_trusts_lengths(tmp_path, monkeypa
     res = header.read_header(str(bad))
     assert max(reads) < 1 << 20
     assert isinstance(res, tuple)
+
+
+def test_auto_slabs_are_whole_slices_within_8_mib_unless_configured(tmp_path, monkeypatch):
+    write_dicom_series(tmp_path / "s", (256, 256, 100), dtype="int16")
+    monkeypatch.delenv("LAZYVOL_CHUNK_SIZE", raising=False)
+    vol = lv.open(tmp_path / "s")
+    assert vol.chunks[:2] == ((256,), (256,))
+    assert vol.chunks[2] == (64, 36)  # 8 MiB / (256*256*2 bytes) = 64 slices
+    monkeypatch.setenv("LAZYVOL_CHUNK_SIZE", "32MiB")
+    assert lv.open(tmp_path / "s").chunks[2] == (100,)
