@@ -195,12 +195,21 @@ WRITER = textwrap.dedent(
     """
     import sys, time
     import lazyvol.nifti as ln
+    import lazyvol.zarr_io as zi
     real = ln.read_block
     def slow(plan, index):
-        print("block", flush=True)
+        sys.stdout.write("block\\n")  # one write: lines from two threads do not interleave
+        sys.stdout.flush()
         time.sleep(float(sys.argv[3]))
         return real(plan, index)
     ln.read_block = slow
+    real_publish = zi._publish
+    def slow_publish(tmp, dest, overwrite):
+        sys.stdout.write("publish\\n")  # complete, manifest written, not yet renamed
+        sys.stdout.flush()
+        time.sleep(float(sys.argv[3]) * 20)
+        return real_publish(tmp, dest, overwrite)
+    zi._publish = slow_publish
     import lazyvol as lv
     vol = lv.open(sys.argv[1], cache=sys.argv[2], chunks=(32, 32, 2))
     print("sum", int(vol.data.sum(dtype="int64").compute()), flush=True)
@@ -219,21 +228,25 @@ def _spawn(script, *args):
     )
 
 
-@pytest.mark.parametrize("kill_after_blocks", [1, 5, 9])
+@pytest.mark.parametrize("kill_after_blocks", [1, 5, 9, "publish"])
 def test_sigkill_mid_write_leaves_no_usable_entry(tmp_path, kill_after_blocks):
     src = write_phantom_nifti(tmp_path / "a.nii", (32, 32, 20), seed=3)
     cdir = tmp_path / "cache"
     proc = _spawn(WRITER, src, cdir, 0.05)
     seen = 0
     assert proc.stdout is not None
-    while seen < kill_after_blocks:
+    while True:
         line = proc.stdout.readline()
         assert line, proc.stderr.read() if proc.stderr else "writer exited early"
-        seen += line.startswith("block")
+        seen += line.count("block")
+        if kill_after_blocks == "publish" and "publish" in line:
+            break  # the temporary store is complete with its manifest, not yet renamed
+        if kill_after_blocks != "publish" and seen >= kill_after_blocks:
+            break
     # the writer is inside write_zarr: its temporary store exists, no entry is published yet
     assert list(cdir.rglob(f"*{TMP_MARK}*"))
     os.kill(proc.pid, signal.SIGKILL)
-    proc.wait()
+    proc.communicate()
     assert proc.returncode == -signal.SIGKILL
     assert lvcache.list_entries(cdir) == []  # nothing complete, nothing listed
     # the next open rebuilds a correct entry and removes the killed writer's leftovers
@@ -260,3 +273,58 @@ def test_concurrent_writers_one_valid_entry(tmp_path):
     vol = lv.open(src, cache=cdir)
     assert _reads_from_cache(vol)
     np.testing.assert_array_equal(vol.compute(), nib.load(src).get_fdata())
+
+
+# -- DICOM folders ------------------------------------------------------------------------------------------
+
+
+def test_dicom_folder_cache_never_stale(tmp_path, cache_dir):
+    from lazyvol.testing.dicom import write_dicom_series
+
+    folder = tmp_path / "ser"
+    truth = write_dicom_series(
+        folder, shape=(16, 12, 6), orientation="oblique", slope=2.0, intercept=-100
+    )
+    first = lv.open(folder, cache=True)
+    hit = lv.open(folder, cache=True)
+    assert _reads_from_cache(hit)
+    np.testing.assert_array_equal(hit.compute(), truth.scaled(hit.dtype))
+    assert np.array_equal(hit.affine, first.affine) and hit.meta == first.meta
+    # rewrite one slice with other pixel values (same size): a new entry, the new values
+    import pydicom
+
+    ds = pydicom.dcmread(truth.files[2])
+    arr = ds.pixel_array.copy()
+    arr[:] = 7
+    ds.PixelData = arr.tobytes()
+    st = os.stat(truth.files[2])
+    ds.save_as(truth.files[2])
+    os.utime(truth.files[2], ns=(st.st_atime_ns, st.st_mtime_ns + 1))
+    vol = lv.open(folder, cache=True)
+    expected = truth.scaled(vol.dtype)
+    expected[:, :, 2] = 7 * 2 - 100
+    np.testing.assert_array_equal(vol.compute(), expected)
+    assert len(lvcache.list_entries()) == 1  # the older version was evicted
+    # an unrelated file is not part of the volume (the reader lists its files in meta["files"]):
+    # the entry stays valid and is served
+    key = lvcache.list_entries()[0].key
+    (folder / "README.txt").write_text("notes")
+    again = lv.open(folder, cache=True)
+    assert _reads_from_cache(again)
+    np.testing.assert_array_equal(again.compute(), expected)
+    assert [e.key for e in lvcache.list_entries()] == [key]
+    # removing the last slice changes the volume: a new entry with the shorter series
+    os.unlink(truth.files[-1])
+    shorter = lv.open(folder, cache=True)
+    assert shorter.shape == (16, 12, 5)
+    np.testing.assert_array_equal(shorter.compute(), expected[:, :, :5])
+    assert [e.key for e in lvcache.list_entries()] != [key]
+
+
+def test_clear_touches_only_cache_entries(tmp_path):
+    precious = tmp_path / "notacache" / "project" / "data"
+    precious.mkdir(parents=True)
+    (precious / "scan.txt").write_text("keep")
+    assert lvcache.clear(tmp_path / "notacache") == 0
+    assert (precious / "scan.txt").read_text() == "keep"
+    assert lvcache.list_entries(tmp_path / "notacache") == []

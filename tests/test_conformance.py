@@ -64,6 +64,31 @@ def _analyze(tmp: Path) -> tuple[Path, np.ndarray]:
     return tmp / "c.hdr", data
 
 
+@source("dicom-native")
+def _dicom(tmp: Path) -> tuple[Path, np.ndarray]:
+    from lazyvol.testing import write_dicom_series
+
+    truth = write_dicom_series(
+        tmp / "series", (20, 16, 12), orientation="oblique", intercept=-1024.0, shuffle_names=True
+    )
+    return tmp / "series", truth.scaled(np.float64)
+
+
+@source("dicom-rle")
+def _dicom_rle(tmp: Path) -> tuple[Path, np.ndarray]:
+    from lazyvol.testing import write_dicom_series
+
+    truth = write_dicom_series(tmp / "rle", (20, 16, 12), compress="1.2.840.10008.1.2.5", slope=0.5)
+    return tmp / "rle", truth.scaled(np.float64)
+
+
+@source("zarr")
+def _zarr(tmp: Path) -> tuple[Path, np.ndarray]:
+    nii = Path(write_phantom_nifti(tmp / "z.nii.gz", (20, 16, 12, 2), dtype="float32"))
+    lv.open(nii).to_zarr(tmp / "z.zarr")
+    return tmp / "z.zarr", _nib_ref(nii)
+
+
 @pytest.fixture(params=sorted(SOURCES))
 def src(request: pytest.FixtureRequest, tmp_path: Path) -> tuple[Path, np.ndarray]:
     return SOURCES[request.param](tmp_path)

@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 import os
 import pickle
+from pathlib import Path
 
 import dask
 import dask.array as da
@@ -26,6 +27,11 @@ OBLIQUE = np.array(
         [0.0, 0.0, 0.0, 1.0],
     ]
 )
+
+
+def _json(path):
+    with open(path) as f:
+        return json.load(f)
 
 
 def _rand(shape, dtype, seed=0):
@@ -72,7 +78,7 @@ def test_4d_round_trip_and_ome_axes(tmp_path):
     assert back.shape == (12, 10, 8, 3)
     assert np.array_equal(back.affine, vol.affine)
     assert back.spacing == (1.5, 2.0, 3.0, 2.5)
-    attrs = json.load(open(os.path.join(out, "zarr.json")))["attributes"]
+    attrs = _json(os.path.join(out, "zarr.json"))["attributes"]
     ms = attrs["ome"]["multiscales"][0]
     assert attrs["ome"]["version"] == "0.5"
     assert [a["name"] for a in ms["axes"]] == ["t", "z", "y", "x"]
@@ -110,7 +116,7 @@ def test_codecs_lossless(tmp_path, codec):
     a = _rand((20, 16, 12), "float32", seed=3)
     out = lv.Volume(a).to_zarr(tmp_path / "c.zarr", codec=codec)
     np.testing.assert_array_equal(lv.open(out).compute(), a)
-    codecs = json.dumps(json.load(open(os.path.join(out, "0", "zarr.json")))["codecs"])
+    codecs = json.dumps(_json(os.path.join(out, "0", "zarr.json"))["codecs"])
     if codec != "none":
         assert codec.split("-")[0] in codecs
 
@@ -118,19 +124,16 @@ def test_codecs_lossless(tmp_path, codec):
 def test_sharding_for_small_chunks(tmp_path):
     a = _rand((64, 48, 40), "int16", seed=4)
     out = lv.Volume(a).to_zarr(tmp_path / "s.zarr", chunks=(16, 16, 8))
-    meta = json.load(open(os.path.join(out, "0", "zarr.json")))
+    meta = _json(os.path.join(out, "0", "zarr.json"))
     assert meta["codecs"][0]["name"] == "sharding_indexed"
     # inner chunk shape is the requested one transposed to (z, y, x)
     assert meta["codecs"][0]["configuration"]["chunk_shape"] == [8, 16, 16]
     np.testing.assert_array_equal(lv.open(out).compute(), a)
     np.testing.assert_array_equal(zarr.open_array(os.path.join(out, "0"), mode="r")[:], a.T)
     out2 = lv.Volume(a).to_zarr(tmp_path / "n.zarr", chunks=(16, 16, 8), shards=False)
-    assert (
-        json.load(open(os.path.join(out2, "0", "zarr.json")))["codecs"][0]["name"]
-        != "sharding_indexed"
-    )
+    assert _json(os.path.join(out2, "0", "zarr.json"))["codecs"][0]["name"] != "sharding_indexed"
     out3 = lv.Volume(a).to_zarr(tmp_path / "e.zarr", chunks=(16, 16, 8), shards=(32, 48, 16))
-    cfg = json.load(open(os.path.join(out3, "0", "zarr.json")))["chunk_grid"]["configuration"]
+    cfg = _json(os.path.join(out3, "0", "zarr.json"))["chunk_grid"]["configuration"]
     assert cfg["chunk_shape"] == [16, 48, 32]
     np.testing.assert_array_equal(lv.open(out3).compute(), a)
 
@@ -177,13 +180,14 @@ def test_foreign_ome_zarr_opens_with_affine(tmp_path):
     assert vol.meta["axis4_spacing"] == 3.0
     assert zarr_io.open_zarr(path, level=1).shape == (6, 8, 20, 6)  # y, x halved
     # a translation (ome-zarr-py's writer only writes zeros): edit the metadata as another tool would
-    meta = json.load(open(os.path.join(path, "zarr.json")))
+    meta = _json(os.path.join(path, "zarr.json"))
     ds = meta["attributes"]["ome"]["multiscales"][0]["datasets"][0]
     ds["coordinateTransformations"] = [
         {"type": "scale", "scale": [3.0, 2.0, 1.5, 1.25]},
         {"type": "translation", "translation": [0.0, 10.0, -5.0, 2.5]},
     ]
-    json.dump(meta, open(os.path.join(path, "zarr.json"), "w"))
+    with open(os.path.join(path, "zarr.json"), "w") as f:
+        json.dump(meta, f)
     expected = np.diag([1.25e-3, 1.5e-3, 2.0e-3, 1.0])
     expected[:3, 3] = [2.5e-3, -5e-3, 10e-3]
     np.testing.assert_allclose(lv.open(path).affine, expected, rtol=1e-12)
@@ -278,7 +282,7 @@ def test_corrupt_chunk_raises_lazyvol_error(tmp_path):
 
 def _snapshot(path):
     return {
-        os.path.relpath(os.path.join(d, f), path): open(os.path.join(d, f), "rb").read()
+        os.path.relpath(os.path.join(d, f), path): Path(d, f).read_bytes()
         for d, _, fs in os.walk(path)
         for f in fs
     }
@@ -363,3 +367,96 @@ def test_open_rejects_unknown_options(tmp_path):
         zarr_io.open_zarr(out, bogus=1)
     with pytest.raises(ValueError, match="levels"):
         lv.Volume(np.ones((4, 4, 4))).to_zarr(tmp_path / "y.zarr", levels=0)
+
+
+def test_store_replaced_after_open_is_refused(tmp_path):
+    a = _rand((8, 8, 8), "int16")
+    out = lv.Volume(a).to_zarr(tmp_path / "x.zarr")
+    vol = lv.open(out)
+    lv.Volume(a + 1).to_zarr(out, overwrite=True)
+    with pytest.raises(FormatError, match="replaced"):
+        vol.compute()
+    np.testing.assert_array_equal(lv.open(out).compute(), a + 1)
+
+
+def test_concurrent_overwrites_leave_one_complete_store(tmp_path):
+    import threading
+
+    dest = tmp_path / "x.zarr"
+    lv.Volume(np.zeros((16, 16, 16), "int16")).to_zarr(dest)
+    errors = []
+
+    def writer(value):
+        try:
+            lv.Volume(np.full((16, 16, 16), value, "int16")).to_zarr(dest, overwrite=True, chunks=4)
+        except Exception as exc:  # pragma: no cover - reported below
+            errors.append(exc)
+
+    threads = [threading.Thread(target=writer, args=(v,)) for v in (1, 2, 3, 4)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join()
+    assert errors == []
+    data = lv.open(dest).compute()
+    assert len(np.unique(data)) == 1 and int(data[0, 0, 0]) in (1, 2, 3, 4)
+    assert sorted(os.listdir(tmp_path)) == ["x.zarr"]
+
+
+def test_reader_conformance(tmp_path):
+    """The checks every lazyvol reader passes (tests/test_conformance.py), for Zarr stores."""
+    a = _rand((20, 16, 12, 2), "int16", seed=11)
+    out = lv.Volume(a, OBLIQUE).to_zarr(tmp_path / "c.zarr", chunks=(8, 8, 4, 1))
+    vol = lv.open(out, chunks={0: -1, 1: -1, 2: 5})
+    blocks = [vol.data.blocks[b].compute() for b in np.ndindex(*vol.data.numblocks)]
+    assert {b.dtype for b in blocks} == {np.dtype("int16")}
+    clone = pickle.loads(pickle.dumps(vol))
+    assert clone.data.name == vol.data.name
+    np.testing.assert_array_equal(clone.compute(), a)
+    assert lv.open(out).data.name == lv.open(out).data.name
+    f64 = zarr_io.open_zarr(out, dtype="float64")
+    assert f64.dtype == np.float64 and f64.data.name != lv.open(out).data.name
+    np.testing.assert_array_equal(f64.compute(), a.astype(np.float64))
+    total = vol.data.astype(np.float64).sum()
+    assert float(total.compute(scheduler="sync")) == float(total.compute(scheduler="threads"))
+    lv.open(out).compute()
+    before = len(os.listdir("/proc/self/fd"))
+    for _ in range(3):
+        lv.open(out, chunks={0: -1, 1: -1, 2: 3}).data.sum().compute()
+    assert len(os.listdir("/proc/self/fd")) <= before
+
+
+def test_sigkill_during_overwrite_keeps_old_store(tmp_path):
+    import signal
+    import subprocess
+    import sys
+
+    a = _rand((16, 16, 16), "int16", seed=12)
+    dest = lv.Volume(a).to_zarr(tmp_path / "x.zarr", chunks=(16, 16, 2), shards=False)
+    before = _snapshot(dest)
+    script = (
+        "import sys, time, numpy as np, dask.array as da, lazyvol as lv\n"
+        "def slow(b):\n"
+        "    sys.stdout.write('block\\n'); sys.stdout.flush(); time.sleep(0.05); return b + 1\n"
+        "x = da.zeros((16, 16, 16), dtype='int16', chunks=(16, 16, 2)).map_blocks(slow, dtype='int16')\n"
+        "lv.Volume(x).to_zarr(sys.argv[1], overwrite=True, chunks=(16, 16, 2), shards=False)\n"
+    )
+    env = dict(os.environ, PYTHONPATH=str(Path(lv.__file__).resolve().parents[1]))
+    proc = subprocess.Popen(
+        [sys.executable, "-c", script, dest],
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        env=env,
+        text=True,
+    )
+    assert proc.stdout is not None
+    for _ in range(3):
+        assert proc.stdout.readline().startswith("block")
+    os.kill(proc.pid, signal.SIGKILL)
+    proc.communicate()
+    assert _snapshot(dest) == before  # the old store is untouched and still opens
+    np.testing.assert_array_equal(lv.open(dest).compute(), a)
+    leftovers = [n for n in os.listdir(tmp_path) if n != "x.zarr"]
+    assert all(zarr_io.TMP_MARK in n for n in leftovers)  # only a hidden temporary directory
+    with pytest.raises(FormatError, match="incomplete"):
+        lv.open(tmp_path / leftovers[0])  # which is never mistaken for a store

@@ -6,6 +6,8 @@ import builtins
 import os
 from typing import Any
 
+import numpy as np
+
 from .errors import FormatError, SourceNotFoundError
 from .volume import Volume
 
@@ -102,7 +104,12 @@ def open_source(
     if _is_zarr_store(path):
         from .zarr_io import open_zarr
 
-        return open_zarr(path, chunks=chunks, **options)
+        # A store holds the values as they were written (already scaled or not): ``scale`` has
+        # nothing left to do, ``dtype`` converts lazily.
+        vol = open_zarr(path, chunks=chunks, **options)
+        if dtype is not None and np.dtype(dtype) != vol.dtype:
+            vol = Volume(vol.data.astype(dtype), vol.affine, meta=vol.meta, source=vol.source)
+        return vol
     if os.path.isdir(path):
         from .dicom import open_dicom
 

@@ -3,9 +3,13 @@
 An entry is a lazyvol Zarr store (see :mod:`lazyvol.zarr_io`) at ``<cache>/<source id>/<key>``:
 
 - ``key`` hashes :func:`lazyvol.chunking.file_fingerprint` over *every* source file (absolute path,
-  size, mtime_ns; for DICOM every file of the chosen series, from ``vol.meta["files"]``) plus the
-  options that change the data (``series``, ``scale``, ``dtype`` and reader options). Any change,
-  addition, removal or touch of a source file gives a new key, so stale data is never served.
+  size, mtime_ns; for DICOM every file of the chosen series, from ``vol.meta["files"]``), each
+  file's device, inode and ctime_ns, plus the options that change the data (``series``,
+  ``scale``, ``dtype`` and reader options). Any change, addition, removal or touch of a source
+  file gives a new key, so stale data is never served; that includes a rewrite of the same size
+  with the old mtime put back, because the kernel moves ctime on every write and metadata change
+  and no user call can set it. (The guarantee is as fine as the file system's timestamp clock:
+  a rewrite within the same clock tick as the previous change, a few ms, is not seen.)
 - ``source id`` hashes the source path and the options only, so when a source changes the entries
   of its older versions are found and removed.
 
@@ -22,6 +26,7 @@ from __future__ import annotations
 import hashlib
 import json
 import os
+import re
 import shutil
 import time
 import warnings
@@ -47,6 +52,15 @@ __all__ = [
     "list_entries",
     "open_cached",
 ]
+
+#: Codec of cache entries: reading speed first. Measured on a 256 MiB int16 phantom (in-process,
+#: warm, loaded 2-core machine): mean over the volume 0.21 s with blosc-lz4 (ratio 1.48), 0.39 s
+#: blosc-zstd (1.94), 0.56 s zstd (1.81), 0.79 s from the .nii.gz source.
+CACHE_CODEC = "blosc-lz4"
+
+#: Names of cache directories (hex digests); anything else under a cache directory is never touched.
+_SID_RE = re.compile(r"[0-9a-f]{24}")
+_KEY_RE = re.compile(r"[0-9a-f]{40}")
 
 #: Seconds to wait for another process writing the same entry before reading uncached.
 LOCK_TIMEOUT = 600.0
@@ -92,8 +106,28 @@ def _root(cache: Any) -> Path:
     return Path(os.fspath(cache)).expanduser()
 
 
-def _source_files(vol: Volume, path: str) -> list[str]:
-    """Every file the volume's values come from."""
+def _walk_files(folder: str, exclude: str) -> list[str]:
+    """Every regular file under ``folder`` (symlinks not followed), except those under ``exclude``."""
+    out: list[str] = []
+    for dirpath, dirnames, names in os.walk(folder):
+        dirnames[:] = [
+            d for d in dirnames if not os.path.abspath(os.path.join(dirpath, d)).startswith(exclude)
+        ]
+        for n in names:
+            f = os.path.join(dirpath, n)
+            if os.path.isfile(f) and not os.path.islink(f):
+                out.append(os.path.abspath(f))
+    return out
+
+
+def _source_files(vol: Volume, path: str, root: Path) -> list[str]:
+    """Every file the volume's values come from.
+
+    ``vol.meta["files"]`` when the reader lists them (e.g. the files of one DICOM series);
+    otherwise the source file (plus an Analyze ``.img``), or, for a folder whose reader does not
+    list its files, every file in the folder: any change there gives a new key (never stale, at
+    worst a rebuild after an unrelated file changed).
+    """
     files = vol.meta.get("files")
     if (
         isinstance(files, list | tuple)
@@ -110,12 +144,13 @@ def _source_files(vol: Volume, path: str) -> list[str]:
                 img = out[0][: -len(hdr_ext)] + img_ext
                 if os.path.exists(img):
                     out.append(img)
-    if any(os.path.isdir(f) for f in out):
-        raise CacheError(
-            f"{path}: the reader did not list the files of this volume (meta['files']); it cannot "
-            "be cached safely; open it with cache=False"
-        )
-    return sorted(set(out))
+    expanded: list[str] = []
+    exclude = os.path.abspath(root) + os.sep
+    for f in out:
+        expanded.extend(_walk_files(f, exclude) if os.path.isdir(f) else [f])
+    if not expanded:
+        raise CacheError(f"{path}: no source files found to key the cache entry; use cache=False")
+    return sorted(set(expanded))
 
 
 def _options_token(series: Any, scale: bool, dtype: Any, options: dict[str, Any]) -> dict[str, Any]:
@@ -129,14 +164,31 @@ def _options_token(series: Any, scale: bool, dtype: Any, options: dict[str, Any]
 
 
 def entry_key(
-    files: list[str], series: Any = None, scale: bool = True, dtype: Any = None, **options: Any
+    files: list[str],
+    series: Any = None,
+    scale: bool = True,
+    dtype: Any = None,
+    *,
+    source: str | None = None,
+    **options: Any,
 ) -> tuple[str, str]:
-    """``(source_id, key)`` for a list of source files and read options (hex digests)."""
+    """``(source_id, key)`` hex digests for source files and read options.
+
+    ``key`` changes with any file's path, size, mtime, inode or ctime and with the options; ``source_id`` only
+    with ``source`` (the path opened; default the file list) and the options, so the entries of
+    older versions of one source share it.
+    """
     opts = _options_token(series, scale, dtype, options)
-    key = hashlib.sha256(file_fingerprint(files, **opts).encode()).hexdigest()[:40]
-    ident = json.dumps(
-        {"files": sorted(os.path.abspath(f) for f in files), **opts}, sort_keys=True, default=str
-    )
+    # Beyond path, size and mtime (file_fingerprint): the inode and the status-change time. A
+    # rewrite that keeps the size and puts the old mtime back (os.utime, rsync -t, cp -p) still
+    # moves ctime, which no user call can set, and a replacement by rename changes the inode.
+    h = hashlib.sha256(file_fingerprint(files, **opts).encode())
+    for f in files:
+        st = os.stat(f)
+        h.update(f"\0{st.st_dev}\0{st.st_ino}\0{st.st_ctime_ns}".encode())
+    key = h.hexdigest()[:40]
+    what: Any = os.path.abspath(source) if source else sorted(os.path.abspath(f) for f in files)
+    ident = json.dumps({"source": what, **opts}, sort_keys=True, default=str)
     sid = hashlib.sha256(ident.encode()).hexdigest()[:24]
     return sid, key
 
@@ -202,14 +254,14 @@ def open_cached(
 
     path = os.fspath(path)
     src = open_source(path, series=series, chunks=chunks, scale=scale, dtype=dtype, **options)
-    files = _source_files(src, path)
+    root = _root(cache)
+    files = _source_files(src, path, root)
     try:
-        sid, key = entry_key(files, series=series, scale=scale, dtype=dtype, **options)
+        sid, key = entry_key(files, series=series, scale=scale, dtype=dtype, source=path, **options)
     except FileNotFoundError as exc:
         raise CacheError(
             f"{path}: a source file vanished while it was opened ({exc.filename})"
         ) from exc
-    root = _root(cache)
     group = root / sid
     entry = group / key
     if (entry / MANIFEST).is_file():
@@ -236,12 +288,16 @@ def open_cached(
                 if vol is not None:
                     return vol
             # We hold the lock: temporary directories of this key are leftovers of killed writers.
-            for leftover in group.glob(f".{key}{TMP_MARK}*"):
-                shutil.rmtree(leftover, ignore_errors=True)
-            write_zarr(src, entry, overwrite=True)
+            for mark in (TMP_MARK, OLD_MARK):
+                for leftover in group.glob(f".{key}{mark}*"):
+                    shutil.rmtree(leftover, ignore_errors=True)
+            write_zarr(src, entry, overwrite=True, codec=CACHE_CODEC)
             try:
-                _, key_after = entry_key(files, series=series, scale=scale, dtype=dtype, **options)
-            except FileNotFoundError:
+                files_after = _source_files(src, path, root)
+                _, key_after = entry_key(
+                    files_after, series=series, scale=scale, dtype=dtype, source=path, **options
+                )
+            except (FileNotFoundError, CacheError):
                 key_after = ""
             if key_after != key:
                 _remove_dir(entry)
@@ -327,10 +383,10 @@ def list_entries(cache_dir: str | os.PathLike[str] | None = None) -> list[CacheE
     if not root.is_dir():
         return out
     for group in root.iterdir():
-        if not group.is_dir() or group.name.startswith("."):
+        if not group.is_dir() or not _SID_RE.fullmatch(group.name):
             continue
         for child in group.iterdir():
-            if child.name.startswith(".") or not child.is_dir():
+            if not _KEY_RE.fullmatch(child.name) or not child.is_dir():
                 continue
             info = _entry_info(child)
             if info is not None:
@@ -365,10 +421,10 @@ def clear(
         limit = time.time() - secs
     removed = 0
     for group in list(root.iterdir()):
-        if not group.is_dir() or group.name.startswith("."):
+        if not group.is_dir() or not _SID_RE.fullmatch(group.name):
             continue
         for child in list(group.iterdir()):
-            if not child.is_dir() or child.name.startswith("."):
+            if not child.is_dir() or not _KEY_RE.fullmatch(child.name):
                 continue
             info = _entry_info(child)
             if limit is not None and (info is None or info.created > limit):
@@ -376,15 +432,17 @@ def clear(
             try:
                 with FileLock(str(group / f"{child.name}.lock"), timeout=0):
                     _remove_dir(child)
-                    for leftover in group.glob(f".{child.name}{TMP_MARK}*"):
-                        shutil.rmtree(leftover, ignore_errors=True)
+                    for mark in (TMP_MARK, OLD_MARK):
+                        for leftover in group.glob(f".{child.name}{mark}*"):
+                            shutil.rmtree(leftover, ignore_errors=True)
             except (Timeout, OSError):
                 continue
             removed += info is not None
         if limit is None:
             try:
-                for leftover in group.glob(f".*{TMP_MARK}*"):
-                    lk = group / (leftover.name[1:].split(TMP_MARK)[0] + ".lock")
+                for leftover in [*group.glob(f".*{TMP_MARK}*"), *group.glob(f".*{OLD_MARK}*")]:
+                    stem = leftover.name[1:].split(TMP_MARK)[0].split(OLD_MARK)[0]
+                    lk = group / (stem + ".lock")
                     try:
                         with FileLock(str(lk), timeout=0):
                             shutil.rmtree(leftover, ignore_errors=True)

@@ -213,6 +213,7 @@ def _series_rows(report: Any) -> list[dict[str, Any]]:
                 "affine": None if affine is None else np.asarray(affine).tolist(),
                 "reasons": list(getattr(s, "reasons", None) or []),
                 "warnings": list(getattr(s, "warnings", None) or []),
+                "error": getattr(s, "error", None) or None,
             }
         )
     return rows
@@ -244,6 +245,8 @@ def _print_series_table(path: str, rows: list[dict[str, Any]], skipped: list[Any
             print(f"  [{r['index']}] split: {note}")
         for note in r["warnings"]:
             print(f"  [{r['index']}] warning: {note}")
+        if r.get("error"):
+            print(f"  [{r['index']}] cannot open: {r['error']}")
     if skipped:
         print("skipped files:")
         for item in skipped:

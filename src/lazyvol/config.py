@@ -11,7 +11,7 @@ from pathlib import Path
 
 import dask
 
-__all__ = ["cache_dir", "chunk_budget", "max_volume_bytes"]
+__all__ = ["cache_dir", "chunk_budget", "max_scan_files", "max_volume_bytes"]
 
 #: Default chunk budget in bytes. Dask's own ``array.chunk-size`` (128 MiB) with one chunk in flight
 #: per thread plus its reduction temporaries does not fit the 256 MiB peak a streaming mean must
@@ -20,6 +20,10 @@ DEFAULT_CHUNK_BYTES = 32 * 2**20
 
 #: Default refusal limit for a single volume's size in memory (after scaling): 1 TiB.
 DEFAULT_MAX_VOLUME_BYTES = 2**40
+
+#: Default refusal limit for the files one DICOM scan lists: a million (a 100k-file study folder
+#: fits ten times; the listing of a million paths alone takes a few hundred MB).
+DEFAULT_MAX_SCAN_FILES = 1_000_000
 
 
 def _parse_bytes(value: object) -> int:
@@ -62,3 +66,17 @@ def max_volume_bytes() -> int:
         return _parse_bytes(env)
     value = dask.config.get("lazyvol.max-volume-bytes", None)
     return _parse_bytes(value) if value is not None else DEFAULT_MAX_VOLUME_BYTES
+
+
+def max_scan_files() -> int:
+    """Most files one DICOM folder scan agrees to list.
+
+    ``LAZYVOL_MAX_SCAN_FILES`` or ``lazyvol.max-scan-files``; default one million. A scan pointed at
+    a larger tree (a whole archive, ``/`` by mistake) is refused with
+    :class:`lazyvol.ResourceLimitError` while listing, before any header is read.
+    """
+    env = os.environ.get("LAZYVOL_MAX_SCAN_FILES")
+    if env:
+        return int(env)
+    value = dask.config.get("lazyvol.max-scan-files", None)
+    return int(value) if value is not None else DEFAULT_MAX_SCAN_FILES

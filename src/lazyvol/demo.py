@@ -46,8 +46,43 @@ def main(argv: list[str] | None = None) -> int:
         f"one axial slice: {axial.shape}, its affine origin {axial.affine[:3, 3].round(2).tolist()}"
     )
     t0 = time.perf_counter()
-    mean = float(vol.data.mean().compute())
-    print(f"mean over {vol.nbytes / 2**20:.1f} MiB in {time.perf_counter() - t0:.2f} s: {mean:.2f}")
+    st = lv.stats(vol, bins=64)
+    print(
+        f"stats in one pass over {vol.nbytes / 2**20:.1f} MiB ({time.perf_counter() - t0:.2f} s): "
+        f"mean {st.mean:.2f}, std {st.std:.2f}, min {st.min}, max {st.max}, "
+        f"median {st.percentiles[st.q.index(50)]:.1f}"
+    )
+
+    # A DICOM series: scanned from headers only, stacked by position, read lazily.
+    from lazyvol.testing import write_dicom_series
+
+    series_dir = out / "dicom"
+    write_dicom_series(
+        series_dir, (n, n, n // 2), orientation="oblique", intercept=-1024.0, shuffle_names=True
+    )
+    for info in lv.scan(series_dir):
+        print(
+            f"DICOM series {info.number} {info.description!r}: {info.shape}, {len(info.files)} files"
+        )
+    ct = lv.open(series_dir)
+    print(f"DICOM volume: {ct}")
+    print(
+        f"affine (voxel -> RAS mm):\n{np.array2string(ct.affine, precision=3, suppress_small=True)}"
+    )
+
+    # Zarr: cache the gzip NIfTI once; the second open reads the Zarr copy.
+    cache_dir = out / "cache"
+    t0 = time.perf_counter()
+    first = lv.open(nii, cache=cache_dir)
+    t1 = time.perf_counter()
+    again = lv.open(nii, cache=cache_dir)
+    mean_cached = float(again.data.mean().compute())
+    t2 = time.perf_counter()
+    print(f"cache: first open wrote a Zarr copy in {t1 - t0:.2f} s; reopen + mean {t2 - t1:.2f} s")
+    assert abs(mean_cached - st.mean) < 1e-6 * max(1.0, abs(st.mean)), "cached data differs"
+    assert first.shape == again.shape
+    nifti_out = ct.to_nifti(out / "dicom_as.nii.gz")
+    print(f"DICOM series streamed to {nifti_out}")
     return 0
 
 

@@ -10,6 +10,7 @@ it (so slabs anywhere in the file cost a seek plus a short inflate, in parallel)
 from __future__ import annotations
 
 import hashlib
+import math
 import os
 import struct
 import tempfile
@@ -98,13 +99,21 @@ def _precheck_raw_header(path: str) -> None:
         raise FormatError(f"{hdr_path}: cannot read the header: {exc}") from exc
     if len(raw) < 348:
         raise FormatError(f"{hdr_path}: {len(raw)} bytes is too short for a NIfTI/Analyze header")
+    nifti2 = False
     for order in "<>":
         sizeof_hdr = int(np.frombuffer(raw[:4], dtype=order + "i4")[0])
         if sizeof_hdr == 348:
             dim0 = int(np.frombuffer(raw[40:42], dtype=order + "i2")[0])
+            code = int(np.frombuffer(raw[70:72], dtype=order + "i2")[0])
+            vox = float(np.frombuffer(raw[108:112], dtype=order + "f4")[0])
+            magic = bytes(raw[344:348])
             break
         if sizeof_hdr == 540 and len(raw) >= 548:
+            nifti2 = True
             dim0 = int(np.frombuffer(raw[16:24], dtype=order + "i8")[0])
+            code = int(np.frombuffer(raw[12:14], dtype=order + "i2")[0])
+            vox = float(np.frombuffer(raw[168:176], dtype=order + "i8")[0])
+            magic = bytes(raw[4:8])
             break
     else:
         value = int(np.frombuffer(raw[:4], dtype="<i4")[0])
@@ -115,6 +124,27 @@ def _precheck_raw_header(path: str) -> None:
     if not 1 <= dim0 <= 7:
         raise FormatError(
             f"{hdr_path}: NIfTI field dim[0] = {dim0} is outside 1..7; the header is corrupt"
+        )
+    single = low.endswith((".nii", ".nii.gz"))
+    if single and magic not in (b"n+1\0", b"n+2\0"):
+        want = "b'n+2\\x00'" if nifti2 else "b'n+1\\x00'"
+        raise FormatError(
+            f"{hdr_path}: NIfTI field magic = {magic!r} (expected {want} for a single-file "
+            "NIfTI image): the header is corrupt or the file is not NIfTI"
+        )
+    if (
+        magic[:3] in (b"n+1", b"ni1", b"n+2", b"ni2")
+        and code not in nib.nifti1.data_type_codes.code
+    ):
+        raise FormatError(
+            f"{hdr_path}: NIfTI field datatype = {code} is not a known NIfTI data type code; "
+            "the header is corrupt"
+        )
+    min_vox = (540 if nifti2 else 348) if single else 0
+    if single and not (math.isfinite(vox) and (vox == 0 or vox >= min_vox)):
+        raise FormatError(
+            f"{hdr_path}: NIfTI field vox_offset = {vox:g} points inside the header (minimum "
+            f"{min_vox}); the header is corrupt"
         )
 
 
@@ -184,7 +214,14 @@ def open_nifti(
     except MemoryError:
         raise
     except Exception as exc:  # nibabel's HeaderDataError and friends do not subclass ValueError
-        raise FormatError(f"{path}: invalid NIfTI/Analyze header: {exc}") from exc
+        text = str(exc)
+        field = (
+            "scl_slope/scl_inter"
+            if ("slope" in text or "intercept" in text)
+            else ("vox_offset" if "offset" in text else "")
+        )
+        named = f" (NIfTI field {field})" if field else ""
+        raise FormatError(f"{path}: invalid NIfTI/Analyze header{named}: {exc}") from exc
     if not isinstance(img, nib.analyze.AnalyzeImage):
         raise FormatError(f"{path}: {type(img).__name__} is not a NIfTI/Analyze image")
     hdr = img.header

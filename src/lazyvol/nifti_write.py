@@ -5,20 +5,26 @@ volume's meta carries the source's non-zero codes; units mm and seconds; NIfTI-2
 does not fit NIfTI-1's int16). The voxel data follow in NIfTI's Fortran order: for every index of
 the axes after the third (time, ...), slabs of whole ``(i, j)`` planes along ``k``, aligned to
 the volume's dask chunks and computed one at a time (the next slab is computed while the current
-one is written). ``.gz`` output goes through :mod:`gzip` (zlib releases the GIL while compressing).
+one is written). ``.gz`` output is a multi-member gzip file (like ``pigz``/BGZF): pieces of 4 MiB are
+deflated by :mod:`zlib` in parallel threads (zlib releases the GIL) and written in order, each member
+flagged FEXTRA so readers do not mistake the last member's size for the whole stream's. gzip,
+nibabel, indexed_gzip and lazyvol read it like any ``.nii.gz``.
 The file is written under a temporary name in the destination folder and renamed when complete.
 """
 
 from __future__ import annotations
 
+import collections
 import concurrent.futures
-import gzip
 import itertools
 import os
+import struct
 import uuid
+import zlib
 from collections.abc import Iterator
 from typing import Any, BinaryIO
 
+import dask
 import numpy as np
 
 from .config import chunk_budget
@@ -70,6 +76,78 @@ def _header(vol: Volume, dtype: np.dtype) -> Any:
     return hdr
 
 
+#: Uncompressed bytes per gzip member (compressed in parallel).
+GZ_PIECE = 4 * 2**20
+#: FEXTRA field of each member: subfield id "LV", no data.
+_GZ_EXTRA = b"LV" + struct.pack("<H", 0)
+_GZ_HEADER = (
+    b"\x1f\x8b\x08\x04"
+    + struct.pack("<I", 0)
+    + b"\x00\xff"
+    + struct.pack("<H", len(_GZ_EXTRA))
+    + _GZ_EXTRA
+)
+
+
+def _gzip_member(data: Any, level: int) -> bytes:
+    """One complete gzip member (header with FEXTRA, raw deflate, CRC32 and size) of ``data``."""
+    co = zlib.compressobj(level, zlib.DEFLATED, -15)
+    body = co.compress(data) + co.flush()
+    trailer = struct.pack("<II", zlib.crc32(data) & 0xFFFFFFFF, len(data) & 0xFFFFFFFF)
+    return _GZ_HEADER + body + trailer
+
+
+class _ParallelGzip:
+    """File-like writer: buffers into GZ_PIECE pieces, deflates them in threads, writes in order."""
+
+    def __init__(self, raw: BinaryIO, level: int, workers: int) -> None:
+        self.raw = raw
+        self.level = int(level)
+        self.pool = concurrent.futures.ThreadPoolExecutor(max_workers=max(1, workers))
+        self.pending: collections.deque[concurrent.futures.Future[bytes]] = collections.deque()
+        self.max_pending = 2 * max(1, workers)
+        self.buf = bytearray()
+
+    def _submit(self, piece: Any) -> None:
+        self.pending.append(self.pool.submit(_gzip_member, piece, self.level))
+        while len(self.pending) > self.max_pending:
+            self.raw.write(self.pending.popleft().result())
+
+    def write(self, data: Any) -> int:
+        mv = memoryview(data).cast("B")
+        n = len(mv)
+        pos = 0
+        if self.buf:
+            take = min(n, GZ_PIECE - len(self.buf))
+            self.buf += mv[:take]
+            pos = take
+            if len(self.buf) == GZ_PIECE:
+                self._submit(bytes(self.buf))
+                self.buf = bytearray()
+        while n - pos >= GZ_PIECE:
+            self._submit(mv[pos : pos + GZ_PIECE])  # the view keeps the slab alive until deflated
+            pos += GZ_PIECE
+        if pos < n:
+            self.buf += mv[pos:]
+        return n
+
+    def abort(self) -> None:
+        """Drop everything not yet written (the caller deletes the file)."""
+        self.pending.clear()
+        self.buf = bytearray()
+        self.pool.shutdown(wait=True, cancel_futures=True)
+
+    def close(self) -> None:
+        try:
+            if self.buf:
+                self._submit(bytes(self.buf))
+                self.buf = bytearray()
+            while self.pending:
+                self.raw.write(self.pending.popleft().result())
+        finally:
+            self.pool.shutdown(wait=True, cancel_futures=True)
+
+
 def _slabs(vol: Volume, budget: int) -> Iterator[tuple[Any, ...]]:
     """Index tuples in file order: later axes (t, ...) slowest, then runs of k aligned to chunks."""
     shape = vol.shape
@@ -102,8 +180,22 @@ def _write_data(vol: Volume, out: BinaryIO, dtype: np.dtype, progress: bool) -> 
         bar = tqdm(total=len(slabs), desc="writing NIfTI", unit="slab")
 
     def compute(index: tuple[Any, ...]) -> np.ndarray:
-        block = np.asarray(vol.data[index].compute())
-        return block.astype(dtype, copy=False)
+        # Compute the slab's chunks and place them into a Fortran-ordered array ourselves:
+        # ``.compute()`` would concatenate them into C order, and turning that back into NIfTI's
+        # Fortran order is a slow transposing copy.
+        sub = vol.data[index]
+        if sub.dtype != dtype:
+            sub = sub.astype(dtype)
+        parts = sub.to_delayed()
+        blocks = dask.compute(*parts.ravel().tolist())
+        if len(blocks) == 1:
+            return np.asarray(blocks[0])
+        out = np.empty(sub.shape, dtype=dtype, order="F")
+        starts = [np.concatenate([[0], np.cumsum(c)]).astype(int) for c in sub.chunks]
+        for pos, block in zip(np.ndindex(*parts.shape), blocks):
+            where = tuple(slice(starts[a][i], starts[a][i + 1]) for a, i in enumerate(pos))
+            out[where] = block
+        return out
 
     with concurrent.futures.ThreadPoolExecutor(max_workers=1) as pool:
         pending = pool.submit(compute, slabs[0]) if slabs else None
@@ -173,21 +265,18 @@ def write_nifti(
     tmp = os.path.join(parent, f".{base}.lazyvol-tmp-{uuid.uuid4().hex[:12]}")
     try:
         with open(tmp, "xb") as raw:
-            out: BinaryIO
-            if gz:
-                out = gzip.GzipFile(
-                    filename="", mode="wb", fileobj=raw, compresslevel=compresslevel, mtime=0
-                )  # type: ignore[assignment]
-            else:
-                out = raw
+            out: Any = _ParallelGzip(raw, compresslevel, min(4, os.cpu_count() or 1)) if gz else raw
             try:
                 # header + the 4-byte extension flag; the data start right after (352 / 544)
                 hdr.set_data_offset(hdr.sizeof_hdr + 4)
                 hdr.write_to(out)
                 _write_data(vol, out, dtype, progress)
-            finally:
+            except BaseException:
                 if gz:
-                    out.close()
+                    out.abort()
+                raise
+            if gz:
+                out.close()
         if overwrite:
             os.replace(tmp, dest)
         else:

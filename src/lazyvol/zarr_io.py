@@ -485,7 +485,14 @@ def _write_into(
     compressor = _codec(codec)
     meta = dict(vol.meta)
 
-    group = zarr.open_group(tmp, mode="w", zarr_format=3)
+    # The lazyvol attribute goes in first, so an interrupted store reads as an incomplete
+    # lazyvol store (no manifest), not as a foreign one; it is completed at the end.
+    group = zarr.open_group(
+        tmp,
+        mode="w",
+        zarr_format=3,
+        attributes={"lazyvol": {"format": FORMAT, "version": FORMAT_VERSION, "status": "writing"}},
+    )
     level_info: list[dict[str, Any]] = []
     datasets: list[dict[str, Any]] = []
     x = vol.data.transpose(tuple(reversed(range(ndim))))
@@ -611,6 +618,8 @@ class ZarrPlan:
     dtype: str
     check_files: bool
     token: str
+    #: (inode, mtime_ns) of the manifest when opened; a store replaced since then is refused
+    manifest_id: tuple[int, int] | None = None
 
 
 @functools.lru_cache(maxsize=64)
@@ -624,6 +633,16 @@ def read_block(plan: ZarrPlan, index: tuple[slice, ...]) -> np.ndarray:
     """Read block ``index`` (volume order) from a Zarr array; checks its chunk files exist."""
     disk_index = tuple(reversed(index))
     where = f"{plan.store} (array {plan.array!r}, block {[(s.start, s.stop) for s in index]})"
+    if plan.manifest_id is not None:
+        try:
+            st = os.stat(os.path.join(plan.store, MANIFEST))
+            now: tuple[int, int] | None = (st.st_ino, st.st_mtime_ns)
+        except OSError:
+            now = None
+        if now != plan.manifest_id:
+            raise FormatError(
+                f"{where}: the store was replaced or removed after it was opened; open it again"
+            )
     if plan.check_files:
         ranges = [range(s.start // u, (s.stop - 1) // u + 1) for s, u in zip(disk_index, plan.unit)]
         for key in itertools.product(*ranges):
@@ -687,7 +706,12 @@ def _unit_of(arr_meta: dict[str, Any]) -> tuple[int, ...]:
 
 
 def open_zarr(
-    path: str | os.PathLike[str], *, chunks: Any = "auto", level: int = 0, **options: Any
+    path: str | os.PathLike[str],
+    *,
+    chunks: Any = "auto",
+    level: int = 0,
+    dtype: Any = None,
+    **options: Any,
 ) -> Volume:
     """Open a Zarr v3 store written by lazyvol, or any OME-Zarr image, lazily.
 
@@ -700,6 +724,8 @@ def open_zarr(
         chunks/shards grown to :func:`lazyvol.config.chunk_budget`.
     level : int
         Multiscale level to open (0 = full resolution).
+    dtype : dtype, optional
+        Cast the values (lazily, block by block) to this dtype.
 
     Returns
     -------
@@ -730,13 +756,19 @@ def open_zarr(
     attrs = group_meta.get("attributes", {}) if isinstance(group_meta, dict) else {}
     if not isinstance(attrs, dict):
         attrs = {}
+    vol: Volume | None = None
     if isinstance(attrs.get("lazyvol"), dict):
-        return _open_lazyvol(store, attrs["lazyvol"], chunks, int(level))
-    ome = attrs.get("ome") if isinstance(attrs.get("ome"), dict) else None
-    if ome is None and "multiscales" in attrs:
-        ome = {"version": attrs.get("version", "0.4"), "multiscales": attrs["multiscales"]}
-    if ome is not None and ome.get("multiscales"):
-        return _open_ome(store, ome, chunks, int(level))
+        vol = _open_lazyvol(store, attrs["lazyvol"], chunks, int(level))
+    else:
+        ome = attrs.get("ome") if isinstance(attrs.get("ome"), dict) else None
+        if ome is None and "multiscales" in attrs:
+            ome = {"version": attrs.get("version", "0.4"), "multiscales": attrs["multiscales"]}
+        if ome is not None and ome.get("multiscales"):
+            vol = _open_ome(store, ome, chunks, int(level))
+    if vol is not None:
+        if dtype is not None and np.dtype(dtype) != vol.dtype:
+            vol = Volume(vol.data.astype(dtype), vol.affine, meta=vol.meta, source=vol.source)
+        return vol
     raise FormatError(
         f"{store}: a Zarr store that is neither a lazyvol store (group attribute 'lazyvol') nor an "
         "OME-Zarr image (attribute 'ome' with 'multiscales'); open it with zarr directly"
@@ -769,7 +801,8 @@ def _make_volume(
     man = os.path.join(store, MANIFEST)
     mst = os.stat(man) if os.path.exists(man) else st
     token = dask.base.tokenize(store, array, st.st_mtime_ns, mst.st_mtime_ns, mst.st_ino, norm)
-    plan = ZarrPlan(store, array, shape_disk, unit, dtype.str, check_files, token)
+    manifest_id = (mst.st_ino, mst.st_mtime_ns) if check_files else None
+    plan = ZarrPlan(store, array, shape_disk, unit, dtype.str, check_files, token, manifest_id)
     data = plan_to_dask(read_block, plan, shape, norm, dtype, f"lazyvol-zarr-{token}")
     return Volume(data, affine, meta=meta, source=source)
 

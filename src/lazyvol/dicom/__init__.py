@@ -300,6 +300,8 @@ def open_dicom(
     )
     data = plan_to_dask(read_block, plan, shape, norm, out_dtype, f"lazyvol-dicom-{token}")
     meta = dict(info.meta)
+    # The files this volume reads: the cache keys its entries by exactly these.
+    meta["files"] = sorted(set(frames.paths) - {""})
     meta["series_id"] = info.id
     meta["scaled"] = bool(scale)
     if info.axis4:

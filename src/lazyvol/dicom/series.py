@@ -269,6 +269,14 @@ _SPLITS: tuple[tuple[str, Callable[[FrameRecord], Any]], ...] = (
         lambda r: f"{r.samples_per_pixel}/{r.photometric}",
     ),
     (
+        "PixelSpacing (0028,0030)",
+        lambda r: (
+            "missing"
+            if r.pixel_spacing is None
+            else "x".join(f"{float(v):.5g}" for v in r.pixel_spacing)
+        ),
+    ),
+    (
         "NumberOfFrames (0028,0008)",
         lambda r: "multi-frame" if r.number_of_frames != 1 else "single-frame",
     ),
@@ -286,7 +294,9 @@ def _split(
         iop_of[lab] = rec.iop
         key = (*(str(fn(rec)) for _, fn in _SPLITS), f"orientation {lab}")
         if rec.number_of_frames != 1 or (rec.is_localizer and not stack_localizers):
-            key += (rec.path,)  # each multi-frame file / localizer image is its own volume
+            # each multi-frame file / localizer image is its own volume, named by its SOPInstanceUID
+            # (never by its file name: ids must not depend on names or listing order)
+            key += (rec.sop_instance_uid or rec.path,)
         keyed[key].append(rec)
     if len(keyed) == 1:
         key, recs = next(iter(keyed.items()))
@@ -379,9 +389,31 @@ def _bytes_equal(a: FrameRecord, b: FrameRecord) -> bool:
     return True
 
 
+#: Attributes that define the pixel layout: a malformed value there is an error, not a guess.
+_LAYOUT_KEYWORDS = frozenset(
+    {
+        "Rows",
+        "Columns",
+        "SamplesPerPixel",
+        "PhotometricInterpretation",
+        "BitsAllocated",
+        "BitsStored",
+        "HighBit",
+        "PixelRepresentation",
+        "NumberOfFrames",
+    }
+)
+
+
 def _support_error(rec: FrameRecord) -> tuple[str, str] | None:
     """(kind, message) when lazyvol cannot read this record's pixels yet."""
     ts = rec.transfer_syntax
+    layout_bad = [b for b in (rec.bad_attributes or []) if b.split(" ", 1)[0] in _LAYOUT_KEYWORDS]
+    if layout_bad:
+        return "format", (
+            f"{rec.path}: malformed value(s) in attributes needed to read the pixels: "
+            + "; ".join(layout_bad)
+        )
     if rec.pixel_vr in ("OF", "OD"):
         return "unsupported", (
             f"{rec.path}: FloatPixelData/DoubleFloatPixelData (7FE0,0008/0009) is not supported yet"
@@ -417,6 +449,19 @@ def _support_error(rec: FrameRecord) -> tuple[str, str] | None:
         end = _encapsulated_end(rec)
         if isinstance(end, str):
             return "format", f"{rec.path}: encapsulated Pixel Data (7FE0,0010) {end}"
+    if ts in NATIVE_SYNTAXES and rec.number_of_frames > 1 and rec.frame < 0:
+        # Check the claimed size against the payload first: a lying header is a format error,
+        # whatever else the file is.
+        nbytes = max(1, rec.bits_allocated // 8)
+        need_all = rec.rows * rec.columns * rec.number_of_frames * rec.samples_per_pixel * nbytes
+        have = rec.pixel_length if rec.pixel_length >= 0 else rec.size - rec.pixel_offset
+        if have < need_all or rec.pixel_offset + need_all > rec.size:
+            return "format", (
+                f"{rec.path}: Pixel Data (7FE0,0010) holds {have} bytes but Rows x Columns x "
+                f"NumberOfFrames x SamplesPerPixel x BitsAllocated/8 = {rec.rows}x{rec.columns}x"
+                f"{rec.number_of_frames}x{rec.samples_per_pixel}x{nbytes} = {need_all}: the "
+                "header's dimensions are wrong or the file is truncated"
+            )
     if rec.number_of_frames != 1 and rec.frame < 0:
         return "unsupported", (
             f"{rec.path}: multi-frame image (NumberOfFrames (0028,0008) = {rec.number_of_frames}) is "

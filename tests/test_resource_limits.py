@@ -1,0 +1,143 @@
+"""Resource limits: configurable, checked before allocation, and a lying header never grows the process."""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+import textwrap
+from pathlib import Path
+
+import dask
+import pytest
+
+import lazyvol as lv
+from lazyvol import config
+from lazyvol.testing import write_dicom_series
+
+SRC_DIR = str(Path(lv.__file__).resolve().parents[1])
+
+
+def test_limits_are_configurable(monkeypatch):
+    monkeypatch.delenv("LAZYVOL_MAX_VOLUME_BYTES", raising=False)
+    monkeypatch.delenv("LAZYVOL_MAX_SCAN_FILES", raising=False)
+    assert config.max_volume_bytes() == 2**40
+    assert config.max_scan_files() == 1_000_000
+    with dask.config.set({"lazyvol.max-volume-bytes": "2 GiB", "lazyvol.max-scan-files": 50}):
+        assert config.max_volume_bytes() == 2 * 2**30
+        assert config.max_scan_files() == 50
+        monkeypatch.setenv("LAZYVOL_MAX_VOLUME_BYTES", "3MB")
+        monkeypatch.setenv("LAZYVOL_MAX_SCAN_FILES", "7")
+        assert config.max_volume_bytes() == 3_000_000  # the environment wins
+        assert config.max_scan_files() == 7
+
+
+@pytest.mark.xfail(
+    strict=True,
+    reason="dicom/scan.py (not owned here) does not check config.max_scan_files() while listing: "
+    "find_files should count files as it walks and raise ResourceLimitError naming the folder, the "
+    "count and LAZYVOL_MAX_SCAN_FILES once the limit is passed",
+)
+def test_max_scan_files(tmp_path, monkeypatch):
+    write_dicom_series(tmp_path / "s", (8, 8, 12))
+    monkeypatch.setenv("LAZYVOL_MAX_SCAN_FILES", "10")
+    with pytest.raises(lv.ResourceLimitError, match="LAZYVOL_MAX_SCAN_FILES") as exc:
+        lv.scan(tmp_path)
+    assert str(tmp_path) in str(exc.value)
+
+
+# A subprocess builds nothing big, measures its peak RSS, opens each lying file and measures again.
+PROBE = textwrap.dedent(
+    """
+    import json, resource, sys, warnings
+    warnings.simplefilter("ignore")
+    import numpy as np, pydicom, nibabel, dask.array  # imports before the baseline
+    import lazyvol as lv
+    out = {}
+    for name, path in json.loads(sys.argv[1]).items():
+        before = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
+        try:
+            vol = lv.open(path)
+            err = None
+        except lv.LazyvolError as exc:
+            err = [type(exc).__name__, str(exc)[:400]]
+        after = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
+        out[name] = {"error": err, "grew_kib": after - before}
+    print(json.dumps(out))
+    """
+)
+
+
+def _nifti_claiming(path: Path, shape, dtype) -> str:
+    import nibabel as nib
+    import numpy as np
+
+    img = nib.Nifti1Image(np.zeros((2, 2, 2), dtype=dtype), np.eye(4))
+    img.header.set_data_shape(shape)
+    img.header["vox_offset"] = 352
+    with open(path, "wb") as f:
+        f.write(img.header.binaryblock + b"\0" * 4 + bytes(4096))
+    return str(path)
+
+
+def _lie_rows_columns(path: str, rows: int, cols: int, frames: int | None = None) -> None:
+    import pydicom
+
+    ds = pydicom.dcmread(path)
+    ds.Rows, ds.Columns = rows, cols
+    if frames is not None:
+        ds.NumberOfFrames = frames
+    ds.save_as(path)
+
+
+def test_terabyte_headers_refused_without_growing(tmp_path):
+    from pydicom.uid import RLELossless
+
+    cases: dict[str, str] = {}
+    # NIfTI: 32767^3 float32 = 140 TB (over the 1 TiB limit) and 32767^2 x 100 int16 = 215 GB
+    # (under the limit, but the file holds 4 KiB)
+    cases["nifti_140TB"] = _nifti_claiming(tmp_path / "big.nii", (32767,) * 3, "float32")
+    cases["nifti_215GB_short"] = _nifti_claiming(
+        tmp_path / "short.nii", (32767, 32767, 100), "int16"
+    )
+    # DICOM native: 65535 x 65535 x 10^4 frames x 2 bytes = 86 TB in a 1 KiB file
+    t = write_dicom_series(tmp_path / "native", (16, 16, 1))
+    _lie_rows_columns(t.files[0], 65535, 65535, 10**4)
+    cases["dicom_native_86TB"] = t.files[0]
+    # DICOM native series: 140 slices claiming 65535^2 each (1.2 TB)
+    t = write_dicom_series(tmp_path / "native_series", (4, 4, 140))
+    for f in t.files:
+        _lie_rows_columns(f, 65535, 65535)
+    cases["dicom_native_series_1.2TB"] = str(tmp_path / "native_series")
+    # DICOM encapsulated (RLE): 140 slices claiming 65535^2 each = 1.2 TB: over the 1 TiB limit
+    t = write_dicom_series(tmp_path / "rle", (4, 4, 140), compress=RLELossless)
+    for f in t.files:
+        _lie_rows_columns(f, 65535, 65535)
+    cases["dicom_encapsulated_1.2TB"] = str(tmp_path / "rle")
+    env = dict(os.environ, PYTHONPATH=SRC_DIR)
+    env.pop("LAZYVOL_MAX_VOLUME_BYTES", None)  # the default limit (1 TiB)
+    proc = subprocess.run(
+        [sys.executable, "-c", PROBE, json.dumps(cases)],
+        capture_output=True,
+        text=True,
+        env=env,
+        timeout=300,
+    )
+    assert proc.returncode == 0, proc.stderr
+    res = json.loads(proc.stdout.strip().splitlines()[-1])
+    expected = {
+        "nifti_140TB": ("ResourceLimitError", "LAZYVOL_MAX_VOLUME_BYTES"),
+        "nifti_215GB_short": ("FormatError", "truncated"),
+        "dicom_native_86TB": ("FormatError", "Pixel Data (7FE0,0010)"),
+        "dicom_native_series_1.2TB": ("FormatError", "Pixel Data (7FE0,0010)"),
+        "dicom_encapsulated_1.2TB": ("ResourceLimitError", "LAZYVOL_MAX_VOLUME_BYTES"),
+    }
+    for name, (cls, text) in expected.items():
+        got = res[name]
+        assert got["error"] is not None, (name, got)
+        assert got["error"][0] == cls, (name, got)
+        assert text in got["error"][1], (name, got)
+        assert os.path.basename(cases[name]) in got["error"][1], (name, got)
+        # peak RSS grew by less than 64 MiB while refusing a file claiming gigabytes to terabytes
+        assert got["grew_kib"] < 64 * 1024, (name, got)

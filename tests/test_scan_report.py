@@ -1,0 +1,101 @@
+"""The scan report: every skipped file, split and refusal carries a reason a user can act on, and
+the same reasons reach ``lv.scan``, ``lazyvol info`` (table) and ``lazyvol info --json``."""
+
+from __future__ import annotations
+
+import json
+import os
+import shutil
+
+import pydicom
+import pytest
+from pydicom.data import get_testdata_file
+
+import lazyvol as lv
+from lazyvol.cli import main
+from lazyvol.testing import write_dicom_series
+
+#: (what, text that must appear in the report) for the folder built below.
+EXPECTED = [
+    ("non-DICOM file", "not a DICOM file"),
+    ("zero-byte file", "empty file"),
+    ("symbolic link", "pass follow_symlinks=True"),
+    ("structured report", "no Pixel Data (7FE0,0010): not an image"),
+    # (header.py currently says "no Pixel Data: not an image (CT Image Storage)" for a file cut
+    # before Rows: see test_bad_inputs.py::test_real_file_cut_before_rows_reason_names_missing_tags)
+    ("header cut", "not an image (CT Image Storage)"),
+    ("series incomplete", "series incomplete"),
+    ("split by size", "Rows/Columns (0028,0010)/(0028,0011) differs"),
+    ("gap refusal", "allow_gaps=True"),
+    ("missing position refusal", "instance_order=True"),
+    ("duplicate dropped", "exact duplicate dropped"),
+    ("unsupported mosaic", "MOSAIC"),
+]
+
+
+@pytest.fixture
+def messy(tmp_path):
+    root = tmp_path / "study"
+    a = write_dicom_series(root / "a", (16, 12, 6), seed=1, series_number=1)
+    shutil.copy(a.files[2], root / "a" / "copy_of_slice2.dcm")
+    b = write_dicom_series(root / "b", (16, 12, 6), seed=2, series_number=2)
+    os.remove(b.files[3])
+    uid = "1.2.826.0.1.3680043.8.498.91"
+    write_dicom_series(root / "c", (16, 12, 4), seed=3, series_uid=uid, prefix="C", series_number=3)
+    write_dicom_series(root / "c", (8, 8, 4), seed=4, series_uid=uid, prefix="D", series_number=3)
+    d = write_dicom_series(root / "d", (16, 12, 3), seed=5, series_number=4)
+    for f in d.files:
+        ds = pydicom.dcmread(f)
+        del ds.ImagePositionPatient
+        ds.save_as(f)
+    e = write_dicom_series(root / "e", (16, 12, 4), seed=6, series_number=5)
+    data = open(e.files[0], "rb").read()
+    open(e.files[0], "wb").write(data[: data.index(b"\x28\x00\x10\x00") + 3])
+    write_dicom_series(
+        root / "m", (16, 12, 1), seed=7, series_number=6, modality="MR",
+        image_type=("ORIGINAL", "PRIMARY", "M", "MOSAIC"),
+    )  # fmt: skip
+    (root / "README").write_text("exported by PACS")
+    (root / "empty").write_bytes(b"")
+    (root / "link.dcm").symlink_to(a.files[0])
+    shutil.copy(get_testdata_file("test-SR.dcm"), root / "sr.dcm")
+    return root
+
+
+def _texts_of_scan(report) -> str:
+    parts = [f"{p}: {r}" for p, r in report.skipped]
+    for info in report:
+        parts += list(info.reasons) + list(info.warnings) + ([info.error] if info.error else [])
+    return "\n".join(parts)
+
+
+def test_every_reason_in_scan_and_cli(messy, capsys):
+    report = lv.scan(messy)
+    text = _texts_of_scan(report)
+    for what, needle in EXPECTED:
+        assert needle in text, what
+    # every skipped file has a non-empty reason and is named
+    assert all(p and r for p, r in report.skipped)
+    # lazyvol info: the table
+    assert main(["info", str(messy)]) == 0
+    table = capsys.readouterr().out
+    for what, needle in EXPECTED:
+        assert needle in table, what
+    # lazyvol info --json: the same reasons, machine-readable
+    assert main(["info", str(messy), "--json"]) == 0
+    doc = json.loads(capsys.readouterr().out)
+    dump = json.dumps(doc)
+    for what, needle in EXPECTED:
+        assert needle in dump.replace("\\\\", "\\"), what
+    errors = [s["error"] for s in doc["series"] if s["error"]]
+    assert any("allow_gaps=True" in e for e in errors)
+    assert any("MOSAIC" in e for e in errors)
+
+
+def test_refusals_name_files_and_the_option(messy):
+    report = lv.scan(messy)
+    for info in report:
+        if not info.error:
+            continue
+        # each refusal names at least one file of the series
+        assert any(f in info.error for f in info.files) or str(messy) in info.error, info.error
