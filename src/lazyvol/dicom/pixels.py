@@ -138,6 +138,8 @@ def _read_into(plan: DicomPlan, n: int, dest: np.ndarray) -> None:
     """
     path = plan.paths[n]
     offset = plan.offsets[n]
+    if dest.size == 0:
+        return  # Rows or Columns 0: nothing to read (as the per-frame path)
     if not dest.flags.c_contiguous:
         raise ValueError("internal: frame buffer must be C-contiguous")
     view = memoryview(dest.data).cast("B")
