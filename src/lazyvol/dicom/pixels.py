@@ -80,7 +80,10 @@ def _decode(plan: DicomPlan, n: int) -> np.ndarray:
             "pixel_keyword": "PixelData",
         }
         arr, _ = decoder.as_array(buf, index=0, **attrs)
-    except Exception as exc:  # decoder plugins raise many types on corrupt data
+    except (KeyboardInterrupt, SystemExit, GeneratorExit):
+        raise
+    except BaseException as exc:  # decoder plugins raise many types on corrupt data, and a
+        # Rust (pyo3) decoder's panic is a BaseException (pyo3_runtime.PanicException)
         raise FormatError(
             f"{path}: decoding volume frame {n} ({decoder.UID.name}) failed: {exc}"
         ) from exc
