@@ -86,6 +86,14 @@ def find_files(
             continue
         for entry in entries:
             try:
+                if entry.is_file(follow_symlinks=False):  # the common case: a regular file
+                    st = entry.stat(follow_symlinks=False)
+                    files.append(
+                        (entry.path, st.st_size, st.st_mtime_ns, st.st_ino, st.st_ctime_ns)
+                    )
+                    if len(files) > limit:
+                        raise ResourceLimitError(_too_many(root, limit, len(files)))
+                    continue
                 is_link = entry.is_symlink()
                 if is_link and not follow_symlinks:
                     skipped.append((entry.path, "symbolic link (pass follow_symlinks=True)"))
@@ -101,16 +109,19 @@ def find_files(
                 elif entry.is_file(follow_symlinks=follow_symlinks):
                     files.append(_listed(entry.path, entry.stat(follow_symlinks=follow_symlinks)))
                     if len(files) > limit:
-                        raise ResourceLimitError(
-                            f"{root}: more than {limit} files under this folder (listing stopped "
-                            f"at {len(files)}); point lazyvol at the series folder, or raise the "
-                            "limit with LAZYVOL_MAX_SCAN_FILES (or dask config "
-                            "lazyvol.max-scan-files)"
-                        )
+                        raise ResourceLimitError(_too_many(root, limit, len(files)))
             except OSError as exc:
                 skipped.append((entry.path, f"cannot stat: {exc}"))
     files.sort()
     return files, skipped
+
+
+def _too_many(root: str, limit: int, n: int) -> str:
+    return (
+        f"{root}: more than {limit} files under this folder (listing stopped at {n}); point "
+        "lazyvol at the series folder, or raise the limit with LAZYVOL_MAX_SCAN_FILES (or dask "
+        "config lazyvol.max-scan-files)"
+    )
 
 
 def _listed(path: str, st: os.stat_result) -> Listed:
@@ -323,7 +334,11 @@ def listing_digest(files: list[Listed], **options: Any) -> str:
     """Token of a folder listing (every path, size, mtime, inode, ctime) plus the scan options."""
     h = hashlib.sha256()
     h.update(json.dumps(options, sort_keys=True, default=str).encode())
-    h.update("\n".join("\0".join(map(str, f)) for f in files).encode("utf-8", "surrogateescape"))
+    h.update(
+        "\n".join(f"{p}\0{s}\0{m}\0{i}\0{c}" for p, s, m, i, c in files).encode(
+            "utf-8", "surrogateescape"
+        )
+    )
     return h.hexdigest()
 
 
