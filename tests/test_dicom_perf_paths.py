@@ -39,6 +39,8 @@ VARIANTS = [
     dict(dtype="int8", bits_stored=6, dirty_high_bits=True),
     dict(dtype="int32", bits_stored=20, dirty_high_bits=True, slope=0.25, intercept=3.5),
     dict(dtype="uint16", slope=[1.0] * 6 + [0.5] * 6, intercept=[0.0] * 3 + [7.0] * 9),
+    dict(dtype="uint8", slope=3.0, intercept=-5.0),  # integer scale into a wider integer dtype
+    dict(dtype="int16", slope=[2.0] * 6 + [1.0] * 6, intercept=[0.0] * 6 + [-1024.0] * 6),
 ]
 
 

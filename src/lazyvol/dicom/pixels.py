@@ -203,10 +203,30 @@ def _scale_into(
         if inter != 0:
             np.add(dest, out_dtype.type(int(inter)), out=dest)
         return
-    if src is dest:
-        dest[...] = apply_scale(src, slope, inter, out_dtype)
+    part = src[..., sj, si]
+    if src is not dest and not (
+        out_dtype.kind == "f"
+        and out_dtype.itemsize < 8
+        and part.dtype.kind in "iu"
+        and part.dtype.itemsize >= 4
+    ):
+        # apply_scale's arithmetic (cast to out_dtype, then * slope, then + inter, each in
+        # out_dtype) written straight into dest: one pass, no temporary.
+        cast = out_dtype.type
+        if out_dtype.kind in "iu":
+            s_val, i_val = cast(int(slope)), cast(int(inter))
+        else:
+            s_val, i_val = cast(slope), cast(inter)
+        if slope != 1:
+            np.multiply(part, s_val, out=dest, dtype=out_dtype, casting="unsafe")
+            if inter != 0:
+                np.add(dest, i_val, out=dest)
+        elif inter != 0:
+            np.add(part, i_val, out=dest, dtype=out_dtype, casting="unsafe")
+        else:
+            np.copyto(dest, part, casting="unsafe")
         return
-    dest[...] = apply_scale(src[..., sj, si], slope, inter, out_dtype)
+    dest[...] = apply_scale(part, slope, inter, out_dtype)
 
 
 def _read_native_frames(
