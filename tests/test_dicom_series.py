@@ -173,6 +173,10 @@ def test_lazy_no_pixel_reads_at_open(tmp_path, monkeypatch):
     calls = []
     orig = pixels._frame
     monkeypatch.setattr(pixels, "_frame", lambda plan, n: calls.append(n) or orig(plan, n))
+    orig_into = pixels._read_into  # the native fast path reads frames with this
+    monkeypatch.setattr(
+        pixels, "_read_into", lambda plan, n, dest: calls.append(n) or orig_into(plan, n, dest)
+    )
     vol = lv.open(tmp_path / "s", chunks=(32, 48, 4))
     assert calls == []
     vol[:, :, 4:8].compute()

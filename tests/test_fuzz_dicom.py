@@ -259,14 +259,6 @@ def test_needed_attribute_strings(fuzz_env, seed, keyword, text):
     _check(_write(fuzz_env, bytes(data)))
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="dicom/pixels.py (not owned here): _decode wraps decoder failures with `except "
-    "Exception`, but pylibjpeg-rle (Rust/pyo3) panics with pyo3_runtime.PanicException, a "
-    "BaseException: it escapes as a non-lazyvol error. Fix: also catch BaseException subclasses "
-    "that are not KeyboardInterrupt/SystemExit/GeneratorExit and raise FormatError naming file and "
-    "frame (and check Columns x Rows against the RLE segment lengths before decoding).",
-)
 def test_decoder_panic_is_a_lazyvol_error(tmp_path):
     data = bytearray(SEEDS["MR_small_RLE.dcm"])
     head = struct.pack("<HH", 0x0028, 0x0011) + b"US" + struct.pack("<H", 2)

@@ -33,12 +33,6 @@ def test_limits_are_configurable(monkeypatch):
         assert config.max_scan_files() == 7
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="dicom/scan.py (not owned here) does not check config.max_scan_files() while listing: "
-    "find_files should count files as it walks and raise ResourceLimitError naming the folder, the "
-    "count and LAZYVOL_MAX_SCAN_FILES once the limit is passed",
-)
 def test_max_scan_files(tmp_path, monkeypatch):
     write_dicom_series(tmp_path / "s", (8, 8, 12))
     monkeypatch.setenv("LAZYVOL_MAX_SCAN_FILES", "10")

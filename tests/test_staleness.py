@@ -15,7 +15,6 @@ from pathlib import Path
 import nibabel as nib
 import numpy as np
 import pydicom
-import pytest
 
 import lazyvol as lv
 from lazyvol import cache as lvcache
@@ -128,13 +127,6 @@ def test_dicom_scan_index_same_size_same_mtime_pixels(tmp_path):
     )
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="dicom/scan.py (not owned here): the persisted scan index (records and grouped report) "
-    "is keyed on size + mtime only, so a header rewritten with the same size and the old mtime put "
-    "back is served from the index (stale ImagePositionPatient -> wrong slice order and affine). "
-    "Fix: add st_ino and st_ctime_ns to the index entry and to listing_digest (find_files).",
-)
 def test_dicom_scan_index_same_size_same_mtime_header(tmp_path):
     truth = write_dicom_series(tmp_path / "s", SHAPE, dtype="uint16")
     lv.scan(tmp_path / "s")

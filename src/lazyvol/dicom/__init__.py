@@ -12,8 +12,8 @@ from typing import Any
 
 import numpy as np
 
-from ..chunking import file_fingerprint, normalize_chunks, plan_to_dask
-from ..config import max_volume_bytes
+from ..chunking import auto_chunks, file_fingerprint, normalize_chunks, plan_to_dask
+from ..config import chunk_budget, max_volume_bytes
 from ..errors import (
     FormatError,
     MultipleSeriesError,
@@ -159,6 +159,21 @@ def _select(report: ScanReport, path: str, series: str | int | None) -> SeriesIn
     )
 
 
+#: Default bytes per DICOM slab. Slabs are assembled from one read per slice file, so large
+#: slabs buy no I/O efficiency; smaller ones lower the peak memory of reductions (chunk x threads)
+#: and pipeline better (measured: 8 MiB slabs of a 512^3 CT mean ~30% faster than 32 MiB, with half
+#: the peak memory). An explicit LAZYVOL_CHUNK_SIZE / ``lazyvol.chunk-size`` wins.
+DICOM_SLAB_BYTES = 8 * 2**20
+
+
+def _slab_budget() -> int:
+    import dask
+
+    if os.environ.get("LAZYVOL_CHUNK_SIZE") or dask.config.get("lazyvol.chunk-size", None):
+        return chunk_budget()
+    return min(chunk_budget(), DICOM_SLAB_BYTES)
+
+
 def _fill_value(fill: Any, out_dtype: np.dtype) -> float:
     """Value of filled-in slices: ``fill`` if given, else NaN for float output and 0 otherwise."""
     if fill is None:
@@ -190,7 +205,8 @@ def open_dicom(
         Which volume when there are several: an index into ``scan(path)``, a
         :attr:`SeriesInfo.id`, or a SeriesInstanceUID.
     chunks : "auto" or dask chunk spec
-        ``"auto"``: slabs of whole slices within the chunk budget, one 4th-axis index per chunk.
+        ``"auto"``: slabs of whole slices of at most 8 MiB (or within ``LAZYVOL_CHUNK_SIZE`` /
+        ``lazyvol.chunk-size`` when set), one 4th-axis index per chunk.
     scale : bool
         Apply RescaleSlope/RescaleIntercept per slice (narrowest exact dtype, else float32).
     dtype : dtype, optional
@@ -271,6 +287,8 @@ def open_dicom(
             f"{path}: {len(changed)} file(s) changed size since they were scanned (e.g. {changed[0]}); "
             "open again to rescan"
         )
+    if chunks is None or (isinstance(chunks, str) and chunks == "auto"):
+        chunks = auto_chunks(shape, out_dtype.itemsize, spatial_ndim=3, budget=_slab_budget())
     norm = normalize_chunks(chunks, shape, out_dtype, spatial_ndim=3)
     token = file_fingerprint(
         sorted(set(frames.paths) - {""}),

@@ -1,0 +1,243 @@
+"""Correctness of the DICOM fast paths (slab reads, header walker) against pydicom, voxel by voxel."""
+
+from __future__ import annotations
+
+import os
+
+import numpy as np
+import pydicom
+import pytest
+
+import lazyvol as lv
+from lazyvol.testing import write_dicom_series
+
+pytestmark = pytest.mark.usefixtures("dicom_cache")
+
+SHAPE = (20, 24, 12)
+
+
+def pydicom_volume(files: list[str], dtype: str = "float64", scale: bool = True) -> np.ndarray:
+    """(i, j, k) volume from pydicom's pixel_array (its own unused-bit and byte-order handling)."""
+    planes = []
+    for f in files:
+        ds = pydicom.dcmread(f)
+        a = ds.pixel_array.astype(np.float64)
+        if scale:
+            a = a * float(getattr(ds, "RescaleSlope", 1)) + float(
+                getattr(ds, "RescaleIntercept", 0)
+            )
+        planes.append(a.T)
+    return np.stack(planes, axis=-1).astype(dtype)
+
+
+VARIANTS = [
+    dict(dtype="int16", bits_stored=12, intercept=-1024.0, dirty_high_bits=True),
+    dict(dtype="int16", bits_stored=16, intercept=-1024.0),
+    dict(dtype="uint16", bits_stored=12, dirty_high_bits=True, syntax="big"),
+    dict(dtype="int16", bits_stored=10, dirty_high_bits=True, syntax="implicit", slope=2.0),
+    dict(dtype="uint8", syntax="big"),
+    dict(dtype="int8", bits_stored=6, dirty_high_bits=True),
+    dict(dtype="int32", bits_stored=20, dirty_high_bits=True, slope=0.25, intercept=3.5),
+    dict(dtype="uint16", slope=[1.0] * 6 + [0.5] * 6, intercept=[0.0] * 3 + [7.0] * 9),
+    dict(dtype="uint8", slope=3.0, intercept=-5.0),  # integer scale into a wider integer dtype
+    dict(dtype="int16", slope=[2.0] * 6 + [1.0] * 6, intercept=[0.0] * 6 + [-1024.0] * 6),
+]
+
+
+@pytest.mark.parametrize(
+    "kw", VARIANTS, ids=lambda kw: "-".join(f"{k}={v}" for k, v in kw.items())[:60]
+)
+@pytest.mark.parametrize("chunks", [(20, 24, 5), (7, 24, 12), (20, 9, 4)])
+def test_slab_reads_match_pydicom(tmp_path, kw, chunks):
+    truth = write_dicom_series(tmp_path / "s", SHAPE, seed=5, **kw)
+    vol = lv.open(tmp_path / "s", chunks=chunks)
+    ref = pydicom_volume(truth.files)
+    got = vol.data.compute()
+    assert got.dtype == vol.dtype
+    np.testing.assert_array_equal(got.astype(np.float64), ref)
+    raw = lv.open(tmp_path / "s", chunks=chunks, scale=False).data.compute()
+    np.testing.assert_array_equal(raw, pydicom_volume(truth.files, scale=False))
+    # Strided and partial selections go through the same slab reader.
+    np.testing.assert_array_equal(
+        vol[3:17:2, ::-3, 1:11:3].compute().astype(np.float64), ref[3:17:2, ::-3, 1:11:3]
+    )
+
+
+def test_int16_output_stays_int16_when_range_allows(tmp_path):
+    truth = write_dicom_series(
+        tmp_path / "s", SHAPE, dtype="int16", bits_stored=12, intercept=-1024.0
+    )
+    vol = lv.open(tmp_path / "s")
+    assert vol.dtype == np.int16
+    np.testing.assert_array_equal(vol.data.compute(), pydicom_volume(truth.files, "int16"))
+
+
+def test_forced_dtype_and_gap_fill(tmp_path):
+    truth = write_dicom_series(
+        tmp_path / "s", SHAPE, dtype="int16", bits_stored=12, intercept=-1024.0
+    )
+    ref = pydicom_volume(truth.files)
+    vol = lv.open(tmp_path / "s", dtype="float32", chunks=(20, 24, 5))
+    np.testing.assert_array_equal(vol.data.compute(), ref.astype(np.float32))
+    os.remove(truth.files[6])
+    vol = lv.open(tmp_path / "s", allow_gaps=True, fill=-2000, chunks=(20, 24, 5))
+    got = vol.data.compute()
+    np.testing.assert_array_equal(got[..., 6], -2000)
+    keep = [k for k in range(12) if k != 6]
+    np.testing.assert_array_equal(got[..., keep], ref[..., keep])
+
+
+def test_truncated_file_names_file(tmp_path):
+    truth = write_dicom_series(tmp_path / "s", SHAPE, dtype="int16")
+    vol = lv.open(tmp_path / "s", chunks=(20, 24, 4))
+    # Same size, so open-time checks pass; then truncate behind the scan's back.
+    with open(truth.files[5], "r+b") as f:
+        f.truncate(os.path.getsize(truth.files[5]) - 10)
+    with pytest.raises(lv.FormatError, match="truncated"):
+        vol.data.compute()
+
+
+# -- the minimal header walker ---------------------------------------------------------------------
+
+
+def _records_both_ways(monkeypatch, path: str):
+    from lazyvol.dicom import header
+
+    def norm(res):
+        if isinstance(res, list):
+            return [r.to_list() for r in res]
+        return res.to_list() if hasattr(res, "to_list") else res
+
+    monkeypatch.setattr(header, "USE_WALKER", True)
+    fast = norm(header.read_header(path))
+    monkeypatch.setattr(header, "USE_WALKER", False)
+    ref = norm(header.read_header(path))
+    monkeypatch.setattr(header, "USE_WALKER", True)
+    return fast, ref
+
+
+def _walked(path: str) -> bool:
+    from lazyvol.dicom import header
+
+    fd = os.open(path, os.O_RDONLY)
+    try:
+        return header._walk_file(fd, os.fstat(fd).st_size) is not None
+    finally:
+        os.close(fd)
+
+
+def _sequences(undefined: bool, nested: bool):
+    """A private-free SQ (ReferencedImageSequence) with items, optionally of undefined length."""
+    from pydicom.dataset import Dataset
+    from pydicom.sequence import Sequence
+
+    items = []
+    for n in range(2):
+        it = Dataset()
+        it.ReferencedSOPClassUID = "1.2.840.10008.5.1.4.1.1.2"
+        it.ReferencedSOPInstanceUID = f"1.2.3.{n}"
+        if nested:
+            inner = Dataset()
+            inner.CodeValue = "X" * (n + 1)
+            inner.CodingSchemeDesignator = "DCM"
+            it.PurposeOfReferenceCodeSequence = Sequence([inner])
+        items.append(it)
+    return Sequence(items)
+
+
+WALKER_VARIANTS = [
+    dict(syntax="explicit"),
+    dict(syntax="implicit"),
+    dict(syntax="big"),
+    dict(syntax="explicit", dtype="uint8"),
+    dict(syntax="implicit", dtype="int32", bits_stored=20, slope=0.5, intercept=-3.25),
+    dict(syntax="big", dtype="uint16", bits_stored=12, description="Ünïcode desc"),
+    dict(syntax="explicit", extra={"SpecificCharacterSet": "ISO_IR 100"}, description="Ünïcode"),
+    dict(syntax="explicit", orientation="oblique", reverse_instance_numbers=True),
+]
+
+
+@pytest.mark.parametrize(
+    "kw", WALKER_VARIANTS, ids=lambda kw: "-".join(f"{k}" for k in kw.values())[:50]
+)
+@pytest.mark.parametrize("seq", ["none", "defined", "undefined", "undefined-nested"])
+def test_walker_records_identical_to_pydicom_path(tmp_path, monkeypatch, kw, seq):
+    import pydicom
+
+    truth = write_dicom_series(tmp_path / "s", (6, 5, 3), **kw)
+    if seq != "none":
+        for f in truth.files:
+            ds = pydicom.dcmread(f)
+            ds.ReferencedImageSequence = _sequences(seq != "defined", seq.endswith("nested"))
+            ds.add_new(0x00091010, "LO", "private value")  # private tag before the wanted ones
+            if seq != "defined":
+                elem = ds["ReferencedImageSequence"]
+                elem.is_undefined_length = True
+                for it in elem.value:
+                    it.is_undefined_length_sequence_item = True
+                    if "PurposeOfReferenceCodeSequence" in it:
+                        it["PurposeOfReferenceCodeSequence"].is_undefined_length = True
+                        for inner in it.PurposeOfReferenceCodeSequence:
+                            inner.is_undefined_length_sequence_item = True
+            ds.save_as(f, enforce_file_format=True)
+    for f in truth.files:
+        assert _walked(f), f"walker fell back on a plain generated file {f}"
+        fast, ref = _records_both_ways(monkeypatch, f)
+        assert fast == ref
+
+
+def _pydicom_test_files() -> list[str]:
+    """Every file pydicom ships in its wheel (its downloadable extras are not fetched here)."""
+    import pydicom.data
+
+    root = os.path.dirname(pydicom.data.__file__)
+    out = []
+    for folder, _, names in os.walk(root):
+        out += [os.path.join(folder, n) for n in names if not n.endswith((".py", ".pyc"))]
+    return sorted(out)
+
+
+def test_walker_identical_on_every_pydicom_test_file(monkeypatch):
+    files = _pydicom_test_files()
+    assert len(files) > 50
+    walked = 0
+    for f in files:
+        fast, ref = _records_both_ways(monkeypatch, f)
+        assert fast == ref, f
+        walked += _walked(f)
+    # Most of them are taken by the walker (the rest fall back to pydicom by design).
+    assert walked > len(files) // 2
+
+
+def test_walker_never_reads_past_the_header_or_trusts_lengths(tmp_path, monkeypatch):
+    truth = write_dicom_series(tmp_path / "s", (256, 256, 1), dtype="int16")
+    f = truth.files[0]
+    data = bytearray(open(f, "rb").read())
+    from lazyvol.dicom import header
+
+    reads: list[int] = []
+    real = os.pread
+    monkeypatch.setattr(header.os, "pread", lambda fd, n, off: reads.append(n) or real(fd, n, off))
+    rec = header.read_header(f)
+    assert sum(reads) < 0.1 * len(data)
+    assert rec.pixel_length == 256 * 256 * 2
+    # A wanted element claiming 4 GB: no 4 GB allocation, falls back, and still a sane answer.
+    pos = data.find(b"\x08\x00\x3e\x10")  # SeriesDescription (0008,103E), explicit VR LO
+    assert pos > 0
+    bad = tmp_path / "bad.dcm"
+    data[pos + 4 : pos + 8] = b"UT\x00\x00"
+    bad.write_bytes(bytes(data[: pos + 8]) + b"\xff\xff\xff\x7f" + bytes(data[pos + 8 :]))
+    reads.clear()
+    res = header.read_header(str(bad))
+    assert max(reads) < 1 << 20
+    assert isinstance(res, tuple)
+
+
+def test_auto_slabs_are_whole_slices_within_8_mib_unless_configured(tmp_path, monkeypatch):
+    write_dicom_series(tmp_path / "s", (256, 256, 100), dtype="int16")
+    monkeypatch.delenv("LAZYVOL_CHUNK_SIZE", raising=False)
+    vol = lv.open(tmp_path / "s")
+    assert vol.chunks[:2] == ((256,), (256,))
+    assert vol.chunks[2] == (64, 36)  # 8 MiB / (256*256*2 bytes) = 64 slices
+    monkeypatch.setenv("LAZYVOL_CHUNK_SIZE", "32MiB")
+    assert lv.open(tmp_path / "s").chunks[2] == (100,)
