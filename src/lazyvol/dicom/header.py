@@ -673,7 +673,15 @@ def _record(
                 pixel_vr = {0x7FE00008: "OF", 0x7FE00009: "OD"}[tag]
     if pixel_offset < 0:
         name = UID(sop_class).name if sop_class else "unknown SOP class"
-        if "Image" in name and "Rows" in r:
+        missing = [k for k in ("Rows", "Columns", "BitsAllocated") if k not in r]
+        if "Image" in name and missing:
+            # An image SOP class whose file ends before its image attributes: cut in its header.
+            names = ", ".join(f"{k} {_tag_str(k)}" for k in missing)
+            reason = (
+                f"{name} file truncated: required attributes missing ({names}, "
+                "Pixel Data (7FE0,0010))"
+            )
+        elif "Image" in name:
             reason = f"{name} file without Pixel Data (7FE0,0010): truncated?"
         else:
             reason = f"no Pixel Data (7FE0,0010): not an image ({name})"
