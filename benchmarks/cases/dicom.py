@@ -161,6 +161,29 @@ def lazyvol_open(folder: str) -> Work:
 # -- plan ----------------------------------------------------------------------------------------
 
 
+#: The "reopen" target is about large folders (issue 3: an unchanged 10,000-file folder): this many
+#: series x slices of 64 x 64, scanned with and without the saved scan index.
+MANY = (20, 500)
+MANY_QUICK = (2, 25)
+
+
+def write_many(folder: str, n_series: int, per_series: int) -> None:
+    """``n_series`` small series of ``per_series`` slices each, written then renamed into place."""
+    from lazyvol.testing import write_dicom_series
+
+    tmp = folder + ".partial"
+    shutil.rmtree(tmp, ignore_errors=True)
+    for i in range(n_series):
+        write_dicom_series(
+            os.path.join(tmp, f"series{i:03d}"),
+            (64, 64, per_series),
+            series_number=i + 1,
+            seed=i,
+            intercept=-1024.0,
+        )
+    os.replace(tmp, folder)
+
+
 def shape_for(ctx: Context) -> tuple[int, int, int]:
     if ctx.quick:
         return QUICK
@@ -177,6 +200,8 @@ def folders(ctx: Context) -> dict[str, str]:
     ni, nj, nk = shape_for(ctx)
     base = ctx.data_dir / "dicom"
     out = {"uncompressed": str(base / f"ct_{ni}x{nj}x{nk}")}
+    ns, per = MANY_QUICK if ctx.quick else MANY
+    out["many files"] = str(base / f"many_{ns}x{per}")
     nc = min(nk, COMPRESSED_SLICES)
     for name in SYNTAXES:
         tag = name.split()[0].lower()
@@ -231,6 +256,27 @@ def plan(ctx: Context) -> list[Measure]:
             **c,
         ),
     ]
+    if "many files" in dirs:
+        many = dirs["many files"]
+        cm: dict[str, Any] = {"group": GROUP, "module": M, "files": [many]}
+        case = "scan a large folder"
+        out += [
+            Measure(
+                case=case,
+                tool="lazyvol.scan, first scan",
+                func="lazyvol_scan",
+                args={"folder": many},
+                ref=True,
+                **cm,
+            ),
+            Measure(
+                case=case,
+                tool="lazyvol.scan, saved scan index",
+                func="lazyvol_scan",
+                args={"folder": many},
+                **cm,
+            ),
+        ]
     for name in SYNTAXES:
         if name not in dirs:
             continue
@@ -320,6 +366,20 @@ def prepare(ctx: Context, measures: list[Measure]) -> None:
                     for m in measures:
                         if m.files == [dirs[name]]:
                             m.skip = f"not available: {exc}"
+    many = dirs.get("many files")
+    many_index = ctx.cache_dir("dicom-index-many")
+    if many is not None:
+        if not os.path.isdir(many):
+            write_many(many, *(MANY_QUICK if ctx.quick else MANY))
+        old_env = os.environ.get("LAZYVOL_CACHE_DIR")
+        os.environ["LAZYVOL_CACHE_DIR"] = str(many_index)
+        try:
+            lv.scan(many)
+        finally:
+            if old_env is None:
+                del os.environ["LAZYVOL_CACHE_DIR"]
+            else:
+                os.environ["LAZYVOL_CACHE_DIR"] = old_env
     # A lazyvol cache folder holding the scan index of the folder (the "reopen" runs use it).
     folder = ctx.cache_dir("dicom-index")
     old = os.environ.get("LAZYVOL_CACHE_DIR")
@@ -335,7 +395,10 @@ def prepare(ctx: Context, measures: list[Measure]) -> None:
     k = int(vol.shape[2]) // 2
     for m in measures:
         if "saved scan index" in m.tool:
-            m.cache = str(folder)
+            m.cache = str(many_index) if m.case == "scan a large folder" else str(folder)
+        if m.case == "scan a large folder" and many is not None:
+            m.items = len(_files(many))
+            continue
         if m.func in ("lazyvol_slice", "naive_slice"):
             m.args = {"folder": u, "k": k}
             m.nbytes = nbytes // int(vol.shape[2])
