@@ -225,14 +225,8 @@ def _save_index(root: str, entries: dict[str, list[Any]]) -> None:
         "fields": list(RECORD_FIELDS),
         "entries": entries,
     }
-    tmp = None
     try:
-        path.parent.mkdir(parents=True, exist_ok=True)
-        fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=".scan-", suffix=".tmp")
-        with os.fdopen(fd, "w", encoding="utf-8") as f:
-            f.write(json.dumps(doc, separators=(",", ":")))  # C encoder (dump is pure Python)
-        os.replace(tmp, path)
-        tmp = None
+        _write_json_atomic(path, doc, ".scan-")
     except OSError as exc:
         warnings.warn(
             f"lazyvol: cannot write the DICOM scan index {path} ({exc}); scanning works but the "
@@ -241,12 +235,22 @@ def _save_index(root: str, entries: dict[str, list[Any]]) -> None:
             RuntimeWarning,
             stacklevel=4,
         )
-    finally:
-        if tmp is not None:
-            try:
-                os.unlink(tmp)
-            except OSError:
-                pass
+
+
+def _write_json_atomic(path: Path, doc: dict[str, Any], prefix: str) -> None:
+    """Write ``doc`` as ``path`` through a temporary file and a rename (never half-written)."""
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=prefix, suffix=".tmp")
+    try:
+        with os.fdopen(fd, "w", encoding="utf-8") as f:
+            f.write(json.dumps(doc, separators=(",", ":")))  # C encoder (dump is pure Python)
+        os.replace(tmp, path)
+    except BaseException:
+        try:
+            os.unlink(tmp)
+        except OSError:
+            pass
+        raise
 
 
 def scan_files(
@@ -363,22 +367,10 @@ def save_report(root: str, digest: str, payload: dict[str, Any]) -> None:
     """Save the grouped scan result of a listing (atomic replace; warns when the cache is unusable)."""
     path = index_path(root).with_suffix(".report.json")
     doc = {"version": INDEX_VERSION, "digest": digest, **payload}
-    tmp = None
     try:
-        path.parent.mkdir(parents=True, exist_ok=True)
-        fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=".report-", suffix=".tmp")
-        with os.fdopen(fd, "w", encoding="utf-8") as f:
-            f.write(json.dumps(doc, separators=(",", ":")))  # C encoder (dump is pure Python)
-        os.replace(tmp, path)
-        tmp = None
+        _write_json_atomic(path, doc, ".report-")
     except OSError:
         pass  # _save_index already warned about this cache directory
-    finally:
-        if tmp is not None:
-            try:
-                os.unlink(tmp)
-            except OSError:
-                pass
 
 
 def iter_skipped(scan: FileScan) -> Iterable[tuple[str, str]]:
