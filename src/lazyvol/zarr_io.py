@@ -312,17 +312,45 @@ def _count_chunk_files(level_dir: str) -> tuple[int, int]:
     return n, size
 
 
+def _inspect(dest: str) -> list[str] | None:
+    """Entries of the directory at ``dest`` as one consistent look, ``[]`` if nothing is there,
+    None for something that is not a directory.
+
+    A concurrent writer may rename stores in and out of ``dest`` (and delete the ones it moved
+    away) while we look: the directory is opened once, listed through that handle, and the look is
+    repeated when the object listed is no longer the one at ``dest``.
+    """
+    for _attempt in range(50):
+        try:
+            fd = os.open(dest, os.O_RDONLY | os.O_DIRECTORY)
+        except FileNotFoundError:
+            return []
+        except OSError:
+            return None if os.path.lexists(dest) else []
+        try:
+            entries = os.listdir(fd)
+            ino = os.fstat(fd).st_ino
+        finally:
+            os.close(fd)
+        try:
+            if os.stat(dest).st_ino == ino:
+                return entries
+        except FileNotFoundError:
+            return []
+    raise WriteError(f"{dest}: keeps changing under concurrent writers; try again")
+
+
 def _check_destination(dest: str, overwrite: bool) -> None:
-    if not os.path.lexists(dest):
-        return
-    if os.path.isdir(dest) and not os.path.islink(dest) and not os.listdir(dest):
-        return  # an empty directory is replaced silently
+    """Refuse to replace anything but an empty directory or (with ``overwrite``) a Zarr store."""
+    entries = _inspect(dest)
+    if entries == [] and not os.path.islink(dest):
+        return  # nothing there, or an empty directory (replaced silently)
     if not overwrite:
         raise WriteError(
             f"{dest}: destination already exists; pass overwrite=True to replace it "
             "(the existing store is left untouched)"
         )
-    if not (os.path.isdir(dest) and os.path.isfile(os.path.join(dest, "zarr.json"))):
+    if entries is None or "zarr.json" not in entries:
         raise WriteError(
             f"{dest}: exists and is not a Zarr store (no zarr.json); refusing to replace it even "
             "with overwrite=True; remove it yourself or choose another destination"
