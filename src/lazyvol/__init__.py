@@ -8,9 +8,12 @@ from __future__ import annotations
 
 __version__ = "0.1.0"
 
-from . import cache
+import importlib
+import sys
+import types
+from typing import TYPE_CHECKING, Any
+
 from .api import open
-from .dicom import ScanReport, SeriesInfo, scan
 from .errors import (
     CacheError,
     FormatError,
@@ -23,8 +26,51 @@ from .errors import (
     UnsupportedError,
     WriteError,
 )
-from .stats import VolumeStats, stats
 from .volume import Volume
+
+if TYPE_CHECKING:
+    from . import cache
+    from .dicom import ScanReport, SeriesInfo, scan
+    from .stats import VolumeStats, stats
+
+#: Public names loaded on first use (``import lazyvol`` stays as light as opening a file needs):
+#: name -> (module, attribute or None for the module itself).
+_LAZY: dict[str, tuple[str, str | None]] = {
+    "cache": (".cache", None),
+    "ScanReport": (".dicom", "ScanReport"),
+    "SeriesInfo": (".dicom", "SeriesInfo"),
+    "scan": (".dicom", "scan"),
+    "VolumeStats": (".stats", "VolumeStats"),
+    "stats": (".stats", "stats"),
+}
+
+
+def __getattr__(name: str) -> Any:
+    try:
+        module_name, attr = _LAZY[name]
+    except KeyError:
+        raise AttributeError(f"module 'lazyvol' has no attribute {name!r}") from None
+    module = importlib.import_module(module_name, __name__)
+    value = module if attr is None else getattr(module, attr)
+    globals()[name] = value
+    return value
+
+
+def __dir__() -> list[str]:
+    return sorted(set(globals()) | set(_LAZY))
+
+
+class _Package(types.ModuleType):
+    """``lazyvol`` itself. Importing a submodule binds it on its package; ``lazyvol.stats`` names
+    the function of the submodule of the same name, so that binding keeps the function."""
+
+    def __setattr__(self, name: str, value: Any) -> None:
+        if name == "stats" and isinstance(value, types.ModuleType):
+            value = value.stats
+        super().__setattr__(name, value)
+
+
+sys.modules[__name__].__class__ = _Package
 
 __all__ = [
     "cache",

@@ -10,7 +10,6 @@ import numbers
 from collections.abc import Sequence
 
 import numpy as np
-from nibabel.orientations import aff2axcodes
 from numpy.typing import ArrayLike
 
 __all__ = [
@@ -129,6 +128,8 @@ def voxel_sizes(affine: np.ndarray) -> tuple[float, float, float]:
 
 def orientation_codes(affine: np.ndarray) -> str:
     """Three-letter orientation code such as ``'RAS'`` or ``'LPI'`` (nibabel's ``aff2axcodes``)."""
+    from nibabel.orientations import aff2axcodes
+
     codes = aff2axcodes(np.asarray(affine, dtype=np.float64))
     return "".join(c if c is not None else "?" for c in codes)
 

@@ -22,7 +22,7 @@ from typing import Any
 
 import numpy as np
 
-from .chunking import file_fingerprint, normalize_chunks, plan_to_dask
+from .chunking import PlanArray, file_fingerprint, normalize_chunks, plan_array
 from .config import cache_dir, max_volume_bytes
 from .errors import FormatError, ResourceLimitError, SourceNotFoundError
 from .scaling import apply_scale, scaled_dtype
@@ -318,12 +318,13 @@ def open_nifti(
         dtype=out_dtype.str,
         chunks=norm,
     )
-    data = plan_to_dask(read_block, plan, shape, norm, out_dtype, f"lazyvol-nifti-{token}")
+    data: Any = plan_array(read_block, plan, shape, norm, out_dtype, f"lazyvol-nifti-{token}")
     meta = _header_meta(img, path, disk_dtype, slope, inter, scale)
     affine = np.asarray(img.affine, dtype=np.float64)
     if len(shape) < 3:
         # A 1D/2D image: pad to (i, j, k) as nibabel's affine already covers three axes.
-        data = data.reshape(shape + (1,) * (3 - len(shape)))
+        assert isinstance(data, PlanArray)
+        data = data.to_dask().reshape(shape + (1,) * (3 - len(shape)))
     return Volume(data, affine, meta=meta, source=path)
 
 
