@@ -176,6 +176,10 @@ COVERAGE: dict[str, dict[str, list[str]]] = {
             "tests/test_nifti.py::test_extensions_and_unusual_offset",
             "tests/test_nifti.py::test_nibabel_test_data_matches_nibabel",
         ],
+        "a .nii.gz made of several gzip members (valid: gzip and nibabel read it)": [
+            "tests/test_gzip_access.py::test_nii_gz_of_several_members_reads_correctly",
+            "tests/test_gzip_access.py::test_truncated_single_and_multi_member_files_still_refused",
+        ],
     },
     "Cache and writers": {
         "writer killed at any point": [
@@ -191,6 +195,12 @@ COVERAGE: dict[str, dict[str, list[str]]] = {
             "tests/test_cache.py::test_multi_file_source_append_remove_modify",
             "tests/test_staleness.py::test_cache_same_size_same_mtime_replacement",
             "tests/test_staleness.py::test_dicom_folder_changes_never_stale",
+        ],
+        "a saved seek or scan index whose source was replaced with the same size and mtime": [
+            "tests/test_gzip_access.py::test_stale_index_of_a_replaced_file_is_not_used",
+            "tests/test_gzip_access.py::test_index_that_does_not_fit_is_rebuilt",
+            "tests/test_staleness.py::test_dicom_scan_index_same_size_same_mtime_header",
+            "tests/test_staleness.py::test_dicom_scan_index_same_size_same_mtime_pixels",
         ],
         "read-only, full or permission-denied cache location": [
             "tests/test_cache.py::test_unwritable_cache_warns_once_and_reads_uncached",
