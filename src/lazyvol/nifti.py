@@ -11,6 +11,7 @@ and, once the index has been saved to the cache directory, one handle per thread
 from __future__ import annotations
 
 import math
+import mmap
 import os
 import struct
 import zlib
@@ -508,10 +509,29 @@ def _fetch(plan: NiftiPlan, index: tuple[slice, ...]) -> np.ndarray:
         return np.asarray(mm)[index]
     if run is not None:
         first, (count,) = run
-        buf = np.empty(count, dtype=disk)
+        buf = _block_buffer(count, disk)
         _read_into(plan, plan.offset + first * disk.itemsize, buf)
         return buf.reshape(out_shape, order="F")
     return _read_gz_strided(plan, index, out_shape)
+
+
+#: Blocks at least this big are inflated into their own anonymous memory map.
+_MMAP_BLOCK_BYTES = 2**20
+
+
+def _block_buffer(count: int, dtype: np.dtype) -> np.ndarray:
+    """An uninitialised 1-D array for one inflated block.
+
+    Big blocks get their own anonymous memory map, returned to the system the moment the block is
+    dropped. From ``malloc`` they would land in glibc's per-thread arenas once its dynamic mmap
+    threshold has grown to the block size (it follows the largest block freed, up to 32 MiB):
+    freed blocks then stay in the arenas, and a streaming pass's peak memory creeps up with the
+    file's length instead of staying flat.
+    """
+    nbytes = int(count) * dtype.itemsize
+    if nbytes < _MMAP_BLOCK_BYTES:
+        return np.empty(count, dtype=dtype)
+    return np.frombuffer(mmap.mmap(-1, nbytes), dtype=dtype, count=count)
 
 
 def _read_gz_strided(
