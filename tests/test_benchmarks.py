@@ -186,3 +186,31 @@ def test_quick_suite_has_every_case(tmp_path: Path) -> None:
         == 0
     )
     assert "## Targets" in (again / "report.md").read_text()
+
+
+@pytest.mark.parametrize("real", [False, True])
+def test_real_shaped_dicom_series(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, real: bool
+) -> None:
+    import pydicom
+    from benchmarks import data
+
+    if real:
+        if data.real_dicom_dir() is None:
+            pytest.skip("no real DICOM folder (../shared/dicom-real or LAZYVOL_REAL_DICOM)")
+    else:
+        monkeypatch.setenv("LAZYVOL_REAL_DICOM", str(tmp_path / "absent"))
+    folder = str(tmp_path / "series")
+    source = data.dicom_real_shaped(folder, 5)
+    assert ("real GE" in source) == real and ("synthetic" in source) == (not real)
+    files = sorted(Path(folder).glob("*.dcm"))
+    dss = [pydicom.dcmread(f) for f in files]
+    assert len(dss) == 5 and len({d.SOPInstanceUID for d in dss}) == 5
+    assert len({d.SeriesInstanceUID for d in dss}) == 1
+    assert sum(e.tag.is_private for e in dss[0]) >= 100 and len(dss[0]) >= 150
+    assert any(e.VR == "SQ" for e in dss[0])
+    import lazyvol as lv
+
+    vol = lv.open(folder)
+    assert vol.shape == (int(dss[0].Columns), int(dss[0].Rows), 5)
+    np.testing.assert_array_equal(vol.compute()[:, :, 0], dss[0].pixel_array.T)

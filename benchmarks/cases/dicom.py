@@ -25,6 +25,9 @@ from ..harness import Context, Measure
 from .tools import Work
 
 GROUP = "dicom"
+#: Header scan of a series whose headers are copied from a real scanner file (see
+#: :func:`benchmarks.data.dicom_real_shaped`); the target is judged on it.
+REAL_SCAN = "header scan, real-shaped headers"
 M = "benchmarks.cases.dicom"
 T = "benchmarks.cases.tools"
 DEFAULT = (512, 512, 512)
@@ -200,6 +203,7 @@ def folders(ctx: Context) -> dict[str, str]:
     ni, nj, nk = shape_for(ctx)
     base = ctx.data_dir / "dicom"
     out = {"uncompressed": str(base / f"ct_{ni}x{nj}x{nk}")}
+    out["real-shaped headers"] = str(base / f"real_shaped_{nk}")
     ns, per = MANY_QUICK if ctx.quick else MANY
     out["many files"] = str(base / f"many_{ns}x{per}")
     nc = min(nk, COMPRESSED_SLICES)
@@ -298,6 +302,26 @@ def plan(ctx: Context) -> list[Measure]:
             Measure(tool="pydicom loop + np.stack", func="naive_mean", args={"folder": f}, **cc),
             Measure(tool="SimpleITK ImageSeriesReader", func="sitk_mean", args={"folder": f}, **cc),
         ]
+    real = dirs.get("real-shaped headers")
+    if real is not None:
+        rc = {**c, "files": [real]}
+        out += [
+            Measure(
+                case=REAL_SCAN,
+                tool="lazyvol.scan",
+                func="lazyvol_scan",
+                args={"folder": real},
+                ref=True,
+                **rc,
+            ),
+            Measure(
+                case=REAL_SCAN,
+                tool="dcmread(stop_before_pixels) loop",
+                func="dcmread_loop",
+                args={"folder": real},
+                **rc,
+            ),
+        ]
     for m in out:
         if m.func == "lazyvol_mean":
             m.args = {"path": m.args["folder"]}
@@ -366,6 +390,15 @@ def prepare(ctx: Context, measures: list[Measure]) -> None:
                     for m in measures:
                         if m.files == [dirs[name]]:
                             m.skip = f"not available: {exc}"
+    real = dirs.get("real-shaped headers")
+    if real is not None:
+        from .. import data
+
+        source = data.dicom_real_shaped(real, shape[2])
+        for m in measures:
+            if m.case == REAL_SCAN:
+                m.items = len(_files(real))
+                m.note = f"template: {source}"
     many = dirs.get("many files")
     many_index = ctx.cache_dir("dicom-index-many")
     if many is not None:
@@ -396,6 +429,8 @@ def prepare(ctx: Context, measures: list[Measure]) -> None:
     for m in measures:
         if "saved scan index" in m.tool:
             m.cache = str(many_index) if m.case == "scan a large folder" else str(folder)
+        if m.case == REAL_SCAN:
+            continue
         if m.case == "scan a large folder" and many is not None:
             m.items = len(_files(many))
             continue
