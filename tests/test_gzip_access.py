@@ -103,6 +103,35 @@ def test_one_index_serves_both_engines(
     assert ent.indexed and ent.kind == reader
 
 
+@pytest.mark.skipif(not HAVE_RAPIDGZIP, reason="rapidgzip is not installed")
+@pytest.mark.parametrize("fmt", ["GZTOOL", "INDEXED_GZIP"])
+def test_rapidgzip_export_converts_to_a_thin_index_both_engines_read(
+    tmp_path: Path, fmt: str
+) -> None:
+    import indexed_gzip as igzip
+    import rapidgzip
+
+    path = write_phantom_nifti(tmp_path / "v.nii.gz", (64, 64, 120))
+    raw = gzip.open(path).read()
+    with rapidgzip.RapidgzipFile(path, parallelization=1, chunk_size=2**18) as f:
+        f.read()
+        f.export_index(str(tmp_path / "raw.idx"), index_format=getattr(rapidgzip.IndexFormat, fmt))
+    size = os.path.getsize(path)
+    kept = gzaccess.thin_index(tmp_path / "raw.idx", tmp_path / "t.idx", 4, compressed_size=size)
+    assert kept == _index_points(tmp_path / "t.idx") <= 4
+    assert gzaccess._index_sizes(tmp_path / "t.idx") == (size, len(raw))
+    offsets = [0, 12345, len(raw) // 2 + 7, len(raw) - 3000]
+    for opener in (
+        lambda: igzip.IndexedGzipFile(path),
+        lambda: rapidgzip.RapidgzipFile(path, parallelization=1),
+    ):
+        with opener() as h:
+            h.import_index(str(tmp_path / "t.idx"))
+            for o in offsets:
+                h.seek(o)
+                assert h.read(3000) == raw[o : o + 3000]
+
+
 def test_index_is_thinned_to_the_point_cap(tmp_path: Path, cache: Path) -> None:
     path = write_phantom_nifti(tmp_path / "t.nii.gz", (64, 64, 200))
     target = build_gzip_index(path)

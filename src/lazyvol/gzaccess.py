@@ -29,6 +29,7 @@ import struct
 import tempfile
 import threading
 import warnings
+import zlib
 from collections import OrderedDict
 from dataclasses import dataclass
 from pathlib import Path
@@ -74,7 +75,7 @@ MAX_HANDLES = 8
 
 _MAGIC = b"GZIDX"
 _HEAD = struct.Struct("<QQIII")  # compressed size, uncompressed size, spacing, window, points
-_POINT = struct.Struct("<QQBB")  # compressed offset, uncompressed offset, bits, has window
+_POINT = struct.Struct("<QQBB")  # compressed offset, uncompressed offset, bits, has a window
 
 
 def gz_spacing(uncompressed_bytes: int) -> int:
@@ -181,45 +182,87 @@ def index_fits(path: Path, src: GzSource) -> bool:
     return sizes is not None and sizes[0] == src.size and sizes[1] >= src.data_end
 
 
+@dataclass(frozen=True)
+class _Point:
+    """One seek point of an index file: offsets, bits, and where its window lies in the file."""
+
+    out: int  # uncompressed offset
+    inp: int  # compressed offset
+    bits: int
+    window_at: int  # file offset of the window data, -1 when the point has none
+    window_len: int  # bytes stored there (zlib-compressed in gztool's format)
+
+
+def _read_points(f: Any) -> tuple[str, int, int, int, list[_Point]]:
+    """Points of an indexed_gzip (``GZIDX``) or gztool (``gzipindx``) index, without their
+    windows: ``(format, compressed size, uncompressed size, window size, points)``."""
+    head = f.read(16)
+    if head[:5] == _MAGIC:
+        f.seek(7)
+        csize, usize, _spacing, window, npoints = _HEAD.unpack(f.read(_HEAD.size))
+        raw = [_POINT.unpack(f.read(_POINT.size)) for _ in range(npoints)]
+        at = 7 + _HEAD.size + npoints * _POINT.size
+        points = []
+        for inp, out, bits, has in raw:
+            points.append(_Point(out, inp, bits, at if has else -1, window if has else 0))
+            at += window if has else 0
+        return "indexed_gzip", csize, usize, window, points
+    if head[8:16] != b"gzipindx":
+        raise ValueError("not an indexed_gzip or gztool index")
+    (have,) = struct.unpack(">Q", f.read(8))
+    f.read(8)  # allocated size
+    points = []
+    for _ in range(have):
+        out, inp, bits, wlen = struct.unpack(">QQII", f.read(24))
+        points.append(_Point(out, inp, bits, f.tell() if wlen else -1, wlen))
+        f.seek(wlen, os.SEEK_CUR)
+    (usize,) = struct.unpack(">Q", f.read(8))
+    return "gztool", -1, usize, 32768, points
+
+
 def thin_index(
-    source: str | os.PathLike[str], target: str | os.PathLike[str], max_points: int
+    source: str | os.PathLike[str],
+    target: str | os.PathLike[str],
+    max_points: int,
+    compressed_size: int | None = None,
 ) -> int:
-    """Copy an indexed_gzip-format index keeping at most ``max_points`` seek points (the first,
-    the last and evenly spread ones between); returns the points kept."""
+    """Write ``source`` (an indexed_gzip or gztool index) as an indexed_gzip-format index of at
+    most ``max_points`` seek points (the first, the last and evenly spread ones between).
+
+    Streams: only the kept windows are read, one at a time, so converting the index of a huge
+    file costs a few windows of memory. gztool's windows are zlib-compressed: they are inflated
+    (and left-padded to the window size for points near the start). ``compressed_size`` (the gzip
+    file's size) is required for a gztool index, which does not record it. Returns the points kept.
+    """
     with open(source, "rb") as f:
-        blob = f.read()
-    if blob[:5] != _MAGIC:
-        raise ValueError(f"{source}: not an indexed_gzip index")
-    csize, usize, spacing, window, npoints = _HEAD.unpack_from(blob, 7)
-    off = 7 + _HEAD.size
-    points = [_POINT.unpack_from(blob, off + i * _POINT.size) for i in range(npoints)]
-    data_off = off + npoints * _POINT.size
-    windows: list[bytes | None] = []
-    for p in points:
-        if p[3]:
-            windows.append(blob[data_off : data_off + window])
-            data_off += window
+        kind, csize, usize, window, points = _read_points(f)
+        if kind == "gztool":
+            if compressed_size is None:
+                raise ValueError("a gztool index needs the gzip file's compressed size")
+            csize = int(compressed_size)
+        n = len(points)
+        if n <= max_points:
+            keep = list(range(n))
         else:
-            windows.append(None)
-    if data_off != len(blob):
-        raise ValueError(f"{source}: index size does not match its {npoints} points")
-    if npoints <= max_points:
-        keep = list(range(npoints))
-    else:
-        step = (npoints - 1) / (max_points - 1)
-        keep = sorted({round(i * step) for i in range(max_points)} | {0, npoints - 1})
-    kept = [points[i] for i in keep]
-    wide = max([int(spacing)] + [b[1] - a[1] for a, b in itertools.pairwise(kept)])
-    out = bytearray(blob[:7])
-    out += _HEAD.pack(csize, usize, min(wide, 2**32 - 1), window, len(kept))
-    for p in kept:
-        out += _POINT.pack(*p)
-    for i in keep:
-        w = windows[i]
-        if w is not None:
-            out += w
-    with open(target, "wb") as f:
-        f.write(out)
+            step = (n - 1) / (max_points - 1)
+            keep = sorted({round(i * step) for i in range(max_points)} | {0, n - 1})
+        kept = [points[i] for i in keep]
+        wide = max([GZ_SPACING] + [b.out - a.out for a, b in itertools.pairwise(kept)])
+        with open(target, "wb") as out:
+            out.write(_MAGIC + b"\x01\x00")
+            out.write(_HEAD.pack(csize, usize, min(wide, 2**32 - 1), window, len(kept)))
+            for p in kept:
+                out.write(_POINT.pack(p.inp, p.out, p.bits, 1 if p.window_at >= 0 else 0))
+            for p in kept:
+                if p.window_at < 0:
+                    continue
+                f.seek(p.window_at)
+                data = f.read(p.window_len)
+                if kind == "gztool":
+                    data = zlib.decompress(data)
+                if len(data) > window:
+                    raise ValueError(f"a window of {len(data)} bytes exceeds {window}")
+                out.write(bytes(window - len(data)) + data)
     return len(kept)
 
 
@@ -232,7 +275,7 @@ def _save_index(handle: _Handle, target: Path) -> None:
     os.close(fd)
     try:
         handle.export_index(raw)
-        thin_index(raw, tmp, GZ_MAX_POINTS)
+        thin_index(raw, tmp, GZ_MAX_POINTS, compressed_size=handle.compressed_size)
         os.replace(tmp, target)
     finally:
         for p in (raw, tmp):
@@ -248,6 +291,7 @@ class _Handle:
 
     def __init__(self, src: GzSource, kind: str, index: Path | None, threads: int) -> None:
         self.kind = kind
+        self.compressed_size = src.size
         if kind == "rapidgzip":
             import rapidgzip
 
@@ -287,7 +331,9 @@ class _Handle:
         if self.kind == "rapidgzip":
             import rapidgzip
 
-            self.raw.export_index(path, index_format=rapidgzip.IndexFormat.INDEXED_GZIP)
+            # gztool's format keeps the windows compressed: the export costs little memory at
+            # any file size (indexed_gzip's format: ~35 MiB per GiB of data, all at once).
+            self.raw.export_index(path, index_format=rapidgzip.IndexFormat.GZTOOL)
         else:
             self.raw.build_full_index()  # complete it: the other engine expects a whole index
             self.raw.export_index(path)
