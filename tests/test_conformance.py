@@ -140,7 +140,12 @@ def test_no_leaked_file_descriptors(src: tuple[Path, np.ndarray]) -> None:
     before = len(os.listdir("/proc/self/fd"))
     for _ in range(3):
         lv.open(path, chunks={0: -1, 1: -1, 2: 3}).data.sum().compute()
-    assert len(os.listdir("/proc/self/fd")) <= before
+    # A pooled rapidgzip handle keeps its .nii.gz open: at most MAX_HANDLES per file (one per
+    # thread that read it at once), never one per read.
+    from lazyvol.gzaccess import MAX_HANDLES
+
+    slack = MAX_HANDLES if str(path).endswith(".gz") else 0
+    assert len(os.listdir("/proc/self/fd")) <= before + slack
 
 
 SLICERS = [

@@ -283,3 +283,29 @@ def test_thread_cap_follows_cores_and_memory(monkeypatch: pytest.MonkeyPatch) ->
     assert gzaccess.gzip_threads() == len(os.sched_getaffinity(0))
     monkeypatch.setenv(gzaccess.THREADS_ENV, "3")
     assert gzaccess.gzip_threads() == 3
+
+
+def test_first_pass_reads_blocks_in_file_order(tmp_path: Path, cache: Path) -> None:
+    from dask.order import order
+
+    path = write_phantom_nifti(tmp_path / "o.nii.gz", (24, 20, 64))
+    ref = nib.load(path).get_fdata()
+
+    def read_order(vol: lv.Volume) -> list[int]:
+        mean = vol.data.mean()
+        prio = order(dict(mean.__dask_graph__()))
+        reads = sorted(
+            (p, k) for k, p in prio.items() if isinstance(k, tuple) and k[0] == vol.data.name
+        )
+        return [k[3] for _, k in reads]
+
+    vol = lv.open(path, chunks=(24, 20, 8))
+    assert read_order(vol) == list(range(8))  # no saved index: one stream, front to back
+    np.testing.assert_allclose(float(vol.data.mean().compute(scheduler="threads")), ref.mean())
+    sub = vol[:, 3:, 9:50]  # a region keeps the order
+    np.testing.assert_array_equal(sub.data.compute(scheduler="threads"), ref[:, 3:, 9:50])
+    # with the index saved, reads are independent again (any order, in parallel)
+    again = lv.open(path, chunks=(24, 20, 8))
+    graph = dict(again.data.__dask_graph__())
+    assert not any("read-order" in str(k[0]) for k in graph if isinstance(k, tuple))
+    np.testing.assert_array_equal(again.data.compute(scheduler="threads"), ref)

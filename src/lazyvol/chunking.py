@@ -159,12 +159,56 @@ def plan_to_dask(
     import dask.array as da
 
     dsk: dict[tuple, tuple] = {}
-    for block, slices in _blocks(chunks):
-        dsk[(name, *block)] = (read_block, plan, slices)
+    blocks = _blocks(chunks)
+    if not sequential_reads(plan):
+        for block, slices in blocks:
+            dsk[(name, *block)] = (read_block, plan, slices)
+    else:
+        # One decompression stream serves every read: chain the reads in file order (each waits
+        # for a marker set when the previous block is read), or dask's scheduling order (which
+        # often starts from the last block) would inflate the file to its end first and then
+        # seek back for every block.
+        marker = None
+        for block, slices in sorted(blocks, key=lambda b: _file_order(b[1])):
+            key = (name, *block)
+            if marker is None:
+                dsk[key] = (read_block, plan, slices)
+            else:
+                dsk[key] = (_read_after, read_block, plan, slices, marker)
+            marker = (f"{name}-read-order", *block)
+            dsk[marker] = (_read_done, key)
     meta = np.empty((0,) * len(shape), dtype=dtype)
     arr = da.Array(dsk, name, chunks, meta=meta, shape=tuple(shape))
     setattr(arr, _SOURCE_ATTR, (read_block, plan))
     return arr
+
+
+def sequential_reads(plan: Any) -> bool:
+    """True when ``plan`` says its blocks are best read in file order, one after the other
+    (``plan.sequential_reads()``: a gzip stream without a saved seek index)."""
+    inner = plan.plan if isinstance(plan, SubPlan) else plan
+    probe = getattr(inner, "sequential_reads", None)
+    return bool(probe()) if callable(probe) else False
+
+
+def _file_order(slices: tuple[slice, ...]) -> tuple[int, ...]:
+    """Sort key of a block in a Fortran-ordered file: its start, last axis most significant."""
+    return tuple(int(sl.start) for sl in reversed(slices))
+
+
+def _read_after(
+    read_block: Callable[[Any, tuple[slice, ...]], np.ndarray],
+    plan: Any,
+    index: tuple[slice, ...],
+    _previous: None,
+) -> np.ndarray:
+    """``read_block(plan, index)`` once the previous block in file order has been read."""
+    return read_block(plan, index)
+
+
+def _read_done(_block: np.ndarray) -> None:
+    """Marker that a block has been read (holds nothing, so the block is freed with its users)."""
+    return None
 
 
 def _blocks(
@@ -257,6 +301,9 @@ class PlanArray:
         ``read_block``, exactly as a dask compute raises them.
         """
         blocks = _blocks(self.chunks)
+        sequential = sequential_reads(self.plan)
+        if sequential:
+            blocks.sort(key=lambda b: _file_order(b[1]))
         if len(blocks) == 1:
             out = np.asarray(self.read_block(self.plan, blocks[0][1]))
             return out if out.flags.writeable else out.copy()
@@ -265,7 +312,7 @@ class PlanArray:
         def fill(item: tuple[tuple[int, ...], tuple[slice, ...]]) -> None:
             out[item[1]] = self.read_block(self.plan, item[1])
 
-        workers = min(len(blocks), os.cpu_count() or 1, _MAX_READ_THREADS)
+        workers = 1 if sequential else min(len(blocks), os.cpu_count() or 1, _MAX_READ_THREADS)
         if workers <= 1:
             for item in blocks:
                 fill(item)

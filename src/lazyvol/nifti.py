@@ -57,6 +57,11 @@ class NiftiPlan:
     ino: int = 0
     ctime_ns: int = 0
 
+    def sequential_reads(self) -> bool:
+        """Blocks are best read in file order: a gzip stream whose seek index is not saved yet
+        (see :func:`lazyvol.chunking.sequential_reads`)."""
+        return self.compressed and not gzaccess.index_path(self.gz_source()).exists()
+
     def gz_source(self) -> gzaccess.GzSource:
         """The gzip source this plan reads, as it was when opened."""
         data_end = (
