@@ -21,6 +21,7 @@ from pydicom.tag import BaseTag, Tag
 from pydicom.uid import UID
 
 from .records import FrameRecord
+from .vendor import read_diffusion, read_philips_scale_slope
 
 __all__ = ["HEADER_TAGS", "read_header"]
 
@@ -60,8 +61,29 @@ _KEYWORDS = (
     "FrameOfReferenceUID",
     "SharedFunctionalGroupsSequence",
     "PerFrameFunctionalGroupsSequence",
+    # 4D ordering, image-type splits, diffusion and vendor scaling (dicom4d)
+    "Manufacturer",
+    "ComplexImageComponent",
+    "DiffusionGradientOrientation",
+    "DimensionIndexSequence",
 )
+#: Vendor private attributes read by fixed element number (as dcm2niix does), interpreted only
+#: when Manufacturer (0008,0070) names the vendor: pseudo-keyword -> (tag, VR).
+PRIVATE_TAGS: dict[str, tuple[int, str]] = {
+    "GE_BValue": (0x00431039, "IS"),  # Slop_int_6..9: b-value (+1e9 on some versions) first
+    "GE_GradientX": (0x001910BB, "DS"),
+    "GE_GradientY": (0x001910BC, "DS"),
+    "GE_GradientZ": (0x001910BD, "DS"),
+    "Siemens_BValue": (0x0019100C, "IS"),
+    "Siemens_Gradient": (0x0019100E, "FD"),
+    "Philips_BValue": (0x20011003, "FL"),
+    "Philips_GradientRL": (0x200510B0, "FL"),
+    "Philips_GradientAP": (0x200510B1, "FL"),
+    "Philips_GradientFH": (0x200510B2, "FL"),
+    "Philips_ScaleSlope": (0x2005100E, "FL"),
+}
 HEADER_TAGS: list[BaseTag | int] = [Tag(k) for k in _KEYWORDS]
+HEADER_TAGS += [Tag(t) for t, _ in PRIVATE_TAGS.values()]
 
 DICOMDIR_SOP_CLASS = "1.2.840.10008.1.3.10"
 _PIXEL_TAGS = {
@@ -95,12 +117,12 @@ NOT_PLAIN_STACKS = {
 
 
 def _tag_str(keyword: str) -> str:
-    t = Tag(keyword)
+    t = Tag(PRIVATE_TAGS[keyword][0]) if keyword in PRIVATE_TAGS else Tag(keyword)
     return f"({t.group:04X},{t.element:04X})"
 
 
-_VR = {k: dictionary_VR(Tag(k)) for k in _KEYWORDS}
-_TAG = {k: int(Tag(k)) for k in _KEYWORDS}
+_VR = {k: dictionary_VR(Tag(k)) for k in _KEYWORDS} | {k: v for k, (_, v) in PRIVATE_TAGS.items()}
+_TAG = {k: int(Tag(k)) for k in _KEYWORDS} | {k: t for k, (t, _) in PRIVATE_TAGS.items()}
 _BINARY = {"US": "H", "UL": "L", "SS": "h", "SL": "l", "FL": "f", "FD": "d"}
 
 
@@ -290,7 +312,11 @@ _SHORT_VRS = frozenset(
 _WANTED = frozenset(_TAG.values()) | {0x00080005}
 #: Wanted tags that are sequences: their items are parsed by pydicom (multi-frame files).
 _WANTED_SQ = frozenset(
-    {_TAG["SharedFunctionalGroupsSequence"], _TAG["PerFrameFunctionalGroupsSequence"]}
+    {
+        _TAG["SharedFunctionalGroupsSequence"],
+        _TAG["PerFrameFunctionalGroupsSequence"],
+        _TAG["DimensionIndexSequence"],
+    }
 )
 _STOP = frozenset(_PIXEL_TAGS)
 _WINDOW = 4096
@@ -728,7 +754,6 @@ def _record(
         trigger_time=r.get_float("TriggerTime"),
         echo_time=r.get_float("EchoTime"),
         echo_number=r.get_int("EchoNumbers"),
-        b_value=r.get_float("DiffusionBValue"),
         acquisition_time=r.get_str("AcquisitionTime") or None,
         frame_of_reference_uid=r.get_str("FrameOfReferenceUID"),
         pixel_offset=pixel_offset,
@@ -742,6 +767,10 @@ def _record(
     inter = r.get_float("RescaleIntercept")
     rec.rescale_slope = 1.0 if slope is None else slope
     rec.rescale_intercept = 0.0 if inter is None else inter
+    rec.manufacturer = r.get_str("Manufacturer")
+    rec.complex_component = r.get_str("ComplexImageComponent")
+    rec.b_value, rec.gradient, rec.diffusion_source = read_diffusion(r, rec.manufacturer)
+    rec.philips_scale_slope = read_philips_scale_slope(r, rec.manufacturer)
     rec.bad_attributes = r.bad or None
     missing = [k for k in ("Rows", "Columns", "BitsAllocated") if k not in r]
     if missing:

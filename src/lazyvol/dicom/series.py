@@ -20,6 +20,7 @@ import numpy as np
 
 from .. import geometry as geo
 from ..scaling import scaled_dtype
+from .ordering import RANK_INSTANCE, Axis4Order, order_volumes
 from .records import FrameRecord
 
 __all__ = ["FrameTable", "GroupOptions", "ScanReport", "SeriesInfo", "build_series"]
@@ -31,16 +32,6 @@ NATIVE_SYNTAXES = {
 }
 DEFLATED_SYNTAX = "1.2.840.10008.1.2.1.99"
 ORIENTATION_TOL = 1e-3
-#: Tags that can explain positions repeating in a series, in the order they are tried.
-AXIS4_TAGS: tuple[tuple[str, str, str], ...] = (
-    ("temporal_position", "TemporalPositionIdentifier", "(0020,0100)"),
-    ("trigger_time", "TriggerTime", "(0018,1060)"),
-    ("echo_number", "EchoNumbers", "(0018,0086)"),
-    ("echo_time", "EchoTime", "(0018,0081)"),
-    ("b_value", "DiffusionBValue", "(0018,9087)"),
-    ("acquisition_number", "AcquisitionNumber", "(0020,0012)"),
-    ("acquisition_time", "AcquisitionTime", "(0008,0032)"),
-)
 
 
 @dataclass(frozen=True)
@@ -551,25 +542,6 @@ def _gap_slots(proj: np.ndarray, spacing: float, opts: GroupOptions) -> np.ndarr
     return slots
 
 
-def _find_axis4(groups: list[list[FrameRecord]]) -> tuple[str, str, str, list[Any]] | None:
-    """A tag whose value is constant within each volume and distinct between volumes.
-
-    ``groups`` holds the records at each position (same length m). Returns (field, keyword, tag,
-    values sorted) or None.
-    """
-    m = len(groups[0])
-    for fname, keyword, tag in AXIS4_TAGS:
-        per_pos = [[getattr(r, fname) for r in g] for g in groups]
-        if any(v is None for vals in per_pos for v in vals):
-            continue
-        first = sorted(per_pos[0])
-        if len(set(first)) != m:
-            continue
-        if all(sorted(vals) == first for vals in per_pos):
-            return fname, keyword, tag, first
-    return None
-
-
 def _volume(
     uid_records: list[FrameRecord],
     key: str,
@@ -711,32 +683,39 @@ def _volume(
         axis4 = None
         if counts != {1}:
             groups = [[recs_sorted[i] for i in b] for b in bins]
-            found = _find_axis4(groups) if len(counts) == 1 else None
-            if found is None:
+            found = (
+                order_volumes(groups, instance_order=opts.instance_order)
+                if len(counts) == 1
+                else None
+            )
+            if not isinstance(found, Axis4Order):
                 reps = Counter(len(b) for b in bins)
                 where = next(b for b in bins if len(b) > 1)
                 files = [recs_sorted[i].path for i in where]
-                return fail(
-                    "series",
+                head = (
                     f"{len(bins)} distinct slice positions but positions repeat "
                     f"({', '.join(f'{n} position(s) x{c}' for c, n in sorted(reps.items()))}); "
                     f"e.g. position {proj_sorted[where[0]]:.4f} mm along the normal in "
-                    f"{_file_list(files)}. No tag (TemporalPositionIdentifier, TriggerTime, "
-                    "EchoNumbers, EchoTime, DiffusionBValue, AcquisitionNumber, AcquisitionTime) "
-                    "explains the repeats; these are conflicting duplicates or mixed acquisitions",
+                    f"{_file_list(files)}"
                 )
-            fname, keyword, _tag, values = found
-            axis4 = keyword
-            volumes = [
-                [next(r for r in g if getattr(r, fname) == v) for g in groups] for v in values
-            ]
-            meta["axis4_values"] = {keyword: list(values)}
-            for extra_name, extra_kw, _ in AXIS4_TAGS:
-                if extra_name == fname:
-                    continue
-                vals = [getattr(vol[0], extra_name) for vol in volumes]
-                if all(v is not None for v in vals) and len(set(vals)) > 1:
-                    meta["axis4_values"][extra_kw] = vals
+                if found is None:
+                    return fail(
+                        "series",
+                        head + ": positions repeat a different number of times, so the images "
+                        "cannot form volumes of equal size (missing images, or mixed "
+                        "acquisitions sharing one SeriesInstanceUID)",
+                    )
+                return fail(
+                    "series",
+                    head + f". No rule gives a consistent volume order (tried: {found}). Pass "
+                    "instance_order=True to stack the images at each position by InstanceNumber",
+                )
+            axis4 = found.keyword
+            volumes = found.volumes
+            meta["axis4_values"] = found.values
+            meta["axis4_rule"] = found.rule
+            if found.rule == RANK_INSTANCE and opts.instance_order:
+                relaxations["instance_order"] = True
         else:
             volumes = [recs_sorted]
         base = volumes[0]
