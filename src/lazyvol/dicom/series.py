@@ -248,6 +248,49 @@ def _fmt_iop(iop: list[float] | None) -> str:
     return "missing" if iop is None else "[" + ", ".join(f"{v:.4g}" for v in iop) + "]"
 
 
+#: ImageType (0008,0008) / FrameType (0008,9007) values naming what a pixel value is: images of
+#: different kinds at the same positions are separate volumes, never a 4th axis.
+_FIELD_MAP_TYPES = frozenset({"B0 MAP", "B0MAP", "B0_MAP", "FIELD_MAP", "FIELDMAP", "B0"})
+_COMPONENT_TYPES = {
+    "M": "MAGNITUDE",
+    "MAGNITUDE": "MAGNITUDE",
+    "P": "PHASE",
+    "PHASE": "PHASE",
+    "PHASE MAP": "PHASE",
+    "R": "REAL",
+    "REAL": "REAL",
+    "I": "IMAGINARY",
+    "IMAGINARY": "IMAGINARY",
+}
+_DERIVED_MAP_TYPES = frozenset(
+    {"ADC", "EADC", "FA", "TRACEW", "TRACE", "ISOTROPIC", "T1 MAP", "T2 MAP"}
+)
+
+
+def image_component(rec: FrameRecord) -> str:
+    """What the pixel values are: MAGNITUDE, PHASE, REAL, IMAGINARY, FIELD_MAP, a derived map, or "".
+
+    From ImageType (0008,0008) (per frame: FrameType (0008,9007)) and ComplexImageComponent
+    (0008,9208); vendor spellings (Philips ``M_FFE`` / ``P_SE``, Siemens ``M`` / ``P``) included.
+    """
+    tokens = [str(t).strip().upper() for t in (rec.image_type or [])]
+    if any(t in _FIELD_MAP_TYPES for t in tokens):
+        return "FIELD_MAP"
+    for t in tokens:
+        if t in _DERIVED_MAP_TYPES:
+            return t.replace(" ", "_")
+    cic = (rec.complex_component or "").strip().upper()
+    if cic in ("MAGNITUDE", "PHASE", "REAL", "IMAGINARY"):
+        return cic
+    for t in tokens[2:]:
+        if t in _COMPONENT_TYPES:
+            return _COMPONENT_TYPES[t]
+        head = t.split("_", 1)[0]
+        if "_" in t and head in ("M", "P", "R", "I"):
+            return _COMPONENT_TYPES[head]
+    return ""
+
+
 _SPLITS: tuple[tuple[str, Callable[[FrameRecord], Any]], ...] = (
     ("Rows/Columns (0028,0010)/(0028,0011)", lambda r: f"{r.rows}x{r.columns}"),
     ("ImageType LOCALIZER (0008,0008)", lambda r: "localizer" if r.is_localizer else "image"),
@@ -271,6 +314,10 @@ _SPLITS: tuple[tuple[str, Callable[[FrameRecord], Any]], ...] = (
         "NumberOfFrames (0028,0008)",
         lambda r: "multi-frame" if r.number_of_frames != 1 else "single-frame",
     ),
+    (
+        "image kind ImageType/FrameType/ComplexImageComponent (0008,0008)/(0008,9007)/(0008,9208)",
+        lambda r: image_component(r) or "image",
+    ),
 )
 
 
@@ -284,9 +331,13 @@ def _split(
     for rec, lab in zip(records, labels):
         iop_of[lab] = rec.iop
         key = (*(str(fn(rec)) for _, fn in _SPLITS), f"orientation {lab}")
-        if rec.number_of_frames != 1 or (rec.is_localizer and not stack_localizers):
-            # each multi-frame file / localizer image is its own volume, named by its SOPInstanceUID
-            # (never by its file name: ids must not depend on names or listing order)
+        if (rec.number_of_frames != 1 and rec.frame < 0) or (
+            rec.is_localizer and not stack_localizers
+        ):
+            # each unlocated multi-frame file / localizer image is its own volume, named by its
+            # SOPInstanceUID (never by its file name: ids must not depend on names or listing
+            # order). Enhanced files with located frames group like single-frame files: a series
+            # stored one enhanced file per volume is one 4D volume.
             key += (rec.sop_instance_uid or rec.path,)
         keyed[key].append(rec)
     if len(keyed) == 1:
@@ -305,14 +356,15 @@ def _split(
                 f"{name} differs: "
                 + ", ".join(f"{v} ({n} files)" for v, n in sorted(counts.items()))
             )
-    if any(r.number_of_frames != 1 for r in records):
-        varying.append("multi-frame files are separate volumes")
+    if any(r.number_of_frames != 1 and r.frame < 0 for r in records):
+        varying.append("multi-frame files without per-frame geometry are separate volumes")
     out = []
     for key, recs in keyed.items():
         this = (
             f"this group: {recs[0].rows}x{recs[0].columns}, "
-            f"{'localizer' if recs[0].is_localizer else 'image'}, orientation {_fmt_iop(recs[0].iop)}, "
-            f"{len(recs)} files"
+            f"{'localizer' if recs[0].is_localizer else 'image'}"
+            f"{', ' + image_component(recs[0]) if image_component(recs[0]) else ''}, "
+            f"orientation {_fmt_iop(recs[0].iop)}, {len(recs)} files"
         )
         out.append(("|".join(key), recs, [*varying, this]))
     return out
@@ -818,6 +870,13 @@ def _volume(
     if relaxations:
         meta["relaxations"] = relaxations
     meta["spacing"] = [float(x) for x in geo.voxel_sizes(info.affine)]
+    component = image_component(first)
+    if component:
+        meta["image_component"] = component
+    firsts = [next(r for r in vol if r is not None) for vol in volumes]
+    diffusion = diffusion_meta(firsts)
+    if diffusion:
+        meta["diffusion"] = diffusion
     info.frames = FrameTable(
         paths=tuple(r.path if r else "" for r in slots_all),
         offsets=tuple(r.pixel_offset if r else -1 for r in slots_all),
@@ -865,6 +924,29 @@ def _scaled_dtype_bits(
         if info.min <= lo and hi <= info.max:
             return cand
     return base
+
+
+def diffusion_meta(firsts: Sequence[FrameRecord]) -> dict[str, Any] | None:
+    """``meta["diffusion"]`` from one record per volume, or None when not a diffusion series.
+
+    ``{"bvals": [...], "gradients_lps": [[x, y, z], ...], "source": ...}``: b-values and gradient
+    directions as the scanner stored them (patient frame, LPS), ``[0, 0, 0]`` for b = 0 or a
+    missing direction. A 3D volume counts only when its b-value is above 0.
+    """
+    if not firsts or any(r.b_value is None for r in firsts):
+        return None
+    bvals = [float(r.b_value) for r in firsts if r.b_value is not None]
+    if len(firsts) == 1 and bvals[0] <= 0:
+        return None
+    grads = []
+    for r, b in zip(firsts, bvals):
+        g = r.gradient
+        grads.append([0.0, 0.0, 0.0] if b == 0 or not g else [float(x) for x in g])
+    return {
+        "bvals": bvals,
+        "gradients_lps": grads,
+        "source": firsts[0].diffusion_source,
+    }
 
 
 def build_series(
