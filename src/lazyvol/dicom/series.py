@@ -22,6 +22,7 @@ from .. import geometry as geo
 from ..scaling import scaled_dtype
 from .ordering import RANK_INSTANCE, Axis4Order, order_volumes
 from .records import FrameRecord
+from .vendor import SOURCES as _VENDOR_SOURCES
 
 __all__ = ["FrameTable", "GroupOptions", "ScanReport", "SeriesInfo", "build_series"]
 
@@ -926,6 +927,9 @@ def _scaled_dtype_bits(
     return base
 
 
+GE_SOURCE = _VENDOR_SOURCES["GE"]
+
+
 def diffusion_meta(firsts: Sequence[FrameRecord]) -> dict[str, Any] | None:
     """``meta["diffusion"]`` from one record per volume, or None when not a diffusion series.
 
@@ -939,14 +943,23 @@ def diffusion_meta(firsts: Sequence[FrameRecord]) -> dict[str, Any] | None:
     if len(firsts) == 1 and bvals[0] <= 0:
         return None
     grads = []
+    source = firsts[0].diffusion_source
+    image_frame = source == GE_SOURCE
     for r, b in zip(firsts, bvals):
         g = r.gradient
-        grads.append([0.0, 0.0, 0.0] if b == 0 or not g else [float(x) for x in g])
-    return {
-        "bvals": bvals,
-        "gradients_lps": grads,
-        "source": firsts[0].diffusion_source,
-    }
+        if b == 0 or not g:
+            grads.append([0.0, 0.0, 0.0])
+        elif image_frame and r.iop is not None:
+            # GE stores directions in the image frame (row, reversed column, normal): to LPS
+            row, col, normal = geo.dicom_cosines(r.iop)
+            lps = g[0] * np.asarray(row) - g[1] * np.asarray(col) + g[2] * np.asarray(normal)
+            grads.append([float(round(x, 7)) + 0.0 for x in lps])
+        else:
+            grads.append([float(x) for x in g])
+    out: dict[str, Any] = {"bvals": bvals, "gradients_lps": grads, "source": source}
+    if image_frame:
+        out["source"] = source + " (image frame: row, -column, normal; converted to LPS)"
+    return out
 
 
 def build_series(
