@@ -290,3 +290,55 @@ def test_enhanced_one_file_per_volume_is_one_4d_volume(tmp_path):
     vol = lv.open(tmp_path)
     assert vol.shape == (*SHAPE, 3)
     np.testing.assert_array_equal(vol.compute(), np.stack(stored, axis=-1))
+
+
+def _nibabel_data(name: str) -> Path:
+    path = Path(nib.__file__).parent / "nicom" / "tests" / "data" / name
+    if not path.exists():
+        pytest.skip(f"nibabel test file {name} not shipped with this nibabel")
+    return path
+
+
+def test_gzipped_dicom_is_reported_as_such(tmp_path):
+    shutil.copy(_nibabel_data("siemens_dwi_0.dcm.gz"), tmp_path / "a.dcm.gz")
+    (tmp_path / "notdicom.gz").write_bytes(__import__("gzip").compress(b"hello" * 100))
+    report = lv.scan(tmp_path)
+    reasons = dict((Path(p).name, r) for p, r in report.skipped)
+    assert reasons["a.dcm.gz"].startswith("gzip-compressed DICOM file")
+    assert "gunzip" in reasons["a.dcm.gz"]
+    assert reasons["notdicom.gz"].startswith("not a DICOM file")
+
+
+@pytest.mark.parametrize(("option", "flag"), [("rescale", "n"), ("fp", "y")])
+def test_philips_enhanced_scaling_matches_dcm2niix(tmp_path, option, flag):
+    """nibabel's Philips enhanced MPRAGE: DICOM rescale (dcm2niix -p n) or Philips FP (-p y)."""
+    import gzip
+
+    src = tmp_path / "in"
+    src.mkdir()
+    (src / "p.dcm").write_bytes(
+        gzip.decompress(_nibabel_data("philips_mprage.dcm.gz").read_bytes())
+    )
+    exe = shutil.which("dcm2niix")
+    if exe is None:
+        pytest.skip("dcm2niix binary not installed (pip install dcm2niix)")
+    out = tmp_path / "out"
+    out.mkdir()
+    subprocess.run(
+        [exe, "-p", flag, "-b", "n", "-z", "n", "-f", "%s", "-o", str(out), str(src)],
+        check=True,
+        capture_output=True,
+        timeout=300,
+    )
+    (ref,) = sorted(out.glob("*.nii"))
+    vol = lv.open(src, philips_scaling=option)
+    assert ("philips_scaling" in vol.meta) == (option == "fp")
+    from test_dicom_realdata import compare_with_reference
+
+    compare_with_reference(vol, ref)
+
+
+def test_philips_scaling_option_is_checked(tmp_path):
+    write_dicom_4d_series(tmp_path / "s", SHAPE, 2, labels=())
+    with pytest.raises(ValueError, match="philips_scaling"):
+        lv.scan(tmp_path / "s", philips_scaling="display")

@@ -37,6 +37,7 @@ _GROUP_OPTIONS = {
     "spacing_rtol",
     "spacing_atol",
     "split_4d",
+    "philips_scaling",
 }
 _SCAN_OPTIONS = {"workers", "use_index", "follow_symlinks", "progress"}
 
@@ -72,6 +73,11 @@ def scan(
         ``spacing_atol`` (slice position tolerance, default 1e-3 relative, 1e-3 mm floor),
         ``allow_gaps=True`` with ``fill=`` (fill missing slices on the regular grid),
         ``split_4d=True`` (one 3D volume per echo / temporal position instead of a 4th axis).
+        ``instance_order=True`` also stacks repeated positions by InstanceNumber rank when no
+        other rule gives a consistent volume order (``meta["axis4_rule"]`` names the rule used).
+        ``philips_scaling="fp"``: Philips floating-point values (SV*RS+RI)/(RS*SS) with the
+        private scale slope SS (2005,100E), as dcm2niix writes them; the default ``"rescale"``
+        applies the DICOM-standard RescaleSlope/RescaleIntercept (Philips "display" values).
 
     Returns
     -------

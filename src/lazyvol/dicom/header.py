@@ -598,6 +598,19 @@ def read_header(path: str) -> FrameRecord | list[FrameRecord] | tuple[str, str]:
     return _record(path, st, parsed_, ds, pos, elem_head)
 
 
+def _gzipped_dicom(path: str) -> bool:
+    """A gzip file whose first decompressed bytes look like a DICOM file (reads <= 64 KiB)."""
+    import gzip
+    import zlib
+
+    try:
+        with gzip.open(path, "rb") as gz:
+            head = gz.read(132)
+    except (OSError, EOFError, zlib.error):
+        return False
+    return head[128:132] == b"DICM" or _plausible_headerless(head)
+
+
 def _read_with_pydicom(path: str) -> Any:
     """Parse with pydicom (elements generator, else dcmread): (parsed, ds, pos, elem_head) or a skip."""
     ds: Any = None
@@ -605,6 +618,12 @@ def _read_with_pydicom(path: str) -> Any:
         with open(path, "rb") as fp:
             head = fp.read(132)
             has_preamble = head[128:132] == b"DICM"
+            if not has_preamble and head[:2] == b"\x1f\x8b" and _gzipped_dicom(path):
+                return (
+                    "gzip-compressed DICOM file: lazyvol reads pixels in place and does not "
+                    "inflate files; decompress it first (gunzip)",
+                    "",
+                )
             if not has_preamble and not _plausible_headerless(head):
                 return ("not a DICOM file (no 'DICM' marker and no plausible dataset start)", "")
             parsed: _Parsed | None = None

@@ -119,6 +119,32 @@ def _frame_time(value: Any) -> str | None:
     return t or None
 
 
+def _philips_scale_slope(groups: list[Any]) -> float | None:
+    """Philips (2005,100E) scale slope inside the private per-frame sequence (2005,140F)."""
+    for g in groups:
+        if g is None:
+            continue
+        try:
+            elem = g.get(0x2005140F)
+            items = _sequence(elem) if elem is not None else []
+            if not items:
+                continue
+            v = items[0].get(0x2005100E)
+            if v is None:
+                continue
+            value = v.value
+            if isinstance(value, bytes | bytearray):
+                if len(value) != 4:
+                    continue
+                value = struct.unpack("<f", value)[0]
+            f = float(value[0] if isinstance(value, list | tuple) else value)
+        except (TypeError, ValueError, AttributeError, KeyError):
+            continue
+        if f and f == f and abs(f) != float("inf"):
+            return f
+    return None
+
+
 def expand_frames(rec: FrameRecord, raw: dict[int, Any]) -> list[FrameRecord] | str:
     """Per-frame records of an enhanced multi-frame file, or the reason it cannot be read."""
     nframes = rec.number_of_frames
@@ -220,6 +246,9 @@ def expand_frames(rec: FrameRecord, raw: dict[int, Any]) -> list[FrameRecord] | 
             if max(dim_keep) < len(vals):
                 fr.dimension_values = [int(vals[n]) for n in dim_keep]
                 fr.dimension_names = list(dim_names)
+        if rec.manufacturer.upper().startswith("PHILIPS"):
+            ss = _philips_scale_slope(groups)
+            fr.philips_scale_slope = ss if ss is not None else rec.philips_scale_slope
         acq = _frame_time(_find(groups, "FrameContentSequence", "FrameAcquisitionDateTime"))
         if acq is not None:
             fr.acquisition_time = acq

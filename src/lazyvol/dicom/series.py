@@ -176,6 +176,17 @@ class GroupOptions:
     spacing_rtol: float = 1e-3
     spacing_atol: float = 1e-3
     split_4d: bool = False
+    #: "rescale" (default): RescaleSlope/RescaleIntercept, the DICOM standard (Philips "display"
+    #: values). "fp": Philips floating-point values (SV*RS+RI)/(RS*SS) with the private scale
+    #: slope SS (2005,100E), as dcm2niix writes them; files without SS keep the DICOM rescale.
+    philips_scaling: str = "rescale"
+
+    def __post_init__(self) -> None:
+        if self.philips_scaling not in ("rescale", "fp"):
+            raise ValueError(
+                f"philips_scaling={self.philips_scaling!r}: use 'rescale' (DICOM RescaleSlope/"
+                "RescaleIntercept, the default) or 'fp' (Philips floating-point values)"
+            )
 
 
 def _split_4d(info: SeriesInfo) -> list[SeriesInfo]:
@@ -860,7 +871,20 @@ def _volume(
     info.shape = shape
     info.axis4 = axis4
     info.files = [r.path for r in ordered_frames]
-    pairs = [(r.rescale_slope, r.rescale_intercept) for r in ordered_frames]
+    use_fp = opts.philips_scaling == "fp"
+    scale_of = {id(r): _rescale_pair(r, use_fp) for r in ordered_frames}
+    pairs = [scale_of[id(r)] for r in ordered_frames]
+    if use_fp:
+        n_fp = sum(1 for r in ordered_frames if r.philips_scale_slope and r.rescale_slope)
+        meta["philips_scaling"] = (
+            "fp: (stored * RescaleSlope + RescaleIntercept) / (RescaleSlope * scale slope "
+            "(2005,100E))"
+            if n_fp == len(ordered_frames)
+            else f"fp asked, but {len(ordered_frames) - n_fp} of {len(ordered_frames)} images "
+            "have no Philips scale slope (2005,100E): those keep RescaleSlope/RescaleIntercept"
+        )
+        if n_fp < len(ordered_frames):
+            warnings.append(meta["philips_scaling"])
     stored = np.dtype(_stored_dtype(first))
     info.dtype = _scaled_dtype_bits(stored, first.bits_stored, pairs).str.lstrip("<>=|")
     uniq = sorted(set(pairs))
@@ -881,8 +905,8 @@ def _volume(
     info.frames = FrameTable(
         paths=tuple(r.path if r else "" for r in slots_all),
         offsets=tuple(r.pixel_offset if r else -1 for r in slots_all),
-        slopes=tuple(r.rescale_slope if r else 1.0 for r in slots_all),
-        inters=tuple(r.rescale_intercept if r else 0.0 for r in slots_all),
+        slopes=tuple(scale_of[id(r)][0] if r else 1.0 for r in slots_all),
+        inters=tuple(scale_of[id(r)][1] if r else 0.0 for r in slots_all),
         sizes=tuple(r.size if r else 0 for r in slots_all),
         lengths=tuple(
             (r.pixel_length if r.number_of_frames > 1 else -1) if r else -1 for r in slots_all
@@ -898,6 +922,14 @@ def _volume(
         photometric=first.photometric,
     )
     return info
+
+
+def _rescale_pair(r: FrameRecord, philips_fp: bool) -> tuple[float, float]:
+    """(slope, intercept) applied to stored values: DICOM rescale, or Philips floating point."""
+    ss = r.philips_scale_slope
+    if philips_fp and ss and r.rescale_slope:
+        return 1.0 / ss, r.rescale_intercept / (r.rescale_slope * ss)
+    return r.rescale_slope, r.rescale_intercept
 
 
 _INTS = [np.dtype(t) for t in ("uint8", "int8", "uint16", "int16", "uint32", "int32", "int64")]
