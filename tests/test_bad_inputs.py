@@ -142,6 +142,19 @@ COVERAGE: dict[str, dict[str, list[str]]] = {
             HERE + "test_deep_nesting",
             "tests/test_resource_limits.py::test_max_scan_files",
         ],
+        "Siemens mosaic, one-file-per-slice 4D (fMRI/DWI/ASL), enhanced multi-frame with dimension indexes": [
+            HERE + "test_4d_without_consistent_volume_order_names_rules_tried",
+            "tests/test_dicom_4d.py::test_fmri_one_file_per_slice_matches_truth",
+            "tests/test_dicom_4d.py::test_dwi_vendor_tags_match_truth_and_dcm2niix",
+            "tests/test_dicom_4d.py::test_enhanced_dimension_index_values_order_volumes",
+            "tests/test_dicom_4d.py::test_enhanced_one_file_per_volume_is_one_4d_volume",
+            "tests/test_dicom_realdata.py::test_matches_dcm2niix_reference",
+        ],
+        "magnitude and phase / field map images at the same positions": [
+            HERE + "test_magnitude_phase_and_field_map_never_stacked",
+            "tests/test_dicom_4d.py::test_magnitude_and_phase_are_split_not_stacked",
+            "tests/test_dicom_4d.py::test_enhanced_magnitude_and_field_map_are_separate_volumes",
+        ],
     },
     "NIfTI": {
         "corrupt or truncated .nii.gz (including a bad CRC trailer)": [
@@ -226,7 +239,7 @@ def _test_names(path: Path) -> set[str]:
 
 def test_coverage_matrix_is_complete():
     # every row of every table has at least one test, and every referenced test exists
-    counts = {"DICOM": 23, "NIfTI": 6, "Cache and writers": 6}
+    counts = {"DICOM": 25, "NIfTI": 6, "Cache and writers": 6}
     for section, rows in COVERAGE.items():
         assert len(rows) == counts[section], section
         doc_rows = _table_rows(section)
@@ -367,6 +380,47 @@ def test_instance_number_gap_alone_is_a_warning(tmp_path):
     vol = lv.open(tmp_path / "s")
     np.testing.assert_array_equal(vol.compute(), truth.scaled(np.int16))
     assert any("InstanceNumber (0020,0013)" in w for w in vol.meta["warnings"])
+
+
+def test_4d_without_consistent_volume_order_names_rules_tried(tmp_path):
+    # one file per slice, three volumes, no tag telling them apart and InstanceNumbers scrambled
+    from lazyvol.dicom.ordering import RULE_NAMES
+    from lazyvol.testing import write_dicom_4d_series
+
+    truth = write_dicom_4d_series(tmp_path / "s", SHAPE, 3, labels=(), shuffle_names=False)
+    nums = np.random.default_rng(1).permutation(len(truth.files)) + 1
+    for path, n in zip(truth.files, nums):
+        ds = pydicom.dcmread(path)
+        ds.InstanceNumber = int(n)
+        ds.save_as(path)
+    msg = _raises(lv.SeriesError, lv.open, tmp_path / "s")
+    assert str(tmp_path / "s") in msg
+    assert all(name in msg for name in RULE_NAMES), msg
+    assert "(0020,0013)" in msg and "instance_order=True" in msg
+    # the named option opens it, flagged
+    vol = lv.open(tmp_path / "s", instance_order=True)
+    assert vol.meta["relaxations"] == {"instance_order": True}
+
+
+def test_magnitude_phase_and_field_map_never_stacked(tmp_path):
+    # magnitude, phase and a field map at the same positions (one file per slice, one series)
+    from lazyvol.testing import write_dicom_4d_series
+
+    truth = write_dicom_4d_series(tmp_path / "s", SHAPE, components=["M", "P", "B0 MAP"], labels=())
+    report = lv.scan(tmp_path / "s")
+    assert sorted(i.meta.get("image_component") for i in report) == [
+        "FIELD_MAP",
+        "MAGNITUDE",
+        "PHASE",
+    ]
+    assert all(len(i.shape) == 3 for i in report)
+    assert all(any("ImageType" in r for r in i.reasons) for i in report)
+    with pytest.raises(lv.MultipleSeriesError):
+        lv.open(tmp_path / "s")
+    phase = next(i for i in report if i.meta["image_component"] == "PHASE")
+    np.testing.assert_array_equal(
+        lv.open(tmp_path / "s", series=phase.id).compute(), truth.stored[..., 1]
+    )
 
 
 def test_uneven_repeats_are_an_error(tmp_path):
