@@ -17,6 +17,7 @@ import signal
 import struct
 import warnings
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 import pydicom
@@ -257,6 +258,95 @@ def test_needed_attribute_strings(fuzz_env, seed, keyword, text):
         data[pos + hlen : pos + hlen + length] = raw[:length].ljust(length, b" ")
         break
     _check(_write(fuzz_env, bytes(data)))
+
+
+_SERIES_4D: dict[str, Any] = {}
+_ORDER_ATTRS = {
+    "InstanceNumber": st.integers(-3, 40),
+    "AcquisitionTime": st.sampled_from(["100000", "100001.5", "235959.999", "", "garbage", "1"]),
+    "TemporalPositionIdentifier": st.integers(0, 4),
+    "AcquisitionNumber": st.integers(0, 4),
+    "EchoNumbers": st.integers(0, 3),
+    "DiffusionBValue": st.sampled_from([0.0, 500.0, 1000.0, -1.0]),
+}
+
+
+def _series_4d() -> Any:
+    """A tiny one-file-per-slice 4D series (3 slices x 3 volumes), written once per session."""
+    import tempfile
+
+    from lazyvol.testing import write_dicom_4d_series
+
+    if not _SERIES_4D:
+        d = Path(tempfile.mkdtemp(prefix="lv-fuzz4d-"))
+        truth = write_dicom_4d_series(d / "s", (6, 5, 3), 3, labels=(), shuffle_names=False)
+        _SERIES_4D["truth"] = truth
+        _SERIES_4D["bytes"] = [Path(f).read_bytes() for f in truth.files]
+    return _SERIES_4D
+
+
+@settings(
+    max_examples=400 if LONG else 25,
+    deadline=None,
+    suppress_health_check=[HealthCheck.function_scoped_fixture, HealthCheck.too_slow],
+    derandomize=not LONG,
+    database=None,
+)
+@given(
+    edits=st.lists(
+        st.tuples(
+            st.integers(0, 8),
+            st.sampled_from(sorted(_ORDER_ATTRS)),
+            st.one_of(st.none(), st.data()),
+        ),
+        min_size=1,
+        max_size=6,
+    )
+)
+def test_4d_ordering_attributes(fuzz_env, edits):
+    """Random ordering attributes on a one-file-per-slice 4D series: a typed error, or volumes
+    whose every slice is a real slice of the right position (never positions mixed)."""
+    series = _series_4d()
+    truth = series["truth"]
+    folder = fuzz_env / f"s{next(COUNTER)}"
+    folder.mkdir()
+    paths = []
+    for n, data in enumerate(series["bytes"]):
+        paths.append(folder / f"f{n}.dcm")
+        paths[-1].write_bytes(data)
+    for index, keyword, value in edits:
+        ds = pydicom.dcmread(paths[index])
+        if value is None:
+            if keyword in ds:
+                delattr(ds, keyword)
+        else:
+            setattr(ds, keyword, value.draw(_ORDER_ATTRS[keyword]))
+        ds.save_as(paths[index])
+    EXAMPLES["run"] += 1
+    signal.alarm(TIME_BOUND_S)
+    try:
+        try:
+            vol = lv.open(folder, use_index=False)
+            got = vol.compute()
+        except lv.LazyvolError:
+            EXAMPLES["lazyvol_error"] += 1
+            return
+        except _Timeout:
+            raise
+        except BaseException as exc:
+            raise AssertionError(f"{type(exc).__name__} escaped lazyvol: {exc}") from exc
+    finally:
+        signal.alarm(0)
+    EXAMPLES["lazyvol_ok"] += 1
+    stored = truth.stored  # (i, j, k, t)
+    assert got.shape[:3] == stored.shape[:3]
+    got4 = got.reshape(*got.shape[:3], -1)
+    assert got4.shape[3] * got4.shape[2] <= 9
+    for t in range(got4.shape[3]):
+        for k in range(got4.shape[2]):
+            assert any(
+                np.array_equal(got4[:, :, k, t], stored[:, :, k, u]) for u in range(stored.shape[3])
+            ), f"slice k={k} of volume {t} is not a slice of position {k}"
 
 
 def test_decoder_panic_is_a_lazyvol_error(tmp_path):
