@@ -342,3 +342,22 @@ def test_philips_scaling_option_is_checked(tmp_path):
     write_dicom_4d_series(tmp_path / "s", SHAPE, 2, labels=())
     with pytest.raises(ValueError, match="philips_scaling"):
         lv.scan(tmp_path / "s", philips_scaling="display")
+
+
+@pytest.mark.parametrize("labels", [(), ("AcquisitionTime",)])
+def test_multi_echo_time_series_one_volume_per_echo_as_dcm2niix(tmp_path, labels):
+    truth = write_dicom_4d_series(tmp_path / "s", SHAPE, 3, labels=labels, echoes=2)
+    report = lv.scan(tmp_path / "s")
+    assert len(report) == 2, report
+    assert all(any("one volume per echo" in r for r in i.reasons) for i in report)
+    refs = _dcm2niix(tmp_path / "s", tmp_path / "out")
+    assert len(refs) == 2
+    from test_dicom_realdata import compare_with_reference
+
+    for info in report:
+        (echo,) = info.meta["echo_numbers"]
+        vol = lv.open(tmp_path / "s", series=info.id)
+        assert vol.shape == (*SHAPE, 3)
+        np.testing.assert_array_equal(vol.compute(), truth.stored[..., echo - 1 :: 2])
+        (ref,) = [r for r in refs if r.stem.endswith(f"_{echo}")]
+        compare_with_reference(vol, ref)

@@ -333,6 +333,39 @@ _SPLITS: tuple[tuple[str, Callable[[FrameRecord], Any]], ...] = (
 )
 
 
+def _split_echo_series(keyed: dict[tuple[str, ...], list[FrameRecord]]) -> str:
+    """Multi-echo time series: one group per echo (in place), as dcm2niix writes one file per echo.
+
+    Only when every image has EchoNumbers (0018,0086), there are several echoes, and positions
+    still repeat within each echo (a time series of several echoes). Echoes of a single volume
+    stay one 4D volume with EchoNumbers as its 4th axis. Returns the split reason or "".
+    """
+    note = ""
+    for key in list(keyed):
+        recs = keyed[key]
+        if any(r.echo_number is None or r.ipp is None for r in recs):
+            continue
+        by_echo: dict[int, list[FrameRecord]] = defaultdict(list)
+        for r in recs:
+            by_echo[int(r.echo_number or 0)].append(r)
+        if len(by_echo) < 2:
+            continue
+        repeats = all(
+            len(v) > len({tuple(round(float(x), 3) for x in (r.ipp or [])) for r in v})
+            for v in by_echo.values()
+        )
+        if not repeats:
+            continue
+        del keyed[key]
+        for echo, v in sorted(by_echo.items()):
+            keyed[(*key, f"echo {echo}")] = v
+        note = (
+            f"EchoNumbers (0018,0086) differ in a time series ({len(by_echo)} echoes, positions "
+            "repeating within each): one volume per echo"
+        )
+    return note
+
+
 def _split(
     records: list[FrameRecord], stack_localizers: bool = False
 ) -> list[tuple[str, list[FrameRecord], list[str]]]:
@@ -352,6 +385,7 @@ def _split(
             # stored one enhanced file per volume is one 4D volume.
             key += (rec.sop_instance_uid or rec.path,)
         keyed[key].append(rec)
+    echo_note = _split_echo_series(keyed)
     if len(keyed) == 1:
         key, recs = next(iter(keyed.items()))
         return [("|".join(key), recs, [])]
@@ -368,6 +402,8 @@ def _split(
                 f"{name} differs: "
                 + ", ".join(f"{v} ({n} files)" for v, n in sorted(counts.items()))
             )
+    if echo_note:
+        varying.append(echo_note)
     if any(r.number_of_frames != 1 and r.frame < 0 for r in records):
         varying.append("multi-frame files without per-frame geometry are separate volumes")
     out = []
@@ -895,6 +931,9 @@ def _volume(
     if relaxations:
         meta["relaxations"] = relaxations
     meta["spacing"] = [float(x) for x in geo.voxel_sizes(info.affine)]
+    echoes = sorted({r.echo_number for r in ordered_frames if r.echo_number is not None})
+    if echoes:
+        meta["echo_numbers"] = echoes
     component = image_component(first)
     if component:
         meta["image_component"] = component

@@ -509,6 +509,7 @@ def write_dicom_4d_series(
     ge_bvalue_offset: bool = False,
     components: Sequence[str] | None = None,
     tr_s: float = 2.0,
+    echoes: int = 1,
     shuffle_names: bool = True,
     seed: int = 0,
     **series_kw: Any,
@@ -535,6 +536,9 @@ def write_dicom_4d_series(
         Complex-data series: one ImageType value per volume (e.g. ``["M", "P"]``): the files of
         all components share the SeriesInstanceUID and positions; ``stored[..., t]`` is the
         volume of ``components[t]``.
+    echoes : int
+        Multi-echo time series: each volume is written ``echoes`` times (EchoNumbers 1.., EchoTime
+        15 ms apart, same AcquisitionTime); ``stored[..., t * echoes + e]`` is echo e of volume t.
     **series_kw
         Passed to :func:`write_dicom_series` (orientation, spacing, dtype, modality, ...).
 
@@ -561,16 +565,22 @@ def write_dicom_4d_series(
     slice_rank = {k: n for n, k in enumerate([*range(0, nk, 2), *range(1, nk, 2)])}
     volumes = []
     files: list[str] = []
-    times = np.zeros((n_volumes, nk))
+    times = np.zeros((n_volumes * echoes, nk))
     truth0: DicomSeriesTruth | None = None
-    for t in range(n_volumes):
+    n_written = n_volumes * echoes
+    for w in range(n_written):
+        t, e = divmod(w, echoes)
         per_slice = []
         for k in range(nk):
-            inst = t * nk + k + 1 if numbering == "volume" else k * n_volumes + t + 1
-            attrs: dict[str, Any] = {"InstanceNumber": inst, "EchoTime": "30", "EchoNumbers": 1}
+            inst = w * nk + k + 1 if numbering == "volume" else k * n_written + w + 1
+            attrs: dict[str, Any] = {
+                "InstanceNumber": inst,
+                "EchoTime": _ds_str(30 + 15 * e),
+                "EchoNumbers": e + 1,
+            }
             attrs["RepetitionTime"] = _ds_str(tr_s * 1000)
             secs = 10 * 3600 + t * tr_s + slice_rank[k] * tr_s / nk
-            times[t, k] = secs
+            times[w, k] = secs
             if "AcquisitionTime" in labels:
                 hh, rem = divmod(secs, 3600)
                 mm, ss = divmod(rem, 60)
@@ -582,7 +592,7 @@ def write_dicom_4d_series(
                 attrs["NumberOfTemporalPositions"] = n_volumes
             attrs["AcquisitionNumber"] = t + 1 if "AcquisitionNumber" in labels else 1
             per_slice.append(attrs)
-        itype = image_type if components is None else (*image_type[:2], components[t], "ND")
+        itype = image_type if components is None else (*image_type[:2], components[w], "ND")
         truth = write_dicom_series(
             folder,
             (ni, nj, nk),
@@ -591,8 +601,8 @@ def write_dicom_4d_series(
             modality=modality,
             image_type=itype,
             per_slice=per_slice,
-            prefix=f"V{t:03d}_",
-            seed=seed * 1000 + t,
+            prefix=f"V{w:03d}_",
+            seed=seed * 1000 + w,
             shuffle_names=False,
             **series_kw,
         )
