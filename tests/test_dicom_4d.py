@@ -361,3 +361,25 @@ def test_multi_echo_time_series_one_volume_per_echo_as_dcm2niix(tmp_path, labels
         np.testing.assert_array_equal(vol.compute(), truth.stored[..., echo - 1 :: 2])
         (ref,) = [r for r in refs if r.stem.endswith(f"_{echo}")]
         compare_with_reference(vol, ref)
+
+
+def test_philips_isotropic_trace_volume_is_separate_as_dcm2niix(tmp_path):
+    bvals = [0.0, 1000.0, 1000.0, 1000.0]
+    bvecs = [(0, 0, 0), (1, 0, 0), (0, 1, 0), (0, 0, 0)]  # last: the derived trace image
+    truth = write_dicom_4d_series(
+        tmp_path / "s", SHAPE, labels=(), bvals=bvals, bvecs=bvecs, vendor="PHILIPS"
+    )
+    report = lv.scan(tmp_path / "s")
+    assert sorted(len(i.shape) for i in report) == [3, 4]
+    dwi = next(i for i in report if len(i.shape) == 4)
+    vol = lv.open(tmp_path / "s", series=dwi.id)
+    np.testing.assert_array_equal(vol.compute(), truth.stored[..., :3])
+    assert vol.meta["diffusion"]["bvals"] == bvals[:3]
+    refs = _dcm2niix(tmp_path / "s", tmp_path / "out")
+    from test_dicom_realdata import compare_with_reference
+
+    # dcm2niix also keeps a copy with the trace volume, named *_ADC
+    main = [r for r in refs if not r.stem.endswith("_ADC")]
+    assert len(main) == 1
+    compare_with_reference(vol, main[0])
+    np.testing.assert_allclose(np.loadtxt(main[0].with_suffix(".bval")), bvals[:3])

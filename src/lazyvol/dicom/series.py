@@ -366,6 +366,37 @@ def _split_echo_series(keyed: dict[tuple[str, ...], list[FrameRecord]]) -> str:
     return note
 
 
+def _is_trace(r: FrameRecord) -> bool:
+    return bool(r.b_value and r.b_value > 0) and not any(abs(x) > 0 for x in (r.gradient or []))
+
+
+def _split_philips_trace(keyed: dict[tuple[str, ...], list[FrameRecord]]) -> str:
+    """Philips DWI: the derived isotropic (trace) images -- b > 0 with a zero gradient direction in
+    a series that has real directions -- are a separate volume (dcm2niix excludes them from the
+    4D diffusion volume). Returns the split reason or ""."""
+    from .vendor import vendor_of
+
+    note = ""
+    for key in list(keyed):
+        recs = keyed[key]
+        if vendor_of(recs[0].manufacturer) != "PHILIPS":
+            continue
+        directional = any(
+            r.b_value and r.b_value > 0 and any(abs(x) > 0 for x in (r.gradient or []))
+            for r in recs
+        )
+        trace = [r for r in recs if _is_trace(r)]
+        if not directional or not trace:
+            continue
+        keyed[key] = [r for r in recs if not _is_trace(r)]
+        keyed[(*key, "isotropic")] = trace
+        note = (
+            "Philips isotropic (trace) images -- DiffusionBValue > 0 with a zero gradient "
+            "direction -- are a separate volume, as dcm2niix excludes them from the diffusion series"
+        )
+    return note
+
+
 def _split(
     records: list[FrameRecord], stack_localizers: bool = False
 ) -> list[tuple[str, list[FrameRecord], list[str]]]:
@@ -386,6 +417,7 @@ def _split(
             key += (rec.sop_instance_uid or rec.path,)
         keyed[key].append(rec)
     echo_note = _split_echo_series(keyed)
+    trace_note = _split_philips_trace(keyed)
     if len(keyed) == 1:
         key, recs = next(iter(keyed.items()))
         return [("|".join(key), recs, [])]
@@ -402,8 +434,7 @@ def _split(
                 f"{name} differs: "
                 + ", ".join(f"{v} ({n} files)" for v, n in sorted(counts.items()))
             )
-    if echo_note:
-        varying.append(echo_note)
+    varying += [n for n in (echo_note, trace_note) if n]
     if any(r.number_of_frames != 1 and r.frame < 0 for r in records):
         varying.append("multi-frame files without per-frame geometry are separate volumes")
     out = []
