@@ -383,3 +383,36 @@ def test_philips_isotropic_trace_volume_is_separate_as_dcm2niix(tmp_path):
     assert len(main) == 1
     compare_with_reference(vol, main[0])
     np.testing.assert_allclose(np.loadtxt(main[0].with_suffix(".bval")), bvals[:3])
+
+
+def test_old_scan_index_without_new_record_fields_is_not_misread(tmp_path):
+    """An index written before FrameRecord gained its 4D/diffusion fields is rescanned."""
+    import importlib
+    import json
+
+    from lazyvol.dicom.records import RECORD_FIELDS
+
+    scanmod = importlib.import_module("lazyvol.dicom.scan")
+
+    write_dicom_4d_series(tmp_path / "s", SHAPE, labels=(), bvals=BVALS, bvecs=BVECS)
+    folder = str(tmp_path / "s")
+    first = scanmod.scan_files(folder)
+    assert first.parsed == len(BVALS) * SHAPE[2]
+    path = scanmod.index_path(folder)
+    doc = json.loads(path.read_text())
+    old_fields = [f for f in RECORD_FIELDS if f not in ("gradient", "diffusion_source")]
+    keep = [RECORD_FIELDS.index(f) for f in old_fields]
+    doc["version"] = scanmod.INDEX_VERSION - 1
+    doc["fields"] = old_fields
+    for entry in doc["entries"].values():
+        entry[4] = [entry[4][i] for i in keep]
+    path.write_text(json.dumps(doc))
+    again = scanmod.scan_files(folder)
+    assert again.parsed == first.parsed and again.from_index == 0
+    assert all(r.gradient is not None or r.b_value == 0 for r in again.records)
+    # same version but other fields (a merge that forgot the bump): also rescanned
+    doc["version"] = scanmod.INDEX_VERSION
+    path.write_text(json.dumps(doc))
+    assert scanmod.scan_files(folder).from_index == 0
+    vol = lv.open(folder)
+    assert vol.meta["diffusion"]["bvals"] == BVALS
