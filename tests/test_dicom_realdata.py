@@ -197,3 +197,26 @@ def test_reference_grid_helpers_catch_a_wrong_grid() -> None:
     rot[:3, :3] = aff[:3, :3] @ np.array([[0.96, -0.28, 0], [0.28, 0.96, 0], [0, 0, 1]])
     with pytest.raises(AssertionError):
         grid_transform(rot, aff, (4, 5, 6))
+
+
+@pytest.mark.skipif(
+    not (REAL / "dcm_qa_nih" / "In" / "20180918GE").is_dir(),
+    reason=f"real GE data not found under {REAL}",
+)
+def test_synthetic_ge_layout_matches_the_real_ge_series(tmp_path: Path) -> None:
+    """lazyvol.testing's GE-like 4D layout (volumes told apart only by InstanceNumber) is what the
+    real GE fMRI exports are: same ordering rule, same attributes present/absent."""
+    import pydicom
+
+    from lazyvol.testing import write_dicom_4d_series
+
+    real = REAL / "dcm_qa_nih" / "In" / "20180918GE" / "mr_0004"
+    vol = lv.open(real, use_index=False)
+    assert vol.meta["axis4_rule"] == "InstanceNumber (0020,0013) rank"
+    truth = write_dicom_4d_series(tmp_path / "s", (8, 8, 3), 3, labels=(), vendor="GE")
+    synth = lv.open(tmp_path / "s")
+    assert synth.meta["axis4_rule"] == vol.meta["axis4_rule"]
+    ds_real = pydicom.dcmread(next(real.glob("*.dcm")), stop_before_pixels=True)
+    ds_syn = pydicom.dcmread(truth.files[0], stop_before_pixels=True)
+    for kw in ("TemporalPositionIdentifier", "TriggerTime", "DiffusionBValue"):
+        assert (kw in ds_real) == (kw in ds_syn), kw
