@@ -416,3 +416,22 @@ def test_old_scan_index_without_new_record_fields_is_not_misread(tmp_path):
     assert scanmod.scan_files(folder).from_index == 0
     vol = lv.open(folder)
     assert vol.meta["diffusion"]["bvals"] == BVALS
+
+
+def test_ge_magnitude_phase_told_apart_by_private_image_kind(tmp_path):
+    """GE writes one ImageType for magnitude/phase/real/imaginary; (0043,102F) says which."""
+    truth = write_dicom_4d_series(
+        tmp_path / "s", SHAPE, components=["M", "P", "R", "I"], labels=(), vendor="GE"
+    )
+    report = lv.scan(tmp_path / "s")
+    kinds = {i.meta.get("image_component"): i for i in report}
+    assert sorted(kinds) == ["IMAGINARY", "MAGNITUDE", "PHASE", "REAL"]
+    vol = lv.open(tmp_path / "s", series=kinds["REAL"].id)
+    np.testing.assert_array_equal(vol.compute(), truth.stored[..., 2])
+    refs = {r.stem: r for r in _dcm2niix(tmp_path / "s", tmp_path / "out")}
+    from test_dicom_realdata import compare_with_reference
+
+    suffix = {"MAGNITUDE": "", "PHASE": "_ph", "REAL": "_real", "IMAGINARY": "_imaginary"}
+    for kind, info in kinds.items():
+        (ref,) = [r for stem, r in refs.items() if stem.endswith(suffix[kind] or "1_1")]
+        compare_with_reference(lv.open(tmp_path / "s", series=info.id), ref)

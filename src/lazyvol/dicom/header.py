@@ -21,7 +21,7 @@ from pydicom.tag import BaseTag, Tag
 from pydicom.uid import UID
 
 from .records import FrameRecord
-from .vendor import read_diffusion, read_philips_scale_slope
+from .vendor import read_diffusion, read_ge_image_kind, read_philips_scale_slope
 
 __all__ = ["HEADER_TAGS", "read_header"]
 
@@ -81,6 +81,7 @@ PRIVATE_TAGS: dict[str, tuple[int, str]] = {
     "Philips_GradientAP": (0x200510B1, "FL"),
     "Philips_GradientFH": (0x200510B2, "FL"),
     "Philips_ScaleSlope": (0x2005100E, "FL"),
+    "GE_ImageKind": (0x0043102F, "SS"),  # 0 magnitude, 1 phase, 2 real, 3 imaginary
 }
 HEADER_TAGS: list[BaseTag | int] = [Tag(k) for k in _KEYWORDS]
 HEADER_TAGS += [Tag(t) for t, _ in PRIVATE_TAGS.values()]
@@ -787,7 +788,9 @@ def _record(
     rec.rescale_slope = 1.0 if slope is None else slope
     rec.rescale_intercept = 0.0 if inter is None else inter
     rec.manufacturer = r.get_str("Manufacturer")
-    rec.complex_component = r.get_str("ComplexImageComponent")
+    rec.complex_component = r.get_str("ComplexImageComponent") or read_ge_image_kind(
+        r, rec.manufacturer
+    )
     rec.b_value, rec.gradient, rec.diffusion_source = read_diffusion(r, rec.manufacturer)
     rec.philips_scale_slope = read_philips_scale_slope(r, rec.manufacturer)
     rec.bad_attributes = r.bad or None

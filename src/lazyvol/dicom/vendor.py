@@ -16,7 +16,7 @@ from __future__ import annotations
 
 from typing import Any
 
-__all__ = ["read_diffusion", "read_philips_scale_slope", "vendor_of"]
+__all__ = ["read_diffusion", "read_ge_image_kind", "read_philips_scale_slope", "vendor_of"]
 
 STANDARD_SOURCE = "DiffusionBValue (0018,9087) / DiffusionGradientOrientation (0018,9089)"
 SOURCES = {
@@ -101,3 +101,18 @@ def read_philips_scale_slope(r: Any, manufacturer: str) -> float | None:
         return None
     v = r.get_float("Philips_ScaleSlope")
     return v if v else None
+
+
+_GE_KINDS = {0: "MAGNITUDE", 1: "PHASE", 2: "REAL", 3: "IMAGINARY"}
+
+
+def read_ge_image_kind(r: Any, manufacturer: str) -> str:
+    """GE private image kind (0043,102F) as a ComplexImageComponent value, or "".
+
+    GE writes magnitude, phase, real and imaginary images of one series with the same ImageType;
+    this element (as dcm2niix reads it) tells them apart.
+    """
+    if vendor_of(manufacturer) != "GE":
+        return ""
+    v = r.get_int("GE_ImageKind")
+    return _GE_KINDS.get(v, "") if v is not None else ""

@@ -532,6 +532,8 @@ def write_dicom_4d_series(
         Diffusion series: b-value and gradient direction (LPS) per volume, written with
         ``vendor``'s attributes: ``"standard"`` (0018,9087)/(0018,9089), ``"GE"``,
         ``"SIEMENS"`` or ``"PHILIPS"`` private elements. ``ge_bvalue_offset`` adds GE's 1e9.
+        Without ``bvals``, a vendor only sets Manufacturer (and, for GE ``components``, the
+        private image kind (0043,102F) with the same ImageType for every component, as GE does).
     components : sequence of str, optional
         Complex-data series: one ImageType value per volume (e.g. ``["M", "P"]``): the files of
         all components share the SeriesInstanceUID and positions; ``stored[..., t]`` is the
@@ -620,6 +622,12 @@ def write_dicom_4d_series(
             for path in truth.files:
                 ds = dcmread(path)
                 ds.Manufacturer = _VENDOR_DIFFUSION[vendor]["manufacturer"]
+                if vendor == "GE" and components is not None:
+                    # GE keeps ImageType and says the kind in (0043,102F)
+                    ds.ImageType = list(image_type)
+                    ds.add_new(0x00430010, "LO", "GEMS_PARM_01")
+                    kind = {"M": 0, "P": 1, "R": 2, "I": 3}.get(components[w], 0)
+                    ds.add_new(0x0043102F, "SS", kind)
                 ds.save_as(path, enforce_file_format=True)
         truth0 = truth0 or truth
         volumes.append(truth.stored)
