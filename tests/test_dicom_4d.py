@@ -435,3 +435,49 @@ def test_ge_magnitude_phase_told_apart_by_private_image_kind(tmp_path):
     for kind, info in kinds.items():
         (ref,) = [r for stem, r in refs.items() if stem.endswith(suffix[kind] or "1_1")]
         compare_with_reference(lv.open(tmp_path / "s", series=info.id), ref)
+
+
+def test_enhanced_dwi_per_frame_diffusion_meta(tmp_path):
+    from pydicom import dcmread
+    from pydicom.dataset import Dataset
+    from pydicom.sequence import Sequence as DicomSequence
+
+    path = tmp_path / "in" / "dwi.dcm"
+    bvals, bvecs = BVALS[:3], BVECS[:3]
+    truth = write_enhanced_dicom(path, SHAPE, n_volumes=3, orientation="oblique")
+    ds = dcmread(path)
+    ds.Manufacturer = "SIEMENS"
+    ds.EchoTime = 80
+    ds.RepetitionTime = 3000
+    nk = SHAPE[2]
+    dims = []
+    for ptr, group in (
+        (0x00209056, 0x00209111),
+        (0x00209057, 0x00209111),
+        (0x00209128, 0x00209111),
+    ):
+        item = Dataset()
+        item.DimensionIndexPointer = ptr
+        item.FunctionalGroupPointer = group
+        dims.append(item)
+    ds.DimensionIndexSequence = DicomSequence(dims)
+    for n, item in enumerate(ds.PerFrameFunctionalGroupsSequence):
+        t, k = divmod(n, nk)
+        fc = item.FrameContentSequence[0]
+        fc.StackID = "1"
+        fc.DimensionIndexValues = [1, k + 1, t + 1]
+        d = Dataset()
+        d.DiffusionBValue = bvals[t]
+        d.DiffusionDirectionality = "DIRECTIONAL" if bvals[t] else "NONE"
+        if bvals[t]:
+            g = Dataset()
+            g.DiffusionGradientOrientation = list(map(float, bvecs[t]))
+            d.DiffusionGradientDirectionSequence = DicomSequence([g])
+        item.MRDiffusionSequence = DicomSequence([d])
+    ds.save_as(path)
+    vol = lv.open(path)
+    np.testing.assert_array_equal(vol.compute(), truth.stored)
+    diff = vol.meta["diffusion"]
+    assert diff["bvals"] == bvals
+    np.testing.assert_allclose(diff["gradients_lps"], bvecs)
+    assert "MRDiffusionSequence" in diff["source"]
