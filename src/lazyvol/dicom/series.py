@@ -1053,7 +1053,10 @@ def diffusion_meta(firsts: Sequence[FrameRecord]) -> dict[str, Any] | None:
             grads.append([0.0, 0.0, 0.0])
         elif image_frame and r.iop is not None:
             # GE stores directions in the image frame (row, reversed column, normal): to LPS
-            row, col, normal = geo.dicom_cosines(r.iop)
+            try:
+                row, col, normal = geo.dicom_cosines(r.iop)
+            except ValueError:
+                return None  # degenerate orientation: no trustworthy directions
             lps = g[0] * np.asarray(row) - g[1] * np.asarray(col) + g[2] * np.asarray(normal)
             grads.append([float(round(x, 7)) + 0.0 for x in lps])
         else:
