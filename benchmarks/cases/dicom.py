@@ -482,6 +482,8 @@ def prepare(ctx: Context, measures: list[Measure]) -> None:
             m.nbytes = nbytes
             if m.func in ("naive_mean", "sitk_mean"):
                 m.mem_hint = 4 * nbytes
+        elif m.case.startswith("open + mean, 4D"):
+            m.nbytes = int(np.prod(fmri_shape(ctx))) * 2  # int16
         elif m.case.startswith("open + mean") and m.files and os.path.isdir(m.files[0]):
             m.nbytes = len(_files(m.files[0])) * nbytes // int(vol.shape[2])
         if m.case == "header scan" or m.case.startswith("open (no"):
