@@ -2,13 +2,13 @@
 
 from __future__ import annotations
 
-import builtins
 import os
 from typing import Any
 
 import numpy as np
 
 from .errors import FormatError, SourceNotFoundError
+from .files import regular_file_stat
 from .volume import Volume
 
 __all__ = ["open"]
@@ -24,8 +24,15 @@ def _sniff(path: str) -> str:
 
     if is_nifti_path(path):
         return "nifti"
-    with builtins.open(path, "rb") as f:
-        head = f.read(544)
+    regular_file_stat(path)  # a FIFO, socket or device would block open() or never end
+    # O_NONBLOCK: should the path become a FIFO after the check, open() still returns at once.
+    fd = os.open(path, os.O_RDONLY | getattr(os, "O_NONBLOCK", 0) | getattr(os, "O_BINARY", 0))
+    try:
+        head = os.pread(fd, 544, 0) if hasattr(os, "pread") else os.read(fd, 544)
+    except OSError as exc:
+        raise FormatError(f"{path}: cannot read: {exc}") from exc
+    finally:
+        os.close(fd)
     if len(head) >= 132 and head[128:132] == b"DICM":
         return "dicom"
     if len(head) >= 348:
@@ -82,6 +89,8 @@ def open(
     path = os.fspath(path)
     if not os.path.exists(path):
         raise SourceNotFoundError(f"{path}: no such file or directory")
+    if not os.path.isdir(path):
+        regular_file_stat(path)  # FIFO, socket, device: a typed error, never a hang
     if cache:
         from .cache import open_cached
 

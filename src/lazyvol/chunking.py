@@ -21,6 +21,7 @@ import dask.array as da
 import numpy as np
 
 from .config import chunk_budget
+from .files import path_bytes
 
 __all__ = [
     "SubPlan",
@@ -204,7 +205,8 @@ def file_fingerprint(paths: Sequence[str | os.PathLike[str]], **options: Any) ->
     h = hashlib.sha256()
     for p in paths:
         st = os.stat(p)
-        h.update(f"{os.path.abspath(p)}\0{st.st_size}\0{st.st_mtime_ns}\n".encode())
+        # Paths are bytes to the OS: a name that is not valid UTF-8 hashes as its bytes.
+        h.update(path_bytes(p) + f"\0{st.st_size}\0{st.st_mtime_ns}\n".encode())
     h.update(json.dumps(options, sort_keys=True, default=str).encode())
     return h.hexdigest()[:32]
 

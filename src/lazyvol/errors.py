@@ -25,6 +25,13 @@ __all__ = [
 class LazyvolError(Exception):
     """Base class of every error lazyvol raises on purpose."""
 
+    def __init__(self, *args: object) -> None:
+        # File names that are not valid UTF-8 reach messages as lone surrogates, which cannot be
+        # printed: show their bytes as \xNN escapes instead.
+        from .files import printable
+
+        super().__init__(*(printable(a) if isinstance(a, str) else a for a in args))
+
 
 class SourceNotFoundError(LazyvolError, FileNotFoundError):
     """The path given does not exist (or a companion file such as an Analyze ``.img`` is missing)."""

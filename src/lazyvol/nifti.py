@@ -9,6 +9,8 @@ it (so slabs anywhere in the file cost a seek plus a short inflate, in parallel)
 
 from __future__ import annotations
 
+import builtins
+import gzip
 import hashlib
 import math
 import os
@@ -16,6 +18,8 @@ import struct
 import tempfile
 import threading
 import warnings
+import weakref
+import zlib
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -25,6 +29,7 @@ import numpy as np
 from .chunking import file_fingerprint, normalize_chunks, plan_to_dask
 from .config import cache_dir, max_volume_bytes
 from .errors import FormatError, ResourceLimitError, SourceNotFoundError
+from .files import path_bytes, regular_file_stat
 from .scaling import apply_scale, scaled_dtype
 from .volume import Volume
 
@@ -93,6 +98,75 @@ def _check_header(path: str, hdr: Any) -> None:
         )
 
 
+def _read_head(path: str, n: int) -> bytes:
+    """First ``n`` (uncompressed) bytes of a header file, ``.gz`` or not.
+
+    Python's own file and gzip objects take any file name (nibabel hands ``.gz`` names to
+    indexed_gzip, which crashes on names that are not valid UTF-8).
+    """
+    with builtins.open(path, "rb", buffering=0) as raw:
+        if path.lower().endswith(".gz"):
+            with gzip.GzipFile(fileobj=raw) as gz:
+                return gz.read(n)
+        return raw.read(n)
+
+
+def _utf8_name(path: str) -> bool:
+    """True when ``path`` is valid UTF-8 (a name with undecodable bytes holds lone surrogates)."""
+    try:
+        path.encode("utf-8")
+    except UnicodeEncodeError:
+        return False
+    return True
+
+
+def _load_image(path: str) -> Any:
+    """``nibabel.load(path)``; for a name that is not valid UTF-8, the same image read through
+    Python file objects (indexed_gzip, which nibabel uses for ``.gz``, crashes on such names)."""
+    import nibabel as nib
+
+    if _utf8_name(path):
+        return nib.load(path)
+    low = path.lower()
+    pair = low.endswith((".hdr", ".img", ".hdr.gz", ".img.gz"))
+    head = _read_head(_header_path(path), 548)
+    magic = head[344:348] if len(head) >= 348 else b""
+    if head[:4] in (b"\x1c\x02\x00\x00", b"\x00\x00\x02\x1c"):
+        klass: Any = nib.Nifti2Pair if pair else nib.Nifti2Image
+    elif magic in (b"n+1\0", b"ni1\0"):
+        klass = nib.Nifti1Pair if pair else nib.Nifti1Image
+    else:
+        klass = nib.Spm2AnalyzeImage
+    fmap = klass.filespec_to_file_map(path)
+    opened: list[Any] = []
+    try:
+        for holder in fmap.values():
+            name = str(holder.filename)
+            regular_file_stat(name, "image file")
+            fobj: Any = builtins.open(name, "rb")
+            opened.append(fobj)
+            if name.lower().endswith(".gz"):
+                fobj = gzip.GzipFile(fileobj=fobj)
+                opened.append(fobj)
+            holder.fileobj = fobj
+        img = klass.from_file_map(fmap)
+        img.header  # noqa: B018 - parsed now, before the files close
+    finally:
+        for f in reversed(opened):
+            f.close()
+    return img
+
+
+def _header_path(path: str) -> str:
+    """The file holding the header of ``path`` (the ``.hdr`` of an Analyze/NIfTI pair)."""
+    low = path.lower()
+    if low.endswith(".img.gz"):
+        return path[: -len(".img.gz")] + ".hdr.gz"
+    if low.endswith(".img"):
+        return path[:-4] + ".hdr"
+    return path
+
+
 def _precheck_raw_header(path: str) -> None:
     """Check sizeof_hdr and dim[0] in the raw bytes, before nibabel guesses the byte order from them."""
     import nibabel as nib
@@ -105,10 +179,10 @@ def _precheck_raw_header(path: str) -> None:
         )
         if not os.path.exists(hdr_path):
             raise SourceNotFoundError(f"{path}: its header {hdr_path} is missing")
+    regular_file_stat(hdr_path, "header file")
     try:
-        with nib.openers.ImageOpener(hdr_path) as fobj:
-            raw = fobj.read(548)
-    except (OSError, EOFError) as exc:
+        raw = _read_head(hdr_path, 548)
+    except (OSError, EOFError, zlib.error) as exc:
         raise FormatError(f"{hdr_path}: cannot read the header: {exc}") from exc
     if len(raw) < 348:
         raise FormatError(f"{hdr_path}: {len(raw)} bytes is too short for a NIfTI/Analyze header")
@@ -216,8 +290,9 @@ def open_nifti(
     if not os.path.exists(path):
         raise SourceNotFoundError(f"{path}: no such file")
     _precheck_raw_header(path)
+    regular_file_stat(path)
     try:
-        img = nib.load(path)
+        img = _load_image(path)
     except FileNotFoundError as exc:
         raise SourceNotFoundError(
             f"{path}: a file it needs is missing ({exc.filename or exc}); an Analyze .hdr needs its .img"
@@ -242,6 +317,7 @@ def open_nifti(
     data_file = _image_file(img)
     if not os.path.exists(data_file):
         raise SourceNotFoundError(f"{path}: its image data file {data_file} is missing")
+    regular_file_stat(data_file, "image data file")
     try:
         proxy: Any = img.dataobj
         disk_dtype = hdr.get_data_dtype()
@@ -338,8 +414,8 @@ def _raw_scaling(img: Any) -> tuple[float, float]:
     fm = img.file_map
     hdr_file = str(fm["header"].filename if "header" in fm else fm["image"].filename)
     try:
-        with nib.openers.ImageOpener(hdr_file) as fobj:
-            raw = type(hdr).from_fileobj(fobj, check=False)
+        block = _read_head(hdr_file, hdr.sizeof_hdr)
+        raw = type(hdr)(block, endianness=hdr.endianness, check=False)
         return float(raw["scl_slope"]), float(raw["scl_inter"])
     except Exception:  # the checked header was read already; fall back to it
         return float(hdr["scl_slope"]), float(hdr["scl_inter"])
@@ -515,7 +591,7 @@ def _read_into(plan: NiftiPlan, offset: int, buf: np.ndarray) -> None:
 
 
 def _index_path(path: str, size: int, mtime_ns: int) -> Path:
-    key = hashlib.sha256(f"{os.path.abspath(path)}\0{size}\0{mtime_ns}".encode()).hexdigest()[:32]
+    key = hashlib.sha256(path_bytes(path) + f"\0{size}\0{mtime_ns}".encode()).hexdigest()[:32]
     return cache_dir() / "gzindex" / f"{key}.gzidx"
 
 
@@ -530,6 +606,23 @@ def _export_index(handle: Any, target: Path) -> None:
     finally:
         if os.path.exists(tmp):
             os.unlink(tmp)
+
+
+def _open_igzip(path: str, **kwargs: Any) -> Any:
+    """``indexed_gzip.IndexedGzipFile`` of ``path``; a name that is not valid UTF-8 (which
+    indexed_gzip crashes on) is opened by Python and handed over as a file object."""
+    import indexed_gzip as igzip
+
+    if _utf8_name(path):
+        return igzip.IndexedGzipFile(path, **kwargs)
+    fobj = builtins.open(path, "rb")
+    try:
+        handle = igzip.IndexedGzipFile(fileobj=fobj, **{**kwargs, "drop_handles": False})
+    except BaseException:
+        fobj.close()
+        raise
+    weakref.finalize(handle, fobj.close)
+    return handle
 
 
 class _GzEntry:
@@ -549,11 +642,10 @@ class _GzEntry:
         self.saving = False
 
     def _new_handle(self) -> Any:
-        import indexed_gzip as igzip
 
         # buffer_size: indexed_gzip's BufferedReader defaults to 4 x spacing; reads here go
         # straight into the caller's block buffer, so a small one is enough.
-        handle = igzip.IndexedGzipFile(
+        handle = _open_igzip(
             self.plan.path,
             spacing=gz_spacing(self.data_end),
             readbuf_size=2**20,
@@ -693,7 +785,6 @@ def build_gzip_index(path: str | os.PathLike[str]) -> Path:
     pathlib.Path
         Where the index was saved.
     """
-    import indexed_gzip as igzip
 
     path = os.path.abspath(os.fspath(path))
     st = os.stat(path)
@@ -705,7 +796,7 @@ def build_gzip_index(path: str | os.PathLike[str]) -> Path:
     )
     target.parent.mkdir(parents=True, exist_ok=True)
     try:
-        with igzip.IndexedGzipFile(
+        with _open_igzip(
             path, spacing=gz_spacing(data_end), buffer_size=2**20, drop_handles=True
         ) as handle:
             handle.build_full_index()

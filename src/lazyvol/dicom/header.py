@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import math
 import os
+import stat
 import struct
 import warnings
 from typing import Any
@@ -20,7 +21,11 @@ from pydicom.errors import InvalidDicomError
 from pydicom.tag import BaseTag, Tag
 from pydicom.uid import UID
 
+from ..files import file_kind
 from .records import FrameRecord
+
+#: Opening a path that became a FIFO since it was listed returns at once instead of blocking.
+_O_NONBLOCK = getattr(os, "O_NONBLOCK", 0)
 
 __all__ = ["HEADER_TAGS", "read_header"]
 
@@ -546,12 +551,14 @@ def read_header(path: str) -> FrameRecord | list[FrameRecord] | tuple[str, str]:
         st = os.stat(path)
     except OSError as exc:
         return (f"cannot stat: {exc}", "")
+    if not stat.S_ISREG(st.st_mode):  # replaced by a FIFO/socket/device since the listing
+        return (f"{file_kind(st.st_mode)}, not a regular file", "")
     if st.st_size == 0:
         return ("empty file", "")
     walked: tuple[_Parsed, int, bytes] | None = None
     if USE_WALKER:
         try:
-            fd = os.open(path, os.O_RDONLY | getattr(os, "O_BINARY", 0))
+            fd = os.open(path, os.O_RDONLY | _O_NONBLOCK | getattr(os, "O_BINARY", 0))
         except OSError as exc:
             return (f"cannot read: {exc}", "")
         try:

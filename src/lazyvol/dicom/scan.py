@@ -21,6 +21,7 @@ from typing import Any
 
 from ..config import cache_dir, max_scan_files
 from ..errors import ResourceLimitError
+from ..files import regular_file_stat
 from .header import read_header
 from .records import RECORD_FIELDS, FrameRecord
 
@@ -68,9 +69,9 @@ def find_files(
     """
     limit = max_scan_files()
     root = os.path.abspath(root)
-    if os.path.isfile(root):
-        st = os.stat(root)
-        return [_listed(root, st)], []
+    if not os.path.isdir(root):
+        # A single file; a FIFO, socket or device is refused here (reading it would block).
+        return [_listed(root, regular_file_stat(root))], []
     files: list[Listed] = []
     skipped: list[tuple[str, str]] = []
     seen: set[tuple[int, int]] = set()

@@ -1,0 +1,170 @@
+"""Hostile inputs of issue 13 that are not Zarr/cache integrity, gzip or CLI cases.
+
+Non-regular paths (FIFO, socket, device), file names that are not valid UTF-8, DICOM files
+rewritten after open, malformed DICOM geometry/rescale values, and NIfTI headers with broken
+transforms. Each test builds the bad input with pydicom / nibabel / the OS and checks the error
+class and that the message names the file and the field; expected data comes from nibabel/pydicom
+or the synthetic truth, never from lazyvol itself.
+"""
+
+from __future__ import annotations
+
+import os
+import socket
+import subprocess
+import sys
+from pathlib import Path
+
+import nibabel as nib
+import numpy as np
+import pydicom
+import pytest
+
+import lazyvol as lv
+from lazyvol.errors import FormatError
+from lazyvol.testing import write_dicom_series, write_phantom_nifti
+
+SHAPE = (12, 10, 5)
+
+
+def _fsname(folder: Path, raw: bytes) -> str:
+    """A path whose last component is the raw bytes ``raw`` (not valid UTF-8)."""
+    return os.fsdecode(os.path.join(os.fsencode(folder), raw))
+
+
+def _run_with_timeout(code: str, cwd: Path, timeout: float = 60) -> subprocess.CompletedProcess:
+    """Run ``code`` in a fresh interpreter: a hang fails the test instead of freezing the suite."""
+    return subprocess.run(
+        [sys.executable, "-c", code],
+        cwd=cwd,
+        capture_output=True,
+        text=True,
+        timeout=timeout,
+        env={**os.environ, "PYTHONWARNINGS": "ignore"},
+    )
+
+
+# -- a path that is a FIFO, socket or device ------------------------------------------------------
+
+
+@pytest.mark.skipif(not hasattr(os, "mkfifo"), reason="no FIFOs on this platform")
+def test_fifo_socket_device_paths_are_typed_errors_not_hangs(tmp_path):
+    os.mkfifo(tmp_path / "p")
+    os.mkfifo(tmp_path / "p.nii")
+    os.mkfifo(tmp_path / "p.nii.gz")
+    code = f"""
+import os, socket, lazyvol as lv
+from lazyvol.dicom import open_dicom
+from lazyvol.nifti import open_nifti
+from lazyvol.errors import FormatError
+sock = socket.socket(socket.AF_UNIX)
+sock.bind("s.sock")
+calls = [lambda: lv.open("p"), lambda: lv.open("p.nii"), lambda: lv.open("p.nii.gz"),
+         lambda: lv.open("p", cache=True), lambda: open_dicom("p"), lambda: open_nifti("p.nii"),
+         lambda: lv.scan("p"), lambda: lv.open("s.sock"), lambda: lv.open({os.devnull!r})]
+for call in calls:
+    try:
+        call()
+    except FormatError as exc:
+        print(str(exc).splitlines()[0])
+    else:
+        print("NO ERROR")
+"""
+    res = _run_with_timeout(code, tmp_path)
+    assert res.returncode == 0, res.stderr
+    lines = res.stdout.splitlines()
+    assert len(lines) == 9 and "NO ERROR" not in lines
+    assert all("not a regular file" in line for line in lines)
+    assert sum("FIFO" in line for line in lines) == 7
+    assert "socket" in lines[7] and "device" in lines[8] and os.devnull in lines[8]
+
+
+@pytest.mark.skipif(not hasattr(os, "mkfifo"), reason="no FIFOs on this platform")
+def test_fifo_inside_dicom_folder_and_analyze_pair_with_fifo_image(tmp_path):
+    write_dicom_series(tmp_path / "d", shape=SHAPE)
+    os.mkfifo(tmp_path / "d" / "zz_pipe.dcm")
+    nib.Nifti1Pair(np.zeros(SHAPE, "int16"), np.eye(4)).to_filename(tmp_path / "pair.img")
+    os.unlink(tmp_path / "pair.img")
+    os.mkfifo(tmp_path / "pair.img")
+    code = """
+import lazyvol as lv
+from lazyvol.errors import FormatError
+print(lv.open("d").shape)
+try:
+    lv.open("pair.hdr")
+except FormatError as exc:
+    print(exc)
+"""
+    res = _run_with_timeout(code, tmp_path)
+    assert res.returncode == 0, res.stderr
+    first, second = res.stdout.splitlines()[:2]
+    assert first == str(SHAPE)
+    assert "pair.img" in second and "FIFO" in second
+
+
+def test_socket_path_refused_in_process(tmp_path):
+    sock = socket.socket(socket.AF_UNIX)
+    try:
+        sock.bind(str(tmp_path / "s.nii"))
+    except OSError as exc:  # pragma: no cover - path too long for AF_UNIX
+        pytest.skip(f"cannot bind a unix socket here: {exc}")
+    try:
+        with pytest.raises(FormatError, match=r"s\.nii.*socket"):
+            lv.open(tmp_path / "s.nii")
+    finally:
+        sock.close()
+
+
+# -- file names that are not valid UTF-8 ----------------------------------------------------------
+
+
+@pytest.mark.parametrize("suffix", [b".nii", b".nii.gz"])
+def test_nifti_non_utf8_name_opens(tmp_path, suffix):
+    src = write_phantom_nifti(tmp_path / ("a" + suffix.decode()), shape=SHAPE)
+    expected = np.asarray(nib.load(src).dataobj)
+    name = _fsname(tmp_path, b"caf\xe9" + suffix)
+    os.rename(src, name)
+    vol = lv.open(name)
+    np.testing.assert_array_equal(vol.compute(), expected)
+    np.testing.assert_array_equal(vol[2:5, :, 1:3].compute(), expected[2:5, :, 1:3])
+    cached = lv.open(name, cache=True)
+    np.testing.assert_array_equal(cached.compute(), expected)
+
+
+def test_analyze_pair_non_utf8_name_opens(tmp_path):
+    expected = np.arange(np.prod(SHAPE), dtype="int16").reshape(SHAPE)
+    nib.Nifti1Pair(expected, np.diag([2.0, 2.0, 3.0, 1.0])).to_filename(tmp_path / "a.img")
+    os.rename(tmp_path / "a.hdr", _fsname(tmp_path, b"\xff\xfe.hdr"))
+    os.rename(tmp_path / "a.img", _fsname(tmp_path, b"\xff\xfe.img"))
+    vol = lv.open(_fsname(tmp_path, b"\xff\xfe.hdr"))
+    np.testing.assert_array_equal(vol.compute(), expected)
+
+
+def test_dicom_folder_with_non_utf8_name_opens(tmp_path):
+    folder = tmp_path / "d"
+    truth = write_dicom_series(folder, shape=SHAPE)
+    first = sorted(folder.iterdir())[0]
+    renamed = _fsname(folder, b"IM\xff\xfe.dcm")
+    os.rename(first, renamed)
+    vol = lv.open(folder)
+    np.testing.assert_array_equal(vol.compute(), truth.stored)
+    assert renamed in vol.meta["files"]
+    # Second open: the scan index and the saved report hold the name and read it back.
+    again = lv.open(folder)
+    np.testing.assert_array_equal(again.compute(), truth.stored)
+    np.testing.assert_array_equal(lv.open(folder, cache=True).compute(), truth.stored)
+    # The single file opens too.
+    one = lv.open(renamed)
+    ref = pydicom.dcmread(renamed).pixel_array.T
+    np.testing.assert_array_equal(one.compute()[..., 0], ref)
+
+
+def test_error_message_with_non_utf8_name_is_printable(tmp_path):
+    name = _fsname(tmp_path, b"bad\xe9.nii")
+    with open(name, "wb") as f:
+        f.write(b"\0" * 400)
+    with pytest.raises(FormatError) as err:
+        lv.open(name)
+    text = str(err.value)
+    text.encode("utf-8")  # no lone surrogates left: printable on any UTF-8 stream
+    assert "bad\\xe9.nii" in text
