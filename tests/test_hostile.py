@@ -168,3 +168,66 @@ def test_error_message_with_non_utf8_name_is_printable(tmp_path):
     text = str(err.value)
     text.encode("utf-8")  # no lone surrogates left: printable on any UTF-8 stream
     assert "bad\\xe9.nii" in text
+
+
+# -- a DICOM file rewritten, replaced or moved after open -----------------------------------------
+
+
+def _resave_with_one_more_element(path: str) -> None:
+    ds = pydicom.dcmread(path)
+    ds.PatientComments = "x" * 40  # one more element before Pixel Data: it moves 48 bytes
+    ds.save_as(path)
+
+
+@pytest.mark.parametrize("compress", [None, "1.2.840.10008.1.2.5"])
+def test_dicom_rewritten_after_open_is_refused_at_read(tmp_path, compress):
+    folder = tmp_path / "d"
+    truth = write_dicom_series(folder, shape=SHAPE, compress=compress)
+    vol = lv.open(folder)
+    victim = sorted(str(p) for p in folder.iterdir())[2]
+    before = os.path.getsize(victim)
+    _resave_with_one_more_element(victim)
+    assert os.path.getsize(victim) != before
+    with pytest.raises(FormatError, match="open the series again") as err:
+        vol.compute()
+    assert victim in str(err.value) and "rewritten" in str(err.value)
+    # Slices of other files still read; a new open rescans and reads the new layout correctly.
+    np.testing.assert_array_equal(vol[:, :, :2].compute(), truth.stored[:, :, :2])
+    np.testing.assert_array_equal(lv.open(folder).compute(), truth.stored)
+
+
+def test_dicom_same_size_rewrite_with_restored_mtime_is_refused(tmp_path):
+    folder = tmp_path / "d"
+    write_dicom_series(folder, shape=SHAPE)
+    vol = lv.open(folder)
+    victim = sorted(str(p) for p in folder.iterdir())[1]
+    st = os.stat(victim)
+    raw = bytearray(Path(victim).read_bytes())
+    raw[-1] ^= 0xFF
+    Path(victim).write_bytes(bytes(raw))
+    os.utime(victim, ns=(st.st_atime_ns, st.st_mtime_ns))
+    assert os.stat(victim).st_size == st.st_size
+    assert os.stat(victim).st_mtime_ns == st.st_mtime_ns
+    with pytest.raises(FormatError, match="ctime changed") as err:
+        vol.compute()
+    assert victim in str(err.value)
+
+
+def test_dicom_replaced_or_deleted_after_open_is_refused(tmp_path):
+    folder = tmp_path / "d"
+    write_dicom_series(folder, shape=SHAPE)
+    other = tmp_path / "other"
+    write_dicom_series(other, shape=SHAPE, seed=3)
+    vol = lv.open(folder)
+    files = sorted(str(p) for p in folder.iterdir())
+    os.replace(sorted(str(p) for p in other.iterdir())[0], files[0])  # same size, new inode
+    with pytest.raises(FormatError, match="replaced by another file"):
+        vol[:, :, 0:1].compute()
+    folder2 = tmp_path / "d2"
+    write_dicom_series(folder2, shape=SHAPE)
+    vol = lv.open(folder2)
+    files = sorted(str(p) for p in folder2.iterdir())
+    os.unlink(files[3])
+    with pytest.raises(FormatError, match="open it again") as err:
+        vol[:, :, 3:4].compute()
+    assert files[3] in str(err.value)

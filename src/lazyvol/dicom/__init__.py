@@ -280,11 +280,12 @@ def open_dicom(
         else frames.transfer_syntax,
         photometric=frames.photometric,
         fill=_fill_value(options.get("fill"), out_dtype),
+        idents=frames.idents,
     )
     changed = stale_files(plan)
     if changed:
         raise FormatError(
-            f"{path}: {len(changed)} file(s) changed size since they were scanned (e.g. {changed[0]}); "
+            f"{path}: {len(changed)} file(s) changed since they were scanned (e.g. {changed[0]}); "
             "open again to rescan"
         )
     if chunks is None or (isinstance(chunks, str) and chunks == "auto"):

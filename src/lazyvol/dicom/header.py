@@ -741,6 +741,8 @@ def _record(
         pixel_offset=pixel_offset,
         pixel_length=pixel_length,
         pixel_vr=pixel_vr,
+        inode=int(st.st_ino),
+        ctime_ns=int(st.st_ctime_ns),
     )
     if "NumberOfFrames" in r:
         nf = r.get_int("NumberOfFrames")

@@ -62,6 +62,10 @@ class FrameRecord:
     bad_attributes: list[str] | None = None
     #: Frame index within a multi-frame file (0 for single-frame files).
     frame: int = 0
+    #: Inode and status-change time of the file when scanned: with size and mtime_ns, the identity
+    #: every pixel read checks (a file rewritten or replaced since is refused, never misread).
+    inode: int = 0
+    ctime_ns: int = 0
 
     def to_list(self) -> list[Any]:
         """Values in field order (compact form for the scan index)."""

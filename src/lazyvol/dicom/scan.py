@@ -27,7 +27,7 @@ from .records import RECORD_FIELDS, FrameRecord
 
 __all__ = ["FileScan", "find_files", "scan_files"]
 
-INDEX_VERSION = 2
+INDEX_VERSION = 3
 #: Below this many files to parse, a process pool costs more than it saves. With the minimal header
 #: walker (~12,000 headers/s in one process on this 2-core machine), two forked workers measured
 #: no faster than one process even at 10,000 files (result pickling and the parent's merge are

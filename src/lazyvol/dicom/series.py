@@ -63,6 +63,8 @@ class FrameTable:
     pixel_vr: str
     transfer_syntax: str
     photometric: str = "MONOCHROME2"
+    #: (size, mtime_ns, inode, ctime_ns) of each frame's file when scanned (pixel reads check it).
+    idents: tuple[tuple[int, int, int, int], ...] = ()
 
     @property
     def stored_dtype(self) -> np.dtype:
@@ -140,7 +142,10 @@ class SeriesInfo:
         fr = doc.get("frames")
         if fr is not None:
             fields: dict[str, Any] = {
-                k: tuple(v) if isinstance(v, list) else v for k, v in fr.items()
+                k: tuple(tuple(x) if isinstance(x, list) else x for x in v)
+                if isinstance(v, list)
+                else v
+                for k, v in fr.items()
             }
             doc["frames"] = FrameTable(**fields)
         return cls(**doc)
@@ -205,6 +210,7 @@ def _split_4d(info: SeriesInfo) -> list[SeriesInfo]:
                 "inters": fr.inters[sl],
                 "sizes": fr.sizes[sl],
                 "lengths": fr.lengths[sl],
+                "idents": fr.idents[sl],
             }
         )
         meta = {k: v for k, v in info.meta.items() if k != "axis4_values"}
@@ -857,6 +863,9 @@ def _volume(
         pixel_vr=first.pixel_vr,
         transfer_syntax=first.transfer_syntax,
         photometric=first.photometric,
+        idents=tuple(
+            (r.size, r.mtime_ns, r.inode, r.ctime_ns) if r else (0, 0, 0, 0) for r in slots_all
+        ),
     )
     return info
 
