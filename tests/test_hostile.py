@@ -21,7 +21,7 @@ import pydicom
 import pytest
 
 import lazyvol as lv
-from lazyvol.errors import FormatError
+from lazyvol.errors import FormatError, LazyvolError
 from lazyvol.testing import write_dicom_series, write_phantom_nifti
 
 SHAPE = (12, 10, 5)
@@ -56,7 +56,7 @@ def test_fifo_socket_device_paths_are_typed_errors_not_hangs(tmp_path):
 import os, socket, lazyvol as lv
 from lazyvol.dicom import open_dicom
 from lazyvol.nifti import open_nifti
-from lazyvol.errors import FormatError
+from lazyvol.errors import FormatError, LazyvolError
 sock = socket.socket(socket.AF_UNIX)
 sock.bind("s.sock")
 calls = [lambda: lv.open("p"), lambda: lv.open("p.nii"), lambda: lv.open("p.nii.gz"),
@@ -88,7 +88,7 @@ def test_fifo_inside_dicom_folder_and_analyze_pair_with_fifo_image(tmp_path):
     os.mkfifo(tmp_path / "pair.img")
     code = """
 import lazyvol as lv
-from lazyvol.errors import FormatError
+from lazyvol.errors import FormatError, LazyvolError
 print(lv.open("d").shape)
 try:
     lv.open("pair.hdr")
@@ -231,3 +231,109 @@ def test_dicom_replaced_or_deleted_after_open_is_refused(tmp_path):
     with pytest.raises(FormatError, match="open it again") as err:
         vol[:, :, 3:4].compute()
     assert files[3] in str(err.value)
+
+
+# -- DICOM values that cannot describe an image ---------------------------------------------------
+
+
+def _open_error(tmp_path, extra, per_slice=None):
+    folder = tmp_path / "bad"
+    write_dicom_series(folder, shape=SHAPE, extra=extra, per_slice=per_slice)
+    report = lv.scan(folder)
+    assert len(report) == 1 and report[0].error  # refused at scan, the reason in `lazyvol info`
+    with pytest.raises(FormatError) as err:
+        lv.open(folder)
+    assert report[0].error == str(err.value)
+    return str(err.value)
+
+
+@pytest.mark.parametrize(
+    ("extra", "named"),
+    [
+        ({"Rows": 0}, "Rows (0028,0010) = 0"),
+        ({"Columns": 0}, "Columns (0028,0011) = 0"),
+        ({"BitsAllocated": 0}, "BitsAllocated (0028,0100) = 0"),
+        ({"BitsAllocated": 7}, "BitsAllocated (0028,0100) = 7"),
+    ],
+)
+def test_dicom_zero_dimensions_and_bad_bits_refused(tmp_path, extra, named):
+    msg = _open_error(tmp_path, extra)
+    assert named in msg and "IM0000" in msg
+
+
+@pytest.mark.parametrize("frames", [0, -3])
+def test_dicom_number_of_frames_below_one_refused(tmp_path, frames):
+    folder = tmp_path / "nf"
+    write_dicom_series(folder, shape=SHAPE, extra={"NumberOfFrames": frames})
+    with pytest.raises(FormatError, match=rf"NumberOfFrames \(0028,0008\) = {frames}"):
+        lv.open(folder, series=0)
+
+
+@pytest.mark.parametrize(
+    ("spacing", "shown"),
+    [([-0.7, -0.8], "[-0.7, -0.8]"), ([0, 0], "[0.0, 0.0]"), ([0.7, -0.8], "[0.7, -0.8]")],
+)
+def test_dicom_pixel_spacing_negative_or_zero_refused(tmp_path, spacing, shown):
+    msg = _open_error(tmp_path, {"PixelSpacing": spacing})
+    assert f"PixelSpacing (0028,0030) = {shown}" in msg
+
+
+@pytest.mark.parametrize("keyword", ["PixelSpacing", "RescaleSlope", "RescaleIntercept"])
+@pytest.mark.parametrize("value", ["nan", "inf", "-inf"])
+def test_dicom_non_finite_values_refused(tmp_path, keyword, value):
+    extra: dict[str, object] = {
+        "PixelSpacing": [value, "0.7"],
+        "RescaleSlope": value,
+        "RescaleIntercept": value,
+    }
+    tag = {"PixelSpacing": "(0028,0030)", "RescaleSlope": "(0028,1053)"}
+    with pytest.warns(UserWarning):  # pydicom's own warning about the invalid DS value
+        msg = _open_error(tmp_path, {keyword: extra[keyword]})
+    assert keyword in msg and tag.get(keyword, "(0028,1052)") in msg and value in msg
+
+
+def test_dicom_non_finite_position_refused(tmp_path):
+    with pytest.warns(UserWarning):
+        write_dicom_series(
+            tmp_path / "p", shape=SHAPE, extra={"ImagePositionPatient": ["nan", 0, 0]}
+        )
+    with pytest.raises(LazyvolError, match=r"ImagePositionPatient \(0020,0032\)") as err:
+        lv.open(tmp_path / "p")
+    assert "nan" in str(err.value) and "IM00000" in str(err.value)
+
+
+def test_dicom_skewed_orientation_refused(tmp_path):
+    msg = _open_error(tmp_path, {"ImageOrientationPatient": [1, 0, 0, 0.7, 0.7, 0]})
+    assert "ImageOrientationPatient (0020,0037) = [1.0, 0.0, 0.0, 0.7, 0.7, 0.0]" in msg
+    assert "45.00 degrees" in msg
+
+
+def test_dicom_orientation_rounding_is_normalised(tmp_path):
+    # Cosines written with 4 decimals of a 10-degree in-plane rotation: unit length and
+    # perpendicular only to ~1e-4.
+    a = np.radians(10.0)
+    iop = [round(x, 4) for x in (np.cos(a), np.sin(a), 0.0, -np.sin(a), np.cos(a), 0.0)]
+    truth = write_dicom_series(tmp_path / "r", shape=SHAPE, orientation=iop)
+    vol = lv.open(tmp_path / "r")
+    rot = vol.affine[:3, :3] / np.asarray(vol.spacing)
+    np.testing.assert_allclose(rot.T @ rot, np.eye(3), atol=1e-12)  # exactly orthonormal
+    np.testing.assert_allclose(vol.affine, truth.affine, atol=2e-3)
+    np.testing.assert_array_equal(vol.compute(), truth.stored)
+
+
+def test_dicom_rescale_slope_zero_taken_as_one_with_warning(tmp_path):
+    folder = tmp_path / "s"
+    truth = write_dicom_series(
+        folder,
+        shape=SHAPE,
+        per_slice=[{"RescaleSlope": 0 if k == 2 else 1} for k in range(5)],
+        intercept=-100.0,
+    )
+    with pytest.warns(RuntimeWarning, match=r"RescaleSlope \(0028,1053\) = 0 .*IM00002"):
+        vol = lv.open(folder)
+    assert vol.meta["rescale_slope_zero"] == [truth.files[2]]
+    expected = truth.stored.astype(np.int32) - 100  # slope 1 everywhere, as dcm2niix
+    np.testing.assert_array_equal(vol.compute(), expected)
+    assert not np.all(vol.compute()[:, :, 2] == -100)  # not every voxel the intercept
+    with pytest.warns(RuntimeWarning, match="RescaleSlope"):  # again from the saved scan report
+        lv.open(folder)

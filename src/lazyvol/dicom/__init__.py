@@ -22,7 +22,9 @@ from ..errors import (
     SourceNotFoundError,
     UnsupportedError,
 )
+from ..geometry import check_affine
 from ..volume import Volume
+from .checks import warn_slope_zero
 from .pixels import DicomPlan, read_block, stale_files
 from .scan import find_files, listing_digest, load_report, save_report, scan_files
 from .series import NATIVE_SYNTAXES, GroupOptions, ScanReport, SeriesInfo, build_series
@@ -309,4 +311,9 @@ def open_dicom(
         meta["axis4"] = info.axis4
     if info.warnings:
         meta["warnings"] = list(info.warnings)
-    return Volume(data, info.affine, meta=meta, source=os.path.abspath(path))
+    if meta.get("rescale_slope_zero"):
+        warn_slope_zero(meta["rescale_slope_zero"])
+    affine = check_affine(
+        info.affine, path, "ImagePositionPatient/ImageOrientationPatient/PixelSpacing"
+    )
+    return Volume(data, affine, meta=meta, source=os.path.abspath(path))

@@ -20,6 +20,7 @@ import numpy as np
 
 from .. import geometry as geo
 from ..scaling import scaled_dtype
+from .checks import check_records
 from .records import FrameRecord
 
 __all__ = ["FrameTable", "GroupOptions", "ScanReport", "SeriesInfo", "build_series"]
@@ -637,6 +638,8 @@ def _volume(
     if dup_error:
         return fail("series", dup_error)
     info.files = sorted(r.path for r in records)
+    if problem := check_records(records, meta, warnings):  # values (dicom/checks.py)
+        return fail(*problem)
     for rec in records:
         problem = _support_error(rec)
         if problem:
