@@ -13,6 +13,7 @@ import os
 import socket
 import subprocess
 import sys
+import warnings
 from pathlib import Path
 
 import nibabel as nib
@@ -337,3 +338,146 @@ def test_dicom_rescale_slope_zero_taken_as_one_with_warning(tmp_path):
     assert not np.all(vol.compute()[:, :, 2] == -100)  # not every voxel the intercept
     with pytest.warns(RuntimeWarning, match="RescaleSlope"):  # again from the saved scan report
         lv.open(folder)
+
+
+# -- NIfTI: non-finite or singular transforms; writers raise only lazyvol errors -------------------
+
+NII_SHAPE = (4, 5, 3)
+
+
+def _raw_nifti(path: Path, edit) -> tuple[str, np.ndarray]:
+    """A .nii written byte by byte from a nibabel header changed by ``edit`` (nibabel's writer
+    would recompute the transforms)."""
+    data = np.arange(np.prod(NII_SHAPE), dtype="int16").reshape(NII_SHAPE)
+    hdr = nib.Nifti1Header()
+    hdr.set_data_shape(NII_SHAPE)
+    hdr.set_data_dtype("int16")
+    hdr.set_zooms((2.0, 3.0, 4.0))
+    hdr.set_sform(np.diag([2.0, 3.0, 4.0, 1.0]) + np.c_[np.zeros((4, 3)), [5, 6, 7, 0]], code=1)
+    hdr.set_qform(np.diag([2.0, 3.0, 4.0, 1.0]), code=1)
+    hdr["vox_offset"] = 352
+    edit(hdr)
+    path.write_bytes(hdr.binaryblock + b"\0" * 4 + data.tobytes(order="F"))
+    return str(path), data
+
+
+def _sform_nan(h):
+    h["srow_x"][0] = np.nan
+
+
+def _sform_inf(h):
+    h["srow_z"][3] = np.inf
+
+
+def _sform_zero(h):
+    for k in ("srow_x", "srow_y", "srow_z"):
+        h[k] = 0
+
+
+@pytest.mark.parametrize(
+    ("edit", "field"),
+    [
+        (_sform_nan, "srow_x = [nan"),
+        (_sform_inf, "srow_z = [0, 0, 4, inf]"),
+        (_sform_zero, "singular"),
+    ],
+)
+def test_nifti_bad_sform_falls_back_to_qform_with_warning(tmp_path, edit, field):
+    path, data = _raw_nifti(tmp_path / "a.nii", edit)
+    with pytest.warns(RuntimeWarning, match="sform") as rec:
+        vol = lv.open(path)
+    assert field in str(rec[0].message) and path in str(rec[0].message)
+    # nibabel's next choice: the qform, exactly as nibabel computes it
+    np.testing.assert_allclose(vol.affine, nib.load(path).header.get_qform())
+    assert vol.meta["affine_source"] == "qform" and "sform" in vol.meta["affine_fallback"]
+    np.testing.assert_array_equal(vol.compute(), data)
+
+
+@pytest.mark.parametrize(
+    ("edit", "field"), [(_sform_nan, "srow_x = [nan"), (_sform_zero, "singular")]
+)
+def test_nifti_bad_sform_without_qform_refused(tmp_path, edit, field):
+    def no_qform(h):
+        edit(h)
+        h["qform_code"] = 0
+
+    path, _ = _raw_nifti(tmp_path / "a.nii", no_qform)
+    with pytest.raises(FormatError, match="no usable affine") as err:
+        lv.open(path)
+    assert field in str(err.value) and path in str(err.value)
+
+
+@pytest.mark.parametrize("value", [np.nan, np.inf])
+@pytest.mark.parametrize("codes", [(0, 1), (0, 0)])
+def test_nifti_non_finite_pixdim_refused(tmp_path, value, codes):
+    def edit(h):
+        h["sform_code"], h["qform_code"] = codes
+        h["pixdim"][1] = value
+
+    path, _ = _raw_nifti(tmp_path / "a.nii", edit)
+    with pytest.raises(FormatError, match=r"pixdim") as err:
+        lv.open(path)
+    assert str(value) in str(err.value) and path in str(err.value)
+
+
+def test_nifti_non_finite_quaternion_with_good_sform_uses_sform(tmp_path):
+    def edit(h):
+        h["quatern_b"] = np.nan
+
+    path, _ = _raw_nifti(tmp_path / "a.nii", edit)
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")  # the sform is fine: nothing to warn about
+        vol = lv.open(path)
+    np.testing.assert_allclose(vol.affine, nib.load(path).header.get_sform())
+    assert vol.meta["affine_source"] == "sform"
+
+
+@pytest.mark.parametrize("qfac", [0.5, np.nan, 0.0, -3.0])
+def test_nifti_odd_qfac_as_nibabel(tmp_path, qfac):
+    def edit(h):
+        h["sform_code"] = 0
+        h["pixdim"][0] = qfac
+
+    path, data = _raw_nifti(tmp_path / "a.nii", edit)
+    vol = lv.open(path)
+    # nibabel reads any qfac but -1 as 1 (its load-time fix): the same affine, finite
+    np.testing.assert_allclose(vol.affine, nib.load(path).affine)
+    assert np.isfinite(vol.affine).all()
+    np.testing.assert_array_equal(vol.compute(), data)
+
+
+@pytest.mark.parametrize("offset", [-352, -1, 12])
+def test_nifti_negative_or_small_vox_offset_refused(tmp_path, offset):
+    def edit(h):
+        h["vox_offset"] = offset
+
+    path, _ = _raw_nifti(tmp_path / "a.nii", edit)
+    with pytest.raises(FormatError, match="vox_offset"):
+        lv.open(path)
+
+
+@pytest.mark.parametrize(
+    "affine",
+    [np.diag([0.0, 0.0, 0.0, 1.0]), np.diag([np.nan, 1.0, 1.0, 1.0]), np.diag([1.0, np.inf, 1, 1])],
+)
+def test_writers_raise_only_lazyvol_errors(tmp_path, affine):
+    vol = lv.Volume(np.zeros(NII_SHAPE, "int16"), affine)
+    for call in (
+        lambda: vol.to_nifti(tmp_path / "o.nii"),
+        lambda: vol.to_nifti(tmp_path / "o.nii.gz"),
+        vol.to_nibabel,
+    ):
+        with pytest.raises(LazyvolError, match="affine"):
+            call()
+    assert not list(tmp_path.iterdir())  # nothing left behind
+    bad_dtype = lv.Volume(np.zeros(NII_SHAPE, "complex256"), np.eye(4))
+    with pytest.raises(LazyvolError):
+        bad_dtype.to_nibabel()
+    with pytest.raises(LazyvolError):
+        bad_dtype.to_nifti(tmp_path / "c.nii")
+
+
+def test_zarr_round_trip_never_gives_a_non_finite_affine(tmp_path):
+    vol = lv.Volume(np.zeros(NII_SHAPE, "int16"), np.diag([np.nan, 1.0, 1.0, 1.0]))
+    with pytest.raises(LazyvolError, match="non-finite"):  # refused at write or at open
+        lv.open(vol.to_zarr(tmp_path / "s.zarr"))

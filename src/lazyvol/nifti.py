@@ -30,6 +30,7 @@ from .chunking import file_fingerprint, normalize_chunks, plan_to_dask
 from .config import cache_dir, max_volume_bytes
 from .errors import FormatError, ResourceLimitError, SourceNotFoundError
 from .files import path_bytes, regular_file_stat
+from .geometry import affine_problem
 from .scaling import apply_scale, scaled_dtype
 from .volume import Volume
 
@@ -396,11 +397,84 @@ def open_nifti(
     )
     data = plan_to_dask(read_block, plan, shape, norm, out_dtype, f"lazyvol-nifti-{token}")
     meta = _header_meta(img, path, disk_dtype, slope, inter, scale)
-    affine = np.asarray(img.affine, dtype=np.float64)
+    affine = _checked_affine(path, img, meta)
     if len(shape) < 3:
         # A 1D/2D image: pad to (i, j, k) as nibabel's affine already covers three axes.
         data = data.reshape(shape + (1,) * (3 - len(shape)))
     return Volume(data, affine, meta=meta, source=path)
+
+
+def _affine_candidates(hdr: Any) -> list[tuple[str, str, Any]]:
+    """(name, fields, getter) of the transforms a NIfTI header offers, in nibabel's order of
+    preference (``get_best_affine``): sform when sform_code > 0, qform when qform_code > 0; the base
+    affine from pixdim (the NIfTI "method 1") only when neither code is set (it has no orientation
+    and a made-up origin: falling back to it from a declared transform would invent geometry)."""
+
+    def fmt(v: Any) -> str:
+        return "[" + ", ".join(f"{float(x):g}" for x in np.asarray(v).ravel()) + "]"
+
+    s_code, q_code = int(hdr["sform_code"]), int(hdr["qform_code"])
+    out = []
+    if s_code > 0:
+        rows = ", ".join(f"{k} = {fmt(hdr[k])}" for k in ("srow_x", "srow_y", "srow_z"))
+        out.append(("sform", f"sform_code {s_code}, {rows}", hdr.get_sform))
+    if q_code > 0:
+        quat = ", ".join(
+            f"{k} = {float(hdr[k]):g}" for k in ("quatern_b", "quatern_c", "quatern_d")
+        )
+        offs = fmt([hdr[k] for k in ("qoffset_x", "qoffset_y", "qoffset_z")])
+        out.append(
+            (
+                "qform",
+                f"qform_code {q_code}, {quat}, qoffset = {offs}, pixdim[0:4] = {fmt(hdr['pixdim'][:4])}",
+                hdr.get_qform,
+            )
+        )
+    if not out:
+        out.append(("base", f"pixdim[1:4] = {fmt(hdr['pixdim'][1:4])}", hdr.get_base_affine))
+    return out
+
+
+def _checked_affine(path: str, img: Any, meta: dict[str, Any]) -> np.ndarray:
+    """The image's affine by nibabel's precedence, passing over a non-finite or singular transform.
+
+    A NIfTI sform that is unusable (NaN/inf entries, all-zero rows) gives way to a usable qform
+    (qform_code > 0), nibabel's next choice, with a warning and ``meta["affine_fallback"]``;
+    ``meta["affine_source"]`` names the transform used. When no declared transform is usable the
+    image is refused naming the fields: lazyvol never returns a non-finite or singular affine.
+    Analyze images, and NIfTI with both codes 0, have only the pixdim-based affine.
+    """
+    import nibabel as nib
+
+    hdr = img.header
+    if isinstance(hdr, nib.Nifti1Header):
+        candidates = _affine_candidates(hdr)
+    else:
+        pixdim = ", ".join(f"{float(x):g}" for x in hdr["pixdim"][1:4])
+        candidates = [("base", f"pixdim[1:4] = [{pixdim}]", lambda: img.affine)]
+    rejected: list[str] = []
+    for name, fields, get in candidates:
+        try:
+            with np.errstate(all="ignore"):
+                affine = np.asarray(get(), dtype=np.float64)
+            problem = affine_problem(affine)
+        except Exception as exc:  # nibabel's HeaderDataError (e.g. qfac, negative pixdim)
+            problem = f"cannot be computed ({exc})"
+        if problem is None:
+            meta["affine_source"] = name
+            if rejected:
+                meta["affine_fallback"] = "; ".join(rejected) + f"; the {name} affine is used"
+                warnings.warn(
+                    f"lazyvol: {path}: {meta['affine_fallback']} (nibabel's order of preference)",
+                    RuntimeWarning,
+                    stacklevel=3,
+                )
+            return affine
+        rejected.append(f"the {name} affine ({fields}) {problem}")
+    raise FormatError(
+        f"{path}: no usable affine: " + "; ".join(rejected) + ". The header's geometry is corrupt; "
+        "lazyvol does not invent one (fix the header, e.g. with nibabel's set_sform/set_qform)"
+    )
 
 
 def _raw_scaling(img: Any) -> tuple[float, float]:
