@@ -22,7 +22,7 @@ import pydicom
 import pytest
 
 import lazyvol as lv
-from lazyvol.errors import FormatError, LazyvolError
+from lazyvol.errors import FormatError, LazyvolError, SourceChangedError
 from lazyvol.testing import write_dicom_series, write_phantom_nifti
 
 SHAPE = (12, 10, 5)
@@ -57,7 +57,7 @@ def test_fifo_socket_device_paths_are_typed_errors_not_hangs(tmp_path):
 import os, socket, lazyvol as lv
 from lazyvol.dicom import open_dicom
 from lazyvol.nifti import open_nifti
-from lazyvol.errors import FormatError, LazyvolError
+from lazyvol.errors import FormatError, LazyvolError, SourceChangedError
 sock = socket.socket(socket.AF_UNIX)
 sock.bind("s.sock")
 calls = [lambda: lv.open("p"), lambda: lv.open("p.nii"), lambda: lv.open("p.nii.gz"),
@@ -89,7 +89,7 @@ def test_fifo_inside_dicom_folder_and_analyze_pair_with_fifo_image(tmp_path):
     os.mkfifo(tmp_path / "pair.img")
     code = """
 import lazyvol as lv
-from lazyvol.errors import FormatError, LazyvolError
+from lazyvol.errors import FormatError, LazyvolError, SourceChangedError
 print(lv.open("d").shape)
 try:
     lv.open("pair.hdr")
@@ -189,9 +189,9 @@ def test_dicom_rewritten_after_open_is_refused_at_read(tmp_path, compress):
     before = os.path.getsize(victim)
     _resave_with_one_more_element(victim)
     assert os.path.getsize(victim) != before
-    with pytest.raises(FormatError, match="open the series again") as err:
+    with pytest.raises(SourceChangedError, match="changed after it was opened") as err:
         vol.compute()
-    assert victim in str(err.value) and "rewritten" in str(err.value)
+    assert victim in str(err.value) and "Open the source again" in str(err.value)
     # Slices of other files still read; a new open rescans and reads the new layout correctly.
     np.testing.assert_array_equal(vol[:, :, :2].compute(), truth.stored[:, :, :2])
     np.testing.assert_array_equal(lv.open(folder).compute(), truth.stored)
@@ -209,9 +209,9 @@ def test_dicom_same_size_rewrite_with_restored_mtime_is_refused(tmp_path):
     os.utime(victim, ns=(st.st_atime_ns, st.st_mtime_ns))
     assert os.stat(victim).st_size == st.st_size
     assert os.stat(victim).st_mtime_ns == st.st_mtime_ns
-    with pytest.raises(FormatError, match="ctime changed") as err:
+    with pytest.raises(SourceChangedError, match="changed after it was opened") as err:
         vol.compute()
-    assert victim in str(err.value)
+    assert victim in str(err.value) and "ctime_ns" in str(err.value)
 
 
 def test_dicom_replaced_or_deleted_after_open_is_refused(tmp_path):
@@ -222,14 +222,14 @@ def test_dicom_replaced_or_deleted_after_open_is_refused(tmp_path):
     vol = lv.open(folder)
     files = sorted(str(p) for p in folder.iterdir())
     os.replace(sorted(str(p) for p in other.iterdir())[0], files[0])  # same size, new inode
-    with pytest.raises(FormatError, match="replaced by another file"):
+    with pytest.raises(SourceChangedError, match="inode"):
         vol[:, :, 0:1].compute()
     folder2 = tmp_path / "d2"
     write_dicom_series(folder2, shape=SHAPE)
     vol = lv.open(folder2)
     files = sorted(str(p) for p in folder2.iterdir())
     os.unlink(files[3])
-    with pytest.raises(FormatError, match="open it again") as err:
+    with pytest.raises(SourceChangedError, match=r"removed or moved.*open the series again") as err:
         vol[:, :, 3:4].compute()
     assert files[3] in str(err.value)
 

@@ -8,7 +8,7 @@ from typing import Any
 import numpy as np
 
 from .errors import FormatError, SourceNotFoundError
-from .files import regular_file_stat
+from .sources import stat_regular
 from .volume import Volume
 
 __all__ = ["open"]
@@ -24,7 +24,9 @@ def _sniff(path: str) -> str:
 
     if is_nifti_path(path):
         return "nifti"
-    regular_file_stat(path)  # a FIFO, socket or device would block open() or never end
+    stat_regular(
+        path, what="source file"
+    )  # a FIFO, socket or device would block open() or never end
     # O_NONBLOCK: should the path become a FIFO after the check, open() still returns at once.
     fd = os.open(path, os.O_RDONLY | getattr(os, "O_NONBLOCK", 0) | getattr(os, "O_BINARY", 0))
     try:
@@ -90,7 +92,7 @@ def open(
     if not os.path.exists(path):
         raise SourceNotFoundError(f"{path}: no such file or directory")
     if not os.path.isdir(path):
-        regular_file_stat(path)  # FIFO, socket, device: a typed error, never a hang
+        stat_regular(path, what="source file")  # FIFO, socket, device: a typed error, never a hang
     if cache:
         from .cache import open_cached
 

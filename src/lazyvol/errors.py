@@ -16,6 +16,7 @@ __all__ = [
     "MultipleSeriesError",
     "ResourceLimitError",
     "SeriesError",
+    "SourceChangedError",
     "SourceNotFoundError",
     "UnsupportedError",
     "WriteError",
@@ -27,10 +28,21 @@ class LazyvolError(Exception):
 
     def __init__(self, *args: object) -> None:
         # File names that are not valid UTF-8 reach messages as lone surrogates, which cannot be
-        # printed: show their bytes as \xNN escapes instead.
-        from .files import printable
+        # printed: show their bytes as \xNN escapes instead (as lazyvol.sources.display_path).
+        super().__init__(*(_printable(a) if isinstance(a, str) else a for a in args))
 
-        super().__init__(*(printable(a) if isinstance(a, str) else a for a in args))
+
+def _printable(text: str) -> str:
+    """``text`` with undecodable file-name bytes (lone surrogates) as backslash-x escapes."""
+    try:
+        text.encode("utf-8")
+    except UnicodeEncodeError:
+        try:
+            raw = text.encode("utf-8", "surrogateescape")
+        except UnicodeEncodeError:  # a surrogate that is not an escaped byte
+            return text.encode("utf-8", "backslashreplace").decode("utf-8")
+        return raw.decode("utf-8", "backslashreplace")
+    return text
 
 
 class SourceNotFoundError(LazyvolError, FileNotFoundError):
@@ -39,6 +51,10 @@ class SourceNotFoundError(LazyvolError, FileNotFoundError):
 
 class FormatError(LazyvolError, ValueError):
     """A file cannot be read: not a known format, truncated, corrupt, or inconsistent with its header."""
+
+
+class SourceChangedError(FormatError):
+    """A source file was rewritten, replaced or moved after it was opened; open it again."""
 
 
 class UnsupportedError(FormatError):

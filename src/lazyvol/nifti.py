@@ -29,9 +29,9 @@ import numpy as np
 from .chunking import file_fingerprint, normalize_chunks, plan_to_dask
 from .config import cache_dir, max_volume_bytes
 from .errors import FormatError, ResourceLimitError, SourceNotFoundError
-from .files import path_bytes, regular_file_stat
 from .geometry import affine_problem
 from .scaling import apply_scale, scaled_dtype
+from .sources import path_bytes, stat_regular
 from .volume import Volume
 
 __all__ = ["NiftiPlan", "build_gzip_index", "clear_gzip_handles", "open_nifti", "read_block"]
@@ -143,7 +143,7 @@ def _load_image(path: str) -> Any:
     try:
         for holder in fmap.values():
             name = str(holder.filename)
-            regular_file_stat(name, "image file")
+            stat_regular(name, what="image file")
             fobj: Any = builtins.open(name, "rb")
             opened.append(fobj)
             if name.lower().endswith(".gz"):
@@ -180,7 +180,7 @@ def _precheck_raw_header(path: str) -> None:
         )
         if not os.path.exists(hdr_path):
             raise SourceNotFoundError(f"{path}: its header {hdr_path} is missing")
-    regular_file_stat(hdr_path, "header file")
+    stat_regular(hdr_path, what="header file")
     try:
         raw = _read_head(hdr_path, 548)
     except (OSError, EOFError, zlib.error) as exc:
@@ -291,7 +291,7 @@ def open_nifti(
     if not os.path.exists(path):
         raise SourceNotFoundError(f"{path}: no such file")
     _precheck_raw_header(path)
-    regular_file_stat(path)
+    stat_regular(path, what="NIfTI file")
     try:
         img = _load_image(path)
     except FileNotFoundError as exc:
@@ -318,7 +318,7 @@ def open_nifti(
     data_file = _image_file(img)
     if not os.path.exists(data_file):
         raise SourceNotFoundError(f"{path}: its image data file {data_file} is missing")
-    regular_file_stat(data_file, "image data file")
+    stat_regular(data_file, what="image data file")
     try:
         proxy: Any = img.dataobj
         disk_dtype = hdr.get_data_dtype()

@@ -19,10 +19,12 @@ from ..errors import (
     MultipleSeriesError,
     ResourceLimitError,
     SeriesError,
+    SourceChangedError,
     SourceNotFoundError,
     UnsupportedError,
 )
 from ..geometry import check_affine
+from ..sources import SourceStamp
 from ..volume import Volume
 from .checks import warn_slope_zero
 from .pixels import DicomPlan, read_block, stale_files
@@ -282,11 +284,16 @@ def open_dicom(
         else frames.transfer_syntax,
         photometric=frames.photometric,
         fill=_fill_value(options.get("fill"), out_dtype),
-        idents=frames.idents,
+        stamps=tuple(
+            SourceStamp(p, *ident) if p else None
+            for p, ident in zip(frames.paths, frames.idents, strict=False)
+        )
+        if len(frames.idents) == len(frames.paths)
+        else (),
     )
     changed = stale_files(plan)
     if changed:
-        raise FormatError(
+        raise SourceChangedError(
             f"{path}: {len(changed)} file(s) changed since they were scanned (e.g. {changed[0]}); "
             "open again to rescan"
         )

@@ -21,7 +21,6 @@ from pydicom.errors import InvalidDicomError
 from pydicom.tag import BaseTag, Tag
 from pydicom.uid import UID
 
-from ..files import file_kind
 from .records import FrameRecord
 
 #: Opening a path that became a FIFO since it was listed returns at once instead of blocking.
@@ -552,7 +551,7 @@ def read_header(path: str) -> FrameRecord | list[FrameRecord] | tuple[str, str]:
     except OSError as exc:
         return (f"cannot stat: {exc}", "")
     if not stat.S_ISREG(st.st_mode):  # replaced by a FIFO/socket/device since the listing
-        return (f"{file_kind(st.st_mode)}, not a regular file", "")
+        return ("not a regular file (a FIFO, socket or device)", "")
     if st.st_size == 0:
         return ("empty file", "")
     walked: tuple[_Parsed, int, bytes] | None = None

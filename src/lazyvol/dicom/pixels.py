@@ -10,16 +10,16 @@ data, big-endian data is byte-swapped.
 from __future__ import annotations
 
 import os
-import stat
 from dataclasses import dataclass
 from typing import Any
 
 import numpy as np
 
-from ..errors import FormatError
+from ..errors import FormatError, SourceChangedError
 from ..scaling import apply_scale
+from ..sources import SourceStamp, display_path
 
-__all__ = ["DicomPlan", "identity_problem", "read_block"]
+__all__ = ["DicomPlan", "read_block"]
 
 
 @dataclass(frozen=True)
@@ -47,68 +47,38 @@ class DicomPlan:
     photometric: str = "MONOCHROME2"
     #: Value of slices filled in for missing ones (allow_gaps=True); NaN only for float output.
     fill: float = 0.0
-    #: (size, mtime_ns, inode, ctime_ns) of each frame's file when scanned; empty: not checked.
-    idents: tuple[tuple[int, int, int, int], ...] = ()
+    #: Identity of each frame's file when scanned (None for a filled-in slice); empty: not checked.
+    stamps: tuple[SourceStamp | None, ...] = ()
 
 
 _O_FLAGS = os.O_RDONLY | getattr(os, "O_NONBLOCK", 0) | getattr(os, "O_BINARY", 0)
 
 
-def identity_problem(ident: tuple[int, int, int, int], st: os.stat_result) -> str:
-    """How a file's status differs from its identity when scanned ("" when it is the same file).
+def _open_frame_file(plan: DicomPlan, n: int) -> int:
+    """Descriptor of frame ``n``'s file, checked to be the file scanned.
 
-    Size, modification time, inode and status-change time: a rewrite that keeps the size and puts
-    the old mtime back (``os.utime``, ``cp -p``, ``rsync -t``) still moves ctime, which no user call
-    can set, and a replacement by rename changes the inode.
-    """
-    size, mtime_ns, inode, ctime_ns = ident
-    if not stat.S_ISREG(st.st_mode):
-        return "is no longer a regular file"
-    changed = [
-        name
-        for name, was, now in (
-            ("size", size, st.st_size),
-            ("mtime", mtime_ns, st.st_mtime_ns),
-            ("inode", inode, st.st_ino),
-            ("ctime", ctime_ns, st.st_ctime_ns),
-        )
-        if was != now
-    ]
-    if not changed:
-        return ""
-    if "inode" in changed:
-        return "was replaced by another file"
-    if "size" in changed:
-        return f"was rewritten (size {size} -> {st.st_size} bytes)"
-    return f"was rewritten ({' and '.join(changed)} changed)"
-
-
-def _open_frame_file(plan: DicomPlan, n: int, what: str) -> int:
-    """Descriptor of frame ``n``'s file, checked to be the file scanned (one ``fstat``).
-
-    Opened with ``O_NONBLOCK`` so a path replaced by a FIFO cannot block the read.
+    One ``fstat`` on the descriptor the read then uses (no extra open): size, mtime, inode and
+    ctime must match the scan, else :class:`~lazyvol.errors.SourceChangedError` naming the file
+    (a rewrite can move Pixel Data to another offset). ``O_NONBLOCK``: a path replaced by a FIFO
+    cannot block the read.
     """
     path = plan.paths[n]
     try:
         fd = os.open(path, _O_FLAGS)
+    except FileNotFoundError:
+        raise SourceChangedError(
+            f"{display_path(path)}: the file was removed or moved after the series was opened; "
+            "open the series again"
+        ) from None
     except OSError as exc:
-        raise FormatError(
-            f"{path}: cannot read {what}: {exc} (moved or deleted since the series was opened? "
-            "open it again)"
-        ) from exc
-    if plan.idents:
+        raise FormatError(f"{display_path(path)}: cannot read frame pixel data: {exc}") from exc
+    stamp = plan.stamps[n] if plan.stamps else None
+    if stamp is not None:
         try:
-            problem = identity_problem(plan.idents[n], os.fstat(fd))
+            stamp.verify(fd)
         except BaseException:
             os.close(fd)
             raise
-        if problem:
-            os.close(fd)
-            raise FormatError(
-                f"{path}: the file {problem} since the series was scanned; its Pixel Data "
-                "(7FE0,0010) may now be at another offset, so lazyvol does not read it: open the "
-                "series again (lazyvol.open) to rescan"
-            )
     return fd
 
 
@@ -119,7 +89,7 @@ def _decode(plan: DicomPlan, n: int) -> np.ndarray:
     path = plan.paths[n]
     offset = plan.offsets[n]
     length = plan.lengths[n]
-    fd = _open_frame_file(plan, n, "encapsulated pixel data")
+    fd = _open_frame_file(plan, n)
     try:
         with os.fdopen(fd, "rb") as f:
             f.seek(offset)
@@ -172,7 +142,7 @@ def _frame(plan: DicomPlan, n: int) -> np.ndarray:
     if plan.swap_ow8:
         # 8-bit data in an OW element of a big-endian file: bytes are swapped pairwise.
         length = nbytes + (nbytes % 2)
-    fd = _open_frame_file(plan, n, "frame pixel data")
+    fd = _open_frame_file(plan, n)
     try:
         with os.fdopen(fd, "rb") as f:
             f.seek(start)
@@ -214,7 +184,7 @@ def _read_into(plan: DicomPlan, n: int, dest: np.ndarray) -> None:
     view = memoryview(dest.data).cast("B")
     length = view.nbytes
     got = 0
-    fd = _open_frame_file(plan, n, "frame pixel data")
+    fd = _open_frame_file(plan, n)
     try:
         try:
             while got < length:
@@ -381,7 +351,7 @@ def read_block(plan: DicomPlan, index: tuple[slice, ...]) -> np.ndarray:
 
 def stale_files(plan: DicomPlan) -> list[str]:
     """Files changed since the scan (cheap check before building a graph): size, and with
-    ``plan.idents`` the full identity (mtime, inode, ctime)."""
+    ``plan.stamps`` the full identity (mtime, inode, ctime)."""
     bad = []
     for n, (p, size) in enumerate(zip(plan.paths, plan.sizes)):
         if not p:
@@ -391,6 +361,7 @@ def stale_files(plan: DicomPlan) -> list[str]:
         except OSError:
             bad.append(p)
             continue
-        if st.st_size != size or (plan.idents and identity_problem(plan.idents[n], st)):
+        stamp = plan.stamps[n] if plan.stamps else None
+        if st.st_size != size or (stamp is not None and not stamp.matches(st)):
             bad.append(p)
     return bad

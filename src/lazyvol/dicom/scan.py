@@ -21,7 +21,7 @@ from typing import Any
 
 from ..config import cache_dir, max_scan_files
 from ..errors import ResourceLimitError
-from ..files import regular_file_stat
+from ..sources import stat_regular
 from .header import read_header
 from .records import RECORD_FIELDS, FrameRecord
 
@@ -71,7 +71,7 @@ def find_files(
     root = os.path.abspath(root)
     if not os.path.isdir(root):
         # A single file; a FIFO, socket or device is refused here (reading it would block).
-        return [_listed(root, regular_file_stat(root))], []
+        return [_listed(root, stat_regular(root, what="DICOM file"))], []
     files: list[Listed] = []
     skipped: list[tuple[str, str]] = []
     seen: set[tuple[int, int]] = set()
