@@ -406,7 +406,7 @@ def open_nifti(
 
 def _affine_candidates(hdr: Any) -> list[tuple[str, str, Any]]:
     """(name, fields, getter) of the transforms a NIfTI header offers, in nibabel's order of
-    preference (``get_best_affine``): sform when sform_code > 0, qform when qform_code > 0; the base
+    preference (``get_best_affine``): sform when sform_code != 0, qform when qform_code != 0; the base
     affine from pixdim (the NIfTI "method 1") only when neither code is set (it has no orientation
     and a made-up origin: falling back to it from a declared transform would invent geometry)."""
 
@@ -415,10 +415,10 @@ def _affine_candidates(hdr: Any) -> list[tuple[str, str, Any]]:
 
     s_code, q_code = int(hdr["sform_code"]), int(hdr["qform_code"])
     out = []
-    if s_code > 0:
+    if s_code != 0:  # nibabel's test (a negative code is junk, but nibabel uses the sform)
         rows = ", ".join(f"{k} = {fmt(hdr[k])}" for k in ("srow_x", "srow_y", "srow_z"))
         out.append(("sform", f"sform_code {s_code}, {rows}", hdr.get_sform))
-    if q_code > 0:
+    if q_code != 0:
         quat = ", ".join(
             f"{k} = {float(hdr[k]):g}" for k in ("quatern_b", "quatern_c", "quatern_d")
         )
@@ -439,7 +439,7 @@ def _checked_affine(path: str, img: Any, meta: dict[str, Any]) -> np.ndarray:
     """The image's affine by nibabel's precedence, passing over a non-finite or singular transform.
 
     A NIfTI sform that is unusable (NaN/inf entries, all-zero rows) gives way to a usable qform
-    (qform_code > 0), nibabel's next choice, with a warning and ``meta["affine_fallback"]``;
+    (qform_code != 0), nibabel's next choice, with a warning and ``meta["affine_fallback"]``;
     ``meta["affine_source"]`` names the transform used. When no declared transform is usable the
     image is refused naming the fields: lazyvol never returns a non-finite or singular affine.
     Analyze images, and NIfTI with both codes 0, have only the pixdim-based affine.

@@ -4,9 +4,10 @@ Header parsing (:mod:`lazyvol.dicom.header`) keeps what each file says; this mod
 those values can describe an image at all, and applies the two repairs that trusted tools apply:
 
 - refused (a ``FormatError`` naming the file, the keyword and tag, and the value): Rows or Columns
-  0, BitsAllocated 0 or not 1/8/16/32/64, NumberOfFrames below 1, a non-finite or non-positive
-  PixelSpacing, an ImageOrientationPatient that is not two orthonormal directions beyond rounding,
-  non-finite ImagePositionPatient, RescaleSlope or RescaleIntercept;
+  0, BitsAllocated 0 or not 1 or a multiple of 8, PixelRepresentation other than 0/1,
+  NumberOfFrames below 1, a non-finite or non-positive PixelSpacing, an ImageOrientationPatient
+  that is not two orthonormal directions beyond rounding, non-finite ImagePositionPatient,
+  RescaleSlope or RescaleIntercept;
 - repaired: ImageOrientationPatient off by rounding only is replaced by the nearest orthonormal
   pair; RescaleSlope 0 is taken as 1 (as dcm2niix does: a zero slope would map every voxel to the
   intercept), with a warning naming the files, recorded in ``meta["rescale_slope_zero"]``.
@@ -37,6 +38,7 @@ _TAGS = {
     "Rows": "(0028,0010)",
     "Columns": "(0028,0011)",
     "BitsAllocated": "(0028,0100)",
+    "PixelRepresentation": "(0028,0103)",
     "NumberOfFrames": "(0028,0008)",
     "PixelSpacing": "(0028,0030)",
     "ImageOrientationPatient": "(0020,0037)",
@@ -105,6 +107,11 @@ def record_problem(rec: FrameRecord) -> tuple[str, str] | None:
         return "format", (
             f"{path}: {_named('BitsAllocated')} = {rec.bits_allocated} is not a valid value (1 or a "
             "multiple of 8); the header is corrupt"
+        )
+    if "PixelRepresentation" not in bad and rec.pixel_representation not in (0, 1):
+        return "format", (
+            f"{path}: {_named('PixelRepresentation')} = {rec.pixel_representation} is neither 0 "
+            "(unsigned) nor 1 (signed); the header is corrupt"
         )
     if "NumberOfFrames" not in bad and rec.number_of_frames < 1 and rec.number_of_frames != -1:
         return "format", (
