@@ -582,7 +582,10 @@ def _read_with_pydicom(path: str) -> Any:
     """Parse with pydicom (elements generator, else dcmread): (parsed, ds, pos, elem_head) or a skip."""
     ds: Any = None
     try:
-        with open(path, "rb") as fp:
+        # O_NONBLOCK: a path that became a FIFO since it was listed cannot block the scan.
+        with os.fdopen(
+            os.open(path, os.O_RDONLY | _O_NONBLOCK | getattr(os, "O_BINARY", 0)), "rb"
+        ) as fp:
             head = fp.read(132)
             has_preamble = head[128:132] == b"DICM"
             if not has_preamble and not _plausible_headerless(head):
