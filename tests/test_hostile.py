@@ -505,3 +505,16 @@ def test_nifti_negative_sform_code_follows_nibabel(tmp_path):
     vol = lv.open(path)
     np.testing.assert_allclose(vol.affine, nib.load(path).affine)  # nibabel: code != 0 -> sform
     np.testing.assert_array_equal(vol.compute(), data)
+
+
+def test_enhanced_multiframe_functional_group_values_checked(tmp_path):
+    # Geometry and rescale from the functional groups go through the same checks.
+    from lazyvol.testing import write_enhanced_dicom
+
+    write_enhanced_dicom(tmp_path / "neg" / "mf.dcm", (8, 6, 4), spacing=(-0.8, 0.7, 2.5))
+    with pytest.raises(FormatError, match=r"PixelSpacing \(0028,0030\) = \[0.7, -0.8\]"):
+        lv.open(tmp_path / "neg")
+    truth = write_enhanced_dicom(tmp_path / "z" / "mf.dcm", (8, 6, 4), slope=[1, 0, 1, 1])
+    with pytest.warns(RuntimeWarning, match=r"RescaleSlope \(0028,1053\) = 0"):
+        vol = lv.open(tmp_path / "z")
+    np.testing.assert_array_equal(vol.compute(), truth.stored)  # slope 0 taken as 1

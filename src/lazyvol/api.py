@@ -24,10 +24,9 @@ def _sniff(path: str) -> str:
 
     if is_nifti_path(path):
         return "nifti"
-    stat_regular(
-        path, what="source file"
-    )  # a FIFO, socket or device would block open() or never end
-    # O_NONBLOCK: should the path become a FIFO after the check, open() still returns at once.
+    # A FIFO, socket or device would block open() or never end: refused before any open, and
+    # O_NONBLOCK so that a path swapped for a FIFO after the check still cannot block.
+    stat_regular(path, what="source file")
     fd = os.open(path, os.O_RDONLY | getattr(os, "O_NONBLOCK", 0) | getattr(os, "O_BINARY", 0))
     try:
         head = os.pread(fd, 544, 0) if hasattr(os, "pread") else os.read(fd, 544)
