@@ -518,3 +518,17 @@ def test_enhanced_multiframe_functional_group_values_checked(tmp_path):
     with pytest.warns(RuntimeWarning, match=r"RescaleSlope \(0028,1053\) = 0"):
         vol = lv.open(tmp_path / "z")
     np.testing.assert_array_equal(vol.compute(), truth.stored)  # slope 0 taken as 1
+
+
+@pytest.mark.parametrize("codes", [(0, 1), (0, 0)])
+def test_nifti_zero_pixdim_repair_is_warned_and_recorded(tmp_path, codes):
+    def edit(h):
+        h["sform_code"], h["qform_code"] = codes
+        h["pixdim"][3] = 0.0
+
+    path, data = _raw_nifti(tmp_path / "a.nii", edit)
+    with pytest.warns(RuntimeWarning, match=r"pixdim\[1:4\] = \[2.0, 3.0, 0.0\]"):
+        vol = lv.open(path)
+    np.testing.assert_allclose(vol.affine, nib.load(path).affine)  # nibabel's repaired affine
+    assert vol.meta["pixdim_repaired"] == {"stored": [2.0, 3.0, 0.0], "used": [2.0, 3.0, 1.0]}
+    np.testing.assert_array_equal(vol.compute(), data)

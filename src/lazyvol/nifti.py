@@ -462,6 +462,7 @@ def _checked_affine(path: str, img: Any, meta: dict[str, Any]) -> np.ndarray:
             problem = f"cannot be computed ({exc})"
         if problem is None:
             meta["affine_source"] = name
+            _note_pixdim_repair(path, img, name, meta)
             if rejected:
                 meta["affine_fallback"] = "; ".join(rejected) + f"; the {name} affine is used"
                 warnings.warn(
@@ -477,6 +478,18 @@ def _checked_affine(path: str, img: Any, meta: dict[str, Any]) -> np.ndarray:
     )
 
 
+def _raw_header(img: Any) -> Any:
+    """The header exactly as stored, before nibabel's load-time fixes (None if unreadable)."""
+    hdr = img.header
+    fm = img.file_map
+    hdr_file = str(fm["header"].filename if "header" in fm else fm["image"].filename)
+    try:
+        block = _read_head(hdr_file, hdr.sizeof_hdr)
+        return type(hdr)(block, endianness=hdr.endianness, check=False)
+    except Exception:  # the checked header was read already; callers fall back to it
+        return None
+
+
 def _raw_scaling(img: Any) -> tuple[float, float]:
     """scl_slope/scl_inter exactly as stored: nibabel's load-time checks turn an infinite slope
     into NaN, which would then silently mean "no scaling"."""
@@ -485,14 +498,32 @@ def _raw_scaling(img: Any) -> tuple[float, float]:
     hdr = img.header
     if not isinstance(hdr, nib.Nifti1Header):  # Nifti2Header subclasses Nifti1Header
         return 1.0, 0.0
-    fm = img.file_map
-    hdr_file = str(fm["header"].filename if "header" in fm else fm["image"].filename)
-    try:
-        block = _read_head(hdr_file, hdr.sizeof_hdr)
-        raw = type(hdr)(block, endianness=hdr.endianness, check=False)
-        return float(raw["scl_slope"]), float(raw["scl_inter"])
-    except Exception:  # the checked header was read already; fall back to it
+    raw = _raw_header(img)
+    if raw is None:
         return float(hdr["scl_slope"]), float(hdr["scl_inter"])
+    return float(raw["scl_slope"]), float(raw["scl_inter"])
+
+
+def _note_pixdim_repair(path: str, img: Any, source: str, meta: dict[str, Any]) -> None:
+    """Warn (and record ``meta["pixdim_repaired"]``) when the affine used rests on voxel sizes
+    nibabel changed at load: a zero ``pixdim[1..3]`` read as 1, a negative one as its absolute
+    value. The sform does not use pixdim."""
+    if source == "sform":
+        return
+    raw = _raw_header(img)
+    if raw is None:
+        return
+    stored = [float(x) for x in raw["pixdim"][1:4]]
+    used = [float(x) for x in img.header["pixdim"][1:4]]
+    if stored != used and all(math.isfinite(x) for x in stored):
+        meta["pixdim_repaired"] = {"stored": stored, "used": used}
+        warnings.warn(
+            f"lazyvol: {path}: NIfTI field pixdim[1:4] = {stored} holds zero or negative voxel "
+            f"sizes; read as {used} (nibabel's repair, recorded in meta['pixdim_repaired']): the "
+            f"{source} affine's voxel sizes are not from the file",
+            RuntimeWarning,
+            stacklevel=4,
+        )
 
 
 def _format_name(img: Any) -> str:
