@@ -532,3 +532,10 @@ def test_nifti_zero_pixdim_repair_is_warned_and_recorded(tmp_path, codes):
     np.testing.assert_allclose(vol.affine, nib.load(path).affine)  # nibabel's repaired affine
     assert vol.meta["pixdim_repaired"] == {"stored": [2.0, 3.0, 0.0], "used": [2.0, 3.0, 1.0]}
     np.testing.assert_array_equal(vol.compute(), data)
+
+
+def test_dicom_bits_allocated_12_is_unsupported_not_corrupt(tmp_path):
+    folder = tmp_path / "b12"
+    write_dicom_series(folder, shape=SHAPE, extra={"BitsAllocated": 12, "BitsStored": 12})
+    with pytest.raises(lv.UnsupportedError, match=r"BitsAllocated \(0028,0100\) = 12"):
+        lv.open(folder)

@@ -102,11 +102,12 @@ def record_problem(rec: FrameRecord) -> tuple[str, str] | None:
                 "column; the header is corrupt"
             )
     if "BitsAllocated" not in bad and (
-        rec.bits_allocated <= 0 or (rec.bits_allocated != 1 and rec.bits_allocated % 8)
+        # 1 (binary) and 12 (packed legacy ACR-NEMA) are real, just not supported (said later)
+        rec.bits_allocated <= 0 or (rec.bits_allocated not in (1, 12) and rec.bits_allocated % 8)
     ):
         return "format", (
-            f"{path}: {_named('BitsAllocated')} = {rec.bits_allocated} is not a valid value (1 or a "
-            "multiple of 8); the header is corrupt"
+            f"{path}: {_named('BitsAllocated')} = {rec.bits_allocated} is not a valid value (1, 12 or "
+            "a multiple of 8); the header is corrupt"
         )
     if "PixelRepresentation" not in bad and rec.pixel_representation not in (0, 1):
         return "format", (
