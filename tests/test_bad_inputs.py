@@ -155,6 +155,34 @@ COVERAGE: dict[str, dict[str, list[str]]] = {
             "tests/test_dicom_4d.py::test_magnitude_and_phase_are_split_not_stacked",
             "tests/test_dicom_4d.py::test_enhanced_magnitude_and_field_map_are_separate_volumes",
         ],
+        # -- issue 13 (hostile inputs): tests in tests/test_hostile.py --
+        "file names that are not valid UTF-8": [
+            "tests/test_hostile.py::test_dicom_folder_with_non_utf8_name_opens",
+            "tests/test_hostile.py::test_nifti_non_utf8_name_opens",
+            "tests/test_hostile.py::test_analyze_pair_non_utf8_name_opens",
+            "tests/test_hostile.py::test_error_message_with_non_utf8_name_is_printable",
+        ],
+        "a file rewritten, replaced or moved after open": [
+            "tests/test_hostile.py::test_dicom_rewritten_after_open_is_refused_at_read",
+            "tests/test_hostile.py::test_dicom_same_size_rewrite_with_restored_mtime_is_refused",
+            "tests/test_hostile.py::test_dicom_replaced_or_deleted_after_open_is_refused",
+        ],
+        "Rows or Columns 0": [
+            "tests/test_hostile.py::test_dicom_zero_dimensions_and_bad_bits_refused",
+            "tests/test_hostile.py::test_dicom_number_of_frames_below_one_refused",
+        ],
+        "PixelSpacing negative, zero or non-finite": [
+            "tests/test_hostile.py::test_dicom_pixel_spacing_negative_or_zero_refused",
+            "tests/test_hostile.py::test_dicom_non_finite_values_refused",
+            "tests/test_hostile.py::test_dicom_non_finite_position_refused",
+        ],
+        "ImageOrientationPatient not orthonormal": [
+            "tests/test_hostile.py::test_dicom_skewed_orientation_refused",
+            "tests/test_hostile.py::test_dicom_orientation_rounding_is_normalised",
+        ],
+        "RescaleSlope 0": [
+            "tests/test_hostile.py::test_dicom_rescale_slope_zero_taken_as_one_with_warning",
+        ],
     },
     "NIfTI": {
         "corrupt or truncated .nii.gz (including a bad CRC trailer)": [
@@ -188,6 +216,18 @@ COVERAGE: dict[str, dict[str, list[str]]] = {
             "tests/test_nifti.py::test_dtypes_and_endianness",
             "tests/test_nifti.py::test_extensions_and_unusual_offset",
             "tests/test_nifti.py::test_nibabel_test_data_matches_nibabel",
+        ],
+        # -- issue 13 (hostile inputs): tests in tests/test_hostile.py --
+        "non-finite (NaN/inf) sform or pixdim, singular sform": [
+            "tests/test_hostile.py::test_nifti_bad_sform_falls_back_to_qform_with_warning",
+            "tests/test_hostile.py::test_nifti_bad_sform_without_qform_refused",
+            "tests/test_hostile.py::test_nifti_non_finite_pixdim_refused",
+            "tests/test_hostile.py::test_writers_raise_only_lazyvol_errors",
+        ],
+        "a path that is a FIFO, socket or device": [
+            "tests/test_hostile.py::test_fifo_socket_device_paths_are_typed_errors_not_hangs",
+            "tests/test_hostile.py::test_fifo_inside_dicom_folder_and_analyze_pair_with_fifo_image",
+            "tests/test_hostile.py::test_socket_path_refused_in_process",
         ],
     },
     "Cache and writers": {
@@ -223,7 +263,9 @@ COVERAGE: dict[str, dict[str, list[str]]] = {
 
 def _table_rows(section: str) -> list[str]:
     """Rows (first cells) of one table of BAD_INPUTS.md, if the file is at hand."""
-    doc = Path("/work/shared/BAD_INPUTS.md")
+    doc = Path(__file__).resolve().parents[2] / "shared" / "BAD_INPUTS.md"
+    if not doc.is_file():
+        doc = Path("/work/shared/BAD_INPUTS.md")
     if not doc.is_file():
         return []
     text = doc.read_text(encoding="utf-8")

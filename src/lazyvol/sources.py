@@ -140,7 +140,8 @@ class SourceStamp:
             raise SourceChangedError(
                 f"{display_path(self.path)}: the file changed after it was opened (size "
                 f"{self.size} -> {st.st_size}, mtime_ns {self.mtime_ns} -> {st.st_mtime_ns}, "
-                f"inode {self.inode} -> {st.st_ino}); its data may have moved. Open the source "
+                f"inode {self.inode} -> {st.st_ino}, ctime_ns {self.ctime_ns} -> {st.st_ctime_ns}); "
+                "its data may have moved. Open the source "
                 "again"
             )
 

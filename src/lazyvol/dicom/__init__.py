@@ -19,10 +19,14 @@ from ..errors import (
     MultipleSeriesError,
     ResourceLimitError,
     SeriesError,
+    SourceChangedError,
     SourceNotFoundError,
     UnsupportedError,
 )
+from ..geometry import check_affine
+from ..sources import SourceStamp
 from ..volume import Volume
+from .checks import warn_slope_zero
 from .pixels import DicomPlan, read_block, stale_files
 from .scan import find_files, listing_digest, load_report, save_report, scan_files
 from .series import NATIVE_SYNTAXES, GroupOptions, ScanReport, SeriesInfo, build_series
@@ -286,11 +290,17 @@ def open_dicom(
         else frames.transfer_syntax,
         photometric=frames.photometric,
         fill=_fill_value(options.get("fill"), out_dtype),
+        stamps=tuple(
+            SourceStamp(p, *ident) if p else None
+            for p, ident in zip(frames.paths, frames.idents, strict=False)
+        )
+        if len(frames.idents) == len(frames.paths)
+        else (),
     )
     changed = stale_files(plan)
     if changed:
-        raise FormatError(
-            f"{path}: {len(changed)} file(s) changed size since they were scanned (e.g. {changed[0]}); "
+        raise SourceChangedError(
+            f"{path}: {len(changed)} file(s) changed since they were scanned (e.g. {changed[0]}); "
             "open again to rescan"
         )
     if chunks is None or (isinstance(chunks, str) and chunks == "auto"):
@@ -314,4 +324,9 @@ def open_dicom(
         meta["axis4"] = info.axis4
     if info.warnings:
         meta["warnings"] = list(info.warnings)
-    return Volume(data, info.affine, meta=meta, source=os.path.abspath(path))
+    if meta.get("rescale_slope_zero"):
+        warn_slope_zero(meta["rescale_slope_zero"])
+    affine = check_affine(
+        info.affine, path, "ImagePositionPatient/ImageOrientationPatient/PixelSpacing"
+    )
+    return Volume(data, affine, meta=meta, source=os.path.abspath(path))

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import math
 import os
+import stat
 import struct
 import warnings
 from typing import Any
@@ -22,6 +23,9 @@ from pydicom.uid import UID
 
 from .records import FrameRecord
 from .vendor import read_diffusion, read_ge_image_kind, read_philips_scale_slope
+
+#: Opening a path that became a FIFO since it was listed returns at once instead of blocking.
+_O_NONBLOCK = getattr(os, "O_NONBLOCK", 0)
 
 __all__ = ["HEADER_TAGS", "read_header"]
 
@@ -573,12 +577,14 @@ def read_header(path: str) -> FrameRecord | list[FrameRecord] | tuple[str, str]:
         st = os.stat(path)
     except OSError as exc:
         return (f"cannot stat: {exc}", "")
+    if not stat.S_ISREG(st.st_mode):  # replaced by a FIFO/socket/device since the listing
+        return ("not a regular file (a FIFO, socket or device)", "")
     if st.st_size == 0:
         return ("empty file", "")
     walked: tuple[_Parsed, int, bytes] | None = None
     if USE_WALKER:
         try:
-            fd = os.open(path, os.O_RDONLY | getattr(os, "O_BINARY", 0))
+            fd = os.open(path, os.O_RDONLY | _O_NONBLOCK | getattr(os, "O_BINARY", 0))
         except OSError as exc:
             return (f"cannot read: {exc}", "")
         try:
@@ -616,7 +622,10 @@ def _read_with_pydicom(path: str) -> Any:
     """Parse with pydicom (elements generator, else dcmread): (parsed, ds, pos, elem_head) or a skip."""
     ds: Any = None
     try:
-        with open(path, "rb") as fp:
+        # O_NONBLOCK: a path that became a FIFO since it was listed cannot block the scan.
+        with os.fdopen(
+            os.open(path, os.O_RDONLY | _O_NONBLOCK | getattr(os, "O_BINARY", 0)), "rb"
+        ) as fp:
             head = fp.read(132)
             has_preamble = head[128:132] == b"DICM"
             if not has_preamble and head[:2] == b"\x1f\x8b" and _gzipped_dicom(path):
@@ -779,6 +788,8 @@ def _record(
         pixel_offset=pixel_offset,
         pixel_length=pixel_length,
         pixel_vr=pixel_vr,
+        inode=int(st.st_ino),
+        ctime_ns=int(st.st_ctime_ns),
     )
     if "NumberOfFrames" in r:
         nf = r.get_int("NumberOfFrames")

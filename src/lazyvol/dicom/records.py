@@ -75,6 +75,10 @@ class FrameRecord:
     dimension_names: list[str] | None = None
     #: Philips private scale slope (2005,100E) (floating-point values = stored value / it).
     philips_scale_slope: float | None = None
+    #: Inode and status-change time of the file when scanned: with size and mtime_ns, the identity
+    #: every pixel read checks (a file rewritten or replaced since is refused, never misread).
+    inode: int = 0
+    ctime_ns: int = 0
 
     def to_list(self) -> list[Any]:
         """Values in field order (compact form for the scan index)."""

@@ -21,6 +21,7 @@ import numpy as np
 from .. import geometry as geo
 from ..scaling import scaled_dtype
 from .ordering import RANK_INSTANCE, Axis4Order, order_volumes
+from .checks import check_records
 from .records import FrameRecord
 from .vendor import SOURCES as _VENDOR_SOURCES
 
@@ -55,6 +56,8 @@ class FrameTable:
     pixel_vr: str
     transfer_syntax: str
     photometric: str = "MONOCHROME2"
+    #: (size, mtime_ns, inode, ctime_ns) of each frame's file when scanned (pixel reads check it).
+    idents: tuple[tuple[int, int, int, int], ...] = ()
 
     @property
     def stored_dtype(self) -> np.dtype:
@@ -132,7 +135,10 @@ class SeriesInfo:
         fr = doc.get("frames")
         if fr is not None:
             fields: dict[str, Any] = {
-                k: tuple(v) if isinstance(v, list) else v for k, v in fr.items()
+                k: tuple(tuple(x) if isinstance(x, list) else x for x in v)
+                if isinstance(v, list)
+                else v
+                for k, v in fr.items()
             }
             doc["frames"] = FrameTable(**fields)
         return cls(**doc)
@@ -208,6 +214,7 @@ def _split_4d(info: SeriesInfo) -> list[SeriesInfo]:
                 "inters": fr.inters[sl],
                 "sizes": fr.sizes[sl],
                 "lengths": fr.lengths[sl],
+                "idents": fr.idents[sl],
             }
         )
         meta = {k: v for k, v in info.meta.items() if k != "axis4_values"}
@@ -734,6 +741,8 @@ def _volume(
     if dup_error:
         return fail("series", dup_error)
     info.files = sorted(r.path for r in records)
+    if problem := check_records(records, meta, warnings):  # values (dicom/checks.py)
+        return fail(*problem)
     for rec in records:
         problem = _support_error(rec)
         if problem:
@@ -990,6 +999,9 @@ def _volume(
         pixel_vr=first.pixel_vr,
         transfer_syntax=first.transfer_syntax,
         photometric=first.photometric,
+        idents=tuple(
+            (r.size, r.mtime_ns, r.inode, r.ctime_ns) if r else (0, 0, 0, 0) for r in slots_all
+        ),
     )
     return info
 
