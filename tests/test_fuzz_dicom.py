@@ -347,6 +347,8 @@ def test_4d_ordering_attributes(fuzz_env, edits):
             assert any(
                 np.array_equal(got4[:, :, k, t], stored[:, :, k, u]) for u in range(stored.shape[3])
             ), f"slice k={k} of volume {t} is not a slice of position {k}"
+
+
 _ODD_DS = st.one_of(
     st.sampled_from(["nan", "inf", "-inf", "0", "-0", "-0.7", "1e-30", "1e30", "0.5", "3"]),
     st.floats(-5, 5).map(lambda x: f"{x:.4f}"),

@@ -20,8 +20,8 @@ import numpy as np
 
 from .. import geometry as geo
 from ..scaling import scaled_dtype
-from .ordering import RANK_INSTANCE, Axis4Order, order_volumes
 from .checks import check_records
+from .ordering import RANK_INSTANCE, Axis4Order, order_volumes
 from .records import FrameRecord
 from .vendor import SOURCES as _VENDOR_SOURCES
 
