@@ -33,7 +33,7 @@ import re
 import threading
 from collections.abc import Iterable, Mapping, Sequence
 from datetime import datetime
-from typing import Any
+from typing import Any, Literal
 from urllib.parse import urlsplit
 
 import numpy as np
@@ -113,7 +113,15 @@ def _with_timeouts(protocol: str, options: dict[str, Any]) -> dict[str, Any]:
         config.setdefault("retries", {"max_attempts": 3, "mode": "standard"})
         opts["config_kwargs"] = config
     elif protocol in ("gs", "gcs"):
-        opts.setdefault("timeout", timeout)
+        import aiohttp
+
+        # gcsfs passes requests_timeout to every aiohttp request.
+        opts.setdefault(
+            "requests_timeout",
+            aiohttp.ClientTimeout(
+                total=None, connect=timeout, sock_connect=timeout, sock_read=timeout
+            ),
+        )
     return opts
 
 
@@ -203,6 +211,13 @@ def _translate(exc: BaseException, loc: Location, what: str) -> LazyvolError:
             "or the environment (AWS_*, GOOGLE_APPLICATION_CREDENTIALS, ...) and the object's "
             "permissions, or pass storage_options={'anon': True} for public data"
         )
+    if status == 412:
+        from .errors import SourceChangedError
+
+        return SourceChangedError(
+            f"{where}: the object changed after it was opened (its ETag no longer matches); "
+            "open the source again"
+        )
     if status == 416:
         return FormatError(
             f"{where}: truncated: {what} starts past the end of the object (HTTP 416); the object "
@@ -246,7 +261,9 @@ def _etag(info: Mapping[str, Any]) -> str:
     tag = ""
     for name in ("ETag", "etag", "Etag", "md5Hash", "Content-MD5", "Digest"):
         if info.get(name):
-            tag = str(info[name]).strip('"')
+            tag = str(info[name])
+            if tag.startswith('"') and tag.endswith('"') and len(tag) >= 2:
+                tag = tag[1:-1]  # a strong ETag without its quotes; weak ones keep W/"..."
             break
     for name in ("VersionId", "generation", "version_id"):
         if info.get(name):
@@ -378,16 +395,22 @@ def _short(loc: Location, offset: int, length: int, got: int) -> FormatError:
     )
 
 
-def _pread_into(loc: Location, offset: int, view: memoryview) -> int:
+def _pread_into(
+    loc: Location, offset: int, view: memoryview, expect: SourceStamp | None = None
+) -> int:
     got = 0
     length = view.nbytes
     try:
         fd = os.open(loc.url, os.O_RDONLY | getattr(os, "O_BINARY", 0))
     except FileNotFoundError:
+        if expect is not None:
+            expect.verify()  # raises SourceChangedError: removed or moved since it was opened
         raise SourceNotFoundError(f"{loc.display}: no such file") from None
     except OSError as exc:
         raise FormatError(f"{loc.display}: cannot open ({exc.strerror})") from None
     try:
+        if expect is not None:
+            expect.verify(fd)  # one fstat on the descriptor already open
         while got < length:
             if _HAVE_PREADV:
                 k = os.preadv(fd, [view[got:]], offset + got)
@@ -408,12 +431,29 @@ def _pread_into(loc: Location, offset: int, view: memoryview) -> int:
     return got
 
 
-def _remote_range(fs: Any, loc: Location, offset: int, length: int) -> bytes:
+def _if_match(loc: Location, expect: SourceStamp | None) -> dict[str, Any]:
+    """Request arguments that make an HTTP server refuse a changed object (412), at no extra cost.
+
+    Only strong ETags can be compared (RFC 9110); other protocols are checked by :func:`verify`.
+    """
+    if expect is None or not expect.etag or loc.protocol not in ("http", "https"):
+        return {}
+    tag = expect.etag.split("@", 1)[0]
+    if not tag or tag.startswith("W/"):
+        return {}
+    return {"headers": {"If-Match": f'"{tag}"'}}
+
+
+def _remote_range(
+    fs: Any, loc: Location, offset: int, length: int, expect: SourceStamp | None = None
+) -> bytes:
     if length == 0:
         return b""
     what = f"reading bytes {offset}-{offset + length - 1}"
     try:
-        data = fs.cat_file(_fs_path(loc, fs), start=offset, end=offset + length)
+        data = fs.cat_file(
+            _fs_path(loc, fs), start=offset, end=offset + length, **_if_match(loc, expect)
+        )
     except Exception as exc:
         raise _translate(exc, loc, what) from None
     return _exact(loc, offset, length, bytes(data))
@@ -428,34 +468,47 @@ def _exact(loc: Location, offset: int, length: int, data: bytes) -> bytes:
     raise _short(loc, offset, length, len(data))
 
 
-def read(source: Location | str, offset: int, length: int) -> bytes:
+def read(
+    source: Location | str, offset: int, length: int, *, expect: SourceStamp | None = None
+) -> bytes:
     """Exactly ``length`` bytes of ``source`` from byte ``offset``.
+
+    ``expect``: the source's stamp when it was opened. A local file is checked against it with
+    one ``fstat`` of the descriptor the read uses; an HTTP(S) read sends ``If-Match`` with a strong
+    ETag (the server refuses a changed object, no extra request). Other URLs are checked with
+    :func:`verify` (one HEAD), where a caller wants it.
 
     Raises
     ------
     FormatError
         The source ends before ``offset + length`` (truncated).
+    SourceChangedError
+        ``expect`` given and the source is no longer that one.
     SourceNotFoundError, RemoteAccessError, RemoteReadError, RemoteTimeoutError
         See the module documentation.
     """
     loc = Location.of(source)
     _check_range(loc, offset, length)
     if loc.is_remote:
-        return _remote_range(filesystem(loc), loc, offset, length)
+        return _remote_range(filesystem(loc), loc, offset, length, expect)
     buf = bytearray(length)
-    got = _pread_into(loc, offset, memoryview(buf))
+    got = _pread_into(loc, offset, memoryview(buf), expect)
     if got != length:
         raise _short(loc, offset, length, got)
     return bytes(buf)
 
 
 def read_into(
-    source: Location | str, offset: int, out: np.ndarray | memoryview | bytearray
+    source: Location | str,
+    offset: int,
+    out: np.ndarray | memoryview | bytearray,
+    *,
+    expect: SourceStamp | None = None,
 ) -> None:
     """Fill ``out`` (any writable C-contiguous buffer) with the bytes of ``source`` from ``offset``.
 
     Local files are read with ``os.preadv`` straight into ``out`` (no intermediate copy); remote
-    bytes arrive in one ranged request and are copied in once.
+    bytes arrive in one ranged request and are copied in once. ``expect`` as in :func:`read`.
     """
     loc = Location.of(source)
     raw = out.data if isinstance(out, np.ndarray) else memoryview(out)
@@ -467,9 +520,9 @@ def read_into(
     if length == 0:
         return
     if loc.is_remote:
-        view[:] = _remote_range(filesystem(loc), loc, offset, length)
+        view[:] = _remote_range(filesystem(loc), loc, offset, length, expect)
         return
-    got = _pread_into(loc, offset, view)
+    got = _pread_into(loc, offset, view, expect)
     if got != length:
         raise _short(loc, offset, length, got)
 
@@ -514,13 +567,15 @@ def map_array(
     shape: Sequence[int],
     dtype: Any,
     *,
-    order: str = "C",
+    order: Literal["C", "F"] = "C",
+    expect: SourceStamp | None = None,
 ) -> np.ndarray:
     """The array of ``shape``/``dtype`` stored from byte ``offset``: a read-only memory map of a
     local file (no copy; pages come from the page cache), or the bytes read once for a URL.
 
     The file size is checked first, so a file shorter than the block raises
-    :class:`~lazyvol.errors.FormatError` instead of crashing the process with SIGBUS.
+    :class:`~lazyvol.errors.FormatError` instead of crashing the process with SIGBUS;
+    ``expect`` (the stamp at open) is compared with the same ``stat``.
     """
     loc = Location.of(source)
     dt = np.dtype(dtype)
@@ -529,12 +584,14 @@ def map_array(
     nbytes = count * dt.itemsize
     _check_range(loc, offset, nbytes)
     if loc.is_remote:
-        data = read(loc, offset, nbytes)
-        return np.frombuffer(data, dtype=dt, count=count).reshape(shape, order=order)  # type: ignore[call-overload]
+        data = read(loc, offset, nbytes, expect=expect)
+        return np.frombuffer(data, dtype=dt, count=count).reshape(shape, order=order)
     st = stat_regular(loc.url)
+    if expect is not None and not expect.matches(st):
+        expect.verify()  # raises SourceChangedError naming what changed
     if st.st_size < offset + nbytes:
         raise _short(loc, offset, nbytes, max(0, st.st_size - offset))
     if nbytes == 0:
-        return np.empty(shape, dtype=dt, order=order)  # type: ignore[call-overload]
+        return np.empty(shape, dtype=dt, order=order)
     mm = np.memmap(loc.url, dtype=dt, mode="r", offset=offset, shape=(count,))
-    return np.asarray(mm).reshape(shape, order=order)  # type: ignore[call-overload]
+    return np.asarray(mm).reshape(shape, order=order)

@@ -36,7 +36,8 @@ def free_port() -> int:
 @dataclass
 class Obj:
     data: bytes
-    #: "", "deny" (403), "cut" (close mid-body), "stall" (send part, then hang), "norange" (200)
+    #: "", "deny" (403), "error" (500), "cut" (close mid-body), "stall" (send part, then hang),
+    #: "norange" (ignore Range: 200 with the whole object)
     mode: str = ""
     mtime: float = 1_700_000_000.0
 
@@ -96,8 +97,15 @@ def _handler(state: HttpServer) -> type[BaseHTTPRequestHandler]:
             if obj is None:
                 self.send_error(404)
                 return
-            if obj.mode == "deny":
-                self.send_response(403)
+            if obj.mode in ("deny", "error"):
+                self.send_response(403 if obj.mode == "deny" else 500)
+                self.send_header("Content-Length", "0")
+                self.end_headers()
+                return
+            etag = '"' + hashlib.md5(obj.data).hexdigest() + '"'
+            if_match = self.headers.get("If-Match")
+            if if_match is not None and if_match.strip() not in ("*", etag):
+                self.send_response(412)
                 self.send_header("Content-Length", "0")
                 self.end_headers()
                 return

@@ -141,6 +141,44 @@ def test_http_stalled_server_times_out(http_server: HttpServer, monkeypatch):
     assert isinstance(info.value, TimeoutError)
 
 
+def test_http_server_errors_and_refused_connections(http_server: HttpServer):
+    url = http_server.put("boom.bin", DATA, mode="error")
+    with pytest.raises(_io.RemoteReadError, match=r"boom\.bin: reading bytes 0-9 failed.*500"):
+        _io.read(url, 0, 10)
+    from remote_servers import free_port
+
+    nobody = f"http://127.0.0.1:{free_port()}/x.nii"
+    with pytest.raises(_io.RemoteReadError, match=r"127\.0\.0\.1:\d+/x\.nii"):
+        _io.read(nobody, 0, 10)
+
+
+def test_reads_check_the_stamp_taken_at_open(tmp_path, http_server: HttpServer):
+    # Local: one fstat of the descriptor the read uses.
+    p = tmp_path / "f.bin"
+    p.write_bytes(DATA[:1000])
+    st = SourceStamp.of(p)
+    assert _io.read(str(p), 0, 10, expect=st) == DATA[:10]
+    p.write_bytes(DATA[1:1001])  # same size, new content
+    os.utime(p, ns=(st.mtime_ns + 10**9, st.mtime_ns + 10**9))
+    with pytest.raises(SourceChangedError, match="changed after it was opened"):
+        _io.read(str(p), 0, 10, expect=st)
+    with pytest.raises(SourceChangedError):
+        _io.map_array(str(p), 0, (10,), "u1", expect=st)
+    p.unlink()
+    with pytest.raises(SourceChangedError, match="removed or moved"):
+        _io.read(str(p), 0, 10, expect=st)
+    # HTTP: If-Match with the ETag, so the server refuses a replaced object (no extra request).
+    url = http_server.put("v.bin", DATA[:1000])
+    loc = _io.Location.of(url)
+    stamp = _io.stamp(loc)
+    http_server.reset_counts()
+    assert _io.read(loc, 5, 5, expect=stamp) == DATA[5:10]
+    assert len(http_server.requests) == 1
+    http_server.put("v.bin", DATA[1:1001])
+    with pytest.raises(SourceChangedError, match=r"v\.bin: the object changed"):
+        _io.read(loc, 5, 5, expect=stamp)
+
+
 def test_locations_work_in_other_processes(http_server: HttpServer):
     url = http_server.put("vol.bin", DATA)
     loc = _io.Location.of(url)
