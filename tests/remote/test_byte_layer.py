@@ -310,3 +310,17 @@ def test_no_storage_options_leak_in_env_file(tmp_path):
     before = dict(os.environ)
     _io.Location.of("s3://bucket/key", {"key": "k", "secret": "s"})
     assert dict(os.environ) == before
+
+
+def test_local_listing_matches_the_folder(tmp_path):
+    (tmp_path / "a" / "b").mkdir(parents=True)
+    for name, size in (("a/1.dcm", 3), ("a/b/2.DCM", 5), ("a/notes.txt", 1)):
+        (tmp_path / name).write_bytes(b"x" * size)
+    listed = _io.list_objects(_io.Location.of(tmp_path / "a"), suffix=".dcm")
+    assert [(lo.url, st.size) for lo, st in listed] == [
+        (str(tmp_path / "a" / "1.dcm"), 3),
+        (str(tmp_path / "a" / "b" / "2.DCM"), 5),
+    ]
+    assert listed[0][1] == SourceStamp.of(tmp_path / "a" / "1.dcm")
+    with pytest.raises(SourceNotFoundError):
+        _io.list_objects(_io.Location.of(tmp_path / "missing"))

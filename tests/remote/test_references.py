@@ -180,10 +180,100 @@ def test_dicom_unused_bits_checked(tmp_path):
     assert json.loads(refs["refs"][".zattrs"])["lazyvol"]["unused_bits_checked"] is False
 
 
-def test_compressed_dicom_refused(tmp_path):
-    pytest.importorskip("pylibjpeg")
+def _need_codecs() -> None:
+    import numcodecs
+
+    try:
+        numcodecs.get_codec({"id": "imagecodecs_dicomrle", "dtype": "<u2"})
+    except ValueError:
+        pytest.skip("imagecodecs-numcodecs (in the test extra) is not installed")
+
+
+def _recompress(files, syntax, encode, fragments_per_frame=1):
+    """Re-encode each single-frame file with ``encode(pixel_array) -> bytes`` as ``syntax``."""
+    import pydicom
+    from pydicom.encaps import encapsulate
+
+    for f in files:
+        ds = pydicom.dcmread(f)
+        frame = encode(ds.pixel_array)
+        ds.PixelData = encapsulate([frame], fragments_per_frame=fragments_per_frame)
+        ds["PixelData"].VR = "OB"
+        ds.file_meta.TransferSyntaxUID = syntax
+        ds.save_as(f, enforce_file_format=True)
+
+
+def test_compressed_dicom_rle_references_decode_with_the_codec(tmp_path):
+    _need_codecs()
+    truth = write_dicom_series(
+        tmp_path / "rle", (8, 6, 3), compress="1.2.840.10008.1.2.5", slope=2.0, intercept=-3.0
+    )
+    refs = references(tmp_path / "rle")
+    meta = json.loads(refs["refs"]["image/.zarray"])
+    assert meta["compressor"]["id"] == "imagecodecs_dicomrle"
+    g = _group(refs)
+    np.testing.assert_array_equal(_ijk(g["image"][...]), truth.stored)
+    ds = _dataset(refs)
+    np.testing.assert_allclose(_ijk(ds["image"].values), truth.stored * 2.0 - 3.0)
+    assert g.attrs["lazyvol"]["decoded_checked"] is True
+
+
+def test_compressed_dicom_jpeg2000_and_multiframe(tmp_path):
+    imagecodecs = pytest.importorskip("imagecodecs")
+    _need_codecs()
+    truth = write_dicom_series(tmp_path / "j2k", (10, 7, 4), dtype="int16")
+    _recompress(
+        truth.files,
+        "1.2.840.10008.1.2.4.90",
+        lambda a: imagecodecs.jpeg2k_encode(a, level=0, reversible=True),
+    )
+    refs = references(tmp_path / "j2k")
+    assert json.loads(refs["refs"]["image/.zarray"])["compressor"]["id"] == "imagecodecs_jpeg2k"
+    np.testing.assert_array_equal(_ijk(_group(refs)["image"][...]), truth.stored)
+    # A frame split over two fragments is not one byte range: refused, naming the reason.
+    _recompress(
+        truth.files[:1],
+        "1.2.840.10008.1.2.4.90",
+        lambda a: imagecodecs.jpeg2k_encode(a, level=0, reversible=True),
+        fragments_per_frame=2,
+    )
+    with pytest.raises(UnsupportedError, match=r"stored in 2 fragments"):
+        references(tmp_path / "j2k", use_index=False)
+    # Enhanced multi-frame RLE, 4D: one fragment per frame inside one file.
+    mf = write_enhanced_dicom(
+        tmp_path / "mf.dcm", (6, 5, 3), n_volumes=2, compress="1.2.840.10008.1.2.5"
+    )
+    g = _group(references(tmp_path / "mf.dcm"))
+    np.testing.assert_array_equal(_ijk(g["image"][...]), mf.stored)
+
+
+def test_compressed_frames_whose_decode_differs_are_refused(tmp_path):
+    _need_codecs()
+    # Unused high bits set inside RLE data: pydicom clears them, the raw codec does not.
+    write_dicom_series(
+        tmp_path / "d",
+        (8, 6, 3),
+        dtype="uint16",
+        bits_stored=12,
+        dirty_high_bits=True,
+        compress="1.2.840.10008.1.2.5",
+    )
+    with pytest.raises(UnsupportedError, match=r"slice k=0 \(.*\.dcm\) decoded through its Zarr"):
+        references(tmp_path / "d")
+    refs = references(tmp_path / "d", verify_decoded=False)  # the caller's explicit choice
+    assert json.loads(refs["refs"][".zattrs"])["lazyvol"]["decoded_checked"] is False
+
+
+def test_compressed_dicom_refused_without_a_codec(tmp_path, monkeypatch):
+    import numcodecs
+
     write_dicom_series(tmp_path / "rle", (8, 6, 3), compress="1.2.840.10008.1.2.5")
-    with pytest.raises(UnsupportedError, match=r"compressed \(Transfer Syntax UID 1\.2\.840"):
+
+    def missing(config):
+        raise ValueError(f"codec not available: {config['id']!r}")
+
+    monkeypatch.setattr(numcodecs, "get_codec", missing)
+    with pytest.raises(UnsupportedError, match=r"pip install imagecodecs-numcodecs"):
         references(tmp_path / "rle")
 
 
