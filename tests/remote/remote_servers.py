@@ -75,9 +75,10 @@ def _handler(state: HttpServer) -> type[BaseHTTPRequestHandler]:
             pass
 
         def _send_body(self, body: bytes) -> None:
-            self.wfile.write(body)
+            # Counted before sending: the client may return before this thread runs again.
             with state.lock:
                 state.bytes_served += len(body)
+            self.wfile.write(body)
 
         def _head(self, obj: Obj, status: int, length: int, extra: dict[str, str]) -> None:
             self.send_response(status)
