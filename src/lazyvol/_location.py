@@ -53,7 +53,8 @@ class RemoteTimeoutError(RemoteReadError, TimeoutError):
 #: Option and query-parameter names whose values are credentials (matched case-insensitively
 #: anywhere in the name): never shown, hashed or written.
 _SECRET_NAME = re.compile(
-    r"secret|passw|token|credential|auth|key|session|signature|^sig$|private|cookie|policy",
+    r"secret|passw|token|credential|creds|auth|key|session|signature|^sig$|private|cookie|"
+    r"policy|connection_str|^sas",
     re.IGNORECASE,
 )
 #: Query parameters that sign a URL (pre-signed S3/GCS URLs): dropped from identities, since a new

@@ -292,6 +292,28 @@ def test_urls_with_credentials_are_redacted():
     assert "hunter22" not in repr(loc) and "deadbeef" not in dask.base.tokenize(loc)
 
 
+def test_credential_option_names_are_recognised_at_any_depth():
+    opts = {
+        "key": "k-1",
+        "secret": "s-2",
+        "token": "t-3",
+        "anon": False,
+        "client_kwargs": {"endpoint_url": "http://e:9", "aws_secret_access_key": "s-4"},
+        "headers": {"Authorization": "Bearer b-5", "Cookie": "c-6", "User-Agent": "ua"},
+        "connection_string": "AccountName=x;AccountKey=k-7",
+        "sas_token": "sv=1&sig=k-8",
+        "account_key": "k-9",
+        "password": "p-10",
+    }
+    loc = _io.Location.of("s3://b/k", opts)
+    shown = repr(loc) + str(loc.options.redacted()) + str(dask.base.tokenize(loc)) + loc.key()
+    for value in ("k-1", "s-2", "t-3", "s-4", "b-5", "c-6", "k-7", "k-8", "k-9", "p-10"):
+        assert value not in shown
+    red = loc.options.redacted()
+    assert red["client_kwargs"]["endpoint_url"] == "http://e:9"
+    assert red["headers"]["User-Agent"] == "ua" and red["anon"] is False
+
+
 def test_remote_stamp_keys_differ_by_etag_and_local_keys_unchanged(tmp_path):
     a = SourceStamp("s3://b/k.nii", 10, 0, etag="e1")
     b = SourceStamp("s3://b/k.nii", 10, 0, etag="e2")
