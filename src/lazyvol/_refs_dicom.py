@@ -39,7 +39,13 @@ _DICOM_PLAN_FIELDS = {
     "encapsulated_syntax",
     "photometric",
     "fill",
+    "stamps",  # identity of each frame's file (read-time checks), not layout
 }
+
+
+def _short_repr(value: Any) -> str:
+    text = repr(value)
+    return text if len(text) <= 60 else text[:57] + "..."
 
 
 def _dicom_plan(vol: Any, display: str) -> Any:
@@ -59,8 +65,9 @@ def _dicom_plan(vol: Any, display: str) -> Any:
         default = f.default if f.default is not dataclasses.MISSING else None
         if getattr(plan, f.name) not in (default, None, "", 0, False, ()):
             raise UnsupportedError(
-                f"{display}: frames laid out with {f.name}={getattr(plan, f.name)!r} cannot be "
-                "referenced one chunk per slice"
+                f"{display}: frames laid out with {f.name}={_short_repr(getattr(plan, f.name))} "
+                "(e.g. Siemens mosaic tiles) cannot be referenced one chunk per slice: a chunk "
+                "must be one contiguous byte range. Convert with lazyvol.open(...).to_zarr(...)"
             )
     return plan
 

@@ -362,3 +362,31 @@ def test_real_series_references_match_the_files(series):
         arr[(0, slice(None), slice(None), *(0 for _ in range(arr.ndim - 3)))],
         pydicom.dcmread(url).pixel_array,
     )
+
+
+def test_frame_plans_with_layouts_unknown_here_are_refused(tmp_path):
+    # A plan carrying a layout this module does not know (as Siemens mosaic tiles would) must be
+    # refused, never referenced as if each frame were a whole slice.
+    import dataclasses
+
+    from lazyvol import _refs_dicom
+    from lazyvol.chunking import plan_to_dask
+    from lazyvol.dicom.pixels import DicomPlan, read_block
+
+    @dataclasses.dataclass(frozen=True)
+    class TiledPlan(DicomPlan):
+        tiles: tuple[int, ...] = ()
+
+    base = dict(
+        paths=("a", "b"), offsets=(0, 0), sizes=(10, 10), lengths=(-1, -1), slopes=(1.0, 1.0),
+        inters=(0.0, 0.0), rows=1, columns=2, nk=2, bits_allocated=16, bits_stored=16,
+        signed=False, little_endian=True, swap_ow8=False, out_dtype="<u2", scale=False,
+    )  # fmt: skip
+
+    class Vol:
+        def __init__(self, plan):
+            self.data = plan_to_dask(read_block, plan, (2, 1, 2), ((2,), (1,), (2,)), "<u2", "x")
+
+    assert _refs_dicom._dicom_plan(Vol(TiledPlan(**base)), "s") is not None  # default: fine
+    with pytest.raises(UnsupportedError, match=r"tiles=\(0, 1\).*one contiguous byte range"):
+        _refs_dicom._dicom_plan(Vol(TiledPlan(**base, tiles=(0, 1))), "s")
