@@ -181,7 +181,8 @@ class StorageOptions(Mapping[str, Any]):
 
     def redacted(self) -> dict[str, Any]:
         """The options with credential values replaced by ``***`` (safe to print, hash, save)."""
-        return _redact(self._items)
+        out: dict[str, Any] = _redact(self._items)
+        return out
 
     def secrets(self) -> list[str]:
         """Credential values, for scrubbing them from third-party error messages."""
