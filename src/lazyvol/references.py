@@ -47,6 +47,7 @@ filesystem's ``remote_options``.
 
 from __future__ import annotations
 
+import contextlib
 import dataclasses
 import io
 import math
@@ -61,7 +62,7 @@ from ._io import Location
 from ._refs_common import EXTRA_AXES, assemble, jsonable, scale_attrs
 from .errors import FormatError, UnsupportedError
 
-__all__ = ["references"]
+__all__ = ["references", "write_references"]
 
 _GZIP_SUFFIXES = (".gz", ".bgz", ".zst", ".bz2", ".xz")
 _NIFTI_SUFFIXES = (".nii", ".hdr", ".img")
@@ -159,6 +160,31 @@ def references(
         verify_decoded=verify_decoded,
         **options,
     )
+
+
+def write_references(refs: Mapping[str, Any], path: str | os.PathLike[str]) -> str:
+    """Save references as JSON at ``path``, atomically (a temporary file, then a rename), so a
+    reader never sees a half-written file. Returns the path written.
+
+    Any fsspec client opens the file: ``fsspec.filesystem("reference", fo=path)``.
+    """
+    import json
+    import tempfile
+
+    target = os.path.abspath(os.fspath(path))
+    folder = os.path.dirname(target)
+    fd, tmp = tempfile.mkstemp(dir=folder, prefix=".refs-", suffix=".tmp")
+    try:
+        with os.fdopen(fd, "w", encoding="utf-8") as f:
+            json.dump(refs, f, separators=(",", ":"))
+            f.flush()
+            os.fsync(f.fileno())
+        os.replace(tmp, target)
+    except BaseException:
+        with contextlib.suppress(OSError):
+            os.unlink(tmp)
+        raise
+    return target
 
 
 def urlpath_name(loc: Location) -> str:

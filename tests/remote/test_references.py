@@ -89,6 +89,20 @@ def test_nifti_references_read_the_stored_and_scaled_values(
     assert attrs["stored_axes"][:3] == ["k", "j", "i"]
 
 
+def test_written_references_open_from_the_file(tmp_path):
+    from lazyvol.references import write_references
+
+    path = write_phantom_nifti(tmp_path / "w.nii", (6, 5, 4), dtype="int16", slope=2.0)
+    out = write_references(references(path), tmp_path / "w.json")
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["w.json", "w.nii"]  # no temp left
+    g = zarr.open_group(
+        fsspec.filesystem("reference", fo=out).get_mapper(""), mode="r", zarr_format=2
+    )
+    np.testing.assert_array_equal(
+        _ijk(g["image"][...]), np.asarray(nib.load(path).dataobj.get_unscaled())
+    )
+
+
 def test_nifti_chunks_cover_exactly_the_data_bytes(tmp_path):
     shape = (5, 4, 7, 2)  # 7 slices: a prime, so one slice per chunk when 7 do not fit
     path = write_phantom_nifti(tmp_path / "p.nii", shape, dtype="uint16")
