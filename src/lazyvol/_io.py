@@ -30,6 +30,7 @@ from __future__ import annotations
 
 import os
 import re
+import stat as _stat
 import threading
 from collections.abc import Iterable, Mapping, Sequence
 from datetime import datetime
@@ -50,7 +51,7 @@ from ._location import (
     is_url,
 )
 from .errors import FormatError, LazyvolError, SourceNotFoundError
-from .sources import SourceStamp, stat_regular
+from .sources import SourceStamp, _file_kind, stat_regular
 
 __all__ = [
     "Location",
@@ -381,6 +382,8 @@ def list_objects(
 # -- reads -----------------------------------------------------------------------------------------
 
 _HAVE_PREADV = hasattr(os, "preadv")
+#: O_NONBLOCK: a path that is (or was replaced by) a FIFO cannot block the open.
+_OPEN_FLAGS = os.O_RDONLY | getattr(os, "O_NONBLOCK", 0) | getattr(os, "O_BINARY", 0)
 
 
 def _check_range(loc: Location, offset: int, length: int) -> None:
@@ -401,7 +404,7 @@ def _pread_into(
     got = 0
     length = view.nbytes
     try:
-        fd = os.open(loc.url, os.O_RDONLY | getattr(os, "O_BINARY", 0))
+        fd = os.open(loc.url, _OPEN_FLAGS)
     except FileNotFoundError:
         if expect is not None:
             expect.verify()  # raises SourceChangedError: removed or moved since it was opened
@@ -409,8 +412,14 @@ def _pread_into(
     except OSError as exc:
         raise FormatError(f"{loc.display}: cannot open ({exc.strerror})") from None
     try:
-        if expect is not None:
-            expect.verify(fd)  # one fstat on the descriptor already open
+        st = os.fstat(fd)  # the descriptor the read uses: no race with a rename
+        if not _stat.S_ISREG(st.st_mode):
+            raise FormatError(
+                f"{loc.display}: is a {_file_kind(st.st_mode)}, not a regular file; lazyvol reads "
+                "regular files (copy the data to a file first)"
+            )
+        if expect is not None and not expect.matches(st):
+            expect.verify(fd)  # raises SourceChangedError naming what changed
         while got < length:
             if _HAVE_PREADV:
                 k = os.preadv(fd, [view[got:]], offset + got)

@@ -57,6 +57,17 @@ def test_local_errors(tmp_path, local_file):
         _io.Location.of(local_file, {"anon": True})
 
 
+def test_local_special_files_are_refused_without_blocking(tmp_path):
+    fifo = tmp_path / "pipe.nii"
+    os.mkfifo(fifo)  # no writer: a blocking open would hang
+    with pytest.raises(FormatError, match=r"pipe\.nii: is a FIFO \(named pipe\), not a regular"):
+        _io.read(str(fifo), 0, 10)
+    with pytest.raises(FormatError, match="is a FIFO"):
+        _io.map_array(str(fifo), 0, (10,), "u1")
+    with pytest.raises(FormatError, match="is a directory"):
+        _io.read(str(tmp_path), 0, 10)
+
+
 def test_local_stamp_is_the_sources_stamp(local_file):
     loc = _io.Location.of(f"file://{local_file}")
     assert loc.url == str(local_file) and not loc.is_remote
