@@ -28,6 +28,7 @@ transfer :class:`RemoteReadError` / :class:`RemoteTimeoutError`. Remote requests
 
 from __future__ import annotations
 
+import math
 import os
 import re
 import stat as _stat
@@ -500,6 +501,14 @@ def read(
     _check_range(loc, offset, length)
     if loc.is_remote:
         return _remote_range(filesystem(loc), loc, offset, length, expect)
+    try:
+        size = stat_regular(loc.url).st_size
+    except SourceNotFoundError:
+        if expect is not None:
+            expect.verify()  # removed or moved since it was opened: SourceChangedError
+        raise
+    if size < offset + length:  # checked before allocating what a header claims
+        raise _short(loc, offset, length, max(0, size - offset))
     buf = bytearray(length)
     got = _pread_into(loc, offset, memoryview(buf), expect)
     if got != length:
@@ -589,13 +598,18 @@ def map_array(
     loc = Location.of(source)
     dt = np.dtype(dtype)
     shape = tuple(int(n) for n in shape)
-    count = int(np.prod(shape, dtype=np.int64))
+    count = math.prod(shape)  # exact (no int64 overflow for absurd shapes)
     nbytes = count * dt.itemsize
     _check_range(loc, offset, nbytes)
     if loc.is_remote:
         data = read(loc, offset, nbytes, expect=expect)
         return np.frombuffer(data, dtype=dt, count=count).reshape(shape, order=order)
-    st = stat_regular(loc.url)
+    try:
+        st = stat_regular(loc.url)
+    except SourceNotFoundError:
+        if expect is not None:
+            expect.verify()  # removed or moved since it was opened: SourceChangedError
+        raise
     if expect is not None and not expect.matches(st):
         expect.verify()  # raises SourceChangedError naming what changed
     if st.st_size < offset + nbytes:

@@ -178,6 +178,10 @@ def test_reads_check_the_stamp_taken_at_open(tmp_path, http_server: HttpServer):
     p.unlink()
     with pytest.raises(SourceChangedError, match="removed or moved"):
         _io.read(str(p), 0, 10, expect=st)
+    with pytest.raises(SourceChangedError, match="removed or moved"):
+        _io.map_array(str(p), 0, (10,), "u1", expect=st)
+    with pytest.raises(SourceChangedError, match="removed or moved"):
+        _io.read_into(str(p), 0, bytearray(10), expect=st)
     # HTTP: If-Match with the ETag, so the server refuses a replaced object (no extra request).
     url = http_server.put("v.bin", DATA[:1000])
     loc = _io.Location.of(url)
