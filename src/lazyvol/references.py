@@ -60,7 +60,8 @@ import numpy as np
 from . import _io
 from ._io import Location
 from ._refs_common import EXTRA_AXES, assemble, jsonable, scale_attrs
-from .errors import FormatError, UnsupportedError
+from .config import max_volume_bytes
+from .errors import FormatError, ResourceLimitError, UnsupportedError
 
 __all__ = ["references", "write_references"]
 
@@ -296,7 +297,12 @@ def _remote_nifti(loc: Location) -> _NiftiLayout:
     inter = 0.0 if inter is None else float(inter)
     if dtype.kind not in "biufc":
         slope, inter = 1.0, 0.0
-    need = offset + int(np.prod(shape, dtype=np.int64)) * dtype.itemsize
+    need = offset + math.prod(shape) * dtype.itemsize
+    if math.prod(shape) * dtype.itemsize > max_volume_bytes():
+        raise ResourceLimitError(
+            f"{loc.display}: header dim {list(shape)} claims {need - offset} bytes, over the limit "
+            f"of {max_volume_bytes()} (raise LAZYVOL_MAX_VOLUME_BYTES if this is real)"
+        )
     if stamp.size < need:
         raise FormatError(
             f"{loc.display}: truncated: the header needs {need} bytes (vox_offset {offset} + data "
@@ -328,12 +334,24 @@ def _remote_nifti(loc: Location) -> _NiftiLayout:
 
 
 def _slab(nk: int, plane_bytes: int, budget: int) -> int:
-    """Largest divisor of ``nk`` whose slab of planes fits ``budget`` (at least 1)."""
+    """Largest divisor of ``nk`` whose slab of planes fits ``budget`` (at least 1).
+
+    Divisors come in pairs (d, nk // d) with d <= sqrt(nk): O(sqrt(nk)) steps.
+    """
+    limit = max(1, budget // max(1, plane_bytes))
     best = 1
-    for kc in range(1, nk + 1):
-        if nk % kc == 0 and kc * plane_bytes <= budget:
-            best = kc
+    d = 1
+    while d * d <= nk:
+        if nk % d == 0:
+            for kc in (d, nk // d):
+                if best < kc <= limit:
+                    best = kc
+        d += 1
     return best
+
+
+#: Most chunk references one call writes (each is a JSON entry of about 100 bytes).
+MAX_CHUNK_REFS = 4_000_000
 
 
 def _nifti_refs(lay: _NiftiLayout, chunk_bytes: int | None) -> dict[str, Any]:
@@ -350,6 +368,12 @@ def _nifti_refs(lay: _NiftiLayout, chunk_bytes: int | None) -> dict[str, Any]:
     plane = ni * nj * dtype.itemsize
     kc = _slab(nk, plane, chunk_budget() if chunk_bytes is None else int(chunk_bytes))
     volume_bytes = plane * nk
+    n_refs = (nk // kc) * math.prod(rest)
+    if n_refs > MAX_CHUNK_REFS:
+        raise ResourceLimitError(
+            f"{lay.display}: dim {list(lay.shape)} in slabs of {kc} slice(s) needs {n_refs} chunk "
+            f"references, over the limit of {MAX_CHUNK_REFS}; pass a larger chunk_bytes"
+        )
     refs: dict[str, Any] = {}
     stored_shape = (nk, nj, ni, *rest)
     chunks = (kc, nj, ni, *(1 for _ in rest))

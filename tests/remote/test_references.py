@@ -115,6 +115,21 @@ def test_nifti_chunks_cover_exactly_the_data_bytes(tmp_path):
     assert json.loads(refs["image/.zarray"])["chunks"] == [1, 4, 5, 1]
 
 
+def test_slab_is_the_largest_divisor_within_the_budget(tmp_path, monkeypatch):
+    from lazyvol import references as refs_mod
+
+    for nk in range(1, 80):
+        for limit in (1, 2, 3, 7, 10, 100):
+            want = max(d for d in range(1, nk + 1) if nk % d == 0 and d <= limit)
+            assert refs_mod._slab(nk, 8, 8 * limit) == want
+    assert refs_mod._slab(2**31 - 1, 1, 2**20) == 1  # a prime: fast, one slice per chunk
+    # Too many chunk references for the budget: refused before building them.
+    path = write_phantom_nifti(tmp_path / "n.nii", (2, 2, 7), dtype="uint8")
+    monkeypatch.setattr(refs_mod, "MAX_CHUNK_REFS", 6)
+    with pytest.raises(lv.ResourceLimitError, match="needs 7 chunk references"):
+        references(path, chunk_bytes=4)
+
+
 def test_analyze_pair_references_point_at_the_img(tmp_path):
     data = np.arange(6 * 5 * 4, dtype="<i2").reshape(6, 5, 4)
     nib.save(nib.Nifti1Pair(data, np.diag([2.0, 2.0, 3.0, 1.0])), tmp_path / "pair.hdr")
