@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import os
 import pickle
 import traceback
@@ -251,6 +252,21 @@ def test_s3_errors(s3_server: S3, s3_bucket: str):
         _io.read(missing, 0, 10)
     with pytest.raises(SourceNotFoundError):
         _io.stamp(missing)
+    # A bucket policy denying reads: S3 answers 403 AccessDenied.
+    policy = {
+        "Version": "2012-10-17",
+        "Statement": [
+            {
+                "Effect": "Deny",
+                "Principal": "*",
+                "Action": "s3:GetObject",
+                "Resource": f"arn:aws:s3:::{s3_bucket}/*",
+            }
+        ],
+    }
+    s3_server.client.put_bucket_policy(Bucket=s3_bucket, Policy=json.dumps(policy))
+    with pytest.raises(_io.RemoteAccessError, match=rf"s3://{s3_bucket}/short\.bin: access denied"):
+        _io.read(loc, 0, 10)
 
 
 # -- credentials never shown ---------------------------------------------------------------------
