@@ -154,8 +154,10 @@ class GzSource:
 
 def index_path(src: GzSource) -> Path:
     """Where the seek index of ``src`` lives (named by the source's full identity)."""
-    ident = f"{src.path}\0{src.size}\0{src.mtime_ns}\0{src.ino}\0{src.ctime_ns}"
-    key = hashlib.sha256(ident.encode()).hexdigest()[:32]
+    ident = (
+        os.fsencode(src.path) + f"\0{src.size}\0{src.mtime_ns}\0{src.ino}\0{src.ctime_ns}".encode()
+    )
+    key = hashlib.sha256(ident).hexdigest()[:32]
     return cache_dir() / "gzindex" / f"{key}.gzidx"
 
 
@@ -292,24 +294,39 @@ class _Handle:
     def __init__(self, src: GzSource, kind: str, index: Path | None, threads: int) -> None:
         self.kind = kind
         self.compressed_size = src.size
-        if kind == "rapidgzip":
-            import rapidgzip
+        # A name that is not valid UTF-8 (lone surrogates in Python; indexed_gzip crashes on
+        # such names) is opened by Python and handed to the engine as a file object.
+        self.fobj: Any = None
+        try:
+            src.path.encode("utf-8")
+            target: Any = src.path
+        except UnicodeEncodeError:
+            target = self.fobj = open(src.path, "rb")
+        try:
+            if kind == "rapidgzip":
+                import rapidgzip
 
-            self.raw: Any = rapidgzip.RapidgzipFile(
-                src.path, parallelization=threads, chunk_size=RG_CHUNK
-            )
-        else:
-            import indexed_gzip as igzip
+                self.raw: Any = rapidgzip.RapidgzipFile(
+                    target, parallelization=threads, chunk_size=RG_CHUNK
+                )
+            else:
+                import indexed_gzip as igzip
 
-            # buffer_size: indexed_gzip's BufferedReader defaults to 4 x spacing; reads here go
-            # straight into the caller's block buffer, so a small one is enough.
-            self.raw = igzip.IndexedGzipFile(
-                src.path,
-                spacing=gz_spacing(src.data_end),
-                readbuf_size=2**20,
-                buffer_size=2**20,
-                drop_handles=True,
-            )
+                # buffer_size: indexed_gzip's BufferedReader defaults to 4 x spacing; reads here
+                # go straight into the caller's block buffer, so a small one is enough.
+                kw: dict[str, Any] = {
+                    "spacing": gz_spacing(src.data_end),
+                    "readbuf_size": 2**20,
+                    "buffer_size": 2**20,
+                }
+                if self.fobj is None:
+                    self.raw = igzip.IndexedGzipFile(target, drop_handles=True, **kw)
+                else:
+                    self.raw = igzip.IndexedGzipFile(fileobj=target, drop_handles=False, **kw)
+        except BaseException:
+            if self.fobj is not None:
+                self.fobj.close()
+            raise
         if index is not None:
             try:
                 self.raw.import_index(str(index))
@@ -343,6 +360,8 @@ class _Handle:
             self.raw.close()
         except Exception:
             pass
+        if self.fobj is not None:
+            self.fobj.close()
 
 
 class _Entry:
