@@ -280,6 +280,8 @@ def open_dicom(
         else frames.transfer_syntax,
         photometric=frames.photometric,
         fill=_fill_value(options.get("fill"), out_dtype),
+        tiles=frames.tiles,
+        mosaic=frames.mosaic,
     )
     changed = stale_files(plan)
     if changed:

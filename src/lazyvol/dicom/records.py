@@ -62,6 +62,10 @@ class FrameRecord:
     bad_attributes: list[str] | None = None
     #: Frame index within a multi-frame file (0 for single-frame files).
     frame: int = 0
+    #: Siemens mosaic tile: [mosaic Rows, mosaic Columns, tile index] (None: not a mosaic tile).
+    mosaic: list[int] | None = None
+    #: Acquisition values for the BIDS sidecar / diffusion table (:mod:`lazyvol.dicom.bids`).
+    acq: dict[str, Any] | None = None
 
     def to_list(self) -> list[Any]:
         """Values in field order (compact form for the scan index)."""

@@ -20,6 +20,7 @@ import numpy as np
 
 from .. import geometry as geo
 from ..scaling import scaled_dtype
+from .mosaic import annotate_volume, mosaic_error
 from .records import FrameRecord
 
 __all__ = ["FrameTable", "GroupOptions", "ScanReport", "SeriesInfo", "build_series"]
@@ -63,6 +64,10 @@ class FrameTable:
     pixel_vr: str
     transfer_syntax: str
     photometric: str = "MONOCHROME2"
+    #: Siemens mosaic: tile index of each frame (empty: not a mosaic), see lazyvol.dicom.mosaic.
+    tiles: tuple[int, ...] = ()
+    #: Siemens mosaic: (mosaic Rows, mosaic Columns) of the files holding the tiles.
+    mosaic: tuple[int, ...] = ()
 
     @property
     def stored_dtype(self) -> np.dtype:
@@ -205,6 +210,7 @@ def _split_4d(info: SeriesInfo) -> list[SeriesInfo]:
                 "inters": fr.inters[sl],
                 "sizes": fr.sizes[sl],
                 "lengths": fr.lengths[sl],
+                "tiles": fr.tiles[sl],
             }
         )
         meta = {k: v for k, v in info.meta.items() if k != "axis4_values"}
@@ -342,7 +348,9 @@ def _drop_duplicates(
     by_uid: dict[str, list[FrameRecord]] = defaultdict(list)
     for r in records:
         key = r.sop_instance_uid or r.path
-        by_uid[key if r.number_of_frames == 1 else f"{key}#frame{r.frame}"].append(r)
+        by_uid[
+            key if r.number_of_frames == 1 and r.mosaic is None else f"{key}#frame{r.frame}"
+        ].append(r)
     kept: list[FrameRecord] = []
     for uid, recs in by_uid.items():
         kept.append(recs[0])
@@ -482,11 +490,9 @@ def _support_error(rec: FrameRecord) -> tuple[str, str] | None:
             f"{rec.path}: BitsStored (0028,0101) = {rec.bits_stored} is not within 1..BitsAllocated "
             f"({rec.bits_allocated})"
         )
-    if rec.image_type and any(t.upper() == "MOSAIC" for t in rec.image_type):
-        return "unsupported", (
-            f"{rec.path}: Siemens MOSAIC image (ImageType (0008,0008) {rec.image_type}) holds many "
-            "slices in one frame; unpacking is not supported yet"
-        )
+    mosaic_problem = mosaic_error(rec)
+    if mosaic_problem:
+        return mosaic_problem
     if ts not in NATIVE_SYNTAXES:
         return None
     need = rec.rows * rec.columns * (rec.bits_allocated // 8)
@@ -858,6 +864,7 @@ def _volume(
         transfer_syntax=first.transfer_syntax,
         photometric=first.photometric,
     )
+    annotate_volume(info, slots_all, nk)
     return info
 
 

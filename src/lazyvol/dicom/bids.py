@@ -1,0 +1,365 @@
+"""Acquisition parameters under BIDS names (``vol.meta["bids"]``) and the JSON sidecar.
+
+Two steps, as the header scan and the stacking are two steps:
+
+- :func:`record_values` (header scan, per file): the acquisition attributes of one file, already in
+  BIDS units (seconds, degrees), kept on :attr:`FrameRecord.acq` (small: only what the file has).
+- :func:`annotate` (stacking, per volume): ``meta["bids"]`` from the volume's first frame and, for
+  the values that vary, from all of them (SliceTiming from the slices of the first volume), and
+  ``meta["diffusion"]`` (b-values and gradient directions per volume, DICOM patient frame).
+
+Values follow dcm2niix's sidecars (the reference BIDS converter) where the DICOM data define them:
+RepetitionTime and EchoTime in seconds, SliceTiming in seconds (MosaicRefAcqTimes / 1000) in
+slice order ``k``, PhaseEncodingDirection as ``i``/``j`` with ``-`` for negative polarity, in the
+voxel axes of *this* volume (dcm2niix flips the row axis of its output, so its ``j`` is lazyvol's
+``j-``), EffectiveEchoSpacing = 1 / (BandwidthPerPixelPhaseEncode x ReconMatrixPE) and
+TotalReadoutTime = EffectiveEchoSpacing x (ReconMatrixPE - 1) (Siemens, where the bandwidth per pixel
+in the phase direction is recorded).
+"""
+
+from __future__ import annotations
+
+import json
+import math
+import os
+from collections.abc import Sequence
+from typing import Any
+
+from .mosaic import csa_floats, csa_items, private_value
+from .records import FrameRecord
+
+__all__ = ["BIDS_TAGS", "annotate", "record_values", "sidecar", "write_sidecars"]
+
+#: Standard attributes read for the sidecar: tag -> (BIDS key, kind).
+#: kinds: "str", "join" (multi-valued, joined with "_"), "float", "int", "ms" (ms -> s).
+BIDS_TAGS: dict[int, tuple[str, str]] = {
+    0x00080070: ("Manufacturer", "str"),
+    0x00081090: ("ManufacturersModelName", "str"),
+    0x00181020: ("SoftwareVersions", "str"),
+    0x00180087: ("MagneticFieldStrength", "float"),
+    0x00180084: ("ImagingFrequency", "float"),
+    0x00180080: ("RepetitionTime", "ms"),
+    0x00180082: ("InversionTime", "ms"),
+    0x00181314: ("FlipAngle", "float"),
+    0x00181030: ("ProtocolName", "str"),
+    0x00181312: ("InPlanePhaseEncodingDirectionDICOM", "str"),
+    0x00180020: ("ScanningSequence", "join"),
+    0x00180021: ("SequenceVariant", "join"),
+    0x00180022: ("ScanOptions", "join"),
+    0x00180024: ("SequenceName", "str"),
+    0x00180023: ("MRAcquisitionType", "str"),
+    0x00180095: ("PixelBandwidth", "float"),
+    0x00185100: ("PatientPosition", "str"),
+    0x00180015: ("BodyPart", "str"),
+    0x00180091: ("EchoTrainLength", "int"),
+}
+
+#: dcm2niix's short manufacturer names.
+_MANUFACTURERS = (
+    ("SIEMENS", "Siemens"),
+    ("GE", "GE"),
+    ("PHILIPS", "Philips"),
+    ("TOSHIBA", "Toshiba"),
+    ("CANON", "Canon"),
+    ("HITACHI", "Hitachi"),
+    ("UIH", "UIH"),
+    ("BRUKER", "Bruker"),
+)
+
+
+def _raw_text(raw: dict[int, Any], tag: int) -> list[str] | None:
+    elem = raw.get(tag)
+    if elem is None:
+        return None
+    value = getattr(elem, "value", None)
+    if isinstance(value, bytes | bytearray):
+        text = bytes(value).decode("latin-1").strip(" \x00")
+    elif value is None:
+        return None
+    elif isinstance(value, list | tuple) or type(value).__name__ == "MultiValue":
+        return [str(v).strip() for v in value] or None
+    else:
+        text = str(value).strip(" \x00")
+    if not text:
+        return None
+    return [t.strip(" \x00") for t in text.split("\\")]
+
+
+def _number(text: str) -> float | int | None:
+    try:
+        f = float(text)
+    except ValueError:
+        return None
+    if not math.isfinite(f):
+        return None
+    return int(f) if f.is_integer() and abs(f) < 2**53 else f
+
+
+def _seconds(ms: float) -> float:
+    """Milliseconds to seconds, rounded as dcm2niix prints them (6 significant digits)."""
+    return float(f"{ms / 1000.0:.6g}")
+
+
+def manufacturer(text: str) -> str:
+    """dcm2niix's short manufacturer name ("SIEMENS" -> "Siemens", "GE MEDICAL SYSTEMS" -> "GE")."""
+    up = text.upper()
+    for key, name in _MANUFACTURERS:
+        if up.startswith(key) or f" {key}" in up:
+            return name
+    return text
+
+
+def record_values(raw: dict[int, Any], csa: dict[str, Any] | str | None) -> dict[str, Any]:
+    """BIDS-named acquisition values of one file (and ``_``-prefixed inputs of later steps).
+
+    ``csa`` is the parsed Siemens CSA image header (or None / a reason it did not parse).
+    """
+    out: dict[str, Any] = {}
+    for tag, (key, kind) in BIDS_TAGS.items():
+        vals = _raw_text(raw, tag)
+        if not vals:
+            continue
+        if kind == "str":
+            out[key] = "\\".join(vals)
+        elif kind == "join":
+            out[key] = "_".join(v for v in vals if v)
+        else:
+            num = _number(vals[0])
+            if num is None:
+                continue
+            if kind == "ms":
+                out[key] = _seconds(float(num))
+            elif kind == "int":
+                out[key] = int(num)
+            else:
+                out[key] = num
+    if "Manufacturer" in out:
+        out["Manufacturer"] = manufacturer(out["Manufacturer"])
+    table = csa if isinstance(csa, dict) else None
+    # Siemens private values: the CSA image header, else the (0019,10xx) elements.
+    bw = csa_floats(table, "BandwidthPerPixelPhaseEncode")
+    if bw is None:
+        p = private_value(raw, 0x00191028)
+        bw = p if isinstance(p, list) else None
+    if bw and bw[0] > 0:
+        out["BandwidthPerPixelPhaseEncode"] = bw[0]
+    pos = csa_items(table, "PhaseEncodingDirectionPositive")
+    if pos is not None and str(pos[0]).strip() in ("0", "1"):
+        out["_pe_positive"] = int(str(pos[0]).strip())
+    bval = csa_floats(table, "B_value")
+    if bval is None:
+        p = private_value(raw, 0x0019100C)
+        bval = [float(p)] if isinstance(p, int) else None
+    grad = csa_floats(table, "DiffusionGradientDirection")
+    if grad is None:
+        p = private_value(raw, 0x0019100E)
+        grad = p if isinstance(p, list) else None
+    if bval is not None and bval[0] >= 0:
+        out["_bval"] = bval[0]
+        out["_bval_source"] = "Siemens CSA B_value" if table else "Siemens (0019,100C)"
+        if grad is not None and len(grad) == 3:
+            out["_grad"] = grad
+    return out
+
+
+def _acq(rec: FrameRecord | None) -> dict[str, Any]:
+    return (rec.acq or {}) if rec is not None else {}
+
+
+def _phase_encoding(first: FrameRecord, acq: dict[str, Any]) -> dict[str, Any]:
+    """PhaseEncodingDirection (lazyvol voxel axes), EffectiveEchoSpacing, TotalReadoutTime."""
+    out: dict[str, Any] = {}
+    ped = acq.get("InPlanePhaseEncodingDirectionDICOM")
+    if ped not in ("ROW", "COL"):
+        return out
+    axis = "i" if ped == "ROW" else "j"
+    positive = acq.get("_pe_positive")
+    if positive is not None:
+        out["PhaseEncodingDirection"] = axis if positive == 1 else axis + "-"
+    else:
+        out["PhaseEncodingAxis"] = axis
+    recon_pe = first.columns if ped == "ROW" else first.rows
+    bw = acq.get("BandwidthPerPixelPhaseEncode")
+    if bw and recon_pe > 1:
+        ees = 1.0 / (float(bw) * recon_pe)
+        out["ReconMatrixPE"] = recon_pe
+        out["EffectiveEchoSpacing"] = float(f"{ees:.6g}")
+        out["TotalReadoutTime"] = float(f"{ees * (recon_pe - 1):.6g}")
+    return out
+
+
+def _slice_timing(base: Sequence[FrameRecord | None]) -> list[float] | None:
+    """SliceTiming (s) in slice order from per-slice times (mosaic MosaicRefAcqTimes)."""
+    times = [_acq(r).get("_slice_time_ms") for r in base]
+    if not times or any(t is None for t in times):
+        return None
+    return [_seconds(float(t)) for t in times if t is not None]
+
+
+def annotate(info: Any, slots: Sequence[FrameRecord | None], nk: int) -> None:
+    """Fill ``info.meta["bids"]`` / ``["diffusion"]`` from the volume's frames (k fastest, then t)."""
+    frames = [r for r in slots if r is not None]
+    if not frames:
+        return
+    first = frames[0]
+    acq = _acq(first)
+    bids: dict[str, Any] = {}
+    if first.modality:
+        bids["Modality"] = first.modality
+    for key in (
+        "MagneticFieldStrength",
+        "ImagingFrequency",
+        "Manufacturer",
+        "ManufacturersModelName",
+        "SoftwareVersions",
+        "BodyPart",
+        "PatientPosition",
+        "MRAcquisitionType",
+    ):
+        if key in acq:
+            bids[key] = acq[key]
+    if first.series_description:
+        bids["SeriesDescription"] = first.series_description
+    for key in (
+        "ProtocolName",
+        "ScanningSequence",
+        "SequenceVariant",
+        "ScanOptions",
+        "SequenceName",
+    ):
+        if key in acq:
+            bids[key] = acq[key]
+    if first.image_type:
+        bids["ImageType"] = list(first.image_type)
+    if first.series_number is not None:
+        bids["SeriesNumber"] = first.series_number
+    if first.acquisition_number is not None and len({r.acquisition_number for r in frames}) == 1:
+        bids["AcquisitionNumber"] = first.acquisition_number
+    if first.slice_thickness is not None:
+        bids["SliceThickness"] = first.slice_thickness
+    if first.spacing_between_slices is not None:
+        bids["SpacingBetweenSlices"] = first.spacing_between_slices
+    echoes = sorted({r.echo_time for r in frames if r.echo_time is not None})
+    if len(echoes) == 1:
+        bids["EchoTime"] = _seconds(echoes[0])
+    for key in ("RepetitionTime", "InversionTime", "FlipAngle"):
+        vals = {_acq(r).get(key) for r in frames}
+        if len(vals) == 1 and None not in vals:
+            bids[key] = vals.pop()
+    for key in ("PixelBandwidth", "EchoTrainLength", "BandwidthPerPixelPhaseEncode"):
+        if key in acq:
+            bids[key] = acq[key]
+    bids.update(_phase_encoding(first, acq))
+    if "InPlanePhaseEncodingDirectionDICOM" in acq:
+        bids["InPlanePhaseEncodingDirectionDICOM"] = acq["InPlanePhaseEncodingDirectionDICOM"]
+    timing = _slice_timing(list(slots[:nk]))
+    if timing is not None:
+        bids["SliceTiming"] = timing
+    info.meta["bids"] = bids
+    _diffusion(info, slots, nk)
+
+
+def _diffusion(info: Any, slots: Sequence[FrameRecord | None], nk: int) -> None:
+    """``meta["diffusion"]`` from the per-file Siemens values (CSA / (0019,10xx))."""
+    if "diffusion" in info.meta:
+        return  # filled from the standard / other vendors' tags
+    nt = max(1, len(slots) // max(1, nk))
+    bvals: list[float] = []
+    grads: list[list[float]] = []
+    sources: set[str] = set()
+    for t in range(nt):
+        vol = [r for r in slots[t * nk : (t + 1) * nk] if r is not None]
+        if not vol:
+            return
+        acq = _acq(vol[0])
+        if "_bval" not in acq:
+            return
+        if any(
+            _acq(r).get("_bval") != acq["_bval"] or _acq(r).get("_grad") != acq.get("_grad")
+            for r in vol
+        ):
+            return  # slices of one volume disagree: not a diffusion table lazyvol can vouch for
+        b = float(acq["_bval"])
+        g = acq.get("_grad")
+        bvals.append(b)
+        if b == 0 or g is None:
+            grads.append([0.0, 0.0, 0.0])
+        else:
+            n = math.sqrt(sum(float(x) * float(x) for x in g))
+            grads.append([float(x) / n for x in g] if n > 0 else [0.0, 0.0, 0.0])
+        sources.add(str(acq.get("_bval_source", "")))
+    if not any(b > 0 for b in bvals):
+        return
+    info.meta["diffusion"] = {
+        "bvals": bvals,
+        "gradients_lps": grads,
+        "source": ", ".join(sorted(sources)),
+    }
+
+
+def sidecar(meta: dict[str, Any], nk: int | None = None) -> dict[str, Any]:
+    """The JSON sidecar of a volume's ``meta`` (drops SliceTiming that no longer fits ``nk``)."""
+    doc = dict(meta.get("bids") or {})
+    timing = doc.get("SliceTiming")
+    if timing is not None and nk is not None and len(timing) != nk:
+        doc.pop("SliceTiming")
+    doc["ConversionSoftware"] = "lazyvol"
+    try:
+        from importlib.metadata import version
+
+        doc["ConversionSoftwareVersion"] = version("lazyvol")
+    except Exception:
+        pass
+    return doc
+
+
+def _stem(path: str) -> str:
+    lower = path.lower()
+    for ext in (".nii.gz", ".nii"):
+        if lower.endswith(ext):
+            return path[: -len(ext)]
+    return path
+
+
+def write_sidecars(vol: Any, path: str) -> list[str]:
+    """Write ``<stem>.json`` (DICOM-derived volumes) and ``.bval``/``.bvec`` (diffusion series).
+
+    Returns the paths written. The b-vectors are in this volume's voxel axes (FSL convention, see
+    :mod:`lazyvol.dicom.diffusion`); a volume whose 4th axis no longer matches the diffusion table
+    (sliced along it) gets no ``.bval``/``.bvec`` and a warning.
+    """
+    import warnings
+
+    meta = vol.meta
+    if meta.get("format") != "DICOM":
+        return []
+    stem = _stem(os.path.abspath(os.fspath(path)))
+    written: list[str] = []
+    nk = vol.shape[2] if vol.ndim >= 3 else None
+    doc = sidecar(meta, nk)
+    _atomic_write(stem + ".json", json.dumps(doc, indent="\t") + "\n")
+    written.append(stem + ".json")
+    diff = meta.get("diffusion")
+    if diff:
+        from .diffusion import fsl_bvals_bvecs
+
+        nt = vol.shape[3] if vol.ndim > 3 else 1
+        if len(diff.get("bvals", [])) != nt:
+            warnings.warn(
+                f"{path}: the diffusion table has {len(diff.get('bvals', []))} entries but the "
+                f"volume has {nt} along its 4th axis; .bval/.bvec not written",
+                stacklevel=3,
+            )
+            return written
+        bval_text, bvec_text = fsl_bvals_bvecs(diff, vol.affine)
+        _atomic_write(stem + ".bval", bval_text)
+        _atomic_write(stem + ".bvec", bvec_text)
+        written += [stem + ".bval", stem + ".bvec"]
+    return written
+
+
+def _atomic_write(path: str, text: str) -> None:
+    tmp = f"{path}.lazyvol-tmp-{os.getpid()}"
+    with open(tmp, "w", encoding="utf-8") as f:
+        f.write(text)
+    os.replace(tmp, path)
