@@ -219,6 +219,7 @@ def write_nifti(
     overwrite: bool = False,
     progress: bool = False,
     compresslevel: int = 1,
+    sidecars: bool = True,
 ) -> str:
     """Stream a Volume to a NIfTI file (``.nii`` or ``.nii.gz``) in bounded memory.
 
@@ -234,6 +235,10 @@ def write_nifti(
         Show a tqdm progress bar.
     compresslevel : int
         gzip level for ``.nii.gz`` (1 = fastest, nibabel's default; 9 = smallest).
+    sidecars : bool
+        For a DICOM-derived volume, also write the BIDS JSON sidecar (``<name>.json``) and, for a
+        diffusion series, FSL ``<name>.bval`` / ``<name>.bvec`` (as dcm2niix does); see
+        :mod:`lazyvol.dicom.bids`.
 
     Returns
     -------
@@ -257,6 +262,13 @@ def write_nifti(
         raise WriteError(f"{dest}: file exists; pass overwrite=True to replace it (left untouched)")
     if os.path.isdir(dest):
         raise WriteError(f"{dest}: is a directory; choose a file name")
+    extra = _sidecar_paths(vol, dest) if sidecars else []
+    taken = [p for p in extra if os.path.lexists(p)]
+    if taken and not overwrite:
+        raise WriteError(
+            f"{taken[0]}: sidecar file exists; pass overwrite=True to replace it, or sidecars=False "
+            "(nothing written)"
+        )
     dtype = vol.dtype.newbyteorder("=")
     if dtype.kind == "b":
         dtype = np.dtype(np.uint8)
@@ -303,7 +315,27 @@ def write_nifti(
     except BaseException:
         _unlink_quiet(tmp)
         raise
+    if extra:
+        from .dicom.bids import write_sidecars
+
+        try:
+            write_sidecars(vol, dest)
+        except OSError as exc:
+            raise WriteError(
+                f"{dest}: written, but its sidecar files could not be ({exc.strerror or exc})"
+            ) from exc
     return dest
+
+
+def _sidecar_paths(vol: Volume, dest: str) -> list[str]:
+    """The sidecar files written with ``dest`` for this volume (none for non-DICOM volumes)."""
+    if vol.meta.get("format") != "DICOM":
+        return []
+    stem = dest[: -len(".nii.gz")] if dest.lower().endswith(".nii.gz") else dest[: -len(".nii")]
+    out = [stem + ".json"]
+    if vol.meta.get("diffusion"):
+        out += [stem + ".bval", stem + ".bvec"]
+    return out
 
 
 def _unlink_quiet(path: str) -> None:

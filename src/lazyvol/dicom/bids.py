@@ -9,8 +9,8 @@ Two steps, as the header scan and the stacking are two steps:
   ``meta["diffusion"]`` (b-values and gradient directions per volume, DICOM patient frame).
 
 Values follow dcm2niix's sidecars (the reference BIDS converter) where the DICOM data define them:
-RepetitionTime and EchoTime in seconds, SliceTiming in seconds (MosaicRefAcqTimes / 1000) in
-slice order ``k``, PhaseEncodingDirection as ``i``/``j`` with ``-`` for negative polarity, in the
+RepetitionTime and EchoTime in seconds, SliceTiming in seconds (MosaicRefAcqTimes / 1000 of the
+first volume, or of the second when its times span longer, as dcm2niix) in slice order ``k``, PhaseEncodingDirection as ``i``/``j`` with ``-`` for negative polarity, in the
 voxel axes of *this* volume (dcm2niix flips the row axis of its output, so its ``j`` is lazyvol's
 ``j-``), EffectiveEchoSpacing = 1 / (BandwidthPerPixelPhaseEncode x ReconMatrixPE) and
 TotalReadoutTime = EffectiveEchoSpacing x (ReconMatrixPE - 1) (Siemens, where the bandwidth per pixel
@@ -31,7 +31,7 @@ from .records import FrameRecord
 __all__ = ["BIDS_TAGS", "annotate", "record_values", "sidecar", "write_sidecars"]
 
 #: Standard attributes read for the sidecar: tag -> (BIDS key, kind).
-#: kinds: "str", "join" (multi-valued, joined with "_"), "float", "int", "ms" (ms -> s).
+#: kinds: "str", "join" (multi-valued, joined with a backslash as dcm2niix), "float", "int", "ms" (ms -> s).
 BIDS_TAGS: dict[int, tuple[str, str]] = {
     0x00080070: ("Manufacturer", "str"),
     0x00081090: ("ManufacturersModelName", "str"),
@@ -122,7 +122,7 @@ def record_values(raw: dict[int, Any], csa: dict[str, Any] | str | None) -> dict
         if kind == "str":
             out[key] = "\\".join(vals)
         elif kind == "join":
-            out[key] = "_".join(v for v in vals if v)
+            out[key] = "\\".join(v for v in vals if v)
         else:
             num = _number(vals[0])
             if num is None:
@@ -252,7 +252,13 @@ def annotate(info: Any, slots: Sequence[FrameRecord | None], nk: int) -> None:
     bids.update(_phase_encoding(first, acq))
     if "InPlanePhaseEncodingDirectionDICOM" in acq:
         bids["InPlanePhaseEncodingDirectionDICOM"] = acq["InPlanePhaseEncodingDirectionDICOM"]
+    # As dcm2niix (its issues 870/875: Siemens can report single-band times for the first
+    # volume): the second volume's times when they span a longer acquisition than the first's.
     timing = _slice_timing(list(slots[:nk]))
+    if timing is not None and len(slots) >= 2 * nk:
+        second = _slice_timing(list(slots[nk : 2 * nk]))
+        if second is not None and max(second) - min(second) > max(timing) - min(timing):
+            timing = second
     if timing is not None:
         bids["SliceTiming"] = timing
     info.meta["bids"] = bids

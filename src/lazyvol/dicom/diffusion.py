@@ -56,9 +56,9 @@ def _fmt(x: float) -> str:
 
 
 def fsl_bvals_bvecs(diffusion: dict[str, Any], affine: Any) -> tuple[str, str]:
-    """Text of the ``.bval`` (one line) and ``.bvec`` (three lines) files, tab separated as dcm2niix."""
+    """Text of the ``.bval`` (one line) and ``.bvec`` (three lines) files, space separated as dcm2niix."""
     bvals = [float(b) for b in diffusion["bvals"]]
     vecs = fsl_bvecs(diffusion["gradients_lps"], affine)
-    bval = "\t".join(_fmt(b) for b in bvals) + "\n"
-    bvec = "".join("\t".join(_fmt(float(x)) for x in row) + "\n" for row in vecs)
+    bval = " ".join(_fmt(b) for b in bvals) + "\n"
+    bvec = "".join(" ".join(_fmt(float(x)) for x in row) + "\n" for row in vecs)
     return bval, bvec

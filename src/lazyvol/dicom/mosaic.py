@@ -58,7 +58,7 @@ CSA_TAGS: tuple[int, ...] = (
 #: Largest private value captured (a CSA image header is a few tens of KiB).
 MAX_PRIVATE_BYTES = 1 << 20
 
-_MOSAIC_FIELD = "NumberOfImagesInMosaic"
+_MARK = "MOSAIC:"
 
 
 def is_mosaic(rec: FrameRecord) -> bool:
@@ -173,7 +173,7 @@ def csa_floats(csa: dict[str, Any] | None, name: str) -> list[float] | None:
 
 def _fail(rec: FrameRecord, what: str) -> FrameRecord:
     """Keep the file as one record that says why it is not readable (raised when opened)."""
-    rec.bad_attributes = [*(rec.bad_attributes or []), f"{_MOSAIC_FIELD} {what}"]
+    rec.bad_attributes = [*(rec.bad_attributes or []), f"{_MARK} {what}"]
     rec.mosaic = None
     return rec
 
@@ -182,9 +182,7 @@ def mosaic_error(rec: FrameRecord) -> tuple[str, str] | None:
     """(kind, message) when ``rec`` is a mosaic file that could not be split into tiles."""
     if not is_mosaic(rec) or rec.mosaic is not None:
         return None
-    why = [
-        b[len(_MOSAIC_FIELD) + 1 :] for b in rec.bad_attributes or [] if b.startswith(_MOSAIC_FIELD)
-    ]
+    why = [b[len(_MARK) + 1 :] for b in rec.bad_attributes or [] if b.startswith(_MARK)]
     detail = why[0] if why else "the mosaic was not unpacked"
     return "format", (
         f"{rec.path}: Siemens MOSAIC image (ImageType (0008,0008) {rec.image_type}): {detail}; "
@@ -200,7 +198,7 @@ def expand_mosaic(
     ``csa`` is :func:`csa_image_header`'s result for the file.
     """
     if isinstance(csa, str):
-        return _fail(rec, f"cannot be read: {csa}")
+        return _fail(rec, csa)
     n_private = private_value(raw, 0x0019100A)
     n_csa_items = csa_items(csa, "NumberOfImagesInMosaic")
     n_csa: int | None = None
@@ -208,13 +206,16 @@ def expand_mosaic(
         try:
             n_csa = int(n_csa_items[0])
         except (TypeError, ValueError):
-            return _fail(rec, f"(CSA (0029,1010)) = {n_csa_items[0]!r} is not an integer")
+            return _fail(
+                rec,
+                f"NumberOfImagesInMosaic (CSA (0029,1010)) = {n_csa_items[0]!r} is not an integer",
+            )
     if n_private == "malformed":
-        return _fail(rec, "(0019,100A) is malformed")
+        return _fail(rec, "NumberOfImagesInMosaic (0019,100A) is malformed")
     if n_csa is not None and isinstance(n_private, int) and n_private != n_csa:
         return _fail(
             rec,
-            f"disagrees: CSA (0029,1010) says {n_csa}, (0019,100A) says {n_private}",
+            f"NumberOfImagesInMosaic disagrees: CSA (0029,1010) says {n_csa}, (0019,100A) says {n_private}",
         )
     n = n_csa if n_csa is not None else n_private
     if n is None:
@@ -223,37 +224,43 @@ def expand_mosaic(
             if csa is None
             else "not in the CSA header (0029,1010)"
         )
-        return _fail(rec, f"missing ({src} and no (0019,100A)): the number of slices is unknown")
+        return _fail(
+            rec,
+            f"NumberOfImagesInMosaic missing ({src} and no (0019,100A)): the number of slices is unknown",
+        )
     assert isinstance(n, int)
     if n < 1:
-        return _fail(rec, f"= {n}: a mosaic holds at least one slice")
+        return _fail(rec, f"NumberOfImagesInMosaic = {n}: a mosaic holds at least one slice")
     grid = math.ceil(math.sqrt(n))
     mrows, mcols = rec.rows, rec.columns
     if grid > min(mrows, mcols) or mrows % grid or mcols % grid:
         return _fail(
             rec,
-            f"= {n} needs a {grid}x{grid} tile grid, which does not divide the "
+            f"NumberOfImagesInMosaic = {n} needs a {grid}x{grid} tile grid, which does not divide the "
             f"{mrows}x{mcols} mosaic (Rows (0028,0010) x Columns (0028,0011))",
         )
     if rec.number_of_frames != 1:
-        return _fail(rec, f"with NumberOfFrames (0028,0008) = {rec.number_of_frames} (expected 1)")
+        return _fail(
+            rec, f"NumberOfFrames (0028,0008) = {rec.number_of_frames} in a mosaic (expected 1)"
+        )
     itemsize = max(1, rec.bits_allocated // 8)
     need = mrows * mcols * itemsize * max(1, rec.samples_per_pixel)
     if rec.pixel_length >= 0 and (rec.pixel_length < need or rec.pixel_offset + need > rec.size):
         return _fail(
             rec,
-            f"= {n}: Pixel Data (7FE0,0010) holds {min(rec.pixel_length, rec.size - rec.pixel_offset)} "
+            f"Pixel Data (7FE0,0010) holds {min(rec.pixel_length, rec.size - rec.pixel_offset)} "
             f"bytes but the {mrows}x{mcols} mosaic needs {need} (truncated file?)",
         )
     if csa is None:
         return _fail(
-            rec, "is set but the CSA image header (0029,1010) with SliceNormalVector is missing"
+            rec,
+            "SliceNormalVector: no CSA image header (0029,1010): slice order (F>>H or H>>F) unknown",
         )
     normal_csa = csa_floats(csa, "SliceNormalVector")
     if normal_csa is None or len(normal_csa) != 3:
         return _fail(
             rec,
-            "is set but SliceNormalVector is missing from the CSA image header (0029,1010): slice "
+            "SliceNormalVector is missing from the CSA image header (0029,1010): slice "
             "order (F>>H or H>>F) unknown",
         )
     tr, tc = mrows // grid, mcols // grid
@@ -269,7 +276,7 @@ def expand_mosaic(
         if norm == 0 or abs(abs(dot) - 1.0) > 1e-3:
             return _fail(
                 rec,
-                f"is set but the CSA SliceNormalVector {normal_csa} is not the normal of "
+                f"SliceNormalVector {normal_csa} (CSA (0029,1010)) is not the normal of "
                 f"ImageOrientationPatient (0020,0037) {rec.iop}",
             )
         normal = cross / float(np.linalg.norm(cross)) * (1.0 if dot > 0 else -1.0)
@@ -284,7 +291,7 @@ def expand_mosaic(
         if dk is None or not dk > 0:
             return _fail(
                 rec,
-                "is set but neither SpacingBetweenSlices (0018,0088) nor SliceThickness "
+                "neither SpacingBetweenSlices (0018,0088) nor SliceThickness "
                 "(0018,0050) gives the slice spacing",
             )
         positions = [[float(v) for v in first + k * float(dk) * normal] for k in range(n)]
