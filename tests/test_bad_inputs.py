@@ -132,8 +132,16 @@ COVERAGE: dict[str, dict[str, list[str]]] = {
             "tests/test_resource_limits.py::test_terabyte_headers_refused_without_growing",
         ],
         "mosaic and enhanced multi-frame": [
-            HERE + "test_mosaic_is_a_clear_unsupported_error",
+            HERE + "test_mosaic_without_slice_count_is_a_format_error",
+            "tests/test_dicom_mosaic.py::test_synthetic_mosaic_matches_truth_and_nibabel",
+            "tests/test_dicom_mosaic.py::test_bad_mosaic_is_a_format_error",
             "tests/test_dicom_multiframe.py::test_enhanced_matches_truth",
+        ],
+        "Siemens mosaic, one-file-per-slice 4D (fMRI/DWI/ASL), enhanced multi-frame with dimension indexes": [
+            # mosaic half (the one-file-per-slice and enhanced halves are added with their readers)
+            "tests/test_dicom_mosaic.py::test_real_siemens_mosaic_matches_dcm2niix_reference",
+            "tests/test_dicom_mosaic.py::test_synthetic_dwi_matches_dcm2niix",
+            "tests/test_dicom_mosaic.py::test_bad_mosaic_is_a_format_error",
         ],
         "huge folders (100k files), deep nesting, symlink loops": [
             "tests/test_dicom_scan.py::test_symlinks_not_followed_by_default_and_loops_detected",
@@ -561,15 +569,17 @@ def test_lying_dimensions_encapsulated_refused(tmp_path, monkeypatch):
     assert "LAZYVOL_MAX_VOLUME_BYTES" in msg
 
 
-def test_mosaic_is_a_clear_unsupported_error(tmp_path):
+def test_mosaic_without_slice_count_is_a_format_error(tmp_path):
+    # ImageType MOSAIC but no Siemens NumberOfImagesInMosaic: never read as one slice
     truth = write_dicom_series(
         tmp_path / "s",
         (16, 12, 1),
         modality="MR",
         image_type=("ORIGINAL", "PRIMARY", "M", "MOSAIC"),
     )
-    msg = _raises(lv.UnsupportedError, lv.open, tmp_path / "s")
+    msg = _raises(lv.FormatError, lv.open, tmp_path / "s")
     assert truth.files[0] in msg and "MOSAIC" in msg and "ImageType (0008,0008)" in msg
+    assert "NumberOfImagesInMosaic" in msg
 
 
 def test_deep_nesting(tmp_path):
