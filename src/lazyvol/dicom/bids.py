@@ -22,7 +22,7 @@ from __future__ import annotations
 import json
 import math
 import os
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from typing import Any
 
 from .mosaic import csa_floats, csa_items, private_value
@@ -162,8 +162,30 @@ def record_values(raw: dict[int, Any], csa: dict[str, Any] | str | None) -> dict
     return out
 
 
-def _acq(rec: FrameRecord | None) -> dict[str, Any]:
-    return (rec.acq or {}) if rec is not None else {}
+Getter = Callable[[FrameRecord | None], dict[str, Any]]
+
+
+def _getter(frames: Sequence[FrameRecord]) -> Getter:
+    """Each record's values: its file's (a mosaic keeps them on its first tile only, since the
+    scan index stores every tile's record), updated with its own (a tile's slice time)."""
+    shared = _file_values(frames)
+
+    def get(rec: FrameRecord | None) -> dict[str, Any]:
+        if rec is None:
+            return {}
+        own = rec.acq or {}
+        base = shared.get(rec.path)
+        return {**base, **own} if base is not None and base is not own else own
+
+    return get
+
+
+def _file_values(frames: Sequence[FrameRecord]) -> dict[str, dict[str, Any]]:
+    out: dict[str, dict[str, Any]] = {}
+    for r in frames:
+        if r.acq and len(r.acq) > len(out.get(r.path, {})):
+            out[r.path] = r.acq
+    return out
 
 
 def _phase_encoding(first: FrameRecord, acq: dict[str, Any]) -> dict[str, Any]:
@@ -188,7 +210,7 @@ def _phase_encoding(first: FrameRecord, acq: dict[str, Any]) -> dict[str, Any]:
     return out
 
 
-def _slice_timing(base: Sequence[FrameRecord | None]) -> list[float] | None:
+def _slice_timing(base: Sequence[FrameRecord | None], _acq: Getter) -> list[float] | None:
     """SliceTiming (s) in slice order from per-slice times (mosaic MosaicRefAcqTimes)."""
     times = [_acq(r).get("_slice_time_ms") for r in base]
     if not times or any(t is None for t in times):
@@ -201,6 +223,16 @@ def annotate(info: Any, slots: Sequence[FrameRecord | None], nk: int) -> None:
     frames = [r for r in slots if r is not None]
     if not frames:
         return
+    _annotate(info, slots, frames, nk, _getter(frames))
+
+
+def _annotate(
+    info: Any,
+    slots: Sequence[FrameRecord | None],
+    frames: list[FrameRecord],
+    nk: int,
+    _acq: Getter,
+) -> None:
     first = frames[0]
     acq = _acq(first)
     bids: dict[str, Any] = {}
@@ -254,18 +286,18 @@ def annotate(info: Any, slots: Sequence[FrameRecord | None], nk: int) -> None:
         bids["InPlanePhaseEncodingDirectionDICOM"] = acq["InPlanePhaseEncodingDirectionDICOM"]
     # As dcm2niix (its issues 870/875: Siemens can report single-band times for the first
     # volume): the second volume's times when they span a longer acquisition than the first's.
-    timing = _slice_timing(list(slots[:nk]))
+    timing = _slice_timing(list(slots[:nk]), _acq)
     if timing is not None and len(slots) >= 2 * nk:
-        second = _slice_timing(list(slots[nk : 2 * nk]))
+        second = _slice_timing(list(slots[nk : 2 * nk]), _acq)
         if second is not None and max(second) - min(second) > max(timing) - min(timing):
             timing = second
     if timing is not None:
         bids["SliceTiming"] = timing
     info.meta["bids"] = bids
-    _diffusion(info, slots, nk)
+    _diffusion(info, slots, nk, _acq)
 
 
-def _diffusion(info: Any, slots: Sequence[FrameRecord | None], nk: int) -> None:
+def _diffusion(info: Any, slots: Sequence[FrameRecord | None], nk: int, _acq: Getter) -> None:
     """``meta["diffusion"]`` from the per-file Siemens values (CSA / (0019,10xx))."""
     if "diffusion" in info.meta:
         return  # filled from the standard / other vendors' tags

@@ -305,11 +305,12 @@ def expand_mosaic(
         fr.ipp = positions[k]
         fr.frame = k
         fr.mosaic = [mrows, mcols, k]
-        if rec.acq is not None or times is not None:
-            acq = dict(rec.acq or {})
-            if times is not None and len(times) == n:
-                acq["_slice_time_ms"] = times[k]
-            fr.acq = acq
+        # The file's values stay on tile 0 only (the scan index stores every tile's record);
+        # each tile keeps its own acquisition time.
+        acq = dict(rec.acq or {}) if k == 0 else {}
+        if times is not None and len(times) == n:
+            acq["_slice_time_ms"] = times[k]
+        fr.acq = acq or None
         out.append(fr)
     return out
 
