@@ -416,3 +416,21 @@ def test_bad_mosaic_is_a_format_error(tmp_path, kwargs, field):
 def test_mosaic_number_from_private_tag_only(tmp_path):
     truth = write_mosaic_series(tmp_path, (8, 8, 5), volumes=2, n_in_csa=False)
     np.testing.assert_array_equal(lv.open(tmp_path).compute(), truth.stored)
+
+
+def test_sidecar_follows_slicing_and_flips(tmp_path):
+    truth = write_mosaic_series(tmp_path / "in", (8, 8, 7), volumes=2, phase="COL")
+    vol = lv.open(tmp_path / "in")
+    times = [t / 1000 for t in truth.slice_times_ms]  # F>>H: tile k is slice k
+    vol.to_nifti(tmp_path / "all.nii")
+    side = json.loads((tmp_path / "all.json").read_text())
+    assert side["PhaseEncodingDirection"] == "j"  # COL, positive polarity, rows top to bottom
+    np.testing.assert_allclose(side["SliceTiming"], times, atol=1e-5)
+    vol[:, ::-1, 5:1:-2].to_nifti(tmp_path / "part.nii")
+    side = json.loads((tmp_path / "part.json").read_text())
+    assert side["PhaseEncodingDirection"] == "j-"
+    np.testing.assert_allclose(side["SliceTiming"], [times[5], times[3]], atol=1e-5)
+    # axes transposed: i <-> j
+    moved = lv.Volume(vol.data.transpose(1, 0, 2, 3), vol.affine[:, [1, 0, 2, 3]], meta=vol.meta)
+    moved.to_nifti(tmp_path / "t.nii")
+    assert json.loads((tmp_path / "t.json").read_text())["PhaseEncodingDirection"] == "i"

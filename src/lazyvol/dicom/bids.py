@@ -25,6 +25,8 @@ import os
 from collections.abc import Callable, Sequence
 from typing import Any
 
+import numpy as np
+
 from .mosaic import csa_floats, csa_items, private_value
 from .records import FrameRecord
 
@@ -294,6 +296,9 @@ def _annotate(
     if timing is not None:
         bids["SliceTiming"] = timing
     info.meta["bids"] = bids
+    # The voxel axes SliceTiming and PhaseEncodingDirection refer to (re-mapped when the volume
+    # is sliced, flipped or transposed before it is written; see sidecar()).
+    info.meta["bids_affine"] = np.asarray(info.affine, dtype=np.float64).tolist()
     _diffusion(info, slots, nk, _acq)
 
 
@@ -335,12 +340,59 @@ def _diffusion(info: Any, slots: Sequence[FrameRecord | None], nk: int, _acq: Ge
     }
 
 
-def sidecar(meta: dict[str, Any], nk: int | None = None) -> dict[str, Any]:
-    """The JSON sidecar of a volume's ``meta`` (drops SliceTiming that no longer fits ``nk``)."""
+def _axis_map(meta: dict[str, Any], affine: Any) -> np.ndarray | None:
+    """(3, 4) map from this volume's voxel (i, j, k, 1) to the voxel axes at open, or None.
+
+    Row ``a`` gives the open-time axis ``a`` index as ``m[a, :3] @ (i, j, k) + m[a, 3]``: a signed,
+    possibly strided permutation when the volume was only sliced / flipped / transposed.
+    """
+    ref = meta.get("bids_affine")
+    if ref is None:
+        return None
+    try:
+        t = np.linalg.solve(np.asarray(ref, dtype=np.float64), np.asarray(affine, dtype=np.float64))
+    except (np.linalg.LinAlgError, ValueError):
+        return None
+    r = np.round(t[:3, :4])
+    if np.abs(t[:3, :4] - r).max() > 1e-3 or np.count_nonzero(r[:, :3]) != 3:
+        return None
+    if sorted(np.flatnonzero(r[:, :3]) % 3) != [0, 1, 2]:
+        return None
+    return r
+
+
+def sidecar(
+    meta: dict[str, Any], affine: Any = None, shape: tuple[int, ...] | None = None
+) -> dict[str, Any]:
+    """The JSON sidecar of a volume (``meta``, ``affine``, ``shape``) under BIDS names.
+
+    SliceTiming and PhaseEncodingDirection refer to voxel axes: they are mapped onto the axes of
+    the volume as it is now (sliced, flipped, transposed since it was opened) and left out when
+    that mapping is not a plain reindexing.
+    """
     doc = dict(meta.get("bids") or {})
-    timing = doc.get("SliceTiming")
-    if timing is not None and nk is not None and len(timing) != nk:
-        doc.pop("SliceTiming")
+    per_axis = [
+        k for k in ("SliceTiming", "PhaseEncodingDirection", "PhaseEncodingAxis") if k in doc
+    ]
+    if per_axis and affine is not None and shape is not None:
+        m = _axis_map(meta, affine)
+        for key in per_axis:
+            value = doc.pop(key)
+            if m is None:
+                continue
+            if key == "SliceTiming":
+                # the current k axis must be the open-time k axis (any step and direction)
+                if m[2, 2] == 0 or len(shape) < 3:
+                    continue
+                ks = [int(m[2, 2] * k + m[2, 3]) for k in range(shape[2])]
+                if all(0 <= k < len(value) for k in ks):
+                    doc[key] = [value[k] for k in ks]
+            else:
+                old_axis = "ijk".index(value[0])
+                new_axis = int(np.flatnonzero(m[old_axis, :3])[0])
+                sign = int(np.sign(m[old_axis, new_axis])) * (-1 if value.endswith("-") else 1)
+                name = "ijk"[new_axis]
+                doc[key] = name if key == "PhaseEncodingAxis" or sign > 0 else name + "-"
     doc["ConversionSoftware"] = "lazyvol"
     try:
         from importlib.metadata import version
@@ -373,8 +425,7 @@ def write_sidecars(vol: Any, path: str) -> list[str]:
         return []
     stem = _stem(os.path.abspath(os.fspath(path)))
     written: list[str] = []
-    nk = vol.shape[2] if vol.ndim >= 3 else None
-    doc = sidecar(meta, nk)
+    doc = sidecar(meta, vol.affine, tuple(vol.shape))
     _atomic_write(stem + ".json", json.dumps(doc, indent="\t") + "\n")
     written.append(stem + ".json")
     diff = meta.get("diffusion")
