@@ -319,6 +319,7 @@ def test_one_slice_reads_only_its_tile_rows(tmp_path):
     truth = write_mosaic_series(tmp_path, (64, 64, 36), volumes=8)
     vol = lv.open(tmp_path, chunks=(64, 64, 1, 1))
     sizes = [os.path.getsize(f) for f in truth.files]
+    vol[:, :, 0:1, 0].compute()  # warm-up: imports and thread pools read files too
     before = _io_counters()
     got = vol[:, :, 17:18, 5].compute()[:, :, 0]
     after = _io_counters()
@@ -398,10 +399,11 @@ def test_sliced_diffusion_volume_keeps_its_table_consistent(tmp_path):
         ({"n_in_csa": False, "n_in_private": False}, "NumberOfImagesInMosaic"),
         ({"n_override": 40}, "NumberOfImagesInMosaic"),
         ({"n_override": 0}, "NumberOfImagesInMosaic"),
+        ({"n_override": 65535}, "NumberOfImagesInMosaic"),
         ({"csa_override": b"SV10\x04\x03\x02\x01\xff\xff\xff\xff"}, "(0029,1010)"),
         ({"drop_csa_tags": ["SliceNormalVector"]}, "SliceNormalVector"),
     ],
-    ids=["n-missing", "n-too-large", "n-zero", "csa-unparseable", "no-slice-normal"],
+    ids=["n-missing", "n-too-large", "n-zero", "n-absurd", "csa-unparseable", "no-slice-normal"],
 )
 def test_bad_mosaic_is_a_format_error(tmp_path, kwargs, field):
     truth = write_mosaic_series(tmp_path, (8, 8, 5), volumes=2, **kwargs)
@@ -434,3 +436,26 @@ def test_sidecar_follows_slicing_and_flips(tmp_path):
     moved = lv.Volume(vol.data.transpose(1, 0, 2, 3), vol.affine[:, [1, 0, 2, 3]], meta=vol.meta)
     moved.to_nifti(tmp_path / "t.nii")
     assert json.loads((tmp_path / "t.json").read_text())["PhaseEncodingDirection"] == "i"
+
+
+def test_pydicom_reader_path_gives_the_same_mosaic(tmp_path, monkeypatch):
+    # the header walker off: pydicom's reader must capture the CSA header the same way
+    from lazyvol.dicom import header
+
+    truth = write_mosaic_series(
+        tmp_path, (8, 6, 5), volumes=2, head_first=True, bvals=[0, 700], gradients_lps=DWI[:2]
+    )
+    monkeypatch.setattr(header, "USE_WALKER", False)
+    vol = lv.open(tmp_path, use_index=False)
+    np.testing.assert_array_equal(vol.compute(), truth.stored)
+    np.testing.assert_allclose(vol.affine, truth.affine, atol=1e-5)
+    assert vol.meta["diffusion"]["bvals"] == [0.0, 700.0]
+
+
+def test_truncated_mosaic_is_a_format_error(tmp_path):
+    truth = write_mosaic_series(tmp_path, (8, 8, 5), volumes=2)
+    data = Path(truth.files[1]).read_bytes()
+    Path(truth.files[1]).write_bytes(data[: len(data) - 100])
+    with pytest.raises(FormatError) as info:
+        lv.open(tmp_path)
+    assert truth.files[1] in str(info.value) and "Pixel Data (7FE0,0010)" in str(info.value)

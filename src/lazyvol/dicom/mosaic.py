@@ -57,6 +57,9 @@ CSA_TAGS: tuple[int, ...] = (
 )
 #: Largest private value captured (a CSA image header is a few tens of KiB).
 MAX_PRIVATE_BYTES = 1 << 20
+#: Most slices one mosaic may claim (scanners write up to a few hundred): a header claim is never
+#: turned into an unbounded number of records.
+MAX_TILES = 4096
 
 _MARK = "MOSAIC:"
 
@@ -171,10 +174,16 @@ def csa_floats(csa: dict[str, Any] | None, name: str) -> list[float] | None:
     return out if all(math.isfinite(x) for x in out) else None
 
 
-def _fail(rec: FrameRecord, what: str) -> FrameRecord:
-    """Keep the file as one record that says why it is not readable (raised when opened)."""
+def _fail(rec: FrameRecord, what: str, tile: tuple[int, int] | None = None) -> FrameRecord:
+    """Keep the file as one record that says why it is not readable (raised when opened).
+
+    With the tile size known, the record takes it, so the file stays in the volume of the
+    series' good mosaics and opening that volume names this file and the problem.
+    """
     rec.bad_attributes = [*(rec.bad_attributes or []), f"{_MARK} {what}"]
     rec.mosaic = None
+    if tile is not None:
+        rec.rows, rec.columns = tile
     return rec
 
 
@@ -231,8 +240,15 @@ def expand_mosaic(
     assert isinstance(n, int)
     if n < 1:
         return _fail(rec, f"NumberOfImagesInMosaic = {n}: a mosaic holds at least one slice")
+    if n > MAX_TILES:
+        return _fail(
+            rec,
+            f"NumberOfImagesInMosaic = {n} is implausible (more than {MAX_TILES} slices in one "
+            "image); not unpacked",
+        )
     grid = math.ceil(math.sqrt(n))
     mrows, mcols = rec.rows, rec.columns
+    tile = (mrows // grid, mcols // grid)
     if grid > min(mrows, mcols) or mrows % grid or mcols % grid:
         return _fail(
             rec,
@@ -241,7 +257,9 @@ def expand_mosaic(
         )
     if rec.number_of_frames != 1:
         return _fail(
-            rec, f"NumberOfFrames (0028,0008) = {rec.number_of_frames} in a mosaic (expected 1)"
+            rec,
+            f"NumberOfFrames (0028,0008) = {rec.number_of_frames} in a mosaic (expected 1)",
+            tile,
         )
     itemsize = max(1, rec.bits_allocated // 8)
     need = mrows * mcols * itemsize * max(1, rec.samples_per_pixel)
@@ -250,11 +268,13 @@ def expand_mosaic(
             rec,
             f"Pixel Data (7FE0,0010) holds {min(rec.pixel_length, rec.size - rec.pixel_offset)} "
             f"bytes but the {mrows}x{mcols} mosaic needs {need} (truncated file?)",
+            tile,
         )
     if csa is None:
         return _fail(
             rec,
             "SliceNormalVector: no CSA image header (0029,1010): slice order (F>>H or H>>F) unknown",
+            tile,
         )
     normal_csa = csa_floats(csa, "SliceNormalVector")
     if normal_csa is None or len(normal_csa) != 3:
@@ -262,6 +282,7 @@ def expand_mosaic(
             rec,
             "SliceNormalVector is missing from the CSA image header (0029,1010): slice "
             "order (F>>H or H>>F) unknown",
+            tile,
         )
     tr, tc = mrows // grid, mcols // grid
     out: list[FrameRecord] = []
@@ -278,6 +299,7 @@ def expand_mosaic(
                 rec,
                 f"SliceNormalVector {normal_csa} (CSA (0029,1010)) is not the normal of "
                 f"ImageOrientationPatient (0020,0037) {rec.iop}",
+                tile,
             )
         normal = cross / float(np.linalg.norm(cross)) * (1.0 if dot > 0 else -1.0)
         ps_r, ps_c = float(rec.pixel_spacing[0]), float(rec.pixel_spacing[1])
@@ -293,6 +315,7 @@ def expand_mosaic(
                 rec,
                 "neither SpacingBetweenSlices (0018,0088) nor SliceThickness "
                 "(0018,0050) gives the slice spacing",
+                tile,
             )
         positions = [[float(v) for v in first + k * float(dk) * normal] for k in range(n)]
     times = csa_floats(csa, "MosaicRefAcqTimes")
@@ -341,6 +364,7 @@ def annotate_volume(info: Any, slots: Sequence[FrameRecord | None], nk: int) -> 
             tiles=tuple(r.mosaic[2] if r is not None and r.mosaic else -1 for r in slots),
             mosaic=shapes.pop(),
         )
+        info.files = list(dict.fromkeys(info.files))  # one entry per file, not per tile
         info.meta["mosaic"] = {
             "slices_per_file": len({r.mosaic[2] for r in tiled if r.mosaic}),
             "mosaic_shape": list(info.frames.mosaic),
