@@ -238,7 +238,7 @@ def write_nifti(
     sidecars : bool
         For a DICOM-derived volume, also write the BIDS JSON sidecar (``<name>.json``) and, for a
         diffusion series, FSL ``<name>.bval`` / ``<name>.bvec`` (as dcm2niix does); see
-        :mod:`lazyvol.dicom.bids`.
+        ``lazyvol.dicom.bids``.
 
     Returns
     -------
