@@ -459,3 +459,20 @@ def test_truncated_mosaic_is_a_format_error(tmp_path):
     with pytest.raises(FormatError) as info:
         lv.open(tmp_path)
     assert truth.files[1] in str(info.value) and "Pixel Data (7FE0,0010)" in str(info.value)
+
+
+def test_scan_index_stores_one_entry_per_mosaic_file(tmp_path):
+    import importlib
+
+    from lazyvol.dicom.header import read_header
+
+    scan_mod = importlib.import_module("lazyvol.dicom.scan")
+    truth = write_mosaic_series(tmp_path, (8, 6, 7), volumes=3, head_first=True)
+    first = scan_mod.scan_files(str(tmp_path), use_index=True)
+    again = scan_mod.scan_files(str(tmp_path), use_index=True)
+    fresh = [r.to_list() for f in truth.files for r in read_header(f)]
+    assert sorted(map(str, (r.to_list() for r in first.records))) == sorted(map(str, fresh))
+    assert sorted(map(str, (r.to_list() for r in again.records))) == sorted(map(str, fresh))
+    doc = json.loads(scan_mod.index_path(str(tmp_path)).read_text())
+    assert all("mosaic" in e[-1] for e in doc["entries"].values())
+    np.testing.assert_array_equal(lv.open(tmp_path).compute(), truth.stored)

@@ -285,8 +285,7 @@ def expand_mosaic(
             tile,
         )
     tr, tc = mrows // grid, mcols // grid
-    out: list[FrameRecord] = []
-    positions: list[list[float] | None] = [None] * n
+    step: tuple[list[float], float, list[float]] | None = None
     if rec.iop is not None and rec.ipp is not None and rec.pixel_spacing is not None:
         row = np.asarray(rec.iop[:3], dtype=np.float64)
         col = np.asarray(rec.iop[3:], dtype=np.float64)
@@ -317,25 +316,76 @@ def expand_mosaic(
                 "(0018,0050) gives the slice spacing",
                 tile,
             )
-        positions = [[float(v) for v in first + k * float(dk) * normal] for k in range(n)]
+        step = ([float(v) for v in first], float(dk), [float(v) for v in normal])
     times = csa_floats(csa, "MosaicRefAcqTimes")
     if times is None:
         t = private_value(raw, 0x00191029)
         times = t if isinstance(t, list) else None
+    rec.rows, rec.columns = tr, tc
+    rec.mosaic = [mrows, mcols, 0]
+    if times is not None and len(times) != n:
+        times = None
+    # What makes the other tiles from tile 0 (the scan index stores tile 0 only: to_index).
+    rec.acq = {
+        **(rec.acq or {}),
+        "_mosaic": {"n": n, "step": None if step is None else list(step), "times": times},
+    }
+    return _tiles(rec, n, step, times)
+
+
+def _tiles(
+    rec: FrameRecord,
+    n: int,
+    step: tuple[list[float], float, list[float]] | None,
+    times: list[float] | None,
+) -> list[FrameRecord]:
+    """The ``n`` tile records from tile 0's record, the slice geometry and the slice times.
+
+    Tile ``k`` sits at ``first + k * spacing * normal``. The file's acquisition values stay on
+    tile 0 only; each tile keeps its own acquisition time.
+    """
+    first = normal = None
+    if step is not None:
+        first = np.asarray(step[0], dtype=np.float64)
+        dk = step[1]
+        normal = np.asarray(step[2], dtype=np.float64)
+    base_acq = dict(rec.acq or {})
+    base_acq.pop("_slice_time_ms", None)
+    out: list[FrameRecord] = []
     for k in range(n):
         fr = copy.copy(rec)
-        fr.rows, fr.columns = tr, tc
-        fr.ipp = positions[k]
+        fr.ipp = (
+            None if first is None or normal is None else [float(v) for v in first + k * dk * normal]
+        )
         fr.frame = k
-        fr.mosaic = [mrows, mcols, k]
-        # The file's values stay on tile 0 only (the scan index stores every tile's record);
-        # each tile keeps its own acquisition time.
-        acq = dict(rec.acq or {}) if k == 0 else {}
-        if times is not None and len(times) == n:
+        fr.mosaic = [rec.mosaic[0], rec.mosaic[1], k] if rec.mosaic else None
+        acq = dict(base_acq) if k == 0 else {}
+        if times is not None:
             acq["_slice_time_ms"] = times[k]
         fr.acq = acq or None
         out.append(fr)
     return out
+
+
+def to_index(tiles: list[FrameRecord]) -> dict[str, Any] | None:
+    """Compact scan-index form of one mosaic file's tiles: tile 0 (which says how to make the
+    others); None when ``tiles`` are not that (the caller stores them one by one)."""
+    if not tiles or tiles[0].mosaic is None or "_mosaic" not in (tiles[0].acq or {}):
+        return None
+    doc = {"tile0": tiles[0].to_list()}
+    # stored only when it reproduces the tiles exactly
+    if [t.to_list() for t in from_index(doc)] != [t.to_list() for t in tiles]:
+        return None
+    return doc
+
+
+def from_index(doc: dict[str, Any]) -> list[FrameRecord]:
+    """Inverse of :func:`to_index`."""
+    t0 = FrameRecord.from_list(list(doc["tile0"]))
+    info = (t0.acq or {})["_mosaic"]
+    step = info.get("step")
+    geo = None if step is None else (list(step[0]), float(step[1]), list(step[2]))
+    return _tiles(t0, int(info["n"]), geo, info.get("times"))
 
 
 def annotate_volume(info: Any, slots: Sequence[FrameRecord | None], nk: int) -> None:
