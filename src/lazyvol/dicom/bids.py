@@ -220,6 +220,37 @@ def _slice_timing(base: Sequence[FrameRecord | None], _acq: Getter) -> list[floa
     return [_seconds(float(t)) for t in times if t is not None]
 
 
+def _tm_seconds(tm: str | None) -> float | None:
+    """Seconds since midnight of a DICOM TM value (HHMMSS.FFFFFF, or the old HH:MM:SS form)."""
+    if not tm:
+        return None
+    text = tm.strip().replace(":", "")
+    try:
+        hh = int(text[0:2])
+        mm = int(text[2:4]) if len(text) >= 4 else 0
+        ss = float(text[4:]) if len(text) > 4 else 0.0
+    except ValueError:
+        return None
+    if not (0 <= hh < 24 and 0 <= mm < 60 and 0 <= ss < 61):
+        return None
+    return hh * 3600 + mm * 60 + ss
+
+
+def _slice_timing_from_acquisition_time(
+    base: Sequence[FrameRecord | None], tr: float | None
+) -> list[float] | None:
+    """Siemens 2D slices stored one per file: SliceTiming from each slice's AcquisitionTime, as
+    dcm2niix (relative to the earliest slice; only when the times differ and span less than TR)."""
+    secs = [_tm_seconds(r.acquisition_time) if r is not None else None for r in base]
+    if any(t is None for t in secs) or not tr:
+        return None
+    t0 = min(t for t in secs if t is not None)
+    rel = [float(t) - t0 for t in secs if t is not None]
+    if len(set(rel)) < 2 or max(rel) >= float(tr):
+        return None
+    return [float(f"{x:.6g}") for x in rel]
+
+
 def annotate(info: Any, slots: Sequence[FrameRecord | None], nk: int) -> None:
     """Fill ``info.meta["bids"]`` / ``["diffusion"]`` from the volume's frames (k fastest, then t)."""
     frames = [r for r in slots if r is not None]
@@ -293,8 +324,17 @@ def _annotate(
         second = _slice_timing(list(slots[nk : 2 * nk]), _acq)
         if second is not None and max(second) - min(second) > max(timing) - min(timing):
             timing = second
+    if timing is None and acq.get("Manufacturer") == "Siemens" and nk > 1:
+        timing = _slice_timing_from_acquisition_time(list(slots[:nk]), bids.get("RepetitionTime"))
     if timing is not None:
         bids["SliceTiming"] = timing
+    times = [_tm_seconds(r.acquisition_time) for r in frames]
+    known = [t for t in times if t is not None]
+    if known:
+        t = min(known)
+        bids["AcquisitionTime"] = f"{int(t // 3600):02d}:{int(t % 3600 // 60):02d}:{t % 60:09.6f}"
+    if first.iop is not None:
+        bids["ImageOrientationPatientDICOM"] = list(first.iop)
     info.meta["bids"] = bids
     # The voxel axes SliceTiming and PhaseEncodingDirection refer to (re-mapped when the volume
     # is sliced, flipped or transposed before it is written; see sidecar()).
