@@ -16,7 +16,6 @@ columns, tile index]``; the pixel reader (:mod:`lazyvol.dicom.pixels`) reads onl
 
 from __future__ import annotations
 
-import copy
 import math
 import struct
 import warnings
@@ -189,7 +188,7 @@ def _fail(rec: FrameRecord, what: str, tile: tuple[int, int] | None = None) -> F
 
 def mosaic_error(rec: FrameRecord) -> tuple[str, str] | None:
     """(kind, message) when ``rec`` is a mosaic file that could not be split into tiles."""
-    if not is_mosaic(rec) or rec.mosaic is not None:
+    if rec.mosaic is not None or not is_mosaic(rec):
         return None
     why = [b[len(_MARK) + 1 :] for b in rec.bad_attributes or [] if b.startswith(_MARK)]
     detail = why[0] if why else "the mosaic was not unpacked"
@@ -344,19 +343,19 @@ def _tiles(
     Tile ``k`` sits at ``first + k * spacing * normal``. The file's acquisition values stay on
     tile 0 only; each tile keeps its own acquisition time.
     """
-    first = normal = None
-    if step is not None:
-        first = np.asarray(step[0], dtype=np.float64)
-        dk = step[1]
-        normal = np.asarray(step[2], dtype=np.float64)
     base_acq = dict(rec.acq or {})
     base_acq.pop("_slice_time_ms", None)
+    state = rec.__dict__
     out: list[FrameRecord] = []
     for k in range(n):
-        fr = copy.copy(rec)
-        fr.ipp = (
-            None if first is None or normal is None else [float(v) for v in first + k * dk * normal]
-        )
+        fr = object.__new__(FrameRecord)  # a shallow copy, without copy.copy's overhead
+        fr.__dict__.update(state)
+        if step is not None:
+            (x, y, z), dk, (nx, ny, nz) = step
+            d = k * dk
+            fr.ipp = [x + d * nx, y + d * ny, z + d * nz]
+        else:
+            fr.ipp = None
         fr.frame = k
         fr.mosaic = [rec.mosaic[0], rec.mosaic[1], k] if rec.mosaic else None
         acq = dict(base_acq) if k == 0 else {}
