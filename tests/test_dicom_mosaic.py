@@ -483,6 +483,9 @@ def test_scan_index_stores_one_entry_per_mosaic_file(tmp_path):
     doc = json.loads(scan_mod.index_path(str(tmp_path)).read_text())
     assert all("mosaic" in e[-1] for e in doc["entries"].values())
     np.testing.assert_array_equal(lv.open(tmp_path).compute(), truth.stored)
+    reopened = lv.open(tmp_path)  # from the saved scan report
+    np.testing.assert_array_equal(reopened.compute(), truth.stored)
+    assert reopened.meta["bids"] == lv.open(tmp_path, use_index=False).meta["bids"]
 
 
 def test_siemens_2d_slice_timing_from_acquisition_time(tmp_path):
@@ -504,3 +507,13 @@ def test_siemens_2d_slice_timing_from_acquisition_time(tmp_path):
     theirs = json.loads((tmp_path / "ref" / "ref.json").read_text())["SliceTiming"]
     # dcm2niix keeps times of day in single precision: its values are within ~2 ms of the truth
     np.testing.assert_allclose(vol.meta["bids"]["SliceTiming"], theirs, atol=5e-3)
+
+
+def test_split_4d_mosaic_volumes(tmp_path):
+    truth = write_mosaic_series(tmp_path, (8, 6, 5), volumes=3, head_first=True)
+    report = lv.scan(tmp_path, split_4d=True)
+    assert len(report) == 3
+    for t in range(3):
+        vol = lv.open(tmp_path, series=t, split_4d=True)
+        np.testing.assert_array_equal(vol.compute(), truth.stored[..., t])
+        np.testing.assert_allclose(vol.affine, truth.affine, atol=1e-5)
