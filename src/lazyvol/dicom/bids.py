@@ -22,6 +22,7 @@ from __future__ import annotations
 import json
 import math
 import os
+import re
 from collections.abc import Callable, Sequence
 from typing import Any
 
@@ -106,7 +107,7 @@ def manufacturer(text: str) -> str:
     """dcm2niix's short manufacturer name ("SIEMENS" -> "Siemens", "GE MEDICAL SYSTEMS" -> "GE")."""
     up = text.upper()
     for key, name in _MANUFACTURERS:
-        if up.startswith(key) or f" {key}" in up:
+        if re.search(rf"(^|[^A-Z]){key}([^A-Z]|$)", up):
             return name
     return text
 
