@@ -758,7 +758,7 @@ def _record(
         return (reason, rec.series_uid)
     from . import bids, mosaic
 
-    csa = mosaic.csa_image_header(raw)
+    csa = mosaic.csa_image_header(raw) if mosaic.wants_csa(rec, raw) else None
     rec.acq = bids.record_values(raw, csa) or None
     if mosaic.is_mosaic(rec):
         return mosaic.expand_mosaic(rec, raw, csa)

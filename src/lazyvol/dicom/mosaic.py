@@ -33,6 +33,7 @@ __all__ = [
     "expand_mosaic",
     "is_mosaic",
     "mosaic_error",
+    "wants_csa",
 ]
 
 #: Private elements captured at header scan for mosaics, diffusion and the BIDS sidecar.
@@ -116,6 +117,22 @@ def private_value(raw: dict[int, Any], tag: int) -> Any:
     if not all(math.isfinite(v) for v in vals):
         return "malformed"
     return [float(v) for v in vals]
+
+
+def wants_csa(rec: FrameRecord, raw: dict[int, Any]) -> bool:
+    """Is the CSA image header worth parsing for this file (about 0.2 ms)?
+
+    For mosaics (slice count, slice normal, slice times), EPI (phase-encoding polarity, echo
+    spacing) and diffusion images (b-value, gradient); not for the bulk of anatomical images.
+    """
+    if is_mosaic(rec):
+        return True
+    if 0x00290010 not in raw and 0x00290011 not in raw and 0x00290012 not in raw:
+        return False
+    if any("DIFFUSION" in str(t).upper() for t in rec.image_type or []):
+        return True
+    seq = _text(raw, 0x00180020).upper()
+    return "EP" in seq.split("\\") or private_value(raw, 0x0019100C) is not None
 
 
 def csa_image_header(raw: dict[int, Any]) -> dict[str, Any] | str | None:
