@@ -6,7 +6,12 @@ memory can be made; DICOM series are written with pydicom (see :mod:`lazyvol.tes
 
 from __future__ import annotations
 
-from .dicom import DicomSeriesTruth, write_dicom_series, write_enhanced_dicom
+from .dicom import (
+    DicomSeriesTruth,
+    write_dicom_4d_series,
+    write_dicom_series,
+    write_enhanced_dicom,
+)
 from .mosaic import MosaicSeriesTruth, write_mosaic_series
 from .nifti import phantom_slab, write_phantom_nifti
 
@@ -14,6 +19,7 @@ __all__ = [
     "DicomSeriesTruth",
     "MosaicSeriesTruth",
     "phantom_slab",
+    "write_dicom_4d_series",
     "write_dicom_series",
     "write_enhanced_dicom",
     "write_mosaic_series",
