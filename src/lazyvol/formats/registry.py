@@ -251,4 +251,3 @@ def _restore(state: tuple[dict[str, Registration], bool]) -> None:
         READERS.clear()
         READERS.update(state[0])
         _loaded = state[1]
-
