@@ -320,3 +320,12 @@ def test_property_matches_numpy(dtype, shape, chunk, seed):
     vol = lv.Volume(da.from_array(x, chunks=(shape[0], chunk, chunk)))
     res = lv.stats(vol, bins=17, exact_percentiles=True)
     check_against_numpy(res, x, bins=17)
+
+
+def test_stats_name_is_the_function_not_a_module():
+    import importlib.util
+    import sys
+
+    assert callable(lv.stats) and lv.stats.__name__ == "stats"
+    assert "lazyvol.stats" not in sys.modules
+    assert importlib.util.find_spec("lazyvol.stats") is None  # no module shadows the function
