@@ -8,6 +8,8 @@ value found and, where there is one, the option that gets past the problem.
 
 from __future__ import annotations
 
+from typing import Any
+
 __all__ = [
     "CacheError",
     "FormatError",
@@ -78,7 +80,7 @@ class MultipleSeriesError(SeriesError):
         The :class:`lazyvol.SeriesInfo` objects found.
     """
 
-    def __init__(self, message: str, series: list | None = None) -> None:
+    def __init__(self, message: str, series: list[Any] | None = None) -> None:
         super().__init__(message)
         self.series = list(series or [])
 
