@@ -30,6 +30,7 @@ import numpy as np
 from .config import chunk_budget
 from .errors import WriteError
 from .geometry import affine_problem
+from .sidecar import sidecar_paths, write_sidecars
 from .volume import Volume
 
 __all__ = ["nifti_header", "write_nifti"]
@@ -324,7 +325,7 @@ def write_nifti(
         raise WriteError(f"{dest}: file exists; pass overwrite=True to replace it (left untouched)")
     if os.path.isdir(dest):
         raise WriteError(f"{dest}: is a directory; choose a file name")
-    extra = _sidecar_paths(vol, dest) if sidecars else []
+    extra = sidecar_paths(vol.meta, dest) if sidecars else []
     taken = [p for p in extra if os.path.lexists(p)]
     if taken and not overwrite:
         raise WriteError(
@@ -378,8 +379,6 @@ def write_nifti(
         _unlink_quiet(tmp)
         raise
     if extra:
-        from .dicom.bids import write_sidecars
-
         try:
             write_sidecars(vol, dest)
         except OSError as exc:
@@ -387,17 +386,6 @@ def write_nifti(
                 f"{dest}: written, but its sidecar files could not be ({exc.strerror or exc})"
             ) from exc
     return dest
-
-
-def _sidecar_paths(vol: Volume, dest: str) -> list[str]:
-    """The sidecar files written with ``dest`` for this volume (none for non-DICOM volumes)."""
-    if vol.meta.get("format") != "DICOM":
-        return []
-    stem = dest[: -len(".nii.gz")] if dest.lower().endswith(".nii.gz") else dest[: -len(".nii")]
-    out = [stem + ".json"]
-    if vol.meta.get("diffusion"):
-        out += [stem + ".bval", stem + ".bvec"]
-    return out
 
 
 def _unlink_quiet(path: str) -> None:

@@ -19,9 +19,7 @@ in the phase direction is recorded).
 
 from __future__ import annotations
 
-import json
 import math
-import os
 import re
 from collections.abc import Callable, Sequence
 from typing import Any
@@ -31,7 +29,7 @@ import numpy as np
 from .mosaic import csa_floats, csa_items, private_value
 from .records import FrameRecord
 
-__all__ = ["BIDS_TAGS", "annotate", "record_values", "sidecar", "write_sidecars"]
+__all__ = ["BIDS_TAGS", "annotate", "record_values"]
 
 #: Standard attributes read for the sidecar: tag -> (BIDS key, kind).
 #: kinds: "str", "join" (multi-valued, joined with a backslash as dcm2niix), "float", "int", "ms" (ms -> s).
@@ -381,117 +379,3 @@ def _diffusion(info: Any, slots: Sequence[FrameRecord | None], nk: int, _acq: Ge
         "gradients_lps": grads,
         "source": ", ".join(sorted(sources)),
     }
-
-
-def _axis_map(meta: dict[str, Any], affine: Any) -> np.ndarray | None:
-    """(3, 4) map from this volume's voxel (i, j, k, 1) to the voxel axes at open, or None.
-
-    Row ``a`` gives the open-time axis ``a`` index as ``m[a, :3] @ (i, j, k) + m[a, 3]``: a signed,
-    possibly strided permutation when the volume was only sliced / flipped / transposed.
-    """
-    ref = meta.get("bids_affine")
-    if ref is None:
-        return None
-    try:
-        t = np.linalg.solve(np.asarray(ref, dtype=np.float64), np.asarray(affine, dtype=np.float64))
-    except (np.linalg.LinAlgError, ValueError):
-        return None
-    r = np.round(t[:3, :4])
-    if np.abs(t[:3, :4] - r).max() > 1e-3 or np.count_nonzero(r[:, :3]) != 3:
-        return None
-    if sorted(np.flatnonzero(r[:, :3]) % 3) != [0, 1, 2]:
-        return None
-    return r
-
-
-def sidecar(
-    meta: dict[str, Any], affine: Any = None, shape: tuple[int, ...] | None = None
-) -> dict[str, Any]:
-    """The JSON sidecar of a volume (``meta``, ``affine``, ``shape``) under BIDS names.
-
-    SliceTiming and PhaseEncodingDirection refer to voxel axes: they are mapped onto the axes of
-    the volume as it is now (sliced, flipped, transposed since it was opened) and left out when
-    that mapping is not a plain reindexing.
-    """
-    doc = dict(meta.get("bids") or {})
-    per_axis = [
-        k for k in ("SliceTiming", "PhaseEncodingDirection", "PhaseEncodingAxis") if k in doc
-    ]
-    if per_axis and affine is not None and shape is not None:
-        m = _axis_map(meta, affine)
-        for key in per_axis:
-            value = doc.pop(key)
-            if m is None:
-                continue
-            if key == "SliceTiming":
-                # the current k axis must be the open-time k axis (any step and direction)
-                if m[2, 2] == 0 or len(shape) < 3:
-                    continue
-                ks = [int(m[2, 2] * k + m[2, 3]) for k in range(shape[2])]
-                if all(0 <= k < len(value) for k in ks):
-                    doc[key] = [value[k] for k in ks]
-            else:
-                old_axis = "ijk".index(value[0])
-                new_axis = int(np.flatnonzero(m[old_axis, :3])[0])
-                sign = int(np.sign(m[old_axis, new_axis])) * (-1 if value.endswith("-") else 1)
-                name = "ijk"[new_axis]
-                doc[key] = name if key == "PhaseEncodingAxis" or sign > 0 else name + "-"
-    doc["ConversionSoftware"] = "lazyvol"
-    try:
-        from importlib.metadata import version
-
-        doc["ConversionSoftwareVersion"] = version("lazyvol")
-    except Exception:
-        pass
-    return doc
-
-
-def _stem(path: str) -> str:
-    lower = path.lower()
-    for ext in (".nii.gz", ".nii"):
-        if lower.endswith(ext):
-            return path[: -len(ext)]
-    return path
-
-
-def write_sidecars(vol: Any, path: str) -> list[str]:
-    """Write ``<stem>.json`` (DICOM-derived volumes) and ``.bval``/``.bvec`` (diffusion series).
-
-    Returns the paths written. The b-vectors are in this volume's voxel axes (FSL convention, see
-    :mod:`lazyvol.dicom.diffusion`); a volume whose 4th axis no longer matches the diffusion table
-    (sliced along it) gets no ``.bval``/``.bvec`` and a warning.
-    """
-    import warnings
-
-    meta = vol.meta
-    if meta.get("format") != "DICOM":
-        return []
-    stem = _stem(os.path.abspath(os.fspath(path)))
-    written: list[str] = []
-    doc = sidecar(meta, vol.affine, tuple(vol.shape))
-    _atomic_write(stem + ".json", json.dumps(doc, indent="\t") + "\n")
-    written.append(stem + ".json")
-    diff = meta.get("diffusion")
-    if diff:
-        from .diffusion import fsl_bvals_bvecs
-
-        nt = vol.shape[3] if vol.ndim > 3 else 1
-        if len(diff.get("bvals", [])) != nt:
-            warnings.warn(
-                f"{path}: the diffusion table has {len(diff.get('bvals', []))} entries but the "
-                f"volume has {nt} along its 4th axis; .bval/.bvec not written",
-                stacklevel=3,
-            )
-            return written
-        bval_text, bvec_text = fsl_bvals_bvecs(diff, vol.affine)
-        _atomic_write(stem + ".bval", bval_text)
-        _atomic_write(stem + ".bvec", bvec_text)
-        written += [stem + ".bval", stem + ".bvec"]
-    return written
-
-
-def _atomic_write(path: str, text: str) -> None:
-    tmp = f"{path}.lazyvol-tmp-{os.getpid()}"
-    with open(tmp, "w", encoding="utf-8") as f:
-        f.write(text)
-    os.replace(tmp, path)
