@@ -102,12 +102,13 @@ def _mutate(store: str, other: str, op: str, pick: int, where: float, bit: int) 
             obj = None
         if isinstance(obj, dict) and bit % 2 == 0:
             # an edit a person or tool would make: a value changed, the file rewritten tidily
+            attrs = obj.get("attributes") or {}
             if "data_type" in obj:
                 obj["data_type"] = ["uint16", "int32", "float16", "int8"][bit // 2 % 4]
-            elif "attributes" in obj:
-                obj["attributes"]["lazyvol"]["affine"][0][3] += 1.0
+            elif "lazyvol" in attrs:
+                attrs["lazyvol"]["affine"][0][3] += 1.0
             else:  # the manifest: a chunk's recorded fingerprint "corrected"
-                table = obj["levels"][0]["chunks"]
+                table = attrs["lazyvol_manifest"]["levels"][0]["chunks"]
                 key = sorted(table)[pick % len(table)]
                 table[key][1] ^= 1 << bit
             text = json.dumps(obj, indent=bit)

@@ -232,6 +232,126 @@ def test_all_zero_volume_is_complete(tmp_path):
     np.testing.assert_array_equal(lv.open(out).compute(), 0)
 
 
+# -- what other tools read: NIfTI-Zarr header, RFC-4 orientation, plain zarr, OME-Zarr 0.4 -----------
+
+
+@pytest.mark.parametrize("shape", [(40, 30, 20), (12, 10, 8, 3)])
+def test_niizarr_reads_the_exact_oblique_affine(tmp_path, shape):
+    """NIfTI-Zarr: niizarr (the spec's reference implementation) gives lazyvol's exact affine,
+    which OME-Zarr transforms cannot express, and the values."""
+    niizarr = pytest.importorskip("niizarr", reason="nifti-zarr is in the test extra")
+    a = _rand(shape, "int16", seed=40)
+    out = lv.Volume(a, OBLIQUE, meta={"axis4_spacing": 2.5}).to_zarr(tmp_path / "o.zarr")
+    img = niizarr.zarr2nii(out)
+    np.testing.assert_allclose(img.header.get_best_affine(), OBLIQUE, atol=1e-5)
+    np.testing.assert_array_equal(np.asarray(img.dataobj), a)
+    assert img.get_data_dtype() == np.dtype("int16")
+    saved = niizarr.zarr2nii(out, str(tmp_path / "o.nii.gz"))  # written as NIfTI, read by nibabel
+    ref = nib.load(tmp_path / "o.nii.gz")
+    np.testing.assert_allclose(ref.affine, OBLIQUE, atol=1e-5)
+    np.testing.assert_array_equal(ref.get_fdata(), a)
+    if len(shape) == 4:
+        assert ref.header.get_zooms()[3] == pytest.approx(2.5)
+    assert saved is not None
+
+
+def test_nifti_header_array_follows_the_spec(tmp_path):
+    """The ``nifti`` array holds the binary NIfTI-1 header (348 bytes, no extension flag) that
+    nibabel parses to the volume's shape, dtype and sform."""
+    a = _rand((9, 7, 5), "float32", seed=41)
+    out = lv.Volume(a, OBLIQUE).to_zarr(tmp_path / "h.zarr")
+    raw = np.asarray(zarr.open_group(out, mode="r")["nifti"][:])
+    assert raw.dtype == np.uint8 and raw.size == 348
+    hdr = nib.Nifti1Header.from_fileobj(__import__("io").BytesIO(raw.tobytes()), check=False)
+    assert hdr.get_data_shape() == (9, 7, 5) and hdr.get_data_dtype() == np.float32
+    np.testing.assert_allclose(hdr.get_sform(), OBLIQUE, atol=1e-6)
+    # part of the checked store: a damaged header is refused at open
+    chunk = os.path.join(out, "nifti", "c", "0")
+    _flip(chunk, 40, 1)
+    with pytest.raises(IntegrityError, match="nifti"):
+        lv.open(out)
+
+
+@pytest.mark.parametrize(
+    ("affine", "expected"),
+    [
+        (
+            np.diag([1.0, 1.0, 1.0, 1.0]),
+            ("left-to-right", "posterior-to-anterior", "inferior-to-superior"),
+        ),
+        (
+            np.diag([-0.8, -0.8, 3.0, 1.0]),
+            ("right-to-left", "anterior-to-posterior", "inferior-to-superior"),
+        ),
+        (
+            np.array([[0, 0, -1.0, 0], [1.0, 0, 0, 0], [0, -1.0, 0, 0], [0, 0, 0, 1]]),
+            ("posterior-to-anterior", "superior-to-inferior", "right-to-left"),
+        ),
+        (OBLIQUE, ("left-to-right", "posterior-to-anterior", "inferior-to-superior")),
+    ],
+)
+def test_rfc4_anatomical_orientation_of_each_axis(tmp_path, affine, expected):
+    out = lv.Volume(np.zeros((4, 5, 6), "uint8"), affine).to_zarr(tmp_path / "r.zarr")
+    axes = _json(os.path.join(out, "zarr.json"))["attributes"]["ome"]["multiscales"][0]["axes"]
+    by_name = {ax["name"]: ax for ax in axes}
+    for name, value in zip("xyz", expected):  # x = i, y = j, z = k
+        assert by_name[name]["orientation"] == {"type": "anatomical", "value": value}
+    # nibabel's independent reading of the same affine: i points to its first code
+    codes = nib.orientations.aff2axcodes(affine)
+    towards = {"left-to-right": "R", "right-to-left": "L", "posterior-to-anterior": "A"}
+    towards |= {
+        "anterior-to-posterior": "P",
+        "inferior-to-superior": "S",
+        "superior-to-inferior": "I",
+    }
+    assert tuple(towards[v] for v in expected) == codes
+
+
+def test_plain_zarr_opens_a_store_without_warnings(tmp_path):
+    import warnings
+
+    a = _rand((16, 12, 8), "int16", seed=42)
+    out = lv.Volume(a, OBLIQUE).to_zarr(tmp_path / "w.zarr", levels=2)
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        group = zarr.open(out, mode="r")
+        names = sorted(name for name, _ in group.members(max_depth=None))
+        np.testing.assert_array_equal(group["0"][:], a.T)
+    assert {"0", "1", "nifti"} <= set(names)
+
+
+@pytest.mark.filterwarnings("ignore::DeprecationWarning:ome_zarr")
+@pytest.mark.filterwarnings("ignore::UserWarning:ome_zarr")
+def test_ome_zarr_0_4_zarr_v2_store_opens(tmp_path):
+    from ome_zarr.format import FormatV04
+    from ome_zarr.writer import write_image
+
+    a = _rand((6, 20, 16, 12), "int16", seed=43)  # t, z, y, x
+    path = str(tmp_path / "v04.zarr")
+    group = zarr.open_group(path, mode="w", zarr_format=2)
+    write_image(a, group, scale_factors=[2], axes=["t", "z", "y", "x"], fmt=FormatV04())
+    assert not os.path.exists(os.path.join(path, "zarr.json"))
+    attrs_path = os.path.join(path, ".zattrs")
+    attrs = _json(attrs_path)
+    ms = attrs["multiscales"][0]
+    assert ms["version"] == "0.4"
+    for ax in ms["axes"][1:]:
+        ax["unit"] = "micrometer"
+    ms["datasets"][0]["coordinateTransformations"] = [
+        {"type": "scale", "scale": [3.0, 2.0, 1.5, 1.25]},
+        {"type": "translation", "translation": [0.0, 10.0, -5.0, 2.5]},
+    ]
+    with open(attrs_path, "w") as f:
+        json.dump(attrs, f)
+    vol = lv.open(path)
+    np.testing.assert_array_equal(vol.compute(), a.T)
+    expected = np.diag([1.25e-3, 1.5e-3, 2.0e-3, 1.0])
+    expected[:3, 3] = [2.5e-3, -5e-3, 10e-3]
+    np.testing.assert_allclose(vol.affine, expected, rtol=1e-12)
+    assert vol.meta["ome_version"] == "0.4"
+    assert zarr_io.open_zarr(path, level=1).shape == (6, 8, 20, 6)
+
+
 # -- bad stores ---------------------------------------------------------------------------------------
 
 
@@ -473,11 +593,11 @@ def test_edited_group_metadata_and_manifest_raise(tmp_path):
         lv.open(out)
     Path(gj).write_bytes(original)
     mj = os.path.join(out, zarr_io.MANIFEST)
-    man = _json(mj)
-    man["levels"][0]["chunks"] = {
-        k: [v[0], v[1] ^ 1] for k, v in man["levels"][0]["chunks"].items()
-    }
-    Path(mj).write_text(json.dumps(man))
+    node = _json(mj)
+    man = node["attributes"][zarr_io.MANIFEST_ATTR]
+    table = man["levels"][0]["chunks"]
+    man["levels"][0]["chunks"] = {k: [v[0], v[1] ^ 1] for k, v in table.items()}
+    Path(mj).write_text(json.dumps(node))
     with pytest.raises(IntegrityError, match="manifest"):
         lv.open(out)
 
@@ -525,7 +645,7 @@ def _write_format1_store(path, a, affine):
         "source": None,
         "levels": [{**level, "chunk_files": 1, "chunk_bytes": size, "unit": list(a.T.shape)}],
     }
-    Path(path, zarr_io.MANIFEST).write_text(json.dumps(manifest))
+    Path(path, zarr_io.LEGACY_MANIFEST).write_text(json.dumps(manifest))
     return str(path)
 
 

@@ -42,7 +42,16 @@ from .chunking import file_fingerprint
 from .config import cache_dir as _config_cache_dir
 from .errors import CacheError, FormatError, IntegrityError, LazyvolError, WriteError
 from .volume import Volume
-from .zarr_io import FORMAT_VERSION, MANIFEST, OLD_MARK, TMP_MARK, ZarrPlan, open_store, write_zarr
+from .zarr_io import (
+    FORMAT_VERSION,
+    MANIFEST,
+    OLD_MARK,
+    TMP_MARK,
+    ZarrPlan,
+    open_store,
+    read_manifest,
+    write_zarr,
+)
 
 __all__ = [
     "CacheEntry",
@@ -473,7 +482,7 @@ def _evict_older_versions(group: Path, keep: str) -> None:
 
 def _entry_info(path: Path) -> CacheEntry | None:
     try:
-        manifest = json.loads((path / MANIFEST).read_text(encoding="utf-8"))
+        manifest = read_manifest(str(path / MANIFEST))
     except (OSError, ValueError):
         return None
     size = 0

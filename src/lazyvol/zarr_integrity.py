@@ -5,7 +5,7 @@ Two layers, each checked on every read:
 1. **Inside each chunk: crc32c.** Every array's codec pipeline ends with Zarr v3's ``crc32c``
    codec (for sharded arrays: every inner chunk, and the shard index as Zarr does by default), so
    any Zarr client verifies a chunk's bytes when it decodes them.
-2. **Across the store: the manifest.** ``lazyvol-manifest.json`` records, for every chunk file,
+2. **Across the store: the manifest** (``lazyvol-manifest/zarr.json``) records, for every chunk file,
    its size and a *fingerprint* of its checksums, plus the SHA-256 of the group's and of every
    array's ``zarr.json``; the manifest carries the SHA-256 of its own content. A crc32c inside a
    chunk proves the chunk is intact, not that it sits at the right key: the fingerprint ties the
@@ -15,11 +15,11 @@ The fingerprint of a chunk file is the crc32c it ends with (the crc32c codec's 4
 shard it is the crc32c of the shard index (which ends with its own crc32c) followed by the crc32c
 trailer of every inner chunk, in index order. Zarr's decode checks every byte against those
 trailers; the manifest checks the trailers against the key. Verifying a fingerprint costs no pass
-over the data (only zarr's own crc32c pass, which :class:`FastCrc32cCodec` makes about six times
+over the data (only zarr's own crc32c pass, which ``FastCrc32cCodec`` makes about six times
 faster than zarr's default implementation).
 
-:class:`VerifiedStore` is the read side: a Zarr store wrapper that checks the array metadata and
-every chunk file it hands to zarr against the manifest and raises :class:`IntegrityError` naming
+``VerifiedStore`` is the read side: a Zarr store wrapper that checks the array metadata and
+every chunk file it hands to zarr against the manifest and raises ``IntegrityError`` naming
 the store and the chunk key.
 """
 

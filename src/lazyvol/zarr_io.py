@@ -6,7 +6,13 @@ Layout of a store written by :func:`write_zarr`::
       zarr.json                  group; attributes {"ome": {...OME-Zarr 0.5...}, "lazyvol": {...}}
       0/zarr.json, 0/c/...       full resolution array
       1/ ...                     optional downsampled levels (``levels=N``)
-      lazyvol-manifest.json      written last: the store is complete only when this exists
+      nifti/zarr.json, nifti/c/0 NIfTI-Zarr: the binary NIfTI header (exact affine)
+      lazyvol-manifest/zarr.json written last, an empty group whose attribute is the manifest:
+                                 the store is complete only when it exists
+
+Integrity (``lazyvol.zarr_integrity``): every chunk ends with a crc32c (codec in the array's
+pipeline); the manifest lists every chunk file's size and checksum fingerprint and the SHA-256 of
+every ``zarr.json``; reads verify and raise :class:`IntegrityError` naming store and chunk.
 
 Axes. A Volume's data has axes ``(i, j, k[, t])`` (nibabel's convention). The array on disk is the
 volume *transposed*: ``disk = vol.data.transpose()``, axes ``(z, y, x)`` or ``(t, z, y, x)`` in C
@@ -18,16 +24,19 @@ the Volume's axis order ``(i, j, k[, t])`` and transposed too.
 Geometry. OME-Zarr can only express a scale and a translation per axis. When the affine is
 diagonal with positive voxel sizes, the OME ``scale``/``translation`` are exact (so any OME-Zarr
 viewer places the image correctly). Otherwise (rotated, flipped, sheared, oblique) OME gets the
-voxel sizes and a zero translation, and the exact affine lives only in the ``lazyvol`` attributes;
-lazyvol always reads the exact affine back from there.
+voxel sizes and a zero translation, and the exact affine lives in the ``lazyvol`` attributes (lazyvol
+reads it back from there) and in the NIfTI-Zarr ``nifti`` header (for niizarr and other NIfTI-Zarr
+readers). Space axes carry their RFC-4 anatomical ``orientation``.
 
 Crash safety. The store is written into a temporary sibling directory
-(``.<name>.lazyvol-tmp-<random>``), every chunk (also all-zero ones) is written, then a manifest
-with the number and total size of the chunk files of every level is written last, and the
-directory is renamed into place. :func:`open_zarr` refuses a lazyvol store without its manifest
-or whose chunk files do not match it, and every read task checks that the chunk files it needs
-exist, so a partial store is never read as zeros. Data files are not fsynced: the guarantees hold
-for killed processes, not for power loss.
+(``.<name>.lazyvol-tmp-<random>``), every chunk (also all-zero ones) is written, then the manifest
+(every chunk file's size and checksum fingerprint) is written last, and the directory is renamed
+into place. :func:`open_zarr` refuses a lazyvol store without its manifest or whose chunk files do
+not match it, and every read task verifies the chunk files it reads, so a partial store is never
+read as zeros. Data files are not fsynced: the guarantees hold for killed processes, not for power
+loss (after which damage is detected, not repaired).
+
+Reading. Besides lazyvol stores: OME-Zarr 0.5 (Zarr v3) and OME-Zarr 0.4 (Zarr v2) images.
 """
 
 from __future__ import annotations
@@ -50,6 +59,7 @@ import dask.array as da
 import numpy as np
 
 from . import zarr_integrity as zi
+from . import zarr_nifti
 from .chunking import normalize_chunks, plan_to_dask, rechunk_source
 from .config import chunk_budget
 from .errors import FormatError, IntegrityError, LazyvolError, UnsupportedError, WriteError
@@ -61,7 +71,11 @@ FORMAT = "lazyvol-zarr"
 #: 2: per-chunk crc32c codec and a manifest with chunk fingerprints and metadata hashes;
 #: 1: no checksums (read with an :class:`~lazyvol.zarr_integrity.UnverifiedStoreWarning`).
 FORMAT_VERSION = 2
-MANIFEST = "lazyvol-manifest.json"
+#: The manifest: a Zarr group node (so Zarr clients list the store without warnings) whose
+#: attribute ``lazyvol_manifest`` holds it. Format-1 stores had a plain ``lazyvol-manifest.json``.
+MANIFEST = "lazyvol-manifest/zarr.json"
+LEGACY_MANIFEST = "lazyvol-manifest.json"
+MANIFEST_ATTR = "lazyvol_manifest"
 TMP_MARK = ".lazyvol-tmp-"
 OLD_MARK = ".lazyvol-old-"
 OME_VERSION = "0.5"
@@ -128,6 +142,24 @@ def _read_json(path: str) -> Any:
 def _read_bytes(path: str) -> bytes:
     with open(path, "rb") as f:
         return f.read()
+
+
+def manifest_path(store: str) -> str:
+    """Path of a store's manifest: the current one, or a format-1 store's if only that exists."""
+    path = os.path.join(store, MANIFEST)
+    legacy = os.path.join(store, LEGACY_MANIFEST)
+    return legacy if not os.path.exists(path) and os.path.exists(legacy) else path
+
+
+def read_manifest(path: str) -> Any:
+    """The manifest at ``path`` (from :func:`manifest_path`); raises OSError or ValueError."""
+    obj = _read_json(path)
+    if path.endswith(MANIFEST):
+        attrs = obj.get("attributes") if isinstance(obj, dict) else None
+        if not isinstance(attrs, dict) or not isinstance(attrs.get(MANIFEST_ATTR), dict):
+            raise ValueError(f"no attribute {MANIFEST_ATTR!r}")
+        return attrs[MANIFEST_ATTR]
+    return obj
 
 
 # -- chunk and codec choices ------------------------------------------------------------------------
@@ -252,8 +284,11 @@ def _level_affine(affine: np.ndarray, factors_ijk: Sequence[int]) -> np.ndarray:
     return out
 
 
-def _ome_axes(ndim: int, meta: dict[str, Any]) -> list[dict[str, str]]:
-    axes: list[dict[str, str]] = []
+def _ome_axes(
+    ndim: int, meta: dict[str, Any], affine: np.ndarray | None = None
+) -> list[dict[str, Any]]:
+    """OME axes, disk order; with ``affine``, each space axis has its RFC-4 ``orientation``."""
+    axes: list[dict[str, Any]] = []
     if ndim > 3:
         t: dict[str, str] = {"name": "t", "type": "time"}
         units = meta.get("xyzt_units")
@@ -264,8 +299,14 @@ def _ome_axes(ndim: int, meta: dict[str, Any]) -> list[dict[str, str]]:
         axes.append(t)
         for extra in range(ndim - 4):
             axes.insert(0, {"name": f"dim{5 + extra}"})
-    axes += [{"name": n, "type": "space", "unit": "millimeter"} for n in ("z", "y", "x")]
-    return axes
+    space: list[dict[str, Any]] = [
+        {"name": n, "type": "space", "unit": "millimeter"} for n in ("x", "y", "z")
+    ]
+    if affine is not None:
+        for ax, orient in zip(space, zarr_nifti.anatomical_orientations(affine)):
+            if orient is not None:
+                ax["orientation"] = orient
+    return axes + space[::-1]
 
 
 def _ome_transforms(affine: np.ndarray, ndim: int, meta: dict[str, Any]) -> list[dict[str, Any]]:
@@ -621,7 +662,7 @@ def _write_into(
         "multiscales": [
             {
                 "name": os.path.basename(dest),
-                "axes": _ome_axes(ndim, meta),
+                "axes": _ome_axes(ndim, meta, affine),
                 "datasets": datasets,
                 "type": "mean",
             }
@@ -639,6 +680,7 @@ def _write_into(
         "shape": list(shape),
         "levels": [{"path": d["path"], "affine": d["affine"]} for d in level_info],
     }
+    arrays = _write_nifti_header(group, tmp, vol, dtype, meta)
     group.attrs.update({"ome": ome, "lazyvol": lv})  # type: ignore[dict-item]
     for info in level_info:
         info["meta_sha256"] = zi.sha256_hex(
@@ -654,13 +696,49 @@ def _write_into(
             "checksums": zi.CHECKSUMS,
             "group_sha256": zi.sha256_hex(_read_bytes(os.path.join(tmp, "zarr.json"))),
             "levels": level_info,
+            "arrays": arrays,
         }
     )
+    os.mkdir(os.path.join(tmp, os.path.dirname(MANIFEST)))
+    node = {"zarr_format": 3, "node_type": "group", "attributes": {MANIFEST_ATTR: manifest}}
     mpath = os.path.join(tmp, MANIFEST)
     with open(mpath, "w", encoding="utf-8") as f:
-        json.dump(manifest, f, separators=(",", ":"))
+        json.dump(node, f, separators=(",", ":"))
         f.flush()
         os.fsync(f.fileno())
+
+
+def _write_nifti_header(
+    group: Any, tmp: str, vol: Volume, dtype: np.dtype, meta: dict[str, Any]
+) -> dict[str, Any]:
+    """The NIfTI-Zarr ``nifti`` header array; returns its manifest entry (``{}`` if none)."""
+    units = meta.get("xyzt_units")
+    time_unit = (
+        _NIFTI_TIME_UNITS.get(str(units[1]))
+        if isinstance(units, list) and len(units) == 2
+        else None
+    )
+    hdr = zarr_nifti.nifti_header_bytes(vol.shape, dtype, vol.affine, meta, time_unit)
+    if hdr is None:
+        return {}
+    name = zarr_nifti.NIFTI_ARRAY
+    arr = group.create_array(
+        name,
+        shape=(len(hdr),),
+        dtype="uint8",
+        chunks=(len(hdr),),
+        compressors=[zi.fast_crc32c_codec()],
+        fill_value=0,
+        config={"write_empty_chunks": True},
+    )
+    arr[:] = np.frombuffer(hdr, dtype=np.uint8)
+    adir = os.path.join(tmp, name)
+    return {
+        name: {
+            "meta_sha256": zi.sha256_hex(_read_bytes(os.path.join(adir, "zarr.json"))),
+            "chunks": zi.scan_level(adir, None),
+        }
+    }
 
 
 def _store(x: da.Array, arr: Any, progress: bool, label: str) -> None:
@@ -716,7 +794,7 @@ def _cached_array(store: str, array: str, token: str, manifest_sha256: str | Non
         return zi.open_array_fast(LocalStore(root, read_only=True))
     mpath = os.path.join(store, MANIFEST)
     try:
-        manifest = _read_json(mpath)
+        manifest = read_manifest(mpath)
     except (OSError, ValueError) as exc:
         raise FormatError(f"{mpath}: unreadable manifest ({exc}); open the store again") from exc
     if zi.verify_manifest_seal(manifest, mpath) != manifest_sha256:
@@ -751,7 +829,7 @@ def read_block(plan: ZarrPlan, index: tuple[slice, ...]) -> np.ndarray:
     where = f"{plan.store} (array {plan.array!r}, block {[(s.start, s.stop) for s in index]})"
     if plan.manifest_id is not None:
         try:
-            st = os.stat(os.path.join(plan.store, MANIFEST))
+            st = os.stat(manifest_path(plan.store))
             now: tuple[int, ...] | None = (st.st_ino, st.st_mtime_ns, st.st_ctime_ns)
         except OSError:
             now = None
@@ -815,9 +893,21 @@ def _auto_read_chunks(
     return tuple(block)
 
 
+def _array_meta_path(store: str, array: str) -> str:
+    """``zarr.json`` of a Zarr v3 array, or ``.zarray`` of a Zarr v2 one when only that exists."""
+    v3 = os.path.join(store, array, "zarr.json")
+    v2 = os.path.join(store, array, ".zarray")
+    return v2 if not os.path.exists(v3) and os.path.exists(v2) else v3
+
+
 def _array_meta(store: str, array: str, sha256: str | None = None) -> dict[str, Any]:
-    """An array's ``zarr.json``; with ``sha256``, checked against that manifest hash."""
-    zj = os.path.join(store, array, "zarr.json")
+    """An array's metadata (Zarr v2 ``.zarray`` in v3 terms); with ``sha256``, checked against
+    that manifest hash."""
+    zj = (
+        _array_meta_path(store, array)
+        if sha256 is None
+        else os.path.join(store, array, "zarr.json")
+    )
     try:
         raw = _read_bytes(zj)
     except FileNotFoundError as exc:
@@ -835,6 +925,16 @@ def _array_meta(store: str, array: str, sha256: str | None = None) -> dict[str, 
         meta = json.loads(raw)
     except ValueError as exc:
         raise FormatError(f"{zj}: unreadable Zarr array metadata: {exc}") from exc
+    if zj.endswith(".zarray") and isinstance(meta, dict):
+        try:
+            return {
+                "node_type": "array",
+                "zarr_format": 2,
+                "shape": [int(n) for n in meta["shape"]],
+                "chunk_grid": {"configuration": {"chunk_shape": [int(c) for c in meta["chunks"]]}},
+            }
+        except (KeyError, TypeError, ValueError) as exc:
+            raise FormatError(f"{zj}: not Zarr v2 array metadata ({exc})") from exc
     if not isinstance(meta, dict) or meta.get("node_type") != "array":
         node = meta.get("node_type") if isinstance(meta, dict) else None
         raise FormatError(f"{zj}: not a Zarr v3 array (node_type={node!r})")
@@ -924,7 +1024,12 @@ def open_store(
         group_raw = _read_bytes(zj)
         group_meta = json.loads(group_raw)
     except FileNotFoundError as exc:
-        raise FormatError(f"{store}: no zarr.json; not a Zarr v3 store") from exc
+        group_raw = b""
+        group_meta = _zarr_v2_group(store)
+        if group_meta is None:
+            raise FormatError(
+                f"{store}: no zarr.json (Zarr v3) or .zattrs/.zgroup (Zarr v2); not a Zarr store"
+            ) from exc
     except (OSError, ValueError) as exc:
         raise FormatError(f"{zj}: unreadable Zarr metadata: {exc}") from exc
     attrs = group_meta.get("attributes", {}) if isinstance(group_meta, dict) else {}
@@ -951,6 +1056,18 @@ def open_store(
         f"{store}: a Zarr store that is neither a lazyvol store (group attribute 'lazyvol') nor an "
         "OME-Zarr image (attribute 'ome' with 'multiscales'); open it with zarr directly"
     )
+
+
+def _zarr_v2_group(store: str) -> dict[str, Any] | None:
+    """A Zarr v2 group (``.zgroup``, attributes in ``.zattrs``) as v3-like metadata, else None."""
+    zattrs = os.path.join(store, ".zattrs")
+    if not (os.path.isfile(os.path.join(store, ".zgroup")) or os.path.isfile(zattrs)):
+        return None
+    try:
+        attrs = _read_json(zattrs) if os.path.isfile(zattrs) else {}
+    except (OSError, ValueError) as exc:
+        raise FormatError(f"{zattrs}: unreadable Zarr v2 attributes: {exc}") from exc
+    return {"node_type": "group", "zarr_format": 2, "attributes": attrs}
 
 
 @dataclass(frozen=True)
@@ -983,8 +1100,8 @@ def _make_volume(
 ) -> Volume:
     shape_disk = tuple(int(n) for n in arr_meta["shape"])
     unit = _unit_of(arr_meta)
-    st = os.stat(os.path.join(store, array, "zarr.json"))
-    man = os.path.join(store, MANIFEST)
+    st = os.stat(_array_meta_path(store, array))
+    man = manifest_path(store)
     mst = os.stat(man) if os.path.exists(man) else st
     # The array is opened once here (dtype; and it warms the read tasks' cache in this process).
     pre = dask.base.tokenize(
@@ -1029,13 +1146,13 @@ def _open_lazyvol(
         raise UnsupportedError(
             f"{store}: written by a newer lazyvol (store format {lv.get('version')}); upgrade lazyvol"
         )
-    mpath = os.path.join(store, MANIFEST)
+    mpath = manifest_path(store)
     try:
-        manifest = _read_json(mpath)
+        manifest = read_manifest(mpath)
     except FileNotFoundError as exc:
         raise FormatError(
-            f"{store}: incomplete lazyvol store: {MANIFEST} is missing (the write was interrupted); "
-            "write the store again"
+            f"{store}: incomplete lazyvol store: its manifest ({MANIFEST}) is missing (the write "
+            "was interrupted); write the store again"
         ) from exc
     except (OSError, ValueError) as exc:
         raise FormatError(f"{mpath}: unreadable manifest ({exc}); write the store again") from exc
@@ -1070,6 +1187,7 @@ def _open_lazyvol(
             if other is not info and isinstance(other, dict):
                 _array_meta(store, str(other.get("path")), str(other.get("meta_sha256")))
                 zi.verify_level_files(store, str(other.get("path")), other.get("chunks") or {})
+        _verify_small_arrays(store, manifest.get("arrays") or {})
     else:
         zi.warn_unverified(store)
         n_files, n_bytes = _count_chunk_files(os.path.join(store, array))
@@ -1090,6 +1208,24 @@ def _open_lazyvol(
     return _make_volume(
         store, array, arr_meta, chunks, True, affine, meta, source, manifest_sha, fallback
     )
+
+
+def _verify_small_arrays(store: str, arrays: Any) -> None:
+    """Metadata hash and whole content of the store's small arrays (the NIfTI-Zarr header)."""
+    if not isinstance(arrays, dict):
+        raise IntegrityError(f"{store}: manifest 'arrays' is not a mapping; write the store again")
+    for name, entry in arrays.items():
+        meta = _array_meta(store, str(name), str(entry.get("meta_sha256")))
+        table = entry.get("chunks") or {}
+        zi.verify_level_files(store, str(name), table)
+        found = zi.scan_level(os.path.join(store, str(name)), *zi.inner_chunks_per_file(meta))
+        bad = zi.locate_damage(store, str(name), sorted(found), meta)
+        for key, rec in found.items():
+            if key == bad or list(rec) != list(table.get(key, [])):
+                raise IntegrityError(
+                    f"{store} (array {name!r}): chunk {key} does not match the manifest; "
+                    "write the store again"
+                )
 
 
 def _open_ome(store: str, ome: dict[str, Any], chunks: Any, level: int) -> Volume:
