@@ -307,6 +307,16 @@ def test_rfc4_anatomical_orientation_of_each_axis(tmp_path, affine, expected):
     assert tuple(towards[v] for v in expected) == codes
 
 
+def test_store_validates_as_ome_zarr_0_5(tmp_path):
+    """ome-zarr-models (pydantic models of the spec) accepts the store with its extra nodes
+    (``nifti``, ``lazyvol-manifest``) and RFC-4 orientations."""
+    v05 = pytest.importorskip("ome_zarr_models.v05.image", reason="ome-zarr-models not installed")
+    out = lv.Volume(_rand((12, 10, 8, 2), "int16"), OBLIQUE).to_zarr(tmp_path / "v.zarr", levels=2)
+    image = v05.Image.from_zarr(zarr.open_group(out, mode="r"))
+    axes = image.ome_attributes.multiscales[0].axes
+    assert [a.name for a in axes] == ["t", "z", "y", "x"]
+
+
 def test_plain_zarr_opens_a_store_without_warnings(tmp_path):
     import warnings
 

@@ -9,6 +9,7 @@ from __future__ import annotations
 __version__ = "0.1.0"
 
 from . import cache
+from ._stats import VolumeStats, stats
 from .api import open
 from .dicom import ScanReport, SeriesInfo, scan
 from .errors import (
@@ -20,11 +21,11 @@ from .errors import (
     MultipleSeriesError,
     ResourceLimitError,
     SeriesError,
+    SourceChangedError,
     SourceNotFoundError,
     UnsupportedError,
     WriteError,
 )
-from .stats import VolumeStats, stats
 from .volume import Volume
 
 __all__ = [
@@ -39,6 +40,7 @@ __all__ = [
     "ScanReport",
     "SeriesError",
     "SeriesInfo",
+    "SourceChangedError",
     "SourceNotFoundError",
     "UnsupportedError",
     "Volume",

@@ -63,6 +63,7 @@ from . import zarr_nifti
 from .chunking import normalize_chunks, plan_to_dask, rechunk_source
 from .config import chunk_budget
 from .errors import FormatError, IntegrityError, LazyvolError, UnsupportedError, WriteError
+from .geometry import check_affine
 from .volume import Volume
 
 __all__ = ["ZarrPlan", "is_lazyvol_store", "open_store", "open_zarr", "read_block", "write_zarr"]
@@ -1126,6 +1127,7 @@ def _make_volume(
         data = plan_to_dask(read_block_or_fallback, fplan, shape, norm, dtype, name)
     else:
         data = plan_to_dask(read_block, plan, shape, norm, dtype, name)
+    affine = check_affine(affine, store, "the store's affine / OME scale and translation metadata")
     return Volume(data, affine, meta=meta, source=source)
 
 
