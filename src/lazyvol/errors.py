@@ -28,6 +28,24 @@ __all__ = [
 class LazyvolError(Exception):
     """Base class of every error lazyvol raises on purpose."""
 
+    def __init__(self, *args: object) -> None:
+        # File names that are not valid UTF-8 reach messages as lone surrogates, which cannot be
+        # printed: show their bytes as \xNN escapes instead (as lazyvol.sources.display_path).
+        super().__init__(*(_printable(a) if isinstance(a, str) else a for a in args))
+
+
+def _printable(text: str) -> str:
+    """``text`` with undecodable file-name bytes (lone surrogates) as backslash-x escapes."""
+    try:
+        text.encode("utf-8")
+    except UnicodeEncodeError:
+        try:
+            raw = text.encode("utf-8", "surrogateescape")
+        except UnicodeEncodeError:  # a surrogate that is not an escaped byte
+            return text.encode("utf-8", "backslashreplace").decode("utf-8")
+        return raw.decode("utf-8", "backslashreplace")
+    return text
+
 
 class SourceNotFoundError(LazyvolError, FileNotFoundError):
     """The path given does not exist (or a companion file such as an Analyze ``.img`` is missing)."""

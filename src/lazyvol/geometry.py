@@ -18,7 +18,9 @@ from .errors import GridMismatchError
 
 __all__ = [
     "LPS_TO_RAS",
+    "affine_problem",
     "canonical_index",
+    "check_affine",
     "check_same_grid",
     "dicom_affine",
     "dicom_cosines",
@@ -355,3 +357,56 @@ def shear_angle_deg(slice_step: ArrayLike, normal: ArrayLike) -> float:
         return 0.0
     c = float(abs(float(s @ n)) / (ns * np.linalg.norm(n)))
     return float(np.degrees(np.arccos(c if c < 1.0 else 1.0)))
+
+
+# -- affine sanity (every reader) -------------------------------------------------------------------
+
+
+def affine_problem(affine: ArrayLike) -> str | None:
+    """Why ``affine`` cannot place voxels in space (non-finite, singular, not 4x4), else None.
+
+    Singular means the three voxel axes do not span space: a zero-length axis or two parallel
+    axes (smallest singular value of the 3x3 part below 1e-9 of the largest).
+    """
+    a = np.asarray(affine, dtype=np.float64)
+    if a.shape != (4, 4):
+        return f"has shape {a.shape}, not (4, 4)"
+    if not np.isfinite(a).all():
+        return "has non-finite (NaN/inf) entries"
+    sv = np.linalg.svd(a[:3, :3], compute_uv=False)
+    if sv[0] == 0 or sv[-1] <= 1e-9 * sv[0]:
+        return "is singular (a voxel axis has zero length or two axes are parallel)"
+    if not np.allclose(a[3], [0.0, 0.0, 0.0, 1.0]):
+        return f"has bottom row {a[3].tolist()}, not [0, 0, 0, 1]"
+    return None
+
+
+def check_affine(affine: ArrayLike, source: str, field: str) -> np.ndarray:
+    """``affine`` as a float64 array when it is a usable voxel-to-world transform.
+
+    Every reader calls this where it makes a :class:`lazyvol.Volume` from a file's geometry, so a
+    volume never carries a non-finite or singular affine.
+
+    Parameters
+    ----------
+    affine : (4, 4) array-like
+    source : str
+        The file or store the affine comes from (named in the error).
+    field : str
+        The header fields it was computed from (e.g. ``"NIfTI srow_x/srow_y/srow_z"``).
+
+    Raises
+    ------
+    lazyvol.errors.FormatError
+        Non-finite, singular or malformed affine.
+    """
+    from .errors import FormatError
+
+    problem = affine_problem(affine)
+    if problem is not None:
+        shown = np.array2string(np.asarray(affine, dtype=np.float64), precision=4, separator=", ")
+        raise FormatError(
+            f"{source}: the affine from {field} {problem}: {shown}; the header's geometry is "
+            "corrupt (lazyvol does not invent geometry)"
+        )
+    return np.asarray(affine, dtype=np.float64)

@@ -192,14 +192,9 @@ class Volume:
         ``img.get_fdata()`` computes it. The affine is set as both sform and qform (code 1,
         scanner), spatial units millimetres.
         """
-        import nibabel as nib
+        from .nifti_write import to_nibabel_image
 
-        img = nib.Nifti1Image(self.data, self.affine)
-        img.set_data_dtype(self.dtype)
-        img.header.set_xyzt_units("mm", "sec")
-        img.set_sform(self.affine, code=1)
-        img.set_qform(self.affine, code=1)
-        return img
+        return to_nibabel_image(self)
 
     def to_zarr(self, store: str | os.PathLike[str], **kwargs: Any) -> str:
         """Write an OME-Zarr v3 store; see :func:`lazyvol.zarr_io.write_zarr` for the options."""
