@@ -24,10 +24,20 @@ GLOBAL_STATE = {
 
 #: Modules and packages already split along the data flow: every module <= 600 lines and every
 #: function <= 100. Add to this list as the architecture work splits the rest.
-SPLIT = ["_stats", "formats", "errors.py", "config.py", "geometry.py", "scaling.py", "sources.py"]
+SPLIT = [
+    "_stats",
+    "formats",
+    "errors.py",
+    "config.py",
+    "geometry.py",
+    "scaling.py",
+    "sources.py",
+    "_location.py",
+]
 
 #: Checked by mypy with the strict flags (pyproject.toml): no ``# type: ignore`` there either.
-STRICT = SPLIT
+#: (``_io.py`` is strict but, at 620 lines, not yet within the size rule.)
+STRICT = [*SPLIT, "_io.py"]
 
 
 def _files(names: list[str]) -> list[Path]:
