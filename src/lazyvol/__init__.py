@@ -9,8 +9,6 @@ from __future__ import annotations
 __version__ = "0.1.0"
 
 import importlib
-import sys
-import types
 from typing import TYPE_CHECKING, Any
 
 from .api import open
@@ -18,6 +16,7 @@ from .errors import (
     CacheError,
     FormatError,
     GridMismatchError,
+    IntegrityError,
     LazyvolError,
     MultipleSeriesError,
     ResourceLimitError,
@@ -31,8 +30,8 @@ from .volume import Volume
 
 if TYPE_CHECKING:
     from . import cache
+    from ._stats import VolumeStats, stats
     from .dicom import ScanReport, SeriesInfo, scan
-    from .stats import VolumeStats, stats
 
 #: Public names loaded on first use (``import lazyvol`` stays as light as opening a file needs):
 #: name -> (module, attribute or None for the module itself).
@@ -41,8 +40,8 @@ _LAZY: dict[str, tuple[str, str | None]] = {
     "ScanReport": (".dicom", "ScanReport"),
     "SeriesInfo": (".dicom", "SeriesInfo"),
     "scan": (".dicom", "scan"),
-    "VolumeStats": (".stats", "VolumeStats"),
-    "stats": (".stats", "stats"),
+    "VolumeStats": ("._stats", "VolumeStats"),
+    "stats": ("._stats", "stats"),
 }
 
 
@@ -61,23 +60,12 @@ def __dir__() -> list[str]:
     return sorted(set(globals()) | set(_LAZY))
 
 
-class _Package(types.ModuleType):
-    """``lazyvol`` itself. Importing a submodule binds it on its package; ``lazyvol.stats`` names
-    the function of the submodule of the same name, so that binding keeps the function."""
-
-    def __setattr__(self, name: str, value: Any) -> None:
-        if name == "stats" and isinstance(value, types.ModuleType):
-            value = value.stats
-        super().__setattr__(name, value)
-
-
-sys.modules[__name__].__class__ = _Package
-
 __all__ = [
     "cache",
     "CacheError",
     "FormatError",
     "GridMismatchError",
+    "IntegrityError",
     "LazyvolError",
     "MultipleSeriesError",
     "ResourceLimitError",

@@ -300,7 +300,7 @@ def _fmt(x: Any) -> str:
 def cmd_stats(args: argparse.Namespace) -> int:
     import lazyvol as lv
 
-    from .stats import stats
+    from ._stats import stats
 
     vol = lv.open(args.path, series=_series_arg(args.series))
     mask = lv.open(args.mask) if args.mask else None

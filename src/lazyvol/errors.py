@@ -8,10 +8,13 @@ value found and, where there is one, the option that gets past the problem.
 
 from __future__ import annotations
 
+from typing import Any
+
 __all__ = [
     "CacheError",
     "FormatError",
     "GridMismatchError",
+    "IntegrityError",
     "LazyvolError",
     "MultipleSeriesError",
     "ResourceLimitError",
@@ -53,6 +56,16 @@ class FormatError(LazyvolError, ValueError):
     """A file cannot be read: not a known format, truncated, corrupt, or inconsistent with its header."""
 
 
+class IntegrityError(FormatError):
+    """Stored data fails its checksum: a lazyvol store or cache entry was damaged or edited.
+
+    Raised for a chunk file whose checksum, size or position does not match the store's manifest,
+    a missing chunk file, or array/group metadata whose hash differs from the one recorded. The
+    message names the store and the chunk key (or metadata file). A :class:`FormatError` (and so a
+    ``ValueError``): the bytes on disk are not what was written.
+    """
+
+
 class SourceChangedError(FormatError):
     """A source file was rewritten, replaced or moved after it was opened; open it again."""
 
@@ -78,7 +91,7 @@ class MultipleSeriesError(SeriesError):
         The :class:`lazyvol.SeriesInfo` objects found.
     """
 
-    def __init__(self, message: str, series: list | None = None) -> None:
+    def __init__(self, message: str, series: list[Any] | None = None) -> None:
         super().__init__(message)
         self.series = list(series or [])
 

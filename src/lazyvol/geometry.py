@@ -1,4 +1,4 @@
-"""Pure affine math: slicing, voxel sizes and orientation codes. No I/O.
+"""Pure affine math: slicing, voxel sizes, orientation codes and grid comparison. No I/O.
 
 Conventions (see DESIGN.md): voxel axes are ``(i, j, k[, t])`` and the affine maps ``(i, j, k, 1)``
 to RAS+ millimetres, as nibabel.
@@ -8,19 +8,25 @@ from __future__ import annotations
 
 import numbers
 from collections.abc import Sequence
+from typing import Literal
 
 import numpy as np
 from numpy.typing import ArrayLike
+
+from .errors import GridMismatchError
 
 __all__ = [
     "LPS_TO_RAS",
     "affine_problem",
     "canonical_index",
     "check_affine",
+    "check_same_grid",
     "dicom_affine",
     "dicom_cosines",
+    "grid_difference",
     "orientations_match",
     "regular_grid_errors",
+    "same_grid",
     "shear_angle_deg",
     "slice_projections",
     "spacing_tolerance",
@@ -134,6 +140,93 @@ def orientation_codes(affine: np.ndarray) -> str:
 
     codes = aff2axcodes(np.asarray(affine, dtype=np.float64))
     return "".join(c if c is not None else "?" for c in codes)
+
+
+# -- grids ------------------------------------------------------------------------------------------
+
+
+def grid_difference(
+    shape: Sequence[int],
+    affine: ArrayLike | None,
+    other_shape: Sequence[int],
+    other_affine: ArrayLike | None,
+    *,
+    broadcast_3d: bool = False,
+    tol: float = 1e-3,
+) -> Literal["shape", "affine"] | None:
+    """What differs between two voxel grids: ``"shape"``, ``"affine"`` or ``None`` (same grid).
+
+    Parameters
+    ----------
+    shape, affine : sequence of int, array_like or None
+        The reference grid. An affine of ``None`` (a plain array) matches any affine.
+    other_shape, other_affine : sequence of int, array_like or None
+        The grid compared with it.
+    broadcast_3d : bool
+        A 3D ``other_shape`` equal to the first three axes of a 4D (or more) ``shape`` is the same
+        grid (a 3D mask over every volume of a series).
+    tol : float
+        Affines agree when every element differs by at most ``tol`` times the smallest voxel size
+        of ``affine`` (in millimetres).
+    """
+    a, b = tuple(int(x) for x in shape), tuple(int(x) for x in other_shape)
+    spatial_ok = a == b or (broadcast_3d and len(b) == 3 and len(a) > 3 and b == a[:3])
+    if not spatial_ok:
+        return "shape"
+    if affine is not None and other_affine is not None:
+        ref = np.asarray(affine, dtype=np.float64)
+        sizes = np.sqrt((ref[:3, :3] ** 2).sum(axis=0))
+        atol = tol * float(max(sizes.min(), 1e-12))
+        if not np.allclose(ref, np.asarray(other_affine, dtype=np.float64), rtol=0, atol=atol):
+            return "affine"
+    return None
+
+
+def same_grid(
+    shape: Sequence[int],
+    affine: ArrayLike | None,
+    other_shape: Sequence[int],
+    other_affine: ArrayLike | None,
+    *,
+    broadcast_3d: bool = False,
+    tol: float = 1e-3,
+) -> bool:
+    """Whether two voxel grids are the same (see :func:`grid_difference` for the parameters)."""
+    diff = grid_difference(
+        shape, affine, other_shape, other_affine, broadcast_3d=broadcast_3d, tol=tol
+    )
+    return diff is None
+
+
+def _format_affine(affine: ArrayLike | None) -> str:
+    # Explicit options, never numpy's global print state.
+    return np.array2string(np.asarray(affine), separator=", ", precision=6, suppress_small=True)
+
+
+def check_same_grid(
+    shape: Sequence[int],
+    affine: ArrayLike | None,
+    mask_shape: Sequence[int],
+    mask_affine: ArrayLike | None,
+    *,
+    source: str = "",
+    mask_source: str = "",
+    broadcast_3d: bool = True,
+) -> None:
+    """Raise :class:`~lazyvol.errors.GridMismatchError` unless a mask is on a volume's grid.
+
+    The message names both sources (``<array>`` for in-memory data), what differs, both shapes
+    and affines, and how to fix it.
+    """
+    what = grid_difference(shape, affine, mask_shape, mask_affine, broadcast_3d=broadcast_3d)
+    if what is None:
+        return
+    raise GridMismatchError(
+        f"mask {mask_source or '<array>'} is not on the grid of volume {source or '<array>'} "
+        f"({what} differs): volume shape {tuple(shape)}, affine {_format_affine(affine)}; "
+        f"mask shape {tuple(mask_shape)}, affine {_format_affine(mask_affine)}. "
+        "Resample the mask onto the volume's grid first (e.g. nilearn.image.resample_to_img)"
+    )
 
 
 # -- DICOM geometry ---------------------------------------------------------------------------------
