@@ -263,6 +263,20 @@ COVERAGE: dict[str, dict[str, list[str]]] = {
             "tests/test_cache.py::test_miss_then_hit",
             HERE + "test_cache_paths_never_from_dicom_strings",
         ],
+        "a bit flip, a truncated or swapped chunk file, or edited array metadata in a lazyvol "
+        "store or cache entry": [
+            "tests/test_zarr_io.py::test_bit_flips_in_chunks_raise_integrity_error",
+            "tests/test_zarr_io.py::test_every_bit_of_a_zstd_chunk",
+            "tests/test_zarr_io.py::test_swapped_chunk_files_raise",
+            "tests/test_zarr_io.py::test_swapped_inner_chunks_of_a_shard_raise",
+            "tests/test_zarr_io.py::test_truncated_or_extended_chunk_file",
+            "tests/test_zarr_io.py::test_edited_array_metadata_raises",
+            "tests/test_zarr_io.py::test_store_without_checksums_opens_with_a_warning",
+            "tests/test_cache.py::test_bit_flip_in_entry_is_a_miss_rebuilt",
+            "tests/test_cache.py::test_entry_damaged_after_open_serves_the_source",
+            "tests/test_cache.py::test_swapped_chunks_and_edited_metadata_in_entry",
+            "tests/test_fuzz_zarr.py::test_mutated_stores",
+        ],
     },
 }
 
