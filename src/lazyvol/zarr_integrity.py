@@ -15,8 +15,10 @@ The fingerprint of a chunk file is the crc32c it ends with (the crc32c codec's 4
 shard it is the crc32c of the shard index (which ends with its own crc32c) followed by the crc32c
 trailer of every inner chunk, in index order. Zarr's decode checks every byte against those
 trailers; the manifest checks the trailers against the key. Verifying a fingerprint costs no pass
-over the data (only zarr's own crc32c pass, which ``FastCrc32cCodec`` makes about six times
-faster than zarr's default implementation).
+over the data. The one crc32c pass over the bytes is done by the store as it reads a chunk file,
+while the bytes are in the CPU cache, with a hardware crc32c (about six times zarr's default one);
+zarr's decode then only drops the 4 bytes (``CheckedCrc32cCodec``). Other readers of the store
+check the crc32c through zarr's own codec.
 
 ``VerifiedStore`` is the read side: a Zarr store wrapper that checks the array metadata and
 every chunk file it hands to zarr against the manifest and raises ``IntegrityError`` naming
@@ -173,13 +175,39 @@ def _make_codec_class() -> type:
     return FastCrc32cCodec
 
 
+def _make_checked_codec_class() -> type:
+    base = _fast_codec_class()
+
+    class CheckedCrc32cCodec(base):  # type: ignore[misc, valid-type]
+        """Decode of bytes a :func:`VerifiedStore` has already checked: drops the crc32c."""
+
+        def _decode_sync(self, chunk_bytes: Buffer, chunk_spec: Any) -> Buffer:
+            data = chunk_bytes.as_numpy_array()
+            if data.size < 4:
+                raise ValueError("Stored and computed checksum do not match: chunk too short")
+            return chunk_spec.prototype.buffer.from_array_like(data[:-4])
+
+    CheckedCrc32cCodec.__module__ = __name__
+    CheckedCrc32cCodec.__qualname__ = "CheckedCrc32cCodec"
+    return CheckedCrc32cCodec
+
+
 def __getattr__(name: str) -> Any:  # lazy: importing zarr costs time at ``import lazyvol``
     if name == "FastCrc32cCodec":
         return _fast_codec_class()
+    if name == "CheckedCrc32cCodec":
+        return _checked_codec_class()
     raise AttributeError(name)
 
 
 _FAST_CLS: list[type] = []
+_CHECKED_CLS: list[type] = []
+
+
+def _checked_codec_class() -> type:
+    if not _CHECKED_CLS:
+        _CHECKED_CLS.append(_make_checked_codec_class())
+    return _CHECKED_CLS[0]
 
 
 def _fast_codec_class() -> type:
@@ -193,19 +221,19 @@ def fast_crc32c_codec() -> Any:
     return _fast_codec_class()()
 
 
-def _with_fast_crc(codecs: Any) -> tuple[Any, ...]:
+def _with_fast_crc(codecs: Any, checked: bool = False) -> tuple[Any, ...]:
     from zarr.codecs import Crc32cCodec, ShardingCodec
 
     out = []
     for c in codecs:
         if type(c) is Crc32cCodec:
-            out.append(fast_crc32c_codec())
+            out.append(_checked_codec_class()() if checked else fast_crc32c_codec())
         elif isinstance(c, ShardingCodec):
             out.append(
                 ShardingCodec(
                     chunk_shape=c.chunk_shape,
-                    codecs=_with_fast_crc(c.codecs),
-                    index_codecs=_with_fast_crc(c.index_codecs),
+                    codecs=_with_fast_crc(c.codecs, checked),
+                    index_codecs=_with_fast_crc(c.index_codecs, checked),
                     index_location=c.index_location,
                 )
             )
@@ -214,8 +242,12 @@ def _with_fast_crc(codecs: Any) -> tuple[Any, ...]:
     return tuple(out)
 
 
-def open_array_fast(store: Any) -> Any:
-    """``zarr.open_array(store, mode="r")`` whose crc32c checks use :func:`crc32c` (same result)."""
+def open_array_fast(store: Any, checked: bool = False) -> Any:
+    """``zarr.open_array(store, mode="r")`` whose crc32c checks use :func:`crc32c` (same result).
+
+    ``checked``: the store is a :func:`VerifiedStore` that checks every crc32c of the bytes it
+    returns (in the pass that reads them), so decoding only drops the 4 bytes.
+    """
     import zarr
     from zarr.core.array import AsyncArray
     from zarr.core.metadata import ArrayV3Metadata
@@ -224,7 +256,7 @@ def open_array_fast(store: Any) -> Any:
     meta = arr.metadata
     if not isinstance(meta, ArrayV3Metadata):
         return arr
-    fast = _with_fast_crc(meta.codecs)
+    fast = _with_fast_crc(meta.codecs, checked)
     if all(a is b for a, b in zip(fast, meta.codecs)):
         return arr
     new_meta = copy.copy(meta)
@@ -394,6 +426,24 @@ def _self_consistent(raw: np.ndarray, n_inner: int | None, loc: str) -> bool:
 
 # -- the verifying store ---------------------------------------------------------------------------
 
+
+def _read_checked(path: str, n_inner: int | None, loc: str) -> tuple[bytes | None, int | None]:
+    """Read a chunk file and check every byte in the same pass, while it is in the CPU cache.
+
+    Returns ``(bytes, fingerprint)``: bytes None for a missing file, fingerprint None when a
+    crc32c inside the file fails (the whole file: payload, or shard index and every inner chunk).
+    """
+    try:
+        with open(path, "rb") as f:
+            raw = f.read()
+    except (FileNotFoundError, IsADirectoryError, NotADirectoryError):
+        return None, None
+    arr = np.frombuffer(raw, dtype=np.uint8)
+    if not _self_consistent(arr, n_inner, loc):
+        return raw, None
+    return raw, chunk_fingerprint(arr, n_inner, loc)
+
+
 _RANGE_CACHE: OrderedDict[tuple[int, str], Any] = OrderedDict()
 _RANGE_LOCK = threading.Lock()
 _INSTANCES = itertools.count()
@@ -510,32 +560,31 @@ def _make_store_class() -> type:
                 raise IntegrityError(
                     f"{self._label}: chunk {key} is not listed in the manifest; write the store again"
                 )
-            buf = await self._store.get(key, prototype, None)
-            if buf is None:
+            size, fp = int(expected[0]), int(expected[1])
+            path = os.path.join(str(self._store.root), *key.split("/"))
+            raw, got = await asyncio.to_thread(_read_checked, path, self._n_inner, self._loc)
+            if raw is None:
                 raise IntegrityError(
                     f"{self._label}: chunk file {key} is missing; the store is incomplete or "
                     "damaged; write it again"
                 )
-            size, fp = int(expected[0]), int(expected[1])
-            if len(buf) != size:
+            if len(raw) != size:
                 raise IntegrityError(
-                    f"{self._label}: chunk {key} has {len(buf)} bytes, the manifest lists {size} "
+                    f"{self._label}: chunk {key} has {len(raw)} bytes, the manifest lists {size} "
                     "(truncated, extended or replaced); write the store again"
                 )
-            got = (
-                await asyncio.to_thread(
-                    chunk_fingerprint, buf.as_numpy_array(), self._n_inner, self._loc
+            if got is None:
+                raise IntegrityError(
+                    f"{self._label}: chunk {key} fails its crc32c checksum: the file is damaged; "
+                    "write the store again"
                 )
-                if self._n_inner is not None
-                else chunk_fingerprint(buf.as_numpy_array(), None)
-            )
             if got != fp:
                 raise IntegrityError(
                     f"{self._label}: chunk {key} does not match the manifest (its crc32c "
                     f"fingerprint is {got:#x}, recorded {fp:#x}): the file is damaged, or a chunk "
                     "file from another position or store; write the store again"
                 )
-            return buf
+            return prototype.buffer.from_bytes(raw)
 
         async def get_partial_values(
             self, prototype: BufferPrototype, key_ranges: Any

@@ -811,7 +811,7 @@ def _cached_array(store: str, array: str, token: str, manifest_sha256: str | Non
         n_inner=n_inner,
         index_location=loc,
     )
-    return zi.open_array_fast(vstore)
+    return zi.open_array_fast(vstore, checked=True)
 
 
 def _chunk_keys(plan: ZarrPlan, disk_index: tuple[slice, ...]) -> list[str]:
