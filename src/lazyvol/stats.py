@@ -104,9 +104,11 @@ class TqdmCallback(Callback):
             self._bar = None
 
 
-def _compute(objs: Sequence[Any], *, progress: bool, desc: str) -> tuple[Any, ...]:
+def _compute(objs: Sequence[Any], *, progress: bool, desc: str, nbytes: int = 0) -> tuple[Any, ...]:
     if progress:
-        with TqdmCallback(desc):
+        from .progress import DaskProgress
+
+        with DaskProgress(desc, nbytes):
             return dask.compute(*objs)
     return dask.compute(*objs)
 
@@ -920,7 +922,7 @@ def stats(
             ]
             finals.append(_tree(parts))
             keys.append(g)
-        results = _compute(finals, progress=progress, desc=desc)
+        results = _compute(finals, progress=progress, desc=desc, nbytes=int(data.nbytes))
         return dict(zip(keys, results))
 
     def run_select(targets: list[tuple[int, float, float, bool, bool]]) -> dict[int, Any]:

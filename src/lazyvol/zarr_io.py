@@ -581,7 +581,9 @@ def _write_into(
                 xs = xs.astype(dtype)
         else:
             xs = x.rechunk(block)
-        _store(xs, arr, progress, f"{os.path.basename(dest)} level {lvl}")
+        _store(
+            xs, arr, progress, os.path.basename(dest) + (f" (pyramid level {lvl})" if lvl else "")
+        )
         n_files, n_bytes = _count_chunk_files(os.path.join(tmp, str(lvl)))
         expected = math.prod(math.ceil(n / u) for n, u in zip(lvl_shape, unit))
         if n_files != expected:
@@ -644,9 +646,9 @@ def _write_into(
 def _store(x: da.Array, arr: Any, progress: bool, label: str) -> None:
     with dask.config.set({"array.write_empty_chunks": True}):
         if progress:
-            from tqdm.dask import TqdmCallback
+            from .progress import DaskProgress
 
-            with TqdmCallback(desc=f"writing {label}"):
+            with DaskProgress(f"writing {label}", int(x.nbytes)):
                 da.store(x, arr, lock=False)
         else:
             da.store(x, arr, lock=False)
