@@ -12,6 +12,7 @@ import numpy as np
 
 from .chunking import sub_array
 from .geometry import canonical_index, orientation_codes, slice_affine, voxel_sizes
+from .headers import slice_source_index
 
 if TYPE_CHECKING:
     import nibabel as nib
@@ -155,6 +156,7 @@ class Volume:
         affine = slice_affine(self.affine, canon)
         data = _cut(self.data, canon)
         meta = copy.deepcopy(self.meta)
+        slice_source_index(meta, canon, self.shape)
         if self.ndim > 3 and isinstance(meta.get(AXIS4_KEY), dict):
             item4 = canon[3]
             new4 = {}
@@ -212,6 +214,53 @@ class Volume:
         from .nifti_write import write_nifti
 
         return write_nifti(self, path, **kwargs)
+
+    def to_xarray(self, **kwargs: Any) -> Any:
+        """A lazily read ``xarray.DataArray`` named ``image`` with world coordinates in mm (RAS).
+
+        See :func:`lazyvol.xarray.to_xarray` (needs the ``xarray`` extra).
+        """
+        from .xarray import to_xarray
+
+        return to_xarray(self, **kwargs)
+
+    # -- headers and notebook display ---------------------------------------------------------
+    @property
+    def header(self) -> Any:
+        """The source's full header, read without pixel data.
+
+        NIfTI: the ``nibabel`` header (``for key, value in vol.header.items()``). DICOM: the
+        ``pydicom.Dataset`` of the first slice (``vol.header.PatientName``). See
+        :func:`lazyvol.headers.volume_header`.
+        """
+        from .headers import volume_header
+
+        return volume_header(self)
+
+    def dicom_header(self, k: int = 0, t: int = 0) -> Any:
+        """The ``pydicom.Dataset`` behind slice ``k`` (and 4th-axis index ``t``) of this volume.
+
+        Indices count in this volume (after ``vol[:, :, 10:]``, ``k=0`` is source slice 10).
+        Enhanced multi-frame files give the frame's data set with its functional groups merged
+        into the top level. See :func:`lazyvol.headers.dicom_header`.
+        """
+        from .headers import dicom_header
+
+        return dicom_header(self, k, t)
+
+    def plot(self, point: Any = None, **kwargs: Any) -> Any:
+        """Three orthogonal slices through ``point`` (default: the centre) with mm axes.
+
+        See :func:`lazyvol.plot.plot_volume` (needs matplotlib).
+        """
+        from .plot import plot_volume
+
+        return plot_volume(self, point, **kwargs)
+
+    def _repr_html_(self) -> str:
+        from .html import volume_html
+
+        return volume_html(self)
 
     def __repr__(self) -> str:
         chunk = tuple(c[0] for c in self.chunks)
