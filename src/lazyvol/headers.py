@@ -56,11 +56,12 @@ def _is_dicom(meta: Mapping[str, Any]) -> bool:
 def slice_source_index(
     meta: dict[str, Any], canon: tuple[slice | int, ...], shape: tuple[int, ...]
 ) -> None:
-    """Update ``meta[SOURCE_INDEX_KEY]`` (in place) for ``volume[canon]`` of a DICOM volume.
+    """Update ``meta[SOURCE_INDEX_KEY]`` (in place) for ``volume[canon]``.
 
-    Called by :meth:`lazyvol.Volume.__getitem__`; other volumes are left alone.
+    Called by :meth:`lazyvol.Volume.__getitem__` for DICOM volumes (per-slice headers) and 4D
+    volumes (the 4th axis' time of each index); 3D NIfTI and Zarr volumes are left alone.
     """
-    if not _is_dicom(meta) and SOURCE_INDEX_KEY not in meta:
+    if not _is_dicom(meta) and SOURCE_INDEX_KEY not in meta and len(shape) < 4:
         return
     idx = meta.get(SOURCE_INDEX_KEY)
     nt = shape[3] if len(shape) > 3 else 1
