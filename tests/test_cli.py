@@ -410,3 +410,14 @@ def test_stats_vector_data_per_volume(env, tmp_path):
     nib.save(nib.Nifti1Image(x, np.eye(4)), path)
     d = json.loads(run(env, "stats", path, "--per-volume", "--json").stdout)
     np.testing.assert_allclose(d["mean"], x.astype(np.float64).mean(axis=(0, 1, 2)), rtol=1e-6)
+
+
+def test_seriesinfo_repr_is_one_line(tmp_path):
+    import lazyvol as lv
+    from lazyvol.testing import write_dicom_series
+
+    truth = write_dicom_series(tmp_path / "s", (8, 8, 40))
+    info = lv.scan(tmp_path / "s")[0]
+    text = repr(info)
+    assert "\n" not in text and len(text) < 300
+    assert truth.series_uid in text and "files=40" in text and truth.files[0] not in text
