@@ -404,6 +404,15 @@ def _skip_reason(reason: str) -> str:
     return text[:cut] if cut > 0 else text
 
 
+def _dtype_name(value: Any) -> str | None:
+    if not value:
+        return None
+    try:
+        return np.dtype(value).name
+    except TypeError:
+        return str(value)
+
+
 def _series_rows(report: Any, root: str) -> list[dict[str, Any]]:
     from .geometry import orientation_codes, voxel_sizes
 
@@ -432,7 +441,7 @@ def _series_rows(report: Any, root: str) -> list[dict[str, Any]]:
                 "orientation": None
                 if not ok or affine is None
                 else orientation_codes(np.asarray(affine)),
-                "dtype": (getattr(s, "dtype", None) or None) if ok else None,
+                "dtype": _dtype_name(getattr(s, "dtype", None)) if ok else None,
                 "status": "ok" if ok else f"refused: {_short_reason(error or '', files)}",
                 "folder": folder,
                 "files": len(files),
@@ -807,7 +816,7 @@ def cmd_cache(args: argparse.Namespace) -> int:
                     _human_bytes(r["size_bytes"]),
                     _when(r["created"]),
                     _short(r["source"] or "-", 60),
-                    r["key"][:16],
+                    r["key"][:16] + (" (grouping)" if r["key"].endswith(".report") else ""),
                 ]
                 for r in rows
             ],
@@ -908,7 +917,7 @@ class _Parser(argparse.ArgumentParser):
     """argparse with one-line usage errors (exit 2), like lazyvol's own errors."""
 
     def error(self, message: str) -> NoReturn:
-        self.exit(EXIT_ERROR, f"{self.prog}: error: {message} (usage: {self.prog} --help)\n")
+        self.exit(EXIT_ERROR, f"lazyvol: error: {message} (usage: {self.prog} --help)\n")
 
 
 def build_parser() -> argparse.ArgumentParser:
