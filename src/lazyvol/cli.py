@@ -928,7 +928,7 @@ def build_parser() -> argparse.ArgumentParser:
     g = common.add_argument_group("common options")
     g.add_argument(
         "--scheduler",
-        metavar="threads|processes|ADDRESS",
+        metavar="SCHEDULER",
         default=argparse.SUPPRESS,
         help="dask scheduler: threads (default), processes, or the address of a dask.distributed "
         "scheduler (e.g. tcp://host:8786); workers must see the files under the same paths",

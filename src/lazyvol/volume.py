@@ -66,9 +66,16 @@ class Volume:
     Attributes
     ----------
     data : dask.array.Array
+        The voxel values, axes ``(i, j, k[, t])``; nothing is read until it is computed.
     affine : numpy.ndarray
+        (4, 4) float64: voxel indices ``(i, j, k)`` to RAS+ millimetres, as nibabel's
+        ``img.affine``.
     meta : dict
+        What the reader found: the format, scaling, DICOM series attributes, the files read,
+        ``meta["axis4_values"]`` (per-index values of the 4th axis), ``meta["bids"]``
+        (acquisition parameters under BIDS names, DICOM) ...
     source : str
+        The path the volume was opened from (empty for volumes made in memory).
 
     Examples
     --------

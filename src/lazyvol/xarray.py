@@ -331,7 +331,7 @@ class LazyvolBackendEntrypoint(_BackendEntrypoint):  # type: ignore[misc,valid-t
     """
 
     description = "NIfTI, DICOM and Zarr volumes with their RAS affine, via lazyvol"
-    url = "https://github.com/lazyvol/lazyvol"
+    url = ""
     open_dataset_parameters = (
         "filename_or_obj",
         "drop_variables",
