@@ -397,11 +397,13 @@ def _short_reason(error: str, files: Sequence[str]) -> str:
     return _short(text, 60)
 
 
+#: Reasons for skipping files shown without --verbose (the most frequent first).
+MAX_REASONS = 12
+
+
 def _skip_reason(reason: str) -> str:
-    """A skipped file's reason without its file-specific details (for counting)."""
-    text = str(reason).strip()
-    cut = text.find(" (")
-    return text[:cut] if cut > 0 else text
+    """A skipped file's reason, for counting (reasons name no file; the path is separate)."""
+    return " ".join(str(reason).split())
 
 
 def _dtype_name(value: Any) -> str | None:
@@ -510,17 +512,22 @@ def _print_series_table(
             print(f"  #{r['index']} split: {note}")
         for note in r["warnings"]:
             print(f"  #{r['index']} warning: {note}")
-        if verbose and r.get("error"):
-            print(f"  #{r['index']} cannot open: {r['error']}")
+        if r.get("error"):
+            print(f"  #{r['index']} refused: {r['error']}")
     if skipped:
         print(f"skipped {len(skipped)} file(s):")
-        for reason, n in _skip_counts(skipped).most_common():
+        counts = _skip_counts(skipped).most_common()
+        shown = counts if verbose else counts[:MAX_REASONS]
+        for reason, n in shown:
             print(f"  {n:>6}  {reason}")
+        if len(shown) < len(counts):
+            rest = sum(n for _, n in counts[len(shown) :])
+            print(f"  {rest:>6}  for {len(counts) - len(shown)} other reason(s)")
         if verbose:
             for item in skipped:
                 print(f"  {item[0]}: {item[1]}")
         else:
-            print("  (--verbose lists them)")
+            print("  (--verbose lists the files)")
     print("choose a volume with --series NUMBER, UID (or a unique prefix), DESCRIPTION, or #ROW")
 
 

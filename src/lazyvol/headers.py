@@ -282,13 +282,31 @@ def volume_header(vol: Volume) -> Any:
 
 
 def source_header(path: str, *, series: str | int | None = None, index: int = 0) -> Any:
-    """Header of ``path`` as ``lazyvol info --header`` prints it: slice ``index`` for DICOM."""
+    """Header of ``path`` as ``lazyvol info --header`` prints it: slice ``index`` for DICOM.
+
+    DICOM series that cannot be opened as a volume (refused by the reader) still give the header
+    of their ``index``-th file, so a refusal can be investigated.
+    """
     import lazyvol as lv
 
-    vol = lv.open(path, series=series)
-    if _is_dicom(vol.meta) and not _is_zarr(vol.source):
-        return dicom_header(vol, index)
-    return volume_header(vol)
+    from .api import _is_zarr_store, _sniff
+
+    if _is_zarr_store(path) or (os.path.isfile(path) and _sniff(path) == "nifti"):
+        return volume_header(lv.open(path))
+    from .dicom import _select, scan
+
+    report = scan(path)
+    info = _select(report, path, series)
+    try:
+        if info.error is None:
+            vol = lv.open(path, series=info.id)
+            return dicom_header(vol, index)
+        files = list(info.files)
+        if not -len(files) <= index < len(files):
+            raise IndexError(f"slice {index} is out of range: the series has {len(files)} files")
+        return read_dataset(files[index])
+    except IndexError as exc:
+        raise HeaderError(f"{path}: {exc}") from None
 
 
 # -- output --------------------------------------------------------------------------------------------

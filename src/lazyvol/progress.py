@@ -19,7 +19,7 @@ __all__ = ["DaskProgress", "NullBar", "bar"]
 
 _FORMAT = "{desc}: {percentage:3.0f}%|{bar}| {n_fmt}/{total_fmt} {unit} [{elapsed}<{remaining}]"
 _BYTES_FORMAT = (
-    "{desc}: {percentage:3.0f}%|{bar}| {n_fmt}/{total_fmt} [{elapsed}<{remaining}, {rate_fmt}]"
+    "{desc}: {percentage:3.0f}%|{bar}| {n_fmt}B/{total_fmt}B [{elapsed}<{remaining}, {rate_fmt}]"
 )
 
 
@@ -67,7 +67,7 @@ def bar(total: float, *, desc: str, unit: str, enabled: bool = True) -> Any:
         "total": total,
         "desc": desc,
         "file": sys.stderr,
-        "leave": False,
+        "leave": True,
         "smoothing": 0.0,
         "mininterval": 0.5,
         "dynamic_ncols": True,
