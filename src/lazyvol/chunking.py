@@ -11,7 +11,6 @@ from __future__ import annotations
 
 import hashlib
 import itertools
-import json
 import os
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
@@ -21,6 +20,7 @@ import dask.array as da
 import numpy as np
 
 from .config import chunk_budget
+from .sources import fingerprint
 
 __all__ = [
     "SubPlan",
@@ -196,17 +196,11 @@ def sub_array(arr: da.Array, bounds: tuple[tuple[int, int], ...]) -> da.Array | 
 
 
 def file_fingerprint(paths: Sequence[str | os.PathLike[str]], **options: Any) -> str:
-    """Token naming a source: each file's absolute path, size and mtime, plus the read options.
+    """Token naming a source: each file's :class:`~lazyvol.sources.SourceStamp` plus the options.
 
-    The same token names dask keys, keys the Zarr cache and detects staleness: any change to a
-    file's size or modification time, or to an option that changes the data, gives a new token.
+    Kept for callers of the old name; see :func:`lazyvol.sources.fingerprint`.
     """
-    h = hashlib.sha256()
-    for p in paths:
-        st = os.stat(p)
-        h.update(f"{os.path.abspath(p)}\0{st.st_size}\0{st.st_mtime_ns}\n".encode())
-    h.update(json.dumps(options, sort_keys=True, default=str).encode())
-    return h.hexdigest()[:32]
+    return fingerprint(paths, **options)
 
 
 def rechunk_source(arr: da.Array, chunks: Any) -> da.Array:

@@ -16,6 +16,7 @@ __all__ = [
     "MultipleSeriesError",
     "ResourceLimitError",
     "SeriesError",
+    "SourceChangedError",
     "SourceNotFoundError",
     "UnsupportedError",
     "WriteError",
@@ -32,6 +33,10 @@ class SourceNotFoundError(LazyvolError, FileNotFoundError):
 
 class FormatError(LazyvolError, ValueError):
     """A file cannot be read: not a known format, truncated, corrupt, or inconsistent with its header."""
+
+
+class SourceChangedError(FormatError):
+    """A source file was rewritten, replaced or moved after it was opened; open it again."""
 
 
 class UnsupportedError(FormatError):

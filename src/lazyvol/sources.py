@@ -1,0 +1,178 @@
+"""The one identity of a source file: :class:`SourceStamp`.
+
+A stamp is what lazyvol knows about a file when it was opened or scanned: its path, size,
+modification time, inode and status-change time. The same stamp
+
+- names dask keys (:func:`fingerprint`), so equal sources share keys and a changed one does not;
+- keys the Zarr cache and every saved index (scan index, gzip seek index);
+- is checked again when a task reads (:meth:`SourceStamp.verify`), so a file rewritten, replaced or
+  moved after open raises :class:`~lazyvol.errors.SourceChangedError` instead of returning bytes
+  from the wrong offset.
+
+Paths are bytes to the operating system: every hash goes through :func:`os.fsencode`, so file names
+that are not valid UTF-8 (surrogate-escaped by Python) work like any other.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import os
+import stat as _stat
+from collections.abc import Iterable, Sequence
+from dataclasses import dataclass
+from typing import Any
+
+from .errors import FormatError, SourceChangedError, SourceNotFoundError
+
+__all__ = [
+    "SourceStamp",
+    "display_path",
+    "fingerprint",
+    "path_bytes",
+    "stat_regular",
+]
+
+
+def path_bytes(path: str | os.PathLike[str]) -> bytes:
+    """The absolute path as the bytes the OS sees (safe for hashing any file name)."""
+    return os.fsencode(os.path.abspath(os.fspath(path)))
+
+
+def display_path(path: str | os.PathLike[str]) -> str:
+    """``path`` as printable text: undecodable bytes shown as ``\\xNN`` escapes."""
+    return os.fsencode(os.fspath(path)).decode("utf-8", "backslashreplace")
+
+
+def stat_regular(path: str | os.PathLike[str], *, what: str = "file") -> os.stat_result:
+    """``os.stat(path)``, requiring a regular file (never opens it, so a FIFO cannot block).
+
+    Raises
+    ------
+    SourceNotFoundError
+        ``path`` does not exist.
+    FormatError
+        ``path`` is a FIFO, socket, device or directory where a regular file is needed.
+    """
+    try:
+        st = os.stat(path)
+    except FileNotFoundError:
+        raise SourceNotFoundError(f"{display_path(path)}: no such {what}") from None
+    except OSError as exc:
+        raise FormatError(f"{display_path(path)}: cannot stat ({exc.strerror})") from None
+    if not _stat.S_ISREG(st.st_mode):
+        kind = _file_kind(st.st_mode)
+        raise FormatError(
+            f"{display_path(path)}: is a {kind}, not a regular file; lazyvol reads regular files "
+            "(copy the data to a file first)"
+        )
+    return st
+
+
+def _file_kind(mode: int) -> str:
+    for test, name in (
+        (_stat.S_ISDIR, "directory"),
+        (_stat.S_ISFIFO, "FIFO (named pipe)"),
+        (_stat.S_ISSOCK, "socket"),
+        (_stat.S_ISCHR, "character device"),
+        (_stat.S_ISBLK, "block device"),
+    ):
+        if test(mode):
+            return name
+    return "special file"
+
+
+@dataclass(frozen=True, slots=True)
+class SourceStamp:
+    """Identity of one source file: path, size, mtime, inode and ctime.
+
+    Picklable with the standard library and small: read plans carry it so that every read can
+    check the file is still the one that was opened.
+    """
+
+    path: str
+    size: int
+    mtime_ns: int
+    inode: int = 0
+    ctime_ns: int = 0
+
+    @classmethod
+    def from_stat(cls, path: str | os.PathLike[str], st: os.stat_result) -> SourceStamp:
+        """Stamp of ``path`` from a stat result already at hand."""
+        return cls(
+            os.path.abspath(os.fspath(path)),
+            int(st.st_size),
+            int(st.st_mtime_ns),
+            int(st.st_ino),
+            int(st.st_ctime_ns),
+        )
+
+    @classmethod
+    def of(cls, path: str | os.PathLike[str]) -> SourceStamp:
+        """Stamp of the regular file ``path`` now (see :func:`stat_regular` for the errors)."""
+        return cls.from_stat(path, stat_regular(path))
+
+    def matches(self, st: os.stat_result) -> bool:
+        """Whether ``st`` describes the same file content as this stamp (size, mtime, inode, ctime).
+
+        An inode or ctime of 0 in the stamp (unknown) is not compared.
+        """
+        return (
+            int(st.st_size) == self.size
+            and int(st.st_mtime_ns) == self.mtime_ns
+            and (not self.inode or int(st.st_ino) == self.inode)
+            and (not self.ctime_ns or int(st.st_ctime_ns) == self.ctime_ns)
+        )
+
+    def verify(self, fd: int | None = None) -> None:
+        """Raise :class:`SourceChangedError` unless the file (or open ``fd``) is still this one.
+
+        With ``fd`` (a descriptor already opened on the path) this is one ``fstat``: no extra open.
+        """
+        try:
+            st = os.fstat(fd) if fd is not None else os.stat(self.path)
+        except FileNotFoundError:
+            raise SourceChangedError(
+                f"{display_path(self.path)}: the file was removed or moved after it was opened; "
+                "open the source again"
+            ) from None
+        if not self.matches(st):
+            raise SourceChangedError(
+                f"{display_path(self.path)}: the file changed after it was opened (size "
+                f"{self.size} -> {st.st_size}, mtime_ns {self.mtime_ns} -> {st.st_mtime_ns}, "
+                f"inode {self.inode} -> {st.st_ino}); its data may have moved. Open the source "
+                "again"
+            )
+
+    def key_bytes(self) -> bytes:
+        """The stamp as bytes, for hashing into tokens and cache/index keys."""
+        return b"\0".join(
+            [
+                path_bytes(self.path),
+                str(self.size).encode(),
+                str(self.mtime_ns).encode(),
+                str(self.inode).encode(),
+                str(self.ctime_ns).encode(),
+            ]
+        )
+
+    def key(self) -> str:
+        """A short hex digest of :meth:`key_bytes` (file names for saved indexes)."""
+        return hashlib.sha256(self.key_bytes()).hexdigest()[:32]
+
+
+def fingerprint(
+    sources: Iterable[SourceStamp] | Sequence[str | os.PathLike[str]], **options: Any
+) -> str:
+    """Token naming a source: every file's stamp plus the read options that change the data.
+
+    Accepts stamps or paths (paths are stamped now). The same token names dask keys and keys the
+    Zarr cache: a change of size, mtime, inode or ctime, or of an option, gives a new token.
+    """
+    h = hashlib.sha256()
+    for s in sources:
+        stamp = s if isinstance(s, SourceStamp) else SourceStamp.of(s)
+        h.update(stamp.key_bytes())
+        h.update(b"\n")
+    h.update(json.dumps(options, sort_keys=True, default=str).encode())
+    return h.hexdigest()[:32]

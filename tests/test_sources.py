@@ -1,0 +1,80 @@
+"""SourceStamp: the one source identity (tokens, keys, read-time staleness checks)."""
+
+from __future__ import annotations
+
+import os
+import pickle
+import socket
+
+import pytest
+
+import lazyvol as lv
+from lazyvol.sources import SourceStamp, display_path, fingerprint, stat_regular
+
+
+def test_stamp_of_regular_file_and_pickle(tmp_path):
+    p = tmp_path / "a.bin"
+    p.write_bytes(b"x" * 10)
+    st = os.stat(p)
+    s = SourceStamp.of(p)
+    assert (s.size, s.mtime_ns, s.inode, s.ctime_ns) == (
+        10,
+        st.st_mtime_ns,
+        st.st_ino,
+        st.st_ctime_ns,
+    )
+    assert pickle.loads(pickle.dumps(s)) == s
+    s.verify()
+    with open(p, "rb") as f:
+        s.verify(f.fileno())
+
+
+def test_same_size_same_mtime_rewrite_is_caught(tmp_path):
+    p = tmp_path / "a.bin"
+    p.write_bytes(b"x" * 10)
+    s = SourceStamp.of(p)
+    st = os.stat(p)
+    # Replace by another file of the same size and put the mtime back: only inode/ctime differ.
+    q = tmp_path / "b.bin"
+    q.write_bytes(b"y" * 10)
+    os.replace(q, p)
+    os.utime(p, ns=(st.st_atime_ns, st.st_mtime_ns))
+    with pytest.raises(lv.SourceChangedError, match=r"(?i)open the source again"):
+        s.verify()
+    assert fingerprint([s]) != fingerprint([p])
+
+
+def test_removed_file_is_a_typed_error(tmp_path):
+    p = tmp_path / "a.bin"
+    p.write_bytes(b"x")
+    s = SourceStamp.of(p)
+    p.unlink()
+    with pytest.raises(lv.SourceChangedError, match="removed or moved"):
+        s.verify()
+    with pytest.raises(lv.SourceNotFoundError):
+        SourceStamp.of(p)
+
+
+def test_fifo_and_socket_are_refused_without_opening(tmp_path):
+    fifo = tmp_path / "p"
+    os.mkfifo(fifo)
+    with pytest.raises(lv.FormatError, match="FIFO"):
+        stat_regular(fifo)  # would block forever if it opened the FIFO
+    sock_path = tmp_path / "s"
+    with socket.socket(socket.AF_UNIX) as sock:
+        sock.bind(str(sock_path))
+        with pytest.raises(lv.FormatError, match="socket"):
+            stat_regular(sock_path)
+    with pytest.raises(lv.FormatError, match="directory"):
+        stat_regular(tmp_path)
+
+
+def test_non_utf8_names_hash_and_display(tmp_path):
+    raw = os.path.join(os.fsencode(tmp_path), b"caf\xe9.bin")
+    with open(raw, "wb") as f:
+        f.write(b"abc")
+    name = os.fsdecode(raw)  # surrogate-escaped str
+    token = fingerprint([name], scale=True)
+    assert token == fingerprint([SourceStamp.of(name)], scale=True)
+    assert token != fingerprint([name], scale=False)
+    assert "caf\\xe9.bin" in display_path(name)
