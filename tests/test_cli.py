@@ -360,7 +360,10 @@ def test_options_that_do_not_apply_are_errors(env, phantom, tmp_path):
         ("--range", "5", "1"),
         ("--range", "nan", "1"),
         ("--range", "0", "inf"),
+        ("--range", "-inf", "0"),
+        ("--bins", "1000000000000"),
         ("--percentiles", "5,101"),
+        ("--percentiles", "nan"),
     ],
 )
 def test_cli_numbers_out_of_range(env, phantom, args):
@@ -381,6 +384,14 @@ def test_scheduler_unreachable_is_one_line(env, phantom, address):
     assert r.returncode == 2, r.stderr
     assert r.stderr.startswith(f"lazyvol: error: --scheduler {address}: ")
     assert "Traceback" not in r.stderr and len(r.stderr.strip().splitlines()) == 1
+
+
+def test_negative_numbers_in_exponent_form(env, phantom):
+    path, x = phantom
+    r = run(env, "stats", path, "--range", "-1e3", "1e3", "--bins", "4", "--json")
+    assert r.returncode == 0, r.stderr
+    d = json.loads(r.stdout)
+    assert d["histogram"]["counts"] == np.histogram(x, 4, range=(-1000, 1000))[0].tolist()
 
 
 def test_stats_rgb_per_channel(env, tmp_path):

@@ -12,6 +12,7 @@ import contextlib
 import datetime as _dt
 import json
 import os
+import re
 import sys
 import textwrap
 from collections import Counter
@@ -90,14 +91,21 @@ def _finite_float(text: str) -> float:
     return value
 
 
-def _positive_int(text: str) -> int:
-    """argparse type: an integer >= 1."""
+#: Most histogram bins ``lazyvol stats --bins`` accepts (the counts of each result row are held in
+#: memory: 10 million bins are 80 MB per row).
+MAX_BINS = 10_000_000
+
+
+def _bins(text: str) -> int:
+    """argparse type: a number of histogram bins, 1..MAX_BINS."""
     try:
         value = int(text)
     except ValueError:
         raise argparse.ArgumentTypeError(f"{text!r} is not an integer") from None
     if value < 1:
         raise argparse.ArgumentTypeError(f"{text} must be at least 1")
+    if value > MAX_BINS:
+        raise argparse.ArgumentTypeError(f"{text} is more than the {MAX_BINS:,} bins allowed")
     return value
 
 
@@ -1009,7 +1017,7 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--mask", help="a volume on the same grid; statistics where it is non-zero")
     p.add_argument("--series", metavar="SERIES", help=_SERIES_HELP)
     p.add_argument("--json", action="store_true", help="machine-readable output")
-    p.add_argument("--bins", type=_positive_int, default=256, help="histogram bins (default 256)")
+    p.add_argument("--bins", type=_bins, default=256, help="histogram bins (default 256)")
     p.add_argument(
         "--range",
         type=_finite_float,
@@ -1027,6 +1035,10 @@ def build_parser() -> argparse.ArgumentParser:
     )
     p.add_argument(
         "--per-volume", action="store_true", help="4D data: one result per volume (time point)"
+    )
+    # "-1e3" is a number, not an option (argparse only knows "-1" and "-1.5")
+    p._negative_number_matcher = re.compile(
+        r"^-((\d+\.?\d*|\.\d+)([eE][-+]?\d+)?|inf|infinity|nan)$", re.IGNORECASE
     )
     p.set_defaults(func=cmd_stats)
 
