@@ -140,6 +140,14 @@ def _one(found: list[SeriesInfo], report: ScanReport, path: str, what: str) -> S
     return None
 
 
+def _number(value: Any) -> int | None:
+    """A SeriesNumber as an int (None when absent or not a number)."""
+    try:
+        return None if value is None else int(value)
+    except (TypeError, ValueError):
+        return None
+
+
 def _select(report: ScanReport, path: str, series: str | int | None) -> SeriesInfo:
     """The volume ``series`` names in ``report``.
 
@@ -186,7 +194,7 @@ def _select(report: ScanReport, path: str, series: str | int | None) -> SeriesIn
         return found
     if s.lstrip("-").isdigit():
         found = _one(
-            [i for i in report if i.number is not None and int(i.number) == int(s)],
+            [i for i in report if _number(i.number) == int(s)],
             report,
             path,
             f"SeriesNumber {s}",
@@ -271,8 +279,9 @@ def open_dicom(
     path : str or path-like
         A DICOM file or a folder of DICOM files (searched recursively).
     series : str or int, optional
-        Which volume when there are several: an index into ``scan(path)``, a
-        :attr:`SeriesInfo.id`, or a SeriesInstanceUID.
+        Which volume when there are several: a SeriesNumber, a SeriesInstanceUID or a unique
+        prefix, a SeriesDescription (or a unique part), a :attr:`SeriesInfo.id`, or ``"#N"``
+        for row N of ``scan(path)`` (see :func:`lazyvol.open`).
     chunks : "auto" or dask chunk spec
         ``"auto"``: slabs of whole slices of at most 8 MiB (or within ``LAZYVOL_CHUNK_SIZE`` /
         ``lazyvol.chunk-size`` when set), one 4th-axis index per chunk.
