@@ -29,7 +29,9 @@ def env(tmp_path):
     return e
 
 
-def run(env, *args, script=False):
+def run(env, *args, script=None):
+    # the real console script when it is installed (as users run it), else ``python -m lazyvol``
+    script = bool(SCRIPT) and os.path.exists(SCRIPT) if script is None else script
     cmd = [SCRIPT] if script else [sys.executable, "-m", "lazyvol"]
     return subprocess.run(
         [*cmd, *map(str, args)], env=env, capture_output=True, text=True, timeout=120
