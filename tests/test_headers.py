@@ -144,3 +144,19 @@ def test_cli_header(tmp_path):
     assert d["elements"]["00100010"]["Value"][0]["Alphabetic"] == str(ref.PatientName)
     r = _cli(tmp_path, "info", tmp_path / "s", "--header")
     assert "Patient's Name" in r.stdout and "Pixel Data" not in r.stdout
+
+
+def test_header_of_a_refused_series(tmp_path):
+    from lazyvol.headers import HeaderError, source_header
+
+    truth = write_dicom_series(
+        tmp_path / "m", (16, 12, 2), modality="MR", image_type=("ORIGINAL", "PRIMARY", "MOSAIC")
+    )
+    report = lv.scan(tmp_path / "m")
+    assert report[0].error  # lazyvol cannot open it as a volume ...
+    ds = source_header(str(tmp_path / "m"), index=1)  # ... but its headers can be read
+    ref = pydicom.dcmread(report[0].files[1], stop_before_pixels=True)
+    assert ds.SOPInstanceUID == ref.SOPInstanceUID and "MOSAIC" in ds.ImageType
+    assert len(truth.files) == 2
+    with pytest.raises(HeaderError, match="out of range"):
+        source_header(str(tmp_path / "m"), index=5)
