@@ -142,6 +142,47 @@ COVERAGE: dict[str, dict[str, list[str]]] = {
             HERE + "test_deep_nesting",
             "tests/test_resource_limits.py::test_max_scan_files",
         ],
+        "Siemens mosaic, one-file-per-slice 4D (fMRI/DWI/ASL), enhanced multi-frame with dimension indexes": [
+            HERE + "test_4d_without_consistent_volume_order_names_rules_tried",
+            "tests/test_dicom_4d.py::test_fmri_one_file_per_slice_matches_truth",
+            "tests/test_dicom_4d.py::test_dwi_vendor_tags_match_truth_and_dcm2niix",
+            "tests/test_dicom_4d.py::test_enhanced_dimension_index_values_order_volumes",
+            "tests/test_dicom_4d.py::test_enhanced_one_file_per_volume_is_one_4d_volume",
+            "tests/test_dicom_realdata.py::test_matches_dcm2niix_reference",
+        ],
+        "magnitude and phase / field map images at the same positions": [
+            HERE + "test_magnitude_phase_and_field_map_never_stacked",
+            "tests/test_dicom_4d.py::test_magnitude_and_phase_are_split_not_stacked",
+            "tests/test_dicom_4d.py::test_enhanced_magnitude_and_field_map_are_separate_volumes",
+        ],
+        # -- issue 13 (hostile inputs): tests in tests/test_hostile.py --
+        "file names that are not valid UTF-8": [
+            "tests/test_hostile.py::test_dicom_folder_with_non_utf8_name_opens",
+            "tests/test_hostile.py::test_nifti_non_utf8_name_opens",
+            "tests/test_hostile.py::test_analyze_pair_non_utf8_name_opens",
+            "tests/test_hostile.py::test_error_message_with_non_utf8_name_is_printable",
+        ],
+        "a file rewritten, replaced or moved after open": [
+            "tests/test_hostile.py::test_dicom_rewritten_after_open_is_refused_at_read",
+            "tests/test_hostile.py::test_dicom_same_size_rewrite_with_restored_mtime_is_refused",
+            "tests/test_hostile.py::test_dicom_replaced_or_deleted_after_open_is_refused",
+        ],
+        "Rows or Columns 0": [
+            "tests/test_hostile.py::test_dicom_zero_dimensions_and_bad_bits_refused",
+            "tests/test_hostile.py::test_dicom_number_of_frames_below_one_refused",
+        ],
+        "PixelSpacing negative, zero or non-finite": [
+            "tests/test_hostile.py::test_dicom_pixel_spacing_negative_or_zero_refused",
+            "tests/test_hostile.py::test_dicom_non_finite_values_refused",
+            "tests/test_hostile.py::test_dicom_non_finite_position_refused",
+        ],
+        "ImageOrientationPatient not orthonormal": [
+            "tests/test_hostile.py::test_dicom_skewed_orientation_refused",
+            "tests/test_hostile.py::test_dicom_orientation_rounding_is_normalised",
+        ],
+        "RescaleSlope 0": [
+            "tests/test_hostile.py::test_dicom_rescale_slope_zero_taken_as_one_with_warning",
+        ],
     },
     "NIfTI": {
         "corrupt or truncated .nii.gz (including a bad CRC trailer)": [
@@ -179,6 +220,18 @@ COVERAGE: dict[str, dict[str, list[str]]] = {
         "RGB / vector data in statistics and the CLI": [
             "tests/test_cli.py::test_stats_rgb_per_channel",
             "tests/test_cli.py::test_stats_vector_data_per_volume",
+        ],
+        # -- issue 13 (hostile inputs): tests in tests/test_hostile.py --
+        "non-finite (NaN/inf) sform or pixdim, singular sform": [
+            "tests/test_hostile.py::test_nifti_bad_sform_falls_back_to_qform_with_warning",
+            "tests/test_hostile.py::test_nifti_bad_sform_without_qform_refused",
+            "tests/test_hostile.py::test_nifti_non_finite_pixdim_refused",
+            "tests/test_hostile.py::test_writers_raise_only_lazyvol_errors",
+        ],
+        "a path that is a FIFO, socket or device": [
+            "tests/test_hostile.py::test_fifo_socket_device_paths_are_typed_errors_not_hangs",
+            "tests/test_hostile.py::test_fifo_inside_dicom_folder_and_analyze_pair_with_fifo_image",
+            "tests/test_hostile.py::test_socket_path_refused_in_process",
         ],
     },
     "Cache and writers": {
@@ -218,7 +271,9 @@ COVERAGE: dict[str, dict[str, list[str]]] = {
 
 def _table_rows(section: str) -> list[str]:
     """Rows (first cells) of one table of BAD_INPUTS.md, if the file is at hand."""
-    doc = Path("/work/shared/BAD_INPUTS.md")
+    doc = Path(__file__).resolve().parents[2] / "shared" / "BAD_INPUTS.md"
+    if not doc.is_file():
+        doc = Path("/work/shared/BAD_INPUTS.md")
     if not doc.is_file():
         return []
     text = doc.read_text(encoding="utf-8")
@@ -234,7 +289,7 @@ def _test_names(path: Path) -> set[str]:
 
 def test_coverage_matrix_is_complete():
     # every row of every table has at least one test, and every referenced test exists
-    counts = {"DICOM": 23, "NIfTI": 7, "Cache and writers": 7}
+    counts = {"DICOM": 31, "NIfTI": 10, "Cache and writers": 9}
     for section, rows in COVERAGE.items():
         assert len(rows) == counts[section], section
         doc_rows = _table_rows(section)
@@ -375,6 +430,47 @@ def test_instance_number_gap_alone_is_a_warning(tmp_path):
     vol = lv.open(tmp_path / "s")
     np.testing.assert_array_equal(vol.compute(), truth.scaled(np.int16))
     assert any("InstanceNumber (0020,0013)" in w for w in vol.meta["warnings"])
+
+
+def test_4d_without_consistent_volume_order_names_rules_tried(tmp_path):
+    # one file per slice, three volumes, no tag telling them apart and InstanceNumbers scrambled
+    from lazyvol.dicom.ordering import RULE_NAMES
+    from lazyvol.testing import write_dicom_4d_series
+
+    truth = write_dicom_4d_series(tmp_path / "s", SHAPE, 3, labels=(), shuffle_names=False)
+    nums = np.random.default_rng(1).permutation(len(truth.files)) + 1
+    for path, n in zip(truth.files, nums):
+        ds = pydicom.dcmread(path)
+        ds.InstanceNumber = int(n)
+        ds.save_as(path)
+    msg = _raises(lv.SeriesError, lv.open, tmp_path / "s")
+    assert str(tmp_path / "s") in msg
+    assert all(name in msg for name in RULE_NAMES), msg
+    assert "(0020,0013)" in msg and "instance_order=True" in msg
+    # the named option opens it, flagged
+    vol = lv.open(tmp_path / "s", instance_order=True)
+    assert vol.meta["relaxations"] == {"instance_order": True}
+
+
+def test_magnitude_phase_and_field_map_never_stacked(tmp_path):
+    # magnitude, phase and a field map at the same positions (one file per slice, one series)
+    from lazyvol.testing import write_dicom_4d_series
+
+    truth = write_dicom_4d_series(tmp_path / "s", SHAPE, components=["M", "P", "B0 MAP"], labels=())
+    report = lv.scan(tmp_path / "s")
+    assert sorted(i.meta.get("image_component") for i in report) == [
+        "FIELD_MAP",
+        "MAGNITUDE",
+        "PHASE",
+    ]
+    assert all(len(i.shape) == 3 for i in report)
+    assert all(any("ImageType" in r for r in i.reasons) for i in report)
+    with pytest.raises(lv.MultipleSeriesError):
+        lv.open(tmp_path / "s")
+    phase = next(i for i in report if i.meta["image_component"] == "PHASE")
+    np.testing.assert_array_equal(
+        lv.open(tmp_path / "s", series=phase.id).compute(), truth.stored[..., 1]
+    )
 
 
 def test_uneven_repeats_are_an_error(tmp_path):

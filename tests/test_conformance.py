@@ -74,6 +74,15 @@ def _dicom(tmp: Path) -> tuple[Path, np.ndarray]:
     return tmp / "series", truth.scaled(np.float64)
 
 
+@source("dicom-4d-per-slice")
+def _dicom_4d(tmp: Path) -> tuple[Path, np.ndarray]:
+    # fMRI-like: one file per slice per volume, told apart only by InstanceNumber (as GE)
+    from lazyvol.testing import write_dicom_4d_series
+
+    truth = write_dicom_4d_series(tmp / "fmri", (20, 16, 12), 2, labels=(), numbering="position")
+    return tmp / "fmri", truth.stored
+
+
 @source("dicom-rle")
 def _dicom_rle(tmp: Path) -> tuple[Path, np.ndarray]:
     from lazyvol.testing import write_dicom_series

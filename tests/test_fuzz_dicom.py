@@ -17,6 +17,7 @@ import signal
 import struct
 import warnings
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 import pydicom
@@ -257,6 +258,173 @@ def test_needed_attribute_strings(fuzz_env, seed, keyword, text):
         data[pos + hlen : pos + hlen + length] = raw[:length].ljust(length, b" ")
         break
     _check(_write(fuzz_env, bytes(data)))
+
+
+_SERIES_4D: dict[str, Any] = {}
+_ORDER_ATTRS = {
+    "InstanceNumber": st.integers(-3, 40),
+    "AcquisitionTime": st.sampled_from(["100000", "100001.5", "235959.999", "", "garbage", "1"]),
+    "TemporalPositionIdentifier": st.integers(0, 4),
+    "AcquisitionNumber": st.integers(0, 4),
+    "EchoNumbers": st.integers(0, 3),
+    "DiffusionBValue": st.sampled_from([0.0, 500.0, 1000.0, -1.0]),
+}
+
+
+def _series_4d() -> Any:
+    """A tiny one-file-per-slice 4D series (3 slices x 3 volumes), written once per session."""
+    import tempfile
+
+    from lazyvol.testing import write_dicom_4d_series
+
+    if not _SERIES_4D:
+        d = Path(tempfile.mkdtemp(prefix="lv-fuzz4d-"))
+        truth = write_dicom_4d_series(d / "s", (6, 5, 3), 3, labels=(), shuffle_names=False)
+        _SERIES_4D["truth"] = truth
+        _SERIES_4D["bytes"] = [Path(f).read_bytes() for f in truth.files]
+    return _SERIES_4D
+
+
+@settings(
+    max_examples=400 if LONG else 25,
+    deadline=None,
+    suppress_health_check=[HealthCheck.function_scoped_fixture, HealthCheck.too_slow],
+    derandomize=not LONG,
+    database=None,
+)
+@given(
+    edits=st.lists(
+        st.tuples(
+            st.integers(0, 8),
+            st.sampled_from(sorted(_ORDER_ATTRS)),
+            st.one_of(st.none(), st.data()),
+        ),
+        min_size=1,
+        max_size=6,
+    )
+)
+def test_4d_ordering_attributes(fuzz_env, edits):
+    """Random ordering attributes on a one-file-per-slice 4D series: a typed error, or volumes
+    whose every slice is a real slice of the right position (never positions mixed)."""
+    series = _series_4d()
+    truth = series["truth"]
+    folder = fuzz_env / f"s{next(COUNTER)}"
+    folder.mkdir()
+    paths = []
+    for n, data in enumerate(series["bytes"]):
+        paths.append(folder / f"f{n}.dcm")
+        paths[-1].write_bytes(data)
+    for index, keyword, value in edits:
+        ds = pydicom.dcmread(paths[index])
+        if value is None:
+            if keyword in ds:
+                delattr(ds, keyword)
+        else:
+            setattr(ds, keyword, value.draw(_ORDER_ATTRS[keyword]))
+        ds.save_as(paths[index])
+    EXAMPLES["run"] += 1
+    signal.alarm(TIME_BOUND_S)
+    try:
+        try:
+            vol = lv.open(folder, use_index=False)
+            got = vol.compute()
+        except lv.LazyvolError:
+            EXAMPLES["lazyvol_error"] += 1
+            return
+        except _Timeout:
+            raise
+        except BaseException as exc:
+            raise AssertionError(f"{type(exc).__name__} escaped lazyvol: {exc}") from exc
+    finally:
+        signal.alarm(0)
+    EXAMPLES["lazyvol_ok"] += 1
+    stored = truth.stored  # (i, j, k, t)
+    assert got.shape[:3] == stored.shape[:3]
+    got4 = got.reshape(*got.shape[:3], -1)
+    assert got4.shape[3] * got4.shape[2] <= 9
+    for t in range(got4.shape[3]):
+        for k in range(got4.shape[2]):
+            assert any(
+                np.array_equal(got4[:, :, k, t], stored[:, :, k, u]) for u in range(stored.shape[3])
+            ), f"slice k={k} of volume {t} is not a slice of position {k}"
+
+
+_ODD_DS = st.one_of(
+    st.sampled_from(["nan", "inf", "-inf", "0", "-0", "-0.7", "1e-30", "1e30", "0.5", "3"]),
+    st.floats(-5, 5).map(lambda x: f"{x:.4f}"),
+)
+
+
+def _skewed_iop(skew: float, scale: float) -> list[str]:
+    """Axial cosines with the column direction tilted toward the row by ``skew`` and scaled."""
+    col = np.array([skew, 1.0, 0.0]) * scale
+    return [f"{x:.6f}" for x in (1.0, 0.0, 0.0, *col)]
+
+
+@FUZZ
+@given(
+    mutate=st.sets(st.sampled_from(["spacing", "iop", "slope", "ipp"]), max_size=2),
+    spacing=st.tuples(_ODD_DS, _ODD_DS),
+    skew=st.one_of(st.sampled_from([0.0, 1e-5, 3e-3, 2e-2, 0.7]), st.floats(-1, 1)),
+    scale=st.sampled_from([1.0, 1.0 + 1e-5, 1.005, 1.05, 0.0]),
+    slope=st.sampled_from(["0", "2", "-1", "0.5", "nan", "inf"]),
+    zero_slope_slice=st.integers(-1, 2),
+    ipp=st.sampled_from(["nan", "inf", "-inf"]),
+)
+def test_geometry_and_rescale_values(
+    fuzz_env, mutate, spacing, skew, scale, slope, zero_slope_slice, ipp
+):
+    # PixelSpacing signs/zeros/NaN, ImageOrientationPatient skew and scale, RescaleSlope 0/NaN,
+    # non-finite positions: a LazyvolError, or the synthetic truth with a finite, non-singular
+    # affine whose voxel sizes are the PixelSpacing (never mirrored) and orthonormal directions.
+    folder = fuzz_env / f"g{next(COUNTER)}"
+    if "spacing" not in mutate:
+        spacing = ("0.8", "0.7")
+    if "iop" not in mutate:
+        skew, scale = 0.0, 1.0
+    if "slope" not in mutate:
+        slope, zero_slope_slice = "1", -1
+    extra: dict[str, object] = {
+        "PixelSpacing": list(spacing),
+        "ImageOrientationPatient": _skewed_iop(skew, scale),
+        "RescaleSlope": slope,
+    }
+    per_slice: list[dict[str, object]] = [{} for _ in range(3)]
+    if zero_slope_slice >= 0:
+        per_slice[zero_slope_slice] = {"RescaleSlope": "0"}
+    if "ipp" in mutate:
+        per_slice[1] = {**per_slice[1], "ImagePositionPatient": [ipp, "0", "0"]}
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")  # pydicom warns about the invalid DS values
+        truth = write_dicom_series(folder, (8, 6, 3), extra=extra, per_slice=per_slice)
+    EXAMPLES["run"] += 1
+    signal.alarm(TIME_BOUND_S)
+    try:
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore")
+            vol = lv.open(folder, use_index=False)
+            got = vol.compute()
+    except lv.LazyvolError:
+        EXAMPLES["lazyvol_error"] += 1
+        return
+    finally:
+        signal.alarm(0)
+    EXAMPLES["lazyvol_ok"] += 1
+    aff = vol.affine
+    assert np.isfinite(aff).all() and abs(np.linalg.det(aff[:3, :3])) > 0, aff
+    dr, dc = (float(x) for x in spacing)
+    assert dr > 0 and dc > 0, "a volume was made from a non-positive PixelSpacing"
+    np.testing.assert_allclose(np.linalg.norm(aff[:3, 0]), dc, rtol=1e-6)
+    np.testing.assert_allclose(np.linalg.norm(aff[:3, 1]), dr, rtol=1e-6)
+    cos = aff[:3, :2] / np.linalg.norm(aff[:3, :2], axis=0)
+    np.testing.assert_allclose(cos.T @ cos, np.eye(2), atol=1e-9)  # never a skewed affine
+    slopes = [float(d.get("RescaleSlope", slope)) for d in per_slice]
+    slopes = [1.0 if s == 0 else s for s in slopes]  # as dcm2niix
+    expected = truth.stored.astype(np.float64) * np.asarray(slopes)[None, None, :]
+    np.testing.assert_array_equal(got.astype(np.float64), expected)
+    EXAMPLES["compared"] += 1
+    if any(float(d.get("RescaleSlope", slope)) == 0 for d in per_slice):
+        assert vol.meta["rescale_slope_zero"]
 
 
 def test_decoder_panic_is_a_lazyvol_error(tmp_path):

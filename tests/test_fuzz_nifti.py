@@ -43,20 +43,25 @@ def _valid_bytes(dtype: str = "int16", slope: float = 1.0) -> bytes:
 VALID = {"int16": _valid_bytes(), "float32": _valid_bytes("float32", 2.0)}
 
 
-def _check(path: Path) -> None:
+def _check(path: Path) -> lv.Volume | None:
     """Open and compute with lazyvol; compare with nibabel when nibabel reads it cleanly."""
     try:
-        vol = lv.open(path)
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore", RuntimeWarning)  # e.g. an affine fallback
+            vol = lv.open(path)
         got = vol.compute()
     except lv.LazyvolError:
-        return
+        return None
+    # Whatever the header says: never a non-finite or singular affine.
+    assert np.isfinite(vol.affine).all(), vol.affine
+    assert abs(np.linalg.det(vol.affine[:3, :3])) > 0, vol.affine
     try:
         with warnings.catch_warnings():
             warnings.simplefilter("ignore")
             img = nib.load(path)
             ref = np.asanyarray(img.dataobj)
     except Exception:
-        return  # nibabel refuses a file lazyvol read: nothing independent to compare with
+        return vol  # nibabel refuses a file lazyvol read: nothing independent to compare with
     if ref.ndim < 3:
         ref = ref.reshape(ref.shape + (1,) * (3 - ref.ndim))
     assert got.shape == ref.shape
@@ -64,6 +69,7 @@ def _check(path: Path) -> None:
         np.testing.assert_array_equal(got, ref)
     else:
         np.testing.assert_allclose(got, ref, rtol=1e-6, equal_nan=True)
+    return vol
 
 
 @pytest.fixture(autouse=True)
@@ -119,3 +125,65 @@ def test_gzip_stream_corruption(tmp_path: Path, kind: str, flips: list[tuple[flo
     path = tmp_path / "c.nii.gz"
     path.write_bytes(bytes(payload))
     _check(path)
+
+
+_ODD = st.one_of(
+    st.sampled_from([np.nan, np.inf, -np.inf, 0.0, -0.0, -1.0, 1e-30, 1e30, 0.5, -3.0]),
+    st.floats(-10, 10, width=32),
+)
+_TRANSFORM_FIELDS = {
+    "srow_x": 4,
+    "srow_y": 4,
+    "srow_z": 4,
+    "pixdim": 8,
+    "quatern_b": 1,
+    "quatern_c": 1,
+    "quatern_d": 1,
+    "qoffset_x": 1,
+}
+
+
+@FUZZ
+@given(
+    kind=st.sampled_from(sorted(VALID)),
+    edits=st.lists(
+        st.tuples(st.sampled_from(sorted(_TRANSFORM_FIELDS)), st.integers(0, 7), _ODD),
+        min_size=1,
+        max_size=3,
+    ),
+    codes=st.tuples(st.sampled_from([0, 1, 2, 4, 7]), st.sampled_from([0, 1, 2])),
+    gz=st.booleans(),
+)
+def test_transform_fields(
+    tmp_path: Path,
+    kind: str,
+    edits: list[tuple[str, int, float]],
+    codes: tuple[int, int],
+    gz: bool,
+) -> None:
+    # NaN/inf/zero/negative sform rows, pixdim (qfac included), quaternions: a typed error or
+    # nibabel's affine (its best one, or the qform it would pick next), always finite, non-singular.
+    raw = bytearray(VALID[kind])
+    hdr = nib.Nifti1Header(bytes(raw[:348]), check=False)
+    hdr.set_qform(np.diag([2.0, 2.0, 3.0, 1.0]), code=1)
+    for field, index, value in edits:
+        arr = hdr[field] if _TRANSFORM_FIELDS[field] > 1 else None
+        if arr is not None:
+            arr[index % _TRANSFORM_FIELDS[field]] = value
+            hdr[field] = arr
+        else:
+            hdr[field] = value
+    hdr["sform_code"], hdr["qform_code"] = codes
+    raw[:348] = hdr.binaryblock
+    path = tmp_path / ("x.nii.gz" if gz else "x.nii")
+    path.write_bytes(gzip.compress(bytes(raw), compresslevel=1) if gz else bytes(raw))
+    vol = _check(path)
+    if vol is None:
+        return
+    with warnings.catch_warnings(), np.errstate(all="ignore"):
+        warnings.simplefilter("ignore")
+        ref = nib.load(path).header
+        expected = (
+            ref.get_qform() if vol.meta.get("affine_source") == "qform" else ref.get_best_affine()
+        )
+    np.testing.assert_allclose(vol.affine, expected, rtol=1e-6, atol=1e-6)

@@ -106,3 +106,55 @@ def test_voxel_sizes_and_orientation() -> None:
 def test_slice_affine_rejects_integer_on_spatial_axis() -> None:
     with pytest.raises(IndexError, match="integer"):
         slice_affine(np.eye(4), (slice(0, 2, 1), 3, slice(0, 1, 1)))
+
+
+# -- grid comparison ----------------------------------------------------------------------------
+
+
+def test_same_grid_shapes_and_3d_broadcast() -> None:
+    from lazyvol.geometry import grid_difference, same_grid
+
+    aff = np.diag([2.0, 2.0, 3.0, 1.0])
+    assert same_grid((10, 12, 14), aff, (10, 12, 14), aff)
+    assert grid_difference((10, 12, 14), aff, (10, 12, 13), aff) == "shape"
+    # A 3D grid over a 4D series only when asked.
+    assert not same_grid((10, 12, 14, 5), aff, (10, 12, 14), aff)
+    assert same_grid((10, 12, 14, 5), aff, (10, 12, 14), aff, broadcast_3d=True)
+    assert not same_grid((10, 12, 14), aff, (10, 12, 14, 5), aff, broadcast_3d=True)
+    # No affine on either side (plain arrays): the shape decides.
+    assert same_grid((3, 4, 5), None, (3, 4, 5), aff)
+
+
+def test_same_grid_affine_tolerance_is_a_fraction_of_the_smallest_voxel() -> None:
+    from lazyvol.geometry import grid_difference, same_grid
+
+    aff = nib.affines.from_matvec(np.diag([0.5, 2.0, 3.0]), [10.0, -20.0, 5.0])
+    nudged = aff.copy()
+    nudged[0, 3] += 0.0004  # 0.0008 voxel of the smallest size (0.5 mm): same grid
+    assert same_grid((4, 4, 4), aff, (4, 4, 4), nudged)
+    nudged[0, 3] += 0.0002  # 0.0012 voxel: not the same grid
+    assert grid_difference((4, 4, 4), aff, (4, 4, 4), nudged) == "affine"
+    flipped = aff @ np.diag([-1.0, 1.0, 1.0, 1.0])
+    assert not same_grid((4, 4, 4), aff, (4, 4, 4), flipped)
+
+
+def test_check_same_grid_message_and_no_global_print_state() -> None:
+    from lazyvol.geometry import check_same_grid
+
+    before = np.get_printoptions()
+    aff = np.diag([1.0, 1.0, 1.0, 1.0])
+    other = np.diag([1.0, 1.0, 1.0000001234, 1.0])
+    other[0, 3] = 1e-9
+    check_same_grid((2, 3, 4), aff, (2, 3, 4), aff + 1e-9)  # within tolerance: no error
+    with pytest.raises(lv.GridMismatchError) as ei:
+        check_same_grid(
+            (2, 3, 4), aff, (2, 3, 5), other, source="t1.nii", mask_source="mask.nii.gz"
+        )
+    msg = str(ei.value)
+    assert "mask mask.nii.gz is not on the grid of volume t1.nii (shape differs)" in msg
+    assert "(2, 3, 4)" in msg and "(2, 3, 5)" in msg and "resample_to_img" in msg
+    # Six digits, tiny values suppressed, whatever numpy's global options are.
+    assert "1.0000001234" not in msg and "e-0" not in msg and "e+0" not in msg
+    assert np.get_printoptions() == before
+    with pytest.raises(lv.GridMismatchError, match=r"<array>.*\(affine differs\)"):
+        check_same_grid((2, 3, 4), aff, (2, 3, 4), np.diag([1.0, 1.0, 1.5, 1.0]))

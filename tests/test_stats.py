@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import json
 import math
-import sys
 import threading
 
 import dask.array as da
@@ -15,6 +14,7 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 import lazyvol as lv
+from lazyvol._stats import limits
 from lazyvol.testing import write_phantom_nifti
 
 Q = (1, 5, 25, 50, 75, 95, 99)
@@ -140,8 +140,7 @@ def test_nan_and_exact_percentiles():
 
 def test_exact_percentiles_refine_big_bins(monkeypatch):
     # Force sub-binning: bins with more values than the collect limit are split again.
-    st_mod = sys.modules["lazyvol.stats"]  # the module; lazyvol.stats is the function
-    monkeypatch.setattr(st_mod, "EXACT_COLLECT_LIMIT", 50)
+    monkeypatch.setattr(limits, "EXACT_COLLECT_LIMIT", 50)
     x = np.random.default_rng(5).normal(size=(20, 20, 20))
     res = lv.stats(lv.Volume(da.from_array(x, chunks=(20, 20, 3))), bins=4, exact_percentiles=True)
     np.testing.assert_array_equal(res.percentiles, np.percentile(x, Q))
@@ -227,6 +226,53 @@ def test_wide_int_span_falls_back_exactly():
     np.testing.assert_array_equal(res.percentiles, np.percentile(x, Q))
 
 
+def test_axis_mixed_counts_and_moments_rows():
+    # Per-volume statistics where one volume's integers fit exact value counts and the other's span
+    # too wide: the groups' partials differ in kind and must still be assembled (this crashed).
+    rng = np.random.default_rng(11)
+    x = np.empty((6, 5, 4, 2), dtype=np.int64)
+    x[..., 0] = rng.integers(-50, 50, size=(6, 5, 4))
+    x[..., 1] = rng.integers(-(2**40), 2**40, size=(6, 5, 4))
+    vol = lv.Volume(da.from_array(x, chunks=(6, 5, 2, 1)))
+    res = lv.stats(vol, axis=(0, 1, 2), bins=8, exact_percentiles=True)
+    assert res.shape == (2,)
+    for t in range(2):
+        v = x[..., t].ravel()
+        one = res[t]
+        assert one.sum == sum(int(a) for a in v) and isinstance(one.sum, int)
+        assert one.min == int(v.min()) and one.max == int(v.max())
+        assert one.count == v.size
+        assert one.mean == pytest.approx(float(sum(int(a) for a in v)) / v.size, rel=1e-15)
+        # Every row shares the bin edges of the whole data's range.
+        h, _ = np.histogram(v, bins=np.histogram_bin_edges(x, bins=8))
+        np.testing.assert_array_equal(one.histogram, h)
+        np.testing.assert_array_equal(one.percentiles, np.percentile(v, Q))
+
+
+def test_wide_int_sum_exact_with_fully_masked_chunk():
+    # A chunk with no voxel inside the mask must not turn the exact integer sum into a float.
+    x = (np.arange(4 * 4 * 4, dtype=np.int64).reshape(4, 4, 4) + 1) * 10**12 + 1
+    m = np.ones(x.shape, dtype=np.uint8)
+    m[:, :, 0] = 0
+    res = lv.stats(
+        lv.Volume(da.from_array(x, chunks=(4, 4, 1))),
+        mask=lv.Volume(da.from_array(m, chunks=(4, 4, 1))),
+        bins=None,
+    )
+    v = x[m.astype(bool)]
+    assert isinstance(res.sum, int) and res.sum == sum(int(a) for a in v)
+    assert res.count == v.size
+
+
+def test_grid_mismatch_leaves_numpy_print_options_alone():
+    before = np.get_printoptions()
+    vol = lv.Volume(np.zeros((4, 4, 4), dtype="int16"), np.diag([1.0, 1.0, 1.0, 1.0]))
+    other = lv.Volume(np.ones((4, 4, 4), dtype="uint8"), np.diag([1.0, 1.0, 1.123456789, 1.0]))
+    with pytest.raises(lv.GridMismatchError, match=r"1\.123457"):
+        lv.stats(vol, mask=other)
+    assert np.get_printoptions() == before
+
+
 def test_bool_and_int8():
     rng = np.random.default_rng(8)
     b = rng.random((10, 10, 10)) < 0.3
@@ -274,3 +320,12 @@ def test_property_matches_numpy(dtype, shape, chunk, seed):
     vol = lv.Volume(da.from_array(x, chunks=(shape[0], chunk, chunk)))
     res = lv.stats(vol, bins=17, exact_percentiles=True)
     check_against_numpy(res, x, bins=17)
+
+
+def test_stats_name_is_the_function_not_a_module():
+    import importlib.util
+    import sys
+
+    assert callable(lv.stats) and lv.stats.__name__ == "stats"
+    assert "lazyvol.stats" not in sys.modules
+    assert importlib.util.find_spec("lazyvol.stats") is None  # no module shadows the function

@@ -7,6 +7,10 @@ plus a 64-slice compressed subset (RLE lossless, JPEG 2000 lossless) re-encoded 
 Baselines: a plain ``dcmread(stop_before_pixels=True)`` loop (header scan), the naive pydicom loop
 + ``np.stack``, SimpleITK's ``ImageSeriesReader``, ``dcm2niix`` conversion to ``.nii`` and ``cat``
 of the files (the raw limit).
+
+A 4D case: an fMRI-like run stored one file per slice per volume (64x64x36 x 200 volumes by
+default, GE layout: volumes told apart only by InstanceNumber), open + mean against dcm2niix's
+conversion and a pydicom loop that groups by position and stacks by InstanceNumber.
 """
 
 from __future__ import annotations
@@ -149,6 +153,21 @@ def cat_files(folder: str) -> Work:
     return work
 
 
+def naive_mean_4d(folder: str) -> Work:
+    """pydicom: read every file, group by position, order each by InstanceNumber, stack, mean."""
+    import pydicom
+
+    def work() -> float:
+        dss = [pydicom.dcmread(f) for f in _files(folder)]
+        dss.sort(key=lambda d: (float(d.ImagePositionPatient[2]), int(d.InstanceNumber)))
+        nk = len({float(d.ImagePositionPatient[2]) for d in dss})
+        planes = np.stack([d.pixel_array for d in dss], axis=-1)
+        vol = planes.reshape(*planes.shape[:2], nk, -1)
+        return float(vol.mean(dtype=np.float64))
+
+    return work
+
+
 def lazyvol_open(folder: str) -> Work:
     import lazyvol as lv
 
@@ -165,6 +184,29 @@ def lazyvol_open(folder: str) -> Work:
 #: series x slices of 64 x 64, scanned with and without the saved scan index.
 MANY = (20, 500)
 MANY_QUICK = (2, 25)
+#: One-file-per-slice 4D run (ni, nj, nk, volumes).
+FMRI = (64, 64, 36, 200)
+FMRI_QUICK = (16, 16, 4, 3)
+
+
+def fmri_shape(ctx: Context) -> tuple[int, int, int, int]:
+    if ctx.quick:
+        return FMRI_QUICK
+    ni, nj, nk, nt = FMRI
+    return (ni, nj, nk, max(2, round(nt * ctx.size)))
+
+
+def write_fmri(folder: str, shape: tuple[int, int, int, int]) -> None:
+    """The 4D run, written then renamed into place."""
+    from lazyvol.testing import write_dicom_4d_series
+
+    tmp = folder + ".partial"
+    shutil.rmtree(tmp, ignore_errors=True)
+    ni, nj, nk, nt = shape
+    write_dicom_4d_series(
+        tmp, (ni, nj, nk), nt, labels=(), shuffle_names=False, spacing=(3.0, 3.0, 3.5)
+    )
+    os.replace(tmp, folder)
 
 
 def write_many(folder: str, n_series: int, per_series: int) -> None:
@@ -200,6 +242,8 @@ def folders(ctx: Context) -> dict[str, str]:
     ni, nj, nk = shape_for(ctx)
     base = ctx.data_dir / "dicom"
     out = {"uncompressed": str(base / f"ct_{ni}x{nj}x{nk}")}
+    fi, fj, fk, ft = fmri_shape(ctx)
+    out["fmri 4d"] = str(base / f"fmri_{fi}x{fj}x{fk}x{ft}")
     ns, per = MANY_QUICK if ctx.quick else MANY
     out["many files"] = str(base / f"many_{ns}x{per}")
     nc = min(nk, COMPRESSED_SLICES)
@@ -275,6 +319,35 @@ def plan(ctx: Context) -> list[Measure]:
                 func="lazyvol_scan",
                 args={"folder": many},
                 **cm,
+            ),
+        ]
+    if "fmri 4d" in dirs:
+        f4 = dirs["fmri 4d"]
+        c4: dict[str, Any] = {
+            "group": GROUP,
+            "module": M,
+            "files": [f4],
+            "case": "open + mean, 4D one file per slice (fMRI)",
+        }
+        out += [
+            Measure(
+                tool="lazyvol",
+                func="lazyvol_mean",
+                args={"folder": f4},
+                ref=True,
+                **{**c4, "module": T},
+            ),
+            Measure(
+                tool="pydicom loop (group by position, InstanceNumber order)",
+                func="naive_mean_4d",
+                args={"folder": f4},
+                **c4,
+            ),
+            Measure(
+                tool="dcm2niix to .nii",
+                func="dcm2niix_convert",
+                args={"folder": f4, "out_dir": str(ctx.data_dir / "tmp" / "dcm2niix-out-4d")},
+                **c4,
             ),
         ]
     for name in SYNTAXES:
@@ -366,6 +439,9 @@ def prepare(ctx: Context, measures: list[Measure]) -> None:
                     for m in measures:
                         if m.files == [dirs[name]]:
                             m.skip = f"not available: {exc}"
+    fmri = dirs.get("fmri 4d")
+    if fmri is not None and not os.path.isdir(fmri):
+        write_fmri(fmri, fmri_shape(ctx))
     many = dirs.get("many files")
     many_index = ctx.cache_dir("dicom-index-many")
     if many is not None:
@@ -406,6 +482,8 @@ def prepare(ctx: Context, measures: list[Measure]) -> None:
             m.nbytes = nbytes
             if m.func in ("naive_mean", "sitk_mean"):
                 m.mem_hint = 4 * nbytes
+        elif m.case.startswith("open + mean, 4D"):
+            m.nbytes = int(np.prod(fmri_shape(ctx))) * 2  # int16
         elif m.case.startswith("open + mean") and m.files and os.path.isdir(m.files[0]):
             m.nbytes = len(_files(m.files[0])) * nbytes // int(vol.shape[2])
         if m.case == "header scan" or m.case.startswith("open (no"):

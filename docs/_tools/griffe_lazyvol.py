@@ -13,6 +13,9 @@ that does not exist in the code at all is shown as plain code.
 (``lazyvol.dicom.scan`` is both a function defined in ``dicom/__init__.py`` and the module
 ``dicom/scan.py``; at run time the function wins, griffe keeps the module): the top-level alias
 ``lazyvol.scan`` is pointed at the function, so ``::: lazyvol.scan`` documents what users call.
+``lazyvol.stats`` no longer needs it (the implementation moved to the private package
+``lazyvol._stats``); once the ``dicom/`` split renames ``dicom/scan.py`` (architecture issue), this
+extension can go.
 """
 
 from __future__ import annotations

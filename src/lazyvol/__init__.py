@@ -9,6 +9,7 @@ from __future__ import annotations
 __version__ = "0.1.0"
 
 from . import cache
+from ._stats import VolumeStats, stats
 from .api import open
 from .dicom import ScanReport, SeriesInfo, scan
 from .errors import (
@@ -24,7 +25,6 @@ from .errors import (
     UnsupportedError,
     WriteError,
 )
-from .stats import VolumeStats, stats
 from .volume import Volume
 
 __all__ = [

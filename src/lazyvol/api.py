@@ -2,13 +2,13 @@
 
 from __future__ import annotations
 
-import builtins
 import os
 from typing import Any
 
 import numpy as np
 
 from .errors import FormatError, SourceNotFoundError
+from .sources import stat_regular
 from .volume import Volume
 
 __all__ = ["open"]
@@ -24,8 +24,16 @@ def _sniff(path: str) -> str:
 
     if is_nifti_path(path):
         return "nifti"
-    with builtins.open(path, "rb") as f:
-        head = f.read(544)
+    # A FIFO, socket or device would block open() or never end: refused before any open, and
+    # O_NONBLOCK so that a path swapped for a FIFO after the check still cannot block.
+    stat_regular(path, what="source file")
+    fd = os.open(path, os.O_RDONLY | getattr(os, "O_NONBLOCK", 0) | getattr(os, "O_BINARY", 0))
+    try:
+        head = os.pread(fd, 544, 0) if hasattr(os, "pread") else os.read(fd, 544)
+    except OSError as exc:
+        raise FormatError(f"{path}: cannot read: {exc}") from exc
+    finally:
+        os.close(fd)
     if len(head) >= 132 and head[128:132] == b"DICM":
         return "dicom"
     if len(head) >= 348:
@@ -85,6 +93,8 @@ def open(
     path = os.fspath(path)
     if not os.path.exists(path):
         raise SourceNotFoundError(f"{path}: no such file or directory")
+    if not os.path.isdir(path):
+        stat_regular(path, what="source file")  # FIFO, socket, device: a typed error, never a hang
     if cache:
         from .cache import open_cached
 

@@ -675,7 +675,7 @@ def _channels(vol: Any) -> list[tuple[str | None, Any]]:
 def cmd_stats(args: argparse.Namespace) -> int:
     import lazyvol as lv
 
-    from .stats import stats
+    from ._stats import stats
 
     kwargs = _stats_kwargs(args)
     _check_series_applies(args.path, args.series)

@@ -8,6 +8,8 @@ value found and, where there is one, the option that gets past the problem.
 
 from __future__ import annotations
 
+from typing import Any
+
 __all__ = [
     "CacheError",
     "FormatError",
@@ -25,6 +27,24 @@ __all__ = [
 
 class LazyvolError(Exception):
     """Base class of every error lazyvol raises on purpose."""
+
+    def __init__(self, *args: object) -> None:
+        # File names that are not valid UTF-8 reach messages as lone surrogates, which cannot be
+        # printed: show their bytes as \xNN escapes instead (as lazyvol.sources.display_path).
+        super().__init__(*(_printable(a) if isinstance(a, str) else a for a in args))
+
+
+def _printable(text: str) -> str:
+    """``text`` with undecodable file-name bytes (lone surrogates) as backslash-x escapes."""
+    try:
+        text.encode("utf-8")
+    except UnicodeEncodeError:
+        try:
+            raw = text.encode("utf-8", "surrogateescape")
+        except UnicodeEncodeError:  # a surrogate that is not an escaped byte
+            return text.encode("utf-8", "backslashreplace").decode("utf-8")
+        return raw.decode("utf-8", "backslashreplace")
+    return text
 
 
 class SourceNotFoundError(LazyvolError, FileNotFoundError):
@@ -60,7 +80,7 @@ class MultipleSeriesError(SeriesError):
         The :class:`lazyvol.SeriesInfo` objects found.
     """
 
-    def __init__(self, message: str, series: list | None = None) -> None:
+    def __init__(self, message: str, series: list[Any] | None = None) -> None:
         super().__init__(message)
         self.series = list(series or [])
 

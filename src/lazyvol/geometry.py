@@ -1,4 +1,4 @@
-"""Pure affine math: slicing, voxel sizes and orientation codes. No I/O.
+"""Pure affine math: slicing, voxel sizes, orientation codes and grid comparison. No I/O.
 
 Conventions (see DESIGN.md): voxel axes are ``(i, j, k[, t])`` and the affine maps ``(i, j, k, 1)``
 to RAS+ millimetres, as nibabel.
@@ -8,18 +8,26 @@ from __future__ import annotations
 
 import numbers
 from collections.abc import Sequence
+from typing import Literal
 
 import numpy as np
 from nibabel.orientations import aff2axcodes
 from numpy.typing import ArrayLike
 
+from .errors import GridMismatchError
+
 __all__ = [
     "LPS_TO_RAS",
+    "affine_problem",
     "canonical_index",
+    "check_affine",
+    "check_same_grid",
     "dicom_affine",
     "dicom_cosines",
+    "grid_difference",
     "orientations_match",
     "regular_grid_errors",
+    "same_grid",
     "shear_angle_deg",
     "slice_projections",
     "spacing_tolerance",
@@ -131,6 +139,93 @@ def orientation_codes(affine: np.ndarray) -> str:
     """Three-letter orientation code such as ``'RAS'`` or ``'LPI'`` (nibabel's ``aff2axcodes``)."""
     codes = aff2axcodes(np.asarray(affine, dtype=np.float64))
     return "".join(c if c is not None else "?" for c in codes)
+
+
+# -- grids ------------------------------------------------------------------------------------------
+
+
+def grid_difference(
+    shape: Sequence[int],
+    affine: ArrayLike | None,
+    other_shape: Sequence[int],
+    other_affine: ArrayLike | None,
+    *,
+    broadcast_3d: bool = False,
+    tol: float = 1e-3,
+) -> Literal["shape", "affine"] | None:
+    """What differs between two voxel grids: ``"shape"``, ``"affine"`` or ``None`` (same grid).
+
+    Parameters
+    ----------
+    shape, affine : sequence of int, array_like or None
+        The reference grid. An affine of ``None`` (a plain array) matches any affine.
+    other_shape, other_affine : sequence of int, array_like or None
+        The grid compared with it.
+    broadcast_3d : bool
+        A 3D ``other_shape`` equal to the first three axes of a 4D (or more) ``shape`` is the same
+        grid (a 3D mask over every volume of a series).
+    tol : float
+        Affines agree when every element differs by at most ``tol`` times the smallest voxel size
+        of ``affine`` (in millimetres).
+    """
+    a, b = tuple(int(x) for x in shape), tuple(int(x) for x in other_shape)
+    spatial_ok = a == b or (broadcast_3d and len(b) == 3 and len(a) > 3 and b == a[:3])
+    if not spatial_ok:
+        return "shape"
+    if affine is not None and other_affine is not None:
+        ref = np.asarray(affine, dtype=np.float64)
+        sizes = np.sqrt((ref[:3, :3] ** 2).sum(axis=0))
+        atol = tol * float(max(sizes.min(), 1e-12))
+        if not np.allclose(ref, np.asarray(other_affine, dtype=np.float64), rtol=0, atol=atol):
+            return "affine"
+    return None
+
+
+def same_grid(
+    shape: Sequence[int],
+    affine: ArrayLike | None,
+    other_shape: Sequence[int],
+    other_affine: ArrayLike | None,
+    *,
+    broadcast_3d: bool = False,
+    tol: float = 1e-3,
+) -> bool:
+    """Whether two voxel grids are the same (see :func:`grid_difference` for the parameters)."""
+    diff = grid_difference(
+        shape, affine, other_shape, other_affine, broadcast_3d=broadcast_3d, tol=tol
+    )
+    return diff is None
+
+
+def _format_affine(affine: ArrayLike | None) -> str:
+    # Explicit options, never numpy's global print state.
+    return np.array2string(np.asarray(affine), separator=", ", precision=6, suppress_small=True)
+
+
+def check_same_grid(
+    shape: Sequence[int],
+    affine: ArrayLike | None,
+    mask_shape: Sequence[int],
+    mask_affine: ArrayLike | None,
+    *,
+    source: str = "",
+    mask_source: str = "",
+    broadcast_3d: bool = True,
+) -> None:
+    """Raise :class:`~lazyvol.errors.GridMismatchError` unless a mask is on a volume's grid.
+
+    The message names both sources (``<array>`` for in-memory data), what differs, both shapes
+    and affines, and how to fix it.
+    """
+    what = grid_difference(shape, affine, mask_shape, mask_affine, broadcast_3d=broadcast_3d)
+    if what is None:
+        return
+    raise GridMismatchError(
+        f"mask {mask_source or '<array>'} is not on the grid of volume {source or '<array>'} "
+        f"({what} differs): volume shape {tuple(shape)}, affine {_format_affine(affine)}; "
+        f"mask shape {tuple(mask_shape)}, affine {_format_affine(mask_affine)}. "
+        "Resample the mask onto the volume's grid first (e.g. nilearn.image.resample_to_img)"
+    )
 
 
 # -- DICOM geometry ---------------------------------------------------------------------------------
@@ -262,3 +357,56 @@ def shear_angle_deg(slice_step: ArrayLike, normal: ArrayLike) -> float:
         return 0.0
     c = float(abs(float(s @ n)) / (ns * np.linalg.norm(n)))
     return float(np.degrees(np.arccos(c if c < 1.0 else 1.0)))
+
+
+# -- affine sanity (every reader) -------------------------------------------------------------------
+
+
+def affine_problem(affine: ArrayLike) -> str | None:
+    """Why ``affine`` cannot place voxels in space (non-finite, singular, not 4x4), else None.
+
+    Singular means the three voxel axes do not span space: a zero-length axis or two parallel
+    axes (smallest singular value of the 3x3 part below 1e-9 of the largest).
+    """
+    a = np.asarray(affine, dtype=np.float64)
+    if a.shape != (4, 4):
+        return f"has shape {a.shape}, not (4, 4)"
+    if not np.isfinite(a).all():
+        return "has non-finite (NaN/inf) entries"
+    sv = np.linalg.svd(a[:3, :3], compute_uv=False)
+    if sv[0] == 0 or sv[-1] <= 1e-9 * sv[0]:
+        return "is singular (a voxel axis has zero length or two axes are parallel)"
+    if not np.allclose(a[3], [0.0, 0.0, 0.0, 1.0]):
+        return f"has bottom row {a[3].tolist()}, not [0, 0, 0, 1]"
+    return None
+
+
+def check_affine(affine: ArrayLike, source: str, field: str) -> np.ndarray:
+    """``affine`` as a float64 array when it is a usable voxel-to-world transform.
+
+    Every reader calls this where it makes a :class:`lazyvol.Volume` from a file's geometry, so a
+    volume never carries a non-finite or singular affine.
+
+    Parameters
+    ----------
+    affine : (4, 4) array-like
+    source : str
+        The file or store the affine comes from (named in the error).
+    field : str
+        The header fields it was computed from (e.g. ``"NIfTI srow_x/srow_y/srow_z"``).
+
+    Raises
+    ------
+    lazyvol.errors.FormatError
+        Non-finite, singular or malformed affine.
+    """
+    from .errors import FormatError
+
+    problem = affine_problem(affine)
+    if problem is not None:
+        shown = np.array2string(np.asarray(affine, dtype=np.float64), precision=4, separator=", ")
+        raise FormatError(
+            f"{source}: the affine from {field} {problem}: {shown}; the header's geometry is "
+            "corrupt (lazyvol does not invent geometry)"
+        )
+    return np.asarray(affine, dtype=np.float64)

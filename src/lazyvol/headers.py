@@ -17,11 +17,12 @@ from __future__ import annotations
 import copy
 import functools
 import os
-from collections.abc import Mapping
 from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
+from ._source_index import SOURCE_INDEX_KEY, slice_source_index
+from ._source_index import is_dicom as _is_dicom
 from .errors import FormatError, LazyvolError, SourceNotFoundError
 
 if TYPE_CHECKING:
@@ -37,45 +38,9 @@ __all__ = [
     "volume_header",
 ]
 
-#: ``meta`` key with the source's slice and 4th-axis index of each index of a cut DICOM volume:
-#: ``{"k": [source k per k], "t": [source t per t]}``.
-SOURCE_INDEX_KEY = "source_index"
-
 
 class HeaderError(LazyvolError, ValueError):
     """The volume has no source header that lazyvol can give (built in memory, a Zarr store ...)."""
-
-
-# -- tracking source indices through slicing ----------------------------------------------------------
-
-
-def _is_dicom(meta: Mapping[str, Any]) -> bool:
-    return str(meta.get("format", "")).upper() == "DICOM"
-
-
-def slice_source_index(
-    meta: dict[str, Any], canon: tuple[slice | int, ...], shape: tuple[int, ...]
-) -> None:
-    """Update ``meta[SOURCE_INDEX_KEY]`` (in place) for ``volume[canon]``.
-
-    Called by :meth:`lazyvol.Volume.__getitem__` for DICOM volumes (per-slice headers) and 4D
-    volumes (the 4th axis' time of each index); 3D NIfTI and Zarr volumes are left alone.
-    """
-    if not _is_dicom(meta) and SOURCE_INDEX_KEY not in meta and len(shape) < 4:
-        return
-    idx = meta.get(SOURCE_INDEX_KEY)
-    nt = shape[3] if len(shape) > 3 else 1
-    ks = list(idx["k"]) if isinstance(idx, dict) else list(range(shape[2]))
-    ts = list(idx["t"]) if isinstance(idx, dict) else list(range(nt))
-    if len(ks) != shape[2] or len(ts) != nt:  # not ours any more: do not guess
-        meta.pop(SOURCE_INDEX_KEY, None)
-        return
-    kitem = canon[2]
-    ks = ks[kitem] if isinstance(kitem, slice) else [ks[kitem]]
-    if len(shape) > 3:
-        titem = canon[3]
-        ts = ts[titem] if isinstance(titem, slice) else [ts[titem]]
-    meta[SOURCE_INDEX_KEY] = {"k": ks, "t": ts}
 
 
 # -- reading -----------------------------------------------------------------------------------------

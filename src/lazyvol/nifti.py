@@ -9,6 +9,8 @@ it (so slabs anywhere in the file cost a seek plus a short inflate, in parallel)
 
 from __future__ import annotations
 
+import builtins
+import gzip
 import hashlib
 import math
 import os
@@ -16,6 +18,8 @@ import struct
 import tempfile
 import threading
 import warnings
+import weakref
+import zlib
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -25,7 +29,9 @@ import numpy as np
 from .chunking import file_fingerprint, normalize_chunks, plan_to_dask
 from .config import cache_dir, max_volume_bytes
 from .errors import FormatError, ResourceLimitError, SourceNotFoundError
+from .geometry import affine_problem
 from .scaling import apply_scale, scaled_dtype
+from .sources import path_bytes, stat_regular
 from .volume import Volume
 
 __all__ = ["NiftiPlan", "build_gzip_index", "clear_gzip_handles", "open_nifti", "read_block"]
@@ -93,6 +99,75 @@ def _check_header(path: str, hdr: Any) -> None:
         )
 
 
+def _read_head(path: str, n: int) -> bytes:
+    """First ``n`` (uncompressed) bytes of a header file, ``.gz`` or not.
+
+    Python's own file and gzip objects take any file name (nibabel hands ``.gz`` names to
+    indexed_gzip, which crashes on names that are not valid UTF-8).
+    """
+    with builtins.open(path, "rb", buffering=0) as raw:
+        if path.lower().endswith(".gz"):
+            with gzip.GzipFile(fileobj=raw) as gz:
+                return gz.read(n)
+        return raw.read(n)
+
+
+def _utf8_name(path: str) -> bool:
+    """True when ``path`` is valid UTF-8 (a name with undecodable bytes holds lone surrogates)."""
+    try:
+        path.encode("utf-8")
+    except UnicodeEncodeError:
+        return False
+    return True
+
+
+def _load_image(path: str) -> Any:
+    """``nibabel.load(path)``; for a name that is not valid UTF-8, the same image read through
+    Python file objects (indexed_gzip, which nibabel uses for ``.gz``, crashes on such names)."""
+    import nibabel as nib
+
+    if _utf8_name(path):
+        return nib.load(path)
+    low = path.lower()
+    pair = low.endswith((".hdr", ".img", ".hdr.gz", ".img.gz"))
+    head = _read_head(_header_path(path), 548)
+    magic = head[344:348] if len(head) >= 348 else b""
+    if head[:4] in (b"\x1c\x02\x00\x00", b"\x00\x00\x02\x1c"):
+        klass: Any = nib.Nifti2Pair if pair else nib.Nifti2Image
+    elif magic in (b"n+1\0", b"ni1\0"):
+        klass = nib.Nifti1Pair if pair else nib.Nifti1Image
+    else:
+        klass = nib.Spm2AnalyzeImage
+    fmap = klass.filespec_to_file_map(path)
+    opened: list[Any] = []
+    try:
+        for holder in fmap.values():
+            name = str(holder.filename)
+            stat_regular(name, what="image file")
+            fobj: Any = builtins.open(name, "rb")
+            opened.append(fobj)
+            if name.lower().endswith(".gz"):
+                fobj = gzip.GzipFile(fileobj=fobj)
+                opened.append(fobj)
+            holder.fileobj = fobj
+        img = klass.from_file_map(fmap)
+        img.header  # noqa: B018 - parsed now, before the files close
+    finally:
+        for f in reversed(opened):
+            f.close()
+    return img
+
+
+def _header_path(path: str) -> str:
+    """The file holding the header of ``path`` (the ``.hdr`` of an Analyze/NIfTI pair)."""
+    low = path.lower()
+    if low.endswith(".img.gz"):
+        return path[: -len(".img.gz")] + ".hdr.gz"
+    if low.endswith(".img"):
+        return path[:-4] + ".hdr"
+    return path
+
+
 def _precheck_raw_header(path: str) -> None:
     """Check sizeof_hdr and dim[0] in the raw bytes, before nibabel guesses the byte order from them."""
     import nibabel as nib
@@ -105,10 +180,10 @@ def _precheck_raw_header(path: str) -> None:
         )
         if not os.path.exists(hdr_path):
             raise SourceNotFoundError(f"{path}: its header {hdr_path} is missing")
+    stat_regular(hdr_path, what="header file")
     try:
-        with nib.openers.ImageOpener(hdr_path) as fobj:
-            raw = fobj.read(548)
-    except (OSError, EOFError) as exc:
+        raw = _read_head(hdr_path, 548)
+    except (OSError, EOFError, zlib.error) as exc:
         raise FormatError(f"{hdr_path}: cannot read the header: {exc}") from exc
     if len(raw) < 348:
         raise FormatError(f"{hdr_path}: {len(raw)} bytes is too short for a NIfTI/Analyze header")
@@ -216,8 +291,9 @@ def open_nifti(
     if not os.path.exists(path):
         raise SourceNotFoundError(f"{path}: no such file")
     _precheck_raw_header(path)
+    stat_regular(path, what="NIfTI file")
     try:
-        img = nib.load(path)
+        img = _load_image(path)
     except FileNotFoundError as exc:
         raise SourceNotFoundError(
             f"{path}: a file it needs is missing ({exc.filename or exc}); an Analyze .hdr needs its .img"
@@ -242,6 +318,7 @@ def open_nifti(
     data_file = _image_file(img)
     if not os.path.exists(data_file):
         raise SourceNotFoundError(f"{path}: its image data file {data_file} is missing")
+    stat_regular(data_file, what="image data file")
     try:
         proxy: Any = img.dataobj
         disk_dtype = hdr.get_data_dtype()
@@ -320,11 +397,97 @@ def open_nifti(
     )
     data = plan_to_dask(read_block, plan, shape, norm, out_dtype, f"lazyvol-nifti-{token}")
     meta = _header_meta(img, path, disk_dtype, slope, inter, scale)
-    affine = np.asarray(img.affine, dtype=np.float64)
+    affine = _checked_affine(path, img, meta)
     if len(shape) < 3:
         # A 1D/2D image: pad to (i, j, k) as nibabel's affine already covers three axes.
         data = data.reshape(shape + (1,) * (3 - len(shape)))
     return Volume(data, affine, meta=meta, source=path)
+
+
+def _affine_candidates(hdr: Any) -> list[tuple[str, str, Any]]:
+    """(name, fields, getter) of the transforms a NIfTI header offers, in nibabel's order of
+    preference (``get_best_affine``): sform when sform_code != 0, qform when qform_code != 0; the base
+    affine from pixdim (the NIfTI "method 1") only when neither code is set (it has no orientation
+    and a made-up origin: falling back to it from a declared transform would invent geometry)."""
+
+    def fmt(v: Any) -> str:
+        return "[" + ", ".join(f"{float(x):g}" for x in np.asarray(v).ravel()) + "]"
+
+    s_code, q_code = int(hdr["sform_code"]), int(hdr["qform_code"])
+    out = []
+    if s_code != 0:  # nibabel's test (a negative code is junk, but nibabel uses the sform)
+        rows = ", ".join(f"{k} = {fmt(hdr[k])}" for k in ("srow_x", "srow_y", "srow_z"))
+        out.append(("sform", f"sform_code {s_code}, {rows}", hdr.get_sform))
+    if q_code != 0:
+        quat = ", ".join(
+            f"{k} = {float(hdr[k]):g}" for k in ("quatern_b", "quatern_c", "quatern_d")
+        )
+        offs = fmt([hdr[k] for k in ("qoffset_x", "qoffset_y", "qoffset_z")])
+        out.append(
+            (
+                "qform",
+                f"qform_code {q_code}, {quat}, qoffset = {offs}, pixdim[0:4] = {fmt(hdr['pixdim'][:4])}",
+                hdr.get_qform,
+            )
+        )
+    if not out:
+        out.append(("base", f"pixdim[1:4] = {fmt(hdr['pixdim'][1:4])}", hdr.get_base_affine))
+    return out
+
+
+def _checked_affine(path: str, img: Any, meta: dict[str, Any]) -> np.ndarray:
+    """The image's affine by nibabel's precedence, passing over a non-finite or singular transform.
+
+    A NIfTI sform that is unusable (NaN/inf entries, all-zero rows) gives way to a usable qform
+    (qform_code != 0), nibabel's next choice, with a warning and ``meta["affine_fallback"]``;
+    ``meta["affine_source"]`` names the transform used. When no declared transform is usable the
+    image is refused naming the fields: lazyvol never returns a non-finite or singular affine.
+    Analyze images, and NIfTI with both codes 0, have only the pixdim-based affine.
+    """
+    import nibabel as nib
+
+    hdr = img.header
+    if isinstance(hdr, nib.Nifti1Header):
+        candidates = _affine_candidates(hdr)
+    else:
+        pixdim = ", ".join(f"{float(x):g}" for x in hdr["pixdim"][1:4])
+        candidates = [("base", f"pixdim[1:4] = [{pixdim}]", lambda: img.affine)]
+    rejected: list[str] = []
+    for name, fields, get in candidates:
+        try:
+            with np.errstate(all="ignore"):
+                affine = np.asarray(get(), dtype=np.float64)
+            problem = affine_problem(affine)
+        except Exception as exc:  # nibabel's HeaderDataError (e.g. qfac, negative pixdim)
+            problem = f"cannot be computed ({exc})"
+        if problem is None:
+            meta["affine_source"] = name
+            _note_pixdim_repair(path, img, name, meta)
+            if rejected:
+                meta["affine_fallback"] = "; ".join(rejected) + f"; the {name} affine is used"
+                warnings.warn(
+                    f"lazyvol: {path}: {meta['affine_fallback']} (nibabel's order of preference)",
+                    RuntimeWarning,
+                    stacklevel=3,
+                )
+            return affine
+        rejected.append(f"the {name} affine ({fields}) {problem}")
+    raise FormatError(
+        f"{path}: no usable affine: " + "; ".join(rejected) + ". The header's geometry is corrupt; "
+        "lazyvol does not invent one (fix the header, e.g. with nibabel's set_sform/set_qform)"
+    )
+
+
+def _raw_header(img: Any) -> Any:
+    """The header exactly as stored, before nibabel's load-time fixes (None if unreadable)."""
+    hdr = img.header
+    fm = img.file_map
+    hdr_file = str(fm["header"].filename if "header" in fm else fm["image"].filename)
+    try:
+        block = _read_head(hdr_file, hdr.sizeof_hdr)
+        return type(hdr)(block, endianness=hdr.endianness, check=False)
+    except Exception:  # the checked header was read already; callers fall back to it
+        return None
 
 
 def _raw_scaling(img: Any) -> tuple[float, float]:
@@ -335,14 +498,32 @@ def _raw_scaling(img: Any) -> tuple[float, float]:
     hdr = img.header
     if not isinstance(hdr, nib.Nifti1Header):  # Nifti2Header subclasses Nifti1Header
         return 1.0, 0.0
-    fm = img.file_map
-    hdr_file = str(fm["header"].filename if "header" in fm else fm["image"].filename)
-    try:
-        with nib.openers.ImageOpener(hdr_file) as fobj:
-            raw = type(hdr).from_fileobj(fobj, check=False)
-        return float(raw["scl_slope"]), float(raw["scl_inter"])
-    except Exception:  # the checked header was read already; fall back to it
+    raw = _raw_header(img)
+    if raw is None:
         return float(hdr["scl_slope"]), float(hdr["scl_inter"])
+    return float(raw["scl_slope"]), float(raw["scl_inter"])
+
+
+def _note_pixdim_repair(path: str, img: Any, source: str, meta: dict[str, Any]) -> None:
+    """Warn (and record ``meta["pixdim_repaired"]``) when the affine used rests on voxel sizes
+    nibabel changed at load: a zero ``pixdim[1..3]`` read as 1, a negative one as its absolute
+    value. The sform does not use pixdim."""
+    if source == "sform":
+        return
+    raw = _raw_header(img)
+    if raw is None:
+        return
+    stored = [float(x) for x in raw["pixdim"][1:4]]
+    used = [float(x) for x in img.header["pixdim"][1:4]]
+    if stored != used and all(math.isfinite(x) for x in stored):
+        meta["pixdim_repaired"] = {"stored": stored, "used": used}
+        warnings.warn(
+            f"lazyvol: {path}: NIfTI field pixdim[1:4] = {stored} holds zero or negative voxel "
+            f"sizes; read as {used} (nibabel's repair, recorded in meta['pixdim_repaired']): the "
+            f"{source} affine's voxel sizes are not from the file",
+            RuntimeWarning,
+            stacklevel=4,
+        )
 
 
 def _format_name(img: Any) -> str:
@@ -515,7 +696,7 @@ def _read_into(plan: NiftiPlan, offset: int, buf: np.ndarray) -> None:
 
 
 def _index_path(path: str, size: int, mtime_ns: int) -> Path:
-    key = hashlib.sha256(f"{os.path.abspath(path)}\0{size}\0{mtime_ns}".encode()).hexdigest()[:32]
+    key = hashlib.sha256(path_bytes(path) + f"\0{size}\0{mtime_ns}".encode()).hexdigest()[:32]
     return cache_dir() / "gzindex" / f"{key}.gzidx"
 
 
@@ -530,6 +711,23 @@ def _export_index(handle: Any, target: Path) -> None:
     finally:
         if os.path.exists(tmp):
             os.unlink(tmp)
+
+
+def _open_igzip(path: str, **kwargs: Any) -> Any:
+    """``indexed_gzip.IndexedGzipFile`` of ``path``; a name that is not valid UTF-8 (which
+    indexed_gzip crashes on) is opened by Python and handed over as a file object."""
+    import indexed_gzip as igzip
+
+    if _utf8_name(path):
+        return igzip.IndexedGzipFile(path, **kwargs)
+    fobj = builtins.open(path, "rb")
+    try:
+        handle = igzip.IndexedGzipFile(fileobj=fobj, **{**kwargs, "drop_handles": False})
+    except BaseException:
+        fobj.close()
+        raise
+    weakref.finalize(handle, fobj.close)
+    return handle
 
 
 class _GzEntry:
@@ -549,11 +747,10 @@ class _GzEntry:
         self.saving = False
 
     def _new_handle(self) -> Any:
-        import indexed_gzip as igzip
 
         # buffer_size: indexed_gzip's BufferedReader defaults to 4 x spacing; reads here go
         # straight into the caller's block buffer, so a small one is enough.
-        handle = igzip.IndexedGzipFile(
+        handle = _open_igzip(
             self.plan.path,
             spacing=gz_spacing(self.data_end),
             readbuf_size=2**20,
@@ -693,7 +890,6 @@ def build_gzip_index(path: str | os.PathLike[str]) -> Path:
     pathlib.Path
         Where the index was saved.
     """
-    import indexed_gzip as igzip
 
     path = os.path.abspath(os.fspath(path))
     st = os.stat(path)
@@ -705,7 +901,7 @@ def build_gzip_index(path: str | os.PathLike[str]) -> Path:
     )
     target.parent.mkdir(parents=True, exist_ok=True)
     try:
-        with igzip.IndexedGzipFile(
+        with _open_igzip(
             path, spacing=gz_spacing(data_end), buffer_size=2**20, drop_handles=True
         ) as handle:
             handle.build_full_index()

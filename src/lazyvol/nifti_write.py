@@ -29,11 +29,73 @@ import numpy as np
 
 from .config import chunk_budget
 from .errors import WriteError
+from .geometry import affine_problem
 from .volume import Volume
 
-__all__ = ["write_nifti"]
+__all__ = ["nifti_header", "write_nifti"]
 
 _NIFTI1_MAX_DIM = 32767
+
+
+def nifti_header(vol: Volume, dtype: np.dtype, dest: str) -> Any:
+    """The NIfTI header for ``vol`` stored as ``dtype``; only lazyvol errors escape.
+
+    Raises
+    ------
+    WriteError
+        The affine is non-finite or singular (NIfTI cannot hold it as a qform), the dtype has no
+        NIfTI code, or nibabel refuses a header field (its ``HeaderDataError`` and friends are
+        wrapped, naming ``dest``).
+    """
+    problem = affine_problem(vol.affine)
+    if problem is not None:
+        raise WriteError(
+            f"{dest}: the volume's affine {problem} and cannot be written as a NIfTI sform/qform: "
+            f"{np.asarray(vol.affine).tolist()}; give the Volume a valid affine first"
+        )
+    try:
+        return _header(vol, dtype)
+    except WriteError as exc:
+        raise WriteError(f"{dest}: {exc}") from exc
+    except (KeyboardInterrupt, SystemExit, MemoryError):
+        raise
+    except Exception as exc:  # nibabel's HeaderDataError does not subclass a lazyvol error
+        raise WriteError(
+            f"{dest}: cannot make a NIfTI header for this volume (shape {vol.shape}, dtype "
+            f"{dtype}): {type(exc).__name__}: {exc}"
+        ) from exc
+
+
+def to_nibabel_image(vol: Volume) -> Any:
+    """``nibabel.Nifti1Image`` over ``vol`` (lazy data; sform and qform code 1, millimetres).
+
+    Raises
+    ------
+    WriteError
+        The affine is non-finite or singular, or nibabel refuses the dtype or a header field.
+    """
+    import nibabel as nib
+
+    problem = affine_problem(vol.affine)
+    if problem is not None:
+        raise WriteError(
+            f"{vol.source or 'volume'}: the affine {problem} and cannot be a NIfTI sform/qform: "
+            f"{np.asarray(vol.affine).tolist()}; give the Volume a valid affine first"
+        )
+    try:
+        img = nib.Nifti1Image(vol.data, vol.affine)
+        img.set_data_dtype(vol.dtype)
+        img.header.set_xyzt_units("mm", "sec")
+        img.set_sform(vol.affine, code=1)
+        img.set_qform(vol.affine, code=1)
+    except (KeyboardInterrupt, SystemExit, MemoryError):
+        raise
+    except Exception as exc:  # nibabel's HeaderDataError and friends
+        raise WriteError(
+            f"{vol.source or 'volume'}: cannot make a NIfTI image (shape {vol.shape}, dtype "
+            f"{vol.dtype}): {type(exc).__name__}: {exc}"
+        ) from exc
+    return img
 
 
 def _header(vol: Volume, dtype: np.dtype) -> Any:
@@ -257,7 +319,7 @@ def write_nifti(
     dtype = vol.dtype.newbyteorder("=")
     if dtype.kind == "b":
         dtype = np.dtype(np.uint8)
-    hdr = _header(vol, dtype)
+    hdr = nifti_header(vol, dtype, dest)
     parent, base = os.path.split(dest)
     tmp = os.path.join(parent, f".{base}.lazyvol-tmp-{uuid.uuid4().hex[:12]}")
     try:

@@ -35,8 +35,24 @@ __all__ = [
 
 
 def path_bytes(path: str | os.PathLike[str]) -> bytes:
-    """The absolute path as the bytes the OS sees (safe for hashing any file name)."""
-    return os.fsencode(os.path.abspath(os.fspath(path)))
+    """The absolute path as the bytes the OS sees (safe for hashing any file name).
+
+    A URL (``scheme://...``, as stamped by :mod:`lazyvol._io`, already without credentials) is
+    kept as it is.
+    """
+    text = os.fspath(path)
+    if isinstance(text, str) and _is_url(text):
+        return text.encode("utf-8", "surrogateescape")
+    return os.fsencode(os.path.abspath(text))
+
+
+def _is_url(text: str) -> bool:
+    head, sep, _ = text.partition("://")
+    return (
+        bool(sep)
+        and head.replace("+", "").replace(".", "").replace("-", "").isalnum()
+        and (head.lower() not in ("file", "local"))
+    )
 
 
 def display_path(path: str | os.PathLike[str]) -> str:
@@ -84,10 +100,15 @@ def _file_kind(mode: int) -> str:
 
 @dataclass(frozen=True, slots=True)
 class SourceStamp:
-    """Identity of one source file: path, size, mtime, inode and ctime.
+    """Identity of one source file: path, size, mtime, inode and ctime (or, for a URL, its ETag).
 
     Picklable with the standard library and small: read plans carry it so that every read can
     check the file is still the one that was opened.
+
+    A remote object's stamp (made by :func:`lazyvol._io.stamp`) has the URL without credentials
+    as ``path``, the object's size, its last-modified time as ``mtime_ns`` (0 when unknown),
+    ``inode = ctime_ns = 0`` and the ETag (plus version id/generation when the store has one) as
+    ``etag``. Local stamps have ``etag == ""`` and hash exactly as before the field existed.
     """
 
     path: str
@@ -95,6 +116,12 @@ class SourceStamp:
     mtime_ns: int
     inode: int = 0
     ctime_ns: int = 0
+    etag: str = ""
+
+    @property
+    def is_url(self) -> bool:
+        """True for the stamp of a remote object (``path`` is a URL)."""
+        return _is_url(self.path)
 
     @classmethod
     def from_stat(cls, path: str | os.PathLike[str], st: os.stat_result) -> SourceStamp:
@@ -128,7 +155,12 @@ class SourceStamp:
         """Raise :class:`SourceChangedError` unless the file (or open ``fd``) is still this one.
 
         With ``fd`` (a descriptor already opened on the path) this is one ``fstat``: no extra open.
+        A remote stamp is checked by :func:`lazyvol._io.verify`, which knows the storage options.
         """
+        if self.is_url:
+            raise TypeError(
+                f"{self.path}: a remote stamp is verified with lazyvol._io.verify(location, stamp)"
+            )
         try:
             st = os.fstat(fd) if fd is not None else os.stat(self.path)
         except FileNotFoundError:
@@ -140,7 +172,8 @@ class SourceStamp:
             raise SourceChangedError(
                 f"{display_path(self.path)}: the file changed after it was opened (size "
                 f"{self.size} -> {st.st_size}, mtime_ns {self.mtime_ns} -> {st.st_mtime_ns}, "
-                f"inode {self.inode} -> {st.st_ino}); its data may have moved. Open the source "
+                f"inode {self.inode} -> {st.st_ino}, ctime_ns {self.ctime_ns} -> {st.st_ctime_ns}); "
+                "its data may have moved. Open the source "
                 "again"
             )
 
@@ -154,6 +187,7 @@ class SourceStamp:
                 str(self.inode).encode(),
                 str(self.ctime_ns).encode(),
             ]
+            + ([b"etag=" + self.etag.encode("utf-8", "surrogateescape")] if self.etag else [])
         )
 
     def key(self) -> str:

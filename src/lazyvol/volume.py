@@ -10,9 +10,9 @@ from typing import TYPE_CHECKING, Any
 import dask.array as da
 import numpy as np
 
+from ._source_index import slice_source_index
 from .chunking import sub_array
 from .geometry import canonical_index, orientation_codes, slice_affine, voxel_sizes
-from .headers import slice_source_index
 
 if TYPE_CHECKING:
     import nibabel as nib
@@ -22,6 +22,14 @@ __all__ = ["Volume"]
 #: ``meta`` key holding per-index values of the 4th axis (``{name: [value per index]}``); slicing the
 #: 4th axis slices these lists too.
 AXIS4_KEY = "axis4_values"
+
+
+def _extension(name: str) -> Any:
+    """The module behind a Volume convenience (``headers``, ``xarray``), imported by name on first
+    use: those modules use the readers, which sit above Volume in the package's layers."""
+    import importlib
+
+    return importlib.import_module(f"lazyvol.{name}")
 
 
 def _cut(data: da.Array, canon: tuple[slice | int, ...]) -> da.Array:
@@ -201,14 +209,9 @@ class Volume:
         ``img.get_fdata()`` computes it. The affine is set as both sform and qform (code 1,
         scanner), spatial units millimetres.
         """
-        import nibabel as nib
+        from .nifti_write import to_nibabel_image
 
-        img = nib.Nifti1Image(self.data, self.affine)
-        img.set_data_dtype(self.dtype)
-        img.header.set_xyzt_units("mm", "sec")
-        img.set_sform(self.affine, code=1)
-        img.set_qform(self.affine, code=1)
-        return img
+        return to_nibabel_image(self)
 
     def to_zarr(self, store: str | os.PathLike[str], **kwargs: Any) -> str:
         """Write an OME-Zarr v3 store; see :func:`lazyvol.zarr_io.write_zarr` for the options."""
@@ -227,9 +230,7 @@ class Volume:
 
         See :func:`lazyvol.xarray.to_xarray` (needs the ``xarray`` extra).
         """
-        from .xarray import to_xarray
-
-        return to_xarray(self, **kwargs)
+        return _extension("xarray").to_xarray(self, **kwargs)
 
     # -- headers and notebook display ---------------------------------------------------------
     @property
@@ -240,9 +241,7 @@ class Volume:
         ``pydicom.Dataset`` of the first slice (``vol.header.PatientName``). See
         :func:`lazyvol.headers.volume_header`.
         """
-        from .headers import volume_header
-
-        return volume_header(self)
+        return _extension("headers").volume_header(self)
 
     def dicom_header(self, k: int = 0, t: int = 0) -> Any:
         """The ``pydicom.Dataset`` behind slice ``k`` (and 4th-axis index ``t``) of this volume.
@@ -251,9 +250,7 @@ class Volume:
         Enhanced multi-frame files give the frame's data set with its functional groups merged
         into the top level. See :func:`lazyvol.headers.dicom_header`.
         """
-        from .headers import dicom_header
-
-        return dicom_header(self, k, t)
+        return _extension("headers").dicom_header(self, k, t)
 
     def plot(self, point: Any = None, **kwargs: Any) -> Any:
         """Three orthogonal slices through ``point`` (default: the centre) with mm axes.

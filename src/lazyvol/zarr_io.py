@@ -52,6 +52,7 @@ import numpy as np
 from .chunking import normalize_chunks, plan_to_dask, rechunk_source
 from .config import chunk_budget
 from .errors import FormatError, LazyvolError, UnsupportedError, WriteError
+from .geometry import check_affine
 from .volume import Volume
 
 __all__ = ["ZarrPlan", "open_zarr", "read_block", "write_zarr", "is_lazyvol_store"]
@@ -854,6 +855,7 @@ def _make_volume(
     manifest_id = (mst.st_ino, mst.st_mtime_ns) if check_files else None
     plan = ZarrPlan(store, array, shape_disk, unit, dtype.str, check_files, token, manifest_id)
     data = plan_to_dask(read_block, plan, shape, norm, dtype, f"lazyvol-zarr-{token}")
+    affine = check_affine(affine, store, "the store's affine / OME scale and translation metadata")
     return Volume(data, affine, meta=meta, source=source)
 
 

@@ -19,10 +19,14 @@ from ..errors import (
     MultipleSeriesError,
     ResourceLimitError,
     SeriesError,
+    SourceChangedError,
     SourceNotFoundError,
     UnsupportedError,
 )
+from ..geometry import check_affine
+from ..sources import SourceStamp
 from ..volume import Volume
+from .checks import warn_slope_zero
 from .pixels import DicomPlan, read_block, stale_files
 from .scan import find_files, listing_digest, load_report, save_report, scan_files
 from .series import NATIVE_SYNTAXES, GroupOptions, ScanReport, SeriesInfo, build_series
@@ -37,6 +41,7 @@ _GROUP_OPTIONS = {
     "spacing_rtol",
     "spacing_atol",
     "split_4d",
+    "philips_scaling",
 }
 _SCAN_OPTIONS = {"workers", "use_index", "follow_symlinks", "progress"}
 
@@ -72,6 +77,11 @@ def scan(
         ``spacing_atol`` (slice position tolerance, default 1e-3 relative, 1e-3 mm floor),
         ``allow_gaps=True`` with ``fill=`` (fill missing slices on the regular grid),
         ``split_4d=True`` (one 3D volume per echo / temporal position instead of a 4th axis).
+        ``instance_order=True`` also stacks repeated positions by InstanceNumber rank when no
+        other rule gives a consistent volume order (``meta["axis4_rule"]`` names the rule used).
+        ``philips_scaling="fp"``: Philips floating-point values (SV*RS+RI)/(RS*SS) with the
+        private scale slope SS (2005,100E), as dcm2niix writes them; the default ``"rescale"``
+        applies the DICOM-standard RescaleSlope/RescaleIntercept (Philips "display" values).
 
     Returns
     -------
@@ -358,11 +368,17 @@ def open_dicom(
         else frames.transfer_syntax,
         photometric=frames.photometric,
         fill=_fill_value(options.get("fill"), out_dtype),
+        stamps=tuple(
+            SourceStamp(p, *ident) if p else None
+            for p, ident in zip(frames.paths, frames.idents, strict=False)
+        )
+        if len(frames.idents) == len(frames.paths)
+        else (),
     )
     changed = stale_files(plan)
     if changed:
-        raise FormatError(
-            f"{path}: {len(changed)} file(s) changed size since they were scanned (e.g. {changed[0]}); "
+        raise SourceChangedError(
+            f"{path}: {len(changed)} file(s) changed since they were scanned (e.g. {changed[0]}); "
             "open again to rescan"
         )
     if chunks is None or (isinstance(chunks, str) and chunks == "auto"):
@@ -386,4 +402,9 @@ def open_dicom(
         meta["axis4"] = info.axis4
     if info.warnings:
         meta["warnings"] = list(info.warnings)
-    return Volume(data, info.affine, meta=meta, source=os.path.abspath(path))
+    if meta.get("rescale_slope_zero"):
+        warn_slope_zero(meta["rescale_slope_zero"])
+    affine = check_affine(
+        info.affine, path, "ImagePositionPatient/ImageOrientationPatient/PixelSpacing"
+    )
+    return Volume(data, affine, meta=meta, source=os.path.abspath(path))

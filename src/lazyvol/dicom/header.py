@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import math
 import os
+import stat
 import struct
 import warnings
 from typing import Any
@@ -21,6 +22,10 @@ from pydicom.tag import BaseTag, Tag
 from pydicom.uid import UID
 
 from .records import FrameRecord
+from .vendor import read_diffusion, read_ge_image_kind, read_philips_scale_slope
+
+#: Opening a path that became a FIFO since it was listed returns at once instead of blocking.
+_O_NONBLOCK = getattr(os, "O_NONBLOCK", 0)
 
 __all__ = ["HEADER_TAGS", "read_header"]
 
@@ -60,8 +65,30 @@ _KEYWORDS = (
     "FrameOfReferenceUID",
     "SharedFunctionalGroupsSequence",
     "PerFrameFunctionalGroupsSequence",
+    # 4D ordering, image-type splits, diffusion and vendor scaling (dicom4d)
+    "Manufacturer",
+    "ComplexImageComponent",
+    "DiffusionGradientOrientation",
+    "DimensionIndexSequence",
 )
+#: Vendor private attributes read by fixed element number (as dcm2niix does), interpreted only
+#: when Manufacturer (0008,0070) names the vendor: pseudo-keyword -> (tag, VR).
+PRIVATE_TAGS: dict[str, tuple[int, str]] = {
+    "GE_BValue": (0x00431039, "IS"),  # Slop_int_6..9: b-value (+1e9 on some versions) first
+    "GE_GradientX": (0x001910BB, "DS"),
+    "GE_GradientY": (0x001910BC, "DS"),
+    "GE_GradientZ": (0x001910BD, "DS"),
+    "Siemens_BValue": (0x0019100C, "IS"),
+    "Siemens_Gradient": (0x0019100E, "FD"),
+    "Philips_BValue": (0x20011003, "FL"),
+    "Philips_GradientRL": (0x200510B0, "FL"),
+    "Philips_GradientAP": (0x200510B1, "FL"),
+    "Philips_GradientFH": (0x200510B2, "FL"),
+    "Philips_ScaleSlope": (0x2005100E, "FL"),
+    "GE_ImageKind": (0x0043102F, "SS"),  # 0 magnitude, 1 phase, 2 real, 3 imaginary
+}
 HEADER_TAGS: list[BaseTag | int] = [Tag(k) for k in _KEYWORDS]
+HEADER_TAGS += [Tag(t) for t, _ in PRIVATE_TAGS.values()]
 
 DICOMDIR_SOP_CLASS = "1.2.840.10008.1.3.10"
 _PIXEL_TAGS = {
@@ -95,12 +122,12 @@ NOT_PLAIN_STACKS = {
 
 
 def _tag_str(keyword: str) -> str:
-    t = Tag(keyword)
+    t = Tag(PRIVATE_TAGS[keyword][0]) if keyword in PRIVATE_TAGS else Tag(keyword)
     return f"({t.group:04X},{t.element:04X})"
 
 
-_VR = {k: dictionary_VR(Tag(k)) for k in _KEYWORDS}
-_TAG = {k: int(Tag(k)) for k in _KEYWORDS}
+_VR = {k: dictionary_VR(Tag(k)) for k in _KEYWORDS} | {k: v for k, (_, v) in PRIVATE_TAGS.items()}
+_TAG = {k: int(Tag(k)) for k in _KEYWORDS} | {k: t for k, (t, _) in PRIVATE_TAGS.items()}
 _BINARY = {"US": "H", "UL": "L", "SS": "h", "SL": "l", "FL": "f", "FD": "d"}
 
 
@@ -290,7 +317,11 @@ _SHORT_VRS = frozenset(
 _WANTED = frozenset(_TAG.values()) | {0x00080005}
 #: Wanted tags that are sequences: their items are parsed by pydicom (multi-frame files).
 _WANTED_SQ = frozenset(
-    {_TAG["SharedFunctionalGroupsSequence"], _TAG["PerFrameFunctionalGroupsSequence"]}
+    {
+        _TAG["SharedFunctionalGroupsSequence"],
+        _TAG["PerFrameFunctionalGroupsSequence"],
+        _TAG["DimensionIndexSequence"],
+    }
 )
 _STOP = frozenset(_PIXEL_TAGS)
 _WINDOW = 4096
@@ -546,12 +577,14 @@ def read_header(path: str) -> FrameRecord | list[FrameRecord] | tuple[str, str]:
         st = os.stat(path)
     except OSError as exc:
         return (f"cannot stat: {exc}", "")
+    if not stat.S_ISREG(st.st_mode):  # replaced by a FIFO/socket/device since the listing
+        return ("not a regular file (a FIFO, socket or device)", "")
     if st.st_size == 0:
         return ("empty file", "")
     walked: tuple[_Parsed, int, bytes] | None = None
     if USE_WALKER:
         try:
-            fd = os.open(path, os.O_RDONLY | getattr(os, "O_BINARY", 0))
+            fd = os.open(path, os.O_RDONLY | _O_NONBLOCK | getattr(os, "O_BINARY", 0))
         except OSError as exc:
             return (f"cannot read: {exc}", "")
         try:
@@ -572,13 +605,35 @@ def read_header(path: str) -> FrameRecord | list[FrameRecord] | tuple[str, str]:
     return _record(path, st, parsed_, ds, pos, elem_head)
 
 
+def _gzipped_dicom(path: str) -> bool:
+    """A gzip file whose first decompressed bytes look like a DICOM file (reads <= 64 KiB)."""
+    import gzip
+    import zlib
+
+    try:
+        with gzip.open(path, "rb") as gz:
+            head = gz.read(132)
+    except (OSError, EOFError, zlib.error):
+        return False
+    return head[128:132] == b"DICM" or _plausible_headerless(head)
+
+
 def _read_with_pydicom(path: str) -> Any:
     """Parse with pydicom (elements generator, else dcmread): (parsed, ds, pos, elem_head) or a skip."""
     ds: Any = None
     try:
-        with open(path, "rb") as fp:
+        # O_NONBLOCK: a path that became a FIFO since it was listed cannot block the scan.
+        with os.fdopen(
+            os.open(path, os.O_RDONLY | _O_NONBLOCK | getattr(os, "O_BINARY", 0)), "rb"
+        ) as fp:
             head = fp.read(132)
             has_preamble = head[128:132] == b"DICM"
+            if not has_preamble and head[:2] == b"\x1f\x8b" and _gzipped_dicom(path):
+                return (
+                    "gzip-compressed DICOM file: lazyvol reads pixels in place and does not "
+                    "inflate files; decompress it first (gunzip)",
+                    "",
+                )
             if not has_preamble and not _plausible_headerless(head):
                 return ("not a DICOM file (no 'DICM' marker and no plausible dataset start)", "")
             parsed: _Parsed | None = None
@@ -728,12 +783,13 @@ def _record(
         trigger_time=r.get_float("TriggerTime"),
         echo_time=r.get_float("EchoTime"),
         echo_number=r.get_int("EchoNumbers"),
-        b_value=r.get_float("DiffusionBValue"),
         acquisition_time=r.get_str("AcquisitionTime") or None,
         frame_of_reference_uid=r.get_str("FrameOfReferenceUID"),
         pixel_offset=pixel_offset,
         pixel_length=pixel_length,
         pixel_vr=pixel_vr,
+        inode=int(st.st_ino),
+        ctime_ns=int(st.st_ctime_ns),
     )
     if "NumberOfFrames" in r:
         nf = r.get_int("NumberOfFrames")
@@ -742,6 +798,12 @@ def _record(
     inter = r.get_float("RescaleIntercept")
     rec.rescale_slope = 1.0 if slope is None else slope
     rec.rescale_intercept = 0.0 if inter is None else inter
+    rec.manufacturer = r.get_str("Manufacturer")
+    rec.complex_component = r.get_str("ComplexImageComponent") or read_ge_image_kind(
+        r, rec.manufacturer
+    )
+    rec.b_value, rec.gradient, rec.diffusion_source = read_diffusion(r, rec.manufacturer)
+    rec.philips_scale_slope = read_philips_scale_slope(r, rec.manufacturer)
     rec.bad_attributes = r.bad or None
     missing = [k for k in ("Rows", "Columns", "BitsAllocated") if k not in r]
     if missing:

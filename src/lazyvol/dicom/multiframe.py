@@ -84,6 +84,67 @@ def _walk_items(path: str, offset: int, size: int) -> list[tuple[int, int]] | st
             pos += 8 + length
 
 
+#: Dimension index pointers that locate a frame in space (not a 4th-axis dimension).
+_SPATIAL_POINTERS = {0x00209056, 0x00209057, 0x00200032}  # StackID, InStackPositionNumber, IPP
+_FRAME_TYPE_SEQS = ("MRImageFrameTypeSequence", "CTImageFrameTypeSequence")
+
+
+def _dimensions(raw: dict[int, Any]) -> tuple[list[int], list[str]]:
+    """Positions (in DimensionIndexValues) and names of the non-spatial dimensions."""
+    from pydicom.datadict import keyword_for_tag
+
+    keep: list[int] = []
+    names: list[str] = []
+    for n, item in enumerate(_sequence(raw.get(0x00209222))):
+        ptr = item.get("DimensionIndexPointer")
+        try:
+            tag = int(ptr) if ptr is not None else -1
+        except (TypeError, ValueError):
+            tag = -1
+        if tag in _SPATIAL_POINTERS:
+            continue
+        keep.append(n)
+        names.append(
+            keyword_for_tag(tag) or str(item.get("DimensionDescriptionLabel") or f"{tag:08X}")
+        )
+    return keep, names
+
+
+def _frame_time(value: Any) -> str | None:
+    """Time part (HHMMSS.FFFFFF) of a FrameAcquisitionDateTime (DT) value."""
+    text = str(value or "").strip()
+    if len(text) < 10 or not text[:8].isdigit():
+        return None
+    t = text[8:].split("+")[0].split("-")[0]
+    return t or None
+
+
+def _philips_scale_slope(groups: list[Any]) -> float | None:
+    """Philips (2005,100E) scale slope inside the private per-frame sequence (2005,140F)."""
+    for g in groups:
+        if g is None:
+            continue
+        try:
+            elem = g.get(0x2005140F)
+            items = _sequence(elem) if elem is not None else []
+            if not items:
+                continue
+            v = items[0].get(0x2005100E)
+            if v is None:
+                continue
+            value = v.value
+            if isinstance(value, bytes | bytearray):
+                if len(value) != 4:
+                    continue
+                value = struct.unpack("<f", value)[0]
+            f = float(value[0] if isinstance(value, list | tuple) else value)
+        except (TypeError, ValueError, AttributeError, KeyError):
+            continue
+        if f and f == f and abs(f) != float("inf"):
+            return f
+    return None
+
+
 def expand_frames(rec: FrameRecord, raw: dict[int, Any]) -> list[FrameRecord] | str:
     """Per-frame records of an enhanced multi-frame file, or the reason it cannot be read."""
     nframes = rec.number_of_frames
@@ -142,6 +203,7 @@ def expand_frames(rec: FrameRecord, raw: dict[int, Any]) -> list[FrameRecord] | 
                 f"encapsulated Pixel Data (7FE0,0010) has {len(fragments)} fragments for {nframes} "
                 "frames and no Basic Offset Table: frame boundaries are ambiguous; not supported"
             )
+    dim_keep, dim_names = _dimensions(raw)
     out: list[FrameRecord] = []
     for i in range(nframes):
         groups = [per[i], shared]
@@ -162,12 +224,40 @@ def expand_frames(rec: FrameRecord, raw: dict[int, Any]) -> list[FrameRecord] | 
         fr.temporal_position = None if tpi is None else int(tpi)
         echo = _num(_find(groups, "MREchoSequence", "EffectiveEchoTime"))
         fr.echo_time = echo if echo is not None else rec.echo_time
-        fr.b_value = _num(_find(groups, "MRDiffusionSequence", "DiffusionBValue"))
+        b = _num(_find(groups, "MRDiffusionSequence", "DiffusionBValue"))
+        if b is not None:
+            fr.b_value, fr.gradient = b, None
+            fr.diffusion_source = (
+                "MRDiffusionSequence (0018,9117) DiffusionBValue / DiffusionGradientOrientation"
+            )
+            dir_seq = _find(groups, "MRDiffusionSequence", "DiffusionGradientDirectionSequence")
+            if dir_seq:
+                fr.gradient = _floats(dir_seq[0].get("DiffusionGradientOrientation"), 3)
+        for seq in _FRAME_TYPE_SEQS:
+            ftype = _find(groups, seq, "FrameType")
+            if ftype:
+                fr.image_type = [str(t) for t in (ftype if not isinstance(ftype, str) else [ftype])]
+                comp = _find(groups, seq, "ComplexImageComponent")
+                fr.complex_component = str(comp) if comp else rec.complex_component
+                break
+        dim_values = _find(groups, "FrameContentSequence", "DimensionIndexValues")
+        if dim_keep and dim_values is not None:
+            vals = list(dim_values) if not isinstance(dim_values, int) else [dim_values]
+            if max(dim_keep) < len(vals):
+                fr.dimension_values = [int(vals[n]) for n in dim_keep]
+                fr.dimension_names = list(dim_names)
+        if rec.manufacturer.upper().startswith("PHILIPS"):
+            ss = _philips_scale_slope(groups)
+            fr.philips_scale_slope = ss if ss is not None else rec.philips_scale_slope
+        acq = _frame_time(_find(groups, "FrameContentSequence", "FrameAcquisitionDateTime"))
+        if acq is not None:
+            fr.acquisition_time = acq
         trig = _num(
             _find(groups, "CardiacSynchronizationSequence", "NominalCardiacTriggerDelayTime")
         )
         fr.trigger_time = trig if trig is not None else rec.trigger_time
-        fr.instance_number = i + 1
+        # the file's InstanceNumber (volumes stored one file each are ranked by it, then frame)
+        fr.instance_number = rec.instance_number if rec.instance_number is not None else 1
         fr.number_of_frames = nframes
         fr.pixel_offset, fr.pixel_length = ranges[i]
         out.append(fr)

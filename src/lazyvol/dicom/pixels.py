@@ -15,8 +15,9 @@ from typing import Any
 
 import numpy as np
 
-from ..errors import FormatError
+from ..errors import FormatError, SourceChangedError
 from ..scaling import apply_scale
+from ..sources import SourceStamp, display_path
 
 __all__ = ["DicomPlan", "read_block"]
 
@@ -46,6 +47,39 @@ class DicomPlan:
     photometric: str = "MONOCHROME2"
     #: Value of slices filled in for missing ones (allow_gaps=True); NaN only for float output.
     fill: float = 0.0
+    #: Identity of each frame's file when scanned (None for a filled-in slice); empty: not checked.
+    stamps: tuple[SourceStamp | None, ...] = ()
+
+
+_O_FLAGS = os.O_RDONLY | getattr(os, "O_NONBLOCK", 0) | getattr(os, "O_BINARY", 0)
+
+
+def _open_frame_file(plan: DicomPlan, n: int) -> int:
+    """Descriptor of frame ``n``'s file, checked to be the file scanned.
+
+    One ``fstat`` on the descriptor the read then uses (no extra open): size, mtime, inode and
+    ctime must match the scan, else :class:`~lazyvol.errors.SourceChangedError` naming the file
+    (a rewrite can move Pixel Data to another offset). ``O_NONBLOCK``: a path replaced by a FIFO
+    cannot block the read.
+    """
+    path = plan.paths[n]
+    try:
+        fd = os.open(path, _O_FLAGS)
+    except FileNotFoundError:
+        raise SourceChangedError(
+            f"{display_path(path)}: the file was removed or moved after the series was opened; "
+            "open the series again"
+        ) from None
+    except OSError as exc:
+        raise FormatError(f"{display_path(path)}: cannot read frame pixel data: {exc}") from exc
+    stamp = plan.stamps[n] if plan.stamps else None
+    if stamp is not None:
+        try:
+            stamp.verify(fd)
+        except BaseException:
+            os.close(fd)
+            raise
+    return fd
 
 
 def _decode(plan: DicomPlan, n: int) -> np.ndarray:
@@ -55,8 +89,9 @@ def _decode(plan: DicomPlan, n: int) -> np.ndarray:
     path = plan.paths[n]
     offset = plan.offsets[n]
     length = plan.lengths[n]
+    fd = _open_frame_file(plan, n)
     try:
-        with open(path, "rb") as f:
+        with os.fdopen(fd, "rb") as f:
             f.seek(offset)
             buf = f.read(plan.sizes[n] - offset if length < 0 else length)
     except OSError as exc:
@@ -107,8 +142,9 @@ def _frame(plan: DicomPlan, n: int) -> np.ndarray:
     if plan.swap_ow8:
         # 8-bit data in an OW element of a big-endian file: bytes are swapped pairwise.
         length = nbytes + (nbytes % 2)
+    fd = _open_frame_file(plan, n)
     try:
-        with open(path, "rb") as f:
+        with os.fdopen(fd, "rb") as f:
             f.seek(start)
             buf = f.read(length)
     except OSError as exc:
@@ -148,8 +184,8 @@ def _read_into(plan: DicomPlan, n: int, dest: np.ndarray) -> None:
     view = memoryview(dest.data).cast("B")
     length = view.nbytes
     got = 0
+    fd = _open_frame_file(plan, n)
     try:
-        fd = os.open(path, os.O_RDONLY | getattr(os, "O_BINARY", 0))
         try:
             while got < length:
                 if _HAVE_PREADV:
@@ -314,14 +350,18 @@ def read_block(plan: DicomPlan, index: tuple[slice, ...]) -> np.ndarray:
 
 
 def stale_files(plan: DicomPlan) -> list[str]:
-    """Files whose size changed since the scan (cheap check before building a graph)."""
+    """Files changed since the scan (cheap check before building a graph): size, and with
+    ``plan.stamps`` the full identity (mtime, inode, ctime)."""
     bad = []
-    for p, size in zip(plan.paths, plan.sizes):
+    for n, (p, size) in enumerate(zip(plan.paths, plan.sizes)):
         if not p:
             continue
         try:
-            if os.stat(p).st_size != size:
-                bad.append(p)
+            st = os.stat(p)
         except OSError:
+            bad.append(p)
+            continue
+        stamp = plan.stamps[n] if plan.stamps else None
+        if st.st_size != size or (stamp is not None and not stamp.matches(st)):
             bad.append(p)
     return bad

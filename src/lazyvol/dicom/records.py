@@ -62,6 +62,23 @@ class FrameRecord:
     bad_attributes: list[str] | None = None
     #: Frame index within a multi-frame file (0 for single-frame files).
     frame: int = 0
+    # -- 4D ordering, image-type splits, diffusion, vendor scaling (appended; keep at the END) --
+    manufacturer: str = ""
+    #: ComplexImageComponent (0008,9208) (enhanced: per frame), e.g. MAGNITUDE / PHASE.
+    complex_component: str = ""
+    #: Diffusion gradient direction (LPS, as stored) from standard or vendor attributes.
+    gradient: list[float] | None = None
+    #: Which attributes gave ``b_value`` / ``gradient`` (e.g. "DiffusionBValue (0018,9087)").
+    diffusion_source: str = ""
+    #: Enhanced: DimensionIndexValues (0020,9157) of the non-spatial dimensions, and their names.
+    dimension_values: list[int] | None = None
+    dimension_names: list[str] | None = None
+    #: Philips private scale slope (2005,100E) (floating-point values = stored value / it).
+    philips_scale_slope: float | None = None
+    #: Inode and status-change time of the file when scanned: with size and mtime_ns, the identity
+    #: every pixel read checks (a file rewritten or replaced since is refused, never misread).
+    inode: int = 0
+    ctime_ns: int = 0
 
     def to_list(self) -> list[Any]:
         """Values in field order (compact form for the scan index)."""

@@ -21,12 +21,13 @@ from typing import Any
 
 from ..config import cache_dir, max_scan_files
 from ..errors import ResourceLimitError
+from ..sources import stat_regular
 from .header import read_header
 from .records import RECORD_FIELDS, FrameRecord
 
 __all__ = ["FileScan", "find_files", "scan_files"]
 
-INDEX_VERSION = 2
+INDEX_VERSION = 4  # 3: FrameRecord gained 4D/diffusion/vendor fields; 4: inode/ctime_ns too
 #: Below this many files to parse, a process pool costs more than it saves. With the minimal header
 #: walker (~12,000 headers/s in one process on this 2-core machine), two forked workers measured
 #: no faster than one process even at 10,000 files (result pickling and the parent's merge are
@@ -68,9 +69,9 @@ def find_files(
     """
     limit = max_scan_files()
     root = os.path.abspath(root)
-    if os.path.isfile(root):
-        st = os.stat(root)
-        return [_listed(root, st)], []
+    if not os.path.isdir(root):
+        # A single file; a FIFO, socket or device is refused here (reading it would block).
+        return [_listed(root, stat_regular(root, what="DICOM file"))], []
     files: list[Listed] = []
     skipped: list[tuple[str, str]] = []
     seen: set[tuple[int, int]] = set()

@@ -20,7 +20,10 @@ import numpy as np
 
 from .. import geometry as geo
 from ..scaling import scaled_dtype
+from .checks import check_records
+from .ordering import RANK_INSTANCE, Axis4Order, order_volumes
 from .records import FrameRecord
+from .vendor import SOURCES as _VENDOR_SOURCES
 
 __all__ = ["FrameTable", "GroupOptions", "ScanReport", "SeriesInfo", "build_series"]
 
@@ -31,16 +34,6 @@ NATIVE_SYNTAXES = {
 }
 DEFLATED_SYNTAX = "1.2.840.10008.1.2.1.99"
 ORIENTATION_TOL = 1e-3
-#: Tags that can explain positions repeating in a series, in the order they are tried.
-AXIS4_TAGS: tuple[tuple[str, str, str], ...] = (
-    ("temporal_position", "TemporalPositionIdentifier", "(0020,0100)"),
-    ("trigger_time", "TriggerTime", "(0018,1060)"),
-    ("echo_number", "EchoNumbers", "(0018,0086)"),
-    ("echo_time", "EchoTime", "(0018,0081)"),
-    ("b_value", "DiffusionBValue", "(0018,9087)"),
-    ("acquisition_number", "AcquisitionNumber", "(0020,0012)"),
-    ("acquisition_time", "AcquisitionTime", "(0008,0032)"),
-)
 
 
 @dataclass(frozen=True)
@@ -63,6 +56,8 @@ class FrameTable:
     pixel_vr: str
     transfer_syntax: str
     photometric: str = "MONOCHROME2"
+    #: (size, mtime_ns, inode, ctime_ns) of each frame's file when scanned (pixel reads check it).
+    idents: tuple[tuple[int, int, int, int], ...] = ()
 
     @property
     def stored_dtype(self) -> np.dtype:
@@ -140,7 +135,10 @@ class SeriesInfo:
         fr = doc.get("frames")
         if fr is not None:
             fields: dict[str, Any] = {
-                k: tuple(v) if isinstance(v, list) else v for k, v in fr.items()
+                k: tuple(tuple(x) if isinstance(x, list) else x for x in v)
+                if isinstance(v, list)
+                else v
+                for k, v in fr.items()
             }
             doc["frames"] = FrameTable(**fields)
         return cls(**doc)
@@ -187,6 +185,17 @@ class GroupOptions:
     spacing_rtol: float = 1e-3
     spacing_atol: float = 1e-3
     split_4d: bool = False
+    #: "rescale" (default): RescaleSlope/RescaleIntercept, the DICOM standard (Philips "display"
+    #: values). "fp": Philips floating-point values (SV*RS+RI)/(RS*SS) with the private scale
+    #: slope SS (2005,100E), as dcm2niix writes them; files without SS keep the DICOM rescale.
+    philips_scaling: str = "rescale"
+
+    def __post_init__(self) -> None:
+        if self.philips_scaling not in ("rescale", "fp"):
+            raise ValueError(
+                f"philips_scaling={self.philips_scaling!r}: use 'rescale' (DICOM RescaleSlope/"
+                "RescaleIntercept, the default) or 'fp' (Philips floating-point values)"
+            )
 
 
 def _split_4d(info: SeriesInfo) -> list[SeriesInfo]:
@@ -208,6 +217,7 @@ def _split_4d(info: SeriesInfo) -> list[SeriesInfo]:
                 "inters": fr.inters[sl],
                 "sizes": fr.sizes[sl],
                 "lengths": fr.lengths[sl],
+                "idents": fr.idents[sl],
             }
         )
         meta = {k: v for k, v in info.meta.items() if k != "axis4_values"}
@@ -260,6 +270,49 @@ def _fmt_iop(iop: list[float] | None) -> str:
     return "missing" if iop is None else "[" + ", ".join(f"{v:.4g}" for v in iop) + "]"
 
 
+#: ImageType (0008,0008) / FrameType (0008,9007) values naming what a pixel value is: images of
+#: different kinds at the same positions are separate volumes, never a 4th axis.
+_FIELD_MAP_TYPES = frozenset({"B0 MAP", "B0MAP", "B0_MAP", "FIELD_MAP", "FIELDMAP", "B0"})
+_COMPONENT_TYPES = {
+    "M": "MAGNITUDE",
+    "MAGNITUDE": "MAGNITUDE",
+    "P": "PHASE",
+    "PHASE": "PHASE",
+    "PHASE MAP": "PHASE",
+    "R": "REAL",
+    "REAL": "REAL",
+    "I": "IMAGINARY",
+    "IMAGINARY": "IMAGINARY",
+}
+_DERIVED_MAP_TYPES = frozenset(
+    {"ADC", "EADC", "FA", "TRACEW", "TRACE", "ISOTROPIC", "T1 MAP", "T2 MAP"}
+)
+
+
+def image_component(rec: FrameRecord) -> str:
+    """What the pixel values are: MAGNITUDE, PHASE, REAL, IMAGINARY, FIELD_MAP, a derived map, or "".
+
+    From ImageType (0008,0008) (per frame: FrameType (0008,9007)) and ComplexImageComponent
+    (0008,9208); vendor spellings (Philips ``M_FFE`` / ``P_SE``, Siemens ``M`` / ``P``) included.
+    """
+    tokens = [str(t).strip().upper() for t in (rec.image_type or [])]
+    if any(t in _FIELD_MAP_TYPES for t in tokens):
+        return "FIELD_MAP"
+    for t in tokens:
+        if t in _DERIVED_MAP_TYPES:
+            return t.replace(" ", "_")
+    cic = (rec.complex_component or "").strip().upper()
+    if cic in ("MAGNITUDE", "PHASE", "REAL", "IMAGINARY"):
+        return cic
+    for t in tokens[2:]:
+        if t in _COMPONENT_TYPES:
+            return _COMPONENT_TYPES[t]
+        head = t.split("_", 1)[0]
+        if "_" in t and head in ("M", "P", "R", "I"):
+            return _COMPONENT_TYPES[head]
+    return ""
+
+
 _SPLITS: tuple[tuple[str, Callable[[FrameRecord], Any]], ...] = (
     ("Rows/Columns (0028,0010)/(0028,0011)", lambda r: f"{r.rows}x{r.columns}"),
     ("ImageType LOCALIZER (0008,0008)", lambda r: "localizer" if r.is_localizer else "image"),
@@ -283,7 +336,75 @@ _SPLITS: tuple[tuple[str, Callable[[FrameRecord], Any]], ...] = (
         "NumberOfFrames (0028,0008)",
         lambda r: "multi-frame" if r.number_of_frames != 1 else "single-frame",
     ),
+    (
+        "image kind ImageType/FrameType/ComplexImageComponent (0008,0008)/(0008,9007)/(0008,9208)",
+        lambda r: image_component(r) or "image",
+    ),
 )
+
+
+def _split_echo_series(keyed: dict[tuple[str, ...], list[FrameRecord]]) -> str:
+    """Multi-echo time series: one group per echo (in place), as dcm2niix writes one file per echo.
+
+    Only when every image has EchoNumbers (0018,0086), there are several echoes, and positions
+    still repeat within each echo (a time series of several echoes). Echoes of a single volume
+    stay one 4D volume with EchoNumbers as its 4th axis. Returns the split reason or "".
+    """
+    note = ""
+    for key in list(keyed):
+        recs = keyed[key]
+        if any(r.echo_number is None or r.ipp is None for r in recs):
+            continue
+        by_echo: dict[int, list[FrameRecord]] = defaultdict(list)
+        for r in recs:
+            by_echo[int(r.echo_number or 0)].append(r)
+        if len(by_echo) < 2:
+            continue
+        repeats = all(
+            len(v) > len({tuple(round(float(x), 3) for x in (r.ipp or [])) for r in v})
+            for v in by_echo.values()
+        )
+        if not repeats:
+            continue
+        del keyed[key]
+        for echo, v in sorted(by_echo.items()):
+            keyed[(*key, f"echo {echo}")] = v
+        note = (
+            f"EchoNumbers (0018,0086) differ in a time series ({len(by_echo)} echoes, positions "
+            "repeating within each): one volume per echo"
+        )
+    return note
+
+
+def _is_trace(r: FrameRecord) -> bool:
+    return bool(r.b_value and r.b_value > 0) and not any(abs(x) > 0 for x in (r.gradient or []))
+
+
+def _split_philips_trace(keyed: dict[tuple[str, ...], list[FrameRecord]]) -> str:
+    """Philips DWI: the derived isotropic (trace) images -- b > 0 with a zero gradient direction in
+    a series that has real directions -- are a separate volume (dcm2niix excludes them from the
+    4D diffusion volume). Returns the split reason or ""."""
+    from .vendor import vendor_of
+
+    note = ""
+    for key in list(keyed):
+        recs = keyed[key]
+        if vendor_of(recs[0].manufacturer) != "PHILIPS":
+            continue
+        directional = any(
+            r.b_value and r.b_value > 0 and any(abs(x) > 0 for x in (r.gradient or []))
+            for r in recs
+        )
+        trace = [r for r in recs if _is_trace(r)]
+        if not directional or not trace:
+            continue
+        keyed[key] = [r for r in recs if not _is_trace(r)]
+        keyed[(*key, "isotropic")] = trace
+        note = (
+            "Philips isotropic (trace) images -- DiffusionBValue > 0 with a zero gradient "
+            "direction -- are a separate volume, as dcm2niix excludes them from the diffusion series"
+        )
+    return note
 
 
 def _split(
@@ -296,11 +417,17 @@ def _split(
     for rec, lab in zip(records, labels):
         iop_of[lab] = rec.iop
         key = (*(str(fn(rec)) for _, fn in _SPLITS), f"orientation {lab}")
-        if rec.number_of_frames != 1 or (rec.is_localizer and not stack_localizers):
-            # each multi-frame file / localizer image is its own volume, named by its SOPInstanceUID
-            # (never by its file name: ids must not depend on names or listing order)
+        if (rec.number_of_frames != 1 and rec.frame < 0) or (
+            rec.is_localizer and not stack_localizers
+        ):
+            # each unlocated multi-frame file / localizer image is its own volume, named by its
+            # SOPInstanceUID (never by its file name: ids must not depend on names or listing
+            # order). Enhanced files with located frames group like single-frame files: a series
+            # stored one enhanced file per volume is one 4D volume.
             key += (rec.sop_instance_uid or rec.path,)
         keyed[key].append(rec)
+    echo_note = _split_echo_series(keyed)
+    trace_note = _split_philips_trace(keyed)
     if len(keyed) == 1:
         key, recs = next(iter(keyed.items()))
         return [("|".join(key), recs, [])]
@@ -317,14 +444,16 @@ def _split(
                 f"{name} differs: "
                 + ", ".join(f"{v} ({n} files)" for v, n in sorted(counts.items()))
             )
-    if any(r.number_of_frames != 1 for r in records):
-        varying.append("multi-frame files are separate volumes")
+    varying += [n for n in (echo_note, trace_note) if n]
+    if any(r.number_of_frames != 1 and r.frame < 0 for r in records):
+        varying.append("multi-frame files without per-frame geometry are separate volumes")
     out = []
     for key, recs in keyed.items():
         this = (
             f"this group: {recs[0].rows}x{recs[0].columns}, "
-            f"{'localizer' if recs[0].is_localizer else 'image'}, orientation {_fmt_iop(recs[0].iop)}, "
-            f"{len(recs)} files"
+            f"{'localizer' if recs[0].is_localizer else 'image'}"
+            f"{', ' + image_component(recs[0]) if image_component(recs[0]) else ''}, "
+            f"orientation {_fmt_iop(recs[0].iop)}, {len(recs)} files"
         )
         out.append(("|".join(key), recs, [*varying, this]))
     return out
@@ -554,25 +683,6 @@ def _gap_slots(proj: np.ndarray, spacing: float, opts: GroupOptions) -> np.ndarr
     return slots
 
 
-def _find_axis4(groups: list[list[FrameRecord]]) -> tuple[str, str, str, list[Any]] | None:
-    """A tag whose value is constant within each volume and distinct between volumes.
-
-    ``groups`` holds the records at each position (same length m). Returns (field, keyword, tag,
-    values sorted) or None.
-    """
-    m = len(groups[0])
-    for fname, keyword, tag in AXIS4_TAGS:
-        per_pos = [[getattr(r, fname) for r in g] for g in groups]
-        if any(v is None for vals in per_pos for v in vals):
-            continue
-        first = sorted(per_pos[0])
-        if len(set(first)) != m:
-            continue
-        if all(sorted(vals) == first for vals in per_pos):
-            return fname, keyword, tag, first
-    return None
-
-
 def _volume(
     uid_records: list[FrameRecord],
     key: str,
@@ -634,6 +744,8 @@ def _volume(
     if dup_error:
         return fail("series", dup_error)
     info.files = sorted(r.path for r in records)
+    if problem := check_records(records, meta, warnings):  # values (dicom/checks.py)
+        return fail(*problem)
     for rec in records:
         problem = _support_error(rec)
         if problem:
@@ -714,32 +826,39 @@ def _volume(
         axis4 = None
         if counts != {1}:
             groups = [[recs_sorted[i] for i in b] for b in bins]
-            found = _find_axis4(groups) if len(counts) == 1 else None
-            if found is None:
+            found = (
+                order_volumes(groups, instance_order=opts.instance_order)
+                if len(counts) == 1
+                else None
+            )
+            if not isinstance(found, Axis4Order):
                 reps = Counter(len(b) for b in bins)
                 where = next(b for b in bins if len(b) > 1)
                 files = [recs_sorted[i].path for i in where]
-                return fail(
-                    "series",
+                head = (
                     f"{len(bins)} distinct slice positions but positions repeat "
                     f"({', '.join(f'{n} position(s) x{c}' for c, n in sorted(reps.items()))}); "
                     f"e.g. position {proj_sorted[where[0]]:.4f} mm along the normal in "
-                    f"{_file_list(files)}. No tag (TemporalPositionIdentifier, TriggerTime, "
-                    "EchoNumbers, EchoTime, DiffusionBValue, AcquisitionNumber, AcquisitionTime) "
-                    "explains the repeats; these are conflicting duplicates or mixed acquisitions",
+                    f"{_file_list(files)}"
                 )
-            fname, keyword, _tag, values = found
-            axis4 = keyword
-            volumes = [
-                [next(r for r in g if getattr(r, fname) == v) for g in groups] for v in values
-            ]
-            meta["axis4_values"] = {keyword: list(values)}
-            for extra_name, extra_kw, _ in AXIS4_TAGS:
-                if extra_name == fname:
-                    continue
-                vals = [getattr(vol[0], extra_name) for vol in volumes]
-                if all(v is not None for v in vals) and len(set(vals)) > 1:
-                    meta["axis4_values"][extra_kw] = vals
+                if found is None:
+                    return fail(
+                        "series",
+                        head + ": positions repeat a different number of times, so the images "
+                        "cannot form volumes of equal size (missing images, or mixed "
+                        "acquisitions sharing one SeriesInstanceUID)",
+                    )
+                return fail(
+                    "series",
+                    head + f". No rule gives a consistent volume order (tried: {found}). Pass "
+                    "instance_order=True to stack the images at each position by InstanceNumber",
+                )
+            axis4 = found.keyword
+            volumes = found.volumes
+            meta["axis4_values"] = found.values
+            meta["axis4_rule"] = found.rule
+            if found.rule == RANK_INSTANCE and opts.instance_order:
+                relaxations["instance_order"] = True
         else:
             volumes = [recs_sorted]
         base = volumes[0]
@@ -831,7 +950,20 @@ def _volume(
     info.shape = shape
     info.axis4 = axis4
     info.files = [r.path for r in ordered_frames]
-    pairs = [(r.rescale_slope, r.rescale_intercept) for r in ordered_frames]
+    use_fp = opts.philips_scaling == "fp"
+    scale_of = {id(r): _rescale_pair(r, use_fp) for r in ordered_frames}
+    pairs = [scale_of[id(r)] for r in ordered_frames]
+    if use_fp:
+        n_fp = sum(1 for r in ordered_frames if r.philips_scale_slope and r.rescale_slope)
+        meta["philips_scaling"] = (
+            "fp: (stored * RescaleSlope + RescaleIntercept) / (RescaleSlope * scale slope "
+            "(2005,100E))"
+            if n_fp == len(ordered_frames)
+            else f"fp asked, but {len(ordered_frames) - n_fp} of {len(ordered_frames)} images "
+            "have no Philips scale slope (2005,100E): those keep RescaleSlope/RescaleIntercept"
+        )
+        if n_fp < len(ordered_frames):
+            warnings.append(meta["philips_scaling"])
     stored = np.dtype(_stored_dtype(first))
     info.dtype = _scaled_dtype_bits(stored, first.bits_stored, pairs).str.lstrip("<>=|")
     uniq = sorted(set(pairs))
@@ -842,11 +974,21 @@ def _volume(
     if relaxations:
         meta["relaxations"] = relaxations
     meta["spacing"] = [float(x) for x in geo.voxel_sizes(info.affine)]
+    echoes = sorted({r.echo_number for r in ordered_frames if r.echo_number is not None})
+    if echoes:
+        meta["echo_numbers"] = echoes
+    component = image_component(first)
+    if component:
+        meta["image_component"] = component
+    firsts = [next(r for r in vol if r is not None) for vol in volumes]
+    diffusion = diffusion_meta(firsts)
+    if diffusion:
+        meta["diffusion"] = diffusion
     info.frames = FrameTable(
         paths=tuple(r.path if r else "" for r in slots_all),
         offsets=tuple(r.pixel_offset if r else -1 for r in slots_all),
-        slopes=tuple(r.rescale_slope if r else 1.0 for r in slots_all),
-        inters=tuple(r.rescale_intercept if r else 0.0 for r in slots_all),
+        slopes=tuple(scale_of[id(r)][0] if r else 1.0 for r in slots_all),
+        inters=tuple(scale_of[id(r)][1] if r else 0.0 for r in slots_all),
         sizes=tuple(r.size if r else 0 for r in slots_all),
         lengths=tuple(
             (r.pixel_length if r.number_of_frames > 1 else -1) if r else -1 for r in slots_all
@@ -860,8 +1002,19 @@ def _volume(
         pixel_vr=first.pixel_vr,
         transfer_syntax=first.transfer_syntax,
         photometric=first.photometric,
+        idents=tuple(
+            (r.size, r.mtime_ns, r.inode, r.ctime_ns) if r else (0, 0, 0, 0) for r in slots_all
+        ),
     )
     return info
+
+
+def _rescale_pair(r: FrameRecord, philips_fp: bool) -> tuple[float, float]:
+    """(slope, intercept) applied to stored values: DICOM rescale, or Philips floating point."""
+    ss = r.philips_scale_slope
+    if philips_fp and ss and r.rescale_slope:
+        return 1.0 / ss, r.rescale_intercept / (r.rescale_slope * ss)
+    return r.rescale_slope, r.rescale_intercept
 
 
 _INTS = [np.dtype(t) for t in ("uint8", "int8", "uint16", "int16", "uint32", "int32", "int64")]
@@ -889,6 +1042,44 @@ def _scaled_dtype_bits(
         if info.min <= lo and hi <= info.max:
             return cand
     return base
+
+
+GE_SOURCE = _VENDOR_SOURCES["GE"]
+
+
+def diffusion_meta(firsts: Sequence[FrameRecord]) -> dict[str, Any] | None:
+    """``meta["diffusion"]`` from one record per volume, or None when not a diffusion series.
+
+    ``{"bvals": [...], "gradients_lps": [[x, y, z], ...], "source": ...}``: b-values and gradient
+    directions as the scanner stored them (patient frame, LPS), ``[0, 0, 0]`` for b = 0 or a
+    missing direction. A 3D volume counts only when its b-value is above 0.
+    """
+    if not firsts or any(r.b_value is None for r in firsts):
+        return None
+    bvals = [float(r.b_value) for r in firsts if r.b_value is not None]
+    if len(firsts) == 1 and bvals[0] <= 0:
+        return None
+    grads = []
+    source = firsts[0].diffusion_source
+    image_frame = source == GE_SOURCE
+    for r, b in zip(firsts, bvals):
+        g = r.gradient
+        if b == 0 or not g:
+            grads.append([0.0, 0.0, 0.0])
+        elif image_frame and r.iop is not None:
+            # GE stores directions in the image frame (row, reversed column, normal): to LPS
+            try:
+                row, col, normal = geo.dicom_cosines(r.iop)
+            except ValueError:
+                return None  # degenerate orientation: no trustworthy directions
+            lps = g[0] * np.asarray(row) - g[1] * np.asarray(col) + g[2] * np.asarray(normal)
+            grads.append([float(round(x, 7)) + 0.0 for x in lps])
+        else:
+            grads.append([float(x) for x in g])
+    out: dict[str, Any] = {"bvals": bvals, "gradients_lps": grads, "source": source}
+    if image_frame:
+        out["source"] = source + " (image frame: row, -column, normal; converted to LPS)"
+    return out
 
 
 def build_series(

@@ -6,12 +6,18 @@ memory can be made; DICOM series are written with pydicom (see :mod:`lazyvol.tes
 
 from __future__ import annotations
 
-from .dicom import DicomSeriesTruth, write_dicom_series, write_enhanced_dicom
+from .dicom import (
+    DicomSeriesTruth,
+    write_dicom_4d_series,
+    write_dicom_series,
+    write_enhanced_dicom,
+)
 from .nifti import phantom_slab, write_phantom_nifti
 
 __all__ = [
     "DicomSeriesTruth",
     "phantom_slab",
+    "write_dicom_4d_series",
     "write_dicom_series",
     "write_enhanced_dicom",
     "write_phantom_nifti",

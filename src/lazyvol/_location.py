@@ -1,0 +1,297 @@
+"""Where a source's bytes are: :class:`Location` (a path or an fsspec URL plus its storage options),
+with every printed, hashed or saved form free of credentials; and the typed errors of remote access.
+
+Used by :mod:`lazyvol._io` (the byte layer), which re-exports everything here.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import os
+import re
+from collections.abc import Iterator, Mapping
+from dataclasses import dataclass, field
+from typing import Any
+from urllib.parse import parse_qsl, urlencode, urlsplit, urlunsplit
+
+from .errors import LazyvolError
+from .sources import display_path
+
+__all__ = [
+    "Location",
+    "RemoteAccessError",
+    "RemoteReadError",
+    "RemoteTimeoutError",
+    "StorageOptions",
+    "display_url",
+    "identity_url",
+    "is_url",
+]
+
+
+# -- errors ----------------------------------------------------------------------------------------
+# (Candidates for lazyvol.errors once the readers use this layer; defined here so this module is
+# self-contained until then.)
+
+
+class RemoteAccessError(LazyvolError, PermissionError):
+    """The server refused access to a remote source (HTTP 401/403, S3 AccessDenied, ...)."""
+
+
+class RemoteReadError(LazyvolError, OSError):
+    """A remote transfer failed: connection refused or reset, the server stopped mid-response,
+    or answered with a server error."""
+
+
+class RemoteTimeoutError(RemoteReadError, TimeoutError):
+    """A remote request made no progress for ``LAZYVOL_REMOTE_TIMEOUT`` seconds."""
+
+
+# -- redaction -------------------------------------------------------------------------------------
+
+#: Option and query-parameter names whose values are credentials (matched case-insensitively
+#: anywhere in the name): never shown, hashed or written.
+_SECRET_NAME = re.compile(
+    r"secret|passw|token|credential|creds|auth|key|session|signature|^sig$|private|cookie|"
+    r"policy|connection_str|^sas",
+    re.IGNORECASE,
+)
+#: Query parameters that sign a URL (pre-signed S3/GCS URLs): dropped from identities, since a new
+#: signature of the same object must name the same source.
+_SIGNING_PARAM = re.compile(r"^(x-amz-|x-goog-|se$|sp$|sv$|st$|sr$|expires$)", re.IGNORECASE)
+_REDACTED = "***"
+_URL_RE = re.compile(r"^[a-zA-Z][a-zA-Z0-9+.\-]*://")
+
+
+def is_url(source: str | os.PathLike[str]) -> bool:
+    """True for an fsspec URL (``scheme://...``) other than ``file://``."""
+    text = os.fspath(source)
+    if not isinstance(text, str):
+        return False
+    return bool(_URL_RE.match(text)) and not text.lower().startswith(("file://", "local://"))
+
+
+def _split_url(url: str, *, keep_signing: bool) -> str:
+    parts = urlsplit(url)
+    host = parts.hostname or ""
+    if parts.port:
+        host = f"{host}:{parts.port}"
+    netloc = (f"{_REDACTED}@" + host) if (parts.username or parts.password) else parts.netloc
+    if not keep_signing and (parts.username or parts.password):
+        netloc = host
+    query = []
+    for k, v in parse_qsl(parts.query, keep_blank_values=True):
+        if _SIGNING_PARAM.match(k) and not keep_signing:
+            continue
+        if _SECRET_NAME.search(k):
+            if not keep_signing:
+                continue
+            v = _REDACTED
+        query.append((k, v))
+    return urlunsplit((parts.scheme, netloc, parts.path, urlencode(query, safe="/*"), ""))
+
+
+def display_url(source: str) -> str:
+    """``source`` for messages: user/password and credential query values replaced by ``***``.
+
+    Local paths come back as printable text (see :func:`lazyvol.sources.display_path`).
+    """
+    if not is_url(source):
+        return display_path(source)
+    return _split_url(source, keep_signing=True)
+
+
+def identity_url(source: str) -> str:
+    """``source`` as an identity: no user/password, no credential or signing query parameters.
+
+    Two pre-signed URLs of the same object have the same identity; parameters that select data
+    (``versionId=``, ``generation=``) are kept.
+    """
+    if not is_url(source):
+        return os.path.abspath(source)
+    return _split_url(source, keep_signing=False)
+
+
+def _redact(value: Any, name: str = "") -> Any:
+    if name and _SECRET_NAME.search(name) and value not in (None, False, ""):
+        return _REDACTED
+    if isinstance(value, Mapping):
+        return {
+            str(k): _redact(v, str(k)) for k, v in sorted(value.items(), key=lambda kv: str(kv[0]))
+        }
+    if isinstance(value, list | tuple):
+        return [_redact(v) for v in value]
+    if value is None or isinstance(value, bool | int | float | str):
+        return value
+    return f"<{type(value).__name__}>"
+
+
+def _secrets(value: Any, name: str = "") -> Iterator[str]:
+    if isinstance(value, Mapping):
+        for k, v in value.items():
+            yield from _secrets(v, str(k))
+    elif isinstance(value, list | tuple):
+        for v in value:
+            yield from _secrets(v, name)
+    elif name and _SECRET_NAME.search(name) and value not in (None, False, ""):
+        yield str(value)
+
+
+class StorageOptions(Mapping[str, Any]):
+    """fsspec ``storage_options``, read-only, with credentials hidden from every printed form.
+
+    Pickles with its values (a worker process needs the credentials to read); ``repr``, ``str``,
+    :meth:`redacted` and the dask token show ``***`` for every value whose name looks like a
+    credential (key, secret, token, password, authorization header, ...).
+    """
+
+    __slots__ = ("_items",)
+
+    def __init__(self, options: Mapping[str, Any] | None = None) -> None:
+        self._items: dict[str, Any] = dict(options or {})
+
+    def __getitem__(self, key: str) -> Any:
+        return self._items[key]
+
+    def __iter__(self) -> Iterator[str]:
+        return iter(self._items)
+
+    def __len__(self) -> int:
+        return len(self._items)
+
+    def __eq__(self, other: object) -> bool:
+        if isinstance(other, StorageOptions):
+            return self._items == other._items
+        return NotImplemented
+
+    def __hash__(self) -> int:
+        return hash(self._full_digest())
+
+    def __repr__(self) -> str:
+        return f"StorageOptions({self.redacted()!r})"
+
+    __str__ = __repr__
+
+    def __getstate__(self) -> dict[str, Any]:
+        return self._items
+
+    def __setstate__(self, state: dict[str, Any]) -> None:
+        self._items = dict(state)
+
+    def redacted(self) -> dict[str, Any]:
+        """The options with credential values replaced by ``***`` (safe to print, hash, save)."""
+        out: dict[str, Any] = _redact(self._items)
+        return out
+
+    def secrets(self) -> list[str]:
+        """Credential values, for scrubbing them from third-party error messages."""
+        return sorted({s for s in _secrets(self._items) if len(s) >= 3}, key=len, reverse=True)
+
+    def to_dict(self) -> dict[str, Any]:
+        """A plain copy of the options, credentials included (for constructing a filesystem)."""
+        return dict(self._items)
+
+    def _full_digest(self) -> str:
+        # In-memory only (the per-process filesystem cache): distinguishes credentials without
+        # ever being printed or written.
+        text = json.dumps(self._items, sort_keys=True, default=repr)
+        return hashlib.sha256(text.encode()).hexdigest()
+
+    def __dask_tokenize__(self) -> str:
+        return json.dumps(self.redacted(), sort_keys=True)
+
+
+# -- locations -------------------------------------------------------------------------------------
+
+
+@dataclass(frozen=True, slots=True, eq=True)
+class Location:
+    """Where a source's bytes are: a local path or an fsspec URL, plus its storage options.
+
+    Build with :meth:`of`. Small, frozen and picklable (standard library), no open handle: read
+    plans carry it. ``str()`` and ``repr()`` never show credentials.
+    """
+
+    url: str
+    options: StorageOptions = field(default_factory=StorageOptions)
+
+    @classmethod
+    def of(
+        cls,
+        source: str | os.PathLike[str] | Location,
+        storage_options: Mapping[str, Any] | None = None,
+    ) -> Location:
+        """Location of a path or URL. ``file://`` URLs become local paths.
+
+        Raises
+        ------
+        ValueError
+            ``storage_options`` given for a local path (they would be ignored silently).
+        """
+        if isinstance(source, Location):
+            if storage_options:
+                return cls(source.url, StorageOptions(storage_options))
+            return source
+        text = os.fspath(source)
+        if isinstance(text, bytes):  # pragma: no cover - os.PathLike[bytes]
+            text = os.fsdecode(text)
+        low = text.lower()
+        if low.startswith("file://"):
+            text = text[len("file://") :]
+        elif low.startswith("local://"):
+            text = text[len("local://") :]
+        if not is_url(text):
+            if storage_options:
+                raise ValueError(
+                    f"{display_path(text)}: storage_options are for URLs (s3://, gs://, https://, "
+                    "...), not local paths"
+                )
+            return cls(os.path.abspath(text))
+        return cls(text, StorageOptions(storage_options))
+
+    @property
+    def is_remote(self) -> bool:
+        """True for a URL, False for a local path."""
+        return is_url(self.url)
+
+    @property
+    def protocol(self) -> str:
+        """fsspec protocol (``"file"`` for local paths)."""
+        if not self.is_remote:
+            return "file"
+        return self.url.split("://", 1)[0].lower()
+
+    @property
+    def display(self) -> str:
+        """The source for messages (no credentials)."""
+        return display_url(self.url)
+
+    @property
+    def identity(self) -> str:
+        """The source as an identity (no credentials, no URL-signing parameters)."""
+        return identity_url(self.url)
+
+    def join(self, name: str) -> Location:
+        """The location of ``name`` inside this prefix or folder (same storage options)."""
+        if self.is_remote:
+            parts = urlsplit(self.url)
+            path = parts.path.rstrip("/") + "/" + name.lstrip("/")
+            return Location(urlunsplit(parts._replace(path=path)), self.options)
+        return Location(os.path.join(self.url, name))
+
+    def __str__(self) -> str:
+        return self.display
+
+    def __repr__(self) -> str:
+        if self.options:
+            return f"Location({self.display!r}, options={self.options.redacted()!r})"
+        return f"Location({self.display!r})"
+
+    def __dask_tokenize__(self) -> tuple[str, str]:
+        return (self.identity, self.options.__dask_tokenize__())
+
+    def key(self) -> str:
+        """Short digest of the identity and redacted options (safe as a file or cache name)."""
+        text = json.dumps([self.identity, self.options.redacted()], sort_keys=True)
+        return hashlib.sha256(text.encode()).hexdigest()[:32]

@@ -1,0 +1,101 @@
+"""Assembly of kerchunk version-1 references for :mod:`lazyvol.references`: Zarr v2 metadata,
+CF scaling attributes, JSON-safe attributes."""
+
+from __future__ import annotations
+
+import base64
+import json
+import math
+from collections.abc import Mapping, Sequence
+from typing import Any
+
+import numpy as np
+
+from .errors import FormatError, ResourceLimitError
+
+__all__ = ["EXTRA_AXES", "assemble", "jsonable", "scale_attrs"]
+
+#: Names of the axes after k, in stored order.
+EXTRA_AXES = ("t", "u", "v", "w")
+
+
+def scale_attrs(slope: float, inter: float) -> dict[str, Any]:
+    """CF decoding attributes for value = stored x slope + inter (none for the identity)."""
+    if not (math.isfinite(slope) and math.isfinite(inter)):
+        raise FormatError(f"rescale slope={slope} / intercept={inter} is not finite")
+    attrs: dict[str, Any] = {}
+    if slope != 1.0 or inter != 0.0:
+        attrs["scale_factor"] = float(slope)
+        attrs["add_offset"] = float(inter)
+    return attrs
+
+
+def _zarray(
+    shape: Sequence[int],
+    chunks: Sequence[int],
+    dtype: np.dtype,
+    compressor: dict[str, Any] | None = None,
+) -> dict[str, Any]:
+    return {
+        "zarr_format": 2,
+        "shape": [int(n) for n in shape],
+        "chunks": [int(n) for n in chunks],
+        "dtype": dtype.str,
+        "compressor": compressor,
+        "filters": None,
+        "fill_value": None,
+        "order": "C",
+        "dimension_separator": ".",
+    }
+
+
+def assemble(
+    refs: dict[str, Any],
+    name: str,
+    shape: Sequence[int],
+    chunks: Sequence[int],
+    dtype: np.dtype,
+    dims: list[str],
+    attrs: dict[str, Any],
+    group_attrs: dict[str, Any],
+    extra: Mapping[str, tuple[np.ndarray, list[str]]] | None = None,
+    compressor: dict[str, Any] | None = None,
+) -> dict[str, Any]:
+    n_voxels = int(np.prod(shape, dtype=object))
+    if n_voxels * dtype.itemsize > 2**63:
+        raise ResourceLimitError(f"{n_voxels} voxels cannot be addressed")
+    metadata: dict[str, Any] = {
+        ".zgroup": {"zarr_format": 2},
+        ".zattrs": group_attrs,
+        f"{name}/.zarray": _zarray(shape, chunks, dtype, compressor),
+        f"{name}/.zattrs": {"_ARRAY_DIMENSIONS": dims, **attrs},
+    }
+    inline: dict[str, str] = {}
+    for arr_name, (values, adims) in (extra or {}).items():
+        arr = np.ascontiguousarray(values, dtype="<f8")
+        metadata[f"{arr_name}/.zarray"] = _zarray(arr.shape, arr.shape, arr.dtype)
+        metadata[f"{arr_name}/.zattrs"] = {"_ARRAY_DIMENSIONS": adims}
+        key = ".".join("0" for _ in arr.shape)
+        inline[f"{arr_name}/{key}"] = "base64:" + base64.b64encode(arr.tobytes()).decode()
+    out: dict[str, Any] = {k: json.dumps(v) for k, v in metadata.items()}
+    out[".zmetadata"] = json.dumps({"zarr_consolidated_format": 1, "metadata": metadata})
+    out.update(inline)
+    out.update(refs)
+    return {"version": 1, "refs": out}
+
+
+def jsonable(x: Any) -> Any:
+    """``x`` with numpy values, tuples and other objects made JSON-safe."""
+    if isinstance(x, Mapping):
+        return {str(k): jsonable(v) for k, v in x.items()}
+    if isinstance(x, list | tuple):
+        return [jsonable(v) for v in x]
+    if isinstance(x, np.ndarray):
+        return jsonable(x.tolist())
+    if isinstance(x, np.generic):
+        return jsonable(x.item())
+    if isinstance(x, float):
+        return x if math.isfinite(x) else str(x)
+    if x is None or isinstance(x, bool | int | str):
+        return x
+    return str(x)

@@ -1,0 +1,254 @@
+"""DICOM series as kerchunk references (see :func:`lazyvol.references.references`): one chunk per
+frame, native or compressed with a maintained numcodecs codec."""
+
+from __future__ import annotations
+
+import dataclasses
+import os
+from typing import Any
+
+import numpy as np
+
+from . import _io
+from ._frame_codecs import frame_codec, single_fragment
+from ._refs_common import EXTRA_AXES, assemble, jsonable, scale_attrs
+from .errors import FormatError, UnsupportedError
+
+__all__ = ["dicom_refs"]
+
+
+#: DicomPlan fields this module understands (with the layouts it can reference). A field added
+#: later with a non-default value (a new layout) is refused rather than referenced wrongly.
+_DICOM_PLAN_FIELDS = {
+    "paths",
+    "offsets",
+    "sizes",
+    "lengths",
+    "slopes",
+    "inters",
+    "rows",
+    "columns",
+    "nk",
+    "bits_allocated",
+    "bits_stored",
+    "signed",
+    "little_endian",
+    "swap_ow8",
+    "out_dtype",
+    "scale",
+    "encapsulated_syntax",
+    "photometric",
+    "fill",
+    "stamps",  # identity of each frame's file (read-time checks), not layout
+}
+
+
+def _short_repr(value: Any) -> str:
+    text = repr(value)
+    return text if len(text) <= 60 else text[:57] + "..."
+
+
+def _dicom_plan(vol: Any, display: str) -> Any:
+    from .chunking import source_of
+    from .dicom.pixels import DicomPlan
+
+    src = source_of(vol.data)
+    plan = src[1] if src is not None else None
+    if not isinstance(plan, DicomPlan):
+        raise UnsupportedError(
+            f"{display}: this DICOM volume is not a plain stack of frames (no frame plan); it "
+            "cannot be referenced"
+        )
+    for f in dataclasses.fields(plan):
+        if f.name in _DICOM_PLAN_FIELDS:
+            continue
+        default = f.default if f.default is not dataclasses.MISSING else None
+        if getattr(plan, f.name) not in (default, None, "", 0, False, ()):
+            raise UnsupportedError(
+                f"{display}: frames laid out with {f.name}={_short_repr(getattr(plan, f.name))} "
+                "(e.g. Siemens mosaic tiles) cannot be referenced one chunk per slice: a chunk "
+                "must be one contiguous byte range. Convert with lazyvol.open(...).to_zarr(...)"
+            )
+    return plan
+
+
+def dicom_refs(
+    path: str,
+    *,
+    series: str | int | None,
+    per_slice_rescale: str,
+    check_unused_bits: bool,
+    verify_decoded: bool = True,
+    **options: Any,
+) -> dict[str, Any]:
+    from .api import open_source
+
+    if os.path.isdir(path) and any(
+        os.path.exists(os.path.join(path, m)) for m in ("zarr.json", ".zgroup", ".zarray")
+    ):
+        raise UnsupportedError(f"{path}: is a Zarr store already; open it with zarr directly")
+    vol = open_source(path, series=series, scale=False, **options)
+    plan = _dicom_plan(vol, path)
+    if plan.swap_ow8:
+        raise UnsupportedError(
+            f"{path}: 8-bit pixels in an OW element of a big-endian file are byte-swapped in "
+            "pairs; no Zarr dtype reads them. Convert with lazyvol.open(...).to_zarr(...)"
+        )
+    if plan.photometric not in ("MONOCHROME1", "MONOCHROME2", "PALETTE COLOR"):
+        raise UnsupportedError(
+            f"{path}: PhotometricInterpretation (0028,0004) = {plan.photometric!r}; only "
+            "single-sample frames can be referenced"
+        )
+    if plan.bits_allocated not in (8, 16, 32, 64):
+        raise UnsupportedError(
+            f"{path}: BitsAllocated (0028,0100) = {plan.bits_allocated}: not a whole-byte dtype"
+        )
+    missing = [n for n, p in enumerate(plan.paths) if not p]
+    if missing:
+        raise UnsupportedError(
+            f"{path}: {len(missing)} slice(s) are missing and would be filled in "
+            "(allow_gaps=True); a referenced chunk must exist in a file. Reference the series "
+            "without allow_gaps"
+        )
+    shape = tuple(int(n) for n in vol.shape)
+    ni, nj, nk = shape[:3]
+    nt = len(plan.paths) // nk
+    kind = "i" if plan.signed else "u"
+    itemsize = plan.bits_allocated // 8
+    compressed = bool(plan.encapsulated_syntax)
+    # Decoders return native (little-endian here) arrays; native frames keep their file's order.
+    little = plan.little_endian or compressed
+    order = "|" if itemsize == 1 else ("<" if little else ">")
+    dtype = np.dtype(f"{order}{kind}{itemsize}")
+    nbytes = plan.rows * plan.columns * itemsize
+    codec: dict[str, Any] | None = None
+    checked: bool | None = None
+    ranges: list[tuple[int, int]] = []
+    if compressed:
+        codec = frame_codec(plan.encapsulated_syntax, dtype, path)
+        for p, off, n_bytes, size in zip(
+            plan.paths, plan.offsets, plan.lengths, plan.sizes, strict=True
+        ):
+            ranges.append(single_fragment(p, off, n_bytes, size))
+    else:
+        for n, (p, off, size) in enumerate(zip(plan.paths, plan.offsets, plan.sizes, strict=True)):
+            if off < 0 or off + nbytes > size:
+                raise FormatError(
+                    f"{p}: truncated: Pixel Data (7FE0,0010) of frame {n} needs {nbytes} bytes "
+                    f"at offset {off} but the file has {size}"
+                )
+            ranges.append((int(off), nbytes))
+        if plan.bits_stored < plan.bits_allocated:
+            checked = False
+            if check_unused_bits:
+                _check_unused_bits(plan, dtype, nbytes)
+                checked = True
+
+    refs: dict[str, Any] = {}
+    for t in range(nt):
+        for k in range(nk):
+            n = t * nk + k
+            key = f"{k}.0.0" + (f".{t}" if len(shape) > 3 else "")
+            refs[f"image/{key}"] = [os.path.abspath(plan.paths[n]), *ranges[n]]
+    stored_shape = (nk, nj, ni, *shape[3:])
+    chunks = (1, nj, ni, *(1 for _ in shape[3:]))
+    dims = ["k", "j", "i", *EXTRA_AXES[: len(shape) - 3]]
+
+    slopes = np.asarray(plan.slopes, dtype=np.float64)
+    inters = np.asarray(plan.inters, dtype=np.float64)
+    uniform = bool(np.all(slopes == slopes[0]) and np.all(inters == inters[0]))
+    attrs: dict[str, Any] = {}
+    extra: dict[str, tuple[np.ndarray, list[str]]] = {}
+    if uniform:
+        attrs = scale_attrs(float(slopes[0]), float(inters[0]))
+    elif per_slice_rescale == "arrays":
+        grid = (nk, nt) if len(shape) > 3 else (nk,)
+        sdims = ["k", "t"] if len(shape) > 3 else ["k"]
+        extra["rescale_slope"] = (slopes.reshape(nt, nk).T.reshape(grid), sdims)
+        extra["rescale_intercept"] = (inters.reshape(nt, nk).T.reshape(grid), sdims)
+    else:
+        k0 = next(n for n in range(len(slopes)) if (slopes[n], inters[n]) != (slopes[0], inters[0]))
+        raise UnsupportedError(
+            f"{path}: RescaleSlope (0028,1053) / RescaleIntercept (0028,1052) differ between "
+            f"slices (frame 0: {slopes[0]:g} / {inters[0]:g}, frame {k0} "
+            f"({plan.paths[k0]}): {slopes[k0]:g} / {inters[k0]:g}); one CF scale_factor cannot "
+            "express that. Pass per_slice_rescale='arrays' for per-slice arrays, or convert "
+            "with lazyvol.open(...).to_zarr(...)"
+        )
+    meta = {k: v for k, v in vol.meta.items() if k not in ("files", "scaled")}
+    group_attrs = {
+        "lazyvol": {
+            "affine": np.asarray(vol.affine, dtype=np.float64).tolist(),
+            "affine_axes": ["i", "j", "k"],
+            "stored_axes": dims,
+            "source": os.path.abspath(path),
+            "meta": jsonable(meta),
+            "bits_stored": plan.bits_stored,
+            "bits_allocated": plan.bits_allocated,
+            **({"unused_bits_checked": checked} if checked is not None else {}),
+            **(
+                {"rescale": "value = image * rescale_slope[k] + rescale_intercept[k] per slice"}
+                if extra
+                else {}
+            ),
+        }
+    }
+    if compressed:
+        group_attrs["lazyvol"]["transfer_syntax"] = plan.encapsulated_syntax
+        group_attrs["lazyvol"]["decoded_checked"] = bool(verify_decoded)
+    out = assemble(
+        refs, "image", stored_shape, chunks, dtype, dims, attrs, group_attrs, extra, codec
+    )
+    if compressed and verify_decoded:
+        _verify_decoded(out, vol, path, plan.paths)
+    return out
+
+
+def _verify_decoded(refs: dict[str, Any], vol: Any, path: str, files: tuple[str, ...]) -> None:
+    """Decode every chunk as a Zarr reader will (fsspec reference filesystem, zarr, the codec)
+    and compare it with lazyvol's own decode (pydicom's decoders): refuse on any difference."""
+    import fsspec
+    import zarr
+
+    fs = fsspec.filesystem("reference", fo=refs)
+    arr: Any = zarr.open_group(fs.get_mapper(""), mode="r", zarr_format=2)["image"]
+    data = vol.data
+    nk = int(vol.shape[2])
+    for t, rest in enumerate(np.ndindex(*vol.shape[3:]) if vol.ndim > 3 else [()]):
+        for k in range(nk):
+            where = (
+                f"{path}: slice k={k}" + (f", t={t}" if rest else "") + f" ({files[t * nk + k]})"
+            )
+            try:
+                got = np.asarray(arr[(k, slice(None), slice(None), *rest)])
+            except Exception as exc:
+                raise UnsupportedError(
+                    f"{where} cannot be decoded through its Zarr reference "
+                    f"({type(exc).__name__}: {exc}); convert with lazyvol.open(...).to_zarr(...)"
+                ) from None
+            want = np.asarray(data[(slice(None), slice(None), k, *rest)]).T
+            if got.shape != want.shape or not np.array_equal(got, want):
+                raise UnsupportedError(
+                    f"{where} decoded through its Zarr reference differs from the "
+                    "pixel values DICOM defines (the codec and pydicom disagree, e.g. on sign or "
+                    "unused bits); convert with lazyvol.open(...).to_zarr(...)"
+                )
+
+
+def _check_unused_bits(plan: Any, dtype: np.dtype, nbytes: int) -> None:
+    """Read every frame once: refuse when bits above BitsStored are not what a reader that
+    ignores them would get (cleared for unsigned data, the sign extension for signed data)."""
+    shift = plan.bits_allocated - plan.bits_stored
+    native = dtype.newbyteorder("=")
+    for n, (p, off) in enumerate(zip(plan.paths, plan.offsets, strict=True)):
+        raw = _io.map_array(p, int(off), (nbytes // dtype.itemsize,), dtype).astype(native)
+        clean = np.right_shift(np.left_shift(raw, shift), shift)
+        bad = np.flatnonzero(raw != clean)
+        if bad.size:
+            raise UnsupportedError(
+                f"{p}: frame {n} stores {int(raw[bad[0]])} where BitsStored (0028,0101) = "
+                f"{plan.bits_stored} of BitsAllocated (0028,0100) = {plan.bits_allocated} gives "
+                f"{int(clean[bad[0]])}: the unused high bits are set ({bad.size} pixels), and a "
+                "Zarr reader would return them as stored. Convert with "
+                "lazyvol.open(...).to_zarr(...)"
+            )

@@ -1,0 +1,51 @@
+"""One-pass out-of-core statistics over a :class:`lazyvol.Volume` (private; the public name is
+:func:`lazyvol.stats`).
+
+Modules: :mod:`.request` (validated arguments), :mod:`.parts` (typed partial results),
+:mod:`.blocks` (block tasks), :mod:`.merge` (merges), :mod:`.passes` (passes over the chunks),
+:mod:`.percentiles` (order statistics), :mod:`.finalise` (the result), :mod:`.result`
+(:class:`VolumeStats`), :mod:`.limits`.
+
+:func:`stats` reads every chunk once and reduces it to a small *partial* (counts, extremes, sums,
+mean and sum of squared deviations, value counts or a histogram); partials are merged in a tree
+inside the same ``dask.compute``, so peak memory is about one chunk per worker thread plus the
+partials, whatever the size of the volume.
+
+How each quantity is combined
+-----------------------------
+Integer and boolean data (``counts`` strategy, one pass)
+    Each chunk is reduced to exact value counts over the span of values it holds
+    (``numpy.bincount`` over ``value - chunk_min``), merged by aligning spans. Everything follows
+    exactly from the merged counts: count, min, max, the sum as a Python ``int`` (no overflow, even
+    for the sum of a large ``uint16`` volume), the mean and variance as correctly rounded
+    fractions, the histogram (identical to ``numpy.histogram``) and the percentiles (identical to
+    ``numpy.percentile``). 8- and 16-bit data always fit (at most 65,536 values). Wider integers
+    (e.g. CT in ``int32`` after rescaling) stay on this path while the values of a merged partial
+    span at most :data:`~lazyvol._stats.limits.MAX_COUNT_SPAN`; beyond that they fall back to the ``moments`` strategy below
+    (sum still exact) and the histogram takes a second pass.
+
+Floating-point data (``moments`` strategy)
+    Each chunk gives its count, NaN count, min/max, float64 sum (``math.fsum`` across chunks) and
+    mean and M2 (sum of squared deviations, corrected two-pass within the chunk, in float64). Chunks
+    are merged with the pairwise update of Chan, Golub & LeVeque (1979), which stays accurate where
+    a running float32 sum drifts. The histogram needs its range before the data is binned: with
+    ``range=`` (or explicit bin edges) it is computed in the same pass; without, a second pass
+    bins the data between the min and max found by the first (``result.passes == 2``). Percentiles
+    come from the histogram: the order statistics they need are known to lie in one bin, so each
+    percentile is stated with ``percentile_error`` = the width of the interval that holds it. With
+    ``exact_percentiles=True`` extra passes collect the values of only the bins holding those order
+    statistics (sub-binning bins that hold more than :data:`~lazyvol._stats.limits.EXACT_COLLECT_LIMIT` values) and give
+    exactly ``numpy.percentile`` (usually one extra pass).
+
+NaN values are counted (``nan_count``) and left out of every other statistic, as in
+``numpy.nanmean``/``numpy.nanpercentile``; infinities take part in min/max/mean/std but not in the
+histogram (whose default range is the finite min/max).
+"""
+
+from __future__ import annotations
+
+from .compute import stats
+from .limits import EXACT_COLLECT_LIMIT, MAX_COUNT_SPAN
+from .result import VolumeStats
+
+__all__ = ["EXACT_COLLECT_LIMIT", "MAX_COUNT_SPAN", "VolumeStats", "stats"]

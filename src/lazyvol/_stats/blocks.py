@@ -1,0 +1,284 @@
+"""Block tasks: reduce one chunk of the data (and of the mask) to a typed partial.
+
+These are the functions a dask graph runs; each takes a block, the matching mask block (or
+``None``) and a small frozen spec, and returns a :class:`~lazyvol._stats.parts.CountsPart`,
+:class:`~lazyvol._stats.parts.MomentsPart`, :class:`~lazyvol._stats.parts.Histogram` or
+:data:`~lazyvol._stats.parts.SelectPart`.
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Iterator
+from fractions import Fraction
+from typing import Any, Literal
+
+import numpy as np
+import numpy.typing as npt
+
+from . import limits
+from .parts import (
+    BlockSpec,
+    CountsPart,
+    Histogram,
+    IntArray,
+    MomentsPart,
+    Part,
+    Picked,
+    SelectPart,
+    SelectSpec,
+    SelectTarget,
+)
+
+__all__ = ["block_hist", "block_select", "block_stats", "int_sum", "value_counts"]
+
+Values = npt.NDArray[Any]
+
+
+def _prepare(block: Any, mblock: Any, kept: tuple[int, ...]) -> tuple[Values, Values | None, int]:
+    """The block in native byte order, the mask block, and the number of output rows."""
+    arr: Values = np.asarray(block)
+    if not arr.dtype.isnative:
+        arr = arr.astype(arr.dtype.newbyteorder("="))
+    mb = None if mblock is None else np.asarray(mblock)
+    k = int(np.prod(tuple(arr.shape[a] for a in kept), dtype=np.int64))
+    return arr, mb, k
+
+
+def iter_rows(
+    block: Values, mblock: Values | None, kept: tuple[int, ...]
+) -> Iterator[tuple[int, Values]]:
+    """Yield ``(row, values)``: the in-mask values of each output row of the block, 1D."""
+    kshape = tuple(block.shape[a] for a in kept)
+    for r, pos in enumerate(np.ndindex(*kshape)):
+        idx: list[int | slice] = [slice(None)] * block.ndim
+        for a, p in zip(kept, pos):
+            idx[a] = p
+        sub = block[tuple(idx)]
+        order: Literal["C", "F"] = (
+            "F" if sub.flags.f_contiguous and not sub.flags.c_contiguous else "C"
+        )
+        v = np.ravel(sub, order=order)
+        if mblock is not None:
+            m = np.ravel(mblock[tuple(idx)], order=order)
+            if m.dtype != np.bool_:
+                m = (m != 0) & ~np.isnan(m) if m.dtype.kind in "fc" else m != 0
+            v = v[m]
+        yield r, v
+
+
+def _drop_nan(v: Values) -> Values:
+    nanm = np.isnan(v)
+    return v[~nanm] if nanm.any() else v
+
+
+def pieces(v: Values) -> Iterator[Values]:
+    """Consecutive pieces of at most :data:`~lazyvol._stats.limits.PIECE` elements."""
+    for s in range(0, v.size, limits.PIECE):
+        yield v[s : s + limits.PIECE]
+
+
+def int_sum(v: Values) -> int:
+    """Exact sum of an integer array as a Python int (no overflow for any integer dtype)."""
+    if v.size == 0:
+        return 0
+    if v.dtype.itemsize < 8:
+        acc = np.uint64 if v.dtype.kind == "u" else np.int64
+        return sum(int(np.sum(p, dtype=acc)) for p in pieces(v))
+    total = 0
+    for p in pieces(v):
+        u = p.view(np.uint64)
+        lo = int(np.sum(u & np.uint64(0xFFFFFFFF), dtype=np.uint64))
+        hi_bits = u >> np.uint64(32)
+        if v.dtype.kind == "i":
+            hi = int(np.sum(hi_bits.view(np.int64) - np.where(p < 0, 1 << 32, 0), dtype=np.int64))
+        else:
+            hi = int(np.sum(hi_bits, dtype=np.uint64))
+        total += (hi << 32) + lo
+    return total
+
+
+def value_counts(v: Values) -> tuple[int, IntArray] | None:
+    """(offset, counts) of an integer/bool array: ``counts[i] = #(v == offset + i)``.
+
+    None when the values span more than :data:`~lazyvol._stats.limits.MAX_COUNT_SPAN`.
+    """
+    if v.dtype == np.bool_:
+        v = v.view(np.uint8)
+    lo = int(v.min())
+    hi = int(v.max())
+    span = hi - lo + 1
+    if span > limits.MAX_COUNT_SPAN:
+        return None
+    counts = np.zeros(span, dtype=np.int64)
+    small = v.dtype.itemsize <= 2
+    for p in pieces(v):
+        if small and lo >= 0:
+            counts += np.bincount(p, minlength=lo + span)[lo:]
+        else:
+            offsets = (p.astype(np.int64) - lo) if small else _shift(p, lo)
+            counts += np.bincount(offsets, minlength=span)
+    return lo, counts
+
+
+def _shift(p: Values, lo: int) -> IntArray:
+    # Wide integers: the span fits in int64 here (span <= MAX_COUNT_SPAN), so a wrapping subtraction
+    # in uint64 and a view as int64 give the exact offsets.
+    return (p.astype(np.uint64) - np.uint64(lo % (1 << 64))).view(np.int64)
+
+
+# -- the statistics pass -------------------------------------------------------------------------
+
+
+def block_stats(block: Any, mblock: Any, spec: BlockSpec) -> Part:
+    """Dask task of the first pass: counts (integers) or moments (floats) of one block."""
+    arr, mb, k = _prepare(block, mblock, spec.kept)
+    if spec.kind == "int":
+        return _block_counts(arr, mb, spec, k)
+    part = MomentsPart.empty(k, integer=False)
+    if spec.bins is not None and (spec.range is not None or not isinstance(spec.bins, int)):
+        part.hist = Histogram.zeros(k, spec.nbins)
+    for r, v in iter_rows(arr, mb, spec.kept):
+        nanm = np.isnan(v)
+        n_nan = int(np.count_nonzero(nanm))
+        if n_nan:
+            v = v[~nanm]
+        part.nan[r] = n_nan
+        moments_row(part, r, v)
+        if part.hist is not None:
+            hist_row(part.hist, r, v, spec)
+    return part
+
+
+def _block_counts(block: Values, mb: Values | None, spec: BlockSpec, k: int) -> Part:
+    rows: list[tuple[int, IntArray] | None] = []
+    for _r, v in iter_rows(block, mb, spec.kept):
+        vc = value_counts(v) if v.size else None
+        if v.size and vc is None:
+            return _block_moments(block, mb, spec, k)
+        rows.append(vc)
+    present = [x for x in rows if x is not None]
+    if not present:
+        return CountsPart.empty(k)
+    lo = min(o for o, _ in present)
+    hi = max(o + len(c) - 1 for o, c in present)
+    if hi - lo + 1 > limits.MAX_COUNT_SPAN:
+        return _block_moments(block, mb, spec, k)
+    counts = np.zeros((k, hi - lo + 1), dtype=np.int64)
+    for r, x in enumerate(rows):
+        if x is not None:
+            o, c = x
+            counts[r, o - lo : o - lo + len(c)] = c
+    n = counts.sum(axis=1)
+    nonzero = n - counts[:, -lo] if lo <= 0 <= hi else n.copy()
+    return CountsPart(offset=lo, counts=counts, n=n, nan=np.zeros(k, np.int64), nonzero=nonzero)
+
+
+def _block_moments(block: Values, mb: Values | None, spec: BlockSpec, k: int) -> MomentsPart:
+    """Integer rows too spread out to count values: per-row moments (exact sums)."""
+    part = MomentsPart.empty(k, integer=True)
+    for r, v in iter_rows(block, mb, spec.kept):
+        moments_row(part, r, v)
+    return part
+
+
+def moments_row(part: MomentsPart, r: int, v: Values) -> None:
+    """Fill row ``r`` of a moments partial from the (NaN-free) values ``v``."""
+    n = int(v.size)
+    part.n[r] = n
+    if n == 0:
+        return
+    part.nonzero[r] = int(np.count_nonzero(v))
+    vmin, vmax = v.min(), v.max()
+    part.vmin[r] = vmin.item()
+    part.vmax[r] = vmax.item()
+    if v.dtype.kind in "iub":
+        s = int_sum(v.view(np.uint8) if v.dtype == np.bool_ else v)
+        part.sums[r] = s
+        mean = float(Fraction(s, n))
+        part.fmin[r], part.fmax[r] = part.vmin[r], part.vmax[r]
+    else:
+        if np.isfinite(vmin) and np.isfinite(vmax):
+            part.fmin[r], part.fmax[r] = float(vmin), float(vmax)
+        else:
+            fin = v[np.isfinite(v)]
+            if fin.size:
+                part.fmin[r], part.fmax[r] = float(fin.min()), float(fin.max())
+        total = math.fsum(float(np.sum(p, dtype=np.float64)) for p in pieces(v))
+        part.sums[r] = [total]
+        mean = total / n
+    part.mean[r] = mean
+    part.m2[r] = _m2(v, mean)
+
+
+def _m2(v: Values, mean: float) -> float:
+    """Sum of squared deviations from ``mean`` (corrected two-pass, float64)."""
+    if not math.isfinite(mean):
+        return math.nan
+    m2 = 0.0
+    corr = 0.0
+    for p in pieces(v):
+        d = p.astype(np.float64) - mean
+        m2 += float(np.dot(d, d))
+        corr += float(np.sum(d))
+    m2 -= corr * corr / v.size
+    return max(m2, 0.0)
+
+
+def hist_row(hist: Histogram, r: int, v: Values, spec: BlockSpec) -> None:
+    """Add the (NaN-free) values ``v`` to row ``r`` of ``hist``."""
+    if v.size == 0:
+        return
+    if isinstance(spec.bins, int):
+        h, edges = np.histogram(v, bins=spec.bins, range=spec.range)
+    else:
+        h, edges = np.histogram(v, bins=np.asarray(spec.bins, dtype=np.float64))
+    hist.counts[r] += h
+    hist.under[r] += int(np.count_nonzero(v < edges[0]))
+    hist.over[r] += int(np.count_nonzero(v > edges[-1]))
+
+
+# -- the histogram pass (floating-point data without a known range) ------------------------------
+
+
+def block_hist(block: Any, mblock: Any, spec: BlockSpec) -> Histogram:
+    """Dask task of the second pass: the histogram of one block."""
+    arr, mb, k = _prepare(block, mblock, spec.kept)
+    hist = Histogram.zeros(k, spec.nbins)
+    for r, v in iter_rows(arr, mb, spec.kept):
+        hist_row(hist, r, _drop_nan(v) if spec.kind == "float" else v, spec)
+    return hist
+
+
+# -- exact percentile passes ---------------------------------------------------------------------
+
+
+def block_select(block: Any, mblock: Any, spec: SelectSpec) -> SelectPart:
+    """For each target interval: its values (``collect``) or a sub-histogram, plus min/max."""
+    arr, mb, _k = _prepare(block, mblock, spec.kept)
+    by_row: dict[int, list[tuple[int, SelectTarget]]] = {}
+    for t, tgt in enumerate(spec.targets):
+        by_row.setdefault(tgt.row, []).append((t, tgt))
+    out: SelectPart = {}
+    for r, v in iter_rows(arr, mb, spec.kept):
+        if r not in by_row:
+            continue
+        if spec.kind == "float":
+            v = _drop_nan(v)
+        for t, tgt in by_row[r]:
+            out[t] = _pick(v, tgt)
+    return out
+
+
+def _pick(v: Values, tgt: SelectTarget) -> Picked:
+    upper = (v <= tgt.hi) if tgt.closed else (v < tgt.hi)
+    sel = v[(v >= tgt.lo) & upper]
+    if sel.size == 0:
+        if tgt.collect:
+            return Picked(None, None)
+        return Picked(None, None, sub_counts=np.zeros(limits.SUB_BINS, dtype=np.int64))
+    lo, hi = sel.min().item(), sel.max().item()
+    if tgt.collect:
+        return Picked(lo, hi, values=[sel.copy()])
+    h, _ = np.histogram(sel, bins=limits.SUB_BINS, range=(tgt.lo, tgt.hi))
+    return Picked(lo, hi, sub_counts=h.astype(np.int64))

@@ -1,0 +1,167 @@
+"""The public function :func:`lazyvol.stats`: validate, run the passes, finalise."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from typing import Any
+
+import dask.array as da
+import numpy as np
+import numpy.typing as npt
+
+from ..geometry import check_same_grid
+from ..volume import Volume
+from .finalise import finalise
+from .merge import global_range
+from .parts import FloatArray, HistRange, MomentsPart, Part
+from .passes import Passes
+from .request import StatsRequest
+from .result import VolumeStats
+
+__all__ = ["stats"]
+
+
+def stats(
+    vol: Volume | da.Array | np.ndarray,
+    *,
+    mask: Volume | da.Array | np.ndarray | None = None,
+    bins: int | Sequence[float] | None = 256,
+    range: tuple[float, float] | None = None,  # numpy's name for it
+    percentiles: Sequence[float] = (1, 5, 25, 50, 75, 95, 99),
+    axis: int | Sequence[int] | None = None,
+    exact_percentiles: bool = False,
+    ddof: int = 0,
+    progress: bool = False,
+) -> VolumeStats:
+    """Statistics of a volume in one pass over its chunks (bounded memory).
+
+    Parameters
+    ----------
+    vol : Volume, dask array or numpy array
+        The data. Integer, boolean and floating-point dtypes are supported.
+    mask : Volume or array, optional
+        Statistics over the voxels where the mask is non-zero (and not NaN). Must be on the same
+        grid: same shape (a 3D mask also applies to every volume of a 4D series) and, for
+        Volumes, the same affine within 1e-3 of a voxel; otherwise :class:`GridMismatchError`.
+        Neither volume is loaded whole: mask chunks are read alongside the data's.
+    bins : int, sequence of float or None
+        Histogram bins over ``range`` (default: the data's min..max; ``numpy.histogram`` rules), or
+        explicit edges. ``None``: no histogram.
+    range : (float, float), optional
+        Histogram range. For floating-point data, giving it keeps the computation to one pass.
+    percentiles : sequence of float
+        Percentiles (0..100) to report, ``numpy.percentile``'s default (linear) method.
+    axis : int or sequence of int, optional
+        Axes to reduce (default: all). ``axis=(0, 1, 2)`` on a 4D series gives one result per
+        time point; the kept axes become the shape of every field. Meant for a modest number of
+        outputs (per volume, per slice).
+    exact_percentiles : bool
+        Floating-point data: make the percentiles exact with extra passes that collect only the
+        values of the bins holding the needed order statistics. Integer data is always exact.
+    ddof : int
+        Delta degrees of freedom of ``var``/``std`` (numpy's meaning).
+    progress : bool
+        Show a tqdm progress bar on stderr (local schedulers only).
+
+    Returns
+    -------
+    VolumeStats
+
+    Raises
+    ------
+    GridMismatchError
+        The mask's shape or affine differ from the volume's.
+    TypeError
+        Complex or non-numeric data.
+
+    Notes
+    -----
+    One ``dask.compute`` reads each chunk once for count, NaN count, non-zero count, min, max,
+    sum, mean and std, and for integer data the exact histogram and percentiles as well. Floating
+    point data without ``range=`` needs a second pass for the histogram (its range is the min/max
+    of the first), and ``exact_percentiles`` usually one more. ``result.passes`` says how many were
+    made. Memory: one chunk per thread plus small partials (value counts over at most
+    :data:`~lazyvol._stats.limits.MAX_COUNT_SPAN` values, or ``bins`` counts, per output row).
+
+    Examples
+    --------
+    >>> import numpy as np, lazyvol as lv
+    >>> vol = lv.Volume(np.arange(24, dtype="uint16").reshape(2, 3, 4))
+    >>> res = lv.stats(vol, bins=4)
+    >>> res.count, res.min, res.max, res.sum, res.mean
+    (24, 0, 23, 276, 11.5)
+    >>> res.histogram.tolist()
+    [6, 6, 6, 6]
+    """
+    data, affine, source = _as_dask(vol)
+    req = StatsRequest.build(
+        data.dtype,
+        data.ndim,
+        bins=bins,
+        hist_range=range,
+        percentiles=percentiles,
+        axis=axis,
+        exact_percentiles=exact_percentiles,
+        ddof=ddof,
+        progress=progress,
+    )
+    if data.dtype == np.bool_:
+        data = data.astype(np.uint8)  # numbers 0/1 (numpy refuses percentiles of booleans)
+    mdata = None if mask is None else _mask_on_grid(data, affine, source, mask)
+    passes = Passes(data, mdata, req)
+    merged = passes.statistics()
+    edges = _edges(merged, req, data.dtype)
+    if edges is not None and isinstance(merged, MomentsPart) and merged.hist is None:
+        assert req.bins is not None
+        rng = _hist_range(merged, req, data.dtype) if isinstance(req.bins, int) else None
+        merged.hist = passes.histogram(req.bins, rng)
+    run_select = (
+        passes.select if (req.exact_percentiles and isinstance(merged, MomentsPart)) else None
+    )
+    return finalise(merged, edges, req, passes.kshape, passes.count, run_select)
+
+
+def _as_dask(vol: Volume | da.Array | npt.ArrayLike) -> tuple[da.Array, FloatArray | None, str]:
+    """(data, affine or None, source name) of a Volume, dask array or array-like."""
+    if isinstance(vol, Volume):
+        return vol.data, vol.affine, vol.source
+    if isinstance(vol, da.Array):
+        return vol, None, ""
+    return da.asarray(np.asarray(vol)), None, ""
+
+
+def _mask_on_grid(
+    data: da.Array, affine: FloatArray | None, source: str, mask: Volume | da.Array | npt.ArrayLike
+) -> da.Array:
+    """The mask checked against the data's grid, broadcast and chunked like the data."""
+    mdata, maff, msource = _as_dask(mask)
+    check_same_grid(data.shape, affine, mdata.shape, maff, source=source, mask_source=msource)
+    if mdata.ndim < data.ndim:
+        mdata = da.broadcast_to(
+            mdata.reshape(mdata.shape + (1,) * (data.ndim - mdata.ndim)), data.shape
+        )
+    out: da.Array = mdata.rechunk(data.chunks)
+    return out
+
+
+def _hist_range(merged: Part, req: StatsRequest, dtype: np.dtype[Any]) -> HistRange:
+    """The histogram range: the user's, else the data's finite min..max in the data's dtype."""
+    if req.range is not None:
+        return req.range
+    lo_hi = global_range(merged)
+    if lo_hi is None:
+        return (0.0, 1.0)
+    # numpy.histogram's default range is (a.min(), a.max()) as scalars of a's dtype; the edges (and
+    # so the binning) depend on that, so keep the same scalars.
+    return (dtype.type(lo_hi[0]), dtype.type(lo_hi[1]))
+
+
+def _edges(merged: Part, req: StatsRequest, dtype: np.dtype[Any]) -> FloatArray | None:
+    """The histogram's bin edges (None without a histogram)."""
+    if req.bins is None:
+        return None
+    if not isinstance(req.bins, int):
+        return np.asarray(req.bins, dtype=np.float64)
+    rng = _hist_range(merged, req, dtype)
+    edges: FloatArray = np.histogram_bin_edges(np.empty(0, dtype=dtype), bins=req.bins, range=rng)
+    return edges

@@ -1,0 +1,22 @@
+"""Size limits of the statistics engine.
+
+Read as module attributes at call time (``limits.MAX_COUNT_SPAN``), so a test can lower one with
+``monkeypatch.setattr(lazyvol._stats.limits, "EXACT_COLLECT_LIMIT", 50)``.
+"""
+
+from __future__ import annotations
+
+__all__ = ["EXACT_COLLECT_LIMIT", "MAX_COUNT_SPAN"]
+
+#: Largest span of integer values (max - min + 1) kept as exact value counts in a partial.
+MAX_COUNT_SPAN = 1 << 16
+#: Exact percentiles: a bin holding at most this many values has them collected and sorted.
+EXACT_COLLECT_LIMIT = 1 << 20
+#: Elements processed at a time inside a chunk (bounds temporaries to a few MiB).
+PIECE = 1 << 20
+#: Fan-in of the merge tree.
+SPLIT_EVERY = 8
+#: Give up refining exact percentiles after this many passes (the result then says so).
+MAX_EXACT_PASSES = 12
+#: Sub-bins of an interval too full to collect during exact percentile selection.
+SUB_BINS = 1024

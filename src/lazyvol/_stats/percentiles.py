@@ -1,0 +1,168 @@
+"""Percentiles from counts or histograms, and the exact selection of order statistics.
+
+Percentiles follow ``numpy.percentile``'s default (linear) method: each needs two order statistics
+(the values of rank ``prev`` and ``next``) and interpolates between them. From a histogram, an order
+statistic is known to lie in one bin (a :class:`Bracket`); exact selection narrows brackets with
+extra passes until the values are known.
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Callable
+from dataclasses import dataclass
+from typing import Any, TypeAlias
+
+import numpy as np
+import numpy.typing as npt
+
+from . import limits
+from .parts import FloatArray, IntArray, MomentsPart, Picked, Scalar, SelectTarget
+
+__all__ = ["Bracket", "estimate", "exact_select", "lerp_numpy", "locate", "ranks"]
+
+#: (row, rank) of an order statistic.
+RankKey: TypeAlias = tuple[int, int]
+#: Runs one select pass over the given targets; returns what was found per target index.
+SelectRunner: TypeAlias = Callable[[list[SelectTarget]], dict[int, Picked]]
+
+
+@dataclass(frozen=True)
+class Bracket:
+    """An interval ``[lo, hi)`` (``[lo, hi]`` when closed) known to hold an order statistic."""
+
+    lo: Scalar
+    hi: Scalar
+    below: int  # values of the row below ``lo``
+    count: int  # values of the row inside the interval
+    closed: bool
+
+
+#: An order statistic: its exact value, or the bracket known to hold it.
+OrderStat: TypeAlias = Scalar | Bracket
+
+
+def lerp_numpy(a: npt.NDArray[Any], b: npt.NDArray[Any], t: FloatArray) -> npt.NDArray[Any]:
+    """numpy's ``_lerp`` for the linear percentile method (same rounding as ``np.percentile``)."""
+    diff = b - a
+    out: npt.NDArray[Any] = np.asanyarray(np.add(a, diff * t))
+    np.subtract(b, diff * (1 - t), out=out, where=t >= 0.5, casting="unsafe", dtype=out.dtype)
+    return out
+
+
+def ranks(n: int, q: tuple[float, ...]) -> tuple[IntArray, IntArray, FloatArray]:
+    """numpy's linear-method ranks: (previous index, next index, gamma) per q."""
+    qf = np.true_divide(np.asarray(q, dtype=np.float64), 100)
+    virtual = (n - 1) * qf
+    prev = np.floor(virtual)
+    nxt = prev + 1
+    above = virtual >= n - 1
+    prev[above] = n - 1
+    nxt[above] = n - 1
+    below = virtual < 0
+    prev[below] = 0
+    nxt[below] = 0
+    gamma = np.asarray(virtual - np.floor(virtual), dtype=np.float64)
+    return prev.astype(np.int64), nxt.astype(np.int64), gamma
+
+
+def locate(rank: int, n: int, m: MomentsPart, r: int, edges: FloatArray | None) -> Bracket | None:
+    """The bracket holding order statistic ``rank`` of row ``r`` (from its histogram, if any)."""
+    vmin, vmax = m.vmin[r], m.vmax[r]
+    if vmin is None or vmax is None:
+        return None
+    if m.hist is None or edges is None:
+        return Bracket(vmin, vmax, 0, n, True)
+    under = int(m.hist.under[r])
+    h = m.hist.counts[r]
+    if rank < under:
+        return Bracket(vmin, float(edges[0]), 0, under, False)
+    cum = np.cumsum(h)
+    inside = int(cum[-1]) if len(cum) else 0
+    if rank >= under + inside:
+        # Above the last edge. Values equal to +inf do not sit in any bin either; they are above.
+        above = float(np.nextafter(edges[-1], np.inf))
+        return Bracket(above, vmax, under + inside, n - under - inside, True)
+    j = int(np.searchsorted(cum, rank - under, side="right"))
+    below = under + (int(cum[j - 1]) if j else 0)
+    last = j == len(h) - 1
+    return Bracket(float(edges[j]), float(edges[j + 1]), below, int(h[j]), last)
+
+
+def estimate(order_stats: dict[RankKey, OrderStat], r: int, rank: int) -> tuple[float, float]:
+    """(value, error bound) of an order statistic: exact value, or interpolated within its bin."""
+    x = order_stats.get((r, rank))
+    if x is None:
+        return math.nan, math.inf
+    if not isinstance(x, Bracket):
+        return x, 0.0
+    lo_f, hi_f = float(x.lo), float(x.hi)
+    if x.count <= 0 or not (math.isfinite(lo_f) and math.isfinite(hi_f)):
+        return (lo_f if math.isfinite(lo_f) else hi_f), math.inf
+    frac = (rank - x.below + 0.5) / x.count
+    return lo_f + (hi_f - lo_f) * frac, hi_f - lo_f
+
+
+def _target_key(r: int, b: Bracket) -> tuple[int, float, float, bool]:
+    return (r, float(b.lo), float(b.hi), b.closed)
+
+
+def exact_select(
+    pending: dict[RankKey, Bracket], run_select: SelectRunner
+) -> tuple[dict[RankKey, Scalar], int, dict[RankKey, Bracket]]:
+    """Refine brackets until each order statistic is known exactly.
+
+    Returns (exact values, passes made, brackets left unresolved after
+    :data:`~lazyvol._stats.limits.MAX_EXACT_PASSES`).
+    """
+    got: dict[RankKey, Scalar] = {}
+    passes = 0
+    while pending and passes < limits.MAX_EXACT_PASSES:
+        # One target per distinct (row, interval); several ranks can share it.
+        targets: list[SelectTarget] = []
+        tkey: dict[tuple[int, float, float, bool], int] = {}
+        for (r, _rank), b in pending.items():
+            key = _target_key(r, b)
+            if key not in tkey:
+                tkey[key] = len(targets)
+                collect = b.count <= limits.EXACT_COLLECT_LIMIT
+                targets.append(SelectTarget(r, key[1], key[2], b.closed, collect))
+        merged = run_select(targets)
+        passes += 1
+        nxt: dict[RankKey, Bracket] = {}
+        for (r, rank), b in pending.items():
+            picked = merged.get(tkey[_target_key(r, b)], Picked(None, None))
+            value, narrower = _refine(picked, rank, b)
+            if value is not None:
+                got[(r, rank)] = value
+            elif narrower is not None:
+                nxt[(r, rank)] = narrower
+        pending = nxt
+    return got, passes, pending
+
+
+def _refine(picked: Picked, rank: int, b: Bracket) -> tuple[Scalar | None, Bracket | None]:
+    """The order statistic's value if ``picked`` settles it, else a narrower bracket (or neither)."""
+    if picked.lo is not None and picked.lo == picked.hi:
+        return picked.lo, None
+    if picked.sub_counts is None:  # collected values
+        vals = np.sort(np.concatenate(picked.values)) if picked.values else np.empty(0)
+        i = rank - b.below
+        if 0 <= i < len(vals):
+            value: Scalar = vals[i].item()
+            return value, None
+        return None, None
+    payload = picked.sub_counts
+    cum = np.cumsum(payload)
+    j = int(np.searchsorted(cum, rank - b.below, side="right"))
+    if j >= len(payload):
+        return None, None
+    sub = np.histogram_bin_edges(np.empty(0), bins=limits.SUB_BINS, range=(b.lo, b.hi))
+    last = j == limits.SUB_BINS - 1
+    return None, Bracket(
+        float(sub[j]),
+        float(sub[j + 1]),
+        b.below + (int(cum[j - 1]) if j else 0),
+        int(payload[j]),
+        b.closed if last else False,
+    )

@@ -1,0 +1,117 @@
+"""One request object: the validated arguments of :func:`lazyvol.stats`.
+
+Validation happens here, before any graph is built. This is also the place for a future
+per-channel mode (RGB or vector volumes, whose dtype is structured or which have a channel axis):
+:func:`_data_kind` is where such a dtype is recognised and either mapped to per-channel statistics or
+refused with a typed error.
+"""
+
+from __future__ import annotations
+
+import itertools
+import math
+from collections.abc import Sequence
+from dataclasses import dataclass
+
+import numpy as np
+
+from .parts import Bins, Kind
+
+__all__ = ["StatsRequest"]
+
+
+def _data_kind(dtype: np.dtype[np.generic]) -> Kind:
+    """``"int"`` (bool, signed and unsigned integers) or ``"float"``; anything else is refused."""
+    if dtype.kind not in "biuf":
+        raise TypeError(f"stats() needs integer, boolean or floating-point data, got {dtype}")
+    return "int" if dtype.kind in "biu" else "float"
+
+
+def _reduced_axes(axis: int | Sequence[int] | None, ndim: int) -> tuple[int, ...]:
+    if axis is None:
+        return tuple(range(ndim))
+    ax = (axis,) if isinstance(axis, int | np.integer) else tuple(axis)
+    red = tuple(sorted({int(a) % ndim for a in ax}))
+    if len(red) != len(ax):
+        raise ValueError(f"repeated axis in {axis!r}")
+    return red
+
+
+def _bins(bins: int | Sequence[float] | None) -> Bins | None:
+    if bins is None:
+        return None
+    if isinstance(bins, int | np.integer):
+        if bins < 1:
+            raise ValueError(f"bins must be >= 1, got {bins}")
+        return int(bins)
+    edges = tuple(float(e) for e in bins)
+    if len(edges) < 2 or any(b2 < b1 for b1, b2 in itertools.pairwise(edges)):
+        raise ValueError("bin edges must be a monotonically increasing sequence of 2+ values")
+    return edges
+
+
+def _range(hist_range: tuple[float, float] | None) -> tuple[float, float] | None:
+    if hist_range is None:
+        return None
+    rng = (float(hist_range[0]), float(hist_range[1]))
+    if not (math.isfinite(rng[0]) and math.isfinite(rng[1])) or rng[0] > rng[1]:
+        raise ValueError(f"range must be finite with min <= max, got {hist_range!r}")
+    return rng
+
+
+@dataclass(frozen=True)
+class StatsRequest:
+    """What :func:`lazyvol.stats` was asked for, validated."""
+
+    dtype: str  # the data's dtype as given ("bool" stays "bool"; it is counted as 0/1)
+    kind: Kind
+    ndim: int
+    reduced: tuple[int, ...]  # axes reduced
+    kept: tuple[int, ...]  # axes kept in the output (empty without ``axis=``)
+    per_axis: bool  # ``axis=`` was given: every field is an array over the kept axes
+    bins: Bins | None
+    range: tuple[float, float] | None
+    q: tuple[float, ...]
+    exact_percentiles: bool
+    ddof: int
+    progress: bool
+
+    @classmethod
+    def build(
+        cls,
+        dtype: np.dtype[np.generic],
+        ndim: int,
+        *,
+        bins: int | Sequence[float] | None,
+        hist_range: tuple[float, float] | None,
+        percentiles: Sequence[float],
+        axis: int | Sequence[int] | None,
+        exact_percentiles: bool,
+        ddof: int,
+        progress: bool,
+    ) -> StatsRequest:
+        """Validate the arguments of :func:`lazyvol.stats` for data of ``dtype`` and ``ndim``."""
+        kind = _data_kind(dtype)
+        reduced = _reduced_axes(axis, ndim)
+        q = tuple(float(x) for x in percentiles)
+        if any(not 0 <= x <= 100 for x in q):
+            raise ValueError(f"percentiles must be in 0..100, got {q}")
+        return cls(
+            dtype=str(dtype),
+            kind=kind,
+            ndim=ndim,
+            reduced=reduced,
+            kept=tuple(a for a in range(ndim) if a not in reduced),
+            per_axis=axis is not None,
+            bins=_bins(bins),
+            range=_range(hist_range),
+            q=q,
+            exact_percentiles=exact_percentiles,
+            ddof=ddof,
+            progress=progress,
+        )
+
+    @property
+    def value_dtype(self) -> np.dtype[np.generic]:
+        """The dtype the statistics are computed in (booleans as ``uint8``)."""
+        return np.dtype(np.uint8) if self.dtype == "bool" else np.dtype(self.dtype)

@@ -1,0 +1,207 @@
+"""Value checks on DICOM header records before they become a volume.
+
+Header parsing (:mod:`lazyvol.dicom.header`) keeps what each file says; this module decides whether
+those values can describe an image at all, and applies the two repairs that trusted tools apply:
+
+- refused (a ``FormatError`` naming the file, the keyword and tag, and the value): Rows or Columns
+  0, BitsAllocated 0 or not 1 or a multiple of 8, PixelRepresentation other than 0/1,
+  NumberOfFrames below 1, a non-finite or non-positive PixelSpacing, an ImageOrientationPatient
+  that is not two orthonormal directions beyond rounding, non-finite ImagePositionPatient,
+  RescaleSlope or RescaleIntercept;
+- repaired: ImageOrientationPatient off by rounding only is replaced by the nearest orthonormal
+  pair; RescaleSlope 0 is taken as 1 (as dcm2niix does: a zero slope would map every voxel to the
+  intercept), with a warning naming the files, recorded in ``meta["rescale_slope_zero"]``.
+
+:func:`check_records` runs where a series is formed, so a refused series shows its reason in
+``lazyvol.scan`` / ``lazyvol info`` and ``lazyvol.open`` raises it.
+"""
+
+from __future__ import annotations
+
+import math
+import warnings as _warnings
+from collections.abc import Sequence
+from typing import Any
+
+import numpy as np
+
+from .records import FrameRecord
+
+__all__ = ["IOP_TOLERANCE", "check_records", "normalised_iop", "record_problem", "warn_slope_zero"]
+
+#: Largest departure from orthonormal ImageOrientationPatient taken as rounding (unit length and
+#: perpendicularity, each within this much): 0.01 is ~0.6 degrees, far beyond the 5-6 decimals
+#: scanners write and far below any real skew.
+IOP_TOLERANCE = 1e-2
+
+_TAGS = {
+    "Rows": "(0028,0010)",
+    "Columns": "(0028,0011)",
+    "BitsAllocated": "(0028,0100)",
+    "PixelRepresentation": "(0028,0103)",
+    "NumberOfFrames": "(0028,0008)",
+    "PixelSpacing": "(0028,0030)",
+    "ImageOrientationPatient": "(0020,0037)",
+    "ImagePositionPatient": "(0020,0032)",
+    "RescaleSlope": "(0028,1053)",
+    "RescaleIntercept": "(0028,1052)",
+}
+
+
+def _named(keyword: str) -> str:
+    return f"{keyword} {_TAGS[keyword]}"
+
+
+def _finite(values: Sequence[float] | None) -> bool:
+    return values is None or all(math.isfinite(float(v)) for v in values)
+
+
+def normalised_iop(iop: Sequence[float]) -> tuple[list[float] | None, str]:
+    """``(orthonormal cosines, "")`` when ``iop`` is orthonormal within :data:`IOP_TOLERANCE`,
+    else ``(None, why)``.
+
+    The repair is the nearest orthonormal pair (polar decomposition of the 3x2 matrix of the two
+    cosines), which spreads a rounding error over both directions instead of favouring the row.
+    """
+    v = np.asarray(iop, dtype=np.float64).reshape(6)
+    if not np.isfinite(v).all():
+        return None, "is not finite"
+    row, col = v[:3], v[3:]
+    nr, nc = float(np.linalg.norm(row)), float(np.linalg.norm(col))
+    dot = float(row @ col)
+    problems = []
+    if abs(nr - 1) > IOP_TOLERANCE:
+        problems.append(f"row direction length {nr:.4g}")
+    if abs(nc - 1) > IOP_TOLERANCE:
+        problems.append(f"column direction length {nc:.4g}")
+    if nr > 0 and nc > 0 and abs(dot) / (nr * nc) > IOP_TOLERANCE:
+        angle = math.degrees(math.acos(max(-1.0, min(1.0, dot / (nr * nc)))))
+        problems.append(f"angle between row and column {angle:.2f} degrees")
+    if problems:
+        return None, (
+            "is not two orthonormal direction cosines ("
+            + ", ".join(problems)
+            + f"; unit length and 90 degrees are expected within {IOP_TOLERANCE:g})"
+        )
+    u, _, vt = np.linalg.svd(np.stack([row, col], axis=1), full_matrices=False)
+    q = u @ vt
+    return [float(x) for x in (*q[:, 0], *q[:, 1])], ""
+
+
+def record_problem(rec: FrameRecord) -> tuple[str, str] | None:
+    """``("format", message)`` when a record's values cannot describe an image, else None.
+
+    Attributes that did not parse at all are left to the caller's malformed-value report.
+    """
+    bad = {b.split(" ", 1)[0] for b in (rec.bad_attributes or [])}
+    path = rec.path
+    for keyword, value in (("Rows", rec.rows), ("Columns", rec.columns)):
+        if keyword not in bad and value <= 0:
+            return "format", (
+                f"{path}: {_named(keyword)} = {value}: an image needs at least one row and one "
+                "column; the header is corrupt"
+            )
+    if "BitsAllocated" not in bad and (
+        # 1 (binary) and 12 (packed legacy ACR-NEMA) are real, just not supported (said later)
+        rec.bits_allocated <= 0 or (rec.bits_allocated not in (1, 12) and rec.bits_allocated % 8)
+    ):
+        return "format", (
+            f"{path}: {_named('BitsAllocated')} = {rec.bits_allocated} is not a valid value (1, 12 or "
+            "a multiple of 8); the header is corrupt"
+        )
+    if "PixelRepresentation" not in bad and rec.pixel_representation not in (0, 1):
+        return "format", (
+            f"{path}: {_named('PixelRepresentation')} = {rec.pixel_representation} is neither 0 "
+            "(unsigned) nor 1 (signed); the header is corrupt"
+        )
+    if "NumberOfFrames" not in bad and rec.number_of_frames < 1 and rec.number_of_frames != -1:
+        return "format", (
+            f"{path}: {_named('NumberOfFrames')} = {rec.number_of_frames}: an image has at least "
+            "one frame; the header is corrupt"
+        )
+    # Values that did parse as numbers but make no geometry. (Non-finite DS strings are noted as
+    # malformed by the header reader; multi-frame functional groups are parsed elsewhere, so both
+    # paths are checked here.)
+    for b in rec.bad_attributes or []:
+        keyword = b.split(" ", 1)[0]
+        if keyword in ("PixelSpacing", "RescaleSlope", "RescaleIntercept"):
+            return "format", f"{path}: malformed {b}; the header is corrupt"
+    ps = rec.pixel_spacing
+    if ps is not None and not all(math.isfinite(x) and x > 0 for x in ps):
+        return "format", (
+            f"{path}: {_named('PixelSpacing')} = {list(ps)}: spacings must be finite and positive "
+            "(a negative spacing would mirror the image, a zero one makes the affine singular); "
+            "the header is corrupt"
+        )
+    if rec.iop is not None:
+        _, why = normalised_iop(rec.iop)
+        if why:
+            return "format", f"{path}: {_named('ImageOrientationPatient')} = {list(rec.iop)} {why}"
+    if not _finite(rec.ipp):
+        return "format", (
+            f"{path}: {_named('ImagePositionPatient')} = {rec.ipp} is not finite; the header is "
+            "corrupt"
+        )
+    for keyword, number in (
+        ("RescaleSlope", rec.rescale_slope),
+        ("RescaleIntercept", rec.rescale_intercept),
+    ):
+        if not math.isfinite(number):
+            return "format", (
+                f"{path}: {_named(keyword)} = {number} is not finite; pass scale=False for the stored "
+                "values"
+            )
+    return None
+
+
+def check_records(
+    records: Sequence[FrameRecord], meta: dict[str, Any], warnings: list[str]
+) -> tuple[str, str] | None:
+    """Check every record of one volume; repair rounding-level orientation and zero slopes.
+
+    Parameters
+    ----------
+    records : sequence of FrameRecord
+        The frames of one volume (modified in place by the repairs).
+    meta : dict
+        The volume's metadata: ``meta["rescale_slope_zero"]`` lists the files whose RescaleSlope 0
+        was taken as 1.
+    warnings : list of str
+        The volume's warnings (one is added for zero slopes).
+
+    Returns
+    -------
+    (kind, message) or None
+        The first problem found, for the series to be refused with.
+    """
+    zero_slope: list[str] = []
+    for rec in records:
+        problem = record_problem(rec)
+        if problem is not None:
+            return problem
+        if rec.iop is not None:
+            fixed, _ = normalised_iop(rec.iop)
+            if fixed is not None:
+                rec.iop = fixed
+        if rec.rescale_slope == 0:
+            rec.rescale_slope = 1.0
+            zero_slope.append(rec.path)
+    if zero_slope:
+        files = sorted(set(zero_slope))
+        meta["rescale_slope_zero"] = files
+        warnings.append(_slope_zero_message(files))
+    return None
+
+
+def _slope_zero_message(files: Sequence[str]) -> str:
+    shown = ", ".join(files[:3]) + (f" and {len(files) - 3} more" if len(files) > 3 else "")
+    return (
+        f"RescaleSlope (0028,1053) = 0 in {len(files)} file(s) ({shown}): taken as 1, as dcm2niix "
+        "does (a zero slope would map every voxel to RescaleIntercept); recorded in "
+        "meta['rescale_slope_zero']"
+    )
+
+
+def warn_slope_zero(files: Sequence[str]) -> None:
+    """Emit the RescaleSlope-0 warning (at open: the scan result may come from the saved report)."""
+    _warnings.warn(f"lazyvol: {_slope_zero_message(files)}", RuntimeWarning, stacklevel=3)

@@ -1,0 +1,311 @@
+"""Order the volumes of a series whose slice positions repeat (4D from one image per slice).
+
+Pure functions over frame records. The records at each slice position are given (``groups``, one
+list per position, each of the same length ``m``); the result assigns every record to one of ``m``
+volumes, in acquisition order, or says why no rule gives a consistent order.
+
+Rules, tried in this order (the first consistent one wins, as in dcm2niix):
+
+1. *Labels* -- an attribute whose values are distinct at each position and form the same set at
+   every position identifies the volumes: DimensionIndexValues (0020,9157) of the non-spatial
+   dimensions (enhanced files), TemporalPositionIdentifier (0020,0100), AcquisitionNumber
+   (0020,0012), TriggerTime (0018,1060), EchoNumbers (0018,0086), EchoTime (0018,0081), then the
+   diffusion b-value + gradient direction (standard (0018,9087)/(0018,9089), else the vendor's
+   private attributes). Volumes are sorted by the label, except diffusion volumes, which keep
+   acquisition order (earliest AcquisitionTime, then lowest InstanceNumber).
+2. *AcquisitionTime (0008,0032) rank* -- the n-th acquired image at each position belongs to
+   volume n, provided the times are distinct at each position and the volumes do not overlap in
+   time (every image of volume n acquired before any of volume n+1).
+3. *InstanceNumber (0020,0013) rank* -- the n-th image at each position by InstanceNumber, provided
+   the numbers are distinct at each position and number the images either volume by volume or
+   position by position (``instance_order=True`` accepts any numbering).
+
+Whatever the rule, an assignment is rejected when an attribute that labels whole volumes (echo
+number, temporal position, diffusion b-value and direction, dimension index values) is present
+in every image but varies inside a volume.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass, field
+from typing import Any
+
+from .records import FrameRecord
+
+__all__ = ["Axis4Order", "acquisition_seconds", "order_volumes", "RULE_NAMES"]
+
+
+@dataclass
+class Axis4Order:
+    """Volumes of a 4D series: ``volumes[t][k]`` is the record of volume t at position k."""
+
+    volumes: list[list[FrameRecord]]
+    #: The rule used, e.g. "TemporalPositionIdentifier (0020,0100)" or "InstanceNumber (0020,0013) rank".
+    rule: str
+    #: Name of the 4th axis (a DICOM keyword).
+    keyword: str
+    #: Per-volume values of the attributes that vary between volumes (keyword -> list).
+    values: dict[str, list[Any]] = field(default_factory=dict)
+
+
+def acquisition_seconds(value: str | None) -> float | None:
+    """Seconds since midnight of a DICOM TM (``HHMMSS.FFFFFF``, also ``HH:MM:SS``), or None."""
+    if not value:
+        return None
+    text = str(value).strip().replace(":", "")
+    if not text:
+        return None
+    head, _, frac = text.partition(".")
+    if not head.isdigit() or (frac and not frac.isdigit()) or len(head) < 2:
+        return None
+    hh = int(head[0:2])
+    mm = int(head[2:4]) if len(head) >= 4 else 0
+    ss = int(head[4:6]) if len(head) >= 6 else 0
+    return hh * 3600.0 + mm * 60.0 + ss + (float("0." + frac) if frac else 0.0)
+
+
+def _diffusion_key(r: FrameRecord) -> Any:
+    if r.b_value is None:
+        return None
+    g = tuple(round(float(x), 4) for x in r.gradient) if r.gradient else None
+    return (round(float(r.b_value), 3), g)
+
+
+def _dimension_key(r: FrameRecord) -> Any:
+    return tuple(r.dimension_values) if r.dimension_values else None
+
+
+#: Label rules: (name shown, axis keyword, key of a record, sort volumes by key).
+_LABELS: tuple[tuple[str, str, Callable[[FrameRecord], Any], bool], ...] = (
+    ("DimensionIndexValues (0020,9157)", "DimensionIndexValues", _dimension_key, True),
+    (
+        "TemporalPositionIdentifier (0020,0100)",
+        "TemporalPositionIdentifier",
+        lambda r: r.temporal_position,
+        True,
+    ),
+    ("AcquisitionNumber (0020,0012)", "AcquisitionNumber", lambda r: r.acquisition_number, True),
+    ("TriggerTime (0018,1060)", "TriggerTime", lambda r: r.trigger_time, True),
+    ("EchoNumbers (0018,0086)", "EchoNumbers", lambda r: r.echo_number, True),
+    ("EchoTime (0018,0081)", "EchoTime", lambda r: r.echo_time, True),
+    ("diffusion b-value and gradient", "DiffusionBValue", _diffusion_key, False),
+)
+RANK_TIME = "AcquisitionTime (0008,0032) rank"
+RANK_INSTANCE = "InstanceNumber (0020,0013) rank"
+RULE_NAMES: tuple[str, ...] = (*(name for name, *_ in _LABELS), RANK_TIME, RANK_INSTANCE)
+
+#: Attributes that, when present in every image, must be constant inside a volume.
+_VOLUME_CONSTANT: tuple[tuple[str, Callable[[FrameRecord], Any]], ...] = (
+    ("DimensionIndexValues (0020,9157)", _dimension_key),
+    ("TemporalPositionIdentifier (0020,0100)", lambda r: r.temporal_position),
+    ("EchoNumbers (0018,0086)", lambda r: r.echo_number),
+    ("diffusion b-value/gradient", _diffusion_key),
+)
+
+#: Per-volume values reported in meta when they vary: keyword -> value of a record.
+_REPORTED: tuple[tuple[str, Callable[[FrameRecord], Any]], ...] = (
+    ("TemporalPositionIdentifier", lambda r: r.temporal_position),
+    ("AcquisitionNumber", lambda r: r.acquisition_number),
+    ("TriggerTime", lambda r: r.trigger_time),
+    ("EchoNumbers", lambda r: r.echo_number),
+    ("EchoTime", lambda r: r.echo_time),
+    ("DiffusionBValue", lambda r: r.b_value),
+)
+
+
+def _acq_rank_key(r: FrameRecord) -> tuple[float, int, int, str]:
+    t = acquisition_seconds(r.acquisition_time)
+    return (
+        t if t is not None else float("inf"),
+        r.instance_number if r.instance_number is not None else 1 << 62,
+        r.frame,
+        r.path,
+    )
+
+
+def _inconsistent(volumes: list[list[FrameRecord]]) -> str | None:
+    """Why this assignment mixes volumes (a volume label varies inside a volume), or None."""
+    allrecs = [r for v in volumes for r in v]
+    for name, key in _VOLUME_CONSTANT:
+        if any(key(r) is None for r in allrecs):
+            continue
+        for t, vol in enumerate(volumes):
+            vals = {key(r) for r in vol}
+            if len(vals) > 1:
+                return f"{name} varies inside volume {t} ({len(vals)} values)"
+    return None
+
+
+def _label_rule(
+    groups: list[list[FrameRecord]], key: Callable[[FrameRecord], Any], sort_by_key: bool
+) -> list[list[FrameRecord]] | str:
+    m = len(groups[0])
+    keys = [[key(r) for r in g] for g in groups]
+    if any(k is None for ks in keys for k in ks):
+        n = sum(k is None for ks in keys for k in ks)
+        return f"missing in {n} image(s)"
+    first = set(keys[0])
+    if len(first) != m:
+        return f"{len(first)} distinct value(s) for {m} images at one position"
+    for ks in keys[1:]:
+        if len(set(ks)) != m or set(ks) != first:
+            return "values differ between slice positions"
+    if sort_by_key:
+        try:
+            labels = sorted(first)
+        except TypeError:
+            return "values cannot be ordered"
+    else:
+        # acquisition order of the volumes: earliest image of each label
+        earliest: dict[Any, tuple[float, int, int, str]] = {}
+        for g in groups:
+            for r in g:
+                k = key(r)
+                rk = _acq_rank_key(r)
+                if k not in earliest or rk < earliest[k]:
+                    earliest[k] = rk
+        labels = sorted(first, key=lambda k: earliest[k])
+    index = {lab: t for t, lab in enumerate(labels)}
+    volumes: list[list[FrameRecord]] = [[] for _ in labels]
+    for g in groups:
+        slot: list[FrameRecord | None] = [None] * m
+        for r in g:
+            slot[index[key(r)]] = r
+        for t in range(m):
+            rec = slot[t]
+            assert rec is not None
+            volumes[t].append(rec)
+    return volumes
+
+
+def _rank(
+    groups: list[list[FrameRecord]], key: Callable[[FrameRecord], Any]
+) -> list[list[FrameRecord]]:
+    m = len(groups[0])
+    ordered = [sorted(g, key=key) for g in groups]
+    return [[g[t] for g in ordered] for t in range(m)]
+
+
+def _time_rule(groups: list[list[FrameRecord]]) -> list[list[FrameRecord]] | str:
+    times = [[acquisition_seconds(r.acquisition_time) for r in g] for g in groups]
+    n_missing = sum(t is None for ts in times for t in ts)
+    if n_missing:
+        return f"missing or malformed in {n_missing} image(s)"
+    for ts in times:
+        if len(set(ts)) != len(ts):
+            return "repeats at a slice position (same time for several images)"
+    volumes = _rank(groups, _acq_rank_key)
+    for t in range(len(volumes) - 1):
+        end = max(acquisition_seconds(r.acquisition_time) or 0.0 for r in volumes[t])
+        start = min(acquisition_seconds(r.acquisition_time) or 0.0 for r in volumes[t + 1])
+        if not end < start:
+            return (
+                f"volumes overlap in time (volume {t} ends at {end:.4f} s, volume {t + 1} "
+                f"starts at {start:.4f} s)"
+            )
+    return volumes
+
+
+def _instance_rule(
+    groups: list[list[FrameRecord]], accept_any: bool
+) -> list[list[FrameRecord]] | str:
+    nums = [[r.instance_number for r in g] for g in groups]
+    n_missing = sum(n is None for ns in nums for n in ns)
+    if n_missing:
+        return f"missing in {n_missing} image(s)"
+    for g in groups:
+        keys = [(r.instance_number, r.frame) for r in g]
+        if len(set(keys)) != len(keys):
+            return "repeats at a slice position"
+    volumes = _rank(groups, lambda r: (r.instance_number, r.frame, r.path))
+    if accept_any:
+        return volumes
+    n, m = len(groups), len(volumes)
+    key = {id(r): (r.instance_number, r.frame) for v in volumes for r in v}
+    flat = sorted(((key[id(r)], t, k) for t, v in enumerate(volumes) for k, r in enumerate(v)))
+    vol_major = all(t == i // n for i, (_, t, _) in enumerate(flat))
+    pos_major = all(len({k for _, _, k in flat[s : s + m]}) == 1 for s in range(0, len(flat), m))
+    if not (vol_major or pos_major):
+        return (
+            "numbers images neither volume by volume nor position by position "
+            "(pass instance_order=True to stack by InstanceNumber rank anyway)"
+        )
+    return volumes
+
+
+def _values(volumes: list[list[FrameRecord]], keyword: str, rule: str) -> dict[str, list[Any]]:
+    out: dict[str, list[Any]] = {}
+    if rule == RANK_TIME:
+        out["AcquisitionTime"] = [min(r.acquisition_time or "" for r in v) for v in volumes]
+    if rule == RANK_INSTANCE:
+        out["InstanceNumber"] = [min(r.instance_number or 0 for r in v) for v in volumes]
+    if keyword == "DimensionIndexValues":
+        out["DimensionIndexValues"] = [
+            list(volumes[t][0].dimension_values or []) for t in range(len(volumes))
+        ]
+    for kw, get in _REPORTED:
+        vals = [get(v[0]) for v in volumes]
+        if all(x is not None for x in vals) and (kw == keyword or len(set(vals)) > 1):
+            out[kw] = vals
+    return out
+
+
+def order_volumes(
+    groups: Sequence[Sequence[FrameRecord]], *, instance_order: bool = False
+) -> Axis4Order | str:
+    """Assign the records at each slice position to volumes, in acquisition order.
+
+    Parameters
+    ----------
+    groups : sequence of sequences of FrameRecord
+        The records at each slice position (in slice order), all of the same length m > 1.
+    instance_order : bool
+        Accept an InstanceNumber ranking whatever the numbering pattern.
+
+    Returns
+    -------
+    Axis4Order or str
+        The volumes, or a message naming every rule tried and why each failed.
+    """
+    gs = [list(g) for g in groups]
+    tried: list[str] = []
+    for name, keyword, key, sort_by_key in _LABELS:
+        got = _label_rule(gs, key, sort_by_key)
+        if isinstance(got, str):
+            tried.append(f"{name}: {got}")
+            continue
+        bad = _inconsistent(got)
+        if bad:
+            tried.append(f"{name}: {bad}")
+            continue
+        kw = keyword
+        if keyword == "DimensionIndexValues":
+            vals = _values(got, keyword, name)
+            kw = next(
+                (
+                    k
+                    for k in (
+                        "TemporalPositionIdentifier",
+                        "EchoNumbers",
+                        "EchoTime",
+                        "TriggerTime",
+                        "DiffusionBValue",
+                    )
+                    if k in vals and len(set(vals[k])) == len(got)
+                ),
+                keyword,
+            )
+        return Axis4Order(got, name, kw, _values(got, kw, name))
+    for name, fn in ((RANK_TIME, _time_rule), (RANK_INSTANCE, None)):
+        got = _instance_rule(gs, instance_order) if fn is None else fn(gs)
+        if isinstance(got, str):
+            tried.append(f"{name}: {got}")
+            continue
+        bad = _inconsistent(got)
+        if bad:
+            tried.append(f"{name}: {bad}")
+            continue
+        kw = "AcquisitionTime" if name == RANK_TIME else "InstanceNumber"
+        return Axis4Order(got, name, kw, _values(got, kw, name))
+    return "; ".join(tried)

@@ -1,0 +1,118 @@
+"""Diffusion attributes and vendor scaling from standard and private DICOM attributes.
+
+Standard attributes win: DiffusionBValue (0018,9087) and DiffusionGradientOrientation (0018,9089).
+Without them the vendor's private attributes are read, as dcm2niix does, but only when
+Manufacturer (0008,0070) names that vendor (a private element number means nothing otherwise):
+
+- GE: b-value = first value of (0043,1039) (some software versions add 1e9 to it, removed here);
+  gradient = (0019,10BB), (0019,10BC), (0019,10BD).
+- Siemens (non-mosaic): b-value (0019,100C), gradient (0019,100E).
+- Philips: b-value (2001,1003), gradient (2005,10B0), (2005,10B1), (2005,10B2).
+
+Gradients are kept as the scanner stored them (no flips, no rotation into image space).
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+__all__ = ["read_diffusion", "read_ge_image_kind", "read_philips_scale_slope", "vendor_of"]
+
+STANDARD_SOURCE = "DiffusionBValue (0018,9087) / DiffusionGradientOrientation (0018,9089)"
+SOURCES = {
+    "GE": "GE private (0043,1039) / (0019,10BB-10BD)",
+    "SIEMENS": "Siemens private (0019,100C) / (0019,100E)",
+    "PHILIPS": "Philips private (2001,1003) / (2005,10B0-10B2)",
+}
+#: GE (0043,1039) b-values carry this offset on some software versions.
+GE_BVALUE_OFFSET = 1_000_000_000
+
+
+def vendor_of(manufacturer: str) -> str:
+    """``"GE"``, ``"SIEMENS"``, ``"PHILIPS"``, ``"CANON"`` or ``""`` from Manufacturer (0008,0070)."""
+    m = manufacturer.upper()
+    if m.startswith("GE ") or m == "GE" or "GENERAL ELECTRIC" in m:
+        return "GE"
+    if "SIEMENS" in m:
+        return "SIEMENS"
+    if "PHILIPS" in m:
+        return "PHILIPS"
+    if "CANON" in m or "TOSHIBA" in m:
+        return "CANON"
+    return ""
+
+
+def _unit_or_zero(g: list[float] | None) -> list[float] | None:
+    if g is None or len(g) != 3:
+        return None
+    return [float(x) for x in g]
+
+
+def read_diffusion(r: Any, manufacturer: str) -> tuple[float | None, list[float] | None, str]:
+    """``(b_value, gradient, source)`` of one image; ``(None, None, "")`` when it has none.
+
+    ``r`` is the header reader (``get_float`` / ``get_floats`` / ``values``).
+    """
+    b = r.get_float("DiffusionBValue")
+    g = _unit_or_zero(r.get_floats("DiffusionGradientOrientation", 3))
+    if b is not None:
+        return b, g, STANDARD_SOURCE
+    vendor = vendor_of(manufacturer)
+    if vendor == "GE":
+        v = r.values("GE_BValue")
+        if v:
+            try:
+                bv = float(v[0])
+            except (TypeError, ValueError):
+                bv = None
+            if bv is not None:
+                if bv >= GE_BVALUE_OFFSET:
+                    bv = bv % GE_BVALUE_OFFSET
+                comps = [r.get_float(k) for k in ("GE_GradientX", "GE_GradientY", "GE_GradientZ")]
+                grad = (
+                    None
+                    if any(c is None for c in comps)
+                    else [float(c) for c in comps if c is not None]
+                )
+                return bv, grad, SOURCES["GE"]
+    elif vendor == "SIEMENS":
+        bv = r.get_float("Siemens_BValue")
+        if bv is not None:
+            return bv, _unit_or_zero(r.get_floats("Siemens_Gradient", 3)), SOURCES["SIEMENS"]
+    elif vendor == "PHILIPS":
+        bv = r.get_float("Philips_BValue")
+        if bv is not None:
+            comps = [
+                r.get_float(k)
+                for k in ("Philips_GradientRL", "Philips_GradientAP", "Philips_GradientFH")
+            ]
+            grad = (
+                None
+                if any(c is None for c in comps)
+                else [float(c) for c in comps if c is not None]
+            )
+            return bv, grad, SOURCES["PHILIPS"]
+    return None, None, ""
+
+
+def read_philips_scale_slope(r: Any, manufacturer: str) -> float | None:
+    """Philips private scale slope (2005,100E), or None (not Philips, absent, zero, malformed)."""
+    if vendor_of(manufacturer) != "PHILIPS":
+        return None
+    v = r.get_float("Philips_ScaleSlope")
+    return v if v else None
+
+
+_GE_KINDS = {0: "MAGNITUDE", 1: "PHASE", 2: "REAL", 3: "IMAGINARY"}
+
+
+def read_ge_image_kind(r: Any, manufacturer: str) -> str:
+    """GE private image kind (0043,102F) as a ComplexImageComponent value, or "".
+
+    GE writes magnitude, phase, real and imaginary images of one series with the same ImageType;
+    this element (as dcm2niix reads it) tells them apart.
+    """
+    if vendor_of(manufacturer) != "GE":
+        return ""
+    v = r.get_int("GE_ImageKind")
+    return _GE_KINDS.get(v, "") if v is not None else ""

@@ -1,0 +1,253 @@
+"""The table of readers, and the choice of one for a source.
+
+Readers come from three places, all in one table (:data:`READERS`):
+
+1. built-in readers (:data:`BUILTIN`), imported on first use so ``import lazyvol`` stays cheap;
+2. installed packages exposing a reader under the ``lazyvol.readers`` entry-point group
+   (:data:`ENTRY_POINT_GROUP`), loaded on first use, as xarray loads ``xarray.backends``;
+3. :func:`register`, at run time (tests, notebooks).
+
+:func:`pick` asks the readers in order of ``priority`` (lower first; then registration order)
+whether they can open a source and returns the first that says yes. A catch-all reader (DICOM,
+which also reads files without the ``DICM`` preamble) takes a high priority so that every specific
+sniff runs before it.
+
+An entry point may name a reader instance or a reader class (instantiated without arguments).
+One that fails to load, is not a :class:`~lazyvol.formats.base.Reader`, or reuses a name already
+taken is skipped with a :class:`RuntimeWarning` naming it: a broken plugin must not stop lazyvol
+from opening every other format.
+"""
+
+from __future__ import annotations
+
+import importlib
+import importlib.metadata
+import itertools
+import threading
+import warnings
+from dataclasses import dataclass
+
+from ..errors import FormatError
+from .base import Reader, Source
+
+__all__ = [
+    "BUILTIN",
+    "DEFAULT_PRIORITY",
+    "ENTRY_POINT_GROUP",
+    "READERS",
+    "Registration",
+    "get",
+    "pick",
+    "readers",
+    "register",
+    "unregister",
+]
+
+#: The entry-point group third-party readers are published under.
+ENTRY_POINT_GROUP = "lazyvol.readers"
+#: Priority of a reader that declares none (a ``priority`` attribute on the reader sets it).
+DEFAULT_PRIORITY = 50
+#: Built-in readers: ``(module, attribute)`` of each, imported on first use. Empty until the formats
+#: move under ``lazyvol.formats`` (architecture issue); ``lazyvol.api`` dispatches by itself until
+#: then.
+BUILTIN: tuple[tuple[str, str], ...] = ()
+
+
+@dataclass(frozen=True)
+class Registration:
+    """A reader in the table: where it came from and where it sits in the order."""
+
+    reader: Reader
+    priority: int
+    order: int  # registration order, the tie-breaker
+    origin: str  # "builtin", "entry point NAME = VALUE (DIST)" or "register()"
+
+
+#: name -> registration. Use :func:`readers` / :func:`get` to read it (they load plugins first).
+READERS: dict[str, Registration] = {}
+
+_lock = threading.RLock()
+_counter = itertools.count()
+_loaded = False
+
+
+def _as_reader(obj: object, origin: str) -> Reader:
+    """``obj`` (a reader, or a reader class to instantiate) checked against the protocol."""
+    if isinstance(obj, type):
+        obj = obj()
+    if not isinstance(obj, Reader):
+        missing = [
+            attr
+            for attr in ("name", "can_open", "open", "source_files", "describe")
+            if not hasattr(obj, attr)
+        ]
+        raise TypeError(
+            f"{origin}: {obj!r} is not a lazyvol reader (missing {', '.join(missing)}); see "
+            "lazyvol.formats.base.Reader"
+        )
+    if not isinstance(obj.name, str) or not obj.name:
+        raise TypeError(f"{origin}: a reader's name must be a non-empty str, got {obj.name!r}")
+    return obj
+
+
+def _priority(reader: Reader, priority: int | None) -> int:
+    if priority is not None:
+        return int(priority)
+    declared = getattr(reader, "priority", DEFAULT_PRIORITY)
+    return int(declared) if isinstance(declared, int) else DEFAULT_PRIORITY
+
+
+def _add(reader: Reader, priority: int | None, origin: str, *, replace: bool) -> None:
+    with _lock:
+        if reader.name in READERS and not replace:
+            raise ValueError(
+                f"a reader named {reader.name!r} is already registered "
+                f"({READERS[reader.name].origin}); pass replace=True to replace it"
+            )
+        READERS[reader.name] = Registration(
+            reader, _priority(reader, priority), next(_counter), origin
+        )
+
+
+def register(
+    reader: Reader | type[Reader], *, priority: int | None = None, replace: bool = False
+) -> Reader:
+    """Add a reader (or a reader class, instantiated without arguments) to the table.
+
+    Parameters
+    ----------
+    reader : Reader or type
+        An object with the :class:`~lazyvol.formats.base.Reader` attributes and methods.
+    priority : int, optional
+        Lower is asked first by :func:`pick`. Default: the reader's ``priority`` attribute, else
+        :data:`DEFAULT_PRIORITY`.
+    replace : bool
+        Replace a reader registered under the same name (otherwise :class:`ValueError`).
+
+    Returns
+    -------
+    Reader
+        The registered reader (the instance, when a class was given).
+    """
+    _ensure_loaded()
+    instance = _as_reader(reader, "register()")
+    _add(instance, priority, "register()", replace=replace)
+    return instance
+
+
+def unregister(name: str) -> Reader:
+    """Remove the reader named ``name`` from the table and return it (``KeyError`` if absent)."""
+    _ensure_loaded()
+    with _lock:
+        try:
+            return READERS.pop(name).reader
+        except KeyError:
+            raise KeyError(f"no reader named {name!r} (known: {', '.join(READERS)})") from None
+
+
+def readers() -> list[Reader]:
+    """Every reader, in the order :func:`pick` asks them."""
+    _ensure_loaded()
+    with _lock:
+        regs = sorted(READERS.values(), key=lambda r: (r.priority, r.order))
+    return [r.reader for r in regs]
+
+
+def get(name: str) -> Reader:
+    """The reader named ``name`` (``KeyError`` naming the known readers if there is none)."""
+    _ensure_loaded()
+    with _lock:
+        reg = READERS.get(name)
+        if reg is None:
+            raise KeyError(f"no reader named {name!r} (known: {', '.join(READERS) or 'none'})")
+        return reg.reader
+
+
+def pick(source: Source) -> Reader:
+    """The first reader (by priority) whose :meth:`~lazyvol.formats.base.Reader.can_open` accepts
+    ``source``.
+
+    Raises
+    ------
+    FormatError
+        No reader recognises the source; the message lists the readers asked.
+    """
+    tried = readers()
+    for reader in tried:
+        if reader.can_open(source):
+            return reader
+    names = ", ".join(r.name for r in tried) or "none registered"
+    raise FormatError(
+        f"{source}: no reader recognises this source (asked: {names}). Readers for other formats "
+        f"are installed as packages providing the {ENTRY_POINT_GROUP!r} entry-point group"
+    )
+
+
+# -- loading ------------------------------------------------------------------------------------
+
+
+def _ensure_loaded() -> None:
+    """Load built-in readers and entry points, once (thread-safe)."""
+    global _loaded
+    if _loaded:
+        return
+    with _lock:
+        if _loaded:
+            return
+        _loaded = True  # before loading: a plugin calling register() must not recurse
+        for module, attr in BUILTIN:
+            origin = "builtin"
+            reader = _as_reader(getattr(importlib.import_module(module), attr), origin)
+            _add(reader, None, origin, replace=False)
+        for ep in sorted(_entry_points(), key=lambda e: (e.name, e.value)):
+            _load_entry_point(ep)
+
+
+def _entry_points() -> list[importlib.metadata.EntryPoint]:
+    return list(importlib.metadata.entry_points(group=ENTRY_POINT_GROUP))
+
+
+def _load_entry_point(ep: importlib.metadata.EntryPoint) -> None:
+    dist = getattr(ep, "dist", None)
+    dist_name = f" ({dist.name} {dist.version})" if dist is not None else ""
+    origin = f"entry point {ep.name} = {ep.value}{dist_name}"
+    try:
+        reader = _as_reader(ep.load(), origin)
+    except Exception as exc:  # a broken plugin is reported, never fatal
+        warnings.warn(
+            f"lazyvol: skipping reader {origin}: {type(exc).__name__}: {exc}",
+            RuntimeWarning,
+            stacklevel=3,
+        )
+        return
+    if reader.name in READERS:
+        warnings.warn(
+            f"lazyvol: skipping reader {origin}: the name {reader.name!r} is already taken by "
+            f"{READERS[reader.name].origin}",
+            RuntimeWarning,
+            stacklevel=3,
+        )
+        return
+    _add(reader, None, origin, replace=False)
+
+
+def _reset() -> None:
+    """Forget every reader and reload on next use (tests)."""
+    global _loaded
+    with _lock:
+        READERS.clear()
+        _loaded = False
+
+
+def _snapshot() -> tuple[dict[str, Registration], bool]:
+    """The table and loaded flag, for tests that restore them (see :func:`_restore`)."""
+    with _lock:
+        return dict(READERS), _loaded
+
+
+def _restore(state: tuple[dict[str, Registration], bool]) -> None:
+    global _loaded
+    with _lock:
+        READERS.clear()
+        READERS.update(state[0])
+        _loaded = state[1]

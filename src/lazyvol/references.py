@@ -1,0 +1,404 @@
+"""Virtual Zarr references: any Zarr client reads a ``.nii`` or a DICOM series in place.
+
+:func:`references` describes a source as `kerchunk version-1 references
+<https://fsspec.github.io/kerchunk/spec.html>`_: a Zarr (v2 layout) group whose array ``image``
+maps each chunk to ``[url, offset, length]`` of the source's own bytes. zarr, xarray and any fsspec
+reference-filesystem client then read the volume without lazyvol and without a copy::
+
+    refs = lazyvol.references("scan.nii")
+    fs = fsspec.filesystem("reference", fo=refs)
+    g = zarr.open_group(fs.get_mapper(""), mode="r", zarr_format=2)
+    g["image"][40]                                  # slice k = 40, axes (j, i)
+
+    ds = xarray.open_dataset(fs.get_mapper(""), engine="zarr", consolidated=True)
+    ds["image"]                                     # scaled values (CF scale_factor/add_offset)
+
+References to URLs are read through an asynchronous reference filesystem (zarr's ``FsspecStore``
+needs one), with the reader's own credentials::
+
+    fs = fsspec.filesystem("reference", fo=refs, remote_protocol="s3", asynchronous=True,
+                           remote_options={"anon": True, "asynchronous": True})
+    g = zarr.open_group(zarr.storage.FsspecStore(fs, read_only=True), mode="r", zarr_format=2)
+
+What the array holds:
+
+- the **stored values** with their exact dtype and byte order (``'>i2'`` for big-endian data);
+- axes ``(k, j, i[, t, ...])``, named in ``_ARRAY_DIMENSIONS`` (the reverse of lazyvol's and
+  nibabel's ``(i, j, k)``: a C-order array over bytes written i fastest), so
+  ``image[...].transpose(2, 1, 0, ...)`` equals ``lazyvol.open(source, scale=False)``;
+- no fill value, so no real value is ever masked;
+- a series-wide rescale (NIfTI ``scl_slope``/``scl_inter``, DICOM RescaleSlope/RescaleIntercept)
+  as CF ``scale_factor``/``add_offset``, which xarray applies when it decodes;
+- the affine (voxel ``(i, j, k, 1)`` -> RAS+ mm, as ``lazyvol.open`` gives it) and the source's
+  metadata in the group attributes under ``"lazyvol"``.
+
+Chunks are slabs of whole slices along k for NIfTI (the slab size divides the number of slices, since
+Zarr v2 stores every chunk at full size) and one slice per chunk for DICOM.
+
+Refused, with a typed error saying why: gzip-compressed files (a gzip stream cannot be entered at a
+byte offset, so no chunk has an address), compressed DICOM frames, DICOM whose unused high bits are
+set (a Zarr reader cannot clear them), rescale values that differ between slices (unless
+``per_slice_rescale="arrays"``), missing slices, and layouts a chunk cannot address.
+
+References never hold credentials: URLs are written without user, password or signing parameters
+(:func:`lazyvol._io.identity_url`); a reader passes its own credentials as the reference
+filesystem's ``remote_options``.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import dataclasses
+import io
+import math
+import os
+from collections.abc import Mapping
+from typing import Any
+
+import numpy as np
+
+from . import _io
+from ._io import Location
+from ._refs_common import EXTRA_AXES, assemble, jsonable, scale_attrs
+from .config import max_volume_bytes
+from .errors import FormatError, ResourceLimitError, UnsupportedError
+
+__all__ = ["references", "write_references"]
+
+_GZIP_SUFFIXES = (".gz", ".bgz", ".zst", ".bz2", ".xz")
+_NIFTI_SUFFIXES = (".nii", ".hdr", ".img")
+
+
+def references(
+    source: str | os.PathLike[str],
+    *,
+    storage_options: Mapping[str, Any] | None = None,
+    series: str | int | None = None,
+    chunk_bytes: int | None = None,
+    per_slice_rescale: str = "refuse",
+    check_unused_bits: bool = True,
+    verify_decoded: bool = True,
+    **options: Any,
+) -> dict[str, Any]:
+    """Kerchunk version-1 references describing ``source`` as a Zarr v2 group with array ``image``.
+
+    Parameters
+    ----------
+    source : str or path-like
+        An uncompressed NIfTI-1/2 or Analyze file (``.nii``, ``.hdr``/``.img``; a ``.nii`` may be a
+        URL: ``s3://``, ``gs://``, ``https://``, ...), or a DICOM file or folder holding a series of
+        native (uncompressed) frames.
+    storage_options : mapping, optional
+        fsspec options for a URL (credentials, endpoint); used to read the header, never written
+        into the references.
+    series : str or int, optional
+        Which DICOM volume when the folder holds several (as :func:`lazyvol.open`).
+    chunk_bytes : int, optional
+        Largest NIfTI slab per chunk (default: lazyvol's chunk budget, ``LAZYVOL_CHUNK_SIZE``).
+    per_slice_rescale : {"refuse", "arrays"}
+        DICOM slices whose RescaleSlope/RescaleIntercept differ cannot share one CF
+        ``scale_factor``: ``"refuse"`` raises; ``"arrays"`` adds arrays ``rescale_slope`` and
+        ``rescale_intercept`` over ``(k[, t])`` (real value = stored x slope + intercept per
+        slice) and leaves ``image`` unscaled.
+    check_unused_bits : bool
+        DICOM with BitsStored < BitsAllocated: read the pixel data once to prove the unused high
+        bits are clean (a Zarr reader returns them as they are stored; lazyvol and pydicom clear
+        or sign-extend them). ``False`` skips the read and records
+        ``"unused_bits_checked": false`` in the attributes.
+    verify_decoded : bool
+        Compressed DICOM frames (RLE, JPEG 2000, JPEG-LS, lossless JPEG; each frame one fragment)
+        are referenced with an imagecodecs numcodecs codec (``pip install
+        imagecodecs-numcodecs``, needed by every reader). ``True`` decodes every chunk once
+        through zarr and compares it with lazyvol's decode, refusing on any difference;
+        ``False`` skips that pass.
+    **options
+        DICOM scan/stacking options, as :func:`lazyvol.open` takes them.
+
+    Returns
+    -------
+    dict
+        ``{"version": 1, "refs": {...}}``, JSON-serialisable (``json.dump(refs, f)``).
+
+    Raises
+    ------
+    UnsupportedError
+        A gzipped file, compressed DICOM frames, dirty unused bits, per-slice rescale (refused),
+        gaps, or a layout chunks cannot address.
+    FormatError, SourceNotFoundError, SeriesError
+        As :func:`lazyvol.open` for the same source.
+    """
+    if per_slice_rescale not in ("refuse", "arrays"):
+        raise ValueError(f"per_slice_rescale={per_slice_rescale!r}: use 'refuse' or 'arrays'")
+    loc = Location.of(source, storage_options)
+    name = urlpath_name(loc)
+    if name.endswith(_GZIP_SUFFIXES):
+        raise UnsupportedError(
+            f"{loc.display}: a compressed file cannot be referenced: a gzip (or other) stream "
+            "cannot be entered at a byte offset, so no chunk of it has an address a Zarr reader "
+            "could fetch. Decompress it (gunzip) and reference the .nii, or convert it with "
+            "lazyvol.open(...).to_zarr(...)"
+        )
+    if name.endswith(_NIFTI_SUFFIXES):
+        if options or series is not None:
+            raise TypeError(f"unexpected options for a NIfTI file: {sorted(options) or ['series']}")
+        if loc.is_remote:
+            layout = _remote_nifti(loc)
+        else:
+            layout = _local_nifti(loc.url)
+        return _nifti_refs(layout, chunk_bytes)
+    if loc.is_remote:
+        raise UnsupportedError(
+            f"{loc.display}: references for remote DICOM are not available yet (they need the "
+            "bucket scan); reference a local copy of the series, or a .nii URL"
+        )
+    from ._refs_dicom import dicom_refs
+
+    return dicom_refs(
+        loc.url,
+        series=series,
+        per_slice_rescale=per_slice_rescale,
+        check_unused_bits=check_unused_bits,
+        verify_decoded=verify_decoded,
+        **options,
+    )
+
+
+def write_references(refs: Mapping[str, Any], path: str | os.PathLike[str]) -> str:
+    """Save references as JSON at ``path``, atomically (a temporary file, then a rename), so a
+    reader never sees a half-written file. Returns the path written.
+
+    Any fsspec client opens the file: ``fsspec.filesystem("reference", fo=path)``.
+    """
+    import json
+    import tempfile
+
+    target = os.path.abspath(os.fspath(path))
+    folder = os.path.dirname(target)
+    fd, tmp = tempfile.mkstemp(dir=folder, prefix=".refs-", suffix=".tmp")
+    try:
+        with os.fdopen(fd, "w", encoding="utf-8") as f:
+            json.dump(refs, f, separators=(",", ":"))
+            f.flush()
+            os.fsync(f.fileno())
+        os.replace(tmp, target)
+    except BaseException:
+        with contextlib.suppress(OSError):
+            os.unlink(tmp)
+        raise
+    return target
+
+
+def urlpath_name(loc: Location) -> str:
+    """The lower-case file name of a location (query string dropped)."""
+    path = loc.url.split("?", 1)[0].rstrip("/")
+    return path.rsplit("/", 1)[-1].lower()
+
+
+# -- NIfTI -----------------------------------------------------------------------------------------
+
+
+@dataclasses.dataclass(frozen=True)
+class _NiftiLayout:
+    url: str
+    display: str
+    offset: int
+    shape: tuple[int, ...]
+    dtype: np.dtype
+    slope: float
+    inter: float
+    affine: np.ndarray
+    meta: dict[str, Any]
+
+
+def _local_nifti(path: str) -> _NiftiLayout:
+    """Layout from lazyvol's own NIfTI reader (all its header checks apply)."""
+    import nibabel as nib
+
+    from .nifti import open_nifti
+
+    vol = open_nifti(path, scale=True)
+    meta = dict(vol.meta)
+    data_file = str(nib.load(path).file_map["image"].filename)
+    if data_file.lower().endswith(_GZIP_SUFFIXES):
+        raise UnsupportedError(
+            f"{path}: its image data {data_file} is compressed; a gzip stream cannot be entered at "
+            "a byte offset, so no chunk of it has an address. Decompress it first"
+        )
+    return _NiftiLayout(
+        url=os.path.abspath(data_file),
+        display=os.path.abspath(path),
+        offset=int(meta["vox_offset"]),
+        shape=tuple(int(n) for n in vol.shape),
+        dtype=np.dtype(meta["stored_dtype"]),
+        slope=float(meta["scl_slope"]),
+        inter=float(meta["scl_inter"]),
+        affine=np.asarray(vol.affine, dtype=np.float64),
+        meta=meta,
+    )
+
+
+def _remote_nifti(loc: Location) -> _NiftiLayout:
+    """Layout of a remote single-file NIfTI from its header bytes (one ranged read)."""
+    import nibabel as nib
+
+    if not urlpath_name(loc).endswith(".nii"):
+        raise UnsupportedError(
+            f"{loc.display}: remote Analyze/NIfTI pairs (.hdr/.img) are not supported yet; "
+            "reference a single-file .nii"
+        )
+    stamp = _io.stamp(loc)
+    raw = _io.read(loc, 0, min(stamp.size, 552))
+    hdr_cls: Any = None
+    for order in "<>":
+        if len(raw) >= 4:
+            sizeof_hdr = int(np.frombuffer(raw[:4], dtype=order + "i4")[0])
+            if sizeof_hdr == 348:
+                hdr_cls = nib.Nifti1Header
+            elif sizeof_hdr == 540:
+                hdr_cls = nib.Nifti2Header
+            if hdr_cls is not None:
+                break
+    if hdr_cls is None or len(raw) < (540 if hdr_cls is nib.Nifti2Header else 348):
+        raise FormatError(
+            f"{loc.display}: not a NIfTI header (NIfTI field sizeof_hdr is neither 348 nor 540, or "
+            f"the object has only {stamp.size} bytes)"
+        )
+    try:
+        hdr = hdr_cls.from_fileobj(io.BytesIO(raw), check=True)
+    except Exception as exc:  # nibabel's HeaderDataError and friends
+        raise FormatError(f"{loc.display}: invalid NIfTI header: {exc}") from None
+    magic = bytes(hdr["magic"]).rstrip(b"\0")
+    if magic not in (b"n+1", b"n+2"):
+        raise FormatError(
+            f"{loc.display}: NIfTI field magic = {magic!r} (expected b'n+1' or b'n+2' for a "
+            "single-file .nii)"
+        )
+    shape = tuple(int(n) for n in hdr.get_data_shape())
+    if len(shape) < 3:
+        shape = shape + (1,) * (3 - len(shape))
+    if not shape or min(shape) < 1:
+        raise FormatError(f"{loc.display}: NIfTI field dim = {list(shape)} has a dimension < 1")
+    dtype = np.dtype(hdr.get_data_dtype())
+    offset = int(hdr.get_data_offset())
+    min_offset = 540 if hdr_cls is nib.Nifti2Header else 348
+    if offset < min_offset:
+        raise FormatError(
+            f"{loc.display}: NIfTI field vox_offset = {offset} points inside the header "
+            f"(minimum {min_offset})"
+        )
+    raw_slope, raw_inter = float(hdr["scl_slope"]), float(hdr["scl_inter"])
+    if math.isinf(raw_slope) or math.isinf(raw_inter):
+        raise FormatError(
+            f"{loc.display}: NIfTI field scl_slope={raw_slope} / scl_inter={raw_inter} is not "
+            "finite: no scale_factor can express it"
+        )
+    slope, inter = hdr.get_slope_inter()
+    slope = 1.0 if slope is None else float(slope)
+    inter = 0.0 if inter is None else float(inter)
+    if dtype.kind not in "biufc":
+        slope, inter = 1.0, 0.0
+    need = offset + math.prod(shape) * dtype.itemsize
+    if math.prod(shape) * dtype.itemsize > max_volume_bytes():
+        raise ResourceLimitError(
+            f"{loc.display}: header dim {list(shape)} claims {need - offset} bytes, over the limit "
+            f"of {max_volume_bytes()} (raise LAZYVOL_MAX_VOLUME_BYTES if this is real)"
+        )
+    if stamp.size < need:
+        raise FormatError(
+            f"{loc.display}: truncated: the header needs {need} bytes (vox_offset {offset} + data "
+            f"of dim {list(shape)}, {dtype}) but the object has {stamp.size}"
+        )
+    meta = {
+        "format": "nifti2" if hdr_cls is nib.Nifti2Header else "nifti1",
+        "path": loc.identity,
+        "stored_dtype": dtype.str,
+        "vox_offset": offset,
+        "scl_slope": slope,
+        "scl_inter": inter,
+        "sform_code": int(hdr["sform_code"]),
+        "qform_code": int(hdr["qform_code"]),
+        "size": stamp.size,
+        "etag": stamp.etag,
+    }
+    return _NiftiLayout(
+        url=loc.identity,
+        display=loc.display,
+        offset=offset,
+        shape=shape,
+        dtype=dtype,
+        slope=slope,
+        inter=inter,
+        affine=np.asarray(hdr.get_best_affine(), dtype=np.float64),
+        meta=meta,
+    )
+
+
+def _slab(nk: int, plane_bytes: int, budget: int) -> int:
+    """Largest divisor of ``nk`` whose slab of planes fits ``budget`` (at least 1).
+
+    Divisors come in pairs (d, nk // d) with d <= sqrt(nk): O(sqrt(nk)) steps.
+    """
+    limit = max(1, budget // max(1, plane_bytes))
+    best = 1
+    d = 1
+    while d * d <= nk:
+        if nk % d == 0:
+            for kc in (d, nk // d):
+                if best < kc <= limit:
+                    best = kc
+        d += 1
+    return best
+
+
+#: Most chunk references one call writes (each is a JSON entry of about 100 bytes).
+MAX_CHUNK_REFS = 4_000_000
+
+
+def _nifti_refs(lay: _NiftiLayout, chunk_bytes: int | None) -> dict[str, Any]:
+    from .config import chunk_budget
+
+    dtype = lay.dtype
+    if dtype.fields is not None or dtype.kind not in "biufc":
+        raise UnsupportedError(
+            f"{lay.display}: NIfTI data type {dtype} (RGB/structured) cannot be referenced as a "
+            "plain Zarr array; convert it with lazyvol.open(...).to_zarr(...)"
+        )
+    ni, nj, nk = lay.shape[:3]
+    rest = lay.shape[3:]
+    plane = ni * nj * dtype.itemsize
+    kc = _slab(nk, plane, chunk_budget() if chunk_bytes is None else int(chunk_bytes))
+    volume_bytes = plane * nk
+    n_refs = (nk // kc) * math.prod(rest)
+    if n_refs > MAX_CHUNK_REFS:
+        raise ResourceLimitError(
+            f"{lay.display}: dim {list(lay.shape)} in slabs of {kc} slice(s) needs {n_refs} chunk "
+            f"references, over the limit of {MAX_CHUNK_REFS}; pass a larger chunk_bytes"
+        )
+    refs: dict[str, Any] = {}
+    stored_shape = (nk, nj, ni, *rest)
+    chunks = (kc, nj, ni, *(1 for _ in rest))
+    dims = ["k", "j", "i", *EXTRA_AXES[: len(rest)]]
+    if len(rest) > len(EXTRA_AXES):
+        raise UnsupportedError(f"{lay.display}: {len(lay.shape)} dimensions; at most 7 are known")
+    for rest_index in np.ndindex(*rest) if rest else [()]:
+        # Axes after k are Fortran-ordered on disk: the first (t) varies fastest.
+        flat = 0
+        stride = 1
+        for idx, n in zip(rest_index, rest, strict=True):
+            flat += idx * stride
+            stride *= n
+        for kb in range(nk // kc):
+            off = lay.offset + flat * volume_bytes + kb * kc * plane
+            key = ".".join(str(x) for x in (kb, 0, 0, *rest_index))
+            refs[f"image/{key}"] = [lay.url, int(off), int(kc * plane)]
+    attrs = scale_attrs(lay.slope, lay.inter)
+    group_attrs = {
+        "lazyvol": {
+            "affine": lay.affine.tolist(),
+            "affine_axes": ["i", "j", "k"],
+            "stored_axes": dims,
+            "source": lay.url,
+            "meta": jsonable(lay.meta),
+        }
+    }
+    return assemble(refs, "image", stored_shape, chunks, dtype, dims, attrs, group_attrs)

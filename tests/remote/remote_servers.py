@@ -1,0 +1,226 @@
+"""Real servers on loopback for remote-source tests (no internet, no mocks).
+
+- :func:`http_server`: a stdlib ``http.server`` with HTTP/1.1 Range support that counts the body
+  bytes and requests it serves, and can misbehave on purpose per object (deny, cut the response,
+  stall, ignore Range).
+- :func:`s3_server`: moto's S3-compatible server (``moto.server.ThreadedMotoServer``) on a free
+  port of 127.0.0.1, with :func:`s3_bucket` making a fresh bucket per test.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import re
+import socket
+import threading
+import uuid
+from collections.abc import Iterator
+from dataclasses import dataclass, field
+from email.utils import formatdate
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from typing import Any
+
+import pytest
+
+#: Credentials the S3 tests send (moto accepts any); the tests check they never leak.
+S3_KEY = "AKIALAZYVOLTESTKEY01"
+S3_SECRET = "lazyvol-test-secret-DO-NOT-PRINT-8c1e"
+
+
+def free_port() -> int:
+    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as s:
+        s.bind(("127.0.0.1", 0))
+        return int(s.getsockname()[1])
+
+
+@dataclass
+class Obj:
+    data: bytes
+    #: "", "deny" (403), "error" (500), "cut" (close mid-body), "stall" (send part, then hang),
+    #: "norange" (ignore Range: 200 with the whole object)
+    mode: str = ""
+    mtime: float = 1_700_000_000.0
+
+
+@dataclass
+class HttpServer:
+    """Handle on the running server: add objects, read the counters."""
+
+    url: str
+    objects: dict[str, Obj] = field(default_factory=dict)
+    bytes_served: int = 0
+    requests: list[tuple[str, str, str]] = field(default_factory=list)
+    lock: threading.Lock = field(default_factory=threading.Lock)
+    release: threading.Event = field(default_factory=threading.Event)
+
+    def put(self, name: str, data: bytes, mode: str = "") -> str:
+        """Serve ``data`` at ``/name``; returns its URL."""
+        self.objects["/" + name.lstrip("/")] = Obj(bytes(data), mode)
+        return f"{self.url}/{name.lstrip('/')}"
+
+    def reset_counts(self) -> None:
+        with self.lock:
+            self.bytes_served = 0
+            self.requests.clear()
+
+
+_RANGE = re.compile(r"^bytes=(\d*)-(\d*)$")
+
+
+def _handler(state: HttpServer) -> type[BaseHTTPRequestHandler]:
+    class Handler(BaseHTTPRequestHandler):
+        protocol_version = "HTTP/1.1"
+
+        def log_message(self, format: str, *args: Any) -> None:  # quiet
+            pass
+
+        def _send_body(self, body: bytes) -> None:
+            # Counted before sending: the client may return before this thread runs again.
+            with state.lock:
+                state.bytes_served += len(body)
+            self.wfile.write(body)
+
+        def _head(self, obj: Obj, status: int, length: int, extra: dict[str, str]) -> None:
+            self.send_response(status)
+            self.send_header("Content-Length", str(length))
+            self.send_header("Accept-Ranges", "bytes")
+            self.send_header("ETag", '"' + hashlib.md5(obj.data).hexdigest() + '"')
+            self.send_header("Last-Modified", formatdate(obj.mtime, usegmt=True))
+            for k, v in extra.items():
+                self.send_header(k, v)
+            self.end_headers()
+
+        def _serve(self, body: bool) -> None:
+            rng = self.headers.get("Range", "")
+            with state.lock:
+                state.requests.append((self.command, self.path, rng))
+            obj = state.objects.get(self.path.split("?", 1)[0])
+            if obj is None:
+                self.send_error(404)
+                return
+            if obj.mode in ("deny", "error"):
+                self.send_response(403 if obj.mode == "deny" else 500)
+                self.send_header("Content-Length", "0")
+                self.end_headers()
+                return
+            etag = '"' + hashlib.md5(obj.data).hexdigest() + '"'
+            if_match = self.headers.get("If-Match")
+            if if_match is not None and if_match.strip() not in ("*", etag):
+                self.send_response(412)
+                self.send_header("Content-Length", "0")
+                self.end_headers()
+                return
+            size = len(obj.data)
+            start, stop, status, extra = 0, size, 200, {}
+            m = _RANGE.match(rng)
+            if m and obj.mode != "norange":
+                a, b = m.groups()
+                if a == "":
+                    start, stop = max(0, size - int(b)), size
+                else:
+                    start = int(a)
+                    stop = min(size, int(b) + 1) if b else size
+                if start >= size:
+                    self.send_response(416)
+                    self.send_header("Content-Range", f"bytes */{size}")
+                    self.send_header("Content-Length", "0")
+                    self.end_headers()
+                    return
+                status = 206
+                extra = {"Content-Range": f"bytes {start}-{stop - 1}/{size}"}
+            payload = obj.data[start:stop]
+            self._head(obj, status, len(payload), extra)
+            if not body:
+                return
+            if obj.mode == "cut":
+                self._send_body(payload[: len(payload) // 2])
+                self.wfile.flush()
+                self.close_connection = True
+                self.connection.shutdown(socket.SHUT_RDWR)
+                return
+            if obj.mode == "stall":
+                self._send_body(payload[: len(payload) // 2])
+                self.wfile.flush()
+                state.release.wait(30)  # the client must give up first (its timeout)
+                self.close_connection = True
+                return
+            self._send_body(payload)
+
+        def do_HEAD(self) -> None:
+            self._serve(body=False)
+
+        def do_GET(self) -> None:
+            self._serve(body=True)
+
+    return Handler
+
+
+@pytest.fixture
+def http_server() -> Iterator[HttpServer]:
+    """A Range-capable HTTP server on 127.0.0.1 (one per test, so counts start at zero)."""
+    port = free_port()
+    state = HttpServer(url=f"http://127.0.0.1:{port}")
+    server = ThreadingHTTPServer(("127.0.0.1", port), _handler(state))
+    server.daemon_threads = True
+    thread = threading.Thread(
+        target=server.serve_forever, kwargs={"poll_interval": 0.05}, daemon=True
+    )
+    thread.start()
+    try:
+        yield state
+    finally:
+        state.release.set()
+        server.shutdown()
+        server.server_close()
+        from lazyvol import _io
+
+        _io.clear_filesystems()  # their connection pools point at this server
+
+
+@dataclass
+class S3:
+    endpoint: str
+    client: Any
+
+    def options(self, **extra: Any) -> dict[str, Any]:
+        """storage_options that reach this server."""
+        return {
+            "key": S3_KEY,
+            "secret": S3_SECRET,
+            "client_kwargs": {"endpoint_url": self.endpoint, "region_name": "us-east-1"},
+            **extra,
+        }
+
+
+@pytest.fixture(scope="session")
+def s3_server() -> Iterator[S3]:
+    """moto's S3 server on a free loopback port for the whole session."""
+    pytest.importorskip("moto.server", reason="moto[server] is in the test extra")
+    boto3 = pytest.importorskip("boto3")
+    from moto.server import ThreadedMotoServer
+
+    port = free_port()
+    server = ThreadedMotoServer(ip_address="127.0.0.1", port=port, verbose=False)
+    server.start()
+    endpoint = f"http://127.0.0.1:{port}"
+    client = boto3.client(
+        "s3",
+        endpoint_url=endpoint,
+        aws_access_key_id=S3_KEY,
+        aws_secret_access_key=S3_SECRET,
+        region_name="us-east-1",
+    )
+    try:
+        yield S3(endpoint, client)
+    finally:
+        server.stop()
+
+
+@pytest.fixture
+def s3_bucket(s3_server: S3, monkeypatch: pytest.MonkeyPatch) -> str:
+    """A new empty bucket; the environment holds no AWS credentials (options carry them)."""
+    for var in ("AWS_ACCESS_KEY_ID", "AWS_SECRET_ACCESS_KEY", "AWS_SESSION_TOKEN", "AWS_PROFILE"):
+        monkeypatch.delenv(var, raising=False)
+    name = f"lv-{uuid.uuid4().hex[:12]}"
+    s3_server.client.create_bucket(Bucket=name)
+    return name

@@ -1,0 +1,483 @@
+"""4D series stored one file per slice (fMRI, DWI, complex data) and enhanced multi-frame splits.
+
+Truth is the synthetic writer's (:func:`lazyvol.testing.write_dicom_4d_series`) and dcm2niix's own
+conversion of the same files (the ``dcm2niix`` binary from the test dependencies, run in tmp dirs).
+"""
+
+from __future__ import annotations
+
+import os
+import shutil
+import subprocess
+from pathlib import Path
+
+import nibabel as nib
+import numpy as np
+import pytest
+
+import lazyvol as lv
+from lazyvol.dicom.ordering import RULE_NAMES, acquisition_seconds, order_volumes
+from lazyvol.errors import SeriesError
+from lazyvol.testing import write_dicom_4d_series, write_enhanced_dicom
+
+pytestmark = pytest.mark.usefixtures("dicom_cache")
+
+SHAPE = (12, 10, 5)
+BVALS = [0.0, 1000.0, 1000.0, 0.0, 2000.0]
+BVECS = [(0, 0, 0), (0.6, 0, 0.8), (0, 0.6, 0.8), (0, 0, 0), (0, -1, 0)]
+
+
+def _dcm2niix(src: Path, out: Path) -> list[Path]:
+    exe = shutil.which("dcm2niix")
+    if exe is None:
+        pytest.skip("dcm2niix binary not installed (pip install dcm2niix)")
+    out.mkdir()
+    run = subprocess.run(
+        [exe, "-b", "y", "-z", "n", "-f", "%s_%e", "-o", str(out), str(src)],
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
+    assert run.returncode == 0, run.stdout + run.stderr
+    return sorted(out.glob("*.nii"))
+
+
+def _fsl_bvecs(vol: lv.Volume, ref_affine: np.ndarray) -> np.ndarray:
+    """FSL/dcm2niix bvecs (3 x n) from lazyvol's LPS gradients, in the reference voxel frame."""
+    g_lps = np.asarray(vol.meta["diffusion"]["gradients_lps"], float)
+    g_ras = g_lps * [-1, -1, 1]
+    r = np.asarray(ref_affine, float)[:3, :3]
+    unit = r / np.linalg.norm(r, axis=0)
+    bvec = g_ras @ unit
+    if np.linalg.det(r) > 0:  # FSL convention: x flipped for a right-handed (neurological) grid
+        bvec[:, 0] *= -1
+    return bvec.T
+
+
+@pytest.mark.parametrize(
+    ("labels", "numbering", "rule"),
+    [
+        ((), "volume", "InstanceNumber (0020,0013) rank"),
+        ((), "position", "InstanceNumber (0020,0013) rank"),
+        (("AcquisitionTime",), "position", "AcquisitionTime (0008,0032) rank"),
+        (("TemporalPositionIdentifier",), "volume", "TemporalPositionIdentifier (0020,0100)"),
+        (("AcquisitionNumber",), "position", "AcquisitionNumber (0020,0012)"),
+    ],
+)
+def test_fmri_one_file_per_slice_matches_truth(tmp_path, labels, numbering, rule):
+    truth = write_dicom_4d_series(
+        tmp_path / "s", SHAPE, 4, labels=labels, numbering=numbering, orientation="oblique"
+    )
+    vol = lv.open(tmp_path / "s")
+    assert vol.shape == (*SHAPE, 4)
+    assert vol.meta["axis4_rule"] == rule
+    np.testing.assert_allclose(vol.affine, truth.affine, atol=1e-5)
+    np.testing.assert_array_equal(vol.compute(), truth.stored)
+    assert "diffusion" not in vol.meta
+
+
+def test_fmri_matches_dcm2niix(tmp_path):
+    write_dicom_4d_series(tmp_path / "s", SHAPE, 4, labels=(), numbering="position", seed=5)
+    (ref,) = _dcm2niix(tmp_path / "s", tmp_path / "out")
+    from test_dicom_realdata import compare_with_reference
+
+    compare_with_reference(lv.open(tmp_path / "s"), ref)
+
+
+@pytest.mark.parametrize("vendor", ["standard", "GE", "SIEMENS", "PHILIPS"])
+@pytest.mark.parametrize("orientation", ["axial", "oblique"])
+def test_dwi_vendor_tags_match_truth_and_dcm2niix(tmp_path, vendor, orientation):
+    truth = write_dicom_4d_series(
+        tmp_path / "s",
+        SHAPE,
+        labels=(),
+        bvals=BVALS,
+        bvecs=BVECS,
+        vendor=vendor,
+        ge_bvalue_offset=vendor == "GE",
+        orientation=orientation,
+    )
+    vol = lv.open(tmp_path / "s")
+    np.testing.assert_array_equal(vol.compute(), truth.stored)
+    diff = vol.meta["diffusion"]
+    assert diff["bvals"] == BVALS
+    if vendor != "GE":  # GE stores image-frame directions; lazyvol converts them to LPS
+        np.testing.assert_allclose(diff["gradients_lps"], BVECS, atol=1e-6)
+    (ref,) = _dcm2niix(tmp_path / "s", tmp_path / "out")
+    from test_dicom_realdata import compare_with_reference
+
+    compare_with_reference(vol, ref)
+    bval = np.loadtxt(ref.with_suffix(".bval"))
+    np.testing.assert_allclose(diff["bvals"], bval)
+    bvec = np.loadtxt(ref.with_suffix(".bvec"))
+    np.testing.assert_allclose(_fsl_bvecs(vol, nib.load(ref).affine), bvec, atol=1e-4)
+
+
+def test_magnitude_and_phase_are_split_not_stacked(tmp_path):
+    truth = write_dicom_4d_series(tmp_path / "s", SHAPE, components=["M", "P"], labels=())
+    report = lv.scan(tmp_path / "s")
+    assert len(report) == 2
+    kinds = sorted(i.meta.get("image_component") for i in report)
+    assert kinds == ["MAGNITUDE", "PHASE"]
+    for info in report:
+        assert info.shape == SHAPE
+        assert any("image kind" in r for r in info.reasons)
+        t = ["MAGNITUDE", "PHASE"].index(info.meta["image_component"])
+        vol = lv.open(tmp_path / "s", series=info.id)
+        np.testing.assert_array_equal(vol.compute(), truth.stored[..., t])
+
+
+def test_split_4d_and_instance_order_options(tmp_path):
+    truth = write_dicom_4d_series(tmp_path / "s", SHAPE, 3, labels=())
+    parts = lv.scan(tmp_path / "s", split_4d=True)
+    assert [p.shape for p in parts] == [SHAPE] * 3
+    vol = lv.open(tmp_path / "s", series=parts[2].id, split_4d=True)
+    np.testing.assert_array_equal(vol.compute(), truth.stored[..., 2])
+
+
+def test_scrambled_instance_numbers_refused_with_rules_and_option(tmp_path):
+    from pydicom import dcmread
+
+    truth = write_dicom_4d_series(tmp_path / "s", SHAPE, 3, labels=(), shuffle_names=False)
+    # renumber: volumes interleave irregularly (neither volume- nor position-major)
+    rng = np.random.default_rng(0)
+    nums = rng.permutation(len(truth.files)) + 1
+    for path, n in zip(truth.files, nums):
+        ds = dcmread(path)
+        ds.InstanceNumber = int(n)
+        ds.save_as(path)
+    with pytest.raises(SeriesError) as err:
+        lv.open(tmp_path / "s")
+    msg = str(err.value)
+    for name in RULE_NAMES:
+        assert name in msg
+    assert "instance_order=True" in msg
+    vol = lv.open(tmp_path / "s", instance_order=True)
+    assert vol.shape == (*SHAPE, 3)
+    assert vol.meta["relaxations"]["instance_order"] is True
+
+
+def test_unequal_repeats_refused(tmp_path):
+    truth = write_dicom_4d_series(tmp_path / "s", SHAPE, 3, labels=(), shuffle_names=False)
+    os.remove(truth.files[-1])
+    with pytest.raises(SeriesError, match="different number of times"):
+        lv.open(tmp_path / "s")
+
+
+def test_order_rules_unit():
+    from lazyvol.dicom.records import FrameRecord
+
+    def rec(k: int, t: int, **kw) -> FrameRecord:
+        return FrameRecord(path=f"{k}-{t}", size=0, mtime_ns=0, transfer_syntax="", **kw)
+
+    # echo labels: volumes sorted by echo number whatever the instance numbers
+    groups = [
+        [rec(k, t, echo_number=2 - t, instance_number=10 * k + t) for t in range(2)]
+        for k in range(3)
+    ]
+    got = order_volumes(groups)
+    assert not isinstance(got, str)
+    assert got.rule == "EchoNumbers (0018,0086)"
+    assert [r.echo_number for r in got.volumes[0]] == [1, 1, 1]
+    # diffusion labels keep acquisition order, not b-value order
+    groups = [
+        [
+            rec(k, t, b_value=b, gradient=[0, 0, 1], instance_number=t * 3 + k + 1)
+            for t, b in enumerate([1000.0, 0.0, 500.0])
+        ]
+        for k in range(3)
+    ]
+    got = order_volumes(groups)
+    assert not isinstance(got, str)
+    assert got.values["DiffusionBValue"] == [1000.0, 0.0, 500.0]
+    # a rank that mixes echoes inside a volume is rejected
+    groups = [
+        [rec(k, t, echo_number=1 + (t + k) % 2, instance_number=t) for t in range(2)]
+        for k in range(2)
+    ]
+    groups[0][0].echo_number = groups[0][1].echo_number = 1
+    assert isinstance(order_volumes(groups), str)
+    assert acquisition_seconds("101502.5") == pytest.approx(36902.5)
+    assert acquisition_seconds("10:15:02") == pytest.approx(36902.0)
+    assert acquisition_seconds("bad") is None
+
+
+def _enhanced_mag_fieldmap(path: Path) -> None:
+    """A Philips-like enhanced file: magnitude and B0 field map frames at the same positions."""
+    from pydicom import dcmread
+    from pydicom.dataset import Dataset
+    from pydicom.sequence import Sequence as DicomSequence
+
+    write_enhanced_dicom(path, SHAPE, n_volumes=2, volume_tag="EffectiveEchoTime")
+    ds = dcmread(path)
+    ds.Manufacturer = "Philips Medical Systems"
+    nk = SHAPE[2]
+    dims = []
+    for ptr in (0x00209056, 0x00209057, 0x00089007):
+        item = Dataset()
+        item.DimensionIndexPointer = ptr
+        item.FunctionalGroupPointer = 0x00209111
+        dims.append(item)
+    ds.DimensionIndexSequence = DicomSequence(dims)
+    for n, item in enumerate(ds.PerFrameFunctionalGroupsSequence):
+        t, k = divmod(n, nk)
+        ft = Dataset()
+        ft.FrameType = ["ORIGINAL", "PRIMARY", "M_FFE" if t == 0 else "B0 MAP", "NONE"]
+        ft.ComplexImageComponent = "MAGNITUDE"
+        item.MRImageFrameTypeSequence = DicomSequence([ft])
+        item.MREchoSequence[0].EffectiveEchoTime = [0.0, 1.52][t]
+        item.FrameContentSequence[0].DimensionIndexValues = [1, k + 1, t + 1]
+    ds.save_as(path)
+
+
+def test_enhanced_magnitude_and_field_map_are_separate_volumes(tmp_path):
+    _enhanced_mag_fieldmap(tmp_path / "e.dcm")
+    report = lv.scan(tmp_path / "e.dcm")
+    assert len(report) == 2, report
+    assert sorted(i.meta.get("image_component", "") for i in report) == ["FIELD_MAP", "MAGNITUDE"]
+    for info in report:
+        assert info.shape == SHAPE
+        assert info.axis4 is None
+
+
+def test_enhanced_dimension_index_values_order_volumes(tmp_path):
+    from pydicom import dcmread
+    from pydicom.dataset import Dataset
+    from pydicom.sequence import Sequence as DicomSequence
+
+    path = tmp_path / "t.dcm"
+    truth = write_enhanced_dicom(path, SHAPE, n_volumes=3)
+    ds = dcmread(path)
+    dims = []
+    for ptr in (0x00209057, 0x00209128):
+        item = Dataset()
+        item.DimensionIndexPointer = ptr
+        item.FunctionalGroupPointer = 0x00209111
+        dims.append(item)
+    ds.DimensionIndexSequence = DicomSequence(dims)
+    nk = SHAPE[2]
+    for n, item in enumerate(ds.PerFrameFunctionalGroupsSequence):
+        t, k = divmod(n, nk)
+        fc = item.FrameContentSequence[0]
+        fc.DimensionIndexValues = [k + 1, t + 1]
+        del fc.TemporalPositionIndex  # only the dimension index says which volume
+    ds.save_as(path)
+    vol = lv.open(path)
+    assert vol.meta["axis4_rule"] == "DimensionIndexValues (0020,9157)"
+    np.testing.assert_array_equal(vol.compute(), truth.stored)
+
+
+def test_enhanced_one_file_per_volume_is_one_4d_volume(tmp_path):
+    """Siemens XA style: each volume an enhanced file of the same series -> one 4D volume."""
+    from pydicom import dcmread
+
+    stored = []
+    uid = None
+    for t in range(3):
+        path = tmp_path / f"v{t}.dcm"
+        tr = write_enhanced_dicom(path, SHAPE, seed=t)
+        ds = dcmread(path)
+        uid = uid or ds.SeriesInstanceUID
+        ds.SeriesInstanceUID = uid
+        ds.StudyInstanceUID = "1.2.3"
+        ds.FrameOfReferenceUID = "1.2.3.4"
+        ds.InstanceNumber = t + 1
+        ds.AcquisitionNumber = t + 1
+        ds.save_as(path)
+        stored.append(tr.stored)
+    report = lv.scan(tmp_path)
+    assert len(report) == 1, report
+    vol = lv.open(tmp_path)
+    assert vol.shape == (*SHAPE, 3)
+    np.testing.assert_array_equal(vol.compute(), np.stack(stored, axis=-1))
+
+
+def _nibabel_data(name: str) -> Path:
+    path = Path(nib.__file__).parent / "nicom" / "tests" / "data" / name
+    if not path.exists():
+        pytest.skip(f"nibabel test file {name} not shipped with this nibabel")
+    return path
+
+
+def test_gzipped_dicom_is_reported_as_such(tmp_path):
+    shutil.copy(_nibabel_data("siemens_dwi_0.dcm.gz"), tmp_path / "a.dcm.gz")
+    (tmp_path / "notdicom.gz").write_bytes(__import__("gzip").compress(b"hello" * 100))
+    report = lv.scan(tmp_path)
+    reasons = dict((Path(p).name, r) for p, r in report.skipped)
+    assert reasons["a.dcm.gz"].startswith("gzip-compressed DICOM file")
+    assert "gunzip" in reasons["a.dcm.gz"]
+    assert reasons["notdicom.gz"].startswith("not a DICOM file")
+
+
+@pytest.mark.parametrize(("option", "flag"), [("rescale", "n"), ("fp", "y")])
+def test_philips_enhanced_scaling_matches_dcm2niix(tmp_path, option, flag):
+    """nibabel's Philips enhanced MPRAGE: DICOM rescale (dcm2niix -p n) or Philips FP (-p y)."""
+    import gzip
+
+    src = tmp_path / "in"
+    src.mkdir()
+    (src / "p.dcm").write_bytes(
+        gzip.decompress(_nibabel_data("philips_mprage.dcm.gz").read_bytes())
+    )
+    exe = shutil.which("dcm2niix")
+    if exe is None:
+        pytest.skip("dcm2niix binary not installed (pip install dcm2niix)")
+    out = tmp_path / "out"
+    out.mkdir()
+    subprocess.run(
+        [exe, "-p", flag, "-b", "n", "-z", "n", "-f", "%s", "-o", str(out), str(src)],
+        check=True,
+        capture_output=True,
+        timeout=300,
+    )
+    (ref,) = sorted(out.glob("*.nii"))
+    vol = lv.open(src, philips_scaling=option)
+    assert ("philips_scaling" in vol.meta) == (option == "fp")
+    from test_dicom_realdata import compare_with_reference
+
+    compare_with_reference(vol, ref)
+
+
+def test_philips_scaling_option_is_checked(tmp_path):
+    write_dicom_4d_series(tmp_path / "s", SHAPE, 2, labels=())
+    with pytest.raises(ValueError, match="philips_scaling"):
+        lv.scan(tmp_path / "s", philips_scaling="display")
+
+
+@pytest.mark.parametrize("labels", [(), ("AcquisitionTime",)])
+def test_multi_echo_time_series_one_volume_per_echo_as_dcm2niix(tmp_path, labels):
+    truth = write_dicom_4d_series(tmp_path / "s", SHAPE, 3, labels=labels, echoes=2)
+    report = lv.scan(tmp_path / "s")
+    assert len(report) == 2, report
+    assert all(any("one volume per echo" in r for r in i.reasons) for i in report)
+    refs = _dcm2niix(tmp_path / "s", tmp_path / "out")
+    assert len(refs) == 2
+    from test_dicom_realdata import compare_with_reference
+
+    for info in report:
+        (echo,) = info.meta["echo_numbers"]
+        vol = lv.open(tmp_path / "s", series=info.id)
+        assert vol.shape == (*SHAPE, 3)
+        np.testing.assert_array_equal(vol.compute(), truth.stored[..., echo - 1 :: 2])
+        (ref,) = [r for r in refs if r.stem.endswith(f"_{echo}")]
+        compare_with_reference(vol, ref)
+
+
+def test_philips_isotropic_trace_volume_is_separate_as_dcm2niix(tmp_path):
+    bvals = [0.0, 1000.0, 1000.0, 1000.0]
+    bvecs = [(0, 0, 0), (1, 0, 0), (0, 1, 0), (0, 0, 0)]  # last: the derived trace image
+    truth = write_dicom_4d_series(
+        tmp_path / "s", SHAPE, labels=(), bvals=bvals, bvecs=bvecs, vendor="PHILIPS"
+    )
+    report = lv.scan(tmp_path / "s")
+    assert sorted(len(i.shape) for i in report) == [3, 4]
+    dwi = next(i for i in report if len(i.shape) == 4)
+    vol = lv.open(tmp_path / "s", series=dwi.id)
+    np.testing.assert_array_equal(vol.compute(), truth.stored[..., :3])
+    assert vol.meta["diffusion"]["bvals"] == bvals[:3]
+    refs = _dcm2niix(tmp_path / "s", tmp_path / "out")
+    from test_dicom_realdata import compare_with_reference
+
+    # dcm2niix also keeps a copy with the trace volume, named *_ADC
+    main = [r for r in refs if not r.stem.endswith("_ADC")]
+    assert len(main) == 1
+    compare_with_reference(vol, main[0])
+    np.testing.assert_allclose(np.loadtxt(main[0].with_suffix(".bval")), bvals[:3])
+
+
+def test_old_scan_index_without_new_record_fields_is_not_misread(tmp_path):
+    """An index written before FrameRecord gained its 4D/diffusion fields is rescanned."""
+    import importlib
+    import json
+
+    from lazyvol.dicom.records import RECORD_FIELDS
+
+    scanmod = importlib.import_module("lazyvol.dicom.scan")
+
+    write_dicom_4d_series(tmp_path / "s", SHAPE, labels=(), bvals=BVALS, bvecs=BVECS)
+    folder = str(tmp_path / "s")
+    first = scanmod.scan_files(folder)
+    assert first.parsed == len(BVALS) * SHAPE[2]
+    path = scanmod.index_path(folder)
+    doc = json.loads(path.read_text())
+    old_fields = [f for f in RECORD_FIELDS if f not in ("gradient", "diffusion_source")]
+    keep = [RECORD_FIELDS.index(f) for f in old_fields]
+    doc["version"] = scanmod.INDEX_VERSION - 1
+    doc["fields"] = old_fields
+    for entry in doc["entries"].values():
+        entry[4] = [entry[4][i] for i in keep]
+    path.write_text(json.dumps(doc))
+    again = scanmod.scan_files(folder)
+    assert again.parsed == first.parsed and again.from_index == 0
+    assert all(r.gradient is not None or r.b_value == 0 for r in again.records)
+    # same version but other fields (a merge that forgot the bump): also rescanned
+    doc["version"] = scanmod.INDEX_VERSION
+    path.write_text(json.dumps(doc))
+    assert scanmod.scan_files(folder).from_index == 0
+    vol = lv.open(folder)
+    assert vol.meta["diffusion"]["bvals"] == BVALS
+
+
+def test_ge_magnitude_phase_told_apart_by_private_image_kind(tmp_path):
+    """GE writes one ImageType for magnitude/phase/real/imaginary; (0043,102F) says which."""
+    truth = write_dicom_4d_series(
+        tmp_path / "s", SHAPE, components=["M", "P", "R", "I"], labels=(), vendor="GE"
+    )
+    report = lv.scan(tmp_path / "s")
+    kinds = {i.meta.get("image_component"): i for i in report}
+    assert sorted(kinds) == ["IMAGINARY", "MAGNITUDE", "PHASE", "REAL"]
+    vol = lv.open(tmp_path / "s", series=kinds["REAL"].id)
+    np.testing.assert_array_equal(vol.compute(), truth.stored[..., 2])
+    refs = {r.stem: r for r in _dcm2niix(tmp_path / "s", tmp_path / "out")}
+    from test_dicom_realdata import compare_with_reference
+
+    suffix = {"MAGNITUDE": "", "PHASE": "_ph", "REAL": "_real", "IMAGINARY": "_imaginary"}
+    for kind, info in kinds.items():
+        (ref,) = [r for stem, r in refs.items() if stem.endswith(suffix[kind] or "1_1")]
+        compare_with_reference(lv.open(tmp_path / "s", series=info.id), ref)
+
+
+def test_enhanced_dwi_per_frame_diffusion_meta(tmp_path):
+    from pydicom import dcmread
+    from pydicom.dataset import Dataset
+    from pydicom.sequence import Sequence as DicomSequence
+
+    path = tmp_path / "in" / "dwi.dcm"
+    bvals, bvecs = BVALS[:3], BVECS[:3]
+    truth = write_enhanced_dicom(path, SHAPE, n_volumes=3, orientation="oblique")
+    ds = dcmread(path)
+    ds.Manufacturer = "SIEMENS"
+    ds.EchoTime = 80
+    ds.RepetitionTime = 3000
+    nk = SHAPE[2]
+    dims = []
+    for ptr, group in (
+        (0x00209056, 0x00209111),
+        (0x00209057, 0x00209111),
+        (0x00209128, 0x00209111),
+    ):
+        item = Dataset()
+        item.DimensionIndexPointer = ptr
+        item.FunctionalGroupPointer = group
+        dims.append(item)
+    ds.DimensionIndexSequence = DicomSequence(dims)
+    for n, item in enumerate(ds.PerFrameFunctionalGroupsSequence):
+        t, k = divmod(n, nk)
+        fc = item.FrameContentSequence[0]
+        fc.StackID = "1"
+        fc.DimensionIndexValues = [1, k + 1, t + 1]
+        d = Dataset()
+        d.DiffusionBValue = bvals[t]
+        d.DiffusionDirectionality = "DIRECTIONAL" if bvals[t] else "NONE"
+        if bvals[t]:
+            g = Dataset()
+            g.DiffusionGradientOrientation = list(map(float, bvecs[t]))
+            d.DiffusionGradientDirectionSequence = DicomSequence([g])
+        item.MRDiffusionSequence = DicomSequence([d])
+    ds.save_as(path)
+    vol = lv.open(path)
+    np.testing.assert_array_equal(vol.compute(), truth.stored)
+    diff = vol.meta["diffusion"]
+    assert diff["bvals"] == bvals
+    np.testing.assert_allclose(diff["gradients_lps"], bvecs)
+    assert "MRDiffusionSequence" in diff["source"]

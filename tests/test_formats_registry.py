@@ -1,0 +1,201 @@
+"""lazyvol.formats: the Reader protocol and the registry (toy readers, real entry-point discovery)."""
+
+from __future__ import annotations
+
+import importlib.metadata
+import subprocess
+import sys
+import textwrap
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import pytest
+
+import lazyvol as lv
+from lazyvol.formats import ENTRY_POINT_GROUP, Reader, registry
+
+
+class ToyReader:
+    """The smallest reader: ``.toy`` files hold a 2x2x2 uint8 cube of their first byte."""
+
+    name = "toy"
+
+    def can_open(self, source: str) -> bool:
+        return source.endswith(".toy")
+
+    def open(self, source: str, **options: Any) -> lv.Volume:
+        with open(source, "rb") as f:
+            value = f.read(1)[0]
+        return lv.Volume(np.full((2, 2, 2), value, dtype=np.uint8), source=source)
+
+    def source_files(self, source: str, **options: Any) -> list[str]:
+        return [str(Path(source).resolve())]
+
+    def describe(self, source: str) -> dict[str, Any]:
+        return {"format": "toy", "shape": [2, 2, 2]}
+
+
+class Anything(ToyReader):
+    """A catch-all reader, like DICOM's (reads files without a preamble too)."""
+
+    name = "anything"
+    priority = 90
+
+    def can_open(self, source: str) -> bool:
+        return True
+
+
+@pytest.fixture(autouse=True)
+def _isolated_registry(monkeypatch):
+    """Every test starts from an empty table with no installed plugins, and leaves none behind."""
+    state = registry._snapshot()
+    registry._reset()
+    monkeypatch.setattr(registry, "_entry_points", lambda: [])
+    yield
+    registry._restore(state)
+
+
+def test_toy_reader_satisfies_the_protocol():
+    assert isinstance(ToyReader(), Reader)
+    assert not isinstance(object(), Reader)
+
+
+def test_register_pick_and_open(tmp_path):
+    toy = registry.register(ToyReader)  # a class is instantiated
+    assert isinstance(toy, ToyReader) and registry.get("toy") is toy
+    path = tmp_path / "a.toy"
+    path.write_bytes(b"\x07rest")
+    reader = registry.pick(str(path))
+    assert reader is toy
+    vol = reader.open(str(path))
+    np.testing.assert_array_equal(vol.compute(), np.full((2, 2, 2), 7, dtype=np.uint8))
+    assert reader.source_files(str(path)) == [str(path.resolve())]
+
+
+def test_pick_order_priority_then_registration():
+    catch_all = registry.register(Anything())  # priority 90 from the class attribute
+    toy = registry.register(ToyReader())  # default priority 50: asked first
+    assert registry.readers() == [toy, catch_all]
+    assert registry.pick("x.toy") is toy
+    assert registry.pick("x.nii") is catch_all
+    # An explicit priority overrides the reader's own.
+    registry.unregister("toy")
+    registry.register(ToyReader(), priority=95)
+    assert registry.pick("x.toy") is catch_all
+
+
+def test_pick_nothing_raises_formaterror_naming_readers():
+    registry.register(ToyReader())
+    with pytest.raises(lv.FormatError, match=r"x\.mgh: no reader recognises.*asked: toy") as ei:
+        registry.pick("x.mgh")
+    assert ENTRY_POINT_GROUP in str(ei.value) and isinstance(ei.value, ValueError)
+
+
+def test_duplicate_names_and_bad_readers():
+    registry.register(ToyReader())
+    with pytest.raises(ValueError, match="already registered"):
+        registry.register(ToyReader())
+    replacement = registry.register(ToyReader(), replace=True)
+    assert registry.get("toy") is replacement
+    with pytest.raises(TypeError, match="missing can_open, open, source_files, describe"):
+        registry.register(type("NoMethods", (), {"name": "bad"}))
+    nameless = type("Nameless", (ToyReader,), {"name": ""})
+    with pytest.raises(TypeError, match="non-empty str"):
+        registry.register(nameless)
+    with pytest.raises(KeyError, match=r"no reader named 'nope'.*toy"):
+        registry.get("nope")
+    assert registry.unregister("toy") is replacement
+    with pytest.raises(KeyError):
+        registry.unregister("toy")
+
+
+def _entry_point(name: str, value: str) -> importlib.metadata.EntryPoint:
+    return importlib.metadata.EntryPoint(name=name, value=value, group=ENTRY_POINT_GROUP)
+
+
+def test_entry_points_load_lazily_once(monkeypatch):
+    calls: list[int] = []
+
+    def fake_entry_points():
+        calls.append(1)
+        return [_entry_point("toy", f"{__name__}:ToyReader")]
+
+    monkeypatch.setattr(registry, "_entry_points", fake_entry_points)
+    assert calls == []  # nothing loaded at import or at reset
+    assert registry.pick("a.toy").name == "toy"
+    registry.readers()
+    registry.get("toy")
+    assert calls == [1]
+    assert registry.READERS["toy"].origin == f"entry point toy = {__name__}:ToyReader"
+
+
+def test_broken_or_clashing_entry_points_are_skipped_with_a_warning(monkeypatch):
+    eps = [
+        _entry_point("a_missing", "lazyvol_no_such_module_xyz:Reader"),
+        _entry_point("b_notareader", "builtins:dict"),
+        _entry_point("c_toy", f"{__name__}:ToyReader"),
+        _entry_point("d_toy_again", f"{__name__}:ToyReader"),
+    ]
+    monkeypatch.setattr(registry, "_entry_points", lambda: eps)
+    with pytest.warns(RuntimeWarning) as rec:
+        names = [r.name for r in registry.readers()]
+    assert names == ["toy"]
+    messages = " | ".join(str(w.message) for w in rec)
+    assert "a_missing" in messages and "ModuleNotFoundError" in messages
+    assert "b_notareader" in messages and "not a lazyvol reader" in messages
+    assert "d_toy_again" in messages and "already taken by entry point c_toy" in messages
+
+
+def test_real_distribution_discovered_through_entry_points(tmp_path):
+    """A plugin installed as a distribution (dist-info on sys.path) is found and used, end to end,
+    in a fresh interpreter (so nothing of this process's registry is reused)."""
+    site = tmp_path / "site"
+    (site / "lazyvol_toyplugin-1.0.dist-info").mkdir(parents=True)
+    (site / "lazyvol_toyplugin-1.0.dist-info" / "METADATA").write_text(
+        "Metadata-Version: 2.1\nName: lazyvol-toyplugin\nVersion: 1.0\n"
+    )
+    (site / "lazyvol_toyplugin-1.0.dist-info" / "entry_points.txt").write_text(
+        f"[{ENTRY_POINT_GROUP}]\nfortytwo = lazyvol_toyplugin:FortyTwo\n"
+    )
+    (site / "lazyvol_toyplugin.py").write_text(
+        textwrap.dedent(
+            """
+            import numpy as np
+            import lazyvol as lv
+
+            class FortyTwo:
+                name = "fortytwo"
+
+                def can_open(self, source):
+                    return source.endswith(".42")
+
+                def open(self, source, **options):
+                    return lv.Volume(np.full((3, 1, 1), 42, dtype="int16"), source=source)
+
+                def source_files(self, source, **options):
+                    return [source]
+
+                def describe(self, source):
+                    return {"format": "fortytwo"}
+            """
+        )
+    )
+    script = textwrap.dedent(
+        f"""
+        import sys
+        sys.path.insert(0, {str(site)!r})
+        from lazyvol.formats import registry
+        assert "fortytwo" not in registry.READERS  # lazily: not loaded at import
+        reader = registry.pick("x.42")
+        print(reader.name, registry.READERS["fortytwo"].origin)
+        print(reader.open("x.42").compute().ravel().tolist())
+        """
+    )
+    out = subprocess.run(
+        [sys.executable, "-c", script], capture_output=True, text=True, check=True, timeout=120
+    ).stdout.splitlines()
+    assert out[0] == (
+        "fortytwo entry point fortytwo = lazyvol_toyplugin:FortyTwo (lazyvol-toyplugin 1.0)"
+    )
+    assert out[1] == "[42, 42, 42]"
