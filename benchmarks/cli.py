@@ -67,6 +67,11 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
     p.add_argument(
         "--timeout", type=float, help="seconds allowed per run (default 900, --quick 120)"
     )
+    p.add_argument(
+        "--no-cold",
+        action="store_true",
+        help="warm runs only (no cold column: fresh process, first call, imports timed apart)",
+    )
     p.add_argument("--list", action="store_true", help="list the planned measures and exit")
     p.add_argument(
         "--prepare-only", action="store_true", help="generate the data and indexes, measure nothing"
@@ -99,6 +104,7 @@ def make_context(args: argparse.Namespace) -> Context:
         timeout=args.timeout or (120.0 if quick else 900.0),
         prime_bytes=prime * MiB,
         fork=quick and not args.no_fork,
+        cold=not args.no_cold,
     )
 
 
@@ -150,13 +156,15 @@ def plan_all(
 
 
 def run_all(ctx: Context, measures: list[Measure], progress: bool) -> None:
-    """Measure: for each case, the runs of its tools interleaved (A B C A B C ...), priming each."""
+    """Measure: for each case, the runs of its tools interleaved (A B C A B C ...), priming each;
+    each round runs every tool warm, then cold (script measures: one run, cold by nature)."""
     from tqdm import tqdm
 
     cases: dict[tuple[str, str], list[Measure]] = {}
     for m in measures:
         cases.setdefault((m.group, m.case), []).append(m)
-    total = sum(ctx.repeat for m in measures if not m.skip)
+    per_round = {id(m): 1 if (m.script or not ctx.cold) else 2 for m in measures}
+    total = sum(ctx.repeat * per_round[id(m)] for m in measures if not m.skip)
     bar = tqdm(total=total, disable=not progress, unit="run", dynamic_ncols=True, file=sys.stderr)
     try:
         for (group, case), ms in cases.items():
@@ -172,7 +180,12 @@ def run_all(ctx: Context, measures: list[Measure], progress: bool) -> None:
                     bar.update(1)
                     if rec.get("status") == "n/a":
                         m.skip, m.skip_status = rec.get("reason", "not available"), "n/a"
-                        bar.update(ctx.repeat - len(m.runs))
+                        bar.update((ctx.repeat - len(m.runs)) * per_round[id(m)])
+                        continue
+                    if per_round[id(m)] == 2:
+                        bar.set_description(f"{group}: {case} / {m.tool} (cold)"[:70])
+                        m.cold_runs.append(harness.run_once(m, ctx, cold=True))
+                        bar.update(1)
                 todo = [m for m in todo if not m.skip]
     finally:
         bar.close()
@@ -256,6 +269,13 @@ def main(argv: list[str] | None = None) -> int:
                 else "`python -m benchmarks.worker`, a new interpreter per run"
             ),
             "prime_bytes": ctx.prime_bytes,
+            "cold": (
+                "each round also runs every measure cold: a fresh process with no warm-up call; "
+                "the first call is timed, the tool's imports apart (import_s), and the "
+                "interpreter's start-up from the parent (startup_s)"
+                if ctx.cold
+                else "warm runs only (--no-cold)"
+            ),
             "page_cache": "warm (every file read once before its case's runs)",
             "load_before": load_before,
             "load_after": harness.load_average(),

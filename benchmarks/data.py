@@ -133,3 +133,190 @@ def add_warmup(data_dir: Path, m: Any) -> None:
         if k in m.args:
             warm[k] = str(m.args[k]) + "-warmup"
     m.args["warmup"] = warm
+
+
+# -- DICOM headers shaped like real ones -----------------------------------------------------------
+
+#: Real scanner files whose header is the template of the "real-shaped" series (GE EPI: ~100
+#: public attributes, ~240 private ones, sequences), looked up in ``LAZYVOL_REAL_DICOM`` or in
+#: ``shared/dicom-real`` beside the checkout.
+REAL_TEMPLATE = ("dcm_qa_nih", "In", "20180918GE", "mr_0004")
+
+
+def real_dicom_dir() -> Path | None:
+    """The real-data folder (``LAZYVOL_REAL_DICOM``, else ``shared/dicom-real`` next to the repo)."""
+    env = os.environ.get("LAZYVOL_REAL_DICOM")
+    if env:  # set: that folder or nothing (a missing folder means "no real data")
+        return Path(env) if Path(env).is_dir() else None
+    repo = Path(__file__).resolve().parents[1]
+    for cand in (p / "shared" / "dicom-real" for p in (repo.parent, repo.parent.parent)):
+        if cand.is_dir():
+            return cand
+    return None
+
+
+def _template_header() -> tuple[Any, str]:
+    """A real header to copy (and where it came from), or a rich synthetic one if none is at hand."""
+    import pydicom
+
+    root = real_dicom_dir()
+    if root is not None:
+        files = sorted(root.joinpath(*REAL_TEMPLATE).glob("*.dcm"))
+        if files:
+            ds = pydicom.dcmread(files[0])
+            return ds, f"header of a real GE EPI file ({'/'.join(REAL_TEMPLATE)}/{files[0].name})"
+    return _synthetic_rich_header(), (
+        "synthetic rich header (no real DICOM folder at hand: set LAZYVOL_REAL_DICOM): "
+        "~90 public attributes, 2 private groups, 3 sequences"
+    )
+
+
+def _synthetic_rich_header() -> Any:
+    """A header with the shape of a scanner's: many public attributes, private groups, sequences."""
+    import pydicom
+    from pydicom.dataset import Dataset, FileMetaDataset
+    from pydicom.uid import MRImageStorage, generate_uid
+
+    ds = Dataset()
+    ds.file_meta = FileMetaDataset()
+    ds.file_meta.MediaStorageSOPClassUID = MRImageStorage
+    ds.file_meta.MediaStorageSOPInstanceUID = generate_uid()
+    ds.file_meta.TransferSyntaxUID = pydicom.uid.ExplicitVRLittleEndian
+    ds.SOPClassUID = MRImageStorage
+    ds.Modality = "MR"
+    ds.Manufacturer = "SYNTHETIC"
+    texts = [
+        "InstitutionName",
+        "InstitutionAddress",
+        "ReferringPhysicianName",
+        "StationName",
+        "StudyDescription",
+        "SeriesDescription",
+        "InstitutionalDepartmentName",
+        "PerformingPhysicianName",
+        "OperatorsName",
+        "ManufacturerModelName",
+        "PatientName",
+        "PatientID",
+        "PatientSex",
+        "PatientAge",
+        "BodyPartExamined",
+        "ScanningSequence",
+        "SequenceVariant",
+        "ScanOptions",
+        "MRAcquisitionType",
+        "SequenceName",
+        "DeviceSerialNumber",
+        "SoftwareVersions",
+        "ProtocolName",
+        "TransmitCoilName",
+        "InPlanePhaseEncodingDirection",
+        "PatientPosition",
+        "AccessionNumber",
+        "StudyID",
+        "ImageType",
+        "PositionReferenceIndicator",
+    ]
+    for i, kw in enumerate(texts):
+        setattr(ds, kw, f"VALUE{i:02d}" if kw != "ImageType" else ["ORIGINAL", "PRIMARY"])
+    numbers = {
+        "SliceThickness": 3.0,
+        "RepetitionTime": 2000.0,
+        "EchoTime": 30.0,
+        "NumberOfAverages": 1,
+        "ImagingFrequency": 127.7,
+        "MagneticFieldStrength": 3.0,
+        "EchoTrainLength": 1,
+        "PercentSampling": 100,
+        "PercentPhaseFieldOfView": 100,
+        "PixelBandwidth": 7812.0,
+        "FlipAngle": 90,
+        "SAR": 0.5,
+        "SpacingBetweenSlices": 3.0,
+        "EchoNumbers": 1,
+        "WindowCenter": 100,
+        "WindowWidth": 200,
+    }
+    for kw, v in numbers.items():
+        setattr(ds, kw, v)
+    ds.StudyDate = ds.SeriesDate = ds.AcquisitionDate = ds.ContentDate = "20260101"
+    ds.StudyTime = ds.SeriesTime = ds.AcquisitionTime = ds.ContentTime = "120000.000000"
+    ds.PatientBirthDate = "19700101"
+    ds.FrameOfReferenceUID = generate_uid()
+    ds.StudyInstanceUID = generate_uid()
+    ds.SeriesNumber = 4
+    ds.AcquisitionNumber = 1
+    ds.ImageOrientationPatient = [1, 0, 0, 0, 1, 0]
+    ds.ImagePositionPatient = [-100.0, -100.0, 0.0]
+    ds.PixelSpacing = [3.75, 3.75]
+    ds.SamplesPerPixel = 1
+    ds.PhotometricInterpretation = "MONOCHROME2"
+    ds.Rows = ds.Columns = 64
+    ds.BitsAllocated = ds.BitsStored = 16
+    ds.HighBit = 15
+    ds.PixelRepresentation = 1
+    ref = Dataset()
+    ref.ReferencedSOPClassUID = MRImageStorage
+    ref.ReferencedSOPInstanceUID = generate_uid()
+    ds.ReferencedImageSequence = [ref, ref]
+    region = Dataset()
+    region.CodeValue, region.CodingSchemeDesignator, region.CodeMeaning = "T-A0100", "SRT", "Brain"
+    ds.AnatomicRegionSequence = [region]
+    ds.ReferencedPerformedProcedureStepSequence = [ref]
+    for group, n in ((0x0019, 60), (0x0043, 60)):
+        block = ds.private_block(group, "SYNTHETIC_PRIVATE", create=True)
+        for e in range(n):
+            if e % 3 == 0:
+                block.add_new(0x10 + e, "DS", f"{e * 1.5:.1f}")
+            elif e % 3 == 1:
+                block.add_new(0x10 + e, "SS", e)
+            else:
+                block.add_new(0x10 + e, "LO", f"private{e}")
+    return ds
+
+
+def dicom_real_shaped(folder: str, n: int, seed: int = 0) -> str:
+    """``n`` slices of one series whose headers are a real scanner header (new UIDs, positions,
+    instance numbers, pixel data); returns where the template came from. Written into a
+    temporary folder, renamed when complete; ``<folder>.template.txt`` records the source."""
+    import shutil
+
+    import pydicom
+    from pydicom.uid import generate_uid
+
+    done = Path(folder + ".template.txt")
+    if done.exists() and Path(folder).is_dir():
+        return done.read_text().strip()
+    template, source = _template_header()
+    tmp = folder + ".partial"
+    shutil.rmtree(tmp, ignore_errors=True)
+    os.makedirs(tmp)
+    rows, cols = int(template.Rows), int(template.Columns)
+    iop = np.array([float(x) for x in template.ImageOrientationPatient])
+    normal = np.cross(iop[:3], iop[3:])
+    origin = np.array([float(x) for x in template.ImagePositionPatient])
+    step = float(template.get("SpacingBetweenSlices", 0) or template.get("SliceThickness", 1) or 1)
+    series_uid = generate_uid()
+    rng = np.random.default_rng(seed)
+    template.file_meta.TransferSyntaxUID = pydicom.uid.ExplicitVRLittleEndian
+    for key in ("NumberOfFrames", "PerFrameFunctionalGroupsSequence"):
+        if key in template:
+            del template[key]
+    template.SeriesInstanceUID = series_uid
+    template.BitsAllocated, template.BitsStored, template.HighBit = 16, 16, 15
+    template.PixelRepresentation = 1
+    template.SamplesPerPixel = 1
+    for k in range(n):
+        uid = generate_uid()
+        template.SOPInstanceUID = uid
+        template.file_meta.MediaStorageSOPInstanceUID = uid
+        template.InstanceNumber = k + 1
+        pos = origin + k * step * normal
+        template.ImagePositionPatient = [f"{x:.4f}" for x in pos]
+        if "SliceLocation" in template:
+            template.SliceLocation = f"{float(pos @ normal):.4f}"
+        template.PixelData = rng.integers(0, 2000, (rows, cols), dtype=np.int16).tobytes()
+        template.save_as(os.path.join(tmp, f"IM{k + 1:05d}.dcm"), enforce_file_format=True)
+    os.replace(tmp, folder)
+    done.write_text(source + "\n")
+    return source

@@ -32,6 +32,10 @@ class Measure:
     directory prepared beforehand (e.g. holding a saved gzip seek index), or ``""`` (inherit).
     ``mem_hint`` is the memory the tool is expected to touch, so priming can cover it.
     ``ref`` marks lazyvol's own entry, the denominator of the case's relative times.
+    ``cmd`` makes it a *script* measure: that command line is the whole work (interpreter start,
+    imports and all, timed from the parent like ``time python script.py``); it has no warm run.
+    ``runs`` are the warm runs (one untimed warm-up call first), ``cold_runs`` the cold ones (a
+    fresh process's first call, its imports timed apart; see :mod:`benchmarks.worker`).
     """
 
     group: str
@@ -50,7 +54,13 @@ class Measure:
     note: str = ""
     skip: str = ""  # reason this measure is not run ("n/a" or "skipped")
     skip_status: str = "n/a"
+    cmd: list[str] = field(default_factory=list)
     runs: list[dict[str, Any]] = field(default_factory=list)
+    cold_runs: list[dict[str, Any]] = field(default_factory=list)
+
+    @property
+    def script(self) -> bool:
+        return bool(self.cmd)
 
     @property
     def key(self) -> str:
@@ -69,6 +79,7 @@ class Context:
     timeout: float = 900.0
     prime_bytes: int = int(1.5 * GiB)
     fork: bool = False  # --quick: fork runs from a pre-imported zygote (see benchmarks.zygote)
+    cold: bool = True  # also run every measure cold (fresh process, first call, imports apart)
     extra: dict[str, Any] = field(default_factory=dict)
     _zygote: Any = None
 
@@ -118,7 +129,9 @@ class Zygote:
     def alive(self) -> bool:
         return self.proc.poll() is None
 
-    def run(self, m: Measure, cache: str | None, timeout: float) -> dict[str, Any]:
+    def run(
+        self, m: Measure, cache: str | None, timeout: float, cold: bool = False
+    ) -> dict[str, Any]:
         assert self.proc.stdin is not None and self.proc.stdout is not None
         req = {
             "module": m.module,
@@ -126,6 +139,7 @@ class Zygote:
             "args": m.args,
             "cache": cache,
             "timeout": timeout,
+            "cold": cold,
         }
         self.proc.stdin.write(json.dumps(req) + "\n")
         self.proc.stdin.flush()
@@ -184,17 +198,21 @@ def warm_page_cache(paths: list[str]) -> None:
                     pass
 
 
-def child_env(cache: str | None) -> dict[str, str]:
+def child_env(cache: str | None, cold: bool = False) -> dict[str, str]:
     env = dict(os.environ)
     paths = [str(REPO)] + [p for p in env.get("PYTHONPATH", "").split(os.pathsep) if p]
     env["PYTHONPATH"] = os.pathsep.join(paths)
     if cache:
         env["LAZYVOL_CACHE_DIR"] = cache
+    env.pop("BENCH_MODE", None)
+    if cold:
+        env["BENCH_MODE"] = "cold"
     return env
 
 
-def run_once(m: Measure, ctx: Context) -> dict[str, Any]:
-    """One measured run of ``m`` in a fresh ``python -m benchmarks.worker`` process."""
+def run_once(m: Measure, ctx: Context, cold: bool = False) -> dict[str, Any]:
+    """One measured run of ``m`` in a fresh ``python -m benchmarks.worker`` process (``cold``:
+    no warm-up call, imports timed apart), or of its command line for a script measure."""
     fresh: Path | None = None
     cache = m.cache
     if cache == "fresh":
@@ -206,7 +224,10 @@ def run_once(m: Measure, ctx: Context) -> dict[str, Any]:
     try:
         prime_s = prime_memory(prime)
         t0 = time.perf_counter()
-        record = _run_process(m, ctx, cache)
+        if m.script:
+            record = _run_script(m, ctx, cache)
+        else:
+            record = _run_process(m, ctx, cache, cold)
         record["wall_s"] = time.perf_counter() - t0
         record["primed_bytes"] = prime
         record["prime_s"] = prime_s
@@ -216,23 +237,70 @@ def run_once(m: Measure, ctx: Context) -> dict[str, Any]:
             shutil.rmtree(fresh, ignore_errors=True)
 
 
-def _run_process(m: Measure, ctx: Context, cache: str | None) -> dict[str, Any]:
+def _run_script(m: Measure, ctx: Context, cache: str | None) -> dict[str, Any]:
+    """Time a whole command line from the parent (start-up, imports, work, exit), as a user's
+    ``time python script.py`` does; peak RSS from the child's own resource usage."""
+    t0 = time.perf_counter()
+    with tempfile.TemporaryFile() as out_f, tempfile.TemporaryFile() as err_f:
+        try:
+            proc = subprocess.Popen(
+                m.cmd, cwd=REPO, env=child_env(cache), stdout=out_f, stderr=err_f
+            )
+        except OSError as exc:
+            return {"status": "n/a", "reason": f"cannot run {m.cmd[0]}: {exc}"}
+        deadline = t0 + ctx.timeout
+        while True:  # os.wait4: this child's own peak RSS, not the maximum over all children
+            pid, status, usage = os.wait4(proc.pid, os.WNOHANG)
+            if pid:
+                break
+            if time.perf_counter() > deadline:
+                proc.kill()
+                os.wait4(proc.pid, 0)
+                proc.returncode = -9
+                return {"status": "error", "reason": f"timed out after {ctx.timeout:.0f} s"}
+            time.sleep(0.001)
+        elapsed = time.perf_counter() - t0
+        proc.returncode = os.waitstatus_to_exitcode(status)
+        out_f.seek(0)
+        err_f.seek(0)
+        out = out_f.read().decode(errors="replace")
+        err = err_f.read().decode(errors="replace")
+    if proc.returncode != 0:
+        tail = (err or out).strip().splitlines()[-3:]
+        return {"status": "error", "reason": f"exit {proc.returncode}: " + " | ".join(tail)}
+    return {
+        "status": "ok",
+        "elapsed": elapsed,
+        "peak_anon": None,
+        "peak_rss": usage.ru_maxrss * 1024,
+        "child_peak_rss": usage.ru_maxrss * 1024,
+        "base_anon": 0,
+        "cold": True,
+        "total_s": elapsed,
+        "result": {"stdout_lines": len(out.splitlines())},
+    }
+
+
+def _run_process(m: Measure, ctx: Context, cache: str | None, cold: bool = False) -> dict[str, Any]:
     if ctx.fork:
-        rec = ctx.zygote().run(m, cache, ctx.timeout)
+        rec = ctx.zygote().run(m, cache, ctx.timeout, cold)
         rec["process"] = "forked from the zygote"
         return rec
     cmd = [sys.executable, "-m", "benchmarks.worker", m.module, m.func, json.dumps(m.args)]
+    started = time.time()
+    t0 = time.perf_counter()
     try:
         proc = subprocess.run(
             cmd,
             cwd=REPO,
-            env=child_env(cache),
+            env=child_env(cache, cold),
             capture_output=True,
             text=True,
             timeout=ctx.timeout,
         )
     except subprocess.TimeoutExpired:
         return {"status": "error", "reason": f"timed out after {ctx.timeout:.0f} s"}
+    total = time.perf_counter() - t0
     record: dict[str, Any] | None = None
     for line in proc.stdout.splitlines():
         if line.startswith(MARKER):
@@ -243,6 +311,9 @@ def _run_process(m: Measure, ctx: Context, cache: str | None) -> dict[str, Any]:
             "status": "error",
             "reason": f"worker exited with {proc.returncode}: " + " | ".join(tail),
         }
+    elif record.get("main_at"):
+        record["startup_s"] = max(0.0, float(record["main_at"]) - started)
+        record["total_s"] = total
     return record
 
 
@@ -254,6 +325,11 @@ def summarize(m: Measure) -> dict[str, Any]:
         out["status"] = m.skip_status
         out["reason"] = m.skip
         return out
+    out.pop("runs", None)
+    out.pop("cold_runs", None)
+    out["runs"] = m.runs
+    out["cold_runs"] = m.cold_runs
+    out["cold"] = _cold_summary(m.runs if m.script else m.cold_runs, script=m.script)
     ok = [r for r in m.runs if r.get("status") == "ok"]
     bad = [r for r in m.runs if r.get("status") != "ok"]
     if not ok:
@@ -269,14 +345,39 @@ def summarize(m: Measure) -> dict[str, Any]:
     out["min"] = min(times)
     out["max"] = max(times)
     out["n"] = len(times)
-    out["peak_anon"] = max(r["peak_anon"] for r in ok)
-    out["peak_anon_median"] = statistics.median(r["peak_anon"] for r in ok)
-    out["peak_rss"] = max(r["peak_rss"] for r in ok)
+    out["peak_anon"] = max((r["peak_anon"] or 0) for r in ok) or None
+    out["peak_anon_median"] = statistics.median((r["peak_anon"] or 0) for r in ok) or None
+    out["peak_rss"] = max((r["peak_rss"] or 0) for r in ok) or None
     out["base_anon"] = statistics.median(r["base_anon"] for r in ok)
     out["child_peak_rss"] = max(r.get("child_peak_rss", 0) for r in ok)
     out["mbps"] = m.nbytes / out["median"] / 1e6 if m.nbytes and out["median"] > 0 else None
     out["items_per_s"] = m.items / out["median"] if m.items and out["median"] > 0 else None
     out["result"] = ok[-1].get("result", {})
+    return out
+
+
+def _cold_summary(runs: list[dict[str, Any]], *, script: bool) -> dict[str, Any]:
+    """Median/min/max of the cold runs: the first call, and what the process paid before it."""
+    ok = [r for r in runs if r.get("status") == "ok"]
+    if not ok:
+        bad = runs[0] if runs else {}
+        return {"status": bad.get("status", "not run"), "reason": bad.get("reason", "")}
+    first = [r["elapsed"] for r in ok]
+    out: dict[str, Any] = {
+        "status": "ok",
+        "n": len(ok),
+        "script": script,
+        "median": statistics.median(first),
+        "min": min(first),
+        "max": max(first),
+    }
+    for key in ("import_s", "startup_s", "total_s"):
+        vals = [float(r[key]) for r in ok if r.get(key) is not None]
+        if vals:
+            out[key] = statistics.median(vals)
+    anon = [r["peak_anon"] for r in ok if r.get("peak_anon")]
+    if anon:
+        out["peak_anon"] = max(anon)
     return out
 
 

@@ -1,5 +1,7 @@
-"""The targets of issues 2 and 7, evaluated on one run's figures: PASS, MISS or N/A with the numbers.
+"""The targets of issues 2, 7 and 15, evaluated on one run's figures: PASS, MISS or N/A with the numbers.
 
+Speed targets are judged on the **cold** column where a user pays it (a fresh process's first call;
+for the ``startup`` scripts, the whole command line); memory-scaling targets on the warm runs.
 Ratios only compare figures measured in the same run. A target whose cases did not run (filtered
 out, not available yet, or failed) is N/A with the reason; nothing is ever counted as a PASS
 without its measurement.
@@ -15,20 +17,23 @@ MiB = 2**20
 #: marked "likely" has not been isolated by a dedicated experiment yet).
 WHY: dict[str, str] = {
     "nii-mean-int16": (
-        "a 0.1-0.2 s pass leaves little room for lazyvol's fixed cost (open, graph, thread pool, "
-        "tree reduction: tens of ms); the ratio moves with the machine's load"
+        "judged cold: the first `vol.data.mean().compute()` in a process pays dask's import of "
+        "`dask.distributed` (dask's get_scheduler looks for a client whenever distributed is "
+        "installed, ~0.1-0.2 s here) and dask's graph/thread-pool start; `np.memmap(...).mean()` "
+        "pays neither. `Volume.compute()` skips dask for small reads; a whole-volume reduction "
+        "goes through dask"
     ),
     "nii-mean-float32": "see the int16 case",
     "memory.nii.gz": (
-        "the seek index is capped at 256 points (its windows stay under 8 MiB at any size); what "
-        "still grows is likely glibc arenas of the two reader threads and the index export at the "
-        "end of the pass (not isolated yet). It stays well under 256 MiB"
+        "inflated blocks now live in their own anonymous memory maps (glibc's per-thread arenas "
+        "kept freed 32 MiB blocks once its dynamic mmap threshold had grown to that size, so the "
+        "peak grew with the file); the saved index is thinned to 256 points; rapidgzip's own "
+        "buffers grow with its threads (capped by LAZYVOL_GZIP_MEMORY)"
     ),
     "gz-mean-int16": (
-        "likely indexed_gzip's cost per read call: on this machine one readinto of the whole "
-        "stream took 1.4 s while 32 MiB readinto calls on the same handle took 2.8 s (lazyvol: "
-        "2.4 s); the baseline reads the whole stream in one call, lazyvol reads one chunk per task. "
-        "The float32 file (slower to inflate) passes in the same run"
+        "rapidgzip decompresses ahead on LAZYVOL_GZIP_THREADS threads (default: cores, capped by a "
+        "128 MiB budget); on 2 shared cores the reduction competes with the inflate threads; see "
+        "the core-scaling rows"
     ),
     "gz-mean-float32": "see the int16 case",
     "gz-far-slice": (
@@ -38,14 +43,14 @@ WHY: dict[str, str] = {
     "dicom-sitk": (
         "lazyvol's first open parses every header in Python (one pread each) and builds frame "
         "records and its index; SimpleITK/GDCM does everything in C++. With BitsStored 16 and an "
-        "intercept the output is int32, twice the bytes to reduce"
+        "intercept the output is int32, twice the bytes to reduce. Cold, lazyvol also pays "
+        "pydicom's and dask's lazy imports in the first call"
     ),
     "dicom-naive": "see the SimpleITK target",
     "dicom-scan": (
         "lazyvol.scan also builds frame records (pixel offsets, geometry), groups and saves its "
-        "index; the plain loop only parses. The synthetic headers here are short (few attributes "
-        "besides those lazyvol needs), which favours pydicom's parser; on headers with ~40 more "
-        "realistic attributes the ratio measured 2.4-2.9x"
+        "index; the plain loop only parses. Judged on headers copied from a real GE file (~100 "
+        "public and ~240 private attributes), not on the short synthetic headers"
     ),
     "dicom-reopen": (
         "reopening costs a listing plus a stat of every file; the first scan got faster (one "
@@ -68,6 +73,11 @@ def _ok(r: dict[str, Any] | None) -> bool:
     return r is not None and r.get("median") is not None
 
 
+def _cold(r: dict[str, Any] | None) -> float | None:
+    c = (r or {}).get("cold") or {}
+    return c.get("median") if c.get("status") == "ok" else None
+
+
 def _why_missing(*rs: tuple[str, dict[str, Any] | None]) -> str:
     parts: list[str] = []
     for name, r in rs:
@@ -85,15 +95,37 @@ def _why_missing(*rs: tuple[str, dict[str, Any] | None]) -> str:
 
 
 def _speed(
-    tid: str, target: str, fast: tuple[str, dict | None], slow: tuple[str, dict | None], need: float
+    tid: str,
+    target: str,
+    fast: tuple[str, dict | None],
+    slow: tuple[str, dict | None],
+    need: float,
+    column: str = "cold",
 ) -> dict[str, Any]:
-    """PASS when ``slow.median / fast.median >= need`` (fast is the lazyvol side)."""
+    """PASS when ``slow / fast >= need`` (fast is the lazyvol side), on the ``column`` figures:
+    ``"cold"`` (first call in a fresh process, or a whole script) or ``"warm"``."""
     f, s = fast[1], slow[1]
     if not (_ok(f) and _ok(s)):
         return {"id": tid, "target": target, "status": "N/A", "measured": _why_missing(fast, slow)}
     assert f is not None and s is not None
-    ratio = s["median"] / f["median"]
-    measured = f"{fast[0]} {f['median']:.3g} s vs {slow[0]} {s['median']:.3g} s: ratio {ratio:.2f} (need >= {need:g})"
+    if column == "cold":
+        ft, st = _cold(f), _cold(s)
+        if ft is None or st is None:
+            return {
+                "id": tid,
+                "target": target,
+                "status": "N/A",
+                "measured": "no cold runs in this run (--no-cold?)",
+            }
+    else:
+        ft, st = f["median"], s["median"]
+    ratio = st / ft
+    measured = (
+        f"{column}: {fast[0]} {ft:.3g} s vs {slow[0]} {st:.3g} s: ratio {ratio:.2f} "
+        f"(need >= {need:.3g})"
+    )
+    if column == "cold" and _ok(f) and _ok(s):
+        measured += f"; warm: {f['median']:.3g} s vs {s['median']:.3g} s"
     return {
         "id": tid,
         "target": target,
@@ -107,6 +139,36 @@ def _speed(
 def evaluate(records: list[dict[str, Any]], *, quick: bool = False) -> list[dict[str, Any]]:
     out: list[dict[str, Any]] = []
 
+    # -- start-up (whole command lines) ------------------------------------------------------------
+    st = "startup"
+    out.append(
+        _speed(
+            "import",
+            "`python -c 'import lazyvol'` <= 1.3x `import nibabel`",
+            ("import lazyvol", _find(records, st, "import", "python -c 'import lazyvol'")),
+            ("import nibabel", _find(records, st, "import", "python -c 'import nibabel'")),
+            1 / 1.3,
+        )
+    )
+    out.append(
+        _speed(
+            "info",
+            "`lazyvol info FILE.nii` <= 1.3x `nib-ls FILE.nii`",
+            ("lazyvol info", _find(records, st, "info on a .nii", "lazyvol info")),
+            ("nib-ls", _find(records, st, "info on a .nii", "nib-ls")),
+            1 / 1.3,
+        )
+    )
+    one = "script: one slice of a .nii"
+    out.append(
+        _speed(
+            "slice-script",
+            "a fresh-process script reading one slice of a `.nii` <= 1.2x the nibabel `dataobj` script",
+            ("lazyvol", _find(records, st, one, "lazyvol")),
+            ("nibabel", _find(records, st, one, "nibabel dataobj")),
+            1 / 1.2,
+        )
+    )
     # -- memory scaling --------------------------------------------------------------------------
     for tool, fmt in (("lazyvol", ".nii"), ("lazyvol", ".nii.gz"), ("lazyvol.stats", ".nii")):
         rows = [
@@ -176,7 +238,8 @@ def evaluate(records: list[dict[str, Any]], *, quick: bool = False) -> list[dict
         out.append(
             _speed(
                 f"nii-mean-{dt}",
-                f"`.nii` {dt} full mean at >= 80% of the `np.memmap(...).mean()` throughput",
+                f"first `.nii` {dt} full mean in a fresh process (imports apart) at >= 80% of "
+                "the `np.memmap(...).mean()` throughput",
                 ("lazyvol", _find(records, "nifti", case, "lazyvol")),
                 ("np.memmap", _find(records, "nifti", case, "np.memmap mean (raw limit)")),
                 0.8,
@@ -184,15 +247,21 @@ def evaluate(records: list[dict[str, Any]], *, quick: bool = False) -> list[dict
         )
     for dt in ("int16", "float32"):
         case = f"mean .nii.gz {dt}"
-        out.append(
-            _speed(
-                f"gz-mean-{dt}",
-                f"`.nii.gz` {dt} full mean (no saved index) at >= 90% of indexed_gzip single-stream decompression",
-                ("lazyvol", _find(records, "nifti", case, "lazyvol")),
-                ("indexed_gzip", _find(records, "nifti", case, "indexed_gzip readinto (gz limit)")),
-                0.9,
-            )
+        lvr = _find(records, "nifti", case, "lazyvol")
+        t = _speed(
+            f"gz-mean-{dt}",
+            f"first-pass `.nii.gz` {dt} mean (no saved index, fresh process) >= 1.8x indexed_gzip's "
+            "single-stream inflate on 2 cores, < 256 MiB peak anonymous memory",
+            ("lazyvol", lvr),
+            ("indexed_gzip", _find(records, "nifti", case, "indexed_gzip readinto (gz limit)")),
+            1.8,
         )
+        if t["status"] in ("PASS", "MISS") and lvr is not None:
+            peak = max(lvr.get("peak_anon") or 0, (lvr.get("cold") or {}).get("peak_anon") or 0)
+            t["measured"] += f"; lazyvol peak anon {peak / MiB:.0f} MiB"
+            if peak >= 256 * MiB:
+                t["status"] = "MISS"
+        out.append(t)
     full = "full pass, saved index"
     one = _find(records, "gzindex", full, "indexed_gzip 1 stream")
     two = _find(records, "gzindex", full, "indexed_gzip 2 threads, saved index")
@@ -213,9 +282,29 @@ def evaluate(records: list[dict[str, Any]], *, quick: bool = False) -> list[dict
                 ),
             }
         )
+    scal = [
+        r for r in records if r["group"] == "gzindex" and r["case"].startswith("inflate scaling")
+    ]
+    if scal:
+        parts = []
+        for r in scal:
+            c = _cold(r)
+            if c is not None and r.get("nbytes"):
+                parts.append(f"{r['tool']}: {r['nbytes'] / c / 1e6:,.0f} MB/s")
+            elif c is not None:
+                parts.append(f"{r['tool']}: {c:.3g} s")
+        out.append(
+            {
+                "id": "gz-core-scaling",
+                "target": "(information) first-pass `.nii.gz` inflate and mean against threads (cold)",
+                "status": "INFO",
+                "measured": "; ".join(parts) or "no successful runs",
+            }
+        )
     t = _speed(
         "gz-far-slice",
-        "one slice far from the start of a `.nii.gz`, seek index saved: < 1/10 of a full decompression",
+        "one slice far from the start of a `.nii.gz`, seek index saved, first call in a fresh "
+        "process: < 1/10 of a full decompression",
         ("lazyvol, saved index", _find(records, "gzindex", "far slice", "lazyvol, saved index")),
         (
             "full decompression",
@@ -227,10 +316,11 @@ def evaluate(records: list[dict[str, Any]], *, quick: bool = False) -> list[dict
 
     # -- DICOM -------------------------------------------------------------------------------------
     mean = "open + mean, uncompressed"
+    real = "header scan, real-shaped headers"
     out.append(
         _speed(
             "dicom-sitk",
-            "DICOM open + full-series mean >= 4x faster than SimpleITK ImageSeriesReader",
+            "DICOM open + full-series mean (512 slices, cold) >= 4x faster than SimpleITK ImageSeriesReader",
             ("lazyvol", _find(records, "dicom", mean, "lazyvol")),
             ("SimpleITK", _find(records, "dicom", mean, "SimpleITK ImageSeriesReader")),
             4.0,
@@ -239,7 +329,7 @@ def evaluate(records: list[dict[str, Any]], *, quick: bool = False) -> list[dict
     out.append(
         _speed(
             "dicom-naive",
-            "DICOM open + full-series mean >= 3x faster than the naive pydicom loop + np.stack",
+            "DICOM open + full-series mean (cold) >= 3x faster than the naive pydicom loop + np.stack",
             ("lazyvol", _find(records, "dicom", mean, "lazyvol")),
             ("pydicom loop", _find(records, "dicom", mean, "pydicom loop + np.stack")),
             3.0,
@@ -248,12 +338,10 @@ def evaluate(records: list[dict[str, Any]], *, quick: bool = False) -> list[dict
     out.append(
         _speed(
             "dicom-scan",
-            "DICOM header scan >= 2x a plain dcmread(stop_before_pixels=True) loop",
-            ("lazyvol.scan", _find(records, "dicom", "header scan", "lazyvol.scan")),
-            (
-                "dcmread loop",
-                _find(records, "dicom", "header scan", "dcmread(stop_before_pixels) loop"),
-            ),
+            "DICOM header scan (headers shaped like real ones) >= 2x a plain "
+            "dcmread(stop_before_pixels=True) loop",
+            ("lazyvol.scan", _find(records, "dicom", real, "lazyvol.scan")),
+            ("dcmread loop", _find(records, "dicom", real, "dcmread(stop_before_pixels) loop")),
             2.0,
         )
     )

@@ -1,9 +1,14 @@
 """Run one measurement in this (fresh) process and print its figures as one JSON line.
 
-Usage: ``python -m benchmarks.worker MODULE FUNCTION JSON_ARGS``
+Usage: ``python -m benchmarks.worker MODULE FUNCTION JSON_ARGS`` (``BENCH_MODE=cold`` in the
+environment for a cold run)
 
 ``MODULE.FUNCTION(**args)`` is the *preparation*: it imports what the tool needs and returns a
-zero-argument callable, the *measured work*. Imports and preparation are not timed; the work is
+zero-argument callable, the *measured work*. Warm runs make one untimed call on a tiny source
+first (lazy imports, thread pools) and time the second. Cold runs (``BENCH_MODE=cold``) make no
+warm-up: the preparation (the tool's imports) is timed on its own as ``import_s`` and the work is
+the first call in the process; ``main_at`` (wall clock when this module started, before numpy is
+imported) lets the parent time the interpreter's start-up. The work is
 timed with ``time.perf_counter`` while :class:`benchmarks.memory.PeakSampler` samples ``RssAnon``;
 ``VmHWM`` is reset to the current RSS just before the work starts and read after it. A preparation
 that raises ``ImportError`` or ``AttributeError`` (a capability lazyvol or the environment does not
@@ -12,24 +17,28 @@ have), or work that raises ``lazyvol.UnsupportedError``, reports ``"status": "n/
 
 from __future__ import annotations
 
-import gc
-import importlib
-import json
-import resource
-import sys
 import time
-import traceback
-from typing import Any
 
-import numpy as np
+MAIN_AT = time.time()  # before any other import: the end of the interpreter's start-up
 
-from .memory import PeakSampler, read_status, reset_peak_rss
+import gc  # noqa: E402
+import importlib  # noqa: E402
+import json  # noqa: E402
+import os  # noqa: E402
+import resource  # noqa: E402
+import sys  # noqa: E402
+import traceback  # noqa: E402
+from typing import Any  # noqa: E402
+
+from .memory import PeakSampler, read_status, reset_peak_rss  # noqa: E402
 
 MARKER = "BENCH-RESULT "
 
 
 def summarize(value: Any) -> dict[str, Any]:
     """A small, JSON-able fingerprint of a tool's result, to check that tools agree."""
+    import numpy as np
+
     if value is None:
         return {}
     if isinstance(value, dict):
@@ -40,15 +49,23 @@ def summarize(value: Any) -> dict[str, Any]:
     return {"shape": list(arr.shape), "value": float(np.sum(arr, dtype=np.float64))}
 
 
-def measure(module: str, func: str, args: dict[str, Any]) -> dict[str, Any]:
+def measure(
+    module: str, func: str, args: dict[str, Any], *, cold: bool | None = None
+) -> dict[str, Any]:
     """Prepare, then time and memory-sample the work; the result record (see module docstring)."""
+    if cold is None:
+        cold = os.environ.get("BENCH_MODE") == "cold"
     args = dict(args)
     warm_args = args.pop("warmup", None)
+    if cold:
+        warm_args = None
+    t_prep = time.perf_counter()
     try:
         prepare = getattr(importlib.import_module(module), func)
         work = prepare(**args)
     except (ImportError, AttributeError) as exc:
         return {"status": "n/a", "reason": f"{type(exc).__name__}: {exc}"}
+    import_s = time.perf_counter() - t_prep
     warmed = False
     if warm_args:
         # One untimed call on a tiny source of the same kind: lazy imports, thread pools.
@@ -83,15 +100,20 @@ def measure(module: str, func: str, args: dict[str, Any]) -> dict[str, Any]:
         "child_peak_rss": child,
         "hwm_reset": hwm_reset,
         "warmed_up": warmed,
+        "cold": bool(cold),
+        "import_s": import_s,
+        "main_at": MAIN_AT,
         "samples": sampler.samples,
         "result": summarize(value),
     }
 
 
-def safe_measure(module: str, func: str, args: dict[str, Any]) -> dict[str, Any]:
+def safe_measure(
+    module: str, func: str, args: dict[str, Any], *, cold: bool | None = None
+) -> dict[str, Any]:
     """:func:`measure`, with any failure turned into an ``"error"`` record carrying its traceback."""
     try:
-        return measure(module, func, args)
+        return measure(module, func, args, cold=cold)
     except Exception as exc:
         return {
             "status": "error",

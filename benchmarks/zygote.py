@@ -32,7 +32,7 @@ def _child(req: dict[str, Any], wfd: int) -> None:
     os.dup2(devnull, 2)
     if req.get("cache"):
         os.environ["LAZYVOL_CACHE_DIR"] = req["cache"]
-    record = safe_measure(req["module"], req["func"], req["args"])
+    record = safe_measure(req["module"], req["func"], req["args"], cold=bool(req.get("cold")))
     data = json.dumps(record).encode()
     view = memoryview(data)
     while view:

@@ -132,7 +132,9 @@ COVERAGE: dict[str, dict[str, list[str]]] = {
             "tests/test_resource_limits.py::test_terabyte_headers_refused_without_growing",
         ],
         "mosaic and enhanced multi-frame": [
-            HERE + "test_mosaic_is_a_clear_unsupported_error",
+            HERE + "test_mosaic_without_slice_count_is_a_format_error",
+            "tests/test_dicom_mosaic.py::test_synthetic_mosaic_matches_truth_and_nibabel",
+            "tests/test_dicom_mosaic.py::test_bad_mosaic_is_a_format_error",
             "tests/test_dicom_multiframe.py::test_enhanced_matches_truth",
         ],
         "huge folders (100k files), deep nesting, symlink loops": [
@@ -149,6 +151,10 @@ COVERAGE: dict[str, dict[str, list[str]]] = {
             "tests/test_dicom_4d.py::test_enhanced_dimension_index_values_order_volumes",
             "tests/test_dicom_4d.py::test_enhanced_one_file_per_volume_is_one_4d_volume",
             "tests/test_dicom_realdata.py::test_matches_dcm2niix_reference",
+            # Siemens mosaic
+            "tests/test_dicom_mosaic.py::test_real_siemens_mosaic_matches_dcm2niix_reference",
+            "tests/test_dicom_mosaic.py::test_synthetic_dwi_matches_dcm2niix",
+            "tests/test_dicom_mosaic.py::test_bad_mosaic_is_a_format_error",
         ],
         "magnitude and phase / field map images at the same positions": [
             HERE + "test_magnitude_phase_and_field_map_never_stacked",
@@ -221,6 +227,10 @@ COVERAGE: dict[str, dict[str, list[str]]] = {
             "tests/test_cli.py::test_stats_rgb_per_channel",
             "tests/test_cli.py::test_stats_vector_data_per_volume",
         ],
+        "a .nii.gz made of several gzip members (valid: gzip and nibabel read it)": [
+            "tests/test_gzip_access.py::test_nii_gz_of_several_members_reads_correctly",
+            "tests/test_gzip_access.py::test_truncated_single_and_multi_member_files_still_refused",
+        ],
         # -- issue 13 (hostile inputs): tests in tests/test_hostile.py --
         "non-finite (NaN/inf) sform or pixdim, singular sform": [
             "tests/test_hostile.py::test_nifti_bad_sform_falls_back_to_qform_with_warning",
@@ -249,6 +259,12 @@ COVERAGE: dict[str, dict[str, list[str]]] = {
             "tests/test_staleness.py::test_cache_same_size_same_mtime_replacement",
             "tests/test_staleness.py::test_dicom_folder_changes_never_stale",
         ],
+        "a saved seek or scan index whose source was replaced with the same size and mtime": [
+            "tests/test_gzip_access.py::test_stale_index_of_a_replaced_file_is_not_used",
+            "tests/test_gzip_access.py::test_index_that_does_not_fit_is_rebuilt",
+            "tests/test_staleness.py::test_dicom_scan_index_same_size_same_mtime_header",
+            "tests/test_staleness.py::test_dicom_scan_index_same_size_same_mtime_pixels",
+        ],
         "read-only, full or permission-denied cache location": [
             "tests/test_cache.py::test_unwritable_cache_warns_once_and_reads_uncached",
             "tests/test_cache.py::test_write_failure_in_cache_falls_back",
@@ -264,6 +280,20 @@ COVERAGE: dict[str, dict[str, list[str]]] = {
         "CLI numbers out of range, an unreachable scheduler": [
             "tests/test_cli.py::test_cli_numbers_out_of_range",
             "tests/test_cli.py::test_scheduler_unreachable_is_one_line",
+        ],
+        "a bit flip, a truncated or swapped chunk file, or edited array metadata in a lazyvol "
+        "store or cache entry": [
+            "tests/test_zarr_io.py::test_bit_flips_in_chunks_raise_integrity_error",
+            "tests/test_zarr_io.py::test_every_bit_of_a_zstd_chunk",
+            "tests/test_zarr_io.py::test_swapped_chunk_files_raise",
+            "tests/test_zarr_io.py::test_swapped_inner_chunks_of_a_shard_raise",
+            "tests/test_zarr_io.py::test_truncated_or_extended_chunk_file",
+            "tests/test_zarr_io.py::test_edited_array_metadata_raises",
+            "tests/test_zarr_io.py::test_store_without_checksums_opens_with_a_warning",
+            "tests/test_cache.py::test_bit_flip_in_entry_is_a_miss_rebuilt",
+            "tests/test_cache.py::test_entry_damaged_after_open_serves_the_source",
+            "tests/test_cache.py::test_swapped_chunks_and_edited_metadata_in_entry",
+            "tests/test_fuzz_zarr.py::test_mutated_stores",
         ],
     },
 }
@@ -665,15 +695,17 @@ def test_lying_dimensions_encapsulated_refused(tmp_path, monkeypatch):
     assert "LAZYVOL_MAX_VOLUME_BYTES" in msg
 
 
-def test_mosaic_is_a_clear_unsupported_error(tmp_path):
+def test_mosaic_without_slice_count_is_a_format_error(tmp_path):
+    # ImageType MOSAIC but no Siemens NumberOfImagesInMosaic: never read as one slice
     truth = write_dicom_series(
         tmp_path / "s",
         (16, 12, 1),
         modality="MR",
         image_type=("ORIGINAL", "PRIMARY", "M", "MOSAIC"),
     )
-    msg = _raises(lv.UnsupportedError, lv.open, tmp_path / "s")
+    msg = _raises(lv.FormatError, lv.open, tmp_path / "s")
     assert truth.files[0] in msg and "MOSAIC" in msg and "ImageType (0008,0008)" in msg
+    assert "NumberOfImagesInMosaic" in msg
 
 
 def test_deep_nesting(tmp_path):

@@ -9,6 +9,7 @@ import subprocess
 import sys
 import textwrap
 import time
+import warnings
 from pathlib import Path
 
 import nibabel as nib
@@ -172,9 +173,91 @@ def test_damaged_entry_is_rebuilt(tmp_path, cache_dir):
     entry = Path(lvcache.list_entries()[0].path)
     chunk = next(p for p in (entry / "0").rglob("*") if p.is_file() and p.name != "zarr.json")
     chunk.unlink()
-    vol = lv.open(src, cache=True)
+    with pytest.warns(lvcache.CacheWarning, match="damaged cache entry.*missing"):
+        vol = lv.open(src, cache=True)
     assert _reads_from_cache(vol)
     np.testing.assert_array_equal(vol.compute(), nib.load(src).get_fdata())
+
+
+def _entry_chunks(entry):
+    return sorted(p for p in (Path(entry) / "0" / "c").rglob("*") if p.is_file())
+
+
+def _flip(path, pos, bit=2):
+    raw = bytearray(Path(path).read_bytes())
+    raw[pos] ^= 1 << bit
+    Path(path).write_bytes(bytes(raw))
+
+
+def test_bit_flip_in_entry_is_a_miss_rebuilt(tmp_path, cache_dir):
+    """A flipped bit in a cache entry (blosc-lz4, read back silently wrong before checksums):
+    the next open warns, rebuilds the entry and serves the source's values."""
+    src = write_phantom_nifti(tmp_path / "a.nii.gz", (48, 40, 24), slope=0.5, inter=3.0)
+    ref = nib.load(src).get_fdata()
+    lv.open(src, cache=True)
+    entry = lvcache.list_entries()[0].path
+    for n, chunk in enumerate(_entry_chunks(entry)[:3]):
+        size = chunk.stat().st_size
+        _flip(chunk, size // 2 + n, bit=n)
+        vol = lv.open(src, cache=True)  # a damaged chunk is found when it is read
+        with pytest.warns(lvcache.CacheWarning, match="damaged cache entry") as rec:
+            got = vol.compute()
+        assert entry in str(rec[0].message) and "c/" in str(rec[0].message)
+        np.testing.assert_array_equal(got, ref)
+        assert not Path(entry).exists()  # removed, so the next open rebuilds it
+        again = lv.open(src, cache=True)
+        assert _reads_from_cache(again) and lvcache.list_entries()[0].path == entry
+        np.testing.assert_array_equal(again.compute(), ref)
+
+
+def test_entry_damaged_after_open_serves_the_source(tmp_path, cache_dir):
+    src = write_phantom_nifti(tmp_path / "a.nii", (32, 32, 16))
+    ref = nib.load(src).get_fdata()
+    vol = lv.open(src, cache=True, chunks=(32, 32, 4))
+    entry = lvcache.list_entries()[0].path
+    chunk = _entry_chunks(entry)[0]
+    _flip(chunk, chunk.stat().st_size - 1)  # the crc32c trailer itself
+    with pytest.warns(lvcache.CacheWarning, match="reading from the source"):
+        np.testing.assert_array_equal(vol.compute(), ref)
+    np.testing.assert_array_equal(lv.open(src, cache=True).compute(), ref)
+    assert len(lvcache.list_entries()) == 1
+
+
+def test_source_changed_and_entry_damaged_is_an_error(tmp_path, cache_dir):
+    """The fallback never mixes two versions: a damaged block of an entry whose source changed
+    since it was opened is a FormatError saying to reopen."""
+    src = write_phantom_nifti(tmp_path / "a.nii", (16, 16, 8))
+    lv.open(src, cache=True)
+    vol = lv.open(src, cache=True)
+    entry = lvcache.list_entries()[0].path
+    chunk = _entry_chunks(entry)[0]
+    write_phantom_nifti(src, (16, 16, 8), seed=3)
+    _flip(chunk, 10)
+    with pytest.warns(lvcache.CacheWarning), pytest.raises(lv.FormatError, match="open it again"):
+        vol.compute()
+
+
+def test_swapped_chunks_and_edited_metadata_in_entry(tmp_path, cache_dir):
+    src = write_phantom_nifti(tmp_path / "a.nii", (256, 256, 40), dtype="int16")  # 2 chunks
+    ref = nib.load(src).get_fdata()
+    lv.open(src, cache=True)
+    entry = lvcache.list_entries()[0].path
+    zj = Path(entry) / "0" / "zarr.json"
+    zj.write_text(zj.read_text().replace('"int16"', '"uint16"'))
+    with pytest.warns(lvcache.CacheWarning, match="zarr.json"):
+        vol = lv.open(src, cache=True)
+    np.testing.assert_array_equal(vol.compute(), ref)
+    entry = lvcache.list_entries()[0].path
+    a, b = _entry_chunks(entry)[:2]
+    tmp = a.with_name("swap")
+    a.rename(tmp)
+    b.rename(a)
+    tmp.rename(b)
+    with warnings.catch_warnings(record=True) as rec:
+        warnings.simplefilter("always")
+        vol = lv.open(src, cache=True)  # found at open when the sizes differ, else when read
+        np.testing.assert_array_equal(vol.compute(), ref)
+    assert [w for w in rec if issubclass(w.category, lvcache.CacheWarning)]
 
 
 def test_clear_and_older_than(tmp_path, cache_dir):

@@ -91,6 +91,23 @@ def _dicom_rle(tmp: Path) -> tuple[Path, np.ndarray]:
     return tmp / "rle", truth.scaled(np.float64)
 
 
+@source("dicom-mosaic-4d")
+def _dicom_mosaic(tmp: Path) -> tuple[Path, np.ndarray]:
+    import warnings
+
+    from nibabel.nicom import dicomwrappers
+
+    from lazyvol.testing import write_mosaic_series
+
+    truth = write_mosaic_series(tmp / "mosaic", (20, 16, 12), volumes=2, orientation="oblique")
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")  # nibabel.nicom: "highly experimental"
+        vols = [np.asarray(dicomwrappers.wrapper_from_file(f).get_data()) for f in truth.files]
+    # nibabel: (rows, columns, slices); lazyvol: (columns, rows, slices, volumes)
+    ref = np.stack([v.transpose(1, 0, 2) for v in vols], axis=-1)
+    return tmp / "mosaic", ref.astype(np.uint16)
+
+
 @source("zarr")
 def _zarr(tmp: Path) -> tuple[Path, np.ndarray]:
     nii = Path(write_phantom_nifti(tmp / "z.nii.gz", (20, 16, 12, 2), dtype="float32"))
@@ -149,7 +166,12 @@ def test_no_leaked_file_descriptors(src: tuple[Path, np.ndarray]) -> None:
     before = len(os.listdir("/proc/self/fd"))
     for _ in range(3):
         lv.open(path, chunks={0: -1, 1: -1, 2: 3}).data.sum().compute()
-    assert len(os.listdir("/proc/self/fd")) <= before
+    # A pooled rapidgzip handle keeps its .nii.gz open: at most MAX_HANDLES per file (one per
+    # thread that read it at once), never one per read.
+    from lazyvol.gzaccess import MAX_HANDLES
+
+    slack = MAX_HANDLES if str(path).endswith(".gz") else 0
+    assert len(os.listdir("/proc/self/fd")) <= before + slack
 
 
 SLICERS = [

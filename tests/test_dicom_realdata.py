@@ -35,11 +35,6 @@ def _references() -> list[Path]:
     return sorted(REAL.glob("*/Ref/*.nii")) + sorted(REAL.glob("*/Ref/*.nii.gz"))
 
 
-def _is_mosaic(ref: Path) -> bool:
-    side = _sidecar(ref)
-    return any(str(t).upper() == "MOSAIC" for t in side.get("ImageType", []))
-
-
 def _sidecar(ref: Path) -> dict[str, Any]:
     name = ref.name.removesuffix(".gz").removesuffix(".nii") + ".json"
     p = ref.with_name(name)
@@ -47,11 +42,7 @@ def _sidecar(ref: Path) -> dict[str, Any]:
 
 
 def _param(ref: Path) -> Any:
-    marks = []
-    if _is_mosaic(ref):
-        # Remove once the mosaic reader (branch "mosaic") is merged.
-        marks.append(pytest.mark.xfail(reason="Siemens mosaic: mosaic branch", strict=False))
-    return pytest.param(ref, id=f"{ref.parents[1].name}/{ref.name}", marks=marks)
+    return pytest.param(ref, id=f"{ref.parents[1].name}/{ref.name}")
 
 
 @lru_cache(maxsize=8)
@@ -142,6 +133,10 @@ def compare_with_reference(vol: lv.Volume, ref_path: str | os.PathLike[str]) -> 
 def _candidates(report: lv.ScanReport, side: dict[str, Any]) -> list[Any]:
     number = side.get("SeriesNumber")
     cands = [i for i in report if i.number == number and not i.error]
+    if len(cands) > 1 and "SeriesDescription" in side:
+        # two scanners' series can share a SeriesNumber in one collection (dcm_qa_nih)
+        same = [i for i in cands if i.description == side["SeriesDescription"]]
+        cands = same or cands
     if len(cands) > 1 and "EchoNumber" in side:
         echo = side["EchoNumber"]
         by_echo = [i for i in cands if echo in (i.meta.get("echo_numbers") or [echo])]

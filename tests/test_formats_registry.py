@@ -199,3 +199,27 @@ def test_real_distribution_discovered_through_entry_points(tmp_path):
         "fortytwo entry point fortytwo = lazyvol_toyplugin:FortyTwo (lazyvol-toyplugin 1.0)"
     )
     assert out[1] == "[42, 42, 42]"
+
+
+def test_concurrent_first_use_loads_entry_points_once(monkeypatch):
+    import threading
+    import time
+
+    calls: list[int] = []
+
+    def slow_entry_points():
+        calls.append(1)
+        time.sleep(0.05)  # widen the window in which other threads ask for readers
+        return [_entry_point("toy", f"{__name__}:ToyReader")]
+
+    monkeypatch.setattr(registry, "_entry_points", slow_entry_points)
+    picked: list[str] = []
+    threads = [
+        threading.Thread(target=lambda: picked.append(registry.pick("a.toy").name))
+        for _ in range(8)
+    ]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join()
+    assert calls == [1] and picked == ["toy"] * 8

@@ -28,7 +28,7 @@ from pydicom.data import get_testdata_file
 from pydicom.uid import RLELossless
 
 import lazyvol as lv
-from lazyvol.testing import write_dicom_series
+from lazyvol.testing import write_dicom_series, write_mosaic_series
 
 LONG = os.environ.get("LAZYVOL_FUZZ") == "long"
 FUZZ = settings(
@@ -67,6 +67,12 @@ def _generated() -> dict[str, bytes]:
         }.items():
             t = write_dicom_series(Path(d) / name, (10, 8, 1), **kw)
             out[name] = Path(t.files[0]).read_bytes()
+        for name, kw in {
+            "mosaic": {},
+            "mosaic_hf_implicit": {"syntax": "implicit", "head_first": True},
+        }.items():
+            m = write_mosaic_series(Path(d) / name, (8, 6, 5), **kw)
+            out[name] = Path(m.files[0]).read_bytes()
     for name in REAL:
         path = get_testdata_file(name)
         assert path is not None, name
@@ -146,6 +152,18 @@ def _check(path: Path) -> None:
     if ref is None or ref.ndim != 2:
         return
     EXAMPLES["compared"] += 1
+    if got.ndim == 3 and got.shape[2] > 1:
+        # a Siemens mosaic unpacked into tiles: every slice is one tile of pydicom's mosaic
+        tc, tr = got.shape[0], got.shape[1]
+        assert ref.shape[0] % tr == 0 and ref.shape[1] % tc == 0, (got.shape, ref.shape)
+        tiles = [
+            ref[r : r + tr, c : c + tc]
+            for r in range(0, ref.shape[0], tr)
+            for c in range(0, ref.shape[1], tc)
+        ]
+        for k in range(got.shape[2]):
+            assert any(np.array_equal(got[:, :, k].T, t) for t in tiles), k
+        return
     assert got.shape == (ref.shape[1], ref.shape[0], 1), (got.shape, ref.shape)
     np.testing.assert_array_equal(got[:, :, 0], ref.T)
 
@@ -257,6 +275,31 @@ def test_needed_attribute_strings(fuzz_env, seed, keyword, text):
             continue
         data[pos + hlen : pos + hlen + length] = raw[:length].ljust(length, b" ")
         break
+    _check(_write(fuzz_env, bytes(data)))
+
+
+@FUZZ
+@given(
+    seed=st.sampled_from(["mosaic", "mosaic_hf_implicit"]),
+    flips=st.lists(
+        st.tuples(st.floats(0, 1, exclude_max=True), st.integers(0, 255)), min_size=1, max_size=6
+    ),
+    n_value=st.one_of(st.none(), st.integers(0, 65535)),
+)
+def test_mosaic_csa_and_count_mutations(fuzz_env, seed, flips, n_value):
+    # bytes of the CSA image header (0029,1010) and the (0019,100A) slice count mutated
+    data = bytearray(SEEDS[seed])
+    start = bytes(data).find(b"SV10")
+    end = _header_end(bytes(data))
+    assert 0 < start < end
+    for where, value in flips:
+        data[start + int(where * (end - start))] = value
+    if n_value is not None:
+        for head in (b"\x19\x00\x0a\x10US\x02\x00", b"\x19\x00\x0a\x10\x02\x00\x00\x00"):
+            pos = bytes(data).find(head)
+            if pos >= 0:
+                data[pos + 8 : pos + 10] = struct.pack("<H", n_value)
+                break
     _check(_write(fuzz_env, bytes(data)))
 
 

@@ -351,10 +351,14 @@ def test_no_leaked_file_descriptors(tmp_path: Path, suffix: str) -> None:
     path = write_phantom_nifti(tmp_path / ("f" + suffix), (16, 16, 24))
     lv.open(path).compute()  # warm imports and pools
     before = _open_fds()
-    for _ in range(3):
+    for _ in range(4):
         vol = lv.open(path, chunks=(16, 16, 3))
         vol.data.sum().compute(scheduler="threads")
-    assert _open_fds() <= before
+    # A pooled rapidgzip handle keeps its file open: the pool may hold up to MAX_HANDLES of them
+    # per file (one per thread that read it at once), never one per read (8 chunks x 4 passes).
+    from lazyvol.gzaccess import MAX_HANDLES
+
+    assert _open_fds() <= before + (MAX_HANDLES if suffix == ".nii.gz" else 0)
 
 
 # -- gzip seek index -----------------------------------------------------------------------------------

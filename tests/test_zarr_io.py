@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 import os
 import pickle
+import re
 from pathlib import Path
 
 import dask
@@ -15,8 +16,9 @@ import pytest
 import zarr
 
 import lazyvol as lv
+from lazyvol import zarr_integrity as zi
 from lazyvol import zarr_io
-from lazyvol.errors import FormatError, UnsupportedError, WriteError
+from lazyvol.errors import FormatError, IntegrityError, UnsupportedError, WriteError
 from lazyvol.testing import write_phantom_nifti
 
 OBLIQUE = np.array(
@@ -230,6 +232,136 @@ def test_all_zero_volume_is_complete(tmp_path):
     np.testing.assert_array_equal(lv.open(out).compute(), 0)
 
 
+# -- what other tools read: NIfTI-Zarr header, RFC-4 orientation, plain zarr, OME-Zarr 0.4 -----------
+
+
+@pytest.mark.parametrize("shape", [(40, 30, 20), (12, 10, 8, 3)])
+def test_niizarr_reads_the_exact_oblique_affine(tmp_path, shape):
+    """NIfTI-Zarr: niizarr (the spec's reference implementation) gives lazyvol's exact affine,
+    which OME-Zarr transforms cannot express, and the values."""
+    niizarr = pytest.importorskip("niizarr", reason="nifti-zarr is in the test extra")
+    a = _rand(shape, "int16", seed=40)
+    out = lv.Volume(a, OBLIQUE, meta={"axis4_spacing": 2.5}).to_zarr(tmp_path / "o.zarr")
+    img = niizarr.zarr2nii(out)
+    np.testing.assert_allclose(img.header.get_best_affine(), OBLIQUE, atol=1e-5)
+    np.testing.assert_array_equal(np.asarray(img.dataobj), a)
+    assert img.get_data_dtype() == np.dtype("int16")
+    saved = niizarr.zarr2nii(out, str(tmp_path / "o.nii.gz"))  # written as NIfTI, read by nibabel
+    ref = nib.load(tmp_path / "o.nii.gz")
+    np.testing.assert_allclose(ref.affine, OBLIQUE, atol=1e-5)
+    np.testing.assert_array_equal(ref.get_fdata(), a)
+    if len(shape) == 4:
+        assert ref.header.get_zooms()[3] == pytest.approx(2.5)
+    assert saved is not None
+
+
+def test_nifti_header_array_follows_the_spec(tmp_path):
+    """The ``nifti`` array holds the binary NIfTI-1 header (348 bytes, no extension flag) that
+    nibabel parses to the volume's shape, dtype and sform."""
+    a = _rand((9, 7, 5), "float32", seed=41)
+    out = lv.Volume(a, OBLIQUE).to_zarr(tmp_path / "h.zarr")
+    raw = np.asarray(zarr.open_group(out, mode="r")["nifti"][:])
+    assert raw.dtype == np.uint8 and raw.size == 348
+    hdr = nib.Nifti1Header.from_fileobj(__import__("io").BytesIO(raw.tobytes()), check=False)
+    assert hdr.get_data_shape() == (9, 7, 5) and hdr.get_data_dtype() == np.float32
+    np.testing.assert_allclose(hdr.get_sform(), OBLIQUE, atol=1e-6)
+    # part of the checked store: a damaged header is refused at open
+    chunk = os.path.join(out, "nifti", "c", "0")
+    _flip(chunk, 40, 1)
+    with pytest.raises(IntegrityError, match="nifti"):
+        lv.open(out)
+
+
+@pytest.mark.parametrize(
+    ("affine", "expected"),
+    [
+        (
+            np.diag([1.0, 1.0, 1.0, 1.0]),
+            ("left-to-right", "posterior-to-anterior", "inferior-to-superior"),
+        ),
+        (
+            np.diag([-0.8, -0.8, 3.0, 1.0]),
+            ("right-to-left", "anterior-to-posterior", "inferior-to-superior"),
+        ),
+        (
+            np.array([[0, 0, -1.0, 0], [1.0, 0, 0, 0], [0, -1.0, 0, 0], [0, 0, 0, 1]]),
+            ("posterior-to-anterior", "superior-to-inferior", "right-to-left"),
+        ),
+        (OBLIQUE, ("left-to-right", "posterior-to-anterior", "inferior-to-superior")),
+    ],
+)
+def test_rfc4_anatomical_orientation_of_each_axis(tmp_path, affine, expected):
+    out = lv.Volume(np.zeros((4, 5, 6), "uint8"), affine).to_zarr(tmp_path / "r.zarr")
+    axes = _json(os.path.join(out, "zarr.json"))["attributes"]["ome"]["multiscales"][0]["axes"]
+    by_name = {ax["name"]: ax for ax in axes}
+    for name, value in zip("xyz", expected):  # x = i, y = j, z = k
+        assert by_name[name]["orientation"] == {"type": "anatomical", "value": value}
+    # nibabel's independent reading of the same affine: i points to its first code
+    codes = nib.orientations.aff2axcodes(affine)
+    towards = {"left-to-right": "R", "right-to-left": "L", "posterior-to-anterior": "A"}
+    towards |= {
+        "anterior-to-posterior": "P",
+        "inferior-to-superior": "S",
+        "superior-to-inferior": "I",
+    }
+    assert tuple(towards[v] for v in expected) == codes
+
+
+def test_store_validates_as_ome_zarr_0_5(tmp_path):
+    """ome-zarr-models (pydantic models of the spec) accepts the store with its extra nodes
+    (``nifti``, ``lazyvol-manifest``) and RFC-4 orientations."""
+    v05 = pytest.importorskip("ome_zarr_models.v05.image", reason="ome-zarr-models not installed")
+    out = lv.Volume(_rand((12, 10, 8, 2), "int16"), OBLIQUE).to_zarr(tmp_path / "v.zarr", levels=2)
+    image = v05.Image.from_zarr(zarr.open_group(out, mode="r"))
+    axes = image.ome_attributes.multiscales[0].axes
+    assert [a.name for a in axes] == ["t", "z", "y", "x"]
+
+
+def test_plain_zarr_opens_a_store_without_warnings(tmp_path):
+    import warnings
+
+    a = _rand((16, 12, 8), "int16", seed=42)
+    out = lv.Volume(a, OBLIQUE).to_zarr(tmp_path / "w.zarr", levels=2)
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        group = zarr.open(out, mode="r")
+        names = sorted(name for name, _ in group.members(max_depth=None))
+        np.testing.assert_array_equal(group["0"][:], a.T)
+    assert {"0", "1", "nifti"} <= set(names)
+
+
+@pytest.mark.filterwarnings("ignore::DeprecationWarning:ome_zarr")
+@pytest.mark.filterwarnings("ignore::UserWarning:ome_zarr")
+def test_ome_zarr_0_4_zarr_v2_store_opens(tmp_path):
+    from ome_zarr.format import FormatV04
+    from ome_zarr.writer import write_image
+
+    a = _rand((6, 20, 16, 12), "int16", seed=43)  # t, z, y, x
+    path = str(tmp_path / "v04.zarr")
+    group = zarr.open_group(path, mode="w", zarr_format=2)
+    write_image(a, group, scale_factors=[2], axes=["t", "z", "y", "x"], fmt=FormatV04())
+    assert not os.path.exists(os.path.join(path, "zarr.json"))
+    attrs_path = os.path.join(path, ".zattrs")
+    attrs = _json(attrs_path)
+    ms = attrs["multiscales"][0]
+    assert ms["version"] == "0.4"
+    for ax in ms["axes"][1:]:
+        ax["unit"] = "micrometer"
+    ms["datasets"][0]["coordinateTransformations"] = [
+        {"type": "scale", "scale": [3.0, 2.0, 1.5, 1.25]},
+        {"type": "translation", "translation": [0.0, 10.0, -5.0, 2.5]},
+    ]
+    with open(attrs_path, "w") as f:
+        json.dump(attrs, f)
+    vol = lv.open(path)
+    np.testing.assert_array_equal(vol.compute(), a.T)
+    expected = np.diag([1.25e-3, 1.5e-3, 2.0e-3, 1.0])
+    expected[:3, 3] = [2.5e-3, -5e-3, 10e-3]
+    np.testing.assert_allclose(vol.affine, expected, rtol=1e-12)
+    assert vol.meta["ome_version"] == "0.4"
+    assert zarr_io.open_zarr(path, level=1).shape == (6, 8, 20, 6)
+
+
 # -- bad stores ---------------------------------------------------------------------------------------
 
 
@@ -273,8 +405,290 @@ def test_corrupt_chunk_raises_lazyvol_error(tmp_path):
     with open(chunk, "r+b") as f:
         f.write(b"\xff" * size)  # same size, garbage content
     vol = lv.open(out)
-    with pytest.raises(FormatError, match="reading the chunk data failed"):
+    with pytest.raises(IntegrityError, match="c/0/0/0"):
         vol.compute()
+
+
+# -- integrity: checksums in every chunk, a manifest that ties chunks to keys and hashes metadata ----
+
+
+def _chunk_files(store):
+    base = os.path.join(store, "0")
+    return sorted(
+        os.path.relpath(os.path.join(d, f), base).replace(os.sep, "/")
+        for d, _, fs in os.walk(os.path.join(base, "c"))
+        for f in fs
+    )
+
+
+def _flip(path, pos, bit):
+    with open(path, "r+b") as f:
+        f.seek(pos)
+        b = f.read(1)[0]
+        f.seek(pos)
+        f.write(bytes([b ^ (1 << bit)]))
+
+
+STORE_KINDS = {
+    "zstd": {"codec": "zstd", "chunks": (16, 12, 5), "shards": False},
+    "blosc-lz4": {"codec": "blosc-lz4", "chunks": (16, 12, 5), "shards": False},
+    "none": {"codec": "none", "chunks": (16, 12, 5), "shards": False},
+    "zstd-sharded": {"codec": "zstd", "chunks": (8, 6, 5)},
+    "blosc-lz4-sharded": {"codec": "blosc-lz4", "chunks": (8, 6, 5)},
+    "none-sharded": {"codec": "none", "chunks": (8, 6, 5)},
+}
+
+
+@pytest.mark.parametrize("kind", sorted(STORE_KINDS))
+def test_bit_flips_in_chunks_raise_integrity_error(tmp_path, kind):
+    """Every flipped bit of every chunk file, at positions spread over the whole file (every bit
+    index, headers, payload, the crc32c trailer, a shard's index), is an IntegrityError naming the
+    store and the chunk: never a silently wrong value (3 of 8 zstd flips were before checksums)."""
+    a = _rand((32, 24, 5), "int16", seed=21)
+    out = lv.Volume(a, OBLIQUE).to_zarr(tmp_path / f"{kind}.zarr", **STORE_KINDS[kind])
+    meta = _json(os.path.join(out, "0", "zarr.json"))
+    assert (meta["codecs"][0]["name"] == "sharding_indexed") == kind.endswith("sharded")
+    keys = _chunk_files(out)
+    rng = np.random.default_rng(5)
+    flips = 0
+    for key in keys:
+        path = os.path.join(out, "0", *key.split("/"))
+        size = os.path.getsize(path)
+        positions = {0, 1, size // 2, size - 5, size - 4, size - 1}
+        positions |= {int(p) for p in rng.integers(0, size, 4)}
+        for pos in sorted(positions):
+            bit = flips % 8
+            _flip(path, pos, bit)
+            chunks = "auto" if flips % 2 else (5, 5, 3)  # whole chunks/shards, or partial reads
+            with pytest.raises(IntegrityError) as exc:
+                lv.open(out, chunks=chunks).compute()
+            assert out in str(exc.value) and key in str(exc.value), str(exc.value)
+            _flip(path, pos, bit)  # restored: reads back exactly
+            flips += 1
+    assert flips >= 6 * len(keys)
+    np.testing.assert_array_equal(lv.open(out).compute(), a)
+
+
+def test_every_bit_of_a_zstd_chunk(tmp_path):
+    """All 8 bit positions at every byte of one zstd chunk (the issue's case) raise."""
+    a = _rand((16, 8, 4), "int16", seed=22)
+    out = lv.Volume(a).to_zarr(tmp_path / "z.zarr", codec="zstd", shards=False)
+    (key,) = _chunk_files(out)
+    path = os.path.join(out, "0", *key.split("/"))
+    size = os.path.getsize(path)
+    for pos in sorted({0, 1, 2, 3, size - 4, size - 1, *np.linspace(4, size - 5, 30).astype(int)}):
+        for bit in range(8):
+            _flip(path, pos, bit)
+            with pytest.raises(IntegrityError, match=key):
+                lv.open(out).compute()
+            _flip(path, pos, bit)
+    np.testing.assert_array_equal(lv.open(out).compute(), a)
+
+
+def test_other_zarr_clients_verify_the_checksums(tmp_path):
+    a = _rand((16, 12, 10), "int16", seed=23)
+    out = lv.Volume(a).to_zarr(tmp_path / "x.zarr", codec="zstd", shards=False, chunks=(16, 12, 5))
+    codecs = _json(os.path.join(out, "0", "zarr.json"))["codecs"]
+    assert [c["name"] for c in codecs] == ["bytes", "zstd", "crc32c"]
+    np.testing.assert_array_equal(zarr.open_array(os.path.join(out, "0"), mode="r")[:], a.T)
+    path = os.path.join(out, "0", "c", "1", "0", "0")
+    _flip(path, os.path.getsize(path) // 2, 3)
+    with pytest.raises(ValueError, match="checksum"):  # plain zarr, zarr's own crc32c codec
+        zarr.open_array(os.path.join(out, "0"), mode="r")[:]
+    sharded = lv.Volume(a).to_zarr(tmp_path / "s.zarr", chunks=(8, 6, 5))
+    cfg = _json(os.path.join(sharded, "0", "zarr.json"))["codecs"][0]["configuration"]
+    assert cfg["codecs"][-1]["name"] == "crc32c" and cfg["index_codecs"][-1]["name"] == "crc32c"
+
+
+def test_swapped_chunk_files_raise(tmp_path):
+    """Uncompressed chunks of equal size swapped (the issue's case): each is intact, neither is at
+    its key. Found when read, naming a swapped key."""
+    a = _rand((16, 16, 32), "int16", seed=24)
+    out = lv.Volume(a).to_zarr(tmp_path / "x.zarr", codec="none", chunks=(16, 16, 8), shards=False)
+    c0 = os.path.join(out, "0", "c", "0", "0", "0")
+    c3 = os.path.join(out, "0", "c", "3", "0", "0")
+    assert os.path.getsize(c0) == os.path.getsize(c3)
+    tmp = c0 + ".swap"
+    os.rename(c0, tmp)
+    os.rename(c3, c0)
+    os.rename(tmp, c3)
+    vol = lv.open(out)  # sizes and names still match the manifest
+    with pytest.raises(IntegrityError) as exc:
+        vol.compute()
+    assert out in str(exc.value) and re.search(r"c/[03]/0/0", str(exc.value))
+    # the untouched middle reads fine
+    np.testing.assert_array_equal(vol[:, :, 8:24].compute(), a[:, :, 8:24])
+
+
+def test_chunk_copied_from_another_store_raises(tmp_path):
+    a = _rand((16, 16, 16), "int16", seed=25)
+    one = lv.Volume(a).to_zarr(tmp_path / "a.zarr", codec="none", chunks=8, shards=False)
+    two = lv.Volume(a[::-1]).to_zarr(tmp_path / "b.zarr", codec="none", chunks=8, shards=False)
+    key = os.path.join("0", "c", "1", "1", "0")
+    with open(os.path.join(two, key), "rb") as f:
+        other = f.read()
+    with open(os.path.join(one, key), "wb") as f:
+        f.write(other)
+    with pytest.raises(IntegrityError, match="c/1/1/0"):
+        lv.open(one).compute()
+
+
+def test_swapped_inner_chunks_of_a_shard_raise(tmp_path):
+    """Two inner chunks of one shard swapped (index untouched): each passes its own crc32c."""
+    a = _rand((16, 16, 16), "int16", seed=26)
+    out = lv.Volume(a).to_zarr(tmp_path / "x.zarr", codec="none", chunks=8, shards=(16, 16, 16))
+    (key,) = _chunk_files(out)
+    path = os.path.join(out, "0", *key.split("/"))
+    raw = bytearray(Path(path).read_bytes())
+    n = 8 * 8 * 8 * 2 + 4  # uncompressed inner chunk + crc32c, stored back to back
+    raw[0:n], raw[n : 2 * n] = raw[n : 2 * n], raw[0:n]
+    Path(path).write_bytes(bytes(raw))
+    with pytest.raises(IntegrityError, match=key):
+        lv.open(out).compute()
+    with pytest.raises(IntegrityError, match=key):
+        lv.open(out, chunks=(8, 8, 8)).compute()  # partial reads of the shard
+
+
+@pytest.mark.parametrize("sharded", [False, True])
+def test_truncated_or_extended_chunk_file(tmp_path, sharded):
+    a = _rand((16, 16, 16), "int16", seed=27)
+    kw = {"chunks": 8} if sharded else {"chunks": 8, "shards": False}
+    out = lv.Volume(a).to_zarr(tmp_path / "x.zarr", **kw)
+    key = _chunk_files(out)[0]
+    path = os.path.join(out, "0", *key.split("/"))
+    vol = lv.open(out)  # opened while intact
+    size = os.path.getsize(path)
+    os.truncate(path, size - 7)
+    with pytest.raises(IntegrityError, match=key) as exc:
+        lv.open(out)
+    assert "bytes" in str(exc.value)
+    with pytest.raises(IntegrityError, match=key):  # and in a task of the volume opened before
+        vol.compute()
+    os.truncate(path, size + 3)  # zero-padded: longer than recorded
+    with pytest.raises(IntegrityError, match=key):
+        lv.open(out)
+
+
+def test_edited_array_metadata_raises(tmp_path):
+    """data_type int16 -> uint16 would reinterpret every value: the manifest's hash refuses it."""
+    a = _rand((16, 12, 8), "int16", seed=28) - 20000
+    out = lv.Volume(a).to_zarr(tmp_path / "x.zarr", codec="none")
+    zj = os.path.join(out, "0", "zarr.json")
+    original = Path(zj).read_bytes()
+    meta = json.loads(original)
+    meta["data_type"] = "uint16"
+    Path(zj).write_text(json.dumps(meta, indent=2))
+    with pytest.raises(IntegrityError) as exc:
+        lv.open(out)
+    msg = str(exc.value)
+    assert out in msg and "zarr.json" in msg and "array '0'" in msg
+    vol_before = None
+    Path(zj).write_bytes(original)
+    vol_before = lv.open(out)
+    Path(zj).write_bytes(original.replace(b'"int16"', b'"uint16"'))  # edited after open
+    zarr_io._cached_array.cache_clear()  # a fresh worker process opens the array again
+    with pytest.raises(IntegrityError, match=r"zarr\.json"):
+        vol_before.compute()
+
+
+def test_edited_group_metadata_and_manifest_raise(tmp_path):
+    a = _rand((8, 8, 8), "int16", seed=29)
+    out = lv.Volume(a, OBLIQUE).to_zarr(tmp_path / "x.zarr")
+    gj = os.path.join(out, "zarr.json")
+    original = Path(gj).read_bytes()
+    meta = json.loads(original)
+    meta["attributes"]["lazyvol"]["affine"][0][0] = -0.9  # a mirrored affine
+    Path(gj).write_text(json.dumps(meta))
+    with pytest.raises(IntegrityError, match="group metadata"):
+        lv.open(out)
+    Path(gj).write_bytes(original)
+    mj = os.path.join(out, zarr_io.MANIFEST)
+    node = _json(mj)
+    man = node["attributes"][zarr_io.MANIFEST_ATTR]
+    table = man["levels"][0]["chunks"]
+    man["levels"][0]["chunks"] = {k: [v[0], v[1] ^ 1] for k, v in table.items()}
+    Path(mj).write_text(json.dumps(node))
+    with pytest.raises(IntegrityError, match="manifest"):
+        lv.open(out)
+
+
+def test_extra_or_missing_chunk_file_at_open(tmp_path):
+    a = _rand((16, 16, 16), "int16", seed=30)
+    out = lv.Volume(a).to_zarr(tmp_path / "x.zarr", chunks=8, shards=False)
+    stray = os.path.join(out, "0", "c", "9", "9", "9")
+    os.makedirs(os.path.dirname(stray))
+    Path(stray).write_bytes(b"\0" * 16)
+    with pytest.raises(IntegrityError, match="c/9/9/9"):
+        lv.open(out)
+
+
+def _write_format1_store(path, a, affine):
+    """A store as lazyvol 0.1 store format 1 wrote it: no crc32c codec, a manifest of counts."""
+    from zarr.codecs import ZstdCodec
+
+    group = zarr.open_group(str(path), mode="w", zarr_format=3)
+    arr = group.create_array(
+        "0", shape=a.T.shape, dtype=a.dtype, chunks=a.T.shape, compressors=[ZstdCodec(level=3)]
+    )
+    arr[:] = a.T
+    size = os.path.getsize(os.path.join(path, "0", "c", "0", "0", "0"))
+    level = {"path": "0", "shape": list(a.T.shape), "affine": affine.tolist()}
+    group.attrs.update(
+        {
+            "lazyvol": {
+                "format": "lazyvol-zarr",
+                "version": 1,
+                "affine": affine.tolist(),
+                "meta": {},
+                "source": None,
+                "dtype": a.dtype.str,
+                "shape": list(a.shape),
+                "levels": [level],
+            }
+        }
+    )
+    manifest = {
+        "format": "lazyvol-zarr",
+        "version": 1,
+        "complete": True,
+        "created": 0.0,
+        "source": None,
+        "levels": [{**level, "chunk_files": 1, "chunk_bytes": size, "unit": list(a.T.shape)}],
+    }
+    Path(path, zarr_io.LEGACY_MANIFEST).write_text(json.dumps(manifest))
+    return str(path)
+
+
+def test_store_without_checksums_opens_with_a_warning(tmp_path):
+    """Stores of the previous format are read (refusing them would lock users out of their data),
+    with a warning that they cannot be verified; the cache never uses one."""
+    a = _rand((8, 6, 4), "int16", seed=31)
+    old = _write_format1_store(tmp_path / "old.zarr", a, OBLIQUE)
+    with pytest.warns(zi.UnverifiedStoreWarning, match="without checksums"):
+        vol = lv.open(old)
+    np.testing.assert_array_equal(vol.compute(), a)
+    assert np.array_equal(vol.affine, OBLIQUE)
+    with pytest.raises(IntegrityError, match="no checksums"):
+        zarr_io.open_store(old, require_checksums=True)
+    new = vol.to_zarr(tmp_path / "new.zarr")  # the documented upgrade
+    np.testing.assert_array_equal(lv.open(new).compute(), a)
+
+
+def test_foreign_store_crc32c_failure_is_an_integrity_error(tmp_path):
+    """A store without a lazyvol manifest (another tool's OME-Zarr with crc32c): zarr's own
+    checksum failure becomes an IntegrityError naming the chunk."""
+    a = _rand((16, 12, 10), "int16", seed=32)
+    out = lv.Volume(a).to_zarr(tmp_path / "x.zarr", chunks=(16, 12, 5), shards=False)
+    gj = os.path.join(out, "zarr.json")
+    meta = _json(gj)
+    del meta["attributes"]["lazyvol"]
+    Path(gj).write_text(json.dumps(meta))
+    os.remove(os.path.join(out, zarr_io.MANIFEST))
+    np.testing.assert_array_equal(lv.open(out).compute(), a)
+    path = os.path.join(out, "0", "c", "1", "0", "0")
+    _flip(path, os.path.getsize(path) // 3, 6)
+    with pytest.raises(IntegrityError, match="c/1/0/0"):
+        lv.open(out).compute()
 
 
 # -- refused / failed writes --------------------------------------------------------------------------

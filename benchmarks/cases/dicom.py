@@ -1,4 +1,5 @@
-"""DICOM series: header scan, open + full-series mean, one slice, reopen from the scan index.
+"""DICOM series: header scan, open + full-series mean, one slice, reopen from the scan index;
+a Siemens mosaic 4D series (fMRI layout) against dcm2niix and nibabel's MosaicWrapper.
 
 Data: one series of 512 single-frame 512x512 int16 CT slices (uncompressed, explicit VR little
 endian; ``--size`` scales the slice count), written with :func:`lazyvol.testing.write_dicom_series`
@@ -29,6 +30,9 @@ from ..harness import Context, Measure
 from .tools import Work
 
 GROUP = "dicom"
+#: Header scan of a series whose headers are copied from a real scanner file (see
+#: :func:`benchmarks.data.dicom_real_shaped`); the target is judged on it.
+REAL_SCAN = "header scan, real-shaped headers"
 M = "benchmarks.cases.dicom"
 T = "benchmarks.cases.tools"
 DEFAULT = (512, 512, 512)
@@ -242,6 +246,7 @@ def folders(ctx: Context) -> dict[str, str]:
     ni, nj, nk = shape_for(ctx)
     base = ctx.data_dir / "dicom"
     out = {"uncompressed": str(base / f"ct_{ni}x{nj}x{nk}")}
+    out["real-shaped headers"] = str(base / f"real_shaped_{nk}")
     fi, fj, fk, ft = fmri_shape(ctx)
     out["fmri 4d"] = str(base / f"fmri_{fi}x{fj}x{fk}x{ft}")
     ns, per = MANY_QUICK if ctx.quick else MANY
@@ -371,10 +376,30 @@ def plan(ctx: Context) -> list[Measure]:
             Measure(tool="pydicom loop + np.stack", func="naive_mean", args={"folder": f}, **cc),
             Measure(tool="SimpleITK ImageSeriesReader", func="sitk_mean", args={"folder": f}, **cc),
         ]
+    real = dirs.get("real-shaped headers")
+    if real is not None:
+        rc = {**c, "files": [real]}
+        out += [
+            Measure(
+                case=REAL_SCAN,
+                tool="lazyvol.scan",
+                func="lazyvol_scan",
+                args={"folder": real},
+                ref=True,
+                **rc,
+            ),
+            Measure(
+                case=REAL_SCAN,
+                tool="dcmread(stop_before_pixels) loop",
+                func="dcmread_loop",
+                args={"folder": real},
+                **rc,
+            ),
+        ]
     for m in out:
         if m.func == "lazyvol_mean":
             m.args = {"path": m.args["folder"]}
-    return out
+    return out + plan_mosaic(ctx)
 
 
 def write_series(folder: str, shape: tuple[int, int, int]) -> None:
@@ -425,6 +450,9 @@ def compress_series(src: str, folder: str, syntax: str, n: int) -> None:
 def prepare(ctx: Context, measures: list[Measure]) -> None:
     import lazyvol as lv
 
+    prepare_mosaic(ctx, measures)
+    if all(m.case == MOSAIC_CASE for m in measures):
+        return  # only the mosaic case selected: the CT series are not needed
     dirs = folders(ctx)
     u = dirs["uncompressed"]
     shape = shape_for(ctx)
@@ -439,6 +467,15 @@ def prepare(ctx: Context, measures: list[Measure]) -> None:
                     for m in measures:
                         if m.files == [dirs[name]]:
                             m.skip = f"not available: {exc}"
+    real = dirs.get("real-shaped headers")
+    if real is not None:
+        from .. import data
+
+        source = data.dicom_real_shaped(real, shape[2])
+        for m in measures:
+            if m.case == REAL_SCAN:
+                m.items = len(_files(real))
+                m.note = f"template: {source}"
     fmri = dirs.get("fmri 4d")
     if fmri is not None and not os.path.isdir(fmri):
         write_fmri(fmri, fmri_shape(ctx))
@@ -472,6 +509,8 @@ def prepare(ctx: Context, measures: list[Measure]) -> None:
     for m in measures:
         if "saved scan index" in m.tool:
             m.cache = str(many_index) if m.case == "scan a large folder" else str(folder)
+        if m.case == REAL_SCAN:
+            continue
         if m.case == "scan a large folder" and many is not None:
             m.items = len(_files(many))
             continue
@@ -488,3 +527,83 @@ def prepare(ctx: Context, measures: list[Measure]) -> None:
             m.nbytes = len(_files(m.files[0])) * nbytes // int(vol.shape[2])
         if m.case == "header scan" or m.case.startswith("open (no"):
             m.items = len(_files(u))
+
+
+# -- Siemens mosaic 4D (fMRI layout): one MOSAIC file per volume ---------------------------------
+
+#: (tile columns, tile rows, slices, volumes): a 6 x 6 mosaic of 64 x 64 tiles, 100 time points.
+MOSAIC = (64, 64, 36, 100)
+MOSAIC_QUICK = (16, 16, 9, 4)
+MOSAIC_CASE = "mosaic 4D (fMRI): open + mean"
+
+
+def mosaic_folder(ctx: Context) -> str:
+    ni, nj, nk, nt = MOSAIC_QUICK if ctx.quick else MOSAIC
+    return str(ctx.data_dir / "dicom" / f"mosaic_{ni}x{nj}x{nk}x{nt}")
+
+
+def nibabel_mosaic_mean(folder: str) -> Work:
+    """nibabel's ``wrapper_from_file(f).get_data()`` per file (MosaicWrapper), stacked, mean."""
+    import warnings
+
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        from nibabel.nicom import dicomwrappers
+
+    def work() -> float:
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore")
+            ws = [dicomwrappers.wrapper_from_file(f) for f in _files(folder)]
+            ws.sort(key=lambda w: int(w.get("AcquisitionNumber")))
+            vol = np.stack([w.get_data() for w in ws], axis=-1)
+        return float(vol.mean())
+
+    return work
+
+
+def plan_mosaic(ctx: Context) -> list[Measure]:
+    """A real-layout Siemens mosaic 4D series: lazyvol against dcm2niix and nibabel's wrapper."""
+    if ctx.input is not None:
+        return []
+    f = mosaic_folder(ctx)
+    c: dict[str, Any] = {"group": GROUP, "module": M, "files": [f], "case": MOSAIC_CASE}
+    return [
+        Measure(
+            tool="lazyvol", func="lazyvol_mean", args={"path": f}, ref=True, **{**c, "module": T}
+        ),
+        Measure(
+            tool="dcm2niix to .nii",
+            func="dcm2niix_convert",
+            args={"folder": f, "out_dir": str(ctx.data_dir / "tmp" / "dcm2niix-mosaic-out")},
+            **c,
+        ),
+        Measure(
+            tool="nibabel MosaicWrapper loop + np.stack",
+            func="nibabel_mosaic_mean",
+            args={"folder": f},
+            **c,
+        ),
+        Measure(tool="cat the files (raw limit)", func="cat_files", args={"folder": f}, **c),
+    ]
+
+
+def prepare_mosaic(ctx: Context, measures: list[Measure]) -> None:
+    """Write the mosaic series once (written whole, then renamed into place)."""
+    mine = [m for m in measures if m.case == MOSAIC_CASE]
+    if not mine:
+        return
+    from lazyvol.testing import write_mosaic_series
+
+    f = mosaic_folder(ctx)
+    ni, nj, nk, nt = MOSAIC_QUICK if ctx.quick else MOSAIC
+    if not os.path.isdir(f):
+        tmp = f + ".partial"
+        shutil.rmtree(tmp, ignore_errors=True)
+        write_mosaic_series(tmp, (ni, nj, nk), volumes=nt, orientation="oblique")
+        os.replace(tmp, f)
+    nbytes = ni * nj * nk * nt * 2
+    for m in mine:
+        m.nbytes = nbytes
+        m.items = nt
+        if m.func == "nibabel_mosaic_mean":
+            m.mem_hint = 6 * nbytes

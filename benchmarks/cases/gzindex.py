@@ -80,7 +80,44 @@ def plan(ctx: Context) -> list[Measure]:
             func="igzip_parallel",
             **c,
         ),
+        *scaling_measures(path),
     ]
+
+
+def thread_counts() -> list[int]:
+    """1, 2, 4, ... up to this machine's cores (and the core count itself)."""
+    cores = os.cpu_count() or 1
+    out = {cores}
+    n = 1
+    while n < cores:
+        out.add(n)
+        n *= 2
+    return sorted(out)
+
+
+SCALING = "inflate scaling with cores, no saved index"
+
+
+def scaling_measures(path: str) -> list[Measure]:
+    """How a first pass scales with the threads given to rapidgzip: the inflate alone, and
+    lazyvol's mean with ``LAZYVOL_GZIP_THREADS`` set. Run on a many-core machine to see more than
+    two points (see benchmarks/README.md)."""
+    c: dict[str, Any] = {"group": GROUP, "files": [path], "case": SCALING}
+    out = []
+    for n in thread_counts():
+        out += [
+            Measure(tool=f"rapidgzip inflate, {n} thread(s)", module=M, func="rapidgzip_read", **c),
+            Measure(
+                tool=f"lazyvol mean, {n} gzip thread(s)",
+                module=M,
+                func="lazyvol_mean",
+                args={"path": path, "gzip_threads": n},
+                ref=n == 1,
+                **c,
+            ),
+        ]
+    out.append(Measure(tool="indexed_gzip 1 stream", module=M, func="igzip_read", **c))
+    return out
 
 
 def build_index(ctx: Context, path: str) -> tuple[Path, Path]:
@@ -122,6 +159,13 @@ def prepare(ctx: Context, measures: list[Measure]) -> None:
                 m.args = {"path": path, "axis": 2, "pos": k}
         else:
             m.nbytes = info["nbytes"]
+        if m.func == "rapidgzip_read":
+            m.args = {
+                "path": path,
+                "stream_bytes": info["stream_bytes"],
+                "threads": int(m.tool.split(", ")[1].split()[0]),
+            }
+            m.mem_hint = info["stream_bytes"]
         if m.func == "igzip_read":
             m.args = {"path": path, "stream_bytes": info["stream_bytes"]}
             m.mem_hint = info["stream_bytes"]

@@ -36,8 +36,18 @@ def _index(
 # -- lazyvol -----------------------------------------------------------------------------------------
 
 
-def lazyvol_mean(path: str, scheduler: str = "threads", **open_kw: Any) -> Work:
-    """``lazyvol.open(path).data.mean().compute()`` (open included in the time)."""
+def lazyvol_mean(
+    path: str, scheduler: str = "threads", gzip_threads: int = 0, **open_kw: Any
+) -> Work:
+    """``lazyvol.open(path).data.mean().compute()`` (open included in the time).
+
+    ``gzip_threads``: rapidgzip's decompression threads (``LAZYVOL_GZIP_THREADS``; 0: lazyvol's
+    default from the cores and the memory budget). The script's own imports (lazyvol, and
+    dask.array, which ``.data.mean()`` uses) are the preparation."""
+    if gzip_threads:
+        os.environ["LAZYVOL_GZIP_THREADS"] = str(int(gzip_threads))
+    import dask.array  # noqa: F401  (imported by the user's code: .data is a dask array)
+
     import lazyvol as lv
 
     def work() -> float:
@@ -57,13 +67,18 @@ def lazyvol_stats(path: str, **open_kw: Any) -> Work:
 
 
 def lazyvol_slice(path: str, axis: int = 2, pos: Any = 0, size: int = 1) -> Work:
-    """``lazyvol.open(path).data[index].compute()`` for one slice (or a ``size``-cube block)."""
+    """``lazyvol.open(path)[index].compute()`` for one slice (or a ``size``-cube block), as a
+    user writes it: the Volume's own ``compute`` (a small read runs its plan directly)."""
     import lazyvol as lv
 
-    index = _index(axis, pos, size=size)
+    if isinstance(pos, list):
+        index: tuple[slice, ...] = _index(axis, pos, size=size)  # type: ignore[assignment]
+    else:
+        index = tuple(slice(pos, pos + 1) if a == axis else slice(None) for a in range(3))
 
     def work() -> np.ndarray:
-        return lv.open(path).data[index].compute()
+        out = lv.open(path)[index].compute()
+        return out if isinstance(pos, list) else np.squeeze(out, axis=axis)
 
     return work
 
@@ -244,5 +259,20 @@ def igzip_parallel(path: str, stream_bytes: int, index_file: str, threads: int =
         if sum(got) != stream_bytes:
             raise RuntimeError(f"{path}: inflated {sum(got)} bytes, expected {stream_bytes}")
         return {"bytes": sum(got)}
+
+    return work
+
+
+def rapidgzip_read(path: str, stream_bytes: int, threads: int = 1) -> Work:
+    """rapidgzip decompression of the whole file into one buffer on ``threads`` threads."""
+    import rapidgzip
+
+    def work() -> dict[str, Any]:
+        buf = np.empty(stream_bytes, dtype=np.uint8)
+        with rapidgzip.RapidgzipFile(path, parallelization=threads) as f:
+            got = _readinto_all(f, memoryview(buf))  # type: ignore[arg-type]
+        if got != stream_bytes:
+            raise RuntimeError(f"{path}: inflated {got} bytes, expected {stream_bytes}")
+        return {"bytes": got}
 
     return work

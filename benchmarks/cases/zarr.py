@@ -4,7 +4,9 @@ Source: the int16 ``.nii.gz`` of the NIfTI group (512x512x1024 by default). Conv
 ``lazyvol.open(src).to_zarr(store)`` against a plain streaming write of the same data with zarr
 itself (nibabel ``dataobj`` slabs written into an array with lazyvol's default chunks and codec:
 256x256x64, zstd level 3). Reads: ``lazyvol.open(src, cache=dir)`` once the cache entry exists,
-``lazyvol.open(store)``, and ``lazyvol.open(src)`` (decompressing the ``.nii.gz``; no seek index).
+``lazyvol.open(store)``, ``lazyvol.open(src)`` (decompressing the ``.nii.gz``; no seek index), and a
+plain zarr read of a store without checksums (``da.from_zarr(...).mean()``, same chunks and codec as
+lazyvol's store): the reference for what lazyvol's checks (crc32c codec, manifest) cost on reading.
 """
 
 from __future__ import annotations
@@ -77,6 +79,42 @@ def cache_mean(path: str, cache: str) -> Work:
     return work
 
 
+def plain_zarr_mean(store: str) -> Work:
+    """``da.from_zarr(zarr.open_array(store)).mean()`` on dask chunks equal to the Zarr chunks."""
+    import dask.array as da
+    import zarr
+
+    def work() -> float:
+        arr = zarr.open_array(store, mode="r")
+        return float(da.from_zarr(arr, chunks=arr.chunks).mean().compute())
+
+    return work
+
+
+def _write_plain_store(src: str, store: str) -> None:
+    """The source as a plain Zarr v3 array, lazyvol's default disk chunks and codec, no crc32c."""
+    import nibabel as nib
+    import zarr
+    from zarr.codecs import ZstdCodec
+
+    img: Any = nib.load(src)
+    shape = tuple(int(s) for s in img.shape)
+    disk = tuple(reversed(shape))
+    chunks = tuple(min(c, n) for c, n in zip((32, 256, 256), disk))
+    arr = zarr.create_array(
+        store,
+        shape=disk,
+        dtype=img.get_data_dtype().newbyteorder("="),
+        chunks=chunks,
+        compressors=ZstdCodec(level=3),
+        zarr_format=3,
+        config={"write_empty_chunks": True},
+    )
+    step = chunks[0]
+    for k0 in range(0, shape[2], step):
+        arr[k0 : k0 + step] = np.asarray(img.dataobj[:, :, k0 : k0 + step]).T
+
+
 def _du(folder: str) -> int:
     return sum(os.path.getsize(os.path.join(d, f)) for d, _, fs in os.walk(folder) for f in fs)
 
@@ -134,6 +172,14 @@ def plan(ctx: Context) -> list[Measure]:
         ),
         Measure(
             case="mean",
+            tool="plain zarr read, no checksums",
+            module=M,
+            func="plain_zarr_mean",
+            args={"store": str(ctx.data_dir / "zarr" / "plain.zarr")},
+            **c,
+        ),
+        Measure(
+            case="mean",
             tool="lazyvol.open(.nii.gz)",
             module=T,
             func="lazyvol_mean",
@@ -161,9 +207,14 @@ def prepare(ctx: Context, measures: list[Measure]) -> None:
     vol = lv.open(src)
     vol.to_zarr(store)
     lv.open(src, cache=str(cache))
+    plain = ctx.data_dir / "zarr" / "plain.zarr"
+    shutil.rmtree(plain, ignore_errors=True)
+    _write_plain_store(src, str(plain))
     for m in measures:
         m.nbytes = info["nbytes"]
         if m.tool == "lazyvol.open(store)":
             m.files = [str(store)]
         elif "cache" in m.tool:
             m.files = [str(cache)]
+        elif m.tool == "plain zarr read, no checksums":
+            m.files = [str(plain)]

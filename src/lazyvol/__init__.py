@@ -8,14 +8,15 @@ from __future__ import annotations
 
 __version__ = "0.1.0"
 
-from . import cache
-from ._stats import VolumeStats, stats
+import importlib
+from typing import TYPE_CHECKING, Any
+
 from .api import open
-from .dicom import ScanReport, SeriesInfo, scan
 from .errors import (
     CacheError,
     FormatError,
     GridMismatchError,
+    IntegrityError,
     LazyvolError,
     MultipleSeriesError,
     ResourceLimitError,
@@ -27,11 +28,44 @@ from .errors import (
 )
 from .volume import Volume
 
+if TYPE_CHECKING:
+    from . import cache
+    from ._stats import VolumeStats, stats
+    from .dicom import ScanReport, SeriesInfo, scan
+
+#: Public names loaded on first use (``import lazyvol`` stays as light as opening a file needs):
+#: name -> (module, attribute or None for the module itself).
+_LAZY: dict[str, tuple[str, str | None]] = {
+    "cache": (".cache", None),
+    "ScanReport": (".dicom", "ScanReport"),
+    "SeriesInfo": (".dicom", "SeriesInfo"),
+    "scan": (".dicom", "scan"),
+    "VolumeStats": ("._stats", "VolumeStats"),
+    "stats": ("._stats", "stats"),
+}
+
+
+def __getattr__(name: str) -> Any:
+    try:
+        module_name, attr = _LAZY[name]
+    except KeyError:
+        raise AttributeError(f"module 'lazyvol' has no attribute {name!r}") from None
+    module = importlib.import_module(module_name, __name__)
+    value = module if attr is None else getattr(module, attr)
+    globals()[name] = value
+    return value
+
+
+def __dir__() -> list[str]:
+    return sorted(set(globals()) | set(_LAZY))
+
+
 __all__ = [
     "cache",
     "CacheError",
     "FormatError",
     "GridMismatchError",
+    "IntegrityError",
     "LazyvolError",
     "MultipleSeriesError",
     "ResourceLimitError",

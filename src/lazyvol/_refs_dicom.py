@@ -81,13 +81,13 @@ def dicom_refs(
     verify_decoded: bool = True,
     **options: Any,
 ) -> dict[str, Any]:
-    from .api import open_source
+    from .dicom import open_dicom
 
     if os.path.isdir(path) and any(
         os.path.exists(os.path.join(path, m)) for m in ("zarr.json", ".zgroup", ".zarray")
     ):
         raise UnsupportedError(f"{path}: is a Zarr store already; open it with zarr directly")
-    vol = open_source(path, series=series, scale=False, **options)
+    vol = open_dicom(path, series=series, scale=False, **options)
     plan = _dicom_plan(vol, path)
     if plan.swap_ow8:
         raise UnsupportedError(

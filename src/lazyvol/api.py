@@ -15,7 +15,9 @@ __all__ = ["open"]
 
 
 def _is_zarr_store(path: str) -> bool:
-    return os.path.isdir(path) and os.path.isfile(os.path.join(path, "zarr.json"))
+    return os.path.isdir(path) and any(
+        os.path.isfile(os.path.join(path, name)) for name in ("zarr.json", ".zgroup", ".zattrs")
+    )
 
 
 def _sniff(path: str) -> str:

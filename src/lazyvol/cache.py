@@ -28,6 +28,7 @@ import json
 import os
 import re
 import shutil
+import threading
 import time
 import warnings
 from dataclasses import dataclass
@@ -39,9 +40,18 @@ import numpy as np
 
 from .chunking import file_fingerprint
 from .config import cache_dir as _config_cache_dir
-from .errors import CacheError, FormatError, LazyvolError, WriteError
+from .errors import CacheError, FormatError, IntegrityError, LazyvolError, WriteError
 from .volume import Volume
-from .zarr_io import FORMAT_VERSION, MANIFEST, OLD_MARK, TMP_MARK, open_zarr, write_zarr
+from .zarr_io import (
+    FORMAT_VERSION,
+    MANIFEST,
+    OLD_MARK,
+    TMP_MARK,
+    ZarrPlan,
+    open_store,
+    read_manifest,
+    write_zarr,
+)
 
 __all__ = [
     "CacheEntry",
@@ -212,14 +222,117 @@ def _remove_dir(path: Path) -> None:
     shutil.rmtree(aside, ignore_errors=True)
 
 
-def _open_entry(entry: Path, chunks: Any, source: Volume) -> Volume | None:
+def _warn_damaged(entry: str, exc: BaseException, what: str) -> None:
+    """One CacheWarning per damaged entry and process."""
+    with _DAMAGED_LOCK:
+        if entry in _DAMAGED:
+            return
+        _DAMAGED.add(entry)
+    warnings.warn(
+        f"damaged cache entry {entry} ({exc}); {what}",
+        CacheWarning,
+        stacklevel=3,
+    )
+
+
+_DAMAGED: set[str] = set()
+_DAMAGED_LOCK = threading.Lock()
+
+
+def _open_entry(
+    entry: Path, chunks: Any, source: Volume, fallback: _SourceFallback | None = None
+) -> Volume | None:
+    """The entry as a Volume, or None (a miss) when it is incomplete, damaged or does not fit.
+
+    Checksums are required: a damaged entry (IntegrityError) is a miss with one
+    :class:`CacheWarning`; the caller rebuilds it. ``fallback`` serves blocks that fail their
+    checks later, at read time, from the source.
+    """
     try:
-        vol = open_zarr(entry, chunks=chunks)
+        vol = open_store(entry, chunks=chunks, fallback=fallback, require_checksums=True)
+    except IntegrityError as exc:
+        _warn_damaged(str(entry), exc, "it is rebuilt from the source")
+        return None
     except (FormatError, OSError):
         return None
     if vol.shape != source.shape or vol.dtype != source.dtype.newbyteorder("="):
         return None
     return vol
+
+
+@dataclass(frozen=True)
+class _SourceFallback:
+    """Reads a block from the source when the cache entry fails at read time (damaged, evicted).
+
+    Picklable (it travels with the dask graph): it reopens the source from its path and options
+    in the process that needs it, checks that the source still has the key the entry was opened
+    with (else the block would mix two versions: a FormatError says to reopen), warns once,
+    removes the damaged entry so the next open rebuilds it, and returns the source's block.
+    """
+
+    path: str
+    entry: str
+    key: str
+    root: str
+    series: Any
+    scale: bool
+    dtype: Any
+    options: tuple[tuple[str, Any], ...]
+
+    def __call__(self, plan: ZarrPlan, index: tuple[slice, ...], exc: Exception) -> np.ndarray:
+        _warn_damaged(
+            self.entry, exc, "reading from the source; the entry is rebuilt at the next open"
+        )
+        _discard_if_same(Path(self.entry), plan)
+        src = self._source()
+        block = src.data[index].compute(scheduler="sync")
+        return np.asarray(block, dtype=np.dtype(plan.dtype))
+
+    def _source(self) -> Volume:
+        from .api import open_source
+
+        with _FALLBACK_LOCK:
+            src = _FALLBACK_SOURCES.get(self)
+        if src is not None:
+            return src
+        opts = dict(self.options)
+        src = open_source(self.path, series=self.series, scale=self.scale, dtype=self.dtype, **opts)
+        try:
+            files = _source_files(src, self.path, Path(self.root))
+            _, key = entry_key(
+                files,
+                series=self.series,
+                scale=self.scale,
+                dtype=self.dtype,
+                source=self.path,
+                **opts,
+            )
+        except (FileNotFoundError, CacheError):
+            key = ""
+        if key != self.key:
+            raise FormatError(
+                f"{self.path}: its cache entry {self.entry} failed while reading and the source "
+                "changed since it was opened; open it again"
+            )
+        with _FALLBACK_LOCK:
+            if len(_FALLBACK_SOURCES) >= 16:
+                _FALLBACK_SOURCES.clear()
+            _FALLBACK_SOURCES[self] = src
+        return src
+
+
+_FALLBACK_SOURCES: dict[_SourceFallback, Volume] = {}
+_FALLBACK_LOCK = threading.Lock()
+
+
+def _discard_if_same(entry: Path, plan: ZarrPlan) -> None:
+    """Remove a damaged entry unless it was replaced since it was opened (rebuilt by another)."""
+    try:
+        st = os.stat(entry / MANIFEST)
+    except OSError:
+        return
+    if plan.manifest_id == (st.st_ino, st.st_mtime_ns, st.st_ctime_ns):
+        _remove_dir(entry)
 
 
 def open_cached(
@@ -267,8 +380,15 @@ def open_cached(
         ) from exc
     group = root / sid
     entry = group / key
+    fallback: _SourceFallback | None = _SourceFallback(
+        path, str(entry), key, str(root), series, bool(scale), dtype, tuple(sorted(options.items()))
+    )
+    try:
+        hash(fallback)
+    except TypeError:  # unhashable option values: a damaged block then raises instead
+        fallback = None
     if (entry / MANIFEST).is_file():
-        vol = _open_entry(entry, chunks, src)
+        vol = _open_entry(entry, chunks, src, fallback)
         if vol is not None:
             return vol
     try:
@@ -287,7 +407,7 @@ def open_cached(
     try:
         with lock:
             if (entry / MANIFEST).is_file():
-                vol = _open_entry(entry, chunks, src)
+                vol = _open_entry(entry, chunks, src, fallback)
                 if vol is not None:
                     return vol
             # We hold the lock: temporary directories of this key are leftovers of killed writers.
@@ -312,7 +432,9 @@ def open_cached(
                 )
                 return src
             _evict_older_versions(group, keep=key)
-            vol = _open_entry(entry, chunks, src)
+            with _DAMAGED_LOCK:
+                _DAMAGED.discard(str(entry))
+            vol = _open_entry(entry, chunks, src, fallback)
             if vol is None:
                 raise CacheError(
                     f"{entry}: cache entry just written does not verify; delete {root}"
@@ -360,7 +482,7 @@ def _evict_older_versions(group: Path, keep: str) -> None:
 
 def _entry_info(path: Path) -> CacheEntry | None:
     try:
-        manifest = json.loads((path / MANIFEST).read_text(encoding="utf-8"))
+        manifest = read_manifest(str(path / MANIFEST))
     except (OSError, ValueError):
         return None
     size = 0

@@ -5,6 +5,11 @@ Readers describe a source with a frozen, picklable *plan* and a module-level fun
 of the volume. :func:`plan_to_dask` turns the pair into a dask array whose every task is
 ``read_block(plan, slices)``: no open file, dataset or image object lives in the graph, so it runs
 unchanged on threads, processes and ``dask.distributed`` workers.
+
+:func:`plan_array` keeps the pair as a :class:`PlanArray` instead: opening a file and cutting a
+region out of it then cost no dask import and no graph, and :meth:`PlanArray.compute` runs the
+read plan directly (a slice or a patch is one or two ``read_block`` calls). ``Volume.data`` turns
+it into the same dask array :func:`plan_to_dask` makes, the first time it is asked for.
 """
 
 from __future__ import annotations
@@ -12,21 +17,26 @@ from __future__ import annotations
 import hashlib
 import itertools
 import os
+import sys
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
-import dask.array as da
 import numpy as np
 
 from .config import chunk_budget
 from .sources import fingerprint
 
+if TYPE_CHECKING:
+    import dask.array as da
+
 __all__ = [
+    "PlanArray",
     "SubPlan",
     "auto_chunks",
     "file_fingerprint",
     "normalize_chunks",
+    "plan_array",
     "plan_to_dask",
     "rechunk_source",
     "source_of",
@@ -98,7 +108,30 @@ def normalize_chunks(
     """Turn ``"auto"`` or any dask chunk specification into explicit per-axis chunk lengths."""
     if chunks is None or (isinstance(chunks, str) and chunks == "auto"):
         chunks = auto_chunks(shape, np.dtype(dtype).itemsize, spatial_ndim=spatial_ndim)
+    explicit = _explicit_chunks(chunks, shape)
+    if explicit is not None:
+        return explicit
+    import dask.array as da
+
     return da.core.normalize_chunks(chunks, tuple(shape), dtype=np.dtype(dtype))
+
+
+def _explicit_chunks(chunks: object, shape: Sequence[int]) -> tuple[tuple[int, ...], ...] | None:
+    """Regular chunk lengths (one positive int per axis) spelled out as dask does, without dask;
+    None for any other specification (dask's ``normalize_chunks`` handles those)."""
+    if not isinstance(chunks, tuple | list) or len(chunks) != len(shape):
+        return None
+    out: list[tuple[int, ...]] = []
+    for c, n in zip(chunks, shape, strict=True):
+        if isinstance(c, bool) or not isinstance(c, int | np.integer) or int(c) < 1:
+            return None
+        c, n = int(c), int(n)
+        if n == 0:
+            out.append((0,))
+            continue
+        c = min(c, n)
+        out.append((c,) * (n // c) + ((n % c,) if n % c else ()))
+    return tuple(out)
 
 
 def plan_to_dask(
@@ -123,17 +156,193 @@ def plan_to_dask(
     name : str
         Dask name; derive it from :func:`file_fingerprint` so equal sources share keys.
     """
-    starts = [np.concatenate([[0], np.cumsum(c)]).astype(int) for c in chunks]
+    import dask.array as da
+
     dsk: dict[tuple, tuple] = {}
-    for block in itertools.product(*(range(len(c)) for c in chunks)):
-        slices = tuple(
-            slice(int(starts[ax][b]), int(starts[ax][b + 1])) for ax, b in enumerate(block)
-        )
-        dsk[(name, *block)] = (read_block, plan, slices)
+    blocks = _blocks(chunks)
+    if not sequential_reads(plan):
+        for block, slices in blocks:
+            dsk[(name, *block)] = (read_block, plan, slices)
+    else:
+        # One decompression stream serves every read: chain the reads in file order (each waits
+        # for a marker set when the previous block is read), or dask's scheduling order (which
+        # often starts from the last block) would inflate the file to its end first and then
+        # seek back for every block.
+        marker = None
+        for block, slices in sorted(blocks, key=lambda b: _file_order(b[1])):
+            key = (name, *block)
+            if marker is None:
+                dsk[key] = (read_block, plan, slices)
+            else:
+                dsk[key] = (_read_after, read_block, plan, slices, marker)
+            marker = (f"{name}-read-order", *block)
+            dsk[marker] = (_read_done, key)
     meta = np.empty((0,) * len(shape), dtype=dtype)
     arr = da.Array(dsk, name, chunks, meta=meta, shape=tuple(shape))
     setattr(arr, _SOURCE_ATTR, (read_block, plan))
     return arr
+
+
+def sequential_reads(plan: Any) -> bool:
+    """True when ``plan`` says its blocks are best read in file order, one after the other
+    (``plan.sequential_reads()``: a gzip stream without a saved seek index)."""
+    inner = plan.plan if isinstance(plan, SubPlan) else plan
+    probe = getattr(inner, "sequential_reads", None)
+    return bool(probe()) if callable(probe) else False
+
+
+def _file_order(slices: tuple[slice, ...]) -> tuple[int, ...]:
+    """Sort key of a block in a Fortran-ordered file: its start, last axis most significant."""
+    return tuple(int(sl.start) for sl in reversed(slices))
+
+
+def _read_after(
+    read_block: Callable[[Any, tuple[slice, ...]], np.ndarray],
+    plan: Any,
+    index: tuple[slice, ...],
+    _previous: None,
+) -> np.ndarray:
+    """``read_block(plan, index)`` once the previous block in file order has been read."""
+    return read_block(plan, index)
+
+
+def _read_done(_block: np.ndarray) -> None:
+    """Marker that a block has been read (holds nothing, so the block is freed with its users)."""
+    return None
+
+
+def _blocks(
+    chunks: tuple[tuple[int, ...], ...],
+) -> list[tuple[tuple[int, ...], tuple[slice, ...]]]:
+    """Every block of a chunk grid: ``(block index, slices)`` in C order (dask's key order)."""
+    starts = [np.concatenate([[0], np.cumsum(c)]).astype(int) for c in chunks]
+    out = []
+    for block in itertools.product(*(range(len(c)) for c in chunks)):
+        slices = tuple(
+            slice(int(starts[ax][b]), int(starts[ax][b + 1])) for ax, b in enumerate(block)
+        )
+        out.append((block, slices))
+    return out
+
+
+def plan_array(
+    read_block: Callable[[Any, tuple[slice, ...]], np.ndarray],
+    plan: Any,
+    shape: Sequence[int],
+    chunks: tuple[tuple[int, ...], ...],
+    dtype: np.dtype,
+    name: str,
+) -> PlanArray:
+    """A :class:`PlanArray`: the arguments of :func:`plan_to_dask`, turned into dask on demand."""
+    return PlanArray(
+        read_block, plan, tuple(int(n) for n in shape), tuple(chunks), np.dtype(dtype), name
+    )
+
+
+#: ``PlanArray.compute`` reads blocks on this many threads at most (native reads, inflate and
+#: numpy scaling release the GIL).
+_MAX_READ_THREADS = 8
+
+
+@dataclass(frozen=True, eq=False)
+class PlanArray:
+    """A read plan and its chunk grid, not yet a dask array.
+
+    The reader's array before anything but cutting a region has been done to it:
+    :meth:`sub` cuts a region (still a plan), :meth:`compute` reads it in this process without
+    building a graph or starting a scheduler, :meth:`to_dask` gives the dask array (cached).
+    """
+
+    read_block: Callable[[Any, tuple[slice, ...]], np.ndarray]
+    plan: Any
+    shape: tuple[int, ...]
+    chunks: tuple[tuple[int, ...], ...]
+    dtype: np.dtype
+    name: str
+
+    @property
+    def ndim(self) -> int:
+        return len(self.shape)
+
+    @property
+    def size(self) -> int:
+        return int(np.prod(self.shape, dtype=np.int64))
+
+    @property
+    def nbytes(self) -> int:
+        return self.size * self.dtype.itemsize
+
+    @property
+    def numblocks(self) -> int:
+        return int(np.prod([len(c) for c in self.chunks], dtype=np.int64))
+
+    def to_dask(self) -> da.Array:
+        """The dask array whose block ``b`` is ``read_block(plan, slices_of(b))`` (made once)."""
+        cached = self.__dict__.get("_dask")
+        if cached is None:
+            cached = plan_to_dask(
+                self.read_block, self.plan, self.shape, self.chunks, self.dtype, self.name
+            )
+            object.__setattr__(self, "_dask", cached)
+        return cached
+
+    def sub(self, bounds: tuple[tuple[int, int], ...]) -> PlanArray:
+        """The region ``[lo, hi)`` per axis, as a plan that reads only that region."""
+        read_block, plan, shape, chunks, name = _sub_plan(
+            self.read_block, self.plan, self.chunks, self.name, bounds
+        )
+        return PlanArray(read_block, plan, shape, chunks, self.dtype, name)
+
+    def compute(self) -> np.ndarray:
+        """Read every block in this process into one array (no graph, no scheduler).
+
+        Blocks go straight into their place in the result, so the peak is the result plus the
+        blocks in flight; several blocks are read on a few threads. Errors are those of
+        ``read_block``, exactly as a dask compute raises them.
+        """
+        blocks = _blocks(self.chunks)
+        sequential = sequential_reads(self.plan)
+        if sequential:
+            blocks.sort(key=lambda b: _file_order(b[1]))
+        if len(blocks) == 1:
+            out = np.asarray(self.read_block(self.plan, blocks[0][1]))
+            return out if out.flags.writeable else out.copy()
+        out = np.empty(self.shape, dtype=self.dtype)
+
+        def fill(item: tuple[tuple[int, ...], tuple[slice, ...]]) -> None:
+            out[item[1]] = self.read_block(self.plan, item[1])
+
+        workers = 1 if sequential else min(len(blocks), os.cpu_count() or 1, _MAX_READ_THREADS)
+        if workers <= 1:
+            for item in blocks:
+                fill(item)
+            return out
+        from concurrent.futures import ThreadPoolExecutor
+
+        with ThreadPoolExecutor(workers, thread_name_prefix="lazyvol-read") as pool:
+            for _ in pool.map(fill, blocks):
+                pass
+        return out
+
+
+def direct_compute_allowed() -> bool:
+    """True unless the user chose where dask computations run: a ``scheduler`` in dask's
+    configuration or a current ``dask.distributed`` client (whose workers may be the only
+    machines that see the files). Neither can exist while dask/distributed are not imported."""
+    if "dask" in sys.modules:
+        import dask
+
+        if dask.config.get("scheduler", None) is not None:
+            return False
+    if "distributed" in sys.modules:
+        try:
+            from distributed import default_client
+
+            default_client()
+        except (ImportError, ValueError):
+            return True
+        return False
+    return True
 
 
 @dataclass(frozen=True)
@@ -160,6 +369,32 @@ def source_of(arr: da.Array) -> tuple[Callable[..., np.ndarray], Any] | None:
     return src if isinstance(src, tuple) else None
 
 
+def _sub_plan(
+    read_block: Callable[..., np.ndarray],
+    plan: Any,
+    chunks: tuple[tuple[int, ...], ...],
+    name: str,
+    bounds: tuple[tuple[int, int], ...],
+) -> tuple[Callable[..., np.ndarray], SubPlan, tuple[int, ...], tuple, str]:
+    offsets = tuple(lo for lo, _ in bounds)
+    if isinstance(plan, SubPlan):
+        read_block, offsets = (
+            plan.read_block,
+            tuple(a + b for a, b in zip(plan.offsets, offsets, strict=True)),
+        )
+        plan = plan.plan
+    new_chunks = []
+    for (lo, hi), axis_chunks in zip(bounds, chunks, strict=True):
+        edges = np.concatenate([[0], np.cumsum(axis_chunks)])
+        cuts = [lo, *[int(e) for e in edges if lo < e < hi], hi]
+        new_chunks.append(tuple(b - a for a, b in itertools.pairwise(cuts)))
+    shape = tuple(hi - lo for lo, hi in bounds)
+    sub_name = (
+        f"{name}-sub-{hashlib.sha256(repr((offsets, shape, new_chunks)).encode()).hexdigest()[:16]}"
+    )
+    return read_sub_block, SubPlan(read_block, plan, offsets), shape, tuple(new_chunks), sub_name
+
+
 def sub_array(arr: da.Array, bounds: tuple[tuple[int, int], ...]) -> da.Array | None:
     """The region ``[lo, hi)`` per axis of a source array, as a new source array that reads only
     that region (slicing a plain dask array would read every chunk it touches whole).
@@ -170,29 +405,8 @@ def sub_array(arr: da.Array, bounds: tuple[tuple[int, int], ...]) -> da.Array | 
     src = source_of(arr)
     if src is None:
         return None
-    read_block, plan = src
-    offsets = tuple(lo for lo, _ in bounds)
-    if isinstance(plan, SubPlan):
-        read_block, offsets = (
-            plan.read_block,
-            tuple(a + b for a, b in zip(plan.offsets, offsets, strict=True)),
-        )
-        plan = plan.plan
-    new_chunks = []
-    for (lo, hi), chunks in zip(bounds, arr.chunks, strict=True):
-        edges = np.concatenate([[0], np.cumsum(chunks)])
-        cuts = [lo, *[int(e) for e in edges if lo < e < hi], hi]
-        new_chunks.append(tuple(b - a for a, b in itertools.pairwise(cuts)))
-    shape = tuple(hi - lo for lo, hi in bounds)
-    name = f"{arr.name}-sub-{hashlib.sha256(repr((offsets, shape, new_chunks)).encode()).hexdigest()[:16]}"
-    return plan_to_dask(
-        read_sub_block,
-        SubPlan(read_block, plan, offsets),
-        shape,
-        tuple(new_chunks),
-        arr.dtype,
-        name,
-    )
+    read_block, sub, shape, chunks, name = _sub_plan(src[0], src[1], arr.chunks, arr.name, bounds)
+    return plan_to_dask(read_block, sub, shape, chunks, arr.dtype, name)
 
 
 def file_fingerprint(paths: Sequence[str | os.PathLike[str]], **options: Any) -> str:
@@ -210,6 +424,8 @@ def rechunk_source(arr: da.Array, chunks: Any) -> da.Array:
     src = source_of(arr)
     if src is None:
         return arr.rechunk(chunks)
+    import dask.array as da
+
     norm = da.core.normalize_chunks(chunks, arr.shape, dtype=arr.dtype)
     if norm == arr.chunks:
         return arr

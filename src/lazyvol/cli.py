@@ -243,9 +243,14 @@ def _probe(spec: str, secs: float) -> None:
 @contextlib.contextmanager
 def _scheduler(spec: str | None, timeout: float | None = None) -> Iterator[None]:
     """Run the command's computations on ``spec``: threads, processes or a distributed address."""
+    if spec is None:
+        # dask's default for arrays is the threaded scheduler: nothing to set, and commands that
+        # never compute (``info`` on one file) do not pay dask's import.
+        yield
+        return
     import dask
 
-    if spec is None or spec in ("threads", "threaded"):
+    if spec in ("threads", "threaded"):
         with dask.config.set(scheduler="threads"):
             yield
         return

@@ -7,9 +7,9 @@ then from the defaults below.
 from __future__ import annotations
 
 import os
+import sys
 from pathlib import Path
-
-import dask
+from typing import Any
 
 __all__ = ["cache_dir", "chunk_budget", "max_scan_files", "max_volume_bytes"]
 
@@ -29,7 +29,37 @@ DEFAULT_MAX_SCAN_FILES = 1_000_000
 def _parse_bytes(value: object) -> int:
     if isinstance(value, int):
         return value
+    import dask.utils
+
     return int(dask.utils.parse_bytes(str(value)))
+
+
+def _dask_config_files_exist() -> bool:
+    """True when a YAML file dask would read at import may exist (the paths ``dask.config`` searches)."""
+    dirs = [
+        os.environ.get("DASK_ROOT_CONFIG", "/etc/dask"),
+        os.path.join(sys.prefix, "etc", "dask"),
+        os.path.join(os.path.expanduser("~"), ".config", "dask"),
+    ]
+    if os.environ.get("DASK_CONFIG"):
+        dirs.append(os.environ["DASK_CONFIG"])
+    return any(os.path.isdir(d) or os.path.isfile(d) for d in dirs)
+
+
+def _dask_setting(key: str) -> Any:
+    """``dask.config.get("lazyvol.<key>")`` without importing dask when nothing could set it.
+
+    dask's configuration comes from ``dask.config.set`` (dask is then imported already), from
+    ``DASK_*`` environment variables and from YAML files: dask is imported only when one of those
+    may hold a value, so ``import lazyvol`` and opening a NIfTI file stay free of dask's import.
+    """
+    if "dask" not in sys.modules:
+        env_key = "DASK_LAZYVOL__" + key.upper().replace("-", "_")
+        if env_key not in os.environ and not _dask_config_files_exist():
+            return None
+    import dask.config
+
+    return dask.config.get(f"lazyvol.{key}", None)
 
 
 def cache_dir() -> Path:
@@ -51,7 +81,7 @@ def chunk_budget() -> int:
     env = os.environ.get("LAZYVOL_CHUNK_SIZE")
     if env:
         return _parse_bytes(env)
-    value = dask.config.get("lazyvol.chunk-size", None)
+    value = _dask_setting("chunk-size")
     return _parse_bytes(value) if value is not None else DEFAULT_CHUNK_BYTES
 
 
@@ -64,7 +94,7 @@ def max_volume_bytes() -> int:
     env = os.environ.get("LAZYVOL_MAX_VOLUME_BYTES")
     if env:
         return _parse_bytes(env)
-    value = dask.config.get("lazyvol.max-volume-bytes", None)
+    value = _dask_setting("max-volume-bytes")
     return _parse_bytes(value) if value is not None else DEFAULT_MAX_VOLUME_BYTES
 
 
@@ -78,5 +108,5 @@ def max_scan_files() -> int:
     env = os.environ.get("LAZYVOL_MAX_SCAN_FILES")
     if env:
         return int(env)
-    value = dask.config.get("lazyvol.max-scan-files", None)
+    value = _dask_setting("max-scan-files")
     return int(value) if value is not None else DEFAULT_MAX_SCAN_FILES

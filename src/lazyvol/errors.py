@@ -14,6 +14,7 @@ __all__ = [
     "CacheError",
     "FormatError",
     "GridMismatchError",
+    "IntegrityError",
     "LazyvolError",
     "MultipleSeriesError",
     "ResourceLimitError",
@@ -53,6 +54,16 @@ class SourceNotFoundError(LazyvolError, FileNotFoundError):
 
 class FormatError(LazyvolError, ValueError):
     """A file cannot be read: not a known format, truncated, corrupt, or inconsistent with its header."""
+
+
+class IntegrityError(FormatError):
+    """Stored data fails its checksum: a lazyvol store or cache entry was damaged or edited.
+
+    Raised for a chunk file whose checksum, size or position does not match the store's manifest,
+    a missing chunk file, or array/group metadata whose hash differs from the one recorded. The
+    message names the store and the chunk key (or metadata file). A :class:`FormatError` (and so a
+    ``ValueError``): the bytes on disk are not what was written.
+    """
 
 
 class SourceChangedError(FormatError):

@@ -11,7 +11,6 @@ from collections.abc import Sequence
 from typing import Literal
 
 import numpy as np
-from nibabel.orientations import aff2axcodes
 from numpy.typing import ArrayLike
 
 from .errors import GridMismatchError
@@ -137,6 +136,8 @@ def voxel_sizes(affine: np.ndarray) -> tuple[float, float, float]:
 
 def orientation_codes(affine: np.ndarray) -> str:
     """Three-letter orientation code such as ``'RAS'`` or ``'LPI'`` (nibabel's ``aff2axcodes``)."""
+    from nibabel.orientations import aff2axcodes
+
     codes = aff2axcodes(np.asarray(affine, dtype=np.float64))
     return "".join(c if c is not None else "?" for c in codes)
 

@@ -1,24 +1,22 @@
 """NIfTI-1/2 and Analyze reader: nibabel's header and affine, pixel bytes read inside dask tasks.
 
-Uncompressed files are read straight from their byte offset (one ``readinto`` per contiguous slab,
-a memory map opened inside the task for other chunk shapes). ``.gz`` files go through indexed_gzip:
-one shared handle per file and process while no seek index exists (so a full pass inflates the file
-once), and, once the index has been saved to the cache directory, one handle per thread that imports
-it (so slabs anywhere in the file cost a seek plus a short inflate, in parallel).
+Uncompressed files are read straight from their byte offset (a read-only view of a memory map of
+exactly the block's bytes, or of the whole image for other chunk shapes). ``.gz`` files go through
+:mod:`lazyvol.gzaccess` (rapidgzip, else indexed_gzip): one shared handle per file and process while
+no seek index exists (so a full pass inflates the file once, on several threads with rapidgzip),
+and, once the index has been saved to the cache directory, one handle per thread that imports it
+(so slabs anywhere in the file cost a seek plus a short inflate, in parallel).
 """
 
 from __future__ import annotations
 
 import builtins
 import gzip
-import hashlib
 import math
+import mmap
 import os
 import struct
-import tempfile
-import threading
 import warnings
-import weakref
 import zlib
 from dataclasses import dataclass
 from pathlib import Path
@@ -26,30 +24,21 @@ from typing import Any
 
 import numpy as np
 
-from .chunking import file_fingerprint, normalize_chunks, plan_to_dask
-from .config import cache_dir, max_volume_bytes
+from . import gzaccess
+from .chunking import PlanArray, file_fingerprint, normalize_chunks, plan_array
+from .config import max_volume_bytes
 from .errors import FormatError, ResourceLimitError, SourceNotFoundError
 from .geometry import affine_problem
 from .scaling import apply_scale, scaled_dtype
-from .sources import path_bytes, stat_regular
+from .sources import stat_regular
 from .volume import Volume
 
 __all__ = ["NiftiPlan", "build_gzip_index", "clear_gzip_handles", "open_nifti", "read_block"]
 
 NIFTI_SUFFIXES = (".nii", ".nii.gz", ".hdr", ".img", ".hdr.gz", ".img.gz")
-#: Distance between indexed_gzip seek points: a random slab costs at most this much extra inflate.
-GZ_SPACING = 4 * 2**20
-#: Most seek points an index holds. Each keeps a 32 KiB window in memory, so capping their number
-#: keeps a handle's memory flat (under 8 MiB of windows) whatever the file's size.
-GZ_MAX_POINTS = 256
-
-
-def gz_spacing(uncompressed_bytes: int) -> int:
-    """Seek-point spacing for a gzip stream of ``uncompressed_bytes``: 4 MiB, or wider for big files
-    so that the index never holds more than :data:`GZ_MAX_POINTS` points."""
-    per_point = -(-int(uncompressed_bytes) // GZ_MAX_POINTS)
-    mib = 2**20
-    return max(GZ_SPACING, -(-per_point // mib) * mib)
+GZ_SPACING = gzaccess.GZ_SPACING
+GZ_MAX_POINTS = gzaccess.GZ_MAX_POINTS
+gz_spacing = gzaccess.gz_spacing
 
 
 #: deflate cannot compress better than about 1032:1; a header claiming more data than that is lying.
@@ -70,6 +59,23 @@ class NiftiPlan:
     compressed: bool
     size: int
     mtime_ns: int
+    ino: int = 0
+    ctime_ns: int = 0
+
+    def sequential_reads(self) -> bool:
+        """Blocks are best read in file order: a gzip stream whose seek index is not saved yet
+        (see :func:`lazyvol.chunking.sequential_reads`)."""
+        return self.compressed and not gzaccess.index_path(self.gz_source()).exists()
+
+    def gz_source(self) -> gzaccess.GzSource:
+        """The gzip source this plan reads, as it was when opened."""
+        data_end = (
+            self.offset
+            + int(np.prod(self.shape, dtype=np.int64)) * np.dtype(self.disk_dtype).itemsize
+        )
+        return gzaccess.GzSource(
+            self.path, self.size, self.mtime_ns, self.ino, self.ctime_ns, data_end
+        )
 
 
 def is_nifti_path(path: str | os.PathLike[str]) -> bool:
@@ -236,8 +242,42 @@ def _precheck_raw_header(path: str) -> None:
         )
 
 
+def _gzip_inflated_size(path: str, need: int) -> int:
+    """Uncompressed bytes the gzip file holds, counted up to ``need`` (streaming, bounded memory):
+    every member in turn, as gzip and nibabel read them. Raises FormatError on a corrupt stream."""
+    got = 0
+    d = zlib.decompressobj(31)
+    with open(path, "rb") as f:
+        pending = b""
+        while got < need:
+            data = pending or f.read(2**20)
+            pending = b""
+            if not data:
+                break
+            try:
+                got += len(d.decompress(data, 2**24))
+                while d.unconsumed_tail and got < need:
+                    got += len(d.decompress(d.unconsumed_tail, 2**24))
+            except zlib.error as exc:
+                raise FormatError(
+                    f"{path}: the gzip stream is corrupt after {got} uncompressed bytes: {exc}"
+                ) from exc
+            if d.eof:
+                rest = d.unused_data
+                if not rest:
+                    rest = f.read(2)
+                    f.seek(-len(rest), os.SEEK_CUR)
+                if rest[:2] != b"\x1f\x8b":
+                    break  # trailing bytes after the last member are ignored, as gzip does
+                pending = d.unused_data
+                d = zlib.decompressobj(31)
+    return got
+
+
 def _gzip_isize(path: str) -> int | None:
-    """Uncompressed size modulo 2**32 from a single-member gzip trailer, None if unknowable."""
+    """Uncompressed size modulo 2**32 from a single-member gzip trailer, None if unknowable.
+
+    In a file of several members, the trailer gives the last member's size only."""
     with open(path, "rb") as f:
         head = f.read(18)
         if len(head) < 18 or head[:2] != b"\x1f\x8b":
@@ -365,10 +405,14 @@ def open_nifti(
             )
         isize = _gzip_isize(data_file)
         if isize is not None and end < 2**32 and isize < end:
-            raise FormatError(
-                f"{path}: truncated: the header needs {end} uncompressed bytes (vox_offset {offset} "
-                f"+ {data_bytes} data) but the gzip trailer says the stream holds {isize}"
-            )
+            # A truncated file, or a file of several gzip members (the trailer then gives the last
+            # member's size only): count what the members really hold.
+            held = _gzip_inflated_size(data_file, end)
+            if held < end:
+                raise FormatError(
+                    f"{path}: truncated: the header needs {end} uncompressed bytes (vox_offset "
+                    f"{offset} + {data_bytes} data) but the gzip stream holds {held}"
+                )
     elif st.st_size < end:
         raise FormatError(
             f"{path}: truncated: the header needs {end} bytes (vox_offset {offset} + {data_bytes} "
@@ -386,6 +430,8 @@ def open_nifti(
         compressed=compressed,
         size=int(st.st_size),
         mtime_ns=int(st.st_mtime_ns),
+        ino=int(st.st_ino),
+        ctime_ns=int(st.st_ctime_ns),
     )
     spatial = min(3, len(shape))
     norm = normalize_chunks(chunks, shape, out_dtype, spatial_ndim=spatial)
@@ -395,12 +441,13 @@ def open_nifti(
         dtype=out_dtype.str,
         chunks=norm,
     )
-    data = plan_to_dask(read_block, plan, shape, norm, out_dtype, f"lazyvol-nifti-{token}")
+    data: Any = plan_array(read_block, plan, shape, norm, out_dtype, f"lazyvol-nifti-{token}")
     meta = _header_meta(img, path, disk_dtype, slope, inter, scale)
     affine = _checked_affine(path, img, meta)
     if len(shape) < 3:
         # A 1D/2D image: pad to (i, j, k) as nibabel's affine already covers three axes.
-        data = data.reshape(shape + (1,) * (3 - len(shape)))
+        assert isinstance(data, PlanArray)
+        data = data.to_dask().reshape(shape + (1,) * (3 - len(shape)))
     return Volume(data, affine, meta=meta, source=path)
 
 
@@ -647,10 +694,29 @@ def _fetch(plan: NiftiPlan, index: tuple[slice, ...]) -> np.ndarray:
         return np.asarray(mm)[index]
     if run is not None:
         first, (count,) = run
-        buf = np.empty(count, dtype=disk)
+        buf = _block_buffer(count, disk)
         _read_into(plan, plan.offset + first * disk.itemsize, buf)
         return buf.reshape(out_shape, order="F")
     return _read_gz_strided(plan, index, out_shape)
+
+
+#: Blocks at least this big are inflated into their own anonymous memory map.
+_MMAP_BLOCK_BYTES = 2**20
+
+
+def _block_buffer(count: int, dtype: np.dtype) -> np.ndarray:
+    """An uninitialised 1-D array for one inflated block.
+
+    Big blocks get their own anonymous memory map, returned to the system the moment the block is
+    dropped. From ``malloc`` they would land in glibc's per-thread arenas once its dynamic mmap
+    threshold has grown to the block size (it follows the largest block freed, up to 32 MiB):
+    freed blocks then stay in the arenas, and a streaming pass's peak memory creeps up with the
+    file's length instead of staying flat.
+    """
+    nbytes = int(count) * dtype.itemsize
+    if nbytes < _MMAP_BLOCK_BYTES:
+        return np.empty(count, dtype=dtype)
+    return np.frombuffer(mmap.mmap(-1, nbytes), dtype=dtype, count=count)
 
 
 def _read_gz_strided(
@@ -684,7 +750,7 @@ def _read_gz_strided(
 def _read_into(plan: NiftiPlan, offset: int, buf: np.ndarray) -> None:
     """Fill ``buf`` from uncompressed offset ``offset`` of a gzipped image."""
     view = buf.data.cast("B")
-    got = _GZ_POOL.read(plan, offset, view)
+    got = gzaccess.read(plan.gz_source(), offset, view)
     if got != len(view):
         raise FormatError(
             f"{plan.path}: truncated: wanted {len(view)} bytes at data offset {offset}, the file "
@@ -692,185 +758,13 @@ def _read_into(plan: NiftiPlan, offset: int, buf: np.ndarray) -> None:
         )
 
 
-# -- gzip handle pool ------------------------------------------------------------------------------
-
-
-def _index_path(path: str, size: int, mtime_ns: int) -> Path:
-    key = hashlib.sha256(path_bytes(path) + f"\0{size}\0{mtime_ns}".encode()).hexdigest()[:32]
-    return cache_dir() / "gzindex" / f"{key}.gzidx"
-
-
-def _export_index(handle: Any, target: Path) -> None:
-    """Save ``handle``'s seek index as ``target``, atomically (temporary file, then rename)."""
-    target.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(dir=target.parent, suffix=".tmp")
-    os.close(fd)
-    try:
-        handle.export_index(tmp)
-        os.replace(tmp, target)
-    finally:
-        if os.path.exists(tmp):
-            os.unlink(tmp)
-
-
-def _open_igzip(path: str, **kwargs: Any) -> Any:
-    """``indexed_gzip.IndexedGzipFile`` of ``path``; a name that is not valid UTF-8 (which
-    indexed_gzip crashes on) is opened by Python and handed over as a file object."""
-    import indexed_gzip as igzip
-
-    if _utf8_name(path):
-        return igzip.IndexedGzipFile(path, **kwargs)
-    fobj = builtins.open(path, "rb")
-    try:
-        handle = igzip.IndexedGzipFile(fileobj=fobj, **{**kwargs, "drop_handles": False})
-    except BaseException:
-        fobj.close()
-        raise
-    weakref.finalize(handle, fobj.close)
-    return handle
-
-
-class _GzEntry:
-    """Handles of one gzip file in this process."""
-
-    def __init__(self, plan: NiftiPlan) -> None:
-        self.plan = plan
-        self.cond = threading.Condition()
-        self.idle: list[Any] = []
-        self.created = 0
-        self.index_file = _index_path(plan.path, plan.size, plan.mtime_ns)
-        self.indexed = self.index_file.exists()
-        self.data_end = (
-            plan.offset
-            + int(np.prod(plan.shape, dtype=np.int64)) * np.dtype(plan.disk_dtype).itemsize
-        )
-        self.saving = False
-
-    def _new_handle(self) -> Any:
-
-        # buffer_size: indexed_gzip's BufferedReader defaults to 4 x spacing; reads here go
-        # straight into the caller's block buffer, so a small one is enough.
-        handle = _open_igzip(
-            self.plan.path,
-            spacing=gz_spacing(self.data_end),
-            readbuf_size=2**20,
-            buffer_size=2**20,
-            drop_handles=True,
-        )
-        if self.indexed:
-            try:
-                handle.import_index(str(self.index_file))
-            except Exception:  # a corrupt or foreign index is rebuilt, never trusted
-                self.indexed = False
-                try:
-                    self.index_file.unlink()
-                except OSError:
-                    pass
-        return handle
-
-    def acquire(self) -> Any:
-        limit = max(2, os.cpu_count() or 1) if self.indexed else 1
-        with self.cond:
-            while not self.idle and self.created >= limit:
-                self.cond.wait()
-                limit = max(2, os.cpu_count() or 1) if self.indexed else 1
-            if self.idle:
-                return self.idle.pop()
-            self.created += 1
-        try:
-            return self._new_handle()
-        except BaseException:
-            with self.cond:
-                self.created -= 1
-                self.cond.notify()
-            raise
-
-    def release(self, handle: Any, *, broken: bool = False) -> None:
-        with self.cond:
-            if broken:
-                self.created -= 1
-                try:
-                    handle.close()
-                except Exception:
-                    pass
-            else:
-                self.idle.append(handle)
-            self.cond.notify()
-
-    def maybe_save_index(self, handle: Any, reached: int) -> None:
-        """Export the seek index once a handle has inflated through the whole image."""
-        if self.indexed or self.saving or reached < self.data_end:
-            return
-        self.saving = True
-        try:
-            _export_index(handle, self.index_file)
-            self.indexed = True
-        except OSError as exc:
-            warnings.warn(
-                f"lazyvol could not save the gzip seek index of {self.plan.path} in {self.index_file.parent}: "
-                f"{exc}; random access into this file stays slow",
-                RuntimeWarning,
-                stacklevel=2,
-            )
-        finally:
-            self.saving = False
-
-
-class _GzPool:
-    def __init__(self) -> None:
-        self.lock = threading.Lock()
-        self.entries: dict[tuple, _GzEntry] = {}
-
-    def entry(self, plan: NiftiPlan) -> _GzEntry:
-        key = (os.getpid(), plan.path, plan.size, plan.mtime_ns)
-        with self.lock:
-            ent = self.entries.get(key)
-            if ent is None:
-                ent = self.entries[key] = _GzEntry(plan)
-            return ent
-
-    def read(self, plan: NiftiPlan, offset: int, view: memoryview) -> int:
-        ent = self.entry(plan)
-        handle = ent.acquire()
-        broken = False
-        try:
-            handle.seek(offset)
-            got = 0
-            while got < len(view):
-                n = handle.readinto(view[got:])
-                if not n:
-                    break
-                got += n
-            ent.maybe_save_index(handle, offset + got)
-            return got
-        except Exception as exc:
-            broken = True
-            raise FormatError(
-                f"{plan.path}: the gzip stream is corrupt or truncated ({type(exc).__name__}: {exc})"
-            ) from exc
-        finally:
-            ent.release(handle, broken=broken)
-
-    def clear(self) -> None:
-        with self.lock:
-            entries = list(self.entries.values())
-            self.entries.clear()
-        for ent in entries:
-            with ent.cond:
-                for h in ent.idle:
-                    try:
-                        h.close()
-                    except Exception:
-                        pass
-                ent.idle.clear()
-
-
-_GZ_POOL = _GzPool()
+#: The process's gzip handle pool (see :mod:`lazyvol.gzaccess`).
+_GZ_POOL = gzaccess._POOL
 
 
 def clear_gzip_handles() -> None:
-    """Close the indexed_gzip handles this process keeps between tasks (they hold no descriptors)."""
-    _GZ_POOL.clear()
+    """Close the gzip handles this process keeps between tasks."""
+    gzaccess.clear_handles()
 
 
 def build_gzip_index(path: str | os.PathLike[str]) -> Path:
@@ -878,7 +772,8 @@ def build_gzip_index(path: str | os.PathLike[str]) -> Path:
 
     Later reads of any slab, in any process, then cost a seek plus at most one seek-point spacing
     of inflate (4 MiB; wider for files over 1 GiB, see :func:`gz_spacing`), and several threads
-    can decompress different parts of the file at once.
+    can decompress different parts of the file at once. The index is in indexed_gzip's format,
+    which rapidgzip reads too.
 
     Parameters
     ----------
@@ -890,24 +785,11 @@ def build_gzip_index(path: str | os.PathLike[str]) -> Path:
     pathlib.Path
         Where the index was saved.
     """
-
     path = os.path.abspath(os.fspath(path))
     st = os.stat(path)
-    target = _index_path(path, st.st_size, st.st_mtime_ns)
     vol = open_nifti(path)  # checks the header first
     data_end = (
         int(vol.meta["vox_offset"])
         + int(np.prod(vol.shape, dtype=np.int64)) * np.dtype(vol.meta["stored_dtype"]).itemsize
     )
-    target.parent.mkdir(parents=True, exist_ok=True)
-    try:
-        with _open_igzip(
-            path, spacing=gz_spacing(data_end), buffer_size=2**20, drop_handles=True
-        ) as handle:
-            handle.build_full_index()
-            _export_index(handle, target)
-    except OSError:
-        raise
-    except Exception as exc:
-        raise FormatError(f"{path}: the gzip stream is corrupt or truncated: {exc}") from exc
-    return target
+    return gzaccess.build_index(gzaccess.GzSource.of(path, data_end, st))

@@ -30,6 +30,7 @@ import numpy as np
 from .config import chunk_budget
 from .errors import WriteError
 from .geometry import affine_problem
+from .sidecar import sidecar_paths, write_sidecars
 from .volume import Volume
 
 __all__ = ["nifti_header", "write_nifti"]
@@ -278,6 +279,7 @@ def write_nifti(
     overwrite: bool = False,
     progress: bool = False,
     compresslevel: int = 1,
+    sidecars: bool = True,
 ) -> str:
     """Stream a Volume to a NIfTI file (``.nii`` or ``.nii.gz``) in bounded memory.
 
@@ -293,6 +295,10 @@ def write_nifti(
         Show a tqdm progress bar.
     compresslevel : int
         gzip level for ``.nii.gz`` (1 = fastest, nibabel's default; 9 = smallest).
+    sidecars : bool
+        For a DICOM-derived volume, also write the BIDS JSON sidecar (``<name>.json``) and, for a
+        diffusion series, FSL ``<name>.bval`` / ``<name>.bvec`` (as dcm2niix does); see
+        ``lazyvol.dicom.bids``.
 
     Returns
     -------
@@ -316,6 +322,13 @@ def write_nifti(
         raise WriteError(f"{dest}: file exists; pass overwrite=True to replace it (left untouched)")
     if os.path.isdir(dest):
         raise WriteError(f"{dest}: is a directory; choose a file name")
+    extra = sidecar_paths(vol.meta, dest) if sidecars else []
+    taken = [p for p in extra if os.path.lexists(p)]
+    if taken and not overwrite:
+        raise WriteError(
+            f"{taken[0]}: sidecar file exists; pass overwrite=True to replace it, or sidecars=False "
+            "(nothing written)"
+        )
     dtype = vol.dtype.newbyteorder("=")
     if dtype.kind == "b":
         dtype = np.dtype(np.uint8)
@@ -362,6 +375,13 @@ def write_nifti(
     except BaseException:
         _unlink_quiet(tmp)
         raise
+    if extra:
+        try:
+            write_sidecars(vol, dest)
+        except OSError as exc:
+            raise WriteError(
+                f"{dest}: written, but its sidecar files could not be ({exc.strerror or exc})"
+            ) from exc
     return dest
 
 

@@ -1,7 +1,7 @@
 """Virtual Zarr references: any Zarr client reads a ``.nii`` or a DICOM series in place.
 
-:func:`references` describes a source as `kerchunk version-1 references
-<https://fsspec.github.io/kerchunk/spec.html>`_: a Zarr (v2 layout) group whose array ``image``
+``references()`` describes a source as kerchunk version-1 references
+(https://fsspec.github.io/kerchunk/spec.html): a Zarr (v2 layout) group whose array ``image``
 maps each chunk to ``[url, offset, length]`` of the source's own bytes. zarr, xarray and any fsspec
 reference-filesystem client then read the volume without lazyvol and without a copy::
 
@@ -41,7 +41,7 @@ set (a Zarr reader cannot clear them), rescale values that differ between slices
 ``per_slice_rescale="arrays"``), missing slices, and layouts a chunk cannot address.
 
 References never hold credentials: URLs are written without user, password or signing parameters
-(:func:`lazyvol._io.identity_url`); a reader passes its own credentials as the reference
+(``lazyvol._io.identity_url``); a reader passes its own credentials as the reference
 filesystem's ``remote_options``.
 """
 

@@ -37,7 +37,7 @@ __all__ = [
 def path_bytes(path: str | os.PathLike[str]) -> bytes:
     """The absolute path as the bytes the OS sees (safe for hashing any file name).
 
-    A URL (``scheme://...``, as stamped by :mod:`lazyvol._io`, already without credentials) is
+    A URL (``scheme://...``, as stamped by ``lazyvol._io``, already without credentials) is
     kept as it is.
     """
     text = os.fspath(path)
@@ -105,7 +105,7 @@ class SourceStamp:
     Picklable with the standard library and small: read plans carry it so that every read can
     check the file is still the one that was opened.
 
-    A remote object's stamp (made by :func:`lazyvol._io.stamp`) has the URL without credentials
+    A remote object's stamp (made by ``lazyvol._io.stamp``) has the URL without credentials
     as ``path``, the object's size, its last-modified time as ``mtime_ns`` (0 when unknown),
     ``inode = ctime_ns = 0`` and the ETag (plus version id/generation when the store has one) as
     ``etag``. Local stamps have ``etag == ""`` and hash exactly as before the field existed.
@@ -155,7 +155,7 @@ class SourceStamp:
         """Raise :class:`SourceChangedError` unless the file (or open ``fd``) is still this one.
 
         With ``fd`` (a descriptor already opened on the path) this is one ``fstat``: no extra open.
-        A remote stamp is checked by :func:`lazyvol._io.verify`, which knows the storage options.
+        A remote stamp is checked by ``lazyvol._io.verify``, which knows the storage options.
         """
         if self.is_url:
             raise TypeError(

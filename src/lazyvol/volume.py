@@ -7,14 +7,14 @@ import os
 from collections.abc import Mapping
 from typing import TYPE_CHECKING, Any
 
-import dask.array as da
 import numpy as np
 
 from ._source_index import slice_source_index
-from .chunking import sub_array
+from .chunking import PlanArray, direct_compute_allowed, sub_array
 from .geometry import canonical_index, orientation_codes, slice_affine, voxel_sizes
 
 if TYPE_CHECKING:
+    import dask.array as da
     import nibabel as nib
 
 __all__ = ["Volume"]
@@ -32,9 +32,12 @@ def _extension(name: str) -> Any:
     return importlib.import_module(f"lazyvol.{name}")
 
 
-def _cut(data: da.Array, canon: tuple[slice | int, ...]) -> da.Array:
+def _cut(data: da.Array | PlanArray, canon: tuple[slice | int, ...]) -> da.Array | PlanArray:
     """``data[canon]``; for an array straight from a reader, a new read plan covering only the
-    region asked for (one slice of a 64-slice slab reads one slice), then the steps."""
+    region asked for (one slice of a 64-slice slab reads one slice), then the steps.
+
+    A :class:`PlanArray` stays one (no dask import, no graph) when the cut is a plain box; steps,
+    reversals and integer indices on the 4th axis go through dask."""
     bounds = []
     relative: list[slice | int] = []
     for item, n in zip(canon, data.shape, strict=True):
@@ -48,7 +51,18 @@ def _cut(data: da.Array, canon: tuple[slice | int, ...]) -> da.Array:
         start = idx[0] - lo
         stop = idx[-1] - lo + (1 if item.step > 0 else -1)
         relative.append(slice(start, stop if stop >= 0 else None, item.step))
-    if all(b == (0, int(n)) for b, n in zip(bounds, data.shape, strict=True)):
+    whole = all(b == (0, int(n)) for b, n in zip(bounds, data.shape, strict=True))
+    if isinstance(data, PlanArray):
+        plain = all(
+            isinstance(r, slice) and r.start == 0 and r.step == 1 and r.stop == hi - lo
+            for r, (lo, hi) in zip(relative, bounds, strict=True)
+        )
+        if plain:
+            return data if whole else data.sub(tuple(bounds))
+        if whole:
+            return data.to_dask()[canon]
+        return data.sub(tuple(bounds)).to_dask()[tuple(relative)]
+    if whole:
         return data[canon]
     region = sub_array(data, tuple(bounds))
     if region is None:
@@ -63,6 +77,8 @@ class Volume:
     ----------
     data : dask.array.Array or numpy.ndarray
         The voxel values, axes ``(i, j, k[, t])``. A numpy array is wrapped with ``chunks="auto"``.
+        (Readers pass a :class:`lazyvol.chunking.PlanArray`: ``data`` then becomes its dask
+        array the first time it is used, and small reads skip dask entirely.)
     affine : (4, 4) array_like, optional
         Voxel ``(i, j, k)`` to RAS+ millimetres. Default: identity.
     meta : mapping, optional
@@ -97,45 +113,65 @@ class Volume:
 
     def __init__(
         self,
-        data: da.Array | np.ndarray,
+        data: da.Array | np.ndarray | PlanArray,
         affine: np.ndarray | None = None,
         *,
         meta: Mapping[str, Any] | None = None,
         source: str = "",
     ) -> None:
-        arr: da.Array = (
-            data if isinstance(data, da.Array) else da.from_array(np.asarray(data), chunks="auto")
-        )
+        arr: da.Array | PlanArray
+        if isinstance(data, PlanArray):
+            arr = data
+        else:
+            import dask.array as da
+
+            arr = (
+                data
+                if isinstance(data, da.Array)
+                else da.from_array(np.asarray(data), chunks="auto")
+            )
         if arr.ndim < 3:
             raise ValueError(f"a Volume needs at least 3 axes (i, j, k); got shape {arr.shape}")
         aff = np.eye(4) if affine is None else np.array(affine, dtype=np.float64)
         if aff.shape != (4, 4):
             raise ValueError(f"affine must be 4x4, got {aff.shape}")
-        self.data: da.Array = arr
+        self._arr: da.Array | PlanArray = arr
         self.affine: np.ndarray = aff
         self.meta: dict[str, Any] = dict(meta or {})
         self.source: str = str(source)
 
     # -- array-like properties ----------------------------------------------------------------
     @property
+    def data(self) -> da.Array:
+        """The voxel values as a dask array (built from the reader's plan on first use)."""
+        arr = self._arr
+        if isinstance(arr, PlanArray):
+            arr = self._arr = arr.to_dask()
+        return arr
+
+    @data.setter
+    def data(self, value: da.Array) -> None:
+        self._arr = value
+
+    @property
     def shape(self) -> tuple[int, ...]:
         """Shape of the volume, ``(i, j, k[, t])``."""
-        return tuple(int(n) for n in self.data.shape)
+        return tuple(int(n) for n in self._arr.shape)
 
     @property
     def dtype(self) -> np.dtype:
         """Exactly the dtype that computing the data returns."""
-        return self.data.dtype
+        return np.dtype(self._arr.dtype)
 
     @property
     def ndim(self) -> int:
         """Number of axes."""
-        return int(self.data.ndim)
+        return int(self._arr.ndim)
 
     @property
     def chunks(self) -> tuple[tuple[int, ...], ...]:
         """Dask chunk lengths per axis."""
-        return self.data.chunks
+        return tuple(tuple(int(n) for n in c) for c in self._arr.chunks)
 
     @property
     def nbytes(self) -> int:
@@ -169,7 +205,7 @@ class Volume:
             if len(range(*item.indices(self.shape[axis]))) == 0:
                 raise IndexError(f"empty slice on axis {axis}")
         affine = slice_affine(self.affine, canon)
-        data = _cut(self.data, canon)
+        data = _cut(self._arr, canon)
         meta = copy.deepcopy(self.meta)
         slice_source_index(meta, canon, self.shape)
         if self.ndim > 3 and isinstance(meta.get(AXIS4_KEY), dict):
@@ -194,7 +230,17 @@ class Volume:
         return Volume(self.data.rechunk(chunks), self.affine, meta=self.meta, source=self.source)
 
     def compute(self, **kwargs: Any) -> np.ndarray:
-        """Read the whole volume into a numpy array (``kwargs`` go to ``dask.compute``)."""
+        """Read the whole volume into a numpy array (``kwargs`` go to ``dask.compute``).
+
+        A volume straight from a reader, or a box cut from one (``vol[:, :, 500:501]``), is read
+        by running its read plan in this process: no dask graph, no scheduler, no import of
+        ``dask.distributed``. The result and the errors are those of ``vol.data.compute()``,
+        which runs instead when ``kwargs`` are given, when dask's configuration names a
+        scheduler, or when a ``dask.distributed`` client is current.
+        """
+        arr = self._arr
+        if isinstance(arr, PlanArray) and not kwargs and direct_compute_allowed():
+            return arr.compute()
         return np.asarray(self.data.compute(**kwargs))
 
     def __array__(self, dtype: Any = None, copy: bool | None = None) -> np.ndarray:

@@ -6,7 +6,13 @@ Layout of a store written by :func:`write_zarr`::
       zarr.json                  group; attributes {"ome": {...OME-Zarr 0.5...}, "lazyvol": {...}}
       0/zarr.json, 0/c/...       full resolution array
       1/ ...                     optional downsampled levels (``levels=N``)
-      lazyvol-manifest.json      written last: the store is complete only when this exists
+      nifti/zarr.json, nifti/c/0 NIfTI-Zarr: the binary NIfTI header (exact affine)
+      lazyvol-manifest/zarr.json written last, an empty group whose attribute is the manifest:
+                                 the store is complete only when it exists
+
+Integrity (``lazyvol.zarr_integrity``): every chunk ends with a crc32c (codec in the array's
+pipeline); the manifest lists every chunk file's size and checksum fingerprint and the SHA-256 of
+every ``zarr.json``; reads verify and raise :class:`IntegrityError` naming store and chunk.
 
 Axes. A Volume's data has axes ``(i, j, k[, t])`` (nibabel's convention). The array on disk is the
 volume *transposed*: ``disk = vol.data.transpose()``, axes ``(z, y, x)`` or ``(t, z, y, x)`` in C
@@ -18,16 +24,19 @@ the Volume's axis order ``(i, j, k[, t])`` and transposed too.
 Geometry. OME-Zarr can only express a scale and a translation per axis. When the affine is
 diagonal with positive voxel sizes, the OME ``scale``/``translation`` are exact (so any OME-Zarr
 viewer places the image correctly). Otherwise (rotated, flipped, sheared, oblique) OME gets the
-voxel sizes and a zero translation, and the exact affine lives only in the ``lazyvol`` attributes;
-lazyvol always reads the exact affine back from there.
+voxel sizes and a zero translation, and the exact affine lives in the ``lazyvol`` attributes (lazyvol
+reads it back from there) and in the NIfTI-Zarr ``nifti`` header (for niizarr and other NIfTI-Zarr
+readers). Space axes carry their RFC-4 anatomical ``orientation``.
 
 Crash safety. The store is written into a temporary sibling directory
-(``.<name>.lazyvol-tmp-<random>``), every chunk (also all-zero ones) is written, then a manifest
-with the number and total size of the chunk files of every level is written last, and the
-directory is renamed into place. :func:`open_zarr` refuses a lazyvol store without its manifest
-or whose chunk files do not match it, and every read task checks that the chunk files it needs
-exist, so a partial store is never read as zeros. Data files are not fsynced: the guarantees hold
-for killed processes, not for power loss.
+(``.<name>.lazyvol-tmp-<random>``), every chunk (also all-zero ones) is written, then the manifest
+(every chunk file's size and checksum fingerprint) is written last, and the directory is renamed
+into place. :func:`open_zarr` refuses a lazyvol store without its manifest or whose chunk files do
+not match it, and every read task verifies the chunk files it reads, so a partial store is never
+read as zeros. Data files are not fsynced: the guarantees hold for killed processes, not for power
+loss (after which damage is detected, not repaired).
+
+Reading. Besides lazyvol stores: OME-Zarr 0.5 (Zarr v3) and OME-Zarr 0.4 (Zarr v2) images.
 """
 
 from __future__ import annotations
@@ -49,17 +58,25 @@ import dask
 import dask.array as da
 import numpy as np
 
+from . import zarr_integrity as zi
+from . import zarr_nifti
 from .chunking import normalize_chunks, plan_to_dask, rechunk_source
 from .config import chunk_budget
-from .errors import FormatError, LazyvolError, UnsupportedError, WriteError
+from .errors import FormatError, IntegrityError, LazyvolError, UnsupportedError, WriteError
 from .geometry import check_affine
 from .volume import Volume
 
-__all__ = ["ZarrPlan", "open_zarr", "read_block", "write_zarr", "is_lazyvol_store"]
+__all__ = ["ZarrPlan", "is_lazyvol_store", "open_store", "open_zarr", "read_block", "write_zarr"]
 
 FORMAT = "lazyvol-zarr"
-FORMAT_VERSION = 1
-MANIFEST = "lazyvol-manifest.json"
+#: 2: per-chunk crc32c codec and a manifest with chunk fingerprints and metadata hashes;
+#: 1: no checksums (read with an :class:`~lazyvol.zarr_integrity.UnverifiedStoreWarning`).
+FORMAT_VERSION = 2
+#: The manifest: a Zarr group node (so Zarr clients list the store without warnings) whose
+#: attribute ``lazyvol_manifest`` holds it. Format-1 stores had a plain ``lazyvol-manifest.json``.
+MANIFEST = "lazyvol-manifest/zarr.json"
+LEGACY_MANIFEST = "lazyvol-manifest.json"
+MANIFEST_ATTR = "lazyvol_manifest"
 TMP_MARK = ".lazyvol-tmp-"
 OLD_MARK = ".lazyvol-old-"
 OME_VERSION = "0.5"
@@ -121,6 +138,29 @@ def _from_json(obj: Any) -> Any:
 def _read_json(path: str) -> Any:
     with open(path, "rb") as f:
         return json.loads(f.read())
+
+
+def _read_bytes(path: str) -> bytes:
+    with open(path, "rb") as f:
+        return f.read()
+
+
+def manifest_path(store: str) -> str:
+    """Path of a store's manifest: the current one, or a format-1 store's if only that exists."""
+    path = os.path.join(store, MANIFEST)
+    legacy = os.path.join(store, LEGACY_MANIFEST)
+    return legacy if not os.path.exists(path) and os.path.exists(legacy) else path
+
+
+def read_manifest(path: str) -> Any:
+    """The manifest at ``path`` (from :func:`manifest_path`); raises OSError or ValueError."""
+    obj = _read_json(path)
+    if path.endswith(MANIFEST):
+        attrs = obj.get("attributes") if isinstance(obj, dict) else None
+        if not isinstance(attrs, dict) or not isinstance(attrs.get(MANIFEST_ATTR), dict):
+            raise ValueError(f"no attribute {MANIFEST_ATTR!r}")
+        return attrs[MANIFEST_ATTR]
+    return obj
 
 
 # -- chunk and codec choices ------------------------------------------------------------------------
@@ -245,8 +285,11 @@ def _level_affine(affine: np.ndarray, factors_ijk: Sequence[int]) -> np.ndarray:
     return out
 
 
-def _ome_axes(ndim: int, meta: dict[str, Any]) -> list[dict[str, str]]:
-    axes: list[dict[str, str]] = []
+def _ome_axes(
+    ndim: int, meta: dict[str, Any], affine: np.ndarray | None = None
+) -> list[dict[str, Any]]:
+    """OME axes, disk order; with ``affine``, each space axis has its RFC-4 ``orientation``."""
+    axes: list[dict[str, Any]] = []
     if ndim > 3:
         t: dict[str, str] = {"name": "t", "type": "time"}
         units = meta.get("xyzt_units")
@@ -257,8 +300,14 @@ def _ome_axes(ndim: int, meta: dict[str, Any]) -> list[dict[str, str]]:
         axes.append(t)
         for extra in range(ndim - 4):
             axes.insert(0, {"name": f"dim{5 + extra}"})
-    axes += [{"name": n, "type": "space", "unit": "millimeter"} for n in ("z", "y", "x")]
-    return axes
+    space: list[dict[str, Any]] = [
+        {"name": n, "type": "space", "unit": "millimeter"} for n in ("x", "y", "z")
+    ]
+    if affine is not None:
+        for ax, orient in zip(space, zarr_nifti.anatomical_orientations(affine)):
+            if orient is not None:
+                ax["orientation"] = orient
+    return axes + space[::-1]
 
 
 def _ome_transforms(affine: np.ndarray, ndim: int, meta: dict[str, Any]) -> list[dict[str, Any]]:
@@ -566,7 +615,7 @@ def _write_into(
             dtype=dtype,
             chunks=lvl_chunk,
             shards=lvl_shard,
-            compressors=[compressor] if compressor is not None else None,
+            compressors=[c for c in (compressor, zi.fast_crc32c_codec()) if c is not None],
             fill_value=0,
             dimension_names=[a["name"] for a in _ome_axes(ndim, meta)],
             config={"write_empty_chunks": True},
@@ -585,7 +634,12 @@ def _write_into(
         _store(
             xs, arr, progress, os.path.basename(dest) + (f" (pyramid level {lvl})" if lvl else "")
         )
-        n_files, n_bytes = _count_chunk_files(os.path.join(tmp, str(lvl)))
+        lvl_dir = os.path.join(tmp, str(lvl))
+        n_inner, index_loc = zi.inner_chunks_per_file(
+            _read_json(os.path.join(lvl_dir, "zarr.json"))
+        )
+        table = zi.scan_level(lvl_dir, n_inner, index_loc)
+        n_files, n_bytes = len(table), sum(size for size, _ in table.values())
         expected = math.prod(math.ceil(n / u) for n, u in zip(lvl_shape, unit))
         if n_files != expected:
             raise WriteError(
@@ -600,6 +654,7 @@ def _write_into(
                 "chunk_bytes": n_bytes,
                 "unit": list(unit),
                 "affine": lvl_aff.tolist(),
+                "chunks": table,
             }
         )
         datasets.append(
@@ -610,7 +665,7 @@ def _write_into(
         "multiscales": [
             {
                 "name": os.path.basename(dest),
-                "axes": _ome_axes(ndim, meta),
+                "axes": _ome_axes(ndim, meta, affine),
                 "datasets": datasets,
                 "type": "mean",
             }
@@ -628,20 +683,65 @@ def _write_into(
         "shape": list(shape),
         "levels": [{"path": d["path"], "affine": d["affine"]} for d in level_info],
     }
+    arrays = _write_nifti_header(group, tmp, vol, dtype, meta)
     group.attrs.update({"ome": ome, "lazyvol": lv})  # type: ignore[dict-item]
-    manifest = {
-        "format": FORMAT,
-        "version": FORMAT_VERSION,
-        "complete": True,
-        "created": time.time(),
-        "source": vol.source,
-        "levels": level_info,
-    }
+    for info in level_info:
+        info["meta_sha256"] = zi.sha256_hex(
+            _read_bytes(os.path.join(tmp, info["path"], "zarr.json"))
+        )
+    manifest = zi.seal_manifest(
+        {
+            "format": FORMAT,
+            "version": FORMAT_VERSION,
+            "complete": True,
+            "created": time.time(),
+            "source": _to_json(vol.source),
+            "checksums": zi.CHECKSUMS,
+            "group_sha256": zi.sha256_hex(_read_bytes(os.path.join(tmp, "zarr.json"))),
+            "levels": level_info,
+            "arrays": arrays,
+        }
+    )
+    os.mkdir(os.path.join(tmp, os.path.dirname(MANIFEST)))
+    node = {"zarr_format": 3, "node_type": "group", "attributes": {MANIFEST_ATTR: manifest}}
     mpath = os.path.join(tmp, MANIFEST)
     with open(mpath, "w", encoding="utf-8") as f:
-        json.dump(manifest, f, indent=1)
+        json.dump(node, f, separators=(",", ":"))
         f.flush()
         os.fsync(f.fileno())
+
+
+def _write_nifti_header(
+    group: Any, tmp: str, vol: Volume, dtype: np.dtype, meta: dict[str, Any]
+) -> dict[str, Any]:
+    """The NIfTI-Zarr ``nifti`` header array; returns its manifest entry (``{}`` if none)."""
+    units = meta.get("xyzt_units")
+    time_unit = (
+        _NIFTI_TIME_UNITS.get(str(units[1]))
+        if isinstance(units, list) and len(units) == 2
+        else None
+    )
+    hdr = zarr_nifti.nifti_header_bytes(vol.shape, dtype, vol.affine, meta, time_unit)
+    if hdr is None:
+        return {}
+    name = zarr_nifti.NIFTI_ARRAY
+    arr = group.create_array(
+        name,
+        shape=(len(hdr),),
+        dtype="uint8",
+        chunks=(len(hdr),),
+        compressors=[zi.fast_crc32c_codec()],
+        fill_value=0,
+        config={"write_empty_chunks": True},
+    )
+    arr[:] = np.frombuffer(hdr, dtype=np.uint8)
+    adir = os.path.join(tmp, name)
+    return {
+        name: {
+            "meta_sha256": zi.sha256_hex(_read_bytes(os.path.join(adir, "zarr.json"))),
+            "chunks": zi.scan_level(adir, None),
+        }
+    }
 
 
 def _store(x: da.Array, arr: Any, progress: bool, label: str) -> None:
@@ -669,51 +769,116 @@ class ZarrPlan:
     dtype: str
     check_files: bool
     token: str
-    #: (inode, mtime_ns) of the manifest when opened; a store replaced since then is refused
-    manifest_id: tuple[int, int] | None = None
+    #: (inode, mtime_ns, ctime_ns) of the manifest when opened; a store replaced since then is
+    #: refused (ctime: a copy that kept the mtime and got a reused inode is still seen)
+    manifest_id: tuple[int, ...] | None = None
+    #: manifest_sha256 of a checksummed (format 2) store: every chunk read is verified against it
+    manifest_sha256: str | None = None
+
+
+def _level_of(manifest: dict[str, Any], array: str) -> dict[str, Any]:
+    for info in manifest.get("levels") or []:
+        if isinstance(info, dict) and str(info.get("path")) == array:
+            return info
+    raise FormatError(f"manifest lists no array {array!r}")
 
 
 @functools.lru_cache(maxsize=64)
-def _cached_array(store: str, array: str, token: str) -> Any:
-    import zarr
+def _cached_array(store: str, array: str, token: str, manifest_sha256: str | None = None) -> Any:
+    """The zarr array a read task reads through (one per process, store and opening).
 
-    return zarr.open_array(os.path.join(store, array), mode="r")
+    For a checksummed store, through a :func:`~lazyvol.zarr_integrity.VerifiedStore` holding the
+    manifest's chunk table: the manifest is read again here and must be the one opened.
+    """
+    from zarr.storage import LocalStore
+
+    root = os.path.join(store, array)
+    if manifest_sha256 is None:
+        return zi.open_array_fast(LocalStore(root, read_only=True))
+    mpath = os.path.join(store, MANIFEST)
+    try:
+        manifest = read_manifest(mpath)
+    except (OSError, ValueError) as exc:
+        raise FormatError(f"{mpath}: unreadable manifest ({exc}); open the store again") from exc
+    if zi.verify_manifest_seal(manifest, mpath) != manifest_sha256:
+        raise FormatError(f"{store}: the store was replaced after it was opened; open it again")
+    info = _level_of(manifest, array)
+    arr_meta = _array_meta(store, array, info.get("meta_sha256"))
+    n_inner, loc = zi.inner_chunks_per_file(arr_meta)
+    vstore = zi.VerifiedStore(
+        root,
+        label=f"{store} (array {array!r})",
+        meta_sha256=str(info["meta_sha256"]),
+        chunks=info["chunks"],
+        n_inner=n_inner,
+        index_location=loc,
+    )
+    return zi.open_array_fast(vstore)
+
+
+def _chunk_keys(plan: ZarrPlan, disk_index: tuple[slice, ...]) -> list[str]:
+    ranges = [range(s.start // u, (s.stop - 1) // u + 1) for s, u in zip(disk_index, plan.unit)]
+    return ["c/" + "/".join(map(str, key)) for key in itertools.product(*ranges)]
 
 
 def read_block(plan: ZarrPlan, index: tuple[slice, ...]) -> np.ndarray:
-    """Read block ``index`` (volume order) from a Zarr array; checks its chunk files exist."""
+    """Read block ``index`` (volume order) from a Zarr array.
+
+    A checksummed store's chunk files are verified (size, crc32c and their manifest fingerprint);
+    a format-1 store's chunk files are checked to exist. Damage raises :class:`IntegrityError`
+    naming the store and the chunk key.
+    """
     disk_index = tuple(reversed(index))
     where = f"{plan.store} (array {plan.array!r}, block {[(s.start, s.stop) for s in index]})"
     if plan.manifest_id is not None:
         try:
-            st = os.stat(os.path.join(plan.store, MANIFEST))
-            now: tuple[int, int] | None = (st.st_ino, st.st_mtime_ns)
+            st = os.stat(manifest_path(plan.store))
+            now: tuple[int, ...] | None = (st.st_ino, st.st_mtime_ns, st.st_ctime_ns)
         except OSError:
             now = None
         if now != plan.manifest_id:
             raise FormatError(
                 f"{where}: the store was replaced or removed after it was opened; open it again"
             )
-    if plan.check_files:
-        ranges = [range(s.start // u, (s.stop - 1) // u + 1) for s, u in zip(disk_index, plan.unit)]
-        for key in itertools.product(*ranges):
-            f = os.path.join(plan.store, plan.array, "c", *map(str, key))
+    if plan.check_files and plan.manifest_sha256 is None:
+        for key in _chunk_keys(plan, disk_index):
+            f = os.path.join(plan.store, plan.array, *key.split("/"))
             if not os.path.isfile(f):
                 raise FormatError(
                     f"{where}: chunk file {f} is missing; the store is incomplete or damaged; "
                     "write it again (or delete the cache entry)"
                 )
     try:
-        arr = _cached_array(plan.store, plan.array, plan.token)
+        arr = _cached_array(plan.store, plan.array, plan.token, plan.manifest_sha256)
         block = np.asarray(arr[disk_index])
     except LazyvolError:
         raise
     except Exception as exc:
+        if isinstance(exc, ValueError) and "checksum do not match" in str(exc):
+            raise _crc_failure(plan, disk_index, where, exc) from exc
         raise FormatError(f"{where}: reading the chunk data failed: {exc}") from exc
     out = block.transpose()
     if out.dtype != np.dtype(plan.dtype):
         out = out.astype(plan.dtype)
     return out
+
+
+def _crc_failure(
+    plan: ZarrPlan, disk_index: tuple[slice, ...], where: str, exc: Exception
+) -> IntegrityError:
+    """IntegrityError for zarr's crc32c failure, naming the damaged chunk file when it is found."""
+    keys = _chunk_keys(plan, disk_index)
+    try:
+        bad = zi.locate_damage(plan.store, plan.array, keys, _array_meta(plan.store, plan.array))
+    except LazyvolError:
+        bad = None
+    what = (
+        f"chunk {bad}" if bad else f"one of chunks {', '.join(keys[:4])}{' ...' * (len(keys) > 4)}"
+    )
+    return IntegrityError(
+        f"{where}: {what} fails its crc32c checksum ({exc}); the file is damaged; write the "
+        "store again (or restore it)"
+    )
 
 
 def _auto_read_chunks(
@@ -731,18 +896,51 @@ def _auto_read_chunks(
     return tuple(block)
 
 
-def _array_meta(store: str, array: str) -> dict[str, Any]:
-    zj = os.path.join(store, array, "zarr.json")
+def _array_meta_path(store: str, array: str) -> str:
+    """``zarr.json`` of a Zarr v3 array, or ``.zarray`` of a Zarr v2 one when only that exists."""
+    v3 = os.path.join(store, array, "zarr.json")
+    v2 = os.path.join(store, array, ".zarray")
+    return v2 if not os.path.exists(v3) and os.path.exists(v2) else v3
+
+
+def _array_meta(store: str, array: str, sha256: str | None = None) -> dict[str, Any]:
+    """An array's metadata (Zarr v2 ``.zarray`` in v3 terms); with ``sha256``, checked against
+    that manifest hash."""
+    zj = (
+        _array_meta_path(store, array)
+        if sha256 is None
+        else os.path.join(store, array, "zarr.json")
+    )
     try:
-        meta = _read_json(zj)
+        raw = _read_bytes(zj)
     except FileNotFoundError as exc:
         raise FormatError(
             f"{store}: array {array!r} is missing ({zj} not found); the store is incomplete"
         ) from exc
-    except (OSError, ValueError) as exc:
+    except OSError as exc:
         raise FormatError(f"{zj}: unreadable Zarr array metadata: {exc}") from exc
+    if sha256 is not None and zi.sha256_hex(raw) != sha256:
+        raise IntegrityError(
+            f"{store} (array {array!r}): zarr.json (array metadata: dtype, shape, codecs) differs "
+            "from the manifest (sha256); the store was edited or damaged; write it again"
+        )
+    try:
+        meta = json.loads(raw)
+    except ValueError as exc:
+        raise FormatError(f"{zj}: unreadable Zarr array metadata: {exc}") from exc
+    if zj.endswith(".zarray") and isinstance(meta, dict):
+        try:
+            return {
+                "node_type": "array",
+                "zarr_format": 2,
+                "shape": [int(n) for n in meta["shape"]],
+                "chunk_grid": {"configuration": {"chunk_shape": [int(c) for c in meta["chunks"]]}},
+            }
+        except (KeyError, TypeError, ValueError) as exc:
+            raise FormatError(f"{zj}: not Zarr v2 array metadata ({exc})") from exc
     if not isinstance(meta, dict) or meta.get("node_type") != "array":
-        raise FormatError(f"{zj}: not a Zarr v3 array (node_type={meta.get('node_type')!r})")
+        node = meta.get("node_type") if isinstance(meta, dict) else None
+        raise FormatError(f"{zj}: not a Zarr v3 array (node_type={node!r})")
     return meta
 
 
@@ -788,20 +986,53 @@ def open_zarr(
 
     Raises
     ------
+    IntegrityError
+        A lazyvol store whose metadata or chunk files do not match its manifest (edited array
+        metadata, a missing, truncated or extra chunk file at open; a bit flip or a chunk file
+        moved from another position when its block is read).
     FormatError
-        Not a lazyvol or OME-Zarr store, an incomplete store (no manifest, chunk files missing or
-        of the wrong total size), or unreadable metadata.
+        Not a lazyvol or OME-Zarr store, an incomplete store (no manifest), or unreadable metadata.
     UnsupportedError
         OME axes lazyvol cannot map to a volume (not 3 space axes).
+
+    Warns
+    -----
+    UnverifiedStoreWarning
+        A store written by an older lazyvol without checksums (store format 1): it is read, but
+        cannot be verified.
     """
     if options:
         raise TypeError(f"unexpected options for a Zarr store: {sorted(options)}")
+    return open_store(path, chunks=chunks, level=level, dtype=dtype)
+
+
+def open_store(
+    path: str | os.PathLike[str],
+    *,
+    chunks: Any = "auto",
+    level: int = 0,
+    dtype: Any = None,
+    fallback: Any = None,
+    require_checksums: bool = False,
+) -> Volume:
+    """:func:`open_zarr` with two options for the cache.
+
+    ``fallback``: a picklable callable ``fallback(plan, index, exc)`` returning block ``index``
+    when reading it from the store raises a :class:`FormatError` (damaged, removed store).
+    ``require_checksums``: refuse (IntegrityError) a store without checksums.
+    """
     store = os.path.abspath(os.fspath(path))
     zj = os.path.join(store, "zarr.json")
     try:
-        group_meta = _read_json(zj)
+        group_raw = _read_bytes(zj)
+        group_meta = json.loads(group_raw)
     except FileNotFoundError as exc:
-        raise FormatError(f"{store}: no zarr.json; not a Zarr v3 store") from exc
+        group_raw = b""
+        group_meta = _zarr_v2_group(store)
+        if group_meta is None:
+            raise FormatError(
+                f"{store}: no zarr.json (Zarr v3) or .zattrs/.zgroup (Zarr v2); not a Zarr store"
+            ) from exc
     except (OSError, ValueError) as exc:
         raise FormatError(f"{zj}: unreadable Zarr metadata: {exc}") from exc
     attrs = group_meta.get("attributes", {}) if isinstance(group_meta, dict) else {}
@@ -809,8 +1040,12 @@ def open_zarr(
         attrs = {}
     vol: Volume | None = None
     if isinstance(attrs.get("lazyvol"), dict):
-        vol = _open_lazyvol(store, attrs["lazyvol"], chunks, int(level))
+        vol = _open_lazyvol(
+            store, attrs["lazyvol"], chunks, int(level), group_raw, fallback, require_checksums
+        )
     else:
+        if require_checksums:
+            raise IntegrityError(f"{store}: not a lazyvol store; it carries no lazyvol checksums")
         ome = attrs.get("ome") if isinstance(attrs.get("ome"), dict) else None
         if ome is None and "multiscales" in attrs:
             ome = {"version": attrs.get("version", "0.4"), "multiscales": attrs["multiscales"]}
@@ -826,6 +1061,34 @@ def open_zarr(
     )
 
 
+def _zarr_v2_group(store: str) -> dict[str, Any] | None:
+    """A Zarr v2 group (``.zgroup``, attributes in ``.zattrs``) as v3-like metadata, else None."""
+    zattrs = os.path.join(store, ".zattrs")
+    if not (os.path.isfile(os.path.join(store, ".zgroup")) or os.path.isfile(zattrs)):
+        return None
+    try:
+        attrs = _read_json(zattrs) if os.path.isfile(zattrs) else {}
+    except (OSError, ValueError) as exc:
+        raise FormatError(f"{zattrs}: unreadable Zarr v2 attributes: {exc}") from exc
+    return {"node_type": "group", "zarr_format": 2, "attributes": attrs}
+
+
+@dataclass(frozen=True)
+class FallbackPlan:
+    """A :class:`ZarrPlan` with a picklable ``fallback(plan, index, exc)`` for damaged blocks."""
+
+    zarr: ZarrPlan
+    fallback: Any
+
+
+def read_block_or_fallback(plan: FallbackPlan, index: tuple[slice, ...]) -> np.ndarray:
+    """:func:`read_block`, or ``plan.fallback`` when the store fails (damaged, removed)."""
+    try:
+        return read_block(plan.zarr, index)
+    except FormatError as exc:
+        return np.asarray(plan.fallback(plan.zarr, index, exc))
+
+
 def _make_volume(
     store: str,
     array: str,
@@ -835,12 +1098,19 @@ def _make_volume(
     affine: np.ndarray,
     meta: dict[str, Any],
     source: str,
+    manifest_sha256: str | None = None,
+    fallback: Any = None,
 ) -> Volume:
-    import zarr
-
     shape_disk = tuple(int(n) for n in arr_meta["shape"])
     unit = _unit_of(arr_meta)
-    arr = zarr.open_array(os.path.join(store, array), mode="r")
+    st = os.stat(_array_meta_path(store, array))
+    man = manifest_path(store)
+    mst = os.stat(man) if os.path.exists(man) else st
+    # The array is opened once here (dtype; and it warms the read tasks' cache in this process).
+    pre = dask.base.tokenize(
+        store, array, st.st_mtime_ns, st.st_ctime_ns, mst.st_mtime_ns, mst.st_ctime_ns, mst.st_ino
+    )
+    arr = _cached_array(store, array, pre, manifest_sha256)
     dtype = np.dtype(arr.dtype).newbyteorder("=")
     shape = tuple(reversed(shape_disk))
     if chunks is None or (isinstance(chunks, str) and chunks == "auto"):
@@ -848,18 +1118,30 @@ def _make_volume(
     else:
         chunk_spec = chunks
     norm = normalize_chunks(chunk_spec, shape, dtype)
-    st = os.stat(os.path.join(store, array, "zarr.json"))
-    man = os.path.join(store, MANIFEST)
-    mst = os.stat(man) if os.path.exists(man) else st
-    token = dask.base.tokenize(store, array, st.st_mtime_ns, mst.st_mtime_ns, mst.st_ino, norm)
-    manifest_id = (mst.st_ino, mst.st_mtime_ns) if check_files else None
-    plan = ZarrPlan(store, array, shape_disk, unit, dtype.str, check_files, token, manifest_id)
-    data = plan_to_dask(read_block, plan, shape, norm, dtype, f"lazyvol-zarr-{token}")
+    token = dask.base.tokenize(pre, norm, manifest_sha256, fallback is not None)
+    manifest_id = (mst.st_ino, mst.st_mtime_ns, mst.st_ctime_ns) if check_files else None
+    plan = ZarrPlan(
+        store, array, shape_disk, unit, dtype.str, check_files, pre, manifest_id, manifest_sha256
+    )
+    name = f"lazyvol-zarr-{token}"
+    if fallback is not None:
+        fplan = FallbackPlan(plan, fallback)
+        data = plan_to_dask(read_block_or_fallback, fplan, shape, norm, dtype, name)
+    else:
+        data = plan_to_dask(read_block, plan, shape, norm, dtype, name)
     affine = check_affine(affine, store, "the store's affine / OME scale and translation metadata")
     return Volume(data, affine, meta=meta, source=source)
 
 
-def _open_lazyvol(store: str, lv: dict[str, Any], chunks: Any, level: int) -> Volume:
+def _open_lazyvol(
+    store: str,
+    lv: dict[str, Any],
+    chunks: Any,
+    level: int,
+    group_raw: bytes,
+    fallback: Any = None,
+    require_checksums: bool = False,
+) -> Volume:
     if lv.get("format") != FORMAT:
         raise FormatError(
             f"{store}: attribute lazyvol.format = {lv.get('format')!r}, expected {FORMAT!r}"
@@ -868,16 +1150,29 @@ def _open_lazyvol(store: str, lv: dict[str, Any], chunks: Any, level: int) -> Vo
         raise UnsupportedError(
             f"{store}: written by a newer lazyvol (store format {lv.get('version')}); upgrade lazyvol"
         )
-    mpath = os.path.join(store, MANIFEST)
+    mpath = manifest_path(store)
     try:
-        manifest = _read_json(mpath)
+        manifest = read_manifest(mpath)
     except FileNotFoundError as exc:
         raise FormatError(
-            f"{store}: incomplete lazyvol store: {MANIFEST} is missing (the write was interrupted); "
-            "write the store again"
+            f"{store}: incomplete lazyvol store: its manifest ({MANIFEST}) is missing (the write "
+            "was interrupted); write the store again"
         ) from exc
     except (OSError, ValueError) as exc:
         raise FormatError(f"{mpath}: unreadable manifest ({exc}); write the store again") from exc
+    if not isinstance(manifest, dict):
+        raise FormatError(f"{mpath}: not a lazyvol manifest; write the store again")
+    checked = int(lv.get("version", 0)) >= 2 or "manifest_sha256" in manifest
+    manifest_sha: str | None = None
+    if checked:
+        manifest_sha = zi.verify_manifest_seal(manifest, mpath)
+        if zi.sha256_hex(group_raw) != manifest.get("group_sha256"):
+            raise IntegrityError(
+                f"{store}: zarr.json (group metadata: affine, dtype, OME) differs from the "
+                "manifest (sha256); the store was edited or damaged; write it again"
+            )
+    elif require_checksums:
+        raise IntegrityError(f"{store}: store format 1 carries no checksums")
     levels = manifest.get("levels") or []
     if not manifest.get("complete") or not 0 <= level < len(levels):
         raise FormatError(
@@ -885,14 +1180,28 @@ def _open_lazyvol(store: str, lv: dict[str, Any], chunks: Any, level: int) -> Vo
         )
     info = levels[level]
     array = str(info["path"])
-    n_files, n_bytes = _count_chunk_files(os.path.join(store, array))
-    if n_files != info["chunk_files"] or n_bytes != info["chunk_bytes"]:
-        raise FormatError(
-            f"{store}: level {level} has {n_files} chunk files ({n_bytes} bytes) but the manifest "
-            f"lists {info['chunk_files']} ({info['chunk_bytes']} bytes): chunks are missing or damaged; "
-            "write the store again"
-        )
-    arr_meta = _array_meta(store, array)
+    if checked:
+        if not isinstance(info.get("chunks"), dict) or not isinstance(info.get("meta_sha256"), str):
+            raise IntegrityError(
+                f"{mpath}: level {level} has no chunk table; write the store again"
+            )
+        arr_meta = _array_meta(store, array, info["meta_sha256"])
+        zi.verify_level_files(store, array, info["chunks"])
+        for other in levels:  # the rest of the store: metadata hashes, chunk files present
+            if other is not info and isinstance(other, dict):
+                _array_meta(store, str(other.get("path")), str(other.get("meta_sha256")))
+                zi.verify_level_files(store, str(other.get("path")), other.get("chunks") or {})
+        _verify_small_arrays(store, manifest.get("arrays") or {})
+    else:
+        zi.warn_unverified(store)
+        n_files, n_bytes = _count_chunk_files(os.path.join(store, array))
+        if n_files != info["chunk_files"] or n_bytes != info["chunk_bytes"]:
+            raise FormatError(
+                f"{store}: level {level} has {n_files} chunk files ({n_bytes} bytes) but the "
+                f"manifest lists {info['chunk_files']} ({info['chunk_bytes']} bytes): chunks are "
+                "missing or damaged; write the store again"
+            )
+        arr_meta = _array_meta(store, array)
     if [int(n) for n in arr_meta["shape"]] != [int(n) for n in info["shape"]]:
         raise FormatError(
             f"{store}: array {array!r} shape {arr_meta['shape']} disagrees with the manifest"
@@ -900,7 +1209,27 @@ def _open_lazyvol(store: str, lv: dict[str, Any], chunks: Any, level: int) -> Vo
     affine = np.array(info.get("affine", lv["affine"]), dtype=np.float64)
     meta = _from_json(lv.get("meta", {}))
     source = str(lv.get("source") or store)
-    return _make_volume(store, array, arr_meta, chunks, True, affine, meta, source)
+    return _make_volume(
+        store, array, arr_meta, chunks, True, affine, meta, source, manifest_sha, fallback
+    )
+
+
+def _verify_small_arrays(store: str, arrays: Any) -> None:
+    """Metadata hash and whole content of the store's small arrays (the NIfTI-Zarr header)."""
+    if not isinstance(arrays, dict):
+        raise IntegrityError(f"{store}: manifest 'arrays' is not a mapping; write the store again")
+    for name, entry in arrays.items():
+        meta = _array_meta(store, str(name), str(entry.get("meta_sha256")))
+        table = entry.get("chunks") or {}
+        zi.verify_level_files(store, str(name), table)
+        found = zi.scan_level(os.path.join(store, str(name)), *zi.inner_chunks_per_file(meta))
+        bad = zi.locate_damage(store, str(name), sorted(found), meta)
+        for key, rec in found.items():
+            if key == bad or list(rec) != list(table.get(key, [])):
+                raise IntegrityError(
+                    f"{store} (array {name!r}): chunk {key} does not match the manifest; "
+                    "write the store again"
+                )
 
 
 def _open_ome(store: str, ome: dict[str, Any], chunks: Any, level: int) -> Volume:

@@ -374,6 +374,8 @@ def open_dicom(
         )
         if len(frames.idents) == len(frames.paths)
         else (),
+        tiles=frames.tiles,
+        mosaic=frames.mosaic,
     )
     changed = stale_files(plan)
     if changed:

@@ -18,6 +18,7 @@ those values can describe an image at all, and applies the two repairs that trus
 
 from __future__ import annotations
 
+import functools
 import math
 import warnings as _warnings
 from collections.abc import Sequence
@@ -63,6 +64,24 @@ def normalised_iop(iop: Sequence[float]) -> tuple[list[float] | None, str]:
     The repair is the nearest orthonormal pair (polar decomposition of the 3x2 matrix of the two
     cosines), which spreads a rounding error over both directions instead of favouring the row.
     """
+    try:
+        key = tuple(float(x) for x in iop)
+    except (TypeError, ValueError):
+        key = ()
+    if len(key) == 6:
+        # Series repeat one orientation in every file (a mosaic in every tile): decide it once.
+        fixed, why = _normalised_iop_cached(key)
+        return (None if fixed is None else list(fixed)), why
+    return _normalised_iop(iop)
+
+
+@functools.lru_cache(maxsize=256)
+def _normalised_iop_cached(key: tuple[float, ...]) -> tuple[tuple[float, ...] | None, str]:
+    fixed, why = _normalised_iop(key)
+    return (None if fixed is None else tuple(fixed)), why
+
+
+def _normalised_iop(iop: Sequence[float]) -> tuple[list[float] | None, str]:
     v = np.asarray(iop, dtype=np.float64).reshape(6)
     if not np.isfinite(v).all():
         return None, "is not finite"

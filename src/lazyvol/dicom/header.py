@@ -21,6 +21,8 @@ from pydicom.errors import InvalidDicomError
 from pydicom.tag import BaseTag, Tag
 from pydicom.uid import UID
 
+from .bids import BIDS_TAGS
+from .mosaic import CSA_TAGS, MAX_PRIVATE_BYTES
 from .records import FrameRecord
 from .vendor import read_diffusion, read_ge_image_kind, read_philips_scale_slope
 
@@ -89,6 +91,10 @@ PRIVATE_TAGS: dict[str, tuple[int, str]] = {
 }
 HEADER_TAGS: list[BaseTag | int] = [Tag(k) for k in _KEYWORDS]
 HEADER_TAGS += [Tag(t) for t, _ in PRIVATE_TAGS.values()]
+
+# -- acquisition / Siemens private tags (raw bytes, decoded by lazyvol.dicom.bids / .mosaic) ------
+_EXTRA_TAGS = frozenset(BIDS_TAGS) | frozenset(CSA_TAGS)
+HEADER_TAGS += [Tag(t) for t in sorted(_EXTRA_TAGS)]
 
 DICOMDIR_SOP_CLASS = "1.2.840.10008.1.3.10"
 _PIXEL_TAGS = {
@@ -314,7 +320,9 @@ class _Unusual(Exception):
 _SHORT_VRS = frozenset(
     x.encode() for x in "AE AS AT CS DA DS DT FD FL IS LO LT PN SH SL SS ST TM UI UL US".split()
 )
-_WANTED = frozenset(_TAG.values()) | {0x00080005}
+_WANTED = frozenset(_TAG.values()) | {0x00080005} | _EXTRA_TAGS
+#: Wanted values captured only up to MAX_PRIVATE_BYTES (larger ones are skipped, not read).
+_BOUNDED = frozenset(CSA_TAGS)
 #: Wanted tags that are sequences: their items are parsed by pydicom (multi-frame files).
 _WANTED_SQ = frozenset(
     {
@@ -465,7 +473,7 @@ def _walk(
             buf, base = w.buf, w.base
             nbuf = len(buf)
             continue
-        if top and tag in wanted:
+        if top and tag in wanted and (length <= MAX_PRIVATE_BYTES or tag not in _BOUNDED):
             if tag in _WANTED_SQ:
                 raise _Unusual("functional groups (parsed by pydicom)")
             voff = vpos - base
@@ -810,6 +818,12 @@ def _record(
         names = ", ".join(f"{k} {_tag_str(k)}" for k in missing)
         reason = f"image attributes missing ({names}): header truncated or not an image"
         return (reason, rec.series_uid)
+    from . import bids, mosaic
+
+    csa = mosaic.csa_image_header(raw) if mosaic.wants_csa(rec, raw) else None
+    rec.acq = bids.record_values(raw, csa) or None
+    if mosaic.is_mosaic(rec):
+        return mosaic.expand_mosaic(rec, raw, csa)
     if rec.number_of_frames > 1 and 0x52009230 in raw:
         from .multiframe import expand_frames
 

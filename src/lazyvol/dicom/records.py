@@ -79,6 +79,10 @@ class FrameRecord:
     #: every pixel read checks (a file rewritten or replaced since is refused, never misread).
     inode: int = 0
     ctime_ns: int = 0
+    #: Siemens mosaic tile: [mosaic Rows, mosaic Columns, tile index] (None: not a mosaic tile).
+    mosaic: list[int] | None = None
+    #: Acquisition values for the BIDS sidecar / diffusion table (:mod:`lazyvol.dicom.bids`).
+    acq: dict[str, Any] | None = None
 
     def to_list(self) -> list[Any]:
         """Values in field order (compact form for the scan index)."""

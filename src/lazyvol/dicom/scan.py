@@ -22,6 +22,7 @@ from typing import Any
 from ..config import cache_dir, max_scan_files
 from ..errors import ResourceLimitError
 from ..sources import stat_regular
+from . import mosaic
 from .header import read_header
 from .records import RECORD_FIELDS, FrameRecord
 
@@ -139,7 +140,12 @@ def _parse_batch(paths: list[str]) -> list[Any]:
             if isinstance(res, FrameRecord):
                 out.append(res.to_list())
             elif isinstance(res, list):
-                out.append({"frames": [r.to_list() for r in res]})
+                compact = mosaic.to_index(res)  # a mosaic file: tile 0 stands for all its tiles
+                out.append(
+                    {"mosaic": compact}
+                    if compact is not None
+                    else {"frames": [r.to_list() for r in res]}
+                )
             else:
                 out.append(list(res))
     return out
@@ -317,6 +323,11 @@ def scan_files(
         if is_folder:
             entries[p[len(root) + 1 :]] = [size, mtime, ino, ctime, res]
         if isinstance(res, dict):
+            if "mosaic" in res:
+                for rec in mosaic.from_index(res["mosaic"]):
+                    rec.path = p
+                    out.records.append(rec)
+                continue
             for values in res["frames"]:
                 rec = FrameRecord.from_list(values)
                 rec.path = p

@@ -21,6 +21,7 @@ import numpy as np
 from .. import geometry as geo
 from ..scaling import scaled_dtype
 from .checks import check_records
+from .mosaic import annotate_volume, mosaic_error
 from .ordering import RANK_INSTANCE, Axis4Order, order_volumes
 from .records import FrameRecord
 from .vendor import SOURCES as _VENDOR_SOURCES
@@ -58,6 +59,10 @@ class FrameTable:
     photometric: str = "MONOCHROME2"
     #: (size, mtime_ns, inode, ctime_ns) of each frame's file when scanned (pixel reads check it).
     idents: tuple[tuple[int, int, int, int], ...] = ()
+    #: Siemens mosaic: tile index of each frame (empty: not a mosaic), see lazyvol.dicom.mosaic.
+    tiles: tuple[int, ...] = ()
+    #: Siemens mosaic: (mosaic Rows, mosaic Columns) of the files holding the tiles.
+    mosaic: tuple[int, ...] = ()
 
     @property
     def stored_dtype(self) -> np.dtype:
@@ -218,6 +223,7 @@ def _split_4d(info: SeriesInfo) -> list[SeriesInfo]:
                 "sizes": fr.sizes[sl],
                 "lengths": fr.lengths[sl],
                 "idents": fr.idents[sl],
+                "tiles": fr.tiles[sl],
             }
         )
         meta = {k: v for k, v in info.meta.items() if k != "axis4_values"}
@@ -474,7 +480,9 @@ def _drop_duplicates(
     by_uid: dict[str, list[FrameRecord]] = defaultdict(list)
     for r in records:
         key = r.sop_instance_uid or r.path
-        by_uid[key if r.number_of_frames == 1 else f"{key}#frame{r.frame}"].append(r)
+        by_uid[
+            key if r.number_of_frames == 1 and r.mosaic is None else f"{key}#frame{r.frame}"
+        ].append(r)
     kept: list[FrameRecord] = []
     for uid, recs in by_uid.items():
         kept.append(recs[0])
@@ -614,11 +622,9 @@ def _support_error(rec: FrameRecord) -> tuple[str, str] | None:
             f"{rec.path}: BitsStored (0028,0101) = {rec.bits_stored} is not within 1..BitsAllocated "
             f"({rec.bits_allocated})"
         )
-    if rec.image_type and any(t.upper() == "MOSAIC" for t in rec.image_type):
-        return "unsupported", (
-            f"{rec.path}: Siemens MOSAIC image (ImageType (0008,0008) {rec.image_type}) holds many "
-            "slices in one frame; unpacking is not supported yet"
-        )
+    mosaic_problem = mosaic_error(rec)
+    if mosaic_problem:
+        return mosaic_problem
     if ts not in NATIVE_SYNTAXES:
         return None
     need = rec.rows * rec.columns * (rec.bits_allocated // 8)
@@ -1006,6 +1012,7 @@ def _volume(
             (r.size, r.mtime_ns, r.inode, r.ctime_ns) if r else (0, 0, 0, 0) for r in slots_all
         ),
     )
+    annotate_volume(info, slots_all, nk)
     return info
 
 

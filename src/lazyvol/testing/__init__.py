@@ -12,13 +12,16 @@ from .dicom import (
     write_dicom_series,
     write_enhanced_dicom,
 )
+from .mosaic import MosaicSeriesTruth, write_mosaic_series
 from .nifti import phantom_slab, write_phantom_nifti
 
 __all__ = [
     "DicomSeriesTruth",
+    "MosaicSeriesTruth",
     "phantom_slab",
     "write_dicom_4d_series",
     "write_dicom_series",
     "write_enhanced_dicom",
+    "write_mosaic_series",
     "write_phantom_nifti",
 ]

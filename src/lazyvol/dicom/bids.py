@@ -1,0 +1,381 @@
+"""Acquisition parameters under BIDS names (``vol.meta["bids"]``) and the JSON sidecar.
+
+Two steps, as the header scan and the stacking are two steps:
+
+- :func:`record_values` (header scan, per file): the acquisition attributes of one file, already in
+  BIDS units (seconds, degrees), kept on :attr:`FrameRecord.acq` (small: only what the file has).
+- :func:`annotate` (stacking, per volume): ``meta["bids"]`` from the volume's first frame and, for
+  the values that vary, from all of them (SliceTiming from the slices of the first volume), and
+  ``meta["diffusion"]`` (b-values and gradient directions per volume, DICOM patient frame).
+
+Values follow dcm2niix's sidecars (the reference BIDS converter) where the DICOM data define them:
+RepetitionTime and EchoTime in seconds, SliceTiming in seconds (MosaicRefAcqTimes / 1000 of the
+first volume, or of the second when its times span longer, as dcm2niix) in slice order ``k``, PhaseEncodingDirection as ``i``/``j`` with ``-`` for negative polarity, in the
+voxel axes of *this* volume (dcm2niix flips the row axis of its output, so its ``j`` is lazyvol's
+``j-``), EffectiveEchoSpacing = 1 / (BandwidthPerPixelPhaseEncode x ReconMatrixPE) and
+TotalReadoutTime = EffectiveEchoSpacing x (ReconMatrixPE - 1) (Siemens, where the bandwidth per pixel
+in the phase direction is recorded).
+"""
+
+from __future__ import annotations
+
+import math
+import re
+from collections.abc import Callable, Sequence
+from typing import Any
+
+import numpy as np
+
+from .mosaic import csa_floats, csa_items, private_value
+from .records import FrameRecord
+
+__all__ = ["BIDS_TAGS", "annotate", "record_values"]
+
+#: Standard attributes read for the sidecar: tag -> (BIDS key, kind).
+#: kinds: "str", "join" (multi-valued, joined with a backslash as dcm2niix), "float", "int", "ms" (ms -> s).
+BIDS_TAGS: dict[int, tuple[str, str]] = {
+    0x00080070: ("Manufacturer", "str"),
+    0x00081090: ("ManufacturersModelName", "str"),
+    0x00181020: ("SoftwareVersions", "str"),
+    0x00180087: ("MagneticFieldStrength", "float"),
+    0x00180084: ("ImagingFrequency", "float"),
+    0x00180080: ("RepetitionTime", "ms"),
+    0x00180082: ("InversionTime", "ms"),
+    0x00181314: ("FlipAngle", "float"),
+    0x00181030: ("ProtocolName", "str"),
+    0x00181312: ("InPlanePhaseEncodingDirectionDICOM", "str"),
+    0x00180020: ("ScanningSequence", "join"),
+    0x00180021: ("SequenceVariant", "join"),
+    0x00180022: ("ScanOptions", "join"),
+    0x00180024: ("SequenceName", "str"),
+    0x00180023: ("MRAcquisitionType", "str"),
+    0x00180095: ("PixelBandwidth", "float"),
+    0x00185100: ("PatientPosition", "str"),
+    0x00180015: ("BodyPart", "str"),
+    0x00180091: ("EchoTrainLength", "int"),
+}
+
+#: dcm2niix's short manufacturer names.
+_MANUFACTURERS = (
+    ("SIEMENS", "Siemens"),
+    ("GE", "GE"),
+    ("PHILIPS", "Philips"),
+    ("TOSHIBA", "Toshiba"),
+    ("CANON", "Canon"),
+    ("HITACHI", "Hitachi"),
+    ("UIH", "UIH"),
+    ("BRUKER", "Bruker"),
+)
+
+
+def _raw_text(raw: dict[int, Any], tag: int) -> list[str] | None:
+    elem = raw.get(tag)
+    if elem is None:
+        return None
+    value = getattr(elem, "value", None)
+    if isinstance(value, bytes | bytearray):
+        text = bytes(value).decode("latin-1").strip(" \x00")
+    elif value is None:
+        return None
+    elif isinstance(value, list | tuple) or type(value).__name__ == "MultiValue":
+        return [str(v).strip() for v in value] or None
+    else:
+        text = str(value).strip(" \x00")
+    if not text:
+        return None
+    return [t.strip(" \x00") for t in text.split("\\")]
+
+
+def _number(text: str) -> float | int | None:
+    try:
+        f = float(text)
+    except ValueError:
+        return None
+    if not math.isfinite(f):
+        return None
+    return int(f) if f.is_integer() and abs(f) < 2**53 else f
+
+
+def _seconds(ms: float) -> float:
+    """Milliseconds to seconds, rounded as dcm2niix prints them (6 significant digits)."""
+    return float(f"{ms / 1000.0:.6g}")
+
+
+def manufacturer(text: str) -> str:
+    """dcm2niix's short manufacturer name ("SIEMENS" -> "Siemens", "GE MEDICAL SYSTEMS" -> "GE")."""
+    up = text.upper()
+    for key, name in _MANUFACTURERS:
+        if re.search(rf"(^|[^A-Z]){key}([^A-Z]|$)", up):
+            return name
+    return text
+
+
+def record_values(raw: dict[int, Any], csa: dict[str, Any] | str | None) -> dict[str, Any]:
+    """BIDS-named acquisition values of one file (and ``_``-prefixed inputs of later steps).
+
+    ``csa`` is the parsed Siemens CSA image header (or None / a reason it did not parse).
+    """
+    out: dict[str, Any] = {}
+    for tag, (key, kind) in BIDS_TAGS.items():
+        vals = _raw_text(raw, tag)
+        if not vals:
+            continue
+        if kind == "str":
+            out[key] = "\\".join(vals)
+        elif kind == "join":
+            out[key] = "\\".join(v for v in vals if v)
+        else:
+            num = _number(vals[0])
+            if num is None:
+                continue
+            if kind == "ms":
+                out[key] = _seconds(float(num))
+            elif kind == "int":
+                out[key] = int(num)
+            else:
+                out[key] = num
+    if "Manufacturer" in out:
+        out["Manufacturer"] = manufacturer(out["Manufacturer"])
+    table = csa if isinstance(csa, dict) else None
+    # Siemens private values: the CSA image header, else the (0019,10xx) elements.
+    bw = csa_floats(table, "BandwidthPerPixelPhaseEncode")
+    if bw is None:
+        p = private_value(raw, 0x00191028)
+        bw = p if isinstance(p, list) else None
+    if bw and bw[0] > 0:
+        out["BandwidthPerPixelPhaseEncode"] = bw[0]
+    pos = csa_items(table, "PhaseEncodingDirectionPositive")
+    if pos is not None and str(pos[0]).strip() in ("0", "1"):
+        out["_pe_positive"] = int(str(pos[0]).strip())
+    bval = csa_floats(table, "B_value")
+    if bval is None:
+        p = private_value(raw, 0x0019100C)
+        bval = [float(p)] if isinstance(p, int) else None
+    grad = csa_floats(table, "DiffusionGradientDirection")
+    if grad is None:
+        p = private_value(raw, 0x0019100E)
+        grad = p if isinstance(p, list) else None
+    if bval is not None and bval[0] >= 0:
+        out["_bval"] = bval[0]
+        out["_bval_source"] = "Siemens CSA B_value" if table else "Siemens (0019,100C)"
+        if grad is not None and len(grad) == 3:
+            out["_grad"] = grad
+    return out
+
+
+Getter = Callable[[FrameRecord | None], dict[str, Any]]
+
+
+def _getter(frames: Sequence[FrameRecord]) -> Getter:
+    """Each record's values: its file's (a mosaic keeps them on its first tile only, since the
+    scan index stores every tile's record), updated with its own (a tile's slice time)."""
+    shared = _file_values(frames)
+
+    def get(rec: FrameRecord | None) -> dict[str, Any]:
+        if rec is None:
+            return {}
+        own = rec.acq or {}
+        base = shared.get(rec.path)
+        return {**base, **own} if base is not None and base is not own else own
+
+    return get
+
+
+def _file_values(frames: Sequence[FrameRecord]) -> dict[str, dict[str, Any]]:
+    out: dict[str, dict[str, Any]] = {}
+    for r in frames:
+        if r.acq and len(r.acq) > len(out.get(r.path, {})):
+            out[r.path] = r.acq
+    return out
+
+
+def _phase_encoding(first: FrameRecord, acq: dict[str, Any]) -> dict[str, Any]:
+    """PhaseEncodingDirection (lazyvol voxel axes), EffectiveEchoSpacing, TotalReadoutTime."""
+    out: dict[str, Any] = {}
+    ped = acq.get("InPlanePhaseEncodingDirectionDICOM")
+    if ped not in ("ROW", "COL"):
+        return out
+    axis = "i" if ped == "ROW" else "j"
+    positive = acq.get("_pe_positive")
+    if positive is not None:
+        out["PhaseEncodingDirection"] = axis if positive == 1 else axis + "-"
+    else:
+        out["PhaseEncodingAxis"] = axis
+    recon_pe = first.columns if ped == "ROW" else first.rows
+    bw = acq.get("BandwidthPerPixelPhaseEncode")
+    if bw and recon_pe > 1:
+        ees = 1.0 / (float(bw) * recon_pe)
+        out["ReconMatrixPE"] = recon_pe
+        out["EffectiveEchoSpacing"] = float(f"{ees:.6g}")
+        out["TotalReadoutTime"] = float(f"{ees * (recon_pe - 1):.6g}")
+    return out
+
+
+def _slice_timing(base: Sequence[FrameRecord | None], _acq: Getter) -> list[float] | None:
+    """SliceTiming (s) in slice order from per-slice times (mosaic MosaicRefAcqTimes)."""
+    times = [_acq(r).get("_slice_time_ms") for r in base]
+    if not times or any(t is None for t in times):
+        return None
+    return [_seconds(float(t)) for t in times if t is not None]
+
+
+def _tm_seconds(tm: str | None) -> float | None:
+    """Seconds since midnight of a DICOM TM value (HHMMSS.FFFFFF, or the old HH:MM:SS form)."""
+    if not tm:
+        return None
+    text = tm.strip().replace(":", "")
+    try:
+        hh = int(text[0:2])
+        mm = int(text[2:4]) if len(text) >= 4 else 0
+        ss = float(text[4:]) if len(text) > 4 else 0.0
+    except ValueError:
+        return None
+    if not (0 <= hh < 24 and 0 <= mm < 60 and 0 <= ss < 61):
+        return None
+    return hh * 3600 + mm * 60 + ss
+
+
+def _slice_timing_from_acquisition_time(
+    base: Sequence[FrameRecord | None], tr: float | None
+) -> list[float] | None:
+    """Siemens 2D slices stored one per file: SliceTiming from each slice's AcquisitionTime, as
+    dcm2niix (relative to the earliest slice; only when the times differ and span less than TR)."""
+    secs = [_tm_seconds(r.acquisition_time) if r is not None else None for r in base]
+    if any(t is None for t in secs) or not tr:
+        return None
+    t0 = min(t for t in secs if t is not None)
+    rel = [float(t) - t0 for t in secs if t is not None]
+    if len(set(rel)) < 2 or max(rel) >= float(tr):
+        return None
+    return [float(f"{x:.6g}") for x in rel]
+
+
+def annotate(info: Any, slots: Sequence[FrameRecord | None], nk: int) -> None:
+    """Fill ``info.meta["bids"]`` / ``["diffusion"]`` from the volume's frames (k fastest, then t)."""
+    frames = [r for r in slots if r is not None]
+    if not frames:
+        return
+    _annotate(info, slots, frames, nk, _getter(frames))
+
+
+def _annotate(
+    info: Any,
+    slots: Sequence[FrameRecord | None],
+    frames: list[FrameRecord],
+    nk: int,
+    _acq: Getter,
+) -> None:
+    first = frames[0]
+    acq = _acq(first)
+    bids: dict[str, Any] = {}
+    if first.modality:
+        bids["Modality"] = first.modality
+    for key in (
+        "MagneticFieldStrength",
+        "ImagingFrequency",
+        "Manufacturer",
+        "ManufacturersModelName",
+        "SoftwareVersions",
+        "BodyPart",
+        "PatientPosition",
+        "MRAcquisitionType",
+    ):
+        if key in acq:
+            bids[key] = acq[key]
+    if first.series_description:
+        bids["SeriesDescription"] = first.series_description
+    for key in (
+        "ProtocolName",
+        "ScanningSequence",
+        "SequenceVariant",
+        "ScanOptions",
+        "SequenceName",
+    ):
+        if key in acq:
+            bids[key] = acq[key]
+    if first.image_type:
+        bids["ImageType"] = list(first.image_type)
+    if first.series_number is not None:
+        bids["SeriesNumber"] = first.series_number
+    if first.acquisition_number is not None and len({r.acquisition_number for r in frames}) == 1:
+        bids["AcquisitionNumber"] = first.acquisition_number
+    if first.slice_thickness is not None:
+        bids["SliceThickness"] = first.slice_thickness
+    if first.spacing_between_slices is not None:
+        bids["SpacingBetweenSlices"] = first.spacing_between_slices
+    # one record per file for the per-file values (a mosaic file has one record per tile)
+    per_file = list({r.path: r for r in frames}.values())
+    echoes = sorted({r.echo_time for r in frames if r.echo_time is not None})
+    if len(echoes) == 1:
+        bids["EchoTime"] = _seconds(echoes[0])
+    for key in ("RepetitionTime", "InversionTime", "FlipAngle"):
+        vals = {_acq(r).get(key) for r in per_file}
+        if len(vals) == 1 and None not in vals:
+            bids[key] = vals.pop()
+    for key in ("PixelBandwidth", "EchoTrainLength", "BandwidthPerPixelPhaseEncode"):
+        if key in acq:
+            bids[key] = acq[key]
+    bids.update(_phase_encoding(first, acq))
+    if "InPlanePhaseEncodingDirectionDICOM" in acq:
+        bids["InPlanePhaseEncodingDirectionDICOM"] = acq["InPlanePhaseEncodingDirectionDICOM"]
+    # As dcm2niix (its issues 870/875: Siemens can report single-band times for the first
+    # volume): the second volume's times when they span a longer acquisition than the first's.
+    timing = _slice_timing(list(slots[:nk]), _acq)
+    if timing is not None and len(slots) >= 2 * nk:
+        second = _slice_timing(list(slots[nk : 2 * nk]), _acq)
+        if second is not None and max(second) - min(second) > max(timing) - min(timing):
+            timing = second
+    if timing is None and acq.get("Manufacturer") == "Siemens" and nk > 1:
+        timing = _slice_timing_from_acquisition_time(list(slots[:nk]), bids.get("RepetitionTime"))
+    if timing is not None:
+        bids["SliceTiming"] = timing
+    times = [_tm_seconds(r.acquisition_time) for r in per_file]
+    known = [t for t in times if t is not None]
+    if known:
+        t = min(known)
+        bids["AcquisitionTime"] = f"{int(t // 3600):02d}:{int(t % 3600 // 60):02d}:{t % 60:09.6f}"
+    if first.iop is not None:
+        bids["ImageOrientationPatientDICOM"] = list(first.iop)
+    info.meta["bids"] = bids
+    # The voxel axes SliceTiming and PhaseEncodingDirection refer to (re-mapped when the volume
+    # is sliced, flipped or transposed before it is written; see sidecar()).
+    info.meta["bids_affine"] = np.asarray(info.affine, dtype=np.float64).tolist()
+    _diffusion(info, slots, nk, _acq)
+
+
+def _diffusion(info: Any, slots: Sequence[FrameRecord | None], nk: int, _acq: Getter) -> None:
+    """``meta["diffusion"]`` from the per-file Siemens values (CSA / (0019,10xx))."""
+    if "diffusion" in info.meta:
+        return  # filled from the standard / other vendors' tags
+    nt = max(1, len(slots) // max(1, nk))
+    bvals: list[float] = []
+    grads: list[list[float]] = []
+    sources: set[str] = set()
+    for t in range(nt):
+        vol = [r for r in slots[t * nk : (t + 1) * nk] if r is not None]
+        if not vol:
+            return
+        acq = _acq(vol[0])
+        if "_bval" not in acq:
+            return
+        if any(
+            _acq(r).get("_bval") != acq["_bval"] or _acq(r).get("_grad") != acq.get("_grad")
+            for r in vol
+        ):
+            return  # slices of one volume disagree: not a diffusion table lazyvol can vouch for
+        b = float(acq["_bval"])
+        g = acq.get("_grad")
+        bvals.append(b)
+        if b == 0 or g is None:
+            grads.append([0.0, 0.0, 0.0])
+        else:
+            n = math.sqrt(sum(float(x) * float(x) for x in g))
+            grads.append([float(x) / n for x in g] if n > 0 else [0.0, 0.0, 0.0])
+        sources.add(str(acq.get("_bval_source", "")))
+    if not any(b > 0 for b in bvals):
+        return
+    info.meta["diffusion"] = {
+        "bvals": bvals,
+        "gradients_lps": grads,
+        "source": ", ".join(sorted(sources)),
+    }

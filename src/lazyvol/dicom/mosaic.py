@@ -1,0 +1,438 @@
+"""Siemens mosaic images: one frame record per tile, so mosaic slices stack like single slices.
+
+A Siemens MOSAIC image (ImageType (0008,0008) contains ``MOSAIC``) stores the ``n`` slices of one
+volume as tiles of one 2D frame, ``g = ceil(sqrt(n))`` tiles per row and per column of the mosaic,
+tile ``k`` at tile row ``k // g`` and tile column ``k % g``. The number of slices is
+NumberOfImagesInMosaic in the CSA image header (0029,1010) (parsed with
+:mod:`nibabel.nicom.csareader`) or the private element (0019,100A). ImagePositionPatient is the
+position of the mosaic's top-left corner, not of the first tile: it is moved to the first tile's
+first voxel as nibabel's ``MosaicWrapper`` and dcm2niix do; tile ``k`` then sits ``k`` slice
+spacings along the CSA SliceNormalVector, whose sign tells F>>H from H>>F numbering.
+
+:func:`expand_mosaic` turns one mosaic file's header record into one record per tile, with the
+tile's size as Rows/Columns, its own ImagePositionPatient and ``mosaic = [mosaic rows, mosaic
+columns, tile index]``; the pixel reader (:mod:`lazyvol.dicom.pixels`) reads only the tile's rows.
+"""
+
+from __future__ import annotations
+
+import math
+import struct
+import warnings
+from collections.abc import Sequence
+from typing import Any
+
+import numpy as np
+
+from .records import FrameRecord
+
+__all__ = [
+    "CSA_TAGS",
+    "annotate_volume",
+    "csa_image_header",
+    "expand_mosaic",
+    "is_mosaic",
+    "mosaic_error",
+    "wants_csa",
+]
+
+#: Private elements captured at header scan for mosaics, diffusion and the BIDS sidecar.
+#: Private creators first, then the data elements of each possible block.
+CSA_CREATORS = (0x00290010, 0x00290011, 0x00290012)
+CSA_IMAGE = {0x00290010: 0x00291010, 0x00290011: 0x00291110, 0x00290012: 0x00291210}
+MR_CREATOR = 0x00190010
+#: (0019,10xx) in the "SIEMENS MR HEADER" block: name, VR.
+MR_ELEMENTS = {
+    0x0019100A: ("NumberOfImagesInMosaic", "US"),
+    0x0019100C: ("B_value", "IS"),
+    0x0019100E: ("DiffusionGradientDirection", "FD"),
+    0x00191028: ("BandwidthPerPixelPhaseEncode", "FD"),
+    0x00191029: ("MosaicRefAcqTimes", "FD"),
+}
+CSA_TAGS: tuple[int, ...] = (
+    *CSA_CREATORS,
+    *CSA_IMAGE.values(),
+    MR_CREATOR,
+    *MR_ELEMENTS,
+)
+#: Largest private value captured (a CSA image header is a few tens of KiB).
+MAX_PRIVATE_BYTES = 1 << 20
+#: Most slices one mosaic may claim (scanners write up to a few hundred): a header claim is never
+#: turned into an unbounded number of records.
+MAX_TILES = 4096
+
+_MARK = "MOSAIC:"
+
+
+def is_mosaic(rec: FrameRecord) -> bool:
+    """ImageType (0008,0008) contains MOSAIC."""
+    return bool(rec.image_type) and any(str(t).upper() == "MOSAIC" for t in rec.image_type or [])
+
+
+def _raw_bytes(raw: dict[int, Any], tag: int) -> bytes | None:
+    elem = raw.get(tag)
+    if elem is None:
+        return None
+    value = getattr(elem, "value", None)
+    if isinstance(value, bytes | bytearray):
+        return bytes(value)
+    if isinstance(value, str):
+        return value.encode("latin-1", "replace")
+    return None
+
+
+def _little(raw: dict[int, Any], tag: int) -> bool:
+    return bool(getattr(raw.get(tag), "is_little_endian", True))
+
+
+def _text(raw: dict[int, Any], tag: int) -> str:
+    b = _raw_bytes(raw, tag)
+    return "" if b is None else b.decode("latin-1").strip(" \x00")
+
+
+def private_value(raw: dict[int, Any], tag: int) -> Any:
+    """Decoded value of a "SIEMENS MR HEADER" (0019,10xx) element, None when absent/other creator.
+
+    Returns an int / float / list of float per :data:`MR_ELEMENTS`'s VR, or the string
+    ``"malformed"`` when the bytes do not decode.
+    """
+    if _text(raw, MR_CREATOR).upper() != "SIEMENS MR HEADER":
+        return None
+    b = _raw_bytes(raw, tag)
+    if not b:
+        return None
+    vr = MR_ELEMENTS[tag][1]
+    endian = "<" if _little(raw, tag) else ">"
+    try:
+        if vr == "IS":
+            return int(b.decode("latin-1").strip(" \x00").split("\\")[0])
+        size = {"US": 2, "FD": 8}[vr]
+        if len(b) % size:
+            return "malformed"
+        vals = struct.unpack(f"{endian}{len(b) // size}{'H' if vr == 'US' else 'd'}", b)
+    except (ValueError, struct.error):
+        return "malformed"
+    if vr == "US":
+        return int(vals[0])
+    if not all(math.isfinite(v) for v in vals):
+        return "malformed"
+    return [float(v) for v in vals]
+
+
+def wants_csa(rec: FrameRecord, raw: dict[int, Any]) -> bool:
+    """Is the CSA image header worth parsing for this file (about 0.2 ms)?
+
+    For mosaics (slice count, slice normal, slice times), EPI (phase-encoding polarity, echo
+    spacing) and diffusion images (b-value, gradient); not for the bulk of anatomical images.
+    """
+    if is_mosaic(rec):
+        return True
+    if 0x00290010 not in raw and 0x00290011 not in raw and 0x00290012 not in raw:
+        return False
+    if any("DIFFUSION" in str(t).upper() for t in rec.image_type or []):
+        return True
+    seq = _text(raw, 0x00180020).upper()
+    return "EP" in seq.split("\\") or private_value(raw, 0x0019100C) is not None
+
+
+def csa_image_header(raw: dict[int, Any]) -> dict[str, Any] | str | None:
+    """The parsed CSA image header (nibabel's csareader dict); None if absent; a str if unparseable."""
+    for creator, data_tag in CSA_IMAGE.items():
+        if _text(raw, creator).upper() != "SIEMENS CSA HEADER":
+            continue
+        b = _raw_bytes(raw, data_tag)
+        if b is None:
+            if data_tag in raw:
+                return (
+                    f"CSA image header (0029,{data_tag & 0xFFFF:04X}) larger than "
+                    f"{MAX_PRIVATE_BYTES} bytes: not read"
+                )
+            continue
+        try:
+            with warnings.catch_warnings():
+                warnings.simplefilter("ignore")  # nibabel.nicom warns on import
+                from nibabel.nicom import csareader
+
+            parsed = csareader.read(b)
+        except Exception as exc:  # nibabel raises CSAReadError, struct.error, UnicodeDecodeError...
+            return (
+                f"CSA image header (0029,{data_tag & 0xFFFF:04X}) does not parse "
+                f"({type(exc).__name__}: {exc})"
+            )
+        if not isinstance(parsed, dict) or not isinstance(parsed.get("tags"), dict):
+            return f"CSA image header (0029,{data_tag & 0xFFFF:04X}) does not parse"
+        return parsed
+    return None
+
+
+def csa_items(csa: dict[str, Any] | None, name: str) -> list[Any] | None:
+    """Items of CSA element ``name``, None when absent or empty."""
+    if not csa:
+        return None
+    entry = csa["tags"].get(name)
+    if not isinstance(entry, dict):
+        return None
+    items = entry.get("items")
+    if not items:
+        return None
+    return list(items)
+
+
+def csa_floats(csa: dict[str, Any] | None, name: str) -> list[float] | None:
+    """Finite float items of CSA element ``name`` or None."""
+    items = csa_items(csa, name)
+    if items is None:
+        return None
+    try:
+        out = [float(x) for x in items]
+    except (TypeError, ValueError):
+        return None
+    return out if all(math.isfinite(x) for x in out) else None
+
+
+def _fail(rec: FrameRecord, what: str, tile: tuple[int, int] | None = None) -> FrameRecord:
+    """Keep the file as one record that says why it is not readable (raised when opened).
+
+    With the tile size known, the record takes it, so the file stays in the volume of the
+    series' good mosaics and opening that volume names this file and the problem.
+    """
+    rec.bad_attributes = [*(rec.bad_attributes or []), f"{_MARK} {what}"]
+    rec.mosaic = None
+    if tile is not None:
+        rec.rows, rec.columns = tile
+    return rec
+
+
+def mosaic_error(rec: FrameRecord) -> tuple[str, str] | None:
+    """(kind, message) when ``rec`` is a mosaic file that could not be split into tiles."""
+    if rec.mosaic is not None or not is_mosaic(rec):
+        return None
+    why = [b[len(_MARK) + 1 :] for b in rec.bad_attributes or [] if b.startswith(_MARK)]
+    detail = why[0] if why else "the mosaic was not unpacked"
+    return "format", (
+        f"{rec.path}: Siemens MOSAIC image (ImageType (0008,0008) {rec.image_type}): {detail}; "
+        "lazyvol does not read a mosaic as one slice"
+    )
+
+
+def expand_mosaic(
+    rec: FrameRecord, raw: dict[int, Any], csa: Any
+) -> list[FrameRecord] | FrameRecord:
+    """One record per tile of mosaic ``rec``; on failure ``rec`` itself, marked (see :func:`mosaic_error`).
+
+    ``csa`` is :func:`csa_image_header`'s result for the file.
+    """
+    if isinstance(csa, str):
+        return _fail(rec, csa)
+    n_private = private_value(raw, 0x0019100A)
+    n_csa_items = csa_items(csa, "NumberOfImagesInMosaic")
+    n_csa: int | None = None
+    if n_csa_items is not None:
+        try:
+            n_csa = int(n_csa_items[0])
+        except (TypeError, ValueError):
+            return _fail(
+                rec,
+                f"NumberOfImagesInMosaic (CSA (0029,1010)) = {n_csa_items[0]!r} is not an integer",
+            )
+    if n_private == "malformed":
+        return _fail(rec, "NumberOfImagesInMosaic (0019,100A) is malformed")
+    if n_csa is not None and isinstance(n_private, int) and n_private != n_csa:
+        return _fail(
+            rec,
+            f"NumberOfImagesInMosaic disagrees: CSA (0029,1010) says {n_csa}, (0019,100A) says {n_private}",
+        )
+    n = n_csa if n_csa is not None else n_private
+    if n is None:
+        src = (
+            "no CSA image header (0029,1010)"
+            if csa is None
+            else "not in the CSA header (0029,1010)"
+        )
+        return _fail(
+            rec,
+            f"NumberOfImagesInMosaic missing ({src} and no (0019,100A)): the number of slices is unknown",
+        )
+    assert isinstance(n, int)
+    if n < 1:
+        return _fail(rec, f"NumberOfImagesInMosaic = {n}: a mosaic holds at least one slice")
+    if n > MAX_TILES:
+        return _fail(
+            rec,
+            f"NumberOfImagesInMosaic = {n} is implausible (more than {MAX_TILES} slices in one "
+            "image); not unpacked",
+        )
+    grid = math.ceil(math.sqrt(n))
+    mrows, mcols = rec.rows, rec.columns
+    tile = (mrows // grid, mcols // grid)
+    if grid > min(mrows, mcols) or mrows % grid or mcols % grid:
+        return _fail(
+            rec,
+            f"NumberOfImagesInMosaic = {n} needs a {grid}x{grid} tile grid, which does not divide the "
+            f"{mrows}x{mcols} mosaic (Rows (0028,0010) x Columns (0028,0011))",
+        )
+    if rec.number_of_frames != 1:
+        return _fail(
+            rec,
+            f"NumberOfFrames (0028,0008) = {rec.number_of_frames} in a mosaic (expected 1)",
+            tile,
+        )
+    itemsize = max(1, rec.bits_allocated // 8)
+    need = mrows * mcols * itemsize * max(1, rec.samples_per_pixel)
+    if rec.pixel_length >= 0 and (rec.pixel_length < need or rec.pixel_offset + need > rec.size):
+        return _fail(
+            rec,
+            f"Pixel Data (7FE0,0010) holds {min(rec.pixel_length, rec.size - rec.pixel_offset)} "
+            f"bytes but the {mrows}x{mcols} mosaic needs {need} (truncated file?)",
+            tile,
+        )
+    if csa is None:
+        return _fail(
+            rec,
+            "SliceNormalVector: no CSA image header (0029,1010): slice order (F>>H or H>>F) unknown",
+            tile,
+        )
+    normal_csa = csa_floats(csa, "SliceNormalVector")
+    if normal_csa is None or len(normal_csa) != 3:
+        return _fail(
+            rec,
+            "SliceNormalVector is missing from the CSA image header (0029,1010): slice "
+            "order (F>>H or H>>F) unknown",
+            tile,
+        )
+    tr, tc = mrows // grid, mcols // grid
+    step: tuple[list[float], float, list[float]] | None = None
+    if rec.iop is not None and rec.ipp is not None and rec.pixel_spacing is not None:
+        row = np.asarray(rec.iop[:3], dtype=np.float64)
+        col = np.asarray(rec.iop[3:], dtype=np.float64)
+        cross = np.cross(row, col)
+        ncsa = np.asarray(normal_csa, dtype=np.float64)
+        norm = float(np.linalg.norm(ncsa))
+        dot = float(np.dot(cross, ncsa / norm)) if norm > 0 else 0.0
+        if norm == 0 or abs(abs(dot) - 1.0) > 1e-3:
+            return _fail(
+                rec,
+                f"SliceNormalVector {normal_csa} (CSA (0029,1010)) is not the normal of "
+                f"ImageOrientationPatient (0020,0037) {rec.iop}",
+                tile,
+            )
+        normal = cross / float(np.linalg.norm(cross)) * (1.0 if dot > 0 else -1.0)
+        ps_r, ps_c = float(rec.pixel_spacing[0]), float(rec.pixel_spacing[1])
+        # ImagePositionPatient is the mosaic's corner: move it to the first tile's first voxel.
+        first = (
+            np.asarray(rec.ipp, dtype=np.float64)
+            + row * ps_c * (mcols - tc) / 2.0
+            + col * ps_r * (mrows - tr) / 2.0
+        )
+        dk = rec.spacing_between_slices or rec.slice_thickness
+        if dk is None or not dk > 0:
+            return _fail(
+                rec,
+                "neither SpacingBetweenSlices (0018,0088) nor SliceThickness "
+                "(0018,0050) gives the slice spacing",
+                tile,
+            )
+        step = ([float(v) for v in first], float(dk), [float(v) for v in normal])
+    times = csa_floats(csa, "MosaicRefAcqTimes")
+    if times is None:
+        t = private_value(raw, 0x00191029)
+        times = t if isinstance(t, list) else None
+    rec.rows, rec.columns = tr, tc
+    rec.mosaic = [mrows, mcols, 0]
+    if times is not None and len(times) != n:
+        times = None
+    # What makes the other tiles from tile 0 (the scan index stores tile 0 only: to_index).
+    rec.acq = {
+        **(rec.acq or {}),
+        "_mosaic": {"n": n, "step": None if step is None else list(step), "times": times},
+    }
+    return _tiles(rec, n, step, times)
+
+
+def _tiles(
+    rec: FrameRecord,
+    n: int,
+    step: tuple[list[float], float, list[float]] | None,
+    times: list[float] | None,
+) -> list[FrameRecord]:
+    """The ``n`` tile records from tile 0's record, the slice geometry and the slice times.
+
+    Tile ``k`` sits at ``first + k * spacing * normal``. The file's acquisition values stay on
+    tile 0 only; each tile keeps its own acquisition time.
+    """
+    base_acq = dict(rec.acq or {})
+    base_acq.pop("_slice_time_ms", None)
+    state = rec.__dict__
+    out: list[FrameRecord] = []
+    for k in range(n):
+        fr = object.__new__(FrameRecord)  # a shallow copy, without copy.copy's overhead
+        fr.__dict__.update(state)
+        if step is not None:
+            (x, y, z), dk, (nx, ny, nz) = step
+            d = k * dk
+            fr.ipp = [x + d * nx, y + d * ny, z + d * nz]
+        else:
+            fr.ipp = None
+        fr.frame = k
+        fr.mosaic = [rec.mosaic[0], rec.mosaic[1], k] if rec.mosaic else None
+        acq = dict(base_acq) if k == 0 else {}
+        if times is not None:
+            acq["_slice_time_ms"] = times[k]
+        fr.acq = acq or None
+        out.append(fr)
+    return out
+
+
+def to_index(tiles: list[FrameRecord]) -> dict[str, Any] | None:
+    """Compact scan-index form of one mosaic file's tiles: tile 0 (which says how to make the
+    others); None when ``tiles`` are not that (the caller stores them one by one)."""
+    if not tiles or tiles[0].mosaic is None or "_mosaic" not in (tiles[0].acq or {}):
+        return None
+    doc = {"tile0": tiles[0].to_list()}
+    # stored only when it reproduces the tiles exactly
+    if [t.to_list() for t in from_index(doc)] != [t.to_list() for t in tiles]:
+        return None
+    return doc
+
+
+def from_index(doc: dict[str, Any]) -> list[FrameRecord]:
+    """Inverse of :func:`to_index`."""
+    t0 = FrameRecord.from_list(list(doc["tile0"]))
+    info = (t0.acq or {})["_mosaic"]
+    step = info.get("step")
+    geo = None if step is None else (list(step[0]), float(step[1]), list(step[2]))
+    return _tiles(t0, int(info["n"]), geo, info.get("times"))
+
+
+def annotate_volume(info: Any, slots: Sequence[FrameRecord | None], nk: int) -> None:
+    """After stacking: record each frame's mosaic tile on ``info.frames``, then the BIDS meta.
+
+    ``slots`` are the volume's records in frame order (k fastest, then the 4th axis; None for
+    filled-in slices). Tiles of mosaics of different sizes in one volume are refused.
+    """
+    from dataclasses import replace
+
+    from .bids import annotate
+
+    frames = info.frames
+    tiled = [r for r in slots if r is not None and r.mosaic is not None]
+    if frames is not None and tiled:
+        shapes = {(r.mosaic[0], r.mosaic[1]) for r in tiled if r.mosaic is not None}
+        if len(shapes) > 1 or len(tiled) != sum(r is not None for r in slots):
+            info.error = (
+                f"{tiled[0].path}: Siemens mosaic files of different mosaic sizes "
+                f"({sorted(shapes)}) or mixed with plain images in one volume"
+            )
+            info.error_kind = "series"
+            return
+        info.frames = replace(
+            frames,
+            tiles=tuple(r.mosaic[2] if r is not None and r.mosaic else -1 for r in slots),
+            mosaic=shapes.pop(),
+        )
+        info.files = list(dict.fromkeys(info.files))  # one entry per file, not per tile
+        info.meta["mosaic"] = {
+            "slices_per_file": len({r.mosaic[2] for r in tiled if r.mosaic}),
+            "mosaic_shape": list(info.frames.mosaic),
+        }
+    annotate(info, slots, nk)

@@ -1,0 +1,567 @@
+"""Random access into gzip streams: the decompression engine, saved seek indexes, handle pools.
+
+Engines: rapidgzip (parallel decompression of ordinary gzip; used when installed) and
+indexed_gzip (the fallback). ``LAZYVOL_GZIP_ENGINE=indexed_gzip`` or ``=rapidgzip`` forces one.
+
+Seek index: once a handle has inflated a whole stream, its seek points are saved in the cache
+directory in indexed_gzip's format, which both engines import, thinned to at most
+:data:`GZ_MAX_POINTS` points (each carries a 32 KiB window: the index, and the memory a handle
+holding it needs, stays flat whatever the file's size). Every process and dask worker sharing the
+cache directory uses it. The file is named by the source's full identity (absolute path, size,
+mtime, inode, ctime): a file replaced by another one, even of the same size with its mtime put
+back, gets a new index; an index that still does not fit (its recorded sizes differ from the
+file's, or reading through it fails) is deleted and rebuilt.
+
+Handles: while no index exists, one streaming handle per file and process (a full pass inflates
+the file once; rapidgzip decompresses ahead on :func:`gzip_threads` threads); with an index, up
+to one handle per core, each seeking to the nearest point. Handles are closed when the pool drops
+them, by :func:`clear_handles` and at interpreter exit (a rapidgzip handle still open at exit
+aborts the process).
+"""
+
+from __future__ import annotations
+
+import atexit
+import hashlib
+import itertools
+import os
+import struct
+import tempfile
+import threading
+import warnings
+import zlib
+from collections import OrderedDict
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from .config import cache_dir
+from .errors import FormatError
+
+__all__ = [
+    "GZ_MAX_POINTS",
+    "GZ_SPACING",
+    "GzSource",
+    "build_index",
+    "clear_handles",
+    "engine",
+    "gz_spacing",
+    "gzip_threads",
+    "index_path",
+    "read",
+]
+
+ENGINE_ENV = "LAZYVOL_GZIP_ENGINE"
+THREADS_ENV = "LAZYVOL_GZIP_THREADS"
+MEMORY_ENV = "LAZYVOL_GZIP_MEMORY"
+
+#: Distance between seek points of a small file: a random slab costs at most this much extra
+#: inflate.
+GZ_SPACING = 4 * 2**20
+#: Most seek points a saved index holds (32 KiB window each: under 8 MiB per index and handle).
+GZ_MAX_POINTS = 256
+#: rapidgzip's unit of parallel work (compressed bytes). Its cache holds a few decompressed
+#: chunks per thread: 1 MiB keeps a thread's share near 60 MiB (4 MiB: ~150 MiB).
+RG_CHUNK = 2**20
+#: Measured peak memory of one rapidgzip thread with :data:`RG_CHUNK` chunks (rounded up).
+RG_BYTES_PER_THREAD = 64 * 2**20
+#: Memory the decompression of one file may take by default (``LAZYVOL_GZIP_MEMORY``).
+DEFAULT_GZIP_MEMORY = 128 * 2**20
+#: Files whose handles a process keeps at once; the least recently used are closed. A rapidgzip
+#: handle holds its file open, so this and :data:`MAX_HANDLES` bound the descriptors kept.
+MAX_OPEN_FILES = 8
+#: Most handles of one indexed file (one per thread reading it at once).
+MAX_HANDLES = 8
+
+_MAGIC = b"GZIDX"
+_HEAD = struct.Struct("<QQIII")  # compressed size, uncompressed size, spacing, window, points
+_POINT = struct.Struct("<QQBB")  # compressed offset, uncompressed offset, bits, has a window
+
+
+def gz_spacing(uncompressed_bytes: int) -> int:
+    """Seek-point spacing for a gzip stream of ``uncompressed_bytes``: 4 MiB, or wider for big files
+    so that the index never holds more than :data:`GZ_MAX_POINTS` points."""
+    per_point = -(-int(uncompressed_bytes) // GZ_MAX_POINTS)
+    mib = 2**20
+    return max(GZ_SPACING, -(-per_point // mib) * mib)
+
+
+def engine() -> str:
+    """``"rapidgzip"`` when installed (or forced by ``LAZYVOL_GZIP_ENGINE``), else ``"indexed_gzip"``."""
+    forced = os.environ.get(ENGINE_ENV, "").strip().lower().replace("-", "_")
+    if forced in ("indexed_gzip", "igzip"):
+        return "indexed_gzip"
+    try:
+        import rapidgzip  # noqa: F401
+    except ImportError:
+        if forced == "rapidgzip":
+            raise ImportError(f"{ENGINE_ENV}=rapidgzip but rapidgzip is not installed") from None
+        return "indexed_gzip"
+    return "rapidgzip"
+
+
+def _cores() -> int:
+    try:
+        return max(1, len(os.sched_getaffinity(0)))
+    except (AttributeError, OSError):  # pragma: no cover - not Linux
+        return max(1, os.cpu_count() or 1)
+
+
+def gzip_threads() -> int:
+    """Decompression threads of one streaming rapidgzip handle.
+
+    ``LAZYVOL_GZIP_THREADS``, else the usable cores capped by the memory budget
+    (``LAZYVOL_GZIP_MEMORY``, default 128 MiB, over ~64 MiB per thread): rapidgzip's memory grows
+    with its threads, and a streaming mean must stay within a flat, small footprint.
+    """
+    env = os.environ.get(THREADS_ENV)
+    if env:
+        return max(1, int(env))
+    budget = os.environ.get(MEMORY_ENV)
+    if budget:
+        from .config import _parse_bytes
+
+        memory = _parse_bytes(budget)
+    else:
+        memory = DEFAULT_GZIP_MEMORY
+    return max(1, min(_cores(), memory // RG_BYTES_PER_THREAD))
+
+
+@dataclass(frozen=True)
+class GzSource:
+    """One gzip file as it was when opened: its identity and how many uncompressed bytes the
+    reader needs (``data_end``)."""
+
+    path: str
+    size: int
+    mtime_ns: int
+    ino: int
+    ctime_ns: int
+    data_end: int
+
+    @classmethod
+    def of(cls, path: str, data_end: int, st: os.stat_result | None = None) -> GzSource:
+        st = os.stat(path) if st is None else st
+        return cls(
+            os.path.abspath(path),
+            int(st.st_size),
+            int(st.st_mtime_ns),
+            int(st.st_ino),
+            int(st.st_ctime_ns),
+            int(data_end),
+        )
+
+
+def index_path(src: GzSource) -> Path:
+    """Where the seek index of ``src`` lives (named by the source's full identity)."""
+    ident = (
+        os.fsencode(src.path) + f"\0{src.size}\0{src.mtime_ns}\0{src.ino}\0{src.ctime_ns}".encode()
+    )
+    key = hashlib.sha256(ident).hexdigest()[:32]
+    return cache_dir() / "gzindex" / f"{key}.gzidx"
+
+
+# -- index files -----------------------------------------------------------------------------------
+
+
+def _index_sizes(path: Path) -> tuple[int, int] | None:
+    """``(compressed, uncompressed)`` sizes recorded in an indexed_gzip-format index, or None."""
+    try:
+        with open(path, "rb") as f:
+            head = f.read(7 + _HEAD.size)
+    except OSError:
+        return None
+    if len(head) < 7 + _HEAD.size or head[:5] != _MAGIC:
+        return None
+    csize, usize, _spacing, _window, _npoints = _HEAD.unpack_from(head, 7)
+    return int(csize), int(usize)
+
+
+def index_fits(path: Path, src: GzSource) -> bool:
+    """True when the index at ``path`` describes a stream of ``src``'s compressed size that holds
+    at least the bytes the reader needs."""
+    sizes = _index_sizes(path)
+    return sizes is not None and sizes[0] == src.size and sizes[1] >= src.data_end
+
+
+@dataclass(frozen=True)
+class _Point:
+    """One seek point of an index file: offsets, bits, and where its window lies in the file."""
+
+    out: int  # uncompressed offset
+    inp: int  # compressed offset
+    bits: int
+    window_at: int  # file offset of the window data, -1 when the point has none
+    window_len: int  # bytes stored there (zlib-compressed in gztool's format)
+
+
+def _read_points(f: Any) -> tuple[str, int, int, int, list[_Point]]:
+    """Points of an indexed_gzip (``GZIDX``) or gztool (``gzipindx``) index, without their
+    windows: ``(format, compressed size, uncompressed size, window size, points)``."""
+    head = f.read(16)
+    if head[:5] == _MAGIC:
+        f.seek(7)
+        csize, usize, _spacing, window, npoints = _HEAD.unpack(f.read(_HEAD.size))
+        raw = [_POINT.unpack(f.read(_POINT.size)) for _ in range(npoints)]
+        at = 7 + _HEAD.size + npoints * _POINT.size
+        points = []
+        for inp, out, bits, has in raw:
+            points.append(_Point(out, inp, bits, at if has else -1, window if has else 0))
+            at += window if has else 0
+        return "indexed_gzip", csize, usize, window, points
+    if head[8:16] != b"gzipindx":
+        raise ValueError("not an indexed_gzip or gztool index")
+    (have,) = struct.unpack(">Q", f.read(8))
+    f.read(8)  # allocated size
+    points = []
+    for _ in range(have):
+        out, inp, bits, wlen = struct.unpack(">QQII", f.read(24))
+        points.append(_Point(out, inp, bits, f.tell() if wlen else -1, wlen))
+        f.seek(wlen, os.SEEK_CUR)
+    (usize,) = struct.unpack(">Q", f.read(8))
+    return "gztool", -1, usize, 32768, points
+
+
+def thin_index(
+    source: str | os.PathLike[str],
+    target: str | os.PathLike[str],
+    max_points: int,
+    compressed_size: int | None = None,
+) -> int:
+    """Write ``source`` (an indexed_gzip or gztool index) as an indexed_gzip-format index of at
+    most ``max_points`` seek points (the first, the last and evenly spread ones between).
+
+    Streams: only the kept windows are read, one at a time, so converting the index of a huge
+    file costs a few windows of memory. gztool's windows are zlib-compressed: they are inflated
+    (and left-padded to the window size for points near the start). ``compressed_size`` (the gzip
+    file's size) is required for a gztool index, which does not record it. Returns the points kept.
+    """
+    with open(source, "rb") as f:
+        kind, csize, usize, window, points = _read_points(f)
+        if kind == "gztool":
+            if compressed_size is None:
+                raise ValueError("a gztool index needs the gzip file's compressed size")
+            csize = int(compressed_size)
+        n = len(points)
+        if n <= max_points:
+            keep = list(range(n))
+        else:
+            step = (n - 1) / (max_points - 1)
+            keep = sorted({round(i * step) for i in range(max_points)} | {0, n - 1})
+        kept = [points[i] for i in keep]
+        wide = max([GZ_SPACING] + [b.out - a.out for a, b in itertools.pairwise(kept)])
+        with open(target, "wb") as out:
+            out.write(_MAGIC + b"\x01\x00")
+            out.write(_HEAD.pack(csize, usize, min(wide, 2**32 - 1), window, len(kept)))
+            for p in kept:
+                out.write(_POINT.pack(p.inp, p.out, p.bits, 1 if p.window_at >= 0 else 0))
+            for p in kept:
+                if p.window_at < 0:
+                    continue
+                f.seek(p.window_at)
+                data = f.read(p.window_len)
+                if kind == "gztool":
+                    data = zlib.decompress(data)
+                if len(data) > window:
+                    raise ValueError(f"a window of {len(data)} bytes exceeds {window}")
+                out.write(bytes(window - len(data)) + data)
+    return len(kept)
+
+
+def _save_index(handle: _Handle, target: Path) -> None:
+    """Save ``handle``'s seek index as ``target``, thinned, atomically (temporary file, rename)."""
+    target.parent.mkdir(parents=True, exist_ok=True)
+    fd, raw = tempfile.mkstemp(dir=target.parent, suffix=".raw")
+    os.close(fd)
+    fd, tmp = tempfile.mkstemp(dir=target.parent, suffix=".tmp")
+    os.close(fd)
+    try:
+        handle.export_index(raw)
+        thin_index(raw, tmp, GZ_MAX_POINTS, compressed_size=handle.compressed_size)
+        os.replace(tmp, target)
+    finally:
+        for p in (raw, tmp):
+            if os.path.exists(p):
+                os.unlink(p)
+
+
+# -- engine handles --------------------------------------------------------------------------------
+
+
+class _Handle:
+    """One open decompressor of one file (rapidgzip or indexed_gzip), not thread-safe."""
+
+    def __init__(self, src: GzSource, kind: str, index: Path | None, threads: int) -> None:
+        self.kind = kind
+        self.compressed_size = src.size
+        # A name that is not valid UTF-8 (lone surrogates in Python; indexed_gzip crashes on
+        # such names) is opened by Python and handed to the engine as a file object.
+        self.fobj: Any = None
+        try:
+            src.path.encode("utf-8")
+            target: Any = src.path
+        except UnicodeEncodeError:
+            target = self.fobj = open(src.path, "rb")
+        try:
+            if kind == "rapidgzip":
+                import rapidgzip
+
+                self.raw: Any = rapidgzip.RapidgzipFile(
+                    target, parallelization=threads, chunk_size=RG_CHUNK
+                )
+            else:
+                import indexed_gzip as igzip
+
+                # buffer_size: indexed_gzip's BufferedReader defaults to 4 x spacing; reads here
+                # go straight into the caller's block buffer, so a small one is enough.
+                kw: dict[str, Any] = {
+                    "spacing": gz_spacing(src.data_end),
+                    "readbuf_size": 2**20,
+                    "buffer_size": 2**20,
+                }
+                if self.fobj is None:
+                    self.raw = igzip.IndexedGzipFile(target, drop_handles=True, **kw)
+                else:
+                    self.raw = igzip.IndexedGzipFile(fileobj=target, drop_handles=False, **kw)
+        except BaseException:
+            if self.fobj is not None:
+                self.fobj.close()
+            raise
+        if index is not None:
+            try:
+                self.raw.import_index(str(index))
+            except BaseException:
+                self.close()
+                raise
+
+    def read_at(self, offset: int, view: memoryview) -> int:
+        self.raw.seek(offset)
+        got = 0
+        while got < len(view):
+            n = self.raw.readinto(view[got:])
+            if not n:
+                break
+            got += n
+        return got
+
+    def export_index(self, path: str) -> None:
+        if self.kind == "rapidgzip":
+            import rapidgzip
+
+            # gztool's format keeps the windows compressed: the export costs little memory at
+            # any file size (indexed_gzip's format: ~35 MiB per GiB of data, all at once).
+            self.raw.export_index(path, index_format=rapidgzip.IndexFormat.GZTOOL)
+        else:
+            self.raw.build_full_index()  # complete it: the other engine expects a whole index
+            self.raw.export_index(path)
+
+    def close(self) -> None:
+        try:
+            self.raw.close()
+        except Exception:
+            pass
+        if self.fobj is not None:
+            self.fobj.close()
+
+
+class _Entry:
+    """Handles of one gzip file in this process."""
+
+    def __init__(self, src: GzSource) -> None:
+        self.src = src
+        self.kind = engine()
+        self.cond = threading.Condition()
+        self.idle: list[_Handle] = []
+        self.created = 0
+        self.index_file = index_path(src)
+        self.indexed = self.index_file.exists()
+        if self.indexed and not index_fits(self.index_file, src):
+            self.drop_index()
+        self.saving = False
+        self.closed = False
+
+    def drop_index(self) -> None:
+        self.indexed = False
+        try:
+            self.index_file.unlink()
+        except OSError:
+            pass
+
+    def limit(self) -> int:
+        return min(MAX_HANDLES, max(2, _cores())) if self.indexed else 1
+
+    def acquire(self) -> _Handle:
+        with self.cond:
+            while not self.idle and self.created >= self.limit():
+                self.cond.wait()
+            if self.idle:
+                return self.idle.pop()
+            self.created += 1
+            indexed = self.indexed
+        try:
+            if indexed:
+                return _Handle(self.src, self.kind, self.index_file, 1)
+            return _Handle(self.src, self.kind, None, gzip_threads())
+        except BaseException:
+            with self.cond:
+                self.created -= 1
+                self.cond.notify()
+            raise
+
+    def release(self, handle: _Handle, *, broken: bool = False) -> None:
+        with self.cond:
+            if broken or self.closed:
+                self.created -= 1
+                handle.close()
+            else:
+                self.idle.append(handle)
+            self.cond.notify()
+
+    def close_idle(self) -> None:
+        """Close every idle handle; handles in use are closed when released."""
+        with self.cond:
+            self.closed = True
+            idle, self.idle = self.idle, []
+            self.created -= len(idle)
+            self.cond.notify_all()
+        for h in idle:
+            h.close()
+
+    def maybe_save_index(self, handle: _Handle, reached: int) -> None:
+        """Save the seek index once a handle has inflated through everything the reader needs."""
+        if self.indexed or self.saving or reached < self.src.data_end:
+            return
+        self.saving = True
+        try:
+            _save_index(handle, self.index_file)
+            self.indexed = True
+        except (OSError, ValueError) as exc:
+            warnings.warn(
+                f"lazyvol could not save the gzip seek index of {self.src.path} in "
+                f"{self.index_file.parent}: {exc}; random access into this file stays slow",
+                RuntimeWarning,
+                stacklevel=3,
+            )
+        finally:
+            self.saving = False
+
+
+class _Pool:
+    def __init__(self) -> None:
+        self.lock = threading.Lock()
+        self.entries: OrderedDict[GzSource, _Entry] = OrderedDict()
+        self.pid = os.getpid()
+
+    def entry(self, src: GzSource) -> _Entry:
+        dropped: list[_Entry] = []
+        with self.lock:
+            if self.pid != os.getpid():  # a forked child: the parent's handles are not ours
+                self.entries = OrderedDict()
+                self.pid = os.getpid()
+            ent = self.entries.get(src)
+            if ent is None:
+                ent = self.entries[src] = _Entry(src)
+                while len(self.entries) > MAX_OPEN_FILES:
+                    dropped.append(self.entries.popitem(last=False)[1])
+            else:
+                self.entries.move_to_end(src)
+        for old in dropped:
+            old.close_idle()
+        return ent
+
+    def forget(self, src: GzSource) -> None:
+        with self.lock:
+            ent = self.entries.pop(src, None)
+        if ent is not None:
+            ent.close_idle()
+
+    def clear(self) -> None:
+        with self.lock:
+            entries = list(self.entries.values()) if self.pid == os.getpid() else []
+            self.entries = OrderedDict()
+            self.pid = os.getpid()
+        for ent in entries:
+            ent.close_idle()
+
+
+_POOL = _Pool()
+atexit.register(_POOL.clear)
+if hasattr(os, "register_at_fork"):
+    # The child must not close (or use) handles whose decompression threads live in the parent.
+    os.register_at_fork(after_in_child=lambda: setattr(_POOL, "entries", OrderedDict()))
+
+
+def clear_handles() -> None:
+    """Close every gzip handle this process keeps between reads."""
+    _POOL.clear()
+
+
+def _read_once(src: GzSource, offset: int, view: memoryview) -> tuple[int, bool]:
+    ent = _POOL.entry(src)
+    used_index = ent.indexed
+    handle = ent.acquire()
+    broken = False
+    try:
+        got = handle.read_at(offset, view)
+        ent.maybe_save_index(handle, offset + got)
+        return got, used_index
+    except Exception as exc:
+        broken = True
+        if used_index:
+            raise _IndexReadError(exc) from exc
+        raise FormatError(
+            f"{src.path}: the gzip stream is corrupt or truncated ({type(exc).__name__}: {exc})"
+        ) from exc
+    finally:
+        ent.release(handle, broken=broken)
+
+
+class _IndexReadError(Exception):
+    """A read through a saved index failed: the index is suspect before the file is."""
+
+
+def read(src: GzSource, offset: int, view: memoryview) -> int:
+    """Fill ``view`` from uncompressed ``offset`` of ``src``; returns the bytes read (fewer at the
+    end of the stream). A read through a saved index that fails or comes back short is retried
+    once without the index (which is deleted, and saved again by the next full pass).
+
+    Raises
+    ------
+    FormatError
+        The stream itself is corrupt.
+    """
+    try:
+        got, used_index = _read_once(src, offset, view)
+    except _IndexReadError:
+        got, used_index = -1, True
+    if used_index and got < len(view):
+        ent = _POOL.entry(src)
+        with ent.cond:
+            ent.drop_index()
+        _POOL.forget(src)
+        try:
+            got, _ = _read_once(src, offset, view)
+        except _IndexReadError as exc:  # pragma: no cover - a new index appeared meanwhile
+            raise FormatError(
+                f"{src.path}: the gzip stream is corrupt or truncated: {exc}"
+            ) from exc
+    return got
+
+
+def build_index(src: GzSource) -> Path:
+    """Inflate ``src`` once and save its seek index; returns where it was saved."""
+    target = index_path(src)
+    handle = _Handle(src, engine(), None, gzip_threads())
+    try:
+        buf = bytearray(8 * 2**20)
+        view = memoryview(buf)
+        while handle.raw.readinto(view):
+            pass
+        _save_index(handle, target)
+    except OSError:
+        raise
+    except Exception as exc:
+        raise FormatError(f"{src.path}: the gzip stream is corrupt or truncated: {exc}") from exc
+    finally:
+        handle.close()
+    return target

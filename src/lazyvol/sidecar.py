@@ -1,0 +1,198 @@
+"""Sidecar files of a NIfTI written from DICOM: the BIDS JSON and FSL ``.bval`` / ``.bvec``.
+
+Written by :func:`lazyvol.nifti_write.write_nifti` beside the NIfTI, from the volume's ``meta`` and
+its affine only (no DICOM parsing here): ``meta["bids"]`` (filled by ``lazyvol.dicom.bids`` at open)
+and ``meta["diffusion"]`` (b-values and gradient directions in the DICOM patient frame, LPS).
+
+b-vectors follow FSL's convention as dcm2niix writes them: the component of each gradient along
+each *voxel* axis of the written image, the first component negated when the voxel-to-world matrix
+has a positive determinant (FSL treats voxel space as radiological). Computed from the gradients in
+the patient frame and the affine of the volume as written, they stay right however the volume was
+sliced, flipped or transposed. SliceTiming and PhaseEncodingDirection also refer to voxel axes; they
+are mapped the same way (``meta["bids_affine"]`` is the affine they were recorded for).
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import warnings
+from typing import Any
+
+import numpy as np
+
+__all__ = [
+    "fsl_bvals_bvecs",
+    "fsl_bvecs",
+    "sidecar",
+    "sidecar_paths",
+    "world_gradients",
+    "write_sidecars",
+]
+
+_LPS_TO_RAS = np.array([-1.0, -1.0, 1.0])
+
+
+def fsl_bvecs(gradients_lps: Any, affine: Any) -> np.ndarray:
+    """FSL b-vectors, shape (3, n): gradients (LPS unit vectors, n x 3) in the voxel axes of ``affine``.
+
+    Parameters
+    ----------
+    gradients_lps : array-like, (n, 3)
+        Gradient directions in the DICOM patient frame; zero vectors stay zero.
+    affine : array-like, (4, 4)
+        Voxel-to-RAS affine of the image the b-vectors go with.
+    """
+    g = np.asarray(gradients_lps, dtype=np.float64).reshape(-1, 3) * _LPS_TO_RAS
+    m = np.asarray(affine, dtype=np.float64)[:3, :3]
+    unit = m / np.linalg.norm(m, axis=0)
+    vox = np.linalg.solve(unit, g.T)  # (3, n): components along the voxel axes
+    if np.linalg.det(m) > 0:
+        vox[0] = -vox[0]
+    vox[np.abs(vox) < 1e-12] = 0.0
+    return vox
+
+
+def world_gradients(bvecs: Any, affine: Any) -> np.ndarray:
+    """Inverse of :func:`fsl_bvecs`: FSL b-vectors (3, n) of an image to LPS directions (n, 3)."""
+    v = np.array(bvecs, dtype=np.float64).reshape(3, -1)
+    m = np.asarray(affine, dtype=np.float64)[:3, :3]
+    if np.linalg.det(m) > 0:
+        v[0] = -v[0]
+    unit = m / np.linalg.norm(m, axis=0)
+    out: np.ndarray = (unit @ v).T * _LPS_TO_RAS
+    return out
+
+
+def _fmt(x: float) -> str:
+    return f"{x:.6g}" if x != 0 else "0"
+
+
+def fsl_bvals_bvecs(diffusion: dict[str, Any], affine: Any) -> tuple[str, str]:
+    """Text of the ``.bval`` (one line) and ``.bvec`` (three lines) files, space separated as dcm2niix."""
+    bvals = [float(b) for b in diffusion["bvals"]]
+    vecs = fsl_bvecs(diffusion["gradients_lps"], affine)
+    bval = " ".join(_fmt(b) for b in bvals) + "\n"
+    bvec = "".join(" ".join(_fmt(float(x)) for x in row) + "\n" for row in vecs)
+    return bval, bvec
+
+
+def _axis_map(meta: dict[str, Any], affine: Any) -> np.ndarray | None:
+    """(3, 4) map from this volume's voxel (i, j, k, 1) to the voxel axes at open, or None.
+
+    Row ``a`` gives the open-time axis ``a`` index as ``m[a, :3] @ (i, j, k) + m[a, 3]``: a signed,
+    possibly strided permutation when the volume was only sliced / flipped / transposed.
+    """
+    ref = meta.get("bids_affine")
+    if ref is None:
+        return None
+    try:
+        t = np.linalg.solve(np.asarray(ref, dtype=np.float64), np.asarray(affine, dtype=np.float64))
+    except (np.linalg.LinAlgError, ValueError):
+        return None
+    r = np.round(t[:3, :4])
+    if np.abs(t[:3, :4] - r).max() > 1e-3 or np.count_nonzero(r[:, :3]) != 3:
+        return None
+    if sorted(np.flatnonzero(r[:, :3]) % 3) != [0, 1, 2]:
+        return None
+    return r
+
+
+def sidecar(
+    meta: dict[str, Any], affine: Any = None, shape: tuple[int, ...] | None = None
+) -> dict[str, Any]:
+    """The JSON sidecar of a volume (``meta``, ``affine``, ``shape``) under BIDS names.
+
+    SliceTiming and PhaseEncodingDirection refer to voxel axes: they are mapped onto the axes of
+    the volume as it is now (sliced, flipped, transposed since it was opened) and left out when
+    that mapping is not a plain reindexing.
+    """
+    doc = dict(meta.get("bids") or {})
+    per_axis = [
+        k for k in ("SliceTiming", "PhaseEncodingDirection", "PhaseEncodingAxis") if k in doc
+    ]
+    if per_axis and affine is not None and shape is not None:
+        m = _axis_map(meta, affine)
+        for key in per_axis:
+            value = doc.pop(key)
+            if m is None:
+                continue
+            if key == "SliceTiming":
+                # the current k axis must be the open-time k axis (any step and direction)
+                if m[2, 2] == 0 or len(shape) < 3:
+                    continue
+                ks = [int(m[2, 2] * k + m[2, 3]) for k in range(shape[2])]
+                if all(0 <= k < len(value) for k in ks):
+                    doc[key] = [value[k] for k in ks]
+            else:
+                old_axis = "ijk".index(value[0])
+                new_axis = int(np.flatnonzero(m[old_axis, :3])[0])
+                sign = int(np.sign(m[old_axis, new_axis])) * (-1 if value.endswith("-") else 1)
+                name = "ijk"[new_axis]
+                doc[key] = name if key == "PhaseEncodingAxis" or sign > 0 else name + "-"
+    doc["ConversionSoftware"] = "lazyvol"
+    try:
+        from importlib.metadata import version
+
+        doc["ConversionSoftwareVersion"] = version("lazyvol")
+    except Exception:
+        pass
+    return doc
+
+
+def _stem(path: str) -> str:
+    lower = path.lower()
+    for ext in (".nii.gz", ".nii"):
+        if lower.endswith(ext):
+            return path[: -len(ext)]
+    return path
+
+
+def write_sidecars(vol: Any, path: str) -> list[str]:
+    """Write ``<stem>.json`` (DICOM-derived volumes) and ``.bval``/``.bvec`` (diffusion series).
+
+    Returns the paths written. The b-vectors are in this volume's voxel axes (FSL convention, see
+    :mod:`lazyvol.dicom.diffusion`); a volume whose 4th axis no longer matches the diffusion table
+    (sliced along it) gets no ``.bval``/``.bvec`` and a warning.
+    """
+    meta = vol.meta
+    if meta.get("format") != "DICOM":
+        return []
+    stem = _stem(os.path.abspath(os.fspath(path)))
+    written: list[str] = []
+    doc = sidecar(meta, vol.affine, tuple(vol.shape))
+    _atomic_write(stem + ".json", json.dumps(doc, indent="\t") + "\n")
+    written.append(stem + ".json")
+    diff = meta.get("diffusion")
+    if diff:
+        nt = vol.shape[3] if vol.ndim > 3 else 1
+        if len(diff.get("bvals", [])) != nt:
+            warnings.warn(
+                f"{path}: the diffusion table has {len(diff.get('bvals', []))} entries but the "
+                f"volume has {nt} along its 4th axis; .bval/.bvec not written",
+                stacklevel=3,
+            )
+            return written
+        bval_text, bvec_text = fsl_bvals_bvecs(diff, vol.affine)
+        _atomic_write(stem + ".bval", bval_text)
+        _atomic_write(stem + ".bvec", bvec_text)
+        written += [stem + ".bval", stem + ".bvec"]
+    return written
+
+
+def _atomic_write(path: str, text: str) -> None:
+    tmp = f"{path}.lazyvol-tmp-{os.getpid()}"
+    with open(tmp, "w", encoding="utf-8") as f:
+        f.write(text)
+    os.replace(tmp, path)
+
+
+def sidecar_paths(meta: dict[str, Any], dest: str) -> list[str]:
+    """The sidecar files written with NIfTI ``dest`` for a volume with ``meta`` (none unless DICOM)."""
+    if meta.get("format") != "DICOM":
+        return []
+    stem = _stem(dest)
+    out = [stem + ".json"]
+    if meta.get("diffusion"):
+        out += [stem + ".bval", stem + ".bvec"]
+    return out

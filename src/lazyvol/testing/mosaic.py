@@ -1,0 +1,293 @@
+"""Synthetic Siemens mosaic series with known truth (written with pydicom).
+
+:func:`write_mosaic_series` writes one MOSAIC image file per volume (time point or diffusion
+direction), the slices laid out as tiles of a ``ceil(sqrt(n))`` grid, with the Siemens private
+elements readers use: the CSA image header (0029,1010) with NumberOfImagesInMosaic,
+SliceNormalVector, MosaicRefAcqTimes, B_value, DiffusionGradientDirection,
+PhaseEncodingDirectionPositive and BandwidthPerPixelPhaseEncode, and (0019,100A)
+NumberOfImagesInMosaic. ImagePositionPatient is written as Siemens does: the position of the
+mosaic's top-left corner (not of the first tile). Both slice numberings: F>>H (tile 0 is the
+lowest slice along the normal of ImageOrientationPatient) and H>>F (tile 0 is the highest; the CSA
+SliceNormalVector points the other way).
+
+The CSA header is the Siemens "CSA2" (``SV10``) binary layout; nibabel has a reader
+(:mod:`nibabel.nicom.csareader`) but no writer, so :func:`csa2_bytes` builds it here (test data
+only; lazyvol itself parses CSA with nibabel).
+"""
+
+from __future__ import annotations
+
+import math
+import os
+import struct
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+from typing import Any
+
+import numpy as np
+
+from .dicom import _ds_str, orientation_cosines
+
+__all__ = ["MosaicSeriesTruth", "csa2_bytes", "write_mosaic_series"]
+
+
+def csa2_bytes(tags: dict[str, tuple[str, Sequence[Any]]]) -> bytes:
+    """A Siemens CSA2 (``SV10``) header holding ``{name: (vr, values)}``.
+
+    Each value is written as its text (numbers with ``repr``-exact precision), NUL terminated and
+    padded to 4 bytes, as the scanner writes them.
+    """
+    out = [b"SV10", b"\x04\x03\x02\x01", struct.pack("<2I", len(tags), 77)]
+    for name, (vr, values) in tags.items():
+        vals = list(values)
+        # As the scanner: a fixed multiplicity (vm) is followed by empty items up to six; a
+        # variable-length array (MosaicRefAcqTimes) has vm 0 and one item per value.
+        vm = 0 if len(vals) > 6 else len(vals)
+        n_items = max(6, len(vals))
+        out.append(
+            struct.pack(
+                "<64si4s3i",
+                name.encode("ascii"),
+                vm,
+                vr.encode("ascii"),
+                0,
+                n_items,
+                77,
+            )
+        )
+        for v in vals:
+            text = (f"{v:.8f}" if isinstance(v, float) else str(v)).encode("ascii") + b"\x00"
+            n = len(text)
+            out.append(struct.pack("<4i", n, n, 77, n))
+            out.append(text + b"\x00" * ((4 - n % 4) % 4))
+        for _ in range(n_items - len(vals)):
+            out.append(struct.pack("<4i", 0, 0, 77, 0))
+    return b"".join(out)
+
+
+@dataclass
+class MosaicSeriesTruth:
+    """What a generated mosaic series holds.
+
+    Attributes
+    ----------
+    files : list of str
+        One file per volume, in volume order.
+    stored : numpy.ndarray
+        Stored values, axes (i, j, k[, t]) = (column, row, slice[, volume]), slices in ascending
+        order along the normal of ImageOrientationPatient (as lazyvol and nibabel order them).
+    affine : (4, 4) ndarray
+        Voxel (i, j, k) to RAS+ millimetres.
+    series_uid : str
+    bvals : list of float or None
+    gradients_lps : list of [x, y, z] or None
+        Per volume, as written in the CSA header (LPS, unit or zero vectors).
+    slice_times_ms : list of float
+        MosaicRefAcqTimes of each *tile* (acquisition time of tile t, t = 0, 1, ...).
+    """
+
+    files: list[str]
+    stored: np.ndarray
+    affine: np.ndarray
+    series_uid: str
+    bvals: list[float] | None = None
+    gradients_lps: list[list[float]] | None = None
+    slice_times_ms: list[float] = field(default_factory=list)
+    meta: dict[str, Any] = field(default_factory=dict)
+
+
+def write_mosaic_series(
+    folder: str | os.PathLike[str],
+    shape: Sequence[int] = (16, 12, 7),
+    *,
+    volumes: int = 1,
+    orientation: str | Sequence[float] = "axial",
+    spacing: Sequence[float] = (2.0, 2.5, 3.5),
+    origin: Sequence[float] = (-20.0, -18.0, -10.0),
+    head_first: bool = False,
+    bvals: Sequence[float] | None = None,
+    gradients_lps: Sequence[Sequence[float]] | None = None,
+    syntax: str = "explicit",
+    phase: str = "COL",
+    phase_positive: int = 1,
+    bandwidth_pe: float = 30.0,
+    repetition_ms: float = 2000.0,
+    echo_ms: float = 30.0,
+    n_in_csa: bool = True,
+    n_in_private: bool = True,
+    n_override: int | None = None,
+    csa_override: bytes | None = None,
+    drop_csa_tags: Sequence[str] = (),
+    series_number: int = 7,
+    description: str = "lazyvol mosaic",
+    prefix: str = "MOS",
+    seed: int = 0,
+    compress: str | None = None,
+) -> MosaicSeriesTruth:
+    """Write a Siemens mosaic series, one MOSAIC file per volume, of known values and geometry.
+
+    Parameters
+    ----------
+    folder : path
+        Created if needed; files ``{prefix}{t:04d}.dcm``.
+    shape : (ni, nj, nk)
+        Tile columns, tile rows and slices (NumberOfImagesInMosaic).
+    volumes : int
+        Number of files (time points / diffusion directions); AcquisitionNumber = t + 1.
+    orientation : str or six floats
+        As :func:`lazyvol.testing.write_dicom_series`.
+    spacing : (di, dj, dk)
+        Column spacing, row spacing, slice spacing (SpacingBetweenSlices).
+    origin : three floats
+        LPS position of the first voxel of the lowest slice (k = 0).
+    head_first : bool
+        H>>F numbering: tile 0 is the highest slice, SliceNormalVector is minus the normal.
+    bvals, gradients_lps : one per volume, optional
+        Diffusion b-values and directions (CSA B_value / DiffusionGradientDirection; zero
+        vectors are omitted as the scanner omits them for b = 0).
+    syntax : {"explicit", "implicit"}
+    phase, phase_positive, bandwidth_pe, repetition_ms, echo_ms
+        InPlanePhaseEncodingDirection, CSA PhaseEncodingDirectionPositive,
+        BandwidthPerPixelPhaseEncode, RepetitionTime, EchoTime.
+    n_in_csa, n_in_private, n_override, csa_override, drop_csa_tags
+        Bad-input makers: leave NumberOfImagesInMosaic out of the CSA header / out of (0019,100A),
+        write ``n_override`` as its value, write these bytes as the CSA header, or leave named CSA
+        elements out.
+    compress : str, optional
+        Lossless transfer syntax UID to compress each file with (pydicom's encoders).
+    """
+    from pydicom.dataset import Dataset, FileMetaDataset
+    from pydicom.uid import UID, generate_uid
+
+    folder = os.fspath(folder)
+    os.makedirs(folder, exist_ok=True)
+    ni, nj, nk = (int(n) for n in shape)
+    nt = int(volumes)
+    grid = math.ceil(math.sqrt(nk))
+    mrows, mcols = grid * nj, grid * ni
+    rng = np.random.default_rng(seed)
+    stored = rng.integers(0, 4096, size=(ni, nj, nk, nt), dtype=np.uint16)
+    stored[0, 0] = 0
+    stored[-1, -1] = 4095
+
+    row, col = orientation_cosines(orientation)
+    normal = np.cross(row, col)
+    di, dj, dk = (float(s) for s in spacing)
+    pos = np.asarray(origin, dtype=np.float64)[None, :] + np.arange(nk)[:, None] * dk * normal
+    affine_lps = np.eye(4)
+    affine_lps[:3, 0] = row * di
+    affine_lps[:3, 1] = col * dj
+    affine_lps[:3, 2] = normal * dk
+    affine_lps[:3, 3] = pos[0]
+    affine = np.diag([-1.0, -1.0, 1.0, 1.0]) @ affine_lps
+    # tile t holds slice k(t)
+    k_of_tile = [nk - 1 - t for t in range(nk)] if head_first else list(range(nk))
+    csa_normal = -normal if head_first else normal
+    first_tile = pos[k_of_tile[0]]
+    corner = first_tile - row * di * (mcols - ni) / 2.0 - col * dj * (mrows - nj) / 2.0
+    # interleaved acquisition times, per tile (ms)
+    order = list(range(0, nk, 2)) + list(range(1, nk, 2))
+    slot_ms = repetition_ms / max(1, nk)
+    times = [0.0] * nk
+    for n, t in enumerate(order):
+        times[t] = round(n * slot_ms, 4)
+
+    series_uid = str(generate_uid(entropy_srcs=[f"lazyvol-mosaic-{seed}-{series_number}"]))
+    study_uid = generate_uid(entropy_srcs=[f"lazyvol-study-{seed}"])
+    for_uid = generate_uid(entropy_srcs=[f"lazyvol-for-{seed}"])
+    tsyntax = {"explicit": "1.2.840.10008.1.2.1", "implicit": "1.2.840.10008.1.2"}[syntax]
+    files: list[str] = []
+    grads_out: list[list[float]] | None = None if bvals is None else []
+    for t in range(nt):
+        mosaic = np.zeros((mrows, mcols), dtype=np.uint16)
+        for tile in range(nk):
+            r0, c0 = (tile // grid) * nj, (tile % grid) * ni
+            mosaic[r0 : r0 + nj, c0 : c0 + ni] = stored[:, :, k_of_tile[tile], t].T
+        n_value = nk if n_override is None else int(n_override)
+        tags: dict[str, tuple[str, Sequence[Any]]] = {}
+        if n_in_csa:
+            tags["NumberOfImagesInMosaic"] = ("US", [n_value])
+        tags["AcquisitionMatrixText"] = ("SH", [f"{nj}p*{ni}"])
+        tags["SliceNormalVector"] = ("FD", [float(v) for v in csa_normal])
+        tags["MosaicRefAcqTimes"] = ("FD", [float(x) for x in times])
+        tags["PhaseEncodingDirectionPositive"] = ("IS", [int(phase_positive)])
+        tags["BandwidthPerPixelPhaseEncode"] = ("FD", [float(bandwidth_pe)])
+        if bvals is not None:
+            b = float(bvals[t])
+            tags["B_value"] = ("IS", [round(b)])
+            g = [0.0, 0.0, 0.0] if gradients_lps is None else [float(x) for x in gradients_lps[t]]
+            if any(g):
+                tags["DiffusionGradientDirection"] = ("FD", g)
+            assert grads_out is not None
+            grads_out.append(g)
+        for name in drop_csa_tags:
+            tags.pop(name, None)
+        csa = csa2_bytes(tags) if csa_override is None else csa_override
+
+        ds = Dataset()
+        meta = FileMetaDataset()
+        meta.MediaStorageSOPClassUID = UID("1.2.840.10008.5.1.4.1.1.4")
+        sop_uid = generate_uid(entropy_srcs=[series_uid, str(t), prefix])
+        meta.MediaStorageSOPInstanceUID = sop_uid
+        meta.TransferSyntaxUID = UID(tsyntax)
+        ds.file_meta = meta
+        ds.SOPClassUID = meta.MediaStorageSOPClassUID
+        ds.SOPInstanceUID = sop_uid
+        ds.StudyInstanceUID = study_uid
+        ds.SeriesInstanceUID = series_uid
+        ds.FrameOfReferenceUID = for_uid
+        ds.Modality = "MR"
+        ds.Manufacturer = "SIEMENS"
+        ds.ManufacturerModelName = "Lazyvol"
+        ds.MagneticFieldStrength = "3"
+        ds.SeriesNumber = series_number
+        ds.SeriesDescription = description
+        ds.ProtocolName = description
+        ds.PatientName = "Lazyvol^Mosaic"
+        ds.PatientID = "LV0002"
+        ds.PatientPosition = "HFS"
+        ds.InstanceNumber = t + 1
+        ds.AcquisitionNumber = t + 1
+        secs = 36000.0 + t * repetition_ms / 1000.0
+        ds.AcquisitionTime = f"{int(secs // 3600):02d}{int(secs % 3600 // 60):02d}{secs % 60:09.6f}"
+        kind = "DIFFUSION" if bvals is not None else "M"
+        ds.ImageType = ["ORIGINAL", "PRIMARY", kind, "ND", "MOSAIC"]
+        ds.ImagePositionPatient = [_ds_str(v) for v in corner]
+        ds.ImageOrientationPatient = [_ds_str(v) for v in (*row, *col)]
+        ds.PixelSpacing = [_ds_str(dj), _ds_str(di)]
+        ds.SliceThickness = _ds_str(dk)
+        ds.SpacingBetweenSlices = _ds_str(dk)
+        ds.RepetitionTime = _ds_str(repetition_ms)
+        ds.EchoTime = _ds_str(echo_ms)
+        ds.FlipAngle = "90"
+        ds.InPlanePhaseEncodingDirection = phase
+        ds.Rows = mrows
+        ds.Columns = mcols
+        ds.SamplesPerPixel = 1
+        ds.PhotometricInterpretation = "MONOCHROME2"
+        ds.BitsAllocated = 16
+        ds.BitsStored = 12
+        ds.HighBit = 11
+        ds.PixelRepresentation = 0
+        ds.add_new(0x00190010, "LO", "SIEMENS MR HEADER")
+        if n_in_private:
+            ds.add_new(0x0019100A, "US", n_value)
+        ds.add_new(0x00290010, "LO", "SIEMENS CSA HEADER")
+        ds.add_new(0x00291010, "OB", csa)
+        ds.PixelData = mosaic.astype("<u2").tobytes()
+        ds["PixelData"].VR = "OW"
+        path = os.path.join(folder, f"{prefix}{t:04d}.dcm")
+        if compress:
+            ds.compress(compress, encoding_plugin="", generate_instance_uid=False)
+        ds.save_as(path, enforce_file_format=True)
+        files.append(path)
+    return MosaicSeriesTruth(
+        files=files,
+        stored=stored if nt > 1 else stored[..., 0],
+        affine=affine,
+        series_uid=series_uid,
+        bvals=None if bvals is None else [float(b) for b in bvals],
+        gradients_lps=grads_out,
+        slice_times_ms=times,
+        meta={"grid": grid, "mosaic_shape": (mrows, mcols), "k_of_tile": k_of_tile},
+    )

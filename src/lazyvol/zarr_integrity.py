@@ -1,0 +1,556 @@
+"""Integrity of the Zarr stores lazyvol writes (user stores and cache entries).
+
+Two layers, each checked on every read:
+
+1. **Inside each chunk: crc32c.** Every array's codec pipeline ends with Zarr v3's ``crc32c``
+   codec (for sharded arrays: every inner chunk, and the shard index as Zarr does by default), so
+   any Zarr client verifies a chunk's bytes when it decodes them.
+2. **Across the store: the manifest** (``lazyvol-manifest/zarr.json``) records, for every chunk file,
+   its size and a *fingerprint* of its checksums, plus the SHA-256 of the group's and of every
+   array's ``zarr.json``; the manifest carries the SHA-256 of its own content. A crc32c inside a
+   chunk proves the chunk is intact, not that it sits at the right key: the fingerprint ties the
+   checksums to the key, so swapped or copied chunk files are caught.
+
+The fingerprint of a chunk file is the crc32c it ends with (the crc32c codec's 4 bytes). For a
+shard it is the crc32c of the shard index (which ends with its own crc32c) followed by the crc32c
+trailer of every inner chunk, in index order. Zarr's decode checks every byte against those
+trailers; the manifest checks the trailers against the key. Verifying a fingerprint costs no pass
+over the data (only zarr's own crc32c pass, which ``FastCrc32cCodec`` makes about six times
+faster than zarr's default implementation).
+
+``VerifiedStore`` is the read side: a Zarr store wrapper that checks the array metadata and
+every chunk file it hands to zarr against the manifest and raises ``IntegrityError`` naming
+the store and the chunk key.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import copy
+import hashlib
+import itertools
+import json
+import math
+import os
+import threading
+import warnings
+from collections import OrderedDict
+from collections.abc import Mapping
+from typing import TYPE_CHECKING, Any
+
+import numpy as np
+
+from .errors import IntegrityError
+
+if TYPE_CHECKING:  # pragma: no cover
+    from zarr.abc.store import ByteRequest
+    from zarr.core.buffer import Buffer, BufferPrototype
+
+__all__ = [
+    "CHECKSUMS",
+    "UnverifiedStoreWarning",
+    "VerifiedStore",
+    "chunk_fingerprint",
+    "crc32c",
+    "fast_crc32c_codec",
+    "inner_chunks_per_file",
+    "locate_damage",
+    "open_array_fast",
+    "scan_level",
+    "seal_manifest",
+    "sha256_hex",
+    "verify_level_files",
+    "verify_manifest_seal",
+    "warn_unverified",
+]
+
+#: Description of the checksums, recorded in the manifest.
+CHECKSUMS = {
+    "chunks": "zarr v3 crc32c codec (last codec of every chunk and inner chunk; shard index)",
+    "chunk_files": "manifest levels[].chunks: key -> [size, fingerprint]; fingerprint = the "
+    "chunk's crc32c trailer, or for a shard crc32c(index + the inner chunks' crc32c trailers)",
+    "metadata": "sha256 of zarr.json (group: group_sha256; arrays: levels[].meta_sha256)",
+    "manifest": "sha256 of the manifest's canonical JSON without manifest_sha256",
+}
+
+_NO_CHUNK = 2**64 - 1  # shard index entry of an absent inner chunk
+#: Verified whole shards kept for partial (byte-range) reads, in bytes, over all stores.
+RANGE_CACHE_BYTES = 64 * 2**20
+
+
+class UnverifiedStoreWarning(UserWarning):
+    """A lazyvol store written before checksums (store format 1) was opened unverified."""
+
+
+# -- checksums ---------------------------------------------------------------------------------
+
+
+def _crc32c_impl() -> Any:
+    try:
+        import crc32c as _fast  # ICRAR's crc32c: SSE4.2 / ARMv8, releases the GIL
+
+        return lambda data, value=0: _fast.crc32c(data, value)
+    except ImportError:  # pragma: no cover - the dependency is declared; fall back to zarr's
+        import google_crc32c
+
+        def _google(data: Any, value: int = 0) -> int:
+            buf = bytes(data) if isinstance(data, memoryview) else data
+            return int(google_crc32c.extend(value, buf) if value else google_crc32c.value(buf))
+
+        return _google
+
+
+_crc = _crc32c_impl()
+
+
+def crc32c(data: Any, value: int = 0) -> int:
+    """crc32c (Castagnoli) of a bytes-like object, continuing from ``value``."""
+    return int(_crc(data, value))
+
+
+def sha256_hex(data: bytes) -> str:
+    """SHA-256 of ``data`` as hex."""
+    return hashlib.sha256(data).hexdigest()
+
+
+def _canonical(obj: Any) -> bytes:
+    return json.dumps(obj, sort_keys=True, separators=(",", ":")).encode()
+
+
+def seal_manifest(manifest: dict[str, Any]) -> dict[str, Any]:
+    """``manifest`` with ``manifest_sha256``: the SHA-256 of its canonical JSON without that key."""
+    body = {k: v for k, v in manifest.items() if k != "manifest_sha256"}
+    return {**body, "manifest_sha256": sha256_hex(_canonical(body))}
+
+
+def verify_manifest_seal(manifest: Any, path: str) -> str:
+    """Check a manifest's own hash; returns it. Raises IntegrityError naming ``path``."""
+    if not isinstance(manifest, dict) or not isinstance(manifest.get("manifest_sha256"), str):
+        raise IntegrityError(f"{path}: manifest has no manifest_sha256; write the store again")
+    body = {k: v for k, v in manifest.items() if k != "manifest_sha256"}
+    try:
+        digest = sha256_hex(_canonical(body))
+    except (TypeError, ValueError) as exc:
+        raise IntegrityError(f"{path}: manifest is not canonical JSON ({exc})") from exc
+    if digest != manifest["manifest_sha256"]:
+        raise IntegrityError(
+            f"{path}: the manifest's content does not match its manifest_sha256 (edited or "
+            "damaged); write the store again"
+        )
+    return digest
+
+
+def _make_codec_class() -> type:
+    from zarr.codecs import Crc32cCodec
+
+    class FastCrc32cCodec(Crc32cCodec):
+        """Zarr's ``crc32c`` codec (same bytes, same JSON name) with a faster crc32c."""
+
+        def _decode_sync(self, chunk_bytes: Buffer, chunk_spec: Any) -> Buffer:
+            data = chunk_bytes.as_numpy_array()
+            if data.size < 4:
+                raise ValueError(
+                    "Stored and computed checksum do not match: the chunk is shorter than its "
+                    "crc32c (4 bytes)"
+                )
+            inner = data[:-4]
+            stored = int.from_bytes(bytes(data[-4:]), "little")
+            computed = crc32c(np.ascontiguousarray(inner))
+            if computed != stored:
+                raise ValueError(
+                    f"Stored and computed checksum do not match. Stored: {stored:#010x}. "
+                    f"Computed: {computed:#010x}."
+                )
+            return chunk_spec.prototype.buffer.from_array_like(inner)
+
+        def _encode_sync(self, chunk_bytes: Buffer, chunk_spec: Any) -> Buffer | None:
+            data = np.ascontiguousarray(chunk_bytes.as_numpy_array())
+            checksum = np.array([crc32c(data)], dtype="<u4").view("B")
+            return chunk_spec.prototype.buffer.from_array_like(np.concatenate([data, checksum]))
+
+    FastCrc32cCodec.__module__ = __name__
+    FastCrc32cCodec.__qualname__ = "FastCrc32cCodec"
+    return FastCrc32cCodec
+
+
+def __getattr__(name: str) -> Any:  # lazy: importing zarr costs time at ``import lazyvol``
+    if name == "FastCrc32cCodec":
+        return _fast_codec_class()
+    raise AttributeError(name)
+
+
+_FAST_CLS: list[type] = []
+
+
+def _fast_codec_class() -> type:
+    if not _FAST_CLS:
+        _FAST_CLS.append(_make_codec_class())
+    return _FAST_CLS[0]
+
+
+def fast_crc32c_codec() -> Any:
+    """A new :class:`FastCrc32cCodec` (writes ``{"name": "crc32c"}`` in the array metadata)."""
+    return _fast_codec_class()()
+
+
+def _with_fast_crc(codecs: Any) -> tuple[Any, ...]:
+    from zarr.codecs import Crc32cCodec, ShardingCodec
+
+    out = []
+    for c in codecs:
+        if type(c) is Crc32cCodec:
+            out.append(fast_crc32c_codec())
+        elif isinstance(c, ShardingCodec):
+            out.append(
+                ShardingCodec(
+                    chunk_shape=c.chunk_shape,
+                    codecs=_with_fast_crc(c.codecs),
+                    index_codecs=_with_fast_crc(c.index_codecs),
+                    index_location=c.index_location,
+                )
+            )
+        else:
+            out.append(c)
+    return tuple(out)
+
+
+def open_array_fast(store: Any) -> Any:
+    """``zarr.open_array(store, mode="r")`` whose crc32c checks use :func:`crc32c` (same result)."""
+    import zarr
+    from zarr.core.array import AsyncArray
+    from zarr.core.metadata import ArrayV3Metadata
+
+    arr = zarr.open_array(store=store, mode="r")
+    meta = arr.metadata
+    if not isinstance(meta, ArrayV3Metadata):
+        return arr
+    fast = _with_fast_crc(meta.codecs)
+    if all(a is b for a, b in zip(fast, meta.codecs)):
+        return arr
+    new_meta = copy.copy(meta)
+    object.__setattr__(new_meta, "codecs", fast)
+    aa = arr.async_array
+    return zarr.Array(AsyncArray(new_meta, aa.store_path, aa.config))
+
+
+# -- chunk files -------------------------------------------------------------------------------------
+
+
+def inner_chunks_per_file(arr_meta: Mapping[str, Any]) -> tuple[int | None, str]:
+    """``(inner chunks per shard, index location)`` of a sharded array's metadata, else ``(None, "")``."""
+    codecs = arr_meta.get("codecs") or []
+    first = codecs[0] if codecs and isinstance(codecs[0], dict) else {}
+    if first.get("name") != "sharding_indexed":
+        return None, ""
+    try:
+        cfg = first["configuration"]
+        inner = [int(c) for c in cfg["chunk_shape"]]
+        outer = [int(c) for c in arr_meta["chunk_grid"]["configuration"]["chunk_shape"]]
+        n = math.prod(o // i for o, i in zip(outer, inner))
+        return n, str(cfg.get("index_location", "end"))
+    except (KeyError, TypeError, ValueError, ZeroDivisionError):
+        return -1, ""
+
+
+def chunk_fingerprint(data: Any, n_inner: int | None, index_location: str = "end") -> int:
+    """Fingerprint of a chunk file's checksums (see the module docstring); -1 when unparsable.
+
+    ``data`` is the whole file; ``n_inner`` the number of inner chunks of a shard (None: not
+    sharded).
+    """
+    buf = np.frombuffer(data, dtype=np.uint8) if not isinstance(data, np.ndarray) else data
+    size = int(buf.size)
+    if n_inner is None:
+        return int.from_bytes(bytes(buf[-4:]), "little") if size >= 4 else -1
+    if n_inner < 1:
+        return -1
+    isize = n_inner * 16 + 4
+    if size < isize:
+        return -1
+    if index_location == "start":
+        index = buf[:isize]
+        lo, hi = isize, size
+    else:
+        index = buf[size - isize :]
+        lo, hi = 0, size - isize
+    entries = np.frombuffer(index[:-4].tobytes(), dtype="<u8").reshape(-1, 2)
+    present = entries[:, 0] != _NO_CHUNK
+    off = entries[present, 0]
+    nb = entries[present, 1]
+    if np.any(nb < 4) or np.any(off < lo) or np.any(off + nb > hi) or np.any(off + nb < off):
+        return -1
+    ends = (off + nb - 4).astype(np.int64)
+    tails = buf[ends[:, None] + np.arange(4)] if ends.size else np.empty(0, np.uint8)
+    fp = crc32c(np.ascontiguousarray(index))
+    return crc32c(np.ascontiguousarray(tails).reshape(-1), fp)
+
+
+def _walk_chunks(level_dir: str) -> dict[str, os.DirEntry[str] | str]:
+    out: dict[str, Any] = {}
+    stack = [(os.path.join(level_dir, "c"), "c")]
+    while stack:
+        d, rel = stack.pop()
+        try:
+            it = os.scandir(d)
+        except (FileNotFoundError, NotADirectoryError):
+            continue
+        with it:
+            for e in it:
+                key = f"{rel}/{e.name}"
+                if e.is_dir(follow_symlinks=False):
+                    stack.append((e.path, key))
+                else:
+                    out[key] = e
+    return out
+
+
+def scan_level(
+    level_dir: str, n_inner: int | None, index_location: str = "end"
+) -> dict[str, list[int]]:
+    """``{chunk key: [size, fingerprint]}`` of every chunk file of an array written just now."""
+    table: dict[str, list[int]] = {}
+    for key, entry in _walk_chunks(level_dir).items():
+        path = entry.path if isinstance(entry, os.DirEntry) else entry
+        if n_inner is None:
+            with open(path, "rb") as f:
+                size = os.fstat(f.fileno()).st_size
+                tail = os.pread(f.fileno(), 4, max(0, size - 4)) if size >= 4 else b""
+            fp = int.from_bytes(tail, "little") if len(tail) == 4 else -1
+        else:
+            with open(path, "rb") as f:
+                raw = f.read()
+            size = len(raw)
+            fp = chunk_fingerprint(raw, n_inner, index_location)
+        table[key] = [size, fp]
+    return table
+
+
+def verify_level_files(store: str, array: str, table: Mapping[str, Any]) -> None:
+    """Compare the chunk files present (names and sizes, one ``stat`` each) with the manifest."""
+    level_dir = os.path.join(store, array)
+    found = _walk_chunks(level_dir)
+    missing = sorted(set(table) - set(found))
+    extra = sorted(set(found) - set(table))
+    where = f"{store} (array {array!r})"
+    if missing:
+        raise IntegrityError(
+            f"{where}: chunk file {missing[0]} is missing ({len(missing)} of {len(table)} listed in "
+            "the manifest are); the store is incomplete or damaged; write it again"
+        )
+    if extra:
+        raise IntegrityError(
+            f"{where}: chunk file {extra[0]} is not listed in the manifest ({len(extra)} such); "
+            "the store was edited; write it again"
+        )
+    for key, entry in found.items():
+        try:
+            size = (
+                entry.stat(follow_symlinks=False).st_size if isinstance(entry, os.DirEntry) else -1
+            )
+        except OSError:
+            size = -1
+        if size != int(table[key][0]):
+            raise IntegrityError(
+                f"{where}: chunk {key} has {size} bytes, the manifest lists {table[key][0]} "
+                "(truncated, extended or replaced); write the store again"
+            )
+
+
+def locate_damage(
+    store: str, array: str, keys: list[str], arr_meta: Mapping[str, Any]
+) -> str | None:
+    """The first of ``keys`` whose bytes fail their own crc32c checks (slow path, errors only)."""
+    n_inner, loc = inner_chunks_per_file(arr_meta)
+    for key in keys:
+        path = os.path.join(store, array, *key.split("/"))
+        try:
+            with open(path, "rb") as f:
+                raw = np.frombuffer(f.read(), dtype=np.uint8)
+        except OSError:
+            continue
+        if not _self_consistent(raw, n_inner, loc):
+            return key
+    return None
+
+
+def _crc_ok(part: np.ndarray) -> bool:
+    return part.size >= 4 and crc32c(np.ascontiguousarray(part[:-4])) == int.from_bytes(
+        bytes(part[-4:]), "little"
+    )
+
+
+def _self_consistent(raw: np.ndarray, n_inner: int | None, loc: str) -> bool:
+    if n_inner is None:
+        return _crc_ok(raw)
+    if chunk_fingerprint(raw, n_inner, loc) == -1 or n_inner is None or n_inner < 1:
+        return False
+    isize = n_inner * 16 + 4
+    index = raw[:isize] if loc == "start" else raw[raw.size - isize :]
+    if not _crc_ok(index):
+        return False
+    entries = np.frombuffer(index[:-4].tobytes(), dtype="<u8").reshape(-1, 2)
+    return all(_crc_ok(raw[int(o) : int(o) + int(n)]) for o, n in entries if o != _NO_CHUNK)
+
+
+# -- the verifying store ---------------------------------------------------------------------------
+
+_RANGE_CACHE: OrderedDict[tuple[int, str], Any] = OrderedDict()
+_RANGE_LOCK = threading.Lock()
+_INSTANCES = itertools.count()
+
+
+def _slice(buf: Buffer, byte_range: ByteRequest | None) -> Buffer:
+    from zarr.abc.store import OffsetByteRequest, RangeByteRequest, SuffixByteRequest
+
+    n = len(buf)
+    if byte_range is None:
+        return buf
+    if isinstance(byte_range, RangeByteRequest):
+        return buf[min(byte_range.start, n) : min(byte_range.end, n)]
+    if isinstance(byte_range, OffsetByteRequest):
+        return buf[min(byte_range.offset, n) :]
+    if isinstance(byte_range, SuffixByteRequest):
+        return buf[max(0, n - byte_range.suffix) :]
+    raise TypeError(f"unexpected byte range {byte_range!r}")
+
+
+def _store_base() -> type:
+    from zarr.storage import WrapperStore
+
+    return WrapperStore
+
+
+class _Lazy:
+    cls: type | None = None
+
+
+def VerifiedStore(
+    root: str,
+    *,
+    label: str,
+    meta_sha256: str | None,
+    chunks: Mapping[str, Any] | None,
+    n_inner: int | None,
+    index_location: str = "end",
+) -> Any:
+    """A read-only LocalStore at ``root`` (one array) whose reads are checked against the manifest.
+
+    ``label`` names the store and array in errors; ``meta_sha256`` is the array's ``zarr.json``
+    hash; ``chunks`` the manifest's ``{key: [size, fingerprint]}``. Every get of a chunk key reads
+    the whole file, checks size and fingerprint, and serves the requested range of it (partial
+    reads of a shard are served from a small cache of verified shards).
+    """
+    if _Lazy.cls is None:
+        _Lazy.cls = _make_store_class()
+    from zarr.storage import LocalStore
+
+    return _Lazy.cls(
+        LocalStore(root, read_only=True),
+        label=label,
+        meta_sha256=meta_sha256,
+        chunks=chunks,
+        n_inner=n_inner,
+        index_location=index_location,
+    )
+
+
+def _make_store_class() -> type:
+    base = _store_base()
+
+    class _VerifiedStore(base):  # type: ignore[misc, valid-type]
+        def __init__(self, store: Any, **kw: Any) -> None:
+            super().__init__(store)
+            self._kw = kw
+            self._label: str = kw["label"]
+            self._meta_sha256: str | None = kw["meta_sha256"]
+            self._chunks: Mapping[str, Any] | None = kw["chunks"]
+            self._n_inner: int | None = kw["n_inner"]
+            self._loc: str = kw.get("index_location", "end")
+            self._id = next(_INSTANCES)  # keys the verified-shard cache: one opening of one store
+
+        def _with_store(self, store: Any) -> Any:
+            return type(self)(store, **self._kw)
+
+        async def get(
+            self, key: str, prototype: BufferPrototype, byte_range: ByteRequest | None = None
+        ) -> Buffer | None:
+            if key == "zarr.json" and self._meta_sha256 is not None:
+                buf = await self._store.get(key, prototype, None)
+                got = None if buf is None else sha256_hex(buf.to_bytes())
+                if got != self._meta_sha256:
+                    raise IntegrityError(
+                        f"{self._label}: zarr.json (array metadata) "
+                        f"{'is missing' if buf is None else 'differs from the manifest (sha256)'}"
+                        "; the store was edited or damaged; write it again"
+                    )
+                return _slice(buf, byte_range)  # type: ignore[arg-type]
+            if self._chunks is None or not key.startswith("c/"):
+                return await self._store.get(key, prototype, byte_range)
+            if byte_range is None:
+                return await self._verified(key, prototype)
+            ck = (self._id, key)
+            with _RANGE_LOCK:
+                buf = _RANGE_CACHE.get(ck)
+                if buf is not None:
+                    _RANGE_CACHE.move_to_end(ck)
+            if buf is None:
+                buf = await self._verified(key, prototype)
+                with _RANGE_LOCK:
+                    _RANGE_CACHE[ck] = buf
+                    total = sum(len(b) for b in _RANGE_CACHE.values())
+                    while total > RANGE_CACHE_BYTES and len(_RANGE_CACHE) > 1:
+                        _, old = _RANGE_CACHE.popitem(last=False)
+                        total -= len(old)
+            return _slice(buf, byte_range)
+
+        async def _verified(self, key: str, prototype: BufferPrototype) -> Buffer:
+            assert self._chunks is not None
+            expected = self._chunks.get(key)
+            if expected is None:
+                raise IntegrityError(
+                    f"{self._label}: chunk {key} is not listed in the manifest; write the store again"
+                )
+            buf = await self._store.get(key, prototype, None)
+            if buf is None:
+                raise IntegrityError(
+                    f"{self._label}: chunk file {key} is missing; the store is incomplete or "
+                    "damaged; write it again"
+                )
+            size, fp = int(expected[0]), int(expected[1])
+            if len(buf) != size:
+                raise IntegrityError(
+                    f"{self._label}: chunk {key} has {len(buf)} bytes, the manifest lists {size} "
+                    "(truncated, extended or replaced); write the store again"
+                )
+            got = (
+                await asyncio.to_thread(
+                    chunk_fingerprint, buf.as_numpy_array(), self._n_inner, self._loc
+                )
+                if self._n_inner is not None
+                else chunk_fingerprint(buf.as_numpy_array(), None)
+            )
+            if got != fp:
+                raise IntegrityError(
+                    f"{self._label}: chunk {key} does not match the manifest (its crc32c "
+                    f"fingerprint is {got:#x}, recorded {fp:#x}): the file is damaged, or a chunk "
+                    "file from another position or store; write the store again"
+                )
+            return buf
+
+        async def get_partial_values(
+            self, prototype: BufferPrototype, key_ranges: Any
+        ) -> list[Buffer | None]:
+            return [await self.get(k, prototype, r) for k, r in key_ranges]
+
+    return _VerifiedStore
+
+
+def warn_unverified(store: str) -> None:
+    """One :class:`UnverifiedStoreWarning` for a format-1 store opened without checksums."""
+    warnings.warn(
+        f"{store}: written by an older lazyvol (store format 1) without checksums; it is read "
+        "unverified (bit flips or swapped chunk files would go unnoticed). Write it again with "
+        "Volume.to_zarr to add checksums.",
+        UnverifiedStoreWarning,
+        stacklevel=4,
+    )

@@ -1,0 +1,93 @@
+"""What makes a lazyvol store readable by neuro-imaging tools with its exact geometry.
+
+- :func:`nifti_header_bytes`: the binary NIfTI header of the ``nifti`` array of the
+  `NIfTI-Zarr <https://github.com/neuroscales/nifti-zarr>`_ specification (uint8, the header
+  without extension flag), so ``niizarr.zarr2nii(store)`` returns the exact affine (sform, with
+  shears and obliquity that OME-Zarr transforms cannot express).
+- :func:`anatomical_orientations`: the OME-Zarr RFC-4 ``orientation`` of each spatial axis
+  (``{"type": "anatomical", "value": "left-to-right"}``, ...).
+"""
+
+from __future__ import annotations
+
+import math
+import warnings
+from collections.abc import Sequence
+from typing import Any
+
+import numpy as np
+
+__all__ = ["NIFTI_ARRAY", "anatomical_orientations", "nifti_header_bytes"]
+
+#: Name of the NIfTI-Zarr header array in a store's group.
+NIFTI_ARRAY = "nifti"
+
+#: RFC-4 value of an axis whose index increases towards the given RAS code.
+_RFC4 = {
+    "R": "left-to-right",
+    "L": "right-to-left",
+    "A": "posterior-to-anterior",
+    "P": "anterior-to-posterior",
+    "S": "inferior-to-superior",
+    "I": "superior-to-inferior",
+}
+_NIFTI_TIME_CODES = {"second": "sec", "millisecond": "msec", "microsecond": "usec"}
+
+
+def anatomical_orientations(affine: np.ndarray) -> list[dict[str, str] | None]:
+    """RFC-4 orientation of voxel axes i, j, k: the direction each index increases towards.
+
+    The nearest anatomical direction of each affine column (nibabel's ``aff2axcodes``); None for
+    an axis with no direction (a degenerate affine).
+    """
+    from nibabel.orientations import aff2axcodes
+
+    try:
+        codes = aff2axcodes(np.asarray(affine, dtype=np.float64))
+    except (ValueError, np.linalg.LinAlgError):
+        return [None, None, None]
+    return [{"type": "anatomical", "value": _RFC4[c]} if c in _RFC4 else None for c in codes]
+
+
+def nifti_header_bytes(
+    shape: Sequence[int],
+    dtype: np.dtype,
+    affine: np.ndarray,
+    meta: dict[str, Any],
+    time_unit: str | None = None,
+) -> bytes | None:
+    """Binary NIfTI-1 (NIfTI-2 past 32767 voxels an axis) header of a lazyvol store's volume.
+
+    ``shape`` in volume order ``(i, j, k[, t, ...])``; sform and qform hold ``affine`` (the qform
+    without shears); no scaling (the stored values are final). None when NIfTI cannot describe
+    the volume (a dtype without a NIfTI code, more than 7 axes).
+    """
+    import nibabel as nib
+
+    if len(shape) > 7:
+        return None
+    cls = nib.Nifti2Header if any(int(n) > 32767 for n in shape) else nib.Nifti1Header
+    hdr = cls()
+    try:
+        hdr.set_data_dtype(np.uint8 if dtype.kind == "b" else dtype)
+    except (nib.spatialimages.HeaderDataError, KeyError, TypeError, ValueError):
+        return None
+    hdr.set_data_shape([int(n) for n in shape])
+    code = meta.get("sform_code") if isinstance(meta.get("sform_code"), int) else None
+    code = code if code in (1, 2, 3, 4, 5) else 2  # 2: aligned to another (the source's) space
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")  # a sheared affine: the qform drops the shear
+        hdr.set_sform(affine, code=code)
+        try:
+            hdr.set_qform(affine, code=code, strip_shears=True)
+        except (nib.spatialimages.HeaderDataError, ValueError, np.linalg.LinAlgError):
+            hdr.set_qform(None, code=0)
+    hdr.set_xyzt_units("mm", _NIFTI_TIME_CODES.get(time_unit or "", "sec"))
+    spacing = meta.get("axis4_spacing")
+    if len(shape) > 3 and isinstance(spacing, int | float) and math.isfinite(spacing):
+        zooms = list(hdr.get_zooms())
+        zooms[3] = float(spacing)
+        hdr.set_zooms(zooms)
+    hdr.set_slope_inter(np.nan, np.nan)
+    hdr["descrip"] = b"lazyvol"
+    return bytes(hdr.binaryblock)

@@ -1,0 +1,311 @@
+"""``.nii.gz`` access through both engines (rapidgzip, indexed_gzip): values against nibabel, the
+shared seek index (one format for both engines, thinned, keyed on the file's full identity),
+several-member files, stale indexes, and handles closed at interpreter exit."""
+
+from __future__ import annotations
+
+import gzip
+import itertools
+import os
+import struct
+import subprocess
+import sys
+import time
+import zlib
+from pathlib import Path
+
+import nibabel as nib
+import numpy as np
+import pytest
+
+import lazyvol as lv
+from lazyvol import gzaccess
+from lazyvol.nifti import build_gzip_index, clear_gzip_handles
+from lazyvol.testing import write_phantom_nifti
+
+try:
+    import rapidgzip  # noqa: F401
+
+    HAVE_RAPIDGZIP = True
+except ImportError:  # pragma: no cover - rapidgzip is a core dependency where it installs
+    HAVE_RAPIDGZIP = False
+
+ENGINES = [
+    "indexed_gzip",
+    pytest.param(
+        "rapidgzip",
+        marks=pytest.mark.skipif(not HAVE_RAPIDGZIP, reason="rapidgzip is not installed"),
+    ),
+]
+
+
+@pytest.fixture
+def cache(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
+    folder = tmp_path / "cache"
+    monkeypatch.setenv("LAZYVOL_CACHE_DIR", str(folder))
+    clear_gzip_handles()
+    yield folder
+    clear_gzip_handles()
+
+
+def _use(monkeypatch: pytest.MonkeyPatch, engine: str) -> None:
+    monkeypatch.setenv(gzaccess.ENGINE_ENV, engine)
+    clear_gzip_handles()
+    assert gzaccess.engine() == engine
+
+
+def _ref(path: Path | str) -> np.ndarray:
+    return np.asanyarray(nib.load(str(path)).dataobj)
+
+
+def _index_points(path: Path) -> int:
+    blob = path.read_bytes()
+    assert blob[:5] == b"GZIDX"
+    return struct.unpack_from("<QQIII", blob, 7)[4]
+
+
+@pytest.mark.parametrize("engine", ENGINES)
+def test_engine_reads_match_nibabel_and_save_an_index(
+    tmp_path: Path, cache: Path, monkeypatch: pytest.MonkeyPatch, engine: str
+) -> None:
+    _use(monkeypatch, engine)
+    path = write_phantom_nifti(tmp_path / "e.nii.gz", (40, 33, 50), slope=2.0, inter=1.0)
+    ref = nib.load(path).get_fdata()
+    vol = lv.open(path, chunks=(40, 33, 7))
+    np.testing.assert_array_equal(vol[:, :, 45:46].compute(), ref[:, :, 45:46])
+    np.testing.assert_array_equal(vol.data.compute(scheduler="threads"), ref)
+    saved = list((cache / "gzindex").glob("*.gzidx"))
+    assert len(saved) == 1 and _index_points(saved[0]) >= 1
+    clear_gzip_handles()
+    vol = lv.open(path, chunks=(40, 33, 7))
+    for k in (49, 3, 27):  # random access through the saved index
+        np.testing.assert_array_equal(vol[2:30, :, k : k + 2].compute(), ref[2:30, :, k : k + 2])
+    np.testing.assert_array_equal(vol.data.compute(scheduler="threads"), ref)
+
+
+@pytest.mark.skipif(not HAVE_RAPIDGZIP, reason="rapidgzip is not installed")
+@pytest.mark.parametrize(
+    ("writer", "reader"), [("rapidgzip", "indexed_gzip"), ("indexed_gzip", "rapidgzip")]
+)
+def test_one_index_serves_both_engines(
+    tmp_path: Path, cache: Path, monkeypatch: pytest.MonkeyPatch, writer: str, reader: str
+) -> None:
+    path = write_phantom_nifti(tmp_path / "x.nii.gz", (64, 64, 96))
+    ref = _ref(path)
+    _use(monkeypatch, writer)
+    target = build_gzip_index(path)
+    _use(monkeypatch, reader)
+    vol = lv.open(path)
+    np.testing.assert_array_equal(vol[:, :, 90:91].compute(), ref[:, :, 90:91])
+    np.testing.assert_array_equal(vol[10:20, 5:60, 40:80].compute(), ref[10:20, 5:60, 40:80])
+    assert target.exists()  # imported, not refused and rebuilt
+    ent = next(iter(gzaccess._POOL.entries.values()))
+    assert ent.indexed and ent.kind == reader
+
+
+@pytest.mark.skipif(not HAVE_RAPIDGZIP, reason="rapidgzip is not installed")
+@pytest.mark.parametrize("fmt", ["GZTOOL", "INDEXED_GZIP"])
+def test_rapidgzip_export_converts_to_a_thin_index_both_engines_read(
+    tmp_path: Path, fmt: str
+) -> None:
+    import indexed_gzip as igzip
+    import rapidgzip
+
+    path = write_phantom_nifti(tmp_path / "v.nii.gz", (64, 64, 120))
+    raw = gzip.open(path).read()
+    with rapidgzip.RapidgzipFile(path, parallelization=1, chunk_size=2**18) as f:
+        f.read()
+        f.export_index(str(tmp_path / "raw.idx"), index_format=getattr(rapidgzip.IndexFormat, fmt))
+    size = os.path.getsize(path)
+    kept = gzaccess.thin_index(tmp_path / "raw.idx", tmp_path / "t.idx", 4, compressed_size=size)
+    assert kept == _index_points(tmp_path / "t.idx") <= 4
+    assert gzaccess._index_sizes(tmp_path / "t.idx") == (size, len(raw))
+    offsets = [0, 12345, len(raw) // 2 + 7, len(raw) - 3000]
+    for opener in (
+        lambda: igzip.IndexedGzipFile(path),
+        lambda: rapidgzip.RapidgzipFile(path, parallelization=1),
+    ):
+        with opener() as h:
+            h.import_index(str(tmp_path / "t.idx"))
+            for o in offsets:
+                h.seek(o)
+                assert h.read(3000) == raw[o : o + 3000]
+
+
+def test_index_is_thinned_to_the_point_cap(tmp_path: Path, cache: Path) -> None:
+    path = write_phantom_nifti(tmp_path / "t.nii.gz", (64, 64, 200))
+    target = build_gzip_index(path)
+    full = _index_points(target)
+    thin = tmp_path / "thin.gzidx"
+    kept = gzaccess.thin_index(target, thin, 3)
+    assert kept == _index_points(thin) == min(3, full)
+    # the thinned index is still a valid index: reads through it are exact
+    os.replace(thin, target)
+    clear_gzip_handles()
+    ref = _ref(path)
+    np.testing.assert_array_equal(lv.open(path)[:, :, 150:152].compute(), ref[:, :, 150:152])
+    assert next(iter(gzaccess._POOL.entries.values())).indexed
+
+
+def _gzip_members(raw: bytes, cuts: list[int]) -> bytes:
+    edges = [0, *cuts, len(raw)]
+    return b"".join(gzip.compress(raw[a:b], mtime=0) for a, b in itertools.pairwise(edges))
+
+
+@pytest.mark.parametrize("engine", ENGINES)
+def test_nii_gz_of_several_members_reads_correctly(
+    tmp_path: Path, cache: Path, monkeypatch: pytest.MonkeyPatch, engine: str
+) -> None:
+    _use(monkeypatch, engine)
+    plain = write_phantom_nifti(tmp_path / "m.nii", (30, 20, 40), slope=0.5)
+    raw = Path(plain).read_bytes()
+    path = tmp_path / "m.nii.gz"
+    # the last member is small: its trailer (ISIZE) is far below the image size
+    path.write_bytes(_gzip_members(raw, [len(raw) // 3, len(raw) - 1000]))
+    assert subprocess.run(["gzip", "-t", str(path)]).returncode == 0
+    ref = nib.load(path).get_fdata()
+    vol = lv.open(path)
+    np.testing.assert_array_equal(vol.compute(), ref)
+    np.testing.assert_array_equal(vol[:, :, 39:40].compute(), ref[:, :, 39:40])
+    clear_gzip_handles()
+    np.testing.assert_array_equal(lv.open(path)[:, 3:9, 1:3].compute(), ref[:, 3:9, 1:3])
+
+
+def test_truncated_single_and_multi_member_files_still_refused(tmp_path: Path, cache: Path) -> None:
+    plain = write_phantom_nifti(tmp_path / "c.nii", (30, 20, 40))
+    raw = Path(plain).read_bytes()
+    # a single member cut short, its last 4 bytes forged to a small ISIZE (the cheap check fires,
+    # the count of what the stream holds confirms)
+    one = bytearray(gzip.compress(raw, mtime=0)[: len(raw) // 4])
+    one[-4:] = struct.pack("<I", 100)
+    cut = tmp_path / "cut.nii.gz"
+    cut.write_bytes(bytes(one))
+    with pytest.raises(lv.FormatError, match=r"cut\.nii\.gz.*truncated.*holds \d+"):
+        lv.open(cut)
+    # several members whose second member is cut off: valid first member, not enough data
+    first = gzip.compress(raw[: len(raw) // 2], mtime=0)
+    tail = gzip.compress(raw[len(raw) // 2 :], mtime=0)
+    bad = tmp_path / "bad.nii.gz"
+    bad.write_bytes(first + tail[: len(tail) // 3] + struct.pack("<I", 7))
+    with pytest.raises(lv.FormatError, match=r"bad\.nii\.gz"):
+        lv.open(bad).compute()
+    # a member followed by deflate garbage
+    junk = tmp_path / "junk.nii.gz"
+    junk.write_bytes(first + b"\x1f\x8b\x08\x00" + os.urandom(4000) + struct.pack("<I", 9))
+    with pytest.raises(lv.FormatError, match=r"junk\.nii\.gz"):
+        lv.open(junk).compute()
+
+
+def _gzip_padded(raw: bytes, total: int) -> bytes:
+    """A valid single-member gzip file of exactly ``total`` bytes (padded with an FEXTRA field)."""
+    c = zlib.compressobj(6, zlib.DEFLATED, -15)
+    body = c.compress(raw) + c.flush()
+    trailer = struct.pack("<II", zlib.crc32(raw), len(raw) & 0xFFFFFFFF)
+    xlen = total - 12 - len(body) - len(trailer)
+    assert 0 <= xlen < 65536
+    head = b"\x1f\x8b\x08\x04" + b"\0\0\0\0" + b"\x00\xff" + struct.pack("<H", xlen)
+    return head + b"\0" * xlen + body + trailer
+
+
+def _same_size_pair(tmp_path: Path) -> tuple[bytes, bytes]:
+    a = Path(write_phantom_nifti(tmp_path / "a.nii", (48, 40, 60), seed=1)).read_bytes()
+    b = Path(write_phantom_nifti(tmp_path / "b.nii", (48, 40, 60), seed=2)).read_bytes()
+    size = max(len(zlib.compress(a)), len(zlib.compress(b))) + 200
+    return _gzip_padded(a, size), _gzip_padded(b, size)
+
+
+def test_stale_index_of_a_replaced_file_is_not_used(tmp_path: Path, cache: Path) -> None:
+    first, second = _same_size_pair(tmp_path)
+    path = tmp_path / "r.nii.gz"
+    path.write_bytes(first)
+    build_gzip_index(path)
+    st = os.stat(path)
+    # another image of the same size written in place, the mtime put back
+    time.sleep(0.02)
+    with open(path, "r+b") as f:
+        f.write(second)
+    os.utime(path, ns=(st.st_atime_ns, st.st_mtime_ns))
+    assert (os.stat(path).st_size, os.stat(path).st_mtime_ns) == (st.st_size, st.st_mtime_ns)
+    code = (
+        "import numpy as np, lazyvol as lv, nibabel as nib, sys\n"
+        f"p = {str(path)!r}\n"
+        "v = lv.open(p)\n"
+        "ref = np.asanyarray(nib.load(p).dataobj)\n"
+        "assert np.array_equal(v[:, :, 50:52].compute(), ref[:, :, 50:52])\n"
+        "assert np.array_equal(v.compute(), ref)\n"
+    )
+    env = dict(os.environ, LAZYVOL_CACHE_DIR=str(cache))
+    out = subprocess.run([sys.executable, "-c", code], env=env, capture_output=True, text=True)
+    assert out.returncode == 0, out.stderr
+    assert len(list((cache / "gzindex").glob("*.gzidx"))) == 2  # old identity's and the new one
+
+
+def test_index_that_does_not_fit_is_rebuilt(tmp_path: Path, cache: Path) -> None:
+    small = write_phantom_nifti(tmp_path / "s.nii.gz", (16, 16, 20), seed=3)
+    big = write_phantom_nifti(tmp_path / "g.nii.gz", (48, 40, 60), seed=4)
+    other = build_gzip_index(small)
+    st = os.stat(big)
+    data_end = 352 + 48 * 40 * 60 * 2
+    src = gzaccess.GzSource.of(str(big), data_end, st)
+    target = gzaccess.index_path(src)
+    assert not gzaccess.index_fits(other, src)
+    target.parent.mkdir(parents=True, exist_ok=True)
+    target.write_bytes(other.read_bytes())  # a foreign index under the file's own name
+    clear_gzip_handles()
+    ref = _ref(big)
+    np.testing.assert_array_equal(lv.open(big)[:, :, 55:57].compute(), ref[:, :, 55:57])
+    np.testing.assert_array_equal(lv.open(big).compute(), ref)
+    assert gzaccess.index_fits(target, src)  # rebuilt by the full pass
+
+
+@pytest.mark.parametrize("engine", ENGINES)
+def test_process_exits_cleanly_with_handles_open(tmp_path: Path, engine: str) -> None:
+    path = write_phantom_nifti(tmp_path / "x.nii.gz", (64, 64, 64))
+    code = (
+        "import lazyvol as lv\n"
+        f"v = lv.open({str(path)!r}, chunks=(64, 64, 8))\n"
+        "v[:, :, 40:41].compute()\n"
+        "v.data.sum().compute(scheduler='threads')\n"
+        "v[:, :, 3:9].compute()\n"
+        "globals()['keep'] = v  # never closed by the script\n"
+    )
+    env = dict(os.environ, LAZYVOL_CACHE_DIR=str(tmp_path / "c"), **{gzaccess.ENGINE_ENV: engine})
+    out = subprocess.run([sys.executable, "-c", code], env=env, capture_output=True, text=True)
+    assert out.returncode == 0, out.stderr
+    assert "rapidgzip" not in out.stderr
+
+
+def test_thread_cap_follows_cores_and_memory(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.delenv(gzaccess.THREADS_ENV, raising=False)
+    monkeypatch.setenv(gzaccess.MEMORY_ENV, str(gzaccess.RG_BYTES_PER_THREAD))
+    assert gzaccess.gzip_threads() == 1
+    monkeypatch.setenv(gzaccess.MEMORY_ENV, str(64 * gzaccess.RG_BYTES_PER_THREAD))
+    assert gzaccess.gzip_threads() == len(os.sched_getaffinity(0))
+    monkeypatch.setenv(gzaccess.THREADS_ENV, "3")
+    assert gzaccess.gzip_threads() == 3
+
+
+def test_first_pass_reads_blocks_in_file_order(tmp_path: Path, cache: Path) -> None:
+    from dask.order import order
+
+    path = write_phantom_nifti(tmp_path / "o.nii.gz", (24, 20, 64))
+    ref = nib.load(path).get_fdata()
+
+    def read_order(vol: lv.Volume) -> list[int]:
+        mean = vol.data.mean()
+        prio = order(dict(mean.__dask_graph__()))
+        reads = sorted(
+            (p, k) for k, p in prio.items() if isinstance(k, tuple) and k[0] == vol.data.name
+        )
+        return [k[3] for _, k in reads]
+
+    vol = lv.open(path, chunks=(24, 20, 8))
+    assert read_order(vol) == list(range(8))  # no saved index: one stream, front to back
+    np.testing.assert_allclose(float(vol.data.mean().compute(scheduler="threads")), ref.mean())
+    sub = vol[:, 3:, 9:50]  # a region keeps the order
+    np.testing.assert_array_equal(sub.data.compute(scheduler="threads"), ref[:, 3:, 9:50])
+    # with the index saved, reads are independent again (any order, in parallel)
+    again = lv.open(path, chunks=(24, 20, 8))
+    graph = dict(again.data.__dask_graph__())
+    assert not any("read-order" in str(k[0]) for k in graph if isinstance(k, tuple))
+    np.testing.assert_array_equal(again.data.compute(scheduler="threads"), ref)
