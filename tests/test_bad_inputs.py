@@ -223,6 +223,10 @@ COVERAGE: dict[str, dict[str, list[str]]] = {
             "tests/test_nifti.py::test_extensions_and_unusual_offset",
             "tests/test_nifti.py::test_nibabel_test_data_matches_nibabel",
         ],
+        "RGB / vector data in statistics and the CLI": [
+            "tests/test_cli.py::test_stats_rgb_per_channel",
+            "tests/test_cli.py::test_stats_vector_data_per_volume",
+        ],
         "a .nii.gz made of several gzip members (valid: gzip and nibabel read it)": [
             "tests/test_gzip_access.py::test_nii_gz_of_several_members_reads_correctly",
             "tests/test_gzip_access.py::test_truncated_single_and_multi_member_files_still_refused",
@@ -272,6 +276,10 @@ COVERAGE: dict[str, dict[str, list[str]]] = {
         "cache paths": [
             "tests/test_cache.py::test_miss_then_hit",
             HERE + "test_cache_paths_never_from_dicom_strings",
+        ],
+        "CLI numbers out of range, an unreachable scheduler": [
+            "tests/test_cli.py::test_cli_numbers_out_of_range",
+            "tests/test_cli.py::test_scheduler_unreachable_is_one_line",
         ],
         "a bit flip, a truncated or swapped chunk file, or edited array metadata in a lazyvol "
         "store or cache entry": [

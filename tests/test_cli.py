@@ -29,7 +29,9 @@ def env(tmp_path):
     return e
 
 
-def run(env, *args, script=False):
+def run(env, *args, script=None):
+    # the real console script when it is installed (as users run it), else ``python -m lazyvol``
+    script = bool(SCRIPT) and os.path.exists(SCRIPT) if script is None else script
     cmd = [SCRIPT] if script else [sys.executable, "-m", "lazyvol"]
     return subprocess.run(
         [*cmd, *map(str, args)], env=env, capture_output=True, text=True, timeout=120
@@ -186,25 +188,249 @@ def test_cache_list_clear(env, phantom, tmp_path):
         check=True,
         timeout=120,
     )
-    r = run(env, "cache", "list", "--json")
+    r = run(env, "cache", "list", "--json", "--kind", "zarr")
     entries = json.loads(r.stdout)
-    assert len(entries) == 1 and entries[0]["size_bytes"] > 0
+    assert len(entries) == 1 and entries[0]["size_bytes"] > 0 and entries[0]["kind"] == "zarr"
     r = run(env, "cache", "clear", "--older-than", "1")
     assert r.returncode == 0 and "removed 0" in r.stdout
-    r = run(env, "cache", "clear")
+    r = run(env, "cache", "clear", "--kind", "zarr")
     assert r.returncode == 0 and "removed 1" in r.stdout
+    assert json.loads(run(env, "cache", "list", "--json", "--kind", "zarr").stdout) == []
+
+
+def test_cache_list_shows_scan_and_seek_indexes(env, tmp_path):
+    pytest.importorskip("lazyvol.cache")
+    from lazyvol.testing import write_dicom_series
+
+    cache = Path(env["LAZYVOL_CACHE_DIR"])
+    write_dicom_series(tmp_path / "dcm", (8, 8, 4))
+    assert run(env, "info", tmp_path / "dcm").returncode == 0  # writes a scan index
+    # a seek index, as the gzip reader saves it (its file, not its content, is what is listed)
+    (cache / "gzindex").mkdir(parents=True, exist_ok=True)
+    (cache / "gzindex" / "0123abcd.gzidx").write_bytes(b"x" * 1000)
+    rows = json.loads(run(env, "cache", "list", "--json").stdout)
+    kinds = {r["kind"] for r in rows}
+    assert kinds == {"scan", "seek"}, rows
+    scan_rows = [r for r in rows if r["kind"] == "scan"]
+    assert all(r["size_bytes"] == os.path.getsize(r["path"]) for r in rows)
+    assert any(r["source"] == str(tmp_path / "dcm") for r in scan_rows)
+    text = run(env, "cache", "list").stdout
+    assert "seek" in text and "scan" in text and "empty" not in text
+    r = run(env, "cache", "clear", "--kind", "seek", "--json")
+    assert json.loads(r.stdout)["by_kind"] == {"seek": 1}
+    assert not (cache / "gzindex" / "0123abcd.gzidx").exists()
+    assert all(os.path.exists(r["path"]) for r in scan_rows)
+    r = run(env, "cache", "clear", "--kind", "scan", "--json")
+    assert json.loads(r.stdout)["by_kind"] == {"scan": len(scan_rows)}
     assert json.loads(run(env, "cache", "list", "--json").stdout) == []
 
 
 def test_info_dicom_folder(env, tmp_path):
-    lv = pytest.importorskip("lazyvol")
-    if not hasattr(lv, "scan"):
-        pytest.skip("lazyvol.scan (DICOM scan) not merged yet")
-    testing_dicom = pytest.importorskip("lazyvol.testing.dicom")
+    from lazyvol.testing import write_dicom_series
+
     folder = tmp_path / "dcm"
-    testing_dicom.write_series(folder)  # adjust to the DICOM helper's API once it lands
+    truth = write_dicom_series(folder / "a", (16, 12, 6), spacing=(0.5, 0.6, 2.0))
+    write_dicom_series(
+        folder / "b", (8, 8, 4), series_number=7, description="second", seed=3, prefix="B"
+    )
     (folder / "README.txt").write_text("not dicom")
+    (folder / "notes.txt").write_text("not dicom either")
     r = run(env, "info", folder, "--json")
     assert r.returncode == 0, r.stderr
     d = json.loads(r.stdout)
-    assert len(d["series"]) >= 1 and any("README.txt" in s[0] for s in d["skipped"])
+    assert len(d["series"]) == 2 and any("README.txt" in s[0] for s in d["skipped"])
+    assert sum(d["skipped_by_reason"].values()) == 2
+    a = next(s for s in d["series"] if s["number"] == 1)
+    assert a["shape"] == [16, 12, 6] and a["status"] == "ok" and a["folder"] == "a"
+    np.testing.assert_allclose(a["voxel_size"], [0.5, 0.6, 2.0])
+    assert a["orientation"] == "".join(nib.aff2axcodes(truth.affine))
+    assert a["size_on_disk"] == sum(os.path.getsize(f) for f in truth.files)
+    text = run(env, "info", folder)
+    assert text.returncode == 0
+    assert "README.txt" not in text.stdout and "2  not a DICOM file" in text.stdout
+    assert "README.txt" in run(env, "info", folder, "--verbose").stdout
+    # a folder with one volume shows its details, not a table
+    r = run(env, "info", folder / "a")
+    assert r.returncode == 0 and "affine" in r.stdout and "lazyvol synthetic" in r.stdout
+    # size on disk is the series', not the folder's
+    r = run(env, "info", folder, "--series", "second", "--json")
+    d = json.loads(r.stdout)
+    assert d["shape"] == [8, 8, 4] and d["series"]["number"] == 7
+    assert d["size_on_disk"] == sum(os.path.getsize(p) for p in (folder / "b").iterdir())
+
+
+def test_info_refused_series_has_null_geometry(env, tmp_path):
+    from lazyvol.testing import write_dicom_series
+
+    truth = write_dicom_series(tmp_path / "a", (8, 8, 5))
+    write_dicom_series(tmp_path / "b", (8, 8, 4), series_number=2, seed=1, prefix="B")
+    os.remove(truth.files[2])  # a gap: the series cannot be stacked
+    d = json.loads(run(env, "info", tmp_path, "--json").stdout)
+    bad = next(s for s in d["series"] if s["number"] == 1)
+    assert bad["status"].startswith("refused: ") and bad["error"]
+    assert bad["affine"] is None and bad["shape"] is None and bad["voxel_size"] is None
+    good = next(s for s in d["series"] if s["number"] == 2)
+    assert good["status"] == "ok" and good["affine"] is not None
+
+
+def test_empty_folder_exits_non_zero(env, tmp_path):
+    (tmp_path / "empty").mkdir()
+    r = run(env, "info", tmp_path / "empty")
+    assert r.returncode == 2 and "no files" in r.stderr
+    (tmp_path / "txt").mkdir()
+    (tmp_path / "txt" / "a.txt").write_text("hello")
+    r = run(env, "info", tmp_path / "txt")
+    assert r.returncode == 2 and "not a DICOM file" in r.stderr
+    assert len(r.stderr.strip().splitlines()) == 1
+
+
+def _two_series(folder):
+    from lazyvol.testing import write_dicom_series
+
+    a = write_dicom_series(folder / "a", (8, 8, 4), series_number=201, description="T1 sag")
+    b = write_dicom_series(
+        folder / "b", (6, 6, 3), series_number=5, description="DWI b1000", seed=2, prefix="B"
+    )
+    c = write_dicom_series(
+        folder / "c", (6, 6, 2), series_number=5, description="DWI ADC", seed=3, prefix="C"
+    )
+    return a, b, c
+
+
+def test_series_selection_python(tmp_path):
+    import lazyvol as lv
+
+    a, b, c = _two_series(tmp_path)
+    report = lv.scan(tmp_path)
+    np.testing.assert_array_equal(lv.open(tmp_path, series=201).compute(), a.stored)
+    np.testing.assert_array_equal(lv.open(tmp_path, series="201").compute(), a.stored)
+    np.testing.assert_array_equal(lv.open(tmp_path, series="T1 sag").compute(), a.stored)
+    np.testing.assert_array_equal(lv.open(tmp_path, series="adc").compute(), c.stored)
+    np.testing.assert_array_equal(lv.open(tmp_path, series=b.series_uid).compute(), b.stored)
+    others = (a.series_uid, c.series_uid)
+    n = next(n for n in range(1, 80) if not any(u.startswith(b.series_uid[:n]) for u in others))
+    prefix = b.series_uid[:n]
+    np.testing.assert_array_equal(lv.open(tmp_path, series=prefix).compute(), b.stored)
+    row = [i.uid for i in report].index(c.series_uid)
+    np.testing.assert_array_equal(lv.open(tmp_path, series=f"#{row}").compute(), c.stored)
+    with pytest.raises(lv.MultipleSeriesError) as exc:
+        lv.open(tmp_path, series=5)  # two volumes have SeriesNumber 5
+    assert "DWI b1000" in str(exc.value) and "DWI ADC" in str(exc.value)
+    assert len(exc.value.series) == 2
+    with pytest.raises(lv.MultipleSeriesError):
+        lv.open(tmp_path, series="DWI")  # a part of two descriptions
+    with pytest.raises(lv.SeriesError) as exc:
+        lv.open(tmp_path, series=1)  # a row index is not a SeriesNumber
+    assert "'#1'" in str(exc.value) and "T1 sag" in str(exc.value)
+    with pytest.raises(lv.SeriesError):
+        lv.open(tmp_path, series="#3")
+
+
+def test_series_selection_cli(env, tmp_path):
+    a, _, c = _two_series(tmp_path)
+    r = run(env, "info", tmp_path, "--series", "201", "--json")
+    assert r.returncode == 0, r.stderr
+    assert json.loads(r.stdout)["shape"] == list(a.stored.shape)
+    r = run(env, "info", tmp_path, "--series", "DWI ADC", "--json")
+    assert json.loads(r.stdout)["shape"] == list(c.stored.shape)
+    r = run(env, "info", tmp_path, "--series", "5")
+    assert r.returncode == 2 and "DWI b1000" in r.stderr and "DWI ADC" in r.stderr
+    out = tmp_path / "o.nii"
+    r = run(env, "convert", tmp_path, out, "--series", "2")
+    assert r.returncode == 2 and not out.exists() and "'#2'" in r.stderr
+    r = run(env, "convert", tmp_path, out, "--series", "#0")
+    assert r.returncode == 0, r.stderr
+    r = run(env, "convert", tmp_path, out, "--series", "#0")
+    assert r.returncode == 2 and "--overwrite" in r.stderr and "overwrite=True" not in r.stderr
+
+
+def test_options_that_do_not_apply_are_errors(env, phantom, tmp_path):
+    path, _ = phantom
+    for cmd in (("info", path), ("stats", path), ("convert", path, tmp_path / "o.zarr")):
+        r = run(env, *cmd, "--series", "3")
+        assert r.returncode == 2 and "--series" in r.stderr and "NIfTI" in r.stderr
+    r = run(env, "stats", path, "--per-volume")
+    assert r.returncode == 2 and "3D" in r.stderr
+
+
+@pytest.mark.parametrize(
+    "args",
+    [
+        ("--bins", "0"),
+        ("--bins", "-5"),
+        ("--bins", "x"),
+        ("--range", "5", "1"),
+        ("--range", "nan", "1"),
+        ("--range", "0", "inf"),
+        ("--range", "-inf", "0"),
+        ("--bins", "1000000000000"),
+        ("--percentiles", "5,101"),
+        ("--percentiles", "nan"),
+    ],
+)
+def test_cli_numbers_out_of_range(env, phantom, args):
+    path, _ = phantom
+    r = run(env, "stats", path, *args)
+    assert r.returncode == 2, r.stderr
+    assert "Traceback" not in r.stderr and len(r.stderr.strip().splitlines()) == 1
+    assert args[0] in r.stderr
+
+
+@pytest.mark.parametrize(
+    "address",
+    ["tcp://999.999.1.1:0", "tcp://127.0.0.1:9", "tcp://host.invalid:8786", "foo://x:1"],
+)
+def test_scheduler_unreachable_is_one_line(env, phantom, address):
+    path, _ = phantom
+    r = run(env, "stats", path, "--scheduler", address, "--connect-timeout", "3")
+    assert r.returncode == 2, r.stderr
+    assert r.stderr.startswith(f"lazyvol: error: --scheduler {address}: ")
+    assert "Traceback" not in r.stderr and len(r.stderr.strip().splitlines()) == 1
+
+
+def test_negative_numbers_in_exponent_form(env, phantom):
+    path, x = phantom
+    r = run(env, "stats", path, "--range", "-1e3", "1e3", "--bins", "4", "--json")
+    assert r.returncode == 0, r.stderr
+    d = json.loads(r.stdout)
+    assert d["histogram"]["counts"] == np.histogram(x, 4, range=(-1000, 1000))[0].tolist()
+
+
+def test_stats_rgb_per_channel(env, tmp_path):
+    rgb = np.dtype([("R", "u1"), ("G", "u1"), ("B", "u1")])
+    rng = np.random.default_rng(0)
+    x = np.zeros((6, 5, 4), rgb)
+    for name in "RGB":
+        x[name] = rng.integers(0, 256, x.shape)
+    path = tmp_path / "rgb.nii"
+    nib.save(nib.Nifti1Image(x, np.eye(4)), path)
+    r = run(env, "stats", path, "--json", "--bins", "16")
+    assert r.returncode == 0, r.stderr
+    d = json.loads(r.stdout)
+    for name in "RGB":
+        ch, ref = d["channels"][name], x[name]
+        assert ch["sum"] == int(ref.astype(np.int64).sum()) and ch["max"] == int(ref.max())
+        assert ch["histogram"]["counts"] == np.histogram(ref, 16)[0].tolist()
+        assert ch["percentiles"]["values"] == np.percentile(ref, Q).tolist()
+    r = run(env, "stats", path)
+    assert r.returncode == 0 and "== channel G" in r.stdout
+
+
+def test_stats_vector_data_per_volume(env, tmp_path):
+    # a vector image (4th axis = components) gives one result per component with --per-volume
+    x = np.random.default_rng(1).normal(size=(5, 4, 3, 3)).astype("float32")
+    path = tmp_path / "vec.nii"
+    nib.save(nib.Nifti1Image(x, np.eye(4)), path)
+    d = json.loads(run(env, "stats", path, "--per-volume", "--json").stdout)
+    np.testing.assert_allclose(d["mean"], x.astype(np.float64).mean(axis=(0, 1, 2)), rtol=1e-6)
+
+
+def test_seriesinfo_repr_is_one_line(tmp_path):
+    import lazyvol as lv
+    from lazyvol.testing import write_dicom_series
+
+    truth = write_dicom_series(tmp_path / "s", (8, 8, 40))
+    info = lv.scan(tmp_path / "s")[0]
+    text = repr(info)
+    assert "\n" not in text and len(text) < 300
+    assert truth.series_uid in text and "files=40" in text and truth.files[0] not in text

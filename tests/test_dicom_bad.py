@@ -263,7 +263,7 @@ def test_split_4d_gives_one_volume_per_echo(tmp_path):
     assert [i.shape for i in report] == [SHAPE, SHAPE]
     with pytest.raises(lv.MultipleSeriesError):
         lv.open(tmp_path / "s", split_4d=True)
-    v2 = lv.open(tmp_path / "s", split_4d=True, series=1)
+    v2 = lv.open(tmp_path / "s", split_4d=True, series="#1")
     assert v2.meta["axis4_index"] == {"EchoNumbers": 2, "EchoTime": 20.0}
     assert v2.meta["relaxations"]["split_4d"] is True
     np.testing.assert_array_equal(v2.compute(), e2.stored)

@@ -95,7 +95,7 @@ def test_two_series_raise_multiple_and_select(tmp_path):
     assert len(exc.value.series) == 2
     report = lv.scan(tmp_path)
     assert [i.number for i in report] == [3, 4]
-    np.testing.assert_array_equal(lv.open(tmp_path, series=1, scale=False).compute(), b.stored)
+    np.testing.assert_array_equal(lv.open(tmp_path, series="#1", scale=False).compute(), b.stored)
     np.testing.assert_array_equal(lv.open(tmp_path, series=a.series_uid).compute(), a.stored)
     np.testing.assert_array_equal(lv.open(tmp_path, series=report[1].id).compute(), b.stored)
     with pytest.raises(lv.SeriesError):

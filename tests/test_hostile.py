@@ -276,7 +276,7 @@ def test_dicom_number_of_frames_below_one_refused(tmp_path, frames):
     folder = tmp_path / "nf"
     write_dicom_series(folder, shape=SHAPE, extra={"NumberOfFrames": frames})
     with pytest.raises(FormatError, match=rf"NumberOfFrames \(0028,0008\) = {frames}"):
-        lv.open(folder, series=0)
+        lv.open(folder, series="#0")
 
 
 @pytest.mark.parametrize(

@@ -65,8 +65,11 @@ def open(
         A NIfTI/Analyze file, a DICOM file, a folder of DICOM files (searched recursively), or a
         Zarr store written by lazyvol (or carrying OME-Zarr metadata).
     series : str or int, optional
-        For DICOM folders holding several volumes: a SeriesInstanceUID (or a volume id shown by
-        :func:`lazyvol.scan`) or an index into ``lazyvol.scan(path)``.
+        For DICOM folders holding several volumes: a SeriesNumber (int or digits), a
+        SeriesInstanceUID or a unique prefix of one, a SeriesDescription (or a unique part of
+        one), a volume id shown by :func:`lazyvol.scan`, or ``"#N"`` for row N of
+        ``lazyvol.scan(path)``. A choice matching several volumes raises
+        :class:`~lazyvol.errors.MultipleSeriesError` listing them.
     chunks : "auto" or dask chunk spec
         ``"auto"`` follows the on-disk layout (slabs of whole slices) within the chunk budget.
     scale : bool

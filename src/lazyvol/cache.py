@@ -584,3 +584,128 @@ def clear(
             except OSError:
                 pass
     return removed
+
+
+# -- index files (DICOM scan indexes, gzip seek indexes) ---------------------------------------------
+
+#: Sub-directories of the cache directory holding index files, by kind, and their file suffixes.
+INDEX_KINDS: dict[str, tuple[str, tuple[str, ...]]] = {
+    "scan": ("dicom-scan", (".json",)),
+    "seek": ("gzindex", (".gzidx",)),
+}
+
+
+@dataclass(frozen=True)
+class IndexFile:
+    """One index file in the cache directory (see :func:`list_index_files`).
+
+    Attributes
+    ----------
+    kind : str
+        ``"scan"`` (a DICOM folder's scan index or its saved grouping) or ``"seek"`` (a
+        ``.nii.gz`` seek index).
+    key : str
+        File name without its suffix.
+    path : str
+    size_bytes : int
+    source : str
+        The folder a scan index describes (``""`` when not recorded, as for seek indexes).
+    created : float
+        POSIX modification time of the file.
+    """
+
+    kind: str
+    key: str
+    path: str
+    size_bytes: int
+    source: str
+    created: float
+
+
+def _index_source(path: Path) -> str:
+    """The ``root`` a scan index records, read from the start of the file only."""
+    try:
+        with open(path, "rb") as f:
+            head = f.read(65536).decode("utf-8", "replace")
+    except OSError:
+        return ""
+    m = re.search(r'"root"\s*:\s*("(?:[^"\\]|\\.)*")', head)
+    if m is None:
+        return ""
+    try:
+        return str(json.loads(m.group(1)))
+    except ValueError:
+        return ""
+
+
+def list_index_files(cache_dir: str | os.PathLike[str] | None = None) -> list[IndexFile]:
+    """Scan and seek index files under ``cache_dir`` (default: ``LAZYVOL_CACHE_DIR`` or the user
+    cache directory), oldest first. Zarr entries are listed by :func:`list_entries`."""
+    top = Path(os.fspath(cache_dir)) if cache_dir is not None else _config_cache_dir()
+    out: list[IndexFile] = []
+    for kind, (sub, suffixes) in INDEX_KINDS.items():
+        folder = top / sub
+        if not folder.is_dir():
+            continue
+        sources: dict[str, str] = {}
+        for f in sorted(folder.iterdir()):
+            if f.name.startswith(".") or not f.name.endswith(suffixes) or not f.is_file():
+                continue
+            try:
+                st = f.stat()
+            except OSError:
+                continue
+            stem = f.name.split(".", 1)[0]
+            if kind == "scan" and stem not in sources:
+                sources[stem] = _index_source(folder / f"{stem}.json")
+            out.append(
+                IndexFile(
+                    kind=kind,
+                    key=f.name[: -len(next(s for s in suffixes if f.name.endswith(s)))],
+                    path=str(f),
+                    size_bytes=int(st.st_size),
+                    source=sources.get(stem, ""),
+                    created=float(st.st_mtime),
+                )
+            )
+    out.sort(key=lambda e: (e.created, e.kind, e.key))
+    return out
+
+
+def clear_index_files(
+    cache_dir: str | os.PathLike[str] | None = None,
+    *,
+    kind: str | None = None,
+    older_than: float | timedelta | None = None,
+) -> int:
+    """Delete scan and/or seek index files; returns how many were removed.
+
+    Parameters
+    ----------
+    cache_dir : path, optional
+        The lazyvol cache directory (default ``LAZYVOL_CACHE_DIR`` or the user cache directory).
+    kind : {"scan", "seek"}, optional
+        Only this kind (default both). The next open rebuilds what it needs.
+    older_than : seconds or timedelta, optional
+        Only files last written longer ago than this.
+    """
+    if kind is not None and kind not in INDEX_KINDS:
+        raise ValueError(f"kind must be one of {sorted(INDEX_KINDS)}, got {kind!r}")
+    limit = None
+    if older_than is not None:
+        secs = (
+            older_than.total_seconds() if isinstance(older_than, timedelta) else float(older_than)
+        )
+        limit = time.time() - secs
+    removed = 0
+    for entry in list_index_files(cache_dir):
+        if (kind is not None and entry.kind != kind) or (
+            limit is not None and entry.created > limit
+        ):
+            continue
+        try:
+            os.unlink(entry.path)
+        except OSError:
+            continue
+        removed += 1
+    return removed

@@ -236,11 +236,10 @@ def _slabs(vol: Volume, budget: int) -> Iterator[tuple[Any, ...]]:
 
 def _write_data(vol: Volume, out: BinaryIO, dtype: np.dtype, progress: bool) -> None:
     slabs = list(_slabs(vol, chunk_budget()))
-    bar = None
-    if progress:
-        from tqdm.auto import tqdm
+    from .progress import bar as _bar
 
-        bar = tqdm(total=len(slabs), desc="writing NIfTI", unit="slab")
+    planes = int(np.prod(vol.shape[3:], dtype=np.int64))
+    bar = _bar(vol.shape[2] * planes, desc="writing NIfTI", unit="slices", enabled=progress)
 
     def compute(index: tuple[Any, ...]) -> np.ndarray:
         # Compute the slab's chunks and place them into a Fortran-ordered array ourselves:
@@ -268,11 +267,9 @@ def _write_data(vol: Volume, out: BinaryIO, dtype: np.dtype, progress: bool) -> 
             pending = pool.submit(compute, slabs[n + 1]) if n + 1 < len(slabs) else None
             # a (i, j, k) block in Fortran order is exactly the bytes NIfTI stores
             out.write(memoryview(np.asfortranarray(block).T).cast("B"))  # type: ignore[arg-type]
+            bar.update(slabs[n][2].stop - slabs[n][2].start)
             del block
-            if bar is not None:
-                bar.update(1)
-    if bar is not None:
-        bar.close()
+    bar.close()
 
 
 def write_nifti(

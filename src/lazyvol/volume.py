@@ -9,6 +9,7 @@ from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
+from ._source_index import slice_source_index
 from .chunking import PlanArray, direct_compute_allowed, sub_array
 from .geometry import canonical_index, orientation_codes, slice_affine, voxel_sizes
 
@@ -21,6 +22,14 @@ __all__ = ["Volume"]
 #: ``meta`` key holding per-index values of the 4th axis (``{name: [value per index]}``); slicing the
 #: 4th axis slices these lists too.
 AXIS4_KEY = "axis4_values"
+
+
+def _extension(name: str) -> Any:
+    """The module behind a Volume convenience (``headers``, ``xarray``), imported by name on first
+    use: those modules use the readers, which sit above Volume in the package's layers."""
+    import importlib
+
+    return importlib.import_module(f"lazyvol.{name}")
 
 
 def _cut(data: da.Array | PlanArray, canon: tuple[slice | int, ...]) -> da.Array | PlanArray:
@@ -81,9 +90,16 @@ class Volume:
     Attributes
     ----------
     data : dask.array.Array
+        The voxel values, axes ``(i, j, k[, t])``; nothing is read until it is computed.
     affine : numpy.ndarray
+        (4, 4) float64: voxel indices ``(i, j, k)`` to RAS+ millimetres, as nibabel's
+        ``img.affine``.
     meta : dict
+        What the reader found: the format, scaling, DICOM series attributes, the files read,
+        ``meta["axis4_values"]`` (per-index values of the 4th axis), ``meta["bids"]``
+        (acquisition parameters under BIDS names, DICOM) ...
     source : str
+        The path the volume was opened from (empty for volumes made in memory).
 
     Examples
     --------
@@ -191,6 +207,7 @@ class Volume:
         affine = slice_affine(self.affine, canon)
         data = _cut(self._arr, canon)
         meta = copy.deepcopy(self.meta)
+        slice_source_index(meta, canon, self.shape)
         if self.ndim > 3 and isinstance(meta.get(AXIS4_KEY), dict):
             item4 = canon[3]
             new4 = {}
@@ -253,6 +270,47 @@ class Volume:
         from .nifti_write import write_nifti
 
         return write_nifti(self, path, **kwargs)
+
+    def to_xarray(self, **kwargs: Any) -> Any:
+        """A lazily read ``xarray.DataArray`` named ``image`` with world coordinates in mm (RAS).
+
+        See :func:`lazyvol.xarray.to_xarray` (needs the ``xarray`` extra).
+        """
+        return _extension("xarray").to_xarray(self, **kwargs)
+
+    # -- headers and notebook display ---------------------------------------------------------
+    @property
+    def header(self) -> Any:
+        """The source's full header, read without pixel data.
+
+        NIfTI: the ``nibabel`` header (``for key, value in vol.header.items()``). DICOM: the
+        ``pydicom.Dataset`` of the first slice (``vol.header.PatientName``). See
+        :func:`lazyvol.headers.volume_header`.
+        """
+        return _extension("headers").volume_header(self)
+
+    def dicom_header(self, k: int = 0, t: int = 0) -> Any:
+        """The ``pydicom.Dataset`` behind slice ``k`` (and 4th-axis index ``t``) of this volume.
+
+        Indices count in this volume (after ``vol[:, :, 10:]``, ``k=0`` is source slice 10).
+        Enhanced multi-frame files give the frame's data set with its functional groups merged
+        into the top level. See :func:`lazyvol.headers.dicom_header`.
+        """
+        return _extension("headers").dicom_header(self, k, t)
+
+    def plot(self, point: Any = None, **kwargs: Any) -> Any:
+        """Three orthogonal slices through ``point`` (default: the centre) with mm axes.
+
+        See :func:`lazyvol.plot.plot_volume` (needs matplotlib).
+        """
+        from .plot import plot_volume
+
+        return plot_volume(self, point, **kwargs)
+
+    def _repr_html_(self) -> str:
+        from .html import volume_html
+
+        return volume_html(self)
 
     def __repr__(self) -> str:
         chunk = tuple(c[0] for c in self.chunks)

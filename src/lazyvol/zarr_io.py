@@ -631,7 +631,9 @@ def _write_into(
                 xs = xs.astype(dtype)
         else:
             xs = x.rechunk(block)
-        _store(xs, arr, progress, f"{os.path.basename(dest)} level {lvl}")
+        _store(
+            xs, arr, progress, os.path.basename(dest) + (f" (pyramid level {lvl})" if lvl else "")
+        )
         lvl_dir = os.path.join(tmp, str(lvl))
         n_inner, index_loc = zi.inner_chunks_per_file(
             _read_json(os.path.join(lvl_dir, "zarr.json"))
@@ -745,9 +747,9 @@ def _write_nifti_header(
 def _store(x: da.Array, arr: Any, progress: bool, label: str) -> None:
     with dask.config.set({"array.write_empty_chunks": True}):
         if progress:
-            from tqdm.dask import TqdmCallback
+            from .progress import DaskProgress
 
-            with TqdmCallback(desc=f"writing {label}"):
+            with DaskProgress(f"writing {label}", int(x.nbytes)):
                 da.store(x, arr, lock=False)
         else:
             da.store(x, arr, lock=False)

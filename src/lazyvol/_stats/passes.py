@@ -64,6 +64,7 @@ class Passes:
 
     def __init__(self, data: da.Array, mask: da.Array | None, request: StatsRequest) -> None:
         self.request = request
+        self.nbytes = int(data.nbytes)
         self.count = 0
         self._blocks = data.to_delayed(optimize_graph=True)
         self._mblocks = None if mask is None else mask.to_delayed(optimize_graph=True)
@@ -98,7 +99,7 @@ class Passes:
                 for b in self.groups[g]
             ]
             finals.append(_tree(parts, merge))
-        results = compute(finals, progress=self.request.progress, desc=desc)
+        results = compute(finals, progress=self.request.progress, desc=desc, nbytes=self.nbytes)
         self.count += 1
         return {g: cast(T, r) for g, r in zip(specs, results)}
 

@@ -1,6 +1,7 @@
 """Progress of a statistics pass: a tqdm bar driven by dask's local-scheduler callbacks.
 
-To be folded into the package-wide progress helper (``lazyvol.progress``) once it exists.
+:func:`compute` uses the package-wide style (:class:`lazyvol.progress.DaskProgress`: MiB of the
+data, ETA from the average rate); :class:`TqdmCallback` is kept for callers that count tasks.
 """
 
 from __future__ import annotations
@@ -42,11 +43,13 @@ class TqdmCallback(Callback):
             self._bar = None
 
 
-def compute(objs: Sequence[Any], *, progress: bool, desc: str) -> tuple[Any, ...]:
-    """``dask.compute(*objs)``, with a progress bar on stderr when asked."""
+def compute(objs: Sequence[Any], *, progress: bool, desc: str, nbytes: int = 0) -> tuple[Any, ...]:
+    """``dask.compute(*objs)``, with lazyvol's progress bar (MiB of ``nbytes``) when asked."""
+    from ..progress import DaskProgress
+
     results: tuple[Any, ...]
     if progress:
-        with TqdmCallback(desc):
+        with DaskProgress(f"lazyvol stats ({desc})", nbytes):
             results = dask.compute(*objs)
     else:
         results = dask.compute(*objs)

@@ -304,9 +304,9 @@ def scan_files(
     bar: Any = None
     cb = None
     if progress and todo:
-        from tqdm.auto import tqdm
+        from ..progress import bar as _bar
 
-        bar = tqdm(total=len(todo), desc="lazyvol scan", unit="file")
+        bar = _bar(len(todo), desc="lazyvol scan (DICOM headers)", unit="files")
         cb = bar.update
     try:
         parsed = _parse_all(todo, workers=workers, progress_cb=cb)

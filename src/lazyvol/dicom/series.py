@@ -148,6 +148,9 @@ class SeriesInfo:
             doc["frames"] = FrameTable(**fields)
         return cls(**doc)
 
+    def __repr__(self) -> str:
+        return f"<SeriesInfo {self.summary()} files={len(self.files)}>"
+
     def summary(self) -> str:
         """One line: id, number, description, shape, uid."""
         desc = self.description or "(no description)"

@@ -1,0 +1,324 @@
+"""A volume's source header -- the nibabel header or the pydicom data sets -- without pixel data.
+
+:attr:`lazyvol.Volume.header` and :meth:`lazyvol.Volume.dicom_header` delegate here, as does
+``lazyvol info --header``. NIfTI headers come from :func:`nibabel.load` (which reads only the
+header); DICOM data sets from :func:`pydicom.dcmread` with ``stop_before_pixels=True``. For enhanced
+(multi-frame) files, the data set of frame ``f`` has the shared and the frame's functional groups
+merged into its top level, so ``ds.ImagePositionPatient`` is that frame's position, as for classic
+one-slice-per-file series.
+
+Slices are numbered in the volume at hand: after ``vol[:, :, 10:20]``, ``vol.dicom_header(0)``
+is the data set of the source's slice 10. The reader's indices are tracked in
+``vol.meta["source_index"]`` when a DICOM volume is cut.
+"""
+
+from __future__ import annotations
+
+import copy
+import functools
+import os
+from typing import TYPE_CHECKING, Any
+
+import numpy as np
+
+from ._source_index import SOURCE_INDEX_KEY, slice_source_index
+from ._source_index import is_dicom as _is_dicom
+from .errors import FormatError, LazyvolError, SourceNotFoundError
+
+if TYPE_CHECKING:
+    from .volume import Volume
+
+__all__ = [
+    "SOURCE_INDEX_KEY",
+    "dicom_header",
+    "format_header",
+    "header_to_dict",
+    "slice_source_index",
+    "source_header",
+    "volume_header",
+]
+
+
+class HeaderError(LazyvolError, ValueError):
+    """The volume has no source header that lazyvol can give (built in memory, a Zarr store ...)."""
+
+
+# -- reading -----------------------------------------------------------------------------------------
+
+
+def _is_zarr(source: str) -> bool:
+    return bool(source) and os.path.isfile(os.path.join(source, "zarr.json"))
+
+
+@functools.lru_cache(maxsize=64)
+def _read_dataset(path: str, size: int, mtime_ns: int) -> Any:
+    import pydicom
+
+    try:
+        return pydicom.dcmread(path, stop_before_pixels=True, force=True)
+    except (OSError, ValueError, EOFError, pydicom.errors.InvalidDicomError) as exc:
+        raise FormatError(f"{path}: cannot read the DICOM header again: {exc}") from exc
+
+
+def read_dataset(path: str) -> Any:
+    """The pydicom data set of ``path`` without its pixel data (cached while the file is unchanged)."""
+    try:
+        st = os.stat(path)
+    except FileNotFoundError:
+        raise SourceNotFoundError(
+            f"{path}: no such file (was it moved since it was opened?)"
+        ) from None
+    return copy.deepcopy(_read_dataset(path, st.st_size, st.st_mtime_ns))
+
+
+def merge_frame(ds: Any, frame: int) -> Any:
+    """Data set of frame ``frame`` (0-based) of an enhanced multi-frame data set ``ds``.
+
+    The items of SharedFunctionalGroupsSequence and of the frame's PerFrameFunctionalGroupsSequence
+    item are copied into the top level (frame groups win over shared ones): each functional group
+    sequence is kept, and the attributes of its first item are added too (so
+    ``ds.ImagePositionPatient``, ``ds.RescaleSlope`` or ``ds.EchoTime`` are the frame's). The
+    two functional group sequences themselves are removed.
+    """
+    from pydicom.dataset import Dataset
+
+    out = Dataset()
+    out.update(ds)
+    if hasattr(ds, "file_meta"):
+        out.file_meta = ds.file_meta
+    out.preamble = getattr(ds, "preamble", None)
+    shared = ds.get("SharedFunctionalGroupsSequence")
+    per = ds.get("PerFrameFunctionalGroupsSequence")
+    if per is not None and not 0 <= frame < len(per):
+        raise IndexError(f"frame {frame} is out of range: the file has {len(per)} frames")
+    for groups in (shared[0] if shared else None, per[frame] if per is not None else None):
+        if groups is None:
+            continue
+        for group in groups:
+            out[group.tag] = group
+            if group.VR == "SQ" and len(group.value):
+                for elem in group.value[0]:
+                    out[elem.tag] = elem
+    for keyword in ("SharedFunctionalGroupsSequence", "PerFrameFunctionalGroupsSequence"):
+        if keyword in out:
+            delattr(out, keyword)
+    name = getattr(ds, "filename", None)
+    if isinstance(name, str):
+        out.filename = name
+    return out
+
+
+def _frame_numbers(report: Any) -> dict[tuple[str, int], int]:
+    """(path, pixel offset) -> frame number in its file, from every volume a scan found."""
+    offsets: dict[str, set[int]] = {}
+    for info in report:
+        fr = info.frames
+        if fr is None:
+            continue
+        for p, off in zip(fr.paths, fr.offsets, strict=False):
+            if p:
+                offsets.setdefault(p, set()).add(int(off))
+    return {(p, off): n for p, offs in offsets.items() for n, off in enumerate(sorted(offs))}
+
+
+def _series_info(vol: Volume) -> tuple[Any, Any]:
+    from .dicom import scan
+
+    options = dict(vol.meta.get("relaxations") or {})
+    report = scan(vol.source, **options)
+    want = vol.meta.get("series_id")
+    for info in report:
+        if info.id == want:
+            return info, report
+    raise HeaderError(
+        f"{vol.source}: volume {want} is not found there any more (the folder changed since it "
+        "was opened); open it again"
+    )
+
+
+def _dicom_source(vol: Volume) -> None:
+    if _is_zarr(vol.source):
+        header = vol.meta.get("source_header")
+        if header is None:
+            raise HeaderError(
+                f"{vol.source}: this Zarr store keeps no copy of its source's header; open the "
+                f"source it was written from ({_source_hint(vol)}) to read it"
+            )
+        return
+    if not _is_dicom(vol.meta):
+        raise HeaderError(
+            f"{vol.source or 'this volume'}: not a DICOM volume (format "
+            f"{vol.meta.get('format', 'unknown')!r}); use vol.header"
+        )
+    if not vol.source or not os.path.exists(vol.source):
+        raise SourceNotFoundError(
+            f"{vol.source}: the DICOM source of this volume is gone; its header cannot be read "
+            "(a Zarr store written by lazyvol keeps the pixels and the affine, not the source's "
+            "headers)"
+        )
+
+
+def _source_hint(vol: Volume) -> str:
+    files = vol.meta.get("files")
+    if isinstance(files, list) and files:
+        return os.path.commonpath([os.path.dirname(f) for f in files])
+    return str(vol.meta.get("path") or "unknown")
+
+
+def dicom_header(vol: Volume, k: int = 0, t: int = 0) -> Any:
+    """The pydicom data set behind slice ``k`` (and 4th-axis index ``t``) of ``vol``.
+
+    See :meth:`lazyvol.Volume.dicom_header`.
+    """
+    _dicom_source(vol)
+    if _is_zarr(vol.source):
+        return _stored_dataset(vol.meta["source_header"])
+    nk = vol.shape[2]
+    nt = vol.shape[3] if vol.ndim > 3 else 1
+    for name, value, n in (("k", k, nk), ("t", t, nt)):
+        if not -n <= int(value) < n:
+            raise IndexError(f"{name}={value} is out of range for a volume with {n} along {name}")
+    k, t = int(k) % nk, int(t) % nt
+    idx = vol.meta.get("source_index")
+    if isinstance(idx, dict):
+        k, t = int(idx["k"][k]), int(idx["t"][t])
+    info, report = _series_info(vol)
+    frames = info.frames
+    if frames is None:
+        raise HeaderError(f"{vol.source}: volume {info.id} has no frame table ({info.error})")
+    nk0 = int(info.shape[2])
+    pos = t * nk0 + k
+    if pos >= len(frames.paths):
+        raise IndexError(f"slice {k}, volume {t} is beyond the {len(frames.paths)} frames found")
+    path = frames.paths[pos]
+    if not path:
+        raise HeaderError(
+            f"{vol.source}: slice {k} (volume {t}) has no file: it was filled in (allow_gaps=True)"
+        )
+    ds = read_dataset(path)
+    nframes = int(ds.get("NumberOfFrames", 1) or 1)
+    if nframes > 1 and "PerFrameFunctionalGroupsSequence" in ds:
+        frame = _frame_numbers(report).get((path, int(frames.offsets[pos])), 0)
+        return merge_frame(ds, frame)
+    return ds
+
+
+def _stored_dataset(doc: Any) -> Any:
+    from pydicom.dataset import Dataset
+
+    if isinstance(doc, dict) and doc and all(len(str(key)) == 8 for key in doc):
+        return Dataset.from_json(doc)
+    return doc
+
+
+def volume_header(vol: Volume) -> Any:
+    """The source's full header: a nibabel header (NIfTI) or the first slice's data set (DICOM).
+
+    See :attr:`lazyvol.Volume.header`.
+    """
+    if _is_zarr(vol.source):
+        header = vol.meta.get("source_header")
+        if header is None:
+            raise HeaderError(
+                f"{vol.source}: this Zarr store keeps no copy of its source's header; open the "
+                f"source it was written from ({_source_hint(vol)}) to read it"
+            )
+        return _stored_dataset(header)
+    fmt = str(vol.meta.get("format", ""))
+    if _is_dicom(vol.meta):
+        return dicom_header(vol, 0, 0)
+    if fmt.lower().startswith(("nifti", "analyze")) or vol.meta.get("path"):
+        import nibabel as nib
+
+        path = str(vol.meta.get("path") or vol.source)
+        if not os.path.exists(path):
+            raise SourceNotFoundError(
+                f"{path}: the NIfTI source of this volume is gone; its header cannot be read (a "
+                "Zarr store written by lazyvol keeps the pixels and the affine, not the header)"
+            )
+        try:
+            return nib.load(path).header
+        except Exception as exc:  # nibabel's own errors are not typed for us
+            raise FormatError(f"{path}: nibabel cannot read the header: {exc}") from exc
+    raise HeaderError(
+        f"{vol.source or 'this volume'} has no source header (it was made in memory, not opened "
+        "from a file)"
+    )
+
+
+def source_header(path: str, *, series: str | int | None = None, index: int = 0) -> Any:
+    """Header of ``path`` as ``lazyvol info --header`` prints it: slice ``index`` for DICOM.
+
+    DICOM series that cannot be opened as a volume (refused by the reader) still give the header
+    of their ``index``-th file, so a refusal can be investigated.
+    """
+    import lazyvol as lv
+
+    from .api import _is_zarr_store, _sniff
+
+    if _is_zarr_store(path) or (os.path.isfile(path) and _sniff(path) == "nifti"):
+        return volume_header(lv.open(path))
+    from .dicom import _select, scan
+
+    report = scan(path)
+    info = _select(report, path, series)
+    try:
+        if info.error is None:
+            vol = lv.open(path, series=info.id)
+            return dicom_header(vol, index)
+        files = list(info.files)
+        if not -len(files) <= index < len(files):
+            raise IndexError(f"slice {index} is out of range: the series has {len(files)} files")
+        return read_dataset(files[index])
+    except IndexError as exc:
+        raise HeaderError(f"{path}: {exc}") from None
+
+
+# -- output --------------------------------------------------------------------------------------------
+
+
+def _bulk(elem: Any) -> str:
+    return f"bulkdata:{elem.keyword or elem.tag} ({len(elem.value or b'')} bytes, not shown)"
+
+
+def header_to_dict(header: Any) -> dict[str, Any]:
+    """JSON-friendly form: NIfTI ``{field: value}``; DICOM the DICOM JSON model (PS3.18 F.2)."""
+    from pydicom.dataset import Dataset
+
+    if isinstance(header, Dataset):
+        return {
+            "format": "DICOM",
+            "path": getattr(header, "filename", None)
+            if isinstance(getattr(header, "filename", None), str)
+            else None,
+            "elements": header.to_json_dict(
+                bulk_data_threshold=1024, bulk_data_element_handler=_bulk
+            ),
+        }
+    out: dict[str, Any] = {"format": type(header).__name__}
+    fields: dict[str, Any] = {}
+    for key, value in header.items():
+        arr = np.asarray(value)
+        if arr.dtype.kind == "S":
+            fields[key] = arr.tobytes().rstrip(b"\0").decode("latin-1")
+        elif arr.dtype.kind == "f":
+            fields[key] = (
+                [None if not np.isfinite(v) else float(v) for v in arr.ravel()]
+                if arr.ndim
+                else (None if not np.isfinite(arr) else float(arr))
+            )
+        else:
+            fields[key] = arr.tolist()
+    out["fields"] = fields
+    return out
+
+
+def format_header(header: Any) -> str:
+    """Text form: nibabel's and pydicom's own printouts."""
+    from pydicom.dataset import Dataset
+
+    if isinstance(header, Dataset):
+        name = getattr(header, "filename", None)
+        head = f"# {name}\n" if isinstance(name, str) else ""
+        return head + str(header)
+    return str(header)

@@ -1,0 +1,201 @@
+"""A quick look at a volume: three orthogonal slices through a point, with mm axes.
+
+:meth:`lazyvol.Volume.plot` delegates here. Only the three slices are read (one ``dask.compute``).
+The views are the voxel planes nearest to axial, coronal and sagittal (no resampling): for an
+oblique acquisition the title says so and the mm axes are distances along those voxel axes.
+Axes carry anatomical letters, and the left-right convention is stated in the figure:
+``"radiological"`` (default; the patient's right on the left of the axial and coronal views, as
+on a scanner console) or ``"neurological"`` (the patient's right on the right).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from typing import TYPE_CHECKING, Any
+
+import dask
+import numpy as np
+
+if TYPE_CHECKING:
+    from .volume import Volume
+
+__all__ = ["plot_volume"]
+
+_LETTERS = (("L", "R"), ("P", "A"), ("I", "S"))
+_CONVENTIONS = ("radiological", "neurological")
+
+
+def _require_matplotlib() -> Any:
+    try:
+        import matplotlib.pyplot as plt
+    except ImportError as exc:  # pragma: no cover - depends on the environment
+        raise ImportError("vol.plot() needs matplotlib: pip install matplotlib") from exc
+    return plt
+
+
+def _axes_map(affine: np.ndarray) -> list[int]:
+    """World axis (0=x, 1=y, 2=z) nearest to each voxel axis (nibabel's io_orientation)."""
+    from nibabel.orientations import io_orientation
+
+    ornt = io_orientation(np.asarray(affine, dtype=np.float64))
+    return [int(w) for w in ornt[:, 0]]
+
+
+def _oblique(affine: np.ndarray, atol: float = 1e-4) -> bool:
+    rzs = np.asarray(affine, dtype=np.float64)[:3, :3]
+    cos = np.abs(rzs) / np.linalg.norm(rzs, axis=0)
+    return bool(np.any((cos > atol) & (cos < 1 - atol)))
+
+
+def plot_volume(
+    vol: Volume,
+    point: Sequence[float] | None = None,
+    *,
+    voxel: Sequence[int] | None = None,
+    t: int = 0,
+    convention: str = "radiological",
+    cmap: str = "gray",
+    vmin: float | None = None,
+    vmax: float | None = None,
+    figsize: tuple[float, float] = (12.0, 4.4),
+) -> Any:
+    """Draw the axial, coronal and sagittal slices of ``vol`` through a point.
+
+    Parameters
+    ----------
+    vol : Volume
+    point : (x, y, z), optional
+        World point in mm (RAS+); default the volume's centre.
+    voxel : (i, j, k), optional
+        The point as voxel indices instead.
+    t : int
+        4th-axis index shown for 4D volumes.
+    convention : {"radiological", "neurological"}
+        Left-right display of the axial and coronal views (stated in the figure).
+    cmap, vmin, vmax
+        Passed to ``imshow``; the default window is the 0.5-99.5 percentiles of the slices.
+    figsize : (float, float)
+
+    Returns
+    -------
+    matplotlib.figure.Figure
+    """
+    if convention not in _CONVENTIONS:
+        raise ValueError(f"convention must be one of {_CONVENTIONS}, got {convention!r}")
+    if vol.dtype.names or vol.dtype.kind not in "biuf":
+        raise TypeError(f"plot() shows numbers; this volume holds {vol.dtype}")
+    plt = _require_matplotlib()
+    aff = np.asarray(vol.affine, dtype=np.float64)
+    shape3 = vol.shape[:3]
+    if voxel is not None:
+        ijk = np.asarray(voxel, dtype=np.float64)
+    elif point is not None:
+        ijk = (np.linalg.inv(aff) @ np.r_[np.asarray(point, dtype=np.float64), 1.0])[:3]
+    else:
+        ijk = (np.asarray(shape3, dtype=np.float64) - 1) / 2
+    idx = [int(np.clip(np.rint(v), 0, n - 1)) for v, n in zip(ijk, shape3, strict=True)]
+    world = (aff @ np.r_[np.asarray(idx, dtype=np.float64), 1.0])[:3]
+    data = vol.data
+    if vol.ndim > 3:
+        if not -vol.shape[3] <= t < vol.shape[3]:
+            raise IndexError(f"t={t} is out of range for {vol.shape[3]} volumes")
+        data = data[(slice(None),) * 3 + (t,) + (0,) * (vol.ndim - 4)]
+    vox_of = {w: a for a, w in enumerate(_axes_map(aff))}  # world axis -> voxel axis
+    spacing = np.sqrt((aff[:3, :3] ** 2).sum(axis=0))
+
+    # (title, normal world axis, horizontal world axis, vertical world axis)
+    views = (("axial", 2, 0, 1), ("coronal", 1, 0, 2), ("sagittal", 0, 1, 2))
+    cuts = []
+    for _name, normal, _h, _v in views:
+        a = vox_of[normal]
+        index: list[Any] = [slice(None)] * 3
+        index[a] = idx[a]
+        cuts.append(data[tuple(index)])
+    planes = dask.compute(*cuts)
+
+    images = []
+    for (_name, normal, h, v), plane in zip(views, planes, strict=True):
+        a_h, a_v = vox_of[h], vox_of[v]
+        rest = [a for a in range(3) if a != vox_of[normal]]
+        img = np.asarray(plane, dtype=np.float64)
+        if rest.index(a_h) != 0:
+            img = img.T  # rows: horizontal voxel axis
+        # orient so world coordinates increase along rows (h) and columns (v)
+        extents = []
+        for axis, world_axis in ((a_h, h), (a_v, v)):
+            step = aff[world_axis, axis]
+            n = shape3[axis]
+            pos = world[world_axis] + (np.arange(n) - idx[axis]) * (
+                np.sign(step) * spacing[axis] if step != 0 else spacing[axis]
+            )
+            extents.append((pos, spacing[axis]))
+        if extents[0][0][0] > extents[0][0][-1]:
+            img = img[::-1, :]
+            extents[0] = (extents[0][0][::-1], extents[0][1])
+        if extents[1][0][0] > extents[1][0][-1]:
+            img = img[:, ::-1]
+            extents[1] = (extents[1][0][::-1], extents[1][1])
+        images.append((img.T, extents))  # imshow: rows = vertical
+
+    finite = np.concatenate([im[np.isfinite(im)].ravel() for im, _ in images])
+    lo, hi = np.percentile(finite, [0.5, 99.5]) if finite.size else (0.0, 1.0)
+    vmin = float(lo) if vmin is None else vmin
+    vmax = float(hi) if vmax is None else vmax
+
+    fig, axes = plt.subplots(1, 3, figsize=figsize, layout="constrained")
+    for ax, (name, _normal, h, v), (img, ((hpos, dh), (vpos, dv))) in zip(
+        axes, views, images, strict=True
+    ):
+        extent = (hpos[0] - dh / 2, hpos[-1] + dh / 2, vpos[0] - dv / 2, vpos[-1] + dv / 2)
+        ax.imshow(
+            img,
+            origin="lower",
+            extent=extent,
+            cmap=cmap,
+            vmin=vmin,
+            vmax=vmax,
+            aspect="equal",
+            interpolation="nearest",
+        )
+        ax.axvline(world[h], color="tab:orange", lw=0.6, alpha=0.7)
+        ax.axhline(world[v], color="tab:orange", lw=0.6, alpha=0.7)
+        flip_lr = h == 0 and convention == "radiological"
+        if flip_lr:
+            ax.invert_xaxis()
+        low_h, high_h = _LETTERS[h]
+        left, right = (high_h, low_h) if flip_lr else (low_h, high_h)
+        low_v, high_v = _LETTERS[v]
+        ax.set_xlabel(f"{'xyz'[h]} (mm)   {left} \u2190 \u2192 {right}")
+        ax.set_ylabel(f"{'xyz'[v]} (mm)   {low_v} \u2192 {high_v}")
+        for text, (xpos, ypos) in (
+            (left, (0.02, 0.5)),
+            (right, (0.98, 0.5)),
+            (high_v, (0.5, 0.97)),
+        ):
+            ax.text(
+                xpos,
+                ypos,
+                text,
+                transform=ax.transAxes,
+                color="yellow",
+                ha="center",
+                va="center",
+                fontsize=11,
+                fontweight="bold",
+            )
+        normal_axis = "xyz"[_normal]
+        ax.set_title(f"{name}  {normal_axis} = {world[_normal]:.1f} mm")
+    where = ", ".join(f"{c}={w:.1f}" for c, w in zip("xyz", world, strict=True))
+    conv = (
+        "radiological: the patient's right is on the left"
+        if convention == "radiological"
+        else "neurological: the patient's right is on the right"
+    )
+    oblique = "  [oblique: views are the nearest voxel planes]" if _oblique(aff) else ""
+    src = f"{vol.source}  " if vol.source else ""
+    tpart = f"  t={t}" if vol.ndim > 3 else ""
+    fig.suptitle(
+        f"{src}voxel {tuple(idx)}{tpart}  ({where} mm, RAS)\n{conv} (axial and coronal views){oblique}",
+        fontsize=9,
+    )
+    return fig

@@ -1,0 +1,396 @@
+"""xarray interface: ``vol.to_xarray()`` and the ``lazyvol`` engine of ``xarray.open_dataset``.
+
+The image is a variable named ``image`` with dims ``("i", "j", "k"[, "t"])`` (the voxel axes of
+:class:`lazyvol.Volume`), ``attrs["affine"]`` the 4x4 voxel-to-RAS+ mm affine, and world
+coordinates that cost nothing until used:
+
+* axis-aligned affines (each voxel axis along one of x, y, z, as after reorientation or for most
+  acquisitions): 1-D coordinates ``x``, ``y``, ``z`` on the matching dims, indexed, so
+  ``da.sel(z=12.5, method="nearest")`` picks the slice nearest to z = 12.5 mm;
+* oblique affines: ``x``, ``y``, ``z`` on ``(i, j, k)``, exact, as lazy dask arrays computed
+  blockwise from the affine when asked for;
+* the 4th axis' values as coordinates on ``t``: ``time`` (s) for NIfTI series with a time step,
+  each ``meta["axis4_values"]`` entry (``EchoTime``, ``DiffusionBValue``, ...), ``bval`` from
+  ``meta["diffusion"]``;
+* DICOM: ``InstanceNumber``, ``AcquisitionTime`` and ``SOPInstanceUID`` of each slice (first volume)
+  on ``k``, read from the headers (no pixel data) only when used.
+
+The engine (registered in the ``xarray.backends`` entry-point group) returns lazily indexed
+variables: with ``chunks=None`` a selection reads only what it needs; with ``chunks={}`` the
+image is a dask array chunked as lazyvol chunks it. Nothing is read at open beyond what
+:func:`lazyvol.open` reads (headers).
+"""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Iterable
+from typing import TYPE_CHECKING, Any
+
+import dask
+import dask.array as da
+import numpy as np
+
+if TYPE_CHECKING:
+    import xarray as xr
+
+    from .volume import Volume
+
+__all__ = ["LazyvolBackendEntrypoint", "to_xarray"]
+
+DIMS = ("i", "j", "k", "t")
+WORLD = ("x", "y", "z")
+#: Per-slice DICOM attributes given as coordinates along ``k``.
+SLICE_ATTRIBUTES = ("InstanceNumber", "AcquisitionTime", "SOPInstanceUID")
+_NIFTI_SUFFIXES = (".nii", ".nii.gz", ".hdr", ".hdr.gz", ".img", ".img.gz")
+_TIME_SCALE = {"sec": 1.0, "msec": 1e-3, "usec": 1e-6}
+
+
+def _require_xarray() -> Any:
+    try:
+        import xarray
+    except ImportError as exc:  # pragma: no cover - depends on the environment
+        raise ImportError(
+            "vol.to_xarray() needs xarray: pip install 'lazyvol[xarray]' (or pip install xarray)"
+        ) from exc
+    return xarray
+
+
+def axis_aligned(affine: np.ndarray, atol: float = 1e-6) -> list[int] | None:
+    """For each voxel axis the world axis (0=x, 1=y, 2=z) it runs along, or None if oblique."""
+    rzs = np.asarray(affine, dtype=np.float64)[:3, :3]
+    rows = []
+    for a in range(3):
+        col = rzs[:, a]
+        scale = float(np.abs(col).max())
+        nonzero = np.flatnonzero(np.abs(col) > atol * max(scale, 1.0))
+        if len(nonzero) != 1:
+            return None
+        rows.append(int(nonzero[0]))
+    return rows if sorted(rows) == [0, 1, 2] else None
+
+
+def _world_block(
+    affine: np.ndarray, row: int, block_info: dict[Any, Any] | None = None
+) -> np.ndarray:
+    assert block_info is not None
+    loc = block_info[None]["array-location"]
+    idx = np.ix_(*[np.arange(a, b, dtype=np.float64) for a, b in loc])
+    return (
+        affine[row, 0] * idx[0] + affine[row, 1] * idx[1] + affine[row, 2] * idx[2] + affine[row, 3]
+    )
+
+
+def world_coords(
+    affine: np.ndarray, shape: tuple[int, ...], chunks: tuple[tuple[int, ...], ...] | None = None
+) -> dict[str, tuple[tuple[str, ...], Any, dict[str, str]]]:
+    """``{name: (dims, values, attrs)}`` for x, y, z in mm (RAS+): 1-D where the affine is
+    axis-aligned, else lazy 3-D dask arrays (exact, computed blockwise on demand)."""
+    aff = np.asarray(affine, dtype=np.float64)
+    rows = axis_aligned(aff)
+    out: dict[str, tuple[tuple[str, ...], Any, dict[str, str]]] = {}
+    if rows is not None:
+        for axis, row in enumerate(rows):
+            values = aff[row, axis] * np.arange(shape[axis], dtype=np.float64) + aff[row, 3]
+            attrs = {"units": "mm", "long_name": f"{WORLD[row]} (RAS+, scanner)"}
+            out[WORLD[row]] = ((DIMS[axis],), values, attrs)
+        return out
+    spatial = tuple(shape[:3])
+    ch = chunks[:3] if chunks is not None else "auto"
+    for row in range(3):
+        arr = da.map_blocks(
+            _world_block,
+            aff,
+            row,
+            chunks=da.empty(spatial, chunks=ch, dtype=np.float64).chunks,
+            dtype=np.float64,
+            meta=np.empty((0, 0, 0), dtype=np.float64),
+        )
+        attrs = {"units": "mm", "long_name": f"{WORLD[row]} (RAS+, scanner), exact, oblique grid"}
+        out[WORLD[row]] = (DIMS[:3], arr, attrs)
+    return out
+
+
+def _axis4_coords(vol: Volume) -> dict[str, tuple[tuple[str, ...], Any, dict[str, str]]]:
+    out: dict[str, tuple[tuple[str, ...], Any, dict[str, str]]] = {}
+    if vol.ndim < 4:
+        return out
+    nt = vol.shape[3]
+    meta = vol.meta
+    values = meta.get("axis4_values")
+    if isinstance(values, dict):
+        for name, vals in values.items():
+            if isinstance(vals, list | tuple) and len(vals) == nt:
+                arr = np.asarray(vals)
+                if arr.dtype.kind in "biufUS":
+                    out[str(name)] = (("t",), arr, {})
+    diffusion = meta.get("diffusion")
+    if isinstance(diffusion, dict):
+        bvals = diffusion.get("bvals")
+        if isinstance(bvals, list) and len(bvals) == nt:
+            out.setdefault(
+                "bval", (("t",), np.asarray(bvals, dtype=np.float64), {"units": "s/mm2"})
+            )
+    step = meta.get("axis4_spacing")
+    units = meta.get("xyzt_units")
+    tunit = units[1] if isinstance(units, list | tuple) and len(units) > 1 else None
+    if step and tunit in _TIME_SCALE and "time" not in out:
+        scale = _TIME_SCALE[str(tunit)]
+        start = float(meta.get("toffset", 0.0) or 0.0)
+        index = (
+            meta.get("source_index", {}).get("t")
+            if isinstance(meta.get("source_index"), dict)
+            else None
+        )
+        idx = np.asarray(index if index is not None else np.arange(nt), dtype=np.float64)
+        out["time"] = (("t",), (start + idx * float(step)) * scale, {"units": "s"})
+    return out
+
+
+def _slice_attributes(vol: Volume) -> dict[str, Any]:
+    """Per-slice DICOM attributes as lazy 1-D dask arrays along k (read on first use)."""
+    from .headers import _is_dicom
+
+    if not _is_dicom(vol.meta) or not vol.source:
+        return {}
+    nk = vol.shape[2]
+    task = dask.delayed(_read_slice_attributes, pure=True)(vol.source, _HeaderView(vol))
+    out: dict[str, Any] = {}
+    for n, (name, dtype) in enumerate(
+        zip(SLICE_ATTRIBUTES, (np.int64, np.dtype("U32"), np.dtype("U64")), strict=True)
+    ):
+        item = dask.delayed(lambda rows, n=n: rows[n], pure=True)(task)
+        out[name] = (("k",), da.from_delayed(item, shape=(nk,), dtype=dtype), {})
+    return out
+
+
+class _HeaderView:
+    """What :func:`lazyvol.headers.dicom_header` needs of a volume, picklable and light."""
+
+    def __init__(self, vol: Volume) -> None:
+        self.source = vol.source
+        self.meta = {
+            k: vol.meta[k]
+            for k in ("format", "series_id", "relaxations", "source_index", "files")
+            if k in vol.meta
+        }
+        self.shape = vol.shape
+        self.ndim = vol.ndim
+
+
+def _read_slice_attributes(source: str, view: _HeaderView) -> list[np.ndarray]:
+    from .headers import dicom_header
+
+    numbers, times, uids = [], [], []
+    for k in range(view.shape[2]):
+        ds = dicom_header(view, k, 0)  # type: ignore[arg-type]
+        number = ds.get("InstanceNumber")
+        numbers.append(int(number) if number not in (None, "") else -1)
+        times.append(str(ds.get("AcquisitionTime", "") or ""))
+        uids.append(str(ds.get("SOPInstanceUID", "") or ""))
+    return [
+        np.asarray(numbers, dtype=np.int64),
+        np.asarray(times, dtype="U32"),
+        np.asarray(uids, dtype="U64"),
+    ]
+
+
+def _attrs(vol: Volume) -> dict[str, Any]:
+    attrs: dict[str, Any] = {
+        "affine": np.asarray(vol.affine, dtype=np.float64),
+        "orientation": vol.orientation,
+        "voxel_size_mm": [float(s) for s in vol.spacing[:3]],
+        "source": vol.source,
+    }
+    for key in ("format", "modality", "series_description", "series_uid", "axis4"):
+        if key in vol.meta and isinstance(vol.meta[key], str | int | float):
+            attrs[key] = vol.meta[key]
+    return attrs
+
+
+def _coords(vol: Volume, chunks: tuple[tuple[int, ...], ...] | None) -> dict[str, Any]:
+    coords: dict[str, Any] = {}
+    coords.update(world_coords(vol.affine, vol.shape, chunks))
+    coords.update(_axis4_coords(vol))
+    coords.update(_slice_attributes(vol))
+    return coords
+
+
+def _index_world(obj: Any) -> Any:
+    """Index the 1-D world coordinates (``.sel(z=...)``) of an axis-aligned image."""
+    for name in WORLD:
+        if name in obj.coords and obj.coords[name].ndim == 1 and name not in obj.xindexes:
+            obj = obj.set_xindex(name)
+    return obj
+
+
+def to_xarray(vol: Volume, *, name: str = "image", slice_attributes: bool = True) -> xr.DataArray:
+    """The volume as a lazily read ``xarray.DataArray`` (see the module docstring).
+
+    Parameters
+    ----------
+    vol : Volume
+    name : str
+        The DataArray's name.
+    slice_attributes : bool
+        DICOM: add InstanceNumber, AcquisitionTime and SOPInstanceUID along ``k`` (lazy).
+
+    Returns
+    -------
+    xarray.DataArray
+        Backed by ``vol.data`` (dask): nothing is read until computed.
+
+    Examples
+    --------
+    >>> import numpy as np, lazyvol as lv
+    >>> vol = lv.Volume(np.zeros((4, 5, 6), "int16"), np.diag([2.0, 2.0, 3.0, 1.0]))
+    >>> image = vol.to_xarray()
+    >>> image.dims
+    ('i', 'j', 'k')
+    >>> image.z.values.tolist()
+    [0.0, 3.0, 6.0, 9.0, 12.0, 15.0]
+    >>> float(image.sel(z=6.2, method="nearest").z)
+    6.0
+    """
+    xr = _require_xarray()
+    coords = _coords(vol, vol.chunks)
+    if not slice_attributes:
+        for key in SLICE_ATTRIBUTES:
+            coords.pop(key, None)
+    arr = xr.DataArray(vol.data, dims=DIMS[: vol.ndim], coords=coords, name=name, attrs=_attrs(vol))
+    return _index_world(arr)
+
+
+# -- the xarray engine ---------------------------------------------------------------------------------
+
+
+try:
+    from xarray.backends import BackendArray as _BackendArray
+    from xarray.backends import BackendEntrypoint as _BackendEntrypoint
+except ImportError:  # pragma: no cover - xarray not installed
+    _BackendArray = object  # type: ignore[assignment,misc]
+    _BackendEntrypoint = object  # type: ignore[assignment,misc]
+
+
+class VolumeBackendArray(_BackendArray):  # type: ignore[misc,valid-type]
+    """Lazily indexed array over a :class:`lazyvol.Volume` for xarray (basic indexing).
+
+    A selection reads only the slabs it needs (through :meth:`lazyvol.Volume.__getitem__`, which
+    plans reads for the region only).
+    """
+
+    def __init__(self, vol: Volume) -> None:
+        self.vol = vol
+        self.shape = vol.shape
+        self.dtype = vol.dtype
+
+    def __getitem__(self, key: Any) -> np.ndarray:
+        from xarray.core import indexing
+
+        return indexing.explicit_indexing_adapter(
+            key, self.shape, indexing.IndexingSupport.BASIC, self._raw
+        )
+
+    def _raw(self, key: tuple[Any, ...]) -> np.ndarray:
+        canon: list[slice] = []
+        squeeze: list[int] = []
+        for axis, item in enumerate(key):
+            if isinstance(item, int | np.integer):
+                i = int(item) % self.shape[axis]
+                canon.append(slice(i, i + 1))
+                squeeze.append(axis)
+            else:
+                canon.append(item)
+        sizes = [len(range(*s.indices(n))) for s, n in zip(canon, self.shape, strict=True)]
+        if 0 in sizes:
+            out = np.empty(sizes, dtype=self.dtype)
+        else:
+            out = self.vol[tuple(canon)].compute()
+        return out.reshape([n for a, n in enumerate(out.shape) if a not in squeeze])
+
+
+def _looks_like_ours(path: str) -> bool:
+    low = path.lower()
+    if low.endswith(_NIFTI_SUFFIXES) or low.endswith((".dcm", ".ima")):
+        return True
+    if os.path.isdir(path):
+        return os.path.isfile(os.path.join(path, "lazyvol-manifest.json"))
+    try:
+        with open(path, "rb") as f:
+            head = f.read(132)
+    except OSError:
+        return False
+    return len(head) == 132 and head[128:132] == b"DICM"
+
+
+class LazyvolBackendEntrypoint(_BackendEntrypoint):  # type: ignore[misc,valid-type]
+    """``xarray.open_dataset(path, engine="lazyvol")``: NIfTI, DICOM (file or folder) and Zarr.
+
+    Keyword arguments beyond xarray's (``series``, ``scale``, ``dtype``, ``cache`` and the DICOM
+    options) go to :func:`lazyvol.open`.
+    """
+
+    description = "NIfTI, DICOM and Zarr volumes with their RAS affine, via lazyvol"
+    url = ""
+    open_dataset_parameters = (
+        "filename_or_obj",
+        "drop_variables",
+        "series",
+        "scale",
+        "dtype",
+        "cache",
+    )
+
+    def open_dataset(  # type: ignore[override]
+        self,
+        filename_or_obj: Any,
+        *,
+        drop_variables: str | Iterable[str] | None = None,
+        series: str | int | None = None,
+        scale: bool = True,
+        dtype: Any = None,
+        cache: Any = None,
+        **options: Any,
+    ) -> xr.Dataset:
+        """Open ``filename_or_obj`` with :func:`lazyvol.open` as a Dataset with one ``image``."""
+        import xarray as xr
+        from xarray.core import indexing
+
+        import lazyvol as lv
+
+        if not isinstance(filename_or_obj, str | os.PathLike):
+            raise TypeError(
+                f"the lazyvol engine opens paths, not {type(filename_or_obj).__name__} objects"
+            )
+        vol = lv.open(
+            os.fspath(filename_or_obj),
+            series=series,
+            scale=scale,
+            dtype=dtype,
+            cache=cache,
+            **options,
+        )
+        dims = DIMS[: vol.ndim]
+        backend = VolumeBackendArray(vol)
+        data = indexing.LazilyIndexedArray(backend)
+        encoding = {
+            "preferred_chunks": {d: c[0] for d, c in zip(dims, vol.chunks, strict=True)},
+            "dtype": vol.dtype,
+            "source": os.fspath(filename_or_obj),
+        }
+        image = xr.Variable(dims, data, attrs=_attrs(vol), encoding=encoding)
+        coords = _coords(vol, vol.chunks)
+        drop = {drop_variables} if isinstance(drop_variables, str) else set(drop_variables or ())
+        variables = {} if "image" in drop else {"image": image}
+        ds = xr.Dataset(
+            variables,
+            coords={k: v for k, v in coords.items() if k not in drop},
+            attrs={"affine": np.asarray(vol.affine), "source": vol.source},
+        )
+        return _index_world(ds)
+
+    def guess_can_open(self, filename_or_obj: Any) -> bool:
+        """NIfTI/Analyze and ``.dcm`` names, files with the DICOM marker, lazyvol Zarr stores."""
+        if not isinstance(filename_or_obj, str | os.PathLike):
+            return False
+        return _looks_like_ours(os.fspath(filename_or_obj))

@@ -1,0 +1,162 @@
+"""Source headers without pixel data: ``vol.header``, ``vol.dicom_header(k, t)``, ``info --header``.
+
+References are nibabel's and pydicom's own reads of the same files.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import shutil
+import subprocess
+import sys
+from pathlib import Path
+
+import nibabel as nib
+import numpy as np
+import pydicom
+import pytest
+
+import lazyvol as lv
+from lazyvol.errors import LazyvolError, SourceNotFoundError
+from lazyvol.testing import write_dicom_series, write_enhanced_dicom, write_phantom_nifti
+
+SRC = str(Path(__file__).resolve().parents[1] / "src")
+
+
+def _cli(tmp_path, *args):
+    env = dict(os.environ)
+    env["PYTHONPATH"] = SRC + os.pathsep + env.get("PYTHONPATH", "")
+    env["LAZYVOL_CACHE_DIR"] = str(tmp_path / "cache")
+    return subprocess.run(
+        [sys.executable, "-m", "lazyvol", *map(str, args)],
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
+
+
+def test_nifti_header_is_nibabels(tmp_path):
+    path = write_phantom_nifti(tmp_path / "p.nii.gz", (10, 12, 8), dtype="int16")
+    vol = lv.open(path)
+    ref = nib.load(path).header
+    got = dict(vol.header.items())
+    assert set(got) == set(ref.keys())
+    for key, value in ref.items():
+        np.testing.assert_array_equal(got[key], value, err_msg=key)
+    # the header of a cut volume is still its source's
+    assert vol[2:5].header["dim"].tolist() == ref["dim"].tolist()
+
+
+def test_dicom_header_per_slice_after_slicing(tmp_path):
+    truth = write_dicom_series(tmp_path / "s", (8, 8, 6))
+    vol = lv.open(tmp_path / "s")
+    first = pydicom.dcmread(truth.files[0], stop_before_pixels=True)
+    hdr = vol.header
+    assert hdr.PatientName == first.PatientName and hdr[0x0010, 0x0010].value == first.PatientName
+    assert "PixelData" not in hdr
+    for k in range(6):
+        np.testing.assert_allclose(
+            [float(v) for v in vol.dicom_header(k).ImagePositionPatient], truth.positions[k]
+        )
+    cut = vol[:, :, 2:6:2]
+    assert cut.shape[2] == 2
+    for k, src_k in enumerate((2, 4)):
+        ds = cut.dicom_header(k)
+        np.testing.assert_allclose(
+            [float(v) for v in ds.ImagePositionPatient], truth.positions[src_k]
+        )
+        ref = pydicom.dcmread(ds.filename, stop_before_pixels=True)
+        assert ds.SOPInstanceUID == ref.SOPInstanceUID
+    flipped = vol[:, :, ::-1]
+    np.testing.assert_allclose(
+        [float(v) for v in flipped.dicom_header(0).ImagePositionPatient], truth.positions[5]
+    )
+    np.testing.assert_allclose(
+        [float(v) for v in flipped[:, :, 1:3].dicom_header(-1).ImagePositionPatient],
+        truth.positions[3],
+    )
+    with pytest.raises(IndexError):
+        cut.dicom_header(2)
+
+
+def test_enhanced_frames_merged(tmp_path):
+    order = [3, 0, 2, 1]
+    truth = write_enhanced_dicom(tmp_path / "e.dcm", (8, 8, 4), n_volumes=2, frame_order=order)
+    path = truth.files[0]
+    vol = lv.open(path)
+    assert vol.shape == (8, 8, 4, 2)
+    ref = pydicom.dcmread(path, stop_before_pixels=True)
+    frames = ref.PerFrameFunctionalGroupsSequence
+    for k in range(4):
+        for t in range(2):
+            ds = vol.dicom_header(k, t)
+            assert "PerFrameFunctionalGroupsSequence" not in ds
+            pos = [float(v) for v in ds.ImagePositionPatient]
+            np.testing.assert_allclose(pos, truth.positions[k])
+            assert ds.TemporalPositionIndex == t + 1
+            # the same frame, found independently in the file
+            match = [
+                f
+                for f in frames
+                if np.allclose(
+                    [float(v) for v in f.PlanePositionSequence[0].ImagePositionPatient], pos
+                )
+                and f.FrameContentSequence[0].TemporalPositionIndex == t + 1
+            ]
+            assert len(match) == 1
+            assert ds.FrameContentSequence == match[0].FrameContentSequence
+            # shared groups are merged too
+            shared = ref.SharedFunctionalGroupsSequence[0]
+            assert ds.PixelSpacing == shared.PixelMeasuresSequence[0].PixelSpacing
+    assert vol[:, :, :, 1:].dicom_header(0, 0).TemporalPositionIndex == 2
+
+
+def test_header_errors(tmp_path):
+    with pytest.raises(LazyvolError, match="in memory"):
+        _ = lv.Volume(np.zeros((2, 2, 2))).header
+    path = write_phantom_nifti(tmp_path / "p.nii", (4, 4, 4))
+    with pytest.raises(LazyvolError, match="not a DICOM volume"):
+        lv.open(path).dicom_header(0)
+    write_dicom_series(tmp_path / "s", (8, 8, 3))
+    lv.open(tmp_path / "s").to_zarr(tmp_path / "s.zarr")
+    z = lv.open(tmp_path / "s.zarr")
+    assert z.dicom_header(1).InstanceNumber is not None  # the source is still there
+    shutil.rmtree(tmp_path / "s")
+    with pytest.raises(SourceNotFoundError, match="gone"):
+        _ = z.header
+
+
+def test_cli_header(tmp_path):
+    path = write_phantom_nifti(tmp_path / "p.nii.gz", (10, 12, 8))
+    r = _cli(tmp_path, "info", path, "--header")
+    assert r.returncode == 0, r.stderr
+    assert "dim" in r.stdout and "[ 3 10 12  8" in r.stdout
+    d = json.loads(_cli(tmp_path, "info", path, "--header", "--json").stdout)
+    assert d["fields"]["dim"] == nib.load(path).header["dim"].tolist()
+    truth = write_dicom_series(tmp_path / "s", (8, 8, 5))
+    r = _cli(tmp_path, "info", tmp_path / "s", "--header", "--slice", "3", "--json")
+    assert r.returncode == 0, r.stderr
+    d = json.loads(r.stdout)
+    ref = pydicom.dcmread(d["path"], stop_before_pixels=True)
+    np.testing.assert_allclose([float(v) for v in ref.ImagePositionPatient], truth.positions[3])
+    assert d["elements"]["00100010"]["Value"][0]["Alphabetic"] == str(ref.PatientName)
+    r = _cli(tmp_path, "info", tmp_path / "s", "--header")
+    assert "Patient's Name" in r.stdout and "Pixel Data" not in r.stdout
+
+
+def test_header_of_a_refused_series(tmp_path):
+    from lazyvol.headers import HeaderError, source_header
+
+    truth = write_dicom_series(
+        tmp_path / "m", (16, 12, 2), modality="MR", image_type=("ORIGINAL", "PRIMARY", "MOSAIC")
+    )
+    report = lv.scan(tmp_path / "m")
+    assert report[0].error  # lazyvol cannot open it as a volume ...
+    ds = source_header(str(tmp_path / "m"), index=1)  # ... but its headers can be read
+    ref = pydicom.dcmread(report[0].files[1], stop_before_pixels=True)
+    assert ds.SOPInstanceUID == ref.SOPInstanceUID and "MOSAIC" in ds.ImageType
+    assert len(truth.files) == 2
+    with pytest.raises(HeaderError, match="out of range"):
+        source_header(str(tmp_path / "m"), index=5)

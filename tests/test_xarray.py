@@ -1,0 +1,200 @@
+"""xarray: ``vol.to_xarray()`` and ``xr.open_dataset(path, engine="lazyvol")``.
+
+Values are compared with nibabel's reads and the synthetic DICOM truth, world coordinates with
+nibabel's ``apply_affine``; "nothing read at open" is checked with a dask task counter and the
+process's read byte counter (/proc/self/io).
+"""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+
+import nibabel as nib
+import numpy as np
+import pydicom
+import pytest
+from dask.callbacks import Callback
+
+import lazyvol as lv
+from lazyvol.testing import write_dicom_series, write_enhanced_dicom, write_phantom_nifti
+
+xr = pytest.importorskip("xarray")
+
+
+class _Tasks(Callback):
+    def __init__(self):
+        super().__init__()
+        self.n = 0
+
+    def _posttask(self, *args):
+        self.n += 1
+
+
+def _rchar() -> int | None:
+    try:
+        text = Path("/proc/self/io").read_text()
+    except OSError:
+        return None
+    return int(next(line.split()[1] for line in text.splitlines() if line.startswith("rchar")))
+
+
+@pytest.fixture(scope="module")
+def sources(tmp_path_factory):
+    d = tmp_path_factory.mktemp("xr")
+    nii = write_phantom_nifti(d / "p.nii", (64, 60, 40), dtype="int16")
+    truth = write_dicom_series(d / "dcm", (32, 40, 12), spacing=(0.8, 0.7, 2.5))
+    lv.open(nii).to_zarr(d / "p.zarr")
+    return {"nifti": nii, "dicom": str(d / "dcm"), "zarr": str(d / "p.zarr"), "truth": truth}
+
+
+def _reference(sources, kind):
+    if kind == "dicom":
+        return sources["truth"].stored
+    return np.asarray(nib.load(sources["nifti"]).dataobj)
+
+
+@pytest.mark.parametrize("kind", ["nifti", "dicom", "zarr"])
+def test_open_dataset_equals_lazyvol_and_reference(sources, kind):
+    path = sources[kind]
+    ref = _reference(sources, kind)
+    ds = xr.open_dataset(path, engine="lazyvol")
+    assert ds.image.dims == ("i", "j", "k") and ds.image.shape == ref.shape
+    np.testing.assert_array_equal(ds.image.values, ref)
+    np.testing.assert_array_equal(ds.image.values, lv.open(path).compute())
+    vol = lv.open(path)
+    np.testing.assert_allclose(ds.image.attrs["affine"], vol.affine)
+    # a selection reads and returns just that part
+    np.testing.assert_array_equal(ds.image[3:9, ::2, 5].values, ref[3:9, ::2, 5])
+    np.testing.assert_array_equal(ds.image.isel(k=-1, i=2).values, ref[2, :, -1])
+    # dask-backed when asked
+    dk = xr.open_dataset(path, engine="lazyvol", chunks={})
+    assert dk.image.chunks is not None
+    np.testing.assert_array_equal(dk.image.sum().values, ref.astype(np.int64).sum())
+
+
+@pytest.mark.parametrize("kind", ["nifti", "dicom", "zarr"])
+def test_open_reads_nothing(sources, kind):
+    path = sources[kind]
+    xr.open_dataset(path, engine="lazyvol")  # warm: imports, scan index
+    nbytes = _reference(sources, kind).nbytes
+    counter = _Tasks()
+    before = _rchar()
+    with counter:
+        ds = xr.open_dataset(path, engine="lazyvol")
+        image = lv.open(path).to_xarray()
+    after = _rchar()
+    assert counter.n == 0
+    if before is not None:
+        assert after - before < nbytes / 4, (after - before, nbytes)
+    assert ds.image.shape == image.shape
+
+
+def test_world_coordinates_axis_aligned(sources):
+    path = sources["nifti"]
+    aff = nib.load(path).affine
+    ref = np.asarray(nib.load(path).dataobj)
+    image = lv.open(path).to_xarray()
+    grid = nib.affines.apply_affine(
+        aff, np.stack(np.meshgrid(*map(np.arange, ref.shape), indexing="ij"), -1)
+    )
+    np.testing.assert_allclose(image.x.values, grid[:, 0, 0, 0])
+    np.testing.assert_allclose(image.y.values, grid[0, :, 0, 1])
+    np.testing.assert_allclose(image.z.values, grid[0, 0, :, 2])
+    z = float(grid[0, 0, 7, 2]) + 0.3 * aff[2, 2]
+    np.testing.assert_array_equal(image.sel(z=z, method="nearest").values, ref[:, :, 7])
+    ds = xr.open_dataset(path, engine="lazyvol")
+    np.testing.assert_array_equal(ds.image.sel(z=z, method="nearest").values, ref[:, :, 7])
+    # a cut volume keeps its world coordinates
+    np.testing.assert_allclose(lv.open(path)[:, :, 5:].to_xarray().z.values, grid[0, 0, 5:, 2])
+
+
+def test_world_coordinates_oblique(tmp_path):
+    c, s = np.cos(0.3), np.sin(0.3)
+    aff = np.array([[c, -s, 0, 10], [s, c, 0, -5], [0, 0, 2.0, 3], [0, 0, 0, 1]])
+    aff[:3, :3] = (
+        aff[:3, :3]
+        @ np.diag([0.9, 0.9, 1.0])
+        @ np.array([[1, 0, 0], [0, np.cos(0.2), -np.sin(0.2)], [0, np.sin(0.2), np.cos(0.2)]])
+    )
+    x = np.arange(6 * 5 * 4, dtype="float32").reshape(6, 5, 4)
+    nib.save(nib.Nifti1Image(x, aff), tmp_path / "o.nii")
+    image = lv.open(tmp_path / "o.nii").to_xarray()
+    assert image.x.dims == ("i", "j", "k") and image.x.chunks is not None  # lazy
+    ref_aff = nib.load(tmp_path / "o.nii").affine
+    grid = nib.affines.apply_affine(
+        ref_aff, np.stack(np.meshgrid(*map(np.arange, x.shape), indexing="ij"), -1)
+    )
+    for n, name in enumerate("xyz"):
+        np.testing.assert_allclose(image[name].values, grid[..., n], atol=1e-5)
+
+
+def test_time_and_axis4_coordinates(tmp_path):
+    x = np.zeros((4, 4, 3, 5), dtype="int16")
+    img = nib.Nifti1Image(x, np.eye(4))
+    img.header.set_zooms((1, 1, 1, 1500.0))
+    img.header.set_xyzt_units("mm", "msec")
+    nib.save(img, tmp_path / "bold.nii")
+    image = lv.open(tmp_path / "bold.nii").to_xarray()
+    assert image.dims == ("i", "j", "k", "t")
+    np.testing.assert_allclose(image.time.values, np.arange(5) * 1.5)
+    assert image.time.attrs["units"] == "s"
+    np.testing.assert_allclose(
+        lv.open(tmp_path / "bold.nii")[..., 2:].to_xarray().time, [3.0, 4.5, 6.0]
+    )
+    truth = write_enhanced_dicom(tmp_path / "e.dcm", (8, 8, 4), n_volumes=2)
+    ds = xr.open_dataset(truth.files[0], engine="lazyvol")
+    ref = pydicom.dcmread(truth.files[0], stop_before_pixels=True)
+    temporal = sorted(
+        {
+            int(f.FrameContentSequence[0].TemporalPositionIndex)
+            for f in ref.PerFrameFunctionalGroupsSequence
+        }
+    )
+    name = next(n for n in ds.coords if ds.coords[n].dims == ("t",))
+    assert ds.coords[name].values.tolist() == temporal
+
+
+def test_dicom_slice_attributes(tmp_path):
+    truth = write_dicom_series(tmp_path / "s", (8, 8, 5), reverse_instance_numbers=True)
+    image = lv.open(tmp_path / "s").to_xarray()
+    assert image.InstanceNumber.chunks is not None  # not read yet
+    refs = [pydicom.dcmread(f, stop_before_pixels=True) for f in truth.files]
+    refs.sort(key=lambda d: float(d.ImagePositionPatient[2]))
+    assert image.InstanceNumber.values.tolist() == [int(d.InstanceNumber) for d in refs]
+    assert image.SOPInstanceUID.values.tolist() == [str(d.SOPInstanceUID) for d in refs]
+    sub = image.isel(k=slice(1, 3))
+    assert sub.SOPInstanceUID.values.tolist() == [str(d.SOPInstanceUID) for d in refs[1:3]]
+    cut = lv.open(tmp_path / "s")[:, :, 3:].to_xarray()
+    assert cut.InstanceNumber.values.tolist() == [int(d.InstanceNumber) for d in refs[3:]]
+
+
+def test_guess_can_open(sources, tmp_path):
+    from lazyvol.xarray import LazyvolBackendEntrypoint
+
+    be = LazyvolBackendEntrypoint()
+    assert be.guess_can_open(sources["nifti"]) and be.guess_can_open(sources["zarr"])
+    assert be.guess_can_open(sources["truth"].files[0])
+    (tmp_path / "x.nc").write_bytes(b"CDF\x01")
+    assert not be.guess_can_open(str(tmp_path / "x.nc"))
+    ds = xr.open_dataset(sources["nifti"])  # no engine: the entry point is found
+    assert "image" in ds and "affine" in ds.attrs
+
+
+def test_distributed(sources):
+    distributed = pytest.importorskip("distributed")
+    ref = _reference(sources, "dicom")
+    with (
+        distributed.LocalCluster(
+            n_workers=2, processes=True, threads_per_worker=1, dashboard_address=None
+        ) as cluster,
+        distributed.Client(cluster),
+    ):
+        ds = xr.open_dataset(sources["dicom"], engine="lazyvol", chunks={})
+        assert int(ds.image.sum().compute()) == int(ref.astype(np.int64).sum())
+        nii = lv.open(sources["nifti"]).to_xarray()
+        ref_n = _reference(sources, "nifti")
+        np.testing.assert_allclose(
+            nii.mean(dim=("i", "j")).compute().values, ref_n.mean(axis=(0, 1))
+        )
+        assert os.getpid() not in cluster.scheduler_info.get("workers", {})
