@@ -32,6 +32,7 @@ if TYPE_CHECKING:
     from . import cache
     from ._stats import VolumeStats, stats
     from .dicom import ScanReport, SeriesInfo, scan
+    from .refs import references
 
 #: Public names loaded on first use (``import lazyvol`` stays as light as opening a file needs):
 #: name -> (module, attribute or None for the module itself).
@@ -42,6 +43,7 @@ _LAZY: dict[str, tuple[str, str | None]] = {
     "scan": (".dicom", "scan"),
     "VolumeStats": ("._stats", "VolumeStats"),
     "stats": ("._stats", "stats"),
+    "references": (".refs", "references"),
 }
 
 
@@ -80,6 +82,7 @@ __all__ = [
     "WriteError",
     "__version__",
     "open",
+    "references",
     "scan",
     "stats",
 ]

@@ -772,15 +772,27 @@ def cmd_convert(args: argparse.Namespace) -> int:
     return 0
 
 
+# -- references ----------------------------------------------------------------------------------------
+
+
+def cmd_references(args: argparse.Namespace) -> int:
+    import lazyvol as lv
+    from lazyvol.refs import write_references
+
+    if os.path.lexists(args.output) and not args.overwrite:
+        raise CommandError(f"{args.output} exists; pass --overwrite to replace it (left untouched)")
+    _check_series_applies(args.src, args.series)
+    refs = lv.references(
+        args.src, series=_series_arg(args.series), per_slice_rescale=args.per_slice_rescale
+    )
+    out = write_references(refs, args.output)
+    if not args.quiet:
+        chunks = sum(1 for k in refs["refs"] if k.startswith("image/") and ".z" not in k)
+        print(f"wrote {out}  ({chunks} chunk references)")
+    return 0
+
+
 # -- cache ---------------------------------------------------------------------------------------------
-
-
-def _cache_module() -> Any:
-    try:
-        from . import cache
-    except ImportError as exc:
-        raise CommandError("this lazyvol build has no cache module yet (lazyvol.cache)") from exc
-    return cache
 
 
 def _when(created: Any) -> str:
@@ -790,7 +802,8 @@ def _when(created: Any) -> str:
 
 
 def cmd_cache(args: argparse.Namespace) -> int:
-    cache = _cache_module()
+    from . import cache
+
     kinds = set(args.kind or ["all"])
     if "all" in kinds:
         kinds = {"zarr", "scan", "seek"}
@@ -1060,6 +1073,29 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--series", metavar="SERIES", help=_SERIES_HELP)
     p.add_argument("--overwrite", action="store_true", help="replace an existing destination")
     p.set_defaults(func=cmd_convert)
+
+    p = sub.add_parser(
+        "references",
+        help="write kerchunk references: any Zarr client reads a .nii or DICOM series in place",
+        description="Write kerchunk (version 1) references describing an uncompressed NIfTI file "
+        "or a DICOM series as a Zarr group whose array 'image' points at the source's own bytes: "
+        "zarr, xarray and any fsspec reference-filesystem client read it without lazyvol and "
+        "without converting it.",
+        formatter_class=fmt,
+        parents=[common],
+    )
+    p.add_argument("src", help="uncompressed NIfTI file, DICOM file or folder")
+    p.add_argument("-o", "--output", required=True, help="the references JSON file to write")
+    p.add_argument("--series", metavar="SERIES", help=_SERIES_HELP)
+    p.add_argument(
+        "--per-slice-rescale",
+        choices=["refuse", "arrays"],
+        default="refuse",
+        help="DICOM slices with different RescaleSlope/Intercept: refuse (default) or add "
+        "per-slice rescale_slope / rescale_intercept arrays",
+    )
+    p.add_argument("--overwrite", action="store_true", help="replace an existing output file")
+    p.set_defaults(func=cmd_references)
 
     p = sub.add_parser(
         "cache",
