@@ -46,13 +46,11 @@ def _human_bytes(n: float) -> str:
 
 def _disk_size(path: str) -> int:
     if os.path.isfile(path):
-        total = os.path.getsize(path)
-        if path.lower().endswith((".hdr", ".hdr.gz")):
-            stem = path[: -len(".hdr.gz")] if path.lower().endswith(".gz") else path[:-4]
-            for ext in (".img", ".img.gz", ".IMG"):
-                if os.path.isfile(stem + ext):
-                    total += os.path.getsize(stem + ext)
-        return total
+        from .formats import pick
+
+        reader = pick(path)
+        files = reader.source_files(path) if reader.name == "nifti" else [path]
+        return _files_size(files)
     total = 0
     for root, _dirs, files in os.walk(path):
         for f in files:
@@ -71,13 +69,12 @@ def _check_series_applies(path: str, series: str | None, flag: str = "--series")
     """``--series`` only means something for DICOM: refuse it for NIfTI files and Zarr stores."""
     if series is None or not os.path.exists(path):
         return
-    if os.path.isdir(path) and os.path.isfile(os.path.join(path, "zarr.json")):
-        raise CommandError(f"{flag} {series}: {path} is a Zarr store (one volume); drop {flag}")
-    if os.path.isfile(path):
-        from .api import _sniff
+    from .formats import pick
 
-        if _sniff(path) == "nifti":
-            raise CommandError(f"{flag} {series}: {path} is a NIfTI file (one volume); drop {flag}")
+    reader = pick(path)
+    if reader.name in ("zarr", "nifti"):
+        what = "a Zarr store" if reader.name == "zarr" else "a NIfTI file"
+        raise CommandError(f"{flag} {series}: {path} is {what} (one volume); drop {flag}")
 
 
 def _finite_float(text: str) -> float:
@@ -298,7 +295,9 @@ def _get_scan() -> Any:
 
 
 def _is_dicom_folder(path: str) -> bool:
-    return os.path.isdir(path) and not os.path.isfile(os.path.join(path, "zarr.json"))
+    from .formats import pick
+
+    return os.path.isdir(path) and pick(path).name == "dicom"
 
 
 # -- info ----------------------------------------------------------------------------------------------

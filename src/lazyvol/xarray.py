@@ -24,6 +24,7 @@ image is a dask array chunked as lazyvol chunks it. Nothing is read at open beyo
 from __future__ import annotations
 
 import os
+import stat
 from collections.abc import Iterable
 from typing import TYPE_CHECKING, Any
 
@@ -314,8 +315,14 @@ def _looks_like_ours(path: str) -> bool:
     if low.endswith(_NIFTI_SUFFIXES) or low.endswith((".dcm", ".ima")):
         return True
     if os.path.isdir(path):
-        return os.path.isfile(os.path.join(path, "lazyvol-manifest.json"))
+        # lazyvol's stores (manifest format 2, and format-1 stores with a plain JSON manifest)
+        return any(
+            os.path.isfile(os.path.join(path, name))
+            for name in ("lazyvol-manifest/zarr.json", "lazyvol-manifest.json")
+        )
     try:
+        if not stat.S_ISREG(os.stat(path).st_mode):  # never open a FIFO: it would block
+            return False
         with open(path, "rb") as f:
             head = f.read(132)
     except OSError:
