@@ -314,7 +314,9 @@ def _looks_like_ours(path: str) -> bool:
     if low.endswith(_NIFTI_SUFFIXES) or low.endswith((".dcm", ".ima")):
         return True
     if os.path.isdir(path):
-        return os.path.isfile(os.path.join(path, "lazyvol-manifest.json"))
+        from .zarr_io import LEGACY_MANIFEST, MANIFEST
+
+        return any(os.path.isfile(os.path.join(path, m)) for m in (MANIFEST, LEGACY_MANIFEST))
     try:
         with open(path, "rb") as f:
             head = f.read(132)
