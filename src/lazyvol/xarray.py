@@ -315,11 +315,9 @@ def _looks_like_ours(path: str) -> bool:
     if low.endswith(_NIFTI_SUFFIXES) or low.endswith((".dcm", ".ima")):
         return True
     if os.path.isdir(path):
-        # lazyvol's stores (manifest format 2, and format-1 stores with a plain JSON manifest)
-        return any(
-            os.path.isfile(os.path.join(path, name))
-            for name in ("lazyvol-manifest/zarr.json", "lazyvol-manifest.json")
-        )
+        from .zarr_io import LEGACY_MANIFEST, MANIFEST
+
+        return any(os.path.isfile(os.path.join(path, m)) for m in (MANIFEST, LEGACY_MANIFEST))
     try:
         if not stat.S_ISREG(os.stat(path).st_mode):  # never open a FIFO: it would block
             return False
