@@ -514,6 +514,6 @@ def test_split_4d_mosaic_volumes(tmp_path):
     report = lv.scan(tmp_path, split_4d=True)
     assert len(report) == 3
     for t in range(3):
-        vol = lv.open(tmp_path, series=t, split_4d=True)
+        vol = lv.open(tmp_path, series=f"#{t}", split_4d=True)
         np.testing.assert_array_equal(vol.compute(), truth.stored[..., t])
         np.testing.assert_allclose(vol.affine, truth.affine, atol=1e-5)

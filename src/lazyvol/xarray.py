@@ -310,14 +310,26 @@ class VolumeBackendArray(_BackendArray):  # type: ignore[misc,valid-type]
         return out.reshape([n for a, n in enumerate(out.shape) if a not in squeeze])
 
 
+def _is_lazyvol_store(path: str) -> bool:
+    """A Zarr store written by lazyvol: its group metadata carries lazyvol's attributes."""
+    import json
+
+    meta = os.path.join(path, "zarr.json")
+    try:
+        with open(meta, "rb") as f:
+            doc = json.loads(f.read(1 << 20))
+    except (OSError, ValueError):
+        return False
+    attrs = doc.get("attributes") if isinstance(doc, dict) else None
+    return isinstance(attrs, dict) and "lazyvol" in attrs
+
+
 def _looks_like_ours(path: str) -> bool:
     low = path.lower()
     if low.endswith(_NIFTI_SUFFIXES) or low.endswith((".dcm", ".ima")):
         return True
     if os.path.isdir(path):
-        from .zarr_io import LEGACY_MANIFEST, MANIFEST
-
-        return any(os.path.isfile(os.path.join(path, m)) for m in (MANIFEST, LEGACY_MANIFEST))
+        return _is_lazyvol_store(path)
     try:
         if not stat.S_ISREG(os.stat(path).st_mode):  # never open a FIFO: it would block
             return False
