@@ -90,20 +90,40 @@ def test_touch_and_replace_never_stale(tmp_path, cache_dir):
     assert [e.key for e in lvcache.list_entries()] != [key]
 
 
-def _multi_file_reader(monkeypatch):
-    """A stand-in for the DICOM reader: one .npy file per slice, listed in meta['files']."""
-    import lazyvol.api as api
+class _NpyFolderReader:
+    """A stand-in for the DICOM reader, registered like a third-party reader: a folder holding one
+    .npy file per slice, listed in meta['files']."""
 
-    def fake_open_source(path, **kw):
-        files = sorted(str(p) for p in Path(path).glob("*.npy"))
+    name = "npy-folder"
+    priority = 5  # asked before the built-in DICOM catch-all
+
+    def can_open(self, source):
+        return Path(source).is_dir() and any(Path(source).glob("*.npy"))
+
+    def source_files(self, source, **kw):
+        return sorted(str(p) for p in Path(source).glob("*.npy"))
+
+    def open(self, source, **kw):
+        files = self.source_files(source)
         data = np.stack([np.load(f) for f in files], axis=-1)
-        return lv.Volume(data, np.eye(4), meta={"files": files, "n": len(files)}, source=str(path))
+        return lv.Volume(
+            data, np.eye(4), meta={"files": files, "n": len(files)}, source=str(source)
+        )
 
-    monkeypatch.setattr(api, "open_source", fake_open_source)
+    def describe(self, source):
+        return {"format": "npy-folder"}
 
 
-def test_multi_file_source_append_remove_modify(tmp_path, cache_dir, monkeypatch):
-    _multi_file_reader(monkeypatch)
+@pytest.fixture
+def npy_reader():
+    from lazyvol.formats import registry
+
+    registry.register(_NpyFolderReader())
+    yield
+    registry.unregister("npy-folder")
+
+
+def test_multi_file_source_append_remove_modify(tmp_path, cache_dir, npy_reader):
     folder = tmp_path / "series"
     folder.mkdir()
     rng = np.random.default_rng(0)

@@ -52,6 +52,7 @@ def _isolated_registry(monkeypatch):
     state = registry._snapshot()
     registry._reset()
     monkeypatch.setattr(registry, "_entry_points", lambda: [])
+    monkeypatch.setattr(registry, "BUILTIN", ())
     yield
     registry._restore(state)
 
@@ -223,3 +224,32 @@ def test_concurrent_first_use_loads_entry_points_once(monkeypatch):
     for t in threads:
         t.join()
     assert calls == [1] and picked == ["toy"] * 8
+
+
+def test_builtin_readers_pick_each_format(tmp_path, monkeypatch):
+    """With the built-in table, lazyvol.open's dispatch picks each format by its content, and a
+    third-party reader asked before the DICOM catch-all gets its files."""
+    from lazyvol.testing import write_dicom_series, write_phantom_nifti
+
+    monkeypatch.setattr(registry, "BUILTIN", registry.__dict__["_BUILTIN_DEFAULT"])
+    nii = write_phantom_nifti(tmp_path / "a.nii.gz", (4, 4, 3))
+    renamed = tmp_path / "notes.txt"
+    renamed.write_bytes(b"not an image")
+    plain = write_phantom_nifti(tmp_path / "plain.nii", (4, 4, 3))
+    (tmp_path / "magic_only").write_bytes(Path(plain).read_bytes())  # NIfTI known by its magic
+    dcm = tmp_path / "series"
+    write_dicom_series(dcm, (4, 4, 3))
+    store = lv.open(nii).to_zarr(tmp_path / "a.zarr")
+    assert registry.pick(str(nii)).name == "nifti"
+    assert registry.pick(str(tmp_path / "magic_only")).name == "nifti"
+    assert registry.pick(str(dcm)).name == "dicom"
+    assert registry.pick(str(store)).name == "zarr"
+    assert registry.pick(str(renamed)).name == "dicom"  # the catch-all: refuses non-DICOM itself
+    with pytest.raises(lv.FormatError):
+        lv.open(renamed)
+    np.testing.assert_array_equal(lv.open(store).compute(), lv.open(nii).compute())
+    registry.register(ToyReader())
+    toy = tmp_path / "b.toy"
+    toy.write_bytes(b"\x05")
+    assert registry.pick(str(toy)).name == "toy"
+    np.testing.assert_array_equal(lv.open(toy).compute(), np.full((2, 2, 2), 5, np.uint8))

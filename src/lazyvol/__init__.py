@@ -19,6 +19,9 @@ from .errors import (
     IntegrityError,
     LazyvolError,
     MultipleSeriesError,
+    RemoteAccessError,
+    RemoteReadError,
+    RemoteTimeoutError,
     ResourceLimitError,
     SeriesError,
     SourceChangedError,
@@ -32,6 +35,7 @@ if TYPE_CHECKING:
     from . import cache
     from ._stats import VolumeStats, stats
     from .dicom import ScanReport, SeriesInfo, scan
+    from .refs import references
 
 #: Public names loaded on first use (``import lazyvol`` stays as light as opening a file needs):
 #: name -> (module, attribute or None for the module itself).
@@ -42,6 +46,7 @@ _LAZY: dict[str, tuple[str, str | None]] = {
     "scan": (".dicom", "scan"),
     "VolumeStats": ("._stats", "VolumeStats"),
     "stats": ("._stats", "stats"),
+    "references": (".refs", "references"),
 }
 
 
@@ -68,6 +73,9 @@ __all__ = [
     "IntegrityError",
     "LazyvolError",
     "MultipleSeriesError",
+    "RemoteAccessError",
+    "RemoteReadError",
+    "RemoteTimeoutError",
     "ResourceLimitError",
     "ScanReport",
     "SeriesError",
@@ -80,6 +88,7 @@ __all__ = [
     "WriteError",
     "__version__",
     "open",
+    "references",
     "scan",
     "stats",
 ]

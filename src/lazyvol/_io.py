@@ -43,15 +43,19 @@ import numpy as np
 from ._location import (
     _REDACTED,
     Location,
-    RemoteAccessError,
-    RemoteReadError,
-    RemoteTimeoutError,
     StorageOptions,
     display_url,
     identity_url,
     is_url,
 )
-from .errors import FormatError, LazyvolError, SourceNotFoundError
+from .errors import (
+    FormatError,
+    LazyvolError,
+    RemoteAccessError,
+    RemoteReadError,
+    RemoteTimeoutError,
+    SourceNotFoundError,
+)
 from .sources import SourceStamp, _file_kind, stat_regular
 
 __all__ = [

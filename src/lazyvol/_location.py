@@ -15,14 +15,10 @@ from dataclasses import dataclass, field
 from typing import Any
 from urllib.parse import parse_qsl, urlencode, urlsplit, urlunsplit
 
-from .errors import LazyvolError
 from .sources import display_path
 
 __all__ = [
     "Location",
-    "RemoteAccessError",
-    "RemoteReadError",
-    "RemoteTimeoutError",
     "StorageOptions",
     "display_url",
     "identity_url",
@@ -33,19 +29,6 @@ __all__ = [
 # -- errors ----------------------------------------------------------------------------------------
 # (Candidates for lazyvol.errors once the readers use this layer; defined here so this module is
 # self-contained until then.)
-
-
-class RemoteAccessError(LazyvolError, PermissionError):
-    """The server refused access to a remote source (HTTP 401/403, S3 AccessDenied, ...)."""
-
-
-class RemoteReadError(LazyvolError, OSError):
-    """A remote transfer failed: connection refused or reset, the server stopped mid-response,
-    or answered with a server error."""
-
-
-class RemoteTimeoutError(RemoteReadError, TimeoutError):
-    """A remote request made no progress for ``LAZYVOL_REMOTE_TIMEOUT`` seconds."""
 
 
 # -- redaction -------------------------------------------------------------------------------------

@@ -1,4 +1,4 @@
-"""Assembly of kerchunk version-1 references for :mod:`lazyvol.references`: Zarr v2 metadata,
+"""Assembly of kerchunk version-1 references for :mod:`lazyvol.refs`: Zarr v2 metadata,
 CF scaling attributes, JSON-safe attributes."""
 
 from __future__ import annotations

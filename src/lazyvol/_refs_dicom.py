@@ -1,4 +1,4 @@
-"""DICOM series as kerchunk references (see :func:`lazyvol.references.references`): one chunk per
+"""DICOM series as kerchunk references (see :func:`lazyvol.refs.references`): one chunk per
 frame, native or compressed with a maintained numcodecs codec."""
 
 from __future__ import annotations

@@ -146,14 +146,10 @@ def _source_files(vol: Volume, path: str, root: Path) -> list[str]:
     ):
         out = [os.path.abspath(os.fspath(f)) for f in files]
     else:
+        from .readers import NiftiReader
+
         src = vol.source if vol.source and os.path.exists(vol.source) else path
-        out = [os.path.abspath(src)]
-        low = out[0].lower()
-        for hdr_ext, img_ext in ((".hdr", ".img"), (".hdr.gz", ".img.gz")):
-            if low.endswith(hdr_ext):
-                img = out[0][: -len(hdr_ext)] + img_ext
-                if os.path.exists(img):
-                    out.append(img)
+        out = NiftiReader().source_files(src) if os.path.isfile(src) else [os.path.abspath(src)]
     expanded: list[str] = []
     exclude = os.path.abspath(root) + os.sep
     for f in out:
@@ -289,7 +285,7 @@ class _SourceFallback:
         return np.asarray(block, dtype=np.dtype(plan.dtype))
 
     def _source(self) -> Volume:
-        from .api import open_source
+        from .readers import open_source
 
         with _FALLBACK_LOCK:
             src = _FALLBACK_SOURCES.get(self)
@@ -366,7 +362,7 @@ def open_cached(
         Read from the cache entry: same values, dtype, affine, meta and source as the uncached
         volume (``meta`` through JSON: tuples become lists).
     """
-    from .api import open_source
+    from .readers import open_source
 
     path = os.fspath(path)
     src = open_source(path, series=series, chunks=chunks, scale=scale, dtype=dtype, **options)

@@ -46,13 +46,11 @@ def _human_bytes(n: float) -> str:
 
 def _disk_size(path: str) -> int:
     if os.path.isfile(path):
-        total = os.path.getsize(path)
-        if path.lower().endswith((".hdr", ".hdr.gz")):
-            stem = path[: -len(".hdr.gz")] if path.lower().endswith(".gz") else path[:-4]
-            for ext in (".img", ".img.gz", ".IMG"):
-                if os.path.isfile(stem + ext):
-                    total += os.path.getsize(stem + ext)
-        return total
+        from .formats import pick
+
+        reader = pick(path)
+        files = reader.source_files(path) if reader.name == "nifti" else [path]
+        return _files_size(files)
     total = 0
     for root, _dirs, files in os.walk(path):
         for f in files:
@@ -71,13 +69,12 @@ def _check_series_applies(path: str, series: str | None, flag: str = "--series")
     """``--series`` only means something for DICOM: refuse it for NIfTI files and Zarr stores."""
     if series is None or not os.path.exists(path):
         return
-    if os.path.isdir(path) and os.path.isfile(os.path.join(path, "zarr.json")):
-        raise CommandError(f"{flag} {series}: {path} is a Zarr store (one volume); drop {flag}")
-    if os.path.isfile(path):
-        from .api import _sniff
+    from .formats import pick
 
-        if _sniff(path) == "nifti":
-            raise CommandError(f"{flag} {series}: {path} is a NIfTI file (one volume); drop {flag}")
+    reader = pick(path)
+    if reader.name in ("zarr", "nifti"):
+        what = "a Zarr store" if reader.name == "zarr" else "a NIfTI file"
+        raise CommandError(f"{flag} {series}: {path} is {what} (one volume); drop {flag}")
 
 
 def _finite_float(text: str) -> float:
@@ -298,7 +295,9 @@ def _get_scan() -> Any:
 
 
 def _is_dicom_folder(path: str) -> bool:
-    return os.path.isdir(path) and not os.path.isfile(os.path.join(path, "zarr.json"))
+    from .formats import pick
+
+    return os.path.isdir(path) and pick(path).name == "dicom"
 
 
 # -- info ----------------------------------------------------------------------------------------------
@@ -772,15 +771,27 @@ def cmd_convert(args: argparse.Namespace) -> int:
     return 0
 
 
+# -- references ----------------------------------------------------------------------------------------
+
+
+def cmd_references(args: argparse.Namespace) -> int:
+    import lazyvol as lv
+    from lazyvol.refs import write_references
+
+    if os.path.lexists(args.output) and not args.overwrite:
+        raise CommandError(f"{args.output} exists; pass --overwrite to replace it (left untouched)")
+    _check_series_applies(args.src, args.series)
+    refs = lv.references(
+        args.src, series=_series_arg(args.series), per_slice_rescale=args.per_slice_rescale
+    )
+    out = write_references(refs, args.output)
+    if not args.quiet:
+        chunks = sum(1 for k in refs["refs"] if k.startswith("image/") and ".z" not in k)
+        print(f"wrote {out}  ({chunks} chunk references)")
+    return 0
+
+
 # -- cache ---------------------------------------------------------------------------------------------
-
-
-def _cache_module() -> Any:
-    try:
-        from . import cache
-    except ImportError as exc:
-        raise CommandError("this lazyvol build has no cache module yet (lazyvol.cache)") from exc
-    return cache
 
 
 def _when(created: Any) -> str:
@@ -790,7 +801,8 @@ def _when(created: Any) -> str:
 
 
 def cmd_cache(args: argparse.Namespace) -> int:
-    cache = _cache_module()
+    from . import cache
+
     kinds = set(args.kind or ["all"])
     if "all" in kinds:
         kinds = {"zarr", "scan", "seek"}
@@ -1060,6 +1072,29 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--series", metavar="SERIES", help=_SERIES_HELP)
     p.add_argument("--overwrite", action="store_true", help="replace an existing destination")
     p.set_defaults(func=cmd_convert)
+
+    p = sub.add_parser(
+        "references",
+        help="write kerchunk references: any Zarr client reads a .nii or DICOM series in place",
+        description="Write kerchunk (version 1) references describing an uncompressed NIfTI file "
+        "or a DICOM series as a Zarr group whose array 'image' points at the source's own bytes: "
+        "zarr, xarray and any fsspec reference-filesystem client read it without lazyvol and "
+        "without converting it.",
+        formatter_class=fmt,
+        parents=[common],
+    )
+    p.add_argument("src", help="uncompressed NIfTI file, DICOM file or folder")
+    p.add_argument("-o", "--output", required=True, help="the references JSON file to write")
+    p.add_argument("--series", metavar="SERIES", help=_SERIES_HELP)
+    p.add_argument(
+        "--per-slice-rescale",
+        choices=["refuse", "arrays"],
+        default="refuse",
+        help="DICOM slices with different RescaleSlope/Intercept: refuse (default) or add "
+        "per-slice rescale_slope / rescale_intercept arrays",
+    )
+    p.add_argument("--overwrite", action="store_true", help="replace an existing output file")
+    p.set_defaults(func=cmd_references)
 
     p = sub.add_parser(
         "cache",

@@ -17,6 +17,9 @@ __all__ = [
     "IntegrityError",
     "LazyvolError",
     "MultipleSeriesError",
+    "RemoteAccessError",
+    "RemoteReadError",
+    "RemoteTimeoutError",
     "ResourceLimitError",
     "SeriesError",
     "SourceChangedError",
@@ -106,3 +109,16 @@ class CacheError(LazyvolError, OSError):
 
 class WriteError(LazyvolError, OSError):
     """Writing a store or file failed or was refused (existing destination, read-only location)."""
+
+
+class RemoteAccessError(LazyvolError, PermissionError):
+    """The server refused access to a remote source (HTTP 401/403, S3 AccessDenied, ...)."""
+
+
+class RemoteReadError(LazyvolError, OSError):
+    """A remote transfer failed: connection refused or reset, the server stopped mid-response,
+    or answered with a server error."""
+
+
+class RemoteTimeoutError(RemoteReadError, TimeoutError):
+    """A remote request made no progress for ``LAZYVOL_REMOTE_TIMEOUT`` seconds."""

@@ -254,9 +254,9 @@ def source_header(path: str, *, series: str | int | None = None, index: int = 0)
     """
     import lazyvol as lv
 
-    from .api import _is_zarr_store, _sniff
+    from .formats import pick
 
-    if _is_zarr_store(path) or (os.path.isfile(path) and _sniff(path) == "nifti"):
+    if pick(path).name != "dicom":
         return volume_header(lv.open(path))
     from .dicom import _select, scan
 

@@ -24,6 +24,7 @@ image is a dask array chunked as lazyvol chunks it. Nothing is read at open beyo
 from __future__ import annotations
 
 import os
+import stat
 from collections.abc import Iterable
 from typing import TYPE_CHECKING, Any
 
@@ -330,6 +331,8 @@ def _looks_like_ours(path: str) -> bool:
     if os.path.isdir(path):
         return _is_lazyvol_store(path)
     try:
+        if not stat.S_ISREG(os.stat(path).st_mode):  # never open a FIFO: it would block
+            return False
         with open(path, "rb") as f:
             head = f.read(132)
     except OSError:

@@ -15,7 +15,7 @@ from remote_servers import S3, S3_SECRET, HttpServer
 
 import lazyvol as lv
 from lazyvol.errors import FormatError, UnsupportedError
-from lazyvol.references import references
+from lazyvol.refs import references
 from lazyvol.testing.dicom import write_dicom_series, write_enhanced_dicom
 from lazyvol.testing.nifti import write_phantom_nifti
 
@@ -90,7 +90,7 @@ def test_nifti_references_read_the_stored_and_scaled_values(
 
 
 def test_written_references_open_from_the_file(tmp_path):
-    from lazyvol.references import write_references
+    from lazyvol.refs import write_references
 
     path = write_phantom_nifti(tmp_path / "w.nii", (6, 5, 4), dtype="int16", slope=2.0)
     out = write_references(references(path), tmp_path / "w.json")
@@ -116,7 +116,7 @@ def test_nifti_chunks_cover_exactly_the_data_bytes(tmp_path):
 
 
 def test_slab_is_the_largest_divisor_within_the_budget(tmp_path, monkeypatch):
-    from lazyvol import references as refs_mod
+    from lazyvol import refs as refs_mod
 
     for nk in range(1, 80):
         for limit in (1, 2, 3, 7, 10, 100):
@@ -419,3 +419,44 @@ def test_frame_plans_with_layouts_unknown_here_are_refused(tmp_path):
     assert _refs_dicom._dicom_plan(Vol(TiledPlan(**base)), "s") is not None  # default: fine
     with pytest.raises(UnsupportedError, match=r"tiles=\(0, 1\).*one contiguous byte range"):
         _refs_dicom._dicom_plan(Vol(TiledPlan(**base, tiles=(0, 1))), "s")
+
+
+def test_cli_writes_references_that_zarr_reads(tmp_path):
+    """`lazyvol references` (the real console script) writes a file fsspec + zarr open in place."""
+    import json
+    import shutil
+    import subprocess
+
+    import fsspec
+    import nibabel as nib
+    import zarr
+
+    from lazyvol.testing import write_phantom_nifti
+
+    src = write_phantom_nifti(tmp_path / "p.nii", (12, 10, 8), dtype="int16")
+    out = tmp_path / "refs.json"
+    exe = shutil.which("lazyvol")
+    assert exe, "the lazyvol console script is not installed"
+    run = subprocess.run(
+        [exe, "references", str(src), "-o", str(out)], capture_output=True, text=True
+    )
+    assert run.returncode == 0, run.stderr
+    assert "chunk references" in run.stdout
+    refs = json.loads(out.read_text())
+    assert refs["version"] == 1
+    mapper = fsspec.filesystem("reference", fo=str(out)).get_mapper("")
+    arr = zarr.open_group(mapper, mode="r", zarr_format=2)["image"][...]
+    truth = np.asanyarray(nib.load(src).dataobj.get_unscaled())
+    np.testing.assert_array_equal(arr.transpose(2, 1, 0), truth)
+    again = subprocess.run(
+        [exe, "references", str(src), "-o", str(out)], capture_output=True, text=True
+    )
+    assert again.returncode == 2 and "--overwrite" in again.stderr
+    gz = write_phantom_nifti(tmp_path / "p.nii.gz", (4, 4, 4))
+    refused = subprocess.run(
+        [exe, "references", str(gz), "-o", str(tmp_path / "gz.json")],
+        capture_output=True,
+        text=True,
+    )
+    assert refused.returncode == 2 and "gzip" in refused.stderr
+    assert not (tmp_path / "gz.json").exists()

@@ -404,15 +404,13 @@ def from_index(doc: dict[str, Any]) -> list[FrameRecord]:
     return _tiles(t0, int(info["n"]), geo, info.get("times"))
 
 
-def annotate_volume(info: Any, slots: Sequence[FrameRecord | None], nk: int) -> None:
-    """After stacking: record each frame's mosaic tile on ``info.frames``, then the BIDS meta.
+def annotate_volume(info: Any, slots: Sequence[FrameRecord | None]) -> None:
+    """After stacking: record each frame's mosaic tile on ``info.frames``.
 
     ``slots`` are the volume's records in frame order (k fastest, then the 4th axis; None for
     filled-in slices). Tiles of mosaics of different sizes in one volume are refused.
     """
     from dataclasses import replace
-
-    from .bids import annotate
 
     frames = info.frames
     tiled = [r for r in slots if r is not None and r.mosaic is not None]
@@ -435,4 +433,3 @@ def annotate_volume(info: Any, slots: Sequence[FrameRecord | None], nk: int) -> 
             "slices_per_file": len({r.mosaic[2] for r in tiled if r.mosaic}),
             "mosaic_shape": list(info.frames.mosaic),
         }
-    annotate(info, slots, nk)

@@ -20,6 +20,7 @@ import numpy as np
 
 from .. import geometry as geo
 from ..scaling import scaled_dtype
+from .bids import annotate as annotate_bids
 from .checks import check_records
 from .mosaic import annotate_volume, mosaic_error
 from .ordering import RANK_INSTANCE, Axis4Order, order_volumes
@@ -1012,7 +1013,9 @@ def _volume(
             (r.size, r.mtime_ns, r.inode, r.ctime_ns) if r else (0, 0, 0, 0) for r in slots_all
         ),
     )
-    annotate_volume(info, slots_all, nk)
+    annotate_volume(info, slots_all)
+    if info.error is None:
+        annotate_bids(info, slots_all, nk)
     return info
 
 

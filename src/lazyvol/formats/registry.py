@@ -47,10 +47,13 @@ __all__ = [
 ENTRY_POINT_GROUP = "lazyvol.readers"
 #: Priority of a reader that declares none (a ``priority`` attribute on the reader sets it).
 DEFAULT_PRIORITY = 50
-#: Built-in readers: ``(module, attribute)`` of each, imported on first use. Empty until the formats
-#: move under ``lazyvol.formats`` (architecture issue); ``lazyvol.api`` dispatches by itself until
-#: then.
-BUILTIN: tuple[tuple[str, str], ...] = ()
+#: Built-in readers: ``(module, attribute)`` of each, imported on first use.
+BUILTIN: tuple[tuple[str, str], ...] = (
+    ("lazyvol.readers", "ZarrReader"),
+    ("lazyvol.readers", "NiftiReader"),
+    ("lazyvol.readers", "DicomReader"),
+)
+_BUILTIN_DEFAULT = BUILTIN
 
 
 @dataclass(frozen=True)
