@@ -172,6 +172,7 @@ COVERAGE: dict[str, dict[str, list[str]]] = {
             "tests/test_hostile.py::test_dicom_rewritten_after_open_is_refused_at_read",
             "tests/test_hostile.py::test_dicom_same_size_rewrite_with_restored_mtime_is_refused",
             "tests/test_hostile.py::test_dicom_replaced_or_deleted_after_open_is_refused",
+            "tests/test_hostile.py::test_nifti_rewritten_after_open_is_refused_at_read",
         ],
         "Rows or Columns 0": [
             "tests/test_hostile.py::test_dicom_zero_dimensions_and_bad_bits_refused",

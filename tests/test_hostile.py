@@ -539,3 +539,32 @@ def test_dicom_bits_allocated_12_is_unsupported_not_corrupt(tmp_path):
     write_dicom_series(folder, shape=SHAPE, extra={"BitsAllocated": 12, "BitsStored": 12})
     with pytest.raises(lv.UnsupportedError, match=r"BitsAllocated \(0028,0100\) = 12"):
         lv.open(folder)
+
+
+@pytest.mark.parametrize("suffix", [".nii", ".nii.gz"])
+@pytest.mark.parametrize("how", ["same size, mtime restored", "replaced", "removed", "cut"])
+def test_nifti_rewritten_after_open_is_refused_at_read(tmp_path, suffix, how):
+    """Every read checks the data file is the one opened (size, mtime, inode, ctime), on the
+    direct path, through dask and for .nii.gz; nothing is served from another file."""
+    path = data = Path(write_phantom_nifti(tmp_path / f"a{suffix}", (16, 12, 10), dtype="int16"))
+    vol = lv.open(path)
+    truth = np.asanyarray(nib.load(path).dataobj)
+    st = os.stat(data)
+    if how == "same size, mtime restored":
+        raw = bytearray(data.read_bytes())
+        raw[-1] ^= 0xFF
+        data.write_bytes(bytes(raw))
+        os.utime(data, ns=(st.st_atime_ns, st.st_mtime_ns))
+        assert os.stat(data).st_size == st.st_size
+    elif how == "replaced":
+        other = Path(write_phantom_nifti(tmp_path / f"b{suffix}", (16, 12, 10), dtype="int16"))
+        os.replace(other, data)
+    elif how == "removed":
+        data.unlink()
+    else:
+        data.write_bytes(data.read_bytes()[: st.st_size // 2])
+    for read in (vol.compute, lambda: vol.data.sum().compute(), vol[:, :, 2:3].compute):
+        with pytest.raises(SourceChangedError, match=r"(?i)open the source again") as err:
+            read()
+        assert data.name in str(err.value)
+    assert truth.shape == vol.shape

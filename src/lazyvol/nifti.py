@@ -27,10 +27,10 @@ import numpy as np
 from . import gzaccess
 from .chunking import PlanArray, file_fingerprint, normalize_chunks, plan_array
 from .config import max_volume_bytes
-from .errors import FormatError, ResourceLimitError, SourceNotFoundError
+from .errors import FormatError, ResourceLimitError, SourceChangedError, SourceNotFoundError
 from .geometry import affine_problem
 from .scaling import apply_scale, scaled_dtype
-from .sources import stat_regular
+from .sources import SourceStamp, display_path, stat_regular
 from .volume import Volume
 
 __all__ = ["NiftiPlan", "build_gzip_index", "clear_gzip_handles", "open_nifti", "read_block"]
@@ -659,6 +659,42 @@ def read_block(plan: NiftiPlan, index: tuple[slice, ...]) -> np.ndarray:
     return apply_scale(block, plan.slope, plan.inter, np.dtype(plan.out_dtype))
 
 
+def _stamp(plan: NiftiPlan) -> SourceStamp:
+    return SourceStamp(plan.path, plan.size, plan.mtime_ns, plan.ino, plan.ctime_ns)
+
+
+def _open_verified(plan: NiftiPlan) -> Any:
+    """The data file opened for reading, after checking it is still the file that was opened.
+
+    Raises :class:`~lazyvol.errors.SourceChangedError` (a ``FormatError``) naming the file when it
+    was rewritten, replaced, cut or removed since :func:`open_nifti`.
+    """
+    need = (
+        plan.offset + int(np.prod(plan.shape, dtype=np.int64)) * np.dtype(plan.disk_dtype).itemsize
+    )
+    try:
+        fd = os.open(plan.path, os.O_RDONLY | getattr(os, "O_NONBLOCK", 0))
+    except FileNotFoundError:
+        raise SourceChangedError(
+            f"{display_path(plan.path)}: the file was removed or moved after it was opened; open "
+            "the source again"
+        ) from None
+    f = os.fdopen(fd, "rb", buffering=0)
+    try:
+        st = os.fstat(fd)
+        if st.st_size < need:
+            raise SourceChangedError(
+                f"{display_path(plan.path)}: truncated: the image data needs {need} bytes but the "
+                f"file now has {st.st_size} (was it changed or cut after opening?); open the "
+                "source again"
+            )
+        _stamp(plan).verify(fd)
+    except BaseException:
+        f.close()
+        raise
+    return f
+
+
 def _fetch(plan: NiftiPlan, index: tuple[slice, ...]) -> np.ndarray:
     """Stored values of the block, in the on-disk dtype.
 
@@ -671,27 +707,23 @@ def _fetch(plan: NiftiPlan, index: tuple[slice, ...]) -> np.ndarray:
     out_shape = tuple(len(range(sl.start, sl.stop, sl.step or 1)) for sl in index)
     run = _run_layout(plan, index)
     if not plan.compressed:
-        need = plan.offset + int(np.prod(plan.shape, dtype=np.int64)) * disk.itemsize
-        size = os.stat(plan.path).st_size
-        if size < need:
-            raise FormatError(
-                f"{plan.path}: truncated: the image data needs {need} bytes but the file now has "
-                f"{size} (was it changed or cut after opening?)"
-            )
-        if run is not None:
-            first, (count,) = run
-            mm = np.memmap(
-                plan.path,
-                dtype=disk,
-                mode="r",
-                offset=plan.offset + first * disk.itemsize,
-                shape=(count,),
-            )
-            return np.asarray(mm).reshape(out_shape, order="F")
-        mm = np.memmap(
-            plan.path, dtype=disk, mode="r", offset=plan.offset, shape=plan.shape, order="F"
-        )
-        return np.asarray(mm)[index]
+        # One open: the identity check and the memory map use the same descriptor, so the bytes
+        # mapped are those of the file that was opened (a file rewritten, replaced or cut since
+        # raises instead of serving other bytes, or a SIGBUS).
+        with _open_verified(plan) as f:
+            if run is not None:
+                first, (count,) = run
+                mm = np.memmap(
+                    f,
+                    dtype=disk,
+                    mode="r",
+                    offset=plan.offset + first * disk.itemsize,
+                    shape=(count,),
+                )
+                return np.asarray(mm).reshape(out_shape, order="F")
+            mm = np.memmap(f, dtype=disk, mode="r", offset=plan.offset, shape=plan.shape, order="F")
+            return np.asarray(mm)[index]
+    _stamp(plan).verify()  # the gzip handles are keyed on this identity: never another file's
     if run is not None:
         first, (count,) = run
         buf = _block_buffer(count, disk)
