@@ -1,8 +1,8 @@
 """Formats: the :class:`~lazyvol.formats.base.Reader` protocol and the registry of readers.
 
-``lazyvol.open`` will dispatch through :func:`~lazyvol.formats.registry.pick` (the rewiring of
-``api.py`` follows the architecture issue); a third-party package adds a format by exposing a reader
-under the ``lazyvol.readers`` entry-point group::
+``lazyvol.open`` dispatches through :func:`~lazyvol.formats.registry.pick` (the built-in readers
+are in :mod:`lazyvol.readers`); a third-party package adds a format by exposing a reader under the
+``lazyvol.readers`` entry-point group::
 
     # pyproject.toml of the plugin
     [project.entry-points."lazyvol.readers"]
