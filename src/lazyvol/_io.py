@@ -403,6 +403,23 @@ def _short(loc: Location, offset: int, length: int, got: int) -> FormatError:
     )
 
 
+def pread_full(fd: int, view: memoryview, offset: int) -> int:
+    """Read into ``view`` from ``offset`` of the open descriptor until it is full or the file
+    ends (``preadv`` straight into the caller's buffer, no copy). Returns the bytes read."""
+    got = 0
+    length = view.nbytes
+    while got < length:
+        if _HAVE_PREADV:
+            k = os.preadv(fd, [view[got:]], offset + got)
+        else:  # pragma: no cover - platforms without preadv (Windows)
+            os.lseek(fd, offset + got, os.SEEK_SET)
+            k = os.readv(fd, [view[got:]])
+        if k <= 0:
+            break
+        got += k
+    return got
+
+
 def _pread_into(
     loc: Location, offset: int, view: memoryview, expect: SourceStamp | None = None
 ) -> int:
@@ -425,15 +442,7 @@ def _pread_into(
             )
         if expect is not None and not expect.matches(st):
             expect.verify(fd)  # raises SourceChangedError naming what changed
-        while got < length:
-            if _HAVE_PREADV:
-                k = os.preadv(fd, [view[got:]], offset + got)
-            else:  # pragma: no cover - platforms without preadv (Windows)
-                os.lseek(fd, offset + got, os.SEEK_SET)
-                k = os.readv(fd, [view[got:]])
-            if k <= 0:
-                break
-            got += k
+        got = pread_full(fd, view, offset)
     except IsADirectoryError:
         raise FormatError(f"{loc.display}: is a directory, not a file") from None
     except OSError as exc:

@@ -21,6 +21,7 @@ from typing import Any, NoReturn
 
 import numpy as np
 
+from ._units import human_bytes
 from .errors import LazyvolError
 
 __all__ = ["main"]
@@ -34,14 +35,6 @@ class CommandError(LazyvolError):
 
 
 # -- helpers -------------------------------------------------------------------------------------------
-
-
-def _human_bytes(n: float) -> str:
-    for unit in ("B", "KiB", "MiB", "GiB", "TiB"):
-        if abs(n) < 1024 or unit == "TiB":
-            return f"{n:.0f} {unit}" if unit == "B" else f"{n:.1f} {unit}"
-        n /= 1024
-    return f"{n} B"  # pragma: no cover
 
 
 def _disk_size(path: str) -> int:
@@ -359,16 +352,16 @@ def _print_volume_info(info: dict[str, Any], series: dict[str, Any] | None = Non
         (
             "chunks",
             f"{' x '.join(str(s) for s in info['chunks']['shape'])} "
-            f"({info['chunks']['count']} chunks of {_human_bytes(info['chunks']['bytes'])})",
+            f"({info['chunks']['count']} chunks of {human_bytes(info['chunks']['bytes'])})",
         ),
     ]
     if info.get("files"):
         rows.append(("files", str(info["files"])))
     rows += [
-        ("size on disk", f"{_human_bytes(info['size_on_disk'])} ({info['size_on_disk']} bytes)"),
+        ("size on disk", f"{human_bytes(info['size_on_disk'])} ({info['size_on_disk']} bytes)"),
         (
             "size in memory",
-            f"{_human_bytes(info['size_in_memory'])} ({info['size_in_memory']} bytes)",
+            f"{human_bytes(info['size_in_memory'])} ({info['size_in_memory']} bytes)",
         ),
     ]
     axis4 = info["meta"].get("axis4")
@@ -512,7 +505,7 @@ def _print_series_table(
             r["orientation"] or "-",
             r["dtype"] or "-",
             str(r["files"]),
-            _human_bytes(r["size_on_disk"]),
+            human_bytes(r["size_on_disk"]),
             _short(r["folder"] or "", 40),
             r["status"],
         ]
@@ -845,7 +838,7 @@ def cmd_cache(args: argparse.Namespace) -> int:
             [
                 [
                     r["kind"],
-                    _human_bytes(r["size_bytes"]),
+                    human_bytes(r["size_bytes"]),
                     _when(r["created"]),
                     _short(r["source"] or "-", 60),
                     r["key"][:16] + (" (grouping)" if r["key"].endswith(".report") else ""),
@@ -858,7 +851,7 @@ def cmd_cache(args: argparse.Namespace) -> int:
         per_kind = Counter(r["kind"] for r in rows)
         print(
             f"{len(rows)} entr{'y' if len(rows) == 1 else 'ies'} "
-            f"({', '.join(f'{n} {k}' for k, n in sorted(per_kind.items()))}), {_human_bytes(total)}"
+            f"({', '.join(f'{n} {k}' for k, n in sorted(per_kind.items()))}), {human_bytes(total)}"
         )
         return 0
     older = None if args.older_than is None else _dt.timedelta(days=args.older_than)

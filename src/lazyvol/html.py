@@ -7,6 +7,7 @@ from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
+from ._units import human_bytes
 from .geometry import voxel_sizes
 
 if TYPE_CHECKING:
@@ -28,14 +29,6 @@ _SUMMARY_KEYS = (
     ("series_number", "series number"),
     ("axis4", "4th axis"),
 )
-
-
-def _human(n: float) -> str:
-    for unit in ("B", "KiB", "MiB", "GiB", "TiB"):
-        if abs(n) < 1024 or unit == "TiB":
-            return f"{n:.0f} {unit}" if unit == "B" else f"{n:.1f} {unit}"
-        n /= 1024
-    return f"{n} B"  # pragma: no cover
 
 
 def _value(v: Any, limit: int = 120) -> str:
@@ -68,7 +61,7 @@ def volume_html(vol: Volume) -> str:
         ("voxel size", " &times; ".join(f"{s:.4g}" for s in voxel_sizes(vol.affine)) + " mm"),
         ("orientation", html.escape(vol.orientation)),
         ("chunks", f"{' &times; '.join(map(str, chunk))} ({n_chunks} chunks, lazy)"),
-        ("in memory", _human(vol.nbytes)),
+        ("in memory", human_bytes(vol.nbytes)),
     ]
     for key, label in _SUMMARY_KEYS:
         if key in vol.meta and vol.meta[key] not in (None, ""):

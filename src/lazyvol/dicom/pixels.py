@@ -15,6 +15,7 @@ from typing import Any
 
 import numpy as np
 
+from .._io import pread_full
 from ..errors import FormatError, SourceChangedError
 from ..scaling import apply_scale
 from ..sources import SourceStamp, display_path
@@ -187,19 +188,10 @@ def _read_into(plan: DicomPlan, n: int, dest: np.ndarray) -> None:
         raise ValueError("internal: frame buffer must be C-contiguous")
     view = memoryview(dest.data).cast("B")
     length = view.nbytes
-    got = 0
     fd = _open_frame_file(plan, n)
     try:
         try:
-            while got < length:
-                if _HAVE_PREADV:
-                    k = os.preadv(fd, [view[got:]], offset + got)
-                else:  # pragma: no cover - platforms without preadv (Windows)
-                    os.lseek(fd, offset + got, os.SEEK_SET)
-                    k = os.readv(fd, [view[got:]])
-                if k <= 0:
-                    break
-                got += k
+            got = pread_full(fd, view, offset)
         finally:
             os.close(fd)
     except OSError as exc:
@@ -209,9 +201,6 @@ def _read_into(plan: DicomPlan, n: int, dest: np.ndarray) -> None:
             f"{path}: truncated: Pixel Data (7FE0,0010) needs {length} bytes at offset {offset} but "
             f"only {got} could be read (the file changed since it was scanned?)"
         )
-
-
-_HAVE_PREADV = hasattr(os, "preadv")
 
 
 def _scale_into(
