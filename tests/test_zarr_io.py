@@ -874,3 +874,22 @@ def test_sigkill_during_overwrite_keeps_old_store(tmp_path):
     assert all(zarr_io.TMP_MARK in n for n in leftovers)  # only a hidden temporary directory
     with pytest.raises(FormatError, match="incomplete"):
         lv.open(tmp_path / leftovers[0])  # which is never mistaken for a store
+
+
+def test_shard_damaged_after_a_read_is_refused_at_the_next_read(tmp_path):
+    """Verified shards are not kept across reads: a shard damaged after one read (mtime put back,
+    so nothing in the store's stat changes) is refused by the next read, also through partial
+    (inner-chunk) reads, never served from memory."""
+    a = _rand((32, 24, 5), "int16", seed=23)
+    out = lv.Volume(a, OBLIQUE).to_zarr(tmp_path / "s.zarr", codec="blosc-lz4", chunks=(8, 6, 5))
+    vol = lv.open(out, chunks=(5, 5, 3))  # partial reads of shards
+    np.testing.assert_array_equal(vol.compute(), a)
+    key = _chunk_files(out)[0]
+    path = os.path.join(out, "0", *key.split("/"))
+    st = os.stat(path)
+    _flip(path, os.path.getsize(path) // 2, 3)
+    os.utime(path, ns=(st.st_atime_ns, st.st_mtime_ns))
+    with pytest.raises(IntegrityError, match=key):
+        vol.compute()
+    with pytest.raises(IntegrityError, match=key):
+        lv.open(out, chunks=(5, 5, 3)).compute()

@@ -449,6 +449,22 @@ _RANGE_LOCK = threading.Lock()
 _INSTANCES = itertools.count()
 
 
+def forget_verified(arr: Any) -> None:
+    """Drop the verified shards an array's store holds (call when a read task ends).
+
+    The cache only serves the several partial reads zarr makes of one shard within one read; kept
+    across reads, a shard damaged after it was verified (within the file system's timestamp tick,
+    so the store's stat does not change) would be served from memory instead of being refused.
+    """
+    store = getattr(getattr(arr, "store_path", None), "store", None)
+    ident = getattr(store, "_id", None)
+    if ident is None:
+        return
+    with _RANGE_LOCK:
+        for ck in [k for k in _RANGE_CACHE if k[0] == ident]:
+            del _RANGE_CACHE[ck]
+
+
 def _slice(buf: Buffer, byte_range: ByteRequest | None) -> Buffer:
     from zarr.abc.store import OffsetByteRequest, RangeByteRequest, SuffixByteRequest
 

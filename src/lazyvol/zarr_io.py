@@ -850,7 +850,10 @@ def read_block(plan: ZarrPlan, index: tuple[slice, ...]) -> np.ndarray:
                 )
     try:
         arr = _cached_array(plan.store, plan.array, plan.token, plan.manifest_sha256)
-        block = np.asarray(arr[disk_index])
+        try:
+            block = np.asarray(arr[disk_index])
+        finally:
+            zi.forget_verified(arr)
     except LazyvolError:
         raise
     except Exception as exc:
