@@ -688,7 +688,9 @@ def _open_verified(plan: NiftiPlan) -> Any:
                 f"file now has {st.st_size} (was it changed or cut after opening?); open the "
                 "source again"
             )
-        _stamp(plan).verify(fd)
+        stamp = _stamp(plan)
+        if not stamp.matches(st):
+            stamp.verify(fd)  # raises SourceChangedError naming what changed
     except BaseException:
         f.close()
         raise

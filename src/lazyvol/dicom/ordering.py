@@ -251,6 +251,16 @@ def _values(volumes: list[list[FrameRecord]], keyword: str, rule: str) -> dict[s
     return out
 
 
+def _passes(name: str, got: Any, tried: list[str]) -> Any:
+    """``got`` (a rule's volumes) if the rule applied and its volumes are consistent; otherwise
+    None, with the reason appended to ``tried`` as ``"rule: why"``."""
+    problem = got if isinstance(got, str) else _inconsistent(got)
+    if isinstance(got, str) or problem:
+        tried.append(f"{name}: {problem}")
+        return None
+    return got
+
+
 def order_volumes(
     groups: Sequence[Sequence[FrameRecord]], *, instance_order: bool = False
 ) -> Axis4Order | str:
@@ -271,13 +281,8 @@ def order_volumes(
     gs = [list(g) for g in groups]
     tried: list[str] = []
     for name, keyword, key, sort_by_key in _LABELS:
-        got = _label_rule(gs, key, sort_by_key)
-        if isinstance(got, str):
-            tried.append(f"{name}: {got}")
-            continue
-        bad = _inconsistent(got)
-        if bad:
-            tried.append(f"{name}: {bad}")
+        got = _passes(name, _label_rule(gs, key, sort_by_key), tried)
+        if got is None:
             continue
         kw = keyword
         if keyword == "DimensionIndexValues":
@@ -298,13 +303,8 @@ def order_volumes(
             )
         return Axis4Order(got, name, kw, _values(got, kw, name))
     for name, fn in ((RANK_TIME, _time_rule), (RANK_INSTANCE, None)):
-        got = _instance_rule(gs, instance_order) if fn is None else fn(gs)
-        if isinstance(got, str):
-            tried.append(f"{name}: {got}")
-            continue
-        bad = _inconsistent(got)
-        if bad:
-            tried.append(f"{name}: {bad}")
+        got = _passes(name, _instance_rule(gs, instance_order) if fn is None else fn(gs), tried)
+        if got is None:
             continue
         kw = "AcquisitionTime" if name == RANK_TIME else "InstanceNumber"
         return Axis4Order(got, name, kw, _values(got, kw, name))
