@@ -171,14 +171,14 @@ def test_unwritable_cache_warns_once_and_reads_uncached(tmp_path, cache_dir, mon
 
 
 def test_write_failure_in_cache_falls_back(tmp_path, cache_dir, monkeypatch):
-    from lazyvol import zarr_io
+    from lazyvol import zarr_write
 
     src = write_phantom_nifti(tmp_path / "a.nii", (16, 16, 8))
 
     def full(*a, **k):
         raise OSError(28, "No space left on device")
 
-    monkeypatch.setattr(zarr_io, "_store", full)
+    monkeypatch.setattr(zarr_write, "_store", full)
     with pytest.warns(lvcache.CacheWarning, match="No space left"):
         vol = lv.open(src, cache=True)
     np.testing.assert_array_equal(vol.compute(), nib.load(src).get_fdata())
@@ -298,7 +298,7 @@ WRITER = textwrap.dedent(
     """
     import sys, time
     import lazyvol.nifti as ln
-    import lazyvol.zarr_io as zi
+    import lazyvol.zarr_write as zi
     real = ln.read_block
     def slow(plan, index):
         sys.stdout.write("block\\n")  # one write: lines from two threads do not interleave

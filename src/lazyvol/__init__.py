@@ -34,7 +34,12 @@ from .volume import Volume
 if TYPE_CHECKING:
     from . import cache
     from ._stats import VolumeStats, stats
-    from .dicom import ScanReport, SeriesInfo, scan
+    from .dicom import ScanReport, SeriesInfo
+
+    # ``lazyvol.dicom.scan`` is both a function and a module; mypy may resolve the import to the
+    # module depending on its processing order, so the function is declared here.
+    def scan(source: Any, **options: Any) -> ScanReport: ...
+
     from .refs import references
 
 #: Public names loaded on first use (``import lazyvol`` stays as light as opening a file needs):

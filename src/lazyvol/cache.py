@@ -1,65 +1,66 @@
-"""The content-keyed, crash-safe Zarr cache behind ``lazyvol.open(path, cache=True)``.
+"""The content-keyed, crash-safe Zarr cache behind ``lazyvol.open(source, cache=True)``.
 
-An entry is a lazyvol Zarr store (see :mod:`lazyvol.zarr_io`) at ``<cache>/<source id>/<key>``:
+An entry is a lazyvol Zarr store (see :mod:`lazyvol.zarr_io`) at ``<cache>/<source id>/<key>``;
+:mod:`lazyvol.cache_keys` says how the two digests are made (every source file's identity: path,
+size, mtime, inode, ctime locally; URL without credentials, size, ETag, last-modified remotely).
+Any change of a source gives a new key, so stale data is never served; the entries of older
+versions of the same source are removed.
 
-- ``key`` hashes :func:`lazyvol.chunking.file_fingerprint` over *every* source file (absolute path,
-  size, mtime_ns; for DICOM every file of the chosen series, from ``vol.meta["files"]``), each
-  file's device, inode and ctime_ns, plus the options that change the data (``series``,
-  ``scale``, ``dtype`` and reader options). Any change, addition, removal or touch of a source
-  file gives a new key, so stale data is never served; that includes a rewrite of the same size
-  with the old mtime put back, because the kernel moves ctime on every write and metadata change
-  and no user call can set it. (The guarantee is as fine as the file system's timestamp clock:
-  a rewrite within the same clock tick as the previous change, a few ms, is not seen.)
-- ``source id`` hashes the source path and the options only, so when a source changes the entries
-  of its older versions are found and removed.
+Paths are built from hex digests only, never from file names, URLs or DICOM strings, and nothing
+in an entry carries a credential (URLs are written without user, password or credential query
+values; storage options are never written). An entry is written by
+:func:`lazyvol.zarr_write.write_zarr` (temporary directory, manifest written last, atomic publish)
+under a :mod:`filelock` lock, so a killed writer leaves nothing a reader would use and concurrent
+writers produce one valid entry. After writing, the source is identified again; if it changed
+meanwhile the entry is discarded. An unwritable cache location gives one :class:`CacheWarning` and
+plain uncached reads (``require_cache=True`` turns that into :class:`lazyvol.CacheError`).
 
-Paths are built from hex digests only, never from file names or DICOM strings. An entry is written
-by :func:`lazyvol.zarr_io.write_zarr` (temporary directory, manifest written last, rename) under a
-:mod:`filelock` lock, so a killed writer leaves nothing a reader would use and concurrent writers
-produce one valid entry. After writing, the source is fingerprinted again; if it changed meanwhile
-the entry is discarded. An unwritable cache location gives one :class:`CacheWarning` and plain
-uncached reads (``require_cache=True`` turns that into :class:`lazyvol.CacheError`).
+Listing and clearing: :mod:`lazyvol.cache_admin` (re-exported here).
 """
 
 from __future__ import annotations
 
-import hashlib
-import json
 import os
-import re
 import shutil
 import threading
-import time
 import warnings
 from dataclasses import dataclass
-from datetime import timedelta
 from pathlib import Path
 from typing import Any
 
 import numpy as np
 
-from .chunking import file_fingerprint
-from .config import cache_dir as _config_cache_dir
+from ._fsutil import OLD_MARK, TMP_MARK
+from ._io import Location
+from .cache_admin import (
+    INDEX_KINDS,
+    CacheEntry,
+    IndexFile,
+    _root,
+    clear,
+    clear_index_files,
+    default_cache_dir,
+    list_entries,
+    list_index_files,
+    remove_entry,
+)
+from .cache_keys import entry_key, source_files
 from .errors import CacheError, FormatError, IntegrityError, LazyvolError, WriteError
 from .volume import Volume
-from .zarr_io import (
-    FORMAT_VERSION,
-    MANIFEST,
-    OLD_MARK,
-    TMP_MARK,
-    ZarrPlan,
-    open_store,
-    read_manifest,
-    write_zarr,
-)
+from .zarr_io import MANIFEST, ZarrPlan, open_store
+from .zarr_write import write_zarr
 
 __all__ = [
+    "INDEX_KINDS",
     "CacheEntry",
     "CacheWarning",
+    "IndexFile",
     "clear",
+    "clear_index_files",
     "default_cache_dir",
     "entry_key",
     "list_entries",
+    "list_index_files",
     "open_cached",
 ]
 
@@ -67,10 +68,6 @@ __all__ = [
 #: warm, loaded 2-core machine): mean over the volume 0.21 s with blosc-lz4 (ratio 1.48), 0.39 s
 #: blosc-zstd (1.94), 0.56 s zstd (1.81), 0.79 s from the .nii.gz source.
 CACHE_CODEC = "blosc-lz4"
-
-#: Names of cache directories (hex digests); anything else under a cache directory is never touched.
-_SID_RE = re.compile(r"[0-9a-f]{24}")
-_KEY_RE = re.compile(r"[0-9a-f]{40}")
 
 #: Seconds to wait for another process writing the same entry before reading uncached.
 LOCK_TIMEOUT = 600.0
@@ -80,123 +77,43 @@ class CacheWarning(UserWarning):
     """The cache could not be used; the volume is read from its source instead."""
 
 
-@dataclass(frozen=True)
-class CacheEntry:
-    """One cache entry.
-
-    Attributes
-    ----------
-    key : str
-        Hex digest naming the entry (sources' fingerprint + options).
-    path : str
-        The entry's Zarr store.
-    size_bytes : int
-        Bytes on disk.
-    source : str
-        The volume's source description (path of the file or folder it came from).
-    created : float
-        POSIX time the entry was completed.
-    """
-
-    key: str
-    path: str
-    size_bytes: int
-    source: str
-    created: float
+def _display(source: str | Location) -> str:
+    return source.display if isinstance(source, Location) else str(source)
 
 
-def default_cache_dir() -> Path:
-    """``lazyvol.config.cache_dir() / "zarr"`` (``LAZYVOL_CACHE_DIR`` or the platform user cache)."""
-    return _config_cache_dir() / "zarr"
+def _open_source(source: str | Location, **kwargs: Any) -> Volume:
+    """The uncached volume, through the reader registry (a remote source as its Location)."""
+    from .readers import open_source
+
+    reader_source: Any = source  # the readers take the Location of a remote source
+    return open_source(reader_source, **kwargs)
 
 
-def _root(cache: Any) -> Path:
-    if cache is True or cache is None or (isinstance(cache, str) and cache == ""):
-        return default_cache_dir()
-    return Path(os.fspath(cache)).expanduser()
-
-
-def _walk_files(folder: str, exclude: str) -> list[str]:
-    """Every regular file under ``folder`` (symlinks not followed), except those under ``exclude``."""
-    out: list[str] = []
-    for dirpath, dirnames, names in os.walk(folder):
-        dirnames[:] = [
-            d for d in dirnames if not os.path.abspath(os.path.join(dirpath, d)).startswith(exclude)
-        ]
-        for n in names:
-            f = os.path.join(dirpath, n)
-            if os.path.isfile(f) and not os.path.islink(f):
-                out.append(os.path.abspath(f))
-    return out
-
-
-def _source_files(vol: Volume, path: str, root: Path) -> list[str]:
-    """Every file the volume's values come from.
-
-    ``vol.meta["files"]`` when the reader lists them (e.g. the files of one DICOM series);
-    otherwise the source file (plus an Analyze ``.img``), or, for a folder whose reader does not
-    list its files, every file in the folder: any change there gives a new key (never stale, at
-    worst a rebuild after an unrelated file changed).
-    """
-    files = vol.meta.get("files")
-    if (
-        isinstance(files, list | tuple)
-        and files
-        and all(isinstance(f, str | os.PathLike) for f in files)
-    ):
-        out = [os.path.abspath(os.fspath(f)) for f in files]
-    else:
-        from .readers import NiftiReader
-
-        src = vol.source if vol.source and os.path.exists(vol.source) else path
-        out = NiftiReader().source_files(src) if os.path.isfile(src) else [os.path.abspath(src)]
-    expanded: list[str] = []
-    exclude = os.path.abspath(root) + os.sep
-    for f in out:
-        expanded.extend(_walk_files(f, exclude) if os.path.isdir(f) else [f])
-    if not expanded:
-        raise CacheError(f"{path}: no source files found to key the cache entry; use cache=False")
-    return sorted(set(expanded))
-
-
-def _options_token(series: Any, scale: bool, dtype: Any, options: dict[str, Any]) -> dict[str, Any]:
-    return {
-        "lazyvol_cache_format": FORMAT_VERSION,
-        "series": series,
-        "scale": bool(scale),
-        "dtype": None if dtype is None else np.dtype(dtype).str,
-        "options": {k: options[k] for k in sorted(options)},
-    }
-
-
-def entry_key(
-    files: list[str],
-    series: Any = None,
-    scale: bool = True,
-    dtype: Any = None,
-    *,
-    source: str | None = None,
-    **options: Any,
-) -> tuple[str, str]:
-    """``(source_id, key)`` hex digests for source files and read options.
-
-    ``key`` changes with any file's path, size, mtime, inode or ctime and with the options; ``source_id`` only
-    with ``source`` (the path opened; default the file list) and the options, so the entries of
-    older versions of one source share it.
-    """
-    opts = _options_token(series, scale, dtype, options)
-    # Beyond path, size and mtime (file_fingerprint): the inode and the status-change time. A
-    # rewrite that keeps the size and puts the old mtime back (os.utime, rsync -t, cp -p) still
-    # moves ctime, which no user call can set, and a replacement by rename changes the inode.
-    h = hashlib.sha256(file_fingerprint(files, **opts).encode())
-    for f in files:
-        st = os.stat(f)
-        h.update(f"\0{st.st_dev}\0{st.st_ino}\0{st.st_ctime_ns}".encode())
-    key = h.hexdigest()[:40]
-    what: Any = os.path.abspath(source) if source else sorted(os.path.abspath(f) for f in files)
-    ident = json.dumps({"source": what, **opts}, sort_keys=True, default=str)
-    sid = hashlib.sha256(ident.encode()).hexdigest()[:24]
-    return sid, key
+def _key_now(
+    src: Volume,
+    source: str | Location,
+    root: Path,
+    series: Any,
+    scale: bool,
+    dtype: Any,
+    options: dict[str, Any],
+) -> str:
+    """The entry key of ``source`` as it is now (``""`` when a file vanished meanwhile)."""
+    loc = Location.of(source)
+    try:
+        files = source_files(src, source, root)
+        _, key = entry_key(
+            files,
+            series=series,
+            scale=scale,
+            dtype=dtype,
+            source=loc.url,
+            storage_options=loc.options,
+            **options,
+        )
+    except (FileNotFoundError, CacheError):
+        key = ""
+    return key
 
 
 def _warn_or_raise(msg: str, required: bool, exc: BaseException | None = None) -> None:
@@ -206,16 +123,6 @@ def _warn_or_raise(msg: str, required: bool, exc: BaseException | None = None) -
             f"{msg} (require_cache=True; without it the source is read uncached)"
         ) from exc
     warnings.warn(f"{msg}; reading uncached", CacheWarning, stacklevel=4)
-
-
-def _remove_dir(path: Path) -> None:
-    """Move a directory aside (atomic) and delete it, so no reader sees it half deleted."""
-    aside = path.with_name(f".{path.name}{OLD_MARK}{os.getpid()}-{time.monotonic_ns()}")
-    try:
-        os.rename(path, aside)
-    except OSError:
-        return
-    shutil.rmtree(aside, ignore_errors=True)
 
 
 def _warn_damaged(entry: str, exc: BaseException, what: str) -> None:
@@ -266,7 +173,7 @@ class _SourceFallback:
     removes the damaged entry so the next open rebuilds it, and returns the source's block.
     """
 
-    path: str
+    path: str | Location
     entry: str
     key: str
     root: str
@@ -285,29 +192,19 @@ class _SourceFallback:
         return np.asarray(block, dtype=np.dtype(plan.dtype))
 
     def _source(self) -> Volume:
-        from .readers import open_source
 
         with _FALLBACK_LOCK:
             src = _FALLBACK_SOURCES.get(self)
         if src is not None:
             return src
         opts = dict(self.options)
-        src = open_source(self.path, series=self.series, scale=self.scale, dtype=self.dtype, **opts)
-        try:
-            files = _source_files(src, self.path, Path(self.root))
-            _, key = entry_key(
-                files,
-                series=self.series,
-                scale=self.scale,
-                dtype=self.dtype,
-                source=self.path,
-                **opts,
-            )
-        except (FileNotFoundError, CacheError):
-            key = ""
+        src = _open_source(
+            self.path, series=self.series, scale=self.scale, dtype=self.dtype, **opts
+        )
+        key = _key_now(src, self.path, Path(self.root), self.series, self.scale, self.dtype, opts)
         if key != self.key:
             raise FormatError(
-                f"{self.path}: its cache entry {self.entry} failed while reading and the source "
+                f"{_display(self.path)}: its cache entry {self.entry} failed while reading and the source "
                 "changed since it was opened; open it again"
             )
         with _FALLBACK_LOCK:
@@ -328,136 +225,7 @@ def _discard_if_same(entry: Path, plan: ZarrPlan) -> None:
     except OSError:
         return
     if plan.manifest_id == (st.st_ino, st.st_mtime_ns, st.st_ctime_ns):
-        _remove_dir(entry)
-
-
-def open_cached(
-    path: str | os.PathLike[str],
-    *,
-    cache: Any = True,
-    series: Any = None,
-    chunks: Any = "auto",
-    scale: bool = True,
-    dtype: Any = None,
-    require_cache: bool = False,
-    **options: Any,
-) -> Volume:
-    """Open ``path`` through the Zarr cache: the first open writes an entry, later ones read it.
-
-    Parameters
-    ----------
-    path : str or path-like
-        Any source :func:`lazyvol.open` reads.
-    cache : True or path
-        ``True``: :func:`default_cache_dir`; a path: that cache directory.
-    series, chunks, scale, dtype, **options
-        As for :func:`lazyvol.open`; all but ``chunks`` key the entry.
-    require_cache : bool
-        Raise :class:`lazyvol.CacheError` instead of warning and reading uncached when the cache
-        cannot be written.
-
-    Returns
-    -------
-    Volume
-        Read from the cache entry: same values, dtype, affine, meta and source as the uncached
-        volume (``meta`` through JSON: tuples become lists).
-    """
-    from .readers import open_source
-
-    path = os.fspath(path)
-    src = open_source(path, series=series, chunks=chunks, scale=scale, dtype=dtype, **options)
-    root = _root(cache)
-    files = _source_files(src, path, root)
-    try:
-        sid, key = entry_key(files, series=series, scale=scale, dtype=dtype, source=path, **options)
-    except FileNotFoundError as exc:
-        raise CacheError(
-            f"{path}: a source file vanished while it was opened ({exc.filename})"
-        ) from exc
-    group = root / sid
-    entry = group / key
-    fallback: _SourceFallback | None = _SourceFallback(
-        path, str(entry), key, str(root), series, bool(scale), dtype, tuple(sorted(options.items()))
-    )
-    try:
-        hash(fallback)
-    except TypeError:  # unhashable option values: a damaged block then raises instead
-        fallback = None
-    if (entry / MANIFEST).is_file():
-        vol = _open_entry(entry, chunks, src, fallback)
-        if vol is not None:
-            return vol
-    try:
-        group.mkdir(parents=True, exist_ok=True)
-    except OSError as exc:
-        _warn_or_raise(
-            f"cache directory {root} is not writable ({exc.strerror or exc}) for {path}; set "
-            "LAZYVOL_CACHE_DIR or cache=PATH to a writable folder",
-            require_cache,
-            exc,
-        )
-        return src
-    from filelock import FileLock, Timeout
-
-    lock = FileLock(str(group / f"{key}.lock"), timeout=LOCK_TIMEOUT)
-    try:
-        with lock:
-            if (entry / MANIFEST).is_file():
-                vol = _open_entry(entry, chunks, src, fallback)
-                if vol is not None:
-                    return vol
-            # We hold the lock: temporary directories of this key are leftovers of killed writers.
-            for mark in (TMP_MARK, OLD_MARK):
-                for leftover in group.glob(f".{key}{mark}*"):
-                    shutil.rmtree(leftover, ignore_errors=True)
-            write_zarr(src, entry, overwrite=True, codec=CACHE_CODEC)
-            try:
-                files_after = _source_files(src, path, root)
-                _, key_after = entry_key(
-                    files_after, series=series, scale=scale, dtype=dtype, source=path, **options
-                )
-            except (FileNotFoundError, CacheError):
-                key_after = ""
-            if key_after != key:
-                _remove_dir(entry)
-                warnings.warn(
-                    f"{path} changed while it was being cached; the entry was discarded and the "
-                    "volume is read from the source",
-                    CacheWarning,
-                    stacklevel=2,
-                )
-                return src
-            _evict_older_versions(group, keep=key)
-            with _DAMAGED_LOCK:
-                _DAMAGED.discard(str(entry))
-            vol = _open_entry(entry, chunks, src, fallback)
-            if vol is None:
-                raise CacheError(
-                    f"{entry}: cache entry just written does not verify; delete {root}"
-                )
-            return vol
-    except Timeout:
-        _warn_or_raise(
-            f"waited {LOCK_TIMEOUT:.0f} s for another process caching {path}",
-            require_cache,
-        )
-        return src
-    except WriteError as exc:
-        _warn_or_raise(
-            f"cannot write a cache entry for {path} in {root}: {exc}",
-            require_cache,
-            exc,
-        )
-        return src
-    except OSError as exc:
-        if isinstance(exc, LazyvolError):
-            raise
-        _warn_or_raise(
-            f"cache directory {root} is not usable ({exc.strerror or exc}) for {path}",
-            require_cache,
-            exc,
-        )
-        return src
+        remove_entry(entry)
 
 
 def _evict_older_versions(group: Path, keep: str) -> None:
@@ -470,238 +238,184 @@ def _evict_older_versions(group: Path, keep: str) -> None:
             continue
         try:
             with FileLock(str(group / f"{name}.lock"), timeout=0):
-                _remove_dir(child)
+                remove_entry(child)
             (group / f"{name}.lock").unlink(missing_ok=True)
         except (Timeout, OSError):
             continue
 
 
-def _entry_info(path: Path) -> CacheEntry | None:
-    try:
-        manifest = read_manifest(str(path / MANIFEST))
-    except (OSError, ValueError):
-        return None
-    size = 0
-    for dirpath, _dirs, names in os.walk(path):
-        for n in names:
-            try:
-                size += os.lstat(os.path.join(dirpath, n)).st_size
-            except OSError:
-                pass
-    return CacheEntry(
-        key=path.name,
-        path=str(path),
-        size_bytes=size,
-        source=str(manifest.get("source", "")),
-        created=float(manifest.get("created", 0.0)),
-    )
+@dataclass
+class _Request:
+    """One ``open_cached`` call: the source, where its entry lives, and what keys it."""
+
+    source: str | Location  # a local path as given, or the remote Location
+    loc: Location
+    root: Path
+    series: Any
+    scale: bool
+    dtype: Any
+    options: dict[str, Any]
+    require_cache: bool
+
+    @property
+    def what(self) -> str:
+        return _display(self.source)
+
+    def key(self, src: Volume) -> tuple[str, str]:
+        files = source_files(src, self.source, self.root)
+        try:
+            return entry_key(
+                files,
+                series=self.series,
+                scale=self.scale,
+                dtype=self.dtype,
+                source=self.loc.url,
+                storage_options=self.loc.options,
+                **self.options,
+            )
+        except FileNotFoundError as exc:
+            raise CacheError(
+                f"{self.what}: a source file vanished while it was opened ({exc.filename})"
+            ) from exc
+
+    def fallback(self, entry: Path, key: str) -> _SourceFallback | None:
+        fb: _SourceFallback | None = _SourceFallback(
+            self.source,
+            str(entry),
+            key,
+            str(self.root),
+            self.series,
+            bool(self.scale),
+            self.dtype,
+            tuple(sorted(self.options.items())),
+        )
+        try:
+            hash(fb)
+        except TypeError:  # unhashable option values: a damaged block then raises instead
+            fb = None
+        return fb
+
+    def changed_since(self, src: Volume, key: str) -> bool:
+        """True when the source no longer has ``key`` (it changed while it was cached)."""
+        opts = self.options
+        return (
+            _key_now(src, self.source, self.root, self.series, self.scale, self.dtype, opts) != key
+        )
+
+    def unusable(self, msg: str, exc: BaseException | None = None) -> None:
+        _warn_or_raise(msg, self.require_cache, exc)
 
 
-def list_entries(cache_dir: str | os.PathLike[str] | None = None) -> list[CacheEntry]:
-    """Complete entries of a cache directory (default :func:`default_cache_dir`), oldest first."""
-    root = _root(cache_dir)
-    out: list[CacheEntry] = []
-    if not root.is_dir():
-        return out
-    for group in root.iterdir():
-        if not group.is_dir() or not _SID_RE.fullmatch(group.name):
-            continue
-        for child in group.iterdir():
-            if not _KEY_RE.fullmatch(child.name) or not child.is_dir():
-                continue
-            info = _entry_info(child)
-            if info is not None:
-                out.append(info)
-    out.sort(key=lambda e: (e.created, e.key))
-    return out
+def _build_entry(
+    req: _Request, src: Volume, entry: Path, key: str, chunks: Any, fb: _SourceFallback | None
+) -> Volume:
+    """Write the entry (the caller holds its lock) and open it; the source if it changed meanwhile."""
+    group = entry.parent
+    # We hold the lock: temporary directories of this key are leftovers of killed writers.
+    for mark in (TMP_MARK, OLD_MARK):
+        for leftover in group.glob(f".{key}{mark}*"):
+            shutil.rmtree(leftover, ignore_errors=True)
+    write_zarr(src, entry, overwrite=True, codec=CACHE_CODEC)
+    if req.changed_since(src, key):
+        remove_entry(entry)
+        warnings.warn(
+            f"{req.what} changed while it was being cached; the entry was discarded and the "
+            "volume is read from the source",
+            CacheWarning,
+            stacklevel=3,
+        )
+        return src
+    _evict_older_versions(group, keep=key)
+    with _DAMAGED_LOCK:
+        _DAMAGED.discard(str(entry))
+    vol = _open_entry(entry, chunks, src, fb)
+    if vol is None:
+        raise CacheError(f"{entry}: cache entry just written does not verify; delete {req.root}")
+    return vol
 
 
-def clear(
-    cache_dir: str | os.PathLike[str] | None = None, *, older_than: float | timedelta | None = None
-) -> int:
-    """Delete cache entries; returns how many complete entries were removed.
-
-    Parameters
-    ----------
-    cache_dir : path, optional
-        Default :func:`default_cache_dir`.
-    older_than : seconds or timedelta, optional
-        Only entries completed longer ago than this. Without it, everything goes, including
-        leftovers of interrupted writes. Entries being written by another process are skipped.
-    """
+def _locked_build(
+    req: _Request, src: Volume, entry: Path, key: str, chunks: Any, fb: _SourceFallback | None
+) -> Volume:
+    """Take the entry's lock, then read it (another process built it) or build it."""
     from filelock import FileLock, Timeout
 
-    root = _root(cache_dir)
-    if not root.is_dir():
-        return 0
-    limit = None
-    if older_than is not None:
-        secs = (
-            older_than.total_seconds() if isinstance(older_than, timedelta) else float(older_than)
+    lock = FileLock(str(entry.parent / f"{key}.lock"), timeout=LOCK_TIMEOUT)
+    try:
+        with lock:
+            if (entry / MANIFEST).is_file():
+                vol = _open_entry(entry, chunks, src, fb)
+                if vol is not None:
+                    return vol
+            return _build_entry(req, src, entry, key, chunks, fb)
+    except Timeout:
+        req.unusable(f"waited {LOCK_TIMEOUT:.0f} s for another process caching {req.what}")
+    except WriteError as exc:
+        req.unusable(f"cannot write a cache entry for {req.what} in {req.root}: {exc}", exc)
+    except OSError as exc:
+        if isinstance(exc, LazyvolError):
+            raise
+        req.unusable(
+            f"cache directory {req.root} is not usable ({exc.strerror or exc}) for {req.what}", exc
         )
-        limit = time.time() - secs
-    removed = 0
-    for group in list(root.iterdir()):
-        if not group.is_dir() or not _SID_RE.fullmatch(group.name):
-            continue
-        for child in list(group.iterdir()):
-            if not child.is_dir() or not _KEY_RE.fullmatch(child.name):
-                continue
-            info = _entry_info(child)
-            if limit is not None and (info is None or info.created > limit):
-                continue
-            try:
-                with FileLock(str(group / f"{child.name}.lock"), timeout=0):
-                    _remove_dir(child)
-                    for mark in (TMP_MARK, OLD_MARK):
-                        for leftover in group.glob(f".{child.name}{mark}*"):
-                            shutil.rmtree(leftover, ignore_errors=True)
-            except (Timeout, OSError):
-                continue
-            removed += info is not None
-        if limit is None:
-            try:
-                for leftover in [*group.glob(f".*{TMP_MARK}*"), *group.glob(f".*{OLD_MARK}*")]:
-                    stem = leftover.name[1:].split(TMP_MARK)[0].split(OLD_MARK)[0]
-                    lk = group / (stem + ".lock")
-                    try:
-                        with FileLock(str(lk), timeout=0):
-                            shutil.rmtree(leftover, ignore_errors=True)
-                    except Timeout:
-                        continue
-                for lk in group.glob("*.lock"):
-                    if not (group / lk.name[: -len(".lock")]).exists():
-                        try:
-                            with FileLock(str(lk), timeout=0):
-                                lk.unlink(missing_ok=True)
-                        except (Timeout, OSError):
-                            pass
-                group.rmdir()
-            except OSError:
-                pass
-    return removed
+    return src
 
 
-# -- index files (DICOM scan indexes, gzip seek indexes) ---------------------------------------------
-
-#: Sub-directories of the cache directory holding index files, by kind, and their file suffixes.
-INDEX_KINDS: dict[str, tuple[str, tuple[str, ...]]] = {
-    "scan": ("dicom-scan", (".json",)),
-    "seek": ("gzindex", (".gzidx",)),
-}
-
-
-@dataclass(frozen=True)
-class IndexFile:
-    """One index file in the cache directory (see :func:`list_index_files`).
-
-    Attributes
-    ----------
-    kind : str
-        ``"scan"`` (a DICOM folder's scan index or its saved grouping) or ``"seek"`` (a
-        ``.nii.gz`` seek index).
-    key : str
-        File name without its suffix.
-    path : str
-    size_bytes : int
-    source : str
-        The folder a scan index describes (``""`` when not recorded, as for seek indexes).
-    created : float
-        POSIX modification time of the file.
-    """
-
-    kind: str
-    key: str
-    path: str
-    size_bytes: int
-    source: str
-    created: float
-
-
-def _index_source(path: Path) -> str:
-    """The ``root`` a scan index records, read from the start of the file only."""
-    try:
-        with open(path, "rb") as f:
-            head = f.read(65536).decode("utf-8", "replace")
-    except OSError:
-        return ""
-    m = re.search(r'"root"\s*:\s*("(?:[^"\\]|\\.)*")', head)
-    if m is None:
-        return ""
-    try:
-        return str(json.loads(m.group(1)))
-    except ValueError:
-        return ""
-
-
-def list_index_files(cache_dir: str | os.PathLike[str] | None = None) -> list[IndexFile]:
-    """Scan and seek index files under ``cache_dir`` (default: ``LAZYVOL_CACHE_DIR`` or the user
-    cache directory), oldest first. Zarr entries are listed by :func:`list_entries`."""
-    top = Path(os.fspath(cache_dir)) if cache_dir is not None else _config_cache_dir()
-    out: list[IndexFile] = []
-    for kind, (sub, suffixes) in INDEX_KINDS.items():
-        folder = top / sub
-        if not folder.is_dir():
-            continue
-        sources: dict[str, str] = {}
-        for f in sorted(folder.iterdir()):
-            if f.name.startswith(".") or not f.name.endswith(suffixes) or not f.is_file():
-                continue
-            try:
-                st = f.stat()
-            except OSError:
-                continue
-            stem = f.name.split(".", 1)[0]
-            if kind == "scan" and stem not in sources:
-                sources[stem] = _index_source(folder / f"{stem}.json")
-            out.append(
-                IndexFile(
-                    kind=kind,
-                    key=f.name[: -len(next(s for s in suffixes if f.name.endswith(s)))],
-                    path=str(f),
-                    size_bytes=int(st.st_size),
-                    source=sources.get(stem, ""),
-                    created=float(st.st_mtime),
-                )
-            )
-    out.sort(key=lambda e: (e.created, e.kind, e.key))
-    return out
-
-
-def clear_index_files(
-    cache_dir: str | os.PathLike[str] | None = None,
+def open_cached(
+    source: str | os.PathLike[str] | Location,
     *,
-    kind: str | None = None,
-    older_than: float | timedelta | None = None,
-) -> int:
-    """Delete scan and/or seek index files; returns how many were removed.
+    cache: Any = True,
+    storage_options: Any = None,
+    series: Any = None,
+    chunks: Any = "auto",
+    scale: bool = True,
+    dtype: Any = None,
+    require_cache: bool = False,
+    **options: Any,
+) -> Volume:
+    """Open ``source`` through the Zarr cache: the first open writes an entry, later ones read it.
 
     Parameters
     ----------
-    cache_dir : path, optional
-        The lazyvol cache directory (default ``LAZYVOL_CACHE_DIR`` or the user cache directory).
-    kind : {"scan", "seek"}, optional
-        Only this kind (default both). The next open rebuilds what it needs.
-    older_than : seconds or timedelta, optional
-        Only files last written longer ago than this.
+    source : str, path-like or Location
+        Any source :func:`lazyvol.open` reads: a local path, or a URL (``s3://``, ``https://``, ...)
+        with its ``storage_options``.
+    cache : True or path
+        ``True``: :func:`default_cache_dir`; a path: that cache directory.
+    storage_options : mapping, optional
+        fsspec options for a URL. Used to read the source; never part of a key or an entry.
+    series, chunks, scale, dtype, **options
+        As for :func:`lazyvol.open`; all but ``chunks`` key the entry.
+    require_cache : bool
+        Raise :class:`lazyvol.CacheError` instead of warning and reading uncached when the cache
+        cannot be written.
+
+    Returns
+    -------
+    Volume
+        Read from the cache entry: same values, dtype, affine, meta and source as the uncached
+        volume (``meta`` through JSON: tuples become lists; URLs without credentials).
     """
-    if kind is not None and kind not in INDEX_KINDS:
-        raise ValueError(f"kind must be one of {sorted(INDEX_KINDS)}, got {kind!r}")
-    limit = None
-    if older_than is not None:
-        secs = (
-            older_than.total_seconds() if isinstance(older_than, timedelta) else float(older_than)
+    loc = Location.of(source, storage_options)
+    arg: str | Location = (
+        loc if loc.is_remote else os.fspath(source.url if isinstance(source, Location) else source)
+    )
+    src = _open_source(arg, series=series, chunks=chunks, scale=scale, dtype=dtype, **options)
+    req = _Request(arg, loc, _root(cache), series, scale, dtype, options, require_cache)
+    sid, key = req.key(src)
+    entry = req.root / sid / key
+    fb = req.fallback(entry, key)
+    if (entry / MANIFEST).is_file():
+        vol = _open_entry(entry, chunks, src, fb)
+        if vol is not None:
+            return vol
+    try:
+        entry.parent.mkdir(parents=True, exist_ok=True)
+    except OSError as exc:
+        req.unusable(
+            f"cache directory {req.root} is not writable ({exc.strerror or exc}) for {req.what}; "
+            "set LAZYVOL_CACHE_DIR or cache=PATH to a writable folder",
+            exc,
         )
-        limit = time.time() - secs
-    removed = 0
-    for entry in list_index_files(cache_dir):
-        if (kind is not None and entry.kind != kind) or (
-            limit is not None and entry.created > limit
-        ):
-            continue
-        try:
-            os.unlink(entry.path)
-        except OSError:
-            continue
-        removed += 1
-    return removed
+        return src
+    return _locked_build(req, src, entry, key, chunks, fb)

@@ -19,19 +19,22 @@ import concurrent.futures
 import itertools
 import os
 import struct
-import uuid
 import zlib
 from collections.abc import Iterator
-from typing import Any, BinaryIO
+from typing import TYPE_CHECKING, Any, BinaryIO
 
 import dask
 import numpy as np
 
+from ._fsutil import publish_file, temp_sibling
 from .config import chunk_budget
 from .errors import WriteError
 from .geometry import affine_problem
 from .sidecar import sidecar_paths, write_sidecars
-from .volume import Volume
+from .zarr_write import require_volume
+
+if TYPE_CHECKING:
+    from .volume import Volume
 
 __all__ = ["nifti_header", "write_nifti"]
 
@@ -311,8 +314,7 @@ def write_nifti(
         The file exists and ``overwrite`` is false, the folder is not writable, the disk is full, or
         the dtype has no NIfTI code. No partial file is left behind.
     """
-    if not isinstance(vol, Volume):
-        raise TypeError(f"write_nifti needs a lazyvol.Volume, got {type(vol).__name__}")
+    require_volume(vol, "write_nifti")
     dest = os.path.abspath(os.fspath(path))
     lower = dest.lower()
     if not lower.endswith((".nii", ".nii.gz")):
@@ -333,8 +335,7 @@ def write_nifti(
     if dtype.kind == "b":
         dtype = np.dtype(np.uint8)
     hdr = nifti_header(vol, dtype, dest)
-    parent, base = os.path.split(dest)
-    tmp = os.path.join(parent, f".{base}.lazyvol-tmp-{uuid.uuid4().hex[:12]}")
+    tmp = temp_sibling(dest)
     try:
         with open(tmp, "xb") as raw:
             out: Any = _ParallelGzip(raw, compresslevel, min(4, os.cpu_count() or 1)) if gz else raw
@@ -349,21 +350,14 @@ def write_nifti(
                 raise
             if gz:
                 out.close()
-        if overwrite:
-            os.replace(tmp, dest)
-        else:
-            try:
-                os.link(tmp, dest)  # no-clobber publish: fails if another writer got there first
-            except FileExistsError as exc:
-                raise WriteError(
-                    f"{dest}: created by someone else while writing; left untouched"
-                ) from exc
-            except OSError:
-                if os.path.lexists(dest):
-                    raise WriteError(f"{dest}: file exists; pass overwrite=True") from None
-                os.rename(tmp, dest)
-            else:
-                os.unlink(tmp)
+            raw.flush()
+            os.fsync(raw.fileno())
+        try:
+            publish_file(tmp, dest, overwrite=overwrite)
+        except FileExistsError as exc:
+            raise WriteError(
+                f"{dest}: created by someone else while writing; left untouched"
+            ) from exc
     except WriteError:
         _unlink_quiet(tmp)
         raise

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import copy
+import importlib
 import os
 from collections.abc import Mapping
 from typing import TYPE_CHECKING, Any
@@ -24,12 +25,26 @@ __all__ = ["Volume"]
 AXIS4_KEY = "axis4_values"
 
 
+#: The writers and conversions behind ``Volume.to_*``: name -> (module, function). They sit above
+#: Volume in the package's layers (they import Volume for typing only), so Volume finds them by
+#: module name on first use, as the reader registry finds readers: no import cycle.
+WRITERS: dict[str, tuple[str, str]] = {
+    "zarr": ("lazyvol.zarr_write", "write_zarr"),
+    "nifti": ("lazyvol.nifti_write", "write_nifti"),
+    "nibabel": ("lazyvol.nifti_write", "to_nibabel_image"),
+}
+
+
 def _extension(name: str) -> Any:
     """The module behind a Volume convenience (``headers``, ``xarray``), imported by name on first
     use: those modules use the readers, which sit above Volume in the package's layers."""
-    import importlib
-
     return importlib.import_module(f"lazyvol.{name}")
+
+
+def _writer(kind: str) -> Any:
+    """The function of :data:`WRITERS` for ``kind``, imported by module name on first use."""
+    module, func = WRITERS[kind]
+    return getattr(importlib.import_module(module), func)
 
 
 def _cut(data: da.Array | PlanArray, canon: tuple[slice | int, ...]) -> da.Array | PlanArray:
@@ -255,21 +270,17 @@ class Volume:
         ``img.get_fdata()`` computes it. The affine is set as both sform and qform (code 1,
         scanner), spatial units millimetres.
         """
-        from .nifti_write import to_nibabel_image
-
-        return to_nibabel_image(self)
+        return _writer("nibabel")(self)
 
     def to_zarr(self, store: str | os.PathLike[str], **kwargs: Any) -> str:
-        """Write an OME-Zarr v3 store; see :func:`lazyvol.zarr_io.write_zarr` for the options."""
-        from .zarr_io import write_zarr
-
-        return write_zarr(self, store, **kwargs)
+        """Write an OME-Zarr v3 store; see :func:`lazyvol.zarr_write.write_zarr` for the options."""
+        result: str = _writer("zarr")(self, store, **kwargs)
+        return result
 
     def to_nifti(self, path: str | os.PathLike[str], **kwargs: Any) -> str:
         """Stream the volume to ``.nii`` / ``.nii.gz``; see :func:`lazyvol.nifti_write.write_nifti`."""
-        from .nifti_write import write_nifti
-
-        return write_nifti(self, path, **kwargs)
+        result: str = _writer("nifti")(self, path, **kwargs)
+        return result
 
     def to_xarray(self, **kwargs: Any) -> Any:
         """A lazily read ``xarray.DataArray`` named ``image`` with world coordinates in mm (RAS).

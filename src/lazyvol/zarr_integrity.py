@@ -28,7 +28,6 @@ the store and the chunk key.
 from __future__ import annotations
 
 import asyncio
-import copy
 import hashlib
 import itertools
 import json
@@ -37,12 +36,14 @@ import os
 import threading
 import warnings
 from collections import OrderedDict
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
-from .errors import IntegrityError
+from . import zarr_crc
+from .errors import IntegrityError, LazyvolError
+from .zarr_crc import crc32c, fast_crc32c_codec, open_array_fast
 
 if TYPE_CHECKING:  # pragma: no cover
     from zarr.abc.store import ByteRequest
@@ -84,30 +85,10 @@ class UnverifiedStoreWarning(UserWarning):
     """A lazyvol store written before checksums (store format 1) was opened unverified."""
 
 
-# -- checksums ---------------------------------------------------------------------------------
-
-
-def _crc32c_impl() -> Any:
-    try:
-        import crc32c as _fast  # ICRAR's crc32c: SSE4.2 / ARMv8, releases the GIL
-
-        return lambda data, value=0: _fast.crc32c(data, value)
-    except ImportError:  # pragma: no cover - the dependency is declared; fall back to zarr's
-        import google_crc32c
-
-        def _google(data: Any, value: int = 0) -> int:
-            buf = bytes(data) if isinstance(data, memoryview) else data
-            return int(google_crc32c.extend(value, buf) if value else google_crc32c.value(buf))
-
-        return _google
-
-
-_crc = _crc32c_impl()
-
-
-def crc32c(data: Any, value: int = 0) -> int:
-    """crc32c (Castagnoli) of a bytes-like object, continuing from ``value``."""
-    return int(_crc(data, value))
+def __getattr__(name: str) -> Any:  # the codec classes live in lazyvol.zarr_crc (made lazily)
+    if name in ("FastCrc32cCodec", "CheckedCrc32cCodec"):
+        return getattr(zarr_crc, name)
+    raise AttributeError(name)
 
 
 def sha256_hex(data: bytes) -> str:
@@ -140,129 +121,6 @@ def verify_manifest_seal(manifest: Any, path: str) -> str:
             "damaged); write the store again"
         )
     return digest
-
-
-def _make_codec_class() -> type:
-    from zarr.codecs import Crc32cCodec
-
-    class FastCrc32cCodec(Crc32cCodec):
-        """Zarr's ``crc32c`` codec (same bytes, same JSON name) with a faster crc32c."""
-
-        def _decode_sync(self, chunk_bytes: Buffer, chunk_spec: Any) -> Buffer:
-            data = chunk_bytes.as_numpy_array()
-            if data.size < 4:
-                raise ValueError(
-                    "Stored and computed checksum do not match: the chunk is shorter than its "
-                    "crc32c (4 bytes)"
-                )
-            inner = data[:-4]
-            stored = int.from_bytes(bytes(data[-4:]), "little")
-            computed = crc32c(np.ascontiguousarray(inner))
-            if computed != stored:
-                raise ValueError(
-                    f"Stored and computed checksum do not match. Stored: {stored:#010x}. "
-                    f"Computed: {computed:#010x}."
-                )
-            return chunk_spec.prototype.buffer.from_array_like(inner)
-
-        def _encode_sync(self, chunk_bytes: Buffer, chunk_spec: Any) -> Buffer | None:
-            data = np.ascontiguousarray(chunk_bytes.as_numpy_array())
-            checksum = np.array([crc32c(data)], dtype="<u4").view("B")
-            return chunk_spec.prototype.buffer.from_array_like(np.concatenate([data, checksum]))
-
-    FastCrc32cCodec.__module__ = __name__
-    FastCrc32cCodec.__qualname__ = "FastCrc32cCodec"
-    return FastCrc32cCodec
-
-
-def _make_checked_codec_class() -> type:
-    base = _fast_codec_class()
-
-    class CheckedCrc32cCodec(base):  # type: ignore[misc, valid-type]
-        """Decode of bytes a :func:`VerifiedStore` has already checked: drops the crc32c."""
-
-        def _decode_sync(self, chunk_bytes: Buffer, chunk_spec: Any) -> Buffer:
-            data = chunk_bytes.as_numpy_array()
-            if data.size < 4:
-                raise ValueError("Stored and computed checksum do not match: chunk too short")
-            return chunk_spec.prototype.buffer.from_array_like(data[:-4])
-
-    CheckedCrc32cCodec.__module__ = __name__
-    CheckedCrc32cCodec.__qualname__ = "CheckedCrc32cCodec"
-    return CheckedCrc32cCodec
-
-
-def __getattr__(name: str) -> Any:  # lazy: importing zarr costs time at ``import lazyvol``
-    if name == "FastCrc32cCodec":
-        return _fast_codec_class()
-    if name == "CheckedCrc32cCodec":
-        return _checked_codec_class()
-    raise AttributeError(name)
-
-
-_FAST_CLS: list[type] = []
-_CHECKED_CLS: list[type] = []
-
-
-def _checked_codec_class() -> type:
-    if not _CHECKED_CLS:
-        _CHECKED_CLS.append(_make_checked_codec_class())
-    return _CHECKED_CLS[0]
-
-
-def _fast_codec_class() -> type:
-    if not _FAST_CLS:
-        _FAST_CLS.append(_make_codec_class())
-    return _FAST_CLS[0]
-
-
-def fast_crc32c_codec() -> Any:
-    """A new :class:`FastCrc32cCodec` (writes ``{"name": "crc32c"}`` in the array metadata)."""
-    return _fast_codec_class()()
-
-
-def _with_fast_crc(codecs: Any, checked: bool = False) -> tuple[Any, ...]:
-    from zarr.codecs import Crc32cCodec, ShardingCodec
-
-    out = []
-    for c in codecs:
-        if type(c) is Crc32cCodec:
-            out.append(_checked_codec_class()() if checked else fast_crc32c_codec())
-        elif isinstance(c, ShardingCodec):
-            out.append(
-                ShardingCodec(
-                    chunk_shape=c.chunk_shape,
-                    codecs=_with_fast_crc(c.codecs, checked),
-                    index_codecs=_with_fast_crc(c.index_codecs, checked),
-                    index_location=c.index_location,
-                )
-            )
-        else:
-            out.append(c)
-    return tuple(out)
-
-
-def open_array_fast(store: Any, checked: bool = False) -> Any:
-    """``zarr.open_array(store, mode="r")`` whose crc32c checks use :func:`crc32c` (same result).
-
-    ``checked``: the store is a :func:`VerifiedStore` that checks every crc32c of the bytes it
-    returns (in the pass that reads them), so decoding only drops the 4 bytes.
-    """
-    import zarr
-    from zarr.core.array import AsyncArray
-    from zarr.core.metadata import ArrayV3Metadata
-
-    arr = zarr.open_array(store=store, mode="r")
-    meta = arr.metadata
-    if not isinstance(meta, ArrayV3Metadata):
-        return arr
-    fast = _with_fast_crc(meta.codecs, checked)
-    if all(a is b for a, b in zip(fast, meta.codecs)):
-        return arr
-    new_meta = copy.copy(meta)
-    object.__setattr__(new_meta, "codecs", fast)
-    aa = arr.async_array
-    return zarr.Array(AsyncArray(new_meta, aa.store_path, aa.config))
 
 
 # -- chunk files -------------------------------------------------------------------------------------
@@ -357,48 +215,49 @@ def scan_level(
     return table
 
 
-def verify_level_files(store: str, array: str, table: Mapping[str, Any]) -> None:
-    """Compare the chunk files present (names and sizes, one ``stat`` each) with the manifest."""
-    level_dir = os.path.join(store, array)
-    found = _walk_chunks(level_dir)
+def verify_level_files(
+    label: str, table: Mapping[str, Any], found: Mapping[str, os.DirEntry[str] | int]
+) -> None:
+    """Compare the chunk files present (``found``: key -> directory entry or size, one ``stat``
+    each) with the manifest's ``table``; ``label`` names the store and array in errors."""
     missing = sorted(set(table) - set(found))
     extra = sorted(set(found) - set(table))
-    where = f"{store} (array {array!r})"
     if missing:
         raise IntegrityError(
-            f"{where}: chunk file {missing[0]} is missing ({len(missing)} of {len(table)} listed in "
+            f"{label}: chunk file {missing[0]} is missing ({len(missing)} of {len(table)} listed in "
             "the manifest are); the store is incomplete or damaged; write it again"
         )
     if extra:
         raise IntegrityError(
-            f"{where}: chunk file {extra[0]} is not listed in the manifest ({len(extra)} such); "
+            f"{label}: chunk file {extra[0]} is not listed in the manifest ({len(extra)} such); "
             "the store was edited; write it again"
         )
     for key, entry in found.items():
         try:
             size = (
-                entry.stat(follow_symlinks=False).st_size if isinstance(entry, os.DirEntry) else -1
+                entry.stat(follow_symlinks=False).st_size
+                if isinstance(entry, os.DirEntry)
+                else int(entry)
             )
         except OSError:
             size = -1
         if size != int(table[key][0]):
             raise IntegrityError(
-                f"{where}: chunk {key} has {size} bytes, the manifest lists {table[key][0]} "
+                f"{label}: chunk {key} has {size} bytes, the manifest lists {table[key][0]} "
                 "(truncated, extended or replaced); write the store again"
             )
 
 
 def locate_damage(
-    store: str, array: str, keys: list[str], arr_meta: Mapping[str, Any]
+    read: Callable[[str], bytes], keys: list[str], arr_meta: Mapping[str, Any]
 ) -> str | None:
-    """The first of ``keys`` whose bytes fail their own crc32c checks (slow path, errors only)."""
+    """The first of ``keys`` whose bytes (``read(key)``) fail their own crc32c checks (slow path,
+    errors only); keys that cannot be read are skipped."""
     n_inner, loc = inner_chunks_per_file(arr_meta)
     for key in keys:
-        path = os.path.join(store, array, *key.split("/"))
         try:
-            with open(path, "rb") as f:
-                raw = np.frombuffer(f.read(), dtype=np.uint8)
-        except OSError:
+            raw = np.frombuffer(read(key), dtype=np.uint8)
+        except (OSError, LazyvolError):
             continue
         if not _self_consistent(raw, n_inner, loc):
             return key
@@ -427,21 +286,27 @@ def _self_consistent(raw: np.ndarray, n_inner: int | None, loc: str) -> bool:
 # -- the verifying store ---------------------------------------------------------------------------
 
 
+def _check_raw(raw: bytes, n_inner: int | None, loc: str) -> int | None:
+    """Fingerprint of a whole chunk file after checking every crc32c in it (the payload, or the
+    shard index and every inner chunk) in one pass; None when one fails."""
+    arr = np.frombuffer(raw, dtype=np.uint8)
+    if not _self_consistent(arr, n_inner, loc):
+        return None
+    return chunk_fingerprint(arr, n_inner, loc)
+
+
 def _read_checked(path: str, n_inner: int | None, loc: str) -> tuple[bytes | None, int | None]:
-    """Read a chunk file and check every byte in the same pass, while it is in the CPU cache.
+    """Read a local chunk file and check every byte in the same pass, while it is in the CPU cache.
 
     Returns ``(bytes, fingerprint)``: bytes None for a missing file, fingerprint None when a
-    crc32c inside the file fails (the whole file: payload, or shard index and every inner chunk).
+    crc32c inside the file fails.
     """
     try:
         with open(path, "rb") as f:
             raw = f.read()
     except (FileNotFoundError, IsADirectoryError, NotADirectoryError):
         return None, None
-    arr = np.frombuffer(raw, dtype=np.uint8)
-    if not _self_consistent(arr, n_inner, loc):
-        return raw, None
-    return raw, chunk_fingerprint(arr, n_inner, loc)
+    return raw, _check_raw(raw, n_inner, loc)
 
 
 _RANGE_CACHE: OrderedDict[tuple[int, str], Any] = OrderedDict()
@@ -491,7 +356,7 @@ class _Lazy:
 
 
 def VerifiedStore(
-    root: str,
+    store: Any,
     *,
     label: str,
     meta_sha256: str | None,
@@ -499,25 +364,41 @@ def VerifiedStore(
     n_inner: int | None,
     index_location: str = "end",
 ) -> Any:
-    """A read-only LocalStore at ``root`` (one array) whose reads are checked against the manifest.
+    """A read-only zarr store (one array) whose reads are checked against the manifest.
 
+    ``store`` is the array's zarr store (a ``LocalStore``, whose chunk files are read straight from
+    disk and checked in the same pass, or any other, e.g. an ``FsspecStore`` for a remote store);
     ``label`` names the store and array in errors; ``meta_sha256`` is the array's ``zarr.json``
     hash; ``chunks`` the manifest's ``{key: [size, fingerprint]}``. Every get of a chunk key reads
     the whole file, checks size and fingerprint, and serves the requested range of it (partial
-    reads of a shard are served from a small cache of verified shards).
+    reads of a shard are served from a small cache of verified shards, kept for one read task).
     """
     if _Lazy.cls is None:
         _Lazy.cls = _make_store_class()
-    from zarr.storage import LocalStore
-
     return _Lazy.cls(
-        LocalStore(root, read_only=True),
+        store,
         label=label,
         meta_sha256=meta_sha256,
         chunks=chunks,
         n_inner=n_inner,
         index_location=index_location,
     )
+
+
+async def _fetch_checked(
+    store: Any, key: str, prototype: BufferPrototype, n_inner: int | None, loc: str
+) -> tuple[bytes | None, int | None]:
+    """:func:`_read_checked` for any zarr store: a local file is read and checked in one pass in a
+    thread; another store's bytes are fetched whole, then checked in a thread."""
+    root = getattr(store, "root", None)
+    if root is not None and type(store).__name__ == "LocalStore":
+        path = os.path.join(str(root), *key.split("/"))
+        return await asyncio.to_thread(_read_checked, path, n_inner, loc)
+    buf = await store.get(key, prototype, None)
+    if buf is None:
+        return None, None
+    raw = buf.to_bytes()
+    return raw, await asyncio.to_thread(_check_raw, raw, n_inner, loc)
 
 
 def _make_store_class() -> type:
@@ -577,8 +458,7 @@ def _make_store_class() -> type:
                     f"{self._label}: chunk {key} is not listed in the manifest; write the store again"
                 )
             size, fp = int(expected[0]), int(expected[1])
-            path = os.path.join(str(self._store.root), *key.split("/"))
-            raw, got = await asyncio.to_thread(_read_checked, path, self._n_inner, self._loc)
+            raw, got = await _fetch_checked(self._store, key, prototype, self._n_inner, self._loc)
             if raw is None:
                 raise IntegrityError(
                     f"{self._label}: chunk file {key} is missing; the store is incomplete or "

@@ -1,0 +1,222 @@
+"""Atomic publishing of files and directories: the one way lazyvol writes anything a reader may see.
+
+A file is written under a temporary name in the destination's own directory (so the final rename
+never crosses file systems), flushed and ``fsync``-ed, renamed into place, and the directory is
+``fsync``-ed so the rename itself is durable. A reader sees the old file or the new one, never a
+part. The directory variant (:func:`publish_dir`) does the same for a finished directory (a Zarr
+store): it is renamed over an empty directory or, when allowed, swaps out an existing one.
+
+Temporary names start with a dot and contain :data:`TMP_MARK` (files and directories being
+written) or :data:`OLD_MARK` (directories moved aside to be deleted); cleaners recognise leftovers
+of killed writers by these marks.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import errno
+import os
+import shutil
+import uuid
+from collections.abc import Callable, Iterator
+from typing import IO, Any
+
+from .errors import WriteError
+
+__all__ = [
+    "OLD_MARK",
+    "TMP_MARK",
+    "atomic_file",
+    "atomic_write_bytes",
+    "fsync_dir",
+    "list_dir_consistent",
+    "publish_dir",
+    "publish_file",
+    "remove_dir",
+    "temp_sibling",
+]
+
+#: Marks a file or directory being written (``.<name>.lazyvol-tmp-<random>``).
+TMP_MARK = ".lazyvol-tmp-"
+#: Marks a directory moved aside to be deleted (``.<name>.lazyvol-old-<random>``).
+OLD_MARK = ".lazyvol-old-"
+
+
+def temp_sibling(dest: str, mark: str = TMP_MARK) -> str:
+    """A fresh hidden name next to ``dest``: ``<dir>/.<name><mark><random>``."""
+    parent, base = os.path.split(dest)
+    return os.path.join(parent, f".{base}{mark}{uuid.uuid4().hex[:12]}")
+
+
+def fsync_dir(path: str) -> None:
+    """``fsync`` a directory so renames and creations in it survive a power loss (best effort:
+    file systems that cannot sync a directory are skipped)."""
+    try:
+        fd = os.open(path, os.O_RDONLY | getattr(os, "O_DIRECTORY", 0))
+    except OSError:
+        return
+    try:
+        os.fsync(fd)
+    except OSError:
+        pass
+    finally:
+        os.close(fd)
+
+
+def _unlink_quiet(path: str) -> None:
+    try:
+        os.unlink(path)
+    except OSError:
+        pass
+
+
+def publish_file(tmp: str, dest: str, *, overwrite: bool) -> None:
+    """Move the finished, synced file ``tmp`` to ``dest`` and sync the directory.
+
+    ``overwrite``: replace ``dest`` atomically. Otherwise publish without clobbering (a hard link,
+    which fails if ``dest`` appeared meanwhile; a rename where links are not supported).
+
+    Raises
+    ------
+    FileExistsError
+        ``overwrite`` is false and ``dest`` exists (``tmp`` is left for the caller to remove).
+    """
+    if overwrite:
+        os.replace(tmp, dest)
+    else:
+        try:
+            os.link(tmp, dest)
+        except FileExistsError:
+            raise
+        except OSError:
+            if os.path.lexists(dest):
+                raise FileExistsError(errno.EEXIST, "file exists", dest) from None
+            os.rename(tmp, dest)
+        else:
+            os.unlink(tmp)
+    fsync_dir(os.path.dirname(dest) or ".")
+
+
+@contextlib.contextmanager
+def atomic_file(dest: str, *, overwrite: bool = True, text: bool = False) -> Iterator[IO[Any]]:
+    """Open a temporary sibling of ``dest`` for writing; on a clean exit fsync and publish it.
+
+    On any exception the temporary file is removed and ``dest`` is untouched.
+
+    Raises
+    ------
+    FileExistsError
+        ``overwrite`` is false and ``dest`` exists when the file is published.
+    """
+    tmp = temp_sibling(dest)
+    try:
+        f: IO[Any] = open(tmp, "x", encoding="utf-8") if text else open(tmp, "xb")
+        with f:
+            yield f
+            f.flush()
+            os.fsync(f.fileno())
+        publish_file(tmp, dest, overwrite=overwrite)
+    except BaseException:
+        _unlink_quiet(tmp)
+        raise
+
+
+def atomic_write_bytes(dest: str, data: bytes | str, *, overwrite: bool = True) -> None:
+    """Write ``data`` to ``dest`` atomically and durably (temp file, fsync, rename, fsync dir)."""
+    with atomic_file(dest, overwrite=overwrite, text=isinstance(data, str)) as f:
+        f.write(data)
+
+
+def list_dir_consistent(dest: str) -> list[str] | None:
+    """Entries of the directory at ``dest`` as one consistent look, ``[]`` if nothing is there,
+    None for something that is not a directory.
+
+    A concurrent writer may rename directories in and out of ``dest`` (and delete the ones it moved
+    away) while we look: the directory is opened once, listed through that handle, and the look is
+    repeated when the object listed is no longer the one at ``dest``.
+    """
+    for _attempt in range(50):
+        try:
+            fd = os.open(dest, os.O_RDONLY | os.O_DIRECTORY)
+        except FileNotFoundError:
+            return []
+        except OSError:
+            return None if os.path.lexists(dest) else []
+        try:
+            entries = os.listdir(fd)
+            ino = os.fstat(fd).st_ino
+        finally:
+            os.close(fd)
+        try:
+            if os.stat(dest).st_ino == ino:
+                return entries
+        except FileNotFoundError:
+            return []
+    raise WriteError(f"{dest}: keeps changing under concurrent writers; try again")
+
+
+def publish_dir(
+    tmp: str, dest: str, *, overwrite: bool, check_replace: Callable[[str], None]
+) -> None:
+    """Rename the finished directory ``tmp`` to ``dest``, atomically replacing an old one.
+
+    An empty directory at ``dest`` is replaced silently. With ``overwrite``, an existing directory
+    is first passed to ``check_replace(dest)`` (which raises to refuse), moved aside and deleted
+    after the new one is in place; readers see the old or the new directory, never a mix. The
+    parent directory is synced after the rename.
+
+    Raises
+    ------
+    WriteError
+        ``dest`` appeared while writing and ``overwrite`` is false, or too many concurrent writers.
+    """
+    fsync_dir(tmp)
+    parent = os.path.dirname(dest) or "."
+    for _attempt in range(100):
+        try:
+            if os.path.isdir(dest) and not os.path.islink(dest) and not os.listdir(dest):
+                os.rmdir(dest)
+        except OSError:
+            pass
+        try:
+            os.rename(tmp, dest)
+            fsync_dir(parent)
+            return
+        except OSError as exc:
+            if exc.errno not in (errno.EEXIST, errno.ENOTEMPTY, errno.ENOTDIR, errno.EISDIR):
+                raise
+        if not overwrite:
+            raise WriteError(
+                f"{dest}: another writer created the destination while this one was written; "
+                "pass overwrite=True to replace it (the other one is left untouched)"
+            )
+        check_replace(dest)
+        old = temp_sibling(dest, OLD_MARK)
+        try:
+            os.rename(dest, old)
+        except FileNotFoundError:
+            continue  # another writer moved it away first; try again
+        try:
+            os.rename(tmp, dest)
+            fsync_dir(parent)
+            return
+        except OSError as exc:
+            if exc.errno not in (errno.EEXIST, errno.ENOTEMPTY):
+                raise
+        finally:
+            shutil.rmtree(old, ignore_errors=True)
+    raise WriteError(f"{dest}: could not move the finished directory into place (too many writers)")
+
+
+def remove_dir(path: str, aside_name: str | None = None) -> None:
+    """Move a directory aside (atomic) and delete it, so no reader sees it half deleted."""
+    aside = (
+        os.path.join(os.path.dirname(path), aside_name)
+        if aside_name
+        else temp_sibling(path, OLD_MARK)
+    )
+    try:
+        os.rename(path, aside)
+    except OSError:
+        return
+    shutil.rmtree(aside, ignore_errors=True)

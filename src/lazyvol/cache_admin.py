@@ -1,0 +1,316 @@
+"""Listing and clearing the lazyvol cache directory: Zarr entries (:func:`list_entries`,
+:func:`clear`) and index files (DICOM scan indexes, gzip seek indexes: :func:`list_index_files`,
+:func:`clear_index_files`). Re-exported by :mod:`lazyvol.cache`.
+
+Only names lazyvol made are touched: entry groups and keys are hex digests, index files carry
+their kind's suffix; an entry being written by another process (its lock held) is skipped.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import re
+import shutil
+import time
+from dataclasses import dataclass
+from datetime import timedelta
+from pathlib import Path
+from typing import Any
+
+from ._fsutil import OLD_MARK, TMP_MARK, remove_dir
+from .config import cache_dir as _config_cache_dir
+from .zarr_meta import MANIFEST, manifest_from_json
+
+__all__ = [
+    "INDEX_KINDS",
+    "CacheEntry",
+    "IndexFile",
+    "clear",
+    "clear_index_files",
+    "default_cache_dir",
+    "list_entries",
+    "list_index_files",
+]
+
+#: Names of cache directories (hex digests); anything else under a cache directory is never touched.
+_SID_RE = re.compile(r"[0-9a-f]{24}")
+_KEY_RE = re.compile(r"[0-9a-f]{40}")
+
+
+@dataclass(frozen=True)
+class CacheEntry:
+    """One cache entry.
+
+    Attributes
+    ----------
+    key : str
+        Hex digest naming the entry (sources' fingerprint + options).
+    path : str
+        The entry's Zarr store.
+    size_bytes : int
+        Bytes on disk.
+    source : str
+        The volume's source description (path of the file or folder it came from).
+    created : float
+        POSIX time the entry was completed.
+    """
+
+    key: str
+    path: str
+    size_bytes: int
+    source: str
+    created: float
+
+
+def default_cache_dir() -> Path:
+    """``lazyvol.config.cache_dir() / "zarr"`` (``LAZYVOL_CACHE_DIR`` or the platform user cache)."""
+    return _config_cache_dir() / "zarr"
+
+
+def _root(cache: Any) -> Path:
+    if cache is True or cache is None or (isinstance(cache, str) and cache == ""):
+        return default_cache_dir()
+    return Path(os.fspath(cache)).expanduser()
+
+
+def remove_entry(path: Path) -> None:
+    """Move an entry aside (atomic) and delete it, so no reader sees it half deleted."""
+    remove_dir(str(path), f".{path.name}{OLD_MARK}{os.getpid()}-{time.monotonic_ns()}")
+
+
+def read_entry_manifest(path: Path) -> Any:
+    """The manifest of the entry at ``path``; raises OSError or ValueError."""
+    with open(path / MANIFEST, "rb") as f:
+        return manifest_from_json(f.read(), MANIFEST)
+
+
+def _entry_info(path: Path) -> CacheEntry | None:
+    try:
+        manifest = read_entry_manifest(path)
+    except (OSError, ValueError):
+        return None
+    size = 0
+    for dirpath, _dirs, names in os.walk(path):
+        for n in names:
+            try:
+                size += os.lstat(os.path.join(dirpath, n)).st_size
+            except OSError:
+                pass
+    return CacheEntry(
+        key=path.name,
+        path=str(path),
+        size_bytes=size,
+        source=str(manifest.get("source", "")),
+        created=float(manifest.get("created", 0.0)),
+    )
+
+
+def list_entries(cache_dir: str | os.PathLike[str] | None = None) -> list[CacheEntry]:
+    """Complete entries of a cache directory (default :func:`default_cache_dir`), oldest first."""
+    root = _root(cache_dir)
+    out: list[CacheEntry] = []
+    if not root.is_dir():
+        return out
+    for group in root.iterdir():
+        if not group.is_dir() or not _SID_RE.fullmatch(group.name):
+            continue
+        for child in group.iterdir():
+            if not _KEY_RE.fullmatch(child.name) or not child.is_dir():
+                continue
+            info = _entry_info(child)
+            if info is not None:
+                out.append(info)
+    out.sort(key=lambda e: (e.created, e.key))
+    return out
+
+
+def clear(
+    cache_dir: str | os.PathLike[str] | None = None, *, older_than: float | timedelta | None = None
+) -> int:
+    """Delete cache entries; returns how many complete entries were removed.
+
+    Parameters
+    ----------
+    cache_dir : path, optional
+        Default :func:`default_cache_dir`.
+    older_than : seconds or timedelta, optional
+        Only entries completed longer ago than this. Without it, everything goes, including
+        leftovers of interrupted writes. Entries being written by another process are skipped.
+    """
+    from filelock import FileLock, Timeout
+
+    root = _root(cache_dir)
+    if not root.is_dir():
+        return 0
+    limit = None
+    if older_than is not None:
+        secs = (
+            older_than.total_seconds() if isinstance(older_than, timedelta) else float(older_than)
+        )
+        limit = time.time() - secs
+    removed = 0
+    for group in list(root.iterdir()):
+        if not group.is_dir() or not _SID_RE.fullmatch(group.name):
+            continue
+        for child in list(group.iterdir()):
+            if not child.is_dir() or not _KEY_RE.fullmatch(child.name):
+                continue
+            info = _entry_info(child)
+            if limit is not None and (info is None or info.created > limit):
+                continue
+            try:
+                with FileLock(str(group / f"{child.name}.lock"), timeout=0):
+                    remove_entry(child)
+                    for mark in (TMP_MARK, OLD_MARK):
+                        for leftover in group.glob(f".{child.name}{mark}*"):
+                            shutil.rmtree(leftover, ignore_errors=True)
+            except (Timeout, OSError):
+                continue
+            removed += info is not None
+        if limit is None:
+            try:
+                for leftover in [*group.glob(f".*{TMP_MARK}*"), *group.glob(f".*{OLD_MARK}*")]:
+                    stem = leftover.name[1:].split(TMP_MARK)[0].split(OLD_MARK)[0]
+                    lk = group / (stem + ".lock")
+                    try:
+                        with FileLock(str(lk), timeout=0):
+                            shutil.rmtree(leftover, ignore_errors=True)
+                    except Timeout:
+                        continue
+                for lk in group.glob("*.lock"):
+                    if not (group / lk.name[: -len(".lock")]).exists():
+                        try:
+                            with FileLock(str(lk), timeout=0):
+                                lk.unlink(missing_ok=True)
+                        except (Timeout, OSError):
+                            pass
+                group.rmdir()
+            except OSError:
+                pass
+    return removed
+
+
+# -- index files (DICOM scan indexes, gzip seek indexes) ---------------------------------------------
+
+#: Sub-directories of the cache directory holding index files, by kind, and their file suffixes.
+INDEX_KINDS: dict[str, tuple[str, tuple[str, ...]]] = {
+    "scan": ("dicom-scan", (".json",)),
+    "seek": ("gzindex", (".gzidx",)),
+}
+
+
+@dataclass(frozen=True)
+class IndexFile:
+    """One index file in the cache directory (see :func:`list_index_files`).
+
+    Attributes
+    ----------
+    kind : str
+        ``"scan"`` (a DICOM folder's scan index or its saved grouping) or ``"seek"`` (a
+        ``.nii.gz`` seek index).
+    key : str
+        File name without its suffix.
+    path : str
+    size_bytes : int
+    source : str
+        The folder a scan index describes (``""`` when not recorded, as for seek indexes).
+    created : float
+        POSIX modification time of the file.
+    """
+
+    kind: str
+    key: str
+    path: str
+    size_bytes: int
+    source: str
+    created: float
+
+
+def _index_source(path: Path) -> str:
+    """The ``root`` a scan index records, read from the start of the file only."""
+    try:
+        with open(path, "rb") as f:
+            head = f.read(65536).decode("utf-8", "replace")
+    except OSError:
+        return ""
+    m = re.search(r'"root"\s*:\s*("(?:[^"\\]|\\.)*")', head)
+    if m is None:
+        return ""
+    try:
+        return str(json.loads(m.group(1)))
+    except ValueError:
+        return ""
+
+
+def list_index_files(cache_dir: str | os.PathLike[str] | None = None) -> list[IndexFile]:
+    """Scan and seek index files under ``cache_dir`` (default: ``LAZYVOL_CACHE_DIR`` or the user
+    cache directory), oldest first. Zarr entries are listed by :func:`list_entries`."""
+    top = Path(os.fspath(cache_dir)) if cache_dir is not None else _config_cache_dir()
+    out: list[IndexFile] = []
+    for kind, (sub, suffixes) in INDEX_KINDS.items():
+        folder = top / sub
+        if not folder.is_dir():
+            continue
+        sources: dict[str, str] = {}
+        for f in sorted(folder.iterdir()):
+            if f.name.startswith(".") or not f.name.endswith(suffixes) or not f.is_file():
+                continue
+            try:
+                st = f.stat()
+            except OSError:
+                continue
+            stem = f.name.split(".", 1)[0]
+            if kind == "scan" and stem not in sources:
+                sources[stem] = _index_source(folder / f"{stem}.json")
+            out.append(
+                IndexFile(
+                    kind=kind,
+                    key=f.name[: -len(next(s for s in suffixes if f.name.endswith(s)))],
+                    path=str(f),
+                    size_bytes=int(st.st_size),
+                    source=sources.get(stem, ""),
+                    created=float(st.st_mtime),
+                )
+            )
+    out.sort(key=lambda e: (e.created, e.kind, e.key))
+    return out
+
+
+def clear_index_files(
+    cache_dir: str | os.PathLike[str] | None = None,
+    *,
+    kind: str | None = None,
+    older_than: float | timedelta | None = None,
+) -> int:
+    """Delete scan and/or seek index files; returns how many were removed.
+
+    Parameters
+    ----------
+    cache_dir : path, optional
+        The lazyvol cache directory (default ``LAZYVOL_CACHE_DIR`` or the user cache directory).
+    kind : {"scan", "seek"}, optional
+        Only this kind (default both). The next open rebuilds what it needs.
+    older_than : seconds or timedelta, optional
+        Only files last written longer ago than this.
+    """
+    if kind is not None and kind not in INDEX_KINDS:
+        raise ValueError(f"kind must be one of {sorted(INDEX_KINDS)}, got {kind!r}")
+    limit = None
+    if older_than is not None:
+        secs = (
+            older_than.total_seconds() if isinstance(older_than, timedelta) else float(older_than)
+        )
+        limit = time.time() - secs
+    removed = 0
+    for entry in list_index_files(cache_dir):
+        if (kind is not None and entry.kind != kind) or (
+            limit is not None and entry.created > limit
+        ):
+            continue
+        try:
+            os.unlink(entry.path)
+        except OSError:
+            continue
+        removed += 1
+    return removed

@@ -1,0 +1,153 @@
+"""Keys of the Zarr cache: which files a volume comes from, and the digests naming its entry.
+
+- ``key`` hashes every source file's identity and the options that change the data (``series``,
+  ``scale``, ``dtype`` and reader options). A local file is named by
+  :func:`lazyvol.chunking.file_fingerprint` (absolute path, size, mtime_ns) plus its device, inode
+  and ctime_ns: any change, addition, removal or touch gives a new key, including a rewrite of the
+  same size with the old mtime put back (the kernel moves ctime on every write; no user call can
+  set it). A remote object is named by its stamp (:func:`lazyvol._io.stamp`): its URL without
+  credentials, size, ETag (and version) and last-modified time, so a changed object (new ETag)
+  gives a new key.
+- ``source id`` hashes the source's identity (path, or URL without credentials) and the options
+  only, so when a source changes the entries of its older versions are found and removed.
+
+Credentials never enter a key: storage options are not hashed, URLs are reduced to their identity.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import os
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+import numpy as np
+
+from . import _io
+from ._io import Location
+from ._location import identity_url, is_url
+from .chunking import file_fingerprint
+from .errors import CacheError
+from .zarr_meta import FORMAT_VERSION
+
+if TYPE_CHECKING:
+    from .volume import Volume
+
+__all__ = ["entry_key", "source_files"]
+
+
+def _walk_files(folder: str, exclude: str) -> list[str]:
+    """Every regular file under ``folder`` (symlinks not followed), except those under ``exclude``."""
+    out: list[str] = []
+    for dirpath, dirnames, names in os.walk(folder):
+        dirnames[:] = [
+            d for d in dirnames if not os.path.abspath(os.path.join(dirpath, d)).startswith(exclude)
+        ]
+        for n in names:
+            f = os.path.join(dirpath, n)
+            if os.path.isfile(f) and not os.path.islink(f):
+                out.append(os.path.abspath(f))
+    return out
+
+
+def _listed_files(vol: Volume) -> list[str] | None:
+    files = vol.meta.get("files")
+    if (
+        isinstance(files, list | tuple)
+        and files
+        and all(isinstance(f, str | os.PathLike) for f in files)
+    ):
+        return [os.fspath(f) for f in files]
+    return None
+
+
+def source_files(vol: Volume, source: str | Location, root: Path) -> list[str]:
+    """Every file (or object URL) the volume's values come from.
+
+    ``vol.meta["files"]`` when the reader lists them (e.g. the files of one DICOM series);
+    otherwise the source file (plus an Analyze ``.img``), or, for a folder whose reader does not
+    list its files, every file in the folder: any change there gives a new key (never stale, at
+    worst a rebuild after an unrelated file changed). A remote source whose reader lists no
+    objects is keyed by its own URL.
+    """
+    loc = Location.of(source)
+    listed = _listed_files(vol)
+    if loc.is_remote:
+        out = [loc.url] if listed is None else listed
+        return sorted({f if is_url(f) else loc.join(f).url for f in out})
+    path = loc.url
+    if listed is not None:
+        out = [os.path.abspath(f) for f in listed]
+    else:
+        from .readers import NiftiReader
+
+        src = vol.source if vol.source and os.path.exists(vol.source) else path
+        out = NiftiReader().source_files(src) if os.path.isfile(src) else [os.path.abspath(src)]
+    expanded: list[str] = []
+    exclude = os.path.abspath(root) + os.sep
+    for f in out:
+        expanded.extend(_walk_files(f, exclude) if os.path.isdir(f) else [f])
+    if not expanded:
+        raise CacheError(f"{path}: no source files found to key the cache entry; use cache=False")
+    return sorted(set(expanded))
+
+
+def _options_token(series: Any, scale: bool, dtype: Any, options: dict[str, Any]) -> dict[str, Any]:
+    return {
+        "lazyvol_cache_format": FORMAT_VERSION,
+        "series": series,
+        "scale": bool(scale),
+        "dtype": None if dtype is None else np.dtype(dtype).str,
+        "options": {k: options[k] for k in sorted(options)},
+    }
+
+
+def _remote_stamps(files: list[str], storage_options: Any) -> list[list[Any]]:
+    """``[identity, size, mtime_ns, etag]`` of every object (one HEAD request each)."""
+    out = []
+    for url in files:
+        st = _io.stamp(Location.of(url, storage_options))
+        out.append([st.path, st.size, st.mtime_ns, st.etag])
+    return out
+
+
+def entry_key(
+    files: list[str],
+    series: Any = None,
+    scale: bool = True,
+    dtype: Any = None,
+    *,
+    source: str | None = None,
+    storage_options: Any = None,
+    **options: Any,
+) -> tuple[str, str]:
+    """``(source_id, key)`` hex digests for source files (paths or URLs) and read options.
+
+    ``key`` changes with any local file's path, size, mtime, inode or ctime, with any remote
+    object's size, ETag or last-modified time, and with the options; ``source_id`` only with
+    ``source`` (the path or URL opened; default the file list) and the options, so the entries of
+    older versions of one source share it. ``storage_options`` are used to reach remote objects
+    and never hashed.
+    """
+    opts = _options_token(series, scale, dtype, options)
+    remote = [f for f in files if is_url(f)]
+    local = [f for f in files if not is_url(f)]
+    # Beyond path, size and mtime (file_fingerprint): the inode and the status-change time. A
+    # rewrite that keeps the size and puts the old mtime back (os.utime, rsync -t, cp -p) still
+    # moves ctime, which no user call can set, and a replacement by rename changes the inode.
+    h = hashlib.sha256(file_fingerprint(local, **opts).encode())
+    for f in local:
+        st = os.stat(f)
+        h.update(f"\0{st.st_dev}\0{st.st_ino}\0{st.st_ctime_ns}".encode())
+    if remote:
+        stamps = _remote_stamps(sorted(remote), storage_options)
+        h.update(json.dumps(stamps, sort_keys=True).encode())
+    key = h.hexdigest()[:40]
+    if source:
+        what: Any = identity_url(source)
+    else:
+        what = sorted(identity_url(f) for f in files)
+    ident = json.dumps({"source": what, **opts}, sort_keys=True, default=str)
+    sid = hashlib.sha256(ident.encode()).hexdigest()[:24]
+    return sid, key

@@ -1,0 +1,141 @@
+"""What the Zarr reader and writer agree on: store-format constants, the manifest's location and
+decoding, JSON-safe metadata, and Zarr array metadata (v3 ``zarr.json``, v2 ``.zarray``).
+
+Pure functions over bytes and dictionaries: no file system access here (see
+:mod:`lazyvol.zarr_store` for reading a store's files, local or remote).
+"""
+
+from __future__ import annotations
+
+import json
+import math
+import os
+from typing import Any
+
+import numpy as np
+
+from ._fsutil import OLD_MARK, TMP_MARK
+from ._location import display_url, is_url
+from .errors import FormatError, IntegrityError, UnsupportedError
+from .zarr_integrity import sha256_hex
+
+__all__ = [
+    "FORMAT",
+    "FORMAT_VERSION",
+    "LEGACY_MANIFEST",
+    "MANIFEST",
+    "MANIFEST_ATTR",
+    "OLD_MARK",
+    "TMP_MARK",
+    "array_meta_from_bytes",
+    "from_json",
+    "manifest_from_json",
+    "to_json",
+    "unit_of",
+]
+
+FORMAT = "lazyvol-zarr"
+#: 2: per-chunk crc32c codec and a manifest with chunk fingerprints and metadata hashes;
+#: 1: no checksums (read with an :class:`~lazyvol.zarr_integrity.UnverifiedStoreWarning`).
+FORMAT_VERSION = 2
+#: The manifest: a Zarr group node (so Zarr clients list the store without warnings) whose
+#: attribute ``lazyvol_manifest`` holds it. Format-1 stores had a plain ``lazyvol-manifest.json``.
+MANIFEST = "lazyvol-manifest/zarr.json"
+LEGACY_MANIFEST = "lazyvol-manifest.json"
+MANIFEST_ATTR = "lazyvol_manifest"
+
+
+def to_json(obj: Any) -> Any:
+    """JSON-safe copy of metadata: numpy values become Python ones; NaN/inf are tagged.
+
+    URLs lose any user, password and credential query value (``***``): nothing lazyvol writes
+    carries a credential.
+    """
+    if isinstance(obj, dict):
+        return {str(k): to_json(v) for k, v in obj.items()}
+    if isinstance(obj, list | tuple):
+        return [to_json(v) for v in obj]
+    if isinstance(obj, np.ndarray):
+        return to_json(obj.tolist())
+    if isinstance(obj, np.generic):
+        return to_json(obj.item())
+    if isinstance(obj, float) and not math.isfinite(obj):
+        return {"$float": repr(obj)}
+    if isinstance(obj, bytes):
+        return obj.decode("latin-1")
+    if isinstance(obj, os.PathLike):
+        return os.fspath(obj)
+    if isinstance(obj, str) and is_url(obj):
+        return display_url(obj)
+    if obj is None or isinstance(obj, bool | int | float | str):
+        return obj
+    return str(obj)
+
+
+def from_json(obj: Any) -> Any:
+    """Inverse of :func:`to_json` (tagged NaN/inf become floats again)."""
+    if isinstance(obj, dict):
+        if set(obj) == {"$float"}:
+            return float(obj["$float"])
+        return {k: from_json(v) for k, v in obj.items()}
+    if isinstance(obj, list):
+        return [from_json(v) for v in obj]
+    return obj
+
+
+def manifest_from_json(raw: bytes, key: str) -> Any:
+    """The manifest in the bytes of file ``key`` (:data:`MANIFEST` or :data:`LEGACY_MANIFEST`).
+
+    Raises ValueError when the bytes are not a manifest.
+    """
+    obj = json.loads(raw)
+    if key.endswith(MANIFEST):
+        attrs = obj.get("attributes") if isinstance(obj, dict) else None
+        if not isinstance(attrs, dict) or not isinstance(attrs.get(MANIFEST_ATTR), dict):
+            raise ValueError(f"no attribute {MANIFEST_ATTR!r}")
+        return attrs[MANIFEST_ATTR]
+    return obj
+
+
+def array_meta_from_bytes(
+    raw: bytes, where: str, label: str, *, v2: bool, sha256: str | None = None
+) -> dict[str, Any]:
+    """An array's metadata (Zarr v2 ``.zarray`` in v3 terms) from its file's bytes.
+
+    ``where`` names the file in errors, ``label`` the store and array; with ``sha256`` the bytes
+    are checked against that manifest hash first.
+    """
+    if sha256 is not None and sha256_hex(raw) != sha256:
+        raise IntegrityError(
+            f"{label}: zarr.json (array metadata: dtype, shape, codecs) differs "
+            "from the manifest (sha256); the store was edited or damaged; write it again"
+        )
+    try:
+        meta = json.loads(raw)
+    except ValueError as exc:
+        raise FormatError(f"{where}: unreadable Zarr array metadata: {exc}") from exc
+    if v2 and isinstance(meta, dict):
+        try:
+            return {
+                "node_type": "array",
+                "zarr_format": 2,
+                "shape": [int(n) for n in meta["shape"]],
+                "chunk_grid": {"configuration": {"chunk_shape": [int(c) for c in meta["chunks"]]}},
+            }
+        except (KeyError, TypeError, ValueError) as exc:
+            raise FormatError(f"{where}: not Zarr v2 array metadata ({exc})") from exc
+    if not isinstance(meta, dict) or meta.get("node_type") != "array":
+        node = meta.get("node_type") if isinstance(meta, dict) else None
+        raise FormatError(f"{where}: not a Zarr v3 array (node_type={node!r})")
+    return meta
+
+
+def unit_of(arr_meta: dict[str, Any]) -> tuple[int, ...]:
+    """The chunk (or shard) shape of an array's metadata, disk order."""
+    grid = arr_meta.get("chunk_grid", {})
+    try:
+        return tuple(int(c) for c in grid["configuration"]["chunk_shape"])
+    except (KeyError, TypeError, ValueError) as exc:
+        raise UnsupportedError(
+            f"unsupported Zarr chunk grid {grid!r} (only 'regular' is read)"
+        ) from exc

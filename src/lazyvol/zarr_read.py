@@ -1,0 +1,331 @@
+"""Read plans of Zarr stores: :class:`ZarrPlan` and :func:`read_block`, the task every dask chunk
+of a Zarr-backed Volume runs, and :func:`make_volume`, which builds that Volume.
+
+A read task opens the array once per process and opening (:func:`_cached_array`), checks that the
+store is still the one opened, reads its block through a verifying store (every chunk file checked
+against the manifest as it is read) and names the damaged chunk file when a crc32c fails. Local and
+remote stores go through the same code (:class:`~lazyvol.zarr_store.StoreRoot`).
+"""
+
+from __future__ import annotations
+
+import functools
+import itertools
+import os
+from dataclasses import dataclass
+from typing import Any
+
+import dask
+import numpy as np
+
+from . import zarr_integrity as zi
+from .chunking import normalize_chunks, plan_to_dask
+from .config import chunk_budget
+from .errors import FormatError, IntegrityError, LazyvolError
+from .geometry import check_affine
+from .volume import Volume
+from .zarr_meta import LEGACY_MANIFEST, MANIFEST, array_meta_from_bytes, manifest_from_json, unit_of
+from .zarr_store import StoreRoot
+
+__all__ = ["FallbackPlan", "ZarrPlan", "make_volume", "read_block", "read_block_or_fallback"]
+
+
+# -- manifest --------------------------------------------------------------------------------------
+
+
+def manifest_path(store: str) -> str:
+    """Path of a local store's manifest: the current one, or a format-1 store's if only that
+    exists."""
+    path = os.path.join(store, MANIFEST)
+    legacy = os.path.join(store, LEGACY_MANIFEST)
+    return legacy if not os.path.exists(path) and os.path.exists(legacy) else path
+
+
+def read_manifest(path: str) -> Any:
+    """The manifest at local ``path`` (from :func:`manifest_path`); raises OSError or ValueError."""
+    with open(path, "rb") as f:
+        return manifest_from_json(f.read(), path)
+
+
+def _manifest_key(root: StoreRoot) -> str:
+    """The manifest's key in the store (a format-1 store's legacy file when only that exists)."""
+    if root.is_remote:
+        return (
+            MANIFEST
+            if root.exists(MANIFEST) or not root.exists(LEGACY_MANIFEST)
+            else (LEGACY_MANIFEST)
+        )
+    return os.path.relpath(manifest_path(root.path), root.path).replace(os.sep, "/")
+
+
+# -- read plans ------------------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class ZarrPlan:
+    """What a read task needs: the store, the array, and the chunk grid to check files against."""
+
+    root: StoreRoot
+    array: str
+    shape: tuple[int, ...]  # disk order
+    unit: tuple[int, ...]  # shard or chunk shape, disk order
+    dtype: str
+    check_files: bool
+    token: str
+    #: identity of the manifest when opened (local: inode, mtime_ns, ctime_ns); a store replaced
+    #: since then is refused (ctime: a copy that kept the mtime and got a reused inode is seen)
+    manifest_id: tuple[Any, ...] | None = None
+    #: manifest_sha256 of a checksummed (format 2) store: every chunk read is verified against it
+    manifest_sha256: str | None = None
+
+    @property
+    def store(self) -> str:
+        """The store's path, or its URL without credentials."""
+        return self.root.display
+
+
+def _level_of(manifest: dict[str, Any], array: str) -> dict[str, Any]:
+    for info in manifest.get("levels") or []:
+        if isinstance(info, dict) and str(info.get("path")) == array:
+            return info
+    raise FormatError(f"manifest lists no array {array!r}")
+
+
+@functools.lru_cache(maxsize=64)
+def _cached_array(
+    root: StoreRoot, array: str, token: str, manifest_sha256: str | None = None
+) -> Any:
+    """The zarr array a read task reads through: one per process, store and opening (``token``).
+
+    The only handle cache of the Zarr reader (to move onto the process-wide handle manager).
+    """
+    return _open_array(root, array, manifest_sha256)
+
+
+def _open_array(root: StoreRoot, array: str, manifest_sha256: str | None) -> Any:
+    """Open ``array``; for a checksummed store, through a
+    :func:`~lazyvol.zarr_integrity.VerifiedStore` holding the manifest's chunk table: the manifest
+    is read again here and must be the one opened."""
+    if manifest_sha256 is None:
+        return zi.open_array_fast(root.zarr_store(array))
+    where = root.where(MANIFEST)
+    try:
+        manifest = manifest_from_json(root.read(MANIFEST), MANIFEST)
+    except (OSError, ValueError) as exc:
+        raise FormatError(f"{where}: unreadable manifest ({exc}); open the store again") from exc
+    if zi.verify_manifest_seal(manifest, where) != manifest_sha256:
+        raise FormatError(
+            f"{root.display}: the store was replaced after it was opened; open it again"
+        )
+    info = _level_of(manifest, array)
+    arr_meta = _array_meta(root, array, info.get("meta_sha256"))
+    n_inner, loc = zi.inner_chunks_per_file(arr_meta)
+    vstore = zi.VerifiedStore(
+        root.zarr_store(array),
+        label=f"{root.display} (array {array!r})",
+        meta_sha256=str(info["meta_sha256"]),
+        chunks=info["chunks"],
+        n_inner=n_inner,
+        index_location=loc,
+    )
+    return zi.open_array_fast(vstore, checked=True)
+
+
+def _chunk_keys(plan: ZarrPlan, disk_index: tuple[slice, ...]) -> list[str]:
+    ranges = [range(s.start // u, (s.stop - 1) // u + 1) for s, u in zip(disk_index, plan.unit)]
+    return ["c/" + "/".join(map(str, key)) for key in itertools.product(*ranges)]
+
+
+def _check_plan_files(plan: ZarrPlan, disk_index: tuple[slice, ...], where: str) -> None:
+    """Before a read: the store is still the one opened, and (format 1) its chunk files exist."""
+    if plan.manifest_id is not None:
+        try:
+            now: tuple[Any, ...] | None = plan.root.file_id(_manifest_key(plan.root))
+        except (OSError, LazyvolError):
+            now = None
+        if now != plan.manifest_id:
+            raise FormatError(
+                f"{where}: the store was replaced or removed after it was opened; open it again"
+            )
+    if plan.check_files and plan.manifest_sha256 is None:
+        for key in _chunk_keys(plan, disk_index):
+            if not plan.root.exists(f"{plan.array}/{key}"):
+                raise FormatError(
+                    f"{where}: chunk file {plan.root.where(plan.array + '/' + key)} is missing; "
+                    "the store is incomplete or damaged; write it again (or delete the cache entry)"
+                )
+
+
+def read_block(plan: ZarrPlan, index: tuple[slice, ...]) -> np.ndarray:
+    """Read block ``index`` (volume order) from a Zarr array.
+
+    A checksummed store's chunk files are verified (size, crc32c and their manifest fingerprint);
+    a format-1 store's chunk files are checked to exist. Damage raises :class:`IntegrityError`
+    naming the store and the chunk key.
+    """
+    disk_index = tuple(reversed(index))
+    where = f"{plan.store} (array {plan.array!r}, block {[(s.start, s.stop) for s in index]})"
+    _check_plan_files(plan, disk_index, where)
+    try:
+        arr = _cached_array(plan.root, plan.array, plan.token, plan.manifest_sha256)
+        try:
+            block = np.asarray(arr[disk_index])
+        finally:
+            zi.forget_verified(arr)
+    except LazyvolError:
+        raise
+    except Exception as exc:
+        if isinstance(exc, ValueError) and "checksum do not match" in str(exc):
+            raise _crc_failure(plan, disk_index, where, exc) from exc
+        if plan.root.is_remote:
+            raise plan.root.translate(exc, plan.array, "reading chunk data") from None
+        raise FormatError(f"{where}: reading the chunk data failed: {exc}") from exc
+    out = block.transpose()
+    if out.dtype != np.dtype(plan.dtype):
+        out = out.astype(plan.dtype)
+    return out
+
+
+def _crc_failure(
+    plan: ZarrPlan, disk_index: tuple[slice, ...], where: str, exc: Exception
+) -> IntegrityError:
+    """IntegrityError for zarr's crc32c failure, naming the damaged chunk file when it is found."""
+    keys = _chunk_keys(plan, disk_index)
+    try:
+        bad = zi.locate_damage(
+            lambda k: plan.root.read(f"{plan.array}/{k}"),
+            keys,
+            _array_meta(plan.root, plan.array),
+        )
+    except LazyvolError:
+        bad = None
+    what = (
+        f"chunk {bad}" if bad else f"one of chunks {', '.join(keys[:4])}{' ...' * (len(keys) > 4)}"
+    )
+    return IntegrityError(
+        f"{where}: {what} fails its crc32c checksum ({exc}); the file is damaged; write the "
+        "store again (or restore it)"
+    )
+
+
+def _auto_read_chunks(unit_vol: Any, shape: Any, itemsize: int) -> tuple[int, ...]:
+    """Dask chunks aligned to the store's chunks/shards, grown fastest axis (i) first to the budget."""
+    block = [min(u, n) for u, n in zip(unit_vol, shape)]
+    budget = max(chunk_budget(), int(np.prod(block)) * itemsize)
+    for ax in range(min(3, len(block))):
+        others = int(np.prod(block)) // block[ax] * itemsize
+        mult = max(1, budget // (others * block[ax]))
+        block[ax] = min(shape[ax], block[ax] * mult)
+        if block[ax] < shape[ax]:
+            break
+    return tuple(block)
+
+
+def _array_meta(root: StoreRoot, array: str, sha256: str | None = None) -> dict[str, Any]:
+    """An array's metadata (Zarr v2 ``.zarray`` in v3 terms when only that exists); with
+    ``sha256``, checked against that manifest hash."""
+    key = f"{array}/zarr.json"
+    v2 = False
+    try:
+        raw = root.read(key)
+    except FileNotFoundError as exc:
+        raw = b""
+        if sha256 is None:
+            try:
+                raw = root.read(f"{array}/.zarray")
+                key, v2 = f"{array}/.zarray", True
+            except FileNotFoundError:
+                pass
+        if not v2:
+            raise FormatError(
+                f"{root.display}: array {array!r} is missing ({root.where(key)} not found); the "
+                "store is incomplete"
+            ) from exc
+    except OSError as exc:
+        raise FormatError(f"{root.where(key)}: unreadable Zarr array metadata: {exc}") from exc
+    label = f"{root.display} (array {array!r})"
+    return array_meta_from_bytes(raw, root.where(key), label, v2=v2, sha256=sha256)
+
+
+@dataclass(frozen=True)
+class FallbackPlan:
+    """A :class:`ZarrPlan` with a picklable ``fallback(plan, index, exc)`` for damaged blocks."""
+
+    zarr: ZarrPlan
+    fallback: Any
+
+
+def read_block_or_fallback(plan: FallbackPlan, index: tuple[slice, ...]) -> np.ndarray:
+    """:func:`read_block`, or ``plan.fallback`` when the store fails (damaged, removed)."""
+    try:
+        return read_block(plan.zarr, index)
+    except FormatError as exc:
+        return np.asarray(plan.fallback(plan.zarr, index, exc))
+
+
+def _open_token(
+    root: StoreRoot, array: str, manifest_sha256: str | None, check_files: bool
+) -> tuple[str, tuple[Any, ...] | None]:
+    """``(token of this opening, manifest identity to check at read time or None)``.
+
+    Local: the stat of the array metadata and the manifest (as :func:`os.stat` sees them).
+    Remote: a checksummed store is named by its manifest's SHA-256 (no extra request); another
+    by its array metadata's size, ETag and last-modified time.
+    """
+    if root.is_remote:
+        what: Any = manifest_sha256 or root.file_id(f"{array}/zarr.json")
+        return dask.base.tokenize(root.loc.identity, array, what), None
+    meta_path = os.path.join(root.path, array, "zarr.json")
+    if not os.path.exists(meta_path) and os.path.exists(os.path.join(root.path, array, ".zarray")):
+        meta_path = os.path.join(root.path, array, ".zarray")
+    st = os.stat(meta_path)
+    man = manifest_path(root.path)
+    mst = os.stat(man) if os.path.exists(man) else st
+    pre = dask.base.tokenize(
+        root.path,
+        array,
+        st.st_mtime_ns,
+        st.st_ctime_ns,
+        mst.st_mtime_ns,
+        mst.st_ctime_ns,
+        mst.st_ino,
+    )
+    return pre, ((mst.st_ino, mst.st_mtime_ns, mst.st_ctime_ns) if check_files else None)
+
+
+def make_volume(
+    root: StoreRoot,
+    array: str,
+    arr_meta: dict[str, Any],
+    chunks: Any,
+    check_files: bool,
+    georef: tuple[np.ndarray, dict[str, Any], str],
+    manifest_sha256: str | None = None,
+    fallback: Any = None,
+) -> Volume:
+    affine, meta, source = georef
+    shape_disk = tuple(int(n) for n in arr_meta["shape"])
+    unit = unit_of(arr_meta)
+    pre, manifest_id = _open_token(root, array, manifest_sha256, check_files)
+    # The array is opened once here (dtype; and it warms the read tasks' cache in this process).
+    arr = _cached_array(root, array, pre, manifest_sha256)
+    dtype = np.dtype(arr.dtype).newbyteorder("=")
+    shape = tuple(reversed(shape_disk))
+    if chunks is None or (isinstance(chunks, str) and chunks == "auto"):
+        chunk_spec: Any = _auto_read_chunks(tuple(reversed(unit)), shape, dtype.itemsize)
+    else:
+        chunk_spec = chunks
+    norm = normalize_chunks(chunk_spec, shape, dtype)
+    token = dask.base.tokenize(pre, norm, manifest_sha256, fallback is not None)
+    plan = ZarrPlan(
+        root, array, shape_disk, unit, dtype.str, check_files, pre, manifest_id, manifest_sha256
+    )
+    name = f"lazyvol-zarr-{token}"
+    if fallback is not None:
+        fplan = FallbackPlan(plan, fallback)
+        data = plan_to_dask(read_block_or_fallback, fplan, shape, norm, dtype, name)
+    else:
+        data = plan_to_dask(read_block, plan, shape, norm, dtype, name)
+    what = "the store's affine / OME scale and translation metadata"
+    affine = check_affine(affine, root.display, what)
+    return Volume(data, affine, meta=meta, source=source)

@@ -1,0 +1,175 @@
+"""A Zarr store's files, local or remote: :class:`StoreRoot`.
+
+The Zarr reader (:mod:`lazyvol.zarr_io`) reads a store's metadata, manifest and chunk files through
+this one small object, so the same checks run for a folder on disk and for a prefix in an object
+store (``s3://``, ``gs://``, ``http(s)://``, anything fsspec resolves):
+
+- local: plain file reads, ``os.stat`` identities, a directory walk of the chunk files;
+- remote: small-object reads through the byte layer's filesystem (:func:`lazyvol._io.filesystem`),
+  identities from :func:`lazyvol._io.stamp` (size, ETag, last-modified), and for chunk data zarr's
+  :class:`zarr.storage.FsspecStore` (asynchronous, many requests in flight).
+
+A root is frozen and picklable (a :class:`~lazyvol._io.Location`: URL plus storage options, no
+open filesystem), so read plans carry it to any worker. Messages name the store without
+credentials.
+"""
+
+from __future__ import annotations
+
+import os
+from dataclasses import dataclass
+from typing import Any
+
+from . import _io
+from ._io import Location
+from .errors import FormatError, LazyvolError, SourceNotFoundError
+
+__all__ = ["StoreRoot"]
+
+
+@dataclass(frozen=True)
+class StoreRoot:
+    """The root of a Zarr store: a local directory or a URL prefix (with its storage options)."""
+
+    loc: Location
+
+    @classmethod
+    def of(
+        cls, source: str | os.PathLike[str] | Location, storage_options: Any = None
+    ) -> StoreRoot:
+        """The root at ``source`` (path, URL or Location); a trailing ``/`` is dropped."""
+        loc = _io.Location.of(source, storage_options)
+        if loc.is_remote and loc.url.endswith("/") and not loc.url.endswith("://"):
+            loc = Location(loc.url.rstrip("/"), loc.options)
+        return cls(loc)
+
+    @property
+    def is_remote(self) -> bool:
+        """True for a URL prefix."""
+        return self.loc.is_remote
+
+    @property
+    def display(self) -> str:
+        """The store for messages and ``Volume.source``: its absolute path, or its URL without
+        credentials."""
+        return self.loc.display if self.is_remote else self.loc.url
+
+    @property
+    def path(self) -> str:
+        """The local directory (only for a local store)."""
+        return self.loc.url
+
+    def where(self, key: str) -> str:
+        """File ``key`` of the store (``"0/zarr.json"``), for messages."""
+        if self.is_remote:
+            return self.loc.join(key).display
+        return os.path.join(self.loc.url, *key.split("/"))
+
+    # -- remote helpers ---------------------------------------------------------------------------
+
+    def _remote(self, key: str) -> tuple[Any, str, Location]:
+        loc = self.loc.join(key) if key else self.loc
+        fs = _io.filesystem(loc)
+        path = loc.url if loc.protocol in ("http", "https") else str(fs._strip_protocol(loc.url))
+        return fs, path, loc
+
+    # -- reads --------------------------------------------------------------------------------------
+
+    def read(self, key: str) -> bytes:
+        """The whole file ``key``.
+
+        Raises
+        ------
+        FileNotFoundError
+            No such file or object.
+        OSError, LazyvolError
+            Unreadable (a remote failure is a typed :mod:`lazyvol.errors` error naming the URL).
+        """
+        if not self.is_remote:
+            with open(self.where(key), "rb") as f:
+                return f.read()
+        fs, path, loc = self._remote(key)
+        try:
+            return bytes(fs.cat_file(path))
+        except FileNotFoundError:
+            raise FileNotFoundError(loc.display) from None
+        except Exception as exc:
+            err = _io._translate(exc, loc, "reading it")
+            if isinstance(err, SourceNotFoundError):
+                raise FileNotFoundError(loc.display) from None
+            raise err from None
+
+    def exists(self, key: str) -> bool:
+        """True when file ``key`` exists (a failed remote request counts as absent)."""
+        if not self.is_remote:
+            return os.path.isfile(self.where(key))
+        fs, path, _ = self._remote(key)
+        try:
+            return bool(fs.isfile(path))
+        except Exception:
+            return False
+
+    def file_id(self, key: str) -> tuple[Any, ...]:
+        """What changes when file ``key`` is replaced: ``(inode, mtime_ns, ctime_ns)`` locally,
+        ``(size, ETag, last-modified)`` remotely.
+
+        Raises
+        ------
+        OSError
+            Locally, no such file.
+        LazyvolError
+            Remotely, no such object or the request failed.
+        """
+        if not self.is_remote:
+            st = os.stat(self.where(key))
+            return (st.st_ino, st.st_mtime_ns, st.st_ctime_ns)
+        stamp = _io.stamp(self.loc.join(key))
+        return (stamp.size, stamp.etag, stamp.mtime_ns)
+
+    def chunk_files(self, array: str) -> dict[str, os.DirEntry[str]] | None:
+        """Chunk files of ``array`` (``{"c/0/0/0": entry}``); None when the store cannot be listed
+        cheaply (remote stores: chunk files are checked as they are read instead)."""
+        if self.is_remote:
+            return None
+        out: dict[str, os.DirEntry[str]] = {}
+        stack = [(os.path.join(self.path, array, "c"), "c")]
+        while stack:
+            d, rel = stack.pop()
+            try:
+                it = os.scandir(d)
+            except (FileNotFoundError, NotADirectoryError):
+                continue
+            with it:
+                for e in it:
+                    key = f"{rel}/{e.name}"
+                    if e.is_dir(follow_symlinks=False):
+                        stack.append((e.path, key))
+                    else:
+                        out[key] = e
+        return out
+
+    def zarr_store(self, array: str) -> Any:
+        """A read-only zarr store rooted at ``array`` (LocalStore, or FsspecStore for a URL)."""
+        if not self.is_remote:
+            from zarr.storage import LocalStore
+
+            return LocalStore(os.path.join(self.path, array), read_only=True)
+        from zarr.storage import FsspecStore
+
+        loc = self.loc.join(array)
+        opts = _io._with_timeouts(loc.protocol, loc.options.to_dict())
+        try:
+            return FsspecStore.from_url(loc.url, storage_options=opts, read_only=True)
+        except ImportError as exc:
+            raise ImportError(
+                f"{loc.display}: reading {loc.protocol}:// stores needs a package that is not "
+                "installed; pip install 'lazyvol[remote]'"
+            ) from exc
+        except LazyvolError:
+            raise
+        except Exception as exc:
+            raise FormatError(f"{loc.display}: cannot open the Zarr array ({exc})") from None
+
+    def translate(self, exc: BaseException, key: str, what: str) -> LazyvolError:
+        """A typed error for a failed remote request on file ``key`` (credentials removed)."""
+        return _io._translate(exc, self.loc.join(key) if key else self.loc, what)

@@ -1,0 +1,573 @@
+"""Write a Volume as a Zarr v3 store with OME-Zarr 0.5 metadata (see :mod:`lazyvol.zarr_io` for
+the layout, the axes and the integrity guarantees).
+
+Crash safety. The store is written into a temporary sibling directory
+(``.<name>.lazyvol-tmp-<random>``), every chunk (also all-zero ones) is written, then the manifest
+(every chunk file's size and checksum fingerprint) is written last and synced, and the directory is
+published by :func:`lazyvol._fsutil.publish_dir` (rename, directory sync). A reader refuses a
+lazyvol store without its manifest or whose chunk files do not match it, so a partial store is never
+read as zeros. Chunk files are not fsynced one by one: the guarantees hold for killed processes;
+after a power loss damage is detected, not repaired.
+
+This module imports :class:`~lazyvol.volume.Volume` for typing only: ``Volume.to_zarr`` finds
+:func:`write_zarr` through the writer table of :mod:`lazyvol.volume` by module name.
+"""
+
+from __future__ import annotations
+
+import json
+import math
+import os
+import shutil
+import time
+from collections.abc import Sequence
+from typing import TYPE_CHECKING, Any
+
+import dask
+import dask.array as da
+import numpy as np
+
+from . import zarr_integrity as zi
+from . import zarr_nifti
+from ._fsutil import fsync_dir, list_dir_consistent, publish_dir, temp_sibling
+from .chunking import rechunk_source
+from .config import chunk_budget
+from .errors import LazyvolError, UnsupportedError, WriteError
+from .zarr_meta import FORMAT, FORMAT_VERSION, MANIFEST, MANIFEST_ATTR, to_json
+from .zarr_ome import is_positive_diagonal, level_affine, ome_axes, ome_transforms, time_unit
+
+if TYPE_CHECKING:
+    from .volume import Volume
+
+__all__ = ["is_lazyvol_store", "require_volume", "write_zarr"]
+
+OME_VERSION = "0.5"
+#: Chunks smaller than this get wrapped in shards (fewer, larger files) unless ``shards=False``.
+SHARD_BELOW_BYTES = 1 * 2**20
+#: Target size of an automatic shard.
+SHARD_TARGET_BYTES = 16 * 2**20
+#: Largest dask block a write task handles (one shard or chunk at least).
+WRITE_BLOCK_BYTES = 16 * 2**20
+
+_CODECS = ("zstd", "blosc-zstd", "blosc-lz4", "gzip", "none")
+_VOLUME_ATTRS = ("data", "affine", "meta", "source", "dtype", "shape", "ndim")
+
+
+def require_volume(vol: Any, what: str) -> None:
+    """Raise TypeError unless ``vol`` is a lazyvol Volume (checked by its attributes: writers do
+    not import the Volume class at run time)."""
+    if not all(hasattr(vol, a) for a in _VOLUME_ATTRS) or isinstance(vol, type):
+        raise TypeError(f"{what} needs a lazyvol.Volume, got {type(vol).__name__}")
+
+
+def _read_json(path: str) -> Any:
+    with open(path, "rb") as f:
+        return json.loads(f.read())
+
+
+def _read_bytes(path: str) -> bytes:
+    with open(path, "rb") as f:
+        return f.read()
+
+
+# -- chunk and codec choices ------------------------------------------------------------------------
+
+
+def _axis_spec(spec: Any, shape: Sequence[int], what: str) -> tuple[int, ...]:
+    """A per-axis length spec in volume order (int for every spatial axis, or a sequence)."""
+    nd = len(shape)
+    if isinstance(spec, int | np.integer):
+        vals: list[Any] = [int(spec)] * min(3, nd) + [1] * (nd - 3)
+    else:
+        vals = list(spec)
+        if len(vals) != nd:
+            raise ValueError(f"{what}={spec!r} needs {nd} values (one per axis i, j, k[, t])")
+    out = []
+    for v, n in zip(vals, shape):
+        if v is None or v == -1:
+            out.append(max(1, int(n)))
+        elif int(v) < 1:
+            raise ValueError(f"{what}={spec!r}: lengths must be >= 1 (or -1/None for a whole axis)")
+        else:
+            out.append(min(int(v), max(1, int(n))))
+    return tuple(out)
+
+
+def _default_chunks(shape: Sequence[int]) -> tuple[int, ...]:
+    """Default on-disk chunk in volume order: 256 x 256 x 32 spatial, one index of later axes.
+
+    Four such chunks side by side make a 512 x 512 x 32 slab, the write block: a contiguous read
+    of any NIfTI or DICOM source, small enough (16 MiB of int16) that a 2-thread write stays
+    well under 256 MiB.
+    """
+    limits = (256, 256, 32)
+    return tuple(min(max(1, int(n)), limits[ax]) if ax < 3 else 1 for ax, n in enumerate(shape))
+
+
+def _auto_shards(
+    chunk_disk: Sequence[int], shape_disk: Sequence[int], itemsize: int
+) -> tuple[int, ...]:
+    """Grow a small chunk into a shard of about SHARD_TARGET_BYTES, fastest disk axis first."""
+    shard = list(chunk_disk)
+    cap = [math.ceil(n / c) * c for n, c in zip(shape_disk, chunk_disk)]
+    grown = True
+    while grown and math.prod(shard) * itemsize < SHARD_TARGET_BYTES:
+        grown = False
+        for ax in reversed(range(len(shard))):
+            if shard[ax] * 2 <= cap[ax] and math.prod(shard) * itemsize * 2 <= SHARD_TARGET_BYTES:
+                shard[ax] *= 2
+                grown = True
+    return tuple(shard)
+
+
+def _codec(codec: Any) -> Any:
+    from zarr.codecs import BloscCodec, GzipCodec, ZstdCodec
+
+    if codec is None or codec == "none":
+        return None
+    if not isinstance(codec, str):
+        return codec  # a zarr codec object chosen by the caller
+    name = codec.lower()
+    if name == "zstd":
+        return ZstdCodec(level=3)
+    if name == "blosc-zstd":
+        return BloscCodec(cname="zstd", clevel=3, shuffle="shuffle")
+    if name == "blosc-lz4":
+        return BloscCodec(cname="lz4", clevel=5, shuffle="shuffle")
+    if name == "gzip":
+        return GzipCodec(level=5)
+    raise ValueError(f"codec={codec!r} is not one of {', '.join(_CODECS)} (all lossless)")
+
+
+def _write_blocks(unit: Sequence[int], shape: Sequence[int], itemsize: int) -> tuple[int, ...]:
+    """Dask block shape for writing: whole shards/chunks, grown fastest-axis first to 16 MiB.
+
+    Small blocks keep the writer's memory low: each thread holds one block plus zarr's encode
+    buffers for it, and the source is re-planned to read exactly these blocks.
+    """
+    block = list(unit)
+    budget = max(min(chunk_budget(), WRITE_BLOCK_BYTES), math.prod(unit) * itemsize)
+    for ax in reversed(range(len(block))):
+        full = math.ceil(shape[ax] / unit[ax]) * unit[ax]
+        while block[ax] < full and math.prod(block) * itemsize * 2 <= budget:
+            block[ax] = min(block[ax] * 2, full)
+        if block[ax] < full:
+            break
+    return tuple(block)
+
+
+def _downsample(x: da.Array, factors: Sequence[int]) -> da.Array:
+    """Block mean by ``factors`` (disk order); odd lengths padded by repeating the edge."""
+    pad = [(0, (n % f) if f > 1 else 0) for n, f in zip(x.shape, factors)]
+    if any(p for _, p in pad):
+        x = da.pad(x, pad, mode="edge")
+    x = x.rechunk(tuple(max(f, (c[0] // f) * f) for c, f in zip(x.chunks, factors)))
+    axes = {ax: f for ax, f in enumerate(factors) if f > 1}
+    dtype = x.dtype
+    if not axes:
+        return x
+    out: da.Array
+    if dtype.kind in "iub":
+        y = da.coarsen(np.mean, x.astype(np.float64), axes, trim_excess=False)
+        if dtype.kind == "b":
+            out = y >= 0.5
+        else:
+            info = np.iinfo(dtype)
+            out = da.clip(da.rint(y), info.min, info.max).astype(dtype)
+    else:
+        out = da.coarsen(np.mean, x, axes, trim_excess=False).astype(dtype)
+    return out
+
+
+# -- destination and publishing ----------------------------------------------------------------------
+
+
+def is_lazyvol_store(path: str | os.PathLike[str]) -> bool:
+    """True when ``path`` is a directory holding a Zarr group written by lazyvol."""
+    zj = os.path.join(os.fspath(path), "zarr.json")
+    try:
+        attrs = _read_json(zj).get("attributes", {})
+    except (OSError, ValueError, AttributeError):
+        return False
+    return isinstance(attrs, dict) and isinstance(attrs.get("lazyvol"), dict)
+
+
+def _check_destination(dest: str, overwrite: bool) -> None:
+    """Refuse to replace anything but an empty directory or (with ``overwrite``) a Zarr store."""
+    entries = list_dir_consistent(dest)
+    if entries == [] and not os.path.islink(dest):
+        return  # nothing there, or an empty directory (replaced silently)
+    if not overwrite:
+        raise WriteError(
+            f"{dest}: destination already exists; pass overwrite=True to replace it "
+            "(the existing store is left untouched)"
+        )
+    if entries is None or "zarr.json" not in entries:
+        raise WriteError(
+            f"{dest}: exists and is not a Zarr store (no zarr.json); refusing to replace it even "
+            "with overwrite=True; remove it yourself or choose another destination"
+        )
+
+
+def _publish(tmp: str, dest: str, overwrite: bool) -> None:
+    """Rename the finished ``tmp`` directory to ``dest`` (atomically replacing an old store)."""
+    publish_dir(tmp, dest, overwrite=overwrite, check_replace=lambda d: _check_destination(d, True))
+
+
+def write_zarr(
+    vol: Volume,
+    store: str | os.PathLike[str],
+    *,
+    chunks: Any = None,
+    shards: Any = None,
+    codec: Any = "zstd",
+    overwrite: bool = False,
+    progress: bool = False,
+    levels: int = 1,
+) -> str:
+    """Write a Volume as a Zarr v3 store with OME-Zarr 0.5 metadata, streaming through dask.
+
+    Parameters
+    ----------
+    vol : Volume
+        The volume; its dask graph is computed block by block (peak memory about a few write
+        blocks of at most 16 MiB (whole shards or chunks), whatever the volume's size; the source
+        is re-planned to read exactly those blocks).
+    store : str or path-like
+        Destination directory (conventionally ending in ``.zarr``).
+    chunks : int or sequence, optional
+        On-disk chunk shape in the Volume's axis order ``(i, j, k[, t])`` (``-1`` = whole axis;
+        an int applies to the spatial axes). Default ``(256, 256, 32[, 1])`` clipped to the shape.
+    shards : sequence, bool or None
+        Shard shape (a multiple of ``chunks``, volume order). ``None``: shard automatically when a
+        chunk is under 1 MiB (shards of about 16 MiB); ``False``: never shard.
+    codec : {"zstd", "blosc-zstd", "blosc-lz4", "gzip", "none"} or zarr codec
+        Lossless compressor; default zstd level 3.
+    overwrite : bool
+        Replace an existing Zarr store at ``store`` (atomically: readers see the old or the new one).
+    progress : bool
+        Show a tqdm progress bar.
+    levels : int
+        Number of multiscale levels; level ``n`` is the block mean over ``2**n`` voxels along each
+        spatial axis (computed lazily from the level above as it is written).
+
+    Returns
+    -------
+    str
+        Absolute path of the store.
+
+    Raises
+    ------
+    WriteError
+        The destination exists and ``overwrite`` is false, it is not a Zarr store, or it cannot be
+        written (read-only, full); nothing is left behind and an existing store is untouched.
+    UnsupportedError
+        A dtype Zarr v3 cannot hold (structured/RGB).
+    """
+    require_volume(vol, "write_zarr")
+    levels = int(levels)
+    if levels < 1:
+        raise ValueError(f"levels={levels} must be >= 1")
+    dest = os.path.abspath(os.fspath(store))
+    dtype = vol.dtype
+    if dtype.kind not in "biufc" or dtype.fields is not None:
+        raise UnsupportedError(
+            f"{dest}: dtype {dtype} cannot be stored in Zarr v3 by lazyvol; convert first, "
+            "e.g. Volume(vol.data.astype('float32'), vol.affine, meta=vol.meta)"
+        )
+    _check_destination(dest, overwrite)
+    parent, base = os.path.split(dest)
+    if not base:
+        raise WriteError(f"{store}: needs a directory name")
+    tmp = temp_sibling(dest)
+    try:
+        os.mkdir(tmp)
+    except OSError as exc:
+        raise WriteError(
+            f"{dest}: cannot create a directory in {parent} ({exc.strerror or exc}); choose a "
+            "writable destination"
+        ) from exc
+    try:
+        _write_into(tmp, vol, chunks, shards, codec, progress, levels, dest)
+        _publish(tmp, dest, overwrite)
+    except LazyvolError:
+        shutil.rmtree(tmp, ignore_errors=True)
+        raise
+    except OSError as exc:
+        shutil.rmtree(tmp, ignore_errors=True)
+        raise WriteError(
+            f"{dest}: writing the store failed ({exc.strerror or exc}); nothing was left behind"
+        ) from exc
+    except BaseException:
+        shutil.rmtree(tmp, ignore_errors=True)
+        raise
+    return dest
+
+
+def _shard_shape(
+    shards: Any, chunk_vol: tuple[int, ...], shape: tuple[int, ...], itemsize: int
+) -> tuple[int, ...] | None:
+    """The shard shape on disk (or None: no shards) for the ``shards=`` option."""
+    ndim = len(shape)
+    chunk_disk = tuple(reversed(chunk_vol))
+    if shards is None:
+        if math.prod(chunk_disk) * itemsize >= SHARD_BELOW_BYTES:
+            return None
+        shard_disk = _auto_shards(chunk_disk, tuple(reversed(shape)), itemsize)
+        return None if shard_disk == chunk_disk else shard_disk
+    if shards is False:
+        return None
+    shard_vol = tuple(int(s) for s in (shards if not isinstance(shards, int) else [shards] * ndim))
+    if len(shard_vol) != ndim or any(s % c for s, c in zip(shard_vol, chunk_vol)):
+        raise ValueError(
+            f"shards={shards!r} must give one multiple of chunks={chunk_vol} per axis (i, j, k[, t])"
+        )
+    return tuple(reversed(shard_vol))
+
+
+def _level_grid(
+    chunk_disk: Sequence[int], shard_disk: Sequence[int] | None, lvl_shape: Sequence[int]
+) -> tuple[tuple[int, ...], tuple[int, ...] | None]:
+    """Chunk and shard shape of one level (clipped to its shape; shards kept whole multiples)."""
+    lvl_chunk = tuple(min(c, n) for c, n in zip(chunk_disk, lvl_shape))
+    if shard_disk is None:
+        return lvl_chunk, None
+    lvl_shard = tuple(
+        max(c, min(s, math.ceil(n / c) * c)) for s, c, n in zip(shard_disk, lvl_chunk, lvl_shape)
+    )
+    if any(s % c for s, c in zip(lvl_shard, lvl_chunk)):
+        return lvl_chunk, None
+    return lvl_chunk, lvl_shard
+
+
+class _StoreWriter:
+    """Writes one store into the temporary directory ``tmp``: levels, NIfTI header, manifest."""
+
+    def __init__(self, tmp: str, vol: Volume, dest: str, progress: bool) -> None:
+        import zarr
+
+        self.tmp = tmp
+        self.vol = vol
+        self.dest = dest
+        self.progress = progress
+        self.ndim = vol.ndim
+        self.dtype = vol.dtype.newbyteorder("=")
+        self.meta = dict(vol.meta)
+        # The lazyvol attribute goes in first, so an interrupted store reads as an incomplete
+        # lazyvol store (no manifest), not as a foreign one; it is completed at the end.
+        self.group = zarr.open_group(
+            tmp,
+            mode="w",
+            zarr_format=3,
+            attributes={
+                "lazyvol": {"format": FORMAT, "version": FORMAT_VERSION, "status": "writing"}
+            },
+        )
+        self.level_info: list[dict[str, Any]] = []
+        self.datasets: list[dict[str, Any]] = []
+
+    def level_source(self, lvl: int, factors_total: list[int]) -> tuple[da.Array, list[int]]:
+        """The disk-order array of level ``lvl`` (level 0: the volume transposed) and the
+        accumulated downsampling factors (i, j, k)."""
+        import zarr
+
+        if lvl == 0:
+            x = self.vol.data.transpose(tuple(reversed(range(self.ndim))))
+            return (x if x.dtype == self.dtype else x.astype(self.dtype)), factors_total
+        prev = da.from_zarr(zarr.open_array(os.path.join(self.tmp, str(lvl - 1)), mode="r"))
+        fac_disk = [1] * (self.ndim - 3) + [2 if n > 1 else 1 for n in prev.shape[-3:]]
+        f_ijk = list(reversed(fac_disk[-3:]))
+        return _downsample(prev, fac_disk), [a * b for a, b in zip(factors_total, f_ijk)]
+
+    def write_level(
+        self,
+        lvl: int,
+        x: da.Array,
+        grid: tuple[tuple[int, ...], tuple[int, ...] | None],
+        compressor: Any,
+        factors_total: list[int],
+    ) -> None:
+        """Create array ``lvl``, stream ``x`` into it and record its chunk table."""
+        lvl_shape = tuple(int(n) for n in x.shape)
+        lvl_chunk, lvl_shard = grid
+        arr = self.group.create_array(
+            str(lvl),
+            shape=lvl_shape,
+            dtype=self.dtype,
+            chunks=lvl_chunk,
+            shards=lvl_shard,
+            compressors=[c for c in (compressor, zi.fast_crc32c_codec()) if c is not None],
+            fill_value=0,
+            dimension_names=[a["name"] for a in ome_axes(self.ndim, self.meta)],
+            config={"write_empty_chunks": True},
+        )
+        unit = lvl_shard or lvl_chunk
+        block = _write_blocks(unit, lvl_shape, self.dtype.itemsize)
+        if lvl == 0:
+            # Plan the source reads in the write blocks (volume order is disk order reversed).
+            rev = tuple(reversed(range(self.ndim)))
+            xs = rechunk_source(self.vol.data, tuple(reversed(block))).transpose(rev)
+            if xs.dtype != self.dtype:
+                xs = xs.astype(self.dtype)
+        else:
+            xs = x.rechunk(block)
+        label = os.path.basename(self.dest) + (f" (pyramid level {lvl})" if lvl else "")
+        _store(xs, arr, self.progress, label)
+        self._record_level(lvl, lvl_shape, unit, factors_total)
+
+    def _record_level(
+        self, lvl: int, lvl_shape: tuple[int, ...], unit: Sequence[int], factors: list[int]
+    ) -> None:
+        lvl_dir = os.path.join(self.tmp, str(lvl))
+        n_inner, index_loc = zi.inner_chunks_per_file(
+            _read_json(os.path.join(lvl_dir, "zarr.json"))
+        )
+        table = zi.scan_level(lvl_dir, n_inner, index_loc)
+        n_files, n_bytes = len(table), sum(size for size, _ in table.values())
+        expected = math.prod(math.ceil(n / u) for n, u in zip(lvl_shape, unit))
+        if n_files != expected:
+            raise WriteError(
+                f"{self.dest}: level {lvl} has {n_files} chunk files after writing, expected "
+                f"{expected}"
+            )
+        lvl_aff = level_affine(self.vol.affine, factors)
+        self.level_info.append(
+            {
+                "path": str(lvl),
+                "shape": list(lvl_shape),
+                "chunk_files": n_files,
+                "chunk_bytes": n_bytes,
+                "unit": list(unit),
+                "affine": lvl_aff.tolist(),
+                "chunks": table,
+            }
+        )
+        self.datasets.append(
+            {
+                "path": str(lvl),
+                "coordinateTransformations": ome_transforms(lvl_aff, self.ndim, self.meta),
+            }
+        )
+
+    def finish(self) -> None:
+        """Group attributes (OME, lazyvol), the NIfTI-Zarr header, then the manifest, last."""
+        vol, affine = self.vol, self.vol.affine
+        ome = {
+            "version": OME_VERSION,
+            "multiscales": [
+                {
+                    "name": os.path.basename(self.dest),
+                    "axes": ome_axes(self.ndim, self.meta, affine),
+                    "datasets": self.datasets,
+                    "type": "mean",
+                }
+            ],
+        }
+        lv = {
+            "format": FORMAT,
+            "version": FORMAT_VERSION,
+            "axes": "disk = volume.T: volume (i, j, k[, t]) is stored as (z, y, x) / (t, z, y, x), "
+            "C order",
+            "affine": affine.tolist(),
+            "affine_in_ome": is_positive_diagonal(affine),
+            "source": to_json(vol.source),
+            "meta": to_json(self.meta),
+            "dtype": self.dtype.str,
+            "shape": list(vol.shape),
+            "levels": [{"path": d["path"], "affine": d["affine"]} for d in self.level_info],
+        }
+        arrays = _write_nifti_header(self.group, self.tmp, vol, self.dtype, self.meta)
+        self.group.attrs.update({"ome": ome, "lazyvol": lv})  # type: ignore[dict-item]
+        for info in self.level_info:
+            info["meta_sha256"] = zi.sha256_hex(
+                _read_bytes(os.path.join(self.tmp, info["path"], "zarr.json"))
+            )
+        manifest = zi.seal_manifest(
+            {
+                "format": FORMAT,
+                "version": FORMAT_VERSION,
+                "complete": True,
+                "created": time.time(),
+                "source": to_json(vol.source),
+                "checksums": zi.CHECKSUMS,
+                "group_sha256": zi.sha256_hex(_read_bytes(os.path.join(self.tmp, "zarr.json"))),
+                "levels": self.level_info,
+                "arrays": arrays,
+            }
+        )
+        _write_manifest(self.tmp, manifest)
+
+
+def _write_manifest(tmp: str, manifest: dict[str, Any]) -> None:
+    """The manifest node, written last and synced (the store is complete when it exists)."""
+    mdir = os.path.join(tmp, os.path.dirname(MANIFEST))
+    os.mkdir(mdir)
+    node = {"zarr_format": 3, "node_type": "group", "attributes": {MANIFEST_ATTR: manifest}}
+    with open(os.path.join(tmp, MANIFEST), "w", encoding="utf-8") as f:
+        json.dump(node, f, separators=(",", ":"))
+        f.flush()
+        os.fsync(f.fileno())
+    fsync_dir(mdir)
+
+
+def _write_into(
+    tmp: str,
+    vol: Volume,
+    chunks: Any,
+    shards: Any,
+    codec: Any,
+    progress: bool,
+    levels: int,
+    dest: str,
+) -> None:
+    shape = vol.shape
+    dtype = vol.dtype.newbyteorder("=")
+    chunk_vol = _default_chunks(shape) if chunks is None else _axis_spec(chunks, shape, "chunks")
+    chunk_disk = tuple(reversed(chunk_vol))
+    shard_disk = _shard_shape(shards, chunk_vol, shape, dtype.itemsize)
+    compressor = _codec(codec)
+    writer = _StoreWriter(tmp, vol, dest, progress)
+    factors = [1, 1, 1]
+    for lvl in range(levels):
+        x, factors = writer.level_source(lvl, factors)
+        grid = _level_grid(chunk_disk, shard_disk, x.shape)
+        writer.write_level(lvl, x, grid, compressor, factors)
+    writer.finish()
+
+
+def _write_nifti_header(
+    group: Any, tmp: str, vol: Volume, dtype: np.dtype, meta: dict[str, Any]
+) -> dict[str, Any]:
+    """The NIfTI-Zarr ``nifti`` header array; returns its manifest entry (``{}`` if none)."""
+    hdr = zarr_nifti.nifti_header_bytes(vol.shape, dtype, vol.affine, meta, time_unit(meta))
+    if hdr is None:
+        return {}
+    name = zarr_nifti.NIFTI_ARRAY
+    arr = group.create_array(
+        name,
+        shape=(len(hdr),),
+        dtype="uint8",
+        chunks=(len(hdr),),
+        compressors=[zi.fast_crc32c_codec()],
+        fill_value=0,
+        config={"write_empty_chunks": True},
+    )
+    arr[:] = np.frombuffer(hdr, dtype=np.uint8)
+    adir = os.path.join(tmp, name)
+    return {
+        name: {
+            "meta_sha256": zi.sha256_hex(_read_bytes(os.path.join(adir, "zarr.json"))),
+            "chunks": zi.scan_level(adir, None),
+        }
+    }
+
+
+def _store(x: da.Array, arr: Any, progress: bool, label: str) -> None:
+    with dask.config.set({"array.write_empty_chunks": True}):
+        if progress:
+            from .progress import DaskProgress
+
+            with DaskProgress(f"writing {label}", int(x.nbytes)):
+                da.store(x, arr, lock=False)
+        else:
+            da.store(x, arr, lock=False)
