@@ -149,6 +149,20 @@ def _scrub(text: str, loc: Location) -> str:
 
 
 def _status(exc: BaseException) -> int | None:
+    """The HTTP status of a failure, also when a library re-raised it as another exception
+    (fsspec's HTTP ``info`` turns a 403 into ``FileNotFoundError`` from the original)."""
+    seen: set[int] = set()
+    cur: BaseException | None = exc
+    while cur is not None and id(cur) not in seen:
+        seen.add(id(cur))
+        found = _own_status(cur)
+        if found is not None:
+            return found
+        cur = cur.__cause__ or cur.__context__
+    return None
+
+
+def _own_status(exc: BaseException) -> int | None:
     for attr in ("status", "status_code", "code"):
         value = getattr(exc, attr, None)
         if isinstance(value, int) and 100 <= value < 600:
@@ -169,14 +183,14 @@ def translate(exc: BaseException, loc: Location, what: str) -> LazyvolError:
     status = _status(exc)
     if isinstance(exc, LazyvolError):
         return exc
-    if isinstance(exc, FileNotFoundError) or status == 404:
-        return SourceNotFoundError(f"{where}: no such object ({what}: {detail})")
-    if isinstance(exc, PermissionError) or status in (401, 403):
+    if status in (401, 403) or isinstance(exc, PermissionError):
         return RemoteAccessError(
             f"{where}: access denied ({what}: {detail}); check the credentials in storage_options "
             "or the environment (AWS_*, GOOGLE_APPLICATION_CREDENTIALS, ...) and the object's "
             "permissions, or pass storage_options={'anon': True} for public data"
         )
+    if isinstance(exc, FileNotFoundError) or status == 404:
+        return SourceNotFoundError(f"{where}: no such object ({what}: {detail})")
     if status == 412:
         return SourceChangedError(
             f"{where}: the object changed after it was opened (its ETag no longer matches); "

@@ -11,7 +11,7 @@ time (:func:`index_path`); never a credential.
 
 With a saved index a read seeks to the nearest point before it and inflates from there: the
 compressed bytes fetched are those from that point to the end of the block, in requests of
-:data:`READ_BUFFER` bytes doubling up to :data:`MAX_REQUEST` while the read continues. Seek points
+:data:`READ_BUFFER` bytes growing by half up to :data:`MAX_REQUEST` while the read continues. Seek points
 are dense (256 KiB of uncompressed data apart; wider only for files over :data:`MAX_POINTS` points)
 because over a network the cost of a read is the bytes between its seek point and its end.
 
@@ -61,8 +61,8 @@ MAX_POINTS = 2048
 #: Compressed bytes the engine asks for at a time (indexed_gzip's ``readbuf_size``); the first
 #: request of an indexed read.
 READ_BUFFER = 32 * 2**10
-#: Largest request of an indexed read (requests double from :data:`READ_BUFFER` while a read
-#: continues, so a long block costs few requests and a short one little over-read).
+#: Largest request of an indexed read (requests grow by half from :data:`READ_BUFFER` while a
+#: read continues, so a long block costs few requests and a short one little over-read).
 MAX_REQUEST = 2**20
 #: Request size of the sequential pass that builds the index.
 STREAM_READAHEAD = 4 * 2**20
@@ -105,17 +105,24 @@ def _fits(path: Path, src: RemoteGz) -> bool:
 
 class RemoteFile(io.RawIOBase):
     """A read-only, seekable file object over ranged reads of one object (what the gzip engine
-    reads). A failed request is kept in :attr:`error` (the engine turns exceptions into its own)."""
+    reads). A failed request is kept in :attr:`error` (the engine turns exceptions into its own).
 
-    def __init__(self, src: RemoteGz, readahead: int) -> None:
+    ``block > 0`` (the sequential pass): reads are served from ``block``-aligned requests, the
+    last :data:`KEEP_BLOCKS` kept (the engine seeks back to its latest seek point now and then;
+    that must not fetch the bytes again). ``block == 0`` (reads through a saved index): requests
+    start at :data:`READ_BUFFER` and grow by half while a read continues where the last ended.
+    """
+
+    KEEP_BLOCKS = 3
+
+    def __init__(self, src: RemoteGz, block: int) -> None:
         super().__init__()
         self.src = src
         self.size = src.stamp.size
         self.pos = 0
-        self.readahead = readahead
-        self.request = readahead or READ_BUFFER
-        self.buf = b""
-        self.buf_at = 0
+        self.block = block
+        self.request = READ_BUFFER
+        self.blocks: OrderedDict[int, bytes] = OrderedDict()  # start -> bytes
         self.error: BaseException | None = None
         self.fetched = 0
 
@@ -133,36 +140,55 @@ class RemoteFile(io.RawIOBase):
         self.pos = max(0, base + int(offset))
         return self.pos
 
-    def _fill(self, want: int) -> None:
-        if self.readahead:
-            n = max(want, self.readahead)
-        else:
-            # Doubling while reads continue where the last request ended; back to small after
-            # a seek.
-            continuing = self.buf and self.pos == self.buf_at + len(self.buf)
-            self.request = min(MAX_REQUEST, self.request * 2) if continuing else READ_BUFFER
-            n = max(want, self.request)
-        n = min(n, self.size - self.pos)
+    def _get(self, start: int, n: int) -> bytes:
         try:
-            data = _io.read(self.src.loc, self.pos, n, expect=self.src.stamp)
+            data = _io.read(self.src.loc, start, n, expect=self.src.stamp)
         except BaseException as exc:
             self.error = exc
             raise
         self.fetched += len(data)
-        self.buf, self.buf_at = data, self.pos
+        return data
+
+    def _find(self) -> tuple[int, bytes] | None:
+        for start, data in self.blocks.items():
+            if start <= self.pos < start + len(data):
+                self.blocks.move_to_end(start)
+                return start, data
+        return None
+
+    def _fill(self, want: int) -> tuple[int, bytes]:
+        if self.block:
+            start = self.pos - self.pos % self.block
+            n = min(self.block, self.size - start)
+            keep = self.KEEP_BLOCKS
+        else:
+            last = next(reversed(self.blocks.items()), None)
+            continuing = last is not None and self.pos == last[0] + len(last[1])
+            grown = self.request + self.request // 2
+            self.request = min(MAX_REQUEST, grown) if continuing else READ_BUFFER
+            start, n, keep = self.pos, min(max(want, self.request), self.size - self.pos), 1
+        data = self._get(start, n)
+        self.blocks[start] = data
+        while len(self.blocks) > keep:
+            self.blocks.popitem(last=False)
+        return start, data
 
     def readinto(self, b: Any) -> int:
         view = memoryview(b).cast("B")
         if self.pos >= self.size or not len(view):
             return 0
-        inside = self.buf_at <= self.pos < self.buf_at + len(self.buf)
-        if not inside:
-            self._fill(len(view))
-        start = self.pos - self.buf_at
-        n = min(len(view), len(self.buf) - start)
-        view[:n] = self.buf[start : start + n]
+        found = self._find() or self._fill(len(view))
+        start, data = found
+        at = self.pos - start
+        n = min(len(view), len(data) - at)
+        view[:n] = data[at : at + n]
         self.pos += n
         return n
+
+    def random_access(self) -> None:
+        """Switch to small growing requests (once a seek index exists)."""
+        self.block = 0
+        self.blocks.clear()
 
 
 class _Handle:
@@ -172,6 +198,7 @@ class _Handle:
         import indexed_gzip as igzip
 
         self.file = RemoteFile(src, 0 if index is not None else STREAM_READAHEAD)
+        self.src = src
         self.raw: Any = igzip.IndexedGzipFile(
             fileobj=self.file,
             drop_handles=False,
@@ -210,7 +237,12 @@ class _Handle:
         fd, tmp = tempfile.mkstemp(dir=target.parent, suffix=".tmp")
         os.close(fd)
         try:
-            self.raw.build_full_index()
+            # Inflate to the end of the stream (past the image data: a trailer, at most a little
+            # padding), so the index records the whole stream without a second pass.
+            self.raw.seek(self.src.data_end)
+            sink = bytearray(READ_BUFFER)
+            while self.raw.readinto(sink):
+                pass
             self.raw.export_index(raw)
             thin_index(raw, tmp, MAX_POINTS, compressed_size=self.file.size)
             os.replace(tmp, target)
@@ -323,7 +355,7 @@ def _read_streaming(ent: _Entry, offset: int, view: memoryview) -> int:
             try:
                 handle.save_index(ent.index_file)
                 ent.indexed = True
-                handle.file.readahead = 0  # random reads from now on: small requests
+                handle.file.random_access()  # small requests from now on
             except (OSError, ValueError) as exc:
                 warnings.warn(
                     f"lazyvol could not save the gzip seek index of {ent.src.loc} in "

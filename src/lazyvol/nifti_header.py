@@ -110,14 +110,16 @@ def inflate(
     d = zlib.decompressobj(31)
     pos = 0
     pending = b""
+    step = min(chunk, 4096)
     while got < need:
         data = pending
         pending = b""
         if not data:
             if pos >= size:
                 break
-            data = _io.read(loc, pos, min(chunk, size - pos))
+            data = _io.read(loc, pos, min(step, size - pos))
             pos += len(data)
+            step = min(chunk, step * 2)  # small first (a header), growing for a long stream
         try:
             out = d.decompress(data, max(1, min(need - got, 2**24)) if keep else 2**24)
             while True:
@@ -288,7 +290,8 @@ def load_image(loc: Location) -> tuple[Any, Location, int]:
     if single:
         need = max(len(raw), int(vox)) if vox <= MAX_HEADER_BYTES else len(raw)
     else:
-        need = MAX_HEADER_BYTES  # a pair's .hdr holds the header and extensions only
+        # A pair's .hdr holds the header and extensions only: all of it.
+        need = MAX_HEADER_BYTES if is_gzip_name(hdr_loc) else min(size, MAX_HEADER_BYTES)
     head = raw if need <= len(raw) else read_head(hdr_loc, need, size)
     klass = _image_class(raw, nifti2, pair=not single)
     fmap = klass.make_file_map()
