@@ -13,26 +13,29 @@ import numpy as np
 import pytest
 
 import lazyvol as lv
-from lazyvol.formats import ENTRY_POINT_GROUP, Reader, registry
+from lazyvol.formats import ENTRY_POINT_GROUP, Location, Reader, registry
 
 
 class ToyReader:
-    """The smallest reader: ``.toy`` files hold a 2x2x2 uint8 cube of their first byte."""
+    """The smallest reader: ``.toy`` files hold a 2x2x2 uint8 cube of their first byte.
+
+    Readers receive a :class:`lazyvol.formats.Location`: ``name`` for the suffix, path-like for a
+    local file."""
 
     name = "toy"
 
-    def can_open(self, source: str) -> bool:
-        return source.endswith(".toy")
+    def can_open(self, source: Location) -> bool:
+        return source.name.endswith(".toy")
 
-    def open(self, source: str, **options: Any) -> lv.Volume:
+    def open(self, source: Location, **options: Any) -> lv.Volume:
         with open(source, "rb") as f:
             value = f.read(1)[0]
-        return lv.Volume(np.full((2, 2, 2), value, dtype=np.uint8), source=source)
+        return lv.Volume(np.full((2, 2, 2), value, dtype=np.uint8), source=str(source))
 
-    def source_files(self, source: str, **options: Any) -> list[str]:
+    def source_files(self, source: Location, **options: Any) -> list[str]:
         return [str(Path(source).resolve())]
 
-    def describe(self, source: str) -> dict[str, Any]:
+    def describe(self, source: Location) -> dict[str, Any]:
         return {"format": "toy", "shape": [2, 2, 2]}
 
 
@@ -42,8 +45,17 @@ class Anything(ToyReader):
     name = "anything"
     priority = 90
 
-    def can_open(self, source: str) -> bool:
+    def can_open(self, source: Location) -> bool:
         return True
+
+
+class StringOnly(ToyReader):
+    """A reader written for plain-string sources (before readers received a Location)."""
+
+    name = "stringonly"
+
+    def can_open(self, source: Any) -> bool:
+        return bool(source.endswith(".toy"))
 
 
 @pytest.fixture(autouse=True)
@@ -84,6 +96,38 @@ def test_pick_order_priority_then_registration():
     registry.unregister("toy")
     registry.register(ToyReader(), priority=95)
     assert registry.pick("x.toy") is catch_all
+
+
+def test_readers_receive_a_location(tmp_path):
+    """pick() and open() hand every reader a Location: local ones are path-like, URLs carry their
+    storage options (and a URL is never sniffed through the local file system)."""
+    seen: list[Location] = []
+
+    class Recorder(ToyReader):
+        name = "recorder"
+
+        def can_open(self, source: Location) -> bool:
+            seen.append(source)
+            return source.name.endswith(".toy")
+
+    registry.register(Recorder())
+    path = tmp_path / "c.toy"
+    path.write_bytes(b"\x09")
+    np.testing.assert_array_equal(lv.open(path).compute(), np.full((2, 2, 2), 9, np.uint8))
+    assert isinstance(seen[-1], Location) and not seen[-1].is_remote
+    assert seen[-1].url == str(path) and Path(seen[-1]) == path
+    url = "s3://bucket/folder/x.toy?versionId=3"
+    assert registry.pick(Location.of(url, {"anon": True})).name == "recorder"
+    assert seen[-1].is_remote and seen[-1].name == "x.toy" and seen[-1].options["anon"] is True
+    with pytest.raises(TypeError, match="is a URL, not a local path"):
+        open(seen[-1], "rb")
+
+
+def test_a_string_only_reader_is_skipped_with_a_warning(tmp_path):
+    registry.register(StringOnly())
+    registry.register(Anything())
+    with pytest.warns(RuntimeWarning, match=r"'stringonly' failed in can_open.*Location"):
+        assert registry.pick(str(tmp_path / "a.toy")).name == "anything"
 
 
 def test_pick_nothing_raises_formaterror_naming_readers():
@@ -169,13 +213,13 @@ def test_real_distribution_discovered_through_entry_points(tmp_path):
                 name = "fortytwo"
 
                 def can_open(self, source):
-                    return source.endswith(".42")
+                    return source.name.endswith(".42")
 
                 def open(self, source, **options):
                     return lv.Volume(np.full((3, 1, 1), 42, dtype="int16"), source=source)
 
                 def source_files(self, source, **options):
-                    return [source]
+                    return [source.url]
 
                 def describe(self, source):
                     return {"format": "fortytwo"}

@@ -15,6 +15,8 @@ from nibabel.testing import data_path
 
 import lazyvol as lv
 import lazyvol.nifti as lvn
+import lazyvol.nifti_plan as lvp
+from lazyvol import gzaccess
 from lazyvol.testing import write_phantom_nifti
 
 
@@ -260,13 +262,13 @@ def test_open_reads_no_pixel_data(
 ) -> None:
     path = write_phantom_nifti(tmp_path / ("l" + suffix), (16, 16, 16))
     calls: list[tuple] = []
-    real = lvn._fetch
+    real = lvp._fetch
 
     def counting(plan: lvn.NiftiPlan, index: tuple[slice, ...]) -> np.ndarray:
         calls.append(index)
         return real(plan, index)
 
-    monkeypatch.setattr(lvn, "_fetch", counting)
+    monkeypatch.setattr(lvp, "_fetch", counting)
     vol = lv.open(path, chunks=(16, 16, 4))
     sub = vol[:, :, 4:8]
     assert calls == []
@@ -281,13 +283,13 @@ def test_slicing_reads_only_the_region(
     path = write_phantom_nifti(tmp_path / ("r" + suffix), (16, 12, 40, 2))
     ref = np.asanyarray(nib.load(path).dataobj)
     calls: list[tuple] = []
-    real = lvn._fetch
+    real = lvp._fetch
 
     def counting(plan: lvn.NiftiPlan, index: tuple[slice, ...]) -> np.ndarray:
         calls.append(index)
         return real(plan, index)
 
-    monkeypatch.setattr(lvn, "_fetch", counting)
+    monkeypatch.setattr(lvp, "_fetch", counting)
     vol = lv.open(path, chunks=(16, 12, 16, 1))
     np.testing.assert_array_equal(vol[:, :, 21:22, 1].compute(), ref[:, :, 21:22, 1])
     assert calls == [(slice(0, 16), slice(0, 12), slice(21, 22), slice(1, 2))]
@@ -378,7 +380,7 @@ def test_gzip_index_saved_after_full_pass_and_reused(tmp_path: Path, _isolated_c
     vol2 = lv.open(path, chunks=(32, 32, 8))
     np.testing.assert_array_equal(vol2[:, :, 60:61].compute(), ref[:, :, 60:61])
     np.testing.assert_array_equal(vol2.compute(scheduler="threads"), ref)
-    ent = next(iter(lvn._GZ_POOL.entries.values()))
+    ent = next(iter(gzaccess._POOL.entries.values()))
     assert ent.indexed
 
 

@@ -24,24 +24,34 @@ Errors are typed and name the source without credentials: a missing object is
 object shorter than the range read :class:`~lazyvol.errors.FormatError`, a failed or timed-out
 transfer :class:`RemoteReadError` / :class:`RemoteTimeoutError`. Remote requests time out after
 ``LAZYVOL_REMOTE_TIMEOUT`` seconds without progress (default 30), so nothing hangs.
+
+The local reads live in :mod:`lazyvol._io_local`, the fsspec side in :mod:`lazyvol._io_remote`;
+this module is the public face of both.
 """
 
 from __future__ import annotations
 
 import math
 import os
-import re
-import stat as _stat
-import threading
-from collections.abc import Iterable, Mapping, Sequence
-from datetime import datetime
+from collections.abc import Iterable, Sequence
 from typing import Any, Literal
 from urllib.parse import urlsplit
 
 import numpy as np
 
+from ._io_local import OPEN_FLAGS, check_range, pread_full, pread_into, short_read
+from ._io_remote import (
+    clear_filesystems,
+    exact,
+    filesystem,
+    fs_path,
+    info,
+    ranged,
+    remote_timeout,
+    stamp_from_info,
+    translate,
+)
 from ._location import (
-    _REDACTED,
     Location,
     StorageOptions,
     display_url,
@@ -50,15 +60,16 @@ from ._location import (
 )
 from .errors import (
     FormatError,
-    LazyvolError,
     RemoteAccessError,
     RemoteReadError,
     RemoteTimeoutError,
+    SourceChangedError,
     SourceNotFoundError,
 )
-from .sources import SourceStamp, _file_kind, stat_regular
+from .sources import SourceStamp, stat_regular
 
 __all__ = [
+    "OPEN_FLAGS",
     "Location",
     "RemoteAccessError",
     "RemoteReadError",
@@ -69,8 +80,10 @@ __all__ = [
     "filesystem",
     "identity_url",
     "is_url",
+    "kind",
     "list_objects",
     "map_array",
+    "pread_full",
     "read",
     "read_into",
     "read_ranges",
@@ -80,212 +93,30 @@ __all__ = [
 ]
 
 
-# -- filesystems -----------------------------------------------------------------------------------
-
-
-def remote_timeout() -> float:
-    """Seconds a remote request may make no progress before it fails (``LAZYVOL_REMOTE_TIMEOUT``,
-    default 30)."""
-    try:
-        value = float(os.environ.get("LAZYVOL_REMOTE_TIMEOUT", "30"))
-    except ValueError:
-        value = 30.0
-    return value if value > 0 else 30.0
-
-
-_FS_LOCK = threading.Lock()
-_FS: dict[tuple[int, str, str, float], Any] = {}
-
-
-def _with_timeouts(protocol: str, options: dict[str, Any]) -> dict[str, Any]:
-    """Add lazyvol's timeouts where the caller set none (HTTP via aiohttp, S3 via botocore)."""
-    timeout = remote_timeout()
-    opts = dict(options)
-    if protocol in ("http", "https"):
-        import aiohttp
-
-        client = dict(opts.get("client_kwargs") or {})
-        client.setdefault(
-            "timeout",
-            aiohttp.ClientTimeout(
-                total=None, connect=timeout, sock_connect=timeout, sock_read=timeout
-            ),
-        )
-        opts["client_kwargs"] = client
-    elif protocol in ("s3", "s3a"):
-        config = dict(opts.get("config_kwargs") or {})
-        config.setdefault("connect_timeout", timeout)
-        config.setdefault("read_timeout", timeout)
-        config.setdefault("retries", {"max_attempts": 3, "mode": "standard"})
-        opts["config_kwargs"] = config
-    elif protocol in ("gs", "gcs"):
-        import aiohttp
-
-        # gcsfs passes requests_timeout to every aiohttp request.
-        opts.setdefault(
-            "requests_timeout",
-            aiohttp.ClientTimeout(
-                total=None, connect=timeout, sock_connect=timeout, sock_read=timeout
-            ),
-        )
-    return opts
-
-
-def filesystem(loc: Location) -> Any:
-    """The fsspec filesystem of ``loc``, made once per process and storage options.
-
-    Raises
-    ------
-    ImportError
-        fsspec or the protocol's package is not installed (``pip install 'lazyvol[remote]'``).
-    """
-    try:
-        import fsspec
-    except ImportError as exc:  # pragma: no cover - fsspec comes with dask[array]
-        raise ImportError(
-            f"{loc.display}: reading URLs needs fsspec: pip install 'lazyvol[remote]'"
-        ) from exc
-    key = (os.getpid(), loc.protocol, loc.options._full_digest(), remote_timeout())
-    with _FS_LOCK:
-        fs = _FS.get(key)
-        if fs is not None:
-            return fs
-    try:
-        fs = fsspec.filesystem(loc.protocol, **_with_timeouts(loc.protocol, loc.options.to_dict()))
-    except ImportError as exc:
-        raise ImportError(
-            f"{loc.display}: reading {loc.protocol}:// URLs needs a package that is not "
-            f"installed ({_scrub(str(exc), loc)}); pip install 'lazyvol[remote]'"
-        ) from None
-    with _FS_LOCK:
-        return _FS.setdefault(key, fs)
-
-
-def clear_filesystems() -> None:
-    """Forget the filesystem instances this process made (the next read makes new ones)."""
-    with _FS_LOCK:
-        _FS.clear()
-
-
-def _fs_path(loc: Location, fs: Any) -> str:
-    if loc.protocol in ("http", "https"):
-        return loc.url  # HTTP "paths" are whole URLs
-    return str(fs._strip_protocol(loc.url))
-
-
-# -- error translation -----------------------------------------------------------------------------
-
-
-def _scrub(text: str, loc: Location) -> str:
-    """``text`` with the raw URL and every credential value of ``loc`` removed."""
-    if loc.url != loc.display:
-        text = text.replace(loc.url, loc.display)
-    for secret in loc.options.secrets():
-        text = text.replace(secret, _REDACTED)
-    # URLs the library printed in another form (encoded, another query order): redact them all.
-    return re.sub(
-        r"[a-zA-Z][a-zA-Z0-9+.\-]*://[^\s'\"<>)]+", lambda m: display_url(m.group(0)), text
-    )
-
-
-def _status(exc: BaseException) -> int | None:
-    for attr in ("status", "status_code", "code"):
-        value = getattr(exc, attr, None)
-        if isinstance(value, int) and 100 <= value < 600:
-            return value
-    response = getattr(exc, "response", None)
-    if isinstance(response, Mapping):
-        meta = response.get("ResponseMetadata") or {}
-        value = meta.get("HTTPStatusCode")
-        if isinstance(value, int):
-            return value
-    return None
-
-
-def _translate(exc: BaseException, loc: Location, what: str) -> LazyvolError:
-    """A typed lazyvol error for a failed remote operation (``what``: "reading bytes 0-99")."""
-    where = loc.display
-    detail = _scrub(f"{type(exc).__name__}: {exc}", loc)
-    status = _status(exc)
-    if isinstance(exc, LazyvolError):
-        return exc
-    if isinstance(exc, FileNotFoundError) or status == 404:
-        return SourceNotFoundError(f"{where}: no such object ({what}: {detail})")
-    if isinstance(exc, PermissionError) or status in (401, 403):
-        return RemoteAccessError(
-            f"{where}: access denied ({what}: {detail}); check the credentials in storage_options "
-            "or the environment (AWS_*, GOOGLE_APPLICATION_CREDENTIALS, ...) and the object's "
-            "permissions, or pass storage_options={'anon': True} for public data"
-        )
-    if status == 412:
-        from .errors import SourceChangedError
-
-        return SourceChangedError(
-            f"{where}: the object changed after it was opened (its ETag no longer matches); "
-            "open the source again"
-        )
-    if status == 416:
-        return FormatError(
-            f"{where}: truncated: {what} starts past the end of the object (HTTP 416); the object "
-            "is shorter than its header says, or changed since it was opened"
-        )
-    if isinstance(exc, TimeoutError) or "timeout" in type(exc).__name__.lower():
-        return RemoteTimeoutError(
-            f"{where}: no response for {remote_timeout():g} s while {what} ({detail}); raise "
-            "LAZYVOL_REMOTE_TIMEOUT for a slow server"
-        )
-    return RemoteReadError(f"{where}: {what} failed ({detail})")
-
-
 # -- stat, identity, listing -----------------------------------------------------------------------
 
 
-def _mtime_ns(info: Mapping[str, Any]) -> int:
-    for name in ("LastModified", "last_modified", "Last-Modified", "updated", "mtime", "created"):
-        value = info.get(name)
-        if value is None:
-            continue
-        if isinstance(value, datetime):
-            return int(value.timestamp() * 1e9)
-        if isinstance(value, int | float):
-            return int(float(value) * 1e9)
-        text = str(value)
-        try:
-            from email.utils import parsedate_to_datetime
+def kind(loc: Location) -> Literal["file", "directory"]:
+    """Whether ``loc`` is a file (object) or a folder (prefix): one ``stat`` or one request.
 
-            return int(parsedate_to_datetime(text).timestamp() * 1e9)
-        except (TypeError, ValueError, IndexError):
-            pass
-        try:
-            return int(datetime.fromisoformat(text.replace("Z", "+00:00")).timestamp() * 1e9)
-        except ValueError:
-            pass
-    return 0
-
-
-def _etag(info: Mapping[str, Any]) -> str:
-    tag = ""
-    for name in ("ETag", "etag", "Etag", "md5Hash", "Content-MD5", "Digest"):
-        if info.get(name):
-            tag = str(info[name])
-            if tag.startswith('"') and tag.endswith('"') and len(tag) >= 2:
-                tag = tag[1:-1]  # a strong ETag without its quotes; weak ones keep W/"..."
-            break
-    for name in ("VersionId", "generation", "version_id"):
-        if info.get(name):
-            tag = f"{tag}@{info[name]}"
-            break
-    return tag
-
-
-def _stamp_from_info(loc: Location, info: Mapping[str, Any]) -> SourceStamp:
-    size = info.get("size")
-    if size is None:
-        raise FormatError(
-            f"{loc.display}: the server does not report the object's size (no Content-Length); "
-            "lazyvol needs it to check reads against the header"
-        )
-    return SourceStamp(loc.identity, int(size), _mtime_ns(info), etag=_etag(info))
+    Raises
+    ------
+    SourceNotFoundError
+        Nothing exists there.
+    FormatError
+        A local FIFO, socket or device (never opened, so nothing blocks).
+    RemoteAccessError, RemoteReadError, RemoteTimeoutError
+        The server refused or failed.
+    """
+    if not loc.is_remote:
+        if not os.path.exists(loc.url):
+            raise SourceNotFoundError(f"{loc.display}: no such file or directory")
+        if os.path.isdir(loc.url):
+            return "directory"
+        stat_regular(loc.url, what="source file")
+        return "file"
+    found = info(loc)
+    return "directory" if found.get("type") == "directory" else "file"
 
 
 def stamp(loc: Location) -> SourceStamp:
@@ -303,14 +134,10 @@ def stamp(loc: Location) -> SourceStamp:
     """
     if not loc.is_remote:
         return SourceStamp.of(loc.url)
-    fs = filesystem(loc)
-    try:
-        info = fs.info(_fs_path(loc, fs))
-    except Exception as exc:
-        raise _translate(exc, loc, "reading its size and ETag") from None
-    if info.get("type") == "directory":
+    found = info(loc)
+    if found.get("type") == "directory":
         raise FormatError(f"{loc.display}: is a prefix (directory), not an object")
-    return _stamp_from_info(loc, info)
+    return stamp_from_info(loc, found)
 
 
 def verify(loc: Location, expected: SourceStamp) -> None:
@@ -318,8 +145,6 @@ def verify(loc: Location, expected: SourceStamp) -> None:
 
     For URLs this compares size, ETag and last-modified time (one HEAD request).
     """
-    from .errors import SourceChangedError
-
     if not loc.is_remote:
         expected.verify()
         return
@@ -366,12 +191,12 @@ def list_objects(
         return sorted(out, key=lambda pair: pair[0].url)
     fs = filesystem(loc)
     try:
-        found = fs.find(_fs_path(loc, fs), detail=True)
+        found = fs.find(fs_path(loc, fs), detail=True)
     except Exception as exc:
-        raise _translate(exc, loc, "listing the prefix") from None
+        raise translate(exc, loc, "listing the prefix") from None
     parts = urlsplit(loc.url)
-    for name, info in sorted(found.items()):
-        if info.get("type") == "directory":
+    for name, entry in sorted(found.items()):
+        if entry.get("type") == "directory":
             continue
         if ends and not name.lower().endswith(ends):
             continue
@@ -380,115 +205,8 @@ def list_objects(
         else:
             url = f"{parts.scheme}://{name.lstrip('/')}"
         child = Location(url, loc.options)
-        out.append((child, _stamp_from_info(child, info)))
+        out.append((child, stamp_from_info(child, entry)))
     return out
-
-
-# -- reads -----------------------------------------------------------------------------------------
-
-_HAVE_PREADV = hasattr(os, "preadv")
-#: O_NONBLOCK: a path that is (or was replaced by) a FIFO cannot block the open.
-_OPEN_FLAGS = os.O_RDONLY | getattr(os, "O_NONBLOCK", 0) | getattr(os, "O_BINARY", 0)
-
-
-def _check_range(loc: Location, offset: int, length: int) -> None:
-    if offset < 0 or length < 0:
-        raise ValueError(f"{loc.display}: invalid byte range offset={offset} length={length}")
-
-
-def _short(loc: Location, offset: int, length: int, got: int) -> FormatError:
-    return FormatError(
-        f"{loc.display}: truncated: wanted {length} bytes at offset {offset} but only {got} could "
-        "be read (the source is shorter than its header says, or changed since it was opened)"
-    )
-
-
-def pread_full(fd: int, view: memoryview, offset: int) -> int:
-    """Read into ``view`` from ``offset`` of the open descriptor until it is full or the file
-    ends (``preadv`` straight into the caller's buffer, no copy). Returns the bytes read."""
-    got = 0
-    length = view.nbytes
-    while got < length:
-        if _HAVE_PREADV:
-            k = os.preadv(fd, [view[got:]], offset + got)
-        else:  # pragma: no cover - platforms without preadv (Windows)
-            os.lseek(fd, offset + got, os.SEEK_SET)
-            k = os.readv(fd, [view[got:]])
-        if k <= 0:
-            break
-        got += k
-    return got
-
-
-def _pread_into(
-    loc: Location, offset: int, view: memoryview, expect: SourceStamp | None = None
-) -> int:
-    got = 0
-    length = view.nbytes
-    try:
-        fd = os.open(loc.url, _OPEN_FLAGS)
-    except FileNotFoundError:
-        if expect is not None:
-            expect.verify()  # raises SourceChangedError: removed or moved since it was opened
-        raise SourceNotFoundError(f"{loc.display}: no such file") from None
-    except OSError as exc:
-        raise FormatError(f"{loc.display}: cannot open ({exc.strerror})") from None
-    try:
-        st = os.fstat(fd)  # the descriptor the read uses: no race with a rename
-        if not _stat.S_ISREG(st.st_mode):
-            raise FormatError(
-                f"{loc.display}: is a {_file_kind(st.st_mode)}, not a regular file; lazyvol reads "
-                "regular files (copy the data to a file first)"
-            )
-        if expect is not None and not expect.matches(st):
-            expect.verify(fd)  # raises SourceChangedError naming what changed
-        got = pread_full(fd, view, offset)
-    except IsADirectoryError:
-        raise FormatError(f"{loc.display}: is a directory, not a file") from None
-    except OSError as exc:
-        raise FormatError(
-            f"{loc.display}: reading {length} bytes at {offset} failed ({exc.strerror})"
-        ) from None
-    finally:
-        os.close(fd)
-    return got
-
-
-def _if_match(loc: Location, expect: SourceStamp | None) -> dict[str, Any]:
-    """Request arguments that make an HTTP server refuse a changed object (412), at no extra cost.
-
-    Only strong ETags can be compared (RFC 9110); other protocols are checked by :func:`verify`.
-    """
-    if expect is None or not expect.etag or loc.protocol not in ("http", "https"):
-        return {}
-    tag = expect.etag.split("@", 1)[0]
-    if not tag or tag.startswith("W/"):
-        return {}
-    return {"headers": {"If-Match": f'"{tag}"'}}
-
-
-def _remote_range(
-    fs: Any, loc: Location, offset: int, length: int, expect: SourceStamp | None = None
-) -> bytes:
-    if length == 0:
-        return b""
-    what = f"reading bytes {offset}-{offset + length - 1}"
-    try:
-        data = fs.cat_file(
-            _fs_path(loc, fs), start=offset, end=offset + length, **_if_match(loc, expect)
-        )
-    except Exception as exc:
-        raise _translate(exc, loc, what) from None
-    return _exact(loc, offset, length, bytes(data))
-
-
-def _exact(loc: Location, offset: int, length: int, data: bytes) -> bytes:
-    if len(data) == length:
-        return data
-    if len(data) > length and offset + length <= len(data):
-        # A server that ignores Range sends the whole object (status 200): take the range.
-        return data[offset : offset + length]
-    raise _short(loc, offset, length, len(data))
 
 
 def read(
@@ -511,9 +229,9 @@ def read(
         See the module documentation.
     """
     loc = Location.of(source)
-    _check_range(loc, offset, length)
+    check_range(loc, offset, length)
     if loc.is_remote:
-        return _remote_range(filesystem(loc), loc, offset, length, expect)
+        return ranged(filesystem(loc), loc, offset, length, expect)
     try:
         size = stat_regular(loc.url).st_size
     except SourceNotFoundError:
@@ -521,11 +239,11 @@ def read(
             expect.verify()  # removed or moved since it was opened: SourceChangedError
         raise
     if size < offset + length:  # checked before allocating what a header claims
-        raise _short(loc, offset, length, max(0, size - offset))
+        raise short_read(loc, offset, length, max(0, size - offset))
     buf = bytearray(length)
-    got = _pread_into(loc, offset, memoryview(buf), expect)
+    got = pread_into(loc, offset, memoryview(buf), expect)
     if got != length:
-        raise _short(loc, offset, length, got)
+        raise short_read(loc, offset, length, got)
     return bytes(buf)
 
 
@@ -547,15 +265,15 @@ def read_into(
     if view.readonly:
         raise ValueError("read_into needs a writable buffer")
     length = view.nbytes
-    _check_range(loc, offset, length)
+    check_range(loc, offset, length)
     if length == 0:
         return
     if loc.is_remote:
-        view[:] = _remote_range(filesystem(loc), loc, offset, length, expect)
+        view[:] = ranged(filesystem(loc), loc, offset, length, expect)
         return
-    got = _pread_into(loc, offset, view, expect)
+    got = pread_into(loc, offset, view, expect)
     if got != length:
-        raise _short(loc, offset, length, got)
+        raise short_read(loc, offset, length, got)
 
 
 def read_ranges(requests: Iterable[tuple[Location | str, int, int]]) -> list[bytes]:
@@ -569,7 +287,7 @@ def read_ranges(requests: Iterable[tuple[Location | str, int, int]]) -> list[byt
     out: list[bytes | None] = [None] * len(reqs)
     groups: dict[tuple[str, StorageOptions], list[int]] = {}
     for i, (loc, off, n) in enumerate(reqs):
-        _check_range(loc, off, n)
+        check_range(loc, off, n)
         if not loc.is_remote or n == 0:
             out[i] = read(loc, off, n) if n else b""
         else:
@@ -577,18 +295,18 @@ def read_ranges(requests: Iterable[tuple[Location | str, int, int]]) -> list[byt
     for members in groups.values():
         first = reqs[members[0]][0]
         fs = filesystem(first)
-        paths = [_fs_path(reqs[i][0], fs) for i in members]
+        paths = [fs_path(reqs[i][0], fs) for i in members]
         starts = [reqs[i][1] for i in members]
         ends = [reqs[i][1] + reqs[i][2] for i in members]
         try:
             results = fs.cat_ranges(paths, starts, ends, on_error="return")
         except Exception as exc:
-            raise _translate(exc, first, f"reading {len(members)} byte ranges") from None
+            raise translate(exc, first, f"reading {len(members)} byte ranges") from None
         for i, res in zip(members, results, strict=True):
             loc, off, n = reqs[i]
             if isinstance(res, BaseException):
-                raise _translate(res, loc, f"reading bytes {off}-{off + n - 1}")
-            out[i] = _exact(loc, off, n, bytes(res))
+                raise translate(res, loc, f"reading bytes {off}-{off + n - 1}")
+            out[i] = exact(loc, off, n, bytes(res))
     return [b if b is not None else b"" for b in out]
 
 
@@ -613,7 +331,7 @@ def map_array(
     shape = tuple(int(n) for n in shape)
     count = math.prod(shape)  # exact (no int64 overflow for absurd shapes)
     nbytes = count * dt.itemsize
-    _check_range(loc, offset, nbytes)
+    check_range(loc, offset, nbytes)
     if loc.is_remote:
         data = read(loc, offset, nbytes, expect=expect)
         return np.frombuffer(data, dtype=dt, count=count).reshape(shape, order=order)
@@ -626,7 +344,7 @@ def map_array(
     if expect is not None and not expect.matches(st):
         expect.verify()  # raises SourceChangedError naming what changed
     if st.st_size < offset + nbytes:
-        raise _short(loc, offset, nbytes, max(0, st.st_size - offset))
+        raise short_read(loc, offset, nbytes, max(0, st.st_size - offset))
     if nbytes == 0:
         return np.empty(shape, dtype=dt, order=order)
     mm = np.memmap(loc.url, dtype=dt, mode="r", offset=offset, shape=(count,))

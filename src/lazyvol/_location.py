@@ -255,6 +255,29 @@ class Location:
         """The source as an identity (no credentials, no URL-signing parameters)."""
         return identity_url(self.url)
 
+    @property
+    def name(self) -> str:
+        """The last component of the path (``"a.nii.gz"``), for sniffing by suffix."""
+        if self.is_remote:
+            path = urlsplit(self.url).path if "://" in self.url else self.url
+            return path.rstrip("/").rsplit("/", 1)[-1]
+        return os.path.basename(self.url.rstrip(os.sep)) or self.url
+
+    def __fspath__(self) -> str:
+        """The local path (so ``open(loc)`` and ``os.path`` functions work on local sources).
+
+        Raises
+        ------
+        TypeError
+            For a URL: read it through :mod:`lazyvol._io` (``read``, ``read_into``, ...).
+        """
+        if self.is_remote:
+            raise TypeError(
+                f"{self.display} is a URL, not a local path: read it with lazyvol._io "
+                "(read, read_into, read_ranges)"
+            )
+        return self.url
+
     def join(self, name: str) -> Location:
         """The location of ``name`` inside this prefix or folder (same storage options)."""
         if self.is_remote:

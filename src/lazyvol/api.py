@@ -4,18 +4,20 @@ reader, optionally through the cache. Nothing here is format-specific."""
 from __future__ import annotations
 
 import os
+from collections.abc import Mapping
 from typing import Any
 
-from .errors import SourceNotFoundError
-from .sources import stat_regular
+from . import _io
+from ._location import Location
 from .volume import Volume
 
 __all__ = ["open"]
 
 
 def open(
-    path: str | os.PathLike[str],
+    source: str | os.PathLike[str] | Location,
     *,
+    storage_options: Mapping[str, Any] | None = None,
     series: str | int | None = None,
     chunks: Any = "auto",
     scale: bool = True,
@@ -27,9 +29,17 @@ def open(
 
     Parameters
     ----------
-    path : str or path-like
+    source : str, path-like or Location
         A NIfTI/Analyze file, a DICOM file, a folder of DICOM files (searched recursively), or a
-        Zarr store written by lazyvol (or carrying OME-Zarr metadata).
+        Zarr store written by lazyvol (or carrying OME-Zarr metadata): a local path, or an fsspec
+        URL of an object or prefix (``s3://bucket/key.nii.gz``, ``gs://...``,
+        ``https://host/file.nii``, anything fsspec resolves). Remote bytes are read with exact
+        ranged requests inside the dask tasks; nothing is downloaded whole.
+    storage_options : mapping, optional
+        fsspec options for a URL (credentials, ``anon``, ``endpoint_url`` in ``client_kwargs``,
+        ...). They travel with the read plans to worker processes but never appear in a repr, a
+        dask token, an error message or anything lazyvol writes. Without them credentials come
+        from the usual environment (``AWS_*``, ``GOOGLE_APPLICATION_CREDENTIALS``, ...).
     series : str or int, optional
         For DICOM folders holding several volumes: a SeriesNumber (int or digits), a
         SeriesInstanceUID or a unique prefix of one, a SeriesDescription (or a unique part of
@@ -45,7 +55,8 @@ def open(
         Force the output dtype (e.g. ``"float64"``).
     cache : bool or path, optional
         ``True`` (default cache directory) or a directory: the first open writes a Zarr copy, later
-        opens of the unchanged source read it.
+        opens of the unchanged source read it (a remote source is keyed by its URL, ETag, size and
+        last-modified time, never by credentials).
     **options
         Reader-specific options (see the DICOM reader).
 
@@ -57,18 +68,20 @@ def open(
     ------
     SourceNotFoundError, FormatError, SeriesError, MultipleSeriesError
         See :mod:`lazyvol.errors`.
+    RemoteAccessError, RemoteReadError, RemoteTimeoutError
+        A server refused or failed (the message names the URL, never a credential).
+    ValueError
+        ``storage_options`` given for a local path.
     """
-    path = os.fspath(path)
-    if not os.path.exists(path):
-        raise SourceNotFoundError(f"{path}: no such file or directory")
-    if not os.path.isdir(path):
-        stat_regular(path, what="source file")  # FIFO, socket, device: a typed error, never a hang
+    loc = Location.of(source, storage_options)
+    # Exists? (FIFO, socket, device: a typed error, never a hang; a URL: one request.)
+    _io.kind(loc)
     if cache:
         from .cache import open_cached
 
         return open_cached(
-            path, cache=cache, series=series, chunks=chunks, scale=scale, dtype=dtype, **options
+            loc, cache=cache, series=series, chunks=chunks, scale=scale, dtype=dtype, **options
         )
     from .readers import open_source
 
-    return open_source(path, series=series, chunks=chunks, scale=scale, dtype=dtype, **options)
+    return open_source(loc, series=series, chunks=chunks, scale=scale, dtype=dtype, **options)

@@ -39,10 +39,10 @@ class CommandError(LazyvolError):
 
 def _disk_size(path: str) -> int:
     if os.path.isfile(path):
-        from .formats import pick
+        from .formats import Location, pick
 
         reader = pick(path)
-        files = reader.source_files(path) if reader.name == "nifti" else [path]
+        files = reader.source_files(Location.of(path)) if reader.name == "nifti" else [path]
         return _files_size(files)
     total = 0
     for root, _dirs, files in os.walk(path):

@@ -2,20 +2,25 @@
 :class:`~lazyvol.formats.base.Reader` protocol, and :func:`open_source`, the one dispatch from a
 source to its reader.
 
-Format detection lives here and nowhere else: a Zarr store is a folder holding Zarr metadata, a
-NIfTI file is known by its name or its magic bytes, and everything else — a folder, or a file with
-or without the DICOM preamble — goes to the DICOM reader, which refuses what is not DICOM with a
-:class:`~lazyvol.errors.FormatError`. Each reader imports its format's modules only when it opens.
+Format detection lives here and nowhere else: a Zarr store is a folder (or prefix) holding Zarr
+metadata, a NIfTI file is known by its name or its magic bytes (read through the byte layer, so
+the same sniff works for a path and a URL), and everything else — a folder or prefix, or a file
+with or without the DICOM preamble — goes to the DICOM reader, which refuses what is not DICOM
+with a :class:`~lazyvol.errors.FormatError`. Each reader imports its format's modules only when it
+opens. Readers receive a :class:`~lazyvol._location.Location` (see :mod:`lazyvol.formats.base`);
+the built-in ones also take a plain path (``Location.of`` passes a Location through).
 """
 
 from __future__ import annotations
 
 import os
+from collections.abc import Mapping
 from typing import TYPE_CHECKING, Any
 
-from .errors import FormatError
+from . import _io
+from ._location import Location
+from .errors import LazyvolError
 from .formats.registry import pick
-from .sources import stat_regular
 
 if TYPE_CHECKING:
     from .volume import Volume
@@ -23,27 +28,30 @@ if TYPE_CHECKING:
 __all__ = ["DicomReader", "NiftiReader", "ZarrReader", "open_source", "sniff"]
 
 _ZARR_METADATA = ("zarr.json", ".zgroup", ".zattrs")
-_NIFTI_PAIRS = ((".hdr", (".img", ".IMG")), (".hdr.gz", (".img.gz",)))
+#: Names a NIfTI/Analyze file goes by (matched case-insensitively).
+NIFTI_SUFFIXES = (".nii", ".nii.gz", ".hdr", ".img", ".hdr.gz", ".img.gz")
+#: Bytes of a file's start the content sniff reads (a NIfTI-2 header is 540 + 4).
+_SNIFF_BYTES = 544
 
 
-def sniff(path: str) -> str:
-    """Format of a single file by its name or content: ``'nifti'``, ``'dicom'`` or ``'unknown'``.
+def _native(loc: Location) -> Any:
+    """What a format entry point that does not take a Location yet gets: the path or the
+    Location of a URL."""
+    return loc if loc.is_remote else loc.url
 
-    Reads at most 544 bytes; a FIFO, socket or device is refused before any open (and the open is
-    non-blocking, so a path swapped for a FIFO after the check cannot block either).
+
+def sniff(source: Location | str | os.PathLike[str]) -> str:
+    """Format of a single file or object by its name or content: ``'nifti'``, ``'dicom'`` or
+    ``'unknown'``.
+
+    Reads at most 544 bytes through the byte layer (one ranged request for a URL, none when the
+    name says NIfTI); a local FIFO, socket or device is refused before any open.
     """
-    from .nifti import is_nifti_path
-
-    if is_nifti_path(path):
+    loc = Location.of(source)
+    if loc.name.lower().endswith(NIFTI_SUFFIXES):
         return "nifti"
-    stat_regular(path, what="source file")
-    fd = os.open(path, os.O_RDONLY | getattr(os, "O_NONBLOCK", 0) | getattr(os, "O_BINARY", 0))
-    try:
-        head = os.pread(fd, 544, 0)
-    except OSError as exc:
-        raise FormatError(f"{path}: cannot read: {exc}") from exc
-    finally:
-        os.close(fd)
+    size = _io.stamp(loc).size
+    head = _io.read(loc, 0, min(size, _SNIFF_BYTES))
     if len(head) >= 132 and head[128:132] == b"DICM":
         return "dicom"
     if len(head) >= 348 and (
@@ -61,18 +69,32 @@ def _walk(folder: str) -> list[str]:
     return sorted(out)
 
 
+def _is_object(loc: Location) -> bool:
+    try:
+        _io.stamp(loc)
+    except LazyvolError:
+        return False
+    return True
+
+
 class ZarrReader:
     """Zarr stores (lazyvol's own, OME-Zarr 0.4/0.5 and NIfTI-Zarr written by other tools)."""
 
     name = "zarr"
     priority = 10
 
-    def can_open(self, source: str) -> bool:
-        return os.path.isdir(source) and any(
-            os.path.isfile(os.path.join(source, n)) for n in _ZARR_METADATA
-        )
+    def can_open(self, source: Location) -> bool:
+        source = Location.of(source)
+        if not source.is_remote:
+            return os.path.isdir(source.url) and any(
+                os.path.isfile(os.path.join(source.url, n)) for n in _ZARR_METADATA
+            )
+        if source.name.lower().endswith((*NIFTI_SUFFIXES, ".dcm")):
+            return False  # a file by its name: no requests for metadata that cannot be there
+        return any(_is_object(source.join(n)) for n in _ZARR_METADATA)
 
-    def open(self, source: str, **options: Any) -> Volume:
+    def open(self, source: Location, **options: Any) -> Volume:
+        source = Location.of(source)
         import numpy as np
 
         from .volume import Volume
@@ -83,16 +105,20 @@ class ZarrReader:
         options.pop("scale", None)
         options.pop("series", None)
         dtype = options.pop("dtype", None)
-        vol = open_zarr(source, **options)
+        vol = open_zarr(_native(source), **options)
         if dtype is not None and np.dtype(dtype) != vol.dtype:
             vol = Volume(vol.data.astype(dtype), vol.affine, meta=vol.meta, source=vol.source)
         return vol
 
-    def source_files(self, source: str, **options: Any) -> list[str]:
-        return _walk(os.path.abspath(source))
+    def source_files(self, source: Location, **options: Any) -> list[str]:
+        source = Location.of(source)
+        if source.is_remote:
+            return [child.url for child, _stamp in _io.list_objects(source)]
+        return _walk(source.url)
 
-    def describe(self, source: str) -> dict[str, Any]:
-        return {"format": "Zarr", "path": os.path.abspath(source)}
+    def describe(self, source: Location) -> dict[str, Any]:
+        source = Location.of(source)
+        return {"format": "Zarr", "path": source.display}
 
 
 class NiftiReader:
@@ -101,10 +127,17 @@ class NiftiReader:
     name = "nifti"
     priority = 20
 
-    def can_open(self, source: str) -> bool:
-        return os.path.isfile(source) and sniff(source) == "nifti"
+    def can_open(self, source: Location) -> bool:
+        source = Location.of(source)
+        if not source.is_remote and not os.path.isfile(source.url):
+            return False
+        try:
+            return sniff(source) == "nifti"
+        except LazyvolError:
+            return False
 
-    def open(self, source: str, **options: Any) -> Volume:
+    def open(self, source: Location, **options: Any) -> Volume:
+        source = Location.of(source)
         from .nifti import open_nifti
 
         series = options.pop("series", None)
@@ -117,57 +150,67 @@ class NiftiReader:
             )
         return open_nifti(source, **known)
 
-    def source_files(self, source: str, **options: Any) -> list[str]:
-        """The file, plus the ``.img`` of an Analyze/NIfTI-pair ``.hdr``."""
-        path = os.path.abspath(source)
-        out = [path]
-        low = path.lower()
-        for hdr_ext, img_exts in _NIFTI_PAIRS:
-            if low.endswith(hdr_ext):
-                stem = path[: -len(hdr_ext)]
-                out.extend(stem + e for e in img_exts if os.path.isfile(stem + e))
-                break
+    def source_files(self, source: Location | str, **options: Any) -> list[str]:
+        """The file, plus the image file of an Analyze/NIfTI-pair ``.hdr`` when it exists."""
+        source = Location.of(source)
+        from .nifti_header import data_location
+
+        image = data_location(source)
+        out = [source.url]
+        if image != source and _is_object(image):
+            out.append(image.url)
         return out
 
-    def describe(self, source: str) -> dict[str, Any]:
-        return {"format": "NIfTI", "path": os.path.abspath(source)}
+    def describe(self, source: Location) -> dict[str, Any]:
+        source = Location.of(source)
+        return {"format": "NIfTI", "path": source.display}
 
 
 class DicomReader:
     """DICOM files (with or without the preamble) and folders of them (searched recursively).
 
-    The catch-all: asked last, it accepts any folder and any regular file; the DICOM reader
-    refuses what is not DICOM with a :class:`~lazyvol.errors.FormatError`.
+    The catch-all: asked last, it accepts any folder and any regular file (any URL); the DICOM
+    reader refuses what is not DICOM with a :class:`~lazyvol.errors.FormatError`.
     """
 
     name = "dicom"
     priority = 90
 
-    def can_open(self, source: str) -> bool:
-        return os.path.isdir(source) or os.path.isfile(source)
+    def can_open(self, source: Location) -> bool:
+        source = Location.of(source)
+        if source.is_remote:
+            return True
+        return os.path.isdir(source.url) or os.path.isfile(source.url)
 
-    def open(self, source: str, **options: Any) -> Volume:
+    def open(self, source: Location, **options: Any) -> Volume:
+        source = Location.of(source)
         from .dicom import open_dicom
 
-        return open_dicom(source, **options)
+        return open_dicom(_native(source), **options)
 
-    def source_files(self, source: str, **options: Any) -> list[str]:
+    def source_files(self, source: Location, **options: Any) -> list[str]:
+        source = Location.of(source)
         vol = self.open(source, **options)
-        return [os.path.abspath(f) for f in vol.meta.get("files", [])]
+        files = [str(f) for f in vol.meta.get("files", [])]
+        return files if source.is_remote else [os.path.abspath(f) for f in files]
 
-    def describe(self, source: str) -> dict[str, Any]:
-        return {"format": "DICOM", "path": os.path.abspath(source)}
+    def describe(self, source: Location) -> dict[str, Any]:
+        source = Location.of(source)
+        return {"format": "DICOM", "path": source.display}
 
 
 def open_source(
-    path: str,
+    source: Location | str | os.PathLike[str],
     *,
+    storage_options: Mapping[str, Any] | None = None,
     series: str | int | None = None,
     chunks: Any = "auto",
     scale: bool = True,
     dtype: Any = None,
     **options: Any,
 ) -> Volume:
-    """Open ``path`` with the reader the registry picks for it, without any cache."""
-    reader = pick(path)
-    return reader.open(path, series=series, chunks=chunks, scale=scale, dtype=dtype, **options)
+    """Open ``source`` (a path, a URL or a Location) with the reader the registry picks for it,
+    without any cache."""
+    loc = Location.of(source, storage_options)
+    reader = pick(loc)
+    return reader.open(loc, series=series, chunks=chunks, scale=scale, dtype=dtype, **options)

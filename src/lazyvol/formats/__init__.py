@@ -13,11 +13,13 @@ See docs/architecture.md.
 
 from __future__ import annotations
 
+from .._location import Location
 from .base import Reader, Source
 from .registry import ENTRY_POINT_GROUP, get, pick, readers, register, unregister
 
 __all__ = [
     "ENTRY_POINT_GROUP",
+    "Location",
     "Reader",
     "Source",
     "get",

@@ -23,12 +23,14 @@ from __future__ import annotations
 import importlib
 import importlib.metadata
 import itertools
+import os
 import threading
 import warnings
 from dataclasses import dataclass
 
+from .._location import Location
 from ..errors import FormatError
-from .base import Reader, Source
+from .base import Reader
 
 __all__ = [
     "BUILTIN",
@@ -166,22 +168,37 @@ def get(name: str) -> Reader:
         return reg.reader
 
 
-def pick(source: Source) -> Reader:
+def pick(source: Location | str | os.PathLike[str]) -> Reader:
     """The first reader (by priority) whose :meth:`~lazyvol.formats.base.Reader.can_open` accepts
-    ``source``.
+    ``source`` (a path or URL is made a :class:`~lazyvol._location.Location` first).
+
+    A reader whose ``can_open`` raises (a plugin written for plain-string sources calling
+    ``source.endswith``, say) is passed over with a :class:`RuntimeWarning` naming it.
 
     Raises
     ------
     FormatError
         No reader recognises the source; the message lists the readers asked.
     """
+    loc = Location.of(source)
     tried = readers()
     for reader in tried:
-        if reader.can_open(source):
+        try:
+            ok = reader.can_open(loc)
+        except Exception as exc:  # a broken plugin must not stop every other format
+            warnings.warn(
+                f"lazyvol: reader {reader.name!r} failed in can_open({loc}) and is skipped "
+                f"({type(exc).__name__}: {exc}); readers receive a lazyvol Location (see "
+                "lazyvol.formats.base)",
+                RuntimeWarning,
+                stacklevel=2,
+            )
+            continue
+        if ok:
             return reader
     names = ", ".join(r.name for r in tried) or "none registered"
     raise FormatError(
-        f"{source}: no reader recognises this source (asked: {names}). Readers for other formats "
+        f"{loc}: no reader recognises this source (asked: {names}). Readers for other formats "
         f"are installed as packages providing the {ENTRY_POINT_GROUP!r} entry-point group"
     )
 

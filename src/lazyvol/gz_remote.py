@@ -1,0 +1,419 @@
+"""Random access into a remote gzip stream (``.nii.gz`` behind an ``s3://``, ``gs://`` or
+``https://`` URL) through ranged reads of the byte layer.
+
+Without a saved seek index a stream is read in one sequential pass: one shared handle per object
+and process, fed by ranged requests of :data:`STREAM_READAHEAD` bytes, inflating from the start
+and recording seek points every :func:`spacing` bytes as it goes (so the pass itself can seek back
+cheaply). When the pass reaches the end of the image data, its seek points are saved in the cache
+directory (indexed_gzip's format, :func:`lazyvol.gzaccess.thin_index`) under a name made of the
+object's identity: URL without credentials or signing parameters, size, ETag and last-modified
+time (:func:`index_path`); never a credential.
+
+With a saved index a read seeks to the nearest point before it and inflates from there: the
+compressed bytes fetched are those from that point to the end of the block, in requests of
+:data:`READ_BUFFER` bytes growing by half up to :data:`MAX_REQUEST` while the read continues. Seek points
+are dense (256 KiB of uncompressed data apart; wider only for files over :data:`MAX_POINTS` points)
+because over a network the cost of a read is the bytes between its seek point and its end.
+
+The engine is indexed_gzip reading a Python file object (:class:`RemoteFile`) whose reads are
+ranged requests; every request carries the stamp taken at open (HTTP servers then refuse a changed
+object with 412, :class:`~lazyvol.errors.SourceChangedError`).
+"""
+
+from __future__ import annotations
+
+import atexit
+import hashlib
+import io
+import os
+import tempfile
+import threading
+import warnings
+from collections import OrderedDict
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from . import _io
+from .config import cache_dir
+from .errors import FormatError, LazyvolError
+from .gzaccess import GzSource, index_fits, thin_index
+from .sources import SourceStamp
+
+__all__ = [
+    "MAX_POINTS",
+    "READ_BUFFER",
+    "REMOTE_SPACING",
+    "RemoteFile",
+    "RemoteGz",
+    "build_index",
+    "clear_handles",
+    "index_path",
+    "read",
+    "spacing",
+]
+
+#: Uncompressed bytes between seek points of a remote stream (a read costs at most this much
+#: extra inflate, about this much divided by the compression ratio in transferred bytes).
+REMOTE_SPACING = 256 * 2**10
+#: Most seek points of a remote index (32 KiB window each: at most 64 MiB per index and handle).
+MAX_POINTS = 2048
+#: Compressed bytes the engine asks for at a time (indexed_gzip's ``readbuf_size``); the first
+#: request of an indexed read.
+READ_BUFFER = 32 * 2**10
+#: Largest request of an indexed read (requests grow by half from :data:`READ_BUFFER` while a
+#: read continues, so a long block costs few requests and a short one little over-read).
+MAX_REQUEST = 2**20
+#: Request size of the sequential pass that builds the index.
+STREAM_READAHEAD = 4 * 2**20
+#: Objects whose handles a process keeps; most idle handles per object.
+MAX_OBJECTS = 8
+MAX_IDLE = 4
+
+
+def spacing(data_end: int) -> int:
+    """Seek-point spacing for a stream whose reader needs ``data_end`` uncompressed bytes:
+    :data:`REMOTE_SPACING`, wider (in 64 KiB steps) when that would exceed :data:`MAX_POINTS`."""
+    per_point = -(-int(data_end) // MAX_POINTS)
+    step = 64 * 2**10
+    return max(REMOTE_SPACING, -(-per_point // step) * step)
+
+
+@dataclass(frozen=True)
+class RemoteGz:
+    """One remote gzip object as it was when opened, and how many uncompressed bytes the reader
+    needs (``data_end``). Picklable; holds no handle."""
+
+    loc: _io.Location
+    stamp: SourceStamp
+    data_end: int
+
+
+def index_path(src: RemoteGz) -> Path:
+    """Where the seek index of ``src`` lives: named by URL identity, size, ETag and
+    last-modified time (never credentials)."""
+    st = src.stamp
+    ident = f"{src.loc.identity}\0{st.size}\0{st.etag}\0{st.mtime_ns}".encode()
+    key = hashlib.sha256(ident).hexdigest()[:32]
+    return cache_dir() / "gzindex" / f"{key}.remote.gzidx"
+
+
+def _fits(path: Path, src: RemoteGz) -> bool:
+    probe = GzSource(src.loc.identity, src.stamp.size, 0, 0, 0, src.data_end)
+    return index_fits(path, probe)
+
+
+class RemoteFile(io.RawIOBase):
+    """A read-only, seekable file object over ranged reads of one object (what the gzip engine
+    reads). A failed request is kept in :attr:`error` (the engine turns exceptions into its own).
+
+    ``block > 0`` (the sequential pass): reads are served from ``block``-aligned requests, the
+    last :data:`KEEP_BLOCKS` kept (the engine seeks back to its latest seek point now and then;
+    that must not fetch the bytes again). ``block == 0`` (reads through a saved index): requests
+    start at :data:`READ_BUFFER` and grow by half while a read continues where the last ended.
+    """
+
+    KEEP_BLOCKS = 3
+
+    def __init__(self, src: RemoteGz, block: int) -> None:
+        super().__init__()
+        self.src = src
+        self.size = src.stamp.size
+        self.pos = 0
+        self.block = block
+        self.request = READ_BUFFER
+        self.blocks: OrderedDict[int, bytes] = OrderedDict()  # start -> bytes
+        self.error: BaseException | None = None
+        self.fetched = 0
+
+    def readable(self) -> bool:
+        return True
+
+    def seekable(self) -> bool:
+        return True
+
+    def tell(self) -> int:
+        return self.pos
+
+    def seek(self, offset: int, whence: int = io.SEEK_SET) -> int:
+        base = {io.SEEK_SET: 0, io.SEEK_CUR: self.pos, io.SEEK_END: self.size}[whence]
+        self.pos = max(0, base + int(offset))
+        return self.pos
+
+    def _get(self, start: int, n: int) -> bytes:
+        try:
+            data = _io.read(self.src.loc, start, n, expect=self.src.stamp)
+        except BaseException as exc:
+            self.error = exc
+            raise
+        self.fetched += len(data)
+        return data
+
+    def _find(self) -> tuple[int, bytes] | None:
+        for start, data in self.blocks.items():
+            if start <= self.pos < start + len(data):
+                self.blocks.move_to_end(start)
+                return start, data
+        return None
+
+    def _fill(self, want: int) -> tuple[int, bytes]:
+        if self.block:
+            start = self.pos - self.pos % self.block
+            n = min(self.block, self.size - start)
+            keep = self.KEEP_BLOCKS
+        else:
+            last = next(reversed(self.blocks.items()), None)
+            continuing = last is not None and self.pos == last[0] + len(last[1])
+            grown = self.request + self.request // 2
+            self.request = min(MAX_REQUEST, grown) if continuing else READ_BUFFER
+            start, n, keep = self.pos, min(max(want, self.request), self.size - self.pos), 1
+        data = self._get(start, n)
+        self.blocks[start] = data
+        while len(self.blocks) > keep:
+            self.blocks.popitem(last=False)
+        return start, data
+
+    def readinto(self, b: Any) -> int:
+        view = memoryview(b).cast("B")
+        if self.pos >= self.size or not len(view):
+            return 0
+        found = self._find() or self._fill(len(view))
+        start, data = found
+        at = self.pos - start
+        n = min(len(view), len(data) - at)
+        view[:n] = data[at : at + n]
+        self.pos += n
+        return n
+
+    def random_access(self) -> None:
+        """Switch to small growing requests (once a seek index exists)."""
+        self.block = 0
+        self.blocks.clear()
+
+
+class _Handle:
+    """indexed_gzip over a :class:`RemoteFile`; not thread-safe (one reader at a time)."""
+
+    def __init__(self, src: RemoteGz, index: Path | None) -> None:
+        import indexed_gzip as igzip
+
+        self.file = RemoteFile(src, 0 if index is not None else STREAM_READAHEAD)
+        self.src = src
+        self.raw: Any = igzip.IndexedGzipFile(
+            fileobj=self.file,
+            drop_handles=False,
+            spacing=spacing(src.data_end),
+            readbuf_size=READ_BUFFER,
+            buffer_size=READ_BUFFER,
+        )
+        if index is not None:
+            try:
+                self.raw.import_index(str(index))
+            except BaseException:
+                self.close()
+                raise
+
+    def read_at(self, offset: int, view: memoryview) -> int:
+        try:
+            self.raw.seek(offset)
+            got = 0
+            while got < len(view):
+                n = self.raw.readinto(view[got:])
+                if not n:
+                    break
+                got += n
+        except Exception:
+            if self.file.error is not None:
+                err, self.file.error = self.file.error, None
+                raise err from None
+            raise
+        return got
+
+    def save_index(self, target: Path) -> None:
+        """Complete and save the seek index, thinned to :data:`MAX_POINTS`, atomically."""
+        target.parent.mkdir(parents=True, exist_ok=True)
+        fd, raw = tempfile.mkstemp(dir=target.parent, suffix=".raw")
+        os.close(fd)
+        fd, tmp = tempfile.mkstemp(dir=target.parent, suffix=".tmp")
+        os.close(fd)
+        try:
+            # Inflate to the end of the stream (past the image data: a trailer, at most a little
+            # padding), so the index records the whole stream without a second pass.
+            self.raw.seek(self.src.data_end)
+            sink = bytearray(READ_BUFFER)
+            while self.raw.readinto(sink):
+                pass
+            self.raw.export_index(raw)
+            thin_index(raw, tmp, MAX_POINTS, compressed_size=self.file.size)
+            os.replace(tmp, target)
+        finally:
+            for p in (raw, tmp):
+                if os.path.exists(p):
+                    os.unlink(p)
+
+    def close(self) -> None:
+        try:
+            self.raw.close()
+        except Exception:
+            pass
+        self.file.close()
+
+
+class _Entry:
+    """Handles of one remote gzip object in this process."""
+
+    def __init__(self, src: RemoteGz) -> None:
+        self.src = src
+        self.lock = threading.Lock()  # guards idle and the index state
+        self.stream_lock = threading.Lock()  # one sequential pass at a time
+        self.idle: list[_Handle] = []
+        self.index_file = index_path(src)
+        self.indexed = self.index_file.exists() and _fits(self.index_file, src)
+
+    def take(self) -> _Handle | None:
+        with self.lock:
+            return self.idle.pop() if self.idle else None
+
+    def give(self, handle: _Handle) -> None:
+        with self.lock:
+            if len(self.idle) < MAX_IDLE:
+                self.idle.append(handle)
+                return
+        handle.close()
+
+    def close(self) -> None:
+        with self.lock:
+            idle, self.idle = self.idle, []
+        for h in idle:
+            h.close()
+
+
+_LOCK = threading.Lock()
+_ENTRIES: OrderedDict[RemoteGz, _Entry] = OrderedDict()
+_PID = [os.getpid()]
+
+
+def _entry(src: RemoteGz) -> _Entry:
+    dropped: list[_Entry] = []
+    with _LOCK:
+        if _PID[0] != os.getpid():  # a forked child: the parent's handles are not ours
+            _ENTRIES.clear()
+            _PID[0] = os.getpid()
+        ent = _ENTRIES.get(src)
+        if ent is None:
+            ent = _ENTRIES[src] = _Entry(src)
+            while len(_ENTRIES) > MAX_OBJECTS:
+                dropped.append(_ENTRIES.popitem(last=False)[1])
+        else:
+            _ENTRIES.move_to_end(src)
+    for old in dropped:
+        old.close()
+    return ent
+
+
+def clear_handles() -> None:
+    """Close every remote gzip handle this process keeps."""
+    with _LOCK:
+        entries = list(_ENTRIES.values()) if _PID[0] == os.getpid() else []
+        _ENTRIES.clear()
+        _PID[0] = os.getpid()
+    for ent in entries:
+        ent.close()
+
+
+atexit.register(clear_handles)
+
+
+def _corrupt(src: RemoteGz, exc: BaseException) -> FormatError:
+    return FormatError(
+        f"{src.loc}: the gzip stream is corrupt or truncated ({type(exc).__name__}: {exc})"
+    )
+
+
+def _read_indexed(ent: _Entry, offset: int, view: memoryview) -> int:
+    handle = ent.take()
+    if handle is None:
+        handle = _Handle(ent.src, ent.index_file)
+    try:
+        got = handle.read_at(offset, view)
+    except BaseException:
+        handle.close()
+        raise
+    ent.give(handle)
+    return got
+
+
+def _read_streaming(ent: _Entry, offset: int, view: memoryview) -> int:
+    with ent.stream_lock:
+        handle = ent.take() or _Handle(ent.src, None)
+        try:
+            got = handle.read_at(offset, view)
+        except BaseException:
+            handle.close()
+            raise
+        if not ent.indexed and offset + got >= ent.src.data_end:
+            try:
+                handle.save_index(ent.index_file)
+                ent.indexed = True
+                handle.file.random_access()  # small requests from now on
+            except (OSError, ValueError) as exc:
+                warnings.warn(
+                    f"lazyvol could not save the gzip seek index of {ent.src.loc} in "
+                    f"{ent.index_file.parent}: {exc}; random access into it stays slow",
+                    RuntimeWarning,
+                    stacklevel=4,
+                )
+        ent.give(handle)  # it holds its own seek points now: later reads reuse them
+    return got
+
+
+def read(src: RemoteGz, offset: int, view: memoryview) -> int:
+    """Fill ``view`` from uncompressed ``offset`` of ``src``; returns the bytes read (fewer at the
+    end of the stream). A read through a saved index that fails is retried once by the
+    sequential pass (the index is deleted; the pass saves a new one).
+
+    Raises
+    ------
+    FormatError
+        The stream is corrupt or truncated.
+    SourceChangedError, RemoteAccessError, RemoteReadError, RemoteTimeoutError
+        From the ranged reads (see :mod:`lazyvol._io`).
+    """
+    ent = _entry(src)
+    if ent.indexed:
+        try:
+            return _read_indexed(ent, offset, view)
+        except LazyvolError:
+            raise
+        except Exception:
+            with ent.lock:
+                ent.indexed = False
+            try:
+                ent.index_file.unlink()
+            except OSError:
+                pass
+    try:
+        return _read_streaming(ent, offset, view)
+    except LazyvolError:
+        raise
+    except Exception as exc:
+        raise _corrupt(src, exc) from exc
+
+
+def build_index(src: RemoteGz) -> Path:
+    """Read ``src`` once, sequentially, and save its seek index; returns where it was saved."""
+    ent = _entry(src)
+    if ent.indexed:
+        return ent.index_file
+    buf = bytearray(STREAM_READAHEAD)
+    pos = 0
+    while pos < src.data_end:
+        view = memoryview(buf)[: min(len(buf), src.data_end - pos)]
+        got = read(src, pos, view)
+        if got < len(view):
+            raise FormatError(
+                f"{src.loc}: truncated: the gzip stream holds {pos + got} uncompressed bytes, the "
+                f"header needs {src.data_end}"
+            )
+        pos += got
+    return ent.index_file

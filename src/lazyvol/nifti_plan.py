@@ -1,0 +1,271 @@
+"""NIfTI read plans and block reads (the dask tasks of :func:`lazyvol.nifti.open_nifti`).
+
+A :class:`NiftiPlan` is small, frozen and picklable: the data file's
+:class:`~lazyvol._location.Location` (a path, or a URL with its storage options: credentials
+travel with it but never show in its repr or any token), its stamp at open, and the layout. Reads:
+
+- local uncompressed data: a read-only view of a memory map opened for the task (the identity
+  check and the map use one descriptor);
+- remote uncompressed data: exact ranged reads of the block's bytes (one per contiguous run,
+  issued together);
+- gzip: :mod:`lazyvol.gzaccess` for files, :mod:`lazyvol.gz_remote` for URLs.
+
+Every task first checks the source is still the one opened (local: ``fstat``; remote: size, ETag
+and last-modified time, :func:`lazyvol._io.verify`), so a changed source raises
+:class:`~lazyvol.errors.SourceChangedError` instead of serving other bytes.
+"""
+
+from __future__ import annotations
+
+import itertools
+import mmap
+import os
+from collections.abc import Callable
+from dataclasses import dataclass
+from typing import Any
+
+import numpy as np
+
+from . import _io, gz_remote, gzaccess
+from ._location import Location
+from .errors import FormatError, LazyvolError, SourceChangedError
+from .scaling import apply_scale
+from .sources import SourceStamp
+
+__all__ = ["NiftiPlan", "read_block"]
+
+
+@dataclass(frozen=True)
+class NiftiPlan:
+    """Everything a task needs to read a block: small, picklable, no open handles."""
+
+    loc: Location
+    stamp: SourceStamp
+    offset: int
+    shape: tuple[int, ...]
+    disk_dtype: np.dtype
+    slope: float
+    inter: float
+    out_dtype: np.dtype
+    compressed: bool
+
+    @property
+    def path(self) -> str:
+        """The data file for messages (a URL without credentials)."""
+        return self.loc.display
+
+    @property
+    def data_end(self) -> int:
+        """Byte (uncompressed) just past the image data."""
+        n = int(np.prod(self.shape, dtype=np.int64))
+        return self.offset + n * np.dtype(self.disk_dtype).itemsize
+
+    def sequential_reads(self) -> bool:
+        """Blocks are best read in file order: a gzip stream whose seek index is not saved yet
+        (see :func:`lazyvol.chunking.sequential_reads`)."""
+        if not self.compressed:
+            return False
+        if self.loc.is_remote:
+            return not gz_remote.index_path(self.remote_gz()).exists()
+        return not gzaccess.index_path(self.gz_source()).exists()
+
+    def gz_source(self) -> gzaccess.GzSource:
+        """The local gzip source this plan reads, as it was when opened."""
+        st = self.stamp
+        return gzaccess.GzSource(
+            self.loc.url, st.size, st.mtime_ns, st.inode, st.ctime_ns, self.data_end
+        )
+
+    def remote_gz(self) -> gz_remote.RemoteGz:
+        """The remote gzip object this plan reads, as it was when opened."""
+        return gz_remote.RemoteGz(self.loc, self.stamp, self.data_end)
+
+
+def _run_layout(plan: NiftiPlan, index: tuple[slice, ...]) -> tuple[int, list[int]] | None:
+    """If the block is one contiguous run in Fortran order: (first element, count). Else None."""
+    shape = plan.shape
+    # The first axis not taken whole; every later axis must then be a single index.
+    split = len(shape)
+    for axis, (sl, n) in enumerate(zip(index, shape, strict=True)):
+        if not (sl.start == 0 and sl.stop == n and (sl.step or 1) == 1):
+            split = axis
+            break
+    if split < len(shape) and (index[split].step or 1) != 1:
+        return None
+    for sl in index[split + 1 :]:
+        if sl.stop - sl.start != 1:
+            return None
+    strides = np.cumprod((1, *shape[:-1]))
+    first = int(sum(int(sl.start) * int(s) for sl, s in zip(index, strides, strict=True)))
+    count = int(np.prod([sl.stop - sl.start for sl in index], dtype=np.int64))
+    return first, [count]
+
+
+def read_block(plan: NiftiPlan, index: tuple[slice, ...]) -> np.ndarray:
+    """Read the block ``index`` of the image described by ``plan`` (a dask task)."""
+    try:
+        block = _fetch(plan, index)
+    except LazyvolError:
+        raise
+    except (OSError, ValueError, EOFError) as exc:
+        raise FormatError(f"{plan.path}: reading image data failed: {exc}") from exc
+    if not block.dtype.isnative:
+        block = block.astype(block.dtype.newbyteorder("="))
+    return apply_scale(block, plan.slope, plan.inter, np.dtype(plan.out_dtype))
+
+
+def _open_verified(plan: NiftiPlan) -> Any:
+    """The local data file opened for reading, after checking it is still the file that was
+    opened.
+
+    Raises :class:`~lazyvol.errors.SourceChangedError` (a ``FormatError``) naming the file when it
+    was rewritten, replaced, cut or removed since :func:`~lazyvol.nifti.open_nifti`.
+    """
+    need = plan.data_end
+    try:
+        fd = os.open(plan.loc.url, os.O_RDONLY | getattr(os, "O_NONBLOCK", 0))
+    except FileNotFoundError:
+        raise SourceChangedError(
+            f"{plan.path}: the file was removed or moved after it was opened; open the source again"
+        ) from None
+    f = os.fdopen(fd, "rb", buffering=0)
+    try:
+        st = os.fstat(fd)
+        if st.st_size < need:
+            raise SourceChangedError(
+                f"{plan.path}: truncated: the image data needs {need} bytes but the "
+                f"file now has {st.st_size} (was it changed or cut after opening?); open the "
+                "source again"
+            )
+        if not plan.stamp.matches(st):
+            plan.stamp.verify(fd)  # raises SourceChangedError naming what changed
+    except BaseException:
+        f.close()
+        raise
+    return f
+
+
+def _fetch_mapped(plan: NiftiPlan, index: tuple[slice, ...], out_shape: tuple[int, ...]) -> Any:
+    """A local uncompressed block: a read-only view of a memory map opened for this task.
+
+    The reduction that consumes it reads the page cache directly, with no copy and no anonymous
+    memory. One open: the identity check and the map use the same descriptor, so the bytes
+    mapped are those of the file that was opened (a file rewritten, replaced or cut since raises
+    instead of serving other bytes, or a SIGBUS).
+    """
+    disk = np.dtype(plan.disk_dtype)
+    run = _run_layout(plan, index)
+    with _open_verified(plan) as f:
+        if run is not None:
+            first, (count,) = run
+            at = plan.offset + first * disk.itemsize
+            mm = np.memmap(f, dtype=disk, mode="r", offset=at, shape=(count,))
+            return np.asarray(mm).reshape(out_shape, order="F")
+        mm = np.memmap(f, dtype=disk, mode="r", offset=plan.offset, shape=plan.shape, order="F")
+        return np.asarray(mm)[index]
+
+
+def _fetch(plan: NiftiPlan, index: tuple[slice, ...]) -> np.ndarray:
+    """Stored values of the block, in the on-disk dtype."""
+    out_shape = tuple(len(range(sl.start, sl.stop, sl.step or 1)) for sl in index)
+    if not plan.compressed and not plan.loc.is_remote:
+        out: np.ndarray = _fetch_mapped(plan, index, out_shape)
+        return out
+    if plan.loc.is_remote:
+        _io.verify(plan.loc, plan.stamp)  # size, ETag, last-modified: never another object's bytes
+    else:
+        plan.stamp.verify()  # the gzip handles are keyed on this identity: never another file's
+    reader = _gz_reader(plan) if plan.compressed else _range_reader(plan)
+    disk = np.dtype(plan.disk_dtype)
+    run = _run_layout(plan, index)
+    if run is not None:
+        first, (count,) = run
+        buf = _block_buffer(count, disk)
+        reader([(plan.offset + first * disk.itemsize, buf)])
+        return buf.reshape(out_shape, order="F")
+    return _read_planes(plan, index, out_shape, reader)
+
+
+#: Fills each ``(data offset, buffer)`` pair with the image bytes from that offset.
+Reader = Callable[[list[tuple[int, np.ndarray]]], None]
+
+
+def _truncated(plan: NiftiPlan, want: int, offset: int, got: int) -> FormatError:
+    return FormatError(
+        f"{plan.path}: truncated: wanted {want} bytes at data offset {offset}, the file "
+        f"holds {got} (was it changed or cut after opening?)"
+    )
+
+
+def _gz_reader(plan: NiftiPlan) -> Reader:
+    def read(parts: list[tuple[int, np.ndarray]]) -> None:
+        for offset, buf in parts:
+            view = buf.data.cast("B")
+            if plan.loc.is_remote:
+                got = gz_remote.read(plan.remote_gz(), offset, view)
+            else:
+                got = gzaccess.read(plan.gz_source(), offset, view)
+            if got != len(view):
+                raise _truncated(plan, len(view), offset, got)
+
+    return read
+
+
+def _range_reader(plan: NiftiPlan) -> Reader:
+    def read(parts: list[tuple[int, np.ndarray]]) -> None:
+        if len(parts) == 1:
+            offset, buf = parts[0]
+            _io.read_into(plan.loc, offset, buf, expect=plan.stamp)
+            return
+        data = _io.read_ranges([(plan.loc, off, buf.nbytes) for off, buf in parts])
+        for (_off, buf), raw in zip(parts, data, strict=True):
+            buf.data.cast("B")[:] = raw
+
+    return read
+
+
+#: Blocks at least this big are inflated into their own anonymous memory map.
+_MMAP_BLOCK_BYTES = 2**20
+
+
+def _block_buffer(count: int, dtype: np.dtype) -> np.ndarray:
+    """An uninitialised 1-D array for one inflated block.
+
+    Big blocks get their own anonymous memory map, returned to the system the moment the block is
+    dropped. From ``malloc`` they would land in glibc's per-thread arenas once its dynamic mmap
+    threshold has grown to the block size (it follows the largest block freed, up to 32 MiB):
+    freed blocks then stay in the arenas, and a streaming pass's peak memory creeps up with the
+    file's length instead of staying flat.
+    """
+    nbytes = int(count) * dtype.itemsize
+    if nbytes < _MMAP_BLOCK_BYTES:
+        return np.empty(count, dtype=dtype)
+    return np.frombuffer(mmap.mmap(-1, nbytes), dtype=dtype, count=count)
+
+
+def _read_planes(
+    plan: NiftiPlan, index: tuple[slice, ...], out_shape: tuple[int, ...], reader: Reader
+) -> np.ndarray:
+    """A block not contiguous in the file: one read per plane of the fastest axes (issued
+    together, so remote ranges go out at once), each plane cut to the block."""
+    disk = np.dtype(plan.disk_dtype)
+    out = np.empty(out_shape, dtype=disk, order="F")
+    lead = min(2, len(plan.shape) - 1)
+    outer_ranges = [range(sl.start, sl.stop, sl.step or 1) for sl in index[lead:]]
+    plane_shape = plan.shape[:lead]
+    plane_elems = int(np.prod(plane_shape, dtype=np.int64))
+    strides = np.cumprod((1, *plan.shape[:-1]))
+    positions = list(itertools.product(*(range(len(r)) for r in outer_ranges)))
+    outers = list(itertools.product(*outer_ranges))
+    # Bounded batches: at most 64 planes in memory at once.
+    for at in range(0, len(outers), 64):
+        batch = []
+        for outer in outers[at : at + 64]:
+            first = int(sum(int(o) * int(s) for o, s in zip(outer, strides[lead:], strict=True)))
+            batch.append((plan.offset + first * disk.itemsize, np.empty(plane_elems, dtype=disk)))
+        reader(batch)
+        for pos, (_off, buf) in zip(positions[at : at + 64], batch, strict=True):
+            plane = buf.reshape(plane_shape, order="F")[index[:lead]]
+            where: Any = (Ellipsis, *pos)
+            out[where] = plane
+    return out
