@@ -15,6 +15,7 @@ import struct
 from typing import Any
 
 from .records import FrameRecord
+from .source import Fetch, read_local
 
 __all__ = ["expand_frames"]
 
@@ -64,24 +65,24 @@ def _sequence(elem: Any) -> list[Any]:
     return list(elem.value or [])
 
 
-def _walk_items(path: str, offset: int, size: int) -> list[tuple[int, int]] | str:
+def _walk_items(
+    path: str, offset: int, size: int, fetch: Fetch = read_local
+) -> list[tuple[int, int]] | str:
     """``(value_offset, length)`` of every item of encapsulated data (the first is the BOT)."""
     items: list[tuple[int, int]] = []
     pos = offset
-    with open(path, "rb") as f:
-        while True:
-            f.seek(pos)
-            head = f.read(8)
-            if len(head) < 8:
-                return f"truncated after {len(items)} item(s) (no sequence delimiter (FFFE,E0DD))"
-            group, elem, length = struct.unpack("<HHL", head)
-            tag = group << 16 | elem
-            if tag == 0xFFFEE0DD:
-                return items
-            if tag != 0xFFFEE000 or length == 0xFFFFFFFF or pos + 8 + length > size:
-                return f"corrupt or truncated item at byte {pos}"
-            items.append((pos + 8, length))
-            pos += 8 + length
+    while True:
+        head = fetch(path, pos, 8, size)
+        if len(head) < 8:
+            return f"truncated after {len(items)} item(s) (no sequence delimiter (FFFE,E0DD))"
+        group, elem, length = struct.unpack("<HHL", head)
+        tag = group << 16 | elem
+        if tag == 0xFFFEE0DD:
+            return items
+        if tag != 0xFFFEE000 or length == 0xFFFFFFFF or pos + 8 + length > size:
+            return f"corrupt or truncated item at byte {pos}"
+        items.append((pos + 8, length))
+        pos += 8 + length
 
 
 #: Dimension index pointers that locate a frame in space (not a 4th-axis dimension).
@@ -145,8 +146,13 @@ def _philips_scale_slope(groups: list[Any]) -> float | None:
     return None
 
 
-def expand_frames(rec: FrameRecord, raw: dict[int, Any]) -> list[FrameRecord] | str:
-    """Per-frame records of an enhanced multi-frame file, or the reason it cannot be read."""
+def expand_frames(
+    rec: FrameRecord, raw: dict[int, Any], fetch: Fetch = read_local
+) -> list[FrameRecord] | str:
+    """Per-frame records of an enhanced multi-frame file, or the reason it cannot be read.
+
+    ``fetch`` reads the item headers of encapsulated Pixel Data (local file or remote object).
+    """
     nframes = rec.number_of_frames
     shared_el = raw.get(0x52009229)
     per_el = raw.get(0x52009230)
@@ -174,16 +180,14 @@ def expand_frames(rec: FrameRecord, raw: dict[int, Any]) -> list[FrameRecord] | 
             )
         ranges = [(rec.pixel_offset + i * frame_bytes, frame_bytes) for i in range(nframes)]
     else:
-        items = _walk_items(rec.path, rec.pixel_offset, rec.size)
+        items = _walk_items(rec.path, rec.pixel_offset, rec.size, fetch)
         if isinstance(items, str):
             return f"encapsulated Pixel Data (7FE0,0010) {items}"
         if not items:
             return "encapsulated Pixel Data (7FE0,0010) has no Basic Offset Table item"
         (bot_off, bot_len), fragments = items[0], items[1:]
         if bot_len:
-            with open(rec.path, "rb") as f:
-                f.seek(bot_off)
-                table = f.read(bot_len)
+            table = fetch(rec.path, bot_off, bot_len, rec.size)
             starts = list(struct.unpack(f"<{bot_len // 4}L", table))
             if len(starts) != nframes or not fragments:
                 return (
