@@ -305,6 +305,7 @@ def stamp(loc: Location) -> SourceStamp:
         return SourceStamp.of(loc.url)
     fs = filesystem(loc)
     try:
+        fs.invalidate_cache(_fs_path(loc, fs))  # a listing's cached entry is not "now"
         info = fs.info(_fs_path(loc, fs))
     except Exception as exc:
         raise _translate(exc, loc, "reading its size and ETag") from None
@@ -366,6 +367,7 @@ def list_objects(
         return sorted(out, key=lambda pair: pair[0].url)
     fs = filesystem(loc)
     try:
+        fs.invalidate_cache(_fs_path(loc, fs))  # list what is there now, not a cached listing
         found = fs.find(_fs_path(loc, fs), detail=True)
     except Exception as exc:
         raise _translate(exc, loc, "listing the prefix") from None
