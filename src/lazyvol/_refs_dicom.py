@@ -104,27 +104,7 @@ def dicom_refs(
         return _io.Location(p, loc.options) if loc.is_remote else _io.Location.of(p)
 
     plan = _dicom_plan(vol, path)
-    if plan.swap_ow8:
-        raise UnsupportedError(
-            f"{path}: 8-bit pixels in an OW element of a big-endian file are byte-swapped in "
-            "pairs; no Zarr dtype reads them. Convert with lazyvol.open(...).to_zarr(...)"
-        )
-    if plan.photometric not in ("MONOCHROME1", "MONOCHROME2", "PALETTE COLOR"):
-        raise UnsupportedError(
-            f"{path}: PhotometricInterpretation (0028,0004) = {plan.photometric!r}; only "
-            "single-sample frames can be referenced"
-        )
-    if plan.bits_allocated not in (8, 16, 32, 64):
-        raise UnsupportedError(
-            f"{path}: BitsAllocated (0028,0100) = {plan.bits_allocated}: not a whole-byte dtype"
-        )
-    missing = [n for n, p in enumerate(plan.paths) if not p]
-    if missing:
-        raise UnsupportedError(
-            f"{path}: {len(missing)} slice(s) are missing and would be filled in "
-            "(allow_gaps=True); a referenced chunk must exist in a file. Reference the series "
-            "without allow_gaps"
-        )
+    _refuse_layout(plan, path)
     shape = tuple(int(n) for n in vol.shape)
     ni, nj, nk = shape[:3]
     nt = len(plan.paths) // nk
@@ -136,28 +116,14 @@ def dicom_refs(
     order = "|" if itemsize == 1 else ("<" if little else ">")
     dtype = np.dtype(f"{order}{kind}{itemsize}")
     nbytes = plan.rows * plan.columns * itemsize
-    codec: dict[str, Any] | None = None
+    codec = frame_codec(plan.encapsulated_syntax, dtype, path) if compressed else None
+    ranges = _ranges(plan, nbytes, where)
     checked: bool | None = None
-    ranges: list[tuple[int, int]] = []
-    if compressed:
-        codec = frame_codec(plan.encapsulated_syntax, dtype, path)
-        for p, off, n_bytes, size in zip(
-            plan.paths, plan.offsets, plan.lengths, plan.sizes, strict=True
-        ):
-            ranges.append(single_fragment(where(p), off, n_bytes, size))
-    else:
-        for n, (p, off, size) in enumerate(zip(plan.paths, plan.offsets, plan.sizes, strict=True)):
-            if off < 0 or off + nbytes > size:
-                raise FormatError(
-                    f"{p}: truncated: Pixel Data (7FE0,0010) of frame {n} needs {nbytes} bytes "
-                    f"at offset {off} but the file has {size}"
-                )
-            ranges.append((int(off), nbytes))
-        if plan.bits_stored < plan.bits_allocated:
-            checked = False
-            if check_unused_bits:
-                _check_unused_bits(plan, dtype, nbytes, where)
-                checked = True
+    if not compressed and plan.bits_stored < plan.bits_allocated:
+        checked = False
+        if check_unused_bits:
+            _check_unused_bits(plan, dtype, nbytes, where)
+            checked = True
 
     refs: dict[str, Any] = {}
     for t in range(nt):
@@ -169,27 +135,7 @@ def dicom_refs(
     chunks = (1, nj, ni, *(1 for _ in shape[3:]))
     dims = ["k", "j", "i", *EXTRA_AXES[: len(shape) - 3]]
 
-    slopes = np.asarray(plan.slopes, dtype=np.float64)
-    inters = np.asarray(plan.inters, dtype=np.float64)
-    uniform = bool(np.all(slopes == slopes[0]) and np.all(inters == inters[0]))
-    attrs: dict[str, Any] = {}
-    extra: dict[str, tuple[np.ndarray, list[str]]] = {}
-    if uniform:
-        attrs = scale_attrs(float(slopes[0]), float(inters[0]))
-    elif per_slice_rescale == "arrays":
-        grid = (nk, nt) if len(shape) > 3 else (nk,)
-        sdims = ["k", "t"] if len(shape) > 3 else ["k"]
-        extra["rescale_slope"] = (slopes.reshape(nt, nk).T.reshape(grid), sdims)
-        extra["rescale_intercept"] = (inters.reshape(nt, nk).T.reshape(grid), sdims)
-    else:
-        k0 = next(n for n in range(len(slopes)) if (slopes[n], inters[n]) != (slopes[0], inters[0]))
-        raise UnsupportedError(
-            f"{path}: RescaleSlope (0028,1053) / RescaleIntercept (0028,1052) differ between "
-            f"slices (frame 0: {slopes[0]:g} / {inters[0]:g}, frame {k0} "
-            f"({plan.paths[k0]}): {slopes[k0]:g} / {inters[k0]:g}); one CF scale_factor cannot "
-            "express that. Pass per_slice_rescale='arrays' for per-slice arrays, or convert "
-            "with lazyvol.open(...).to_zarr(...)"
-        )
+    attrs, extra = _rescale(plan, shape, per_slice_rescale, path)
     meta = {k: v for k, v in vol.meta.items() if k not in ("files", "scaled")}
     group_attrs = {
         "lazyvol": {
@@ -217,6 +163,80 @@ def dicom_refs(
     if compressed and verify_decoded:
         _verify_decoded(out, vol, path, plan.paths, loc)
     return out
+
+
+def _ranges(plan: Any, nbytes: int, where: Callable[[str], _io.Location]) -> list[tuple[int, int]]:
+    """``(offset, length)`` of each frame's chunk: the native frame, or its one fragment."""
+    ranges: list[tuple[int, int]] = []
+    if plan.encapsulated_syntax:
+        for p, off, n_bytes, size in zip(
+            plan.paths, plan.offsets, plan.lengths, plan.sizes, strict=True
+        ):
+            ranges.append(single_fragment(where(p), off, n_bytes, size))
+        return ranges
+    for n, (p, off, size) in enumerate(zip(plan.paths, plan.offsets, plan.sizes, strict=True)):
+        if off < 0 or off + nbytes > size:
+            raise FormatError(
+                f"{p}: truncated: Pixel Data (7FE0,0010) of frame {n} needs {nbytes} bytes "
+                f"at offset {off} but the file has {size}"
+            )
+        ranges.append((int(off), nbytes))
+    return ranges
+
+
+def _refuse_layout(plan: Any, path: str) -> None:
+    """Refuse frames no Zarr chunk can address as they are stored."""
+    if plan.swap_ow8:
+        raise UnsupportedError(
+            f"{path}: 8-bit pixels in an OW element of a big-endian file are byte-swapped in "
+            "pairs; no Zarr dtype reads them. Convert with lazyvol.open(...).to_zarr(...)"
+        )
+    if plan.photometric not in ("MONOCHROME1", "MONOCHROME2", "PALETTE COLOR"):
+        raise UnsupportedError(
+            f"{path}: PhotometricInterpretation (0028,0004) = {plan.photometric!r}; only "
+            "single-sample frames can be referenced"
+        )
+    if plan.bits_allocated not in (8, 16, 32, 64):
+        raise UnsupportedError(
+            f"{path}: BitsAllocated (0028,0100) = {plan.bits_allocated}: not a whole-byte dtype"
+        )
+    missing = [n for n, p in enumerate(plan.paths) if not p]
+    if missing:
+        raise UnsupportedError(
+            f"{path}: {len(missing)} slice(s) are missing and would be filled in "
+            "(allow_gaps=True); a referenced chunk must exist in a file. Reference the series "
+            "without allow_gaps"
+        )
+
+
+def _rescale(
+    plan: Any, shape: tuple[int, ...], per_slice_rescale: str, path: str
+) -> tuple[dict[str, Any], dict[str, tuple[np.ndarray, list[str]]]]:
+    """CF scale attributes of a series-wide rescale, or per-slice arrays, or a refusal."""
+    nk = shape[2]
+    nt = len(plan.paths) // nk
+    slopes = np.asarray(plan.slopes, dtype=np.float64)
+    inters = np.asarray(plan.inters, dtype=np.float64)
+    uniform = bool(np.all(slopes == slopes[0]) and np.all(inters == inters[0]))
+    attrs: dict[str, Any] = {}
+    extra: dict[str, tuple[np.ndarray, list[str]]] = {}
+    if uniform:
+        attrs = scale_attrs(float(slopes[0]), float(inters[0]))
+    elif per_slice_rescale == "arrays":
+        grid = (nk, nt) if len(shape) > 3 else (nk,)
+        sdims = ["k", "t"] if len(shape) > 3 else ["k"]
+        extra["rescale_slope"] = (slopes.reshape(nt, nk).T.reshape(grid), sdims)
+        extra["rescale_intercept"] = (inters.reshape(nt, nk).T.reshape(grid), sdims)
+    else:
+        k0 = next(n for n in range(len(slopes)) if (slopes[n], inters[n]) != (slopes[0], inters[0]))
+        raise UnsupportedError(
+            f"{path}: RescaleSlope (0028,1053) / RescaleIntercept (0028,1052) differ between "
+            f"slices (frame 0: {slopes[0]:g} / {inters[0]:g}, frame {k0} "
+            f"({plan.paths[k0]}): {slopes[k0]:g} / {inters[k0]:g}); one CF scale_factor cannot "
+            "express that. Pass per_slice_rescale='arrays' for per-slice arrays, or convert "
+            "with lazyvol.open(...).to_zarr(...)"
+        )
+    return attrs, extra
 
 
 def _verify_decoded(
