@@ -17,7 +17,7 @@ from hypothesis import strategies as st
 import lazyvol as lv
 from lazyvol.testing import write_dicom_series
 
-scan_mod = importlib.import_module("lazyvol.dicom.scan")
+scan_mod = importlib.import_module("lazyvol.dicom.listing")
 LONG = os.environ.get("LAZYVOL_FUZZ") == "long"
 
 

@@ -392,7 +392,7 @@ def test_old_scan_index_without_new_record_fields_is_not_misread(tmp_path):
 
     from lazyvol.dicom.records import RECORD_FIELDS
 
-    scanmod = importlib.import_module("lazyvol.dicom.scan")
+    scanmod = importlib.import_module("lazyvol.dicom.scan_index")
 
     write_dicom_4d_series(tmp_path / "s", SHAPE, labels=(), bvals=BVALS, bvecs=BVECS)
     folder = str(tmp_path / "s")
@@ -405,7 +405,7 @@ def test_old_scan_index_without_new_record_fields_is_not_misread(tmp_path):
     doc["version"] = scanmod.INDEX_VERSION - 1
     doc["fields"] = old_fields
     for entry in doc["entries"].values():
-        entry[4] = [entry[4][i] for i in keep]
+        entry[-1] = [entry[-1][i] for i in keep]
     path.write_text(json.dumps(doc))
     again = scanmod.scan_files(folder)
     assert again.parsed == first.parsed and again.from_index == 0

@@ -452,7 +452,9 @@ def test_pydicom_reader_path_gives_the_same_mosaic(tmp_path, monkeypatch):
     truth = write_mosaic_series(
         tmp_path, (8, 6, 5), volumes=2, head_first=True, bvals=[0, 700], gradients_lps=DWI[:2]
     )
-    monkeypatch.setattr(header, "USE_WALKER", False)
+    by_pydicom = [r.to_list() for f in truth.files for r in header.read_header(f, walker=False)]
+    walked = [r.to_list() for f in truth.files for r in header.read_header(f)]
+    assert by_pydicom == walked and len(walked) == 5 * len(truth.files)
     vol = lv.open(tmp_path, use_index=False)
     np.testing.assert_array_equal(vol.compute(), truth.stored)
     np.testing.assert_allclose(vol.affine, truth.affine, atol=1e-5)
@@ -473,7 +475,7 @@ def test_scan_index_stores_one_entry_per_mosaic_file(tmp_path):
 
     from lazyvol.dicom.header import read_header
 
-    scan_mod = importlib.import_module("lazyvol.dicom.scan")
+    scan_mod = importlib.import_module("lazyvol.dicom.scan_index")
     truth = write_mosaic_series(tmp_path, (8, 6, 7), volumes=3, head_first=True)
     first = scan_mod.scan_files(str(tmp_path), use_index=True)
     again = scan_mod.scan_files(str(tmp_path), use_index=True)

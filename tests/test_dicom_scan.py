@@ -16,7 +16,8 @@ import lazyvol as lv
 from lazyvol.testing import write_dicom_series
 
 pytestmark = pytest.mark.usefixtures("dicom_cache")
-scan_mod = importlib.import_module("lazyvol.dicom.scan")
+scan_mod = importlib.import_module("lazyvol.dicom.scan_index")
+header_scan_mod = importlib.import_module("lazyvol.dicom.header_scan")
 
 SHAPE = (32, 48, 16)
 
@@ -137,8 +138,10 @@ def test_index_reused_and_changed_file_rescanned(tmp_path, monkeypatch):
     truth = write_dicom_series(tmp_path / "s", SHAPE)
     first = lv.scan(tmp_path)
     calls = []
-    orig = scan_mod.read_header
-    monkeypatch.setattr(scan_mod, "read_header", lambda p: calls.append(p) or orig(p))
+    orig = header_scan_mod.read_header
+    monkeypatch.setattr(
+        header_scan_mod, "read_header", lambda p, **kw: calls.append(p) or orig(p, **kw)
+    )
     again = lv.scan(tmp_path)
     assert calls == []
     assert [i.to_json() for i in again] == [i.to_json() for i in first]
@@ -204,7 +207,7 @@ def test_fast_header_path_equals_dcmread_path(tmp_path, monkeypatch):
     monkeypatch.setattr(header, "_fast_parse", lambda fp: None)
     slow = [header.read_header(f) for f in files]
     assert fast == slow
-    assert sum(isinstance(r, tuple) for r in fast) == 2
+    assert sum(isinstance(r, header.HeaderSkip) for r in fast) == 2
 
 
 def test_symlinks_not_followed_by_default_and_loops_detected(tmp_path):

@@ -78,7 +78,9 @@ def _item(loc: _io.Location, pos: int, end: int) -> tuple[tuple[int, int], int]:
     return (group, elem), int(length)
 
 
-def single_fragment(path: str, offset: int, length: int, size: int) -> tuple[int, int]:
+def single_fragment(
+    path: str | _io.Location, offset: int, length: int, size: int
+) -> tuple[int, int]:
     """``(offset, length)`` of the one fragment holding a frame's compressed bytes.
 
     ``offset``/``length`` as a DICOM frame plan records them: for a single-frame file, the start of

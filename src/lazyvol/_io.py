@@ -191,6 +191,7 @@ def list_objects(
         return sorted(out, key=lambda pair: pair[0].url)
     fs = filesystem(loc)
     try:
+        fs.invalidate_cache(fs_path(loc, fs))  # list what is there now, not a cached listing
         found = fs.find(fs_path(loc, fs), detail=True)
     except Exception as exc:
         raise translate(exc, loc, "listing the prefix") from None

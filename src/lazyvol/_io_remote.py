@@ -301,6 +301,7 @@ def info(loc: Location) -> Mapping[str, Any]:
     """fsspec's ``info`` of the object or prefix (one HEAD or listing request), errors typed."""
     fs = filesystem(loc)
     try:
+        fs.invalidate_cache(fs_path(loc, fs))  # a listing's cached entry is not "now"
         out: Mapping[str, Any] = fs.info(fs_path(loc, fs))
     except Exception as exc:
         raise translate(exc, loc, "reading its size and ETag") from None

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import dataclasses
 import os
+from collections.abc import Callable, Mapping
 from typing import Any
 
 import numpy as np
@@ -40,6 +41,7 @@ _DICOM_PLAN_FIELDS = {
     "photometric",
     "fill",
     "stamps",  # identity of each frame's file (read-time checks), not layout
+    "locations",  # where each remote frame's object is (the same paths, with storage options)
 }
 
 
@@ -73,22 +75,117 @@ def _dicom_plan(vol: Any, display: str) -> Any:
 
 
 def dicom_refs(
-    path: str,
+    source: str | os.PathLike[str] | _io.Location,
     *,
+    storage_options: Mapping[str, Any] | None = None,
     series: str | int | None,
     per_slice_rescale: str,
     check_unused_bits: bool,
     verify_decoded: bool = True,
     **options: Any,
 ) -> dict[str, Any]:
+    """References of a DICOM series in a local folder or under a remote prefix (one chunk per
+    frame); remote chunks point at each object's URL without credentials."""
     from .dicom import open_dicom
 
-    if os.path.isdir(path) and any(
-        os.path.exists(os.path.join(path, m)) for m in ("zarr.json", ".zgroup", ".zarray")
+    loc = _io.Location.of(source, storage_options)
+    path = loc.display
+    if (
+        not loc.is_remote
+        and os.path.isdir(loc.url)
+        and any(
+            os.path.exists(os.path.join(loc.url, m)) for m in ("zarr.json", ".zgroup", ".zarray")
+        )
     ):
         raise UnsupportedError(f"{path}: is a Zarr store already; open it with zarr directly")
-    vol = open_dicom(path, series=series, scale=False, **options)
+    vol = open_dicom(loc, series=series, scale=False, **options)
+
+    def where(p: str) -> _io.Location:
+        return _io.Location(p, loc.options) if loc.is_remote else _io.Location.of(p)
+
     plan = _dicom_plan(vol, path)
+    _refuse_layout(plan, path)
+    shape = tuple(int(n) for n in vol.shape)
+    ni, nj, nk = shape[:3]
+    nt = len(plan.paths) // nk
+    kind = "i" if plan.signed else "u"
+    itemsize = plan.bits_allocated // 8
+    compressed = bool(plan.encapsulated_syntax)
+    # Decoders return native (little-endian here) arrays; native frames keep their file's order.
+    little = plan.little_endian or compressed
+    order = "|" if itemsize == 1 else ("<" if little else ">")
+    dtype = np.dtype(f"{order}{kind}{itemsize}")
+    nbytes = plan.rows * plan.columns * itemsize
+    codec = frame_codec(plan.encapsulated_syntax, dtype, path) if compressed else None
+    ranges = _ranges(plan, nbytes, where)
+    checked: bool | None = None
+    if not compressed and plan.bits_stored < plan.bits_allocated:
+        checked = False
+        if check_unused_bits:
+            _check_unused_bits(plan, dtype, nbytes, where)
+            checked = True
+
+    refs: dict[str, Any] = {}
+    for t in range(nt):
+        for k in range(nk):
+            n = t * nk + k
+            key = f"{k}.0.0" + (f".{t}" if len(shape) > 3 else "")
+            refs[f"image/{key}"] = [where(plan.paths[n]).identity, *ranges[n]]
+    stored_shape = (nk, nj, ni, *shape[3:])
+    chunks = (1, nj, ni, *(1 for _ in shape[3:]))
+    dims = ["k", "j", "i", *EXTRA_AXES[: len(shape) - 3]]
+
+    attrs, extra = _rescale(plan, shape, per_slice_rescale, path)
+    meta = {k: v for k, v in vol.meta.items() if k not in ("files", "scaled")}
+    group_attrs = {
+        "lazyvol": {
+            "affine": np.asarray(vol.affine, dtype=np.float64).tolist(),
+            "affine_axes": ["i", "j", "k"],
+            "stored_axes": dims,
+            "source": loc.identity,
+            "meta": jsonable(meta),
+            "bits_stored": plan.bits_stored,
+            "bits_allocated": plan.bits_allocated,
+            **({"unused_bits_checked": checked} if checked is not None else {}),
+            **(
+                {"rescale": "value = image * rescale_slope[k] + rescale_intercept[k] per slice"}
+                if extra
+                else {}
+            ),
+        }
+    }
+    if compressed:
+        group_attrs["lazyvol"]["transfer_syntax"] = plan.encapsulated_syntax
+        group_attrs["lazyvol"]["decoded_checked"] = bool(verify_decoded)
+    out = assemble(
+        refs, "image", stored_shape, chunks, dtype, dims, attrs, group_attrs, extra, codec
+    )
+    if compressed and verify_decoded:
+        _verify_decoded(out, vol, path, plan.paths, loc)
+    return out
+
+
+def _ranges(plan: Any, nbytes: int, where: Callable[[str], _io.Location]) -> list[tuple[int, int]]:
+    """``(offset, length)`` of each frame's chunk: the native frame, or its one fragment."""
+    ranges: list[tuple[int, int]] = []
+    if plan.encapsulated_syntax:
+        for p, off, n_bytes, size in zip(
+            plan.paths, plan.offsets, plan.lengths, plan.sizes, strict=True
+        ):
+            ranges.append(single_fragment(where(p), off, n_bytes, size))
+        return ranges
+    for n, (p, off, size) in enumerate(zip(plan.paths, plan.offsets, plan.sizes, strict=True)):
+        if off < 0 or off + nbytes > size:
+            raise FormatError(
+                f"{p}: truncated: Pixel Data (7FE0,0010) of frame {n} needs {nbytes} bytes "
+                f"at offset {off} but the file has {size}"
+            )
+        ranges.append((int(off), nbytes))
+    return ranges
+
+
+def _refuse_layout(plan: Any, path: str) -> None:
+    """Refuse frames no Zarr chunk can address as they are stored."""
     if plan.swap_ow8:
         raise UnsupportedError(
             f"{path}: 8-bit pixels in an OW element of a big-endian file are byte-swapped in "
@@ -110,50 +207,14 @@ def dicom_refs(
             "(allow_gaps=True); a referenced chunk must exist in a file. Reference the series "
             "without allow_gaps"
         )
-    shape = tuple(int(n) for n in vol.shape)
-    ni, nj, nk = shape[:3]
+
+
+def _rescale(
+    plan: Any, shape: tuple[int, ...], per_slice_rescale: str, path: str
+) -> tuple[dict[str, Any], dict[str, tuple[np.ndarray, list[str]]]]:
+    """CF scale attributes of a series-wide rescale, or per-slice arrays, or a refusal."""
+    nk = shape[2]
     nt = len(plan.paths) // nk
-    kind = "i" if plan.signed else "u"
-    itemsize = plan.bits_allocated // 8
-    compressed = bool(plan.encapsulated_syntax)
-    # Decoders return native (little-endian here) arrays; native frames keep their file's order.
-    little = plan.little_endian or compressed
-    order = "|" if itemsize == 1 else ("<" if little else ">")
-    dtype = np.dtype(f"{order}{kind}{itemsize}")
-    nbytes = plan.rows * plan.columns * itemsize
-    codec: dict[str, Any] | None = None
-    checked: bool | None = None
-    ranges: list[tuple[int, int]] = []
-    if compressed:
-        codec = frame_codec(plan.encapsulated_syntax, dtype, path)
-        for p, off, n_bytes, size in zip(
-            plan.paths, plan.offsets, plan.lengths, plan.sizes, strict=True
-        ):
-            ranges.append(single_fragment(p, off, n_bytes, size))
-    else:
-        for n, (p, off, size) in enumerate(zip(plan.paths, plan.offsets, plan.sizes, strict=True)):
-            if off < 0 or off + nbytes > size:
-                raise FormatError(
-                    f"{p}: truncated: Pixel Data (7FE0,0010) of frame {n} needs {nbytes} bytes "
-                    f"at offset {off} but the file has {size}"
-                )
-            ranges.append((int(off), nbytes))
-        if plan.bits_stored < plan.bits_allocated:
-            checked = False
-            if check_unused_bits:
-                _check_unused_bits(plan, dtype, nbytes)
-                checked = True
-
-    refs: dict[str, Any] = {}
-    for t in range(nt):
-        for k in range(nk):
-            n = t * nk + k
-            key = f"{k}.0.0" + (f".{t}" if len(shape) > 3 else "")
-            refs[f"image/{key}"] = [os.path.abspath(plan.paths[n]), *ranges[n]]
-    stored_shape = (nk, nj, ni, *shape[3:])
-    chunks = (1, nj, ni, *(1 for _ in shape[3:]))
-    dims = ["k", "j", "i", *EXTRA_AXES[: len(shape) - 3]]
-
     slopes = np.asarray(plan.slopes, dtype=np.float64)
     inters = np.asarray(plan.inters, dtype=np.float64)
     uniform = bool(np.all(slopes == slopes[0]) and np.all(inters == inters[0]))
@@ -175,43 +236,32 @@ def dicom_refs(
             "express that. Pass per_slice_rescale='arrays' for per-slice arrays, or convert "
             "with lazyvol.open(...).to_zarr(...)"
         )
-    meta = {k: v for k, v in vol.meta.items() if k not in ("files", "scaled")}
-    group_attrs = {
-        "lazyvol": {
-            "affine": np.asarray(vol.affine, dtype=np.float64).tolist(),
-            "affine_axes": ["i", "j", "k"],
-            "stored_axes": dims,
-            "source": os.path.abspath(path),
-            "meta": jsonable(meta),
-            "bits_stored": plan.bits_stored,
-            "bits_allocated": plan.bits_allocated,
-            **({"unused_bits_checked": checked} if checked is not None else {}),
-            **(
-                {"rescale": "value = image * rescale_slope[k] + rescale_intercept[k] per slice"}
-                if extra
-                else {}
-            ),
-        }
-    }
-    if compressed:
-        group_attrs["lazyvol"]["transfer_syntax"] = plan.encapsulated_syntax
-        group_attrs["lazyvol"]["decoded_checked"] = bool(verify_decoded)
-    out = assemble(
-        refs, "image", stored_shape, chunks, dtype, dims, attrs, group_attrs, extra, codec
-    )
-    if compressed and verify_decoded:
-        _verify_decoded(out, vol, path, plan.paths)
-    return out
+    return attrs, extra
 
 
-def _verify_decoded(refs: dict[str, Any], vol: Any, path: str, files: tuple[str, ...]) -> None:
+def _verify_decoded(
+    refs: dict[str, Any], vol: Any, path: str, files: tuple[str, ...], loc: _io.Location
+) -> None:
     """Decode every chunk as a Zarr reader will (fsspec reference filesystem, zarr, the codec)
     and compare it with lazyvol's own decode (pydicom's decoders): refuse on any difference."""
     import fsspec
     import zarr
 
-    fs = fsspec.filesystem("reference", fo=refs)
-    arr: Any = zarr.open_group(fs.get_mapper(""), mode="r", zarr_format=2)["image"]
+    store: Any
+    if loc.is_remote:
+        # zarr's FsspecStore needs an asynchronous reference filesystem for remote targets
+        afs = fsspec.filesystem(
+            "reference",
+            fo=refs,
+            remote_protocol=loc.protocol,
+            remote_options={**loc.options.to_dict(), "asynchronous": True},
+            asynchronous=True,
+            skip_instance_cache=True,
+        )
+        store = zarr.storage.FsspecStore(afs, read_only=True, path="")
+    else:
+        store = fsspec.filesystem("reference", fo=refs).get_mapper("")
+    arr: Any = zarr.open_group(store, mode="r", zarr_format=2)["image"]
     data = vol.data
     nk = int(vol.shape[2])
     for t, rest in enumerate(np.ndindex(*vol.shape[3:]) if vol.ndim > 3 else [()]):
@@ -235,13 +285,15 @@ def _verify_decoded(refs: dict[str, Any], vol: Any, path: str, files: tuple[str,
                 )
 
 
-def _check_unused_bits(plan: Any, dtype: np.dtype, nbytes: int) -> None:
+def _check_unused_bits(
+    plan: Any, dtype: np.dtype, nbytes: int, where: Callable[[str], _io.Location]
+) -> None:
     """Read every frame once: refuse when bits above BitsStored are not what a reader that
     ignores them would get (cleared for unsigned data, the sign extension for signed data)."""
     shift = plan.bits_allocated - plan.bits_stored
     native = dtype.newbyteorder("=")
     for n, (p, off) in enumerate(zip(plan.paths, plan.offsets, strict=True)):
-        raw = _io.map_array(p, int(off), (nbytes // dtype.itemsize,), dtype).astype(native)
+        raw = _io.map_array(where(p), int(off), (nbytes // dtype.itemsize,), dtype).astype(native)
         clean = np.right_shift(np.left_shift(raw, shift), shift)
         bad = np.flatnonzero(raw != clean)
         if bad.size:

@@ -146,15 +146,10 @@ def references(
         else:
             layout = _local_nifti(loc.url)
         return _nifti_refs(layout, chunk_bytes)
-    if loc.is_remote:
-        raise UnsupportedError(
-            f"{loc.display}: references for remote DICOM are not available yet (they need the "
-            "bucket scan); reference a local copy of the series, or a .nii URL"
-        )
     from ._refs_dicom import dicom_refs
 
     return dicom_refs(
-        loc.url,
+        loc,
         series=series,
         per_slice_rescale=per_slice_rescale,
         check_unused_bits=check_unused_bits,

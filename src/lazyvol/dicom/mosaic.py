@@ -215,15 +215,8 @@ def mosaic_error(rec: FrameRecord) -> tuple[str, str] | None:
     )
 
 
-def expand_mosaic(
-    rec: FrameRecord, raw: dict[int, Any], csa: Any
-) -> list[FrameRecord] | FrameRecord:
-    """One record per tile of mosaic ``rec``; on failure ``rec`` itself, marked (see :func:`mosaic_error`).
-
-    ``csa`` is :func:`csa_image_header`'s result for the file.
-    """
-    if isinstance(csa, str):
-        return _fail(rec, csa)
+def _mosaic_count(rec: FrameRecord, raw: dict[int, Any], csa: Any) -> int | FrameRecord:
+    """NumberOfImagesInMosaic (CSA header or (0019,100A), which must agree), or the failed record."""
     n_private = private_value(raw, 0x0019100A)
     n_csa_items = csa_items(csa, "NumberOfImagesInMosaic")
     n_csa: int | None = None
@@ -254,6 +247,13 @@ def expand_mosaic(
             f"NumberOfImagesInMosaic missing ({src} and no (0019,100A)): the number of slices is unknown",
         )
     assert isinstance(n, int)
+    return n
+
+
+def _mosaic_layout(
+    rec: FrameRecord, csa: Any, n: int
+) -> tuple[int, tuple[int, int], list[float]] | FrameRecord:
+    """(tile grid, tile size, CSA SliceNormalVector) after the layout checks, or the failed record."""
     if n < 1:
         return _fail(rec, f"NumberOfImagesInMosaic = {n}: a mosaic holds at least one slice")
     if n > MAX_TILES:
@@ -300,7 +300,16 @@ def expand_mosaic(
             "order (F>>H or H>>F) unknown",
             tile,
         )
-    tr, tc = mrows // grid, mcols // grid
+    return grid, tile, normal_csa
+
+
+def _mosaic_step(
+    rec: FrameRecord, normal_csa: list[float], tile: tuple[int, int]
+) -> tuple[list[float], float, list[float]] | FrameRecord | None:
+    """(first tile's position, slice spacing, slice normal) from the mosaic's geometry; None when
+    the geometry is missing (the stacking step says so); the failed record when inconsistent."""
+    mrows, mcols = rec.rows, rec.columns
+    tr, tc = tile
     step: tuple[list[float], float, list[float]] | None = None
     if rec.iop is not None and rec.ipp is not None and rec.pixel_spacing is not None:
         row = np.asarray(rec.iop[:3], dtype=np.float64)
@@ -333,6 +342,30 @@ def expand_mosaic(
                 tile,
             )
         step = ([float(v) for v in first], float(dk), [float(v) for v in normal])
+    return step
+
+
+def expand_mosaic(
+    rec: FrameRecord, raw: dict[int, Any], csa: Any
+) -> list[FrameRecord] | FrameRecord:
+    """One record per tile of mosaic ``rec``; on failure ``rec`` itself, marked (see :func:`mosaic_error`).
+
+    ``csa`` is :func:`csa_image_header`'s result for the file.
+    """
+    if isinstance(csa, str):
+        return _fail(rec, csa)
+    n = _mosaic_count(rec, raw, csa)
+    if isinstance(n, FrameRecord):
+        return n
+    checked = _mosaic_layout(rec, csa, n)
+    if isinstance(checked, FrameRecord):
+        return checked
+    grid, tile, normal_csa = checked
+    mrows, mcols = rec.rows, rec.columns
+    tr, tc = mrows // grid, mcols // grid
+    step = _mosaic_step(rec, normal_csa, tile)
+    if isinstance(step, FrameRecord):
+        return step
     times = csa_floats(csa, "MosaicRefAcqTimes")
     if times is None:
         t = private_value(raw, 0x00191029)

@@ -15,6 +15,7 @@ import struct
 from typing import Any
 
 from .records import FrameRecord
+from .source import Fetch, read_local
 
 __all__ = ["expand_frames"]
 
@@ -64,24 +65,24 @@ def _sequence(elem: Any) -> list[Any]:
     return list(elem.value or [])
 
 
-def _walk_items(path: str, offset: int, size: int) -> list[tuple[int, int]] | str:
+def _walk_items(
+    path: str, offset: int, size: int, fetch: Fetch = read_local
+) -> list[tuple[int, int]] | str:
     """``(value_offset, length)`` of every item of encapsulated data (the first is the BOT)."""
     items: list[tuple[int, int]] = []
     pos = offset
-    with open(path, "rb") as f:
-        while True:
-            f.seek(pos)
-            head = f.read(8)
-            if len(head) < 8:
-                return f"truncated after {len(items)} item(s) (no sequence delimiter (FFFE,E0DD))"
-            group, elem, length = struct.unpack("<HHL", head)
-            tag = group << 16 | elem
-            if tag == 0xFFFEE0DD:
-                return items
-            if tag != 0xFFFEE000 or length == 0xFFFFFFFF or pos + 8 + length > size:
-                return f"corrupt or truncated item at byte {pos}"
-            items.append((pos + 8, length))
-            pos += 8 + length
+    while True:
+        head = fetch(path, pos, 8, size)
+        if len(head) < 8:
+            return f"truncated after {len(items)} item(s) (no sequence delimiter (FFFE,E0DD))"
+        group, elem, length = struct.unpack("<HHL", head)
+        tag = group << 16 | elem
+        if tag == 0xFFFEE0DD:
+            return items
+        if tag != 0xFFFEE000 or length == 0xFFFFFFFF or pos + 8 + length > size:
+            return f"corrupt or truncated item at byte {pos}"
+        items.append((pos + 8, length))
+        pos += 8 + length
 
 
 #: Dimension index pointers that locate a frame in space (not a 4th-axis dimension).
@@ -145,8 +146,13 @@ def _philips_scale_slope(groups: list[Any]) -> float | None:
     return None
 
 
-def expand_frames(rec: FrameRecord, raw: dict[int, Any]) -> list[FrameRecord] | str:
-    """Per-frame records of an enhanced multi-frame file, or the reason it cannot be read."""
+def expand_frames(
+    rec: FrameRecord, raw: dict[int, Any], fetch: Fetch = read_local
+) -> list[FrameRecord] | str:
+    """Per-frame records of an enhanced multi-frame file, or the reason it cannot be read.
+
+    ``fetch`` reads the item headers of encapsulated Pixel Data (local file or remote object).
+    """
     nframes = rec.number_of_frames
     shared_el = raw.get(0x52009229)
     per_el = raw.get(0x52009230)
@@ -164,6 +170,16 @@ def expand_frames(rec: FrameRecord, raw: dict[int, Any]) -> list[FrameRecord] | 
             f"PerFrameFunctionalGroupsSequence (5200,9230) has {len(per)} items but NumberOfFrames "
             f"(0028,0008) is {nframes}"
         )
+    ranges = _frame_ranges(rec, nframes, fetch)
+    if isinstance(ranges, str):
+        return ranges
+    dim_keep, dim_names = _dimensions(raw)
+    dims = (dim_keep, dim_names)
+    return [_frame_record(rec, [per[i], shared], i, ranges[i], dims) for i in range(nframes)]
+
+
+def _frame_ranges(rec: FrameRecord, nframes: int, fetch: Fetch) -> list[tuple[int, int]] | str:
+    """``(offset, length)`` of each frame's bytes (native: the frame; encapsulated: its items)."""
     frame_bytes = rec.rows * rec.columns * rec.samples_per_pixel * (rec.bits_allocated // 8)
     ranges: list[tuple[int, int]] = []
     if rec.transfer_syntax in _NATIVE:
@@ -174,16 +190,14 @@ def expand_frames(rec: FrameRecord, raw: dict[int, Any]) -> list[FrameRecord] | 
             )
         ranges = [(rec.pixel_offset + i * frame_bytes, frame_bytes) for i in range(nframes)]
     else:
-        items = _walk_items(rec.path, rec.pixel_offset, rec.size)
+        items = _walk_items(rec.path, rec.pixel_offset, rec.size, fetch)
         if isinstance(items, str):
             return f"encapsulated Pixel Data (7FE0,0010) {items}"
         if not items:
             return "encapsulated Pixel Data (7FE0,0010) has no Basic Offset Table item"
         (bot_off, bot_len), fragments = items[0], items[1:]
         if bot_len:
-            with open(rec.path, "rb") as f:
-                f.seek(bot_off)
-                table = f.read(bot_len)
+            table = fetch(rec.path, bot_off, bot_len, rec.size)
             starts = list(struct.unpack(f"<{bot_len // 4}L", table))
             if len(starts) != nframes or not fragments:
                 return (
@@ -203,62 +217,66 @@ def expand_frames(rec: FrameRecord, raw: dict[int, Any]) -> list[FrameRecord] | 
                 f"encapsulated Pixel Data (7FE0,0010) has {len(fragments)} fragments for {nframes} "
                 "frames and no Basic Offset Table: frame boundaries are ambiguous; not supported"
             )
-    dim_keep, dim_names = _dimensions(raw)
-    out: list[FrameRecord] = []
-    for i in range(nframes):
-        groups = [per[i], shared]
-        fr = copy.copy(rec)
-        fr.frame = i
-        fr.ipp = _floats(_find(groups, "PlanePositionSequence", "ImagePositionPatient"), 3)
-        fr.iop = _floats(_find(groups, "PlaneOrientationSequence", "ImageOrientationPatient"), 6)
-        fr.pixel_spacing = _floats(_find(groups, "PixelMeasuresSequence", "PixelSpacing"), 2)
-        fr.slice_thickness = _num(_find(groups, "PixelMeasuresSequence", "SliceThickness"))
-        fr.spacing_between_slices = _num(
-            _find(groups, "PixelMeasuresSequence", "SpacingBetweenSlices")
+    return ranges
+
+
+def _frame_record(
+    rec: FrameRecord,
+    groups: list[Any],
+    i: int,
+    frame_range: tuple[int, int],
+    dims: tuple[list[int], list[str]],
+) -> FrameRecord:
+    """Record of frame ``i`` from its per-frame and the shared functional groups."""
+    dim_keep, dim_names = dims
+    nframes = rec.number_of_frames
+    fr = copy.copy(rec)
+    fr.frame = i
+    fr.ipp = _floats(_find(groups, "PlanePositionSequence", "ImagePositionPatient"), 3)
+    fr.iop = _floats(_find(groups, "PlaneOrientationSequence", "ImageOrientationPatient"), 6)
+    fr.pixel_spacing = _floats(_find(groups, "PixelMeasuresSequence", "PixelSpacing"), 2)
+    fr.slice_thickness = _num(_find(groups, "PixelMeasuresSequence", "SliceThickness"))
+    fr.spacing_between_slices = _num(_find(groups, "PixelMeasuresSequence", "SpacingBetweenSlices"))
+    slope = _num(_find(groups, "PixelValueTransformationSequence", "RescaleSlope"))
+    inter = _num(_find(groups, "PixelValueTransformationSequence", "RescaleIntercept"))
+    fr.rescale_slope = rec.rescale_slope if slope is None else slope
+    fr.rescale_intercept = rec.rescale_intercept if inter is None else inter
+    tpi = _num(_find(groups, "FrameContentSequence", "TemporalPositionIndex"))
+    fr.temporal_position = None if tpi is None else int(tpi)
+    echo = _num(_find(groups, "MREchoSequence", "EffectiveEchoTime"))
+    fr.echo_time = echo if echo is not None else rec.echo_time
+    b = _num(_find(groups, "MRDiffusionSequence", "DiffusionBValue"))
+    if b is not None:
+        fr.b_value, fr.gradient = b, None
+        fr.diffusion_source = (
+            "MRDiffusionSequence (0018,9117) DiffusionBValue / DiffusionGradientOrientation"
         )
-        slope = _num(_find(groups, "PixelValueTransformationSequence", "RescaleSlope"))
-        inter = _num(_find(groups, "PixelValueTransformationSequence", "RescaleIntercept"))
-        fr.rescale_slope = rec.rescale_slope if slope is None else slope
-        fr.rescale_intercept = rec.rescale_intercept if inter is None else inter
-        tpi = _num(_find(groups, "FrameContentSequence", "TemporalPositionIndex"))
-        fr.temporal_position = None if tpi is None else int(tpi)
-        echo = _num(_find(groups, "MREchoSequence", "EffectiveEchoTime"))
-        fr.echo_time = echo if echo is not None else rec.echo_time
-        b = _num(_find(groups, "MRDiffusionSequence", "DiffusionBValue"))
-        if b is not None:
-            fr.b_value, fr.gradient = b, None
-            fr.diffusion_source = (
-                "MRDiffusionSequence (0018,9117) DiffusionBValue / DiffusionGradientOrientation"
-            )
-            dir_seq = _find(groups, "MRDiffusionSequence", "DiffusionGradientDirectionSequence")
-            if dir_seq:
-                fr.gradient = _floats(dir_seq[0].get("DiffusionGradientOrientation"), 3)
-        for seq in _FRAME_TYPE_SEQS:
-            ftype = _find(groups, seq, "FrameType")
-            if ftype:
-                fr.image_type = [str(t) for t in (ftype if not isinstance(ftype, str) else [ftype])]
-                comp = _find(groups, seq, "ComplexImageComponent")
-                fr.complex_component = str(comp) if comp else rec.complex_component
-                break
-        dim_values = _find(groups, "FrameContentSequence", "DimensionIndexValues")
-        if dim_keep and dim_values is not None:
-            vals = list(dim_values) if not isinstance(dim_values, int) else [dim_values]
-            if max(dim_keep) < len(vals):
-                fr.dimension_values = [int(vals[n]) for n in dim_keep]
-                fr.dimension_names = list(dim_names)
-        if rec.manufacturer.upper().startswith("PHILIPS"):
-            ss = _philips_scale_slope(groups)
-            fr.philips_scale_slope = ss if ss is not None else rec.philips_scale_slope
-        acq = _frame_time(_find(groups, "FrameContentSequence", "FrameAcquisitionDateTime"))
-        if acq is not None:
-            fr.acquisition_time = acq
-        trig = _num(
-            _find(groups, "CardiacSynchronizationSequence", "NominalCardiacTriggerDelayTime")
-        )
-        fr.trigger_time = trig if trig is not None else rec.trigger_time
-        # the file's InstanceNumber (volumes stored one file each are ranked by it, then frame)
-        fr.instance_number = rec.instance_number if rec.instance_number is not None else 1
-        fr.number_of_frames = nframes
-        fr.pixel_offset, fr.pixel_length = ranges[i]
-        out.append(fr)
-    return out
+        dir_seq = _find(groups, "MRDiffusionSequence", "DiffusionGradientDirectionSequence")
+        if dir_seq:
+            fr.gradient = _floats(dir_seq[0].get("DiffusionGradientOrientation"), 3)
+    for seq in _FRAME_TYPE_SEQS:
+        ftype = _find(groups, seq, "FrameType")
+        if ftype:
+            fr.image_type = [str(t) for t in (ftype if not isinstance(ftype, str) else [ftype])]
+            comp = _find(groups, seq, "ComplexImageComponent")
+            fr.complex_component = str(comp) if comp else rec.complex_component
+            break
+    dim_values = _find(groups, "FrameContentSequence", "DimensionIndexValues")
+    if dim_keep and dim_values is not None:
+        vals = list(dim_values) if not isinstance(dim_values, int) else [dim_values]
+        if max(dim_keep) < len(vals):
+            fr.dimension_values = [int(vals[n]) for n in dim_keep]
+            fr.dimension_names = list(dim_names)
+    if rec.manufacturer.upper().startswith("PHILIPS"):
+        ss = _philips_scale_slope(groups)
+        fr.philips_scale_slope = ss if ss is not None else rec.philips_scale_slope
+    acq = _frame_time(_find(groups, "FrameContentSequence", "FrameAcquisitionDateTime"))
+    if acq is not None:
+        fr.acquisition_time = acq
+    trig = _num(_find(groups, "CardiacSynchronizationSequence", "NominalCardiacTriggerDelayTime"))
+    fr.trigger_time = trig if trig is not None else rec.trigger_time
+    # the file's InstanceNumber (volumes stored one file each are ranked by it, then frame)
+    fr.instance_number = rec.instance_number if rec.instance_number is not None else 1
+    fr.number_of_frames = nframes
+    fr.pixel_offset, fr.pixel_length = frame_range
+    return fr

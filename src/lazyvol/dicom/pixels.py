@@ -2,7 +2,9 @@
 
 A :class:`DicomPlan` (small, frozen, picklable) says where each frame is; :func:`read_block` is the
 only function dask tasks call: it opens each file it needs, reads the frame's bytes at the recorded
-offset, closes it, and never parses a DICOM header. Values match pydicom's ``pixel_array``: unused
+offset, closes it, and never parses a DICOM header. Frames of remote objects (the plan carries
+their :class:`~lazyvol._io.Location`) are exact ranged reads through the byte layer, each object
+checked against the ETag it had when scanned. Values match pydicom's ``pixel_array``: unused
 high bits (BitsStored < BitsAllocated) are cleared for unsigned data and sign-extended for signed
 data, big-endian data is byte-swapped.
 """
@@ -15,8 +17,8 @@ from typing import Any
 
 import numpy as np
 
-from .._io import pread_full
-from ..errors import FormatError, SourceChangedError
+from .._io import Location, pread_full, read, verify
+from ..errors import FormatError, SourceChangedError, SourceNotFoundError
 from ..scaling import apply_scale
 from ..sources import SourceStamp, display_path
 
@@ -54,6 +56,12 @@ class DicomPlan:
     tiles: tuple[int, ...] = ()
     #: Siemens mosaic: (Rows, Columns) of the mosaic image holding the tiles.
     mosaic: tuple[int, ...] = ()
+    #: Remote frames: the object of each frame (None for a filled-in slice); empty: local files.
+    locations: tuple[Location | None, ...] = ()
+
+    def location(self, n: int) -> Location | None:
+        """The remote object of frame ``n`` (None: a local file)."""
+        return self.locations[n] if self.locations else None
 
 
 _O_FLAGS = os.O_RDONLY | getattr(os, "O_NONBLOCK", 0) | getattr(os, "O_BINARY", 0)
@@ -87,6 +95,41 @@ def _open_frame_file(plan: DicomPlan, n: int) -> int:
     return fd
 
 
+def _remote_bytes(plan: DicomPlan, n: int, offset: int, length: int) -> bytes:
+    """Exactly ``length`` bytes of frame ``n``'s object from ``offset``, checked against its
+    stamp (HTTP: If-Match on the request; other stores: size and ETag compared after the read)."""
+    loc = plan.location(n)
+    assert loc is not None
+    stamp = plan.stamps[n] if plan.stamps else None
+    try:
+        data = read(loc, offset, length, expect=stamp)
+    except SourceNotFoundError:
+        raise SourceChangedError(
+            f"{loc.display}: the object was removed after the series was opened; open the "
+            "series again"
+        ) from None
+    except FormatError:
+        if stamp is not None:
+            verify(loc, stamp)  # a shorter object is a changed one: say so
+        raise
+    if stamp is not None and loc.protocol not in ("http", "https"):
+        verify(loc, stamp)
+    return data
+
+
+def _frame_bytes(plan: DicomPlan, n: int, offset: int, length: int) -> bytes:
+    """Up to ``length`` bytes of frame ``n``'s file from ``offset`` (exactly, for an object)."""
+    if plan.location(n) is not None:
+        return _remote_bytes(plan, n, offset, length)
+    fd = _open_frame_file(plan, n)
+    try:
+        with os.fdopen(fd, "rb") as f:
+            f.seek(offset)
+            return f.read(length)
+    except OSError as exc:
+        raise FormatError(f"{plan.paths[n]}: cannot read frame pixel data: {exc}") from exc
+
+
 def _decode(plan: DicomPlan, n: int) -> np.ndarray:
     """Decode frame ``n`` of an encapsulated file with pydicom's decoder for its syntax."""
     from pydicom.pixels import get_decoder
@@ -94,13 +137,7 @@ def _decode(plan: DicomPlan, n: int) -> np.ndarray:
     path = plan.paths[n]
     offset = plan.offsets[n]
     length = plan.lengths[n]
-    fd = _open_frame_file(plan, n)
-    try:
-        with os.fdopen(fd, "rb") as f:
-            f.seek(offset)
-            buf = f.read(plan.sizes[n] - offset if length < 0 else length)
-    except OSError as exc:
-        raise FormatError(f"{path}: cannot read encapsulated pixel data: {exc}") from exc
+    buf = _frame_bytes(plan, n, offset, plan.sizes[n] - offset if length < 0 else length)
     if length >= 0:
         # One frame's items of a multi-frame file: wrap them as a one-frame encapsulated value.
         if len(buf) < length:
@@ -147,13 +184,7 @@ def _frame(plan: DicomPlan, n: int) -> np.ndarray:
     if plan.swap_ow8:
         # 8-bit data in an OW element of a big-endian file: bytes are swapped pairwise.
         length = nbytes + (nbytes % 2)
-    fd = _open_frame_file(plan, n)
-    try:
-        with os.fdopen(fd, "rb") as f:
-            f.seek(start)
-            buf = f.read(length)
-    except OSError as exc:
-        raise FormatError(f"{path}: cannot read frame pixel data: {exc}") from exc
+    buf = _frame_bytes(plan, n, start, length)
     if len(buf) < length:
         raise FormatError(
             f"{path}: truncated: Pixel Data (7FE0,0010) needs {length} bytes at offset {offset} but "
@@ -188,6 +219,9 @@ def _read_into(plan: DicomPlan, n: int, dest: np.ndarray) -> None:
         raise ValueError("internal: frame buffer must be C-contiguous")
     view = memoryview(dest.data).cast("B")
     length = view.nbytes
+    if plan.location(n) is not None:
+        view[:] = _remote_bytes(plan, n, offset, length)
+        return
     fd = _open_frame_file(plan, n)
     try:
         try:
@@ -357,6 +391,7 @@ def _mosaic_rows(plan: DicomPlan, n: int, row0: int, nrows: int) -> np.ndarray:
         offsets=(start,),
         paths=(plan.paths[n],),
         stamps=(plan.stamps[n],) if plan.stamps else (),
+        locations=(plan.locations[n],) if plan.locations else (),
     )
     _read_into(tmp, 0, out)
     if not plan.little_endian:
@@ -422,8 +457,11 @@ def _read_tiles(
 
 def stale_files(plan: DicomPlan) -> list[str]:
     """Files changed since the scan (cheap check before building a graph): size, and with
-    ``plan.stamps`` the full identity (mtime, inode, ctime)."""
-    bad = []
+    ``plan.stamps`` the full identity (mtime, inode, ctime). Remote objects are not checked here:
+    the open that made the plan listed them just now (their reads check the ETag)."""
+    bad: list[str] = []
+    if plan.locations:
+        return bad
     for n, (p, size) in enumerate(zip(plan.paths, plan.sizes)):
         if not p:
             continue

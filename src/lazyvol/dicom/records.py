@@ -83,6 +83,8 @@ class FrameRecord:
     mosaic: list[int] | None = None
     #: Acquisition values for the BIDS sidecar / diffusion table (:mod:`lazyvol.dicom.bids`).
     acq: dict[str, Any] | None = None
+    #: ETag of a remote object when scanned ("" for local files): what its pixel reads check.
+    etag: str = ""
 
     def to_list(self) -> list[Any]:
         """Values in field order (compact form for the scan index)."""

@@ -1,0 +1,131 @@
+"""Choose one volume of a scan: by row, id, SeriesNumber, SeriesInstanceUID, or description."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import numpy as np
+
+from ..errors import FormatError, MultipleSeriesError, SeriesError
+from .series import ScanReport, SeriesInfo
+
+__all__ = ["select"]
+
+
+def _candidates(infos: list[SeriesInfo] | ScanReport, report: ScanReport) -> str:
+    """One line per volume: how to choose it (``#row``, SeriesNumber, id), what it is."""
+    rows = {id(i): n for n, i in enumerate(report)}
+    return "\n".join(
+        f"  #{rows.get(id(i), '?')}  number={i.number}  id={i.id}  uid={i.uid}  "
+        f"description={i.description!r}  shape={tuple(i.shape)}"
+        + (f" ({'; '.join(i.reasons[:1])})" if i.reasons else "")
+        for i in infos
+    )
+
+
+def _one(found: list[SeriesInfo], report: ScanReport, path: str, what: str) -> SeriesInfo | None:
+    if len(found) == 1:
+        return found[0]
+    if len(found) > 1:
+        raise MultipleSeriesError(
+            f"{path}: {what} matches {len(found)} volumes; choose one by its id (or '#row'):\n"
+            + _candidates(found, report),
+            found,
+        )
+    return None
+
+
+def _number(value: Any) -> int | None:
+    """A SeriesNumber as an int (None when absent or not a number)."""
+    try:
+        return None if value is None else int(value)
+    except (TypeError, ValueError):
+        return None
+
+
+def select(report: ScanReport, path: str, series: str | int | None) -> SeriesInfo:
+    """The volume ``series`` names in ``report``.
+
+    ``series`` is, in the order tried: ``"#N"`` (row N of :func:`scan`, negative from the end),
+    a volume id, a SeriesNumber (an int or a string of digits), a SeriesInstanceUID or a unique
+    prefix of one, a SeriesDescription (exact, then a unique case-insensitive substring). A
+    choice matching several volumes is a :class:`MultipleSeriesError` listing them.
+    """
+    if series is None:
+        if len(report) == 1:
+            return report[0]
+        if not report:
+            reasons = "; ".join(f"{p}: {r}" for p, r in report.skipped[:5])
+            more = f" (and {len(report.skipped) - 5} more)" if len(report.skipped) > 5 else ""
+            if not report.skipped:
+                raise FormatError(f"{path}: no DICOM file found (the folder holds no files)")
+            raise FormatError(f"{path}: no DICOM image volume found. Skipped: {reasons}{more}")
+        raise MultipleSeriesError(
+            f"{path} holds {len(report)} volumes; choose one with series= (a SeriesNumber, a "
+            f"SeriesInstanceUID or a unique prefix, a description, an id, or '#row'):\n"
+            + _candidates(report, report),
+            list(report),
+        )
+    if isinstance(series, bool) or not isinstance(series, int | np.integer | str):
+        raise TypeError(f"series= takes a str or an int, not {type(series).__name__}")
+    s = str(int(series)) if isinstance(series, int | np.integer) else str(series).strip()
+    if not s:
+        raise SeriesError(f"{path}: series= is empty")
+    if s.startswith("#"):
+        try:
+            row = int(s[1:])
+        except ValueError:
+            raise SeriesError(
+                f"{path}: series={s!r}: '#' must be followed by a row number"
+            ) from None
+        if not -len(report) <= row < len(report):
+            raise SeriesError(
+                f"{path}: series={s!r}: there are {len(report)} volumes (rows #0 to "
+                f"#{len(report) - 1}):\n" + _candidates(report, report)
+            )
+        return report[row]
+    found = _one([i for i in report if i.id == s], report, path, f"id {s}")
+    if found is not None:
+        return found
+    if s.lstrip("-").isdigit():
+        found = _one(
+            [i for i in report if _number(i.number) == int(s)],
+            report,
+            path,
+            f"SeriesNumber {s}",
+        )
+        if found is not None:
+            return found
+        hint = ""
+        if -len(report) <= int(s) < len(report):
+            hint = f" (for row {s} of the scan, write '#{s}')"
+        raise SeriesError(
+            f"{path}: no volume has SeriesNumber {s}{hint}; found:\n" + _candidates(report, report)
+        )
+    by_uid = [i for i in report if i.uid == s]
+    if len(by_uid) > 1:
+        raise MultipleSeriesError(
+            f"{path}: SeriesInstanceUID {s} was split into {len(by_uid)} volumes; choose one by "
+            "its id (or '#row'):\n" + _candidates(by_uid, report),
+            by_uid,
+        )
+    for what, match in (
+        ("SeriesInstanceUID", lambda i: i.uid == s),
+        ("SeriesInstanceUID prefix", lambda i: bool(i.uid) and i.uid.startswith(s)),
+        ("SeriesDescription", lambda i: (i.description or "") == s),
+        (
+            "SeriesDescription",
+            lambda i: (i.description or "").casefold() == s.casefold(),
+        ),
+        (
+            "SeriesDescription substring",
+            lambda i: s.casefold() in (i.description or "").casefold(),
+        ),
+    ):
+        found = _one([i for i in report if match(i)], report, path, f"{what} {s!r}")
+        if found is not None:
+            return found
+    raise SeriesError(
+        f"{path}: no volume matches series={s!r} (tried id, SeriesNumber, SeriesInstanceUID or its "
+        "prefix, SeriesDescription); found:\n" + _candidates(report, report)
+    )

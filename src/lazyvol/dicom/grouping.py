@@ -1,0 +1,229 @@
+"""Split one SeriesInstanceUID's frame records into stackable groups, each split with its reason.
+
+A group holds records that one volume can hold: the same Rows/Columns, pixel format, pixel
+spacing, orientation, image kind (magnitude/phase/maps), localizer or not. Multi-echo time series
+split per echo and Philips isotropic (trace) images split from the directions, as dcm2niix does.
+"""
+
+from __future__ import annotations
+
+from collections import Counter, defaultdict
+from collections.abc import Callable
+from typing import Any
+
+from .. import geometry as geo
+from .records import FrameRecord
+from .vendor import vendor_of
+
+__all__ = ["ORIENTATION_TOL", "image_component", "split_series"]
+
+ORIENTATION_TOL = 1e-3
+
+
+def _orientation_labels(records: list[FrameRecord]) -> list[int]:
+    """Cluster ImageOrientationPatient values within ORIENTATION_TOL; -1 for missing."""
+    reps: list[list[float]] = []
+    labels: list[int] = []
+    for rec in records:
+        if rec.iop is None:
+            labels.append(-1)
+            continue
+        for n, rep in enumerate(reps):
+            if geo.orientations_match(rec.iop, rep, ORIENTATION_TOL):
+                labels.append(n)
+                break
+        else:
+            reps.append(list(rec.iop))
+            labels.append(len(reps) - 1)
+    return labels
+
+
+def _fmt_iop(iop: list[float] | None) -> str:
+    return "missing" if iop is None else "[" + ", ".join(f"{v:.4g}" for v in iop) + "]"
+
+
+#: ImageType (0008,0008) / FrameType (0008,9007) values naming what a pixel value is: images of
+#: different kinds at the same positions are separate volumes, never a 4th axis.
+_FIELD_MAP_TYPES = frozenset({"B0 MAP", "B0MAP", "B0_MAP", "FIELD_MAP", "FIELDMAP", "B0"})
+_COMPONENT_TYPES = {
+    "M": "MAGNITUDE",
+    "MAGNITUDE": "MAGNITUDE",
+    "P": "PHASE",
+    "PHASE": "PHASE",
+    "PHASE MAP": "PHASE",
+    "R": "REAL",
+    "REAL": "REAL",
+    "I": "IMAGINARY",
+    "IMAGINARY": "IMAGINARY",
+}
+_DERIVED_MAP_TYPES = frozenset(
+    {"ADC", "EADC", "FA", "TRACEW", "TRACE", "ISOTROPIC", "T1 MAP", "T2 MAP"}
+)
+
+
+def image_component(rec: FrameRecord) -> str:
+    """What the pixel values are: MAGNITUDE, PHASE, REAL, IMAGINARY, FIELD_MAP, a derived map, or "".
+
+    From ImageType (0008,0008) (per frame: FrameType (0008,9007)) and ComplexImageComponent
+    (0008,9208); vendor spellings (Philips ``M_FFE`` / ``P_SE``, Siemens ``M`` / ``P``) included.
+    """
+    tokens = [str(t).strip().upper() for t in (rec.image_type or [])]
+    if any(t in _FIELD_MAP_TYPES for t in tokens):
+        return "FIELD_MAP"
+    for t in tokens:
+        if t in _DERIVED_MAP_TYPES:
+            return t.replace(" ", "_")
+    cic = (rec.complex_component or "").strip().upper()
+    if cic in ("MAGNITUDE", "PHASE", "REAL", "IMAGINARY"):
+        return cic
+    for t in tokens[2:]:
+        if t in _COMPONENT_TYPES:
+            return _COMPONENT_TYPES[t]
+        head = t.split("_", 1)[0]
+        if "_" in t and head in ("M", "P", "R", "I"):
+            return _COMPONENT_TYPES[head]
+    return ""
+
+
+_SPLITS: tuple[tuple[str, Callable[[FrameRecord], Any]], ...] = (
+    ("Rows/Columns (0028,0010)/(0028,0011)", lambda r: f"{r.rows}x{r.columns}"),
+    ("ImageType LOCALIZER (0008,0008)", lambda r: "localizer" if r.is_localizer else "image"),
+    (
+        "pixel format BitsAllocated/BitsStored/PixelRepresentation (0028,0100)/(0028,0101)/(0028,0103)",
+        lambda r: f"{r.bits_allocated}/{r.bits_stored}/{r.pixel_representation}",
+    ),
+    (
+        "SamplesPerPixel/PhotometricInterpretation (0028,0002)/(0028,0004)",
+        lambda r: f"{r.samples_per_pixel}/{r.photometric}",
+    ),
+    (
+        "PixelSpacing (0028,0030)",
+        lambda r: (
+            "missing"
+            if r.pixel_spacing is None
+            else "x".join(f"{float(v):.5g}" for v in r.pixel_spacing)
+        ),
+    ),
+    (
+        "NumberOfFrames (0028,0008)",
+        lambda r: "multi-frame" if r.number_of_frames != 1 else "single-frame",
+    ),
+    (
+        "image kind ImageType/FrameType/ComplexImageComponent (0008,0008)/(0008,9007)/(0008,9208)",
+        lambda r: image_component(r) or "image",
+    ),
+)
+
+
+def _split_echo_series(keyed: dict[tuple[str, ...], list[FrameRecord]]) -> str:
+    """Multi-echo time series: one group per echo (in place), as dcm2niix writes one file per echo.
+
+    Only when every image has EchoNumbers (0018,0086), there are several echoes, and positions
+    still repeat within each echo (a time series of several echoes). Echoes of a single volume
+    stay one 4D volume with EchoNumbers as its 4th axis. Returns the split reason or "".
+    """
+    note = ""
+    for key in list(keyed):
+        recs = keyed[key]
+        if any(r.echo_number is None or r.ipp is None for r in recs):
+            continue
+        by_echo: dict[int, list[FrameRecord]] = defaultdict(list)
+        for r in recs:
+            by_echo[int(r.echo_number or 0)].append(r)
+        if len(by_echo) < 2:
+            continue
+        repeats = all(
+            len(v) > len({tuple(round(float(x), 3) for x in (r.ipp or [])) for r in v})
+            for v in by_echo.values()
+        )
+        if not repeats:
+            continue
+        del keyed[key]
+        for echo, v in sorted(by_echo.items()):
+            keyed[(*key, f"echo {echo}")] = v
+        note = (
+            f"EchoNumbers (0018,0086) differ in a time series ({len(by_echo)} echoes, positions "
+            "repeating within each): one volume per echo"
+        )
+    return note
+
+
+def _is_trace(r: FrameRecord) -> bool:
+    return bool(r.b_value and r.b_value > 0) and not any(abs(x) > 0 for x in (r.gradient or []))
+
+
+def _split_philips_trace(keyed: dict[tuple[str, ...], list[FrameRecord]]) -> str:
+    """Philips DWI: the derived isotropic (trace) images -- b > 0 with a zero gradient direction in
+    a series that has real directions -- are a separate volume (dcm2niix excludes them from the
+    4D diffusion volume). Returns the split reason or ""."""
+    note = ""
+    for key in list(keyed):
+        recs = keyed[key]
+        if vendor_of(recs[0].manufacturer) != "PHILIPS":
+            continue
+        directional = any(
+            r.b_value and r.b_value > 0 and any(abs(x) > 0 for x in (r.gradient or []))
+            for r in recs
+        )
+        trace = [r for r in recs if _is_trace(r)]
+        if not directional or not trace:
+            continue
+        keyed[key] = [r for r in recs if not _is_trace(r)]
+        keyed[(*key, "isotropic")] = trace
+        note = (
+            "Philips isotropic (trace) images -- DiffusionBValue > 0 with a zero gradient "
+            "direction -- are a separate volume, as dcm2niix excludes them from the diffusion series"
+        )
+    return note
+
+
+def split_series(
+    records: list[FrameRecord], stack_localizers: bool = False
+) -> list[tuple[str, list[FrameRecord], list[str]]]:
+    """Split one SeriesInstanceUID's records into stackable groups: ``(key, records, reasons)``."""
+    labels = _orientation_labels(records)
+    keyed: dict[tuple[str, ...], list[FrameRecord]] = defaultdict(list)
+    iop_of: dict[int, list[float] | None] = {}
+    for rec, lab in zip(records, labels):
+        iop_of[lab] = rec.iop
+        key = (*(str(fn(rec)) for _, fn in _SPLITS), f"orientation {lab}")
+        if (rec.number_of_frames != 1 and rec.frame < 0) or (
+            rec.is_localizer and not stack_localizers
+        ):
+            # each unlocated multi-frame file / localizer image is its own volume, named by its
+            # SOPInstanceUID (never by its file name: ids must not depend on names or listing
+            # order). Enhanced files with located frames group like single-frame files: a series
+            # stored one enhanced file per volume is one 4D volume.
+            key += (rec.sop_instance_uid or rec.path,)
+        keyed[key].append(rec)
+    echo_note = _split_echo_series(keyed)
+    trace_note = _split_philips_trace(keyed)
+    if len(keyed) == 1:
+        key, recs = next(iter(keyed.items()))
+        return [("|".join(key), recs, [])]
+    # Say which attributes vary and how the files divide between their values.
+    varying: list[str] = []
+    names = [name for name, _ in _SPLITS] + ["ImageOrientationPatient (0020,0037)"]
+    for pos, name in enumerate(names):
+        if name.startswith("ImageOrientation"):
+            counts: Counter[str] = Counter(_fmt_iop(iop_of[lab]) for lab in labels)
+        else:
+            counts = Counter(str(_SPLITS[pos][1](r)) for r in records)
+        if len(counts) > 1:
+            varying.append(
+                f"{name} differs: "
+                + ", ".join(f"{v} ({n} files)" for v, n in sorted(counts.items()))
+            )
+    varying += [n for n in (echo_note, trace_note) if n]
+    if any(r.number_of_frames != 1 and r.frame < 0 for r in records):
+        varying.append("multi-frame files without per-frame geometry are separate volumes")
+    out = []
+    for key, recs in keyed.items():
+        this = (
+            f"this group: {recs[0].rows}x{recs[0].columns}, "
+            f"{'localizer' if recs[0].is_localizer else 'image'}"
+            f"{', ' + image_component(recs[0]) if image_component(recs[0]) else ''}, "
+            f"orientation {_fmt_iop(recs[0].iop)}, {len(recs)} files"
+        )
+        out.append(("|".join(key), recs, [*varying, this]))
+    return out

@@ -1,0 +1,268 @@
+"""One DICOM header's parsed elements -> a :class:`FrameRecord` (or a typed skip), in steps.
+
+The steps are pure except the last: :func:`encoding` (transfer syntax and raw elements from either
+reader), :func:`pixel_element` (where the Pixel Data value is), :func:`no_pixels_reason`,
+:func:`fill_record` (the header values), and :func:`expand` (a Siemens mosaic's tiles or an
+enhanced multi-frame file's frames, which may read the item headers of encapsulated Pixel Data).
+"""
+
+from __future__ import annotations
+
+import struct
+from dataclasses import dataclass
+from typing import Any
+
+from pydicom.uid import UID
+
+from ..sources import SourceStamp
+from . import bids, mosaic
+from .header_values import (
+    _LONG_VRS,
+    _PIXEL_TAGS,
+    DICOMDIR_SOP_CLASS,
+    NOT_PLAIN_STACKS,
+    Parsed,
+    ValueReader,
+    _description,
+    _tag_str,
+)
+from .multiframe import expand_frames
+from .records import FrameRecord
+from .source import Fetch
+from .vendor import read_diffusion, read_ge_image_kind, read_philips_scale_slope
+
+__all__ = ["HeaderResult", "HeaderSkip", "make_record"]
+
+_DEFLATED = "1.2.840.10008.1.2.1.99"
+
+
+@dataclass(frozen=True)
+class HeaderSkip:
+    """A file that is not a readable image: why, and its SeriesInstanceUID when the header got
+    that far (so its series can be flagged incomplete), else ``""``."""
+
+    reason: str
+    series_uid: str = ""
+
+
+#: What reading one header gives: one record, one record per frame/tile, or a skip.
+HeaderResult = FrameRecord | list[FrameRecord] | HeaderSkip
+
+
+@dataclass(frozen=True)
+class Encoding:
+    """Transfer syntax and raw elements of a parsed header, whichever reader parsed it."""
+
+    media_sop: str
+    tsyntax: str
+    implicit: bool
+    little: bool
+    raw: dict[int, Any]
+    source: Any
+
+
+def encoding(parsed: Parsed | None, ds: Any) -> Encoding:
+    """The encoding of a header parsed by the fast readers (``parsed``) or by dcmread (``ds``)."""
+    if parsed is not None:
+        tsyntax = parsed.tsyntax
+        return Encoding(
+            parsed.media_sop,
+            tsyntax,
+            tsyntax == "1.2.840.10008.1.2",
+            tsyntax != "1.2.840.10008.1.2.2",
+            parsed._dict,
+            parsed,
+        )
+    meta = getattr(ds, "file_meta", None)
+    media_sop = str(getattr(meta, "MediaStorageSOPClassUID", "") or "") if meta else ""
+    enc_implicit, enc_little = ds.original_encoding
+    implicit = True if enc_implicit is None else bool(enc_implicit)
+    little = True if enc_little is None else bool(enc_little)
+    tsyntax = str(getattr(meta, "TransferSyntaxUID", "") or "") if meta else ""
+    if not tsyntax:
+        tsyntax = (
+            "1.2.840.10008.1.2"
+            if implicit
+            else ("1.2.840.10008.1.2.1" if little else "1.2.840.10008.1.2.2")
+        )
+    raw = {int(t): e for t, e in ds._dict.items()}
+    return Encoding(media_sop, tsyntax, implicit, little, raw, ds)
+
+
+def pixel_element(
+    elem_head: bytes, pos: int, implicit: bool, little: bool
+) -> tuple[int, int, str] | HeaderSkip:
+    """``(value offset, value length or -1 (undefined), VR)`` of the Pixel Data element whose first
+    bytes are ``elem_head`` at ``pos``; ``(-1, -1, "")`` when there is none."""
+    if len(elem_head) < 8:
+        return -1, -1, ""
+    endian = "<" if little else ">"
+    group, element = struct.unpack(f"{endian}HH", elem_head[:4])
+    tag = group << 16 | element
+    if tag not in _PIXEL_TAGS:
+        return -1, -1, ""
+    vr_bytes = elem_head[4:6]
+    if not implicit and vr_bytes.isalpha():
+        pixel_vr = vr_bytes.decode("ascii")
+        if vr_bytes in _LONG_VRS:
+            if len(elem_head) < 12:
+                return HeaderSkip("truncated inside the Pixel Data (7FE0,0010) element header")
+            (length,) = struct.unpack(f"{endian}L", elem_head[8:12])
+            offset = pos + 12
+        else:
+            (length,) = struct.unpack(f"{endian}H", elem_head[6:8])
+            offset = pos + 8
+    else:
+        pixel_vr = "OW" if tag == 0x7FE00010 else {0x7FE00008: "OF", 0x7FE00009: "OD"}[tag]
+        (length,) = struct.unpack(f"{endian}L", elem_head[4:8])
+        offset = pos + 8
+    if tag != 0x7FE00010:
+        pixel_vr = {0x7FE00008: "OF", 0x7FE00009: "OD"}[tag]
+    return offset, (-1 if length == 0xFFFFFFFF else int(length)), pixel_vr
+
+
+def no_pixels_reason(sop_class: str, r: ValueReader) -> HeaderSkip:
+    """Why a header without Pixel Data is skipped (truncated image, or not an image)."""
+    name = UID(sop_class).name if sop_class else "unknown SOP class"
+    missing = [k for k in ("Rows", "Columns", "BitsAllocated") if k not in r]
+    if "Image" in name and missing:
+        # An image SOP class whose file ends before its image attributes: cut in its header.
+        names = ", ".join(f"{k} {_tag_str(k)}" for k in missing)
+        reason = (
+            f"{name} file truncated: required attributes missing ({names}, Pixel Data (7FE0,0010))"
+        )
+    elif "Image" in name:
+        reason = f"{name} file without Pixel Data (7FE0,0010): truncated?"
+    else:
+        reason = f"no Pixel Data (7FE0,0010): not an image ({name})"
+    return HeaderSkip(reason, r.get_str("SeriesInstanceUID"))
+
+
+def fill_record(
+    path: str,
+    ident: SourceStamp,
+    enc: Encoding,
+    r: ValueReader,
+    sop_class: str,
+    pixel: tuple[int, int, str],
+) -> FrameRecord:
+    """The header values of one file as a record (before mosaic/multi-frame expansion)."""
+    rec = FrameRecord(
+        path=path,
+        size=int(ident.size),
+        mtime_ns=int(ident.mtime_ns),
+        transfer_syntax=enc.tsyntax,
+        sop_class_uid=sop_class,
+        sop_instance_uid=r.get_str("SOPInstanceUID"),
+        study_uid=r.get_str("StudyInstanceUID"),
+        series_uid=r.get_str("SeriesInstanceUID"),
+        series_number=r.get_int("SeriesNumber"),
+        series_description=_description(enc.raw, r),
+        modality=r.get_str("Modality"),
+        instance_number=r.get_int("InstanceNumber"),
+        acquisition_number=r.get_int("AcquisitionNumber"),
+        image_type=r.get_strs("ImageType"),
+        rows=r.get_int("Rows") or 0,
+        columns=r.get_int("Columns") or 0,
+        samples_per_pixel=r.get_int("SamplesPerPixel") or 1,
+        photometric=r.get_str("PhotometricInterpretation"),
+        bits_allocated=r.get_int("BitsAllocated") or 0,
+        bits_stored=r.get_int("BitsStored") or 0,
+        high_bit=r.get_int("HighBit") or 0,
+        pixel_representation=r.get_int("PixelRepresentation") or 0,
+        number_of_frames=1,
+        ipp=r.get_floats("ImagePositionPatient", 3),
+        iop=r.get_floats("ImageOrientationPatient", 6),
+        pixel_spacing=r.get_floats("PixelSpacing", 2),
+        slice_thickness=r.get_float("SliceThickness"),
+        spacing_between_slices=r.get_float("SpacingBetweenSlices"),
+        temporal_position=r.get_int("TemporalPositionIdentifier"),
+        trigger_time=r.get_float("TriggerTime"),
+        echo_time=r.get_float("EchoTime"),
+        echo_number=r.get_int("EchoNumbers"),
+        acquisition_time=r.get_str("AcquisitionTime") or None,
+        frame_of_reference_uid=r.get_str("FrameOfReferenceUID"),
+        pixel_offset=pixel[0],
+        pixel_length=pixel[1],
+        pixel_vr=pixel[2],
+        inode=int(ident.inode),
+        ctime_ns=int(ident.ctime_ns),
+        etag=ident.etag,
+    )
+    if "NumberOfFrames" in r:
+        nf = r.get_int("NumberOfFrames")
+        rec.number_of_frames = nf if nf is not None else -1
+    slope = r.get_float("RescaleSlope")
+    inter = r.get_float("RescaleIntercept")
+    rec.rescale_slope = 1.0 if slope is None else slope
+    rec.rescale_intercept = 0.0 if inter is None else inter
+    rec.manufacturer = r.get_str("Manufacturer")
+    rec.complex_component = r.get_str("ComplexImageComponent") or read_ge_image_kind(
+        r, rec.manufacturer
+    )
+    rec.b_value, rec.gradient, rec.diffusion_source = read_diffusion(r, rec.manufacturer)
+    rec.philips_scale_slope = read_philips_scale_slope(r, rec.manufacturer)
+    rec.bad_attributes = r.bad or None
+    return rec
+
+
+def expand(rec: FrameRecord, raw: dict[int, Any], fetch: Fetch) -> HeaderResult:
+    """A mosaic file's tiles, an enhanced multi-frame file's frames, or the record itself."""
+    csa = mosaic.csa_image_header(raw) if mosaic.wants_csa(rec, raw) else None
+    rec.acq = bids.record_values(raw, csa) or None
+    if mosaic.is_mosaic(rec):
+        return mosaic.expand_mosaic(rec, raw, csa)
+    if rec.number_of_frames > 1 and 0x52009230 in raw:
+        try:
+            frames = expand_frames(rec, raw, fetch)
+        except Exception as exc:  # malformed functional groups
+            frames = f"unreadable functional groups ({type(exc).__name__}: {exc})"
+        if isinstance(frames, str):
+            return HeaderSkip(f"enhanced multi-frame image: {frames}", rec.series_uid)
+        return frames
+    if rec.number_of_frames != 1:
+        rec.frame = -1  # multi-frame without functional groups: not located frame by frame
+    return rec
+
+
+def make_record(
+    path: str,
+    ident: SourceStamp,
+    parsed: Parsed | None,
+    ds: Any,
+    pos: int,
+    elem_head: bytes,
+    fetch: Fetch,
+) -> HeaderResult:
+    """The record (or skip) from parsed header elements and the Pixel Data element head.
+
+    ``ident``: the file's stamp when read (size, mtime, inode, ctime; ETag for an object).
+    """
+    enc = encoding(parsed, ds)
+    name = path.rsplit("/", 1)[-1]
+    if enc.media_sop == DICOMDIR_SOP_CLASS or name.upper() == "DICOMDIR":
+        return HeaderSkip("DICOMDIR (a media directory, not an image)")
+    if enc.tsyntax == _DEFLATED:
+        return HeaderSkip(
+            f"Deflated Explicit VR Little Endian ({_DEFLATED}) is not supported: its "
+            "pixels have no byte offset in the file; inflate it first (e.g. `dcmconv +te`)"
+        )
+    r = ValueReader(enc.source)
+    sop_class = r.get_str("SOPClassUID") or enc.media_sop
+    pixel = pixel_element(elem_head, pos, enc.implicit, enc.little)
+    if isinstance(pixel, HeaderSkip):
+        return pixel
+    if pixel[0] < 0:
+        return no_pixels_reason(sop_class, r)
+    if sop_class in NOT_PLAIN_STACKS:
+        return HeaderSkip(
+            f"{NOT_PLAIN_STACKS[sop_class]} is not a plain image stack; lazyvol does not read "
+            "it as a volume"
+        )
+    rec = fill_record(path, ident, enc, r, sop_class, pixel)
+    missing = [k for k in ("Rows", "Columns", "BitsAllocated") if k not in r]
+    if missing:
+        names = ", ".join(f"{k} {_tag_str(k)}" for k in missing)
+        reason = f"image attributes missing ({names}): header truncated or not an image"
+        return HeaderSkip(reason, rec.series_uid)
+    return expand(rec, enc.raw, fetch)

@@ -1,0 +1,254 @@
+"""What lazyvol reads from a DICOM header: the tags, and typed access to their raw values.
+
+Values are decoded from the raw bytes pydicom (or the element walker, :mod:`.walker`) leaves
+unconverted, using the VR from the DICOM dictionary; malformed values are noted (``bad``), never
+raised.
+"""
+
+from __future__ import annotations
+
+import math
+import struct
+from typing import Any
+
+from pydicom.datadict import dictionary_VR
+from pydicom.tag import BaseTag, Tag
+
+from .bids import BIDS_TAGS
+from .mosaic import CSA_TAGS
+
+__all__ = ["HEADER_TAGS", "NOT_PLAIN_STACKS", "PRIVATE_TAGS", "Parsed", "ValueReader"]
+
+_KEYWORDS = (
+    "SOPClassUID",
+    "SOPInstanceUID",
+    "StudyInstanceUID",
+    "SeriesInstanceUID",
+    "SeriesNumber",
+    "SeriesDescription",
+    "Modality",
+    "InstanceNumber",
+    "AcquisitionNumber",
+    "ImageType",
+    "Rows",
+    "Columns",
+    "SamplesPerPixel",
+    "PhotometricInterpretation",
+    "BitsAllocated",
+    "BitsStored",
+    "HighBit",
+    "PixelRepresentation",
+    "NumberOfFrames",
+    "ImagePositionPatient",
+    "ImageOrientationPatient",
+    "PixelSpacing",
+    "SliceThickness",
+    "SpacingBetweenSlices",
+    "RescaleSlope",
+    "RescaleIntercept",
+    "TemporalPositionIdentifier",
+    "TriggerTime",
+    "EchoTime",
+    "EchoNumbers",
+    "DiffusionBValue",
+    "AcquisitionTime",
+    "FrameOfReferenceUID",
+    "SharedFunctionalGroupsSequence",
+    "PerFrameFunctionalGroupsSequence",
+    # 4D ordering, image-type splits, diffusion and vendor scaling (dicom4d)
+    "Manufacturer",
+    "ComplexImageComponent",
+    "DiffusionGradientOrientation",
+    "DimensionIndexSequence",
+)
+#: Vendor private attributes read by fixed element number (as dcm2niix does), interpreted only
+#: when Manufacturer (0008,0070) names the vendor: pseudo-keyword -> (tag, VR).
+PRIVATE_TAGS: dict[str, tuple[int, str]] = {
+    "GE_BValue": (0x00431039, "IS"),  # Slop_int_6..9: b-value (+1e9 on some versions) first
+    "GE_GradientX": (0x001910BB, "DS"),
+    "GE_GradientY": (0x001910BC, "DS"),
+    "GE_GradientZ": (0x001910BD, "DS"),
+    "Siemens_BValue": (0x0019100C, "IS"),
+    "Siemens_Gradient": (0x0019100E, "FD"),
+    "Philips_BValue": (0x20011003, "FL"),
+    "Philips_GradientRL": (0x200510B0, "FL"),
+    "Philips_GradientAP": (0x200510B1, "FL"),
+    "Philips_GradientFH": (0x200510B2, "FL"),
+    "Philips_ScaleSlope": (0x2005100E, "FL"),
+    "GE_ImageKind": (0x0043102F, "SS"),  # 0 magnitude, 1 phase, 2 real, 3 imaginary
+}
+HEADER_TAGS: list[BaseTag | int] = [Tag(k) for k in _KEYWORDS]
+HEADER_TAGS += [Tag(t) for t, _ in PRIVATE_TAGS.values()]
+
+# -- acquisition / Siemens private tags (raw bytes, decoded by lazyvol.dicom.bids / .mosaic) ------
+_EXTRA_TAGS = frozenset(BIDS_TAGS) | frozenset(CSA_TAGS)
+HEADER_TAGS += [Tag(t) for t in sorted(_EXTRA_TAGS)]
+
+DICOMDIR_SOP_CLASS = "1.2.840.10008.1.3.10"
+_PIXEL_TAGS = {
+    0x7FE00010: "PixelData",
+    0x7FE00008: "FloatPixelData",
+    0x7FE00009: "DoubleFloatPixelData",
+}
+_LONG_VRS = {
+    b"OB",
+    b"OD",
+    b"OF",
+    b"OL",
+    b"OV",
+    b"OW",
+    b"SQ",
+    b"SV",
+    b"UC",
+    b"UN",
+    b"UR",
+    b"UT",
+    b"UV",
+}
+
+#: Image objects that are not plain stacks of frames: refused until supported explicitly.
+NOT_PLAIN_STACKS = {
+    "1.2.840.10008.5.1.4.1.1.66.4": "Segmentation Storage (SEG)",
+    "1.2.840.10008.5.1.4.1.1.481.2": "RT Dose Storage (RTDOSE)",
+    "1.2.840.10008.5.1.4.1.1.481.1": "RT Image Storage (RTIMAGE)",
+    "1.2.840.10008.5.1.4.1.1.11.1": "Grayscale Softcopy Presentation State",
+}
+
+
+def _tag_str(keyword: str) -> str:
+    t = Tag(PRIVATE_TAGS[keyword][0]) if keyword in PRIVATE_TAGS else Tag(keyword)
+    return f"({t.group:04X},{t.element:04X})"
+
+
+_VR = {k: dictionary_VR(Tag(k)) for k in _KEYWORDS} | {k: v for k, (_, v) in PRIVATE_TAGS.items()}
+_TAG = {k: int(Tag(k)) for k in _KEYWORDS} | {k: t for k, (t, _) in PRIVATE_TAGS.items()}
+_BINARY = {"US": "H", "UL": "L", "SS": "h", "SL": "l", "FL": "f", "FD": "d"}
+
+
+class ValueReader:
+    """Typed, guarded access to raw header values; malformed ones are noted, not raised.
+
+    Values are decoded here from the raw bytes pydicom leaves unconverted (its per-element value
+    conversion costs more than the parse itself), using the VR from the DICOM dictionary.
+    """
+
+    def __init__(self, ds: Any) -> None:
+        self.ds = ds
+        self.raw = ds._dict
+        self.bad: list[str] = []
+
+    def __contains__(self, keyword: str) -> bool:
+        return _TAG[keyword] in self.raw
+
+    def values(self, keyword: str) -> list[Any] | None:
+        """Decoded values (strings stripped, numbers for binary VRs), or None when absent/empty."""
+        elem = self.raw.get(_TAG[keyword])
+        if elem is None:
+            return None
+        value = elem.value
+        if value is None:
+            return None
+        vr = _VR[keyword]
+        if type(value) is bytes and vr not in _BINARY:
+            # The common case (text VRs), kept short: same result as the general path below.
+            text = value.decode("latin-1").strip(" \x00")
+            if not text:
+                return None
+            if "\\" not in text:
+                return [text]
+            return [t.strip(" \x00") for t in text.split("\\")]
+        if not isinstance(value, bytes | bytearray):
+            # Already converted by pydicom (e.g. in a file read without specific tags).
+            items = (
+                list(value)
+                if isinstance(value, list | tuple) or type(value).__name__ == "MultiValue"
+                else [value]
+            )
+            return [x for x in items] or None
+        if vr in _BINARY:
+            fmt = _BINARY[vr]
+            size = struct.calcsize(fmt)
+            if len(value) % size:
+                self.bad.append(
+                    f"{keyword} {_tag_str(keyword)}: {len(value)} bytes is not a multiple of {size}"
+                )
+                return None
+            endian = "<" if getattr(elem, "is_little_endian", True) else ">"
+            return list(struct.unpack(f"{endian}{len(value) // size}{fmt}", value)) or None
+        text = value.decode("latin-1").strip(" \x00")
+        if not text:
+            return None
+        return [t.strip(" \x00") for t in text.split("\\")]
+
+    def get_str(self, keyword: str) -> str:
+        v = self.values(keyword)
+        return "" if not v else "\\".join(str(x) for x in v).strip()
+
+    def get_strs(self, keyword: str) -> list[str] | None:
+        v = self.values(keyword)
+        return None if v is None else [str(x) for x in v]
+
+    def _num(self, keyword: str, x: Any) -> float | None:
+        try:
+            f = float(x)
+        except (TypeError, ValueError):
+            self.bad.append(f"{keyword} {_tag_str(keyword)}={x!r} is not a number")
+            return None
+        if not math.isfinite(f):
+            self.bad.append(f"{keyword} {_tag_str(keyword)}={x!r} is not finite")
+            return None
+        return f
+
+    def get_int(self, keyword: str) -> int | None:
+        v = self.values(keyword)
+        if not v or v[0] == "":
+            return None
+        f = self._num(keyword, v[0])
+        if f is None:
+            return None
+        if f != int(f):
+            self.bad.append(f"{keyword} {_tag_str(keyword)}={v[0]!r} is not an integer")
+            return None
+        return int(f)
+
+    def get_float(self, keyword: str) -> float | None:
+        v = self.values(keyword)
+        if not v or v[0] == "":
+            return None
+        return self._num(keyword, v[0])
+
+    def get_floats(self, keyword: str, n: int) -> list[float] | None:
+        v = self.values(keyword)
+        if v is None:
+            return None
+        out = [self._num(keyword, x) for x in v]
+        if len(out) != n or any(x is None for x in out):
+            self.bad.append(f"{keyword} {_tag_str(keyword)}={v!r} is not {n} finite numbers")
+            return None
+        return [float(x) for x in out if x is not None]
+
+
+def _description(raw: dict[int, Any], r: ValueReader) -> str:
+    """SeriesDescription decoded with the file's Specific Character Set (pydicom's codecs)."""
+    elem = raw.get(0x0008103E)
+    if elem is None or not isinstance(elem.value, bytes | bytearray):
+        return r.get_str("SeriesDescription")
+    try:
+        from pydicom.charset import convert_encodings, decode_bytes
+
+        cs = raw.get(0x00080005)
+        names = ["ISO_IR 6"]
+        if cs is not None and isinstance(cs.value, bytes | bytearray) and cs.value.strip():
+            names = [x.strip() for x in cs.value.decode("ascii", "replace").split("\\")]
+        return str(decode_bytes(bytes(elem.value), convert_encodings(names), set())).strip(" \x00")
+    except Exception:
+        return r.get_str("SeriesDescription")
+
+
+class Parsed:
+    """What the fast path hands on: raw elements (``_dict``) and the file's encoding."""
+
+    def __init__(self, raw: dict[int, Any], media_sop: str, tsyntax: str) -> None:
+        self._dict = raw
+        self.media_sop = media_sop
+        self.tsyntax = tsyntax

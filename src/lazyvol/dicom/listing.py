@@ -1,0 +1,122 @@
+"""List the files of a DICOM source: a local folder (recursively, loops detected) or a remote prefix.
+
+Each listed file is ``(path, size, mtime_ns, inode, ctime_ns, etag)``: for a local file its ``stat``
+(inode and ctime catch a rewrite that restores the old mtime), for an object its size, last-modified
+time and ETag from the listing (no request per object).
+"""
+
+from __future__ import annotations
+
+import os
+
+from .._io import Location, list_objects
+from ..config import max_scan_files
+from ..errors import ResourceLimitError
+from ..sources import stat_regular
+
+__all__ = ["Listed", "find_files", "list_prefix"]
+
+#: One listed file: (path, size, mtime_ns, inode, ctime_ns, etag). ctime cannot be set back by a
+#: writer, so a header rewritten with the same size and its old mtime restored is still noticed;
+#: objects have no inode/ctime (0) and are identified by their ETag ("" for local files).
+Listed = tuple[str, int, int, int, int, str]
+
+
+def find_files(
+    root: str, *, follow_symlinks: bool = False
+) -> tuple[list[Listed], list[tuple[str, str]]]:
+    """Regular files under ``root`` (recursively) as ``(path, size, mtime_ns, inode, ctime_ns, "")``.
+
+    Sorted by path. Symbolic links are not followed unless asked; directory loops are detected
+    either way. Returns the files and ``(path, reason)`` for entries passed over.
+
+    Raises
+    ------
+    ResourceLimitError
+        More files than :func:`lazyvol.config.max_scan_files` (checked while listing, before any
+        header is read).
+    """
+    limit = max_scan_files()
+    root = os.path.abspath(root)
+    if not os.path.isdir(root):
+        # A single file; a FIFO, socket or device is refused here (reading it would block).
+        return [_listed(root, stat_regular(root, what="DICOM file"))], []
+    files: list[Listed] = []
+    skipped: list[tuple[str, str]] = []
+    seen: set[tuple[int, int]] = set()
+    st = os.stat(root)
+    seen.add((st.st_dev, st.st_ino))
+    stack = [root]
+    while stack:
+        folder = stack.pop()
+        try:
+            entries = list(os.scandir(folder))
+        except OSError as exc:
+            skipped.append((folder, f"cannot list folder: {exc}"))
+            continue
+        for entry in entries:
+            try:
+                if entry.is_file(follow_symlinks=False):  # the common case: a regular file
+                    st = entry.stat(follow_symlinks=False)
+                    files.append(
+                        (entry.path, st.st_size, st.st_mtime_ns, st.st_ino, st.st_ctime_ns, "")
+                    )
+                    if len(files) > limit:
+                        raise ResourceLimitError(_too_many(root, limit, len(files)))
+                    continue
+                is_link = entry.is_symlink()
+                if is_link and not follow_symlinks:
+                    skipped.append((entry.path, "symbolic link (pass follow_symlinks=True)"))
+                    continue
+                if entry.is_dir(follow_symlinks=follow_symlinks):
+                    est = entry.stat(follow_symlinks=follow_symlinks)
+                    key = (est.st_dev, est.st_ino)
+                    if key in seen:
+                        skipped.append((entry.path, "directory loop (already visited)"))
+                        continue
+                    seen.add(key)
+                    stack.append(entry.path)
+                elif entry.is_file(follow_symlinks=follow_symlinks):
+                    files.append(_listed(entry.path, entry.stat(follow_symlinks=follow_symlinks)))
+                    if len(files) > limit:
+                        raise ResourceLimitError(_too_many(root, limit, len(files)))
+            except OSError as exc:
+                skipped.append((entry.path, f"cannot stat: {exc}"))
+    files.sort()
+    return files, skipped
+
+
+def _too_many(root: str, limit: int, n: int) -> str:
+    return (
+        f"{root}: more than {limit} files under this folder (listing stopped at {n}); point "
+        "lazyvol at the series folder, or raise the limit with LAZYVOL_MAX_SCAN_FILES (or dask "
+        "config lazyvol.max-scan-files)"
+    )
+
+
+def _listed(path: str, st: os.stat_result) -> Listed:
+    return (path, int(st.st_size), int(st.st_mtime_ns), int(st.st_ino), int(st.st_ctime_ns), "")
+
+
+def list_prefix(loc: Location) -> list[Listed]:
+    """Objects under a remote prefix (or the one object ``loc`` names), sorted by URL.
+
+    One listing request per page (sizes, last-modified times and ETags come with the listing).
+    A URL naming one object lists that object.
+
+    Raises
+    ------
+    SourceNotFoundError
+        Nothing under the prefix.
+    ResourceLimitError
+        More objects than :func:`lazyvol.config.max_scan_files`.
+    """
+    from .._io import stamp
+
+    found = list_objects(loc)
+    if not found:
+        found = [(loc, stamp(loc))]  # one object (raises SourceNotFoundError when absent)
+    limit = max_scan_files()
+    if len(found) > limit:
+        raise ResourceLimitError(_too_many(loc.display, limit, len(found)))
+    return [(child.url, int(st.size), int(st.mtime_ns), 0, 0, st.etag or "") for child, st in found]

@@ -1,0 +1,202 @@
+"""What a DICOM scan finds: :class:`SeriesInfo` (one volume), :class:`ScanReport` (all of them and
+the skipped files), :class:`FrameTable` (where each frame of a volume is) and :class:`GroupOptions`
+(the named relaxations of the stacking rules)."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import asdict, dataclass, field
+from typing import Any
+
+import numpy as np
+
+__all__ = [
+    "DEFLATED_SYNTAX",
+    "NATIVE_SYNTAXES",
+    "FrameTable",
+    "GroupOptions",
+    "ScanReport",
+    "SeriesInfo",
+    "stored_dtype",
+]
+
+NATIVE_SYNTAXES = {
+    "1.2.840.10008.1.2": (True, True),  # implicit VR little endian
+    "1.2.840.10008.1.2.1": (False, True),  # explicit VR little endian
+    "1.2.840.10008.1.2.2": (False, False),  # explicit VR big endian (retired)
+}
+DEFLATED_SYNTAX = "1.2.840.10008.1.2.1.99"
+ORIENTATION_TOL = 1e-3
+
+
+@dataclass(frozen=True)
+class FrameTable:
+    """Where each frame of a volume is: one entry per frame, k fastest then the 4th axis."""
+
+    paths: tuple[str, ...]
+    offsets: tuple[int, ...]
+    slopes: tuple[float, ...]
+    inters: tuple[float, ...]
+    sizes: tuple[int, ...]
+    #: Bytes of each encapsulated frame's items (-1: the whole Pixel Data value, single frame).
+    lengths: tuple[int, ...]
+    rows: int
+    columns: int
+    bits_allocated: int
+    bits_stored: int
+    signed: bool
+    little_endian: bool
+    pixel_vr: str
+    transfer_syntax: str
+    photometric: str = "MONOCHROME2"
+    #: (size, mtime_ns, inode, ctime_ns) of each frame's file when scanned (pixel reads check it).
+    idents: tuple[tuple[int, int, int, int], ...] = ()
+    #: Siemens mosaic: tile index of each frame (empty: not a mosaic), see lazyvol.dicom.mosaic.
+    tiles: tuple[int, ...] = ()
+    #: Siemens mosaic: (mosaic Rows, mosaic Columns) of the files holding the tiles.
+    mosaic: tuple[int, ...] = ()
+    #: ETag of each frame's object when scanned (empty for local files).
+    etags: tuple[str, ...] = ()
+
+    @property
+    def stored_dtype(self) -> np.dtype:
+        """Dtype of the stored values (native byte order)."""
+        kind = "i" if self.signed else "u"
+        return np.dtype(f"{kind}{max(1, self.bits_allocated // 8)}")
+
+
+@dataclass
+class SeriesInfo:
+    """One volume found by :func:`lazyvol.scan`.
+
+    Attributes
+    ----------
+    id : str
+        Short stable identifier, accepted by ``lazyvol.open(path, series=id)``.
+    uid : str
+        SeriesInstanceUID (several volumes may share one when a series was split).
+    number : int or None
+        SeriesNumber.
+    description : str
+        SeriesDescription.
+    modality : str
+    shape : tuple of int
+        ``(i, j, k[, t])`` = (columns, rows, slices[, 4th axis]).
+    affine : (4, 4) ndarray
+        Voxel to RAS+ millimetres (identity when the geometry could not be built; see ``error``).
+    files : list of str
+        Files of this volume, in slice order.
+    reasons : list of str
+        Why this volume was split from the others sharing its SeriesInstanceUID.
+    warnings : list of str
+        Things a user should know (dropped duplicates, InstanceNumber gaps, tilt, ...).
+    axis4 : str or None
+        Meaning of the 4th axis (e.g. ``"EchoTime"``), ``None`` for 3D.
+    dtype : str
+        Dtype of ``lazyvol.open`` with the default ``scale=True``.
+    error : str or None
+        Why this volume cannot be opened as is (raised by ``lazyvol.open``).
+    """
+
+    id: str
+    uid: str
+    number: int | None
+    description: str
+    modality: str
+    shape: tuple[int, ...]
+    affine: np.ndarray
+    files: list[str]
+    reasons: list[str] = field(default_factory=list)
+    warnings: list[str] = field(default_factory=list)
+    axis4: str | None = None
+    dtype: str = ""
+    error: str | None = None
+    error_kind: str = ""
+    meta: dict[str, Any] = field(default_factory=dict, repr=False)
+    frames: FrameTable | None = field(default=None, repr=False)
+
+    def to_json(self) -> dict[str, Any]:
+        """JSON-friendly form (used by the persisted scan result)."""
+        out = {
+            k: getattr(self, k) for k in self.__dataclass_fields__ if k not in ("affine", "frames")
+        }
+        out["shape"] = list(self.shape)
+        out["affine"] = np.asarray(self.affine, dtype=np.float64).tolist()
+        out["frames"] = None if self.frames is None else asdict(self.frames)
+        return out
+
+    @classmethod
+    def from_json(cls, doc: dict[str, Any]) -> SeriesInfo:
+        """Inverse of :meth:`to_json`."""
+        doc = dict(doc)
+        doc["shape"] = tuple(doc["shape"])
+        doc["affine"] = np.array(doc["affine"], dtype=np.float64)
+        fr = doc.get("frames")
+        if fr is not None:
+            fields: dict[str, Any] = {
+                k: tuple(tuple(x) if isinstance(x, list) else x for x in v)
+                if isinstance(v, list)
+                else v
+                for k, v in fr.items()
+            }
+            doc["frames"] = FrameTable(**fields)
+        return cls(**doc)
+
+    def __repr__(self) -> str:
+        return f"<SeriesInfo {self.summary()} files={len(self.files)}>"
+
+    def summary(self) -> str:
+        """One line: id, number, description, shape, uid."""
+        desc = self.description or "(no description)"
+        state = f" -- cannot open: {self.error}" if self.error else ""
+        return (
+            f"[{self.id}] #{self.number} {desc!r} {self.modality} shape={self.shape} "
+            f"uid={self.uid}{state}"
+        )
+
+
+class ScanReport(list):  # type: ignore[type-arg]
+    """A list of :class:`SeriesInfo` (one per volume) with the files skipped and why.
+
+    Attributes
+    ----------
+    skipped : list of (path, reason)
+    """
+
+    def __init__(self, infos: Sequence[SeriesInfo] = (), skipped: Sequence[tuple[str, str]] = ()):
+        super().__init__(infos)
+        self.skipped: list[tuple[str, str]] = list(skipped)
+
+    def __repr__(self) -> str:
+        lines = [f"<ScanReport: {len(self)} volume(s), {len(self.skipped)} skipped file(s)>"]
+        lines += ["  " + info.summary() for info in self]
+        return "\n".join(lines)
+
+
+@dataclass(frozen=True)
+class GroupOptions:
+    """Named relaxations of the stacking rules (each is recorded in the volume's meta when used)."""
+
+    allow_gaps: bool = False
+    fill: float | None = None
+    instance_order: bool = False
+    stack_localizers: bool = False
+    spacing_rtol: float = 1e-3
+    spacing_atol: float = 1e-3
+    split_4d: bool = False
+    #: "rescale" (default): RescaleSlope/RescaleIntercept, the DICOM standard (Philips "display"
+    #: values). "fp": Philips floating-point values (SV*RS+RI)/(RS*SS) with the private scale
+    #: slope SS (2005,100E), as dcm2niix writes them; files without SS keep the DICOM rescale.
+    philips_scaling: str = "rescale"
+
+    def __post_init__(self) -> None:
+        if self.philips_scaling not in ("rescale", "fp"):
+            raise ValueError(
+                f"philips_scaling={self.philips_scaling!r}: use 'rescale' (DICOM RescaleSlope/"
+                "RescaleIntercept, the default) or 'fp' (Philips floating-point values)"
+            )
+
+
+def stored_dtype(rec: Any) -> str:
+    """Stored dtype of a record's pixels (``"u2"``, ``"i2"``, ...)."""
+    return f"{'i' if rec.pixel_representation else 'u'}{max(1, rec.bits_allocated // 8)}"

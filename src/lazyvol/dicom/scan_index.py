@@ -1,0 +1,286 @@
+"""Header records of every file of a DICOM source, with a persisted scan index.
+
+Each file is parsed up to its Pixel Data only (see :mod:`lazyvol.dicom.header`). The results are
+kept in a scan index in :func:`lazyvol.config.cache_dir` keyed by each file's path, size and
+modification time (plus inode and ctime locally, the ETag for objects), so reopening an unchanged
+folder or prefix re-parses nothing; a changed, added or removed file is noticed by its ``stat`` or
+its listing entry. The index of a remote prefix is named by the prefix's identity and redacted
+storage options and never holds a credential (a URL that carries one is not indexed).
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import os
+import tempfile
+import warnings
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from .._io import Location
+from ..config import cache_dir
+from ..sources import SourceStamp
+from . import mosaic
+from .header_scan import parse_local, parse_remote
+from .listing import Listed, find_files, list_prefix
+from .records import RECORD_FIELDS, FrameRecord
+
+__all__ = ["FileScan", "index_path", "listing_digest", "load_report", "save_report", "scan_files"]
+
+#: 3: FrameRecord gained 4D/diffusion/vendor fields; 4: inode/ctime_ns too; 5: ETag (objects).
+INDEX_VERSION = 5
+
+
+@dataclass
+class FileScan:
+    """Result of scanning files: image records, and skipped files with reasons."""
+
+    records: list[FrameRecord] = field(default_factory=list)
+    skipped: list[tuple[str, str]] = field(default_factory=list)
+    #: SeriesInstanceUIDs of files that looked like part of an image series but were skipped.
+    incomplete: dict[str, list[str]] = field(default_factory=dict)
+    parsed: int = 0
+    from_index: int = 0
+
+
+# -- the persisted index --------------------------------------------------------------------------
+
+
+def _root_name(root: str | Location) -> str:
+    """What names a scanned folder or prefix in its index: absolute path, or URL identity."""
+    if isinstance(root, Location) and root.is_remote:
+        return root.identity
+    return os.path.abspath(root.url if isinstance(root, Location) else root)
+
+
+def indexable(root: str | Location) -> bool:
+    """False for a URL that carries a credential or signature (nothing about it is saved)."""
+    return not (isinstance(root, Location) and root.is_remote and root.url != root.identity)
+
+
+def index_path(root: str | Location) -> Path:
+    """File of the scan index for folder or prefix ``root`` (named by a hash of its absolute path;
+    for a prefix, of its identity and redacted storage options)."""
+    if isinstance(root, Location) and root.is_remote:
+        return cache_dir() / "dicom-scan" / f"{root.key()}.json"
+    name = _root_name(root)
+    digest = hashlib.sha256(name.encode("utf-8", "surrogateescape")).hexdigest()
+    return cache_dir() / "dicom-scan" / f"{digest[:32]}.json"
+
+
+def _load_index(root: str | Location) -> dict[str, list[Any]]:
+    path = index_path(root)
+    try:
+        with open(path, encoding="utf-8") as f:
+            doc = json.load(f)
+    except (OSError, ValueError):
+        return {}
+    if (
+        not isinstance(doc, dict)
+        or doc.get("version") != INDEX_VERSION
+        or doc.get("root") != _root_name(root)
+        or doc.get("fields") != list(RECORD_FIELDS)
+        or not isinstance(doc.get("entries"), dict)
+    ):
+        return {}
+    return doc["entries"]
+
+
+def _save_index(root: str | Location, entries: dict[str, list[Any]]) -> None:
+    path = index_path(root)
+    doc = {
+        "version": INDEX_VERSION,
+        "root": _root_name(root),
+        "fields": list(RECORD_FIELDS),
+        "entries": entries,
+    }
+    try:
+        _write_json_atomic(path, doc, ".scan-")
+    except OSError as exc:
+        warnings.warn(
+            f"lazyvol: cannot write the DICOM scan index {path} ({exc}); scanning works but the "
+            "next open of this folder will parse every header again (set LAZYVOL_CACHE_DIR to a "
+            "writable folder)",
+            RuntimeWarning,
+            stacklevel=4,
+        )
+
+
+def _write_json_atomic(path: Path, doc: dict[str, Any], prefix: str) -> None:
+    """Write ``doc`` as ``path`` through a temporary file and a rename (never half-written)."""
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=prefix, suffix=".tmp")
+    try:
+        with os.fdopen(fd, "w", encoding="utf-8") as f:
+            f.write(json.dumps(doc, separators=(",", ":")))  # C encoder (dump is pure Python)
+        os.replace(tmp, path)
+    except BaseException:
+        try:
+            os.unlink(tmp)
+        except OSError:
+            pass
+        raise
+
+
+def listing_digest(files: list[Listed], **options: Any) -> str:
+    """Token of a listing (every path, size, mtime, inode, ctime, ETag) plus the scan options."""
+    h = hashlib.sha256()
+    h.update(json.dumps(options, sort_keys=True, default=str).encode())
+    h.update(
+        "\n".join(f"{p}\0{s}\0{m}\0{i}\0{c}\0{e}" for p, s, m, i, c, e in files).encode(
+            "utf-8", "surrogateescape"
+        )
+    )
+    return h.hexdigest()
+
+
+def load_report(root: str | Location, digest: str) -> dict[str, Any] | None:
+    """The grouped scan result saved for exactly this listing, or None."""
+    path = index_path(root).with_suffix(".report.json")
+    try:
+        with open(path, encoding="utf-8") as f:
+            doc = json.load(f)
+    except (OSError, ValueError):
+        return None
+    if (
+        not isinstance(doc, dict)
+        or doc.get("version") != INDEX_VERSION
+        or doc.get("digest") != digest
+    ):
+        return None
+    return doc
+
+
+def save_report(root: str | Location, digest: str, payload: dict[str, Any]) -> None:
+    """Save the grouped scan result of a listing (atomic replace; warns when the cache is unusable)."""
+    path = index_path(root).with_suffix(".report.json")
+    doc = {"version": INDEX_VERSION, "digest": digest, **payload}
+    try:
+        _write_json_atomic(path, doc, ".report-")
+    except OSError:
+        pass  # _save_index already warned about this cache directory
+
+
+# -- scanning -------------------------------------------------------------------------------------
+
+
+def _decode(out: FileScan, path: str, res: Any) -> None:
+    """Add one file's encoded header result (see :func:`header_scan.encode`) to ``out``."""
+    if isinstance(res, dict):
+        if "mosaic" in res:
+            for rec in mosaic.from_index(res["mosaic"]):
+                rec.path = path
+                out.records.append(rec)
+            return
+        for values in res["frames"]:
+            rec = FrameRecord.from_list(values)
+            rec.path = path
+            out.records.append(rec)
+    elif len(res) == len(RECORD_FIELDS):
+        rec = FrameRecord.from_list(res)
+        rec.path = path
+        out.records.append(rec)
+    else:
+        reason, uid = res
+        out.skipped.append((path, reason))
+        if uid:
+            out.incomplete.setdefault(uid, []).append(path)
+
+
+def _parse(
+    todo: list[Listed],
+    root: str | Location,
+    *,
+    progress: bool,
+    workers: int | None,
+    walker: bool,
+) -> list[Any]:
+    bar: Any = None
+    cb = None
+    if progress and todo:
+        from ..progress import bar as _bar
+
+        bar = _bar(len(todo), desc="lazyvol scan (DICOM headers)", unit="files")
+        cb = bar.update
+    try:
+        if isinstance(root, Location) and root.is_remote:
+            objects = [(f[0], SourceStamp(f[0], f[1], f[2], etag=f[5])) for f in todo]
+            return parse_remote(objects, root.options, progress_cb=cb, walker=walker)
+        return parse_local([f[0] for f in todo], workers=workers, progress_cb=cb, walker=walker)
+    finally:
+        if bar is not None:
+            bar.close()
+
+
+def scan_files(
+    path: str | Location,
+    *,
+    progress: bool = False,
+    workers: int | None = None,
+    use_index: bool = True,
+    follow_symlinks: bool = False,
+    listing: tuple[list[Listed], list[tuple[str, str]]] | None = None,
+    walker: bool = True,
+) -> FileScan:
+    """Header records of every DICOM image file under ``path`` plus the skipped files.
+
+    Parameters
+    ----------
+    path : str or Location
+        A local file or folder (searched recursively), or a remote prefix or object.
+    progress : bool
+        Show a tqdm progress bar while parsing headers.
+    workers : int, optional
+        Processes parsing local headers; default: all cores for large folders, in-process
+        otherwise.
+    use_index : bool
+        Read and update the persisted scan index (folders and prefixes only).
+    follow_symlinks : bool
+        Follow symbolic links (loops are detected).
+    listing : optional
+        The listing already made (``find_files``/``list_prefix`` result and skipped entries).
+    walker : bool
+        Use the minimal element walker (``False``: pydicom's readers only; same records).
+    """
+    remote = isinstance(path, Location) and path.is_remote
+    root: str | Location = path if remote else os.path.abspath(str(getattr(path, "url", path)))
+    if listing is None:
+        listing = (
+            (list_prefix(root), [])
+            if isinstance(root, Location)
+            else find_files(root, follow_symlinks=follow_symlinks)
+        )
+    files, skipped = listing
+    is_folder = remote or os.path.isdir(str(root))
+    prefix = (root.url.rstrip("/") if isinstance(root, Location) else str(root)) + "/"
+    indexed = use_index and is_folder and indexable(root)
+    cached = _load_index(root) if indexed else {}
+    out = FileScan(skipped=list(skipped))
+
+    def rel(p: str) -> str:
+        return p[len(prefix) :] if is_folder and p.startswith(prefix) else p
+
+    results: dict[str, Any] = {}
+    todo: list[Listed] = []
+    for f in files:
+        entry = cached.get(rel(f[0]))
+        if entry is not None and entry[:5] == list(f[1:]):
+            results[f[0]] = entry[5]
+        else:
+            todo.append(f)
+    out.from_index = len(results)
+    out.parsed = len(todo)
+    parsed = _parse(todo, root, progress=progress, workers=workers, walker=walker)
+    for f, res in zip(todo, parsed, strict=True):
+        results[f[0]] = res
+    entries: dict[str, list[Any]] = {}
+    for f in files:
+        res = results[f[0]]
+        if is_folder:
+            entries[rel(f[0])] = [*f[1:], res]
+        _decode(out, f[0], res)
+    if indexed and (todo or len(cached) != len(entries)):
+        _save_index(root, entries)
+    return out

@@ -1,0 +1,125 @@
+"""``lazyvol.scan``: the DICOM volumes of a file, a folder or a bucket prefix, from headers only."""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Mapping
+from typing import Any
+
+from .._io import Location
+from ..errors import SourceNotFoundError
+from .listing import Listed, find_files, list_prefix
+from .scan_index import indexable, listing_digest, load_report, save_report, scan_files
+from .series import GroupOptions, ScanReport, SeriesInfo, build_series
+from .source import RemoteFetch
+
+__all__ = ["GROUP_OPTIONS", "SCAN_OPTIONS", "scan"]
+
+GROUP_OPTIONS = {
+    "allow_gaps",
+    "fill",
+    "instance_order",
+    "stack_localizers",
+    "spacing_rtol",
+    "spacing_atol",
+    "split_4d",
+    "philips_scaling",
+}
+SCAN_OPTIONS = {"workers", "use_index", "follow_symlinks", "progress"}
+
+
+def scan(
+    source: str | os.PathLike[str] | Location,
+    *,
+    storage_options: Mapping[str, Any] | None = None,
+    progress: bool = False,
+    workers: int | None = None,
+    use_index: bool = True,
+    follow_symlinks: bool = False,
+    **options: Any,
+) -> ScanReport:
+    """List the DICOM volumes under ``source`` without reading pixel data.
+
+    Parameters
+    ----------
+    source : str, path-like or Location
+        A DICOM file or a folder (searched recursively), or an fsspec URL of an object or of a
+        prefix holding a series (``s3://bucket/<series uid>/`` as the NCI Imaging Data Commons
+        lays it out; ``gs://``, ``https://`` and anything fsspec lists).
+    storage_options : mapping, optional
+        fsspec options of a URL (credentials, ``endpoint_url``, ``anon=True``, ...); never saved
+        or shown.
+    progress : bool
+        Show a progress bar (tqdm) while headers are parsed.
+    workers : int, optional
+        Processes parsing local headers (pydicom parsing holds the GIL, so threads do not help);
+        default: all cores for large folders, in-process for small ones. Remote headers are
+        fetched with many ranged requests in flight at once instead.
+    use_index : bool
+        Use and update the persisted scan index in the lazyvol cache directory (an unchanged file is
+        not parsed again; changed files are noticed by size and modification time, objects by
+        their ETag).
+    follow_symlinks : bool
+        Follow symbolic links (directory loops are detected).
+    **options
+        Stacking relaxations: ``instance_order=True`` (stack by InstanceNumber when positions are
+        missing; geometry flagged approximate), ``stack_localizers=True``, ``spacing_rtol`` /
+        ``spacing_atol`` (slice position tolerance, default 1e-3 relative, 1e-3 mm floor),
+        ``allow_gaps=True`` with ``fill=`` (fill missing slices on the regular grid),
+        ``split_4d=True`` (one 3D volume per echo / temporal position instead of a 4th axis).
+        ``instance_order=True`` also stacks repeated positions by InstanceNumber rank when no
+        other rule gives a consistent volume order (``meta["axis4_rule"]`` names the rule used).
+        ``philips_scaling="fp"``: Philips floating-point values (SV*RS+RI)/(RS*SS) with the
+        private scale slope SS (2005,100E), as dcm2niix writes them; the default ``"rescale"``
+        applies the DICOM-standard RescaleSlope/RescaleIntercept (Philips "display" values).
+
+    Returns
+    -------
+    ScanReport
+        A list of :class:`SeriesInfo`, one per volume, with ``.skipped`` = [(path, reason), ...].
+    """
+    loc = Location.of(source, storage_options)
+    unknown = set(options) - GROUP_OPTIONS
+    if unknown:
+        raise TypeError(
+            f"unknown DICOM option(s) {sorted(unknown)}; known: {sorted(GROUP_OPTIONS)}"
+        )
+    if not loc.is_remote and not os.path.exists(loc.url):
+        raise SourceNotFoundError(f"{loc.display}: no such file or directory")
+    root: str | Location = loc if loc.is_remote else loc.url
+    listing: tuple[list[Listed], list[tuple[str, str]]] = (
+        (list_prefix(loc), [])
+        if loc.is_remote
+        else find_files(loc.url, follow_symlinks=follow_symlinks)
+    )
+    folder = loc.is_remote or os.path.isdir(loc.url)
+    indexed = use_index and folder and indexable(root)
+    digest = listing_digest(listing[0], **options) if indexed else ""
+    if indexed:
+        doc = load_report(root, digest)
+        if doc is not None:
+            try:
+                infos = [SeriesInfo.from_json(d) for d in doc["series"]]
+                return ScanReport(infos, [(str(p), str(r)) for p, r in doc["skipped"]])
+            except (KeyError, TypeError, ValueError):
+                pass  # unreadable entry: rescan below
+    files = scan_files(
+        root,
+        progress=progress,
+        workers=workers,
+        use_index=use_index,
+        follow_symlinks=follow_symlinks,
+        listing=listing,
+    )
+    infos = build_series(
+        files.records,
+        options=GroupOptions(**options),
+        incomplete=files.incomplete,
+        fetch=RemoteFetch(loc.options) if loc.is_remote else None,
+    )
+    report = ScanReport(infos, sorted(files.skipped))
+    if indexed:
+        save_report(
+            root, digest, {"series": [i.to_json() for i in infos], "skipped": report.skipped}
+        )
+    return report

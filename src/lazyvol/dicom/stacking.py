@@ -1,0 +1,534 @@
+"""One stackable group of frame records -> one volume: pure steps, each with its own failure.
+
+:func:`build_volume` runs them in order: a new :class:`SeriesInfo` with the series' metadata;
+duplicates and readability (:mod:`.support`, :mod:`.checks`); slice order and geometry -- by
+position (:func:`_order_by_position`, 4th-axis rules in :mod:`.ordering`, spacing and gaps in
+:func:`_slice_step`) or, as an opt-in fallback, by InstanceNumber (:func:`_order_by_instance`);
+then the frame table, rescale, output dtype and metadata (:func:`_finish`). A step that cannot go on
+returns a :class:`Problem`, recorded on the volume (``info.error``) and raised when it is opened.
+"""
+
+from __future__ import annotations
+
+import hashlib
+from collections import Counter
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+from typing import Any
+
+import numpy as np
+
+from .. import geometry as geo
+from ..scaling import scaled_dtype
+from .bids import annotate as annotate_bids
+from .checks import check_records
+from .grouping import image_component
+from .model import NATIVE_SYNTAXES, FrameTable, GroupOptions, SeriesInfo, stored_dtype
+from .mosaic import annotate_volume
+from .ordering import RANK_INSTANCE, Axis4Order, order_volumes
+from .records import FrameRecord
+from .source import Fetch, read_local
+from .support import drop_duplicates, file_list, support_error
+from .vendor import SOURCES as _VENDOR_SOURCES
+
+__all__ = ["Problem", "build_volume", "diffusion_meta"]
+
+
+@dataclass(frozen=True)
+class Problem:
+    """Why a group cannot be one volume: ``kind`` ("series", "format", "unsupported") and message."""
+
+    kind: str
+    message: str
+
+
+@dataclass
+class _Stack:
+    """What the steps share: the volume being built and the notes they add to it."""
+
+    info: SeriesInfo
+    first: FrameRecord
+    opts: GroupOptions
+    warnings: list[str]
+    relaxations: dict[str, Any] = field(default_factory=dict)
+
+    @property
+    def meta(self) -> dict[str, Any]:
+        return self.info.meta
+
+
+#: Slices in volume order: ``volumes[t][k]`` (None: a slice filled in with allow_gaps=True).
+Volumes = list[list[FrameRecord]] | list[list[FrameRecord | None]]
+
+
+def _gap_slots(proj: np.ndarray, spacing: float, opts: GroupOptions) -> np.ndarray | None:
+    """Grid index of each sorted slice when every step is a whole number of spacings, else None."""
+    if spacing <= 0:
+        return None
+    rel = (proj - proj[0]) / spacing
+    slots = np.round(rel).astype(np.int64)
+    tol = geo.spacing_tolerance(spacing, opts.spacing_rtol, opts.spacing_atol)
+    if np.any(np.abs(proj - (proj[0] + slots * spacing)) > tol) or np.any(np.diff(slots) < 1):
+        return None
+    return slots
+
+
+def _new_info(
+    uid_records: list[FrameRecord], key: str, reasons: list[str], incomplete: list[str]
+) -> SeriesInfo:
+    """The volume's :class:`SeriesInfo` before stacking: ids, series metadata, warnings."""
+    first = uid_records[0]
+    warnings: list[str] = []
+    if incomplete:
+        warnings.append(
+            f"series incomplete: {len(incomplete)} file(s) with this SeriesInstanceUID were skipped "
+            f"(truncated or not images): {file_list(sorted(incomplete))}"
+        )
+    uid = first.series_uid
+    sid = hashlib.sha1(f"{uid}\0{key}".encode()).hexdigest()[:8]
+    meta: dict[str, Any] = {
+        "format": "DICOM",
+        "modality": first.modality,
+        "series_uid": uid,
+        "series_number": first.series_number,
+        "series_description": first.series_description,
+        "study_uid": first.study_uid,
+        "sop_class_uid": first.sop_class_uid,
+        "transfer_syntax": first.transfer_syntax,
+        "photometric": first.photometric,
+        "stored_dtype": stored_dtype(first),
+        "bits_stored": first.bits_stored,
+    }
+    if first.photometric == "MONOCHROME1":
+        meta["monochrome1"] = (
+            "values are as stored: MONOCHROME1 means high values display dark; invert for display "
+            "(lazyvol does not)"
+        )
+    if not uid:
+        warnings.append(
+            "SeriesInstanceUID (0020,000E) missing: files grouped by their other attributes"
+        )
+    return SeriesInfo(
+        id=sid,
+        uid=uid,
+        number=first.series_number,
+        description=first.series_description,
+        modality=first.modality,
+        shape=(first.columns, first.rows, len(uid_records)),
+        affine=np.eye(4),
+        files=sorted(r.path for r in uid_records),
+        reasons=list(reasons),
+        warnings=warnings,
+        meta=meta,
+    )
+
+
+def build_volume(
+    uid_records: list[FrameRecord],
+    key: str,
+    reasons: list[str],
+    opts: GroupOptions,
+    incomplete: list[str],
+    fetch: Fetch = read_local,
+) -> SeriesInfo:
+    """One stackable group (see :func:`lazyvol.dicom.grouping.split_series`) as one volume.
+
+    Never raises for bad data: a group that cannot be a volume has ``info.error`` set.
+    """
+    info = _new_info(uid_records, key, reasons, incomplete)
+    st = _Stack(info, uid_records[0], opts, info.warnings)
+    records, dup_error = drop_duplicates(uid_records, st.warnings, fetch)
+    problem: Problem | None = Problem("series", dup_error) if dup_error else None
+    if problem is None:
+        info.files = sorted(r.path for r in records)
+        found = check_records(records, st.meta, st.warnings)  # values (dicom/checks.py)
+        problem = Problem(*found) if found else None
+    for rec in records if problem is None else []:
+        found = support_error(rec, fetch)
+        if found:
+            problem = Problem(*found)
+            break
+    if problem is None:
+        stacked = _geometry(st, records)
+        if isinstance(stacked, Problem):
+            problem = stacked
+        else:
+            _finish(st, *stacked)
+            return info
+    info.error, info.error_kind = problem.message, problem.kind
+    info.dtype = stored_dtype(st.first)
+    return info
+
+
+def _geometry(st: _Stack, records: list[FrameRecord]) -> tuple[Volumes, str | None] | Problem:
+    """Slice order, 4th axis and affine (set on ``st.info``): by position, or by InstanceNumber
+    when positions/spacing are missing and ``instance_order=True``."""
+    missing = [r.path for r in records if r.iop is None or r.ipp is None]
+    no_spacing = [r.path for r in records if r.pixel_spacing is None]
+    bad_attrs = sorted({b for r in records for b in (r.bad_attributes or [])})
+    if missing and not st.opts.instance_order:
+        detail = f" ({'; '.join(bad_attrs)})" if bad_attrs else ""
+        return Problem(
+            "series",
+            f"ImagePositionPatient (0020,0032) / ImageOrientationPatient (0020,0037) missing or "
+            f"malformed in {len(missing)} file(s): {file_list(missing)}{detail}; lazyvol does not "
+            "invent geometry. Pass instance_order=True to stack by InstanceNumber with a "
+            "flagged, approximate affine",
+        )
+    if no_spacing and not st.opts.instance_order:
+        return Problem(
+            "series",
+            f"PixelSpacing (0028,0030) missing in {len(no_spacing)} file(s): {file_list(no_spacing)}; "
+            "pass instance_order=True for an approximate, flagged affine",
+        )
+    if missing or no_spacing:
+        return _order_by_instance(st, records, bool(missing), bool(no_spacing))
+    return _order_by_position(st, records)
+
+
+def _order_by_instance(
+    st: _Stack, records: list[FrameRecord], missing: bool, no_spacing: bool
+) -> tuple[Volumes, str | None] | Problem:
+    """Opt-in fallback: InstanceNumber order, geometry flagged as approximate."""
+    first = st.first
+    no_inst = [r.path for r in records if r.instance_number is None]
+    if no_inst:
+        return Problem(
+            "series",
+            f"instance_order=True needs InstanceNumber (0020,0013), missing in {file_list(no_inst)}",
+        )
+    ordered = sorted(records, key=lambda r: (r.instance_number, r.path))
+    nums = [r.instance_number for r in ordered]
+    if len(set(nums)) != len(nums):
+        return Problem("series", "instance_order=True: InstanceNumber (0020,0013) values repeat")
+    iop = first.iop or [1.0, 0.0, 0.0, 0.0, 1.0, 0.0]
+    ps = first.pixel_spacing or [1.0, 1.0]
+    _, _, normal = geo.dicom_cosines(iop)
+    dk = float(first.spacing_between_slices or first.slice_thickness or 1.0)
+    origin = first.ipp or [0.0, 0.0, 0.0]
+    st.info.affine = geo.dicom_affine(iop, ps, origin, normal * dk)
+    st.relaxations["instance_order"] = True
+    st.meta["geometry_approximate"] = (
+        "slices ordered by InstanceNumber; "
+        + ("orientation/position missing: " if missing else "")
+        + ("pixel spacing missing (1 mm assumed)" if no_spacing else "")
+    ).strip()
+    st.warnings.append("geometry approximate: " + st.meta["geometry_approximate"])
+    return [ordered], None
+
+
+def _order_by_position(
+    st: _Stack, records: list[FrameRecord]
+) -> tuple[Volumes, str | None] | Problem:
+    """Slices sorted along the normal; repeated positions ordered into a 4th axis; affine."""
+    first = st.first
+    iop = first.iop
+    assert iop is not None
+    try:
+        _, _, normal = geo.dicom_cosines(iop)
+    except ValueError as exc:
+        return Problem("format", f"{first.path}: {exc}")
+    pos = np.array([r.ipp for r in records], dtype=np.float64)
+    proj = geo.slice_projections(pos, normal)
+    order = np.lexsort((np.arange(len(records)), proj))
+    proj_sorted = proj[order]
+    recs_sorted = [records[i] for i in order]
+    stacked = _fourth_axis(st, proj_sorted, recs_sorted)
+    if isinstance(stacked, Problem):
+        return stacked
+    volumes, axis4 = stacked
+    base = volumes[0]
+    stepped = _slice_step(st, volumes, axis4, normal)
+    if isinstance(stepped, Problem):
+        return stepped
+    stacked_volumes, slice_step = stepped
+    tilt = geo.shear_angle_deg(slice_step, normal)
+    if tilt > 0.01:
+        st.meta["gantry_tilt_deg"] = round(tilt, 4)
+        st.meta["sheared"] = True
+        st.warnings.append(
+            f"slices are sheared (gantry tilt {tilt:.3f} degrees, found from the positions): the "
+            "affine keeps the shear exactly"
+        )
+    st.info.affine = geo.dicom_affine(
+        iop, first.pixel_spacing or [1.0, 1.0], base[0].ipp or [0, 0, 0], slice_step
+    )
+    inst = [r.instance_number for r in base]
+    if all(n is not None for n in inst) and len(base) > 1:
+        ns = sorted(n for n in inst if n is not None)
+        if ns[-1] - ns[0] + 1 != len(ns) and len(set(ns)) == len(ns):
+            st.warnings.append(
+                f"InstanceNumber (0020,0013) has gaps ({ns[0]}..{ns[-1]} for {len(ns)} slices) "
+                "but the positions are regular"
+            )
+    return stacked_volumes, axis4
+
+
+def _fourth_axis(
+    st: _Stack, proj_sorted: np.ndarray, recs_sorted: list[FrameRecord]
+) -> tuple[list[list[FrameRecord]], str | None] | Problem:
+    """Distinct positions (within tolerance); when they repeat, the volumes of the 4th axis."""
+    extent = float(proj_sorted[-1] - proj_sorted[0]) if len(proj_sorted) > 1 else 0.0
+    same_tol = max(1e-3, 1e-5 * extent)
+    bins: list[list[int]] = [[0]]
+    for n in range(1, len(proj_sorted)):
+        if proj_sorted[n] - proj_sorted[bins[-1][0]] <= same_tol:
+            bins[-1].append(n)
+        else:
+            bins.append([n])
+    counts = {len(b) for b in bins}
+    if counts == {1}:
+        return [recs_sorted], None
+    groups = [[recs_sorted[i] for i in b] for b in bins]
+    found = (
+        order_volumes(groups, instance_order=st.opts.instance_order) if len(counts) == 1 else None
+    )
+    if not isinstance(found, Axis4Order):
+        reps = Counter(len(b) for b in bins)
+        where = next(b for b in bins if len(b) > 1)
+        files = [recs_sorted[i].path for i in where]
+        head = (
+            f"{len(bins)} distinct slice positions but positions repeat "
+            f"({', '.join(f'{n} position(s) x{c}' for c, n in sorted(reps.items()))}); "
+            f"e.g. position {proj_sorted[where[0]]:.4f} mm along the normal in "
+            f"{file_list(files)}"
+        )
+        if found is None:
+            return Problem(
+                "series",
+                head + ": positions repeat a different number of times, so the images "
+                "cannot form volumes of equal size (missing images, or mixed "
+                "acquisitions sharing one SeriesInstanceUID)",
+            )
+        return Problem(
+            "series",
+            head + f". No rule gives a consistent volume order (tried: {found}). Pass "
+            "instance_order=True to stack the images at each position by InstanceNumber",
+        )
+    st.meta["axis4_values"] = found.values
+    st.meta["axis4_rule"] = found.rule
+    if found.rule == RANK_INSTANCE and st.opts.instance_order:
+        st.relaxations["instance_order"] = True
+    return found.volumes, found.keyword
+
+
+def _slice_step(
+    st: _Stack, volumes: list[list[FrameRecord]], axis4: str | None, normal: np.ndarray
+) -> tuple[Volumes, np.ndarray] | Problem:
+    """The step between slices (from the positions; regular, or with gaps filled on request)."""
+    opts, first = st.opts, st.first
+    base = volumes[0]
+    p_first = np.array([r.ipp for r in base], dtype=np.float64)
+    proj_base = geo.slice_projections(p_first, normal)
+    if len(base) <= 1:
+        dk_or_none = first.spacing_between_slices or first.slice_thickness
+        if dk_or_none is None or dk_or_none <= 0:
+            dk = 1.0
+            st.meta["slice_spacing_source"] = "none (single slice; 1 mm assumed)"
+        else:
+            dk = float(dk_or_none)
+            st.meta["slice_spacing_source"] = (
+                "SpacingBetweenSlices" if first.spacing_between_slices else "SliceThickness"
+            )
+        return volumes, normal * dk
+    spacing, bad = geo.regular_grid_errors(
+        proj_base, rel=opts.spacing_rtol, floor=opts.spacing_atol
+    )
+    out: Volumes = volumes
+    if bad:
+        i, step = bad[0]
+        msg = (
+            f"irregular slice spacing: expected {spacing:.6g} mm between slices but found "
+            f"{step:.6g} mm between {base[i].path} and {base[i + 1].path}"
+        )
+        if len(bad) > 1:
+            msg += f" ({len(bad)} irregular steps in all)"
+        slots = _gap_slots(proj_base, spacing, opts)
+        if slots is None or len(volumes) > 1:
+            return Problem(
+                "series",
+                msg + ". lazyvol never averages spacing; remove the odd files or open "
+                "the parts separately",
+            )
+        if not opts.allow_gaps:
+            missing_n = int(slots[-1]) + 1 - len(base)
+            return Problem(
+                "series",
+                msg + f"; {missing_n} slice(s) missing. Pass allow_gaps=True to fill them "
+                "lazily (with fill=, default 0, NaN for float output) on a regular grid",
+            )
+        grid: list[FrameRecord | None] = [None] * (int(slots[-1]) + 1)
+        for rec, slot in zip(base, slots):
+            grid[int(slot)] = rec
+        filled = [n for n, rec in enumerate(grid) if rec is None]
+        slice_step = (p_first[-1] - p_first[0]) / float(slots[-1])
+        st.relaxations["allow_gaps"] = True
+        st.meta["filled_slices"] = filled
+        st.warnings.append(f"{len(filled)} missing slice(s) filled at k = {filled}")
+        out = [grid]
+    else:
+        slice_step = (p_first[-1] - p_first[0]) / (len(base) - 1)
+    # Every 4th-axis volume must sit on the same positions.
+    tol = geo.spacing_tolerance(spacing, opts.spacing_rtol, opts.spacing_atol)
+    for vol in volumes[1:]:
+        pv = np.array([r.ipp for r in vol], dtype=np.float64)
+        if np.max(np.abs(pv - p_first)) > tol:
+            return Problem("series", f"4th-axis volumes ({axis4}) do not share slice positions")
+    return out, slice_step
+
+
+def _finish(st: _Stack, volumes: Volumes, axis4: str | None) -> None:
+    """Shape, frame table, rescale and output dtype, and the volume's metadata."""
+    info, meta, first, opts = st.info, st.meta, st.first, st.opts
+    slots_all: list[FrameRecord | None] = [r for vol in volumes for r in vol]
+    ordered_frames = [r for r in slots_all if r is not None]
+    nk = len(volumes[0])
+    shape: tuple[int, ...] = (first.columns, first.rows, nk)
+    if len(volumes) > 1:
+        shape = (*shape, len(volumes))
+    info.shape = shape
+    info.axis4 = axis4
+    info.files = [r.path for r in ordered_frames]
+    use_fp = opts.philips_scaling == "fp"
+    scale_of = {id(r): _rescale_pair(r, use_fp) for r in ordered_frames}
+    pairs = [scale_of[id(r)] for r in ordered_frames]
+    if use_fp:
+        n_fp = sum(1 for r in ordered_frames if r.philips_scale_slope and r.rescale_slope)
+        meta["philips_scaling"] = (
+            "fp: (stored * RescaleSlope + RescaleIntercept) / (RescaleSlope * scale slope "
+            "(2005,100E))"
+            if n_fp == len(ordered_frames)
+            else f"fp asked, but {len(ordered_frames) - n_fp} of {len(ordered_frames)} images "
+            "have no Philips scale slope (2005,100E): those keep RescaleSlope/RescaleIntercept"
+        )
+        if n_fp < len(ordered_frames):
+            st.warnings.append(meta["philips_scaling"])
+    stored = np.dtype(stored_dtype(first))
+    info.dtype = _scaled_dtype_bits(stored, first.bits_stored, pairs).str.lstrip("<>=|")
+    uniq = sorted(set(pairs))
+    if len(uniq) == 1:
+        meta["rescale"] = {"slope": uniq[0][0], "intercept": uniq[0][1]}
+    else:
+        meta["rescale"] = "per slice"
+    if st.relaxations:
+        meta["relaxations"] = st.relaxations
+    meta["spacing"] = [float(x) for x in geo.voxel_sizes(info.affine)]
+    echoes = sorted({r.echo_number for r in ordered_frames if r.echo_number is not None})
+    if echoes:
+        meta["echo_numbers"] = echoes
+    component = image_component(first)
+    if component:
+        meta["image_component"] = component
+    firsts = [next(r for r in vol if r is not None) for vol in volumes]
+    diffusion = diffusion_meta(firsts)
+    if diffusion:
+        meta["diffusion"] = diffusion
+    info.frames = _frame_table(first, slots_all, scale_of)
+    annotate_volume(info, slots_all)
+    if info.error is None:
+        annotate_bids(info, slots_all, nk)
+
+
+def _frame_table(
+    first: FrameRecord,
+    slots_all: list[FrameRecord | None],
+    scale_of: dict[int, tuple[float, float]],
+) -> FrameTable:
+    """Where each frame is (k fastest, then the 4th axis; filled-in slices have no file)."""
+    remote = any(r.etag for r in slots_all if r)
+    return FrameTable(
+        paths=tuple(r.path if r else "" for r in slots_all),
+        offsets=tuple(r.pixel_offset if r else -1 for r in slots_all),
+        slopes=tuple(scale_of[id(r)][0] if r else 1.0 for r in slots_all),
+        inters=tuple(scale_of[id(r)][1] if r else 0.0 for r in slots_all),
+        sizes=tuple(r.size if r else 0 for r in slots_all),
+        lengths=tuple(
+            (r.pixel_length if r.number_of_frames > 1 else -1) if r else -1 for r in slots_all
+        ),
+        rows=first.rows,
+        columns=first.columns,
+        bits_allocated=first.bits_allocated,
+        bits_stored=first.bits_stored,
+        signed=bool(first.pixel_representation),
+        little_endian=NATIVE_SYNTAXES.get(first.transfer_syntax, (False, True))[1],
+        pixel_vr=first.pixel_vr,
+        transfer_syntax=first.transfer_syntax,
+        photometric=first.photometric,
+        idents=tuple(
+            (r.size, r.mtime_ns, r.inode, r.ctime_ns) if r else (0, 0, 0, 0) for r in slots_all
+        ),
+        etags=tuple(r.etag if r else "" for r in slots_all) if remote else (),
+    )
+
+
+def _rescale_pair(r: FrameRecord, philips_fp: bool) -> tuple[float, float]:
+    """(slope, intercept) applied to stored values: DICOM rescale, or Philips floating point."""
+    ss = r.philips_scale_slope
+    if philips_fp and ss and r.rescale_slope:
+        return 1.0 / ss, r.rescale_intercept / (r.rescale_slope * ss)
+    return r.rescale_slope, r.rescale_intercept
+
+
+_INTS = [np.dtype(t) for t in ("uint8", "int8", "uint16", "int16", "uint32", "int32", "int64")]
+
+
+def _scaled_dtype_bits(
+    stored: np.dtype, bits_stored: int, pairs: Sequence[tuple[float, float]]
+) -> np.dtype:
+    """:func:`lazyvol.scaling.scaled_dtype` with the value range that BitsStored allows.
+
+    12-bit unsigned CT with RescaleIntercept -1024 holds -1024..3071: int16, not int32. Otherwise the
+    same rule: the stored dtype when no scaling applies, the narrowest exact integer dtype when every
+    slope and intercept is integral, float32 otherwise.
+    """
+    base = scaled_dtype(stored, pairs)
+    if base.kind not in "iu" or base == stored.newbyteorder("="):
+        return base
+    signed = stored.kind == "i"
+    lo_s = -(2 ** (bits_stored - 1)) if signed else 0
+    hi_s = 2 ** (bits_stored - 1) - 1 if signed else 2**bits_stored - 1
+    ends = [v * int(s) + int(i) for s, i in set(pairs) for v in (lo_s, hi_s)]
+    lo, hi = min(ends), max(ends)
+    for cand in _INTS:
+        info = np.iinfo(cand)
+        if info.min <= lo and hi <= info.max:
+            return cand
+    return base
+
+
+GE_SOURCE = _VENDOR_SOURCES["GE"]
+
+
+def diffusion_meta(firsts: Sequence[FrameRecord]) -> dict[str, Any] | None:
+    """``meta["diffusion"]`` from one record per volume, or None when not a diffusion series.
+
+    ``{"bvals": [...], "gradients_lps": [[x, y, z], ...], "source": ...}``: b-values and gradient
+    directions as the scanner stored them (patient frame, LPS), ``[0, 0, 0]`` for b = 0 or a
+    missing direction. A 3D volume counts only when its b-value is above 0.
+    """
+    if not firsts or any(r.b_value is None for r in firsts):
+        return None
+    bvals = [float(r.b_value) for r in firsts if r.b_value is not None]
+    if len(firsts) == 1 and bvals[0] <= 0:
+        return None
+    grads = []
+    source = firsts[0].diffusion_source
+    image_frame = source == GE_SOURCE
+    for r, b in zip(firsts, bvals):
+        g = r.gradient
+        if b == 0 or not g:
+            grads.append([0.0, 0.0, 0.0])
+        elif image_frame and r.iop is not None:
+            # GE stores directions in the image frame (row, reversed column, normal): to LPS
+            try:
+                row, col, normal = geo.dicom_cosines(r.iop)
+            except ValueError:
+                return None  # degenerate orientation: no trustworthy directions
+            lps = g[0] * np.asarray(row) - g[1] * np.asarray(col) + g[2] * np.asarray(normal)
+            grads.append([float(round(x, 7)) + 0.0 for x in lps])
+        else:
+            grads.append([float(x) for x in g])
+    out: dict[str, Any] = {"bvals": bvals, "gradients_lps": grads, "source": source}
+    if image_frame:
+        out["source"] = source + " (image frame: row, -column, normal; converted to LPS)"
+    return out

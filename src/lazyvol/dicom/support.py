@@ -1,0 +1,225 @@
+"""Can lazyvol read these records' pixels? Duplicates, encodings, layouts, truncation.
+
+Checks that may read bytes beyond the header (the item headers of encapsulated Pixel Data, the
+pixels of two files claiming one SOPInstanceUID) read through a
+:data:`~lazyvol.dicom.source.Fetch`, so they work alike for local files and remote objects.
+"""
+
+from __future__ import annotations
+
+import struct
+from collections import defaultdict
+from collections.abc import Sequence
+
+from .model import DEFLATED_SYNTAX, NATIVE_SYNTAXES
+from .mosaic import mosaic_error
+from .records import FrameRecord
+from .source import Fetch, read_local
+
+__all__ = ["drop_duplicates", "file_list", "support_error"]
+
+
+def file_list(paths: Sequence[str], limit: int = 4) -> str:
+    shown = ", ".join(paths[:limit])
+    return shown + (f" and {len(paths) - limit} more" if len(paths) > limit else "")
+
+
+def drop_duplicates(
+    records: list[FrameRecord], warnings: list[str], fetch: Fetch = read_local
+) -> tuple[list[FrameRecord], str | None]:
+    """Drop exact duplicates (same SOPInstanceUID, same pixel bytes); conflicting ones are an error."""
+    by_uid: dict[str, list[FrameRecord]] = defaultdict(list)
+    for r in records:
+        key = r.sop_instance_uid or r.path
+        by_uid[
+            key if r.number_of_frames == 1 and r.mosaic is None else f"{key}#frame{r.frame}"
+        ].append(r)
+    kept: list[FrameRecord] = []
+    for uid, recs in by_uid.items():
+        kept.append(recs[0])
+        for dup in recs[1:]:
+            if not _same_pixels(recs[0], dup, fetch):
+                return kept, (
+                    f"SOPInstanceUID (0008,0018) {uid} appears in {recs[0].path} and {dup.path} "
+                    "with different pixel data; remove one of the files"
+                )
+            warnings.append(
+                f"exact duplicate dropped: {dup.path} repeats {recs[0].path} "
+                f"(same SOPInstanceUID {uid}, same pixel data)"
+            )
+    return kept, None
+
+
+def _same_pixels(a: FrameRecord, b: FrameRecord, fetch: Fetch) -> bool:
+    if a.pixel_length != b.pixel_length or a.pixel_length < 0:
+        return (
+            a.pixel_length == b.pixel_length
+            and a.size - a.pixel_offset == b.size - b.pixel_offset
+            and _bytes_equal(a, b, fetch)
+        )
+    return _bytes_equal(a, b, fetch)
+
+
+def _bytes_equal(a: FrameRecord, b: FrameRecord, fetch: Fetch) -> bool:
+    """Compare the pixel bytes of two files (only ever done for duplicate SOPInstanceUIDs)."""
+    n = a.pixel_length if a.pixel_length >= 0 else a.size - a.pixel_offset
+    block = 1 << 20
+    pa, pb = a.pixel_offset, b.pixel_offset
+    try:
+        while n > 0:
+            xa = fetch(a.path, pa, min(block, n), a.size)
+            xb = fetch(b.path, pb, min(block, n), b.size)
+            if xa != xb:
+                return False
+            if not xa:
+                break
+            n -= len(xa)
+            pa += len(xa)
+            pb += len(xa)
+    except OSError:
+        return False
+    return True
+
+
+#: Attributes that define the pixel layout: a malformed value there is an error, not a guess.
+_LAYOUT_KEYWORDS = frozenset(
+    {
+        "Rows",
+        "Columns",
+        "SamplesPerPixel",
+        "PhotometricInterpretation",
+        "BitsAllocated",
+        "BitsStored",
+        "HighBit",
+        "PixelRepresentation",
+        "NumberOfFrames",
+    }
+)
+
+
+def support_error(rec: FrameRecord, fetch: Fetch = read_local) -> tuple[str, str] | None:
+    """(kind, message) when lazyvol cannot read this record's pixels yet."""
+    ts = rec.transfer_syntax
+    layout_bad = [b for b in (rec.bad_attributes or []) if b.split(" ", 1)[0] in _LAYOUT_KEYWORDS]
+    if layout_bad:
+        return "format", (
+            f"{rec.path}: malformed value(s) in attributes needed to read the pixels: "
+            + "; ".join(layout_bad)
+        )
+    if rec.pixel_vr in ("OF", "OD"):
+        return "unsupported", (
+            f"{rec.path}: FloatPixelData/DoubleFloatPixelData (7FE0,0008/0009) is not supported yet"
+        )
+    if ts == DEFLATED_SYNTAX:
+        return "unsupported", (
+            f"{rec.path}: transfer syntax Deflated Explicit VR Little Endian ({ts}) is not supported; "
+            "convert the files with e.g. `dcmconv +te` or `gdcmconv --raw`"
+        )
+    if ts not in NATIVE_SYNTAXES:
+        from pydicom.pixels import get_decoder
+        from pydicom.uid import UID
+
+        try:
+            decoder = get_decoder(ts)
+        except NotImplementedError:
+            return "unsupported", (
+                f"{rec.path}: transfer syntax {UID(ts).name} ({ts}) has no pixel decoder in pydicom"
+            )
+        if not decoder.is_available:
+            return "unsupported", (
+                f"{rec.path}: no decoder installed for transfer syntax {UID(ts).name} ({ts}); "
+                f"install one of: {'; '.join(decoder.missing_dependencies)} "
+                "(pip install 'lazyvol[codecs]')"
+            )
+        if rec.number_of_frames > 1 and rec.frame >= 0:
+            return None  # frames located (and the items checked) at scan time
+        if rec.pixel_length != -1:
+            return "format", (
+                f"{rec.path}: Pixel Data (7FE0,0010) of compressed syntax {UID(ts).name} is not "
+                "encapsulated (defined length)"
+            )
+        end = _encapsulated_end(rec, fetch)
+        if isinstance(end, str):
+            return "format", f"{rec.path}: encapsulated Pixel Data (7FE0,0010) {end}"
+    if ts in NATIVE_SYNTAXES and rec.number_of_frames > 1 and rec.frame < 0:
+        # Check the claimed size against the payload first: a lying header is a format error,
+        # whatever else the file is.
+        nbytes = max(1, rec.bits_allocated // 8)
+        need_all = rec.rows * rec.columns * rec.number_of_frames * rec.samples_per_pixel * nbytes
+        have = rec.pixel_length if rec.pixel_length >= 0 else rec.size - rec.pixel_offset
+        if have < need_all or rec.pixel_offset + need_all > rec.size:
+            return "format", (
+                f"{rec.path}: Pixel Data (7FE0,0010) holds {have} bytes but Rows x Columns x "
+                f"NumberOfFrames x SamplesPerPixel x BitsAllocated/8 = {rec.rows}x{rec.columns}x"
+                f"{rec.number_of_frames}x{rec.samples_per_pixel}x{nbytes} = {need_all}: the "
+                "header's dimensions are wrong or the file is truncated"
+            )
+    if rec.number_of_frames != 1 and rec.frame < 0:
+        return "unsupported", (
+            f"{rec.path}: multi-frame image (NumberOfFrames (0028,0008) = {rec.number_of_frames}) is "
+            "not supported yet"
+        )
+    if rec.samples_per_pixel != 1:
+        return "unsupported", (
+            f"{rec.path}: colour images (SamplesPerPixel (0028,0002) = {rec.samples_per_pixel}, "
+            f"PhotometricInterpretation {rec.photometric}) are not supported yet"
+        )
+    if rec.bits_allocated not in (8, 16, 32):
+        return "unsupported", (
+            f"{rec.path}: BitsAllocated (0028,0100) = {rec.bits_allocated} is not supported "
+            "(8, 16 or 32)"
+        )
+    if not 1 <= rec.bits_stored <= rec.bits_allocated:
+        return "format", (
+            f"{rec.path}: BitsStored (0028,0101) = {rec.bits_stored} is not within 1..BitsAllocated "
+            f"({rec.bits_allocated})"
+        )
+    mosaic_problem = mosaic_error(rec)
+    if mosaic_problem:
+        return mosaic_problem
+    if ts not in NATIVE_SYNTAXES:
+        return None
+    need = rec.rows * rec.columns * (rec.bits_allocated // 8)
+    if rec.pixel_length >= 0 and rec.pixel_length < need:
+        return "format", (
+            f"{rec.path}: Pixel Data (7FE0,0010) length {rec.pixel_length} is shorter than Rows x "
+            f"Columns x BitsAllocated/8 = {rec.rows}x{rec.columns}x{rec.bits_allocated // 8} = {need}"
+        )
+    if rec.pixel_offset + need > rec.size:
+        return "format", (
+            f"{rec.path}: truncated: Pixel Data (7FE0,0010) needs {need} bytes from offset "
+            f"{rec.pixel_offset} but the file has {rec.size} bytes"
+        )
+    return None
+
+
+def _encapsulated_end(rec: FrameRecord, fetch: Fetch = read_local) -> int | str:
+    """Walk the item headers of encapsulated Pixel Data (seeks only): end offset or a problem."""
+    pos = rec.pixel_offset
+    items = 0
+    try:
+        while True:
+            head = fetch(rec.path, pos, 8, rec.size)
+            if len(head) < 8:
+                return (
+                    f"is truncated: the file ends after {items} item(s) without the sequence "
+                    "delimiter (FFFE,E0DD)"
+                )
+            group, elem, length = struct.unpack("<HHL", head)
+            tag = group << 16 | elem
+            if tag == 0xFFFEE0DD:
+                break
+            if tag != 0xFFFEE000:
+                return f"has an unexpected tag ({group:04X},{elem:04X}) at byte {pos}"
+            if length == 0xFFFFFFFF or pos + 8 + length > rec.size:
+                return (
+                    f"is truncated: item {items} at byte {pos} claims {length} bytes but "
+                    f"the file has {rec.size}"
+                )
+            pos += 8 + length
+            items += 1
+    except OSError as exc:
+        return f"cannot be read: {exc}"
+    if items < 2:
+        return "holds no frame fragment"
+    return pos + 8

@@ -1,0 +1,271 @@
+"""A minimal DICOM data element walker: the wanted raw values of a Part 10 header, fast.
+
+It reads only header bytes (skipped values are jumped over, never read) through a byte window
+refilled on demand by a ``fetch(offset, n)`` callable (``os.pread`` for local files, ranged reads
+for objects), and stops at Pixel Data. Anything it does not handle (VR switches, unknown VRs,
+undefined-length values other than sequences, functional groups) raises :class:`Unusual`, and the
+caller hands the file to pydicom's reader instead.
+"""
+
+from __future__ import annotations
+
+import struct
+from collections.abc import Callable
+from typing import Any
+
+from .header_values import (
+    _EXTRA_TAGS,
+    _LONG_VRS,
+    _PIXEL_TAGS,
+    _TAG,
+    DICOMDIR_SOP_CLASS,
+    Parsed,
+)
+from .mosaic import CSA_TAGS, MAX_PRIVATE_BYTES
+
+__all__ = ["WINDOW", "Unusual", "Window", "walk_file"]
+
+
+class Unusual(Exception):
+    """The minimal walker met something it does not handle: use pydicom's reader instead."""
+
+
+_SHORT_VRS = frozenset(
+    x.encode() for x in "AE AS AT CS DA DS DT FD FL IS LO LT PN SH SL SS ST TM UI UL US".split()
+)
+_WANTED = frozenset(_TAG.values()) | {0x00080005} | _EXTRA_TAGS
+#: Wanted values captured only up to MAX_PRIVATE_BYTES (larger ones are skipped, not read).
+_BOUNDED = frozenset(CSA_TAGS)
+#: Wanted tags that are sequences: their items are parsed by pydicom (multi-frame files).
+_WANTED_SQ = frozenset(
+    {
+        _TAG["SharedFunctionalGroupsSequence"],
+        _TAG["PerFrameFunctionalGroupsSequence"],
+        _TAG["DimensionIndexSequence"],
+    }
+)
+_STOP = frozenset(_PIXEL_TAGS)
+WINDOW = 4096
+
+
+class _RawValue:
+    """Raw value of one element, the two attributes :class:`ValueReader` uses of pydicom's."""
+
+    __slots__ = ("is_little_endian", "value")
+
+    def __init__(self, value: bytes, is_little_endian: bool) -> None:
+        self.value = value
+        self.is_little_endian = is_little_endian
+
+
+#: ``fetch(offset, n) -> bytes``: up to ``n`` bytes of the file at ``offset``.
+Fetch = Callable[[int, int], bytes]
+
+
+class Window:
+    """Bytes of a file around a position, re-read on demand (skipped values are never read).
+
+    ``chunk``: the smallest refill (a remote source uses larger windows: fewer requests).
+    """
+
+    __slots__ = ("base", "buf", "chunk", "fetch", "size")
+
+    def __init__(self, fetch: Fetch, size: int, base: int, buf: bytes, chunk: int = 0) -> None:
+        self.fetch = fetch
+        self.size = size
+        self.base = base
+        self.buf = buf
+        self.chunk = max(chunk, WINDOW)
+
+    def get(self, pos: int, n: int) -> bytes:
+        """``n`` bytes at ``pos`` (fewer at the end of the file)."""
+        off = pos - self.base
+        if off < 0 or off + n > len(self.buf):
+            # Never more than the file holds, whatever a length field claims.
+            self.base = pos
+            self.buf = self.fetch(pos, max(0, min(max(n, self.chunk), self.size - pos)))
+            off = 0
+        return self.buf[off : off + n]
+
+
+def _skip_sequence(w: Window, pos: int, implicit: bool, endian: str, depth: int) -> int:
+    """Position after an undefined-length sequence whose first item starts at ``pos``."""
+    if depth > 16:
+        raise Unusual("sequences nested too deep")
+    item = struct.Struct(endian + "HHL")
+    while True:
+        head = w.get(pos, 8)
+        if len(head) < 8:
+            raise Unusual("end of file inside a sequence")
+        group, elem, length = item.unpack(head)
+        tag = group << 16 | elem
+        pos += 8
+        if tag == 0xFFFEE0DD:
+            return pos
+        if tag != 0xFFFEE000:
+            raise Unusual(f"unexpected tag {tag:08X} in a sequence")
+        if length != 0xFFFFFFFF:
+            pos += length
+            continue
+        pos = _walk(w, pos, implicit, endian, None, depth + 1)
+
+
+_EXPLICIT_HEAD = {e: struct.Struct(e + "HH2sH") for e in "<>"}
+_IMPLICIT_HEAD = {e: struct.Struct(e + "HHL") for e in "<>"}
+_LONG_LENGTH = {e: struct.Struct(e + "L") for e in "<>"}
+
+
+def _walk(
+    w: Window,
+    pos: int,
+    implicit: bool,
+    endian: str,
+    out: dict[int, Any] | None,
+    depth: int = 0,
+) -> int:
+    """Walk data elements from ``pos``; collect wanted raw values into ``out`` (top level only).
+
+    Top level (``out`` given): stops at a Pixel Data element (returns its position) or at the end
+    of the file (returns -1). In a sequence item (``out`` None): stops after the item delimiter
+    and returns the position after it. Raises :class:`Unusual` for anything pydicom would
+    interpret (VR switches, unknown VRs, undefined-length values other than sequences, truncation
+    inside a wanted value).
+    """
+    little = endian == "<"
+    explicit_head = _EXPLICIT_HEAD[endian]
+    implicit_head = _IMPLICIT_HEAD[endian]
+    long_len = _LONG_LENGTH[endian]
+    top = out is not None
+    wanted, stop, short_vrs, long_vrs = _WANTED, _STOP, _SHORT_VRS, _LONG_VRS
+    buf, base = w.buf, w.base
+    nbuf = len(buf)
+    while True:
+        off = pos - base
+        if off < 0 or off + 12 > nbuf:
+            head = w.get(pos, 12)
+            buf, base = w.buf, w.base
+            nbuf = len(buf)
+            off = pos - base
+            if len(head) < 8:
+                if top and not head:
+                    return -1
+                raise Unusual("end of file inside an element header")
+        if implicit:
+            group, elem, length = implicit_head.unpack_from(buf, off)
+            hlen = 8
+            vr = b""
+        else:
+            group, elem, vr, length = explicit_head.unpack_from(buf, off)
+            if group == 0xFFFE:  # item tags have no VR in any encoding
+                hlen, vr = 8, b""
+            elif vr in short_vrs:
+                hlen = 8
+            elif vr in long_vrs:
+                if off + 12 > nbuf:
+                    raise Unusual("end of file inside an element header")
+                (length,) = long_len.unpack_from(buf, off + 8)
+                hlen = 12
+            else:
+                raise Unusual(f"VR {vr!r}")
+        tag = group << 16 | elem
+        if group == 0xFFFE:
+            if not top and tag == 0xFFFEE00D:
+                return pos + 8
+            raise Unusual(f"item tag {tag:08X} outside a sequence")
+        if top and tag in stop:
+            return pos
+        vpos = pos + hlen
+        if length == 0xFFFFFFFF:
+            if top and tag in wanted:
+                raise Unusual("wanted element of undefined length")
+            if implicit:
+                nxt = w.get(vpos, 8)
+                first = struct.unpack(endian + "HH", nxt[:4]) if len(nxt) >= 8 else None
+                if first == (0xFFFE, 0xE0DD):
+                    pos = vpos + 8  # empty sequence
+                    buf, base = w.buf, w.base
+                    nbuf = len(buf)
+                    continue
+                if first != (0xFFFE, 0xE000):
+                    raise Unusual("undefined-length value that is not a sequence")
+            elif vr != b"SQ":
+                raise Unusual(f"undefined-length {vr!r}")
+            pos = _skip_sequence(w, vpos, implicit, endian, depth)
+            buf, base = w.buf, w.base
+            nbuf = len(buf)
+            continue
+        if top and tag in wanted and (length <= MAX_PRIVATE_BYTES or tag not in _BOUNDED):
+            if tag in _WANTED_SQ:
+                raise Unusual("functional groups (parsed by pydicom)")
+            voff = vpos - base
+            if voff + length <= nbuf:
+                value = buf[voff : voff + length]
+            else:
+                value = w.get(vpos, length)
+                buf, base = w.buf, w.base
+                nbuf = len(buf)
+                if len(value) < length:
+                    raise Unusual("wanted value truncated")
+            assert out is not None
+            out[tag] = _RawValue(value, little)
+        pos = vpos + length
+
+
+def walk_file(
+    fetch: Fetch, size: int, first: bytes | None = None, chunk: int = 0
+) -> tuple[Parsed, int, bytes] | None:
+    """Minimal element walker for a Part 10 file: (parsed, pixel element position, its 12 bytes).
+
+    ``fetch(offset, n)`` reads the file; ``first`` holds its first bytes when already read.
+    Reads only the header bytes (skipped values are jumped over); returns None when the file needs
+    pydicom's interpretation (see :class:`Unusual`). The position is -1 when there is no Pixel Data.
+    """
+    w = Window(fetch, size, 0, fetch(0, max(chunk, WINDOW)) if first is None else first, chunk)
+    meta: dict[int, Any] = {}
+    pos = 132
+    mhead = struct.Struct("<HH2sH")
+    while True:
+        head = w.get(pos, 12)
+        if len(head) < 8:
+            return None
+        group, elem, vr, length = mhead.unpack_from(head)
+        if group != 0x0002:
+            break
+        if vr in _LONG_VRS:
+            (length,) = struct.unpack_from("<L", head, 8)
+            vpos = pos + 12
+        elif vr in _SHORT_VRS:
+            vpos = pos + 8
+        else:
+            return None
+        if length == 0xFFFFFFFF:
+            return None
+        value = w.get(vpos, length) if length else b""
+        if len(value) < length:
+            return None
+        meta[group << 16 | elem] = value
+        pos = vpos + length
+    ts_value = meta.get(0x00020010)
+    if not ts_value:
+        return None
+    tsyntax = ts_value.decode("ascii", "replace").strip(" \x00")
+    sop_value = meta.get(0x00020002)
+    media_sop = sop_value.decode("ascii", "replace").strip(" \x00") if sop_value else ""
+    if tsyntax == "1.2.840.10008.1.2.1.99" or media_sop == DICOMDIR_SOP_CLASS:
+        return Parsed({}, media_sop, tsyntax), -1, b""
+    if not tsyntax.startswith("1.2.840.10008.1.2"):
+        return None  # private or unknown syntax: let pydicom decide the encoding
+    implicit = tsyntax == "1.2.840.10008.1.2"
+    endian = ">" if tsyntax == "1.2.840.10008.1.2.2" else "<"
+    head = w.get(pos, 6)
+    if len(head) == 6 and not implicit and not head[4:6].isalpha():
+        return None  # says explicit VR but is not: let pydicom's heuristics decide
+    if implicit and len(head) == 6 and head[4:6].isalpha() and head[4:6].isupper():
+        return None  # says implicit VR but looks explicit: let pydicom's heuristics decide
+    raw: dict[int, Any] = {}
+    try:
+        at = _walk(w, pos, implicit, endian, raw)
+    except Unusual:
+        return None
+    elem_head = w.get(at, 12) if at >= 0 else b""
+    return Parsed(raw, media_sop, tsyntax), at, elem_head

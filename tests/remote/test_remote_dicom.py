@@ -1,0 +1,257 @@
+"""DICOM series in a bucket (moto's S3 server on loopback): scan, open, staleness, codecs, refs.
+
+Each series is uploaded under a prefix as the NCI Imaging Data Commons lays it out
+(``s3://bucket/<series uid>/<instance uid>.dcm``) and compared with the local open of the same
+files, with the synthetic truth, and with pydicom.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import pickle
+from pathlib import Path
+
+import numpy as np
+import pydicom
+import pytest
+from remote_servers import S3, S3_KEY, S3_SECRET
+
+import lazyvol as lv
+from lazyvol import _io
+from lazyvol.dicom import open_dicom
+from lazyvol.errors import SourceChangedError
+from lazyvol.testing import write_dicom_series
+
+pytestmark = pytest.mark.usefixtures("dicom_cache")
+
+REAL = Path(__file__).resolve().parents[2] / ".." / "shared" / "dicom-real"
+REAL_SERIES = REAL / "dcm_qa_nih" / "In" / "20180918GE" / "mr_0004"
+
+
+def _upload(s3: S3, bucket: str, files: list[str], prefix: str) -> str:
+    for n, f in enumerate(sorted(files)):
+        key = f"{prefix}/{n:05d}-{os.path.basename(f)}"
+        s3.client.put_object(Bucket=bucket, Key=key, Body=Path(f).read_bytes())
+    return f"s3://{bucket}/{prefix}/"
+
+
+def _pydicom_volume(files: list[str]) -> np.ndarray:
+    """(i, j, k) stored values sorted along the slice normal, from pydicom alone."""
+    dss = [pydicom.dcmread(f) for f in files]
+    normal = np.cross(*np.reshape(np.asarray(dss[0].ImageOrientationPatient, float), (2, 3)))
+    dss.sort(key=lambda d: float(np.dot(normal, np.asarray(d.ImagePositionPatient, float))))
+    return np.stack([d.pixel_array.T for d in dss], axis=-1)
+
+
+@pytest.fixture
+def synthetic(tmp_path: Path, s3_server: S3, s3_bucket: str):
+    truth = write_dicom_series(
+        tmp_path / "s", (24, 20, 9), dtype="int16", orientation="oblique", slope=2.0, intercept=-5
+    )
+    url = _upload(s3_server, s3_bucket, truth.files, "1.2.826.0.1.3680043.8.498.1")
+    return truth, url
+
+
+def test_synthetic_series_opens_through_s3_equal_to_local_and_truth(synthetic, s3_server: S3):
+    truth, url = synthetic
+    opts = s3_server.options()
+    report = lv.scan(url, storage_options=opts)
+    local = lv.scan(os.path.dirname(truth.files[0]))
+    assert len(report) == len(local) == 1
+    assert report[0].id == local[0].id and report[0].shape == local[0].shape
+    assert report[0].uid == local[0].uid and not report.skipped
+    vol = open_dicom(url, storage_options=opts)
+    ref = open_dicom(os.path.dirname(truth.files[0]))
+    np.testing.assert_allclose(vol.affine, truth.affine, atol=1e-5)
+    np.testing.assert_allclose(vol.affine, ref.affine, atol=0)
+    got = vol.compute()
+    np.testing.assert_array_equal(got, ref.compute())
+    np.testing.assert_allclose(got, truth.stored * 2.0 - 5)
+    raw = open_dicom(url, storage_options=opts, scale=False).compute()
+    np.testing.assert_array_equal(raw, truth.stored)
+    np.testing.assert_array_equal(raw, _pydicom_volume(truth.files))
+    # one slice (a remote ranged read per frame)
+    np.testing.assert_array_equal(vol[:, :, 4:5].compute(), ref[:, :, 4:5].compute())
+
+
+def test_plan_pickles_without_credentials_in_its_text(synthetic, s3_server: S3):
+    _, url = synthetic
+    vol = open_dicom(url, storage_options=s3_server.options())
+    text = repr(vol) + json.dumps(vol.meta, default=str) + vol.data.name
+    assert S3_SECRET not in text and S3_KEY not in text
+    # the graph travels to another process: locations are plain, picklable values
+    from lazyvol.chunking import source_of
+
+    found = source_of(vol.data)
+    assert found is not None
+    plan = found[1]
+    again = pickle.loads(pickle.dumps(plan))
+    assert again.locations and again.locations[0].url.startswith("s3://")
+
+
+def test_scan_index_is_keyed_by_etag_and_holds_no_credentials(
+    synthetic, s3_server: S3, dicom_cache: Path
+):
+    truth, url = synthetic
+    opts = s3_server.options()
+    first = lv.scan(url, storage_options=opts)
+    saved = list((dicom_cache / "dicom-scan").glob("*.json"))
+    assert saved, "the scan of a prefix is indexed"
+    for f in saved:
+        text = f.read_text()
+        assert S3_SECRET not in text and S3_KEY not in text
+    index = next(f for f in saved if not f.name.endswith(".report.json"))
+    entries = json.loads(index.read_text())["entries"]
+    etags = {e[4] for e in entries.values()}
+    assert len(etags) == len(truth.files) and "" not in etags
+    # unchanged: the saved scan is used (same result, no header read again)
+    from lazyvol.dicom import scan_index
+
+    again = scan_index.scan_files(_io.Location.of(url, opts))
+    assert again.from_index == len(truth.files) and again.parsed == 0
+    assert [i.to_json() for i in lv.scan(url, storage_options=opts)] == [i.to_json() for i in first]
+
+
+def test_object_changed_after_open_is_a_source_changed_error(synthetic, s3_server: S3, s3_bucket):
+    truth, url = synthetic
+    vol = open_dicom(url, storage_options=s3_server.options())
+    keys = [o["Key"] for o in s3_server.client.list_objects_v2(Bucket=s3_bucket)["Contents"]]
+    # rewrite one object with other content of the same size (another ETag)
+    body = bytearray(Path(truth.files[0]).read_bytes())
+    body[-2:] = bytes([body[-2] ^ 0xFF, body[-1] ^ 0xFF])
+    s3_server.client.put_object(Bucket=s3_bucket, Key=keys[0], Body=bytes(body))
+    with pytest.raises(SourceChangedError, match=r"s3://.*changed"):
+        vol.compute()
+    # a new open rescans (the listing has the new ETag) and reads the new bytes
+    fresh = open_dicom(url, storage_options=s3_server.options(), scale=False).compute()
+    assert fresh.shape == (24, 20, 9)
+
+
+def test_header_scan_requests_and_bytes_are_bounded(tmp_path: Path, s3_server: S3, s3_bucket):
+    """A header scan costs one listing and one bounded ranged read per object (moto counts)."""
+    truth = write_dicom_series(tmp_path / "big", (256, 256, 6), dtype="int16")
+    url = _upload(s3_server, s3_bucket, truth.files, "series")
+    total = sum(os.path.getsize(f) for f in truth.files)
+    from lazyvol.dicom import header_scan, listing, source
+
+    found = listing.list_prefix(_io.Location.of(url, s3_server.options()))
+    requested: list[int] = []
+    real = header_scan.read_ranges
+
+    def counting(reqs):
+        reqs = list(reqs)
+        requested.extend(n for _, _, n in reqs)
+        return real(reqs)
+
+    header_scan.read_ranges = counting
+    reads: list[int] = []
+    real_read = source.read
+    source.read = lambda loc, off, n, **kw: reads.append(n) or real_read(loc, off, n, **kw)
+    try:
+        objects = [(u, _io.SourceStamp(u, s, m, etag=e)) for u, s, m, _, _, e in found]
+        results = header_scan.parse_remote(objects, _io.StorageOptions(s3_server.options()))
+    finally:
+        header_scan.read_ranges = real
+        source.read = real_read
+    assert all(isinstance(r, list) and len(r) > 2 for r in results)  # records, no skips
+    assert len(requested) == len(truth.files) and not reads  # one ranged read per object
+    assert sum(requested) <= len(truth.files) * source.REMOTE_WINDOW < 0.6 * total
+
+
+def test_scan_lists_the_same_series_as_locally_with_two_series(
+    tmp_path: Path, s3_server: S3, s3_bucket
+):
+    a = write_dicom_series(tmp_path / "a", (8, 8, 4), series_number=3)
+    b = write_dicom_series(tmp_path / "b", (8, 6, 5), series_number=7, orientation="sagittal")
+    (tmp_path / "b" / "notes.txt").write_text("not dicom")
+    url = _upload(
+        s3_server, s3_bucket, [*a.files, *b.files, str(tmp_path / "b" / "notes.txt")], "p"
+    )
+    remote = lv.scan(url, storage_options=s3_server.options())
+    local_a, local_b = lv.scan(tmp_path / "a"), lv.scan(tmp_path / "b")
+    assert [(i.id, i.number, i.shape) for i in remote] == [
+        (i.id, i.number, i.shape) for i in [*local_a, *local_b]
+    ]
+    assert len(remote.skipped) == 1 and remote.skipped[0][0].endswith("notes.txt")
+    vol = open_dicom(url, storage_options=s3_server.options(), series=7, scale=False)
+    np.testing.assert_array_equal(vol.compute(), b.stored)
+
+
+@pytest.mark.parametrize(
+    "syntax",
+    ["1.2.840.10008.1.2.5", "1.2.840.10008.1.2.4.80"],
+    ids=["rle", "jpeg-ls"],
+)
+def test_compressed_frames_decode_remotely(tmp_path: Path, s3_server: S3, s3_bucket, syntax):
+    from pydicom.pixels import get_encoder
+
+    if not get_encoder(syntax).is_available:
+        pytest.skip(f"no pydicom encoder installed for {syntax}")
+    truth = write_dicom_series(tmp_path / "c", (16, 12, 5), dtype="uint16", compress=syntax)
+    url = _upload(s3_server, s3_bucket, truth.files, "comp")
+    vol = open_dicom(url, storage_options=s3_server.options(), scale=False)
+    assert vol.meta["transfer_syntax"] == syntax
+    np.testing.assert_array_equal(vol.compute(), truth.stored)
+    np.testing.assert_array_equal(vol.compute(), _pydicom_volume(truth.files))
+
+
+def test_real_series_through_s3_equals_local_and_pydicom(s3_server: S3, s3_bucket):
+    if not REAL_SERIES.is_dir():
+        pytest.skip(f"real scanner DICOM not found at {REAL_SERIES} (../shared/dicom-real)")
+    files = sorted(str(p) for p in REAL_SERIES.glob("*.dcm"))
+    url = _upload(s3_server, s3_bucket, files, "1.2.840.113619.real")
+    opts = s3_server.options()
+    remote, local = lv.scan(url, storage_options=opts), lv.scan(REAL_SERIES)
+    assert [(i.id, i.shape, i.axis4) for i in remote] == [(i.id, i.shape, i.axis4) for i in local]
+    vol = open_dicom(url, storage_options=opts, scale=False)
+    ref = open_dicom(REAL_SERIES, scale=False)
+    np.testing.assert_allclose(vol.affine, ref.affine, atol=0)
+    got = vol[:, :, :, :2].compute() if vol.ndim == 4 else vol.compute()
+    want = ref[:, :, :, :2].compute() if ref.ndim == 4 else ref.compute()
+    np.testing.assert_array_equal(got, want)
+    # first volume against pydicom
+    nk = vol.shape[2]
+    first = [f for f in vol.meta["files"]]
+    ds0 = pydicom.dcmread(os.path.join(REAL_SERIES, os.path.basename(first[0]).split("-", 1)[1]))
+    assert got.shape[:2] == (ds0.Columns, ds0.Rows) and nk >= 1
+
+
+def _zarr_image(refs, opts):
+    """The referenced array as any zarr 3 user opens it (asynchronous reference filesystem)."""
+    zarr = pytest.importorskip("zarr")
+    fsspec = pytest.importorskip("fsspec")
+    fs = fsspec.filesystem(
+        "reference",
+        fo=refs,
+        remote_protocol="s3",
+        remote_options={**opts, "asynchronous": True},
+        asynchronous=True,
+    )
+    store = zarr.storage.FsspecStore(fs, read_only=True, path="")
+    return np.asarray(zarr.open_group(store, mode="r", zarr_format=2)["image"][...])
+
+
+def test_references_for_a_dicom_prefix(synthetic, s3_server: S3):
+    truth, url = synthetic
+    opts = s3_server.options()
+    refs = lv.references(url, storage_options=opts)
+    text = json.dumps(refs)
+    assert S3_SECRET not in text and S3_KEY not in text
+    chunk = refs["refs"]["image/0.0.0"]
+    assert chunk[0].startswith(url)
+    image = _zarr_image(refs, opts)  # (k, j, i), stored values
+    np.testing.assert_array_equal(image.transpose(2, 1, 0), truth.stored)
+    attrs = json.loads(refs["refs"]["image/.zattrs"])
+    assert attrs["scale_factor"] == 2.0 and attrs["add_offset"] == -5.0
+
+
+def test_references_for_a_compressed_dicom_prefix(tmp_path: Path, s3_server: S3, s3_bucket):
+    pytest.importorskip("imagecodecs")
+    truth = write_dicom_series(
+        tmp_path / "c", (16, 12, 4), dtype="uint16", compress="1.2.840.10008.1.2.5"
+    )
+    url = _upload(s3_server, s3_bucket, truth.files, "rle")
+    opts = s3_server.options()
+    refs = lv.references(url, storage_options=opts)  # decodes each chunk remotely to verify
+    np.testing.assert_array_equal(_zarr_image(refs, opts).transpose(2, 1, 0), truth.stored)
