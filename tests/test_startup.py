@@ -132,3 +132,91 @@ def test_configured_scheduler_is_honoured(phantom: Path) -> None:
         np.testing.assert_array_equal(
             lv.open(phantom)[:, :, 1:2].compute(), nib.load(phantom).get_fdata()[:, :, 1:2]
         )
+
+
+def _dicom_reference(folder: Path) -> np.ndarray:
+    """Volume (i, j, k) from pydicom alone: slices sorted along the slice normal, rescaled."""
+    import pydicom
+
+    dss = [pydicom.dcmread(p) for p in sorted(folder.glob("*.dcm"))]
+    iop = np.array([float(x) for x in dss[0].ImageOrientationPatient])
+    normal = np.cross(iop[:3], iop[3:])
+    dss.sort(key=lambda d: float(np.dot(normal, [float(x) for x in d.ImagePositionPatient])))
+    return np.stack(
+        [
+            d.pixel_array.T * float(d.get("RescaleSlope", 1)) + float(d.get("RescaleIntercept", 0))
+            for d in dss
+        ],
+        axis=-1,
+    )
+
+
+def test_dicom_small_reads_run_their_plan_directly(tmp_path: Path) -> None:
+    from lazyvol.testing import write_dicom_series
+
+    folder = tmp_path / "ct"
+    write_dicom_series(folder, (20, 24, 12), slope=2.0, intercept=-5.0, shuffle_names=True)
+    code = (
+        "import sys, json, numpy as np, lazyvol as lv\n"
+        f"v = lv.open({str(folder)!r})\n"
+        "direct = type(v._arr).__name__\n"
+        "a = v[:, :, 7:8].compute(); b = np.asarray(v[3:9, 4:20, 2:11])\n"
+        "loaded = 'distributed' in sys.modules\n"
+        "m = float(v.data.mean().compute())\n"
+        "print(json.dumps({'a': a.tolist(), 'b': b.tolist(), 'direct': direct, 'm': m,\n"
+        "                  'loaded': loaded, 'after_mean': 'distributed' in sys.modules}))\n"
+    )
+    res = _fresh(code, tmp_path)
+    ref = _dicom_reference(folder)
+    assert res["direct"] == "PlanArray"
+    np.testing.assert_array_equal(np.array(res["a"]), ref[:, :, 7:8])
+    np.testing.assert_array_equal(np.array(res["b"]), ref[3:9, 4:20, 2:11])
+    np.testing.assert_allclose(res["m"], ref.mean())
+    # neither the small reads nor a whole-volume dask reduction imported dask.distributed
+    assert res["loaded"] is False and res["after_mean"] is False
+
+
+def test_zarr_small_reads_run_their_plan_directly(phantom: Path, tmp_path: Path) -> None:
+    store = lv.open(phantom).to_zarr(tmp_path / "p.zarr")
+    vol = lv.open(store)
+    assert isinstance(vol._arr, PlanArray)
+    ref = nib.load(phantom).get_fdata()
+    for index in [np.s_[:, :, 33:34], np.s_[4:30, 1:19, 2:69], np.s_[::3, :, 5:9]]:
+        cut = vol[index]
+        np.testing.assert_allclose(cut.compute(), ref[index], rtol=1e-6)
+        np.testing.assert_array_equal(cut.compute(), cut.data.compute(scheduler="sync"))
+
+
+def test_local_scheduler_keeps_dasks_choices(phantom: Path) -> None:
+    import dask
+    import dask.array as da
+
+    from lazyvol.chunking import local_or_client_get, prefer_local_scheduler
+
+    with dask.config.set(scheduler=None):
+        prefer_local_scheduler()
+        installed = dask.config.get("scheduler", None)
+        if "distributed" in sys.modules:  # another test imported it: lazyvol leaves dask alone
+            assert installed is None
+        else:
+            assert installed is local_or_client_get
+            assert direct_compute_allowed()
+        with dask.config.set(scheduler="sync"):  # the user's choice wins
+            assert not direct_compute_allowed()
+            assert float(da.ones(10, chunks=3).sum().compute()) == 10.0
+    with dask.config.set(scheduler=local_or_client_get):
+        x = lv.open(phantom).data
+        assert float(x.sum().compute()) == float(nib.load(phantom).get_fdata().sum())
+
+
+def test_local_scheduler_can_be_turned_off(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    path = write_phantom_nifti(tmp_path / "v.nii", (10, 10, 10))
+    code = (
+        "import sys, json, dask, lazyvol as lv\n"
+        f"v = lv.open({str(path)!r}); v.data\n"
+        "print(json.dumps({'s': repr(dask.config.get('scheduler', None))}))\n"
+    )
+    monkeypatch.setenv("LAZYVOL_LOCAL_SCHEDULER", "0")
+    assert _fresh(code, tmp_path)["s"] == "None"
+    monkeypatch.delenv("LAZYVOL_LOCAL_SCHEDULER")
+    assert "local_or_client_get" in _fresh(code, tmp_path)["s"]

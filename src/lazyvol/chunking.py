@@ -33,6 +33,7 @@ if TYPE_CHECKING:
 __all__ = [
     "PlanArray",
     "SubPlan",
+    "as_plan_array",
     "auto_chunks",
     "file_fingerprint",
     "normalize_chunks",
@@ -158,6 +159,7 @@ def plan_to_dask(
     """
     import dask.array as da
 
+    prefer_local_scheduler()
     dsk: dict[tuple, tuple] = {}
     blocks = _blocks(chunks)
     if not sequential_reads(plan):
@@ -325,14 +327,67 @@ class PlanArray:
         return out
 
 
+#: ``LAZYVOL_LOCAL_SCHEDULER=0`` leaves dask's default scheduler choice alone (see
+#: :func:`prefer_local_scheduler`).
+LOCAL_SCHEDULER_ENV = "LAZYVOL_LOCAL_SCHEDULER"
+
+
+def local_or_client_get(dsk: Any, keys: Any, **kwargs: Any) -> Any:
+    """dask's default scheduler choice, without importing ``dask.distributed`` to make it.
+
+    A current ``dask.distributed`` client (the default client, or the worker's client inside a
+    task) runs the graph when one exists; otherwise dask's threaded scheduler does. That is what
+    dask decides when no scheduler is configured, except that dask imports ``distributed`` to
+    look for a client (~0.2-0.9 s on the first compute of a process), and no client can exist
+    while ``distributed`` has not been imported.
+    """
+    if "distributed" in sys.modules:
+        client = None
+        try:
+            from distributed import get_client
+
+            client = get_client()
+        except (ImportError, ValueError):
+            pass
+        if client is not None:
+            import dask.base
+
+            ensure = getattr(dask.base, "_ensure_not_async", None)
+            schedule = ensure(client) if ensure is not None else client.get
+            return schedule(dsk, keys, **kwargs)
+    from dask.threaded import get
+
+    return get(dsk, keys, **kwargs)
+
+
+def prefer_local_scheduler() -> None:
+    """Make :func:`local_or_client_get` dask's configured scheduler while nothing else is.
+
+    Called when lazyvol makes a dask array. Only when no scheduler is configured and
+    ``dask.distributed`` is not imported yet (so no client exists): a client made later sets
+    dask's ``scheduler`` itself (``Client(set_as_default=True)``, the default) and restores this
+    one when closed; ``dask.config.set(scheduler=...)`` and ``compute(scheduler=...)`` win as
+    always. ``LAZYVOL_LOCAL_SCHEDULER=0`` turns this off.
+    """
+    if os.environ.get(LOCAL_SCHEDULER_ENV, "1").strip().lower() in ("0", "false", "no", "off"):
+        return
+    if "distributed" in sys.modules:
+        return
+    import dask
+
+    if dask.config.get("scheduler", None) is None and dask.config.get("get", None) is None:
+        dask.config.set(scheduler=local_or_client_get)
+
+
 def direct_compute_allowed() -> bool:
     """True unless the user chose where dask computations run: a ``scheduler`` in dask's
-    configuration or a current ``dask.distributed`` client (whose workers may be the only
-    machines that see the files). Neither can exist while dask/distributed are not imported."""
+    configuration (other than lazyvol's :func:`local_or_client_get`) or a current
+    ``dask.distributed`` client (whose workers may be the only machines that see the files).
+    Neither can exist while dask/distributed are not imported."""
     if "dask" in sys.modules:
         import dask
 
-        if dask.config.get("scheduler", None) is not None:
+        if dask.config.get("scheduler", None) not in (None, local_or_client_get):
             return False
     if "distributed" in sys.modules:
         try:
@@ -361,6 +416,25 @@ def read_sub_block(sub: SubPlan, index: tuple[slice, ...]) -> np.ndarray:
         slice(sl.start + off, sl.stop + off) for sl, off in zip(index, sub.offsets, strict=True)
     )
     return sub.read_block(sub.plan, shifted)
+
+
+def as_plan_array(arr: Any) -> PlanArray | None:
+    """The :class:`PlanArray` behind an unmodified source array made by :func:`plan_to_dask`
+    (its dask array is ``arr`` itself), else None: readers that build their dask array directly
+    (DICOM, Zarr) get the same direct reads of small selections as a reader returning a plan."""
+    src = source_of(arr)
+    if src is None:
+        return None
+    plan = PlanArray(
+        src[0],
+        src[1],
+        tuple(int(n) for n in arr.shape),
+        tuple(tuple(int(c) for c in ax) for ax in arr.chunks),
+        np.dtype(arr.dtype),
+        str(arr.name),
+    )
+    object.__setattr__(plan, "_dask", arr)
+    return plan
 
 
 def source_of(arr: da.Array) -> tuple[Callable[..., np.ndarray], Any] | None:

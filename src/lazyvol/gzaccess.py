@@ -21,7 +21,6 @@ aborts the process).
 
 from __future__ import annotations
 
-import atexit
 import hashlib
 import itertools
 import os
@@ -30,11 +29,11 @@ import tempfile
 import threading
 import warnings
 import zlib
-from collections import OrderedDict
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+from . import handles
 from .config import cache_dir
 from .errors import FormatError
 
@@ -447,48 +446,30 @@ class _Entry:
 
 
 class _Pool:
+    """The gzip files this process keeps handles of: one :class:`_Entry` per file, in the
+    process-wide handle manager (:mod:`lazyvol.handles`, cache ``"gzip"``), which closes the least
+    recently used file's idle handles beyond :data:`MAX_OPEN_FILES`, closes everything at exit and
+    forgets (never touches) a parent's handles in a forked child."""
+
     def __init__(self) -> None:
-        self.lock = threading.Lock()
-        self.entries: OrderedDict[GzSource, _Entry] = OrderedDict()
-        self.pid = os.getpid()
+        self.cache = handles.cache("gzip", MAX_OPEN_FILES)
+
+    @property
+    def entries(self) -> dict[GzSource, _Entry]:
+        """Open entries by source (a snapshot, least recently used first)."""
+        return {k: v for k, v in self.cache.items() if isinstance(k, GzSource)}
 
     def entry(self, src: GzSource) -> _Entry:
-        dropped: list[_Entry] = []
-        with self.lock:
-            if self.pid != os.getpid():  # a forked child: the parent's handles are not ours
-                self.entries = OrderedDict()
-                self.pid = os.getpid()
-            ent = self.entries.get(src)
-            if ent is None:
-                ent = self.entries[src] = _Entry(src)
-                while len(self.entries) > MAX_OPEN_FILES:
-                    dropped.append(self.entries.popitem(last=False)[1])
-            else:
-                self.entries.move_to_end(src)
-        for old in dropped:
-            old.close_idle()
-        return ent
+        return self.cache.get(src, lambda: _Entry(src), close=_Entry.close_idle)
 
     def forget(self, src: GzSource) -> None:
-        with self.lock:
-            ent = self.entries.pop(src, None)
-        if ent is not None:
-            ent.close_idle()
+        self.cache.discard(src)
 
     def clear(self) -> None:
-        with self.lock:
-            entries = list(self.entries.values()) if self.pid == os.getpid() else []
-            self.entries = OrderedDict()
-            self.pid = os.getpid()
-        for ent in entries:
-            ent.close_idle()
+        self.cache.clear()
 
 
 _POOL = _Pool()
-atexit.register(_POOL.clear)
-if hasattr(os, "register_at_fork"):
-    # The child must not close (or use) handles whose decompression threads live in the parent.
-    os.register_at_fork(after_in_child=lambda: setattr(_POOL, "entries", OrderedDict()))
 
 
 def clear_handles() -> None:

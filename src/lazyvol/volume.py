@@ -11,7 +11,7 @@ from typing import TYPE_CHECKING, Any
 import numpy as np
 
 from ._source_index import slice_source_index
-from .chunking import PlanArray, direct_compute_allowed, sub_array
+from .chunking import PlanArray, as_plan_array, direct_compute_allowed, sub_array
 from .geometry import canonical_index, orientation_codes, slice_affine, voxel_sizes
 
 if TYPE_CHECKING:
@@ -140,11 +140,11 @@ class Volume:
         else:
             import dask.array as da
 
-            arr = (
-                data
-                if isinstance(data, da.Array)
-                else da.from_array(np.asarray(data), chunks="auto")
-            )
+            if isinstance(data, da.Array):
+                # A reader's unmodified array: keep its plan, so small reads skip dask.
+                arr = as_plan_array(data) or data
+            else:
+                arr = da.from_array(np.asarray(data), chunks="auto")
         if arr.ndim < 3:
             raise ValueError(f"a Volume needs at least 3 axes (i, j, k); got shape {arr.shape}")
         aff = np.eye(4) if affine is None else np.array(affine, dtype=np.float64)
