@@ -277,9 +277,10 @@ class TestZarrReaderKit(ReaderTests):
     def make_source(self, tmp_path: Path) -> ReaderCase:
         nii = Path(write_phantom_nifti(tmp_path / "z.nii", (20, 16, 12, 2), dtype="float32"))
         img = nib.load(nii)
+        expected, affine = np.asanyarray(img.dataobj), img.affine
         lv.open(nii).to_zarr(tmp_path / "z.zarr")
         nii.unlink()  # the store is the source
-        return ReaderCase(tmp_path / "z.zarr", np.asanyarray(img.dataobj), img.affine)
+        return ReaderCase(tmp_path / "z.zarr", expected, affine)
 
 
 class TestDocsToyReaderKit(ReaderTests):
@@ -290,3 +291,68 @@ class TestDocsToyReaderKit(ReaderTests):
         path = tmp_path / "cube.toy"
         path.write_bytes(b"\x07")
         return ReaderCase(path, np.full((2, 2, 2), 7, np.uint8), np.diag([2.0, 2.0, 2.0, 1.0]))
+
+
+# -- the kit fails readers that break the contract ---------------------------------------------------
+
+
+def _case(kit: ReaderTests, tmp_path: Path) -> ReaderCase:
+    (tmp_path / "source").mkdir()
+    return kit.make_source(tmp_path / "source")
+
+
+class _EagerNifti(NiftiReader):
+    """Reads the whole file at open."""
+
+    def open(self, source: str, **options: object) -> lv.Volume:
+        Path(source).read_bytes()
+        return super().open(source, **options)
+
+
+class _PairBlindNifti(NiftiReader):
+    """Forgets the .img of a .hdr/.img pair."""
+
+    def source_files(self, source: str, **options: object) -> list[str]:
+        return [os.path.abspath(source)]
+
+
+class _RaisingToy(_toy.ToyReader):
+    def can_open(self, source: str) -> bool:
+        return Path(source).read_bytes()[:1] == b"\x07"  # raises on folders and missing paths
+
+
+class _UncheckedToy(_toy.ToyReader):
+    def open(self, source: str, **options: object) -> lv.Volume:
+        import dask
+        import dask.array as da
+
+        block = dask.delayed(_toy._read_toy, pure=True)(os.path.abspath(source))
+        return lv.Volume(da.from_delayed(block, (2, 2, 2), np.uint8), np.eye(4), source=source)
+
+
+def test_kit_catches_pixel_reads_at_open(tmp_path: Path) -> None:
+    kit = TestNiftiReaderKit()
+    kit.reader = _EagerNifti()
+    with pytest.raises(AssertionError, match="open read"):
+        kit.test_open_reads_headers_only(_case(kit, tmp_path), tmp_path)
+
+
+def test_kit_catches_incomplete_source_files(tmp_path: Path) -> None:
+    kit = TestAnalyzePairReaderKit()
+    kit.reader = _PairBlindNifti()
+    with pytest.raises(AssertionError, match="only the files source_files lists"):
+        kit.test_source_files_are_the_files_read(_case(kit, tmp_path), tmp_path)
+
+
+def test_kit_catches_can_open_raising(tmp_path: Path) -> None:
+    kit = TestDocsToyReaderKit()
+    kit.reader = _RaisingToy()
+    with pytest.raises(AssertionError, match="can_open raised"):
+        kit.test_can_open_is_false_for_other_sources(tmp_path)
+
+
+def test_kit_catches_untyped_errors_on_bad_input(tmp_path: Path) -> None:
+    kit = TestDocsToyReaderKit()
+    kit.reader = _UncheckedToy()
+    with pytest.raises(IndexError):  # the truncated .toy fails inside the task, untyped
+        kit.test_bad_input_raises_a_lazyvol_error(_case(kit, tmp_path), tmp_path)

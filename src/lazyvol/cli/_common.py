@@ -16,8 +16,8 @@ import sys
 from collections.abc import Sequence
 from typing import Any
 
+from .._location import is_url
 from ..errors import LazyvolError
-from ._sources import is_url
 
 #: Exit status for lazyvol errors (bad input, unreadable files) -- argparse uses 2 for usage errors too.
 EXIT_ERROR = 2

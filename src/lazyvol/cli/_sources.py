@@ -31,6 +31,7 @@ from typing import Any, TextIO, cast
 from urllib.parse import parse_qsl, urlsplit
 
 from .._location import StorageOptions, display_url, is_url
+from ._common import CommandError
 
 __all__ = [
     "add_storage_arguments",
@@ -90,8 +91,6 @@ def _merge(target: dict[str, Any], extra: Mapping[str, Any]) -> None:
 
 
 def _load_file(path: str) -> dict[str, Any]:
-    from ._common import CommandError
-
     try:
         with open(path, encoding="utf-8") as f:
             loaded = json.load(f)
@@ -140,8 +139,6 @@ def source_kwargs(args: argparse.Namespace, source: str) -> dict[str, Any]:
     if options is None:
         return {}
     if not is_url(source):
-        from ._common import CommandError
-
         raise CommandError(
             f"{source} is a local path; --storage-option/--storage-options are for URLs "
             "(s3://, gs://, https://, ...): drop them"
