@@ -349,7 +349,8 @@ def _series_report(args: argparse.Namespace, kwargs: dict[str, Any]) -> tuple[An
     from ..errors import FormatError
 
     path = args.path
-    report = lv.scan(path, progress=_show_progress(args), **kwargs)
+    scan: Any = lv.scan  # the function (mypy sees the lazyvol.dicom.scan module)
+    report = scan(path, progress=_show_progress(args), **kwargs)
     skipped = [list(x) for x in getattr(report, "skipped", [])]
     if report:
         return report, skipped
