@@ -17,8 +17,8 @@ import pytest
 from dask.callbacks import Callback
 
 import lazyvol as lv
-from lazyvol.xarray import affine_of
 from lazyvol.testing import write_dicom_series, write_enhanced_dicom, write_phantom_nifti
+from lazyvol.xarray import affine_of
 
 xr = pytest.importorskip("xarray")
 

@@ -186,7 +186,7 @@ class ReaderTests:
     def source(self, path: str | os.PathLike[str]) -> Any:
         """What the reader's methods take for ``path``: the one place the kit builds a source.
 
-        A local path as ``str`` while :data:`lazyvol.formats.base.Source` is ``str``; a
+        A local path as ``str`` while ``lazyvol.formats.base.Source`` is ``str``; a
         ``lazyvol._io.Location`` (``Location.of(path)``) when the protocol passes locations.
         """
         from ..formats import base
