@@ -6,8 +6,13 @@ reference array from an independent reader. Every test below runs on every sourc
 
 from __future__ import annotations
 
+import atexit
 import os
 import pickle
+import re
+import shutil
+import sys
+import tempfile
 from collections.abc import Callable
 from pathlib import Path
 
@@ -17,7 +22,8 @@ import numpy as np
 import pytest
 
 import lazyvol as lv
-from lazyvol.testing import write_phantom_nifti
+from lazyvol.readers import DicomReader, NiftiReader, ZarrReader
+from lazyvol.testing import ReaderCase, ReaderTests, write_dicom_series, write_phantom_nifti
 
 Factory = Callable[[Path], tuple[Path, np.ndarray]]
 SOURCES: dict[str, Factory] = {}
@@ -198,3 +204,155 @@ def test_slices_equal_the_reference(src: tuple[Path, np.ndarray], index: tuple) 
     np.testing.assert_array_equal(
         again.compute(), got[1:] if sub.shape[0] > 1 else got[:, 1:] if sub.shape[1] > 1 else got
     )
+
+
+# -- the public conformance kit (lazyvol.testing.ReaderTests) on every built-in reader and on the
+# -- docs' toy reader ------------------------------------------------------------------------------
+
+
+ARCHITECTURE = Path(__file__).resolve().parents[1] / "docs" / "architecture.md"
+
+
+def _docs_toy_module() -> str:
+    """The toy reader exactly as docs/architecture.md defines it (the first code block of "How to
+    add a format"), saved as an importable module: spawned dask workers import its read function."""
+    text = ARCHITECTURE.read_text(encoding="utf-8")
+    section = text[text.index("## How to add a format") :]
+    code = re.search(r"```python\n(.*?)```", section, re.S)
+    assert code is not None and "class ToyReader" in code.group(1)
+    folder = tempfile.mkdtemp(prefix="lazyvol-docs-toy-")
+    atexit.register(shutil.rmtree, folder, True)
+    Path(folder, "lazyvol_docs_toy.py").write_text(code.group(1), encoding="utf-8")
+    sys.path.insert(0, folder)  # spawned processes get the parent's sys.path
+    return "lazyvol_docs_toy"
+
+
+_toy = __import__(_docs_toy_module())
+
+
+class TestNiftiReaderKit(ReaderTests):
+    reader = NiftiReader()
+
+    def make_source(self, tmp_path: Path) -> ReaderCase:
+        # unscaled int16, 96 x 80 x 40 (600 KiB of pixels: enough to tell header from pixel reads)
+        p = Path(write_phantom_nifti(tmp_path / "a.nii", (96, 80, 40), dtype="int16"))
+        img = nib.load(p)
+        return ReaderCase(p, np.asanyarray(img.dataobj), img.affine)
+
+
+class TestNiftiGzScaledReaderKit(ReaderTests):
+    reader = NiftiReader()
+
+    def make_source(self, tmp_path: Path) -> ReaderCase:
+        p = Path(write_phantom_nifti(tmp_path / "a.nii.gz", (30, 24, 16, 2), slope=2, inter=-3))
+        img = nib.load(p)
+        return ReaderCase(p, np.asanyarray(img.dataobj), img.affine, exact_dtype=False)
+
+
+class TestAnalyzePairReaderKit(ReaderTests):
+    reader = NiftiReader()
+
+    def make_source(self, tmp_path: Path) -> ReaderCase:
+        data = np.random.default_rng(0).integers(-2000, 4000, size=(20, 16, 12)).astype(np.int16)
+        affine = np.diag([1.0, 2.0, 3.0, 1.0])
+        nib.save(nib.AnalyzeImage(data, affine), tmp_path / "c.hdr")
+        return ReaderCase(tmp_path / "c.hdr", data, None)
+
+
+class TestDicomReaderKit(ReaderTests):
+    reader = DicomReader()
+    claims_everything = True  # the catch-all: refuses what is not DICOM at open
+
+    def make_source(self, tmp_path: Path) -> ReaderCase:
+        # 128 KiB of pixels per file: a header read is small next to one file's pixel data
+        truth = write_dicom_series(
+            tmp_path / "series", (256, 256, 6), orientation="oblique", shuffle_names=True
+        )
+        return ReaderCase(tmp_path / "series", truth.stored, truth.affine)
+
+
+class TestZarrReaderKit(ReaderTests):
+    reader = ZarrReader()
+
+    def make_source(self, tmp_path: Path) -> ReaderCase:
+        nii = Path(write_phantom_nifti(tmp_path / "z.nii", (20, 16, 12, 2), dtype="float32"))
+        img = nib.load(nii)
+        expected, affine = np.asanyarray(img.dataobj), img.affine
+        lv.open(nii).to_zarr(tmp_path / "z.zarr")
+        nii.unlink()  # the store is the source
+        return ReaderCase(tmp_path / "z.zarr", expected, affine)
+
+
+class TestDocsToyReaderKit(ReaderTests):
+    reader = _toy.ToyReader()
+    detects_changes_at_read = False  # the toy does not check its file at read time
+
+    def make_source(self, tmp_path: Path) -> ReaderCase:
+        path = tmp_path / "cube.toy"
+        path.write_bytes(b"\x07")
+        return ReaderCase(path, np.full((2, 2, 2), 7, np.uint8), np.diag([2.0, 2.0, 2.0, 1.0]))
+
+
+# -- the kit fails readers that break the contract ---------------------------------------------------
+
+
+def _case(kit: ReaderTests, tmp_path: Path) -> ReaderCase:
+    (tmp_path / "source").mkdir()
+    return kit.make_source(tmp_path / "source")
+
+
+class _EagerNifti(NiftiReader):
+    """Reads the whole file at open."""
+
+    def open(self, source: str, **options: object) -> lv.Volume:
+        Path(source).read_bytes()
+        return super().open(source, **options)
+
+
+class _PairBlindNifti(NiftiReader):
+    """Forgets the .img of a .hdr/.img pair."""
+
+    def source_files(self, source: str, **options: object) -> list[str]:
+        return [os.path.abspath(source)]
+
+
+class _RaisingToy(_toy.ToyReader):
+    def can_open(self, source: str) -> bool:
+        return Path(source).read_bytes()[:1] == b"\x07"  # raises on folders and missing paths
+
+
+class _UncheckedToy(_toy.ToyReader):
+    def open(self, source: str, **options: object) -> lv.Volume:
+        import dask
+        import dask.array as da
+
+        block = dask.delayed(_toy._read_toy, pure=True)(os.path.abspath(source))
+        return lv.Volume(da.from_delayed(block, (2, 2, 2), np.uint8), np.eye(4), source=source)
+
+
+def test_kit_catches_pixel_reads_at_open(tmp_path: Path) -> None:
+    kit = TestNiftiReaderKit()
+    kit.reader = _EagerNifti()
+    with pytest.raises(AssertionError, match="open read"):
+        kit.test_open_reads_headers_only(_case(kit, tmp_path), tmp_path)
+
+
+def test_kit_catches_incomplete_source_files(tmp_path: Path) -> None:
+    kit = TestAnalyzePairReaderKit()
+    kit.reader = _PairBlindNifti()
+    with pytest.raises(AssertionError, match="only the files source_files lists"):
+        kit.test_source_files_are_the_files_read(_case(kit, tmp_path), tmp_path)
+
+
+def test_kit_catches_can_open_raising(tmp_path: Path) -> None:
+    kit = TestDocsToyReaderKit()
+    kit.reader = _RaisingToy()
+    with pytest.raises(AssertionError, match="can_open raised"):
+        kit.test_can_open_is_false_for_other_sources(tmp_path)
+
+
+def test_kit_catches_untyped_errors_on_bad_input(tmp_path: Path) -> None:
+    kit = TestDocsToyReaderKit()
+    kit.reader = _UncheckedToy()
+    with pytest.raises(IndexError):  # the truncated .toy fails inside the task, untyped
+        kit.test_bad_input_raises_a_lazyvol_error(_case(kit, tmp_path), tmp_path)

@@ -18,6 +18,7 @@ from dask.callbacks import Callback
 
 import lazyvol as lv
 from lazyvol.testing import write_dicom_series, write_enhanced_dicom, write_phantom_nifti
+from lazyvol.xarray import affine_of
 
 xr = pytest.importorskip("xarray")
 
@@ -63,7 +64,10 @@ def test_open_dataset_equals_lazyvol_and_reference(sources, kind):
     np.testing.assert_array_equal(ds.image.values, ref)
     np.testing.assert_array_equal(ds.image.values, lv.open(path).compute())
     vol = lv.open(path)
-    np.testing.assert_allclose(ds.image.attrs["affine"], vol.affine)
+    np.testing.assert_allclose(affine_of(ds.image), vol.affine)
+    np.testing.assert_allclose(
+        affine_of(ds), nib.load(sources["nifti"]).affine if kind != "dicom" else vol.affine
+    )
     # a selection reads and returns just that part
     np.testing.assert_array_equal(ds.image[3:9, ::2, 5].values, ref[3:9, ::2, 5])
     np.testing.assert_array_equal(ds.image.isel(k=-1, i=2).values, ref[2, :, -1])
@@ -198,3 +202,41 @@ def test_distributed(sources):
             nii.mean(dim=("i", "j")).compute().values, ref_n.mean(axis=(0, 1))
         )
         assert os.getpid() not in cluster.scheduler_info.get("workers", {})
+
+
+@pytest.mark.parametrize("kind", ["nifti-oblique", "dicom"])
+def test_to_netcdf_round_trip_keeps_values_and_affine(tmp_path, kind):
+    """netCDF attributes are numbers, strings or 1-D lists: the affine is stored flat (row order)
+    and comes back as the same 4x4 matrix (compared with nibabel's / the synthetic truth's)."""
+    if kind == "dicom":
+        truth = write_dicom_series(tmp_path / "dcm", (12, 10, 6), orientation="oblique")
+        vol, ref, ref_affine = lv.open(tmp_path / "dcm"), truth.stored, truth.affine
+    else:
+        data = np.arange(12 * 10 * 6, dtype=np.int16).reshape(12, 10, 6)
+        affine = np.array(
+            [[0.9, -0.3, 0.1, -40.5], [0.3, 0.9, -0.2, 12.25], [0.0, 0.2, 2.4, 7.0], [0, 0, 0, 1]]
+        )
+        nib.save(nib.Nifti1Image(data, affine), tmp_path / "o.nii")
+        img = nib.load(tmp_path / "o.nii")
+        vol, ref, ref_affine = lv.open(tmp_path / "o.nii"), data, img.affine
+    out = tmp_path / "image.nc"
+    vol.to_xarray().to_netcdf(out)  # raised "Invalid value for attr 'affine'" with a 4x4 attribute
+    with xr.open_dataset(out) as back:
+        np.testing.assert_array_equal(back.image.values, ref)
+        np.testing.assert_allclose(affine_of(back.image), ref_affine, atol=1e-5)
+        assert np.asarray(back.image.attrs["affine"]).shape == (16,)
+    ds = xr.open_dataset(
+        tmp_path / "o.nii" if kind != "dicom" else tmp_path / "dcm", engine="lazyvol"
+    )
+    ds.to_netcdf(tmp_path / "engine.nc")
+    with xr.open_dataset(tmp_path / "engine.nc") as back:
+        np.testing.assert_allclose(affine_of(back), ref_affine, atol=1e-5)
+        np.testing.assert_array_equal(back.image.values, ref)
+
+
+def test_affine_of_refuses_what_is_not_an_affine():
+    with pytest.raises(KeyError, match="no 'affine'"):
+        affine_of({})
+    with pytest.raises(ValueError, match="holds 9 values"):
+        affine_of({"affine": list(range(9))})
+    np.testing.assert_array_equal(affine_of({"affine": np.eye(4)}), np.eye(4))

@@ -86,105 +86,145 @@ def plot_volume(
         raise TypeError(f"plot() shows numbers; this volume holds {vol.dtype}")
     plt = _require_matplotlib()
     aff = np.asarray(vol.affine, dtype=np.float64)
-    shape3 = vol.shape[:3]
+    idx = _point_index(aff, vol.shape[:3], point, voxel)
+    world = (aff @ np.r_[np.asarray(idx, dtype=np.float64), 1.0])[:3]
+    images = _view_images(vol, aff, idx, world, t)
+    finite = np.concatenate([im[np.isfinite(im)].ravel() for im, _ in images])
+    lo, hi = np.percentile(finite, [0.5, 99.5]) if finite.size else (0.0, 1.0)
+    window = (float(lo) if vmin is None else vmin, float(hi) if vmax is None else vmax)
+    fig, axes = plt.subplots(1, 3, figsize=figsize, layout="constrained")
+    for ax, view, image in zip(axes, _VIEWS, images, strict=True):
+        _draw_view(ax, view, image, world, convention, cmap, window)
+    fig.suptitle(_title(vol, aff, idx, world, t, convention), fontsize=9)
+    return fig
+
+
+#: (title, normal world axis, horizontal world axis, vertical world axis) of each view.
+_VIEWS = (("axial", 2, 0, 1), ("coronal", 1, 0, 2), ("sagittal", 0, 1, 2))
+
+_Image = tuple[np.ndarray, list[tuple[np.ndarray, float]]]
+
+
+def _point_index(
+    aff: np.ndarray,
+    shape3: Sequence[int],
+    point: Sequence[float] | None,
+    voxel: Sequence[int] | None,
+) -> list[int]:
+    """The voxel (clipped into the volume) nearest to ``voxel``, ``point`` (mm) or the centre."""
     if voxel is not None:
         ijk = np.asarray(voxel, dtype=np.float64)
     elif point is not None:
         ijk = (np.linalg.inv(aff) @ np.r_[np.asarray(point, dtype=np.float64), 1.0])[:3]
     else:
         ijk = (np.asarray(shape3, dtype=np.float64) - 1) / 2
-    idx = [int(np.clip(np.rint(v), 0, n - 1)) for v, n in zip(ijk, shape3, strict=True)]
-    world = (aff @ np.r_[np.asarray(idx, dtype=np.float64), 1.0])[:3]
+    return [int(np.clip(np.rint(v), 0, n - 1)) for v, n in zip(ijk, shape3, strict=True)]
+
+
+def _view_images(
+    vol: Volume, aff: np.ndarray, idx: list[int], world: np.ndarray, t: int
+) -> list[_Image]:
+    """The three planes through ``idx`` (read in one compute), each oriented so world coordinates
+    increase along its rows and columns, with the world positions of its pixels."""
     data = vol.data
     if vol.ndim > 3:
         if not -vol.shape[3] <= t < vol.shape[3]:
             raise IndexError(f"t={t} is out of range for {vol.shape[3]} volumes")
         data = data[(slice(None),) * 3 + (t,) + (0,) * (vol.ndim - 4)]
     vox_of = {w: a for a, w in enumerate(_axes_map(aff))}  # world axis -> voxel axis
-    spacing = np.sqrt((aff[:3, :3] ** 2).sum(axis=0))
-
-    # (title, normal world axis, horizontal world axis, vertical world axis)
-    views = (("axial", 2, 0, 1), ("coronal", 1, 0, 2), ("sagittal", 0, 1, 2))
     cuts = []
-    for _name, normal, _h, _v in views:
-        a = vox_of[normal]
+    for _name, normal, _h, _v in _VIEWS:
         index: list[Any] = [slice(None)] * 3
-        index[a] = idx[a]
+        index[vox_of[normal]] = idx[vox_of[normal]]
         cuts.append(data[tuple(index)])
     planes = dask.compute(*cuts)
+    return [
+        _orient(np.asarray(plane, dtype=np.float64), view, vox_of, aff, idx, world, vol.shape[:3])
+        for view, plane in zip(_VIEWS, planes, strict=True)
+    ]
 
-    images = []
-    for (_name, normal, h, v), plane in zip(views, planes, strict=True):
-        a_h, a_v = vox_of[h], vox_of[v]
-        rest = [a for a in range(3) if a != vox_of[normal]]
-        img = np.asarray(plane, dtype=np.float64)
-        if rest.index(a_h) != 0:
-            img = img.T  # rows: horizontal voxel axis
-        # orient so world coordinates increase along rows (h) and columns (v)
-        extents = []
-        for axis, world_axis in ((a_h, h), (a_v, v)):
-            step = aff[world_axis, axis]
-            n = shape3[axis]
-            pos = world[world_axis] + (np.arange(n) - idx[axis]) * (
-                np.sign(step) * spacing[axis] if step != 0 else spacing[axis]
-            )
-            extents.append((pos, spacing[axis]))
-        if extents[0][0][0] > extents[0][0][-1]:
-            img = img[::-1, :]
-            extents[0] = (extents[0][0][::-1], extents[0][1])
-        if extents[1][0][0] > extents[1][0][-1]:
-            img = img[:, ::-1]
-            extents[1] = (extents[1][0][::-1], extents[1][1])
-        images.append((img.T, extents))  # imshow: rows = vertical
 
-    finite = np.concatenate([im[np.isfinite(im)].ravel() for im, _ in images])
-    lo, hi = np.percentile(finite, [0.5, 99.5]) if finite.size else (0.0, 1.0)
-    vmin = float(lo) if vmin is None else vmin
-    vmax = float(hi) if vmax is None else vmax
-
-    fig, axes = plt.subplots(1, 3, figsize=figsize, layout="constrained")
-    for ax, (name, _normal, h, v), (img, ((hpos, dh), (vpos, dv))) in zip(
-        axes, views, images, strict=True
-    ):
-        extent = (hpos[0] - dh / 2, hpos[-1] + dh / 2, vpos[0] - dv / 2, vpos[-1] + dv / 2)
-        ax.imshow(
-            img,
-            origin="lower",
-            extent=extent,
-            cmap=cmap,
-            vmin=vmin,
-            vmax=vmax,
-            aspect="equal",
-            interpolation="nearest",
+def _orient(
+    img: np.ndarray,
+    view: tuple[str, int, int, int],
+    vox_of: dict[int, int],
+    aff: np.ndarray,
+    idx: list[int],
+    world: np.ndarray,
+    shape3: Sequence[int],
+) -> _Image:
+    _name, normal, h, v = view
+    spacing = np.sqrt((aff[:3, :3] ** 2).sum(axis=0))
+    a_h, a_v = vox_of[h], vox_of[v]
+    rest = [a for a in range(3) if a != vox_of[normal]]
+    if rest.index(a_h) != 0:
+        img = img.T  # rows: horizontal voxel axis
+    extents = []
+    for axis, world_axis in ((a_h, h), (a_v, v)):
+        step = aff[world_axis, axis]
+        pos = world[world_axis] + (np.arange(shape3[axis]) - idx[axis]) * (
+            np.sign(step) * spacing[axis] if step != 0 else spacing[axis]
         )
-        ax.axvline(world[h], color="tab:orange", lw=0.6, alpha=0.7)
-        ax.axhline(world[v], color="tab:orange", lw=0.6, alpha=0.7)
-        flip_lr = h == 0 and convention == "radiological"
-        if flip_lr:
-            ax.invert_xaxis()
-        low_h, high_h = _LETTERS[h]
-        left, right = (high_h, low_h) if flip_lr else (low_h, high_h)
-        low_v, high_v = _LETTERS[v]
-        ax.set_xlabel(f"{'xyz'[h]} (mm)   {left} \u2190 \u2192 {right}")
-        ax.set_ylabel(f"{'xyz'[v]} (mm)   {low_v} \u2192 {high_v}")
-        for text, (xpos, ypos) in (
-            (left, (0.02, 0.5)),
-            (right, (0.98, 0.5)),
-            (high_v, (0.5, 0.97)),
-        ):
-            ax.text(
-                xpos,
-                ypos,
-                text,
-                transform=ax.transAxes,
-                color="yellow",
-                ha="center",
-                va="center",
-                fontsize=11,
-                fontweight="bold",
-            )
-        normal_axis = "xyz"[_normal]
-        ax.set_title(f"{name}  {normal_axis} = {world[_normal]:.1f} mm")
+        extents.append((pos, float(spacing[axis])))
+    if extents[0][0][0] > extents[0][0][-1]:
+        img = img[::-1, :]
+        extents[0] = (extents[0][0][::-1], extents[0][1])
+    if extents[1][0][0] > extents[1][0][-1]:
+        img = img[:, ::-1]
+        extents[1] = (extents[1][0][::-1], extents[1][1])
+    return img.T, extents  # imshow: rows = vertical
+
+
+def _draw_view(
+    ax: Any,
+    view: tuple[str, int, int, int],
+    image: _Image,
+    world: np.ndarray,
+    convention: str,
+    cmap: str,
+    window: tuple[float, float],
+) -> None:
+    name, normal, h, v = view
+    img, ((hpos, dh), (vpos, dv)) = image
+    extent = (hpos[0] - dh / 2, hpos[-1] + dh / 2, vpos[0] - dv / 2, vpos[-1] + dv / 2)
+    ax.imshow(
+        img,
+        origin="lower",
+        extent=extent,
+        cmap=cmap,
+        vmin=window[0],
+        vmax=window[1],
+        aspect="equal",
+        interpolation="nearest",
+    )
+    ax.axvline(world[h], color="tab:orange", lw=0.6, alpha=0.7)
+    ax.axhline(world[v], color="tab:orange", lw=0.6, alpha=0.7)
+    flip_lr = h == 0 and convention == "radiological"
+    if flip_lr:
+        ax.invert_xaxis()
+    low_h, high_h = _LETTERS[h]
+    left, right = (high_h, low_h) if flip_lr else (low_h, high_h)
+    low_v, high_v = _LETTERS[v]
+    ax.set_xlabel(f"{'xyz'[h]} (mm)   {left} \u2190 \u2192 {right}")
+    ax.set_ylabel(f"{'xyz'[v]} (mm)   {low_v} \u2192 {high_v}")
+    for text, (xpos, ypos) in ((left, (0.02, 0.5)), (right, (0.98, 0.5)), (high_v, (0.5, 0.97))):
+        ax.text(
+            xpos,
+            ypos,
+            text,
+            transform=ax.transAxes,
+            color="yellow",
+            ha="center",
+            va="center",
+            fontsize=11,
+            fontweight="bold",
+        )
+    ax.set_title(f"{name}  {'xyz'[normal]} = {world[normal]:.1f} mm")
+
+
+def _title(
+    vol: Volume, aff: np.ndarray, idx: list[int], world: np.ndarray, t: int, convention: str
+) -> str:
     where = ", ".join(f"{c}={w:.1f}" for c, w in zip("xyz", world, strict=True))
     conv = (
         "radiological: the patient's right is on the left"
@@ -194,8 +234,7 @@ def plot_volume(
     oblique = "  [oblique: views are the nearest voxel planes]" if _oblique(aff) else ""
     src = f"{vol.source}  " if vol.source else ""
     tpart = f"  t={t}" if vol.ndim > 3 else ""
-    fig.suptitle(
-        f"{src}voxel {tuple(idx)}{tpart}  ({where} mm, RAS)\n{conv} (axial and coronal views){oblique}",
-        fontsize=9,
+    return (
+        f"{src}voxel {tuple(idx)}{tpart}  ({where} mm, RAS)\n{conv} (axial and coronal views)"
+        f"{oblique}"
     )
-    return fig

@@ -1,7 +1,9 @@
 """xarray interface: ``vol.to_xarray()`` and the ``lazyvol`` engine of ``xarray.open_dataset``.
 
 The image is a variable named ``image`` with dims ``("i", "j", "k"[, "t"])`` (the voxel axes of
-:class:`lazyvol.Volume`), ``attrs["affine"]`` the 4x4 voxel-to-RAS+ mm affine, and world
+:class:`lazyvol.Volume`), ``attrs["affine"]`` the 4x4 voxel-to-RAS+ mm affine stored as its 16
+values in row order (a flat list, so that ``to_netcdf`` and every netCDF/Zarr writer can store it;
+:func:`affine_of` gives it back as a 4x4 array, also from a file written that way), and world
 coordinates that cost nothing until used:
 
 * axis-aligned affines (each voxel axis along one of x, y, z, as after reorientation or for most
@@ -37,7 +39,7 @@ if TYPE_CHECKING:
 
     from .volume import Volume
 
-__all__ = ["LazyvolBackendEntrypoint", "to_xarray"]
+__all__ = ["LazyvolBackendEntrypoint", "affine_of", "to_xarray"]
 
 DIMS = ("i", "j", "k", "t")
 WORLD = ("x", "y", "z")
@@ -196,13 +198,50 @@ def _read_slice_attributes(source: str, view: _HeaderView) -> list[np.ndarray]:
     ]
 
 
+def _flat_affine(affine: Any) -> list[float]:
+    """The 4x4 affine as its 16 values in row order (a netCDF-safe attribute)."""
+    return [float(x) for x in np.asarray(affine, dtype=np.float64).reshape(16)]
+
+
+def affine_of(obj: Any) -> np.ndarray:
+    """The 4x4 voxel-to-RAS+ affine of a DataArray or Dataset made by lazyvol (or of its ``attrs``).
+
+    ``attrs["affine"]`` holds the 16 values in row order -- as :meth:`lazyvol.Volume.to_xarray` and
+    the ``lazyvol`` engine write it, and as it comes back from a netCDF or Zarr file written with
+    ``to_netcdf``/``to_zarr``; a 4x4 array is accepted too.
+
+    Examples
+    --------
+    >>> import numpy as np, lazyvol as lv
+    >>> from lazyvol.xarray import affine_of
+    >>> vol = lv.Volume(np.zeros((2, 2, 2), "uint8"), np.diag([2.0, 2.0, 3.0, 1.0]))
+    >>> vol.to_xarray().attrs["affine"][:5]
+    [2.0, 0.0, 0.0, 0.0, 0.0]
+    >>> np.array_equal(affine_of(vol.to_xarray()), vol.affine)
+    True
+    """
+    attrs = getattr(obj, "attrs", obj)
+    try:
+        value = attrs["affine"]
+    except KeyError:
+        raise KeyError(
+            "no 'affine' attribute: not made by lazyvol (to_xarray or its engine)"
+        ) from None
+    arr = np.asarray(value, dtype=np.float64)
+    if arr.size != 16:
+        raise ValueError(f"attrs['affine'] holds {arr.size} values; a 4x4 affine has 16")
+    return arr.reshape(4, 4)
+
+
 def _attrs(vol: Volume) -> dict[str, Any]:
+    """The image's attributes: netCDF-safe values only (numbers, strings, flat lists)."""
     attrs: dict[str, Any] = {
-        "affine": np.asarray(vol.affine, dtype=np.float64),
+        "affine": _flat_affine(vol.affine),
         "orientation": vol.orientation,
         "voxel_size_mm": [float(s) for s in vol.spacing[:3]],
-        "source": vol.source,
     }
+    if vol.source:
+        attrs["source"] = str(vol.source)
     for key in ("format", "modality", "series_description", "series_uid", "axis4"):
         if key in vol.meta and isinstance(vol.meta[key], str | int | float):
             attrs[key] = vol.meta[key]
@@ -402,7 +441,7 @@ class LazyvolBackendEntrypoint(_BackendEntrypoint):  # type: ignore[misc,valid-t
         ds = xr.Dataset(
             variables,
             coords={k: v for k, v in coords.items() if k not in drop},
-            attrs={"affine": np.asarray(vol.affine), "source": vol.source},
+            attrs={k: v for k, v in _attrs(vol).items() if k in ("affine", "source")},
         )
         return _index_world(ds)
 

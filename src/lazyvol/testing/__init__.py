@@ -2,9 +2,16 @@
 
 NIfTI files are written with nibabel's header and streamed slab by slab, so volumes larger than
 memory can be made; DICOM series are written with pydicom (see :mod:`lazyvol.testing.dicom`).
+
+:class:`ReaderTests` (with :class:`ReaderCase`) is the reader conformance kit
+(:mod:`lazyvol.testing.conformance`): a pytest base class every reader -- built in or third-party --
+subclasses to check the :class:`~lazyvol.formats.base.Reader` contract. It is loaded on first use,
+since it needs pytest.
 """
 
 from __future__ import annotations
+
+from typing import TYPE_CHECKING, Any
 
 from .dicom import (
     DicomSeriesTruth,
@@ -15,9 +22,24 @@ from .dicom import (
 from .mosaic import MosaicSeriesTruth, write_mosaic_series
 from .nifti import phantom_slab, write_phantom_nifti
 
+if TYPE_CHECKING:
+    from .conformance import ReaderCase, ReaderTests
+
+
+def __getattr__(name: str) -> Any:
+    """``ReaderTests`` and ``ReaderCase``, imported on first use (they need pytest)."""
+    if name in ("ReaderTests", "ReaderCase"):
+        from . import conformance
+
+        return getattr(conformance, name)
+    raise AttributeError(f"module 'lazyvol.testing' has no attribute {name!r}")
+
+
 __all__ = [
     "DicomSeriesTruth",
     "MosaicSeriesTruth",
+    "ReaderCase",
+    "ReaderTests",
     "phantom_slab",
     "write_dicom_4d_series",
     "write_dicom_series",

@@ -1,0 +1,83 @@
+"""The ``lazyvol`` command: inspect, summarise and convert image volumes from the shell.
+
+Run ``lazyvol --help`` or ``lazyvol SUBCOMMAND --help``. ``python -m lazyvol`` is the same command.
+Errors raised by lazyvol on bad input print one line on stderr and exit with status 2 (the full
+traceback with ``--debug``); anything else is a bug and shows its traceback.
+
+One module per command group: :mod:`~lazyvol.cli.info`, :mod:`~lazyvol.cli.stats`,
+:mod:`~lazyvol.cli.convert` (``convert`` and ``references``), :mod:`~lazyvol.cli.cache`; the parser in
+:mod:`~lazyvol.cli.parser`; shared helpers in ``_common``, ``_scheduler`` (``--scheduler``) and
+``_sources`` (``--storage-option``, and keeping credentials out of everything printed).
+"""
+
+from __future__ import annotations
+
+import argparse
+import contextlib
+import os
+import sys
+import traceback
+from collections.abc import Sequence
+
+from ..errors import LazyvolError
+from ._common import EXIT_ERROR, CommandError, _cli_message
+from ._scheduler import _scheduler
+from ._sources import redacted_output, secrets_of, storage_options
+from .info import volume_info
+from .parser import build_parser
+
+__all__ = ["CommandError", "build_parser", "main", "volume_info"]
+
+_DEFAULTS = (("scheduler", None), ("quiet", False), ("debug", False), ("connect_timeout", None))
+
+
+def _secrets(args: argparse.Namespace) -> list[str]:
+    """Credentials the command line carries (storage options, passwords inside source URLs)."""
+    sources = [getattr(args, name, None) for name in ("path", "src", "mask")]
+    return secrets_of(storage_options(args), sources)
+
+
+def _run(args: argparse.Namespace) -> int:
+    try:
+        with _scheduler(args.scheduler, args.connect_timeout):
+            return int(args.func(args) or 0)
+    except LazyvolError as exc:
+        if args.debug:
+            traceback.print_exc()
+        msg = _cli_message(str(exc).strip() or type(exc).__name__)
+        print(f"lazyvol: error: {msg}", file=sys.stderr)
+        return EXIT_ERROR
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    """Entry point of the ``lazyvol`` console script; returns the exit status."""
+    parser = build_parser()
+    args = parser.parse_args(argv)
+    for name, default in _DEFAULTS:
+        if not hasattr(args, name):
+            setattr(args, name, default)
+    try:
+        secrets = _secrets(args)
+    except LazyvolError as exc:  # an unreadable --storage-options file
+        print(f"lazyvol: error: {exc}", file=sys.stderr)
+        return EXIT_ERROR
+    try:
+        with redacted_output(secrets):
+            try:
+                return _run(args)
+            except (KeyboardInterrupt, BrokenPipeError):
+                raise
+            except Exception:
+                if not secrets:
+                    raise
+                # A bug: show its traceback, but through the redacting stream.
+                traceback.print_exc()
+                return 1
+    except KeyboardInterrupt:
+        print("lazyvol: interrupted", file=sys.stderr)
+        return 130
+    except BrokenPipeError:
+        # Output piped into `head` and friends: not an error.
+        with contextlib.suppress(OSError):
+            sys.stdout = open(os.devnull, "w")
+        return 0

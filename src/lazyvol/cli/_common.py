@@ -1,0 +1,195 @@
+"""What every ``lazyvol`` subcommand shares: the command error, argparse value types, JSON and
+table printing, and the few questions asked of a source (its size, whether ``--series`` applies).
+
+Nothing heavy is imported at module level: ``lazyvol --help`` must stay fast.
+"""
+
+from __future__ import annotations
+
+import argparse
+import contextlib
+import datetime as _dt
+import json
+import math
+import os
+import sys
+from collections.abc import Sequence
+from typing import Any
+
+from .._location import is_url
+from ..errors import LazyvolError
+
+#: Exit status for lazyvol errors (bad input, unreadable files) -- argparse uses 2 for usage errors too.
+EXIT_ERROR = 2
+
+
+class CommandError(LazyvolError):
+    """A command cannot run as asked (unknown output format, unreachable scheduler, ...)."""
+
+
+# -- argparse value types ------------------------------------------------------------------------------
+
+
+def _finite_float(text: str) -> float:
+    """argparse type: a finite number."""
+    try:
+        value = float(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"{text!r} is not a number") from None
+    if not math.isfinite(value):
+        raise argparse.ArgumentTypeError(f"{text!r} is not a finite number")
+    return value
+
+
+#: Most histogram bins ``lazyvol stats --bins`` accepts (the counts of each result row are held in
+#: memory: 10 million bins are 80 MB per row).
+MAX_BINS = 10_000_000
+
+
+def _bins(text: str) -> int:
+    """argparse type: a number of histogram bins, 1..MAX_BINS."""
+    try:
+        value = int(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"{text!r} is not an integer") from None
+    if value < 1:
+        raise argparse.ArgumentTypeError(f"{text} must be at least 1")
+    if value > MAX_BINS:
+        raise argparse.ArgumentTypeError(f"{text} is more than the {MAX_BINS:,} bins allowed")
+    return value
+
+
+def _non_negative_float(text: str) -> float:
+    """argparse type: a finite number >= 0."""
+    value = _finite_float(text)
+    if value < 0:
+        raise argparse.ArgumentTypeError(f"{text} must not be negative")
+    return value
+
+
+#: CLI spellings of the Python keywords that lazyvol's messages name.
+_FLAG_NAMES = (
+    ("pass overwrite=True", "pass --overwrite"),
+    ("with overwrite=True", "with --overwrite"),
+    ("overwrite=True", "--overwrite"),
+    ("choose one with series=", "choose one with --series"),
+    ("pass one id as series=", "pass one id as --series"),
+    ("series=", "--series "),
+)
+
+
+def _cli_message(msg: str) -> str:
+    """A library message with Python keywords replaced by the command's flags."""
+    for py, flag in _FLAG_NAMES:
+        msg = msg.replace(py, flag)
+    return msg
+
+
+def _show_progress(args: argparse.Namespace) -> bool:
+    return not args.quiet and sys.stderr.isatty()
+
+
+def _jsonable(x: Any) -> Any:
+    np = sys.modules.get("numpy")  # numpy values can only exist if numpy is loaded
+    if np is not None:
+        if isinstance(x, np.ndarray):
+            return _jsonable(x.tolist())
+        if isinstance(x, np.generic):
+            return x.item()
+    if isinstance(x, dict):
+        return {str(k): _jsonable(v) for k, v in x.items()}
+    if isinstance(x, list | tuple):
+        return [_jsonable(v) for v in x]
+    if isinstance(x, float) and x != x:
+        return None
+    if isinstance(x, _dt.datetime):
+        return x.isoformat()
+    if isinstance(x, bytes | os.PathLike):
+        return os.fsdecode(x)
+    return x
+
+
+def _print_json(obj: Any) -> None:
+    json.dump(_jsonable(obj), sys.stdout, indent=2)
+    sys.stdout.write("\n")
+
+
+# -- text output ---------------------------------------------------------------------------------------
+
+
+def _short(value: Any, limit: int = 70) -> str:
+    text = str(value)
+    return text if len(text) <= limit else text[: limit - 3] + "..."
+
+
+def _print_rows(rows: Sequence[tuple[str, str]]) -> None:
+    width = max(len(k) for k, _ in rows)
+    for k, v in rows:
+        print(f"{k:<{width}}  {v}")
+
+
+def _table(header: Sequence[str], table: Sequence[Sequence[str]], right: set[int]) -> None:
+    widths = [max([len(h)] + [len(t[i]) for t in table]) for i, h in enumerate(header)]
+
+    def fmt(cells: Sequence[str]) -> str:
+        return "  ".join(
+            c.rjust(w) if i in right else c.ljust(w) for i, (c, w) in enumerate(zip(cells, widths))
+        ).rstrip()
+
+    print(fmt(header))
+    for t in table:
+        print(fmt(t))
+
+
+# -- questions about a source ----------------------------------------------------------------------
+
+
+def _files_size(paths: Sequence[str]) -> int:
+    total = 0
+    for p in set(paths):
+        with contextlib.suppress(OSError):
+            total += os.path.getsize(p)
+    return total
+
+
+def _disk_size(path: str) -> int:
+    """Bytes of a local source: a NIfTI file (with the ``.img`` of a pair), or a folder's files."""
+    if os.path.isfile(path):
+        from ..formats import Location, pick
+
+        reader = pick(path)
+        files = reader.source_files(Location.of(path)) if reader.name == "nifti" else [path]
+        return _files_size(files)
+    total = 0
+    for root, _dirs, files in os.walk(path):
+        for f in files:
+            with contextlib.suppress(OSError):
+                total += os.path.getsize(os.path.join(root, f))
+    return total
+
+
+def _series_arg(value: str | None) -> str | None:
+    """``--series`` as given: the DICOM reader resolves a SeriesNumber, a SeriesInstanceUID (or a
+    unique prefix), a description, a volume id or ``#row`` (see :func:`lazyvol.open`)."""
+    return value
+
+
+def _check_series_applies(path: str, series: str | None, flag: str = "--series") -> None:
+    """``--series`` only means something for DICOM: refuse it for NIfTI files and Zarr stores.
+
+    Remote sources are left to the reader (which refuses ``series=`` for a single-volume format).
+    """
+    if series is None or is_url(path) or not os.path.exists(path):
+        return
+    from ..formats import pick
+
+    reader = pick(path)
+    if reader.name in ("zarr", "nifti"):
+        what = "a Zarr store" if reader.name == "zarr" else "a NIfTI file"
+        raise CommandError(f"{flag} {series}: {path} is {what} (one volume); drop {flag}")
+
+
+def _is_dicom_folder(path: str) -> bool:
+    from ..formats import pick
+
+    return os.path.isdir(path) and pick(path).name == "dicom"

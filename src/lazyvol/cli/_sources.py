@@ -1,0 +1,233 @@
+"""Remote sources on the command line: ``--storage-option KEY=VALUE`` and ``--storage-options
+FILE.json`` become the ``storage_options=`` of :func:`lazyvol.open`, :func:`lazyvol.scan` and
+:func:`lazyvol.references`, and the credentials among them never reach the terminal.
+
+Parsing rules (``lazyvol info --help`` repeats them):
+
+- ``KEY=VALUE``: ``VALUE`` is parsed as JSON when it parses (``anon=true``, ``default_block_size=
+  1048576``, ``client_kwargs={"endpoint_url": "http://127.0.0.1:9000"}``), else kept as a string
+  (``key=AKIA...``, ``profile=lab``). A dotted key sets a nested option:
+  ``client_kwargs.endpoint_url=http://127.0.0.1:9000``.
+- ``--storage-options FILE.json``: a JSON object; ``--storage-option`` flags given with it override
+  its keys (nested mappings are merged).
+- Options are passed only when given, and only for URLs: given for a local path they are refused
+  (fsspec would ignore them silently).
+
+Credentials (values whose option name looks like one: key, secret, token, password, an
+``Authorization`` header, ...; and a password or signature inside the URL) are replaced by ``***``
+in everything the command writes: results, ``--json``, errors, warnings, progress bars and
+``--debug`` tracebacks (:func:`redacted_output`).
+"""
+
+from __future__ import annotations
+
+import argparse
+import contextlib
+import json
+import os
+import sys
+from collections.abc import Iterator, Mapping, Sequence
+from typing import Any, TextIO, cast
+from urllib.parse import parse_qsl, urlsplit
+
+from .._location import StorageOptions, display_url, is_url
+from ._common import CommandError
+
+__all__ = [
+    "add_storage_arguments",
+    "display_source",
+    "is_url",
+    "parse_storage_option",
+    "redacted_output",
+    "secrets_of",
+    "source_kwargs",
+    "storage_options",
+]
+
+_REDACTED = "***"
+
+
+def parse_storage_option(text: str) -> tuple[str, Any]:
+    """argparse type of ``--storage-option``: ``KEY=VALUE`` -> ``(KEY, value)``.
+
+    ``VALUE`` is JSON when it parses as JSON, else the string itself. Error messages never repeat
+    the value (it may be a secret).
+    """
+    key, sep, value = text.partition("=")
+    key = key.strip()
+    if not sep or not key:
+        raise argparse.ArgumentTypeError(
+            "expected KEY=VALUE (e.g. anon=true, or client_kwargs.endpoint_url=http://host:9000)"
+        )
+    if any(not part for part in key.split(".")):
+        raise argparse.ArgumentTypeError(f"{key!r} is not a KEY (empty part between dots)")
+    try:
+        parsed: Any = json.loads(value)
+    except ValueError:
+        parsed = value
+    return key, parsed
+
+
+def _set(target: dict[str, Any], dotted: str, value: Any) -> None:
+    *parents, last = dotted.split(".")
+    node = target
+    for name in parents:
+        child = node.get(name)
+        if not isinstance(child, dict):
+            child = node[name] = {}
+        node = child
+    if isinstance(value, dict) and isinstance(node.get(last), dict):
+        _merge(node[last], value)
+    else:
+        node[last] = value
+
+
+def _merge(target: dict[str, Any], extra: Mapping[str, Any]) -> None:
+    for key, value in extra.items():
+        if isinstance(value, Mapping) and isinstance(target.get(key), dict):
+            _merge(target[key], value)
+        else:
+            target[key] = dict(value) if isinstance(value, Mapping) else value
+
+
+def _load_file(path: str) -> dict[str, Any]:
+    try:
+        with open(path, encoding="utf-8") as f:
+            loaded = json.load(f)
+    except UnicodeDecodeError:
+        raise CommandError(f"--storage-options {path}: not UTF-8 text (expected JSON)") from None
+    except OSError as exc:
+        raise CommandError(
+            f"--storage-options {path}: cannot read it ({exc.strerror or exc})"
+        ) from None
+    except json.JSONDecodeError as exc:
+        # the line and column only, never the file's text
+        where = f"line {exc.lineno} column {exc.colno}"
+        raise CommandError(
+            f"--storage-options {path}: not valid JSON ({where}); expected a JSON object such "
+            'as {"anon": true}'
+        ) from None
+    if not isinstance(loaded, dict):
+        raise CommandError(
+            f"--storage-options {path}: expected a JSON object (keys and values), found a "
+            f"{type(loaded).__name__}"
+        )
+    return loaded
+
+
+def storage_options(args: argparse.Namespace) -> dict[str, Any] | None:
+    """The storage options the command line gives, or ``None`` when it gives none."""
+    path = getattr(args, "storage_options_file", None)
+    pairs: Sequence[tuple[str, Any]] = getattr(args, "storage_option", None) or ()
+    if path is None and not pairs:
+        return None
+    out: dict[str, Any] = _load_file(path) if path is not None else {}
+    for key, value in pairs:
+        _set(out, key, value)
+    return out
+
+
+def source_kwargs(args: argparse.Namespace, source: str) -> dict[str, Any]:
+    """``{"storage_options": ...}`` for a URL when options were given; ``{}`` otherwise.
+
+    Raises
+    ------
+    CommandError
+        Options given for a local path.
+    """
+    options = storage_options(args)
+    if options is None:
+        return {}
+    if not is_url(source):
+        raise CommandError(
+            f"{source} is a local path; --storage-option/--storage-options are for URLs "
+            "(s3://, gs://, https://, ...): drop them"
+        )
+    return {"storage_options": options}
+
+
+def display_source(source: str) -> str:
+    """A source as output shows it: an absolute local path, or the URL without credentials."""
+    return display_url(source) if is_url(source) else os.path.abspath(source)
+
+
+def secrets_of(options: Mapping[str, Any] | None, sources: Sequence[str | None] = ()) -> list[str]:
+    """Every credential among the options and inside the source URLs, longest first."""
+    found = set(StorageOptions(options).secrets()) if options else set()
+    for source in sources:
+        if not source or not is_url(source):
+            continue
+        parts = urlsplit(source)
+        if parts.password:
+            found.add(parts.password)
+        query = dict(parse_qsl(parts.query, keep_blank_values=True))
+        found.update(StorageOptions(query).secrets())
+        # signature-bearing parameters of pre-signed URLs, as display_url hides them
+        hidden = display_url(source)
+        found.update(v for k, v in query.items() if len(v) >= 3 and f"{k}={_REDACTED}" in hidden)
+    return sorted((s for s in found if len(s) >= 3), key=len, reverse=True)
+
+
+class _RedactingStream:
+    """A text stream that writes through to ``stream`` with every secret replaced by ``***``."""
+
+    def __init__(self, stream: TextIO, secrets: Sequence[str]) -> None:
+        self._stream = stream
+        self._secrets = list(secrets)
+
+    def _clean(self, text: str) -> str:
+        for secret in self._secrets:
+            if secret in text:
+                text = text.replace(secret, _REDACTED)
+        return text
+
+    def write(self, text: str) -> int:
+        self._stream.write(self._clean(text))
+        return len(text)
+
+    def writelines(self, lines: Sequence[str]) -> None:
+        for line in lines:
+            self.write(line)
+
+    def __getattr__(self, name: str) -> Any:  # isatty, flush, fileno, encoding, ...
+        return getattr(self._stream, name)
+
+
+@contextlib.contextmanager
+def redacted_output(secrets: Sequence[str]) -> Iterator[None]:
+    """Within the block, ``sys.stdout`` and ``sys.stderr`` print ``***`` for every secret.
+
+    (A secret split across two ``write`` calls would pass; Python's printing, ``json.dump`` and
+    tracebacks write each value in one call.)
+    """
+    if not secrets:
+        yield
+        return
+    out, err = sys.stdout, sys.stderr
+    sys.stdout = cast(TextIO, _RedactingStream(out, secrets))
+    sys.stderr = cast(TextIO, _RedactingStream(err, secrets))
+    try:
+        yield
+    finally:
+        sys.stdout, sys.stderr = out, err
+
+
+def add_storage_arguments(parser: argparse.ArgumentParser) -> None:
+    """Add ``--storage-option`` and ``--storage-options`` to a subcommand's parser."""
+    g = parser.add_argument_group("remote sources (s3://, gs://, https://, ...)")
+    g.add_argument(
+        "--storage-option",
+        action="append",
+        type=parse_storage_option,
+        metavar="KEY=VALUE",
+        help="an fsspec storage option for a URL source (repeatable): VALUE is JSON when it "
+        "parses, else a string; a dotted KEY sets a nested option, e.g. "
+        "client_kwargs.endpoint_url=http://127.0.0.1:9000. Credentials are never printed",
+    )
+    g.add_argument(
+        "--storage-options",
+        dest="storage_options_file",
+        metavar="FILE.json",
+        help="fsspec storage options from a JSON object in a file (--storage-option overrides "
+        "its keys)",
+    )

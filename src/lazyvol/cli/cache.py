@@ -1,0 +1,95 @@
+"""``lazyvol cache``: list or clear lazyvol's cache directory (Zarr copies of volumes opened with
+``cache=True``, DICOM scan indexes and gzip seek indexes)."""
+
+from __future__ import annotations
+
+import argparse
+import datetime as _dt
+import os
+from collections import Counter
+from typing import Any
+
+from .._units import human_bytes
+from ._common import _print_json, _short, _table
+
+
+def _when(created: Any) -> str:
+    if isinstance(created, int | float) and created > 0:
+        return _dt.datetime.fromtimestamp(created).isoformat(timespec="seconds")
+    return "-"
+
+
+def cmd_cache(args: argparse.Namespace) -> int:
+    from .. import cache
+
+    kinds = set(args.kind or ["all"])
+    if "all" in kinds:
+        kinds = {"zarr", "scan", "seek"}
+    top = args.cache_dir
+    zarr_dir = None if top is None else os.path.join(top, "zarr")
+    if args.action == "list":
+        rows: list[dict[str, Any]] = []
+        if "zarr" in kinds:
+            rows += [
+                {
+                    "kind": "zarr",
+                    "key": e.key,
+                    "path": os.fspath(e.path),
+                    "size_bytes": int(e.size_bytes),
+                    "source": e.source,
+                    "created": e.created,
+                }
+                for e in cache.list_entries(cache_dir=zarr_dir)
+            ]
+        rows += [
+            {
+                "kind": e.kind,
+                "key": e.key,
+                "path": e.path,
+                "size_bytes": e.size_bytes,
+                "source": e.source,
+                "created": e.created,
+            }
+            for e in cache.list_index_files(top)
+            if e.kind in kinds
+        ]
+        if args.json:
+            _print_json(rows)
+            return 0
+        if not rows:
+            print(f"the cache is empty ({top or cache.default_cache_dir().parent})")
+            return 0
+        _table(
+            ["kind", "size", "created", "source", "key"],
+            [
+                [
+                    r["kind"],
+                    human_bytes(r["size_bytes"]),
+                    _when(r["created"]),
+                    _short(r["source"] or "-", 60),
+                    r["key"][:16] + (" (grouping)" if r["key"].endswith(".report") else ""),
+                ]
+                for r in rows
+            ],
+            right={1},
+        )
+        total = sum(r["size_bytes"] for r in rows)
+        per_kind = Counter(r["kind"] for r in rows)
+        print(
+            f"{len(rows)} entr{'y' if len(rows) == 1 else 'ies'} "
+            f"({', '.join(f'{n} {k}' for k, n in sorted(per_kind.items()))}), {human_bytes(total)}"
+        )
+        return 0
+    older = None if args.older_than is None else _dt.timedelta(days=args.older_than)
+    removed: dict[str, int] = {}
+    if "zarr" in kinds:
+        removed["zarr"] = cache.clear(cache_dir=zarr_dir, older_than=older)
+    for kind in sorted(kinds - {"zarr"}):
+        removed[kind] = cache.clear_index_files(top, kind=kind, older_than=older)
+    n = sum(removed.values())
+    if args.json:
+        _print_json({"removed": n, "by_kind": removed})
+    elif not args.quiet:
+        detail = ", ".join(f"{v} {k}" for k, v in removed.items())
+        print(f"removed {n} cache entr{'y' if n == 1 else 'ies'} ({detail})")
+    return 0

@@ -1,0 +1,71 @@
+"""``lazyvol convert`` (a volume to .zarr, .nii or .nii.gz in bounded memory) and ``lazyvol
+references`` (kerchunk references: any Zarr client reads a .nii or a DICOM series in place)."""
+
+from __future__ import annotations
+
+import argparse
+import os
+
+from ._common import CommandError, _check_series_applies, _series_arg, _show_progress
+from ._sources import is_url, source_kwargs
+
+
+def _output_kind(dst: str) -> str:
+    low = dst.lower().rstrip("/")
+    if low.endswith(".zarr"):
+        return "zarr"
+    if low.endswith((".nii", ".nii.gz")):
+        return "nifti"
+    raise CommandError(
+        f"{dst}: unknown output format; the destination must end in .zarr, .nii or .nii.gz"
+    )
+
+
+def cmd_convert(args: argparse.Namespace) -> int:
+    """``lazyvol convert``."""
+    import lazyvol as lv
+
+    dst = args.dst
+    kind = _output_kind(dst)
+    if is_url(dst):
+        raise CommandError(
+            f"{dst}: the destination must be a local path (writing to URLs is not supported)"
+        )
+    if not is_url(args.src) and os.path.abspath(dst) == os.path.abspath(args.src):
+        raise CommandError(f"{dst}: the destination is the source")
+    if os.path.lexists(dst) and not args.overwrite:
+        raise CommandError(f"{dst} exists; pass --overwrite to replace it (left untouched)")
+    kwargs = source_kwargs(args, args.src)
+    _check_series_applies(args.src, args.series)
+    vol = lv.open(args.src, series=_series_arg(args.series), **kwargs)
+    progress = _show_progress(args)
+    if kind == "zarr":
+        out = vol.to_zarr(dst, overwrite=args.overwrite, progress=progress)
+    else:
+        out = vol.to_nifti(dst, overwrite=args.overwrite, progress=progress)
+    if not args.quiet:
+        print(f"wrote {out or dst}  ({' x '.join(str(s) for s in vol.shape)} {vol.dtype})")
+    return 0
+
+
+def cmd_references(args: argparse.Namespace) -> int:
+    """``lazyvol references``."""
+    import lazyvol as lv
+
+    from ..refs import write_references
+
+    if os.path.lexists(args.output) and not args.overwrite:
+        raise CommandError(f"{args.output} exists; pass --overwrite to replace it (left untouched)")
+    kwargs = source_kwargs(args, args.src)
+    _check_series_applies(args.src, args.series)
+    refs = lv.references(
+        args.src,
+        series=_series_arg(args.series),
+        per_slice_rescale=args.per_slice_rescale,
+        **kwargs,
+    )
+    out = write_references(refs, args.output)
+    if not args.quiet:
+        chunks = sum(1 for k in refs["refs"] if k.startswith("image/") and ".z" not in k)
+        print(f"wrote {out}  ({chunks} chunk references)")
+    return 0

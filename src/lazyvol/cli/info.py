@@ -1,0 +1,441 @@
+"""``lazyvol info``: one volume's shape, geometry and sizes, or the table of series in a DICOM
+folder (or bucket prefix) with the files skipped and why; ``--header`` prints the full header."""
+
+from __future__ import annotations
+
+import argparse
+import os
+import posixpath
+from collections import Counter
+from collections.abc import Sequence
+from typing import Any
+
+from .._units import human_bytes
+from ._common import (
+    _check_series_applies,
+    _disk_size,
+    _files_size,
+    _is_dicom_folder,
+    _print_json,
+    _print_rows,
+    _series_arg,
+    _short,
+    _show_progress,
+    _table,
+)
+from ._sources import display_source, is_url, source_kwargs
+
+#: Reasons for skipping files shown without --verbose (the most frequent first).
+MAX_REASONS = 12
+
+
+# -- sizes -----------------------------------------------------------------------------------------
+
+
+def _url(f: Any) -> str:
+    """A file as a string: a path, a URL, or the URL of a ``lazyvol._io.Location``."""
+    return str(getattr(f, "url", f))
+
+
+def _remote_sizes(root: str, kwargs: dict[str, Any]) -> dict[str, int]:
+    """Size of every object under a URL (one listing; a single object: one HEAD request)."""
+    from .. import _io
+    from ..errors import LazyvolError
+
+    loc = _io.Location.of(root, kwargs.get("storage_options"))
+    try:
+        return {loc.url: _io.stamp(loc).size}
+    except LazyvolError:
+        pass  # a prefix, not an object
+    return {child.url: st.size for child, st in _io.list_objects(loc)}
+
+
+def _source_size(path: str, files: Sequence[Any] | None, kwargs: dict[str, Any]) -> int | None:
+    """Bytes of the files a volume comes from (all of ``path`` when it does not list them)."""
+    if not is_url(path):
+        return _files_size([_url(f) for f in files]) if files else _disk_size(path)
+    from ..errors import LazyvolError
+
+    try:
+        sizes = _remote_sizes(path, kwargs)
+    except LazyvolError:
+        return None
+    if not files:
+        return sum(sizes.values())
+    return sum(sizes.get(_url(f), 0) for f in set(map(_url, files)))
+
+
+def _is_dicom_source(path: str, kwargs: dict[str, Any]) -> bool:
+    """Whether ``path`` is a DICOM folder, or a bucket prefix that is neither an object nor a
+    Zarr store (so ``info`` scans it for series)."""
+    if not is_url(path):
+        return _is_dicom_folder(path)
+    from .. import _io
+    from ..errors import LazyvolError
+
+    loc = _io.Location.of(path, kwargs.get("storage_options"))
+    try:
+        _io.stamp(loc)
+        return False  # an object: one file
+    except LazyvolError:
+        pass
+    if path.rstrip("/").lower().endswith(".zarr"):
+        return False
+    for name in ("zarr.json", ".zgroup", ".zattrs"):
+        try:
+            _io.stamp(loc.join(name))
+            return False
+        except LazyvolError:
+            continue
+    return True
+
+
+# -- one volume ------------------------------------------------------------------------------------
+
+
+def volume_info(vol: Any, path: str, storage: dict[str, Any] | None = None) -> dict[str, Any]:
+    """The facts ``lazyvol info`` shows for one volume (JSON-friendly).
+
+    ``storage`` holds ``storage_options`` for a URL (used to size the source's objects).
+    """
+    import math
+
+    chunk_shape = tuple(int(c[0]) for c in vol.chunks)
+    n_chunks = math.prod(len(c) for c in vol.chunks)
+    chunk_bytes = math.prod(chunk_shape) * vol.dtype.itemsize
+    meta = {k: v for k, v in vol.meta.items() if k not in ("axis4_values", "files")}
+    files = vol.meta.get("files")
+    listed = files if isinstance(files, list) and files else None
+    return {
+        "path": display_source(path),
+        "format": vol.meta.get("format", ""),
+        "shape": list(vol.shape),
+        "dtype": str(vol.dtype),
+        "voxel_size": [float(s) for s in vol.spacing],
+        "orientation": vol.orientation,
+        "affine": [[float(x) for x in row] for row in vol.affine],
+        "chunks": {"shape": list(chunk_shape), "count": n_chunks, "bytes": chunk_bytes},
+        "files": len(files) if isinstance(files, list) else None,
+        "size_on_disk": _source_size(path, listed, storage or {}),
+        "size_in_memory": int(vol.nbytes),
+        "meta": meta,
+    }
+
+
+def _size_text(n: int | None) -> str:
+    return "unknown" if n is None else f"{human_bytes(n)} ({n} bytes)"
+
+
+def _print_volume_info(info: dict[str, Any], series: dict[str, Any] | None = None) -> None:
+    rows: list[tuple[str, str]] = [("path", info["path"])]
+    if series is not None:
+        rows += [
+            ("series", f"{series['number']}  {series['description'] or '(no description)'}"),
+            ("modality", series["modality"] or "-"),
+            ("uid", series["uid"] or "-"),
+            ("volume id", series["id"] or "-"),
+        ]
+    rows += [
+        ("format", info["format"] or "-"),
+        ("shape", " x ".join(str(s) for s in info["shape"])),
+        ("dtype", info["dtype"]),
+        ("voxel size", " x ".join(f"{v:.6g}" for v in info["voxel_size"])),
+        ("orientation", info["orientation"]),
+        (
+            "chunks",
+            f"{' x '.join(str(s) for s in info['chunks']['shape'])} "
+            f"({info['chunks']['count']} chunks of {human_bytes(info['chunks']['bytes'])})",
+        ),
+    ]
+    if info.get("files"):
+        rows.append(("files", str(info["files"])))
+    rows += [
+        ("size on disk", _size_text(info["size_on_disk"])),
+        (
+            "size in memory",
+            f"{human_bytes(info['size_in_memory'])} ({info['size_in_memory']} bytes)",
+        ),
+    ]
+    axis4 = info["meta"].get("axis4")
+    if axis4:
+        rows.append(("4th axis", str(axis4)))
+    _print_rows(rows)
+    print("affine")
+    for row in info["affine"]:
+        print("  " + "  ".join(f"{x:12.6g}" for x in row))
+    bids = info["meta"].get("bids")
+    if isinstance(bids, dict) and bids:
+        print("acquisition (BIDS names)")
+        _print_rows([(f"  {k}", _short(v)) for k, v in bids.items()])
+    for note in info["meta"].get("warnings", []) or []:
+        print(f"warning: {note}")
+
+
+# -- a folder of series ----------------------------------------------------------------------------
+
+
+def _short_reason(error: str, files: Sequence[str]) -> str:
+    """The gist of a refusal: without the file name that starts it, up to the first detail."""
+    text = error.strip()
+    for p in sorted(set(files), key=len, reverse=True):
+        if p and text.startswith(p + ": "):
+            text = text[len(p) + 2 :]
+            break
+    else:
+        head, sep, rest = text.partition(": ")
+        if sep and (os.sep in head or head.lower().endswith(".dcm")):
+            text = rest
+    for stop in (" (", "; ", ". "):
+        cut = text.find(stop)
+        if cut > 0:
+            text = text[:cut]
+    return _short(text, 60)
+
+
+def _skip_reason(reason: str) -> str:
+    """A skipped file's reason, for counting (reasons name no file; the path is separate)."""
+    return " ".join(str(reason).split())
+
+
+def _skip_counts(skipped: Sequence[Any]) -> Counter[str]:
+    return Counter(_skip_reason(item[1]) for item in skipped)
+
+
+def _dtype_name(value: Any) -> str | None:
+    if not value:
+        return None
+    import numpy as np
+
+    try:
+        return np.dtype(value).name
+    except TypeError:
+        return str(value)
+
+
+def _folder(files: Sequence[str], root: str) -> str | None:
+    """The folder (or prefix) holding ``files``, relative to ``root``."""
+    if not files:
+        return None
+    if is_url(root):
+        common = posixpath.commonpath([posixpath.dirname(f.split("://", 1)[-1]) for f in files])
+        base = root.split("://", 1)[-1].rstrip("/")
+        rel = posixpath.relpath(common, base) if common.startswith(base) else common
+        return "." if rel == "." else rel
+    folder = os.path.commonpath([os.path.dirname(f) for f in files])
+    if root:
+        rel = os.path.relpath(folder, root)
+        folder = "." if rel == "." else rel
+    return folder
+
+
+def _geometry(affine: Any) -> dict[str, Any]:
+    if affine is None:
+        return {"voxel_size": None, "orientation": None, "affine": None}
+    import numpy as np
+
+    from ..geometry import orientation_codes, voxel_sizes
+
+    a = np.asarray(affine)
+    return {
+        "voxel_size": [float(v) for v in voxel_sizes(a)],
+        "orientation": orientation_codes(a),
+        "affine": a.tolist(),
+    }
+
+
+def _series_rows(
+    report: Any, root: str, sizes: dict[str, int] | None = None
+) -> list[dict[str, Any]]:
+    rows = []
+    for i, s in enumerate(report):
+        files = [_url(f) for f in (getattr(s, "files", None) or [])]
+        error = getattr(s, "error", None) or None
+        ok = error is None
+        geometry = _geometry(getattr(s, "affine", None) if ok else None)
+        size = _files_size(files) if sizes is None else sum(sizes.get(f, 0) for f in set(files))
+        rows.append(
+            {
+                "index": i,
+                "id": getattr(s, "id", None),
+                "uid": getattr(s, "uid", None),
+                "number": getattr(s, "number", None),
+                "description": getattr(s, "description", None),
+                "modality": getattr(s, "modality", None),
+                "shape": list(s.shape) if ok and getattr(s, "shape", None) is not None else None,
+                "voxel_size": geometry["voxel_size"],
+                "orientation": geometry["orientation"],
+                "dtype": _dtype_name(getattr(s, "dtype", None)) if ok else None,
+                "status": "ok" if ok else f"refused: {_short_reason(error or '', files)}",
+                "folder": _folder(files, root),
+                "files": len(files),
+                "size_on_disk": size,
+                "axis4": getattr(s, "axis4", None),
+                "affine": geometry["affine"],
+                "reasons": list(getattr(s, "reasons", None) or []),
+                "warnings": list(getattr(s, "warnings", None) or []),
+                "error": error,
+            }
+        )
+    return rows
+
+
+def _print_series_table(
+    path: str, rows: list[dict[str, Any]], skipped: list[Any], verbose: bool
+) -> None:
+    print(f"{display_source(path)}: {len(rows)} volume(s), {len(skipped)} skipped file(s)")
+    header = [
+        "#",
+        "number",
+        "description",
+        "modality",
+        "shape",
+        "voxel (mm)",
+        "orient",
+        "dtype",
+        "files",
+        "size",
+        "folder",
+        "status",
+    ]
+    table = [
+        [
+            f"#{r['index']}",
+            "" if r["number"] is None else str(r["number"]),
+            _short(r["description"] or "", 32),
+            r["modality"] or "",
+            "x".join(str(n) for n in r["shape"]) if r["shape"] else "-",
+            "x".join(f"{v:.3g}" for v in r["voxel_size"]) if r["voxel_size"] else "-",
+            r["orientation"] or "-",
+            r["dtype"] or "-",
+            str(r["files"]),
+            human_bytes(r["size_on_disk"]),
+            _short(r["folder"] or "", 40),
+            r["status"],
+        ]
+        for r in rows
+    ]
+    _table(header, table, right={1, 8, 9})
+    for r in rows:
+        for note in r["reasons"]:
+            print(f"  #{r['index']} split: {note}")
+        for note in r["warnings"]:
+            print(f"  #{r['index']} warning: {note}")
+        if r.get("error"):
+            print(f"  #{r['index']} refused: {r['error']}")
+    if skipped:
+        print(f"skipped {len(skipped)} file(s):")
+        counts = _skip_counts(skipped).most_common()
+        shown = counts if verbose else counts[:MAX_REASONS]
+        for reason, n in shown:
+            print(f"  {n:>6}  {reason}")
+        if len(shown) < len(counts):
+            rest = sum(n for _, n in counts[len(shown) :])
+            print(f"  {rest:>6}  for {len(counts) - len(shown)} other reason(s)")
+        if verbose:
+            for item in skipped:
+                print(f"  {item[0]}: {item[1]}")
+        else:
+            print("  (--verbose lists the files)")
+    print("choose a volume with --series NUMBER, UID (or a unique prefix), DESCRIPTION, or #ROW")
+
+
+# -- the command -----------------------------------------------------------------------------------
+
+
+def _series_report(args: argparse.Namespace, kwargs: dict[str, Any]) -> tuple[Any, list[Any]]:
+    """Scan the folder (or prefix); refuse one holding no image volume."""
+    import lazyvol as lv
+
+    from ..errors import FormatError
+
+    path = args.path
+    scan: Any = lv.scan  # the function (mypy sees the lazyvol.dicom.scan module)
+    report = scan(path, progress=_show_progress(args), **kwargs)
+    skipped = [list(x) for x in getattr(report, "skipped", [])]
+    if report:
+        return report, skipped
+    if not skipped:
+        raise FormatError(f"{display_source(path)}: no files found in this folder")
+    if args.verbose:
+        raise FormatError(
+            f"{display_source(path)}: no DICOM image volume found; skipped: "
+            + "; ".join(f"{p}: {r}" for p, r in skipped)
+        )
+    reasons = ", ".join(f"{n} {r}" for r, n in _skip_counts(skipped).most_common(3))
+    raise FormatError(
+        f"{display_source(path)}: no DICOM image volume found; {len(skipped)} file(s) skipped "
+        f"({reasons}); lazyvol info --verbose lists them"
+    )
+
+
+def cmd_info(args: argparse.Namespace) -> int:
+    """``lazyvol info``."""
+    import lazyvol as lv
+
+    path = args.path
+    kwargs = source_kwargs(args, path)
+    if not is_url(path) and not os.path.exists(path):
+        from ..errors import SourceNotFoundError
+
+        raise SourceNotFoundError(f"{path}: no such file or directory")
+    _check_series_applies(path, args.series)
+    if args.header:
+        return _cmd_header(args)
+    series_row = None
+    if args.series is None and _is_dicom_source(path, kwargs):
+        report, skipped = _series_report(args, kwargs)
+        sizes = _remote_sizes(path, kwargs) if is_url(path) else None
+        root = path if is_url(path) else os.path.abspath(path)
+        rows = _series_rows(report, root, sizes)
+        if len(rows) != 1 or rows[0]["error"]:
+            if args.json:
+                _print_json(
+                    {
+                        "path": display_source(path),
+                        "series": rows,
+                        "skipped": skipped,
+                        "skipped_by_reason": dict(_skip_counts(skipped).most_common()),
+                    }
+                )
+            else:
+                _print_series_table(path, rows, skipped, args.verbose)
+            return 0
+        series_row = rows[0]
+    vol = lv.open(path, series=_series_arg(args.series), **kwargs)
+    info = volume_info(vol, path, kwargs)
+    if series_row is None and args.series is not None:
+        series_row = {
+            "number": vol.meta.get("series_number"),
+            "description": vol.meta.get("series_description"),
+            "modality": vol.meta.get("modality"),
+            "uid": vol.meta.get("series_uid"),
+            "id": vol.meta.get("series_id"),
+        }
+    if args.json:
+        if series_row is not None:
+            info["series"] = {
+                k: series_row.get(k) for k in ("number", "description", "modality", "uid", "id")
+            }
+        _print_json(info)
+    else:
+        _print_volume_info(info, series_row)
+    return 0
+
+
+def _cmd_header(args: argparse.Namespace) -> int:
+    from ..headers import format_header, header_to_dict, source_header
+
+    if is_url(args.path):
+        from ._common import CommandError
+
+        raise CommandError(
+            f"{display_source(args.path)}: --header reads local files only (the full NIfTI header "
+            "or DICOM data set of a remote source is not fetched yet); drop --header for the "
+            "volume's summary, or download the file"
+        )
+    hdr = source_header(args.path, series=_series_arg(args.series), index=args.slice)
+    if args.json:
+        _print_json(header_to_dict(hdr))
+    else:
+        print(format_header(hdr))
+    return 0

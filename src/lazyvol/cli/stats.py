@@ -1,0 +1,136 @@
+"""``lazyvol stats``: statistics of a volume computed chunk by chunk (bounded memory), per channel
+for RGB data and per volume with ``--per-volume``."""
+
+from __future__ import annotations
+
+import argparse
+from typing import Any
+
+from ._common import CommandError, _check_series_applies, _print_json, _series_arg, _show_progress
+from ._sources import display_source, is_url, source_kwargs
+
+
+def _fmt(x: Any) -> str:
+    if x is None:
+        return "-"
+    if isinstance(x, float) or (hasattr(x, "dtype") and getattr(x.dtype, "kind", "") == "f"):
+        return f"{x:.6g}"
+    return str(x)
+
+
+def _stats_kwargs(args: argparse.Namespace) -> dict[str, Any]:
+    kwargs: dict[str, Any] = {"bins": args.bins, "exact_percentiles": args.exact_percentiles}
+    if args.range:
+        lo, hi = args.range
+        if not lo < hi:
+            raise CommandError(f"--range {lo:g} {hi:g}: LO must be less than HI")
+        kwargs["range"] = (lo, hi)
+    if args.percentiles:
+        qs = []
+        for part in args.percentiles.split(","):
+            try:
+                q = float(part)
+            except ValueError:
+                raise CommandError(
+                    f"--percentiles {args.percentiles}: {part!r} is not a number"
+                ) from None
+            if not 0 <= q <= 100:
+                raise CommandError(f"--percentiles {args.percentiles}: {part} is outside 0..100")
+            qs.append(q)
+        kwargs["percentiles"] = tuple(qs)
+    return kwargs
+
+
+def _channels(vol: Any) -> list[tuple[str | None, Any]]:
+    """(name, volume) per channel: one unnamed entry, or one per field of RGB / structured data."""
+    from ..volume import Volume
+
+    names = vol.dtype.names
+    if not names:
+        return [(None, vol)]
+    out = []
+    for name in names:
+        sub = vol.data[name]
+        if sub.dtype.kind not in "biuf" or sub.ndim != vol.data.ndim:
+            raise CommandError(
+                f"{vol.source or 'the volume'}: channel {name!r} holds {sub.dtype} values; "
+                "statistics need numbers"
+            )
+        out.append((name, Volume(sub, vol.affine, meta=vol.meta, source=vol.source)))
+    return out
+
+
+def _open_mask(args: argparse.Namespace) -> Any:
+    import lazyvol as lv
+
+    if not args.mask:
+        return None
+    # the mask shares the source's storage options when it is a URL too
+    kwargs = source_kwargs(args, args.mask) if is_url(args.mask) else {}
+    return lv.open(args.mask, **kwargs)
+
+
+def cmd_stats(args: argparse.Namespace) -> int:
+    """``lazyvol stats``."""
+    import lazyvol as lv
+
+    from .._stats import stats
+
+    kwargs = _stats_kwargs(args)
+    _check_series_applies(args.path, args.series)
+    vol = lv.open(args.path, series=_series_arg(args.series), **source_kwargs(args, args.path))
+    if vol.dtype.kind not in "biuf" and not vol.dtype.names:
+        raise CommandError(
+            f"{display_source(args.path)}: statistics need integer, boolean or floating-point "
+            f"data; this volume holds {vol.dtype}"
+        )
+    mask = _open_mask(args)
+    if args.per_volume:
+        if vol.ndim < 4:
+            raise CommandError(f"--per-volume: {args.path} is 3D (shape {vol.shape})")
+        kwargs["axis"] = tuple(range(3))
+    results = []
+    for name, channel in _channels(vol):
+        res = stats(channel, mask=mask, progress=_show_progress(args), **kwargs)
+        results.append((name, res))
+    head = {
+        "path": display_source(args.path),
+        "mask": args.mask and display_source(args.mask),
+    }
+    if args.json:
+        if results[0][0] is None:
+            _print_json({**head, **results[0][1].to_dict()})
+        else:
+            _print_json(
+                {**head, "dtype": str(vol.dtype), "channels": {n: r.to_dict() for n, r in results}}
+            )
+        return 0
+    print(f"{head['path']}  {vol.dtype}  {' x '.join(str(s) for s in vol.shape)}")
+    if args.mask:
+        print(f"mask     {head['mask']}")
+    _print_results(results)
+    return 0
+
+
+def _print_results(results: list[tuple[str | None, Any]]) -> None:
+    import numpy as np
+
+    passes = 0
+    for cname, res in results:
+        if cname is not None:
+            print(f"== channel {cname}")
+        rows = [res] if not res.shape else [res[i] for i in np.ndindex(*res.shape)]
+        for idx, r in enumerate(rows):
+            if res.shape:
+                print(f"-- volume {idx}")
+            for name in ("count", "nan_count", "nonzero", "min", "max", "sum", "mean", "std"):
+                print(f"{name:<10}{_fmt(getattr(r, name))}")
+            if r.q:
+                pct = "  ".join(
+                    f"p{q:g}={_fmt(v)}" for q, v in zip(r.q, np.atleast_1d(r.percentiles).tolist())
+                )
+                err = np.atleast_1d(r.percentile_error)
+                bound = "exact" if np.all(err == 0) else f"+/- {_fmt(float(np.nanmax(err)))}"
+                print(f"percentiles ({bound}): {pct}")
+        passes += res.passes
+    print(f"(read the data {passes} time(s))")
