@@ -68,14 +68,18 @@ def source_files(vol: Volume, source: str | Location, root: Path) -> list[str]:
     ``vol.meta["files"]`` when the reader lists them (e.g. the files of one DICOM series);
     otherwise the source file (plus an Analyze ``.img``), or, for a folder whose reader does not
     list its files, every file in the folder: any change there gives a new key (never stale, at
-    worst a rebuild after an unrelated file changed). A remote source whose reader lists no
-    objects is keyed by its own URL.
+    worst a rebuild after an unrelated file changed). A remote source's objects come from its
+    reader's ``source_files`` (the reader protocol), else the source's own URL.
     """
     loc = Location.of(source)
     listed = _listed_files(vol)
     if loc.is_remote:
-        out = [loc.url] if listed is None else listed
-        return sorted({f if is_url(f) else loc.join(f).url for f in out})
+        if listed is None:
+            from .formats.registry import pick
+
+            reader_source: Any = loc  # readers take the Location of a remote source
+            listed = pick(reader_source).source_files(reader_source) or [loc.url]
+        return sorted({f if is_url(f) else loc.join(f).url for f in listed})
     path = loc.url
     if listed is not None:
         out = [os.path.abspath(f) for f in listed]
