@@ -273,7 +273,12 @@ def _open_token(
     by its array metadata's size, ETag and last-modified time.
     """
     if root.is_remote:
-        what: Any = manifest_sha256 or root.file_id(f"{array}/zarr.json")
+        what: Any = manifest_sha256
+        if what is None:
+            try:
+                what = root.file_id(f"{array}/zarr.json")
+            except FileNotFoundError:  # a Zarr v2 array
+                what = root.file_id(f"{array}/.zarray")
         return dask.base.tokenize(root.loc.identity, array, what), None
     meta_path = os.path.join(root.path, array, "zarr.json")
     if not os.path.exists(meta_path) and os.path.exists(os.path.join(root.path, array, ".zarray")):

@@ -89,33 +89,36 @@ def test_remote_graph_pickles_and_runs_elsewhere(s3_server, s3_bucket, lazyvol_s
     np.testing.assert_array_equal(vol.compute(scheduler="sync"), data)
 
 
-def test_foreign_ome_zarr_on_s3(s3_server, s3_bucket, tmp_path):
+@pytest.mark.parametrize("zarr_format", [3, 2])
+def test_foreign_ome_zarr_on_s3(s3_server, s3_bucket, tmp_path, zarr_format):
+    """OME-Zarr 0.5 (Zarr v3) and 0.4 (Zarr v2) images written by zarr-python, not lazyvol."""
     zarr = pytest.importorskip("zarr")
     data = np.arange(5 * 6 * 7, dtype="<f4").reshape(5, 6, 7)  # disk order (z, y, x)
-    root = zarr.open_group(str(tmp_path / "ome.zarr"), mode="w", zarr_format=3)
+    root = zarr.open_group(str(tmp_path / "ome.zarr"), mode="w", zarr_format=zarr_format)
     arr = root.create_array("s0", shape=data.shape, dtype=data.dtype, chunks=(2, 3, 7))
     arr[:] = data
-    root.attrs["ome"] = {
-        "version": "0.5",
-        "multiscales": [
-            {
-                "axes": [
-                    {"name": "z", "type": "space", "unit": "micrometer"},
-                    {"name": "y", "type": "space", "unit": "millimeter"},
-                    {"name": "x", "type": "space", "unit": "millimeter"},
-                ],
-                "datasets": [
-                    {
-                        "path": "s0",
-                        "coordinateTransformations": [
-                            {"type": "scale", "scale": [500.0, 0.75, 0.5]},
-                            {"type": "translation", "translation": [1000.0, 2.0, 3.0]},
-                        ],
-                    }
-                ],
-            }
-        ],
-    }
+    multiscales = [
+        {
+            "axes": [
+                {"name": "z", "type": "space", "unit": "micrometer"},
+                {"name": "y", "type": "space", "unit": "millimeter"},
+                {"name": "x", "type": "space", "unit": "millimeter"},
+            ],
+            "datasets": [
+                {
+                    "path": "s0",
+                    "coordinateTransformations": [
+                        {"type": "scale", "scale": [500.0, 0.75, 0.5]},
+                        {"type": "translation", "translation": [1000.0, 2.0, 3.0]},
+                    ],
+                }
+            ],
+        }
+    ]
+    if zarr_format == 3:
+        root.attrs["ome"] = {"version": "0.5", "multiscales": multiscales}
+    else:
+        root.attrs["multiscales"] = [{"version": "0.4", **multiscales[0]}]
     url = _upload(s3_server, s3_bucket, tmp_path / "ome.zarr", "ome.zarr")
     vol = zarr_io.open_zarr(url, storage_options=s3_server.options())
     np.testing.assert_array_equal(vol.compute(), data.transpose())
@@ -287,11 +290,20 @@ def test_cache_of_remote_zarr_store(s3_server, s3_bucket, lazyvol_store, tmp_pat
             return zarr_io.open_zarr(source, **options)
 
         def source_files(self, source, **options):
-            return [source.join("lazyvol-manifest/zarr.json").url]
+            return zarr_io.source_objects(source)
 
         def describe(self, source):
             return {"format": "Zarr"}
 
+    # the store is keyed by its sealed manifest alone; a foreign store by every object in it
+    opts = s3_server.options()
+    assert zarr_io.source_objects(url, opts) == [f"{url}/lazyvol-manifest/zarr.json"]
+    s3_server.client.put_object(Bucket=s3_bucket, Key="f.zarr/zarr.json", Body=b"{}")
+    s3_server.client.put_object(Bucket=s3_bucket, Key="f.zarr/a/c/0", Body=b"x")
+    assert zarr_io.source_objects(f"s3://{s3_bucket}/f.zarr", opts) == [
+        f"s3://{s3_bucket}/f.zarr/a/c/0",
+        f"s3://{s3_bucket}/f.zarr/zarr.json",
+    ]
     registry.register(RemoteZarr())
     try:
         cache = tmp_path / "cache"
