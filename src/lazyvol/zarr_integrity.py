@@ -17,7 +17,7 @@ trailer of every inner chunk, in index order. Zarr's decode checks every byte ag
 trailers; the manifest checks the trailers against the key. Verifying a fingerprint costs no pass
 over the data. The one crc32c pass over the bytes is done by the store as it reads a chunk file,
 while the bytes are in the CPU cache, with a hardware crc32c (about six times zarr's default one);
-zarr's decode then only drops the 4 bytes (``CheckedCrc32cCodec``, in :mod:`lazyvol.zarr_crc`).
+zarr's decode then only drops the 4 bytes (``CheckedCrc32cCodec``, in ``lazyvol.zarr_crc``).
 Other readers of the store check the crc32c through zarr's own codec.
 
 ``VerifiedStore`` is the read side: a Zarr store wrapper (over a local store or zarr's

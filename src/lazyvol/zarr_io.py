@@ -22,7 +22,7 @@ order, where ``x`` is ``i``, ``y`` is ``j`` and ``z`` is ``k``. A C-ordered ``(k
 exactly the byte layout of a Fortran-ordered ``(i, j, k)`` NIfTI image, and the axis order is the
 one OME-Zarr requires (time, then space with x fastest).
 
-Geometry: see :mod:`lazyvol.zarr_ome` (exact OME scale/translation for a positive diagonal affine,
+Geometry: see ``lazyvol.zarr_ome`` (exact OME scale/translation for a positive diagonal affine,
 otherwise the exact affine in lazyvol's attributes and the NIfTI-Zarr header).
 
 Remote stores (``s3://``, ``gs://``, ``http(s)://``, anything fsspec resolves; pass
