@@ -107,11 +107,26 @@ def _options_token(series: Any, scale: bool, dtype: Any, options: dict[str, Any]
     }
 
 
+#: From this many objects under one prefix on, their stamps come from one listing of the prefix
+#: (one request per 1000 objects) instead of one HEAD request each.
+LIST_FROM = 8
+
+
 def _remote_stamps(files: list[str], storage_options: Any) -> list[list[Any]]:
-    """``[identity, size, mtime_ns, etag]`` of every object (one HEAD request each)."""
+    """``[identity, size, mtime_ns, etag]`` of every object: from one listing of their common
+    prefix when there are many (S3, GCS, ...), else one HEAD request each."""
+    locs = [Location.of(url, storage_options) for url in files]
+    known: dict[str, Any] = {}
+    parent = os.path.dirname(files[0]) if files else ""
+    listable = locs and locs[0].protocol not in ("http", "https")
+    if listable and len(files) >= LIST_FROM and all(os.path.dirname(f) == parent for f in files):
+        wanted = {loc.identity for loc in locs}
+        for child, st in _io.list_objects(Location.of(parent, storage_options)):
+            if child.identity in wanted:
+                known[child.identity] = st
     out = []
-    for url in files:
-        st = _io.stamp(Location.of(url, storage_options))
+    for loc in locs:
+        st = known.get(loc.identity) or _io.stamp(loc)
         out.append([st.path, st.size, st.mtime_ns, st.etag])
     return out
 

@@ -336,3 +336,25 @@ def test_lazyvol_store_over_http_reads_only_the_chunks_asked_for(http_server, tm
     np.testing.assert_array_equal(vol[:32, 24:, 16:24].compute(), data[:32, 24:, 16:24])
     assert http_server.bytes_served < total / 10  # one chunk of 40, not the store
     np.testing.assert_array_equal(vol.compute(), data)
+
+
+@pytest.mark.parametrize("n", [3, 12])  # one HEAD per object / one listing of the prefix
+def test_entry_key_of_remote_objects_follows_their_etags(s3_server, s3_bucket, n):
+    from lazyvol.cache_keys import entry_key
+
+    opts = s3_server.options()
+    urls = []
+    for i in range(n):
+        s3_server.client.put_object(Bucket=s3_bucket, Key=f"s/{i:03d}.dcm", Body=bytes([i]) * 64)
+        urls.append(f"s3://{s3_bucket}/s/{i:03d}.dcm")
+    s3_server.client.put_object(Bucket=s3_bucket, Key="s/sub/other.txt", Body=b"not listed")
+    sid, key = entry_key(urls, source=f"s3://{s3_bucket}/s", storage_options=opts)
+    assert entry_key(urls, source=f"s3://{s3_bucket}/s", storage_options=opts) == (sid, key)
+    s3_server.client.put_object(Bucket=s3_bucket, Key="s/001.dcm", Body=b"\x07" * 64)  # same size
+    sid2, key2 = entry_key(urls, source=f"s3://{s3_bucket}/s", storage_options=opts)
+    assert sid2 == sid and key2 != key
+    # credentials are not part of a key: other credentials reaching the same objects agree
+    other = {**opts, "key": "AKIAANOTHERUSER00001", "secret": "another-secret-value"}
+    assert entry_key(urls, source=f"s3://{s3_bucket}/s", storage_options=other)[1] == key2
+    with pytest.raises(lv.errors.SourceNotFoundError):
+        entry_key([*urls, f"s3://{s3_bucket}/s/missing.dcm"], storage_options=opts)
