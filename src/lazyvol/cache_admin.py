@@ -1,6 +1,6 @@
 """Listing and clearing the lazyvol cache directory: Zarr entries (:func:`list_entries`,
-:func:`clear`) and index files (DICOM scan indexes, gzip seek indexes: :func:`list_index_files`,
-:func:`clear_index_files`). Re-exported by :mod:`lazyvol.cache`.
+:func:`clear`) and index files (DICOM scan indexes, gzip seek indexes: ``list_index_files``,
+``clear_index_files``). Re-exported by :mod:`lazyvol.cache`.
 
 Only names lazyvol made are touched: entry groups and keys are hex digests, index files carry
 their kind's suffix; an entry being written by another process (its lock held) is skipped.
@@ -202,7 +202,7 @@ INDEX_KINDS: dict[str, tuple[str, tuple[str, ...]]] = {
 
 @dataclass(frozen=True)
 class IndexFile:
-    """One index file in the cache directory (see :func:`list_index_files`).
+    """One index file in the cache directory (see ``list_index_files``).
 
     Attributes
     ----------

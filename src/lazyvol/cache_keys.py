@@ -68,14 +68,18 @@ def source_files(vol: Volume, source: str | Location, root: Path) -> list[str]:
     ``vol.meta["files"]`` when the reader lists them (e.g. the files of one DICOM series);
     otherwise the source file (plus an Analyze ``.img``), or, for a folder whose reader does not
     list its files, every file in the folder: any change there gives a new key (never stale, at
-    worst a rebuild after an unrelated file changed). A remote source whose reader lists no
-    objects is keyed by its own URL.
+    worst a rebuild after an unrelated file changed). A remote source's objects come from its
+    reader's ``source_files`` (the reader protocol), else the source's own URL.
     """
     loc = Location.of(source)
     listed = _listed_files(vol)
     if loc.is_remote:
-        out = [loc.url] if listed is None else listed
-        return sorted({f if is_url(f) else loc.join(f).url for f in out})
+        if listed is None:
+            from .formats.registry import pick
+
+            reader_source: Any = loc  # readers take the Location of a remote source
+            listed = pick(reader_source).source_files(reader_source) or [loc.url]
+        return sorted({f if is_url(f) else loc.join(f).url for f in listed})
     path = loc.url
     if listed is not None:
         out = [os.path.abspath(f) for f in listed]
@@ -103,11 +107,26 @@ def _options_token(series: Any, scale: bool, dtype: Any, options: dict[str, Any]
     }
 
 
+#: From this many objects under one prefix on, their stamps come from one listing of the prefix
+#: (one request per 1000 objects) instead of one HEAD request each.
+LIST_FROM = 8
+
+
 def _remote_stamps(files: list[str], storage_options: Any) -> list[list[Any]]:
-    """``[identity, size, mtime_ns, etag]`` of every object (one HEAD request each)."""
+    """``[identity, size, mtime_ns, etag]`` of every object: from one listing of their common
+    prefix when there are many (S3, GCS, ...), else one HEAD request each."""
+    locs = [Location.of(url, storage_options) for url in files]
+    known: dict[str, Any] = {}
+    parent = os.path.dirname(files[0]) if files else ""
+    listable = locs and locs[0].protocol not in ("http", "https")
+    if listable and len(files) >= LIST_FROM and all(os.path.dirname(f) == parent for f in files):
+        wanted = {loc.identity for loc in locs}
+        for child, st in _io.list_objects(Location.of(parent, storage_options)):
+            if child.identity in wanted:
+                known[child.identity] = st
     out = []
-    for url in files:
-        st = _io.stamp(Location.of(url, storage_options))
+    for loc in locs:
+        st = known.get(loc.identity) or _io.stamp(loc)
         out.append([st.path, st.size, st.mtime_ns, st.etag])
     return out
 

@@ -275,6 +275,24 @@ def _write_data(vol: Volume, out: BinaryIO, dtype: np.dtype, progress: bool) -> 
     bar.close()
 
 
+def _check_destination(vol: Volume, dest: str, overwrite: bool, sidecars: bool) -> list[str]:
+    """Refuse a bad name or (without ``overwrite``) an existing file; returns the sidecar paths."""
+    if not dest.lower().endswith((".nii", ".nii.gz")):
+        raise WriteError(f"{dest}: a NIfTI file name must end in .nii or .nii.gz")
+    if os.path.lexists(dest) and not overwrite:
+        raise WriteError(f"{dest}: file exists; pass overwrite=True to replace it (left untouched)")
+    if os.path.isdir(dest):
+        raise WriteError(f"{dest}: is a directory; choose a file name")
+    extra = sidecar_paths(vol.meta, dest) if sidecars else []
+    taken = [p for p in extra if os.path.lexists(p)]
+    if taken and not overwrite:
+        raise WriteError(
+            f"{taken[0]}: sidecar file exists; pass overwrite=True to replace it, or sidecars=False "
+            "(nothing written)"
+        )
+    return extra
+
+
 def write_nifti(
     vol: Volume,
     path: str | os.PathLike[str],
@@ -316,21 +334,8 @@ def write_nifti(
     """
     require_volume(vol, "write_nifti")
     dest = os.path.abspath(os.fspath(path))
-    lower = dest.lower()
-    if not lower.endswith((".nii", ".nii.gz")):
-        raise WriteError(f"{dest}: a NIfTI file name must end in .nii or .nii.gz")
-    gz = lower.endswith(".gz")
-    if os.path.lexists(dest) and not overwrite:
-        raise WriteError(f"{dest}: file exists; pass overwrite=True to replace it (left untouched)")
-    if os.path.isdir(dest):
-        raise WriteError(f"{dest}: is a directory; choose a file name")
-    extra = sidecar_paths(vol.meta, dest) if sidecars else []
-    taken = [p for p in extra if os.path.lexists(p)]
-    if taken and not overwrite:
-        raise WriteError(
-            f"{taken[0]}: sidecar file exists; pass overwrite=True to replace it, or sidecars=False "
-            "(nothing written)"
-        )
+    gz = dest.lower().endswith(".gz")
+    extra = _check_destination(vol, dest, overwrite, sidecars)
     dtype = vol.dtype.newbyteorder("=")
     if dtype.kind == "b":
         dtype = np.dtype(np.uint8)

@@ -17,12 +17,12 @@ trailer of every inner chunk, in index order. Zarr's decode checks every byte ag
 trailers; the manifest checks the trailers against the key. Verifying a fingerprint costs no pass
 over the data. The one crc32c pass over the bytes is done by the store as it reads a chunk file,
 while the bytes are in the CPU cache, with a hardware crc32c (about six times zarr's default one);
-zarr's decode then only drops the 4 bytes (``CheckedCrc32cCodec``). Other readers of the store
-check the crc32c through zarr's own codec.
+zarr's decode then only drops the 4 bytes (``CheckedCrc32cCodec``, in ``lazyvol.zarr_crc``).
+Other readers of the store check the crc32c through zarr's own codec.
 
-``VerifiedStore`` is the read side: a Zarr store wrapper that checks the array metadata and
-every chunk file it hands to zarr against the manifest and raises ``IntegrityError`` naming
-the store and the chunk key.
+``VerifiedStore`` is the read side: a Zarr store wrapper (over a local store or zarr's
+``FsspecStore`` for a remote one) that checks the array metadata and every chunk file it hands to
+zarr against the manifest and raises ``IntegrityError`` naming the store and the chunk key.
 """
 
 from __future__ import annotations

@@ -22,7 +22,7 @@ order, where ``x`` is ``i``, ``y`` is ``j`` and ``z`` is ``k``. A C-ordered ``(k
 exactly the byte layout of a Fortran-ordered ``(i, j, k)`` NIfTI image, and the axis order is the
 one OME-Zarr requires (time, then space with x fastest).
 
-Geometry: see :mod:`lazyvol.zarr_ome` (exact OME scale/translation for a positive diagonal affine,
+Geometry: see ``lazyvol.zarr_ome`` (exact OME scale/translation for a positive diagonal affine,
 otherwise the exact affine in lazyvol's attributes and the NIfTI-Zarr header).
 
 Remote stores (``s3://``, ``gs://``, ``http(s)://``, anything fsspec resolves; pass
@@ -87,6 +87,7 @@ __all__ = [
     "open_zarr",
     "read_block",
     "read_block_or_fallback",
+    "source_objects",
     "write_zarr",
 ]
 
@@ -155,6 +156,26 @@ def open_zarr(
     return open_store(
         path, chunks=chunks, level=level, dtype=dtype, storage_options=storage_options
     )
+
+
+def source_objects(
+    path: str | os.PathLike[str] | Location, storage_options: Any = None
+) -> list[str]:
+    """The files (paths or URLs) whose identity keys a cache entry of the store.
+
+    A lazyvol store (format 2): its manifest alone, which seals every metadata file and every chunk
+    file's size and checksum fingerprint (reads verify every chunk against it), so one stamp of it
+    names the whole store. Any other store: every file in it.
+    """
+    root = StoreRoot.of(path, storage_options)
+    try:
+        _, attrs = _group_meta(root)
+    except FormatError:
+        attrs = {}
+    lv = attrs.get("lazyvol")
+    if isinstance(lv, dict) and int(lv.get("version", 0)) >= 2 and root.exists(MANIFEST):
+        return [root.loc.join(MANIFEST).url if root.is_remote else root.where(MANIFEST)]
+    return root.list_all()
 
 
 def _group_meta(root: StoreRoot) -> tuple[bytes, dict[str, Any]]:

@@ -11,6 +11,7 @@ import json
 import math
 import os
 from typing import Any
+from urllib.parse import urlsplit
 
 import numpy as np
 
@@ -66,10 +67,19 @@ def to_json(obj: Any) -> Any:
     if isinstance(obj, os.PathLike):
         return os.fspath(obj)
     if isinstance(obj, str) and is_url(obj):
-        return display_url(obj)
+        return _without_credentials(obj)
     if obj is None or isinstance(obj, bool | int | float | str):
         return obj
     return str(obj)
+
+
+def _without_credentials(url: str) -> str:
+    """``url`` with user, password and credential query values replaced by ``***``; a URL with
+    neither user information nor a query is kept exactly (fragment included)."""
+    parts = urlsplit(url)
+    if not (parts.username or parts.password or parts.query):
+        return url
+    return display_url(url)
 
 
 def from_json(obj: Any) -> Any:

@@ -93,9 +93,10 @@ def _level_of(manifest: dict[str, Any], array: str) -> dict[str, Any]:
 
 @functools.lru_cache(maxsize=64)
 def _cached_array(
-    root: StoreRoot, array: str, token: str, manifest_sha256: str | None = None
+    root: StoreRoot, array: str, token: str, manifest_sha256: str | None = None, pid: int = 0
 ) -> Any:
-    """The zarr array a read task reads through: one per process, store and opening (``token``).
+    """The zarr array a read task reads through: one per process (``pid``: a forked worker opens
+    its own, never the parent's remote sessions), store and opening (``token``).
 
     The only handle cache of the Zarr reader (to move onto the process-wide handle manager).
     """
@@ -167,7 +168,7 @@ def read_block(plan: ZarrPlan, index: tuple[slice, ...]) -> np.ndarray:
     where = f"{plan.store} (array {plan.array!r}, block {[(s.start, s.stop) for s in index]})"
     _check_plan_files(plan, disk_index, where)
     try:
-        arr = _cached_array(plan.root, plan.array, plan.token, plan.manifest_sha256)
+        arr = _cached_array(plan.root, plan.array, plan.token, plan.manifest_sha256, os.getpid())
         try:
             block = np.asarray(arr[disk_index])
         finally:
@@ -273,7 +274,12 @@ def _open_token(
     by its array metadata's size, ETag and last-modified time.
     """
     if root.is_remote:
-        what: Any = manifest_sha256 or root.file_id(f"{array}/zarr.json")
+        what: Any = manifest_sha256
+        if what is None:
+            try:
+                what = root.file_id(f"{array}/zarr.json")
+            except FileNotFoundError:  # a Zarr v2 array
+                what = root.file_id(f"{array}/.zarray")
         return dask.base.tokenize(root.loc.identity, array, what), None
     meta_path = os.path.join(root.path, array, "zarr.json")
     if not os.path.exists(meta_path) and os.path.exists(os.path.join(root.path, array, ".zarray")):
@@ -308,7 +314,7 @@ def make_volume(
     unit = unit_of(arr_meta)
     pre, manifest_id = _open_token(root, array, manifest_sha256, check_files)
     # The array is opened once here (dtype; and it warms the read tasks' cache in this process).
-    arr = _cached_array(root, array, pre, manifest_sha256)
+    arr = _cached_array(root, array, pre, manifest_sha256, os.getpid())
     dtype = np.dtype(arr.dtype).newbyteorder("=")
     shape = tuple(reversed(shape_disk))
     if chunks is None or (isinstance(chunks, str) and chunks == "auto"):

@@ -148,6 +148,27 @@ class StoreRoot:
                         out[key] = e
         return out
 
+    def list_all(self) -> list[str]:
+        """Every file of the store as a path or URL (a remote listing: one request per 1000 objects).
+
+        Raises
+        ------
+        LazyvolError
+            A remote listing that fails (typed, naming the URL).
+        """
+        if not self.is_remote:
+            out: list[str] = []
+            for dirpath, _dirs, names in os.walk(self.path):
+                out.extend(os.path.join(dirpath, n) for n in names)
+            return sorted(out)
+        fs, path, _ = self._remote("")
+        try:
+            found = fs.find(path)
+        except Exception as exc:
+            raise self.translate(exc, "", "listing the store") from None
+        base = path.rstrip("/") + "/"
+        return sorted(self.loc.join(str(p)[len(base) :]).url for p in found)
+
     def zarr_store(self, array: str) -> Any:
         """A read-only zarr store rooted at ``array`` (LocalStore, or FsspecStore for a URL)."""
         if not self.is_remote:

@@ -4,13 +4,13 @@ the layout, the axes and the integrity guarantees).
 Crash safety. The store is written into a temporary sibling directory
 (``.<name>.lazyvol-tmp-<random>``), every chunk (also all-zero ones) is written, then the manifest
 (every chunk file's size and checksum fingerprint) is written last and synced, and the directory is
-published by :func:`lazyvol._fsutil.publish_dir` (rename, directory sync). A reader refuses a
+published by ``lazyvol._fsutil.publish_dir`` (rename, directory sync). A reader refuses a
 lazyvol store without its manifest or whose chunk files do not match it, so a partial store is never
 read as zeros. Chunk files are not fsynced one by one: the guarantees hold for killed processes;
 after a power loss damage is detected, not repaired.
 
 This module imports :class:`~lazyvol.volume.Volume` for typing only: ``Volume.to_zarr`` finds
-:func:`write_zarr` through the writer table of :mod:`lazyvol.volume` by module name.
+:func:`write_zarr` through the writer table ``lazyvol.volume.WRITERS`` by module name.
 """
 
 from __future__ import annotations
