@@ -1,5 +1,5 @@
 """Where a source's bytes are: :class:`Location` (a path or an fsspec URL plus its storage options),
-with every printed, hashed or saved form free of credentials; and the typed errors of remote access.
+with every printed, hashed or saved form free of credentials.
 
 Used by :mod:`lazyvol._io` (the byte layer), which re-exports everything here.
 """
@@ -24,11 +24,6 @@ __all__ = [
     "identity_url",
     "is_url",
 ]
-
-
-# -- errors ----------------------------------------------------------------------------------------
-# (Candidates for lazyvol.errors once the readers use this layer; defined here so this module is
-# self-contained until then.)
 
 
 # -- redaction -------------------------------------------------------------------------------------
