@@ -22,6 +22,7 @@ from . import _io
 from ._location import Location
 from .errors import FormatError, LazyvolError, SourceNotFoundError
 from .geometry import affine_problem
+from .sources import SourceStamp
 
 __all__ = [
     "NIFTI_SUFFIXES",
@@ -255,8 +256,10 @@ def _sidecar(hdr_loc: Location, _name: str, kind: str) -> bytes:
         return b""
 
 
-def load_image(loc: Location) -> tuple[Any, Location, int]:
+def load_image(loc: Location, stamp: SourceStamp | None = None) -> tuple[Any, Location, int]:
     """Parse the header of ``loc`` with nibabel, reading only header bytes.
+
+    ``stamp``: the stamp of ``loc`` when the caller has it (saves a request).
 
     Returns ``(image, data location, header file size)``: nibabel's image over an in-memory copy
     of the header (its ``dataobj`` gives offset, dtype and scaling; its data are never read), and
@@ -271,7 +274,7 @@ def load_image(loc: Location) -> tuple[Any, Location, int]:
     """
     hdr_loc = header_location(loc)
     try:
-        size = _io.stamp(hdr_loc).size
+        size = stamp.size if (stamp is not None and hdr_loc == loc) else _io.stamp(hdr_loc).size
     except SourceNotFoundError:
         if hdr_loc != loc:
             raise SourceNotFoundError(f"{loc}: its header {hdr_loc} is missing") from None
