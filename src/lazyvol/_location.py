@@ -200,7 +200,8 @@ class Location:
         source: str | os.PathLike[str] | Location,
         storage_options: Mapping[str, Any] | None = None,
     ) -> Location:
-        """Location of a path or URL. ``file://`` URLs become local paths.
+        """Location of a path or URL. ``file://`` URLs become local paths; a local path is kept as
+        given (messages show it so), its :attr:`identity` is absolute.
 
         Raises
         ------
@@ -225,7 +226,7 @@ class Location:
                     f"{display_path(text)}: storage_options are for URLs (s3://, gs://, https://, "
                     "...), not local paths"
                 )
-            return cls(os.path.abspath(text))
+            return cls(text)  # as the user spelled it (messages); ``identity`` is absolute
         return cls(text, StorageOptions(storage_options))
 
     @property

@@ -208,6 +208,8 @@ def open_nifti(
         )
     what = f"vox_offset {offset} + {data_bytes} bytes of {disk_dtype} data for dim {list(shape)}"
     _check_sizes(loc, data_loc, stamp, shape, offset + data_bytes, what)
+    if not data_loc.is_remote:  # tasks may run in another working directory
+        data_loc = Location(os.path.abspath(data_loc.url))
     plan = NiftiPlan(
         loc=data_loc,
         stamp=stamp,
@@ -256,7 +258,7 @@ def build_gzip_index(
 
     Later reads of any slab, in any process, then cost a seek plus at most one seek-point spacing
     of inflate (locally 4 MiB, wider for files over 1 GiB, see :func:`gz_spacing`; remotely
-    256 KiB, see :func:`lazyvol.gz_remote.spacing`). A local index is in indexed_gzip's format,
+    256 KiB, see ``lazyvol.gz_remote.spacing``). A local index is in indexed_gzip's format,
     which rapidgzip reads too; a remote one is keyed by URL, size, ETag and last-modified time.
 
     Parameters

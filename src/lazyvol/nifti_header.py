@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import io
 import math
+import os
 import warnings
 import zlib
 from typing import Any
@@ -466,7 +467,7 @@ def header_meta(
     hdr = img.header
     meta: dict[str, Any] = {
         "format": format_name(img),
-        "path": loc.url if not loc.is_remote else loc.display,
+        "path": loc.display if loc.is_remote else os.path.abspath(loc.url),
         "stored_dtype": disk_dtype.str,
         "vox_offset": int(img.dataobj.offset),
         "scl_slope": slope,
