@@ -123,11 +123,22 @@ def test_readers_receive_a_location(tmp_path):
         open(seen[-1], "rb")
 
 
-def test_a_string_only_reader_is_skipped_with_a_warning(tmp_path):
+def test_a_string_only_reader_works_for_paths_through_an_adapter(tmp_path):
+    """A reader written for plain-string sources keeps working for local paths (with a
+    DeprecationWarning), and is skipped with a RuntimeWarning for a URL it cannot take."""
     registry.register(StringOnly())
     registry.register(Anything())
+    path = tmp_path / "a.toy"
+    path.write_bytes(b"\x04")
+    with pytest.warns(DeprecationWarning, match=r"'stringonly' takes plain-string sources"):
+        reader = registry.pick(str(path))
+    assert isinstance(reader, registry.StrSourceReader) and reader.name == "stringonly"
+    np.testing.assert_array_equal(reader.open(path).compute(), np.full((2, 2, 2), 4, np.uint8))
+    with pytest.warns(DeprecationWarning):
+        vol = lv.open(path)
+    np.testing.assert_array_equal(vol.compute(), np.full((2, 2, 2), 4, np.uint8))
     with pytest.warns(RuntimeWarning, match=r"'stringonly' failed in can_open.*Location"):
-        assert registry.pick(str(tmp_path / "a.toy")).name == "anything"
+        assert registry.pick("https://example.org/a.toy").name == "anything"
 
 
 def test_pick_nothing_raises_formaterror_naming_readers():

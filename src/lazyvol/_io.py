@@ -25,7 +25,7 @@ object shorter than the range read :class:`~lazyvol.errors.FormatError`, a faile
 transfer :class:`RemoteReadError` / :class:`RemoteTimeoutError`. Remote requests time out after
 ``LAZYVOL_REMOTE_TIMEOUT`` seconds without progress (default 30), so nothing hangs.
 
-The local reads live in :mod:`lazyvol._io_local`, the fsspec side in :mod:`lazyvol._io_remote`;
+The local reads live in ``lazyvol._io_local``, the fsspec side in ``lazyvol._io_remote``;
 this module is the public face of both.
 """
 
@@ -47,6 +47,7 @@ from ._io_remote import (
     fs_path,
     info,
     ranged,
+    reads_check,
     remote_timeout,
     stamp_from_info,
     translate,
@@ -87,6 +88,7 @@ __all__ = [
     "read",
     "read_into",
     "read_ranges",
+    "reads_check",
     "remote_timeout",
     "stamp",
     "verify",

@@ -34,6 +34,7 @@ __all__ = [
     "fs_path",
     "info",
     "ranged",
+    "reads_check",
     "remote_timeout",
     "stamp_from_info",
     "translate",
@@ -258,6 +259,12 @@ def stamp_from_info(loc: Location, info: Mapping[str, Any]) -> SourceStamp:
             "lazyvol needs it to check reads against the header"
         )
     return SourceStamp(loc.identity, int(size), _mtime_ns(info), etag=_etag(info))
+
+
+def reads_check(loc: Location, expect: SourceStamp) -> bool:
+    """True when every ranged read of ``loc`` given ``expect`` is itself refused for a changed
+    object (HTTP(S) with a strong ETag: ``If-Match``), so no separate :func:`verify` is needed."""
+    return bool(_if_match(loc, expect))
 
 
 def _if_match(loc: Location, expect: SourceStamp | None) -> dict[str, Any]:

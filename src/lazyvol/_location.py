@@ -1,5 +1,5 @@
 """Where a source's bytes are: :class:`Location` (a path or an fsspec URL plus its storage options),
-with every printed, hashed or saved form free of credentials; and the typed errors of remote access.
+with every printed, hashed or saved form free of credentials.
 
 Used by :mod:`lazyvol._io` (the byte layer), which re-exports everything here.
 """
@@ -24,11 +24,6 @@ __all__ = [
     "identity_url",
     "is_url",
 ]
-
-
-# -- errors ----------------------------------------------------------------------------------------
-# (Candidates for lazyvol.errors once the readers use this layer; defined here so this module is
-# self-contained until then.)
 
 
 # -- redaction -------------------------------------------------------------------------------------
@@ -205,7 +200,8 @@ class Location:
         source: str | os.PathLike[str] | Location,
         storage_options: Mapping[str, Any] | None = None,
     ) -> Location:
-        """Location of a path or URL. ``file://`` URLs become local paths.
+        """Location of a path or URL. ``file://`` URLs become local paths; a local path is kept as
+        given (messages show it so), its :attr:`identity` is absolute.
 
         Raises
         ------
@@ -230,7 +226,7 @@ class Location:
                     f"{display_path(text)}: storage_options are for URLs (s3://, gs://, https://, "
                     "...), not local paths"
                 )
-            return cls(os.path.abspath(text))
+            return cls(text)  # as the user spelled it (messages); ``identity`` is absolute
         return cls(text, StorageOptions(storage_options))
 
     @property

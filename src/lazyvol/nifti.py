@@ -61,13 +61,13 @@ gz_spacing = gzaccess.gz_spacing
 _MAX_DEFLATE_RATIO = 1032
 
 
-def _parse(loc: Location) -> tuple[Any, Location]:
+def _parse(loc: Location, stamp: SourceStamp) -> tuple[Any, Location]:
     """nibabel's image of the header of ``loc`` and the data file's location, errors typed."""
     import nibabel as nib
     from nibabel.filebasedimages import ImageFileError
 
     try:
-        img, data_loc, _size = load_image(loc)
+        img, data_loc, _size = load_image(loc, stamp)
     except LazyvolError:
         raise
     except (ImageFileError, ValueError, EOFError, OSError, struct.error) as exc:
@@ -182,11 +182,11 @@ def open_nifti(
         A server refused or failed (see :mod:`lazyvol._io`).
     """
     loc = Location.of(source, storage_options)
-    _io.stamp(loc)  # exists, and is a regular file / an object
-    img, data_loc = _parse(loc)
+    first = _io.stamp(loc)  # exists, and is a regular file / an object
+    img, data_loc = _parse(loc, first)
     check_header(loc, img.header)
     try:
-        stamp = _io.stamp(data_loc)
+        stamp = first if data_loc == loc else _io.stamp(data_loc)
     except SourceNotFoundError:
         raise SourceNotFoundError(f"{loc}: its image data file {data_loc} is missing") from None
     disk_dtype, offset, slope, inter = _scaling(loc, img, scale)
@@ -208,6 +208,8 @@ def open_nifti(
         )
     what = f"vox_offset {offset} + {data_bytes} bytes of {disk_dtype} data for dim {list(shape)}"
     _check_sizes(loc, data_loc, stamp, shape, offset + data_bytes, what)
+    if not data_loc.is_remote:  # tasks may run in another working directory
+        data_loc = Location(os.path.abspath(data_loc.url))
     plan = NiftiPlan(
         loc=data_loc,
         stamp=stamp,
@@ -219,16 +221,16 @@ def open_nifti(
         out_dtype=out_dtype,
         compressed=data_loc.name.lower().endswith(".gz"),
     )
-    return _volume(loc, img, plan, chunks, scale)
+    return _volume(loc, first, img, plan, chunks, scale)
 
 
-def _volume(loc: Location, img: Any, plan: NiftiPlan, chunks: Any, scale: bool) -> Volume:
+def _volume(
+    loc: Location, first: SourceStamp, img: Any, plan: NiftiPlan, chunks: Any, scale: bool
+) -> Volume:
     shape, out_dtype = plan.shape, np.dtype(plan.out_dtype)
     spatial = min(3, len(shape))
     norm = normalize_chunks(chunks, shape, out_dtype, spatial_ndim=spatial)
-    stamps = {plan.stamp}
-    if plan.loc != loc:
-        stamps.add(_io.stamp(loc))
+    stamps = {plan.stamp, first}
     options: dict[str, Any] = {"scale": scale, "dtype": out_dtype.str, "chunks": norm}
     if loc.is_remote and loc.options:
         options["storage"] = loc.options.redacted()  # endpoints matter; credentials never
@@ -256,7 +258,7 @@ def build_gzip_index(
 
     Later reads of any slab, in any process, then cost a seek plus at most one seek-point spacing
     of inflate (locally 4 MiB, wider for files over 1 GiB, see :func:`gz_spacing`; remotely
-    256 KiB, see :func:`lazyvol.gz_remote.spacing`). A local index is in indexed_gzip's format,
+    256 KiB, see ``lazyvol.gz_remote.spacing``). A local index is in indexed_gzip's format,
     which rapidgzip reads too; a remote one is keyed by URL, size, ETag and last-modified time.
 
     Parameters

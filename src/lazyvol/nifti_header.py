@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import io
 import math
+import os
 import warnings
 import zlib
 from typing import Any
@@ -22,6 +23,7 @@ from . import _io
 from ._location import Location
 from .errors import FormatError, LazyvolError, SourceNotFoundError
 from .geometry import affine_problem
+from .sources import SourceStamp
 
 __all__ = [
     "NIFTI_SUFFIXES",
@@ -255,8 +257,10 @@ def _sidecar(hdr_loc: Location, _name: str, kind: str) -> bytes:
         return b""
 
 
-def load_image(loc: Location) -> tuple[Any, Location, int]:
+def load_image(loc: Location, stamp: SourceStamp | None = None) -> tuple[Any, Location, int]:
     """Parse the header of ``loc`` with nibabel, reading only header bytes.
+
+    ``stamp``: the stamp of ``loc`` when the caller has it (saves a request).
 
     Returns ``(image, data location, header file size)``: nibabel's image over an in-memory copy
     of the header (its ``dataobj`` gives offset, dtype and scaling; its data are never read), and
@@ -271,7 +275,7 @@ def load_image(loc: Location) -> tuple[Any, Location, int]:
     """
     hdr_loc = header_location(loc)
     try:
-        size = _io.stamp(hdr_loc).size
+        size = stamp.size if (stamp is not None and hdr_loc == loc) else _io.stamp(hdr_loc).size
     except SourceNotFoundError:
         if hdr_loc != loc:
             raise SourceNotFoundError(f"{loc}: its header {hdr_loc} is missing") from None
@@ -463,7 +467,7 @@ def header_meta(
     hdr = img.header
     meta: dict[str, Any] = {
         "format": format_name(img),
-        "path": loc.url if not loc.is_remote else loc.display,
+        "path": loc.display if loc.is_remote else os.path.abspath(loc.url),
         "stored_dtype": disk_dtype.str,
         "vox_offset": int(img.dataobj.offset),
         "scl_slope": slope,

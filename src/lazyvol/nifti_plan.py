@@ -172,7 +172,10 @@ def _fetch(plan: NiftiPlan, index: tuple[slice, ...]) -> np.ndarray:
         out: np.ndarray = _fetch_mapped(plan, index, out_shape)
         return out
     if plan.loc.is_remote:
-        _io.verify(plan.loc, plan.stamp)  # size, ETag, last-modified: never another object's bytes
+        # Size, ETag, last-modified: never another object's bytes (one HEAD, unless every ranged
+        # read carries the check itself).
+        if not _io.reads_check(plan.loc, plan.stamp):
+            _io.verify(plan.loc, plan.stamp)
     else:
         plan.stamp.verify()  # the gzip handles are keyed on this identity: never another file's
     reader = _gz_reader(plan) if plan.compressed else _range_reader(plan)

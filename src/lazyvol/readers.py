@@ -114,7 +114,7 @@ class ZarrReader:
         source = Location.of(source)
         if source.is_remote:
             return [child.url for child, _stamp in _io.list_objects(source)]
-        return _walk(source.url)
+        return _walk(os.path.abspath(source.url))
 
     def describe(self, source: Location) -> dict[str, Any]:
         source = Location.of(source)
@@ -156,10 +156,8 @@ class NiftiReader:
         from .nifti_header import data_location
 
         image = data_location(source)
-        out = [source.url]
-        if image != source and _is_object(image):
-            out.append(image.url)
-        return out
+        out = [source, image] if image != source and _is_object(image) else [source]
+        return [loc.url if loc.is_remote else os.path.abspath(loc.url) for loc in out]
 
     def describe(self, source: Location) -> dict[str, Any]:
         source = Location.of(source)

@@ -301,3 +301,23 @@ def test_distributed_workers_read_from_s3(
     arr = dist_client.compute(vol.data[:, :, 9:15]).result()
     np.testing.assert_array_equal(arr, want[:, :, 9:15])
     assert os.getpid() not in dist_client.run(os.getpid).values()
+
+
+def test_truncated_remote_niigz_raises_when_read(tmp_path, http_server: HttpServer):
+    import gzip
+
+    path = write_phantom_nifti(tmp_path / "t.nii", (32, 32, 16), dtype="int16", seed=3)
+    blob = gzip.compress(Path(path).read_bytes(), compresslevel=1)
+    url = http_server.put("t.nii.gz", blob[: len(blob) * 2 // 3])
+    with pytest.raises(FormatError, match=r"t\.nii\.gz.*(truncated|corrupt)"):
+        lv.open(url).compute()
+
+
+def test_server_stopping_mid_read_is_typed_and_names_the_url(tmp_path, http_server: HttpServer):
+    path = write_phantom_nifti(tmp_path / "x.nii", (32, 32, 16), dtype="int16")
+    url = http_server.put("x.nii", Path(path).read_bytes())
+    vol = lv.open(url)
+    http_server.objects["/x.nii"].mode = "cut"  # same bytes, but every response stops halfway
+    with pytest.raises(lv.LazyvolError) as ei:
+        vol.compute()
+    assert "/x.nii" in str(ei.value)

@@ -27,10 +27,14 @@ import os
 import threading
 import warnings
 from dataclasses import dataclass
+from typing import TYPE_CHECKING, Any
 
 from .._location import Location
 from ..errors import FormatError
 from .base import Reader
+
+if TYPE_CHECKING:
+    from ..volume import Volume
 
 __all__ = [
     "BUILTIN",
@@ -168,12 +172,74 @@ def get(name: str) -> Reader:
         return reg.reader
 
 
+class StrSourceReader:
+    """A reader written for plain-string sources (before readers received a
+    :class:`~lazyvol._location.Location`), used for local paths: every method gets the path as a
+    ``str``. :func:`pick` wraps such a reader with a :class:`DeprecationWarning`."""
+
+    def __init__(self, reader: Reader) -> None:
+        self.reader = reader
+        self.name = reader.name
+        self._inner: Any = reader  # typed for Location sources; this one takes str
+
+    @staticmethod
+    def _path(source: Any) -> str:
+        return source.url if isinstance(source, Location) else os.fspath(source)
+
+    def can_open(self, source: Location) -> bool:
+        return bool(self._inner.can_open(self._path(source)))
+
+    def open(self, source: Location, **options: Any) -> Volume:
+        vol: Volume = self._inner.open(self._path(source), **options)
+        return vol
+
+    def source_files(self, source: Location, **options: Any) -> list[str]:
+        files: list[str] = self._inner.source_files(self._path(source), **options)
+        return files
+
+    def describe(self, source: Location) -> dict[str, Any]:
+        out: dict[str, Any] = self._inner.describe(self._path(source))
+        return out
+
+
+def _legacy(reader: Reader, loc: Location, exc: Exception) -> Reader | None:
+    """``reader`` wrapped for plain-string sources when it accepts ``loc`` as a path, else None
+    (it is then skipped with a :class:`RuntimeWarning`)."""
+    if not loc.is_remote and isinstance(exc, AttributeError | TypeError):
+        try:
+            inner: Any = reader
+            ok = bool(inner.can_open(loc.url))
+        except Exception:
+            ok = False
+        else:
+            if ok:
+                warnings.warn(
+                    f"lazyvol: reader {reader.name!r} takes plain-string sources; readers now "
+                    "receive a lazyvol Location (see lazyvol.formats.base): it is used for local "
+                    "paths through an adapter",
+                    DeprecationWarning,
+                    stacklevel=3,
+                )
+                return StrSourceReader(reader)
+            return None
+    warnings.warn(
+        f"lazyvol: reader {reader.name!r} failed in can_open({loc}) and is skipped "
+        f"({type(exc).__name__}: {exc}); readers receive a lazyvol Location (see "
+        "lazyvol.formats.base)",
+        RuntimeWarning,
+        stacklevel=3,
+    )
+    return None
+
+
 def pick(source: Location | str | os.PathLike[str]) -> Reader:
     """The first reader (by priority) whose :meth:`~lazyvol.formats.base.Reader.can_open` accepts
     ``source`` (a path or URL is made a :class:`~lazyvol._location.Location` first).
 
-    A reader whose ``can_open`` raises (a plugin written for plain-string sources calling
-    ``source.endswith``, say) is passed over with a :class:`RuntimeWarning` naming it.
+    A reader whose ``can_open`` raises is passed over with a :class:`RuntimeWarning` naming it,
+    except one written for plain-string sources (it calls ``source.endswith`` and the like): for
+    a local path it is asked again with the path and, if it accepts it, returned wrapped in
+    ``StrSourceReader`` (with a :class:`DeprecationWarning`).
 
     Raises
     ------
@@ -186,13 +252,9 @@ def pick(source: Location | str | os.PathLike[str]) -> Reader:
         try:
             ok = reader.can_open(loc)
         except Exception as exc:  # a broken plugin must not stop every other format
-            warnings.warn(
-                f"lazyvol: reader {reader.name!r} failed in can_open({loc}) and is skipped "
-                f"({type(exc).__name__}: {exc}); readers receive a lazyvol Location (see "
-                "lazyvol.formats.base)",
-                RuntimeWarning,
-                stacklevel=2,
-            )
+            legacy = _legacy(reader, loc, exc)
+            if legacy is not None:
+                return legacy
             continue
         if ok:
             return reader
