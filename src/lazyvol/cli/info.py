@@ -207,7 +207,7 @@ def _dtype_name(value: Any) -> str | None:
     import numpy as np
 
     try:
-        return np.dtype(value).name
+        return str(np.dtype(value).name)
     except TypeError:
         return str(value)
 

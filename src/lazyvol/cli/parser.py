@@ -102,7 +102,9 @@ class _Parser(argparse.ArgumentParser):
         self.exit(EXIT_ERROR, f"lazyvol: error: {message} (usage: {self.prog} --help)\n")
 
 
-def _add_info(sub: argparse._SubParsersAction, parents: list[argparse.ArgumentParser]) -> None:
+def _add_info(
+    sub: argparse._SubParsersAction[argparse.ArgumentParser], parents: list[argparse.ArgumentParser]
+) -> None:
     p = sub.add_parser(
         "info",
         help="shape, dtype, geometry and sizes of a volume, or the series in a DICOM folder",
@@ -134,7 +136,9 @@ def _add_info(sub: argparse._SubParsersAction, parents: list[argparse.ArgumentPa
     p.set_defaults(func=cmd_info)
 
 
-def _add_stats(sub: argparse._SubParsersAction, parents: list[argparse.ArgumentParser]) -> None:
+def _add_stats(
+    sub: argparse._SubParsersAction[argparse.ArgumentParser], parents: list[argparse.ArgumentParser]
+) -> None:
     p = sub.add_parser(
         "stats",
         help="count, min, max, mean, std, sum, histogram and percentiles in one pass",
@@ -173,7 +177,9 @@ def _add_stats(sub: argparse._SubParsersAction, parents: list[argparse.ArgumentP
     p.set_defaults(func=cmd_stats)
 
 
-def _add_convert(sub: argparse._SubParsersAction, parents: list[argparse.ArgumentParser]) -> None:
+def _add_convert(
+    sub: argparse._SubParsersAction[argparse.ArgumentParser], parents: list[argparse.ArgumentParser]
+) -> None:
     p = sub.add_parser(
         "convert",
         help="write a volume to .zarr, .nii or .nii.gz in bounded memory",
@@ -190,7 +196,7 @@ def _add_convert(sub: argparse._SubParsersAction, parents: list[argparse.Argumen
 
 
 def _add_references(
-    sub: argparse._SubParsersAction, parents: list[argparse.ArgumentParser]
+    sub: argparse._SubParsersAction[argparse.ArgumentParser], parents: list[argparse.ArgumentParser]
 ) -> None:
     p = sub.add_parser(
         "references",
@@ -216,7 +222,9 @@ def _add_references(
     p.set_defaults(func=cmd_references)
 
 
-def _add_cache(sub: argparse._SubParsersAction, parents: list[argparse.ArgumentParser]) -> None:
+def _add_cache(
+    sub: argparse._SubParsersAction[argparse.ArgumentParser], parents: list[argparse.ArgumentParser]
+) -> None:
     p = sub.add_parser(
         "cache",
         help="list or clear lazyvol's cache (Zarr copies, scan and seek indexes)",
