@@ -138,3 +138,13 @@ def test_missing_object_names_the_url(tmp_path, s3_server, s3_bucket):
     r = run(tmp_path, "references", url, "-o", "refs.json", *flags(s3_server))
     assert r.returncode == 2 and "missing.nii" in r.stderr, r.stderr
     _no_secret(r.stdout, r.stderr)
+
+
+def test_info_of_a_missing_url_says_so(tmp_path, s3_server, s3_bucket):
+    # neither an object nor a prefix: refused before any open or scan
+    url = f"s3://{s3_bucket}/no/such/prefix"
+    r = run(tmp_path, "info", url, *flags(s3_server))
+    assert r.returncode == 2, (r.stdout, r.stderr)
+    assert r.stderr.strip() == f"lazyvol: error: {url}: no such object or prefix"
+    r = run(tmp_path, "info", url, "--header", *flags(s3_server))
+    assert r.returncode == 2 and "--header reads local files only" in r.stderr
