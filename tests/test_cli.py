@@ -13,6 +13,8 @@ import nibabel as nib
 import numpy as np
 import pytest
 
+from lazyvol.cli import _sources
+from lazyvol.cli import main as cli_main
 from lazyvol.testing import write_phantom_nifti
 
 SRC = str(Path(__file__).resolve().parents[1] / "src")
@@ -434,3 +436,143 @@ def test_seriesinfo_repr_is_one_line(tmp_path):
     text = repr(info)
     assert "\n" not in text and len(text) < 300
     assert truth.series_uid in text and "files=40" in text and truth.files[0] not in text
+
+
+# -- remote sources: --storage-option / --storage-options ---------------------------------------------
+
+SECRET = "s3cr3t-value-never-printed-7f2a"
+
+
+@pytest.mark.parametrize(
+    ("text", "expected"),
+    [
+        ("anon=true", ("anon", True)),
+        ("default_block_size=1048576", ("default_block_size", 1048576)),
+        ("profile=lab", ("profile", "lab")),
+        ("key=AKIA=with=equals", ("key", "AKIA=with=equals")),  # split at the first '='
+        (
+            'client_kwargs={"endpoint_url": "http://h:9000"}',
+            ("client_kwargs", {"endpoint_url": "http://h:9000"}),
+        ),
+        ("token=", ("token", "")),
+        ("version_aware=null", ("version_aware", None)),
+        ("x=[1, 2]", ("x", [1, 2])),
+        ("requester_pays=True", ("requester_pays", "True")),  # not JSON: kept as the string
+    ],
+)
+def test_storage_option_values(text, expected):
+    assert _sources.parse_storage_option(text) == expected
+
+
+@pytest.mark.parametrize("text", ["anon", "=true", " =x", "a..b=1", f"{SECRET}"])
+def test_storage_option_errors_do_not_repeat_the_value(text):
+    import argparse
+
+    with pytest.raises(argparse.ArgumentTypeError) as caught:
+        _sources.parse_storage_option(text)
+    assert SECRET not in str(caught.value)
+
+
+def test_storage_options_merge_file_and_flags(tmp_path):
+    from lazyvol.cli import build_parser
+
+    f = tmp_path / "opts.json"
+    f.write_text(json.dumps({"key": "K", "client_kwargs": {"region_name": "eu", "verify": False}}))
+    args = build_parser().parse_args(
+        [
+            "info",
+            "s3://b/x.nii",
+            "--storage-options",
+            str(f),
+            "--storage-option",
+            "client_kwargs.endpoint_url=http://127.0.0.1:9000",
+            "--storage-option",
+            "key=K2",
+            "--storage-option",
+            "anon=false",
+        ]
+    )
+    assert _sources.storage_options(args) == {
+        "key": "K2",
+        "anon": False,
+        "client_kwargs": {
+            "region_name": "eu",
+            "verify": False,
+            "endpoint_url": "http://127.0.0.1:9000",
+        },
+    }
+    assert _sources.source_kwargs(args, "s3://b/x.nii")["storage_options"]["key"] == "K2"
+    none = build_parser().parse_args(["info", "s3://b/x.nii"])
+    assert _sources.storage_options(none) is None and _sources.source_kwargs(none, "x") == {}
+
+
+@pytest.mark.parametrize("command", ["info", "stats", "convert", "references"])
+def test_every_source_command_takes_storage_options(command):
+    from lazyvol.cli import build_parser
+
+    extra = {"convert": ["out.zarr"], "references": ["-o", "r.json"]}.get(command, [])
+    args = build_parser().parse_args(
+        [command, "s3://b/x.nii", *extra, "--storage-option", "anon=true"]
+    )
+    assert _sources.storage_options(args) == {"anon": True}
+
+
+def test_storage_options_refused_for_a_local_path(env, phantom):
+    path, _ = phantom
+    r = run(env, "info", path, "--storage-option", f"secret={SECRET}")
+    assert r.returncode == 2 and "local path" in r.stderr and "--storage-option" in r.stderr
+    assert SECRET not in r.stdout + r.stderr
+
+
+def test_storage_options_file_errors(env, tmp_path, phantom):
+    bad = tmp_path / "bad.json"
+    bad.write_text('{"secret": "' + SECRET + '", oops}')
+    r = run(env, "info", "s3://b/x.nii", "--storage-options", bad)
+    assert r.returncode == 2 and "bad.json" in r.stderr and "not valid JSON" in r.stderr
+    assert SECRET not in r.stderr and len(r.stderr.strip().splitlines()) == 1
+    (tmp_path / "list.json").write_text("[1, 2]")
+    r = run(env, "info", "s3://b/x.nii", "--storage-options", tmp_path / "list.json")
+    assert r.returncode == 2 and "expected a JSON object" in r.stderr
+    r = run(env, "info", "s3://b/x.nii", "--storage-options", tmp_path / "none.json")
+    assert r.returncode == 2 and "cannot read it" in r.stderr
+
+
+def test_secrets_are_found_in_options_and_urls():
+    found = _sources.secrets_of(
+        {"key": "AKIAKEY", "anon": False, "client_kwargs": {"aws_secret_access_key": SECRET}},
+        ["https://user:pa55word@host/x.nii?X-Amz-Signature=abcdef123&versionId=7", None, "/a/b"],
+    )
+    assert set(found) == {"AKIAKEY", SECRET, "pa55word", "abcdef123"}
+
+
+def test_everything_printed_is_redacted(monkeypatch, capsys):
+    """Results, errors and --debug tracebacks written while a command runs show ``***`` for every
+    credential of its storage options (here a command that prints them on purpose)."""
+    import lazyvol.cli.parser as parser_module
+    from lazyvol.errors import FormatError
+
+    def leaky(args):
+        print(f"result with {SECRET} inside")
+        print(json.dumps({"echo": SECRET}))
+        raise FormatError(f"s3://b/x.nii: denied for secret {SECRET}")
+
+    monkeypatch.setattr(parser_module, "cmd_info", leaky)
+    argv = ["info", "s3://b/x.nii", "--storage-option", f"secret={SECRET}"]
+    assert cli_main(argv) == 2
+    out, err = capsys.readouterr()
+    assert SECRET not in out + err
+    assert out.count("***") == 2 and "lazyvol: error: s3://b/x.nii: denied for secret ***" in err
+    assert cli_main([*argv, "--debug"]) == 2
+    out, err = capsys.readouterr()
+    assert "Traceback" in err and "FormatError" in err and SECRET not in out + err
+
+    def buggy(args):
+        raise RuntimeError(f"a bug quoting {SECRET}")
+
+    monkeypatch.setattr(parser_module, "cmd_info", buggy)
+    assert cli_main(argv) == 1
+    out, err = capsys.readouterr()
+    assert "RuntimeError: a bug quoting ***" in err and SECRET not in err
+    # without credentials a bug propagates as before
+    with pytest.raises(RuntimeError):
+        cli_main(["info", "s3://b/x.nii"])

@@ -152,13 +152,22 @@ def _files_size(paths: Sequence[str]) -> int:
     return total
 
 
+def _reader_source(path: str) -> Any:
+    """``path`` as the reader protocol takes it: a ``Location`` once ``lazyvol.formats`` exports
+    one (the remote branch of issue 17), else the path itself. (Transitional: one place to adapt.)"""
+    from .. import formats
+
+    location = getattr(formats, "Location", None)
+    return path if location is None else location.of(path)
+
+
 def _disk_size(path: str) -> int:
     """Bytes of a local source: a NIfTI file (with the ``.img`` of a pair), or a folder's files."""
     if os.path.isfile(path):
-        from ..formats import Location, pick
+        from ..formats import pick
 
         reader = pick(path)
-        files = reader.source_files(Location.of(path)) if reader.name == "nifti" else [path]
+        files = reader.source_files(_reader_source(path)) if reader.name == "nifti" else [path]
         return _files_size(files)
     total = 0
     for root, _dirs, files in os.walk(path):

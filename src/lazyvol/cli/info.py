@@ -67,25 +67,36 @@ def _source_size(path: str, files: Sequence[Any] | None, kwargs: dict[str, Any])
 
 def _is_dicom_source(path: str, kwargs: dict[str, Any]) -> bool:
     """Whether ``path`` is a DICOM folder, or a bucket prefix that is neither an object nor a
-    Zarr store (so ``info`` scans it for series)."""
+    Zarr store (so ``info`` scans it for series).
+
+    Raises
+    ------
+    SourceNotFoundError
+        A URL naming neither an object nor a prefix.
+    RemoteAccessError, RemoteReadError
+        The server refused or failed (as it would for the open that follows).
+    """
     if not is_url(path):
         return _is_dicom_folder(path)
     from .. import _io
-    from ..errors import LazyvolError
+    from ..errors import FormatError, SourceNotFoundError
 
     loc = _io.Location.of(path, kwargs.get("storage_options"))
     try:
         _io.stamp(loc)
         return False  # an object: one file
-    except LazyvolError:
-        pass
+    except SourceNotFoundError:
+        if not _io.list_objects(loc):
+            raise SourceNotFoundError(f"{loc.display}: no such object or prefix") from None
+    except FormatError:
+        pass  # a prefix (directory)
     if path.rstrip("/").lower().endswith(".zarr"):
         return False
     for name in ("zarr.json", ".zgroup", ".zattrs"):
         try:
             _io.stamp(loc.join(name))
             return False
-        except LazyvolError:
+        except (SourceNotFoundError, FormatError):
             continue
     return True
 
@@ -207,7 +218,7 @@ def _dtype_name(value: Any) -> str | None:
     import numpy as np
 
     try:
-        return np.dtype(value).name
+        return str(np.dtype(value).name)
     except TypeError:
         return str(value)
 

@@ -102,7 +102,7 @@ class _Parser(argparse.ArgumentParser):
         self.exit(EXIT_ERROR, f"lazyvol: error: {message} (usage: {self.prog} --help)\n")
 
 
-def _add_info(sub: argparse._SubParsersAction, parents: list[argparse.ArgumentParser]) -> None:
+def _add_info(sub: argparse._SubParsersAction[_Parser], parents: list[_Parser]) -> None:
     p = sub.add_parser(
         "info",
         help="shape, dtype, geometry and sizes of a volume, or the series in a DICOM folder",
@@ -134,7 +134,7 @@ def _add_info(sub: argparse._SubParsersAction, parents: list[argparse.ArgumentPa
     p.set_defaults(func=cmd_info)
 
 
-def _add_stats(sub: argparse._SubParsersAction, parents: list[argparse.ArgumentParser]) -> None:
+def _add_stats(sub: argparse._SubParsersAction[_Parser], parents: list[_Parser]) -> None:
     p = sub.add_parser(
         "stats",
         help="count, min, max, mean, std, sum, histogram and percentiles in one pass",
@@ -173,7 +173,7 @@ def _add_stats(sub: argparse._SubParsersAction, parents: list[argparse.ArgumentP
     p.set_defaults(func=cmd_stats)
 
 
-def _add_convert(sub: argparse._SubParsersAction, parents: list[argparse.ArgumentParser]) -> None:
+def _add_convert(sub: argparse._SubParsersAction[_Parser], parents: list[_Parser]) -> None:
     p = sub.add_parser(
         "convert",
         help="write a volume to .zarr, .nii or .nii.gz in bounded memory",
@@ -189,9 +189,7 @@ def _add_convert(sub: argparse._SubParsersAction, parents: list[argparse.Argumen
     p.set_defaults(func=cmd_convert)
 
 
-def _add_references(
-    sub: argparse._SubParsersAction, parents: list[argparse.ArgumentParser]
-) -> None:
+def _add_references(sub: argparse._SubParsersAction[_Parser], parents: list[_Parser]) -> None:
     p = sub.add_parser(
         "references",
         help="write kerchunk references: any Zarr client reads a .nii or DICOM series in place",
@@ -216,7 +214,7 @@ def _add_references(
     p.set_defaults(func=cmd_references)
 
 
-def _add_cache(sub: argparse._SubParsersAction, parents: list[argparse.ArgumentParser]) -> None:
+def _add_cache(sub: argparse._SubParsersAction[_Parser], parents: list[_Parser]) -> None:
     p = sub.add_parser(
         "cache",
         help="list or clear lazyvol's cache (Zarr copies, scan and seek indexes)",
@@ -288,7 +286,7 @@ def build_parser() -> argparse.ArgumentParser:
     sub = parser.add_subparsers(dest="command", metavar="COMMAND", required=True)
     storage = _Parser(add_help=False)
     add_storage_arguments(storage)
-    with_source: list[argparse.ArgumentParser] = [common, storage]
+    with_source = [common, storage]
     _add_info(sub, with_source)
     _add_stats(sub, with_source)
     _add_convert(sub, with_source)
