@@ -51,6 +51,7 @@ from ._io_remote import (
     remote_timeout,
     stamp_from_info,
     translate,
+    with_timeouts,
 )
 from ._location import (
     Location,
@@ -91,7 +92,9 @@ __all__ = [
     "reads_check",
     "remote_timeout",
     "stamp",
+    "translate",
     "verify",
+    "with_timeouts",
 ]
 
 

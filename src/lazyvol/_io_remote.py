@@ -38,6 +38,7 @@ __all__ = [
     "remote_timeout",
     "stamp_from_info",
     "translate",
+    "with_timeouts",
 ]
 
 
@@ -58,7 +59,7 @@ _FS_LOCK = threading.Lock()
 _FS: dict[tuple[int, str, str, float], Any] = {}
 
 
-def _with_timeouts(protocol: str, options: dict[str, Any]) -> dict[str, Any]:
+def with_timeouts(protocol: str, options: dict[str, Any]) -> dict[str, Any]:
     """Add lazyvol's timeouts where the caller set none (HTTP via aiohttp, S3 via botocore)."""
     timeout = remote_timeout()
     opts = dict(options)
@@ -112,7 +113,7 @@ def filesystem(loc: Location) -> Any:
         if fs is not None:
             return fs
     try:
-        fs = fsspec.filesystem(loc.protocol, **_with_timeouts(loc.protocol, loc.options.to_dict()))
+        fs = fsspec.filesystem(loc.protocol, **with_timeouts(loc.protocol, loc.options.to_dict()))
     except ImportError as exc:
         raise ImportError(
             f"{loc.display}: reading {loc.protocol}:// URLs needs a package that is not "

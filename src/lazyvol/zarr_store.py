@@ -94,7 +94,7 @@ class StoreRoot:
         except FileNotFoundError:
             raise FileNotFoundError(loc.display) from None
         except Exception as exc:
-            err = _io._translate(exc, loc, "reading it")
+            err = _io.translate(exc, loc, "reading it")
             if isinstance(err, SourceNotFoundError):
                 raise FileNotFoundError(loc.display) from None
             raise err from None
@@ -178,7 +178,7 @@ class StoreRoot:
         from zarr.storage import FsspecStore
 
         loc = self.loc.join(array)
-        opts = _io._with_timeouts(loc.protocol, loc.options.to_dict())
+        opts = _io.with_timeouts(loc.protocol, loc.options.to_dict())
         try:
             return FsspecStore.from_url(loc.url, storage_options=opts, read_only=True)
         except ImportError as exc:
@@ -193,4 +193,4 @@ class StoreRoot:
 
     def translate(self, exc: BaseException, key: str, what: str) -> LazyvolError:
         """A typed error for a failed remote request on file ``key`` (credentials removed)."""
-        return _io._translate(exc, self.loc.join(key) if key else self.loc, what)
+        return _io.translate(exc, self.loc.join(key) if key else self.loc, what)

@@ -184,16 +184,9 @@ class ReaderTests:
         return []
 
     def source(self, path: str | os.PathLike[str]) -> Any:
-        """What the reader's methods take for ``path``: the one place the kit builds a source.
-
-        A local path as ``str`` while ``lazyvol.formats.base.Source`` is ``str``; a
-        ``lazyvol._io.Location`` (``Location.of(path)``) when the protocol passes locations.
-        """
-        from ..formats import base
-
-        if base.Source is str:
-            return os.fspath(path)
-        from .._io import Location
+        """What the reader's methods take for ``path``: the one place the kit builds a source
+        (a :class:`lazyvol.formats.Location`, as the Reader protocol passes)."""
+        from ..formats import Location
 
         return Location.of(os.fspath(path))
 
