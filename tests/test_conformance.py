@@ -244,7 +244,12 @@ class TestNiftiGzScaledReaderKit(ReaderTests):
     reader = NiftiReader()
 
     def make_source(self, tmp_path: Path) -> ReaderCase:
-        p = Path(write_phantom_nifti(tmp_path / "a.nii.gz", (30, 24, 16, 2), slope=2, inter=-3))
+        # noise, so the compressed file is large enough for the headers-only check (> 256 KiB)
+        data = np.random.default_rng(1).integers(-2000, 4000, size=(96, 80, 40, 2)).astype(np.int16)
+        img = nib.Nifti1Image(data, np.diag([1.5, 1.5, 3.0, 1.0]))
+        img.header.set_slope_inter(2.0, -3.0)
+        p = tmp_path / "a.nii.gz"
+        nib.save(img, p)
         img = nib.load(p)
         return ReaderCase(p, np.asanyarray(img.dataobj), img.affine, exact_dtype=False)
 
@@ -253,7 +258,7 @@ class TestAnalyzePairReaderKit(ReaderTests):
     reader = NiftiReader()
 
     def make_source(self, tmp_path: Path) -> ReaderCase:
-        data = np.random.default_rng(0).integers(-2000, 4000, size=(20, 16, 12)).astype(np.int16)
+        data = np.random.default_rng(0).integers(-2000, 4000, size=(96, 80, 40)).astype(np.int16)
         affine = np.diag([1.0, 2.0, 3.0, 1.0])
         nib.save(nib.AnalyzeImage(data, affine), tmp_path / "c.hdr")
         return ReaderCase(tmp_path / "c.hdr", data, None)
@@ -275,7 +280,9 @@ class TestZarrReaderKit(ReaderTests):
     reader = ZarrReader()
 
     def make_source(self, tmp_path: Path) -> ReaderCase:
-        nii = Path(write_phantom_nifti(tmp_path / "z.nii", (20, 16, 12, 2), dtype="float32"))
+        data = np.random.default_rng(2).normal(size=(48, 40, 32, 2)).astype(np.float32)
+        nii = tmp_path / "z.nii"  # noise: the store stays > 256 KiB (headers-only check)
+        nib.save(nib.Nifti1Image(data, np.diag([2.0, 2.0, 2.5, 1.0])), nii)
         img = nib.load(nii)
         expected, affine = np.asanyarray(img.dataobj), img.affine
         lv.open(nii).to_zarr(tmp_path / "z.zarr")
