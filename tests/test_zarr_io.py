@@ -586,7 +586,7 @@ def test_edited_array_metadata_raises(tmp_path):
     Path(zj).write_bytes(original)
     vol_before = lv.open(out)
     Path(zj).write_bytes(original.replace(b'"int16"', b'"uint16"'))  # edited after open
-    zarr_io._cached_array.cache_clear()  # a fresh worker process opens the array again
+    zarr_io._ARRAYS.clear()  # a fresh worker process opens the array again
     with pytest.raises(IntegrityError, match=r"zarr\.json"):
         vol_before.compute()
 

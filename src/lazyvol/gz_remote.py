@@ -22,7 +22,6 @@ object with 412, :class:`~lazyvol.errors.SourceChangedError`).
 
 from __future__ import annotations
 
-import atexit
 import hashlib
 import io
 import os
@@ -34,7 +33,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from . import _io
+from . import _io, handles
 from .config import cache_dir
 from .errors import FormatError, LazyvolError
 from .gzaccess import GzSource, index_fits, thin_index
@@ -267,6 +266,7 @@ class _Entry:
         self.lock = threading.Lock()  # guards idle and the index state
         self.stream_lock = threading.Lock()  # one sequential pass at a time
         self.idle: list[_Handle] = []
+        self.closed = False  # evicted or cleared: handles given back are closed, not kept
         self.index_file = index_path(src)
         self.indexed = self.index_file.exists() and _fits(self.index_file, src)
 
@@ -276,52 +276,33 @@ class _Entry:
 
     def give(self, handle: _Handle) -> None:
         with self.lock:
-            if len(self.idle) < MAX_IDLE:
+            if not self.closed and len(self.idle) < MAX_IDLE:
                 self.idle.append(handle)
                 return
         handle.close()
 
     def close(self) -> None:
+        """Close the idle handles now; busy ones are closed when given back."""
         with self.lock:
+            self.closed = True
             idle, self.idle = self.idle, []
         for h in idle:
             h.close()
 
 
-_LOCK = threading.Lock()
-_ENTRIES: OrderedDict[RemoteGz, _Entry] = OrderedDict()
-_PID = [os.getpid()]
+#: This process's remote gzip objects in the process-wide handle manager (LRU beyond
+#: :data:`MAX_OBJECTS`, idle handles closed on eviction and at exit, a parent's handles forgotten
+#: in a forked child).
+_CACHE = handles.cache("gzip-remote", MAX_OBJECTS)
 
 
 def _entry(src: RemoteGz) -> _Entry:
-    dropped: list[_Entry] = []
-    with _LOCK:
-        if _PID[0] != os.getpid():  # a forked child: the parent's handles are not ours
-            _ENTRIES.clear()
-            _PID[0] = os.getpid()
-        ent = _ENTRIES.get(src)
-        if ent is None:
-            ent = _ENTRIES[src] = _Entry(src)
-            while len(_ENTRIES) > MAX_OBJECTS:
-                dropped.append(_ENTRIES.popitem(last=False)[1])
-        else:
-            _ENTRIES.move_to_end(src)
-    for old in dropped:
-        old.close()
-    return ent
+    return _CACHE.get(src, lambda: _Entry(src), close=_Entry.close)
 
 
 def clear_handles() -> None:
     """Close every remote gzip handle this process keeps."""
-    with _LOCK:
-        entries = list(_ENTRIES.values()) if _PID[0] == os.getpid() else []
-        _ENTRIES.clear()
-        _PID[0] = os.getpid()
-    for ent in entries:
-        ent.close()
-
-
-atexit.register(clear_handles)
+    _CACHE.clear()
 
 
 def _corrupt(src: RemoteGz, exc: BaseException) -> FormatError:

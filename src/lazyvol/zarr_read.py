@@ -91,16 +91,18 @@ def _level_of(manifest: dict[str, Any], array: str) -> dict[str, Any]:
     raise FormatError(f"manifest lists no array {array!r}")
 
 
-@functools.lru_cache(maxsize=64)
-def _cached_array(
-    root: StoreRoot, array: str, token: str, manifest_sha256: str | None = None, pid: int = 0
-) -> Any:
-    """The zarr array a read task reads through: one per process (``pid``: a forked worker opens
-    its own, never the parent's remote sessions), store and opening (``token``).
+#: Open zarr arrays of this process in the process-wide handle manager (LRU of 64; a forked
+#: worker forgets its parent's arrays and remote sessions and opens its own).
+_ARRAYS = handles.cache("zarr-array", 64)
 
-    The only handle cache of the Zarr reader (to move onto the process-wide handle manager).
-    """
-    return _open_array(root, array, manifest_sha256)
+
+def _cached_array(
+    root: StoreRoot, array: str, token: str, manifest_sha256: str | None = None
+) -> Any:
+    """The zarr array a read task reads through: one per process, store and opening (``token``)."""
+    return _ARRAYS.get(
+        (root, array, token, manifest_sha256), lambda: _open_array(root, array, manifest_sha256)
+    )
 
 
 def _open_array(root: StoreRoot, array: str, manifest_sha256: str | None) -> Any:
@@ -168,7 +170,7 @@ def read_block(plan: ZarrPlan, index: tuple[slice, ...]) -> np.ndarray:
     where = f"{plan.store} (array {plan.array!r}, block {[(s.start, s.stop) for s in index]})"
     _check_plan_files(plan, disk_index, where)
     try:
-        arr = _cached_array(plan.root, plan.array, plan.token, plan.manifest_sha256, os.getpid())
+        arr = _cached_array(plan.root, plan.array, plan.token, plan.manifest_sha256)
         try:
             block = np.asarray(arr[disk_index])
         finally:
@@ -314,7 +316,7 @@ def make_volume(
     unit = unit_of(arr_meta)
     pre, manifest_id = _open_token(root, array, manifest_sha256, check_files)
     # The array is opened once here (dtype; and it warms the read tasks' cache in this process).
-    arr = _cached_array(root, array, pre, manifest_sha256, os.getpid())
+    arr = _cached_array(root, array, pre, manifest_sha256)
     dtype = np.dtype(arr.dtype).newbyteorder("=")
     shape = tuple(reversed(shape_disk))
     if chunks is None or (isinstance(chunks, str) and chunks == "auto"):

@@ -79,7 +79,7 @@ def test_remote_graph_pickles_and_runs_elsewhere(s3_server, s3_bucket, lazyvol_s
     vol = zarr_io.open_zarr(url, storage_options=s3_server.options())
     blob = pickle.dumps(dict(vol.data.dask))  # the plans carry URL and options, no open handle
     _no_secret(repr(pickle.loads(blob)))  # reprs of plans and Locations hide the credentials
-    zarr_read._cached_array.cache_clear()  # as in a fresh worker process
+    zarr_read._ARRAYS.clear()  # as in a fresh worker process
     _io.clear_filesystems()
     graph = pickle.loads(blob)
     first = (vol.data.name, 0, 0, 0)
