@@ -280,7 +280,15 @@ def test_thread_cap_follows_cores_and_memory(monkeypatch: pytest.MonkeyPatch) ->
     monkeypatch.setenv(gzaccess.MEMORY_ENV, str(gzaccess.RG_BYTES_PER_THREAD))
     assert gzaccess.gzip_threads() == 1
     monkeypatch.setenv(gzaccess.MEMORY_ENV, str(64 * gzaccess.RG_BYTES_PER_THREAD))
-    assert gzaccess.gzip_threads() == len(os.sched_getaffinity(0))
+    cores = len(os.sched_getaffinity(0))
+    # parallel decoding costs more CPU than it saves below PARALLEL_MIN_THREADS threads
+    assert gzaccess.gzip_threads() == (cores if cores >= gzaccess.PARALLEL_MIN_THREADS else 1)
+    monkeypatch.setattr(gzaccess, "_cores", lambda: 16)
+    assert gzaccess.gzip_threads() == 16
+    monkeypatch.setenv(gzaccess.MEMORY_ENV, str(3 * gzaccess.RG_BYTES_PER_THREAD))
+    assert gzaccess.gzip_threads() == 1
+    monkeypatch.setenv(gzaccess.MEMORY_ENV, str(5 * gzaccess.RG_BYTES_PER_THREAD))
+    assert gzaccess.gzip_threads() == 5
     monkeypatch.setenv(gzaccess.THREADS_ENV, "3")
     assert gzaccess.gzip_threads() == 3
 
