@@ -220,3 +220,28 @@ def test_local_scheduler_can_be_turned_off(tmp_path: Path, monkeypatch: pytest.M
     assert _fresh(code, tmp_path)["s"] == "None"
     monkeypatch.delenv("LAZYVOL_LOCAL_SCHEDULER")
     assert "local_or_client_get" in _fresh(code, tmp_path)["s"]
+
+
+@pytest.mark.parametrize("text", ["32MiB", "1GiB", "1 GB", "4e6", "100", "5kB", "2k", "1.5 GiB"])
+def test_byte_sizes_parse_as_dask_parses_them(text: str) -> None:
+    import dask.utils
+
+    from lazyvol.config import _parse_bytes
+
+    assert _parse_bytes(text) == dask.utils.parse_bytes(text)
+
+
+def test_invalid_byte_size_raises_as_dask_does() -> None:
+    from lazyvol.config import _parse_bytes
+
+    with pytest.raises(ValueError):
+        _parse_bytes("12 parsecs")
+
+
+def test_configured_chunk_budget(monkeypatch: pytest.MonkeyPatch) -> None:
+    from lazyvol.config import configured_chunk_budget
+
+    monkeypatch.delenv("LAZYVOL_CHUNK_SIZE", raising=False)
+    assert configured_chunk_budget() is None
+    monkeypatch.setenv("LAZYVOL_CHUNK_SIZE", "3MiB")
+    assert configured_chunk_budget() == 3 * 2**20
