@@ -32,9 +32,10 @@ WHY: dict[str, str] = {
     ),
     "gz-mean-int16": (
         "the first call also imports nibabel (+pydicom, ~0.3 s CPU, see the .nii mean). The "
-        "inflate: rapidgzip's sequential decoder (~2x indexed_gzip's speed on these files) "
-        "overlapped with dask's reduction; parallel decoding costs 1.4-2.5x its CPU, so lazyvol "
-        "uses it only from 4 threads (see the core-scaling rows and LAZYVOL_GZIP_MEMORY)"
+        "inflate: rapidgzip on 2 threads (LAZYVOL_GZIP_MEMORY caps them); its parallel decoding "
+        "costs ~2x the CPU of its sequential decoder, and on 2 cores dask's reduction competes "
+        "with it: compare the core-scaling rows (1 vs 2 threads) and see "
+        "gzaccess.PARALLEL_MIN_THREADS"
     ),
     "gz-mean-float32": "see the int16 case",
     "gz-far-slice": (

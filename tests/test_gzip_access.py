@@ -285,7 +285,8 @@ def test_thread_cap_follows_cores_and_memory(monkeypatch: pytest.MonkeyPatch) ->
     assert gzaccess.gzip_threads() == (cores if cores >= gzaccess.PARALLEL_MIN_THREADS else 1)
     monkeypatch.setattr(gzaccess, "_cores", lambda: 16)
     assert gzaccess.gzip_threads() == 16
-    monkeypatch.setenv(gzaccess.MEMORY_ENV, str(3 * gzaccess.RG_BYTES_PER_THREAD))
+    few = gzaccess.PARALLEL_MIN_THREADS - 1
+    monkeypatch.setenv(gzaccess.MEMORY_ENV, str(max(1, few) * gzaccess.RG_BYTES_PER_THREAD))
     assert gzaccess.gzip_threads() == 1
     monkeypatch.setenv(gzaccess.MEMORY_ENV, str(5 * gzaccess.RG_BYTES_PER_THREAD))
     assert gzaccess.gzip_threads() == 5

@@ -106,13 +106,14 @@ def _cores() -> int:
         return max(1, os.cpu_count() or 1)
 
 
-#: Fewest decompression threads worth running in parallel. rapidgzip's parallel decoding spends
-#: about 1.4-2.5x the CPU of its sequential decoder (measured on the benchmark's phantom .nii.gz
-#: files: 256 MiB int16, 0.85 s CPU sequential against 2.0 s with 2 threads; 512 MiB float32,
-#: 2.3 s against 3.1 s), and the reader (dask's threads converting and reducing the blocks) needs
-#: a core too: with 2 or 3 threads the parallel decoder is no faster than the sequential one
-#: overlapped with the reduction, and takes more memory.
-PARALLEL_MIN_THREADS = 4
+#: Fewest decompression threads worth running in parallel (fewer: rapidgzip's sequential decoder).
+#: Measured on the benchmark's 256 MiB int16 phantom .nii.gz under heavy load (load average 20+
+#: on 2 cores): parallel decoding with 2 threads spent 1.7-2.1 s of CPU against 0.85-0.9 s for the
+#: sequential decoder, and the sequential first pass was faster there; on a quiet 2-core machine
+#: (docs' BENCHMARKING figures, 512 MiB) 2 threads inflated in 1.0 s against 1.7 s. So 2 stays
+#: the default until a quiet run of the benchmark's "inflate scaling with cores" rows (threads
+#: 1, 2, ... for the same mean) says otherwise; set it to 4 if one thread wins there.
+PARALLEL_MIN_THREADS = 2
 
 
 def gzip_threads() -> int:
@@ -121,7 +122,7 @@ def gzip_threads() -> int:
     ``LAZYVOL_GZIP_THREADS``; else the usable cores capped by the memory budget
     (``LAZYVOL_GZIP_MEMORY``, default 128 MiB, over ~64 MiB per thread: rapidgzip's memory grows
     with its threads, and a streaming mean must stay within a flat, small footprint), or 1 when
-    that is fewer than :data:`PARALLEL_MIN_THREADS` (the sequential decoder is then as fast). On a
+    that is fewer than :data:`PARALLEL_MIN_THREADS` (rapidgzip's sequential decoder). On a
     many-core machine, ``LAZYVOL_GZIP_MEMORY=1GiB`` lets a first pass use up to 16 threads.
     """
     env = os.environ.get(THREADS_ENV)
