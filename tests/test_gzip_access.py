@@ -318,3 +318,24 @@ def test_first_pass_reads_blocks_in_file_order(tmp_path: Path, cache: Path) -> N
     graph = dict(again.data.__dask_graph__())
     assert not any("read-order" in str(k[0]) for k in graph if isinstance(k, tuple))
     np.testing.assert_array_equal(again.data.compute(scheduler="threads"), ref)
+
+
+@pytest.mark.parametrize("engine", ENGINES)
+def test_saved_index_keeps_one_point_per_spacing(
+    tmp_path: Path, cache: Path, monkeypatch: pytest.MonkeyPatch, engine: str
+) -> None:
+    """A 20 MiB stream keeps ~7 points (4 MiB apart), not one per rapidgzip chunk: every handle
+    importing the index reads and holds 32 KiB per point."""
+    _use(monkeypatch, engine)
+    shape = (128, 128, 640)
+    path = write_phantom_nifti(tmp_path / "s.nii.gz", shape)
+    stream = struct.unpack("<I", Path(path).read_bytes()[-4:])[0]  # gzip trailer: ISIZE
+    assert stream > int(np.prod(shape)) * 2  # header + 20 MiB of data
+    target = build_gzip_index(path)
+    assert 2 <= _index_points(target) <= gzaccess.index_points(stream) == 7  # 20 MiB + header
+    clear_gzip_handles()
+    vol = lv.open(path)
+    assert vol.data.chunks  # the index is used for the reads below (one handle per thread)
+    ref = _ref(path)
+    np.testing.assert_array_equal(vol[:, :, 600:601].compute(), ref[:, :, 600:601])
+    np.testing.assert_array_equal(vol[:, :, 17:18].compute(), ref[:, :, 17:18])

@@ -47,6 +47,7 @@ __all__ = [
     "gz_spacing",
     "gzip_threads",
     "index_path",
+    "index_points",
     "read",
 ]
 
@@ -280,8 +281,19 @@ def thin_index(
     return len(kept)
 
 
-def _save_index(handle: _Handle, target: Path) -> None:
-    """Save ``handle``'s seek index as ``target``, thinned, atomically (temporary file, rename)."""
+def index_points(uncompressed_bytes: int) -> int:
+    """Seek points a saved index keeps for a stream of ``uncompressed_bytes``: one per
+    :func:`gz_spacing` (a random read inflates at most that much extra), at most
+    :data:`GZ_MAX_POINTS`. rapidgzip exports a point per ~1 MiB chunk; keeping every one would
+    make each handle that imports the index read and hold 32 KiB per point (a 256 MiB file:
+    8 MiB and ~0.1 s per handle, where 65 points take 2 MiB)."""
+    n = max(1, int(uncompressed_bytes))
+    return max(2, min(GZ_MAX_POINTS, -(-n // gz_spacing(n)) + 1))
+
+
+def _save_index(handle: _Handle, target: Path, uncompressed_bytes: int) -> None:
+    """Save ``handle``'s seek index as ``target``, thinned to :func:`index_points` points,
+    atomically (temporary file, rename)."""
     target.parent.mkdir(parents=True, exist_ok=True)
     fd, raw = tempfile.mkstemp(dir=target.parent, suffix=".raw")
     os.close(fd)
@@ -289,7 +301,8 @@ def _save_index(handle: _Handle, target: Path) -> None:
     os.close(fd)
     try:
         handle.export_index(raw)
-        thin_index(raw, tmp, GZ_MAX_POINTS, compressed_size=handle.compressed_size)
+        points = index_points(uncompressed_bytes)
+        thin_index(raw, tmp, points, compressed_size=handle.compressed_size)
         os.replace(tmp, target)
     finally:
         for p in (raw, tmp):
@@ -445,7 +458,7 @@ class _Entry:
             return
         self.saving = True
         try:
-            _save_index(handle, self.index_file)
+            _save_index(handle, self.index_file, reached)
             self.indexed = True
         except (OSError, ValueError) as exc:
             warnings.warn(
@@ -549,9 +562,10 @@ def build_index(src: GzSource) -> Path:
     try:
         buf = bytearray(8 * 2**20)
         view = memoryview(buf)
-        while handle.raw.readinto(view):
-            pass
-        _save_index(handle, target)
+        total = 0
+        while n := handle.raw.readinto(view):
+            total += n
+        _save_index(handle, target, total)
     except OSError:
         raise
     except Exception as exc:
