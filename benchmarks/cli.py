@@ -248,6 +248,7 @@ def main(argv: list[str] | None = None) -> int:
     if not measures:
         print("no case matches", args.only, file=sys.stderr)
         return 2
+    bytecode = harness.compile_bytecode()
     try:
         run_all(ctx, measures, progress=not args.no_progress)
     finally:
@@ -277,6 +278,7 @@ def main(argv: list[str] | None = None) -> int:
                 else "warm runs only (--no-cold)"
             ),
             "page_cache": "warm (every file read once before its case's runs)",
+            "bytecode": bytecode,
             "load_before": load_before,
             "load_after": harness.load_average(),
         },

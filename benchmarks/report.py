@@ -203,6 +203,7 @@ def markdown(results: dict[str, Any], plots: list[Path]) -> str:
         "also counts a memory map's file pages and shared libraries). Both include the interpreter and "
         "the imports (about 60-90 MiB). External commands (gzip, dcm2niix) are reported as child RSS.",
         f"- Page cache: {s['page_cache']}.",
+        f"- Bytecode: lazyvol {s.get('bytecode', 'as found')} (as an installed package ships it).",
         "- `time vs lazyvol` is each tool's median time divided by lazyvol's in the same case "
         "(> 1: slower than lazyvol). Throughput MB/s is uncompressed image bytes / median time.",
         f"- **Warm** columns: the run after the untimed warm-up call. **Cold** columns: "

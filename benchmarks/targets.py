@@ -17,11 +17,11 @@ MiB = 2**20
 #: marked "likely" has not been isolated by a dedicated experiment yet).
 WHY: dict[str, str] = {
     "nii-mean-int16": (
-        "judged cold: the first `vol.data.mean().compute()` in a process pays dask's import of "
-        "`dask.distributed` (dask's get_scheduler looks for a client whenever distributed is "
-        "installed, ~0.1-0.2 s here) and dask's graph/thread-pool start; `np.memmap(...).mean()` "
-        "pays neither. `Volume.compute()` skips dask for small reads; a whole-volume reduction "
-        "goes through dask"
+        "judged cold on the first call: opening a NIfTI file imports nibabel, and nibabel imports "
+        "pydicom whenever it is installed (nibabel.nifti1's optional_package): ~0.3 s of CPU that "
+        "`np.memmap(...).mean()` never pays; a NIfTI header parser of lazyvol's own on the open "
+        "path would remove it. dask no longer imports `dask.distributed` on the first compute "
+        "(lazyvol's scheduler makes dask's own choice without that import)"
     ),
     "nii-mean-float32": "see the int16 case",
     "memory.nii.gz": (
@@ -31,26 +31,30 @@ WHY: dict[str, str] = {
         "buffers grow with its threads (capped by LAZYVOL_GZIP_MEMORY)"
     ),
     "gz-mean-int16": (
-        "rapidgzip decompresses ahead on LAZYVOL_GZIP_THREADS threads (default: cores, capped by a "
-        "128 MiB budget); on 2 shared cores the reduction competes with the inflate threads; see "
-        "the core-scaling rows"
+        "the first call also imports nibabel (+pydicom, ~0.3 s CPU, see the .nii mean). The "
+        "inflate: rapidgzip on 2 threads (LAZYVOL_GZIP_MEMORY caps them); its parallel decoding "
+        "costs ~2x the CPU of its sequential decoder, and on 2 cores dask's reduction competes "
+        "with it: compare the core-scaling rows (1 vs 2 threads) and see "
+        "gzaccess.PARALLEL_MIN_THREADS"
     ),
     "gz-mean-float32": "see the int16 case",
     "gz-far-slice": (
-        "slicing is pushed into the read plan (one slice reads one slice); a miss means the seek "
-        "index was not used"
+        "a whole script: interpreter, lazyvol, nibabel and pydicom imports (~0.35 s CPU, nibabel "
+        "imports pydicom) against one inflate of the file; the read itself is ~20 ms through the "
+        "saved index. Needs the NIfTI open path without nibabel (or a bigger file: --size 1)"
     ),
     "dicom-sitk": (
-        "lazyvol's first open parses every header in Python (one pread each) and builds frame "
-        "records and its index; SimpleITK/GDCM does everything in C++. With BitsStored 16 and an "
-        "intercept the output is int32, twice the bytes to reduce. Cold, lazyvol also pays "
-        "pydicom's and dask's lazy imports in the first call"
+        "the cold first call imports pydicom (~0.2 s CPU; the pydicom loop imports it untimed, see "
+        "'imports + first call') and parses every header in Python (one pread each), then "
+        "dask's graph and threads; SimpleITK/GDCM parses in C++. With BitsStored 16 and an "
+        "intercept the output is int32, twice the bytes to reduce"
     ),
     "dicom-naive": "see the SimpleITK target",
     "dicom-scan": (
-        "lazyvol.scan also builds frame records (pixel offsets, geometry), groups and saves its "
-        "index; the plain loop only parses. Judged on headers copied from a real GE file (~100 "
-        "public and ~240 private attributes), not on the short synthetic headers"
+        "cold, lazyvol.scan's first call imports pydicom (~0.2 s CPU) which the plain loop "
+        "imports untimed (compare 'imports + first call'); lazyvol.scan also builds frame "
+        "records (pixel offsets, geometry), groups and saves its index. Judged on headers copied "
+        "from a real GE file (~100 public and ~240 private attributes)"
     ),
     "dicom-reopen": (
         "reopening costs a listing plus a stat of every file; the first scan got faster (one "
@@ -76,6 +80,14 @@ def _ok(r: dict[str, Any] | None) -> bool:
 def _cold(r: dict[str, Any] | None) -> float | None:
     c = (r or {}).get("cold") or {}
     return c.get("median") if c.get("status") == "ok" else None
+
+
+def _with_imports(r: dict[str, Any] | None) -> float | None:
+    """Cold first call plus the tool's imports (not for scripts, which include them)."""
+    c = (r or {}).get("cold") or {}
+    if c.get("status") != "ok" or c.get("script") or c.get("import_s") is None:
+        return None
+    return float(c["median"]) + float(c["import_s"])
 
 
 def _why_missing(*rs: tuple[str, dict[str, Any] | None]) -> str:
@@ -126,6 +138,14 @@ def _speed(
     )
     if column == "cold" and _ok(f) and _ok(s):
         measured += f"; warm: {f['median']:.3g} s vs {s['median']:.3g} s"
+        fi, si = _with_imports(f), _with_imports(s)
+        if fi and si:
+            # Lazily imported modules (pydicom, nibabel) land in the first call of the tool that
+            # defers them and in the untimed imports of the tool that imports them up front.
+            measured += (
+                f"; imports + first call: {fi:.3g} s vs {si:.3g} s (ratio {si / fi:.2f}, "
+                "information)"
+            )
     return {
         "id": tid,
         "target": target,

@@ -280,7 +280,16 @@ def test_thread_cap_follows_cores_and_memory(monkeypatch: pytest.MonkeyPatch) ->
     monkeypatch.setenv(gzaccess.MEMORY_ENV, str(gzaccess.RG_BYTES_PER_THREAD))
     assert gzaccess.gzip_threads() == 1
     monkeypatch.setenv(gzaccess.MEMORY_ENV, str(64 * gzaccess.RG_BYTES_PER_THREAD))
-    assert gzaccess.gzip_threads() == len(os.sched_getaffinity(0))
+    cores = len(os.sched_getaffinity(0))
+    # parallel decoding costs more CPU than it saves below PARALLEL_MIN_THREADS threads
+    assert gzaccess.gzip_threads() == (cores if cores >= gzaccess.PARALLEL_MIN_THREADS else 1)
+    monkeypatch.setattr(gzaccess, "_cores", lambda: 16)
+    assert gzaccess.gzip_threads() == 16
+    few = gzaccess.PARALLEL_MIN_THREADS - 1
+    monkeypatch.setenv(gzaccess.MEMORY_ENV, str(max(1, few) * gzaccess.RG_BYTES_PER_THREAD))
+    assert gzaccess.gzip_threads() == 1
+    monkeypatch.setenv(gzaccess.MEMORY_ENV, str(5 * gzaccess.RG_BYTES_PER_THREAD))
+    assert gzaccess.gzip_threads() == 5
     monkeypatch.setenv(gzaccess.THREADS_ENV, "3")
     assert gzaccess.gzip_threads() == 3
 
@@ -309,3 +318,24 @@ def test_first_pass_reads_blocks_in_file_order(tmp_path: Path, cache: Path) -> N
     graph = dict(again.data.__dask_graph__())
     assert not any("read-order" in str(k[0]) for k in graph if isinstance(k, tuple))
     np.testing.assert_array_equal(again.data.compute(scheduler="threads"), ref)
+
+
+@pytest.mark.parametrize("engine", ENGINES)
+def test_saved_index_keeps_one_point_per_spacing(
+    tmp_path: Path, cache: Path, monkeypatch: pytest.MonkeyPatch, engine: str
+) -> None:
+    """A 20 MiB stream keeps ~7 points (4 MiB apart), not one per rapidgzip chunk: every handle
+    importing the index reads and holds 32 KiB per point."""
+    _use(monkeypatch, engine)
+    shape = (128, 128, 640)
+    path = write_phantom_nifti(tmp_path / "s.nii.gz", shape)
+    stream = struct.unpack("<I", Path(path).read_bytes()[-4:])[0]  # gzip trailer: ISIZE
+    assert stream > int(np.prod(shape)) * 2  # header + 20 MiB of data
+    target = build_gzip_index(path)
+    assert 2 <= _index_points(target) <= gzaccess.index_points(stream) == 7  # 20 MiB + header
+    clear_gzip_handles()
+    vol = lv.open(path)
+    assert vol.data.chunks  # the index is used for the reads below (one handle per thread)
+    ref = _ref(path)
+    np.testing.assert_array_equal(vol[:, :, 600:601].compute(), ref[:, :, 600:601])
+    np.testing.assert_array_equal(vol[:, :, 17:18].compute(), ref[:, :, 17:18])

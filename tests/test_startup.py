@@ -220,3 +220,56 @@ def test_local_scheduler_can_be_turned_off(tmp_path: Path, monkeypatch: pytest.M
     assert _fresh(code, tmp_path)["s"] == "None"
     monkeypatch.delenv("LAZYVOL_LOCAL_SCHEDULER")
     assert "local_or_client_get" in _fresh(code, tmp_path)["s"]
+
+
+@pytest.mark.parametrize("text", ["32MiB", "1GiB", "1 GB", "4e6", "100", "5kB", "2k", "1.5 GiB"])
+def test_byte_sizes_parse_as_dask_parses_them(text: str) -> None:
+    import dask.utils
+
+    from lazyvol.config import _parse_bytes
+
+    assert _parse_bytes(text) == dask.utils.parse_bytes(text)
+
+
+def test_invalid_byte_size_raises_as_dask_does() -> None:
+    from lazyvol.config import _parse_bytes
+
+    with pytest.raises(ValueError):
+        _parse_bytes("12 parsecs")
+
+
+def test_configured_chunk_budget(monkeypatch: pytest.MonkeyPatch) -> None:
+    from lazyvol.config import configured_chunk_budget
+
+    monkeypatch.delenv("LAZYVOL_CHUNK_SIZE", raising=False)
+    assert configured_chunk_budget() is None
+    monkeypatch.setenv("LAZYVOL_CHUNK_SIZE", "3MiB")
+    assert configured_chunk_budget() == 3 * 2**20
+
+
+def test_a_client_made_later_runs_the_graph_as_dask_would(tmp_path: Path) -> None:
+    """lazyvol's scheduler choice equals dask's own (checked against LAZYVOL_LOCAL_SCHEDULER=0
+    when written): a client made after lazyvol's first dask array runs computations when it is
+    the default client, not when made with ``set_as_default=False``; once it is closed, local
+    threads run them again."""
+    pytest.importorskip("distributed")
+    path = write_phantom_nifti(tmp_path / "v.nii", (10, 10, 10))
+    code = (
+        "import os, json, dask, lazyvol as lv\n"
+        "from distributed import Client, LocalCluster\n"
+        f"v = lv.open({str(path)!r}); total = float(v.data.sum().compute())\n"
+        "pid = dask.delayed(os.getpid)\n"
+        "with LocalCluster(n_workers=1, threads_per_worker=1, processes=True,\n"
+        "                  dashboard_address=None) as cluster:\n"
+        "    with Client(cluster, set_as_default=False) as c:\n"
+        "        in_client = pid().compute(); on_client = float(v.data.sum().compute())\n"
+        "    with Client(cluster) as c:\n"
+        "        default = pid().compute()\n"
+        "after = pid().compute()\n"
+        "print(json.dumps({'me': os.getpid(), 'in_client': in_client, 'default': default,\n"
+        "                  'after': after, 'total': total, 'on_client': on_client}))\n"
+    )
+    res = _fresh(code, tmp_path)
+    assert res["in_client"] == res["me"] and res["default"] != res["me"]
+    assert res["after"] == res["me"]
+    assert res["total"] == res["on_client"] == float(nib.load(path).get_fdata().sum())

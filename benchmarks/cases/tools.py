@@ -37,9 +37,12 @@ def _index(
 
 
 def lazyvol_mean(
-    path: str, scheduler: str = "threads", gzip_threads: int = 0, **open_kw: Any
+    path: str, scheduler: str | None = None, gzip_threads: int = 0, **open_kw: Any
 ) -> Work:
-    """``lazyvol.open(path).data.mean().compute()`` (open included in the time).
+    """``lazyvol.open(path).data.mean().compute()`` (open included in the time), as a script
+    writes it: dask chooses the scheduler (``scheduler`` names one; any named scheduler makes
+    dask import ``dask.distributed`` to look for a client, which a plain ``compute()`` after
+    lazyvol's open does not).
 
     ``gzip_threads``: rapidgzip's decompression threads (``LAZYVOL_GZIP_THREADS``; 0: lazyvol's
     default from the cores and the memory budget). The script's own imports (lazyvol, and
@@ -51,7 +54,8 @@ def lazyvol_mean(
     import lazyvol as lv
 
     def work() -> float:
-        return float(lv.open(path, **open_kw).data.mean().compute(scheduler=scheduler))
+        kw = {} if scheduler is None else {"scheduler": scheduler}
+        return float(lv.open(path, **open_kw).data.mean().compute(**kw))
 
     return work
 

@@ -11,7 +11,13 @@ import sys
 from pathlib import Path
 from typing import Any
 
-__all__ = ["cache_dir", "chunk_budget", "max_scan_files", "max_volume_bytes"]
+__all__ = [
+    "cache_dir",
+    "chunk_budget",
+    "configured_chunk_budget",
+    "max_scan_files",
+    "max_volume_bytes",
+]
 
 #: Default chunk budget in bytes. Dask's own ``array.chunk-size`` (128 MiB) with one chunk in flight
 #: per thread plus its reduction temporaries does not fit the 256 MiB peak a streaming mean must
@@ -26,9 +32,30 @@ DEFAULT_MAX_VOLUME_BYTES = 2**40
 DEFAULT_MAX_SCAN_FILES = 1_000_000
 
 
+#: Byte units as ``dask.utils.parse_bytes`` reads them (lower case; decimal and binary).
+_UNITS = {
+    "": 1,
+    "b": 1,
+    **{p: 1000**i for i, p in enumerate("kmgtp", 1)},
+    **{p + "b": 1000**i for i, p in enumerate("kmgtp", 1)},
+    **{p + "i": 1024**i for i, p in enumerate("kmgtp", 1)},
+    **{p + "ib": 1024**i for i, p in enumerate("kmgtp", 1)},
+}
+
+
 def _parse_bytes(value: object) -> int:
+    """``"32MiB"``, ``"1 GB"``, ``"4e6"`` or an int as bytes, like ``dask.utils.parse_bytes``
+    (which reads the forms this does not, and raises for the invalid ones), without dask."""
     if isinstance(value, int):
         return value
+    text = str(value).strip().replace(" ", "")
+    split = len(text) - len(text.lstrip("0123456789.eE+-"))
+    number, unit = text[:split], text[split:].lower()
+    if number and unit in _UNITS:
+        try:
+            return int(float(number) * _UNITS[unit])
+        except ValueError:
+            pass
     import dask.utils
 
     return int(dask.utils.parse_bytes(str(value)))
@@ -83,6 +110,19 @@ def chunk_budget() -> int:
         return _parse_bytes(env)
     value = _dask_setting("chunk-size")
     return _parse_bytes(value) if value is not None else DEFAULT_CHUNK_BYTES
+
+
+def configured_chunk_budget() -> int | None:
+    """The chunk budget the user set (``LAZYVOL_CHUNK_SIZE`` or ``lazyvol.chunk-size``), else None.
+
+    Readers with their own default slab size (DICOM) use it to tell an explicit setting from the
+    default, without importing dask when nothing could have set one.
+    """
+    env = os.environ.get("LAZYVOL_CHUNK_SIZE")
+    if env:
+        return _parse_bytes(env)
+    value = _dask_setting("chunk-size")
+    return _parse_bytes(value) if value is not None else None
 
 
 def max_volume_bytes() -> int:

@@ -47,6 +47,7 @@ __all__ = [
     "gz_spacing",
     "gzip_threads",
     "index_path",
+    "index_points",
     "read",
 ]
 
@@ -106,12 +107,24 @@ def _cores() -> int:
         return max(1, os.cpu_count() or 1)
 
 
+#: Fewest decompression threads worth running in parallel (fewer: rapidgzip's sequential decoder).
+#: Measured on the benchmark's 256 MiB int16 phantom .nii.gz under heavy load (load average 20+
+#: on 2 cores): parallel decoding with 2 threads spent 1.7-2.1 s of CPU against 0.85-0.9 s for the
+#: sequential decoder, and the sequential first pass was faster there; on a quiet 2-core machine
+#: (docs' BENCHMARKING figures, 512 MiB) 2 threads inflated in 1.0 s against 1.7 s. So 2 stays
+#: the default until a quiet run of the benchmark's "inflate scaling with cores" rows (threads
+#: 1, 2, ... for the same mean) says otherwise; set it to 4 if one thread wins there.
+PARALLEL_MIN_THREADS = 2
+
+
 def gzip_threads() -> int:
     """Decompression threads of one streaming rapidgzip handle.
 
-    ``LAZYVOL_GZIP_THREADS``, else the usable cores capped by the memory budget
-    (``LAZYVOL_GZIP_MEMORY``, default 128 MiB, over ~64 MiB per thread): rapidgzip's memory grows
-    with its threads, and a streaming mean must stay within a flat, small footprint.
+    ``LAZYVOL_GZIP_THREADS``; else the usable cores capped by the memory budget
+    (``LAZYVOL_GZIP_MEMORY``, default 128 MiB, over ~64 MiB per thread: rapidgzip's memory grows
+    with its threads, and a streaming mean must stay within a flat, small footprint), or 1 when
+    that is fewer than :data:`PARALLEL_MIN_THREADS` (rapidgzip's sequential decoder). On a
+    many-core machine, ``LAZYVOL_GZIP_MEMORY=1GiB`` lets a first pass use up to 16 threads.
     """
     env = os.environ.get(THREADS_ENV)
     if env:
@@ -123,7 +136,8 @@ def gzip_threads() -> int:
         memory = _parse_bytes(budget)
     else:
         memory = DEFAULT_GZIP_MEMORY
-    return max(1, min(_cores(), memory // RG_BYTES_PER_THREAD))
+    threads = min(_cores(), memory // RG_BYTES_PER_THREAD)
+    return threads if threads >= PARALLEL_MIN_THREADS else 1
 
 
 @dataclass(frozen=True)
@@ -267,8 +281,19 @@ def thin_index(
     return len(kept)
 
 
-def _save_index(handle: _Handle, target: Path) -> None:
-    """Save ``handle``'s seek index as ``target``, thinned, atomically (temporary file, rename)."""
+def index_points(uncompressed_bytes: int) -> int:
+    """Seek points a saved index keeps for a stream of ``uncompressed_bytes``: one per
+    :func:`gz_spacing` (a random read inflates at most that much extra), at most
+    :data:`GZ_MAX_POINTS`. rapidgzip exports a point per ~1 MiB chunk; keeping every one would
+    make each handle that imports the index read and hold 32 KiB per point (a 256 MiB file:
+    8 MiB and ~0.1 s per handle, where 65 points take 2 MiB)."""
+    n = max(1, int(uncompressed_bytes))
+    return max(2, min(GZ_MAX_POINTS, -(-n // gz_spacing(n)) + 1))
+
+
+def _save_index(handle: _Handle, target: Path, uncompressed_bytes: int) -> None:
+    """Save ``handle``'s seek index as ``target``, thinned to :func:`index_points` points,
+    atomically (temporary file, rename)."""
     target.parent.mkdir(parents=True, exist_ok=True)
     fd, raw = tempfile.mkstemp(dir=target.parent, suffix=".raw")
     os.close(fd)
@@ -276,7 +301,8 @@ def _save_index(handle: _Handle, target: Path) -> None:
     os.close(fd)
     try:
         handle.export_index(raw)
-        thin_index(raw, tmp, GZ_MAX_POINTS, compressed_size=handle.compressed_size)
+        points = index_points(uncompressed_bytes)
+        thin_index(raw, tmp, points, compressed_size=handle.compressed_size)
         os.replace(tmp, target)
     finally:
         for p in (raw, tmp):
@@ -432,7 +458,7 @@ class _Entry:
             return
         self.saving = True
         try:
-            _save_index(handle, self.index_file)
+            _save_index(handle, self.index_file, reached)
             self.indexed = True
         except (OSError, ValueError) as exc:
             warnings.warn(
@@ -536,9 +562,10 @@ def build_index(src: GzSource) -> Path:
     try:
         buf = bytearray(8 * 2**20)
         view = memoryview(buf)
-        while handle.raw.readinto(view):
-            pass
-        _save_index(handle, target)
+        total = 0
+        while n := handle.raw.readinto(view):
+            total += n
+        _save_index(handle, target, total)
     except OSError:
         raise
     except Exception as exc:
