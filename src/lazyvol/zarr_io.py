@@ -58,6 +58,7 @@ from .zarr_meta import (
 )
 from .zarr_ome import read_multiscales
 from .zarr_read import (
+    _ARRAYS,
     FallbackPlan,
     ZarrPlan,
     _array_meta,
@@ -92,7 +93,7 @@ __all__ = [
 ]
 
 #: Re-exported for the cache and for tests (the read task's handle cache lives in zarr_read).
-_REEXPORTED = (_cached_array, manifest_path, read_manifest)
+_REEXPORTED = (_ARRAYS, _cached_array, manifest_path, read_manifest)
 
 
 # -- opening ---------------------------------------------------------------------------------------

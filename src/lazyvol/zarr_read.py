@@ -9,17 +9,17 @@ remote stores go through the same code (:class:`~lazyvol.zarr_store.StoreRoot`).
 
 from __future__ import annotations
 
-import functools
+import hashlib
 import itertools
 import os
 from dataclasses import dataclass
 from typing import Any
 
-import dask
 import numpy as np
 
+from . import handles
 from . import zarr_integrity as zi
-from .chunking import normalize_chunks, plan_to_dask
+from .chunking import normalize_chunks, plan_array
 from .config import chunk_budget
 from .errors import FormatError, IntegrityError, LazyvolError
 from .geometry import check_affine
@@ -82,6 +82,12 @@ class ZarrPlan:
     def store(self) -> str:
         """The store's path, or its URL without credentials."""
         return self.root.display
+
+
+def _token(*parts: Any) -> str:
+    """A stable token of plain values (str, int, None, tuples of them): dask-key safe, no dask
+    import on the open path."""
+    return hashlib.sha256(repr(parts).encode()).hexdigest()[:32]
 
 
 def _level_of(manifest: dict[str, Any], array: str) -> dict[str, Any]:
@@ -282,14 +288,14 @@ def _open_token(
                 what = root.file_id(f"{array}/zarr.json")
             except FileNotFoundError:  # a Zarr v2 array
                 what = root.file_id(f"{array}/.zarray")
-        return dask.base.tokenize(root.loc.identity, array, what), None
+        return _token(root.loc.identity, array, what), None
     meta_path = os.path.join(root.path, array, "zarr.json")
     if not os.path.exists(meta_path) and os.path.exists(os.path.join(root.path, array, ".zarray")):
         meta_path = os.path.join(root.path, array, ".zarray")
     st = os.stat(meta_path)
     man = manifest_path(root.path)
     mst = os.stat(man) if os.path.exists(man) else st
-    pre = dask.base.tokenize(
+    pre = _token(
         root.path,
         array,
         st.st_mtime_ns,
@@ -324,16 +330,16 @@ def make_volume(
     else:
         chunk_spec = chunks
     norm = normalize_chunks(chunk_spec, shape, dtype)
-    token = dask.base.tokenize(pre, norm, manifest_sha256, fallback is not None)
+    token = _token(pre, norm, manifest_sha256, fallback is not None)
     plan = ZarrPlan(
         root, array, shape_disk, unit, dtype.str, check_files, pre, manifest_id, manifest_sha256
     )
     name = f"lazyvol-zarr-{token}"
     if fallback is not None:
         fplan = FallbackPlan(plan, fallback)
-        data = plan_to_dask(read_block_or_fallback, fplan, shape, norm, dtype, name)
+        data = plan_array(read_block_or_fallback, fplan, shape, norm, dtype, name)
     else:
-        data = plan_to_dask(read_block, plan, shape, norm, dtype, name)
+        data = plan_array(read_block, plan, shape, norm, dtype, name)
     what = "the store's affine / OME scale and translation metadata"
     affine = check_affine(affine, root.display, what)
     return Volume(data, affine, meta=meta, source=source)
