@@ -121,6 +121,38 @@ def atomic_file(dest: str, *, overwrite: bool = True, text: bool = False) -> Ite
         raise
 
 
+@contextlib.contextmanager
+def atomic_path(dest: str, *, overwrite: bool = True) -> Iterator[str]:
+    """A temporary sibling path of ``dest`` for a writer that takes a file name (an engine
+    exporting an index, say); on a clean exit the file is fsynced and published as ``dest``.
+
+    On any exception the temporary file is removed and ``dest`` is untouched.
+    """
+    tmp = temp_sibling(dest)
+    try:
+        yield tmp
+        fd = os.open(tmp, os.O_RDONLY)
+        try:
+            os.fsync(fd)
+        finally:
+            os.close(fd)
+        publish_file(tmp, dest, overwrite=overwrite)
+    except BaseException:
+        _unlink_quiet(tmp)
+        raise
+
+
+def scratch_path(dest: str) -> str:
+    """A hidden scratch name next to ``dest`` (same marker as temporary files, so the cache's
+    clean-up of leftovers finds it); the caller removes it with :func:`unlink_quiet`."""
+    return temp_sibling(dest)
+
+
+def unlink_quiet(path: str) -> None:
+    """Remove ``path`` if it exists (errors ignored)."""
+    _unlink_quiet(path)
+
+
 def atomic_write_bytes(dest: str, data: bytes | str, *, overwrite: bool = True) -> None:
     """Write ``data`` to ``dest`` atomically and durably (temp file, fsync, rename, fsync dir)."""
     with atomic_file(dest, overwrite=overwrite, text=isinstance(data, str)) as f:

@@ -24,8 +24,6 @@ from __future__ import annotations
 
 import hashlib
 import io
-import os
-import tempfile
 import threading
 import warnings
 from collections import OrderedDict
@@ -33,7 +31,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from . import _io, handles
+from . import _fsutil, _io, handles
 from .config import cache_dir
 from .errors import FormatError, LazyvolError
 from .gzaccess import GzSource, index_fits, thin_index
@@ -231,10 +229,7 @@ class _Handle:
     def save_index(self, target: Path) -> None:
         """Complete and save the seek index, thinned to :data:`MAX_POINTS`, atomically."""
         target.parent.mkdir(parents=True, exist_ok=True)
-        fd, raw = tempfile.mkstemp(dir=target.parent, suffix=".raw")
-        os.close(fd)
-        fd, tmp = tempfile.mkstemp(dir=target.parent, suffix=".tmp")
-        os.close(fd)
+        raw = _fsutil.scratch_path(str(target))
         try:
             # Inflate to the end of the stream (past the image data: a trailer, at most a little
             # padding), so the index records the whole stream without a second pass.
@@ -243,12 +238,10 @@ class _Handle:
             while self.raw.readinto(sink):
                 pass
             self.raw.export_index(raw)
-            thin_index(raw, tmp, MAX_POINTS, compressed_size=self.file.size)
-            os.replace(tmp, target)
+            with _fsutil.atomic_path(str(target)) as tmp:
+                thin_index(raw, tmp, MAX_POINTS, compressed_size=self.file.size)
         finally:
-            for p in (raw, tmp):
-                if os.path.exists(p):
-                    os.unlink(p)
+            _fsutil.unlink_quiet(raw)
 
     def close(self) -> None:
         try:

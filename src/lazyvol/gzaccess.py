@@ -25,7 +25,6 @@ import hashlib
 import itertools
 import os
 import struct
-import tempfile
 import threading
 import warnings
 import zlib
@@ -33,7 +32,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from . import handles
+from . import _fsutil, handles
 from .config import cache_dir
 from .errors import FormatError
 
@@ -295,19 +294,15 @@ def _save_index(handle: _Handle, target: Path, uncompressed_bytes: int) -> None:
     """Save ``handle``'s seek index as ``target``, thinned to :func:`index_points` points,
     atomically (temporary file, rename)."""
     target.parent.mkdir(parents=True, exist_ok=True)
-    fd, raw = tempfile.mkstemp(dir=target.parent, suffix=".raw")
-    os.close(fd)
-    fd, tmp = tempfile.mkstemp(dir=target.parent, suffix=".tmp")
-    os.close(fd)
+    raw = _fsutil.scratch_path(str(target))
     try:
         handle.export_index(raw)
-        points = index_points(uncompressed_bytes)
-        thin_index(raw, tmp, points, compressed_size=handle.compressed_size)
-        os.replace(tmp, target)
+        with _fsutil.atomic_path(str(target)) as tmp:
+            thin_index(
+                raw, tmp, index_points(uncompressed_bytes), compressed_size=handle.compressed_size
+            )
     finally:
-        for p in (raw, tmp):
-            if os.path.exists(p):
-                os.unlink(p)
+        _fsutil.unlink_quiet(raw)
 
 
 # -- engine handles --------------------------------------------------------------------------------

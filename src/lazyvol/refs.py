@@ -47,7 +47,6 @@ filesystem's ``remote_options``.
 
 from __future__ import annotations
 
-import contextlib
 import dataclasses
 import io
 import math
@@ -165,21 +164,12 @@ def write_references(refs: Mapping[str, Any], path: str | os.PathLike[str]) -> s
     Any fsspec client opens the file: ``fsspec.filesystem("reference", fo=path)``.
     """
     import json
-    import tempfile
+
+    from ._fsutil import atomic_file
 
     target = os.path.abspath(os.fspath(path))
-    folder = os.path.dirname(target)
-    fd, tmp = tempfile.mkstemp(dir=folder, prefix=".refs-", suffix=".tmp")
-    try:
-        with os.fdopen(fd, "w", encoding="utf-8") as f:
-            json.dump(refs, f, separators=(",", ":"))
-            f.flush()
-            os.fsync(f.fileno())
-        os.replace(tmp, target)
-    except BaseException:
-        with contextlib.suppress(OSError):
-            os.unlink(tmp)
-        raise
+    with atomic_file(target, text=True) as f:
+        json.dump(refs, f, separators=(",", ":"))
     return target
 
 

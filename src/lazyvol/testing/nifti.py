@@ -9,6 +9,8 @@ from typing import Any
 
 import numpy as np
 
+from .._fsutil import atomic_path
+
 __all__ = ["phantom_slab", "write_phantom_nifti"]
 
 
@@ -128,13 +130,12 @@ def write_phantom_nifti(
     hdr.set_data_offset(offset)
     per_slice = spatial[0] * spatial[1] * dt.itemsize
     step = max(1, slab_bytes // per_slice)
-    tmp = path + ".partial"
-    opener = (
-        gzip.open(tmp, "wb", compresslevel=compresslevel)
-        if path.endswith(".gz")
-        else open(tmp, "wb")
-    )
-    try:
+    with atomic_path(path) as tmp:
+        opener = (
+            gzip.open(tmp, "wb", compresslevel=compresslevel)
+            if path.endswith(".gz")
+            else open(tmp, "wb")
+        )
         with opener as f:
             hdr.write_to(f)
             here = 548 if nifti2 else 348
@@ -144,8 +145,4 @@ def write_phantom_nifti(
                     k1 = min(spatial[2], k0 + step)
                     slab = phantom_slab(spatial, k0, k1, dtype=dt.newbyteorder("="), seed=seed, t=t)
                     f.write(np.asfortranarray(slab.astype(dt)).tobytes(order="F"))
-        os.replace(tmp, path)
-    finally:
-        if os.path.exists(tmp):
-            os.unlink(tmp)
     return path
