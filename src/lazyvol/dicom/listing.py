@@ -113,7 +113,9 @@ def list_prefix(loc: Location) -> list[Listed]:
     """
     from .._io import stamp
 
-    found = list_objects(loc)
+    one_object = loc.protocol in ("http", "https") and not loc.url.split("?", 1)[0].endswith("/")
+    # (an HTTP URL not ending in "/" names one object: servers list "folders" only as HTML pages)
+    found = [] if one_object else list_objects(loc)
     if not found:
         found = [(loc, stamp(loc))]  # one object (raises SourceNotFoundError when absent)
     limit = max_scan_files()
