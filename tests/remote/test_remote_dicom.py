@@ -321,3 +321,11 @@ def test_long_header_grows_its_window_and_headerless_files_use_pydicom(
     size = min(st.size for _, st in objects)
     assert len(reads) >= len(objects)
     assert all(64 * 1024 <= off < size - 64 * 64 * 2 for off in reads), (reads, size)
+
+
+def test_remote_series_computes_in_worker_processes(synthetic, s3_server: S3):
+    """The graph carries Locations and stamps only: worker processes read the objects."""
+    truth, url = synthetic
+    vol = open_dicom(url, storage_options=s3_server.options(), scale=False, chunks=(24, 20, 3))
+    got = vol.data.compute(scheduler="processes", num_workers=2)
+    np.testing.assert_array_equal(got, truth.stored)
