@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import os
 from collections.abc import Callable, Sequence
+from dataclasses import dataclass
 from functools import partial
 from typing import Any
 
@@ -123,58 +124,16 @@ def write_dicom_4d_series(
     )
     modality = series_kw.pop("modality", "MR")
     image_type = tuple(series_kw.pop("image_type", ("ORIGINAL", "PRIMARY", "EPI", "NONE")))
-    volumes = []
-    files: list[str] = []
-    times = np.zeros((n_volumes * echoes, nk))
-    truth0: DicomSeriesTruth | None = None
-    n_written = n_volumes * echoes
-    for w in range(n_written):
-        t, e = divmod(w, echoes)
-        per_slice = _slice_attrs(w, t, e, nk, n_written, n_volumes, numbering, labels, tr_s, times)
-        itype = image_type if components is None else (*image_type[:2], components[w], "ND")
-        truth = write_dicom_series(
-            folder,
-            (ni, nj, nk),
-            series_uid=series_uid,
-            series_number=series_number,
-            modality=modality,
-            image_type=itype,
-            per_slice=per_slice,
-            prefix=f"V{w:03d}_",
-            seed=seed * 1000 + w,
-            shuffle_names=False,
-            **series_kw,
-        )
-        if bvals is not None:
-            g = bvecs[t] if bvecs is not None else (0.0, 0.0, 0.0)
-            change = partial(
-                _diffusion_elements,
-                vendor=vendor,
-                b=float(bvals[t]),
-                g=g,
-                ge_offset=ge_bvalue_offset,
-            )
-            _rewrite(truth.files, change)
-        elif vendor != "standard":
-            kind = None if components is None else components[w]
-            _rewrite(
-                truth.files,
-                partial(_vendor_kind, vendor=vendor, image_type=image_type, component=kind),
-            )
-        truth0 = truth0 or truth
-        volumes.append(truth.stored)
-        files.extend(truth.files)
-    assert truth0 is not None
+    plan = _Plan(folder, (ni, nj, nk), n_volumes, echoes, numbering, labels, tr_s, seed)
+    ident = (series_uid, series_number, modality, image_type)
+    extras = (vendor, bvals, bvecs, ge_bvalue_offset, components)
+    volumes, files, truth0, times = _write_volumes(plan, ident, extras, series_kw)
     if shuffle_names:
         files = _shuffle(files, seed + 7)
     meta: dict[str, Any] = {"modality": modality, "series_number": series_number}
-    if bvals is not None:
-        meta["bvals"] = [float(b) for b in bvals]
-        meta["bvecs"] = [list(map(float, g)) for g in (bvecs or [(0, 0, 0)] * n_volumes)]
-    if components is not None:
-        meta["components"] = list(components)
-    if "AcquisitionTime" in labels:
-        meta["acquisition_times"] = times.tolist()
+    meta.update(
+        _meta(bvals, bvecs, components, n_volumes, times if "AcquisitionTime" in labels else None)
+    )
     return DicomSeriesTruth(
         files=files,
         stored=np.stack(volumes, axis=-1),
@@ -226,6 +185,104 @@ def _slice_attrs(
         attrs["AcquisitionNumber"] = t + 1 if "AcquisitionNumber" in labels else 1
         per_slice.append(attrs)
     return per_slice
+
+
+@dataclass(frozen=True)
+class _Plan:
+    """How the volumes of a 4D series are written."""
+
+    folder: str | os.PathLike[str]
+    shape: tuple[int, int, int]
+    n_volumes: int
+    echoes: int
+    numbering: str
+    labels: Sequence[str]
+    tr_s: float
+    seed: int
+
+
+def _write_volumes(
+    plan: _Plan,
+    ident: tuple[str, int, str, tuple[str, ...]],
+    extras: tuple[str, Any, Any, bool, Sequence[str] | None],
+    series_kw: dict[str, Any],
+) -> tuple[list[np.ndarray], list[str], DicomSeriesTruth, np.ndarray]:
+    """Write every volume (and echo): stored values, files, the first truth, acquisition times."""
+    series_uid, series_number, modality, image_type = ident
+    vendor, bvals, bvecs, ge_bvalue_offset, components = extras
+    ni, nj, nk = plan.shape
+    n_volumes, echoes, seed = plan.n_volumes, plan.echoes, plan.seed
+    folder, numbering, labels, tr_s = plan.folder, plan.numbering, plan.labels, plan.tr_s
+    volumes = []
+    files: list[str] = []
+    times = np.zeros((n_volumes * echoes, nk))
+    truth0: DicomSeriesTruth | None = None
+    n_written = n_volumes * echoes
+    for w in range(n_written):
+        t, e = divmod(w, echoes)
+        per_slice = _slice_attrs(w, t, e, nk, n_written, n_volumes, numbering, labels, tr_s, times)
+        itype = image_type if components is None else (*image_type[:2], components[w], "ND")
+        truth = write_dicom_series(
+            folder,
+            (ni, nj, nk),
+            series_uid=series_uid,
+            series_number=series_number,
+            modality=modality,
+            image_type=itype,
+            per_slice=per_slice,
+            prefix=f"V{w:03d}_",
+            seed=seed * 1000 + w,
+            shuffle_names=False,
+            **series_kw,
+        )
+        diffusion = None
+        if bvals is not None:
+            diffusion = (float(bvals[t]), bvecs[t] if bvecs is not None else (0.0, 0.0, 0.0))
+        kind = None if components is None else components[w]
+        _vendor_rewrite(truth.files, vendor, diffusion, ge_bvalue_offset, image_type, kind)
+        truth0 = truth0 or truth
+        volumes.append(truth.stored)
+        files.extend(truth.files)
+    assert truth0 is not None
+    return volumes, files, truth0, times
+
+
+def _vendor_rewrite(
+    files: Sequence[str],
+    vendor: str,
+    diffusion: tuple[float, Sequence[float]] | None,
+    ge_offset: bool,
+    image_type: Sequence[str],
+    component: str | None,
+) -> None:
+    """Add the diffusion attributes (b, g) of ``vendor``, or its Manufacturer (and GE's kind)."""
+    if diffusion is not None:
+        b, g = diffusion
+        change = partial(_diffusion_elements, vendor=vendor, b=b, g=g, ge_offset=ge_offset)
+        _rewrite(files, change)
+    elif vendor != "standard":
+        _rewrite(
+            files, partial(_vendor_kind, vendor=vendor, image_type=image_type, component=component)
+        )
+
+
+def _meta(
+    bvals: Sequence[float] | None,
+    bvecs: Sequence[Sequence[float]] | None,
+    components: Sequence[str] | None,
+    n_volumes: int,
+    times: np.ndarray | None,
+) -> dict[str, Any]:
+    """The truth's ``meta``: what was written besides the pixels."""
+    meta: dict[str, Any] = {}
+    if bvals is not None:
+        meta["bvals"] = [float(b) for b in bvals]
+        meta["bvecs"] = [list(map(float, g)) for g in (bvecs or [(0, 0, 0)] * n_volumes)]
+    if components is not None:
+        meta["components"] = list(components)
+    if times is not None:
+        meta["acquisition_times"] = times.tolist()
+    return meta
 
 
 def _rewrite(files: Sequence[str], change: Callable[[Any], None]) -> None:

@@ -7,7 +7,7 @@ from __future__ import annotations
 
 import os
 from collections.abc import Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from typing import Any
 
 import numpy as np
@@ -57,14 +57,12 @@ def write_dicom_series(
     ----------
     folder : path
         Created if needed; files are named ``{prefix}{n:05d}.dcm`` (shuffled if asked).
-    shape : (ni, nj, nk)
-        Columns, rows and slices.
-    orientation : str or six floats
-        ``"axial"``, ``"coronal"``, ``"sagittal"``, ``"oblique"``, or ImageOrientationPatient.
-    spacing : (di, dj, dk)
-        Column spacing, row spacing (PixelSpacing is written as ``[dj, di]``) and slice spacing.
-    origin : three floats
-        ImagePositionPatient (LPS) of slice 0.
+    shape, orientation : (ni, nj, nk), str or six floats
+        Columns, rows and slices; ``"axial"``, ``"coronal"``, ``"sagittal"``, ``"oblique"``, or
+        six ImageOrientationPatient values.
+    spacing, origin : (di, dj, dk), three floats
+        Column, row (PixelSpacing is ``[dj, di]``) and slice spacing; ImagePositionPatient (LPS)
+        of slice 0.
     dtype : dtype
         Stored dtype: uint8, int8, uint16, int16, uint32 or int32 (BitsAllocated from its size).
     bits_stored : int, optional
@@ -73,13 +71,12 @@ def write_dicom_series(
     slope, intercept : float or one per slice
         RescaleSlope / RescaleIntercept.
     syntax : {"explicit", "implicit", "big"}
-        Transfer syntax: explicit VR little endian, implicit VR little endian, explicit big endian.
+        Explicit VR little endian, implicit VR little endian, or explicit VR big endian.
     reverse_instance_numbers, shuffle_names : bool
         InstanceNumber runs against the slice order; file names carry no slice order.
-    tilt_deg : float
-        Gantry tilt: slices shifted along the column direction by ``k * dk * tan(tilt)``.
-    positions : (nk, 3) array, optional
-        Explicit ImagePositionPatient per slice (overrides origin/spacing/tilt along k).
+    tilt_deg, positions : float, (nk, 3) array, optional
+        Gantry tilt (slices shifted along the column direction by ``k * dk * tan(tilt)``);
+        explicit ImagePositionPatient per slice (overrides origin/spacing/tilt along k).
     extra, per_slice : dict, list of dict, optional
         Extra attributes (keyword -> value) of every file, of each slice k.
     seed : int
@@ -104,28 +101,11 @@ def write_dicom_series(
     series_uid = series_uid or generate_uid(
         entropy_srcs=[f"lazyvol-{seed}-{series_number}-{prefix}"]
     )
-    common = _Common(
-        generate_uid(entropy_srcs=[f"lazyvol-study-{seed}"]),
-        series_uid,
-        generate_uid(entropy_srcs=[f"lazyvol-for-{seed}"]),
-        _SYNTAXES[syntax],
-        modality,
-        series_number,
-        description,
-        tuple(image_type),
-        [_ds_str(v) for v in (*row, *col)],
-        tuple(float(s) for s in spacing),
-        prefix,
-        bits,
-        nk,
-        reverse_instance_numbers,
-        syntax != "big",
-        compress or "",
-        stored.dtype.kind == "i",
-    )
-    names = [f"{prefix}{n:05d}.dcm" for n in range(nk)]
-    if shuffle_names:
-        names = [names[p] for p in np.random.default_rng(seed + 1).permutation(nk)]
+    ident = (str(series_uid), series_number, description, tuple(image_type), prefix, modality)
+    common = _common(ident, seed, syntax, row, col, spacing, bits, stored, compress)
+    common = replace(common, reverse=reverse_instance_numbers)
+    perm = np.random.default_rng(seed + 1).permutation(nk) if shuffle_names else range(nk)
+    names = [f"{prefix}{n:05d}.dcm" for n in perm]
     files = []
     for k in range(nk):
         attrs = {**(extra or {}), **(per_slice[k] if per_slice else {})}
@@ -166,6 +146,43 @@ def _values(
     if len(slopes) != nk or len(inters) != nk:
         raise ValueError("slope/intercept sequences need one value per slice")
     return stored, bits, slopes, inters
+
+
+def _common(
+    ident: tuple[str, int, str, tuple[str, ...], str, str],
+    seed: int,
+    syntax: str,
+    row: np.ndarray,
+    col: np.ndarray,
+    spacing: Sequence[float],
+    bits: int,
+    stored: np.ndarray,
+    compress: str | None,
+) -> _Common:
+    """What the slices of a series share; ``ident``: (series UID, number, description, image
+    type, file prefix, modality)."""
+    from pydicom.uid import generate_uid
+
+    series_uid, series_number, description, image_type, prefix, modality = ident
+    return _Common(
+        generate_uid(entropy_srcs=[f"lazyvol-study-{seed}"]),
+        series_uid,
+        generate_uid(entropy_srcs=[f"lazyvol-for-{seed}"]),
+        _SYNTAXES[syntax],
+        modality,
+        series_number,
+        description,
+        image_type,
+        [_ds_str(v) for v in (*row, *col)],
+        tuple(float(s) for s in spacing),
+        prefix,
+        bits,
+        int(stored.shape[2]),
+        False,
+        syntax != "big",
+        compress or "",
+        stored.dtype.kind == "i",
+    )
 
 
 @dataclass(frozen=True)
