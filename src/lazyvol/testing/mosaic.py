@@ -156,8 +156,7 @@ def write_mosaic_series(
     compress : str, optional
         Lossless transfer syntax UID to compress each file with (pydicom's encoders).
     """
-    from pydicom.dataset import Dataset, FileMetaDataset
-    from pydicom.uid import UID, generate_uid
+    from pydicom.uid import generate_uid
 
     folder = os.fspath(folder)
     os.makedirs(folder, exist_ok=True)
@@ -169,8 +168,121 @@ def write_mosaic_series(
     stored = rng.integers(0, 4096, size=(ni, nj, nk, nt), dtype=np.uint16)
     stored[0, 0] = 0
     stored[-1, -1] = 4095
-
     row, col = orientation_cosines(orientation)
+    affine, corner, csa_normal, k_of_tile = _mosaic_geometry(
+        row, col, spacing, origin, (ni, nj, nk), grid, head_first
+    )
+    # interleaved acquisition times, per tile (ms)
+    slot_ms = repetition_ms / max(1, nk)
+    times = [0.0] * nk
+    for n, t in enumerate([*range(0, nk, 2), *range(1, nk, 2)]):
+        times[t] = round(n * slot_ms, 4)
+    series_uid = str(generate_uid(entropy_srcs=[f"lazyvol-mosaic-{seed}-{series_number}"]))
+    spec = _MosaicSpec(
+        folder,
+        prefix,
+        series_uid,
+        seed,
+        syntax,
+        series_number,
+        description,
+        phase,
+        repetition_ms,
+        echo_ms,
+        n_in_private,
+        compress or "",
+        row,
+        col,
+        tuple(float(s) for s in spacing),
+        corner,
+    )
+    csa = _CsaSpec(
+        nk if n_override is None else int(n_override),
+        n_in_csa,
+        csa_normal,
+        times,
+        phase_positive,
+        bandwidth_pe,
+        tuple(drop_csa_tags),
+        csa_override,
+        (nj, ni),
+    )
+    files: list[str] = []
+    grads_out: list[list[float]] | None = None if bvals is None else []
+    for t in range(nt):
+        mosaic = np.zeros((mrows, mcols), dtype=np.uint16)
+        for tile in range(nk):
+            r0, c0 = (tile // grid) * nj, (tile % grid) * ni
+            mosaic[r0 : r0 + nj, c0 : c0 + ni] = stored[:, :, k_of_tile[tile], t].T
+        g = None
+        if bvals is not None:
+            g = [0.0, 0.0, 0.0] if gradients_lps is None else [float(x) for x in gradients_lps[t]]
+            assert grads_out is not None
+            grads_out.append(g)
+        diffusion = None if bvals is None or g is None else (float(bvals[t]), g)
+        files.append(_write_mosaic_file(spec, csa, t, mosaic, diffusion))
+    return MosaicSeriesTruth(
+        files=files,
+        stored=stored if nt > 1 else stored[..., 0],
+        affine=affine,
+        series_uid=series_uid,
+        bvals=None if bvals is None else [float(b) for b in bvals],
+        gradients_lps=grads_out,
+        slice_times_ms=times,
+        meta={"grid": grid, "mosaic_shape": (mrows, mcols), "k_of_tile": k_of_tile},
+    )
+
+
+@dataclass(frozen=True)
+class _MosaicSpec:
+    """What every file of a mosaic series shares."""
+
+    folder: str
+    prefix: str
+    series_uid: str
+    seed: int
+    syntax: str
+    series_number: int
+    description: str
+    phase: str
+    repetition_ms: float
+    echo_ms: float
+    n_in_private: bool
+    compress: str
+    row: np.ndarray
+    col: np.ndarray
+    spacing: tuple[float, ...]
+    corner: np.ndarray
+
+
+@dataclass(frozen=True)
+class _CsaSpec:
+    """What goes into each file's CSA image header (and (0019,100A))."""
+
+    n_value: int
+    n_in_csa: bool
+    normal: np.ndarray
+    times: list[float]
+    phase_positive: int
+    bandwidth_pe: float
+    drop: tuple[str, ...]
+    override: bytes | None
+    tile: tuple[int, int]
+
+
+def _mosaic_geometry(
+    row: np.ndarray,
+    col: np.ndarray,
+    spacing: Sequence[float],
+    origin: Sequence[float],
+    shape: tuple[int, int, int],
+    grid: int,
+    head_first: bool,
+) -> tuple[np.ndarray, np.ndarray, np.ndarray, list[int]]:
+    """RAS affine, the mosaic's ImagePositionPatient (its corner), the CSA SliceNormalVector and
+    the slice held by each tile."""
+    ni, nj, nk = shape
+    mrows, mcols = grid * nj, grid * ni
     normal = np.cross(row, col)
     di, dj, dk = (float(s) for s in spacing)
     pos = np.asarray(origin, dtype=np.float64)[None, :] + np.arange(nk)[:, None] * dk * normal
@@ -185,109 +297,98 @@ def write_mosaic_series(
     csa_normal = -normal if head_first else normal
     first_tile = pos[k_of_tile[0]]
     corner = first_tile - row * di * (mcols - ni) / 2.0 - col * dj * (mrows - nj) / 2.0
-    # interleaved acquisition times, per tile (ms)
-    order = list(range(0, nk, 2)) + list(range(1, nk, 2))
-    slot_ms = repetition_ms / max(1, nk)
-    times = [0.0] * nk
-    for n, t in enumerate(order):
-        times[t] = round(n * slot_ms, 4)
+    return affine, corner, csa_normal, k_of_tile
 
-    series_uid = str(generate_uid(entropy_srcs=[f"lazyvol-mosaic-{seed}-{series_number}"]))
-    study_uid = generate_uid(entropy_srcs=[f"lazyvol-study-{seed}"])
-    for_uid = generate_uid(entropy_srcs=[f"lazyvol-for-{seed}"])
-    tsyntax = {"explicit": "1.2.840.10008.1.2.1", "implicit": "1.2.840.10008.1.2"}[syntax]
-    files: list[str] = []
-    grads_out: list[list[float]] | None = None if bvals is None else []
-    for t in range(nt):
-        mosaic = np.zeros((mrows, mcols), dtype=np.uint16)
-        for tile in range(nk):
-            r0, c0 = (tile // grid) * nj, (tile % grid) * ni
-            mosaic[r0 : r0 + nj, c0 : c0 + ni] = stored[:, :, k_of_tile[tile], t].T
-        n_value = nk if n_override is None else int(n_override)
-        tags: dict[str, tuple[str, Sequence[Any]]] = {}
-        if n_in_csa:
-            tags["NumberOfImagesInMosaic"] = ("US", [n_value])
-        tags["AcquisitionMatrixText"] = ("SH", [f"{nj}p*{ni}"])
-        tags["SliceNormalVector"] = ("FD", [float(v) for v in csa_normal])
-        tags["MosaicRefAcqTimes"] = ("FD", [float(x) for x in times])
-        tags["PhaseEncodingDirectionPositive"] = ("IS", [int(phase_positive)])
-        tags["BandwidthPerPixelPhaseEncode"] = ("FD", [float(bandwidth_pe)])
-        if bvals is not None:
-            b = float(bvals[t])
-            tags["B_value"] = ("IS", [round(b)])
-            g = [0.0, 0.0, 0.0] if gradients_lps is None else [float(x) for x in gradients_lps[t]]
-            if any(g):
-                tags["DiffusionGradientDirection"] = ("FD", g)
-            assert grads_out is not None
-            grads_out.append(g)
-        for name in drop_csa_tags:
-            tags.pop(name, None)
-        csa = csa2_bytes(tags) if csa_override is None else csa_override
 
-        ds = Dataset()
-        meta = FileMetaDataset()
-        meta.MediaStorageSOPClassUID = UID("1.2.840.10008.5.1.4.1.1.4")
-        sop_uid = generate_uid(entropy_srcs=[series_uid, str(t), prefix])
-        meta.MediaStorageSOPInstanceUID = sop_uid
-        meta.TransferSyntaxUID = UID(tsyntax)
-        ds.file_meta = meta
-        ds.SOPClassUID = meta.MediaStorageSOPClassUID
-        ds.SOPInstanceUID = sop_uid
-        ds.StudyInstanceUID = study_uid
-        ds.SeriesInstanceUID = series_uid
-        ds.FrameOfReferenceUID = for_uid
-        ds.Modality = "MR"
-        ds.Manufacturer = "SIEMENS"
-        ds.ManufacturerModelName = "Lazyvol"
-        ds.MagneticFieldStrength = "3"
-        ds.SeriesNumber = series_number
-        ds.SeriesDescription = description
-        ds.ProtocolName = description
-        ds.PatientName = "Lazyvol^Mosaic"
-        ds.PatientID = "LV0002"
-        ds.PatientPosition = "HFS"
-        ds.InstanceNumber = t + 1
-        ds.AcquisitionNumber = t + 1
-        secs = 36000.0 + t * repetition_ms / 1000.0
-        ds.AcquisitionTime = f"{int(secs // 3600):02d}{int(secs % 3600 // 60):02d}{secs % 60:09.6f}"
-        kind = "DIFFUSION" if bvals is not None else "M"
-        ds.ImageType = ["ORIGINAL", "PRIMARY", kind, "ND", "MOSAIC"]
-        ds.ImagePositionPatient = [_ds_str(v) for v in corner]
-        ds.ImageOrientationPatient = [_ds_str(v) for v in (*row, *col)]
-        ds.PixelSpacing = [_ds_str(dj), _ds_str(di)]
-        ds.SliceThickness = _ds_str(dk)
-        ds.SpacingBetweenSlices = _ds_str(dk)
-        ds.RepetitionTime = _ds_str(repetition_ms)
-        ds.EchoTime = _ds_str(echo_ms)
-        ds.FlipAngle = "90"
-        ds.InPlanePhaseEncodingDirection = phase
-        ds.Rows = mrows
-        ds.Columns = mcols
-        ds.SamplesPerPixel = 1
-        ds.PhotometricInterpretation = "MONOCHROME2"
-        ds.BitsAllocated = 16
-        ds.BitsStored = 12
-        ds.HighBit = 11
-        ds.PixelRepresentation = 0
-        ds.add_new(0x00190010, "LO", "SIEMENS MR HEADER")
-        if n_in_private:
-            ds.add_new(0x0019100A, "US", n_value)
-        ds.add_new(0x00290010, "LO", "SIEMENS CSA HEADER")
-        ds.add_new(0x00291010, "OB", csa)
-        ds.PixelData = mosaic.astype("<u2").tobytes()
-        ds["PixelData"].VR = "OW"
-        path = os.path.join(folder, f"{prefix}{t:04d}.dcm")
-        if compress:
-            ds.compress(compress, encoding_plugin="", generate_instance_uid=False)
-        ds.save_as(path, enforce_file_format=True)
-        files.append(path)
-    return MosaicSeriesTruth(
-        files=files,
-        stored=stored if nt > 1 else stored[..., 0],
-        affine=affine,
-        series_uid=series_uid,
-        bvals=None if bvals is None else [float(b) for b in bvals],
-        gradients_lps=grads_out,
-        slice_times_ms=times,
-        meta={"grid": grid, "mosaic_shape": (mrows, mcols), "k_of_tile": k_of_tile},
-    )
+def _csa(c: _CsaSpec, diffusion: tuple[float, list[float]] | None) -> bytes:
+    """The CSA image header (0029,1010) of one file."""
+    if c.override is not None:
+        return c.override
+    nj, ni = c.tile
+    tags: dict[str, tuple[str, Sequence[Any]]] = {}
+    if c.n_in_csa:
+        tags["NumberOfImagesInMosaic"] = ("US", [c.n_value])
+    tags["AcquisitionMatrixText"] = ("SH", [f"{nj}p*{ni}"])
+    tags["SliceNormalVector"] = ("FD", [float(v) for v in c.normal])
+    tags["MosaicRefAcqTimes"] = ("FD", [float(x) for x in c.times])
+    tags["PhaseEncodingDirectionPositive"] = ("IS", [int(c.phase_positive)])
+    tags["BandwidthPerPixelPhaseEncode"] = ("FD", [float(c.bandwidth_pe)])
+    if diffusion is not None:
+        b, g = diffusion
+        tags["B_value"] = ("IS", [round(b)])
+        if any(g):
+            tags["DiffusionGradientDirection"] = ("FD", g)
+    for name in c.drop:
+        tags.pop(name, None)
+    return csa2_bytes(tags)
+
+
+def _write_mosaic_file(
+    spec: _MosaicSpec,
+    csa: _CsaSpec,
+    t: int,
+    mosaic: np.ndarray,
+    diffusion: tuple[float, list[float]] | None,
+) -> str:
+    """Write volume ``t`` (``mosaic``: its (rows, columns) mosaic image) as one MOSAIC file."""
+    from pydicom.dataset import Dataset, FileMetaDataset
+    from pydicom.uid import UID, generate_uid
+
+    tsyntax = {"explicit": "1.2.840.10008.1.2.1", "implicit": "1.2.840.10008.1.2"}[spec.syntax]
+    ds = Dataset()
+    meta = FileMetaDataset()
+    meta.MediaStorageSOPClassUID = UID("1.2.840.10008.5.1.4.1.1.4")
+    sop_uid = generate_uid(entropy_srcs=[spec.series_uid, str(t), spec.prefix])
+    meta.MediaStorageSOPInstanceUID = sop_uid
+    meta.TransferSyntaxUID = UID(tsyntax)
+    ds.file_meta = meta
+    ds.SOPClassUID = meta.MediaStorageSOPClassUID
+    ds.SOPInstanceUID = sop_uid
+    ds.StudyInstanceUID = generate_uid(entropy_srcs=[f"lazyvol-study-{spec.seed}"])
+    ds.SeriesInstanceUID = spec.series_uid
+    ds.FrameOfReferenceUID = generate_uid(entropy_srcs=[f"lazyvol-for-{spec.seed}"])
+    ds.Modality = "MR"
+    ds.Manufacturer = "SIEMENS"
+    ds.ManufacturerModelName = "Lazyvol"
+    ds.MagneticFieldStrength = "3"
+    ds.SeriesNumber = spec.series_number
+    ds.SeriesDescription = spec.description
+    ds.ProtocolName = spec.description
+    ds.PatientName = "Lazyvol^Mosaic"
+    ds.PatientID = "LV0002"
+    ds.PatientPosition = "HFS"
+    ds.InstanceNumber = t + 1
+    ds.AcquisitionNumber = t + 1
+    secs = 36000.0 + t * spec.repetition_ms / 1000.0
+    ds.AcquisitionTime = f"{int(secs // 3600):02d}{int(secs % 3600 // 60):02d}{secs % 60:09.6f}"
+    kind = "DIFFUSION" if diffusion is not None else "M"
+    ds.ImageType = ["ORIGINAL", "PRIMARY", kind, "ND", "MOSAIC"]
+    di, dj, dk = spec.spacing
+    ds.ImagePositionPatient = [_ds_str(v) for v in spec.corner]
+    ds.ImageOrientationPatient = [_ds_str(v) for v in (*spec.row, *spec.col)]
+    ds.PixelSpacing = [_ds_str(dj), _ds_str(di)]
+    ds.SliceThickness = _ds_str(dk)
+    ds.SpacingBetweenSlices = _ds_str(dk)
+    ds.RepetitionTime = _ds_str(spec.repetition_ms)
+    ds.EchoTime = _ds_str(spec.echo_ms)
+    ds.FlipAngle = "90"
+    ds.InPlanePhaseEncodingDirection = spec.phase
+    ds.Rows, ds.Columns = mosaic.shape
+    ds.SamplesPerPixel = 1
+    ds.PhotometricInterpretation = "MONOCHROME2"
+    ds.BitsAllocated = 16
+    ds.BitsStored = 12
+    ds.HighBit = 11
+    ds.PixelRepresentation = 0
+    ds.add_new(0x00190010, "LO", "SIEMENS MR HEADER")
+    if spec.n_in_private:
+        ds.add_new(0x0019100A, "US", csa.n_value)
+    ds.add_new(0x00290010, "LO", "SIEMENS CSA HEADER")
+    ds.add_new(0x00291010, "OB", _csa(csa, diffusion))
+    ds.PixelData = mosaic.astype("<u2").tobytes()
+    ds["PixelData"].VR = "OW"
+    path = os.path.join(spec.folder, f"{spec.prefix}{t:04d}.dcm")
+    if spec.compress:
+        ds.compress(spec.compress, encoding_plugin="", generate_instance_uid=False)
+    ds.save_as(path, enforce_file_format=True)
+    return path
