@@ -329,3 +329,14 @@ def test_remote_series_computes_in_worker_processes(synthetic, s3_server: S3):
     vol = open_dicom(url, storage_options=s3_server.options(), scale=False, chunks=(24, 20, 3))
     got = vol.data.compute(scheduler="processes", num_workers=2)
     np.testing.assert_array_equal(got, truth.stored)
+
+
+def test_missing_prefix_and_empty_bucket_are_typed_errors(s3_server: S3, s3_bucket):
+    from lazyvol.errors import SourceNotFoundError
+
+    opts = s3_server.options()
+    with pytest.raises(SourceNotFoundError, match=rf"s3://{s3_bucket}/nothing") as info:
+        lv.scan(f"s3://{s3_bucket}/nothing/", storage_options=opts)
+    assert S3_SECRET not in str(info.value)
+    with pytest.raises(SourceNotFoundError, match="no object under this prefix"):
+        lv.scan(f"s3://{s3_bucket}/", storage_options=opts)  # an empty bucket
