@@ -175,7 +175,9 @@ def test_lazy_no_pixel_reads_at_open(tmp_path, monkeypatch):
     monkeypatch.setattr(pixels, "_frame", lambda plan, n: calls.append(n) or orig(plan, n))
     orig_into = pixels._read_into  # the native fast path reads frames with this
     monkeypatch.setattr(
-        pixels, "_read_into", lambda plan, n, dest: calls.append(n) or orig_into(plan, n, dest)
+        pixels,
+        "_read_into",
+        lambda plan, n, dest, *a: calls.append(n) or orig_into(plan, n, dest, *a),
     )
     vol = lv.open(tmp_path / "s", chunks=(32, 48, 4))
     assert calls == []

@@ -255,3 +255,101 @@ def test_references_for_a_compressed_dicom_prefix(tmp_path: Path, s3_server: S3,
     opts = s3_server.options()
     refs = lv.references(url, storage_options=opts)  # decodes each chunk remotely to verify
     np.testing.assert_array_equal(_zarr_image(refs, opts).transpose(2, 1, 0), truth.stored)
+
+
+def test_one_object_over_http_scan_bytes_and_requests_are_bounded(tmp_path: Path, http_server):
+    """The HTTP server counts what it serves: a header scan of a 128 KiB image reads at most one
+    64 KiB window of it; one slice read transfers exactly its pixel bytes."""
+    truth = write_dicom_series(tmp_path / "h", (256, 256, 1), dtype="int16")
+    data = Path(truth.files[0]).read_bytes()
+    url = http_server.put("series/one.dcm", data)
+    http_server.reset_counts()
+    report = lv.scan(url, use_index=False)
+    assert len(report) == 1 and report[0].shape == (256, 256, 1)
+    gets = [r for r in http_server.requests if r[0] == "GET"]
+    assert http_server.bytes_served <= 64 * 1024 < len(data) / 2
+    assert len(gets) <= 2, http_server.requests
+    vol = open_dicom(url, use_index=False, scale=False)
+    http_server.reset_counts()
+    np.testing.assert_array_equal(vol.compute(), truth.stored)
+    assert http_server.bytes_served == 256 * 256 * 2
+
+
+def test_long_header_grows_its_window_and_headerless_files_use_pydicom(
+    tmp_path: Path, s3_server: S3, s3_bucket
+):
+    """A header longer than the first 64 KiB window is read on with more ranged reads (never the
+    pixels); files without the 128-byte preamble go through pydicom's reader over ranged reads."""
+    long = write_dicom_series(
+        tmp_path / "long", (64, 64, 3), dtype="int16", extra={"ImageComments": "x" * 150_000}
+    )
+    assert os.path.getsize(long.files[0]) > 150_000 + 64 * 64 * 2
+    bare = tmp_path / "bare"
+    bare.mkdir()
+    plain = write_dicom_series(tmp_path / "plain", (16, 12, 3), dtype="uint16", seed=3)
+    for f in plain.files:
+        (bare / os.path.basename(f)).write_bytes(Path(f).read_bytes()[132:])  # no preamble/DICM
+    opts = s3_server.options()
+    for name, truth, files in (
+        ("long", long, long.files),
+        ("bare", plain, sorted(str(p) for p in bare.iterdir())),
+    ):
+        url = _upload(s3_server, s3_bucket, files, name)
+        local = lv.scan(os.path.dirname(files[0]))
+        remote = lv.scan(url, storage_options=opts)
+        assert [(i.id, i.shape) for i in remote] == [(i.id, i.shape) for i in local], name
+        vol = open_dicom(url, storage_options=opts, scale=False)
+        np.testing.assert_array_equal(vol.compute(), truth.stored)
+    from lazyvol.dicom import header_scan, source
+
+    reads: list[int] = []
+    real_read = source.read
+    source.read = lambda loc, off, n, **kw: reads.append(off) or real_read(loc, off, n, **kw)
+    try:
+        url = f"s3://{s3_bucket}/long/"
+        from lazyvol.dicom import listing
+
+        objects = [
+            (u, _io.SourceStamp(u, s, m, etag=e))
+            for u, s, m, _, _, e in listing.list_prefix(_io.Location.of(url, opts))
+        ]
+        results = header_scan.parse_remote(objects, _io.StorageOptions(opts))
+    finally:
+        source.read = real_read
+    assert all(isinstance(r, list) and len(r) > 2 for r in results)
+    # each object's window grew past 64 KiB (more ranged reads), none reached into the pixels
+    size = min(st.size for _, st in objects)
+    assert len(reads) >= len(objects)
+    assert all(64 * 1024 <= off < size - 64 * 64 * 2 for off in reads), (reads, size)
+
+
+def test_remote_series_computes_in_worker_processes(synthetic, s3_server: S3):
+    """The graph carries Locations and stamps only: worker processes read the objects."""
+    truth, url = synthetic
+    vol = open_dicom(url, storage_options=s3_server.options(), scale=False, chunks=(24, 20, 3))
+    got = vol.data.compute(scheduler="processes", num_workers=2)
+    np.testing.assert_array_equal(got, truth.stored)
+
+
+def test_missing_prefix_and_empty_bucket_are_typed_errors(s3_server: S3, s3_bucket):
+    from lazyvol.errors import SourceNotFoundError
+
+    opts = s3_server.options()
+    with pytest.raises(SourceNotFoundError, match=rf"s3://{s3_bucket}/nothing") as info:
+        lv.scan(f"s3://{s3_bucket}/nothing/", storage_options=opts)
+    assert S3_SECRET not in str(info.value)
+    with pytest.raises(SourceNotFoundError, match="no object under this prefix"):
+        lv.scan(f"s3://{s3_bucket}/", storage_options=opts)  # an empty bucket
+
+
+def test_siemens_mosaic_tiles_read_remotely(tmp_path: Path, s3_server: S3, s3_bucket):
+    """Mosaic tiles: only the tile rows needed, by ranged reads of each object."""
+    from lazyvol.testing import write_mosaic_series
+
+    truth = write_mosaic_series(tmp_path / "m", (8, 6, 5), volumes=2, head_first=True)
+    url = _upload(s3_server, s3_bucket, truth.files, "mosaic")
+    vol = open_dicom(url, storage_options=s3_server.options())
+    ref = open_dicom(tmp_path / "m")
+    np.testing.assert_array_equal(vol.compute(), truth.stored)
+    np.testing.assert_allclose(vol.affine, ref.affine, atol=0)
+    assert vol.meta["bids"] == ref.meta["bids"]

@@ -23,7 +23,7 @@ from typing import Any
 from pydicom import dcmread
 from pydicom.errors import InvalidDicomError
 
-from .._io import read_into
+from .._io import Location, read_into
 from ..errors import LazyvolError
 from ..sources import SourceStamp
 from .header_record import HeaderResult, HeaderSkip, make_record
@@ -188,12 +188,13 @@ def read_object_header(
 class _RangeFile(io.RawIOBase):
     """A read-only, seekable file over an object: ranged reads through the byte layer."""
 
-    def __init__(self, loc: Any, size: int, first: bytes) -> None:
+    def __init__(self, loc: Location, size: int, first: bytes) -> None:
         super().__init__()
         self._loc = loc
         self._size = size
         self._first = first
         self._pos = 0
+        self.name = loc.display  # pydicom names the dataset's file by it (no credentials)
 
     def readable(self) -> bool:
         return True

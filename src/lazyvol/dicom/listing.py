@@ -9,9 +9,9 @@ from __future__ import annotations
 
 import os
 
-from .._io import Location, list_objects
+from .._io import Location, list_objects, stamp
 from ..config import max_scan_files
-from ..errors import ResourceLimitError
+from ..errors import FormatError, ResourceLimitError, SourceNotFoundError
 from ..sources import stat_regular
 
 __all__ = ["Listed", "find_files", "list_prefix"]
@@ -111,11 +111,14 @@ def list_prefix(loc: Location) -> list[Listed]:
     ResourceLimitError
         More objects than :func:`lazyvol.config.max_scan_files`.
     """
-    from .._io import stamp
-
-    found = list_objects(loc)
+    one_object = loc.protocol in ("http", "https") and not loc.url.split("?", 1)[0].endswith("/")
+    # (an HTTP URL not ending in "/" names one object: servers list "folders" only as HTML pages)
+    found = [] if one_object else list_objects(loc)
     if not found:
-        found = [(loc, stamp(loc))]  # one object (raises SourceNotFoundError when absent)
+        try:
+            found = [(loc, stamp(loc))]  # one object (raises SourceNotFoundError when absent)
+        except FormatError:  # an empty prefix ("directory")
+            raise SourceNotFoundError(f"{loc.display}: no object under this prefix") from None
     limit = max_scan_files()
     if len(found) > limit:
         raise ResourceLimitError(_too_many(loc.display, limit, len(found)))

@@ -17,7 +17,7 @@ from typing import Any
 
 import numpy as np
 
-from .._io import Location, pread_full, read, verify
+from .._io import Location, pread_full, read, read_ranges, verify
 from ..errors import FormatError, SourceChangedError, SourceNotFoundError
 from ..scaling import apply_scale
 from ..sources import SourceStamp, display_path
@@ -117,6 +117,46 @@ def _remote_bytes(plan: DicomPlan, n: int, offset: int, length: int) -> bytes:
     return data
 
 
+def _fetch_remote(plan: DicomPlan, ns: list[int], nbytes: int) -> dict[int, bytes]:
+    """The native bytes of remote frames ``ns``: all requests in flight at once (one
+    ``cat_ranges`` call), then each object checked against its scan-time stamp (size, ETag),
+    the checks in flight at once too."""
+    if not ns or nbytes == 0:
+        return {}
+    reqs = [(plan.location(n), plan.offsets[n], nbytes) for n in ns]
+    try:
+        datas = read_ranges([(loc, off, k) for loc, off, k in reqs if loc is not None])
+    except SourceNotFoundError as exc:
+        raise SourceChangedError(
+            f"{exc}; an object was removed after the series was opened: open the series again"
+        ) from None
+    except FormatError:
+        _verify_objects(plan, ns)  # a shorter object is a changed one: say so
+        raise
+    _verify_objects(plan, ns)
+    return dict(zip(ns, datas, strict=True))
+
+
+def _verify_objects(plan: DicomPlan, ns: list[int]) -> None:
+    """Each distinct object of frames ``ns`` is still the one scanned (one HEAD each, at once)."""
+    if not plan.stamps:
+        return
+    todo: dict[str, tuple[Location, SourceStamp]] = {}
+    for n in ns:
+        loc, stamp = plan.location(n), plan.stamps[n]
+        if loc is not None and stamp is not None:
+            todo.setdefault(loc.url, (loc, stamp))
+    if len(todo) <= 1:
+        for loc, stamp in todo.values():
+            verify(loc, stamp)
+        return
+    from concurrent.futures import ThreadPoolExecutor
+
+    with ThreadPoolExecutor(min(8, len(todo))) as pool:
+        for _ in pool.map(lambda item: verify(*item), todo.values()):
+            pass
+
+
 def _frame_bytes(plan: DicomPlan, n: int, offset: int, length: int) -> bytes:
     """Up to ``length`` bytes of frame ``n``'s file from ``offset`` (exactly, for an object)."""
     if plan.location(n) is not None:
@@ -206,10 +246,13 @@ def _frame(plan: DicomPlan, n: int) -> np.ndarray:
     return arr.reshape(plan.rows, plan.columns)
 
 
-def _read_into(plan: DicomPlan, n: int, dest: np.ndarray) -> None:
+def _read_into(
+    plan: DicomPlan, n: int, dest: np.ndarray, fetched: dict[int, bytes] | None = None
+) -> None:
     """Read the stored bytes of native frame ``n`` straight into ``dest`` (C-contiguous, one frame).
 
     One ``preadv`` per frame into the caller's buffer: no intermediate ``bytes`` object, no copy.
+    ``fetched``: remote frames already fetched (:func:`_fetch_remote`).
     """
     path = plan.paths[n]
     offset = plan.offsets[n]
@@ -220,7 +263,7 @@ def _read_into(plan: DicomPlan, n: int, dest: np.ndarray) -> None:
     view = memoryview(dest.data).cast("B")
     length = view.nbytes
     if plan.location(n) is not None:
-        view[:] = _remote_bytes(plan, n, offset, length)
+        view[:] = fetched[n] if fetched and n in fetched else _remote_bytes(plan, n, offset, length)
         return
     fd = _open_frame_file(plan, n)
     try:
@@ -313,12 +356,16 @@ def _read_native_frames(
     in_place = full and stored == out_dtype and (not plan.scale or out_dtype.kind in "iu")
     bounce = None if in_place else np.empty((1, plan.rows, plan.columns), dtype=stored)
     shift = plan.bits_allocated - plan.bits_stored
+    nbytes = plan.rows * plan.columns * stored.itemsize
+    fetched = (
+        _fetch_remote(plan, [n for n in ns if plan.paths[n]], nbytes) if plan.locations else None
+    )
     for b, n in enumerate(ns):
         if not plan.paths[n]:
             dest[b] = plan.fill  # a missing slice filled in (allow_gaps=True)
             continue
         frame = dest[b : b + 1] if bounce is None else bounce
-        _read_into(plan, n, frame)
+        _read_into(plan, n, frame, fetched)
         if not plan.little_endian:
             frame.byteswap(inplace=True)
         if shift:

@@ -114,8 +114,8 @@ def open_dicom(
         Unreadable, truncated or not yet supported files; sizes beyond the limits.
     """
     loc = Location.of(source, storage_options)
-    name = loc.display
-    info = _chosen(loc, series, options)
+    name = _name(source, loc)
+    info = _chosen(loc, name, series, options)
     frames = info.frames
     assert frames is not None
     out_dtype = _out_dtype(info, frames, scale, dtype)
@@ -161,15 +161,24 @@ def _identity(path: str, loc: Location) -> str:
     return Location(path, loc.options).identity
 
 
-def _chosen(loc: Location, series: str | int | None, options: dict[str, Any]) -> SeriesInfo:
+def _name(source: str | os.PathLike[str] | Location, loc: Location) -> str:
+    """The source as messages name it: a path as the caller wrote it, a URL without credentials."""
+    if isinstance(source, Location) or loc.is_remote:
+        return loc.display
+    return os.fspath(source)
+
+
+def _chosen(
+    loc: Location, name: str, series: str | int | None, options: dict[str, Any]
+) -> SeriesInfo:
     """The volume ``series`` names (scanning ``loc``); its recorded problem raised typed."""
     scan_kw = {k: options.pop(k) for k in list(options) if k in SCAN_OPTIONS}
     report = scan(loc, **scan_kw, **options)
-    info = select(report, loc.display, series)
+    info = select(report, name, series)
     if info.error and info.error_kind == "unsupported" and scan_kw.get("use_index", True):
         # Support can change without the files changing (a decoder installed since): re-check.
         scan_kw["use_index"] = False
-        info = select(scan(loc, **scan_kw, **options), loc.display, series)
+        info = select(scan(loc, **scan_kw, **options), name, series)
     if info.error:
         cls = {"format": FormatError, "unsupported": UnsupportedError}.get(
             info.error_kind, SeriesError

@@ -85,7 +85,8 @@ def scan(
             f"unknown DICOM option(s) {sorted(unknown)}; known: {sorted(GROUP_OPTIONS)}"
         )
     if not loc.is_remote and not os.path.exists(loc.url):
-        raise SourceNotFoundError(f"{loc.display}: no such file or directory")
+        shown = loc.display if isinstance(source, Location) else os.fspath(source)
+        raise SourceNotFoundError(f"{shown}: no such file or directory")
     root: str | Location = loc if loc.is_remote else loc.url
     listing: tuple[list[Listed], list[tuple[str, str]]] = (
         (list_prefix(loc), [])

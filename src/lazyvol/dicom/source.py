@@ -56,7 +56,7 @@ class RemoteFetch:
     reads close together cost one request. Thread-safe.
     """
 
-    def __init__(self, options: StorageOptions, keep: int = 8) -> None:
+    def __init__(self, options: StorageOptions, keep: int = 64) -> None:
         self.options = options
         self._keep = keep
         self._windows: OrderedDict[str, tuple[int, bytes]] = OrderedDict()

@@ -27,11 +27,15 @@ from .model import NATIVE_SYNTAXES, FrameTable, GroupOptions, SeriesInfo, stored
 from .mosaic import annotate_volume
 from .ordering import RANK_INSTANCE, Axis4Order, order_volumes
 from .records import FrameRecord
-from .source import Fetch, read_local
+from .source import Fetch, RemoteFetch, read_local
 from .support import drop_duplicates, file_list, support_error
 from .vendor import SOURCES as _VENDOR_SOURCES
 
 __all__ = ["Problem", "build_volume", "diffusion_meta"]
+
+
+#: Remote objects whose readability is checked at once.
+REMOTE_CHECKS = 16
 
 
 @dataclass(frozen=True)
@@ -143,11 +147,9 @@ def build_volume(
         info.files = sorted(r.path for r in records)
         found = check_records(records, st.meta, st.warnings)  # values (dicom/checks.py)
         problem = Problem(*found) if found else None
-    for rec in records if problem is None else []:
-        found = support_error(rec, fetch)
-        if found:
-            problem = Problem(*found)
-            break
+    if problem is None:
+        found = _first_support_error(records, fetch)
+        problem = Problem(*found) if found else None
     if problem is None:
         stacked = _geometry(st, records)
         if isinstance(stacked, Problem):
@@ -158,6 +160,27 @@ def build_volume(
     info.error, info.error_kind = problem.message, problem.kind
     info.dtype = stored_dtype(st.first)
     return info
+
+
+def _first_support_error(records: list[FrameRecord], fetch: Fetch) -> tuple[str, str] | None:
+    """The first record's (in order) reason its pixels cannot be read, or None.
+
+    Objects of a bucket are checked many at once (a check may wait on ranged reads of the item
+    headers of encapsulated Pixel Data); local files one after the other.
+    """
+    if not isinstance(fetch, RemoteFetch) or len(records) < 2:
+        for rec in records:
+            found = support_error(rec, fetch)
+            if found:
+                return found
+        return None
+    from concurrent.futures import ThreadPoolExecutor
+
+    with ThreadPoolExecutor(REMOTE_CHECKS) as pool:
+        for found in pool.map(lambda rec: support_error(rec, fetch), records):
+            if found:
+                return found
+    return None
 
 
 def _geometry(st: _Stack, records: list[FrameRecord]) -> tuple[Volumes, str | None] | Problem:

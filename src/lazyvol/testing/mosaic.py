@@ -134,12 +134,9 @@ def write_mosaic_series(
         Tile columns, tile rows and slices (NumberOfImagesInMosaic).
     volumes : int
         Number of files (time points / diffusion directions); AcquisitionNumber = t + 1.
-    orientation : str or six floats
-        As :func:`lazyvol.testing.write_dicom_series`.
-    spacing : (di, dj, dk)
-        Column spacing, row spacing, slice spacing (SpacingBetweenSlices).
-    origin : three floats
-        LPS position of the first voxel of the lowest slice (k = 0).
+    orientation, spacing, origin : str or six floats, (di, dj, dk), three floats
+        As :func:`lazyvol.testing.write_dicom_series` (slice spacing: SpacingBetweenSlices);
+        origin: LPS position of the first voxel of the lowest slice (k = 0).
     head_first : bool
         H>>F numbering: tile 0 is the highest slice, SliceNormalVector is minus the normal.
     bvals, gradients_lps : one per volume, optional
@@ -156,21 +153,119 @@ def write_mosaic_series(
     compress : str, optional
         Lossless transfer syntax UID to compress each file with (pydicom's encoders).
     """
-    from pydicom.dataset import Dataset, FileMetaDataset
-    from pydicom.uid import UID, generate_uid
+    from pydicom.uid import generate_uid
 
     folder = os.fspath(folder)
     os.makedirs(folder, exist_ok=True)
     ni, nj, nk = (int(n) for n in shape)
     nt = int(volumes)
     grid = math.ceil(math.sqrt(nk))
-    mrows, mcols = grid * nj, grid * ni
+    stored = _stored_values((ni, nj, nk, nt), seed)
+    row, col = orientation_cosines(orientation)
+    affine, corner, csa_normal, k_of_tile = _mosaic_geometry(
+        row, col, spacing, origin, (ni, nj, nk), grid, head_first
+    )
+    times = _slice_times(nk, repetition_ms)
+    series_uid = str(generate_uid(entropy_srcs=[f"lazyvol-mosaic-{seed}-{series_number}"]))
+    spec = _MosaicSpec(
+        (folder, prefix, syntax, compress or ""),
+        (series_uid, seed, series_number, description),
+        (phase, repetition_ms, echo_ms, n_in_private),
+        (row, col, tuple(float(s) for s in spacing), corner),
+    )
+    count = (nk if n_override is None else int(n_override), n_in_csa)
+    bad, pe = (tuple(drop_csa_tags), csa_override), (phase_positive, bandwidth_pe)
+    csa = _CsaSpec(count, csa_normal, times, pe, bad, (nj, ni))
+    diffusion: list[tuple[float, list[float]] | None] = [None] * nt
+    if bvals is not None:
+        grads = gradients_lps or [(0.0, 0.0, 0.0)] * nt
+        diffusion = [(float(bvals[t]), [float(x) for x in grads[t]]) for t in range(nt)]
+    files = [
+        _write_mosaic_file(spec, csa, t, _mosaic_image(stored[..., t], grid, k_of_tile), d)
+        for t, d in enumerate(diffusion)
+    ]
+    return MosaicSeriesTruth(
+        files=files,
+        stored=stored if nt > 1 else stored[..., 0],
+        affine=affine,
+        series_uid=series_uid,
+        bvals=None if bvals is None else [float(b) for b in bvals],
+        gradients_lps=None if bvals is None else [d[1] for d in diffusion if d is not None],
+        slice_times_ms=times,
+        meta={"grid": grid, "mosaic_shape": (grid * nj, grid * ni), "k_of_tile": k_of_tile},
+    )
+
+
+@dataclass(frozen=True)
+class _MosaicSpec:
+    """What every file of a mosaic series shares."""
+
+    #: (folder, file prefix, syntax name, compression transfer syntax or "")
+    output: tuple[str, str, str, str]
+    #: (SeriesInstanceUID, seed, SeriesNumber, SeriesDescription)
+    series: tuple[str, int, int, str]
+    #: (InPlanePhaseEncodingDirection, RepetitionTime ms, EchoTime ms, (0019,100A) written)
+    acquisition: tuple[str, float, float, bool]
+    #: (row cosines, column cosines, spacing (di, dj, dk), ImagePositionPatient of the corner)
+    geometry: tuple[np.ndarray, np.ndarray, tuple[float, ...], np.ndarray]
+
+
+@dataclass(frozen=True)
+class _CsaSpec:
+    """What goes into each file's CSA image header (and (0019,100A))."""
+
+    #: (NumberOfImagesInMosaic written, written in the CSA header)
+    count: tuple[int, bool]
+    normal: np.ndarray
+    times: list[float]
+    #: (PhaseEncodingDirectionPositive, BandwidthPerPixelPhaseEncode)
+    phase: tuple[int, float]
+    #: (CSA elements left out, bytes written instead of the header)
+    bad: tuple[tuple[str, ...], bytes | None]
+    tile: tuple[int, int]
+
+
+def _stored_values(shape: tuple[int, int, int, int], seed: int) -> np.ndarray:
+    """Random 12-bit values (i, j, k, t) with both extremes present."""
     rng = np.random.default_rng(seed)
-    stored = rng.integers(0, 4096, size=(ni, nj, nk, nt), dtype=np.uint16)
+    stored = rng.integers(0, 4096, size=shape, dtype=np.uint16)
     stored[0, 0] = 0
     stored[-1, -1] = 4095
+    return stored
 
-    row, col = orientation_cosines(orientation)
+
+def _slice_times(nk: int, repetition_ms: float) -> list[float]:
+    """Interleaved acquisition times of the slices (ms): 0, 2, 4, ..., then 1, 3, ..."""
+    slot_ms = repetition_ms / max(1, nk)
+    times = [0.0] * nk
+    for n, t in enumerate([*range(0, nk, 2), *range(1, nk, 2)]):
+        times[t] = round(n * slot_ms, 4)
+    return times
+
+
+def _mosaic_image(volume: np.ndarray, grid: int, k_of_tile: list[int]) -> np.ndarray:
+    """The (rows, columns) mosaic image of one (i, j, k) volume."""
+    ni, nj, nk = volume.shape
+    mosaic = np.zeros((grid * nj, grid * ni), dtype=np.uint16)
+    for tile in range(nk):
+        r0, c0 = (tile // grid) * nj, (tile % grid) * ni
+        mosaic[r0 : r0 + nj, c0 : c0 + ni] = volume[:, :, k_of_tile[tile]].T
+    return mosaic
+
+
+def _mosaic_geometry(
+    row: np.ndarray,
+    col: np.ndarray,
+    spacing: Sequence[float],
+    origin: Sequence[float],
+    shape: tuple[int, int, int],
+    grid: int,
+    head_first: bool,
+) -> tuple[np.ndarray, np.ndarray, np.ndarray, list[int]]:
+    """RAS affine, the mosaic's ImagePositionPatient (its corner), the CSA SliceNormalVector and
+    the slice held by each tile."""
+    ni, nj, nk = shape
+    mrows, mcols = grid * nj, grid * ni
     normal = np.cross(row, col)
     di, dj, dk = (float(s) for s in spacing)
     pos = np.asarray(origin, dtype=np.float64)[None, :] + np.arange(nk)[:, None] * dk * normal
@@ -185,109 +280,104 @@ def write_mosaic_series(
     csa_normal = -normal if head_first else normal
     first_tile = pos[k_of_tile[0]]
     corner = first_tile - row * di * (mcols - ni) / 2.0 - col * dj * (mrows - nj) / 2.0
-    # interleaved acquisition times, per tile (ms)
-    order = list(range(0, nk, 2)) + list(range(1, nk, 2))
-    slot_ms = repetition_ms / max(1, nk)
-    times = [0.0] * nk
-    for n, t in enumerate(order):
-        times[t] = round(n * slot_ms, 4)
+    return affine, corner, csa_normal, k_of_tile
 
-    series_uid = str(generate_uid(entropy_srcs=[f"lazyvol-mosaic-{seed}-{series_number}"]))
-    study_uid = generate_uid(entropy_srcs=[f"lazyvol-study-{seed}"])
-    for_uid = generate_uid(entropy_srcs=[f"lazyvol-for-{seed}"])
+
+def _csa(c: _CsaSpec, diffusion: tuple[float, list[float]] | None) -> bytes:
+    """The CSA image header (0029,1010) of one file."""
+    drop, override = c.bad
+    if override is not None:
+        return override
+    nj, ni = c.tile
+    n_value, n_in_csa = c.count
+    phase_positive, bandwidth_pe = c.phase
+    tags: dict[str, tuple[str, Sequence[Any]]] = {}
+    if n_in_csa:
+        tags["NumberOfImagesInMosaic"] = ("US", [n_value])
+    tags["AcquisitionMatrixText"] = ("SH", [f"{nj}p*{ni}"])
+    tags["SliceNormalVector"] = ("FD", [float(v) for v in c.normal])
+    tags["MosaicRefAcqTimes"] = ("FD", [float(x) for x in c.times])
+    tags["PhaseEncodingDirectionPositive"] = ("IS", [int(phase_positive)])
+    tags["BandwidthPerPixelPhaseEncode"] = ("FD", [float(bandwidth_pe)])
+    if diffusion is not None:
+        b, g = diffusion
+        tags["B_value"] = ("IS", [round(b)])
+        if any(g):
+            tags["DiffusionGradientDirection"] = ("FD", g)
+    for name in drop:
+        tags.pop(name, None)
+    return csa2_bytes(tags)
+
+
+def _write_mosaic_file(
+    spec: _MosaicSpec,
+    csa: _CsaSpec,
+    t: int,
+    mosaic: np.ndarray,
+    diffusion: tuple[float, list[float]] | None,
+) -> str:
+    """Write volume ``t`` (``mosaic``: its (rows, columns) mosaic image) as one MOSAIC file."""
+    from pydicom.dataset import Dataset, FileMetaDataset
+    from pydicom.uid import UID, generate_uid
+
+    folder, prefix, syntax, compress = spec.output
+    series_uid, seed, series_number, description = spec.series
+    phase, repetition_ms, echo_ms, n_in_private = spec.acquisition
+    row, col, (di, dj, dk), corner = spec.geometry
     tsyntax = {"explicit": "1.2.840.10008.1.2.1", "implicit": "1.2.840.10008.1.2"}[syntax]
-    files: list[str] = []
-    grads_out: list[list[float]] | None = None if bvals is None else []
-    for t in range(nt):
-        mosaic = np.zeros((mrows, mcols), dtype=np.uint16)
-        for tile in range(nk):
-            r0, c0 = (tile // grid) * nj, (tile % grid) * ni
-            mosaic[r0 : r0 + nj, c0 : c0 + ni] = stored[:, :, k_of_tile[tile], t].T
-        n_value = nk if n_override is None else int(n_override)
-        tags: dict[str, tuple[str, Sequence[Any]]] = {}
-        if n_in_csa:
-            tags["NumberOfImagesInMosaic"] = ("US", [n_value])
-        tags["AcquisitionMatrixText"] = ("SH", [f"{nj}p*{ni}"])
-        tags["SliceNormalVector"] = ("FD", [float(v) for v in csa_normal])
-        tags["MosaicRefAcqTimes"] = ("FD", [float(x) for x in times])
-        tags["PhaseEncodingDirectionPositive"] = ("IS", [int(phase_positive)])
-        tags["BandwidthPerPixelPhaseEncode"] = ("FD", [float(bandwidth_pe)])
-        if bvals is not None:
-            b = float(bvals[t])
-            tags["B_value"] = ("IS", [round(b)])
-            g = [0.0, 0.0, 0.0] if gradients_lps is None else [float(x) for x in gradients_lps[t]]
-            if any(g):
-                tags["DiffusionGradientDirection"] = ("FD", g)
-            assert grads_out is not None
-            grads_out.append(g)
-        for name in drop_csa_tags:
-            tags.pop(name, None)
-        csa = csa2_bytes(tags) if csa_override is None else csa_override
-
-        ds = Dataset()
-        meta = FileMetaDataset()
-        meta.MediaStorageSOPClassUID = UID("1.2.840.10008.5.1.4.1.1.4")
-        sop_uid = generate_uid(entropy_srcs=[series_uid, str(t), prefix])
-        meta.MediaStorageSOPInstanceUID = sop_uid
-        meta.TransferSyntaxUID = UID(tsyntax)
-        ds.file_meta = meta
-        ds.SOPClassUID = meta.MediaStorageSOPClassUID
-        ds.SOPInstanceUID = sop_uid
-        ds.StudyInstanceUID = study_uid
-        ds.SeriesInstanceUID = series_uid
-        ds.FrameOfReferenceUID = for_uid
-        ds.Modality = "MR"
-        ds.Manufacturer = "SIEMENS"
-        ds.ManufacturerModelName = "Lazyvol"
-        ds.MagneticFieldStrength = "3"
-        ds.SeriesNumber = series_number
-        ds.SeriesDescription = description
-        ds.ProtocolName = description
-        ds.PatientName = "Lazyvol^Mosaic"
-        ds.PatientID = "LV0002"
-        ds.PatientPosition = "HFS"
-        ds.InstanceNumber = t + 1
-        ds.AcquisitionNumber = t + 1
-        secs = 36000.0 + t * repetition_ms / 1000.0
-        ds.AcquisitionTime = f"{int(secs // 3600):02d}{int(secs % 3600 // 60):02d}{secs % 60:09.6f}"
-        kind = "DIFFUSION" if bvals is not None else "M"
-        ds.ImageType = ["ORIGINAL", "PRIMARY", kind, "ND", "MOSAIC"]
-        ds.ImagePositionPatient = [_ds_str(v) for v in corner]
-        ds.ImageOrientationPatient = [_ds_str(v) for v in (*row, *col)]
-        ds.PixelSpacing = [_ds_str(dj), _ds_str(di)]
-        ds.SliceThickness = _ds_str(dk)
-        ds.SpacingBetweenSlices = _ds_str(dk)
-        ds.RepetitionTime = _ds_str(repetition_ms)
-        ds.EchoTime = _ds_str(echo_ms)
-        ds.FlipAngle = "90"
-        ds.InPlanePhaseEncodingDirection = phase
-        ds.Rows = mrows
-        ds.Columns = mcols
-        ds.SamplesPerPixel = 1
-        ds.PhotometricInterpretation = "MONOCHROME2"
-        ds.BitsAllocated = 16
-        ds.BitsStored = 12
-        ds.HighBit = 11
-        ds.PixelRepresentation = 0
-        ds.add_new(0x00190010, "LO", "SIEMENS MR HEADER")
-        if n_in_private:
-            ds.add_new(0x0019100A, "US", n_value)
-        ds.add_new(0x00290010, "LO", "SIEMENS CSA HEADER")
-        ds.add_new(0x00291010, "OB", csa)
-        ds.PixelData = mosaic.astype("<u2").tobytes()
-        ds["PixelData"].VR = "OW"
-        path = os.path.join(folder, f"{prefix}{t:04d}.dcm")
-        if compress:
-            ds.compress(compress, encoding_plugin="", generate_instance_uid=False)
-        ds.save_as(path, enforce_file_format=True)
-        files.append(path)
-    return MosaicSeriesTruth(
-        files=files,
-        stored=stored if nt > 1 else stored[..., 0],
-        affine=affine,
-        series_uid=series_uid,
-        bvals=None if bvals is None else [float(b) for b in bvals],
-        gradients_lps=grads_out,
-        slice_times_ms=times,
-        meta={"grid": grid, "mosaic_shape": (mrows, mcols), "k_of_tile": k_of_tile},
-    )
+    ds = Dataset()
+    meta = FileMetaDataset()
+    meta.MediaStorageSOPClassUID = UID("1.2.840.10008.5.1.4.1.1.4")
+    sop_uid = generate_uid(entropy_srcs=[series_uid, str(t), prefix])
+    meta.MediaStorageSOPInstanceUID = sop_uid
+    meta.TransferSyntaxUID = UID(tsyntax)
+    ds.file_meta = meta
+    ds.SOPClassUID = meta.MediaStorageSOPClassUID
+    ds.SOPInstanceUID = sop_uid
+    ds.StudyInstanceUID = generate_uid(entropy_srcs=[f"lazyvol-study-{seed}"])
+    ds.SeriesInstanceUID = series_uid
+    ds.FrameOfReferenceUID = generate_uid(entropy_srcs=[f"lazyvol-for-{seed}"])
+    ds.Modality = "MR"
+    ds.Manufacturer = "SIEMENS"
+    ds.ManufacturerModelName = "Lazyvol"
+    ds.MagneticFieldStrength = "3"
+    ds.SeriesNumber = series_number
+    ds.SeriesDescription = description
+    ds.ProtocolName = description
+    ds.PatientName = "Lazyvol^Mosaic"
+    ds.PatientID = "LV0002"
+    ds.PatientPosition = "HFS"
+    ds.InstanceNumber = t + 1
+    ds.AcquisitionNumber = t + 1
+    secs = 36000.0 + t * repetition_ms / 1000.0
+    ds.AcquisitionTime = f"{int(secs // 3600):02d}{int(secs % 3600 // 60):02d}{secs % 60:09.6f}"
+    kind = "DIFFUSION" if diffusion is not None else "M"
+    ds.ImageType = ["ORIGINAL", "PRIMARY", kind, "ND", "MOSAIC"]
+    ds.ImagePositionPatient = [_ds_str(v) for v in corner]
+    ds.ImageOrientationPatient = [_ds_str(v) for v in (*row, *col)]
+    ds.PixelSpacing = [_ds_str(dj), _ds_str(di)]
+    ds.SliceThickness = _ds_str(dk)
+    ds.SpacingBetweenSlices = _ds_str(dk)
+    ds.RepetitionTime = _ds_str(repetition_ms)
+    ds.EchoTime = _ds_str(echo_ms)
+    ds.FlipAngle = "90"
+    ds.InPlanePhaseEncodingDirection = phase
+    ds.Rows, ds.Columns = mosaic.shape
+    ds.SamplesPerPixel = 1
+    ds.PhotometricInterpretation = "MONOCHROME2"
+    ds.BitsAllocated = 16
+    ds.BitsStored = 12
+    ds.HighBit = 11
+    ds.PixelRepresentation = 0
+    ds.add_new(0x00190010, "LO", "SIEMENS MR HEADER")
+    if n_in_private:
+        ds.add_new(0x0019100A, "US", csa.count[0])
+    ds.add_new(0x00290010, "LO", "SIEMENS CSA HEADER")
+    ds.add_new(0x00291010, "OB", _csa(csa, diffusion))
+    ds.PixelData = mosaic.astype("<u2").tobytes()
+    ds["PixelData"].VR = "OW"
+    path = os.path.join(folder, f"{prefix}{t:04d}.dcm")
+    if compress:
+        ds.compress(compress, encoding_plugin="", generate_instance_uid=False)
+    ds.save_as(path, enforce_file_format=True)
+    return path

@@ -1,0 +1,109 @@
+"""Shared pieces of the synthetic DICOM writers: the truth record, orientations, phantom values."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+from typing import Any
+
+import numpy as np
+
+__all__ = ["DicomSeriesTruth", "orientation_cosines"]
+
+#: LPS direction cosines (row direction = +i, column direction = +j) of named orientations.
+_ORIENTATIONS = {
+    "axial": ((1.0, 0.0, 0.0), (0.0, 1.0, 0.0)),
+    "coronal": ((1.0, 0.0, 0.0), (0.0, 0.0, -1.0)),
+    "sagittal": ((0.0, 1.0, 0.0), (0.0, 0.0, -1.0)),
+}
+
+_SYNTAXES = {
+    "explicit": "1.2.840.10008.1.2.1",
+    "implicit": "1.2.840.10008.1.2",
+    "big": "1.2.840.10008.1.2.2",
+}
+
+
+@dataclass
+class DicomSeriesTruth:
+    """What a generated series holds.
+
+    Attributes
+    ----------
+    files : list of str
+        The files written, in slice order k = 0, 1, ... (names may be shuffled on disk).
+    stored : numpy.ndarray
+        Stored values, axes (i, j, k) = (column, row, slice), as pydicom's ``pixel_array`` returns
+        them (unused high bits removed, sign extended).
+    slopes, intercepts : list of float
+        RescaleSlope / RescaleIntercept of each slice k.
+    affine : (4, 4) ndarray
+        Voxel (i, j, k) to RAS+ millimetres.
+    series_uid : str
+    positions : (n, 3) ndarray
+        ImagePositionPatient (LPS) of each slice k.
+    """
+
+    files: list[str]
+    stored: np.ndarray
+    slopes: list[float]
+    intercepts: list[float]
+    affine: np.ndarray
+    series_uid: str
+    positions: np.ndarray
+    meta: dict[str, Any] = field(default_factory=dict)
+
+    def scaled(self, dtype: Any = np.float64) -> np.ndarray:
+        """``stored * slope + intercept`` per slice, in ``dtype`` (float64 by default)."""
+        out = self.stored.astype(np.float64)
+        out *= np.asarray(self.slopes, dtype=np.float64)[None, None, :]
+        out += np.asarray(self.intercepts, dtype=np.float64)[None, None, :]
+        return out.astype(dtype)
+
+
+def orientation_cosines(orientation: str | Sequence[float]) -> tuple[np.ndarray, np.ndarray]:
+    """Row and column direction cosines (LPS) for a name or a 6-value ImageOrientationPatient.
+
+    ``"oblique"`` is the axial orientation rotated 20 degrees about x then 30 degrees about y.
+    """
+    if isinstance(orientation, str):
+        if orientation == "oblique":
+            ax, ay = np.deg2rad(20.0), np.deg2rad(30.0)
+            rx = np.array([[1, 0, 0], [0, np.cos(ax), -np.sin(ax)], [0, np.sin(ax), np.cos(ax)]])
+            ry = np.array([[np.cos(ay), 0, np.sin(ay)], [0, 1, 0], [-np.sin(ay), 0, np.cos(ay)]])
+            rot = ry @ rx
+            return rot[:, 0].copy(), rot[:, 1].copy()
+        try:
+            row, col = _ORIENTATIONS[orientation]
+        except KeyError:
+            raise ValueError(
+                f"unknown orientation {orientation!r}; use axial, coronal, sagittal, oblique "
+                "or six direction cosines"
+            ) from None
+        return np.array(row), np.array(col)
+    values = np.asarray(orientation, dtype=np.float64)
+    r, c = values[:3], values[3:6]
+    return r / np.linalg.norm(r), c / np.linalg.norm(c)
+
+
+def _ds_str(value: float) -> str:
+    from pydicom.valuerep import format_number_as_ds
+
+    return str(format_number_as_ds(float(value)))
+
+
+def _phantom_values(shape: Sequence[int], dt: np.dtype, bits: int, seed: int) -> np.ndarray:
+    """Deterministic phantom covering the stored range (both extremes appear)."""
+    ni, nj, nk = (int(n) for n in shape)
+    signed = dt.kind == "i"
+    rng = np.random.default_rng(seed)
+    lo = -(2 ** (bits - 1)) if signed else 0
+    hi = 2 ** (bits - 1) - 1 if signed else 2**bits - 1
+    # A smooth ramp plus noise, covering the extremes of the stored range.
+    ii, jj, kk = np.meshgrid(np.arange(ni), np.arange(nj), np.arange(nk), indexing="ij")
+    base = (ii * 7 + jj * 13 + kk * 29) % 251
+    values = lo + (base / 250.0) * (hi - lo) * 0.8 + rng.integers(0, 3, size=base.shape)
+    stored = np.clip(np.round(values), lo, hi).astype(np.int64)
+    stored[0, 0, :] = lo
+    stored[-1, -1, :] = hi
+    return stored.astype(dt)
