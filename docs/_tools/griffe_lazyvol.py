@@ -8,14 +8,6 @@ those would show up verbatim; this extension rewrites them to autorefs links
 (``[`lazyvol.scan`][lazyvol.scan]``) so they become links. A target that exists in the code but
 is documented on no page makes ``mkdocs build --strict`` fail (autorefs cannot find it); a target
 that does not exist in the code at all is shown as plain code.
-
-``ShadowedFunctions`` fixes public functions whose name is also a submodule's name
-(``lazyvol.dicom.scan`` is both a function defined in ``dicom/__init__.py`` and the module
-``dicom/scan.py``; at run time the function wins, griffe keeps the module): the top-level alias
-``lazyvol.scan`` is pointed at the function, so ``::: lazyvol.scan`` documents what users call.
-``lazyvol.stats`` no longer needs it (the implementation moved to the private package
-``lazyvol._stats``); once the ``dicom/`` split renames ``dicom/scan.py`` (architecture issue), this
-extension can go.
 """
 
 from __future__ import annotations
@@ -88,11 +80,6 @@ def rewrite(obj: griffe.Object, text: str, root: griffe.Module) -> str:
         shown, ident = _resolve(obj, match["target"])
         if not _exists(root, ident):
             return f"`{shown}`"
-        if match["role"] in ("func", "meth") and _is_module(root, ident):
-            # A function shadowing its own submodule (see ShadowedFunctions): link the public name.
-            public = f"{root.name}.{ident.rsplit('.', 1)[-1]}"
-            if _exists(root, public) and not _is_module(root, public):
-                ident = public
         return f"[`{shown}`][{ident}]"
 
     return _ROLE.sub(repl, text)
@@ -114,29 +101,3 @@ class SphinxRoles(griffe.Extension):
         for obj in _walk(pkg):
             if obj.docstring is not None and ":" in obj.docstring.value:
                 obj.docstring.value = rewrite(obj, obj.docstring.value, pkg)
-
-
-class ShadowedFunctions(griffe.Extension):
-    """Top-level aliases that griffe resolves to a module, where Python resolves to a function."""
-
-    def __init__(self) -> None:
-        self.functions: dict[str, griffe.Function] = {}
-
-    def on_function_instance(self, *, func: griffe.Function, **kwargs: Any) -> None:
-        parent = func.parent
-        if parent is not None and parent.is_module and func.name in parent.members:
-            self.functions[func.path] = func
-
-    def on_package(self, *, pkg: griffe.Module, **kwargs: Any) -> None:
-        for name, member in list(pkg.members.items()):
-            if not isinstance(member, griffe.Alias):
-                continue
-            func = self.functions.get(member.target_path)
-            if func is None:
-                continue
-            try:
-                target = member.final_target
-            except (griffe.AliasResolutionError, griffe.CyclicAliasError):
-                continue
-            if isinstance(target, griffe.Module):
-                pkg.set_member(name, func)

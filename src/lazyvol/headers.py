@@ -258,7 +258,8 @@ def source_header(path: str, *, series: str | int | None = None, index: int = 0)
 
     if pick(path).name != "dicom":
         return volume_header(lv.open(path))
-    from .dicom import _select, scan
+    from .dicom import scan
+    from .dicom.choose import select as _select
 
     report = scan(path)
     info = _select(report, path, series)

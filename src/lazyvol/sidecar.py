@@ -21,6 +21,8 @@ from typing import Any
 
 import numpy as np
 
+from ._fsutil import atomic_write_bytes
+
 __all__ = [
     "fsl_bvals_bvecs",
     "fsl_bvecs",
@@ -181,10 +183,7 @@ def write_sidecars(vol: Any, path: str) -> list[str]:
 
 
 def _atomic_write(path: str, text: str) -> None:
-    tmp = f"{path}.lazyvol-tmp-{os.getpid()}"
-    with open(tmp, "w", encoding="utf-8") as f:
-        f.write(text)
-    os.replace(tmp, path)
+    atomic_write_bytes(path, text)
 
 
 def sidecar_paths(meta: dict[str, Any], dest: str) -> list[str]:

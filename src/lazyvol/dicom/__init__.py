@@ -14,7 +14,6 @@ plan and the dask array) -> :mod:`.pixels` (what dask tasks run).
 
 from __future__ import annotations
 
-from .choose import select as _select  # noqa: F401 (lazyvol.headers uses it)
 from .reader import DICOM_SLAB_BYTES, open_dicom
 from .scanner import scan
 from .series import ScanReport, SeriesInfo

@@ -46,7 +46,7 @@ def _number(value: Any) -> int | None:
 def select(report: ScanReport, path: str, series: str | int | None) -> SeriesInfo:
     """The volume ``series`` names in ``report``.
 
-    ``series`` is, in the order tried: ``"#N"`` (row N of :func:`scan`, negative from the end),
+    ``series`` is, in the order tried: ``"#N"`` (row N of :func:`lazyvol.scan`, negative from the end),
     a volume id, a SeriesNumber (an int or a string of digits), a SeriesInstanceUID or a unique
     prefix of one, a SeriesDescription (exact, then a unique case-insensitive substring). A
     choice matching several volumes is a :class:`MultipleSeriesError` listing them.

@@ -95,7 +95,7 @@ def open_dicom(
         Force the output dtype.
     **options
         Scan options (``workers``, ``use_index``, ``follow_symlinks``, ``progress``) and stacking
-        relaxations (see :func:`scan`); relaxations used are recorded in ``vol.meta["relaxations"]``.
+        relaxations (see :func:`lazyvol.scan`); relaxations used are recorded in ``vol.meta["relaxations"]``.
 
     Returns
     -------

@@ -13,12 +13,12 @@ from __future__ import annotations
 import hashlib
 import json
 import os
-import tempfile
 import warnings
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from .._fsutil import atomic_file
 from .._io import Location
 from ..config import cache_dir
 from ..sources import SourceStamp
@@ -109,19 +109,13 @@ def _save_index(root: str | Location, entries: dict[str, list[Any]]) -> None:
 
 
 def _write_json_atomic(path: Path, doc: dict[str, Any], prefix: str) -> None:
-    """Write ``doc`` as ``path`` through a temporary file and a rename (never half-written)."""
+    """Write ``doc`` as ``path`` atomically and durably (:func:`lazyvol._fsutil.atomic_file`:
+    temporary sibling, fsync, rename, fsync directory; never half-written). ``prefix`` is kept
+    for callers; the temporary name carries lazyvol's marker so leftovers are found."""
+    del prefix
     path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=prefix, suffix=".tmp")
-    try:
-        with os.fdopen(fd, "w", encoding="utf-8") as f:
-            f.write(json.dumps(doc, separators=(",", ":")))  # C encoder (dump is pure Python)
-        os.replace(tmp, path)
-    except BaseException:
-        try:
-            os.unlink(tmp)
-        except OSError:
-            pass
-        raise
+    with atomic_file(str(path), text=True) as f:
+        f.write(json.dumps(doc, separators=(",", ":")))  # C encoder (dump is pure Python)
 
 
 def listing_digest(files: list[Listed], **options: Any) -> str:
