@@ -477,7 +477,8 @@ class _StoreWriter:
             "levels": [{"path": d["path"], "affine": d["affine"]} for d in self.level_info],
         }
         arrays = _write_nifti_header(self.group, self.tmp, vol, self.dtype, self.meta)
-        self.group.attrs.update({"ome": ome, "lazyvol": lv})  # type: ignore[dict-item]
+        attrs: dict[str, Any] = {"ome": ome, "lazyvol": lv}
+        self.group.attrs.update(attrs)
         for info in self.level_info:
             info["meta_sha256"] = zi.sha256_hex(
                 _read_bytes(os.path.join(self.tmp, info["path"], "zarr.json"))
