@@ -9,7 +9,6 @@ remote stores go through the same code (:class:`~lazyvol.zarr_store.StoreRoot`).
 
 from __future__ import annotations
 
-import functools
 import itertools
 import os
 from dataclasses import dataclass
@@ -18,6 +17,7 @@ from typing import Any
 import dask
 import numpy as np
 
+from . import handles
 from . import zarr_integrity as zi
 from .chunking import normalize_chunks, plan_to_dask
 from .config import chunk_budget
