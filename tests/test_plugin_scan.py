@@ -147,3 +147,15 @@ def test_fresh_process_finds_an_installed_plugin_and_skips_metadata_without_one(
     assert with_plugin == ["True", "True"]
     if not _declared(ENTRY_POINT_GROUP):
         assert without == ["False", "False"]
+
+
+def test_the_importlib_metadata_backport_finder_searches_the_same_places(tmp_path, monkeypatch):
+    backport = pytest.importorskip("importlib_metadata")
+    assert any(type(f).__module__ == "importlib_metadata" for f in sys.meta_path)
+    assert not list(backport.entry_points(group=GROUP))
+    assert group_may_be_declared(GROUP) is False
+    site = tmp_path / "site"
+    _dist(site, "scanplug-1.0.dist-info", GROUP)
+    monkeypatch.syspath_prepend(str(site))
+    assert list(backport.entry_points(group=GROUP))
+    assert group_may_be_declared(GROUP) is True

@@ -163,7 +163,7 @@ def open_nifti(
             f"{loc}: header dim {list(shape)} claims {n_voxels * out_dtype.itemsize} bytes, over "
             f"the limit of {max_volume_bytes()} (raise LAZYVOL_MAX_VOLUME_BYTES if this is real)"
         )
-    single_file = data_loc == loc
+    single_file = loc.name.lower().endswith((".nii", ".nii.gz"))  # not a pair (.hdr or .img)
     min_offset = {"nifti2": 540}.get(hdr.format, 348) if single_file else 0
     if offset < min_offset:
         raise FormatError(

@@ -21,13 +21,25 @@ from importlib.machinery import PathFinder
 __all__ = ["group_may_be_declared"]
 
 
+#: Finders that look for distributions exactly where the standard path finder does (the
+#: ``importlib_metadata`` backport adds its own to ``sys.meta_path`` when imported).
+_PATH_LIKE = {
+    ("importlib_metadata", "MetadataPathFinder"),
+    ("importlib.metadata", "MetadataPathFinder"),
+}
+
+
 def _other_distribution_finders() -> bool:
-    """True when a meta-path finder other than the standard path finder can report
-    distributions (``importlib.metadata`` would ask it too)."""
+    """True when a meta-path finder other than the standard path finder (or the
+    ``importlib_metadata`` backport's, which searches the same ``sys.path`` directories) can
+    report distributions (``importlib.metadata`` would ask it too)."""
     for finder in sys.meta_path:
         if getattr(finder, "find_distributions", None) is None:
             continue
         if finder is PathFinder or isinstance(finder, PathFinder):
+            continue
+        kind = finder if isinstance(finder, type) else type(finder)
+        if (kind.__module__, kind.__name__) in _PATH_LIKE:
             continue
         return True
     return False
