@@ -29,7 +29,8 @@ from nibabel.testing import data_path
 
 import lazyvol as lv
 from lazyvol.errors import FormatError
-from lazyvol.nifti_fields import DATA_TYPES, HEADER1, HEADER2, parse_nifti
+from lazyvol.nifti_codes import DATA_TYPES, INTENTS, UNITS
+from lazyvol.nifti_fields import HEADER1, HEADER2, parse_nifti
 
 CODES = sorted(DATA_TYPES)
 SPECIAL = [0.0, 1.0, -1.0, 2.5, -0.5, 1e-3, math.nan, math.inf, -math.inf]
@@ -49,6 +50,12 @@ def test_data_type_table_is_nibabels():
         assert (dtype is None) == (ref.itemsize == 0), code
         if dtype is not None:
             assert dtype == ref, code
+
+
+def test_unit_and_intent_tables_are_nibabels():
+    units, intents = nib.nifti1.unit_codes, nib.nifti1.intent_codes
+    assert UNITS == {int(c): units.label[c] for c in units.value_set()}
+    assert INTENTS == {int(c): intents.label[c] for c in intents.value_set()}
 
 
 # -- generated headers ------------------------------------------------------------------------

@@ -23,7 +23,8 @@ from ._location import Location
 from .errors import FormatError, LazyvolError, SourceNotFoundError
 from .geometry import affine_problem
 from .nifti_analyze import analyze_header
-from .nifti_fields import DATA_TYPES, ParsedHeader, header_order, parse_nifti
+from .nifti_codes import DATA_TYPES
+from .nifti_fields import ParsedHeader, header_order, parse_nifti
 from .sources import SourceStamp
 
 __all__ = [
