@@ -1,4 +1,4 @@
-"""NIfTI-1/2 and Analyze reader: nibabel's header and affine, pixel bytes read inside dask tasks.
+"""NIfTI-1/2 and Analyze reader: nibabel's header rules and affine, pixel bytes read in dask tasks.
 
 A source is a local path or a URL (``s3://``, ``gs://``, ``https://``, ...): headers come through
 the byte layer (:mod:`lazyvol.nifti_header`), pixel bytes inside dask tasks

@@ -1,11 +1,13 @@
 """NIfTI-1/2 and Analyze headers: read through the byte layer (a path or a URL alike), checked,
-parsed by nibabel, and turned into the affine and ``Volume.meta``.
+parsed, and turned into the affine and ``Volume.meta``.
 
-Only header bytes are read here: the first 548 (uncompressed) bytes for the raw checks that must
-run before nibabel guesses the byte order, then the header with its extensions (up to
-``vox_offset``, or the whole ``.hdr`` of a pair), handed to nibabel as an in-memory file. nibabel
-never opens the source itself, so the same code serves local files, URLs and names that are not
-valid UTF-8.
+Only header bytes are read here: the first 548 (uncompressed) bytes for the raw checks (byte
+order from ``sizeof_hdr``, ``dim[0]``, magic, datatype, ``vox_offset``), then the header with its
+extensions (up to ``vox_offset``, or the whole ``.hdr`` of a pair). NIfTI-1/2 headers are parsed
+with numpy by nibabel's rules (:mod:`lazyvol.nifti_fields`: opening a ``.nii`` imports neither
+nibabel nor pydicom); Analyze headers by nibabel over an in-memory copy
+(:mod:`lazyvol.nifti_analyze`). Nothing opens the source but the byte layer, so the same code
+serves local files, URLs and names that are not valid UTF-8.
 """
 
 from __future__ import annotations
