@@ -287,7 +287,7 @@ def test_nibabel_fixtures_read_as_nibabel_reads_them(name):
 
 @pytest.mark.parametrize("nifti2", [False, True])
 @pytest.mark.parametrize("order", ["<", ">"])
-@pytest.mark.parametrize("suffix", [".nii", ".nii.gz", ".img", ".hdr"])
+@pytest.mark.parametrize("suffix", [".nii", ".nii.gz", ".img", ".hdr", ".img.gz"])
 @pytest.mark.parametrize("dtype", ["int16", "float32", "uint8", "complex64", "int64"])
 def test_generated_images_read_as_nibabel_reads_them(tmp_path, nifti2, order, suffix, dtype):
     rng = np.random.default_rng(7)
