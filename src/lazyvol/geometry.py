@@ -134,12 +134,36 @@ def voxel_sizes(affine: np.ndarray) -> tuple[float, float, float]:
     return (float(sizes[0]), float(sizes[1]), float(sizes[2]))
 
 
-def orientation_codes(affine: np.ndarray) -> str:
-    """Three-letter orientation code such as ``'RAS'`` or ``'LPI'`` (nibabel's ``aff2axcodes``)."""
-    from nibabel.orientations import aff2axcodes
+def _io_orientation(affine: np.ndarray) -> list[tuple[int, int] | None]:
+    """nibabel's ``io_orientation`` (5.4): for each voxel axis, ``(world axis, +1/-1)`` it runs
+    along most (None for a degenerate axis), from the polar decomposition of the 3x3 part; voxel
+    axes taken strongest first (stable on ties), each world axis used once."""
+    rzs = np.asarray(affine, dtype=np.float64)[:3, :3]
+    zooms = np.sqrt(np.sum(rzs * rzs, axis=0))
+    zooms[zooms == 0] = 1
+    rs = rzs / zooms
+    p, sv, qs = np.linalg.svd(rs, full_matrices=False)
+    tol = sv.max() * max(rs.shape) * np.finfo(sv.dtype).eps
+    keep = sv > tol
+    r = np.dot(p[:, keep], qs[keep])
+    out: list[tuple[int, int] | None] = [None, None, None]
+    for in_ax in np.argsort(np.min(-(r**2), axis=0), kind="stable"):
+        col = r[:, in_ax]
+        if not np.allclose(col, 0):
+            out_ax = int(np.argmax(np.abs(col)))
+            out[int(in_ax)] = (out_ax, -1 if col[out_ax] < 0 else 1)
+            r[out_ax, :] = 0
+    return out
 
-    codes = aff2axcodes(np.asarray(affine, dtype=np.float64))
-    return "".join(c if c is not None else "?" for c in codes)
+
+def orientation_codes(affine: np.ndarray) -> str:
+    """Three-letter orientation code such as ``'RAS'`` or ``'LPI'`` (nibabel's ``aff2axcodes``,
+    computed here so that no caller pays for importing nibabel; ``?`` for a degenerate axis)."""
+    labels = (("L", "R"), ("P", "A"), ("I", "S"))
+    codes = []
+    for axis in _io_orientation(affine):
+        codes.append("?" if axis is None else labels[axis[0]][0 if axis[1] == -1 else 1])
+    return "".join(codes)
 
 
 # -- grids ------------------------------------------------------------------------------------------

@@ -1,4 +1,4 @@
-"""NIfTI-1/2 and Analyze reader: nibabel's header and affine, pixel bytes read inside dask tasks.
+"""NIfTI-1/2 and Analyze reader: nibabel's header rules and affine, pixel bytes read in dask tasks.
 
 A source is a local path or a URL (``s3://``, ``gs://``, ``https://``, ...): headers come through
 the byte layer (:mod:`lazyvol.nifti_header`), pixel bytes inside dask tasks
@@ -13,7 +13,6 @@ point once it exists).
 from __future__ import annotations
 
 import os
-import struct
 from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
@@ -24,19 +23,18 @@ from . import _io, gz_remote, gzaccess
 from ._location import Location
 from .chunking import PlanArray, normalize_chunks, plan_array
 from .config import max_volume_bytes
-from .errors import FormatError, LazyvolError, ResourceLimitError, SourceNotFoundError
+from .errors import FormatError, ResourceLimitError, SourceNotFoundError
+from .nifti_fields import ParsedHeader
 from .nifti_header import (
     NIFTI_SUFFIXES,
     check_header,
     checked_affine,
     data_location,
-    format_name,
     gzip_isize,
     header_meta,
     inflate,
     is_nifti_path,
     load_image,
-    raw_scaling,
 )
 from .nifti_plan import NiftiPlan, read_block
 from .scaling import scaled_dtype
@@ -61,55 +59,21 @@ gz_spacing = gzaccess.gz_spacing
 _MAX_DEFLATE_RATIO = 1032
 
 
-def _parse(loc: Location, stamp: SourceStamp) -> tuple[Any, Location]:
-    """nibabel's image of the header of ``loc`` and the data file's location, errors typed."""
-    import nibabel as nib
-    from nibabel.filebasedimages import ImageFileError
-
-    try:
-        img, data_loc, _size = load_image(loc, stamp)
-    except LazyvolError:
-        raise
-    except (ImageFileError, ValueError, EOFError, OSError, struct.error) as exc:
-        raise FormatError(f"{loc}: not a readable NIfTI/Analyze image: {exc}") from exc
-    except MemoryError:
-        raise
-    except Exception as exc:  # nibabel's HeaderDataError and friends do not subclass ValueError
-        text = str(exc)
-        field = (
-            "scl_slope/scl_inter"
-            if ("slope" in text or "intercept" in text)
-            else ("vox_offset" if "offset" in text else "")
-        )
-        named = f" (NIfTI field {field})" if field else ""
-        raise FormatError(f"{loc}: invalid NIfTI/Analyze header{named}: {exc}") from exc
-    if not isinstance(img, nib.analyze.AnalyzeImage):
-        raise FormatError(f"{loc}: {type(img).__name__} is not a NIfTI/Analyze image")
-    return img, data_loc
-
-
-def _scaling(loc: Location, img: Any, scale: bool) -> tuple[np.dtype, int, float, float]:
-    """``(stored dtype, vox_offset, slope, inter)`` with the scaling that applies."""
-    try:
-        proxy: Any = img.dataobj
-        disk_dtype = img.header.get_data_dtype()
-        offset = int(proxy.offset)
-        slope = float(proxy.slope)
-        inter = float(proxy.inter)
-    except Exception as exc:  # nibabel raises HeaderDataError and friends
-        raise FormatError(f"{loc}: NIfTI header field is invalid: {exc}") from exc
-    raw_slope, raw_inter = raw_scaling(img)
-    if np.isinf(raw_slope) or np.isinf(raw_inter):
-        slope, inter = raw_slope, raw_inter
-    if not scale or disk_dtype.kind not in "biufc":
+def _scaling(loc: Location, hdr: ParsedHeader, scale: bool) -> tuple[float, float]:
+    """``(slope, inter)``: the scaling that applies (nibabel's, except that an infinite stored
+    slope or intercept is an error, not "no scaling")."""
+    slope, inter = hdr.slope, hdr.inter
+    if np.isinf(hdr.raw_slope) or np.isinf(hdr.raw_inter):
+        slope, inter = hdr.raw_slope, hdr.raw_inter
+    if not scale or hdr.disk_dtype.kind not in "biufc":
         # RGB and other structured types carry no scaling (NIfTI standard).
         slope, inter = 1.0, 0.0
     if not (np.isfinite(slope) and np.isfinite(inter)):
         raise FormatError(
-            f"{loc}: scl_slope={slope} / scl_inter={inter} is not finite; pass scale=False for "
-            "stored values"
+            f"{loc}: NIfTI field scl_slope = {slope} / scl_inter = {inter} is not finite; pass "
+            "scale=False for stored values"
         )
-    return disk_dtype, offset, slope, inter
+    return slope, inter
 
 
 def _check_sizes(
@@ -183,14 +147,14 @@ def open_nifti(
     """
     loc = Location.of(source, storage_options)
     first = _io.stamp(loc)  # exists, and is a regular file / an object
-    img, data_loc = _parse(loc, first)
-    check_header(loc, img.header)
+    hdr, data_loc, _size = load_image(loc, first)
+    check_header(loc, hdr)
     try:
         stamp = first if data_loc == loc else _io.stamp(data_loc)
     except SourceNotFoundError:
         raise SourceNotFoundError(f"{loc}: its image data file {data_loc} is missing") from None
-    disk_dtype, offset, slope, inter = _scaling(loc, img, scale)
-    shape = tuple(int(n) for n in img.shape)
+    slope, inter = _scaling(loc, hdr, scale)
+    disk_dtype, offset, shape = hdr.disk_dtype, hdr.offset, hdr.shape
     out_dtype = np.dtype(dtype) if dtype is not None else scaled_dtype(disk_dtype, [(slope, inter)])
     n_voxels = int(np.prod(shape, dtype=object))
     data_bytes = n_voxels * disk_dtype.itemsize
@@ -199,8 +163,8 @@ def open_nifti(
             f"{loc}: header dim {list(shape)} claims {n_voxels * out_dtype.itemsize} bytes, over "
             f"the limit of {max_volume_bytes()} (raise LAZYVOL_MAX_VOLUME_BYTES if this is real)"
         )
-    single_file = data_loc == loc
-    min_offset = {"nifti2": 540}.get(format_name(img), 348) if single_file else 0
+    single_file = loc.name.lower().endswith((".nii", ".nii.gz"))  # not a pair (.hdr or .img)
+    min_offset = {"nifti2": 540}.get(hdr.format, 348) if single_file else 0
     if offset < min_offset:
         raise FormatError(
             f"{loc}: NIfTI field vox_offset = {offset} points inside the header (minimum "
@@ -221,11 +185,11 @@ def open_nifti(
         out_dtype=out_dtype,
         compressed=data_loc.name.lower().endswith(".gz"),
     )
-    return _volume(loc, first, img, plan, chunks, scale)
+    return _volume(loc, first, hdr, plan, chunks, scale)
 
 
 def _volume(
-    loc: Location, first: SourceStamp, img: Any, plan: NiftiPlan, chunks: Any, scale: bool
+    loc: Location, first: SourceStamp, hdr: ParsedHeader, plan: NiftiPlan, chunks: Any, scale: bool
 ) -> Volume:
     shape, out_dtype = plan.shape, np.dtype(plan.out_dtype)
     spatial = min(3, len(shape))
@@ -236,8 +200,8 @@ def _volume(
         options["storage"] = loc.options.redacted()  # endpoints matter; credentials never
     token = fingerprint(sorted(stamps, key=lambda s: s.path), **options)
     data: Any = plan_array(read_block, plan, shape, norm, out_dtype, f"lazyvol-nifti-{token}")
-    meta = header_meta(img, loc, plan.disk_dtype, plan.slope, plan.inter, scale)
-    affine = checked_affine(loc.display, img, meta)
+    meta = header_meta(hdr, loc, plan.disk_dtype, plan.slope, plan.inter, scale)
+    affine = checked_affine(loc.display, hdr, meta)
     if len(shape) < 3:
         # A 1D/2D image: pad to (i, j, k) as nibabel's affine already covers three axes.
         assert isinstance(data, PlanArray)

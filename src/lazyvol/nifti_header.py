@@ -1,16 +1,17 @@
 """NIfTI-1/2 and Analyze headers: read through the byte layer (a path or a URL alike), checked,
-parsed by nibabel, and turned into the affine and ``Volume.meta``.
+parsed, and turned into the affine and ``Volume.meta``.
 
-Only header bytes are read here: the first 548 (uncompressed) bytes for the raw checks that must
-run before nibabel guesses the byte order, then the header with its extensions (up to
-``vox_offset``, or the whole ``.hdr`` of a pair), handed to nibabel as an in-memory file. nibabel
-never opens the source itself, so the same code serves local files, URLs and names that are not
-valid UTF-8.
+Only header bytes are read here: the first 548 (uncompressed) bytes for the raw checks (byte
+order from ``sizeof_hdr``, ``dim[0]``, magic, datatype, ``vox_offset``), then the header with its
+extensions (up to ``vox_offset``, or the whole ``.hdr`` of a pair). NIfTI-1/2 headers are parsed
+with numpy by nibabel's rules (:mod:`lazyvol.nifti_fields`: opening a ``.nii`` imports neither
+nibabel nor pydicom); Analyze headers by nibabel over an in-memory copy
+(:mod:`lazyvol.nifti_analyze`). Nothing opens the source but the byte layer, so the same code
+serves local files, URLs and names that are not valid UTF-8.
 """
 
 from __future__ import annotations
 
-import io
 import math
 import os
 import warnings
@@ -23,6 +24,9 @@ from . import _io
 from ._location import Location
 from .errors import FormatError, LazyvolError, SourceNotFoundError
 from .geometry import affine_problem
+from .nifti_analyze import analyze_header
+from .nifti_codes import DATA_TYPES
+from .nifti_fields import ParsedHeader, header_order, parse_nifti
 from .sources import SourceStamp
 
 __all__ = [
@@ -30,14 +34,12 @@ __all__ = [
     "check_header",
     "checked_affine",
     "data_location",
-    "format_name",
     "gzip_isize",
     "header_location",
     "header_meta",
     "inflate",
     "is_nifti_path",
     "load_image",
-    "raw_scaling",
     "read_head",
 ]
 
@@ -176,34 +178,28 @@ def gzip_isize(loc: Location, size: int) -> int | None:
 
 
 def _precheck_raw_header(hdr_loc: Location, raw: bytes, single: bool) -> tuple[bool, float]:
-    """Check sizeof_hdr, dim[0], magic, datatype and vox_offset in the raw bytes, before nibabel
-    guesses the byte order from them. Returns ``(nifti2, vox_offset)``."""
-    import nibabel as nib
-
+    """Check sizeof_hdr, dim[0], magic, datatype and vox_offset in the raw bytes, in the byte
+    order ``sizeof_hdr`` gives. Returns ``(nifti2, vox_offset)``."""
     if len(raw) < 348:
         raise FormatError(f"{hdr_loc}: {len(raw)} bytes is too short for a NIfTI/Analyze header")
-    nifti2 = False
-    for order in "<>":
-        sizeof_hdr = int(np.frombuffer(raw[:4], dtype=order + "i4")[0])
-        if sizeof_hdr == 348:
-            dim0 = int(np.frombuffer(raw[40:42], dtype=order + "i2")[0])
-            code = int(np.frombuffer(raw[70:72], dtype=order + "i2")[0])
-            vox = float(np.frombuffer(raw[108:112], dtype=order + "f4")[0])
-            magic = bytes(raw[344:348])
-            break
-        if sizeof_hdr == 540 and len(raw) >= 548:
-            nifti2 = True
-            dim0 = int(np.frombuffer(raw[16:24], dtype=order + "i8")[0])
-            code = int(np.frombuffer(raw[12:14], dtype=order + "i2")[0])
-            vox = float(np.frombuffer(raw[168:176], dtype=order + "i8")[0])
-            magic = bytes(raw[4:8])
-            break
-    else:
+    found = header_order(raw[:548])
+    if found is None:
         value = int(np.frombuffer(raw[:4], dtype="<i4")[0])
         raise FormatError(
             f"{hdr_loc}: NIfTI field sizeof_hdr = {value} (expected 348 for NIfTI-1/Analyze or 540 "
             "for NIfTI-2): not a NIfTI/Analyze header"
         )
+    order, nifti2 = found
+    if nifti2:
+        dim0 = int(np.frombuffer(raw[16:24], dtype=order + "i8")[0])
+        code = int(np.frombuffer(raw[12:14], dtype=order + "i2")[0])
+        vox = float(np.frombuffer(raw[168:176], dtype=order + "i8")[0])
+        magic = bytes(raw[4:8])
+    else:
+        dim0 = int(np.frombuffer(raw[40:42], dtype=order + "i2")[0])
+        code = int(np.frombuffer(raw[70:72], dtype=order + "i2")[0])
+        vox = float(np.frombuffer(raw[108:112], dtype=order + "f4")[0])
+        magic = bytes(raw[344:348])
     if not 1 <= dim0 <= 7:
         raise FormatError(
             f"{hdr_loc}: NIfTI field dim[0] = {dim0} is outside 1..7; the header is corrupt"
@@ -214,10 +210,7 @@ def _precheck_raw_header(hdr_loc: Location, raw: bytes, single: bool) -> tuple[b
             f"{hdr_loc}: NIfTI field magic = {magic!r} (expected {want} for a single-file "
             "NIfTI image): the header is corrupt or the file is not NIfTI"
         )
-    if (
-        magic[:3] in (b"n+1", b"ni1", b"n+2", b"ni2")
-        and code not in nib.nifti1.data_type_codes.code
-    ):
+    if magic[:3] in (b"n+1", b"ni1", b"n+2", b"ni2") and code not in DATA_TYPES:
         raise FormatError(
             f"{hdr_loc}: NIfTI field datatype = {code} is not a known NIfTI data type code; "
             "the header is corrupt"
@@ -231,16 +224,11 @@ def _precheck_raw_header(hdr_loc: Location, raw: bytes, single: bool) -> tuple[b
     return nifti2, vox
 
 
-def _image_class(raw: bytes, nifti2: bool, pair: bool) -> Any:
-    """nibabel's image class for the header bytes ``raw`` (as ``nibabel.load`` would pick)."""
-    import nibabel as nib
-
-    magic = raw[344:348] if len(raw) >= 348 else b""
+def _is_nifti_magic(raw: bytes, nifti2: bool) -> bool:
+    """True when the header is NIfTI (parsed here); False for Analyze (parsed by nibabel)."""
     if nifti2:
-        return nib.Nifti2Pair if pair else nib.Nifti2Image
-    if magic in (b"n+1\0", b"ni1\0"):
-        return nib.Nifti1Pair if pair else nib.Nifti1Image
-    return nib.Spm2AnalyzeImage
+        return True  # a NIfTI-2 header with a bad magic is refused by the parser, as nibabel does
+    return bytes(raw[344:348]) in (b"n+1\0", b"ni1\0")
 
 
 def _sidecar(hdr_loc: Location, _name: str, kind: str) -> bytes:
@@ -257,14 +245,17 @@ def _sidecar(hdr_loc: Location, _name: str, kind: str) -> bytes:
         return b""
 
 
-def load_image(loc: Location, stamp: SourceStamp | None = None) -> tuple[Any, Location, int]:
-    """Parse the header of ``loc`` with nibabel, reading only header bytes.
+def load_image(
+    loc: Location, stamp: SourceStamp | None = None
+) -> tuple[ParsedHeader, Location, int]:
+    """Parse the header of ``loc``, reading only header bytes.
+
+    NIfTI-1/2 headers are parsed with numpy (:mod:`lazyvol.nifti_fields`, nibabel's rules
+    without importing it); Analyze headers (no NIfTI magic) by nibabel.
 
     ``stamp``: the stamp of ``loc`` when the caller has it (saves a request).
 
-    Returns ``(image, data location, header file size)``: nibabel's image over an in-memory copy
-    of the header (its ``dataobj`` gives offset, dtype and scaling; its data are never read), and
-    where the image data are.
+    Returns ``(header, data location, header file size)``.
 
     Raises
     ------
@@ -297,25 +288,16 @@ def load_image(loc: Location, stamp: SourceStamp | None = None) -> tuple[Any, Lo
         # A pair's .hdr holds the header and extensions only: all of it.
         need = MAX_HEADER_BYTES if is_gzip_name(hdr_loc) else min(size, MAX_HEADER_BYTES)
     head = raw if need <= len(raw) else read_head(hdr_loc, need, size)
-    klass = _image_class(raw, nifti2, pair=not single)
-    fmap = klass.make_file_map()
-    if single:
-        fmap["image"].fileobj = io.BytesIO(head)
-    else:
-        fmap["header"].fileobj = io.BytesIO(head)
-        fmap["image"].fileobj = io.BytesIO(b"")
-    for kind, holder in fmap.items():
-        if kind not in ("image", "header"):  # SPM's .mat beside an Analyze pair (its affine)
-            holder.fileobj = io.BytesIO(_sidecar(hdr_loc, holder.filename or "", kind))
-    img = klass.from_file_map(fmap)
-    img.header  # noqa: B018 - parsed now
-    img._lazyvol_head = head  # the stored bytes, for the raw fields nibabel repairs at load
-    return img, (loc if single else data_location(loc)), size
+    data_loc = loc if single else data_location(loc)
+    if _is_nifti_magic(raw, nifti2):
+        return parse_nifti(head, str(loc), single=single), data_loc, size
+    header = analyze_header(str(loc), head, lambda kind: _sidecar(hdr_loc, "", kind), single=single)
+    return header, data_loc, size
 
 
-def check_header(path: Any, hdr: Any) -> None:
+def check_header(path: Any, hdr: ParsedHeader) -> None:
     """Refuse a header whose ``dim`` nibabel accepted but lazyvol cannot use."""
-    dim = np.asarray(hdr["dim"]).astype(np.int64)
+    dim = hdr.dim
     ndim = int(dim[0])
     if not 1 <= ndim <= 7:
         raise FormatError(
@@ -329,38 +311,7 @@ def check_header(path: Any, hdr: Any) -> None:
         )
 
 
-def _affine_candidates(hdr: Any) -> list[tuple[str, str, Any]]:
-    """(name, fields, getter) of the transforms a NIfTI header offers, in nibabel's order of
-    preference (``get_best_affine``): sform when sform_code != 0, qform when qform_code != 0; the base
-    affine from pixdim (the NIfTI "method 1") only when neither code is set (it has no orientation
-    and a made-up origin: falling back to it from a declared transform would invent geometry)."""
-
-    def fmt(v: Any) -> str:
-        return "[" + ", ".join(f"{float(x):g}" for x in np.asarray(v).ravel()) + "]"
-
-    s_code, q_code = int(hdr["sform_code"]), int(hdr["qform_code"])
-    out = []
-    if s_code != 0:  # nibabel's test (a negative code is junk, but nibabel uses the sform)
-        rows = ", ".join(f"{k} = {fmt(hdr[k])}" for k in ("srow_x", "srow_y", "srow_z"))
-        out.append(("sform", f"sform_code {s_code}, {rows}", hdr.get_sform))
-    if q_code != 0:
-        quat = ", ".join(
-            f"{k} = {float(hdr[k]):g}" for k in ("quatern_b", "quatern_c", "quatern_d")
-        )
-        offs = fmt([hdr[k] for k in ("qoffset_x", "qoffset_y", "qoffset_z")])
-        out.append(
-            (
-                "qform",
-                f"qform_code {q_code}, {quat}, qoffset = {offs}, pixdim[0:4] = {fmt(hdr['pixdim'][:4])}",
-                hdr.get_qform,
-            )
-        )
-    if not out:
-        out.append(("base", f"pixdim[1:4] = {fmt(hdr['pixdim'][1:4])}", hdr.get_base_affine))
-    return out
-
-
-def checked_affine(path: str, img: Any, meta: dict[str, Any]) -> np.ndarray:
+def checked_affine(path: str, hdr: ParsedHeader, meta: dict[str, Any]) -> np.ndarray:
     """The image's affine by nibabel's precedence, passing over a non-finite or singular transform.
 
     A NIfTI sform that is unusable (NaN/inf entries, all-zero rows) gives way to a usable qform
@@ -369,16 +320,8 @@ def checked_affine(path: str, img: Any, meta: dict[str, Any]) -> np.ndarray:
     image is refused naming the fields: lazyvol never returns a non-finite or singular affine.
     Analyze images, and NIfTI with both codes 0, have only the pixdim-based affine.
     """
-    import nibabel as nib
-
-    hdr = img.header
-    if isinstance(hdr, nib.Nifti1Header):
-        candidates = _affine_candidates(hdr)
-    else:
-        pixdim = ", ".join(f"{float(x):g}" for x in hdr["pixdim"][1:4])
-        candidates = [("base", f"pixdim[1:4] = [{pixdim}]", lambda: img.affine)]
     rejected: list[str] = []
-    for name, fields, get in candidates:
+    for name, fields, get in hdr.candidates:
         try:
             with np.errstate(all="ignore"):
                 affine = np.asarray(get(), dtype=np.float64)
@@ -387,7 +330,7 @@ def checked_affine(path: str, img: Any, meta: dict[str, Any]) -> np.ndarray:
             problem = f"cannot be computed ({exc})"
         if problem is None:
             meta["affine_source"] = name
-            _note_pixdim_repair(path, img, name, meta)
+            _note_pixdim_repair(path, hdr, name, meta)
             if rejected:
                 meta["affine_fallback"] = "; ".join(rejected) + f"; the {name} affine is used"
                 warnings.warn(
@@ -403,41 +346,13 @@ def checked_affine(path: str, img: Any, meta: dict[str, Any]) -> np.ndarray:
     )
 
 
-def _raw_header(img: Any) -> Any:
-    """The header exactly as stored, before nibabel's load-time fixes (None if unreadable)."""
-    hdr = img.header
-    block = getattr(img, "_lazyvol_head", b"")
-    try:
-        return type(hdr)(block[: hdr.sizeof_hdr], endianness=hdr.endianness, check=False)
-    except Exception:  # the checked header was read already; callers fall back to it
-        return None
-
-
-def raw_scaling(img: Any) -> tuple[float, float]:
-    """scl_slope/scl_inter exactly as stored: nibabel's load-time checks turn an infinite slope
-    into NaN, which would then silently mean "no scaling"."""
-    import nibabel as nib
-
-    hdr = img.header
-    if not isinstance(hdr, nib.Nifti1Header):  # Nifti2Header subclasses Nifti1Header
-        return 1.0, 0.0
-    raw = _raw_header(img)
-    if raw is None:
-        return float(hdr["scl_slope"]), float(hdr["scl_inter"])
-    return float(raw["scl_slope"]), float(raw["scl_inter"])
-
-
-def _note_pixdim_repair(path: str, img: Any, source: str, meta: dict[str, Any]) -> None:
+def _note_pixdim_repair(path: str, hdr: ParsedHeader, source: str, meta: dict[str, Any]) -> None:
     """Warn (and record ``meta["pixdim_repaired"]``) when the affine used rests on voxel sizes
-    nibabel changed at load: a zero ``pixdim[1..3]`` read as 1, a negative one as its absolute
+    nibabel changes at load: a zero ``pixdim[1..3]`` read as 1, a negative one as its absolute
     value. The sform does not use pixdim."""
     if source == "sform":
         return
-    raw = _raw_header(img)
-    if raw is None:
-        return
-    stored = [float(x) for x in raw["pixdim"][1:4]]
-    used = [float(x) for x in img.header["pixdim"][1:4]]
+    stored, used = hdr.pixdim_stored, hdr.pixdim_used
     if stored != used and all(math.isfinite(x) for x in stored):
         meta["pixdim_repaired"] = {"stored": stored, "used": used}
         warnings.warn(
@@ -449,53 +364,20 @@ def _note_pixdim_repair(path: str, img: Any, source: str, meta: dict[str, Any]) 
         )
 
 
-def format_name(img: Any) -> str:
-    """``"nifti1"``, ``"nifti2"`` or ``"analyze"``."""
-    import nibabel as nib
-
-    if isinstance(img, nib.Nifti2Image | nib.Nifti2Pair):
-        return "nifti2"
-    if isinstance(img, nib.Nifti1Image | nib.Nifti1Pair):
-        return "nifti1"
-    return "analyze"
-
-
 def header_meta(
-    img: Any, loc: Location, disk_dtype: np.dtype, slope: float, inter: float, scale: bool
+    hdr: ParsedHeader, loc: Location, disk_dtype: np.dtype, slope: float, inter: float, scale: bool
 ) -> dict[str, Any]:
     """``Volume.meta`` of a NIfTI/Analyze image (format, stored dtype, scaling, header fields)."""
-    hdr = img.header
     meta: dict[str, Any] = {
-        "format": format_name(img),
+        "format": hdr.format,
         "path": loc.display if loc.is_remote else os.path.abspath(loc.url),
         "stored_dtype": disk_dtype.str,
-        "vox_offset": int(img.dataobj.offset),
+        "vox_offset": int(hdr.offset),
         "scl_slope": slope,
         "scl_inter": inter,
         "scaled": bool(scale),
     }
-    try:
-        descrip = bytes(hdr["descrip"]).split(b"\0")[0].decode("latin-1").strip()
-        if descrip:
-            meta["descrip"] = descrip
-    except (KeyError, ValueError):
-        pass
-    if meta["format"] != "analyze":
-        # Fields lazyvol does not need: junk there is tolerated and recorded as the raw code.
-        try:
-            meta["xyzt_units"] = list(hdr.get_xyzt_units())
-        except (KeyError, ValueError):
-            meta["xyzt_units"] = int(hdr["xyzt_units"])
-        meta["sform_code"] = int(hdr["sform_code"])
-        meta["qform_code"] = int(hdr["qform_code"])
-        try:
-            meta["intent"] = str(hdr.get_intent()[0])
-        except (KeyError, ValueError, TypeError):
-            meta["intent"] = int(hdr["intent_code"])
-    try:
-        zooms = hdr.get_zooms()
-    except Exception:  # nibabel refuses odd pixdim values; the affine is what lazyvol uses
-        zooms = ()
-    if len(zooms) > 3 and np.isfinite(zooms[3]):
-        meta["axis4_spacing"] = float(zooms[3])
+    for key in ("descrip", "xyzt_units", "sform_code", "qform_code", "intent", "axis4_spacing"):
+        if key in hdr.fields:
+            meta[key] = hdr.fields[key]
     return meta

@@ -1,0 +1,129 @@
+"""Analyze 7.5 headers (no NIfTI magic), parsed by nibabel (SPM2 flavour, as ``nibabel.load``).
+
+Analyze is rare and its geometry rules are nibabel's own (SPM's ``.mat`` sidecar, the flipped base
+affine), so nibabel reads it here, over in-memory copies of the header bytes: nibabel never opens
+the source. NIfTI headers are parsed without nibabel (:mod:`lazyvol.nifti_fields`).
+"""
+
+from __future__ import annotations
+
+import io
+import struct
+from collections.abc import Callable
+from typing import Any
+
+import numpy as np
+
+from .errors import FormatError, LazyvolError
+from .nifti_fields import ParsedHeader
+
+__all__ = ["analyze_header"]
+
+
+def _load(where: str, head: bytes, sidecar: Callable[[str], bytes], single: bool) -> Any:
+    """nibabel's Spm2AnalyzeImage over ``head`` (and its sidecars), errors typed."""
+    import nibabel as nib
+    from nibabel.filebasedimages import ImageFileError
+
+    klass = nib.Spm2AnalyzeImage
+    try:
+        fmap = klass.make_file_map()
+        if single:
+            fmap["image"].fileobj = io.BytesIO(head)
+        else:
+            fmap["header"].fileobj = io.BytesIO(head)
+            fmap["image"].fileobj = io.BytesIO(b"")
+        for kind, holder in fmap.items():
+            if kind not in ("image", "header"):  # SPM's .mat beside an Analyze pair (its affine)
+                holder.fileobj = io.BytesIO(sidecar(kind))
+        img = klass.from_file_map(fmap)
+        img.header  # noqa: B018 - parsed now
+        return img
+    except LazyvolError:
+        raise
+    except (ImageFileError, ValueError, EOFError, OSError, struct.error) as exc:
+        raise FormatError(f"{where}: not a readable NIfTI/Analyze image: {exc}") from exc
+    except MemoryError:
+        raise
+    except Exception as exc:  # nibabel's HeaderDataError and friends do not subclass ValueError
+        text = str(exc)
+        field = (
+            "scl_slope/scl_inter"
+            if ("slope" in text or "intercept" in text)
+            else ("vox_offset" if "offset" in text else "")
+        )
+        named = f" (NIfTI field {field})" if field else ""
+        raise FormatError(f"{where}: invalid NIfTI/Analyze header{named}: {exc}") from exc
+
+
+def _stored_pixdim(img: Any, head: bytes) -> list[float] | None:
+    """pixdim[1:4] exactly as stored, before nibabel's load-time fixes (None if unreadable)."""
+    hdr = img.header
+    try:
+        raw = type(hdr)(head[: hdr.sizeof_hdr], endianness=hdr.endianness, check=False)
+        return [float(x) for x in raw["pixdim"][1:4]]
+    except Exception:  # the checked header was read already
+        return None
+
+
+def analyze_header(
+    where: str, head: bytes, sidecar: Callable[[str], bytes], *, single: bool = False
+) -> ParsedHeader:
+    """Parse an Analyze header with nibabel into a :class:`ParsedHeader`.
+
+    Parameters
+    ----------
+    where : str
+        The file, for messages.
+    head : bytes
+        The header bytes (the whole ``.hdr``).
+    sidecar : callable
+        ``sidecar(kind)``: the bytes of an optional sidecar (``"mat"``), empty if absent.
+    single : bool
+        The header is at the start of a single data file.
+
+    Raises
+    ------
+    FormatError
+        nibabel refuses the header (message names the field when it can).
+    """
+    img = _load(where, head, sidecar, single)
+    hdr = img.header
+    try:
+        proxy: Any = img.dataobj
+        disk_dtype = hdr.get_data_dtype()
+        offset = int(proxy.offset)
+        slope, inter = float(proxy.slope), float(proxy.inter)
+    except Exception as exc:  # nibabel raises HeaderDataError and friends
+        raise FormatError(f"{where}: NIfTI header field is invalid: {exc}") from exc
+    used = [float(x) for x in hdr["pixdim"][1:4]]
+    stored = _stored_pixdim(img, head)
+    pixdim = ", ".join(f"{x:g}" for x in used)
+    fields: dict[str, Any] = {}
+    try:
+        descrip = bytes(hdr["descrip"]).split(b"\0")[0].decode("latin-1").strip()
+        if descrip:
+            fields["descrip"] = descrip
+    except (KeyError, ValueError):
+        pass
+    try:
+        zooms = hdr.get_zooms()
+    except Exception:  # nibabel refuses odd pixdim values; the affine is what lazyvol uses
+        zooms = ()
+    if len(zooms) > 3 and np.isfinite(zooms[3]):
+        fields["axis4_spacing"] = float(zooms[3])
+    return ParsedHeader(
+        format="analyze",
+        dim=np.asarray(hdr["dim"]).astype(np.int64),
+        shape=tuple(int(n) for n in img.shape),
+        disk_dtype=disk_dtype,
+        offset=offset,
+        slope=slope,
+        inter=inter,
+        raw_slope=1.0,
+        raw_inter=0.0,
+        candidates=[("base", f"pixdim[1:4] = [{pixdim}]", lambda: img.affine)],
+        pixdim_stored=stored if stored is not None else used,
+        pixdim_used=used,
+        fields=fields,
+    )
