@@ -10,7 +10,7 @@ count; requests without one count under ``""``). Another process reads the count
 
     GET {endpoint}/__lazyvol_counts__?key=AKID   ->  {"bytes": ..., "requests": ...}
 
-(see :func:`read_counts`).
+(see ``read_counts``).
 """
 
 from __future__ import annotations
@@ -61,7 +61,7 @@ class Meter:
 
 
 def counting_app(app: Callable[..., Iterable[bytes]], meter: Meter) -> Callable[..., Any]:
-    """Wrap the WSGI ``app``: count each response's body bytes; answer :data:`COUNTS_PATH`."""
+    """Wrap the WSGI ``app``: count each response's body bytes; answer ``COUNTS_PATH``."""
 
     def wrapped(environ: dict[str, Any], start_response: Callable[..., Any]) -> Iterable[bytes]:
         if environ.get("PATH_INFO") == COUNTS_PATH:
@@ -95,8 +95,23 @@ def _counted(body: Iterable[bytes], meter: Meter, key: str) -> Iterator[bytes]:
 class S3Server:
     """moto's S3 server in a thread of this process, on ``host`` and a free port, with a meter.
 
-    Use as a context manager or call :meth:`start` / :meth:`stop`. ``endpoint`` is its URL
-    (``http://127.0.0.1:PORT``), :meth:`options` the fsspec/s3fs ``storage_options`` that reach it.
+    Use it as a context manager, or call ``start()`` and ``stop()``. ``endpoint`` is its URL
+    (``http://127.0.0.1:PORT``) and ``options(key, secret)`` the fsspec/s3fs ``storage_options``
+    that reach it; ``counts(key)`` the bytes served to requests signed with access key ``key``.
+
+    Parameters
+    ----------
+    host : str
+        Address to listen on (loopback by default).
+    port : int
+        Port to listen on; 0 (the default) picks a free one.
+
+    Examples
+    --------
+    >>> with S3Server() as server:  # doctest: +SKIP
+    ...     opts = server.options("AKIAEXAMPLE", "secret")
+    ...     lv.open("s3://bucket/vol.nii", storage_options=opts)
+    ...     server.counts("AKIAEXAMPLE")["bytes"]
     """
 
     def __init__(self, host: str = "127.0.0.1", port: int = 0) -> None:
@@ -108,6 +123,7 @@ class S3Server:
 
     @property
     def endpoint(self) -> str:
+        """The server's URL, ``http://HOST:PORT``."""
         return f"http://{self.host}:{self.port}"
 
     def start(self) -> S3Server:
@@ -135,6 +151,7 @@ class S3Server:
         return self
 
     def stop(self) -> None:
+        """Stop serving and close the socket."""
         if self._server is not None:
             self._server.shutdown()
             self._server.server_close()
@@ -169,7 +186,22 @@ def s3_options(endpoint: str, key: str, secret: str, **extra: Any) -> dict[str, 
 
 
 def read_counts(endpoint: str, key: str, timeout: float = 10.0) -> dict[str, int]:
-    """The counts of access key ``key`` from a running :class:`S3Server` (any process)."""
+    """The counts of access key ``key`` from a running ``S3Server``, from any process.
+
+    Parameters
+    ----------
+    endpoint : str
+        The server's URL (``S3Server.endpoint``).
+    key : str
+        An access key id.
+    timeout : float
+        Seconds to wait for the answer.
+
+    Returns
+    -------
+    dict
+        ``{"bytes": response body bytes served, "requests": requests received}``.
+    """
     url = f"{endpoint}{COUNTS_PATH}?" + urllib.parse.urlencode({"key": key})
     with urllib.request.urlopen(url, timeout=timeout) as resp:  # loopback, our own server
         out: dict[str, int] = json.loads(resp.read())
