@@ -11,7 +11,8 @@ warm-up call and the timed call are counted apart); the worker reads the count a
 Sources (``--size`` scales the slice and object counts): a 256x256x512 int16 phantom ``.nii`` and
 ``.nii.gz`` (its remote seek index built once, untimed, into a cache folder the lazyvol runs use),
 the ``.nii`` converted to a lazyvol Zarr store (default chunks), and a DICOM series of 500 objects
-under a prefix whose headers are copied from a real GE file (``--quick``: 50). Baselines download
+under a prefix whose headers are copied from a real GE file, 256x256 pixels (``--quick``: 50
+objects of 64x64). Baselines download
 the whole object, store or series with s3fs (``get``; a series or store in one concurrent batch)
 and read the local copy with nibabel, zarr or pydicom.
 
@@ -46,7 +47,10 @@ DEFAULT_SHAPE = (256, 256, 512)
 QUICK_SHAPE = (64, 64, 64)
 SCAN_OBJECTS = 500
 QUICK_OBJECTS = 50
-TINY_OBJECTS = 4
+#: Pixels per side of the series' slices (headers from a real GE file, ~17 KiB): 256 makes objects
+#: of ~145 KiB, so a header read is a fraction of an object, as with real CT/MR objects.
+MATRIX = 256
+QUICK_MATRIX = 64
 
 NII = "one slice .nii"
 GZ = "one slice .nii.gz, saved seek index"
@@ -325,8 +329,9 @@ def _sources(ctx: Context) -> dict[str, str]:
     nii = data.nifti(root, shape, "int16", False)
     gz = data.nifti(root, shape, "int16", True)
     n = n_objects(ctx)
-    series = str(root / f"dicom_real_shaped_{n}")
-    data.dicom_real_shaped(series, n)
+    matrix = QUICK_MATRIX if ctx.quick else MATRIX
+    series = str(root / f"dicom_real_shaped_{n}_{matrix}")
+    data.dicom_real_shaped(series, n, matrix=matrix)
     store = root / ("store_" + "x".join(map(str, shape)) + ".zarr")
     shutil.rmtree(store, ignore_errors=True)
     lv.open(nii).to_zarr(store)
