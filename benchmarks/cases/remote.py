@@ -382,7 +382,10 @@ def prepare(ctx: Context, measures: list[Measure]) -> None:
         aws_secret_access_key=SECRET,
         region_name="us-east-1",
     )
-    client.create_bucket(Bucket=BUCKET)
+    if BUCKET not in {b["Name"] for b in client.list_buckets().get("Buckets", [])}:
+        client.create_bucket(Bucket=BUCKET)
+    for old in glob.glob(str(ctx.data_dir / "tmp" / "rbench-*")):  # forked warm-ups' copies
+        shutil.rmtree(old, ignore_errors=True)
     names = {NII: "nii", GZ: "gz", DCM: "dicom", ZARR: "zarr", SCAN: "dicom"}
     urls: dict[str, str] = {}
     tiny: dict[str, str] = {}
