@@ -275,10 +275,11 @@ def _synthetic_rich_header() -> Any:
     return ds
 
 
-def dicom_real_shaped(folder: str, n: int, seed: int = 0) -> str:
+def dicom_real_shaped(folder: str, n: int, seed: int = 0, matrix: int | None = None) -> str:
     """``n`` slices of one series whose headers are a real scanner header (new UIDs, positions,
     instance numbers, pixel data); returns where the template came from. Written into a
-    temporary folder, renamed when complete; ``<folder>.template.txt`` records the source."""
+    temporary folder, renamed when complete; ``<folder>.template.txt`` records the source.
+    ``matrix``: slices of ``matrix`` x ``matrix`` pixels instead of the template's size."""
     import shutil
 
     import pydicom
@@ -291,6 +292,8 @@ def dicom_real_shaped(folder: str, n: int, seed: int = 0) -> str:
     tmp = folder + ".partial"
     shutil.rmtree(tmp, ignore_errors=True)
     os.makedirs(tmp)
+    if matrix:
+        template.Rows = template.Columns = int(matrix)
     rows, cols = int(template.Rows), int(template.Columns)
     iop = np.array([float(x) for x in template.ImageOrientationPatient])
     normal = np.cross(iop[:3], iop[3:])

@@ -449,6 +449,8 @@ def versions() -> dict[str, str]:
         "SimpleITK",
         "dcm2niix",
         "matplotlib",
+        "s3fs",
+        "moto",
     ):
         try:
             out[dist] = metadata.version(dist)

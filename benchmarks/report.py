@@ -43,6 +43,26 @@ def cold_time(r: dict[str, Any]) -> float | None:
     return c.get("median") if c.get("status") == "ok" else None
 
 
+def fmt_bytes(b: float) -> str:
+    for unit, size in (("GiB", 2**30), ("MiB", MiB), ("KiB", 1024)):
+        if b >= size:
+            return f"{b / size:,.1f} {unit}"
+    return f"{b:,.0f} B"
+
+
+def transfer_note(res: dict[str, Any]) -> str:
+    """Bytes a remote server counted for the timed call (the ``remote`` group), and their share
+    of the source's bytes."""
+    if res.get("transferred") is None:
+        return ""
+    text = f"transferred {fmt_bytes(res['transferred'])} in {res.get('requests', '?')} requests"
+    if res.get("object_bytes"):
+        text += (
+            f" ({res['transferred'] / res['object_bytes']:.1%} of {fmt_bytes(res['object_bytes'])})"
+        )
+    return text
+
+
 def cold_cells(r: dict[str, Any], cold_ref: float | None) -> list[str]:
     c = r.get("cold") or {}
     if c.get("status") != "ok":
@@ -85,6 +105,9 @@ def row_cells(r: dict[str, Any], ref: float | None, cold_ref: float | None = Non
         note = (note + "; " if note else "") + f"{r['items_per_s']:,.0f} files/s"
     if r.get("child_peak_rss") and r["func"] in ("gzip_cli", "dcm2niix_convert"):
         note = (note + "; " if note else "") + f"child RSS {fmt_mib(r['child_peak_rss'])} MiB"
+    moved = transfer_note(r.get("result") or {})
+    if moved:
+        note = (note + "; " if note else "") + moved
     if r["status"] == "partial":
         note = (note + "; " if note else "") + f"some runs failed: {r.get('reason', '')}"
     return [

@@ -1,4 +1,4 @@
-"""The targets of issues 2, 7 and 15, evaluated on one run's figures: PASS, MISS or N/A with the numbers.
+"""The targets of issues 2, 7, 15 and 17 (remote: :mod:`benchmarks.remote_targets`), evaluated on one run's figures: PASS, MISS or N/A with the numbers.
 
 Speed targets are judged on the **cold** column where a user pays it (a fresh process's first call;
 for the ``startup`` scripts, the whole command line); memory-scaling targets on the warm runs.
@@ -10,6 +10,8 @@ without its measurement.
 from __future__ import annotations
 
 from typing import Any
+
+from . import remote_targets
 
 MiB = 2**20
 
@@ -415,6 +417,9 @@ def evaluate(records: list[dict[str, Any]], *, quick: bool = False) -> list[dict
             conv["status"] = "MISS"
             conv["measured"] += " (to_zarr peak anon >= 256 MiB)"
     out.append(conv)
+
+    # -- remote sources (loopback S3 server) -----------------------------------------------------
+    out += remote_targets.evaluate(records, _speed)
 
     if quick:
         for t in out:

@@ -10,7 +10,9 @@ warm-up: the preparation (the tool's imports) is timed on its own as ``import_s`
 the first call in the process; ``main_at`` (wall clock when this module started, before numpy is
 imported) lets the parent time the interpreter's start-up. The work is
 timed with ``time.perf_counter`` while :class:`benchmarks.memory.PeakSampler` samples ``RssAnon``;
-``VmHWM`` is reset to the current RSS just before the work starts and read after it. A preparation
+``VmHWM`` is reset to the current RSS just before the work starts and read after it. A work
+callable with a ``finish`` attribute gets its result passed through ``finish(result)`` after the
+timing (the ``remote`` group adds the bytes its server served). A preparation
 that raises ``ImportError`` or ``AttributeError`` (a capability lazyvol or the environment does not
 have), or work that raises ``lazyvol.UnsupportedError``, reports ``"status": "n/a"`` instead of failing.
 """
@@ -88,6 +90,9 @@ def measure(
         return {"status": "n/a", "reason": f"{type(exc).__name__}: {exc}"}
     elapsed = time.perf_counter() - t0
     peak_anon = sampler.stop()
+    finish = getattr(work, "finish", None)
+    if finish is not None:  # untimed: e.g. the bytes a remote server served for the work
+        value = finish(value)
     end = read_status()
     child = resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss * 1024
     return {

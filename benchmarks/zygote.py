@@ -23,7 +23,17 @@ from typing import Any
 
 from .worker import MARKER, safe_measure
 
-PRELOAD = ("numpy", "dask.array", "nibabel", "indexed_gzip", "lazyvol", "benchmarks.cases.tools")
+PRELOAD = (
+    "numpy",
+    "dask.array",
+    "nibabel",
+    "indexed_gzip",
+    "lazyvol",
+    "benchmarks.cases.tools",
+    "pydicom",
+    "zarr",
+    "s3fs",  # the remote group (imports aiobotocore, aiohttp; no event loop starts on import)
+)
 
 
 def _child(req: dict[str, Any], wfd: int) -> None:

@@ -7,4 +7,4 @@ the tool functions the worker runs (``tool(**args) -> callable``, see :mod:`benc
 from __future__ import annotations
 
 #: Module names under ``benchmarks.cases``, in report order.
-GROUPS = ["startup", "nifti", "gzindex", "scaling", "dicom", "zarr", "distributed"]
+GROUPS = ["startup", "nifti", "gzindex", "scaling", "dicom", "zarr", "distributed", "remote"]

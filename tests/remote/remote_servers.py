@@ -3,8 +3,9 @@
 - :func:`http_server`: a stdlib ``http.server`` with HTTP/1.1 Range support that counts the body
   bytes and requests it serves, and can misbehave on purpose per object (deny, cut the response,
   stall, ignore Range).
-- :func:`s3_server`: moto's S3-compatible server (``moto.server.ThreadedMotoServer``) on a free
-  port of 127.0.0.1, with :func:`s3_bucket` making a fresh bucket per test.
+- :func:`s3_server`: moto's S3-compatible server (:class:`lazyvol.testing.s3.S3Server`, shared
+  with the ``remote`` benchmark group) on a free port of 127.0.0.1, with :func:`s3_bucket` making
+  a fresh bucket per test.
 """
 
 from __future__ import annotations
@@ -197,12 +198,10 @@ def s3_server() -> Iterator[S3]:
     """moto's S3 server on a free loopback port for the whole session."""
     pytest.importorskip("moto.server", reason="moto[server] is in the test extra")
     boto3 = pytest.importorskip("boto3")
-    from moto.server import ThreadedMotoServer
+    from lazyvol.testing.s3 import S3Server
 
-    port = free_port()
-    server = ThreadedMotoServer(ip_address="127.0.0.1", port=port, verbose=False)
-    server.start()
-    endpoint = f"http://127.0.0.1:{port}"
+    server = S3Server("127.0.0.1").start()  # a free port, bytes counted per access key
+    endpoint = server.endpoint
     client = boto3.client(
         "s3",
         endpoint_url=endpoint,
