@@ -552,3 +552,17 @@ def test_file_shrunk_after_open_is_an_error_not_garbage(tmp_path: Path) -> None:
         f.truncate(352 + 16 * 16 * 6 * 2)
     with pytest.raises(lv.FormatError, match="truncated"):
         vol.compute()
+
+
+def test_open_path_keyword_still_works_with_a_deprecation_warning(tmp_path):
+    """``lv.open(path=...)`` (the keyword before remote sources) keeps working, with a warning."""
+    import nibabel as nib
+
+    from lazyvol.testing import write_phantom_nifti
+
+    p = write_phantom_nifti(tmp_path / "k.nii", (6, 5, 4))
+    with pytest.warns(DeprecationWarning, match="path="):
+        vol = lv.open(path=p)
+    np.testing.assert_array_equal(vol.compute(), np.asanyarray(nib.load(p).dataobj))
+    with pytest.raises(TypeError, match="missing the source"):
+        lv.open()

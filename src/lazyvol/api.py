@@ -15,7 +15,7 @@ __all__ = ["open"]
 
 
 def open(
-    source: str | os.PathLike[str] | Location,
+    source: str | os.PathLike[str] | Location | None = None,
     *,
     storage_options: Mapping[str, Any] | None = None,
     series: str | int | None = None,
@@ -73,6 +73,20 @@ def open(
     ValueError
         ``storage_options`` given for a local path.
     """
+    if "path" in options:  # the keyword before remote sources (``lv.open(path=...)``)
+        import warnings
+
+        old = options.pop("path")
+        warnings.warn(
+            "lazyvol.open(path=...) is deprecated; pass the source positionally or as source=",
+            DeprecationWarning,
+            stacklevel=2,
+        )
+        if source is not None:
+            raise TypeError("lazyvol.open() got both source and path")
+        source = old
+    if source is None:
+        raise TypeError("lazyvol.open() missing the source (a path or URL)")
     loc = Location.of(source, storage_options)
     # Exists? (FIFO, socket, device: a typed error, never a hang; a URL: one request.)
     _io.kind(loc)

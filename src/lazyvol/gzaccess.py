@@ -107,13 +107,13 @@ def _cores() -> int:
 
 
 #: Fewest decompression threads worth running in parallel (fewer: rapidgzip's sequential decoder).
-#: Measured on the benchmark's 256 MiB int16 phantom .nii.gz under heavy load (load average 20+
-#: on 2 cores): parallel decoding with 2 threads spent 1.7-2.1 s of CPU against 0.85-0.9 s for the
-#: sequential decoder, and the sequential first pass was faster there; on a quiet 2-core machine
-#: (docs' BENCHMARKING figures, 512 MiB) 2 threads inflated in 1.0 s against 1.7 s. So 2 stays
-#: the default until a quiet run of the benchmark's "inflate scaling with cores" rows (threads
-#: 1, 2, ... for the same mean) says otherwise; set it to 4 if one thread wins there.
-PARALLEL_MIN_THREADS = 2
+#: Measured on a quiet 2-core machine (benchmarks/results/cold-targets, 512 MiB int16 phantom,
+#: "inflate scaling with cores" rows, cold): rapidgzip inflated at 270 MB/s with 1 thread and
+#: 169 MB/s with 2, and lazyvol's first-pass mean ran at 234 MB/s with 1 gzip thread against
+#: 186 MB/s with 2 (peak anonymous memory 158 against 193 MiB): parallel decoding costs about
+#: twice the CPU of the sequential decoder, and on 2 cores the mean's reduction needs the other
+#: core. So parallel decoding starts at 4 usable threads.
+PARALLEL_MIN_THREADS = 4
 
 
 def gzip_threads() -> int:
