@@ -119,34 +119,10 @@ def test_a_failed_remote_read_leaves_nothing_in_the_cache(sources, s3_server, s3
     assert not [p for p in leftovers if p.suffix == ".json" and "manifest" in p.name]
 
 
-@pytest.fixture(scope="module")
-def cluster_client(tmp_path_factory):
-    distributed = pytest.importorskip("distributed")
-    old = os.environ.get("LAZYVOL_CACHE_DIR")
-    os.environ["LAZYVOL_CACHE_DIR"] = str(tmp_path_factory.mktemp("e2e-cache"))
-    try:
-        with (
-            distributed.LocalCluster(
-                processes=True,
-                n_workers=2,
-                threads_per_worker=1,
-                dashboard_address=None,
-                worker_dashboard_address=None,
-            ) as cluster,
-            distributed.Client(cluster, set_as_default=False) as client,
-        ):
-            yield client
-    finally:
-        if old is None:
-            os.environ.pop("LAZYVOL_CACHE_DIR", None)
-        else:
-            os.environ["LAZYVOL_CACHE_DIR"] = old
-
-
-def test_every_remote_kind_computes_on_distributed_workers(sources, s3_server, cluster_client):
+def test_every_remote_kind_computes_on_distributed_workers(sources, s3_server, dist_client):
     for kind in KINDS:
         url, want, _affine = sources[kind]
         vol = lv.open(url, storage_options=s3_server.options())
-        total = cluster_client.compute(vol.data.astype("float64").sum()).result()
+        total = dist_client.compute(vol.data.astype("float64").sum()).result()
         np.testing.assert_allclose(total, np.sum(want, dtype="float64"), rtol=1e-9, err_msg=kind)
-    assert os.getpid() not in cluster_client.run(os.getpid).values()
+    assert os.getpid() not in dist_client.run(os.getpid).values()

@@ -264,30 +264,6 @@ def test_secrets_never_in_repr_tokens_graph_or_cache_files(
 # -- dask.distributed --------------------------------------------------------------------------------
 
 
-@pytest.fixture(scope="module")
-def dist_client(tmp_path_factory):
-    distributed = pytest.importorskip("distributed")
-    old = os.environ.get("LAZYVOL_CACHE_DIR")
-    os.environ["LAZYVOL_CACHE_DIR"] = str(tmp_path_factory.mktemp("dist-cache"))
-    try:
-        with (
-            distributed.LocalCluster(
-                processes=True,
-                n_workers=2,
-                threads_per_worker=1,
-                dashboard_address=None,
-                worker_dashboard_address=None,
-            ) as cluster,
-            distributed.Client(cluster, set_as_default=False) as client,
-        ):
-            yield client
-    finally:
-        if old is None:
-            os.environ.pop("LAZYVOL_CACHE_DIR", None)
-        else:
-            os.environ["LAZYVOL_CACHE_DIR"] = old
-
-
 @pytest.mark.parametrize("suffix", [".nii", ".nii.gz"])
 def test_distributed_workers_read_from_s3(
     tmp_path, s3_server: S3, s3_bucket: str, dist_client, suffix: str
