@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+import warnings
 
 import numpy as np
 import pydicom
@@ -239,3 +240,46 @@ def test_auto_slabs_are_whole_slices_within_8_mib_unless_configured(tmp_path, mo
     assert vol.chunks[2] == (64, 36)  # 8 MiB / (256*256*2 bytes) = 64 slices
     monkeypatch.setenv("LAZYVOL_CHUNK_SIZE", "32MiB")
     assert lv.open(tmp_path / "s").chunks[2] == (100,)
+
+
+def test_standard_tag_table_matches_the_dicom_dictionary():
+    """lazyvol's keyword -> (tag, VR) table (kept so that opening needs no pydicom import) agrees
+    with pydicom's DICOM dictionary, entry by entry."""
+    from pydicom.datadict import dictionary_VR, tag_for_keyword
+
+    from lazyvol.dicom.header_values import STANDARD_TAGS
+
+    for keyword, (tag, vr) in STANDARD_TAGS.items():
+        assert tag == tag_for_keyword(keyword), keyword
+        assert vr == dictionary_VR(tag), keyword
+
+
+@pytest.mark.parametrize(
+    ("charset", "raw"),
+    [
+        (None, b"plain ascii T1"),
+        ("ISO_IR 100", "Séquence pondérée T2".encode("latin-1")),
+        ("ISO_IR 192", "Последовательность 磁共振".encode()),
+        ("ISO_IR 192", b"broken \xff\xfe utf-8"),  # not UTF-8: pydicom's fallback decides
+        ("ISO_IR 144", "Последовательность".encode("iso8859_5")),  # pydicom's codecs
+        (["", "ISO 2022 IR 87"], b"\x1b$B%*%k\x1b(B"),  # ISO 2022 escapes: pydicom's decoder
+    ],
+)
+def test_series_description_decodes_as_pydicom_does(tmp_path, charset, raw):
+    """SeriesDescription read by the walker (own codecs for the usual character sets, pydicom's
+    decoder for the rest) equals pydicom's decoded value of the same file."""
+    from lazyvol.dicom.header import read_header
+
+    folder = tmp_path / "s"
+    write_dicom_series(folder, (8, 8, 2))
+    path = sorted(folder.glob("*.dcm"))[0]
+    ds = pydicom.dcmread(path)
+    if charset is not None:
+        ds.SpecificCharacterSet = charset
+    ds["SeriesDescription"] = pydicom.DataElement(0x0008103E, "LO", raw)
+    ds.save_as(path)
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        expected = str(pydicom.dcmread(path).SeriesDescription).strip(" \x00")
+    rec = read_header(str(path))
+    assert rec.series_description == expected

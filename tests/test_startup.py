@@ -163,8 +163,10 @@ def test_dicom_small_reads_run_their_plan_directly(tmp_path: Path) -> None:
         "a = v[:, :, 7:8].compute(); b = np.asarray(v[3:9, 4:20, 2:11])\n"
         "loaded = 'distributed' in sys.modules\n"
         "m = float(v.data.mean().compute())\n"
+        "heavy = sorted({n.split('.')[0] for n in sys.modules} & {'pydicom'})\n"
         "print(json.dumps({'a': a.tolist(), 'b': b.tolist(), 'direct': direct, 'm': m,\n"
-        "                  'loaded': loaded, 'after_mean': 'distributed' in sys.modules}))\n"
+        "                  'loaded': loaded, 'after_mean': 'distributed' in sys.modules,\n"
+        "                  'heavy': heavy}))\n"
     )
     res = _fresh(code, tmp_path)
     ref = _dicom_reference(folder)
@@ -174,6 +176,25 @@ def test_dicom_small_reads_run_their_plan_directly(tmp_path: Path) -> None:
     np.testing.assert_allclose(res["m"], ref.mean())
     # neither the small reads nor a whole-volume dask reduction imported dask.distributed
     assert res["loaded"] is False and res["after_mean"] is False
+    # uncompressed files: headers by lazyvol's walker, pixels read in place (no pydicom import,
+    # ~0.2 s of a cold open)
+    assert res["heavy"] == []
+
+
+def test_dicom_scan_imports_neither_pydicom_nor_a_process_pool(tmp_path: Path) -> None:
+    from lazyvol.testing import write_dicom_series
+
+    folder = tmp_path / "ct"
+    write_dicom_series(folder, (16, 16, 9), shuffle_names=True)
+    code = (
+        "import sys, json, lazyvol as lv\n"
+        f"rep = lv.scan({str(folder)!r})\n"
+        "heavy = sorted({n.split('.')[0] for n in sys.modules} & "
+        "{'pydicom', 'multiprocessing', 'dask', 'tqdm'})\n"
+        "print(json.dumps({'n': [len(s.files) for s in rep], 'heavy': heavy}))\n"
+    )
+    res = _fresh(code, tmp_path)
+    assert res == {"n": [9], "heavy": []}
 
 
 def test_zarr_small_reads_run_their_plan_directly(phantom: Path, tmp_path: Path) -> None:

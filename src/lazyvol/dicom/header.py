@@ -20,9 +20,6 @@ import struct
 import warnings
 from typing import Any
 
-from pydicom import dcmread
-from pydicom.errors import InvalidDicomError
-
 from .._io import Location, read_into
 from ..errors import LazyvolError
 from ..sources import SourceStamp
@@ -240,6 +237,9 @@ def _gzipped_dicom(fp: Any) -> bool:
 def _read_with_pydicom(fp: Any) -> tuple[Parsed | None, Any, int, bytes] | HeaderSkip:
     """Parse the open file ``fp`` with pydicom (element generator, else dcmread):
     ``(parsed, ds, pixel element position, its first 12 bytes)`` or a skip."""
+    from pydicom import dcmread  # imported here: the walker reads the usual files without it
+    from pydicom.errors import InvalidDicomError
+
     ds: Any = None
     head = fp.read(132)
     has_preamble = head[128:132] == b"DICM"

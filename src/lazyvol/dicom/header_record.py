@@ -12,8 +12,6 @@ import struct
 from dataclasses import dataclass
 from typing import Any
 
-from pydicom.uid import UID
-
 from ..sources import SourceStamp
 from . import bids, mosaic
 from .header_values import (
@@ -123,7 +121,12 @@ def pixel_element(
 
 def no_pixels_reason(sop_class: str, r: ValueReader) -> HeaderSkip:
     """Why a header without Pixel Data is skipped (truncated image, or not an image)."""
-    name = UID(sop_class).name if sop_class else "unknown SOP class"
+    if sop_class:
+        from pydicom.uid import UID  # only for the message of a skipped file
+
+        name = UID(sop_class).name
+    else:
+        name = "unknown SOP class"
     missing = [k for k in ("Rows", "Columns", "BitsAllocated") if k not in r]
     if "Image" in name and missing:
         # An image SOP class whose file ends before its image attributes: cut in its header.

@@ -11,7 +11,7 @@ from __future__ import annotations
 import os
 import warnings
 from collections.abc import Callable, Sequence
-from concurrent.futures import ProcessPoolExecutor, ThreadPoolExecutor
+from concurrent.futures import ThreadPoolExecutor
 from typing import Any
 
 from .._io import StorageOptions, read_ranges
@@ -73,8 +73,8 @@ def parse_local(
             if progress_cb:
                 progress_cb(len(b))
         return results
-    import multiprocessing as mp
-    from concurrent.futures.process import BrokenProcessPool
+    import multiprocessing as mp  # here: a scan in one process needs neither
+    from concurrent.futures.process import BrokenProcessPool, ProcessPoolExecutor
 
     if "fork" not in mp.get_all_start_methods():
         # spawn/forkserver re-import the caller's __main__ (breaks scripts without a main guard)

@@ -11,56 +11,63 @@ import math
 import struct
 from typing import Any
 
-from pydicom.datadict import dictionary_VR
-from pydicom.tag import BaseTag, Tag
-
 from .bids import BIDS_TAGS
 from .mosaic import CSA_TAGS
 
-__all__ = ["HEADER_TAGS", "NOT_PLAIN_STACKS", "PRIVATE_TAGS", "Parsed", "ValueReader"]
+__all__ = [
+    "HEADER_TAGS",
+    "NOT_PLAIN_STACKS",
+    "PRIVATE_TAGS",
+    "STANDARD_TAGS",
+    "Parsed",
+    "ValueReader",
+]
 
-_KEYWORDS = (
-    "SOPClassUID",
-    "SOPInstanceUID",
-    "StudyInstanceUID",
-    "SeriesInstanceUID",
-    "SeriesNumber",
-    "SeriesDescription",
-    "Modality",
-    "InstanceNumber",
-    "AcquisitionNumber",
-    "ImageType",
-    "Rows",
-    "Columns",
-    "SamplesPerPixel",
-    "PhotometricInterpretation",
-    "BitsAllocated",
-    "BitsStored",
-    "HighBit",
-    "PixelRepresentation",
-    "NumberOfFrames",
-    "ImagePositionPatient",
-    "ImageOrientationPatient",
-    "PixelSpacing",
-    "SliceThickness",
-    "SpacingBetweenSlices",
-    "RescaleSlope",
-    "RescaleIntercept",
-    "TemporalPositionIdentifier",
-    "TriggerTime",
-    "EchoTime",
-    "EchoNumbers",
-    "DiffusionBValue",
-    "AcquisitionTime",
-    "FrameOfReferenceUID",
-    "SharedFunctionalGroupsSequence",
-    "PerFrameFunctionalGroupsSequence",
+#: The standard attributes lazyvol reads: keyword -> (tag, VR), as in the DICOM dictionary (PS3.6;
+#: checked against pydicom's by the tests). A table rather than pydicom's dictionary: opening a
+#: series must not import pydicom (about 0.2 s).
+STANDARD_TAGS: dict[str, tuple[int, str]] = {
+    "SOPClassUID": (0x00080016, "UI"),
+    "SOPInstanceUID": (0x00080018, "UI"),
+    "StudyInstanceUID": (0x0020000D, "UI"),
+    "SeriesInstanceUID": (0x0020000E, "UI"),
+    "SeriesNumber": (0x00200011, "IS"),
+    "SeriesDescription": (0x0008103E, "LO"),
+    "Modality": (0x00080060, "CS"),
+    "InstanceNumber": (0x00200013, "IS"),
+    "AcquisitionNumber": (0x00200012, "IS"),
+    "ImageType": (0x00080008, "CS"),
+    "Rows": (0x00280010, "US"),
+    "Columns": (0x00280011, "US"),
+    "SamplesPerPixel": (0x00280002, "US"),
+    "PhotometricInterpretation": (0x00280004, "CS"),
+    "BitsAllocated": (0x00280100, "US"),
+    "BitsStored": (0x00280101, "US"),
+    "HighBit": (0x00280102, "US"),
+    "PixelRepresentation": (0x00280103, "US"),
+    "NumberOfFrames": (0x00280008, "IS"),
+    "ImagePositionPatient": (0x00200032, "DS"),
+    "ImageOrientationPatient": (0x00200037, "DS"),
+    "PixelSpacing": (0x00280030, "DS"),
+    "SliceThickness": (0x00180050, "DS"),
+    "SpacingBetweenSlices": (0x00180088, "DS"),
+    "RescaleSlope": (0x00281053, "DS"),
+    "RescaleIntercept": (0x00281052, "DS"),
+    "TemporalPositionIdentifier": (0x00200100, "IS"),
+    "TriggerTime": (0x00181060, "DS"),
+    "EchoTime": (0x00180081, "DS"),
+    "EchoNumbers": (0x00180086, "IS"),
+    "DiffusionBValue": (0x00189087, "FD"),
+    "AcquisitionTime": (0x00080032, "TM"),
+    "FrameOfReferenceUID": (0x00200052, "UI"),
+    "SharedFunctionalGroupsSequence": (0x52009229, "SQ"),
+    "PerFrameFunctionalGroupsSequence": (0x52009230, "SQ"),
     # 4D ordering, image-type splits, diffusion and vendor scaling (dicom4d)
-    "Manufacturer",
-    "ComplexImageComponent",
-    "DiffusionGradientOrientation",
-    "DimensionIndexSequence",
-)
+    "Manufacturer": (0x00080070, "LO"),
+    "ComplexImageComponent": (0x00089208, "CS"),
+    "DiffusionGradientOrientation": (0x00189089, "FD"),
+    "DimensionIndexSequence": (0x00209222, "SQ"),
+}
 #: Vendor private attributes read by fixed element number (as dcm2niix does), interpreted only
 #: when Manufacturer (0008,0070) names the vendor: pseudo-keyword -> (tag, VR).
 PRIVATE_TAGS: dict[str, tuple[int, str]] = {
@@ -77,12 +84,12 @@ PRIVATE_TAGS: dict[str, tuple[int, str]] = {
     "Philips_ScaleSlope": (0x2005100E, "FL"),
     "GE_ImageKind": (0x0043102F, "SS"),  # 0 magnitude, 1 phase, 2 real, 3 imaginary
 }
-HEADER_TAGS: list[BaseTag | int] = [Tag(k) for k in _KEYWORDS]
-HEADER_TAGS += [Tag(t) for t, _ in PRIVATE_TAGS.values()]
+HEADER_TAGS: list[int] = [t for t, _ in STANDARD_TAGS.values()]
+HEADER_TAGS += [t for t, _ in PRIVATE_TAGS.values()]
 
 # -- acquisition / Siemens private tags (raw bytes, decoded by lazyvol.dicom.bids / .mosaic) ------
 _EXTRA_TAGS = frozenset(BIDS_TAGS) | frozenset(CSA_TAGS)
-HEADER_TAGS += [Tag(t) for t in sorted(_EXTRA_TAGS)]
+HEADER_TAGS += sorted(_EXTRA_TAGS)
 
 DICOMDIR_SOP_CLASS = "1.2.840.10008.1.3.10"
 _PIXEL_TAGS = {
@@ -115,13 +122,15 @@ NOT_PLAIN_STACKS = {
 }
 
 
+_VR = {k: v for k, (_, v) in (STANDARD_TAGS | PRIVATE_TAGS).items()}
+_TAG = {k: t for k, (t, _) in (STANDARD_TAGS | PRIVATE_TAGS).items()}
+
+
 def _tag_str(keyword: str) -> str:
-    t = Tag(PRIVATE_TAGS[keyword][0]) if keyword in PRIVATE_TAGS else Tag(keyword)
-    return f"({t.group:04X},{t.element:04X})"
+    t = _TAG[keyword]
+    return f"({t >> 16:04X},{t & 0xFFFF:04X})"
 
 
-_VR = {k: dictionary_VR(Tag(k)) for k in _KEYWORDS} | {k: v for k, (_, v) in PRIVATE_TAGS.items()}
-_TAG = {k: int(Tag(k)) for k in _KEYWORDS} | {k: t for k, (t, _) in PRIVATE_TAGS.items()}
 _BINARY = {"US": "H", "UL": "L", "SS": "h", "SL": "l", "FL": "f", "FD": "d"}
 
 
@@ -228,19 +237,36 @@ class ValueReader:
         return [float(x) for x in out if x is not None]
 
 
+#: Specific Character Sets decoded with Python's codecs directly (as pydicom maps them), when the
+#: value has no ISO 2022 escape: the usual files need no pydicom import.
+_PLAIN_CHARSETS = {
+    "": "latin_1",
+    "ISO_IR 6": "latin_1",
+    "ISO_IR 100": "latin_1",
+    "ISO_IR 192": "utf_8",
+}
+
+
 def _description(raw: dict[int, Any], r: ValueReader) -> str:
     """SeriesDescription decoded with the file's Specific Character Set (pydicom's codecs)."""
     elem = raw.get(0x0008103E)
     if elem is None or not isinstance(elem.value, bytes | bytearray):
         return r.get_str("SeriesDescription")
+    cs = raw.get(0x00080005)
+    names = ["ISO_IR 6"]
+    if cs is not None and isinstance(cs.value, bytes | bytearray) and cs.value.strip():
+        names = [x.strip() for x in cs.value.decode("ascii", "replace").split("\\")]
+    value = bytes(elem.value)
+    codec = _PLAIN_CHARSETS.get(names[0]) if len(names) == 1 else None
+    if codec is not None and b"\x1b" not in value:
+        try:
+            return value.decode(codec).strip(" \x00")
+        except UnicodeDecodeError:
+            pass  # pydicom's decoder decides (replacement characters, fallbacks)
     try:
         from pydicom.charset import convert_encodings, decode_bytes
 
-        cs = raw.get(0x00080005)
-        names = ["ISO_IR 6"]
-        if cs is not None and isinstance(cs.value, bytes | bytearray) and cs.value.strip():
-            names = [x.strip() for x in cs.value.decode("ascii", "replace").split("\\")]
-        return str(decode_bytes(bytes(elem.value), convert_encodings(names), set())).strip(" \x00")
+        return str(decode_bytes(value, convert_encodings(names), set())).strip(" \x00")
     except Exception:
         return r.get_str("SeriesDescription")
 
