@@ -18,7 +18,6 @@ and last-modified time, :func:`lazyvol._io.verify`), so a changed source raises
 from __future__ import annotations
 
 import itertools
-import mmap
 import os
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -27,6 +26,7 @@ from typing import Any
 import numpy as np
 
 from . import _io, gz_remote, gzaccess
+from ._blockpool import block_array
 from ._location import Location
 from .errors import FormatError, LazyvolError, SourceChangedError
 from .scaling import apply_scale
@@ -183,7 +183,7 @@ def _fetch(plan: NiftiPlan, index: tuple[slice, ...]) -> np.ndarray:
     run = _run_layout(plan, index)
     if run is not None:
         first, (count,) = run
-        buf = _block_buffer(count, disk)
+        buf = block_array(count, disk)
         reader([(plan.offset + first * disk.itemsize, buf)])
         return buf.reshape(out_shape, order="F")
     return _read_planes(plan, index, out_shape, reader)
@@ -225,25 +225,6 @@ def _range_reader(plan: NiftiPlan) -> Reader:
             buf.data.cast("B")[:] = raw
 
     return read
-
-
-#: Blocks at least this big are inflated into their own anonymous memory map.
-_MMAP_BLOCK_BYTES = 2**20
-
-
-def _block_buffer(count: int, dtype: np.dtype) -> np.ndarray:
-    """An uninitialised 1-D array for one inflated block.
-
-    Big blocks get their own anonymous memory map, returned to the system the moment the block is
-    dropped. From ``malloc`` they would land in glibc's per-thread arenas once its dynamic mmap
-    threshold has grown to the block size (it follows the largest block freed, up to 32 MiB):
-    freed blocks then stay in the arenas, and a streaming pass's peak memory creeps up with the
-    file's length instead of staying flat.
-    """
-    nbytes = int(count) * dtype.itemsize
-    if nbytes < _MMAP_BLOCK_BYTES:
-        return np.empty(count, dtype=dtype)
-    return np.frombuffer(mmap.mmap(-1, nbytes), dtype=dtype, count=count)
 
 
 def _read_planes(

@@ -1,0 +1,83 @@
+"""Block buffers for inflated (or fetched) image blocks: anonymous memory maps, reused.
+
+A streaming pass (a mean over a ``.nii.gz``) fills one block after another, each a few to tens of
+MiB, and drops each block once the reduction has consumed it. Two ways to get that memory are
+both bad:
+
+- ``malloc`` (``np.empty``): once glibc's dynamic mmap threshold has grown to the block size, freed
+  blocks stay in its per-thread arenas and the pass's peak memory creeps up with the file's length;
+- a fresh ``mmap`` per block: flat, but every page of every block is faulted in and zeroed anew by
+  the kernel (measured here: a first-pass ``.nii.gz`` read spent 0.3-0.7 s of 1.3 s on it for
+  512 MiB of data).
+
+So each block gets its own anonymous map, and a dropped block's map goes back to a small pool,
+bounded in bytes (:data:`POOL_BYTES`), from which the next block of the same size is served with
+its pages already in place. Memory stays flat (the pool is a constant) and pages are touched once.
+"""
+
+from __future__ import annotations
+
+import mmap
+import threading
+import weakref
+
+import numpy as np
+
+__all__ = ["POOL_BYTES", "block_array", "pooled_bytes"]
+
+#: Blocks smaller than this come from ``np.empty`` (malloc's small-block reuse is fine there).
+MIN_POOLED_BYTES = 2**20
+#: Most bytes of dropped blocks kept for reuse (beyond: unmapped at once).
+POOL_BYTES = 128 * 2**20
+
+_lock = threading.Lock()
+_free: dict[int, list[mmap.mmap]] = {}
+_kept = 0
+
+
+def pooled_bytes() -> int:
+    """Bytes of dropped block maps kept for reuse now."""
+    return _kept
+
+
+def _take(nbytes: int) -> mmap.mmap:
+    global _kept
+    with _lock:
+        maps = _free.get(nbytes)
+        if maps:
+            _kept -= nbytes
+            return maps.pop()
+    return mmap.mmap(-1, nbytes)
+
+
+def _give(buf: mmap.mmap, nbytes: int) -> None:
+    """Called when the block array using ``buf`` is freed: keep the map for the next block, or
+    drop it (unmapped when the last reference goes)."""
+    global _kept
+    with _lock:
+        if _kept + nbytes <= POOL_BYTES:
+            _free.setdefault(nbytes, []).append(buf)
+            _kept += nbytes
+
+
+def clear() -> None:
+    """Drop every kept map."""
+    global _kept
+    with _lock:
+        _free.clear()
+        _kept = 0
+
+
+def block_array(count: int, dtype: np.dtype) -> np.ndarray:
+    """An uninitialised 1-D array of ``count`` items of ``dtype`` for one block.
+
+    Big blocks live in an anonymous memory map of their own that returns to the pool when the
+    array (and every view of it) is freed.
+    """
+    nbytes = int(count) * np.dtype(dtype).itemsize
+    if nbytes < MIN_POOLED_BYTES:
+        return np.empty(count, dtype=dtype)
+    buf = _take(nbytes)
+    arr = np.frombuffer(buf, dtype=dtype, count=count)
+    weakref.finalize(arr, _give, buf, nbytes)
+    return arr

@@ -1,0 +1,62 @@
+"""Block buffers (lazyvol._blockpool): a dropped block's memory map is reused by the next block of
+the same size, the pool stays within its byte cap, and views keep a block alive."""
+
+from __future__ import annotations
+
+import gc
+
+import numpy as np
+import pytest
+
+from lazyvol import _blockpool
+
+
+@pytest.fixture(autouse=True)
+def _empty_pool():
+    _blockpool.clear()
+    yield
+    _blockpool.clear()
+
+
+def test_small_blocks_are_plain_arrays():
+    a = _blockpool.block_array(100, np.dtype("<i2"))
+    assert a.flags.owndata and a.shape == (100,)
+
+
+def test_a_dropped_block_is_reused_with_its_pages():
+    n = _blockpool.MIN_POOLED_BYTES // 2
+    a = _blockpool.block_array(n, np.dtype("<i2"))
+    a[:] = 7
+    address = a.__array_interface__["data"][0]
+    del a
+    gc.collect()
+    assert _blockpool.pooled_bytes() == n * 2
+    b = _blockpool.block_array(n, np.dtype("<i2"))
+    assert b.__array_interface__["data"][0] == address  # same map, pages already in place
+    assert _blockpool.pooled_bytes() == 0
+    b[:] = np.arange(n, dtype=np.int16)  # writable, and really the caller's
+    np.testing.assert_array_equal(b[:5], [0, 1, 2, 3, 4])
+
+
+def test_a_view_keeps_the_block_out_of_the_pool():
+    n = _blockpool.MIN_POOLED_BYTES
+    a = _blockpool.block_array(n, np.dtype("u1"))
+    a[:] = 3
+    view = a.reshape(-1, 2)[:, 0]
+    del a
+    gc.collect()
+    assert _blockpool.pooled_bytes() == 0
+    c = _blockpool.block_array(n, np.dtype("u1"))  # a new map: the view's data stays intact
+    c[:] = 9
+    assert int(view.max()) == 3
+    del view
+    gc.collect()
+    assert _blockpool.pooled_bytes() == n
+
+
+def test_pool_is_bounded(monkeypatch):
+    monkeypatch.setattr(_blockpool, "POOL_BYTES", 3 * 2**20)
+    blocks = [_blockpool.block_array(2**20, np.dtype("u1")) for _ in range(5)]
+    del blocks
+    gc.collect()
+    assert _blockpool.pooled_bytes() == 3 * 2**20
