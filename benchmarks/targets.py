@@ -19,43 +19,45 @@ MiB = 2**20
 #: marked "likely" has not been isolated by a dedicated experiment yet).
 WHY: dict[str, str] = {
     "nii-mean-int16": (
-        "judged cold on the first call: opening a NIfTI file imports nibabel, and nibabel imports "
-        "pydicom whenever it is installed (nibabel.nifti1's optional_package): ~0.3 s of CPU that "
-        "`np.memmap(...).mean()` never pays; a NIfTI header parser of lazyvol's own on the open "
-        "path would remove it. dask no longer imports `dask.distributed` on the first compute "
-        "(lazyvol's scheduler makes dask's own choice without that import)"
+        "judged cold on the first call (imports apart): lazyvol parses the NIfTI header itself "
+        "(no nibabel or pydicom import on the open path) and the first compute does not import "
+        "dask.distributed; what is left is dask's graph and its two threads against one "
+        "memory-mapped reduction"
     ),
     "nii-mean-float32": "see the int16 case",
     "memory.nii.gz": (
-        "inflated blocks now live in their own anonymous memory maps (glibc's per-thread arenas "
-        "kept freed 32 MiB blocks once its dynamic mmap threshold had grown to that size, so the "
-        "peak grew with the file); the saved index is thinned to 256 points; rapidgzip's own "
-        "buffers grow with its threads (capped by LAZYVOL_GZIP_MEMORY)"
+        "inflated blocks reuse their anonymous memory maps (lazyvol._blockpool: flat, no page "
+        "faults per block), and the saved index is thinned to 256 points; what still grows is "
+        "rapidgzip's own seek-point list, one point with its window per 2 MiB of compressed "
+        "input (about +10 MiB per GiB inflated), kept until the index is exported at the end of "
+        "the pass (rapidgzip has no way to thin it as it goes)"
     ),
     "gz-mean-int16": (
-        "the inflate itself: rapidgzip's parallel decoding costs ~2x the CPU of its sequential "
-        "decoder, and on 2 cores dask's reduction competes with it, so on 2 cores lazyvol uses "
-        "the sequential decoder (gzaccess.PARALLEL_MIN_THREADS = 4), which runs at about "
-        "indexed_gzip's single-stream speed; compare the core-scaling rows (1 vs 2 threads)"
+        "the inflate itself, on 2 cores: a first pass must inflate the stream in order (no seek "
+        "points yet), so one core decodes while the other reduces. rapidgzip's sequential "
+        "decoder runs at about 1.4-1.6x zlib's (indexed_gzip's) speed here; its parallel decoding "
+        "costs ~2x the CPU per byte and only pays back from 4 cores, or on 2 cores with 32-64 MiB "
+        "chunks at ~600 MiB of memory (against the 256 MiB cap). Compare the core-scaling rows; "
+        "gzaccess.PARALLEL_MIN_THREADS and LAZYVOL_GZIP_MEMORY set the trade-off"
     ),
     "gz-mean-float32": "see the int16 case",
     "gz-far-slice": (
-        "a whole script: interpreter, lazyvol, nibabel and pydicom imports (~0.35 s CPU, nibabel "
-        "imports pydicom) against one inflate of the file; the read itself is ~20 ms through the "
-        "saved index. Needs the NIfTI open path without nibabel (or a bigger file: --size 1)"
+        "a whole script: interpreter start and lazyvol's imports against one inflate of the file; "
+        "the read itself is ~20 ms through the saved index"
     ),
     "dicom-sitk": (
-        "the cold first call imports pydicom (~0.2 s CPU; the pydicom loop imports it untimed, see "
-        "'imports + first call') and parses every header in Python (one pread each), then "
-        "dask's graph and threads; SimpleITK/GDCM parses in C++. With BitsStored 16 and an "
-        "intercept the output is int32, twice the bytes to reduce"
+        "no pydicom import any more on the open path (the header walker and the in-place pixel "
+        "reads need none); what is left is Python: ~0.1 ms per header to walk and record (512 "
+        "files), grouping and geometry checks, saving the scan index, then dask's graph and two "
+        "threads reading 256 MiB (a bare 2-thread pread + sum loop takes ~0.06 s of it). "
+        "SimpleITK/GDCM parses headers in C++"
     ),
     "dicom-naive": "see the SimpleITK target",
     "dicom-scan": (
-        "cold, lazyvol.scan's first call imports pydicom (~0.2 s CPU) which the plain loop "
-        "imports untimed (compare 'imports + first call'); lazyvol.scan also builds frame "
-        "records (pixel offsets, geometry), groups and saves its index. Judged on headers copied "
-        "from a real GE file (~100 public and ~240 private attributes)"
+        "judged on headers copied from a real GE file (~100 public and ~240 private attributes): "
+        "lazyvol.scan walks every element in Python (as dcmread does) but decodes only what it "
+        "uses, builds frame records (pixel offsets, geometry), groups them and saves its index; "
+        "cold, neither side imports pydicom inside the timed call any more"
     ),
     "dicom-reopen": (
         "reopening costs a listing plus a stat of every file; the first scan got faster (one "

@@ -5,7 +5,7 @@ the skipped files), :class:`FrameTable` (where each frame of a volume is) and :c
 from __future__ import annotations
 
 from collections.abc import Sequence
-from dataclasses import asdict, dataclass, field
+from dataclasses import dataclass, field, fields
 from typing import Any
 
 import numpy as np
@@ -122,7 +122,10 @@ class SeriesInfo:
         }
         out["shape"] = list(self.shape)
         out["affine"] = np.asarray(self.affine, dtype=np.float64).tolist()
-        out["frames"] = None if self.frames is None else asdict(self.frames)
+        # A shallow field dict (the fields are flat tuples, which JSON writes as lists):
+        # dataclasses.asdict deep-copies every per-frame value, ~10 ms for a 512-slice series.
+        fr = self.frames
+        out["frames"] = None if fr is None else {f.name: getattr(fr, f.name) for f in fields(fr)}
         return out
 
     @classmethod
@@ -133,13 +136,13 @@ class SeriesInfo:
         doc["affine"] = np.array(doc["affine"], dtype=np.float64)
         fr = doc.get("frames")
         if fr is not None:
-            fields: dict[str, Any] = {
+            kw: dict[str, Any] = {
                 k: tuple(tuple(x) if isinstance(x, list) else x for x in v)
                 if isinstance(v, list)
                 else v
                 for k, v in fr.items()
             }
-            doc["frames"] = FrameTable(**fields)
+            doc["frames"] = FrameTable(**kw)
         return cls(**doc)
 
     def __repr__(self) -> str:
