@@ -4,6 +4,7 @@ the same size, the pool stays within its byte cap, and views keep a block alive.
 from __future__ import annotations
 
 import gc
+import os
 
 import numpy as np
 import pytest
@@ -60,3 +61,35 @@ def test_pool_is_bounded(monkeypatch):
     del blocks
     gc.collect()
     assert _blockpool.pooled_bytes() == 3 * 2**20
+
+
+@pytest.mark.skipif(not hasattr(os, "fork"), reason="needs os.fork")
+def test_a_forked_child_neither_shares_the_parents_blocks_nor_its_pool():
+    """Block maps are private (copy-on-write): a forked child (dask's or a user's process pool)
+    writing into a block, or into a block taken from the pool it inherited, never changes the
+    parent's bytes."""
+    n = _blockpool.MIN_POOLED_BYTES
+    live = _blockpool.block_array(n, np.dtype("u1"))
+    live[:] = 1
+    dropped = _blockpool.block_array(n, np.dtype("u1"))
+    dropped[:] = 2
+    del dropped
+    gc.collect()
+    assert _blockpool.pooled_bytes() == n
+    pid = os.fork()
+    if pid == 0:  # child: write everywhere it can, report what its pool held
+        code = 0
+        try:
+            live[:] = 9
+            if _blockpool.pooled_bytes() != 0:
+                code = 3
+            other = _blockpool.block_array(n, np.dtype("u1"))
+            other[:] = 9
+        except BaseException:
+            code = 4
+        os._exit(code)
+    _, status = os.waitpid(pid, 0)
+    assert os.WEXITSTATUS(status) == 0
+    assert int(live.min()) == int(live.max()) == 1
+    reused = _blockpool.block_array(n, np.dtype("u1"))  # the parent's pooled map, untouched
+    assert int(reused.min()) == int(reused.max()) == 2

@@ -18,6 +18,7 @@ its pages already in place. Memory stays flat (the pool is a constant) and pages
 from __future__ import annotations
 
 import mmap
+import os
 import threading
 import weakref
 
@@ -47,7 +48,18 @@ def _take(nbytes: int) -> mmap.mmap:
         if maps:
             _kept -= nbytes
             return maps.pop()
-    return mmap.mmap(-1, nbytes)
+    return _new_map(nbytes)
+
+
+#: Private (copy-on-write) anonymous maps: Python's default for ``mmap.mmap(-1, n)`` is a *shared*
+#: mapping, whose pages a forked child would write through to its parent's blocks.
+_FLAGS = getattr(mmap, "MAP_PRIVATE", 0) | getattr(mmap, "MAP_ANONYMOUS", 0)
+
+
+def _new_map(nbytes: int) -> mmap.mmap:
+    if _FLAGS:
+        return mmap.mmap(-1, nbytes, flags=_FLAGS)
+    return mmap.mmap(-1, nbytes)  # pragma: no cover - not POSIX
 
 
 def _give(buf: mmap.mmap, nbytes: int) -> None:
@@ -66,6 +78,19 @@ def clear() -> None:
     with _lock:
         _free.clear()
         _kept = 0
+
+
+def _after_fork_in_child() -> None:
+    """A forked child starts with an empty pool and a fresh lock (the parent's may have been held
+    by another thread at the fork)."""
+    global _kept, _lock
+    _lock = threading.Lock()
+    _free.clear()
+    _kept = 0
+
+
+if hasattr(os, "register_at_fork"):
+    os.register_at_fork(after_in_child=_after_fork_in_child)
 
 
 def block_array(count: int, dtype: np.dtype) -> np.ndarray:
