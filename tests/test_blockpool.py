@@ -93,3 +93,50 @@ def test_a_forked_child_neither_shares_the_parents_blocks_nor_its_pool():
     assert int(live.min()) == int(live.max()) == 1
     reused = _blockpool.block_array(n, np.dtype("u1"))  # the parent's pooled map, untouched
     assert int(reused.min()) == int(reused.max()) == 2
+
+
+def test_a_finalizer_run_by_the_garbage_collector_inside_the_pool_does_not_deadlock(monkeypatch):
+    """A block array freed by a garbage collection that starts while the pool's lock is held (an
+    allocation inside the pool's own bookkeeping) hands its map back without waiting on that lock."""
+    n = _blockpool.MIN_POOLED_BYTES
+    cycle: list = []
+    block = _blockpool.block_array(n, np.dtype("u1"))
+    cycle.append(cycle)
+    cycle.append(block)  # only the collector frees it
+    del block
+
+    class Collecting(dict):
+        def setdefault(self, key, default=None):  # runs with the pool's lock held
+            gc.collect()
+            return super().setdefault(key, default)
+
+    monkeypatch.setattr(_blockpool, "_free", Collecting())
+    del cycle
+    trigger = _blockpool.block_array(n, np.dtype("u1"))
+    del trigger  # its finalizer sorts under the lock; the collection there frees the cycle
+    assert _blockpool.pooled_bytes() == 2 * n
+
+
+def test_a_full_pool_makes_room_for_the_newest_size(monkeypatch):
+    monkeypatch.setattr(_blockpool, "POOL_BYTES", 4 * 2**20)
+    small = [_blockpool.block_array(2**20, np.dtype("u1")) for _ in range(4)]
+    del small
+    gc.collect()
+    assert _blockpool.pooled_bytes() == 4 * 2**20
+    big = _blockpool.block_array(2 * 2**20, np.dtype("u1"))
+    del big
+    gc.collect()
+    # two old 1 MiB maps made room for the 2 MiB one, which the next 2 MiB block reuses
+    assert _blockpool.pooled_bytes() == 4 * 2**20
+    assert sorted(_blockpool._free) == [2**20, 2 * 2**20]
+
+
+def test_clear_handles_gives_the_pool_back():
+    from lazyvol import gzaccess
+
+    block = _blockpool.block_array(_blockpool.MIN_POOLED_BYTES, np.dtype("u1"))
+    del block
+    gc.collect()
+    assert _blockpool.pooled_bytes() > 0
+    gzaccess.clear_handles()
+    assert _blockpool.pooled_bytes() == 0

@@ -339,3 +339,14 @@ def test_saved_index_keeps_one_point_per_spacing(
     ref = _ref(path)
     np.testing.assert_array_equal(vol[:, :, 600:601].compute(), ref[:, :, 600:601])
     np.testing.assert_array_equal(vol[:, :, 17:18].compute(), ref[:, :, 17:18])
+
+
+def test_first_pass_chunk_follows_the_memory_budget(monkeypatch):
+    """rapidgzip's sequential first pass reads 2 MiB chunks (~100 MiB of decoder memory) only when
+    LAZYVOL_GZIP_MEMORY allows it; a smaller budget keeps 1 MiB chunks (~60 MiB)."""
+    monkeypatch.delenv("LAZYVOL_GZIP_MEMORY", raising=False)
+    assert gzaccess._chunk_size(1, indexed=False) == gzaccess.RG_SEQUENTIAL_CHUNK
+    assert gzaccess._chunk_size(1, indexed=True) == gzaccess.RG_CHUNK
+    assert gzaccess._chunk_size(4, indexed=False) == gzaccess.RG_CHUNK
+    monkeypatch.setenv("LAZYVOL_GZIP_MEMORY", "64MiB")
+    assert gzaccess._chunk_size(1, indexed=False) == gzaccess.RG_CHUNK

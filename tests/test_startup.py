@@ -181,20 +181,35 @@ def test_dicom_small_reads_run_their_plan_directly(tmp_path: Path) -> None:
     assert res["heavy"] == []
 
 
-def test_dicom_scan_imports_neither_pydicom_nor_a_process_pool(tmp_path: Path) -> None:
+@pytest.mark.parametrize(
+    ("charset", "description"),
+    [(None, "plain"), ("ISO_IR 100", "Séquence pondérée"), ("ISO_IR 192", "Последовательность")],
+)
+def test_dicom_scan_imports_neither_pydicom_nor_a_process_pool(
+    tmp_path: Path, charset: str | None, description: str
+) -> None:
+    import pydicom
+
     from lazyvol.testing import write_dicom_series
 
     folder = tmp_path / "ct"
     write_dicom_series(folder, (16, 16, 9), shuffle_names=True)
+    if charset is not None:  # a non-ASCII description in the usual character sets
+        for path in folder.glob("*.dcm"):
+            ds = pydicom.dcmread(path)
+            ds.SpecificCharacterSet = charset
+            ds.SeriesDescription = description
+            ds.save_as(path)
     code = (
         "import sys, json, lazyvol as lv\n"
         f"rep = lv.scan({str(folder)!r})\n"
         "heavy = sorted({n.split('.')[0] for n in sys.modules} & "
         "{'pydicom', 'multiprocessing', 'dask', 'tqdm'})\n"
-        "print(json.dumps({'n': [len(s.files) for s in rep], 'heavy': heavy}))\n"
+        "print(json.dumps({'n': [len(s.files) for s in rep], 'heavy': heavy,\n"
+        "                  'd': [s.description for s in rep]}))\n"
     )
     res = _fresh(code, tmp_path)
-    assert res == {"n": [9], "heavy": []}
+    assert res == {"n": [9], "heavy": [], "d": [description if charset else res["d"][0]]}
 
 
 def test_zarr_small_reads_run_their_plan_directly(phantom: Path, tmp_path: Path) -> None:

@@ -11,8 +11,10 @@ both bad:
   512 MiB of data).
 
 So each block gets its own anonymous map, and a dropped block's map goes back to a small pool,
-bounded in bytes (:data:`POOL_BYTES`), from which the next block of the same size is served with
-its pages already in place. Memory stays flat (the pool is a constant) and pages are touched once.
+bounded in bytes (:data:`POOL_BYTES`, maps of the size most recently dropped kept first), from which
+the next block of the same size is served with its pages already in place: a streaming pass's
+memory stays flat and its pages are touched once. The pool holds at most :data:`POOL_BYTES` between
+passes; :func:`clear` (called by :func:`lazyvol.gzaccess.clear_handles`) gives it back.
 """
 
 from __future__ import annotations
@@ -21,10 +23,11 @@ import mmap
 import os
 import threading
 import weakref
+from collections import deque
 
 import numpy as np
 
-__all__ = ["POOL_BYTES", "block_array", "pooled_bytes"]
+__all__ = ["POOL_BYTES", "block_array", "clear", "pooled_bytes"]
 
 #: Blocks smaller than this come from ``np.empty`` (malloc's small-block reuse is fine there).
 MIN_POOLED_BYTES = 2**20
@@ -32,22 +35,53 @@ MIN_POOLED_BYTES = 2**20
 POOL_BYTES = 128 * 2**20
 
 _lock = threading.Lock()
+#: Maps kept for reuse by size, oldest first.
 _free: dict[int, list[mmap.mmap]] = {}
 _kept = 0
+#: Maps handed back by finalizers, not yet sorted into ``_free``. A finalizer may run inside the
+#: garbage collector at any allocation, even while this thread holds ``_lock``: it only appends
+#: here (atomic) and sorts the queue when the lock is free.
+_returned: deque[tuple[int, mmap.mmap]] = deque()
 
 
 def pooled_bytes() -> int:
     """Bytes of dropped block maps kept for reuse now."""
-    return _kept
+    with _lock:
+        _sort_returned()
+        return _kept
+
+
+def _sort_returned() -> None:
+    """Move handed-back maps into the pool (``_lock`` held). Beyond :data:`POOL_BYTES`, maps of
+    other sizes are dropped first (oldest first), then the newcomer itself."""
+    global _kept
+    while True:
+        try:
+            nbytes, buf = _returned.popleft()
+        except IndexError:
+            return
+        for size in [s for s in _free if s != nbytes]:
+            while _free[size] and _kept + nbytes > POOL_BYTES:
+                _free[size].pop(0)
+                _kept -= size
+            if not _free[size]:
+                del _free[size]
+        if _kept + nbytes <= POOL_BYTES:
+            _free.setdefault(nbytes, []).append(buf)
+            _kept += nbytes
 
 
 def _take(nbytes: int) -> mmap.mmap:
     global _kept
     with _lock:
+        _sort_returned()
         maps = _free.get(nbytes)
         if maps:
             _kept -= nbytes
-            return maps.pop()
+            buf = maps.pop()
+            if not maps:
+                del _free[nbytes]
+            return buf
     return _new_map(nbytes)
 
 
@@ -63,19 +97,21 @@ def _new_map(nbytes: int) -> mmap.mmap:
 
 
 def _give(buf: mmap.mmap, nbytes: int) -> None:
-    """Called when the block array using ``buf`` is freed: keep the map for the next block, or
-    drop it (unmapped when the last reference goes)."""
-    global _kept
-    with _lock:
-        if _kept + nbytes <= POOL_BYTES:
-            _free.setdefault(nbytes, []).append(buf)
-            _kept += nbytes
+    """Finalizer of a block array: hand its map back (kept for the next block of its size, or
+    dropped, i.e. unmapped once the last reference goes). Never blocks: see ``_returned``."""
+    _returned.append((nbytes, buf))
+    if _lock.acquire(blocking=False):
+        try:
+            _sort_returned()
+        finally:
+            _lock.release()
 
 
 def clear() -> None:
-    """Drop every kept map."""
+    """Drop every kept map (their memory goes back to the system)."""
     global _kept
     with _lock:
+        _returned.clear()
         _free.clear()
         _kept = 0
 
@@ -85,6 +121,7 @@ def _after_fork_in_child() -> None:
     by another thread at the fork)."""
     global _kept, _lock
     _lock = threading.Lock()
+    _returned.clear()
     _free.clear()
     _kept = 0
 
@@ -104,5 +141,6 @@ def block_array(count: int, dtype: np.dtype) -> np.ndarray:
         return np.empty(count, dtype=dtype)
     buf = _take(nbytes)
     arr = np.frombuffer(buf, dtype=dtype, count=count)
-    weakref.finalize(arr, _give, buf, nbytes)
+    # Not at exit: arrays still alive then must not hand their maps to a later block.
+    weakref.finalize(arr, _give, buf, nbytes).atexit = False
     return arr

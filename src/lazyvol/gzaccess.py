@@ -32,7 +32,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from . import _fsutil, handles
+from . import _blockpool, _fsutil, handles
 from .config import cache_dir
 from .errors import FormatError
 
@@ -44,6 +44,7 @@ __all__ = [
     "clear_handles",
     "engine",
     "gz_spacing",
+    "gzip_memory",
     "gzip_threads",
     "index_path",
     "index_points",
@@ -133,15 +134,27 @@ def gzip_threads() -> int:
     env = os.environ.get(THREADS_ENV)
     if env:
         return max(1, int(env))
+    threads = min(_cores(), gzip_memory() // RG_BYTES_PER_THREAD)
+    return threads if threads >= PARALLEL_MIN_THREADS else 1
+
+
+def gzip_memory() -> int:
+    """Memory one file's decompression may take: ``LAZYVOL_GZIP_MEMORY``, default 128 MiB."""
     budget = os.environ.get(MEMORY_ENV)
     if budget:
         from .config import _parse_bytes
 
-        memory = _parse_bytes(budget)
-    else:
-        memory = DEFAULT_GZIP_MEMORY
-    threads = min(_cores(), memory // RG_BYTES_PER_THREAD)
-    return threads if threads >= PARALLEL_MIN_THREADS else 1
+        return _parse_bytes(budget)
+    return DEFAULT_GZIP_MEMORY
+
+
+def _chunk_size(threads: int, indexed: bool) -> int:
+    """rapidgzip's chunk for a handle: :data:`RG_SEQUENTIAL_CHUNK` for a first pass on the
+    sequential decoder when the memory budget allows its ~100 MiB (else ~60 MiB with
+    :data:`RG_CHUNK`), :data:`RG_CHUNK` otherwise."""
+    if threads == 1 and not indexed and gzip_memory() >= DEFAULT_GZIP_MEMORY:
+        return RG_SEQUENTIAL_CHUNK
+    return RG_CHUNK
 
 
 @dataclass(frozen=True)
@@ -288,7 +301,7 @@ def thin_index(
 def index_points(uncompressed_bytes: int) -> int:
     """Seek points a saved index keeps for a stream of ``uncompressed_bytes``: one per
     :func:`gz_spacing` (a random read inflates at most that much extra), at most
-    :data:`GZ_MAX_POINTS`. rapidgzip exports a point per ~1 MiB chunk; keeping every one would
+    :data:`GZ_MAX_POINTS`. rapidgzip exports a point per chunk (1-2 MiB); keeping every one would
     make each handle that imports the index read and hold 32 KiB per point (a 256 MiB file:
     8 MiB and ~0.1 s per handle, where 65 points take 2 MiB)."""
     n = max(1, int(uncompressed_bytes))
@@ -331,9 +344,10 @@ class _Handle:
             if kind == "rapidgzip":
                 import rapidgzip
 
-                chunk = RG_SEQUENTIAL_CHUNK if threads == 1 and index is None else RG_CHUNK
                 self.raw: Any = rapidgzip.RapidgzipFile(
-                    target, parallelization=threads, chunk_size=chunk
+                    target,
+                    parallelization=threads,
+                    chunk_size=_chunk_size(threads, index is not None),
                 )
             else:
                 import indexed_gzip as igzip
@@ -500,8 +514,10 @@ _POOL = _Pool()
 
 
 def clear_handles() -> None:
-    """Close every gzip handle this process keeps between reads."""
+    """Close every gzip handle this process keeps between reads, and give back the block buffers
+    kept for reuse (:mod:`lazyvol._blockpool`)."""
     _POOL.clear()
+    _blockpool.clear()
 
 
 def _read_once(src: GzSource, offset: int, view: memoryview) -> tuple[int, bool]:

@@ -1,7 +1,7 @@
 """What lazyvol reads from a DICOM header: the tags, and typed access to their raw values.
 
 Values are decoded from the raw bytes pydicom (or the element walker, :mod:`.walker`) leaves
-unconverted, using the VR from the DICOM dictionary; malformed values are noted (``bad``), never
+unconverted, using the VR of :data:`STANDARD_TAGS` / :data:`PRIVATE_TAGS`; malformed values are noted (``bad``), never
 raised.
 """
 
@@ -138,7 +138,8 @@ class ValueReader:
     """Typed, guarded access to raw header values; malformed ones are noted, not raised.
 
     Values are decoded here from the raw bytes pydicom leaves unconverted (its per-element value
-    conversion costs more than the parse itself), using the VR from the DICOM dictionary.
+    conversion costs more than the parse itself), using the VR of :data:`STANDARD_TAGS` /
+    :data:`PRIVATE_TAGS`.
     """
 
     def __init__(self, ds: Any) -> None:
@@ -248,7 +249,9 @@ _PLAIN_CHARSETS = {
 
 
 def _description(raw: dict[int, Any], r: ValueReader) -> str:
-    """SeriesDescription decoded with the file's Specific Character Set (pydicom's codecs)."""
+    """SeriesDescription decoded with the file's Specific Character Set: Python's codecs for the
+    single-byte default, Latin-1 and UTF-8 sets without escapes (pydicom maps them the same way),
+    pydicom's decoder for the rest."""
     elem = raw.get(0x0008103E)
     if elem is None or not isinstance(elem.value, bytes | bytearray):
         return r.get_str("SeriesDescription")

@@ -122,7 +122,7 @@ class SeriesInfo:
         }
         out["shape"] = list(self.shape)
         out["affine"] = np.asarray(self.affine, dtype=np.float64).tolist()
-        # A shallow field dict (the fields are flat tuples, which JSON writes as lists):
+        # A shallow field dict (tuples, and tuples of tuples, which JSON writes as lists):
         # dataclasses.asdict deep-copies every per-frame value, ~10 ms for a 512-slice series.
         fr = self.frames
         out["frames"] = None if fr is None else {f.name: getattr(fr, f.name) for f in fields(fr)}
