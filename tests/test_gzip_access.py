@@ -101,6 +101,44 @@ def test_one_index_serves_both_engines(
     assert target.exists()  # imported, not refused and rebuilt
     ent = next(iter(gzaccess._POOL.entries.values()))
     assert ent.indexed and ent.kind == reader
+    assert ent.idle and {h.kind for h in ent.idle} == {reader}  # the forced engine reads too
+
+
+@pytest.mark.skipif(not HAVE_RAPIDGZIP, reason="rapidgzip is not installed")
+def test_first_pass_inflates_with_rapidgzip_and_indexed_reads_use_indexed_gzip(
+    tmp_path: Path, cache: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Default engines: rapidgzip's fast sequential decoder makes the first pass (and the index);
+    reads through the saved index use indexed_gzip, whose memory does not grow with the file
+    (rapidgzip's prefetcher caches dozens of index-spaced chunks per handle)."""
+    monkeypatch.delenv(gzaccess.ENGINE_ENV, raising=False)
+    assert (gzaccess.engine(), gzaccess.index_engine()) == ("rapidgzip", "indexed_gzip")
+    path = write_phantom_nifti(tmp_path / "x.nii.gz", (64, 64, 96))
+    ref = _ref(path)
+    vol = lv.open(path)
+    assert float(vol.data.mean().compute()) == pytest.approx(float(ref.mean()))
+    ent = next(iter(gzaccess._POOL.entries.values()))
+    assert ent.indexed and {h.kind for h in ent.idle} == {"rapidgzip"}  # the first pass
+    gzaccess.clear_handles()
+    np.testing.assert_array_equal(vol[:, :, 70:75].compute(), ref[:, :, 70:75])
+    ent = next(iter(gzaccess._POOL.entries.values()))
+    assert ent.indexed and {h.kind for h in ent.idle} == {"indexed_gzip"}
+
+
+def test_gzip_images_get_smaller_default_chunks(tmp_path: Path, monkeypatch) -> None:
+    """A .nii.gz block is inflated into memory of its own: 16 MiB default blocks (32 MiB for a
+    memory-mapped .nii); an explicit chunk budget wins."""
+    from lazyvol.nifti import GZ_CHUNK_BYTES
+
+    monkeypatch.delenv("LAZYVOL_CHUNK_SIZE", raising=False)
+    shape = (128, 128, 1100)  # int16: 32 KiB a plane
+    gz = lv.open(write_phantom_nifti(tmp_path / "x.nii.gz", shape))
+    raw = lv.open(write_phantom_nifti(tmp_path / "x.nii", shape))
+    plane = 128 * 128 * gz.dtype.itemsize
+    assert max(gz.data.chunks[2]) * plane <= GZ_CHUNK_BYTES < max(raw.data.chunks[2]) * plane
+    monkeypatch.setenv("LAZYVOL_CHUNK_SIZE", "32MiB")
+    again = lv.open(tmp_path / "x.nii.gz")
+    assert again.data.chunks == raw.data.chunks
 
 
 @pytest.mark.skipif(not HAVE_RAPIDGZIP, reason="rapidgzip is not installed")
