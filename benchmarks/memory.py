@@ -1,10 +1,14 @@
 """Peak-memory measurement of the current process from ``/proc/self/status``.
 
-Two figures are kept apart (see ``BENCHMARKING.md``): *anonymous* memory (``RssAnon``: heap, numpy
-buffers; what a computation really costs) and total resident memory (``VmHWM``, the kernel's exact
+Two figures are kept apart (see ``BENCHMARKING.md``): *anonymous* memory (``RssAnon`` plus
+``RssShmem``: heap, numpy buffers, anonymous memory maps, private or shared; what a computation
+really costs) and total resident memory (``VmHWM``, the kernel's exact
 high-water mark of RSS, which also counts the file pages of a memory map and of shared libraries).
 
-``RssAnon`` has no kernel high-water mark, so :class:`PeakSampler` reads it from a background thread
+``RssShmem`` is counted because an anonymous *shared* map (Python's default for ``mmap(-1, n)``)
+is reported there, not in ``RssAnon``: lazyvol's inflated ``.nii.gz`` blocks lived in such maps
+until 2026-12-02 and were invisible to a ``RssAnon``-only figure. Neither has a kernel high-water
+mark, so :class:`PeakSampler` reads it from a background thread
 every few milliseconds. The thread needs the GIL to run; numpy copies, reductions and file reads
 release it, so a sample at least every few ms is the norm, but a peak that lasts less than the
 sampling period can be missed. ``VmHWM`` cannot miss a peak.
@@ -43,7 +47,7 @@ def reset_peak_rss() -> bool:
 
 
 class PeakSampler:
-    """Sample ``RssAnon`` of this process in a background thread and keep the maximum.
+    """Sample ``RssAnon + RssShmem`` of this process in a background thread and keep the maximum.
 
     Parameters
     ----------
@@ -66,7 +70,8 @@ class PeakSampler:
         self._thread: threading.Thread | None = None
 
     def _sample(self) -> None:
-        anon = read_status().get("RssAnon", 0)
+        status = read_status()
+        anon = status.get("RssAnon", 0) + status.get("RssShmem", 0)
         self.samples += 1
         if anon > self.peak_anon:
             self.peak_anon = anon
@@ -85,7 +90,7 @@ class PeakSampler:
         return self
 
     def stop(self) -> int:
-        """Stop sampling (one last sample included) and return the peak ``RssAnon`` in bytes."""
+        """Stop sampling (one last sample included) and return the peak anonymous memory in bytes."""
         self._stop.set()
         if self._thread is not None:
             self._thread.join()

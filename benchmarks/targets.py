@@ -26,14 +26,15 @@ WHY: dict[str, str] = {
     ),
     "nii-mean-float32": "see the int16 case",
     "memory.nii.gz": (
-        "inflated blocks reuse their anonymous memory maps (lazyvol._blockpool: no per-block page "
-        "faults, no arena creep) and the saved index is thinned to 256 points. What still grows "
-        "is rapidgzip's: it keeps a seek point with its window for every 2 MiB of compressed "
-        "input (measured with the synchronous scheduler: ~4 MiB more per GiB inflated) and "
-        "exports them all at the end of the pass before lazyvol thins the file (a further "
-        "10-16 MiB at 4 GiB); rapidgzip has no option to keep fewer. The peak stays under "
-        "256 MiB at every size (indexed_gzip, the fallback engine, also grows: 116 to 134 MiB "
-        "from 256 MiB to 1 GiB, its index points)"
+        "the earlier figures (183/223/218 MiB, then 167/234/224) left the inflated blocks out: "
+        "they lived in anonymous *shared* maps, which the kernel reports as RssShmem, not RssAnon. "
+        "Blocks are now private maps reused from a small pool and counted (the sampler also adds "
+        "RssShmem). What a first pass holds: the interpreter and imports (~80 MiB), rapidgzip's "
+        "sequential decoder (~100 MiB with 2 MiB chunks), two 16 MiB blocks in flight, and "
+        "rapidgzip's seek points (one with its window per chunk, ~4 MiB more per GiB inflated, "
+        "then exported all at once at the end, before lazyvol thins them to 256); rapidgzip has "
+        "no option to keep fewer. 1 MiB chunks would save ~40 MiB at ~20% of the first pass's "
+        "speed (LAZYVOL_GZIP_MEMORY below 128 MiB selects them)"
     ),
     "gz-mean-int16": (
         "the inflate itself, on 2 cores: a first pass must inflate the stream in order (no seek "

@@ -9,7 +9,7 @@ first (lazy imports, thread pools) and time the second. Cold runs (``BENCH_MODE=
 warm-up: the preparation (the tool's imports) is timed on its own as ``import_s`` and the work is
 the first call in the process; ``main_at`` (wall clock when this module started, before numpy is
 imported) lets the parent time the interpreter's start-up. The work is
-timed with ``time.perf_counter`` while :class:`benchmarks.memory.PeakSampler` samples ``RssAnon``;
+timed with ``time.perf_counter`` while :class:`benchmarks.memory.PeakSampler` samples ``RssAnon + RssShmem``;
 ``VmHWM`` is reset to the current RSS just before the work starts and read after it. A work
 callable with a ``finish`` attribute gets its result passed through ``finish(result)`` after the
 timing (the ``remote`` group adds the bytes its server served). A preparation

@@ -11,6 +11,7 @@ import json
 import os
 import subprocess
 import sys
+import time
 from pathlib import Path
 
 import numpy as np
@@ -58,6 +59,20 @@ def test_sampler_sees_an_allocation() -> None:
     assert 90 * MiB <= grew <= 96 * MiB + 64 * MiB, grew / MiB
     # Freed again: the current RssAnon is back near the start, the peak is not.
     assert read_status()["RssAnon"] < s.peak_anon - 64 * MiB
+
+
+def test_sampler_counts_shared_anonymous_maps() -> None:
+    """An anonymous shared map (``mmap(-1, n)``, Python's default) is reported as RssShmem, not
+    RssAnon; the peak must still count it."""
+    import mmap
+
+    st = read_status()
+    base = st["RssAnon"] + st.get("RssShmem", 0)
+    with PeakSampler(interval=0.001) as s:
+        m = mmap.mmap(-1, 64 * MiB)
+        np.frombuffer(m, dtype=np.uint8)[:] = 1  # touched
+        time.sleep(0.02)
+    assert s.peak_anon - base >= 60 * MiB, (s.peak_anon - base) / MiB
 
 
 def test_worker_peak_anon_of_a_decompression(tmp_path: Path) -> None:
