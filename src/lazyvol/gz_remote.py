@@ -5,7 +5,7 @@ Without a saved seek index a stream is read in one sequential pass: one shared h
 and process, fed by ranged requests of :data:`STREAM_READAHEAD` bytes, inflating from the start
 and recording seek points every :func:`spacing` bytes as it goes (so the pass itself can seek back
 cheaply). When the pass reaches the end of the image data, its seek points are saved in the cache
-directory (indexed_gzip's format, :func:`lazyvol.gzaccess.thin_index`) under a name made of the
+directory (indexed_gzip's format, :func:`lazyvol.gzindex_format.thin_index`) under a name made of the
 object's identity: URL without credentials or signing parameters, size, ETag and last-modified
 time (:func:`index_path`); never a credential.
 

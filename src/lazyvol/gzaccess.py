@@ -25,12 +25,9 @@ aborts the process).
 from __future__ import annotations
 
 import hashlib
-import itertools
 import os
-import struct
 import threading
 import warnings
-import zlib
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -38,6 +35,8 @@ from typing import Any
 from . import _blockpool, _fsutil, handles
 from .config import cache_dir
 from .errors import FormatError
+from .gzindex_format import GZ_SPACING, thin_index
+from .gzindex_format import index_sizes as _index_sizes
 
 __all__ = [
     "GZ_MAX_POINTS",
@@ -59,9 +58,6 @@ ENGINE_ENV = "LAZYVOL_GZIP_ENGINE"
 THREADS_ENV = "LAZYVOL_GZIP_THREADS"
 MEMORY_ENV = "LAZYVOL_GZIP_MEMORY"
 
-#: Distance between seek points of a small file: a random slab costs at most this much extra
-#: inflate.
-GZ_SPACING = 4 * 2**20
 #: Most seek points a saved index holds (32 KiB window each: under 8 MiB per index and handle).
 GZ_MAX_POINTS = 256
 #: rapidgzip's unit of parallel work (compressed bytes). Its cache holds a few decompressed
@@ -81,10 +77,6 @@ DEFAULT_GZIP_MEMORY = 128 * 2**20
 MAX_OPEN_FILES = 8
 #: Most handles of one indexed file (one per thread reading it at once).
 MAX_HANDLES = 8
-
-_MAGIC = b"GZIDX"
-_HEAD = struct.Struct("<QQIII")  # compressed size, uncompressed size, spacing, window, points
-_POINT = struct.Struct("<QQBB")  # compressed offset, uncompressed offset, bits, has a window
 
 
 def gz_spacing(uncompressed_bytes: int) -> int:
@@ -224,108 +216,11 @@ def index_path(src: GzSource) -> Path:
 # -- index files -----------------------------------------------------------------------------------
 
 
-def _index_sizes(path: Path) -> tuple[int, int] | None:
-    """``(compressed, uncompressed)`` sizes recorded in an indexed_gzip-format index, or None."""
-    try:
-        with open(path, "rb") as f:
-            head = f.read(7 + _HEAD.size)
-    except OSError:
-        return None
-    if len(head) < 7 + _HEAD.size or head[:5] != _MAGIC:
-        return None
-    csize, usize, _spacing, _window, _npoints = _HEAD.unpack_from(head, 7)
-    return int(csize), int(usize)
-
-
 def index_fits(path: Path, src: GzSource) -> bool:
     """True when the index at ``path`` describes a stream of ``src``'s compressed size that holds
     at least the bytes the reader needs."""
     sizes = _index_sizes(path)
     return sizes is not None and sizes[0] == src.size and sizes[1] >= src.data_end
-
-
-@dataclass(frozen=True)
-class _Point:
-    """One seek point of an index file: offsets, bits, and where its window lies in the file."""
-
-    out: int  # uncompressed offset
-    inp: int  # compressed offset
-    bits: int
-    window_at: int  # file offset of the window data, -1 when the point has none
-    window_len: int  # bytes stored there (zlib-compressed in gztool's format)
-
-
-def _read_points(f: Any) -> tuple[str, int, int, int, list[_Point]]:
-    """Points of an indexed_gzip (``GZIDX``) or gztool (``gzipindx``) index, without their
-    windows: ``(format, compressed size, uncompressed size, window size, points)``."""
-    head = f.read(16)
-    if head[:5] == _MAGIC:
-        f.seek(7)
-        csize, usize, _spacing, window, npoints = _HEAD.unpack(f.read(_HEAD.size))
-        raw = [_POINT.unpack(f.read(_POINT.size)) for _ in range(npoints)]
-        at = 7 + _HEAD.size + npoints * _POINT.size
-        points = []
-        for inp, out, bits, has in raw:
-            points.append(_Point(out, inp, bits, at if has else -1, window if has else 0))
-            at += window if has else 0
-        return "indexed_gzip", csize, usize, window, points
-    if head[8:16] != b"gzipindx":
-        raise ValueError("not an indexed_gzip or gztool index")
-    (have,) = struct.unpack(">Q", f.read(8))
-    f.read(8)  # allocated size
-    points = []
-    for _ in range(have):
-        out, inp, bits, wlen = struct.unpack(">QQII", f.read(24))
-        points.append(_Point(out, inp, bits, f.tell() if wlen else -1, wlen))
-        f.seek(wlen, os.SEEK_CUR)
-    (usize,) = struct.unpack(">Q", f.read(8))
-    return "gztool", -1, usize, 32768, points
-
-
-def thin_index(
-    source: str | os.PathLike[str],
-    target: str | os.PathLike[str],
-    max_points: int,
-    compressed_size: int | None = None,
-) -> int:
-    """Write ``source`` (an indexed_gzip or gztool index) as an indexed_gzip-format index of at
-    most ``max_points`` seek points (the first, the last and evenly spread ones between).
-
-    Streams: only the kept windows are read, one at a time, so converting the index of a huge
-    file costs a few windows of memory. gztool's windows are zlib-compressed: they are inflated
-    (and left-padded to the window size for points near the start). ``compressed_size`` (the gzip
-    file's size) is required for a gztool index, which does not record it. Returns the points kept.
-    """
-    with open(source, "rb") as f:
-        kind, csize, usize, window, points = _read_points(f)
-        if kind == "gztool":
-            if compressed_size is None:
-                raise ValueError("a gztool index needs the gzip file's compressed size")
-            csize = int(compressed_size)
-        n = len(points)
-        if n <= max_points:
-            keep = list(range(n))
-        else:
-            step = (n - 1) / (max_points - 1)
-            keep = sorted({round(i * step) for i in range(max_points)} | {0, n - 1})
-        kept = [points[i] for i in keep]
-        wide = max([GZ_SPACING] + [b.out - a.out for a, b in itertools.pairwise(kept)])
-        with open(target, "wb") as out:
-            out.write(_MAGIC + b"\x01\x00")
-            out.write(_HEAD.pack(csize, usize, min(wide, 2**32 - 1), window, len(kept)))
-            for p in kept:
-                out.write(_POINT.pack(p.inp, p.out, p.bits, 1 if p.window_at >= 0 else 0))
-            for p in kept:
-                if p.window_at < 0:
-                    continue
-                f.seek(p.window_at)
-                data = f.read(p.window_len)
-                if kind == "gztool":
-                    data = zlib.decompress(data)
-                if len(data) > window:
-                    raise ValueError(f"a window of {len(data)} bytes exceeds {window}")
-                out.write(bytes(window - len(data)) + data)
-    return len(kept)
 
 
 def index_points(uncompressed_bytes: int) -> int:

@@ -1,0 +1,122 @@
+"""The saved gzip seek-index file: indexed_gzip's ``GZIDX`` format (which both engines import),
+read, and thinned from an indexed_gzip or gztool (rapidgzip's export) index.
+
+See :mod:`lazyvol.gzaccess` for how indexes are made, named and used.
+"""
+
+from __future__ import annotations
+
+import itertools
+import os
+import struct
+import zlib
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+__all__ = ["GZ_SPACING", "index_sizes", "thin_index"]
+
+#: Distance between seek points of a small file: a random slab costs at most this much extra
+#: inflate.
+GZ_SPACING = 4 * 2**20
+
+_MAGIC = b"GZIDX"
+_HEAD = struct.Struct("<QQIII")  # compressed size, uncompressed size, spacing, window, points
+_POINT = struct.Struct("<QQBB")  # compressed offset, uncompressed offset, bits, has a window
+
+
+def index_sizes(path: Path) -> tuple[int, int] | None:
+    """``(compressed, uncompressed)`` sizes recorded in an indexed_gzip-format index, or None."""
+    try:
+        with open(path, "rb") as f:
+            head = f.read(7 + _HEAD.size)
+    except OSError:
+        return None
+    if len(head) < 7 + _HEAD.size or head[:5] != _MAGIC:
+        return None
+    csize, usize, _spacing, _window, _npoints = _HEAD.unpack_from(head, 7)
+    return int(csize), int(usize)
+
+
+@dataclass(frozen=True)
+class _Point:
+    """One seek point of an index file: offsets, bits, and where its window lies in the file."""
+
+    out: int  # uncompressed offset
+    inp: int  # compressed offset
+    bits: int
+    window_at: int  # file offset of the window data, -1 when the point has none
+    window_len: int  # bytes stored there (zlib-compressed in gztool's format)
+
+
+def _read_points(f: Any) -> tuple[str, int, int, int, list[_Point]]:
+    """Points of an indexed_gzip (``GZIDX``) or gztool (``gzipindx``) index, without their
+    windows: ``(format, compressed size, uncompressed size, window size, points)``."""
+    head = f.read(16)
+    if head[:5] == _MAGIC:
+        f.seek(7)
+        csize, usize, _spacing, window, npoints = _HEAD.unpack(f.read(_HEAD.size))
+        raw = [_POINT.unpack(f.read(_POINT.size)) for _ in range(npoints)]
+        at = 7 + _HEAD.size + npoints * _POINT.size
+        points = []
+        for inp, out, bits, has in raw:
+            points.append(_Point(out, inp, bits, at if has else -1, window if has else 0))
+            at += window if has else 0
+        return "indexed_gzip", csize, usize, window, points
+    if head[8:16] != b"gzipindx":
+        raise ValueError("not an indexed_gzip or gztool index")
+    (have,) = struct.unpack(">Q", f.read(8))
+    f.read(8)  # allocated size
+    points = []
+    for _ in range(have):
+        out, inp, bits, wlen = struct.unpack(">QQII", f.read(24))
+        points.append(_Point(out, inp, bits, f.tell() if wlen else -1, wlen))
+        f.seek(wlen, os.SEEK_CUR)
+    (usize,) = struct.unpack(">Q", f.read(8))
+    return "gztool", -1, usize, 32768, points
+
+
+def thin_index(
+    source: str | os.PathLike[str],
+    target: str | os.PathLike[str],
+    max_points: int,
+    compressed_size: int | None = None,
+) -> int:
+    """Write ``source`` (an indexed_gzip or gztool index) as an indexed_gzip-format index of at
+    most ``max_points`` seek points (the first, the last and evenly spread ones between).
+
+    Streams: only the kept windows are read, one at a time, so converting the index of a huge
+    file costs a few windows of memory. gztool's windows are zlib-compressed: they are inflated
+    (and left-padded to the window size for points near the start). ``compressed_size`` (the gzip
+    file's size) is required for a gztool index, which does not record it. Returns the points kept.
+    """
+    with open(source, "rb") as f:
+        kind, csize, usize, window, points = _read_points(f)
+        if kind == "gztool":
+            if compressed_size is None:
+                raise ValueError("a gztool index needs the gzip file's compressed size")
+            csize = int(compressed_size)
+        n = len(points)
+        if n <= max_points:
+            keep = list(range(n))
+        else:
+            step = (n - 1) / (max_points - 1)
+            keep = sorted({round(i * step) for i in range(max_points)} | {0, n - 1})
+        kept = [points[i] for i in keep]
+        wide = max([GZ_SPACING] + [b.out - a.out for a, b in itertools.pairwise(kept)])
+        with open(target, "wb") as out:
+            out.write(_MAGIC + b"\x01\x00")
+            out.write(_HEAD.pack(csize, usize, min(wide, 2**32 - 1), window, len(kept)))
+            for p in kept:
+                out.write(_POINT.pack(p.inp, p.out, p.bits, 1 if p.window_at >= 0 else 0))
+            for p in kept:
+                if p.window_at < 0:
+                    continue
+                f.seek(p.window_at)
+                data = f.read(p.window_len)
+                if kind == "gztool":
+                    data = zlib.decompress(data)
+                if len(data) > window:
+                    raise ValueError(f"a window of {len(data)} bytes exceeds {window}")
+                out.write(bytes(window - len(data)) + data)
+    return len(kept)
