@@ -24,7 +24,7 @@ from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
-from .config import chunk_budget
+from .config import chunk_budget, configured_chunk_budget
 from .sources import fingerprint
 
 if TYPE_CHECKING:
@@ -105,10 +105,21 @@ def normalize_chunks(
     dtype: np.dtype,
     *,
     spatial_ndim: int = 3,
+    default_budget: int | None = None,
 ) -> tuple[tuple[int, ...], ...]:
-    """Turn ``"auto"`` or any dask chunk specification into explicit per-axis chunk lengths."""
+    """Turn ``"auto"`` or any dask chunk specification into explicit per-axis chunk lengths.
+
+    ``default_budget``: a reader's own default bytes per ``"auto"`` chunk (DICOM slabs, inflated
+    ``.nii.gz`` blocks), used while the user has configured no chunk budget
+    (:func:`lazyvol.config.configured_chunk_budget`); a configured budget always wins.
+    """
     if chunks is None or (isinstance(chunks, str) and chunks == "auto"):
-        chunks = auto_chunks(shape, np.dtype(dtype).itemsize, spatial_ndim=spatial_ndim)
+        budget = None
+        if default_budget is not None and configured_chunk_budget() is None:
+            budget = min(chunk_budget(), int(default_budget))
+        chunks = auto_chunks(
+            shape, np.dtype(dtype).itemsize, spatial_ndim=spatial_ndim, budget=budget
+        )
     explicit = _explicit_chunks(chunks, shape)
     if explicit is not None:
         return explicit

@@ -115,8 +115,9 @@ def chunk_budget() -> int:
 def configured_chunk_budget() -> int | None:
     """The chunk budget the user set (``LAZYVOL_CHUNK_SIZE`` or ``lazyvol.chunk-size``), else None.
 
-    Readers with their own default slab size (DICOM) use it to tell an explicit setting from the
-    default, without importing dask when nothing could have set one.
+    :func:`lazyvol.chunking.normalize_chunks` uses it to let a reader's own default chunk size
+    (DICOM slabs, ``.nii.gz`` blocks) give way to an explicit setting, without importing dask when
+    nothing could have set one.
     """
     env = os.environ.get("LAZYVOL_CHUNK_SIZE")
     if env:

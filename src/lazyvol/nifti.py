@@ -21,8 +21,8 @@ import numpy as np
 
 from . import _io, gz_remote, gzaccess
 from ._location import Location
-from .chunking import PlanArray, auto_chunks, normalize_chunks, plan_array
-from .config import configured_chunk_budget, max_volume_bytes
+from .chunking import PlanArray, normalize_chunks, plan_array
+from .config import max_volume_bytes
 from .errors import FormatError, ResourceLimitError, SourceNotFoundError
 from .nifti_fields import ParsedHeader
 from .nifti_header import (
@@ -202,10 +202,8 @@ def _volume(
 ) -> Volume:
     shape, out_dtype = plan.shape, np.dtype(plan.out_dtype)
     spatial = min(3, len(shape))
-    auto = chunks is None or (isinstance(chunks, str) and chunks == "auto")
-    if auto and plan.compressed and configured_chunk_budget() is None:
-        chunks = auto_chunks(shape, out_dtype.itemsize, spatial_ndim=spatial, budget=GZ_CHUNK_BYTES)
-    norm = normalize_chunks(chunks, shape, out_dtype, spatial_ndim=spatial)
+    default = GZ_CHUNK_BYTES if plan.compressed else None
+    norm = normalize_chunks(chunks, shape, out_dtype, spatial_ndim=spatial, default_budget=default)
     stamps = {plan.stamp, first}
     options: dict[str, Any] = {"scale": scale, "dtype": out_dtype.str, "chunks": norm}
     if loc.is_remote and loc.options:

@@ -15,8 +15,8 @@ from typing import Any
 import numpy as np
 
 from .._io import Location
-from ..chunking import auto_chunks, normalize_chunks, plan_to_dask
-from ..config import chunk_budget, max_volume_bytes
+from ..chunking import normalize_chunks, plan_to_dask
+from ..config import max_volume_bytes
 from ..errors import (
     FormatError,
     ResourceLimitError,
@@ -41,14 +41,6 @@ __all__ = ["DICOM_SLAB_BYTES", "open_dicom"]
 #: and pipeline better (measured: 8 MiB slabs of a 512^3 CT mean ~30% faster than 32 MiB, with half
 #: the peak memory). An explicit LAZYVOL_CHUNK_SIZE / ``lazyvol.chunk-size`` wins.
 DICOM_SLAB_BYTES = 8 * 2**20
-
-
-def _slab_budget() -> int:
-    import dask
-
-    if os.environ.get("LAZYVOL_CHUNK_SIZE") or dask.config.get("lazyvol.chunk-size", None):
-        return chunk_budget()
-    return min(chunk_budget(), DICOM_SLAB_BYTES)
 
 
 def _fill_value(fill: Any, out_dtype: np.dtype) -> float:
@@ -135,9 +127,9 @@ def open_dicom(
             f"{name}: {len(changed)} file(s) changed since they were scanned (e.g. {changed[0]}); "
             "open again to rescan"
         )
-    if chunks is None or (isinstance(chunks, str) and chunks == "auto"):
-        chunks = auto_chunks(shape, out_dtype.itemsize, spatial_ndim=3, budget=_slab_budget())
-    norm = normalize_chunks(chunks, shape, out_dtype, spatial_ndim=3)
+    norm = normalize_chunks(
+        chunks, shape, out_dtype, spatial_ndim=3, default_budget=DICOM_SLAB_BYTES
+    )
     files = sorted(set(frames.paths) - {""})
     # Remote: the stamps of the listing (URL identity, size, ETag); local: each file's stat now.
     sources: Any = sorted({s for s in plan.stamps if s}, key=str) if loc.is_remote else files
