@@ -221,7 +221,7 @@ def markdown(results: dict[str, Any], plots: list[Path]) -> str:
         f"{s['prime_bytes'] / 2**30:.2f} GiB (or the tool's expected need, if larger, up to 60% of the "
         "available memory) and exits, because this kind of VM hands freed memory back to the host and a "
         "fresh process pays about 2 s per GiB to get it again.",
-        "- Peak memory: **anonymous** (`RssAnon` + `RssShmem` of the worker: anonymous maps, private or shared, sampled every 2 ms by a background thread; "
+        "- Peak memory: **anonymous** (`RssAnon` + `RssShmem` of the worker: anonymous maps, private or shared, sampled every 2 ms by a separate sampling process, which shares no GIL with the measured work; "
         "heap and array buffers, the real cost) and **RSS** (`VmHWM`, reset just before the work, which "
         "also counts a memory map's file pages and shared libraries). Both include the interpreter and "
         "the imports (about 60-90 MiB). External commands (gzip, dcm2niix) are reported as child RSS.",

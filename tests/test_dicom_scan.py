@@ -158,6 +158,41 @@ def test_index_reused_and_changed_file_rescanned(tmp_path, monkeypatch):
     np.testing.assert_array_equal(got[:, :, 3], truth.stored[:, :, 3].astype(np.int32) + 7)
 
 
+def test_torn_scan_caches_are_rejected_and_rebuilt(tmp_path, monkeypatch):
+    """The scan index and report are written without fsync (caches): a file a power loss left
+    empty or cut anywhere must read as absent, and the scan must parse the headers again."""
+    write_dicom_series(tmp_path / "s", SHAPE)
+    synced = []
+    real_fsync = os.fsync
+    monkeypatch.setattr(os, "fsync", lambda fd: synced.append(fd) or real_fsync(fd))
+    first = [i.to_json() for i in lv.scan(tmp_path)]
+    assert synced == []  # neither cache file (nor its directory) was fsynced
+    index = scan_mod.index_path(str(tmp_path))
+    report = index.with_suffix(".report.json")
+    whole = {p: p.read_bytes() for p in (index, report)}
+    calls = []
+    orig = header_scan_mod.read_header
+    monkeypatch.setattr(
+        header_scan_mod, "read_header", lambda p, **kw: calls.append(p) or orig(p, **kw)
+    )
+    for path, data in whole.items():
+        for cut in (0, 1, len(data) // 3, len(data) - 1):
+            for p, d in whole.items():
+                p.write_bytes(d)
+            path.write_bytes(data[:cut])
+            calls.clear()
+            assert [i.to_json() for i in lv.scan(tmp_path)] == first
+            # One torn file: the other (the report for this listing, or the per-file index)
+            # spares the parsing.
+            assert calls == []
+            # A torn report: the index still spares the parsing; both torn: everything parsed.
+            report.write_bytes(b"")
+            index.write_bytes(b"{")
+            calls.clear()
+            assert [i.to_json() for i in lv.scan(tmp_path)] == first
+            assert len(calls) == SHAPE[2]
+
+
 def test_unwritable_cache_warns_and_continues(tmp_path, monkeypatch):
     write_dicom_series(tmp_path / "s", SHAPE)
     blocker = tmp_path / "cachefile"

@@ -70,8 +70,8 @@ def _unlink_quiet(path: str) -> None:
         pass
 
 
-def publish_file(tmp: str, dest: str, *, overwrite: bool) -> None:
-    """Move the finished, synced file ``tmp`` to ``dest`` and sync the directory.
+def publish_file(tmp: str, dest: str, *, overwrite: bool, durable: bool = True) -> None:
+    """Move the finished, synced file ``tmp`` to ``dest`` and sync the directory (``durable``).
 
     ``overwrite``: replace ``dest`` atomically. Otherwise publish without clobbering (a hard link,
     which fails if ``dest`` appeared meanwhile; a rename where links are not supported).
@@ -94,14 +94,20 @@ def publish_file(tmp: str, dest: str, *, overwrite: bool) -> None:
             os.rename(tmp, dest)
         else:
             os.unlink(tmp)
-    fsync_dir(os.path.dirname(dest) or ".")
+    if durable:
+        fsync_dir(os.path.dirname(dest) or ".")
 
 
 @contextlib.contextmanager
-def atomic_file(dest: str, *, overwrite: bool = True, text: bool = False) -> Iterator[IO[Any]]:
+def atomic_file(
+    dest: str, *, overwrite: bool = True, text: bool = False, durable: bool = True
+) -> Iterator[IO[Any]]:
     """Open a temporary sibling of ``dest`` for writing; on a clean exit fsync and publish it.
 
-    On any exception the temporary file is removed and ``dest`` is untouched.
+    On any exception the temporary file is removed and ``dest`` is untouched. ``durable=False``
+    skips both fsyncs (file and directory): still never half-written while the system runs, but a
+    power loss may leave ``dest`` empty or torn, so only for a cache whose reader rejects any
+    malformed content (a JSON document cut anywhere does not parse).
 
     Raises
     ------
@@ -114,8 +120,9 @@ def atomic_file(dest: str, *, overwrite: bool = True, text: bool = False) -> Ite
         with f:
             yield f
             f.flush()
-            os.fsync(f.fileno())
-        publish_file(tmp, dest, overwrite=overwrite)
+            if durable:
+                os.fsync(f.fileno())
+        publish_file(tmp, dest, overwrite=overwrite, durable=durable)
     except BaseException:
         _unlink_quiet(tmp)
         raise

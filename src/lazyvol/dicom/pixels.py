@@ -17,6 +17,7 @@ from typing import Any
 
 import numpy as np
 
+from .._cachedhash import CachedHash
 from .._io import Location, pread_full, read, read_ranges, verify
 from ..errors import FormatError, SourceChangedError, SourceNotFoundError
 from ..scaling import apply_scale
@@ -26,8 +27,10 @@ __all__ = ["DicomPlan", "read_block"]
 
 
 @dataclass(frozen=True)
-class DicomPlan:
+class DicomPlan(CachedHash):
     """Everything a task needs to read frames: no open files, no datasets."""
+
+    __hash__ = CachedHash.__hash__  # once per plan, not per task (see lazyvol._cachedhash)
 
     paths: tuple[str, ...]
     offsets: tuple[int, ...]

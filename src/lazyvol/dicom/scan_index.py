@@ -109,12 +109,14 @@ def _save_index(root: str | Location, entries: dict[str, list[Any]]) -> None:
 
 
 def _write_json_atomic(path: Path, doc: dict[str, Any], prefix: str) -> None:
-    """Write ``doc`` as ``path`` atomically and durably (:func:`lazyvol._fsutil.atomic_file`:
-    temporary sibling, fsync, rename, fsync directory; never half-written). ``prefix`` is kept
-    for callers; the temporary name carries lazyvol's marker so leftovers are found."""
+    """Write ``doc`` as ``path`` atomically (:func:`lazyvol._fsutil.atomic_file`: temporary
+    sibling, rename; never half-written). Not fsynced: both files are caches, and their readers
+    treat a document that does not parse or lacks a field as absent, so a file torn by a power
+    loss costs one rescan; the two fsyncs cost ~5-15 ms of every first open here. ``prefix`` is
+    kept for callers; the temporary name carries lazyvol's marker so leftovers are found."""
     del prefix
     path.parent.mkdir(parents=True, exist_ok=True)
-    with atomic_file(str(path), text=True) as f:
+    with atomic_file(str(path), text=True, durable=False) as f:
         f.write(json.dumps(doc, separators=(",", ":")))  # C encoder (dump is pure Python)
 
 
