@@ -20,9 +20,9 @@ _SLOT = "_cached_hash"
 class CachedHash:
     """Mixin for a frozen dataclass: ``hash(self)`` computed from its fields once, then kept.
 
-    Define the dataclass with ``@dataclass(frozen=True)`` (``eq=True``, the default) and put this
-    class first among its bases: a ``__hash__`` inherited from a base is kept by ``dataclass``
-    only because the class sets ``__hash__ = CachedHash.__hash__`` itself.
+    Use it as a base of a ``@dataclass(frozen=True)`` class that also sets
+    ``__hash__ = CachedHash.__hash__`` in its body: a frozen, comparable dataclass otherwise gets
+    a generated ``__hash__`` that replaces an inherited one.
     """
 
     def __hash__(self) -> int:

@@ -112,8 +112,9 @@ def _write_json_atomic(path: Path, doc: dict[str, Any], prefix: str) -> None:
     """Write ``doc`` as ``path`` atomically (:func:`lazyvol._fsutil.atomic_file`: temporary
     sibling, rename; never half-written). Not fsynced: both files are caches, and their readers
     treat a document that does not parse or lacks a field as absent, so a file torn by a power
-    loss costs one rescan; the two fsyncs cost ~5-15 ms of every first open here. ``prefix`` is
-    kept for callers; the temporary name carries lazyvol's marker so leftovers are found."""
+    loss costs one rescan. (Measured on this 2-core VM for a 512-file series: both writes took
+    8-14 ms with the fsyncs; encoding and writing alone ~6 ms warm, 8-12 ms in a cold process.) ``prefix`` is kept for callers;
+    the temporary name carries lazyvol's marker so leftovers are found."""
     del prefix
     path.parent.mkdir(parents=True, exist_ok=True)
     with atomic_file(str(path), text=True, durable=False) as f:
