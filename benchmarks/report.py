@@ -165,10 +165,25 @@ def table(records: list[dict[str, Any]]) -> str:
     return "\n".join(lines).rstrip()
 
 
+def _same_file_count(group: str, case: str, rows: list[dict[str, Any]]) -> list[str]:
+    """A scan that reports fewer files than a plain loop over the folder skipped some."""
+    ref = next((r for r in rows if r.get("ref") and "files" in (r.get("result") or {})), None)
+    if ref is None:
+        return []
+    want = ref["result"]["files"]
+    return [
+        f"{group}/{case}: {r['tool']} went through {r['result']['files']} files, lazyvol {want}"
+        for r in rows
+        if r is not ref and "files" in (r.get("result") or {}) and r["result"]["files"] != want
+    ]
+
+
 def agreement(records: list[dict[str, Any]]) -> list[str]:
-    """Check that every tool of a case computed the same value as lazyvol (means, slice sums)."""
+    """Check that every tool of a case computed the same value as lazyvol (means, slice sums) and,
+    in the header-scan cases, went through as many files."""
     problems: list[str] = []
     for (group, case), rows in _cases(records).items():
+        problems += _same_file_count(group, case, rows)
         ref = next((r for r in rows if r.get("ref") and "value" in r.get("result", {})), None)
         if ref is None:
             continue
@@ -256,7 +271,10 @@ def markdown(results: dict[str, Any], plots: list[Path]) -> str:
     if results["checks"]:
         out += ["## Result checks failed", ""] + [f"- {p}" for p in results["checks"]] + [""]
     else:
-        out += ["Every tool's result (mean, slice sum) agreed with lazyvol's in every case.", ""]
+        out += [
+            "Every tool's result (mean, slice sum, files scanned) agreed with lazyvol's in every case.",
+            "",
+        ]
     group = None
     for (g, case), rows in _cases(results["measures"]).items():
         if g != group:

@@ -145,6 +145,24 @@ def test_target_miss_is_reported_with_numbers() -> None:
     assert got["nii-mean-float32"]["status"] == "N/A"
 
 
+def test_agreement_catches_a_scan_that_counts_other_files() -> None:
+    def rec(tool: str, files: int, ref: bool) -> dict[str, object]:
+        return {
+            "group": "dicom",
+            "case": "header scan",
+            "tool": tool,
+            "ref": ref,
+            "result": {"files": files},
+        }
+
+    same = [rec("lazyvol.scan", 512, True), rec("dcmread loop", 512, False)]
+    assert report.agreement(same) == []
+    short = [rec("lazyvol.scan", 0, True), rec("dcmread loop", 512, False)]
+    assert report.agreement(short) == [
+        "dicom/header scan: dcmread loop went through 512 files, lazyvol 0"
+    ]
+
+
 def test_cold_columns_in_table() -> None:
     m = harness.Measure(group="g", case="c", tool="lazyvol", module="m", func="f", ref=True)
     m.runs = [{"status": "ok", "elapsed": 0.01, "peak_anon": 1, "peak_rss": 1, "base_anon": 1}]

@@ -55,7 +55,7 @@ def lazyvol_scan(folder: str) -> Work:
 
     def work() -> dict[str, Any]:
         rep = lv.scan(folder)
-        return {"series": len(rep), "files": sum(int(getattr(s, "n_files", 0) or 0) for s in rep)}
+        return {"series": len(rep), "files": sum(len(s.files) for s in rep)}
 
     return work
 

@@ -122,7 +122,6 @@ NOT_PLAIN_STACKS = {
 }
 
 
-_VR = {k: v for k, (_, v) in (STANDARD_TAGS | PRIVATE_TAGS).items()}
 _TAG = {k: t for k, (t, _) in (STANDARD_TAGS | PRIVATE_TAGS).items()}
 
 
@@ -132,6 +131,22 @@ def _tag_str(keyword: str) -> str:
 
 
 _BINARY = {"US": "H", "UL": "L", "SS": "h", "SL": "l", "FL": "f", "FD": "d"}
+#: keyword -> (tag, struct format of a binary VR's item or "" for a text VR, item size): one
+#: lookup per value read (a header scan reads ~34 values per file).
+_SPEC: dict[str, tuple[int, str, int]] = {
+    k: (t, _BINARY.get(vr, ""), struct.calcsize(_BINARY[vr]) if vr in _BINARY else 0)
+    for k, (t, vr) in (STANDARD_TAGS | PRIVATE_TAGS).items()
+}
+
+
+def _split_text(value: bytes | bytearray) -> list[Any] | None:
+    """A text value's items, stripped of padding; None when it is empty."""
+    text = value.decode("latin-1").strip(" \x00")
+    if not text:
+        return None
+    if "\\" not in text:
+        return [text]
+    return [t.strip(" \x00") for t in text.split("\\")]
 
 
 class ValueReader:
@@ -152,21 +167,13 @@ class ValueReader:
 
     def values(self, keyword: str) -> list[Any] | None:
         """Decoded values (strings stripped, numbers for binary VRs), or None when absent/empty."""
-        elem = self.raw.get(_TAG[keyword])
+        tag, fmt, size = _SPEC[keyword]
+        elem = self.raw.get(tag)
         if elem is None:
             return None
         value = elem.value
         if value is None:
             return None
-        vr = _VR[keyword]
-        if type(value) is bytes and vr not in _BINARY:
-            # The common case (text VRs), kept short: same result as the general path below.
-            text = value.decode("latin-1").strip(" \x00")
-            if not text:
-                return None
-            if "\\" not in text:
-                return [text]
-            return [t.strip(" \x00") for t in text.split("\\")]
         if not isinstance(value, bytes | bytearray):
             # Already converted by pydicom (e.g. in a file read without specific tags).
             items = (
@@ -175,22 +182,26 @@ class ValueReader:
                 else [value]
             )
             return [x for x in items] or None
-        if vr in _BINARY:
-            fmt = _BINARY[vr]
-            size = struct.calcsize(fmt)
-            if len(value) % size:
-                self.bad.append(
-                    f"{keyword} {_tag_str(keyword)}: {len(value)} bytes is not a multiple of {size}"
-                )
-                return None
-            endian = "<" if getattr(elem, "is_little_endian", True) else ">"
-            return list(struct.unpack(f"{endian}{len(value) // size}{fmt}", value)) or None
-        text = value.decode("latin-1").strip(" \x00")
-        if not text:
+        if not fmt:
+            return _split_text(value)
+        if len(value) % size:
+            self.bad.append(
+                f"{keyword} {_tag_str(keyword)}: {len(value)} bytes is not a multiple of {size}"
+            )
             return None
-        return [t.strip(" \x00") for t in text.split("\\")]
+        endian = "<" if getattr(elem, "is_little_endian", True) else ">"
+        return list(struct.unpack(f"{endian}{len(value) // size}{fmt}", value)) or None
 
     def get_str(self, keyword: str) -> str:
+        tag, fmt, _ = _SPEC[keyword]
+        elem = self.raw.get(tag)
+        if elem is None:
+            return ""
+        value = elem.value
+        if type(value) is bytes and not fmt:  # one text value: what the general path gives
+            text = value.decode("latin-1").strip(" \x00")
+            if "\\" not in text:
+                return text.strip()
         v = self.values(keyword)
         return "" if not v else "\\".join(str(x) for x in v).strip()
 
@@ -213,7 +224,15 @@ class ValueReader:
         v = self.values(keyword)
         if not v or v[0] == "":
             return None
-        f = self._num(keyword, v[0])
+        x = v[0]
+        if type(x) is int:  # a binary VR's value
+            return x
+        if type(x) is str:
+            try:
+                return int(x)  # the usual IS text; "1.0", "1e3" and bad values go below
+            except ValueError:
+                pass
+        f = self._num(keyword, x)
         if f is None:
             return None
         if f != int(f):

@@ -211,6 +211,10 @@ def _walk(
         pos = vpos + length
 
 
+_META_HEAD = struct.Struct("<HH2sH")
+_META_LONG = struct.Struct("<L")
+
+
 def walk_file(
     fetch: Fetch, size: int, first: bytes | None = None, chunk: int = 0
 ) -> tuple[Parsed, int, bytes] | None:
@@ -223,16 +227,18 @@ def walk_file(
     w = Window(fetch, size, 0, fetch(0, max(chunk, WINDOW)) if first is None else first, chunk)
     meta: dict[int, Any] = {}
     pos = 132
-    mhead = struct.Struct("<HH2sH")
     while True:
-        head = w.get(pos, 12)
-        if len(head) < 8:
-            return None
-        group, elem, vr, length = mhead.unpack_from(head)
+        # The file meta group: read in place from the window (it nearly always holds it).
+        buf, off = w.buf, pos - w.base
+        if off < 0 or off + 12 > len(buf):
+            buf, off = w.get(pos, 12), 0
+            if len(buf) < 8:
+                return None
+        group, elem, vr, length = _META_HEAD.unpack_from(buf, off)
         if group != 0x0002:
             break
         if vr in _LONG_VRS:
-            (length,) = struct.unpack_from("<L", head, 8)
+            (length,) = _META_LONG.unpack_from(buf, off + 8)
             vpos = pos + 12
         elif vr in _SHORT_VRS:
             vpos = pos + 8
