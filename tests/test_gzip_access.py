@@ -14,6 +14,7 @@ import time
 import zlib
 from pathlib import Path
 
+import dask
 import nibabel as nib
 import numpy as np
 import pytest
@@ -346,16 +347,44 @@ def test_first_pass_reads_blocks_in_file_order(tmp_path: Path, cache: Path) -> N
         )
         return [k[3] for _, k in reads]
 
-    vol = lv.open(path, chunks=(24, 20, 8))
+    with dask.config.set(scheduler="threads", num_workers=2):  # (one worker: see below)
+        vol = lv.open(path, chunks=(24, 20, 8))
     assert read_order(vol) == list(range(8))  # no saved index: one stream, front to back
     np.testing.assert_allclose(float(vol.data.mean().compute(scheduler="threads")), ref.mean())
     sub = vol[:, 3:, 9:50]  # a region keeps the order
     np.testing.assert_array_equal(sub.data.compute(scheduler="threads"), ref[:, 3:, 9:50])
     # with the index saved, reads are independent again (any order, in parallel)
-    again = lv.open(path, chunks=(24, 20, 8))
+    with dask.config.set(scheduler="threads", num_workers=2):
+        again = lv.open(path, chunks=(24, 20, 8))
     graph = dict(again.data.__dask_graph__())
     assert not any("read-order" in str(k[0]) for k in graph if isinstance(k, tuple))
     np.testing.assert_array_equal(again.data.compute(scheduler="threads"), ref)
+
+
+@pytest.mark.parametrize(
+    "config",
+    [{"scheduler": "synchronous"}, {"scheduler": "threads", "num_workers": 1}, {"num_workers": 1}],
+)
+def test_first_pass_one_task_at_a_time_holds_few_blocks(
+    tmp_path: Path, cache: Path, monkeypatch: pytest.MonkeyPatch, config: dict[str, object]
+) -> None:
+    """Run one task at a time, dask's order would read a chain of blocks to its end before
+    reducing any (the whole volume in memory): the first pass reads them unchained instead."""
+    from lazyvol import _blockpool
+
+    path = write_phantom_nifti(tmp_path / "one.nii.gz", (128, 128, 256))  # 8 MiB of int16
+    ref = nib.load(path).get_fdata()
+    made = []
+    new_map = _blockpool._new_map
+    monkeypatch.setattr(_blockpool, "_new_map", lambda n: made.append(n) or new_map(n))
+    _blockpool.clear()
+    with dask.config.set(config):
+        vol = lv.open(path, chunks=(128, 128, 32))  # 8 blocks of 1 MiB (pooled block maps)
+        graph = dict(vol.data.__dask_graph__())
+        assert not any("read-order" in str(k[0]) for k in graph if isinstance(k, tuple))
+        assert float(vol.data.mean().compute()) == pytest.approx(ref.mean(), rel=1e-12)
+    assert 1 <= len(made) <= 3  # blocks live at once (chained: all 8)
+    assert gzaccess.index_path(gzaccess.GzSource.of(path, 0)).exists()  # and the index is saved
 
 
 @pytest.mark.parametrize("engine", ENGINES)

@@ -226,7 +226,7 @@ def lazyvol_scan(endpoint: str, url: str, facts: dict[str, Any]) -> Work:
 
     def work() -> dict[str, Any]:
         rep = lv.scan(url, storage_options=opts)
-        return {"series": len(rep), "files": sum(int(getattr(s, "n_files", 0) or 0) for s in rep)}
+        return {"series": len(rep), "files": sum(len(s.files) for s in rep)}
 
     return _metered(work, endpoint, key, facts)
 
