@@ -361,6 +361,55 @@ def test_first_pass_reads_blocks_in_file_order(tmp_path: Path, cache: Path) -> N
     np.testing.assert_array_equal(again.data.compute(scheduler="threads"), ref)
 
 
+@pytest.mark.skipif(not HAVE_RAPIDGZIP, reason="rapidgzip is not installed")
+def test_streaming_rapidgzip_handle_works_on_one_thread(
+    tmp_path: Path, cache: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """dask's workers take turns on a first pass's handle; rapidgzip itself (open, reads, index
+    export) is only ever called from the handle's own thread, whichever worker asks."""
+    import threading
+
+    import rapidgzip
+
+    calls: list[tuple[str, int]] = []
+    real = rapidgzip.RapidgzipFile
+
+    class Spy:
+        def __init__(self, *args: object, **kwargs: object) -> None:
+            calls.append(("open", threading.get_ident()))
+            self._f = real(*args, **kwargs)
+
+        def __getattr__(self, name: str) -> object:
+            attr = getattr(self._f, name)
+            if name == "close" or not callable(attr):
+                return attr
+
+            def call(*args: object, **kwargs: object) -> object:
+                calls.append((name, threading.get_ident()))
+                return attr(*args, **kwargs)
+
+            return call
+
+    _use(monkeypatch, "rapidgzip")
+    monkeypatch.setattr(rapidgzip, "RapidgzipFile", Spy)
+    path = write_phantom_nifti(tmp_path / "t.nii.gz", (48, 40, 96))
+    ref = nib.load(path).get_fdata()
+    workers: set[int] = set()
+
+    def note_worker(*_: object) -> None:
+        workers.add(threading.get_ident())
+
+    with dask.config.set(scheduler="threads", num_workers=2):
+        vol = lv.open(path, chunks=(48, 40, 8))
+        blocks = vol.data.map_blocks(lambda b: (note_worker(), b)[1], dtype=vol.data.dtype)
+        assert float(blocks.mean().compute()) == pytest.approx(ref.mean(), rel=1e-12)
+    names = {name for name, _ in calls}
+    assert {"open", "readinto", "export_index"} <= names  # the pass and the saved index
+    assert len({tid for _, tid in calls}) == 1
+    assert not {tid for _, tid in calls} & (workers | {threading.get_ident()})
+    assert gzaccess.index_path(gzaccess.GzSource.of(path, 0)).exists()
+
+
 @pytest.mark.parametrize(
     "config",
     [{"scheduler": "synchronous"}, {"scheduler": "threads", "num_workers": 1}, {"num_workers": 1}],
