@@ -26,15 +26,15 @@ WHY: dict[str, str] = {
     ),
     "nii-mean-float32": "see the int16 case",
     "memory.nii.gz": (
-        "the earlier figures (183/223/218 MiB, then 167/234/224) left the inflated blocks out: "
-        "they lived in anonymous *shared* maps, which the kernel reports as RssShmem, not RssAnon. "
-        "Blocks are now private maps reused from a small pool and counted (the sampler also adds "
-        "RssShmem). What a first pass holds: the interpreter and imports (~80 MiB), rapidgzip's "
-        "sequential decoder (~100 MiB with 2 MiB chunks), two 16 MiB blocks in flight, and "
-        "rapidgzip's seek points (one with its window per chunk, ~4 MiB more per GiB inflated, "
-        "then exported all at once at the end, before lazyvol thins them to 256); rapidgzip has "
-        "no option to keep fewer. 1 MiB chunks would save ~40 MiB at ~20% of the first pass's "
-        "speed (LAZYVOL_GZIP_MEMORY below 128 MiB selects them)"
+        "under 256 MiB at every size now; what grows is rapidgzip's own: its sequential decoder "
+        "(~100 MiB with 2 MiB chunks) keeps a seek point with its window per chunk until the end "
+        "of the pass (bare rapidgzip: 94 MiB at 256 MiB, 111 MiB at 4 GiB, then ~10 MiB more "
+        "while it exports them; lazyvol thins them to 256), and it has no option to keep fewer. "
+        "The rest is flat: the interpreter and imports (~80 MiB) and two 16 MiB blocks from a "
+        "pool. The earlier figures (203/273/294 MiB) also had rapidgzip's buffers spread over one "
+        "malloc arena per dask worker taking turns on the handle; it now works on one thread of "
+        "its own. 1 MiB chunks would save ~40 MiB at ~20% of the first pass's speed "
+        "(LAZYVOL_GZIP_MEMORY below 128 MiB selects them)"
     ),
     "gz-mean-int16": (
         "the inflate itself, on 2 cores: a first pass must inflate the stream in order (no seek "

@@ -215,7 +215,7 @@ def runs_one_task_at_a_time() -> bool:
     """True when the scheduler configured now runs one task at a time: dask's synchronous
     scheduler, or its local thread pool with one worker (``num_workers=1``, or one usable core).
 
-    A first pass over a gzip stream (see :func:`dask_array_from_plan`) then reads its blocks
+    A first pass over a gzip stream (see :func:`plan_to_dask`) then reads its blocks
     unchained. Chained, dask's order runs every read before any consumer of a block when tasks run
     one at a time (measured: a 256 MiB ``.nii.gz`` mean held 421 MiB under the synchronous
     scheduler, 152 MiB unchained, 218 MiB chained on two threads). A scheduler chosen only at
