@@ -349,6 +349,7 @@ def test_first_pass_reads_blocks_in_file_order(tmp_path: Path, cache: Path) -> N
 
     with dask.config.set(scheduler="threads", num_workers=2):  # (one worker: see below)
         vol = lv.open(path, chunks=(24, 20, 8))
+        assert vol.data is not None  # the dask array is made now, under this configuration
     assert read_order(vol) == list(range(8))  # no saved index: one stream, front to back
     np.testing.assert_allclose(float(vol.data.mean().compute(scheduler="threads")), ref.mean())
     sub = vol[:, 3:, 9:50]  # a region keeps the order
@@ -356,7 +357,7 @@ def test_first_pass_reads_blocks_in_file_order(tmp_path: Path, cache: Path) -> N
     # with the index saved, reads are independent again (any order, in parallel)
     with dask.config.set(scheduler="threads", num_workers=2):
         again = lv.open(path, chunks=(24, 20, 8))
-    graph = dict(again.data.__dask_graph__())
+        graph = dict(again.data.__dask_graph__())
     assert not any("read-order" in str(k[0]) for k in graph if isinstance(k, tuple))
     np.testing.assert_array_equal(again.data.compute(scheduler="threads"), ref)
 

@@ -218,8 +218,9 @@ def runs_one_task_at_a_time() -> bool:
     A first pass over a gzip stream (see :func:`plan_to_dask`) then reads its blocks
     unchained. Chained, dask's order runs every read before any consumer of a block when tasks run
     one at a time (measured: a 256 MiB ``.nii.gz`` mean held 421 MiB under the synchronous
-    scheduler, 152 MiB unchained, 218 MiB chained on two threads). A scheduler chosen only at
-    ``compute(scheduler=...)`` is not seen here.
+    scheduler, 152 MiB unchained, 218 MiB chained on two threads). Asked when the array is made
+    (a volume's first ``.data``): a scheduler chosen only at ``compute(scheduler=...)`` is not
+    seen here.
     """
     if "dask" not in sys.modules:
         return False
