@@ -139,8 +139,8 @@ def _cores() -> int:
 #: Fewest decompression threads worth running in parallel (fewer: rapidgzip's sequential decoder).
 #: Measured on a quiet 2-core machine (512 MiB int16 phantom, "inflate scaling with cores" rows,
 #: cold): lazyvol's first-pass mean ran at 234 MB/s with 1 gzip thread against 186 MB/s with 2
-#: (an earlier run), and at 433 against 311 MB/s in benchmarks/results/cold-targets, where
-#: rapidgzip's bare inflate gained ~10% from a second thread (309 against 281 MB/s): parallel
+#: (an earlier run), and at 438 against 321 MB/s in benchmarks/results/cold-targets, where
+#: rapidgzip's bare inflate gained nothing from a second thread (319 against 324 MB/s): parallel
 #: decoding costs about twice the CPU of the sequential decoder, and on 2 cores the mean's
 #: reduction needs the other core. So parallel decoding starts at 4 usable threads.
 PARALLEL_MIN_THREADS = 4
