@@ -316,18 +316,16 @@ class _Handle:
                     raw = igzip.IndexedGzipFile(target, drop_handles=True, **kw)
                 else:
                     raw = igzip.IndexedGzipFile(fileobj=target, drop_handles=False, **kw)
+            if index is not None:
+                try:
+                    raw.import_index(str(index))
+                except BaseException:
+                    _close_quietly(raw)
+                    raise
         except BaseException:
             if self.fobj is not None:
                 self.fobj.close()
             raise
-        if index is not None:
-            try:
-                raw.import_index(str(index))
-            except BaseException:
-                _close_quietly(raw)
-                if self.fobj is not None:
-                    self.fobj.close()
-                raise
         return raw
 
     def read_at(self, offset: int, view: memoryview) -> int:
