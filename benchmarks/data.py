@@ -66,6 +66,7 @@ NO_WARMUP = {
     "memmap_mean",
     "igzip_read",
     "igzip_parallel",
+    "zlib_read",
     "cluster_mean",
     "cluster_start",
 }

@@ -117,6 +117,7 @@ def scaling_measures(path: str) -> list[Measure]:
             ),
         ]
     out.append(Measure(tool="indexed_gzip 1 stream", module=M, func="igzip_read", **c))
+    out.append(Measure(tool="zlib 1 stream, no index", module=M, func="zlib_read", **c))
     return out
 
 
@@ -165,10 +166,8 @@ def prepare(ctx: Context, measures: list[Measure]) -> None:
                 "stream_bytes": info["stream_bytes"],
                 "threads": int(m.tool.split(", ")[1].split()[0]),
             }
-            m.mem_hint = info["stream_bytes"]
-        if m.func == "igzip_read":
+        if m.func in ("igzip_read", "zlib_read"):
             m.args = {"path": path, "stream_bytes": info["stream_bytes"]}
-            m.mem_hint = info["stream_bytes"]
             if m.case == "far slice":
                 m.nbytes = info["nbytes"]
         elif m.func == "igzip_parallel":
@@ -178,4 +177,3 @@ def prepare(ctx: Context, measures: list[Measure]) -> None:
                 "index_file": str(index_file),
                 "threads": 2,
             }
-            m.mem_hint = info["stream_bytes"]

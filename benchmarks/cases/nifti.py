@@ -171,7 +171,6 @@ def fill(m: Measure, info: dict) -> None:
         }
     elif m.func in ("igzip_read",):
         m.args = {"path": path, "stream_bytes": info["stream_bytes"]}
-        m.mem_hint = info["stream_bytes"]
     if m.case.startswith("mean"):
         m.nbytes = nbytes
         if m.func == "nib_fdata_mean":

@@ -204,10 +204,20 @@ def _igzip_kwargs() -> dict[str, Any]:
     return {"spacing": GZ_SPACING, "readbuf_size": 2**20}
 
 
-def _readinto_all(handle: Any, view: memoryview) -> int:
+#: Output buffer of the inflate baselines, reused for the whole stream: the inflate alone, as a
+#: streaming reader does it (lazyvol's first pass reads 16 MiB blocks), with no whole-volume
+#: allocation in the timed work (the first touch of fresh memory is slow on this VM, and how slow
+#: varies between runs).
+INFLATE_BUFFER = 16 * 2**20
+
+
+def _inflate_all(handle: Any, limit: int) -> int:
+    """Read ``handle`` to its end, or ``limit`` bytes, through one reused buffer; bytes read."""
+    buf = bytearray(min(INFLATE_BUFFER, max(1, limit)))
+    view = memoryview(buf)
     got = 0
-    while got < len(view):
-        n = handle.readinto(view[got:])
+    while got < limit:
+        n = handle.readinto(view[: min(len(view), limit - got)])
         if not n:
             break
         got += n
@@ -215,15 +225,38 @@ def _readinto_all(handle: Any, view: memoryview) -> int:
 
 
 def igzip_read(path: str, stream_bytes: int) -> Work:
-    """indexed_gzip single-stream decompression of the whole file into one numpy buffer."""
+    """indexed_gzip single-stream decompression of the whole file (the inflate alone, through one
+    reused :data:`INFLATE_BUFFER`)."""
     import indexed_gzip as igzip
 
     kw = _igzip_kwargs()
 
     def work() -> dict[str, Any]:
-        buf = np.empty(stream_bytes, dtype=np.uint8)
         with igzip.IndexedGzipFile(path, **kw) as f:
-            got = _readinto_all(f, memoryview(buf))  # type: ignore[arg-type]
+            got = _inflate_all(f, stream_bytes)
+        if got != stream_bytes:
+            raise RuntimeError(f"{path}: inflated {got} bytes, expected {stream_bytes}")
+        return {"bytes": got}
+
+    return work
+
+
+def zlib_read(path: str, stream_bytes: int) -> Work:
+    """Python's zlib inflating the whole file in one stream, building no index (the floor of a
+    single-stream zlib reader: indexed_gzip runs the same zlib, stopping at every deflate block
+    to place its seek points), output in pieces of at most :data:`INFLATE_BUFFER`."""
+    import zlib
+
+    def work() -> dict[str, Any]:
+        d = zlib.decompressobj(wbits=47)  # gzip or zlib header, detected
+        got = 0
+        with open(path, "rb") as f:
+            while got < stream_bytes and not d.eof:
+                data = d.unconsumed_tail or f.read(2**20)
+                if not data:
+                    break
+                got += len(d.decompress(data, INFLATE_BUFFER))
+        got = min(got, stream_bytes)  # (as the other baselines, which stop there)
         if got != stream_bytes:
             raise RuntimeError(f"{path}: inflated {got} bytes, expected {stream_bytes}")
         return {"bytes": got}
@@ -232,14 +265,13 @@ def igzip_read(path: str, stream_bytes: int) -> Work:
 
 
 def igzip_parallel(path: str, stream_bytes: int, index_file: str, threads: int = 2) -> Work:
-    """Decompression of the whole file by ``threads`` threads, each from a saved seek index."""
+    """Decompression of the whole file by ``threads`` threads, each from a saved seek index
+    through a reused buffer of its own."""
     import indexed_gzip as igzip
 
     kw = _igzip_kwargs()
 
     def work() -> dict[str, Any]:
-        buf = np.empty(stream_bytes, dtype=np.uint8)
-        view = memoryview(buf)  # type: ignore[arg-type]
         bounds = np.linspace(0, stream_bytes, threads + 1).astype(np.int64)
         got = [0] * threads
         errors: list[BaseException] = []
@@ -249,7 +281,7 @@ def igzip_parallel(path: str, stream_bytes: int, index_file: str, threads: int =
                 with igzip.IndexedGzipFile(path, **kw) as f:
                     f.import_index(index_file)
                     f.seek(int(bounds[i]))
-                    got[i] = _readinto_all(f, view[int(bounds[i]) : int(bounds[i + 1])])
+                    got[i] = _inflate_all(f, int(bounds[i + 1] - bounds[i]))
             except BaseException as exc:  # re-raised in the main thread
                 errors.append(exc)
 
@@ -268,13 +300,13 @@ def igzip_parallel(path: str, stream_bytes: int, index_file: str, threads: int =
 
 
 def rapidgzip_read(path: str, stream_bytes: int, threads: int = 1) -> Work:
-    """rapidgzip decompression of the whole file into one buffer on ``threads`` threads."""
+    """rapidgzip decompression of the whole file on ``threads`` threads (the inflate alone,
+    through one reused :data:`INFLATE_BUFFER`)."""
     import rapidgzip
 
     def work() -> dict[str, Any]:
-        buf = np.empty(stream_bytes, dtype=np.uint8)
         with rapidgzip.RapidgzipFile(path, parallelization=threads) as f:
-            got = _readinto_all(f, memoryview(buf))  # type: ignore[arg-type]
+            got = _inflate_all(f, stream_bytes)
         if got != stream_bytes:
             raise RuntimeError(f"{path}: inflated {got} bytes, expected {stream_bytes}")
         return {"bytes": got}
