@@ -24,6 +24,7 @@ from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
+from ._readahead import after_read, before_read
 from .config import chunk_budget, configured_chunk_budget
 from .sources import fingerprint
 
@@ -184,13 +185,12 @@ def plan_to_dask(
         # for a marker set when the previous block is read), or dask's scheduling order (which
         # often starts from the last block) would inflate the file to its end first and then
         # seek back for every block. While one worker reads, the other reduces the blocks read.
+        # Each read also waits while a few blocks it read are still held by their consumers
+        # (:mod:`lazyvol._readahead`), so a slow consumer (to_zarr) holds a few blocks, not a pile.
         marker = None
         for block, slices in sorted(blocks, key=lambda b: _file_order(b[1])):
             key = (name, *block)
-            if marker is None:
-                dsk[key] = (read_block, plan, slices)
-            else:
-                dsk[key] = (_read_after, read_block, plan, slices, marker)
+            dsk[key] = (_read_after, read_block, plan, slices, marker, name, marker is None)
             marker = (f"{name}-read-order", *block)
             dsk[marker] = (_read_done, key)
     meta = np.empty((0,) * len(shape), dtype=dtype)
@@ -273,9 +273,19 @@ def _read_after(
     plan: Any,
     index: tuple[slice, ...],
     _previous: None,
+    stream: str = "",
+    first: bool = False,
 ) -> np.ndarray:
-    """``read_block(plan, index)`` once the previous block in file order has been read."""
-    return read_block(plan, index)
+    """``read_block(plan, index)`` once the previous block in file order has been read, and
+    (for ``stream``, the array's name) once few enough of the blocks read before are still held
+    (:func:`lazyvol._readahead.before_read`; ``first``: the pass's first block, which starts the
+    count afresh)."""
+    if stream:
+        before_read(stream, restart=first)
+    block = read_block(plan, index)
+    if stream:
+        after_read(stream, block)
+    return block
 
 
 def _read_done(_block: np.ndarray) -> None:

