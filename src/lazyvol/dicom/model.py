@@ -31,8 +31,8 @@ ORIENTATION_TOL = 1e-3
 
 def _tuples(v: Any) -> Any:
     """A frame-table field read back from JSON: lists (of lists) as tuples (of tuples). The
-    common shapes, all items lists (``idents``) or none, go through ``map`` (a saved scan of
-    10,000 files is reopened in ~75 ms, of which a per-item check took ~15 ms)."""
+    common shapes, all items lists (``idents``) or none, go through ``map``: 0.08 against 0.24 ms
+    per 500-frame series with a check per item (~3 ms of the ~75 ms reopen of 10,000 files)."""
     if not isinstance(v, list):
         return v
     kinds = {type(x) for x in v}
