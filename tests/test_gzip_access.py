@@ -41,12 +41,8 @@ ENGINES = [
 
 
 @pytest.fixture
-def cache(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
-    folder = tmp_path / "cache"
-    monkeypatch.setenv("LAZYVOL_CACHE_DIR", str(folder))
-    clear_gzip_handles()
-    yield folder
-    clear_gzip_handles()
+def cache(gzip_cache: Path) -> Path:
+    return gzip_cache
 
 
 def _use(monkeypatch: pytest.MonkeyPatch, engine: str) -> None:

@@ -22,15 +22,6 @@ from lazyvol.nifti import clear_gzip_handles
 from lazyvol.testing import write_phantom_nifti
 
 
-@pytest.fixture
-def cache(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
-    folder = tmp_path / "cache"
-    monkeypatch.setenv("LAZYVOL_CACHE_DIR", str(folder))
-    clear_gzip_handles()
-    yield folder
-    clear_gzip_handles()
-
-
 class SlowTarget:
     """A ``da.store`` target slower than the inflate (as a compressing writer is)."""
 
@@ -65,7 +56,7 @@ def _store_first_pass(
 
 
 def test_slow_consumer_holds_few_blocks(
-    tmp_path: Path, cache: Path, monkeypatch: pytest.MonkeyPatch
+    tmp_path: Path, gzip_cache: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     path = write_phantom_nifti(tmp_path / "s.nii.gz", (128, 128, 512))
     ref = np.asanyarray(nib.load(path).dataobj)
@@ -73,7 +64,7 @@ def test_slow_consumer_holds_few_blocks(
     np.testing.assert_array_equal(out, ref)
     assert live <= 4  # 2 held for the two workers, one being read, one not yet handed back
     # Control: with no bound, the chain runs ahead of the slow consumer.
-    shutil.rmtree(cache)  # the first store saved the seek index: make it a first pass again
+    shutil.rmtree(gzip_cache)  # the first store saved the seek index: make it a first pass again
     out, unbounded = _store_first_pass(path, monkeypatch, 1000)
     np.testing.assert_array_equal(out, ref)
     assert unbounded > live + 2, (unbounded, live)
