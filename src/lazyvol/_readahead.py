@@ -25,7 +25,6 @@ The wait never deadlocks a pass:
 
 from __future__ import annotations
 
-import os
 import threading
 import time
 import weakref
@@ -37,6 +36,7 @@ __all__ = [
     "READ_AHEAD_STALL_S",
     "after_read",
     "before_read",
+    "configured_workers",
     "read_ahead_blocks",
 ]
 
@@ -83,18 +83,19 @@ def _stream(key: str) -> _Stream:
         return s
 
 
+def configured_workers() -> int:
+    """dask's local workers as configured now: ``num_workers``, else dask's count of usable cores."""
+    import dask
+    from dask.system import CPU_COUNT
+
+    workers = dask.config.get("num_workers", None)
+    return int(CPU_COUNT if workers is None else workers)
+
+
 def read_ahead_blocks() -> int:
     """Blocks of a stream that may be held before its next read waits: the dask workers of this
-    process (``num_workers``, else dask's count of usable cores), at least
-    :data:`READ_AHEAD_BLOCKS`."""
-    try:
-        import dask
-        from dask.system import CPU_COUNT
-
-        workers = dask.config.get("num_workers", None) or CPU_COUNT
-    except ImportError:  # pragma: no cover - dask is a dependency
-        workers = os.cpu_count() or 1
-    return max(READ_AHEAD_BLOCKS, int(workers))
+    process (:func:`configured_workers`), at least :data:`READ_AHEAD_BLOCKS`."""
+    return max(READ_AHEAD_BLOCKS, configured_workers())
 
 
 def before_read(

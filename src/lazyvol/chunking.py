@@ -24,7 +24,7 @@ from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
-from ._readahead import after_read, before_read
+from ._readahead import after_read, before_read, configured_workers
 from .config import chunk_budget, configured_chunk_budget
 from .sources import fingerprint
 
@@ -242,12 +242,7 @@ def runs_one_task_at_a_time() -> bool:
         return bool(sched is get_sync)
     if dask.config.get("pool", None) is not None:
         return False
-    workers = dask.config.get("num_workers", None)
-    if workers is None:
-        from dask.system import CPU_COUNT
-
-        workers = CPU_COUNT
-    return int(workers) <= 1
+    return configured_workers() <= 1
 
 
 def _current_client() -> Any:
