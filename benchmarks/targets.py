@@ -26,15 +26,19 @@ WHY: dict[str, str] = {
     ),
     "nii-mean-float32": "see the int16 case",
     "memory.nii.gz": (
-        "under 256 MiB at every size now; what grows is rapidgzip's own: its sequential decoder "
-        "(~100 MiB with 2 MiB chunks) keeps a seek point with its window per chunk until the end "
-        "of the pass (bare rapidgzip: 94 MiB at 256 MiB, 111 MiB at 4 GiB, then ~10 MiB more "
-        "while it exports them; lazyvol thins them to 256), and it has no option to keep fewer. "
-        "The rest is flat: the interpreter and imports (~80 MiB) and two 16 MiB blocks from a "
-        "pool. The earlier figures (203/273/294 MiB) also had rapidgzip's buffers spread over one "
-        "malloc arena per dask worker taking turns on the handle; it now works on one thread of "
-        "its own. 1 MiB chunks would save ~40 MiB at ~20% of the first pass's speed "
-        "(LAZYVOL_GZIP_MEMORY below 128 MiB selects them)"
+        "under 256 MiB at every size; the growth is rapidgzip's own. A timeline of the pass "
+        "(RssAnon every 10 ms; scratch, 2026-12-03): 185 MiB at 256 MiB; at 4 GiB the pass climbs "
+        "steadily to 205 MiB, because rapidgzip's sequential decoder keeps a seek point with its "
+        "(compressed) window for every 2 MiB chunk until the end of the pass (bare rapidgzip: "
+        "94 MiB at 256 MiB, 111 MiB at 4 GiB), then its index export adds the index's size at "
+        "the very end (bare: 111 -> 123 MiB while it writes a 10.4 MiB gztool index, to a path "
+        "or to a file object alike; lazyvol thins it to 256 points afterwards). rapidgzip 0.16's "
+        "Python API cannot keep fewer points: it drops them only for a non-seekable input, and "
+        "feeding it a pipe from Python stalled in trials. Saving the index later would not lower "
+        "the peak: the pass's 16 MiB blocks stay in lazyvol's pool. The rest is flat: the "
+        "interpreter and imports (~80 MiB) and the pooled blocks. 1 MiB chunks would save "
+        "~40 MiB at every size at ~20% of the first pass's speed (LAZYVOL_GZIP_MEMORY below "
+        "128 MiB selects them)"
     ),
     "gz-mean-int16": (
         "the inflate itself, on 2 cores: a first pass must inflate the stream in order (no seek "
