@@ -6,9 +6,10 @@ travel with it but never show in its repr or any token), its stamp at open, and 
 
 - local uncompressed data: a read-only view of a memory map opened for the task (the identity
   check and the map use one descriptor);
-- remote uncompressed data: exact ranged reads of the block's bytes (one per contiguous run,
-  issued together);
-- gzip: :mod:`lazyvol.gzaccess` for files, :mod:`lazyvol.gz_remote` for URLs.
+- remote uncompressed data: ranged reads issued together, one per contiguous run of the block
+  (exactly the block's bytes when its first axis is whole; else whole planes, cut);
+- gzip: :mod:`lazyvol.gzaccess` for files, :mod:`lazyvol.gz_remote` for URLs, the same runs in
+  ascending file order.
 
 Every task first checks the source is still the one opened (local: ``fstat``; remote: size, ETag
 and last-modified time, :func:`lazyvol._io.verify`), so a changed source raises
@@ -186,6 +187,9 @@ def _fetch(plan: NiftiPlan, index: tuple[slice, ...]) -> np.ndarray:
         buf = block_array(count, disk)
         reader([(plan.offset + first * disk.itemsize, buf)])
         return buf.reshape(out_shape, order="F")
+    runs = _read_runs(plan, index, out_shape, reader)
+    if runs is not None:
+        return runs
     return _read_planes(plan, index, out_shape, reader)
 
 
@@ -225,6 +229,55 @@ def _range_reader(plan: NiftiPlan) -> Reader:
             buf.data.cast("B")[:] = raw
 
     return read
+
+
+def _full(sl: slice, n: int) -> bool:
+    return sl.start == 0 and sl.stop == n and (sl.step or 1) == 1
+
+
+#: Most runs handed to the reader at once (remote ranges of one batch go out together).
+RUN_BATCH = 64
+
+
+def _read_runs(
+    plan: NiftiPlan, index: tuple[slice, ...], out_shape: tuple[int, ...], reader: Reader
+) -> np.ndarray | None:
+    """A block whose first axis is taken whole: one read per contiguous run of the file (the
+    whole leading axes, and the next axis's range when its step is 1), straight into the block,
+    in file order. None when the first axis is cut (then :func:`_read_planes`).
+
+    A block of half of every slice reads that half of each slice, not the whole slices: no
+    buffer beyond the block itself, and a remote source fetches only the block's bytes.
+    """
+    shape = plan.shape
+    full = 0
+    while full < len(shape) and _full(index[full], shape[full]):
+        full += 1
+    if full == 0 or full == len(shape):
+        return None
+    run_axes = full + 1 if (index[full].step or 1) == 1 else full
+    disk = np.dtype(plan.disk_dtype)
+    flat = block_array(int(np.prod(out_shape, dtype=np.int64)), disk)
+    run_len = int(np.prod(out_shape[:run_axes], dtype=np.int64))
+    strides = np.cumprod((1, *shape[:-1]))
+    outer = [range(sl.start, sl.stop, sl.step or 1) for sl in index[run_axes:]]
+    lead_start = sum(int(index[a].start) * int(strides[a]) for a in range(run_axes))
+    # (first element in the file, run number in the block's Fortran order); the block's runs
+    # are consecutive slices of ``flat``.
+    runs = []
+    for n, at in enumerate(itertools.product(*reversed(outer))):
+        first = lead_start + sum(
+            int(o) * int(st) for o, st in zip(reversed(at), strides[run_axes:], strict=True)
+        )
+        runs.append((first, n))
+    runs.sort()  # file order: a gzip stream never seeks back within the block
+    for b in range(0, len(runs), RUN_BATCH):
+        batch = [
+            (plan.offset + first * disk.itemsize, flat[n * run_len : (n + 1) * run_len])
+            for first, n in runs[b : b + RUN_BATCH]
+        ]
+        reader(batch)
+    return flat.reshape(out_shape, order="F")
 
 
 def _read_planes(
