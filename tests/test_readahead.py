@@ -1,9 +1,10 @@
-"""Bounded read-ahead of a first pass over a ``.nii.gz`` (:mod:`lazyvol._readahead`): a slow
-consumer holds a few blocks, not the volume; the wait releases, gives up on a stall, and never
-blocks the calling thread."""
+"""Bounded read-ahead of a first pass over a ``.nii.gz`` (:mod:`lazyvol._readahead`), for
+lazyvol's writers: a slow writer holds a few blocks, not the volume; the wait releases, gives up
+after a total wait, never blocks the calling thread; any other graph reads unbounded."""
 
 from __future__ import annotations
 
+import os
 import shutil
 import threading
 import time
@@ -17,7 +18,8 @@ import numpy as np
 import pytest
 
 import lazyvol as lv
-from lazyvol import _blockpool, _readahead
+from lazyvol import _blockpool, _readahead, chunking
+from lazyvol.chunking import rechunk_source
 from lazyvol.nifti import clear_gzip_handles
 from lazyvol.testing import write_phantom_nifti
 
@@ -48,10 +50,11 @@ def _store_first_pass(
     clear_gzip_handles()
     with dask.config.set(scheduler="threads", num_workers=2):
         vol = lv.open(path, chunks=(128, 128, 32))  # 16 blocks of 1 MiB (pooled block maps)
-        graph = dict(vol.data.__dask_graph__())
+        x = rechunk_source(vol.data, vol.data.chunks, read_ahead=True)  # as the writers do
+        graph = dict(x.__dask_graph__())
         assert any("read-order" in str(k[0]) for k in graph if isinstance(k, tuple))  # chained
         target = SlowTarget(vol.shape, vol.dtype)
-        da.store(vol.data, target, lock=False)
+        da.store(x, target, lock=False)
     return target.out, len(made)
 
 
@@ -104,6 +107,68 @@ def test_read_waits_until_a_block_is_released() -> None:
     assert not _readahead._stream("t").unbounded
 
 
+def test_a_wait_gives_up_after_its_total_time_even_while_blocks_come_and_go() -> None:
+    """Consumers that release a block only as another is read (the count never drops below the
+    bound) do not keep a read waiting: its wait is capped in all, then the pass reads unbounded."""
+    _readahead.before_read("t", restart=True)
+    blocks = _held(3)
+    stop = threading.Event()
+
+    def churn() -> None:  # 3 held, one released (2: still at the bound), another read: 3
+        while not stop.wait(0.02):
+            blocks.pop(0)
+            time.sleep(0.005)
+            blocks.extend(_held(1))
+
+    th = threading.Thread(target=churn)
+    th.start()
+    try:
+        took = _in_thread(lambda: _readahead.before_read("t", limit=2, stall_s=0.3))
+    finally:
+        stop.set()
+        th.join()
+    assert 0.25 <= took < 2.0, took
+    assert _readahead._stream("t").unbounded
+
+
+def test_a_view_of_a_block_keeps_it_held() -> None:
+    """A consumer's view of a block holds the block's memory; numpy points that view at the array
+    owning the data, not at the array the read returned, so that owner is what is counted."""
+    _readahead.before_read("t", restart=True)
+    owner = np.zeros(16)
+    block = owner.reshape(4, 4)  # as a read returns its pooled 1-D buffer, reshaped
+    _readahead.after_read("t", block)
+    view = block[:, :2]
+    del block, owner
+    assert _readahead._stream("t").held() == 1
+    del view
+    assert _readahead._stream("t").held() == 0
+
+
+@pytest.mark.skipif(not hasattr(os, "fork"), reason="needs os.fork")
+def test_a_forked_child_starts_with_fresh_read_ahead_state() -> None:
+    """A fork while another thread holds the module's lock must not leave the child's lock held."""
+    held = _held(1)
+    _readahead._lock.acquire()  # as if a thread were inside _stream() at the fork
+    try:
+        pid = os.fork()
+        if pid == 0:
+            code = 0
+            try:
+                if _readahead._streams:
+                    code = 3
+                else:
+                    _readahead.after_read("child", np.zeros(2))  # takes the lock
+            except BaseException:
+                code = 4
+            os._exit(code)
+    finally:
+        _readahead._lock.release()
+    _, status = os.waitpid(pid, 0)
+    assert os.WEXITSTATUS(status) == 0
+    del held
+
+
 def test_a_stalled_wait_gives_up_for_the_rest_of_the_pass() -> None:
     _readahead.before_read("t", restart=True)
     blocks = _held(3)  # never released while waiting
@@ -152,8 +217,6 @@ def test_corrupt_stream_fails_through_the_chained_reads(tmp_path: Path, gzip_cac
     bad.write_bytes(bytes(z))
     with dask.config.set(scheduler="threads", num_workers=2):
         vol = lv.open(bad, chunks=(64, 64, 8))
-        graph = dict(vol.data.__dask_graph__())
-        assert any("read-order" in str(k[0]) for k in graph if isinstance(k, tuple))  # chained
         with pytest.raises(lv.FormatError, match=r"bad\.nii\.gz"):
             _slow_store(vol)
         good = write_phantom_nifti(tmp_path / "g.nii.gz", (64, 64, 96))
@@ -162,6 +225,75 @@ def test_corrupt_stream_fails_through_the_chained_reads(tmp_path: Path, gzip_cac
 
 
 def _slow_store(vol: lv.Volume) -> np.ndarray:
+    x = rechunk_source(vol.data, vol.data.chunks, read_ahead=True)
+    graph = dict(x.__dask_graph__())
+    assert any("read-order" in str(k[0]) for k in graph if isinstance(k, tuple))  # chained
     target = SlowTarget(vol.shape, vol.dtype)
-    da.store(vol.data, target, lock=False)
+    da.store(x, target, lock=False)
     return target.out
+
+
+class _Waits:
+    """Records the read-ahead waits of the chained reads (chunking's ``before_read``)."""
+
+    def __init__(self, monkeypatch: pytest.MonkeyPatch) -> None:
+        self.streams: list[str] = []
+        real = chunking.before_read
+
+        def spy(key: str, *a: Any, **k: Any) -> None:
+            self.streams.append(key)
+            real(key, *a, **k)
+
+        monkeypatch.setattr(chunking, "before_read", spy)
+
+
+def test_a_users_graph_reads_unbounded(
+    tmp_path: Path, gzip_cache: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A consumer may need one block of each of many first-pass streams at once (a group mean
+    over files), or several blocks of one (a rechunk): an ordinary graph never waits on the
+    read-ahead, whatever it does, and its values are nibabel's."""
+    waits = _Waits(monkeypatch)
+    paths = [write_phantom_nifti(tmp_path / f"g{i}.nii.gz", (32, 32, 64), seed=i) for i in range(4)]
+    ref = np.mean([np.asanyarray(nib.load(p).dataobj) for p in paths], axis=0)
+    with dask.config.set(scheduler="threads", num_workers=2):
+        vols = [lv.open(p, chunks=(32, 32, 8)) for p in paths]
+        assert any(
+            "read-order" in str(k[0])
+            for k in dict(vols[0].data.__dask_graph__())
+            if isinstance(k, tuple)
+        )
+        got = da.stack([v.data for v in vols]).mean(axis=0).compute()
+        np.testing.assert_allclose(got, ref)
+        clear_gzip_handles()
+        shutil.rmtree(gzip_cache)
+        one = lv.open(paths[0], chunks=(32, 32, 8))
+        np.testing.assert_array_equal(
+            one.data.rechunk((32, 32, 64)).compute(), np.asanyarray(nib.load(paths[0]).dataobj)
+        )
+    assert waits.streams == []  # chained reads, none of them bounded
+
+
+def test_to_zarr_bounds_its_first_pass_under_a_name_of_its_own(
+    tmp_path: Path, gzip_cache: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """``to_zarr`` (one block stored at a time per worker) opts in, each write under its own
+    count; not with a dask.distributed client (blocks held in other processes)."""
+    path = write_phantom_nifti(tmp_path / "w.nii.gz", (64, 64, 64))
+    ref = np.asanyarray(nib.load(path).dataobj)
+    waits = _Waits(monkeypatch)
+    with dask.config.set(scheduler="threads", num_workers=2):
+        for n in range(2):
+            clear_gzip_handles()
+            shutil.rmtree(gzip_cache, ignore_errors=True)
+            lv.open(path).to_zarr(tmp_path / f"w{n}.zarr")
+            np.testing.assert_array_equal(np.asarray(lv.open(tmp_path / f"w{n}.zarr").data), ref)
+    bounded = {s for s in waits.streams if s}
+    assert len(bounded) == 2 and all("-ra-" in s for s in bounded), bounded
+    clear_gzip_handles()
+    shutil.rmtree(gzip_cache)  # a first pass again
+    vol = lv.open(path, chunks=(64, 64, 16))
+    assert "-ra-" in rechunk_source(vol.data, (64, 64, 8), read_ahead=True).name
+    monkeypatch.setattr(chunking, "_current_client", lambda: object())
+    assert "-ra-" not in rechunk_source(vol.data, (64, 64, 8), read_ahead=True).name
+    assert rechunk_source(vol.data, vol.data.chunks, read_ahead=True) is vol.data

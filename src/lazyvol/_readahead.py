@@ -1,35 +1,42 @@
-"""Bounded read-ahead for a stream read in file order (a first pass over a ``.nii.gz``).
+"""Bounded read-ahead for a stream read in file order (a first pass over a ``.nii.gz``), for
+lazyvol's own block-by-block writers.
 
 The first pass chains its reads (:func:`lazyvol.chunking.plan_to_dask`): one task at a time
 inflates the next block while the other workers consume the blocks read. When the consumers are
-slower than the inflate (``Volume.to_zarr`` compresses and writes every block; a user's
-``map_blocks`` may do anything), nothing in the graph stops the chain from running ahead, and the
-blocks read but not yet consumed pile up.
+slower than the inflate (``Volume.to_zarr`` compresses and writes every block), nothing in the
+graph stops the chain from running ahead, and the blocks read but not yet consumed pile up.
 
-So each chained read first waits while as many blocks of its stream as there are workers are still
-held (by dask, for their consumers; at least :data:`READ_AHEAD_BLOCKS`): the chain runs at the
-consumers' pace. A block counts as held while the array the read returned is alive (a weak
-reference to it). Measured (benchmark worker, cold, 2 cores, ``to_zarr`` of a 512 MiB ``.nii.gz``
-with no saved index): 342 MiB peak anonymous memory unbounded, 289 with 4 blocks, 234 with 2
-(the ``.nii``: 146), at about the same speed (3.5-3.8 s); a first-pass mean is unchanged (its
-reduction keeps up, so it rarely waits: 1.26-1.32 s and 191 MiB either way).
+So the reads of a writer's pass (:func:`lazyvol.chunking.rechunk_source` with
+``read_ahead=True``: the writer knows each worker consumes one block at a time) first wait while
+as many blocks of their pass as there are workers are still held (at least
+:data:`READ_AHEAD_BLOCKS`): the chain runs at the writer's pace. A block counts as held while the
+array the read returned, or the array it is a view of, is alive (a weak reference). Measured
+(benchmark worker, cold, 2 cores, ``to_zarr`` of a 512 MiB ``.nii.gz`` with no saved index):
+342 MiB peak anonymous memory unbounded, 289 with 4 blocks, 234 with 2 (the ``.nii``: 146), at
+about the same speed (3.5-3.8 s).
 
-The wait never deadlocks a pass:
+Any other graph reads unbounded: a user's consumer may need several blocks of one stream at once
+(a rechunk, ``map_overlap``, ``compute()`` of the whole array), or one block of each of many
+streams (``da.stack`` of many files), and waiting there would only stall. Even in a writer's pass:
 
-- in the calling thread (dask's synchronous scheduler runs tasks there) no other task could
-  release a block while it waits, so it does not wait;
-- when no block is released for :data:`READ_AHEAD_STALL_S` seconds, the consumer needs more blocks
-  at once than the bound (a rechunk into larger chunks) or nothing else is running: the stream stops
-  waiting for the rest of the pass.
+- the calling thread never waits (dask's synchronous scheduler runs tasks there: no other task
+  could release a block);
+- a read that has waited :data:`READ_AHEAD_STALL_S` seconds in all (however many blocks were
+  released meanwhile) turns the bound off for the rest of its pass;
+- each pass counts under a name of its own (two writes of one file at once never share a count,
+  and a failed pass's late reads never hold back the next).
 """
 
 from __future__ import annotations
 
+import os
 import threading
 import time
 import weakref
 from collections import OrderedDict, deque
 from typing import Any
+
+import numpy as np
 
 __all__ = [
     "READ_AHEAD_BLOCKS",
@@ -44,7 +51,7 @@ __all__ = [
 #: bound is the number of dask workers when that is larger (:func:`read_ahead_blocks`): each of the
 #: other workers consuming one block while this one reads the next keeps every core busy.
 READ_AHEAD_BLOCKS = 2
-#: A wait that sees no block released for this long turns the bound off for its stream's pass.
+#: A read that has waited this long in all turns the bound off for the rest of its pass.
 READ_AHEAD_STALL_S = 2.0
 #: How often a waiting read looks again (seconds).
 _POLL_S = 0.002
@@ -69,6 +76,18 @@ class _Stream:
 
 _streams: OrderedDict[str, _Stream] = OrderedDict()
 _lock = threading.Lock()
+
+
+def _after_fork_in_child() -> None:
+    """A forked child starts with no streams and fresh locks (a parent's thread may have held one
+    at the fork)."""
+    global _lock
+    _lock = threading.Lock()
+    _streams.clear()
+
+
+if hasattr(os, "register_at_fork"):
+    os.register_at_fork(after_in_child=_after_fork_in_child)
 
 
 def _stream(key: str) -> _Stream:
@@ -112,21 +131,20 @@ def before_read(
     if s.unbounded or threading.current_thread() is threading.main_thread():
         return
     limit = limit or read_ahead_blocks()
-    held = s.held()
-    since = time.monotonic()
-    while held >= limit:
-        time.sleep(_POLL_S)
-        now = s.held()
-        if now < held:
-            since = time.monotonic()  # a block was released: the consumers are moving
-        elif time.monotonic() - since >= stall_s:
+    deadline = time.monotonic() + stall_s
+    while s.held() >= limit:
+        if time.monotonic() >= deadline:
             s.unbounded = True
             return
-        held = now
+        time.sleep(_POLL_S)
 
 
 def after_read(key: str, block: Any) -> None:
-    """Count ``block`` (the array a read of stream ``key`` returned) as held while it lives."""
+    """Count ``block`` (the array a read of stream ``key`` returned) as held while it, or the
+    array it is a view of, lives: a consumer's view of the block keeps that array alive, not
+    necessarily ``block`` itself (numpy points a view of a view at the array owning the data)."""
+    while isinstance(getattr(block, "base", None), np.ndarray):
+        block = block.base
     try:
         ref = weakref.ref(block)
     except TypeError:  # not weak-referenceable: not counted

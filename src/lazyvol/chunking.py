@@ -18,6 +18,7 @@ import hashlib
 import itertools
 import os
 import sys
+import uuid
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
@@ -154,6 +155,8 @@ def plan_to_dask(
     chunks: tuple[tuple[int, ...], ...],
     dtype: np.dtype,
     name: str,
+    *,
+    read_ahead: bool = False,
 ) -> da.Array:
     """Dask array whose block ``b`` is ``read_block(plan, slices_of(b))``.
 
@@ -168,6 +171,10 @@ def plan_to_dask(
         Geometry of the resulting array; ``chunks`` explicit (see :func:`normalize_chunks`).
     name : str
         Dask name; derive it from :func:`file_fingerprint` so equal sources share keys.
+    read_ahead : bool
+        Bound the read-ahead of a chained first pass (``lazyvol._readahead``), counted under
+        ``name``: only for a consumer that takes one block at a time per worker (lazyvol's
+        writers), with a ``name`` of its own per pass.
     """
     import dask.array as da
 
@@ -185,12 +192,14 @@ def plan_to_dask(
         # for a marker set when the previous block is read), or dask's scheduling order (which
         # often starts from the last block) would inflate the file to its end first and then
         # seek back for every block. While one worker reads, the other reduces the blocks read.
-        # Each read also waits while a few blocks it read are still held by their consumers
-        # (:mod:`lazyvol._readahead`), so a slow consumer (to_zarr) holds a few blocks, not a pile.
+        # With ``read_ahead`` (a writer's pass), each read also waits while a few blocks it read
+        # are still held (:mod:`lazyvol._readahead`), so a slow writer holds a few blocks, not a
+        # pile.
         marker = None
+        stream = name if read_ahead else ""
         for block, slices in sorted(blocks, key=lambda b: _file_order(b[1])):
             key = (name, *block)
-            dsk[key] = (_read_after, read_block, plan, slices, marker, name, marker is None)
+            dsk[key] = (_read_after, read_block, plan, slices, marker, stream, marker is None)
             marker = (f"{name}-read-order", *block)
             dsk[marker] = (_read_done, key)
     meta = np.empty((0,) * len(shape), dtype=dtype)
@@ -559,18 +568,26 @@ def file_fingerprint(paths: Sequence[str | os.PathLike[str]], **options: Any) ->
     return fingerprint(paths, **options)
 
 
-def rechunk_source(arr: da.Array, chunks: Any) -> da.Array:
+def rechunk_source(arr: da.Array, chunks: Any, *, read_ahead: bool = False) -> da.Array:
     """``arr`` with other chunks. An unmodified reader array is planned again with the new chunks
     (each block read once, straight into its new shape); any other array goes through
-    ``dask.array.rechunk``, which may hold several source blocks at once."""
+    ``dask.array.rechunk``, which may hold several source blocks at once.
+
+    ``read_ahead``: the caller consumes one block at a time per worker (a writer), so a first pass
+    over a gzip stream may bound its read-ahead (``lazyvol._readahead``); not with a
+    ``dask.distributed`` client, whose workers hold blocks in other processes.
+    """
     src = source_of(arr)
     if src is None:
         return arr.rechunk(chunks)
     import dask.array as da
 
     norm = da.core.normalize_chunks(chunks, arr.shape, dtype=arr.dtype)
-    if norm == arr.chunks:
-        return arr
     read_block, plan = src
+    bound = read_ahead and sequential_reads(plan) and _current_client() is None
+    if norm == arr.chunks and not bound:
+        return arr
     name = f"{arr.name}-rc-{hashlib.sha256(repr(norm).encode()).hexdigest()[:16]}"
-    return plan_to_dask(read_block, plan, arr.shape, norm, arr.dtype, name)
+    if bound:
+        name += f"-ra-{uuid.uuid4().hex[:12]}"  # the pass's own read-ahead count
+    return plan_to_dask(read_block, plan, arr.shape, norm, arr.dtype, name, read_ahead=bound)

@@ -406,7 +406,9 @@ class _StoreWriter:
         if lvl == 0:
             # Plan the source reads in the write blocks (volume order is disk order reversed).
             rev = tuple(reversed(range(self.ndim)))
-            xs = rechunk_source(self.vol.data, tuple(reversed(block))).transpose(rev)
+            xs = rechunk_source(self.vol.data, tuple(reversed(block)), read_ahead=True).transpose(
+                rev
+            )
             if xs.dtype != self.dtype:
                 xs = xs.astype(self.dtype)
         else:
