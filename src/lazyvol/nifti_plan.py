@@ -224,7 +224,17 @@ def _range_reader(plan: NiftiPlan) -> Reader:
             offset, buf = parts[0]
             _io.read_into(plan.loc, offset, buf, expect=plan.stamp)
             return
-        data = _io.read_ranges([(plan.loc, off, buf.nbytes) for off, buf in parts])
+        # Ranges read together carry no If-Match (``fs.cat_ranges``): where ``_fetch`` relied on
+        # it, the object is checked after they arrive, before any of their bytes are used.
+        check_after = _io.reads_check(plan.loc, plan.stamp)
+        try:
+            data = _io.read_ranges([(plan.loc, off, buf.nbytes) for off, buf in parts])
+        except FormatError:
+            if check_after:
+                _io.verify(plan.loc, plan.stamp)  # a shorter object is a changed one: say so
+            raise
+        if check_after:
+            _io.verify(plan.loc, plan.stamp)
         for (_off, buf), raw in zip(parts, data, strict=True):
             buf.data.cast("B")[:] = raw
 

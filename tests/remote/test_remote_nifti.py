@@ -297,3 +297,20 @@ def test_server_stopping_mid_read_is_typed_and_names_the_url(tmp_path, http_serv
     with pytest.raises(lv.LazyvolError) as ei:
         vol.compute()
     assert "/x.nii" in str(ei.value)
+
+
+def test_object_changed_after_open_is_caught_by_a_block_read_in_several_ranges(
+    tmp_path, http_server: HttpServer
+):
+    """A block read in several ranges at once (half of every slice) carries no If-Match on its
+    requests: the object replaced after open (same size, new ETag) is still refused, not served."""
+    a = np.arange(6 * 10 * 7 * 3, dtype="int16").reshape(6, 10, 7, 3)
+    path = tmp_path / "m.nii"
+    nib.Nifti1Image(a, np.eye(4)).to_filename(path)
+    url = http_server.put("m.nii", path.read_bytes())
+    vol = lv.open(url, chunks=(6, 5, 7, 3))  # each block: 21 runs of half a slice
+    np.testing.assert_array_equal(vol.data[:, :5].compute(), a[:, :5])
+    nib.Nifti1Image(-a, np.eye(4)).to_filename(path)
+    http_server.put("m.nii", path.read_bytes())
+    with pytest.raises(SourceChangedError, match="changed after it was opened"):
+        vol.data[:, :5].compute()
