@@ -297,3 +297,29 @@ def test_to_zarr_bounds_its_first_pass_under_a_name_of_its_own(
     monkeypatch.setattr(chunking, "_current_client", lambda: object())
     assert "-ra-" not in rechunk_source(vol.data, (64, 64, 8), read_ahead=True).name
     assert rechunk_source(vol.data, vol.data.chunks, read_ahead=True) is vol.data
+
+
+def test_an_executor_given_to_dask_counts_its_own_workers(tmp_path: Path, gzip_cache: Path) -> None:
+    """An executor of one thread (``pool=`` or ``scheduler=``) runs one task at a time: the first
+    pass reads unchained (a chained, bounded read would wait on itself); a bigger executor sets the
+    read-ahead bound by its own size, not the machine's cores."""
+    from concurrent.futures import ThreadPoolExecutor
+
+    path = write_phantom_nifti(tmp_path / "e.nii.gz", (32, 32, 64))
+    ref = np.asanyarray(nib.load(path).dataobj)
+    with ThreadPoolExecutor(1) as one, ThreadPoolExecutor(5) as five:
+        for cfg in ({"scheduler": "threads", "pool": one}, {"scheduler": one}):
+            with dask.config.set(cfg):
+                assert chunking.runs_one_task_at_a_time()
+                vol = lv.open(path, chunks=(32, 32, 8))
+                graph = dict(vol.data.__dask_graph__())
+                assert not any("read-order" in str(k[0]) for k in graph if isinstance(k, tuple))
+                lv_out = tmp_path / f"e{len(str(cfg))}.zarr"
+                vol.to_zarr(lv_out)
+                np.testing.assert_array_equal(np.asarray(lv.open(lv_out).data), ref)
+                clear_gzip_handles()
+                shutil.rmtree(gzip_cache, ignore_errors=True)
+        for cfg in ({"scheduler": "threads", "pool": five}, {"scheduler": five}):
+            with dask.config.set(cfg):
+                assert not chunking.runs_one_task_at_a_time()
+                assert _readahead.read_ahead_blocks() == 5

@@ -103,10 +103,16 @@ def _stream(key: str) -> _Stream:
 
 
 def configured_workers() -> int:
-    """dask's local workers as configured now: ``num_workers``, else dask's count of usable cores."""
+    """dask's local workers as configured now: the size of a configured executor (``pool``, or an
+    executor given as the ``scheduler``, counted as dask counts it: ``_max_workers``), else
+    ``num_workers``, else dask's count of usable cores."""
     import dask
     from dask.system import CPU_COUNT
 
+    for executor in (dask.config.get("pool", None), dask.config.get("scheduler", None)):
+        size = getattr(executor, "_max_workers", None)
+        if isinstance(size, int) and size > 0:
+            return size
     workers = dask.config.get("num_workers", None)
     return int(CPU_COUNT if workers is None else workers)
 

@@ -222,7 +222,8 @@ _SYNC_NAMES = frozenset({"sync", "synchronous", "single-threaded"})
 
 def runs_one_task_at_a_time() -> bool:
     """True when the scheduler configured now runs one task at a time: dask's synchronous
-    scheduler, or its local thread pool with one worker (``num_workers=1``, or one usable core).
+    scheduler, or a local pool with one worker (``num_workers=1``, one usable core, or an
+    executor of one worker given as ``pool`` or ``scheduler``).
 
     A first pass over a gzip stream (see :func:`plan_to_dask`) then reads its blocks
     unchained. Chained, dask's order runs every read before any consumer of a block when tasks run
@@ -248,10 +249,11 @@ def runs_one_task_at_a_time() -> bool:
     else:
         from dask.local import get_sync
 
-        return bool(sched is get_sync)
-    if dask.config.get("pool", None) is not None:
-        return False
-    return configured_workers() <= 1
+        if sched is get_sync:
+            return True
+        if not hasattr(sched, "_max_workers"):  # another scheduler function: not known
+            return False
+    return configured_workers() <= 1  # (a configured executor counts its own workers)
 
 
 def _current_client() -> Any:
