@@ -215,6 +215,35 @@ def test_analyze_pair(tmp_path: Path, gz: bool) -> None:
     assert vol.meta["format"] == "analyze"
 
 
+def test_a_pair_opened_by_its_image_file_is_named_by_both_files(tmp_path: Path) -> None:
+    """The ``.hdr`` of a pair opened by its ``.img`` is part of the source's identity: a header
+    rewritten in place (same size, mtime put back) gives new dask keys and a new cache entry, and
+    both reads equal nibabel's of the files as they are."""
+    data = np.arange(16 * 16 * 8, dtype=np.int16).reshape(16, 16, 8)
+    hdr = tmp_path / "a.hdr"
+    nib.AnalyzeImage(data, np.eye(4)).to_filename(hdr)
+    img = tmp_path / "a.img"
+    with open(img, "ab") as f:
+        f.write(b"\0" * 64)  # room for a later vox_offset
+    cache = tmp_path / "cache"
+    before = lv.open(img, cache=cache)
+    np.testing.assert_array_equal(before.compute(), np.asanyarray(nib.load(hdr).dataobj))
+    name_before = lv.open(img).data.name
+    st = os.stat(hdr)
+    h = nib.load(hdr).header.copy()
+    h["vox_offset"] = 32
+    raw = h.binaryblock
+    assert len(raw) == st.st_size
+    hdr.write_bytes(raw)
+    os.utime(hdr, ns=(st.st_atime_ns, st.st_mtime_ns))
+    now = np.asanyarray(nib.load(hdr).dataobj)
+    assert not np.array_equal(now, data)
+    after = lv.open(img)
+    assert after.data.name != name_before
+    np.testing.assert_array_equal(after.compute(), now)
+    np.testing.assert_array_equal(lv.open(img, cache=cache).compute(), now)
+
+
 def test_nifti1_pair(tmp_path: Path) -> None:
     data = np.random.default_rng(6).normal(size=(5, 6, 7)).astype(np.float32)
     nib.save(nib.Nifti1Pair(data, _oblique()), tmp_path / "p.img")

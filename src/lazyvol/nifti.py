@@ -31,6 +31,7 @@ from .nifti_header import (
     checked_affine,
     data_location,
     gzip_isize,
+    header_location,
     header_meta,
     inflate,
     is_nifti_path,
@@ -149,6 +150,8 @@ def open_nifti(
     first = _io.stamp(loc)  # exists, and is a regular file / an object
     hdr, data_loc, _size = load_image(loc, first)
     check_header(loc, hdr)
+    head_loc = header_location(loc)  # a pair opened by its .img: the .hdr is part of its identity
+    head = first if head_loc == loc else _io.stamp(head_loc)
     try:
         stamp = first if data_loc == loc else _io.stamp(data_loc)
     except SourceNotFoundError:
@@ -185,7 +188,7 @@ def open_nifti(
         out_dtype=out_dtype,
         compressed=data_loc.name.lower().endswith(".gz"),
     )
-    return _volume(loc, first, hdr, plan, chunks, scale)
+    return _volume(loc, {first, head}, hdr, plan, chunks, scale)
 
 
 #: Default bytes per chunk of a gzip-compressed image (an explicit ``LAZYVOL_CHUNK_SIZE`` /
@@ -198,13 +201,18 @@ GZ_CHUNK_BYTES = 16 * 2**20
 
 
 def _volume(
-    loc: Location, first: SourceStamp, hdr: ParsedHeader, plan: NiftiPlan, chunks: Any, scale: bool
+    loc: Location,
+    opened: set[SourceStamp],
+    hdr: ParsedHeader,
+    plan: NiftiPlan,
+    chunks: Any,
+    scale: bool,
 ) -> Volume:
     shape, out_dtype = plan.shape, np.dtype(plan.out_dtype)
     spatial = min(3, len(shape))
     default = GZ_CHUNK_BYTES if plan.compressed else None
     norm = normalize_chunks(chunks, shape, out_dtype, spatial_ndim=spatial, default_budget=default)
-    stamps = {plan.stamp, first}
+    stamps = {plan.stamp, *opened}
     options: dict[str, Any] = {"scale": scale, "dtype": out_dtype.str, "chunks": norm}
     if loc.is_remote and loc.options:
         options["storage"] = loc.options.redacted()  # endpoints matter; credentials never

@@ -151,12 +151,15 @@ class NiftiReader:
         return open_nifti(source, **known)
 
     def source_files(self, source: Location | str, **options: Any) -> list[str]:
-        """The file, plus the image file of an Analyze/NIfTI-pair ``.hdr`` when it exists."""
+        """The file, plus the other file of an Analyze/NIfTI pair when it exists (the image of a
+        ``.hdr``, the header of an ``.img``): a pair is one source, whichever file is named."""
         source = Location.of(source)
-        from .nifti_header import data_location
+        from .nifti_header import data_location, header_location
 
-        image = data_location(source)
-        out = [source, image] if image != source and _is_object(image) else [source]
+        other = data_location(source)
+        if other == source:
+            other = header_location(source)
+        out = [source, other] if other != source and _is_object(other) else [source]
         return [loc.url if loc.is_remote else os.path.abspath(loc.url) for loc in out]
 
     def describe(self, source: Location) -> dict[str, Any]:
