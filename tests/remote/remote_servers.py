@@ -38,7 +38,8 @@ def free_port() -> int:
 class Obj:
     data: bytes
     #: "", "deny" (403), "error" (500), "cut" (close mid-body), "stall" (send part, then hang),
-    #: "norange" (ignore Range: 200 with the whole object)
+    #: "norange" (ignore Range: 200 with the whole object), "weak" (a weak ETag, ``W/"..."``, as
+    #: servers that may transform the body send: no If-Match can use it)
     mode: str = ""
     mtime: float = 1_700_000_000.0
 
@@ -85,7 +86,8 @@ def _handler(state: HttpServer) -> type[BaseHTTPRequestHandler]:
             self.send_response(status)
             self.send_header("Content-Length", str(length))
             self.send_header("Accept-Ranges", "bytes")
-            self.send_header("ETag", '"' + hashlib.md5(obj.data).hexdigest() + '"')
+            tag = '"' + hashlib.md5(obj.data).hexdigest() + '"'
+            self.send_header("ETag", "W/" + tag if obj.mode == "weak" else tag)
             self.send_header("Last-Modified", formatdate(obj.mtime, usegmt=True))
             for k, v in extra.items():
                 self.send_header(k, v)

@@ -353,3 +353,27 @@ def test_siemens_mosaic_tiles_read_remotely(tmp_path: Path, s3_server: S3, s3_bu
     np.testing.assert_array_equal(vol.compute(), truth.stored)
     np.testing.assert_allclose(vol.affine, ref.affine, atol=0)
     assert vol.meta["bids"] == ref.meta["bids"]
+
+
+@pytest.mark.parametrize("mode", ["", "weak"])
+def test_mosaic_object_replaced_over_http_is_refused_with_any_etag(
+    tmp_path: Path, http_server, mode: str
+):
+    """A mosaic's tiles are read one range at a time: with a strong ETag the request carries
+    If-Match; with a weak one (no If-Match possible) the object is checked after the read.
+    Either way an object replaced after open (same size) is refused, not served."""
+    from lazyvol.testing import write_mosaic_series
+
+    old = write_mosaic_series(tmp_path / "a", (8, 6, 5), volumes=1, seed=1)
+    new = write_mosaic_series(tmp_path / "b", (8, 6, 5), volumes=1, seed=2)
+    assert [os.path.getsize(f) for f in old.files] == [os.path.getsize(f) for f in new.files]
+    urls = [
+        http_server.put(f"{mode}m/{os.path.basename(f)}", Path(f).read_bytes(), mode)
+        for f in old.files
+    ]
+    vol = open_dicom(urls[0])
+    np.testing.assert_array_equal(vol.compute(), old.stored)
+    for f, g in zip(old.files, new.files, strict=True):
+        http_server.put(f"{mode}m/{os.path.basename(f)}", Path(g).read_bytes(), mode)
+    with pytest.raises(SourceChangedError):
+        vol.compute()

@@ -18,7 +18,7 @@ from typing import Any
 import numpy as np
 
 from .._cachedhash import CachedHash
-from .._io import Location, pread_full, read, read_ranges, verify
+from .._io import Location, pread_full, read, read_ranges, reads_check, verify
 from ..errors import FormatError, SourceChangedError, SourceNotFoundError
 from ..scaling import apply_scale
 from ..sources import SourceStamp, display_path
@@ -100,7 +100,8 @@ def _open_frame_file(plan: DicomPlan, n: int) -> int:
 
 def _remote_bytes(plan: DicomPlan, n: int, offset: int, length: int) -> bytes:
     """Exactly ``length`` bytes of frame ``n``'s object from ``offset``, checked against its
-    stamp (HTTP: If-Match on the request; other stores: size and ETag compared after the read)."""
+    stamp (HTTP with a strong ETag: If-Match on the request; otherwise size and ETag compared
+    after the read)."""
     loc = plan.location(n)
     assert loc is not None
     stamp = plan.stamps[n] if plan.stamps else None
@@ -115,7 +116,7 @@ def _remote_bytes(plan: DicomPlan, n: int, offset: int, length: int) -> bytes:
         if stamp is not None:
             verify(loc, stamp)  # a shorter object is a changed one: say so
         raise
-    if stamp is not None and loc.protocol not in ("http", "https"):
+    if stamp is not None and not reads_check(loc, stamp):
         verify(loc, stamp)
     return data
 
