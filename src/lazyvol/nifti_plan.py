@@ -172,13 +172,27 @@ def _fetch(plan: NiftiPlan, index: tuple[slice, ...]) -> np.ndarray:
     if not plan.compressed and not plan.loc.is_remote:
         out: np.ndarray = _fetch_mapped(plan, index, out_shape)
         return out
-    if plan.loc.is_remote:
-        # Size, ETag, last-modified: never another object's bytes (one HEAD, unless every ranged
-        # read carries the check itself).
-        if not _io.reads_check(plan.loc, plan.stamp):
-            _io.verify(plan.loc, plan.stamp)
-    else:
+    remote = plan.loc.is_remote
+    if not remote:
         plan.stamp.verify()  # the gzip handles are keyed on this identity: never another file's
+        return _fetch_read(plan, index, out_shape)
+    # Size, ETag, last-modified: never another object's bytes. Checked once the bytes have
+    # arrived (a change before or during the reads is caught; one HEAD), unless every ranged
+    # read carried the check itself (If-Match); a failed read of a changed object says so.
+    try:
+        out = _fetch_read(plan, index, out_shape)
+    except FormatError:
+        _io.verify(plan.loc, plan.stamp)
+        raise
+    if not _io.reads_check(plan.loc, plan.stamp):
+        _io.verify(plan.loc, plan.stamp)
+    return out
+
+
+def _fetch_read(
+    plan: NiftiPlan, index: tuple[slice, ...], out_shape: tuple[int, ...]
+) -> np.ndarray:
+    """The block's stored values through the gzip or ranged reader (identity checks apart)."""
     reader = _gz_reader(plan) if plan.compressed else _range_reader(plan)
     disk = np.dtype(plan.disk_dtype)
     run = _run_layout(plan, index)
