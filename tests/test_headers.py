@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import json
 import os
+import re
 import shutil
 import subprocess
 import sys
@@ -160,3 +161,52 @@ def test_header_of_a_refused_series(tmp_path):
     assert len(truth.files) == 2
     with pytest.raises(HeaderError, match="out of range"):
         source_header(str(tmp_path / "m"), index=5)
+
+
+def _rewrite_keeping_size_and_mtime(path: Path, change) -> None:
+    st = os.stat(path)
+    change()
+    assert os.path.getsize(path) == st.st_size
+    os.utime(path, ns=(st.st_atime_ns, st.st_mtime_ns))
+
+
+def test_headers_of_a_file_rewritten_after_open_are_refused(tmp_path):
+    """A header is read from the file the volume was opened from or not at all: rewritten in
+    place (size and mtime kept), ``dicom_header``, the xarray slice coordinates and ``header``
+    raise SourceChangedError instead of describing other data; untouched files still answer."""
+    folder = tmp_path / "s"
+    write_dicom_series(folder, (8, 8, 4))
+    vol = lv.open(folder)
+    xr_vol = vol.to_xarray()
+    assert int(vol.dicom_header(0).InstanceNumber) != 9
+    files = sorted(folder.glob("*.dcm"))
+    target = next(
+        f for f in files if pydicom.dcmread(f).SOPInstanceUID == vol.dicom_header(0).SOPInstanceUID
+    )
+
+    def renumber() -> None:
+        ds = pydicom.dcmread(target)
+        ds.InstanceNumber = 9
+        ds.save_as(target)
+
+    _rewrite_keeping_size_and_mtime(target, renumber)
+    with pytest.raises(lv.SourceChangedError, match=re.escape(target.name)):
+        vol.dicom_header(0)
+    with pytest.raises(lv.SourceChangedError):
+        xr_vol.coords["InstanceNumber"].values  # noqa: B018
+    assert vol.dicom_header(1).SOPInstanceUID  # another slice's file is unchanged
+
+    nii = write_phantom_nifti(tmp_path / "h.nii", (8, 8, 4))
+    nvol = lv.open(nii)
+    assert nvol.header["descrip"] is not None
+
+    def redescribe() -> None:
+        img = nib.load(nii)
+        img.header["descrip"] = b"rewritten"
+        raw = bytearray(Path(nii).read_bytes())
+        raw[:348] = img.header.binaryblock[:348]
+        Path(nii).write_bytes(bytes(raw))
+
+    _rewrite_keeping_size_and_mtime(Path(nii), redescribe)
+    with pytest.raises(lv.SourceChangedError, match=r"h\.nii"):
+        nvol.header  # noqa: B018

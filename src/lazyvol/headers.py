@@ -24,6 +24,7 @@ import numpy as np
 from ._source_index import SOURCE_INDEX_KEY, slice_source_index
 from ._source_index import is_dicom as _is_dicom
 from .errors import FormatError, LazyvolError, SourceNotFoundError
+from .sources import SourceStamp
 
 if TYPE_CHECKING:
     from .volume import Volume
@@ -51,7 +52,7 @@ def _is_zarr(source: str) -> bool:
 
 
 @functools.lru_cache(maxsize=64)
-def _read_dataset(path: str, size: int, mtime_ns: int) -> Any:
+def _read_dataset(path: str, size: int, mtime_ns: int, ino: int, ctime_ns: int) -> Any:
     import pydicom
 
     try:
@@ -61,14 +62,51 @@ def _read_dataset(path: str, size: int, mtime_ns: int) -> Any:
 
 
 def read_dataset(path: str) -> Any:
-    """The pydicom data set of ``path`` without its pixel data (cached while the file is unchanged)."""
+    """The pydicom data set of ``path`` without its pixel data (cached while the file is unchanged:
+    same size, mtime, inode and ctime)."""
     try:
         st = os.stat(path)
     except FileNotFoundError:
         raise SourceNotFoundError(
             f"{path}: no such file (was it moved since it was opened?)"
         ) from None
-    return copy.deepcopy(_read_dataset(path, st.st_size, st.st_mtime_ns))
+    return copy.deepcopy(_read_dataset(path, st.st_size, st.st_mtime_ns, st.st_ino, st.st_ctime_ns))
+
+
+def opened_stamps(vol: Any) -> dict[str, SourceStamp]:
+    """Each local source file of ``vol`` with its stamp at open (from the volume's read plan; a
+    light view made for workers carries them as ``stamps``); empty when the volume has no plan
+    of its own (made in memory, or computed from others)."""
+    carried = getattr(vol, "stamps", None)
+    if isinstance(carried, dict):
+        return carried
+    from .chunking import SubPlan, source_of
+    from .dicom.pixels import DicomPlan
+    from .nifti_plan import NiftiPlan
+
+    data = getattr(vol, "data", None)
+    src = source_of(data) if data is not None else None
+    if src is None:
+        return {}
+    plan = src[1].plan if isinstance(src[1], SubPlan) else src[1]
+    out: dict[str, SourceStamp] = {}
+    if isinstance(plan, NiftiPlan):
+        for st in (plan.stamp, plan.header):
+            if st is not None and not plan.loc.is_remote:
+                out[os.path.abspath(st.path)] = st
+    elif isinstance(plan, DicomPlan) and not plan.locations:
+        for path, st in zip(plan.paths, plan.stamps, strict=False):
+            if st is not None and path:
+                out[os.path.abspath(path)] = st
+    return out
+
+
+def _checked(vol: Any, path: str) -> SourceStamp | None:
+    """``path``'s stamp at open, after checking the file is still that one (None: not known)."""
+    st = opened_stamps(vol).get(os.path.abspath(path))
+    if st is not None:
+        st.verify()  # SourceChangedError naming the file
+    return st
 
 
 def merge_frame(ds: Any, frame: int) -> Any:
@@ -195,7 +233,10 @@ def dicom_header(vol: Volume, k: int = 0, t: int = 0) -> Any:
         raise HeaderError(
             f"{vol.source}: slice {k} (volume {t}) has no file: it was filled in (allow_gaps=True)"
         )
+    opened = _checked(vol, path)  # the file the volume was opened from, else SourceChangedError
     ds = read_dataset(path)
+    if opened is not None:
+        opened.verify()  # not changed while it was read
     nframes = int(ds.get("NumberOfFrames", 1) or 1)
     if nframes > 1 and "PerFrameFunctionalGroupsSequence" in ds:
         frame = _frame_numbers(report).get((path, int(frames.offsets[pos])), 0)
@@ -236,10 +277,18 @@ def volume_header(vol: Volume) -> Any:
                 f"{path}: the NIfTI source of this volume is gone; its header cannot be read (a "
                 "Zarr store written by lazyvol keeps the pixels and the affine, not the header)"
             )
+        from ._location import Location
+        from .nifti_header import header_location
+
+        head_path = header_location(Location.of(path)).url
+        opened = _checked(vol, head_path)  # the header the volume was opened with, else an error
         try:
-            return nib.load(path).header
+            header = nib.load(path).header
         except Exception as exc:  # nibabel's own errors are not typed for us
             raise FormatError(f"{path}: nibabel cannot read the header: {exc}") from exc
+        if opened is not None:
+            opened.verify()  # not changed while it was read
+        return header
     raise HeaderError(
         f"{vol.source or 'this volume'} has no source header (it was made in memory, not opened "
         "from a file)"

@@ -187,6 +187,7 @@ def open_nifti(
         inter=inter,
         out_dtype=out_dtype,
         compressed=data_loc.name.lower().endswith(".gz"),
+        header=head if head != stamp else None,
     )
     return _volume(loc, {first, head}, hdr, plan, chunks, scale)
 

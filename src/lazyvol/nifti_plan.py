@@ -49,6 +49,8 @@ class NiftiPlan:
     inter: float
     out_dtype: np.dtype
     compressed: bool
+    #: The header file's stamp at open when it is another file (a pair's ``.hdr``), else None.
+    header: SourceStamp | None = None
 
     @property
     def path(self) -> str:

@@ -179,6 +179,9 @@ class _HeaderView:
         }
         self.shape = vol.shape
         self.ndim = vol.ndim
+        from .headers import opened_stamps
+
+        self.stamps = opened_stamps(vol)  # each file's identity at open, checked before its header
 
 
 def _read_slice_attributes(source: str, view: _HeaderView) -> list[np.ndarray]:
