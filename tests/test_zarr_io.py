@@ -6,6 +6,7 @@ import json
 import os
 import pickle
 import re
+import shutil
 from pathlib import Path
 
 import dask
@@ -193,6 +194,32 @@ def test_foreign_ome_zarr_opens_with_affine(tmp_path):
     expected = np.diag([1.25e-3, 1.5e-3, 2.0e-3, 1.0])
     expected[:3, 3] = [2.5e-3, -5e-3, 10e-3]
     np.testing.assert_allclose(lv.open(path).affine, expected, rtol=1e-12)
+
+
+@pytest.mark.filterwarnings("ignore::DeprecationWarning:ome_zarr")
+def test_a_foreign_store_replaced_after_open_is_refused(tmp_path):
+    """A store written by another tool has no lazyvol manifest: its array metadata's identity is
+    checked at each read instead, so a store swapped in under the same path is refused, not
+    read as if it were the one opened."""
+    from ome_zarr.writer import write_image
+
+    def foreign(path: str, seed: int) -> np.ndarray:
+        a = _rand((8, 10, 12), "int16", seed=seed)
+        group = zarr.open_group(path, mode="w", zarr_format=3)
+        write_image(a, group, scale_factors=[], axes=["z", "y", "x"])
+        return a
+
+    store = str(tmp_path / "f.zarr")
+    a = foreign(store, 1)
+    vol = lv.open(store)
+    np.testing.assert_array_equal(vol.compute(), a.T)
+    other = str(tmp_path / "g.zarr")
+    foreign(other, 2)
+    shutil.rmtree(store)
+    os.rename(other, store)
+    with pytest.raises(lv.FormatError, match="replaced or removed after it was opened"):
+        vol.compute()
+    np.testing.assert_array_equal(lv.open(store).compute(), _rand((8, 10, 12), "int16", seed=2).T)
 
 
 def test_multiscale_levels(tmp_path):

@@ -77,6 +77,9 @@ class ZarrPlan:
     manifest_id: tuple[Any, ...] | None = None
     #: manifest_sha256 of a checksummed (format 2) store: every chunk read is verified against it
     manifest_sha256: str | None = None
+    #: the file ``manifest_id`` identifies: the manifest (None), or a foreign store's array
+    #: metadata (``<array>/zarr.json``), which has no manifest
+    identity_key: str | None = None
 
     @property
     def store(self) -> str:
@@ -148,8 +151,9 @@ def _chunk_keys(plan: ZarrPlan, disk_index: tuple[slice, ...]) -> list[str]:
 def _check_plan_files(plan: ZarrPlan, disk_index: tuple[slice, ...], where: str) -> None:
     """Before a read: the store is still the one opened, and (format 1) its chunk files exist."""
     if plan.manifest_id is not None:
+        key = plan.identity_key or _manifest_key(plan.root)
         try:
-            now: tuple[Any, ...] | None = plan.root.file_id(_manifest_key(plan.root))
+            now: tuple[Any, ...] | None = plan.root.file_id(key)
         except (OSError, LazyvolError):
             now = None
         if now != plan.manifest_id:
@@ -274,12 +278,15 @@ def read_block_or_fallback(plan: FallbackPlan, index: tuple[slice, ...]) -> np.n
 
 def _open_token(
     root: StoreRoot, array: str, manifest_sha256: str | None, check_files: bool
-) -> tuple[str, tuple[Any, ...] | None]:
-    """``(token of this opening, manifest identity to check at read time or None)``.
+) -> tuple[str, tuple[Any, ...] | None, str | None]:
+    """``(token of this opening, identity to check at read time or None, the key it identifies
+    or None for the manifest)``.
 
-    Local: the stat of the array metadata and the manifest (as :func:`os.stat` sees them).
-    Remote: a checksummed store is named by its manifest's SHA-256 (no extra request); another
-    by its array metadata's size, ETag and last-modified time.
+    Local: the stat of the array metadata and the manifest (as :func:`os.stat` sees them); a
+    foreign store (no manifest) is checked by its array metadata's identity, so a store replaced
+    after it was opened is refused. Remote: a checksummed store is named by its manifest's SHA-256
+    (no extra request; its chunks are verified against it); another by its array metadata's
+    size, ETag and last-modified time at open (checking it at every read would cost a request).
     """
     if root.is_remote:
         what: Any = manifest_sha256
@@ -288,13 +295,15 @@ def _open_token(
                 what = root.file_id(f"{array}/zarr.json")
             except FileNotFoundError:  # a Zarr v2 array
                 what = root.file_id(f"{array}/.zarray")
-        return _token(root.loc.identity, array, what), None
+        return _token(root.loc.identity, array, what), None, None
+    meta_key = f"{array}/zarr.json"
     meta_path = os.path.join(root.path, array, "zarr.json")
     if not os.path.exists(meta_path) and os.path.exists(os.path.join(root.path, array, ".zarray")):
-        meta_path = os.path.join(root.path, array, ".zarray")
+        meta_key, meta_path = f"{array}/.zarray", os.path.join(root.path, array, ".zarray")
     st = os.stat(meta_path)
     man = manifest_path(root.path)
-    mst = os.stat(man) if os.path.exists(man) else st
+    has_manifest = os.path.exists(man)
+    mst = os.stat(man) if has_manifest else st
     pre = _token(
         root.path,
         array,
@@ -304,7 +313,10 @@ def _open_token(
         mst.st_ctime_ns,
         mst.st_ino,
     )
-    return pre, ((mst.st_ino, mst.st_mtime_ns, mst.st_ctime_ns) if check_files else None)
+    ident = (mst.st_ino, mst.st_mtime_ns, mst.st_ctime_ns)
+    if check_files:
+        return pre, ident, None
+    return pre, (None if has_manifest else (st.st_ino, st.st_mtime_ns, st.st_ctime_ns)), meta_key
 
 
 def make_volume(
@@ -320,7 +332,7 @@ def make_volume(
     affine, meta, source = georef
     shape_disk = tuple(int(n) for n in arr_meta["shape"])
     unit = unit_of(arr_meta)
-    pre, manifest_id = _open_token(root, array, manifest_sha256, check_files)
+    pre, manifest_id, identity_key = _open_token(root, array, manifest_sha256, check_files)
     # The array is opened once here (dtype; and it warms the read tasks' cache in this process).
     arr = _cached_array(root, array, pre, manifest_sha256)
     dtype = np.dtype(arr.dtype).newbyteorder("=")
@@ -332,7 +344,16 @@ def make_volume(
     norm = normalize_chunks(chunk_spec, shape, dtype)
     token = _token(pre, norm, manifest_sha256, fallback is not None)
     plan = ZarrPlan(
-        root, array, shape_disk, unit, dtype.str, check_files, pre, manifest_id, manifest_sha256
+        root,
+        array,
+        shape_disk,
+        unit,
+        dtype.str,
+        check_files,
+        pre,
+        manifest_id,
+        manifest_sha256,
+        identity_key,
     )
     name = f"lazyvol-zarr-{token}"
     if fallback is not None:
