@@ -166,6 +166,29 @@ def test_gantry_tilt_kept_as_shear(tmp_path):
         np.testing.assert_allclose(ras[:3], truth.positions[k] * [-1, -1, 1], atol=1e-6)
 
 
+@pytest.mark.parametrize("shift_mm", [0.5, 3.0, 20.0])
+def test_a_slice_moved_within_its_plane_is_refused(tmp_path, shift_mm):
+    """The slices' projections on the normal are regular, but one slice sits off the line through
+    the others (moved in-plane): stacking it would put its pixels at the wrong place, so the series
+    is refused naming that file. A gantry tilt (every slice on one slanted line) still opens."""
+    plain = write_dicom_series(tmp_path / "p", (8, 10, 6))
+    pos = np.array(plain.positions, dtype=np.float64)
+    pos[3] += [shift_mm, 0.0, 0.0]  # along the row direction: within the slice's own plane
+    write_dicom_series(tmp_path / "s", (8, 10, 6), positions=pos)
+    with pytest.raises(lv.SeriesError, match=r"off the line through the first and last") as ei:
+        lv.open(tmp_path / "s")
+    bad = [
+        f
+        for f in os.listdir(tmp_path / "s")
+        if pydicom.dcmread(tmp_path / "s" / f).ImagePositionPatient[0] == pos[3][0]
+    ]
+    assert bad and bad[0] in str(ei.value)
+    (info,) = lv.scan(tmp_path / "s")  # the scan says the same
+    assert "off the line" in (info.error or "")
+    tilted = write_dicom_series(tmp_path / "t", (8, 10, 6), tilt_deg=20.0)
+    np.testing.assert_allclose(lv.open(tmp_path / "t").affine, tilted.affine, atol=1e-6)
+
+
 def test_lazy_no_pixel_reads_at_open(tmp_path, monkeypatch):
     from lazyvol.dicom import pixels
 

@@ -390,9 +390,22 @@ def _slice_step(
         st.warnings.append(f"{len(filled)} missing slice(s) filled at k = {filled}")
         out = [grid]
     else:
+        slots = np.arange(len(base), dtype=np.float64)
         slice_step = (p_first[-1] - p_first[0]) / (len(base) - 1)
-    # Every 4th-axis volume must sit on the same positions.
     tol = geo.spacing_tolerance(spacing, opts.spacing_rtol, opts.spacing_atol)
+    # Every slice on the line through the first and last (a gantry tilt is such a line too): the
+    # projections checked above say nothing about a slice moved within its own plane.
+    off = np.linalg.norm(p_first - (p_first[0] + np.outer(slots, slice_step)), axis=1)
+    line_tol = max(tol, 0.01 * min(first.pixel_spacing or [1.0, 1.0]))
+    worst = int(np.argmax(off))
+    if off[worst] > line_tol:
+        return Problem(
+            "series",
+            f"{base[worst].path} (ImagePositionPatient {list(base[worst].ipp or [])}) is "
+            f"{off[worst]:.4g} mm off the line through the first and last slices' positions: the "
+            "slices are not one stack. Remove the odd files or open the parts separately",
+        )
+    # Every 4th-axis volume must sit on the same positions.
     for vol in volumes[1:]:
         pv = np.array([r.ipp for r in vol], dtype=np.float64)
         if np.max(np.abs(pv - p_first)) > tol:
