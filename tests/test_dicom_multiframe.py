@@ -100,3 +100,50 @@ def test_enhanced_against_dcm2niix(tmp_path):
     mine = nib.as_closest_canonical(nib.Nifti1Image(vol.compute(), vol.affine))
     np.testing.assert_allclose(mine.affine, img.affine, atol=1e-3)
     np.testing.assert_array_equal(np.asarray(mine.dataobj), img.get_fdata())
+
+
+def _with_table(src, dst, fragments_per_frame: int, table) -> None:
+    """``src`` re-encapsulated with ``fragments_per_frame`` fragments per frame and its Basic
+    Offset Table passed through ``table`` (a damaged table, as a faulty writer leaves one)."""
+    import struct
+
+    import pydicom
+    from pydicom.encaps import encapsulate, generate_frames
+
+    ds = pydicom.dcmread(src)
+    n = int(ds.NumberOfFrames)
+    frames = list(generate_frames(ds.PixelData, number_of_frames=n))
+    data = bytearray(encapsulate(frames, fragments_per_frame=fragments_per_frame, has_bot=True))
+    bot = list(struct.unpack_from(f"<{n}I", data, 8))
+    struct.pack_into(f"<{n}I", data, 8, *table(bot))
+    ds.PixelData = bytes(data)
+    ds.save_as(dst)
+
+
+@pytest.mark.parametrize(
+    ("compress", "per_frame"), [(RLELossless, 1), (JPEG2000Lossless, 1), (JPEG2000Lossless, 2)]
+)
+def test_basic_offset_table_is_checked_before_it_locates_frames(tmp_path, compress, per_frame):
+    """A Basic Offset Table that does not start at 0, does not increase, or points between
+    fragments never locates frames: with one fragment per frame the fragments do (each slice is
+    the right one); with several it is refused at open, naming the table. A valid table of a
+    frame split over fragments is used as is."""
+    truth = write_enhanced_dicom(tmp_path / "e.dcm", (32, 48, 6), compress=compress)
+    good = tmp_path / "good.dcm"
+    _with_table(tmp_path / "e.dcm", good, per_frame, lambda t: t)
+    np.testing.assert_array_equal(lv.open(good, scale=False).compute(), truth.stored)
+    for name, table in [
+        ("rotated", lambda t: t[1:] + t[:1]),
+        ("huge", lambda t: [t[0], 0x7FFFFFFF, *t[2:]]),
+        ("between", lambda t: [t[0], t[1] + 2, *t[2:]]),
+    ]:
+        bad = tmp_path / f"{name}.dcm"
+        _with_table(tmp_path / "e.dcm", bad, per_frame, table)
+        if per_frame == 1:
+            vol = lv.open(bad, scale=False, chunks=(32, 48, 1))
+            for k in range(6):
+                got = vol[:, :, k : k + 1].compute()[:, :, 0]
+                np.testing.assert_array_equal(got, truth.stored[:, :, k])
+        else:
+            with pytest.raises(lv.FormatError, match="Basic Offset Table"):
+                lv.open(bad)

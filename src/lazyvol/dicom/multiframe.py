@@ -196,6 +196,7 @@ def _frame_ranges(rec: FrameRecord, nframes: int, fetch: Fetch) -> list[tuple[in
         if not items:
             return "encapsulated Pixel Data (7FE0,0010) has no Basic Offset Table item"
         (bot_off, bot_len), fragments = items[0], items[1:]
+        bad_table = ""
         if bot_len:
             table = fetch(rec.path, bot_off, bot_len, rec.size)
             starts = list(struct.unpack(f"<{bot_len // 4}L", table))
@@ -205,8 +206,19 @@ def _frame_ranges(rec: FrameRecord, nframes: int, fetch: Fetch) -> list[tuple[in
                     "cannot be located"
                 )
             first_item = fragments[0][0] - 8
+            bad_table = _bad_offset_table(starts, first_item, fragments)
+        if bot_len and bad_table and len(fragments) == nframes:
+            # One fragment per frame: the frames are located without the table (as pydicom does).
+            ranges = [(off - 8, length + 8) for off, length in fragments]
+        elif bad_table:
+            return (
+                f"encapsulated Pixel Data (7FE0,0010): the Basic Offset Table {bad_table}, and "
+                f"{len(fragments)} fragments for {nframes} frames cannot be matched without it; "
+                "the file is damaged (re-export or decompress it, e.g. with dcmdjpeg / gdcmconv)"
+            )
+        elif bot_len:
             ends = [*starts[1:], None]
-            for s, e in zip(starts, ends):
+            for s, e in zip(starts, ends, strict=True):
                 begin = first_item + s
                 stop = (fragments[-1][0] + fragments[-1][1]) if e is None else first_item + e
                 ranges.append((begin, stop - begin))
@@ -218,6 +230,24 @@ def _frame_ranges(rec: FrameRecord, nframes: int, fetch: Fetch) -> list[tuple[in
                 "frames and no Basic Offset Table: frame boundaries are ambiguous; not supported"
             )
     return ranges
+
+
+def _bad_offset_table(
+    starts: list[int], first_item: int, fragments: list[tuple[int, int]]
+) -> str:
+    """Why a Basic Offset Table cannot locate the frames, or "" when it can (PS3.5 A.4: the first
+    offset is 0, they increase, and each is where a fragment's item tag starts, counted from the
+    first fragment's)."""
+    items = {off - 8 - first_item for off, _length in fragments}
+    if starts[0] != 0:
+        return f"starts at {starts[0]}, not 0"
+    for k in range(1, len(starts)):
+        if starts[k] <= starts[k - 1]:
+            return f"does not increase (entry {k}: {starts[k]} after {starts[k - 1]})"
+    for k, s in enumerate(starts):
+        if s not in items:
+            return f"entry {k} ({s}) is not the start of a fragment"
+    return ""
 
 
 def _frame_record(
