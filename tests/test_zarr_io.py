@@ -938,3 +938,91 @@ def test_credentials_in_urls_are_never_written(tmp_path):
     assert back.meta["ref"] == meta["ref"]
     assert back.meta["files"] == ["https://***@example.org/a.dcm?X-Amz-Signature=***&v=2"]
     assert back.source == "s3://bucket/key.nii?token=***"
+
+
+def _ome_store(path: str) -> str:
+    group = zarr.open_group(path, mode="w", zarr_format=3)
+    arr = group.create_array("0", shape=(5, 7, 6), chunks=(5, 7, 3), dtype="int16")
+    arr[...] = np.arange(210, dtype="int16").reshape(5, 7, 6)
+    group.attrs["ome"] = {
+        "version": "0.5",
+        "multiscales": [
+            {
+                "axes": [{"name": n, "type": "space", "unit": "millimeter"} for n in "zyx"],
+                "datasets": [
+                    {
+                        "path": "0",
+                        "coordinateTransformations": [{"type": "scale", "scale": [1, 1, 1]}],
+                    }
+                ],
+            }
+        ],
+    }
+    return path
+
+
+def _edit_json(path: str, change) -> None:
+    meta = _json(path)
+    change(meta)
+    with open(path, "w") as f:
+        json.dump(meta, f)
+
+
+def _ome_scale(value):
+    def change(meta):
+        ds = meta["attributes"]["ome"]["multiscales"][0]["datasets"][0]
+        ds["coordinateTransformations"][0]["scale"] = value
+
+    return change
+
+
+@pytest.mark.parametrize(
+    ("where", "change", "error", "match"),
+    [
+        (
+            "0/zarr.json",
+            lambda m: m.__setitem__("shape", [-5, 7, 6]),
+            lv.FormatError,
+            "field shape",
+        ),
+        (
+            "0/zarr.json",
+            lambda m: m["chunk_grid"]["configuration"].__setitem__("chunk_shape", [0, 7, 3]),
+            lv.FormatError,
+            "chunk_shape",
+        ),
+        (
+            "0/zarr.json",
+            lambda m: m.__setitem__("shape", [2**40] * 3),
+            lv.ResourceLimitError,
+            "LAZYVOL_MAX_VOLUME_BYTES",
+        ),
+        (
+            "0/zarr.json",
+            lambda m: m.__setitem__("codecs", [{"name": "nonexistent"}]),
+            lv.FormatError,
+            "nonexistent",
+        ),
+        ("zarr.json", _ome_scale([1, 1]), lv.FormatError, "not 3 numbers"),
+        ("zarr.json", _ome_scale(["a", 1, 1]), lv.FormatError, "not 3 numbers"),
+    ],
+    ids=[
+        "negative-shape",
+        "zero-chunk",
+        "absurd-shape",
+        "unknown-codec",
+        "short-scale",
+        "text-scale",
+    ],
+)
+def test_a_foreign_store_with_corrupt_metadata_is_refused_at_open(
+    tmp_path, where, change, error, match
+):
+    """A foreign store's metadata is checked before anything is sized from it: a typed error
+    naming the field at open (an absurd shape used to raise MemoryError while chunking, a zero
+    chunk ZeroDivisionError, zarr's own errors escaped untyped)."""
+    store = _ome_store(str(tmp_path / "s.zarr"))
+    np.testing.assert_array_equal(lv.open(store).compute(), np.arange(210).reshape(5, 7, 6).T)
+    _edit_json(os.path.join(store, where), change)
+    with pytest.raises(error, match=match):
+        lv.open(store)

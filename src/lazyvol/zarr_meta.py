@@ -137,7 +137,34 @@ def array_meta_from_bytes(
     if not isinstance(meta, dict) or meta.get("node_type") != "array":
         node = meta.get("node_type") if isinstance(meta, dict) else None
         raise FormatError(f"{where}: not a Zarr v3 array (node_type={node!r})")
+    _check_grid(meta, where)
     return meta
+
+
+def _check_grid(meta: dict[str, Any], where: str) -> None:
+    """``shape`` and the regular grid's ``chunk_shape``: whole numbers, as many as the axes,
+    shape >= 0 and chunks >= 1 (before anything is sized from them)."""
+    shape = meta.get("shape")
+    grid = meta.get("chunk_grid")
+    chunk = grid.get("configuration", {}).get("chunk_shape") if isinstance(grid, dict) else None
+    if not isinstance(shape, list) or not all(
+        isinstance(n, int) and not isinstance(n, bool) and n >= 0 for n in shape
+    ):
+        raise FormatError(
+            f"{where}: Zarr array field shape = {shape!r} is not a list of whole numbers >= 0; the "
+            "array metadata is corrupt"
+        )
+    if chunk is None:
+        return  # not a regular grid: refused where the grid is read (unit_of)
+    if (
+        not isinstance(chunk, list)
+        or len(chunk) != len(shape)
+        or not all(isinstance(c, int) and not isinstance(c, bool) and c >= 1 for c in chunk)
+    ):
+        raise FormatError(
+            f"{where}: Zarr array field chunk_grid.configuration.chunk_shape = {chunk!r} is not "
+            f"{len(shape)} whole numbers >= 1; the array metadata is corrupt"
+        )
 
 
 def unit_of(arr_meta: dict[str, Any]) -> tuple[int, ...]:

@@ -120,15 +120,35 @@ class OmeLevel:
     meta: dict[str, Any]
 
 
+def _vector(tr: dict[str, Any], key: str, nd: int, store: str) -> np.ndarray:
+    """An OME transformation's ``scale`` or ``translation``: ``nd`` numbers, else FormatError."""
+    value = tr[key]
+    if (
+        not isinstance(value, list)
+        or len(value) != nd
+        or not all(isinstance(v, (int, float)) and not isinstance(v, bool) for v in value)
+    ):
+        raise FormatError(
+            f"{store}: OME coordinateTransformations {key} = {value!r} is not {nd} numbers (one "
+            "per axis); the OME metadata is corrupt"
+        )
+    return np.asarray(value, dtype=np.float64)
+
+
 def _transforms(lst: Any, nd: int, store: str) -> tuple[np.ndarray, np.ndarray]:
     s = np.ones(nd)
     t = np.zeros(nd)
+    if lst is not None and not isinstance(lst, list):
+        raise FormatError(f"{store}: OME coordinateTransformations is not a list: {lst!r}")
     for tr in lst or []:
+        if not isinstance(tr, dict):
+            raise FormatError(f"{store}: an OME coordinate transformation is not an object: {tr!r}")
         if tr.get("type") == "scale" and "scale" in tr:
-            s = s * np.asarray(tr["scale"], dtype=np.float64)
-            t = t * np.asarray(tr["scale"], dtype=np.float64)
+            scale = _vector(tr, "scale", nd, store)
+            s = s * scale
+            t = t * scale
         elif tr.get("type") == "translation" and "translation" in tr:
-            t = t + np.asarray(tr["translation"], dtype=np.float64)
+            t = t + _vector(tr, "translation", nd, store)
         elif tr.get("type") not in (None, "identity"):
             raise UnsupportedError(f"{store}: OME coordinate transformation {tr.get('type')!r}")
     return s, t

@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import hashlib
 import itertools
+import math
 import os
 from dataclasses import dataclass
 from typing import Any
@@ -20,8 +21,8 @@ import numpy as np
 from . import handles
 from . import zarr_integrity as zi
 from .chunking import normalize_chunks, plan_array
-from .config import chunk_budget
-from .errors import FormatError, IntegrityError, LazyvolError
+from .config import chunk_budget, max_volume_bytes
+from .errors import FormatError, IntegrityError, LazyvolError, ResourceLimitError
 from .geometry import check_affine
 from .volume import Volume
 from .zarr_meta import LEGACY_MANIFEST, MANIFEST, array_meta_from_bytes, manifest_from_json, unit_of
@@ -334,8 +335,23 @@ def make_volume(
     unit = unit_of(arr_meta)
     pre, manifest_id, identity_key = _open_token(root, array, manifest_sha256, check_files)
     # The array is opened once here (dtype; and it warms the read tasks' cache in this process).
-    arr = _cached_array(root, array, pre, manifest_sha256)
+    try:
+        arr = _cached_array(root, array, pre, manifest_sha256)
+    except LazyvolError:
+        raise
+    except Exception as exc:  # zarr's own errors (unknown codec, invalid metadata) are not typed
+        raise FormatError(
+            f"{root.display} (array {array!r}): zarr cannot open the array: "
+            f"{type(exc).__name__}: {exc}"
+        ) from exc
     dtype = np.dtype(arr.dtype).newbyteorder("=")
+    nbytes = math.prod(shape_disk) * dtype.itemsize
+    if nbytes > max_volume_bytes():
+        raise ResourceLimitError(
+            f"{root.display} (array {array!r}): shape {list(shape_disk)} claims {nbytes} bytes, "
+            f"over the limit of {max_volume_bytes()} (raise LAZYVOL_MAX_VOLUME_BYTES if this is "
+            "real)"
+        )
     shape = tuple(reversed(shape_disk))
     if chunks is None or (isinstance(chunks, str) and chunks == "auto"):
         chunk_spec: Any = _auto_read_chunks(tuple(reversed(unit)), shape, dtype.itemsize)

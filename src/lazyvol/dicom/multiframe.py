@@ -232,9 +232,7 @@ def _frame_ranges(rec: FrameRecord, nframes: int, fetch: Fetch) -> list[tuple[in
     return ranges
 
 
-def _bad_offset_table(
-    starts: list[int], first_item: int, fragments: list[tuple[int, int]]
-) -> str:
+def _bad_offset_table(starts: list[int], first_item: int, fragments: list[tuple[int, int]]) -> str:
     """Why a Basic Offset Table cannot locate the frames, or "" when it can (PS3.5 A.4: the first
     offset is 0, they increase, and each is where a fragment's item tag starts, counted from the
     first fragment's)."""
