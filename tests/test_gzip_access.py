@@ -7,6 +7,7 @@ from __future__ import annotations
 import gzip
 import itertools
 import os
+import shutil
 import struct
 import subprocess
 import sys
@@ -229,6 +230,26 @@ def test_truncated_single_and_multi_member_files_still_refused(tmp_path: Path, c
     junk.write_bytes(first + b"\x1f\x8b\x08\x00" + os.urandom(4000) + struct.pack("<I", 9))
     with pytest.raises(lv.FormatError, match=r"junk\.nii\.gz"):
         lv.open(junk).compute()
+
+
+@pytest.mark.parametrize(
+    "tail", [b"\0" * 512, b"GARBAGE!" * 8], ids=["zero-padding", "trailing-bytes"]
+)
+def test_bytes_after_the_last_member_are_ignored_as_gzip_and_nibabel_do(
+    tmp_path: Path, cache: Path, tail: bytes
+) -> None:
+    """Zero padding (tape blocks, some uploaders) or other bytes after a complete gzip member:
+    gzip and nibabel read the image, so lazyvol does too (rapidgzip refuses them; the read falls
+    back to zlib's inflate through indexed_gzip), on a full pass and when building the index."""
+    plain = write_phantom_nifti(tmp_path / "p.nii", (30, 20, 40))
+    path = tmp_path / "t.nii.gz"
+    path.write_bytes(gzip.compress(Path(plain).read_bytes(), mtime=0) + tail)
+    ref = np.asanyarray(nib.load(path).dataobj)
+    np.testing.assert_array_equal(lv.open(path).compute(), ref)
+    clear_gzip_handles()
+    shutil.rmtree(cache, ignore_errors=True)
+    build_gzip_index(path)
+    np.testing.assert_array_equal(lv.open(path)[:, :, 33:34].compute(), ref[:, :, 33:34])
 
 
 def _gzip_padded(raw: bytes, total: int) -> bytes:

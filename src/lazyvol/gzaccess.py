@@ -4,7 +4,8 @@ Engines: a first pass (no seek index yet) inflates with rapidgzip when installed
 decompression of ordinary gzip, or its fast sequential decoder on few cores), else indexed_gzip;
 reads through a saved index use indexed_gzip, whose memory stays flat at any file size
 (:func:`index_engine`). ``LAZYVOL_GZIP_ENGINE=indexed_gzip`` or ``=rapidgzip`` forces one engine
-for both.
+for both. A first pass rapidgzip fails is done again with indexed_gzip (bytes after the last
+member, which zlib ignores, stop rapidgzip).
 
 Seek index: once a handle has inflated a whole stream, its seek points are saved in the cache
 directory in indexed_gzip's format, which both engines import, thinned to at most
@@ -525,6 +526,10 @@ def read(src: GzSource, offset: int, view: memoryview) -> int:
         got, used_index = _read_once(src, offset, view)
     except _IndexReadError:
         got, used_index = -1, True
+    except FormatError:
+        if not _fall_back_to_zlib(src):
+            raise
+        got, used_index = _read_once(src, offset, view)
     if used_index and got < len(view):
         ent = _POOL.entry(src)
         with ent.cond:
@@ -539,10 +544,41 @@ def read(src: GzSource, offset: int, view: memoryview) -> int:
     return got
 
 
+def _fall_back_to_zlib(src: GzSource) -> bool:
+    """After rapidgzip failed a first-pass read of ``src``: read it with indexed_gzip (zlib) from
+    now on, when installed and not forced otherwise. rapidgzip refuses bytes after the last gzip
+    member (zero padding, trailing data) that gzip, zlib and nibabel accept; a stream that is
+    really corrupt fails there too, with the same typed error."""
+    ent = _POOL.entry(src)
+    with ent.cond:
+        if ent.kind != "rapidgzip" or ent.indexed or _forced() == "rapidgzip":
+            return False
+        try:
+            import indexed_gzip  # noqa: F401
+        except ImportError:
+            return False
+        ent.kind = "indexed_gzip"
+        return True
+
+
 def build_index(src: GzSource) -> Path:
     """Inflate ``src`` once and save its seek index; returns where it was saved."""
+    kind = engine()
+    try:
+        return _build_index(src, kind)
+    except FormatError:
+        if kind != "rapidgzip" or _forced() == "rapidgzip":
+            raise
+        try:
+            import indexed_gzip  # noqa: F401
+        except ImportError:
+            raise
+        return _build_index(src, "indexed_gzip")  # see _fall_back_to_zlib
+
+
+def _build_index(src: GzSource, kind: str) -> Path:
     target = index_path(src)
-    handle = _Handle(src, engine(), None, gzip_threads())
+    handle = _Handle(src, kind, None, gzip_threads())
     try:
         buf = bytearray(8 * 2**20)
         view = memoryview(buf)
