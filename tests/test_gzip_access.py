@@ -484,3 +484,24 @@ def test_first_pass_chunk_follows_the_memory_budget(monkeypatch):
     assert gzaccess._chunk_size(4, indexed=False) == gzaccess.RG_CHUNK
     monkeypatch.setenv("LAZYVOL_GZIP_MEMORY", "64MiB")
     assert gzaccess._chunk_size(1, indexed=False) == gzaccess.RG_CHUNK
+
+
+@pytest.mark.parametrize(
+    ("name", "encode", "said"),
+    [
+        ("b.nii.gz", lambda raw: __import__("bz2").compress(raw), "bzip2-compressed"),
+        ("x.nii.gz", lambda raw: __import__("lzma").compress(raw), "xz-compressed"),
+        ("z.nii.gz", zlib.compress, "zlib-compressed"),
+        ("p.nii.gz", lambda raw: raw, "not compressed"),
+        ("g.nii", lambda raw: gzip.compress(raw, mtime=0), "gzip-compressed but not named .gz"),
+    ],
+)
+def test_a_misnamed_compression_is_named_at_open(tmp_path: Path, name: str, encode, said: str):
+    """A ``.nii.gz`` that is bzip2, xz, zlib or plain, or a gzip file named ``.nii``: the error at
+    open says what the file is and how to fix the name, not that a gzip stream is corrupt."""
+    raw = Path(write_phantom_nifti(tmp_path / "src.nii", (8, 8, 4))).read_bytes()
+    path = tmp_path / name
+    path.write_bytes(encode(raw))
+    with pytest.raises(lv.FormatError, match=said) as ei:
+        lv.open(path)
+    assert str(ei.value).count(str(path)) == 1 and "corrupt" not in str(ei.value)

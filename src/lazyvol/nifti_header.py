@@ -153,16 +153,57 @@ def inflate(
     return got
 
 
+#: Leading bytes of the formats a file named ``.gz`` is found to be instead (and of gzip).
+_MAGICS = (
+    (b"\x1f\x8b", "gzip"),
+    (b"BZh", "bzip2"),
+    (b"\xfd7zXZ\x00", "xz"),
+    (b"\x28\xb5\x2f\xfd", "zstd"),
+)
+
+
+def _compression(head: bytes) -> str:
+    """The compression ``head`` (a file's first bytes) starts with: a name, "zlib", or ""."""
+    for magic, name in _MAGICS:
+        if head.startswith(magic):
+            return name
+    if len(head) >= 2 and head[0] == 0x78 and (head[0] * 256 + head[1]) % 31 == 0:
+        return "zlib"
+    return ""
+
+
 def read_head(loc: Location, n: int, size: int | None = None) -> bytes:
     """The first ``n`` (uncompressed) bytes of a header file, ``.gz`` or not (fewer when it is
-    shorter): one read, or a short inflate of the stream's start."""
+    shorter): one read, or a short inflate of the stream's start.
+
+    Raises
+    ------
+    FormatError
+        A ``.gz`` file that is not gzip (bzip2, xz, zstd, zlib or uncompressed), or a file not
+        named ``.gz`` that is gzip: the message says which, and how to fix the name.
+    """
     if size is None:
         size = _io.stamp(loc).size
+    head = _io.read(loc, 0, min(n, size))
+    kind = _compression(head[:6])
     if is_gzip_name(loc):
+        if kind != "gzip":
+            what = f"{kind}-compressed" if kind else "not compressed"
+            fix = (
+                f"decompress it with {kind} and open the .nii"
+                if kind
+                else "rename it without .gz (or gzip it)"
+            )
+            raise FormatError(f"{loc}: named .gz but the file is {what}, not gzip; {fix}")
         out = inflate(loc, size, n, keep=True)
         assert isinstance(out, bytes)
         return out
-    return _io.read(loc, 0, min(n, size))
+    if kind == "gzip":
+        raise FormatError(
+            f"{loc}: the file is gzip-compressed but not named .gz; rename it to end in .gz "
+            "(e.g. .nii.gz)"
+        )
+    return head
 
 
 def gzip_isize(loc: Location, size: int) -> int | None:
@@ -276,7 +317,7 @@ def load_image(
     except (OSError, EOFError) as exc:
         raise FormatError(f"{hdr_loc}: cannot read the header: {exc}") from exc
     except FormatError as exc:
-        if "gzip" not in str(exc):
+        if "gzip" not in str(exc) or "named .gz" in str(exc):  # (read_head's own: complete)
             raise
         raise FormatError(f"{hdr_loc}: cannot read the header: {exc}") from exc
     low = loc.name.lower()
