@@ -184,21 +184,24 @@ def read_head(loc: Location, n: int, size: int | None = None) -> bytes:
     """
     if size is None:
         size = _io.stamp(loc).size
-    head = _io.read(loc, 0, min(n, size))
-    kind = _compression(head[:6])
     if is_gzip_name(loc):
-        if kind != "gzip":
+        try:
+            out = inflate(loc, size, n, keep=True)
+        except FormatError:
+            kind = _compression(_io.read(loc, 0, min(6, size)))  # (only when it failed)
+            if kind == "gzip":
+                raise
             what = f"{kind}-compressed" if kind else "not compressed"
             fix = (
                 f"decompress it with {kind} and open the .nii"
                 if kind
                 else "rename it without .gz (or gzip it)"
             )
-            raise FormatError(f"{loc}: named .gz but the file is {what}, not gzip; {fix}")
-        out = inflate(loc, size, n, keep=True)
+            raise FormatError(f"{loc}: named .gz but the file is {what}, not gzip; {fix}") from None
         assert isinstance(out, bytes)
         return out
-    if kind == "gzip":
+    head = _io.read(loc, 0, min(n, size))
+    if _compression(head[:6]) == "gzip":
         raise FormatError(
             f"{loc}: the file is gzip-compressed but not named .gz; rename it to end in .gz "
             "(e.g. .nii.gz)"
