@@ -270,3 +270,16 @@ def test_split_4d_gives_one_volume_per_echo(tmp_path):
     np.testing.assert_array_equal(
         lv.open(tmp_path / "s", split_4d=True, series=report[0].id).compute(), e1.stored
     )
+
+
+@pytest.mark.parametrize(("keyword", "value"), [("BitsStored", 20), ("HighBit", 16)])
+def test_stored_bits_outside_the_allocated_ones_are_refused(tmp_path, keyword, value):
+    """BitsStored above BitsAllocated, or a HighBit beyond it, cannot describe the pixels: the
+    series is refused naming the file and the fields, not read with a guess."""
+    write_dicom_series(tmp_path / "s", (8, 8, 3))
+    f = sorted((tmp_path / "s").iterdir())[1]
+    ds = pydicom.dcmread(f)
+    setattr(ds, keyword, value)
+    ds.save_as(f)
+    with pytest.raises(lv.FormatError, match=rf"{f.name}.*BitsStored.*HighBit.*BitsAllocated"):
+        lv.open(f)

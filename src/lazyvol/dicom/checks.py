@@ -39,6 +39,8 @@ _TAGS = {
     "Rows": "(0028,0010)",
     "Columns": "(0028,0011)",
     "BitsAllocated": "(0028,0100)",
+    "BitsStored": "(0028,0101)",
+    "HighBit": "(0028,0102)",
     "PixelRepresentation": "(0028,0103)",
     "NumberOfFrames": "(0028,0008)",
     "PixelSpacing": "(0028,0030)",
@@ -127,6 +129,16 @@ def record_problem(rec: FrameRecord) -> tuple[str, str] | None:
         return "format", (
             f"{path}: {_named('BitsAllocated')} = {rec.bits_allocated} is not a valid value (1, 12 or "
             "a multiple of 8); the header is corrupt"
+        )
+    if (
+        not bad & {"BitsAllocated", "BitsStored", "HighBit"}
+        and rec.bits_allocated > 0
+        and (rec.bits_stored > rec.bits_allocated or rec.high_bit >= rec.bits_allocated)
+    ):
+        return "format", (
+            f"{path}: {_named('BitsStored')} = {rec.bits_stored} and {_named('HighBit')} = "
+            f"{rec.high_bit} do not fit in {_named('BitsAllocated')} = {rec.bits_allocated} (the "
+            "stored bits must lie within the allocated ones); the header is corrupt"
         )
     if "PixelRepresentation" not in bad and rec.pixel_representation not in (0, 1):
         return "format", (
