@@ -253,6 +253,9 @@ def runs_one_task_at_a_time() -> bool:
             return True
         if not hasattr(sched, "_max_workers"):  # another scheduler function: not known
             return False
+    pool = dask.config.get("pool", None)
+    if pool is not None and not isinstance(getattr(pool, "_max_workers", None), int):
+        return False  # a pool of unknown size
     return configured_workers() <= 1  # (a configured executor counts its own workers)
 
 
