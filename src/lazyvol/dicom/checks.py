@@ -133,6 +133,7 @@ def record_problem(rec: FrameRecord) -> tuple[str, str] | None:
     if (
         not bad & {"BitsAllocated", "BitsStored", "HighBit"}
         and rec.bits_allocated > 0
+        and rec.bits_allocated % 8 == 0  # (1 and 12 are refused as unsupported later)
         and (rec.bits_stored > rec.bits_allocated or rec.high_bit >= rec.bits_allocated)
     ):
         return "format", (
