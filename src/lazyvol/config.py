@@ -126,6 +126,26 @@ def configured_chunk_budget() -> int | None:
     return _parse_bytes(value) if value is not None else None
 
 
+def check_volume_bytes(nbytes: int, claim: str) -> None:
+    """Refuse a volume of ``nbytes`` over :func:`max_volume_bytes`, before anything is allocated.
+
+    ``claim`` opens the message: who claims the bytes (``"<file>: header dim [...] claims"``).
+
+    Raises
+    ------
+    lazyvol.ResourceLimitError
+        Over the limit.
+    """
+    limit = max_volume_bytes()
+    if nbytes > limit:
+        from .errors import ResourceLimitError
+
+        raise ResourceLimitError(
+            f"{claim} {nbytes} bytes, over the limit of {limit} (raise LAZYVOL_MAX_VOLUME_BYTES if "
+            "this is real)"
+        )
+
+
 def max_volume_bytes() -> int:
     """Largest volume (bytes in memory after scaling) lazyvol agrees to open.
 

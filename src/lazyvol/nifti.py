@@ -22,7 +22,7 @@ import numpy as np
 from . import _io, gz_remote, gzaccess
 from ._location import Location
 from .chunking import PlanArray, normalize_chunks, plan_array
-from .config import max_volume_bytes
+from .config import check_volume_bytes
 from .errors import FormatError, ResourceLimitError, SourceNotFoundError
 from .nifti_fields import ParsedHeader
 from .nifti_header import (
@@ -161,11 +161,7 @@ def open_nifti(
     out_dtype = np.dtype(dtype) if dtype is not None else scaled_dtype(disk_dtype, [(slope, inter)])
     n_voxels = int(np.prod(shape, dtype=object))
     data_bytes = n_voxels * disk_dtype.itemsize
-    if n_voxels * out_dtype.itemsize > max_volume_bytes():
-        raise ResourceLimitError(
-            f"{loc}: header dim {list(shape)} claims {n_voxels * out_dtype.itemsize} bytes, over "
-            f"the limit of {max_volume_bytes()} (raise LAZYVOL_MAX_VOLUME_BYTES if this is real)"
-        )
+    check_volume_bytes(n_voxels * out_dtype.itemsize, f"{loc}: header dim {list(shape)} claims")
     single_file = loc.name.lower().endswith((".nii", ".nii.gz"))  # not a pair (.hdr or .img)
     min_offset = {"nifti2": 540}.get(hdr.format, 348) if single_file else 0
     if offset < min_offset:

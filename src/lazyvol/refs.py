@@ -59,7 +59,7 @@ import numpy as np
 from . import _io
 from ._io import Location
 from ._refs_common import EXTRA_AXES, assemble, jsonable, scale_attrs
-from .config import max_volume_bytes
+from .config import check_volume_bytes
 from .errors import FormatError, ResourceLimitError, UnsupportedError
 
 __all__ = ["references", "write_references"]
@@ -283,11 +283,7 @@ def _remote_nifti(loc: Location) -> _NiftiLayout:
     if dtype.kind not in "biufc":
         slope, inter = 1.0, 0.0
     need = offset + math.prod(shape) * dtype.itemsize
-    if math.prod(shape) * dtype.itemsize > max_volume_bytes():
-        raise ResourceLimitError(
-            f"{loc.display}: header dim {list(shape)} claims {need - offset} bytes, over the limit "
-            f"of {max_volume_bytes()} (raise LAZYVOL_MAX_VOLUME_BYTES if this is real)"
-        )
+    check_volume_bytes(need - offset, f"{loc.display}: header dim {list(shape)} claims")
     if stamp.size < need:
         raise FormatError(
             f"{loc.display}: truncated: the header needs {need} bytes (vox_offset {offset} + data "

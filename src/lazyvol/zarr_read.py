@@ -21,8 +21,8 @@ import numpy as np
 from . import handles
 from . import zarr_integrity as zi
 from .chunking import normalize_chunks, plan_array
-from .config import chunk_budget, max_volume_bytes
-from .errors import FormatError, IntegrityError, LazyvolError, ResourceLimitError
+from .config import check_volume_bytes, chunk_budget
+from .errors import FormatError, IntegrityError, LazyvolError
 from .geometry import check_affine
 from .volume import Volume
 from .zarr_meta import LEGACY_MANIFEST, MANIFEST, array_meta_from_bytes, manifest_from_json, unit_of
@@ -345,13 +345,10 @@ def make_volume(
             f"{type(exc).__name__}: {exc}"
         ) from exc
     dtype = np.dtype(arr.dtype).newbyteorder("=")
-    nbytes = math.prod(shape_disk) * dtype.itemsize
-    if nbytes > max_volume_bytes():
-        raise ResourceLimitError(
-            f"{root.display} (array {array!r}): shape {list(shape_disk)} claims {nbytes} bytes, "
-            f"over the limit of {max_volume_bytes()} (raise LAZYVOL_MAX_VOLUME_BYTES if this is "
-            "real)"
-        )
+    check_volume_bytes(
+        math.prod(shape_disk) * dtype.itemsize,
+        f"{root.display} (array {array!r}): shape {list(shape_disk)} claims",
+    )
     shape = tuple(reversed(shape_disk))
     if chunks is None or (isinstance(chunks, str) and chunks == "auto"):
         chunk_spec: Any = _auto_read_chunks(tuple(reversed(unit)), shape, dtype.itemsize)

@@ -16,10 +16,9 @@ import numpy as np
 
 from .._io import Location
 from ..chunking import normalize_chunks, plan_to_dask
-from ..config import max_volume_bytes
+from ..config import check_volume_bytes
 from ..errors import (
     FormatError,
-    ResourceLimitError,
     SeriesError,
     SourceChangedError,
     UnsupportedError,
@@ -112,12 +111,10 @@ def open_dicom(
     assert frames is not None
     out_dtype = _out_dtype(info, frames, scale, dtype)
     shape = tuple(info.shape)
-    nbytes = int(np.prod(shape, dtype=object)) * out_dtype.itemsize
-    if nbytes > max_volume_bytes():
-        raise ResourceLimitError(
-            f"{name}: volume {info.id} of shape {shape} ({out_dtype}) needs {nbytes} bytes, over "
-            f"the limit of {max_volume_bytes()} (raise LAZYVOL_MAX_VOLUME_BYTES if this is real)"
-        )
+    check_volume_bytes(
+        int(np.prod(shape, dtype=object)) * out_dtype.itemsize,
+        f"{name}: volume {info.id} of shape {shape} ({out_dtype}) needs",
+    )
     plan = make_plan(
         frames, loc, shape[2], out_dtype, scale, _fill_value(options.get("fill"), out_dtype)
     )
