@@ -31,7 +31,6 @@ from .nifti_header import (
     checked_affine,
     data_location,
     gzip_isize,
-    header_location,
     header_meta,
     inflate,
     is_nifti_path,
@@ -148,10 +147,8 @@ def open_nifti(
     """
     loc = Location.of(source, storage_options)
     first = _io.stamp(loc)  # exists, and is a regular file / an object
-    hdr, data_loc, _size = load_image(loc, first)
+    hdr, data_loc, head = load_image(loc, first)  # head: the .hdr of a pair opened by its .img
     check_header(loc, hdr)
-    head_loc = header_location(loc)  # a pair opened by its .img: the .hdr is part of its identity
-    head = first if head_loc == loc else _io.stamp(head_loc)
     try:
         stamp = first if data_loc == loc else _io.stamp(data_loc)
     except SourceNotFoundError:

@@ -179,18 +179,19 @@ def read_head(loc: Location, n: int, size: int | None = None) -> bytes:
     Raises
     ------
     FormatError
-        A ``.gz`` file that is not gzip (bzip2, xz, zstd, zlib or uncompressed), or a file not
-        named ``.gz`` that is gzip: the message says which, and how to fix the name.
+        A corrupt gzip stream; a ``.gz`` file that is not gzip (bzip2, xz, zstd, zlib or
+        uncompressed), or a file not named ``.gz`` that is gzip: the message says which, and how
+        to fix the name.
     """
     if size is None:
         size = _io.stamp(loc).size
     if is_gzip_name(loc):
         try:
             out = inflate(loc, size, n, keep=True)
-        except FormatError:
+        except FormatError as exc:
             kind = _compression(_io.read(loc, 0, min(6, size)))  # (only when it failed)
             if kind == "gzip":
-                raise
+                raise FormatError(f"{loc}: cannot read the header: {exc}") from exc
             what = f"{kind}-compressed" if kind else "not compressed"
             fix = (
                 f"decompress it with {kind} and open the .nii"
@@ -214,7 +215,7 @@ def gzip_isize(loc: Location, size: int) -> int | None:
 
     In a file of several members, the trailer gives the last member's size only."""
     head = _io.read(loc, 0, min(18, size))
-    if len(head) < 18 or head[:2] != b"\x1f\x8b":
+    if len(head) < 18 or _compression(head) != "gzip":
         raise FormatError(f"{loc}: not a gzip file (bad magic bytes); is it really .gz?")
     if head[3] & 0x04:  # FEXTRA: BGZF and other multi-member writers; the trailer is per member
         return None
@@ -291,7 +292,7 @@ def _sidecar(hdr_loc: Location, _name: str, kind: str) -> bytes:
 
 def load_image(
     loc: Location, stamp: SourceStamp | None = None
-) -> tuple[ParsedHeader, Location, int]:
+) -> tuple[ParsedHeader, Location, SourceStamp]:
     """Parse the header of ``loc``, reading only header bytes.
 
     NIfTI-1/2 headers are parsed with numpy (:mod:`lazyvol.nifti_fields`, nibabel's rules
@@ -299,7 +300,8 @@ def load_image(
 
     ``stamp``: the stamp of ``loc`` when the caller has it (saves a request).
 
-    Returns ``(header, data location, header file size)``.
+    Returns ``(header, data location, stamp of the header file)`` (the ``.hdr`` of a pair opened
+    by its ``.img``: part of the source's identity).
 
     Raises
     ------
@@ -310,18 +312,15 @@ def load_image(
     """
     hdr_loc = header_location(loc)
     try:
-        size = stamp.size if (stamp is not None and hdr_loc == loc) else _io.stamp(hdr_loc).size
+        head_stamp = stamp if (stamp is not None and hdr_loc == loc) else _io.stamp(hdr_loc)
     except SourceNotFoundError:
         if hdr_loc != loc:
             raise SourceNotFoundError(f"{loc}: its header {hdr_loc} is missing") from None
         raise
+    size = head_stamp.size
     try:
         raw = read_head(hdr_loc, 548, size)
     except (OSError, EOFError) as exc:
-        raise FormatError(f"{hdr_loc}: cannot read the header: {exc}") from exc
-    except FormatError as exc:
-        if "gzip" not in str(exc) or "named .gz" in str(exc):  # (read_head's own: complete)
-            raise
         raise FormatError(f"{hdr_loc}: cannot read the header: {exc}") from exc
     low = loc.name.lower()
     single = low.endswith((".nii", ".nii.gz"))
@@ -334,9 +333,9 @@ def load_image(
     head = raw if need <= len(raw) else read_head(hdr_loc, need, size)
     data_loc = loc if single else data_location(loc)
     if _is_nifti_magic(raw, nifti2):
-        return parse_nifti(head, str(loc), single=single), data_loc, size
+        return parse_nifti(head, str(loc), single=single), data_loc, head_stamp
     header = analyze_header(str(loc), head, lambda kind: _sidecar(hdr_loc, "", kind), single=single)
-    return header, data_loc, size
+    return header, data_loc, head_stamp
 
 
 def check_header(path: Any, hdr: ParsedHeader) -> None:

@@ -84,13 +84,18 @@ class NiftiPlan:
         return gz_remote.RemoteGz(self.loc, self.stamp, self.data_end)
 
 
+def _full(sl: slice, n: int) -> bool:
+    """``sl`` takes all ``n`` items of its axis, in order."""
+    return sl.start == 0 and sl.stop == n and (sl.step or 1) == 1
+
+
 def _run_layout(plan: NiftiPlan, index: tuple[slice, ...]) -> tuple[int, list[int]] | None:
     """If the block is one contiguous run in Fortran order: (first element, count). Else None."""
     shape = plan.shape
     # The first axis not taken whole; every later axis must then be a single index.
     split = len(shape)
     for axis, (sl, n) in enumerate(zip(index, shape, strict=True)):
-        if not (sl.start == 0 and sl.stop == n and (sl.step or 1) == 1):
+        if not _full(sl, n):
             split = axis
             break
     if split < len(shape) and (index[split].step or 1) != 1:
@@ -242,23 +247,14 @@ def _range_reader(plan: NiftiPlan) -> Reader:
             return
         # Ranges read together carry no If-Match (``fs.cat_ranges``): where ``_fetch`` relied on
         # it, the object is checked after they arrive, before any of their bytes are used.
-        check_after = _io.reads_check(plan.loc, plan.stamp)
-        try:
-            data = _io.read_ranges([(plan.loc, off, buf.nbytes) for off, buf in parts])
-        except FormatError:
-            if check_after:
-                _io.verify(plan.loc, plan.stamp)  # a shorter object is a changed one: say so
-            raise
-        if check_after:
+        # (A failed read is checked by ``_fetch``.)
+        data = _io.read_ranges([(plan.loc, off, buf.nbytes) for off, buf in parts])
+        if _io.reads_check(plan.loc, plan.stamp):
             _io.verify(plan.loc, plan.stamp)
         for (_off, buf), raw in zip(parts, data, strict=True):
             buf.data.cast("B")[:] = raw
 
     return read
-
-
-def _full(sl: slice, n: int) -> bool:
-    return sl.start == 0 and sl.stop == n and (sl.step or 1) == 1
 
 
 #: Most runs handed to the reader at once (remote ranges of one batch go out together).
