@@ -544,18 +544,26 @@ def read(src: GzSource, offset: int, view: memoryview) -> int:
     return got
 
 
+def _zlib_can_retry(kind: str) -> bool:
+    """Whether a first pass that engine ``kind`` failed is done again with indexed_gzip (zlib):
+    after rapidgzip, when indexed_gzip is installed and rapidgzip is not forced. rapidgzip
+    refuses bytes after the last gzip member (zero padding, trailing data) that gzip, zlib and
+    nibabel accept; a stream that is really corrupt fails there too, with the same typed error."""
+    if kind != "rapidgzip" or _forced() == "rapidgzip":
+        return False
+    try:
+        import indexed_gzip  # noqa: F401
+    except ImportError:
+        return False
+    return True
+
+
 def _fall_back_to_zlib(src: GzSource) -> bool:
-    """After rapidgzip failed a first-pass read of ``src``: read it with indexed_gzip (zlib) from
-    now on, when installed and not forced otherwise. rapidgzip refuses bytes after the last gzip
-    member (zero padding, trailing data) that gzip, zlib and nibabel accept; a stream that is
-    really corrupt fails there too, with the same typed error."""
+    """After a failed first-pass read of ``src``: read it with indexed_gzip from now on, when
+    :func:`_zlib_can_retry`."""
     ent = _POOL.entry(src)
     with ent.cond:
-        if ent.kind != "rapidgzip" or ent.indexed or _forced() == "rapidgzip":
-            return False
-        try:
-            import indexed_gzip  # noqa: F401
-        except ImportError:
+        if ent.indexed or not _zlib_can_retry(ent.kind):
             return False
         ent.kind = "indexed_gzip"
         return True
@@ -567,13 +575,9 @@ def build_index(src: GzSource) -> Path:
     try:
         return _build_index(src, kind)
     except FormatError:
-        if kind != "rapidgzip" or _forced() == "rapidgzip":
+        if not _zlib_can_retry(kind):
             raise
-        try:
-            import indexed_gzip  # noqa: F401
-        except ImportError:
-            raise
-        return _build_index(src, "indexed_gzip")  # see _fall_back_to_zlib
+        return _build_index(src, "indexed_gzip")
 
 
 def _build_index(src: GzSource, kind: str) -> Path:

@@ -207,8 +207,14 @@ def _frame_ranges(rec: FrameRecord, nframes: int, fetch: Fetch) -> list[tuple[in
                 )
             first_item = fragments[0][0] - 8
             bad_table = _bad_offset_table(starts, first_item, fragments)
-        if bot_len and bad_table and len(fragments) == nframes:
-            # One fragment per frame: the frames are located without the table (as pydicom does).
+        if bot_len and not bad_table:
+            ends = [*starts[1:], None]
+            for s, e in zip(starts, ends, strict=True):
+                begin = first_item + s
+                stop = (fragments[-1][0] + fragments[-1][1]) if e is None else first_item + e
+                ranges.append((begin, stop - begin))
+        elif len(fragments) == nframes:
+            # One fragment per frame: located without a table, or past a damaged one (as pydicom).
             ranges = [(off - 8, length + 8) for off, length in fragments]
         elif bad_table:
             return (
@@ -216,14 +222,6 @@ def _frame_ranges(rec: FrameRecord, nframes: int, fetch: Fetch) -> list[tuple[in
                 f"{len(fragments)} fragments for {nframes} frames cannot be matched without it; "
                 "the file is damaged (re-export or decompress it, e.g. with dcmdjpeg / gdcmconv)"
             )
-        elif bot_len:
-            ends = [*starts[1:], None]
-            for s, e in zip(starts, ends, strict=True):
-                begin = first_item + s
-                stop = (fragments[-1][0] + fragments[-1][1]) if e is None else first_item + e
-                ranges.append((begin, stop - begin))
-        elif len(fragments) == nframes:
-            ranges = [(off - 8, length + 8) for off, length in fragments]
         else:
             return (
                 f"encapsulated Pixel Data (7FE0,0010) has {len(fragments)} fragments for {nframes} "
