@@ -283,3 +283,46 @@ def test_stored_bits_outside_the_allocated_ones_are_refused(tmp_path, keyword, v
     ds.save_as(f)
     with pytest.raises(lv.FormatError, match=rf"{f.name}.*BitsStored.*HighBit.*BitsAllocated"):
         lv.open(f)
+
+
+@pytest.mark.parametrize(
+    ("keyword", "value"), [("Rows", [48, 99]), ("Columns", [32, 7]), ("BitsAllocated", [16, 8])]
+)
+def test_several_values_in_a_pixel_layout_attribute_are_refused(tmp_path, keyword, value):
+    """Rows, Columns and the bit layout hold one value (VM 1). A header with several is corrupt:
+    taking the first would read the pixel data in a made-up layout (Rows [48, 99] on a 32x48
+    slice was read as 32x48 from the first value), so the file is refused naming the field."""
+    truth = write_dicom_series(tmp_path / "s", SHAPE)
+    victim = sorted(truth.files)[4]
+    ds = pydicom.dcmread(victim)
+    setattr(ds, keyword, value)
+    ds.save_as(victim)
+    with pytest.raises(lv.FormatError, match=rf"{keyword} \(0028,0[01]\d\d\).*2 values") as exc:
+        lv.open(victim)
+    assert victim in str(exc.value)
+    # In its folder the file is a group of its own that cannot be opened, and says why.
+    with pytest.raises(lv.MultipleSeriesError):
+        lv.open(tmp_path / "s")
+    (bad,) = [info for info in lv.scan(tmp_path / "s") if info.files == [victim]]
+    assert bad.error and keyword in bad.error
+    with pytest.raises(lv.FormatError, match=rf"{keyword} .*2 values"):
+        lv.open(tmp_path / "s", series=bad.id)
+
+
+def test_frame_of_reference_differing_inside_a_series_splits(tmp_path):
+    """Positions in another frame of reference are in another coordinate system: the slice is
+    not stacked with the others (the volume would place it by numbers that do not compare); the
+    series is split with the reason, and the remaining slices report the gap they leave."""
+    truth = write_dicom_series(tmp_path / "s", SHAPE)
+    victim = truth.files[5]  # slice k = 5, inside the stack
+    ds = pydicom.dcmread(victim)
+    assert ds.FrameOfReferenceUID
+    ds.FrameOfReferenceUID = "1.2.3.4.5.6"
+    ds.save_as(victim)
+    with pytest.raises(lv.MultipleSeriesError, match=r"FrameOfReferenceUID \(0020,0052\) differs"):
+        lv.open(tmp_path / "s")
+    infos = sorted(lv.scan(tmp_path / "s"), key=lambda info: len(info.files))
+    assert [info.files for info in infos[:1]] == [[victim]]
+    assert infos[1].shape == (32, 48, 11)
+    with pytest.raises(lv.SeriesError, match="spacing"):
+        lv.open(tmp_path / "s", series=infos[1].id)

@@ -1,7 +1,7 @@
 """Split one SeriesInstanceUID's frame records into stackable groups, each split with its reason.
 
 A group holds records that one volume can hold: the same Rows/Columns, pixel format, pixel
-spacing, orientation, image kind (magnitude/phase/maps), localizer or not. Multi-echo time series
+spacing, orientation, frame of reference, image kind (magnitude/phase/maps), localizer or not. Multi-echo time series
 split per echo and Philips isotropic (trace) images split from the directions, as dcm2niix does.
 """
 
@@ -104,6 +104,9 @@ _SPLITS: tuple[tuple[str, Callable[[FrameRecord], Any]], ...] = (
             else "x".join(f"{float(v):.5g}" for v in r.pixel_spacing)
         ),
     ),
+    # Positions in two frames of reference are in two coordinate systems: stacking them would
+    # place slices by numbers that do not compare.
+    ("FrameOfReferenceUID (0020,0052)", lambda r: r.frame_of_reference_uid or "missing"),
     (
         "NumberOfFrames (0028,0008)",
         lambda r: "multi-frame" if r.number_of_frames != 1 else "single-frame",

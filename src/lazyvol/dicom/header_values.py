@@ -149,6 +149,22 @@ def _split_text(value: bytes | bytearray) -> list[Any] | None:
     return [t.strip(" \x00") for t in text.split("\\")]
 
 
+#: Attributes of value multiplicity 1 that lay out the pixels: several values are a corrupt header
+#: (taking the first would read the pixel data with a made-up layout), not a choice to make.
+SINGLE_VALUED = frozenset(
+    {
+        "Rows",
+        "Columns",
+        "SamplesPerPixel",
+        "BitsAllocated",
+        "BitsStored",
+        "HighBit",
+        "PixelRepresentation",
+        "NumberOfFrames",
+    }
+)
+
+
 class ValueReader:
     """Typed, guarded access to raw header values; malformed ones are noted, not raised.
 
@@ -223,6 +239,12 @@ class ValueReader:
     def get_int(self, keyword: str) -> int | None:
         v = self.values(keyword)
         if not v or v[0] == "":
+            return None
+        if len(v) > 1 and keyword in SINGLE_VALUED:
+            self.bad.append(
+                f"{keyword} {_tag_str(keyword)}={v!r} has {len(v)} values where the standard "
+                "allows one"
+            )
             return None
         x = v[0]
         if type(x) is int:  # a binary VR's value

@@ -102,7 +102,7 @@ def write_dicom_series(
         entropy_srcs=[f"lazyvol-{seed}-{series_number}-{prefix}"]
     )
     ident = (str(series_uid), series_number, description, tuple(image_type), prefix, modality)
-    common = _common(ident, seed, syntax, row, col, spacing, bits, stored, compress)
+    common = _common(ident, syntax, row, col, spacing, bits, stored, compress)
     common = replace(common, reverse=reverse_instance_numbers)
     perm = np.random.default_rng(seed + 1).permutation(nk) if shuffle_names else range(nk)
     names = [f"{prefix}{n:05d}.dcm" for n in perm]
@@ -150,7 +150,6 @@ def _values(
 
 def _common(
     ident: tuple[str, int, str, tuple[str, ...], str, str],
-    seed: int,
     syntax: str,
     row: np.ndarray,
     col: np.ndarray,
@@ -164,10 +163,12 @@ def _common(
     from pydicom.uid import generate_uid
 
     series_uid, series_number, description, image_type, prefix, modality = ident
+    # Study and frame of reference follow the series (not the pixel seed): the files of one
+    # series written in several calls share them, as a scanner's do.
     return _Common(
-        generate_uid(entropy_srcs=[f"lazyvol-study-{seed}"]),
+        generate_uid(entropy_srcs=[f"lazyvol-study-{series_uid}"]),
         series_uid,
-        generate_uid(entropy_srcs=[f"lazyvol-for-{seed}"]),
+        generate_uid(entropy_srcs=[f"lazyvol-for-{series_uid}"]),
         _SYNTAXES[syntax],
         modality,
         series_number,
