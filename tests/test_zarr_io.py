@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import math
 import os
 import pickle
 import re
@@ -968,10 +969,13 @@ def _edit_json(path: str, change) -> None:
         json.dump(meta, f)
 
 
-def _ome_scale(value):
+def _ome_scale(value, unit=None):
     def change(meta):
-        ds = meta["attributes"]["ome"]["multiscales"][0]["datasets"][0]
-        ds["coordinateTransformations"][0]["scale"] = value
+        ms = meta["attributes"]["ome"]["multiscales"][0]
+        ms["datasets"][0]["coordinateTransformations"][0]["scale"] = value
+        if unit:
+            for axis in ms["axes"]:
+                axis["unit"] = unit
 
     return change
 
@@ -1005,6 +1009,9 @@ def _ome_scale(value):
         ),
         ("zarr.json", _ome_scale([1, 1]), lv.FormatError, "not 3 numbers"),
         ("zarr.json", _ome_scale(["a", 1, 1]), lv.FormatError, "not 3 numbers"),
+        ("zarr.json", _ome_scale([1e308, 1, 1], "meter"), lv.FormatError, "non-finite or sing"),
+        ("zarr.json", _ome_scale([1, math.nan, 1]), lv.FormatError, "non-finite or singular"),
+        ("zarr.json", _ome_scale([1, 0, 1]), lv.FormatError, "non-finite or singular"),
     ],
     ids=[
         "negative-shape",
@@ -1013,6 +1020,9 @@ def _ome_scale(value):
         "unknown-codec",
         "short-scale",
         "text-scale",
+        "overflowing-scale",
+        "nan-scale",
+        "zero-scale",
     ],
 )
 def test_a_foreign_store_with_corrupt_metadata_is_refused_at_open(

@@ -154,6 +154,17 @@ def _transforms(lst: Any, nd: int, store: str) -> tuple[np.ndarray, np.ndarray]:
     return s, t
 
 
+def _check_affine(store: str, affine: np.ndarray, scale: np.ndarray, trans: np.ndarray) -> None:
+    """A volume's affine from OME scale and translation must be finite and invertible: a zero,
+    NaN or overflowing scale (1e308 times a unit factor) is refused, never passed on."""
+    if not np.isfinite(affine).all() or not np.diag(affine)[:3].all():
+        raise FormatError(
+            f"{store}: OME coordinateTransformations scale {scale.tolist()} and translation "
+            f"{trans.tolist()} give a non-finite or singular affine; each spatial scale must be a "
+            "finite, non-zero voxel size; the OME metadata is corrupt"
+        )
+
+
 def read_multiscales(store: str, ome: dict[str, Any], level: int) -> OmeLevel:
     """Level ``level`` of OME ``multiscales`` metadata (``store`` names it in errors).
 
@@ -183,17 +194,19 @@ def read_multiscales(store: str, ome: dict[str, Any], level: int) -> OmeLevel:
         raise UnsupportedError(
             f"{store}: OME-Zarr axes {names} need exactly three trailing space axes for a volume"
         )
-    s1, t1 = _transforms(ds.get("coordinateTransformations"), nd, store)
-    s2, t2 = _transforms(ms.get("coordinateTransformations"), nd, store)
-    scale = s1 * s2
-    trans = t1 * s2 + t2
     affine = np.eye(4)
-    # disk (.., z, y, x) -> volume (x, y, z, ..): i = x, j = y, k = z
-    for vol_ax, disk_ax in enumerate(reversed(space)):
-        u = units[disk_ax]
-        f = _UNIT_TO_MM.get(str(u), 1.0) if u else 1.0
-        affine[vol_ax, vol_ax] = scale[disk_ax] * f
-        affine[vol_ax, 3] = trans[disk_ax] * f
+    with np.errstate(over="ignore", invalid="ignore"):  # an overflow is refused just below
+        s1, t1 = _transforms(ds.get("coordinateTransformations"), nd, store)
+        s2, t2 = _transforms(ms.get("coordinateTransformations"), nd, store)
+        scale = s1 * s2
+        trans = t1 * s2 + t2
+        # disk (.., z, y, x) -> volume (x, y, z, ..): i = x, j = y, k = z
+        for vol_ax, disk_ax in enumerate(reversed(space)):
+            u = units[disk_ax]
+            f = _UNIT_TO_MM.get(str(u), 1.0) if u else 1.0
+            affine[vol_ax, vol_ax] = scale[disk_ax] * f
+            affine[vol_ax, 3] = trans[disk_ax] * f
+    _check_affine(store, affine, scale, trans)
     meta: dict[str, Any] = {
         "format": "ome-zarr",
         "ome_version": str(ome.get("version", "")),
