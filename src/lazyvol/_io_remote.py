@@ -13,6 +13,7 @@ import threading
 from collections.abc import Mapping
 from datetime import datetime
 from typing import Any
+from urllib.parse import urlsplit
 
 from ._io_local import short_read
 from ._location import _REDACTED, Location, display_url
@@ -127,6 +128,7 @@ def clear_filesystems() -> None:
     """Forget the filesystem instances this process made (the next read makes new ones)."""
     with _FS_LOCK:
         _FS.clear()
+        _IF_MATCH.clear()
 
 
 def fs_path(loc: Location, fs: Any) -> str:
@@ -264,21 +266,51 @@ def stamp_from_info(loc: Location, info: Mapping[str, Any]) -> SourceStamp:
 
 def reads_check(loc: Location, expect: SourceStamp) -> bool:
     """True when every ranged read of ``loc`` given ``expect`` is itself refused for a changed
-    object (HTTP(S) with a strong ETag: ``If-Match``), so no separate :func:`verify` is needed."""
+    object (HTTP(S) with a strong ETag: ``If-Match``, on a server seen to honour it), so no
+    separate :func:`verify` is needed."""
     return bool(_if_match(loc, expect))
 
 
 def _if_match(loc: Location, expect: SourceStamp | None) -> dict[str, Any]:
     """Request arguments that make an HTTP server refuse a changed object (412), at no extra cost.
 
-    Only strong ETags can be compared (RFC 9110); other protocols are checked by :func:`verify`.
+    Only strong ETags can be compared (RFC 9110), and only on a server that honours If-Match
+    (:func:`_honours_if_match`); other protocols and servers are checked by :func:`verify`.
     """
     if expect is None or not expect.etag or loc.protocol not in ("http", "https"):
         return {}
     tag = expect.etag.split("@", 1)[0]
-    if not tag or tag.startswith("W/"):
+    if not tag or tag.startswith("W/") or not _honours_if_match(loc):
         return {}
     return {"headers": {"If-Match": f'"{tag}"'}}
+
+
+#: Whether an HTTP(S) origin refuses a ranged GET whose If-Match names no current ETag, per
+#: process, origin and storage options (:func:`_honours_if_match`).
+_IF_MATCH: dict[tuple[int, str, str, str], bool] = {}
+_PROBE_TAG = '"lazyvol-probe-matches-no-object"'
+
+
+def _honours_if_match(loc: Location) -> bool:
+    """True when ``loc``'s server answers a ranged GET with ``If-Match: <a tag no object has>``
+    with 412, as RFC 9110 requires. A server that ignores If-Match (serving the bytes anyway)
+    would serve a replaced object's bytes under the old ETag: its reads are verified instead.
+    Asked once per process and origin (scheme, host, port) with a one-byte request; any other
+    answer, an error included, counts as not honoured (the safe side: a verify per read)."""
+    origin = urlsplit(loc.url)
+    key = (os.getpid(), origin.scheme, origin.netloc, loc.options._full_digest())
+    with _FS_LOCK:
+        known = _IF_MATCH.get(key)
+    if known is not None:
+        return known
+    fs = filesystem(loc)
+    try:
+        fs.cat_file(fs_path(loc, fs), start=0, end=1, headers={"If-Match": _PROBE_TAG})
+        honoured = False  # served: the condition was ignored
+    except Exception as exc:
+        honoured = _status(exc) == 412
+    with _FS_LOCK:
+        return _IF_MATCH.setdefault(key, honoured)
 
 
 def ranged(

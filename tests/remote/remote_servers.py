@@ -54,6 +54,8 @@ class HttpServer:
     requests: list[tuple[str, str, str]] = field(default_factory=list)
     lock: threading.Lock = field(default_factory=threading.Lock)
     release: threading.Event = field(default_factory=threading.Event)
+    #: Serve every GET whatever its If-Match says, as some servers and proxies do.
+    ignore_if_match: bool = False
 
     def put(self, name: str, data: bytes, mode: str = "") -> str:
         """Serve ``data`` at ``/name``; returns its URL."""
@@ -108,7 +110,11 @@ def _handler(state: HttpServer) -> type[BaseHTTPRequestHandler]:
                 return
             etag = '"' + hashlib.md5(obj.data).hexdigest() + '"'
             if_match = self.headers.get("If-Match")
-            if if_match is not None and if_match.strip() not in ("*", etag):
+            if (
+                if_match is not None
+                and not state.ignore_if_match
+                and if_match.strip() not in ("*", etag)
+            ):
                 self.send_response(412)
                 self.send_header("Content-Length", "0")
                 self.end_headers()

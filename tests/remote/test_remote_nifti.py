@@ -185,8 +185,14 @@ def test_denied_request_is_typed_without_credentials(tmp_path, http_server: Http
     assert "hunter2pw" not in str(ei.value) and "alice" not in str(ei.value)
 
 
+@pytest.mark.parametrize("ignores_if_match", [False, True], ids=["if-match", "no-if-match"])
 @pytest.mark.parametrize("suffix", [".nii", ".nii.gz"])
-def test_object_changed_after_open_http(tmp_path, http_server: HttpServer, suffix: str):
+def test_object_changed_after_open_http(
+    tmp_path, http_server: HttpServer, suffix: str, ignores_if_match: bool
+):
+    """A replaced object is refused: by the server (If-Match), or, on a server that serves a
+    GET whatever its If-Match says, by the check after the read."""
+    http_server.ignore_if_match = ignores_if_match
     path = write_phantom_nifti(tmp_path / ("c" + suffix), (16, 16, 8), dtype="int16")
     url = http_server.put("c" + suffix, Path(path).read_bytes())
     vol = lv.open(url)
