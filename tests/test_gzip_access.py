@@ -22,6 +22,7 @@ import pytest
 
 import lazyvol as lv
 from lazyvol import gzaccess
+from lazyvol.gzindex_format import open_index as gzaccess_open_index
 from lazyvol.nifti import build_gzip_index, clear_gzip_handles
 from lazyvol.testing import write_phantom_nifti
 
@@ -312,6 +313,52 @@ def test_index_that_does_not_fit_is_rebuilt(tmp_path: Path, cache: Path) -> None
     np.testing.assert_array_equal(lv.open(big)[:, :, 55:57].compute(), ref[:, :, 55:57])
     np.testing.assert_array_equal(lv.open(big).compute(), ref)
     assert gzaccess.index_fits(target, src)  # rebuilt by the full pass
+
+
+def _flip_windows(blob: bytearray) -> None:
+    npoints = struct.unpack_from("<QQIII", blob, 7)[4]
+    start = 7 + 28 + npoints * 18
+    flips = range(start, len(blob) - 38, 97)  # every window, not the trailer
+    assert len(flips) > 100, "the index holds windows"
+    for at in flips:
+        blob[at] ^= 0x5A
+
+
+@pytest.mark.parametrize("engine", ENGINES)
+@pytest.mark.parametrize("damage", ["window-bytes", "cut", "no-checksum"])
+def test_a_damaged_saved_index_is_detected_and_rebuilt(
+    tmp_path: Path, cache: Path, monkeypatch, engine: str, damage: str
+) -> None:
+    """A seek point's window is stream data no CRC covers: bytes changed in a saved index used
+    to give wrong voxels without an error, and a cut index failed every read of an intact file
+    until the cache was cleared. Every saved index carries a SHA-256 trailer: a damaged one (or
+    one without it) is dropped with a warning, the read inflates from the start, and the next
+    full pass saves a good one."""
+    _use(monkeypatch, engine)
+    # Noise of a few bits (2.3 MiB compressed): the stream spans several engine chunks, so the
+    # index holds points with windows (back-references into them) inside it.
+    noise = np.random.default_rng(9).integers(0, 50, (64, 64, 640), dtype=np.int16)
+    path = tmp_path / "d.nii.gz"
+    nib.save(nib.Nifti1Image(noise, np.eye(4)), path)
+    ref = _ref(path)
+    index = build_gzip_index(path)
+    blob = bytearray(index.read_bytes())
+    if damage == "window-bytes":
+        _flip_windows(blob)
+    elif damage == "cut":
+        del blob[len(blob) // 2 :]
+    else:
+        del blob[-38:]  # what an index saved without lazyvol's checksum holds
+    index.write_bytes(bytes(blob))
+    clear_gzip_handles()
+    with pytest.warns(RuntimeWarning, match="seek index .* failed"):
+        got = lv.open(path)[:, :, 600:610].compute()
+    np.testing.assert_array_equal(got, ref[:, :, 600:610])
+    np.testing.assert_array_equal(lv.open(path).compute(), ref)
+    with gzaccess_open_index(index):  # rebuilt, checksum and all
+        pass
+    clear_gzip_handles()
+    np.testing.assert_array_equal(lv.open(path)[:, :, 600:610].compute(), ref[:, :, 600:610])
 
 
 @pytest.mark.parametrize("engine", ENGINES)

@@ -35,6 +35,7 @@ from . import _fsutil, _io, handles
 from .config import cache_dir
 from .errors import FormatError, LazyvolError
 from .gzaccess import GzSource, index_fits, thin_index
+from .gzindex_format import import_index
 from .sources import SourceStamp
 
 __all__ = [
@@ -205,7 +206,7 @@ class _Handle:
         )
         if index is not None:
             try:
-                self.raw.import_index(str(index))
+                import_index(self.raw, "indexed_gzip", index)
             except BaseException:
                 self.close()
                 raise
@@ -359,7 +360,13 @@ def read(src: RemoteGz, offset: int, view: memoryview) -> int:
             return _read_indexed(ent, offset, view)
         except LazyvolError:
             raise
-        except Exception:
+        except Exception as exc:
+            warnings.warn(
+                f"lazyvol: the saved gzip seek index of {src.loc} failed ({exc}); it is deleted "
+                "and this read inflates from the start (saving a new one)",
+                RuntimeWarning,
+                stacklevel=2,
+            )
             with ent.lock:
                 ent.indexed = False
             try:

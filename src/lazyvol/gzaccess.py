@@ -38,7 +38,7 @@ from typing import Any
 from . import _blockpool, _fsutil, handles
 from .config import cache_dir
 from .errors import FormatError
-from .gzindex_format import GZ_SPACING, thin_index
+from .gzindex_format import GZ_SPACING, import_index, thin_index
 from .gzindex_format import index_sizes as _index_sizes
 
 __all__ = [
@@ -319,7 +319,7 @@ class _Handle:
                     raw = igzip.IndexedGzipFile(fileobj=target, drop_handles=False, **kw)
             if index is not None:
                 try:
-                    raw.import_index(str(index))
+                    import_index(raw, self.kind, index)
                 except BaseException:
                     _close_quietly(raw)
                     raise
@@ -491,7 +491,12 @@ def clear_handles() -> None:
 def _read_once(src: GzSource, offset: int, view: memoryview) -> tuple[int, bool]:
     ent = _POOL.entry(src)
     used_index = ent.indexed
-    handle = ent.acquire()
+    try:
+        handle = ent.acquire()
+    except Exception as exc:
+        if used_index:  # the index did not import: damaged, cut, or not one
+            raise _IndexReadError(exc) from exc
+        raise
     broken = False
     try:
         got = handle.read_at(offset, view)
@@ -524,7 +529,13 @@ def read(src: GzSource, offset: int, view: memoryview) -> int:
     """
     try:
         got, used_index = _read_once(src, offset, view)
-    except _IndexReadError:
+    except _IndexReadError as exc:
+        warnings.warn(
+            f"lazyvol: the saved gzip seek index of {src.path} failed ({exc.__cause__}); it is "
+            "deleted, this read inflates from the start, and the next full pass saves a new one",
+            RuntimeWarning,
+            stacklevel=2,
+        )
         got, used_index = -1, True
     except FormatError:
         if not _fall_back_to_zlib(src):

@@ -1,11 +1,13 @@
-"""The saved gzip seek-index file: indexed_gzip's ``GZIDX`` format (which both engines import),
-read, and thinned from an indexed_gzip or gztool (rapidgzip's export) index.
+"""The saved gzip seek-index file: indexed_gzip's ``GZIDX`` format (which both engines import)
+with a SHA-256 trailer of lazyvol's, read, checked, and thinned from an indexed_gzip or gztool
+(rapidgzip's export) index.
 
 See :mod:`lazyvol.gzaccess` for how indexes are made, named and used.
 """
 
 from __future__ import annotations
 
+import hashlib
 import itertools
 import os
 import struct
@@ -14,13 +16,70 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-__all__ = ["GZ_SPACING", "index_sizes", "thin_index"]
+__all__ = [
+    "GZ_SPACING",
+    "DamagedIndexError",
+    "import_index",
+    "index_sizes",
+    "open_index",
+    "thin_index",
+]
 
 #: Distance between seek points of a small file: a random slab costs at most this much extra
 #: inflate.
 GZ_SPACING = 4 * 2**20
 
 _MAGIC = b"GZIDX"
+#: What lazyvol appends to an index it saves: this tag and the SHA-256 of everything before it.
+#: Both engines stop reading after the last window, so the trailer is invisible to them; a seek
+#: point's window is data that inflating from the point cannot check (no CRC covers a part of
+#: the stream), so a damaged window would give wrong voxels without it.
+_SUM_TAG = b"LVSUM1"
+_SUM_LEN = len(_SUM_TAG) + hashlib.sha256().digest_size
+
+
+class DamagedIndexError(ValueError):
+    """A saved seek index whose checksum does not match (damaged, cut, or written without one)."""
+
+
+def open_index(path: str | os.PathLike[str]) -> Any:
+    """``path`` opened for an engine's ``import_index(fileobj=...)``, after checking its trailer
+    (:data:`_SUM_TAG`): the file object the checksum was computed from, at offset 0 (a rename
+    that replaces the file meanwhile cannot slip another one in). The caller closes it.
+
+    Raises
+    ------
+    DamagedIndexError
+        The checksum is missing or does not match.
+    OSError
+        The file cannot be read.
+    """
+    f = open(path, "rb")
+    try:
+        size = os.fstat(f.fileno()).st_size
+        if size < _SUM_LEN + 7 + _HEAD.size:
+            raise DamagedIndexError(f"{path}: {size} bytes is too short for a seek index")
+        digest = hashlib.sha256()
+        left = size - _SUM_LEN
+        while left:
+            block = f.read(min(left, 2**20))
+            if not block:
+                raise DamagedIndexError(f"{path}: ends early")
+            digest.update(block)
+            left -= len(block)
+        trailer = f.read(_SUM_LEN)
+        if trailer != _SUM_TAG + digest.digest():
+            raise DamagedIndexError(
+                f"{path}: its checksum does not match (damaged, cut short, or saved by an older "
+                "lazyvol)"
+            )
+        f.seek(0)
+        return f
+    except BaseException:
+        f.close()
+        raise
+
+
 _HEAD = struct.Struct("<QQIII")  # compressed size, uncompressed size, spacing, window, points
 _POINT = struct.Struct("<QQBB")  # compressed offset, uncompressed offset, bits, has a window
 
@@ -76,6 +135,22 @@ def _read_points(f: Any) -> tuple[str, int, int, int, list[_Point]]:
     return "gztool", -1, usize, 32768, points
 
 
+def import_index(raw: Any, kind: str, path: str | os.PathLike[str]) -> None:
+    """Import the saved index at ``path`` into handle ``raw`` of engine ``kind`` (``"rapidgzip"``
+    or ``"indexed_gzip"``), from the file object :func:`open_index` checked.
+
+    Raises
+    ------
+    DamagedIndexError
+        The index's checksum does not match.
+    """
+    with open_index(path) as f:
+        if kind == "rapidgzip":
+            raw.import_index(f)
+        else:
+            raw.import_index(fileobj=f)
+
+
 def thin_index(
     source: str | os.PathLike[str],
     target: str | os.PathLike[str],
@@ -104,11 +179,17 @@ def thin_index(
             keep = sorted({round(i * step) for i in range(max_points)} | {0, n - 1})
         kept = [points[i] for i in keep]
         wide = max([GZ_SPACING] + [b.out - a.out for a, b in itertools.pairwise(kept)])
+        digest = hashlib.sha256()
         with open(target, "wb") as out:
-            out.write(_MAGIC + b"\x01\x00")
-            out.write(_HEAD.pack(csize, usize, min(wide, 2**32 - 1), window, len(kept)))
+
+            def put(data: bytes) -> None:
+                digest.update(data)
+                out.write(data)
+
+            put(_MAGIC + b"\x01\x00")
+            put(_HEAD.pack(csize, usize, min(wide, 2**32 - 1), window, len(kept)))
             for p in kept:
-                out.write(_POINT.pack(p.inp, p.out, p.bits, 1 if p.window_at >= 0 else 0))
+                put(_POINT.pack(p.inp, p.out, p.bits, 1 if p.window_at >= 0 else 0))
             for p in kept:
                 if p.window_at < 0:
                     continue
@@ -118,5 +199,6 @@ def thin_index(
                     data = zlib.decompress(data)
                 if len(data) > window:
                     raise ValueError(f"a window of {len(data)} bytes exceeds {window}")
-                out.write(bytes(window - len(data)) + data)
+                put(bytes(window - len(data)) + data)
+            out.write(_SUM_TAG + digest.digest())
     return len(kept)
