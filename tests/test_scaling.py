@@ -24,6 +24,9 @@ from lazyvol.scaling import apply_scale, scaled_dtype
         ("float64", [(2, 1)], "float64"),
         ("int32", [(3, 0)], "int64"),
         ("int64", [(3, 0)], "float32"),
+        ("int16", [(3e38, 0)], "float64"),  # 32767 * 3e38 overflows float32
+        ("uint8", [(2e36, 0.5)], "float64"),  # 255 * 2e36 overflows float32
+        ("int16", [(1e30, 0.5)], "float32"),  # 3.3e34 fits
         ("complex64", [(2, 1)], "complex64"),
         ("complex128", [(2, 1)], "complex128"),
     ],
@@ -46,3 +49,22 @@ def test_float_scaling_matches_float64_reference_within_float32_precision() -> N
     got = apply_scale(stored, 0.37, 12.5, np.dtype(np.float32))
     ref = stored.astype(np.float64) * 0.37 + 12.5
     np.testing.assert_array_equal(got, ref.astype(np.float32))
+
+
+def test_a_nifti_slope_that_overflows_float32_reads_finite_values_as_nibabel(tmp_path) -> None:
+    """int16 with scl_slope 3e38 (a finite float32): float32 output made -inf/inf of finite
+    scaled values; float64 holds them, as nibabel's dataobj does."""
+    import nibabel as nib
+
+    import lazyvol as lv
+
+    stored = np.array([1, -2, 3, 100], dtype=np.int16).reshape(2, 2, 1)
+    img = nib.Nifti1Image(stored, np.eye(4))
+    img.header.set_slope_inter(3e38, 0)
+    path = tmp_path / "s.nii"
+    nib.save(img, path)
+    ref = np.asanyarray(nib.load(path).dataobj)
+    vol = lv.open(path)
+    got = vol.compute()
+    assert vol.dtype == np.float64 and np.isfinite(got).all()
+    np.testing.assert_allclose(got, ref, rtol=1e-6)

@@ -40,7 +40,8 @@ def scaled_dtype(stored: np.dtype, pairs: Iterable[tuple[float, float]]) -> np.d
     numpy.dtype
         ``stored`` (native byte order) when every pair is the identity; an integer dtype when every
         pair is integral and the whole range of results fits; complex stays complex; otherwise
-        float32 (float64 if the stored data is float64).
+        float32 (float64 if the stored data is float64, or if scaled integers could overflow
+        float32).
     """
     stored = np.dtype(stored).newbyteorder("=")
     pairs = [(float(s), float(i)) for s, i in pairs]
@@ -62,6 +63,14 @@ def scaled_dtype(stored: np.dtype, pairs: Iterable[tuple[float, float]]) -> np.d
             ci = np.iinfo(cand)
             if ci.min <= lo and hi <= ci.max:
                 return cand
+    if stored.kind in "iub":
+        # As nibabel's int_scinter_ftype: float32 unless the scaled range of the stored integers
+        # overflows it (an scl_slope of 3e38 on int16 made +-inf of finite values).
+        info = np.iinfo(stored) if stored.kind != "b" else np.iinfo(np.uint8)
+        reach = max(abs(int(info.min)), abs(int(info.max)))
+        top = max(reach * abs(s) + abs(i) for s, i in pairs)
+        if top > float(np.finfo(np.float32).max):
+            return np.dtype(np.float64)
     return np.dtype(np.float32)
 
 
