@@ -980,6 +980,31 @@ def _ome_scale(value, unit=None):
     return change
 
 
+def _ome_dataset_path(value):
+    def change(meta):
+        meta["attributes"]["ome"]["multiscales"][0]["datasets"][0]["path"] = value
+
+    return change
+
+
+def _ome_axis_names(names):
+    def change(meta):
+        for axis, name in zip(meta["attributes"]["ome"]["multiscales"][0]["axes"], names):
+            axis["name"] = name
+
+    return change
+
+
+@pytest.mark.parametrize(
+    ("unit", "mm"), [("foot", 304.8), ("inch", 25.4), ("micrometer", 1e-3), ("kilometer", 1e6)]
+)
+def test_ome_space_units_convert_to_millimetres(tmp_path, unit, mm):
+    """Every OME-NGFF space unit is converted (foot, inch and kilometer were read as mm)."""
+    store = _ome_store(str(tmp_path / "s.zarr"))
+    _edit_json(os.path.join(store, "zarr.json"), _ome_scale([2, 3, 4], unit))
+    np.testing.assert_allclose(lv.open(store).spacing[:3], [4 * mm, 3 * mm, 2 * mm])
+
+
 @pytest.mark.parametrize(
     ("where", "change", "error", "match"),
     [
@@ -1012,6 +1037,10 @@ def _ome_scale(value, unit=None):
         ("zarr.json", _ome_scale([1e308, 1, 1], "meter"), lv.FormatError, "non-finite or sing"),
         ("zarr.json", _ome_scale([1, math.nan, 1]), lv.FormatError, "non-finite or singular"),
         ("zarr.json", _ome_scale([1, 0, 1]), lv.FormatError, "non-finite or singular"),
+        ("zarr.json", _ome_scale([1, 1, 1], "second"), lv.UnsupportedError, "'second'"),
+        ("zarr.json", _ome_scale([1, 1, 1], "furlong"), lv.UnsupportedError, "space units"),
+        ("zarr.json", _ome_dataset_path("../other.zarr/0"), lv.FormatError, "inside the store"),
+        ("zarr.json", _ome_axis_names("xyz"), lv.UnsupportedError, "order"),
     ],
     ids=[
         "negative-shape",
@@ -1023,6 +1052,10 @@ def _ome_scale(value, unit=None):
         "overflowing-scale",
         "nan-scale",
         "zero-scale",
+        "time-unit",
+        "unknown-unit",
+        "path-outside-the-store",
+        "axes-x-y-z",
     ],
 )
 def test_a_foreign_store_with_corrupt_metadata_is_refused_at_open(

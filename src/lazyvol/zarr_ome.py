@@ -32,14 +32,34 @@ __all__ = [
     "time_unit",
 ]
 
+#: Millimetres per unit, for every space unit OME-NGFF allows (its UDUNITS-2 list).
 _UNIT_TO_MM = {
+    "yoctometer": 1e-21,
+    "zeptometer": 1e-18,
+    "attometer": 1e-15,
+    "femtometer": 1e-12,
+    "picometer": 1e-9,
     "angstrom": 1e-7,
     "nanometer": 1e-6,
     "micrometer": 1e-3,
     "millimeter": 1.0,
     "centimeter": 10.0,
+    "inch": 25.4,
     "decimeter": 100.0,
+    "foot": 304.8,
+    "yard": 914.4,
     "meter": 1000.0,
+    "hectometer": 1e5,
+    "kilometer": 1e6,
+    "mile": 1609344.0,
+    "megameter": 1e9,
+    "gigameter": 1e12,
+    "terameter": 1e15,
+    "petameter": 1e18,
+    "parsec": 3.0856775814913673e19,
+    "exameter": 1e21,
+    "zettameter": 1e24,
+    "yottameter": 1e27,
 }
 _NIFTI_TIME_UNITS = {"sec": "second", "msec": "millisecond", "usec": "microsecond", "hz": None}
 
@@ -154,6 +174,32 @@ def _transforms(lst: Any, nd: int, store: str) -> tuple[np.ndarray, np.ndarray]:
     return s, t
 
 
+def _dataset_path(store: str, path: Any) -> str:
+    """A multiscales dataset's ``path``: a key inside the store (never ``..``, absolute or empty
+    parts, which would read another store's array under this one's name)."""
+    parts = str(path).split("/") if isinstance(path, str) else []
+    if not parts or any(p in ("", ".", "..") or "\\" in p for p in parts):
+        raise FormatError(
+            f"{store}: OME multiscales dataset path {path!r} is not a key inside the store (no "
+            "'..', '.', empty or absolute parts); the OME metadata is corrupt"
+        )
+    return str(path)
+
+
+def _mm_per_unit(store: str, axis: str, unit: Any) -> float:
+    """Millimetres per ``unit`` of a space axis (no unit: millimetres, lazyvol's own convention);
+    a unit that is not an OME length unit is refused, never read as millimetres."""
+    if unit in (None, ""):
+        return 1.0
+    f = _UNIT_TO_MM.get(str(unit))
+    if f is None:
+        raise UnsupportedError(
+            f"{store}: OME axis {axis!r} has unit {unit!r}, which is not one of OME-NGFF's space "
+            f"units ({', '.join(sorted(_UNIT_TO_MM))}); the voxel size cannot be given in mm"
+        )
+    return f
+
+
 def _check_affine(store: str, affine: np.ndarray, scale: np.ndarray, trans: np.ndarray) -> None:
     """A volume's affine from OME scale and translation must be finite and invertible: a zero,
     NaN or overflowing scale (1e308 times a unit factor) is refused, never passed on."""
@@ -194,6 +240,14 @@ def read_multiscales(store: str, ome: dict[str, Any], level: int) -> OmeLevel:
         raise UnsupportedError(
             f"{store}: OME-Zarr axes {names} need exactly three trailing space axes for a volume"
         )
+    space_names = [str(names[i]).lower() for i in space]
+    if sorted(space_names) == ["x", "y", "z"] and space_names != ["z", "y", "x"]:
+        raise UnsupportedError(
+            f"{store}: OME-Zarr space axes are stored in the order {space_names}; lazyvol reads "
+            "them as z, y, x (the order OME-NGFF asks for) and does not reorder axes, so reading "
+            "by position would put one axis's voxel size and data on another; write the array "
+            "with its space axes in z, y, x order"
+        )
     affine = np.eye(4)
     with np.errstate(over="ignore", invalid="ignore"):  # an overflow is refused just below
         s1, t1 = _transforms(ds.get("coordinateTransformations"), nd, store)
@@ -202,8 +256,7 @@ def read_multiscales(store: str, ome: dict[str, Any], level: int) -> OmeLevel:
         trans = t1 * s2 + t2
         # disk (.., z, y, x) -> volume (x, y, z, ..): i = x, j = y, k = z
         for vol_ax, disk_ax in enumerate(reversed(space)):
-            u = units[disk_ax]
-            f = _UNIT_TO_MM.get(str(u), 1.0) if u else 1.0
+            f = _mm_per_unit(store, names[disk_ax], units[disk_ax])
             affine[vol_ax, vol_ax] = scale[disk_ax] * f
             affine[vol_ax, 3] = trans[disk_ax] * f
     _check_affine(store, affine, scale, trans)
@@ -218,4 +271,4 @@ def read_multiscales(store: str, ome: dict[str, Any], level: int) -> OmeLevel:
     }
     if nd > 3 and types[nd - 4] == "time" and scale[nd - 4] > 0:
         meta["axis4_spacing"] = float(scale[nd - 4])
-    return OmeLevel(str(ds["path"]), nd, affine, meta)
+    return OmeLevel(_dataset_path(store, ds.get("path")), nd, affine, meta)
