@@ -13,6 +13,7 @@ from pathlib import Path
 
 import nibabel as nib
 import numpy as np
+import pydicom
 import pytest
 
 import lazyvol as lv
@@ -361,6 +362,31 @@ def test_multi_echo_time_series_one_volume_per_echo_as_dcm2niix(tmp_path, labels
         np.testing.assert_array_equal(vol.compute(), truth.stored[..., echo - 1 :: 2])
         (ref,) = [r for r in refs if r.stem.endswith(f"_{echo}")]
         compare_with_reference(vol, ref)
+
+
+def test_multi_echo_time_series_without_echo_numbers_splits_by_echo_time(tmp_path):
+    """EchoNumbers (0018,0086) is optional (type 3): a multi-echo time series without it is
+    still one volume per echo, told apart by EchoTime (its echoes were stacked as more time
+    points). dcm2niix also writes one volume per echo."""
+    truth = write_dicom_4d_series(tmp_path / "s", SHAPE, 3, labels=(), echoes=2)
+    times = set()
+    for f in truth.files:
+        ds = pydicom.dcmread(f)
+        del ds.EchoNumbers
+        times.add(float(ds.EchoTime))
+        ds.save_as(f)
+    report = lv.scan(tmp_path / "s")
+    assert len(report) == 2, report
+    assert all(any("EchoTime (0018,0081) differ" in r for r in i.reasons) for i in report)
+    first_echo = min(times)
+    for info in report:
+        (te,) = info.meta["echo_times"]
+        echo = 0 if te == first_echo else 1
+        vol = lv.open(tmp_path / "s", series=info.id)
+        assert vol.shape == (*SHAPE, 3)
+        np.testing.assert_array_equal(vol.compute(), truth.stored[..., echo::2])
+    refs = _dcm2niix(tmp_path / "s", tmp_path / "out")
+    assert len(refs) == 2
 
 
 def test_philips_isotropic_trace_volume_is_separate_as_dcm2niix(tmp_path):

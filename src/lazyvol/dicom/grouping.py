@@ -7,6 +7,7 @@ split per echo and Philips isotropic (trace) images split from the directions, a
 
 from __future__ import annotations
 
+import math
 from collections import Counter, defaultdict
 from collections.abc import Callable
 from typing import Any
@@ -121,18 +122,26 @@ _SPLITS: tuple[tuple[str, Callable[[FrameRecord], Any]], ...] = (
 def _split_echo_series(keyed: dict[tuple[str, ...], list[FrameRecord]]) -> str:
     """Multi-echo time series: one group per echo (in place), as dcm2niix writes one file per echo.
 
-    Only when every image has EchoNumbers (0018,0086), there are several echoes, and positions
-    still repeat within each echo (a time series of several echoes). Echoes of a single volume
-    stay one 4D volume with EchoNumbers as its 4th axis. Returns the split reason or "".
+    Echoes are told apart by EchoNumbers (0018,0086) when every image has it, else by EchoTime
+    (0018,0081) when every image has that (EchoNumbers is optional: without it, the echoes of a
+    time series were stacked as more time points). Only when there are several echoes and
+    positions still repeat within each echo (a time series of several echoes); echoes of a single
+    volume stay one 4D volume with the echo as its 4th axis. Returns the split reason or "".
     """
     note = ""
     for key in list(keyed):
         recs = keyed[key]
-        if any(r.echo_number is None or r.ipp is None for r in recs):
+        if any(r.ipp is None for r in recs):
             continue
-        by_echo: dict[int, list[FrameRecord]] = defaultdict(list)
+        if all(r.echo_number is not None for r in recs):
+            name, echo_of = "EchoNumbers (0018,0086)", lambda r: f"echo {r.echo_number}"
+        elif all(r.echo_time is not None for r in recs):
+            name, echo_of = "EchoTime (0018,0081)", lambda r: f"echo time {r.echo_time:g}"
+        else:
+            continue
+        by_echo: dict[str, list[FrameRecord]] = defaultdict(list)
         for r in recs:
-            by_echo[int(r.echo_number or 0)].append(r)
+            by_echo[echo_of(r)].append(r)
         if len(by_echo) < 2:
             continue
         repeats = all(
@@ -142,13 +151,21 @@ def _split_echo_series(keyed: dict[tuple[str, ...], list[FrameRecord]]) -> str:
         if not repeats:
             continue
         del keyed[key]
-        for echo, v in sorted(by_echo.items()):
-            keyed[(*key, f"echo {echo}")] = v
+        for echo, v in sorted(by_echo.items(), key=lambda kv: _echo_order(kv[1][0])):
+            keyed[(*key, echo)] = v
         note = (
-            f"EchoNumbers (0018,0086) differ in a time series ({len(by_echo)} echoes, positions "
-            "repeating within each): one volume per echo"
+            f"{name} differ in a time series ({len(by_echo)} echoes, positions repeating within "
+            "each): one volume per echo"
         )
     return note
+
+
+def _echo_order(r: FrameRecord) -> tuple[float, float]:
+    """Echoes in order: by EchoNumbers, then EchoTime."""
+    return (
+        float(r.echo_number) if r.echo_number is not None else math.inf,
+        float(r.echo_time) if r.echo_time is not None else math.inf,
+    )
 
 
 def _is_trace(r: FrameRecord) -> bool:

@@ -452,6 +452,9 @@ def _finish(st: _Stack, volumes: Volumes, axis4: str | None) -> None:
     echoes = sorted({r.echo_number for r in ordered_frames if r.echo_number is not None})
     if echoes:
         meta["echo_numbers"] = echoes
+    echo_times = sorted({r.echo_time for r in ordered_frames if r.echo_time is not None})
+    if echo_times:
+        meta["echo_times"] = echo_times
     component = image_component(first)
     if component:
         meta["image_component"] = component
