@@ -189,6 +189,52 @@ def test_a_slice_moved_within_its_plane_is_refused(tmp_path, shift_mm):
     np.testing.assert_allclose(lv.open(tmp_path / "t").affine, tilted.affine, atol=1e-6)
 
 
+def _write_positions_rounded(files, decimals: int) -> None:
+    for f in files:
+        ds = pydicom.dcmread(f)
+        ds.ImagePositionPatient = [f"{float(v):.{decimals}f}" for v in ds.ImagePositionPatient]
+        ds.save_as(f)
+
+
+@pytest.mark.parametrize("spacing", [0.625, 1.0, 3.0])
+def test_positions_written_with_two_decimals_open_as_the_exact_geometry(tmp_path, spacing):
+    """Scanners and anonymisers write ImagePositionPatient with few decimals: an oblique stack's
+    projected steps then vary by up to sqrt(3) x 0.01 mm. dcm2niix reads such series; a 1e-3 mm
+    floor refused them as irregular. The tolerance follows the precision the positions were
+    written with (recorded in meta), and the affine stays within that precision of the truth."""
+    truth = write_dicom_series(
+        tmp_path / "s", (16, 16, 40), orientation="oblique", spacing=(0.9, 0.9, spacing)
+    )
+    exact = lv.open(tmp_path / "s")  # full precision: compared strictly, nothing said
+    assert "position_precision_mm" not in exact.meta
+    _write_positions_rounded(truth.files, 2)
+    (info,) = lv.scan(tmp_path / "s")
+    assert any("written to 0.01 mm" in w for w in info.warnings)
+    vol = lv.open(tmp_path / "s")
+    assert vol.meta["position_precision_mm"] == pytest.approx(0.01)
+    np.testing.assert_allclose(vol.affine, truth.affine, atol=0.01)
+    np.testing.assert_array_equal(vol.compute(), truth.stored)
+    assert "gantry_tilt_deg" not in vol.meta or not vol.meta.get("sheared")
+
+
+@pytest.mark.parametrize("damage", ["missing-slice", "uneven-step"])
+def test_coarse_positions_still_show_a_missing_slice_or_an_uneven_step(tmp_path, damage):
+    """The wider tolerance is the positions' own rounding, nothing more: a missing slice or a
+    step 5% off is still refused, and the message names the tolerance and its options."""
+    pos = np.array(write_dicom_series(tmp_path / "p", (8, 8, 12), orientation="oblique").positions)
+    if damage == "missing-slice":
+        pos = np.delete(pos, 6, axis=0)
+    else:
+        step = pos[1] - pos[0]
+        pos[7:] += 0.05 * step
+    truth = write_dicom_series(
+        tmp_path / "s", (8, 8, len(pos)), orientation="oblique", positions=pos
+    )
+    _write_positions_rounded(truth.files, 2)
+    with pytest.raises(lv.SeriesError, match=r"irregular slice spacing.*spacing_atol"):
+        lv.open(tmp_path / "s")
+
+
 def test_lazy_no_pixel_reads_at_open(tmp_path, monkeypatch):
     from lazyvol.dicom import pixels
 

@@ -8,7 +8,13 @@ import pytest
 from nibabel.affines import apply_affine
 
 import lazyvol as lv
-from lazyvol.geometry import canonical_index, orientation_codes, slice_affine, voxel_sizes
+from lazyvol.geometry import (
+    canonical_index,
+    orientation_codes,
+    position_quantum,
+    slice_affine,
+    voxel_sizes,
+)
 
 SHAPE = (10, 12, 9)
 
@@ -158,3 +164,16 @@ def test_check_same_grid_message_and_no_global_print_state() -> None:
     assert np.get_printoptions() == before
     with pytest.raises(lv.GridMismatchError, match=r"<array>.*\(affine differs\)"):
         check_same_grid((2, 3, 4), aff, (2, 3, 4), np.diag([1.0, 1.0, 1.5, 1.0]))
+
+
+@pytest.mark.parametrize(
+    ("strings", "step"),
+    [
+        (["12.35", "-20.1", "30", "150.25"], 0.01),  # fixed two decimals, trailing zeros dropped
+        (["-123.457", "12.3457", "1.23457"], 0.001),  # six significant digits (GE)
+        (["-95.287536621094", "12.5"], 1e-12),  # full precision
+        (["30", "-125", "0"], 0.0),  # integral values show no precision
+    ],
+)
+def test_position_quantum_reads_how_coarsely_numbers_were_written(strings, step):
+    assert position_quantum([float(x) for x in strings]) == pytest.approx(step)

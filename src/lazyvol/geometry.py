@@ -6,8 +6,10 @@ to RAS+ millimetres, as nibabel.
 
 from __future__ import annotations
 
+import math
 import numbers
 from collections.abc import Sequence
+from decimal import Decimal
 from typing import Literal
 
 import numpy as np
@@ -29,6 +31,7 @@ __all__ = [
     "same_grid",
     "shear_angle_deg",
     "slice_projections",
+    "position_quantum",
     "spacing_tolerance",
     "orientation_codes",
     "slice_affine",
@@ -299,6 +302,37 @@ def slice_projections(positions: np.ndarray, normal: np.ndarray) -> np.ndarray:
 def spacing_tolerance(spacing: float, rel: float = 1e-3, floor: float = 1e-3) -> float:
     """Tolerance for slice positions: ``rel`` of the spacing with an absolute floor in mm."""
     return max(rel * abs(float(spacing)), floor)
+
+
+def position_quantum(values: ArrayLike) -> float:
+    """The step of the last written digit of the largest of ``values`` (decimal strings such as
+    DICOM's DS, parsed to floats): how coarsely the numbers were written. 0.0 for no values.
+
+    Writers keep either a fixed number of decimals (``12.35``: 0.01) or of significant digits
+    (GE's six, ``-123.457``: 0.001, ``12.3457``: 0.0001). Read from the shortest repr of each
+    value: ``D``, the most decimals any value shows, and ``S``, the most significant digits any
+    shows (a value whose trailing digits are zeros shows fewer, never more, so the maxima are the
+    writer's); the step is the larger of ``10**-D`` and the ``S``-th significant digit of the
+    largest magnitude. Integral values are left out (``-125`` may be exact); only integral
+    values: 0.0. A full-precision writer gives a step far below any tolerance.
+    """
+    decimals = 0
+    digits = 0
+    largest = 0.0
+    for x in np.asarray(values, dtype=np.float64).ravel():
+        v = float(x)
+        if not math.isfinite(v) or v.is_integer():
+            continue  # an integral value shows nothing of the writer's precision
+        _sign, ds, exponent = Decimal(repr(v)).normalize().as_tuple()
+        if not isinstance(exponent, int):
+            continue
+        decimals = max(decimals, -exponent)
+        digits = max(digits, len(ds))
+        largest = max(largest, abs(v))
+    if largest == 0.0:
+        return 0.0
+    by_digits = 10.0 ** (math.floor(math.log10(largest)) - digits + 1)
+    return max(10.0**-decimals, by_digits)
 
 
 def regular_grid_errors(

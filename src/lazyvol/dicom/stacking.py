@@ -11,6 +11,7 @@ returns a :class:`Problem`, recorded on the volume (``info.error``) and raised w
 from __future__ import annotations
 
 import hashlib
+import math
 from collections import Counter
 from collections.abc import Sequence
 from dataclasses import dataclass, field
@@ -61,17 +62,21 @@ class _Stack:
         return self.info.meta
 
 
+_DEFAULTS = GroupOptions()
+
 #: Slices in volume order: ``volumes[t][k]`` (None: a slice filled in with allow_gaps=True).
 Volumes = list[list[FrameRecord]] | list[list[FrameRecord | None]]
 
 
-def _gap_slots(proj: np.ndarray, spacing: float, opts: GroupOptions) -> np.ndarray | None:
+def _gap_slots(
+    proj: np.ndarray, spacing: float, opts: GroupOptions, floor: float
+) -> np.ndarray | None:
     """Grid index of each sorted slice when every step is a whole number of spacings, else None."""
     if spacing <= 0:
         return None
     rel = (proj - proj[0]) / spacing
     slots = np.round(rel).astype(np.int64)
-    tol = geo.spacing_tolerance(spacing, opts.spacing_rtol, opts.spacing_atol)
+    tol = geo.spacing_tolerance(spacing, opts.spacing_rtol, floor)
     if np.any(np.abs(proj - (proj[0] + slots * spacing)) > tol) or np.any(np.diff(slots) < 1):
         return None
     return slots
@@ -265,6 +270,14 @@ def _order_by_position(
     if isinstance(stepped, Problem):
         return stepped
     stacked_volumes, slice_step = stepped
+    q = st.meta.get("position_precision_mm")
+    if q and len(base) > 1:
+        # Positions written coarsely: a slant of the stack within their rounding is no gantry
+        # tilt (a 40-slice oblique stack written with two decimals slanted by ~0.03 degrees).
+        extent = np.subtract(base[-1].ipp or [0, 0, 0], base[0].ipp or [0, 0, 0])
+        slant = extent - normal * float(np.dot(extent, normal))
+        if float(np.linalg.norm(slant)) <= math.sqrt(3.0) * float(q):
+            slice_step = normal * float(np.dot(slice_step, normal))
     tilt = geo.shear_angle_deg(slice_step, normal)
     if tilt > 0.01:
         st.meta["gantry_tilt_deg"] = round(tilt, 4)
@@ -354,24 +367,72 @@ def _slice_step(
                 "SpacingBetweenSlices" if first.spacing_between_slices else "SliceThickness"
             )
         return volumes, normal * dk
-    spacing, bad = geo.regular_grid_errors(
-        proj_base, rel=opts.spacing_rtol, floor=opts.spacing_atol
+    if (opts.spacing_rtol, opts.spacing_atol) != (_DEFAULTS.spacing_rtol, _DEFAULTS.spacing_atol):
+        st.relaxations["spacing_tolerance"] = {
+            "spacing_rtol": opts.spacing_rtol,
+            "spacing_atol": opts.spacing_atol,
+        }
+    kept = (len(st.warnings), dict(st.meta), dict(st.relaxations))
+    strict = _regular_step(st, volumes, axis4, p_first, proj_base, opts.spacing_atol)
+    if not isinstance(strict, Problem):
+        return strict
+    # Positions written coarsely (two decimals: Philips, anonymisers; six significant digits: GE)
+    # break a 1e-3 mm comparison by their rounding alone (dcm2niix reads such series). Compared
+    # again within that rounding -- each coordinate off by up to q / 2, a step along the normal by
+    # up to sqrt(3) q -- and said so; a stack that fails both is refused with the strict reason.
+    q = geo.position_quantum(p_first)
+    floor = math.sqrt(3.0) * q
+    if floor <= opts.spacing_atol:
+        return strict
+    del st.warnings[kept[0] :]
+    st.meta.clear()
+    st.meta.update(kept[1])
+    st.relaxations.clear()
+    st.relaxations.update(kept[2])
+    coarse = _regular_step(st, volumes, axis4, p_first, proj_base, floor)
+    if isinstance(coarse, Problem):
+        return strict
+    st.meta["position_precision_mm"] = q
+    st.warnings.append(
+        f"ImagePositionPatient (0020,0032) is written to {q:g} mm: slice positions are compared "
+        f"within {floor:.3g} mm (their rounding), not spacing_atol={opts.spacing_atol:g} mm"
     )
+    return coarse
+
+
+def _regular_step(
+    st: _Stack,
+    volumes: list[list[FrameRecord]],
+    axis4: str | None,
+    p_first: np.ndarray,
+    proj_base: np.ndarray,
+    floor: float,
+) -> tuple[Volumes, np.ndarray] | Problem:
+    """:func:`_slice_step` of a stack of several slices, positions compared within ``floor`` mm
+    (at least)."""
+    opts, first, base = st.opts, st.first, volumes[0]
+    spacing, bad = geo.regular_grid_errors(proj_base, rel=opts.spacing_rtol, floor=floor)
     out: Volumes = volumes
     if bad:
         i, step = bad[0]
+        tol = geo.spacing_tolerance(spacing, opts.spacing_rtol, floor)
         msg = (
             f"irregular slice spacing: expected {spacing:.6g} mm between slices but found "
             f"{step:.6g} mm between {base[i].path} and {base[i + 1].path}"
         )
         if len(bad) > 1:
             msg += f" ({len(bad)} irregular steps in all)"
-        slots = _gap_slots(proj_base, spacing, opts)
+        msg += (
+            f" (tolerance {tol:.3g} mm: spacing_rtol={opts.spacing_rtol:g} of the spacing, at "
+            f"least spacing_atol={opts.spacing_atol:g} mm or the positions' written precision)"
+        )
+        slots = _gap_slots(proj_base, spacing, opts, floor)
         if slots is None or len(volumes) > 1:
             return Problem(
                 "series",
-                msg + ". lazyvol never averages spacing; remove the odd files or open "
-                "the parts separately",
+                msg + ". lazyvol never averages spacing; remove the odd files, open the parts "
+                "separately, or, if the positions are only written coarsely, pass a larger "
+                "spacing_atol / spacing_rtol",
             )
         if not opts.allow_gaps:
             missing_n = int(slots[-1]) + 1 - len(base)
@@ -392,7 +453,7 @@ def _slice_step(
     else:
         slots = np.arange(len(base), dtype=np.float64)
         slice_step = (p_first[-1] - p_first[0]) / (len(base) - 1)
-    tol = geo.spacing_tolerance(spacing, opts.spacing_rtol, opts.spacing_atol)
+    tol = geo.spacing_tolerance(spacing, opts.spacing_rtol, floor)
     # Every slice on the line through the first and last (a gantry tilt is such a line too): the
     # projections checked above say nothing about a slice moved within its own plane.
     off = np.linalg.norm(p_first - (p_first[0] + np.outer(slots, slice_step)), axis=1)
