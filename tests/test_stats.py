@@ -329,3 +329,26 @@ def test_stats_name_is_the_function_not_a_module():
     assert callable(lv.stats) and lv.stats.__name__ == "stats"
     assert "lazyvol.stats" not in sys.modules
     assert importlib.util.find_spec("lazyvol.stats") is None  # no module shadows the function
+
+
+@pytest.mark.parametrize(
+    "values",
+    [
+        np.full((4, 4, 4), 3e38, np.float32),  # a constant numpy cannot pad by +-0.5
+        np.array([[[1e308, -1e308, 0.0]]]),  # a span that overflows float64
+        np.full((4, 4, 4), 2**64 - 1, np.uint64),  # counts past int64's top
+    ],
+    ids=["float32-3e38", "float64-1e308", "uint64-max"],
+)
+def test_extreme_values_give_statistics_not_numpy_errors(values):
+    """numpy's histogram refuses these ranges ("Too many bins for data range") and uint64 counts
+    overflowed int64: the statistics come out, the histogram holding every value."""
+    res = lv.stats(lv.Volume(values))
+    assert res.count == values.size
+    assert res.min == values.min() and res.max == values.max()
+    assert int(res.histogram.sum()) == values.size
+
+
+def test_a_range_whose_span_overflows_is_refused_up_front():
+    with pytest.raises(ValueError, match="cannot be split into"):
+        lv.stats(lv.Volume(np.ones((2, 2, 2), np.float32)), range=(-1e308, 1e308))

@@ -114,7 +114,10 @@ def stats(
     if edges is not None and isinstance(merged, MomentsPart) and merged.hist is None:
         assert req.bins is not None
         rng = _hist_range(merged, req, data.dtype) if isinstance(req.bins, int) else None
-        merged.hist = passes.histogram(req.bins, rng)
+        if rng is not None and not _numpy_bins(rng, int(req.bins), data.dtype):  # type: ignore[arg-type]
+            merged.hist = passes.histogram(tuple(edges.tolist()), None)
+        else:
+            merged.hist = passes.histogram(req.bins, rng)
     run_select = (
         passes.select if (req.exact_percentiles and isinstance(merged, MomentsPart)) else None
     )
@@ -163,5 +166,36 @@ def _edges(merged: Part, req: StatsRequest, dtype: np.dtype[Any]) -> FloatArray 
     if not isinstance(req.bins, int):
         return np.asarray(req.bins, dtype=np.float64)
     rng = _hist_range(merged, req, dtype)
-    edges: FloatArray = np.histogram_bin_edges(np.empty(0, dtype=dtype), bins=req.bins, range=rng)
+    try:
+        with np.errstate(over="ignore", invalid="ignore"):
+            edges: FloatArray = np.histogram_bin_edges(
+                np.empty(0, dtype=dtype), bins=req.bins, range=rng
+            )
+    except ValueError:
+        # numpy cannot bin this range in the data's dtype: a constant value too large for its
+        # +-0.5 to show (3e38 in float32), or a span that overflows (-1e308..1e308). Even edges
+        # in float64, computed without forming the span, padded around a constant; the pass
+        # then bins by these edges (numpy's own binning of the range would fail the same way).
+        edges = _wide_edges(float(rng[0]), float(rng[1]), req.bins)
+    return edges
+
+
+def _numpy_bins(rng: HistRange, bins: int, dtype: np.dtype[Any]) -> bool:
+    """Whether numpy can bin ``rng`` into ``bins`` for data of ``dtype`` (see :func:`_edges`)."""
+    try:
+        with np.errstate(over="ignore", invalid="ignore"):
+            np.histogram_bin_edges(np.empty(0, dtype=dtype), bins=bins, range=rng)
+    except ValueError:
+        return False
+    return True
+
+
+def _wide_edges(lo: float, hi: float, bins: int) -> FloatArray:
+    """``bins`` even bins from ``lo`` to ``hi`` in float64, for ranges numpy refuses."""
+    if lo == hi:
+        pad = max(0.5, abs(lo) * 1e-6)
+        lo, hi = lo - pad, hi + pad
+    t = np.linspace(0.0, 1.0, bins + 1)
+    edges: FloatArray = lo * (1.0 - t) + hi * t
+    edges[0], edges[-1] = lo, hi
     return edges

@@ -94,7 +94,9 @@ def _counts_row(
     if n == 0:
         return
     c = m.counts[r]
-    vals = np.arange(len(c), dtype=np.int64) + m.offset
+    # (uint64 when the values pass int64's top: a constant 2**64 - 1 overflowed)
+    vt = np.uint64 if int(m.offset) + len(c) - 1 > np.iinfo(np.int64).max else np.int64
+    vals = np.arange(len(c), dtype=vt) + vt(m.offset)
     nzi = np.flatnonzero(c)
     vmin, vmax = int(vals[nzi[0]]), int(vals[nzi[-1]])
     cols.vmin[r], cols.vmax[r] = vmin, vmax

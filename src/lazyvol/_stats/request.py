@@ -96,6 +96,16 @@ class StatsRequest:
         q = tuple(float(x) for x in percentiles)
         if any(not 0 <= x <= 100 for x in q):
             raise ValueError(f"percentiles must be in 0..100, got {q}")
+        nbins, rng = _bins(bins), _range(hist_range)
+        if isinstance(nbins, int) and rng is not None:
+            try:
+                with np.errstate(over="ignore", invalid="ignore"):
+                    np.histogram_bin_edges(np.empty(0), bins=nbins, range=rng)
+            except ValueError:
+                raise ValueError(
+                    f"range {hist_range!r} cannot be split into {nbins} finite bins (its span "
+                    "overflows float64); give a narrower range or explicit bin edges"
+                ) from None
         return cls(
             dtype=str(dtype),
             kind=kind,
@@ -103,8 +113,8 @@ class StatsRequest:
             reduced=reduced,
             kept=tuple(a for a in range(ndim) if a not in reduced),
             per_axis=axis is not None,
-            bins=_bins(bins),
-            range=_range(hist_range),
+            bins=nbins,
+            range=rng,
             q=q,
             exact_percentiles=exact_percentiles,
             ddof=ddof,
