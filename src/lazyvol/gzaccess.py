@@ -38,7 +38,14 @@ from typing import Any
 from . import _blockpool, _fsutil, handles
 from .config import cache_dir
 from .errors import FormatError
-from .gzindex_format import GZ_SPACING, import_index, thin_index
+from .gzindex_format import (
+    GZ_MAX_POINTS,
+    GZ_SPACING,
+    gz_spacing,
+    import_index,
+    index_points,
+    thin_index,
+)
 from .gzindex_format import index_sizes as _index_sizes
 
 __all__ = [
@@ -61,8 +68,6 @@ ENGINE_ENV = "LAZYVOL_GZIP_ENGINE"
 THREADS_ENV = "LAZYVOL_GZIP_THREADS"
 MEMORY_ENV = "LAZYVOL_GZIP_MEMORY"
 
-#: Most seek points a saved index holds (32 KiB window each: under 8 MiB per index and handle).
-GZ_MAX_POINTS = 256
 #: rapidgzip's unit of parallel work (compressed bytes). Its cache holds a few decompressed
 #: chunks per thread: 1 MiB keeps a thread's share near 60 MiB (4 MiB: ~150 MiB).
 RG_CHUNK = 2**20
@@ -80,14 +85,6 @@ DEFAULT_GZIP_MEMORY = 128 * 2**20
 MAX_OPEN_FILES = 8
 #: Most handles of one indexed file (one per thread reading it at once).
 MAX_HANDLES = 8
-
-
-def gz_spacing(uncompressed_bytes: int) -> int:
-    """Seek-point spacing for a gzip stream of ``uncompressed_bytes``: 4 MiB, or wider for big files
-    so that the index never holds more than :data:`GZ_MAX_POINTS` points."""
-    per_point = -(-int(uncompressed_bytes) // GZ_MAX_POINTS)
-    mib = 2**20
-    return max(GZ_SPACING, -(-per_point // mib) * mib)
 
 
 def _forced() -> str:
@@ -224,16 +221,6 @@ def index_fits(path: Path, src: GzSource) -> bool:
     at least the bytes the reader needs."""
     sizes = _index_sizes(path)
     return sizes is not None and sizes[0] == src.size and sizes[1] >= src.data_end
-
-
-def index_points(uncompressed_bytes: int) -> int:
-    """Seek points a saved index keeps for a stream of ``uncompressed_bytes``: one per
-    :func:`gz_spacing` (a random read inflates at most that much extra), at most
-    :data:`GZ_MAX_POINTS`. rapidgzip exports a point per chunk (1-2 MiB); keeping every one would
-    make each handle that imports the index read and hold 32 KiB per point (a 256 MiB file:
-    8 MiB and ~0.1 s per handle, where 65 points take 2 MiB)."""
-    n = max(1, int(uncompressed_bytes))
-    return max(2, min(GZ_MAX_POINTS, -(-n // gz_spacing(n)) + 1))
 
 
 def _save_index(handle: _Handle, target: Path, uncompressed_bytes: int) -> None:

@@ -17,9 +17,12 @@ from pathlib import Path
 from typing import Any
 
 __all__ = [
+    "GZ_MAX_POINTS",
     "GZ_SPACING",
     "DamagedIndexError",
+    "gz_spacing",
     "import_index",
+    "index_points",
     "index_sizes",
     "open_index",
     "thin_index",
@@ -28,6 +31,28 @@ __all__ = [
 #: Distance between seek points of a small file: a random slab costs at most this much extra
 #: inflate.
 GZ_SPACING = 4 * 2**20
+
+#: Most seek points a saved index holds (32 KiB window each: under 8 MiB per index and handle).
+GZ_MAX_POINTS = 256
+
+
+def gz_spacing(uncompressed_bytes: int) -> int:
+    """Seek-point spacing for a gzip stream of ``uncompressed_bytes``: 4 MiB, or wider for big files
+    so that the index never holds more than :data:`GZ_MAX_POINTS` points."""
+    per_point = -(-int(uncompressed_bytes) // GZ_MAX_POINTS)
+    mib = 2**20
+    return max(GZ_SPACING, -(-per_point // mib) * mib)
+
+
+def index_points(uncompressed_bytes: int) -> int:
+    """Seek points a saved index keeps for a stream of ``uncompressed_bytes``: one per
+    :func:`gz_spacing` (a random read inflates at most that much extra), at most
+    :data:`GZ_MAX_POINTS`. rapidgzip exports a point per chunk (1-2 MiB); keeping every one would
+    make each handle that imports the index read and hold 32 KiB per point (a 256 MiB file:
+    8 MiB and ~0.1 s per handle, where 65 points take 2 MiB)."""
+    n = max(1, int(uncompressed_bytes))
+    return max(2, min(GZ_MAX_POINTS, -(-n // gz_spacing(n)) + 1))
+
 
 _MAGIC = b"GZIDX"
 #: What lazyvol appends to an index it saves: this tag and the SHA-256 of everything before it.

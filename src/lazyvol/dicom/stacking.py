@@ -23,6 +23,7 @@ from .. import geometry as geo
 from ..scaling import scaled_dtype
 from .bids import annotate as annotate_bids
 from .checks import check_records
+from .diffusion import diffusion_meta
 from .grouping import image_component
 from .model import NATIVE_SYNTAXES, FrameTable, GroupOptions, SeriesInfo, stored_dtype
 from .mosaic import annotate_volume
@@ -30,9 +31,8 @@ from .ordering import RANK_INSTANCE, Axis4Order, order_volumes
 from .records import FrameRecord
 from .source import Fetch, RemoteFetch, read_local
 from .support import drop_duplicates, file_list, support_error
-from .vendor import SOURCES as _VENDOR_SOURCES
 
-__all__ = ["Problem", "build_volume", "diffusion_meta"]
+__all__ = ["Problem", "build_volume"]
 
 
 #: Remote objects whose readability is checked at once.
@@ -594,41 +594,3 @@ def _scaled_dtype_bits(
         if info.min <= lo and hi <= info.max:
             return cand
     return base
-
-
-GE_SOURCE = _VENDOR_SOURCES["GE"]
-
-
-def diffusion_meta(firsts: Sequence[FrameRecord]) -> dict[str, Any] | None:
-    """``meta["diffusion"]`` from one record per volume, or None when not a diffusion series.
-
-    ``{"bvals": [...], "gradients_lps": [[x, y, z], ...], "source": ...}``: b-values and gradient
-    directions as the scanner stored them (patient frame, LPS), ``[0, 0, 0]`` for b = 0 or a
-    missing direction. A 3D volume counts only when its b-value is above 0.
-    """
-    if not firsts or any(r.b_value is None for r in firsts):
-        return None
-    bvals = [float(r.b_value) for r in firsts if r.b_value is not None]
-    if len(firsts) == 1 and bvals[0] <= 0:
-        return None
-    grads = []
-    source = firsts[0].diffusion_source
-    image_frame = source == GE_SOURCE
-    for r, b in zip(firsts, bvals):
-        g = r.gradient
-        if b == 0 or not g:
-            grads.append([0.0, 0.0, 0.0])
-        elif image_frame and r.iop is not None:
-            # GE stores directions in the image frame (row, reversed column, normal): to LPS
-            try:
-                row, col, normal = geo.dicom_cosines(r.iop)
-            except ValueError:
-                return None  # degenerate orientation: no trustworthy directions
-            lps = g[0] * np.asarray(row) - g[1] * np.asarray(col) + g[2] * np.asarray(normal)
-            grads.append([float(round(x, 7)) + 0.0 for x in lps])
-        else:
-            grads.append([float(x) for x in g])
-    out: dict[str, Any] = {"bvals": bvals, "gradients_lps": grads, "source": source}
-    if image_frame:
-        out["source"] = source + " (image frame: row, -column, normal; converted to LPS)"
-    return out
