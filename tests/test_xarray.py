@@ -240,3 +240,17 @@ def test_affine_of_refuses_what_is_not_an_affine():
     with pytest.raises(ValueError, match="holds 9 values"):
         affine_of({"affine": list(range(9))})
     np.testing.assert_array_equal(affine_of({"affine": np.eye(4)}), np.eye(4))
+
+
+def test_volumes_past_four_axes_open_with_named_extra_dims(tmp_path):
+    """A 5D NIfTI (vector intent: components on the 5th axis) raised a bare ValueError in the
+    engine and in to_xarray; the axes past t are dim5, dim6, ... (lazyvol's OME-Zarr names)."""
+    values = np.arange(3 * 4 * 5 * 1 * 3, dtype=np.float32).reshape(3, 4, 5, 1, 3)
+    path = tmp_path / "vec.nii"
+    nib.save(nib.Nifti1Image(values, np.eye(4)), path)
+    ds = xr.open_dataset(path, engine="lazyvol")
+    assert ds["image"].dims == ("i", "j", "k", "t", "dim5")
+    np.testing.assert_array_equal(ds["image"].values, np.asanyarray(nib.load(path).dataobj))
+    da_ = lv.open(path).to_xarray()
+    assert da_.dims == ("i", "j", "k", "t", "dim5")
+    np.testing.assert_array_equal(da_.isel(dim5=2).values, values[..., 2])

@@ -1,6 +1,6 @@
 """xarray interface: ``vol.to_xarray()`` and the ``lazyvol`` engine of ``xarray.open_dataset``.
 
-The image is a variable named ``image`` with dims ``("i", "j", "k"[, "t"])`` (the voxel axes of
+The image is a variable named ``image`` with dims ``("i", "j", "k"[, "t"[, "dim5", ...]])`` (the voxel axes of
 :class:`lazyvol.Volume`), ``attrs["affine"]`` the 4x4 voxel-to-RAS+ mm affine stored as its 16
 values in row order (a flat list, so that ``to_netcdf`` and every netCDF/Zarr writer can store it;
 :func:`affine_of` gives it back as a 4x4 array, also from a file written that way), and world
@@ -42,6 +42,14 @@ if TYPE_CHECKING:
 __all__ = ["LazyvolBackendEntrypoint", "affine_of", "to_xarray"]
 
 DIMS = ("i", "j", "k", "t")
+
+
+def dims_of(ndim: int) -> tuple[str, ...]:
+    """Dimension names of a volume of ``ndim`` axes: i, j, k, t, then dim5, dim6, ... (the names
+    lazyvol's OME-Zarr axes give axes past the 4th)."""
+    return DIMS[:ndim] + tuple(f"dim{n}" for n in range(5, ndim + 1))
+
+
 WORLD = ("x", "y", "z")
 #: Per-slice DICOM attributes given as coordinates along ``k``.
 SLICE_ATTRIBUTES = ("InstanceNumber", "AcquisitionTime", "SOPInstanceUID")
@@ -300,7 +308,9 @@ def to_xarray(vol: Volume, *, name: str = "image", slice_attributes: bool = True
     if not slice_attributes:
         for key in SLICE_ATTRIBUTES:
             coords.pop(key, None)
-    arr = xr.DataArray(vol.data, dims=DIMS[: vol.ndim], coords=coords, name=name, attrs=_attrs(vol))
+    arr = xr.DataArray(
+        vol.data, dims=dims_of(vol.ndim), coords=coords, name=name, attrs=_attrs(vol)
+    )
     return _index_world(arr)
 
 
@@ -429,7 +439,7 @@ class LazyvolBackendEntrypoint(_BackendEntrypoint):  # type: ignore[misc,valid-t
             cache=cache,
             **options,
         )
-        dims = DIMS[: vol.ndim]
+        dims = dims_of(vol.ndim)
         backend = VolumeBackendArray(vol)
         data = indexing.LazilyIndexedArray(backend)
         encoding = {
