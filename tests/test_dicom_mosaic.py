@@ -519,3 +519,23 @@ def test_split_4d_mosaic_volumes(tmp_path):
         vol = lv.open(tmp_path, series=f"#{t}", split_4d=True)
         np.testing.assert_array_equal(vol.compute(), truth.stored[..., t])
         np.testing.assert_allclose(vol.affine, truth.affine, atol=1e-5)
+
+
+def test_mosaic_without_spacing_between_slices_says_where_its_spacing_comes_from(tmp_path):
+    """The tiles of a mosaic file share one ImagePositionPatient: without SpacingBetweenSlices
+    the slice step can only be SliceThickness (dcm2niix's choice too), which misses a gap
+    between slices. lazyvol takes it but says so, in a warning and in meta."""
+    import pydicom
+
+    truth = write_mosaic_series(tmp_path / "m", (16, 12, 7), volumes=2)
+    plain = lv.open(tmp_path / "m")
+    assert "slice_spacing_source" not in plain.meta
+    for f in truth.files:
+        ds = pydicom.dcmread(f)
+        del ds.SpacingBetweenSlices
+        ds.save_as(f)
+    (info,) = lv.scan(tmp_path / "m")
+    assert any("SpacingBetweenSlices (0018,0088) is missing" in w for w in info.warnings)
+    vol = lv.open(tmp_path / "m")
+    assert vol.meta["slice_spacing_source"] == "SliceThickness"
+    np.testing.assert_allclose(vol.affine, plain.affine, atol=1e-6)  # thickness = spacing here

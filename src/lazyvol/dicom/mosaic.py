@@ -466,3 +466,12 @@ def annotate_volume(info: Any, slots: Sequence[FrameRecord | None]) -> None:
             "slices_per_file": len({r.mosaic[2] for r in tiled if r.mosaic}),
             "mosaic_shape": list(info.frames.mosaic),
         }
+        first = tiled[0]
+        if not first.spacing_between_slices and first.slice_thickness:
+            # The tiles of one file carry one position: their spacing comes from the header alone.
+            info.meta["slice_spacing_source"] = "SliceThickness"
+            info.warnings.append(
+                f"{first.path}: SpacingBetweenSlices (0018,0088) is missing, so the mosaic's slices "
+                f"are placed SliceThickness ({first.slice_thickness:g} mm) apart, as dcm2niix does; "
+                "a gap between slices would not show"
+            )
