@@ -507,3 +507,29 @@ def test_enhanced_dwi_per_frame_diffusion_meta(tmp_path):
     assert diff["bvals"] == bvals
     np.testing.assert_allclose(diff["gradients_lps"], bvecs)
     assert "MRDiffusionSequence" in diff["source"]
+
+
+@pytest.mark.parametrize("top_level_echo_number", [False, True])
+def test_enhanced_multi_echo_time_series_is_one_volume_per_echo(tmp_path, top_level_echo_number):
+    """An enhanced MR file of 3 time points x 2 echoes: each frame's echo is its MREchoSequence
+    EffectiveEchoTime (frames carry no EchoNumbers of their own; a top-level EchoNumbers, when
+    the file has one, is the same for every frame). The echoes were interleaved with the time
+    points on one 4th axis; they are one volume per echo, as for single-frame series."""
+    truth = write_enhanced_dicom(tmp_path / "e.dcm", (8, 6, 4), n_volumes=6)
+    ds = pydicom.dcmread(truth.files[0])
+    for item in ds.PerFrameFunctionalGroupsSequence:
+        content = item.FrameContentSequence[0]
+        t = int(content.TemporalPositionIndex) - 1  # 0..5: time t // 2, echo t % 2
+        content.TemporalPositionIndex = t // 2 + 1
+        echo = pydicom.Dataset()
+        echo.EffectiveEchoTime = 30.0 if t % 2 == 0 else 60.0
+        item.MREchoSequence = pydicom.Sequence([echo])
+    if top_level_echo_number:
+        ds.EchoNumbers = 1
+    ds.save_as(truth.files[0])
+    report = sorted(lv.scan(tmp_path), key=lambda i: i.meta["echo_times"])
+    assert [i.shape for i in report] == [(8, 6, 4, 3), (8, 6, 4, 3)]
+    for e, info in enumerate(report):
+        assert info.meta["echo_times"] == [30.0 if e == 0 else 60.0]
+        vol = lv.open(tmp_path, series=info.id)
+        np.testing.assert_array_equal(vol.compute(), truth.stored[..., e::2])

@@ -133,17 +133,10 @@ def _split_echo_series(keyed: dict[tuple[str, ...], list[FrameRecord]]) -> str:
         recs = keyed[key]
         if any(r.ipp is None for r in recs):
             continue
-        if all(r.echo_number is not None for r in recs):
-            name, echo_of = "EchoNumbers (0018,0086)", lambda r: f"echo {r.echo_number}"
-        elif all(r.echo_time is not None for r in recs):
-            name, echo_of = "EchoTime (0018,0081)", lambda r: f"echo time {r.echo_time:g}"
-        else:
+        found = _echoes(recs)
+        if found is None:
             continue
-        by_echo: dict[str, list[FrameRecord]] = defaultdict(list)
-        for r in recs:
-            by_echo[echo_of(r)].append(r)
-        if len(by_echo) < 2:
-            continue
+        name, by_echo = found
         repeats = all(
             len(v) > len({tuple(round(float(x), 3) for x in (r.ipp or [])) for r in v})
             for v in by_echo.values()
@@ -158,6 +151,31 @@ def _split_echo_series(keyed: dict[tuple[str, ...], list[FrameRecord]]) -> str:
             "each): one volume per echo"
         )
     return note
+
+
+def _echoes(recs: list[FrameRecord]) -> tuple[str, dict[str, list[FrameRecord]]] | None:
+    """The records by echo: by EchoNumbers when every record has it and it tells two echoes
+    apart, else by EchoTime (an enhanced file's frames all carry its one top-level EchoNumbers;
+    their echo is the per-frame EffectiveEchoTime); None for fewer than two echoes."""
+    keys: tuple[tuple[str, Any], ...] = (
+        (
+            "EchoNumbers (0018,0086)",
+            lambda r: None if r.echo_number is None else f"echo {r.echo_number}",
+        ),
+        (
+            "EchoTime (0018,0081)",
+            lambda r: None if r.echo_time is None else f"echo time {r.echo_time:g}",
+        ),
+    )
+    for name, echo_of in keys:
+        labels = [echo_of(r) for r in recs]
+        if any(label is None for label in labels) or len(set(labels)) < 2:
+            continue
+        by_echo: dict[str, list[FrameRecord]] = defaultdict(list)
+        for r, label in zip(recs, labels, strict=True):
+            by_echo[label].append(r)
+        return name, by_echo
+    return None
 
 
 def _echo_order(r: FrameRecord) -> tuple[float, float]:
