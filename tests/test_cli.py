@@ -576,3 +576,14 @@ def test_everything_printed_is_redacted(monkeypatch, capsys):
     # without credentials a bug propagates as before
     with pytest.raises(RuntimeError):
         cli_main(["info", "s3://b/x.nii"])
+
+
+def test_stats_of_all_nan_data_prints_no_warning(env, tmp_path):
+    """All-NaN data (or an empty mask) has no percentile error bound: the text output says so,
+    with nothing on stderr (numpy's 'All-NaN slice encountered' warning leaked there)."""
+    path = tmp_path / "nan.nii"
+    nib.save(nib.Nifti1Image(np.full((3, 3, 3), np.nan, np.float32), np.eye(4)), path)
+    r = run(env, "-q", "stats", path)
+    assert r.returncode == 0, r.stderr
+    assert r.stderr == ""
+    assert "count     0" in r.stdout and "percentiles (no values)" in r.stdout

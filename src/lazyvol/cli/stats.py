@@ -135,7 +135,11 @@ def _print_results(results: list[tuple[str | None, Any]]) -> None:
                     f"p{q:g}={_fmt(v)}" for q, v in zip(r.q, np.atleast_1d(r.percentiles).tolist())
                 )
                 err = np.atleast_1d(r.percentile_error)
-                bound = "exact" if np.all(err == 0) else f"+/- {_fmt(float(np.nanmax(err)))}"
+                finite = err[~np.isnan(err)]  # all NaN: no values (an empty mask, all-NaN data)
+                if np.all(err == 0):
+                    bound = "exact"
+                else:
+                    bound = f"+/- {_fmt(float(finite.max()))}" if finite.size else "no values"
                 print(f"percentiles ({bound}): {pct}")
         passes += res.passes
     print(f"(read the data {passes} time(s))")
