@@ -635,3 +635,16 @@ def test_blocks_cut_after_the_first_axis_read_their_runs_in_file_order(
         assert offsets == sorted(offsets)
         # Only the block's bytes: the runs add up to the block (no whole slices read and cut).
         assert sum(n for _, n in reads) == got.size * 4
+
+
+def test_a_short_img_of_a_pair_is_named_in_the_error(tmp_path):
+    """The data of an Analyze/NIfTI pair is the .img: a short one is what the error names (it
+    named the intact .hdr)."""
+    import lazyvol as lv
+
+    img = nib.AnalyzeImage(np.arange(210, dtype=np.int16).reshape(5, 6, 7), np.eye(4))
+    nib.save(img, tmp_path / "a.hdr")
+    with open(tmp_path / "a.img", "r+b") as f:
+        f.truncate(100)
+    with pytest.raises(lv.FormatError, match=r"a\.img \(data of .*a\.hdr\): truncated"):
+        lv.open(tmp_path / "a.hdr")

@@ -79,17 +79,19 @@ def _scaling(loc: Location, hdr: ParsedHeader, scale: bool) -> tuple[float, floa
 def _check_sizes(
     loc: Location, data: Location, stamp: SourceStamp, shape: tuple[int, ...], end: int, what: str
 ) -> None:
-    """Refuse a data file that cannot hold the ``end`` bytes the header needs."""
+    """Refuse a data file that cannot hold the ``end`` bytes the header needs (the message
+    names the data file: the ``.img`` of a pair)."""
     size = stamp.size
+    where = str(loc) if data == loc else f"{data} (data of {loc})"
     if not data.name.lower().endswith(".gz"):
         if size < end:
             raise FormatError(
-                f"{loc}: truncated: the header needs {end} bytes ({what}) but the file has {size}"
+                f"{where}: truncated: the header needs {end} bytes ({what}) but the file has {size}"
             )
         return
     if end > size * _MAX_DEFLATE_RATIO:
         raise ResourceLimitError(
-            f"{loc}: header dim {list(shape)} claims {what} but the gzip file has only {size} "
+            f"{where}: header dim {list(shape)} claims {what} but the gzip file has only {size} "
             "bytes; no deflate stream expands that much (file truncated or header corrupt)"
         )
     isize = gzip_isize(data, size)
@@ -99,7 +101,7 @@ def _check_sizes(
         held = inflate(data, size, end, keep=False, chunk=2**20)
         if isinstance(held, int) and held < end:
             raise FormatError(
-                f"{loc}: truncated: the header needs {end} uncompressed bytes ({what}) but the "
+                f"{where}: truncated: the header needs {end} uncompressed bytes ({what}) but the "
                 f"gzip stream holds {held}"
             )
 
