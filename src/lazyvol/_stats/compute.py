@@ -13,7 +13,7 @@ from ..geometry import check_same_grid
 from ..volume import Volume
 from .finalise import finalise
 from .merge import global_range
-from .parts import FloatArray, HistRange, MomentsPart, Part
+from .parts import FloatArray, Histogram, HistRange, MomentsPart, Part
 from .passes import Passes
 from .request import StatsRequest
 from .result import VolumeStats
@@ -112,12 +112,7 @@ def stats(
     merged = passes.statistics()
     edges = _edges(merged, req, data.dtype)
     if edges is not None and isinstance(merged, MomentsPart) and merged.hist is None:
-        assert req.bins is not None
-        rng = _hist_range(merged, req, data.dtype) if isinstance(req.bins, int) else None
-        if rng is not None and not _numpy_bins(rng, int(req.bins), data.dtype):  # type: ignore[arg-type]
-            merged.hist = passes.histogram(tuple(edges.tolist()), None)
-        else:
-            merged.hist = passes.histogram(req.bins, rng)
+        merged.hist = _histogram_pass(passes, merged, req, data.dtype, edges)
     run_select = (
         passes.select if (req.exact_percentiles and isinstance(merged, MomentsPart)) else None
     )
@@ -178,6 +173,21 @@ def _edges(merged: Part, req: StatsRequest, dtype: np.dtype[Any]) -> FloatArray 
         # then bins by these edges (numpy's own binning of the range would fail the same way).
         edges = _wide_edges(float(rng[0]), float(rng[1]), req.bins)
     return edges
+
+
+def _histogram_pass(
+    passes: Passes, merged: Part, req: StatsRequest, dtype: np.dtype[Any], edges: FloatArray
+) -> Histogram:
+    """The second pass (floating-point data): numpy's binning of the range, or, where numpy
+    cannot bin it (see :func:`_edges`), binning by ``edges``."""
+    bins = req.bins
+    assert bins is not None
+    if not isinstance(bins, int):
+        return passes.histogram(bins, None)
+    rng = _hist_range(merged, req, dtype)
+    if not _numpy_bins(rng, bins, dtype):
+        return passes.histogram(tuple(edges.tolist()), None)
+    return passes.histogram(bins, rng)
 
 
 def _numpy_bins(rng: HistRange, bins: int, dtype: np.dtype[Any]) -> bool:
