@@ -248,9 +248,12 @@ def split_series(
         else:
             counts = Counter(str(_SPLITS[pos][1](r)) for r in records)
         if len(counts) > 1:
+            shown = sorted(counts.items())
+            more = f", and {len(shown) - 4} more values" if len(shown) > 5 else ""
             varying.append(
                 f"{name} differs: "
-                + ", ".join(f"{v} ({n} files)" for v, n in sorted(counts.items()))
+                + ", ".join(f"{v} ({n} files)" for v, n in (shown[:4] if more else shown))
+                + more
             )
     varying += [n for n in (echo_note, trace_note) if n]
     if any(r.number_of_frames != 1 and r.frame < 0 for r in records):
