@@ -326,3 +326,43 @@ def test_frame_of_reference_differing_inside_a_series_splits(tmp_path):
     assert infos[1].shape == (32, 48, 11)
     with pytest.raises(lv.SeriesError, match="spacing"):
         lv.open(tmp_path / "s", series=infos[1].id)
+
+
+def test_one_image_without_geometry_or_instance_number_opens_with_instance_order(tmp_path):
+    """A single image needs no order: instance_order=True opens it without InstanceNumber (it
+    asked for InstanceNumber, so no option opened such a file; dcm2niix converts it)."""
+    truth = write_dicom_series(tmp_path / "s", (8, 6, 1))
+    ds = pydicom.dcmread(truth.files[0])
+    for keyword in ("ImagePositionPatient", "ImageOrientationPatient", "InstanceNumber"):
+        delattr(ds, keyword)
+    ds.save_as(truth.files[0])
+    with pytest.raises(lv.SeriesError, match="instance_order=True"):
+        lv.open(tmp_path / "s")
+    vol = lv.open(tmp_path / "s", instance_order=True)
+    np.testing.assert_array_equal(vol.compute(), truth.stored)
+    assert "geometry_approximate" in vol.meta
+
+
+def test_palette_colour_is_unsupported_not_read_as_intensities(tmp_path):
+    """PALETTE COLOR values index a lookup table: they were read as grey levels without a word;
+    they are refused as colour, as RGB is."""
+    truth = write_dicom_series(tmp_path / "s", (8, 6, 3), dtype="uint8")
+    for f in truth.files:
+        ds = pydicom.dcmread(f)
+        ds.PhotometricInterpretation = "PALETTE COLOR"
+        ds.save_as(f)
+    with pytest.raises(lv.UnsupportedError, match="PALETTE COLOR"):
+        lv.open(tmp_path / "s")
+
+
+def test_a_duplicate_in_another_transfer_syntax_is_named_as_such(tmp_path):
+    """The same SOPInstanceUID stored twice, once RLE-compressed: the refusal says the copies
+    differ in transfer syntax (it said 'different pixel data' of identical pixels)."""
+    from pydicom.uid import RLELossless
+
+    truth = write_dicom_series(tmp_path / "s", (8, 6, 3))
+    ds = pydicom.dcmread(truth.files[1])
+    ds.compress(RLELossless, generate_instance_uid=False)
+    ds.save_as(tmp_path / "s" / "copy_rle.dcm")
+    with pytest.raises(lv.SeriesError, match="different transfer syntaxes"):
+        lv.open(tmp_path / "s")

@@ -220,12 +220,12 @@ def _order_by_instance(
     """Opt-in fallback: InstanceNumber order, geometry flagged as approximate."""
     first = st.first
     no_inst = [r.path for r in records if r.instance_number is None]
-    if no_inst:
+    if no_inst and len(records) > 1:  # (one image needs no order)
         return Problem(
             "series",
             f"instance_order=True needs InstanceNumber (0020,0013), missing in {file_list(no_inst)}",
         )
-    ordered = sorted(records, key=lambda r: (r.instance_number, r.path))
+    ordered = sorted(records, key=lambda r: (r.instance_number or 0, r.path))
     nums = [r.instance_number for r in ordered]
     if len(set(nums)) != len(nums):
         return Problem("series", "instance_order=True: InstanceNumber (0020,0013) values repeat")

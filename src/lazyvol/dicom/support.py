@@ -39,9 +39,16 @@ def drop_duplicates(
         kept.append(recs[0])
         for dup in recs[1:]:
             if not _same_pixels(recs[0], dup, fetch):
+                a, b = recs[0].transfer_syntax, dup.transfer_syntax
+                what = (
+                    f"stored in different transfer syntaxes ({a} and {b}: the same image "
+                    "re-encoded, or another one; lazyvol compares the stored bytes)"
+                    if a != b
+                    else "with different pixel data"
+                )
                 return kept, (
                     f"SOPInstanceUID (0008,0018) {uid} appears in {recs[0].path} and {dup.path} "
-                    "with different pixel data; remove one of the files"
+                    f"{what}; remove one of the files"
                 )
             warnings.append(
                 f"exact duplicate dropped: {dup.path} repeats {recs[0].path} "
@@ -158,6 +165,12 @@ def support_error(rec: FrameRecord, fetch: Fetch = read_local) -> tuple[str, str
         return "unsupported", (
             f"{rec.path}: multi-frame image (NumberOfFrames (0028,0008) = {rec.number_of_frames}) is "
             "not supported yet"
+        )
+    if rec.photometric.upper() == "PALETTE COLOR":
+        return "unsupported", (
+            f"{rec.path}: PhotometricInterpretation (0028,0004) PALETTE COLOR: the stored values "
+            "index a colour lookup table, they are not intensities; colour images are not "
+            "supported yet"
         )
     if rec.samples_per_pixel != 1:
         return "unsupported", (
