@@ -12,9 +12,8 @@ directory in indexed_gzip's format, which both engines import, thinned to at mos
 :data:`GZ_MAX_POINTS` points (each carries a 32 KiB window: the index, and the memory a handle
 holding it needs, stays flat whatever the file's size). Every process and dask worker sharing the
 cache directory uses it. The file is named by the source's full identity (absolute path, size,
-mtime, inode, ctime): a file replaced by another one, even of the same size with its mtime put
-back, gets a new index; an index that still does not fit (its recorded sizes differ from the
-file's, or reading through it fails) is deleted and rebuilt.
+mtime, inode, ctime): a replaced file gets a new index. An index that does not fit (other sizes,
+a checksum that does not match, or a read through it that fails) is deleted and rebuilt.
 
 Handles: while no index exists, one streaming handle per file and process (a full pass inflates
 the file once; rapidgzip decompresses ahead on :func:`gzip_threads` threads); with an index, up
@@ -25,6 +24,7 @@ aborts the process).
 
 from __future__ import annotations
 
+import contextlib
 import hashlib
 import os
 import threading
@@ -353,10 +353,8 @@ class _Handle:
 
 
 def _close_quietly(raw: Any) -> None:
-    try:
+    with contextlib.suppress(Exception):
         raw.close()
-    except Exception:
-        pass
 
 
 class _Entry:
@@ -507,7 +505,8 @@ class _IndexReadError(Exception):
 def read(src: GzSource, offset: int, view: memoryview) -> int:
     """Fill ``view`` from uncompressed ``offset`` of ``src``; returns the bytes read (fewer at the
     end of the stream). A read through a saved index that fails or comes back short is retried
-    once without the index (which is deleted, and saved again by the next full pass).
+    without the index (deleted; the next full pass saves a new one), and a failed rapidgzip first
+    pass with indexed_gzip.
 
     Raises
     ------
@@ -515,7 +514,7 @@ def read(src: GzSource, offset: int, view: memoryview) -> int:
         The stream itself is corrupt.
     """
     try:
-        got, used_index = _read_once(src, offset, view)
+        got, used_index = _read_streaming_on_failure(src, offset, view)
     except _IndexReadError as exc:
         warnings.warn(
             f"lazyvol: the saved gzip seek index of {src.path} failed ({exc.__cause__}); it is "
@@ -524,22 +523,26 @@ def read(src: GzSource, offset: int, view: memoryview) -> int:
             stacklevel=2,
         )
         got, used_index = -1, True
-    except FormatError:
-        if not _fall_back_to_zlib(src):
-            raise
-        got, used_index = _read_once(src, offset, view)
     if used_index and got < len(view):
         ent = _POOL.entry(src)
         with ent.cond:
             ent.drop_index()
         _POOL.forget(src)
         try:
-            got, _ = _read_once(src, offset, view)
+            got, _ = _read_streaming_on_failure(src, offset, view)
         except _IndexReadError as exc:  # pragma: no cover - a new index appeared meanwhile
-            raise FormatError(
-                f"{src.path}: the gzip stream is corrupt or truncated: {exc}"
-            ) from exc
+            raise FormatError(f"{src.path}: gzip stream corrupt or truncated: {exc}") from exc
     return got
+
+
+def _read_streaming_on_failure(src: GzSource, offset: int, view: memoryview) -> tuple[int, bool]:
+    """:func:`_read_once`, again with indexed_gzip after a failed rapidgzip first pass."""
+    try:
+        return _read_once(src, offset, view)
+    except FormatError:
+        if not _fall_back_to_zlib(src):
+            raise
+        return _read_once(src, offset, view)
 
 
 def _zlib_can_retry(kind: str) -> bool:
