@@ -235,6 +235,25 @@ def test_coarse_positions_still_show_a_missing_slice_or_an_uneven_step(tmp_path,
         lv.open(tmp_path / "s")
 
 
+def test_a_stack_failing_past_its_rounding_reports_the_real_fault_and_nothing_else(tmp_path):
+    """Two-decimal positions, a missing slice (allow_gaps would fill it) and a slice moved 0.5 mm
+    in its plane: refused for the moved slice, not for a step that is only rounding, and the
+    refused volume carries no warning, filled slice or relaxation from the attempt."""
+    pos = np.array(write_dicom_series(tmp_path / "p", (8, 8, 12), orientation="oblique").positions)
+    pos = np.delete(pos, 6, axis=0)
+    step = pos[1] - pos[0]
+    inplane = np.cross(step / np.linalg.norm(step), [0.0, 0.0, 1.0])
+    pos[2] += 0.5 * inplane / np.linalg.norm(inplane)
+    truth = write_dicom_series(
+        tmp_path / "s", (8, 8, len(pos)), orientation="oblique", positions=pos
+    )
+    _write_positions_rounded(truth.files, 2)
+    (info,) = lv.scan(tmp_path / "s", allow_gaps=True)
+    assert "off the line" in (info.error or "")
+    assert info.warnings == []
+    assert "filled_slices" not in info.meta and not info.meta.get("relaxations")
+
+
 def test_lazy_no_pixel_reads_at_open(tmp_path, monkeypatch):
     from lazyvol.dicom import pixels
 

@@ -177,3 +177,12 @@ def test_check_same_grid_message_and_no_global_print_state() -> None:
 )
 def test_position_quantum_reads_how_coarsely_numbers_were_written(strings, step):
     assert position_quantum([float(x) for x in strings]) == pytest.approx(step)
+
+
+def test_position_quantum_leaves_out_coordinates_that_never_change():
+    """An axial stack written with two decimals: x and y are the same in every position (their
+    rounding cannot make steps uneven), and x = -120.5 (its trailing zero dropped) made the
+    estimate 0.1; only z, which changes, counts."""
+    pos = np.array([[-120.5, 30.2, 13.33 + 2.5 * k] for k in range(12)])
+    assert position_quantum(np.round(pos, 2)) == pytest.approx(0.01)
+    assert position_quantum(np.array([[1.0, 2.0, 3.0]] * 4)) == 0.0

@@ -305,21 +305,35 @@ def spacing_tolerance(spacing: float, rel: float = 1e-3, floor: float = 1e-3) ->
 
 
 def position_quantum(values: ArrayLike) -> float:
-    """The step of the last written digit of the largest of ``values`` (decimal strings such as
-    DICOM's DS, parsed to floats): how coarsely the numbers were written. 0.0 for no values.
+    """How coarsely ``values`` (decimal strings such as DICOM's DS, parsed to floats) were
+    written: the step of their last written digit, in their units. 0.0 when nothing shows it.
+
+    ``values``: one number per position, or positions as rows (one column per coordinate); a
+    column that never changes is left out (its rounding is the same for every position, so it
+    cannot make steps uneven), and the result is the coarsest of the other columns.
 
     Writers keep either a fixed number of decimals (``12.35``: 0.01) or of significant digits
-    (GE's six, ``-123.457``: 0.001, ``12.3457``: 0.0001). Read from the shortest repr of each
-    value: ``D``, the most decimals any value shows, and ``S``, the most significant digits any
-    shows (a value whose trailing digits are zeros shows fewer, never more, so the maxima are the
+    (GE's six, ``-123.457``: 0.001). Read from the shortest repr of each non-integral value of a
+    column: ``D``, the most decimals any shows, and ``S``, the most significant digits any shows
+    (trailing zeros are dropped, so a value shows fewer digits, never more: the maxima are the
     writer's); the step is the larger of ``10**-D`` and the ``S``-th significant digit of the
-    largest magnitude. Integral values are left out (``-125`` may be exact); only integral
-    values: 0.0. A full-precision writer gives a step far below any tolerance.
+    column's largest magnitude. A full-precision writer gives a step far below any tolerance.
     """
+    arr = np.asarray(values, dtype=np.float64)
+    columns = arr.reshape(-1, 1) if arr.ndim < 2 else arr.reshape(-1, arr.shape[-1])
+    q = 0.0
+    for col in columns.T:
+        if col.size and np.all(col == col[0]):
+            continue
+        q = max(q, _column_quantum(col))
+    return q
+
+
+def _column_quantum(col: np.ndarray) -> float:
     decimals = 0
     digits = 0
     largest = 0.0
-    for x in np.asarray(values, dtype=np.float64).ravel():
+    for x in col:
         v = float(x)
         if not math.isfinite(v) or v.is_integer():
             continue  # an integral value shows nothing of the writer's precision

@@ -9,11 +9,11 @@ asked with ``dtype=``.
 from __future__ import annotations
 
 import math
-from collections.abc import Iterable
+from collections.abc import Iterable, Sequence
 
 import numpy as np
 
-__all__ = ["apply_scale", "is_identity", "scaled_dtype"]
+__all__ = ["apply_scale", "is_identity", "scaled_dtype", "scaled_dtype_bits"]
 
 _INT_CANDIDATES = [
     np.dtype(t) for t in ("uint8", "int8", "uint16", "int16", "uint32", "int32", "int64")
@@ -72,6 +72,30 @@ def scaled_dtype(stored: np.dtype, pairs: Iterable[tuple[float, float]]) -> np.d
         if top > float(np.finfo(np.float32).max):
             return np.dtype(np.float64)
     return np.dtype(np.float32)
+
+
+def scaled_dtype_bits(
+    stored: np.dtype, bits_stored: int, pairs: Sequence[tuple[float, float]]
+) -> np.dtype:
+    """:func:`scaled_dtype` with the value range that DICOM's BitsStored allows.
+
+    12-bit unsigned CT with RescaleIntercept -1024 holds -1024..3071: int16, not int32. Otherwise the
+    same rule: the stored dtype when no scaling applies, the narrowest exact integer dtype when every
+    slope and intercept is integral, float32 otherwise.
+    """
+    base = scaled_dtype(stored, pairs)
+    if base.kind not in "iu" or base == stored.newbyteorder("="):
+        return base
+    signed = stored.kind == "i"
+    lo_s = -(2 ** (bits_stored - 1)) if signed else 0
+    hi_s = 2 ** (bits_stored - 1) - 1 if signed else 2**bits_stored - 1
+    ends = [v * int(s) + int(i) for s, i in set(pairs) for v in (lo_s, hi_s)]
+    lo, hi = min(ends), max(ends)
+    for cand in _INT_CANDIDATES:
+        info = np.iinfo(cand)
+        if info.min <= lo and hi <= info.max:
+            return cand
+    return base
 
 
 def apply_scale(block: np.ndarray, slope: float, inter: float, out_dtype: np.dtype) -> np.ndarray:

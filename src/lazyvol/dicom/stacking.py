@@ -13,14 +13,13 @@ from __future__ import annotations
 import hashlib
 import math
 from collections import Counter
-from collections.abc import Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
 import numpy as np
 
 from .. import geometry as geo
-from ..scaling import scaled_dtype
+from ..scaling import scaled_dtype_bits
 from .bids import annotate as annotate_bids
 from .checks import check_records
 from .diffusion import diffusion_meta
@@ -384,20 +383,28 @@ def _slice_step(
     floor = math.sqrt(3.0) * q
     if floor <= opts.spacing_atol:
         return strict
-    del st.warnings[kept[0] :]
-    st.meta.clear()
-    st.meta.update(kept[1])
-    st.relaxations.clear()
-    st.relaxations.update(kept[2])
+    _restore(st, kept)
     coarse = _regular_step(st, volumes, axis4, p_first, proj_base, floor)
     if isinstance(coarse, Problem):
-        return strict
+        # Past the rounding too: the coarse comparison's reason is the real one (the strict one
+        # may name a step that is only rounding).
+        _restore(st, kept)
+        return coarse
     st.meta["position_precision_mm"] = q
     st.warnings.append(
         f"ImagePositionPatient (0020,0032) is written to {q:g} mm: slice positions are compared "
         f"within {floor:.3g} mm (their rounding), not spacing_atol={opts.spacing_atol:g} mm"
     )
     return coarse
+
+
+def _restore(st: _Stack, kept: tuple[int, dict[str, Any], dict[str, Any]]) -> None:
+    """Undo what a failed stacking attempt added to ``st`` (warnings, meta, relaxations)."""
+    del st.warnings[kept[0] :]
+    st.meta.clear()
+    st.meta.update(kept[1])
+    st.relaxations.clear()
+    st.relaxations.update(kept[2])
 
 
 def _regular_step(
@@ -501,7 +508,7 @@ def _finish(st: _Stack, volumes: Volumes, axis4: str | None) -> None:
         if n_fp < len(ordered_frames):
             st.warnings.append(meta["philips_scaling"])
     stored = np.dtype(stored_dtype(first))
-    info.dtype = _scaled_dtype_bits(stored, first.bits_stored, pairs).str.lstrip("<>=|")
+    info.dtype = scaled_dtype_bits(stored, first.bits_stored, pairs).str.lstrip("<>=|")
     uniq = sorted(set(pairs))
     if len(uniq) == 1:
         meta["rescale"] = {"slope": uniq[0][0], "intercept": uniq[0][1]}
@@ -567,30 +574,3 @@ def _rescale_pair(r: FrameRecord, philips_fp: bool) -> tuple[float, float]:
     if philips_fp and ss and r.rescale_slope:
         return 1.0 / ss, r.rescale_intercept / (r.rescale_slope * ss)
     return r.rescale_slope, r.rescale_intercept
-
-
-_INTS = [np.dtype(t) for t in ("uint8", "int8", "uint16", "int16", "uint32", "int32", "int64")]
-
-
-def _scaled_dtype_bits(
-    stored: np.dtype, bits_stored: int, pairs: Sequence[tuple[float, float]]
-) -> np.dtype:
-    """:func:`lazyvol.scaling.scaled_dtype` with the value range that BitsStored allows.
-
-    12-bit unsigned CT with RescaleIntercept -1024 holds -1024..3071: int16, not int32. Otherwise the
-    same rule: the stored dtype when no scaling applies, the narrowest exact integer dtype when every
-    slope and intercept is integral, float32 otherwise.
-    """
-    base = scaled_dtype(stored, pairs)
-    if base.kind not in "iu" or base == stored.newbyteorder("="):
-        return base
-    signed = stored.kind == "i"
-    lo_s = -(2 ** (bits_stored - 1)) if signed else 0
-    hi_s = 2 ** (bits_stored - 1) - 1 if signed else 2**bits_stored - 1
-    ends = [v * int(s) + int(i) for s, i in set(pairs) for v in (lo_s, hi_s)]
-    lo, hi = min(ends), max(ends)
-    for cand in _INTS:
-        info = np.iinfo(cand)
-        if info.min <= lo and hi <= info.max:
-            return cand
-    return base
