@@ -366,3 +366,17 @@ def test_a_duplicate_in_another_transfer_syntax_is_named_as_such(tmp_path):
     ds.save_as(tmp_path / "s" / "copy_rle.dcm")
     with pytest.raises(lv.SeriesError, match="different transfer syntaxes"):
         lv.open(tmp_path / "s")
+
+
+def test_volume_ids_do_not_depend_on_the_frame_of_reference_unless_it_splits(tmp_path):
+    """Volume ids are a hash of the split key: the frame of reference joins the key only where it
+    splits the series, so the ids of every other series stay what they were (saved series= ids
+    keep working)."""
+    truth = write_dicom_series(tmp_path / "s", (8, 6, 4))
+    (before,) = lv.scan(tmp_path / "s")
+    for f in truth.files:
+        ds = pydicom.dcmread(f)
+        ds.FrameOfReferenceUID = "1.2.3.999"
+        ds.save_as(f)
+    (after,) = lv.scan(tmp_path / "s")
+    assert after.id == before.id

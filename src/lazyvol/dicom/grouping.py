@@ -222,9 +222,16 @@ def split_series(
     labels = _orientation_labels(records)
     keyed: dict[tuple[str, ...], list[FrameRecord]] = defaultdict(list)
     iop_of: dict[int, list[float] | None] = {}
+    # The frame of reference joins the key only where it splits: volume ids (a hash of the key)
+    # stay what they were for the series it does not split.
+    splits = [
+        (name, fn)
+        for name, fn in _SPLITS
+        if not name.startswith("FrameOfReferenceUID") or len({fn(r) for r in records}) > 1
+    ]
     for rec, lab in zip(records, labels):
         iop_of[lab] = rec.iop
-        key = (*(str(fn(rec)) for _, fn in _SPLITS), f"orientation {lab}")
+        key = (*(str(fn(rec)) for _, fn in splits), f"orientation {lab}")
         if (rec.number_of_frames != 1 and rec.frame < 0) or (
             rec.is_localizer and not stack_localizers
         ):
