@@ -337,8 +337,9 @@ def test_stats_name_is_the_function_not_a_module():
         np.full((4, 4, 4), 3e38, np.float32),  # a constant numpy cannot pad by +-0.5
         np.array([[[1e308, -1e308, 0.0]]]),  # a span that overflows float64
         np.full((4, 4, 4), 2**64 - 1, np.uint64),  # counts past int64's top
+        np.full((2, 2, 2), np.finfo(np.float64).max),  # padding a constant must stay finite
     ],
-    ids=["float32-3e38", "float64-1e308", "uint64-max"],
+    ids=["float32-3e38", "float64-1e308", "uint64-max", "float64-max"],
 )
 def test_extreme_values_give_statistics_not_numpy_errors(values):
     """numpy's histogram refuses these ranges ("Too many bins for data range") and uint64 counts
@@ -347,8 +348,22 @@ def test_extreme_values_give_statistics_not_numpy_errors(values):
     assert res.count == values.size
     assert res.min == values.min() and res.max == values.max()
     assert int(res.histogram.sum()) == values.size
+    assert np.isfinite(res.bin_edges).all()
 
 
-def test_a_range_whose_span_overflows_is_refused_up_front():
-    with pytest.raises(ValueError, match="cannot be split into"):
-        lv.stats(lv.Volume(np.ones((2, 2, 2), np.float32)), range=(-1e308, 1e308))
+@pytest.mark.parametrize(
+    ("values", "rng"),
+    [
+        (np.array([-1.0, 0.0, 1e300]), (-1e308, 1e308)),  # a span that overflows float64
+        (np.array([1e17, 1e17 + 32, 1e17 + 64]), (1e17, 1e17 + 64)),  # too fine for float64
+        (np.array([1e10, 1e10 + 50], np.float32), (1e10, 1e10 + 100)),  # too fine for float32
+    ],
+    ids=["overflowing-span", "fine-float64", "fine-float32"],
+)
+def test_a_range_numpy_cannot_split_gives_even_finite_bins(values, rng):
+    """numpy refuses these ranges ("Too many bins for data range"); they are split into the
+    same even bins, as explicit float64 edges, and every value is counted."""
+    res = lv.stats(lv.Volume(values.reshape(1, 1, -1)), bins=16, range=rng)
+    assert np.isfinite(res.bin_edges).all() and len(res.bin_edges) == 17
+    assert res.bin_edges[0] == rng[0] and res.bin_edges[-1] == rng[1]
+    assert int(res.histogram.sum()) == values.size

@@ -15,7 +15,7 @@ from .finalise import finalise
 from .merge import global_range
 from .parts import FloatArray, Histogram, HistRange, MomentsPart, Part
 from .passes import Passes
-from .request import StatsRequest
+from .request import StatsRequest, numpy_bins, wide_edges
 from .result import VolumeStats
 
 __all__ = ["stats"]
@@ -171,7 +171,7 @@ def _edges(merged: Part, req: StatsRequest, dtype: np.dtype[Any]) -> FloatArray 
         # +-0.5 to show (3e38 in float32), or a span that overflows (-1e308..1e308). Even edges
         # in float64, computed without forming the span, padded around a constant; the pass
         # then bins by these edges (numpy's own binning of the range would fail the same way).
-        edges = _wide_edges(float(rng[0]), float(rng[1]), req.bins)
+        edges = wide_edges(float(rng[0]), float(rng[1]), req.bins)
     return edges
 
 
@@ -185,27 +185,6 @@ def _histogram_pass(
     if not isinstance(bins, int):
         return passes.histogram(bins, None)
     rng = _hist_range(merged, req, dtype)
-    if not _numpy_bins(rng, bins, dtype):
+    if not numpy_bins(rng, bins, dtype):
         return passes.histogram(tuple(edges.tolist()), None)
     return passes.histogram(bins, rng)
-
-
-def _numpy_bins(rng: HistRange, bins: int, dtype: np.dtype[Any]) -> bool:
-    """Whether numpy can bin ``rng`` into ``bins`` for data of ``dtype`` (see :func:`_edges`)."""
-    try:
-        with np.errstate(over="ignore", invalid="ignore"):
-            np.histogram_bin_edges(np.empty(0, dtype=dtype), bins=bins, range=rng)
-    except ValueError:
-        return False
-    return True
-
-
-def _wide_edges(lo: float, hi: float, bins: int) -> FloatArray:
-    """``bins`` even bins from ``lo`` to ``hi`` in float64, for ranges numpy refuses."""
-    if lo == hi:
-        pad = max(0.5, abs(lo) * 1e-6)
-        lo, hi = lo - pad, hi + pad
-    t = np.linspace(0.0, 1.0, bins + 1)
-    edges: FloatArray = lo * (1.0 - t) + hi * t
-    edges[0], edges[-1] = lo, hi
-    return edges

@@ -12,8 +12,10 @@ import itertools
 import math
 from collections.abc import Sequence
 from dataclasses import dataclass
+from typing import Any
 
 import numpy as np
+import numpy.typing as npt
 
 from .parts import Bins, Kind
 
@@ -59,6 +61,30 @@ def _range(hist_range: tuple[float, float] | None) -> tuple[float, float] | None
     return rng
 
 
+def numpy_bins(rng: tuple[Any, Any], bins: int, dtype: Any) -> bool:
+    """Whether numpy can split ``rng`` into ``bins`` bins for data of ``dtype``."""
+    try:
+        with np.errstate(over="ignore", invalid="ignore"):
+            np.histogram_bin_edges(np.empty(0, dtype=dtype), bins=bins, range=rng)
+    except ValueError:
+        return False
+    return True
+
+
+def wide_edges(lo: float, hi: float, bins: int) -> npt.NDArray[np.float64]:
+    """``bins`` even bins from ``lo`` to ``hi`` in float64, for ranges numpy refuses: computed
+    without forming the span, padded around a constant, kept finite."""
+    lo, hi = float(lo), float(hi)
+    if lo == hi:
+        top = float(np.finfo(np.float64).max)
+        pad = max(0.5, abs(lo) * 1e-6)
+        lo, hi = max(lo - pad, -top), min(hi + pad, top)
+    t = np.linspace(0.0, 1.0, bins + 1)
+    edges: npt.NDArray[np.float64] = lo * (1.0 - t) + hi * t
+    edges[0], edges[-1] = lo, hi
+    return edges
+
+
 @dataclass(frozen=True)
 class StatsRequest:
     """What :func:`lazyvol.stats` was asked for, validated."""
@@ -96,16 +122,12 @@ class StatsRequest:
         q = tuple(float(x) for x in percentiles)
         if any(not 0 <= x <= 100 for x in q):
             raise ValueError(f"percentiles must be in 0..100, got {q}")
-        nbins, rng = _bins(bins), _range(hist_range)
-        if isinstance(nbins, int) and rng is not None:
-            try:
-                with np.errstate(over="ignore", invalid="ignore"):
-                    np.histogram_bin_edges(np.empty(0), bins=nbins, range=rng)
-            except ValueError:
-                raise ValueError(
-                    f"range {hist_range!r} cannot be split into {nbins} finite bins (its span "
-                    "overflows float64); give a narrower range or explicit bin edges"
-                ) from None
+        nbins: Bins | None = _bins(bins)
+        rng = _range(hist_range)
+        if isinstance(nbins, int) and rng is not None and not numpy_bins(rng, nbins, dtype):
+            # A range numpy cannot split in the data's dtype (a span that overflows, or one too
+            # fine for its precision): the same even bins, as explicit float64 edges.
+            nbins, rng = tuple(wide_edges(rng[0], rng[1], nbins).tolist()), None
         return cls(
             dtype=str(dtype),
             kind=kind,
