@@ -987,6 +987,14 @@ def _ome_dataset_path(value):
     return change
 
 
+@pytest.mark.parametrize("path", [0, "0/"])
+def test_a_dataset_path_written_as_a_number_or_with_a_slash_opens(tmp_path, path):
+    """Writers put the dataset key as a number or with a trailing slash: the key they mean."""
+    store = _ome_store(str(tmp_path / "s.zarr"))
+    _edit_json(os.path.join(store, "zarr.json"), _ome_dataset_path(path))
+    np.testing.assert_array_equal(lv.open(store).compute(), np.arange(210).reshape(5, 7, 6).T)
+
+
 def _ome_axis_names(names):
     def change(meta):
         for axis, name in zip(meta["attributes"]["ome"]["multiscales"][0]["axes"], names):
@@ -996,7 +1004,16 @@ def _ome_axis_names(names):
 
 
 @pytest.mark.parametrize(
-    ("unit", "mm"), [("foot", 304.8), ("inch", 25.4), ("micrometer", 1e-3), ("kilometer", 1e6)]
+    ("unit", "mm"),
+    [
+        ("foot", 304.8),
+        ("inch", 25.4),
+        ("micrometer", 1e-3),
+        ("kilometer", 1e6),
+        ("mm", 1.0),  # spellings other writers use
+        ("Millimeter", 1.0),
+        ("micron", 1e-3),
+    ],
 )
 def test_ome_space_units_convert_to_millimetres(tmp_path, unit, mm):
     """Every OME-NGFF space unit is converted (foot, inch and kilometer were read as mm)."""

@@ -61,6 +61,22 @@ _UNIT_TO_MM = {
     "zettameter": 1e24,
     "yottameter": 1e27,
 }
+#: Spellings other writers use for OME-NGFF's unit names (compared in lower case).
+_UNIT_ALIASES = {
+    "mm": "millimeter",
+    "millimetre": "millimeter",
+    "um": "micrometer",
+    "\u00b5m": "micrometer",
+    "\u03bcm": "micrometer",
+    "micron": "micrometer",
+    "micrometre": "micrometer",
+    "nm": "nanometer",
+    "nanometre": "nanometer",
+    "cm": "centimeter",
+    "centimetre": "centimeter",
+    "m": "meter",
+    "metre": "meter",
+}
 _NIFTI_TIME_UNITS = {"sec": "second", "msec": "millisecond", "usec": "microsecond", "hz": None}
 
 
@@ -176,8 +192,13 @@ def _transforms(lst: Any, nd: int, store: str) -> tuple[np.ndarray, np.ndarray]:
 
 def _dataset_path(store: str, path: Any) -> str:
     """A multiscales dataset's ``path``: a key inside the store (never ``..``, absolute or empty
-    parts, which would read another store's array under this one's name)."""
-    parts = str(path).split("/") if isinstance(path, str) else []
+    parts, which would read another store's array under this one's name). A number (``0``, as
+    some writers put it) and a trailing ``/`` are taken as the key they mean."""
+    if isinstance(path, int) and not isinstance(path, bool) and path >= 0:
+        path = str(path)
+    if isinstance(path, str) and len(path) > 1 and path.endswith("/"):
+        path = path.rstrip("/")
+    parts = path.split("/") if isinstance(path, str) else []
     if not parts or any(p in ("", ".", "..") or "\\" in p for p in parts):
         raise FormatError(
             f"{store}: OME multiscales dataset path {path!r} is not a key inside the store (no "
@@ -191,7 +212,8 @@ def _mm_per_unit(store: str, axis: str, unit: Any) -> float:
     a unit that is not an OME length unit is refused, never read as millimetres."""
     if unit in (None, ""):
         return 1.0
-    f = _UNIT_TO_MM.get(str(unit))
+    name = str(unit).strip().lower()
+    f = _UNIT_TO_MM.get(_UNIT_ALIASES.get(name, name))
     if f is None:
         raise UnsupportedError(
             f"{store}: OME axis {axis!r} has unit {unit!r}, which is not one of OME-NGFF's space "
