@@ -533,3 +533,18 @@ def test_enhanced_multi_echo_time_series_is_one_volume_per_echo(tmp_path, top_le
         assert info.meta["echo_times"] == [30.0 if e == 0 else 60.0]
         vol = lv.open(tmp_path, series=info.id)
         np.testing.assert_array_equal(vol.compute(), truth.stored[..., e::2])
+
+
+def test_an_echo_time_that_differs_by_slice_is_not_several_echoes(tmp_path):
+    """An fMRI series whose EchoTime differs from slice to slice (the same in every volume):
+    grouping by EchoTime would make one 'echo' per slice position; it is one 4D volume."""
+    truth = write_dicom_4d_series(tmp_path / "s", SHAPE, 3, labels=("AcquisitionTime",))
+    z0 = min(float(pydicom.dcmread(f).ImagePositionPatient[2]) for f in truth.files)
+    for f in truth.files:
+        ds = pydicom.dcmread(f)
+        ds.EchoTime = 30.0 + (float(ds.ImagePositionPatient[2]) - z0)  # one value per slice
+        del ds.EchoNumbers
+        ds.save_as(f)
+    vol = lv.open(tmp_path / "s")
+    assert vol.shape == (*SHAPE, 3)
+    np.testing.assert_array_equal(vol.compute(), truth.stored)

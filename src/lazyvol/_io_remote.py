@@ -282,7 +282,14 @@ def _if_match(loc: Location, expect: SourceStamp | None) -> dict[str, Any]:
     tag = expect.etag.split("@", 1)[0]
     if not tag or tag.startswith("W/") or not _honours_if_match(loc):
         return {}
-    return {"headers": {"If-Match": f'"{tag}"'}}
+    return {"headers": _headers(loc, {"If-Match": f'"{tag}"'})}
+
+
+def _headers(loc: Location, extra: dict[str, str]) -> dict[str, Any]:
+    """``extra`` on top of the ``headers`` storage option: fsspec's HTTP filesystem replaces its
+    ``headers`` with a call's own, which would drop a user's ``Authorization``."""
+    base = loc.options.to_dict().get("headers")
+    return {**(base if isinstance(base, Mapping) else {}), **extra}
 
 
 #: Whether an HTTP(S) origin refuses a ranged GET whose If-Match names no current ETag, per
@@ -305,7 +312,9 @@ def _honours_if_match(loc: Location) -> bool:
         return known
     fs = filesystem(loc)
     try:
-        fs.cat_file(fs_path(loc, fs), start=0, end=1, headers={"If-Match": _PROBE_TAG})
+        fs.cat_file(
+            fs_path(loc, fs), start=0, end=1, headers=_headers(loc, {"If-Match": _PROBE_TAG})
+        )
         honoured = False  # served: the condition was ignored
     except Exception as exc:
         honoured = _status(exc) == 412

@@ -56,6 +56,8 @@ class HttpServer:
     release: threading.Event = field(default_factory=threading.Event)
     #: Serve every GET whatever its If-Match says, as some servers and proxies do.
     ignore_if_match: bool = False
+    #: An Authorization header every request must carry (else 401), when set.
+    require_authorization: str | None = None
 
     def put(self, name: str, data: bytes, mode: str = "") -> str:
         """Serve ``data`` at ``/name``; returns its URL."""
@@ -105,6 +107,12 @@ def _handler(state: HttpServer) -> type[BaseHTTPRequestHandler]:
                 return
             if obj.mode in ("deny", "error"):
                 self.send_response(403 if obj.mode == "deny" else 500)
+                self.send_header("Content-Length", "0")
+                self.end_headers()
+                return
+            wanted = state.require_authorization
+            if wanted is not None and self.headers.get("Authorization") != wanted:
+                self.send_response(401)
                 self.send_header("Content-Length", "0")
                 self.end_headers()
                 return

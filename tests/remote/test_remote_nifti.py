@@ -226,6 +226,25 @@ def test_object_changed_after_open_http(
         vol.compute()
 
 
+def test_if_match_reads_keep_the_users_headers(tmp_path, http_server: HttpServer):
+    """fsspec's HTTP filesystem replaces the ``headers`` storage option with a call's own: the
+    If-Match reads sent only If-Match, so a server that needs the user's Authorization refused
+    them. The user's headers are kept, and If-Match still guards the reads."""
+    token = "Bearer s3cr3t-token"
+    http_server.require_authorization = token
+    path = write_phantom_nifti(tmp_path / "a.nii", (16, 16, 8), dtype="int16")
+    url = http_server.put("a.nii", Path(path).read_bytes())
+    options = {"headers": {"Authorization": token}}
+    vol = lv.open(url, storage_options=options)
+    loc = _io.Location.of(url, options)
+    assert _io.reads_check(loc, _io.stamp(loc))  # the server honours If-Match for this user
+    np.testing.assert_array_equal(vol.compute(), _reference(path)[0])
+    other = write_phantom_nifti(tmp_path / "o.nii", (16, 16, 8), dtype="int16", seed=5)
+    http_server.put("a.nii", Path(other).read_bytes())
+    with pytest.raises(SourceChangedError, match="changed after it was opened"):
+        vol.compute()
+
+
 @pytest.mark.parametrize("suffix", [".nii", ".nii.gz"])
 def test_object_changed_after_open_s3(tmp_path, s3_server: S3, s3_bucket: str, suffix: str):
     path = write_phantom_nifti(tmp_path / ("c" + suffix), (16, 16, 8), dtype="int16")

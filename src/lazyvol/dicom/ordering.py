@@ -100,7 +100,6 @@ _VOLUME_CONSTANT: tuple[tuple[str, Callable[[FrameRecord], Any]], ...] = (
     ("DimensionIndexValues (0020,9157)", _dimension_key),
     ("TemporalPositionIdentifier (0020,0100)", lambda r: r.temporal_position),
     ("EchoNumbers (0018,0086)", lambda r: r.echo_number),
-    ("EchoTime (0018,0081)", lambda r: r.echo_time),
     ("diffusion b-value/gradient", _diffusion_key),
 )
 
