@@ -21,7 +21,7 @@ import numpy as np
 import pytest
 
 import lazyvol as lv
-from lazyvol import gzaccess
+from lazyvol import gzaccess, gzengine
 from lazyvol.gzindex_format import open_index as gzaccess_open_index
 from lazyvol.nifti import build_gzip_index, clear_gzip_handles
 from lazyvol.testing import write_phantom_nifti
@@ -393,7 +393,7 @@ def test_thread_cap_follows_cores_and_memory(monkeypatch: pytest.MonkeyPatch) ->
     cores = len(os.sched_getaffinity(0))
     # parallel decoding costs more CPU than it saves below PARALLEL_MIN_THREADS threads
     assert gzaccess.gzip_threads() == (cores if cores >= gzaccess.PARALLEL_MIN_THREADS else 1)
-    monkeypatch.setattr(gzaccess, "_cores", lambda: 16)
+    monkeypatch.setattr(gzengine, "_cores", lambda: 16)
     assert gzaccess.gzip_threads() == 16
     few = gzaccess.PARALLEL_MIN_THREADS - 1
     monkeypatch.setenv(gzaccess.MEMORY_ENV, str(max(1, few) * gzaccess.RG_BYTES_PER_THREAD))

@@ -1,0 +1,119 @@
+"""Which gzip engine a handle uses and what it may spend: rapidgzip or indexed_gzip
+(``LAZYVOL_GZIP_ENGINE``), rapidgzip's threads (``LAZYVOL_GZIP_THREADS``) from the usable cores and
+the memory budget (``LAZYVOL_GZIP_MEMORY``), and its chunk size. Used by :mod:`lazyvol.gzaccess`.
+"""
+
+from __future__ import annotations
+
+import os
+
+__all__ = ["engine", "gzip_memory", "gzip_threads", "index_engine"]
+
+ENGINE_ENV = "LAZYVOL_GZIP_ENGINE"
+THREADS_ENV = "LAZYVOL_GZIP_THREADS"
+MEMORY_ENV = "LAZYVOL_GZIP_MEMORY"
+
+#: rapidgzip's unit of parallel work (compressed bytes). Its cache holds a few decompressed
+#: chunks per thread: 1 MiB keeps a thread's share near 60 MiB (4 MiB: ~150 MiB).
+RG_CHUNK = 2**20
+#: The chunk of a first pass on rapidgzip's sequential decoder (one thread). Measured on a quiet
+#: 2-core machine, 512 MiB int16 phantom: 1 MiB chunks inflate at 1.72 s and 66 MiB peak, 2 MiB at
+#: 1.27-1.49 s and 102 MiB, 4 MiB at 1.24-1.40 s and 162 MiB (RSS of the bare reader): 2 MiB
+#: keeps lazyvol's whole first-pass mean under 256 MiB.
+RG_SEQUENTIAL_CHUNK = 2 * 2**20
+#: Measured peak memory of one rapidgzip thread with :data:`RG_CHUNK` chunks (rounded up).
+RG_BYTES_PER_THREAD = 64 * 2**20
+#: Memory the decompression of one file may take by default (``LAZYVOL_GZIP_MEMORY``).
+DEFAULT_GZIP_MEMORY = 128 * 2**20
+
+
+def _forced() -> str:
+    forced = os.environ.get(ENGINE_ENV, "").strip().lower().replace("-", "_")
+    return "indexed_gzip" if forced == "igzip" else forced
+
+
+def engine() -> str:
+    """Engine of a first pass (no seek index yet): ``"rapidgzip"`` when installed (or forced by
+    ``LAZYVOL_GZIP_ENGINE``), else ``"indexed_gzip"``."""
+    forced = _forced()
+    if forced == "indexed_gzip":
+        return "indexed_gzip"
+    try:
+        import rapidgzip  # noqa: F401
+    except ImportError:
+        if forced == "rapidgzip":
+            raise ImportError(f"{ENGINE_ENV}=rapidgzip but rapidgzip is not installed") from None
+        return "indexed_gzip"
+    return "rapidgzip"
+
+
+def index_engine() -> str:
+    """Engine of the handles that read through a saved seek index: indexed_gzip when installed
+    (or the engine ``LAZYVOL_GZIP_ENGINE`` forces).
+
+    Its memory is the index plus one inflate window, whatever the file's size. rapidgzip's
+    prefetcher caches dozens of decoded chunks per handle, and with an imported index a chunk is
+    the distance between two seek points (up to 16 MiB for a 4 GiB file): a whole-volume mean
+    through the saved index measured 369 MiB peak at 1 GiB and 845 MiB at 4 GiB with rapidgzip,
+    168 and 194 MiB with indexed_gzip (which took 1.25x and 1.3x the time; quiet 2-core machine).
+    """
+    forced = _forced()
+    if forced in ("indexed_gzip", "rapidgzip"):
+        return engine()
+    try:
+        import indexed_gzip  # noqa: F401
+    except ImportError:
+        return engine()
+    return "indexed_gzip"
+
+
+def _cores() -> int:
+    try:
+        return max(1, len(os.sched_getaffinity(0)))
+    except (AttributeError, OSError):  # pragma: no cover - not Linux
+        return max(1, os.cpu_count() or 1)
+
+
+#: Fewest decompression threads worth running in parallel (fewer: rapidgzip's sequential decoder).
+#: Measured on a quiet 2-core machine (512 MiB int16 phantom, "inflate scaling with cores" rows,
+#: cold): lazyvol's first-pass mean ran at 234 MB/s with 1 gzip thread against 186 MB/s with 2
+#: (an earlier run), and at 438 against 321 MB/s in benchmarks/results/cold-targets, where
+#: rapidgzip's bare inflate gained nothing from a second thread (319 against 324 MB/s): parallel
+#: decoding costs about twice the CPU of the sequential decoder, and on 2 cores the mean's
+#: reduction needs the other core. So parallel decoding starts at 4 usable threads.
+PARALLEL_MIN_THREADS = 4
+
+
+def gzip_threads() -> int:
+    """Decompression threads of one streaming rapidgzip handle.
+
+    ``LAZYVOL_GZIP_THREADS``; else the usable cores capped by the memory budget
+    (``LAZYVOL_GZIP_MEMORY``, default 128 MiB, over ~64 MiB per thread: rapidgzip's memory grows
+    with its threads, and a streaming mean must stay within a flat, small footprint), or 1 when
+    that is fewer than :data:`PARALLEL_MIN_THREADS` (rapidgzip's sequential decoder). On a
+    many-core machine, ``LAZYVOL_GZIP_MEMORY=1GiB`` lets a first pass use up to 16 threads.
+    """
+    env = os.environ.get(THREADS_ENV)
+    if env:
+        return max(1, int(env))
+    threads = min(_cores(), gzip_memory() // RG_BYTES_PER_THREAD)
+    return threads if threads >= PARALLEL_MIN_THREADS else 1
+
+
+def gzip_memory() -> int:
+    """Memory one file's decompression may take: ``LAZYVOL_GZIP_MEMORY``, default 128 MiB."""
+    budget = os.environ.get(MEMORY_ENV)
+    if budget:
+        from .config import _parse_bytes
+
+        return _parse_bytes(budget)
+    return DEFAULT_GZIP_MEMORY
+
+
+def _chunk_size(threads: int, indexed: bool) -> int:
+    """rapidgzip's chunk for a handle: :data:`RG_SEQUENTIAL_CHUNK` for a first pass on the
+    sequential decoder when the memory budget allows its ~100 MiB (else ~60 MiB with
+    :data:`RG_CHUNK`), :data:`RG_CHUNK` otherwise."""
+    if threads == 1 and not indexed and gzip_memory() >= DEFAULT_GZIP_MEMORY:
+        return RG_SEQUENTIAL_CHUNK
+    return RG_CHUNK
