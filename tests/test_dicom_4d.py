@@ -548,3 +548,22 @@ def test_an_echo_time_that_differs_by_slice_is_not_several_echoes(tmp_path):
     vol = lv.open(tmp_path / "s")
     assert vol.shape == (*SHAPE, 3)
     np.testing.assert_array_equal(vol.compute(), truth.stored)
+
+
+def test_an_echo_missing_a_file_still_splits_and_reports_its_gap(tmp_path):
+    """The echoes of a time series share positions: echo 2 missing one slice position (in every
+    time point) still gives one volume per echo, echo 1 intact and echo 2 refused for its gap."""
+    truth = write_dicom_4d_series(tmp_path / "s", SHAPE, 3, labels=(), echoes=2)
+    heads = [(f, pydicom.dcmread(f)) for f in truth.files]
+    z = sorted({float(ds.ImagePositionPatient[2]) for _, ds in heads})[2]  # a middle slice
+    for f, ds in heads:
+        if int(ds.EchoNumbers) == 2 and float(ds.ImagePositionPatient[2]) == z:
+            os.remove(f)
+    report = lv.scan(tmp_path / "s")
+    assert len(report) == 2
+    assert all(any("one volume per echo" in r for r in i.reasons) for i in report)
+    (good,) = [i for i in report if not i.error]
+    (bad,) = [i for i in report if i.error]
+    assert good.meta["echo_numbers"] == [1] and len(bad.files) == len(good.files) - 3
+    first = lv.open(tmp_path / "s", series=good.id)
+    np.testing.assert_array_equal(first.compute(), truth.stored[..., 0::2])

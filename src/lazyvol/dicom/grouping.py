@@ -141,9 +141,10 @@ def _split_echo_series(keyed: dict[tuple[str, ...], list[FrameRecord]]) -> str:
             {tuple(round(float(x), 3) for x in (r.ipp or [])) for r in v} for v in by_echo.values()
         ]
         repeats = all(len(v) > len(p) for v, p in zip(by_echo.values(), places, strict=True))
-        # Every echo covers the same positions: an echo time that differs from slice to slice
-        # (and repeats in time) is not several echoes.
-        if not repeats or any(p != places[0] for p in places):
+        # The echoes share positions: an echo time that differs from slice to slice (and repeats
+        # in time) is not several echoes. (A file missing from one echo still splits, so that
+        # echo's gap is reported.)
+        if not repeats or not set.intersection(*places):
             continue
         del keyed[key]
         for echo, v in sorted(by_echo.items(), key=lambda kv: _echo_order(kv[1][0])):
