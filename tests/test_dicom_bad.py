@@ -380,3 +380,27 @@ def test_volume_ids_do_not_depend_on_the_frame_of_reference_unless_it_splits(tmp
         ds.save_as(f)
     (after,) = lv.scan(tmp_path / "s")
     assert after.id == before.id
+
+
+def test_a_frame_of_reference_split_elsewhere_leaves_the_other_groups_ids(tmp_path):
+    """A localizer with a frame of reference of its own is a group of its own anyway: the images'
+    volume id is the same whether or not the localizer's frame of reference differs."""
+    ids = []
+    for n, for_uid in enumerate([None, "1.2.3.777"]):
+        folder = tmp_path / f"s{n}"
+        write_dicom_series(folder, (8, 6, 4), series_uid="1.2.3.55")
+        loc = write_dicom_series(
+            folder,
+            (8, 6, 1),
+            series_uid="1.2.3.55",
+            prefix="LOC",
+            orientation="coronal",
+            image_type=("ORIGINAL", "PRIMARY", "LOCALIZER"),
+        )
+        if for_uid:
+            ds = pydicom.dcmread(loc.files[0])
+            ds.FrameOfReferenceUID = for_uid
+            ds.save_as(loc.files[0])
+        (images,) = [i for i in lv.scan(folder) if i.shape == (8, 6, 4)]
+        ids.append(images.id)
+    assert ids[0] == ids[1]

@@ -235,7 +235,10 @@ def test_coarse_positions_still_show_a_missing_slice_or_an_uneven_step(tmp_path,
         lv.open(tmp_path / "s")
 
 
-def test_a_stack_failing_past_its_rounding_reports_the_real_fault_and_nothing_else(tmp_path):
+@pytest.mark.parametrize("rounded", [True, False])
+def test_a_stack_failing_past_its_rounding_reports_the_real_fault_and_nothing_else(
+    tmp_path, rounded
+):
     """Two-decimal positions, a missing slice (allow_gaps would fill it) and a slice moved 0.5 mm
     in its plane: refused for the moved slice, not for a step that is only rounding, and the
     refused volume carries no warning, filled slice or relaxation from the attempt."""
@@ -247,7 +250,8 @@ def test_a_stack_failing_past_its_rounding_reports_the_real_fault_and_nothing_el
     truth = write_dicom_series(
         tmp_path / "s", (8, 8, len(pos)), orientation="oblique", positions=pos
     )
-    _write_positions_rounded(truth.files, 2)
+    if rounded:
+        _write_positions_rounded(truth.files, 2)
     (info,) = lv.scan(tmp_path / "s", allow_gaps=True)
     assert "off the line" in (info.error or "")
     assert info.warnings == []

@@ -12,6 +12,7 @@ import struct
 import subprocess
 import sys
 import time
+import warnings
 import zlib
 from pathlib import Path
 
@@ -559,3 +560,21 @@ def test_a_misnamed_compression_is_named_at_open(tmp_path: Path, name: str, enco
     with pytest.raises(lv.FormatError, match=said) as ei:
         lv.open(path)
     assert str(ei.value).count(str(path)) == 1 and "corrupt" not in str(ei.value)
+
+
+def test_running_out_of_memory_is_not_taken_for_a_damaged_index(tmp_path, cache, monkeypatch):
+    """A MemoryError while importing a good index is the machine's, not the index's: it is
+    raised, and the index is kept (it was deleted, with a warning blaming it)."""
+    path = write_phantom_nifti(tmp_path / "m.nii.gz", (48, 40, 60), seed=2)
+    index = build_gzip_index(path)
+    clear_gzip_handles()
+
+    def no_memory(*args, **kwargs):
+        raise MemoryError
+
+    monkeypatch.setattr(gzaccess, "import_index", no_memory)
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        with pytest.raises(MemoryError):
+            lv.open(path)[:, :, 50:52].compute()
+    assert index.exists()

@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 import math
 import threading
+import warnings
 
 import dask.array as da
 import nibabel as nib
@@ -360,10 +361,20 @@ def test_extreme_values_give_statistics_not_numpy_errors(values):
     ],
     ids=["overflowing-span", "fine-float64", "fine-float32"],
 )
-def test_a_range_numpy_cannot_split_gives_even_finite_bins(values, rng):
+@pytest.mark.parametrize("bins", [7, 16, 100])
+def test_a_range_numpy_cannot_split_gives_even_finite_bins(values, rng, bins):
     """numpy refuses these ranges ("Too many bins for data range"); they are split into the
-    same even bins, as explicit float64 edges, and every value is counted."""
-    res = lv.stats(lv.Volume(values.reshape(1, 1, -1)), bins=16, range=rng)
-    assert np.isfinite(res.bin_edges).all() and len(res.bin_edges) == 17
+    same even bins, as explicit float64 edges (never decreasing, though rounding in a range finer
+    than float64 made some fall), and every value is counted."""
+    res = lv.stats(lv.Volume(values.reshape(1, 1, -1)), bins=bins, range=rng)
+    assert np.isfinite(res.bin_edges).all() and len(res.bin_edges) == bins + 1
+    assert np.all(np.diff(res.bin_edges) >= 0)
     assert res.bin_edges[0] == rng[0] and res.bin_edges[-1] == rng[1]
     assert int(res.histogram.sum()) == values.size
+
+
+def test_a_boolean_volume_with_a_range_warns_nothing():
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        res = lv.stats(lv.Volume(np.ones((2, 2, 2), bool)), bins=4, range=(0, 1))
+    assert res.count == 8 and int(res.histogram.sum()) == 8

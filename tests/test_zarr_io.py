@@ -1056,6 +1056,7 @@ def test_ome_space_units_convert_to_millimetres(tmp_path, unit, mm):
         ("zarr.json", _ome_scale([1, 0, 1]), lv.FormatError, "non-finite or singular"),
         ("zarr.json", _ome_scale([1, 1, 1], "second"), lv.UnsupportedError, "'second'"),
         ("zarr.json", _ome_scale([1, 1, 1], "furlong"), lv.UnsupportedError, "space units"),
+        ("zarr.json", _ome_scale([1, 1, 1], "Mm"), lv.UnsupportedError, "'Mm'"),  # a megametre?
         ("zarr.json", _ome_dataset_path("../other.zarr/0"), lv.FormatError, "inside the store"),
         ("zarr.json", _ome_axis_names("xyz"), lv.UnsupportedError, "order"),
     ],
@@ -1071,6 +1072,7 @@ def test_ome_space_units_convert_to_millimetres(tmp_path, unit, mm):
         "zero-scale",
         "time-unit",
         "unknown-unit",
+        "symbol-in-another-case",
         "path-outside-the-store",
         "axes-x-y-z",
     ],

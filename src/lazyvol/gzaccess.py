@@ -391,7 +391,10 @@ def _read_once(src: GzSource, offset: int, view: memoryview) -> tuple[int, bool]
     except Exception as exc:
         # The index did not import (damaged, cut, or not one); out of descriptors or memory is
         # not the index's fault.
-        if used_index and getattr(exc, "errno", None) not in _NOT_THE_INDEX:
+        not_the_index = (
+            isinstance(exc, MemoryError) or getattr(exc, "errno", None) in _NOT_THE_INDEX
+        )
+        if used_index and not not_the_index:
             raise _IndexReadError(exc) from exc
         raise
     broken = False

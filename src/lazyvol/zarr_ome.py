@@ -61,21 +61,24 @@ _UNIT_TO_MM = {
     "zettameter": 1e24,
     "yottameter": 1e27,
 }
-#: Spellings other writers use for OME-NGFF's unit names (compared in lower case).
+#: Spellings other writers use for OME-NGFF's unit names: words (compared in lower case) ...
 _UNIT_ALIASES = {
-    "mm": "millimeter",
     "millimetre": "millimeter",
+    "micron": "micrometer",
+    "micrometre": "micrometer",
+    "nanometre": "nanometer",
+    "centimetre": "centimeter",
+    "metre": "meter",
+}
+#: ... and SI symbols (compared exactly).
+_UNIT_SYMBOLS = {
+    "mm": "millimeter",
     "um": "micrometer",
     "\u00b5m": "micrometer",
     "\u03bcm": "micrometer",
-    "micron": "micrometer",
-    "micrometre": "micrometer",
     "nm": "nanometer",
-    "nanometre": "nanometer",
     "cm": "centimeter",
-    "centimetre": "centimeter",
     "m": "meter",
-    "metre": "meter",
 }
 _NIFTI_TIME_UNITS = {"sec": "second", "msec": "millisecond", "usec": "microsecond", "hz": None}
 
@@ -212,8 +215,10 @@ def _mm_per_unit(store: str, axis: str, unit: Any) -> float:
     a unit that is not an OME length unit is refused, never read as millimetres."""
     if unit in (None, ""):
         return 1.0
-    name = str(unit).strip().lower()
-    f = _UNIT_TO_MM.get(_UNIT_ALIASES.get(name, name))
+    # Names compare in any case; symbols exactly ("Mm" is a megametre, not "mm").
+    text = str(unit).strip()
+    name = _UNIT_SYMBOLS.get(text) or _UNIT_ALIASES.get(text.lower(), text.lower())
+    f = _UNIT_TO_MM.get(name)
     if f is None:
         raise UnsupportedError(
             f"{store}: OME axis {axis!r} has unit {unit!r}, which is not one of OME-NGFF's space "

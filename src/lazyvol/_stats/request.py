@@ -80,9 +80,13 @@ def wide_edges(lo: float, hi: float, bins: int) -> npt.NDArray[np.float64]:
         pad = max(0.5, abs(lo) * 1e-6)
         lo, hi = max(lo - pad, -top), min(hi + pad, top)
     t = np.linspace(0.0, 1.0, bins + 1)
-    edges: npt.NDArray[np.float64] = lo * (1.0 - t) + hi * t
+    with np.errstate(over="ignore"):
+        span = hi - lo
+    edges: npt.NDArray[np.float64] = lo + span * t if np.isfinite(span) else lo * (1.0 - t) + hi * t
     edges[0], edges[-1] = lo, hi
-    return edges
+    # Rounding in a range finer than float64 can step an edge back: never decreasing (numpy
+    # takes equal edges, not falling ones).
+    return np.maximum.accumulate(edges)
 
 
 @dataclass(frozen=True)
@@ -124,7 +128,8 @@ class StatsRequest:
             raise ValueError(f"percentiles must be in 0..100, got {q}")
         nbins: Bins | None = _bins(bins)
         rng = _range(hist_range)
-        if isinstance(nbins, int) and rng is not None and not numpy_bins(rng, nbins, dtype):
+        binned = np.dtype(np.uint8) if np.dtype(dtype) == np.bool_ else dtype  # counted as 0/1
+        if isinstance(nbins, int) and rng is not None and not numpy_bins(rng, nbins, binned):
             # A range numpy cannot split in the data's dtype (a span that overflows, or one too
             # fine for its precision): the same even bins, as explicit float64 edges.
             nbins, rng = tuple(wide_edges(rng[0], rng[1], nbins).tolist()), None

@@ -107,7 +107,7 @@ _SPLITS: tuple[tuple[str, Callable[[FrameRecord], Any]], ...] = (
     ),
     # Positions in two frames of reference are in two coordinate systems: stacking them would
     # place slices by numbers that do not compare.
-    ("FrameOfReferenceUID (0020,0052)", lambda r: r.frame_of_reference_uid or "missing"),
+    ("FrameOfReferenceUID (0020,0052)", lambda r: _frame_of_reference(r)),
     (
         "NumberOfFrames (0028,0008)",
         lambda r: "multi-frame" if r.number_of_frames != 1 else "single-frame",
@@ -154,6 +154,22 @@ def _split_echo_series(keyed: dict[tuple[str, ...], list[FrameRecord]]) -> str:
             "each): one volume per echo"
         )
     return note
+
+
+def _split_frames_of_reference(keyed: dict[tuple[str, ...], list[FrameRecord]]) -> None:
+    """Split (in place) each group whose records name several FrameOfReferenceUIDs: positions in
+    two frames of reference are in two coordinate systems."""
+    for key in list(keyed):
+        recs = keyed[key]
+        if len({_frame_of_reference(r) for r in recs}) < 2:
+            continue
+        del keyed[key]
+        for r in recs:
+            keyed.setdefault((*key, f"frame of reference {_frame_of_reference(r)}"), []).append(r)
+
+
+def _frame_of_reference(r: FrameRecord) -> str:
+    return r.frame_of_reference_uid or "missing"
 
 
 def _echoes(recs: list[FrameRecord]) -> tuple[str, dict[str, list[FrameRecord]]] | None:
@@ -225,13 +241,9 @@ def split_series(
     labels = _orientation_labels(records)
     keyed: dict[tuple[str, ...], list[FrameRecord]] = defaultdict(list)
     iop_of: dict[int, list[float] | None] = {}
-    # The frame of reference joins the key only where it splits: volume ids (a hash of the key)
-    # stay what they were for the series it does not split.
-    splits = [
-        (name, fn)
-        for name, fn in _SPLITS
-        if not name.startswith("FrameOfReferenceUID") or len({fn(r) for r in records}) > 1
-    ]
+    # The frame of reference joins a group's key only where it splits that group (below):
+    # volume ids (a hash of the key) stay what they were for every other group.
+    splits = [(name, fn) for name, fn in _SPLITS if not name.startswith("FrameOfReferenceUID")]
     for rec, lab in zip(records, labels):
         iop_of[lab] = rec.iop
         key = (*(str(fn(rec)) for _, fn in splits), f"orientation {lab}")
@@ -244,6 +256,7 @@ def split_series(
             # stored one enhanced file per volume is one 4D volume.
             key += (rec.sop_instance_uid or rec.path,)
         keyed[key].append(rec)
+    _split_frames_of_reference(keyed)
     echo_note = _split_echo_series(keyed)
     trace_note = _split_philips_trace(keyed)
     if len(keyed) == 1:

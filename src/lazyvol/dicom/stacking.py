@@ -379,11 +379,11 @@ def _slice_step(
     # break a 1e-3 mm comparison by their rounding alone (dcm2niix reads such series). Compared
     # again within that rounding -- each coordinate off by up to q / 2, a step along the normal by
     # up to sqrt(3) q -- and said so; a stack that fails both is refused with the strict reason.
+    _restore(st, kept)  # a failed attempt leaves nothing behind
     q = geo.position_quantum(p_first)
     floor = math.sqrt(3.0) * q
     if floor <= opts.spacing_atol:
         return strict
-    _restore(st, kept)
     coarse = _regular_step(st, volumes, axis4, p_first, proj_base, floor)
     if isinstance(coarse, Problem):
         # Past the rounding too: the coarse comparison's reason is the real one (the strict one
