@@ -587,3 +587,20 @@ def test_stats_of_all_nan_data_prints_no_warning(env, tmp_path):
     assert r.returncode == 0, r.stderr
     assert r.stderr == ""
     assert "count     0" in r.stdout and "percentiles (no values)" in r.stdout
+
+
+def test_info_of_a_one_series_folder_lists_the_files_it_skipped(env, tmp_path):
+    """A folder of one series and a file cut inside its header: info named no skipped file (its
+    table of several series did), so the cut file went unnoticed."""
+    from lazyvol.testing import write_dicom_series
+
+    truth = write_dicom_series(tmp_path / "s", (8, 6, 4))
+    cut = tmp_path / "s" / "cut.dcm"
+    cut.write_bytes(Path(truth.files[0]).read_bytes()[:300])
+    r = run(env, "info", tmp_path / "s", "--json")
+    assert r.returncode == 0, r.stderr
+    d = json.loads(r.stdout)
+    assert d["shape"] == [8, 6, 4]
+    assert [p for p, _ in d["skipped"]] == [str(cut)]
+    r = run(env, "info", tmp_path / "s", "-v")
+    assert r.returncode == 0 and "skipped 1 file(s)" in r.stdout and str(cut) in r.stdout

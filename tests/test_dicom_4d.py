@@ -567,3 +567,15 @@ def test_an_echo_missing_a_file_still_splits_and_reports_its_gap(tmp_path):
     assert good.meta["echo_numbers"] == [1] and len(bad.files) == len(good.files) - 3
     first = lv.open(tmp_path / "s", series=good.id)
     np.testing.assert_array_equal(first.compute(), truth.stored[..., 0::2])
+
+
+def test_a_time_series_written_to_nifti_carries_its_repetition_time(tmp_path):
+    """pixdim[4] of a DICOM time series written as NIfTI is its RepetitionTime in seconds, as
+    dcm2niix writes it (FSL, AFNI and fMRIPrep read the TR there); it was 1 s."""
+    write_dicom_4d_series(tmp_path / "s", SHAPE, 3, labels=("AcquisitionTime",), tr_s=2.5)
+    out = lv.open(tmp_path / "s").to_nifti(tmp_path / "v.nii")
+    hdr = nib.load(out).header
+    assert hdr.get_zooms()[3] == pytest.approx(2.5)
+    assert hdr.get_xyzt_units()[1] == "sec"
+    (ref,) = _dcm2niix(tmp_path / "s", tmp_path / "ref")
+    assert hdr.get_zooms()[3] == pytest.approx(nib.load(ref).header.get_zooms()[3])

@@ -333,21 +333,27 @@ def _print_series_table(
             print(f"  #{r['index']} warning: {note}")
         if r.get("error"):
             print(f"  #{r['index']} refused: {r['error']}")
-    if skipped:
-        print(f"skipped {len(skipped)} file(s):")
-        counts = _skip_counts(skipped).most_common()
-        shown = counts if verbose else counts[:MAX_REASONS]
-        for reason, n in shown:
-            print(f"  {n:>6}  {reason}")
-        if len(shown) < len(counts):
-            rest = sum(n for _, n in counts[len(shown) :])
-            print(f"  {rest:>6}  for {len(counts) - len(shown)} other reason(s)")
-        if verbose:
-            for item in skipped:
-                print(f"  {item[0]}: {item[1]}")
-        else:
-            print("  (--verbose lists the files)")
+    _print_skipped(skipped, verbose)
     print("choose a volume with --series NUMBER, UID (or a unique prefix), DESCRIPTION, or #ROW")
+
+
+def _print_skipped(skipped: list[Any], verbose: bool) -> None:
+    """The files a folder's scan skipped, counted by reason (``verbose``: each file too)."""
+    if not skipped:
+        return
+    print(f"skipped {len(skipped)} file(s):")
+    counts = _skip_counts(skipped).most_common()
+    shown = counts if verbose else counts[:MAX_REASONS]
+    for reason, n in shown:
+        print(f"  {n:>6}  {reason}")
+    if len(shown) < len(counts):
+        rest = sum(n for _, n in counts[len(shown) :])
+        print(f"  {rest:>6}  for {len(counts) - len(shown)} other reason(s)")
+    if verbose:
+        for item in skipped:
+            print(f"  {item[0]}: {item[1]}")
+    else:
+        print("  (--verbose lists the files)")
 
 
 # -- the command -----------------------------------------------------------------------------------
@@ -393,6 +399,7 @@ def cmd_info(args: argparse.Namespace) -> int:
     if args.header:
         return _cmd_header(args)
     series_row = None
+    skipped: list[Any] = []
     if args.series is None and _is_dicom_source(path, kwargs):
         report, skipped = _series_report(args, kwargs)
         sizes = _remote_sizes(path, kwargs) if is_url(path) else None
@@ -427,9 +434,13 @@ def cmd_info(args: argparse.Namespace) -> int:
             info["series"] = {
                 k: series_row.get(k) for k in ("number", "description", "modality", "uid", "id")
             }
+        if skipped:  # the folder's other files, which the one volume does not hold
+            info["skipped"] = skipped
+            info["skipped_by_reason"] = dict(_skip_counts(skipped).most_common())
         _print_json(info)
     else:
         _print_volume_info(info, series_row)
+        _print_skipped(skipped, args.verbose)
     return 0
 
 
