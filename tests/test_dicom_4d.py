@@ -579,3 +579,16 @@ def test_a_time_series_written_to_nifti_carries_its_repetition_time(tmp_path):
     assert hdr.get_xyzt_units()[1] == "sec"
     (ref,) = _dcm2niix(tmp_path / "s", tmp_path / "ref")
     assert hdr.get_zooms()[3] == pytest.approx(nib.load(ref).header.get_zooms()[3])
+
+
+def test_a_series_with_only_zero_b_values_has_no_diffusion_table(tmp_path):
+    """GE writes b = 0 in every BOLD image: that is no diffusion series, and no .bval/.bvec is
+    written next to it (BIDS tools would take it for one); dcm2niix writes none either."""
+    write_dicom_4d_series(tmp_path / "s", SHAPE, labels=(), bvals=[0.0, 0.0, 0.0], vendor="GE")
+    vol = lv.open(tmp_path / "s")
+    assert "diffusion" not in vol.meta
+    out = vol.to_nifti(tmp_path / "v.nii")
+    assert not list(tmp_path.glob("v.bval")) and not list(tmp_path.glob("v.bvec"))
+    assert Path(out).exists()
+    _dcm2niix(tmp_path / "s", tmp_path / "ref")
+    assert not list((tmp_path / "ref").glob("*.bval"))

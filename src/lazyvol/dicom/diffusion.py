@@ -35,12 +35,13 @@ def diffusion_meta(firsts: Sequence[FrameRecord]) -> dict[str, Any] | None:
 
     ``{"bvals": [...], "gradients_lps": [[x, y, z], ...], "source": ...}``: b-values and gradient
     directions as the scanner stored them (patient frame, LPS), ``[0, 0, 0]`` for b = 0 or a
-    missing direction. A 3D volume counts only when its b-value is above 0.
+    missing direction. A series counts only when some b-value is above 0.
     """
     if not firsts or any(r.b_value is None for r in firsts):
         return None
     bvals = [float(r.b_value) for r in firsts if r.b_value is not None]
-    if len(firsts) == 1 and bvals[0] <= 0:
+    if not any(b > 0 for b in bvals):
+        # Not a diffusion series (GE writes b = 0 in every BOLD image): no table, as dcm2niix.
         return None
     grads = []
     source = firsts[0].diffusion_source
