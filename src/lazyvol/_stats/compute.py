@@ -13,7 +13,7 @@ from ..geometry import check_same_grid
 from ..volume import Volume
 from .finalise import finalise
 from .merge import global_range
-from .parts import FloatArray, Histogram, HistRange, MomentsPart, Part
+from .parts import Bins, FloatArray, HistRange, MomentsPart, Part
 from .passes import Passes
 from .request import StatsRequest, numpy_bins, wide_edges
 from .result import VolumeStats
@@ -110,9 +110,9 @@ def stats(
     mdata = None if mask is None else _mask_on_grid(data, affine, source, mask)
     passes = Passes(data, mdata, req)
     merged = passes.statistics()
-    edges = _edges(merged, req, data.dtype)
-    if edges is not None and isinstance(merged, MomentsPart) and merged.hist is None:
-        merged.hist = _histogram_pass(passes, merged, req, data.dtype, edges)
+    edges, binning = _binning(merged, req, data.dtype)
+    if binning is not None and isinstance(merged, MomentsPart) and merged.hist is None:
+        merged.hist = passes.histogram(*binning)  # the second pass (floating-point data)
     run_select = (
         passes.select if (req.exact_percentiles and isinstance(merged, MomentsPart)) else None
     )
@@ -154,37 +154,25 @@ def _hist_range(merged: Part, req: StatsRequest, dtype: np.dtype[Any]) -> HistRa
     return (dtype.type(lo_hi[0]), dtype.type(lo_hi[1]))
 
 
-def _edges(merged: Part, req: StatsRequest, dtype: np.dtype[Any]) -> FloatArray | None:
-    """The histogram's bin edges (None without a histogram)."""
+def _binning(
+    merged: Part, req: StatsRequest, dtype: np.dtype[Any]
+) -> tuple[FloatArray | None, tuple[Bins, HistRange | None] | None]:
+    """The histogram's bin edges, and how a pass bins values into them: ``(bins, range)`` as
+    numpy's histogram takes them (None, None without a histogram).
+
+    Where numpy cannot split the range in the data's dtype -- a constant too large for its +-0.5
+    to show (3e38 in float32), or a span that overflows (-1e308..1e308) -- the edges are even
+    float64 ones (:func:`~lazyvol._stats.request.wide_edges`) and values are binned by them."""
     if req.bins is None:
-        return None
+        return None, None
     if not isinstance(req.bins, int):
-        return np.asarray(req.bins, dtype=np.float64)
+        return np.asarray(req.bins, dtype=np.float64), (req.bins, None)
     rng = _hist_range(merged, req, dtype)
-    try:
-        with np.errstate(over="ignore", invalid="ignore"):
-            edges: FloatArray = np.histogram_bin_edges(
-                np.empty(0, dtype=dtype), bins=req.bins, range=rng
-            )
-    except ValueError:
-        # numpy cannot bin this range in the data's dtype: a constant value too large for its
-        # +-0.5 to show (3e38 in float32), or a span that overflows (-1e308..1e308). Even edges
-        # in float64, computed without forming the span, padded around a constant; the pass
-        # then bins by these edges (numpy's own binning of the range would fail the same way).
+    if not numpy_bins(rng, req.bins, dtype):
         edges = wide_edges(float(rng[0]), float(rng[1]), req.bins)
-    return edges
-
-
-def _histogram_pass(
-    passes: Passes, merged: Part, req: StatsRequest, dtype: np.dtype[Any], edges: FloatArray
-) -> Histogram:
-    """The second pass (floating-point data): numpy's binning of the range, or, where numpy
-    cannot bin it (see :func:`_edges`), binning by ``edges``."""
-    bins = req.bins
-    assert bins is not None
-    if not isinstance(bins, int):
-        return passes.histogram(bins, None)
-    rng = _hist_range(merged, req, dtype)
-    if not numpy_bins(rng, bins, dtype):
-        return passes.histogram(tuple(edges.tolist()), None)
-    return passes.histogram(bins, rng)
+        return edges, (tuple(edges.tolist()), None)
+    with np.errstate(over="ignore", invalid="ignore"):
+        found: FloatArray = np.histogram_bin_edges(
+            np.empty(0, dtype=dtype), bins=req.bins, range=rng
+        )
+    return found, (req.bins, rng)
