@@ -21,6 +21,7 @@ import numpy as np
 
 from . import zarr_nifti
 from .errors import FormatError, UnsupportedError
+from .geometry import affine_problem
 
 __all__ = [
     "OmeLevel",
@@ -228,13 +229,16 @@ def _mm_per_unit(store: str, axis: str, unit: Any) -> float:
 
 
 def _check_affine(store: str, affine: np.ndarray, scale: np.ndarray, trans: np.ndarray) -> None:
-    """A volume's affine from OME scale and translation must be finite and invertible: a zero,
-    NaN or overflowing scale (1e308 times a unit factor) is refused, never passed on."""
-    if not np.isfinite(affine).all() or not np.diag(affine)[:3].all():
+    """A volume's affine from OME scale and translation must be finite and invertible
+    (:func:`lazyvol.geometry.affine_problem`, every reader's rule): a zero, NaN or overflowing
+    scale (1e308 times a unit factor) is refused here, naming the OME fields, before the array is
+    opened."""
+    problem = affine_problem(affine)
+    if problem is not None:
         raise FormatError(
             f"{store}: OME coordinateTransformations scale {scale.tolist()} and translation "
-            f"{trans.tolist()} give a non-finite or singular affine; each spatial scale must be a "
-            "finite, non-zero voxel size; the OME metadata is corrupt"
+            f"{trans.tolist()} give a non-finite or singular affine (it {problem}); each spatial "
+            "scale must be a finite, non-zero voxel size; the OME metadata is corrupt"
         )
 
 
