@@ -105,9 +105,6 @@ _SPLITS: tuple[tuple[str, Callable[[FrameRecord], Any]], ...] = (
             else "x".join(f"{float(v):.5g}" for v in r.pixel_spacing)
         ),
     ),
-    # Positions in two frames of reference are in two coordinate systems: stacking them would
-    # place slices by numbers that do not compare.
-    ("FrameOfReferenceUID (0020,0052)", lambda r: _frame_of_reference(r)),
     (
         "NumberOfFrames (0028,0008)",
         lambda r: "multi-frame" if r.number_of_frames != 1 else "single-frame",
@@ -156,9 +153,13 @@ def _split_echo_series(keyed: dict[tuple[str, ...], list[FrameRecord]]) -> str:
     return note
 
 
-def _split_frames_of_reference(keyed: dict[tuple[str, ...], list[FrameRecord]]) -> None:
+def _split_frames_of_reference(keyed: dict[tuple[str, ...], list[FrameRecord]]) -> str:
     """Split (in place) each group whose records name several FrameOfReferenceUIDs: positions in
-    two frames of reference are in two coordinate systems."""
+    two frames of reference are in two coordinate systems, and stacking them would place slices
+    by numbers that do not compare. Only such groups get the frame of reference in their key, so
+    the volume ids (a hash of the key) of every other group stay what they were. Returns the
+    split reason or ""."""
+    split: Counter[str] = Counter()
     for key in list(keyed):
         recs = keyed[key]
         if len({_frame_of_reference(r) for r in recs}) < 2:
@@ -166,10 +167,20 @@ def _split_frames_of_reference(keyed: dict[tuple[str, ...], list[FrameRecord]]) 
         del keyed[key]
         for r in recs:
             keyed.setdefault((*key, f"frame of reference {_frame_of_reference(r)}"), []).append(r)
+        split.update(_frame_of_reference(r) for r in recs)
+    return _differs("FrameOfReferenceUID (0020,0052)", split) if split else ""
 
 
 def _frame_of_reference(r: FrameRecord) -> str:
     return r.frame_of_reference_uid or "missing"
+
+
+def _differs(name: str, counts: Counter[str]) -> str:
+    """``"<name> differs: <value> (<n> files), ..."`` (four values and how many more, past five)."""
+    shown = sorted(counts.items())
+    more = f", and {len(shown) - 4} more values" if len(shown) > 5 else ""
+    listed = ", ".join(f"{v} ({n} files)" for v, n in (shown[:4] if more else shown))
+    return f"{name} differs: {listed}{more}"
 
 
 def _echoes(recs: list[FrameRecord]) -> tuple[str, dict[str, list[FrameRecord]]] | None:
@@ -241,12 +252,9 @@ def split_series(
     labels = _orientation_labels(records)
     keyed: dict[tuple[str, ...], list[FrameRecord]] = defaultdict(list)
     iop_of: dict[int, list[float] | None] = {}
-    # The frame of reference joins a group's key only where it splits that group (below):
-    # volume ids (a hash of the key) stay what they were for every other group.
-    splits = [(name, fn) for name, fn in _SPLITS if not name.startswith("FrameOfReferenceUID")]
     for rec, lab in zip(records, labels):
         iop_of[lab] = rec.iop
-        key = (*(str(fn(rec)) for _, fn in splits), f"orientation {lab}")
+        key = (*(str(fn(rec)) for _, fn in _SPLITS), f"orientation {lab}")
         if (rec.number_of_frames != 1 and rec.frame < 0) or (
             rec.is_localizer and not stack_localizers
         ):
@@ -256,7 +264,7 @@ def split_series(
             # stored one enhanced file per volume is one 4D volume.
             key += (rec.sop_instance_uid or rec.path,)
         keyed[key].append(rec)
-    _split_frames_of_reference(keyed)
+    frame_note = _split_frames_of_reference(keyed)
     echo_note = _split_echo_series(keyed)
     trace_note = _split_philips_trace(keyed)
     if len(keyed) == 1:
@@ -271,14 +279,8 @@ def split_series(
         else:
             counts = Counter(str(_SPLITS[pos][1](r)) for r in records)
         if len(counts) > 1:
-            shown = sorted(counts.items())
-            more = f", and {len(shown) - 4} more values" if len(shown) > 5 else ""
-            varying.append(
-                f"{name} differs: "
-                + ", ".join(f"{v} ({n} files)" for v, n in (shown[:4] if more else shown))
-                + more
-            )
-    varying += [n for n in (echo_note, trace_note) if n]
+            varying.append(_differs(name, counts))
+    varying += [n for n in (frame_note, echo_note, trace_note) if n]
     if any(r.number_of_frames != 1 and r.frame < 0 for r in records):
         varying.append("multi-frame files without per-frame geometry are separate volumes")
     out = []
