@@ -67,15 +67,13 @@ _DEFAULTS = GroupOptions()
 Volumes = list[list[FrameRecord]] | list[list[FrameRecord | None]]
 
 
-def _gap_slots(
-    proj: np.ndarray, spacing: float, opts: GroupOptions, floor: float
-) -> np.ndarray | None:
-    """Grid index of each sorted slice when every step is a whole number of spacings, else None."""
+def _gap_slots(proj: np.ndarray, spacing: float, tol: float) -> np.ndarray | None:
+    """Grid index of each sorted slice when every step is a whole number of spacings (within
+    ``tol`` mm), else None."""
     if spacing <= 0:
         return None
     rel = (proj - proj[0]) / spacing
     slots = np.round(rel).astype(np.int64)
-    tol = geo.spacing_tolerance(spacing, opts.spacing_rtol, floor)
     if np.any(np.abs(proj - (proj[0] + slots * spacing)) > tol) or np.any(np.diff(slots) < 1):
         return None
     return slots
@@ -378,7 +376,8 @@ def _slice_step(
     # Positions written coarsely (two decimals: Philips, anonymisers; six significant digits: GE)
     # break a 1e-3 mm comparison by their rounding alone (dcm2niix reads such series). Compared
     # again within that rounding -- each coordinate off by up to q / 2, a step along the normal by
-    # up to sqrt(3) q -- and said so; a stack that fails both is refused with the strict reason.
+    # up to sqrt(3) q -- and said so; a stack that fails both is refused with the reason the
+    # coarse comparison gives (the strict one may name a step that is only rounding).
     _restore(st, kept)  # a failed attempt leaves nothing behind
     q = geo.position_quantum(p_first)
     floor = math.sqrt(3.0) * q
@@ -419,10 +418,10 @@ def _regular_step(
     (at least)."""
     opts, first, base = st.opts, st.first, volumes[0]
     spacing, bad = geo.regular_grid_errors(proj_base, rel=opts.spacing_rtol, floor=floor)
+    tol = geo.spacing_tolerance(spacing, opts.spacing_rtol, floor)
     out: Volumes = volumes
     if bad:
         i, step = bad[0]
-        tol = geo.spacing_tolerance(spacing, opts.spacing_rtol, floor)
         msg = (
             f"irregular slice spacing: expected {spacing:.6g} mm between slices but found "
             f"{step:.6g} mm between {base[i].path} and {base[i + 1].path}"
@@ -433,7 +432,7 @@ def _regular_step(
             f" (tolerance {tol:.3g} mm: spacing_rtol={opts.spacing_rtol:g} of the spacing, at "
             f"least spacing_atol={opts.spacing_atol:g} mm or the positions' written precision)"
         )
-        slots = _gap_slots(proj_base, spacing, opts, floor)
+        slots = _gap_slots(proj_base, spacing, tol)
         if slots is None or len(volumes) > 1:
             return Problem(
                 "series",
@@ -460,7 +459,6 @@ def _regular_step(
     else:
         slots = np.arange(len(base), dtype=np.float64)
         slice_step = (p_first[-1] - p_first[0]) / (len(base) - 1)
-    tol = geo.spacing_tolerance(spacing, opts.spacing_rtol, floor)
     # Every slice on the line through the first and last (a gantry tilt is such a line too): the
     # projections checked above say nothing about a slice moved within its own plane.
     off = np.linalg.norm(p_first - (p_first[0] + np.outer(slots, slice_step)), axis=1)
