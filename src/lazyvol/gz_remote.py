@@ -35,7 +35,7 @@ from . import _fsutil, _io, handles
 from .config import cache_dir
 from .errors import FormatError, LazyvolError
 from .gzaccess import GzSource, index_fits, thin_index
-from .gzindex_format import import_index
+from .gzindex_format import import_index, warn_failed
 from .sources import SourceStamp
 
 __all__ = [
@@ -361,12 +361,7 @@ def read(src: RemoteGz, offset: int, view: memoryview) -> int:
         except LazyvolError:
             raise
         except Exception as exc:
-            warnings.warn(
-                f"lazyvol: the saved gzip seek index of {src.loc} failed ({exc}); it is deleted "
-                "and this read inflates from the start (saving a new one)",
-                RuntimeWarning,
-                stacklevel=2,
-            )
+            warn_failed(src.loc, exc)
             with ent.lock:
                 ent.indexed = False
             try:

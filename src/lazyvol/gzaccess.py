@@ -63,6 +63,7 @@ from .gzindex_format import (
     import_index,
     index_points,
     thin_index,
+    warn_failed,
 )
 from .gzindex_format import index_sizes as _index_sizes
 
@@ -434,12 +435,7 @@ def read(src: GzSource, offset: int, view: memoryview) -> int:
     try:
         got, used_index = _read_streaming_on_failure(src, offset, view)
     except _IndexReadError as exc:
-        warnings.warn(
-            f"lazyvol: the saved gzip seek index of {src.path} failed ({exc.__cause__}); it is "
-            "deleted, this read inflates from the start, and the next full pass saves a new one",
-            RuntimeWarning,
-            stacklevel=2,
-        )
+        warn_failed(src.path, exc.__cause__)
         got, used_index = -1, True
     if used_index and got < len(view):
         ent = _POOL.entry(src)

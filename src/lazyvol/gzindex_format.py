@@ -11,6 +11,7 @@ import hashlib
 import itertools
 import os
 import struct
+import warnings
 import zlib
 from dataclasses import dataclass
 from pathlib import Path
@@ -26,6 +27,7 @@ __all__ = [
     "index_sizes",
     "open_index",
     "thin_index",
+    "warn_failed",
 ]
 
 #: Distance between seek points of a small file: a random slab costs at most this much extra
@@ -158,6 +160,18 @@ def _read_points(f: Any) -> tuple[str, int, int, int, list[_Point]]:
         f.seek(wlen, os.SEEK_CUR)
     (usize,) = struct.unpack(">Q", f.read(8))
     return "gztool", -1, usize, 32768, points
+
+
+def warn_failed(source: object, why: object, stacklevel: int = 2) -> None:
+    """Say that the saved seek index of ``source`` failed (``why``) and is replaced: a
+    ``RuntimeWarning`` at the caller's caller (``stacklevel`` as :func:`warnings.warn`'s, from
+    the caller)."""
+    warnings.warn(
+        f"lazyvol: the saved gzip seek index of {source} failed ({why}); it is deleted, this read "
+        "inflates from the start, and a new one is saved by the next full pass",
+        RuntimeWarning,
+        stacklevel=stacklevel + 1,
+    )
 
 
 def import_index(raw: Any, kind: str, path: str | os.PathLike[str]) -> None:
