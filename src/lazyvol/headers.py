@@ -17,7 +17,8 @@ from __future__ import annotations
 import copy
 import functools
 import os
-from typing import TYPE_CHECKING, Any
+from collections.abc import Callable
+from typing import TYPE_CHECKING, Any, TypeVar
 
 import numpy as np
 
@@ -25,6 +26,8 @@ from ._source_index import SOURCE_INDEX_KEY, slice_source_index
 from ._source_index import is_dicom as _is_dicom
 from .errors import FormatError, LazyvolError, SourceNotFoundError
 from .sources import SourceStamp
+
+T = TypeVar("T")
 
 if TYPE_CHECKING:
     from .volume import Volume
@@ -101,12 +104,17 @@ def opened_stamps(vol: Any) -> dict[str, SourceStamp]:
     return out
 
 
-def _checked(vol: Any, path: str) -> SourceStamp | None:
-    """``path``'s stamp at open, after checking the file is still that one (None: not known)."""
-    st = opened_stamps(vol).get(os.path.abspath(path))
-    if st is not None:
-        st.verify()  # SourceChangedError naming the file
-    return st
+def _read_unchanged(vol: Any, path: str, read: Callable[[], T]) -> T:
+    """``read()`` of ``path``'s header, checked against the file ``vol`` was opened from before
+    and after it (SourceChangedError naming the file: never another file's header). Files whose
+    stamp is not known (a volume without a read plan) are read unchecked."""
+    opened = opened_stamps(vol).get(os.path.abspath(path))
+    if opened is not None:
+        opened.verify()
+    out = read()
+    if opened is not None:
+        opened.verify()  # not changed while it was read
+    return out
 
 
 def merge_frame(ds: Any, frame: int) -> Any:
@@ -233,10 +241,7 @@ def dicom_header(vol: Volume, k: int = 0, t: int = 0) -> Any:
         raise HeaderError(
             f"{vol.source}: slice {k} (volume {t}) has no file: it was filled in (allow_gaps=True)"
         )
-    opened = _checked(vol, path)  # the file the volume was opened from, else SourceChangedError
-    ds = read_dataset(path)
-    if opened is not None:
-        opened.verify()  # not changed while it was read
+    ds = _read_unchanged(vol, path, lambda: read_dataset(path))
     nframes = int(ds.get("NumberOfFrames", 1) or 1)
     if nframes > 1 and "PerFrameFunctionalGroupsSequence" in ds:
         frame = _frame_numbers(report).get((path, int(frames.offsets[pos])), 0)
@@ -280,15 +285,13 @@ def volume_header(vol: Volume) -> Any:
         from ._location import Location
         from .nifti_header import header_location
 
-        head_path = header_location(Location.of(path)).url
-        opened = _checked(vol, head_path)  # the header the volume was opened with, else an error
-        try:
-            header = nib.load(path).header
-        except Exception as exc:  # nibabel's own errors are not typed for us
-            raise FormatError(f"{path}: nibabel cannot read the header: {exc}") from exc
-        if opened is not None:
-            opened.verify()  # not changed while it was read
-        return header
+        def load() -> Any:
+            try:
+                return nib.load(path).header
+            except Exception as exc:  # nibabel's own errors are not typed for us
+                raise FormatError(f"{path}: nibabel cannot read the header: {exc}") from exc
+
+        return _read_unchanged(vol, header_location(Location.of(path)).url, load)
     raise HeaderError(
         f"{vol.source or 'this volume'} has no source header (it was made in memory, not opened "
         "from a file)"
