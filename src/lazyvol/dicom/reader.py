@@ -128,8 +128,15 @@ def open_dicom(
         chunks, shape, out_dtype, spatial_ndim=3, default_budget=DICOM_SLAB_BYTES
     )
     files = sorted(set(frames.paths) - {""})
-    # Remote: the stamps of the listing (URL identity, size, ETag); local: each file's stat now.
-    sources: Any = sorted({s for s in plan.stamps if s}, key=str) if loc.is_remote else files
+    # Remote: the stamps of the listing (URL identity, size, ETag). Local: the scan's stamps, which
+    # stale_files has just compared with each file's stat (the same token as stamping them again).
+    sources: Any = files
+    if loc.is_remote:
+        sources = sorted({s for s in plan.stamps if s}, key=str)
+    elif plan.stamps:
+        by_path = {s.path: s for s in plan.stamps if s}
+        if all(by_path.get(p) is not None and os.path.abspath(p) == p for p in files):
+            sources = [by_path[p] for p in files]
     token = fingerprint(
         sources,
         series=info.id,
