@@ -589,7 +589,8 @@ def test_seg_and_rtdose_refused_with_reason(tmp_path):
     report = lv.scan(dose)
     assert len(report) == 0
     assert "RTDOSE" in report.skipped[0][1]
-    msg = _raises(lv.FormatError, lv.open, dose)
+    # BAD_INPUTS: "a clear unsupported error"
+    msg = _raises(lv.UnsupportedError, lv.open, dose)
     assert str(dose) in msg and "RTDOSE" in msg and "not a plain image stack" in msg
     # SEG: a binary segmentation built on a generated image
     truth = write_dicom_series(tmp_path / "seg", (16, 12, 1))
@@ -597,7 +598,7 @@ def test_seg_and_rtdose_refused_with_reason(tmp_path):
     ds.SOPClassUID = ds.file_meta.MediaStorageSOPClassUID = "1.2.840.10008.5.1.4.1.1.66.4"
     ds.Modality = "SEG"
     ds.save_as(truth.files[0])
-    msg = _raises(lv.FormatError, lv.open, truth.files[0])
+    msg = _raises(lv.UnsupportedError, lv.open, truth.files[0])
     assert truth.files[0] in msg and "Segmentation Storage (SEG)" in msg
 
 

@@ -157,8 +157,26 @@ def test_multiframe_and_colour_are_unsupported_not_wrong(tmp_path):
         lv.open(get_testdata_file("SC_rgb_rle_2frame.dcm"))
     with pytest.raises(lv.UnsupportedError, match="colour"):
         lv.open(get_testdata_file("SC_rgb_small_odd.dcm"))
-    with pytest.raises(lv.FormatError, match="Deflated"):
+    with pytest.raises(lv.UnsupportedError, match="Deflated"):
         lv.open(get_testdata_file("image_dfl.dcm"))
+
+
+def test_folder_of_only_unsupported_files_is_unsupported(tmp_path):
+    """A folder whose files are all valid DICOM of kinds lazyvol does not read (a deflated
+    transfer syntax, an RT Dose) is an UnsupportedError, also when reopened from the saved scan;
+    one damaged or non-DICOM file among them makes it a plain FormatError."""
+    folder = tmp_path / "only"
+    folder.mkdir()
+    shutil.copy(get_testdata_file("image_dfl.dcm"), folder / "a.dcm")
+    shutil.copy(get_testdata_file("rtdose.dcm"), folder / "b.dcm")
+    for _ in range(2):  # the first scan, then the saved report
+        with pytest.raises(lv.UnsupportedError, match="no DICOM image volume") as exc:
+            lv.open(folder)
+        assert "Deflated" in str(exc.value) and "RT Dose" in str(exc.value)
+    (folder / "c.dcm").write_bytes(b"not a DICOM file at all" * 10)
+    with pytest.raises(lv.FormatError, match="not a DICOM file") as exc2:
+        lv.open(folder)
+    assert not isinstance(exc2.value, lv.UnsupportedError)
 
 
 def test_resource_limit_before_allocation(tmp_path, monkeypatch):

@@ -6,7 +6,7 @@ from typing import Any
 
 import numpy as np
 
-from ..errors import FormatError, MultipleSeriesError, SeriesError
+from ..errors import FormatError, MultipleSeriesError, SeriesError, UnsupportedError
 from .series import ScanReport, SeriesInfo
 
 __all__ = ["select"]
@@ -59,7 +59,10 @@ def select(report: ScanReport, path: str, series: str | int | None) -> SeriesInf
             more = f" (and {len(report.skipped) - 5} more)" if len(report.skipped) > 5 else ""
             if not report.skipped:
                 raise FormatError(f"{path}: no DICOM file found (the folder holds no files)")
-            raise FormatError(f"{path}: no DICOM image volume found. Skipped: {reasons}{more}")
+            # Only valid files of kinds lazyvol does not read: say so by the error's class too.
+            unsupported = all(p in report.unsupported for p, _ in report.skipped)
+            cls = UnsupportedError if unsupported else FormatError
+            raise cls(f"{path}: no DICOM image volume found. Skipped: {reasons}{more}")
         raise MultipleSeriesError(
             f"{path} holds {len(report)} volumes; choose one with series= (a SeriesNumber, a "
             f"SeriesInstanceUID or a unique prefix, a description, an id, or '#row'):\n"

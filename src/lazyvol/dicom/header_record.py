@@ -41,6 +41,9 @@ class HeaderSkip:
 
     reason: str
     series_uid: str = ""
+    #: A valid DICOM file of a kind lazyvol does not read (an unsupported transfer syntax, an
+    #: image that is not a plain stack): a folder of only such files is an UnsupportedError.
+    unsupported: bool = False
 
 
 #: What reading one header gives: one record, one record per frame/tile, or a skip.
@@ -248,7 +251,8 @@ def make_record(
     if enc.tsyntax == _DEFLATED:
         return HeaderSkip(
             f"Deflated Explicit VR Little Endian ({_DEFLATED}) is not supported: its "
-            "pixels have no byte offset in the file; inflate it first (e.g. `dcmconv +te`)"
+            "pixels have no byte offset in the file; inflate it first (e.g. `dcmconv +te`)",
+            unsupported=True,
         )
     r = ValueReader(enc.source)
     sop_class = r.get_str("SOPClassUID") or enc.media_sop
@@ -260,7 +264,8 @@ def make_record(
     if sop_class in NOT_PLAIN_STACKS:
         return HeaderSkip(
             f"{NOT_PLAIN_STACKS[sop_class]} is not a plain image stack; lazyvol does not read "
-            "it as a volume"
+            "it as a volume",
+            unsupported=True,
         )
     rec = fill_record(path, ident, enc, r, sop_class, pixel)
     missing = [k for k in ("Rows", "Columns", "BitsAllocated") if k not in r]

@@ -42,7 +42,7 @@ def encode(res: HeaderResult) -> Any:
     if isinstance(res, FrameRecord):
         return res.to_list()
     if isinstance(res, HeaderSkip):
-        return [res.reason, res.series_uid]
+        return [res.reason, res.series_uid] + (["unsupported"] if res.unsupported else [])
     compact = mosaic.to_index(res)  # a mosaic file: tile 0 stands for all its tiles
     return {"mosaic": compact} if compact is not None else {"frames": [r.to_list() for r in res]}
 

@@ -4,7 +4,7 @@ the skipped files), :class:`FrameTable` (where each frame of a volume is) and :c
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field, fields
 from typing import Any
 
@@ -173,11 +173,21 @@ class ScanReport(list):  # type: ignore[type-arg]
     Attributes
     ----------
     skipped : list of (path, reason)
+    unsupported : frozenset of str
+        The skipped paths that are valid DICOM of a kind lazyvol does not read (an unsupported
+        transfer syntax, an image that is not a plain stack), as opposed to files that are not
+        DICOM, not images, or damaged.
     """
 
-    def __init__(self, infos: Sequence[SeriesInfo] = (), skipped: Sequence[tuple[str, str]] = ()):
+    def __init__(
+        self,
+        infos: Sequence[SeriesInfo] = (),
+        skipped: Sequence[tuple[str, str]] = (),
+        unsupported: Iterable[str] = (),
+    ):
         super().__init__(infos)
         self.skipped: list[tuple[str, str]] = list(skipped)
+        self.unsupported: frozenset[str] = frozenset(unsupported)
 
     def __repr__(self) -> str:
         lines = [f"<ScanReport: {len(self)} volume(s), {len(self.skipped)} skipped file(s)>"]

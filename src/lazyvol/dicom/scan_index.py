@@ -30,7 +30,7 @@ from .records import RECORD_FIELDS, FrameRecord
 __all__ = ["FileScan", "index_path", "listing_digest", "load_report", "save_report", "scan_files"]
 
 #: 3: FrameRecord gained 4D/diffusion/vendor fields; 4: inode/ctime_ns too; 5: ETag (objects).
-INDEX_VERSION = 5
+INDEX_VERSION = 6
 
 
 @dataclass
@@ -41,6 +41,8 @@ class FileScan:
     skipped: list[tuple[str, str]] = field(default_factory=list)
     #: SeriesInstanceUIDs of files that looked like part of an image series but were skipped.
     incomplete: dict[str, list[str]] = field(default_factory=dict)
+    #: Skipped files that are valid DICOM of a kind lazyvol does not read (see HeaderSkip).
+    unsupported: set[str] = field(default_factory=set)
     parsed: int = 0
     from_index: int = 0
 
@@ -180,8 +182,10 @@ def _decode(out: FileScan, path: str, res: Any) -> None:
         rec.path = path
         out.records.append(rec)
     else:
-        reason, uid = res
+        reason, uid, *kind = res
         out.skipped.append((path, reason))
+        if kind == ["unsupported"]:
+            out.unsupported.add(path)
         if uid:
             out.incomplete.setdefault(uid, []).append(path)
 

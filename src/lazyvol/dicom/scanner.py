@@ -101,7 +101,8 @@ def scan(
         if doc is not None:
             try:
                 infos = [SeriesInfo.from_json(d) for d in doc["series"]]
-                return ScanReport(infos, [(str(p), str(r)) for p, r in doc["skipped"]])
+                skipped = [(str(p), str(r)) for p, r in doc["skipped"]]
+                return ScanReport(infos, skipped, map(str, doc.get("unsupported", [])))
             except (KeyError, TypeError, ValueError):
                 pass  # unreadable entry: rescan below
     files = scan_files(
@@ -118,9 +119,15 @@ def scan(
         incomplete=files.incomplete,
         fetch=RemoteFetch(loc.options) if loc.is_remote else None,
     )
-    report = ScanReport(infos, sorted(files.skipped))
+    report = ScanReport(infos, sorted(files.skipped), files.unsupported)
     if indexed:
         save_report(
-            root, digest, {"series": [i.to_json() for i in infos], "skipped": report.skipped}
+            root,
+            digest,
+            {
+                "series": [i.to_json() for i in infos],
+                "skipped": report.skipped,
+                "unsupported": sorted(report.unsupported),
+            },
         )
     return report
