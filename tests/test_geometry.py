@@ -186,3 +186,23 @@ def test_position_quantum_leaves_out_coordinates_that_never_change():
     pos = np.array([[-120.5, 30.2, 13.33 + 2.5 * k] for k in range(12)])
     assert position_quantum(np.round(pos, 2)) == pytest.approx(0.01)
     assert position_quantum(np.array([[1.0, 2.0, 3.0]] * 4)) == 0.0
+
+
+def test_anisotropic_affine_is_not_singular(tmp_path):
+    """Very different voxel sizes are valid geometry (nibabel opens them); only a zero-length
+    axis, parallel axes or a voxel volume that underflows are singular."""
+    from lazyvol.geometry import affine_problem
+
+    aff = np.diag([1.0, 2.0, 1e38, 1.0])
+    aff[:3, 3] = [-5, 7, 9]
+    p = tmp_path / "aniso.nii"
+    nib.save(nib.Nifti1Image(np.arange(24, dtype=np.int16).reshape(2, 3, 4), aff), p)
+    vol = lv.open(p)
+    np.testing.assert_allclose(vol.affine, nib.load(p).affine)
+    np.testing.assert_array_equal(vol.compute(), np.asanyarray(nib.load(p).dataobj))
+    assert affine_problem(np.diag([1e-30, 1.0, 1.0, 1.0])) is None
+    assert "zero length" in (affine_problem(np.diag([0.0, 1.0, 1.0, 1.0])) or "")
+    parallel = np.eye(4)
+    parallel[:3, 1] = [1e-20, 0, 0]  # tiny, but along the first axis
+    assert "parallel" in (affine_problem(parallel) or "")
+    assert "smallest float64" in (affine_problem(np.diag([1e-200, 1e-200, 1.0, 1.0])) or "")

@@ -438,17 +438,24 @@ def shear_angle_deg(slice_step: ArrayLike, normal: ArrayLike) -> float:
 def affine_problem(affine: ArrayLike) -> str | None:
     """Why ``affine`` cannot place voxels in space (non-finite, singular, not 4x4), else None.
 
-    Singular means the three voxel axes do not span space: a zero-length axis or two parallel
-    axes (smallest singular value of the 3x3 part below 1e-9 of the largest).
+    Singular means the three voxel axes do not span space: a zero-length axis, or two parallel
+    axes (the smallest singular value of the axes scaled to unit length below 1e-9). Very
+    different voxel sizes (anisotropy) are not singular: each axis is judged by its direction.
     """
     a = np.asarray(affine, dtype=np.float64)
     if a.shape != (4, 4):
         return f"has shape {a.shape}, not (4, 4)"
     if not np.isfinite(a).all():
         return "has non-finite (NaN/inf) entries"
-    sv = np.linalg.svd(a[:3, :3], compute_uv=False)
-    if sv[0] == 0 or sv[-1] <= 1e-9 * sv[0]:
-        return "is singular (a voxel axis has zero length or two axes are parallel)"
+    axes = a[:3, :3] / np.max(np.abs(a[:3, :3]), axis=0, initial=0.0, keepdims=True).clip(1e-300)
+    lengths = np.linalg.norm(axes, axis=0)
+    if not np.all(lengths > 0):
+        return "is singular (a voxel axis has zero length)"
+    sv = np.linalg.svd(axes / lengths, compute_uv=False)
+    if sv[-1] <= 1e-9:
+        return "is singular (two voxel axes are parallel)"
+    if np.linalg.det(a[:3, :3]) == 0:
+        return "is singular (its voxel volume is below the smallest float64)"
     if not np.allclose(a[3], [0.0, 0.0, 0.0, 1.0]):
         return f"has bottom row {a[3].tolist()}, not [0, 0, 0, 1]"
     return None
