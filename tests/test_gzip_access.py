@@ -634,3 +634,23 @@ def test_reads_through_a_saved_index_survive_running_out_of_descriptors(
         assert lines["error"].startswith("OSError 24 ") and "fd.nii.gz" in lines["error"]
     assert len(list(cache.rglob("*.gzidx"))) == 1  # the saved index was kept
 
+
+def test_cut_nii_gz_leaves_stderr_clean(tmp_path: Path, cache: Path) -> None:
+    """rapidgzip printed 'Unexpected end of file ...' (C++ std::cerr) before lazyvol's error on a
+    .nii.gz cut short; the cut is now found at open (the trailer is not one), before any engine
+    reads the file."""
+    raw = Path(write_phantom_nifti(tmp_path / "full.nii.gz", (64, 64, 40))).read_bytes()
+    code = (
+        "import sys, lazyvol as lv\n"
+        "try:\n    lv.open(sys.argv[1]).compute()\n"
+        "except lv.FormatError as exc:\n    print(exc)\n"
+    )
+    for n in (200, len(raw) - 5):
+        path = tmp_path / "cut.nii.gz"
+        path.write_bytes(raw[:n])
+        env = dict(os.environ, LAZYVOL_CACHE_DIR=str(cache), LAZYVOL_GZIP_ENGINE="rapidgzip")
+        proc = subprocess.run(
+            [sys.executable, "-c", code, str(path)], capture_output=True, text=True, env=env
+        )
+        assert "cut.nii.gz: truncated" in proc.stdout, proc.stdout
+        assert proc.stderr == "", proc.stderr
