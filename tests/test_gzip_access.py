@@ -218,7 +218,7 @@ def test_truncated_single_and_multi_member_files_still_refused(tmp_path: Path, c
     one[-4:] = struct.pack("<I", 100)
     cut = tmp_path / "cut.nii.gz"
     cut.write_bytes(bytes(one))
-    with pytest.raises(lv.FormatError, match=r"cut\.nii\.gz.*truncated.*holds \d+"):
+    with pytest.raises(lv.FormatError, match=r"cut\.nii\.gz.*truncated.*(holds|stops after) \d+"):
         lv.open(cut)
     # several members whose second member is cut off: valid first member, not enough data
     first = gzip.compress(raw[: len(raw) // 2], mtime=0)
@@ -578,3 +578,79 @@ def test_running_out_of_memory_is_not_taken_for_a_damaged_index(tmp_path, cache,
         with pytest.raises(MemoryError):
             lv.open(path)[:, :, 50:52].compute()
     assert index.exists()
+
+
+_OUT_OF_DESCRIPTORS = """
+import os, resource, sys
+import lazyvol as lv
+from lazyvol.nifti import build_gzip_index, clear_gzip_handles
+path = sys.argv[1]
+build_gzip_index(path)
+vol = lv.open(path)
+vol[:, :, 1:2].compute(scheduler="sync")  # a pooled handle reading through the saved index
+if sys.argv[2] == "new-handle":
+    clear_gzip_handles()
+resource.setrlimit(resource.RLIMIT_NOFILE, (64, 64))
+fds = []
+try:
+    while True:
+        fds.append(os.open(os.devnull, os.O_RDONLY))
+except OSError:
+    pass
+try:
+    print("read", int(vol[:, :, 100:101].compute(scheduler="sync").sum()), flush=True)
+except OSError as exc:
+    print("error", type(exc).__name__, exc.errno, exc, flush=True)
+for fd in fds:
+    os.close(fd)
+print("after", int(vol[:, :, 100:101].compute(scheduler="sync").sum()), flush=True)
+"""
+
+
+@pytest.mark.parametrize("handle", ["pooled-handle", "new-handle"])
+def test_reads_through_a_saved_index_survive_running_out_of_descriptors(
+    tmp_path: Path, cache: Path, handle: str
+) -> None:
+    """indexed_gzip given a path (drop_handles=True) fopen()ed the file on every read without
+    checking the result: a process out of descriptors died of SIGSEGV. Now a pooled handle keeps
+    the descriptor it opened with and reads on; a handle that cannot be opened raises an OSError
+    (EMFILE) naming the file, and the saved index is kept."""
+    path = write_phantom_nifti(tmp_path / "fd.nii.gz", (256, 256, 120))
+    env = dict(os.environ, LAZYVOL_CACHE_DIR=str(cache))
+    proc = subprocess.run(
+        [sys.executable, "-c", _OUT_OF_DESCRIPTORS, str(path), handle],
+        capture_output=True,
+        text=True,
+        env=env,
+        timeout=120,
+    )
+    assert proc.returncode == 0, (proc.returncode, proc.stderr[-2000:])
+    lines = dict(line.split(" ", 1) for line in proc.stdout.splitlines())
+    ref = str(int(_ref(path)[:, :, 100:101].sum()))
+    assert lines["after"] == ref
+    if handle == "pooled-handle":
+        assert lines["read"] == ref
+    else:
+        assert lines["error"].startswith("OSError 24 ") and "fd.nii.gz" in lines["error"]
+    assert len(list(cache.rglob("*.gzidx"))) == 1  # the saved index was kept
+
+
+def test_cut_nii_gz_leaves_stderr_clean(tmp_path: Path, cache: Path) -> None:
+    """rapidgzip printed 'Unexpected end of file ...' (C++ std::cerr) before lazyvol's error on a
+    .nii.gz cut short; the cut is now found at open (the trailer is not one), before any engine
+    reads the file."""
+    raw = Path(write_phantom_nifti(tmp_path / "full.nii.gz", (64, 64, 40))).read_bytes()
+    code = (
+        "import sys, lazyvol as lv\n"
+        "try:\n    lv.open(sys.argv[1]).compute()\n"
+        "except lv.FormatError as exc:\n    print(exc)\n"
+    )
+    for n in (200, len(raw) - 5):
+        path = tmp_path / "cut.nii.gz"
+        path.write_bytes(raw[:n])
+        env = dict(os.environ, LAZYVOL_CACHE_DIR=str(cache), LAZYVOL_GZIP_ENGINE="rapidgzip")
+        proc = subprocess.run(
+            [sys.executable, "-c", code, str(path)], capture_output=True, text=True, env=env
+        )
+        assert "cut.nii.gz: truncated" in proc.stdout, proc.stdout
+        assert proc.stderr == "", proc.stderr

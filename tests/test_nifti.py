@@ -517,10 +517,42 @@ def test_dims_claiming_terabytes_rejected_before_allocation(
 def test_gz_dims_beyond_deflate_ratio(tmp_path: Path) -> None:
     path = tmp_path / "lie.nii.gz"
     img = nib.Nifti1Image(np.zeros((4, 4, 4), dtype=np.int16), np.eye(4))
-    img.header.set_data_shape((30000, 30000, 30000))
+    img.header.set_data_shape((3000, 3000, 300))  # 5.4 GB: under the 1 TiB limit
+    img.header.set_data_offset(352)
     with gzip.open(path, "wb") as f:
         f.write(img.header.binaryblock + b"\0" * 4 + np.zeros(64, np.int16).tobytes())
-    with pytest.raises(lv.ResourceLimitError, match=r"lie\.nii\.gz"):
+    # a header that no longer matches a complete stream: refused at open as a file that holds
+    # less than its header says (FormatError), not as a configured limit (ResourceLimitError)
+    with pytest.raises(lv.FormatError, match=r"lie\.nii\.gz: truncated.*holds \d+") as err:
+        lv.open(path)
+    assert not isinstance(err.value, lv.ResourceLimitError)
+
+
+@pytest.mark.parametrize("engine", ["rapidgzip", "indexed_gzip"])
+@pytest.mark.parametrize("cut", ["200", "in-header", "after-header", "mid-data", "in-trailer"])
+def test_cut_nii_gz_is_a_truncated_formaterror_at_open(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, cut: str, engine: str
+) -> None:
+    """A ``.nii.gz`` cut short, wherever: a FormatError (never ResourceLimitError) naming the
+    file and saying it is truncated, at open, at compute and for the header alone; the engines
+    never see it (rapidgzip wrote to stderr on such files)."""
+    from lazyvol.headers import source_header
+
+    monkeypatch.setenv("LAZYVOL_GZIP_ENGINE", engine)
+    raw = Path(write_phantom_nifti(tmp_path / "full.nii.gz", (64, 64, 40))).read_bytes()
+    n = {"200": 200, "in-header": 150, "after-header": 260, "mid-data": len(raw) // 2}
+    path = tmp_path / "cut.nii.gz"
+    path.write_bytes(raw[: n.get(cut, len(raw) - 5)])
+    for step in (lv.open, lambda p: lv.open(p).compute(), source_header):
+        with pytest.raises(lv.FormatError, match=r"cut\.nii\.gz: truncated") as err:
+            step(str(path))
+        assert not isinstance(err.value, lv.ResourceLimitError)
+
+
+def test_empty_nii_gz_says_empty(tmp_path: Path) -> None:
+    path = tmp_path / "empty.nii.gz"
+    path.write_bytes(b"")
+    with pytest.raises(lv.FormatError, match=r"empty\.nii\.gz: the file is empty"):
         lv.open(path)
 
 

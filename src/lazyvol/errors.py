@@ -78,7 +78,8 @@ class UnsupportedError(FormatError):
 
 
 class ResourceLimitError(FormatError):
-    """A header claims a size beyond the configured limits or beyond what the file can hold."""
+    """A header claims a size beyond a configured limit (``LAZYVOL_MAX_VOLUME_BYTES`` ...); a file
+    too small for what its header claims is a plain :class:`FormatError` (truncated)."""
 
 
 class SeriesError(LazyvolError, ValueError):

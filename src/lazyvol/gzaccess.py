@@ -25,7 +25,6 @@ aborts the process).
 from __future__ import annotations
 
 import contextlib
-import errno
 import hashlib
 import os
 import threading
@@ -59,6 +58,7 @@ from .gzengine import (  # noqa: F401  (engine choice and budgets: gzaccess's AP
 from .gzindex_format import (
     GZ_MAX_POINTS,
     GZ_SPACING,
+    RESOURCE_ERRNOS,
     gz_spacing,
     import_index,
     index_points,
@@ -185,22 +185,28 @@ class _Handle:
         return self._own.submit(fn, *args).result()
 
     def _open(self, src: GzSource, index: Path | None, threads: int) -> Any:
-        # A name that is not valid UTF-8 (lone surrogates in Python; indexed_gzip crashes on
-        # such names) is opened by Python and handed to the engine as a file object.
-        try:
-            src.path.encode("utf-8")
-            target: Any = src.path
-        except UnicodeEncodeError:
+        # indexed_gzip always reads a file object Python opened: one descriptor per handle, held
+        # while the handle lives (the pool bounds them, as rapidgzip's). Given a path it opens it
+        # with drop_handles=True, an fopen per read whose failure it does not check: a process
+        # out of descriptors crashed (SIGSEGV) instead of raising. rapidgzip gets the path (its
+        # parallel reads would go through Python's file object otherwise), unless the name is not
+        # valid UTF-8 (lone surrogates in Python), which engines cannot open themselves.
+        target: Any = src.path
+        if self.kind != "rapidgzip" or not _utf8(src.path):
             target = self.fobj = open(src.path, "rb")
         try:
             if self.kind == "rapidgzip":
                 import rapidgzip
 
-                raw: Any = rapidgzip.RapidgzipFile(
-                    target,
-                    parallelization=threads,
-                    chunk_size=_chunk_size(threads, index is not None),
-                )
+                try:
+                    raw: Any = rapidgzip.RapidgzipFile(
+                        target,
+                        parallelization=threads,
+                        chunk_size=_chunk_size(threads, index is not None),
+                    )
+                except ValueError as exc:  # "Opening file ... failed!": say why, if the OS can
+                    _raise_open_error(src.path, exc)
+                    raise
             else:
                 import indexed_gzip as igzip
 
@@ -211,10 +217,7 @@ class _Handle:
                     "readbuf_size": 2**20,
                     "buffer_size": 2**20,
                 }
-                if self.fobj is None:
-                    raw = igzip.IndexedGzipFile(target, drop_handles=True, **kw)
-                else:
-                    raw = igzip.IndexedGzipFile(fileobj=target, drop_handles=False, **kw)
+                raw = igzip.IndexedGzipFile(fileobj=target, drop_handles=False, **kw)
             if index is not None:
                 try:
                     import_index(raw, self.kind, index)
@@ -261,6 +264,25 @@ class _Handle:
             self.fobj.close()
         if self._own is not None:
             self._own.shutdown(wait=False)
+
+
+def _raise_open_error(path: str, exc: BaseException) -> None:
+    """Raise the OSError opening ``path`` gives now (out of descriptors, removed ...), if any,
+    from ``exc`` (an engine's untyped failure to open it); return if the file opens."""
+    try:
+        fd = os.open(path, os.O_RDONLY)
+    except OSError as os_exc:
+        raise os_exc from exc
+    os.close(fd)
+
+
+def _utf8(path: str) -> bool:
+    """True when ``path`` encodes as UTF-8 (no lone surrogates from undecodable bytes)."""
+    try:
+        path.encode("utf-8")
+    except UnicodeEncodeError:
+        return False
+    return True
 
 
 def _close_quietly(raw: Any) -> None:
@@ -414,7 +436,7 @@ def _read_once(src: GzSource, offset: int, view: memoryview) -> tuple[int, bool]
         ent.release(handle, broken=broken)
 
 
-_NOT_THE_INDEX = frozenset({errno.EMFILE, errno.ENFILE, errno.ENOMEM})
+_NOT_THE_INDEX = RESOURCE_ERRNOS
 
 
 class _IndexReadError(Exception):

@@ -7,6 +7,7 @@ See :mod:`lazyvol.gzaccess` for how indexes are made, named and used.
 
 from __future__ import annotations
 
+import errno
 import hashlib
 import itertools
 import os
@@ -111,12 +112,26 @@ _HEAD = struct.Struct("<QQIII")  # compressed size, uncompressed size, spacing, 
 _POINT = struct.Struct("<QQBB")  # compressed offset, uncompressed offset, bits, has a window
 
 
+#: errnos of a process out of descriptors or memory: nothing wrong with the file at hand.
+RESOURCE_ERRNOS = frozenset({errno.EMFILE, errno.ENFILE, errno.ENOMEM})
+
+
 def index_sizes(path: Path) -> tuple[int, int] | None:
-    """``(compressed, uncompressed)`` sizes recorded in an indexed_gzip-format index, or None."""
+    """``(compressed, uncompressed)`` sizes recorded in an indexed_gzip-format index, or None
+    when there is none or it is not one.
+
+    Raises
+    ------
+    OSError
+        The process is out of descriptors or memory (:data:`RESOURCE_ERRNOS`): the index may be
+        fine, and must not be deleted as one that does not fit.
+    """
     try:
         with open(path, "rb") as f:
             head = f.read(7 + _HEAD.size)
-    except OSError:
+    except OSError as exc:
+        if exc.errno in RESOURCE_ERRNOS:
+            raise
         return None
     if len(head) < 7 + _HEAD.size or head[:5] != _MAGIC:
         return None

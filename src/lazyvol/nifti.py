@@ -23,7 +23,7 @@ from . import _io, gz_remote, gzaccess
 from ._location import Location
 from .chunking import PlanArray, normalize_chunks, plan_array
 from .config import check_volume_bytes
-from .errors import FormatError, ResourceLimitError, SourceNotFoundError
+from .errors import FormatError, SourceNotFoundError
 from .nifti_fields import ParsedHeader
 from .nifti_header import (
     NIFTI_SUFFIXES,
@@ -57,6 +57,9 @@ gz_spacing = gzaccess.gz_spacing
 
 #: deflate cannot compress better than about 1032:1; a header claiming more data than that is lying.
 _MAX_DEFLATE_RATIO = 1032
+#: Most uncompressed bytes counted at open in a ``.nii.gz`` too small for what its header claims
+#: (only to say how much it holds: the file is refused either way).
+_MAX_COUNT = 256 * 2**20
 
 
 def _scaling(loc: Location, hdr: ParsedHeader, scale: bool) -> tuple[float, float]:
@@ -89,21 +92,35 @@ def _check_sizes(
                 f"{where}: truncated: the header needs {end} bytes ({what}) but the file has {size}"
             )
         return
-    if end > size * _MAX_DEFLATE_RATIO:
-        raise ResourceLimitError(
-            f"{where}: header dim {list(shape)} claims {what} but the gzip file has only {size} "
-            "bytes; no deflate stream expands that much (file truncated or header corrupt)"
-        )
+    reach = size * _MAX_DEFLATE_RATIO  # the most uncompressed bytes the file can hold
     isize = gzip_isize(data, size)
-    if isize is not None and end < 2**32 and isize < end:
-        # A truncated file, or a file of several gzip members (the trailer then gives the last
-        # member's size only): count what the members really hold.
-        held = inflate(data, size, end, keep=False, chunk=2**20)
-        if isinstance(held, int) and held < end:
+    # A trailer no member of this file could have written (ISIZE beyond what its bytes inflate
+    # to, knowable for files under 4 MiB): the last bytes are not a trailer. A file cut short
+    # (or bytes after the last member): inflate it through the data, cheap at that size. The
+    # bytes left by a cut pass for a trailer with odds size * 1032 / 2**32 (nearly never for a
+    # few hundred KiB); such a file, and any over 4 MiB, fails when the cut part is read.
+    not_a_trailer = isize is not None and reach < 2**32 and isize > reach
+    # A truncated file, or a file of several gzip members (the trailer then gives the last
+    # member's size only): count what the members really hold.
+    short = isize is not None and end < 2**32 and isize < end
+    if not (end > reach or not_a_trailer or short):
+        return
+    need = end
+    if not_a_trailer:
+        need = end + 2**20  # past the data, to its end: a cut in the trailer leaves the data
+    elif end > reach:
+        need = min(end, _MAX_COUNT)  # the file cannot hold ``end``: count to say what it holds
+    held = inflate(data, size, need, keep=False, chunk=2**20)  # raises on a stream cut short
+    if isinstance(held, int) and held < end:
+        if held >= need:  # pragma: no cover - needs a stream inflating past _MAX_COUNT
             raise FormatError(
-                f"{where}: truncated: the header needs {end} uncompressed bytes ({what}) but the "
-                f"gzip stream holds {held}"
+                f"{where}: truncated or its header corrupt: header dim {list(shape)} claims {what} "
+                f"but the gzip file has only {size} bytes; no deflate stream expands that much"
             )
+        raise FormatError(
+            f"{where}: truncated: the header needs {end} uncompressed bytes ({what}) but the "
+            f"gzip stream holds {held}"
+        )
 
 
 def open_nifti(
@@ -141,9 +158,10 @@ def open_nifti(
     SourceNotFoundError
         ``source`` (or the ``.img`` of an ``.hdr``) does not exist.
     FormatError
-        Not a NIfTI/Analyze file, a corrupt header, or a file shorter than its header says.
+        Not a NIfTI/Analyze file, a corrupt header, or a file shorter than its header says (a
+        ``.nii.gz`` holding less than the header needs, or whose gzip stream is cut short).
     ResourceLimitError
-        The header claims more data than the limits or the file can hold.
+        The header claims more data than the configured limit (``LAZYVOL_MAX_VOLUME_BYTES``).
     RemoteAccessError, RemoteReadError, RemoteTimeoutError
         A server refused or failed (see :mod:`lazyvol._io`).
     """

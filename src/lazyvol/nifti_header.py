@@ -107,7 +107,8 @@ def inflate(
     Raises
     ------
     FormatError
-        The stream is corrupt (the message gives how far it got).
+        The stream is corrupt (the message gives how far it got), or ends inside a member before
+        ``need`` bytes (the file is truncated).
     """
     got = 0
     parts: list[bytes] = []
@@ -139,6 +140,19 @@ def inflate(
             raise FormatError(
                 f"{loc}: the gzip stream is corrupt after {got} uncompressed bytes: {exc}"
             ) from exc
+        if pos >= size and not d.eof and got < need and not d.unconsumed_tail:
+            # All input is in: what zlib still holds (part of a match), then the member must end.
+            out = d.flush()[: need - got] if keep else d.flush()
+            got += len(out)
+            if keep:
+                parts.append(out)
+            if not d.eof and got < need:
+                raise FormatError(
+                    f"{loc}: truncated: the gzip stream stops after {got} uncompressed bytes, "
+                    f"before its end ({size} compressed bytes: a download or copy was cut short; "
+                    "fetch the file again)"
+                )
+            break
         if d.eof:
             rest = d.unused_data
             if not rest and pos < size:
@@ -186,12 +200,14 @@ def read_head(loc: Location, n: int, size: int | None = None) -> bytes:
     if size is None:
         size = _io.stamp(loc).size
     if is_gzip_name(loc):
+        if size == 0:
+            raise FormatError(f"{loc}: the file is empty (0 bytes): not a gzip stream")
         try:
             out = inflate(loc, size, n, keep=True)
-        except FormatError as exc:
+        except FormatError:
             kind = _compression(_io.read(loc, 0, min(6, size)))  # (only when it failed)
             if kind == "gzip":
-                raise FormatError(f"{loc}: cannot read the header: {exc}") from exc
+                raise  # corrupt or cut short: the message names the file and says which
             what = f"{kind}-compressed" if kind else "not compressed"
             fix = (
                 f"decompress it with {kind} and open the .nii"

@@ -30,6 +30,7 @@ from . import _io, gz_remote, gzaccess
 from ._blockpool import block_array
 from ._location import Location
 from .errors import FormatError, LazyvolError, SourceChangedError
+from .gzindex_format import RESOURCE_ERRNOS
 from .scaling import apply_scale
 from .sources import SourceStamp
 
@@ -115,7 +116,16 @@ def read_block(plan: NiftiPlan, index: tuple[slice, ...]) -> np.ndarray:
         block = _fetch(plan, index)
     except LazyvolError:
         raise
-    except (OSError, ValueError, EOFError) as exc:
+    except OSError as exc:
+        if exc.errno in RESOURCE_ERRNOS:  # the process's limits, not the file's format
+            raise OSError(
+                exc.errno,
+                f"{plan.path}: reading image data failed: {exc.strerror} (the process is out of "
+                "file descriptors or memory: raise the limit, e.g. ulimit -n, or read fewer "
+                "files at once)",
+            ) from exc
+        raise FormatError(f"{plan.path}: reading image data failed: {exc}") from exc
+    except (ValueError, EOFError) as exc:
         raise FormatError(f"{plan.path}: reading image data failed: {exc}") from exc
     if not block.dtype.isnative:
         block = block.astype(block.dtype.newbyteorder("="))
