@@ -96,15 +96,9 @@ def scan(
     folder = loc.is_remote or os.path.isdir(loc.url)
     indexed = use_index and folder and indexable(root)
     digest = listing_digest(listing[0], **options) if indexed else ""
-    if indexed:
-        doc = load_report(root, digest)
-        if doc is not None:
-            try:
-                infos = [SeriesInfo.from_json(d) for d in doc["series"]]
-                skipped = [(str(p), str(r)) for p, r in doc["skipped"]]
-                return ScanReport(infos, skipped, map(str, doc.get("unsupported", [])))
-            except (KeyError, TypeError, ValueError):
-                pass  # unreadable entry: rescan below
+    saved = _saved_report(root, digest) if indexed else None
+    if saved is not None:
+        return saved
     files = scan_files(
         root,
         progress=progress,
@@ -131,3 +125,16 @@ def scan(
             },
         )
     return report
+
+
+def _saved_report(root: str | Location, digest: str) -> ScanReport | None:
+    """The scan result saved for exactly this listing (:func:`load_report`), or None."""
+    doc = load_report(root, digest)
+    if doc is None:
+        return None
+    try:
+        infos = [SeriesInfo.from_json(d) for d in doc["series"]]
+        skipped = [(str(p), str(r)) for p, r in doc["skipped"]]
+        return ScanReport(infos, skipped, map(str, doc.get("unsupported", [])))
+    except (KeyError, TypeError, ValueError):
+        return None  # unreadable entry: rescan
