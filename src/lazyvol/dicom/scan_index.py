@@ -29,8 +29,9 @@ from .records import RECORD_FIELDS, FrameRecord
 
 __all__ = ["FileScan", "index_path", "listing_digest", "load_report", "save_report", "scan_files"]
 
-#: 3: FrameRecord gained 4D/diffusion/vendor fields; 4: inode/ctime_ns too; 5: ETag (objects).
-INDEX_VERSION = 6
+#: 3: FrameRecord gained 4D/diffusion/vendor fields; 4: inode/ctime_ns too; 5: ETag (objects);
+#: 7: StackID, and enhanced files' functional-group acquisition values in ``acq``.
+INDEX_VERSION = 7
 
 
 @dataclass
