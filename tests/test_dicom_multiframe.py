@@ -147,3 +147,111 @@ def test_basic_offset_table_is_checked_before_it_locates_frames(tmp_path, compre
         else:
             with pytest.raises(lv.FormatError, match="Basic Offset Table"):
                 lv.open(bad)
+
+
+def _edit(path, fn) -> None:
+    """Rewrite the enhanced file at ``path`` after ``fn(dataset)`` changed it."""
+    import pydicom
+
+    ds = pydicom.dcmread(path)
+    fn(ds)
+    ds.save_as(path)
+
+
+def test_enhanced_acquisition_values_come_from_functional_groups(tmp_path):
+    """Enhanced files hold RepetitionTime, FlipAngle, InversionTime ... in functional groups
+    (MR Timing and Related Parameters, MR Modifier), not at the top level: the sidecar has them
+    (dcm2niix writes RepetitionTime 2 s, FlipAngle 75 for this file), per frame included."""
+    from pydicom.dataset import Dataset
+    from pydicom.sequence import Sequence
+
+    def timing(ds, where, tr):
+        t = Dataset()
+        t.RepetitionTime, t.FlipAngle = tr, 75.0
+        where.MRTimingAndRelatedParametersSequence = Sequence([t])
+        m = Dataset()
+        m.InversionTimes = [900.0]
+        where.MRModifierSequence = Sequence([m])
+
+    path = tmp_path / "e.dcm"
+    write_enhanced_dicom(path, (16, 16, 4), n_volumes=3)
+    _edit(path, lambda ds: timing(ds, ds.SharedFunctionalGroupsSequence[0], 2000.0))
+    bids = lv.open(path).meta["bids"]
+    assert (bids["RepetitionTime"], bids["FlipAngle"], bids["InversionTime"]) == (2.0, 75, 0.9)
+    # per-frame values that agree are kept; values that differ between frames are not one value
+    write_enhanced_dicom(path, (16, 16, 4), n_volumes=3)
+    _edit(
+        path,
+        lambda ds: [
+            timing(ds, g, 2000.0 + 500.0 * (n >= 8))
+            for n, g in enumerate(ds.PerFrameFunctionalGroupsSequence)
+        ],
+    )
+    bids = lv.open(path).meta["bids"]
+    assert "RepetitionTime" not in bids
+    assert bids["FlipAngle"] == 75
+
+
+def test_enhanced_acquisition_time_is_the_earliest_frame(tmp_path):
+    """BIDS AcquisitionTime of an enhanced file is its earliest FrameAcquisitionDateTime, not
+    the time of whichever frame happens to represent the file."""
+
+    def times(ds):
+        frames = ds.PerFrameFunctionalGroupsSequence
+        for n, g in enumerate(frames):
+            g.FrameContentSequence[0].FrameAcquisitionDateTime = f"20240101{120000 + n:06d}.5"
+
+    path = tmp_path / "e.dcm"
+    write_enhanced_dicom(path, (16, 16, 4), n_volumes=3, frame_order=[2, 0, 3, 1])
+    _edit(path, times)
+    assert lv.open(path).meta["bids"]["AcquisitionTime"] == "12:00:00.500000"
+
+
+def _two_stacks(path, shift, nk=8):
+    """An enhanced file whose first half of frames is StackID 1 and second half StackID 2,
+    the second stack moved by ``shift`` mm along the slice normal (z)."""
+
+    def stacks(ds):
+        for k, g in enumerate(ds.PerFrameFunctionalGroupsSequence):
+            s = 1 if k < nk // 2 else 2
+            g.FrameContentSequence[0].StackID = str(s)
+            g.FrameContentSequence[0].InStackPositionNumber = k % (nk // 2) + 1
+            if s == 2:
+                x, y, z = (float(v) for v in g.PlanePositionSequence[0].ImagePositionPatient)
+                g.PlanePositionSequence[0].ImagePositionPatient = [x, y, z + shift]
+
+    truth = write_enhanced_dicom(path, (16, 16, nk), spacing=(1.0, 1.0, 2.0))
+    _edit(path, stacks)
+    return truth
+
+
+def test_enhanced_stacks_are_separate_volumes(tmp_path):
+    """Two stacks (StackID 1 and 2) in one file are two volumes, each with its own affine, never
+    refused as one stack with a gap (dcm2niix merges them into one 5 mm-spaced stack, wrongly)."""
+    truth = _two_stacks(tmp_path / "e.dcm", 100.0)
+    infos = lv.scan(tmp_path / "e.dcm")
+    assert len(infos) == 2
+    assert any("StackID (0020,9056)" in r for r in infos[0].reasons)
+    for n, info in enumerate(sorted(infos, key=lambda i: i.affine[2, 3])):
+        vol = lv.open(tmp_path / "e.dcm", series=info.id, scale=False)
+        assert vol.shape == (16, 16, 4)
+        ks = slice(4 * n, 4 * n + 4)
+        np.testing.assert_array_equal(vol.compute(), truth.stored[:, :, ks])
+        want = truth.affine.copy()
+        want[:3, 3] = truth.affine[:3, 3] + truth.affine[:3, 2] * 4 * n + [0, 0, 100.0 * n]
+        np.testing.assert_allclose(vol.affine, want, atol=1e-6)
+
+
+def test_enhanced_spacing_error_names_the_frames(tmp_path):
+    """A gap inside one stack of a multi-frame file names the two frames, not the file twice."""
+    path = tmp_path / "e.dcm"
+    write_enhanced_dicom(path, (16, 16, 6), spacing=(1.0, 1.0, 2.0))
+
+    def gap(ds):
+        for g in list(ds.PerFrameFunctionalGroupsSequence)[3:]:
+            x, y, z = (float(v) for v in g.PlanePositionSequence[0].ImagePositionPatient)
+            g.PlanePositionSequence[0].ImagePositionPatient = [x, y, z + 7.0]
+
+    _edit(path, gap)
+    with pytest.raises(lv.SeriesError, match=r"frame 3 of 6\) and .*frame 4 of 6\)"):
+        lv.open(path)

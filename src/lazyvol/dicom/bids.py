@@ -303,13 +303,12 @@ def _annotate(
         bids["SliceThickness"] = first.slice_thickness
     if first.spacing_between_slices is not None:
         bids["SpacingBetweenSlices"] = first.spacing_between_slices
-    # one record per file for the per-file values (a mosaic file has one record per tile)
-    per_file = list({r.path: r for r in frames}.values())
     echoes = sorted({r.echo_time for r in frames if r.echo_time is not None})
     if len(echoes) == 1:
         bids["EchoTime"] = _seconds(echoes[0])
     for key in ("RepetitionTime", "InversionTime", "FlipAngle"):
-        vals = {_acq(r).get(key) for r in per_file}
+        # every frame: an enhanced file's frames carry their own (functional-group) values
+        vals = {_acq(r).get(key) for r in frames}
         if len(vals) == 1 and None not in vals:
             bids[key] = vals.pop()
     for key in ("PixelBandwidth", "EchoTrainLength", "BandwidthPerPixelPhaseEncode"):
@@ -329,7 +328,8 @@ def _annotate(
         timing = _slice_timing_from_acquisition_time(list(slots[:nk]), bids.get("RepetitionTime"))
     if timing is not None:
         bids["SliceTiming"] = timing
-    times = [_tm_seconds(r.acquisition_time) for r in per_file]
+    # every frame: an enhanced file's frames carry their own FrameAcquisitionDateTime
+    times = [_tm_seconds(r.acquisition_time) for r in frames]
     known = [t for t in times if t is not None]
     if known:
         t = min(known)

@@ -113,6 +113,7 @@ _SPLITS: tuple[tuple[str, Callable[[FrameRecord], Any]], ...] = (
         "image kind ImageType/FrameType/ComplexImageComponent (0008,0008)/(0008,9007)/(0008,9208)",
         lambda r: image_component(r) or "image",
     ),
+    ("StackID (0020,9056)", lambda r: r.stack_id or "-"),
 )
 
 

@@ -120,6 +120,39 @@ def _frame_time(value: Any) -> str | None:
     return t or None
 
 
+#: Acquisition values enhanced files keep in functional groups rather than at the top level:
+#: (sequence, attribute, BIDS key, kind); kinds as :data:`lazyvol.dicom.bids.BIDS_TAGS`.
+_GROUP_VALUES: tuple[tuple[str, str, str, str], ...] = (
+    ("MRTimingAndRelatedParametersSequence", "RepetitionTime", "RepetitionTime", "ms"),
+    ("MRTimingAndRelatedParametersSequence", "FlipAngle", "FlipAngle", "float"),
+    ("MRTimingAndRelatedParametersSequence", "EchoTrainLength", "EchoTrainLength", "int"),
+    ("MRModifierSequence", "InversionTimes", "InversionTime", "ms"),
+    ("MRImagingModifierSequence", "PixelBandwidth", "PixelBandwidth", "float"),
+)
+
+
+def _group_values(groups: list[Any], base: dict[str, Any] | None) -> dict[str, Any] | None:
+    """The file's acquisition values (``base``) updated with the frame's functional-group ones
+    (RepetitionTime, FlipAngle, ... of the MR Timing and Related Parameters macro)."""
+    found: dict[str, Any] = {}
+    for seq, attr, key, kind in _GROUP_VALUES:
+        value = _find(groups, seq, attr)
+        if isinstance(value, list | tuple) or type(value).__name__ == "MultiValue":
+            value = value[0] if len(value) else None
+        num = _num(value)
+        if num is None or num != num or abs(num) == float("inf"):
+            continue
+        if kind == "ms":
+            found[key] = float(f"{num / 1000.0:.6g}")  # seconds, as dcm2niix prints them
+        elif kind == "int":
+            found[key] = int(num)
+        else:
+            found[key] = int(num) if num.is_integer() else num
+    if not found:
+        return base
+    return {**(base or {}), **found}
+
+
 def _philips_scale_slope(groups: list[Any]) -> float | None:
     """Philips (2005,100E) scale slope inside the private per-frame sequence (2005,140F)."""
     for g in groups:
@@ -305,4 +338,7 @@ def _frame_record(
     fr.instance_number = rec.instance_number if rec.instance_number is not None else 1
     fr.number_of_frames = nframes
     fr.pixel_offset, fr.pixel_length = frame_range
+    stack = _find(groups, "FrameContentSequence", "StackID")
+    fr.stack_id = str(stack).strip() if stack is not None else ""
+    fr.acq = _group_values(groups, rec.acq)
     return fr

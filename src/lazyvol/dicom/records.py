@@ -85,6 +85,9 @@ class FrameRecord:
     acq: dict[str, Any] | None = None
     #: ETag of a remote object when scanned ("" for local files): what its pixel reads check.
     etag: str = ""
+    #: Enhanced: StackID (0020,9056) of the frame ("" when absent); frames of different stacks
+    #: are separate volumes.
+    stack_id: str = ""
 
     def to_list(self) -> list[Any]:
         """Values in field order (compact form for the scan index)."""
@@ -94,6 +97,14 @@ class FrameRecord:
     def from_list(cls, values: list[Any]) -> FrameRecord:
         """Inverse of :meth:`to_list`."""
         return cls(*values)
+
+    @property
+    def where(self) -> str:
+        """The file, and for a multi-frame file the frame (1-based, as DICOM numbers frames):
+        what messages name, so two frames of one file are never named alike."""
+        if self.number_of_frames > 1 and self.frame >= 0:
+            return f"{self.path} (frame {self.frame + 1} of {self.number_of_frames})"
+        return self.path
 
     @property
     def is_localizer(self) -> bool:

@@ -424,7 +424,7 @@ def _regular_step(
         i, step = bad[0]
         msg = (
             f"irregular slice spacing: expected {spacing:.6g} mm between slices but found "
-            f"{step:.6g} mm between {base[i].path} and {base[i + 1].path}"
+            f"{step:.6g} mm between {base[i].where} and {base[i + 1].where}"
         )
         if len(bad) > 1:
             msg += f" ({len(bad)} irregular steps in all)"
@@ -467,7 +467,7 @@ def _regular_step(
     if off[worst] > line_tol:
         return Problem(
             "series",
-            f"{base[worst].path} (ImagePositionPatient {list(base[worst].ipp or [])}) is "
+            f"{base[worst].where} (ImagePositionPatient {list(base[worst].ipp or [])}) is "
             f"{off[worst]:.4g} mm off the line through the first and last slices' positions: the "
             "slices are not one stack. Remove the odd files or open the parts separately",
         )
