@@ -242,6 +242,22 @@ def test_enhanced_stacks_are_separate_volumes(tmp_path):
         np.testing.assert_allclose(vol.affine, want, atol=1e-6)
 
 
+def test_one_stack_id_leaves_the_volume_id_unchanged(tmp_path):
+    """StackID joins a volume's key (whose hash is its id) only where it splits the frames: a
+    file whose frames all carry StackID 1 keeps the id it had without a StackID."""
+    path = tmp_path / "e.dcm"
+    write_enhanced_dicom(path, (16, 16, 6), spacing=(1.0, 1.0, 2.0))
+    (before,) = lv.scan(path, use_index=False)
+
+    def one_stack(ds):
+        for g in ds.PerFrameFunctionalGroupsSequence:
+            g.FrameContentSequence[0].StackID = "1"
+
+    _edit(path, one_stack)
+    (after,) = lv.scan(path, use_index=False)
+    assert after.id == before.id
+
+
 def test_enhanced_spacing_error_names_the_frames(tmp_path):
     """A gap inside one stack of a multi-frame file names the two frames, not the file twice."""
     path = tmp_path / "e.dcm"

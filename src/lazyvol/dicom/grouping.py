@@ -113,7 +113,6 @@ _SPLITS: tuple[tuple[str, Callable[[FrameRecord], Any]], ...] = (
         "image kind ImageType/FrameType/ComplexImageComponent (0008,0008)/(0008,9007)/(0008,9208)",
         lambda r: image_component(r) or "image",
     ),
-    ("StackID (0020,9056)", lambda r: r.stack_id or "-"),
 )
 
 
@@ -154,26 +153,46 @@ def _split_echo_series(keyed: dict[tuple[str, ...], list[FrameRecord]]) -> str:
     return note
 
 
-def _split_frames_of_reference(keyed: dict[tuple[str, ...], list[FrameRecord]]) -> str:
-    """Split (in place) each group whose records name several FrameOfReferenceUIDs: positions in
-    two frames of reference are in two coordinate systems, and stacking them would place slices
-    by numbers that do not compare. Only such groups get the frame of reference in their key, so
-    the volume ids (a hash of the key) of every other group stay what they were. Returns the
-    split reason or ""."""
+def _split_where_differs(
+    keyed: dict[tuple[str, ...], list[FrameRecord]],
+    name: str,
+    label: str,
+    value: Callable[[FrameRecord], str],
+) -> str:
+    """Split (in place) each group whose records differ in ``value`` (the attribute ``name``).
+
+    Only such groups get ``"<label> <value>"`` in their key, so the volume ids (a hash of the
+    key) of every other group stay what they were before the attribute was considered. Returns
+    the split reason or ""."""
     split: Counter[str] = Counter()
     for key in list(keyed):
         recs = keyed[key]
-        if len({_frame_of_reference(r) for r in recs}) < 2:
+        if len({value(r) for r in recs}) < 2:
             continue
         del keyed[key]
         for r in recs:
-            keyed.setdefault((*key, f"frame of reference {_frame_of_reference(r)}"), []).append(r)
-        split.update(_frame_of_reference(r) for r in recs)
-    return _differs("FrameOfReferenceUID (0020,0052)", split) if split else ""
+            keyed.setdefault((*key, f"{label} {value(r)}"), []).append(r)
+        split.update(value(r) for r in recs)
+    return _differs(name, split) if split else ""
 
 
-def _frame_of_reference(r: FrameRecord) -> str:
-    return r.frame_of_reference_uid or "missing"
+def _split_frames_of_reference(keyed: dict[tuple[str, ...], list[FrameRecord]]) -> str:
+    """Positions in two frames of reference are in two coordinate systems: stacking them would
+    place slices by numbers that do not compare (see :func:`_split_where_differs`)."""
+    return _split_where_differs(
+        keyed,
+        "FrameOfReferenceUID (0020,0052)",
+        "frame of reference",
+        lambda r: r.frame_of_reference_uid or "missing",
+    )
+
+
+def _split_stacks(keyed: dict[tuple[str, ...], list[FrameRecord]]) -> str:
+    """Frames of two stacks of an enhanced file (StackID (0020,9056)) are two volumes, even
+    parallel ones (dcm2niix merges those into one irregular grid; its issue 839)."""
+    return _split_where_differs(
+        keyed, "StackID (0020,9056)", "stack", lambda r: r.stack_id or "missing"
+    )
 
 
 def _differs(name: str, counts: Counter[str]) -> str:
@@ -266,6 +285,7 @@ def split_series(
             key += (rec.sop_instance_uid or rec.path,)
         keyed[key].append(rec)
     frame_note = _split_frames_of_reference(keyed)
+    stack_note = _split_stacks(keyed)
     echo_note = _split_echo_series(keyed)
     trace_note = _split_philips_trace(keyed)
     if len(keyed) == 1:
@@ -281,7 +301,7 @@ def split_series(
             counts = Counter(str(_SPLITS[pos][1](r)) for r in records)
         if len(counts) > 1:
             varying.append(_differs(name, counts))
-    varying += [n for n in (frame_note, echo_note, trace_note) if n]
+    varying += [n for n in (frame_note, stack_note, echo_note, trace_note) if n]
     if any(r.number_of_frames != 1 and r.frame < 0 for r in records):
         varying.append("multi-frame files without per-frame geometry are separate volumes")
     out = []

@@ -30,7 +30,6 @@ from .records import RECORD_FIELDS, FrameRecord
 __all__ = ["FileScan", "index_path", "listing_digest", "load_report", "save_report", "scan_files"]
 
 #: 3: FrameRecord gained 4D/diffusion/vendor fields; 4: inode/ctime_ns too; 5: ETag (objects);
-#: 3: FrameRecord gained 4D/diffusion/vendor fields; 4: inode/ctime_ns too; 5: ETag (objects);
 #: 6: a skip records whether the file is valid DICOM of an unsupported kind; 7: StackID, and
 #: enhanced files' functional-group acquisition values in ``acq``.
 INDEX_VERSION = 7
