@@ -604,3 +604,36 @@ def test_info_of_a_one_series_folder_lists_the_files_it_skipped(env, tmp_path):
     assert [p for p, _ in d["skipped"]] == [str(cut)]
     r = run(env, "info", tmp_path / "s", "-v")
     assert r.returncode == 0 and "skipped 1 file(s)" in r.stdout and str(cut) in r.stdout
+
+
+# -- bad paths and options: one line naming the path, exit 2 ------------------------------------------
+
+
+def _one_line_error(capsys, argv, *expected):
+    """Run the command in-process; it must fail with one ``lazyvol: error:`` line holding every
+    ``expected`` text, and print nothing on stdout."""
+    code = cli_main([str(a) for a in argv])
+    out, err = capsys.readouterr()
+    assert code == 2, (out, err)
+    assert err.startswith("lazyvol: error: ") and len(err.strip().splitlines()) == 1, err
+    assert "Traceback" not in err and out == "", (out, err)
+    for text in expected:
+        assert str(text) in err, err
+    return err
+
+
+def test_cache_dir_that_is_a_file_is_refused(capsys, tmp_path, monkeypatch):
+    """``cache list/clear --cache-dir FILE`` said 'the cache is empty' / 'removed 0' and exited 0."""
+    monkeypatch.setenv("LAZYVOL_CACHE_DIR", str(tmp_path / "cache"))
+    regular = tmp_path / "regular.txt"
+    regular.write_text("x")
+    for action in ("list", "clear"):
+        _one_line_error(capsys, ["cache", action, "--cache-dir", regular], "--cache-dir", regular)
+        under = regular / "sub"
+        _one_line_error(capsys, ["cache", action, "--cache-dir", under], "--cache-dir", regular)
+        monkeypatch.setenv("LAZYVOL_CACHE_DIR", str(regular))
+        _one_line_error(capsys, ["cache", action], "LAZYVOL_CACHE_DIR", regular)
+        monkeypatch.setenv("LAZYVOL_CACHE_DIR", str(tmp_path / "cache"))
+    # a folder that does not exist yet is an empty cache, not an error
+    assert cli_main(["cache", "list", "--cache-dir", str(tmp_path / "new")]) == 0
+    assert "no such folder yet" in capsys.readouterr().out

@@ -198,6 +198,81 @@ def _check_series_applies(path: str, series: str | None, flag: str = "--series")
         raise CommandError(f"{flag} {series}: {path} is {what} (one volume); drop {flag}")
 
 
+def _check_source(path: str, flag: str = "") -> None:
+    """Refuse a local source that cannot be one, before any reader sees it.
+
+    Parameters
+    ----------
+    path : str
+        The source as given (a URL is left to the reader).
+    flag : str
+        The option that gave it (``"--mask"``), named in the message; empty for a positional
+        argument.
+
+    Raises
+    ------
+    SourceNotFoundError
+        Nothing at ``path``, or a file named with a trailing ``/`` (as a folder).
+    CommandError
+        A regular file named ``*.zarr`` (a Zarr store is a folder).
+    """
+    if is_url(path):
+        return
+    from ..errors import SourceNotFoundError
+
+    shown = f"{flag} {path}" if flag else path
+    if not os.path.exists(path):
+        bare = path.rstrip("/" + os.sep)
+        if bare != path and os.path.isfile(bare):
+            raise SourceNotFoundError(
+                f"{shown}: {bare} is a file, not a folder; drop the trailing '/'"
+            )
+        raise SourceNotFoundError(f"{shown}: no such file or directory")
+    if os.path.isfile(path) and path.rstrip("/").lower().endswith(".zarr"):
+        raise CommandError(
+            f"{shown}: is a file, but a Zarr store (.zarr) is a folder; give the store's folder"
+        )
+
+
+def _check_folder(path: str, what: str) -> None:
+    """Refuse ``path`` (given as ``what``, e.g. ``"--cache-dir X"``) when it exists and is not a
+    folder; a folder that does not exist yet is fine (it is created when needed).
+
+    Raises
+    ------
+    CommandError
+        ``path`` is a file (or anything else but a folder), or lies under a file.
+    """
+    if os.path.isdir(path):
+        return
+    if os.path.lexists(path):
+        raise CommandError(f"{what}: {path} is a file, not a folder; give a folder")
+    parent = os.path.dirname(os.path.abspath(path))
+    while not os.path.lexists(parent):  # the root always exists
+        parent = os.path.dirname(parent)
+    if not os.path.isdir(parent):
+        raise CommandError(f"{what}: {parent} is a file, not a folder; give a folder")
+
+
+def _check_output_file(path: str, flag: str, overwrite: bool) -> None:
+    """Refuse an output file that cannot be written as asked, before any work is done.
+
+    Raises
+    ------
+    CommandError
+        ``path`` is a folder, exists without ``overwrite``, or its folder is missing or a file.
+    """
+    shown = f"{flag} {path}" if flag else path
+    if os.path.isdir(path):
+        raise CommandError(f"{shown}: is a folder; give a file name (left untouched)")
+    if os.path.lexists(path) and not overwrite:
+        raise CommandError(f"{shown} exists; pass --overwrite to replace it (left untouched)")
+    folder = os.path.dirname(os.path.abspath(path))
+    if not os.path.isdir(folder):
+        what = "is a file, not a folder" if os.path.lexists(folder) else "does not exist"
+        raise CommandError(f"{shown}: the folder {folder} {what}; create it or choose another")
+
+
 def _is_dicom_folder(path: str) -> bool:
     from ..formats import pick
 
