@@ -637,3 +637,42 @@ def test_cache_dir_that_is_a_file_is_refused(capsys, tmp_path, monkeypatch):
     # a folder that does not exist yet is an empty cache, not an error
     assert cli_main(["cache", "list", "--cache-dir", str(tmp_path / "new")]) == 0
     assert "no such folder yet" in capsys.readouterr().out
+
+
+def test_bad_source_paths_are_one_line(capsys, tmp_path, monkeypatch):
+    """A missing path, a file named as a folder ('x.nii/') and a file named as a Zarr store, for
+    every command taking a source: one line naming the path ('references' said 'no such file'
+    for a .nii and 'cannot stat (Not a directory)' for 'x.nii/')."""
+    monkeypatch.setenv("LAZYVOL_CACHE_DIR", str(tmp_path / "cache"))
+    nii = write_phantom_nifti(tmp_path / "p.nii", (4, 4, 3))
+    (tmp_path / "file.zarr").write_text("x")
+    commands = {
+        "info": [],
+        "stats": [],
+        "convert": [tmp_path / "o.zarr"],
+        "references": ["-o", tmp_path / "r.json"],
+    }
+    cases = {
+        tmp_path / "missing.nii": "no such file or directory",
+        tmp_path / "missing.hdr": "no such file or directory",
+        f"{nii}/": "is a file, not a folder",
+        tmp_path / "file.zarr": "a Zarr store (.zarr) is a folder",
+    }
+    for command, extra in commands.items():
+        for path, why in cases.items():
+            _one_line_error(capsys, [command, path, *extra], f"{path}: ", why)
+    _one_line_error(capsys, ["stats", nii, "--mask", tmp_path / "m.nii"], "--mask ", "m.nii: no")
+    assert not (tmp_path / "o.zarr").exists() and not (tmp_path / "r.json").exists()
+
+
+def test_references_output_paths(capsys, tmp_path):
+    """-o naming a folder (with --overwrite) or a file in a missing folder gave a traceback."""
+    nii = write_phantom_nifti(tmp_path / "p.nii", (4, 4, 3))
+    (tmp_path / "folder").mkdir()
+    (tmp_path / "regular").write_text("x")
+    out = tmp_path / "folder"
+    _one_line_error(capsys, ["references", nii, "-o", out, "--overwrite"], f"-o {out}: is a folder")
+    for out in (tmp_path / "nodir" / "r.json", tmp_path / "regular" / "r.json"):
+        _one_line_error(capsys, ["references", nii, "-o", out], f"-o {out}: the folder ")
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["folder", "p.nii", "regular"]
+    assert list((tmp_path / "folder").iterdir()) == []

@@ -269,8 +269,12 @@ def _check_output_file(path: str, flag: str, overwrite: bool) -> None:
         raise CommandError(f"{shown} exists; pass --overwrite to replace it (left untouched)")
     folder = os.path.dirname(os.path.abspath(path))
     if not os.path.isdir(folder):
-        what = "is a file, not a folder" if os.path.lexists(folder) else "does not exist"
-        raise CommandError(f"{shown}: the folder {folder} {what}; create it or choose another")
+        what = (
+            "is a file, not a folder; choose another location"
+            if os.path.lexists(folder)
+            else "does not exist; create it or choose another location"
+        )
+        raise CommandError(f"{shown}: the folder {folder} {what}")
 
 
 def _is_dicom_folder(path: str) -> bool:

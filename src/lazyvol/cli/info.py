@@ -13,6 +13,7 @@ from typing import Any
 from .._units import human_bytes
 from ._common import (
     _check_series_applies,
+    _check_source,
     _disk_size,
     _files_size,
     _is_dicom_folder,
@@ -391,10 +392,7 @@ def cmd_info(args: argparse.Namespace) -> int:
 
     path = args.path
     kwargs = source_kwargs(args, path)
-    if not is_url(path) and not os.path.exists(path):
-        from ..errors import SourceNotFoundError
-
-        raise SourceNotFoundError(f"{path}: no such file or directory")
+    _check_source(path)
     _check_series_applies(path, args.series)
     if args.header:
         return _cmd_header(args)
