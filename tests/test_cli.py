@@ -676,3 +676,36 @@ def test_references_output_paths(capsys, tmp_path):
         _one_line_error(capsys, ["references", nii, "-o", out], f"-o {out}: the folder ")
     assert sorted(p.name for p in tmp_path.iterdir()) == ["folder", "p.nii", "regular"]
     assert list((tmp_path / "folder").iterdir()) == []
+
+
+def test_options_without_effect_are_refused(capsys, tmp_path, monkeypatch):
+    """An option that would be ignored in the given combination is a one-line usage error saying
+    what to add or drop (``info --slice 3`` without ``--header`` printed the summary, exit 0)."""
+    from lazyvol.testing import write_dicom_series
+
+    monkeypatch.setenv("LAZYVOL_CACHE_DIR", str(tmp_path / "cache"))
+    nii = write_phantom_nifti(tmp_path / "p.nii", (4, 4, 3))
+    dcm = tmp_path / "dcm"
+    write_dicom_series(dcm, (4, 4, 3))
+    refused = [
+        (["info", nii, "--slice", "3"], "add --header"),
+        (["info", dcm, "--slice", "0"], "add --header"),
+        (["info", nii, "--header", "--slice", "1"], "drop --slice"),
+        (["info", nii, "--verbose"], "drop --verbose"),
+        (["info", nii, "--header", "-v"], "drop --verbose"),
+        (["info", dcm, "--series", "1", "-v"], "drop --verbose or --series"),
+        (["stats", nii, "--connect-timeout", "3"], "add --scheduler ADDRESS"),
+        (["stats", nii, "--connect-timeout", "3", "--scheduler", "threads"], "--scheduler ADDRESS"),
+        (["cache", "list", "--scheduler", "threads"], "drop --scheduler"),
+        (["cache", "list", "--older-than", "3"], "'cache clear'"),
+        (["stats", nii, "--percentiles", ""], "--percentiles is empty"),
+        (["references", nii, "-o", tmp_path / "r.json", "--per-slice-rescale", "arrays"], "drop"),
+    ]
+    for argv, why in refused:
+        _one_line_error(capsys, argv, why)
+    assert not (tmp_path / "r.json").exists()
+    # the same options where they do something
+    assert cli_main(["info", str(dcm), "--header", "--slice", "2"]) == 0
+    assert "IM00002" in capsys.readouterr().out
+    assert cli_main(["info", str(dcm), "-v"]) == 0
+    assert cli_main(["-q", "stats", str(nii), "--scheduler", "threads"]) == 0

@@ -24,7 +24,7 @@ from ._common import EXIT_ERROR, CommandError, _cli_message
 from ._scheduler import _scheduler
 from ._sources import redacted_output, secrets_of, storage_options
 from .info import volume_info
-from .parser import build_parser
+from .parser import build_parser, usage_problem
 
 __all__ = ["CommandError", "build_parser", "main", "volume_info"]
 
@@ -56,6 +56,10 @@ def main(argv: Sequence[str] | None = None) -> int:
     for name, default in _DEFAULTS:
         if not hasattr(args, name):
             setattr(args, name, default)
+    problem = usage_problem(args)
+    if problem is not None:
+        print(f"lazyvol: error: {problem} (usage: lazyvol {args.command} --help)", file=sys.stderr)
+        return EXIT_ERROR
     try:
         secrets = _secrets(args)
     except LazyvolError as exc:  # an unreadable --storage-options file

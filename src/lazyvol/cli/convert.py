@@ -67,10 +67,12 @@ def cmd_references(args: argparse.Namespace) -> int:
     kwargs = source_kwargs(args, args.src)
     _check_source(args.src)
     _check_series_applies(args.src, args.series)
+    if args.per_slice_rescale is not None:
+        _check_series_applies(args.src, args.per_slice_rescale, "--per-slice-rescale")
     refs = lv.references(
         args.src,
         series=_series_arg(args.series),
-        per_slice_rescale=args.per_slice_rescale,
+        per_slice_rescale=args.per_slice_rescale or "refuse",
         **kwargs,
     )
     try:

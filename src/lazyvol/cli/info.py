@@ -12,6 +12,7 @@ from typing import Any
 
 from .._units import human_bytes
 from ._common import (
+    CommandError,
     _check_series_applies,
     _check_source,
     _disk_size,
@@ -398,7 +399,17 @@ def cmd_info(args: argparse.Namespace) -> int:
         return _cmd_header(args)
     series_row = None
     skipped: list[Any] = []
-    if args.series is None and _is_dicom_source(path, kwargs):
+    table = args.series is None and _is_dicom_source(path, kwargs)
+    if args.verbose and not table:
+        raise CommandError(
+            "--verbose lists what the scan of a DICOM folder skipped or refused; "
+            + (
+                "--series shows one volume without it: drop --verbose or --series"
+                if args.series is not None
+                else f"{display_source(path)} is not a DICOM folder: drop --verbose"
+            )
+        )
+    if table:
         report, skipped = _series_report(args, kwargs)
         sizes = _remote_sizes(path, kwargs) if is_url(path) else None
         root = path if is_url(path) else os.path.abspath(path)
@@ -443,17 +454,24 @@ def cmd_info(args: argparse.Namespace) -> int:
 
 
 def _cmd_header(args: argparse.Namespace) -> int:
+    from ..formats import pick
     from ..headers import format_header, header_to_dict, source_header
 
+    if args.verbose:
+        raise CommandError("--verbose: --header prints the whole header already; drop --verbose")
     if is_url(args.path):
-        from ._common import CommandError
-
         raise CommandError(
             f"{display_source(args.path)}: --header reads local files only (the full NIfTI header "
             "or DICOM data set of a remote source is not fetched yet); drop --header for the "
             "volume's summary, or download the file"
         )
-    hdr = source_header(args.path, series=_series_arg(args.series), index=args.slice)
+    if args.slice is not None and pick(args.path).name != "dicom":
+        raise CommandError(
+            f"--slice {args.slice}: {args.path} is not DICOM; it has one header, not one per "
+            "slice: drop --slice"
+        )
+    index = 0 if args.slice is None else args.slice
+    hdr = source_header(args.path, series=_series_arg(args.series), index=index)
     if args.json:
         _print_json(header_to_dict(hdr))
     else:
