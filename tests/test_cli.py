@@ -735,3 +735,17 @@ def test_header_of_a_gzip_with_a_bad_crc(capsys, tmp_path):
     good.write_bytes(gzip.compress(nii.read_bytes()))
     assert cli_main(["info", str(good), "--header"]) == 0
     assert "sizeof_hdr" in capsys.readouterr().out
+
+
+def test_mask_on_another_grid_is_one_line(capsys, tmp_path):
+    """The GridMismatchError message printed each affine over four lines; all of it is kept, on
+    one line."""
+    nii = write_phantom_nifti(tmp_path / "p.nii", (6, 5, 4))
+    for name, shape, affine in (
+        ("small.nii", (5, 5, 5), np.eye(4)),
+        ("zoomed.nii", (6, 5, 4), np.diag([2.0, 2.0, 2.0, 1.0])),
+    ):
+        mask = tmp_path / name
+        nib.save(nib.Nifti1Image(np.ones(shape, np.uint8), affine), mask)
+        err = _one_line_error(capsys, ["stats", nii, "--mask", mask], name, "(6, 5, 4)", str(shape))
+        assert err.count("affine [[") == 2 and "], [" in err and "Resample the mask" in err

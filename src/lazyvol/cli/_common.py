@@ -78,11 +78,34 @@ _FLAG_NAMES = (
 )
 
 
+def _join_bracketed_lines(msg: str) -> str:
+    """``msg`` with the line breaks inside brackets replaced by a space: an array that numpy
+    prints over several lines (an affine) becomes one line, a listing after the text is kept."""
+    out: list[str] = []
+    depth = 0
+    skip_blanks = False
+    for c in msg:
+        if skip_blanks and c in " \t":
+            continue
+        skip_blanks = False
+        if c in "([{":
+            depth += 1
+        elif c in ")]}":
+            depth = max(0, depth - 1)
+        elif c == "\n" and depth > 0:
+            out.append(" ")
+            skip_blanks = True
+            continue
+        out.append(c)
+    return "".join(out)
+
+
 def _cli_message(msg: str) -> str:
-    """A library message with Python keywords replaced by the command's flags."""
+    """A library message as the command prints it: Python keywords replaced by the command's
+    flags, and arrays printed over several lines joined into one."""
     for py, flag in _FLAG_NAMES:
         msg = msg.replace(py, flag)
-    return msg
+    return _join_bracketed_lines(msg)
 
 
 def _show_progress(args: argparse.Namespace) -> bool:
