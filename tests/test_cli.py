@@ -749,3 +749,24 @@ def test_mask_on_another_grid_is_one_line(capsys, tmp_path):
         nib.save(nib.Nifti1Image(np.ones(shape, np.uint8), affine), mask)
         err = _one_line_error(capsys, ["stats", nii, "--mask", mask], name, "(6, 5, 4)", str(shape))
         assert err.count("affine [[") == 2 and "], [" in err and "Resample the mask" in err
+
+
+def test_empty_paths_and_warnings_are_one_line(capsys, tmp_path, monkeypatch):
+    """An empty path is named as such (``info ""`` said ': no such file or directory'), an empty
+    --mask is an error (it computed statistics without a mask), and a warning is one line
+    ``lazyvol: warning: ...`` printed once (Python added the warning code's source line, and the
+    DICOM scan index warning came twice)."""
+    from lazyvol.testing import write_dicom_series
+
+    nii = write_phantom_nifti(tmp_path / "p.nii", (4, 4, 3))
+    _one_line_error(capsys, ["info", ""], "the path is empty")
+    _one_line_error(capsys, ["stats", nii, "--mask", ""], "--mask: the path is empty")
+    _one_line_error(capsys, ["convert", nii, ""], "the destination is empty")
+    regular = tmp_path / "regular.txt"
+    regular.write_text("x")
+    monkeypatch.setenv("LAZYVOL_CACHE_DIR", str(regular))  # no scan index can be written
+    write_dicom_series(tmp_path / "dcm", (4, 4, 3))
+    assert cli_main(["info", str(tmp_path / "dcm")]) == 0
+    err = capsys.readouterr().err
+    assert err.startswith("lazyvol: warning: cannot write the DICOM scan index"), err
+    assert len(err.strip().splitlines()) == 1, err

@@ -244,6 +244,10 @@ def _check_source(path: str, flag: str = "") -> None:
     from ..errors import SourceNotFoundError
 
     shown = f"{flag} {path}" if flag else path
+    if not path:
+        raise SourceNotFoundError(
+            f"{flag or 'the source'}: the path is empty; give a file or folder"
+        )
     if not os.path.exists(path):
         bare = path.rstrip("/" + os.sep)
         if bare != path and os.path.isfile(bare):

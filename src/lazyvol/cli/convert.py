@@ -18,6 +18,8 @@ from ._sources import is_url, source_kwargs
 
 
 def _output_kind(dst: str) -> str:
+    if not dst:
+        raise CommandError("the destination is empty; give a path ending in .zarr, .nii or .nii.gz")
     low = dst.lower().rstrip("/")
     if low.endswith(".zarr"):
         return "zarr"

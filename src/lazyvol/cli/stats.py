@@ -85,7 +85,7 @@ def cmd_stats(args: argparse.Namespace) -> int:
 
     kwargs = _stats_kwargs(args)
     _check_source(args.path)
-    if args.mask:
+    if args.mask is not None:  # an empty --mask "" is an error, not "no mask"
         _check_source(args.mask, "--mask")
     _check_series_applies(args.path, args.series)
     vol = lv.open(args.path, series=_series_arg(args.series), **source_kwargs(args, args.path))
