@@ -604,3 +604,169 @@ def test_info_of_a_one_series_folder_lists_the_files_it_skipped(env, tmp_path):
     assert [p for p, _ in d["skipped"]] == [str(cut)]
     r = run(env, "info", tmp_path / "s", "-v")
     assert r.returncode == 0 and "skipped 1 file(s)" in r.stdout and str(cut) in r.stdout
+
+
+# -- bad paths and options: one line naming the path, exit 2 ------------------------------------------
+
+
+def _one_line_error(capsys, argv, *expected):
+    """Run the command in-process; it must fail with one ``lazyvol: error:`` line holding every
+    ``expected`` text, and print nothing on stdout."""
+    code = cli_main([str(a) for a in argv])
+    out, err = capsys.readouterr()
+    assert code == 2, (out, err)
+    assert err.startswith("lazyvol: error: ") and len(err.strip().splitlines()) == 1, err
+    assert "Traceback" not in err and out == "", (out, err)
+    for text in expected:
+        assert str(text) in err, err
+    return err
+
+
+def test_cache_dir_that_is_a_file_is_refused(capsys, tmp_path, monkeypatch):
+    """``cache list/clear --cache-dir FILE`` said 'the cache is empty' / 'removed 0' and exited 0."""
+    monkeypatch.setenv("LAZYVOL_CACHE_DIR", str(tmp_path / "cache"))
+    regular = tmp_path / "regular.txt"
+    regular.write_text("x")
+    for action in ("list", "clear"):
+        _one_line_error(capsys, ["cache", action, "--cache-dir", regular], "--cache-dir", regular)
+        under = regular / "sub"
+        _one_line_error(capsys, ["cache", action, "--cache-dir", under], "--cache-dir", regular)
+        monkeypatch.setenv("LAZYVOL_CACHE_DIR", str(regular))
+        _one_line_error(capsys, ["cache", action], "LAZYVOL_CACHE_DIR", regular)
+        monkeypatch.setenv("LAZYVOL_CACHE_DIR", str(tmp_path / "cache"))
+    # a folder that does not exist yet is an empty cache, not an error
+    assert cli_main(["cache", "list", "--cache-dir", str(tmp_path / "new")]) == 0
+    assert "no such folder yet" in capsys.readouterr().out
+
+
+def test_bad_source_paths_are_one_line(capsys, tmp_path, monkeypatch):
+    """A missing path, a file named as a folder ('x.nii/') and a file named as a Zarr store, for
+    every command taking a source: one line naming the path ('references' said 'no such file'
+    for a .nii and 'cannot stat (Not a directory)' for 'x.nii/')."""
+    monkeypatch.setenv("LAZYVOL_CACHE_DIR", str(tmp_path / "cache"))
+    nii = write_phantom_nifti(tmp_path / "p.nii", (4, 4, 3))
+    (tmp_path / "file.zarr").write_text("x")
+    commands = {
+        "info": [],
+        "stats": [],
+        "convert": [tmp_path / "o.zarr"],
+        "references": ["-o", tmp_path / "r.json"],
+    }
+    cases = {
+        tmp_path / "missing.nii": "no such file or directory",
+        tmp_path / "missing.hdr": "no such file or directory",
+        f"{nii}/": "is a file, not a folder",
+        tmp_path / "file.zarr": "a Zarr store (.zarr) is a folder",
+    }
+    for command, extra in commands.items():
+        for path, why in cases.items():
+            _one_line_error(capsys, [command, path, *extra], f"{path}: ", why)
+    _one_line_error(capsys, ["stats", nii, "--mask", tmp_path / "m.nii"], "--mask ", "m.nii: no")
+    assert not (tmp_path / "o.zarr").exists() and not (tmp_path / "r.json").exists()
+
+
+def test_references_output_paths(capsys, tmp_path):
+    """-o naming a folder (with --overwrite) or a file in a missing folder gave a traceback."""
+    nii = write_phantom_nifti(tmp_path / "p.nii", (4, 4, 3))
+    (tmp_path / "folder").mkdir()
+    (tmp_path / "regular").write_text("x")
+    out = tmp_path / "folder"
+    _one_line_error(capsys, ["references", nii, "-o", out, "--overwrite"], f"-o {out}: is a folder")
+    for out in (tmp_path / "nodir" / "r.json", tmp_path / "regular" / "r.json"):
+        _one_line_error(capsys, ["references", nii, "-o", out], f"-o {out}: the folder ")
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["folder", "p.nii", "regular"]
+    assert list((tmp_path / "folder").iterdir()) == []
+
+
+def test_options_without_effect_are_refused(capsys, tmp_path, monkeypatch):
+    """An option that would be ignored in the given combination is a one-line usage error saying
+    what to add or drop (``info --slice 3`` without ``--header`` printed the summary, exit 0)."""
+    from lazyvol.testing import write_dicom_series
+
+    monkeypatch.setenv("LAZYVOL_CACHE_DIR", str(tmp_path / "cache"))
+    nii = write_phantom_nifti(tmp_path / "p.nii", (4, 4, 3))
+    dcm = tmp_path / "dcm"
+    write_dicom_series(dcm, (4, 4, 3))
+    refused = [
+        (["info", nii, "--slice", "3"], "add --header"),
+        (["info", dcm, "--slice", "0"], "add --header"),
+        (["info", nii, "--header", "--slice", "1"], "drop --slice"),
+        (["info", nii, "--verbose"], "drop --verbose"),
+        (["info", nii, "--header", "-v"], "drop --verbose"),
+        (["info", dcm, "--series", "1", "-v"], "drop --verbose or --series"),
+        (["stats", nii, "--connect-timeout", "3"], "add --scheduler ADDRESS"),
+        (["stats", nii, "--connect-timeout", "3", "--scheduler", "threads"], "--scheduler ADDRESS"),
+        (["cache", "list", "--scheduler", "threads"], "drop --scheduler"),
+        (["cache", "list", "--older-than", "3"], "'cache clear'"),
+        (["stats", nii, "--percentiles", ""], "--percentiles is empty"),
+        (["references", nii, "-o", tmp_path / "r.json", "--per-slice-rescale", "arrays"], "drop"),
+    ]
+    for argv, why in refused:
+        _one_line_error(capsys, argv, why)
+    assert not (tmp_path / "r.json").exists()
+    # the same options where they do something
+    assert cli_main(["info", str(dcm), "--header", "--slice", "2"]) == 0
+    assert "IM00002" in capsys.readouterr().out
+    assert cli_main(["info", str(dcm), "-v"]) == 0
+    assert cli_main(["-q", "stats", str(nii), "--scheduler", "threads"]) == 0
+
+
+def test_header_of_a_gzip_with_a_bad_crc(capsys, tmp_path):
+    """A .nii.gz whose gzip CRC is wrong: 'info --header' said 'nibabel cannot read the header:
+    Cannot work out file type of ...'; it names the file and the broken gzip stream, one line."""
+    import gzip
+
+    nii = tmp_path / "n.nii"
+    nib.save(nib.Nifti1Image(np.arange(64, dtype=np.int16).reshape(4, 4, 4), np.eye(4)), nii)
+    data = bytearray(gzip.compress(nii.read_bytes()))
+    data[-6] ^= 0xFF  # inside the CRC-32 of the gzip trailer
+    bad = tmp_path / "bad.nii.gz"
+    bad.write_bytes(bytes(data))
+    try:  # with indexed_gzip, nibabel reads a small file whole and meets the CRC; with gzip not
+        nib.load(bad)
+    except Exception:
+        pass
+    else:
+        pytest.skip("nibabel reads this header without checking the gzip CRC")
+    for extra in ([], ["--json"]):
+        err = _one_line_error(capsys, ["info", bad, "--header", *extra], f"{bad}: ", "gzip")
+        assert "CRC" in err and "nibabel" not in err and "fetch or copy" in err
+    good = tmp_path / "good.nii.gz"
+    good.write_bytes(gzip.compress(nii.read_bytes()))
+    assert cli_main(["info", str(good), "--header"]) == 0
+    assert "sizeof_hdr" in capsys.readouterr().out
+
+
+def test_mask_on_another_grid_is_one_line(capsys, tmp_path):
+    """The GridMismatchError message printed each affine over four lines; all of it is kept, on
+    one line."""
+    nii = write_phantom_nifti(tmp_path / "p.nii", (6, 5, 4))
+    for name, shape, affine in (
+        ("small.nii", (5, 5, 5), np.eye(4)),
+        ("zoomed.nii", (6, 5, 4), np.diag([2.0, 2.0, 2.0, 1.0])),
+    ):
+        mask = tmp_path / name
+        nib.save(nib.Nifti1Image(np.ones(shape, np.uint8), affine), mask)
+        err = _one_line_error(capsys, ["stats", nii, "--mask", mask], name, "(6, 5, 4)", str(shape))
+        assert err.count("affine [[") == 2 and "], [" in err and "Resample the mask" in err
+
+
+def test_empty_paths_and_warnings_are_one_line(capsys, tmp_path, monkeypatch):
+    """An empty path is named as such (``info ""`` said ': no such file or directory'), an empty
+    --mask is an error (it computed statistics without a mask), and a warning is one line
+    ``lazyvol: warning: ...`` printed once (Python added the warning code's source line, and the
+    DICOM scan index warning came twice)."""
+    from lazyvol.testing import write_dicom_series
+
+    nii = write_phantom_nifti(tmp_path / "p.nii", (4, 4, 3))
+    _one_line_error(capsys, ["info", ""], "the path is empty")
+    _one_line_error(capsys, ["stats", nii, "--mask", ""], "--mask: the path is empty")
+    _one_line_error(capsys, ["convert", nii, ""], "the destination is empty")
+    regular = tmp_path / "regular.txt"
+    regular.write_text("x")
+    monkeypatch.setenv("LAZYVOL_CACHE_DIR", str(regular))  # no scan index can be written
+    write_dicom_series(tmp_path / "dcm", (4, 4, 3))
+    assert cli_main(["info", str(tmp_path / "dcm")]) == 0
+    err = capsys.readouterr().err
+    assert err.startswith("lazyvol: warning: cannot write the DICOM scan index"), err
+    assert len(err.strip().splitlines()) == 1, err

@@ -17,14 +17,16 @@ import contextlib
 import os
 import sys
 import traceback
-from collections.abc import Sequence
+import warnings
+from collections.abc import Iterator, Sequence
+from typing import TextIO
 
 from ..errors import LazyvolError
 from ._common import EXIT_ERROR, CommandError, _cli_message
 from ._scheduler import _scheduler
 from ._sources import redacted_output, secrets_of, storage_options
 from .info import volume_info
-from .parser import build_parser
+from .parser import build_parser, usage_problem
 
 __all__ = ["CommandError", "build_parser", "main", "volume_info"]
 
@@ -37,9 +39,34 @@ def _secrets(args: argparse.Namespace) -> list[str]:
     return secrets_of(storage_options(args), sources)
 
 
+@contextlib.contextmanager
+def _one_line_warnings() -> Iterator[None]:
+    """Warnings print as ``lazyvol: warning: MESSAGE``, one line each and each text once (Python
+    prints the file, line and source line of the code that warned, and repeats a text warned
+    from two places)."""
+    seen: set[str] = set()
+
+    def show(
+        message: Warning | str,
+        category: type[Warning],
+        filename: str,
+        lineno: int,
+        file: TextIO | None = None,
+        line: str | None = None,
+    ) -> None:
+        text = " ".join(_cli_message(str(message)).split()).removeprefix("lazyvol: ")
+        if text not in seen:
+            seen.add(text)
+            print(f"lazyvol: warning: {text}", file=file or sys.stderr)
+
+    with warnings.catch_warnings():
+        warnings.showwarning = show
+        yield
+
+
 def _run(args: argparse.Namespace) -> int:
     try:
-        with _scheduler(args.scheduler, args.connect_timeout):
+        with _one_line_warnings(), _scheduler(args.scheduler, args.connect_timeout):
             return int(args.func(args) or 0)
     except LazyvolError as exc:
         if args.debug:
@@ -56,6 +83,10 @@ def main(argv: Sequence[str] | None = None) -> int:
     for name, default in _DEFAULTS:
         if not hasattr(args, name):
             setattr(args, name, default)
+    problem = usage_problem(args)
+    if problem is not None:
+        print(f"lazyvol: error: {problem} (usage: lazyvol {args.command} --help)", file=sys.stderr)
+        return EXIT_ERROR
     try:
         secrets = _secrets(args)
     except LazyvolError as exc:  # an unreadable --storage-options file

@@ -78,11 +78,34 @@ _FLAG_NAMES = (
 )
 
 
+def _join_bracketed_lines(msg: str) -> str:
+    """``msg`` with the line breaks inside brackets replaced by a space: an array that numpy
+    prints over several lines (an affine) becomes one line, a listing after the text is kept."""
+    out: list[str] = []
+    depth = 0
+    skip_blanks = False
+    for c in msg:
+        if skip_blanks and c in " \t":
+            continue
+        skip_blanks = False
+        if c in "([{":
+            depth += 1
+        elif c in ")]}":
+            depth = max(0, depth - 1)
+        elif c == "\n" and depth > 0:
+            out.append(" ")
+            skip_blanks = True
+            continue
+        out.append(c)
+    return "".join(out)
+
+
 def _cli_message(msg: str) -> str:
-    """A library message with Python keywords replaced by the command's flags."""
+    """A library message as the command prints it: Python keywords replaced by the command's
+    flags, and arrays printed over several lines joined into one."""
     for py, flag in _FLAG_NAMES:
         msg = msg.replace(py, flag)
-    return msg
+    return _join_bracketed_lines(msg)
 
 
 def _show_progress(args: argparse.Namespace) -> bool:
@@ -196,6 +219,89 @@ def _check_series_applies(path: str, series: str | None, flag: str = "--series")
     if reader.name in ("zarr", "nifti"):
         what = "a Zarr store" if reader.name == "zarr" else "a NIfTI file"
         raise CommandError(f"{flag} {series}: {path} is {what} (one volume); drop {flag}")
+
+
+def _check_source(path: str, flag: str = "") -> None:
+    """Refuse a local source that cannot be one, before any reader sees it.
+
+    Parameters
+    ----------
+    path : str
+        The source as given (a URL is left to the reader).
+    flag : str
+        The option that gave it (``"--mask"``), named in the message; empty for a positional
+        argument.
+
+    Raises
+    ------
+    SourceNotFoundError
+        Nothing at ``path``, or a file named with a trailing ``/`` (as a folder).
+    CommandError
+        A regular file named ``*.zarr`` (a Zarr store is a folder).
+    """
+    if is_url(path):
+        return
+    from ..errors import SourceNotFoundError
+
+    shown = f"{flag} {path}" if flag else path
+    if not path:
+        raise SourceNotFoundError(
+            f"{flag or 'the source'}: the path is empty; give a file or folder"
+        )
+    if not os.path.exists(path):
+        bare = path.rstrip("/" + os.sep)
+        if bare != path and os.path.isfile(bare):
+            raise SourceNotFoundError(
+                f"{shown}: {bare} is a file, not a folder; drop the trailing '/'"
+            )
+        raise SourceNotFoundError(f"{shown}: no such file or directory")
+    if os.path.isfile(path) and path.rstrip("/").lower().endswith(".zarr"):
+        raise CommandError(
+            f"{shown}: is a file, but a Zarr store (.zarr) is a folder; give the store's folder"
+        )
+
+
+def _check_folder(path: str, what: str) -> None:
+    """Refuse ``path`` (given as ``what``, e.g. ``"--cache-dir X"``) when it exists and is not a
+    folder; a folder that does not exist yet is fine (it is created when needed).
+
+    Raises
+    ------
+    CommandError
+        ``path`` is a file (or anything else but a folder), or lies under a file.
+    """
+    if os.path.isdir(path):
+        return
+    if os.path.lexists(path):
+        raise CommandError(f"{what}: {path} is a file, not a folder; give a folder")
+    parent = os.path.dirname(os.path.abspath(path))
+    while not os.path.lexists(parent):  # the root always exists
+        parent = os.path.dirname(parent)
+    if not os.path.isdir(parent):
+        raise CommandError(f"{what}: {parent} is a file, not a folder; give a folder")
+
+
+def _check_output_file(path: str, flag: str, overwrite: bool) -> None:
+    """Refuse an output file that cannot be written as asked, before any work is done.
+
+    Raises
+    ------
+    CommandError
+        ``path`` is a folder, exists without ``overwrite``, or its folder is missing or a file.
+    """
+    shown = f"{flag} {path}" if flag else path
+    if os.path.isdir(path):
+        raise CommandError(f"{shown}: is a folder; give a file name (left untouched)")
+    if os.path.lexists(path) and not overwrite:
+        raise CommandError(f"{shown} exists; pass --overwrite to replace it (left untouched)")
+    folder = os.path.dirname(os.path.abspath(path))
+    if not os.path.isdir(folder):
+        what = (
+            "is a file, not a folder; choose another location"
+            if os.path.lexists(folder)
+            else "does not exist; create it or choose another location"
+        )
+        raise CommandError(f"{shown}: the folder {folder} {what}")
 
 
 def _is_dicom_folder(path: str) -> bool:

@@ -14,6 +14,9 @@ from ._common import CommandError, _non_negative_float
 #: ``LAZYVOL_CONNECT_TIMEOUT``).
 DEFAULT_CONNECT_TIMEOUT = 5.0
 
+#: ``--scheduler`` values that run on this machine (no address, so no ``--connect-timeout``).
+LOCAL_SCHEDULERS = ("threads", "threaded", "processes", "synchronous", "sync", "single-threaded")
+
 
 def _connect_timeout(value: float | None) -> float:
     if value is not None:
@@ -98,12 +101,8 @@ def _scheduler(spec: str | None, timeout: float | None = None) -> Iterator[None]
         return
     import dask
 
-    if spec in ("threads", "threaded"):
-        with dask.config.set(scheduler="threads"):
-            yield
-        return
-    if spec in ("processes", "synchronous", "sync", "single-threaded"):
-        with dask.config.set(scheduler=spec):
+    if spec in LOCAL_SCHEDULERS:
+        with dask.config.set(scheduler="threads" if spec == "threaded" else spec):
             yield
         return
     _check_address(spec)

@@ -10,7 +10,7 @@ from collections import Counter
 from typing import Any
 
 from .._units import human_bytes
-from ._common import _print_json, _short, _table
+from ._common import _check_folder, _print_json, _short, _table
 
 
 def _when(created: Any) -> str:
@@ -19,13 +19,27 @@ def _when(created: Any) -> str:
     return "-"
 
 
+def _check_cache_dir(top: str | None) -> None:
+    """Refuse a cache directory that is a file (``--cache-dir``, ``LAZYVOL_CACHE_DIR`` or the
+    user cache), which would list as empty and clear nothing."""
+    if top is not None:
+        _check_folder(top, "--cache-dir")
+        return
+    from ..config import cache_dir
+
+    env = os.environ.get("LAZYVOL_CACHE_DIR")
+    _check_folder(os.fspath(cache_dir()), "LAZYVOL_CACHE_DIR" if env else "the user cache")
+
+
 def cmd_cache(args: argparse.Namespace) -> int:
+    """``lazyvol cache list`` and ``lazyvol cache clear``."""
     from .. import cache
 
     kinds = set(args.kind or ["all"])
     if "all" in kinds:
         kinds = {"zarr", "scan", "seek"}
     top = args.cache_dir
+    _check_cache_dir(top)
     zarr_dir = None if top is None else os.path.join(top, "zarr")
     if args.action == "list":
         rows: list[dict[str, Any]] = []
@@ -57,7 +71,9 @@ def cmd_cache(args: argparse.Namespace) -> int:
             _print_json(rows)
             return 0
         if not rows:
-            print(f"the cache is empty ({top or cache.default_cache_dir().parent})")
+            where = top or os.fspath(cache.default_cache_dir().parent)
+            missing = "" if os.path.isdir(where) else ": no such folder yet"
+            print(f"the cache is empty ({where}{missing})")
             return 0
         _table(
             ["kind", "size", "created", "source", "key"],

@@ -6,11 +6,20 @@ from __future__ import annotations
 import argparse
 import os
 
-from ._common import CommandError, _check_series_applies, _series_arg, _show_progress
+from ._common import (
+    CommandError,
+    _check_output_file,
+    _check_series_applies,
+    _check_source,
+    _series_arg,
+    _show_progress,
+)
 from ._sources import is_url, source_kwargs
 
 
 def _output_kind(dst: str) -> str:
+    if not dst:
+        raise CommandError("the destination is empty; give a path ending in .zarr, .nii or .nii.gz")
     low = dst.lower().rstrip("/")
     if low.endswith(".zarr"):
         return "zarr"
@@ -36,6 +45,7 @@ def cmd_convert(args: argparse.Namespace) -> int:
     if os.path.lexists(dst) and not args.overwrite:
         raise CommandError(f"{dst} exists; pass --overwrite to replace it (left untouched)")
     kwargs = source_kwargs(args, args.src)
+    _check_source(args.src)
     _check_series_applies(args.src, args.series)
     vol = lv.open(args.src, series=_series_arg(args.series), **kwargs)
     progress = _show_progress(args)
@@ -52,19 +62,30 @@ def cmd_references(args: argparse.Namespace) -> int:
     """``lazyvol references``."""
     import lazyvol as lv
 
+    from ..errors import LazyvolError, WriteError
     from ..refs import write_references
 
-    if os.path.lexists(args.output) and not args.overwrite:
-        raise CommandError(f"{args.output} exists; pass --overwrite to replace it (left untouched)")
+    _check_output_file(args.output, "-o", args.overwrite)
     kwargs = source_kwargs(args, args.src)
+    _check_source(args.src)
     _check_series_applies(args.src, args.series)
+    if args.per_slice_rescale is not None:
+        _check_series_applies(args.src, args.per_slice_rescale, "--per-slice-rescale")
     refs = lv.references(
         args.src,
         series=_series_arg(args.series),
-        per_slice_rescale=args.per_slice_rescale,
+        per_slice_rescale=args.per_slice_rescale or "refuse",
         **kwargs,
     )
-    out = write_references(refs, args.output)
+    try:
+        out = write_references(refs, args.output)
+    except LazyvolError:
+        raise
+    except OSError as exc:  # written to a temporary name: nothing is left behind
+        raise WriteError(
+            f"-o {args.output}: writing failed ({exc.strerror or exc}); choose a writable "
+            "location with free space (nothing was written)"
+        ) from exc
     if not args.quiet:
         chunks = sum(1 for k in refs["refs"] if k.startswith("image/") and ".z" not in k)
         print(f"wrote {out}  ({chunks} chunk references)")

@@ -12,7 +12,9 @@ from typing import Any
 
 from .._units import human_bytes
 from ._common import (
+    CommandError,
     _check_series_applies,
+    _check_source,
     _disk_size,
     _files_size,
     _is_dicom_folder,
@@ -391,16 +393,23 @@ def cmd_info(args: argparse.Namespace) -> int:
 
     path = args.path
     kwargs = source_kwargs(args, path)
-    if not is_url(path) and not os.path.exists(path):
-        from ..errors import SourceNotFoundError
-
-        raise SourceNotFoundError(f"{path}: no such file or directory")
+    _check_source(path)
     _check_series_applies(path, args.series)
     if args.header:
         return _cmd_header(args)
     series_row = None
     skipped: list[Any] = []
-    if args.series is None and _is_dicom_source(path, kwargs):
+    table = args.series is None and _is_dicom_source(path, kwargs)
+    if args.verbose and not table:
+        raise CommandError(
+            "--verbose lists what the scan of a DICOM folder skipped or refused; "
+            + (
+                "--series shows one volume without it: drop --verbose or --series"
+                if args.series is not None
+                else f"{display_source(path)} is not a DICOM folder: drop --verbose"
+            )
+        )
+    if table:
         report, skipped = _series_report(args, kwargs)
         sizes = _remote_sizes(path, kwargs) if is_url(path) else None
         root = path if is_url(path) else os.path.abspath(path)
@@ -444,18 +453,62 @@ def cmd_info(args: argparse.Namespace) -> int:
     return 0
 
 
+def _gzip_problem(path: str) -> str | None:
+    """What is wrong with the gzip stream of the local file ``path``, or ``None`` (not gzip, or a
+    sound stream). Reads the whole stream in bounded memory: only asked once a header read failed.
+    """
+    import gzip
+    import zlib
+
+    try:
+        with open(path, "rb") as raw:
+            if raw.read(2) != b"\x1f\x8b":
+                return None
+        with gzip.open(path, "rb") as stream:
+            while stream.read(1 << 20):
+                pass
+    except (OSError, EOFError, zlib.error) as exc:
+        return str(exc) or type(exc).__name__
+    return None
+
+
+def _read_header(path: str, series: str | None, index: int) -> Any:
+    """``source_header``, with a corrupt gzip stream reported as such (nibabel's own message for
+    a bad CRC is "Cannot work out file type")."""
+    from ..errors import FormatError
+    from ..headers import source_header
+
+    try:
+        return source_header(path, series=series, index=index)
+    except FormatError as exc:
+        problem = _gzip_problem(path) if os.path.isfile(path) else None
+        if problem is None:
+            raise
+        raise FormatError(
+            f"{path}: the gzip stream is corrupt or truncated ({problem}), so its header cannot "
+            "be trusted; fetch or copy the file again"
+        ) from exc
+
+
 def _cmd_header(args: argparse.Namespace) -> int:
-    from ..headers import format_header, header_to_dict, source_header
+    from ..formats import pick
+    from ..headers import format_header, header_to_dict
 
+    if args.verbose:
+        raise CommandError("--verbose: --header prints the whole header already; drop --verbose")
     if is_url(args.path):
-        from ._common import CommandError
-
         raise CommandError(
             f"{display_source(args.path)}: --header reads local files only (the full NIfTI header "
             "or DICOM data set of a remote source is not fetched yet); drop --header for the "
             "volume's summary, or download the file"
         )
-    hdr = source_header(args.path, series=_series_arg(args.series), index=args.slice)
+    if args.slice is not None and pick(args.path).name != "dicom":
+        raise CommandError(
+            f"--slice {args.slice}: {args.path} is not DICOM; it has one header, not one per "
+            "slice: drop --slice"
+        )
+    index = 0 if args.slice is None else args.slice
+    hdr = _read_header(args.path, _series_arg(args.series), index)
     if args.json:
         _print_json(header_to_dict(hdr))
     else:

@@ -13,7 +13,7 @@ import textwrap
 from typing import NoReturn
 
 from ._common import EXIT_ERROR, _bins, _finite_float, _non_negative_float
-from ._scheduler import DEFAULT_CONNECT_TIMEOUT
+from ._scheduler import DEFAULT_CONNECT_TIMEOUT, LOCAL_SCHEDULERS
 from ._sources import add_storage_arguments
 from .cache import cmd_cache
 from .convert import cmd_convert, cmd_references
@@ -127,9 +127,8 @@ def _add_info(sub: argparse._SubParsersAction[_Parser], parents: list[_Parser]) 
     p.add_argument(
         "--slice",
         type=int,
-        default=0,
         metavar="K",
-        help="with --header: the DICOM slice (or frame) k of the volume (default 0)",
+        help="with --header, for DICOM: the slice (or frame) k of the volume (default 0)",
     )
     p.set_defaults(func=cmd_info)
 
@@ -206,9 +205,8 @@ def _add_references(sub: argparse._SubParsersAction[_Parser], parents: list[_Par
     p.add_argument(
         "--per-slice-rescale",
         choices=["refuse", "arrays"],
-        default="refuse",
-        help="DICOM slices with different RescaleSlope/Intercept: refuse (default) or add "
-        "per-slice rescale_slope / rescale_intercept arrays",
+        help="DICOM series only: slices with different RescaleSlope/Intercept: refuse (default) "
+        "or add per-slice rescale_slope / rescale_intercept arrays",
     )
     p.add_argument("--overwrite", action="store_true", help="replace an existing output file")
     p.set_defaults(func=cmd_references)
@@ -244,6 +242,33 @@ def _add_cache(sub: argparse._SubParsersAction[_Parser], parents: list[_Parser])
     )
     p.add_argument("--json", action="store_true", help="machine-readable output")
     p.set_defaults(func=cmd_cache)
+
+
+def usage_problem(args: argparse.Namespace) -> str | None:
+    """Why the options parsed into ``args`` cannot be meant together, or ``None``.
+
+    An option that would have no effect in the given combination is refused rather than ignored:
+    the message says what to add or drop. (Checks that need the source itself, such as ``--slice``
+    for a NIfTI file, are made by the command.)
+    """
+    command = getattr(args, "command", None)
+    scheduler = getattr(args, "scheduler", None)
+    if command == "cache" and scheduler is not None:
+        return "--scheduler: 'cache' computes nothing; drop --scheduler"
+    if getattr(args, "connect_timeout", None) is not None and (
+        scheduler is None or scheduler in LOCAL_SCHEDULERS
+    ):
+        return (
+            "--connect-timeout applies to a dask.distributed scheduler; add --scheduler ADDRESS "
+            "(e.g. tcp://host:8786) or drop --connect-timeout"
+        )
+    if command == "info" and args.slice is not None and not args.header:
+        return f"--slice {args.slice} chooses the slice whose header --header prints; add --header"
+    if command == "cache" and args.action == "list" and args.older_than is not None:
+        return "--older-than applies to 'cache clear'; drop it to list"
+    if command == "stats" and args.percentiles is not None and not args.percentiles.strip():
+        return "--percentiles is empty; give numbers such as 5,50,95, or drop it"
+    return None
 
 
 def build_parser() -> argparse.ArgumentParser:

@@ -6,7 +6,14 @@ from __future__ import annotations
 import argparse
 from typing import Any
 
-from ._common import CommandError, _check_series_applies, _print_json, _series_arg, _show_progress
+from ._common import (
+    CommandError,
+    _check_series_applies,
+    _check_source,
+    _print_json,
+    _series_arg,
+    _show_progress,
+)
 from ._sources import display_source, is_url, source_kwargs
 
 
@@ -77,6 +84,9 @@ def cmd_stats(args: argparse.Namespace) -> int:
     from .._stats import stats
 
     kwargs = _stats_kwargs(args)
+    _check_source(args.path)
+    if args.mask is not None:  # an empty --mask "" is an error, not "no mask"
+        _check_source(args.mask, "--mask")
     _check_series_applies(args.path, args.series)
     vol = lv.open(args.path, series=_series_arg(args.series), **source_kwargs(args, args.path))
     if vol.dtype.kind not in "biuf" and not vol.dtype.names:
