@@ -399,16 +399,8 @@ def cmd_info(args: argparse.Namespace) -> int:
         return _cmd_header(args)
     series_row = None
     skipped: list[Any] = []
+    # (--verbose, a verbosity flag, is accepted everywhere: it adds to the scan table only.)
     table = args.series is None and _is_dicom_source(path, kwargs)
-    if args.verbose and not table:
-        raise CommandError(
-            "--verbose lists what the scan of a DICOM folder skipped or refused; "
-            + (
-                "--series shows one volume without it: drop --verbose or --series"
-                if args.series is not None
-                else f"{display_source(path)} is not a DICOM folder: drop --verbose"
-            )
-        )
     if table:
         report, skipped = _series_report(args, kwargs)
         sizes = _remote_sizes(path, kwargs) if is_url(path) else None
@@ -494,8 +486,6 @@ def _cmd_header(args: argparse.Namespace) -> int:
     from ..formats import pick
     from ..headers import format_header, header_to_dict
 
-    if args.verbose:
-        raise CommandError("--verbose: --header prints the whole header already; drop --verbose")
     if is_url(args.path):
         raise CommandError(
             f"{display_source(args.path)}: --header reads local files only (the full NIfTI header "
