@@ -161,6 +161,8 @@ def test_check_same_grid_message_and_no_global_print_state() -> None:
     assert "(2, 3, 4)" in msg and "(2, 3, 5)" in msg and "resample_to_img" in msg
     # Six digits, tiny values suppressed, whatever numpy's global options are.
     assert "1.0000001234" not in msg and "e-0" not in msg and "e+0" not in msg
+    assert "\n" not in msg  # one line, as every lazyvol message (numpy prints over four)
+    assert "[[1., 0., 0., 0.], [0., 1., 0., 0.]" in msg
     assert np.get_printoptions() == before
     with pytest.raises(lv.GridMismatchError, match=r"<array>.*\(affine differs\)"):
         check_same_grid((2, 3, 4), aff, (2, 3, 4), np.diag([1.0, 1.0, 1.5, 1.0]))
@@ -206,3 +208,18 @@ def test_anisotropic_affine_is_not_singular(tmp_path):
     parallel[:3, 1] = [1e-20, 0, 0]  # tiny, but along the first axis
     assert "parallel" in (affine_problem(parallel) or "")
     assert "smallest float64" in (affine_problem(np.diag([1e-200, 1e-200, 1.0, 1.0])) or "")
+
+
+def test_write_references_failure_is_a_write_error(tmp_path) -> None:
+    """Writing references where no file can go (a folder, a missing folder) is a typed
+    WriteError naming the path, and leaves nothing behind (it was a bare OSError)."""
+    from lazyvol.refs import write_references
+    from lazyvol.testing import write_phantom_nifti
+
+    refs = lv.references(write_phantom_nifti(tmp_path / "p.nii", (4, 4, 3)))
+    (tmp_path / "folder").mkdir()
+    for target in (tmp_path / "folder", tmp_path / "missing" / "r.json"):
+        with pytest.raises(lv.WriteError, match="writing the references failed"):
+            write_references(refs, target)
+    assert list((tmp_path / "folder").iterdir()) == []
+    assert not (tmp_path / "missing").exists()

@@ -226,8 +226,9 @@ def same_grid(
 
 
 def _format_affine(affine: ArrayLike | None) -> str:
-    # Explicit options, never numpy's global print state.
-    return np.array2string(np.asarray(affine), separator=", ", precision=6, suppress_small=True)
+    # Explicit options, never numpy's global print state; one line, as messages are.
+    text = np.array2string(np.asarray(affine), separator=", ", precision=6, suppress_small=True)
+    return " ".join(text.split())
 
 
 def check_same_grid(

@@ -162,14 +162,29 @@ def write_references(refs: Mapping[str, Any], path: str | os.PathLike[str]) -> s
     reader never sees a half-written file. Returns the path written.
 
     Any fsspec client opens the file: ``fsspec.filesystem("reference", fo=path)``.
+
+    Raises
+    ------
+    lazyvol.WriteError
+        The file cannot be written (a folder at ``path``, a missing or read-only folder, a full
+        disk); nothing is left at ``path``.
     """
     import json
 
     from ._fsutil import atomic_file
+    from .errors import WriteError
 
     target = os.path.abspath(os.fspath(path))
-    with atomic_file(target, text=True) as f:
-        json.dump(refs, f, separators=(",", ":"))
+    try:
+        with atomic_file(target, text=True) as f:
+            json.dump(refs, f, separators=(",", ":"))
+    except WriteError:
+        raise
+    except OSError as exc:
+        raise WriteError(
+            f"{target}: writing the references failed ({exc.strerror or exc}); choose a writable "
+            "file location with free space (nothing was written there)"
+        ) from exc
     return target
 
 
