@@ -731,6 +731,12 @@ def test_header_of_a_gzip_with_a_bad_crc(capsys, tmp_path):
     for extra in ([], ["--json"]):
         err = _one_line_error(capsys, ["info", bad, "--header", *extra], f"{bad}: ", "gzip")
         assert "CRC" in err and "nibabel" not in err and "fetch or copy" in err
+    # the same message from Python: the header read at open meets the CRC
+    from lazyvol import FormatError
+    from lazyvol import open as lv_open
+
+    with pytest.raises(FormatError, match=r"bad\.nii\.gz: the gzip stream is corrupt.*CRC"):
+        lv_open(bad)
     good = tmp_path / "good.nii.gz"
     good.write_bytes(gzip.compress(nii.read_bytes()))
     assert cli_main(["info", str(good), "--header"]) == 0

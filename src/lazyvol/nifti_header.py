@@ -138,7 +138,8 @@ def inflate(
                 )
         except zlib.error as exc:
             raise FormatError(
-                f"{loc}: the gzip stream is corrupt after {got} uncompressed bytes: {exc}"
+                f"{loc}: the gzip stream is corrupt after {got} uncompressed bytes ({exc}; "
+                "'incorrect data check' is a CRC-32 mismatch); fetch or copy the file again"
             ) from exc
         if pos >= size and not d.eof and got < need and not d.unconsumed_tail:
             # All input is in: what zlib still holds (part of a match), then the member must end.

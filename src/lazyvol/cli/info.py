@@ -445,46 +445,9 @@ def cmd_info(args: argparse.Namespace) -> int:
     return 0
 
 
-def _gzip_problem(path: str) -> str | None:
-    """What is wrong with the gzip stream of the local file ``path``, or ``None`` (not gzip, or a
-    sound stream). Reads the whole stream in bounded memory: only asked once a header read failed.
-    """
-    import gzip
-    import zlib
-
-    try:
-        with open(path, "rb") as raw:
-            if raw.read(2) != b"\x1f\x8b":
-                return None
-        with gzip.open(path, "rb") as stream:
-            while stream.read(1 << 20):
-                pass
-    except (OSError, EOFError, zlib.error) as exc:
-        return str(exc) or type(exc).__name__
-    return None
-
-
-def _read_header(path: str, series: str | None, index: int) -> Any:
-    """``source_header``, with a corrupt gzip stream reported as such (nibabel's own message for
-    a bad CRC is "Cannot work out file type")."""
-    from ..errors import FormatError
-    from ..headers import source_header
-
-    try:
-        return source_header(path, series=series, index=index)
-    except FormatError as exc:
-        problem = _gzip_problem(path) if os.path.isfile(path) else None
-        if problem is None:
-            raise
-        raise FormatError(
-            f"{path}: the gzip stream is corrupt or truncated ({problem}), so its header cannot "
-            "be trusted; fetch or copy the file again"
-        ) from exc
-
-
 def _cmd_header(args: argparse.Namespace) -> int:
     from ..formats import pick
-    from ..headers import format_header, header_to_dict
+    from ..headers import format_header, header_to_dict, source_header
 
     if is_url(args.path):
         raise CommandError(
@@ -498,7 +461,7 @@ def _cmd_header(args: argparse.Namespace) -> int:
             "slice: drop --slice"
         )
     index = 0 if args.slice is None else args.slice
-    hdr = _read_header(args.path, _series_arg(args.series), index)
+    hdr = source_header(args.path, series=_series_arg(args.series), index=index)
     if args.json:
         _print_json(header_to_dict(hdr))
     else:
