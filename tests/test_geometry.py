@@ -223,3 +223,11 @@ def test_write_references_failure_is_a_write_error(tmp_path) -> None:
             write_references(refs, target)
     assert list((tmp_path / "folder").iterdir()) == []
     assert not (tmp_path / "missing").exists()
+    # overwrite=False never replaces a file that is there when the result is published
+    there = tmp_path / "there.json"
+    there.write_text("mine")
+    with pytest.raises(lv.WriteError, match="exists; pass overwrite=True"):
+        write_references(refs, there, overwrite=False)
+    assert there.read_text() == "mine"
+    write_references(refs, there)
+    assert there.read_text().startswith("{")

@@ -157,9 +157,14 @@ def references(
     )
 
 
-def write_references(refs: Mapping[str, Any], path: str | os.PathLike[str]) -> str:
+def write_references(
+    refs: Mapping[str, Any], path: str | os.PathLike[str], *, overwrite: bool = True
+) -> str:
     """Save references as JSON at ``path``, atomically (a temporary file, then a rename), so a
     reader never sees a half-written file. Returns the path written.
+
+    ``overwrite=False`` never replaces a file at ``path``, even one created while this one was
+    written (it is published without clobbering).
 
     Any fsspec client opens the file: ``fsspec.filesystem("reference", fo=path)``.
 
@@ -167,7 +172,7 @@ def write_references(refs: Mapping[str, Any], path: str | os.PathLike[str]) -> s
     ------
     lazyvol.WriteError
         The file cannot be written (a folder at ``path``, a missing or read-only folder, a full
-        disk); nothing is left at ``path``.
+        disk), or exists and ``overwrite`` is false; nothing is left at or changed at ``path``.
     """
     import json
 
@@ -176,10 +181,14 @@ def write_references(refs: Mapping[str, Any], path: str | os.PathLike[str]) -> s
 
     target = os.path.abspath(os.fspath(path))
     try:
-        with atomic_file(target, text=True) as f:
+        with atomic_file(target, text=True, overwrite=overwrite) as f:
             json.dump(refs, f, separators=(",", ":"))
     except WriteError:
         raise
+    except FileExistsError as exc:
+        raise WriteError(
+            f"{target} exists; pass overwrite=True to replace it (left untouched)"
+        ) from exc
     except OSError as exc:
         raise WriteError(
             f"{target}: writing the references failed ({exc.strerror or exc}); choose a writable "

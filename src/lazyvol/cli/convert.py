@@ -78,7 +78,7 @@ def cmd_references(args: argparse.Namespace) -> int:
         **kwargs,
     )
     try:
-        out = write_references(refs, args.output)
+        out = write_references(refs, args.output, overwrite=args.overwrite)
     except LazyvolError:
         raise
     except OSError as exc:  # written to a temporary name: nothing is left behind
