@@ -231,7 +231,8 @@ Reader = Callable[[list[tuple[int, np.ndarray]]], None]
 def _truncated(plan: NiftiPlan, want: int, offset: int, got: int) -> FormatError:
     return FormatError(
         f"{plan.path}: truncated: wanted {want} bytes at data offset {offset}, the file "
-        f"holds {got} (was it changed or cut after opening?)"
+        f"holds {got}: it is cut short (a download or copy cut off, or a change since it was "
+        "opened); fetch or copy it again"
     )
 
 
