@@ -208,6 +208,12 @@ def test_anisotropic_affine_is_not_singular(tmp_path):
     parallel[:3, 1] = [1e-20, 0, 0]  # tiny, but along the first axis
     assert "parallel" in (affine_problem(parallel) or "")
     assert "smallest float64" in (affine_problem(np.diag([1e-200, 1e-200, 1.0, 1.0])) or "")
+    # the refusal shows the affine on one line, every entry (tiny ones not rounded away)
+    from lazyvol.geometry import check_affine
+
+    with pytest.raises(lv.FormatError, match="zero length") as exc:
+        check_affine(np.diag([0.0, 1e-20, 1.0, 1.0]), "x.nii", "sform")
+    assert "\n" not in str(exc.value) and "1.e-20" in str(exc.value)
 
 
 def test_write_references_failure_is_a_write_error(tmp_path) -> None:

@@ -225,9 +225,13 @@ def same_grid(
     return diff is None
 
 
-def _format_affine(affine: ArrayLike | None) -> str:
-    # Explicit options, never numpy's global print state; one line, as messages are.
-    text = np.array2string(np.asarray(affine), separator=", ", precision=6, suppress_small=True)
+def _format_affine(
+    affine: ArrayLike | None, precision: int = 6, suppress_small: bool = True
+) -> str:
+    """``affine`` for a message: explicit options (never numpy's global print state), one line."""
+    text = np.array2string(
+        np.asarray(affine), separator=", ", precision=precision, suppress_small=suppress_small
+    )
     return " ".join(text.split())
 
 
@@ -485,7 +489,7 @@ def check_affine(affine: ArrayLike, source: str, field: str) -> np.ndarray:
 
     problem = affine_problem(affine)
     if problem is not None:
-        shown = np.array2string(np.asarray(affine, dtype=np.float64), precision=4, separator=", ")
+        shown = _format_affine(np.asarray(affine, dtype=np.float64), 4, suppress_small=False)
         raise FormatError(
             f"{source}: the affine from {field} {problem}: {shown}; the header's geometry is "
             "corrupt (lazyvol does not invent geometry)"
