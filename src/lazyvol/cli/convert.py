@@ -62,7 +62,6 @@ def cmd_references(args: argparse.Namespace) -> int:
     """``lazyvol references``."""
     import lazyvol as lv
 
-    from ..errors import LazyvolError, WriteError
     from ..refs import write_references
 
     _check_output_file(args.output, "-o", args.overwrite)
@@ -77,15 +76,7 @@ def cmd_references(args: argparse.Namespace) -> int:
         per_slice_rescale=args.per_slice_rescale or "refuse",
         **kwargs,
     )
-    try:
-        out = write_references(refs, args.output, overwrite=args.overwrite)
-    except LazyvolError:
-        raise
-    except OSError as exc:  # written to a temporary name: nothing is left behind
-        raise WriteError(
-            f"-o {args.output}: writing failed ({exc.strerror or exc}); choose a writable "
-            "location with free space (nothing was written)"
-        ) from exc
+    out = write_references(refs, args.output, overwrite=args.overwrite)  # WriteError on failure
     if not args.quiet:
         chunks = sum(1 for k in refs["refs"] if k.startswith("image/") and ".z" not in k)
         print(f"wrote {out}  ({chunks} chunk references)")
