@@ -101,6 +101,20 @@ def _seconds(ms: float) -> float:
     return float(f"{ms / 1000.0:.6g}")
 
 
+def number_value(kind: str, value: Any) -> float | int | None:
+    """The BIDS value of a numeric DICOM value (text or number) of ``kind`` (as in
+    :data:`BIDS_TAGS`): ``"ms"`` in seconds as dcm2niix prints them, ``"int"`` an int, else the
+    number (an int when integral); None when it is not a finite number."""
+    num = _number(str(value))
+    if num is None:
+        return None
+    if kind == "ms":
+        return _seconds(float(num))
+    if kind == "int":
+        return int(num)
+    return num
+
+
 def manufacturer(text: str) -> str:
     """dcm2niix's short manufacturer name ("SIEMENS" -> "Siemens", "GE MEDICAL SYSTEMS" -> "GE")."""
     up = text.upper()
@@ -125,14 +139,8 @@ def record_values(raw: dict[int, Any], csa: dict[str, Any] | str | None) -> dict
         elif kind == "join":
             out[key] = "\\".join(v for v in vals if v)
         else:
-            num = _number(vals[0])
-            if num is None:
-                continue
-            if kind == "ms":
-                out[key] = _seconds(float(num))
-            elif kind == "int":
-                out[key] = int(num)
-            else:
+            num = number_value(kind, vals[0])
+            if num is not None:
                 out[key] = num
     if "Manufacturer" in out:
         out["Manufacturer"] = manufacturer(out["Manufacturer"])

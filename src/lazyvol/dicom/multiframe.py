@@ -14,6 +14,7 @@ import copy
 import struct
 from typing import Any
 
+from .bids import number_value
 from .records import FrameRecord
 from .source import Fetch, read_local
 
@@ -139,15 +140,9 @@ def _group_values(groups: list[Any], base: dict[str, Any] | None) -> dict[str, A
         value = _find(groups, seq, attr)
         if isinstance(value, list | tuple) or type(value).__name__ == "MultiValue":
             value = value[0] if len(value) else None
-        num = _num(value)
-        if num is None or num != num or abs(num) == float("inf"):
-            continue
-        if kind == "ms":
-            found[key] = float(f"{num / 1000.0:.6g}")  # seconds, as dcm2niix prints them
-        elif kind == "int":
-            found[key] = int(num)
-        else:
-            found[key] = int(num) if num.is_integer() else num
+        num = None if value is None else number_value(kind, value)
+        if num is not None:
+            found[key] = num
     if not found:
         return base
     return {**(base or {}), **found}
