@@ -18,7 +18,7 @@ import numpy as np
 import pytest
 
 import lazyvol as lv
-from lazyvol import _blockpool, _readahead, chunking
+from lazyvol import _blockpool, _readahead, chunking, scheduling
 from lazyvol.chunking import rechunk_source
 from lazyvol.nifti import clear_gzip_handles
 from lazyvol.testing import write_phantom_nifti
@@ -294,7 +294,7 @@ def test_to_zarr_bounds_its_first_pass_under_a_name_of_its_own(
     shutil.rmtree(gzip_cache)  # a first pass again
     vol = lv.open(path, chunks=(64, 64, 16))
     assert "-ra-" in rechunk_source(vol.data, (64, 64, 8), read_ahead=True).name
-    monkeypatch.setattr(chunking, "_current_client", lambda: object())
+    monkeypatch.setattr(scheduling, "current_client", lambda: object())
     assert "-ra-" not in rechunk_source(vol.data, (64, 64, 8), read_ahead=True).name
     assert rechunk_source(vol.data, vol.data.chunks, read_ahead=True) is vol.data
 

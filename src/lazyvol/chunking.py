@@ -17,7 +17,6 @@ from __future__ import annotations
 import hashlib
 import itertools
 import os
-import sys
 import uuid
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
@@ -25,8 +24,16 @@ from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
-from ._readahead import after_read, before_read, configured_workers
+from . import scheduling
+from ._readahead import after_read, before_read
 from .config import chunk_budget, configured_chunk_budget
+from .scheduling import (  # noqa: F401  (re-exported: callers import them from here)
+    LOCAL_SCHEDULER_ENV,
+    direct_compute_allowed,
+    local_or_client_get,
+    prefer_local_scheduler,
+    runs_one_task_at_a_time,
+)
 from .sources import fingerprint
 
 if TYPE_CHECKING:
@@ -179,33 +186,55 @@ def plan_to_dask(
     import dask.array as da
 
     prefer_local_scheduler()
-    dsk: dict[tuple, tuple] = {}
-    blocks = _blocks(chunks)
+    meta = np.empty((0,) * len(shape), dtype=dtype)
     if not sequential_reads(plan) or runs_one_task_at_a_time():
         # (One task at a time: dask's order would run a chain of reads to its end before any
         # block's consumer, holding every block of the volume; unchained, the reads come last
         # block first, seeking back through the stream's own seek points: slower, bounded.)
-        for block, slices in blocks:
-            dsk[(name, *block)] = (read_block, plan, slices)
-    else:
-        # One decompression stream serves every read: chain the reads in file order (each waits
-        # for a marker set when the previous block is read), or dask's scheduling order (which
-        # often starts from the last block) would inflate the file to its end first and then
-        # seek back for every block. While one worker reads, the other reduces the blocks read.
-        # With ``read_ahead`` (a writer's pass), each read also waits while a few blocks it read
-        # are still held (:mod:`lazyvol._readahead`), so a slow writer holds a few blocks, not a
-        # pile.
-        marker = None
-        stream = name if read_ahead else ""
-        for block, slices in sorted(blocks, key=lambda b: _file_order(b[1])):
-            key = (name, *block)
-            dsk[key] = (_read_after, read_block, plan, slices, marker, stream, marker is None)
-            marker = (f"{name}-read-order", *block)
-            dsk[marker] = (_read_done, key)
-    meta = np.empty((0,) * len(shape), dtype=dtype)
+        arr = da.Array(_read_layer(read_block, plan, shape, chunks, name), name, chunks, meta=meta)
+        setattr(arr, _SOURCE_ATTR, (read_block, plan))
+        return arr
+    dsk: dict[tuple, tuple] = {}
+    blocks = _blocks(chunks)
+    # One decompression stream serves every read: chain the reads in file order (each waits
+    # for a marker set when the previous block is read), or dask's scheduling order (which
+    # often starts from the last block) would inflate the file to its end first and then
+    # seek back for every block. While one worker reads, the other reduces the blocks read.
+    # With ``read_ahead`` (a writer's pass), each read also waits while a few blocks it read
+    # are still held (:mod:`lazyvol._readahead`), so a slow writer holds a few blocks, not a
+    # pile.
+    marker = None
+    stream = name if read_ahead else ""
+    for block, slices in sorted(blocks, key=lambda b: _file_order(b[1])):
+        key = (name, *block)
+        dsk[key] = (_read_after, read_block, plan, slices, marker, stream, marker is None)
+        marker = (f"{name}-read-order", *block)
+        dsk[marker] = (_read_done, key)
     arr = da.Array(dsk, name, chunks, meta=meta, shape=tuple(shape))
     setattr(arr, _SOURCE_ATTR, (read_block, plan))
     return arr
+
+
+def _read_layer(
+    read_block: Callable[[Any, tuple[slice, ...]], np.ndarray],
+    plan: Any,
+    shape: Sequence[int],
+    chunks: tuple[tuple[int, ...], ...],
+    name: str,
+) -> Any:
+    """The graph of unchained reads: one Blockwise layer whose task ``(name, *b)`` is
+    ``read_block(plan, slices_of(b))``, the layer ``da.from_array`` makes for its getter.
+
+    A Blockwise producer lets dask's graph optimization fuse each read with the blockwise work
+    done on its block (a reduction's per-chunk step, ``astype``, arithmetic): one task per block
+    instead of two or more, and the block is consumed on the thread that read it. The keys and
+    what each computes are those of a plain dict of ``(read_block, plan, slices)`` tasks.
+    """
+    from dask.array.core import graph_from_arraylike
+
+    return graph_from_arraylike(
+        plan, chunks, tuple(shape), name, getitem=read_block, inline_array=True
+    )
 
 
 def sequential_reads(plan: Any) -> bool:
@@ -214,62 +243,6 @@ def sequential_reads(plan: Any) -> bool:
     inner = plan.plan if isinstance(plan, SubPlan) else plan
     probe = getattr(inner, "sequential_reads", None)
     return bool(probe()) if callable(probe) else False
-
-
-#: dask's names of its one-task-at-a-time scheduler.
-_SYNC_NAMES = frozenset({"sync", "synchronous", "single-threaded"})
-
-
-def runs_one_task_at_a_time() -> bool:
-    """True when the scheduler configured now runs one task at a time: dask's synchronous
-    scheduler, or a local pool with one worker (``num_workers=1``, one usable core, or an
-    executor of one worker given as ``pool`` or ``scheduler``).
-
-    A first pass over a gzip stream (see :func:`plan_to_dask`) then reads its blocks
-    unchained. Chained, dask's order runs every read before any consumer of a block when tasks run
-    one at a time (measured: a 256 MiB ``.nii.gz`` mean held 421 MiB under the synchronous
-    scheduler, 152 MiB unchained, 218 MiB chained on two threads). Asked when the array is made
-    (a volume's first ``.data``): a scheduler chosen only at ``compute(scheduler=...)`` is not
-    seen here.
-    """
-    if "dask" not in sys.modules:
-        return False
-    import dask
-
-    sched = dask.config.get("scheduler", None)
-    if isinstance(sched, str):
-        name = sched.lower()
-        if name in _SYNC_NAMES:
-            return True
-        if name not in ("threads", "threading"):
-            return False
-    elif sched is None or sched is local_or_client_get:
-        if _current_client() is not None:
-            return False
-    else:
-        from dask.local import get_sync
-
-        if sched is get_sync:
-            return True
-        if not hasattr(sched, "_max_workers"):  # another scheduler function: not known
-            return False
-    pool = dask.config.get("pool", None)
-    if pool is not None and not isinstance(getattr(pool, "_max_workers", None), int):
-        return False  # a pool of unknown size
-    return configured_workers() <= 1  # (a configured executor counts its own workers)
-
-
-def _current_client() -> Any:
-    """The current ``dask.distributed`` client (the default client, or the worker's client inside
-    a task), or None; never imports ``distributed`` to find out (no client can exist without it)."""
-    if "distributed" not in sys.modules:
-        return None
-    try:
-        from distributed import get_client
-
-        return get_client()
-    except (ImportError, ValueError):
-        return None
 
 
 def _file_order(slices: tuple[slice, ...]) -> tuple[int, ...]:
@@ -416,72 +389,6 @@ class PlanArray:
         return out
 
 
-#: ``LAZYVOL_LOCAL_SCHEDULER=0`` leaves dask's default scheduler choice alone (see
-#: :func:`prefer_local_scheduler`).
-LOCAL_SCHEDULER_ENV = "LAZYVOL_LOCAL_SCHEDULER"
-
-
-def local_or_client_get(dsk: Any, keys: Any, **kwargs: Any) -> Any:
-    """dask's default scheduler choice, without importing ``dask.distributed`` to make it.
-
-    A current ``dask.distributed`` client (the default client, or the worker's client inside a
-    task) runs the graph when one exists; otherwise dask's threaded scheduler does. That is what
-    dask decides when no scheduler is configured, except that dask imports ``distributed`` to
-    look for a client (~0.2-0.9 s on the first compute of a process), and no client can exist
-    while ``distributed`` has not been imported.
-    """
-    client = _current_client()
-    if client is not None:
-        import dask.base
-
-        ensure = getattr(dask.base, "_ensure_not_async", None)
-        schedule = ensure(client) if ensure is not None else client.get
-        return schedule(dsk, keys, **kwargs)
-    from dask.threaded import get
-
-    return get(dsk, keys, **kwargs)
-
-
-def prefer_local_scheduler() -> None:
-    """Make :func:`local_or_client_get` dask's configured scheduler while nothing else is.
-
-    Called when lazyvol makes a dask array. Only when no scheduler is configured and
-    ``dask.distributed`` is not imported yet (so no client exists): a client made later sets
-    dask's ``scheduler`` itself (``Client(set_as_default=True)``, the default) and restores this
-    one when closed; ``dask.config.set(scheduler=...)`` and ``compute(scheduler=...)`` win as
-    always. ``LAZYVOL_LOCAL_SCHEDULER=0`` turns this off.
-    """
-    if os.environ.get(LOCAL_SCHEDULER_ENV, "1").strip().lower() in ("0", "false", "no", "off"):
-        return
-    if "distributed" in sys.modules:
-        return
-    import dask
-
-    if dask.config.get("scheduler", None) is None and dask.config.get("get", None) is None:
-        dask.config.set(scheduler=local_or_client_get)
-
-
-def direct_compute_allowed() -> bool:
-    """True unless the user chose where dask computations run: a ``scheduler`` in dask's
-    configuration (other than lazyvol's :func:`local_or_client_get`) or a current
-    ``dask.distributed`` client (whose workers may be the only machines that see the files).
-    Neither can exist while dask/distributed are not imported."""
-    if "dask" in sys.modules:
-        import dask
-
-        if dask.config.get("scheduler", None) not in (None, local_or_client_get):
-            return False
-    if "distributed" in sys.modules:
-        try:
-            from distributed import default_client
-
-            default_client()
-        except (ImportError, ValueError):
-            return True
-        return False
-    return True
-
-
 @dataclass(frozen=True)
 class SubPlan:
     """A region of another plan's array: block ``index`` of the region is block
@@ -589,7 +496,7 @@ def rechunk_source(arr: da.Array, chunks: Any, *, read_ahead: bool = False) -> d
 
     norm = da.core.normalize_chunks(chunks, arr.shape, dtype=arr.dtype)
     read_block, plan = src
-    bound = read_ahead and sequential_reads(plan) and _current_client() is None
+    bound = read_ahead and sequential_reads(plan) and scheduling.current_client() is None
     if norm == arr.chunks and not bound:
         return arr
     name = f"{arr.name}-rc-{hashlib.sha256(repr(norm).encode()).hexdigest()[:16]}"
