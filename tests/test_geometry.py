@@ -237,3 +237,15 @@ def test_write_references_failure_is_a_write_error(tmp_path) -> None:
     assert there.read_text() == "mine"
     write_references(refs, there)
     assert there.read_text().startswith("{")
+
+
+def test_orientations_match_within_tolerance_and_never_on_nan() -> None:
+    from lazyvol.geometry import orientations_match
+
+    a = [1.0, 0.0, 0.0, 0.0, 1.0, 0.0]
+    assert orientations_match(a, [1.0, 0.0009, 0.0, 0.0, 1.0, -0.0009])
+    assert not orientations_match(a, [1.0, 0.0011, 0.0, 0.0, 1.0, 0.0])
+    assert orientations_match(np.array(a), tuple(a), tol=0.0)  # any sequences of numbers
+    nan = [float("nan"), *a[1:]]
+    assert not orientations_match(nan, nan)  # as numpy: NaN <= tol is False
+    assert not orientations_match(a, a[:5])

@@ -294,9 +294,11 @@ def dicom_cosines(iop: ArrayLike) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
     return row, col, normal / nn
 
 
-def orientations_match(a: ArrayLike, b: ArrayLike, tol: float = 1e-3) -> bool:
-    """True when two ImageOrientationPatient values agree within ``tol`` on every cosine."""
-    return bool(np.max(np.abs(np.asarray(a, float) - np.asarray(b, float))) <= tol)
+def orientations_match(a: Sequence[float], b: Sequence[float], tol: float = 1e-3) -> bool:
+    """True when two ImageOrientationPatient values (six cosines each) agree within ``tol`` on
+    every cosine; a NaN never agrees. Plain Python: grouping compares every frame's cosines, and
+    numpy's per-call cost was ~10x the comparison."""
+    return len(a) == len(b) and all(abs(float(x) - float(y)) <= tol for x, y in zip(a, b))
 
 
 def slice_projections(positions: np.ndarray, normal: np.ndarray) -> np.ndarray:
