@@ -14,6 +14,7 @@ from collections.abc import Callable, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from typing import Any
 
+from .._forkhalf import run_halves
 from .._io import StorageOptions, read_ranges
 from ..sources import SourceStamp
 from . import mosaic
@@ -27,10 +28,16 @@ __all__ = ["PROCESS_THRESHOLD", "encode", "parse_local", "parse_remote"]
 #: Below this many files to parse, a process pool costs more than it saves. With the minimal header
 #: walker (~12,000 headers/s in one process on this 2-core machine), two forked workers measured
 #: no faster than one process even at 10,000 files (result pickling and the parent's merge are
-#: serial): the pool is kept for very large folders and for ``workers=`` asked explicitly.
+#: serial, and the parent only waits): the pool is kept for very large folders and for
+#: ``workers=`` asked explicitly. Below it, the parent parses half of the files itself while one
+#: forked child parses the other half (:func:`_parse_shared`).
 PROCESS_THRESHOLD = 20000
 #: Files per task sent to a worker process.
 BATCH = 256
+#: A conservative time to read and parse one header in one process, for deciding whether a forked
+#: child may take half of a scan (measured on the 2-core VM: ~80 us for the benchmark's 27-element
+#: headers, ~230 us for headers shaped like ../shared/dicom-real's, stat/open/read included).
+HEADER_SECONDS = 40e-6
 #: Objects whose first bytes are fetched in one concurrent batch (``fs.cat_ranges``).
 REMOTE_BATCH = 64
 #: Threads walking remote headers (a long header or pydicom's reader waits on more requests).
@@ -54,6 +61,40 @@ def _parse_batch(paths: list[str], walker: bool = True) -> list[Any]:
         return [encode(read_header(p, walker=walker)) for p in paths]
 
 
+def _parse_serial(
+    paths: list[str], progress_cb: Callable[[int], None] | None, walker: bool
+) -> list[Any]:
+    results: list[Any] = []
+    for i in range(0, len(paths), BATCH):
+        b = paths[i : i + BATCH]
+        results.extend(_parse_batch(b, walker))
+        if progress_cb:
+            progress_cb(len(b))
+    return results
+
+
+def _parse_shared(
+    paths: list[str], progress_cb: Callable[[int], None] | None, walker: bool
+) -> list[Any]:
+    """Parse in this process, half of the files in a forked child when that pays
+    (:func:`lazyvol._forkhalf.run_halves`; the results are the same either way)."""
+    parent = os.getpid()
+    told = [0]
+
+    def tell(n: int) -> None:
+        told[0] += n
+        if progress_cb:
+            progress_cb(n)
+
+    def part(ps: list[str]) -> list[Any]:
+        return _parse_serial(ps, tell if os.getpid() == parent else None, walker)
+
+    results = run_halves(part, paths, item_seconds=HEADER_SECONDS)
+    if len(paths) > told[0]:
+        tell(len(paths) - told[0])  # the child's half
+    return results
+
+
 def parse_local(
     paths: list[str],
     *,
@@ -63,16 +104,14 @@ def parse_local(
 ) -> list[Any]:
     """Parse local headers serially or in a process pool (pydicom parsing holds the GIL)."""
     if workers is None:
+        if len(paths) < PROCESS_THRESHOLD:
+            return _parse_shared(paths, progress_cb, walker)
         cpus = len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else os.cpu_count()
-        workers = min(cpus or 1, 8) if len(paths) >= PROCESS_THRESHOLD else 1
+        workers = min(cpus or 1, 8)
     batches = [paths[i : i + BATCH] for i in range(0, len(paths), BATCH)]
     results: list[Any] = []
     if workers <= 1 or len(batches) <= 1:
-        for b in batches:
-            results.extend(_parse_batch(b, walker))
-            if progress_cb:
-                progress_cb(len(b))
-        return results
+        return _parse_serial(paths, progress_cb, walker)
     import multiprocessing as mp  # here: a scan in one process needs neither
     from concurrent.futures.process import BrokenProcessPool, ProcessPoolExecutor
 

@@ -236,8 +236,9 @@ def scan_files(
     progress : bool
         Show a tqdm progress bar while parsing headers.
     workers : int, optional
-        Processes parsing local headers; default: all cores for large folders, in-process
-        otherwise.
+        Processes parsing local headers; default: all cores for large folders, otherwise this
+        process, with half of the files in one forked child where that pays
+        (:mod:`lazyvol._forkhalf`; ``LAZYVOL_FORK=0`` turns it off).
     use_index : bool
         Read and update the persisted scan index (folders and prefixes only).
     follow_symlinks : bool

@@ -53,8 +53,10 @@ def scan(
         Show a progress bar (tqdm) while headers are parsed.
     workers : int, optional
         Processes parsing local headers (pydicom parsing holds the GIL, so threads do not help);
-        default: all cores for large folders, in-process for small ones. Remote headers are
-        fetched with many ranged requests in flight at once instead.
+        default: all cores for large folders; for smaller ones this process, sharing the files
+        with one forked child where that pays (Linux, no other thread running, a few hundred
+        files or more; ``LAZYVOL_FORK=0`` turns it off). ``workers=1``: this process only.
+        Remote headers are fetched with many ranged requests in flight at once instead.
     use_index : bool
         Use and update the persisted scan index in the lazyvol cache directory (an unchanged file is
         not parsed again; changed files are noticed by size and modification time, objects by
