@@ -29,6 +29,7 @@ __all__ = [
     "open_index",
     "thin_index",
     "warn_failed",
+    "write_index",
 ]
 
 #: Distance between seek points of a small file: a random slab costs at most this much extra
@@ -177,6 +178,64 @@ def _read_points(f: Any) -> tuple[str, int, int, int, list[_Point]]:
     return "gztool", -1, usize, 32768, points
 
 
+def write_index(
+    target: str | os.PathLike[str],
+    compressed_size: int,
+    uncompressed_size: int,
+    points: list[tuple[int, int, int]],
+    windows: Any,
+) -> None:
+    """Write an indexed_gzip-format index of ``points``: ``(rapidgzip's compressed offset in
+    bits, uncompressed offset, where the point's 32 KiB window is in the file object
+    ``windows``, -1 for none)``, in order. Bit offsets become indexed_gzip's (the byte holding
+    the rest of the bits, and how many of its bits are taken), as rapidgzip's gztool export
+    writes them."""
+    window = 32768
+    kept = []
+    for bit_offset, out, at in points:
+        spare = bit_offset % 8
+        inp = bit_offset // 8 + (1 if spare else 0)
+        kept.append(_Point(out, inp, 8 - spare if spare else 0, at, window if at >= 0 else 0))
+
+    def window_of(p: _Point) -> bytes:
+        windows.seek(p.window_at)
+        return bytes(windows.read(window))
+
+    _write_index(target, compressed_size, uncompressed_size, window, kept, window_of)
+
+
+def _write_index(
+    target: str | os.PathLike[str],
+    csize: int,
+    usize: int,
+    window: int,
+    kept: list[_Point],
+    window_of: Any,
+) -> None:
+    """Write ``kept`` as an indexed_gzip-format index with lazyvol's checksum trailer; the
+    windows come one at a time from ``window_of(point)`` (left-padded to ``window`` bytes)."""
+    wide = max([GZ_SPACING] + [b.out - a.out for a, b in itertools.pairwise(kept)])
+    digest = hashlib.sha256()
+    with open(target, "wb") as out:
+
+        def put(data: bytes) -> None:
+            digest.update(data)
+            out.write(data)
+
+        put(_MAGIC + b"\x01\x00")
+        put(_HEAD.pack(csize, usize, min(wide, 2**32 - 1), window, len(kept)))
+        for p in kept:
+            put(_POINT.pack(p.inp, p.out, p.bits, 1 if p.window_at >= 0 else 0))
+        for p in kept:
+            if p.window_at < 0:
+                continue
+            data = window_of(p)
+            if len(data) > window:
+                raise ValueError(f"a window of {len(data)} bytes exceeds {window}")
+            put(bytes(window - len(data)) + data)
+        out.write(_SUM_TAG + digest.digest())
+
+
 def warn_failed(source: object, why: object, stacklevel: int = 2) -> None:
     """Say that the saved seek index of ``source`` failed (``why``) and is replaced: a
     ``RuntimeWarning`` at the caller's caller (``stacklevel`` as :func:`warnings.warn`'s, from
@@ -232,27 +291,11 @@ def thin_index(
             step = (n - 1) / (max_points - 1)
             keep = sorted({round(i * step) for i in range(max_points)} | {0, n - 1})
         kept = [points[i] for i in keep]
-        wide = max([GZ_SPACING] + [b.out - a.out for a, b in itertools.pairwise(kept)])
-        digest = hashlib.sha256()
-        with open(target, "wb") as out:
 
-            def put(data: bytes) -> None:
-                digest.update(data)
-                out.write(data)
+        def window_of(p: _Point) -> bytes:
+            f.seek(p.window_at)
+            data = f.read(p.window_len)
+            return zlib.decompress(data) if kind == "gztool" else data
 
-            put(_MAGIC + b"\x01\x00")
-            put(_HEAD.pack(csize, usize, min(wide, 2**32 - 1), window, len(kept)))
-            for p in kept:
-                put(_POINT.pack(p.inp, p.out, p.bits, 1 if p.window_at >= 0 else 0))
-            for p in kept:
-                if p.window_at < 0:
-                    continue
-                f.seek(p.window_at)
-                data = f.read(p.window_len)
-                if kind == "gztool":
-                    data = zlib.decompress(data)
-                if len(data) > window:
-                    raise ValueError(f"a window of {len(data)} bytes exceeds {window}")
-                put(bytes(window - len(data)) + data)
-            out.write(_SUM_TAG + digest.digest())
+        _write_index(target, csize, usize, window, kept, window_of)
     return len(kept)
