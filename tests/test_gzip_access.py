@@ -22,7 +22,7 @@ import numpy as np
 import pytest
 
 import lazyvol as lv
-from lazyvol import gzaccess, gzengine
+from lazyvol import gzaccess, gzengine, gzindex_format
 from lazyvol.gzindex_format import open_index as gzaccess_open_index
 from lazyvol.nifti import build_gzip_index, clear_gzip_handles
 from lazyvol.testing import write_phantom_nifti
@@ -718,9 +718,11 @@ def test_first_pass_saves_its_index_without_rapidgzips_leaking_export(
                 assert h.read(4000) == stream[o : o + 4000]
 
 
-def test_window_tap_gives_way_to_the_export_when_a_window_is_missing(tmp_path: Path) -> None:
-    """The copied windows are used only when every kept point has one, and never for a point on
-    a gzip member's header."""
+def test_window_tap_gives_way_to_the_export_when_a_window_is_missing(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The copied windows are used only when every kept point has one, never for a point on a
+    gzip member's header, and not when they could not be stored."""
 
     class Raw:
         def __init__(self, offsets: dict[int, int]) -> None:
@@ -735,7 +737,7 @@ def test_window_tap_gives_way_to_the_export_when_a_window_is_missing(tmp_path: P
     src = gzaccess.GzSource.of(str(gz), len(data))
     # 10 bytes of header, points at 400 KiB (bit 3) and 800 KiB (byte 300: "1f 8b" there)
     offsets = {80: 0, 1203: 400 * 1024, 2400: 800 * 1024, 3208: len(data)}
-    tap = gzaccess._WindowTap(src)
+    tap = gzaccess.WindowTap(src.path, src.size, src.data_end)
     tap.spacing = 256 * 1024
     view = memoryview(data)
     tap.feed(offsets, 0, view[: 500 * 1024])
@@ -751,3 +753,14 @@ def test_window_tap_gives_way_to_the_export_when_a_window_is_missing(tmp_path: P
     assert tap.save(Raw(offsets), str(tmp_path / "c")) is True
     assert _index_points(tmp_path / "c") == 2
     tap.close()
+    # no room for the windows: the pass goes on, and the export makes the index
+    full = gzaccess.WindowTap(src.path, src.size, src.data_end)
+    full.spacing = 256 * 1024
+
+    def no_room() -> None:
+        raise OSError(28, "No space left on device")
+
+    monkeypatch.setattr(gzindex_format.tempfile, "TemporaryFile", no_room)
+    full.feed(offsets, 0, view)
+    assert full.save(Raw(offsets), str(tmp_path / "d")) is False
+    assert not (tmp_path / "d").exists()

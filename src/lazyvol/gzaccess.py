@@ -27,10 +27,9 @@ from __future__ import annotations
 import contextlib
 import hashlib
 import os
-import tempfile
 import threading
 import warnings
-from collections.abc import Callable, Iterator
+from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from pathlib import Path
@@ -60,12 +59,13 @@ from .gzindex_format import (
     GZ_MAX_POINTS,
     GZ_SPACING,
     RESOURCE_ERRNOS,
+    MissingWindows,
+    WindowTap,
     gz_spacing,
     import_index,
     index_points,
     thin_index,
     warn_failed,
-    write_index,
 )
 from .gzindex_format import index_sizes as _index_sizes
 
@@ -139,15 +139,15 @@ def index_fits(path: Path, src: GzSource) -> bool:
 def _save_index(handle: _Handle, target: Path, uncompressed_bytes: int) -> None:
     """Save ``handle``'s seek index as ``target``, thinned to :func:`index_points` points,
     atomically (temporary file, rename): from the windows a rapidgzip first pass copied
-    (:class:`_WindowTap`) when it has them all, else from the engine's exported index."""
+    (:class:`~lazyvol.gzindex_format.WindowTap`) when it has them all, else from the engine's exported index."""
     target.parent.mkdir(parents=True, exist_ok=True)
     if handle.tap is not None and gz_spacing(uncompressed_bytes) == handle.tap.spacing:
         try:
             with _fsutil.atomic_path(str(target)) as tmp:
                 if not handle.call(handle.tap.save, handle.raw, tmp):
-                    raise _MissingWindows
+                    raise MissingWindows
             return
-        except _MissingWindows:
+        except MissingWindows:
             pass
     raw = _fsutil.scratch_path(str(target))
     try:
@@ -158,108 +158,6 @@ def _save_index(handle: _Handle, target: Path, uncompressed_bytes: int) -> None:
             )
     finally:
         _fsutil.unlink_quiet(raw)
-
-
-class _MissingWindows(Exception):
-    """A first pass did not copy every window its saved index needs."""
-
-
-class _WindowTap:
-    """The window (32 KiB of output before it) of every seek point a saved index keeps, copied
-    from the reads of a rapidgzip first pass into a temporary file, so that the index is written
-    without rapidgzip's ``export_index``.
-
-    rapidgzip 0.16.2's export leaks everything it writes (``PythonFileReader::write`` never
-    releases the bytes objects and argument tuples of its ``write`` calls): ~2.7 MB per GiB of
-    data, for as long as the process lives, and the last step of a first pass (a 4 GiB int16
-    volume: 10.9 MB, lazyvol's first-pass mean 206 -> 217 MiB peak).
-
-    rapidgzip's seek points (``available_block_offsets``: compressed offset in bits ->
-    uncompressed offset) are kept as :func:`kept_points` says; a point's window is copied when a
-    read ends at or after it and the bytes before it were read (in this read or the one just
-    before, ending where this one starts). A first pass reads front to back, so every window is
-    copied; otherwise :meth:`save` says no and the exported index is used.
-    """
-
-    WINDOW = 32768
-
-    def __init__(self, src: GzSource) -> None:
-        self.src = src
-        self.spacing = gz_spacing(src.data_end)
-        self.file: Any = None
-        self.at: dict[int, tuple[int, int]] = {}  # bit offset -> (uncompressed, file offset)
-        self.tail = b""  # the last bytes read (at most WINDOW), ending at tail_end
-        self.tail_end = -1
-
-    def feed(self, offsets: dict[int, int], offset: int, data: memoryview) -> None:
-        """Copy the windows of kept points that ``data`` (read at uncompressed ``offset``)
-        completes."""
-        if offset != self.tail_end:
-            self.tail = b""
-        end = offset + len(data)
-        start = offset - len(self.tail)
-        for bit, out in kept_points(offsets, self.spacing):
-            if out > end:
-                break
-            lo = max(0, out - self.WINDOW)
-            if out == 0 or lo < start or bit in self.at:
-                continue
-            if lo >= offset:
-                win = bytes(data[lo - offset : out - offset])
-            else:
-                win = self.tail[lo - start :] + bytes(data[: max(0, out - offset)])
-            if self.file is None:
-                self.file = tempfile.TemporaryFile()
-            self.file.seek(0, os.SEEK_END)
-            self.at[bit] = (out, self.file.tell())
-            self.file.write(bytes(self.WINDOW - len(win)) + win)
-        if len(data) >= self.WINDOW:
-            self.tail = bytes(data[-self.WINDOW :])
-        else:
-            self.tail = (self.tail + bytes(data))[-self.WINDOW :]
-        self.tail_end = end
-
-    def save(self, raw: Any, target: str) -> bool:
-        """Write the index of rapidgzip handle ``raw`` (its whole stream read) as ``target``;
-        False (nothing written) when a kept point's window was not copied, or a point sits on a
-        gzip member's header (byte-aligned, ``1f 8b`` there: rapidgzip's export has no window
-        for it, and a window would make indexed_gzip inflate the header as deflate data)."""
-        offsets = raw.block_offsets()  # complete: the whole stream was read
-        usize = max(offsets.values())
-        points: list[tuple[int, int, int]] = []
-        with open(self.src.path, "rb") as f:
-            for bit, out in kept_points(offsets, self.spacing):
-                if out >= usize:  # the end of the stream (gztool's export leaves it out too)
-                    break
-                if out == 0:
-                    points.append((bit, out, -1))
-                    continue
-                if self.at.get(bit, (-1, -1))[0] != out:
-                    return False
-                if bit % 8 == 0:
-                    f.seek(bit // 8)
-                    if f.read(2) == b"\x1f\x8b":
-                        return False
-                points.append((bit, out, self.at[bit][1]))
-        if not points or len(points) > GZ_MAX_POINTS:
-            return False
-        write_index(target, self.src.size, usize, points, self.file)
-        return True
-
-    def close(self) -> None:
-        if self.file is not None:
-            self.file.close()
-
-
-def kept_points(offsets: dict[int, int], spacing: int) -> Iterator[tuple[int, int]]:
-    """The seek points of ``offsets`` (rapidgzip's: compressed offset in bits -> uncompressed
-    offset, in stream order) a saved index keeps: the first, then the first at or after each
-    multiple of ``spacing`` (points at most ``spacing`` + one rapidgzip chunk apart)."""
-    prev = -1
-    for bit, out in offsets.items():
-        if prev < 0 or out // spacing > prev // spacing:
-            yield bit, out
-        prev = out
 
 
 # -- engine handles --------------------------------------------------------------------------------
@@ -282,10 +180,10 @@ class _Handle:
         self.compressed_size = src.size
         self.fobj: Any = None
         self._own: ThreadPoolExecutor | None = None
-        self.tap: _WindowTap | None = None
+        self.tap: WindowTap | None = None
         if kind == "rapidgzip" and index is None:
             self._own = ThreadPoolExecutor(1, thread_name_prefix="lazyvol-gzip")
-            self.tap = _WindowTap(src)
+            self.tap = WindowTap(src.path, src.size, src.data_end)
         try:
             self.raw: Any = self.call(self._open, src, index, threads)
         except BaseException:
@@ -368,7 +266,7 @@ class _Handle:
             import rapidgzip
 
             # gztool's format keeps the windows compressed. rapidgzip 0.16.2 leaks everything an
-            # export writes (see _WindowTap, which a first pass uses instead): ~2.7 MB per GiB
+            # export writes (see gzindex_format.WindowTap, which a first pass uses instead): ~2.7 MB per GiB
             # in this format, 32 KiB per point in indexed_gzip's.
             self.raw.export_index(path, index_format=rapidgzip.IndexFormat.GZTOOL)
         else:
