@@ -22,7 +22,7 @@ import numpy as np
 import pytest
 
 import lazyvol as lv
-from lazyvol import gzaccess, gzengine
+from lazyvol import gzaccess, gzengine, gzindex_format
 from lazyvol.gzindex_format import open_index as gzaccess_open_index
 from lazyvol.nifti import build_gzip_index, clear_gzip_handles
 from lazyvol.testing import write_phantom_nifti
@@ -439,7 +439,8 @@ def test_streaming_rapidgzip_handle_works_on_one_thread(
     tmp_path: Path, cache: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     """dask's workers take turns on a first pass's handle; rapidgzip itself (open, reads, index
-    export) is only ever called from the handle's own thread, whichever worker asks."""
+    points for the saved index) is only ever called from the handle's own thread, whichever
+    worker asks."""
     import threading
 
     import rapidgzip
@@ -477,7 +478,8 @@ def test_streaming_rapidgzip_handle_works_on_one_thread(
         blocks = vol.data.map_blocks(lambda b: (note_worker(), b)[1], dtype=vol.data.dtype)
         assert float(blocks.mean().compute()) == pytest.approx(ref.mean(), rel=1e-12)
     names = {name for name, _ in calls}
-    assert {"open", "readinto", "export_index"} <= names  # the pass and the saved index
+    # the pass, the seek points it copies windows at, and the saved index's points
+    assert {"open", "readinto", "available_block_offsets", "block_offsets"} <= names
     assert len({tid for _, tid in calls}) == 1
     assert not {tid for _, tid in calls} & (workers | {threading.get_ident()})
     assert gzaccess.index_path(gzaccess.GzSource.of(path, 0)).exists()
@@ -654,3 +656,111 @@ def test_cut_nii_gz_leaves_stderr_clean(tmp_path: Path, cache: Path) -> None:
         )
         assert "cut.nii.gz: truncated" in proc.stdout, proc.stdout
         assert proc.stderr == "", proc.stderr
+
+
+@pytest.mark.skipif(not HAVE_RAPIDGZIP, reason="rapidgzip is not installed")
+def test_first_pass_saves_its_index_without_rapidgzips_leaking_export(
+    tmp_path: Path, cache: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """rapidgzip 0.16.2's export_index leaks every bytes object it writes (an argument tuple per
+    write call stays alive): the first pass copies the kept points' windows from its own reads
+    instead. Its points are rapidgzip's (same offsets and bits as the gztool export)."""
+    import gc
+
+    import indexed_gzip as igzip
+    import rapidgzip
+
+    _use(monkeypatch, "rapidgzip")
+    path = write_phantom_nifti(tmp_path / "w.nii.gz", (128, 128, 640))
+
+    def refuse(self, p):  # the old path: export, then thin
+        raise AssertionError("rapidgzip's export_index was called")
+
+    monkeypatch.setattr(gzaccess._Handle, "_export_index", refuse)
+    ref = _ref(path)
+
+    def stray() -> int:  # rapidgzip's leaked write() argument tuples
+        return sum(
+            1 for o in gc.get_objects() if type(o) is tuple and len(o) == 1 and type(o[0]) is bytes
+        )
+
+    gc.collect()
+    gc.disable()
+    try:
+        before = stray()
+        mean = float(lv.open(path).data.mean().compute(scheduler="threads"))
+        assert stray() - before <= 2  # the export left ~5 per point (65 here)
+    finally:
+        gc.enable()
+    assert mean == pytest.approx(ref.mean(), rel=1e-12)
+    target = gzaccess.index_path(gzaccess.GzSource.of(str(path), 0))
+    blob = target.read_bytes()
+    npoints = _index_points(target)
+    assert 3 <= npoints <= 7
+    points = [struct.unpack_from("<QQBB", blob, 7 + 28 + 18 * i) for i in range(npoints)]
+    # every saved point is one of the points rapidgzip's own export gives, with a whole window
+    with rapidgzip.RapidgzipFile(str(path), parallelization=1, chunk_size=2 * 2**20) as f:
+        while f.read(2**22):
+            pass
+        f.export_index(str(tmp_path / "g.idx"), index_format=rapidgzip.IndexFormat.GZTOOL)
+    with open(tmp_path / "g.idx", "rb") as f:
+        from lazyvol.gzindex_format import _read_points
+
+        exported = {(p.inp, p.out, p.bits) for p in _read_points(f)[4]}
+    assert {(inp, out, bits) for inp, out, bits, _ in points} <= exported
+    assert [has for *_, has in points] == [0] + [1] * (npoints - 1)
+    stream = gzip.open(path).read()
+    for opener in (lambda: igzip.IndexedGzipFile(str(path)), lambda: rapidgzip.RapidgzipFile(path)):
+        with opener() as h:
+            h.import_index(str(target))
+            for o in [0, 5, 4 * 2**20 - 7, len(stream) // 2, len(stream) - 4000]:
+                h.seek(o)
+                assert h.read(4000) == stream[o : o + 4000]
+
+
+def test_window_tap_gives_way_to_the_export_when_a_window_is_missing(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The copied windows are used only when every kept point has one, never for a point on a
+    gzip member's header, and not when they could not be stored."""
+
+    class Raw:
+        def __init__(self, offsets: dict[int, int]) -> None:
+            self.offsets = offsets
+
+        def block_offsets(self) -> dict[int, int]:
+            return self.offsets
+
+    data = bytes(range(256)) * 4096  # 1 MiB of output
+    gz = tmp_path / "f.gz"
+    gz.write_bytes(b"\x00" * 300 + b"\x1f\x8b" + b"\x00" * 100)
+    src = gzaccess.GzSource.of(str(gz), len(data))
+    # 10 bytes of header, points at 400 KiB (bit 3) and 800 KiB (byte 300: "1f 8b" there)
+    offsets = {80: 0, 1203: 400 * 1024, 2400: 800 * 1024, 3208: len(data)}
+    tap = gzaccess.WindowTap(src.path, src.size, src.data_end)
+    tap.spacing = 256 * 1024
+    view = memoryview(data)
+    tap.feed(offsets, 0, view[: 500 * 1024])
+    assert tap.save(Raw(offsets), str(tmp_path / "a")) is False  # 800 KiB not read yet
+    tap.feed(offsets, 500 * 1024, view[500 * 1024 :])
+    assert {1203, 2400} <= set(tap.at)  # (and the end, which save leaves out)
+    tap.file.seek(tap.at[1203][1])
+    assert tap.file.read(32768) == data[400 * 1024 - 32768 : 400 * 1024]
+    tap.file.seek(tap.at[2400][1])  # spans the two reads
+    assert tap.file.read(32768) == data[800 * 1024 - 32768 : 800 * 1024]
+    assert tap.save(Raw(offsets), str(tmp_path / "b")) is False  # a member's header at byte 300
+    del offsets[2400]
+    assert tap.save(Raw(offsets), str(tmp_path / "c")) is True
+    assert _index_points(tmp_path / "c") == 2
+    tap.close()
+    # no room for the windows: the pass goes on, and the export makes the index
+    full = gzaccess.WindowTap(src.path, src.size, src.data_end)
+    full.spacing = 256 * 1024
+
+    def no_room() -> None:
+        raise OSError(28, "No space left on device")
+
+    monkeypatch.setattr(gzindex_format.tempfile, "TemporaryFile", no_room)
+    full.feed(offsets, 0, view)
+    assert full.save(Raw(offsets), str(tmp_path / "d")) is False
+    assert not (tmp_path / "d").exists()

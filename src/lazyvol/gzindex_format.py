@@ -12,8 +12,10 @@ import hashlib
 import itertools
 import os
 import struct
+import tempfile
 import warnings
 import zlib
+from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -22,13 +24,17 @@ __all__ = [
     "GZ_MAX_POINTS",
     "GZ_SPACING",
     "DamagedIndexError",
+    "MissingWindows",
+    "WindowTap",
     "gz_spacing",
     "import_index",
     "index_points",
     "index_sizes",
+    "kept_points",
     "open_index",
     "thin_index",
     "warn_failed",
+    "write_index",
 ]
 
 #: Distance between seek points of a small file: a random slab costs at most this much extra
@@ -177,6 +183,176 @@ def _read_points(f: Any) -> tuple[str, int, int, int, list[_Point]]:
     return "gztool", -1, usize, 32768, points
 
 
+def write_index(
+    target: str | os.PathLike[str],
+    compressed_size: int,
+    uncompressed_size: int,
+    points: list[tuple[int, int, int]],
+    windows: Any,
+) -> None:
+    """Write an indexed_gzip-format index of ``points``: ``(rapidgzip's compressed offset in
+    bits, uncompressed offset, where the point's 32 KiB window is in the file object
+    ``windows``, -1 for none)``, in order. Bit offsets become indexed_gzip's (the byte holding
+    the rest of the bits, and how many of its bits are taken), as rapidgzip's gztool export
+    writes them."""
+    window = 32768
+    kept = []
+    for bit_offset, out, at in points:
+        spare = bit_offset % 8
+        inp = bit_offset // 8 + (1 if spare else 0)
+        kept.append(_Point(out, inp, 8 - spare if spare else 0, at, window if at >= 0 else 0))
+
+    def window_of(p: _Point) -> bytes:
+        windows.seek(p.window_at)
+        return bytes(windows.read(window))
+
+    _write_index(target, compressed_size, uncompressed_size, window, kept, window_of)
+
+
+def _write_index(
+    target: str | os.PathLike[str],
+    csize: int,
+    usize: int,
+    window: int,
+    kept: list[_Point],
+    window_of: Any,
+) -> None:
+    """Write ``kept`` as an indexed_gzip-format index with lazyvol's checksum trailer; the
+    windows come one at a time from ``window_of(point)`` (left-padded to ``window`` bytes)."""
+    wide = max([GZ_SPACING] + [b.out - a.out for a, b in itertools.pairwise(kept)])
+    digest = hashlib.sha256()
+    with open(target, "wb") as out:
+
+        def put(data: bytes) -> None:
+            digest.update(data)
+            out.write(data)
+
+        put(_MAGIC + b"\x01\x00")
+        put(_HEAD.pack(csize, usize, min(wide, 2**32 - 1), window, len(kept)))
+        for p in kept:
+            put(_POINT.pack(p.inp, p.out, p.bits, 1 if p.window_at >= 0 else 0))
+        for p in kept:
+            if p.window_at < 0:
+                continue
+            data = window_of(p)
+            if len(data) > window:
+                raise ValueError(f"a window of {len(data)} bytes exceeds {window}")
+            put(bytes(window - len(data)) + data)
+        out.write(_SUM_TAG + digest.digest())
+
+
+class MissingWindows(Exception):
+    """A first pass did not copy every window its saved index needs."""
+
+
+class WindowTap:
+    """The window (32 KiB of output before it) of every seek point a saved index keeps, copied
+    from the reads of a rapidgzip first pass into a temporary file, so that the index is written
+    without rapidgzip's ``export_index``.
+
+    rapidgzip 0.16.2's export leaks everything it writes (``PythonFileReader::write`` never
+    releases the bytes objects and argument tuples of its ``write`` calls): ~2.7 MB per GiB of
+    data, for as long as the process lives, and the last step of a first pass (a 4 GiB int16
+    volume: 10.9 MB, lazyvol's first-pass mean 206 -> 217 MiB peak).
+
+    rapidgzip's seek points (``available_block_offsets``: compressed offset in bits ->
+    uncompressed offset) are kept as :func:`kept_points` says; a point's window is copied when a
+    read ends at or after it and the bytes before it were read (in this read or the one just
+    before, ending where this one starts). A first pass reads front to back, so every window is
+    copied; otherwise :meth:`save` says no and the exported index is used.
+    """
+
+    WINDOW = 32768
+
+    def __init__(self, path: str, compressed_size: int, data_end: int) -> None:
+        self.path = path
+        self.compressed_size = compressed_size
+        self.spacing = gz_spacing(data_end)
+        self.file: Any = None
+        self.at: dict[int, tuple[int, int]] = {}  # bit offset -> (uncompressed, file offset)
+        self.tail = b""  # the last bytes read (at most WINDOW), ending at tail_end
+        self.tail_end = -1
+
+    def feed(self, offsets: dict[int, int], offset: int, data: memoryview) -> None:
+        """Copy the windows of kept points that ``data`` (read at uncompressed ``offset``)
+        completes."""
+        if self.spacing < 0:
+            return
+        if offset != self.tail_end:
+            self.tail = b""
+        end = offset + len(data)
+        start = offset - len(self.tail)
+        for bit, out in kept_points(offsets, self.spacing):
+            if out > end:
+                break
+            lo = max(0, out - self.WINDOW)
+            if out == 0 or lo < start or bit in self.at:
+                continue
+            if lo >= offset:
+                win = bytes(data[lo - offset : out - offset])
+            else:
+                win = self.tail[lo - start :] + bytes(data[: max(0, out - offset)])
+            try:
+                if self.file is None:
+                    self.file = tempfile.TemporaryFile()
+                self.file.seek(0, os.SEEK_END)
+                at = self.file.tell()
+                self.file.write(bytes(self.WINDOW - len(win)) + win)
+            except OSError:  # no room for the windows: the export makes the index
+                self.spacing = -1
+                return
+            self.at[bit] = (out, at)
+        if len(data) >= self.WINDOW:
+            self.tail = bytes(data[-self.WINDOW :])
+        else:
+            self.tail = (self.tail + bytes(data))[-self.WINDOW :]
+        self.tail_end = end
+
+    def save(self, raw: Any, target: str) -> bool:
+        """Write the index of rapidgzip handle ``raw`` (its whole stream read) as ``target``;
+        False (nothing written) when a kept point's window was not copied, or a point sits on a
+        gzip member's header (byte-aligned, ``1f 8b`` there: rapidgzip's export has no window
+        for it, and a window would make indexed_gzip inflate the header as deflate data)."""
+        if self.spacing < 0:
+            return False
+        offsets = raw.block_offsets()  # complete: the whole stream was read
+        usize = max(offsets.values())
+        points: list[tuple[int, int, int]] = []
+        with open(self.path, "rb") as f:
+            for bit, out in kept_points(offsets, self.spacing):
+                if out >= usize:  # the end of the stream (gztool's export leaves it out too)
+                    break
+                if out == 0:
+                    points.append((bit, out, -1))
+                    continue
+                if self.at.get(bit, (-1, -1))[0] != out:
+                    return False
+                if bit % 8 == 0:
+                    f.seek(bit // 8)
+                    if f.read(2) == b"\x1f\x8b":
+                        return False
+                points.append((bit, out, self.at[bit][1]))
+        if not points or len(points) > GZ_MAX_POINTS:
+            return False
+        write_index(target, self.compressed_size, usize, points, self.file)
+        return True
+
+    def close(self) -> None:
+        if self.file is not None:
+            self.file.close()
+
+
+def kept_points(offsets: dict[int, int], spacing: int) -> Iterator[tuple[int, int]]:
+    """The seek points of ``offsets`` (rapidgzip's: compressed offset in bits -> uncompressed
+    offset, in stream order) a saved index keeps: the first, then the first at or after each
+    multiple of ``spacing`` (points at most ``spacing`` + one rapidgzip chunk apart)."""
+    prev = -1
+    for bit, out in offsets.items():
+        if prev < 0 or out // spacing > prev // spacing:
+            yield bit, out
+        prev = out
+
+
 def warn_failed(source: object, why: object, stacklevel: int = 2) -> None:
     """Say that the saved seek index of ``source`` failed (``why``) and is replaced: a
     ``RuntimeWarning`` at the caller's caller (``stacklevel`` as :func:`warnings.warn`'s, from
@@ -232,27 +408,11 @@ def thin_index(
             step = (n - 1) / (max_points - 1)
             keep = sorted({round(i * step) for i in range(max_points)} | {0, n - 1})
         kept = [points[i] for i in keep]
-        wide = max([GZ_SPACING] + [b.out - a.out for a, b in itertools.pairwise(kept)])
-        digest = hashlib.sha256()
-        with open(target, "wb") as out:
 
-            def put(data: bytes) -> None:
-                digest.update(data)
-                out.write(data)
+        def window_of(p: _Point) -> bytes:
+            f.seek(p.window_at)
+            data = f.read(p.window_len)
+            return zlib.decompress(data) if kind == "gztool" else data
 
-            put(_MAGIC + b"\x01\x00")
-            put(_HEAD.pack(csize, usize, min(wide, 2**32 - 1), window, len(kept)))
-            for p in kept:
-                put(_POINT.pack(p.inp, p.out, p.bits, 1 if p.window_at >= 0 else 0))
-            for p in kept:
-                if p.window_at < 0:
-                    continue
-                f.seek(p.window_at)
-                data = f.read(p.window_len)
-                if kind == "gztool":
-                    data = zlib.decompress(data)
-                if len(data) > window:
-                    raise ValueError(f"a window of {len(data)} bytes exceeds {window}")
-                put(bytes(window - len(data)) + data)
-            out.write(_SUM_TAG + digest.digest())
+        _write_index(target, csize, usize, window, kept, window_of)
     return len(kept)
