@@ -8,6 +8,7 @@ import shutil
 import subprocess
 import sys
 
+import dask
 import nibabel as nib
 import numpy as np
 import pydicom
@@ -311,3 +312,23 @@ def test_meta_is_json_friendly(tmp_path):
     assert vol.meta["modality"] == "MR"
     assert vol.meta["series_description"] == "t1 mprage"
     assert vol.source == str(tmp_path / "s")
+
+
+def test_reads_fuse_with_the_work_on_their_block(tmp_path):
+    """Each read is fused with the blockwise work on its block (here a mean's per-chunk step): the
+    optimized graph has one task per block plus the reduction tree. The reference is the mean of
+    an in-memory array of the same chunks, whose graph holds each chunk as data and a separate
+    per-chunk task for it: one more task per block. The value is the truth."""
+    import dask.array as da
+
+    truth = write_dicom_series(tmp_path / "s", SHAPE, dtype="int16")
+    chunks = (SHAPE[0], SHAPE[1], 2)
+    data = lv.open(tmp_path / "s", chunks=chunks).data
+    reference = da.from_array(np.zeros(SHAPE, np.int16), chunks=chunks)
+
+    def tasks(x: da.Array) -> int:
+        (optimized,) = dask.optimize(x.mean())
+        return len(dict(optimized.__dask_graph__()))
+
+    assert tasks(data) == tasks(reference) - reference.npartitions
+    np.testing.assert_allclose(float(data.mean().compute()), truth.stored.astype(np.float64).mean())
