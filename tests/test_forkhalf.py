@@ -14,9 +14,10 @@ import textwrap
 import pytest
 
 from lazyvol import _forkhalf
+from lazyvol.config import usable_cores
 
 pytestmark = pytest.mark.skipif(
-    not sys.platform.startswith("linux") or _forkhalf._usable_cores() < 2,
+    not sys.platform.startswith("linux") or usable_cores() < 2,
     reason="forking a share of a scan is done on Linux with 2+ usable cores only",
 )
 

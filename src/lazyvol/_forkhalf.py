@@ -39,6 +39,8 @@ import warnings
 from collections.abc import Callable
 from typing import Any, TypeVar
 
+from .config import usable_cores
+
 __all__ = ["FORK_ENV", "run_halves", "worth_forking"]
 
 T = TypeVar("T")
@@ -51,13 +53,6 @@ FORK_SECONDS_PER_GIB = 3e-3
 #: The child's half is run by the parent when the child has not answered within this many times
 #: the parent's own half's time (plus one second): a child stuck on a lock held at fork time.
 LATE_FACTOR = 20.0
-
-
-def _usable_cores() -> int:
-    try:
-        return len(os.sched_getaffinity(0))
-    except (AttributeError, OSError):  # pragma: no cover - not Linux
-        return os.cpu_count() or 1
 
 
 def _resident_gib() -> float:
@@ -76,7 +71,7 @@ def worth_forking(n: int, item_seconds: float) -> bool:
         return False
     if not sys.platform.startswith("linux") or not hasattr(os, "fork"):
         return False
-    if n < 2 or _usable_cores() < 2 or threading.active_count() != 1:
+    if n < 2 or usable_cores() < 2 or threading.active_count() != 1:
         return False
     saving = (n // 2) * item_seconds
     return saving > 2 * (FORK_BASE_SECONDS + FORK_SECONDS_PER_GIB * _resident_gib())

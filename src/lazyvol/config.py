@@ -17,6 +17,7 @@ __all__ = [
     "configured_chunk_budget",
     "max_scan_files",
     "max_volume_bytes",
+    "usable_cores",
 ]
 
 #: Default chunk budget in bytes. Dask's own ``array.chunk-size`` (128 MiB) with one chunk in flight
@@ -171,3 +172,11 @@ def max_scan_files() -> int:
         return int(env)
     value = _dask_setting("max-scan-files")
     return int(value) if value is not None else DEFAULT_MAX_SCAN_FILES
+
+
+def usable_cores() -> int:
+    """Cores this process may run on (its CPU affinity where the platform has one), at least 1."""
+    try:
+        return max(1, len(os.sched_getaffinity(0)))
+    except (AttributeError, OSError):  # pragma: no cover - not Linux
+        return max(1, os.cpu_count() or 1)

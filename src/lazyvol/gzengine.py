@@ -68,10 +68,9 @@ def index_engine() -> str:
 
 
 def _cores() -> int:
-    try:
-        return max(1, len(os.sched_getaffinity(0)))
-    except (AttributeError, OSError):  # pragma: no cover - not Linux
-        return max(1, os.cpu_count() or 1)
+    from .config import usable_cores
+
+    return usable_cores()
 
 
 #: Fewest decompression threads worth running in parallel (fewer: rapidgzip's sequential decoder).

@@ -16,6 +16,7 @@ from typing import Any
 
 from .._forkhalf import run_halves
 from .._io import StorageOptions, read_ranges
+from ..config import usable_cores
 from ..sources import SourceStamp
 from . import mosaic
 from .header import read_header, read_object_header
@@ -106,8 +107,7 @@ def parse_local(
     if workers is None:
         if len(paths) < PROCESS_THRESHOLD:
             return _parse_shared(paths, progress_cb, walker)
-        cpus = len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else os.cpu_count()
-        workers = min(cpus or 1, 8)
+        workers = min(usable_cores(), 8)
     batches = [paths[i : i + BATCH] for i in range(0, len(paths), BATCH)]
     results: list[Any] = []
     if workers <= 1 or len(batches) <= 1:
