@@ -108,10 +108,10 @@ def parse_local(
         if len(paths) < PROCESS_THRESHOLD:
             return _parse_shared(paths, progress_cb, walker)
         workers = min(usable_cores(), 8)
+    if workers <= 1 or len(paths) <= BATCH:
+        return _parse_serial(paths, progress_cb, walker)
     batches = [paths[i : i + BATCH] for i in range(0, len(paths), BATCH)]
     results: list[Any] = []
-    if workers <= 1 or len(batches) <= 1:
-        return _parse_serial(paths, progress_cb, walker)
     import multiprocessing as mp  # here: a scan in one process needs neither
     from concurrent.futures.process import BrokenProcessPool, ProcessPoolExecutor
 
