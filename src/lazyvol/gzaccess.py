@@ -139,7 +139,8 @@ def index_fits(path: Path, src: GzSource) -> bool:
 def _save_index(handle: _Handle, target: Path, uncompressed_bytes: int) -> None:
     """Save ``handle``'s seek index as ``target``, thinned to :func:`index_points` points,
     atomically (temporary file, rename): from the windows a rapidgzip first pass copied
-    (:class:`~lazyvol.gzindex_format.WindowTap`) when it has them all, else from the engine's exported index."""
+    (:class:`~lazyvol.gzindex_format.WindowTap`) when it has them all, else from the engine's
+    exported index."""
     target.parent.mkdir(parents=True, exist_ok=True)
     if handle.tap is not None and gz_spacing(uncompressed_bytes) == handle.tap.spacing:
         try:
@@ -266,8 +267,8 @@ class _Handle:
             import rapidgzip
 
             # gztool's format keeps the windows compressed. rapidgzip 0.16.2 leaks everything an
-            # export writes (see gzindex_format.WindowTap, which a first pass uses instead): ~2.7 MB per GiB
-            # in this format, 32 KiB per point in indexed_gzip's.
+            # export writes (see gzindex_format.WindowTap, which a first pass uses instead):
+            # ~2.7 MB per GiB in this format, 32 KiB per point in indexed_gzip's.
             self.raw.export_index(path, index_format=rapidgzip.IndexFormat.GZTOOL)
         else:
             self.raw.build_full_index()  # complete it: the other engine expects a whole index
