@@ -422,3 +422,37 @@ def test_a_frame_of_reference_split_elsewhere_leaves_the_other_groups_ids(tmp_pa
         (images,) = [i for i in lv.scan(folder) if i.shape == (8, 6, 4)]
         ids.append(images.id)
     assert ids[0] == ids[1]
+
+
+@pytest.mark.parametrize(
+    "tag",
+    [
+        b"\x02\x00\x02\x00",  # MediaStorageSOPClassUID (0002,0002), file meta
+        b"\x02\x00\x10\x00",  # TransferSyntaxUID (0002,0010), file meta
+        b"\x08\x00\x60\x00",  # Modality (0008,0060)
+        b"\x20\x00\x32\x00",  # ImagePositionPatient (0020,0032)
+        b"\x28\x00\x10\x00",  # Rows (0028,0010)
+    ],
+    ids=["media-sop", "transfer-syntax", "modality", "position", "rows"],
+)
+def test_an_element_with_an_unknown_vr_never_escapes_as_a_foreign_exception(tmp_path, tag):
+    # Found by the long fuzz run: an explicit-VR element whose VR and length were overwritten
+    # (here "U\0" and 0) makes lazyvol's walker give up, and pydicom, which converts values
+    # lazily, raised NotImplementedError only when lazyvol read the value.
+    truth = write_dicom_series(tmp_path / "s", SHAPE)
+    victim = truth.files[0]
+    data = bytearray(open(victim, "rb").read())
+    at = data.index(tag)
+    assert data[at + 4 : at + 6].isalpha()  # explicit VR: the two VR letters follow the tag
+    data[at + 4 : at + 8] = b"U\x00\x00\x00"
+    with open(victim, "wb") as f:
+        f.write(data)
+    try:
+        vol = lv.open(victim)
+    except lv.LazyvolError as exc:
+        assert victim in str(exc)
+    else:  # read anyway: then the values must be the file's own
+        got = np.asarray(vol.compute())
+        assert any(np.array_equal(got[:, :, 0], truth.stored[:, :, k]) for k in range(SHAPE[2]))
+    report = lv.scan(tmp_path / "s")  # the others are still found; the victim is accounted for
+    assert sum(s.shape[2] for s in report) + len(report.skipped) >= SHAPE[2]

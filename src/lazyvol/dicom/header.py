@@ -147,7 +147,7 @@ def read_header(path: str, *, walker: bool = True) -> HeaderResult:
         return HeaderSkip(f"cannot read: {exc}")
     if isinstance(got, HeaderSkip):
         return got
-    return make_record(path, ident, *got, read_local)
+    return _record_from_pydicom(path, ident, got, read_local)
 
 
 def read_object_header(
@@ -179,7 +179,25 @@ def read_object_header(
         got = _read_with_pydicom(fp)
     if isinstance(got, HeaderSkip):
         return got
-    return make_record(url, ident, *got, fetch)
+    return _record_from_pydicom(url, ident, got, fetch)
+
+
+def _record_from_pydicom(
+    path: str, ident: SourceStamp, got: tuple[Parsed | None, Any, int, bytes], fetch: Any
+) -> HeaderResult:
+    """:func:`make_record` for a header pydicom parsed.
+
+    pydicom converts values lazily: a corrupt element (an unknown VR, a value that does not
+    decode) raises, with any exception type, only when the record reads it. The file is then
+    skipped with the reason, as when ``dcmread`` itself fails on it; a typed lazyvol error (a
+    remote read that failed) still propagates.
+    """
+    try:
+        return make_record(path, ident, *got, fetch)
+    except LazyvolError:
+        raise
+    except Exception as exc:  # pydicom raises many types on corrupt values
+        return HeaderSkip(f"unreadable DICOM header ({type(exc).__name__}): {exc}")
 
 
 class _RangeFile(io.RawIOBase):
