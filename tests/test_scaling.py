@@ -68,3 +68,46 @@ def test_a_nifti_slope_that_overflows_float32_reads_finite_values_as_nibabel(tmp
     got = vol.compute()
     assert vol.dtype == np.float64 and np.isfinite(got).all()
     np.testing.assert_allclose(got, ref, rtol=1e-6)
+
+
+def test_float_data_scaled_past_its_dtype_raises_instead_of_reading_inf() -> None:
+    """float32 data is scaled in float32; a slope that takes finite values past float32's range
+    must not turn them into inf (or 0 * inf into NaN). Found by the long NIfTI fuzz run: a damaged
+    scl_slope byte gave a slope of 5e36."""
+    import lazyvol as lv
+
+    stored = np.array([0.0, 1.0, 100.0, np.nan, np.inf], dtype=np.float32)
+    with pytest.raises(lv.FormatError, match=r"f\.nii: the scaling \(scl_slope / scl_inter") as e:
+        apply_scale(
+            stored, 5e36, 0.0, np.dtype(np.float32), where="f.nii", fields="scl_slope / scl_inter"
+        )
+    assert "1 finite stored values" in str(e.value) and "dtype='float64'" in str(e.value)
+    with pytest.raises(lv.FormatError):  # a slope beyond float32 itself: 0 * inf would be NaN
+        apply_scale(stored[:2], 1e39, 0.0, np.dtype(np.float32))
+    # In range: scaled as before, and the stored NaN and inf stay what they were.
+    got = apply_scale(stored, 2.0, -1.0, np.dtype(np.float32))
+    np.testing.assert_array_equal(got, np.array([-1, 1, 199, np.nan, np.inf], dtype=np.float32))
+    # float64 holds what float32 could not.
+    wide = apply_scale(stored[:3], 5e36, 0.0, np.dtype(np.float64))
+    np.testing.assert_allclose(wide, stored[:3].astype(np.float64) * np.float64(np.float32(5e36)))
+
+
+def test_a_float32_nifti_whose_slope_overflows_is_refused_and_float64_reads_it(tmp_path) -> None:
+    import nibabel as nib
+
+    import lazyvol as lv
+
+    stored = np.array([0.0, 1.5, 100.0, -7.0], dtype=np.float32).reshape(2, 2, 1)
+    img = nib.Nifti1Image(stored, np.eye(4))
+    img.header.set_slope_inter(5e36, 0)
+    path = tmp_path / "f.nii"
+    nib.save(img, path)
+    ref = np.asanyarray(nib.load(path).dataobj)  # nibabel scales in float64: finite values
+    assert np.isfinite(ref).all()
+    vol = lv.open(path)
+    assert vol.dtype == np.float32
+    with pytest.raises(lv.FormatError, match="scl_slope") as e:
+        vol.compute()
+    assert str(path) in str(e.value)
+    got = lv.open(path, dtype="float64").compute()
+    np.testing.assert_allclose(got, ref, rtol=1e-6)

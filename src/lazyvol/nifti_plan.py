@@ -129,7 +129,14 @@ def read_block(plan: NiftiPlan, index: tuple[slice, ...]) -> np.ndarray:
         raise FormatError(f"{plan.path}: reading image data failed: {exc}") from exc
     if not block.dtype.isnative:
         block = block.astype(block.dtype.newbyteorder("="))
-    return apply_scale(block, plan.slope, plan.inter, np.dtype(plan.out_dtype))
+    return apply_scale(
+        block,
+        plan.slope,
+        plan.inter,
+        np.dtype(plan.out_dtype),
+        where=str(plan.path),
+        fields="scl_slope / scl_inter",
+    )
 
 
 def _open_verified(plan: NiftiPlan) -> Any:

@@ -13,6 +13,8 @@ from collections.abc import Iterable, Sequence
 
 import numpy as np
 
+from .errors import FormatError
+
 __all__ = ["apply_scale", "is_identity", "scaled_dtype", "scaled_dtype_bits"]
 
 _INT_CANDIDATES = [
@@ -98,8 +100,23 @@ def scaled_dtype_bits(
     return base
 
 
-def apply_scale(block: np.ndarray, slope: float, inter: float, out_dtype: np.dtype) -> np.ndarray:
-    """``block * slope + inter`` computed in ``out_dtype`` (a new array unless nothing changes)."""
+def apply_scale(
+    block: np.ndarray,
+    slope: float,
+    inter: float,
+    out_dtype: np.dtype,
+    *,
+    where: str = "",
+    fields: str = "slope / intercept",
+) -> np.ndarray:
+    """``block * slope + inter`` computed in ``out_dtype`` (a new array unless nothing changes).
+
+    Stored floating-point values are scaled in ``out_dtype`` (:func:`scaled_dtype`: float32 for
+    float32 data), which a slope above 1 or an intercept can take past its range. A finite stored
+    value that would come out as inf or NaN raises :class:`~lazyvol.errors.FormatError`
+    (``where``: the file; ``fields``: the header fields of the scaling) instead of becoming a value
+    no stored value said; the stored data's own NaN and inf are kept as they are.
+    """
     out_dtype = np.dtype(out_dtype)
     if is_identity(slope, inter):
         return block.astype(out_dtype, copy=block.dtype != out_dtype)
@@ -117,8 +134,24 @@ def apply_scale(block: np.ndarray, slope: float, inter: float, out_dtype: np.dty
         work += inter
         return work.astype(out_dtype)
     out = block.astype(out_dtype)
-    if slope != 1:
-        out *= out_dtype.type(slope)
-    if inter != 0:
-        out += out_dtype.type(inter)
+    with np.errstate(over="ignore", invalid="ignore"):
+        if slope != 1:
+            out *= out_dtype.type(slope)
+        if inter != 0:
+            out += out_dtype.type(inter)
+    if out_dtype.kind == "f" and block.dtype.kind == "f" and _may_overflow(slope, inter):
+        made = ~np.isfinite(out) & np.isfinite(block)
+        if made.any():
+            raise FormatError(
+                f"{where or 'image data'}: the scaling ({fields} = {slope:g} / {inter:g}) takes "
+                f"{int(made.sum())} finite stored values of this block past the {out_dtype} "
+                f"range (they would read as inf or NaN); open with dtype='float64' to hold them, or "
+                "check the header's scaling fields (a damaged header?)"
+            )
     return out
+
+
+def _may_overflow(slope: float, inter: float) -> bool:
+    """True when ``x * slope + inter`` can leave the range of ``x``'s float dtype for some finite
+    ``x`` (a slope above 1 in magnitude, or an intercept)."""
+    return abs(float(slope)) > 1 or float(inter) != 0
