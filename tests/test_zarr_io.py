@@ -640,6 +640,30 @@ def test_edited_group_metadata_and_manifest_raise(tmp_path):
         lv.open(out)
 
 
+@pytest.mark.parametrize(
+    ("old", "new"),
+    [
+        (b'"node_type"', b'"nod,_type"'),
+        (b'"group"', b'"groqp"'),
+        (b'"zarr_format":3', b'"zarr_format":4'),
+    ],
+)
+def test_an_edited_manifest_node_is_refused_though_its_content_is_intact(tmp_path, old, new):
+    # Found by the long Zarr fuzz run: a key of the manifest's Zarr node renamed ("nod,_type"):
+    # the sealed manifest inside was intact, so the store read without error, yet other Zarr
+    # readers can no longer walk the node.
+    a = _rand((8, 8, 8), "int16", seed=31)
+    out = lv.Volume(a).to_zarr(tmp_path / "x.zarr")
+    np.testing.assert_array_equal(lv.open(out).compute(), a)
+    mj = os.path.join(out, zarr_io.MANIFEST)
+    raw = Path(mj).read_bytes()
+    assert raw.count(old) == 1
+    Path(mj).write_bytes(raw.replace(old, new))
+    with pytest.raises(lv.FormatError, match="manifest") as exc:
+        lv.open(out).compute()
+    assert "lazyvol-manifest" in str(exc.value)
+
+
 def test_extra_or_missing_chunk_file_at_open(tmp_path):
     a = _rand((16, 16, 16), "int16", seed=30)
     out = lv.Volume(a).to_zarr(tmp_path / "x.zarr", chunks=8, shards=False)

@@ -100,7 +100,16 @@ def manifest_from_json(raw: bytes, key: str) -> Any:
     """
     obj = json.loads(raw)
     if key.endswith(MANIFEST):
-        attrs = obj.get("attributes") if isinstance(obj, dict) else None
+        # The manifest's content is sealed (zarr_integrity.verify_manifest_seal); the node around
+        # it must still be the Zarr v3 group lazyvol wrote, or other Zarr readers of the store
+        # cannot walk it (a renamed or edited key would otherwise go unnoticed).
+        if not (
+            isinstance(obj, dict)
+            and obj.get("zarr_format") == 3
+            and obj.get("node_type") == "group"
+        ):
+            raise ValueError("its node is not a Zarr v3 group (zarr_format 3, node_type 'group')")
+        attrs = obj.get("attributes")
         if not isinstance(attrs, dict) or not isinstance(attrs.get(MANIFEST_ATTR), dict):
             raise ValueError(f"no attribute {MANIFEST_ATTR!r}")
         return attrs[MANIFEST_ATTR]
