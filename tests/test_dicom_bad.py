@@ -456,3 +456,16 @@ def test_an_element_with_an_unknown_vr_never_escapes_as_a_foreign_exception(tmp_
         assert any(np.array_equal(got[:, :, 0], truth.stored[:, :, k]) for k in range(SHAPE[2]))
     report = lv.scan(tmp_path / "s")  # the others are still found; the victim is accounted for
     assert sum(s.shape[2] for s in report) + len(report.skipped) >= SHAPE[2]
+
+
+def test_a_rescale_past_float64_is_refused_not_read_as_inf(tmp_path):
+    # RescaleSlope 1e308 (a valid DS): 32767 * 1e308 has no float64 value. pydicom's own
+    # apply_rescale returns inf for it; lazyvol raises naming the file and the fields.
+    truth = write_dicom_series(tmp_path / "s", (4, 4, 2), dtype="int16", slope=1e308)
+    with pytest.raises(lv.FormatError, match=r"RescaleSlope / RescaleIntercept") as exc:
+        lv.open(tmp_path / "s").compute()
+    assert any(f in str(exc.value) for f in truth.files)
+    # A slope as large but whose results fit float64 still reads, exactly as float64 arithmetic.
+    truth = write_dicom_series(tmp_path / "t", (4, 4, 2), dtype="int16", slope=1e300)
+    got = lv.open(tmp_path / "t").compute()
+    np.testing.assert_array_equal(got, truth.stored.astype(np.float64) * 1e300)

@@ -8,6 +8,7 @@ asked with ``dtype=``.
 
 from __future__ import annotations
 
+import functools
 import math
 from collections.abc import Iterable, Sequence
 
@@ -15,7 +16,14 @@ import numpy as np
 
 from .errors import FormatError
 
-__all__ = ["apply_scale", "is_identity", "scaled_dtype", "scaled_dtype_bits"]
+__all__ = [
+    "apply_scale",
+    "check_scaled",
+    "is_identity",
+    "may_overflow",
+    "scaled_dtype",
+    "scaled_dtype_bits",
+]
 
 _INT_CANDIDATES = [
     np.dtype(t) for t in ("uint8", "int8", "uint16", "int16", "uint32", "int32", "int64")
@@ -112,10 +120,11 @@ def apply_scale(
     """``block * slope + inter`` computed in ``out_dtype`` (a new array unless nothing changes).
 
     Stored floating-point values are scaled in ``out_dtype`` (:func:`scaled_dtype`: float32 for
-    float32 data), which a slope above 1 or an intercept can take past its range. A finite stored
-    value that would come out as inf or NaN raises :class:`~lazyvol.errors.FormatError`
-    (``where``: the file; ``fields``: the header fields of the scaling) instead of becoming a value
-    no stored value said; the stored data's own NaN and inf are kept as they are.
+    float32 data), which a slope above 1 or an intercept can take past its range (and a slope
+    beyond float64 takes integers past float64's). Where :func:`may_overflow` says it can happen,
+    a finite stored value that comes out inf or NaN raises :class:`~lazyvol.errors.FormatError`
+    (:func:`check_scaled`; ``where``: the file, ``fields``: the header fields of the scaling)
+    instead of becoming a value no stored value said; the stored data's own NaN and inf are kept.
     """
     out_dtype = np.dtype(out_dtype)
     if is_identity(slope, inter):
@@ -129,29 +138,61 @@ def apply_scale(
         return out
     if out_dtype.itemsize < 8 and block.dtype.kind in "iu" and block.dtype.itemsize >= 4:
         # int32/int64 stored values do not all fit a float32 mantissa: scale in float64, then round once.
-        work = block.astype(np.float64)
-        work *= slope
-        work += inter
-        return work.astype(out_dtype)
-    out = block.astype(out_dtype)
-    with np.errstate(over="ignore", invalid="ignore"):
-        if slope != 1:
-            out *= out_dtype.type(slope)
-        if inter != 0:
-            out += out_dtype.type(inter)
-    if out_dtype.kind == "f" and block.dtype.kind == "f" and _may_overflow(slope, inter):
-        made = ~np.isfinite(out) & np.isfinite(block)
-        if made.any():
-            raise FormatError(
-                f"{where or 'image data'}: the scaling ({fields} = {slope:g} / {inter:g}) takes "
-                f"{int(made.sum())} finite stored values of this block past the {out_dtype} "
-                f"range (they would read as inf or NaN); open with dtype='float64' to hold them, or "
-                "check the header's scaling fields (a damaged header?)"
-            )
+        with np.errstate(over="ignore", invalid="ignore"):
+            work = block.astype(np.float64)
+            work *= slope
+            work += inter
+            out = work.astype(out_dtype)
+    else:
+        out = block.astype(out_dtype)
+        with np.errstate(over="ignore", invalid="ignore"):
+            if slope != 1:
+                out *= out_dtype.type(slope)
+            if inter != 0:
+                out += out_dtype.type(inter)
+    if may_overflow(block.dtype, slope, inter, out_dtype):
+        check_scaled(out, block, slope, inter, where=where, fields=fields)
     return out
 
 
-def _may_overflow(slope: float, inter: float) -> bool:
-    """True when ``x * slope + inter`` can leave the range of ``x``'s float dtype for some finite
-    ``x`` (a slope above 1 in magnitude, or an intercept)."""
-    return abs(float(slope)) > 1 or float(inter) != 0
+@functools.lru_cache(maxsize=256)
+def may_overflow(stored: np.dtype, slope: float, inter: float, out_dtype: np.dtype) -> bool:
+    """True when ``x * slope + inter`` can leave ``out_dtype``'s range (a float dtype) for some
+    finite ``x`` of dtype ``stored``: for float data, a slope above 1 in magnitude or an
+    intercept; for integers, when the whole stored range scaled passes its largest value.
+    Cached: DICOM asks once per frame, with a handful of distinct arguments per series."""
+    out_dtype, stored = np.dtype(out_dtype), np.dtype(stored)
+    if out_dtype.kind != "f":
+        return False
+    if stored.kind == "f":
+        return abs(float(slope)) > 1 or float(inter) != 0
+    if stored.kind in "iub":
+        info = np.iinfo(stored) if stored.kind != "b" else np.iinfo(np.uint8)
+        reach = max(abs(int(info.min)), abs(int(info.max)))
+        top = reach * abs(float(slope)) + abs(float(inter))
+        return not top <= float(np.finfo(out_dtype).max)
+    return False
+
+
+def check_scaled(
+    out: np.ndarray,
+    stored: np.ndarray,
+    slope: float,
+    inter: float,
+    *,
+    where: str = "",
+    fields: str = "slope / intercept",
+) -> None:
+    """Raise :class:`~lazyvol.errors.FormatError` when scaling made a finite ``stored`` value
+    (same shape as ``out``) inf or NaN in ``out``: past the dtype's range, or ``0 * inf`` from a
+    slope beyond it. ``where`` names the file, ``fields`` the header fields of the scaling."""
+    made = ~np.isfinite(out)
+    if stored.dtype.kind in "fc":
+        made &= np.isfinite(stored)
+    if made.any():
+        raise FormatError(
+            f"{where or 'image data'}: the scaling ({fields} = {slope:g} / {inter:g}) takes "
+            f"{int(made.sum())} finite stored values of this block past the {out.dtype} range "
+            "(they would read as inf or NaN); open with dtype='float64' to hold them, or check "
+            "the header's scaling fields (a damaged header?)"
+        )

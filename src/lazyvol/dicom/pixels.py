@@ -20,7 +20,7 @@ import numpy as np
 from .._cachedhash import CachedHash
 from .._io import Location, pread_full, read, read_ranges, reads_check, verify
 from ..errors import FormatError, SourceChangedError, SourceNotFoundError
-from ..scaling import apply_scale
+from ..scaling import apply_scale, check_scaled, may_overflow
 from ..sources import SourceStamp, display_path
 
 __all__ = ["DicomPlan", "read_block"]
@@ -284,7 +284,34 @@ def _read_into(
         )
 
 
+#: The header fields of a DICOM rescale, as errors name them.
+RESCALE_FIELDS = "RescaleSlope / RescaleIntercept (0028,1053) / (0028,1052)"
+
+
 def _scale_into(
+    plan: DicomPlan,
+    src: np.ndarray,
+    dest: np.ndarray,
+    slope: float,
+    inter: float,
+    out_dtype: np.dtype,
+    sj: slice,
+    si: slice,
+    where: str = "",
+) -> None:
+    """:func:`_scale_values_into`, then, where the rescale can overflow a float output
+    (:func:`~lazyvol.scaling.may_overflow`: a slope beyond any real one), a check that no stored
+    value became inf or NaN (:func:`~lazyvol.scaling.check_scaled`; ``where`` names the file)."""
+    risky = plan.scale and out_dtype.kind == "f" and dest is not src
+    if not (risky and may_overflow(src.dtype, slope, inter, dest.dtype)):
+        _scale_values_into(plan, src, dest, slope, inter, out_dtype, sj, si)
+        return
+    with np.errstate(over="ignore", invalid="ignore"):  # checked just below
+        _scale_values_into(plan, src, dest, slope, inter, out_dtype, sj, si)
+    check_scaled(dest, src[..., sj, si], slope, inter, where=where, fields=RESCALE_FIELDS)
+
+
+def _scale_values_into(
     plan: DicomPlan,
     src: np.ndarray,
     dest: np.ndarray,
@@ -385,6 +412,7 @@ def _read_native_frames(
             out_dtype,
             sj,
             si,
+            plan.paths[n],
         )
 
 
@@ -419,12 +447,17 @@ def read_block(plan: DicomPlan, index: tuple[slice, ...]) -> np.ndarray:
             frame = _frame(plan, n)[sj, si]
             if plan.scale:
                 slope, inter = plan.slopes[n], plan.inters[n]
-                if out_dtype.kind in "iu" and not (
+                wide = out_dtype.kind in "iu" and not (
                     float(slope).is_integer() and float(inter).is_integer()
-                ):
-                    frame = apply_scale(frame, slope, inter, np.dtype(np.float64))
-                else:
-                    frame = apply_scale(frame, slope, inter, out_dtype)
+                )
+                frame = apply_scale(
+                    frame,
+                    slope,
+                    inter,
+                    np.dtype(np.float64) if wide else out_dtype,
+                    where=plan.paths[n],
+                    fields=RESCALE_FIELDS,
+                )
             buf[a, b] = frame
     out = buf.transpose(3, 2, 1, 0)
     return out if st is not None else out[..., 0]
@@ -502,7 +535,15 @@ def _read_tiles(
             r0 = (trow - lo_row) * tr
             tile = block[None, r0 : r0 + tr, tcol * tc : (tcol + 1) * tc]
             _scale_into(
-                plan, tile, dest[b : b + 1], plan.slopes[n], plan.inters[n], out_dtype, sj, si
+                plan,
+                tile,
+                dest[b : b + 1],
+                plan.slopes[n],
+                plan.inters[n],
+                out_dtype,
+                sj,
+                si,
+                plan.paths[n],
             )
 
 
