@@ -664,6 +664,23 @@ def test_an_edited_manifest_node_is_refused_though_its_content_is_intact(tmp_pat
     assert "lazyvol-manifest" in str(exc.value)
 
 
+def test_a_lazyvol_store_whose_group_lost_its_lazyvol_attributes_is_refused(tmp_path):
+    # Found by the long Zarr fuzz run: the group's "lazyvol" key renamed ("laAyvol") made the
+    # store read as a plain OME-Zarr, without error, though lazyvol's manifest is there.
+    a = _rand((8, 8, 8), "int16", seed=32)
+    out = lv.Volume(a).to_zarr(tmp_path / "x.zarr")
+    gj = os.path.join(out, "zarr.json")
+    raw = Path(gj).read_bytes()
+    assert raw.count(b'"lazyvol":') == 1
+    Path(gj).write_bytes(raw.replace(b'"lazyvol":', b'"laAyvol":'))
+    with pytest.raises(IntegrityError, match="no 'lazyvol' attributes") as exc:
+        lv.open(out)
+    assert gj in str(exc.value)
+    # Without lazyvol's manifest it is someone else's OME-Zarr, opened from its OME metadata.
+    shutil.rmtree(os.path.join(out, os.path.dirname(zarr_io.MANIFEST)))
+    np.testing.assert_array_equal(lv.open(out).compute(), a)
+
+
 def test_extra_or_missing_chunk_file_at_open(tmp_path):
     a = _rand((16, 16, 16), "int16", seed=30)
     out = lv.Volume(a).to_zarr(tmp_path / "x.zarr", chunks=8, shards=False)

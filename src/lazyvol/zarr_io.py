@@ -221,6 +221,15 @@ def open_store(
         opened = _OpenLazyvol(root, attrs["lazyvol"], int(level), require_checksums)
         vol = opened.volume(chunks, group_raw, fallback)
     else:
+        manifest = next((k for k in (MANIFEST, LEGACY_MANIFEST) if root.exists(k)), None)
+        if manifest is not None:
+            # lazyvol wrote this store (its manifest is there), and every store lazyvol writes
+            # carries 'lazyvol' group attributes: read as a plain OME-Zarr, an edit would pass.
+            raise IntegrityError(
+                f"{root.where('zarr.json')}: a lazyvol store ({manifest} is present) whose group "
+                "metadata has no 'lazyvol' attributes; the group's zarr.json was edited or "
+                "damaged; write the store again"
+            )
         if require_checksums:
             raise IntegrityError(
                 f"{root.display}: not a lazyvol store; it carries no lazyvol checksums"
