@@ -465,6 +465,9 @@ def test_a_rescale_past_float64_is_refused_not_read_as_inf(tmp_path):
     with pytest.raises(lv.FormatError, match=r"RescaleSlope / RescaleIntercept") as exc:
         lv.open(tmp_path / "s").compute()
     assert any(f in str(exc.value) for f in truth.files)
+    assert "scale=False" in str(exc.value)  # float64 is already the dtype: no wider one helps
+    raw = lv.open(tmp_path / "s", scale=False).compute()
+    np.testing.assert_array_equal(raw, truth.stored)
     # A slope as large but whose results fit float64 still reads, exactly as float64 arithmetic.
     truth = write_dicom_series(tmp_path / "t", (4, 4, 2), dtype="int16", slope=1e300)
     got = lv.open(tmp_path / "t").compute()

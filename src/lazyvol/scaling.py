@@ -190,9 +190,15 @@ def check_scaled(
     if stored.dtype.kind in "fc":
         made &= np.isfinite(stored)
     if made.any():
+        fix = (
+            "open with dtype='float64' to hold them, or check the header's scaling fields (a "
+            "damaged header?)"
+            if out.dtype.itemsize < 8
+            else "no float64 holds them: check the header's scaling fields (a damaged header?), "
+            "or read the stored values with scale=False"
+        )
         raise FormatError(
             f"{where or 'image data'}: the scaling ({fields} = {slope:g} / {inter:g}) takes "
             f"{int(made.sum())} finite stored values of this block past the {out.dtype} range "
-            "(they would read as inf or NaN); open with dtype='float64' to hold them, or check "
-            "the header's scaling fields (a damaged header?)"
+            f"(they would read as inf or NaN); {fix}"
         )
