@@ -11,6 +11,7 @@ data, big-endian data is byte-swapped.
 
 from __future__ import annotations
 
+import contextlib
 import os
 from dataclasses import dataclass, replace
 from typing import Any
@@ -290,48 +291,29 @@ RESCALE_FIELDS = "RescaleSlope / RescaleIntercept (0028,1053) / (0028,1052)"
 
 def _scale_into(
     plan: DicomPlan,
+    n: int,
     src: np.ndarray,
     dest: np.ndarray,
-    slope: float,
-    inter: float,
-    out_dtype: np.dtype,
-    sj: slice,
-    si: slice,
-    where: str = "",
-) -> None:
-    """:func:`_scale_values_into`, then, where the rescale can overflow a float output
-    (:func:`~lazyvol.scaling.may_overflow`: a slope beyond any real one), a check that no stored
-    value became inf or NaN (:func:`~lazyvol.scaling.check_scaled`; ``where`` names the file)."""
-    risky = plan.scale and out_dtype.kind == "f" and dest is not src
-    if not (risky and may_overflow(src.dtype, slope, inter, dest.dtype)):
-        _scale_values_into(plan, src, dest, slope, inter, out_dtype, sj, si)
-        return
-    with np.errstate(over="ignore", invalid="ignore"):  # checked just below
-        _scale_values_into(plan, src, dest, slope, inter, out_dtype, sj, si)
-    check_scaled(dest, src[..., sj, si], slope, inter, where=where, fields=RESCALE_FIELDS)
-
-
-def _scale_values_into(
-    plan: DicomPlan,
-    src: np.ndarray,
-    dest: np.ndarray,
-    slope: float,
-    inter: float,
     out_dtype: np.dtype,
     sj: slice,
     si: slice,
 ) -> None:
-    """``dest[...] = scaled(src)[..., sj, si]`` for frames sharing one (slope, inter).
+    """``dest[...] = scaled(src)[..., sj, si]`` for frames with the rescale of frame ``n``.
 
     Same arithmetic as the per-frame path (:func:`lazyvol.scaling.apply_scale`), vectorised over
-    the frames; in place when ``src`` is ``dest``.
+    the frames; in place when ``src`` is ``dest``. A float output the rescale can overflow (a
+    slope beyond any real one, :func:`~lazyvol.scaling.may_overflow`) is checked: a stored value
+    that became inf or NaN raises, naming frame ``n``'s file.
     """
+    slope, inter, where = plan.slopes[n], plan.inters[n], plan.paths[n]
     if not plan.scale:
         if src is not dest:
             dest[...] = src[..., sj, si]
         return
     if out_dtype.kind in "iu" and not (float(slope).is_integer() and float(inter).is_integer()):
-        dest[...] = apply_scale(src[..., sj, si], slope, inter, np.dtype(np.float64))
+        dest[...] = apply_scale(
+            src[..., sj, si], slope, inter, np.dtype(np.float64), where=where, fields=RESCALE_FIELDS
+        )
         return
     if src is dest and out_dtype.kind in "iu":
         # Stored dtype == output dtype (the range check that chose it guarantees no overflow).
@@ -349,21 +331,32 @@ def _scale_values_into(
     ):
         # apply_scale's arithmetic (cast to out_dtype, then * slope, then + inter, each in
         # out_dtype) written straight into dest: one pass, no temporary.
-        cast = out_dtype.type
-        if out_dtype.kind in "iu":
-            s_val, i_val = cast(int(slope)), cast(int(inter))
-        else:
-            s_val, i_val = cast(slope), cast(inter)
-        if slope != 1:
-            np.multiply(part, s_val, out=dest, dtype=out_dtype, casting="unsafe")
-            if inter != 0:
-                np.add(dest, i_val, out=dest)
-        elif inter != 0:
-            np.add(part, i_val, out=dest, dtype=out_dtype, casting="unsafe")
-        else:
-            np.copyto(dest, part, casting="unsafe")
+        risky = out_dtype.kind == "f" and may_overflow(part.dtype, slope, inter, out_dtype)
+        with np.errstate(over="ignore", invalid="ignore") if risky else contextlib.nullcontext():
+            _rescale_into(part, dest, slope, inter, out_dtype)
+        if risky:
+            check_scaled(dest, part, slope, inter, where=where, fields=RESCALE_FIELDS)
         return
-    dest[...] = apply_scale(part, slope, inter, out_dtype)
+    dest[...] = apply_scale(part, slope, inter, out_dtype, where=where, fields=RESCALE_FIELDS)
+
+
+def _rescale_into(
+    part: np.ndarray, dest: np.ndarray, slope: float, inter: float, out_dtype: np.dtype
+) -> None:
+    """``dest[...] = part * slope + inter``, cast to ``out_dtype`` first, in one pass."""
+    cast = out_dtype.type
+    if out_dtype.kind in "iu":
+        s_val, i_val = cast(int(slope)), cast(int(inter))
+    else:
+        s_val, i_val = cast(slope), cast(inter)
+    if slope != 1:
+        np.multiply(part, s_val, out=dest, dtype=out_dtype, casting="unsafe")
+        if inter != 0:
+            np.add(dest, i_val, out=dest)
+    elif inter != 0:
+        np.add(part, i_val, out=dest, dtype=out_dtype, casting="unsafe")
+    else:
+        np.copyto(dest, part, casting="unsafe")
 
 
 def _read_native_frames(
@@ -403,17 +396,7 @@ def _read_native_frames(
             # As pydicom (correct_unused_bits): clear unused high bits, sign-extend signed data.
             np.left_shift(frame, shift, out=frame)
             np.right_shift(frame, shift, out=frame)
-        _scale_into(
-            plan,
-            frame,
-            dest[b : b + 1] if bounce is not None else frame,
-            plan.slopes[n],
-            plan.inters[n],
-            out_dtype,
-            sj,
-            si,
-            plan.paths[n],
-        )
+        _scale_into(plan, n, frame, frame if bounce is None else dest[b : b + 1], out_dtype, sj, si)
 
 
 def read_block(plan: DicomPlan, index: tuple[slice, ...]) -> np.ndarray:
@@ -534,17 +517,7 @@ def _read_tiles(
             lo_row = next(lo_ for lo_, hi_, _ in runs if lo_ <= trow < hi_)
             r0 = (trow - lo_row) * tr
             tile = block[None, r0 : r0 + tr, tcol * tc : (tcol + 1) * tc]
-            _scale_into(
-                plan,
-                tile,
-                dest[b : b + 1],
-                plan.slopes[n],
-                plan.inters[n],
-                out_dtype,
-                sj,
-                si,
-                plan.paths[n],
-            )
+            _scale_into(plan, n, tile, dest[b : b + 1], out_dtype, sj, si)
 
 
 def stale_files(plan: DicomPlan) -> list[str]:
