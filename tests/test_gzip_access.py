@@ -764,3 +764,42 @@ def test_window_tap_gives_way_to_the_export_when_a_window_is_missing(
     full.feed(offsets, 0, view)
     assert full.save(Raw(offsets), str(tmp_path / "d")) is False
     assert not (tmp_path / "d").exists()
+
+
+@pytest.mark.skipif(not HAVE_RAPIDGZIP, reason="rapidgzip is not installed")
+def test_a_stream_failing_its_crc_is_refused_not_read_again_with_zlib(
+    tmp_path: Path, cache: Path
+) -> None:
+    """One bit changed in the deflate data of a .nii.gz over 4 MiB: the stream still inflates,
+    and only its CRC-32 says the values are wrong. rapidgzip checks it as a first pass reads the
+    last chunk; lazyvol then read the file again through indexed_gzip (its fallback for bytes
+    after the last member), which reads only up to the image's end, never checks the trailer,
+    and returned the damaged values. A checksum failure is now final."""
+    # Random values: deflate stores them, so a flipped bit inflates and only the CRC notices.
+    a = np.random.default_rng(5).integers(-(2**15), 2**15, size=(256, 256, 36), dtype=np.int16)
+    plain = tmp_path / "good.nii"
+    nib.save(nib.Nifti1Image(a, np.eye(4)), plain)
+    good = tmp_path / "good.nii.gz"
+    good.write_bytes(gzip.compress(plain.read_bytes(), compresslevel=1, mtime=0))
+    raw = good.read_bytes()
+    assert len(raw) > 4 * 2**20  # past the sizes whose stream open inflates whole
+    bad = tmp_path / "bad.nii.gz"
+    for pos in range(len(raw) // 2, len(raw) - 8, 4099):
+        damaged = bytearray(raw)
+        damaged[pos] ^= 0x10
+        try:
+            gzip.decompress(bytes(damaged))
+        except (OSError, EOFError, zlib.error) as exc:
+            if "CRC" in str(exc):  # inflates to the end; only the checksum fails
+                bad.write_bytes(bytes(damaged))
+                break
+    else:  # pragma: no cover - every flip broke the deflate structure itself
+        pytest.skip("no bit flip that only the CRC catches")
+    with pytest.raises(
+        lv.FormatError, match=r"bad\.nii\.gz: the gzip stream fails its own checksum"
+    ):
+        lv.open(bad).compute()
+    clear_gzip_handles()
+    with pytest.raises(lv.FormatError, match="checksum"):
+        build_gzip_index(bad)
+    np.testing.assert_array_equal(lv.open(good).compute(), a)  # the intact file reads

@@ -5,7 +5,8 @@ decompression of ordinary gzip, or its fast sequential decoder on few cores), el
 reads through a saved index use indexed_gzip, whose memory stays flat at any file size
 (:func:`index_engine`). ``LAZYVOL_GZIP_ENGINE=indexed_gzip`` or ``=rapidgzip`` forces one engine
 for both. A first pass rapidgzip fails is done again with indexed_gzip (bytes after the last
-member, which zlib ignores, stop rapidgzip).
+member, which zlib ignores, stop rapidgzip), unless it failed the stream's own checksum
+(:class:`ChecksumError`: the file is damaged).
 
 Seek index: once a handle has inflated a whole stream, its seek points are saved in the cache
 directory in indexed_gzip's format, which both engines import, thinned to at most
@@ -448,11 +449,32 @@ def _read_once(src: GzSource, offset: int, view: memoryview) -> tuple[int, bool]
         broken = True
         if used_index:
             raise _IndexReadError(exc) from exc
-        raise FormatError(
-            f"{src.path}: the gzip stream is corrupt or truncated ({type(exc).__name__}: {exc})"
-        ) from exc
+        raise _stream_error(src.path, exc) from exc
     finally:
         ent.release(handle, broken=broken)
+
+
+#: How rapidgzip words a stream whose data inflates but fails its gzip trailer (CRC-32, size) or
+#: zlib's Adler-32: "Mismatching CRC32 (0x... <-> stored: 0x...)!", "Mismatching size (...)".
+_CHECKSUM_FAILURE = "Mismatching "
+
+
+class ChecksumError(FormatError):
+    """A gzip stream inflated, but its data fails the stream's own CRC-32 or size: the file is
+    damaged. Never retried with another engine (zlib, reading only up to the image's end, would
+    not look at the trailer and would return the damaged values)."""
+
+
+def _stream_error(path: str, exc: BaseException) -> FormatError:
+    """The typed error of a failed first-pass read of ``path``."""
+    if _CHECKSUM_FAILURE in str(exc):
+        return ChecksumError(
+            f"{path}: the gzip stream fails its own checksum ({exc}): the file is damaged (an "
+            "altered or badly copied file); fetch or copy it again"
+        )
+    return FormatError(
+        f"{path}: the gzip stream is corrupt or truncated ({type(exc).__name__}: {exc})"
+    )
 
 
 _NOT_THE_INDEX = RESOURCE_ERRNOS
@@ -494,6 +516,8 @@ def _read_streaming_on_failure(src: GzSource, offset: int, view: memoryview) -> 
     """:func:`_read_once`, again with indexed_gzip after a failed rapidgzip first pass."""
     try:
         return _read_once(src, offset, view)
+    except ChecksumError:
+        raise
     except FormatError:
         if not _fall_back_to_zlib(src):
             raise
@@ -530,6 +554,8 @@ def build_index(src: GzSource) -> Path:
     kind = engine()
     try:
         return _build_index(src, kind)
+    except ChecksumError:
+        raise
     except FormatError:
         if not _zlib_can_retry(kind):
             raise
@@ -549,7 +575,7 @@ def _build_index(src: GzSource, kind: str) -> Path:
     except OSError:
         raise
     except Exception as exc:
-        raise FormatError(f"{src.path}: the gzip stream is corrupt or truncated: {exc}") from exc
+        raise _stream_error(src.path, exc) from exc
     finally:
         handle.close()
     return target
