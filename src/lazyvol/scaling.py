@@ -8,6 +8,7 @@ asked with ``dtype=``.
 
 from __future__ import annotations
 
+import contextlib
 import functools
 import math
 from collections.abc import Iterable, Sequence
@@ -21,6 +22,7 @@ __all__ = [
     "check_scaled",
     "is_identity",
     "may_overflow",
+    "scale_into",
     "scaled_dtype",
     "scaled_dtype_bits",
 ]
@@ -76,12 +78,17 @@ def scaled_dtype(stored: np.dtype, pairs: Iterable[tuple[float, float]]) -> np.d
     if stored.kind in "iub":
         # As nibabel's int_scinter_ftype: float32 unless the scaled range of the stored integers
         # overflows it (an scl_slope of 3e38 on int16 made +-inf of finite values).
-        info = np.iinfo(stored) if stored.kind != "b" else np.iinfo(np.uint8)
-        reach = max(abs(int(info.min)), abs(int(info.max)))
+        reach = _int_reach(stored)
         top = max(reach * abs(s) + abs(i) for s, i in pairs)
         if top > float(np.finfo(np.float32).max):
             return np.dtype(np.float64)
     return np.dtype(np.float32)
+
+
+def _int_reach(stored: np.dtype) -> int:
+    """Largest magnitude an integer (or bool) dtype ``stored`` holds."""
+    info = np.iinfo(stored) if stored.kind != "b" else np.iinfo(np.uint8)
+    return max(abs(int(info.min)), abs(int(info.max)))
 
 
 def scaled_dtype_bits(
@@ -129,30 +136,54 @@ def apply_scale(
     out_dtype = np.dtype(out_dtype)
     if is_identity(slope, inter):
         return block.astype(out_dtype, copy=block.dtype != out_dtype)
-    if out_dtype.kind in "iu":
-        out = block.astype(out_dtype)
-        if slope != 1:
-            out *= out_dtype.type(int(slope))
-        if inter != 0:
-            out += out_dtype.type(int(inter))
-        return out
-    if out_dtype.itemsize < 8 and block.dtype.kind in "iu" and block.dtype.itemsize >= 4:
-        # int32/int64 stored values do not all fit a float32 mantissa: scale in float64, then round once.
+    wide_ints = block.dtype.kind in "iu" and block.dtype.itemsize >= 4
+    if out_dtype.kind not in "iu" and out_dtype.itemsize < 8 and wide_ints:
+        # int32/int64 stored values do not all fit a float32 mantissa: scale in float64, then
+        # round once.
         with np.errstate(over="ignore", invalid="ignore"):
             work = block.astype(np.float64)
             work *= slope
             work += inter
             out = work.astype(out_dtype)
-    else:
-        out = block.astype(out_dtype)
-        with np.errstate(over="ignore", invalid="ignore"):
-            if slope != 1:
-                out *= out_dtype.type(slope)
-            if inter != 0:
-                out += out_dtype.type(inter)
-    if may_overflow(block.dtype, slope, inter, out_dtype):
-        check_scaled(out, block, slope, inter, where=where, fields=fields)
+        if may_overflow(block.dtype, slope, inter, out_dtype):
+            check_scaled(out, block, slope, inter, where=where, fields=fields)
+        return out
+    out = np.empty_like(block, dtype=out_dtype)
+    scale_into(block, out, slope, inter, where=where, fields=fields)
     return out
+
+
+def scale_into(
+    src: np.ndarray,
+    dest: np.ndarray,
+    slope: float,
+    inter: float,
+    *,
+    where: str = "",
+    fields: str = "slope / intercept",
+) -> None:
+    """``dest[...] = src * slope + inter`` in ``dest``'s dtype (``src`` cast to it first, then
+    ``* slope``, then ``+ inter``), in one pass; an integer dtype takes the integral slope and
+    intercept. Where :func:`may_overflow` says a float result can leave its range, checked with
+    :func:`check_scaled` (``where``, ``fields``: the file and header fields errors name)."""
+    out_dtype = dest.dtype
+    risky = may_overflow(src.dtype, slope, inter, out_dtype)
+    with np.errstate(over="ignore", invalid="ignore") if risky else contextlib.nullcontext():
+        cast = out_dtype.type
+        if out_dtype.kind in "iu":
+            s_val, i_val = cast(int(slope)), cast(int(inter))
+        else:
+            s_val, i_val = cast(slope), cast(inter)
+        if slope != 1:
+            np.multiply(src, s_val, out=dest, dtype=out_dtype, casting="unsafe")
+            if inter != 0:
+                np.add(dest, i_val, out=dest)
+        elif inter != 0:
+            np.add(src, i_val, out=dest, dtype=out_dtype, casting="unsafe")
+        else:
+            np.copyto(dest, src, casting="unsafe")
+    if risky:
+        check_scaled(dest, src, slope, inter, where=where, fields=fields)
 
 
 @functools.lru_cache(maxsize=256)
@@ -167,9 +198,7 @@ def may_overflow(stored: np.dtype, slope: float, inter: float, out_dtype: np.dty
     if stored.kind == "f":
         return abs(float(slope)) > 1 or float(inter) != 0
     if stored.kind in "iub":
-        info = np.iinfo(stored) if stored.kind != "b" else np.iinfo(np.uint8)
-        reach = max(abs(int(info.min)), abs(int(info.max)))
-        top = reach * abs(float(slope)) + abs(float(inter))
+        top = _int_reach(stored) * abs(float(slope)) + abs(float(inter))
         return not top <= float(np.finfo(out_dtype).max)
     return False
 

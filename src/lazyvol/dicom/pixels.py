@@ -11,7 +11,6 @@ data, big-endian data is byte-swapped.
 
 from __future__ import annotations
 
-import contextlib
 import os
 from dataclasses import dataclass, replace
 from typing import Any
@@ -21,7 +20,7 @@ import numpy as np
 from .._cachedhash import CachedHash
 from .._io import Location, pread_full, read, read_ranges, reads_check, verify
 from ..errors import FormatError, SourceChangedError, SourceNotFoundError
-from ..scaling import apply_scale, check_scaled, may_overflow
+from ..scaling import apply_scale, scale_into
 from ..sources import SourceStamp, display_path
 
 __all__ = ["DicomPlan", "read_block"]
@@ -317,10 +316,7 @@ def _scale_into(
         return
     if src is dest and out_dtype.kind in "iu":
         # Stored dtype == output dtype (the range check that chose it guarantees no overflow).
-        if slope != 1:
-            np.multiply(dest, out_dtype.type(int(slope)), out=dest)
-        if inter != 0:
-            np.add(dest, out_dtype.type(int(inter)), out=dest)
+        scale_into(dest, dest, slope, inter)
         return
     part = src[..., sj, si]
     if src is not dest and not (
@@ -330,33 +326,10 @@ def _scale_into(
         and part.dtype.itemsize >= 4
     ):
         # apply_scale's arithmetic (cast to out_dtype, then * slope, then + inter, each in
-        # out_dtype) written straight into dest: one pass, no temporary.
-        risky = out_dtype.kind == "f" and may_overflow(part.dtype, slope, inter, out_dtype)
-        with np.errstate(over="ignore", invalid="ignore") if risky else contextlib.nullcontext():
-            _rescale_into(part, dest, slope, inter, out_dtype)
-        if risky:
-            check_scaled(dest, part, slope, inter, where=where, fields=RESCALE_FIELDS)
+        # out_dtype), and its overflow check, written straight into dest: no temporary.
+        scale_into(part, dest, slope, inter, where=where, fields=RESCALE_FIELDS)
         return
     dest[...] = apply_scale(part, slope, inter, out_dtype, where=where, fields=RESCALE_FIELDS)
-
-
-def _rescale_into(
-    part: np.ndarray, dest: np.ndarray, slope: float, inter: float, out_dtype: np.dtype
-) -> None:
-    """``dest[...] = part * slope + inter``, cast to ``out_dtype`` first, in one pass."""
-    cast = out_dtype.type
-    if out_dtype.kind in "iu":
-        s_val, i_val = cast(int(slope)), cast(int(inter))
-    else:
-        s_val, i_val = cast(slope), cast(inter)
-    if slope != 1:
-        np.multiply(part, s_val, out=dest, dtype=out_dtype, casting="unsafe")
-        if inter != 0:
-            np.add(dest, i_val, out=dest)
-    elif inter != 0:
-        np.add(part, i_val, out=dest, dtype=out_dtype, casting="unsafe")
-    else:
-        np.copyto(dest, part, casting="unsafe")
 
 
 def _read_native_frames(
