@@ -784,17 +784,7 @@ def test_a_stream_failing_its_crc_is_refused_not_read_again_with_zlib(
     raw = good.read_bytes()
     assert len(raw) > 4 * 2**20  # past the sizes whose stream open inflates whole
     bad = tmp_path / "bad.nii.gz"
-    for pos in range(len(raw) // 2, len(raw) - 8, 4099):
-        damaged = bytearray(raw)
-        damaged[pos] ^= 0x10
-        try:
-            gzip.decompress(bytes(damaged))
-        except (OSError, EOFError, zlib.error) as exc:
-            if "CRC" in str(exc):  # inflates to the end; only the checksum fails
-                bad.write_bytes(bytes(damaged))
-                break
-    else:  # pragma: no cover - every flip broke the deflate structure itself
-        pytest.skip("no bit flip that only the CRC catches")
+    bad.write_bytes(_flip_only_the_crc_sees(raw))
     with pytest.raises(
         lv.FormatError, match=r"bad\.nii\.gz: the gzip stream fails its own checksum"
     ):
@@ -803,3 +793,68 @@ def test_a_stream_failing_its_crc_is_refused_not_read_again_with_zlib(
     with pytest.raises(lv.FormatError, match="checksum"):
         build_gzip_index(bad)
     np.testing.assert_array_equal(lv.open(good).compute(), a)  # the intact file reads
+
+
+def _flip_only_the_crc_sees(raw: bytes) -> bytes:
+    """``raw`` (a gzip file) with one bit of its deflate data changed such that the stream still
+    inflates to its end and only its CRC-32 fails (Python's gzip module says so)."""
+    for pos in range(len(raw) // 2, len(raw) - 8, 4099):
+        damaged = bytearray(raw)
+        damaged[pos] ^= 0x10
+        try:
+            gzip.decompress(bytes(damaged))
+        except (OSError, EOFError, zlib.error) as exc:
+            if "CRC" in str(exc):  # inflates to the end; only the checksum fails
+                return bytes(damaged)
+    pytest.skip("no bit flip that only the CRC catches")  # pragma: no cover
+
+
+@pytest.mark.parametrize("damage", ["deflate bit", "stored crc"])
+def test_indexed_gzip_first_pass_checks_the_crc(
+    tmp_path: Path, cache: Path, monkeypatch: pytest.MonkeyPatch, damage: str
+) -> None:
+    """indexed_gzip (the engine where rapidgzip is missing or forced) never checks a stream's
+    CRC-32: a damaged file that still inflated was read without error. A full pass now checks it
+    (header bytes and the bytes after the image included) and refuses the file before any index
+    is saved; the intact file, one with zero padding after its member and one of several members
+    (whose trailer does not describe the whole stream) still read as gzip reads them."""
+    _use(monkeypatch, "indexed_gzip")
+    # Random values (deflate stores them: a flipped bit still inflates), over 4 MiB: smaller
+    # streams were inflated to their end, where indexed_gzip checks the trailer itself.
+    a = np.random.default_rng(7).integers(-(2**15), 2**15, size=(256, 256, 36), dtype=np.int16)
+    plain = tmp_path / "good.nii"
+    nib.save(nib.Nifti1Image(a, np.eye(4)), plain)
+    body = plain.read_bytes()
+    good = tmp_path / "good.nii.gz"
+    good.write_bytes(gzip.compress(body, compresslevel=1, mtime=0))
+    raw = good.read_bytes()
+    bad = tmp_path / "bad.nii.gz"
+    if damage == "stored crc":
+        damaged = bytearray(raw)
+        damaged[-8] ^= 0x01
+        bad.write_bytes(bytes(damaged))
+    else:
+        bad.write_bytes(_flip_only_the_crc_sees(raw))
+    with pytest.raises(gzip.BadGzipFile, match="CRC"):  # the independent reference refuses it
+        gzip.decompress(bad.read_bytes())
+    with pytest.raises(gzaccess.ChecksumError, match=r"bad\.nii\.gz: the gzip stream fails its"):
+        lv.open(bad, chunks=(256, 256, 8)).compute()
+    assert not list((cache / "gzindex").glob("*.gzidx")) if (cache / "gzindex").exists() else True
+    clear_gzip_handles()
+    with pytest.raises(gzaccess.ChecksumError):
+        build_gzip_index(bad)
+    clear_gzip_handles()
+    # The mean reads blocks front to back; out of order (last block first) is checked too.
+    vol = lv.open(bad, chunks=(256, 256, 8))
+    with pytest.raises(gzaccess.ChecksumError):
+        vol[:, :, 32:].compute()
+        vol.compute()
+    clear_gzip_handles()
+    np.testing.assert_array_equal(lv.open(good).compute(), a)
+    padded = tmp_path / "padded.nii.gz"
+    padded.write_bytes(raw + bytes(1000))
+    two = tmp_path / "two.nii.gz"
+    two.write_bytes(gzip.compress(body[:5000], mtime=0) + gzip.compress(body[5000:], mtime=0))
+    for ok in (padded, two):
+        assert gzip.decompress(ok.read_bytes()) == body
+        np.testing.assert_array_equal(lv.open(ok, chunks=(256, 256, 8)).compute(), a)

@@ -35,6 +35,7 @@ from . import _fsutil, _io, handles
 from .config import cache_dir
 from .errors import FormatError, LazyvolError
 from .gzaccess import GzSource, index_fits, thin_index
+from .gzcheck import StreamCheck, stream_error
 from .gzindex_format import import_index, warn_failed
 from .sources import SourceStamp
 
@@ -183,6 +184,14 @@ class RemoteFile(io.RawIOBase):
         self.pos += n
         return n
 
+    def tail(self) -> bytes:
+        """The object's last 8 bytes (a gzip trailer): from a kept block when it holds them."""
+        start = max(0, self.size - 8)
+        for begin, data in self.blocks.items():
+            if begin <= start and begin + len(data) >= self.size:
+                return data[start - begin : self.size - begin]
+        return self._get(start, self.size - start)
+
     def random_access(self) -> None:
         """Switch to small growing requests (once a seek index exists)."""
         self.block = 0
@@ -204,7 +213,10 @@ class _Handle:
             readbuf_size=READ_BUFFER,
             buffer_size=READ_BUFFER,
         )
+        # indexed_gzip never checks a stream's CRC-32: the sequential pass does.
+        self.check = StreamCheck(str(src.loc), src.data_end, self.file.tail)
         if index is not None:
+            self.check.done = True  # reads through a saved index: the pass that saved it checked
             try:
                 import_index(self.raw, "indexed_gzip", index)
             except BaseException:
@@ -213,6 +225,7 @@ class _Handle:
 
     def read_at(self, offset: int, view: memoryview) -> int:
         try:
+            self.check.before_read(self.raw, offset)
             self.raw.seek(offset)
             got = 0
             while got < len(view):
@@ -220,6 +233,7 @@ class _Handle:
                 if not n:
                     break
                 got += n
+            self.check.after_read(self.raw, offset, view[:got])
         except Exception:
             if self.file.error is not None:
                 err, self.file.error = self.file.error, None
@@ -234,10 +248,11 @@ class _Handle:
         try:
             # Inflate to the end of the stream (past the image data: a trailer, at most a little
             # padding), so the index records the whole stream without a second pass.
-            self.raw.seek(self.src.data_end)
-            sink = bytearray(READ_BUFFER)
-            while self.raw.readinto(sink):
-                pass
+            if not self.check.done:
+                self.raw.seek(self.src.data_end)
+                sink = bytearray(READ_BUFFER)
+                while self.raw.readinto(sink):
+                    pass
             self.raw.export_index(raw)
             with _fsutil.atomic_path(str(target)) as tmp:
                 thin_index(raw, tmp, MAX_POINTS, compressed_size=self.file.size)
@@ -297,12 +312,6 @@ def _entry(src: RemoteGz) -> _Entry:
 def clear_handles() -> None:
     """Close every remote gzip handle this process keeps."""
     _CACHE.clear()
-
-
-def _corrupt(src: RemoteGz, exc: BaseException) -> FormatError:
-    return FormatError(
-        f"{src.loc}: the gzip stream is corrupt or truncated ({type(exc).__name__}: {exc})"
-    )
 
 
 def _read_indexed(ent: _Entry, offset: int, view: memoryview) -> int:
@@ -373,7 +382,7 @@ def read(src: RemoteGz, offset: int, view: memoryview) -> int:
     except LazyvolError:
         raise
     except Exception as exc:
-        raise _corrupt(src, exc) from exc
+        raise stream_error(str(src.loc), exc) from exc
 
 
 def build_index(src: RemoteGz) -> Path:

@@ -6,7 +6,8 @@ reads through a saved index use indexed_gzip, whose memory stays flat at any fil
 (:func:`index_engine`). ``LAZYVOL_GZIP_ENGINE=indexed_gzip`` or ``=rapidgzip`` forces one engine
 for both. A first pass rapidgzip fails is done again with indexed_gzip (bytes after the last
 member, which zlib ignores, stop rapidgzip), unless it failed the stream's own checksum
-(:class:`ChecksumError`: the file is damaged).
+(:class:`ChecksumError`: the file is damaged). indexed_gzip does not check the checksum in this
+read pattern: a first pass through it does (:class:`lazyvol.gzcheck.StreamCheck`).
 
 Seek index: once a handle has inflated a whole stream, its seek points are saved in the cache
 directory in indexed_gzip's format, which both engines import, thinned to at most
@@ -39,6 +40,7 @@ from typing import Any
 from . import _blockpool, _fsutil, handles
 from .config import cache_dir
 from .errors import FormatError
+from .gzcheck import ChecksumError, StreamCheck, is_checksum_failure, stream_error
 from .gzengine import (  # noqa: F401  (engine choice and budgets: gzaccess's API too)
     DEFAULT_GZIP_MEMORY,
     ENGINE_ENV,
@@ -183,6 +185,7 @@ class _Handle:
         self.fobj: Any = None
         self._own: ThreadPoolExecutor | None = None
         self.tap: WindowTap | None = None
+        self.check: StreamCheck | None = None
         if kind == "rapidgzip" and index is None:
             self._own = ThreadPoolExecutor(1, thread_name_prefix="lazyvol-gzip")
             self.tap = WindowTap(src.path, src.size, src.data_end)
@@ -243,12 +246,17 @@ class _Handle:
             if self.fobj is not None:
                 self.fobj.close()
             raise
+        if self.kind != "rapidgzip" and index is None:
+            # indexed_gzip never checks a stream's CRC-32: the first pass does (rapidgzip does).
+            self.check = StreamCheck(src.path, src.data_end, lambda: _last8(self.fobj, src.size))
         return raw
 
     def read_at(self, offset: int, view: memoryview) -> int:
         return int(self.call(self._read_at, offset, view))
 
     def _read_at(self, offset: int, view: memoryview) -> int:
+        if self.check is not None:
+            self.check.before_read(self.raw, offset)
         self.raw.seek(offset)
         got = 0
         while got < len(view):
@@ -258,6 +266,8 @@ class _Handle:
             got += n
         if self.tap is not None and got:
             self.tap.feed(self.raw.available_block_offsets(), offset, view[:got])
+        if self.check is not None:
+            self.check.after_read(self.raw, offset, view[:got])
         return got
 
     def export_index(self, path: str) -> None:
@@ -284,6 +294,11 @@ class _Handle:
             self.tap.close()
         if self._own is not None:
             self._own.shutdown(wait=False)
+
+
+def _last8(fobj: Any, size: int) -> bytes:
+    """The last 8 bytes of the open file ``fobj`` of ``size`` bytes (a gzip trailer)."""
+    return os.pread(fobj.fileno(), 8, size - 8) if size >= 8 else b""
 
 
 def _raise_open_error(path: str, exc: BaseException) -> None:
@@ -447,34 +462,13 @@ def _read_once(src: GzSource, offset: int, view: memoryview) -> tuple[int, bool]
         return got, used_index
     except Exception as exc:
         broken = True
+        if isinstance(exc, ChecksumError):
+            raise
         if used_index:
             raise _IndexReadError(exc) from exc
-        raise _stream_error(src.path, exc) from exc
+        raise stream_error(src.path, exc) from exc
     finally:
         ent.release(handle, broken=broken)
-
-
-#: How rapidgzip words a stream whose data inflates but fails its gzip trailer (CRC-32, size) or
-#: zlib's Adler-32: "Mismatching CRC32 (0x... <-> stored: 0x...)!", "Mismatching size (...)".
-_CHECKSUM_FAILURE = "Mismatching "
-
-
-class ChecksumError(FormatError):
-    """A gzip stream inflated, but its data fails the stream's own CRC-32 or size: the file is
-    damaged. Never retried with another engine (zlib, reading only up to the image's end, would
-    not look at the trailer and would return the damaged values)."""
-
-
-def _stream_error(path: str, exc: BaseException) -> FormatError:
-    """The typed error of a failed first-pass read of ``path``."""
-    if _CHECKSUM_FAILURE in str(exc):
-        return ChecksumError(
-            f"{path}: the gzip stream fails its own checksum ({exc}): the file is damaged (an "
-            "altered or badly copied file); fetch or copy it again"
-        )
-    return FormatError(
-        f"{path}: the gzip stream is corrupt or truncated ({type(exc).__name__}: {exc})"
-    )
 
 
 _NOT_THE_INDEX = RESOURCE_ERRNOS
@@ -572,10 +566,12 @@ def _build_index(src: GzSource, kind: str) -> Path:
         while n := handle.read_at(total, view):
             total += n
         _save_index(handle, target, total)
-    except OSError:
+    except ChecksumError:
         raise
     except Exception as exc:
-        raise _stream_error(src.path, exc) from exc
+        if isinstance(exc, OSError) and not is_checksum_failure(exc):
+            raise
+        raise stream_error(src.path, exc) from exc
     finally:
         handle.close()
     return target

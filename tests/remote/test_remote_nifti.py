@@ -20,6 +20,7 @@ from lazyvol.errors import (
     SourceChangedError,
     SourceNotFoundError,
 )
+from lazyvol.gzcheck import ChecksumError
 from lazyvol.nifti import build_gzip_index, clear_gzip_handles
 from lazyvol.testing import write_phantom_nifti
 
@@ -336,6 +337,42 @@ def test_truncated_remote_niigz_raises_when_read(tmp_path, http_server: HttpServ
     url = http_server.put("t.nii.gz", blob[: len(blob) * 2 // 3])
     with pytest.raises(FormatError, match=r"t\.nii\.gz.*(truncated|corrupt)"):
         lv.open(url).compute()
+
+
+@pytest.mark.parametrize("at", [-8, "deflate"])
+def test_remote_niigz_failing_its_crc_is_refused(
+    tmp_path, http_server: HttpServer, _isolated_cache: Path, at
+):
+    """A remote .nii.gz is inflated by indexed_gzip, which checked no trailer in this read
+    pattern: a damaged object that still inflated returned its damaged values. The sequential
+    pass now checks the stream's CRC-32 (a stored CRC changed, or one deflate bit that only the
+    CRC catches), refuses the object and saves no seek index."""
+    import gzip
+    import zlib
+
+    a = np.random.default_rng(11).integers(-(2**15), 2**15, size=(256, 256, 36), dtype=np.int16)
+    plain = tmp_path / "r.nii"
+    nib.save(nib.Nifti1Image(a, np.eye(4)), str(plain))
+    blob = gzip.compress(plain.read_bytes(), compresslevel=1, mtime=0)
+    candidates = [len(blob) - 8] if at == -8 else range(len(blob) // 2, len(blob) - 8, 4099)
+    for pos in candidates:
+        bad = bytearray(blob)
+        bad[pos] ^= 0x10
+        try:
+            gzip.decompress(bytes(bad))
+        except (OSError, EOFError, zlib.error) as exc:
+            if "CRC" in str(exc):  # the reference: inflates, and only the CRC-32 fails
+                break
+    else:  # pragma: no cover
+        pytest.skip("no bit flip that only the CRC catches")
+    url = http_server.put("bad/r.nii.gz", bytes(bad))
+    with pytest.raises(ChecksumError, match=r"r\.nii\.gz: the gzip stream fails its own"):
+        lv.open(url, chunks=(256, 256, 12)).compute()
+    assert not list((_isolated_cache / "gzindex").glob("*.remote.gzidx"))
+    clear_gzip_handles()
+    good = http_server.put("good/r.nii.gz", blob)
+    np.testing.assert_array_equal(lv.open(good, chunks=(256, 256, 12)).compute(), a)
+    assert len(list((_isolated_cache / "gzindex").glob("*.remote.gzidx"))) == 1
 
 
 def test_server_stopping_mid_read_is_typed_and_names_the_url(tmp_path, http_server: HttpServer):
