@@ -400,21 +400,7 @@ def read_block(plan: DicomPlan, index: tuple[slice, ...]) -> np.ndarray:
             if not plan.paths[n]:
                 buf[a, b] = plan.fill  # a missing slice filled in (allow_gaps=True)
                 continue
-            frame = _frame(plan, n)[sj, si]
-            if plan.scale:
-                slope, inter = plan.slopes[n], plan.inters[n]
-                wide = out_dtype.kind in "iu" and not (
-                    float(slope).is_integer() and float(inter).is_integer()
-                )
-                frame = apply_scale(
-                    frame,
-                    slope,
-                    inter,
-                    np.dtype(np.float64) if wide else out_dtype,
-                    where=plan.paths[n],
-                    fields=RESCALE_FIELDS,
-                )
-            buf[a, b] = frame
+            _scale_into(plan, n, _frame(plan, n)[None], buf[a, b : b + 1], out_dtype, sj, si)
     out = buf.transpose(3, 2, 1, 0)
     return out if st is not None else out[..., 0]
 
