@@ -248,7 +248,7 @@ class _Handle:
         try:
             # Inflate to the end of the stream (past the image data: a trailer, at most a little
             # padding), so the index records the whole stream without a second pass.
-            if not self.check.done:
+            if not self.check.tail_read:
                 self.raw.seek(self.src.data_end)
                 sink = bytearray(READ_BUFFER)
                 while self.raw.readinto(sink):

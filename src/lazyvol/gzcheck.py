@@ -13,7 +13,8 @@ bit flip in the deflate data that still inflates returned damaged values without
   last member's trailer): a CRC mismatch raises :class:`ChecksumError` before the pass returns its
   last block or saves a seek index. When the stored length is not the length inflated the trailer
   cannot speak for the whole stream (several members, bytes after the last member, a corrupt
-  length): the check is not made, as gzip readers that ignore trailing bytes do.
+  length), and when the bytes after the image do not inflate (a damaged or foreign tail), the
+  check is not made: such files read as gzip readers that stop at the image's end read them.
 
 Reads through a saved seek index are not checked (the first pass that saved it was), nor a slice
 read before any full pass (it does not inflate the stream to its end).
@@ -78,7 +79,7 @@ class StreamCheck:
         Returns the compressed file's last 8 bytes (CRC-32, length modulo 2**32, little-endian).
     """
 
-    __slots__ = ("crc", "data_end", "done", "pos", "trailer", "where")
+    __slots__ = ("crc", "data_end", "done", "pos", "tail_read", "trailer", "where")
 
     def __init__(self, where: str, data_end: int, trailer: Callable[[], bytes]) -> None:
         self.where = where
@@ -87,6 +88,8 @@ class StreamCheck:
         self.pos = 0
         self.crc = 0
         self.done = False
+        #: The stream was inflated to its end (what follows the image included).
+        self.tail_read = False
 
     def before_read(self, raw: Any, offset: int) -> None:
         """Inflate and fold in the bytes between the checked prefix and ``offset`` (``raw``: an
@@ -106,10 +109,18 @@ class StreamCheck:
             self.crc = zlib.crc32(data[self.pos - offset :], self.crc)
             self.pos = end
         if self.pos >= self.data_end and self.pos >= offset:
-            if self.pos != end:
-                raw.seek(self.pos)
-            self._fold_from(raw, -1)  # on to the end of the stream
             self.done = True
+            try:
+                if self.pos != end:
+                    raw.seek(self.pos)
+                self._fold_from(raw, -1)  # on to the end of the stream
+            except Exception as exc:
+                if is_checksum_failure(exc):
+                    raise
+                # Bytes after the image that do not inflate (a damaged or foreign tail, which
+                # gzip readers stopping at the image never see): the trailer cannot be reached.
+                return
+            self.tail_read = True
             self._compare()
 
     def _fold_from(self, raw: Any, n: int) -> None:
