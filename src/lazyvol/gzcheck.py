@@ -1,9 +1,10 @@
-"""The CRC-32 check of a gzip stream read by indexed_gzip, which never checks it.
+"""The CRC-32 check of a gzip stream read by indexed_gzip, and the typed stream errors.
 
-rapidgzip checks each stream's trailer as it inflates; indexed_gzip (lazyvol's engine where
-rapidgzip is missing, forced or refused the file, and for remote ``.nii.gz``) does not: a
-bit flip in the deflate data that still inflates returned damaged values without error (a sweep of
-30 such flips of an 8.8 MB ``.nii.gz``: 25 full reads returned wrong data). A
+rapidgzip checks each stream's trailer as it inflates. indexed_gzip (lazyvol's engine where
+rapidgzip is missing, forced or refused the file, and for remote ``.nii.gz``) checks a member's
+trailer only when a read goes past the member's end, which a pass stopping at the image's end
+never does: a bit flip in the deflate data that still inflates returned damaged values without
+error (a sweep of 30 such flips of an 8.8 MB ``.nii.gz``: 25 full reads returned wrong data). A
 :class:`StreamCheck` rides along a handle's first pass (no saved seek index):
 
 - bytes the reads skip before a read's offset (the header before ``vox_offset``, a block read
