@@ -178,7 +178,7 @@ def test_write_failure_in_cache_falls_back(tmp_path, cache_dir, monkeypatch):
     def full(*a, **k):
         raise OSError(28, "No space left on device")
 
-    monkeypatch.setattr(zarr_write, "_store", full)
+    monkeypatch.setattr(zarr_write, "store_blocks", full)
     with pytest.warns(lvcache.CacheWarning, match="No space left"):
         vol = lv.open(src, cache=True)
     np.testing.assert_array_equal(vol.compute(), nib.load(src).get_fdata())

@@ -807,13 +807,13 @@ def test_read_only_destination(tmp_path, monkeypatch):
 def test_failure_mid_write_leaves_nothing(tmp_path, monkeypatch):
     out = lv.Volume(_rand((8, 8, 8), "int16")).to_zarr(tmp_path / "x.zarr")
     before = _snapshot(out)
-    real_store = zarr_write._store
+    real_store = zarr_write.store_blocks
 
-    def full_disk(x, arr, progress, label):
-        real_store(x[:4], arr, progress, label)  # some chunks land, then the disk is "full"
+    def full_disk(x, arr, unit, progress, label):
+        real_store(x[:4], arr, unit, progress, label)  # some chunks land, then the disk is "full"
         raise OSError(28, "No space left on device")
 
-    monkeypatch.setattr(zarr_write, "_store", full_disk)
+    monkeypatch.setattr(zarr_write, "store_blocks", full_disk)
     with pytest.raises(WriteError, match="No space left"):
         lv.Volume(np.ones((8, 8, 8), "int16")).to_zarr(out, overwrite=True)
     with pytest.raises(WriteError, match="No space left"):

@@ -23,7 +23,6 @@ import time
 from collections.abc import Sequence
 from typing import TYPE_CHECKING, Any
 
-import dask
 import dask.array as da
 import numpy as np
 
@@ -33,6 +32,7 @@ from ._fsutil import fsync_dir, list_dir_consistent, publish_dir, temp_sibling
 from .chunking import rechunk_source
 from .config import chunk_budget
 from .errors import LazyvolError, UnsupportedError, WriteError
+from .zarr_blockwrite import store_blocks
 from .zarr_meta import FORMAT, FORMAT_VERSION, MANIFEST, MANIFEST_ATTR, to_json
 from .zarr_ome import is_positive_diagonal, level_affine, ome_axes, ome_transforms, time_unit
 
@@ -414,7 +414,7 @@ class _StoreWriter:
         else:
             xs = x.rechunk(block)
         label = os.path.basename(self.dest) + (f" (pyramid level {lvl})" if lvl else "")
-        _store(xs, arr, self.progress, label)
+        store_blocks(xs, arr, unit, self.progress, label)
         self._record_level(lvl, lvl_shape, unit, factors_total)
 
     def _record_level(
@@ -563,14 +563,3 @@ def _write_nifti_header(
             "chunks": zi.scan_level(adir, None),
         }
     }
-
-
-def _store(x: da.Array, arr: Any, progress: bool, label: str) -> None:
-    with dask.config.set({"array.write_empty_chunks": True}):
-        if progress:
-            from .progress import DaskProgress
-
-            with DaskProgress(f"writing {label}", int(x.nbytes)):
-                da.store(x, arr, lock=False)
-        else:
-            da.store(x, arr, lock=False)
