@@ -98,6 +98,44 @@ def test_direct_compute_matches_nibabel_and_dask(phantom: Path) -> None:
         assert direct.flags.writeable
 
 
+def test_direct_compute_keeps_the_blocks_memory_order(phantom: Path, tmp_path: Path) -> None:
+    """A read of several blocks comes back in the blocks' own memory order (a file's layout:
+    NIfTI, DICOM and lazyvol's Zarr blocks are Fortran-ordered), not transposed into a C array;
+    a plan whose blocks are C-ordered gives a C array. Values equal nibabel's, pydicom's, and
+    the plan's source."""
+    from lazyvol.chunking import plan_array
+    from lazyvol.testing import write_dicom_series
+
+    ref = nib.load(phantom).get_fdata()
+    store = lv.open(phantom).to_zarr(tmp_path / "p.zarr")
+    for vol in (lv.open(phantom, chunks=(33, 20, 16)), lv.open(store, chunks=(33, 20, 16))):
+        assert vol.data.numblocks[2] == 5
+        out = vol.compute()
+        np.testing.assert_allclose(out, ref, rtol=1e-6)
+        assert out.flags.f_contiguous and not out.flags.c_contiguous
+
+    folder = tmp_path / "ct"
+    write_dicom_series(folder, (20, 24, 12), slope=2.0, intercept=-5.0, shuffle_names=True)
+    vol = lv.open(folder, chunks=(20, 24, 4))
+    assert vol.data.numblocks[2] == 3
+    out = vol.compute()
+    np.testing.assert_array_equal(out, _dicom_reference(folder))
+    assert out.flags.f_contiguous and not out.flags.c_contiguous
+
+    source = np.arange(6 * 5 * 4, dtype=np.int32).reshape(6, 5, 4)
+    c_plan = plan_array(
+        lambda plan, index: np.ascontiguousarray(plan[index]),
+        source,
+        source.shape,
+        ((3, 3), (5,), (2, 2)),
+        source.dtype,
+        "c-blocks",
+    )
+    out = c_plan.compute()
+    np.testing.assert_array_equal(out, source)
+    assert out.flags.c_contiguous
+
+
 def test_data_is_plain_dask_array(phantom: Path) -> None:
     import dask.array as da
 

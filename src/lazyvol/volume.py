@@ -249,13 +249,18 @@ class Volume:
 
         A volume straight from a reader, or a box cut from one (``vol[:, :, 500:501]``), is read
         by running its read plan in this process: no dask graph, no scheduler, no import of
-        ``dask.distributed``. The result and the errors are those of ``vol.data.compute()``,
+        ``dask.distributed``. The values, dtype and errors are those of ``vol.data.compute()``,
         which runs instead when ``kwargs`` are given, when dask's configuration names a
-        scheduler, or when a ``dask.distributed`` client is current.
+        scheduler, or when a ``dask.distributed`` client is current. The array keeps the memory
+        order of the blocks read (Fortran for NIfTI, DICOM and lazyvol's Zarr stores, as the files
+        lay them out), where dask's result is a C array (a transposing copy of every byte).
         """
-        arr = self._arr
-        if isinstance(arr, PlanArray) and not kwargs and direct_compute_allowed():
-            return arr.compute()
+        if not kwargs and direct_compute_allowed():
+            arr = self._arr
+            # .data may have been used already: its array still carries the reader's plan
+            plan = arr if isinstance(arr, PlanArray) else as_plan_array(arr)
+            if plan is not None:
+                return plan.compute()
         return np.asarray(self.data.compute(**kwargs))
 
     def __array__(self, dtype: Any = None, copy: bool | None = None) -> np.ndarray:
