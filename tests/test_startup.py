@@ -114,6 +114,12 @@ def test_direct_compute_keeps_the_blocks_memory_order(phantom: Path, tmp_path: P
         np.testing.assert_allclose(out, ref, rtol=1e-6)
         assert out.flags.f_contiguous and not out.flags.c_contiguous
 
+    # 4-D blocks of a few slices of whole volumes are views with Fortran-like strides
+    four = write_phantom_nifti(tmp_path / "t.nii", (30, 20, 25, 4))
+    out = lv.open(four, chunks=(30, 20, 6, 2)).compute()
+    np.testing.assert_array_equal(out, np.asarray(nib.load(four).dataobj))
+    assert out.flags.f_contiguous
+
     folder = tmp_path / "ct"
     write_dicom_series(folder, (20, 24, 12), slope=2.0, intercept=-5.0, shuffle_names=True)
     vol = lv.open(folder, chunks=(20, 24, 4))

@@ -375,8 +375,9 @@ class PlanArray:
         # is (NIfTI and DICOM: the first axis fastest, Fortran order), and copying them into a C
         # array would transpose every byte (a 64-slice slab of a 512 x 512 int16 .nii: ~3x the
         # time of the read itself).
-        fortran = first.ndim > 1 and first.flags.f_contiguous and not first.flags.c_contiguous
-        out = np.empty(self.shape, dtype=self.dtype, order="F" if fortran else "C")
+        out = np.empty(
+            self.shape, dtype=self.dtype, order="F" if _first_axis_fastest(first) else "C"
+        )
         out[blocks[0][1]] = first
         del first
         blocks = blocks[1:]
@@ -395,6 +396,13 @@ class PlanArray:
             for _ in pool.map(fill, blocks):
                 pass
         return out
+
+
+def _first_axis_fastest(block: np.ndarray) -> bool:
+    """True when ``block``'s strides grow from the first axis to the last (Fortran-like), also
+    for a view into a larger buffer (a 4-D NIfTI block of a few slices of whole volumes)."""
+    steps = [abs(s) for s, n in zip(block.strides, block.shape, strict=True) if n > 1]
+    return len(steps) > 1 and all(a <= b for a, b in itertools.pairwise(steps))
 
 
 @dataclass(frozen=True)
