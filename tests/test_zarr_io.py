@@ -842,6 +842,11 @@ def test_runs_on_distributed(tmp_path):
     ):
         vol = lv.open(out, chunks=(32, 24, 5))
         assert int(vol.data.sum(dtype=np.int64).compute()) == int(a.sum(dtype=np.int64))
+        # a write on the cluster: the store target (two chunks per assignment) is pickled to
+        # the worker process
+        src = write_phantom_nifti(tmp_path / "w.nii.gz", (40, 30, 24))
+        written = lv.open(src).to_zarr(tmp_path / "w.zarr", chunks=(16, 16, 8), shards=False)
+    np.testing.assert_array_equal(lv.open(written).compute(), np.asarray(nib.load(src).dataobj))
 
 
 def test_open_rejects_unknown_options(tmp_path):
