@@ -20,9 +20,12 @@ while the bytes are in the CPU cache, with a hardware crc32c (about six times za
 zarr's decode then only drops the 4 bytes (``CheckedCrc32cCodec``, in ``lazyvol.zarr_crc``).
 Other readers of the store check the crc32c through zarr's own codec.
 
-``VerifiedStore`` is the read side: a Zarr store wrapper (over a local store or zarr's
-``FsspecStore`` for a remote one) that checks the array metadata and every chunk file it hands to
-zarr against the manifest and raises ``IntegrityError`` naming the store and the chunk key.
+``VerifiedStore`` is the read side through zarr-python: a Zarr store wrapper (over a local store
+or zarr's ``FsspecStore`` for a remote one) that checks the array metadata and every chunk file it
+hands to zarr against the manifest and raises ``IntegrityError`` naming the store and the chunk
+key. A local store in a layout lazyvol writes is read without zarr-python
+(``lazyvol.zarr_direct.DirectArray``), with the same checks (``read_checked``, ``check_chunk``)
+and the same errors.
 """
 
 from __future__ import annotations
@@ -53,12 +56,14 @@ __all__ = [
     "CHECKSUMS",
     "UnverifiedStoreWarning",
     "VerifiedStore",
+    "check_chunk",
     "chunk_fingerprint",
     "crc32c",
     "fast_crc32c_codec",
     "inner_chunks_per_file",
     "locate_damage",
     "open_array_fast",
+    "read_checked",
     "scan_level",
     "seal_manifest",
     "sha256_hex",
@@ -295,7 +300,7 @@ def _check_raw(raw: bytes, n_inner: int | None, loc: str) -> int | None:
     return chunk_fingerprint(arr, n_inner, loc)
 
 
-def _read_checked(path: str, n_inner: int | None, loc: str) -> tuple[bytes | None, int | None]:
+def read_checked(path: str, n_inner: int | None, loc: str) -> tuple[bytes | None, int | None]:
     """Read a local chunk file and check every byte in the same pass, while it is in the CPU cache.
 
     Returns ``(bytes, fingerprint)``: bytes None for a missing file, fingerprint None when a
@@ -307,6 +312,42 @@ def _read_checked(path: str, n_inner: int | None, loc: str) -> tuple[bytes | Non
     except (FileNotFoundError, IsADirectoryError, NotADirectoryError):
         return None, None
     return raw, _check_raw(raw, n_inner, loc)
+
+
+def check_chunk(label: str, key: str, expected: Any, raw: bytes | None, got: int | None) -> None:
+    """Raise :class:`IntegrityError` unless chunk file ``key`` matches its manifest entry.
+
+    ``expected`` is the manifest's ``[size, fingerprint]`` (None: the key is not listed), ``raw``
+    the file's bytes (None: missing) and ``got`` its fingerprint after every crc32c in it was
+    checked (None: one failed), as :func:`read_checked` returns them. ``label`` names the store
+    and array.
+    """
+    if expected is None:
+        raise IntegrityError(
+            f"{label}: chunk {key} is not listed in the manifest; write the store again"
+        )
+    size, fp = int(expected[0]), int(expected[1])
+    if raw is None:
+        raise IntegrityError(
+            f"{label}: chunk file {key} is missing; the store is incomplete or damaged; write it "
+            "again"
+        )
+    if len(raw) != size:
+        raise IntegrityError(
+            f"{label}: chunk {key} has {len(raw)} bytes, the manifest lists {size} (truncated, "
+            "extended or replaced); write the store again"
+        )
+    if got is None:
+        raise IntegrityError(
+            f"{label}: chunk {key} fails its crc32c checksum: the file is damaged; write the "
+            "store again"
+        )
+    if got != fp:
+        raise IntegrityError(
+            f"{label}: chunk {key} does not match the manifest (its crc32c fingerprint is "
+            f"{got:#x}, recorded {fp:#x}): the file is damaged, or a chunk file from another "
+            "position or store; write the store again"
+        )
 
 
 _RANGE_CACHE: OrderedDict[tuple[int, str], Any] = OrderedDict()
@@ -388,12 +429,12 @@ def VerifiedStore(
 async def _fetch_checked(
     store: Any, key: str, prototype: BufferPrototype, n_inner: int | None, loc: str
 ) -> tuple[bytes | None, int | None]:
-    """:func:`_read_checked` for any zarr store: a local file is read and checked in one pass in a
+    """:func:`read_checked` for any zarr store: a local file is read and checked in one pass in a
     thread; another store's bytes are fetched whole, then checked in a thread."""
     root = getattr(store, "root", None)
     if root is not None and type(store).__name__ == "LocalStore":
         path = os.path.join(str(root), *key.split("/"))
-        return await asyncio.to_thread(_read_checked, path, n_inner, loc)
+        return await asyncio.to_thread(read_checked, path, n_inner, loc)
     buf = await store.get(key, prototype, None)
     if buf is None:
         return None, None
@@ -454,32 +495,10 @@ def _make_store_class() -> type:
             assert self._chunks is not None
             expected = self._chunks.get(key)
             if expected is None:
-                raise IntegrityError(
-                    f"{self._label}: chunk {key} is not listed in the manifest; write the store again"
-                )
-            size, fp = int(expected[0]), int(expected[1])
+                check_chunk(self._label, key, None, None, None)
             raw, got = await _fetch_checked(self._store, key, prototype, self._n_inner, self._loc)
-            if raw is None:
-                raise IntegrityError(
-                    f"{self._label}: chunk file {key} is missing; the store is incomplete or "
-                    "damaged; write it again"
-                )
-            if len(raw) != size:
-                raise IntegrityError(
-                    f"{self._label}: chunk {key} has {len(raw)} bytes, the manifest lists {size} "
-                    "(truncated, extended or replaced); write the store again"
-                )
-            if got is None:
-                raise IntegrityError(
-                    f"{self._label}: chunk {key} fails its crc32c checksum: the file is damaged; "
-                    "write the store again"
-                )
-            if got != fp:
-                raise IntegrityError(
-                    f"{self._label}: chunk {key} does not match the manifest (its crc32c "
-                    f"fingerprint is {got:#x}, recorded {fp:#x}): the file is damaged, or a chunk "
-                    "file from another position or store; write the store again"
-                )
+            check_chunk(self._label, key, expected, raw, got)
+            assert raw is not None
             return prototype.buffer.from_bytes(raw)
 
         async def get_partial_values(

@@ -25,6 +25,7 @@ from .config import check_volume_bytes, chunk_budget
 from .errors import FormatError, IntegrityError, LazyvolError
 from .geometry import check_affine
 from .volume import Volume
+from .zarr_direct import DirectArray, direct_layout
 from .zarr_meta import LEGACY_MANIFEST, MANIFEST, array_meta_from_bytes, manifest_from_json, unit_of
 from .zarr_store import StoreRoot
 
@@ -117,8 +118,10 @@ def _cached_array(
 
 def _open_array(root: StoreRoot, array: str, manifest_sha256: str | None) -> Any:
     """Open ``array``; for a checksummed store, through a
-    :func:`~lazyvol.zarr_integrity.VerifiedStore` holding the manifest's chunk table: the manifest
-    is read again here and must be the one opened."""
+    :func:`~lazyvol.zarr_integrity.VerifiedStore` holding the manifest's chunk table (or, for a
+    local array in a layout lazyvol writes, as a :class:`~lazyvol.zarr_direct.DirectArray`,
+    which makes the same checks without zarr-python): the manifest is read again here and must be
+    the one opened."""
     if manifest_sha256 is None:
         return zi.open_array_fast(root.zarr_store(array))
     where = root.where(MANIFEST)
@@ -132,10 +135,15 @@ def _open_array(root: StoreRoot, array: str, manifest_sha256: str | None) -> Any
         )
     info = _level_of(manifest, array)
     arr_meta = _array_meta(root, array, info.get("meta_sha256"))
+    label = f"{root.display} (array {array!r})"
+    chunks = info.get("chunks")
+    if not root.is_remote and isinstance(chunks, dict) and direct_layout(arr_meta) is not None:
+        # a layout lazyvol writes: read without zarr-python (same checks, same errors)
+        return DirectArray(os.path.join(root.path, *array.split("/")), arr_meta, chunks, label)
     n_inner, loc = zi.inner_chunks_per_file(arr_meta)
     vstore = zi.VerifiedStore(
         root.zarr_store(array),
-        label=f"{root.display} (array {array!r})",
+        label=label,
         meta_sha256=str(info["meta_sha256"]),
         chunks=info["chunks"],
         n_inner=n_inner,

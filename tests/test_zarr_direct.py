@@ -1,0 +1,314 @@
+"""Reads of lazyvol's own unsharded Zarr arrays without zarr-python (lazyvol.zarr_direct).
+
+The reference is zarr-python reading the same store (``zarr.open_array``); the checks against the
+manifest are the ones :class:`~lazyvol.zarr_integrity.VerifiedStore` makes (the integrity tests of
+test_zarr_io.py with ``shards=False`` run through this path too).
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import re
+import subprocess
+import sys
+import zlib
+from pathlib import Path
+
+import numpy as np
+import pytest
+import zarr
+
+import lazyvol as lv
+from lazyvol import zarr_integrity as zi
+from lazyvol import zarr_read
+from lazyvol.errors import FormatError, IntegrityError
+from lazyvol.zarr_direct import DirectArray, direct_layout
+
+
+def _rand(shape, dtype, seed=0):
+    """Values of ``dtype`` (0..120, an imaginary part for complex types) that every type holds."""
+    rng = np.random.default_rng(seed)
+    x = rng.uniform(0, 120, size=shape)
+    if np.dtype(dtype).kind == "c":
+        x = x + 1j * rng.uniform(-5, 5, size=shape)
+    return x.astype(dtype)
+
+
+def _opened(store: str, array: str = "0"):
+    """What a read task reads through for ``array`` of a lazyvol store (as zarr_read opens it)."""
+    root = zarr_read.StoreRoot.of(store)
+    manifest = json.loads(Path(store, "lazyvol-manifest", "zarr.json").read_bytes())
+    sha = manifest["attributes"]["lazyvol_manifest"]["manifest_sha256"]
+    return zarr_read._open_array(root, array, sha)
+
+
+@pytest.mark.parametrize("shards", [False, (32, 20, 8)])
+@pytest.mark.parametrize("codec", ["none", "blosc-lz4", "blosc-zstd", "zstd"])
+@pytest.mark.parametrize("dtype", ["int16", "uint8", "float32", "float64", "int64", "complex64"])
+def test_reads_equal_zarr_python(tmp_path, codec, dtype, shards):
+    """Every box of a store with edge chunks (and shards) on every axis reads as zarr-python
+    reads it."""
+    a = _rand((37, 23, 11), dtype, seed=3)
+    store = lv.Volume(a).to_zarr(
+        tmp_path / "x.zarr", codec=codec, chunks=(16, 10, 4), shards=shards
+    )
+    arr = _opened(store)
+    assert isinstance(arr, DirectArray)
+    ref = zarr.open_array(os.path.join(store, "0"), mode="r")
+    assert arr.dtype == ref.dtype and arr.shape == ref.shape
+    rng = np.random.default_rng(0)
+    boxes = [tuple(slice(0, n) for n in ref.shape)]
+    for _ in range(20):
+        lo = [int(rng.integers(0, n)) for n in ref.shape]
+        hi = [int(rng.integers(a0 + 1, n + 1)) for a0, n in zip(lo, ref.shape)]
+        boxes.append(tuple(slice(x, y) for x, y in zip(lo, hi)))
+    for box in boxes:
+        np.testing.assert_array_equal(arr[box], ref[box])
+    # and through the Volume, in lazyvol's axis order
+    np.testing.assert_array_equal(lv.open(store).compute(), a)
+
+
+def test_strided_and_empty_selections(tmp_path):
+    a = _rand((20, 18, 9), "int16", seed=4)
+    store = lv.Volume(a).to_zarr(
+        tmp_path / "x.zarr", codec="blosc-lz4", chunks=(7, 5, 3), shards=False
+    )
+    arr = _opened(store)
+    full = zarr.open_array(os.path.join(store, "0"), mode="r")[...]
+    for sel in [
+        (slice(None, None, 2), slice(1, None, 3), slice(None)),
+        (slice(None, None, -1), slice(10, 2, -2), slice(8, None, -4)),
+        (slice(3, 3), slice(None), slice(None)),
+        (slice(5, 2), slice(None), slice(None)),
+    ]:
+        np.testing.assert_array_equal(arr[sel], full[sel])
+
+
+def test_a_4d_store(tmp_path):
+    a = _rand((9, 8, 7, 5), "float32", seed=5)
+    store = lv.Volume(a).to_zarr(tmp_path / "x.zarr", chunks=(4, 4, 4, 1), shards=False)
+    assert isinstance(_opened(store), DirectArray)
+    np.testing.assert_array_equal(lv.open(store).compute(), a)
+    np.testing.assert_array_equal(
+        lv.open(store)[2:7, 1:3, 6:7, 1:4].compute(), a[2:7, 1:3, 6:7, 1:4]
+    )
+
+
+def test_other_layouts_are_read_by_zarr_python(tmp_path):
+    """The gzip codec is not read here; it still reads right (through zarr)."""
+    a = _rand((16, 16, 16), "int16", seed=6)
+    for shards in (False, (16, 16, 16)):
+        gz = lv.Volume(a).to_zarr(
+            tmp_path / f"g{bool(shards)}.zarr", codec="gzip", chunks=8, shards=shards
+        )
+        assert not isinstance(_opened(gz), DirectArray)
+        np.testing.assert_array_equal(lv.open(gz).compute(), a)
+
+
+def _meta(**over):
+    meta = {
+        "zarr_format": 3,
+        "node_type": "array",
+        "shape": [4, 4],
+        "data_type": "int16",
+        "chunk_grid": {"name": "regular", "configuration": {"chunk_shape": [2, 2]}},
+        "chunk_key_encoding": {"name": "default", "configuration": {"separator": "/"}},
+        "codecs": [
+            {"name": "bytes", "configuration": {"endian": "little"}},
+            {"name": "blosc", "configuration": {"cname": "lz4"}},
+            {"name": "crc32c"},
+        ],
+        "fill_value": 0,
+    }
+    meta.update(over)
+    return meta
+
+
+def _sharded(inner=(1, 2), index_location="end", codecs=None, index_codecs=None):
+    cfg = {
+        "chunk_shape": list(inner),
+        "codecs": codecs or [{"name": "bytes"}, {"name": "zstd"}, {"name": "crc32c"}],
+        "index_codecs": index_codecs or [{"name": "bytes"}, {"name": "crc32c"}],
+        "index_location": index_location,
+    }
+    return _meta(codecs=[{"name": "sharding_indexed", "configuration": cfg}])
+
+
+def test_direct_layout_accepts_only_the_layouts_it_decodes():
+    assert direct_layout(_meta()).codec == "blosc"
+    assert direct_layout(_meta(codecs=[{"name": "bytes"}, {"name": "crc32c"}])).codec == ""
+    zstd = [{"name": "bytes"}, {"name": "zstd", "configuration": {"level": 3}}, {"name": "crc32c"}]
+    assert direct_layout(_meta(codecs=zstd)).codec == "zstd"
+    lay = direct_layout(_sharded())
+    assert (lay.codec, lay.chunk, lay.inner, lay.n_inner) == ("zstd", (2, 2), (1, 2), 2)
+    assert np.isnan(direct_layout(_meta(data_type="float32", fill_value="NaN")).fill)
+    refused = [
+        _meta(codecs=[{"name": "bytes", "configuration": {"endian": "big"}}, {"name": "crc32c"}]),
+        _meta(
+            codecs=[
+                {"name": "transpose", "configuration": {"order": [1, 0]}},
+                {"name": "bytes"},
+                {"name": "crc32c"},
+            ]
+        ),
+        _meta(
+            codecs=[
+                {"name": "bytes"},
+                {"name": "gzip", "configuration": {"level": 5}},
+                {"name": "crc32c"},
+            ]
+        ),
+        _meta(codecs=[{"name": "bytes"}, {"name": "blosc"}]),  # no crc32c: nothing to check
+        _meta(codecs=[{"name": "sharding_indexed", "configuration": {}}]),
+        _meta(chunk_key_encoding={"name": "default", "configuration": {"separator": "."}}),
+        _meta(chunk_key_encoding={"name": "v2"}),
+        _meta(chunk_grid={"name": "rectilinear", "configuration": {}}),
+        _meta(chunk_grid={"name": "regular", "configuration": {"chunk_shape": [2]}}),
+        _meta(chunk_grid={"name": "regular", "configuration": {"chunk_shape": [0, 2]}}),
+        _meta(data_type="r16"),
+        _meta(storage_transformers=[{"name": "x"}]),
+        _meta(zarr_format=2),
+        _meta(codecs="bytes"),
+        _meta(data_type="float32", fill_value="0x7fc00000"),  # zarr's hex float form
+        _sharded(index_location="start"),
+        _sharded(inner=(3, 2)),  # does not divide the shard
+        _sharded(inner=(1,)),
+        _sharded(codecs=[{"name": "bytes"}, {"name": "gzip"}, {"name": "crc32c"}]),
+        _sharded(index_codecs=[{"name": "bytes"}]),
+    ]
+    for meta in refused:
+        assert direct_layout(meta) is None, meta
+
+
+def _reseal(store: str, array: str, key: str, raw: bytes) -> None:
+    """Write chunk ``key`` as ``raw`` (a payload plus its crc32c) and record it in the manifest,
+    re-sealed: a store whose checksums all agree but whose chunk is not what its shape needs."""
+    Path(store, array, *key.split("/")).write_bytes(raw)
+    node = Path(store, "lazyvol-manifest", "zarr.json")
+    doc = json.loads(node.read_bytes())
+    man = doc["attributes"]["lazyvol_manifest"]
+    level = next(lv_ for lv_ in man["levels"] if lv_["path"] == array)
+    level["chunks"][key] = [len(raw), int.from_bytes(raw[-4:], "little")]
+    doc["attributes"]["lazyvol_manifest"] = zi.seal_manifest(man)
+    node.write_text(json.dumps(doc))
+
+
+def _with_crc(payload: bytes) -> bytes:
+    return payload + zi.crc32c(payload).to_bytes(4, "little")
+
+
+@pytest.mark.parametrize("codec", ["none", "blosc-lz4", "zstd"])
+def test_a_chunk_of_the_wrong_size_is_a_format_error(tmp_path, codec):
+    """Checksums and manifest agree, but the chunk decodes to fewer bytes than its shape needs: a
+    FormatError naming the chunk, never a block with stale or missing values."""
+    a = _rand((8, 8, 8), "int16", seed=7)
+    store = lv.Volume(a).to_zarr(tmp_path / "x.zarr", codec=codec, chunks=4, shards=False)
+    short = np.arange(4 * 4 * 3, dtype="<i2").tobytes()  # 3 of the chunk's 4 planes
+    if codec == "blosc-lz4":
+        from numcodecs import blosc
+
+        short = blosc.compress(short, b"lz4", 5, blosc.SHUFFLE, 2)
+    elif codec == "zstd":
+        from numcodecs import zstd
+
+        short = zstd.compress(short, 3)
+    _reseal(store, "0", "c/1/0/1", _with_crc(short))
+    vol = lv.open(store)
+    with pytest.raises(FormatError, match=r"c/1/0/1.*decodes to"):
+        vol.compute()
+    np.testing.assert_array_equal(vol[:, :, :4].compute(), a[:, :, :4])
+
+
+def test_a_chunk_that_does_not_decode_is_a_format_error(tmp_path):
+    a = _rand((8, 8, 8), "int16", seed=8)
+    store = lv.Volume(a).to_zarr(tmp_path / "x.zarr", codec="blosc-lz4", chunks=4, shards=False)
+    _reseal(store, "0", "c/0/0/0", _with_crc(zlib.compress(b"not a blosc frame" * 40)))
+    with pytest.raises(FormatError, match=r"c/0/0/0.*does not decode as blosc"):
+        lv.open(store).compute()
+
+
+def test_bit_flips_are_found_on_the_direct_path(tmp_path):
+    """Every byte of one blosc chunk flipped in turn (one bit each): each read raises
+    IntegrityError naming the chunk; none returns values."""
+    a = _rand((8, 8, 8), "int16", seed=9)
+    store = lv.Volume(a).to_zarr(tmp_path / "x.zarr", codec="blosc-lz4", chunks=4, shards=False)
+    assert isinstance(_opened(store), DirectArray)
+    path = Path(store, "0", "c", "1", "1", "0")
+    good = path.read_bytes()
+    vol = lv.open(store)
+    for i in range(len(good)):
+        bad = bytearray(good)
+        bad[i] ^= 1 << (i % 8)
+        path.write_bytes(bytes(bad))
+        with pytest.raises(IntegrityError, match="c/1/1/0"):
+            vol.compute()
+    path.write_bytes(good)
+    np.testing.assert_array_equal(vol.compute(), a)
+
+
+def test_a_cache_entry_is_read_without_importing_zarr(tmp_path):
+    """A fresh process opens a cached volume and computes its mean without importing zarr, and
+    gets numpy's mean of the source."""
+    a = _rand((64, 64, 40), "int16", seed=10)
+    src = tmp_path / "v.nii"
+    import nibabel as nib
+
+    nib.save(nib.Nifti1Image(a, np.eye(4)), src)
+    cache = tmp_path / "cache"
+    lv.open(src, cache=str(cache))  # writes the entry
+    code = (
+        "import sys, lazyvol as lv\n"
+        f"v = lv.open({str(src)!r}, cache={str(cache)!r})\n"
+        "m = float(v.data.mean().compute())\n"
+        "print(m, 'zarr' in sys.modules, v.data.name)\n"
+    )
+    out = subprocess.run(
+        [sys.executable, "-c", code], capture_output=True, text=True, check=True
+    ).stdout.split()
+    assert float(out[0]) == pytest.approx(float(a.mean(dtype=np.float64)), rel=1e-12)
+    assert out[1] == "False"
+    assert out[2].startswith("lazyvol-zarr-")  # read from the cache entry, not the source
+
+
+@pytest.mark.parametrize("shards", [False, (8, 8, 8)])
+def test_both_read_paths_refuse_the_same_damage_alike(tmp_path, shards):
+    """The same damage in a gzip store (read by zarr-python through VerifiedStore) and a blosc one
+    (read here) raises IntegrityError with the same words and chunk key, at the same reads."""
+    a = _rand((8, 8, 16), "int16", seed=11)
+    messages = {}
+    for codec in ("gzip", "blosc-lz4"):
+        store = lv.Volume(a).to_zarr(
+            tmp_path / f"{codec}.zarr", codec=codec, chunks=4, shards=shards
+        )
+        assert isinstance(_opened(store), DirectArray) == (codec != "gzip")
+        keys = sorted(
+            str(p.relative_to(Path(store, "0")))
+            for p in Path(store, "0", "c").rglob("*")
+            if p.is_file()
+        )
+        vol = lv.open(store)
+        first, second = (Path(store, "0", k) for k in keys[:2])
+        good = first.read_bytes()
+        got = []
+        # a bit flip, a cut, the chunk file of another key, a missing file
+        for bad in (
+            good[:-9] + bytes([good[-9] ^ 4]) + good[-8:],
+            good[:-3],
+            second.read_bytes() if second.stat().st_size != len(good) else good[:-1],
+        ):
+            first.write_bytes(bad)
+            with pytest.raises(IntegrityError) as exc:
+                vol.compute()
+            got.append(str(exc.value).replace(store, "STORE"))
+        first.unlink()
+        with pytest.raises(IntegrityError) as exc:
+            vol.compute()
+        got.append(str(exc.value).replace(store, "STORE"))
+        first.write_bytes(good)
+        np.testing.assert_array_equal(vol.compute(), a)
+        messages[codec] = got
+    for gz, direct in zip(messages["gzip"], messages["blosc-lz4"]):
+        # same check failed, same chunk named (sizes and fingerprints differ with the codec)
+        strip = lambda m: re.sub(r"\d+ bytes|0x[0-9a-f]+|\d{3,}", "N", m)  # noqa: E731
+        assert strip(gz) == strip(direct)
