@@ -221,10 +221,19 @@ def test_a_chunk_of_the_wrong_size_is_a_format_error(tmp_path, codec):
 
 
 def test_a_chunk_that_does_not_decode_is_a_format_error(tmp_path):
+    """Checksums and manifest agree, but the chunk is not a blosc frame (its header's own length
+    is wrong), or is one whose compressed body is damaged: a FormatError naming the chunk."""
     a = _rand((8, 8, 8), "int16", seed=8)
     store = lv.Volume(a).to_zarr(tmp_path / "x.zarr", codec="blosc-lz4", chunks=4, shards=False)
     _reseal(store, "0", "c/0/0/0", _with_crc(zlib.compress(b"not a blosc frame" * 40)))
-    with pytest.raises(FormatError, match=r"c/0/0/0.*does not decode as blosc"):
+    with pytest.raises(FormatError, match=r"c/0/0/0 is not a blosc frame that states its"):
+        lv.open(store).compute()
+    from numcodecs import blosc
+
+    frame = bytearray(blosc.compress(np.arange(64, dtype="<i2") % 7, b"lz4", 5, 1, 2))
+    frame[16] ^= 0xFF  # the first byte after the header: the first block's offset
+    _reseal(store, "0", "c/0/0/0", _with_crc(bytes(frame)))
+    with pytest.raises(FormatError, match=r"c/0/0/0 passed its checksums but does not decode as"):
         lv.open(store).compute()
 
 
@@ -312,3 +321,67 @@ def test_both_read_paths_refuse_the_same_damage_alike(tmp_path, shards):
         # same check failed, same chunk named (sizes and fingerprints differ with the codec)
         strip = lambda m: re.sub(r"\d+ bytes|0x[0-9a-f]+|\d{3,}", "N", m)  # noqa: E731
         assert strip(gz) == strip(direct)
+
+
+def _traced_peak(fn) -> int:
+    """Peak bytes allocated (tracemalloc: Python objects and numpy buffers) while ``fn`` runs."""
+    import tracemalloc
+
+    tracemalloc.start()
+    try:
+        fn()
+        return tracemalloc.get_traced_memory()[1]
+    finally:
+        tracemalloc.stop()
+
+
+@pytest.mark.parametrize("codec", ["blosc-lz4", "zstd"])
+def test_a_frame_claiming_a_huge_size_is_refused_before_any_allocation(tmp_path, codec):
+    """A chunk whose frame header claims far more than its shape needs (checksums and manifest
+    re-sealed to agree): a FormatError naming the chunk and the claim, and no buffer of the
+    claimed size is ever allocated."""
+    a = _rand((8, 8, 8), "int16", seed=9)
+    store = lv.Volume(a).to_zarr(tmp_path / "x.zarr", codec=codec, chunks=4, shards=False)
+    if codec == "zstd":
+        from numcodecs import zstd
+
+        claim = 64 * 2**20
+        frame = zstd.compress(bytes(claim), 3)  # a few KiB that inflate to 64 MiB
+    else:
+        from numcodecs import blosc
+
+        frame = bytearray(blosc.compress(bytes(128), b"lz4", 5, blosc.SHUFFLE, 2))
+        claim = 2**31 - 1024
+        frame[4:8] = claim.to_bytes(4, "little")  # the header's decoded size, and only that
+        frame = bytes(frame)
+    _reseal(store, "0", "c/0/1/0", _with_crc(frame))
+    vol = lv.open(store)
+    got: list[BaseException] = []
+
+    def read() -> None:
+        try:
+            vol.compute()
+        except FormatError as exc:
+            got.append(exc)
+
+    peak = _traced_peak(read)
+    assert got and re.search(rf"c/0/1/0 decodes to {claim} bytes.*needs 128", str(got[0]))
+    assert peak < 8 * 2**20, f"{peak} bytes allocated while refusing a {claim}-byte claim"
+
+
+def test_a_zstd_frame_stating_no_size_is_refused(tmp_path):
+    """A well-formed zstd frame without Frame_Content_Size (one raw block; lazyvol's writes
+    always state it): refused with a FormatError, not decoded into a buffer of guessed size."""
+    a = _rand((8, 8, 8), "int16", seed=10)
+    store = lv.Volume(a).to_zarr(tmp_path / "x.zarr", codec="zstd", chunks=4, shards=False)
+    payload = a[:4, :4, :4].T.copy().tobytes()  # what the chunk should hold (any 128 bytes)
+    n = len(payload)
+    # magic, descriptor 0 (no content size, not single-segment), window descriptor, then one
+    # last raw block: header = last(1) | type raw(0) << 1 | size << 3, 3 bytes little-endian.
+    frame = b"\x28\xb5\x2f\xfd" + b"\x00" + b"\x50" + (1 | (n << 3)).to_bytes(3, "little")
+    from numcodecs import zstd
+
+    assert zstd.decompress(frame + payload) == payload  # a valid frame, as zstd reads it
+    _reseal(store, "0", "c/0/0/0", _with_crc(frame + payload))
+    with pytest.raises(FormatError, match=r"c/0/0/0 is not a zstd frame that states its decoded"):
+        lv.open(store).compute()
