@@ -323,14 +323,16 @@ def test_both_read_paths_refuse_the_same_damage_alike(tmp_path, shards):
         assert strip(gz) == strip(direct)
 
 
-def _traced_peak(fn) -> int:
-    """Peak bytes allocated (tracemalloc: Python objects and numpy buffers) while ``fn`` runs."""
+def _refusal_and_peak(vol, error: type[Exception]) -> tuple[str, int]:
+    """The message of the ``error`` that ``vol.compute()`` raises, and the peak bytes allocated
+    meanwhile (tracemalloc: Python objects and numpy buffers)."""
     import tracemalloc
 
     tracemalloc.start()
     try:
-        fn()
-        return tracemalloc.get_traced_memory()[1]
+        with pytest.raises(error) as info:
+            vol.compute()
+        return str(info.value), tracemalloc.get_traced_memory()[1]
     finally:
         tracemalloc.stop()
 
@@ -355,17 +357,8 @@ def test_a_frame_claiming_a_huge_size_is_refused_before_any_allocation(tmp_path,
         frame[4:8] = claim.to_bytes(4, "little")  # the header's decoded size, and only that
         frame = bytes(frame)
     _reseal(store, "0", "c/0/1/0", _with_crc(frame))
-    vol = lv.open(store)
-    got: list[BaseException] = []
-
-    def read() -> None:
-        try:
-            vol.compute()
-        except FormatError as exc:
-            got.append(exc)
-
-    peak = _traced_peak(read)
-    assert got and re.search(rf"c/0/1/0 decodes to {claim} bytes.*needs 128", str(got[0]))
+    message, peak = _refusal_and_peak(lv.open(store), FormatError)
+    assert re.search(rf"c/0/1/0 decodes to {claim} bytes.*needs 128", message)
     assert peak < 8 * 2**20, f"{peak} bytes allocated while refusing a {claim}-byte claim"
 
 
@@ -385,3 +378,50 @@ def test_a_zstd_frame_stating_no_size_is_refused(tmp_path):
     _reseal(store, "0", "c/0/0/0", _with_crc(frame + payload))
     with pytest.raises(FormatError, match=r"c/0/0/0 is not a zstd frame that states its decoded"):
         lv.open(store).compute()
+
+
+@pytest.mark.parametrize("codec", ["blosc-lz4", "gzip"])  # gzip: read through zarr-python
+def test_a_grown_chunk_file_is_refused_without_reading_it(tmp_path, codec):
+    """A chunk file grown to 256 MiB (sparse) after the store was opened (open checks every
+    file's size; this is the read's own check): an IntegrityError naming the chunk and both
+    sizes, from the file's size alone; the file is never read into memory."""
+    a = _rand((8, 8, 8), "int16", seed=11)
+    store = lv.Volume(a).to_zarr(tmp_path / "x.zarr", codec=codec, chunks=4, shards=False)
+    chunk = Path(store, "0", "c", "1", "1", "0")
+    listed = chunk.stat().st_size
+    vol = lv.open(store)
+    with open(chunk, "r+b") as f:
+        f.truncate(256 * 2**20)
+    message, peak = _refusal_and_peak(vol, IntegrityError)
+    assert f"c/1/1/0 has {256 * 2**20} bytes, the manifest lists {listed}" in message
+    assert peak < 16 * 2**20, f"{peak} bytes allocated while refusing a 256 MiB chunk file"
+
+
+@pytest.mark.skipif(not hasattr(os, "mkfifo"), reason="no named pipes on this platform")
+@pytest.mark.parametrize("codec", ["zstd", "gzip"])
+def test_a_fifo_in_a_chunks_place_is_refused_not_waited_on(tmp_path, codec):
+    """A named pipe put where a chunk file was, after the store was opened: the read is refused
+    at once with an IntegrityError (opening a FIFO for reading waits for a writer forever)."""
+    a = _rand((8, 8, 8), "int16", seed=12)
+    store = lv.Volume(a).to_zarr(tmp_path / "x.zarr", codec=codec, chunks=4, shards=False)
+    chunk = Path(store, "0", "c", "0", "1", "1")
+    code = (
+        "import os, sys, lazyvol as lv\n"
+        "from lazyvol.errors import IntegrityError\n"
+        f"vol = lv.open({str(store)!r})\n"
+        f"os.unlink({str(chunk)!r})\n"
+        f"os.mkfifo({str(chunk)!r})\n"
+        "try:\n"
+        "    vol.compute()\n"
+        "except IntegrityError as exc:\n"
+        "    print(exc)\n"
+        "    sys.exit(3)\n"
+    )
+    try:
+        out = subprocess.run(
+            [sys.executable, "-c", code], capture_output=True, text=True, timeout=120
+        )
+    except subprocess.TimeoutExpired:
+        pytest.fail("the read waited on the FIFO instead of refusing it")
+    assert out.returncode == 3, out.stderr[-2000:]
+    assert "c/0/1/1 is not a regular file" in out.stdout

@@ -27,7 +27,7 @@ from typing import Any, NamedTuple
 import numpy as np
 
 from .errors import FormatError
-from .zarr_integrity import check_chunk, read_checked
+from .zarr_integrity import read_chunk
 
 __all__ = ["DirectArray", "Layout", "direct_layout"]
 
@@ -234,14 +234,10 @@ class DirectArray:
     def _checked_file(self, key: str) -> bytes:
         """Chunk file ``key``, read whole after every check of its bytes against the manifest."""
         lay = self.layout
-        expected = self.chunks.get(key)
-        if expected is None:
-            check_chunk(self.label, key, None, None, None)
         path = os.path.join(self.folder, *key.split("/"))
-        raw, got = read_checked(path, lay.n_inner, lay.index_location)
-        check_chunk(self.label, key, expected, raw, got)
-        assert raw is not None
-        return raw
+        return read_chunk(
+            self.label, key, path, self.chunks.get(key), lay.n_inner, lay.index_location
+        )
 
     def _from_shard(
         self,
@@ -254,7 +250,7 @@ class DirectArray:
     ) -> None:
         """Copy the inner chunks of shard ``key`` (bytes ``raw``, at ``origin``) that meet the box
         ``[starts, stops)`` into ``out``. The index and every inner chunk were checked
-        (:func:`~lazyvol.zarr_integrity.read_checked`: crc32c and bounds) with the file."""
+        (:func:`~lazyvol.zarr_integrity.read_chunk`: crc32c and bounds) with the file."""
         lay = self.layout
         assert lay.n_inner is not None
         isize = lay.n_inner * 16 + 4

@@ -24,7 +24,7 @@ Other readers of the store check the crc32c through zarr's own codec.
 or zarr's ``FsspecStore`` for a remote one) that checks the array metadata and every chunk file it
 hands to zarr against the manifest and raises ``IntegrityError`` naming the store and the chunk
 key. A local store in a layout lazyvol writes is read without zarr-python
-(``lazyvol.zarr_direct.DirectArray``), with the same checks (``read_checked``, ``check_chunk``)
+(``lazyvol.zarr_direct.DirectArray``), with the same checks (``read_chunk``, ``check_chunk``)
 and the same errors.
 """
 
@@ -36,6 +36,7 @@ import itertools
 import json
 import math
 import os
+import stat
 import threading
 import warnings
 from collections import OrderedDict
@@ -63,7 +64,7 @@ __all__ = [
     "inner_chunks_per_file",
     "locate_damage",
     "open_array_fast",
-    "read_checked",
+    "read_chunk",
     "scan_level",
     "seal_manifest",
     "sha256_hex",
@@ -300,18 +301,49 @@ def _check_raw(raw: bytes, n_inner: int | None, loc: str) -> int | None:
     return chunk_fingerprint(arr, n_inner, loc)
 
 
-def read_checked(path: str, n_inner: int | None, loc: str) -> tuple[bytes | None, int | None]:
-    """Read a local chunk file and check every byte in the same pass, while it is in the CPU cache.
+#: ``os.open`` flags of a chunk file read: ``O_NONBLOCK`` so a FIFO put in a chunk's place cannot
+#: block the read (it is refused as not a regular file).
+_O_FLAGS = os.O_RDONLY | getattr(os, "O_NONBLOCK", 0) | getattr(os, "O_BINARY", 0)
 
-    Returns ``(bytes, fingerprint)``: bytes None for a missing file, fingerprint None when a
-    crc32c inside the file fails.
+
+def read_chunk(
+    label: str, key: str, path: str, expected: Any, n_inner: int | None, loc: str
+) -> bytes:
+    """Local chunk file ``key`` (at ``path``), read whole and checked against its manifest entry.
+
+    The file's size is compared with the manifest's (``expected`` = ``[size, fingerprint]``)
+    before it is read, so a replaced or grown file is refused without being read; then every
+    crc32c in it and its fingerprint are checked in one pass, while the bytes are in the CPU cache.
+    Raises :class:`IntegrityError` as :func:`check_chunk` does (``label`` names the store and
+    array), and for an entry that is not a regular file.
     """
+    if expected is None:
+        check_chunk(label, key, None, None, None)
+    size = int(expected[0])
     try:
-        with open(path, "rb") as f:
-            raw = f.read()
+        fd = os.open(path, _O_FLAGS)
     except (FileNotFoundError, IsADirectoryError, NotADirectoryError):
-        return None, None
-    return raw, _check_raw(raw, n_inner, loc)
+        check_chunk(label, key, expected, None, None)  # raises: the file is missing
+        raise  # pragma: no cover - check_chunk always raises here
+    with open(fd, "rb", closefd=True) as f:
+        st = os.fstat(fd)
+        if not stat.S_ISREG(st.st_mode):
+            raise IntegrityError(
+                f"{label}: chunk file {key} is not a regular file; the store was altered; write it "
+                "again"
+            )
+        if st.st_size != size:
+            raise IntegrityError(_size_message(label, key, st.st_size, size))
+        raw = f.read(size + 1)  # one byte more than listed: a file growing meanwhile is seen
+    check_chunk(label, key, expected, raw, _check_raw(raw, n_inner, loc))
+    return raw
+
+
+def _size_message(label: str, key: str, n: int, size: int) -> str:
+    return (
+        f"{label}: chunk {key} has {n} bytes, the manifest lists {size} (truncated, extended or "
+        "replaced); write the store again"
+    )
 
 
 def check_chunk(label: str, key: str, expected: Any, raw: bytes | None, got: int | None) -> None:
@@ -319,7 +351,7 @@ def check_chunk(label: str, key: str, expected: Any, raw: bytes | None, got: int
 
     ``expected`` is the manifest's ``[size, fingerprint]`` (None: the key is not listed), ``raw``
     the file's bytes (None: missing) and ``got`` its fingerprint after every crc32c in it was
-    checked (None: one failed), as :func:`read_checked` returns them. ``label`` names the store
+    checked (None: one failed). ``label`` names the store
     and array.
     """
     if expected is None:
@@ -333,10 +365,7 @@ def check_chunk(label: str, key: str, expected: Any, raw: bytes | None, got: int
             "again"
         )
     if len(raw) != size:
-        raise IntegrityError(
-            f"{label}: chunk {key} has {len(raw)} bytes, the manifest lists {size} (truncated, "
-            "extended or replaced); write the store again"
-        )
+        raise IntegrityError(_size_message(label, key, len(raw), size))
     if got is None:
         raise IntegrityError(
             f"{label}: chunk {key} fails its crc32c checksum: the file is damaged; write the "
@@ -427,19 +456,29 @@ def VerifiedStore(
 
 
 async def _fetch_checked(
-    store: Any, key: str, prototype: BufferPrototype, n_inner: int | None, loc: str
-) -> tuple[bytes | None, int | None]:
-    """:func:`read_checked` for any zarr store: a local file is read and checked in one pass in a
-    thread; another store's bytes are fetched whole, then checked in a thread."""
+    store: Any,
+    key: str,
+    prototype: BufferPrototype,
+    n_inner: int | None,
+    loc: str,
+    label: str,
+    expected: Any,
+) -> bytes:
+    """Chunk ``key`` of any zarr store, checked against its manifest entry ``expected``: a local
+    file by :func:`read_chunk` in a thread; another store's bytes are fetched whole, then checked
+    in a thread."""
     root = getattr(store, "root", None)
     if root is not None and type(store).__name__ == "LocalStore":
         path = os.path.join(str(root), *key.split("/"))
-        return await asyncio.to_thread(read_checked, path, n_inner, loc)
+        return await asyncio.to_thread(read_chunk, label, key, path, expected, n_inner, loc)
+    if expected is None:
+        check_chunk(label, key, None, None, None)
     buf = await store.get(key, prototype, None)
-    if buf is None:
-        return None, None
-    raw = buf.to_bytes()
-    return raw, await asyncio.to_thread(_check_raw, raw, n_inner, loc)
+    raw = None if buf is None else buf.to_bytes()
+    got = None if raw is None else await asyncio.to_thread(_check_raw, raw, n_inner, loc)
+    check_chunk(label, key, expected, raw, got)
+    assert raw is not None
+    return raw
 
 
 def _make_store_class() -> type:
@@ -493,12 +532,15 @@ def _make_store_class() -> type:
 
         async def _verified(self, key: str, prototype: BufferPrototype) -> Buffer:
             assert self._chunks is not None
-            expected = self._chunks.get(key)
-            if expected is None:
-                check_chunk(self._label, key, None, None, None)
-            raw, got = await _fetch_checked(self._store, key, prototype, self._n_inner, self._loc)
-            check_chunk(self._label, key, expected, raw, got)
-            assert raw is not None
+            raw = await _fetch_checked(
+                self._store,
+                key,
+                prototype,
+                self._n_inner,
+                self._loc,
+                self._label,
+                self._chunks.get(key),
+            )
             return prototype.buffer.from_bytes(raw)
 
         async def get_partial_values(
