@@ -256,6 +256,33 @@ def test_dicom_scan_imports_neither_pydicom_nor_a_process_pool(
     assert res == {"n": [9], "heavy": [], "d": [description if charset else res["d"][0]]}
 
 
+def test_non_dicom_files_beside_a_series_are_told_apart_without_pydicom(tmp_path: Path) -> None:
+    """Real exports carry a README, JSON sidecars, a NIfTI or an empty file beside the slices:
+    each is skipped as not DICOM from its first bytes, without importing pydicom (0.15-0.6 s in a
+    fresh process, more than the scan; it made a 151-file GE series scan 3x slower cold)."""
+    from lazyvol.testing import write_dicom_series
+
+    folder = tmp_path / "export"
+    write_dicom_series(folder, (16, 16, 9))
+    (folder / "README-Series.txt").write_text("Series 4: axial EPI, 150 images\n" * 40)
+    (folder / "sidecar.json").write_text(json.dumps({"RepetitionTime": 2.0, "EchoTime": 0.03}))
+    write_phantom_nifti(folder / "converted.nii.gz", (8, 8, 4))
+    (folder / "empty").write_bytes(b"")
+    code = (
+        "import sys, json, lazyvol as lv\n"
+        f"rep = lv.scan({str(folder)!r})\n"
+        "heavy = sorted({n.split('.')[0] for n in sys.modules} & {'pydicom', 'PIL', 'requests'})\n"
+        "print(json.dumps({'n': [len(s.files) for s in rep], 'heavy': heavy,\n"
+        "                  'skipped': sorted((p.rsplit('/', 1)[-1], r) for p, r in rep.skipped)}))\n"
+    )
+    res = _fresh(code, tmp_path)
+    assert res["n"] == [9] and res["heavy"] == []
+    skipped = dict(res["skipped"])
+    assert sorted(skipped) == ["README-Series.txt", "converted.nii.gz", "empty", "sidecar.json"]
+    for name in ("README-Series.txt", "converted.nii.gz", "sidecar.json"):
+        assert skipped[name].startswith("not a DICOM file"), (name, skipped[name])
+
+
 def test_zarr_small_reads_run_their_plan_directly(phantom: Path, tmp_path: Path) -> None:
     store = lv.open(phantom).to_zarr(tmp_path / "p.zarr")
     vol = lv.open(store)
