@@ -15,7 +15,7 @@ from typing import Any
 import numpy as np
 
 from .._io import Location
-from ..chunking import normalize_chunks, plan_to_dask
+from ..chunking import normalize_chunks, plan_array
 from ..config import check_volume_bytes
 from ..errors import (
     FormatError,
@@ -145,7 +145,7 @@ def open_dicom(
         chunks=norm,
         relaxations=dict(sorted(options.items())),
     )
-    data = plan_to_dask(read_block, plan, shape, norm, out_dtype, f"lazyvol-dicom-{token}")
+    data = plan_array(read_block, plan, shape, norm, out_dtype, f"lazyvol-dicom-{token}")
     meta = _volume_meta(info, files, scale)
     affine = check_affine(
         info.affine, name, "ImagePositionPatient/ImageOrientationPatient/PixelSpacing"
