@@ -3,19 +3,22 @@
 ``python -c "import lazyvol"`` against ``import nibabel``; ``lazyvol info FILE.nii`` against
 ``nib-ls FILE.nii``; a script reading one slice of the ``.nii`` (lazyvol against nibabel's
 ``dataobj``); a script reading one slice far into the ``.nii.gz`` with the seek index saved, against
-a script inflating the whole file (indexed_gzip). Interpreter start-up, imports, the work and the
-exit are all timed: these are *script* measures (cold by nature, no warm column).
+a script inflating the whole file (indexed_gzip); a script reading one slice of the DICOM group's
+series (lazyvol on a first open and with its scan index saved, against a pydicom script that reads
+every header, sorts by position and decodes one file). Interpreter start-up, imports, the work
+and the exit are all timed: these are *script* measures (cold by nature, no warm column).
 """
 
 from __future__ import annotations
 
+import os
 import shutil
 import sys
 from pathlib import Path
 
 from .. import data
 from ..harness import Context, Measure
-from . import gzindex, nifti
+from . import dicom, gzindex, nifti
 
 GROUP = "startup"
 M = "benchmarks.cases.tools"
@@ -53,6 +56,33 @@ def _slice_scripts(path: str, k: int) -> tuple[list[str], list[str]]:
     )
     return [py, "-c", lazy], [py, "-c", nib]
 
+
+#: What a user writes without lazyvol to read slice ``k`` of a series folder (argv: folder, k).
+PYDICOM_SLICE = (
+    "import os, sys, numpy as np, pydicom\n"
+    "folder, k = sys.argv[1], int(sys.argv[2])\n"
+    "heads = []\n"
+    "for root, _, names in os.walk(folder):\n"
+    "    for name in names:\n"
+    "        try:\n"
+    "            ds = pydicom.dcmread(os.path.join(root, name), stop_before_pixels=True)\n"
+    "        except Exception:\n"
+    "            continue\n"
+    "        if 'ImagePositionPatient' in ds:\n"
+    "            heads.append((ds, os.path.join(root, name)))\n"
+    "iop = np.array([float(x) for x in heads[0][0].ImageOrientationPatient])\n"
+    "normal = np.cross(iop[:3], iop[3:])\n"
+    "heads.sort(key=lambda h: float(normal @ [float(x) for x in h[0].ImagePositionPatient]))\n"
+    "ds = pydicom.dcmread(heads[k][1])\n"
+    "a = ds.pixel_array.T * float(ds.get('RescaleSlope', 1)) + float(ds.get('RescaleIntercept', 0))\n"
+    "print(a.shape, float(a.sum()))\n"
+)
+LAZYVOL_SLICE = (
+    "import sys, lazyvol as lv\n"
+    "k = int(sys.argv[2])\n"
+    "a = lv.open(sys.argv[1])[:, :, k : k + 1].compute()\n"
+    "print(a.shape, float(a.sum()))\n"
+)
 
 INFLATE = (
     "import sys, indexed_gzip as igzip\n"
@@ -125,7 +155,54 @@ def plan(ctx: Context) -> list[Measure]:
                 **c,
             ),
         ]
+    series = _dicom_series(ctx)
+    if series is not None:
+        files = {"files": [series]}
+        one = "script: one slice of a DICOM series"
+        out += [
+            Measure(case=one, tool="lazyvol, first open", ref=True, **files, **c),
+            Measure(case=one, tool="lazyvol, saved scan index", **files, **c),
+            Measure(case=one, tool="pydicom: every header, then one file", **files, **c),
+        ]
     return out
+
+
+def _dicom_series(ctx: Context) -> str | None:
+    """The DICOM group's uncompressed series (or the user's folder)."""
+    return dicom.folders(ctx).get("uncompressed")
+
+
+def _prepare_dicom(ctx: Context, measures: list[Measure]) -> None:
+    """Write the series if needed, save its scan index for the "saved" run, and give every DICOM
+    script its command: slice k = the middle one, by position along the slice normal."""
+    import lazyvol as lv
+
+    mine = [m for m in measures if m.case.endswith("DICOM series")]
+    series = _dicom_series(ctx)
+    if not mine or series is None:
+        return
+    if ctx.input is None and not os.path.isdir(series):
+        dicom.write_series(series, dicom.shape_for(ctx))
+    index = ctx.cache_dir("startup-dicom-index")
+    old = os.environ.get("LAZYVOL_CACHE_DIR")
+    os.environ["LAZYVOL_CACHE_DIR"] = str(index)
+    try:
+        shape = lv.open(series).shape
+    finally:
+        if old is None:
+            del os.environ["LAZYVOL_CACHE_DIR"]
+        else:
+            os.environ["LAZYVOL_CACHE_DIR"] = old
+    k = shape[2] // 2
+    for m in mine:
+        if len(shape) != 3:
+            m.skip = f"a {len(shape)}-D series: the pydicom script reads one 3-D slice"
+            continue
+        script = PYDICOM_SLICE if m.tool.startswith("pydicom") else LAZYVOL_SLICE
+        m.cmd = [sys.executable, "-c", script, series, str(k)]
+        m.note = f"slice k={k} of {shape[2]}"
+        if "saved" in m.tool:
+            m.cache = str(index)
 
 
 def prepare(ctx: Context, measures: list[Measure]) -> None:
@@ -138,8 +215,9 @@ def prepare(ctx: Context, measures: list[Measure]) -> None:
     folder = None
     if gz is not None and any(m.case.endswith(".nii.gz") and "saved" in m.tool for m in measures):
         folder, _ = gzindex.build_index(ctx, gz)
+    _prepare_dicom(ctx, measures)
     for m in measures:
-        if m.cmd:
+        if m.cmd or m.skip or m.case.endswith("DICOM series"):
             continue
         path = m.files[0]
         info = data.nifti_info(path)
