@@ -425,3 +425,19 @@ def test_a_fifo_in_a_chunks_place_is_refused_not_waited_on(tmp_path, codec):
         pytest.fail("the read waited on the FIFO instead of refusing it")
     assert out.returncode == 3, out.stderr[-2000:]
     assert "c/0/1/1 is not a regular file" in out.stdout
+
+
+@pytest.mark.parametrize("codec", ["blosc-lz4", "gzip"])
+def test_a_chunk_file_the_system_cannot_open_is_an_integrity_error(tmp_path, codec):
+    """A chunk file replaced, after the open, by a symbolic link to itself (opening it fails with
+    ELOOP): an IntegrityError naming the chunk and the system's reason, not a bare OSError."""
+    a = _rand((8, 8, 8), "int16", seed=13)
+    store = lv.Volume(a).to_zarr(tmp_path / "x.zarr", codec=codec, chunks=4, shards=False)
+    chunk = Path(store, "0", "c", "1", "0", "1")
+    vol = lv.open(store)
+    chunk.unlink()
+    chunk.symlink_to(chunk.name)
+    with pytest.raises(
+        IntegrityError, match=r"chunk file c/1/0/1 cannot be read \(Too many levels"
+    ):
+        vol.compute()

@@ -325,6 +325,8 @@ def read_chunk(
     except (FileNotFoundError, IsADirectoryError, NotADirectoryError):
         check_chunk(label, key, expected, None, None)  # raises: the file is missing
         raise  # pragma: no cover - check_chunk always raises here
+    except OSError as exc:
+        raise _unreadable(label, key, exc) from exc
     with open(fd, "rb", closefd=True) as f:
         st = os.fstat(fd)
         if not stat.S_ISREG(st.st_mode):
@@ -334,9 +336,20 @@ def read_chunk(
             )
         if st.st_size != size:
             raise IntegrityError(_size_message(label, key, st.st_size, size))
-        raw = f.read(size + 1)  # one byte more than listed: a file growing meanwhile is seen
+        try:
+            raw = f.read(size + 1)  # one byte more than listed: a file growing meanwhile is seen
+        except OSError as exc:
+            raise _unreadable(label, key, exc) from exc
     check_chunk(label, key, expected, raw, _check_raw(raw, n_inner, loc))
     return raw
+
+
+def _unreadable(label: str, key: str, exc: OSError) -> IntegrityError:
+    """A chunk file the system refuses to open or read (permissions, an I/O error)."""
+    return IntegrityError(
+        f"{label}: chunk file {key} cannot be read ({exc.strerror or exc}); check the store's "
+        "permissions and disk, or write it again"
+    )
 
 
 def _size_message(label: str, key: str, n: int, size: int) -> str:
