@@ -14,6 +14,7 @@ import sys
 import time
 from pathlib import Path
 
+import nibabel as nib
 import numpy as np
 import pytest
 
@@ -252,3 +253,29 @@ def test_real_shaped_dicom_series(
     vol = lv.open(folder)
     assert vol.shape == (int(dss[0].Columns), int(dss[0].Rows), 5)
     np.testing.assert_array_equal(vol.compute()[:, :, 0], dss[0].pixel_array.T)
+
+
+def test_the_suite_runs_on_a_4d_nifti_given_as_input(tmp_path: Path) -> None:
+    """``--input`` with an fMRI-like 4-D ``.nii.gz`` (the one nibabel ships): every case that
+    applies runs (the Zarr group's plain stores used to be created with 3-D chunks and crashed
+    the run before any measure)."""
+    src = Path(nib.__file__).parent / "tests" / "data" / "example4d.nii.gz"
+    assert nib.load(src).ndim == 4
+    env = harness.child_env(None)
+    env["LAZYVOL_CACHE_DIR"] = str(tmp_path / "lvcache")
+    out = tmp_path / "out"
+    cmd = [sys.executable, "-m", "benchmarks", "--quick", "--input", str(src)]
+    cmd += ["--only", "zarr/*", "--only", "nifti/*", "--data-dir", str(tmp_path / "data")]
+    proc = subprocess.run(
+        [*cmd, "--out", str(out), "--no-progress"],
+        cwd=REPO,
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=300,
+    )
+    assert proc.returncode == 0, proc.stderr[-3000:]
+    res = json.loads((out / "results.json").read_text())
+    statuses = {r["key"]: r["status"] for r in res["measures"]}
+    assert any(k.startswith("zarr/") for k in statuses)
+    assert all(s == "ok" for k, s in statuses.items() if k.startswith("zarr/")), statuses

@@ -2,8 +2,8 @@
 
 Source: the int16 ``.nii.gz`` of the NIfTI group (512x512x1024 by default). Conversion is
 ``lazyvol.open(src).to_zarr(store)`` against a plain streaming write of the same data with zarr
-itself (nibabel ``dataobj`` slabs written into an array with lazyvol's default chunks and codec:
-256x256x32, zstd level 3). Reads: ``lazyvol.open(src, cache=dir)`` once the cache entry exists,
+itself (nibabel ``dataobj`` slabs written into an array of 256x256x64 chunks with lazyvol's
+default codec, zstd level 3). Reads: ``lazyvol.open(src, cache=dir)`` once the cache entry exists,
 ``lazyvol.open(store)``, ``lazyvol.open(src)`` (decompressing the ``.nii.gz``; no seek index), and a
 plain zarr read of a store without checksums (``da.from_zarr(...).mean()``, same chunks and codec as
 lazyvol's store): the reference for what lazyvol's checks (crc32c codec, manifest) cost on reading.
@@ -25,7 +25,10 @@ from .tools import Work
 GROUP = "zarr"
 M = "benchmarks.cases.zarr"
 T = "benchmarks.cases.tools"
+#: Chunks of the plain streaming write (volume order).
 CHUNKS = (256, 256, 64)
+#: lazyvol's default disk chunks (volume order): the plain store read without checksums.
+LAZYVOL_CHUNKS = (256, 256, 32)
 
 
 def lazyvol_to_zarr(path: str, store: str) -> Work:
@@ -42,7 +45,7 @@ def lazyvol_to_zarr(path: str, store: str) -> Work:
 
 
 def plain_zarr_write(path: str, store: str) -> Work:
-    """A streaming write with zarr itself: nibabel slabs into ``zarr.create_array`` (same chunks/codec)."""
+    """A streaming write with zarr itself: nibabel slabs into ``zarr.create_array`` (zstd)."""
     import nibabel as nib
     import zarr
     from zarr.codecs import ZstdCodec
@@ -52,7 +55,7 @@ def plain_zarr_write(path: str, store: str) -> Work:
     def work() -> dict[str, Any]:
         img: Any = nib.load(path, keep_file_open=True)
         shape = tuple(int(s) for s in img.shape)
-        chunks = tuple(min(c, n) for c, n in zip(CHUNKS, shape))
+        chunks = _volume_chunks(shape, CHUNKS)
         arr = zarr.create_array(
             store,
             shape=shape,
@@ -106,7 +109,7 @@ def _write_plain_store(src: str, store: str) -> None:
     img: Any = nib.load(src)
     shape = tuple(int(s) for s in img.shape)
     disk = tuple(reversed(shape))
-    chunks = tuple(min(c, n) for c, n in zip((32, 256, 256), disk))
+    chunks = tuple(reversed(_volume_chunks(shape, LAZYVOL_CHUNKS)))
     arr = zarr.create_array(
         store,
         shape=disk,
@@ -116,9 +119,17 @@ def _write_plain_store(src: str, store: str) -> None:
         zarr_format=3,
         config={"write_empty_chunks": True},
     )
-    step = chunks[0]
+    step = chunks[-3]  # disk axes (t, k, j, i) or (k, j, i): write slabs along k
+    later = (slice(None),) * (len(shape) - 3)
     for k0 in range(0, shape[2], step):
-        arr[k0 : k0 + step] = np.asarray(img.dataobj[:, :, k0 : k0 + step]).T
+        arr[(*later, slice(k0, k0 + step))] = np.asarray(img.dataobj[:, :, k0 : k0 + step]).T
+
+
+def _volume_chunks(shape: tuple[int, ...], spatial: tuple[int, int, int]) -> tuple[int, ...]:
+    """Chunks in volume order: ``spatial`` over (i, j, k), 1 along later axes (a 4-D ``--input``
+    gets 4-D chunks), clipped to the shape."""
+    full = (*spatial, *(1,) * (len(shape) - 3))
+    return tuple(min(c, n) for c, n in zip(full, shape))
 
 
 def _du(folder: str) -> int:
