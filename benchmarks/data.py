@@ -54,6 +54,10 @@ def nifti_info(path: str) -> dict[str, Any]:
             np.isfinite(img.dataobj.slope)
             and (img.dataobj.slope != 1.0 or img.dataobj.inter != 0.0)
         ),
+        # nibabel's scaling of the stored values (1, 0 when none): what a raw read must apply to
+        # give the values every other tool gives
+        "slope": float(img.dataobj.slope) if np.isfinite(img.dataobj.slope) else 1.0,
+        "inter": float(img.dataobj.inter) if np.isfinite(img.dataobj.inter) else 0.0,
     }
 
 

@@ -279,3 +279,25 @@ def test_the_suite_runs_on_a_4d_nifti_given_as_input(tmp_path: Path) -> None:
     statuses = {r["key"]: r["status"] for r in res["measures"]}
     assert any(k.startswith("zarr/") for k in statuses)
     assert all(s == "ok" for k, s in statuses.items() if k.startswith("zarr/")), statuses
+
+
+def test_every_tool_agrees_on_a_scaled_nifti_given_as_input(tmp_path: Path) -> None:
+    """``--input`` with a NIfTI whose scl_slope is fractional: the raw-read limit applies the
+    scaling to its mean and the plain Zarr stores hold the scaled values (they held the values
+    cut to the stored int16, and the report said every such case's results disagreed)."""
+    from lazyvol.testing import write_phantom_nifti
+
+    src = write_phantom_nifti(tmp_path / "scaled.nii", (40, 36, 24), slope=0.37, inter=1.5)
+    env = harness.child_env(None)
+    env["LAZYVOL_CACHE_DIR"] = str(tmp_path / "lvcache")
+    out = tmp_path / "out"
+    cmd = [sys.executable, "-m", "benchmarks", "--quick", "--input", str(src), "--no-progress"]
+    cmd += ["--only", "nifti/*", "--only", "zarr/*", "--data-dir", str(tmp_path / "data")]
+    proc = subprocess.run(
+        [*cmd, "--out", str(out)], cwd=REPO, env=env, capture_output=True, text=True, timeout=300
+    )
+    assert proc.returncode == 0, proc.stderr[-3000:]
+    res = json.loads((out / "results.json").read_text())
+    tools = {r["tool"] for r in res["measures"] if r["status"] == "ok"}
+    assert {"np.memmap mean (raw limit)", "plain zarr read, no checksums"} <= tools
+    assert res["checks"] == []

@@ -168,6 +168,8 @@ def fill(m: Measure, info: dict) -> None:
             "offset": info["offset"],
             "shape": info["shape"],
             "dtype": info["dtype"],
+            "slope": info["slope"],
+            "inter": info["inter"],
         }
     elif m.func in ("igzip_read",):
         m.args = {"path": path, "stream_bytes": info["stream_bytes"]}

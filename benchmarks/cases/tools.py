@@ -170,14 +170,18 @@ def nib_open(path: str) -> Work:
 # -- raw limits --------------------------------------------------------------------------------------
 
 
-def memmap_mean(path: str, offset: int, shape: list[int], dtype: str) -> Work:
-    """``np.memmap(...).mean()`` over the image data: the uncompressed raw limit (one thread)."""
+def memmap_mean(
+    path: str, offset: int, shape: list[int], dtype: str, slope: float = 1.0, inter: float = 0.0
+) -> Work:
+    """``np.memmap(...).mean()`` over the image data: the uncompressed raw limit (one thread).
+    A scaled file's ``slope`` and ``inter`` are applied to the mean (exact: the scaling is linear),
+    so the value is comparable with every other tool's."""
 
     def work() -> float:
         mm = np.memmap(
             path, dtype=np.dtype(dtype), mode="r", offset=offset, shape=tuple(shape), order="F"
         )
-        value = float(mm.mean(dtype=np.float64))
+        value = float(mm.mean(dtype=np.float64)) * slope + inter
         del mm
         return value
 

@@ -44,8 +44,9 @@ def lazyvol_to_zarr(path: str, store: str) -> Work:
     return work
 
 
-def plain_zarr_write(path: str, store: str) -> Work:
-    """A streaming write with zarr itself: nibabel slabs into ``zarr.create_array`` (zstd)."""
+def plain_zarr_write(path: str, store: str, dtype: str = "") -> Work:
+    """A streaming write with zarr itself: nibabel slabs into ``zarr.create_array`` (zstd), in
+    ``dtype``, the values' dtype as lazyvol stores them (default: the file's stored dtype)."""
     import nibabel as nib
     import zarr
     from zarr.codecs import ZstdCodec
@@ -59,7 +60,7 @@ def plain_zarr_write(path: str, store: str) -> Work:
         arr = zarr.create_array(
             store,
             shape=shape,
-            dtype=img.get_data_dtype().newbyteorder("="),
+            dtype=np.dtype(dtype or img.get_data_dtype()).newbyteorder("="),
             chunks=chunks,
             compressors=ZstdCodec(level=3),
             zarr_format=3,
@@ -100,8 +101,9 @@ def plain_zarr_mean(store: str) -> Work:
     return work
 
 
-def _write_plain_store(src: str, store: str) -> None:
-    """The source as a plain Zarr v3 array, lazyvol's default disk chunks and codec, no crc32c."""
+def _write_plain_store(src: str, store: str, dtype: str) -> None:
+    """The source as a plain Zarr v3 array, lazyvol's default disk chunks and codec, no crc32c, in
+    ``dtype`` (the values' dtype as lazyvol stores them: a scaled file's values are not cut)."""
     import nibabel as nib
     import zarr
     from zarr.codecs import ZstdCodec
@@ -113,7 +115,7 @@ def _write_plain_store(src: str, store: str) -> None:
     arr = zarr.create_array(
         store,
         shape=disk,
-        dtype=img.get_data_dtype().newbyteorder("="),
+        dtype=np.dtype(dtype).newbyteorder("="),
         chunks=chunks,
         compressors=ZstdCodec(level=3),
         zarr_format=3,
@@ -226,9 +228,11 @@ def prepare(ctx: Context, measures: list[Measure]) -> None:
     lv.open(src, cache=str(cache))
     plain = ctx.data_dir / "zarr" / "plain.zarr"
     shutil.rmtree(plain, ignore_errors=True)
-    _write_plain_store(src, str(plain))
+    _write_plain_store(src, str(plain), vol.dtype.str)
     for m in measures:
         m.nbytes = info["nbytes"]
+        if m.func == "plain_zarr_write":
+            m.args["dtype"] = vol.dtype.str
         if m.tool == "lazyvol.open(store)":
             m.files = [str(store)]
         elif "cache" in m.tool:
