@@ -301,3 +301,38 @@ def test_every_tool_agrees_on_a_scaled_nifti_given_as_input(tmp_path: Path) -> N
     tools = {r["tool"] for r in res["measures"] if r["status"] == "ok"}
     assert {"np.memmap mean (raw limit)", "plain zarr read, no checksums"} <= tools
     assert res["checks"] == []
+
+
+def test_a_mosaic_series_given_as_input_skips_the_baselines_that_cannot_read_it(
+    tmp_path: Path,
+) -> None:
+    """``--input`` with a Siemens mosaic series (files without an extension, a README beside
+    them): the one-slice-per-file baselines (pydicom loops, SimpleITK's series reader) are n/a
+    with the reason, not errors or "results disagree"; lazyvol and dcm2niix run."""
+    from lazyvol.testing.mosaic import write_mosaic_series
+
+    folder = tmp_path / "epi"
+    write_mosaic_series(folder, (12, 10, 7), volumes=3)
+    for f in folder.glob("*.dcm"):
+        f.rename(f.with_suffix(""))
+    (folder / "README-Series.txt").write_text("mosaic EPI, 3 volumes\n")
+    env = harness.child_env(None)
+    env["LAZYVOL_CACHE_DIR"] = str(tmp_path / "lvcache")
+    out = tmp_path / "out"
+    cmd = [sys.executable, "-m", "benchmarks", "--quick", "--input", str(folder), "--no-progress"]
+    cmd += ["--only", "dicom/*", "--data-dir", str(tmp_path / "data"), "--out", str(out)]
+    proc = subprocess.run(cmd, cwd=REPO, env=env, capture_output=True, text=True, timeout=300)
+    assert proc.returncode == 0, proc.stderr[-3000:]
+    res = json.loads((out / "results.json").read_text())
+    by_tool = {(r["case"], r["tool"]): r for r in res["measures"]}
+    mean = "open + mean, uncompressed"
+    assert by_tool[(mean, "lazyvol")]["status"] == "ok"
+    for case, tool in [
+        (mean, "pydicom loop + np.stack"),
+        (mean, "SimpleITK ImageSeriesReader"),
+        ("one slice", "pydicom: scan headers, read one"),
+    ]:
+        r = by_tool[(case, tool)]
+        assert r["status"] == "n/a" and "3 files hold 21 slices" in r["reason"], r
+    assert [r["key"] for r in res["measures"] if r["status"] == "error"] == []
+    assert res["checks"] == []

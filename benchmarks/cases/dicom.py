@@ -43,7 +43,27 @@ SYNTAXES = {"RLE": "1.2.840.10008.1.2.5", "JPEG 2000 lossless": "1.2.840.10008.1
 
 
 def _files(folder: str) -> list[str]:
-    return sorted(glob.glob(os.path.join(folder, "**", "*.dcm"), recursive=True))
+    """The series' files: its ``*.dcm`` files, or every regular file where none is so named (many
+    scanners export without an extension; the pydicom loops skip what is not DICOM)."""
+    named = sorted(glob.glob(os.path.join(folder, "**", "*.dcm"), recursive=True))
+    if named:
+        return named
+    every = glob.glob(os.path.join(folder, "**", "*"), recursive=True)
+    return sorted(p for p in every if os.path.isfile(p))
+
+
+def _datasets(pydicom: Any, files: list[str], **kw: Any) -> list[Any]:
+    """``pydicom.dcmread`` of each file that is DICOM (a README or sidecar beside the series is
+    passed over, as a user's loop would)."""
+    from pydicom.errors import InvalidDicomError
+
+    out = []
+    for f in files:
+        try:
+            out.append(pydicom.dcmread(f, **kw))
+        except InvalidDicomError:
+            continue
+    return out
 
 
 # -- tools (run in the worker) -------------------------------------------------------------------
@@ -65,11 +85,7 @@ def dcmread_loop(folder: str) -> Work:
     import pydicom
 
     def work() -> dict[str, Any]:
-        n = 0
-        for f in _files(folder):
-            pydicom.dcmread(f, stop_before_pixels=True)
-            n += 1
-        return {"files": n}
+        return {"files": len(_datasets(pydicom, _files(folder), stop_before_pixels=True))}
 
     return work
 
@@ -79,7 +95,7 @@ def naive_mean(folder: str) -> Work:
     import pydicom
 
     def work() -> float:
-        dss = [pydicom.dcmread(f) for f in _files(folder)]
+        dss = _datasets(pydicom, _files(folder))
         dss.sort(key=lambda d: float(d.ImagePositionPatient[2]))
         vol = np.stack([d.pixel_array for d in dss], axis=-1)
         slope = float(getattr(dss[0], "RescaleSlope", 1.0))
@@ -94,7 +110,8 @@ def naive_slice(folder: str, k: int = 0) -> Work:
     import pydicom
 
     def work() -> np.ndarray:
-        heads = [(pydicom.dcmread(f, stop_before_pixels=True), f) for f in _files(folder)]
+        files = _files(folder)
+        heads = [(d, d.filename) for d in _datasets(pydicom, files, stop_before_pixels=True)]
         heads.sort(key=lambda h: float(h[0].ImagePositionPatient[2]))
         ds = pydicom.dcmread(heads[k][1])
         slope = float(getattr(ds, "RescaleSlope", 1.0))
@@ -152,7 +169,10 @@ def cat_files(folder: str) -> Work:
     files = _files(folder)
 
     def work() -> None:
-        subprocess.run(["cat", *files], stdout=subprocess.DEVNULL, check=True)
+        # stdin closed: with no file named, cat would wait on it for good
+        subprocess.run(
+            ["cat", *files], stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL, check=True
+        )
 
     return work
 
@@ -162,7 +182,7 @@ def naive_mean_4d(folder: str) -> Work:
     import pydicom
 
     def work() -> float:
-        dss = [pydicom.dcmread(f) for f in _files(folder)]
+        dss = _datasets(pydicom, _files(folder))
         dss.sort(key=lambda d: (float(d.ImagePositionPatient[2]), int(d.InstanceNumber)))
         nk = len({float(d.ImagePositionPatient[2]) for d in dss})
         planes = np.stack([d.pixel_array for d in dss], axis=-1)
@@ -506,6 +526,8 @@ def prepare(ctx: Context, measures: list[Measure]) -> None:
             os.environ["LAZYVOL_CACHE_DIR"] = old
     nbytes = int(vol.nbytes)
     k = int(vol.shape[2]) // 2
+    if ctx.input is not None:
+        _mark_inapplicable(vol, u, measures)
     for m in measures:
         if "saved scan index" in m.tool:
             m.cache = str(many_index) if m.case == "scan a large folder" else str(folder)
@@ -527,6 +549,28 @@ def prepare(ctx: Context, measures: list[Measure]) -> None:
             m.nbytes = len(_files(m.files[0])) * nbytes // int(vol.shape[2])
         if m.case == "header scan" or m.case.startswith("open (no"):
             m.items = len(_files(u))
+
+
+def _mark_inapplicable(vol: Any, folder: str, measures: list[Measure]) -> None:
+    """Skip the baselines that would not compute the same thing on the user's series: files holding
+    several slices each (a mosaic, multi-frame files) for the one-slice-per-file pydicom loops and
+    SimpleITK's series reader, and a 4-D series for the one-slice script (lazyvol's slice spans
+    every volume, the pydicom script reads one file)."""
+    planes = int(np.prod(vol.shape[2:]))
+    n_files = len(
+        vol.meta.get("files") or _files(folder)
+    )  # the series' own files, as lazyvol found them
+    several = n_files != planes
+    for m in measures:
+        if m.skip or m.case.startswith(("scan a large", "open + mean, 4D")) or m.case == REAL_SCAN:
+            continue
+        if several and m.func in ("naive_mean", "naive_slice", "sitk_mean"):
+            m.skip = (
+                f"the series' {n_files} files hold {planes} slices (a mosaic or "
+                "multi-frame files): this baseline reads one slice per file"
+            )
+        elif vol.ndim == 4 and m.func == "naive_slice":
+            m.skip = "a 4-D series: lazyvol's slice spans every volume, this script reads one file"
 
 
 # -- Siemens mosaic 4D (fMRI layout): one MOSAIC file per volume ---------------------------------
