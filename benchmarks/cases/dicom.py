@@ -85,7 +85,16 @@ def dcmread_loop(folder: str) -> Work:
     import pydicom
 
     def work() -> dict[str, Any]:
-        return {"files": len(_datasets(pydicom, _files(folder), stop_before_pixels=True))}
+        from pydicom.errors import InvalidDicomError
+
+        n = 0
+        for f in _files(folder):
+            try:
+                pydicom.dcmread(f, stop_before_pixels=True)
+            except InvalidDicomError:
+                continue  # not DICOM (a README beside the series)
+            n += 1
+        return {"files": n}
 
     return work
 
