@@ -364,8 +364,7 @@ def check_chunk(label: str, key: str, expected: Any, raw: bytes | None, got: int
 
     ``expected`` is the manifest's ``[size, fingerprint]`` (None: the key is not listed), ``raw``
     the file's bytes (None: missing) and ``got`` its fingerprint after every crc32c in it was
-    checked (None: one failed). ``label`` names the store
-    and array.
+    checked (None: one failed). ``label`` names the store and array.
     """
     if expected is None:
         raise IntegrityError(
@@ -478,16 +477,25 @@ async def _fetch_checked(
     expected: Any,
 ) -> bytes:
     """Chunk ``key`` of any zarr store, checked against its manifest entry ``expected``: a local
-    file by :func:`read_chunk` in a thread; another store's bytes are fetched whole, then checked
-    in a thread."""
+    file by :func:`read_chunk` in a thread; another store's object is fetched up to one byte past
+    the manifest's size (an object grown or replaced since is refused without being downloaded
+    whole), then checked in a thread."""
+    from zarr.abc.store import RangeByteRequest
+
     root = getattr(store, "root", None)
     if root is not None and type(store).__name__ == "LocalStore":
         path = os.path.join(str(root), *key.split("/"))
         return await asyncio.to_thread(read_chunk, label, key, path, expected, n_inner, loc)
     if expected is None:
         check_chunk(label, key, None, None, None)
-    buf = await store.get(key, prototype, None)
+    size = int(expected[0])
+    buf = await store.get(key, prototype, RangeByteRequest(0, size + 1))
     raw = None if buf is None else buf.to_bytes()
+    if raw is not None and len(raw) > size:
+        raise IntegrityError(
+            f"{label}: chunk {key} has more than the {size} bytes the manifest lists (extended or "
+            "replaced); write the store again"
+        )
     got = None if raw is None else await asyncio.to_thread(_check_raw, raw, n_inner, loc)
     check_chunk(label, key, expected, raw, got)
     assert raw is not None

@@ -153,6 +153,27 @@ def test_remote_store_damage_is_refused(s3_server, s3_bucket, lazyvol_store):
         zarr_io.open_zarr(url, storage_options=opts)
 
 
+def test_a_grown_remote_chunk_object_is_refused_without_downloading_it(
+    s3_server, s3_bucket, lazyvol_store
+):
+    """A chunk object replaced by a 4 MiB one after the open: an IntegrityError naming it, after
+    fetching at most one byte past the manifest's size (counted by the S3 server's byte meter)."""
+    from lazyvol.testing.s3 import read_counts, s3_options
+
+    _, store = lazyvol_store
+    url = _upload(s3_server, s3_bucket, store, "grown.zarr")
+    opts = s3_options(s3_server.endpoint, "AKIAZARRGROWNCHUNK", "x")
+    vol = zarr_io.open_zarr(url, storage_options=opts, chunks=(8, 8, 4))
+    key = "grown.zarr/0/c/0/0/0"
+    listed = s3_server.client.head_object(Bucket=s3_bucket, Key=key)["ContentLength"]
+    s3_server.client.put_object(Bucket=s3_bucket, Key=key, Body=os.urandom(4 * 2**20))
+    before = read_counts(s3_server.endpoint, "AKIAZARRGROWNCHUNK")["bytes"]
+    with pytest.raises(IntegrityError, match=rf"chunk c/0/0/0 has more than the {listed} bytes"):
+        vol[:8, :8, :4].compute()
+    moved = read_counts(s3_server.endpoint, "AKIAZARRGROWNCHUNK")["bytes"] - before
+    assert 0 < moved <= 4 * (listed + 1), f"{moved} bytes fetched for a {listed}-byte chunk"
+
+
 def test_missing_or_incomplete_remote_store(s3_server, s3_bucket, lazyvol_store):
     _, store = lazyvol_store
     opts = s3_server.options()
