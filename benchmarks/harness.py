@@ -11,6 +11,8 @@ import subprocess
 import sys
 import tempfile
 import time
+from collections.abc import Iterator
+from contextlib import contextmanager
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any
@@ -103,6 +105,21 @@ class Context:
         path = self.data_dir / "cache" / name
         path.mkdir(parents=True, exist_ok=True)
         return path
+
+
+@contextmanager
+def lazyvol_cache_dir(folder: str | os.PathLike[str]) -> Iterator[None]:
+    """Run the block with ``LAZYVOL_CACHE_DIR`` set to ``folder`` (this process's previous value,
+    or its absence, restored after): preparation that saves an index or a cache entry there."""
+    old = os.environ.get("LAZYVOL_CACHE_DIR")
+    os.environ["LAZYVOL_CACHE_DIR"] = str(folder)
+    try:
+        yield
+    finally:
+        if old is None:
+            del os.environ["LAZYVOL_CACHE_DIR"]
+        else:
+            os.environ["LAZYVOL_CACHE_DIR"] = old
 
 
 # -- running -----------------------------------------------------------------------------------------

@@ -26,7 +26,7 @@ from typing import Any
 
 import numpy as np
 
-from ..harness import Context, Measure
+from ..harness import Context, Measure, lazyvol_cache_dir
 from .tools import Work
 
 GROUP = "dicom"
@@ -513,26 +513,12 @@ def prepare(ctx: Context, measures: list[Measure]) -> None:
     if many is not None:
         if not os.path.isdir(many):
             write_many(many, *(MANY_QUICK if ctx.quick else MANY))
-        old_env = os.environ.get("LAZYVOL_CACHE_DIR")
-        os.environ["LAZYVOL_CACHE_DIR"] = str(many_index)
-        try:
+        with lazyvol_cache_dir(many_index):
             lv.scan(many)
-        finally:
-            if old_env is None:
-                del os.environ["LAZYVOL_CACHE_DIR"]
-            else:
-                os.environ["LAZYVOL_CACHE_DIR"] = old_env
     # A lazyvol cache folder holding the scan index of the folder (the "reopen" runs use it).
     folder = ctx.cache_dir("dicom-index")
-    old = os.environ.get("LAZYVOL_CACHE_DIR")
-    os.environ["LAZYVOL_CACHE_DIR"] = str(folder)
-    try:
+    with lazyvol_cache_dir(folder):
         vol = lv.open(u)
-    finally:
-        if old is None:
-            del os.environ["LAZYVOL_CACHE_DIR"]
-        else:
-            os.environ["LAZYVOL_CACHE_DIR"] = old
     nbytes = int(vol.nbytes)
     k = int(vol.shape[2]) // 2
     if ctx.input is not None:

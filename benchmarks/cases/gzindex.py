@@ -15,7 +15,7 @@ from pathlib import Path
 from typing import Any
 
 from .. import data
-from ..harness import Context, Measure
+from ..harness import Context, Measure, lazyvol_cache_dir
 from . import nifti
 
 GROUP = "gzindex"
@@ -128,15 +128,8 @@ def build_index(ctx: Context, path: str) -> tuple[Path, Path]:
     folder = ctx.data_dir / "cache" / ("gzindex-" + Path(path).name)
     shutil.rmtree(folder, ignore_errors=True)
     folder.mkdir(parents=True)
-    old = os.environ.get("LAZYVOL_CACHE_DIR")
-    os.environ["LAZYVOL_CACHE_DIR"] = str(folder)
-    try:
+    with lazyvol_cache_dir(folder):
         index_file = Path(build_gzip_index(path))
-    finally:
-        if old is None:
-            del os.environ["LAZYVOL_CACHE_DIR"]
-        else:
-            os.environ["LAZYVOL_CACHE_DIR"] = old
     return folder, index_file
 
 

@@ -36,7 +36,7 @@ from typing import Any
 import numpy as np
 
 from .. import data
-from ..harness import Context, Measure
+from ..harness import Context, Measure, lazyvol_cache_dir
 from .tools import Work
 
 GROUP = "remote"
@@ -309,15 +309,8 @@ def _with_cache(folder: Path, fn: Callable[[], Any]) -> Any:
     """``fn()`` with ``LAZYVOL_CACHE_DIR`` set to a new empty ``folder``."""
     shutil.rmtree(folder, ignore_errors=True)
     folder.mkdir(parents=True)
-    old = os.environ.get("LAZYVOL_CACHE_DIR")
-    os.environ["LAZYVOL_CACHE_DIR"] = str(folder)
-    try:
+    with lazyvol_cache_dir(folder):
         return fn()
-    finally:
-        if old is None:
-            del os.environ["LAZYVOL_CACHE_DIR"]
-        else:
-            os.environ["LAZYVOL_CACHE_DIR"] = old
 
 
 def _sources(ctx: Context) -> dict[str, str]:

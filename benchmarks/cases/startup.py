@@ -17,7 +17,7 @@ import sys
 from pathlib import Path
 
 from .. import data
-from ..harness import Context, Measure
+from ..harness import Context, Measure, lazyvol_cache_dir
 from . import dicom, gzindex, nifti
 
 GROUP = "startup"
@@ -184,15 +184,8 @@ def _prepare_dicom(ctx: Context, measures: list[Measure]) -> None:
     if ctx.input is None and not os.path.isdir(series):
         dicom.write_series(series, dicom.shape_for(ctx))
     index = ctx.cache_dir("startup-dicom-index")
-    old = os.environ.get("LAZYVOL_CACHE_DIR")
-    os.environ["LAZYVOL_CACHE_DIR"] = str(index)
-    try:
+    with lazyvol_cache_dir(index):
         shape = lv.open(series).shape
-    finally:
-        if old is None:
-            del os.environ["LAZYVOL_CACHE_DIR"]
-        else:
-            os.environ["LAZYVOL_CACHE_DIR"] = old
     k = shape[2] // 2
     for m in mine:
         if len(shape) != 3:
