@@ -179,16 +179,14 @@ def test_cold_columns_in_table() -> None:
     assert "cold: first call" in text and "300.0 ms" in text and "import 200.0 ms" in text
 
 
-def test_quick_suite_has_every_case(tmp_path: Path) -> None:
+def _run_suite(tmp_path: Path, *args: str) -> dict:
+    """``python -m benchmarks *args --out tmp_path/out --no-progress`` in a fresh lazyvol cache:
+    asserts it exits 0 and returns its ``results.json``."""
     env = harness.child_env(None)
     env["LAZYVOL_CACHE_DIR"] = str(tmp_path / "lvcache")
-    base = [sys.executable, "-m", "benchmarks", "--quick", "--data-dir", str(tmp_path / "data")]
-    ctx = cli.make_context(cli.parse_args(base[3:]))
-    planned = {m.key for m in cli.plan_all(ctx, [], [], prepare=False)}
-    assert len(planned) > 60
     out = tmp_path / "out"
     proc = subprocess.run(
-        [*base, "--out", str(out), "--no-progress"],
+        [sys.executable, "-m", "benchmarks", *args, "--out", str(out), "--no-progress"],
         cwd=REPO,
         env=env,
         capture_output=True,
@@ -196,7 +194,16 @@ def test_quick_suite_has_every_case(tmp_path: Path) -> None:
         timeout=300,
     )
     assert proc.returncode == 0, proc.stderr[-3000:]
-    res = json.loads((out / "results.json").read_text())
+    return json.loads((out / "results.json").read_text())
+
+
+def test_quick_suite_has_every_case(tmp_path: Path) -> None:
+    base = ["--quick", "--data-dir", str(tmp_path / "data")]
+    ctx = cli.make_context(cli.parse_args(base))
+    planned = {m.key for m in cli.plan_all(ctx, [], [], prepare=False)}
+    assert len(planned) > 60
+    res = _run_suite(tmp_path, *base)
+    out = tmp_path / "out"
     keys = {r["key"] for r in res["measures"]}
     assert keys == planned
     assert {"nifti", "gzindex", "scaling", "dicom", "zarr", "distributed"} <= {
@@ -261,21 +268,10 @@ def test_the_suite_runs_on_a_4d_nifti_given_as_input(tmp_path: Path) -> None:
     the run before any measure)."""
     src = Path(nib.__file__).parent / "tests" / "data" / "example4d.nii.gz"
     assert nib.load(src).ndim == 4
-    env = harness.child_env(None)
-    env["LAZYVOL_CACHE_DIR"] = str(tmp_path / "lvcache")
-    out = tmp_path / "out"
-    cmd = [sys.executable, "-m", "benchmarks", "--quick", "--input", str(src)]
-    cmd += ["--only", "zarr/*", "--only", "nifti/*", "--data-dir", str(tmp_path / "data")]
-    proc = subprocess.run(
-        [*cmd, "--out", str(out), "--no-progress"],
-        cwd=REPO,
-        env=env,
-        capture_output=True,
-        text=True,
-        timeout=300,
-    )
-    assert proc.returncode == 0, proc.stderr[-3000:]
-    res = json.loads((out / "results.json").read_text())
+    res = _run_suite(
+        tmp_path, "--quick", "--input", str(src), "--only", "zarr/*", "--only", "nifti/*",
+        "--data-dir", str(tmp_path / "data"),
+    )  # fmt: skip
     statuses = {r["key"]: r["status"] for r in res["measures"]}
     assert any(k.startswith("zarr/") for k in statuses)
     assert all(s == "ok" for k, s in statuses.items() if k.startswith("zarr/")), statuses
@@ -288,16 +284,10 @@ def test_every_tool_agrees_on_a_scaled_nifti_given_as_input(tmp_path: Path) -> N
     from lazyvol.testing import write_phantom_nifti
 
     src = write_phantom_nifti(tmp_path / "scaled.nii", (40, 36, 24), slope=0.37, inter=1.5)
-    env = harness.child_env(None)
-    env["LAZYVOL_CACHE_DIR"] = str(tmp_path / "lvcache")
-    out = tmp_path / "out"
-    cmd = [sys.executable, "-m", "benchmarks", "--quick", "--input", str(src), "--no-progress"]
-    cmd += ["--only", "nifti/*", "--only", "zarr/*", "--data-dir", str(tmp_path / "data")]
-    proc = subprocess.run(
-        [*cmd, "--out", str(out)], cwd=REPO, env=env, capture_output=True, text=True, timeout=300
-    )
-    assert proc.returncode == 0, proc.stderr[-3000:]
-    res = json.loads((out / "results.json").read_text())
+    res = _run_suite(
+        tmp_path, "--quick", "--input", str(src), "--only", "nifti/*", "--only", "zarr/*",
+        "--data-dir", str(tmp_path / "data"),
+    )  # fmt: skip
     tools = {r["tool"] for r in res["measures"] if r["status"] == "ok"}
     assert {"np.memmap mean (raw limit)", "plain zarr read, no checksums"} <= tools
     assert res["checks"] == []
@@ -316,14 +306,10 @@ def test_a_mosaic_series_given_as_input_skips_the_baselines_that_cannot_read_it(
     for f in folder.glob("*.dcm"):
         f.rename(f.with_suffix(""))
     (folder / "README-Series.txt").write_text("mosaic EPI, 3 volumes\n")
-    env = harness.child_env(None)
-    env["LAZYVOL_CACHE_DIR"] = str(tmp_path / "lvcache")
-    out = tmp_path / "out"
-    cmd = [sys.executable, "-m", "benchmarks", "--quick", "--input", str(folder), "--no-progress"]
-    cmd += ["--only", "dicom/*", "--data-dir", str(tmp_path / "data"), "--out", str(out)]
-    proc = subprocess.run(cmd, cwd=REPO, env=env, capture_output=True, text=True, timeout=300)
-    assert proc.returncode == 0, proc.stderr[-3000:]
-    res = json.loads((out / "results.json").read_text())
+    res = _run_suite(
+        tmp_path, "--quick", "--input", str(folder), "--only", "dicom/*",
+        "--data-dir", str(tmp_path / "data"),
+    )  # fmt: skip
     by_tool = {(r["case"], r["tool"]): r for r in res["measures"]}
     mean = "open + mean, uncompressed"
     assert by_tool[(mean, "lazyvol")]["status"] == "ok"
