@@ -260,6 +260,29 @@ def test_dicom_scan_imports_neither_pydicom_nor_a_process_pool(
     assert res == {"n": [9], "heavy": [], "d": [description if charset else res["d"][0]]}
 
 
+def test_rescanning_an_unchanged_folder_reads_only_its_saved_report(tmp_path: Path) -> None:
+    """``lazyvol.scan`` of a folder whose listing is unchanged reads the saved report: no header
+    parsing, grouping or reading code is imported (measured: a 10,000-file folder's reopen went
+    from 66 to 42 ms, a third of it these imports), and the result is the first scan's."""
+    from lazyvol.testing import write_dicom_series
+
+    folder = tmp_path / "ct"
+    write_dicom_series(folder, (16, 16, 9))
+    code = (
+        "import sys, json, lazyvol as lv\n"
+        f"rep = lv.scan({str(folder)!r})\n"
+        "mods = sorted(m for m in sys.modules if m.split('.')[0] == 'pydicom' or m in {\n"
+        "    'lazyvol.dicom.header_scan', 'lazyvol.dicom.walker', 'lazyvol.dicom.series',\n"
+        "    'lazyvol.dicom.stacking', 'lazyvol.dicom.reader', 'lazyvol.dicom.pixels'})\n"
+        "print(json.dumps({'series': [s.to_json() for s in rep], 'mods': mods}, default=str))\n"
+    )
+    first = _fresh(code, tmp_path)
+    assert "lazyvol.dicom.header_scan" in first["mods"]  # the first scan parsed the headers
+    again = _fresh(code, tmp_path)
+    assert again["mods"] == []
+    assert again["series"] == first["series"] and len(again["series"][0]["files"]) == 9
+
+
 def test_non_dicom_files_beside_a_series_are_told_apart_without_pydicom(tmp_path: Path) -> None:
     """Real exports carry a README, JSON sidecars, a NIfTI or an empty file beside the slices:
     each is skipped as not DICOM from its first bytes, without importing pydicom (0.15-0.6 s in a

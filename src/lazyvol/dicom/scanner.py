@@ -9,9 +9,8 @@ from typing import Any
 from .._io import Location
 from ..errors import SourceNotFoundError
 from .listing import Listed, find_files, list_prefix
-from .scan_index import indexable, listing_digest, load_report, save_report, scan_files
-from .series import GroupOptions, ScanReport, SeriesInfo, build_series
-from .source import RemoteFetch
+from .model import GroupOptions, ScanReport
+from .saved_scan import indexable, listing_digest, load_report, save_report
 
 __all__ = ["GROUP_OPTIONS", "SCAN_OPTIONS", "scan"]
 
@@ -98,9 +97,15 @@ def scan(
     folder = loc.is_remote or os.path.isdir(loc.url)
     indexed = use_index and folder and indexable(root)
     digest = listing_digest(listing[0], **options) if indexed else ""
-    saved = _saved_report(root, digest) if indexed else None
+    saved = load_report(root, digest, listing[0]) if indexed else None
     if saved is not None:
         return saved
+    # Parsing and grouping are imported only when headers are to be read: an unchanged folder's
+    # reopen reads its saved report alone.
+    from .scan_index import scan_files
+    from .series import build_series
+    from .source import RemoteFetch
+
     files = scan_files(
         root,
         progress=progress,
@@ -117,26 +122,5 @@ def scan(
     )
     report = ScanReport(infos, sorted(files.skipped), files.unsupported)
     if indexed:
-        save_report(
-            root,
-            digest,
-            {
-                "series": [i.to_json() for i in infos],
-                "skipped": report.skipped,
-                "unsupported": sorted(report.unsupported),
-            },
-        )
+        save_report(root, digest, report, listing[0])
     return report
-
-
-def _saved_report(root: str | Location, digest: str) -> ScanReport | None:
-    """The scan result saved for exactly this listing (:func:`load_report`), or None."""
-    doc = load_report(root, digest)
-    if doc is None:
-        return None
-    try:
-        infos = [SeriesInfo.from_json(d) for d in doc["series"]]
-        skipped = [(str(p), str(r)) for p, r in doc["skipped"]]
-        return ScanReport(infos, skipped, map(str, doc.get("unsupported", [])))
-    except (KeyError, TypeError, ValueError):
-        return None  # unreadable entry: rescan

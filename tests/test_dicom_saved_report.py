@@ -1,0 +1,127 @@
+"""The saved scan report of an unchanged folder: compact, exact, and distrusted when damaged."""
+
+from __future__ import annotations
+
+import importlib
+import json
+import os
+
+import numpy as np
+import pydicom
+import pytest
+
+import lazyvol as lv
+from lazyvol.dicom.listing import find_files
+from lazyvol.dicom.saved_scan import index_path, listing_digest, load_report, save_report
+from lazyvol.testing import write_dicom_series
+
+pytestmark = pytest.mark.usefixtures("dicom_cache")
+header_scan_mod = importlib.import_module("lazyvol.dicom.header_scan")
+
+
+def _folder(tmp_path):
+    """Two series, one of them with a missing middle slice (filled in with allow_gaps)."""
+    a = write_dicom_series(tmp_path / "a", (12, 10, 6), dtype="int16", series_number=1)
+    b = write_dicom_series(tmp_path / "b", (8, 9, 7), dtype="uint16", series_number=2)
+    os.remove(b.files[3])
+    return a, b
+
+
+def _parses(monkeypatch):
+    calls: list[str] = []
+    orig = header_scan_mod.read_header
+    monkeypatch.setattr(
+        header_scan_mod, "read_header", lambda p, **kw: calls.append(p) or orig(p, **kw)
+    )
+    return calls
+
+
+def _report_doc(root) -> dict:
+    return json.loads(index_path(str(root)).with_suffix(".report.json").read_text())
+
+
+def test_reopen_from_the_report_equals_a_fresh_scan(tmp_path, monkeypatch):
+    _a, b = _folder(tmp_path)
+    kw = {"allow_gaps": True, "fill": 0}
+    first = lv.scan(tmp_path, **kw)
+    fresh = [i.to_json() for i in lv.scan(tmp_path, use_index=False, **kw)]
+    calls = _parses(monkeypatch)
+    again = lv.scan(tmp_path, **kw)
+    assert calls == []  # read from the report
+    assert [i.to_json() for i in again] == fresh == [i.to_json() for i in first]
+    # Every field of the frame tables, the file identities the reads check included.
+    for x, y in zip(again, first, strict=True):
+        assert x.frames == y.frames and x.files == y.files
+        assert all(isinstance(p, str) for p in x.frames.paths)
+    # Compact: listed files are listing positions, the identities are the listing's.
+    doc = _report_doc(tmp_path)
+    text = json.dumps(doc)
+    assert str(tmp_path) not in text
+    for s in doc["series"]:
+        assert all(isinstance(x, int) for x in s["files"])
+        assert s["frames"]["idents"] == "listing"
+    gap = next(s for s in doc["series"] if len(s["files"]) == 6 and s["shape"][2] == 7)
+    assert "" in gap["frames"]["paths"]  # the filled-in slice has no file
+    # The volumes open from the report and hold the files' values (pydicom's reading).
+    got = lv.open(tmp_path, series=2, **kw).compute()
+    ref = {
+        int(pydicom.dcmread(f).InstanceNumber): pydicom.dcmread(f).pixel_array
+        for f in b.files
+        if os.path.exists(f)
+    }
+    assert len(ref) == 6
+    for k in range(7):
+        if k == 3:
+            assert not got[:, :, k].any()
+        else:
+            inst = int(pydicom.dcmread(again[1].frames.paths[k]).InstanceNumber)
+            np.testing.assert_array_equal(got[:, :, k], ref[inst].T)
+
+
+def test_a_file_changed_while_it_was_scanned_keeps_its_own_identity(tmp_path):
+    write_dicom_series(tmp_path / "s", (6, 5, 4))
+    report = lv.scan(tmp_path, use_index=False)
+    listing = find_files(str(tmp_path))[0]
+    # The listing saw file 0 with another mtime than its header read did.
+    changed = [(listing[0][0], listing[0][1], listing[0][2] + 1, *listing[0][3:]), *listing[1:]]
+    digest = listing_digest(changed)
+    save_report(str(tmp_path), digest, report, changed)
+    idents = _report_doc(tmp_path)["series"][0]["frames"]["idents"]
+    assert isinstance(idents, list) and len(idents) == 4
+    back = load_report(str(tmp_path), digest, changed)
+    assert back is not None
+    assert back[0].frames.idents == report[0].frames.idents
+    assert back[0].frames.idents[0][1] == listing[0][2]  # the header read's, not the listing's
+
+
+@pytest.mark.parametrize("bad", [-1, 10**9, 1.5, True, None, ["x"]])
+def test_a_damaged_position_in_the_report_means_a_rescan(tmp_path, monkeypatch, bad):
+    write_dicom_series(tmp_path / "s", (6, 5, 4))
+    first = [i.to_json() for i in lv.scan(tmp_path)]
+    path = index_path(str(tmp_path)).with_suffix(".report.json")
+    doc = json.loads(path.read_text())
+    doc["series"][0]["files"][1] = bad
+    path.write_text(json.dumps(doc))
+    calls = _parses(monkeypatch)
+    index = index_path(str(tmp_path))
+    index.unlink()  # no per-file index either: a rescan parses every header
+    assert [i.to_json() for i in lv.scan(tmp_path)] == first
+    assert len(calls) == 4
+
+
+def test_listing_digest_tells_every_change_apart(tmp_path):
+    base = [("/d/a.dcm", 10, 20, 30, 40, ""), ("/d/b.dcm", 11, 21, 31, 41, "")]
+    token = listing_digest(base)
+    assert token == listing_digest([tuple(f) for f in base])
+    others = [listing_digest(base[::-1]), listing_digest(base[:1]), listing_digest([])]
+    for n in range(2):
+        for field in range(6):
+            f = list(base[n])
+            f[field] = f[field] + ("x" if isinstance(f[field], str) else 1)
+            others.append(listing_digest([tuple(f) if i == n else base[i] for i in range(2)]))
+    others.append(listing_digest(base, allow_gaps=True))
+    # A path moved into the other's place, or a name boundary shifted, is a different listing.
+    others.append(
+        listing_digest([("/d/a.dcm/d", 10, 20, 30, 40, ""), ("/b.dcm", 11, 21, 31, 41, "")])
+    )
+    assert token not in others and len(set(others)) == len(others)
