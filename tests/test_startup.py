@@ -263,24 +263,38 @@ def test_dicom_scan_imports_neither_pydicom_nor_a_process_pool(
 def test_rescanning_an_unchanged_folder_reads_only_its_saved_report(tmp_path: Path) -> None:
     """``lazyvol.scan`` of a folder whose listing is unchanged reads the saved report: no header
     parsing, grouping or reading code is imported (measured: a 10,000-file folder's reopen went
-    from 66 to 42 ms, a third of it these imports), and the result is the first scan's."""
+    from 66 to 42 ms, a third of it these imports), and the result is the first scan's. Opening
+    it and reading a slice adds the reader, not the parser."""
+    import pydicom
+
     from lazyvol.testing import write_dicom_series
 
     folder = tmp_path / "ct"
     write_dicom_series(folder, (16, 16, 9))
+    parsing = "{'lazyvol.dicom.header_scan', 'lazyvol.dicom.walker', 'lazyvol.dicom.series', "
+    parsing += "'lazyvol.dicom.stacking', 'lazyvol.dicom.records'}"
     code = (
         "import sys, json, lazyvol as lv\n"
         f"rep = lv.scan({str(folder)!r})\n"
         "mods = sorted(m for m in sys.modules if m.split('.')[0] == 'pydicom' or m in {\n"
-        "    'lazyvol.dicom.header_scan', 'lazyvol.dicom.walker', 'lazyvol.dicom.series',\n"
-        "    'lazyvol.dicom.stacking', 'lazyvol.dicom.reader', 'lazyvol.dicom.pixels'})\n"
-        "print(json.dumps({'series': [s.to_json() for s in rep], 'mods': mods}, default=str))\n"
+        "    'lazyvol.dicom.reader', 'lazyvol.dicom.pixels'} | " + parsing + ")\n"
+        f"part = lv.open({str(folder)!r})[:, :, 4:5].compute()\n"
+        "after = sorted(m for m in sys.modules if m.split('.')[0] == 'pydicom' or m in "
+        + parsing
+        + ")\n"
+        "print(json.dumps({'series': [s.to_json() for s in rep], 'mods': mods, 'after': after,\n"
+        "                  'part': part[:, :, 0].tolist()}, default=str))\n"
     )
     first = _fresh(code, tmp_path)
     assert "lazyvol.dicom.header_scan" in first["mods"]  # the first scan parsed the headers
     again = _fresh(code, tmp_path)
-    assert again["mods"] == []
+    assert again["mods"] == [] and again["after"] == []
     assert again["series"] == first["series"] and len(again["series"][0]["files"]) == 9
+    ds = pydicom.dcmread(again["series"][0]["files"][4])
+    expected = ds.pixel_array.T * float(ds.get("RescaleSlope", 1)) + float(
+        ds.get("RescaleIntercept", 0)
+    )
+    np.testing.assert_array_equal(np.array(again["part"]), expected)
 
 
 def test_non_dicom_files_beside_a_series_are_told_apart_without_pydicom(tmp_path: Path) -> None:

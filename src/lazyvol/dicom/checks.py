@@ -22,11 +22,12 @@ import functools
 import math
 import warnings as _warnings
 from collections.abc import Sequence
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
-from .records import FrameRecord
+if TYPE_CHECKING:  # (records are read by attribute: a reopen needs no FrameRecord class)
+    from .records import FrameRecord
 
 __all__ = ["IOP_TOLERANCE", "check_records", "normalised_iop", "record_problem", "warn_slope_zero"]
 

@@ -7,7 +7,7 @@ from typing import Any
 import numpy as np
 
 from ..errors import FormatError, MultipleSeriesError, SeriesError, UnsupportedError
-from .series import ScanReport, SeriesInfo
+from .model import ScanReport, SeriesInfo
 
 __all__ = ["select"]
 

@@ -28,9 +28,9 @@ from ..sources import SourceStamp, fingerprint
 from ..volume import Volume
 from .checks import warn_slope_zero
 from .choose import select
+from .model import NATIVE_SYNTAXES, FrameTable, SeriesInfo
 from .pixels import DicomPlan, read_block, stale_files
 from .scanner import SCAN_OPTIONS, scan
-from .series import NATIVE_SYNTAXES, FrameTable, SeriesInfo
 
 __all__ = ["DICOM_SLAB_BYTES", "open_dicom"]
 
