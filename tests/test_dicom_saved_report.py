@@ -62,6 +62,10 @@ def test_reopen_from_the_report_equals_a_fresh_scan(tmp_path, monkeypatch):
         assert s["frames"]["idents"] == "listing"
     gap = next(s for s in doc["series"] if len(s["files"]) == 6 and s["shape"][2] == 7)
     assert "" in gap["frames"]["paths"]  # the filled-in slice has no file
+    # A column of one value is written once; the gap's offset (-1) keeps its column whole.
+    full = next(s for s in doc["series"] if s is not gap)
+    assert full["frames"]["offsets"] == {"same": full["frames"]["offsets"]["same"], "n": 6}
+    assert isinstance(gap["frames"]["offsets"], list) and -1 in gap["frames"]["offsets"]
     # The volumes open from the report and hold the files' values (pydicom's reading).
     got = lv.open(tmp_path, series=2, **kw).compute()
     ref = {
@@ -125,3 +129,20 @@ def test_listing_digest_tells_every_change_apart(tmp_path):
         listing_digest([("/d/a.dcm/d", 10, 20, 30, 40, ""), ("/b.dcm", 11, 21, 31, 41, "")])
     )
     assert token not in others and len(set(others)) == len(others)
+
+
+@pytest.mark.parametrize(
+    "column", [{"same": 1010, "n": 3}, {"same": 1010, "n": True}, {"same": 1, "n": 4, "x": 0}, {}]
+)
+def test_a_damaged_column_in_the_report_means_a_rescan(tmp_path, monkeypatch, column):
+    write_dicom_series(tmp_path / "s", (6, 5, 4))
+    first = [i.to_json() for i in lv.scan(tmp_path)]
+    path = index_path(str(tmp_path)).with_suffix(".report.json")
+    doc = json.loads(path.read_text())
+    assert doc["series"][0]["frames"]["offsets"]["n"] == 4  # written once: one pixel offset
+    doc["series"][0]["frames"]["offsets"] = column
+    path.write_text(json.dumps(doc))
+    index_path(str(tmp_path)).unlink()
+    calls = _parses(monkeypatch)
+    assert [i.to_json() for i in lv.scan(tmp_path)] == first
+    assert len(calls) == 4

@@ -8,6 +8,7 @@ time and ETag from the listing (no request per object).
 from __future__ import annotations
 
 import os
+from operator import itemgetter
 
 from .._io import Location, list_objects, stamp
 from ..config import max_scan_files
@@ -88,7 +89,7 @@ def find_files(
         finally:
             if fd is not None:
                 os.close(fd)
-    files.sort()
+    files.sort(key=itemgetter(0))  # (paths are unique: the order of sorting the tuples)
     return files, skipped
 
 

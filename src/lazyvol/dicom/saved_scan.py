@@ -49,6 +49,9 @@ REPORT_FORMAT = 2
 _FROM_LISTING = "listing"
 #: The frames' paths of a report whose frames are its files, in order.
 _SAME_AS_FILES = "files"
+#: Per-frame columns of a frame table written once when every frame has the same value (the pixel
+#: offset, file size and rescale of a usual series): ``{"same": value, "n": frames}``.
+_COLUMNS = ("offsets", "slopes", "inters", "sizes", "lengths", "tiles", "etags")
 
 
 def root_name(root: str | Location) -> str:
@@ -150,9 +153,9 @@ def save_report(
 
 def _compacted(doc: dict[str, Any], where: dict[str, int], listing: Sequence[Listed]) -> dict:
     """``SeriesInfo.to_json()`` with listed paths as listing positions, the frames' paths as
-    ``"files"`` when they are the volume's files in order (one frame per file), and identities
+    ``"files"`` when they are the volume's files in order (one frame per file), identities
     dropped when every frame's is its listing entry's (a file that changed while it was scanned
-    keeps its own)."""
+    keeps its own), and a column of one value written once."""
     files = doc["files"]
     doc["files"] = [where.get(p, p) for p in files]
     fr = doc.get("frames")
@@ -173,6 +176,10 @@ def _compacted(doc: dict[str, Any], where: dict[str, int], listing: Sequence[Lis
         )
     ):
         fr["idents"] = _FROM_LISTING
+    for key in _COLUMNS:
+        col = fr.get(key)
+        if col and len(col) > 1 and all(type(x) is type(col[0]) and x == col[0] for x in col):
+            fr[key] = {"same": col[0], "n": len(col)}
     return doc
 
 
@@ -206,6 +213,13 @@ def _expanded(doc: dict[str, Any], listing: Sequence[Listed]) -> dict[str, Any]:
     else:
         positions = fr["paths"]
         fr["paths"] = _positions(positions, listing)
+    for key in _COLUMNS:
+        col = fr.get(key)
+        if isinstance(col, dict):
+            n = col["n"]
+            if set(col) != {"same", "n"} or type(n) is not int or n != len(fr["paths"]):
+                raise ValueError(f"damaged column {key!r}")
+            fr[key] = [col["same"]] * n
     if fr["idents"] == _FROM_LISTING:
         fr["idents"] = [listing[x][1:5] if type(x) is int else (0, 0, 0, 0) for x in positions]
     return doc
