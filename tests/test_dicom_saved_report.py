@@ -24,6 +24,10 @@ def _folder(tmp_path):
     a = write_dicom_series(tmp_path / "a", (12, 10, 6), dtype="int16", series_number=1)
     b = write_dicom_series(tmp_path / "b", (8, 9, 7), dtype="uint16", series_number=2)
     os.remove(b.files[3])
+    (tmp_path / "notes.txt").write_text("not DICOM")  # skipped
+    ds = pydicom.dcmread(a.files[0])  # valid DICOM of a kind lazyvol does not read: unsupported
+    ds.file_meta.TransferSyntaxUID = pydicom.uid.DeflatedExplicitVRLittleEndian
+    ds.save_as(tmp_path / "deflated.dcm", enforce_file_format=True)
     return a, b
 
 
@@ -49,6 +53,9 @@ def test_reopen_from_the_report_equals_a_fresh_scan(tmp_path, monkeypatch):
     again = lv.scan(tmp_path, **kw)
     assert calls == []  # read from the report
     assert [i.to_json() for i in again] == fresh == [i.to_json() for i in first]
+    assert again.skipped == first.skipped and again.unsupported == first.unsupported
+    assert {os.path.basename(p) for p, _ in again.skipped} == {"notes.txt", "deflated.dcm"}
+    assert {os.path.basename(p) for p in again.unsupported} == {"deflated.dcm"}
     # Every field of the frame tables, the file identities the reads check included.
     for x, y in zip(again, first, strict=True):
         assert x.frames == y.frames and x.files == y.files
@@ -57,6 +64,8 @@ def test_reopen_from_the_report_equals_a_fresh_scan(tmp_path, monkeypatch):
     doc = _report_doc(tmp_path)
     text = json.dumps(doc)
     assert str(tmp_path) not in text
+    assert all(isinstance(p, int) for p, _ in doc["skipped"])
+    assert all(isinstance(p, int) for p in doc["unsupported"])
     for s in doc["series"]:
         assert all(isinstance(x, int) for x in s["files"])
         assert s["frames"]["idents"] == "listing"

@@ -125,8 +125,9 @@ def load_report(root: str | Location, digest: str, listing: Sequence[Listed]) ->
         return None
     try:
         infos = [SeriesInfo.from_json(_expanded(d, listing)) for d in doc["series"]]
-        skipped = [(str(p), str(r)) for p, r in doc["skipped"]]
-        return ScanReport(infos, skipped, map(str, doc.get("unsupported", [])))
+        paths = _positions([p for p, _ in doc["skipped"]], listing)
+        skipped = [(p, str(r)) for p, (_, r) in zip(paths, doc["skipped"], strict=True)]
+        return ScanReport(infos, skipped, _positions(doc["unsupported"], listing))
     except (KeyError, TypeError, ValueError, IndexError):
         return None  # unreadable entry: rescan
 
@@ -142,8 +143,8 @@ def save_report(
         "format": REPORT_FORMAT,
         "digest": digest,
         "series": [_compacted(i.to_json(), where, listing) for i in report],
-        "skipped": report.skipped,
-        "unsupported": sorted(report.unsupported),
+        "skipped": [[where.get(p, p), r] for p, r in report.skipped],
+        "unsupported": [where.get(p, p) for p in sorted(report.unsupported)],
     }
     try:
         write_json_atomic(index_path(root).with_suffix(".report.json"), doc)
