@@ -21,7 +21,6 @@ from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
-from .._fsutil import atomic_file
 from .._io import Location
 from ..config import cache_dir
 from .listing import Listed
@@ -84,6 +83,8 @@ def write_json_atomic(path: Path, doc: dict[str, Any]) -> None:
     8-14 ms with the fsyncs; encoding and writing alone ~6 ms warm, 8-12 ms in a cold process.)
     The temporary name carries lazyvol's marker so leftovers are found."""
     path.parent.mkdir(parents=True, exist_ok=True)
+    from .._fsutil import atomic_file  # (shutil, bz2, lzma: ~2 ms a reopen does not need)
+
     with atomic_file(str(path), text=True, durable=False) as f:
         f.write(json.dumps(doc, separators=(",", ":")))  # C encoder (dump is pure Python)
 
