@@ -141,7 +141,14 @@ def test_listing_digest_tells_every_change_apart(tmp_path):
 
 
 @pytest.mark.parametrize(
-    "column", [{"same": 1010, "n": 3}, {"same": 1010, "n": True}, {"same": 1, "n": 4, "x": 0}, {}]
+    "column",
+    [
+        {"same": 1010, "n": 3},
+        {"same": 1010, "n": True},
+        {"same": 1, "n": 4, "x": 0},
+        {},
+        [1010] * 3,
+    ],
 )
 def test_a_damaged_column_in_the_report_means_a_rescan(tmp_path, monkeypatch, column):
     write_dicom_series(tmp_path / "s", (6, 5, 4))
