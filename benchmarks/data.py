@@ -101,6 +101,17 @@ def warmup_source(data_dir: Path, path: str) -> str | None:
             None,
         )
         base = data_dir / "warmup" / "dicom"
+        if _is_mosaic(p):
+            # A mosaic's first read parses its Siemens CSA header (nibabel's parser: nibabel and
+            # pydicom are imported then): a plain series would leave that in the warm column.
+            target = base / "tiny_mosaic"
+            if not target.exists():
+                from lazyvol.testing import write_mosaic_series
+
+                tmp = base / "tiny_mosaic.partial"
+                write_mosaic_series(tmp, (8, 8, 4), volumes=2, orientation="oblique")
+                os.replace(tmp, target)
+            return str(target)
         plain = base / "tiny"
         if not plain.exists():
             base.mkdir(parents=True, exist_ok=True)
@@ -112,6 +123,22 @@ def warmup_source(data_dir: Path, path: str) -> str | None:
             dicom.compress_series(str(plain), str(target), dicom.SYNTAXES[kind], 4)
         return str(target)
     return None
+
+
+def _is_mosaic(folder: Path) -> bool:
+    """True when the first DICOM file of ``folder`` is a Siemens mosaic (ImageType MOSAIC)."""
+    import pydicom
+    from pydicom.errors import InvalidDicomError
+
+    from .cases.dicom import _files
+
+    for f in _files(str(folder))[:8]:
+        try:
+            ds = pydicom.dcmread(f, stop_before_pixels=True, specific_tags=["ImageType"])
+        except (InvalidDicomError, OSError, ValueError):
+            continue
+        return "MOSAIC" in [str(v).upper() for v in (ds.get("ImageType") or [])]
+    return False
 
 
 def add_warmup(data_dir: Path, m: Any) -> None:

@@ -322,3 +322,21 @@ def test_a_mosaic_series_given_as_input_skips_the_baselines_that_cannot_read_it(
         assert r["status"] == "n/a" and "3 files hold 21 slices" in r["reason"], r
     assert [r["key"] for r in res["measures"] if r["status"] == "error"] == []
     assert res["checks"] == []
+
+
+def test_a_mosaic_folder_is_warmed_up_on_a_mosaic(tmp_path: Path) -> None:
+    """The warm-up call reads a tiny source of the same kind: for a Siemens mosaic that is a
+    mosaic (its first read imports nibabel and pydicom for the CSA header), else the warm column
+    would carry those imports."""
+    from benchmarks.data import warmup_source
+
+    import lazyvol as lv
+    from lazyvol.testing import write_dicom_series, write_mosaic_series
+
+    write_mosaic_series(tmp_path / "mos", (8, 8, 3), volumes=2)
+    write_dicom_series(tmp_path / "ct", (8, 8, 3))
+    tiny_mosaic = warmup_source(tmp_path / "data", str(tmp_path / "mos"))
+    tiny_plain = warmup_source(tmp_path / "data", str(tmp_path / "ct"))
+    assert tiny_mosaic is not None and tiny_plain is not None and tiny_mosaic != tiny_plain
+    assert lv.open(tiny_mosaic).meta["mosaic"]["slices_per_file"] == 4
+    assert "mosaic" not in lv.open(tiny_plain).meta
