@@ -183,7 +183,7 @@ def test_4d_phantom_chunks_and_values(tmp_path: Path, suffix: str, nifti2: bool)
     ref = np.asanyarray(img.dataobj)
     vol = lv.open(path)
     assert vol.meta["format"] == ("nifti2" if nifti2 else "nifti1")
-    assert vol.chunks[3] == (1, 1, 1)
+    assert vol.chunks[3] == (3,)  # whole volumes within the chunk budget are read together
     np.testing.assert_array_equal(vol.compute(), ref)
     for chunks in [(5, 7, 3, 2), (24, 20, 1, 1), (24, 3, 18, 3)]:
         np.testing.assert_array_equal(lv.open(path, chunks=chunks).compute(), ref)
@@ -680,3 +680,20 @@ def test_a_short_img_of_a_pair_is_named_in_the_error(tmp_path):
         f.truncate(100)
     with pytest.raises(lv.FormatError, match=r"a\.img \(data of .*a\.hdr\): truncated"):
         lv.open(tmp_path / "a.hdr")
+
+
+@pytest.mark.parametrize("volumes_per_budget, expected", [(2.5, (2, 2, 1)), (1.5, (1,) * 5)])
+def test_4d_auto_chunks_hold_whole_volumes_within_the_budget(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, volumes_per_budget: float, expected: tuple
+) -> None:
+    """Several whole volumes per chunk when at least two fit the budget (fewer dask tasks), one
+    per chunk otherwise; the values are nibabel's either way, for whole reads and mean."""
+    shape = (16, 12, 10, 5)
+    path = write_phantom_nifti(tmp_path / "run.nii.gz", shape, slope=2, inter=-7)
+    ref = np.asanyarray(nib.load(path).dataobj)
+    monkeypatch.setenv("LAZYVOL_CHUNK_SIZE", str(int(16 * 12 * 10 * 4 * volumes_per_budget)))
+    vol = lv.open(path)
+    assert vol.chunks == ((16,), (12,), (10,), expected)
+    np.testing.assert_array_equal(vol.compute(), ref)
+    np.testing.assert_allclose(float(vol.data.mean().compute()), ref.mean(), rtol=1e-12)
+    np.testing.assert_array_equal(vol[..., 3].compute(), ref[..., 3])

@@ -79,7 +79,8 @@ def open_dicom(
         for row N of ``scan(path)`` (see :func:`lazyvol.open`).
     chunks : "auto" or dask chunk spec
         ``"auto"``: slabs of whole slices of at most 8 MiB (or within ``LAZYVOL_CHUNK_SIZE`` /
-        ``lazyvol.chunk-size`` when set), one 4th-axis index per chunk.
+        ``lazyvol.chunk-size`` when set); a 4D volume whose whole volumes fit that budget at
+        least twice gets as many 4th-axis indices per chunk as fit, else one.
     scale : bool
         Apply RescaleSlope/RescaleIntercept per slice (narrowest exact dtype, else float32).
     dtype : dtype, optional
