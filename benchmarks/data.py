@@ -9,6 +9,7 @@ interrupted run never leaves a file that looks finished.
 from __future__ import annotations
 
 import os
+import shutil
 from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
@@ -109,6 +110,7 @@ def warmup_source(data_dir: Path, path: str) -> str | None:
                 from lazyvol.testing import write_mosaic_series
 
                 tmp = base / "tiny_mosaic.partial"
+                shutil.rmtree(tmp, ignore_errors=True)  # an interrupted run's leftovers
                 write_mosaic_series(tmp, (8, 8, 4), volumes=2, orientation="oblique")
                 os.replace(tmp, target)
             return str(target)
