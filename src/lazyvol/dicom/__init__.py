@@ -15,8 +15,9 @@ plan and the dask array) -> :mod:`.pixels` (what dask tasks run).
 
 from __future__ import annotations
 
-import importlib
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING
+
+from .._lazy import lazy_names
 
 if TYPE_CHECKING:
     from .model import ScanReport, SeriesInfo
@@ -27,24 +28,13 @@ __all__ = ["DICOM_SLAB_BYTES", "ScanReport", "SeriesInfo", "open_dicom", "scan"]
 
 #: Public names -> their module, imported on first use: ``lazyvol.scan`` of an unchanged folder
 #: (its saved report) needs neither the header parser nor the reader.
-_WHERE = {
-    "DICOM_SLAB_BYTES": ".reader",
-    "open_dicom": ".reader",
-    "scan": ".scanner",
-    "ScanReport": ".model",
-    "SeriesInfo": ".model",
+_WHERE: dict[str, tuple[str, str | None]] = {
+    "DICOM_SLAB_BYTES": (".reader", "DICOM_SLAB_BYTES"),
+    "open_dicom": (".reader", "open_dicom"),
+    "scan": (".scanner", "scan"),
+    "ScanReport": (".model", "ScanReport"),
+    "SeriesInfo": (".model", "SeriesInfo"),
 }
 
 
-def __getattr__(name: str) -> Any:
-    try:
-        module = _WHERE[name]
-    except KeyError:
-        raise AttributeError(f"module {__name__!r} has no attribute {name!r}") from None
-    value = getattr(importlib.import_module(module, __name__), name)
-    globals()[name] = value
-    return value
-
-
-def __dir__() -> list[str]:
-    return sorted(set(globals()) | set(_WHERE))
+__getattr__, __dir__ = lazy_names(__name__, globals(), _WHERE)
