@@ -1,9 +1,12 @@
-"""Shared fixtures: every test gets its own lazyvol cache directory."""
+"""Shared fixtures: every test gets its own lazyvol cache directory; fuzz tests get a bounded
+environment (:func:`fuzz_env`)."""
 
 from __future__ import annotations
 
+import signal
 from collections.abc import Iterator
 from pathlib import Path
+from typing import Any
 
 import pytest
 
@@ -32,3 +35,25 @@ def gzip_cache(_isolated_cache: Path) -> Iterator[Path]:
     clear_gzip_handles()
     yield _isolated_cache
     clear_gzip_handles()
+
+
+class ExampleTimeout(BaseException):
+    """A fuzz example ran past its ``signal.alarm`` bound (a hang). A BaseException, so that no
+    ``except Exception`` in lazyvol can turn it into a typed error; the fuzz tests' own
+    ``except BaseException`` reports it as a failure naming it."""
+
+
+def _example_timeout(signum: int, frame: Any) -> None:
+    raise ExampleTimeout("the example ran past its time bound (signal.alarm): a hang")
+
+
+@pytest.fixture
+def fuzz_env(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Iterator[Path]:
+    """A folder for fuzz examples: volumes capped at 64 MiB (``LAZYVOL_MAX_VOLUME_BYTES``, so a
+    lying header cannot make a runaway allocation pass), and SIGALRM raising
+    :class:`ExampleTimeout` for the ``signal.alarm(seconds)`` each example sets."""
+    monkeypatch.setenv("LAZYVOL_MAX_VOLUME_BYTES", str(64 * 2**20))
+    old = signal.signal(signal.SIGALRM, _example_timeout)
+    yield tmp_path
+    signal.alarm(0)
+    signal.signal(signal.SIGALRM, old)
