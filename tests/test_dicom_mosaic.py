@@ -20,6 +20,7 @@ from pathlib import Path
 
 import nibabel as nib
 import numpy as np
+import pydicom
 import pytest
 
 import lazyvol as lv
@@ -425,6 +426,57 @@ def test_bad_mosaic_is_a_format_error(tmp_path, kwargs, field):
 def test_mosaic_number_from_private_tag_only(tmp_path):
     truth = write_mosaic_series(tmp_path, (8, 8, 5), volumes=2, n_in_csa=False)
     np.testing.assert_array_equal(lv.open(tmp_path).compute(), truth.stored)
+
+
+def _drop_mosaic_from_image_type(files: list[str]) -> None:
+    """ImageType without MOSAIC; ScanningSequence EP as in every real (EPI) mosaic."""
+    for f in files:
+        ds = pydicom.dcmread(f)
+        ds.ImageType = [t for t in ds.ImageType if t.upper() != "MOSAIC"]
+        ds.ScanningSequence = "EP"
+        ds.save_as(f)
+
+
+@pytest.mark.parametrize(
+    "kwargs",
+    [{}, {"n_in_csa": False}, {"n_in_private": False}],
+    ids=["both-counts", "private-count-only", "csa-count-only"],
+)
+def test_mosaic_without_mosaic_in_image_type_is_still_unpacked(tmp_path, kwargs):
+    # An edited or re-exported header can lose MOSAIC from ImageType; NumberOfImagesInMosaic
+    # still says so (nibabel's MosaicWrapper and GDCM decide by the CSA count alone). Never one
+    # big slice of tiles.
+    from nibabel.nicom import dicomwrappers
+
+    truth = write_mosaic_series(tmp_path, (8, 6, 5), volumes=2, **kwargs)
+    _drop_mosaic_from_image_type(truth.files)
+    vol = lv.open(tmp_path)
+    assert vol.shape == (8, 6, 5, 2)
+    np.testing.assert_array_equal(vol.compute(), truth.stored)
+    np.testing.assert_allclose(vol.affine, truth.affine, atol=1e-5)
+    if kwargs.get("n_in_csa", True):
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore")
+            w = dicomwrappers.wrapper_from_file(truth.files[0])
+        assert isinstance(w, dicomwrappers.MosaicWrapper)  # nibabel agrees it is a mosaic
+
+
+def test_unpackable_mosaic_without_mosaic_in_image_type_is_refused(tmp_path):
+    # The count says 40 slices, a 7x7 grid, which does not divide the 18x24 mosaic: refused
+    # naming the count, not read as one slice of the whole mosaic.
+    truth = write_mosaic_series(tmp_path, (8, 6, 5), volumes=1, n_override=40)
+    _drop_mosaic_from_image_type(truth.files)
+    with pytest.raises(FormatError, match="NumberOfImagesInMosaic") as info:
+        lv.open(tmp_path)
+    assert "as one slice" in str(info.value)
+
+
+def test_siemens_slice_without_mosaic_count_stays_one_slice(tmp_path):
+    # A plain Siemens image (no NumberOfImagesInMosaic, no MOSAIC) is one slice per file.
+    truth = write_mosaic_series(tmp_path, (8, 6, 1), volumes=1, n_in_csa=False, n_in_private=False)
+    _drop_mosaic_from_image_type(truth.files)
+    vol = lv.open(tmp_path)
+    assert vol.shape[:2] == (8, 6) and vol.shape[2] == 1
 
 
 def test_sidecar_follows_slicing_and_flips(tmp_path):

@@ -1,7 +1,7 @@
 """Siemens mosaic images: one frame record per tile, so mosaic slices stack like single slices.
 
-A Siemens MOSAIC image (ImageType (0008,0008) contains ``MOSAIC``) stores the ``n`` slices of one
-volume as tiles of one 2D frame, ``g = ceil(sqrt(n))`` tiles per row and per column of the mosaic,
+A Siemens MOSAIC image (ImageType (0008,0008) contains ``MOSAIC``, or NumberOfImagesInMosaic says
+more than one slice: see :func:`mosaic_file`) stores the ``n`` slices of one volume as tiles of one 2D frame, ``g = ceil(sqrt(n))`` tiles per row and per column of the mosaic,
 tile ``k`` at tile row ``k // g`` and tile column ``k % g``. The number of slices is
 NumberOfImagesInMosaic in the CSA image header (0029,1010) (parsed with
 :mod:`nibabel.nicom.csareader`) or the private element (0019,100A). ImagePositionPatient is the
@@ -33,6 +33,7 @@ __all__ = [
     "expand_mosaic",
     "is_mosaic",
     "mosaic_error",
+    "mosaic_file",
     "wants_csa",
 ]
 
@@ -67,6 +68,29 @@ _MARK = "MOSAIC:"
 def is_mosaic(rec: FrameRecord) -> bool:
     """ImageType (0008,0008) contains MOSAIC."""
     return bool(rec.image_type) and any(str(t).upper() == "MOSAIC" for t in rec.image_type or [])
+
+
+def _count_says_mosaic(raw: dict[int, Any], csa: Any = None) -> bool:
+    """NumberOfImagesInMosaic, (0019,100A) or the CSA image header's, counts more than one slice.
+
+    Siemens writes (0019,100A) for mosaics only; nibabel's ``MosaicWrapper`` and GDCM's mosaic
+    splitter go by the CSA count alone, ImageType unread.
+    """
+    n = private_value(raw, 0x0019100A)
+    if isinstance(n, int) and n > 1:
+        return True
+    items = csa_items(csa, "NumberOfImagesInMosaic") if isinstance(csa, dict) else None
+    try:
+        return items is not None and int(items[0]) > 1
+    except (TypeError, ValueError):
+        return False  # no count to go by: ImageType decides
+
+
+def mosaic_file(rec: FrameRecord, raw: dict[int, Any], csa: Any = None) -> bool:
+    """Is this file a Siemens mosaic? ImageType says MOSAIC, or NumberOfImagesInMosaic counts
+    several slices although ImageType lost the word (an edited or re-exported header): its tiles
+    are never read as one big slice."""
+    return is_mosaic(rec) or _count_says_mosaic(raw, csa)
 
 
 def _raw_bytes(raw: dict[int, Any], tag: int) -> bytes | None:
@@ -125,7 +149,7 @@ def wants_csa(rec: FrameRecord, raw: dict[int, Any]) -> bool:
     For mosaics (slice count, slice normal, slice times), EPI (phase-encoding polarity, echo
     spacing) and diffusion images (b-value, gradient); not for the bulk of anatomical images.
     """
-    if is_mosaic(rec):
+    if mosaic_file(rec, raw):
         return True
     if 0x00290010 not in raw and 0x00290011 not in raw and 0x00290012 not in raw:
         return False
@@ -205,12 +229,15 @@ def _fail(rec: FrameRecord, what: str, tile: tuple[int, int] | None = None) -> F
 
 def mosaic_error(rec: FrameRecord) -> tuple[str, str] | None:
     """(kind, message) when ``rec`` is a mosaic file that could not be split into tiles."""
-    if rec.mosaic is not None or not is_mosaic(rec):
+    if rec.mosaic is not None:
         return None
     why = [b[len(_MARK) + 1 :] for b in rec.bad_attributes or [] if b.startswith(_MARK)]
+    if not why and not is_mosaic(rec):
+        return None
     detail = why[0] if why else "the mosaic was not unpacked"
+    kind = "MOSAIC" if is_mosaic(rec) else "mosaic (NumberOfImagesInMosaic > 1)"
     return "format", (
-        f"{rec.path}: Siemens MOSAIC image (ImageType (0008,0008) {rec.image_type}): {detail}; "
+        f"{rec.path}: Siemens {kind} image (ImageType (0008,0008) {rec.image_type}): {detail}; "
         "lazyvol does not read a mosaic as one slice"
     )
 

@@ -40,8 +40,9 @@ __all__ = [
 
 #: 3: FrameRecord gained 4D/diffusion/vendor fields; 4: inode/ctime_ns too; 5: ETag (objects);
 #: 6: a skip records whether the file is valid DICOM of an unsupported kind; 7: StackID, and
-#: enhanced files' functional-group acquisition values in ``acq``.
-INDEX_VERSION = 7
+#: enhanced files' functional-group acquisition values in ``acq``; 8: a Siemens image whose
+#: NumberOfImagesInMosaic counts several slices is a mosaic even without MOSAIC in its ImageType.
+INDEX_VERSION = 8
 #: Layout of a report: 2: files named by their listing position, identities taken from the listing.
 REPORT_FORMAT = 2
 #: A frame's identity in a report whose frames all have their listing entry's identity.
