@@ -3,12 +3,21 @@ environment (:func:`fuzz_env`)."""
 
 from __future__ import annotations
 
+import os
 import signal
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
 import pytest
+from hypothesis import settings
+
+# CI runs every property test on the same examples (a red CI must mean a change broke something,
+# not that a random draw found an old edge); local runs keep drawing new ones. The fuzz tests set
+# their own profiles (LAZYVOL_FUZZ=long draws at random everywhere).
+settings.register_profile("ci", derandomize=True, database=None)
+if os.environ.get("CI") and os.environ.get("LAZYVOL_FUZZ") != "long":
+    settings.load_profile("ci")
 
 
 @pytest.fixture(autouse=True)
