@@ -1,8 +1,9 @@
 """Siemens mosaic images: one frame record per tile, so mosaic slices stack like single slices.
 
 A Siemens MOSAIC image (ImageType (0008,0008) contains ``MOSAIC``, or NumberOfImagesInMosaic says
-more than one slice: see :func:`mosaic_file`) stores the ``n`` slices of one volume as tiles of one 2D frame, ``g = ceil(sqrt(n))`` tiles per row and per column of the mosaic,
-tile ``k`` at tile row ``k // g`` and tile column ``k % g``. The number of slices is
+more than one slice: see :func:`mosaic_file`) stores the ``n`` slices of one volume as tiles of one
+2D frame, ``g = ceil(sqrt(n))`` tiles per row and per column of the mosaic, tile ``k`` at tile row
+``k // g`` and tile column ``k % g``. The number of slices is
 NumberOfImagesInMosaic in the CSA image header (0029,1010) (parsed with
 :mod:`nibabel.nicom.csareader`) or the private element (0019,100A). ImagePositionPatient is the
 position of the mosaic's top-left corner, not of the first tile: it is moved to the first tile's
