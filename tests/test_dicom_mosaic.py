@@ -471,12 +471,15 @@ def test_unpackable_mosaic_without_mosaic_in_image_type_is_refused(tmp_path):
     assert "as one slice" in str(info.value)
 
 
-def test_siemens_slice_without_mosaic_count_stays_one_slice(tmp_path):
-    # A plain Siemens image (no NumberOfImagesInMosaic, no MOSAIC) is one slice per file.
-    truth = write_mosaic_series(tmp_path, (8, 6, 1), volumes=1, n_in_csa=False, n_in_private=False)
+def test_siemens_image_without_mosaic_evidence_is_read_whole(tmp_path):
+    # No MOSAIC in ImageType and no NumberOfImagesInMosaic anywhere: nothing says mosaic, so the
+    # 18x24 image is one slice, as pydicom reads it (no tiling guessed from the geometry).
+    truth = write_mosaic_series(tmp_path, (8, 6, 5), volumes=1, n_in_csa=False, n_in_private=False)
     _drop_mosaic_from_image_type(truth.files)
     vol = lv.open(tmp_path)
-    assert vol.shape[:2] == (8, 6) and vol.shape[2] == 1
+    assert vol.shape == (24, 18, 1)
+    ds = pydicom.dcmread(truth.files[0])
+    np.testing.assert_array_equal(vol.compute()[:, :, 0], ds.pixel_array.T)
 
 
 def test_sidecar_follows_slicing_and_flips(tmp_path):
