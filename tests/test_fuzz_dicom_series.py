@@ -82,7 +82,7 @@ def _edit_orientation(ds: pydicom.Dataset, p: int) -> None:
     iop = _floats(ds, "ImageOrientationPatient")
     row, col = iop[:3], iop[3:]
     axis = (row, col, np.cross(row, col))[p % 3]
-    deg = (0.01, 0.3, 3.0)[p % 3]
+    deg = (0.01, 0.3, 3.0)[(p // 3) % 3]  # every axis with every angle over p = 0..11
     ds.ImageOrientationPatient = [
         f"{x:.8f}" for x in (*_rotate(row, axis, deg), *_rotate(col, axis, deg))
     ]
