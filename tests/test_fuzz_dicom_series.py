@@ -3,9 +3,9 @@
 A valid series (synthetic from :func:`lazyvol.testing.write_dicom_series`, or a real GE
 one-file-per-slice fMRI series from ``../shared/dicom-real``) gets header edits in one or a few of
 its files (rescale, spacing, orientation, position, dimensions, pixel representation, bits,
-photometric, series UID, frames, samples, instance and echo numbers, image type, transfer syntax,
-a large private element) and sometimes a folder edit (a duplicate, a removed file). Whatever
-lazyvol makes of it:
+photometric, series UID, frames, samples, instance and echo numbers, image type, transfer syntax
+(implicit VR, RLE compression), a large private element) and sometimes a folder edit (a
+duplicate, a removed file). Whatever lazyvol makes of it:
 
 - scanning and opening raise nothing but :class:`lazyvol.LazyvolError`;
 - every file of the folder is accounted for: in a series (opened or refused with its reason),
@@ -33,7 +33,7 @@ import pydicom
 import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
-from pydicom.uid import ImplicitVRLittleEndian, generate_uid
+from pydicom.uid import ImplicitVRLittleEndian, RLELossless, generate_uid
 
 import lazyvol as lv
 from lazyvol.testing import write_dicom_series
@@ -152,6 +152,13 @@ def _apply(path: Path, edit: str, p: int) -> None:
         ds.file_meta.TransferSyntaxUID = ImplicitVRLittleEndian
         ds.save_as(path, implicit_vr=True, little_endian=True, enforce_file_format=True)
         return
+    if edit == "rle":
+        try:
+            ds.compress(RLELossless)
+        except (ValueError, RuntimeError, AttributeError, KeyError):
+            return  # pydicom cannot compress what earlier edits made of the file: no edit
+        ds.save_as(path)
+        return
     try:
         EDITS[edit](ds, p)
     except (AttributeError, KeyError):
@@ -251,7 +258,9 @@ def _check_folder(folder: Path) -> None:
         signal.alarm(0)
 
 
-_EDIT = st.tuples(st.integers(0, 10**6), st.sampled_from([*EDITS, "implicit"]), st.integers(0, 11))
+_EDIT = st.tuples(
+    st.integers(0, 10**6), st.sampled_from([*EDITS, "implicit", "rle"]), st.integers(0, 11)
+)
 _FOLDER_EDIT = st.one_of(
     st.none(),
     st.tuples(
