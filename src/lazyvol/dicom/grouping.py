@@ -202,14 +202,13 @@ def _copies_across_encodings(recs: list[FrameRecord]) -> bool:
     check names the two copies (splitting would hide one copy in a group of its own)."""
     seen: dict[str, str] = {}
     for r in recs:
-        if r.sop_instance_uid and seen.setdefault(r.sop_instance_uid, pixel_encoding(r)) != (
-            pixel_encoding(r)
-        ):
+        encoding = pixel_encoding(r)
+        if r.sop_instance_uid and seen.setdefault(r.sop_instance_uid, encoding) != encoding:
             return True
     return False
 
 
-def _splitpixel_encodings(keyed: dict[tuple[str, ...], list[FrameRecord]]) -> str:
+def _split_pixel_encodings(keyed: dict[tuple[str, ...], list[FrameRecord]]) -> str:
     """A volume reads every frame's pixels one way (one transfer syntax): files whose pixels are
     encoded otherwise (some compressed, some not; another byte order) are another group, never
     read with the first file's decoding (see :func:`_split_where_differs`)."""
@@ -316,7 +315,7 @@ def split_series(
             key += (rec.sop_instance_uid or rec.path,)
         keyed[key].append(rec)
     frame_note = _split_frames_of_reference(keyed)
-    encoding_note = _splitpixel_encodings(keyed)
+    encoding_note = _split_pixel_encodings(keyed)
     stack_note = _split_stacks(keyed)
     echo_note = _split_echo_series(keyed)
     trace_note = _split_philips_trace(keyed)
