@@ -207,7 +207,7 @@ def check_records(
     (kind, message) or None
         The first problem found, for the series to be refused with.
     """
-    from .records import pixel_encoding  # grouping's own helper (records are loaded by then)
+    from .model import pixel_encoding  # as grouping splits by it (loaded by then)
 
     encodings = {pixel_encoding(r): r.path for r in records}
     if len(encodings) > 1:  # grouping splits these; a last guard, never frames decoded wrongly

@@ -13,7 +13,8 @@ from collections.abc import Callable
 from typing import Any
 
 from .. import geometry as geo
-from .records import FrameRecord, pixel_encoding
+from .model import pixel_encoding
+from .records import FrameRecord
 from .vendor import vendor_of
 
 __all__ = ["ORIENTATION_TOL", "image_component", "split_series"]

@@ -17,6 +17,7 @@ __all__ = [
     "GroupOptions",
     "ScanReport",
     "SeriesInfo",
+    "pixel_encoding",
     "stored_dtype",
 ]
 
@@ -27,6 +28,19 @@ NATIVE_SYNTAXES = {
 }
 DEFLATED_SYNTAX = "1.2.840.10008.1.2.1.99"
 ORIENTATION_TOL = 1e-3
+
+
+def pixel_encoding(rec: Any) -> str:
+    """How a file's Pixel Data bytes decode (``rec``: a FrameRecord): native little-endian
+    (implicit and explicit VR alike), native big-endian (8-bit data with its VR: big-endian OW
+    swaps byte pairs), or the compressed transfer syntax itself. A volume reads all its frames
+    one way."""
+    ts = rec.transfer_syntax
+    if ts not in NATIVE_SYNTAXES:
+        return str(ts)
+    if NATIVE_SYNTAXES[ts][1]:
+        return "native little-endian"
+    return "native big-endian" + (f" {rec.pixel_vr}" if rec.bits_allocated == 8 else "")
 
 
 def _tuples(v: Any) -> Any:

@@ -9,7 +9,7 @@ from __future__ import annotations
 from dataclasses import dataclass, fields
 from typing import Any
 
-__all__ = ["FrameRecord", "RECORD_FIELDS", "pixel_encoding"]
+__all__ = ["FrameRecord", "RECORD_FIELDS"]
 
 
 @dataclass
@@ -115,18 +115,3 @@ class FrameRecord:
 
 
 RECORD_FIELDS: tuple[str, ...] = tuple(f.name for f in fields(FrameRecord))
-
-#: Native syntaxes whose Pixel Data bytes read alike: little-endian, implicit or explicit VR.
-_NATIVE_LITTLE = ("1.2.840.10008.1.2", "1.2.840.10008.1.2.1")
-
-
-def pixel_encoding(rec: FrameRecord) -> str:
-    """How a file's Pixel Data bytes decode: native little-endian (implicit and explicit VR
-    alike), native big-endian (8-bit data with its VR: big-endian OW swaps byte pairs), or the
-    compressed transfer syntax itself. A volume reads all its frames one way."""
-    ts = rec.transfer_syntax
-    if ts in _NATIVE_LITTLE:
-        return "native little-endian"
-    if ts == "1.2.840.10008.1.2.2":
-        return "native big-endian" + (f" {rec.pixel_vr}" if rec.bits_allocated == 8 else "")
-    return ts
