@@ -226,7 +226,7 @@ def _expanded(doc: dict[str, Any], listing: Sequence[Listed]) -> dict[str, Any]:
     if fr["idents"] == _FROM_LISTING:
         fr["idents"] = [listing[x][1:5] if type(x) is int else (0, 0, 0, 0) for x in positions]
     n = len(fr["paths"])
-    for key in ("offsets", "slopes", "inters", "sizes", "lengths", "idents", "tiles", "etags"):
+    for key in (*_COLUMNS, "idents"):
         if not isinstance(fr.get(key, ()), list) or len(fr.get(key, ())) not in (n, 0):
             raise ValueError(f"frame column {key!r} does not have one entry per frame")
     return doc
