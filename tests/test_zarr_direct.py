@@ -323,18 +323,45 @@ def test_both_read_paths_refuse_the_same_damage_alike(tmp_path, shards):
         assert strip(gz) == strip(direct)
 
 
-def _refusal_and_peak(vol, error: type[Exception]) -> tuple[str, int]:
-    """The message of the ``error`` that ``vol.compute()`` raises, and the peak bytes allocated
-    meanwhile (tracemalloc: Python objects and numpy buffers)."""
-    import tracemalloc
+def _refusal_and_peak(
+    store: str, error: type[Exception], grow: tuple[Path, int] | None = None
+) -> tuple[str, int]:
+    """The message of the ``error`` that computing the store raises, and the peak bytes allocated
+    meanwhile (tracemalloc: Python objects and numpy buffers); ``grow`` truncates a file up to a
+    size after the open.
 
-    tracemalloc.start()
-    try:
-        with pytest.raises(error) as info:
-            vol.compute()
-        return str(info.value), tracemalloc.get_traced_memory()[1]
-    finally:
-        tracemalloc.stop()
+    In a fresh process that ends with ``os._exit`` and never stops tracemalloc: before CPython
+    3.12.9 (gh-128679), ``tracemalloc.stop()`` races with numpy untracking a buffer in a thread
+    that is still decoding another chunk when the refusal surfaces, and the process crashes
+    (CI's Python 3.11 segfaulted here once)."""
+    code = (
+        "import json, os, sys, tracemalloc\n"
+        "import lazyvol as lv\n"
+        "from lazyvol import errors\n"
+        f"vol = lv.open({str(store)!r})\n"
+        f"grow = {None if grow is None else (str(grow[0]), grow[1])!r}\n"
+        "if grow is not None:\n"
+        "    with open(grow[0], 'r+b') as f:\n"
+        "        f.truncate(grow[1])\n"
+        "tracemalloc.start()\n"
+        "try:\n"
+        "    vol.compute()\n"
+        f"except errors.{error.__name__} as exc:\n"
+        "    peak = tracemalloc.get_traced_memory()[1]\n"
+        "    sys.stdout.write(json.dumps([str(exc), peak]))\n"
+        "    sys.stdout.flush()\n"
+        "    os._exit(0)\n"
+        "except BaseException as exc:\n"
+        "    sys.stdout.write(json.dumps([f'{type(exc).__name__}: {exc}', -1]))\n"
+        "    sys.stdout.flush()\n"
+        "    os._exit(1)\n"
+        "os._exit(2)\n"
+    )
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=300)
+    assert out.returncode != 2, f"computing {store} raised nothing"
+    assert out.returncode == 0, (out.stdout, out.stderr[-2000:])
+    message, peak = json.loads(out.stdout)
+    return str(message), int(peak)
 
 
 @pytest.mark.parametrize("codec", ["blosc-lz4", "zstd"])
@@ -357,7 +384,7 @@ def test_a_frame_claiming_a_huge_size_is_refused_before_any_allocation(tmp_path,
         frame[4:8] = claim.to_bytes(4, "little")  # the header's decoded size, and only that
         frame = bytes(frame)
     _reseal(store, "0", "c/0/1/0", _with_crc(frame))
-    message, peak = _refusal_and_peak(lv.open(store), FormatError)
+    message, peak = _refusal_and_peak(store, FormatError)
     assert re.search(rf"c/0/1/0 decodes to {claim} bytes.*needs 128", message)
     assert peak < 8 * 2**20, f"{peak} bytes allocated while refusing a {claim}-byte claim"
 
@@ -389,10 +416,7 @@ def test_a_grown_chunk_file_is_refused_without_reading_it(tmp_path, codec):
     store = lv.Volume(a).to_zarr(tmp_path / "x.zarr", codec=codec, chunks=4, shards=False)
     chunk = Path(store, "0", "c", "1", "1", "0")
     listed = chunk.stat().st_size
-    vol = lv.open(store)
-    with open(chunk, "r+b") as f:
-        f.truncate(256 * 2**20)
-    message, peak = _refusal_and_peak(vol, IntegrityError)
+    message, peak = _refusal_and_peak(store, IntegrityError, grow=(chunk, 256 * 2**20))
     assert f"c/1/1/0 has {256 * 2**20} bytes, the manifest lists {listed}" in message
     assert peak < 16 * 2**20, f"{peak} bytes allocated while refusing a 256 MiB chunk file"
 
