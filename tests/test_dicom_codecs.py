@@ -6,7 +6,7 @@ import numpy as np
 import pydicom
 import pytest
 from pydicom.data import get_testdata_file
-from pydicom.uid import JPEG2000Lossless, RLELossless
+from pydicom.uid import JPEG2000Lossless, JPEGLSLossless, RLELossless
 
 import lazyvol as lv
 from lazyvol.testing import write_dicom_series
@@ -73,17 +73,29 @@ def test_missing_decoder_names_syntax_and_package(tmp_path, monkeypatch):
     assert "lazyvol[codecs]" in str(exc.value)
 
 
-def _mixed_series(tmp_path, recode):
-    """A 6-slice series whose odd slices are re-encoded by ``recode(ds, path)``."""
-    truth = write_dicom_series(tmp_path / "s", (16, 12, 6), slope=2.0, intercept=-5.0)
-    for f in truth.files[1::2]:
-        recode(pydicom.dcmread(f), f)
+def _mixed_series(tmp_path, recodes, shape=(16, 12, 6), **kw):
+    """A series whose slice ``k`` is re-encoded by ``recodes[k % len(recodes)](ds, path)``."""
+    truth = write_dicom_series(tmp_path / "s", shape, slope=2.0, intercept=-5.0, **kw)
+    for k, f in enumerate(truth.files):
+        recodes[k % len(recodes)](pydicom.dcmread(f), f)
     return truth
 
 
-def _rle(ds, path):
-    ds.compress(RLELossless)
-    ds.save_as(path)
+def _native(ds, path):
+    """Left as written (explicit VR little endian)."""
+
+
+def _compressed(syntax):
+    from pydicom.pixels import get_encoder
+
+    if not get_encoder(syntax).is_available:
+        pytest.skip(f"no pydicom encoder installed for {syntax.name}")
+
+    def recode(ds, path):
+        ds.compress(syntax)
+        ds.save_as(path)
+
+    return recode
 
 
 def _implicit(ds, path):
@@ -91,33 +103,96 @@ def _implicit(ds, path):
     ds.save_as(path, implicit_vr=True, little_endian=True, enforce_file_format=True)
 
 
-def test_series_partly_compressed_is_never_read_one_way(tmp_path):
-    # Some files RLE, some native: one volume decoded with the first file's syntax read the others'
-    # compressed bytes as pixels (wrong values, no error). The encodings are groups of their own,
-    # each read right, and opening the folder says why there are two.
-    truth = _mixed_series(tmp_path, _rle)
-    expected = truth.stored * 2.0 - 5.0
-    report = lv.scan(tmp_path / "s")
-    assert len(report) == 2
-    for info in report:
-        assert info.error is None
-        assert any("TransferSyntaxUID (0002,0010)" in r for r in info.reasons)
-        ks = [truth.files.index(f) for f in info.files]
-        assert ks in ([0, 2, 4], [1, 3, 5])
-        vol = lv.open(tmp_path / "s", series=info.id)
-        np.testing.assert_array_equal(vol.compute(), expected[:, :, ks])
-    with pytest.raises(lv.LazyvolError, match="pixel encoding"):
-        lv.open(tmp_path / "s")
+def _pydicom_stack(files):
+    """(i, j, k) rescaled values of ``files`` in the given order, from pydicom alone (each file
+    decoded by its own transfer syntax, rescaled by its own slope and intercept)."""
+    out = []
+    for f in files:
+        ds = pydicom.dcmread(f)
+        out.append(ds.pixel_array.T * float(ds.RescaleSlope) + float(ds.RescaleIntercept))
+    return np.stack(out, axis=-1)
 
 
-def test_series_mixing_implicit_and_explicit_vr_is_one_volume(tmp_path):
-    # Both little-endian native syntaxes store the same pixel bytes: one volume, as before.
-    truth = _mixed_series(tmp_path, _implicit)
+@pytest.mark.parametrize(
+    "recodes",
+    [
+        pytest.param(lambda: [_native, _compressed(RLELossless)], id="native-rle"),
+        pytest.param(lambda: [_compressed(RLELossless), _native], id="rle-native"),
+        pytest.param(
+            lambda: [_native, _compressed(JPEG2000Lossless), _compressed(JPEGLSLossless)],
+            id="native-j2k-jpegls",
+        ),
+        pytest.param(
+            lambda: [_compressed(JPEGLSLossless), _implicit, _compressed(RLELossless)],
+            id="jpegls-implicit-rle",
+        ),
+    ],
+)
+def test_a_series_partly_compressed_reads_each_file_its_own_way(tmp_path, recodes):
+    # Some files compressed, some not (an archive that compressed part of a series; dcm2niix
+    # converts it): one volume whose frames each decode by their own file's transfer syntax.
+    # Before per-frame encodings, the whole volume was decoded with the first file's syntax
+    # (compressed bytes read as pixels, no error), then such series were refused.
+    truth = _mixed_series(tmp_path, recodes(), shape=(48, 40, 7), orientation="oblique")
+    syntaxes = {str(pydicom.dcmread(f).file_meta.TransferSyntaxUID) for f in truth.files}
+    assert len(syntaxes) > 1
+    (info,) = lv.scan(tmp_path / "s")
+    assert info.error is None and info.shape == (48, 40, 7)
     vol = lv.open(tmp_path / "s")
-    np.testing.assert_array_equal(vol.compute(), truth.stored * 2.0 - 5.0)
+    assert sorted(vol.meta["transfer_syntaxes"]) == sorted(syntaxes)
+    expected = truth.stored * 2.0 - 5.0
+    np.testing.assert_array_equal(_pydicom_stack(truth.files), expected)  # truth is pydicom's
+    np.testing.assert_array_equal(vol.compute(), expected)
+    np.testing.assert_allclose(vol.affine, truth.affine, atol=1e-6)
+    # Blocks that cut across the encodings, one frame per chunk and several, and single slices.
+    for chunks in [(48, 40, 1), (48, 40, 3), (16, 9, 4)]:
+        part = lv.open(tmp_path / "s", chunks=chunks)
+        np.testing.assert_array_equal(part.compute(), expected)
+        np.testing.assert_array_equal(part[3:21, 2:9, 1:6].compute(), expected[3:21, 2:9, 1:6])
+    for k in range(7):
+        np.testing.assert_array_equal(vol[:, :, k : k + 1].compute(), expected[:, :, k : k + 1])
+    stored = lv.open(tmp_path / "s", scale=False)
+    np.testing.assert_array_equal(stored.compute(), truth.stored)
 
 
-def test_series_mixing_byte_orders_is_never_read_one_way(tmp_path):
+def test_a_partly_compressed_series_reopens_from_its_saved_scan(tmp_path, monkeypatch):
+    # The saved report keeps each frame's encoding: the second open parses no header and reads
+    # as the first did. A report with a damaged encodings column, or of the layout that split
+    # such series (format 2), is not used: the folder is scanned again.
+    import importlib
+    import json
+
+    from lazyvol.dicom.saved_scan import index_path
+
+    header_scan = importlib.import_module("lazyvol.dicom.header_scan")
+    truth = _mixed_series(tmp_path, [_native, _compressed(RLELossless)])
+    expected = truth.stored * 2.0 - 5.0
+    np.testing.assert_array_equal(lv.open(tmp_path / "s").compute(), expected)
+    report = index_path(str(tmp_path / "s")).with_suffix(".report.json")
+    doc = json.loads(report.read_text())
+    written = doc["series"][0]["frames"]["encodings"]
+    assert written == ["native little-endian" if k % 2 == 0 else str(RLELossless) for k in range(6)]
+    calls: list[str] = []
+    orig = header_scan.read_header
+    monkeypatch.setattr(
+        header_scan, "read_header", lambda p, **kw: calls.append(p) or orig(p, **kw)
+    )
+    np.testing.assert_array_equal(lv.open(tmp_path / "s").compute(), expected)
+    assert calls == []  # read from the report
+    for damage in ({"encodings": written[:-1]}, {"format": 2}):
+        bad = json.loads(json.dumps(doc))
+        if "format" in damage:
+            bad["format"] = damage["format"]
+        else:
+            bad["series"][0]["frames"]["encodings"] = damage["encodings"]
+        report.write_text(json.dumps(bad))
+        index_path(str(tmp_path / "s")).unlink(missing_ok=True)  # headers parsed again
+        calls.clear()
+        np.testing.assert_array_equal(lv.open(tmp_path / "s").compute(), expected)
+        assert len(calls) == 6
+
+
+def test_a_series_mixing_byte_orders_reads_each_file_its_own_way(tmp_path):
     little = write_dicom_series(tmp_path / "le", (16, 12, 4), series_uid="1.2.3.4.5", seed=3)
     big = write_dicom_series(
         tmp_path / "be", (16, 12, 4), series_uid="1.2.3.4.5", seed=3, syntax="big"
@@ -127,23 +202,62 @@ def test_series_mixing_byte_orders_is_never_read_one_way(tmp_path):
     for k in range(4):
         src = (little if k % 2 else big).files[k]
         (mixed / f"{k}.dcm").write_bytes(open(src, "rb").read())
-    report = lv.scan(mixed)
-    assert len(report) == 2
-    for info in report:
-        ks = sorted(int(f.rsplit("/", 1)[1].split(".")[0]) for f in info.files)
-        vol = lv.open(mixed, series=info.id)
-        np.testing.assert_array_equal(vol.compute(), little.stored[:, :, ks])
+    vol = lv.open(mixed)
+    np.testing.assert_array_equal(vol.compute(), little.stored)
+    np.testing.assert_array_equal(vol.compute(), _pydicom_stack(little.files))
 
 
-def test_a_volume_never_holds_two_pixel_encodings():
-    # The last guard behind grouping's split: records of two encodings are refused as one volume.
-    from lazyvol.dicom.checks import check_records
-    from lazyvol.dicom.records import FrameRecord
+def test_eight_bit_big_endian_ow_among_little_endian_files(tmp_path):
+    # 8-bit values in a big-endian OW element are stored in swapped byte pairs: that file's
+    # frames are unswapped, its neighbours' not.
+    little = write_dicom_series(
+        tmp_path / "le", (15, 12, 4), dtype="uint8", series_uid="1.2.3.4.6", seed=4
+    )
+    big = write_dicom_series(
+        tmp_path / "be", (15, 12, 4), dtype="uint8", series_uid="1.2.3.4.6", seed=4, syntax="big"
+    )
+    mixed = tmp_path / "mixed"
+    mixed.mkdir()
+    for k in range(4):
+        src = (big if k in (1, 2) else little).files[k]
+        ds = pydicom.dcmread(src)
+        if k in (1, 2):
+            assert not ds.file_meta.TransferSyntaxUID.is_little_endian
+            pairs = np.frombuffer(ds.PixelData, dtype="<u2").byteswap()  # 180 bytes: whole words
+            ds.PixelData = pairs.tobytes()
+            ds["PixelData"].VR = "OW"
+            ds.save_as(mixed / f"{k}.dcm", little_endian=False, implicit_vr=False)
+        else:
+            ds.save_as(mixed / f"{k}.dcm")
+    files = sorted(str(p) for p in mixed.iterdir())
+    assert pydicom.dcmread(files[1])["PixelData"].VR == "OW"
+    vol = lv.open(mixed)
+    np.testing.assert_array_equal(vol.compute(), little.stored)
+    np.testing.assert_array_equal(vol.compute(), _pydicom_stack(files))
 
-    native = FrameRecord(path="/d/a.dcm", size=1, mtime_ns=0, transfer_syntax="1.2.840.10008.1.2.1")
-    rle = FrameRecord(path="/d/b.dcm", size=1, mtime_ns=0, transfer_syntax=str(RLELossless))
-    found = check_records([native, rle], {}, [])
-    assert found is not None
-    kind, message = found
-    assert kind == "series" and "TransferSyntaxUID (0002,0010)" in message
-    assert "/d/a.dcm" in message and "/d/b.dcm" in message
+
+def test_a_mosaic_series_partly_compressed(tmp_path):
+    # Siemens mosaics, one file per volume, every other file RLE-compressed: each volume's tiles
+    # are cut from its own file's decoded (or native) mosaic.
+    from lazyvol.testing import write_mosaic_series
+
+    truth = write_mosaic_series(tmp_path / "m", (16, 12, 5), volumes=4)
+    rle = _compressed(RLELossless)
+    for f in truth.files[1::2]:
+        rle(pydicom.dcmread(f), f)
+    vol = lv.open(tmp_path / "m", scale=False)
+    assert vol.shape == (16, 12, 5, 4)
+    np.testing.assert_array_equal(vol.compute(), truth.stored)
+    np.testing.assert_array_equal(vol[:, :, 2:4, 1:3].compute(), truth.stored[:, :, 2:4, 1:3])
+
+
+def test_references_refuse_a_series_of_several_encodings(tmp_path):
+    # A Zarr array has one codec: kerchunk references cannot describe frames encoded two ways.
+    from lazyvol.refs import references
+
+    _mixed_series(tmp_path, [_native, _compressed(RLELossless)])
+    with pytest.raises(
+        lv.UnsupportedError,
+        match=r"encoded in different ways \(1\.2\.840\.10008\.1\.2\.5, native little-endian\)",
+    ):
+        references(tmp_path / "s")

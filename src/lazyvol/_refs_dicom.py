@@ -61,6 +61,13 @@ def _dicom_plan(vol: Any, display: str) -> Any:
             f"{display}: this DICOM volume is not a plain stack of frames (no frame plan); it "
             "cannot be referenced"
         )
+    if plan.encodings:  # files of the series encoded differently (a per-frame layout)
+        shown = ", ".join(sorted(set(plan.encodings) - {""}))
+        raise UnsupportedError(
+            f"{display}: the files' pixels are encoded in different ways ({shown}); a Zarr array "
+            "has one codec. Convert the files to one transfer syntax (e.g. `gdcmconv --raw`), or "
+            "write the volume with lazyvol.open(...).to_zarr(...)"
+        )
     for f in dataclasses.fields(plan):
         if f.name in _DICOM_PLAN_FIELDS:
             continue

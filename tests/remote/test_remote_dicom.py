@@ -196,6 +196,25 @@ def test_compressed_frames_decode_remotely(tmp_path: Path, s3_server: S3, s3_buc
     np.testing.assert_array_equal(vol.compute(), _pydicom_volume(truth.files))
 
 
+def test_a_partly_compressed_series_decodes_each_object_its_own_way(
+    tmp_path: Path, s3_server: S3, s3_bucket
+):
+    # Every third object RLE-compressed, the others native: one volume whose remote frames are
+    # fetched and decoded by their own object's transfer syntax.
+    from pydicom.uid import RLELossless
+
+    truth = write_dicom_series(tmp_path / "m", (16, 12, 6), dtype="int16", slope=2.0, intercept=-5)
+    for f in truth.files[::3]:
+        ds = pydicom.dcmread(f)
+        ds.compress(RLELossless)
+        ds.save_as(f)
+    url = _upload(s3_server, s3_bucket, truth.files, "mixed")
+    vol = open_dicom(url, storage_options=s3_server.options(), scale=False, chunks=(16, 12, 4))
+    assert sorted(vol.meta["transfer_syntaxes"]) == sorted({"1.2.840.10008.1.2.1", RLELossless})
+    np.testing.assert_array_equal(vol.compute(), truth.stored)
+    np.testing.assert_array_equal(vol.compute(), _pydicom_volume(truth.files))
+
+
 def test_real_series_through_s3_equals_local_and_pydicom(s3_server: S3, s3_bucket):
     if not REAL_SERIES.is_dir():
         pytest.skip(f"real scanner DICOM not found at {REAL_SERIES} (../shared/dicom-real)")

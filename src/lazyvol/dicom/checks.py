@@ -207,15 +207,6 @@ def check_records(
     (kind, message) or None
         The first problem found, for the series to be refused with.
     """
-    from .model import pixel_encoding  # as grouping splits by it (loaded by then)
-
-    encodings = {pixel_encoding(r): r.path for r in records}
-    if len(encodings) > 1:  # grouping splits these; a last guard, never frames decoded wrongly
-        shown = "; ".join(f"{k} ({p})" for k, p in sorted(encodings.items()))
-        return "series", (
-            f"pixel encoding TransferSyntaxUID (0002,0010) differs inside one volume: {shown}; "
-            "convert the files to one transfer syntax (e.g. `gdcmconv --raw`)"
-        )
     zero_slope: list[str] = []
     for rec in records:
         problem = record_problem(rec)

@@ -13,7 +13,6 @@ from collections.abc import Callable
 from typing import Any
 
 from .. import geometry as geo
-from .model import pixel_encoding
 from .records import FrameRecord
 from .vendor import vendor_of
 
@@ -159,10 +158,8 @@ def _split_where_differs(
     name: str,
     label: str,
     value: Callable[[FrameRecord], str],
-    keep: Callable[[list[FrameRecord]], bool] | None = None,
 ) -> str:
-    """Split (in place) each group whose records differ in ``value`` (the attribute ``name``),
-    except groups for which ``keep(records)`` is true.
+    """Split (in place) each group whose records differ in ``value`` (the attribute ``name``).
 
     Only such groups get ``"<label> <value>"`` in their key, so the volume ids (a hash of the
     key) of every other group stay what they were before the attribute was considered. Returns
@@ -170,7 +167,7 @@ def _split_where_differs(
     split: Counter[str] = Counter()
     for key in list(keyed):
         recs = keyed[key]
-        if len({value(r) for r in recs}) < 2 or (keep is not None and keep(recs)):
+        if len({value(r) for r in recs}) < 2:
             continue
         del keyed[key]
         for r in recs:
@@ -195,34 +192,6 @@ def _split_stacks(keyed: dict[tuple[str, ...], list[FrameRecord]]) -> str:
     parallel ones (dcm2niix merges those into one irregular grid; its issue 839)."""
     return _split_where_differs(
         keyed, "StackID (0020,9056)", "stack", lambda r: r.stack_id or "missing"
-    )
-
-
-def _copies_across_encodings(recs: list[FrameRecord]) -> bool:
-    """One SOPInstanceUID stored in two encodings: the group stays whole, so that the duplicate
-    check names the two copies (splitting would hide one copy in a group of its own)."""
-    seen: dict[str, str] = {}
-    for r in recs:
-        encoding = pixel_encoding(r)
-        if r.sop_instance_uid and seen.setdefault(r.sop_instance_uid, encoding) != encoding:
-            return True
-    return False
-
-
-def _split_pixel_encodings(keyed: dict[tuple[str, ...], list[FrameRecord]]) -> str:
-    """A volume reads every frame's pixels one way (one transfer syntax): files whose pixels are
-    encoded otherwise (some compressed, some not; another byte order) are another group, never
-    read with the first file's decoding (see :func:`_split_where_differs`)."""
-    note = _split_where_differs(
-        keyed,
-        "pixel encoding TransferSyntaxUID (0002,0010)",
-        "pixels",
-        pixel_encoding,
-        keep=_copies_across_encodings,
-    )
-    return note and (
-        f"{note}; a volume decodes all its frames one way: convert the files to one transfer "
-        "syntax (e.g. `gdcmconv --raw` or `dcmdjpeg`) to stack them together"
     )
 
 
@@ -316,7 +285,6 @@ def split_series(
             key += (rec.sop_instance_uid or rec.path,)
         keyed[key].append(rec)
     frame_note = _split_frames_of_reference(keyed)
-    encoding_note = _split_pixel_encodings(keyed)
     stack_note = _split_stacks(keyed)
     echo_note = _split_echo_series(keyed)
     trace_note = _split_philips_trace(keyed)
@@ -333,7 +301,7 @@ def split_series(
             counts = Counter(str(_SPLITS[pos][1](r)) for r in records)
         if len(counts) > 1:
             varying.append(_differs(name, counts))
-    varying += [n for n in (frame_note, encoding_note, stack_note, echo_note, trace_note) if n]
+    varying += [n for n in (frame_note, stack_note, echo_note, trace_note) if n]
     if any(r.number_of_frames != 1 and r.frame < 0 for r in records):
         varying.append("multi-frame files without per-frame geometry are separate volumes")
     out = []

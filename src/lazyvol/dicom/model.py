@@ -17,6 +17,7 @@ __all__ = [
     "GroupOptions",
     "ScanReport",
     "SeriesInfo",
+    "encoding_reads",
     "pixel_encoding",
     "stored_dtype",
 ]
@@ -30,17 +31,33 @@ DEFLATED_SYNTAX = "1.2.840.10008.1.2.1.99"
 ORIENTATION_TOL = 1e-3
 
 
+#: :func:`pixel_encoding`'s names of native pixels (any other encoding is a compressed syntax's UID).
+NATIVE_LITTLE = "native little-endian"
+NATIVE_BIG = "native big-endian"
+
+
 def pixel_encoding(rec: Any) -> str:
-    """How a file's Pixel Data bytes decode (``rec``: a FrameRecord): native little-endian
-    (implicit and explicit VR alike), native big-endian (8-bit data with its VR: big-endian OW
-    swaps byte pairs), or the compressed transfer syntax itself. A volume reads all its frames
-    one way."""
+    """How a file's Pixel Data bytes decode (``rec``: a FrameRecord, or a FrameTable for its
+    first frame): native little-endian (implicit and explicit VR alike), native big-endian (8-bit
+    data with its VR: big-endian OW swaps byte pairs), or the compressed transfer syntax itself.
+    A volume whose files differ here reads each frame its own way (``FrameTable.encodings``)."""
     ts = rec.transfer_syntax
     if ts not in NATIVE_SYNTAXES:
         return str(ts)
     if NATIVE_SYNTAXES[ts][1]:
-        return "native little-endian"
-    return "native big-endian" + (f" {rec.pixel_vr}" if rec.bits_allocated == 8 else "")
+        return NATIVE_LITTLE
+    return NATIVE_BIG + (f" {rec.pixel_vr}" if rec.bits_allocated == 8 else "")
+
+
+def encoding_reads(encoding: str) -> tuple[str, bool, bool]:
+    """How a frame of :func:`pixel_encoding` ``encoding`` is read: (the compressed transfer
+    syntax for its decoder, "" for native bytes; little-endian; 8-bit values in byte-swapped
+    pairs, a big-endian OW element)."""
+    if encoding == NATIVE_LITTLE:
+        return "", True, False
+    if encoding.startswith(NATIVE_BIG):
+        return "", False, encoding == f"{NATIVE_BIG} OW"
+    return encoding, True, False
 
 
 def _tuples(v: Any) -> Any:
@@ -85,6 +102,9 @@ class FrameTable:
     mosaic: tuple[int, ...] = ()
     #: ETag of each frame's object when scanned (empty for local files).
     etags: tuple[str, ...] = ()
+    #: :func:`pixel_encoding` of each frame ("" for a filled-in slice) when the files differ
+    #: (some compressed, some not; another byte order); empty: every frame is encoded as the first.
+    encodings: tuple[str, ...] = ()
 
     @property
     def stored_dtype(self) -> np.dtype:

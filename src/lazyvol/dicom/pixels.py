@@ -22,6 +22,7 @@ from .._io import Location, pread_full, read, read_ranges, reads_check, verify
 from ..errors import FormatError, SourceChangedError, SourceNotFoundError
 from ..scaling import apply_scale, scale_into
 from ..sources import SourceStamp, display_path
+from .model import encoding_reads
 
 __all__ = ["DicomPlan", "read_block"]
 
@@ -61,6 +62,9 @@ class DicomPlan(CachedHash):
     mosaic: tuple[int, ...] = ()
     #: Remote frames: the object of each frame (None for a filled-in slice); empty: local files.
     locations: tuple[Location | None, ...] = ()
+    #: Each frame's pixel encoding (lazyvol.dicom.model.pixel_encoding; "" for a filled-in slice)
+    #: when the files differ; empty: every frame is read as the fields above say.
+    encodings: tuple[str, ...] = ()
 
     def location(self, n: int) -> Location | None:
         """The remote object of frame ``n`` (None: a local file)."""
@@ -385,24 +389,58 @@ def read_block(plan: DicomPlan, index: tuple[slice, ...]) -> np.ndarray:
     # Frames are (rows, columns) = (j, i) in C order: fill a (t, k, j, i) buffer slice by slice with
     # contiguous writes and hand back its transposed view (i, j, k[, t]), i.e. Fortran order.
     buf = np.empty((len(ts), len(ks), nj, ni), dtype=out_dtype)
-    fast = not plan.encapsulated_syntax and not plan.swap_ow8
     full = ni == plan.columns and nj == plan.rows and si.step in (None, 1) and sj.step in (None, 1)
     for a, t in enumerate(ts):
-        if plan.tiles:
-            _read_tiles(plan, [t * plan.nk + k for k in ks], buf[a], out_dtype, sj, si)
-            continue
-        if fast:
-            ns = [t * plan.nk + k for k in ks]
-            _read_native_frames(plan, ns, buf[a], out_dtype, sj, si, full)
-            continue
-        for b, k in enumerate(ks):
-            n = t * plan.nk + k
-            if not plan.paths[n]:
-                buf[a, b] = plan.fill  # a missing slice filled in (allow_gaps=True)
-                continue
-            _scale_into(plan, n, _frame(plan, n)[None], buf[a, b : b + 1], out_dtype, sj, si)
+        ns = [t * plan.nk + k for k in ks]
+        for way, b0, b1 in _runs_by_encoding(plan, ns):
+            _read_frames(way, ns[b0:b1], buf[a, b0:b1], out_dtype, sj, si, full)
     out = buf.transpose(3, 2, 1, 0)
     return out if st is not None else out[..., 0]
+
+
+def _runs_by_encoding(plan: DicomPlan, ns: list[int]) -> list[tuple[DicomPlan, int, int]]:
+    """Runs ``[b0, b1)`` of frames ``ns`` encoded alike, each with the plan that reads them: the
+    plan itself when its frames are all encoded as its fields say (``plan.encodings`` empty)."""
+    if not plan.encodings:
+        return [(plan, 0, len(ns))]
+    ways: dict[str, DicomPlan] = {}
+    runs: list[tuple[DicomPlan, int, int]] = []
+    b0 = 0
+    for b in range(1, len(ns) + 1):
+        enc = plan.encodings[ns[b0]]
+        if b < len(ns) and plan.encodings[ns[b]] == enc:
+            continue
+        if enc not in ways:
+            syntax, little, swap = encoding_reads(enc) if enc else ("", True, False)
+            ways[enc] = replace(
+                plan, encapsulated_syntax=syntax, little_endian=little, swap_ow8=swap, encodings=()
+            )
+        runs.append((ways[enc], b0, b))
+        b0 = b
+    return runs
+
+
+def _read_frames(
+    plan: DicomPlan,
+    ns: list[int],
+    dest: np.ndarray,
+    out_dtype: np.dtype,
+    sj: slice,
+    si: slice,
+    full: bool,
+) -> None:
+    """Fill ``dest`` (frames, nj, ni) with frames ``ns``, all encoded as ``plan`` says."""
+    if plan.tiles:
+        _read_tiles(plan, ns, dest, out_dtype, sj, si)
+        return
+    if not plan.encapsulated_syntax and not plan.swap_ow8:
+        _read_native_frames(plan, ns, dest, out_dtype, sj, si, full)
+        return
+    for b, n in enumerate(ns):
+        if not plan.paths[n]:
+            dest[b] = plan.fill  # a missing slice filled in (allow_gaps=True)
+            continue
+        _scale_into(plan, n, _frame(plan, n)[None], dest[b : b + 1], out_dtype, sj, si)
 
 
 def _mosaic_rows(plan: DicomPlan, n: int, row0: int, nrows: int) -> np.ndarray:

@@ -28,7 +28,7 @@ from ..sources import SourceStamp, fingerprint
 from ..volume import Volume
 from .checks import warn_slope_zero
 from .choose import select
-from .model import NATIVE_SYNTAXES, FrameTable, SeriesInfo
+from .model import FrameTable, SeriesInfo, encoding_reads, pixel_encoding
 from .pixels import DicomPlan, read_block, stale_files
 from .scanner import SCAN_OPTIONS, scan
 
@@ -212,6 +212,8 @@ def make_plan(
             )
             for p, ident, etag in zip(frames.paths, frames.idents, etags, strict=True)
         )
+    # The first frame's encoding; frames.encodings names each frame's when the files differ.
+    encapsulated, little_endian, swap_ow8 = encoding_reads(pixel_encoding(frames))
     return DicomPlan(
         paths=frames.paths,
         offsets=frames.offsets,
@@ -225,15 +227,12 @@ def make_plan(
         bits_allocated=frames.bits_allocated,
         bits_stored=frames.bits_stored,
         signed=frames.signed,
-        little_endian=frames.little_endian,
-        swap_ow8=(
-            not frames.little_endian and frames.bits_allocated == 8 and frames.pixel_vr == "OW"
-        ),
+        little_endian=little_endian,
+        swap_ow8=swap_ow8,
         out_dtype=out_dtype.str,
         scale=bool(scale),
-        encapsulated_syntax=""
-        if frames.transfer_syntax in NATIVE_SYNTAXES
-        else frames.transfer_syntax,
+        encapsulated_syntax=encapsulated,
+        encodings=frames.encodings,
         photometric=frames.photometric,
         fill=fill,
         stamps=stamps,

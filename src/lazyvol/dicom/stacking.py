@@ -24,7 +24,14 @@ from .bids import annotate as annotate_bids
 from .checks import check_records
 from .diffusion import diffusion_meta
 from .grouping import image_component
-from .model import NATIVE_SYNTAXES, FrameTable, GroupOptions, SeriesInfo, stored_dtype
+from .model import (
+    NATIVE_SYNTAXES,
+    FrameTable,
+    GroupOptions,
+    SeriesInfo,
+    pixel_encoding,
+    stored_dtype,
+)
 from .mosaic import annotate_volume
 from .ordering import RANK_INSTANCE, Axis4Order, order_volumes
 from .records import FrameRecord
@@ -529,6 +536,8 @@ def _finish(st: _Stack, volumes: Volumes, axis4: str | None) -> None:
     if diffusion:
         meta["diffusion"] = diffusion
     info.frames = _frame_table(first, slots_all, scale_of)
+    if info.frames.encodings:  # files encoded differently: each frame is read its own way
+        meta["transfer_syntaxes"] = sorted({r.transfer_syntax for r in slots_all if r})
     annotate_volume(info, slots_all)
     if info.error is None:
         annotate_bids(info, slots_all, nk)
@@ -541,6 +550,7 @@ def _frame_table(
 ) -> FrameTable:
     """Where each frame is (k fastest, then the 4th axis; filled-in slices have no file)."""
     remote = any(r.etag for r in slots_all if r)
+    encodings = tuple(pixel_encoding(r) if r else "" for r in slots_all)
     return FrameTable(
         paths=tuple(r.path if r else "" for r in slots_all),
         offsets=tuple(r.pixel_offset if r else -1 for r in slots_all),
@@ -563,6 +573,7 @@ def _frame_table(
             (r.size, r.mtime_ns, r.inode, r.ctime_ns) if r else (0, 0, 0, 0) for r in slots_all
         ),
         etags=tuple(r.etag if r else "" for r in slots_all) if remote else (),
+        encodings=encodings if len(set(encodings) - {""}) > 1 else (),
     )
 
 
