@@ -373,17 +373,41 @@ def test_palette_colour_is_unsupported_not_read_as_intensities(tmp_path):
         lv.open(tmp_path / "s")
 
 
-def test_a_duplicate_in_another_transfer_syntax_is_named_as_such(tmp_path):
-    """The same SOPInstanceUID stored twice, once RLE-compressed: the refusal says the copies
-    differ in transfer syntax (it said 'different pixel data' of identical pixels)."""
+def test_a_duplicate_in_another_transfer_syntax_is_dropped_when_its_values_are_the_same(
+    tmp_path,
+):
+    """The same SOPInstanceUID stored twice, once RLE-compressed (an archive holding both
+    copies): the stored bytes differ, so both are decoded and compared; equal values make it an
+    exact duplicate, dropped with a warning naming both files and both syntaxes."""
     from pydicom.uid import RLELossless
 
     truth = write_dicom_series(tmp_path / "s", (8, 6, 3))
     ds = pydicom.dcmread(truth.files[1])
     ds.compress(RLELossless, generate_instance_uid=False)
     ds.save_as(tmp_path / "s" / "copy_rle.dcm")
-    with pytest.raises(lv.SeriesError, match="different transfer syntaxes"):
+    vol = lv.open(tmp_path / "s", scale=False)
+    np.testing.assert_array_equal(vol.compute(), truth.stored)
+    (warning,) = [w for w in vol.meta["warnings"] if "duplicate" in w]
+    assert "copy_rle.dcm" in warning and truth.files[1] in warning
+    assert f"transfer syntaxes 1.2.840.10008.1.2.1 and {RLELossless}" in warning
+
+
+def test_a_duplicate_in_another_transfer_syntax_with_other_values_is_refused(tmp_path):
+    """Two copies of one SOPInstanceUID, one RLE-compressed with one value changed: conflicting
+    copies, refused naming both files and both syntaxes (never one picked silently)."""
+    from pydicom.uid import RLELossless
+
+    truth = write_dicom_series(tmp_path / "s", (8, 6, 3))
+    ds = pydicom.dcmread(truth.files[1])
+    arr = ds.pixel_array.copy()
+    arr[2, 3] += 1
+    ds.PixelData = arr.tobytes()
+    ds.compress(RLELossless, generate_instance_uid=False)
+    ds.save_as(tmp_path / "s" / "copy_rle.dcm")
+    with pytest.raises(lv.SeriesError, match="different transfer syntaxes") as exc:
         lv.open(tmp_path / "s")
+    assert "copy_rle.dcm" in str(exc.value) and truth.files[1] in str(exc.value)
+    assert "different pixel values" in str(exc.value)
 
 
 def test_volume_ids_do_not_depend_on_the_frame_of_reference_unless_it_splits(tmp_path):

@@ -10,6 +10,7 @@ from __future__ import annotations
 import struct
 from collections import defaultdict
 from collections.abc import Sequence
+from typing import Any
 
 from .model import DEFLATED_SYNTAX, NATIVE_SYNTAXES
 from .mosaic import mosaic_error
@@ -35,14 +36,19 @@ def drop_duplicates(
             key if r.number_of_frames == 1 and r.mosaic is None else f"{key}#frame{r.frame}"
         ].append(r)
     kept: list[FrameRecord] = []
+    decoded: dict[str, Any] = {}
     for uid, recs in by_uid.items():
         kept.append(recs[0])
         for dup in recs[1:]:
-            if not _same_pixels(recs[0], dup, fetch):
-                a, b = recs[0].transfer_syntax, dup.transfer_syntax
+            a, b = recs[0].transfer_syntax, dup.transfer_syntax
+            if _same_pixels(recs[0], dup, fetch):
+                same = "same pixel data"
+            elif a != b and _same_decoded(recs[0], dup, fetch, decoded):
+                same = f"same pixel values, stored in transfer syntaxes {a} and {b}"
+            else:
                 what = (
-                    f"stored in different transfer syntaxes ({a} and {b}: the same image "
-                    "re-encoded, or another one; lazyvol compares the stored bytes)"
+                    f"stored in different transfer syntaxes ({a} and {b}) with different pixel "
+                    "values"
                     if a != b
                     else "with different pixel data"
                 )
@@ -52,9 +58,42 @@ def drop_duplicates(
                 )
             warnings.append(
                 f"exact duplicate dropped: {dup.path} repeats {recs[0].path} "
-                f"(same SOPInstanceUID {uid}, same pixel data)"
+                f"(same SOPInstanceUID {uid}, {same})"
             )
     return kept, None
+
+
+#: Largest file decoded to compare two copies of one SOPInstanceUID stored in different transfer
+#: syntaxes; a larger pair is refused as conflicting copies, not decoded at scan time.
+DECODE_COMPARE_BYTES = 64 * 2**20
+
+
+def _same_decoded(a: FrameRecord, b: FrameRecord, fetch: Fetch, cache: dict[str, Any]) -> bool:
+    """Two copies in different transfer syntaxes (one compressed, or another byte order) hold the
+    same image: pydicom decodes both files to equal stored values. Any failure to read or decode
+    either one means "not shown equal" (the copies are then refused as conflicting)."""
+    if max(a.size, b.size) > DECODE_COMPARE_BYTES:
+        return False
+    try:
+        va, vb = (_decoded(r, fetch, cache) for r in (a, b))
+    except (KeyboardInterrupt, SystemExit):
+        raise
+    except BaseException:  # decoder plugins raise many types (a Rust decoder's panic too)
+        return False
+    return bool(va.shape == vb.shape and va.dtype == vb.dtype and (va == vb).all())
+
+
+def _decoded(rec: FrameRecord, fetch: Fetch, cache: dict[str, Any]) -> Any:
+    """pydicom's ``pixel_array`` of ``rec``'s whole file (kept per path: a mosaic's or an enhanced
+    file's frames are compared one by one against the same decode)."""
+    if rec.path not in cache:
+        from io import BytesIO
+
+        import pydicom
+
+        data = fetch(rec.path, 0, rec.size, rec.size)
+        cache[rec.path] = pydicom.dcmread(BytesIO(data)).pixel_array
+    return cache[rec.path]
 
 
 def _same_pixels(a: FrameRecord, b: FrameRecord, fetch: Fetch) -> bool:
