@@ -63,8 +63,9 @@ def drop_duplicates(
     return kept, None
 
 
-#: Largest file decoded to compare two copies of one SOPInstanceUID stored in different transfer
-#: syntaxes; a larger pair is refused as conflicting copies, not decoded at scan time.
+#: Largest file (and decoded image, as its header claims it) decoded to compare two copies of one
+#: SOPInstanceUID stored in different transfer syntaxes; a larger pair is refused as conflicting
+#: copies, not decoded at scan time.
 DECODE_COMPARE_BYTES = 64 * 2**20
 
 
@@ -72,8 +73,8 @@ def _same_decoded(a: FrameRecord, b: FrameRecord, fetch: Fetch, cache: dict[str,
     """Two copies in different transfer syntaxes (one compressed, or another byte order) hold the
     same image: pydicom decodes both files to equal stored values. Any failure to read or decode
     either one means "not shown equal" (the copies are then refused as conflicting)."""
-    if max(a.size, b.size) > DECODE_COMPARE_BYTES:
-        return False
+    if max(a.size, b.size, _decoded_bytes(a), _decoded_bytes(b)) > DECODE_COMPARE_BYTES:
+        return False  # nothing allocated from a header's claim beyond the bound
     try:
         va, vb = (_decoded(r, fetch, cache) for r in (a, b))
     except (KeyboardInterrupt, SystemExit):
@@ -81,6 +82,13 @@ def _same_decoded(a: FrameRecord, b: FrameRecord, fetch: Fetch, cache: dict[str,
     except BaseException:  # decoder plugins raise many types (a Rust decoder's panic too)
         return False
     return bool(va.shape == vb.shape and va.dtype == vb.dtype and (va == vb).all())
+
+
+def _decoded_bytes(rec: FrameRecord) -> int:
+    """What decoding ``rec``'s whole file allocates, as its header claims it."""
+    rows, columns = (rec.mosaic[0], rec.mosaic[1]) if rec.mosaic else (rec.rows, rec.columns)
+    per_pixel = max(1, rec.samples_per_pixel) * max(1, rec.bits_allocated // 8)
+    return max(0, rows) * max(0, columns) * per_pixel * max(1, rec.number_of_frames)
 
 
 def _decoded(rec: FrameRecord, fetch: Fetch, cache: dict[str, Any]) -> Any:
