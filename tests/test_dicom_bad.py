@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import os
 import shutil
+from pathlib import Path
 
 import numpy as np
 import pydicom
@@ -390,6 +391,36 @@ def test_a_duplicate_in_another_transfer_syntax_is_dropped_when_its_values_are_t
     (warning,) = [w for w in vol.meta["warnings"] if "duplicate" in w]
     assert "copy_rle.dcm" in warning and truth.files[1] in warning
     assert f"transfer syntaxes 1.2.840.10008.1.2.1 and {RLELossless}" in warning
+
+
+def test_a_duplicate_too_big_to_decode_at_scan_time_is_refused(tmp_path, monkeypatch):
+    """The decoded comparison is bounded by the decoded size the headers claim, not only by the
+    file sizes: two small compressed copies claiming more than the bound are refused as
+    conflicting, never decoded."""
+    from pydicom.pixels import get_encoder
+    from pydicom.uid import JPEGLSLossless, RLELossless
+
+    from lazyvol.dicom import support
+
+    if not get_encoder(JPEGLSLossless).is_available:
+        pytest.skip("no JPEG-LS encoder installed")
+    truth = write_dicom_series(tmp_path / "s", (64, 64, 3), dtype="uint16")
+    ds = pydicom.dcmread(truth.files[1])
+    ds.PixelData = np.zeros((64, 64), "<u2").tobytes()  # compresses to a few hundred bytes
+    ds.compress(JPEGLSLossless, generate_instance_uid=False)
+    ds.save_as(truth.files[1])
+    ds = pydicom.dcmread(truth.files[1])
+    ds.compress(RLELossless, ds.pixel_array, generate_instance_uid=False)
+    ds.save_as(tmp_path / "s" / "copy_rle.dcm")
+    sizes = [truth.files[1], str(tmp_path / "s" / "copy_rle.dcm")]
+    biggest = max(Path(f).stat().st_size for f in sizes)
+    assert biggest < 64 * 64 * 2
+    monkeypatch.setattr(support, "DECODE_COMPARE_BYTES", biggest)  # files fit, decodes do not
+    decodes: list[str] = []
+    monkeypatch.setattr(support, "_decoded", lambda r, f, c: decodes.append(r.path))
+    with pytest.raises(lv.SeriesError, match="different transfer syntaxes"):
+        lv.open(tmp_path / "s")
+    assert decodes == []
 
 
 def test_a_duplicate_in_another_transfer_syntax_with_other_values_is_refused(tmp_path):
