@@ -4,8 +4,9 @@ A valid series (synthetic from :func:`lazyvol.testing.write_dicom_series`, or a 
 one-file-per-slice fMRI series from ``../shared/dicom-real``) gets header edits in one or a few of
 its files (rescale, spacing, orientation, position, dimensions, pixel representation, bits,
 photometric, series UID, frames, samples, instance and echo numbers, image type, transfer syntax
-(implicit VR, RLE compression), a large private element) and sometimes a folder edit (a
-duplicate, a removed file). Whatever lazyvol makes of it:
+(implicit VR, big endian, RLE or JPEG-LS compression), a large private element) and sometimes a
+folder edit (a duplicate, plain or RLE-compressed, a twin with its own UID, a removed file).
+Whatever lazyvol makes of it:
 
 - scanning and opening raise nothing but :class:`lazyvol.LazyvolError`;
 - every file of the folder is accounted for: in a series (opened or refused with its reason),
@@ -13,7 +14,9 @@ duplicate, a removed file). Whatever lazyvol makes of it:
 - every volume that opens holds, frame by frame, exactly pydicom's decode of the file its frame
   table names, rescaled with that file's own slope and intercept, and its affine puts the frame
   at that file's ImagePositionPatient (within a fifth of a slice step: a frame in the wrong slot is
-  a whole step off) with that file's row and column directions and pixel spacing.
+  a whole step off) with that file's row and column directions and pixel spacing;
+- a volume whose reading raises (a LazyvolError naming the file) holds a file pydicom cannot
+  decode either: compressed data found corrupt only when decoded.
 
 Never a volume with a frame from the wrong file, the wrong scaling or the wrong geometry. Fast
 profile by default; ``LAZYVOL_FUZZ=long`` runs the long one.
@@ -33,7 +36,14 @@ import pydicom
 import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
-from pydicom.uid import ImplicitVRLittleEndian, RLELossless, generate_uid
+from pydicom.pixels import get_encoder
+from pydicom.uid import (
+    ExplicitVRBigEndian,
+    ImplicitVRLittleEndian,
+    JPEGLSLossless,
+    RLELossless,
+    generate_uid,
+)
 
 import lazyvol as lv
 from lazyvol.testing import write_dicom_series
@@ -49,7 +59,7 @@ REAL = Path(
 )
 GE_SERIES = REAL / "dcm_qa_nih" / "In" / "20180918GE" / "mr_0004"
 #: What the examples met: folders, series refused or opened, frames compared with pydicom.
-COUNTS = {"folders": 0, "refused": 0, "opened": 0, "frames": 0}
+COUNTS = {"folders": 0, "refused": 0, "opened": 0, "frames": 0, "unreadable": 0}
 
 
 def _fuzz(examples: int, long_examples: int) -> Any:
@@ -146,24 +156,70 @@ EDITS: dict[str, Any] = {
 }
 
 
+#: What pydicom raises when it cannot decode or compress what earlier edits made of a file.
+_CANNOT_ENCODE = (
+    ValueError,
+    RuntimeError,
+    AttributeError,
+    KeyError,
+    TypeError,
+    NotImplementedError,
+)
+
+
 def _apply(path: Path, edit: str, p: int) -> None:
     ds = pydicom.dcmread(path)
     if edit == "implicit":
+        if not ds.file_meta.TransferSyntaxUID.is_little_endian:
+            return  # pydicom re-encodes little-endian data only: no edit
         ds.file_meta.TransferSyntaxUID = ImplicitVRLittleEndian
         ds.save_as(path, implicit_vr=True, little_endian=True, enforce_file_format=True)
         return
-    if edit == "rle":
+    if edit in ("rle", "jpegls"):
+        syntax = RLELossless if edit == "rle" else JPEGLSLossless
+        if not get_encoder(syntax).is_available:
+            return  # no encoder installed for it: no edit
+        if not ds.file_meta.TransferSyntaxUID.is_little_endian:
+            return  # pydicom compresses little-endian data only: no edit
         try:
-            ds.compress(RLELossless)
-        except (ValueError, RuntimeError, AttributeError, KeyError):
+            ds.compress(syntax)
+        except _CANNOT_ENCODE:
             return  # pydicom cannot compress what earlier edits made of the file: no edit
         ds.save_as(path)
+        return
+    if edit == "big_endian":
+        _save_big_endian(ds, path)
         return
     try:
         EDITS[edit](ds, p)
     except (AttributeError, KeyError):
         return  # the attribute it changes is gone (an earlier edit removed it): no edit
-    ds.save_as(path)
+    try:
+        ds.save_as(path)
+    except _CANNOT_ENCODE:
+        return  # pydicom refuses to write the result (e.g. Rows 0 in a compressed file): no edit
+
+
+def _save_big_endian(ds: pydicom.Dataset, path: Path) -> None:
+    """Re-encode a native little-endian file as explicit VR big endian, pixel words swapped."""
+    if (
+        ds.file_meta.TransferSyntaxUID.is_compressed
+        or not ds.file_meta.TransferSyntaxUID.is_little_endian
+    ):
+        return  # only native little-endian files: no edit
+    try:
+        arr = ds.pixel_array
+    except _CANNOT_ENCODE:
+        return  # pydicom cannot decode what earlier edits made of the file: no edit
+    if arr.dtype.itemsize > 1:
+        ds.PixelData = arr.astype(arr.dtype.newbyteorder(">")).tobytes()
+    for _ in ds:  # every element decoded, so each is written big-endian
+        pass
+    ds.file_meta.TransferSyntaxUID = ExplicitVRBigEndian
+    ds.set_original_encoding(False, False, ds.original_character_set)
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        ds.save_as(path, implicit_vr=False, little_endian=False, enforce_file_format=True)
 
 
 def _folder_edit(folder: Path, files: list[Path], kind: str, p: int) -> None:
@@ -175,6 +231,16 @@ def _folder_edit(folder: Path, files: list[Path], kind: str, p: int) -> None:
         ds.SOPInstanceUID = generate_uid()
         ds.file_meta.MediaStorageSOPInstanceUID = ds.SOPInstanceUID
         ds.save_as(folder / f"zz-twin-{f.name}")
+    elif kind == "duplicate_rle":  # the same image (same SOPInstanceUID), RLE-compressed
+        ds = pydicom.dcmread(f)
+        ts = ds.file_meta.TransferSyntaxUID
+        if ts.is_compressed or not ts.is_little_endian:
+            return  # only a native little-endian file is re-encoded: no edit
+        try:
+            ds.compress(RLELossless, generate_instance_uid=False)
+        except _CANNOT_ENCODE:
+            return  # pydicom cannot compress what earlier edits made of the file: no edit
+        ds.save_as(folder / f"zz-rle-{f.name}")
     elif kind == "remove_middle":
         files[len(files) // 2].unlink()
 
@@ -193,8 +259,26 @@ def _pydicom_frame(path: str, index: int) -> tuple[np.ndarray, pydicom.Dataset]:
     return arr.T.astype(np.float64) * (1.0 if slope == 0 else slope) + inter, ds
 
 
-def _check_volume(vol: lv.Volume, paths: tuple[str, ...]) -> None:
-    got = np.asarray(vol.compute(), dtype=np.float64)
+def _pydicom_decodes(path: str) -> bool:
+    try:
+        pydicom.dcmread(path).pixel_array  # noqa: B018  (decoding is the check)
+    except Exception:
+        return False
+    return True
+
+
+def _check_volume(vol: lv.Volume, paths: tuple[str, ...]) -> bool:
+    """True when the volume's values and geometry match the reference; False when reading it
+    raised a LazyvolError, which only a file pydicom cannot decode either may cause (compressed
+    data found corrupt only when decoded: a typed error at compute, naming the file)."""
+    try:
+        computed = vol.compute()
+    except lv.LazyvolError as exc:
+        undecodable = [p for p in set(paths) if p and not _pydicom_decodes(p)]
+        assert undecodable, f"computing raised {exc!r} but pydicom decodes every file"
+        assert any(p in str(exc) for p in undecodable), exc
+        return False
+    got = np.asarray(computed, dtype=np.float64)
     nk = got.shape[2]
     lps = np.diag([-1.0, -1.0, 1.0, 1.0]) @ vol.affine
     step = float(np.linalg.norm(lps[:3, 2]))
@@ -220,6 +304,7 @@ def _check_volume(vol: lv.Volume, paths: tuple[str, ...]) -> None:
             col = lps[:3, axis]
             assert abs(np.linalg.norm(col) - size) <= 1e-3 * size, (path, col, spacing)
             np.testing.assert_allclose(col / np.linalg.norm(col), cosines, atol=2e-3)
+    return True
 
 
 def _check_folder(folder: Path) -> None:
@@ -247,7 +332,9 @@ def _check_folder(folder: Path) -> None:
             except BaseException as exc:
                 raise AssertionError(f"{type(exc).__name__} escaped lazyvol.open: {exc}") from exc
             assert series.frames is not None
-            _check_volume(vol, series.frames.paths)
+            if not _check_volume(vol, series.frames.paths):
+                COUNTS["unreadable"] += 1
+                continue
             COUNTS["opened"] += 1
             COUNTS["frames"] += len(series.frames.paths)
         unaccounted = [
@@ -259,12 +346,15 @@ def _check_folder(folder: Path) -> None:
 
 
 _EDIT = st.tuples(
-    st.integers(0, 10**6), st.sampled_from([*EDITS, "implicit", "rle"]), st.integers(0, 11)
+    st.integers(0, 10**6),
+    st.sampled_from([*EDITS, "implicit", "rle", "jpegls", "big_endian"]),
+    st.integers(0, 11),
 )
 _FOLDER_EDIT = st.one_of(
     st.none(),
     st.tuples(
-        st.sampled_from(["duplicate", "duplicate_new_uid", "remove_middle"]), st.integers(0, 99)
+        st.sampled_from(["duplicate", "duplicate_new_uid", "duplicate_rle", "remove_middle"]),
+        st.integers(0, 99),
     ),
 )
 
