@@ -418,9 +418,29 @@ def test_a_duplicate_too_big_to_decode_at_scan_time_is_refused(tmp_path, monkeyp
     monkeypatch.setattr(support, "DECODE_COMPARE_BYTES", biggest)  # files fit, decodes do not
     decodes: list[str] = []
     monkeypatch.setattr(support, "_decoded", lambda r, f, c: decodes.append(r.path))
-    with pytest.raises(lv.SeriesError, match="different transfer syntaxes"):
+    with pytest.raises(lv.SeriesError, match=r"different transfer syntaxes.*too large to decode"):
         lv.open(tmp_path / "s")
     assert decodes == []
+
+
+def test_a_duplicate_that_cannot_be_decoded_is_refused_saying_so(tmp_path, monkeypatch):
+    """A copy in another transfer syntax that pydicom fails to decode: refused, the message says
+    the copies could not be compared and why."""
+    from pydicom.uid import RLELossless
+
+    from lazyvol.dicom import support
+
+    truth = write_dicom_series(tmp_path / "s", (8, 6, 3))
+    ds = pydicom.dcmread(truth.files[1])
+    ds.compress(RLELossless, generate_instance_uid=False)
+    ds.save_as(tmp_path / "s" / "copy_rle.dcm")
+
+    def fail(rec, fetch, cache):
+        raise RuntimeError("RLE segment damaged")
+
+    monkeypatch.setattr(support, "_decoded", fail)
+    with pytest.raises(lv.SeriesError, match=r"one cannot be decoded \(RuntimeError: RLE segment"):
+        lv.open(tmp_path / "s")
 
 
 def test_a_duplicate_in_another_transfer_syntax_with_other_values_is_refused(tmp_path):
@@ -438,7 +458,7 @@ def test_a_duplicate_in_another_transfer_syntax_with_other_values_is_refused(tmp
     with pytest.raises(lv.SeriesError, match="different transfer syntaxes") as exc:
         lv.open(tmp_path / "s")
     assert "copy_rle.dcm" in str(exc.value) and truth.files[1] in str(exc.value)
-    assert "different pixel values" in str(exc.value)
+    assert "their decoded pixel values differ" in str(exc.value)
 
 
 def test_volume_ids_do_not_depend_on_the_frame_of_reference_unless_it_splits(tmp_path):

@@ -327,8 +327,8 @@ def _refusal_and_peak(
     store: str, error: type[Exception], grow: tuple[Path, int] | None = None
 ) -> tuple[str, int]:
     """The message of the ``error`` that computing the store raises, and the peak bytes allocated
-    meanwhile (tracemalloc: Python objects and numpy buffers); ``grow`` truncates a file up to a
-    size after the open.
+    meanwhile (tracemalloc: Python objects and numpy buffers); ``grow`` extends a file (sparse)
+    to a size after the open.
 
     In a fresh process that ends with ``os._exit`` and never stops tracemalloc: before CPython
     3.12.9 (gh-128679), ``tracemalloc.stop()`` races with numpy untracking a buffer in a thread

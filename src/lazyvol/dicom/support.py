@@ -28,7 +28,8 @@ def file_list(paths: Sequence[str], limit: int = 4) -> str:
 def drop_duplicates(
     records: list[FrameRecord], warnings: list[str], fetch: Fetch = read_local
 ) -> tuple[list[FrameRecord], str | None]:
-    """Drop exact duplicates (same SOPInstanceUID, same pixel bytes); conflicting ones are an error."""
+    """Drop exact duplicates (same SOPInstanceUID, same pixel bytes, or the same decoded values in
+    another transfer syntax); conflicting ones are an error."""
     by_uid: dict[str, list[FrameRecord]] = defaultdict(list)
     for r in records:
         key = r.sop_instance_uid or r.path
@@ -43,12 +44,11 @@ def drop_duplicates(
             a, b = recs[0].transfer_syntax, dup.transfer_syntax
             if _same_pixels(recs[0], dup, fetch):
                 same = "same pixel data"
-            elif a != b and _same_decoded(recs[0], dup, fetch, decoded):
+            elif a != b and (differ := _decoded_difference(recs[0], dup, fetch, decoded)) is None:
                 same = f"same pixel values, stored in transfer syntaxes {a} and {b}"
             else:
                 what = (
-                    f"stored in different transfer syntaxes ({a} and {b}) with different pixel "
-                    "values"
+                    f"stored in different transfer syntaxes ({a} and {b}): {differ}"
                     if a != b
                     else "with different pixel data"
                 )
@@ -69,19 +69,24 @@ def drop_duplicates(
 DECODE_COMPARE_BYTES = 64 * 2**20
 
 
-def _same_decoded(a: FrameRecord, b: FrameRecord, fetch: Fetch, cache: dict[str, Any]) -> bool:
-    """Two copies in different transfer syntaxes (one compressed, or another byte order) hold the
-    same image: pydicom decodes both files to equal stored values. Any failure to read or decode
-    either one means "not shown equal" (the copies are then refused as conflicting)."""
+def _decoded_difference(
+    a: FrameRecord, b: FrameRecord, fetch: Fetch, cache: dict[str, Any]
+) -> str | None:
+    """None when two copies in different transfer syntaxes (one compressed, or another byte
+    order) hold the same image, pydicom decoding both files to equal stored values; else why
+    they are not shown to (for the refusal's message)."""
     if max(a.size, b.size, _decoded_bytes(a), _decoded_bytes(b)) > DECODE_COMPARE_BYTES:
-        return False  # nothing allocated from a header's claim beyond the bound
+        # nothing allocated from a header's claim beyond the bound
+        return f"too large to decode and compare at scan time (over {DECODE_COMPARE_BYTES} bytes)"
     try:
         va, vb = (_decoded(r, fetch, cache) for r in (a, b))
     except (KeyboardInterrupt, SystemExit):
         raise
-    except BaseException:  # decoder plugins raise many types (a Rust decoder's panic too)
-        return False
-    return bool(va.shape == vb.shape and va.dtype == vb.dtype and (va == vb).all())
+    except BaseException as exc:  # decoder plugins raise many types (a Rust decoder's panic too)
+        return f"one cannot be decoded ({type(exc).__name__}: {exc})"
+    if va.shape == vb.shape and va.dtype == vb.dtype and bool((va == vb).all()):
+        return None
+    return "their decoded pixel values differ"
 
 
 def _decoded_bytes(rec: FrameRecord) -> int:
