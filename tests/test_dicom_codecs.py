@@ -261,3 +261,59 @@ def test_references_refuse_a_series_of_several_encodings(tmp_path):
         match=r"encoded in different ways \(1\.2\.840\.10008\.1\.2\.5, native little-endian\)",
     ):
         references(tmp_path / "s")
+
+
+@pytest.mark.parametrize("syntax", [JPEGLSLossless, JPEG2000Lossless], ids=["jpeg-ls", "j2k"])
+def test_a_codestream_disagreeing_with_rows_and_columns_is_refused(tmp_path, syntax):
+    # Rows and Columns swapped in the header of compressed files: the same number of pixels, so
+    # decoders shaped by the header return a scrambled image with no error (pydicom's
+    # pixel_array does). The codestream states its own size: refused, naming the file and both.
+    from pydicom.pixels import get_encoder
+
+    if not get_encoder(syntax).is_available:
+        pytest.skip(f"no pydicom encoder installed for {syntax.name}")
+    truth = write_dicom_series(tmp_path / "s", (48, 40, 3))  # 40 rows x 48 columns
+    for f in truth.files:
+        ds = pydicom.dcmread(f)
+        ds.compress(syntax)
+        ds.Rows, ds.Columns = ds.Columns, ds.Rows
+        ds.save_as(f)
+    assert pydicom.dcmread(truth.files[0]).pixel_array.shape == (48, 40)  # pydicom reshapes
+    vol = lv.open(tmp_path / "s")
+    with pytest.raises(
+        lv.FormatError, match=r"40 rows x 48 columns but Rows .* say 48 x 40"
+    ) as exc:
+        vol.compute()
+    assert any(f in str(exc.value) for f in truth.files)
+
+
+@pytest.mark.parametrize(
+    ("syntax", "header"),
+    [
+        # JPEG: SOI, an APP0 segment to skip, then SOF3 (lossless) with 12 rows and 34 columns.
+        (
+            "1.2.840.10008.1.2.4.70",
+            b"\xff\xd8\xff\xe0\x00\x04ab\xff\xc3\x00\x0b\x10\x00\x0c\x00\x22\x01\x01\x11\x00",
+        ),
+        # JPEG 2000 in a JP2 file: signature and ftyp boxes, then the codestream box (jp2c) whose
+        # SIZ states 34 x 12 from an image offset of (2, 3).
+        (
+            "1.2.840.10008.1.2.4.90",
+            b"\x00\x00\x00\x0cjP  \r\n\x87\n"
+            + b"\x00\x00\x00\x10ftypjp2 \x00\x00\x00\x00"
+            + b"\x00\x00\x00\x30jp2c\xff\x4f\xff\x51\x00\x29\x00\x00"
+            + (36).to_bytes(4, "big")
+            + (15).to_bytes(4, "big")
+            + (2).to_bytes(4, "big")
+            + (3).to_bytes(4, "big"),
+        ),
+        ("1.2.840.10008.1.2.5", b"\x01\x00\x00\x00"),  # RLE states no size
+        ("1.2.840.10008.1.2.4.80", b"\x00\x01garbage"),  # not a JPEG-LS stream: no claim
+    ],
+    ids=["jpeg-app0-sof3", "jp2-box", "rle", "not-jpeg"],
+)
+def test_codestream_shape_reads_the_stated_size(syntax, header):
+    from lazyvol.dicom.codestream import codestream_shape
+
+    expected = None if syntax in ("1.2.840.10008.1.2.5", "1.2.840.10008.1.2.4.80") else (12, 34)
+    assert codestream_shape(syntax, header) == expected

@@ -22,6 +22,7 @@ from .._io import Location, pread_full, read, read_ranges, reads_check, verify
 from ..errors import FormatError, SourceChangedError, SourceNotFoundError
 from ..scaling import apply_scale, scale_into
 from ..sources import SourceStamp, display_path
+from .codestream import codestream_shape
 from .model import encoding_reads
 
 __all__ = ["DicomPlan", "read_block"]
@@ -191,6 +192,7 @@ def _decode(plan: DicomPlan, n: int) -> np.ndarray:
         if len(buf) < length:
             raise FormatError(f"{path}: truncated: frame {n} items end past the end of the file")
         buf = b"\xfe\xff\x00\xe0\x00\x00\x00\x00" + buf + b"\xfe\xff\xdd\xe0\x00\x00\x00\x00"
+    _check_codestream_shape(plan, n, buf)
     decoder = get_decoder(plan.encapsulated_syntax)
     try:
         attrs: dict[str, Any] = {
@@ -218,6 +220,25 @@ def _decode(plan: DicomPlan, n: int) -> np.ndarray:
         .reshape(plan.rows, plan.columns)
         .astype(f"={kind}{plan.bits_allocated // 8}", copy=False)
     )
+
+
+def _check_codestream_shape(plan: DicomPlan, n: int, buf: bytes) -> None:
+    """Refuse frame ``n`` when its codestream states another image size than Rows and Columns
+    (decoded samples shaped by the header would be a scrambled image, with no error)."""
+    from pydicom.encaps import get_frame
+
+    try:
+        frame = get_frame(buf, 0, number_of_frames=1)
+    except Exception:  # malformed items: the decoder's own error names the problem
+        return
+    shape = codestream_shape(plan.encapsulated_syntax, frame)
+    if shape is not None and shape != (plan.rows, plan.columns):
+        raise FormatError(
+            f"{plan.paths[n]}: volume frame {n}'s compressed image is {shape[0]} rows x {shape[1]} "
+            f"columns but Rows (0028,0010) x Columns (0028,0011) say {plan.rows} x "
+            f"{plan.columns}: the header does not describe its pixels; fix the header or "
+            "re-encode the file"
+        )
 
 
 def _frame(plan: DicomPlan, n: int) -> np.ndarray:

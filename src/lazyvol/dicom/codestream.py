@@ -1,0 +1,92 @@
+"""The image size a compressed DICOM frame's own codestream states (JPEG, JPEG-LS, JPEG 2000).
+
+A JPEG-family codestream carries its rows and columns (the SOF segment of JPEG and JPEG-LS, the
+SIZ segment of JPEG 2000 and HTJ2K); pydicom's decoders shape the decoded samples by the header's
+Rows and Columns instead. A header whose Rows and Columns disagree with the codestream but hold the
+same number of pixels (swapped, for example) would give a scrambled image with no error, so the
+pixel reader compares the two first (:func:`codestream_shape`). RLE has no such header: its
+segments are checked by length in the decoder.
+"""
+
+from __future__ import annotations
+
+__all__ = ["codestream_shape"]
+
+_JPEG = {
+    "1.2.840.10008.1.2.4.50",  # baseline
+    "1.2.840.10008.1.2.4.51",  # extended
+    "1.2.840.10008.1.2.4.57",  # lossless
+    "1.2.840.10008.1.2.4.70",  # lossless SV1
+    "1.2.840.10008.1.2.4.80",  # JPEG-LS lossless
+    "1.2.840.10008.1.2.4.81",  # JPEG-LS near-lossless
+}
+_J2K = {
+    "1.2.840.10008.1.2.4.90",
+    "1.2.840.10008.1.2.4.91",
+    "1.2.840.10008.1.2.4.201",  # HTJ2K lossless
+    "1.2.840.10008.1.2.4.202",  # HTJ2K lossless RPCL
+    "1.2.840.10008.1.2.4.203",  # HTJ2K
+}
+#: Start-of-frame markers: SOF0-SOF15 except DHT (C4), JPG (C8) and DAC (CC); SOF55 for JPEG-LS.
+_SOF = {0xC0, 0xC1, 0xC2, 0xC3, 0xC5, 0xC6, 0xC7, 0xC9, 0xCA, 0xCB, 0xCD, 0xCE, 0xCF, 0xF7}
+#: Markers without a length field (RSTn, TEM), skipped while looking for the SOF segment.
+_STANDALONE = {0x01, *range(0xD0, 0xD8)}
+
+
+def codestream_shape(syntax: str, frame: bytes) -> tuple[int, int] | None:
+    """``(rows, columns)`` the codestream of one frame states, or None (another syntax, or a
+    header this function does not find: the decoder then judges the data alone)."""
+    if syntax in _JPEG:
+        return _jpeg_shape(frame)
+    if syntax in _J2K:
+        return _j2k_shape(frame)
+    return None
+
+
+def _jpeg_shape(src: bytes) -> tuple[int, int] | None:
+    if src[:2] != b"\xff\xd8":
+        return None
+    pos = 2
+    while pos + 9 <= len(src):
+        if src[pos] != 0xFF:
+            return None
+        marker = src[pos + 1]
+        if marker == 0xFF:  # fill byte
+            pos += 1
+            continue
+        if marker in _STANDALONE:
+            pos += 2
+            continue
+        if marker in _SOF:  # length(2) precision(1) rows(2) columns(2)
+            return (
+                int.from_bytes(src[pos + 5 : pos + 7], "big"),
+                int.from_bytes(src[pos + 7 : pos + 9], "big"),
+            )
+        if marker == 0xDA:  # start of scan before any SOF: not a frame header we know
+            return None
+        pos += 2 + int.from_bytes(src[pos + 2 : pos + 4], "big")
+    return None
+
+
+def _j2k_shape(src: bytes) -> tuple[int, int] | None:
+    pos = _jp2_codestream(src) if src[4:8] == b"jP  " else 0
+    # SOC, then SIZ: Lsiz(2) Rsiz(2) Xsiz(4) Ysiz(4) XOsiz(4) YOsiz(4)
+    if pos is None or src[pos : pos + 4] != b"\xff\x4f\xff\x51" or len(src) < pos + 24:
+        return None
+    x, y, x0, y0 = (int.from_bytes(src[pos + k : pos + k + 4], "big") for k in (8, 12, 16, 20))
+    if x <= x0 or y <= y0:
+        return None
+    return y - y0, x - x0
+
+
+def _jp2_codestream(src: bytes) -> int | None:
+    """Where the codestream of a JP2 file starts (its contiguous codestream box, jp2c)."""
+    at = 0
+    while at + 8 <= len(src):
+        size = int.from_bytes(src[at : at + 4], "big")
+        if src[at + 4 : at + 8] == b"jp2c":
+            return at + 8
+        if size < 8:
+            return None
+        at += size
+    return None
