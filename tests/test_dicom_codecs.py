@@ -288,12 +288,13 @@ def test_a_codestream_disagreeing_with_rows_and_columns_is_refused(tmp_path, syn
 
 
 @pytest.mark.parametrize(
-    ("syntax", "header"),
+    ("syntax", "header", "expected"),
     [
         # JPEG: SOI, an APP0 segment to skip, then SOF3 (lossless) with 12 rows and 34 columns.
         (
             "1.2.840.10008.1.2.4.70",
             b"\xff\xd8\xff\xe0\x00\x04ab\xff\xc3\x00\x0b\x10\x00\x0c\x00\x22\x01\x01\x11\x00",
+            (12, 34),
         ),
         # JPEG 2000 in a JP2 file: signature and ftyp boxes, then the codestream box (jp2c) whose
         # SIZ states 34 x 12 from an image offset of (2, 3).
@@ -306,14 +307,20 @@ def test_a_codestream_disagreeing_with_rows_and_columns_is_refused(tmp_path, syn
             + (15).to_bytes(4, "big")
             + (2).to_bytes(4, "big")
             + (3).to_bytes(4, "big"),
+            (12, 34),
         ),
-        ("1.2.840.10008.1.2.5", b"\x01\x00\x00\x00"),  # RLE states no size
-        ("1.2.840.10008.1.2.4.80", b"\x00\x01garbage"),  # not a JPEG-LS stream: no claim
+        # SOF0 stating 0 lines: the height comes later (a DNL segment), so no claim.
+        (
+            "1.2.840.10008.1.2.4.50",
+            b"\xff\xd8\xff\xc0\x00\x0b\x08\x00\x00\x00\x22\x01\x01\x11\x00",
+            None,
+        ),
+        ("1.2.840.10008.1.2.5", b"\x01\x00\x00\x00", None),  # RLE states no size
+        ("1.2.840.10008.1.2.4.80", b"\x00\x01garbage", None),  # not a JPEG-LS stream
     ],
-    ids=["jpeg-app0-sof3", "jp2-box", "rle", "not-jpeg"],
+    ids=["jpeg-app0-sof3", "jp2-box", "jpeg-dnl", "rle", "not-jpeg"],
 )
-def test_codestream_shape_reads_the_stated_size(syntax, header):
+def test_codestream_shape_reads_the_stated_size(syntax, header, expected):
     from lazyvol.dicom.codestream import codestream_shape
 
-    expected = None if syntax in ("1.2.840.10008.1.2.5", "1.2.840.10008.1.2.4.80") else (12, 34)
     assert codestream_shape(syntax, header) == expected

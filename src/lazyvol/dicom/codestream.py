@@ -58,10 +58,10 @@ def _jpeg_shape(src: bytes) -> tuple[int, int] | None:
             pos += 2
             continue
         if marker in _SOF:  # length(2) precision(1) rows(2) columns(2)
-            return (
-                int.from_bytes(src[pos + 5 : pos + 7], "big"),
-                int.from_bytes(src[pos + 7 : pos + 9], "big"),
-            )
+            rows = int.from_bytes(src[pos + 5 : pos + 7], "big")
+            columns = int.from_bytes(src[pos + 7 : pos + 9], "big")
+            # 0 rows: the number of lines comes later, in a DNL segment (ISO 10918-1 B.2.5)
+            return (rows, columns) if rows and columns else None
         if marker == 0xDA:  # start of scan before any SOF: not a frame header we know
             return None
         pos += 2 + int.from_bytes(src[pos + 2 : pos + 4], "big")
