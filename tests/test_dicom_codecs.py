@@ -9,7 +9,7 @@ from pydicom.data import get_testdata_file
 from pydicom.uid import JPEG2000Lossless, JPEGLSLossless, RLELossless
 
 import lazyvol as lv
-from lazyvol.testing import write_dicom_series
+from lazyvol.testing import write_dicom_series, write_enhanced_dicom
 
 pytestmark = pytest.mark.usefixtures("dicom_cache")
 SHAPE = (32, 48, 8)
@@ -263,11 +263,16 @@ def test_references_refuse_a_series_of_several_encodings(tmp_path):
         references(tmp_path / "s")
 
 
+def _swap_rows_and_columns(ds):
+    ds.Rows, ds.Columns = ds.Columns, ds.Rows
+
+
 @pytest.mark.parametrize("syntax", [JPEGLSLossless, JPEG2000Lossless], ids=["jpeg-ls", "j2k"])
-def test_a_codestream_disagreeing_with_rows_and_columns_is_refused(tmp_path, syntax):
+def test_a_codestream_disagreeing_with_rows_and_columns_is_refused_at_open(tmp_path, syntax):
     # Rows and Columns swapped in the header of compressed files: the same number of pixels, so
     # decoders shaped by the header return a scrambled image with no error (pydicom's
-    # pixel_array does). The codestream states its own size: refused, naming the file and both.
+    # pixel_array does). The codestream states its own size, read from the first fragment's head
+    # at scan time: refused at open, naming the file and both sizes.
     from pydicom.pixels import get_encoder
 
     if not get_encoder(syntax).is_available:
@@ -276,15 +281,35 @@ def test_a_codestream_disagreeing_with_rows_and_columns_is_refused(tmp_path, syn
     for f in truth.files:
         ds = pydicom.dcmread(f)
         ds.compress(syntax)
-        ds.Rows, ds.Columns = ds.Columns, ds.Rows
+        _swap_rows_and_columns(ds)
         ds.save_as(f)
     assert pydicom.dcmread(truth.files[0]).pixel_array.shape == (48, 40)  # pydicom reshapes
-    vol = lv.open(tmp_path / "s")
+    with pytest.raises(
+        lv.FormatError, match=r"40 rows x 48 columns but Rows .* say 48 x 40"
+    ) as exc:
+        lv.open(tmp_path / "s")
+    assert any(f in str(exc.value) for f in truth.files)
+
+
+def test_a_multi_frame_codestream_disagreeing_with_rows_and_columns_is_refused_when_read(tmp_path):
+    # An enhanced file's frames are located from its functional groups and not decoded at scan
+    # time: the pixel reader compares each frame's codestream with Rows x Columns before
+    # decoding it, and refuses the mismatch naming the file.
+    from pydicom.pixels import get_encoder
+
+    if not get_encoder(JPEGLSLossless).is_available:
+        pytest.skip("no JPEG-LS encoder installed")
+    path = tmp_path / "e.dcm"
+    write_enhanced_dicom(path, (48, 40, 4), compress=JPEGLSLossless)
+    ds = pydicom.dcmread(path)
+    _swap_rows_and_columns(ds)
+    ds.save_as(path)
+    vol = lv.open(path)
     with pytest.raises(
         lv.FormatError, match=r"40 rows x 48 columns but Rows .* say 48 x 40"
     ) as exc:
         vol.compute()
-    assert any(f in str(exc.value) for f in truth.files)
+    assert str(path) in str(exc.value)
 
 
 @pytest.mark.parametrize(

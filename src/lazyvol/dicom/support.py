@@ -200,6 +200,9 @@ def support_error(rec: FrameRecord, fetch: Fetch = read_local) -> tuple[str, str
         end = _encapsulated_end(rec, fetch)
         if isinstance(end, str):
             return "format", f"{rec.path}: encapsulated Pixel Data (7FE0,0010) {end}"
+        problem = _codestream_problem(rec, fetch)
+        if problem:
+            return "format", problem
     if ts in NATIVE_SYNTAXES and rec.number_of_frames > 1 and rec.frame < 0:
         # Check the claimed size against the payload first: a lying header is a format error,
         # whatever else the file is.
@@ -288,3 +291,33 @@ def _encapsulated_end(rec: FrameRecord, fetch: Fetch = read_local) -> int | str:
     if items < 2:
         return "holds no frame fragment"
     return pos + 8
+
+
+#: Bytes of a compressed file's first fragment read at scan time to find the size its codestream
+#: states (the JPEG SOF or JPEG 2000 SIZ segment comes first, after any APP segments).
+CODESTREAM_HEAD = 1024
+
+
+def _codestream_problem(rec: FrameRecord, fetch: Fetch) -> str | None:
+    """The refusal of a single-frame compressed file whose codestream states another size than
+    its Rows x Columns (a mosaic's: its whole image), read from the first fragment's head; None
+    when they agree or the head states no size (the pixel reader checks the whole frame again)."""
+    from .codestream import codestream_shape
+
+    try:
+        head = fetch(rec.path, rec.pixel_offset, 8, rec.size)  # the Basic Offset Table item
+        bot = struct.unpack("<L", head[4:8])[0] if len(head) == 8 else 0
+        first = rec.pixel_offset + 8 + bot + 8  # past the BOT item and the fragment's header
+        shape = codestream_shape(
+            rec.transfer_syntax, fetch(rec.path, first, CODESTREAM_HEAD, rec.size)
+        )
+    except OSError:
+        return None  # the read's own error comes when the pixels are read
+    expected = (rec.mosaic[0], rec.mosaic[1]) if rec.mosaic else (rec.rows, rec.columns)
+    if shape is None or shape == expected:
+        return None
+    return (
+        f"{rec.path}: the compressed image is {shape[0]} rows x {shape[1]} columns but Rows "
+        f"(0028,0010) x Columns (0028,0011) say {expected[0]} x {expected[1]}: the header does "
+        "not describe its pixels; fix the header or re-encode the file"
+    )
