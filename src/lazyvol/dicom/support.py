@@ -175,34 +175,9 @@ def support_error(rec: FrameRecord, fetch: Fetch = read_local) -> tuple[str, str
             "convert the files with e.g. `dcmconv +te` or `gdcmconv --raw`"
         )
     if ts not in NATIVE_SYNTAXES:
-        from pydicom.pixels import get_decoder
-        from pydicom.uid import UID
-
-        try:
-            decoder = get_decoder(ts)
-        except NotImplementedError:
-            return "unsupported", (
-                f"{rec.path}: transfer syntax {UID(ts).name} ({ts}) has no pixel decoder in pydicom"
-            )
-        if not decoder.is_available:
-            return "unsupported", (
-                f"{rec.path}: no decoder installed for transfer syntax {UID(ts).name} ({ts}); "
-                f"install one of: {'; '.join(decoder.missing_dependencies)} "
-                "(pip install 'lazyvol[codecs]')"
-            )
-        if rec.number_of_frames > 1 and rec.frame >= 0:
-            return None  # frames located (and the items checked) at scan time
-        if rec.pixel_length != -1:
-            return "format", (
-                f"{rec.path}: Pixel Data (7FE0,0010) of compressed syntax {UID(ts).name} is not "
-                "encapsulated (defined length)"
-            )
-        end = _encapsulated_end(rec, fetch)
-        if isinstance(end, str):
-            return "format", f"{rec.path}: encapsulated Pixel Data (7FE0,0010) {end}"
-        problem = _codestream_problem(rec, fetch)
-        if problem:
-            return "format", problem
+        problem = _compressed_problem(rec, fetch)
+        if problem is not None or (rec.number_of_frames > 1 and rec.frame >= 0):
+            return problem  # an enhanced file's located frames: items checked at scan time
     if ts in NATIVE_SYNTAXES and rec.number_of_frames > 1 and rec.frame < 0:
         # Check the claimed size against the payload first: a lying header is a format error,
         # whatever else the file is.
@@ -259,6 +234,40 @@ def support_error(rec: FrameRecord, fetch: Fetch = read_local) -> tuple[str, str
             f"{rec.pixel_offset} but the file has {rec.size} bytes"
         )
     return None
+
+
+def _compressed_problem(rec: FrameRecord, fetch: Fetch) -> tuple[str, str] | None:
+    """(kind, message) when a compressed file cannot be read: no decoder for its syntax, Pixel
+    Data not encapsulated, damaged items, or a codestream stating another size than the header
+    (an enhanced file's located frames: the decoder check only)."""
+    from pydicom.pixels import get_decoder
+    from pydicom.uid import UID
+
+    ts = rec.transfer_syntax
+    try:
+        decoder = get_decoder(ts)
+    except NotImplementedError:
+        return "unsupported", (
+            f"{rec.path}: transfer syntax {UID(ts).name} ({ts}) has no pixel decoder in pydicom"
+        )
+    if not decoder.is_available:
+        return "unsupported", (
+            f"{rec.path}: no decoder installed for transfer syntax {UID(ts).name} ({ts}); "
+            f"install one of: {'; '.join(decoder.missing_dependencies)} "
+            "(pip install 'lazyvol[codecs]')"
+        )
+    if rec.number_of_frames > 1 and rec.frame >= 0:
+        return None  # frames located (and the items checked) at scan time
+    if rec.pixel_length != -1:
+        return "format", (
+            f"{rec.path}: Pixel Data (7FE0,0010) of compressed syntax {UID(ts).name} is not "
+            "encapsulated (defined length)"
+        )
+    end = _encapsulated_end(rec, fetch)
+    if isinstance(end, str):
+        return "format", f"{rec.path}: encapsulated Pixel Data (7FE0,0010) {end}"
+    problem = _codestream_problem(rec, fetch)
+    return ("format", problem) if problem else None
 
 
 def _encapsulated_end(rec: FrameRecord, fetch: Fetch = read_local) -> int | str:
