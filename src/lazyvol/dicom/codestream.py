@@ -10,7 +10,7 @@ segments are checked by length in the decoder.
 
 from __future__ import annotations
 
-__all__ = ["codestream_shape"]
+__all__ = ["SIZED_SYNTAXES", "codestream_shape"]
 
 _JPEG = {
     "1.2.840.10008.1.2.4.50",  # baseline
@@ -27,6 +27,8 @@ _J2K = {
     "1.2.840.10008.1.2.4.202",  # HTJ2K lossless RPCL
     "1.2.840.10008.1.2.4.203",  # HTJ2K
 }
+#: Transfer syntaxes whose codestream states the image size (RLE's does not).
+SIZED_SYNTAXES = frozenset(_JPEG | _J2K)
 #: Start-of-frame markers: SOF0-SOF15 except DHT (C4), JPG (C8) and DAC (CC); SOF55 for JPEG-LS.
 _SOF = {0xC0, 0xC1, 0xC2, 0xC3, 0xC5, 0xC6, 0xC7, 0xC9, 0xCA, 0xCB, 0xCD, 0xCE, 0xCF, 0xF7}
 #: Markers without a length field (RSTn, TEM), skipped while looking for the SOF segment.

@@ -22,7 +22,7 @@ from .._io import Location, pread_full, read, read_ranges, reads_check, verify
 from ..errors import FormatError, SourceChangedError, SourceNotFoundError
 from ..scaling import apply_scale, scale_into
 from ..sources import SourceStamp, display_path
-from .codestream import codestream_shape
+from .codestream import SIZED_SYNTAXES, codestream_shape
 from .model import encoding_reads
 
 __all__ = ["DicomPlan", "read_block"]
@@ -225,6 +225,8 @@ def _decode(plan: DicomPlan, n: int) -> np.ndarray:
 def _check_codestream_shape(plan: DicomPlan, n: int, buf: bytes) -> None:
     """Refuse frame ``n`` when its codestream states another image size than Rows and Columns
     (decoded samples shaped by the header would be a scrambled image, with no error)."""
+    if plan.encapsulated_syntax not in SIZED_SYNTAXES:
+        return  # RLE states no size (~40 us a frame saved: no copy of its fragments)
     from pydicom.encaps import get_frame
 
     try:

@@ -12,6 +12,7 @@ from collections import defaultdict
 from collections.abc import Sequence
 from typing import Any
 
+from .codestream import SIZED_SYNTAXES, codestream_shape
 from .model import DEFLATED_SYNTAX, NATIVE_SYNTAXES
 from .mosaic import mosaic_error
 from .records import FrameRecord
@@ -311,8 +312,8 @@ def _codestream_problem(rec: FrameRecord, fetch: Fetch) -> str | None:
     """The refusal of a single-frame compressed file whose codestream states another size than
     its Rows x Columns (a mosaic's: its whole image), read from the first fragment's head; None
     when they agree or the head states no size (the pixel reader checks the whole frame again)."""
-    from .codestream import codestream_shape
-
+    if rec.transfer_syntax not in SIZED_SYNTAXES:
+        return None  # RLE states no size: nothing to read
     try:
         head = fetch(rec.path, rec.pixel_offset, 8, rec.size)  # the Basic Offset Table item
         bot = struct.unpack("<L", head[4:8])[0] if len(head) == 8 else 0
