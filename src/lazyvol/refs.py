@@ -38,8 +38,9 @@ Zarr v2 stores every chunk at full size) and one slice per chunk for DICOM.
 Refused, with a typed error saying why: gzip-compressed files (a gzip stream cannot be entered at a
 byte offset, so no chunk has an address), compressed DICOM frames stored in several fragments or
 in a syntax no imagecodecs codec decodes, a series whose files differ in transfer syntax (one codec
-per array), DICOM whose unused high bits are set (a Zarr reader cannot clear them), rescale values that differ between slices (unless
-``per_slice_rescale="arrays"``), missing slices, and layouts a chunk cannot address.
+per array), DICOM whose unused high bits are set (a Zarr reader cannot clear them), rescale values
+that differ between slices (unless ``per_slice_rescale="arrays"``), missing slices, and layouts a
+chunk cannot address.
 
 References never hold credentials: URLs are written without user, password or signing parameters
 (``lazyvol._io.identity_url``); a reader passes its own credentials as the reference

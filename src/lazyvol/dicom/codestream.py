@@ -10,7 +10,7 @@ segments are checked by length in the decoder.
 
 from __future__ import annotations
 
-__all__ = ["SIZED_SYNTAXES", "codestream_shape"]
+__all__ = ["SIZED_SYNTAXES", "codestream_shape", "size_disagreement"]
 
 _JPEG = {
     "1.2.840.10008.1.2.4.50",  # baseline
@@ -43,6 +43,19 @@ def codestream_shape(syntax: str, frame: bytes) -> tuple[int, int] | None:
     if syntax in _J2K:
         return _j2k_shape(frame)
     return None
+
+
+def size_disagreement(syntax: str, frame: bytes, rows: int, columns: int) -> str | None:
+    """Why a compressed frame's header does not describe it (its codestream states another size
+    than ``rows`` x ``columns``), or None (the sizes agree, or the codestream states none)."""
+    shape = codestream_shape(syntax, frame)
+    if shape is None or shape == (rows, columns):
+        return None
+    return (
+        f"compressed image is {shape[0]} rows x {shape[1]} columns but Rows (0028,0010) x "
+        f"Columns (0028,0011) say {rows} x {columns}: the header does not describe its pixels; "
+        "fix the header or re-encode the file"
+    )
 
 
 def _jpeg_shape(src: bytes) -> tuple[int, int] | None:

@@ -22,7 +22,7 @@ from .._io import Location, pread_full, read, read_ranges, reads_check, verify
 from ..errors import FormatError, SourceChangedError, SourceNotFoundError
 from ..scaling import apply_scale, scale_into
 from ..sources import SourceStamp, display_path
-from .codestream import SIZED_SYNTAXES, codestream_shape
+from .codestream import SIZED_SYNTAXES, size_disagreement
 from .model import encoding_reads
 
 __all__ = ["DicomPlan", "read_block"]
@@ -233,14 +233,9 @@ def _check_codestream_shape(plan: DicomPlan, n: int, buf: bytes) -> None:
         frame = get_frame(buf, 0, number_of_frames=1)
     except Exception:  # malformed items: the decoder's own error names the problem
         return
-    shape = codestream_shape(plan.encapsulated_syntax, frame)
-    if shape is not None and shape != (plan.rows, plan.columns):
-        raise FormatError(
-            f"{plan.paths[n]}: volume frame {n}'s compressed image is {shape[0]} rows x {shape[1]} "
-            f"columns but Rows (0028,0010) x Columns (0028,0011) say {plan.rows} x "
-            f"{plan.columns}: the header does not describe its pixels; fix the header or "
-            "re-encode the file"
-        )
+    problem = size_disagreement(plan.encapsulated_syntax, frame, plan.rows, plan.columns)
+    if problem:
+        raise FormatError(f"{plan.paths[n]}: volume frame {n}'s {problem}")
 
 
 def _frame(plan: DicomPlan, n: int) -> np.ndarray:
@@ -434,7 +429,7 @@ def _runs_by_encoding(plan: DicomPlan, ns: list[int]) -> list[tuple[DicomPlan, i
         if b < len(ns) and plan.encodings[ns[b]] == enc:
             continue
         if enc not in ways:
-            syntax, little, swap = encoding_reads(enc) if enc else ("", True, False)
+            syntax, little, swap = encoding_reads(enc)  # "": a filled-in slice, read as native
             ways[enc] = replace(
                 plan, encapsulated_syntax=syntax, little_endian=little, swap_ow8=swap, encodings=()
             )

@@ -12,7 +12,7 @@ from collections import defaultdict
 from collections.abc import Sequence
 from typing import Any
 
-from .codestream import SIZED_SYNTAXES, codestream_shape
+from .codestream import SIZED_SYNTAXES, size_disagreement
 from .model import DEFLATED_SYNTAX, NATIVE_SYNTAXES
 from .mosaic import mosaic_error
 from .records import FrameRecord
@@ -92,7 +92,7 @@ def _decoded_difference(
 
 def _decoded_bytes(rec: FrameRecord) -> int:
     """What decoding ``rec``'s whole file allocates, as its header claims it."""
-    rows, columns = (rec.mosaic[0], rec.mosaic[1]) if rec.mosaic else (rec.rows, rec.columns)
+    rows, columns = _image_shape(rec)
     per_pixel = max(1, rec.samples_per_pixel) * max(1, rec.bits_allocated // 8)
     return max(0, rows) * max(0, columns) * per_pixel * max(1, rec.number_of_frames)
 
@@ -318,16 +318,13 @@ def _codestream_problem(rec: FrameRecord, fetch: Fetch) -> str | None:
         head = fetch(rec.path, rec.pixel_offset, 8, rec.size)  # the Basic Offset Table item
         bot = struct.unpack("<L", head[4:8])[0] if len(head) == 8 else 0
         first = rec.pixel_offset + 8 + bot + 8  # past the BOT item and the fragment's header
-        shape = codestream_shape(
-            rec.transfer_syntax, fetch(rec.path, first, CODESTREAM_HEAD, rec.size)
-        )
+        start = fetch(rec.path, first, CODESTREAM_HEAD, rec.size)
     except OSError:
         return None  # the read's own error comes when the pixels are read
-    expected = (rec.mosaic[0], rec.mosaic[1]) if rec.mosaic else (rec.rows, rec.columns)
-    if shape is None or shape == expected:
-        return None
-    return (
-        f"{rec.path}: the compressed image is {shape[0]} rows x {shape[1]} columns but Rows "
-        f"(0028,0010) x Columns (0028,0011) say {expected[0]} x {expected[1]}: the header does "
-        "not describe its pixels; fix the header or re-encode the file"
-    )
+    problem = size_disagreement(rec.transfer_syntax, start, *_image_shape(rec))
+    return f"{rec.path}: the {problem}" if problem else None
+
+
+def _image_shape(rec: FrameRecord) -> tuple[int, int]:
+    """(rows, columns) of the image stored in ``rec``'s file: a mosaic tile's whole mosaic."""
+    return (rec.mosaic[0], rec.mosaic[1]) if rec.mosaic else (rec.rows, rec.columns)
