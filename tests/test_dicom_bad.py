@@ -390,7 +390,7 @@ def test_a_duplicate_in_another_transfer_syntax_is_dropped_when_its_values_are_t
     np.testing.assert_array_equal(vol.compute(), truth.stored)
     (warning,) = [w for w in vol.meta["warnings"] if "duplicate" in w]
     assert "copy_rle.dcm" in warning and truth.files[1] in warning
-    assert f"transfer syntaxes 1.2.840.10008.1.2.1 and {RLELossless}" in warning
+    assert f"transfer syntaxes (1.2.840.10008.1.2.1 and {RLELossless})" in warning
 
 
 def test_a_duplicate_too_big_to_decode_at_scan_time_is_refused(tmp_path, monkeypatch):

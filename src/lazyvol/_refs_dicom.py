@@ -68,6 +68,13 @@ def _dicom_plan(vol: Any, display: str) -> Any:
             "has one codec. Convert the files to one transfer syntax (e.g. `gdcmconv --raw`), or "
             "write the volume with lazyvol.open(...).to_zarr(...)"
         )
+    if plan.stored_bits:  # files of the series with different BitsStored (a per-frame mask)
+        shown = ", ".join(str(b) for b in sorted(set(plan.stored_bits)))
+        raise UnsupportedError(
+            f"{display}: the files differ in BitsStored (0028,0101) ({shown}); a Zarr array "
+            "applies one bit mask to every chunk. Write the volume with "
+            "lazyvol.open(...).to_zarr(...)"
+        )
     for f in dataclasses.fields(plan):
         if f.name in _DICOM_PLAN_FIELDS:
             continue

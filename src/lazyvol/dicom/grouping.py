@@ -1,6 +1,6 @@
 """Split one SeriesInstanceUID's frame records into stackable groups, each split with its reason.
 
-A group holds records that one volume can hold: the same Rows/Columns, pixel format, pixel
+A group holds records that one volume can hold: the same Rows/Columns, stored dtype, pixel
 spacing, orientation, frame of reference, image kind (magnitude/phase/maps), localizer or not. Multi-echo time series
 split per echo and Philips isotropic (trace) images split from the directions, as dcm2niix does.
 """
@@ -90,8 +90,10 @@ _SPLITS: tuple[tuple[str, Callable[[FrameRecord], Any]], ...] = (
     ("Rows/Columns (0028,0010)/(0028,0011)", lambda r: f"{r.rows}x{r.columns}"),
     ("ImageType LOCALIZER (0008,0008)", lambda r: "localizer" if r.is_localizer else "image"),
     (
-        "pixel format BitsAllocated/BitsStored/PixelRepresentation (0028,0100)/(0028,0101)/(0028,0103)",
-        lambda r: f"{r.bits_allocated}/{r.bits_stored}/{r.pixel_representation}",
+        # BitsStored may differ: it is each image's value range in the same stored dtype (CT
+        # slices whose HighBit follows the slice's maximum), read per frame (FrameTable.formats).
+        "stored dtype BitsAllocated/PixelRepresentation (0028,0100)/(0028,0103)",
+        lambda r: f"{r.bits_allocated}/{r.pixel_representation}",
     ),
     (
         "SamplesPerPixel/PhotometricInterpretation (0028,0002)/(0028,0004)",
@@ -290,7 +292,7 @@ def split_series(
     trace_note = _split_philips_trace(keyed)
     if len(keyed) == 1:
         key, recs = next(iter(keyed.items()))
-        return [("|".join(key), recs, [])]
+        return [(_id_key(key, recs), recs, [])]
     # Say which attributes vary and how the files divide between their values.
     varying: list[str] = []
     names = [name for name, _ in _SPLITS] + ["ImageOrientationPatient (0020,0037)"]
@@ -312,5 +314,18 @@ def split_series(
             f"{', ' + image_component(recs[0]) if image_component(recs[0]) else ''}, "
             f"orientation {_fmt_iop(recs[0].iop)}, {len(recs)} files"
         )
-        out.append(("|".join(key), recs, [*varying, this]))
+        out.append((_id_key(key, recs), recs, [*varying, this]))
     return out
+
+
+#: Position of the stored-dtype split in a group's key.
+_DTYPE_SPLIT = next(i for i, (name, _) in enumerate(_SPLITS) if name.startswith("stored dtype"))
+
+
+def _id_key(key: tuple[str, ...], recs: list[FrameRecord]) -> str:
+    """A group's key as its volume id is made from (``SeriesInfo.id``): the stored-dtype part
+    spelled with BitsStored too, as it was when files of another BitsStored were split off
+    (the lowest, when they differ), so every volume keeps the id earlier versions gave it."""
+    bits = min(r.bits_stored for r in recs)
+    fmt = f"{recs[0].bits_allocated}/{bits}/{recs[0].pixel_representation}"
+    return "|".join((*key[:_DTYPE_SPLIT], fmt, *key[_DTYPE_SPLIT + 1 :]))

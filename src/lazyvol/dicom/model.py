@@ -105,6 +105,10 @@ class FrameTable:
     #: :func:`pixel_encoding` of each frame ("" for a filled-in slice) when the files differ
     #: (some compressed, some not; another byte order); empty: every frame is encoded as the first.
     encodings: tuple[str, ...] = ()
+    #: BitsStored (0028,0101) of each frame (a filled-in slice: the first frame's) when the files
+    #: differ (CT slices whose HighBit follows each slice's own maximum); empty: every frame has
+    #: ``bits_stored``. Each frame's unused high bits are cleared or sign-extended by its own.
+    stored_bits: tuple[int, ...] = ()
 
     @property
     def stored_dtype(self) -> np.dtype:

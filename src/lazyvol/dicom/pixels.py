@@ -66,6 +66,8 @@ class DicomPlan(CachedHash):
     #: Each frame's pixel encoding (lazyvol.dicom.model.pixel_encoding; "" for a filled-in slice)
     #: when the files differ; empty: every frame is read as the fields above say.
     encodings: tuple[str, ...] = ()
+    #: Each frame's BitsStored when the files differ; empty: every frame has ``bits_stored``.
+    stored_bits: tuple[int, ...] = ()
 
     def location(self, n: int) -> Location | None:
         """The remote object of frame ``n`` (None: a local file)."""
@@ -410,30 +412,40 @@ def read_block(plan: DicomPlan, index: tuple[slice, ...]) -> np.ndarray:
     full = ni == plan.columns and nj == plan.rows and si.step in (None, 1) and sj.step in (None, 1)
     for a, t in enumerate(ts):
         ns = [t * plan.nk + k for k in ks]
-        for way, b0, b1 in _runs_by_encoding(plan, ns):
+        for way, b0, b1 in _runs_read_alike(plan, ns):
             _read_frames(way, ns[b0:b1], buf[a, b0:b1], out_dtype, sj, si, full)
     out = buf.transpose(3, 2, 1, 0)
     return out if st is not None else out[..., 0]
 
 
-def _runs_by_encoding(plan: DicomPlan, ns: list[int]) -> list[tuple[DicomPlan, int, int]]:
-    """Runs ``[b0, b1)`` of frames ``ns`` encoded alike, each with the plan that reads them: the
-    plan itself when its frames are all encoded as its fields say (``plan.encodings`` empty)."""
-    if not plan.encodings:
+def _runs_read_alike(plan: DicomPlan, ns: list[int]) -> list[tuple[DicomPlan, int, int]]:
+    """Runs ``[b0, b1)`` of frames ``ns`` encoded alike and of one BitsStored, each with the plan
+    that reads them: the plan itself when its frames are all read as its fields say
+    (``plan.encodings`` and ``plan.stored_bits`` empty)."""
+    if not plan.encodings and not plan.stored_bits:
         return [(plan, 0, len(ns))]
-    ways: dict[str, DicomPlan] = {}
+
+    def way_of(n: int) -> tuple[str | None, int]:
+        return (
+            plan.encodings[n] if plan.encodings else None,
+            plan.stored_bits[n] if plan.stored_bits else plan.bits_stored,
+        )
+
+    ways: dict[tuple[str | None, int], DicomPlan] = {}
     runs: list[tuple[DicomPlan, int, int]] = []
     b0 = 0
     for b in range(1, len(ns) + 1):
-        enc = plan.encodings[ns[b0]]
-        if b < len(ns) and plan.encodings[ns[b]] == enc:
+        key = way_of(ns[b0])
+        if b < len(ns) and way_of(ns[b]) == key:
             continue
-        if enc not in ways:
-            syntax, little, swap = encoding_reads(enc)  # "": a filled-in slice, read as native
-            ways[enc] = replace(
-                plan, encapsulated_syntax=syntax, little_endian=little, swap_ow8=swap, encodings=()
-            )
-        runs.append((ways[enc], b0, b))
+        if key not in ways:
+            enc, bits = key
+            way = replace(plan, encodings=(), stored_bits=(), bits_stored=bits)
+            if enc is not None:  # "": a filled-in slice, read as native
+                syntax, little, swap = encoding_reads(enc)
+                way = replace(way, encapsulated_syntax=syntax, little_endian=little, swap_ow8=swap)
+            ways[key] = way
+        runs.append((ways[key], b0, b))
         b0 = b
     return runs
 

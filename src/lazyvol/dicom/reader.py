@@ -233,6 +233,7 @@ def make_plan(
         scale=bool(scale),
         encapsulated_syntax=encapsulated,
         encodings=frames.encodings,
+        stored_bits=frames.stored_bits,
         photometric=frames.photometric,
         fill=fill,
         stamps=stamps,

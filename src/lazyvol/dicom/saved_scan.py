@@ -44,8 +44,9 @@ __all__ = [
 #: NumberOfImagesInMosaic counts several slices is a mosaic even without MOSAIC in its ImageType.
 INDEX_VERSION = 8
 #: Layout of a report: 2: files named by their listing position, identities taken from the listing;
-#: 3: a volume's files may differ in pixel encoding (each frame's, ``encodings``), where 2 split them.
-REPORT_FORMAT = 3
+#: 3: a volume's files may differ in pixel encoding (each frame's, ``encodings``), where 2 split them;
+#: 4: ... and in BitsStored (each frame's, ``stored_bits``), where 3 split them.
+REPORT_FORMAT = 4
 #: A frame's identity in a report whose frames all have their listing entry's identity.
 _FROM_LISTING = "listing"
 #: The frames' paths of a report whose frames are its files, in order.
@@ -227,7 +228,7 @@ def _expanded(doc: dict[str, Any], listing: Sequence[Listed]) -> dict[str, Any]:
     if fr["idents"] == _FROM_LISTING:
         fr["idents"] = [listing[x][1:5] if type(x) is int else (0, 0, 0, 0) for x in positions]
     n = len(fr["paths"])
-    for key in (*_COLUMNS, "idents", "encodings"):
+    for key in (*_COLUMNS, "idents", "encodings", "stored_bits"):
         if not isinstance(fr.get(key, ()), list) or len(fr.get(key, ())) not in (n, 0):
             raise ValueError(f"frame column {key!r} does not have one entry per frame")
     return doc

@@ -1,7 +1,7 @@
 """Group frame records into volumes: split series, sort slices, validate spacing, build geometry.
 
 A SeriesInstanceUID is split into separate volumes wherever one volume cannot hold its files
-(different Rows/Columns, orientation, localizer image type, pixel format), each split with a
+(different Rows/Columns, orientation, localizer image type, stored dtype), each split with a
 stated reason (:mod:`.grouping`). Slices are sorted by the projection of ImagePositionPatient on
 the slice normal, never by InstanceNumber or file name; spacing comes from the positions
 (:mod:`.stacking`). Problems that make a group unreadable (gaps, missing geometry, truncated pixel

@@ -512,8 +512,7 @@ def _finish(st: _Stack, volumes: Volumes, axis4: str | None) -> None:
         )
         if n_fp < len(ordered_frames):
             st.warnings.append(meta["philips_scaling"])
-    stored = np.dtype(stored_dtype(first))
-    info.dtype = scaled_dtype_bits(stored, first.bits_stored, pairs).str.lstrip("<>=|")
+    info.dtype = _output_dtype(ordered_frames, scale_of).str.lstrip("<>=|")
     uniq = sorted(set(pairs))
     if len(uniq) == 1:
         meta["rescale"] = {"slope": uniq[0][0], "intercept": uniq[0][1]}
@@ -538,9 +537,21 @@ def _finish(st: _Stack, volumes: Volumes, axis4: str | None) -> None:
     info.frames = _frame_table(first, slots_all, scale_of)
     if info.frames.encodings:  # files encoded differently: each frame is read its own way
         meta["transfer_syntaxes"] = sorted({r.transfer_syntax for r in slots_all if r})
+    if info.frames.stored_bits:  # BitsStored differs: each frame's high bits by its own
+        counts = Counter(r.bits_stored for r in ordered_frames)
+        meta["bits_stored"] = max(counts)
+        meta["bits_stored_counts"] = {str(b): counts[b] for b in sorted(counts)}
     annotate_volume(info, slots_all)
     if info.error is None:
         annotate_bids(info, slots_all, nk)
+
+
+def _output_dtype(frames: list[FrameRecord], scale_of: dict[int, tuple[float, float]]) -> np.dtype:
+    """The dtype holding every frame's rescaled values exactly where it can
+    (:func:`~lazyvol.scaling.scaled_dtype_bits`, from the widest BitsStored of the frames)."""
+    stored = np.dtype(stored_dtype(frames[0]))
+    bits = max(r.bits_stored for r in frames)
+    return scaled_dtype_bits(stored, bits, [scale_of[id(r)] for r in frames])
 
 
 def _frame_table(
@@ -551,6 +562,7 @@ def _frame_table(
     """Where each frame is (k fastest, then the 4th axis; filled-in slices have no file)."""
     remote = any(r.etag for r in slots_all if r)
     encodings = tuple(pixel_encoding(r) if r else "" for r in slots_all)
+    stored_bits = tuple((r or first).bits_stored for r in slots_all)
     return FrameTable(
         paths=tuple(r.path if r else "" for r in slots_all),
         offsets=tuple(r.pixel_offset if r else -1 for r in slots_all),
@@ -574,6 +586,7 @@ def _frame_table(
         ),
         etags=tuple(r.etag if r else "" for r in slots_all) if remote else (),
         encodings=encodings if len(set(encodings) - {""}) > 1 else (),
+        stored_bits=stored_bits if len(set(stored_bits)) > 1 else (),
     )
 
 

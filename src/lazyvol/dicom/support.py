@@ -42,17 +42,15 @@ def drop_duplicates(
     for uid, recs in by_uid.items():
         kept.append(recs[0])
         for dup in recs[1:]:
-            a, b = recs[0].transfer_syntax, dup.transfer_syntax
-            if _same_pixels(recs[0], dup, fetch):
+            # Equal bytes are one image only when read alike: the same transfer syntax and the
+            # same BitsStored (its mask decides what the high bits mean). Else: decoded values.
+            how = _stored_differently(recs[0], dup)
+            if not how and _same_pixels(recs[0], dup, fetch):
                 same = "same pixel data"
-            elif a != b and (differ := _decoded_difference(recs[0], dup, fetch, decoded)) is None:
-                same = f"same pixel values, stored in transfer syntaxes {a} and {b}"
+            elif how and (differ := _decoded_difference(recs[0], dup, fetch, decoded)) is None:
+                same = f"same pixel values, stored with {how}"
             else:
-                what = (
-                    f"stored in different transfer syntaxes ({a} and {b}): {differ}"
-                    if a != b
-                    else "with different pixel data"
-                )
+                what = f"stored with {how}: {differ}" if how else "with different pixel data"
                 return kept, (
                     f"SOPInstanceUID (0008,0018) {uid} appears in {recs[0].path} and {dup.path} "
                     f"{what}; remove one of the files"
@@ -64,6 +62,15 @@ def drop_duplicates(
     return kept, None
 
 
+def _stored_differently(a: FrameRecord, b: FrameRecord) -> str:
+    """How two copies of one image store their pixels differently ("" when alike)."""
+    if a.transfer_syntax != b.transfer_syntax:
+        return f"different transfer syntaxes ({a.transfer_syntax} and {b.transfer_syntax})"
+    if a.bits_stored != b.bits_stored:
+        return f"different BitsStored (0028,0101) ({a.bits_stored} and {b.bits_stored})"
+    return ""
+
+
 #: Largest file (and decoded image, as its header claims it) decoded to compare two copies of one
 #: SOPInstanceUID stored in different transfer syntaxes; a larger pair is refused as conflicting
 #: copies, not decoded at scan time.
@@ -73,8 +80,8 @@ DECODE_COMPARE_BYTES = 64 * 2**20
 def _decoded_difference(
     a: FrameRecord, b: FrameRecord, fetch: Fetch, cache: dict[str, Any]
 ) -> str | None:
-    """None when two copies in different transfer syntaxes (one compressed, or another byte
-    order) hold the same image, pydicom decoding both files to equal stored values; else why
+    """None when two copies stored differently (one compressed, another byte order, another
+    BitsStored) hold the same image, pydicom decoding both files to equal stored values; else why
     they are not shown to (for the refusal's message)."""
     if max(a.size, b.size, _decoded_bytes(a), _decoded_bytes(b)) > DECODE_COMPARE_BYTES:
         # nothing allocated from a header's claim beyond the bound

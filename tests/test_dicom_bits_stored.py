@@ -1,0 +1,167 @@
+"""A series whose files differ in BitsStored (0028,0101): one volume, each frame's unused high
+bits cleared or sign-extended by its own BitsStored, checked against pydicom file by file.
+
+Real CT series do this: some scanners set HighBit (and BitsStored) from each slice's own maximum
+(innolitics/dicom-numpy#15). dcm2niix stacks such slices (it splits only on BitsAllocated); lazyvol
+split them into interleaved partial volumes, none of them the series.
+"""
+
+from __future__ import annotations
+
+import json
+
+import numpy as np
+import pydicom
+import pytest
+from pydicom.uid import RLELossless
+
+import lazyvol as lv
+from lazyvol.testing import write_dicom_series
+
+pytestmark = pytest.mark.usefixtures("dicom_cache")
+SHAPE = (16, 12, 7)
+#: BitsStored of slice k: the series' 12, and 16 (the whole word) on every third slice.
+BITS = [16 if k % 3 == 1 else 12 for k in range(SHAPE[2])]
+
+
+def _series(tmp_path, dtype="int16", slope=1.0, intercept=0.0, **kw):
+    """12-bit values with junk in the high bits of every file; slices of BITS[k] == 16 say that
+    junk is data. Without each file's own mask the values differ from pydicom's."""
+    per = [{"BitsStored": b, "HighBit": b - 1} for b in BITS]
+    return write_dicom_series(
+        tmp_path / "s",
+        SHAPE,
+        dtype=dtype,
+        bits_stored=12,
+        dirty_high_bits=True,
+        slope=slope,
+        intercept=intercept,
+        per_slice=per,
+        orientation="oblique",
+        **kw,
+    )
+
+
+def _pydicom_stack(files, scaled=True):
+    """(i, j, k) values of ``files`` in slice order, from pydicom alone (its pixel_array applies
+    each file's own BitsStored), rescaled by each file's slope and intercept."""
+    out = []
+    for f in files:
+        ds = pydicom.dcmread(f)
+        arr = ds.pixel_array.T
+        out.append(arr * float(ds.RescaleSlope) + float(ds.RescaleIntercept) if scaled else arr)
+    return np.stack(out, axis=-1)
+
+
+@pytest.mark.parametrize("dtype", ["int16", "uint16"])
+def test_slices_of_several_bits_stored_are_one_volume(tmp_path, dtype):
+    truth = _series(tmp_path, dtype=dtype, slope=2.0, intercept=-1024.0)
+    (info,) = lv.scan(tmp_path / "s")
+    assert info.error is None and info.shape == SHAPE
+    vol = lv.open(tmp_path / "s")
+    expected = _pydicom_stack(truth.files)
+    # The junk is data in the 16-bit slices: a mask from the first file would change them.
+    assert not np.array_equal(expected[:, :, 1], truth.stored[:, :, 1] * 2.0 - 1024.0)
+    np.testing.assert_array_equal(vol.compute(), expected)
+    # From the widest BitsStored: 16-bit values * 2 - 1024 need int32 (12-bit ones fit int16).
+    assert vol.dtype == np.int32
+    assert vol.meta["bits_stored"] == 16
+    assert vol.meta["bits_stored_counts"] == {"12": BITS.count(12), "16": BITS.count(16)}
+    np.testing.assert_allclose(vol.affine, truth.affine, atol=1e-6)
+    # Blocks that cut across the runs of one BitsStored, and single slices.
+    for chunks in [(16, 12, 1), (16, 12, 2), (5, 7, 4)]:
+        part = lv.open(tmp_path / "s", chunks=chunks)
+        np.testing.assert_array_equal(part.compute(), expected)
+        np.testing.assert_array_equal(part[2:13, 1:9, 1:6].compute(), expected[2:13, 1:9, 1:6])
+    for k in range(SHAPE[2]):
+        np.testing.assert_array_equal(vol[:, :, k : k + 1].compute(), expected[:, :, k : k + 1])
+    stored = lv.open(tmp_path / "s", scale=False)
+    np.testing.assert_array_equal(stored.compute(), _pydicom_stack(truth.files, scaled=False))
+
+
+def test_compressed_and_native_slices_of_several_bits_stored(tmp_path):
+    # Per-frame BitsStored and per-frame transfer syntax together: every other file RLE.
+    from pydicom.pixels import get_encoder
+
+    if not get_encoder(RLELossless).is_available:
+        pytest.skip("no pydicom RLE encoder installed")
+    truth = _series(tmp_path)
+    for f in truth.files[::2]:
+        ds = pydicom.dcmread(f)
+        ds.compress(RLELossless)
+        ds.save_as(f)
+    vol = lv.open(tmp_path / "s", chunks=(16, 12, 3))
+    assert len(vol.meta["transfer_syntaxes"]) == 2
+    np.testing.assert_array_equal(vol.compute(), _pydicom_stack(truth.files))
+
+
+def test_the_saved_scan_keeps_each_frames_bits_stored(tmp_path, monkeypatch):
+    # The second open parses no header and masks as the first did; a report whose column lost
+    # an entry is not used (the folder is scanned again).
+    import importlib
+
+    from lazyvol.dicom.saved_scan import index_path
+
+    header_scan = importlib.import_module("lazyvol.dicom.header_scan")
+    truth = _series(tmp_path)
+    expected = _pydicom_stack(truth.files)
+    np.testing.assert_array_equal(lv.open(tmp_path / "s").compute(), expected)
+    report = index_path(str(tmp_path / "s")).with_suffix(".report.json")
+    doc = json.loads(report.read_text())
+    assert doc["series"][0]["frames"]["stored_bits"] == BITS
+    calls: list[str] = []
+    orig = header_scan.read_header
+    monkeypatch.setattr(
+        header_scan, "read_header", lambda p, **kw: calls.append(p) or orig(p, **kw)
+    )
+    np.testing.assert_array_equal(lv.open(tmp_path / "s").compute(), expected)
+    assert calls == []
+    doc["series"][0]["frames"]["stored_bits"] = BITS[:-1]
+    report.write_text(json.dumps(doc))
+    index_path(str(tmp_path / "s")).unlink(missing_ok=True)
+    np.testing.assert_array_equal(lv.open(tmp_path / "s").compute(), expected)
+    assert len(calls) == SHAPE[2]
+
+
+def test_references_refuse_slices_of_several_bits_stored(tmp_path):
+    # A Zarr array applies one mask: references cannot describe per-file high bits.
+    from lazyvol.refs import references
+
+    _series(tmp_path)
+    with pytest.raises(lv.UnsupportedError, match=r"BitsStored \(0028,0101\) \(12, 16\)"):
+        references(tmp_path / "s")
+
+
+def test_a_stored_dtype_differing_inside_a_series_still_splits(tmp_path):
+    # BitsAllocated / PixelRepresentation make the stored dtype: files that differ there are
+    # other volumes (a derived 8-bit image in the series), split with the reason.
+    per = [{"PixelRepresentation": 1 if k >= 4 else 0} for k in range(SHAPE[2])]
+    write_dicom_series(tmp_path / "s", SHAPE, dtype="uint16", per_slice=per)
+    report = lv.scan(tmp_path / "s")
+    assert sorted(i.shape[2] for i in report) == [3, 4]
+    for info in report:
+        assert any("(0028,0103)" in r and "differs" in r for r in info.reasons), info.reasons
+
+
+@pytest.mark.parametrize("dirty", [False, True], ids=["clean", "junk-in-high-bits"])
+def test_copies_of_one_image_with_another_bits_stored(tmp_path, dirty):
+    # The same bytes under another BitsStored are the same image only when the high bits hold
+    # nothing: then the copy is dropped as a duplicate; else the copies disagree and the series
+    # is refused (the bytes alone used to say "same pixel data" and keep either).
+    import shutil
+
+    truth = write_dicom_series(
+        tmp_path / "s", SHAPE, dtype="int16", bits_stored=12, dirty_high_bits=dirty
+    )
+    copy = tmp_path / "s" / "copy.dcm"
+    shutil.copy(truth.files[3], copy)
+    ds = pydicom.dcmread(copy)
+    ds.BitsStored, ds.HighBit = 16, 15
+    ds.save_as(copy)
+    if dirty:
+        with pytest.raises(lv.SeriesError, match=r"BitsStored \(0028,0101\) \(12 and 16\)"):
+            lv.open(tmp_path / "s")
+        return
+    vol = lv.open(tmp_path / "s")
+    np.testing.assert_array_equal(vol.compute(), truth.stored)
+    assert any("copy.dcm" in w and "BitsStored" in w for w in vol.meta["warnings"])
