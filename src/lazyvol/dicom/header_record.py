@@ -214,9 +214,11 @@ def fill_record(
 
 def expand(rec: FrameRecord, raw: dict[int, Any], fetch: Fetch) -> HeaderResult:
     """A mosaic file's tiles, an enhanced multi-frame file's frames, or the record itself."""
-    csa = mosaic.csa_image_header(raw) if mosaic.wants_csa(rec, raw) else None
+    # A mosaic by ImageType or (0019,100A), or else by the CSA header's count (when it is read).
+    claimed = mosaic.mosaic_file(rec, raw)
+    csa = mosaic.csa_image_header(raw) if mosaic.wants_csa(rec, raw, claimed) else None
     rec.acq = bids.record_values(raw, csa) or None
-    if mosaic.mosaic_file(rec, raw, csa):
+    if claimed or (csa is not None and mosaic.mosaic_file(rec, raw, csa)):
         return mosaic.expand_mosaic(rec, raw, csa)
     if rec.number_of_frames > 1 and 0x52009230 in raw:
         try:

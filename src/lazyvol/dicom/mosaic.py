@@ -144,13 +144,14 @@ def private_value(raw: dict[int, Any], tag: int) -> Any:
     return [float(v) for v in vals]
 
 
-def wants_csa(rec: FrameRecord, raw: dict[int, Any]) -> bool:
+def wants_csa(rec: FrameRecord, raw: dict[int, Any], mosaic: bool | None = None) -> bool:
     """Is the CSA image header worth parsing for this file (about 0.2 ms)?
 
     For mosaics (slice count, slice normal, slice times), EPI (phase-encoding polarity, echo
     spacing) and diffusion images (b-value, gradient); not for the bulk of anatomical images.
+    ``mosaic``: :func:`mosaic_file` without the CSA header, when the caller has it already.
     """
-    if mosaic_file(rec, raw):
+    if mosaic_file(rec, raw) if mosaic is None else mosaic:
         return True
     if 0x00290010 not in raw and 0x00290011 not in raw and 0x00290012 not in raw:
         return False
