@@ -81,13 +81,12 @@ def test_truncated_multiframe_native_refused(tmp_path):
         lv.open(tmp_path / "e.dcm")
 
 
-def test_enhanced_against_dcm2niix(tmp_path):
+def _dcm2niix(tmp_path):
+    """dcm2niix's conversion of the folder ``tmp_path / "in"``, in the closest canonical
+    orientation (skips when dcm2niix is not installed)."""
     exe = os.path.join(os.path.dirname(sys.executable), "dcm2niix")
     if not os.path.exists(exe):
         pytest.skip("dcm2niix not installed")
-    write_enhanced_dicom(
-        tmp_path / "in" / "e.dcm", SHAPE, orientation="oblique", frame_order=SHUFFLED
-    )
     out = tmp_path / "out"
     out.mkdir()
     subprocess.run(
@@ -95,7 +94,14 @@ def test_enhanced_against_dcm2niix(tmp_path):
         check=True,
         capture_output=True,
     )
-    img = nib.as_closest_canonical(nib.load(out / "vol.nii"))
+    return nib.as_closest_canonical(nib.load(out / "vol.nii"))
+
+
+def test_enhanced_against_dcm2niix(tmp_path):
+    write_enhanced_dicom(
+        tmp_path / "in" / "e.dcm", SHAPE, orientation="oblique", frame_order=SHUFFLED
+    )
+    img = _dcm2niix(tmp_path)
     vol = lv.open(tmp_path / "in" / "e.dcm")
     mine = nib.as_closest_canonical(nib.Nifti1Image(vol.compute(), vol.affine))
     np.testing.assert_allclose(mine.affine, img.affine, atol=1e-3)
@@ -270,4 +276,55 @@ def test_enhanced_spacing_error_names_the_frames(tmp_path):
 
     _edit(path, gap)
     with pytest.raises(lv.SeriesError, match=r"frame 3 of 6\) and .*frame 4 of 6\)"):
+        lv.open(path)
+
+
+def _say_mosaic(path) -> None:
+    """ImageType with MOSAIC and no NumberOfImagesInMosaic anywhere, as Siemens XA leaves its
+    de-mosaiced enhanced exports (dcm2niix#553)."""
+    import pydicom
+
+    ds = pydicom.dcmread(path)
+    ds.ImageType = ["ORIGINAL", "PRIMARY", "M", "ND", "MOSAIC"]
+    ds.Manufacturer = "SIEMENS"
+    ds.save_as(path)
+
+
+def test_enhanced_frames_of_an_image_type_saying_mosaic_are_slices(tmp_path):
+    # Frames at several positions are slices, whatever ImageType says: read as dcm2niix reads
+    # them, with a warning. They were refused as a mosaic without a slice count.
+    four = tmp_path / "4d.dcm"
+    truth = write_enhanced_dicom(four, SHAPE, orientation="oblique", n_volumes=2)
+    _say_mosaic(four)
+    vol = lv.open(four)
+    np.testing.assert_array_equal(vol.compute(), truth.stored)
+    np.testing.assert_allclose(vol.affine, truth.affine, atol=1e-6)
+    assert any("says MOSAIC" in w and "read as slices" in w for w in vol.meta["warnings"])
+    # dcm2niix reads such a file as its frames too (warning "MOSAIC but number of slices not
+    # specified"), the same values in the same voxel order; compared on a 3D file. Its slice
+    # spacing there is not the positions' (1.6 mm for 2.5 here; without the word it is 2.5), so
+    # the slice axis is compared in direction only, and with the positions' truth above.
+    path = tmp_path / "in" / "e.dcm"
+    truth = write_enhanced_dicom(path, SHAPE, orientation="oblique", frame_order=SHUFFLED)
+    _say_mosaic(path)
+    vol = lv.open(path)
+    np.testing.assert_array_equal(vol.compute(), truth.stored)
+    img = _dcm2niix(tmp_path)
+    mine = nib.as_closest_canonical(nib.Nifti1Image(vol.compute(), vol.affine))
+    np.testing.assert_array_equal(np.asarray(mine.dataobj), img.get_fdata())
+    np.testing.assert_allclose(mine.affine[:, [0, 1, 3]], img.affine[:, [0, 1, 3]], atol=1e-3)
+    k_mine, k_theirs = mine.affine[:3, 2], img.affine[:3, 2]
+    np.testing.assert_allclose(
+        k_mine / np.linalg.norm(k_mine), k_theirs / np.linalg.norm(k_theirs), atol=1e-4
+    )
+    np.testing.assert_allclose(vol.affine, truth.affine, atol=1e-6)
+
+
+def test_enhanced_frames_at_one_position_saying_mosaic_are_refused(tmp_path):
+    # Frames all at one position may be real mosaics (XA keeps vNav mosaics in enhanced files):
+    # with no tile count, never read as one slice each.
+    path = tmp_path / "e.dcm"
+    write_enhanced_dicom(path, (SHAPE[0], SHAPE[1], 1), n_volumes=3)
+    _say_mosaic(path)
+    with pytest.raises(lv.FormatError, match=r"NumberOfImagesInMosaic missing.*as one slice"):
         lv.open(path)

@@ -218,19 +218,31 @@ def expand(rec: FrameRecord, raw: dict[int, Any], fetch: Fetch) -> HeaderResult:
     claimed = mosaic.mosaic_file(rec, raw)
     csa = mosaic.csa_image_header(raw) if mosaic.wants_csa(rec, raw, claimed) else None
     rec.acq = bids.record_values(raw, csa) or None
+    enhanced = rec.number_of_frames > 1 and 0x52009230 in raw
     if claimed or (csa is not None and mosaic.mosaic_file(rec, raw, csa)):
+        if enhanced and not mosaic.counted_mosaic(raw, csa):
+            # MOSAIC in ImageType and no slice count: Siemens XA exports de-mosaiced enhanced
+            # files that keep the word. Frames placed at several positions are slices.
+            frames = _enhanced_frames(rec, raw, fetch)
+            if isinstance(frames, list) and mosaic.frames_are_slices(frames):
+                return frames
         return mosaic.expand_mosaic(rec, raw, csa)
-    if rec.number_of_frames > 1 and 0x52009230 in raw:
-        try:
-            frames = expand_frames(rec, raw, fetch)
-        except Exception as exc:  # malformed functional groups
-            frames = f"unreadable functional groups ({type(exc).__name__}: {exc})"
-        if isinstance(frames, str):
-            return HeaderSkip(f"enhanced multi-frame image: {frames}", rec.series_uid)
-        return frames
+    if enhanced:
+        return _enhanced_frames(rec, raw, fetch)
     if rec.number_of_frames != 1:
         rec.frame = -1  # multi-frame without functional groups: not located frame by frame
     return rec
+
+
+def _enhanced_frames(rec: FrameRecord, raw: dict[int, Any], fetch: Fetch) -> HeaderResult:
+    """An enhanced multi-frame file's frame records, or why they cannot be read."""
+    try:
+        frames = expand_frames(rec, raw, fetch)
+    except Exception as exc:  # malformed functional groups
+        frames = f"unreadable functional groups ({type(exc).__name__}: {exc})"
+    if isinstance(frames, str):
+        return HeaderSkip(f"enhanced multi-frame image: {frames}", rec.series_uid)
+    return frames
 
 
 def make_record(

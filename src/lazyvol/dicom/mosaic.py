@@ -32,6 +32,8 @@ __all__ = [
     "annotate_volume",
     "csa_image_header",
     "expand_mosaic",
+    "counted_mosaic",
+    "frames_are_slices",
     "is_mosaic",
     "mosaic_error",
     "mosaic_file",
@@ -71,7 +73,16 @@ def is_mosaic(rec: FrameRecord) -> bool:
     return bool(rec.image_type) and any(str(t).upper() == "MOSAIC" for t in rec.image_type or [])
 
 
-def _count_says_mosaic(raw: dict[int, Any], csa: Any = None) -> bool:
+def frames_are_slices(frames: Sequence[FrameRecord]) -> bool:
+    """Are an enhanced file's frames slices although its ImageType says MOSAIC? Yes when they
+    are located at more than one position (Siemens XA writes de-mosaiced enhanced files whose
+    ImageType keeps MOSAIC, dcm2niix#553); frames all at one position, or not located, may be
+    mosaics (XA vNavs keep real mosaics in enhanced files), whose tile count is unknown."""
+    positions = {tuple(f.ipp) for f in frames if f.ipp is not None and f.frame >= 0}
+    return len(positions) > 1
+
+
+def counted_mosaic(raw: dict[int, Any], csa: Any = None) -> bool:
     """NumberOfImagesInMosaic, (0019,100A) or the CSA image header's, counts more than one slice.
 
     Siemens writes (0019,100A) for mosaics only; nibabel's ``MosaicWrapper`` and GDCM's mosaic
@@ -91,7 +102,7 @@ def mosaic_file(rec: FrameRecord, raw: dict[int, Any], csa: Any = None) -> bool:
     """Is this file a Siemens mosaic? ImageType says MOSAIC, or NumberOfImagesInMosaic counts
     several slices although ImageType lost the word (an edited or re-exported header): its tiles
     are never read as one big slice."""
-    return is_mosaic(rec) or _count_says_mosaic(raw, csa)
+    return is_mosaic(rec) or counted_mosaic(raw, csa)
 
 
 def _raw_bytes(raw: dict[int, Any], tag: int) -> bytes | None:
@@ -234,8 +245,8 @@ def mosaic_error(rec: FrameRecord) -> tuple[str, str] | None:
     if rec.mosaic is not None:
         return None
     why = [b[len(_MARK) + 1 :] for b in rec.bad_attributes or [] if b.startswith(_MARK)]
-    if not why and not is_mosaic(rec):
-        return None
+    if not why and (not is_mosaic(rec) or rec.number_of_frames > 1):
+        return None  # an enhanced file's frame: read as a slice (see frames_are_slices)
     detail = why[0] if why else "the mosaic was not unpacked"
     kind = "MOSAIC" if is_mosaic(rec) else "mosaic (NumberOfImagesInMosaic > 1)"
     return "format", (
@@ -475,6 +486,16 @@ def annotate_volume(info: Any, slots: Sequence[FrameRecord | None]) -> None:
     from dataclasses import replace
 
     frames = info.frames
+    worded = next(
+        (r for r in slots if r and r.number_of_frames > 1 and r.mosaic is None and is_mosaic(r)),
+        None,
+    )
+    if worded is not None:  # enhanced frames read as slices (frames_are_slices)
+        info.warnings.append(
+            f"{worded.path}: ImageType (0008,0008) says MOSAIC, but no NumberOfImagesInMosaic is "
+            "given and this enhanced file's frames lie at several positions: read as slices "
+            "(Siemens XA exports de-mosaiced enhanced files that keep the word, as dcm2niix notes)"
+        )
     tiled = [r for r in slots if r is not None and r.mosaic is not None]
     if frames is not None and tiled:
         shapes = {(r.mosaic[0], r.mosaic[1]) for r in tiled if r.mosaic is not None}

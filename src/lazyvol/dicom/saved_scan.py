@@ -41,8 +41,10 @@ __all__ = [
 #: 3: FrameRecord gained 4D/diffusion/vendor fields; 4: inode/ctime_ns too; 5: ETag (objects);
 #: 6: a skip records whether the file is valid DICOM of an unsupported kind; 7: StackID, and
 #: enhanced files' functional-group acquisition values in ``acq``; 8: a Siemens image whose
-#: NumberOfImagesInMosaic counts several slices is a mosaic even without MOSAIC in its ImageType.
-INDEX_VERSION = 8
+#: NumberOfImagesInMosaic counts several slices is a mosaic even without MOSAIC in its ImageType;
+#: 9: an enhanced file whose ImageType says MOSAIC, with no slice count, and whose frames lie at
+#: several positions is read as its frames (Siemens XA de-mosaiced exports), not refused.
+INDEX_VERSION = 9
 #: Layout of a report: 2: files named by their listing position, identities taken from the listing;
 #: 3: a volume's files may differ in pixel encoding (each frame's, ``encodings``), where 2 split them;
 #: 4: ... and in BitsStored (each frame's, ``stored_bits``), where 3 split them.
