@@ -91,7 +91,7 @@ _SPLITS: tuple[tuple[str, Callable[[FrameRecord], Any]], ...] = (
     ("ImageType LOCALIZER (0008,0008)", lambda r: "localizer" if r.is_localizer else "image"),
     (
         # BitsStored may differ: it is each image's value range in the same stored dtype (CT
-        # slices whose HighBit follows the slice's maximum), read per frame (FrameTable.formats).
+        # slices whose HighBit follows the slice's maximum), read per frame (FrameTable.stored_bits).
         "stored dtype BitsAllocated/PixelRepresentation (0028,0100)/(0028,0103)",
         lambda r: f"{r.bits_allocated}/{r.pixel_representation}",
     ),

@@ -30,9 +30,9 @@ from .records import FrameRecord
 __all__ = [
     "CSA_TAGS",
     "annotate_volume",
+    "counted_mosaic",
     "csa_image_header",
     "expand_mosaic",
-    "counted_mosaic",
     "frames_are_slices",
     "is_mosaic",
     "mosaic_error",

@@ -72,8 +72,8 @@ def _stored_differently(a: FrameRecord, b: FrameRecord) -> str:
 
 
 #: Largest file (and decoded image, as its header claims it) decoded to compare two copies of one
-#: SOPInstanceUID stored in different transfer syntaxes; a larger pair is refused as conflicting
-#: copies, not decoded at scan time.
+#: SOPInstanceUID stored differently (transfer syntax, BitsStored); a larger pair is refused as
+#: conflicting copies, not decoded at scan time.
 DECODE_COMPARE_BYTES = 64 * 2**20
 
 
