@@ -165,3 +165,80 @@ def test_copies_of_one_image_with_another_bits_stored(tmp_path, dirty):
     vol = lv.open(tmp_path / "s")
     np.testing.assert_array_equal(vol.compute(), truth.stored)
     assert any("copy.dcm" in w and "BitsStored" in w for w in vol.meta["warnings"])
+
+
+def test_volume_ids_are_those_earlier_versions_gave(tmp_path):
+    # Ids are what users pass as series=...; the BitsStored change must not move them. These
+    # are the ids lazyvol gave these series before it (commit 941aa96, same writer and UIDs).
+    write_dicom_series(
+        tmp_path / "a",
+        SHAPE,
+        dtype="int16",
+        bits_stored=12,
+        series_uid="1.2.826.0.1.3680043.8.498.4242",
+    )
+    write_dicom_series(
+        tmp_path / "b",
+        SHAPE,
+        dtype="uint16",
+        series_uid="1.2.826.0.1.3680043.8.498.4243",
+        orientation="oblique",
+    )
+    assert [i.id for i in lv.scan(tmp_path / "a")] == ["cadd9d7f"]
+    assert [i.id for i in lv.scan(tmp_path / "b")] == ["64fe08aa"]
+
+
+def _4d_series(tmp_path, per_volume):
+    """4 slices x 2 volumes told apart by TemporalPositionIdentifier; ``per_volume[t]``: extra
+    attributes of volume t's files."""
+    nk, nt = 4, 2
+    pos = np.array([[-12.5, -20.0, 30.0 + 2.5 * (n % nk)] for n in range(nk * nt)])
+    per = [
+        {"TemporalPositionIdentifier": n // nk + 1, **per_volume[n // nk]} for n in range(nk * nt)
+    ]
+    truth = write_dicom_series(
+        tmp_path / "s",
+        (16, 12, nk * nt),
+        dtype="int16",
+        bits_stored=12,
+        dirty_high_bits=True,
+        positions=pos,
+        per_slice=per,
+    )
+    ref = np.zeros((16, 12, nk, nt), dtype=np.int16)
+    return truth, ref
+
+
+def _fill_from_pydicom(truth, ref):
+    for f in truth.files:
+        ds = pydicom.dcmread(f)
+        k = round((float(ds.ImagePositionPatient[2]) - 30.0) / 2.5)
+        ref[:, :, k, int(ds.TemporalPositionIdentifier) - 1] = ds.pixel_array.T
+
+
+@pytest.mark.parametrize("differ", ["bits_stored", "transfer_syntax"])
+def test_split_4d_volumes_read_each_frame_their_own_way(tmp_path, differ):
+    # split_4d=True cut the frame table per volume but kept the whole table's per-frame columns:
+    # volume 1 was read with volume 0's BitsStored or transfer syntax (compressed bytes read as
+    # pixels), wrong values with no error.
+    per = [{}, {"BitsStored": 16, "HighBit": 15} if differ == "bits_stored" else {}]
+    truth, ref = _4d_series(tmp_path, per)
+    if differ == "transfer_syntax":
+        from pydicom.pixels import get_encoder
+
+        if not get_encoder(RLELossless).is_available:
+            pytest.skip("no pydicom RLE encoder installed")
+        for f in truth.files[4:]:
+            ds = pydicom.dcmread(f)
+            ds.compress(RLELossless)
+            ds.save_as(f)
+    _fill_from_pydicom(truth, ref)
+    np.testing.assert_array_equal(lv.open(tmp_path / "s").compute(), ref)
+    infos = lv.scan(tmp_path / "s", split_4d=True)
+    assert len(infos) == 2
+    for t, info in enumerate(infos):
+        vol = lv.open(tmp_path / "s", series=info.id, split_4d=True)
+        np.testing.assert_array_equal(vol.compute(), ref[..., t])
+        if differ == "bits_stored":  # each volume's own BitsStored, no longer varying
+            assert vol.meta["bits_stored"] == (12, 16)[t]
+            assert "bits_stored_counts" not in vol.meta

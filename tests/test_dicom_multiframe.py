@@ -309,6 +309,7 @@ def test_enhanced_frames_of_an_image_type_saying_mosaic_are_slices(tmp_path):
     _say_mosaic(path)
     vol = lv.open(path)
     np.testing.assert_array_equal(vol.compute(), truth.stored)
+    np.testing.assert_allclose(vol.affine, truth.affine, atol=1e-6)
     img = _dcm2niix(tmp_path)
     mine = nib.as_closest_canonical(nib.Nifti1Image(vol.compute(), vol.affine))
     np.testing.assert_array_equal(np.asarray(mine.dataobj), img.get_fdata())
@@ -317,14 +318,38 @@ def test_enhanced_frames_of_an_image_type_saying_mosaic_are_slices(tmp_path):
     np.testing.assert_allclose(
         k_mine / np.linalg.norm(k_mine), k_theirs / np.linalg.norm(k_theirs), atol=1e-4
     )
-    np.testing.assert_allclose(vol.affine, truth.affine, atol=1e-6)
 
 
-def test_enhanced_frames_at_one_position_saying_mosaic_are_refused(tmp_path):
-    # Frames all at one position may be real mosaics (XA keeps vNav mosaics in enhanced files):
-    # with no tile count, never read as one slice each.
+@pytest.mark.parametrize("step_mm", [0.0, 1e-5, 0.3])
+def test_enhanced_frames_at_one_position_saying_mosaic_are_refused(tmp_path, step_mm):
+    # Frames at one position, or moved less than half a slice thickness (XA keeps vNav mosaics
+    # in enhanced files, their prescriptions updated for motion), may be real mosaics: with no
+    # tile count, never read as one slice each.
+    import pydicom
+
     path = tmp_path / "e.dcm"
     write_enhanced_dicom(path, (SHAPE[0], SHAPE[1], 1), n_volumes=3)
     _say_mosaic(path)
+    ds = pydicom.dcmread(path)
+    for i, group in enumerate(ds.PerFrameFunctionalGroupsSequence):
+        ipp = [float(v) for v in group.PlanePositionSequence[0].ImagePositionPatient]
+        ipp[2] += step_mm * i
+        group.PlanePositionSequence[0].ImagePositionPatient = [f"{v:.6f}" for v in ipp]
+    ds.save_as(path)
     with pytest.raises(lv.FormatError, match=r"NumberOfImagesInMosaic missing.*as one slice"):
+        lv.open(path)
+
+
+def test_enhanced_mosaic_word_with_a_broken_csa_header_is_refused(tmp_path):
+    # A CSA header that does not parse may hold the tile count: the file is refused, naming it.
+    import pydicom
+
+    path = tmp_path / "e.dcm"
+    write_enhanced_dicom(path, (16, 12, 5))
+    _say_mosaic(path)
+    ds = pydicom.dcmread(path)
+    ds.add_new(0x00290010, "LO", "SIEMENS CSA HEADER")
+    ds.add_new(0x00291010, "OB", b"SV10\x04\x03\x02\x01" + b"\xff" * 40)
+    ds.save_as(path)
+    with pytest.raises(lv.FormatError, match=r"CSA image header \(0029,1010\) does not parse"):
         lv.open(path)

@@ -71,8 +71,8 @@ def _dicom_plan(vol: Any, display: str) -> Any:
     if plan.stored_bits:  # files of the series with different BitsStored (a per-frame mask)
         shown = ", ".join(str(b) for b in sorted(set(plan.stored_bits)))
         raise UnsupportedError(
-            f"{display}: the files differ in BitsStored (0028,0101) ({shown}); a Zarr array "
-            "applies one bit mask to every chunk. Write the volume with "
+            f"{display}: the files differ in BitsStored (0028,0101) ({shown}); references "
+            "describe every chunk with one BitsStored. Write the volume with "
             "lazyvol.open(...).to_zarr(...)"
         )
     for f in dataclasses.fields(plan):

@@ -324,8 +324,10 @@ _DTYPE_SPLIT = next(i for i, (name, _) in enumerate(_SPLITS) if name.startswith(
 
 def _id_key(key: tuple[str, ...], recs: list[FrameRecord]) -> str:
     """A group's key as its volume id is made from (``SeriesInfo.id``): the stored-dtype part
-    spelled with BitsStored too, as it was when files of another BitsStored were split off
-    (the lowest, when they differ), so every volume keeps the id earlier versions gave it."""
-    bits = min(r.bits_stored for r in recs)
+    spelled with BitsStored too, as it was when files of another BitsStored were split off (the
+    most common, the lowest of a tie, when they differ: a stray duplicate copy under another
+    BitsStored, dropped later, leaves the id as it was), so volumes keep the ids they had."""
+    counts = Counter(r.bits_stored for r in recs)
+    bits = min(counts, key=lambda b: (-counts[b], b))
     fmt = f"{recs[0].bits_allocated}/{bits}/{recs[0].pixel_representation}"
     return "|".join((*key[:_DTYPE_SPLIT], fmt, *key[_DTYPE_SPLIT + 1 :]))

@@ -220,9 +220,9 @@ def expand(rec: FrameRecord, raw: dict[int, Any], fetch: Fetch) -> HeaderResult:
     rec.acq = bids.record_values(raw, csa) or None
     enhanced = rec.number_of_frames > 1 and 0x52009230 in raw
     if claimed or (csa is not None and mosaic.mosaic_file(rec, raw, csa)):
-        if enhanced and not mosaic.counted_mosaic(raw, csa):
-            # MOSAIC in ImageType and no slice count: Siemens XA exports de-mosaiced enhanced
-            # files that keep the word. Frames placed at several positions are slices.
+        if enhanced and not isinstance(csa, str) and not mosaic.counted_mosaic(raw, csa):
+            # MOSAIC in ImageType and no slice count (nor a CSA header that failed to parse):
+            # Siemens XA exports de-mosaiced enhanced files that keep the word.
             frames = _enhanced_frames(rec, raw, fetch)
             if isinstance(frames, list) and mosaic.frames_are_slices(frames):
                 return frames

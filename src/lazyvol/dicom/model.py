@@ -4,8 +4,9 @@ the skipped files), :class:`FrameTable` (where each frame of a volume is) and :c
 
 from __future__ import annotations
 
+from collections import Counter
 from collections.abc import Iterable, Sequence
-from dataclasses import dataclass, field, fields
+from dataclasses import dataclass, field, fields, replace
 from typing import Any
 
 import numpy as np
@@ -109,6 +110,40 @@ class FrameTable:
     #: differ (CT slices whose HighBit follows each slice's own maximum); empty: every frame has
     #: ``bits_stored``. Each frame's unused high bits are cleared or sign-extended by its own.
     stored_bits: tuple[int, ...] = ()
+
+    #: The per-frame columns (one entry per frame when present; empty ones stay empty).
+    PER_FRAME = (
+        "paths",
+        "offsets",
+        "slopes",
+        "inters",
+        "sizes",
+        "lengths",
+        "idents",
+        "tiles",
+        "etags",
+        "encodings",
+        "stored_bits",
+    )
+
+    def frames_of(self, sl: slice) -> FrameTable:
+        """The table of frames ``sl`` (e.g. one volume of a 4D table): every per-frame column
+        sliced; a BitsStored column that became uniform folded into ``bits_stored``."""
+        cut = {k: getattr(self, k)[sl] for k in self.PER_FRAME}
+        bits = set(cut["stored_bits"])
+        if len(bits) == 1:
+            cut["bits_stored"], cut["stored_bits"] = bits.pop(), ()
+        return replace(self, **cut)
+
+    def bits_meta(self) -> dict[str, Any]:
+        """``bits_stored`` (the widest of the frames') and, when the frames differ,
+        ``bits_stored_counts`` (images of each; filled-in slices not counted)."""
+        bits = self.stored_bits or (self.bits_stored,) * len(self.paths)
+        counts = Counter(b for b, p in zip(bits, self.paths, strict=True) if p)
+        out: dict[str, Any] = {"bits_stored": max(counts, default=self.bits_stored)}
+        if len(counts) > 1:
+            out["bits_stored_counts"] = {str(b): counts[b] for b in sorted(counts)}
+        return out
 
     @property
     def stored_dtype(self) -> np.dtype:

@@ -25,6 +25,7 @@ from typing import Any
 
 import numpy as np
 
+from .model import ORIENTATION_TOL
 from .records import FrameRecord
 
 __all__ = [
@@ -74,12 +75,26 @@ def is_mosaic(rec: FrameRecord) -> bool:
 
 
 def frames_are_slices(frames: Sequence[FrameRecord]) -> bool:
-    """Are an enhanced file's frames slices although its ImageType says MOSAIC? Yes when they
-    are located at more than one position (Siemens XA writes de-mosaiced enhanced files whose
-    ImageType keeps MOSAIC, dcm2niix#553); frames all at one position, or not located, may be
-    mosaics (XA vNavs keep real mosaics in enhanced files), whose tile count is unknown."""
-    positions = {tuple(f.ipp) for f in frames if f.ipp is not None and f.frame >= 0}
-    return len(positions) > 1
+    """Are an enhanced file's frames slices although its ImageType says MOSAIC?
+
+    Siemens XA writes de-mosaiced enhanced files whose ImageType keeps MOSAIC (dcm2niix#553):
+    their frames share one orientation and lie at positions more than half a slice thickness
+    (1 mm without one) apart along its normal. Frames at one position, or moved only a little
+    (XA keeps vNav mosaics in enhanced files, their prescriptions updated for motion), or turned,
+    may be mosaics, whose tile count is unknown.
+    """
+    located = [f for f in frames if f.ipp is not None and f.iop is not None and f.frame >= 0]
+    if len(located) < 2:
+        return False
+    iop = np.asarray(located[0].iop, dtype=np.float64)
+    if any(
+        np.max(np.abs(np.asarray(f.iop, dtype=np.float64) - iop)) > ORIENTATION_TOL for f in located
+    ):
+        return False
+    normal = np.cross(iop[:3], iop[3:])
+    along = [float(np.dot(normal, np.asarray(f.ipp, dtype=np.float64))) for f in located]
+    thickness = next((f.slice_thickness for f in located if f.slice_thickness), None)
+    return max(along) - min(along) > (0.5 * thickness if thickness else 1.0)
 
 
 def counted_mosaic(raw: dict[int, Any], csa: Any = None) -> bool:

@@ -49,22 +49,12 @@ def _split_4d(info: SeriesInfo) -> list[SeriesInfo]:
     for t in range(nt):
         sl = slice(t * nk, (t + 1) * nk)
         fr = info.frames
-        frames = FrameTable(
-            **{
-                **{k: getattr(fr, k) for k in fr.__dataclass_fields__},
-                "paths": fr.paths[sl],
-                "offsets": fr.offsets[sl],
-                "slopes": fr.slopes[sl],
-                "inters": fr.inters[sl],
-                "sizes": fr.sizes[sl],
-                "lengths": fr.lengths[sl],
-                "idents": fr.idents[sl],
-                "tiles": fr.tiles[sl],
-                "etags": fr.etags[sl],
-            }
-        )
+        frames = fr.frames_of(sl)
         meta = {k: v for k, v in info.meta.items() if k != "axis4_values"}
         meta["axis4_index"] = {name: vals[t] for name, vals in values.items()}
+        if fr.stored_bits:  # this volume's own BitsStored
+            meta.pop("bits_stored_counts", None)
+            meta.update(frames.bits_meta())
         rel = dict(meta.get("relaxations", {}))
         rel["split_4d"] = True
         meta["relaxations"] = rel

@@ -538,9 +538,7 @@ def _finish(st: _Stack, volumes: Volumes, axis4: str | None) -> None:
     if info.frames.encodings:  # files encoded differently: each frame is read its own way
         meta["transfer_syntaxes"] = sorted({r.transfer_syntax for r in slots_all if r})
     if info.frames.stored_bits:  # BitsStored differs: each frame's high bits by its own
-        counts = Counter(r.bits_stored for r in ordered_frames)
-        meta["bits_stored"] = max(counts)
-        meta["bits_stored_counts"] = {str(b): counts[b] for b in sorted(counts)}
+        meta.update(info.frames.bits_meta())
     annotate_volume(info, slots_all)
     if info.error is None:
         annotate_bids(info, slots_all, nk)

@@ -30,7 +30,7 @@ def drop_duplicates(
     records: list[FrameRecord], warnings: list[str], fetch: Fetch = read_local
 ) -> tuple[list[FrameRecord], str | None]:
     """Drop exact duplicates (same SOPInstanceUID, same pixel bytes, or the same decoded values in
-    another transfer syntax); conflicting ones are an error."""
+    another transfer syntax or under another BitsStored); conflicting ones are an error."""
     by_uid: dict[str, list[FrameRecord]] = defaultdict(list)
     for r in records:
         key = r.sop_instance_uid or r.path
