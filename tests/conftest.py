@@ -36,6 +36,31 @@ def dicom_cache(_isolated_cache: Path) -> Path:
 
 
 @pytest.fixture
+def dcm2niix() -> Any:
+    """``convert(src, out)``: dcm2niix's NIfTI files of the DICOM folder ``src`` written into the
+    new folder ``out`` (uncompressed, no sidecar, sorted). The test skips from that call on when
+    dcm2niix is not installed (its checks before the call still run)."""
+    import shutil
+    import subprocess
+    import sys
+
+    exe = shutil.which("dcm2niix") or os.path.join(os.path.dirname(sys.executable), "dcm2niix")
+
+    def convert(src: Path, out: Path) -> list[Path]:
+        if not os.path.exists(exe):
+            pytest.skip("dcm2niix not installed (pip install dcm2niix; in the test extra)")
+        out.mkdir(parents=True)
+        subprocess.run(
+            [exe, "-o", str(out), "-f", "vol", "-z", "n", "-b", "n", str(src)],
+            check=True,
+            capture_output=True,
+        )
+        return sorted(out.glob("*.nii"))
+
+    return convert
+
+
+@pytest.fixture
 def gzip_cache(_isolated_cache: Path) -> Iterator[Path]:
     """The per-test lazyvol cache directory, with this process's gzip handles closed before and
     after the test (a handle kept from another test would read through that test's seek index)."""

@@ -3,8 +3,6 @@
 from __future__ import annotations
 
 import os
-import subprocess
-import sys
 
 import nibabel as nib
 import numpy as np
@@ -81,27 +79,12 @@ def test_truncated_multiframe_native_refused(tmp_path):
         lv.open(tmp_path / "e.dcm")
 
 
-def _dcm2niix(tmp_path):
-    """dcm2niix's conversion of the folder ``tmp_path / "in"``, in the closest canonical
-    orientation (skips when dcm2niix is not installed)."""
-    exe = os.path.join(os.path.dirname(sys.executable), "dcm2niix")
-    if not os.path.exists(exe):
-        pytest.skip("dcm2niix not installed")
-    out = tmp_path / "out"
-    out.mkdir()
-    subprocess.run(
-        [exe, "-o", str(out), "-f", "vol", "-z", "n", "-b", "n", str(tmp_path / "in")],
-        check=True,
-        capture_output=True,
-    )
-    return nib.as_closest_canonical(nib.load(out / "vol.nii"))
-
-
-def test_enhanced_against_dcm2niix(tmp_path):
+def test_enhanced_against_dcm2niix(tmp_path, dcm2niix):
     write_enhanced_dicom(
         tmp_path / "in" / "e.dcm", SHAPE, orientation="oblique", frame_order=SHUFFLED
     )
-    img = _dcm2niix(tmp_path)
+    (nii,) = dcm2niix(tmp_path / "in", tmp_path / "out")
+    img = nib.as_closest_canonical(nib.load(nii))
     vol = lv.open(tmp_path / "in" / "e.dcm")
     mine = nib.as_closest_canonical(nib.Nifti1Image(vol.compute(), vol.affine))
     np.testing.assert_allclose(mine.affine, img.affine, atol=1e-3)
@@ -290,7 +273,7 @@ def _say_mosaic(path) -> None:
     ds.save_as(path)
 
 
-def test_enhanced_frames_of_an_image_type_saying_mosaic_are_slices(tmp_path):
+def test_enhanced_frames_of_an_image_type_saying_mosaic_are_slices(tmp_path, dcm2niix):
     # Frames at several positions are slices, whatever ImageType says: read as dcm2niix reads
     # them, with a warning. They were refused as a mosaic without a slice count.
     four = tmp_path / "4d.dcm"
@@ -310,7 +293,8 @@ def test_enhanced_frames_of_an_image_type_saying_mosaic_are_slices(tmp_path):
     vol = lv.open(path)
     np.testing.assert_array_equal(vol.compute(), truth.stored)
     np.testing.assert_allclose(vol.affine, truth.affine, atol=1e-6)
-    img = _dcm2niix(tmp_path)
+    (nii,) = dcm2niix(tmp_path / "in", tmp_path / "out")
+    img = nib.as_closest_canonical(nib.load(nii))
     mine = nib.as_closest_canonical(nib.Nifti1Image(vol.compute(), vol.affine))
     np.testing.assert_array_equal(np.asarray(mine.dataobj), img.get_fdata())
     np.testing.assert_allclose(mine.affine[:, [0, 1, 3]], img.affine[:, [0, 1, 3]], atol=1e-3)
