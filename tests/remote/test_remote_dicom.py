@@ -396,3 +396,34 @@ def test_mosaic_object_replaced_over_http_is_refused_with_any_etag(
         http_server.put(f"{mode}m/{os.path.basename(f)}", Path(g).read_bytes(), mode)
     with pytest.raises(SourceChangedError):
         vol.compute()
+
+
+def test_remote_frames_of_several_bits_stored_are_fetched_in_one_batch(
+    tmp_path: Path, s3_server: S3, s3_bucket, monkeypatch
+):
+    # A chunk whose BitsStored changes from slice to slice is read in runs, one per BitsStored;
+    # its remote frames are still fetched in one batch of requests in flight at once (a batch per
+    # run would put the runs' round trips one after another). Values as pydicom's.
+    from lazyvol.dicom import pixels
+
+    bits = [16 if k % 3 == 1 else 12 for k in range(7)]
+    per = [{"BitsStored": b, "HighBit": b - 1} for b in bits]
+    truth = write_dicom_series(
+        tmp_path / "b",
+        (16, 12, 7),
+        dtype="int16",
+        bits_stored=12,
+        dirty_high_bits=True,
+        per_slice=per,
+    )
+    url = _upload(s3_server, s3_bucket, truth.files, "bits")
+    vol = open_dicom(url, storage_options=s3_server.options(), chunks=(16, 12, 7))
+    batches: list[int] = []
+    orig = pixels.read_ranges
+    monkeypatch.setattr(
+        pixels,
+        "read_ranges",
+        lambda reqs, *a, **k: batches.append(len(reqs)) or orig(reqs, *a, **k),
+    )
+    np.testing.assert_array_equal(vol.compute(), _pydicom_volume(truth.files))
+    assert batches == [7]

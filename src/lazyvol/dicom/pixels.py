@@ -364,6 +364,7 @@ def _read_native_frames(
     sj: slice,
     si: slice,
     full: bool,
+    fetched: dict[int, bytes] | None = None,
 ) -> None:
     """Fill ``dest`` (frames, nj, ni) with frames ``ns`` of native data, scaled and selected.
 
@@ -378,9 +379,8 @@ def _read_native_frames(
     bounce = None if in_place else np.empty((1, plan.rows, plan.columns), dtype=stored)
     shift = plan.bits_allocated - plan.bits_stored
     nbytes = plan.rows * plan.columns * stored.itemsize
-    fetched = (
-        _fetch_remote(plan, [n for n in ns if plan.paths[n]], nbytes) if plan.locations else None
-    )
+    if fetched is None and plan.locations:
+        fetched = _fetch_remote(plan, [n for n in ns if plan.paths[n]], nbytes)
     for b, n in enumerate(ns):
         if not plan.paths[n]:
             dest[b] = plan.fill  # a missing slice filled in (allow_gaps=True)
@@ -412,8 +412,10 @@ def read_block(plan: DicomPlan, index: tuple[slice, ...]) -> np.ndarray:
     full = ni == plan.columns and nj == plan.rows and si.step in (None, 1) and sj.step in (None, 1)
     for a, t in enumerate(ts):
         ns = [t * plan.nk + k for k in ks]
-        for way, b0, b1 in _runs_read_alike(plan, ns):
-            _read_frames(way, ns[b0:b1], buf[a, b0:b1], out_dtype, sj, si, full)
+        runs = _runs_read_alike(plan, ns)
+        fetched = _fetch_runs(plan, ns, runs)
+        for way, b0, b1 in runs:
+            _read_frames(way, ns[b0:b1], buf[a, b0:b1], out_dtype, sj, si, full, fetched)
     out = buf.transpose(3, 2, 1, 0)
     return out if st is not None else out[..., 0]
 
@@ -450,6 +452,24 @@ def _runs_read_alike(plan: DicomPlan, ns: list[int]) -> list[tuple[DicomPlan, in
     return runs
 
 
+def _fetch_runs(
+    plan: DicomPlan, ns: list[int], runs: list[tuple[DicomPlan, int, int]]
+) -> dict[int, bytes] | None:
+    """The remote native frames of all of a block's runs in one batch (each run fetching its
+    own would put their round trips one after another: a chunk whose BitsStored or encoding
+    alternates per slice, one trip per slice); None for local files or a single run."""
+    if not plan.locations or len(runs) < 2:
+        return None
+    native = [
+        n
+        for way, b0, b1 in runs
+        if not (way.tiles or way.encapsulated_syntax or way.swap_ow8)
+        for n in ns[b0:b1]
+        if plan.paths[n]
+    ]
+    return _fetch_remote(plan, native, plan.rows * plan.columns * (plan.bits_allocated // 8))
+
+
 def _read_frames(
     plan: DicomPlan,
     ns: list[int],
@@ -458,13 +478,15 @@ def _read_frames(
     sj: slice,
     si: slice,
     full: bool,
+    fetched: dict[int, bytes] | None = None,
 ) -> None:
-    """Fill ``dest`` (frames, nj, ni) with frames ``ns``, all encoded as ``plan`` says."""
+    """Fill ``dest`` (frames, nj, ni) with frames ``ns``, all encoded as ``plan`` says
+    (``fetched``: remote native frames fetched already, :func:`_fetch_runs`)."""
     if plan.tiles:
         _read_tiles(plan, ns, dest, out_dtype, sj, si)
         return
     if not plan.encapsulated_syntax and not plan.swap_ow8:
-        _read_native_frames(plan, ns, dest, out_dtype, sj, si, full)
+        _read_native_frames(plan, ns, dest, out_dtype, sj, si, full, fetched)
         return
     for b, n in enumerate(ns):
         if not plan.paths[n]:
