@@ -378,9 +378,6 @@ def _read_native_frames(
     in_place = full and stored == out_dtype and (not plan.scale or out_dtype.kind in "iu")
     bounce = None if in_place else np.empty((1, plan.rows, plan.columns), dtype=stored)
     shift = plan.bits_allocated - plan.bits_stored
-    nbytes = plan.rows * plan.columns * stored.itemsize
-    if fetched is None and plan.locations:
-        fetched = _fetch_remote(plan, [n for n in ns if plan.paths[n]], nbytes)
     for b, n in enumerate(ns):
         if not plan.paths[n]:
             dest[b] = plan.fill  # a missing slice filled in (allow_gaps=True)
@@ -413,7 +410,7 @@ def read_block(plan: DicomPlan, index: tuple[slice, ...]) -> np.ndarray:
     for a, t in enumerate(ts):
         ns = [t * plan.nk + k for k in ks]
         runs = _runs_read_alike(plan, ns)
-        fetched = _fetch_runs(plan, ns, runs)
+        fetched = _fetch_native(plan, ns, runs)
         for way, b0, b1 in runs:
             _read_frames(way, ns[b0:b1], buf[a, b0:b1], out_dtype, sj, si, full, fetched)
     out = buf.transpose(3, 2, 1, 0)
@@ -452,21 +449,21 @@ def _runs_read_alike(plan: DicomPlan, ns: list[int]) -> list[tuple[DicomPlan, in
     return runs
 
 
-def _fetch_runs(
+def _reads_native(plan: DicomPlan) -> bool:
+    """Are ``plan``'s frames whole native frames (read with :func:`_read_native_frames`)?"""
+    return not (plan.tiles or plan.encapsulated_syntax or plan.swap_ow8)
+
+
+def _fetch_native(
     plan: DicomPlan, ns: list[int], runs: list[tuple[DicomPlan, int, int]]
 ) -> dict[int, bytes] | None:
-    """The remote native frames of all of a block's runs in one batch (each run fetching its
-    own would put their round trips one after another: a chunk whose BitsStored or encoding
-    alternates per slice, one trip per slice); None for local files or a single run."""
-    if not plan.locations or len(runs) < 2:
+    """The remote native frames of all of a block's runs, in one batch of requests in flight at
+    once (a batch per run would put the runs' round trips one after another: a chunk whose
+    BitsStored or encoding changes from slice to slice, one trip per slice); None for local
+    files."""
+    if not plan.locations:
         return None
-    native = [
-        n
-        for way, b0, b1 in runs
-        if not (way.tiles or way.encapsulated_syntax or way.swap_ow8)
-        for n in ns[b0:b1]
-        if plan.paths[n]
-    ]
+    native = [n for way, b0, b1 in runs if _reads_native(way) for n in ns[b0:b1] if plan.paths[n]]
     return _fetch_remote(plan, native, plan.rows * plan.columns * (plan.bits_allocated // 8))
 
 
@@ -481,11 +478,11 @@ def _read_frames(
     fetched: dict[int, bytes] | None = None,
 ) -> None:
     """Fill ``dest`` (frames, nj, ni) with frames ``ns``, all encoded as ``plan`` says
-    (``fetched``: remote native frames fetched already, :func:`_fetch_runs`)."""
+    (``fetched``: remote native frames fetched already, :func:`_fetch_native`)."""
     if plan.tiles:
         _read_tiles(plan, ns, dest, out_dtype, sj, si)
         return
-    if not plan.encapsulated_syntax and not plan.swap_ow8:
+    if _reads_native(plan):
         _read_native_frames(plan, ns, dest, out_dtype, sj, si, full, fetched)
         return
     for b, n in enumerate(ns):

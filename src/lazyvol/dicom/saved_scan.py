@@ -24,7 +24,7 @@ from typing import Any
 from .._io import Location
 from ..config import cache_dir
 from .listing import Listed
-from .model import ScanReport, SeriesInfo
+from .model import FrameTable, ScanReport, SeriesInfo
 
 __all__ = [
     "INDEX_VERSION",
@@ -230,7 +230,7 @@ def _expanded(doc: dict[str, Any], listing: Sequence[Listed]) -> dict[str, Any]:
     if fr["idents"] == _FROM_LISTING:
         fr["idents"] = [listing[x][1:5] if type(x) is int else (0, 0, 0, 0) for x in positions]
     n = len(fr["paths"])
-    for key in (*_COLUMNS, "idents", "encodings", "stored_bits"):
+    for key in FrameTable.PER_FRAME:
         if not isinstance(fr.get(key, ()), list) or len(fr.get(key, ())) not in (n, 0):
             raise ValueError(f"frame column {key!r} does not have one entry per frame")
     return doc
