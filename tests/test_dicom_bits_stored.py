@@ -2,8 +2,9 @@
 bits cleared or sign-extended by its own BitsStored, checked against pydicom file by file.
 
 Real CT series do this: some scanners set HighBit (and BitsStored) from each slice's own maximum
-(innolitics/dicom-numpy#15). dcm2niix stacks such slices (it splits only on BitsAllocated); lazyvol
-split them into interleaved partial volumes, none of them the series.
+(innolitics/dicom-numpy#15). dcm2niix stacks such slices; lazyvol split them into interleaved
+partial volumes, none of them the series. (Files that differ in BitsAllocated or
+PixelRepresentation: tests/test_dicom_stored_dtype.py.)
 """
 
 from __future__ import annotations
@@ -130,17 +131,6 @@ def test_references_refuse_slices_of_several_bits_stored(tmp_path):
     _series(tmp_path)
     with pytest.raises(lv.UnsupportedError, match=r"BitsStored \(0028,0101\) \(12, 16\)"):
         references(tmp_path / "s")
-
-
-def test_a_stored_dtype_differing_inside_a_series_still_splits(tmp_path):
-    # BitsAllocated / PixelRepresentation make the stored dtype: files that differ there are
-    # other volumes (a derived 8-bit image in the series), split with the reason.
-    per = [{"PixelRepresentation": 1 if k >= 4 else 0} for k in range(SHAPE[2])]
-    write_dicom_series(tmp_path / "s", SHAPE, dtype="uint16", per_slice=per)
-    report = lv.scan(tmp_path / "s")
-    assert sorted(i.shape[2] for i in report) == [3, 4]
-    for info in report:
-        assert any("(0028,0103)" in r and "differs" in r for r in info.reasons), info.reasons
 
 
 @pytest.mark.parametrize("dirty", [False, True], ids=["clean", "junk-in-high-bits"])

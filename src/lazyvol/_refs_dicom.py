@@ -68,6 +68,13 @@ def _dicom_plan(vol: Any, display: str) -> Any:
             "has one codec. Convert the files to one transfer syntax (e.g. `gdcmconv --raw`), or "
             "write the volume with lazyvol.open(...).to_zarr(...)"
         )
+    if plan.stored_types:  # files of the series stored in different dtypes
+        shown = ", ".join(sorted(set(plan.stored_types)))
+        raise UnsupportedError(
+            f"{display}: the files differ in BitsAllocated/PixelRepresentation (0028,0100)/"
+            f"(0028,0103) (stored as {shown}); a Zarr array has one stored dtype. Write the "
+            "volume with lazyvol.open(...).to_zarr(...)"
+        )
     if plan.stored_bits:  # files of the series with different BitsStored (a per-frame mask)
         shown = ", ".join(str(b) for b in sorted(set(plan.stored_bits)))
         raise UnsupportedError(

@@ -91,21 +91,51 @@ def _int_reach(stored: np.dtype) -> int:
     return max(abs(int(info.min)), abs(int(info.max)))
 
 
+def stored_range(stored: np.dtype, bits_stored: int) -> tuple[int, int]:
+    """The values a DICOM image of stored dtype ``stored`` and BitsStored ``bits_stored`` holds."""
+    if np.dtype(stored).kind == "i":
+        return -(2 ** (bits_stored - 1)), 2 ** (bits_stored - 1) - 1
+    return 0, 2**bits_stored - 1
+
+
+def common_stored_dtype(kinds: Iterable[tuple[np.dtype, int]]) -> np.dtype:
+    """The stored dtype of a volume whose images are stored as ``kinds`` ((stored dtype,
+    BitsStored) pairs): the one dtype when they share it; otherwise the narrowest integer dtype
+    holding every image's values (``uint16`` of 12 bits and ``int16`` together: ``int16``;
+    ``uint16`` of 16 bits and ``int16``: ``int32``)."""
+    pairs = {(np.dtype(d).newbyteorder("="), int(b)) for d, b in kinds}
+    dtypes = {d for d, _ in pairs}
+    if len(dtypes) == 1:
+        return dtypes.pop()
+    ends = [v for d, b in pairs for v in stored_range(d, b)]
+    lo, hi = min(ends), max(ends)
+    return next(
+        (c for c in _INT_CANDIDATES if np.iinfo(c).min <= lo and hi <= np.iinfo(c).max),
+        np.dtype(np.int64),
+    )
+
+
 def scaled_dtype_bits(
-    stored: np.dtype, bits_stored: int, pairs: Sequence[tuple[float, float]]
+    stored: np.dtype,
+    bits_stored: int,
+    pairs: Sequence[tuple[float, float]],
+    kinds: Iterable[tuple[np.dtype, int]] = (),
 ) -> np.dtype:
     """:func:`scaled_dtype` with the value range that DICOM's BitsStored allows.
 
     12-bit unsigned CT with RescaleIntercept -1024 holds -1024..3071: int16, not int32. Otherwise the
     same rule: the stored dtype when no scaling applies, the narrowest exact integer dtype when every
-    slope and intercept is integral, float32 otherwise.
+    slope and intercept is integral, float32 otherwise. ``kinds``: the (stored dtype, BitsStored)
+    of every image when the images differ in stored dtype (a series whose files differ in
+    BitsAllocated or PixelRepresentation): ``stored`` is then their :func:`common_stored_dtype`
+    and the stored range the union of theirs (``bits_stored`` unused).
     """
     base = scaled_dtype(stored, pairs)
     if base.kind not in "iu" or base == stored.newbyteorder("="):
         return base
-    signed = stored.kind == "i"
-    lo_s = -(2 ** (bits_stored - 1)) if signed else 0
-    hi_s = 2 ** (bits_stored - 1) - 1 if signed else 2**bits_stored - 1
+    ranges = [stored_range(np.dtype(d), int(b)) for d, b in kinds]
+    ranges = ranges or [stored_range(stored, bits_stored)]
+    lo_s, hi_s = min(r[0] for r in ranges), max(r[1] for r in ranges)
     ends = [v * int(s) + int(i) for s, i in set(pairs) for v in (lo_s, hi_s)]
     lo, hi = min(ends), max(ends)
     for cand in _INT_CANDIDATES:

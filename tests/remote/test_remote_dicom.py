@@ -427,3 +427,33 @@ def test_remote_frames_of_several_bits_stored_are_fetched_in_one_batch(
     )
     np.testing.assert_array_equal(vol.compute(), _pydicom_volume(truth.files))
     assert batches == [7]
+
+
+def test_remote_frames_of_several_stored_dtypes_are_fetched_by_their_own_size(
+    tmp_path: Path, s3_server: S3, s3_bucket, monkeypatch
+):
+    # 8- and 16-bit slices in one chunk: each frame's request is its own size (a 16-bit size for
+    # an 8-bit frame reads past its Pixel Data; an 8-bit size for a 16-bit frame, half of it),
+    # all in one batch. Values as pydicom's.
+    from lazyvol.dicom import pixels
+
+    truth = write_dicom_series(tmp_path / "m", (16, 12, 6), dtype="uint16")
+    rng = np.random.default_rng(5)
+    for k, f in enumerate(truth.files):
+        ds = pydicom.dcmread(f)
+        if k % 2:
+            ds.BitsAllocated, ds.BitsStored, ds.HighBit = 8, 8, 7
+            ds.PixelData = rng.integers(0, 256, size=(12, 16)).astype(np.uint8).tobytes()
+            ds.save_as(f)
+    url = _upload(s3_server, s3_bucket, truth.files, "mixed")
+    vol = open_dicom(url, storage_options=s3_server.options(), chunks=(16, 12, 6))
+    sizes: list[list[int]] = []
+    orig = pixels.read_ranges
+    monkeypatch.setattr(
+        pixels,
+        "read_ranges",
+        lambda reqs, *a, **k: sizes.append([r[2] for r in reqs]) or orig(reqs, *a, **k),
+    )
+    assert vol.dtype == np.uint16
+    np.testing.assert_array_equal(vol.compute(), _pydicom_volume(truth.files))
+    assert len(sizes) == 1 and sorted(set(sizes[0])) == [16 * 12, 16 * 12 * 2]

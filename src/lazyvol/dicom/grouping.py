@@ -90,10 +90,13 @@ _SPLITS: tuple[tuple[str, Callable[[FrameRecord], Any]], ...] = (
     ("Rows/Columns (0028,0010)/(0028,0011)", lambda r: f"{r.rows}x{r.columns}"),
     ("ImageType LOCALIZER (0008,0008)", lambda r: "localizer" if r.is_localizer else "image"),
     (
-        # BitsStored may differ: it is each image's value range in the same stored dtype (CT
-        # slices whose HighBit follows the slice's maximum), read per frame (FrameTable.stored_bits).
-        "stored dtype BitsAllocated/PixelRepresentation (0028,0100)/(0028,0103)",
-        lambda r: f"{r.bits_allocated}/{r.pixel_representation}",
+        # Integer images of one series may differ in BitsAllocated, BitsStored and
+        # PixelRepresentation (CT slices whose HighBit follows the slice's maximum; slices
+        # stored 8 or 16 bits, signed or not): each frame is read its own way
+        # (FrameTable.stored_bits/stored_types) into a dtype holding them all, as dcm2niix
+        # stacks them. Float Pixel Data is another kind of image.
+        "Pixel Data kind (7FE0,0010)/(7FE0,0008)/(7FE0,0009)",
+        lambda r: {"OF": "float", "OD": "double float"}.get(r.pixel_vr, "integer"),
     ),
     (
         "SamplesPerPixel/PhotometricInterpretation (0028,0002)/(0028,0004)",
@@ -318,16 +321,21 @@ def split_series(
     return out
 
 
-#: Position of the stored-dtype split in a group's key.
-_DTYPE_SPLIT = next(i for i, (name, _) in enumerate(_SPLITS) if name.startswith("stored dtype"))
+#: Position of the Pixel Data kind split in a group's key (where the stored dtype was).
+_DTYPE_SPLIT = next(i for i, (name, _) in enumerate(_SPLITS) if name.startswith("Pixel Data kind"))
 
 
 def _id_key(key: tuple[str, ...], recs: list[FrameRecord]) -> str:
     """A group's key as its volume id is made from (``SeriesInfo.id``): the stored-dtype part
-    spelled with BitsStored too, as it was when files of another BitsStored were split off (the
-    most common, the lowest of a tie, when they differ: a stray duplicate copy under another
-    BitsStored, dropped later, leaves the id as it was), so volumes keep the ids they had."""
-    counts = Counter(r.bits_stored for r in recs)
+    spelled ``BitsAllocated/BitsStored/PixelRepresentation``, as it was when files of another
+    stored dtype or BitsStored were split off (the most common, the lowest of a tie, when they
+    differ: a stray duplicate copy stored otherwise, dropped later, leaves the id as it was), so
+    volumes keep the ids they had."""
+    kinds = Counter((r.bits_allocated, r.pixel_representation) for r in recs)
+    ba, pr = min(kinds, key=lambda k: (-kinds[k], k))
+    counts = Counter(
+        r.bits_stored for r in recs if (r.bits_allocated, r.pixel_representation) == (ba, pr)
+    )
     bits = min(counts, key=lambda b: (-counts[b], b))
-    fmt = f"{recs[0].bits_allocated}/{bits}/{recs[0].pixel_representation}"
+    fmt = f"{ba}/{bits}/{pr}"
     return "|".join((*key[:_DTYPE_SPLIT], fmt, *key[_DTYPE_SPLIT + 1 :]))

@@ -11,6 +11,8 @@ from typing import Any
 
 import numpy as np
 
+from ..scaling import common_stored_dtype
+
 __all__ = [
     "DEFLATED_SYNTAX",
     "NATIVE_SYNTAXES",
@@ -110,6 +112,10 @@ class FrameTable:
     #: differ (CT slices whose HighBit follows each slice's own maximum); empty: every frame has
     #: ``bits_stored``. Each frame's unused high bits are cleared or sign-extended by its own.
     stored_bits: tuple[int, ...] = ()
+    #: Stored dtype (:func:`stored_dtype`: ``"u2"``, ``"i2"``, ``"u1"`` ...; from BitsAllocated and
+    #: PixelRepresentation) of each frame (a filled-in slice: the first frame's) when the files
+    #: differ; empty: every frame is stored as ``bits_allocated``/``signed`` say.
+    stored_types: tuple[str, ...] = ()
 
     #: The per-frame columns (one entry per frame when present; empty ones stay empty).
     PER_FRAME = (
@@ -124,30 +130,54 @@ class FrameTable:
         "etags",
         "encodings",
         "stored_bits",
+        "stored_types",
     )
 
     def frames_of(self, sl: slice) -> FrameTable:
         """The table of frames ``sl`` (e.g. one volume of a 4D table): every per-frame column
-        sliced; a BitsStored column that became uniform folded into ``bits_stored``."""
-        cut = {k: getattr(self, k)[sl] for k in self.PER_FRAME}
+        sliced; a BitsStored or stored-dtype column that became uniform folded into
+        ``bits_stored`` or ``bits_allocated``/``signed``."""
+        cut: dict[str, Any] = {k: getattr(self, k)[sl] for k in self.PER_FRAME}
         bits = set(cut["stored_bits"])
         if len(bits) == 1:
             cut["bits_stored"], cut["stored_bits"] = bits.pop(), ()
+        types = set(cut["stored_types"])
+        if len(types) == 1:
+            kind = np.dtype(types.pop())
+            cut["bits_allocated"], cut["signed"] = kind.itemsize * 8, kind.kind == "i"
+            cut["stored_types"] = ()
         return replace(self, **cut)
+
+    def _kinds(self) -> list[tuple[str, int]]:
+        """(stored dtype, BitsStored) of each frame."""
+        n = len(self.paths)
+        own = f"{'i' if self.signed else 'u'}{max(1, self.bits_allocated // 8)}"
+        types = self.stored_types or (own,) * n
+        bits = self.stored_bits or (self.bits_stored,) * n
+        return list(zip(types, bits, strict=True))
 
     def bits_meta(self) -> dict[str, Any]:
         """``bits_stored`` (the widest of the frames') and, when the frames differ,
-        ``bits_stored_counts`` (images of each; filled-in slices not counted)."""
-        bits = self.stored_bits or (self.bits_stored,) * len(self.paths)
-        counts = Counter(b for b, p in zip(bits, self.paths, strict=True) if p)
+        ``bits_stored_counts`` (images of each; filled-in slices not counted); when their stored
+        dtypes differ, ``stored_dtype`` (the one holding them all) and ``stored_dtype_counts``."""
+        kinds = [k for k, p in zip(self._kinds(), self.paths, strict=True) if p]
+        counts = Counter(b for _, b in kinds)
         out: dict[str, Any] = {"bits_stored": max(counts, default=self.bits_stored)}
         if len(counts) > 1:
             out["bits_stored_counts"] = {str(b): counts[b] for b in sorted(counts)}
+        types = Counter(t for t, _ in kinds)
+        if len(types) > 1:
+            out["stored_dtype"] = self.stored_dtype.str.lstrip("<>=|")
+            out["stored_dtype_counts"] = {t: types[t] for t in sorted(types)}
         return out
 
     @property
     def stored_dtype(self) -> np.dtype:
-        """Dtype of the stored values (native byte order)."""
+        """Dtype of the stored values (native byte order): when the frames differ in stored
+        dtype, the narrowest holding every frame's values
+        (:func:`~lazyvol.scaling.common_stored_dtype`)."""
+        if self.stored_types:
+            return common_stored_dtype((np.dtype(t), b) for t, b in self._kinds())
         kind = "i" if self.signed else "u"
         return np.dtype(f"{kind}{max(1, self.bits_allocated // 8)}")
 

@@ -68,6 +68,8 @@ class DicomPlan(CachedHash):
     encodings: tuple[str, ...] = ()
     #: Each frame's BitsStored when the files differ; empty: every frame has ``bits_stored``.
     stored_bits: tuple[int, ...] = ()
+    #: Each frame's stored dtype ("u2", "i2" ...) when the files differ in it; empty: all alike.
+    stored_types: tuple[str, ...] = ()
 
     def location(self, n: int) -> Location | None:
         """The remote object of frame ``n`` (None: a local file)."""
@@ -128,13 +130,13 @@ def _remote_bytes(plan: DicomPlan, n: int, offset: int, length: int) -> bytes:
     return data
 
 
-def _fetch_remote(plan: DicomPlan, ns: list[int], nbytes: int) -> dict[int, bytes]:
-    """The native bytes of remote frames ``ns``: all requests in flight at once (one
-    ``cat_ranges`` call), then each object checked against its scan-time stamp (size, ETag),
-    the checks in flight at once too."""
-    if not ns or nbytes == 0:
+def _fetch_remote(plan: DicomPlan, ns: list[int], nbytes: list[int]) -> dict[int, bytes]:
+    """The native bytes of remote frames ``ns`` (``nbytes[i]`` bytes of frame ``ns[i]``): all
+    requests in flight at once (one ``cat_ranges`` call), then each object checked against its
+    scan-time stamp (size, ETag), the checks in flight at once too."""
+    if not ns or not any(nbytes):
         return {}
-    reqs = [(plan.location(n), plan.offsets[n], nbytes) for n in ns]
+    reqs = [(plan.location(n), plan.offsets[n], k) for n, k in zip(ns, nbytes, strict=True)]
     try:
         datas = read_ranges([(loc, off, k) for loc, off, k in reqs if loc is not None])
     except SourceNotFoundError as exc:
@@ -418,19 +420,21 @@ def read_block(plan: DicomPlan, index: tuple[slice, ...]) -> np.ndarray:
 
 
 def _runs_read_alike(plan: DicomPlan, ns: list[int]) -> list[tuple[DicomPlan, int, int]]:
-    """Runs ``[b0, b1)`` of frames ``ns`` encoded alike and of one BitsStored, each with the plan
-    that reads them: the plan itself when its frames are all read as its fields say
-    (``plan.encodings`` and ``plan.stored_bits`` empty)."""
-    if not plan.encodings and not plan.stored_bits:
+    """Runs ``[b0, b1)`` of frames ``ns`` encoded alike and stored alike (one stored dtype, one
+    BitsStored), each with the plan that reads them: the plan itself when its frames are all read
+    as its fields say (``plan.encodings``, ``plan.stored_bits`` and ``plan.stored_types``
+    empty)."""
+    if not plan.encodings and not plan.stored_bits and not plan.stored_types:
         return [(plan, 0, len(ns))]
 
-    def way_of(n: int) -> tuple[str | None, int]:
+    def way_of(n: int) -> tuple[str | None, int, str | None]:
         return (
             plan.encodings[n] if plan.encodings else None,
             plan.stored_bits[n] if plan.stored_bits else plan.bits_stored,
+            plan.stored_types[n] if plan.stored_types else None,
         )
 
-    ways: dict[tuple[str | None, int], DicomPlan] = {}
+    ways: dict[tuple[str | None, int, str | None], DicomPlan] = {}
     runs: list[tuple[DicomPlan, int, int]] = []
     b0 = 0
     for b in range(1, len(ns) + 1):
@@ -438,8 +442,11 @@ def _runs_read_alike(plan: DicomPlan, ns: list[int]) -> list[tuple[DicomPlan, in
         if b < len(ns) and way_of(ns[b]) == key:
             continue
         if key not in ways:
-            enc, bits = key
-            way = replace(plan, encodings=(), stored_bits=(), bits_stored=bits)
+            enc, bits, kind = key
+            way = replace(plan, encodings=(), stored_bits=(), stored_types=(), bits_stored=bits)
+            if kind is not None:
+                stored = np.dtype(kind)
+                way = replace(way, bits_allocated=stored.itemsize * 8, signed=stored.kind == "i")
             if enc is not None:  # "": a filled-in slice, read as native
                 syntax, little, swap = encoding_reads(enc)
                 way = replace(way, encapsulated_syntax=syntax, little_endian=little, swap_ow8=swap)
@@ -463,8 +470,14 @@ def _fetch_native(
     files."""
     if not plan.locations:
         return None
-    native = [n for way, b0, b1 in runs if _reads_native(way) for n in ns[b0:b1] if plan.paths[n]]
-    return _fetch_remote(plan, native, plan.rows * plan.columns * (plan.bits_allocated // 8))
+    native = {
+        n: plan.rows * plan.columns * (way.bits_allocated // 8)
+        for way, b0, b1 in runs
+        if _reads_native(way)
+        for n in ns[b0:b1]
+        if plan.paths[n]
+    }
+    return _fetch_remote(plan, list(native), list(native.values()))
 
 
 def _read_frames(

@@ -234,6 +234,7 @@ def make_plan(
         encapsulated_syntax=encapsulated,
         encodings=frames.encodings,
         stored_bits=frames.stored_bits,
+        stored_types=frames.stored_types,
         photometric=frames.photometric,
         fill=fill,
         stamps=stamps,

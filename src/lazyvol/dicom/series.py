@@ -52,8 +52,10 @@ def _split_4d(info: SeriesInfo) -> list[SeriesInfo]:
         frames = fr.frames_of(sl)
         meta = {k: v for k, v in info.meta.items() if k != "axis4_values"}
         meta["axis4_index"] = {name: vals[t] for name, vals in values.items()}
-        if fr.stored_bits:  # this volume's own BitsStored
+        if fr.stored_bits or fr.stored_types:  # this volume's own BitsStored and stored dtype
             meta.pop("bits_stored_counts", None)
+            meta.pop("stored_dtype_counts", None)
+            meta["stored_dtype"] = frames.stored_dtype.str.lstrip("<>=|")
             meta.update(frames.bits_meta())
         rel = dict(meta.get("relaxations", {}))
         rel["split_4d"] = True

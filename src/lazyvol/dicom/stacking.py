@@ -4,8 +4,9 @@
 duplicates and readability (:mod:`.support`, :mod:`.checks`); slice order and geometry -- by
 position (:func:`_order_by_position`, 4th-axis rules in :mod:`.ordering`, spacing and gaps in
 :func:`_slice_step`) or, as an opt-in fallback, by InstanceNumber (:func:`_order_by_instance`);
-then the frame table, rescale, output dtype and metadata (:func:`_finish`). A step that cannot go on
-returns a :class:`Problem`, recorded on the volume (``info.error``) and raised when it is opened.
+then the frame table, rescale and output dtype (:mod:`.frame_table`) and metadata
+(:func:`_finish`). A step that cannot go on returns a :class:`Problem`, recorded on the volume
+(``info.error``) and raised when it is opened.
 """
 
 from __future__ import annotations
@@ -19,17 +20,14 @@ from typing import Any
 import numpy as np
 
 from .. import geometry as geo
-from ..scaling import scaled_dtype_bits
 from .bids import annotate as annotate_bids
 from .checks import check_records
 from .diffusion import diffusion_meta
+from .frame_table import frame_table, output_dtype, rescale_pair
 from .grouping import image_component
 from .model import (
-    NATIVE_SYNTAXES,
-    FrameTable,
     GroupOptions,
     SeriesInfo,
-    pixel_encoding,
     stored_dtype,
 )
 from .mosaic import annotate_volume
@@ -499,7 +497,7 @@ def _finish(st: _Stack, volumes: Volumes, axis4: str | None) -> None:
     info.axis4 = axis4
     info.files = [r.path for r in ordered_frames]
     use_fp = opts.philips_scaling == "fp"
-    scale_of = {id(r): _rescale_pair(r, use_fp) for r in ordered_frames}
+    scale_of = {id(r): rescale_pair(r, use_fp) for r in ordered_frames}
     pairs = [scale_of[id(r)] for r in ordered_frames]
     if use_fp:
         n_fp = sum(1 for r in ordered_frames if r.philips_scale_slope and r.rescale_slope)
@@ -512,7 +510,7 @@ def _finish(st: _Stack, volumes: Volumes, axis4: str | None) -> None:
         )
         if n_fp < len(ordered_frames):
             st.warnings.append(meta["philips_scaling"])
-    info.dtype = _output_dtype(ordered_frames, scale_of).str.lstrip("<>=|")
+    info.dtype = output_dtype(ordered_frames, scale_of).str.lstrip("<>=|")
     uniq = sorted(set(pairs))
     if len(uniq) == 1:
         meta["rescale"] = {"slope": uniq[0][0], "intercept": uniq[0][1]}
@@ -534,63 +532,18 @@ def _finish(st: _Stack, volumes: Volumes, axis4: str | None) -> None:
     diffusion = diffusion_meta(firsts)
     if diffusion:
         meta["diffusion"] = diffusion
-    info.frames = _frame_table(first, slots_all, scale_of)
+    info.frames = frame_table(first, slots_all, scale_of)
     if info.frames.encodings:  # files encoded differently: each frame is read its own way
         meta["transfer_syntaxes"] = sorted({r.transfer_syntax for r in slots_all if r})
-    if info.frames.stored_bits:  # BitsStored differs: each frame's high bits by its own
+    if info.frames.stored_bits or info.frames.stored_types:
+        # BitsStored, BitsAllocated or PixelRepresentation differs: each frame read its own way
         meta.update(info.frames.bits_meta())
+    if "stored_dtype_counts" in meta:
+        shown = ", ".join(f"{t} ({n} images)" for t, n in meta["stored_dtype_counts"].items())
+        st.warnings.append(
+            "BitsAllocated/PixelRepresentation (0028,0100)/(0028,0103) differ between the files "
+            f"(stored as {shown}): each image read as its own header says, into {info.dtype}"
+        )
     annotate_volume(info, slots_all)
     if info.error is None:
         annotate_bids(info, slots_all, nk)
-
-
-def _output_dtype(frames: list[FrameRecord], scale_of: dict[int, tuple[float, float]]) -> np.dtype:
-    """The dtype holding every frame's rescaled values exactly where it can
-    (:func:`~lazyvol.scaling.scaled_dtype_bits`, from the widest BitsStored of the frames)."""
-    stored = np.dtype(stored_dtype(frames[0]))
-    bits = max(r.bits_stored for r in frames)
-    return scaled_dtype_bits(stored, bits, [scale_of[id(r)] for r in frames])
-
-
-def _frame_table(
-    first: FrameRecord,
-    slots_all: list[FrameRecord | None],
-    scale_of: dict[int, tuple[float, float]],
-) -> FrameTable:
-    """Where each frame is (k fastest, then the 4th axis; filled-in slices have no file)."""
-    remote = any(r.etag for r in slots_all if r)
-    encodings = tuple(pixel_encoding(r) if r else "" for r in slots_all)
-    stored_bits = tuple((r or first).bits_stored for r in slots_all)
-    return FrameTable(
-        paths=tuple(r.path if r else "" for r in slots_all),
-        offsets=tuple(r.pixel_offset if r else -1 for r in slots_all),
-        slopes=tuple(scale_of[id(r)][0] if r else 1.0 for r in slots_all),
-        inters=tuple(scale_of[id(r)][1] if r else 0.0 for r in slots_all),
-        sizes=tuple(r.size if r else 0 for r in slots_all),
-        lengths=tuple(
-            (r.pixel_length if r.number_of_frames > 1 else -1) if r else -1 for r in slots_all
-        ),
-        rows=first.rows,
-        columns=first.columns,
-        bits_allocated=first.bits_allocated,
-        bits_stored=first.bits_stored,
-        signed=bool(first.pixel_representation),
-        little_endian=NATIVE_SYNTAXES.get(first.transfer_syntax, (False, True))[1],
-        pixel_vr=first.pixel_vr,
-        transfer_syntax=first.transfer_syntax,
-        photometric=first.photometric,
-        idents=tuple(
-            (r.size, r.mtime_ns, r.inode, r.ctime_ns) if r else (0, 0, 0, 0) for r in slots_all
-        ),
-        etags=tuple(r.etag if r else "" for r in slots_all) if remote else (),
-        encodings=encodings if len(set(encodings) - {""}) > 1 else (),
-        stored_bits=stored_bits if len(set(stored_bits)) > 1 else (),
-    )
-
-
-def _rescale_pair(r: FrameRecord, philips_fp: bool) -> tuple[float, float]:
-    """(slope, intercept) applied to stored values: DICOM rescale, or Philips floating point."""
-    ss = r.philips_scale_slope
-    if philips_fp and ss and r.rescale_slope:
-        return 1.0 / ss, r.rescale_intercept / (r.rescale_slope * ss)
-    return r.rescale_slope, r.rescale_intercept

@@ -12,6 +12,8 @@ from collections import defaultdict
 from collections.abc import Sequence
 from typing import Any
 
+import numpy as np
+
 from .codestream import SIZED_SYNTAXES, size_disagreement
 from .model import DEFLATED_SYNTAX, NATIVE_SYNTAXES
 from .mosaic import mosaic_error
@@ -30,7 +32,7 @@ def drop_duplicates(
     records: list[FrameRecord], warnings: list[str], fetch: Fetch = read_local
 ) -> tuple[list[FrameRecord], str | None]:
     """Drop exact duplicates (same SOPInstanceUID, same pixel bytes, or the same decoded values in
-    another transfer syntax or under another BitsStored); conflicting ones are an error."""
+    another transfer syntax, stored dtype or BitsStored); conflicting ones are an error."""
     by_uid: dict[str, list[FrameRecord]] = defaultdict(list)
     for r in records:
         key = r.sop_instance_uid or r.path
@@ -42,8 +44,9 @@ def drop_duplicates(
     for uid, recs in by_uid.items():
         kept.append(recs[0])
         for dup in recs[1:]:
-            # Equal bytes are one image only when read alike: the same transfer syntax and the
-            # same BitsStored (its mask decides what the high bits mean). Else: decoded values.
+            # Equal bytes are one image only when read alike: the same transfer syntax, stored
+            # dtype and BitsStored (its mask decides what the high bits mean). Else: decoded
+            # values.
             how = _stored_differently(recs[0], dup)
             if not how and _same_pixels(recs[0], dup, fetch):
                 same = "same pixel data"
@@ -66,13 +69,19 @@ def _stored_differently(a: FrameRecord, b: FrameRecord) -> str:
     """How two copies of one image store their pixels differently ("" when alike)."""
     if a.transfer_syntax != b.transfer_syntax:
         return f"different transfer syntaxes ({a.transfer_syntax} and {b.transfer_syntax})"
+    if (a.bits_allocated, a.pixel_representation) != (b.bits_allocated, b.pixel_representation):
+        return (
+            "different BitsAllocated/PixelRepresentation (0028,0100)/(0028,0103) "
+            f"({a.bits_allocated}/{a.pixel_representation} and "
+            f"{b.bits_allocated}/{b.pixel_representation})"
+        )
     if a.bits_stored != b.bits_stored:
         return f"different BitsStored (0028,0101) ({a.bits_stored} and {b.bits_stored})"
     return ""
 
 
 #: Largest file (and decoded image, as its header claims it) decoded to compare two copies of one
-#: SOPInstanceUID stored differently (transfer syntax, BitsStored); a larger pair is refused as
+#: SOPInstanceUID stored differently (transfer syntax, stored dtype, BitsStored); a larger pair is refused as
 #: conflicting copies, not decoded at scan time.
 DECODE_COMPARE_BYTES = 64 * 2**20
 
@@ -81,7 +90,7 @@ def _decoded_difference(
     a: FrameRecord, b: FrameRecord, fetch: Fetch, cache: dict[str, Any]
 ) -> str | None:
     """None when two copies stored differently (one compressed, another byte order, another
-    BitsStored) hold the same image, pydicom decoding both files to equal stored values; else why
+    stored dtype or BitsStored) hold the same image, pydicom decoding both files to equal stored values; else why
     they are not shown to (for the refusal's message)."""
     if max(a.size, b.size, _decoded_bytes(a), _decoded_bytes(b)) > DECODE_COMPARE_BYTES:
         # nothing allocated from a header's claim beyond the bound
@@ -92,7 +101,8 @@ def _decoded_difference(
         raise
     except BaseException as exc:  # decoder plugins raise many types (a Rust decoder's panic too)
         return f"one cannot be decoded ({type(exc).__name__}: {exc})"
-    if va.shape == vb.shape and va.dtype == vb.dtype and bool((va == vb).all()):
+    # The values compared, whatever their dtypes (a copy stored unsigned, another signed).
+    if va.shape == vb.shape and bool(np.array_equal(va, vb)):
         return None
     return "their decoded pixel values differ"
 
