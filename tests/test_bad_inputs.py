@@ -437,7 +437,6 @@ def test_missing_orientation_named_no_identity(tmp_path):
 @pytest.mark.parametrize(
     ("attr", "values", "tag"),
     [
-        ("PixelRepresentation", (0, 1), "(0028,0103)"),
         ("PixelSpacing", (["0.7", "0.8"], ["0.9", "0.8"]), "(0028,0030)"),
         ("PhotometricInterpretation", ("MONOCHROME2", "MONOCHROME1"), "(0028,0004)"),
     ],

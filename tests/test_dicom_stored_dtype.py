@@ -128,6 +128,41 @@ def test_rescaled_values_of_mixed_stored_dtypes(tmp_path):
     np.testing.assert_array_equal(vol.compute(), values * 2 - 1024)
 
 
+def test_integral_rescales_stay_exact_integers(tmp_path):
+    # uint32 and int16 slices need int64 as stored; an intercept of -1024 on that whole range
+    # overflows int64 and fell to float32 (values off by up to 128). Each image's own range,
+    # scaled by its own pair, fits int64 exactly.
+    _, values = _series(tmp_path, [("u4", 32), ("i2", 16)], intercept=-1024.0)
+    vol = lv.open(tmp_path / "s")
+    assert vol.dtype == np.int64
+    np.testing.assert_array_equal(vol.compute(), values - 1024)
+    # Each image's range by its own rescale: 12-bit unsigned at -1024 and 16-bit signed at 0
+    # both fit int16 (the union of ranges under both rescales would need int32).
+    per = [{"RescaleIntercept": "-1024" if k % 2 == 0 else "0"} for k in range(SHAPE[2])]
+    _, values = _series(tmp_path, [("u2", 12), ("i2", 16)], per_slice=per, name="t")
+    vol = lv.open(tmp_path / "t")
+    assert vol.dtype == np.int16
+    shift = np.array([-1024 if k % 2 == 0 else 0 for k in range(SHAPE[2])])
+    np.testing.assert_array_equal(vol.compute(), values + shift)
+
+
+def test_an_unreadable_stored_dtype_fails_alone(tmp_path):
+    # A file whose stored dtype lazyvol cannot read (PixelRepresentation 2, BitsAllocated 12)
+    # is a group of its own: the series' other files still open, the file's group says why.
+    for n, (attr, value) in enumerate([("PixelRepresentation", 2), ("BitsAllocated", 12)]):
+        truth = write_dicom_series(tmp_path / f"s{n}", SHAPE, dtype="int16")
+        ds = pydicom.dcmread(truth.files[-1])
+        setattr(ds, attr, value)
+        ds.save_as(truth.files[-1])
+        report = lv.scan(tmp_path / f"s{n}")
+        good = [i for i in report if i.error is None]
+        assert [i.shape for i in good] == [(*SHAPE[:2], SHAPE[2] - 1)], [i.error for i in report]
+        bad = [i for i in report if i.error]
+        assert len(bad) == 1 and attr in bad[0].error
+        vol = lv.open(tmp_path / f"s{n}", series=good[0].id)
+        np.testing.assert_array_equal(vol.compute(), truth.stored[:, :, :-1])
+
+
 def test_compressed_and_native_slices_of_mixed_stored_dtypes(tmp_path):
     # Per-frame stored dtype and per-frame transfer syntax together: every other file RLE.
     from pydicom.pixels import get_encoder
@@ -180,6 +215,30 @@ def test_copies_of_one_image_stored_signed_and_unsigned(tmp_path, same):
     assert any("copy.dcm" in w and "same pixel values" in w for w in vol.meta["warnings"])
 
 
+def test_a_rescaled_copy_in_another_stored_dtype_is_the_same_image(tmp_path):
+    # 12-bit unsigned CT at intercept -1024, re-exported next to it as signed values in HU at
+    # intercept 0 with the same SOPInstanceUIDs: the same images, dropped as duplicates. The
+    # same bytes under another intercept are other values: refused.
+    truth, values = _series(tmp_path, [("u2", 12)], intercept=-1024.0)
+    for k, f in enumerate(truth.files[:2]):
+        copy = tmp_path / "s" / f"hu{k}.dcm"
+        shutil.copy(f, copy)
+        _store(copy, values[:, :, k] - 1024, "i2", 16)
+        ds = pydicom.dcmread(copy)
+        ds.RescaleIntercept = "0"
+        ds.save_as(copy)
+    vol = lv.open(tmp_path / "s")
+    np.testing.assert_array_equal(vol.compute(), values - 1024)
+    assert sum("same pixel values" in w for w in vol.meta["warnings"]) == 2
+    other = tmp_path / "s" / "other.dcm"
+    shutil.copy(truth.files[3], other)
+    ds = pydicom.dcmread(other)
+    ds.RescaleIntercept = "0"  # the same stored bytes, other values
+    ds.save_as(other)
+    with pytest.raises(lv.SeriesError, match=r"RescaleSlope/RescaleIntercept .*1/-1024 and 1/0"):
+        lv.open(tmp_path / "s")
+
+
 def test_split_4d_volumes_each_their_own_stored_dtype(tmp_path):
     nk, nt = 3, 2
     pos = np.array([[-12.5, -20.0, 30.0 + 2.5 * (n % nk)] for n in range(nk * nt)])
@@ -206,6 +265,9 @@ def test_split_4d_volumes_each_their_own_stored_dtype(tmp_path):
         np.testing.assert_array_equal(vol.compute(), ref[..., t])
         assert vol.meta["stored_dtype"] == ("u1", "i2")[t]
         assert "stored_dtype_counts" not in vol.meta
+        # Each volume's own dtype, and no warning about dtypes it does not mix.
+        assert vol.dtype == (np.uint8, np.int16)[t]
+        assert not any("PixelRepresentation" in w for w in vol.meta.get("warnings", []))
         stored = lv.open(tmp_path / "s", series=info.id, split_4d=True, scale=False)
         np.testing.assert_array_equal(stored.compute(), ref[..., t])
 

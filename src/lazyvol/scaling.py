@@ -116,26 +116,18 @@ def common_stored_dtype(kinds: Iterable[tuple[np.dtype, int]]) -> np.dtype:
 
 
 def scaled_dtype_bits(
-    stored: np.dtype,
-    bits_stored: int,
-    pairs: Sequence[tuple[float, float]],
-    kinds: Iterable[tuple[np.dtype, int]] = (),
+    stored: np.dtype, bits_stored: int, pairs: Sequence[tuple[float, float]]
 ) -> np.dtype:
     """:func:`scaled_dtype` with the value range that DICOM's BitsStored allows.
 
     12-bit unsigned CT with RescaleIntercept -1024 holds -1024..3071: int16, not int32. Otherwise the
     same rule: the stored dtype when no scaling applies, the narrowest exact integer dtype when every
-    slope and intercept is integral, float32 otherwise. ``kinds``: the (stored dtype, BitsStored)
-    of every image when the images differ in stored dtype (a series whose files differ in
-    BitsAllocated or PixelRepresentation): ``stored`` is then their :func:`common_stored_dtype`
-    and the stored range the union of theirs (``bits_stored`` unused).
+    slope and intercept is integral, float32 otherwise.
     """
     base = scaled_dtype(stored, pairs)
     if base.kind not in "iu" or base == stored.newbyteorder("="):
         return base
-    ranges = [stored_range(np.dtype(d), int(b)) for d, b in kinds]
-    ranges = ranges or [stored_range(stored, bits_stored)]
-    lo_s, hi_s = min(r[0] for r in ranges), max(r[1] for r in ranges)
+    lo_s, hi_s = stored_range(stored, bits_stored)
     ends = [v * int(s) + int(i) for s, i in set(pairs) for v in (lo_s, hi_s)]
     lo, hi = min(ends), max(ends)
     for cand in _INT_CANDIDATES:
@@ -143,6 +135,30 @@ def scaled_dtype_bits(
         if info.min <= lo and hi <= info.max:
             return cand
     return base
+
+
+def scaled_dtype_images(images: Iterable[tuple[np.dtype, int, float, float]]) -> np.dtype:
+    """:func:`scaled_dtype_bits` for images that differ in stored dtype (DICOM files of one series
+    that differ in BitsAllocated or PixelRepresentation); ``images``: the (stored dtype,
+    BitsStored, slope, intercept) of each.
+
+    Their :func:`common_stored_dtype` when no scaling applies; when every slope and intercept is
+    integral, the narrowest integer dtype holding each image's range scaled by its own pair;
+    otherwise :func:`scaled_dtype` of the common stored dtype (float32, float64 where float32
+    could overflow).
+    """
+    seen = {(np.dtype(d).newbyteorder("="), int(b), float(s), float(i)) for d, b, s, i in images}
+    common = common_stored_dtype((d, b) for d, b, _, _ in seen)
+    pairs = [(s, i) for _, _, s, i in seen]
+    if all(is_identity(s, i) for s, i in pairs):
+        return common
+    if all(s.is_integer() and i.is_integer() for s, i in pairs):
+        ends = [v * int(s) + int(i) for d, b, s, i in seen for v in stored_range(d, b)]
+        lo, hi = min(ends), max(ends)
+        for cand in _INT_CANDIDATES:
+            if np.iinfo(cand).min <= lo and hi <= np.iinfo(cand).max:
+                return cand
+    return scaled_dtype(common, pairs)
 
 
 def apply_scale(

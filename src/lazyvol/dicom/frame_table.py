@@ -6,24 +6,32 @@ from __future__ import annotations
 
 import numpy as np
 
-from ..scaling import common_stored_dtype, scaled_dtype_bits
+from ..scaling import scaled_dtype_bits, scaled_dtype_images
 from .model import NATIVE_SYNTAXES, FrameTable, pixel_encoding, stored_dtype
 from .records import FrameRecord
 
-__all__ = ["frame_table", "output_dtype", "rescale_pair"]
+__all__ = ["STORED_DTYPES", "frame_table", "output_dtype", "rescale_pair", "stored_dtypes_warning"]
+
+#: How the warning about images stored in several dtypes begins.
+STORED_DTYPES = "BitsAllocated/PixelRepresentation (0028,0100)/(0028,0103) differ between the files"
 
 
-def output_dtype(frames: list[FrameRecord], scale_of: dict[int, tuple[float, float]]) -> np.dtype:
-    """The dtype holding every frame's rescaled values exactly where it can
-    (:func:`~lazyvol.scaling.scaled_dtype_bits`: from the widest BitsStored of the frames, and
-    the range of every stored dtype when the files differ in BitsAllocated/PixelRepresentation)."""
-    kinds = {(np.dtype(stored_dtype(r)), r.bits_stored) for r in frames}
-    pairs = [scale_of[id(r)] for r in frames]
-    if len({d for d, _ in kinds}) == 1:
-        stored = np.dtype(stored_dtype(frames[0]))
-        return scaled_dtype_bits(stored, max(b for _, b in kinds), pairs)
-    bits = max(b for _, b in kinds)
-    return scaled_dtype_bits(common_stored_dtype(kinds), bits, pairs, sorted(kinds, key=str))
+def output_dtype(frames: FrameTable) -> np.dtype:
+    """The dtype holding every image's rescaled values exactly where it can: from the widest
+    BitsStored (:func:`~lazyvol.scaling.scaled_dtype_bits`); when the images differ in stored
+    dtype, from each one's own range and rescale (:func:`~lazyvol.scaling.scaled_dtype_images`).
+    Filled-in slices (no file) do not count."""
+    images = [
+        (np.dtype(t), b, s, i)
+        for (t, b), s, i, p in zip(
+            frames.kinds(), frames.slopes, frames.inters, frames.paths, strict=True
+        )
+        if p
+    ]
+    if frames.stored_types:
+        return scaled_dtype_images(images)
+    bits = max(b for _, b, _, _ in images)
+    return scaled_dtype_bits(frames.stored_dtype, bits, [(s, i) for _, _, s, i in images])
 
 
 def frame_table(
@@ -70,3 +78,12 @@ def rescale_pair(r: FrameRecord, philips_fp: bool) -> tuple[float, float]:
     if philips_fp and ss and r.rescale_slope:
         return 1.0 / ss, r.rescale_intercept / (r.rescale_slope * ss)
     return r.rescale_slope, r.rescale_intercept
+
+
+def stored_dtypes_warning(counts: dict[str, int], dtype: str) -> str:
+    """The warning of a volume whose images are stored in several dtypes (``counts``: images of
+    each), read into ``dtype``."""
+    shown = ", ".join(f"{t} ({n} images)" for t, n in counts.items())
+    return (
+        f"{STORED_DTYPES} (stored as {shown}): each image read as its own header says, into {dtype}"
+    )

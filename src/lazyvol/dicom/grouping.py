@@ -86,6 +86,19 @@ def image_component(rec: FrameRecord) -> str:
     return ""
 
 
+def _pixel_kind(r: FrameRecord) -> str:
+    """ "integer" for integer pixels lazyvol reads whatever their stored dtype; float Pixel Data,
+    and a file whose stored dtype is not one lazyvol reads (BitsAllocated 1 or 12, BitsStored
+    beyond it, PixelRepresentation 2), are groups of their own: such a file fails alone, not the
+    series it sits in."""
+    if r.pixel_vr in ("OF", "OD"):
+        return {"OF": "float", "OD": "double float"}[r.pixel_vr]
+    ba, bs, pr = r.bits_allocated, r.bits_stored, r.pixel_representation
+    if ba in (8, 16, 32) and 1 <= bs <= ba and pr in (0, 1):
+        return "integer"
+    return f"{ba}/{bs}/{pr}"
+
+
 _SPLITS: tuple[tuple[str, Callable[[FrameRecord], Any]], ...] = (
     ("Rows/Columns (0028,0010)/(0028,0011)", lambda r: f"{r.rows}x{r.columns}"),
     ("ImageType LOCALIZER (0008,0008)", lambda r: "localizer" if r.is_localizer else "image"),
@@ -95,8 +108,9 @@ _SPLITS: tuple[tuple[str, Callable[[FrameRecord], Any]], ...] = (
         # stored 8 or 16 bits, signed or not): each frame is read its own way
         # (FrameTable.stored_bits/stored_types) into a dtype holding them all, as dcm2niix
         # stacks them. Float Pixel Data is another kind of image.
-        "Pixel Data kind (7FE0,0010)/(7FE0,0008)/(7FE0,0009)",
-        lambda r: {"OF": "float", "OD": "double float"}.get(r.pixel_vr, "integer"),
+        "Pixel Data kind (7FE0,0010)/(7FE0,0008)/(7FE0,0009) or unreadable "
+        "BitsAllocated/BitsStored/PixelRepresentation (0028,0100)/(0028,0101)/(0028,0103)",
+        _pixel_kind,
     ),
     (
         "SamplesPerPixel/PhotometricInterpretation (0028,0002)/(0028,0004)",

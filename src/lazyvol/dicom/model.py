@@ -148,7 +148,7 @@ class FrameTable:
             cut["stored_types"] = ()
         return replace(self, **cut)
 
-    def _kinds(self) -> list[tuple[str, int]]:
+    def kinds(self) -> list[tuple[str, int]]:
         """(stored dtype, BitsStored) of each frame."""
         n = len(self.paths)
         own = f"{'i' if self.signed else 'u'}{max(1, self.bits_allocated // 8)}"
@@ -160,7 +160,7 @@ class FrameTable:
         """``bits_stored`` (the widest of the frames') and, when the frames differ,
         ``bits_stored_counts`` (images of each; filled-in slices not counted); when their stored
         dtypes differ, ``stored_dtype`` (the one holding them all) and ``stored_dtype_counts``."""
-        kinds = [k for k, p in zip(self._kinds(), self.paths, strict=True) if p]
+        kinds = [k for k, p in zip(self.kinds(), self.paths, strict=True) if p]
         counts = Counter(b for _, b in kinds)
         out: dict[str, Any] = {"bits_stored": max(counts, default=self.bits_stored)}
         if len(counts) > 1:
@@ -177,7 +177,7 @@ class FrameTable:
         dtype, the narrowest holding every frame's values
         (:func:`~lazyvol.scaling.common_stored_dtype`)."""
         if self.stored_types:
-            return common_stored_dtype((np.dtype(t), b) for t, b in self._kinds())
+            return common_stored_dtype((np.dtype(t), b) for t, b in self.kinds())
         kind = "i" if self.signed else "u"
         return np.dtype(f"{kind}{max(1, self.bits_allocated // 8)}")
 

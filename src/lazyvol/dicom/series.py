@@ -15,6 +15,7 @@ from collections import defaultdict
 from collections.abc import Sequence
 from dataclasses import replace
 
+from .frame_table import STORED_DTYPES, output_dtype, stored_dtypes_warning
 from .grouping import split_series
 from .model import (
     DEFLATED_SYNTAX,
@@ -52,11 +53,17 @@ def _split_4d(info: SeriesInfo) -> list[SeriesInfo]:
         frames = fr.frames_of(sl)
         meta = {k: v for k, v in info.meta.items() if k != "axis4_values"}
         meta["axis4_index"] = {name: vals[t] for name, vals in values.items()}
+        dtype, warnings = info.dtype, info.warnings
         if fr.stored_bits or fr.stored_types:  # this volume's own BitsStored and stored dtype
             meta.pop("bits_stored_counts", None)
             meta.pop("stored_dtype_counts", None)
             meta["stored_dtype"] = frames.stored_dtype.str.lstrip("<>=|")
             meta.update(frames.bits_meta())
+        if fr.stored_types:  # the dtype of this volume's own images, and its own warning
+            dtype = output_dtype(frames).str.lstrip("<>=|")
+            warnings = [w for w in warnings if not w.startswith(STORED_DTYPES)]
+            if "stored_dtype_counts" in meta:
+                warnings.append(stored_dtypes_warning(meta["stored_dtype_counts"], dtype))
         rel = dict(meta.get("relaxations", {}))
         rel["split_4d"] = True
         meta["relaxations"] = rel
@@ -71,6 +78,8 @@ def _split_4d(info: SeriesInfo) -> list[SeriesInfo]:
                 axis4=None,
                 meta=meta,
                 frames=frames,
+                dtype=dtype,
+                warnings=list(warnings),
             )
         )
     return out

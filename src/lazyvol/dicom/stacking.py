@@ -23,7 +23,7 @@ from .. import geometry as geo
 from .bids import annotate as annotate_bids
 from .checks import check_records
 from .diffusion import diffusion_meta
-from .frame_table import frame_table, output_dtype, rescale_pair
+from .frame_table import frame_table, output_dtype, rescale_pair, stored_dtypes_warning
 from .grouping import image_component
 from .model import (
     GroupOptions,
@@ -510,7 +510,6 @@ def _finish(st: _Stack, volumes: Volumes, axis4: str | None) -> None:
         )
         if n_fp < len(ordered_frames):
             st.warnings.append(meta["philips_scaling"])
-    info.dtype = output_dtype(ordered_frames, scale_of).str.lstrip("<>=|")
     uniq = sorted(set(pairs))
     if len(uniq) == 1:
         meta["rescale"] = {"slope": uniq[0][0], "intercept": uniq[0][1]}
@@ -533,17 +532,14 @@ def _finish(st: _Stack, volumes: Volumes, axis4: str | None) -> None:
     if diffusion:
         meta["diffusion"] = diffusion
     info.frames = frame_table(first, slots_all, scale_of)
+    info.dtype = output_dtype(info.frames).str.lstrip("<>=|")
     if info.frames.encodings:  # files encoded differently: each frame is read its own way
         meta["transfer_syntaxes"] = sorted({r.transfer_syntax for r in slots_all if r})
     if info.frames.stored_bits or info.frames.stored_types:
         # BitsStored, BitsAllocated or PixelRepresentation differs: each frame read its own way
         meta.update(info.frames.bits_meta())
     if "stored_dtype_counts" in meta:
-        shown = ", ".join(f"{t} ({n} images)" for t, n in meta["stored_dtype_counts"].items())
-        st.warnings.append(
-            "BitsAllocated/PixelRepresentation (0028,0100)/(0028,0103) differ between the files "
-            f"(stored as {shown}): each image read as its own header says, into {info.dtype}"
-        )
+        st.warnings.append(stored_dtypes_warning(meta["stored_dtype_counts"], info.dtype))
     annotate_volume(info, slots_all)
     if info.error is None:
         annotate_bids(info, slots_all, nk)

@@ -45,8 +45,8 @@ def drop_duplicates(
         kept.append(recs[0])
         for dup in recs[1:]:
             # Equal bytes are one image only when read alike: the same transfer syntax, stored
-            # dtype and BitsStored (its mask decides what the high bits mean). Else: decoded
-            # values.
+            # dtype, BitsStored (its mask decides what the high bits mean) and rescale. Else:
+            # decoded values, each rescaled by its own copy's pair.
             how = _stored_differently(recs[0], dup)
             if not how and _same_pixels(recs[0], dup, fetch):
                 same = "same pixel data"
@@ -77,12 +77,21 @@ def _stored_differently(a: FrameRecord, b: FrameRecord) -> str:
         )
     if a.bits_stored != b.bits_stored:
         return f"different BitsStored (0028,0101) ({a.bits_stored} and {b.bits_stored})"
+    if _pair(a) != _pair(b):
+        return (
+            "different RescaleSlope/RescaleIntercept (0028,1053)/(0028,1052) "
+            f"({_pair(a)[0]:g}/{_pair(a)[1]:g} and {_pair(b)[0]:g}/{_pair(b)[1]:g})"
+        )
     return ""
 
 
+def _pair(r: FrameRecord) -> tuple[float, float]:
+    return float(r.rescale_slope), float(r.rescale_intercept)
+
+
 #: Largest file (and decoded image, as its header claims it) decoded to compare two copies of one
-#: SOPInstanceUID stored differently (transfer syntax, stored dtype, BitsStored); a larger pair is refused as
-#: conflicting copies, not decoded at scan time.
+#: SOPInstanceUID stored differently (transfer syntax, stored dtype, BitsStored, rescale); a larger
+#: pair is refused as conflicting copies, not decoded at scan time.
 DECODE_COMPARE_BYTES = 64 * 2**20
 
 
@@ -90,8 +99,9 @@ def _decoded_difference(
     a: FrameRecord, b: FrameRecord, fetch: Fetch, cache: dict[str, Any]
 ) -> str | None:
     """None when two copies stored differently (one compressed, another byte order, another
-    stored dtype or BitsStored) hold the same image, pydicom decoding both files to equal stored values; else why
-    they are not shown to (for the refusal's message)."""
+    stored dtype, BitsStored or rescale) hold the same image: pydicom decodes both files, and each
+    copy's values rescaled by its own RescaleSlope/RescaleIntercept are equal; else why they are
+    not shown to (for the refusal's message)."""
     if max(a.size, b.size, _decoded_bytes(a), _decoded_bytes(b)) > DECODE_COMPARE_BYTES:
         # nothing allocated from a header's claim beyond the bound
         return f"too large to decode and compare at scan time (over {DECODE_COMPARE_BYTES} bytes)"
@@ -101,6 +111,8 @@ def _decoded_difference(
         raise
     except BaseException as exc:  # decoder plugins raise many types (a Rust decoder's panic too)
         return f"one cannot be decoded ({type(exc).__name__}: {exc})"
+    if _pair(a) != _pair(b):  # each copy's own rescale (CT in HU re-exported next to the scan's)
+        va, vb = (v * _pair(r)[0] + _pair(r)[1] for v, r in ((va, a), (vb, b)))
     # The values compared, whatever their dtypes (a copy stored unsigned, another signed).
     if va.shape == vb.shape and bool(np.array_equal(va, vb)):
         return None
