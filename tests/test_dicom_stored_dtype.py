@@ -163,6 +163,17 @@ def test_an_unreadable_stored_dtype_fails_alone(tmp_path):
         np.testing.assert_array_equal(vol.compute(), truth.stored[:, :, :-1])
 
 
+def test_a_bits_stored_beyond_bits_allocated_fails_the_series(tmp_path):
+    # Not a group of its own (the rest would open short, under the series' id): the series
+    # fails, naming the file and the field, as before stored dtypes could mix.
+    truth = write_dicom_series(tmp_path / "s", SHAPE, dtype="int16")
+    ds = pydicom.dcmread(truth.files[2])
+    ds.BitsStored = 20
+    ds.save_as(truth.files[2])
+    (info,) = lv.scan(tmp_path / "s")
+    assert info.error and "BitsStored" in info.error and truth.files[2] in info.error
+
+
 def test_compressed_and_native_slices_of_mixed_stored_dtypes(tmp_path):
     # Per-frame stored dtype and per-frame transfer syntax together: every other file RLE.
     from pydicom.pixels import get_encoder
@@ -237,6 +248,57 @@ def test_a_rescaled_copy_in_another_stored_dtype_is_the_same_image(tmp_path):
     ds.save_as(other)
     with pytest.raises(lv.SeriesError, match=r"RescaleSlope/RescaleIntercept .*1/-1024 and 1/0"):
         lv.open(tmp_path / "s")
+
+
+def test_copies_compared_as_the_volume_rescales_them(tmp_path):
+    # A fractional slope reached two ways (12-bit unsigned at -1024, signed x - 10240 at 0)
+    # gives the same real values up to float64 rounding: the same image, not a conflict.
+    truth, values = _series(tmp_path, [("u2", 12)], slope=0.1, intercept=-1024.0)
+    signed = tmp_path / "s" / "signed.dcm"
+    shutil.copy(truth.files[2], signed)
+    _store(signed, values[:, :, 2] - 10240, "i2", 16)
+    ds = pydicom.dcmread(signed)
+    ds.RescaleIntercept = "0"
+    ds.save_as(signed)
+    vol = lv.open(tmp_path / "s")
+    np.testing.assert_allclose(vol.compute(), values * 0.1 - 1024, rtol=0, atol=1e-3)
+    assert any("signed.dcm" in w and "same pixel values" in w for w in vol.meta["warnings"])
+    # Equal bytes with RescaleSlope 0 (read as 1, with a warning) beside slope 1: the same
+    # image, dropped as before.
+    truth, values = _series(tmp_path, [("i2", 16)], name="z")
+    zero = tmp_path / "z" / "zero.dcm"
+    shutil.copy(truth.files[1], zero)
+    ds = pydicom.dcmread(zero)
+    ds.RescaleSlope = "0"
+    ds.save_as(zero)
+    vol = lv.open(tmp_path / "z")
+    np.testing.assert_array_equal(vol.compute(), values)
+    assert any("zero.dcm" in w and "exact duplicate" in w for w in vol.meta["warnings"])
+
+
+def test_enhanced_copies_compare_frame_by_frame(tmp_path):
+    # An enhanced file stored as uint8 with per-frame slopes 1..4, and a re-export of it (same
+    # SOPInstanceUID) stored as the real values in uint16 at slope 1: the same frames. Each
+    # frame's pair applies to that frame only (applied to the whole file, frames differed).
+    from lazyvol.testing import write_enhanced_dicom
+
+    slopes = [1.0, 2.0, 3.0, 4.0]
+    truth = write_enhanced_dicom(tmp_path / "s" / "a.dcm", (16, 12, 4), dtype="uint8", slope=slopes)
+    copy = tmp_path / "s" / "b.dcm"
+    ds = pydicom.dcmread(truth.files[0])
+    real = np.stack([ds.pixel_array[f].astype(np.uint16) * 1 for f in range(4)])
+    for f, item in enumerate(ds.PerFrameFunctionalGroupsSequence):
+        k = round(float(item.PlanePositionSequence[0].ImagePositionPatient[2] - 30.0) / 2.5)
+        real[f] *= int(slopes[k])
+        item.PixelValueTransformationSequence[0].RescaleSlope = "1"
+    ds.BitsAllocated, ds.BitsStored, ds.HighBit = 16, 16, 15
+    ds.PixelData = real.astype("<u2").tobytes()
+    ds["PixelData"].VR = "OW"
+    ds.save_as(copy)
+    vol = lv.open(tmp_path / "s")
+    expected = truth.stored * np.array(slopes)[None, None, :]
+    np.testing.assert_array_equal(vol.compute(), expected)
+    assert sum("same pixel values" in w for w in vol.meta["warnings"]) == 4
 
 
 def test_split_4d_volumes_each_their_own_stored_dtype(tmp_path):

@@ -73,11 +73,14 @@ def frame_table(
 
 
 def rescale_pair(r: FrameRecord, philips_fp: bool) -> tuple[float, float]:
-    """(slope, intercept) applied to stored values: DICOM rescale, or Philips floating point."""
+    """(slope, intercept) applied to stored values: DICOM rescale, or Philips floating point. A
+    RescaleSlope of 0 is read as 1 (:func:`~lazyvol.dicom.checks.check_records` does so, with a
+    warning, before the volume's pairs are taken; duplicates are compared before that)."""
+    slope = r.rescale_slope or 1.0
     ss = r.philips_scale_slope
-    if philips_fp and ss and r.rescale_slope:
-        return 1.0 / ss, r.rescale_intercept / (r.rescale_slope * ss)
-    return r.rescale_slope, r.rescale_intercept
+    if philips_fp and ss:
+        return 1.0 / ss, r.rescale_intercept / (slope * ss)
+    return slope, r.rescale_intercept
 
 
 def stored_dtypes_warning(counts: dict[str, int], dtype: str) -> str:

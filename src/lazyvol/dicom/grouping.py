@@ -87,16 +87,14 @@ def image_component(rec: FrameRecord) -> str:
 
 
 def _pixel_kind(r: FrameRecord) -> str:
-    """ "integer" for integer pixels lazyvol reads whatever their stored dtype; float Pixel Data,
-    and a file whose stored dtype is not one lazyvol reads (BitsAllocated 1 or 12, BitsStored
-    beyond it, PixelRepresentation 2), are groups of their own: such a file fails alone, not the
-    series it sits in."""
+    """Integer pixels of a stored dtype lazyvol reads, whichever it is, are one kind; float Pixel
+    Data, and a file whose stored dtype is not one lazyvol reads (BitsAllocated 1 or 12,
+    PixelRepresentation 2), are groups of their own, as they were when the stored dtype split
+    groups. (A BitsStored beyond BitsAllocated does not split: the series fails, naming it.)"""
     if r.pixel_vr in ("OF", "OD"):
         return {"OF": "float", "OD": "double float"}[r.pixel_vr]
-    ba, bs, pr = r.bits_allocated, r.bits_stored, r.pixel_representation
-    if ba in (8, 16, 32) and 1 <= bs <= ba and pr in (0, 1):
-        return "integer"
-    return f"{ba}/{bs}/{pr}"
+    ba, pr = r.bits_allocated, r.pixel_representation
+    return "integer" if ba in (8, 16, 32) and pr in (0, 1) else f"{ba}/{pr}"
 
 
 _SPLITS: tuple[tuple[str, Callable[[FrameRecord], Any]], ...] = (
@@ -109,7 +107,7 @@ _SPLITS: tuple[tuple[str, Callable[[FrameRecord], Any]], ...] = (
         # (FrameTable.stored_bits/stored_types) into a dtype holding them all, as dcm2niix
         # stacks them. Float Pixel Data is another kind of image.
         "Pixel Data kind (7FE0,0010)/(7FE0,0008)/(7FE0,0009) or unreadable "
-        "BitsAllocated/BitsStored/PixelRepresentation (0028,0100)/(0028,0101)/(0028,0103)",
+        "BitsAllocated/PixelRepresentation (0028,0100)/(0028,0103)",
         _pixel_kind,
     ),
     (

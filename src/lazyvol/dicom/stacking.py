@@ -148,7 +148,9 @@ def build_volume(
     """
     info = _new_info(uid_records, key, reasons, incomplete)
     st = _Stack(info, uid_records[0], opts, info.warnings)
-    records, dup_error = drop_duplicates(uid_records, st.warnings, fetch)
+    records, dup_error = drop_duplicates(
+        uid_records, st.warnings, fetch, philips_fp=opts.philips_scaling == "fp"
+    )
     problem: Problem | None = Problem("series", dup_error) if dup_error else None
     if problem is None:
         info.files = sorted(r.path for r in records)

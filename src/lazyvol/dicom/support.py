@@ -15,6 +15,7 @@ from typing import Any
 import numpy as np
 
 from .codestream import SIZED_SYNTAXES, size_disagreement
+from .frame_table import rescale_pair
 from .model import DEFLATED_SYNTAX, NATIVE_SYNTAXES
 from .mosaic import mosaic_error
 from .records import FrameRecord
@@ -29,10 +30,15 @@ def file_list(paths: Sequence[str], limit: int = 4) -> str:
 
 
 def drop_duplicates(
-    records: list[FrameRecord], warnings: list[str], fetch: Fetch = read_local
+    records: list[FrameRecord],
+    warnings: list[str],
+    fetch: Fetch = read_local,
+    *,
+    philips_fp: bool = False,
 ) -> tuple[list[FrameRecord], str | None]:
-    """Drop exact duplicates (same SOPInstanceUID, same pixel bytes, or the same decoded values in
-    another transfer syntax, stored dtype or BitsStored); conflicting ones are an error."""
+    """Drop exact duplicates (same SOPInstanceUID, same pixel bytes, or the same values in another
+    transfer syntax, stored dtype, BitsStored or rescale); conflicting ones are an error.
+    ``philips_fp``: values are Philips floating-point ones (``philips_scaling="fp"``)."""
     by_uid: dict[str, list[FrameRecord]] = defaultdict(list)
     for r in records:
         key = r.sop_instance_uid or r.path
@@ -47,10 +53,13 @@ def drop_duplicates(
             # Equal bytes are one image only when read alike: the same transfer syntax, stored
             # dtype, BitsStored (its mask decides what the high bits mean) and rescale. Else:
             # decoded values, each rescaled by its own copy's pair.
-            how = _stored_differently(recs[0], dup)
+            pairs = (rescale_pair(recs[0], philips_fp), rescale_pair(dup, philips_fp))
+            how = _stored_differently(recs[0], dup, pairs)
             if not how and _same_pixels(recs[0], dup, fetch):
                 same = "same pixel data"
-            elif how and (differ := _decoded_difference(recs[0], dup, fetch, decoded)) is None:
+            elif (
+                how and (differ := _decoded_difference(recs[0], dup, fetch, decoded, pairs)) is None
+            ):
                 same = f"same pixel values, stored with {how}"
             else:
                 what = f"stored with {how}: {differ}" if how else "with different pixel data"
@@ -65,8 +74,11 @@ def drop_duplicates(
     return kept, None
 
 
-def _stored_differently(a: FrameRecord, b: FrameRecord) -> str:
-    """How two copies of one image store their pixels differently ("" when alike)."""
+def _stored_differently(
+    a: FrameRecord, b: FrameRecord, pairs: tuple[tuple[float, float], tuple[float, float]]
+) -> str:
+    """How two copies of one image store their pixels differently ("" when alike); ``pairs``:
+    the rescale each copy's values get."""
     if a.transfer_syntax != b.transfer_syntax:
         return f"different transfer syntaxes ({a.transfer_syntax} and {b.transfer_syntax})"
     if (a.bits_allocated, a.pixel_representation) != (b.bits_allocated, b.pixel_representation):
@@ -77,16 +89,19 @@ def _stored_differently(a: FrameRecord, b: FrameRecord) -> str:
         )
     if a.bits_stored != b.bits_stored:
         return f"different BitsStored (0028,0101) ({a.bits_stored} and {b.bits_stored})"
-    if _pair(a) != _pair(b):
+    if pairs[0] != pairs[1]:
+        (sa, ia), (sb, ib) = pairs
         return (
-            "different RescaleSlope/RescaleIntercept (0028,1053)/(0028,1052) "
-            f"({_pair(a)[0]:g}/{_pair(a)[1]:g} and {_pair(b)[0]:g}/{_pair(b)[1]:g})"
+            "different rescales RescaleSlope/RescaleIntercept (0028,1053)/(0028,1052) "
+            f"({_num(sa)}/{_num(ia)} and {_num(sb)}/{_num(ib)})"
         )
     return ""
 
 
-def _pair(r: FrameRecord) -> tuple[float, float]:
-    return float(r.rescale_slope), float(r.rescale_intercept)
+def _num(x: float) -> str:
+    """``x`` short where that is exact (1, -1024), else every digit it needs."""
+    short = f"{x:g}"
+    return short if float(short) == x else repr(float(x))
 
 
 #: Largest file (and decoded image, as its header claims it) decoded to compare two copies of one
@@ -96,27 +111,47 @@ DECODE_COMPARE_BYTES = 64 * 2**20
 
 
 def _decoded_difference(
-    a: FrameRecord, b: FrameRecord, fetch: Fetch, cache: dict[str, Any]
+    a: FrameRecord,
+    b: FrameRecord,
+    fetch: Fetch,
+    cache: dict[str, Any],
+    pairs: tuple[tuple[float, float], tuple[float, float]],
 ) -> str | None:
     """None when two copies stored differently (one compressed, another byte order, another
-    stored dtype, BitsStored or rescale) hold the same image: pydicom decodes both files, and each
-    copy's values rescaled by its own RescaleSlope/RescaleIntercept are equal; else why they are
-    not shown to (for the refusal's message)."""
+    stored dtype, BitsStored or rescale) hold the same image: pydicom decodes both files (an
+    enhanced file's frame of each), and their stored values are equal, or, under different
+    rescales (``pairs``), their rescaled values are, to float64 rounding; else why they are not
+    shown to (for the refusal's message)."""
     if max(a.size, b.size, _decoded_bytes(a), _decoded_bytes(b)) > DECODE_COMPARE_BYTES:
         # nothing allocated from a header's claim beyond the bound
         return f"too large to decode and compare at scan time (over {DECODE_COMPARE_BYTES} bytes)"
     try:
-        va, vb = (_decoded(r, fetch, cache) for r in (a, b))
+        va, vb = (_frame_values(r, _decoded(r, fetch, cache)) for r in (a, b))
     except (KeyboardInterrupt, SystemExit):
         raise
     except BaseException as exc:  # decoder plugins raise many types (a Rust decoder's panic too)
         return f"one cannot be decoded ({type(exc).__name__}: {exc})"
-    if _pair(a) != _pair(b):  # each copy's own rescale (CT in HU re-exported next to the scan's)
-        va, vb = (v * _pair(r)[0] + _pair(r)[1] for v, r in ((va, a), (vb, b)))
-    # The values compared, whatever their dtypes (a copy stored unsigned, another signed).
-    if va.shape == vb.shape and bool(np.array_equal(va, vb)):
+    if va.shape != vb.shape:
+        return "their decoded pixel values differ"
+    if pairs[0] == pairs[1]:
+        # The values compared, whatever their dtypes (a copy stored unsigned, another signed).
+        return None if np.array_equal(va, vb) else "their decoded pixel values differ"
+    # Each copy's own rescale (CT in HU re-exported next to the scan's stored values). The same
+    # real values reached by two pairs differ by float64 rounding only (~1e-16 of the largest
+    # value); two images differ by a stored step times a slope, far above 1e-9 of it.
+    (sa, ia), (sb, ib) = pairs
+    ra, rb = va * sa + ia, vb * sb + ib
+    top = max(1.0, float(np.abs(ra).max(initial=0.0)), float(np.abs(rb).max(initial=0.0)))
+    if np.allclose(ra, rb, rtol=0.0, atol=1e-9 * top):
         return None
-    return "their decoded pixel values differ"
+    return "their rescaled pixel values differ"
+
+
+def _frame_values(rec: FrameRecord, decoded: Any) -> Any:
+    """Frame ``rec.frame`` of an enhanced multi-frame file's decoded pixels, else all of them."""
+    if rec.number_of_frames > 1 and rec.frame >= 0 and np.ndim(decoded) == 3:
+        return decoded[rec.frame]
+    return decoded
 
 
 def _decoded_bytes(rec: FrameRecord) -> int:
