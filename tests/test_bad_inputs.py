@@ -438,7 +438,6 @@ def test_missing_orientation_named_no_identity(tmp_path):
     ("attr", "values", "tag"),
     [
         ("PixelSpacing", (["0.7", "0.8"], ["0.9", "0.8"]), "(0028,0030)"),
-        ("PhotometricInterpretation", ("MONOCHROME2", "MONOCHROME1"), "(0028,0004)"),
     ],
 )
 def test_attribute_differs_inside_series_splits(tmp_path, attr, values, tag):
@@ -452,6 +451,30 @@ def test_attribute_differs_inside_series_splits(tmp_path, attr, values, tag):
         assert any(tag in r and "differs" in r for r in info.reasons), info.reasons
     msg = _raises(lv.MultipleSeriesError, lv.open, tmp_path / "s", series=uid)
     assert "split into 2 volumes" in msg and tag in msg
+
+
+def test_monochrome1_and_monochrome2_images_stack_with_a_warning(tmp_path):
+    # The photometric says how to display the stored values, not what they are: MONOCHROME1
+    # slices among MONOCHROME2 ones stack (as dcm2niix stacks them), values as stored, with a
+    # warning. Split, they made two interleaved half-volumes of twice the spacing.
+    uid = "1.2.826.0.1.3680043.8.498.78"
+    per = [
+        {"PhotometricInterpretation": "MONOCHROME1" if k % 3 == 1 else "MONOCHROME2"}
+        for k in range(SHAPE[2])
+    ]
+    truth = write_dicom_series(tmp_path / "s", SHAPE, series_uid=uid, per_slice=per)
+    (info,) = lv.scan(tmp_path / "s")
+    vol = lv.open(tmp_path / "s")
+    assert vol.shape == SHAPE
+    np.testing.assert_array_equal(vol.compute(), truth.scaled(vol.dtype))
+    np.testing.assert_allclose(vol.affine, truth.affine, atol=1e-6)
+    assert vol.meta["photometric_counts"] == {"MONOCHROME1": 2, "MONOCHROME2": 4}
+    assert any(
+        "(0028,0004) differs" in w and "MONOCHROME1 (2 images)" in w for w in vol.meta["warnings"]
+    )
+    # The id is the one the MONOCHROME2 series had before (the most common photometric).
+    write_dicom_series(tmp_path / "p", SHAPE, series_uid=uid)
+    assert [i.id for i in lv.scan(tmp_path / "p")] == [info.id]
 
 
 def test_instance_number_gap_alone_is_a_warning(tmp_path):
@@ -480,6 +503,22 @@ def test_4d_without_consistent_volume_order_names_rules_tried(tmp_path):
     # the named option opens it, flagged
     vol = lv.open(tmp_path / "s", instance_order=True)
     assert vol.meta["relaxations"] == {"instance_order": True}
+
+
+def test_4d_without_instance_numbers_does_not_offer_instance_order(tmp_path):
+    # instance_order=True orders by InstanceNumber: with none, the message says so instead of
+    # suggesting an option that fails the same way.
+    from lazyvol.testing import write_dicom_4d_series
+
+    truth = write_dicom_4d_series(tmp_path / "s", SHAPE, 3, labels=(), shuffle_names=False)
+    for path in truth.files:
+        ds = pydicom.dcmread(path)
+        del ds.InstanceNumber
+        ds.save_as(path)
+    msg = _raises(lv.SeriesError, lv.open, tmp_path / "s")
+    assert "Pass instance_order=True" not in msg
+    assert "InstanceNumber (0020,0013) is missing in" in msg and truth.files[0] in msg
+    _raises(lv.SeriesError, lv.open, tmp_path / "s", instance_order=True)
 
 
 def test_magnitude_phase_and_field_map_never_stacked(tmp_path):

@@ -463,6 +463,28 @@ def test_ge_magnitude_phase_told_apart_by_private_image_kind(tmp_path):
         compare_with_reference(lv.open(tmp_path / "s", series=info.id), ref)
 
 
+def test_image_type_and_image_kind_disagreeing_are_not_stacked(tmp_path):
+    """ImageType saying phase where GE's (0043,102F) says magnitude: not one magnitude 4D (the
+    private element used to win, silently mixing the two); a group of its own, as dcm2niix
+    splits it, named by both."""
+    truth = write_dicom_4d_series(
+        tmp_path / "s", SHAPE, components=["M", "M"], labels=(), vendor="GE"
+    )
+    for f in truth.files:
+        ds = pydicom.dcmread(f)
+        if int(ds.InstanceNumber) > SHAPE[2]:  # GE numbers volume by volume
+            ds.ImageType = ["ORIGINAL", "PRIMARY", "P", "ND"]
+            ds.save_as(f)
+    report = lv.scan(tmp_path / "s")
+    assert sorted(len(i.shape) for i in report) == [3, 3], [i.shape for i in report]
+    kinds = {i.meta.get("image_component"): i for i in report}
+    conflict = "PHASE per ImageType, MAGNITUDE per ComplexImageComponent/(0043,102F)"
+    assert sorted(kinds) == sorted(["MAGNITUDE", conflict])
+    for t, kind in enumerate(["MAGNITUDE", conflict]):
+        vol = lv.open(tmp_path / "s", series=kinds[kind].id)
+        np.testing.assert_array_equal(vol.compute(), truth.stored[..., t])
+
+
 def test_enhanced_dwi_per_frame_diffusion_meta(tmp_path):
     from pydicom import dcmread
     from pydicom.dataset import Dataset

@@ -75,8 +75,18 @@ def image_component(rec: FrameRecord) -> str:
         if t in _DERIVED_MAP_TYPES:
             return t.replace(" ", "_")
     cic = (rec.complex_component or "").strip().upper()
+    typed = _type_component(tokens)
     if cic in ("MAGNITUDE", "PHASE", "REAL", "IMAGINARY"):
+        if typed and typed != cic:
+            # ImageType says one component, ComplexImageComponent or GE's (0043,102F) another:
+            # a kind of its own, never stacked with images both call one thing.
+            return f"{typed} per ImageType, {cic} per ComplexImageComponent/(0043,102F)"
         return cic
+    return typed
+
+
+def _type_component(tokens: list[str]) -> str:
+    """The complex component ImageType's values name (from its third value on), or ""."""
     for t in tokens[2:]:
         if t in _COMPONENT_TYPES:
             return _COMPONENT_TYPES[t]
@@ -97,6 +107,8 @@ def _pixel_kind(r: FrameRecord) -> str:
     return "integer" if ba in (8, 16, 32) and pr in (0, 1) else f"{ba}/{pr}"
 
 
+_MONOCHROME = {"MONOCHROME1": "MONOCHROME", "MONOCHROME2": "MONOCHROME"}
+
 _SPLITS: tuple[tuple[str, Callable[[FrameRecord], Any]], ...] = (
     ("Rows/Columns (0028,0010)/(0028,0011)", lambda r: f"{r.rows}x{r.columns}"),
     ("ImageType LOCALIZER (0008,0008)", lambda r: "localizer" if r.is_localizer else "image"),
@@ -111,8 +123,10 @@ _SPLITS: tuple[tuple[str, Callable[[FrameRecord], Any]], ...] = (
         _pixel_kind,
     ),
     (
+        # MONOCHROME1 and MONOCHROME2 images stack: their stored values mean the same thing (the
+        # photometric says how to display them); a warning says when they mix.
         "SamplesPerPixel/PhotometricInterpretation (0028,0002)/(0028,0004)",
-        lambda r: f"{r.samples_per_pixel}/{r.photometric}",
+        lambda r: f"{r.samples_per_pixel}/{_MONOCHROME.get(r.photometric, r.photometric)}",
     ),
     (
         "PixelSpacing (0028,0030)",
@@ -333,21 +347,31 @@ def split_series(
     return out
 
 
-#: Position of the Pixel Data kind split in a group's key (where the stored dtype was).
+#: Positions in a group's key of the Pixel Data kind split (where the stored dtype was) and of the
+#: photometric split (where MONOCHROME1 and MONOCHROME2 were apart).
 _DTYPE_SPLIT = next(i for i, (name, _) in enumerate(_SPLITS) if name.startswith("Pixel Data kind"))
+_PHOTOMETRIC_SPLIT = next(i for i, (name, _) in enumerate(_SPLITS) if "Photometric" in name)
+
+
+def _most_common(values: list[Any]) -> Any:
+    """The most common value, the lowest of a tie."""
+    counts = Counter(values)
+    return min(counts, key=lambda v: (-counts[v], v))
 
 
 def _id_key(key: tuple[str, ...], recs: list[FrameRecord]) -> str:
-    """A group's key as its volume id is made from (``SeriesInfo.id``): the stored-dtype part
-    spelled ``BitsAllocated/BitsStored/PixelRepresentation``, as it was when files of another
-    stored dtype or BitsStored were split off (the most common, the lowest of a tie, when they
-    differ: a stray duplicate copy stored otherwise, dropped later, leaves the id as it was), so
-    volumes keep the ids they had."""
-    kinds = Counter((r.bits_allocated, r.pixel_representation) for r in recs)
-    ba, pr = min(kinds, key=lambda k: (-kinds[k], k))
-    counts = Counter(
-        r.bits_stored for r in recs if (r.bits_allocated, r.pixel_representation) == (ba, pr)
+    """A group's key as its volume id is made from (``SeriesInfo.id``), spelled as it was when
+    files of another stored dtype, BitsStored or MONOCHROME photometric were split off, so
+    volumes keep the ids they had: the stored-dtype part ``BitsAllocated/BitsStored/
+    PixelRepresentation`` and the photometric part ``SamplesPerPixel/PhotometricInterpretation``,
+    each from the most common values (the lowest of a tie: a stray duplicate copy stored
+    otherwise, dropped later, leaves the id as it was)."""
+    ba, pr = _most_common([(r.bits_allocated, r.pixel_representation) for r in recs])
+    bits = _most_common(
+        [r.bits_stored for r in recs if (r.bits_allocated, r.pixel_representation) == (ba, pr)]
     )
-    bits = min(counts, key=lambda b: (-counts[b], b))
-    fmt = f"{ba}/{bits}/{pr}"
-    return "|".join((*key[:_DTYPE_SPLIT], fmt, *key[_DTYPE_SPLIT + 1 :]))
+    photometric = _most_common([r.photometric for r in recs])
+    spelled = list(key)
+    spelled[_DTYPE_SPLIT] = f"{ba}/{bits}/{pr}"
+    spelled[_PHOTOMETRIC_SPLIT] = f"{recs[0].samples_per_pixel}/{photometric}"
+    return "|".join(spelled)

@@ -340,10 +340,16 @@ def _fourth_axis(
                 "cannot form volumes of equal size (missing images, or mixed "
                 "acquisitions sharing one SeriesInstanceUID)",
             )
+        no_inst = [r.path for r in recs_sorted if r.instance_number is None]
+        hint = (
+            f"InstanceNumber (0020,0013) is missing in {len(no_inst)} image(s) "
+            f"({file_list(no_inst)}), so instance_order=True cannot order them either"
+            if no_inst
+            else "Pass instance_order=True to stack the images at each position by InstanceNumber"
+        )
         return Problem(
             "series",
-            head + f". No rule gives a consistent volume order (tried: {found}). Pass "
-            "instance_order=True to stack the images at each position by InstanceNumber",
+            head + f". No rule gives a consistent volume order (tried: {found}). {hint}",
         )
     st.meta["axis4_values"] = found.values
     st.meta["axis4_rule"] = found.rule
@@ -526,6 +532,7 @@ def _finish(st: _Stack, volumes: Volumes, axis4: str | None) -> None:
     echo_times = sorted({r.echo_time for r in ordered_frames if r.echo_time is not None})
     if echo_times:
         meta["echo_times"] = echo_times
+    _mixed_photometric(st, ordered_frames)
     component = image_component(first)
     if component:
         meta["image_component"] = component
@@ -545,3 +552,18 @@ def _finish(st: _Stack, volumes: Volumes, axis4: str | None) -> None:
     annotate_volume(info, slots_all)
     if info.error is None:
         annotate_bids(info, slots_all, nk)
+
+
+def _mixed_photometric(st: _Stack, frames: list[FrameRecord]) -> None:
+    """MONOCHROME1 and MONOCHROME2 images in one volume: their values as stored, said so."""
+    counts = Counter(r.photometric for r in frames)
+    if len(counts) < 2:
+        return
+    st.meta["photometric"] = min(counts, key=lambda p: (-counts[p], p))
+    st.meta["photometric_counts"] = {p: counts[p] for p in sorted(counts)}
+    shown = ", ".join(f"{p} ({n} images)" for p, n in sorted(counts.items()))
+    st.warnings.append(
+        f"PhotometricInterpretation (0028,0004) differs between the images ({shown}): values "
+        "are as stored in each (lazyvol inverts none); the MONOCHROME1 images display inverted"
+    )
+    st.meta.setdefault("monochrome1", "values are as stored: MONOCHROME1 images display inverted")
