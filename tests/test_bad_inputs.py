@@ -469,12 +469,32 @@ def test_monochrome1_and_monochrome2_images_stack_with_a_warning(tmp_path):
     np.testing.assert_array_equal(vol.compute(), truth.scaled(vol.dtype))
     np.testing.assert_allclose(vol.affine, truth.affine, atol=1e-6)
     assert vol.meta["photometric_counts"] == {"MONOCHROME1": 2, "MONOCHROME2": 4}
+    assert vol.meta["photometric"] == "MONOCHROME2"
+    assert "the 2 MONOCHROME1 images" in vol.meta["monochrome1"]
     assert any(
         "(0028,0004) differs" in w and "MONOCHROME1 (2 images)" in w for w in vol.meta["warnings"]
     )
     # The id is the one the MONOCHROME2 series had before (the most common photometric).
     write_dicom_series(tmp_path / "p", SHAPE, series_uid=uid)
     assert [i.id for i in lv.scan(tmp_path / "p")] == [info.id]
+
+
+def test_inverted_copies_of_a_series_stay_apart(tmp_path):
+    # A series exported twice with the same SOPInstanceUIDs, once MONOCHROME1 (inverted): two
+    # volumes under the ids each copy has alone, not one group of conflicting duplicates.
+    uid = "1.2.826.0.1.3680043.8.498.79"
+    truth = write_dicom_series(tmp_path / "s" / "a", SHAPE, series_uid=uid)
+    for f in truth.files:
+        ds = pydicom.dcmread(f)
+        ds.PhotometricInterpretation = "MONOCHROME1"
+        ds.PixelData = (ds.pixel_array.max() - ds.pixel_array).astype("<i2").tobytes()
+        ds.save_as(tmp_path / "s" / f"b_{Path(f).name}")
+    ids = {i.id for i in lv.scan(tmp_path / "s")}
+    alone = {i.id for i in lv.scan(tmp_path / "s" / "a")}
+    assert len(ids) == 2 and alone <= ids
+    for info in lv.scan(tmp_path / "s"):
+        vol = lv.open(tmp_path / "s", series=info.id)
+        assert vol.shape == SHAPE and "photometric_counts" not in vol.meta
 
 
 def test_instance_number_gap_alone_is_a_warning(tmp_path):
@@ -519,6 +539,14 @@ def test_4d_without_instance_numbers_does_not_offer_instance_order(tmp_path):
     assert "Pass instance_order=True" not in msg
     assert "InstanceNumber (0020,0013) is missing in" in msg and truth.files[0] in msg
     _raises(lv.SeriesError, lv.open, tmp_path / "s", instance_order=True)
+    # Numbers that repeat at a position cannot order it either.
+    for path in truth.files:
+        ds = pydicom.dcmread(path)
+        ds.InstanceNumber = 7
+        ds.save_as(path)
+    for kw in ({}, {"instance_order": True}):
+        msg = _raises(lv.SeriesError, lv.open, tmp_path / "s", **kw)
+        assert "Pass instance_order=True" not in msg and "repeats at a slice position" in msg
 
 
 def test_magnitude_phase_and_field_map_never_stacked(tmp_path):

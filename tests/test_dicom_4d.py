@@ -463,26 +463,43 @@ def test_ge_magnitude_phase_told_apart_by_private_image_kind(tmp_path):
         compare_with_reference(lv.open(tmp_path / "s", series=info.id), ref)
 
 
-def test_image_type_and_image_kind_disagreeing_are_not_stacked(tmp_path):
-    """ImageType saying phase where GE's (0043,102F) says magnitude: not one magnitude 4D (the
-    private element used to win, silently mixing the two); a group of its own, as dcm2niix
-    splits it, named by both."""
-    truth = write_dicom_4d_series(
-        tmp_path / "s", SHAPE, components=["M", "M"], labels=(), vendor="GE"
-    )
+def _ge_components(folder, relabel):
+    """A GE 4D series of two volumes that (0043,102F) both calls magnitude; ``relabel(t)``: the
+    ImageType written on volume t's files (None: as written)."""
+    truth = write_dicom_4d_series(folder, SHAPE, components=["M", "M"], labels=(), vendor="GE")
     for f in truth.files:
         ds = pydicom.dcmread(f)
-        if int(ds.InstanceNumber) > SHAPE[2]:  # GE numbers volume by volume
-            ds.ImageType = ["ORIGINAL", "PRIMARY", "P", "ND"]
+        image_type = relabel(int(ds.InstanceNumber) > SHAPE[2])  # GE numbers volume by volume
+        if image_type is not None:
+            ds.ImageType = image_type
             ds.save_as(f)
+    return truth
+
+
+def test_image_type_and_image_kind_disagreeing_are_not_stacked(tmp_path):
+    """ImageType saying phase where GE's (0043,102F) says magnitude, on one volume's files: not
+    one magnitude 4D (the private element went unquestioned, silently mixing the two); those
+    images are split off, as dcm2niix splits them, with a warning. A series whose images all
+    disagree alike keeps its volume and its id, with the warning."""
+    phase = ["ORIGINAL", "PRIMARY", "P", "ND"]
+    truth = _ge_components(tmp_path / "s", lambda t: phase if t else None)
     report = lv.scan(tmp_path / "s")
     assert sorted(len(i.shape) for i in report) == [3, 3], [i.shape for i in report]
-    kinds = {i.meta.get("image_component"): i for i in report}
-    conflict = "PHASE per ImageType, MAGNITUDE per ComplexImageComponent/(0043,102F)"
-    assert sorted(kinds) == sorted(["MAGNITUDE", conflict])
-    for t, kind in enumerate(["MAGNITUDE", conflict]):
-        vol = lv.open(tmp_path / "s", series=kinds[kind].id)
+    assert any("ImageType (0008,0008) component" in r for r in report[0].reasons)
+    for info in report:
+        vol = lv.open(tmp_path / "s", series=info.id)
+        assert vol.meta["image_component"] == "MAGNITUDE"
+        warned = any("ImageType (0008,0008) names PHASE" in w for w in vol.meta.get("warnings", []))
+        t = 1 if warned else 0
         np.testing.assert_array_equal(vol.compute(), truth.stored[..., t])
+    assert sum("ImageType (0008,0008) names" in w for i in report for w in i.warnings) == 1
+    # All alike: one 4D volume under the id it had, the disagreement said.
+    _ge_components(tmp_path / "all", lambda t: phase)
+    _ge_components(tmp_path / "plain", lambda t: None)
+    (alike,) = lv.scan(tmp_path / "all")
+    (plain,) = lv.scan(tmp_path / "plain")
+    assert alike.id == plain.id and alike.shape == plain.shape
+    assert any("ImageType (0008,0008) names PHASE" in w for w in alike.warnings)
 
 
 def test_enhanced_dwi_per_frame_diffusion_meta(tmp_path):

@@ -75,14 +75,20 @@ def image_component(rec: FrameRecord) -> str:
         if t in _DERIVED_MAP_TYPES:
             return t.replace(" ", "_")
     cic = (rec.complex_component or "").strip().upper()
-    typed = _type_component(tokens)
-    if cic in ("MAGNITUDE", "PHASE", "REAL", "IMAGINARY"):
-        if typed and typed != cic:
-            # ImageType says one component, ComplexImageComponent or GE's (0043,102F) another:
-            # a kind of its own, never stacked with images both call one thing.
-            return f"{typed} per ImageType, {cic} per ComplexImageComponent/(0043,102F)"
+    if cic in _CIC_VALUES:
         return cic
-    return typed
+    return _type_component(tokens)
+
+
+_CIC_VALUES = ("MAGNITUDE", "PHASE", "REAL", "IMAGINARY")
+
+
+def component_conflict(rec: FrameRecord) -> str:
+    """The complex component ImageType names when ComplexImageComponent (0008,9208) or GE's
+    image kind (0043,102F), which :func:`image_component` goes by, names another; else ""."""
+    cic = (rec.complex_component or "").strip().upper()
+    typed = _type_component([str(t).strip().upper() for t in (rec.image_type or [])])
+    return typed if cic in _CIC_VALUES and typed and typed != cic else ""
 
 
 def _type_component(tokens: list[str]) -> str:
@@ -207,6 +213,43 @@ def _split_where_differs(
     return _differs(name, split) if split else ""
 
 
+def _split_component_conflicts(keyed: dict[tuple[str, ...], list[FrameRecord]]) -> str:
+    """Images whose ImageType names another complex component than their ComplexImageComponent
+    or GE (0043,102F) says (:func:`component_conflict`) are not stacked with images that agree
+    (phase-labelled images in a magnitude 4D), as dcm2niix splits them by ImageType; a group
+    whose images all disagree alike stays as it was (a warning names the disagreement)."""
+    return _split_where_differs(
+        keyed,
+        "ImageType (0008,0008) component against ComplexImageComponent/(0043,102F)",
+        "ImageType component",
+        lambda r: component_conflict(r) or "agrees",
+    )
+
+
+def _split_photometric_copies(keyed: dict[tuple[str, ...], list[FrameRecord]]) -> str:
+    """MONOCHROME1 and MONOCHROME2 images stack, but not two copies of one series, one of each
+    (the same SOPInstanceUIDs, one copy inverted): those stay apart, each under the key it had
+    when the photometric split every group, and so its old volume id."""
+    note = ""
+    for key in list(keyed):
+        recs = keyed[key]
+        by_photometric: dict[str, set[str]] = defaultdict(set)
+        for r in recs:
+            by_photometric[r.photometric].add(r.sop_instance_uid)
+        if len(by_photometric) < 2 or not set.intersection(*by_photometric.values()) - {""}:
+            continue
+        del keyed[key]
+        for r in recs:
+            spelled = list(key)
+            spelled[_PHOTOMETRIC_SPLIT] = f"{r.samples_per_pixel}/{r.photometric}"
+            keyed.setdefault(tuple(spelled), []).append(r)
+        note = (
+            "PhotometricInterpretation (0028,0004) differs between copies of the same images "
+            "(SOPInstanceUIDs in both): one volume per photometric"
+        )
+    return note
+
+
 def _split_frames_of_reference(keyed: dict[tuple[str, ...], list[FrameRecord]]) -> str:
     """Positions in two frames of reference are in two coordinate systems: stacking them would
     place slices by numbers that do not compare (see :func:`_split_where_differs`)."""
@@ -319,6 +362,8 @@ def split_series(
     stack_note = _split_stacks(keyed)
     echo_note = _split_echo_series(keyed)
     trace_note = _split_philips_trace(keyed)
+    conflict_note = _split_component_conflicts(keyed)
+    copies_note = _split_photometric_copies(keyed)
     if len(keyed) == 1:
         key, recs = next(iter(keyed.items()))
         return [(_id_key(key, recs), recs, [])]
@@ -332,7 +377,8 @@ def split_series(
             counts = Counter(str(_SPLITS[pos][1](r)) for r in records)
         if len(counts) > 1:
             varying.append(_differs(name, counts))
-    varying += [n for n in (frame_note, stack_note, echo_note, trace_note) if n]
+    notes = (frame_note, stack_note, echo_note, trace_note, conflict_note, copies_note)
+    varying += [n for n in notes if n]
     if any(r.number_of_frames != 1 and r.frame < 0 for r in records):
         varying.append("multi-frame files without per-frame geometry are separate volumes")
     out = []

@@ -48,8 +48,10 @@ INDEX_VERSION = 9
 #: Layout of a report: 2: files named by their listing position, identities taken from the listing;
 #: 3: a volume's files may differ in pixel encoding (each frame's, ``encodings``), where 2 split them;
 #: 4: ... and in BitsStored (each frame's, ``stored_bits``), where 3 split them;
-#: 5: ... and in BitsAllocated/PixelRepresentation (each frame's ``stored_types``), where 4 split them.
-REPORT_FORMAT = 5
+#: 5: ... and in BitsAllocated/PixelRepresentation (each frame's ``stored_types``), where 4 split them;
+#: 6: MONOCHROME1 and MONOCHROME2 images stack; images whose ImageType contradicts their
+#: ComplexImageComponent or GE (0043,102F) are split off (grouping rules a saved report holds).
+REPORT_FORMAT = 6
 #: A frame's identity in a report whose frames all have their listing entry's identity.
 _FROM_LISTING = "listing"
 #: The frames' paths of a report whose frames are its files, in order.

@@ -24,7 +24,7 @@ from .bids import annotate as annotate_bids
 from .checks import check_records
 from .diffusion import diffusion_meta
 from .frame_table import frame_table, output_dtype, rescale_pair, stored_dtypes_warning
-from .grouping import image_component
+from .grouping import component_conflict, image_component
 from .model import (
     GroupOptions,
     SeriesInfo,
@@ -340,16 +340,12 @@ def _fourth_axis(
                 "cannot form volumes of equal size (missing images, or mixed "
                 "acquisitions sharing one SeriesInstanceUID)",
             )
-        no_inst = [r.path for r in recs_sorted if r.instance_number is None]
-        hint = (
-            f"InstanceNumber (0020,0013) is missing in {len(no_inst)} image(s) "
-            f"({file_list(no_inst)}), so instance_order=True cannot order them either"
-            if no_inst
-            else "Pass instance_order=True to stack the images at each position by InstanceNumber"
-        )
+        hint = _instance_hint(st, recs_sorted, [[recs_sorted[i] for i in b] for b in bins])
         return Problem(
             "series",
-            head + f". No rule gives a consistent volume order (tried: {found}). {hint}",
+            head
+            + f". No rule gives a consistent volume order (tried: {found})."
+            + (f" {hint}" if hint else ""),
         )
     st.meta["axis4_values"] = found.values
     st.meta["axis4_rule"] = found.rule
@@ -533,6 +529,7 @@ def _finish(st: _Stack, volumes: Volumes, axis4: str | None) -> None:
     if echo_times:
         meta["echo_times"] = echo_times
     _mixed_photometric(st, ordered_frames)
+    _component_conflicts(st, ordered_frames)
     component = image_component(first)
     if component:
         meta["image_component"] = component
@@ -566,4 +563,37 @@ def _mixed_photometric(st: _Stack, frames: list[FrameRecord]) -> None:
         f"PhotometricInterpretation (0028,0004) differs between the images ({shown}): values "
         "are as stored in each (lazyvol inverts none); the MONOCHROME1 images display inverted"
     )
-    st.meta.setdefault("monochrome1", "values are as stored: MONOCHROME1 images display inverted")
+    st.meta["monochrome1"] = (
+        f"values are as stored: the {counts.get('MONOCHROME1', 0)} MONOCHROME1 images display "
+        "inverted, the others not (lazyvol inverts none)"
+    )
+
+
+def _component_conflicts(st: _Stack, frames: list[FrameRecord]) -> None:
+    """Say when ImageType names another complex component than the one the volume goes by."""
+    named = Counter(c for r in frames if (c := component_conflict(r)))
+    if named:
+        shown = ", ".join(f"{c} ({n} images)" for c, n in sorted(named.items()))
+        st.warnings.append(
+            f"ImageType (0008,0008) names {shown} where ComplexImageComponent (0008,9208) or GE's "
+            f"(0043,102F) says {image_component(frames[0])}: the volume goes by the latter"
+        )
+
+
+def _instance_hint(st: _Stack, recs: list[FrameRecord], groups: list[list[FrameRecord]]) -> str:
+    """Whether ``instance_order=True`` can order repeated positions: it needs an InstanceNumber
+    in every image, none repeating at a position, and not to have been passed already."""
+    no_inst = [r.path for r in recs if r.instance_number is None]
+    if no_inst:
+        return (
+            f"InstanceNumber (0020,0013) is missing in {len(no_inst)} image(s) "
+            f"({file_list(no_inst)}), so instance_order=True cannot order them either"
+        )
+    if any(len({(r.instance_number, r.frame) for r in g}) < len(g) for g in groups):
+        return (
+            "InstanceNumber (0020,0013) repeats at a slice position, so instance_order=True "
+            "cannot order them either"
+        )
+    if st.opts.instance_order:
+        return ""
+    return "Pass instance_order=True to stack the images at each position by InstanceNumber"
