@@ -158,14 +158,18 @@ def test_scaling_rule_and_values(
     np.testing.assert_allclose(forced.compute(), ref, rtol=1e-12)
 
 
+@pytest.mark.parametrize("inter", [0.0, 5.0, float("inf"), float("nan")])
 @pytest.mark.parametrize("slope", [0.0, float("nan")])
-def test_zero_or_nan_slope_means_no_scaling(tmp_path: Path, slope: float) -> None:
+def test_zero_or_nan_slope_means_no_scaling(tmp_path: Path, slope: float, inter: float) -> None:
+    # nifti1.h: scaling applies when scl_slope != 0; the intercept, even infinite, then does not
+    # count (an infinite one was refused before the slope was looked at).
     data = np.arange(60, dtype=np.int16).reshape(3, 4, 5)
     path = tmp_path / "z.nii"
     img = nib.Nifti1Image(data, np.eye(4))
     nib.save(img, path)
     raw = bytearray(path.read_bytes())
     raw[112:116] = np.float32(slope).tobytes()
+    raw[116:120] = np.float32(inter).tobytes()
     path.write_bytes(bytes(raw))
     vol = lv.open(path)
     assert vol.dtype == np.int16
@@ -697,3 +701,16 @@ def test_4d_auto_chunks_hold_whole_volumes_within_the_budget(
     np.testing.assert_array_equal(vol.compute(), ref)
     np.testing.assert_allclose(float(vol.data.mean().compute()), ref.mean(), rtol=1e-12)
     np.testing.assert_array_equal(vol[..., 3].compute(), ref[..., 3])
+
+
+def test_freesurfer_long_vector_reads_as_nibabel_writes_it(tmp_path: Path) -> None:
+    # nibabel writes an image of more than 32767 voxels along dim[1] FreeSurfer's way: dim =
+    # [3, -1, 1, 1] with the length in glmin. It was refused as "a dimension < 1".
+    data = np.arange(70000, dtype=np.float32).reshape(70000, 1, 1)
+    path = tmp_path / "long.nii"
+    nib.save(nib.Nifti1Image(data, np.eye(4)), path)
+    assert nib.load(path).header["dim"][1] == -1
+    vol = lv.open(path)
+    assert vol.shape == (70000, 1, 1)
+    np.testing.assert_array_equal(vol.compute(), np.asanyarray(nib.load(path).dataobj))
+    np.testing.assert_array_equal(vol[69990:, :, :].compute(), data[69990:])

@@ -66,7 +66,10 @@ def _scaling(loc: Location, hdr: ParsedHeader, scale: bool) -> tuple[float, floa
     """``(slope, inter)``: the scaling that applies (nibabel's, except that an infinite stored
     slope or intercept is an error, not "no scaling")."""
     slope, inter = hdr.slope, hdr.inter
-    if np.isinf(hdr.raw_slope) or np.isinf(hdr.raw_inter):
+    # A slope of 0 or NaN means no scaling whatever the intercept holds (nifti1.h: scaling applies
+    # when scl_slope != 0); a usable slope with an infinite slope or intercept is refused below.
+    usable = hdr.raw_slope != 0 and not np.isnan(hdr.raw_slope)
+    if usable and (np.isinf(hdr.raw_slope) or np.isinf(hdr.raw_inter)):
         slope, inter = hdr.raw_slope, hdr.raw_inter
     if not scale or hdr.disk_dtype.kind not in "biufc":
         # RGB and other structured types carry no scaling (NIfTI standard).

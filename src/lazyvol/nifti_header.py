@@ -363,8 +363,9 @@ def check_header(path: Any, hdr: ParsedHeader) -> None:
         raise FormatError(
             f"{path}: NIfTI field dim[0] = {ndim} is outside 1..7; the header is corrupt"
         )
-    sizes = dim[1 : ndim + 1]
-    if (sizes < 1).any():
+    # The shape as parsed: FreeSurfer's long vectors say dim = [3, -1, 1, 1] with the length in
+    # glmin (nibabel writes them for any image of more than 32767 voxels).
+    if any(n < 1 for n in hdr.shape):
         raise FormatError(
             f"{path}: NIfTI field dim = {dim[: ndim + 1].tolist()} has a dimension < 1; "
             "the header is corrupt"

@@ -239,9 +239,9 @@ def may_overflow(stored: np.dtype, slope: float, inter: float, out_dtype: np.dty
     intercept; for integers, when the whole stored range scaled passes its largest value.
     Cached: DICOM asks once per frame, with a handful of distinct arguments per series."""
     out_dtype, stored = np.dtype(out_dtype), np.dtype(stored)
-    if out_dtype.kind != "f":
+    if out_dtype.kind not in "fc":
         return False
-    if stored.kind == "f":
+    if stored.kind in "fc":  # complex parts scale as floats do
         return abs(float(slope)) > 1 or float(inter) != 0
     if stored.kind in "iub":
         top = _int_reach(stored) * abs(float(slope)) + abs(float(inter))
@@ -265,11 +265,12 @@ def check_scaled(
     if stored.dtype.kind in "fc":
         made &= np.isfinite(stored)
     if made.any():
+        wide = "complex128" if out.dtype.kind == "c" else "float64"
         fix = (
-            "open with dtype='float64' to hold them, or check the header's scaling fields (a "
+            f"open with dtype='{wide}' to hold them, or check the header's scaling fields (a "
             "damaged header?)"
-            if out.dtype.itemsize < 8
-            else "no float64 holds them: check the header's scaling fields (a damaged header?), "
+            if out.dtype.itemsize < (16 if out.dtype.kind == "c" else 8)
+            else f"no {wide} holds them: check the header's scaling fields (a damaged header?), "
             "or read the stored values with scale=False"
         )
         raise FormatError(
