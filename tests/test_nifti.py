@@ -586,6 +586,16 @@ def test_unknown_datatype_and_bad_magic(tmp_path: Path) -> None:
     path2.write_bytes(bytes(raw))
     with pytest.raises(lv.FormatError, match=r"m\.nii"):
         lv.open(path2)
+    # NIfTI-2's magic in a NIfTI-1 (348-byte) header: named, not nibabel's "No filename or
+    # fileobj present" from parsing it as Analyze.
+    path3 = Path(write_phantom_nifti(tmp_path / "n.nii", (8, 8, 8)))
+    raw = bytearray(path3.read_bytes())
+    raw[344:348] = b"n+2\0"
+    path3.write_bytes(bytes(raw))
+    with pytest.raises(
+        lv.FormatError, match=r"n\.nii: NIfTI field magic = b'n\+2.*expected b'n\+1"
+    ):
+        lv.open(path3)
 
 
 @pytest.mark.parametrize(("vox_offset", "match"), [(10**7, "truncated"), (16, "vox_offset")])

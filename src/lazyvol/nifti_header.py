@@ -266,7 +266,7 @@ def _precheck_raw_header(hdr_loc: Location, raw: bytes, single: bool) -> tuple[b
         raise FormatError(
             f"{hdr_loc}: NIfTI field dim[0] = {dim0} is outside 1..7; the header is corrupt"
         )
-    if single and magic not in (b"n+1\0", b"n+2\0"):
+    if single and magic != (b"n+2\0" if nifti2 else b"n+1\0"):  # n+2 in a 348-byte header too
         want = "b'n+2\\x00'" if nifti2 else "b'n+1\\x00'"
         raise FormatError(
             f"{hdr_loc}: NIfTI field magic = {magic!r} (expected {want} for a single-file "
