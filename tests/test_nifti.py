@@ -713,6 +713,7 @@ def test_4d_auto_chunks_hold_whole_volumes_within_the_budget(
     np.testing.assert_array_equal(vol[..., 3].compute(), ref[..., 3])
 
 
+@pytest.mark.filterwarnings("ignore:Using large vector Freesurfer hack")
 def test_freesurfer_long_vector_reads_as_nibabel_writes_it(tmp_path: Path) -> None:
     # nibabel writes an image of more than 32767 voxels along dim[1] FreeSurfer's way: dim =
     # [3, -1, 1, 1] with the length in glmin. It was refused as "a dimension < 1".
