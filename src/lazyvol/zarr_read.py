@@ -22,7 +22,7 @@ from . import handles
 from . import zarr_integrity as zi
 from .chunking import normalize_chunks, plan_array
 from .config import check_volume_bytes, chunk_budget
-from .errors import FormatError, IntegrityError, LazyvolError
+from .errors import FormatError, IntegrityError, LazyvolError, UnsupportedError
 from .geometry import check_affine
 from .volume import Volume
 from .zarr_direct import DirectArray, direct_layout
@@ -352,7 +352,14 @@ def make_volume(
             f"{root.display} (array {array!r}): zarr cannot open the array: "
             f"{type(exc).__name__}: {exc}"
         ) from exc
-    dtype = np.dtype(arr.dtype).newbyteorder("=")
+    dtype = np.dtype(arr.dtype)
+    if dtype.kind not in "biufc" or dtype.fields is not None:
+        raise UnsupportedError(
+            f"{root.display} (array {array!r}): dtype {arr.dtype} is not a numeric image dtype "
+            "(strings, bytes, dates and structured records are not volumes); lazyvol reads "
+            "boolean, integer, float and complex arrays"
+        )
+    dtype = dtype.newbyteorder("=")
     check_volume_bytes(
         math.prod(shape_disk) * dtype.itemsize,
         f"{root.display} (array {array!r}): shape {list(shape_disk)} claims",

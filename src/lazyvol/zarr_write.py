@@ -32,6 +32,7 @@ from ._fsutil import fsync_dir, list_dir_consistent, publish_dir, temp_sibling
 from .chunking import rechunk_source
 from .config import chunk_budget
 from .errors import LazyvolError, UnsupportedError, WriteError
+from .geometry import affine_problem
 from .zarr_blockwrite import store_blocks
 from .zarr_meta import FORMAT, FORMAT_VERSION, MANIFEST, MANIFEST_ATTR, to_json
 from .zarr_ome import is_positive_diagonal, level_affine, ome_axes, ome_transforms, time_unit
@@ -274,6 +275,19 @@ def write_zarr(
         raise UnsupportedError(
             f"{dest}: dtype {dtype} cannot be stored in Zarr v3 by lazyvol; convert first, "
             "e.g. Volume(vol.data.astype('float32'), vol.affine, meta=vol.meta)"
+        )
+    if 0 in vol.shape:
+        raise UnsupportedError(
+            f"{dest}: a volume of shape {tuple(vol.shape)} has no voxels; nothing to store"
+        )
+    # The affine is stored in JSON and NIfTI headers, and a reopen refuses a non-finite or
+    # singular one: refuse it here, before anything is written.
+    problem = affine_problem(np.asarray(vol.affine, dtype=np.float64))
+    if problem is not None:
+        raise UnsupportedError(
+            f"{dest}: the volume's affine {problem}; a store keeps a finite, invertible "
+            "voxel-to-world affine (its JSON and NIfTI header hold no NaN and lazyvol.open "
+            "refuses a singular one): give the Volume a valid affine"
         )
     _check_destination(dest, overwrite)
     parent, base = os.path.split(dest)

@@ -1,0 +1,86 @@
+"""Zarr arrays that are not volumes, and volumes no store can keep: typed refusals up front.
+
+A foreign store whose array holds strings, bytes, dates or structured records raised a bare
+``TypeError`` (the CLI printed a traceback), or opened as a "volume" ``to_zarr`` then refused;
+``to_zarr`` wrote a NaN affine into ``zarr.json`` (not JSON to a strict parser) or a singular one
+that ``lazyvol.open`` then refused, and crashed with ``ZeroDivisionError`` on an empty axis.
+"""
+
+from __future__ import annotations
+
+import os
+import subprocess
+import sys
+
+import numpy as np
+import pytest
+import zarr
+
+import lazyvol as lv
+
+
+def _foreign(path, fmt: int, dtype, data) -> str:
+    """An OME-Zarr store (0.5 on Zarr v3, 0.4 on v2) of one array ``data``."""
+    group = zarr.open_group(str(path), mode="w", zarr_format=fmt)
+    arr = group.create_array("0", shape=data.shape, dtype=dtype, chunks=(2, 2, 2))
+    arr[:] = data
+    ms = {
+        "axes": [{"name": n, "type": "space", "unit": "millimeter"} for n in "zyx"],
+        "datasets": [
+            {"path": "0", "coordinateTransformations": [{"type": "scale", "scale": [1] * 3}]}
+        ],
+    }
+    if fmt == 3:
+        group.attrs["ome"] = {"version": "0.5", "multiscales": [ms]}
+    else:
+        group.attrs["multiscales"] = [{**ms, "version": "0.4"}]
+    return str(path)
+
+
+RECORD = [("a", "<i2"), ("b", "<f4")]
+
+
+@pytest.mark.parametrize(
+    ("fmt", "dtype", "data"),
+    [
+        (3, str, np.full((3, 4, 5), "ab")),
+        (2, RECORD, np.zeros((3, 4, 5), RECORD)),
+        (2, "|S4", np.full((3, 4, 5), b"abcd")),
+        (3, "datetime64[s]", np.zeros((3, 4, 5), "datetime64[s]")),
+    ],
+    ids=["string", "record", "bytes", "datetime"],
+)
+def test_a_store_of_non_numeric_values_is_refused_at_open(tmp_path, fmt, dtype, data):
+    try:
+        store = _foreign(tmp_path / "s.zarr", fmt, dtype, data)
+    except Exception as exc:  # this zarr-python cannot write the dtype in this format
+        pytest.skip(f"zarr-python cannot write {dtype} to Zarr v{fmt}: {exc}")
+    with pytest.raises(lv.UnsupportedError, match=r"s\.zarr \(array '0'\): dtype .* not a numeric"):
+        lv.open(store)
+    # The command line: one line, exit status 2, no traceback.
+    run = subprocess.run(
+        [sys.executable, "-m", "lazyvol", "info", store],
+        capture_output=True,
+        text=True,
+        env={**os.environ, "LAZYVOL_CACHE_DIR": str(tmp_path / "cache")},
+    )
+    assert run.returncode == 2, run.stderr
+    assert "Traceback" not in run.stderr and "not a numeric image dtype" in run.stderr
+
+
+@pytest.mark.parametrize(
+    "affine",
+    [np.full((4, 4), np.nan), np.diag([1.0, 0.0, 1.0, 1.0]), np.diag([1.0, np.inf, 1.0, 1.0])],
+    ids=["nan", "singular", "inf"],
+)
+def test_to_zarr_refuses_an_affine_no_store_keeps(tmp_path, affine):
+    vol = lv.Volume(np.zeros((4, 5, 6), "i2"), affine=affine)
+    with pytest.raises(lv.UnsupportedError, match="affine"):
+        vol.to_zarr(tmp_path / "s.zarr")
+    assert not os.path.exists(tmp_path / "s.zarr") and os.listdir(tmp_path) == []
+
+
+def test_to_zarr_refuses_a_volume_without_voxels(tmp_path):
+    with pytest.raises(lv.UnsupportedError, match=r"shape \(0, 5, 6\) has no voxels"):
+        lv.Volume(np.zeros((0, 5, 6), "i2")).to_zarr(tmp_path / "s.zarr")
+    assert os.listdir(tmp_path) == []
