@@ -70,6 +70,30 @@ def test_gap_reports_expected_and_found_spacing(tmp_path):
     assert "1 slice(s) missing" in msg
 
 
+def test_a_gap_where_a_file_could_not_be_read_says_so(tmp_path):
+    # A slice file the scan could not read (here emptied, as an interrupted copy leaves it; a
+    # permission error is the other usual cause) leaves a gap: the error names that file, and
+    # filling the gap with allow_gaps=True warns that the filled slice may be that file.
+    truth = write_dicom_series(tmp_path / "s", SHAPE, spacing=(0.8, 0.7, 2.5))
+    open(truth.files[6], "wb").close()
+    msg = _raises_msg(lv.SeriesError, tmp_path / "s")
+    assert "1 slice(s) missing" in msg
+    assert (
+        f"could not be read and may be the missing slice(s): {truth.files[6]} (empty file)" in msg
+    )
+    vol = lv.open(tmp_path / "s", allow_gaps=True)
+    assert any(truth.files[6] in w and "slices filled" in w for w in vol.meta["warnings"])
+    # A gap with nothing unreadable beside it: no such note.
+    os.remove(truth.files[6])
+    assert "could not be read" not in _raises_msg(lv.SeriesError, tmp_path / "s")
+
+
+def _raises_msg(cls, path) -> str:
+    with pytest.raises(cls) as exc:
+        lv.open(path)
+    return str(exc.value)
+
+
 def test_non_uniform_spacing(tmp_path):
     pos = np.zeros((SHAPE[2], 3))
     pos[:, 2] = np.arange(SHAPE[2]) * 2.0

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import os
 from collections.abc import Mapping
+from dataclasses import replace
 from typing import Any
 
 import numpy as np
@@ -176,12 +177,28 @@ def _chosen(
         # Support can change without the files changing (a decoder installed since): re-check.
         scan_kw["use_index"] = False
         info = select(scan(loc, **scan_kw, **options), name, series)
+    unread = [f"{p} ({why})" for p, why in report.skipped if why.startswith(_UNREAD)]
     if info.error:
         cls = {"format": FormatError, "unsupported": UnsupportedError}.get(
             info.error_kind, SeriesError
         )
+        if unread and cls is SeriesError:
+            raise cls(f"{info.error}. Note: {_unread_note(unread)}; make them readable first")
         raise cls(info.error)
+    if unread and info.meta.get("filled_slices"):  # allow_gaps=True filled what may be on disk
+        info = replace(
+            info, warnings=[*info.warnings, f"slices filled while {_unread_note(unread)}"]
+        )
     return info
+
+
+#: How a scan's skip reason begins for a file it could not read at all (it may be a slice).
+_UNREAD = ("cannot stat", "cannot read", "empty file")
+
+
+def _unread_note(unread: list[str]) -> str:
+    shown = "; ".join(unread[:3]) + (f"; and {len(unread) - 3} more" if len(unread) > 3 else "")
+    return f"{len(unread)} file(s) here could not be read and may be the missing slice(s): {shown}"
 
 
 def _out_dtype(info: SeriesInfo, frames: FrameTable, scale: bool, dtype: Any) -> np.dtype:
