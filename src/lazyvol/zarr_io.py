@@ -22,8 +22,8 @@ order, where ``x`` is ``i``, ``y`` is ``j`` and ``z`` is ``k``. A C-ordered ``(k
 exactly the byte layout of a Fortran-ordered ``(i, j, k)`` NIfTI image, and the axis order is the
 one OME-Zarr requires (time, then space with x fastest).
 
-Geometry: see ``lazyvol.zarr_ome`` (exact OME scale/translation for a positive diagonal affine,
-otherwise the exact affine in lazyvol's attributes and the NIfTI-Zarr header).
+Geometry: see ``lazyvol.zarr_ome`` (OME scale/translation with RFC-4 orientations, exact for an
+affine without rotation; the exact affine in lazyvol's attributes and the NIfTI-Zarr header).
 
 Remote stores (``s3://``, ``gs://``, ``http(s)://``, anything fsspec resolves; pass
 ``storage_options``): metadata and the manifest are read whole, chunk data through zarr's
@@ -42,6 +42,7 @@ from typing import Any
 import numpy as np
 
 from . import zarr_integrity as zi
+from . import zarr_nifti
 from ._io import Location
 from .errors import FormatError, IntegrityError, UnsupportedError
 from .volume import Volume
@@ -56,7 +57,7 @@ from .zarr_meta import (
     from_json,
     manifest_from_json,
 )
-from .zarr_ome import read_multiscales
+from .zarr_ome import nifti_level, read_multiscales
 from .zarr_read import (
     _ARRAYS,
     FallbackPlan,
@@ -131,7 +132,9 @@ def open_zarr(
         For a lazyvol store: the values, dtype, affine, meta and source that were written
         (``meta`` comes back through JSON: tuples become lists; ``source`` is the store path when the
         written volume had none). For a foreign OME-Zarr image: data transposed to ``(x, y, z[, ...])``
-        and the affine from the OME scale and translation in millimetres.
+        and the affine in millimetres from its NIfTI-Zarr header when it has one that agrees with
+        the OME metadata, else from the OME scale and translation placed by the axes' RFC-4
+        orientations (``meta["affine_source"]`` says which).
 
     Raises
     ------
@@ -411,5 +414,24 @@ def _open_ome(root: StoreRoot, ome: dict[str, Any], chunks: Any, level: int) -> 
             f"{root.display}: array {lvl.path!r} has {len(arr_meta['shape'])} axes, OME lists "
             f"{lvl.ndim}"
         )
+    raw = _nifti_zarr_header(root)
+    if raw is not None:  # NIfTI-Zarr: its header's affine is the authority
+        lvl0 = read_multiscales(root.display, ome, 0)
+        shape0 = list(reversed(_array_meta(root, lvl0.path)["shape"]))
+        lvl = nifti_level(root.display, lvl, lvl0, shape0, raw)
     georef = (lvl.affine, lvl.meta, root.display)
     return make_volume(root, lvl.path, arr_meta, chunks, False, georef)
+
+
+def _nifti_zarr_header(root: StoreRoot) -> bytes | None:
+    """The bytes of a NIfTI-Zarr store's ``nifti`` array (a 1-D uint8 array holding the binary
+    header), None when the store has none; an unreadable one gives ``b""`` (not a header)."""
+    name = zarr_nifti.NIFTI_ARRAY
+    if not (root.exists(f"{name}/zarr.json") or root.exists(f"{name}/.zarray")):
+        return None
+    try:
+        arr = zi.open_array_fast(root.zarr_store(name))
+        data = np.asarray(arr[...])
+    except Exception:  # zarr's own errors are not typed; the header is then not used
+        return b""
+    return data.tobytes() if data.dtype == np.uint8 and data.ndim == 1 else b""

@@ -4,6 +4,7 @@
   `NIfTI-Zarr <https://github.com/neuroscales/nifti-zarr>`_ specification (uint8, the header
   without extension flag), so ``niizarr.zarr2nii(store)`` returns the exact affine (sform, with
   shears and obliquity that OME-Zarr transforms cannot express).
+- :func:`header_affine`: reading, the affine (mm) of such a header, whoever wrote it.
 - :func:`anatomical_orientations`: the OME-Zarr RFC-4 ``orientation`` of each spatial axis
   (``{"type": "anatomical", "value": "left-to-right"}``, ...).
 """
@@ -17,7 +18,7 @@ from typing import Any
 
 import numpy as np
 
-__all__ = ["NIFTI_ARRAY", "anatomical_orientations", "nifti_header_bytes"]
+__all__ = ["NIFTI_ARRAY", "anatomical_orientations", "header_affine", "nifti_header_bytes"]
 
 #: Name of the NIfTI-Zarr header array in a store's group.
 NIFTI_ARRAY = "nifti"
@@ -31,6 +32,8 @@ _RFC4 = {
     "S": "inferior-to-superior",
     "I": "superior-to-inferior",
 }
+#: Millimetres per NIfTI space unit (nibabel's ``get_xyzt_units`` names; unknown: millimetres).
+_NIFTI_MM = {"meter": 1000.0, "mm": 1.0, "micron": 1e-3, "unknown": 1.0}
 _NIFTI_TIME_CODES = {"second": "sec", "millisecond": "msec", "microsecond": "usec"}
 
 
@@ -91,3 +94,45 @@ def nifti_header_bytes(
     hdr.set_slope_inter(np.nan, np.nan)
     hdr["descrip"] = b"lazyvol"
     return bytes(hdr.binaryblock)
+
+
+def header_affine(raw: bytes) -> tuple[np.ndarray, str, tuple[int, ...]]:
+    """``(affine in mm, "sform" or "qform", shape)`` of a binary NIfTI-1 or NIfTI-2 header (a
+    NIfTI-Zarr ``nifti`` array, either byte order): the sform when its code is set, else the
+    qform (nibabel's precedence), in the header's space unit converted to millimetres.
+
+    Raises
+    ------
+    ValueError
+        Not a NIfTI header, neither sform nor qform code set, or an unusable affine.
+    """
+    import io
+
+    import nibabel as nib
+
+    sizes = {int.from_bytes(raw[:4], "little"), int.from_bytes(raw[:4], "big")}
+    if 348 in sizes:
+        cls: Any = nib.Nifti1Header
+    elif 540 in sizes:
+        cls = nib.Nifti2Header
+    else:
+        raise ValueError(f"sizeof_hdr is not 348 (NIfTI-1) or 540 (NIfTI-2) ({len(raw)} bytes)")
+    try:
+        hdr = cls.from_fileobj(io.BytesIO(raw), check=False)
+        with warnings.catch_warnings(), np.errstate(all="ignore"):
+            warnings.simplefilter("ignore")
+            if int(hdr["sform_code"]) > 0:
+                source, affine = "sform", hdr.get_sform()
+            elif int(hdr["qform_code"]) > 0:
+                source, affine = "qform", hdr.get_qform()
+            else:
+                raise ValueError("neither sform_code nor qform_code is set")
+            unit = hdr.get_xyzt_units()[0]
+        shape = tuple(int(n) for n in hdr.get_data_shape())
+    except (nib.spatialimages.HeaderDataError, KeyError, TypeError) as exc:
+        raise ValueError(f"unreadable NIfTI header ({exc})") from exc
+    out = np.asarray(affine, dtype=np.float64).copy()
+    out[:3, :] *= _NIFTI_MM.get(str(unit), 1.0)
+    if not np.all(np.isfinite(out)) or abs(np.linalg.det(out[:3, :3])) == 0:
+        raise ValueError(f"its {source} is not a finite, invertible affine")
+    return out, source, shape

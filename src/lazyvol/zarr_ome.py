@@ -1,18 +1,26 @@
 """OME-Zarr metadata of a volume, both ways.
 
 Writing: the OME ``axes`` (time, then space with ``x`` fastest, each space axis with its RFC-4
-anatomical ``orientation``) and per-level ``scale``/``translation``. OME-Zarr can only express a
-scale and a translation per axis: when the affine is diagonal with positive voxel sizes they are
-exact; otherwise (rotated, flipped, sheared, oblique) OME gets the voxel sizes and a zero
-translation, and the exact affine lives in lazyvol's own attributes and the NIfTI-Zarr header.
+anatomical ``orientation``: the direction its index increases towards) and per-level
+``scale``/``translation``. OME-Zarr expresses a scale and a translation per axis, in that axis's
+own direction: when the affine's 3x3 part is a signed permutation of positive voxel sizes (flips
+and axis swaps: every axial DICOM series, LPS; an LAS NIfTI), ``scale`` is the voxel size and
+``translation`` the origin's coordinate along the axis's orientation (the RAS origin component of
+the world axis it points along, negated when it points towards L, P or I), so they are exact
+together with the orientations. For a rotated or sheared (oblique) affine OME gets the voxel sizes
+and a zero translation at level 0 (downsampled levels shifted by their half voxels, as niizarr
+writes them); the exact affine lives in lazyvol's own attributes and the NIfTI-Zarr header.
 
 Reading (:func:`read_multiscales`): OME-Zarr 0.4/0.5 ``multiscales`` to the array path, the affine
-in millimetres (units converted) and the volume's ``meta``.
+in millimetres (units converted; space axes placed by their RFC-4 orientations when all three name
+different body axes, else read as pointing R, A, S) and the volume's ``meta``;
+:func:`nifti_level`: the affine of a NIfTI-Zarr store's ``nifti`` header, scaled to the level.
 """
 
 from __future__ import annotations
 
 import math
+import warnings
 from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Any
@@ -25,8 +33,10 @@ from .geometry import affine_problem
 
 __all__ = [
     "OmeLevel",
+    "axis_directions",
     "is_positive_diagonal",
     "level_affine",
+    "nifti_level",
     "ome_axes",
     "ome_transforms",
     "read_multiscales",
@@ -90,6 +100,29 @@ def is_positive_diagonal(affine: np.ndarray) -> bool:
     return bool(np.all(lin[~np.eye(3, dtype=bool)] == 0) and np.all(np.diag(lin) > 0))
 
 
+#: Relative size of the off-axis entries of an affine column still read as a pure axis direction.
+_AXIS_TOL = 1e-6
+
+
+def axis_directions(affine: np.ndarray) -> tuple[list[int], list[float]] | None:
+    """``(rows, signs)`` when the affine's 3x3 part is a signed permutation of non-zero voxel
+    sizes (each column along one world axis, ``rows[i]``, towards R/A/S when ``signs[i]`` is +1);
+    None for a rotated, sheared or degenerate affine."""
+    lin = np.asarray(affine, dtype=np.float64)[:3, :3]
+    if not np.all(np.isfinite(lin)):
+        return None
+    rows: list[int] = []
+    signs: list[float] = []
+    for col in lin.T:
+        r = int(np.argmax(np.abs(col)))
+        off = np.delete(np.abs(col), r)
+        if col[r] == 0 or np.any(off > _AXIS_TOL * abs(col[r])):
+            return None
+        rows.append(r)
+        signs.append(1.0 if col[r] > 0 else -1.0)
+    return (rows, signs) if len(set(rows)) == 3 else None
+
+
 def level_affine(affine: np.ndarray, factors_ijk: Sequence[int]) -> np.ndarray:
     """Affine of a block-mean downsampled level: voxel centres move to the block centres."""
     f = np.asarray(factors_ijk, dtype=np.float64)
@@ -122,15 +155,23 @@ def ome_axes(
     return axes + space[::-1]
 
 
-def ome_transforms(affine: np.ndarray, ndim: int, meta: dict[str, Any]) -> list[dict[str, Any]]:
-    """OME ``scale`` and ``translation`` of a level (disk axis order): exact for a positive
-    diagonal affine, else the voxel sizes and a zero translation."""
-    sizes = np.sqrt((affine[:3, :3] ** 2).sum(axis=0))
-    if is_positive_diagonal(affine):
-        scale_xyz = list(np.diag(affine[:3, :3]))
-        trans_xyz = list(affine[:3, 3])
+def ome_transforms(
+    affine: np.ndarray, ndim: int, meta: dict[str, Any], base: np.ndarray | None = None
+) -> list[dict[str, Any]]:
+    """OME ``scale`` and ``translation`` of a level (disk axis order): the voxel sizes; the
+    translation is the origin along each axis's own direction (its RFC-4 orientation) when the
+    affine is a signed permutation of voxel sizes (:func:`axis_directions`). An oblique affine
+    cannot be placed: level 0 (``base``, the level-0 affine; None: this is level 0) is at zero and
+    a downsampled level is shifted by where its first voxel lies in level 0's voxel grid."""
+    scale_xyz = list(np.sqrt((affine[:3, :3] ** 2).sum(axis=0)))
+    directions = axis_directions(affine)
+    if directions is not None:
+        rows, signs = directions
+        trans_xyz = [sign * affine[r, 3] + 0.0 for r, sign in zip(rows, signs)]  # no -0.0
+    elif base is not None:
+        offset = np.linalg.solve(base[:3, :3], affine[:3, 3] - base[:3, 3])  # level-0 voxels
+        trans_xyz = list(offset * np.sqrt((base[:3, :3] ** 2).sum(axis=0)))
     else:
-        scale_xyz = list(sizes)
         trans_xyz = [0.0, 0.0, 0.0]
     lead_scale = [1.0] * (ndim - 3)
     if ndim > 3:
@@ -242,6 +283,46 @@ def _check_affine(store: str, affine: np.ndarray, scale: np.ndarray, trans: np.n
         )
 
 
+#: World row and sign (+1: towards R, A or S) of each RFC-4 anatomical orientation value.
+_RFC4_AXIS = {
+    "left-to-right": (0, 1.0),
+    "right-to-left": (0, -1.0),
+    "posterior-to-anterior": (1, 1.0),
+    "anterior-to-posterior": (1, -1.0),
+    "inferior-to-superior": (2, 1.0),
+    "superior-to-inferior": (2, -1.0),
+}
+
+
+def _orientations(
+    store: str, axes_ijk: list[Any]
+) -> tuple[list[int], list[float], list[str]] | None:
+    """``(rows, signs, values)`` of the space axes i, j, k from their RFC-4 anatomical
+    ``orientation`` when all three name a left/right, posterior/anterior or inferior/superior
+    direction of three different body axes; None (read as R, A, S) otherwise, with a warning when
+    some of them do but not all three, or two name the same body axis."""
+    values = []
+    for ax in axes_ijk:
+        orient = ax.get("orientation") if isinstance(ax, dict) else None
+        value = orient.get("value") if isinstance(orient, dict) else None
+        ok = isinstance(orient, dict) and orient.get("type") == "anatomical"
+        values.append(value if ok and isinstance(value, str) and value in _RFC4_AXIS else None)
+    if all(v is None for v in values):
+        return None
+    if any(v is None for v in values) or len({_RFC4_AXIS[str(v)][0] for v in values}) != 3:
+        warnings.warn(
+            f"lazyvol: {store}: the RFC-4 orientations of the OME space axes x, y, z are "
+            f"{values}, not three directions of different body axes (left/right, "
+            "posterior/anterior, inferior/superior); they are ignored and the axes read as "
+            "pointing towards R, A and S",
+            RuntimeWarning,
+            stacklevel=4,
+        )
+        return None
+    found = [_RFC4_AXIS[str(v)] for v in values]
+    return [r for r, _ in found], [s for _, s in found], [str(v) for v in values]
+
+
 def read_multiscales(store: str, ome: dict[str, Any], level: int) -> OmeLevel:
     """Level ``level`` of OME ``multiscales`` metadata (``store`` names it in errors).
 
@@ -279,19 +360,24 @@ def read_multiscales(store: str, ome: dict[str, Any], level: int) -> OmeLevel:
             "by position would put one axis's voxel size and data on another; write the array "
             "with its space axes in z, y, x order"
         )
+    # disk (.., z, y, x) -> volume (x, y, z, ..): i = x, j = y, k = z
+    oriented = _orientations(store, [axes[d] for d in reversed(space)])
+    rows, signs = oriented[:2] if oriented else ([0, 1, 2], [1.0, 1.0, 1.0])
     affine = np.eye(4)
     with np.errstate(over="ignore", invalid="ignore"):  # an overflow is refused just below
         s1, t1 = _transforms(ds.get("coordinateTransformations"), nd, store)
         s2, t2 = _transforms(ms.get("coordinateTransformations"), nd, store)
         scale = s1 * s2
         trans = t1 * s2 + t2
-        # disk (.., z, y, x) -> volume (x, y, z, ..): i = x, j = y, k = z
         for vol_ax, disk_ax in enumerate(reversed(space)):
             f = _mm_per_unit(store, names[disk_ax], units[disk_ax])
-            affine[vol_ax, vol_ax] = scale[disk_ax] * f
-            affine[vol_ax, 3] = trans[disk_ax] * f
+            row, sign = rows[vol_ax], signs[vol_ax]
+            affine[:3, vol_ax] = 0.0
+            affine[row, vol_ax] = sign * scale[disk_ax] * f
+            affine[row, 3] = sign * trans[disk_ax] * f
     _check_affine(store, affine, scale, trans)
     meta: dict[str, Any] = {
+        "affine_source": "ome-orientation" if oriented else "ome",
         "format": "ome-zarr",
         "ome_version": str(ome.get("version", "")),
         "axes": list(reversed(names)),
@@ -300,6 +386,48 @@ def read_multiscales(store: str, ome: dict[str, Any], level: int) -> OmeLevel:
         "ome_translation": list(reversed(trans.tolist())),
         "level": level,
     }
+    if oriented:
+        meta["ome_orientation"] = oriented[2]
     if nd > 3 and types[nd - 4] == "time" and scale[nd - 4] > 0:
         meta["axis4_spacing"] = float(scale[nd - 4])
     return OmeLevel(_dataset_path(store, ds.get("path")), nd, affine, meta)
+
+
+#: Relative difference of the NIfTI header's voxel sizes from OME level 0's still taken as equal.
+NIFTI_RTOL = 1e-4
+
+
+def nifti_level(
+    store: str, lvl: OmeLevel, lvl0: OmeLevel, shape0: Sequence[int], raw: bytes | None
+) -> OmeLevel:
+    """``lvl`` with the affine of a NIfTI-Zarr store's ``nifti`` header (``raw``), the authority
+    for orientation and position, scaled to the level as its OME transforms scale level 0
+    (``lvl0``, array shape ``shape0`` in volume order). The header is used when it parses and
+    agrees with level 0 (voxel sizes within :data:`NIFTI_RTOL`, spatial shape); otherwise ``lvl``
+    is kept, with a warning naming the disagreement (also in ``meta["nifti_disagreement"]``)."""
+    if raw is None:
+        return lvl
+    try:
+        hdr_affine, source, hdr_shape = zarr_nifti.header_affine(raw)
+    except ValueError as exc:
+        problem = f"its header is not usable: {exc}"
+    else:
+        hdr_sizes = np.sqrt((hdr_affine[:3, :3] ** 2).sum(axis=0))
+        ome_sizes = np.sqrt((lvl0.affine[:3, :3] ** 2).sum(axis=0))
+        if tuple(hdr_shape[:3]) != tuple(int(n) for n in shape0[:3]):
+            problem = f"its shape {list(hdr_shape)} is not level 0's {list(shape0)}"
+        elif not np.allclose(hdr_sizes, ome_sizes, rtol=NIFTI_RTOL, atol=0):
+            problem = (
+                f"its {source} voxel sizes {hdr_sizes.tolist()} mm differ from the OME scale of "
+                f"level 0, {ome_sizes.tolist()} mm"
+            )
+        else:
+            to_level = np.linalg.inv(lvl0.affine) @ lvl.affine  # level voxel -> level-0 voxel
+            meta = dict(lvl.meta, affine_source=f"nifti-{source}")
+            return OmeLevel(lvl.path, lvl.ndim, hdr_affine @ to_level, meta)
+    message = (
+        f"lazyvol: {store}: the NIfTI-Zarr 'nifti' array is not used for the affine: {problem}; "
+        "the affine comes from the OME metadata"
+    )
+    warnings.warn(message, RuntimeWarning, stacklevel=3)
+    return OmeLevel(lvl.path, lvl.ndim, lvl.affine, dict(lvl.meta, nifti_disagreement=problem))

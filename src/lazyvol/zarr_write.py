@@ -461,7 +461,9 @@ class _StoreWriter:
         self.datasets.append(
             {
                 "path": str(lvl),
-                "coordinateTransformations": ome_transforms(lvl_aff, self.ndim, self.meta),
+                "coordinateTransformations": ome_transforms(
+                    lvl_aff, self.ndim, self.meta, self.vol.affine
+                ),
             }
         )
 

@@ -1,0 +1,211 @@
+"""Geometry other OME-Zarr tools see in a store lazyvol writes, and geometry lazyvol reads from
+stores other tools write: the OME translation of flipped and permuted volumes, RFC-4 anatomical
+orientations, and the NIfTI-Zarr header of a store without lazyvol's attributes.
+
+Foreign stores are made from lazyvol's own by removing what only lazyvol writes (the ``lazyvol``
+attributes and the manifest) and, as the case needs, the ``nifti`` array or the OME translation
+and orientations (what niizarr writes: OME scale, zero translation, no orientation)."""
+
+from __future__ import annotations
+
+import io
+import json
+import os
+import shutil
+import warnings
+
+import nibabel as nib
+import numpy as np
+import pytest
+import zarr
+
+import lazyvol as lv
+from lazyvol import zarr_io
+
+LPS = np.diag([-0.5, -2.0, 3.0, 1.0])
+LPS[:3, 3] = [10.0, -20.0, 30.0]
+LAS = np.diag([-1.5, 2.0, 2.5, 1.0])
+LAS[:3, 3] = [90.0, -126.0, -72.0]
+# i points towards A, j towards I, k towards L: axes swapped and flipped
+PERMUTED = np.array(
+    [[0.0, 0.0, -1.2, 5.0], [2.0, 0.0, 0.0, -7.0], [0.0, -0.8, 0.0, 11.0], [0.0, 0.0, 0.0, 1.0]]
+)
+# rotated (nearest directions L, P, S)
+OBLIQUE = np.array(
+    [
+        [-0.9, 0.1, 0.0, 10.25],
+        [-0.05, -1.1, 0.2, 5.5],
+        [0.0, 0.3, 2.0, 7.125],
+        [0.0, 0.0, 0.0, 1.0],
+    ]
+)
+TOWARDS = {
+    "left-to-right": (0, 1.0),
+    "right-to-left": (0, -1.0),
+    "posterior-to-anterior": (1, 1.0),
+    "anterior-to-posterior": (1, -1.0),
+    "inferior-to-superior": (2, 1.0),
+    "superior-to-inferior": (2, -1.0),
+}
+
+
+def _data(shape=(8, 6, 4)):
+    return np.arange(int(np.prod(shape)), dtype="int16").reshape(shape)
+
+
+def _group_json(store):
+    with open(os.path.join(store, "zarr.json")) as f:
+        return json.load(f)
+
+
+def _edit_group(store, change):
+    meta = _group_json(store)
+    change(meta["attributes"])
+    with open(os.path.join(store, "zarr.json"), "w") as f:
+        json.dump(meta, f)
+
+
+def _write(tmp_path, affine, name="s.zarr", levels=2):
+    out = lv.Volume(_data(), affine).to_zarr(tmp_path / name, levels=levels)
+    expected = [zarr_io.open_zarr(out, level=n).affine for n in range(levels)]
+    return out, expected
+
+
+def _foreign(store, keep_nifti, niizarr_like=False):
+    """The store without lazyvol's attributes and manifest (and without ``nifti``, or with OME
+    as niizarr writes it: level 0 translated by zero, no orientation)."""
+    shutil.rmtree(os.path.join(store, "lazyvol-manifest"))
+
+    def change(attrs):
+        del attrs["lazyvol"]
+        ms = attrs["ome"]["multiscales"][0]
+        if niizarr_like:  # level 0 at 0, the other levels shifted by their half voxels
+            for ax in ms["axes"]:
+                ax.pop("orientation", None)
+            trans = [ds["coordinateTransformations"][1]["translation"] for ds in ms["datasets"]]
+            for ds in ms["datasets"]:
+                tr = ds["coordinateTransformations"][1]
+                tr["translation"] = [a - b for a, b in zip(tr["translation"], trans[0])]
+
+    _edit_group(store, change)
+    if not keep_nifti:
+        del zarr.open_group(store, mode="a")["nifti"]
+
+
+def _open_quiet(store, level=0):
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")  # no warning for a consistent store
+        return zarr_io.open_zarr(store, level=level)
+
+
+# -- writing: what an OME reader sees ------------------------------------------------------------
+
+
+def test_ome_translation_is_the_origin_along_each_oriented_axis(tmp_path):
+    """An OME reader places voxel n of an axis at ``translation + scale * n`` along the axis's
+    RFC-4 orientation: for flipped and permuted affines that is the affine's world position of the
+    voxel along that direction, at every level; an oblique affine cannot be placed: level 0 at
+    zero, downsampled levels shifted by their half voxels (documented)."""
+    for n, affine in enumerate([LPS, LAS, PERMUTED, OBLIQUE]):
+        out, level_affines = _write(tmp_path, affine, f"w{n}.zarr")
+        ms = _group_json(out)["attributes"]["ome"]["multiscales"][0]
+        axes = {ax["name"]: ax for ax in ms["axes"]}
+        for ds, lvl_aff in zip(ms["datasets"], level_affines):
+            scale, trans = (tr[tr["type"]] for tr in ds["coordinateTransformations"])
+            for vol_ax, name in enumerate("xyz"):
+                disk_ax = 2 - vol_ax
+                sizes = np.sqrt((lvl_aff[:3, :3] ** 2).sum(axis=0))
+                assert scale[disk_ax] == pytest.approx(sizes[vol_ax])
+                if affine is OBLIQUE:  # level 0 at 0; level 1 shifted as in level 0's grid
+                    base = level_affines[0]
+                    shift = np.linalg.solve(base[:3, :3], lvl_aff[:3, 3] - base[:3, 3])
+                    size0 = np.sqrt((base[:3, :3] ** 2).sum(axis=0))[vol_ax]
+                    assert trans[disk_ax] == pytest.approx(shift[vol_ax] * size0, abs=1e-12)
+                    continue
+                row, sign = TOWARDS[axes[name]["orientation"]["value"]]
+                for index in (0, 3):
+                    voxel = np.zeros(4)
+                    voxel[vol_ax], voxel[3] = index, 1.0
+                    world = lvl_aff @ voxel
+                    ome = trans[disk_ax] + scale[disk_ax] * index
+                    assert ome == pytest.approx(sign * world[row], abs=1e-9)
+        # the NIfTI-Zarr header still holds the exact affine, and lazyvol reads its own
+        raw = np.asarray(zarr.open_group(out, mode="r")["nifti"][:]).tobytes()
+        hdr = nib.Nifti1Header.from_fileobj(io.BytesIO(raw), check=False)
+        np.testing.assert_allclose(hdr.get_best_affine(), affine, atol=1e-6)
+        np.testing.assert_array_equal(lv.open(out).affine, affine)
+
+
+# -- reading a plain OME-Zarr with RFC-4 orientations -----------------------------------------
+
+
+@pytest.mark.parametrize("affine", [LPS, LAS, PERMUTED], ids=["LPS", "LAS", "permuted"])
+def test_foreign_ome_with_orientations_reads_the_affine(tmp_path, affine):
+    out, expected = _write(tmp_path, affine)
+    _foreign(out, keep_nifti=False)
+    for level in (0, 1):
+        vol = _open_quiet(out, level)
+        np.testing.assert_allclose(vol.affine, expected[level], atol=1e-6)
+        assert vol.meta["affine_source"] == "ome-orientation"
+    assert len(vol.meta["ome_orientation"]) == 3
+    np.testing.assert_array_equal(lv.open(out).compute(), _data())
+
+
+def test_foreign_oblique_ome_reads_its_nearest_directions(tmp_path):
+    """OME cannot express a rotation: an oblique store without its NIfTI header reads as the
+    nearest flips and permutation with the voxel sizes, origin at 0 (documented)."""
+    out, _ = _write(tmp_path, OBLIQUE, levels=1)
+    _foreign(out, keep_nifti=False)
+    vol = _open_quiet(out)
+    sizes = np.sqrt((OBLIQUE[:3, :3] ** 2).sum(axis=0))
+    np.testing.assert_allclose(vol.affine, np.diag([-sizes[0], -sizes[1], sizes[2], 1.0]))
+    assert vol.orientation == "LPS"
+
+
+def test_partial_orientations_warn_and_read_as_ras(tmp_path):
+    out, _ = _write(tmp_path, LPS, levels=1)
+    _foreign(out, keep_nifti=False)
+    _edit_group(out, lambda a: a["ome"]["multiscales"][0]["axes"][0].pop("orientation"))
+    with pytest.warns(RuntimeWarning, match=r"s\.zarr.*RFC-4 orientations.*ignored"):
+        vol = lv.open(out)
+    ras = np.diag([0.5, 2.0, 3.0, 1.0])
+    ras[:3, 3] = [-10.0, 20.0, 30.0]  # the OME translation: the origin along L, P and S
+    np.testing.assert_allclose(vol.affine, ras)
+    assert vol.meta["affine_source"] == "ome"
+
+
+# -- reading a NIfTI-Zarr store (as niizarr writes it) ------------------------------------------
+
+
+@pytest.mark.parametrize(
+    "affine", [LPS, LAS, PERMUTED, OBLIQUE], ids=["LPS", "LAS", "permuted", "oblique"]
+)
+def test_nifti_zarr_header_gives_the_affine(tmp_path, affine):
+    out, expected = _write(tmp_path, affine)
+    _foreign(out, keep_nifti=True, niizarr_like=True)
+    for level in (0, 1):
+        vol = _open_quiet(out, level)
+        np.testing.assert_allclose(vol.affine, expected[level], atol=1e-6)
+        assert vol.meta["affine_source"] == "nifti-sform"
+    np.testing.assert_array_equal(lv.open(out).compute(), _data())
+
+
+def test_nifti_zarr_header_disagreeing_with_ome_is_not_used(tmp_path):
+    out, _ = _write(tmp_path, LPS)
+    _foreign(out, keep_nifti=True, niizarr_like=True)
+
+    def double_scale(attrs):
+        tr = attrs["ome"]["multiscales"][0]["datasets"][0]["coordinateTransformations"][0]
+        tr["scale"] = [2 * s for s in tr["scale"]]
+
+    _edit_group(out, double_scale)
+    with pytest.warns(RuntimeWarning, match=r"s\.zarr.*'nifti'.*voxel sizes.*differ"):
+        vol = lv.open(out)
+    np.testing.assert_allclose(vol.affine, np.diag([1.0, 4.0, 6.0, 1.0]))
+    assert vol.meta["affine_source"] == "ome"
+    assert "voxel sizes" in vol.meta["nifti_disagreement"]
+    # a header that does not parse: warned, OME used
+    arr = zarr.open_group(out, mode="a")["nifti"]
+    arr[:] = 0
+    with pytest.warns(RuntimeWarning, match=r"'nifti'.*not usable.*sizeof_hdr"):
+        assert lv.open(out).meta["affine_source"] == "ome"
