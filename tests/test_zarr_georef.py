@@ -209,3 +209,35 @@ def test_nifti_zarr_header_disagreeing_with_ome_is_not_used(tmp_path):
     arr[:] = 0
     with pytest.warns(RuntimeWarning, match=r"'nifti'.*not usable.*sizeof_hdr"):
         assert lv.open(out).meta["affine_source"] == "ome"
+
+
+# -- units: an affine in microns stays in microns, labelled so -----------------------------------
+
+
+def test_a_micron_nifti_is_written_in_microns_everywhere(tmp_path):
+    # lazyvol keeps a NIfTI file's affine in the file's units (as nibabel gives it). Its OME axes
+    # said millimeter and to_nifti wrote mm: 0.5 um voxels became 0.5 mm, a factor of 1000.
+    affine = np.diag([0.5, 0.25, 2.0, 1.0])
+    affine[:3, 3] = [10.0, -4.0, 3.0]
+    img = nib.Nifti1Image(_data(), affine)
+    img.header.set_xyzt_units("micron", "sec")
+    nib.save(img, tmp_path / "um.nii")
+    vol = lv.open(tmp_path / "um.nii")
+    assert vol.meta["xyzt_units"] == ["micron", "sec"]
+    store = vol.to_zarr(tmp_path / "um.zarr")
+    ms = _group_json(store)["attributes"]["ome"]["multiscales"][0]
+    assert [a["unit"] for a in ms["axes"]] == ["micrometer"] * 3
+    raw = np.asarray(zarr.open_group(store, mode="r")["nifti"][...]).tobytes()
+    hdr = nib.Nifti1Header.from_fileobj(io.BytesIO(raw))
+    assert hdr.get_xyzt_units()[0] == "micron"
+    np.testing.assert_allclose(hdr.get_sform(), affine)
+    back = lv.open(store)
+    np.testing.assert_allclose(back.affine, affine)
+    out = nib.load(back.to_nifti(tmp_path / "rt.nii"))
+    assert out.header.get_xyzt_units()[0] == "micron"
+    np.testing.assert_allclose(out.affine, affine)
+    # Another OME reader's view (no lazyvol attributes): the same place, in millimetres.
+    _foreign(store, keep_nifti=False)
+    mm = affine.copy()
+    mm[:3, :] *= 1e-3
+    np.testing.assert_allclose(_open_quiet(store).affine, mm, atol=1e-12)

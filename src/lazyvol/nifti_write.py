@@ -31,6 +31,7 @@ from .config import chunk_budget
 from .errors import WriteError
 from .geometry import affine_problem
 from .sidecar import sidecar_paths, write_sidecars
+from .zarr_nifti import SPACE_UNITS
 from .zarr_write import require_volume
 
 if TYPE_CHECKING:
@@ -118,7 +119,8 @@ def _header(vol: Volume, dtype: np.dtype) -> Any:
         ) from exc
     meta = vol.meta
     units = meta.get("xyzt_units")
-    if isinstance(units, list | tuple) and len(units) == 2 and units[0] == "mm":
+    if isinstance(units, list | tuple) and len(units) == 2 and units[0] in SPACE_UNITS:
+        # the affine is in the source's space unit (microns stay microns), see space_unit
         try:
             hdr.set_xyzt_units(units[0], units[1] if units[1] != "unknown" else "sec")
         except Exception:

@@ -18,7 +18,14 @@ from typing import Any
 
 import numpy as np
 
-__all__ = ["NIFTI_ARRAY", "anatomical_orientations", "header_affine", "nifti_header_bytes"]
+__all__ = [
+    "NIFTI_ARRAY",
+    "SPACE_UNITS",
+    "anatomical_orientations",
+    "header_affine",
+    "nifti_header_bytes",
+    "space_unit",
+]
 
 #: Name of the NIfTI-Zarr header array in a store's group.
 NIFTI_ARRAY = "nifti"
@@ -35,6 +42,18 @@ _RFC4 = {
 #: Millimetres per NIfTI space unit (nibabel's ``get_xyzt_units`` names; unknown: millimetres).
 _NIFTI_MM = {"meter": 1000.0, "mm": 1.0, "micron": 1e-3, "unknown": 1.0}
 _NIFTI_TIME_CODES = {"second": "sec", "millisecond": "msec", "microsecond": "usec"}
+#: NIfTI space units (nibabel's names) a volume's affine may be in, and their OME-Zarr names.
+SPACE_UNITS = {"mm": "millimeter", "micron": "micrometer", "meter": "meter"}
+
+
+def space_unit(meta: dict[str, Any]) -> str:
+    """The NIfTI space unit of a volume's affine: its source's ``xyzt_units`` when they name one
+    of :data:`SPACE_UNITS` (a NIfTI file in microns keeps its affine in microns, as nibabel gives
+    it), else ``"mm"``. Writers label what they write with it, so 0.5 um voxels stay 0.5 um."""
+    units = meta.get("xyzt_units")
+    if isinstance(units, list | tuple) and len(units) == 2 and units[0] in SPACE_UNITS:
+        return str(units[0])
+    return "mm"
 
 
 def anatomical_orientations(affine: np.ndarray) -> list[dict[str, str] | None]:
@@ -85,7 +104,7 @@ def nifti_header_bytes(
             hdr.set_qform(affine, code=code, strip_shears=True)
         except (nib.spatialimages.HeaderDataError, ValueError, np.linalg.LinAlgError):
             hdr.set_qform(None, code=0)
-    hdr.set_xyzt_units("mm", _NIFTI_TIME_CODES.get(time_unit or "", "sec"))
+    hdr.set_xyzt_units(space_unit(meta), _NIFTI_TIME_CODES.get(time_unit or "", "sec"))
     spacing = meta.get("axis4_spacing")
     if len(shape) > 3 and isinstance(spacing, int | float) and math.isfinite(spacing):
         zooms = list(hdr.get_zooms())

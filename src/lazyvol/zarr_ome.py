@@ -145,8 +145,9 @@ def ome_axes(
         axes.append(t)
         for extra in range(ndim - 4):
             axes.insert(0, {"name": f"dim{5 + extra}"})
+    unit = zarr_nifti.SPACE_UNITS[zarr_nifti.space_unit(meta)]  # the affine's own unit
     space: list[dict[str, Any]] = [
-        {"name": n, "type": "space", "unit": "millimeter"} for n in ("x", "y", "z")
+        {"name": n, "type": "space", "unit": unit} for n in ("x", "y", "z")
     ]
     if affine is not None:
         for ax, orient in zip(space, zarr_nifti.anatomical_orientations(affine)):

@@ -270,25 +270,7 @@ def write_zarr(
     if levels < 1:
         raise ValueError(f"levels={levels} must be >= 1")
     dest = os.path.abspath(os.fspath(store))
-    dtype = vol.dtype
-    if dtype.kind not in "biufc" or dtype.fields is not None:
-        raise UnsupportedError(
-            f"{dest}: dtype {dtype} cannot be stored in Zarr v3 by lazyvol; convert first, "
-            "e.g. Volume(vol.data.astype('float32'), vol.affine, meta=vol.meta)"
-        )
-    if 0 in vol.shape:
-        raise UnsupportedError(
-            f"{dest}: a volume of shape {tuple(vol.shape)} has no voxels; nothing to store"
-        )
-    # The affine is stored in JSON and NIfTI headers, and a reopen refuses a non-finite or
-    # singular one: refuse it here, before anything is written.
-    problem = affine_problem(np.asarray(vol.affine, dtype=np.float64))
-    if problem is not None:
-        raise UnsupportedError(
-            f"{dest}: the volume's affine {problem}; a store keeps a finite, invertible "
-            "voxel-to-world affine (its JSON and NIfTI header hold no NaN and lazyvol.open "
-            "refuses a singular one): give the Volume a valid affine"
-        )
+    _check_storable(vol, dest)
     _check_destination(dest, overwrite)
     parent, base = os.path.split(dest)
     if not base:
@@ -316,6 +298,30 @@ def write_zarr(
         shutil.rmtree(tmp, ignore_errors=True)
         raise
     return dest
+
+
+def _check_storable(vol: Volume, dest: str) -> None:
+    """Refuse, before anything is written, a volume no store can keep: a dtype Zarr v3 cannot
+    hold, no voxels, or an affine that is not finite and invertible."""
+    dtype = vol.dtype
+    if dtype.kind not in "biufc" or dtype.fields is not None:
+        raise UnsupportedError(
+            f"{dest}: dtype {dtype} cannot be stored in Zarr v3 by lazyvol; convert first, "
+            "e.g. Volume(vol.data.astype('float32'), vol.affine, meta=vol.meta)"
+        )
+    if 0 in vol.shape:
+        raise UnsupportedError(
+            f"{dest}: a volume of shape {tuple(vol.shape)} has no voxels; nothing to store"
+        )
+    # The affine is stored in JSON and NIfTI headers, and a reopen refuses a non-finite or
+    # singular one: refuse it here, before anything is written.
+    problem = affine_problem(np.asarray(vol.affine, dtype=np.float64))
+    if problem is not None:
+        raise UnsupportedError(
+            f"{dest}: the volume's affine {problem}; a store keeps a finite, invertible "
+            "voxel-to-world affine (its JSON and NIfTI header hold no NaN and lazyvol.open "
+            "refuses a singular one): give the Volume a valid affine"
+        )
 
 
 def _shard_shape(
