@@ -76,7 +76,10 @@ def test_a_gap_where_a_file_could_not_be_read_says_so(tmp_path):
     # filling the gap with allow_gaps=True warns that the filled slice may be that file.
     truth = write_dicom_series(tmp_path / "s", SHAPE, spacing=(0.8, 0.7, 2.5))
     open(truth.files[6], "wb").close()
+    os.makedirs(tmp_path / "s" / "other")
+    open(tmp_path / "s" / "other" / "empty.dcm", "wb").close()  # not beside the series' files
     msg = _raises_msg(lv.SeriesError, tmp_path / "s")
+    assert "empty.dcm" not in msg
     assert "1 slice(s) missing" in msg
     assert (
         f"could not be read and may be the missing slice(s): {truth.files[6]} (empty file)" in msg

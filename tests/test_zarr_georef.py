@@ -241,3 +241,15 @@ def test_a_micron_nifti_is_written_in_microns_everywhere(tmp_path):
     mm = affine.copy()
     mm[:3, :] *= 1e-3
     np.testing.assert_allclose(_open_quiet(store).affine, mm, atol=1e-12)
+
+
+def test_a_short_nifti_header_array_warns_and_uses_ome(tmp_path):
+    # 100 bytes that begin like a NIfTI-1 header: nibabel's WrapStructError reached the user.
+    affine = np.diag([-0.5, -2.0, 3.0, 1.0])
+    store, expected = _write(tmp_path, affine)
+    _foreign(store, keep_nifti=False)
+    raw = (348).to_bytes(4, "little") + bytes(96)
+    zarr.open_group(store, mode="a").create_array("nifti", data=np.frombuffer(raw, np.uint8))
+    with pytest.warns(RuntimeWarning, match="'nifti' array is not used"):
+        vol = zarr_io.open_zarr(store)
+    np.testing.assert_allclose(vol.affine, expected[0], atol=1e-9)

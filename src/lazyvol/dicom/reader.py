@@ -177,12 +177,18 @@ def _chosen(
         # Support can change without the files changing (a decoder installed since): re-check.
         scan_kw["use_index"] = False
         info = select(scan(loc, **scan_kw, **options), name, series)
-    unread = [f"{p} ({why})" for p, why in report.skipped if why.startswith(_UNREAD)]
+    # Files the scan could not read at all, beside the volume's own files: one may be a slice.
+    here = {f.rsplit("/", 1)[0] for f in info.files}
+    unread = [
+        f"{p} ({why})"
+        for p, why in report.skipped
+        if why.startswith(_UNREAD) and p.rsplit("/", 1)[0] in here
+    ]
     if info.error:
         cls = {"format": FormatError, "unsupported": UnsupportedError}.get(
             info.error_kind, SeriesError
         )
-        if unread and cls is SeriesError:
+        if unread and cls is SeriesError and _GAP in info.error:
             raise cls(f"{info.error}. Note: {_unread_note(unread)}; make them readable first")
         raise cls(info.error)
     if unread and info.meta.get("filled_slices"):  # allow_gaps=True filled what may be on disk
@@ -193,7 +199,9 @@ def _chosen(
 
 
 #: How a scan's skip reason begins for a file it could not read at all (it may be a slice).
-_UNREAD = ("cannot stat", "cannot read", "empty file")
+_UNREAD = ("cannot stat", "cannot read", "empty file", "empty object")
+#: How the stacking names missing slices (a gap) in its error.
+_GAP = "slice(s) missing"
 
 
 def _unread_note(unread: list[str]) -> str:
