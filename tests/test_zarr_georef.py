@@ -253,3 +253,16 @@ def test_a_short_nifti_header_array_warns_and_uses_ome(tmp_path):
     with pytest.warns(RuntimeWarning, match="'nifti' array is not used"):
         vol = zarr_io.open_zarr(store)
     np.testing.assert_allclose(vol.affine, expected[0], atol=1e-9)
+
+
+def test_a_micron_volume_is_labelled_in_microns_by_xarray_and_nibabel(tmp_path):
+    import xarray as xr
+
+    affine = np.diag([0.5, 0.25, 2.0, 1.0])
+    img = nib.Nifti1Image(_data(), affine)
+    img.header.set_xyzt_units("micron", "sec")
+    nib.save(img, tmp_path / "um.nii")
+    vol = lv.open(tmp_path / "um.nii")
+    ds = xr.open_dataset(tmp_path / "um.nii", engine="lazyvol")
+    assert {ds[c].attrs["units"] for c in ("x", "y", "z")} == {"micron"}
+    assert vol.to_nibabel().header.get_xyzt_units()[0] == "micron"

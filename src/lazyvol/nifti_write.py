@@ -31,7 +31,7 @@ from .config import chunk_budget
 from .errors import WriteError
 from .geometry import affine_problem
 from .sidecar import sidecar_paths, write_sidecars
-from .zarr_nifti import SPACE_UNITS
+from .zarr_nifti import SPACE_UNITS, space_unit
 from .zarr_write import require_volume
 
 if TYPE_CHECKING:
@@ -90,7 +90,7 @@ def to_nibabel_image(vol: Volume) -> Any:
     try:
         img = nib.Nifti1Image(vol.data, vol.affine)
         img.set_data_dtype(vol.dtype)
-        img.header.set_xyzt_units("mm", "sec")
+        img.header.set_xyzt_units(space_unit(vol.meta), "sec")
         img.set_sform(vol.affine, code=1)
         img.set_qform(vol.affine, code=1)
     except (KeyboardInterrupt, SystemExit, MemoryError):

@@ -34,6 +34,8 @@ import dask
 import dask.array as da
 import numpy as np
 
+from .zarr_nifti import space_unit
+
 if TYPE_CHECKING:
     import xarray as xr
 
@@ -93,17 +95,21 @@ def _world_block(
 
 
 def world_coords(
-    affine: np.ndarray, shape: tuple[int, ...], chunks: tuple[tuple[int, ...], ...] | None = None
+    affine: np.ndarray,
+    shape: tuple[int, ...],
+    chunks: tuple[tuple[int, ...], ...] | None = None,
+    units: str = "mm",
 ) -> dict[str, tuple[tuple[str, ...], Any, dict[str, str]]]:
-    """``{name: (dims, values, attrs)}`` for x, y, z in mm (RAS+): 1-D where the affine is
-    axis-aligned, else lazy 3-D dask arrays (exact, computed blockwise on demand)."""
+    """``{name: (dims, values, attrs)}`` for x, y, z (RAS+) in ``units`` (the affine's: mm, or a
+    NIfTI file's micron/meter): 1-D where the affine is axis-aligned, else lazy 3-D dask arrays
+    (exact, computed blockwise on demand)."""
     aff = np.asarray(affine, dtype=np.float64)
     rows = axis_aligned(aff)
     out: dict[str, tuple[tuple[str, ...], Any, dict[str, str]]] = {}
     if rows is not None:
         for axis, row in enumerate(rows):
             values = aff[row, axis] * np.arange(shape[axis], dtype=np.float64) + aff[row, 3]
-            attrs = {"units": "mm", "long_name": f"{WORLD[row]} (RAS+, scanner)"}
+            attrs = {"units": units, "long_name": f"{WORLD[row]} (RAS+, scanner)"}
             out[WORLD[row]] = ((DIMS[axis],), values, attrs)
         return out
     spatial = tuple(shape[:3])
@@ -117,7 +123,7 @@ def world_coords(
             dtype=np.float64,
             meta=np.empty((0, 0, 0), dtype=np.float64),
         )
-        attrs = {"units": "mm", "long_name": f"{WORLD[row]} (RAS+, scanner), exact, oblique grid"}
+        attrs = {"units": units, "long_name": f"{WORLD[row]} (RAS+, scanner), exact, oblique grid"}
         out[WORLD[row]] = (DIMS[:3], arr, attrs)
     return out
 
@@ -261,7 +267,7 @@ def _attrs(vol: Volume) -> dict[str, Any]:
 
 def _coords(vol: Volume, chunks: tuple[tuple[int, ...], ...] | None) -> dict[str, Any]:
     coords: dict[str, Any] = {}
-    coords.update(world_coords(vol.affine, vol.shape, chunks))
+    coords.update(world_coords(vol.affine, vol.shape, chunks, space_unit(vol.meta)))
     coords.update(_axis4_coords(vol))
     coords.update(_slice_attributes(vol))
     return coords
