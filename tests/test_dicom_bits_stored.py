@@ -54,6 +54,19 @@ def _pydicom_stack(files, scaled=True):
     return np.stack(out, axis=-1)
 
 
+def assert_blocks_read_alike(path, expected, chunkings):
+    """The volume at ``path`` equals ``expected`` read in each of ``chunkings`` (whole, and a
+    sub-block that cuts every axis), and slice by slice: blocks that cut across runs of frames
+    read in different ways."""
+    for chunks in chunkings:
+        part = lv.open(path, chunks=chunks)
+        np.testing.assert_array_equal(part.compute(), expected)
+        np.testing.assert_array_equal(part[2:13, 1:9, 1:6].compute(), expected[2:13, 1:9, 1:6])
+    vol = lv.open(path)
+    for k in range(expected.shape[2]):
+        np.testing.assert_array_equal(vol[:, :, k : k + 1].compute(), expected[:, :, k : k + 1])
+
+
 @pytest.mark.parametrize("dtype", ["int16", "uint16"])
 def test_slices_of_several_bits_stored_are_one_volume(tmp_path, dtype):
     truth = _series(tmp_path, dtype=dtype, slope=2.0, intercept=-1024.0)
@@ -70,12 +83,7 @@ def test_slices_of_several_bits_stored_are_one_volume(tmp_path, dtype):
     assert vol.meta["bits_stored_counts"] == {"12": BITS.count(12), "16": BITS.count(16)}
     np.testing.assert_allclose(vol.affine, truth.affine, atol=1e-6)
     # Blocks that cut across the runs of one BitsStored, and single slices.
-    for chunks in [(16, 12, 1), (16, 12, 2), (5, 7, 4)]:
-        part = lv.open(tmp_path / "s", chunks=chunks)
-        np.testing.assert_array_equal(part.compute(), expected)
-        np.testing.assert_array_equal(part[2:13, 1:9, 1:6].compute(), expected[2:13, 1:9, 1:6])
-    for k in range(SHAPE[2]):
-        np.testing.assert_array_equal(vol[:, :, k : k + 1].compute(), expected[:, :, k : k + 1])
+    assert_blocks_read_alike(tmp_path / "s", expected, [(16, 12, 1), (16, 12, 2), (5, 7, 4)])
     stored = lv.open(tmp_path / "s", scale=False)
     np.testing.assert_array_equal(stored.compute(), _pydicom_stack(truth.files, scaled=False))
 

@@ -32,6 +32,15 @@ _INT_CANDIDATES = [
 ]
 
 
+def _narrowest_int(lo: float, hi: float) -> np.dtype | None:
+    """The first of :data:`_INT_CANDIDATES` holding every value in ``[lo, hi]``, or None."""
+    for cand in _INT_CANDIDATES:
+        info = np.iinfo(cand)
+        if info.min <= lo and hi <= info.max:
+            return cand
+    return None
+
+
 def is_identity(slope: float, inter: float) -> bool:
     """True when ``slope == 1`` and ``inter == 0`` (no scaling to do)."""
     return float(slope) == 1.0 and float(inter) == 0.0
@@ -71,10 +80,9 @@ def scaled_dtype(stored: np.dtype, pairs: Iterable[tuple[float, float]]) -> np.d
             ends = (int(info.min) * int(s) + int(i), int(info.max) * int(s) + int(i))
             lo = min(lo, *ends)
             hi = max(hi, *ends)
-        for cand in _INT_CANDIDATES:
-            ci = np.iinfo(cand)
-            if ci.min <= lo and hi <= ci.max:
-                return cand
+        found = _narrowest_int(lo, hi)
+        if found is not None:
+            return found
     if stored.kind in "iub":
         # As nibabel's int_scinter_ftype: float32 unless the scaled range of the stored integers
         # overflows it (an scl_slope of 3e38 on int16 made +-inf of finite values).
@@ -109,10 +117,8 @@ def common_stored_dtype(kinds: Iterable[tuple[np.dtype, int]]) -> np.dtype:
         return dtypes.pop()
     ends = [v for d, b in pairs for v in stored_range(d, b)]
     lo, hi = min(ends), max(ends)
-    return next(
-        (c for c in _INT_CANDIDATES if np.iinfo(c).min <= lo and hi <= np.iinfo(c).max),
-        np.dtype(np.int64),
-    )
+    found = _narrowest_int(lo, hi)
+    return np.dtype(np.int64) if found is None else found
 
 
 def scaled_dtype_bits(
@@ -129,12 +135,8 @@ def scaled_dtype_bits(
         return base
     lo_s, hi_s = stored_range(stored, bits_stored)
     ends = [v * int(s) + int(i) for s, i in set(pairs) for v in (lo_s, hi_s)]
-    lo, hi = min(ends), max(ends)
-    for cand in _INT_CANDIDATES:
-        info = np.iinfo(cand)
-        if info.min <= lo and hi <= info.max:
-            return cand
-    return base
+    found = _narrowest_int(min(ends), max(ends))
+    return base if found is None else found
 
 
 def scaled_dtype_images(images: Iterable[tuple[np.dtype, int, float, float]]) -> np.dtype:
@@ -154,10 +156,9 @@ def scaled_dtype_images(images: Iterable[tuple[np.dtype, int, float, float]]) ->
         return common
     if all(s.is_integer() and i.is_integer() for s, i in pairs):
         ends = [v * int(s) + int(i) for d, b, s, i in seen for v in stored_range(d, b)]
-        lo, hi = min(ends), max(ends)
-        for cand in _INT_CANDIDATES:
-            if np.iinfo(cand).min <= lo and hi <= np.iinfo(cand).max:
-                return cand
+        found = _narrowest_int(min(ends), max(ends))
+        if found is not None:
+            return found
     return scaled_dtype(common, pairs)
 
 

@@ -20,6 +20,7 @@ import numpy as np
 
 __all__ = [
     "NIFTI_ARRAY",
+    "RFC4",
     "SPACE_UNITS",
     "anatomical_orientations",
     "header_affine",
@@ -31,7 +32,7 @@ __all__ = [
 NIFTI_ARRAY = "nifti"
 
 #: RFC-4 value of an axis whose index increases towards the given RAS code.
-_RFC4 = {
+RFC4 = {
     "R": "left-to-right",
     "L": "right-to-left",
     "A": "posterior-to-anterior",
@@ -68,7 +69,7 @@ def anatomical_orientations(affine: np.ndarray) -> list[dict[str, str] | None]:
         codes = aff2axcodes(np.asarray(affine, dtype=np.float64))
     except (ValueError, np.linalg.LinAlgError):
         return [None, None, None]
-    return [{"type": "anatomical", "value": _RFC4[c]} if c in _RFC4 else None for c in codes]
+    return [{"type": "anatomical", "value": RFC4[c]} if c in RFC4 else None for c in codes]
 
 
 def nifti_header_bytes(

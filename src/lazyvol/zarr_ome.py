@@ -284,14 +284,11 @@ def _check_affine(store: str, affine: np.ndarray, scale: np.ndarray, trans: np.n
         )
 
 
-#: World row and sign (+1: towards R, A or S) of each RFC-4 anatomical orientation value.
+#: World row and sign (+1: towards R, A or S) of each RFC-4 anatomical orientation value: the
+#: RAS code each value is written for (:data:`lazyvol.zarr_nifti.RFC4`), read back.
 _RFC4_AXIS = {
-    "left-to-right": (0, 1.0),
-    "right-to-left": (0, -1.0),
-    "posterior-to-anterior": (1, 1.0),
-    "anterior-to-posterior": (1, -1.0),
-    "inferior-to-superior": (2, 1.0),
-    "superior-to-inferior": (2, -1.0),
+    value: ("RLAPSI".index(code) // 2, 1.0 if code in "RAS" else -1.0)
+    for code, value in zarr_nifti.RFC4.items()
 }
 
 

@@ -16,7 +16,13 @@ from .. import geometry as geo
 from .records import FrameRecord
 from .vendor import vendor_of
 
-__all__ = ["ORIENTATION_TOL", "image_component", "split_series"]
+__all__ = [
+    "ORIENTATION_TOL",
+    "component_conflict",
+    "image_component",
+    "most_common",
+    "split_series",
+]
 
 ORIENTATION_TOL = 1e-3
 
@@ -399,7 +405,7 @@ _DTYPE_SPLIT = next(i for i, (name, _) in enumerate(_SPLITS) if name.startswith(
 _PHOTOMETRIC_SPLIT = next(i for i, (name, _) in enumerate(_SPLITS) if "Photometric" in name)
 
 
-def _most_common(values: list[Any]) -> Any:
+def most_common(values: list[Any]) -> Any:
     """The most common value, the lowest of a tie."""
     counts = Counter(values)
     return min(counts, key=lambda v: (-counts[v], v))
@@ -412,11 +418,11 @@ def _id_key(key: tuple[str, ...], recs: list[FrameRecord]) -> str:
     PixelRepresentation`` and the photometric part ``SamplesPerPixel/PhotometricInterpretation``,
     each from the most common values (the lowest of a tie: a stray duplicate copy stored
     otherwise, dropped later, leaves the id as it was)."""
-    ba, pr = _most_common([(r.bits_allocated, r.pixel_representation) for r in recs])
-    bits = _most_common(
+    ba, pr = most_common([(r.bits_allocated, r.pixel_representation) for r in recs])
+    bits = most_common(
         [r.bits_stored for r in recs if (r.bits_allocated, r.pixel_representation) == (ba, pr)]
     )
-    photometric = _most_common([r.photometric for r in recs])
+    photometric = most_common([r.photometric for r in recs])
     spelled = list(key)
     spelled[_DTYPE_SPLIT] = f"{ba}/{bits}/{pr}"
     spelled[_PHOTOMETRIC_SPLIT] = f"{recs[0].samples_per_pixel}/{photometric}"

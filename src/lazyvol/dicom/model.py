@@ -23,6 +23,7 @@ __all__ = [
     "encoding_reads",
     "pixel_encoding",
     "stored_dtype",
+    "stored_layout",
 ]
 
 NATIVE_SYNTAXES = {
@@ -143,16 +144,14 @@ class FrameTable:
             cut["bits_stored"], cut["stored_bits"] = bits.pop(), ()
         types = set(cut["stored_types"])
         if len(types) == 1:
-            kind = np.dtype(types.pop())
-            cut["bits_allocated"], cut["signed"] = kind.itemsize * 8, kind.kind == "i"
+            cut["bits_allocated"], cut["signed"] = stored_layout(types.pop())
             cut["stored_types"] = ()
         return replace(self, **cut)
 
     def kinds(self) -> list[tuple[str, int]]:
         """(stored dtype, BitsStored) of each frame."""
         n = len(self.paths)
-        own = f"{'i' if self.signed else 'u'}{max(1, self.bits_allocated // 8)}"
-        types = self.stored_types or (own,) * n
+        types = self.stored_types or (self._own_type,) * n
         bits = self.stored_bits or (self.bits_stored,) * n
         return list(zip(types, bits, strict=True))
 
@@ -178,8 +177,12 @@ class FrameTable:
         (:func:`~lazyvol.scaling.common_stored_dtype`)."""
         if self.stored_types:
             return common_stored_dtype((np.dtype(t), b) for t, b in self.kinds())
-        kind = "i" if self.signed else "u"
-        return np.dtype(f"{kind}{max(1, self.bits_allocated // 8)}")
+        return np.dtype(self._own_type)
+
+    @property
+    def _own_type(self) -> str:
+        """The stored dtype code ``bits_allocated``/``signed`` spell (:func:`stored_dtype`)."""
+        return f"{'i' if self.signed else 'u'}{max(1, self.bits_allocated // 8)}"
 
 
 @dataclass
@@ -325,3 +328,9 @@ class GroupOptions:
 def stored_dtype(rec: Any) -> str:
     """Stored dtype of a record's pixels (``"u2"``, ``"i2"``, ...)."""
     return f"{'i' if rec.pixel_representation else 'u'}{max(1, rec.bits_allocated // 8)}"
+
+
+def stored_layout(code: str) -> tuple[int, bool]:
+    """``(bits_allocated, signed)`` of a :func:`stored_dtype` code (a frame read as it says)."""
+    kind = np.dtype(code)
+    return kind.itemsize * 8, kind.kind == "i"

@@ -23,7 +23,7 @@ from ..errors import FormatError, SourceChangedError, SourceNotFoundError
 from ..scaling import apply_scale, scale_into
 from ..sources import SourceStamp, display_path
 from .codestream import SIZED_SYNTAXES, size_disagreement
-from .model import encoding_reads
+from .model import encoding_reads, stored_layout
 
 __all__ = ["DicomPlan", "read_block"]
 
@@ -445,8 +445,8 @@ def _runs_read_alike(plan: DicomPlan, ns: list[int]) -> list[tuple[DicomPlan, in
             enc, bits, kind = key
             way = replace(plan, encodings=(), stored_bits=(), stored_types=(), bits_stored=bits)
             if kind is not None:
-                stored = np.dtype(kind)
-                way = replace(way, bits_allocated=stored.itemsize * 8, signed=stored.kind == "i")
+                bits_allocated, signed = stored_layout(kind)
+                way = replace(way, bits_allocated=bits_allocated, signed=signed)
             if enc is not None:  # "": a filled-in slice, read as native
                 syntax, little, swap = encoding_reads(enc)
                 way = replace(way, encapsulated_syntax=syntax, little_endian=little, swap_ow8=swap)

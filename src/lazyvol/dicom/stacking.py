@@ -24,7 +24,7 @@ from .bids import annotate as annotate_bids
 from .checks import check_records
 from .diffusion import diffusion_meta
 from .frame_table import frame_table, output_dtype, rescale_pair, stored_dtypes_warning
-from .grouping import component_conflict, image_component
+from .grouping import component_conflict, image_component, most_common
 from .model import (
     GroupOptions,
     SeriesInfo,
@@ -556,7 +556,7 @@ def _mixed_photometric(st: _Stack, frames: list[FrameRecord]) -> None:
     counts = Counter(r.photometric for r in frames)
     if len(counts) < 2:
         return
-    st.meta["photometric"] = min(counts, key=lambda p: (-counts[p], p))
+    st.meta["photometric"] = most_common([r.photometric for r in frames])
     st.meta["photometric_counts"] = {p: counts[p] for p in sorted(counts)}
     shown = ", ".join(f"{p} ({n} images)" for p, n in sorted(counts.items()))
     st.warnings.append(
