@@ -91,3 +91,26 @@ def fuzz_env(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Iterator[Path]:
     yield tmp_path
     signal.alarm(0)
     signal.signal(signal.SIGALRM, old)
+
+
+@pytest.fixture
+def lazyvol_cli(_isolated_cache: Path) -> Any:
+    """``run(*args)``: the ``lazyvol`` command (``python -m lazyvol``, this source tree) run in a
+    subprocess with the test's cache directory; returns the ``CompletedProcess`` (text output)."""
+    import subprocess
+    import sys
+
+    src = str(Path(__file__).resolve().parents[1] / "src")
+    env = dict(os.environ)
+    env["PYTHONPATH"] = src + os.pathsep + env.get("PYTHONPATH", "")
+
+    def run(*args: Any) -> subprocess.CompletedProcess[str]:
+        return subprocess.run(
+            [sys.executable, "-m", "lazyvol", *map(str, args)],
+            env=env,
+            capture_output=True,
+            text=True,
+            timeout=120,
+        )
+
+    return run

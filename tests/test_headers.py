@@ -9,8 +9,6 @@ import json
 import os
 import re
 import shutil
-import subprocess
-import sys
 from pathlib import Path
 
 import nibabel as nib
@@ -23,19 +21,6 @@ from lazyvol.errors import LazyvolError, SourceNotFoundError
 from lazyvol.testing import write_dicom_series, write_enhanced_dicom, write_phantom_nifti
 
 SRC = str(Path(__file__).resolve().parents[1] / "src")
-
-
-def _cli(tmp_path, *args):
-    env = dict(os.environ)
-    env["PYTHONPATH"] = SRC + os.pathsep + env.get("PYTHONPATH", "")
-    env["LAZYVOL_CACHE_DIR"] = str(tmp_path / "cache")
-    return subprocess.run(
-        [sys.executable, "-m", "lazyvol", *map(str, args)],
-        env=env,
-        capture_output=True,
-        text=True,
-        timeout=120,
-    )
 
 
 def test_nifti_header_is_nibabels(tmp_path):
@@ -129,21 +114,21 @@ def test_header_errors(tmp_path):
         _ = z.header
 
 
-def test_cli_header(tmp_path):
+def test_cli_header(tmp_path, lazyvol_cli):
     path = write_phantom_nifti(tmp_path / "p.nii.gz", (10, 12, 8))
-    r = _cli(tmp_path, "info", path, "--header")
+    r = lazyvol_cli("info", path, "--header")
     assert r.returncode == 0, r.stderr
     assert "dim" in r.stdout and "[ 3 10 12  8" in r.stdout
-    d = json.loads(_cli(tmp_path, "info", path, "--header", "--json").stdout)
+    d = json.loads(lazyvol_cli("info", path, "--header", "--json").stdout)
     assert d["fields"]["dim"] == nib.load(path).header["dim"].tolist()
     truth = write_dicom_series(tmp_path / "s", (8, 8, 5))
-    r = _cli(tmp_path, "info", tmp_path / "s", "--header", "--slice", "3", "--json")
+    r = lazyvol_cli("info", tmp_path / "s", "--header", "--slice", "3", "--json")
     assert r.returncode == 0, r.stderr
     d = json.loads(r.stdout)
     ref = pydicom.dcmread(d["path"], stop_before_pixels=True)
     np.testing.assert_allclose([float(v) for v in ref.ImagePositionPatient], truth.positions[3])
     assert d["elements"]["00100010"]["Value"][0]["Alphabetic"] == str(ref.PatientName)
-    r = _cli(tmp_path, "info", tmp_path / "s", "--header")
+    r = lazyvol_cli("info", tmp_path / "s", "--header")
     assert "Patient's Name" in r.stdout and "Pixel Data" not in r.stdout
 
 

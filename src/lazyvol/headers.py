@@ -298,11 +298,14 @@ def volume_header(vol: Volume) -> Any:
     )
 
 
-def source_header(path: str, *, series: str | int | None = None, index: int = 0) -> Any:
+def source_header(
+    path: str, *, series: str | int | None = None, index: int = 0, **options: Any
+) -> Any:
     """Header of ``path`` as ``lazyvol info --header`` prints it: slice ``index`` for DICOM.
 
     DICOM series that cannot be opened as a volume (refused by the reader) still give the header
-    of their ``index``-th file, so a refusal can be investigated.
+    of their ``index``-th file, so a refusal can be investigated. ``options``: DICOM stacking
+    options (``allow_gaps=True``, ...), as :func:`lazyvol.open` takes them.
     """
     import lazyvol as lv
 
@@ -313,11 +316,11 @@ def source_header(path: str, *, series: str | int | None = None, index: int = 0)
     from .dicom import scan
     from .dicom.choose import select as _select
 
-    report = scan(path)
+    report = scan(path, **options)
     info = _select(report, path, series)
     try:
         if info.error is None:
-            vol = lv.open(path, series=info.id)
+            vol = lv.open(path, series=info.id, **options)
             return dicom_header(vol, index)
         files = list(info.files)
         if not -len(files) <= index < len(files):

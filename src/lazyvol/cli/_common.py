@@ -75,6 +75,19 @@ _FLAG_NAMES = (
     ("choose one with series=", "choose one with --series"),
     ("pass one id as series=", "pass one id as --series"),
     ("series=", "--series "),
+    # the DICOM stacking options (cli/_dicom_options.py)
+    ("allow_gaps=True", "--allow-gaps"),
+    ("without allow_gaps", "without --allow-gaps"),
+    ("with fill=,", "with --fill VALUE,"),
+    ("instance_order=True", "--instance-order"),
+    ("stack_localizers=True", "--stack-localizers"),
+    ("split_4d=True", "--split-4d"),
+    ("spacing_rtol=", "--spacing-rtol "),
+    ("spacing_atol=", "--spacing-atol "),
+    ("spacing_rtol", "--spacing-rtol"),
+    ("spacing_atol", "--spacing-atol"),
+    ('philips_scaling="fp"', "--philips-scaling fp"),
+    ("philips_scaling='fp'", "--philips-scaling fp"),
 )
 
 
@@ -207,9 +220,11 @@ def _series_arg(value: str | None) -> str | None:
 
 
 def _check_series_applies(path: str, series: str | None, flag: str = "--series") -> None:
-    """``--series`` only means something for DICOM: refuse it for NIfTI files and Zarr stores.
+    """``--series`` (or another DICOM-only ``flag``, given with ``series=""``) only means
+    something for DICOM: refuse it for NIfTI files and Zarr stores.
 
-    Remote sources are left to the reader (which refuses ``series=`` for a single-volume format).
+    Remote sources are left to the reader (which refuses ``series=`` and DICOM options for a
+    single-volume format).
     """
     if series is None or is_url(path) or not os.path.exists(path):
         return
@@ -218,7 +233,8 @@ def _check_series_applies(path: str, series: str | None, flag: str = "--series")
     reader = pick(path)
     if reader.name in ("zarr", "nifti"):
         what = "a Zarr store" if reader.name == "zarr" else "a NIfTI file"
-        raise CommandError(f"{flag} {series}: {path} is {what} (one volume); drop {flag}")
+        shown = f"{flag} {series}" if series else flag
+        raise CommandError(f"{shown}: {path} is {what} (one volume); drop {flag}")
 
 
 def _check_source(path: str, flag: str = "") -> None:

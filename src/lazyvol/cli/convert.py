@@ -14,6 +14,7 @@ from ._common import (
     _series_arg,
     _show_progress,
 )
+from ._dicom_options import dicom_kwargs
 from ._sources import is_url, source_kwargs
 
 
@@ -47,7 +48,8 @@ def cmd_convert(args: argparse.Namespace) -> int:
     kwargs = source_kwargs(args, args.src)
     _check_source(args.src)
     _check_series_applies(args.src, args.series)
-    vol = lv.open(args.src, series=_series_arg(args.series), **kwargs)
+    opts = dicom_kwargs(args, args.src)
+    vol = lv.open(args.src, series=_series_arg(args.series), **kwargs, **opts)
     progress = _show_progress(args)
     if kind == "zarr":
         out = vol.to_zarr(dst, overwrite=args.overwrite, progress=progress)
@@ -75,6 +77,7 @@ def cmd_references(args: argparse.Namespace) -> int:
         series=_series_arg(args.series),
         per_slice_rescale=args.per_slice_rescale or "refuse",
         **kwargs,
+        **dicom_kwargs(args, args.src),
     )
     out = write_references(refs, args.output, overwrite=args.overwrite)  # WriteError on failure
     if not args.quiet:

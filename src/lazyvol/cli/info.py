@@ -15,6 +15,7 @@ from ._common import (
     CommandError,
     _check_series_applies,
     _check_source,
+    _cli_message,
     _disk_size,
     _files_size,
     _is_dicom_folder,
@@ -25,6 +26,7 @@ from ._common import (
     _show_progress,
     _table,
 )
+from ._dicom_options import dicom_kwargs
 from ._sources import display_source, is_url, source_kwargs
 
 #: Reasons for skipping files shown without --verbose (the most frequent first).
@@ -264,6 +266,8 @@ def _series_rows(
         files = [_url(f) for f in (getattr(s, "files", None) or [])]
         error = getattr(s, "error", None) or None
         ok = error is None
+        if error is not None:  # its hint as the command's flags (allow_gaps=True: --allow-gaps)
+            error = _cli_message(error)
         geometry = _geometry(getattr(s, "affine", None) if ok else None)
         size = _files_size(files) if sizes is None else sum(sizes.get(f, 0) for f in set(files))
         rows.append(
@@ -361,7 +365,9 @@ def _print_skipped(skipped: list[Any], verbose: bool) -> None:
 # -- the command -----------------------------------------------------------------------------------
 
 
-def _series_report(args: argparse.Namespace, kwargs: dict[str, Any]) -> tuple[Any, list[Any]]:
+def _series_report(
+    args: argparse.Namespace, kwargs: dict[str, Any], opts: dict[str, Any]
+) -> tuple[Any, list[Any]]:
     """Scan the folder (or prefix); refuse one holding no image volume."""
     import lazyvol as lv
 
@@ -369,7 +375,7 @@ def _series_report(args: argparse.Namespace, kwargs: dict[str, Any]) -> tuple[An
 
     path = args.path
     scan: Any = lv.scan  # the function (mypy sees the lazyvol.dicom.scan module)
-    report = scan(path, progress=_show_progress(args), **kwargs)
+    report = scan(path, progress=_show_progress(args), **kwargs, **opts)
     skipped = [list(x) for x in getattr(report, "skipped", [])]
     if report:
         return report, skipped
@@ -395,6 +401,7 @@ def cmd_info(args: argparse.Namespace) -> int:
     kwargs = source_kwargs(args, path)
     _check_source(path)
     _check_series_applies(path, args.series)
+    opts = dicom_kwargs(args, path)  # refused for a NIfTI file or a Zarr store
     if args.header:
         return _cmd_header(args)
     series_row = None
@@ -402,7 +409,7 @@ def cmd_info(args: argparse.Namespace) -> int:
     # (--verbose, a verbosity flag, is accepted everywhere: it adds to the scan table only.)
     table = args.series is None and _is_dicom_source(path, kwargs)
     if table:
-        report, skipped = _series_report(args, kwargs)
+        report, skipped = _series_report(args, kwargs, opts)
         sizes = _remote_sizes(path, kwargs) if is_url(path) else None
         root = path if is_url(path) else os.path.abspath(path)
         rows = _series_rows(report, root, sizes)
@@ -420,7 +427,7 @@ def cmd_info(args: argparse.Namespace) -> int:
                 _print_series_table(path, rows, skipped, args.verbose)
             return 0
         series_row = rows[0]
-    vol = lv.open(path, series=_series_arg(args.series), **kwargs)
+    vol = lv.open(path, series=_series_arg(args.series), **kwargs, **opts)
     info = volume_info(vol, path, kwargs)
     if series_row is None and args.series is not None:
         series_row = {
@@ -461,7 +468,8 @@ def _cmd_header(args: argparse.Namespace) -> int:
             "slice: drop --slice"
         )
     index = 0 if args.slice is None else args.slice
-    hdr = source_header(args.path, series=_series_arg(args.series), index=index)
+    opts = dicom_kwargs(args, args.path)
+    hdr = source_header(args.path, series=_series_arg(args.series), index=index, **opts)
     if args.json:
         _print_json(header_to_dict(hdr))
     else:

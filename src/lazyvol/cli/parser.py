@@ -13,6 +13,7 @@ import textwrap
 from typing import NoReturn
 
 from ._common import EXIT_ERROR, _bins, _finite_float, _non_negative_float
+from ._dicom_options import add_dicom_arguments, dicom_usage_problem
 from ._scheduler import DEFAULT_CONNECT_TIMEOUT, LOCAL_SCHEDULERS
 from ._sources import add_storage_arguments
 from .cache import cmd_cache
@@ -268,7 +269,7 @@ def usage_problem(args: argparse.Namespace) -> str | None:
         return "--older-than applies to 'cache clear'; drop it to list"
     if command == "stats" and args.percentiles is not None and not args.percentiles.strip():
         return "--percentiles is empty; give numbers such as 5,50,95, or drop it"
-    return None
+    return dicom_usage_problem(args)
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -311,7 +312,9 @@ def build_parser() -> argparse.ArgumentParser:
     sub = parser.add_subparsers(dest="command", metavar="COMMAND", required=True)
     storage = _Parser(add_help=False)
     add_storage_arguments(storage)
-    with_source = [common, storage]
+    dicom = _Parser(add_help=False)
+    add_dicom_arguments(dicom)
+    with_source = [common, storage, dicom]
     _add_info(sub, with_source)
     _add_stats(sub, with_source)
     _add_convert(sub, with_source)

@@ -14,6 +14,7 @@ from ._common import (
     _series_arg,
     _show_progress,
 )
+from ._dicom_options import dicom_kwargs
 from ._sources import display_source, is_url, source_kwargs
 
 
@@ -88,7 +89,10 @@ def cmd_stats(args: argparse.Namespace) -> int:
     if args.mask is not None:  # an empty --mask "" is an error, not "no mask"
         _check_source(args.mask, "--mask")
     _check_series_applies(args.path, args.series)
-    vol = lv.open(args.path, series=_series_arg(args.series), **source_kwargs(args, args.path))
+    opts = dicom_kwargs(args, args.path)  # the source's; a DICOM mask is stacked as it is
+    vol = lv.open(
+        args.path, series=_series_arg(args.series), **source_kwargs(args, args.path), **opts
+    )
     if vol.dtype.kind not in "biuf" and not vol.dtype.names:
         raise CommandError(
             f"{display_source(args.path)}: statistics need integer, boolean or floating-point "
