@@ -254,3 +254,35 @@ def test_volumes_past_four_axes_open_with_named_extra_dims(tmp_path):
     da_ = lv.open(path).to_xarray()
     assert da_.dims == ("i", "j", "k", "t", "dim5")
     np.testing.assert_array_equal(da_.isel(dim5=2).values, values[..., 2])
+
+
+def test_foreign_ome_axes_past_space_keep_their_names(tmp_path):
+    """An OME-Zarr image with a channel axis (c, z, y, x) named its channels 't' in xarray, as if
+    they were time points; the store's own axis names (and time coordinates on a time axis) now
+    name the dimensions past the three space axes."""
+    import zarr
+
+    truth = np.arange(3 * 4 * 5 * 6, dtype=np.int16).reshape(3, 4, 5, 6)  # c, z, y, x
+    group = zarr.open_group(tmp_path / "c.zarr", mode="w", zarr_format=3)
+    group.create_array("0", data=truth, chunks=truth.shape)
+    space = [{"name": n, "type": "space", "unit": "millimeter"} for n in "zyx"]
+    group.attrs["ome"] = {
+        "version": "0.5",
+        "multiscales": [
+            {
+                "axes": [{"name": "c", "type": "channel"}, *space],
+                "datasets": [
+                    {
+                        "path": "0",
+                        "coordinateTransformations": [{"type": "scale", "scale": [1, 3, 2, 1]}],
+                    }
+                ],
+            }
+        ],
+    }
+    ds = xr.open_dataset(tmp_path / "c.zarr", engine="lazyvol")
+    assert ds["image"].dims == ("i", "j", "k", "c")
+    assert "time" not in ds.coords
+    np.testing.assert_array_equal(ds["image"].isel(c=1).values, truth[1].transpose())
+    image = lv.open(tmp_path / "c.zarr").to_xarray()
+    assert image.dims == ("i", "j", "k", "c")

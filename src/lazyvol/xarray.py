@@ -1,7 +1,8 @@
 """xarray interface: ``vol.to_xarray()`` and the ``lazyvol`` engine of ``xarray.open_dataset``.
 
 The image is a variable named ``image`` with dims ``("i", "j", "k"[, "t"[, "dim5", ...]])`` (the voxel axes of
-:class:`lazyvol.Volume`), ``attrs["affine"]`` the 4x4 voxel-to-RAS+ mm affine stored as its 16
+:class:`lazyvol.Volume`; past the three space axes, a foreign OME-Zarr store's own axis names, such
+as ``c`` for channels), ``attrs["affine"]`` the 4x4 voxel-to-RAS+ mm affine stored as its 16
 values in row order (a flat list, so that ``to_netcdf`` and every netCDF/Zarr writer can store it;
 :func:`affine_of` gives it back as a 4x4 array, also from a file written that way), and world
 coordinates that cost nothing until used:
@@ -27,7 +28,7 @@ from __future__ import annotations
 
 import os
 import stat
-from collections.abc import Iterable
+from collections.abc import Iterable, Mapping
 from typing import TYPE_CHECKING, Any
 
 import dask
@@ -44,15 +45,28 @@ if TYPE_CHECKING:
 __all__ = ["LazyvolBackendEntrypoint", "affine_of", "to_xarray"]
 
 DIMS = ("i", "j", "k", "t")
-
-
-def dims_of(ndim: int) -> tuple[str, ...]:
-    """Dimension names of a volume of ``ndim`` axes: i, j, k, t, then dim5, dim6, ... (the names
-    lazyvol's OME-Zarr axes give axes past the 4th)."""
-    return DIMS[:ndim] + tuple(f"dim{n}" for n in range(5, ndim + 1))
-
-
 WORLD = ("x", "y", "z")
+
+
+def dims_of(ndim: int, meta: Mapping[str, Any] | None = None) -> tuple[str, ...]:
+    """Dimension names of a volume of ``ndim`` axes: i, j, k, t, then dim5, dim6, ... (the names
+    lazyvol's OME-Zarr axes give axes past the 4th).
+
+    An OME-Zarr store names its own axes past the three space axes (``c`` for a channel axis,
+    ``t`` for time, ...): ``meta["axes"]`` (volume order), as the Zarr reader records them, names
+    those dimensions, so a channel axis is not called ``t``. A name that is not a string or that
+    repeats another dimension's keeps the default.
+    """
+    dims = list(DIMS[:ndim] + tuple(f"dim{n}" for n in range(5, ndim + 1)))
+    axes = meta.get("axes") if meta is not None and meta.get("format") == "ome-zarr" else None
+    if isinstance(axes, list) and len(axes) == ndim:
+        for d in range(3, ndim):
+            name = axes[d]
+            if isinstance(name, str) and name and name not in (*dims[:d], *WORLD):
+                dims[d] = name
+    return tuple(dims)
+
+
 #: Per-slice DICOM attributes given as coordinates along ``k``.
 SLICE_ATTRIBUTES = ("InstanceNumber", "AcquisitionTime", "SOPInstanceUID")
 _NIFTI_SUFFIXES = (".nii", ".nii.gz", ".hdr", ".hdr.gz", ".img", ".img.gz")
@@ -132,6 +146,7 @@ def _axis4_coords(vol: Volume) -> dict[str, tuple[tuple[str, ...], Any, dict[str
     out: dict[str, tuple[tuple[str, ...], Any, dict[str, str]]] = {}
     if vol.ndim < 4:
         return out
+    t = dims_of(vol.ndim, vol.meta)[3]
     nt = vol.shape[3]
     meta = vol.meta
     values = meta.get("axis4_values")
@@ -140,14 +155,12 @@ def _axis4_coords(vol: Volume) -> dict[str, tuple[tuple[str, ...], Any, dict[str
             if isinstance(vals, list | tuple) and len(vals) == nt:
                 arr = np.asarray(vals)
                 if arr.dtype.kind in "biufUS":
-                    out[str(name)] = (("t",), arr, {})
+                    out[str(name)] = ((t,), arr, {})
     diffusion = meta.get("diffusion")
     if isinstance(diffusion, dict):
         bvals = diffusion.get("bvals")
         if isinstance(bvals, list) and len(bvals) == nt:
-            out.setdefault(
-                "bval", (("t",), np.asarray(bvals, dtype=np.float64), {"units": "s/mm2"})
-            )
+            out.setdefault("bval", ((t,), np.asarray(bvals, dtype=np.float64), {"units": "s/mm2"}))
     step = meta.get("axis4_spacing")
     units = meta.get("xyzt_units")
     tunit = units[1] if isinstance(units, list | tuple) and len(units) > 1 else None
@@ -160,7 +173,7 @@ def _axis4_coords(vol: Volume) -> dict[str, tuple[tuple[str, ...], Any, dict[str
             else None
         )
         idx = np.asarray(index if index is not None else np.arange(nt), dtype=np.float64)
-        out["time"] = (("t",), (start + idx * float(step)) * scale, {"units": "s"})
+        out["time"] = ((t,), (start + idx * float(step)) * scale, {"units": "s"})
     return out
 
 
@@ -315,7 +328,7 @@ def to_xarray(vol: Volume, *, name: str = "image", slice_attributes: bool = True
         for key in SLICE_ATTRIBUTES:
             coords.pop(key, None)
     arr = xr.DataArray(
-        vol.data, dims=dims_of(vol.ndim), coords=coords, name=name, attrs=_attrs(vol)
+        vol.data, dims=dims_of(vol.ndim, vol.meta), coords=coords, name=name, attrs=_attrs(vol)
     )
     return _index_world(arr)
 
@@ -445,7 +458,7 @@ class LazyvolBackendEntrypoint(_BackendEntrypoint):  # type: ignore[misc,valid-t
             cache=cache,
             **options,
         )
-        dims = dims_of(vol.ndim)
+        dims = dims_of(vol.ndim, vol.meta)
         backend = VolumeBackendArray(vol)
         data = indexing.LazilyIndexedArray(backend)
         encoding = {
