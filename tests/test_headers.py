@@ -20,8 +20,6 @@ import lazyvol as lv
 from lazyvol.errors import LazyvolError, SourceNotFoundError
 from lazyvol.testing import write_dicom_series, write_enhanced_dicom, write_phantom_nifti
 
-SRC = str(Path(__file__).resolve().parents[1] / "src")
-
 
 def test_nifti_header_is_nibabels(tmp_path):
     path = write_phantom_nifti(tmp_path / "p.nii.gz", (10, 12, 8), dtype="int16")
