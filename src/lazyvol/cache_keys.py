@@ -29,7 +29,7 @@ from ._io import Location
 from ._location import identity_url, is_url
 from .chunking import file_fingerprint
 from .errors import CacheError
-from .zarr_meta import FORMAT_VERSION
+from .zarr_meta import BASE_VERSION
 
 if TYPE_CHECKING:
     from .volume import Volume
@@ -99,7 +99,8 @@ def source_files(vol: Volume, source: str | Location, root: Path) -> list[str]:
 
 def _options_token(series: Any, scale: bool, dtype: Any, options: dict[str, Any]) -> dict[str, Any]:
     return {
-        "lazyvol_cache_format": FORMAT_VERSION,
+        # (format 3 only reorders 5-axis volumes; the reader reads format-2 ones as before)
+        "lazyvol_cache_format": BASE_VERSION,
         "series": series,
         "scale": bool(scale),
         "dtype": None if dtype is None else np.dtype(dtype).str,

@@ -417,10 +417,11 @@ def _open_ome(root: StoreRoot, ome: dict[str, Any], chunks: Any, level: int) -> 
     raw = _nifti_zarr_header(root)
     if raw is not None:  # NIfTI-Zarr: its header's affine is the authority
         lvl0 = read_multiscales(root.display, ome, 0)
-        shape0 = list(reversed(_array_meta(root, lvl0.path)["shape"]))
+        disk0 = _array_meta(root, lvl0.path)["shape"]
+        shape0 = [disk0[d] for d in lvl0.order]
         lvl = nifti_level(root.display, lvl, lvl0, shape0, raw)
     georef = (lvl.affine, lvl.meta, root.display)
-    return make_volume(root, lvl.path, arr_meta, chunks, False, georef)
+    return make_volume(root, lvl.path, arr_meta, chunks, False, georef, order=lvl.order)
 
 
 def _nifti_zarr_header(root: StoreRoot) -> bytes | None:

@@ -22,6 +22,7 @@ from .zarr_integrity import sha256_hex
 
 __all__ = [
     "FORMAT",
+    "BASE_VERSION",
     "FORMAT_VERSION",
     "LEGACY_MANIFEST",
     "MANIFEST",
@@ -31,14 +32,27 @@ __all__ = [
     "array_meta_from_bytes",
     "from_json",
     "manifest_from_json",
+    "store_version",
     "to_json",
     "unit_of",
 ]
 
 FORMAT = "lazyvol-zarr"
+#: 3: as 2, but a 5-axis volume is stored time first, ``(t, c, z, y, x)``, the order OME-Zarr
+#: requires (``zarr_ome.disk_axes``; stores of up to 4 axes are still written as format 2);
 #: 2: per-chunk crc32c codec and a manifest with chunk fingerprints and metadata hashes;
 #: 1: no checksums (read with an :class:`~lazyvol.zarr_integrity.UnverifiedStoreWarning`).
-FORMAT_VERSION = 2
+FORMAT_VERSION = 3
+#: The format of stores of up to 4 axes (unchanged by format 3, so older readers keep reading
+#: them, and cached copies keep their keys).
+BASE_VERSION = 2
+
+
+def store_version(ndim: int) -> int:
+    """The format version a store of an ``ndim``-axis volume is written as."""
+    return FORMAT_VERSION if ndim == 5 else BASE_VERSION
+
+
 #: The manifest: a Zarr group node (so Zarr clients list the store without warnings) whose
 #: attribute ``lazyvol_manifest`` holds it. Format-1 stores had a plain ``lazyvol-manifest.json``.
 MANIFEST = "lazyvol-manifest/zarr.json"

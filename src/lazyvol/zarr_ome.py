@@ -37,8 +37,10 @@ __all__ = [
     "is_positive_diagonal",
     "level_affine",
     "nifti_level",
+    "disk_axes",
     "ome_axes",
     "ome_transforms",
+    "volume_axes",
     "read_multiscales",
     "time_unit",
 ]
@@ -132,19 +134,52 @@ def level_affine(affine: np.ndarray, factors_ijk: Sequence[int]) -> np.ndarray:
     return out
 
 
+def disk_axes(ndim: int) -> tuple[int, ...]:
+    """The volume axis each disk axis of a store lazyvol writes holds.
+
+    The volume transposed (``(t, z, y, x)``: x fastest, the byte layout of a NIfTI image), except
+    that a 5-axis volume stores time first, ``(t, c, z, y, x)`` (``c``: NIfTI's 5th axis), as
+    OME-Zarr orders axes (time, then one channel or custom axis, then space) and NIfTI-Zarr lays
+    them out.
+    (OME has no place for a sixth axis; such volumes keep the transposed order.)
+    """
+    return (3, 4, 2, 1, 0) if ndim == 5 else tuple(reversed(range(ndim)))
+
+
+def volume_axes(names: Sequence[Any] | None, types: Sequence[Any] | None = None) -> tuple[int, ...]:
+    """For each volume axis, the disk axis holding it, from a store's axes (disk order).
+
+    The three trailing space axes are the volume's ``i, j, k`` (reversed: x fastest on disk); the
+    time axis (OME type ``time``, or without types the axis named ``t``) is the 4th; the other
+    leading axes follow, innermost first. This reads :func:`disk_axes` back, foreign OME images
+    (``(c, z, y, x)``, ``(t, c, z, y, x)``) and stores lazyvol wrote before 5-axis volumes stored
+    time first (``(dim5, t, z, y, x)``).
+    """
+    n = len(names or ())
+    lead = range(n - 3)
+    if types is not None and len(types) == n:
+        time = next((d for d in lead if types[d] == "time"), None)
+    else:
+        time = next((d for d in lead if names is not None and names[d] == "t"), None)
+    rest = [d for d in reversed(lead) if d != time]
+    return (n - 1, n - 2, n - 3, *([] if time is None else [time]), *rest)
+
+
 def ome_axes(
     ndim: int, meta: dict[str, Any], affine: np.ndarray | None = None
 ) -> list[dict[str, Any]]:
-    """OME axes, disk order; with ``affine``, each space axis has its RFC-4 ``orientation``."""
+    """OME axes, disk order (:func:`disk_axes`); with ``affine``, each space axis has its RFC-4
+    ``orientation``."""
     axes: list[dict[str, Any]] = []
     if ndim > 3:
         t: dict[str, str] = {"name": "t", "type": "time"}
         unit = time_unit(meta)
         if unit:
             t["unit"] = unit
-        axes.append(t)
-        for extra in range(ndim - 4):
-            axes.insert(0, {"name": f"dim{5 + extra}"})
+        extra: dict[int, dict[str, str]] = {v: {"name": f"dim{v + 1}"} for v in range(4, ndim)}
+        if ndim == 5:  # NIfTI's 5th axis (vector components, ...): NIfTI-Zarr's channel axis
+            extra[4] = {"name": "c", "type": "channel"}
+        axes = [t if v == 3 else extra[v] for v in disk_axes(ndim)[: ndim - 3]]
     unit = zarr_nifti.SPACE_UNITS[zarr_nifti.space_unit(meta)]  # the affine's own unit
     space: list[dict[str, Any]] = [
         {"name": n, "type": "space", "unit": unit} for n in ("x", "y", "z")
@@ -178,7 +213,7 @@ def ome_transforms(
     if ndim > 3:
         spacing = meta.get("axis4_spacing")
         if isinstance(spacing, int | float) and math.isfinite(spacing) and spacing > 0:
-            lead_scale[-1] = float(spacing)
+            lead_scale[disk_axes(ndim).index(3)] = float(spacing)
     scale = lead_scale + [float(v) for v in reversed(scale_xyz)]
     trans = [0.0] * (ndim - 3) + [float(v) for v in reversed(trans_xyz)]
     return [{"type": "scale", "scale": scale}, {"type": "translation", "translation": trans}]
@@ -200,6 +235,8 @@ class OmeLevel:
     ndim: int
     affine: np.ndarray
     meta: dict[str, Any]
+    #: for each volume axis, the disk axis holding it (:func:`volume_axes`)
+    order: tuple[int, ...] = ()
 
 
 def _vector(tr: dict[str, Any], key: str, nd: int, store: str) -> np.ndarray:
@@ -374,21 +411,22 @@ def read_multiscales(store: str, ome: dict[str, Any], level: int) -> OmeLevel:
             affine[row, vol_ax] = sign * scale[disk_ax] * f
             affine[row, 3] = sign * trans[disk_ax] * f
     _check_affine(store, affine, scale, trans)
+    order = volume_axes(names, types)
     meta: dict[str, Any] = {
         "affine_source": "ome-orientation" if oriented else "ome",
         "format": "ome-zarr",
         "ome_version": str(ome.get("version", "")),
-        "axes": list(reversed(names)),
-        "units": list(reversed([u or "" for u in units])),
-        "ome_scale": list(reversed(scale.tolist())),
-        "ome_translation": list(reversed(trans.tolist())),
+        "axes": [names[d] for d in order],
+        "units": [units[d] or "" for d in order],
+        "ome_scale": [float(scale[d]) for d in order],
+        "ome_translation": [float(trans[d]) for d in order],
         "level": level,
     }
     if oriented:
         meta["ome_orientation"] = oriented[2]
-    if nd > 3 and types[nd - 4] == "time" and scale[nd - 4] > 0:
-        meta["axis4_spacing"] = float(scale[nd - 4])
-    return OmeLevel(_dataset_path(store, ds.get("path")), nd, affine, meta)
+    if nd > 3 and types[order[3]] == "time" and scale[order[3]] > 0:
+        meta["axis4_spacing"] = float(scale[order[3]])
+    return OmeLevel(_dataset_path(store, ds.get("path")), nd, affine, meta, order)
 
 
 #: Relative difference of the NIfTI header's voxel sizes from OME level 0's still taken as equal.
@@ -422,10 +460,12 @@ def nifti_level(
         else:
             to_level = np.linalg.inv(lvl0.affine) @ lvl.affine  # level voxel -> level-0 voxel
             meta = dict(lvl.meta, affine_source=f"nifti-{source}")
-            return OmeLevel(lvl.path, lvl.ndim, hdr_affine @ to_level, meta)
+            return OmeLevel(lvl.path, lvl.ndim, hdr_affine @ to_level, meta, lvl.order)
     message = (
         f"lazyvol: {store}: the NIfTI-Zarr 'nifti' array is not used for the affine: {problem}; "
         "the affine comes from the OME metadata"
     )
     warnings.warn(message, RuntimeWarning, stacklevel=3)
-    return OmeLevel(lvl.path, lvl.ndim, lvl.affine, dict(lvl.meta, nifti_disagreement=problem))
+    return OmeLevel(
+        lvl.path, lvl.ndim, lvl.affine, dict(lvl.meta, nifti_disagreement=problem), lvl.order
+    )

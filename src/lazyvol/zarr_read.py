@@ -27,6 +27,7 @@ from .geometry import check_affine
 from .volume import Volume
 from .zarr_direct import DirectArray, direct_layout
 from .zarr_meta import LEGACY_MANIFEST, MANIFEST, array_meta_from_bytes, manifest_from_json, unit_of
+from .zarr_ome import volume_axes
 from .zarr_store import StoreRoot
 
 __all__ = ["FallbackPlan", "ZarrPlan", "make_volume", "read_block", "read_block_or_fallback"]
@@ -82,6 +83,8 @@ class ZarrPlan:
     #: the file ``manifest_id`` identifies: the manifest (None), or a foreign store's array
     #: metadata (``<array>/zarr.json``), which has no manifest
     identity_key: str | None = None
+    #: for each volume axis, the disk axis holding it (``zarr_ome.volume_axes``)
+    order: tuple[int, ...] = ()
 
     @property
     def store(self) -> str:
@@ -185,7 +188,8 @@ def read_block(plan: ZarrPlan, index: tuple[slice, ...]) -> np.ndarray:
     a format-1 store's chunk files are checked to exist. Damage raises :class:`IntegrityError`
     naming the store and the chunk key.
     """
-    disk_index = tuple(reversed(index))
+    order = plan.order or tuple(reversed(range(len(index))))
+    disk_index = tuple(index[order.index(d)] for d in range(len(index)))
     where = f"{plan.store} (array {plan.array!r}, block {[(s.start, s.stop) for s in index]})"
     _check_plan_files(plan, disk_index, where)
     try:
@@ -202,7 +206,7 @@ def read_block(plan: ZarrPlan, index: tuple[slice, ...]) -> np.ndarray:
         if plan.root.is_remote:
             raise plan.root.translate(exc, plan.array, "reading chunk data") from None
         raise FormatError(f"{where}: reading the chunk data failed: {exc}") from exc
-    out = block.transpose()
+    out = block.transpose(order)
     if out.dtype != np.dtype(plan.dtype):
         out = out.astype(plan.dtype)
     return out
@@ -337,10 +341,18 @@ def make_volume(
     georef: tuple[np.ndarray, dict[str, Any], str],
     manifest_sha256: str | None = None,
     fallback: Any = None,
+    order: tuple[int, ...] | None = None,
 ) -> Volume:
+    """The Volume of a Zarr array: ``order`` gives, for each volume axis, the disk axis holding it
+    (None: from the array's ``dimension_names``, as lazyvol writes them; see
+    :func:`~lazyvol.zarr_ome.volume_axes`)."""
     affine, meta, source = georef
     shape_disk = tuple(int(n) for n in arr_meta["shape"])
     unit = unit_of(arr_meta)
+    if order is None:
+        names = arr_meta.get("dimension_names")
+        named = isinstance(names, list) and len(names) == len(shape_disk)
+        order = volume_axes(names) if named else tuple(reversed(range(len(shape_disk))))
     pre, manifest_id, identity_key = _open_token(root, array, manifest_sha256, check_files)
     # The array is opened once here (dtype; and it warms the read tasks' cache in this process).
     try:
@@ -364,9 +376,9 @@ def make_volume(
         math.prod(shape_disk) * dtype.itemsize,
         f"{root.display} (array {array!r}): shape {list(shape_disk)} claims",
     )
-    shape = tuple(reversed(shape_disk))
+    shape = tuple(shape_disk[d] for d in order)
     if chunks is None or (isinstance(chunks, str) and chunks == "auto"):
-        chunk_spec: Any = _auto_read_chunks(tuple(reversed(unit)), shape, dtype.itemsize)
+        chunk_spec: Any = _auto_read_chunks(tuple(unit[d] for d in order), shape, dtype.itemsize)
     else:
         chunk_spec = chunks
     norm = normalize_chunks(chunk_spec, shape, dtype)
@@ -382,6 +394,7 @@ def make_volume(
         manifest_id,
         manifest_sha256,
         identity_key,
+        order,
     )
     name = f"lazyvol-zarr-{token}"
     if fallback is not None:

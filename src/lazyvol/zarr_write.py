@@ -34,8 +34,15 @@ from .config import chunk_budget
 from .errors import LazyvolError, UnsupportedError, WriteError
 from .geometry import affine_problem
 from .zarr_blockwrite import store_blocks
-from .zarr_meta import FORMAT, FORMAT_VERSION, MANIFEST, MANIFEST_ATTR, to_json
-from .zarr_ome import is_positive_diagonal, level_affine, ome_axes, ome_transforms, time_unit
+from .zarr_meta import FORMAT, MANIFEST, MANIFEST_ATTR, store_version, to_json
+from .zarr_ome import (
+    disk_axes,
+    is_positive_diagonal,
+    level_affine,
+    ome_axes,
+    ome_transforms,
+    time_unit,
+)
 
 if TYPE_CHECKING:
     from .volume import Volume
@@ -329,11 +336,12 @@ def _shard_shape(
 ) -> tuple[int, ...] | None:
     """The shard shape on disk (or None: no shards) for the ``shards=`` option."""
     ndim = len(shape)
-    chunk_disk = tuple(reversed(chunk_vol))
+    order = disk_axes(ndim)
+    chunk_disk = tuple(chunk_vol[v] for v in order)
     if shards is None:
         if math.prod(chunk_disk) * itemsize >= SHARD_BELOW_BYTES:
             return None
-        shard_disk = _auto_shards(chunk_disk, tuple(reversed(shape)), itemsize)
+        shard_disk = _auto_shards(chunk_disk, tuple(shape[v] for v in order), itemsize)
         return None if shard_disk == chunk_disk else shard_disk
     if shards is False:
         return None
@@ -342,7 +350,7 @@ def _shard_shape(
         raise ValueError(
             f"shards={shards!r} must give one multiple of chunks={chunk_vol} per axis (i, j, k[, t])"
         )
-    return tuple(reversed(shard_vol))
+    return tuple(shard_vol[v] for v in order)
 
 
 def _level_grid(
@@ -371,6 +379,8 @@ class _StoreWriter:
         self.dest = dest
         self.progress = progress
         self.ndim = vol.ndim
+        self.version = store_version(vol.ndim)
+        self.order = disk_axes(vol.ndim)  # the volume axis of each disk axis
         self.dtype = vol.dtype.newbyteorder("=")
         self.meta = dict(vol.meta)
         # The lazyvol attribute goes in first, so an interrupted store reads as an incomplete
@@ -380,7 +390,7 @@ class _StoreWriter:
             mode="w",
             zarr_format=3,
             attributes={
-                "lazyvol": {"format": FORMAT, "version": FORMAT_VERSION, "status": "writing"}
+                "lazyvol": {"format": FORMAT, "version": self.version, "status": "writing"}
             },
         )
         self.level_info: list[dict[str, Any]] = []
@@ -392,7 +402,7 @@ class _StoreWriter:
         import zarr
 
         if lvl == 0:
-            x = self.vol.data.transpose(tuple(reversed(range(self.ndim))))
+            x = self.vol.data.transpose(self.order)
             return (x if x.dtype == self.dtype else x.astype(self.dtype)), factors_total
         prev = da.from_zarr(zarr.open_array(os.path.join(self.tmp, str(lvl - 1)), mode="r"))
         fac_disk = [1] * (self.ndim - 3) + [2 if n > 1 else 1 for n in prev.shape[-3:]]
@@ -424,11 +434,9 @@ class _StoreWriter:
         unit = lvl_shard or lvl_chunk
         block = _write_blocks(unit, lvl_shape, self.dtype.itemsize)
         if lvl == 0:
-            # Plan the source reads in the write blocks (volume order is disk order reversed).
-            rev = tuple(reversed(range(self.ndim)))
-            xs = rechunk_source(self.vol.data, tuple(reversed(block)), read_ahead=True).transpose(
-                rev
-            )
+            # Plan the source reads in the write blocks (in volume order).
+            block_vol = tuple(block[self.order.index(v)] for v in range(self.ndim))
+            xs = rechunk_source(self.vol.data, block_vol, read_ahead=True).transpose(self.order)
             if xs.dtype != self.dtype:
                 xs = xs.astype(self.dtype)
         else:
@@ -489,9 +497,9 @@ class _StoreWriter:
         }
         lv = {
             "format": FORMAT,
-            "version": FORMAT_VERSION,
+            "version": self.version,
             "axes": "disk = volume.T: volume (i, j, k[, t]) is stored as (z, y, x) / (t, z, y, x), "
-            "C order",
+            "C order; a 5-axis volume (i, j, k, t, c) as (t, c, z, y, x)",
             "affine": affine.tolist(),
             "affine_in_ome": is_positive_diagonal(affine),
             "source": to_json(vol.source),
@@ -510,7 +518,7 @@ class _StoreWriter:
         manifest = zi.seal_manifest(
             {
                 "format": FORMAT,
-                "version": FORMAT_VERSION,
+                "version": self.version,
                 "complete": True,
                 "created": time.time(),
                 "source": to_json(vol.source),
@@ -548,7 +556,7 @@ def _write_into(
     shape = vol.shape
     dtype = vol.dtype.newbyteorder("=")
     chunk_vol = _default_chunks(shape) if chunks is None else _axis_spec(chunks, shape, "chunks")
-    chunk_disk = tuple(reversed(chunk_vol))
+    chunk_disk = tuple(chunk_vol[v] for v in disk_axes(len(shape)))
     shard_disk = _shard_shape(shards, chunk_vol, shape, dtype.itemsize)
     compressor = _codec(codec)
     writer = _StoreWriter(tmp, vol, dest, progress)

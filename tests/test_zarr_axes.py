@@ -1,0 +1,110 @@
+"""Axis order of the Zarr stores lazyvol writes and reads past three axes.
+
+A 5-axis NIfTI volume (x, y, z, t and a 5th axis: vector components, echoes, ...) was written as
+``(dim5, t, z, y, x)``: OME-Zarr requires the time axis first, so the store was invalid OME (the
+ome-zarr-models validator refuses it) and NIfTI-Zarr clients could not read it. Stores are now
+``(t, c, z, y, x)``, NIfTI-Zarr's layout; stores written the old way are still read right. Checked
+against the OME-Zarr validator (ome-zarr-models), NIfTI-Zarr's reference implementation (niizarr)
+and nibabel.
+"""
+
+from __future__ import annotations
+
+import json
+import warnings
+
+import nibabel as nib
+import numpy as np
+import pytest
+import zarr
+
+import lazyvol as lv
+from lazyvol.zarr_ome import disk_axes, volume_axes
+
+
+@pytest.fixture
+def nifti5(tmp_path):
+    """A 5D NIfTI (x, y, z, t, c) with a 2.5 s repetition time; its array as nibabel reads it."""
+    values = np.random.default_rng(7).integers(-300, 300, (8, 9, 10, 2, 3)).astype(np.int16)
+    affine = np.diag([2.0, 3.0, 4.0, 1.0])
+    affine[:3, 3] = [-5.0, 7.0, 11.0]
+    img = nib.Nifti1Image(values, affine)
+    img.header.set_xyzt_units("mm", "sec")
+    img.header["pixdim"][4] = 2.5
+    path = tmp_path / "v5.nii"
+    nib.save(img, path)
+    return path, np.asarray(nib.load(path).dataobj), nib.load(path).affine
+
+
+def _validate_ome(store):
+    from ome_zarr_models.v05.image import Image
+
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        return Image.from_zarr(zarr.open_group(store, mode="r"))
+
+
+def test_a_5d_store_is_valid_ome_and_niftizarr(nifti5, tmp_path):
+    niizarr = pytest.importorskip("niizarr")
+    path, truth, affine = nifti5
+    store = lv.open(path).to_zarr(tmp_path / "v5.zarr", levels=2)
+    _validate_ome(store)  # raises on an invalid axis order
+    axes = json.loads((tmp_path / "v5.zarr" / "zarr.json").read_text())["attributes"]["ome"]
+    assert [a.get("type") for a in axes["multiscales"][0]["axes"]] == [
+        "time",
+        "channel",
+        "space",
+        "space",
+        "space",
+    ]
+    np.testing.assert_array_equal(
+        zarr.open_array(tmp_path / "v5.zarr" / "0")[...], truth.transpose(3, 4, 2, 1, 0)
+    )
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        img = niizarr.zarr2nii(str(store))
+    np.testing.assert_array_equal(np.asarray(img.dataobj), truth)
+    np.testing.assert_allclose(img.header.get_best_affine(), affine)
+    back = lv.open(store)
+    np.testing.assert_array_equal(back.compute(), truth)
+    np.testing.assert_array_equal(
+        back[1:5, 2:4, 3:9, 1, 0:2].compute(), truth[1:5, 2:4, 3:9, 1, 0:2]
+    )
+    assert back.meta["axis4_spacing"] == 2.5
+    assert lv.open(store, level=1).shape == (4, 5, 5, 2, 3)
+
+
+def test_a_niftizarr_5d_store_reads_as_nibabel(nifti5, tmp_path):
+    niizarr = pytest.importorskip("niizarr")
+    path, truth, _ = nifti5
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        niizarr.nii2zarr(nib.load(path), str(tmp_path / "n.nii.zarr"), nb_levels=1)
+    vol = lv.open(tmp_path / "n.nii.zarr")
+    np.testing.assert_array_equal(vol.compute(), truth)  # (x, y, z, t, c), not (..., c, t)
+    assert vol.meta["axis4_spacing"] == 2.5
+
+
+@pytest.mark.parametrize("shape", [(6, 5, 4), (6, 5, 4, 3)])
+def test_stores_up_to_4_axes_keep_their_layout_and_format(shape, tmp_path):
+    """Fewer axes: the transposed layout and store format 2, which older lazyvol versions read."""
+    truth = np.arange(np.prod(shape), dtype=np.int16).reshape(shape)
+    store = lv.Volume(truth, np.eye(4)).to_zarr(tmp_path / "s.zarr")
+    _validate_ome(store)
+    attrs = json.loads((tmp_path / "s.zarr" / "zarr.json").read_text())["attributes"]
+    assert attrs["lazyvol"]["version"] == 2
+    np.testing.assert_array_equal(zarr.open_array(tmp_path / "s.zarr" / "0")[...], truth.T)
+
+
+def test_axis_orders():
+    # what lazyvol writes, read back
+    for ndim in (3, 4, 5, 6):
+        order = disk_axes(ndim)
+        names = ["t" if v == 3 else f"a{v}" for v in order]
+        assert tuple(order[d] for d in volume_axes(names)) == tuple(range(ndim))
+    # a 5D store written before this layout, (dim5, t, z, y, x): t stays the 4th axis
+    assert volume_axes(["dim5", "t", "z", "y", "x"]) == (4, 3, 2, 1, 0)
+    # foreign OME images, by type: (c, z, y, x) and (t, c, z, y, x)
+    assert volume_axes(["c", "z", "y", "x"], ["channel", "space", "space", "space"]) == (3, 2, 1, 0)
+    types = ["time", "channel", "space", "space", "space"]
+    assert volume_axes(["t", "c", "z", "y", "x"], types) == (4, 3, 2, 0, 1)
