@@ -204,9 +204,14 @@ def moments_row(part: MomentsPart, r: int, v: Values) -> None:
             fin = v[np.isfinite(v)]
             if fin.size:
                 part.fmin[r], part.fmax[r] = float(fin.min()), float(fin.max())
-        total = math.fsum(float(np.sum(p, dtype=np.float64)) for p in pieces(v))
+        with np.errstate(over="ignore", invalid="ignore"):  # infinities: finalise settles them
+            total = math.fsum(float(np.sum(p, dtype=np.float64)) for p in pieces(v))
         part.sums[r] = [total]
         mean = total / n
+        if not math.isfinite(total) and part.fmin[r] == vmin and part.fmax[r] == vmax:
+            # finite values whose sum overflows float64: their mean does not (divide first)
+            with np.errstate(over="ignore"):
+                mean = math.fsum(float(np.sum(p / np.float64(n))) for p in pieces(v))
     part.mean[r] = mean
     part.m2[r] = _m2(v, mean)
 
@@ -217,10 +222,15 @@ def _m2(v: Values, mean: float) -> float:
         return math.nan
     m2 = 0.0
     corr = 0.0
-    for p in pieces(v):
-        d = p.astype(np.float64) - mean
-        m2 += float(np.dot(d, d))
-        corr += float(np.sum(d))
+    with np.errstate(over="ignore", invalid="ignore"):
+        for p in pieces(v):
+            d = p.astype(np.float64).ravel() - mean
+            # einsum, not np.dot: BLAS rounds by its thread count, so a dask worker (one BLAS
+            # thread) and this process would disagree in the last digits
+            m2 += float(np.einsum("i,i->", d, d))
+            corr += float(np.sum(d))
+    if math.isinf(m2):  # squares past float64 (|values| ~ 1e154): the variance is inf, as numpy's
+        return math.inf
     m2 -= corr * corr / v.size
     return max(m2, 0.0)
 
@@ -271,8 +281,11 @@ def block_select(block: Any, mblock: Any, spec: SelectSpec) -> SelectPart:
 
 
 def _pick(v: Values, tgt: SelectTarget) -> Picked:
-    upper = (v <= tgt.hi) if tgt.closed else (v < tgt.hi)
-    sel = v[(v >= tgt.lo) & upper]
+    # The bounds are float64 (edges of float64 bins): compared as Python floats, numpy 2 would
+    # round them to float32 data's precision and an interval finer than it would select nothing.
+    lo_b, hi_b = np.float64(tgt.lo), np.float64(tgt.hi)
+    upper = (v <= hi_b) if tgt.closed else (v < hi_b)
+    sel = v[(v >= lo_b) & upper]
     if sel.size == 0:
         if tgt.collect:
             return Picked(None, None)
@@ -280,5 +293,5 @@ def _pick(v: Values, tgt: SelectTarget) -> Picked:
     lo, hi = sel.min().item(), sel.max().item()
     if tgt.collect:
         return Picked(lo, hi, values=[sel.copy()])
-    h, _ = np.histogram(sel, bins=limits.SUB_BINS, range=(tgt.lo, tgt.hi))
+    h, _ = np.histogram(sel.astype(np.float64), bins=limits.SUB_BINS, range=(tgt.lo, tgt.hi))
     return Picked(lo, hi, sub_counts=h.astype(np.int64))

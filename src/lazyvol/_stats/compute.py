@@ -56,8 +56,10 @@ def stats(
         time point; the kept axes become the shape of every field. Meant for a modest number of
         outputs (per volume, per slice).
     exact_percentiles : bool
-        Floating-point data: make the percentiles exact with extra passes that collect only the
-        values of the bins holding the needed order statistics. Integer data is always exact.
+        Make the percentiles exact with extra passes that collect only the values of the bins
+        holding the needed order statistics: floating-point data, and integer data whose values
+        span more than 65,536 (max - min + 1 per chunk and row; narrower integer data is counted
+        value by value, so its percentiles are exact in one pass without this option).
     ddof : int
         Delta degrees of freedom of ``var``/``std`` (numpy's meaning).
     progress : bool

@@ -120,8 +120,10 @@ def _counts_row(
     if req.q:
         cum = np.cumsum(c)
         prev, nxt, gamma = ranks(n, req.q)
-        a = vals[np.searchsorted(cum, prev, side="right")].astype(req.value_dtype)
-        b = vals[np.searchsorted(cum, nxt, side="right")].astype(req.value_dtype)
+        # float64, not the data's dtype: numpy's own percentile interpolates int16 in int16 and
+        # wraps (-32768 and 2000 give values below the minimum)
+        a = vals[np.searchsorted(cum, prev, side="right")].astype(np.float64)
+        b = vals[np.searchsorted(cum, nxt, side="right")].astype(np.float64)
         cols.pct[r] = lerp_numpy(a, b, gamma)
         cols.perr[r] = 0.0
 
@@ -135,9 +137,7 @@ def _moments_rows(cols: _Columns, m: MomentsPart, req: StatsRequest) -> None:
         cols.vmin[r], cols.vmax[r] = m.vmin[r], m.vmax[r]
         s_r = m.sums[r]
         if isinstance(s_r, list):
-            s_f = math.fsum(s_r)
-            cols.sums[r] = s_f
-            cols.mean[r] = s_f / n if math.isfinite(s_f) else m.mean[r]
+            cols.sums[r], cols.mean[r] = _float_sum_mean(s_r, n, m, r)
         else:
             cols.sums[r] = s_r
             cols.mean[r] = float(Fraction(s_r, n))
@@ -147,6 +147,27 @@ def _moments_rows(cols: _Columns, m: MomentsPart, req: StatsRequest) -> None:
             cols.hist[r] = m.hist.counts[r]
             cols.under[r] = int(m.hist.under[r])
             cols.over[r] = int(m.hist.over[r])
+
+
+def _float_sum_mean(sums: list[float], n: int, m: MomentsPart, r: int) -> tuple[float, float]:
+    """Sum and mean of floating-point row ``r`` from its exact partial sums.
+
+    Infinite values decide the mean (+inf and -inf both present: NaN, as numpy gives); finite
+    values whose sum overflows float64 keep the merged pairwise mean (which does not overflow)
+    and an infinite sum. ``math.fsum`` raises on both, and the pairwise mean of chunks holding
+    infinities is NaN (inf - inf), so neither is used as is.
+    """
+    try:
+        total = math.fsum(sums)
+    except (ValueError, OverflowError):  # -inf + inf, or finite values past float64
+        with np.errstate(over="ignore", invalid="ignore"):
+            total = float(np.sum(np.asarray(sums, dtype=np.float64)))
+    lo, hi = float(m.vmin[r]), float(m.vmax[r])  # type: ignore[arg-type]
+    if math.isinf(lo) or math.isinf(hi):
+        if lo == -math.inf and hi == math.inf:
+            return math.nan, math.nan
+        return total, (hi if math.isinf(hi) else lo)
+    return total, (total / n if math.isfinite(total) else float(m.mean[r]))
 
 
 def _moments_percentiles(
@@ -184,16 +205,37 @@ def _moments_percentiles(
             continue
         prev, nxt, gamma = ranks(n, req.q)
         av, bv, err = [], [], []
-        for p_, x_ in zip(prev.tolist(), nxt.tolist()):
-            ea, ua = estimate(order_stats, r, p_)
-            eb, ub = estimate(order_stats, r, x_)
+        for p_, x_, g in zip(prev.tolist(), nxt.tolist(), gamma.tolist()):
+            ea, ua = _order_stat(order_stats, m, r, p_, n)
+            eb, ub = _order_stat(order_stats, m, r, x_, n)
             av.append(ea)
             bv.append(eb)
-            err.append(max(ua, ub))
+            # an order statistic weighted 0 by the interpolation adds no error
+            err.append(ua if g == 0 else ub if g == 1 else max(ua, ub))
         cast = req.value_dtype if all(e == 0 for e in err) else np.dtype(np.float64)
         cols.pct[r] = lerp_numpy(np.asarray(av).astype(cast), np.asarray(bv).astype(cast), gamma)
         cols.perr[r] = err
     return extra
+
+
+def _order_stat(
+    order_stats: dict[RankKey, OrderStat], m: MomentsPart, r: int, rank: int, n: int
+) -> tuple[float, float]:
+    """(value, error bound) of order statistic ``rank`` of row ``r``: the known minimum and
+    maximum are the first and last (and every one when they are equal); an estimate from a bin
+    is kept between them."""
+    vmin, vmax = m.vmin[r], m.vmax[r]
+    if vmin is not None and vmax is not None:
+        lo, hi = float(vmin), float(vmax)
+        if rank == 0 or lo == hi:
+            return lo, 0.0
+        if rank == n - 1:
+            return hi, 0.0
+        value, err = estimate(order_stats, r, rank)
+        if not math.isnan(value):
+            return min(max(value, lo), hi), err
+        return value, err
+    return estimate(order_stats, r, rank)
 
 
 def _obj(x: list[Any]) -> npt.NDArray[np.object_]:
@@ -212,7 +254,7 @@ def _result(
 ) -> VolumeStats:
     def shape_it(x: npt.NDArray[Any] | list[Any], extra: tuple[int, ...] = ()) -> Any:
         arr = _obj(x) if isinstance(x, list) else np.asarray(x)
-        if not req.per_axis:
+        if not req.per_axis or not kshape:  # every axis reduced: scalars, as numpy gives
             out = arr.reshape(extra) if extra else arr.reshape(())[()]
             return out.item() if isinstance(out, np.generic) else out
         return arr.reshape(kshape + extra)

@@ -112,11 +112,13 @@ def _merge_moments(a: MomentsPart, b: MomentsPart) -> MomentsPart:
             src = a if nb == 0 else b
             out.mean[r], out.m2[r] = src.mean[r], src.m2[r]
             continue
-        # Chan, Golub & LeVeque: pairwise update of mean and M2.
+        # Chan, Golub & LeVeque: pairwise update of mean and M2. (Chunks holding infinities give
+        # inf - inf here; finalise settles the mean of such rows from their extremes.)
         n = na + nb
-        delta = b.mean[r] - a.mean[r]
-        out.mean[r] = a.mean[r] + delta * (nb / n)
-        out.m2[r] = a.m2[r] + b.m2[r] + delta * delta * (na * nb / n)
+        with np.errstate(over="ignore", invalid="ignore"):
+            delta = b.mean[r] - a.mean[r]
+            out.mean[r] = a.mean[r] + delta * (nb / n)
+            out.m2[r] = a.m2[r] + b.m2[r] + delta * delta * (na * nb / n)
     if a.hist is not None and b.hist is not None:
         out.hist = a.hist + b.hist
     return out

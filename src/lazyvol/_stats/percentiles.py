@@ -116,6 +116,7 @@ def exact_select(
     :data:`~lazyvol._stats.limits.MAX_EXACT_PASSES`).
     """
     got: dict[RankKey, Scalar] = {}
+    lost: dict[RankKey, Bracket] = {}
     passes = 0
     while pending and passes < limits.MAX_EXACT_PASSES:
         # One target per distinct (row, interval); several ranks can share it.
@@ -137,8 +138,10 @@ def exact_select(
                 got[(r, rank)] = value
             elif narrower is not None:
                 nxt[(r, rank)] = narrower
+            else:  # the pass did not find it in its bracket: left as the bracket, not dropped
+                lost[(r, rank)] = b
         pending = nxt
-    return got, passes, pending
+    return got, passes, {**lost, **pending}
 
 
 def _refine(picked: Picked, rank: int, b: Bracket) -> tuple[Scalar | None, Bracket | None]:

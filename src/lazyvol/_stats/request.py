@@ -29,11 +29,25 @@ def _data_kind(dtype: np.dtype[np.generic]) -> Kind:
     return "int" if dtype.kind in "biu" else "float"
 
 
+def _is_int(x: Any) -> bool:
+    """An integer, not a bool (``True`` is not one bin, nor axis 1)."""
+    return isinstance(x, int | np.integer) and not isinstance(x, bool | np.bool_)
+
+
 def _reduced_axes(axis: int | Sequence[int] | None, ndim: int) -> tuple[int, ...]:
     if axis is None:
         return tuple(range(ndim))
-    ax = (axis,) if isinstance(axis, int | np.integer) else tuple(axis)
-    red = tuple(sorted({int(a) % ndim for a in ax}))
+    given: tuple[Any, ...] = (
+        tuple(axis) if isinstance(axis, Sequence | np.ndarray) and not _is_int(axis) else (axis,)
+    )
+    ax: list[int] = []
+    for a in given:
+        if not _is_int(a):
+            raise TypeError(f"axis must be an integer or a tuple of integers, got {axis!r}")
+        if not -ndim <= int(a) < ndim:  # numpy's AxisError; a modulo would reduce another axis
+            raise ValueError(f"axis {a} is out of bounds for a volume of {ndim} axes")
+        ax.append(int(a))
+    red = tuple(sorted({a % ndim for a in ax}))
     if len(red) != len(ax):
         raise ValueError(f"repeated axis in {axis!r}")
     return red
@@ -42,19 +56,29 @@ def _reduced_axes(axis: int | Sequence[int] | None, ndim: int) -> tuple[int, ...
 def _bins(bins: int | Sequence[float] | None) -> Bins | None:
     if bins is None:
         return None
-    if isinstance(bins, int | np.integer):
-        if bins < 1:
+    if _is_int(bins):
+        if int(bins) < 1:  # type: ignore[arg-type]
             raise ValueError(f"bins must be >= 1, got {bins}")
-        return int(bins)
+        return int(bins)  # type: ignore[arg-type]
+    if not isinstance(bins, Sequence | np.ndarray):
+        raise TypeError(f"bins must be a number of bins or a sequence of edges, got {bins!r}")
     edges = tuple(float(e) for e in bins)
-    if len(edges) < 2 or any(b2 < b1 for b1, b2 in itertools.pairwise(edges)):
-        raise ValueError("bin edges must be a monotonically increasing sequence of 2+ values")
+    if (
+        len(edges) < 2
+        or any(math.isnan(e) for e in edges)
+        or any(b2 < b1 for b1, b2 in itertools.pairwise(edges))
+    ):
+        raise ValueError(
+            "bin edges must be a monotonically increasing sequence of 2+ values (no NaN)"
+        )
     return edges
 
 
 def _range(hist_range: tuple[float, float] | None) -> tuple[float, float] | None:
     if hist_range is None:
         return None
+    if not isinstance(hist_range, Sequence | np.ndarray) or len(hist_range) != 2:
+        raise ValueError(f"range must be two numbers (min, max), got {hist_range!r}")
     rng = (float(hist_range[0]), float(hist_range[1]))
     if not (math.isfinite(rng[0]) and math.isfinite(rng[1])) or rng[0] > rng[1]:
         raise ValueError(f"range must be finite with min <= max, got {hist_range!r}")

@@ -57,6 +57,11 @@ def _check_address(spec: str) -> None:
         except ValueError:
             raise CommandError(f"--scheduler {spec}: {host} is not a valid IPv4 address") from None
     if port == 0 or port is None:
+        if "://" not in spec and ":" not in spec:  # a bare word: a mistyped scheduler name?
+            raise CommandError(
+                f"--scheduler {spec}: not a scheduler name ({', '.join(LOCAL_SCHEDULERS)}) and "
+                f"not an address: give a dask.distributed scheduler as tcp://{host}:8786"
+            )
         raise CommandError(
             f"--scheduler {spec}: give the scheduler's port (e.g. tcp://{host}:8786)"
         )

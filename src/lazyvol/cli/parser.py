@@ -60,10 +60,10 @@ _EXAMPLES = {
           lazyvol stats t1.nii --bins 512 --range 0 4000 --exact-percentiles
           lazyvol stats /data/dicom/study1 --series '#0' --scheduler processes
 
-        Integer data: every statistic (histogram and percentiles included) is exact and
-        takes one read of the data. Floating-point data: a second read bins the histogram
-        unless --range is given; percentiles carry an error bound (the bin width) unless
-        --exact-percentiles.
+        Integer data spanning up to 65,536 values: every statistic (histogram and
+        percentiles included) is exact and takes one read of the data. Floating-point data
+        and wider integers: a second read bins the histogram unless --range is given;
+        percentiles carry an error bound (the bin width) unless --exact-percentiles.
         """,
     "convert": """
         examples:

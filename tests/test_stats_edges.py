@@ -1,0 +1,113 @@
+"""lazyvol.stats on the edges a differential sweep against numpy found: float32 data finer than
+float32's spacing, infinities and overflow across chunks, integer percentiles near the dtype's
+limits, and arguments numpy refuses. The reference is numpy on the whole array (or exact
+arithmetic where numpy itself wraps)."""
+
+from __future__ import annotations
+
+import warnings
+
+import dask.array as da
+import numpy as np
+import pytest
+
+import lazyvol as lv
+
+Q = (1, 5, 25, 50, 75, 95, 99)
+
+
+def _stats(x, chunks, **kw):
+    return lv.stats(da.from_array(x, chunks=chunks), **kw)
+
+
+def test_exact_percentiles_of_float32_finer_than_its_spacing():
+    """float32 values around 1e7 (spacing 1.0) gave NaN percentiles labelled "exact": the select
+    pass compared the data with float64 bin edges rounded to float32."""
+    rng = np.random.default_rng(3)
+    x = (1e7 + rng.integers(-2, 3, size=(20, 20, 16))).astype(np.float32)
+    res = _stats(x, (20, 20, 4), exact_percentiles=True)
+    assert res.percentile_method == "exact"
+    np.testing.assert_array_equal(res.percentiles, np.percentile(x, Q))
+    tiny = (rng.integers(-5, 5, size=(10, 10, 8)) * np.float32(1.4e-45)).astype(np.float32)
+    res = _stats(tiny, (10, 10, 2), exact_percentiles=True)
+    np.testing.assert_array_equal(res.percentiles, np.percentile(tiny, Q))
+
+
+@pytest.mark.parametrize("chunks", [(4, 4, 4), (2, 4, 4), (1, 1, 4)])
+def test_infinities_in_some_chunks(chunks):
+    with warnings.catch_warnings():
+        warnings.simplefilter("error", RuntimeWarning)  # no numpy warnings reach the user
+        x = np.arange(64, dtype=np.float64).reshape(4, 4, 4)
+        x[3, 3, 3] = np.inf
+        res = _stats(x, chunks, percentiles=())
+        assert res.mean == np.inf and res.sum == np.inf
+        x[0, 0, 0] = -np.inf  # +inf and -inf in different chunks: math.fsum raised ValueError
+        res = _stats(x, chunks, percentiles=())
+        with np.errstate(all="ignore"):
+            assert np.isnan(res.mean) and np.isnan(np.nanmean(x))
+        big = np.full((4, 4, 4), 1e308)  # finite values whose sum overflows float64
+        res = _stats(big, chunks, percentiles=())
+        assert res.mean == pytest.approx(1e308) and res.sum == np.inf
+        huge = np.random.default_rng(1).normal(0, 1e300, (4, 4, 4))  # squares overflow
+        res = _stats(huge, chunks, percentiles=())
+        with np.errstate(all="ignore"):
+            assert res.std == np.inf and np.std(huge) == np.inf
+
+
+def test_integer_percentiles_interpolate_without_wrapping():
+    """numpy interpolates int16 in int16 (-32768 and 2000 give -35844.8, below the minimum);
+    lazyvol interpolates in float64, numpy's answer on the same values as floats."""
+    x = np.array([-32768] * 3 + [2000] * 5, dtype=np.int16).reshape(2, 2, 2)
+    res = _stats(x, (1, 2, 2), percentiles=(30, 40))
+    np.testing.assert_allclose(res.percentiles, np.percentile(x.astype(np.float64), (30, 40)))
+    assert res.min <= res.percentiles.min() and res.percentiles.max() <= res.max
+    y = np.array([-100, 100], dtype=np.int8).reshape(1, 1, 2)
+    assert _stats(y, (1, 1, 1), percentiles=(50,)).percentiles[0] == 0.0
+
+
+def test_histogram_percentiles_stay_within_min_and_max():
+    const = np.full((8, 8, 8), 3.25, dtype=np.float32)
+    res = _stats(const, (8, 8, 2), percentiles=(0, 50, 100))
+    assert res.percentiles.tolist() == [3.25, 3.25, 3.25]
+    x = np.random.default_rng(4).normal(100, 30, (16, 16, 8)).astype(np.float32)
+    res = _stats(x, (16, 16, 2), percentiles=(0, 100))
+    assert res.percentiles.tolist() == [float(x.min()), float(x.max())]
+    assert res.percentile_error.tolist() == [0.0, 0.0]
+
+
+def test_every_axis_reduced_gives_scalars_like_numpy():
+    x = np.arange(24, dtype=np.int16).reshape(2, 3, 4)
+    res = _stats(x, (1, 3, 4), axis=(0, 1, 2))
+    assert res.sum == 276 and np.ndim(res.mean) == 0 and res.mean == 11.5
+
+
+@pytest.mark.parametrize(
+    ("kw", "error"),
+    [
+        ({"bins": [0.0, float("nan"), 1.0]}, ValueError),  # gave negative counts
+        ({"bins": True}, TypeError),  # was one bin
+        ({"bins": 2.5}, TypeError),
+        ({"axis": 3}, ValueError),  # reduced axis 0 (modulo)
+        ({"axis": -4}, ValueError),
+        ({"axis": (0, 3)}, ValueError),
+        ({"axis": 1.5}, TypeError),
+        ({"range": (1.0,)}, ValueError),  # IndexError
+    ],
+)
+def test_arguments_numpy_refuses_are_refused(kw, error):
+    x = np.arange(24, dtype=np.float32).reshape(2, 3, 4)
+    with pytest.raises(error):
+        _stats(x, (2, 3, 4), **kw)
+    if "axis" in kw and isinstance(kw["axis"], int):
+        with pytest.raises(np.exceptions.AxisError):
+            x.sum(axis=kw["axis"])
+
+
+def test_a_mistyped_scheduler_name_lists_the_names(lazyvol_cli, tmp_path):
+    import nibabel as nib
+
+    path = tmp_path / "v.nii"
+    nib.save(nib.Nifti1Image(np.zeros((4, 4, 4), np.int16), np.eye(4)), path)
+    res = lazyvol_cli("stats", path, "--scheduler", "thread")
+    assert res.returncode == 2
+    assert "not a scheduler name" in res.stderr and "threads" in res.stderr
