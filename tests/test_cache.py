@@ -435,3 +435,60 @@ def test_clear_touches_only_cache_entries(tmp_path):
     assert lvcache.clear(tmp_path / "notacache") == 0
     assert (precious / "scan.txt").read_text() == "keep"
     assert lvcache.list_entries(tmp_path / "notacache") == []
+
+
+def _user_data(root: Path) -> list[Path]:
+    """A user's folder holding a directory named like a cache entry, and the files it holds."""
+    hexdir = root / ("0123456789abcdef" * 3)[:40]
+    hexdir.mkdir(parents=True)
+    (hexdir / "precious.txt").write_text("x")
+    (root / "notes.txt").write_text("y")
+    return [hexdir / "precious.txt", root / "notes.txt"]
+
+
+def test_clear_and_eviction_never_follow_links_out_of_the_cache(tmp_path, cache_dir):
+    """`cache clear` deleted a folder behind a symbolic link placed in the cache directory (a
+    link named like a source group, to a folder holding an entry-named directory); eviction of
+    an older version followed a linked group the same way."""
+    path = write_phantom_nifti(tmp_path / "a.nii.gz", (8, 8, 4), dtype="int16")
+    lv.open(path, cache=True)
+    zarr_dir = Path(cache_dir) / "zarr"
+    (group,) = [p for p in zarr_dir.iterdir() if p.is_dir()]
+    kept = _user_data(tmp_path / "user1") + _user_data(tmp_path / "user2")
+    os.symlink(tmp_path / "user1", zarr_dir / ("abcdef" * 4))
+    os.symlink(tmp_path / "user2", group / ("fedcba9876" * 4))
+    assert {e.key for e in lv.cache.list_entries()} == {
+        p.name
+        for p in group.iterdir()
+        if re.fullmatch("[0-9a-f]{40}", p.name) and not p.is_symlink()
+    }
+    lv.cache.clear()
+    assert all(p.exists() for p in kept)
+    # a source group that is a link: a new version of the source evicts nothing behind it
+    lv.open(path, cache=True)
+    (group,) = [p for p in zarr_dir.iterdir() if p.is_dir() and not p.is_symlink()]
+    os.rename(group, tmp_path / "moved")
+    os.symlink(tmp_path / "user3", group)
+    kept += _user_data(tmp_path / "user3")
+    time.sleep(0.01)
+    write_phantom_nifti(path, (8, 8, 5), dtype="int16")  # another version: another key
+    np.testing.assert_array_equal(
+        lv.open(path, cache=True).compute(), np.asarray(nib.load(path).dataobj)
+    )
+    assert all(p.exists() for p in kept)
+
+
+def test_a_relative_path_reads_after_a_chdir(tmp_path, cache_dir, monkeypatch):
+    """An entry opened by a relative path that fails later falls back to the source: the source
+    is reopened by its absolute path, not the relative one (which names another file, or none,
+    in another working directory); it raised a false 'the source changed' error."""
+    (tmp_path / "a").mkdir()
+    path = write_phantom_nifti(tmp_path / "a" / "r.nii.gz", (8, 8, 4), dtype="int16")
+    truth = np.asarray(nib.load(path).dataobj)
+    monkeypatch.chdir(tmp_path / "a")
+    vol = lv.open("r.nii.gz", cache=True)
+    monkeypatch.chdir(tmp_path)
+    lv.cache.clear()
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")  # the entry is gone: read from the source (a warning)
+        np.testing.assert_array_equal(vol.compute(), truth)

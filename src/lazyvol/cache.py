@@ -33,6 +33,7 @@ import numpy as np
 from ._fsutil import OLD_MARK, TMP_MARK
 from ._io import Location
 from .cache_admin import (
+    ENTRY_KEY,
     INDEX_KINDS,
     CacheEntry,
     IndexFile,
@@ -42,6 +43,7 @@ from .cache_admin import (
     default_cache_dir,
     list_entries,
     list_index_files,
+    own_dirs,
     remove_entry,
 )
 from .cache_keys import entry_key, source_files
@@ -232,9 +234,11 @@ def _evict_older_versions(group: Path, keep: str) -> None:
     """Remove entries of older versions of the same source (other keys in the same group)."""
     from filelock import FileLock, Timeout
 
-    for child in group.iterdir():
+    if group.is_symlink():  # not a folder the cache made: nothing in it is evicted
+        return
+    for child in own_dirs(group, ENTRY_KEY):
         name = child.name
-        if name.startswith(".") or name.endswith(".lock") or name == keep or not child.is_dir():
+        if name == keep:
             continue
         try:
             with FileLock(str(group / f"{name}.lock"), timeout=0):
@@ -279,8 +283,11 @@ class _Request:
             ) from exc
 
     def fallback(self, entry: Path, key: str) -> _SourceFallback | None:
+        # (a relative path would name another file once the process, or a dask worker, is in
+        # another working directory)
+        where = self.source if isinstance(self.source, Location) else os.path.abspath(self.source)
         fb: _SourceFallback | None = _SourceFallback(
-            self.source,
+            where,
             str(entry),
             key,
             str(self.root),

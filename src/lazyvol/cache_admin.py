@@ -23,6 +23,7 @@ from .config import cache_dir as _config_cache_dir
 from .zarr_meta import MANIFEST, manifest_from_json
 
 __all__ = [
+    "ENTRY_KEY",
     "INDEX_KINDS",
     "CacheEntry",
     "IndexFile",
@@ -31,11 +32,13 @@ __all__ = [
     "default_cache_dir",
     "list_entries",
     "list_index_files",
+    "own_dirs",
 ]
 
 #: Names of cache directories (hex digests); anything else under a cache directory is never touched.
 _SID_RE = re.compile(r"[0-9a-f]{24}")
 _KEY_RE = re.compile(r"[0-9a-f]{40}")
+ENTRY_KEY = _KEY_RE  # (the pattern of an entry's folder name, for cache.py)
 
 
 @dataclass(frozen=True)
@@ -106,18 +109,36 @@ def _entry_info(path: Path) -> CacheEntry | None:
     )
 
 
+def own_dirs(parent: Path, pattern: re.Pattern[str] | None = None) -> list[Path]:
+    """The real directories in ``parent`` (named as ``pattern`` fully matches, when given).
+
+    A symbolic link is never one, even to a directory: the cache lists, evicts and clears only
+    what it wrote, never what a link placed in its folder points at.
+    """
+    out: list[Path] = []
+    try:
+        entries = list(os.scandir(parent))
+    except OSError:
+        return out
+    for e in entries:
+        if pattern is not None and not pattern.fullmatch(e.name):
+            continue
+        try:
+            if e.is_dir(follow_symlinks=False):
+                out.append(Path(e.path))
+        except OSError:
+            continue
+    return out
+
+
 def list_entries(cache_dir: str | os.PathLike[str] | None = None) -> list[CacheEntry]:
     """Complete entries of a cache directory (default :func:`default_cache_dir`), oldest first."""
     root = _root(cache_dir)
     out: list[CacheEntry] = []
     if not root.is_dir():
         return out
-    for group in root.iterdir():
-        if not group.is_dir() or not _SID_RE.fullmatch(group.name):
-            continue
-        for child in group.iterdir():
-            if not _KEY_RE.fullmatch(child.name) or not child.is_dir():
-                continue
+    for group in own_dirs(root, _SID_RE):
+        for child in own_dirs(group, _KEY_RE):
             info = _entry_info(child)
             if info is not None:
                 out.append(info)
@@ -150,12 +171,8 @@ def clear(
         )
         limit = time.time() - secs
     removed = 0
-    for group in list(root.iterdir()):
-        if not group.is_dir() or not _SID_RE.fullmatch(group.name):
-            continue
-        for child in list(group.iterdir()):
-            if not child.is_dir() or not _KEY_RE.fullmatch(child.name):
-                continue
+    for group in own_dirs(root, _SID_RE):
+        for child in own_dirs(group, _KEY_RE):
             info = _entry_info(child)
             if limit is not None and (info is None or info.created > limit):
                 continue
@@ -164,7 +181,7 @@ def clear(
                     remove_entry(child)
                     for mark in (TMP_MARK, OLD_MARK):
                         for leftover in group.glob(f".{child.name}{mark}*"):
-                            shutil.rmtree(leftover, ignore_errors=True)
+                            _remove_leftover(leftover)
             except (Timeout, OSError):
                 continue
             removed += info is not None
@@ -175,7 +192,7 @@ def clear(
                     lk = group / (stem + ".lock")
                     try:
                         with FileLock(str(lk), timeout=0):
-                            shutil.rmtree(leftover, ignore_errors=True)
+                            _remove_leftover(leftover)
                     except Timeout:
                         continue
                 for lk in group.glob("*.lock"):
@@ -189,6 +206,14 @@ def clear(
             except OSError:
                 pass
     return removed
+
+
+def _remove_leftover(path: Path) -> None:
+    """Delete an interrupted write or an entry moved aside; a link is removed, not followed."""
+    if path.is_symlink() or not path.is_dir():
+        path.unlink(missing_ok=True)
+    else:
+        shutil.rmtree(path, ignore_errors=True)
 
 
 # -- index files (DICOM scan indexes, gzip seek indexes) ---------------------------------------------
