@@ -193,3 +193,12 @@ def test_headers_of_a_file_rewritten_after_open_are_refused(tmp_path):
     _rewrite_keeping_size_and_mtime(Path(nii), redescribe)
     with pytest.raises(lv.SourceChangedError, match=r"h\.nii"):
         nvol.header  # noqa: B018
+
+
+def test_a_store_without_a_source_header_says_so(tmp_path):
+    """A store written from an in-memory volume (no source file) or by another tool has no NIfTI
+    or DICOM header: the error said to open 'the source it was written from (unknown)'."""
+    store = lv.Volume(np.zeros((4, 5, 6), np.int16), np.eye(4)).to_zarr(tmp_path / "m.zarr")
+    with pytest.raises(LazyvolError) as err:
+        lv.open(store).header  # noqa: B018
+    assert "unknown" not in str(err.value) and "OME-Zarr attributes" in str(err.value)

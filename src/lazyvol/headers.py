@@ -186,10 +186,7 @@ def _dicom_source(vol: Volume) -> None:
     if _is_zarr(vol.source):
         header = vol.meta.get("source_header")
         if header is None:
-            raise HeaderError(
-                f"{vol.source}: this Zarr store keeps no copy of its source's header; open the "
-                f"source it was written from ({_source_hint(vol)}) to read it"
-            )
+            raise HeaderError(_no_header(vol))
         return
     if not _is_dicom(vol.meta):
         raise HeaderError(
@@ -204,11 +201,22 @@ def _dicom_source(vol: Volume) -> None:
         )
 
 
-def _source_hint(vol: Volume) -> str:
+def _no_header(vol: Volume) -> str:
+    """Why a Zarr store has no source header to show, and where one is."""
     files = vol.meta.get("files")
     if isinstance(files, list) and files:
-        return os.path.commonpath([os.path.dirname(f) for f in files])
-    return str(vol.meta.get("path") or "unknown")
+        hint = os.path.commonpath([os.path.dirname(f) for f in files])
+    else:
+        hint = str(vol.meta.get("path") or "")
+    if vol.meta.get("format") == "ome-zarr" or not hint:
+        return (
+            f"{vol.source}: a Zarr store without a NIfTI or DICOM header (its metadata is the "
+            "OME-Zarr attributes: lazyvol info without --header shows the geometry they give)"
+        )
+    return (
+        f"{vol.source}: this Zarr store keeps no copy of its source's header; open the source it "
+        f"was written from ({hint}) to read it"
+    )
 
 
 def dicom_header(vol: Volume, k: int = 0, t: int = 0) -> Any:
@@ -265,10 +273,7 @@ def volume_header(vol: Volume) -> Any:
     if _is_zarr(vol.source):
         header = vol.meta.get("source_header")
         if header is None:
-            raise HeaderError(
-                f"{vol.source}: this Zarr store keeps no copy of its source's header; open the "
-                f"source it was written from ({_source_hint(vol)}) to read it"
-            )
+            raise HeaderError(_no_header(vol))
         return _stored_dataset(header)
     fmt = str(vol.meta.get("format", ""))
     if _is_dicom(vol.meta):
