@@ -249,3 +249,15 @@ def test_orientations_match_within_tolerance_and_never_on_nan() -> None:
     nan = [float("nan"), *a[1:]]
     assert not orientations_match(nan, nan)  # as numpy: NaN <= tol is False
     assert not orientations_match(a, a[:5])
+
+
+def test_median_is_numpys():
+    """geometry._median (the slice spacing of every DICOM series) equals np.median exactly."""
+    from lazyvol.geometry import _median
+
+    rng = np.random.default_rng(0)
+    for n in range(1, 40):
+        for scale in (1e-3, 1.0, 1e6):
+            x = rng.normal(0, scale, n)
+            assert _median(x) == float(np.median(x))
+    assert np.isnan(_median(np.array([1.0, np.nan, 2.0])))
