@@ -534,7 +534,7 @@ def _finish(st: _Stack, volumes: Volumes, axis4: str | None) -> None:
     if component:
         meta["image_component"] = component
     firsts = [next(r for r in vol if r is not None) for vol in volumes]
-    diffusion = diffusion_meta(firsts)
+    diffusion = diffusion_meta(firsts, st.warnings)
     if diffusion:
         meta["diffusion"] = diffusion
     info.frames = frame_table(first, slots_all, scale_of)

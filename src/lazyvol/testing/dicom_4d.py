@@ -44,6 +44,9 @@ def _diffusion_elements(
     for tag, creator in spec["creators"].items():  # type: ignore[attr-defined]
         ds.add_new(tag, "LO", creator)
     if vendor == "GE":
+        # a GE EPI's own: the directions are in the image frame, read by the phase encoding
+        ds.PatientPosition = "HFS"
+        ds.InPlanePhaseEncodingDirection = "COL"
         first = round(b) + (1_000_000_000 if ge_offset else 0)
         ds.add_new(0x00431039, "IS", [first, 8, 0, 0])
         for tag, x in zip((0x001910BB, 0x001910BC, 0x001910BD), g):
