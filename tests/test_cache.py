@@ -492,3 +492,20 @@ def test_a_relative_path_reads_after_a_chdir(tmp_path, cache_dir, monkeypatch):
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")  # the entry is gone: read from the source (a warning)
         np.testing.assert_array_equal(vol.compute(), truth)
+
+
+def test_a_dicom_entry_built_under_older_reader_rules_is_not_reused(
+    tmp_path, cache_dir, monkeypatch
+):
+    """A DICOM reader fix that changes grouping or metadata bumps the saved-report format; the
+    cache key carries it, so an entry built before the fix (with the old meta) is built again."""
+    from lazyvol.dicom import saved_scan
+    from lazyvol.testing import write_dicom_series
+
+    write_dicom_series(tmp_path / "s", (8, 8, 4))
+    lv.open(tmp_path / "s", cache=True)
+    (before,) = lv.cache.list_entries()
+    monkeypatch.setattr(saved_scan, "REPORT_FORMAT", saved_scan.REPORT_FORMAT + 1)
+    lv.open(tmp_path / "s", cache=True)
+    (after,) = lv.cache.list_entries()  # the old entry is evicted by the new one
+    assert after.key != before.key

@@ -111,11 +111,22 @@ def _key_now(
             dtype=dtype,
             source=loc.url,
             storage_options=loc.options,
+            rules=_reader_rules(src),
             **options,
         )
     except (FileNotFoundError, CacheError):
         key = ""
     return key
+
+
+def _reader_rules(src: Volume) -> str | None:
+    """The version of the rules that made ``src`` from its files, for the entry key: a DICOM
+    volume's grouping and metadata (the saved-report format, bumped with each fix of them)."""
+    if str(src.meta.get("format", "")).lower() != "dicom":
+        return None
+    from .dicom.saved_scan import REPORT_FORMAT
+
+    return f"dicom-{REPORT_FORMAT}"
 
 
 def _warn_or_raise(msg: str, required: bool, exc: BaseException | None = None) -> None:
@@ -275,6 +286,7 @@ class _Request:
                 dtype=self.dtype,
                 source=self.loc.url,
                 storage_options=self.loc.options,
+                rules=_reader_rules(src),
                 **self.options,
             )
         except FileNotFoundError as exc:

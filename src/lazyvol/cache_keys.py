@@ -140,12 +140,15 @@ def entry_key(
     *,
     source: str | None = None,
     storage_options: Any = None,
+    rules: Any = None,
     **options: Any,
 ) -> tuple[str, str]:
     """``(source_id, key)`` hex digests for source files (paths or URLs) and read options.
 
     ``key`` changes with any local file's path, size, mtime, inode or ctime, with any remote
-    object's size, ETag or last-modified time, and with the options; ``source_id`` only with
+    object's size, ETag or last-modified time, with the options, and with ``rules`` (the
+    version of the reader's rules, e.g. the DICOM report format: an entry built before a fix of
+    the reader's grouping or metadata is not reused); ``source_id`` only with
     ``source`` (the path or URL opened; default the file list) and the options, so the entries of
     older versions of one source share it. ``storage_options`` are used to reach remote objects
     and never hashed.
@@ -163,6 +166,8 @@ def entry_key(
     if remote:
         stamps = _remote_stamps(sorted(remote), storage_options)
         h.update(json.dumps(stamps, sort_keys=True).encode())
+    if rules is not None:
+        h.update(f"\0rules={rules}".encode())
     key = h.hexdigest()[:40]
     if source:
         what: Any = identity_url(source)
