@@ -162,7 +162,10 @@ def _float_sum_mean(sums: list[float], n: int, m: MomentsPart, r: int) -> tuple[
     except (ValueError, OverflowError):  # -inf + inf, or finite values past float64
         with np.errstate(over="ignore", invalid="ignore"):
             total = float(np.sum(np.asarray(sums, dtype=np.float64)))
-    lo, hi = float(m.vmin[r]), float(m.vmax[r])  # type: ignore[arg-type]
+    vmin, vmax = m.vmin[r], m.vmax[r]
+    if vmin is None or vmax is None:  # (a row with values has both)
+        return total, total / n
+    lo, hi = float(vmin), float(vmax)
     if math.isinf(lo) or math.isinf(hi):
         if lo == -math.inf and hi == math.inf:
             return math.nan, math.nan

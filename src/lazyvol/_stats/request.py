@@ -56,10 +56,10 @@ def _reduced_axes(axis: int | Sequence[int] | None, ndim: int) -> tuple[int, ...
 def _bins(bins: int | Sequence[float] | None) -> Bins | None:
     if bins is None:
         return None
-    if _is_int(bins):
-        if int(bins) < 1:  # type: ignore[arg-type]
+    if isinstance(bins, int | np.integer) and not isinstance(bins, bool | np.bool_):
+        if int(bins) < 1:
             raise ValueError(f"bins must be >= 1, got {bins}")
-        return int(bins)  # type: ignore[arg-type]
+        return int(bins)
     if not isinstance(bins, Sequence | np.ndarray):
         raise TypeError(f"bins must be a number of bins or a sequence of edges, got {bins!r}")
     edges = tuple(float(e) for e in bins)
