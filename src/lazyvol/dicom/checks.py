@@ -60,6 +60,19 @@ def _finite(values: Sequence[float] | None) -> bool:
     return values is None or all(math.isfinite(float(v)) for v in values)
 
 
+def orientation_precision_deg(iop: Sequence[float]) -> float:
+    """How far the normal of ``iop`` as written may be from the true one, in degrees: from the
+    number of decimals its fractional values are written to (3 decimals: ~0.09 degrees). Whole
+    values (0, 1, -1) are exact whatever their decimals; with nothing else, or 9 decimals or
+    more, 0."""
+    decimals = 0
+    for x in map(float, iop):
+        if x != round(x):
+            d = next((d for d in range(1, 9) if abs(x - round(x, d)) < 1e-9), 9)
+            decimals = max(decimals, d)
+    return 0.0 if decimals in (0, 9) else math.degrees(1.5 * 10.0**-decimals)
+
+
 def normalised_iop(iop: Sequence[float]) -> tuple[list[float] | None, str]:
     """``(orthonormal cosines, "")`` when ``iop`` is orthonormal within :data:`IOP_TOLERANCE`,
     else ``(None, why)``.
@@ -208,14 +221,18 @@ def check_records(
         The first problem found, for the series to be refused with.
     """
     zero_slope: list[str] = []
+    coarsest = 0.0
     for rec in records:
         problem = record_problem(rec)
         if problem is not None:
             return problem
         if rec.iop is not None:
+            coarsest = max(coarsest, orientation_precision_deg(rec.iop))
             fixed, _ = normalised_iop(rec.iop)
             if fixed is not None:
                 rec.iop = fixed
+    if coarsest > 0.01:  # a normal only this exact (the slant a gantry tilt must exceed)
+        meta["orientation_precision_deg"] = round(coarsest, 4)
         if rec.rescale_slope == 0:
             rec.rescale_slope = 1.0
             zero_slope.append(rec.path)

@@ -51,7 +51,8 @@ INDEX_VERSION = 9
 #: 5: ... and in BitsAllocated/PixelRepresentation (each frame's ``stored_types``), where 4 split them;
 #: 6: MONOCHROME1 and MONOCHROME2 images stack; images whose ImageType contradicts their
 #: ComplexImageComponent or GE (0043,102F) are split off (grouping rules a saved report holds);
-#: 7: GE diffusion directions turned into LPS by dcm2niix's rule (6 held mirrored ones).
+#: 7: GE diffusion directions turned into LPS by dcm2niix's rule (6 held mirrored ones); no gantry
+#: tilt within the written orientation's precision; InstanceNumber gaps over the whole series.
 REPORT_FORMAT = 7
 #: A frame's identity in a report whose frames all have their listing entry's identity.
 _FROM_LISTING = "listing"

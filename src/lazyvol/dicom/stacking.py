@@ -34,6 +34,7 @@ from .mosaic import annotate_volume
 from .ordering import RANK_INSTANCE, Axis4Order, order_volumes
 from .records import FrameRecord
 from .source import Fetch, RemoteFetch, read_local
+from .stack_notes import instance_gaps
 from .support import drop_duplicates, file_list, support_error
 
 __all__ = ["Problem", "build_volume"]
@@ -283,7 +284,8 @@ def _order_by_position(
         if float(np.linalg.norm(slant)) <= math.sqrt(3.0) * float(q):
             slice_step = normal * float(np.dot(slice_step, normal))
     tilt = geo.shear_angle_deg(slice_step, normal)
-    if tilt > 0.01:
+    # (an orientation written coarsely has a normal only that exact: no tilt within it)
+    if tilt > max(0.01, float(st.meta.get("orientation_precision_deg", 0.0))):
         st.meta["gantry_tilt_deg"] = round(tilt, 4)
         st.meta["sheared"] = True
         st.warnings.append(
@@ -293,14 +295,7 @@ def _order_by_position(
     st.info.affine = geo.dicom_affine(
         iop, first.pixel_spacing or [1.0, 1.0], base[0].ipp or [0, 0, 0], slice_step
     )
-    inst = [r.instance_number for r in base]
-    if all(n is not None for n in inst) and len(base) > 1:
-        ns = sorted(n for n in inst if n is not None)
-        if ns[-1] - ns[0] + 1 != len(ns) and len(set(ns)) == len(ns):
-            st.warnings.append(
-                f"InstanceNumber (0020,0013) has gaps ({ns[0]}..{ns[-1]} for {len(ns)} slices) "
-                "but the positions are regular"
-            )
+    st.warnings.extend(instance_gaps(base, records))
     return stacked_volumes, axis4
 
 

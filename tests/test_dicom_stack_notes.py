@@ -1,0 +1,56 @@
+"""Warnings on stacks that open, from a sweep against dcm2niix: a complete 4D series numbered
+slice by slice was said to have InstanceNumber gaps, and an oblique series whose
+ImageOrientationPatient is written to 3 decimals was flagged as gantry-tilted (the positions
+follow the true normal; the written one is off by its rounding)."""
+
+from __future__ import annotations
+
+import numpy as np
+import pydicom
+import pytest
+
+import lazyvol as lv
+from lazyvol.testing import write_dicom_4d_series, write_dicom_series
+
+
+@pytest.mark.parametrize("numbering", ["volume", "position"])
+def test_a_complete_4d_series_has_no_instance_gaps(tmp_path, numbering):
+    write_dicom_4d_series(tmp_path / "s", (8, 6, 5), 3, numbering=numbering)
+    vol = lv.open(tmp_path / "s")
+    assert vol.shape == (8, 6, 5, 3)
+    assert not any("has gaps" in w for w in vol.meta.get("warnings", []))
+
+
+def test_a_real_instance_gap_is_still_noted(tmp_path):
+    truth = write_dicom_series(tmp_path / "s", (8, 6, 5))
+    ds = pydicom.dcmread(truth.files[-1])
+    ds.InstanceNumber = 40
+    ds.save_as(truth.files[-1])
+    vol = lv.open(tmp_path / "s")
+    assert any("has gaps (1..40 for 5 slices)" in w for w in vol.meta["warnings"])
+
+
+def _round_iop(files, decimals):
+    for f in files:
+        ds = pydicom.dcmread(f)
+        ds.ImageOrientationPatient = [round(float(x), decimals) for x in ds.ImageOrientationPatient]
+        ds.save_as(f)
+
+
+def test_an_orientation_written_coarsely_is_no_gantry_tilt(tmp_path):
+    truth = write_dicom_series(tmp_path / "s", (8, 6, 30), orientation="oblique")
+    _round_iop(truth.files, 3)
+    vol = lv.open(tmp_path / "s")
+    assert "gantry_tilt_deg" not in vol.meta and not vol.meta.get("sheared")
+    # the affine still places every slice where its file says (dcm2niix does the same)
+    ipp = np.array([pydicom.dcmread(f).ImagePositionPatient for f in truth.files], float)
+    corners = (vol.affine @ np.c_[np.zeros((30, 2)), np.arange(30), np.ones(30)].T)[:3].T
+    lps = corners * [-1, -1, 1]
+    assert np.allclose(np.sort(lps[:, 2]), np.sort(ipp[:, 2]), atol=1e-3)
+
+
+def test_a_real_tilt_is_still_flagged(tmp_path):
+    truth = write_dicom_series(tmp_path / "s", (8, 6, 30), tilt_deg=0.5)
+    _round_iop(truth.files, 3)
+    vol = lv.open(tmp_path / "s")
+    assert vol.meta["gantry_tilt_deg"] == pytest.approx(0.5, abs=0.06)
