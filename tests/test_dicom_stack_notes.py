@@ -54,3 +54,21 @@ def test_a_real_tilt_is_still_flagged(tmp_path):
     _round_iop(truth.files, 3)
     vol = lv.open(tmp_path / "s")
     assert vol.meta["gantry_tilt_deg"] == pytest.approx(0.5, abs=0.06)
+
+
+@pytest.mark.parametrize("copied", [None, 3])
+def test_a_series_exported_twice_is_named_as_copies(tmp_path, copied):
+    """The same images under new SOPInstanceUIDs (a second export into the folder) were refused
+    with every ordering rule that failed, or as 'missing images, or mixed acquisitions'."""
+    from pydicom.uid import generate_uid
+
+    write_dicom_4d_series(tmp_path / "s" / "a", (8, 6, 5), 3)
+    (tmp_path / "s" / "b").mkdir()
+    files = sorted((tmp_path / "s" / "a").iterdir())
+    for f in files[:copied]:
+        ds = pydicom.dcmread(f)
+        ds.SOPInstanceUID = generate_uid()
+        ds.file_meta.MediaStorageSOPInstanceUID = ds.SOPInstanceUID
+        ds.save_as(tmp_path / "s" / "b" / f.name)
+    with pytest.raises(lv.SeriesError, match="copies of others under another SOPInstanceUID"):
+        lv.open(tmp_path / "s")

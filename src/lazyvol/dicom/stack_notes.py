@@ -1,5 +1,6 @@
-"""Notes on a stack that opens: whether InstanceNumber skips numbers (:mod:`lazyvol.dicom.stacking`
-adds them to the volume's warnings)."""
+"""Notes on stacks: whether InstanceNumber skips numbers (a warning on a volume that opens), and
+whether images repeating a position are copies of one another (the cause named when a series is
+refused)."""
 
 from __future__ import annotations
 
@@ -7,7 +8,7 @@ from collections.abc import Sequence
 
 from .records import FrameRecord
 
-__all__ = ["instance_gaps"]
+__all__ = ["copies_note", "instance_gaps"]
 
 
 def instance_gaps(base: Sequence[FrameRecord], records: Sequence[FrameRecord]) -> list[str]:
@@ -29,3 +30,36 @@ def instance_gaps(base: Sequence[FrameRecord], records: Sequence[FrameRecord]) -
         f"InstanceNumber (0020,0013) has gaps ({ns[0]}..{ns[-1]} for {len(ns)} {what}) but the "
         "positions are regular"
     ]
+
+
+def copies_note(groups: Sequence[Sequence[FrameRecord]]) -> str:
+    """Why images repeat at a slice position when some are copies of others: same position,
+    InstanceNumber, acquisition, times, echo and b-value, another SOPInstanceUID (the series was
+    exported or copied into the folder twice); ``""`` when none are."""
+    pairs: list[tuple[str, str]] = []
+    for group in groups:
+        seen: dict[tuple[object, ...], FrameRecord] = {}
+        for r in group:
+            key = (
+                r.instance_number,
+                r.acquisition_number,
+                r.acquisition_time,
+                r.trigger_time,
+                r.temporal_position,
+                r.echo_number,
+                r.echo_time,
+                r.b_value,
+                tuple(r.gradient or ()),
+                r.frame,
+            )
+            if key in seen and seen[key].sop_instance_uid != r.sop_instance_uid:
+                pairs.append((seen[key].path, r.path))
+            seen.setdefault(key, r)
+    if not pairs:
+        return ""
+    a, b = pairs[0]
+    return (
+        f"{len(pairs)} image(s) are copies of others under another SOPInstanceUID (same position, "
+        f"InstanceNumber, times, echo and b-value; e.g. {a} and {b}): the series was exported or "
+        "copied into the folder twice; keep one copy"
+    )

@@ -34,7 +34,7 @@ from .mosaic import annotate_volume
 from .ordering import RANK_INSTANCE, Axis4Order, order_volumes
 from .records import FrameRecord
 from .source import Fetch, RemoteFetch, read_local
-from .stack_notes import instance_gaps
+from .stack_notes import copies_note, instance_gaps
 from .support import drop_duplicates, file_list, support_error
 
 __all__ = ["Problem", "build_volume"]
@@ -328,14 +328,16 @@ def _fourth_axis(
             f"e.g. position {proj_sorted[where[0]]:.4f} mm along the normal in "
             f"{file_list(files)}"
         )
+        copies = copies_note(groups)
         if found is None:
             return Problem(
                 "series",
                 head + ": positions repeat a different number of times, so the images "
-                "cannot form volumes of equal size (missing images, or mixed "
-                "acquisitions sharing one SeriesInstanceUID)",
+                "cannot form volumes of equal size ("
+                + (copies or "missing images, or mixed acquisitions sharing one SeriesInstanceUID")
+                + ")",
             )
-        hint = _instance_hint(st, recs_sorted, [[recs_sorted[i] for i in b] for b in bins])
+        hint = copies or _instance_hint(st, recs_sorted, groups)
         return Problem(
             "series",
             head
