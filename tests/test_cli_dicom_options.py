@@ -5,6 +5,7 @@ what the hint says. Values are checked against pydicom reading the files."""
 from __future__ import annotations
 
 import json
+import os
 
 import nibabel as nib
 import numpy as np
@@ -100,3 +101,16 @@ def test_spacing_atol(lazyvol_cli, tmp_path):
     assert res.returncode == 0, res.stderr
     truth = np.stack([pydicom.dcmread(f).pixel_array for f in sorted(folder.iterdir())])
     assert json.loads(res.stdout)["sum"] == int(truth.sum(dtype=np.int64))
+
+
+def test_follow_symlinks(lazyvol_cli, tmp_path):
+    truth = write_dicom_series(tmp_path / "real", (8, 6, 4))
+    (tmp_path / "s").mkdir()
+    for f in truth.files:
+        (tmp_path / "s" / os.path.basename(f)).symlink_to(f)
+    res = lazyvol_cli("info", tmp_path / "s", "--verbose")
+    assert "--follow-symlinks" in res.stdout + res.stderr
+    assert "follow_symlinks=True" not in res.stdout + res.stderr
+    res = lazyvol_cli("info", tmp_path / "s", "--follow-symlinks", "--json")
+    assert res.returncode == 0, res.stderr
+    assert json.loads(res.stdout)["shape"] == [8, 6, 4]

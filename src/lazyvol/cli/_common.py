@@ -88,6 +88,7 @@ _FLAG_NAMES = (
     ("spacing_atol", "--spacing-atol"),
     ('philips_scaling="fp"', "--philips-scaling fp"),
     ("philips_scaling='fp'", "--philips-scaling fp"),
+    ("follow_symlinks=True", "--follow-symlinks"),
 )
 
 

@@ -27,6 +27,7 @@ DICOM_FLAGS = (
     ("--spacing-rtol", "spacing_rtol"),
     ("--spacing-atol", "spacing_atol"),
     ("--philips-scaling", "philips_scaling"),
+    ("--follow-symlinks", "follow_symlinks"),
 )
 
 
@@ -80,6 +81,12 @@ def add_dicom_arguments(parser: argparse.ArgumentParser) -> None:
         metavar="MM",
         default=off,
         help="slice position tolerance floor in mm (default 0.001)",
+    )
+    g.add_argument(
+        "--follow-symlinks",
+        action="store_true",
+        default=off,
+        help="follow symbolic links in a DICOM folder (skipped otherwise; loops are detected)",
     )
     g.add_argument(
         "--philips-scaling",

@@ -376,7 +376,8 @@ def _series_report(
     path = args.path
     scan: Any = lv.scan  # the function (mypy sees the lazyvol.dicom.scan module)
     report = scan(path, progress=_show_progress(args), **kwargs, **opts)
-    skipped = [list(x) for x in getattr(report, "skipped", [])]
+    # (their hints as the command's flags: "pass follow_symlinks=True" is --follow-symlinks)
+    skipped = [[p, _cli_message(str(r))] for p, r in getattr(report, "skipped", [])]
     if report:
         return report, skipped
     if not skipped:
