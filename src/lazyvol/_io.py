@@ -39,8 +39,10 @@ from urllib.parse import urlsplit
 
 import numpy as np
 
+from ._http_range import Want, read_many
 from ._io_local import OPEN_FLAGS, check_range, pread_full, pread_into, short_read
 from ._io_remote import (
+    changed,
     clear_filesystems,
     exact,
     filesystem,
@@ -51,6 +53,7 @@ from ._io_remote import (
     remote_timeout,
     stamp_from_info,
     translate,
+    validated,
     with_timeouts,
 )
 from ._location import (
@@ -62,6 +65,7 @@ from ._location import (
 )
 from .errors import (
     FormatError,
+    LazyvolError,
     RemoteAccessError,
     RemoteReadError,
     RemoteTimeoutError,
@@ -93,6 +97,7 @@ __all__ = [
     "remote_timeout",
     "stamp",
     "translate",
+    "validated",
     "verify",
     "with_timeouts",
 ]
@@ -159,16 +164,9 @@ def verify(loc: Location, expected: SourceStamp) -> None:
         raise SourceChangedError(
             f"{loc.display}: the object was removed after it was opened; open the source again"
         ) from None
-    same = now.size == expected.size and (
-        (now.etag == expected.etag) if (now.etag and expected.etag) else True
-    )
-    if same and now.mtime_ns and expected.mtime_ns:
-        same = now.mtime_ns == expected.mtime_ns
-    if not same:
-        raise SourceChangedError(
-            f"{loc.display}: the object changed after it was opened (size {expected.size} -> "
-            f"{now.size}, ETag {expected.etag or '?'} -> {now.etag or '?'}); open the source again"
-        )
+    err = changed(loc, expected, now)
+    if err is not None:
+        raise err
 
 
 def list_objects(
@@ -237,7 +235,7 @@ def read(
     loc = Location.of(source)
     check_range(loc, offset, length)
     if loc.is_remote:
-        return ranged(filesystem(loc), loc, offset, length, expect)
+        return _remote(loc, offset, length, expect)
     try:
         size = stat_regular(loc.url).st_size
     except SourceNotFoundError:
@@ -275,24 +273,48 @@ def read_into(
     if length == 0:
         return
     if loc.is_remote:
-        view[:] = ranged(filesystem(loc), loc, offset, length, expect)
+        view[:] = _remote(loc, offset, length, expect)
         return
     got = pread_into(loc, offset, view, expect)
     if got != length:
         raise short_read(loc, offset, length, got)
 
 
-def read_ranges(requests: Iterable[tuple[Location | str, int, int]]) -> list[bytes]:
+def _is_http(loc: Location) -> bool:
+    return loc.protocol in ("http", "https")
+
+
+def _remote(loc: Location, offset: int, length: int, expect: SourceStamp | None) -> bytes:
+    """One remote range: checked HTTP(S) GETs (:mod:`lazyvol._http_range`), else fsspec's
+    ``cat_file``."""
+    if not _is_http(loc) or length == 0:
+        return ranged(filesystem(loc), loc, offset, length, expect)
+    (res,) = read_many(filesystem(loc), [Want(loc, offset, length, expect)])
+    if isinstance(res, BaseException):
+        raise res
+    return res
+
+
+#: One range of :func:`read_ranges`: (source, offset, length), optionally with the source's stamp
+#: at open (checked by an HTTP(S) read, as ``expect`` of :func:`read`).
+RangeRequest = tuple[Location | str, int, int] | tuple[Location | str, int, int, SourceStamp | None]
+
+
+def read_ranges(requests: Iterable[RangeRequest]) -> list[bytes]:
     """Many exact ranges at once: ``[(source, offset, length), ...] -> [bytes, ...]`` in order.
 
-    Remote ranges of one filesystem go out together (``fs.cat_ranges``: concurrent requests on an
-    asynchronous filesystem such as S3, GCS or HTTP); local ranges are ``pread`` calls. The first
-    failing range raises its typed error.
+    Remote ranges of one filesystem go out together (concurrent requests: checked HTTP(S) GETs,
+    ``fs.cat_ranges`` on other filesystems such as S3 or GCS); local ranges are ``pread`` calls.
+    A fourth item, the source's stamp at open, has an HTTP(S) answer checked against it (see
+    :func:`read`). The first failing range raises its typed error.
     """
-    reqs = [(Location.of(src), int(off), int(n)) for src, off, n in requests]
+    reqs: list[tuple[Location, int, int, SourceStamp | None]] = []
+    for req in requests:
+        expect = req[3] if len(req) > 3 else None
+        reqs.append((Location.of(req[0]), int(req[1]), int(req[2]), expect))
     out: list[bytes | None] = [None] * len(reqs)
     groups: dict[tuple[str, StorageOptions], list[int]] = {}
-    for i, (loc, off, n) in enumerate(reqs):
+    for i, (loc, off, n, _expect) in enumerate(reqs):
         check_range(loc, off, n)
         if not loc.is_remote or n == 0:
             out[i] = read(loc, off, n) if n else b""
@@ -301,19 +323,41 @@ def read_ranges(requests: Iterable[tuple[Location | str, int, int]]) -> list[byt
     for members in groups.values():
         first = reqs[members[0]][0]
         fs = filesystem(first)
-        paths = [fs_path(reqs[i][0], fs) for i in members]
-        starts = [reqs[i][1] for i in members]
-        ends = [reqs[i][1] + reqs[i][2] for i in members]
-        try:
-            results = fs.cat_ranges(paths, starts, ends, on_error="return")
-        except Exception as exc:
-            raise translate(exc, first, f"reading {len(members)} byte ranges") from None
-        for i, res in zip(members, results, strict=True):
-            loc, off, n = reqs[i]
+        got: list[bytes | LazyvolError]
+        if _is_http(first):
+            got = read_many(fs, [Want(*reqs[i]) for i in members])
+        else:
+            got = _cat_ranges(fs, first, [reqs[i][:3] for i in members])
+        for i, res in zip(members, got, strict=True):
             if isinstance(res, BaseException):
-                raise translate(res, loc, f"reading bytes {off}-{off + n - 1}")
-            out[i] = exact(loc, off, n, bytes(res))
+                raise res
+            out[i] = res
     return [b if b is not None else b"" for b in out]
+
+
+def _cat_ranges(
+    fs: Any, first: Location, reqs: list[tuple[Location, int, int]]
+) -> list[bytes | LazyvolError]:
+    """Ranges of one non-HTTP filesystem through ``fs.cat_ranges``, each checked exact."""
+    try:
+        results = fs.cat_ranges(
+            [fs_path(loc, fs) for loc, _o, _n in reqs],
+            [off for _l, off, _n in reqs],
+            [off + n for _l, off, n in reqs],
+            on_error="return",
+        )
+    except Exception as exc:
+        raise translate(exc, first, f"reading {len(reqs)} byte ranges") from None
+    out: list[bytes | LazyvolError] = []
+    for (loc, off, n), res in zip(reqs, results, strict=True):
+        if isinstance(res, BaseException):
+            out.append(translate(res, loc, f"reading bytes {off}-{off + n - 1}"))
+            continue
+        try:
+            out.append(exact(loc, off, n, bytes(res)))
+        except LazyvolError as exc:
+            out.append(exc)
+    return out
 
 
 def map_array(

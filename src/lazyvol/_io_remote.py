@@ -13,7 +13,6 @@ import threading
 from collections.abc import Mapping
 from datetime import datetime
 from typing import Any
-from urllib.parse import urlsplit
 
 from ._io_local import short_read
 from ._location import _REDACTED, Location, display_url
@@ -29,16 +28,20 @@ from .errors import (
 from .sources import SourceStamp
 
 __all__ = [
+    "changed",
     "clear_filesystems",
     "exact",
     "filesystem",
     "fs_path",
+    "if_match",
     "info",
     "ranged",
     "reads_check",
     "remote_timeout",
     "stamp_from_info",
     "translate",
+    "validated",
+    "warn_once",
     "with_timeouts",
 ]
 
@@ -128,7 +131,6 @@ def clear_filesystems() -> None:
     """Forget the filesystem instances this process made (the next read makes new ones)."""
     with _FS_LOCK:
         _FS.clear()
-        _IF_MATCH.clear()
 
 
 def fs_path(loc: Location, fs: Any) -> str:
@@ -152,17 +154,23 @@ def _scrub(text: str, loc: Location) -> str:
     )
 
 
+def _chain(exc: BaseException) -> list[BaseException]:
+    """``exc`` and the exceptions it was raised from or during, outermost first."""
+    out: list[BaseException] = []
+    cur: BaseException | None = exc
+    while cur is not None and all(cur is not seen for seen in out):
+        out.append(cur)
+        cur = cur.__cause__ or cur.__context__
+    return out
+
+
 def _status(exc: BaseException) -> int | None:
     """The HTTP status of a failure, also when a library re-raised it as another exception
-    (fsspec's HTTP ``info`` turns a 403 into ``FileNotFoundError`` from the original)."""
-    seen: set[int] = set()
-    cur: BaseException | None = exc
-    while cur is not None and id(cur) not in seen:
-        seen.add(id(cur))
+    (fsspec's HTTP ``info`` turns every failure into ``FileNotFoundError`` from the original)."""
+    for cur in _chain(exc):
         found = _own_status(cur)
         if found is not None:
             return found
-        cur = cur.__cause__ or cur.__context__
     return None
 
 
@@ -180,21 +188,38 @@ def _own_status(exc: BaseException) -> int | None:
     return None
 
 
+def _timed_out(chain: list[BaseException]) -> bool:
+    return any(isinstance(e, TimeoutError) or "timeout" in type(e).__name__.lower() for e in chain)
+
+
+def _no_connection(chain: list[BaseException]) -> bool:
+    """A failure to reach the server at all (refused, reset, DNS), wherever in the chain."""
+    return any(
+        isinstance(e, ConnectionError)
+        or (type(e).__module__.startswith("aiohttp") and "Connect" in type(e).__name__)
+        for e in chain
+    )
+
+
 def translate(exc: BaseException, loc: Location, what: str) -> LazyvolError:
-    """A typed lazyvol error for a failed remote operation (``what``: "reading bytes 0-99")."""
-    where = loc.display
-    detail = _scrub(f"{type(exc).__name__}: {exc}", loc)
-    status = _status(exc)
+    """A typed lazyvol error for a failed remote operation (``what``: "reading bytes 0-99").
+
+    The HTTP status and any timeout are looked for through the whole chain of causes: fsspec's
+    HTTP ``info`` re-raises every failure (a 503, a timeout) as ``FileNotFoundError``, which
+    means "no such object" only when no other status or cause explains it.
+    """
     if isinstance(exc, LazyvolError):
         return exc
+    where = loc.display
+    chain = _chain(exc)
+    detail = _scrub("; ".join(f"{type(e).__name__}: {e}" for e in chain[:3]), loc)
+    status = _status(exc)
     if status in (401, 403) or isinstance(exc, PermissionError):
         return RemoteAccessError(
             f"{where}: access denied ({what}: {detail}); check the credentials in storage_options "
             "or the environment (AWS_*, GOOGLE_APPLICATION_CREDENTIALS, ...) and the object's "
             "permissions, or pass storage_options={'anon': True} for public data"
         )
-    if isinstance(exc, FileNotFoundError) or status == 404:
-        return SourceNotFoundError(f"{where}: no such object ({what}: {detail})")
     if status == 412:
         return SourceChangedError(
             f"{where}: the object changed after it was opened (its ETag no longer matches); "
@@ -205,10 +230,22 @@ def translate(exc: BaseException, loc: Location, what: str) -> LazyvolError:
             f"{where}: truncated: {what} starts past the end of the object (HTTP 416); the object "
             "is shorter than its header says, or changed since it was opened"
         )
-    if isinstance(exc, TimeoutError) or "timeout" in type(exc).__name__.lower():
+    if status == 404 or (
+        status is None
+        and isinstance(exc, FileNotFoundError)
+        and not _timed_out(chain)
+        and not _no_connection(chain)
+    ):
+        return SourceNotFoundError(f"{where}: no such object ({what}: {detail})")
+    if _timed_out(chain):
         return RemoteTimeoutError(
             f"{where}: no response for {remote_timeout():g} s while {what} ({detail}); raise "
             "LAZYVOL_REMOTE_TIMEOUT for a slow server"
+        )
+    if status is not None and (status == 429 or status >= 500):
+        return RemoteReadError(
+            f"{where}: {what} failed: the server answered HTTP {status} ({detail}); it is failing "
+            "or overloaded: try again later"
         )
     return RemoteReadError(f"{where}: {what} failed ({detail})")
 
@@ -255,94 +292,157 @@ def _etag(info: Mapping[str, Any]) -> str:
 
 
 def stamp_from_info(loc: Location, info: Mapping[str, Any]) -> SourceStamp:
+    """The stamp of ``loc`` from fsspec's ``info`` (or a listing entry).
+
+    Warns once per URL (:class:`RuntimeWarning`) when the object has neither an ETag nor a
+    last-modified time: a replacement of the same size cannot be told from the original then.
+
+    Raises
+    ------
+    FormatError
+        The size is unknown (no Content-Length, or a body the server encodes on the fly).
+    """
     size = info.get("size")
     if size is None:
-        raise FormatError(
-            f"{loc.display}: the server does not report the object's size (no Content-Length); "
-            "lazyvol needs it to check reads against the header"
+        raise FormatError(_no_size_message(loc))
+    stamp = SourceStamp(loc.identity, int(size), _mtime_ns(info), etag=_etag(info))
+    if not validated(stamp):
+        _warn_unvalidated(loc)
+    return stamp
+
+
+def _no_size_message(loc: Location) -> str:
+    encoding = _content_encoding(loc) if loc.protocol in ("http", "https") else ""
+    if encoding:
+        return (
+            f"{loc.display}: the server sends the object with Content-Encoding: {encoding}, so its "
+            "size and byte ranges are those of an encoded body, not of the object; lazyvol reads "
+            "exact byte ranges and needs the object served as it is stored. Fix it on the server: "
+            "serve the file without Content-Encoding (a .gz file as Content-Type "
+            "application/gzip, not as Content-Encoding: gzip; no on-the-fly compression of "
+            "images)"
         )
-    return SourceStamp(loc.identity, int(size), _mtime_ns(info), etag=_etag(info))
+    return (
+        f"{loc.display}: the server does not report the object's size (no Content-Length); "
+        "lazyvol needs it to check reads against the header"
+    )
+
+
+def _content_encoding(loc: Location) -> str:
+    """The Content-Encoding of a HEAD answer for ``loc`` asking for none ("" when none, or when
+    the request fails: this only words a message)."""
+    fs = filesystem(loc)
+
+    async def head() -> str:
+        session = await fs.set_session()
+        kw = dict(fs.kwargs)
+        headers = {**(kw.pop("headers", None) or {}), "Accept-Encoding": "identity"}
+        async with session.head(fs.encode_url(loc.url), headers=headers, **kw) as r:
+            return str(r.headers.get("Content-Encoding", "")).strip()
+
+    try:
+        from fsspec.asyn import sync
+
+        found: str = sync(fs.loop, head)
+    except Exception:
+        return ""
+    return "" if found.lower() in ("", "identity") else found
+
+
+def validated(stamp: SourceStamp) -> bool:
+    """True unless ``stamp`` is a remote object's with neither an ETag nor a last-modified time
+    (then a replacement of the same size is indistinguishable: nothing may be cached under it)."""
+    return not stamp.is_url or bool(stamp.etag) or stamp.mtime_ns != 0
+
+
+_WARNED_LOCK = threading.Lock()
+_WARNED: set[tuple[str, str]] = set()
+
+
+def warn_once(kind: str, loc: Location, message: str) -> None:
+    """Issue ``message`` as a :class:`RuntimeWarning` once per process, ``kind`` and URL."""
+    with _WARNED_LOCK:
+        if (kind, loc.identity) in _WARNED:
+            return
+        _WARNED.add((kind, loc.identity))
+    import warnings
+
+    warnings.warn(message, RuntimeWarning, stacklevel=3)
+
+
+def _warn_unvalidated(loc: Location) -> None:
+    warn_once(
+        "unvalidated",
+        loc,
+        f"{loc.display}: the server sends neither an ETag nor a Last-Modified time, so lazyvol "
+        "cannot tell this object from a replacement of the same size: reads after such a "
+        "replacement could mix old and new bytes, and nothing read from it is cached (no cache "
+        "entry, no saved gzip seek index). Serve it with an ETag to lift this",
+    )
+
+
+def changed(loc: Location, expected: SourceStamp, now: SourceStamp) -> SourceChangedError | None:
+    """The error saying ``loc`` is no longer ``expected`` (size, ETag, last-modified time), or
+    None when ``now`` is the same object."""
+    same = now.size == expected.size and (
+        (now.etag == expected.etag) if (now.etag and expected.etag) else True
+    )
+    if same and now.mtime_ns and expected.mtime_ns:
+        same = now.mtime_ns == expected.mtime_ns
+    if same:
+        return None
+    return SourceChangedError(
+        f"{loc.display}: the object changed after it was opened (size {expected.size} -> "
+        f"{now.size}, ETag {expected.etag or '?'} -> {now.etag or '?'}); open the source again"
+    )
 
 
 def reads_check(loc: Location, expect: SourceStamp) -> bool:
-    """True when every ranged read of ``loc`` given ``expect`` is itself refused for a changed
-    object (HTTP(S) with a strong ETag: ``If-Match``, on a server seen to honour it), so no
-    separate :func:`verify` is needed."""
-    return bool(_if_match(loc, expect))
+    """True when every ranged read of ``loc`` given ``expect`` is itself checked against it, so
+    no separate :func:`verify` is needed: HTTP(S) with an ETag, whose reads compare each
+    answer's ETag with the stamp's (:mod:`lazyvol._http_range`; an answer without one is
+    verified by the read itself)."""
+    return loc.protocol in ("http", "https") and bool(expect.etag)
 
 
-def _if_match(loc: Location, expect: SourceStamp | None) -> dict[str, Any]:
-    """Request arguments that make an HTTP server refuse a changed object (412), at no extra cost.
-
-    Only strong ETags can be compared (RFC 9110), and only on a server that honours If-Match
-    (:func:`_honours_if_match`); other protocols and servers are checked by :func:`verify`.
-    """
-    if expect is None or not expect.etag or loc.protocol not in ("http", "https"):
+def if_match(expect: SourceStamp | None) -> dict[str, str]:
+    """An ``If-Match`` header naming the stamp's strong ETag ({} when it has none): a server
+    that honours it refuses a changed object (412) at no extra cost. Weak ETags cannot be used
+    there (RFC 9110); every answer's ETag is compared too, so nothing depends on the server
+    honouring it."""
+    if expect is None or not expect.etag:
         return {}
     tag = expect.etag.split("@", 1)[0]
-    if not tag or tag.startswith("W/") or not _honours_if_match(loc):
+    if not tag or tag.startswith("W/"):
         return {}
-    return {"headers": _headers(loc, {"If-Match": f'"{tag}"'})}
-
-
-def _headers(loc: Location, extra: dict[str, str]) -> dict[str, Any]:
-    """``extra`` on top of the ``headers`` storage option: fsspec's HTTP filesystem replaces its
-    ``headers`` with a call's own, which would drop a user's ``Authorization``."""
-    base = loc.options.to_dict().get("headers")
-    return {**(base if isinstance(base, Mapping) else {}), **extra}
-
-
-#: Whether an HTTP(S) origin refuses a ranged GET whose If-Match names no current ETag, per
-#: process, origin and storage options (:func:`_honours_if_match`).
-_IF_MATCH: dict[tuple[int, str, str, str], bool] = {}
-_PROBE_TAG = '"lazyvol-probe-matches-no-object"'
-
-
-def _honours_if_match(loc: Location) -> bool:
-    """True when ``loc``'s server answers a ranged GET with ``If-Match: <a tag no object has>``
-    with 412, as RFC 9110 requires. A server that ignores If-Match (serving the bytes anyway)
-    would serve a replaced object's bytes under the old ETag: its reads are verified instead.
-    Asked once per process and origin (scheme, host, port) with a one-byte request; any other
-    answer, an error included, counts as not honoured (the safe side: a verify per read)."""
-    origin = urlsplit(loc.url)
-    key = (os.getpid(), origin.scheme, origin.netloc, loc.options._full_digest())
-    with _FS_LOCK:
-        known = _IF_MATCH.get(key)
-    if known is not None:
-        return known
-    fs = filesystem(loc)
-    try:
-        fs.cat_file(
-            fs_path(loc, fs), start=0, end=1, headers=_headers(loc, {"If-Match": _PROBE_TAG})
-        )
-        honoured = False  # served: the condition was ignored
-    except Exception as exc:
-        honoured = _status(exc) == 412
-    with _FS_LOCK:
-        return _IF_MATCH.setdefault(key, honoured)
+    return {"If-Match": f'"{tag}"'}
 
 
 def ranged(
     fs: Any, loc: Location, offset: int, length: int, expect: SourceStamp | None = None
 ) -> bytes:
+    """Exactly ``length`` bytes of ``loc`` from ``offset`` through ``fs.cat_file`` (protocols
+    other than HTTP(S), whose clients check what they receive)."""
     if length == 0:
         return b""
     what = f"reading bytes {offset}-{offset + length - 1}"
     try:
-        data = fs.cat_file(
-            fs_path(loc, fs), start=offset, end=offset + length, **_if_match(loc, expect)
-        )
+        data = fs.cat_file(fs_path(loc, fs), start=offset, end=offset + length)
     except Exception as exc:
         raise translate(exc, loc, what) from None
     return exact(loc, offset, length, bytes(data))
 
 
 def exact(loc: Location, offset: int, length: int, data: bytes) -> bytes:
+    """``data`` when it is the ``length`` bytes asked; a short read is a truncated object, a
+    longer one a client that did not return the range asked (never sliced by guesswork)."""
     if len(data) == length:
         return data
-    if len(data) > length and offset + length <= len(data):
-        # A server that ignores Range sends the whole object (status 200): take the range.
-        return data[offset : offset + length]
+    if len(data) > length:
+        raise RemoteReadError(
+            f"{loc.display}: asked for bytes {offset}-{offset + length - 1} ({length} bytes), "
+            f"received {len(data)} bytes: not the range asked; nothing was used"
+        )
     raise short_read(loc, offset, length, len(data))
 
 

@@ -89,7 +89,7 @@ def open(
         raise TypeError("lazyvol.open() missing the source (a path or URL)")
     loc = Location.of(source, storage_options)
     # Exists? (FIFO, socket, device: a typed error, never a hang; a URL: one request.)
-    _io.kind(loc)
+    _exists(loc)
     if cache:
         from .cache import open_cached
 
@@ -99,3 +99,30 @@ def open(
     from .readers import open_source
 
     return open_source(loc, series=series, chunks=chunks, scale=scale, dtype=dtype, **options)
+
+
+#: Metadata objects of a Zarr store (v3, v2 group, v2 attributes): an HTTP(S) URL whose folder
+#: the server does not answer is a store when one of them is there.
+_ZARR_MARKERS = ("zarr.json", ".zgroup", ".zattrs")
+
+
+def _exists(loc: Location) -> None:
+    """Raise the typed error of a source that is not there (see :func:`lazyvol._io.kind`).
+
+    An HTTP(S) server that serves a Zarr store as static objects answers its folder URL with 404
+    or 403: the store's metadata objects are looked for before giving up.
+    """
+    from .errors import RemoteAccessError, SourceNotFoundError
+
+    try:
+        _io.kind(loc)
+    except (SourceNotFoundError, RemoteAccessError):
+        if loc.protocol not in ("http", "https"):
+            raise
+        for name in _ZARR_MARKERS:
+            try:
+                _io.kind(loc.join(name))
+            except (SourceNotFoundError, RemoteAccessError):
+                continue
+            return
+        raise

@@ -46,7 +46,7 @@ from .cache_admin import (
     own_dirs,
     remove_entry,
 )
-from .cache_keys import entry_key, source_files
+from .cache_keys import UnvalidatedSourceError, entry_key, source_files
 from .errors import CacheError, FormatError, IntegrityError, LazyvolError, WriteError
 from .volume import Volume
 from .zarr_io import MANIFEST, ZarrPlan, open_store
@@ -421,7 +421,11 @@ def open_cached(
     )
     src = _open_source(arg, series=series, chunks=chunks, scale=scale, dtype=dtype, **options)
     req = _Request(arg, loc, _root(cache), series, scale, dtype, options, require_cache)
-    sid, key = req.key(src)
+    try:
+        sid, key = req.key(src)
+    except UnvalidatedSourceError as exc:
+        req.unusable(str(exc), exc)
+        return src
     entry = req.root / sid / key
     fb = req.fallback(entry, key)
     if (entry / MANIFEST).is_file():

@@ -128,8 +128,19 @@ def _remote_stamps(files: list[str], storage_options: Any) -> list[list[Any]]:
     out = []
     for loc in locs:
         st = known.get(loc.identity) or _io.stamp(loc)
+        if not _io.validated(st):
+            raise UnvalidatedSourceError(
+                f"{loc.display}: the server sends neither an ETag nor a Last-Modified time, so a "
+                "replacement of the same size would be served from the cache as the old object: "
+                "not cached"
+            )
         out.append([st.path, st.size, st.mtime_ns, st.etag])
     return out
+
+
+class UnvalidatedSourceError(CacheError):
+    """A remote source whose objects carry no validator (ETag, last-modified time): no key can
+    tell a replacement of the same size from the original, so it is never cached."""
 
 
 def entry_key(

@@ -33,7 +33,7 @@ from typing import Any
 
 from . import _fsutil, _io, handles
 from .config import cache_dir
-from .errors import FormatError, LazyvolError
+from .errors import CacheError, FormatError, LazyvolError
 from .gzaccess import GzSource, index_fits, thin_index
 from .gzcheck import StreamCheck, stream_error
 from .gzindex_format import import_index, warn_failed
@@ -277,7 +277,10 @@ class _Entry:
         self.idle: list[_Handle] = []
         self.closed = False  # evicted or cleared: handles given back are closed, not kept
         self.index_file = index_path(src)
-        self.indexed = self.index_file.exists() and _fits(self.index_file, src)
+        # An object without ETag or last-modified time: no index is used or saved under a
+        # stamp a replacement of the same size would share.
+        self.keep_index = _io.validated(src.stamp)
+        self.indexed = self.keep_index and self.index_file.exists() and _fits(self.index_file, src)
 
     def take(self) -> _Handle | None:
         with self.lock:
@@ -335,7 +338,7 @@ def _read_streaming(ent: _Entry, offset: int, view: memoryview) -> int:
         except BaseException:
             handle.close()
             raise
-        if not ent.indexed and offset + got >= ent.src.data_end:
+        if ent.keep_index and not ent.indexed and offset + got >= ent.src.data_end:
             try:
                 handle.save_index(ent.index_file)
                 ent.indexed = True
@@ -390,6 +393,12 @@ def build_index(src: RemoteGz) -> Path:
     ent = _entry(src)
     if ent.indexed:
         return ent.index_file
+    if not ent.keep_index:
+        raise CacheError(
+            f"{src.loc}: the server sends neither an ETag nor a Last-Modified time, so a seek "
+            "index saved for this object could be used for a replacement of the same size: none "
+            "is saved (serve the object with an ETag)"
+        )
     buf = bytearray(STREAM_READAHEAD)
     pos = 0
     while pos < src.data_end:

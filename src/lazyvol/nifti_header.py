@@ -337,6 +337,8 @@ def load_image(
     size = head_stamp.size
     try:
         raw = read_head(hdr_loc, 548, size)
+    except LazyvolError:
+        raise  # a remote failure or a changed source says so itself
     except (OSError, EOFError) as exc:
         raise FormatError(f"{hdr_loc}: cannot read the header: {exc}") from exc
     low = loc.name.lower()

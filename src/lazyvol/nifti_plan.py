@@ -29,7 +29,7 @@ import numpy as np
 from . import _io, gz_remote, gzaccess
 from ._blockpool import block_array
 from ._location import Location
-from .errors import FormatError, LazyvolError, SourceChangedError
+from .errors import FormatError, LazyvolError, SourceChangedError, SourceNotFoundError
 from .gzindex_format import RESOURCE_ERRNOS
 from .scaling import apply_scale
 from .sources import SourceStamp
@@ -70,7 +70,8 @@ class NiftiPlan:
         if not self.compressed:
             return False
         if self.loc.is_remote:
-            return not gz_remote.index_path(self.remote_gz()).exists()
+            saved = gz_remote.index_path(self.remote_gz()).exists()
+            return not (saved and _io.validated(self.stamp))
         return not gzaccess.index_path(self.gz_source()).exists()
 
     def gz_source(self) -> gzaccess.GzSource:
@@ -205,6 +206,10 @@ def _fetch(plan: NiftiPlan, index: tuple[slice, ...]) -> np.ndarray:
     # read carried the check itself (If-Match); a failed read of a changed object says so.
     try:
         out = _fetch_read(plan, index, out_shape)
+    except SourceNotFoundError:
+        raise SourceChangedError(
+            f"{plan.path}: the object was removed after it was opened; open the source again"
+        ) from None
     except FormatError:
         _io.verify(plan.loc, plan.stamp)
         raise
@@ -263,12 +268,9 @@ def _range_reader(plan: NiftiPlan) -> Reader:
             offset, buf = parts[0]
             _io.read_into(plan.loc, offset, buf, expect=plan.stamp)
             return
-        # Ranges read together carry no If-Match (``fs.cat_ranges``): where ``_fetch`` relied on
-        # it, the object is checked after they arrive, before any of their bytes are used.
-        # (A failed read is checked by ``_fetch``.)
-        data = _io.read_ranges([(plan.loc, off, buf.nbytes) for off, buf in parts])
-        if _io.reads_check(plan.loc, plan.stamp):
-            _io.verify(plan.loc, plan.stamp)
+        # Each range is checked against the stamp as a single read is (HTTP(S): the answer's
+        # ETag); ``_fetch`` verifies the object after the reads where they cannot check it.
+        data = _io.read_ranges([(plan.loc, off, buf.nbytes, plan.stamp) for off, buf in parts])
         for (_off, buf), raw in zip(parts, data, strict=True):
             buf.data.cast("B")[:] = raw
 

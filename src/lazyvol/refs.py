@@ -62,9 +62,15 @@ from . import _io
 from ._io import Location
 from ._refs_common import EXTRA_AXES, assemble, jsonable, scale_attrs
 from .config import check_volume_bytes
-from .errors import FormatError, ResourceLimitError, UnsupportedError
+from .errors import (
+    FormatError,
+    ResourceLimitError,
+    SourceChangedError,
+    SourceNotFoundError,
+    UnsupportedError,
+)
 
-__all__ = ["references", "write_references"]
+__all__ = ["check_references", "references", "write_references"]
 
 _GZIP_SUFFIXES = (".gz", ".bgz", ".zst", ".bz2", ".xz")
 _NIFTI_SUFFIXES = (".nii", ".hdr", ".img")
@@ -127,6 +133,15 @@ def references(
         gaps, or a layout chunks cannot address.
     FormatError, SourceNotFoundError, SeriesError
         As :func:`lazyvol.open` for the same source.
+
+    Notes
+    -----
+    References are byte offsets into the targets as they were when made. The references of a
+    ``.nii`` record the target's size and ETag (group attributes ``lazyvol.meta.size`` and
+    ``lazyvol.meta.etag``), but zarr and fsspec's reference filesystem never check them: a
+    target replaced since is read at the old offsets, giving the new object's bytes without an
+    error. Run :func:`check_references` before reading references that may be stale, and make
+    them again after a target changes.
     """
     if per_slice_rescale not in ("refuse", "arrays"):
         raise ValueError(f"per_slice_rescale={per_slice_rescale!r}: use 'refuse' or 'arrays'")
@@ -409,3 +424,84 @@ def _nifti_refs(lay: _NiftiLayout, chunk_bytes: int | None) -> dict[str, Any]:
         }
     }
     return assemble(refs, "image", stored_shape, chunks, dtype, dims, attrs, group_attrs)
+
+
+def check_references(
+    refs: Mapping[str, Any] | str | os.PathLike[str],
+    *,
+    storage_options: Mapping[str, Any] | None = None,
+) -> int:
+    """Check that the targets of references are still what the references were made from.
+
+    Each distinct target gets one stat or HEAD request. A target whose size or ETag differs from
+    what the references record (those of a ``.nii``: ``lazyvol.meta.size`` and ``.etag`` in the
+    group attributes), or that no longer holds every byte range referenced, or that is gone,
+    raises. References of a DICOM series record no per-file identity: for them only the
+    presence and length of each file are checked, so a replacement of the same size is not
+    detected.
+
+    Parameters
+    ----------
+    refs : mapping or path
+        References as :func:`references` returns them, or the path of a JSON file holding them.
+    storage_options : mapping, optional
+        fsspec options to reach remote targets (credentials, endpoint).
+
+    Returns
+    -------
+    int
+        The number of targets checked.
+
+    Raises
+    ------
+    SourceChangedError
+        A target changed, shrank or was removed: make the references again.
+    RemoteAccessError, RemoteReadError, RemoteTimeoutError
+        A server refused or failed.
+    """
+    import json
+
+    if isinstance(refs, Mapping):
+        doc: Mapping[str, Any] = refs
+    else:
+        with open(os.fspath(refs), encoding="utf-8") as f:
+            doc = json.load(f)
+    table: Mapping[str, Any] = doc.get("refs", doc)
+    attrs = table.get(".zattrs", "{}")
+    attrs = json.loads(attrs) if isinstance(attrs, str) else attrs
+    meta = (attrs.get("lazyvol") or {}).get("meta") or {}
+    ends: dict[str, int] = {}
+    for value in table.values():
+        if isinstance(value, list) and value and isinstance(value[0], str):
+            end = int(value[1]) + int(value[2]) if len(value) == 3 else 0
+            ends[value[0]] = max(ends.get(value[0], 0), end)
+    for url, end in sorted(ends.items()):
+        _check_target(url, end, meta, storage_options)
+    return len(ends)
+
+
+def _check_target(
+    url: str, end: int, meta: Mapping[str, Any], storage_options: Mapping[str, Any] | None
+) -> None:
+    """Raise SourceChangedError unless ``url`` holds ``end`` bytes and, when ``meta`` records
+    its identity, still has that size and ETag."""
+    loc = Location.of(url, storage_options if _io.is_url(url) else None)
+    again = "make the references again"
+    try:
+        now = _io.stamp(loc)
+    except SourceNotFoundError:
+        raise SourceChangedError(
+            f"{loc.display}: a target of the references was removed; {again}"
+        ) from None
+    if meta.get("path") in (loc.identity, url) and "size" in meta:
+        size, etag = int(meta["size"]), str(meta.get("etag") or "")
+        if now.size != size or (etag and now.etag and now.etag != etag):
+            raise SourceChangedError(
+                f"{loc.display}: the target changed after the references were made (size "
+                f"{size} -> {now.size}, ETag {etag or '?'} -> {now.etag or '?'}); {again}"
+            )
+    if now.size < end:
+        raise SourceChangedError(
+            f"{loc.display}: the target has {now.size} bytes but the references read up to "
+            f"byte {end}: it changed after they were made; {again}"
+        )

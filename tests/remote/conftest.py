@@ -8,9 +8,10 @@ from collections.abc import Iterator
 from typing import Any
 
 import pytest
+from hostile_server import hostile_server
 from remote_servers import http_server, s3_bucket, s3_server
 
-__all__ = ["dist_client", "http_server", "s3_bucket", "s3_server"]
+__all__ = ["dist_client", "hostile_server", "http_server", "s3_bucket", "s3_server"]
 
 
 @pytest.fixture(scope="module")

@@ -16,6 +16,7 @@ import socket
 import threading
 import uuid
 from collections.abc import Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 from email.utils import formatdate
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
@@ -172,26 +173,36 @@ def _handler(state: HttpServer) -> type[BaseHTTPRequestHandler]:
     return Handler
 
 
-@pytest.fixture
-def http_server() -> Iterator[HttpServer]:
-    """A Range-capable HTTP server on 127.0.0.1 (one per test, so counts start at zero)."""
-    port = free_port()
-    state = HttpServer(url=f"http://127.0.0.1:{port}")
-    server = ThreadingHTTPServer(("127.0.0.1", port), _handler(state))
+@contextmanager
+def serving(handler: type[BaseHTTPRequestHandler], port: int) -> Iterator[None]:
+    """Run a threaded HTTP server of ``handler`` on 127.0.0.1:``port`` for the ``with`` block;
+    then stop it and forget the filesystems whose connection pools point at it."""
+    server = ThreadingHTTPServer(("127.0.0.1", port), handler)
     server.daemon_threads = True
     thread = threading.Thread(
         target=server.serve_forever, kwargs={"poll_interval": 0.05}, daemon=True
     )
     thread.start()
     try:
-        yield state
+        yield
     finally:
-        state.release.set()
         server.shutdown()
         server.server_close()
         from lazyvol import _io
 
-        _io.clear_filesystems()  # their connection pools point at this server
+        _io.clear_filesystems()
+
+
+@pytest.fixture
+def http_server() -> Iterator[HttpServer]:
+    """A Range-capable HTTP server on 127.0.0.1 (one per test, so counts start at zero)."""
+    port = free_port()
+    state = HttpServer(url=f"http://127.0.0.1:{port}")
+    with serving(_handler(state), port):
+        try:
+            yield state
+        finally:
+            state.release.set()  # stalled answers end before the server stops
 
 
 @dataclass

@@ -1,0 +1,340 @@
+"""Ranged GETs over HTTP(S), checked: the byte layer's reads of ``http://`` and ``https://`` URLs.
+
+fsspec's HTTP ``cat_file`` returns whatever body a server sends, so a ``206`` naming other bytes
+than asked, a body encoded on the fly or a replaced object would be used as the bytes asked for.
+These reads go through the filesystem's own aiohttp session (its connection pool, timeouts and
+storage options) and take an answer only when it is the range asked:
+
+- ``206``: its ``Content-Range`` must start at the offset asked; a longer range is cut to the
+  length asked, a shorter one (RFC 9110 allows it) is followed by requests for the rest (at most
+  :data:`MAX_FOLLOW_UPS`); the total it names must be the size at open;
+- ``200`` (the server ignored ``Range``): the body must be the whole object (its size at open),
+  and the range is taken from it; a large object so read warns once per URL
+  (:class:`RuntimeWarning`), since every chunk then downloads the whole object;
+- any ``Content-Encoding`` but identity is refused (``Accept-Encoding: identity`` is sent);
+- the answer's ``ETag`` (else ``Last-Modified``) is compared with the stamp taken at open, so a
+  replaced object raises :class:`~lazyvol.errors.SourceChangedError` whether or not the server
+  honours ``If-Match`` (sent with a strong ETag all the same: a server that honours it refuses a
+  changed object with 412); an answer without an ETag when the stamp has one has the object
+  verified after the read (one HEAD);
+- ``429``, ``502``, ``503`` and ``504`` are retried (:data:`ATTEMPTS` attempts in all, backing
+  off, following ``Retry-After`` up to :data:`MAX_RETRY_AFTER` seconds).
+
+Everything else is a typed error naming the URL, the range asked and what was received.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import re
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
+from email.utils import parsedate_to_datetime
+from typing import Any
+
+from ._io_local import short_read
+from ._io_remote import (
+    _etag,
+    _mtime_ns,
+    changed,
+    fs_path,
+    if_match,
+    info,
+    stamp_from_info,
+    translate,
+    warn_once,
+)
+from ._location import Location
+from .errors import (
+    FormatError,
+    LazyvolError,
+    RemoteReadError,
+    SourceChangedError,
+    SourceNotFoundError,
+)
+from .sources import SourceStamp
+
+__all__ = ["ATTEMPTS", "MAX_FOLLOW_UPS", "MAX_RETRY_AFTER", "read_many"]
+
+#: Attempts of one request answered 429/502/503/504 (the first included).
+ATTEMPTS = 3
+#: Longest wait a ``Retry-After`` header may ask for between attempts (seconds).
+MAX_RETRY_AFTER = 5.0
+#: Requests for the rest of a range after a shorter ``206`` answer that are shorter still than
+#: the first answer (answers of the first one's size, a server's cap, are always followed).
+MAX_FOLLOW_UPS = 8
+#: Most answers one range may come in.
+MAX_PIECES = 1024
+#: Requests in flight at once per batch.
+CONCURRENCY = 32
+#: A whole-object answer to a ranged request warns when the object is this much larger than the
+#: range asked, and at least :data:`NORANGE_BYTES`.
+NORANGE_FACTOR = 4
+NORANGE_BYTES = 2**20
+
+_RETRY_STATUS = frozenset({429, 502, 503, 504})
+_CONTENT_RANGE = re.compile(r"^\s*bytes\s+(\d+)-(\d+)/(\d+|\*)\s*$", re.IGNORECASE)
+
+
+@dataclass(frozen=True)
+class Want:
+    """One range to read: ``length`` bytes of ``loc`` from ``offset``, checked against
+    ``expect`` (the stamp at open) when given."""
+
+    loc: Location
+    offset: int
+    length: int
+    expect: SourceStamp | None = None
+
+    @property
+    def what(self) -> str:
+        return f"reading bytes {self.offset}-{self.offset + self.length - 1}"
+
+
+@dataclass
+class _Got:
+    data: bytes
+    #: The stamp has an ETag but no answer carried one: verify the object after the read.
+    verify: bool = False
+    #: Size of a whole-object answer to a ranged request (0: none).
+    whole: int = 0
+
+
+def read_many(fs: Any, wants: Sequence[Want]) -> list[bytes | LazyvolError]:
+    """The bytes of every range of ``wants`` (HTTP(S) locations of one filesystem), in order,
+    requests in flight together; a failed range gives its typed error in its place."""
+    from fsspec.asyn import sync
+
+    got: list[_Got | BaseException] = sync(fs.loop, _gather, fs, list(wants))
+    out: list[bytes | LazyvolError] = []
+    checked: dict[str, LazyvolError | None] = {}
+    for want, res in zip(wants, got, strict=True):
+        if isinstance(res, BaseException):
+            out.append(translate(res, want.loc, want.what))
+            continue
+        if res.whole:
+            _warn_norange(want, res.whole)
+        if res.verify and want.expect is not None:
+            if want.loc.url not in checked:
+                checked[want.loc.url] = _verify(want.loc, want.expect)
+            err = checked[want.loc.url]
+            if err is not None:
+                out.append(err)
+                continue
+        out.append(res.data)
+    return out
+
+
+def _verify(loc: Location, expect: SourceStamp) -> LazyvolError | None:
+    """The object now against ``expect`` (one HEAD): its error, or None when unchanged."""
+    try:
+        now = stamp_from_info(loc, info(loc))
+    except SourceNotFoundError:
+        return SourceChangedError(
+            f"{loc.display}: the object was removed after it was opened; open the source again"
+        )
+    except LazyvolError as exc:
+        return exc
+    return changed(loc, expect, now)
+
+
+def _warn_norange(want: Want, size: int) -> None:
+    if size <= NORANGE_FACTOR * want.length or size <= NORANGE_BYTES:
+        return
+    warn_once(
+        "norange",
+        want.loc,
+        f"{want.loc.display}: the server ignores Range requests and sent the whole object "
+        f"({size} bytes) for {want.length} bytes: every chunk read downloads the whole object. "
+        "Enable range requests on the server, or copy the file locally first",
+    )
+
+
+async def _gather(fs: Any, wants: list[Want]) -> list[_Got | BaseException]:
+    session = await fs.set_session()
+    gate = asyncio.Semaphore(CONCURRENCY)
+
+    async def one(want: Want) -> _Got:
+        async with gate:
+            return await _read(fs, session, want)
+
+    return list(await asyncio.gather(*(one(w) for w in wants), return_exceptions=True))
+
+
+async def _read(fs: Any, session: Any, want: Want) -> _Got:
+    """``want``'s bytes: one request, then one per missing rest of a shorter 206."""
+    if want.length == 0:
+        return _Got(b"")
+    parts: list[bytes] = []
+    pos, stop = want.offset, want.offset + want.length
+    verify = False
+    shrinking = 0  # follow-ups whose answer was shorter than the first (a server capping its
+    # answers at one size gets as many follow-ups as the range needs)
+    while shrinking <= MAX_FOLLOW_UPS and len(parts) <= MAX_PIECES:
+        got, ended = await _get(fs, session, want, pos, stop)
+        verify = verify or got.verify
+        if got.whole:
+            return _Got(b"".join([*parts, got.data]), verify, got.whole)
+        if parts and len(got.data) < len(parts[0]):
+            shrinking += 1
+        parts.append(got.data)
+        pos += len(got.data)
+        if pos >= stop:
+            return _Got(b"".join(parts), verify)
+        if ended:
+            raise short_read(want.loc, want.offset, want.length, pos - want.offset)
+    raise RemoteReadError(
+        f"{want.loc.display}: {want.what}: the server sent the range in pieces and still "
+        f"lacked bytes {pos}-{stop - 1} after {len(parts)} answers (asked for bytes "
+        f"{want.offset}-{stop - 1}, received {pos - want.offset} bytes); nothing was used"
+    )
+
+
+def _request_args(
+    fs: Any, loc: Location, start: int, stop: int, expect: SourceStamp | None
+) -> tuple[Any, dict[str, Any]]:
+    """The URL and keyword arguments of a ranged GET: the storage options' request options and
+    headers (an ``Authorization`` kept), plus Range, identity encoding and If-Match."""
+    kw = dict(fs.kwargs)
+    headers = dict(kw.pop("headers", None) or {})
+    headers.update(if_match(expect))
+    headers["Range"] = f"bytes={start}-{stop - 1}"
+    headers["Accept-Encoding"] = "identity"
+    return fs.encode_url(fs_path(loc, fs)), {**kw, "headers": headers}
+
+
+async def _get(fs: Any, session: Any, want: Want, start: int, stop: int) -> tuple[_Got, bool]:
+    """One ranged GET of bytes ``start``-``stop - 1`` (retried on 429/502/503/504): the bytes
+    received from ``start`` (at most ``stop - start``) and whether the object ends there."""
+    url, kw = _request_args(fs, want.loc, start, stop, want.expect)
+    for attempt in range(ATTEMPTS):
+        async with session.get(url, **kw) as r:
+            if r.status in _RETRY_STATUS and attempt + 1 < ATTEMPTS:
+                await asyncio.sleep(_backoff(r.headers.get("Retry-After"), attempt))
+                continue
+            if r.status not in (200, 206):
+                r.raise_for_status()  # a status error, typed by translate
+                raise RemoteReadError(
+                    f"{want.loc.display}: {want.what}: unexpected answer HTTP {r.status}"
+                )
+            _check_encoding(want, r.headers)
+            verify = _check_validators(want, r.headers)
+            body = await r.read()
+            if r.status == 206:
+                data, ended = _partial(want, start, stop, r.headers, body)
+                return _Got(data, verify), ended
+            return _whole(want, start, stop, body, verify)
+    raise AssertionError("unreachable")  # pragma: no cover
+
+
+def _backoff(retry_after: str | None, attempt: int) -> float:
+    """Seconds to wait before attempt ``attempt + 2``: ``Retry-After`` (seconds or a date) when
+    given, capped at :data:`MAX_RETRY_AFTER`; else 0.25 s doubling."""
+    default = 0.25 * 2**attempt
+    if not retry_after:
+        return default
+    text = retry_after.strip()
+    try:
+        wait = float(text)
+    except ValueError:
+        try:
+            import time
+
+            wait = parsedate_to_datetime(text).timestamp() - time.time()
+        except (TypeError, ValueError, IndexError):
+            return default
+    return min(max(wait, 0.0), MAX_RETRY_AFTER)
+
+
+def _check_encoding(want: Want, headers: Mapping[str, str]) -> None:
+    encoding = str(headers.get("Content-Encoding", "")).strip()
+    if encoding.lower() in ("", "identity"):
+        return
+    raise RemoteReadError(
+        f"{want.loc.display}: {want.what}: the server answered with Content-Encoding: "
+        f"{encoding} although identity was asked, so the body is not the object's bytes; nothing "
+        "was used. Fix it on the server: serve the file without Content-Encoding (a .gz file as "
+        "Content-Type application/gzip, not as Content-Encoding: gzip; no on-the-fly "
+        "compression of images)"
+    )
+
+
+def _check_validators(want: Want, headers: Mapping[str, str]) -> bool:
+    """Raise :class:`SourceChangedError` when the answer's ETag (else Last-Modified) is not the
+    stamp's; True when the stamp has an ETag the answer did not carry (verify after)."""
+    expect = want.expect
+    if expect is None:
+        return False
+    tag = expect.etag.split("@", 1)[0]
+    got_tag = _etag({"ETag": headers.get("ETag", "")})
+    if tag and got_tag:
+        if got_tag != tag:
+            raise SourceChangedError(
+                f"{want.loc.display}: the object changed after it was opened (ETag {tag} -> "
+                f"{got_tag}); open the source again"
+            )
+        return False
+    modified = _mtime_ns({"Last-Modified": headers.get("Last-Modified")})
+    if expect.mtime_ns and modified and modified != expect.mtime_ns:
+        raise SourceChangedError(
+            f"{want.loc.display}: the object changed after it was opened (Last-Modified "
+            f"{headers.get('Last-Modified')} is not the time it had at open); open the source "
+            "again"
+        )
+    return bool(tag)
+
+
+def _partial(
+    want: Want, start: int, stop: int, headers: Mapping[str, str], body: bytes
+) -> tuple[bytes, bool]:
+    """The bytes of a 206 answer from ``start`` (at most ``stop - start``), after checking its
+    Content-Range; and whether the object ends with them."""
+    asked = f"bytes {start}-{stop - 1}"
+    label = str(headers.get("Content-Range", ""))
+    m = _CONTENT_RANGE.match(label)
+    if m is None:
+        raise RemoteReadError(
+            f"{want.loc.display}: asked for {asked}, the server answered 206 with Content-Range "
+            f"{label or '(none)'!r}, which names no byte range; nothing was used"
+        )
+    first, last = int(m.group(1)), int(m.group(2))
+    total = None if m.group(3) == "*" else int(m.group(3))
+    if first != start or last < first:
+        raise RemoteReadError(
+            f"{want.loc.display}: asked for {asked}, the server sent bytes {first}-{last} "
+            f"(Content-Range {label!r}): not the range asked; nothing was used. The server or a "
+            "proxy in between mishandles range requests"
+        )
+    if len(body) != last - first + 1:
+        raise RemoteReadError(
+            f"{want.loc.display}: asked for {asked}, the server's Content-Range {label!r} names "
+            f"{last - first + 1} bytes but the body holds {len(body)}; nothing was used"
+        )
+    if total is not None and want.expect is not None and total != want.expect.size:
+        raise SourceChangedError(
+            f"{want.loc.display}: the object changed after it was opened (size "
+            f"{want.expect.size} -> {total}, from Content-Range {label!r}); open the source again"
+        )
+    data = body[: stop - start]
+    ended = total is not None and last + 1 >= total
+    return data, ended
+
+
+def _whole(want: Want, start: int, stop: int, body: bytes, verify: bool) -> tuple[_Got, bool]:
+    """A 200 answer to a ranged request: the whole object, from which the range is taken."""
+    expect = want.expect
+    if expect is not None and len(body) != expect.size:
+        raise RemoteReadError(
+            f"{want.loc.display}: asked for bytes {start}-{stop - 1}, the server answered 200 "
+            f"with {len(body)} bytes, which is not the whole object ({expect.size} bytes at "
+            "open) nor a range it labelled; nothing was used"
+        )
+    if len(body) < stop:
+        if start >= len(body):
+            raise FormatError(
+                f"{want.loc.display}: truncated: {want.what} starts past the end of the object "
+                f"({len(body)} bytes); the object is shorter than its header says, or changed "
+                "since it was opened"
+            )
+        return _Got(body[start:], verify), True
+    return _Got(body[start:stop], verify, whole=len(body)), False

@@ -1,0 +1,184 @@
+"""A controllable, misbehaving HTTP/1.1 server on 127.0.0.1 (a threaded stdlib ``http.server``):
+each object carries its own behaviour, which a test may change between ``open`` and ``compute``
+(a wrong or shorter ``Content-Range``, Range ignored, a status for the first N requests,
+Content-Encoding, no ETag or Last-Modified, If-Match ignored on one path...).
+
+Every request is logged as ``(method, path, Range, status)``.
+"""
+
+from __future__ import annotations
+
+import gzip
+import hashlib
+import re
+import threading
+import time
+from collections.abc import Iterator
+from dataclasses import dataclass, field
+from email.utils import formatdate
+from http.server import BaseHTTPRequestHandler
+from typing import Any
+
+import pytest
+from remote_servers import free_port, serving
+
+
+@dataclass
+class Hostile:
+    """One object and how it is served (every behaviour off by default)."""
+
+    data: bytes
+    #: "auto": a strong ETag from the content; None: no ETag header; else this header value.
+    etag: str | None = "auto"
+    #: Last-Modified (seconds since the epoch), or None for no header.
+    mtime: float | None = 1_700_000_000.0
+    norange: bool = False  # ignore Range: 200 with the whole object
+    shift: int = 0  # a 206 of other bytes (shifted so), its Content-Range saying so
+    cap: int = 0  # a 206 of at most this many bytes (Content-Range honest)
+    halve: bool = False  # a 206 of half the bytes asked (Content-Range honest)
+    more: int = 0  # a 206 of this many bytes past the end asked (Content-Range honest)
+    status_get: int | None = None  # this status for GETs ...
+    status_head: int | None = None  # ... and HEADs,
+    status_times: int | None = None  # for the first N requests only (None: all)
+    gzip_body: bool = False  # every body gzip-compressed on the fly, Content-Encoding: gzip
+    encoding_label: str = ""  # Content-Encoding header on the raw bytes (GETs and HEADs)
+    encoding_get_only: bool = False  # ... on GETs only
+    stall: float = 0.0  # seconds to wait before answering (GET and HEAD)
+    ignore_if_match: bool = False
+    requests: int = 0
+
+
+@dataclass
+class HostileServer:
+    url: str
+    objects: dict[str, Hostile] = field(default_factory=dict)
+    log: list[tuple[str, str, str, int]] = field(default_factory=list)
+    lock: threading.Lock = field(default_factory=threading.Lock)
+
+    def put(self, name: str, data: bytes, **behaviour: Any) -> str:
+        """Serve ``data`` at ``/name`` with ``behaviour`` (fields of :class:`Hostile`)."""
+        self.objects["/" + name.lstrip("/")] = Hostile(bytes(data), **behaviour)
+        return f"{self.url}/{name.lstrip('/')}"
+
+    def obj(self, name: str) -> Hostile:
+        return self.objects["/" + name.lstrip("/")]
+
+    def gets(self, name: str) -> list[tuple[str, str, str, int]]:
+        with self.lock:
+            return [e for e in self.log if e[0] == "GET" and e[1] == "/" + name.lstrip("/")]
+
+
+_RANGE = re.compile(r"^bytes=(\d*)-(\d*)$")
+
+
+def _handler(st: HostileServer) -> type[BaseHTTPRequestHandler]:
+    class Handler(BaseHTTPRequestHandler):
+        protocol_version = "HTTP/1.1"
+
+        def log_message(self, format: str, *args: Any) -> None:  # quiet
+            pass
+
+        def _simple(self, status: int, extra: dict[str, str] | None = None) -> int:
+            self.send_response(status)
+            for k, v in (extra or {}).items():
+                self.send_header(k, v)
+            self.send_header("Content-Length", "0")
+            self.end_headers()
+            return status
+
+        def _range(self, obj: Hostile, size: int) -> tuple[int, int, int] | int:
+            """(status, start, stop) of the answer, or a status already sent."""
+            m = _RANGE.match(self.headers.get("Range", ""))
+            if not m or obj.norange:
+                return 200, 0, size
+            a, b = m.groups()
+            start, stop = (
+                (max(0, size - int(b)), size)
+                if a == ""
+                else (int(a), min(size, int(b) + 1) if b else size)
+            )
+            if start >= size:
+                return self._simple(416, {"Content-Range": f"bytes */{size}"})
+            n = stop - start
+            if obj.shift:
+                start = max(0, min(size - n, start + obj.shift))
+                stop = start + n
+            if obj.cap:
+                stop = min(stop, start + obj.cap)
+            if obj.halve:
+                stop = start + max(1, (stop - start) // 2)
+            if obj.more:
+                stop = min(size, stop + obj.more)
+            return 206, start, stop
+
+        def _answer(self, body: bool) -> int:
+            obj = st.objects.get(self.path.split("?", 1)[0])
+            if obj is None:
+                return self._simple(404)
+            with st.lock:
+                obj.requests += 1
+                n = obj.requests
+            if obj.stall:
+                time.sleep(obj.stall)
+            forced = obj.status_get if body else obj.status_head
+            if forced is not None and (obj.status_times is None or n <= obj.status_times):
+                return self._simple(forced, {"Retry-After": "0"} if forced in (429, 503) else {})
+            etag = None
+            if obj.etag == "auto":
+                etag = '"' + hashlib.md5(obj.data).hexdigest() + '"'
+            elif obj.etag:
+                etag = obj.etag
+            if_match = self.headers.get("If-Match")
+            if if_match is not None and not obj.ignore_if_match and if_match.strip() != etag:
+                return self._simple(412)
+            size = len(obj.data)
+            got = self._range(obj, size)
+            if isinstance(got, int):
+                return got
+            status, start, stop = got
+            payload = obj.data[start:stop]
+            headers = {"Accept-Ranges": "bytes"}
+            if status == 206:
+                headers["Content-Range"] = f"bytes {start}-{stop - 1}/{size}"
+            if obj.gzip_body:
+                payload = gzip.compress(payload)
+                headers["Content-Encoding"] = "gzip"
+            if obj.encoding_label and (body or not obj.encoding_get_only):
+                headers["Content-Encoding"] = obj.encoding_label
+            if etag:
+                headers["ETag"] = etag
+            if obj.mtime is not None:
+                headers["Last-Modified"] = formatdate(obj.mtime, usegmt=True)
+            self.send_response(status)
+            self.send_header("Content-Length", str(len(payload)))
+            for k, v in headers.items():
+                self.send_header(k, v)
+            self.end_headers()
+            if body:
+                self.wfile.write(payload)
+            return status
+
+        def _serve(self, body: bool) -> None:
+            status = 0
+            try:
+                status = self._answer(body)
+            finally:
+                with st.lock:
+                    st.log.append((self.command, self.path, self.headers.get("Range", ""), status))
+
+        def do_HEAD(self) -> None:
+            self._serve(body=False)
+
+        def do_GET(self) -> None:
+            self._serve(body=True)
+
+    return Handler
+
+
+@pytest.fixture
+def hostile_server() -> Iterator[HostileServer]:
+    """A misbehaving HTTP server on 127.0.0.1, one per test (see :class:`Hostile`)."""
+    port = free_port()
+    state = HostileServer(url=f"http://127.0.0.1:{port}")
+    with serving(_handler(state), port):
+        yield state

@@ -1,0 +1,140 @@
+"""Failures are named for what they are: a server error or a timeout at open is not "no such
+object", a failed header read is not a bad header, an object deleted after open is a changed
+source; transient HTTP errors are retried; a Zarr store served as static objects opens. Against
+the loopback hostile server (and moto's S3 for the deletion)."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import numpy as np
+import pytest
+from hostile_server import HostileServer
+from remote_servers import S3
+
+import lazyvol as lv
+from lazyvol import _io
+from lazyvol.errors import (
+    FormatError,
+    RemoteAccessError,
+    RemoteReadError,
+    RemoteTimeoutError,
+    SourceChangedError,
+    SourceNotFoundError,
+)
+from lazyvol.testing import write_phantom_nifti
+
+nib = pytest.importorskip("nibabel")
+
+CHUNKS = (40, 30, 6)
+#: Attempts of an HTTP request answered 429/502/503/504 (lazyvol.ATTEMPTS).
+ATTEMPTS = 3
+
+
+def _nifti(tmp_path: Path, name: str = "a.nii") -> tuple[bytes, np.ndarray]:
+    path = write_phantom_nifti(tmp_path / name, (40, 30, 24), dtype="int16")
+    return Path(path).read_bytes(), np.asanyarray(nib.load(path).dataobj)
+
+
+@pytest.mark.parametrize("status", [500, 503, 429])
+def test_a_server_error_at_open_is_not_a_missing_object(tmp_path, hostile_server, status):
+    """fsspec's HTTP info re-raises every failure as FileNotFoundError: a 503 was reported as
+    "no such object"."""
+    raw, _ = _nifti(tmp_path)
+    url = hostile_server.put("a.nii", raw, status_get=status, status_head=status)
+    with pytest.raises(RemoteReadError, match=rf"a\.nii: .*HTTP {status}") as info:
+        lv.open(url)
+    assert not isinstance(info.value, SourceNotFoundError)
+    with pytest.raises(SourceNotFoundError, match=r"nope\.nii: no such object"):
+        lv.open(f"{hostile_server.url}/nope.nii")
+
+
+def test_a_timeout_at_open_is_a_timeout(tmp_path, hostile_server, monkeypatch):
+    monkeypatch.setenv("LAZYVOL_REMOTE_TIMEOUT", "1")
+    raw, _ = _nifti(tmp_path)
+    url = hostile_server.put("a.nii", raw, stall=2.5)
+    with pytest.raises(RemoteTimeoutError, match=r"a\.nii: no response for 1 s"):
+        lv.open(url)
+
+
+@pytest.mark.parametrize(
+    ("status", "error"), [(403, RemoteAccessError), (503, RemoteReadError), (404, None)]
+)
+def test_a_failed_header_read_keeps_its_type(tmp_path, hostile_server, status, error):
+    """The header GET failing (the HEAD answered) was a FormatError "cannot read the header"."""
+    raw, _ = _nifti(tmp_path)
+    url = hostile_server.put("h.nii", raw, status_get=status)
+    with pytest.raises(error or SourceNotFoundError) as info:
+        lv.open(url)
+    assert "cannot read the header" not in str(info.value)
+    assert "h.nii" in str(info.value)
+
+
+@pytest.mark.parametrize("name", ["a.nii", "b.nii.gz"])
+def test_an_object_deleted_after_open_is_a_changed_source(tmp_path, hostile_server, name):
+    raw, _ = _nifti(tmp_path, name)
+    url = hostile_server.put(name, raw)
+    vol = lv.open(url, scale=False, chunks=CHUNKS)
+    del hostile_server.objects["/" + name]
+    with pytest.raises(SourceChangedError, match="removed after it was opened; open the source"):
+        vol.compute()
+
+
+def test_an_s3_object_deleted_after_open_is_a_changed_source(tmp_path, s3_server: S3, s3_bucket):
+    raw, _ = _nifti(tmp_path)
+    s3_server.client.put_object(Bucket=s3_bucket, Key="a.nii", Body=raw)
+    vol = lv.open(f"s3://{s3_bucket}/a.nii", storage_options=s3_server.options())
+    s3_server.client.delete_object(Bucket=s3_bucket, Key="a.nii")
+    with pytest.raises(SourceChangedError, match="removed after it was opened"):
+        vol.compute()
+
+
+@pytest.mark.parametrize("status", [429, 502, 503, 504])
+def test_transient_http_errors_are_retried(tmp_path, hostile_server: HostileServer, status):
+    from lazyvol._http_range import ATTEMPTS as attempts
+
+    assert attempts == ATTEMPTS
+    raw, truth = _nifti(tmp_path)
+    url = hostile_server.put("a.nii", raw)
+    vol = lv.open(url, scale=False)
+    obj = hostile_server.obj("a.nii")
+    obj.requests, obj.status_get, obj.status_times = 0, status, ATTEMPTS - 1
+    np.testing.assert_array_equal(vol.compute(), truth)
+    assert obj.requests == ATTEMPTS  # (counted as each arrives; the log as each ends)
+    # Failing for good: a typed error after the bounded attempts.
+    obj.requests, obj.status_times = 0, None
+    with pytest.raises(RemoteReadError, match=rf"a\.nii: .*HTTP {status}"):
+        vol.compute()
+    assert obj.requests == ATTEMPTS
+
+
+@pytest.mark.parametrize("folder_status", [None, 403])
+@pytest.mark.parametrize("slash", ["", "/"])
+def test_a_zarr_store_served_as_static_objects_opens(
+    tmp_path, hostile_server: HostileServer, folder_status, slash
+):
+    """An object server answers the store's folder URL with 404 (or 403, nginx without
+    autoindex): lv.open refused a store zarr_io.open_zarr reads."""
+    raw, truth = _nifti(tmp_path)
+    (tmp_path / "a.nii").write_bytes(raw)
+    store = tmp_path / "store.zarr"
+    lv.open(tmp_path / "a.nii", scale=False).to_zarr(store, chunks=CHUNKS, shards=False)
+    for file in store.rglob("*"):
+        if file.is_file():
+            hostile_server.put(str(file.relative_to(tmp_path)), file.read_bytes())
+    if folder_status is not None:
+        for name in ("store.zarr", "store.zarr/"):
+            hostile_server.put(name, b"", status_get=folder_status, status_head=folder_status)
+    got = lv.open(f"{hostile_server.url}/store.zarr{slash}", scale=False).compute()
+    np.testing.assert_array_equal(got, truth)
+    with pytest.raises(SourceNotFoundError):
+        lv.open(f"{hostile_server.url}/other.zarr{slash}")
+
+
+def test_open_errors_name_no_format_for_remote_failures(tmp_path, hostile_server):
+    """A truncated object stays a FormatError (the object is there, its bytes are not)."""
+    raw, _ = _nifti(tmp_path)
+    url = hostile_server.put("t.nii", raw[:1000])
+    with pytest.raises(FormatError):
+        lv.open(url).compute()
+    assert _io.read(url, 0, 10) == raw[:10]

@@ -1,0 +1,190 @@
+"""What an HTTP server answers is checked before its bytes are used: a 206 of other bytes, of more
+or fewer bytes than asked, a whole object for a range, an encoded body, a replaced object on a
+server that ignores If-Match or sends no validator. Against the misbehaving loopback server of
+hostile_server.py; data compared with nibabel's and the synthetic writers' truth."""
+
+from __future__ import annotations
+
+import warnings
+from pathlib import Path
+
+import numpy as np
+import pytest
+from hostile_server import HostileServer
+
+import lazyvol as lv
+from lazyvol import _io
+from lazyvol.cache import CacheWarning
+from lazyvol.errors import RemoteReadError, SourceChangedError
+from lazyvol.testing import write_enhanced_dicom, write_phantom_nifti
+
+nib = pytest.importorskip("nibabel")
+
+SHAPE = (40, 30, 24)
+CHUNKS = (40, 30, 6)
+
+
+def _nifti(
+    tmp_path: Path, name: str = "a.nii", seed: int = 0, shape=SHAPE
+) -> tuple[bytes, np.ndarray]:
+    """A phantom's file bytes and its stored values as nibabel reads them."""
+    path = write_phantom_nifti(tmp_path / f"{seed}-{name}", shape, dtype="int16", seed=seed)
+    return Path(path).read_bytes(), np.asanyarray(nib.load(path).dataobj)
+
+
+def test_a_206_naming_other_bytes_is_refused(tmp_path, hostile_server: HostileServer):
+    """A 206 whose Content-Range names other bytes than asked was used as the bytes asked:
+    every voxel shifted, silently."""
+    raw, _truth = _nifti(tmp_path)
+    url = hostile_server.put("a.nii", raw)
+    vol = lv.open(url, scale=False, chunks=CHUNKS)
+    hostile_server.obj("a.nii").shift = 4
+    with pytest.raises(RemoteReadError, match=r"a\.nii: asked for bytes \d+-\d+, the server sent"):
+        vol.compute()
+    with pytest.raises(
+        RemoteReadError, match=r"asked for bytes 352-451, the server sent bytes 356"
+    ):
+        _io.read(url, 352, 100)
+
+
+def test_a_206_naming_other_bytes_is_refused_for_dicom(tmp_path, hostile_server: HostileServer):
+    truth = write_enhanced_dicom(tmp_path / "e", (24, 20, 6))
+    url = hostile_server.put("x.dcm", Path(truth.files[0]).read_bytes())
+    vol = lv.open(url, scale=False)
+    np.testing.assert_array_equal(vol.compute(), truth.stored)
+    _io.clear_filesystems()
+    vol = lv.open(url, scale=False)
+    hostile_server.obj("x.dcm").shift = 2
+    with pytest.raises(RemoteReadError, match=r"x\.dcm: asked for bytes"):
+        vol.compute()
+
+
+def test_a_longer_206_is_cut_where_it_starts(tmp_path, hostile_server: HostileServer):
+    """A 206 with more bytes than asked (honestly labelled, as a CDN rounding ranges up sends)
+    was sliced as if it were the whole object: the bytes of another offset."""
+    raw, truth = _nifti(tmp_path)
+    url = hostile_server.put("a.nii", raw, more=4096)
+    np.testing.assert_array_equal(lv.open(url, scale=False, chunks=CHUNKS).compute(), truth)
+    assert _io.read(url, 352, 100) == raw[352:452]
+    assert _io.read_ranges([(url, 352, 100), (url, 1000, 8)]) == [raw[352:452], raw[1000:1008]]
+
+
+def test_a_shorter_206_is_completed_by_follow_up_requests(tmp_path, hostile_server: HostileServer):
+    """RFC 9110 lets a server send less than asked (a cap per answer): the rest is asked for;
+    a server that keeps sending less and less is refused, naming the range asked and received."""
+    raw, truth = _nifti(tmp_path)
+    url = hostile_server.put("a.nii", raw, cap=4096)
+    np.testing.assert_array_equal(lv.open(url, scale=False, chunks=CHUNKS).compute(), truth)
+    assert hostile_server.obj("a.nii").requests >= 4 * 4  # each 14400-byte chunk: 4 answers
+    url = hostile_server.put("b.nii", raw)
+    vol = lv.open(url, scale=False, chunks=CHUNKS)
+    hostile_server.obj("b.nii").halve = True
+    with pytest.raises(RemoteReadError, match=r"b\.nii: .*in pieces.*asked for bytes"):
+        vol.compute()
+
+
+def test_if_match_ignored_on_one_path_of_an_origin(tmp_path, hostile_server: HostileServer):
+    """Whether If-Match was honoured was asked once per origin: a path behind a backend that
+    ignores it then had a replaced object read silently. Each answer's ETag is compared now."""
+    raw, truth = _nifti(tmp_path)
+    raw2, _ = _nifti(tmp_path, seed=7)
+    assert len(raw2) == len(raw)
+    good = hostile_server.put("honours/a.nii", raw)
+    bad = hostile_server.put("ignores/b.nii", raw, ignore_if_match=True)
+    np.testing.assert_array_equal(lv.open(good, scale=False).compute(), truth)
+    vol = lv.open(bad, scale=False, chunks=CHUNKS)
+    hostile_server.obj("ignores/b.nii").data = raw2
+    with pytest.raises(SourceChangedError, match=r"b\.nii: the object changed"):
+        vol.compute()
+
+
+def test_an_object_without_validators_warns_and_is_never_cached(
+    tmp_path, hostile_server: HostileServer, monkeypatch
+):
+    """No ETag, no Last-Modified: a replacement of the same size cannot be told apart, and the
+    cache served the old object for ever. Now a warning at open, and no cache entry and no saved
+    seek index under such a stamp."""
+    monkeypatch.setenv("LAZYVOL_CACHE_DIR", str(tmp_path / "cache"))
+    raw, truth = _nifti(tmp_path)
+    raw2, truth2 = _nifti(tmp_path, seed=7)
+    url = hostile_server.put("a.nii", raw, etag=None, mtime=None)
+    with pytest.warns(RuntimeWarning, match=r"a\.nii: the server sends neither an ETag nor"):
+        with pytest.warns(CacheWarning, match="not cached"):
+            vol = lv.open(url, scale=False, cache=True)
+    np.testing.assert_array_equal(vol.compute(), truth)
+    hostile_server.obj("a.nii").data = raw2
+    with warnings.catch_warnings(record=True) as seen:
+        warnings.simplefilter("always")
+        again = lv.open(url, scale=False, cache=True)
+    assert not [w for w in seen if w.category is RuntimeWarning], "warned once per URL"
+    assert [w for w in seen if w.category is CacheWarning], "each cache=True open says why"
+    np.testing.assert_array_equal(again.compute(), truth2)
+
+    gz, gz_truth = _nifti(tmp_path, "b.nii.gz")
+    url = hostile_server.put("b.nii.gz", gz, etag=None, mtime=None)
+    with pytest.warns(RuntimeWarning, match="neither an ETag"):
+        vol = lv.open(url, scale=False, chunks=CHUNKS)
+    np.testing.assert_array_equal(vol.compute(), gz_truth)
+    assert not list((tmp_path / "cache").rglob("*.gzidx")), "no seek index saved"
+
+
+def test_a_server_ignoring_range_warns_once(tmp_path, hostile_server: HostileServer):
+    """Every chunk of a server that ignores Range downloads the whole object: correct, but
+    silent until now (12x the transfer of an 8 MiB file)."""
+    raw, truth = _nifti(tmp_path, shape=(256, 256, 16))
+    url = hostile_server.put("big.nii", raw, norange=True)
+    with warnings.catch_warnings(record=True) as seen:
+        warnings.simplefilter("always")
+        got = lv.open(url, scale=False, chunks=(256, 256, 2)).compute()
+    np.testing.assert_array_equal(got, truth)
+    said = [w for w in seen if "ignores Range" in str(w.message)]
+    assert len(said) == 1 and issubclass(said[0].category, RuntimeWarning)
+    assert "big.nii" in str(said[0].message) and str(len(raw)) in str(said[0].message)
+
+
+def test_an_encoded_answer_to_a_ranged_get_is_refused(tmp_path, hostile_server: HostileServer):
+    """A body sent with Content-Encoding (the HEAD said nothing of it) is not the object's bytes."""
+    raw, _truth = _nifti(tmp_path)
+    url = hostile_server.put("a.nii", raw, encoding_label="gzip", encoding_get_only=True)
+    with pytest.raises(
+        RemoteReadError, match=r"a\.nii: .*Content-Encoding: gzip.*application/gzip"
+    ):
+        _io.read(url, 0, 100)
+    with pytest.raises(RemoteReadError, match="Content-Encoding: gzip"):
+        lv.open(url)
+    url = hostile_server.put("f.nii", raw, gzip_body=True)
+    with pytest.raises(lv.FormatError, match=r"f\.nii: the server sends the object with Content-"):
+        lv.open(url)
+
+
+def test_gz_labelled_content_encoding_names_the_server_fix(tmp_path, hostile_server):
+    """A .nii.gz served as Content-Encoding: gzip (Apache's AddEncoding) was reported as a
+    missing Content-Length."""
+    raw, _truth = _nifti(tmp_path, "m.nii.gz")
+    url = hostile_server.put("m.nii.gz", raw, encoding_label="gzip")
+    with pytest.raises(lv.FormatError, match=r"Content-Encoding: gzip.*application/gzip") as info:
+        lv.open(url)
+    assert "no Content-Length" not in str(info.value)
+
+
+def test_check_references_notices_a_replaced_target(tmp_path, hostile_server: HostileServer):
+    """References record their target's size and ETag, but zarr and fsspec never check them: a
+    replaced target was read silently. check_references compares them."""
+    from lazyvol.refs import check_references, write_references
+
+    raw, _truth = _nifti(tmp_path)
+    raw2, _ = _nifti(tmp_path, seed=7)
+    url = hostile_server.put("v.nii", raw)
+    refs = lv.references(url)
+    path = write_references(refs, tmp_path / "refs.json")
+    assert check_references(refs) == 1
+    assert check_references(path) == 1
+    hostile_server.obj("v.nii").data = raw2  # same size, another ETag
+    with pytest.raises(SourceChangedError, match=r"v\.nii: the target changed .*ETag"):
+        check_references(path)
+    hostile_server.obj("v.nii").data = raw[:1000]
+    with pytest.raises(SourceChangedError, match=r"v\.nii: the target changed .*size"):
+        check_references(refs)
+    del hostile_server.objects["/v.nii"]
+    with pytest.raises(SourceChangedError, match="removed; make the references again"):
+        check_references(refs)
