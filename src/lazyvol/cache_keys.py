@@ -134,7 +134,16 @@ def _remote_stamps(files: list[str], storage_options: Any) -> list[list[Any]]:
                 "replacement of the same size would be served from the cache as the old object: "
                 "not cached"
             )
-        out.append([st.path, st.size, st.mtime_ns, st.etag])
+        stamp: list[Any] = [st.path, st.size, st.mtime_ns, st.etag]
+        if loc.name.lower().endswith(".gz"):
+            # a web server's validators can be weak (Last-Modified to the second, ETags made of
+            # time and size): the gzip trailer (CRC-32 of the whole stream) tells streams apart
+            from .gz_remote import RemoteGz, stream_tail
+
+            tail = stream_tail(RemoteGz(loc, st, 0))
+            if tail:
+                stamp.append(tail.hex())
+        out.append(stamp)
     return out
 
 

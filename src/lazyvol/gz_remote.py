@@ -50,6 +50,7 @@ __all__ = [
     "index_path",
     "read",
     "spacing",
+    "stream_tail",
 ]
 
 #: Uncompressed bytes between seek points of a remote stream (a read costs at most this much
@@ -88,11 +89,44 @@ class RemoteGz:
     data_end: int
 
 
+#: The last 8 bytes of the HTTP(S) gzip objects this process has opened, by (identity, stamp).
+_TAILS: dict[tuple[str, SourceStamp], bytes] = {}
+_TAILS_LOCK = threading.Lock()
+
+
+def stream_tail(src: RemoteGz) -> bytes:
+    """An HTTP(S) object's gzip trailer (CRC-32 and length of the whole uncompressed stream,
+    its last 8 bytes; one ranged request per object and process), else ``b""``.
+
+    A web server's validators can be weak: no ETag, a Last-Modified to the second, or an ETag
+    made of the modification time and size (nginx, Apache): a stream replaced by another of the
+    same size within that second keeps them all. A seek index applied to another stream inflates
+    its blocks with the wrong windows and gives wrong values without an error (indexed_gzip checks
+    no CRC on seeks); the trailer tells the streams apart. Object stores (``s3://``, ``gs://``)
+    give content checksums as ETags, and are not asked.
+    """
+    if src.loc.protocol not in ("http", "https") or src.stamp.size < 18:
+        return b""
+    key = (src.loc.identity, src.stamp)
+    with _TAILS_LOCK:
+        known = _TAILS.get(key)
+    if known is None:
+        known = _io.read(src.loc, src.stamp.size - 8, 8, expect=src.stamp)
+        with _TAILS_LOCK:
+            if len(_TAILS) > 256:
+                _TAILS.clear()
+            _TAILS[key] = known
+    return known
+
+
 def index_path(src: RemoteGz) -> Path:
-    """Where the seek index of ``src`` lives: named by URL identity, size, ETag and
-    last-modified time (never credentials)."""
+    """Where the seek index of ``src`` lives: named by URL identity, size, ETag, last-modified
+    time and, over HTTP(S), the stream's gzip trailer (:func:`stream_tail`); never credentials."""
     st = src.stamp
     ident = f"{src.loc.identity}\0{st.size}\0{st.etag}\0{st.mtime_ns}".encode()
+    tail = stream_tail(src)
+    if tail:
+        ident += b"\0" + tail
     key = hashlib.sha256(ident).hexdigest()[:32]
     return cache_dir() / "gzindex" / f"{key}.remote.gzidx"
 
