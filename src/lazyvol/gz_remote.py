@@ -33,7 +33,13 @@ from typing import Any
 
 from . import _fsutil, _io, handles
 from .config import cache_dir
-from .errors import CacheError, FormatError, LazyvolError
+from .errors import (
+    CacheError,
+    FormatError,
+    LazyvolError,
+    SourceChangedError,
+    SourceNotFoundError,
+)
 from .gzaccess import GzSource, index_fits, thin_index
 from .gzcheck import StreamCheck, stream_error
 from .gzindex_format import import_index, warn_failed
@@ -111,7 +117,13 @@ def stream_tail(src: RemoteGz) -> bytes:
     with _TAILS_LOCK:
         known = _TAILS.get(key)
     if known is None:
-        known = _io.read(src.loc, src.stamp.size - 8, 8, expect=src.stamp)
+        try:
+            known = _io.read(src.loc, src.stamp.size - 8, 8, expect=src.stamp)
+        except SourceNotFoundError:  # it was there when the stamp was taken
+            raise SourceChangedError(
+                f"{src.loc.display}: the object was removed after it was opened; open the source "
+                "again"
+            ) from None
         with _TAILS_LOCK:
             if len(_TAILS) > 256:
                 _TAILS.clear()
