@@ -35,7 +35,13 @@ def instance_gaps(base: Sequence[FrameRecord], records: Sequence[FrameRecord]) -
 def copies_note(groups: Sequence[Sequence[FrameRecord]]) -> str:
     """Why images repeat at a slice position when some are copies of others: same position,
     InstanceNumber, acquisition, times, echo and b-value, another SOPInstanceUID (the series was
-    exported or copied into the folder twice); ``""`` when none are."""
+    exported or copied into the folder twice); ``""`` when none are, or when the series' numbers
+    cannot tell (missing, or one for every image)."""
+    numbers = [r.instance_number for g in groups for r in g]
+    if any(n is None for n in numbers) or len(set(numbers)) < 2:
+        # an export numbers its images: without numbers, or with one number for all, equal
+        # headers are images the series does not tell apart, not evidence of a second copy
+        return ""
     pairs: list[tuple[str, str]] = []
     for group in groups:
         seen: dict[tuple[object, ...], FrameRecord] = {}
