@@ -6,8 +6,14 @@ import argparse
 import fnmatch
 import importlib
 import json
+import math
+import os
+import shlex
+import shutil
 import sys
+import tempfile
 import time
+from collections.abc import Callable
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
@@ -17,6 +23,47 @@ from .cases import GROUPS
 from .harness import Context, GiB, Measure, MiB
 
 HERE = Path(__file__).resolve().parent
+PROG = "python -m benchmarks"
+#: The defaults of a full run (``--quick`` has its own: 1 run, 120 s, 64 MiB).
+REPEAT, TIMEOUT, PRIME_MIB = 3, 900.0, 1536
+#: The plots ``write_outputs`` makes (and removes when an earlier run's are left over).
+PLOT_PATTERNS = ("*_throughput.png", "*_latency.png", "memory_scaling.png")
+
+
+def _int_at_least(minimum: int) -> Callable[[str], int]:
+    """argparse type: a whole number >= ``minimum`` (``--repeat 0`` must not pass for "unset")."""
+
+    def parse(text: str) -> int:
+        try:
+            n = int(text)
+        except ValueError:
+            raise argparse.ArgumentTypeError(f"not a whole number: {text!r}") from None
+        if n < minimum:
+            raise argparse.ArgumentTypeError(f"must be {minimum} or more, not {n}")
+        return n
+
+    return parse
+
+
+def _positive_float(text: str) -> float:
+    try:
+        x = float(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"not a number: {text!r}") from None
+    if not (math.isfinite(x) and x > 0):
+        raise argparse.ArgumentTypeError(f"must be a number above 0, not {text}")
+    return x
+
+
+def _not_a_folder(path: Path) -> str | None:
+    """Why ``path`` cannot be (or become) a folder: it, or its nearest existing parent, is a
+    file; ``None`` when it can."""
+    if path.exists():
+        return None if path.is_dir() else "exists and is not a folder"
+    parent = path.parent
+    while not parent.exists() and parent != parent.parent:
+        parent = parent.parent
+    return None if parent.is_dir() else f"{parent} is not a folder"
 
 
 def parse_args(argv: list[str] | None) -> argparse.Namespace:
@@ -28,10 +75,15 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
             "measurement runs in a fresh process after memory priming, with a warm page cache."
         ),
     )
-    p.add_argument("--quick", action="store_true", help="tiny sizes, one run each (CI smoke run)")
+    p.add_argument(
+        "--quick",
+        action="store_true",
+        help="tiny sizes, one run each, forked workers: checks every case still runs (CI smoke "
+        "run, about 1.5 min on 2 cores); its figures are not measurements",
+    )
     p.add_argument(
         "--size",
-        type=float,
+        type=_positive_float,
         default=1.0,
         help="scale factor of the generated volumes' slice count (default 1: 512x512x1024 NIfTI)",
     )
@@ -46,12 +98,17 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
         help="run only cases whose 'group/case/tool' matches (substring or glob; repeatable)",
     )
     p.add_argument(
-        "--repeat", type=int, help="runs per measure (default 3, --quick 1); median reported"
+        "--repeat",
+        type=_int_at_least(1),
+        help="runs per measure (default 3, --quick 1); median reported",
     )
     p.add_argument(
         "--out",
         type=Path,
-        help="output folder (default benchmarks/results, --quick: .data/results-quick)",
+        help="output folder. Default: benchmarks/results for a full default run only (no --only, "
+        "--size, --repeat, --no-cold, --prime-mib, --timeout or --no-plots); <data-dir>/results-quick "
+        "for --quick, <data-dir>/results-input for --input, <data-dir>/results-partial for any "
+        "other run",
     )
     p.add_argument(
         "--data-dir",
@@ -61,11 +118,13 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
     )
     p.add_argument(
         "--prime-mib",
-        type=int,
+        type=_int_at_least(0),
         help="memory touched by the priming process before each run (default 1536, --quick 64; 0: off)",
     )
     p.add_argument(
-        "--timeout", type=float, help="seconds allowed per run (default 900, --quick 120)"
+        "--timeout",
+        type=_positive_float,
+        help="seconds allowed per run (default 900, --quick 120)",
     )
     p.add_argument(
         "--no-cold",
@@ -89,54 +148,126 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
     )
     p.add_argument("--no-plots", action="store_true", help="skip the PNG plots")
     p.add_argument("--no-progress", action="store_true", help="no progress bar")
-    return p.parse_args(argv)
+    args = p.parse_args(argv)
+    if args.input is not None and not args.input.exists():
+        p.error(f"--input {args.input}: no such file or folder")
+    if args.report_from is not None and not args.report_from.is_file():
+        p.error(f"--report-from {args.report_from}: no such file")
+    why = _not_a_folder(args.data_dir)
+    if why:
+        p.error(f"--data-dir {args.data_dir}: {why}")
+    if args.out is not None and (why := _not_a_folder(args.out)):
+        p.error(f"--out {args.out}: {why}")
+    return args
+
+
+def full_default_run(args: argparse.Namespace) -> bool:
+    """True when ``args`` measure what the committed ``benchmarks/results/`` holds: every case, at
+    the default size, rounds, cold runs, priming and timeout, with the plots (``--data-dir``,
+    ``--no-fork`` and ``--no-progress`` do not change what is measured)."""
+    return not (
+        args.quick
+        or args.input is not None
+        or args.only
+        or args.size != 1.0
+        or args.repeat not in (None, REPEAT)
+        or args.no_cold
+        or args.prime_mib not in (None, PRIME_MIB)
+        or args.timeout not in (None, TIMEOUT)
+        or args.no_plots
+    )
+
+
+def output_dir(args: argparse.Namespace) -> Path:
+    """``--out``, or the default folder of this kind of run (see ``--help``): only a full default
+    run writes ``benchmarks/results/``, whose report and plots are committed."""
+    if args.out is not None:
+        return Path(args.out)
+    data_dir = Path(args.data_dir).resolve()
+    if args.input is not None:
+        return data_dir / "results-input"
+    if args.quick:
+        return data_dir / "results-quick"
+    return HERE / "results" if full_default_run(args) else data_dir / "results-partial"
+
+
+def check_writable(out: Path) -> None:
+    """Create ``out`` and a scratch folder in it (what :func:`write_outputs` does), then remove the
+    scratch folder: an ``OSError`` here, before anything is measured, instead of after the run."""
+    out.mkdir(parents=True, exist_ok=True)
+    os.rmdir(tempfile.mkdtemp(prefix=".check-", dir=out))
+
+
+def fail(message: str) -> int:
+    """One line on stderr, exit status 2 (as argparse's errors)."""
+    print(f"{PROG}: error: {message}", file=sys.stderr)
+    return 2
 
 
 def make_context(args: argparse.Namespace) -> Context:
     quick = bool(args.quick)
-    prime = args.prime_mib if args.prime_mib is not None else (64 if quick else 1536)
+    prime = args.prime_mib if args.prime_mib is not None else (64 if quick else PRIME_MIB)
     return Context(
         data_dir=args.data_dir.resolve(),
         quick=quick,
         size=args.size,
         input=args.input.resolve() if args.input else None,
-        repeat=args.repeat or (1 if quick else 3),
-        timeout=args.timeout or (120.0 if quick else 900.0),
+        repeat=args.repeat if args.repeat is not None else (1 if quick else REPEAT),
+        timeout=args.timeout if args.timeout is not None else (120.0 if quick else TIMEOUT),
         prime_bytes=prime * MiB,
         fork=quick and not args.no_fork,
         cold=not args.no_cold,
     )
 
 
+def _matches(key: str, pat: str) -> bool:
+    key, pat = key.lower(), pat.lower()
+    return pat in key or fnmatch.fnmatch(key, pat) or fnmatch.fnmatch(key, pat + "*")
+
+
 def selected(m: Measure, patterns: list[str]) -> bool:
-    if not patterns:
-        return True
-    key = m.key.lower()
-    return any(
-        (pat.lower() in key)
-        or fnmatch.fnmatch(key, pat.lower())
-        or fnmatch.fnmatch(key, pat.lower() + "*")
-        for pat in patterns
-    )
+    return not patterns or any(_matches(m.key, pat) for pat in patterns)
 
 
-def plan_all(
-    ctx: Context, patterns: list[str], notes: list[str], prepare: bool = True
-) -> list[Measure]:
-    """Plan every group; prepare (generate data) the groups with selected measures."""
-    measures: list[Measure] = []
+def unmatched(patterns: list[str], keys: list[str]) -> list[str]:
+    """The ``--only`` patterns that match none of ``keys``."""
+    return [pat for pat in patterns if not any(_matches(k, pat) for k in keys)]
+
+
+Groups = list[tuple[str, Any, list[Measure]]]
+
+
+def plan_groups(ctx: Context, notes: list[str]) -> Groups:
+    """Every available group's name, module and planned measures (cheap: no data is made)."""
+    out: Groups = []
     for name in GROUPS:
         try:
             mod = importlib.import_module(f"benchmarks.cases.{name}")
-            group = [m for m in mod.plan(ctx) if selected(m, patterns)]
+            out.append((name, mod, mod.plan(ctx)))
         except (ImportError, AttributeError) as exc:
             notes.append(f"group {name}: not available ({type(exc).__name__}: {exc})")
-            continue
-        if not group:
-            continue
-        if not prepare:
-            measures += group
-            continue
+    return out
+
+
+def select(groups: Groups, patterns: list[str]) -> Groups:
+    """The groups with measures ``patterns`` select, and only those measures."""
+    out: Groups = []
+    for name, mod, planned in groups:
+        mine = [m for m in planned if selected(m, patterns)]
+        if mine:
+            out.append((name, mod, mine))
+    return out
+
+
+def prepare_groups(ctx: Context, groups: Groups, notes: list[str]) -> list[Measure]:
+    """Prepare (generate data, build indexes for) each group's selected measures."""
+    measures: list[Measure] = []
+    for name, mod, group in groups:
+        print(
+            f"{name}: preparing data and indexes for {len(group)} measure(s) in {ctx.data_dir}",
+            file=sys.stderr,
+            flush=True,
+        )
         t0 = time.perf_counter()
         try:
             mod.prepare(ctx, group)
@@ -153,6 +284,16 @@ def plan_all(
             notes.append(f"group {name}: data and indexes prepared in {spent:.1f} s")
         measures += group
     return measures
+
+
+def plan_all(
+    ctx: Context, patterns: list[str], notes: list[str], prepare: bool = True
+) -> list[Measure]:
+    """Plan every group; prepare (generate data) the groups with selected measures."""
+    groups = select(plan_groups(ctx, notes), patterns)
+    if prepare:
+        return prepare_groups(ctx, groups, notes)
+    return [m for _, _, ms in groups for m in ms]
 
 
 def run_all(ctx: Context, measures: list[Measure], progress: bool) -> None:
@@ -192,62 +333,111 @@ def run_all(ctx: Context, measures: list[Measure], progress: bool) -> None:
 
 
 def write_outputs(results: dict[str, Any], out: Path, no_plots: bool) -> None:
-    """results.json, report.md and the plots into ``out``."""
+    """results.json, report.md and the plots into ``out``, so that an interruption never leaves a
+    report pointing at a missing plot: everything is written into a scratch folder in ``out``
+    first, then renamed into place (the plots, then results.json, then report.md), and only then
+    are an earlier run's plots that this run did not make removed. Other files in ``out`` (a
+    subfolder of another run) are left alone."""
     out.mkdir(parents=True, exist_ok=True)
-    plots: list[Path] = []
-    for old in (
-        *out.glob("*_throughput.png"),
-        *out.glob("*_latency.png"),
-        *out.glob("memory_scaling.png"),
-    ):
-        old.unlink()  # plots of an earlier run in this folder
-    if not no_plots:
-        try:
-            plots = report.plots(results["measures"], out)
-        except ImportError as exc:
-            results["notes"].append(
-                f"no plots: {exc} (pip install matplotlib, or the 'bench' extra)"
-            )
-    results["plots"] = [p.name for p in plots]
-    (out / "results.json").write_text(json.dumps(results, indent=1, default=str) + "\n")
-    (out / "report.md").write_text(report.markdown(results, plots))
+    staging = Path(tempfile.mkdtemp(prefix=".writing-", dir=out))
+    try:
+        plots: list[Path] = []
+        if not no_plots:
+            try:
+                plots = report.plots(results["measures"], staging)
+            except ImportError as exc:
+                results["notes"].append(
+                    f"no plots: {exc} (pip install matplotlib, or the 'bench' extra)"
+                )
+        results["plots"] = [p.name for p in plots]
+        (staging / "results.json").write_text(json.dumps(results, indent=1, default=str) + "\n")
+        (staging / "report.md").write_text(report.markdown(results, plots))
+        stale = {p.name for pat in PLOT_PATTERNS for p in out.glob(pat)} - set(results["plots"])
+        for plot in plots:
+            os.replace(plot, out / plot.name)
+        os.replace(staging / "results.json", out / "results.json")
+        os.replace(staging / "report.md", out / "report.md")
+        for name in sorted(stale):
+            (out / name).unlink(missing_ok=True)
+    finally:
+        shutil.rmtree(staging, ignore_errors=True)
 
 
 def rebuild(path: Path, out: Path | None, no_plots: bool) -> int:
     """Re-evaluate checks and targets of a saved run and rewrite its report."""
-    results = json.loads(path.read_text())
-    records = results["measures"]
+    try:
+        results = json.loads(path.read_text())
+        records = results["measures"]
+        quick = bool(results["suite"].get("quick"))
+    except (OSError, ValueError, KeyError, TypeError, AttributeError) as exc:
+        return fail(f"--report-from {path}: not a results.json of this suite ({exc!r})")
+    out = out or path.parent
+    try:
+        check_writable(out)
+    except OSError as exc:
+        return fail(f"cannot write the outputs to {out}: {exc}")
     results["checks"] = report.agreement(records)
-    results["targets"] = targets.evaluate(records, quick=bool(results["suite"].get("quick")))
-    write_outputs(results, out or path.parent, no_plots)
+    results["targets"] = targets.evaluate(records, quick=quick)
+    write_outputs(results, out, no_plots)
     print(report.targets_text(results["targets"]))
+    print(f"\nreport: {out / 'report.md'}")
     return 0
 
 
 def main(argv: list[str] | None = None) -> int:
+    """The command (see ``--help``); an interrupt (Ctrl-C) exits 130 with one line."""
+    try:
+        return _main(argv)
+    except KeyboardInterrupt:
+        print(f"{PROG}: interrupted", file=sys.stderr)
+        return 130
+
+
+def _main(argv: list[str] | None) -> int:
     args = parse_args(argv)
     if args.report_from is not None:
         return rebuild(args.report_from, args.out, args.no_plots)
     ctx = make_context(args)
-    out = args.out or (ctx.data_dir / "results-quick" if ctx.quick else HERE / "results")
-    if ctx.input is not None and args.out is None:
-        out = ctx.data_dir / "results-input"
-    ctx.data_dir.mkdir(parents=True, exist_ok=True)
     notes: list[str] = []
     started = datetime.now(UTC)
     load_before = harness.load_average()
     t0 = time.perf_counter()
-    measures = plan_all(ctx, args.only, notes, prepare=not args.list)
+    planned = plan_groups(ctx, notes)
+    for pat in unmatched(args.only, [m.key for _, _, ms in planned for m in ms]):
+        print(f"{PROG}: warning: --only {pat!r} matches no case (see --list)", file=sys.stderr)
+    groups = select(planned, args.only)
+    if not groups:
+        what = (
+            "no case matches " + " ".join(map(repr, args.only)) if args.only else "no case applies"
+        )
+        return fail(what + (f" (--input {args.input})" if args.input else ""))
+    if args.list:
+        for _, _, ms in groups:
+            for m in ms:
+                print(f"{m.key}" + (f"  [{m.skip}]" if m.skip else ""))
+        return 0
+    out = output_dir(args)
+    try:
+        ctx.data_dir.mkdir(parents=True, exist_ok=True)
+    except OSError as exc:
+        return fail(f"cannot create --data-dir {ctx.data_dir}: {exc}")
+    if not args.prepare_only:
+        try:
+            check_writable(out)
+        except OSError as exc:
+            return fail(f"cannot write the outputs to {out}: {exc}")
+        where = (
+            ""
+            if args.out is not None or out == HERE / "results"
+            else (
+                " (only a full default run writes benchmarks/results/ by default; --out to choose)"
+            )
+        )
+        print(f"outputs will go to {out}{where}", file=sys.stderr)
+    measures = prepare_groups(ctx, groups, notes)
     if args.prepare_only:
         print("\n".join(notes) or "data ready", f"in {ctx.data_dir}")
         return 0
-    if args.list:
-        for m in measures:
-            print(f"{m.key}" + (f"  [{m.skip}]" if m.skip else ""))
-        return 0
-    if not measures:
-        print("no case matches", args.only, file=sys.stderr)
-        return 2
     bytecode = harness.compile_bytecode()
     try:
         run_all(ctx, measures, progress=not args.no_progress)
@@ -256,7 +446,9 @@ def main(argv: list[str] | None = None) -> int:
     records = [harness.summarize(m) for m in measures]
     results: dict[str, Any] = {
         "suite": {
-            "command": "python -m benchmarks " + " ".join(sys.argv[1:] if argv is None else argv),
+            "command": shlex.join(
+                ["python", "-m", "benchmarks", *(sys.argv[1:] if argv is None else argv)]
+            ),
             "started": started.isoformat(timespec="seconds"),
             "duration_s": round(time.perf_counter() - t0, 1),
             "quick": ctx.quick,
@@ -293,7 +485,7 @@ def main(argv: list[str] | None = None) -> int:
     print(report.table(records))
     print()
     print(report.targets_text(results["targets"]))
-    print(f"\nreport: {out / 'report.md'}\nraw figures: {out / 'results.json'}")
+    print(f"\noutputs in {out}: report {out / 'report.md'}, raw figures {out / 'results.json'}")
     errors = [r for r in records if r["status"] == "error"]
     for r in errors:
         print(f"ERROR {r['key']}: {r.get('reason', '')}", file=sys.stderr)

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import os
 import shutil
+import sys
 from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
@@ -22,12 +23,18 @@ def nifti_name(shape: Sequence[int], dtype: str, gz: bool) -> str:
     return f"phantom_{dims}_{np.dtype(dtype).name}.nii" + (".gz" if gz else "")
 
 
+def generating(what: str | os.PathLike[str]) -> None:
+    """Say on stderr that data is being generated (a full-size file takes a minute or more)."""
+    print(f"  generating {what}", file=sys.stderr, flush=True)
+
+
 def nifti(data_dir: Path, shape: Sequence[int], dtype: str = "int16", gz: bool = False) -> str:
     """Path of a phantom NIfTI of ``shape``/``dtype``, generating it on first use."""
     from lazyvol.testing import write_phantom_nifti
 
     path = data_dir / "nifti" / nifti_name(shape, dtype, gz)
     if not path.exists():
+        generating(path)
         path.parent.mkdir(parents=True, exist_ok=True)
         write_phantom_nifti(path, tuple(int(s) for s in shape), dtype=dtype)
     return str(path)
@@ -322,6 +329,7 @@ def dicom_real_shaped(folder: str, n: int, seed: int = 0, matrix: int | None = N
     done = Path(folder + ".template.txt")
     if done.exists() and Path(folder).is_dir():
         return done.read_text().strip()
+    generating(folder)
     template, source = _template_header()
     tmp = folder + ".partial"
     shutil.rmtree(tmp, ignore_errors=True)

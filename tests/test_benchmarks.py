@@ -340,3 +340,270 @@ def test_a_mosaic_folder_is_warmed_up_on_a_mosaic(tmp_path: Path) -> None:
     assert tiny_mosaic is not None and tiny_plain is not None and tiny_mosaic != tiny_plain
     assert lv.open(tiny_mosaic).meta["mosaic"]["slices_per_file"] == 4
     assert "mosaic" not in lv.open(tiny_plain).meta
+
+
+# -- the command line: imports outside the timed work, options, outputs, selection ----------------
+
+
+@pytest.mark.parametrize("func", ["nib_fdata_mean", "nib_slab_mean", "nib_slice", "nib_open"])
+def test_a_cold_nibabel_measure_imports_nibabel_in_its_preparation(
+    tmp_path: Path, func: str
+) -> None:
+    """A cold run times the preparation apart (``import_s``) and the work as the first call: the
+    nibabel baselines' ``import nibabel`` must be in the preparation, not in the work (it was, and
+    their cold first call carried nibabel's import). A fresh process, as the worker's."""
+    from lazyvol.testing import write_phantom_nifti
+
+    path = write_phantom_nifti(tmp_path / "v.nii", (8, 8, 4))
+    code = (
+        "import sys\n"
+        "from benchmarks.cases import tools\n"
+        "assert 'nibabel' not in sys.modules\n"
+        f"work = tools.{func}(path={str(path)!r})\n"
+        "before = set(sys.modules)\n"
+        "work()\n"
+        "new = sorted(m for m in set(sys.modules) - before if m.split('.')[0] == 'nibabel')\n"
+        "print('nibabel' in before, new)\n"
+    )
+    proc = subprocess.run(
+        [sys.executable, "-c", code],
+        cwd=REPO,
+        env=harness.child_env(None),
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
+    assert proc.returncode == 0, proc.stderr
+    assert proc.stdout.split() == ["True", "[]"], proc.stdout
+
+
+def test_no_tool_imports_inside_its_timed_work() -> None:
+    """Every tool function of benchmarks/cases returns its work as a nested function: no import
+    statement may stand in it (a ``finish`` runs after the timing and may import)."""
+    import ast
+
+    found = []
+    for path in sorted((REPO / "benchmarks" / "cases").glob("*.py")):
+        for top in ast.parse(path.read_text()).body:
+            if not isinstance(top, ast.FunctionDef):
+                continue
+            for inner in ast.walk(top):
+                if inner is top or not isinstance(inner, ast.FunctionDef | ast.Lambda):
+                    continue
+                if getattr(inner, "name", "") in ("finish", "done"):
+                    continue
+                found += [
+                    f"{path.name}:{node.lineno} ({top.name})"
+                    for node in ast.walk(inner)
+                    if isinstance(node, ast.Import | ast.ImportFrom)
+                ]
+    assert found == []
+
+
+@pytest.mark.parametrize(
+    ("extra", "where"),
+    [
+        ([], "results"),
+        (["--data-dir", "D", "--no-progress", "--repeat", "3", "--size", "1"], "results"),
+        (["--only", "nifti"], "partial"),
+        (["--size", "0.5"], "partial"),
+        (["--repeat", "1"], "partial"),
+        (["--no-cold"], "partial"),
+        (["--prime-mib", "0"], "partial"),
+        (["--timeout", "60"], "partial"),
+        (["--no-plots"], "partial"),
+        (["--quick"], "quick"),
+        (["--quick", "--only", "nifti"], "quick"),
+        (["--input", "."], "input"),
+        (["--only", "nifti", "--out", "X"], "X"),
+    ],
+)
+def test_only_a_full_default_run_writes_the_committed_results(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, extra: list[str], where: str
+) -> None:
+    monkeypatch.chdir(tmp_path)
+    args = cli.parse_args(["--data-dir", str(tmp_path / "data"), *extra])
+    data_dir = Path(args.data_dir).resolve()
+    expected = {
+        "results": REPO / "benchmarks" / "results",
+        "partial": data_dir / "results-partial",
+        "quick": data_dir / "results-quick",
+        "input": data_dir / "results-input",
+        "X": Path("X"),
+    }[where]
+    assert cli.output_dir(args) == expected
+
+
+@pytest.mark.parametrize(
+    ("option", "message"),
+    [
+        (["--repeat", "0"], "must be 1 or more"),
+        (["--repeat", "-2"], "must be 1 or more"),
+        (["--repeat", "two"], "not a whole number"),
+        (["--timeout", "0"], "must be a number above 0"),
+        (["--size", "-0.5"], "must be a number above 0"),
+        (["--size", "nan"], "must be a number above 0"),
+        (["--prime-mib", "-1"], "must be 0 or more"),
+        (["--input", "/nonexistent/scan.nii.gz"], "no such file or folder"),
+        (["--report-from", "/nonexistent.json"], "no such file"),
+        (["--data-dir", "{file}"], "exists and is not a folder"),
+        (["--data-dir", "{file}/sub"], "is not a folder"),
+        (["--out", "{file}/sub"], "is not a folder"),
+    ],
+)
+def test_bad_options_are_refused_in_argument_parsing(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str], option: list[str], message: str
+) -> None:
+    a_file = tmp_path / "f.txt"
+    a_file.write_text("x")
+    option = [o.replace("{file}", str(a_file)) for o in option]
+    with pytest.raises(SystemExit) as exc:
+        cli.main(option)
+    assert exc.value.code == 2
+    err = capsys.readouterr().err
+    assert message in err and "Traceback" not in err, err
+
+
+def test_zero_is_not_taken_for_unset() -> None:
+    ctx = cli.make_context(cli.parse_args(["--prime-mib", "0", "--repeat", "1", "--timeout", "5"]))
+    assert (ctx.prime_bytes, ctx.repeat, ctx.timeout) == (0, 1, 5.0)
+
+
+def _no_measuring(monkeypatch: pytest.MonkeyPatch) -> list[str]:
+    """Make data preparation and measuring record their calls instead of running."""
+    calls: list[str] = []
+    monkeypatch.setattr(cli, "prepare_groups", lambda *a, **k: calls.append("prepare") or [])
+    monkeypatch.setattr(cli, "run_all", lambda *a, **k: calls.append("run"))
+    return calls
+
+
+def test_an_unwritable_out_fails_before_anything_is_prepared(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    calls = _no_measuring(monkeypatch)
+    out = "/proc/lazyvol-bench-out"  # no folder can be made there, even as root
+    code = cli.main(["--only", "startup/import", "--data-dir", str(tmp_path), "--out", out])
+    err = capsys.readouterr().err.strip().splitlines()
+    assert code == 2 and calls == []
+    assert len(err) == 1 and err[0].startswith("python -m benchmarks: error: cannot write"), err
+
+
+def test_bad_report_from_is_one_line(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    bad = tmp_path / "results.json"
+    bad.write_text("{not json")
+    assert cli.main(["--report-from", str(bad), "--out", str(tmp_path / "o")]) == 2
+    err = capsys.readouterr().err.strip().splitlines()
+    assert len(err) == 1 and "not a results.json" in err[0], err
+
+
+def test_unmatched_only_patterns_warn_and_an_empty_selection_exits_2(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    calls = _no_measuring(monkeypatch)
+    base = ["--data-dir", str(tmp_path / "d")]
+    for mode in (["--list"], ["--prepare-only"], []):
+        assert cli.main([*base, *mode, "--only", "nosuchcase"]) == 2
+        err = capsys.readouterr().err
+        assert "'nosuchcase' matches no case" in err and "error: no case matches" in err, err
+    assert calls == []
+    assert cli.main([*base, "--list", "--only", "startup/import", "--only", "nosuch*"]) == 0
+    got = capsys.readouterr()
+    assert "warning: --only 'nosuch*' matches no case" in got.err
+    assert "startup/import/python -c 'import lazyvol'" in got.out.splitlines()
+    assert "startup/import" not in got.err
+
+
+def test_outputs_are_replaced_so_an_interrupt_never_breaks_the_report(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """An interrupt while the outputs are written leaves the earlier report and every plot it
+    shows; a finished write replaces them and removes the earlier run's other plots only."""
+    out = tmp_path / "out"
+    (out / "cold-targets").mkdir(parents=True)
+    (out / "report.md").write_text("old ![a](a_throughput.png) ![b](b_latency.png)")
+    for name in ("a_throughput.png", "b_latency.png"):
+        (out / name).write_bytes(b"old")
+
+    def fake_plots(records: list, folder: Path) -> list[Path]:
+        (folder / "a_throughput.png").write_bytes(b"new")
+        return [folder / "a_throughput.png"]
+
+    def interrupted(results: dict, plots: list) -> str:
+        raise KeyboardInterrupt
+
+    monkeypatch.setattr(report, "plots", fake_plots)
+    monkeypatch.setattr(report, "markdown", interrupted)
+    results = {"measures": [], "notes": []}
+    with pytest.raises(KeyboardInterrupt):
+        cli.write_outputs(results, out, no_plots=False)
+    assert (out / "report.md").read_text().startswith("old")
+    assert (out / "a_throughput.png").read_bytes() == b"old" and (out / "b_latency.png").exists()
+    assert sorted(p.name for p in out.iterdir()) == [
+        "a_throughput.png",
+        "b_latency.png",
+        "cold-targets",
+        "report.md",
+    ]
+    monkeypatch.setattr(report, "markdown", lambda results, plots: "new report")
+    cli.write_outputs(results, out, no_plots=False)
+    assert (out / "report.md").read_text() == "new report"
+    assert json.loads((out / "results.json").read_text())["plots"] == ["a_throughput.png"]
+    assert (out / "a_throughput.png").read_bytes() == b"new"
+    assert sorted(p.name for p in out.iterdir()) == [
+        "a_throughput.png",
+        "cold-targets",
+        "report.md",
+        "results.json",
+    ]
+
+
+def test_an_interrupt_exits_130_with_one_line(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    def interrupt(*a: object, **k: object) -> None:
+        raise KeyboardInterrupt
+
+    monkeypatch.setattr(cli, "run_all", interrupt)
+    code = cli.main(["--only", "startup/import", "--data-dir", str(tmp_path / "d")])
+    err = [ln for ln in capsys.readouterr().err.splitlines() if ln.startswith("python -m")]
+    assert code == 130 and err == ["python -m benchmarks: interrupted"]
+    assert not (tmp_path / "d" / "results-partial" / "report.md").exists()
+
+
+def test_nifti_prepare_generates_only_the_selected_measures_files(tmp_path: Path) -> None:
+    ctx = harness.Context(data_dir=tmp_path, size=0.001)  # 512 x 512 x 8
+    keys = ["nifti/open .nii int16/nibabel load"]
+    ms = cli.plan_all(ctx, keys, [])
+    assert [m.key for m in ms] == keys
+    assert [p.name for p in (tmp_path / "nifti").iterdir()] == ["phantom_512x512x8_int16.nii"]
+    assert ms[0].args["path"].endswith("phantom_512x512x8_int16.nii")
+
+
+def test_a_partial_run_writes_its_own_folder_with_the_command_quoted(tmp_path: Path) -> None:
+    """A real (one-process) run without --out: outputs in <data-dir>/results-partial, said on
+    stderr; benchmarks/results/ untouched; the report's command line quoted as typed."""
+    committed = REPO / "benchmarks" / "results"
+    before = (
+        {p.name: p.stat().st_mtime_ns for p in committed.glob("*")} if committed.is_dir() else {}
+    )
+    data_dir = tmp_path / "data"
+    only = "startup/import/python -c 'import lazyvol'"
+    args = ["--only", only, "--repeat", "1", "--prime-mib", "0", "--no-progress", "--no-plots"]
+    proc = subprocess.run(
+        [sys.executable, "-m", "benchmarks", *args, "--data-dir", str(data_dir)],
+        cwd=REPO,
+        env=harness.child_env(None),
+        capture_output=True,
+        text=True,
+        timeout=300,
+    )
+    assert proc.returncode == 0, proc.stderr[-3000:]
+    out = data_dir / "results-partial"
+    assert f"outputs will go to {out}" in proc.stderr
+    res = json.loads((out / "results.json").read_text())
+    assert [r["status"] for r in res["measures"]] == ["ok"]
+    assert res["suite"]["command"].startswith(
+        "python -m benchmarks --only 'startup/import/python -c '\"'\"'import lazyvol'\"'\"''"
+    )
+    if committed.is_dir():
+        assert {p.name: p.stat().st_mtime_ns for p in committed.glob("*")} == before

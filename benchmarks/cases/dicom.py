@@ -26,6 +26,7 @@ from typing import Any
 
 import numpy as np
 
+from ..data import generating
 from ..harness import Context, Measure, lazyvol_cache_dir
 from .tools import Work
 
@@ -55,13 +56,11 @@ def _files(folder: str) -> list[str]:
 def _datasets(pydicom: Any, files: list[str], **kw: Any) -> list[Any]:
     """``pydicom.dcmread`` of each file that is DICOM (a README or sidecar beside the series is
     passed over, as a user's loop would)."""
-    from pydicom.errors import InvalidDicomError
-
     out = []
     for f in files:
         try:
             out.append(pydicom.dcmread(f, **kw))
-        except InvalidDicomError:
+        except pydicom.errors.InvalidDicomError:  # (imported with pydicom: no import here)
             continue
     return out
 
@@ -83,10 +82,9 @@ def lazyvol_scan(folder: str) -> Work:
 def dcmread_loop(folder: str) -> Work:
     """``pydicom.dcmread(f, stop_before_pixels=True)`` for every file, one thread."""
     import pydicom
+    from pydicom.errors import InvalidDicomError
 
     def work() -> dict[str, Any]:
-        from pydicom.errors import InvalidDicomError
-
         n = 0
         for f in _files(folder):
             try:
@@ -132,6 +130,10 @@ def naive_slice(folder: str, k: int = 0) -> Work:
 
 
 def lazyvol_slice(folder: str, k: int = 0) -> Work:
+    """``lazyvol.open(folder).data[:, :, k].compute()``. The script's own imports (lazyvol, and
+    dask.array, which ``.data`` uses) are the preparation, as in :func:`tools.lazyvol_mean`."""
+    import dask.array  # noqa: F401  (imported by the user's code: .data is a dask array)
+
     import lazyvol as lv
 
     def work() -> np.ndarray:
@@ -233,6 +235,7 @@ def write_fmri(folder: str, shape: tuple[int, int, int, int]) -> None:
     """The 4D run, written then renamed into place."""
     from lazyvol.testing import write_dicom_4d_series
 
+    generating(folder)
     tmp = folder + ".partial"
     shutil.rmtree(tmp, ignore_errors=True)
     ni, nj, nk, nt = shape
@@ -246,6 +249,7 @@ def write_many(folder: str, n_series: int, per_series: int) -> None:
     """``n_series`` small series of ``per_series`` slices each, written then renamed into place."""
     from lazyvol.testing import write_dicom_series
 
+    generating(folder)
     tmp = folder + ".partial"
     shutil.rmtree(tmp, ignore_errors=True)
     for i in range(n_series):
@@ -436,6 +440,7 @@ def write_series(folder: str, shape: tuple[int, int, int]) -> None:
     from lazyvol.testing import write_dicom_series
 
     ni, nj, nk = shape
+    generating(folder)
     tmp = folder + ".partial"
     shutil.rmtree(tmp, ignore_errors=True)
     spacing = (0.7, 0.7, 1.0)
@@ -461,6 +466,7 @@ def compress_series(src: str, folder: str, syntax: str, n: int) -> None:
     """Re-encode the first ``n`` files of ``src`` (by position) with pydicom into ``folder``."""
     import pydicom
 
+    generating(folder)
     tmp = folder + ".partial"
     shutil.rmtree(tmp, ignore_errors=True)
     os.makedirs(tmp)
@@ -477,6 +483,8 @@ def compress_series(src: str, folder: str, syntax: str, n: int) -> None:
 
 
 def prepare(ctx: Context, measures: list[Measure]) -> None:
+    """Write the folders the selected ``measures`` read (only those: the full-size CT series is
+    256 MiB, the large folder 10,000 files), save the scan indexes, fill in sizes and slices."""
     import lazyvol as lv
 
     prepare_mosaic(ctx, measures)
@@ -484,20 +492,23 @@ def prepare(ctx: Context, measures: list[Measure]) -> None:
         return  # only the mosaic case selected: the CT series are not needed
     dirs = folders(ctx)
     u = dirs["uncompressed"]
+    needed = {f for m in measures for f in m.files}
+    compressed = {name: dirs[name] for name in SYNTAXES if dirs.get(name) in needed}
+    use_u = u in needed or bool(compressed)  # the compressed subsets are made from it
     shape = shape_for(ctx)
     if ctx.input is None:
-        if not os.path.isdir(u):
+        if use_u and not os.path.isdir(u):
             write_series(u, shape)
-        for name, syntax in SYNTAXES.items():
-            if not os.path.isdir(dirs[name]):
+        for name, folder_c in compressed.items():
+            if not os.path.isdir(folder_c):
                 try:
-                    compress_series(u, dirs[name], syntax, min(shape[2], COMPRESSED_SLICES))
+                    compress_series(u, folder_c, SYNTAXES[name], min(shape[2], COMPRESSED_SLICES))
                 except ImportError as exc:
                     for m in measures:
-                        if m.files == [dirs[name]]:
+                        if m.files == [folder_c]:
                             m.skip = f"not available: {exc}"
     real = dirs.get("real-shaped headers")
-    if real is not None:
+    if real is not None and real in needed:
         from .. import data
 
         source = data.dicom_real_shaped(real, shape[2])
@@ -506,24 +517,26 @@ def prepare(ctx: Context, measures: list[Measure]) -> None:
                 m.items = len(_files(real))
                 m.note = f"template: {source}"
     fmri = dirs.get("fmri 4d")
-    if fmri is not None and not os.path.isdir(fmri):
+    if fmri is not None and fmri in needed and not os.path.isdir(fmri):
         write_fmri(fmri, fmri_shape(ctx))
     many = dirs.get("many files")
     many_index = ctx.cache_dir("dicom-index-many")
-    if many is not None:
+    if many is not None and many in needed:
         if not os.path.isdir(many):
             write_many(many, *(MANY_QUICK if ctx.quick else MANY))
         with lazyvol_cache_dir(many_index):
             lv.scan(many)
     # A lazyvol cache folder holding the scan index of the folder (the "reopen" runs use it).
     folder = ctx.cache_dir("dicom-index")
-    with lazyvol_cache_dir(folder):
-        vol = lv.open(u)
-    nbytes = int(vol.nbytes)
-    k = int(vol.shape[2]) // 2
-    if ctx.input is not None:
-        _mark_inapplicable(vol, u, measures)
-    for m in measures:
+    nbytes, k, nk = 0, 0, 1
+    if use_u:
+        with lazyvol_cache_dir(folder):
+            vol = lv.open(u)
+        nbytes, nk = int(vol.nbytes), int(vol.shape[2])
+        k = nk // 2
+        if ctx.input is not None:
+            _mark_inapplicable(vol, u, measures)
+    for m in measures:  # (the measures of u and of the compressed subsets only when use_u)
         if "saved scan index" in m.tool:
             m.cache = str(many_index) if m.case == "scan a large folder" else str(folder)
         if m.case == REAL_SCAN:
@@ -533,7 +546,7 @@ def prepare(ctx: Context, measures: list[Measure]) -> None:
             continue
         if m.func in ("lazyvol_slice", "naive_slice"):
             m.args = {"folder": u, "k": k}
-            m.nbytes = nbytes // int(vol.shape[2])
+            m.nbytes = nbytes // nk
         elif m.case.startswith("open + mean, uncompressed"):
             m.nbytes = nbytes
             if m.func in ("naive_mean", "sitk_mean"):
@@ -541,7 +554,7 @@ def prepare(ctx: Context, measures: list[Measure]) -> None:
         elif m.case.startswith("open + mean, 4D"):
             m.nbytes = int(np.prod(fmri_shape(ctx))) * 2  # int16
         elif m.case.startswith("open + mean") and m.files and os.path.isdir(m.files[0]):
-            m.nbytes = len(_files(m.files[0])) * nbytes // int(vol.shape[2])
+            m.nbytes = len(_files(m.files[0])) * nbytes // nk
         if m.case == "header scan" or m.case.startswith("open (no"):
             m.items = len(_files(u))
 
@@ -636,6 +649,7 @@ def prepare_mosaic(ctx: Context, measures: list[Measure]) -> None:
     f = mosaic_folder(ctx)
     ni, nj, nk, nt = MOSAIC_QUICK if ctx.quick else MOSAIC
     if not os.path.isdir(f):
+        generating(f)
         tmp = f + ".partial"
         shutil.rmtree(tmp, ignore_errors=True)
         write_mosaic_series(tmp, (ni, nj, nk), volumes=nt, orientation="oblique")

@@ -140,7 +140,12 @@ def prepare(ctx: Context, measures: list[Measure]) -> None:
     if ctx.input is None:
         data.nifti(ctx.data_dir, nifti.shape_for(ctx), "int16", True)
     info = data.nifti_info(path)
-    folder, index_file = build_index(ctx, path)
+    # The saved seek index (a whole inflate) only when a selected measure reads it.
+    uses_index = any(
+        ("saved index" in m.tool and "no saved" not in m.tool) or m.func == "igzip_parallel"
+        for m in measures
+    )
+    folder, index_file = build_index(ctx, path) if uses_index else (Path(), Path())
     shape = info["shape"]
     k = shape[2] * 15 // 16
     for m in measures:

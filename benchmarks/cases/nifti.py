@@ -146,9 +146,13 @@ def plan(ctx: Context) -> list[Measure]:
 
 
 def prepare(ctx: Context, measures: list[Measure]) -> None:
-    """Generate the files, then fill in sizes, positions and memory hints from their headers."""
+    """Generate the files the selected ``measures`` use (only those: a full-size file takes a
+    minute or more), then fill in sizes, positions and memory hints from their headers."""
+    needed = {m.files[0] for m in measures}
     infos = {}
     for path, dt, gz in files(ctx):
+        if path not in needed:
+            continue
         if ctx.input is None:
             data.nifti(ctx.data_dir, shape_for(ctx), dt, gz)
         infos[path] = data.nifti_info(path)

@@ -117,7 +117,11 @@ def _scratch(scratch: str) -> str:
 def lazyvol_slice(
     endpoint: str, url: str, pos: int, facts: dict[str, Any], data_attr: bool = False
 ) -> Work:
-    """``lv.open(url, storage_options=...)[:, :, pos:pos+1]`` (``data_attr``: ``.data[:, :, pos]``)."""
+    """``lv.open(url, storage_options=...)[:, :, pos:pos+1]`` (``data_attr``: ``.data[:, :, pos]``,
+    with dask.array, which ``.data`` uses, imported in the preparation as in
+    :func:`tools.lazyvol_mean`)."""
+    if data_attr:
+        import dask.array  # noqa: F401  (imported by the user's code: .data is a dask array)
     import lazyvol as lv
 
     key, opts = _options(endpoint)
@@ -313,22 +317,30 @@ def _with_cache(folder: Path, fn: Callable[[], Any]) -> Any:
         return fn()
 
 
-def _sources(ctx: Context) -> dict[str, str]:
-    """Generate (once) the local sources; the Zarr store is rebuilt every run (current lazyvol)."""
+def _sources(ctx: Context, cases: set[str]) -> dict[str, str]:
+    """Generate (once) the local sources of ``cases`` (only those); the Zarr store is rebuilt
+    every run (current lazyvol)."""
     import lazyvol as lv
 
     root = ctx.data_dir / "remote"
     shape = shape_for(ctx)
-    nii = data.nifti(root, shape, "int16", False)
-    gz = data.nifti(root, shape, "int16", True)
-    n = n_objects(ctx)
-    matrix = QUICK_MATRIX if ctx.quick else MATRIX
-    series = str(root / f"dicom_real_shaped_{n}_{matrix}")
-    data.dicom_real_shaped(series, n, matrix=matrix)
-    store = root / ("store_" + "x".join(map(str, shape)) + ".zarr")
-    shutil.rmtree(store, ignore_errors=True)
-    lv.open(nii).to_zarr(store)
-    return {NII: nii, GZ: gz, DCM: series, ZARR: str(store), SCAN: series}
+    out: dict[str, str] = {}
+    if cases & {NII, ZARR}:  # (the store is written from the .nii)
+        out[NII] = data.nifti(root, shape, "int16", False)
+    if GZ in cases:
+        out[GZ] = data.nifti(root, shape, "int16", True)
+    if cases & {DCM, SCAN}:
+        n = n_objects(ctx)
+        matrix = QUICK_MATRIX if ctx.quick else MATRIX
+        series = str(root / f"dicom_real_shaped_{n}_{matrix}")
+        data.dicom_real_shaped(series, n, matrix=matrix)
+        out[DCM] = out[SCAN] = series
+    if ZARR in cases:
+        store = root / ("store_" + "x".join(map(str, shape)) + ".zarr")
+        shutil.rmtree(store, ignore_errors=True)
+        lv.open(out[NII]).to_zarr(store)
+        out[ZARR] = str(store)
+    return {case: path for case, path in out.items() if case in cases}
 
 
 def _facts(ctx: Context, local: dict[str, str], urls: dict[str, str], opts: Any) -> dict[str, Any]:
@@ -338,20 +350,24 @@ def _facts(ctx: Context, local: dict[str, str], urls: dict[str, str], opts: Any)
 
     from lazyvol.testing.s3 import read_counts
 
-    files = sorted(glob.glob(os.path.join(local[DCM], "*.dcm")))
-    ds = pydicom.dcmread(files[len(files) // 2])
-    pixel = int(ds.Rows) * int(ds.Columns) * int(ds.BitsAllocated) // 8
-    key, lopts = _options(server().endpoint)
-    s3fs.S3FileSystem(**lopts).find(urls[DCM].rstrip("/"))
-    listing = read_counts(server().endpoint, key)["bytes"]
     i, j, k = shape_for(ctx)
     out: dict[str, Any] = {
         case: {"object_bytes": _du(path), "slice_bytes": i * j * 2, "slices": k}
         for case, path in local.items()
     }
-    for case in (DCM, SCAN):
+    series_cases = [case for case in (DCM, SCAN) if case in local]
+    if not series_cases:
+        return out
+    series, url = local[series_cases[0]], urls[series_cases[0]]
+    files = sorted(glob.glob(os.path.join(series, "*.dcm")))
+    ds = pydicom.dcmread(files[len(files) // 2])
+    pixel = int(ds.Rows) * int(ds.Columns) * int(ds.BitsAllocated) // 8
+    key, lopts = _options(server().endpoint)
+    s3fs.S3FileSystem(**lopts).find(url.rstrip("/"))
+    listing = read_counts(server().endpoint, key)["bytes"]
+    for case in series_cases:
         out[case] = {
-            "object_bytes": _du(local[DCM]),
+            "object_bytes": _du(series),
             "objects": len(files),
             "slices": len(files),
             "slice_bytes": pixel,
@@ -367,7 +383,7 @@ def prepare(ctx: Context, measures: list[Measure]) -> None:
     from lazyvol.nifti import build_gzip_index
 
     srv = server()
-    local = _sources(ctx)
+    local = _sources(ctx, {m.case for m in measures})
     client = boto3.client(
         "s3",
         endpoint_url=srv.endpoint,
@@ -390,9 +406,11 @@ def prepare(ctx: Context, measures: list[Measure]) -> None:
             tiny[case] = _upload(client, small, f"warmup/{names[case]}/{os.path.basename(small)}")
     _, opts = _options(srv.endpoint)
     gz_cache = ctx.data_dir / "cache" / "remote-gzindex"
-    _with_cache(gz_cache, lambda: build_gzip_index(urls[GZ], storage_options=opts))
+    if GZ in urls:
+        _with_cache(gz_cache, lambda: build_gzip_index(urls[GZ], storage_options=opts))
     scan_cache = ctx.data_dir / "cache" / "remote-scan"
-    _with_cache(scan_cache, lambda: __import__("lazyvol").scan(urls[DCM], storage_options=opts))
+    if DCM in urls:
+        _with_cache(scan_cache, lambda: __import__("lazyvol").scan(urls[DCM], storage_options=opts))
     facts = _facts(ctx, local, urls, opts)
     scratch = str(ctx.data_dir / "tmp")
     for m in measures:

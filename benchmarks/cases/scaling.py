@@ -77,6 +77,9 @@ def plan(ctx: Context) -> list[Measure]:
 
 
 def prepare(ctx: Context, measures: list[Measure]) -> None:
+    """Generate the files the selected ``measures`` use (only those: the largest is 4 GiB)."""
+    needed = {m.files[0] for m in measures}
     for shape in shapes(ctx):
         for gz in (False, True):
-            data.nifti(ctx.data_dir, shape, "int16", gz)
+            if str(ctx.data_dir / "nifti" / data.nifti_name(shape, "int16", gz)) in needed:
+                data.nifti(ctx.data_dir, shape, "int16", gz)

@@ -200,10 +200,11 @@ def _prepare_dicom(ctx: Context, measures: list[Measure]) -> None:
 
 def prepare(ctx: Context, measures: list[Measure]) -> None:
     nii, gz = _paths(ctx)
+    needed = {f for m in measures for f in m.files}  # only the selected measures' files
     if ctx.input is None:
-        if nii is not None:
+        if nii is not None and nii in needed:
             data.nifti(ctx.data_dir, nifti.shape_for(ctx), "int16", False)
-        if gz is not None:
+        if gz is not None and gz in needed:
             data.nifti(ctx.data_dir, nifti.shape_for(ctx), "int16", True)
     folder = None
     if gz is not None and any(m.case.endswith(".nii.gz") and "saved" in m.tool for m in measures):

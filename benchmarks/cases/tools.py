@@ -2,7 +2,8 @@
 
 Each function is the untimed *preparation* of one measurement: it imports what it needs and
 returns the zero-argument callable that is timed. Imports stay inside the functions so a worker
-loads only what its own tool needs.
+loads only what its own tool needs, and never inside the returned callable: a cold run times the
+preparation apart as ``import_s``, so an import in the work would count as the tool's first call.
 """
 
 from __future__ import annotations
@@ -111,17 +112,12 @@ def lazyvol_build_index(path: str) -> Work:
 # -- nibabel -----------------------------------------------------------------------------------------
 
 
-def _load(path: str, **kw: Any) -> Any:
-    import nibabel as nib
-
-    return nib.load(path, **kw)
-
-
 def nib_fdata_mean(path: str) -> Work:
     """``nibabel.load(path).get_fdata().mean()``: what most scripts do."""
+    import nibabel as nib
 
     def work() -> float:
-        return float(_load(path).get_fdata().mean())
+        return float(nib.load(path).get_fdata().mean())
 
     return work
 
@@ -133,9 +129,10 @@ def nib_slab_mean(path: str, slab_bytes: int = SLAB_BYTES) -> Work:
     file once; nibabel's default reopens the file per slab and re-inflates from the start each time.
     This is the strongest form of the baseline.
     """
+    import nibabel as nib
 
     def work() -> float:
-        img = _load(path, keep_file_open=True)
+        img: Any = nib.load(path, keep_file_open=True)
         shape = img.shape
         per_slice = int(np.prod(shape[:2])) * img.get_data_dtype().itemsize
         step = max(1, slab_bytes // per_slice)
@@ -150,19 +147,23 @@ def nib_slab_mean(path: str, slab_bytes: int = SLAB_BYTES) -> Work:
 
 def nib_slice(path: str, axis: int = 2, pos: Any = 0, size: int = 1) -> Work:
     """``np.asarray(nibabel.load(path).dataobj[index])`` (nibabel reads only what it needs)."""
+    import nibabel as nib
+
     index = _index(axis, pos, size=size)
 
     def work() -> np.ndarray:
-        return np.asarray(_load(path).dataobj[index])
+        img: Any = nib.load(path)
+        return np.asarray(img.dataobj[index])
 
     return work
 
 
 def nib_open(path: str) -> Work:
     """``nibabel.load(path)``: header and affine, no pixel data."""
+    import nibabel as nib
 
     def work() -> dict[str, Any]:
-        return {"shape": list(_load(path).shape)}
+        return {"shape": list(nib.load(path).shape)}
 
     return work
 
