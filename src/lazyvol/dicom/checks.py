@@ -231,11 +231,11 @@ def check_records(
             fixed, _ = normalised_iop(rec.iop)
             if fixed is not None:
                 rec.iop = fixed
-    if coarsest > 0.01:  # a normal only this exact (the slant a gantry tilt must exceed)
-        meta["orientation_precision_deg"] = round(coarsest, 4)
         if rec.rescale_slope == 0:
             rec.rescale_slope = 1.0
             zero_slope.append(rec.path)
+    if coarsest > 0.01:  # a normal only this exact (the slant a gantry tilt must exceed)
+        meta["orientation_precision_deg"] = round(coarsest, 4)
     if zero_slope:
         files = sorted(set(zero_slope))
         meta["rescale_slope_zero"] = files
