@@ -344,7 +344,9 @@ def _mosaic_layout(
     if csa is None:
         return _fail(
             rec,
-            "SliceNormalVector: no CSA image header (0029,1010): slice order (F>>H or H>>F) unknown",
+            "SliceNormalVector: no CSA image header (0029,1010): slice order (F>>H or H>>F) "
+            "unknown (an anonymiser that strips Siemens private group 0029 removes it; convert "
+            "the original export, which keeps it)",
             tile,
         )
     normal_csa = csa_floats(csa, "SliceNormalVector")
