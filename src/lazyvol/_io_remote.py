@@ -402,7 +402,10 @@ def reads_check(loc: Location, expect: SourceStamp) -> bool:
     no separate :func:`verify` is needed: HTTP(S) with an ETag, whose reads compare each
     answer's ETag with the stamp's (:mod:`lazyvol._http_range`; an answer without one is
     verified by the read itself)."""
-    return loc.protocol in ("http", "https") and bool(expect.etag)
+    tag = expect.etag.split("@", 1)[0]
+    # (a weak ETag does not vouch for bytes: a read is checked by Last-Modified too, and a
+    # stamp without one is verified after the read)
+    return loc.protocol in ("http", "https") and bool(tag) and not tag.startswith("W/")
 
 
 def if_match(expect: SourceStamp | None) -> dict[str, str]:

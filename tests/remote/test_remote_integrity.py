@@ -188,3 +188,19 @@ def test_check_references_notices_a_replaced_target(tmp_path, hostile_server: Ho
     del hostile_server.objects["/v.nii"]
     with pytest.raises(SourceChangedError, match="removed; make the references again"):
         check_references(refs)
+
+
+def test_a_weak_etag_that_stays_does_not_hide_a_replacement(
+    tmp_path, hostile_server: HostileServer
+):
+    """A weak ETag may stay while the bytes change (RFC 9110 forbids it as a check of byte
+    ranges): a replacement of the same size under the same weak tag but a new Last-Modified was
+    read silently once each answer's ETag was compared (the old HEAD check saw the time)."""
+    raw, _ = _nifti(tmp_path)
+    raw2, _ = _nifti(tmp_path, seed=7)
+    url = hostile_server.put("w.nii", raw, etag='W/"same"')
+    vol = lv.open(url, scale=False, chunks=CHUNKS)
+    obj = hostile_server.obj("w.nii")
+    obj.data, obj.mtime = raw2, obj.mtime + 60
+    with pytest.raises(SourceChangedError, match="changed after it was opened"):
+        vol.compute()
