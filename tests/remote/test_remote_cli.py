@@ -92,3 +92,15 @@ def test_info_of_a_dicom_prefix_lists_and_selects_series(tmp_path, s3_server, s3
     info = json.loads(r.stdout)
     assert info["shape"] == [16, 12, 5] and info["series"]["number"] == 7
     np.testing.assert_allclose(info["affine"], truths[7].affine, atol=1e-5)
+
+
+def test_dicom_only_flags_on_a_remote_nifti_are_one_line_errors(tmp_path, s3_server, s3_bucket):
+    """--series or a DICOM stacking flag with a remote NIfTI reached the reader, whose TypeError
+    the command printed as a traceback; the URL's name tells it is one volume."""
+    path = Path(write_phantom_nifti(tmp_path / "v.nii", (8, 8, 4), dtype="int16"))
+    url = _put_file(s3_server, s3_bucket, "v.nii", path)
+    for extra in (["--series", "2"], ["--allow-gaps"]):
+        r = run(tmp_path, "info", url, *extra, *flags(s3_server))
+        assert r.returncode == 2 and "Traceback" not in r.stderr, r.stderr
+        assert "is a NIfTI file (one volume)" in r.stderr
+        _no_secret(r)

@@ -224,16 +224,28 @@ def _check_series_applies(path: str, series: str | None, flag: str = "--series")
     """``--series`` (or another DICOM-only ``flag``, given with ``series=""``) only means
     something for DICOM: refuse it for NIfTI files and Zarr stores.
 
-    Remote sources are left to the reader (which refuses ``series=`` and DICOM options for a
-    single-volume format).
+    A URL is judged by its name (``.nii``, ``.nii.gz``, ``.hdr``, ``.img``, ``.zarr``): the
+    reader would refuse the option with a bare ``TypeError``.
     """
-    if series is None or is_url(path) or not os.path.exists(path):
+    if series is None:
         return
-    from ..formats import pick
+    if is_url(path):
+        name = path.split("?", 1)[0].rstrip("/").lower()
+        kind = (
+            "zarr"
+            if name.endswith(".zarr")
+            else "nifti"
+            if name.endswith((".nii", ".nii.gz", ".hdr", ".img", ".hdr.gz", ".img.gz"))
+            else ""
+        )
+    elif os.path.exists(path):
+        from ..formats import pick
 
-    reader = pick(path)
-    if reader.name in ("zarr", "nifti"):
-        what = "a Zarr store" if reader.name == "zarr" else "a NIfTI file"
+        kind = pick(path).name
+    else:
+        return
+    if kind in ("zarr", "nifti"):
+        what = "a Zarr store" if kind == "zarr" else "a NIfTI file"
         shown = f"{flag} {series}" if series else flag
         raise CommandError(f"{shown}: {path} is {what} (one volume); drop {flag}")
 
