@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import gc
 import os
 import warnings
 
@@ -71,6 +72,29 @@ def test_int16_output_stays_int16_when_range_allows(tmp_path):
     vol = lv.open(tmp_path / "s")
     assert vol.dtype == np.int16
     np.testing.assert_array_equal(vol.data.compute(), pydicom_volume(truth.files, "int16"))
+
+
+def test_big_slabs_come_from_the_block_pool_and_stay_correct(tmp_path):
+    """Slabs of 1 MiB or more are pooled block maps (a pass's later slabs reuse the pages of its
+    earlier ones instead of faulting fresh memory in); every pass still gives pydicom's values,
+    and a slab the caller keeps is never handed to the next one."""
+    from lazyvol import _blockpool
+
+    truth = write_dicom_series(
+        tmp_path / "s", (256, 256, 24), dtype="int16", bits_stored=12, intercept=-1024.0, seed=3
+    )
+    ref = pydicom_volume(truth.files, "int16")
+    _blockpool.clear()
+    vol = lv.open(tmp_path / "s", chunks=(256, 256, 8))  # 1 MiB slabs
+    for _ in range(2):
+        assert int(vol.data.sum(dtype=np.int64).compute()) == int(ref.sum(dtype=np.int64))
+        gc.collect()
+        assert _blockpool.pooled_bytes() >= 2**20
+    kept = vol[:, :, 0:8].compute()
+    again = vol[:, :, 8:16].compute()  # may reuse a pooled map, never the one ``kept`` holds
+    np.testing.assert_array_equal(kept, ref[:, :, 0:8])
+    np.testing.assert_array_equal(again, ref[:, :, 8:16])
+    _blockpool.clear()
 
 
 def test_forced_dtype_and_gap_fill(tmp_path):

@@ -4,9 +4,8 @@ A :class:`DicomPlan` (small, frozen, picklable) says where each frame is; :func:
 only function dask tasks call: it opens each file it needs, reads the frame's bytes at the recorded
 offset, closes it, and never parses a DICOM header. Frames of remote objects (the plan carries
 their :class:`~lazyvol._io.Location`) are exact ranged reads through the byte layer, each object
-checked against the ETag it had when scanned. Values match pydicom's ``pixel_array``: unused
-high bits (BitsStored < BitsAllocated) are cleared for unsigned data and sign-extended for signed
-data, big-endian data is byte-swapped.
+checked against the ETag it had when scanned. Values match pydicom's ``pixel_array``: unused high
+bits (BitsStored < BitsAllocated) cleared (unsigned) or sign-extended (signed), big-endian swapped.
 """
 
 from __future__ import annotations
@@ -17,6 +16,7 @@ from typing import Any
 
 import numpy as np
 
+from .._blockpool import block_array
 from .._cachedhash import CachedHash
 from .._io import Location, pread_full, read, read_ranges, reads_check, verify
 from ..errors import FormatError, SourceChangedError, SourceNotFoundError
@@ -405,9 +405,9 @@ def read_block(plan: DicomPlan, index: tuple[slice, ...]) -> np.ndarray:
     out_dtype = np.dtype(plan.out_dtype)
     ni = len(range(*si.indices(plan.columns)))
     nj = len(range(*sj.indices(plan.rows)))
-    # Frames are (rows, columns) = (j, i) in C order: fill a (t, k, j, i) buffer slice by slice with
-    # contiguous writes and hand back its transposed view (i, j, k[, t]), i.e. Fortran order.
-    buf = np.empty((len(ts), len(ks), nj, ni), dtype=out_dtype)
+    # Frames are (j, i) in C order: fill a (t, k, j, i) pooled block (lazyvol._blockpool: a pass's
+    # slabs reuse its pages) frame by frame, hand back its transposed view (i, j, k[, t]).
+    buf = block_array(len(ts) * len(ks) * nj * ni, out_dtype).reshape(len(ts), len(ks), nj, ni)
     full = ni == plan.columns and nj == plan.rows and si.step in (None, 1) and sj.step in (None, 1)
     for a, t in enumerate(ts):
         ns = [t * plan.nk + k for k in ks]
