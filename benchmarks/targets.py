@@ -54,14 +54,14 @@ WHY: dict[str, str] = {
         "the read itself is ~20 ms through the saved index"
     ),
     "dicom-sitk": (
-        "no pydicom import on the open path (the header walker and the in-place pixel reads "
-        "need none); what is left is Python: ~70-100 us per header to walk and record (512 "
-        "files), grouping and geometry checks, saving the scan index, then dask's mean: two "
-        "threads reading 256 MiB (~77% of each read is the kernel's page-cache copy) and a "
-        "binary tree of 31 combine tasks (dask spreads its split_every=4 over the three reduced "
-        "axes, 2 per axis, and only the slice axis has blocks); a plain 2-thread pool does the "
-        "same reads and per-block sums in ~25% less time. Cold, the first call also imports "
-        "lazyvol's DICOM modules (~10-25 ms, mostly dataclass creation). SimpleITK/GDCM parses "
+        "what is left is Python and memory traffic, measured in fresh processes on this VM: the "
+        "open ~60-75 ms (lazyvol's DICOM modules ~14 ms, mostly dataclass creation; 512 headers "
+        "walked and recorded at ~60 us each, half in a forked child; grouping and geometry "
+        "checks ~12 ms; saving the scan index and report ~8 ms), then dask's mean ~80 ms: each "
+        "of two threads reads 128 MiB from the page cache (~36 ms; the kernel's copy into "
+        "8 MiB slabs) and sums it (~24 ms), and the scheduler starts ~6-10 ms before the first "
+        "read. Slabs are pooled block maps since a171d18 (a fresh process had faulted every "
+        "slab's pages in: 0.22-0.25 s before it in interleaved runs). SimpleITK/GDCM parses "
         "headers in C++"
     ),
     "dicom-naive": "see the SimpleITK target",
