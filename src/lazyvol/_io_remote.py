@@ -402,10 +402,16 @@ def reads_check(loc: Location, expect: SourceStamp) -> bool:
     no separate :func:`verify` is needed: HTTP(S) with an ETag, whose reads compare each
     answer's ETag with the stamp's (:mod:`lazyvol._http_range`; an answer without one is
     verified by the read itself)."""
-    tag = expect.etag.split("@", 1)[0]
     # (a weak ETag does not vouch for bytes: a read is checked by Last-Modified too, and a
     # stamp without one is verified after the read)
-    return loc.protocol in ("http", "https") and bool(tag) and not tag.startswith("W/")
+    return loc.protocol in ("http", "https") and bool(_strong_etag(expect))
+
+
+def _strong_etag(expect: SourceStamp | None) -> str:
+    """The stamp's ETag when it is a strong one; ``""`` when it has none or a weak one (``W/``),
+    which never vouches for bytes (RFC 9110)."""
+    tag = expect.etag.split("@", 1)[0] if expect is not None else ""
+    return "" if tag.startswith("W/") else tag
 
 
 def if_match(expect: SourceStamp | None) -> dict[str, str]:
@@ -413,12 +419,8 @@ def if_match(expect: SourceStamp | None) -> dict[str, str]:
     that honours it refuses a changed object (412) at no extra cost. Weak ETags cannot be used
     there (RFC 9110); every answer's ETag is compared too, so nothing depends on the server
     honouring it."""
-    if expect is None or not expect.etag:
-        return {}
-    tag = expect.etag.split("@", 1)[0]
-    if not tag or tag.startswith("W/"):
-        return {}
-    return {"If-Match": f'"{tag}"'}
+    tag = _strong_etag(expect)
+    return {"If-Match": f'"{tag}"'} if tag else {}
 
 
 def ranged(
