@@ -16,7 +16,7 @@ import sys
 from collections.abc import Sequence
 from typing import Any
 
-from .._location import is_url
+from .._location import Location, is_url
 from ..errors import LazyvolError
 
 #: Exit status for lazyvol errors (bad input, unreadable files) -- argparse uses 2 for usage errors too.
@@ -230,13 +230,11 @@ def _check_series_applies(path: str, series: str | None, flag: str = "--series")
     if series is None:
         return
     if is_url(path):
-        name = path.split("?", 1)[0].rstrip("/").lower()
+        from ..readers import NIFTI_SUFFIXES
+
+        name = Location.of(path).name.lower()
         kind = (
-            "zarr"
-            if name.endswith(".zarr")
-            else "nifti"
-            if name.endswith((".nii", ".nii.gz", ".hdr", ".img", ".hdr.gz", ".img.gz"))
-            else ""
+            "zarr" if name.endswith(".zarr") else "nifti" if name.endswith(NIFTI_SUFFIXES) else ""
         )
     elif os.path.exists(path):
         from ..formats import pick
