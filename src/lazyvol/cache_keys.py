@@ -138,9 +138,9 @@ def _remote_stamps(files: list[str], storage_options: Any) -> list[list[Any]]:
         if loc.name.lower().endswith(".gz"):
             # a web server's validators can be weak (Last-Modified to the second, ETags made of
             # time and size): the gzip trailer (CRC-32 of the whole stream) tells streams apart
-            from .gz_remote import RemoteGz, stream_tail
+            from .gz_remote import stream_tail
 
-            tail = stream_tail(RemoteGz(loc, st, 0))
+            tail = stream_tail(loc, st)
             if tail:
                 stamp.append(tail.hex())
         out.append(stamp)

@@ -100,9 +100,10 @@ _TAILS: dict[tuple[str, SourceStamp], bytes] = {}
 _TAILS_LOCK = threading.Lock()
 
 
-def stream_tail(src: RemoteGz) -> bytes:
-    """An HTTP(S) object's gzip trailer (CRC-32 and length of the whole uncompressed stream,
-    its last 8 bytes; one ranged request per object and process), else ``b""``.
+def stream_tail(loc: _io.Location, stamp: SourceStamp) -> bytes:
+    """The gzip trailer of the HTTP(S) object ``loc`` opened as ``stamp`` (CRC-32 and length of
+    the whole uncompressed stream, its last 8 bytes; one ranged request per object and process),
+    else ``b""``.
 
     A web server's validators can be weak: no ETag, a Last-Modified to the second, or an ETag
     made of the modification time and size (nginx, Apache): a stream replaced by another of the
@@ -111,18 +112,17 @@ def stream_tail(src: RemoteGz) -> bytes:
     no CRC on seeks); the trailer tells the streams apart. Object stores (``s3://``, ``gs://``)
     give content checksums as ETags, and are not asked.
     """
-    if src.loc.protocol not in ("http", "https") or src.stamp.size < 18:
+    if loc.protocol not in ("http", "https") or stamp.size < 18:
         return b""
-    key = (src.loc.identity, src.stamp)
+    key = (loc.identity, stamp)
     with _TAILS_LOCK:
         known = _TAILS.get(key)
     if known is None:
         try:
-            known = _io.read(src.loc, src.stamp.size - 8, 8, expect=src.stamp)
+            known = _io.read(loc, stamp.size - 8, 8, expect=stamp)
         except SourceNotFoundError:  # it was there when the stamp was taken
             raise SourceChangedError(
-                f"{src.loc.display}: the object was removed after it was opened; open the source "
-                "again"
+                f"{loc.display}: the object was removed after it was opened; open the source again"
             ) from None
         with _TAILS_LOCK:
             if len(_TAILS) > 256:
@@ -136,7 +136,7 @@ def index_path(src: RemoteGz) -> Path:
     time and, over HTTP(S), the stream's gzip trailer (:func:`stream_tail`); never credentials."""
     st = src.stamp
     ident = f"{src.loc.identity}\0{st.size}\0{st.etag}\0{st.mtime_ns}".encode()
-    tail = stream_tail(src)
+    tail = stream_tail(src.loc, st)
     if tail:
         ident += b"\0" + tail
     key = hashlib.sha256(ident).hexdigest()[:32]
