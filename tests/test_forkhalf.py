@@ -168,3 +168,34 @@ def test_header_scan_shares_work_with_a_child_and_matches_serial(tmp_path) -> No
         """
     )
     assert out.strip() == "ok"
+
+
+def test_no_child_outlives_a_scan(tmp_path) -> None:
+    """The child that parsed half of the headers may still be exiting when its answer arrives
+    (run_halves does not wait for it); the scan reaps it before returning: no zombie is left."""
+    from lazyvol.testing import write_dicom_series
+
+    write_dicom_series(tmp_path / "s", (16, 12, 40), dtype="int16")
+    out = _run(
+        f"""
+        import os
+        import lazyvol
+        from lazyvol.dicom import header_scan
+        forks = []
+        real_fork = os.fork
+        def fork():
+            pid = real_fork()
+            if pid:
+                forks.append(pid)
+            return pid
+        os.fork = fork
+        header_scan.HEADER_SECONDS = 1.0  # make 40 small files worth a fork
+        (series,) = lazyvol.scan({str(tmp_path / "s")!r}, use_index=False)
+        assert len(forks) == 1 and len(series.files) == 40, (forks, series)
+        try:
+            os.waitpid(-1, os.WNOHANG)
+        except ChildProcessError:
+            print("no children")
+        """
+    )
+    assert out.strip() == "no children"

@@ -21,8 +21,11 @@ result: the parent runs the child's half itself when the child fails, is killed,
 - ``LAZYVOL_FORK=0`` turns it off.
 
 The child inherits the parent's open files and exits with ``os._exit`` (no ``atexit`` handlers,
-no buffered output flushed twice). ``fn`` must be deterministic in its items and return a list
-of values ``marshal`` can carry (lists, dicts, strings, numbers, ``None``).
+no buffered output flushed twice), closing its end of the pipe first: its answer is complete
+before its exit is (tearing down its copy of the address space), which the parent does not wait
+for; :func:`reap_children` reaps it once the caller has done other work. ``fn`` must be
+deterministic in its items and return a list of values ``marshal`` can carry (lists, dicts,
+strings, numbers, ``None``).
 """
 
 from __future__ import annotations
@@ -41,7 +44,7 @@ from typing import Any, TypeVar
 
 from .config import usable_cores
 
-__all__ = ["FORK_ENV", "run_halves", "worth_forking"]
+__all__ = ["FORK_ENV", "reap_children", "run_halves", "worth_forking"]
 
 T = TypeVar("T")
 
@@ -53,6 +56,9 @@ FORK_SECONDS_PER_GIB = 3e-3
 #: The child's half is run by the parent when the child has not answered within this many times
 #: the parent's own half's time (plus one second): a child stuck on a lock held at fork time.
 LATE_FACTOR = 20.0
+
+#: Children whose answer arrived and that are still exiting (see :func:`reap_children`).
+_exiting: list[int] = []
 
 
 def _resident_gib() -> float:
@@ -80,7 +86,14 @@ def worth_forking(n: int, item_seconds: float) -> bool:
 def run_halves(
     fn: Callable[[list[T]], list[Any]], items: list[T], *, item_seconds: float
 ) -> list[Any]:
-    """``fn(items)``, its second half computed in a forked child when :func:`worth_forking`."""
+    """``fn(items)``, its second half computed in a forked child when :func:`worth_forking`.
+
+    A child that answered may still be exiting when this returns (its copy of the address space
+    takes ~2 ms to tear down on the project's 2-core VM, time this process need not wait):
+    the caller reaps it with :func:`reap_children` once it has done other work, and the next
+    call reaps it at the latest.
+    """
+    reap_children()
     if not worth_forking(len(items), item_seconds):
         return fn(items)
     half = (len(items) + 1) // 2
@@ -131,6 +144,7 @@ def _child(fn: Callable[[list[T]], list[Any]], items: list[T], r: int, w: int) -
         view = memoryview(data)
         while view:
             view = view[os.write(w, view) :]
+        os.close(w)  # the parent's end of file now, not once this process is torn down
         code = 0
     except BaseException:
         pass
@@ -159,13 +173,28 @@ def _receive(r: int, deadline: float, n: int) -> list[Any] | None:
 
 
 def _reap(pid: int, *, kill: bool) -> None:
-    """Wait for the child (killed first when its answer is not used)."""
+    """Reap the child: killed and waited for when its answer is not used, else reaped now if it
+    has exited and left to :func:`reap_children` if it is still exiting."""
     if kill:
         try:
             os.kill(pid, signal.SIGKILL)
         except OSError:
             pass
+        _exited(pid, 0)
+    elif not _exited(pid, os.WNOHANG):
+        _exiting.append(pid)
+
+
+def reap_children() -> None:
+    """Wait for the children :func:`run_halves` left exiting (no zombie outlives the caller's
+    operation; by the time it calls this, they have usually exited)."""
+    while _exiting:
+        _exited(_exiting.pop(), 0)
+
+
+def _exited(pid: int, flags: int) -> bool:
+    """``waitpid(pid, flags)``: True once the child is reaped (or was, elsewhere)."""
     try:
-        os.waitpid(pid, 0)
-    except ChildProcessError:  # pragma: no cover - reaped elsewhere (a SIGCHLD handler)
-        pass
+        return os.waitpid(pid, flags)[0] == pid
+    except ChildProcessError:  # reaped elsewhere (a SIGCHLD handler, an os.wait() of the user's)
+        return True

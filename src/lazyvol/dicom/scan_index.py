@@ -16,6 +16,7 @@ import warnings
 from dataclasses import dataclass, field
 from typing import Any
 
+from .._forkhalf import reap_children
 from .._io import Location
 from ..sources import SourceStamp
 from . import mosaic
@@ -194,15 +195,18 @@ def scan_files(
             todo.append(f)
     out.from_index = len(results)
     out.parsed = len(todo)
-    parsed = _parse(todo, root, progress=progress, workers=workers, walker=walker)
-    for f, res in zip(todo, parsed, strict=True):
-        results[f[0]] = res
-    entries: dict[str, list[Any]] = {}
-    for f in files:
-        res = results[f[0]]
-        if is_folder:
-            entries[rel(f[0])] = [*f[1:], res]
-        _decode(out, f[0], res)
-    if indexed and (todo or len(cached) != len(entries)):
-        _save_index(root, entries)
+    try:
+        parsed = _parse(todo, root, progress=progress, workers=workers, walker=walker)
+        for f, res in zip(todo, parsed, strict=True):
+            results[f[0]] = res
+        entries: dict[str, list[Any]] = {}
+        for f in files:
+            res = results[f[0]]
+            if is_folder:
+                entries[rel(f[0])] = [*f[1:], res]
+            _decode(out, f[0], res)
+        if indexed and (todo or len(cached) != len(entries)):
+            _save_index(root, entries)
+    finally:
+        reap_children()  # a child that parsed half of the headers: exited by now, not waited for
     return out
