@@ -138,26 +138,34 @@ def test_a_live_thread_means_no_fork() -> None:
     assert out.strip() == "ok"
 
 
+#: Prefix of a scenario: count the forks, and make a scan of 40 small files worth one.
+_FORCED_FORK = textwrap.dedent(
+    """
+    import os
+    from lazyvol.dicom import header_scan
+    forks = []
+    real_fork = os.fork
+    def fork():
+        pid = real_fork()
+        if pid:
+            forks.append(pid)
+        return pid
+    os.fork = fork
+    header_scan.HEADER_SECONDS = 1.0
+    """
+)
+
+
 def test_header_scan_shares_work_with_a_child_and_matches_serial(tmp_path) -> None:
     from lazyvol.testing import write_dicom_series
 
     write_dicom_series(tmp_path / "s", (16, 12, 40), dtype="int16")
     out = _run(
-        f"""
-        import os
-        from lazyvol._forkhalf import run_halves
-        from lazyvol.dicom import header_scan
+        _FORCED_FORK
+        + textwrap.dedent(
+            f"""
         d = {str(tmp_path / "s")!r}
         files = sorted(os.path.join(d, f) for f in os.listdir(d))
-        forks = []
-        real_fork = os.fork
-        def fork():
-            pid = real_fork()
-            if pid:
-                forks.append(pid)
-            return pid
-        os.fork = fork
-        header_scan.HEADER_SECONDS = 1.0  # make 40 small files worth a fork
         told = []
         shared = header_scan.parse_local(files, workers=None, progress_cb=told.append)
         assert len(forks) == 1, forks
@@ -166,6 +174,7 @@ def test_header_scan_shares_work_with_a_child_and_matches_serial(tmp_path) -> No
         assert shared == serial and len(serial) == 40
         print("ok")
         """
+        )
     )
     assert out.strip() == "ok"
 
@@ -177,19 +186,10 @@ def test_no_child_outlives_a_scan(tmp_path) -> None:
 
     write_dicom_series(tmp_path / "s", (16, 12, 40), dtype="int16")
     out = _run(
-        f"""
-        import os
+        _FORCED_FORK
+        + textwrap.dedent(
+            f"""
         import lazyvol
-        from lazyvol.dicom import header_scan
-        forks = []
-        real_fork = os.fork
-        def fork():
-            pid = real_fork()
-            if pid:
-                forks.append(pid)
-            return pid
-        os.fork = fork
-        header_scan.HEADER_SECONDS = 1.0  # make 40 small files worth a fork
         (series,) = lazyvol.scan({str(tmp_path / "s")!r}, use_index=False)
         assert len(forks) == 1 and len(series.files) == 40, (forks, series)
         try:
@@ -197,5 +197,6 @@ def test_no_child_outlives_a_scan(tmp_path) -> None:
         except ChildProcessError:
             print("no children")
         """
+        )
     )
     assert out.strip() == "no children"
