@@ -7,7 +7,11 @@ from __future__ import annotations
 
 import numpy as np
 
-__all__ = ["DATA_TYPES", "INTENTS", "UNITS"]
+__all__ = ["DATA_TYPES", "INTENTS", "NIFTI_SUFFIXES", "UNITS"]
+
+#: File name endings of NIfTI-1/2 and Analyze 7.5 files (single-file and header/image pairs,
+#: gzipped or not), matched lower-cased.
+NIFTI_SUFFIXES = (".nii", ".nii.gz", ".hdr", ".img", ".hdr.gz", ".img.gz")
 
 
 def _binary128() -> bool:

@@ -25,7 +25,7 @@ from ._location import Location
 from .errors import FormatError, LazyvolError, SourceNotFoundError
 from .geometry import affine_problem
 from .nifti_analyze import analyze_header
-from .nifti_codes import DATA_TYPES
+from .nifti_codes import DATA_TYPES, NIFTI_SUFFIXES
 from .nifti_fields import ParsedHeader, header_order, parse_nifti
 from .sources import SourceStamp
 
@@ -43,7 +43,6 @@ __all__ = [
     "read_head",
 ]
 
-NIFTI_SUFFIXES = (".nii", ".nii.gz", ".hdr", ".img", ".hdr.gz", ".img.gz")
 #: Most header bytes (header plus extensions) read to parse a header; a ``vox_offset`` beyond it
 #: leaves the extensions unread (they carry nothing lazyvol uses).
 MAX_HEADER_BYTES = 16 * 2**20

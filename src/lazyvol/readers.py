@@ -21,6 +21,7 @@ from . import _io
 from ._location import Location
 from .errors import LazyvolError
 from .formats.registry import pick
+from .nifti_codes import NIFTI_SUFFIXES
 
 if TYPE_CHECKING:
     from .volume import Volume
@@ -28,8 +29,6 @@ if TYPE_CHECKING:
 __all__ = ["DicomReader", "NiftiReader", "ZarrReader", "open_source", "sniff"]
 
 _ZARR_METADATA = ("zarr.json", ".zgroup", ".zattrs")
-#: Names a NIfTI/Analyze file goes by (matched case-insensitively).
-NIFTI_SUFFIXES = (".nii", ".nii.gz", ".hdr", ".img", ".hdr.gz", ".img.gz")
 #: Bytes of a file's start the content sniff reads (a NIfTI-2 header is 540 + 4).
 _SNIFF_BYTES = 544
 

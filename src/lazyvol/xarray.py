@@ -35,6 +35,7 @@ import dask
 import dask.array as da
 import numpy as np
 
+from .nifti_codes import NIFTI_SUFFIXES
 from .zarr_nifti import space_unit
 
 if TYPE_CHECKING:
@@ -69,7 +70,6 @@ def dims_of(ndim: int, meta: Mapping[str, Any] | None = None) -> tuple[str, ...]
 
 #: Per-slice DICOM attributes given as coordinates along ``k``.
 SLICE_ATTRIBUTES = ("InstanceNumber", "AcquisitionTime", "SOPInstanceUID")
-_NIFTI_SUFFIXES = (".nii", ".nii.gz", ".hdr", ".hdr.gz", ".img", ".img.gz")
 _TIME_SCALE = {"sec": 1.0, "msec": 1e-3, "usec": 1e-6}
 
 
@@ -397,7 +397,7 @@ def _is_lazyvol_store(path: str) -> bool:
 
 def _looks_like_ours(path: str) -> bool:
     low = path.lower()
-    if low.endswith(_NIFTI_SUFFIXES) or low.endswith((".dcm", ".ima")):
+    if low.endswith(NIFTI_SUFFIXES) or low.endswith((".dcm", ".ima")):
         return True
     if os.path.isdir(path):
         return _is_lazyvol_store(path)

@@ -230,7 +230,7 @@ def _check_series_applies(path: str, series: str | None, flag: str = "--series")
     if series is None:
         return
     if is_url(path):
-        from ..readers import NIFTI_SUFFIXES
+        from ..nifti_codes import NIFTI_SUFFIXES
 
         name = Location.of(path).name.lower()
         kind = (
