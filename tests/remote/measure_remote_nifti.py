@@ -11,7 +11,6 @@ import sys
 import tempfile
 import threading
 import time
-from http.server import ThreadingHTTPServer
 
 
 def main() -> None:
@@ -26,8 +25,7 @@ def main() -> None:
 
     port = rs.free_port()
     state = rs.HttpServer(url=f"http://127.0.0.1:{port}")
-    server = ThreadingHTTPServer(("127.0.0.1", port), rs._handler(state))
-    server.daemon_threads = True
+    server = rs.LoopbackHTTPServer(("127.0.0.1", port), rs._handler(state))
     threading.Thread(target=server.serve_forever, daemon=True).start()
     folder = tempfile.mkdtemp()
     for name in ["m.nii", "m.nii.gz"]:

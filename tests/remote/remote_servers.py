@@ -173,12 +173,20 @@ def _handler(state: HttpServer) -> type[BaseHTTPRequestHandler]:
     return Handler
 
 
+class LoopbackHTTPServer(ThreadingHTTPServer):
+    """A threaded HTTP server whose listen backlog holds a burst of connections: lazyvol opens
+    many at once (ranged reads in flight), and ``socketserver``'s default backlog of 5 leaves the
+    rest waiting on the client's SYN retries (a second or more each) when the handlers lag."""
+
+    request_queue_size = 128
+    daemon_threads = True
+
+
 @contextmanager
 def serving(handler: type[BaseHTTPRequestHandler], port: int) -> Iterator[None]:
     """Run a threaded HTTP server of ``handler`` on 127.0.0.1:``port`` for the ``with`` block;
     then stop it and forget the filesystems whose connection pools point at it."""
-    server = ThreadingHTTPServer(("127.0.0.1", port), handler)
-    server.daemon_threads = True
+    server = LoopbackHTTPServer(("127.0.0.1", port), handler)
     thread = threading.Thread(
         target=server.serve_forever, kwargs={"poll_interval": 0.05}, daemon=True
     )
