@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import os
 import re
+import shutil
 import signal
 import subprocess
 import sys
@@ -241,6 +242,22 @@ def test_entry_damaged_after_open_serves_the_source(tmp_path, cache_dir):
         np.testing.assert_array_equal(vol.compute(), ref)
     np.testing.assert_array_equal(lv.open(src, cache=True).compute(), ref)
     assert len(lvcache.list_entries()) == 1
+
+
+def test_entry_removed_while_in_use_serves_the_source_and_says_so(tmp_path, cache_dir):
+    """An entry removed under an open volume (another process cleared the cache, or evicted the
+    entry for a newer version of the source) is read from the source with a warning that says it
+    was removed, not that it is damaged."""
+    src = write_phantom_nifti(tmp_path / "a.nii", (32, 32, 16))
+    ref = nib.load(src).get_fdata()
+    lv.open(src, cache=True)
+    vol = lv.open(src, cache=True, chunks=(32, 32, 4))
+    assert _reads_from_cache(vol)
+    entry = lvcache.list_entries()[0].path
+    shutil.rmtree(entry)
+    with pytest.warns(lvcache.CacheWarning, match="removed while in use") as rec:
+        np.testing.assert_array_equal(vol.compute(), ref)
+    assert not any("damaged" in str(w.message) for w in rec)
 
 
 def test_source_changed_and_entry_damaged_is_an_error(tmp_path, cache_dir):

@@ -139,16 +139,18 @@ def _warn_or_raise(msg: str, required: bool, exc: BaseException | None = None) -
 
 
 def _warn_damaged(entry: str, exc: BaseException, what: str) -> None:
-    """One CacheWarning per damaged entry and process."""
+    """One CacheWarning per damaged (or removed) entry and process. An entry whose manifest is
+    gone was removed while in use (evicted for a newer version of its source, or cleared), not
+    damaged, and the warning says so."""
     with _DAMAGED_LOCK:
         if entry in _DAMAGED:
             return
         _DAMAGED.add(entry)
-    warnings.warn(
-        f"damaged cache entry {entry} ({exc}); {what}",
-        CacheWarning,
-        stacklevel=3,
-    )
+    if os.path.exists(os.path.join(entry, MANIFEST)):
+        msg = f"damaged cache entry {entry} ({exc})"
+    else:
+        msg = f"cache entry {entry} was removed while in use (evicted or cleared)"
+    warnings.warn(f"{msg}; {what}", CacheWarning, stacklevel=3)
 
 
 _DAMAGED: set[str] = set()
