@@ -308,8 +308,23 @@ def test_bad_arguments():
         lv.stats(vol, percentiles=(101,))
     with pytest.raises(ValueError, match="bins"):
         lv.stats(vol, bins=0)
-    with pytest.raises(TypeError):
+    with pytest.raises(lv.DataTypeError, match=r"complex128; take a real quantity.*abs\(") as exc:
         lv.stats(lv.Volume(np.zeros((2, 3, 4), dtype=complex)))
+    assert isinstance(exc.value, TypeError)  # (a TypeError before it was a lazyvol error)
+
+
+def test_rgb_data_is_a_typed_error_naming_the_channels(tmp_path):
+    """RGB NIfTI (nibabel's RGB24): no statistics of a structured dtype, but a DataTypeError
+    naming the file, the channels and how to get per-channel numbers."""
+    rgb = np.zeros((4, 5, 6), dtype=[("R", "u1"), ("G", "u1"), ("B", "u1")])
+    rgb["G"] = 9
+    path = tmp_path / "rgb.nii"
+    nib.Nifti1Image(rgb, np.eye(4)).to_filename(path)
+    vol = lv.open(path)
+    with pytest.raises(lv.DataTypeError, match=r"rgb\.nii: .*per channel \(R, G, B\)"):
+        lv.stats(vol)
+    green = lv.stats(lv.Volume(vol.data["G"], vol.affine))  # the fix the message gives
+    assert (green.min, green.max, green.count) == (9, 9, rgb.size)
 
 
 @settings(max_examples=25, deadline=None)

@@ -14,6 +14,7 @@ from ._lazy import lazy_names
 from .api import open
 from .errors import (
     CacheError,
+    DataTypeError,
     FormatError,
     GridMismatchError,
     IntegrityError,
@@ -61,6 +62,7 @@ __getattr__, __dir__ = lazy_names(__name__, globals(), _LAZY)
 __all__ = [
     "cache",
     "CacheError",
+    "DataTypeError",
     "FormatError",
     "GridMismatchError",
     "IntegrityError",

@@ -12,6 +12,7 @@ from typing import Any
 
 __all__ = [
     "CacheError",
+    "DataTypeError",
     "FormatError",
     "GridMismatchError",
     "IntegrityError",
@@ -102,6 +103,11 @@ class MultipleSeriesError(SeriesError):
 
 class GridMismatchError(LazyvolError, ValueError):
     """Two volumes that must share a grid do not (a mask on another shape or affine)."""
+
+
+class DataTypeError(LazyvolError, TypeError):
+    """The volume's values are of a type the operation does not take: statistics of complex or
+    RGB (structured) data. The message says how to get numbers (a magnitude, one channel)."""
 
 
 class CacheError(LazyvolError, OSError):

@@ -73,8 +73,8 @@ def stats(
     ------
     GridMismatchError
         The mask's shape or affine differ from the volume's.
-    TypeError
-        Complex or non-numeric data.
+    DataTypeError
+        Complex, RGB or other non-numeric data (also a ``TypeError``).
 
     Notes
     -----
@@ -106,6 +106,7 @@ def stats(
         exact_percentiles=exact_percentiles,
         ddof=ddof,
         progress=progress,
+        where=source or "",
     )
     if data.dtype == np.bool_:
         data = data.astype(np.uint8)  # numbers 0/1 (numpy refuses percentiles of booleans)

@@ -17,16 +17,35 @@ from typing import Any
 import numpy as np
 import numpy.typing as npt
 
+from ..errors import DataTypeError
 from .parts import Bins, Kind
 
 __all__ = ["StatsRequest"]
 
 
-def _data_kind(dtype: np.dtype[np.generic]) -> Kind:
-    """``"int"`` (bool, signed and unsigned integers) or ``"float"``; anything else is refused."""
-    if dtype.kind not in "biuf":
-        raise TypeError(f"stats() needs integer, boolean or floating-point data, got {dtype}")
-    return "int" if dtype.kind in "biu" else "float"
+def _data_kind(dtype: np.dtype[np.generic], where: str = "") -> Kind:
+    """``"int"`` (bool, signed and unsigned integers) or ``"float"``; anything else is refused
+    with a :class:`~lazyvol.errors.DataTypeError` saying how to get numbers from it."""
+    if dtype.kind in "biuf":
+        return "int" if dtype.kind in "biu" else "float"
+    if dtype.names:
+        names = ", ".join(dtype.names)
+        fix = (
+            f"compute them per channel ({names}), e.g. "
+            f"lazyvol.stats(lazyvol.Volume(vol.data[{dtype.names[0]!r}], vol.affine)); the "
+            "`lazyvol stats` command reports every channel"
+        )
+    elif dtype.kind == "c":
+        fix = (
+            "take a real quantity first, e.g. the magnitude: "
+            "lazyvol.stats(lazyvol.Volume(abs(vol.data), vol.affine))"
+        )
+    else:
+        fix = "convert the values to numbers first"
+    raise DataTypeError(
+        f"{where + ': ' if where else ''}stats() needs integer, boolean or floating-point data, "
+        f"got {dtype}; {fix}"
+    )
 
 
 def _is_int(x: Any) -> bool:
@@ -143,9 +162,11 @@ class StatsRequest:
         exact_percentiles: bool,
         ddof: int,
         progress: bool,
+        where: str = "",
     ) -> StatsRequest:
-        """Validate the arguments of :func:`lazyvol.stats` for data of ``dtype`` and ``ndim``."""
-        kind = _data_kind(dtype)
+        """Validate the arguments of :func:`lazyvol.stats` for data of ``dtype`` and ``ndim``
+        (``where``: the volume's source, named in errors)."""
+        kind = _data_kind(dtype, where)
         reduced = _reduced_axes(axis, ndim)
         q = tuple(float(x) for x in percentiles)
         if any(not 0 <= x <= 100 for x in q):
