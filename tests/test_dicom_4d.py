@@ -502,6 +502,44 @@ def test_image_type_and_image_kind_disagreeing_are_not_stacked(tmp_path):
     assert any("ImageType (0008,0008) names PHASE" in w for w in alike.warnings)
 
 
+DERIVED = ("DERIVED", "SECONDARY", "AXIAL")
+
+
+def test_original_and_derived_images_of_one_series_are_not_stacked(tmp_path):
+    """A DERIVED copy of a volume at the same positions, in the same series and numbered after
+    it: two 3D volumes, each with its own values (it was silently one 4D volume, the derived
+    copy as a second time point; dcm2niix writes two files). A series all DERIVED keeps the id
+    the same series has when ORIGINAL (only the groups that are split get the value in their key)."""
+    from lazyvol.testing import write_dicom_series
+
+    uid = "1.2.826.0.1.3680043.8.498.77"
+    folder = tmp_path / "s"
+    orig = write_dicom_series(folder, SHAPE, series_uid=uid, seed=1)
+    nk = SHAPE[2]
+    derived = write_dicom_series(
+        folder,
+        SHAPE,
+        series_uid=uid,
+        seed=2,
+        prefix="DR",
+        image_type=DERIVED,
+        per_slice=[{"InstanceNumber": nk + k + 1} for k in range(nk)],
+    )
+    report = lv.scan(folder)
+    assert sorted(i.shape for i in report) == [SHAPE, SHAPE], [i.shape for i in report]
+    assert all(any("ORIGINAL/DERIVED" in r for r in i.reasons) for i in report)
+    got = sorted(
+        (lv.open(folder, series=i.id).compute() for i in report), key=lambda a: float(a.sum())
+    )
+    want = sorted((orig.stored, derived.stored), key=lambda a: float(a.sum()))
+    for g, w in zip(got, want):
+        np.testing.assert_array_equal(g, w)
+    write_dicom_series(tmp_path / "o", SHAPE, series_uid=uid, seed=1)
+    write_dicom_series(tmp_path / "d", SHAPE, series_uid=uid, seed=1, image_type=DERIVED)
+    ((o,), (d,)) = lv.scan(tmp_path / "o"), lv.scan(tmp_path / "d")
+    assert o.id == d.id and o.shape == d.shape == SHAPE
+
+
 def test_enhanced_dwi_per_frame_diffusion_meta(tmp_path):
     from pydicom import dcmread
     from pydicom.dataset import Dataset

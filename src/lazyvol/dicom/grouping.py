@@ -232,6 +232,27 @@ def _split_component_conflicts(keyed: dict[tuple[str, ...], list[FrameRecord]]) 
     )
 
 
+def _split_original_derived(keyed: dict[tuple[str, ...], list[FrameRecord]]) -> str:
+    """ORIGINAL and DERIVED images (the first value of ImageType (0008,0008)) of one series are
+    not stacked together: a derived copy or reformat at the same positions would become more
+    time points of the original. dcm2niix splits them too. Only single-frame images: the frames
+    of an enhanced file carry a per-frame FrameType, some of them DERIVED, and stack as one
+    volume (as dcm2niix stacks them)."""
+    return _split_where_differs(
+        keyed,
+        "ImageType (0008,0008) value 1 (ORIGINAL/DERIVED)",
+        "ImageType",
+        _original_or_derived,
+    )
+
+
+def _original_or_derived(r: FrameRecord) -> str:
+    if r.number_of_frames != 1:
+        return ""
+    first = str(r.image_type[0]).strip().upper() if r.image_type else ""
+    return "DERIVED" if first == "DERIVED" else "ORIGINAL or not stated"
+
+
 def _split_photometric_copies(keyed: dict[tuple[str, ...], list[FrameRecord]]) -> str:
     """MONOCHROME1 and MONOCHROME2 images stack, but not two copies of one series, one of each
     (the same SOPInstanceUIDs, one copy inverted): those stay apart, each under the key it had
@@ -369,6 +390,7 @@ def split_series(
     echo_note = _split_echo_series(keyed)
     trace_note = _split_philips_trace(keyed)
     conflict_note = _split_component_conflicts(keyed)
+    derived_note = _split_original_derived(keyed)
     copies_note = _split_photometric_copies(keyed)
     if len(keyed) == 1:
         key, recs = next(iter(keyed.items()))
@@ -383,7 +405,15 @@ def split_series(
             counts = Counter(str(_SPLITS[pos][1](r)) for r in records)
         if len(counts) > 1:
             varying.append(_differs(name, counts))
-    notes = (frame_note, stack_note, echo_note, trace_note, conflict_note, copies_note)
+    notes = (
+        frame_note,
+        stack_note,
+        echo_note,
+        trace_note,
+        conflict_note,
+        derived_note,
+        copies_note,
+    )
     varying += [n for n in notes if n]
     if any(r.number_of_frames != 1 and r.frame < 0 for r in records):
         varying.append("multi-frame files without per-frame geometry are separate volumes")

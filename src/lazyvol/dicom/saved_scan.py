@@ -53,7 +53,8 @@ INDEX_VERSION = 9
 #: ComplexImageComponent or GE (0043,102F) are split off (grouping rules a saved report holds);
 #: 7: GE diffusion directions turned into LPS by dcm2niix's rule (6 held mirrored ones); no gantry
 #: tilt within the written orientation's precision; InstanceNumber gaps over the whole series.
-REPORT_FORMAT = 7
+#: 8: ORIGINAL and DERIVED single-frame images of one series are split.
+REPORT_FORMAT = 8
 #: A frame's identity in a report whose frames all have their listing entry's identity.
 _FROM_LISTING = "listing"
 #: The frames' paths of a report whose frames are its files, in order.
