@@ -207,6 +207,47 @@ def test_folder_of_only_unsupported_files_is_unsupported(tmp_path):
     assert not isinstance(exc2.value, lv.UnsupportedError)
 
 
+def _add_modality_lut(path: Path, n: int = 4096) -> None:
+    """Give ``path`` a Modality LUT Sequence (stored v -> 2 v + 5) instead of its rescale."""
+    from pydicom.dataset import Dataset
+    from pydicom.sequence import Sequence
+
+    ds = pydicom.dcmread(path)
+    for kw in ("RescaleSlope", "RescaleIntercept", "RescaleType"):
+        if kw in ds:
+            delattr(ds, kw)
+    item = Dataset()
+    item.LUTDescriptor = [n, 0, 16]
+    item.ModalityLUTType = "HU"
+    item.LUTData = [int(x) for x in np.arange(n) * 2 + 5]
+    item["LUTData"].VR = "US"
+    ds.ModalityLUTSequence = Sequence([item])
+    ds.save_as(path)
+
+
+@pytest.mark.parametrize("walker", [True, False])
+def test_modality_lut_is_refused_not_ignored(tmp_path, walker):
+    """Real-world values given by a Modality LUT Sequence (0028,3000), which lazyvol does not
+    apply: the files are skipped as unsupported, naming the sequence, whichever header parser
+    reads them (the stored values came back as if they were the real-world ones, with
+    ``meta["scaled"]`` True). One such file in a series leaves it flagged incomplete."""
+    from lazyvol.dicom.scan_index import scan_files
+
+    truth = write_dicom_series(tmp_path / "s", (8, 10, 4), dtype="uint16", bits_stored=12)
+    for p in truth.files:
+        _add_modality_lut(Path(p))
+    scan = scan_files(tmp_path / "s", use_index=False, walker=walker)
+    assert not scan.records and len(scan.skipped) == 4
+    assert all("Modality LUT Sequence (0028,3000)" in why for _, why in scan.skipped)
+    with pytest.raises(lv.UnsupportedError, match=r"Modality LUT Sequence \(0028,3000\)"):
+        lv.open(tmp_path / "s")
+    one = write_dicom_series(tmp_path / "one", (8, 10, 4), dtype="uint16", bits_stored=12)
+    _add_modality_lut(Path(one.files[2]))
+    (info,) = lv.scan(tmp_path / "one")
+    assert info.shape == (8, 10, 3)
+    assert any("incomplete" in w and one.files[2] in w for w in info.warnings), info.warnings
+
+
 def test_resource_limit_before_allocation(tmp_path, monkeypatch):
     write_dicom_series(tmp_path / "s", SHAPE)
     monkeypatch.setenv("LAZYVOL_MAX_VOLUME_BYTES", "1000")

@@ -281,6 +281,15 @@ def make_record(
             "it as a volume",
             unsupported=True,
         )
+    if "ModalityLUTSequence" in r:
+        return HeaderSkip(
+            "its stored values map to real-world values through a Modality LUT Sequence "
+            "(0028,3000), a lookup table lazyvol does not apply (it applies RescaleSlope/"
+            "RescaleIntercept); read it with pydicom (pydicom.pixels.apply_modality_lut) or "
+            "convert it first",
+            r.get_str("SeriesInstanceUID"),
+            unsupported=True,
+        )
     rec = fill_record(path, ident, enc, r, sop_class, pixel)
     missing = [k for k in ("Rows", "Columns", "BitsAllocated") if k not in r]
     if missing:

@@ -67,6 +67,8 @@ STANDARD_TAGS: dict[str, tuple[int, str]] = {
     "ComplexImageComponent": (0x00089208, "CS"),
     "DiffusionGradientOrientation": (0x00189089, "FD"),
     "DimensionIndexSequence": (0x00209222, "SQ"),
+    # Present only to be refused: real-world values through a lookup table (not applied)
+    "ModalityLUTSequence": (0x00283000, "SQ"),
 }
 #: Vendor private attributes read by fixed element number (as dcm2niix does), interpreted only
 #: when Manufacturer (0008,0070) names the vendor: pseudo-keyword -> (tag, VR).

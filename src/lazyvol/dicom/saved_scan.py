@@ -43,8 +43,9 @@ __all__ = [
 #: enhanced files' functional-group acquisition values in ``acq``; 8: a Siemens image whose
 #: NumberOfImagesInMosaic counts several slices is a mosaic even without MOSAIC in its ImageType;
 #: 9: an enhanced file whose ImageType says MOSAIC, with no slice count, and whose frames lie at
-#: several positions is read as its frames (Siemens XA de-mosaiced exports), not refused.
-INDEX_VERSION = 9
+#: several positions is read as its frames (Siemens XA de-mosaiced exports), not refused;
+#: 10: an image with a Modality LUT Sequence (0028,3000) is skipped as unsupported, not recorded.
+INDEX_VERSION = 10
 #: Layout of a report: 2: files named by their listing position, identities taken from the listing;
 #: 3: a volume's files may differ in pixel encoding (each frame's, ``encodings``), where 2 split them;
 #: 4: ... and in BitsStored (each frame's, ``stored_bits``), where 3 split them;
@@ -53,7 +54,8 @@ INDEX_VERSION = 9
 #: ComplexImageComponent or GE (0043,102F) are split off (grouping rules a saved report holds);
 #: 7: GE diffusion directions turned into LPS by dcm2niix's rule (6 held mirrored ones); no gantry
 #: tilt within the written orientation's precision; InstanceNumber gaps over the whole series.
-#: 8: ORIGINAL and DERIVED single-frame images of one series are split.
+#: 8: ORIGINAL and DERIVED single-frame images of one series are split; images with a Modality
+#: LUT Sequence are skipped (index 10).
 REPORT_FORMAT = 8
 #: A frame's identity in a report whose frames all have their listing entry's identity.
 _FROM_LISTING = "listing"

@@ -36,12 +36,14 @@ _SHORT_VRS = frozenset(
 _WANTED = frozenset(_TAG.values()) | {0x00080005} | _EXTRA_TAGS
 #: Wanted values captured only up to MAX_PRIVATE_BYTES (larger ones are skipped, not read).
 _BOUNDED = frozenset(CSA_TAGS)
-#: Wanted tags that are sequences: their items are parsed by pydicom (multi-frame files).
+#: Wanted tags that are sequences: their items are parsed by pydicom (multi-frame files; a
+#: Modality LUT, whose file is refused).
 _WANTED_SQ = frozenset(
     {
         _TAG["SharedFunctionalGroupsSequence"],
         _TAG["PerFrameFunctionalGroupsSequence"],
         _TAG["DimensionIndexSequence"],
+        _TAG["ModalityLUTSequence"],
     }
 )
 _STOP = frozenset(_PIXEL_TAGS)
