@@ -502,6 +502,33 @@ def test_image_type_and_image_kind_disagreeing_are_not_stacked(tmp_path):
     assert any("ImageType (0008,0008) names PHASE" in w for w in alike.warnings)
 
 
+@pytest.mark.parametrize("label", ["TemporalPositionIdentifier", "AcquisitionTime"])
+def test_time_label_against_instance_numbers_is_kept_and_warned(tmp_path, label):
+    """A time label whose order contradicts a consistent InstanceNumber numbering (volumes
+    numbered 1.. in acquisition order, the label running backwards): the label's order is kept,
+    with a warning naming both (dcm2niix goes by InstanceNumber); agreeing headers: no warning."""
+    n = 3
+    truth = write_dicom_4d_series(tmp_path / "s", SHAPE, n, labels=(label,), shuffle_names=False)
+    (plain,) = lv.scan(tmp_path / "s")
+    assert not [w for w in plain.warnings if "4th axis" in w], plain.warnings
+    nk = SHAPE[2]
+    for i, path in enumerate(truth.files):  # file i: volume i // nk, acquisition order
+        ds = pydicom.dcmread(path)
+        t = i // nk
+        if label == "TemporalPositionIdentifier":
+            ds.TemporalPositionIdentifier = n - t
+        else:  # the volumes' times reversed, slice times kept within each
+            sec = 3600.0 + 10.0 * (n - 1 - t) + 0.01 * (i % nk)
+            ds.AcquisitionTime = (
+                f"{int(sec // 3600):02d}{int(sec % 3600 // 60):02d}{sec % 60:09.6f}"
+            )
+        ds.save_as(path)
+    vol = lv.open(tmp_path / "s")
+    (warned,) = [w for w in vol.meta["warnings"] if "4th axis" in w]
+    assert "InstanceNumber (0020,0013) orders them otherwise" in warned and label in warned
+    np.testing.assert_array_equal(vol.compute(), truth.stored[..., ::-1])
+
+
 DERIVED = ("DERIVED", "SECONDARY", "AXIAL")
 
 

@@ -20,6 +20,11 @@ Rules, tried in this order (the first consistent one wins, as in dcm2niix):
    the numbers are distinct at each position and number the images either volume by volume or
    position by position (``instance_order=True`` accepts any numbering).
 
+When a time rule (TemporalPositionIdentifier, TriggerTime, AcquisitionNumber, AcquisitionTime)
+orders the volumes and a consistent InstanceNumber numbering orders or groups them otherwise, the
+order is kept and a warning says so: dcm2niix goes by InstanceNumber, and headers that contradict
+each other should not change a volume's order silently.
+
 Whatever the rule, an assignment is rejected when an attribute that labels whole volumes (echo
 number, temporal position, diffusion b-value and direction, dimension index values) is present
 in every image but varies inside a volume.
@@ -47,6 +52,9 @@ class Axis4Order:
     keyword: str
     #: Per-volume values of the attributes that vary between volumes (keyword -> list).
     values: dict[str, list[Any]] = field(default_factory=dict)
+    #: A warning when InstanceNumber orders or groups the volumes otherwise (see
+    #: :func:`instance_disagreement`), else "".
+    note: str = ""
 
 
 def acquisition_seconds(value: str | None) -> float | None:
@@ -301,11 +309,41 @@ def order_volumes(
                 ),
                 keyword,
             )
-        return Axis4Order(got, name, kw, _values(got, kw, name))
+        note = instance_disagreement(gs, got, name) if kw in _TIME_LABELS else ""
+        return Axis4Order(got, name, kw, _values(got, kw, name), note)
     for name, fn in ((RANK_TIME, _time_rule), (RANK_INSTANCE, None)):
         got = _passes(name, _instance_rule(gs, instance_order) if fn is None else fn(gs), tried)
         if got is None:
             continue
         kw = "AcquisitionTime" if name == RANK_TIME else "InstanceNumber"
-        return Axis4Order(got, name, kw, _values(got, kw, name))
+        note = instance_disagreement(gs, got, name) if name == RANK_TIME else ""
+        return Axis4Order(got, name, kw, _values(got, kw, name), note)
     return "; ".join(tried)
+
+
+#: Label rules that order volumes in time (checked against InstanceNumber).
+_TIME_LABELS = frozenset({"TemporalPositionIdentifier", "TriggerTime", "AcquisitionNumber"})
+
+
+def instance_disagreement(
+    groups: list[list[FrameRecord]], volumes: list[list[FrameRecord]], rule: str
+) -> str:
+    """A warning when the images' InstanceNumbers (numbering them volume by volume or position
+    by position, consistently) order ``volumes`` otherwise, or group them into other volumes;
+    "" when they agree or say nothing consistent."""
+    alt = _instance_rule(groups, False)
+    if isinstance(alt, str) or _inconsistent(alt):
+        return ""
+    where = {id(r): t for t, v in enumerate(alt) for r in v}
+    if any(len({where[id(r)] for r in v}) != 1 for v in volumes):
+        what = "groups the images into other volumes"
+    else:
+        perm = [where[id(v[0])] for v in volumes]
+        if perm == list(range(len(volumes))):
+            return ""
+        shown = ", ".join(map(str, perm[:8])) + (", ..." if len(perm) > 8 else "")
+        what = f"orders them otherwise (volume t here is its volume [{shown}][t])"
+    return (
+        f"4th axis: volumes ordered by {rule}; InstanceNumber (0020,0013) {what}, and dcm2niix "
+        "goes by InstanceNumber: the headers contradict each other, check the volume order"
+    )

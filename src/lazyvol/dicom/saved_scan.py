@@ -55,7 +55,8 @@ INDEX_VERSION = 10
 #: 7: GE diffusion directions turned into LPS by dcm2niix's rule (6 held mirrored ones); no gantry
 #: tilt within the written orientation's precision; InstanceNumber gaps over the whole series.
 #: 8: ORIGINAL and DERIVED single-frame images of one series are split; images with a Modality
-#: LUT Sequence are skipped (index 10).
+#: LUT Sequence are skipped (index 10); a warning when a time rule's volume order contradicts
+#: InstanceNumber.
 REPORT_FORMAT = 8
 #: A frame's identity in a report whose frames all have their listing entry's identity.
 _FROM_LISTING = "listing"

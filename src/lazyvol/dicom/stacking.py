@@ -346,6 +346,8 @@ def _fourth_axis(
         )
     st.meta["axis4_values"] = found.values
     st.meta["axis4_rule"] = found.rule
+    if found.note:
+        st.warnings.append(found.note)
     if found.rule == RANK_INSTANCE and st.opts.instance_order:
         st.relaxations["instance_order"] = True
     return found.volumes, found.keyword
