@@ -333,7 +333,9 @@ def test_philips_enhanced_scaling_matches_dcm2niix(tmp_path, option, flag):
     )
     (ref,) = sorted(out.glob("*.nii"))
     vol = lv.open(src, philips_scaling=option)
-    assert ("philips_scaling" in vol.meta) == (option == "fp")
+    assert vol.meta["philips_scaling"].startswith(f"{option}:")  # which values these are
+    said = [w for w in vol.meta.get("warnings", []) if 'philips_scaling="fp"' in w]
+    assert len(said) == (option == "rescale")  # the default says dcm2niix writes the others
     from test_dicom_realdata import compare_with_reference
 
     compare_with_reference(vol, ref)

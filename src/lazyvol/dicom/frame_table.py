@@ -83,6 +83,39 @@ def rescale_pair(r: FrameRecord, philips_fp: bool) -> tuple[float, float]:
     return slope, r.rescale_intercept
 
 
+def philips_scaling(frames: list[FrameRecord], use_fp: bool) -> tuple[str | None, bool]:
+    """``(meta["philips_scaling"] or None, warn)`` of a volume's images.
+
+    With ``use_fp`` (``philips_scaling="fp"``): the formula, or a warning when some images have no
+    Philips scale slope (2005,100E). Without: when the images carry a scale slope that makes the
+    floating-point values differ from the RescaleSlope/RescaleIntercept ones, a note saying which
+    ones these are and that dcm2niix writes the others (the same data, two scalings), as a warning.
+    """
+    n_fp = sum(1 for r in frames if r.philips_scale_slope and r.rescale_slope)
+    if use_fp:
+        if n_fp == len(frames):
+            return (
+                "fp: (stored * RescaleSlope + RescaleIntercept) / (RescaleSlope * scale slope "
+                "(2005,100E))"
+            ), False
+        return (
+            f"fp asked, but {len(frames) - n_fp} of {len(frames)} images have no Philips scale "
+            "slope (2005,100E): those keep RescaleSlope/RescaleIntercept"
+        ), True
+    differ = any(
+        r.philips_scale_slope and abs((r.rescale_slope or 1.0) * r.philips_scale_slope - 1) > 1e-6
+        for r in frames
+    )
+    if not differ:
+        return None, False
+    return (
+        "rescale: values are RescaleSlope/RescaleIntercept ones (Philips display values, the "
+        "DICOM standard); these images also carry a Philips scale slope (2005,100E), and dcm2niix "
+        "writes floating-point values, (stored * RS + RI) / (RS * SS), by default: "
+        'philips_scaling="fp" gives those'
+    ), True
+
+
 def stored_dtypes_warning(counts: dict[str, int], dtype: str) -> str:
     """The warning of a volume whose images are stored in several dtypes (``counts``: images of
     each), read into ``dtype``."""

@@ -56,7 +56,7 @@ INDEX_VERSION = 10
 #: tilt within the written orientation's precision; InstanceNumber gaps over the whole series.
 #: 8: ORIGINAL and DERIVED single-frame images of one series are split; images with a Modality
 #: LUT Sequence are skipped (index 10); a warning when a time rule's volume order contradicts
-#: InstanceNumber.
+#: InstanceNumber; Philips images with a scale slope say which scaling their values are in.
 REPORT_FORMAT = 8
 #: A frame's identity in a report whose frames all have their listing entry's identity.
 _FROM_LISTING = "listing"

@@ -23,7 +23,13 @@ from .. import geometry as geo
 from .bids import annotate as annotate_bids
 from .checks import check_records
 from .diffusion import diffusion_meta
-from .frame_table import frame_table, output_dtype, rescale_pair, stored_dtypes_warning
+from .frame_table import (
+    frame_table,
+    output_dtype,
+    philips_scaling,
+    rescale_pair,
+    stored_dtypes_warning,
+)
 from .grouping import component_conflict, image_component, most_common
 from .model import (
     GroupOptions,
@@ -502,17 +508,11 @@ def _finish(st: _Stack, volumes: Volumes, axis4: str | None) -> None:
     use_fp = opts.philips_scaling == "fp"
     scale_of = {id(r): rescale_pair(r, use_fp) for r in ordered_frames}
     pairs = [scale_of[id(r)] for r in ordered_frames]
-    if use_fp:
-        n_fp = sum(1 for r in ordered_frames if r.philips_scale_slope and r.rescale_slope)
-        meta["philips_scaling"] = (
-            "fp: (stored * RescaleSlope + RescaleIntercept) / (RescaleSlope * scale slope "
-            "(2005,100E))"
-            if n_fp == len(ordered_frames)
-            else f"fp asked, but {len(ordered_frames) - n_fp} of {len(ordered_frames)} images "
-            "have no Philips scale slope (2005,100E): those keep RescaleSlope/RescaleIntercept"
-        )
-        if n_fp < len(ordered_frames):
-            st.warnings.append(meta["philips_scaling"])
+    note, warn = philips_scaling(ordered_frames, use_fp)
+    if note is not None:
+        meta["philips_scaling"] = note
+    if warn:
+        st.warnings.append(str(note))
     uniq = sorted(set(pairs))
     if len(uniq) == 1:
         meta["rescale"] = {"slope": uniq[0][0], "intercept": uniq[0][1]}
