@@ -309,7 +309,7 @@ def order_volumes(
                 ),
                 keyword,
             )
-        note = instance_disagreement(gs, got, name) if kw in _TIME_LABELS else ""
+        note = instance_disagreement(gs, got, name) if keyword in _TIME_LABELS else ""
         return Axis4Order(got, name, kw, _values(got, kw, name), note)
     for name, fn in ((RANK_TIME, _time_rule), (RANK_INSTANCE, None)):
         got = _passes(name, _instance_rule(gs, instance_order) if fn is None else fn(gs), tried)
@@ -330,7 +330,10 @@ def instance_disagreement(
 ) -> str:
     """A warning when the images' InstanceNumbers (numbering them volume by volume or position
     by position, consistently) order ``volumes`` otherwise, or group them into other volumes;
-    "" when they agree or say nothing consistent."""
+    "" when they agree or say nothing consistent. Not for frames of multi-frame files, which
+    share their file's InstanceNumber."""
+    if any(r.number_of_frames != 1 for g in groups for r in g):
+        return ""
     alt = _instance_rule(groups, False)
     if isinstance(alt, str) or _inconsistent(alt):
         return ""
