@@ -388,13 +388,23 @@ def changed(loc: Location, expected: SourceStamp, now: SourceStamp) -> SourceCha
         (now.etag == expected.etag) if (now.etag and expected.etag) else True
     )
     if same and now.mtime_ns and expected.mtime_ns:
-        same = now.mtime_ns == expected.mtime_ns
+        same = _same_time(now.mtime_ns, expected.mtime_ns)
     if same:
         return None
     return SourceChangedError(
         f"{loc.display}: the object changed after it was opened (size {expected.size} -> "
         f"{now.size}, ETag {expected.etag or '?'} -> {now.etag or '?'}); open the source again"
     )
+
+
+def _same_time(a_ns: int, b_ns: int) -> bool:
+    """Two last-modified times of one object, compared at the coarser precision of the two: an
+    HTTP Last-Modified (a HEAD) has whole seconds, while an S3 listing's LastModified may have
+    milliseconds (MinIO, Ceph), so the stamps of an unchanged object differ below the second."""
+    second = 10**9
+    if a_ns % second == 0 or b_ns % second == 0:
+        return a_ns // second == b_ns // second
+    return a_ns == b_ns
 
 
 def reads_check(loc: Location, expect: SourceStamp) -> bool:

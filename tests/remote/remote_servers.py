@@ -228,6 +228,45 @@ class S3:
         }
 
 
+def listing_ms_proxy(upstream_port: int, rewritten: list[int]) -> type[BaseHTTPRequestHandler]:
+    """A pass-through proxy to the S3 server on ``upstream_port`` whose bucket listings carry
+    LastModified with milliseconds (``...T12:00:00.123Z``), as MinIO and Ceph list them, where
+    moto lists whole seconds; HEAD keeps its whole-second Last-Modified. Each listing rewritten
+    is counted in ``rewritten``."""
+    import http.client
+
+    class Proxy(BaseHTTPRequestHandler):
+        protocol_version = "HTTP/1.1"
+
+        def log_message(self, *args: Any) -> None:
+            pass
+
+        def _forward(self) -> None:
+            n = int(self.headers.get("Content-Length") or 0)
+            body = self.rfile.read(n) if n else None
+            conn = http.client.HTTPConnection("127.0.0.1", upstream_port, timeout=30)
+            conn.request(self.command, self.path, body=body, headers=dict(self.headers.items()))
+            answer = conn.getresponse()
+            data = answer.read()
+            conn.close()
+            if b"<ListBucketResult" in data:
+                data = re.sub(rb"(<LastModified>[^<]*?)\.000Z", rb"\1.123Z", data)
+                rewritten.append(1)
+            self.send_response(answer.status)
+            for k, v in answer.getheaders():
+                if k.lower() not in ("content-length", "transfer-encoding", "connection"):
+                    self.send_header(k, v)
+            length = answer.getheader("Content-Length", "0")
+            self.send_header("Content-Length", length if self.command == "HEAD" else str(len(data)))
+            self.end_headers()
+            if self.command != "HEAD":
+                self.wfile.write(data)
+
+        do_GET = do_HEAD = do_PUT = do_POST = do_DELETE = _forward
+
+    return Proxy
+
+
 @pytest.fixture(scope="session")
 def s3_server() -> Iterator[S3]:
     """moto's S3 server on a free loopback port for the whole session."""

@@ -15,7 +15,7 @@ from pathlib import Path
 import numpy as np
 import pydicom
 import pytest
-from remote_servers import S3, S3_KEY, S3_SECRET
+from remote_servers import S3, S3_KEY, S3_SECRET, free_port, listing_ms_proxy, serving
 
 import lazyvol as lv
 from lazyvol import _io
@@ -51,6 +51,31 @@ def synthetic(tmp_path: Path, s3_server: S3, s3_bucket: str):
     )
     url = _upload(s3_server, s3_bucket, truth.files, "1.2.826.0.1.3680043.8.498.1")
     return truth, url
+
+
+def test_listing_times_in_milliseconds_are_the_objects_scanned(synthetic, s3_server: S3):
+    """MinIO and Ceph list LastModified with milliseconds, HEAD answers whole seconds: the
+    object is the one scanned (every compute raised SourceChangedError, size and ETag unchanged);
+    a real change is still found."""
+    truth, url = synthetic
+    rewritten: list[int] = []
+    port = free_port()
+    upstream = int(s3_server.endpoint.rsplit(":", 1)[1])
+    opts = {**s3_server.options(), "client_kwargs": {"endpoint_url": f"http://127.0.0.1:{port}"}}
+    opts["client_kwargs"]["region_name"] = "us-east-1"
+    with serving(listing_ms_proxy(upstream, rewritten), port):
+        vol = open_dicom(url, storage_options=opts, scale=False, use_index=False)
+        np.testing.assert_array_equal(vol.compute(), truth.stored)
+        assert rewritten, "the listing went through the proxy"
+        bucket = url[len("s3://") :].split("/", 1)[0]
+        first = sorted(
+            o["Key"] for o in s3_server.client.list_objects_v2(Bucket=bucket)["Contents"]
+        )
+        body = s3_server.client.get_object(Bucket=bucket, Key=first[0])["Body"].read()
+        s3_server.client.put_object(Bucket=bucket, Key=first[0], Body=body[:-2] + b"\x00\x01")
+        with pytest.raises(SourceChangedError):
+            vol.compute()
+    _io.clear_filesystems()
 
 
 def test_synthetic_series_opens_through_s3_equal_to_local_and_truth(synthetic, s3_server: S3):
