@@ -173,6 +173,27 @@ def test_dicom_slice_attributes(tmp_path):
     assert cut.InstanceNumber.values.tolist() == [int(d.InstanceNumber) for d in refs[3:]]
 
 
+def test_dicom_image_attributes_of_a_4d_series_follow_every_volume(tmp_path):
+    """4D: each volume's images are other files, so the attributes lie on (k, t): the file named
+    by SOPInstanceUID at (k, t) holds the pixels at (k, t) (they came from volume 0 for every t)."""
+    from lazyvol.testing import write_dicom_4d_series
+
+    truth = write_dicom_4d_series(tmp_path / "s", (6, 5, 4), 3, labels=())
+    vol = lv.open(tmp_path / "s")
+    image = vol.to_xarray()
+    assert image.SOPInstanceUID.dims == ("k", "t") and image.InstanceNumber.chunks is not None
+    by_uid = {str(d.SOPInstanceUID): d for d in map(pydicom.dcmread, truth.files)}
+    data = vol.compute()
+    for k in range(4):
+        for t in range(3):
+            ds = by_uid[str(image.SOPInstanceUID.values[k, t])]
+            np.testing.assert_array_equal(ds.pixel_array.T, data[:, :, k, t])
+            assert int(image.InstanceNumber.values[k, t]) == int(ds.InstanceNumber)
+    late = image.isel(t=2)
+    assert late.SOPInstanceUID.dims == ("k",)
+    assert late.SOPInstanceUID.values.tolist() == image.SOPInstanceUID.values[:, 2].tolist()
+
+
 def test_guess_can_open(sources, tmp_path):
     from lazyvol.xarray import LazyvolBackendEntrypoint
 

@@ -15,8 +15,9 @@ coordinates that cost nothing until used:
 * the 4th axis' values as coordinates on ``t``: ``time`` (s) for NIfTI series with a time step,
   each ``meta["axis4_values"]`` entry (``EchoTime``, ``DiffusionBValue``, ...), ``bval`` from
   ``meta["diffusion"]``;
-* DICOM: ``InstanceNumber``, ``AcquisitionTime`` and ``SOPInstanceUID`` of each slice (first volume)
-  on ``k``, read from the headers (no pixel data) only when used.
+* DICOM: ``InstanceNumber``, ``AcquisitionTime`` and ``SOPInstanceUID`` of each image, on ``k``
+  (on ``k`` and the 4th axis for a 4D series: each volume's images are other files), read from
+  the headers (no pixel data) only when used.
 
 The engine (registered in the ``xarray.backends`` entry-point group) returns lazily indexed
 variables: with ``chunks=None`` a selection reads only what it needs; with ``chunks={}`` the
@@ -68,7 +69,7 @@ def dims_of(ndim: int, meta: Mapping[str, Any] | None = None) -> tuple[str, ...]
     return tuple(dims)
 
 
-#: Per-slice DICOM attributes given as coordinates along ``k``.
+#: Per-image DICOM attributes given as coordinates along ``k`` (and the 4th axis of a 4D series).
 SLICE_ATTRIBUTES = ("InstanceNumber", "AcquisitionTime", "SOPInstanceUID")
 _TIME_SCALE = {"sec": 1.0, "msec": 1e-3, "usec": 1e-6}
 
@@ -178,19 +179,21 @@ def _axis4_coords(vol: Volume) -> dict[str, tuple[tuple[str, ...], Any, dict[str
 
 
 def _slice_attributes(vol: Volume) -> dict[str, Any]:
-    """Per-slice DICOM attributes as lazy 1-D dask arrays along k (read on first use)."""
+    """Per-image DICOM attributes as lazy dask arrays along k, and along the 4th axis of a 4D
+    series (read on first use)."""
     from .headers import _is_dicom
 
-    if not _is_dicom(vol.meta) or not vol.source:
+    if not _is_dicom(vol.meta) or not vol.source or vol.ndim > 4:
         return {}
-    nk = vol.shape[2]
+    shape = tuple(vol.shape[2:])
+    dims = dims_of(vol.ndim, vol.meta)[2:]
     task = dask.delayed(_read_slice_attributes, pure=True)(vol.source, _HeaderView(vol))
     out: dict[str, Any] = {}
     for n, (name, dtype) in enumerate(
         zip(SLICE_ATTRIBUTES, (np.int64, np.dtype("U32"), np.dtype("U64")), strict=True)
     ):
         item = dask.delayed(lambda rows, n=n: rows[n], pure=True)(task)
-        out[name] = (("k",), da.from_delayed(item, shape=(nk,), dtype=dtype), {})
+        out[name] = (dims, da.from_delayed(item, shape=shape, dtype=dtype), {})
     return out
 
 
@@ -214,17 +217,18 @@ class _HeaderView:
 def _read_slice_attributes(source: str, view: _HeaderView) -> list[np.ndarray]:
     from .headers import dicom_header
 
+    shape = tuple(view.shape[2:])  # (nk,) or (nk, nt)
     numbers, times, uids = [], [], []
-    for k in range(view.shape[2]):
-        ds = dicom_header(view, k, 0)  # type: ignore[arg-type]
+    for k, *t in np.ndindex(*shape):
+        ds = dicom_header(view, k, t[0] if t else 0)  # type: ignore[arg-type]
         number = ds.get("InstanceNumber")
         numbers.append(int(number) if number not in (None, "") else -1)
         times.append(str(ds.get("AcquisitionTime", "") or ""))
         uids.append(str(ds.get("SOPInstanceUID", "") or ""))
     return [
-        np.asarray(numbers, dtype=np.int64),
-        np.asarray(times, dtype="U32"),
-        np.asarray(uids, dtype="U64"),
+        np.asarray(numbers, dtype=np.int64).reshape(shape),
+        np.asarray(times, dtype="U32").reshape(shape),
+        np.asarray(uids, dtype="U64").reshape(shape),
     ]
 
 
@@ -303,7 +307,8 @@ def to_xarray(vol: Volume, *, name: str = "image", slice_attributes: bool = True
     name : str
         The DataArray's name.
     slice_attributes : bool
-        DICOM: add InstanceNumber, AcquisitionTime and SOPInstanceUID along ``k`` (lazy).
+        DICOM: add InstanceNumber, AcquisitionTime and SOPInstanceUID along ``k`` (and the 4th
+        axis of a 4D series) (lazy).
 
     Returns
     -------
