@@ -84,3 +84,19 @@ def test_to_zarr_refuses_a_volume_without_voxels(tmp_path):
     with pytest.raises(lv.UnsupportedError, match=r"shape \(0, 5, 6\) has no voxels"):
         lv.Volume(np.zeros((0, 5, 6), "i2")).to_zarr(tmp_path / "s.zarr")
     assert os.listdir(tmp_path) == []
+
+
+def test_rgb_is_refused_with_advice_that_works(tmp_path):
+    """An RGB24 NIfTI cannot become a Zarr v3 store (a structured dtype): the refusal's advice
+    (one channel) must itself work; the old advice, a float32 cast, raised TypeError."""
+    import nibabel as nib
+
+    rgb = np.zeros((6, 5, 4), dtype=[("R", "u1"), ("G", "u1"), ("B", "u1")])
+    rgb["R"] = np.arange(rgb.size, dtype=np.uint8).reshape(rgb.shape)
+    nib.Nifti1Image(rgb, np.eye(4)).to_filename(tmp_path / "rgb.nii")
+    vol = lv.open(tmp_path / "rgb.nii")
+    with pytest.raises(lv.UnsupportedError, match=r"vol\.data\['R'\]") as exc:
+        vol.to_zarr(tmp_path / "all.zarr")
+    assert "astype" not in str(exc.value) and ".nii keeps RGB" in str(exc.value)
+    lv.Volume(vol.data["R"], vol.affine).to_zarr(tmp_path / "r.zarr")
+    np.testing.assert_array_equal(lv.open(tmp_path / "r.zarr").compute(), rgb["R"])

@@ -30,6 +30,7 @@ from ._fsutil import publish_file, temp_sibling
 from .config import chunk_budget
 from .errors import WriteError
 from .geometry import affine_problem
+from .scaling import numbers_hint
 from .sidecar import sidecar_paths, write_sidecars
 from .zarr_nifti import SPACE_UNITS, space_unit
 from .zarr_write import require_volume
@@ -114,8 +115,7 @@ def _header(vol: Volume, dtype: np.dtype) -> Any:
         hdr.set_data_dtype(dtype)
     except Exception as exc:
         raise WriteError(
-            f"dtype {dtype} cannot be stored in NIfTI; convert first, e.g. "
-            "lazyvol.Volume(vol.data.astype('float32'), vol.affine, meta=vol.meta)"
+            f"dtype {dtype} cannot be stored in NIfTI; {numbers_hint(np.dtype(dtype))}"
         ) from exc
     meta = vol.meta
     units = meta.get("xyzt_units")

@@ -69,6 +69,7 @@ from .errors import (
     SourceNotFoundError,
     UnsupportedError,
 )
+from .scaling import numbers_hint
 
 __all__ = ["check_references", "references", "write_references"]
 
@@ -383,7 +384,7 @@ def _nifti_refs(lay: _NiftiLayout, chunk_bytes: int | None) -> dict[str, Any]:
     if dtype.fields is not None or dtype.kind not in "biufc":
         raise UnsupportedError(
             f"{lay.display}: NIfTI data type {dtype} (RGB/structured) cannot be referenced as a "
-            "plain Zarr array; convert it with lazyvol.open(...).to_zarr(...)"
+            f"plain Zarr array; {numbers_hint(dtype)}, and write that with .to_zarr(...)"
         )
     ni, nj, nk = lay.shape[:3]
     rest = lay.shape[3:]

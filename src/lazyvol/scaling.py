@@ -19,6 +19,7 @@ from .errors import FormatError
 
 __all__ = [
     "apply_scale",
+    "numbers_hint",
     "check_scaled",
     "is_identity",
     "may_overflow",
@@ -26,6 +27,25 @@ __all__ = [
     "scaled_dtype",
     "scaled_dtype_bits",
 ]
+
+
+def numbers_hint(dtype: np.dtype) -> str:
+    """How to get plain numbers from values of ``dtype``, for a message refusing them: one
+    channel of RGB (structured) data, the magnitude of complex data, else a cast."""
+    if dtype.names:
+        return (
+            f"take one channel ({', '.join(dtype.names)}), e.g. "
+            f"lazyvol.Volume(vol.data[{dtype.names[0]!r}], vol.affine)"
+        )
+    if dtype.kind == "V":  # raw RGB bytes (a file's layout): lazyvol.open names the channels
+        return (
+            "open it with lazyvol.open, whose data names the channels (R, G, B), and take one, "
+            "e.g. lazyvol.Volume(vol.data['R'], vol.affine)"
+        )
+    if dtype.kind == "c":
+        return "take a real quantity, e.g. the magnitude: lazyvol.Volume(abs(vol.data), vol.affine)"
+    return "convert the values, e.g. lazyvol.Volume(vol.data.astype('float32'), vol.affine)"
+
 
 _INT_CANDIDATES = [
     np.dtype(t) for t in ("uint8", "int8", "uint16", "int16", "uint32", "int32", "int64")

@@ -33,6 +33,7 @@ from .chunking import rechunk_source
 from .config import chunk_budget
 from .errors import LazyvolError, UnsupportedError, WriteError
 from .geometry import affine_problem
+from .scaling import numbers_hint
 from .zarr_blockwrite import store_blocks
 from .zarr_meta import FORMAT, MANIFEST, MANIFEST_ATTR, store_version, to_json
 from .zarr_ome import (
@@ -312,9 +313,10 @@ def _check_storable(vol: Volume, dest: str) -> None:
     hold, no voxels, or an affine that is not finite and invertible."""
     dtype = vol.dtype
     if dtype.kind not in "biufc" or dtype.fields is not None:
+        keep = "; a .nii keeps RGB" if dtype.names else ""
         raise UnsupportedError(
-            f"{dest}: dtype {dtype} cannot be stored in Zarr v3 by lazyvol; convert first, "
-            "e.g. Volume(vol.data.astype('float32'), vol.affine, meta=vol.meta)"
+            f"{dest}: dtype {dtype} cannot be stored in Zarr v3 by lazyvol; "
+            f"{numbers_hint(dtype)}{keep}"
         )
     if 0 in vol.shape:
         raise UnsupportedError(

@@ -18,6 +18,7 @@ import numpy as np
 import numpy.typing as npt
 
 from ..errors import DataTypeError
+from ..scaling import numbers_hint
 from .parts import Bins, Kind
 
 __all__ = ["StatsRequest"]
@@ -28,23 +29,10 @@ def _data_kind(dtype: np.dtype[np.generic], where: str = "") -> Kind:
     with a :class:`~lazyvol.errors.DataTypeError` saying how to get numbers from it."""
     if dtype.kind in "biuf":
         return "int" if dtype.kind in "biu" else "float"
-    if dtype.names:
-        names = ", ".join(dtype.names)
-        fix = (
-            f"compute them per channel ({names}), e.g. "
-            f"lazyvol.stats(lazyvol.Volume(vol.data[{dtype.names[0]!r}], vol.affine)); the "
-            "`lazyvol stats` command reports every channel"
-        )
-    elif dtype.kind == "c":
-        fix = (
-            "take a real quantity first, e.g. the magnitude: "
-            "lazyvol.stats(lazyvol.Volume(abs(vol.data), vol.affine))"
-        )
-    else:
-        fix = "convert the values to numbers first"
+    every = "; the `lazyvol stats` command reports every channel" if dtype.names else ""
     raise DataTypeError(
         f"{where + ': ' if where else ''}stats() needs integer, boolean or floating-point data, "
-        f"got {dtype}; {fix}"
+        f"got {dtype}; {numbers_hint(dtype)}{every}"
     )
 
 
