@@ -321,7 +321,9 @@ def test_rgb_data_is_a_typed_error_naming_the_channels(tmp_path):
     path = tmp_path / "rgb.nii"
     nib.Nifti1Image(rgb, np.eye(4)).to_filename(path)
     vol = lv.open(path)
-    with pytest.raises(lv.DataTypeError, match=r"rgb\.nii: .*one channel \(R, G, B\).*every channel"):
+    with pytest.raises(
+        lv.DataTypeError, match=r"rgb\.nii: .*one channel \(R, G, B\).*every channel"
+    ):
         lv.stats(vol)
     green = lv.stats(lv.Volume(vol.data["G"], vol.affine))  # the fix the message gives
     assert (green.min, green.max, green.count) == (9, 9, rgb.size)
