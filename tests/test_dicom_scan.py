@@ -263,3 +263,27 @@ def test_symlinks_not_followed_by_default_and_loops_detected(tmp_path):
     # the linked file repeats a SOPInstanceUID with the same pixels: dropped with a warning
     assert followed[0].shape == (8, 8, 4)
     assert any("duplicate" in w for w in followed[0].warnings)
+
+
+def test_saved_report_follows_the_listing_skips_and_follow_symlinks(tmp_path):
+    """Links that add no file (a loop, a dangling link) leave the same files either way: the saved
+    report must still be the one made with the same follow_symlinks (it said "pass
+    follow_symlinks=True" after they were followed), and a dangling link or a FIFO is a skipped
+    entry with its reason, not silently dropped."""
+    data = tmp_path / "data"
+    write_dicom_series(data / "s", (8, 8, 4))
+    (data / "loop").symlink_to(data, target_is_directory=True)
+    (data / "dangling").symlink_to(tmp_path / "nowhere")
+    os.mkfifo(data / "pipe")
+
+    def skips(**kw):
+        return {os.path.basename(p): why for p, why in lv.scan(data, **kw).skipped}
+
+    for _ in range(2):  # the first scan, then the saved report, each way
+        plain = skips()
+        assert "symbolic link (pass follow_symlinks=True)" == plain["loop"] == plain["dangling"]
+        assert plain["pipe"].startswith("not a regular file")
+        followed = skips(follow_symlinks=True)
+        assert followed["loop"] == "directory loop (already visited)"
+        assert followed["dangling"].startswith("dangling symbolic link")
+        assert followed["pipe"].startswith("not a regular file")

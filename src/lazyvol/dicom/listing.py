@@ -23,6 +23,13 @@ __all__ = ["Listed", "find_files", "list_prefix"]
 Listed = tuple[str, int, int, int, int, str]
 
 
+def _not_listed(path: str, is_link: bool) -> str:
+    """Why an entry that is neither a regular file nor a folder (followed) is not listed."""
+    if is_link and not os.path.exists(path):
+        return "dangling symbolic link (its target does not exist)"
+    return "not a regular file or folder (a FIFO, socket or device)"
+
+
 def find_files(
     root: str, *, follow_symlinks: bool = False
 ) -> tuple[list[Listed], list[tuple[str, str]]]:
@@ -84,6 +91,8 @@ def find_files(
                         files.append(_listed(path, entry.stat(follow_symlinks=follow_symlinks)))
                         if len(files) > limit:
                             raise ResourceLimitError(_too_many(root, limit, len(files)))
+                    else:
+                        skipped.append((path, _not_listed(path, is_link)))
                 except OSError as exc:
                     skipped.append((path, f"cannot stat: {exc}"))
         finally:

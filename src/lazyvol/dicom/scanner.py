@@ -96,7 +96,10 @@ def scan(
     )
     folder = loc.is_remote or os.path.isdir(loc.url)
     indexed = use_index and folder and indexable(root)
-    digest = listing_digest(listing[0], **options) if indexed else ""
+    # The report holds the listing's own skips (links not followed, special files) too: they and
+    # follow_symlinks are part of what it was made from.
+    made_from = {"follow_symlinks": follow_symlinks, "listing_skips": sorted(listing[1])}
+    digest = listing_digest(listing[0], **made_from, **options) if indexed else ""
     saved = load_report(root, digest, listing[0]) if indexed else None
     if saved is not None:
         return saved
