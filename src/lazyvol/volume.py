@@ -209,7 +209,9 @@ class Volume:
 
     # -- lazy operations -----------------------------------------------------------------------
     def __getitem__(self, index: object) -> Volume:
-        """Cut the volume lazily; the affine changes exactly as nibabel's ``img.slicer[index]``."""
+        """Cut the volume lazily; the affine changes as nibabel's ``img.slicer[index]`` changes it,
+        and with a negative step its origin moves to the new first voxel (nibabel 5.4's slicer
+        keeps the old one there)."""
         canon = canonical_index(index, self.shape)
         for axis, item in enumerate(canon[:3]):
             if not isinstance(item, slice):
