@@ -192,11 +192,23 @@ def _timed_out(chain: list[BaseException]) -> bool:
     return any(isinstance(e, TimeoutError) or "timeout" in type(e).__name__.lower() for e in chain)
 
 
+#: aiohttp's failures of the connection itself (the server hung up, a body cut short), whatever
+#: their subclass: they say nothing about whether the object exists.
+_AIOHTTP_CONNECTION = ("ClientConnectionError", "ClientPayloadError")
+
+
 def _no_connection(chain: list[BaseException]) -> bool:
-    """A failure to reach the server at all (refused, reset, DNS), wherever in the chain."""
+    """A failure to reach the server or to get its answer (refused, reset, DNS, the server
+    closing the connection without answering), wherever in the chain."""
     return any(
         isinstance(e, ConnectionError)
-        or (type(e).__module__.startswith("aiohttp") and "Connect" in type(e).__name__)
+        or (
+            type(e).__module__.startswith("aiohttp")
+            and any(
+                "Connect" in c.__name__ or c.__name__ in _AIOHTTP_CONNECTION
+                for c in type(e).__mro__
+            )
+        )
         for e in chain
     )
 

@@ -44,6 +44,7 @@ class Hostile:
     encoding_label: str = ""  # Content-Encoding header on the raw bytes (GETs and HEADs)
     encoding_get_only: bool = False  # ... on GETs only
     stall: float = 0.0  # seconds to wait before answering (GET and HEAD)
+    hangup: bool = False  # close the connection without answering (a restarting server)
     ignore_if_match: bool = False
     requests: int = 0
 
@@ -120,6 +121,9 @@ def _handler(st: HostileServer) -> type[BaseHTTPRequestHandler]:
                 n = obj.requests
             if obj.stall:
                 time.sleep(obj.stall)
+            if obj.hangup:
+                self.close_connection = True
+                return 0
             forced = obj.status_get if body else obj.status_head
             if forced is not None and (obj.status_times is None or n <= obj.status_times):
                 return self._simple(forced, {"Retry-After": "0"} if forced in (429, 503) else {})

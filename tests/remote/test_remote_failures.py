@@ -49,6 +49,16 @@ def test_a_server_error_at_open_is_not_a_missing_object(tmp_path, hostile_server
         lv.open(f"{hostile_server.url}/nope.nii")
 
 
+def test_a_server_hanging_up_at_open_is_not_a_missing_object(tmp_path, hostile_server):
+    """A server that closes the connection without answering (aiohttp's ServerDisconnectedError,
+    under fsspec's FileNotFoundError) failed to answer: it was reported as "no such object"."""
+    raw, _ = _nifti(tmp_path)
+    url = hostile_server.put("a.nii", raw, hangup=True)
+    with pytest.raises(RemoteReadError, match=r"a\.nii: .*Disconnected") as info:
+        lv.open(url)
+    assert not isinstance(info.value, SourceNotFoundError)
+
+
 def test_a_timeout_at_open_is_a_timeout(tmp_path, hostile_server, monkeypatch):
     monkeypatch.setenv("LAZYVOL_REMOTE_TIMEOUT", "1")
     raw, _ = _nifti(tmp_path)
