@@ -175,7 +175,9 @@ def list_objects(
     """Every object (file) under a prefix (folder), recursively, with its stamp, sorted by name.
 
     One listing request per page of results: sizes and ETags come from the listing, no request per
-    object. ``suffix`` keeps only names ending so (case-insensitive).
+    object, except over HTTP(S), where a folder is an HTML index page without sizes: each object
+    listed there is stamped with a HEAD (a few at once). ``suffix`` keeps only names ending so
+    (case-insensitive).
     """
     ends = tuple(s.lower() for s in ([suffix] if isinstance(suffix, str) else suffix))
     out: list[tuple[Location, SourceStamp]] = []
@@ -199,6 +201,7 @@ def list_objects(
     except Exception as exc:
         raise translate(exc, loc, "listing the prefix") from None
     parts = urlsplit(loc.url)
+    unsized: list[Location] = []
     for name, entry in sorted(found.items()):
         if entry.get("type") == "directory":
             continue
@@ -209,7 +212,16 @@ def list_objects(
         else:
             url = f"{parts.scheme}://{name.lstrip('/')}"
         child = Location(url, loc.options)
-        out.append((child, stamp_from_info(child, entry)))
+        if entry.get("size") is None and loc.protocol in ("http", "https"):
+            unsized.append(child)  # a link of an index page: its size comes from a HEAD
+        else:
+            out.append((child, stamp_from_info(child, entry)))
+    if unsized:
+        from concurrent.futures import ThreadPoolExecutor
+
+        with ThreadPoolExecutor(max_workers=min(8, len(unsized))) as pool:
+            out.extend(zip(unsized, pool.map(stamp, unsized), strict=True))
+        out.sort(key=lambda pair: pair[0].url)
     return out
 
 

@@ -252,6 +252,12 @@ class Location:
         return identity_url(self.url)
 
     @property
+    def names_prefix(self) -> bool:
+        """True for a URL whose path ends in ``/``: a folder or prefix, never one object (an
+        HTTP server answers it with an index page)."""
+        return self.is_remote and urlsplit(self.url).path.endswith("/")
+
+    @property
     def name(self) -> str:
         """The last component of the path (``"a.nii.gz"``), for sniffing by suffix."""
         if self.is_remote:

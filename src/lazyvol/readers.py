@@ -128,8 +128,8 @@ class NiftiReader:
 
     def can_open(self, source: Location) -> bool:
         source = Location.of(source)
-        if not source.is_remote and not os.path.isfile(source.url):
-            return False
+        if source.names_prefix or (not source.is_remote and not os.path.isfile(source.url)):
+            return False  # (a prefix URL: no request for its index page)
         try:
             return sniff(source) == "nifti"
         except LazyvolError:

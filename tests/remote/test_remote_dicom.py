@@ -53,6 +53,32 @@ def synthetic(tmp_path: Path, s3_server: S3, s3_bucket: str):
     return truth, url
 
 
+def test_a_series_folder_behind_an_http_index_page_opens(tmp_path: Path):
+    """A series folder served by a plain web server (Python's http.server: an HTML index page
+    without sizes, Range ignored): each listed file is stamped with a HEAD. It failed naming the
+    first file's 'missing Content-Length' (the server sends it; the listing has no sizes), and the
+    NIfTI sniff stamped the index page itself, warning that it has no validators."""
+    import functools
+    import http.server
+    import warnings
+
+    truth = write_dicom_series(tmp_path / "www" / "series", (16, 12, 5), seed=3)
+
+    class Quiet(http.server.SimpleHTTPRequestHandler):
+        def log_message(self, *args: object) -> None:
+            pass
+
+    port = free_port()
+    with serving(functools.partial(Quiet, directory=str(tmp_path / "www")), port):  # type: ignore[arg-type]
+        url = f"http://127.0.0.1:{port}/series/"
+        with warnings.catch_warnings():
+            warnings.simplefilter("error")
+            vol = lv.open(url)
+            np.testing.assert_array_equal(vol.compute(), truth.stored)
+        assert len(vol.meta["files"]) == 5
+    _io.clear_filesystems()
+
+
 def test_listing_times_in_milliseconds_are_the_objects_scanned(synthetic, s3_server: S3):
     """MinIO and Ceph list LastModified with milliseconds, HEAD answers whole seconds: the
     object is the one scanned (every compute raised SourceChangedError, size and ETag unchanged);

@@ -147,7 +147,7 @@ def list_prefix(loc: Location) -> list[Listed]:
     ResourceLimitError
         More objects than :func:`lazyvol.config.max_scan_files`.
     """
-    one_object = loc.protocol in ("http", "https") and not loc.url.split("?", 1)[0].endswith("/")
+    one_object = loc.protocol in ("http", "https") and not loc.names_prefix
     # (an HTTP URL not ending in "/" names one object: servers list "folders" only as HTML pages)
     found = [] if one_object else list_objects(loc)
     if not found:
