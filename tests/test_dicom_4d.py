@@ -687,6 +687,27 @@ def test_a_time_series_written_to_nifti_carries_its_repetition_time(tmp_path):
     assert hdr.get_zooms()[3] == pytest.approx(nib.load(ref).header.get_zooms()[3])
 
 
+def test_a_time_series_written_to_zarr_carries_its_repetition_time(tmp_path):
+    """OME-Zarr of a DICOM time series: its t axis in seconds with the TR as scale (it had no unit
+    and scale 1 while the same series as NIfTI had pixdim[4] = TR), read by zarr-python and by
+    lazyvol; the NIfTI-Zarr header says the same."""
+    import io
+
+    import zarr
+
+    write_dicom_4d_series(tmp_path / "s", SHAPE, 3, labels=("AcquisitionTime",), tr_s=2.5)
+    vol = lv.open(tmp_path / "s")
+    store = vol.to_zarr(tmp_path / "v.zarr")
+    group = zarr.open_group(store, mode="r")
+    (ms,) = group.attrs["ome"]["multiscales"]
+    assert ms["axes"][0] == {"name": "t", "type": "time", "unit": "second"}
+    scale = ms["datasets"][0]["coordinateTransformations"][0]["scale"]
+    assert scale[0] == pytest.approx(2.5)
+    raw = np.asarray(group["nifti"][:]).tobytes()  # the NIfTI-Zarr header array
+    hdr = nib.Nifti1Header.from_fileobj(io.BytesIO(raw))
+    assert hdr.get_zooms()[3] == pytest.approx(2.5) and hdr.get_xyzt_units()[1] == "sec"
+
+
 def test_a_series_with_only_zero_b_values_has_no_diffusion_table(tmp_path):
     """GE writes b = 0 in every BOLD image: that is no diffusion series, and no .bval/.bvec is
     written next to it (BIDS tools would take it for one); dcm2niix writes none either."""

@@ -32,7 +32,7 @@ from .errors import WriteError
 from .geometry import affine_problem
 from .scaling import numbers_hint
 from .sidecar import sidecar_paths, write_sidecars
-from .zarr_nifti import SPACE_UNITS, space_unit
+from .zarr_nifti import SPACE_UNITS, axis4_step, space_unit
 from .zarr_write import require_volume
 
 if TYPE_CHECKING:
@@ -133,31 +133,15 @@ def _header(vol: Volume, dtype: np.dtype) -> Any:
     hdr.set_qform(vol.affine, code=q_code)
     if len(shape) > 3:
         zooms = list(hdr.get_zooms())
-        spacing = meta.get("axis4_spacing")
-        if spacing is None:
-            spacing = _repetition_time(meta)
-        if isinstance(spacing, int | float) and np.isfinite(spacing) and spacing > 0:
-            zooms[3] = float(spacing)
+        spacing, _ = axis4_step(meta)
+        if spacing is not None:
+            zooms[3] = spacing
         hdr.set_zooms(zooms)
     descrip = meta.get("descrip")
     if isinstance(descrip, str) and descrip:
         hdr["descrip"] = descrip.encode("latin-1", "replace")[:79]
     hdr.set_slope_inter(1.0, 0.0)
     return hdr
-
-
-def _repetition_time(meta: dict[str, Any]) -> float | None:
-    """The 4th axis' step of a DICOM series for ``pixdim[4]``: its RepetitionTime in seconds, as
-    dcm2niix writes it (FSL, AFNI and fMRIPrep read the TR there); None when unknown or when the
-    4th axis holds echoes (their step is no TR)."""
-    bids = meta.get("bids")
-    varying = meta.get("axis4_values")
-    if not isinstance(bids, dict) or (
-        isinstance(varying, dict) and ({"EchoTime", "EchoNumbers"} & set(varying))
-    ):
-        return None
-    tr = bids.get("RepetitionTime")
-    return float(tr) if isinstance(tr, int | float) else None
 
 
 #: Uncompressed bytes per gzip member (compressed in parallel).

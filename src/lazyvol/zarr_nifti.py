@@ -23,6 +23,7 @@ __all__ = [
     "RFC4",
     "SPACE_UNITS",
     "anatomical_orientations",
+    "axis4_step",
     "header_affine",
     "nifti_header_bytes",
     "space_unit",
@@ -45,6 +46,29 @@ _NIFTI_MM = {"meter": 1000.0, "mm": 1.0, "micron": 1e-3, "unknown": 1.0}
 _NIFTI_TIME_CODES = {"second": "sec", "millisecond": "msec", "microsecond": "usec"}
 #: NIfTI space units (nibabel's names) a volume's affine may be in, and their OME-Zarr names.
 SPACE_UNITS = {"mm": "millimeter", "micron": "micrometer", "meter": "meter"}
+
+
+def axis4_step(meta: dict[str, Any]) -> tuple[float | None, str | None]:
+    """``(step, NIfTI time unit)`` of a volume's 4th axis, as a written file or store states it:
+    the source's own (a NIfTI's ``pixdim[4]`` in its ``xyzt_units``, a store's time scale), else a
+    DICOM series' RepetitionTime in seconds, as dcm2niix writes it (FSL, AFNI and fMRIPrep read
+    the TR there); ``(None, None)`` when unknown, or when the 4th axis holds echoes (their step is
+    no TR). The unit is None when the source does not say it."""
+    spacing = meta.get("axis4_spacing")
+    if isinstance(spacing, int | float) and math.isfinite(spacing) and spacing > 0:
+        units = meta.get("xyzt_units")
+        unit = str(units[1]) if isinstance(units, list | tuple) and len(units) == 2 else None
+        return float(spacing), unit
+    bids = meta.get("bids")
+    varying = meta.get("axis4_values")
+    if not isinstance(bids, dict) or (
+        isinstance(varying, dict) and ({"EchoTime", "EchoNumbers"} & set(varying))
+    ):
+        return None, None
+    tr = bids.get("RepetitionTime")
+    if isinstance(tr, int | float) and math.isfinite(tr) and tr > 0:
+        return float(tr), "sec"
+    return None, None
 
 
 def space_unit(meta: dict[str, Any]) -> str:
@@ -106,10 +130,10 @@ def nifti_header_bytes(
         except (nib.spatialimages.HeaderDataError, ValueError, np.linalg.LinAlgError):
             hdr.set_qform(None, code=0)
     hdr.set_xyzt_units(space_unit(meta), _NIFTI_TIME_CODES.get(time_unit or "", "sec"))
-    spacing = meta.get("axis4_spacing")
-    if len(shape) > 3 and isinstance(spacing, int | float) and math.isfinite(spacing):
+    spacing, _ = axis4_step(meta)
+    if len(shape) > 3 and spacing is not None:
         zooms = list(hdr.get_zooms())
-        zooms[3] = float(spacing)
+        zooms[3] = spacing
         hdr.set_zooms(zooms)
     hdr.set_slope_inter(np.nan, np.nan)
     hdr["descrip"] = b"lazyvol"

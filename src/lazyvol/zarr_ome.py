@@ -19,7 +19,6 @@ different body axes, else read as pointing R, A, S) and the volume's ``meta``;
 
 from __future__ import annotations
 
-import math
 import warnings
 from collections.abc import Sequence
 from dataclasses import dataclass
@@ -211,20 +210,22 @@ def ome_transforms(
         trans_xyz = [0.0, 0.0, 0.0]
     lead_scale = [1.0] * (ndim - 3)
     if ndim > 3:
-        spacing = meta.get("axis4_spacing")
-        if isinstance(spacing, int | float) and math.isfinite(spacing) and spacing > 0:
-            lead_scale[disk_axes(ndim).index(3)] = float(spacing)
+        spacing, _ = zarr_nifti.axis4_step(meta)
+        if spacing is not None:
+            lead_scale[disk_axes(ndim).index(3)] = spacing
     scale = lead_scale + [float(v) for v in reversed(scale_xyz)]
     trans = [0.0] * (ndim - 3) + [float(v) for v in reversed(trans_xyz)]
     return [{"type": "scale", "scale": scale}, {"type": "translation", "translation": trans}]
 
 
 def time_unit(meta: dict[str, Any]) -> str | None:
-    """The OME time unit of a volume's NIfTI ``xyzt_units`` (None when unknown)."""
+    """The OME time unit of a volume's 4th axis: its NIfTI ``xyzt_units``, else seconds for a
+    DICOM series' RepetitionTime step (:func:`lazyvol.zarr_nifti.axis4_step`); None when unknown."""
     units = meta.get("xyzt_units")
     if isinstance(units, list) and len(units) == 2:
         return _NIFTI_TIME_UNITS.get(str(units[1]))
-    return None
+    step, unit = zarr_nifti.axis4_step(meta)
+    return _NIFTI_TIME_UNITS.get(unit) if step is not None and unit is not None else None
 
 
 @dataclass(frozen=True)
