@@ -187,9 +187,14 @@ def _reap(pid: int, *, kill: bool) -> None:
 
 def reap_children() -> None:
     """Wait for the children :func:`run_halves` left exiting (no zombie outlives the caller's
-    operation; by the time it calls this, they have usually exited)."""
-    while _exiting:
-        _exited(_exiting.pop(), 0)
+    operation; by the time it calls this, they have usually exited). Safe from several threads:
+    each child is taken from the list by one of them (``list.pop`` is atomic)."""
+    while True:
+        try:
+            pid = _exiting.pop()
+        except IndexError:
+            return
+        _exited(pid, 0)
 
 
 def _exited(pid: int, flags: int) -> bool:
