@@ -708,6 +708,25 @@ def test_a_time_series_written_to_zarr_carries_its_repetition_time(tmp_path):
     assert hdr.get_zooms()[3] == pytest.approx(2.5) and hdr.get_xyzt_units()[1] == "sec"
 
 
+def test_every_other_volume_is_twice_the_step_apart(tmp_path):
+    """vol[..., ::2] keeps every other volume: its 4th-axis step, as written to NIfTI and
+    OME-Zarr, is twice the series' (it stayed the TR, or the source's pixdim[4])."""
+    import zarr
+
+    write_dicom_4d_series(tmp_path / "s", SHAPE, 4, labels=("AcquisitionTime",), tr_s=2.5)
+    half = lv.open(tmp_path / "s")[..., ::2]
+    out = half.to_nifti(tmp_path / "half.nii")
+    assert nib.load(out).header.get_zooms()[3] == pytest.approx(5.0)
+    (ms,) = zarr.open_group(half.to_zarr(tmp_path / "half.zarr"), mode="r").attrs["ome"][
+        "multiscales"
+    ]
+    assert ms["axes"][0]["unit"] == "second"
+    assert ms["datasets"][0]["coordinateTransformations"][0]["scale"][0] == pytest.approx(5.0)
+    again = lv.open(out)[..., ::-1]  # a NIfTI source: its own pixdim[4], reversed
+    assert again.spacing[3] == pytest.approx(5.0)
+    assert lv.open(out)[..., ::2].spacing[3] == pytest.approx(10.0)
+
+
 def test_a_series_with_only_zero_b_values_has_no_diffusion_table(tmp_path):
     """GE writes b = 0 in every BOLD image: that is no diffusion series, and no .bval/.bvec is
     written next to it (BIDS tools would take it for one); dcm2niix writes none either."""

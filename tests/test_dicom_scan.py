@@ -281,7 +281,8 @@ def test_saved_report_follows_the_listing_skips_and_follow_symlinks(tmp_path):
 
     for _ in range(2):  # the first scan, then the saved report, each way
         plain = skips()
-        assert "symbolic link (pass follow_symlinks=True)" == plain["loop"] == plain["dangling"]
+        assert plain["loop"] == "symbolic link (pass follow_symlinks=True)"
+        assert plain["dangling"].startswith("dangling symbolic link")  # following cannot help
         assert plain["pipe"].startswith("not a regular file")
         followed = skips(follow_symlinks=True)
         assert followed["loop"] == "directory loop (already visited)"

@@ -170,14 +170,19 @@ def verify(loc: Location, expected: SourceStamp) -> None:
 
 
 def list_objects(
-    loc: Location, *, suffix: str | Sequence[str] = ()
+    loc: Location,
+    *,
+    suffix: str | Sequence[str] = (),
+    skipped: list[tuple[str, str]] | None = None,
 ) -> list[tuple[Location, SourceStamp]]:
     """Every object (file) under a prefix (folder), recursively, with its stamp, sorted by name.
 
     One listing request per page of results: sizes and ETags come from the listing, no request per
     object, except over HTTP(S), where a folder is an HTML index page without sizes: each object
-    listed there is stamped with a HEAD (a few at once). ``suffix`` keeps only names ending so
-    (case-insensitive).
+    listed there is stamped with a HEAD (a few at once); the page's other links (column sorting,
+    ``?C=N;O=D``, links outside the folder) are not objects, and a link the server does not serve
+    (404, 403: a dangling or unreadable file) is appended to ``skipped`` with the reason, when
+    given. ``suffix`` keeps only names ending so (case-insensitive).
     """
     ends = tuple(s.lower() for s in ([suffix] if isinstance(suffix, str) else suffix))
     out: list[tuple[Location, SourceStamp]] = []
@@ -213,6 +218,9 @@ def list_objects(
             url = f"{parts.scheme}://{name.lstrip('/')}"
         child = Location(url, loc.options)
         if entry.get("size") is None and loc.protocol in ("http", "https"):
+            link = urlsplit(url)
+            if link.query or link.fragment or not link.path.startswith(parts.path):
+                continue  # an index page's sort links, or a link out of the folder
             unsized.append(child)  # a link of an index page: its size comes from a HEAD
         else:
             out.append((child, stamp_from_info(child, entry)))
@@ -220,9 +228,22 @@ def list_objects(
         from concurrent.futures import ThreadPoolExecutor
 
         with ThreadPoolExecutor(max_workers=min(8, len(unsized))) as pool:
-            out.extend(zip(unsized, pool.map(stamp, unsized), strict=True))
+            for child, got in zip(unsized, pool.map(_stamp_or_why, unsized), strict=True):
+                if isinstance(got, SourceStamp):
+                    out.append((child, got))
+                elif skipped is not None:
+                    skipped.append((child.url, got))
         out.sort(key=lambda pair: pair[0].url)
     return out
+
+
+def _stamp_or_why(loc: Location) -> SourceStamp | str:
+    """The stamp of an object an index page links to, or why it cannot be read (the server does
+    not serve it: a dangling or unreadable file on its disk)."""
+    try:
+        return stamp(loc)
+    except (SourceNotFoundError, RemoteAccessError) as exc:
+        return f"listed on the folder's index page but not served: {exc}"
 
 
 def read(

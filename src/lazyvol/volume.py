@@ -238,6 +238,12 @@ class Volume:
             else:
                 meta.pop(AXIS4_KEY)
                 meta["axis4_index"] = {k: v for k, v in new4.items()}
+        if self.ndim > 3 and isinstance(canon[3], slice) and abs(canon[3].step or 1) != 1:
+            from .zarr_nifti import axis4_step  # (not needed by `import lazyvol`)
+
+            step, _unit = axis4_step(self.meta)  # every |step|-th volume: |step| times apart
+            if step is not None:
+                meta["axis4_spacing"] = step * abs(canon[3].step)
         if data.size == 0:
             raise IndexError("empty slice requested")
         return Volume(data, affine, meta=meta, source=self.source)

@@ -54,21 +54,26 @@ def axis4_step(meta: dict[str, Any]) -> tuple[float | None, str | None]:
     DICOM series' RepetitionTime in seconds, as dcm2niix writes it (FSL, AFNI and fMRIPrep read
     the TR there); ``(None, None)`` when unknown, or when the 4th axis holds echoes (their step is
     no TR). The unit is None when the source does not say it."""
+    tr = _repetition_time(meta)
     spacing = meta.get("axis4_spacing")
     if isinstance(spacing, int | float) and math.isfinite(spacing) and spacing > 0:
         units = meta.get("xyzt_units")
-        unit = str(units[1]) if isinstance(units, list | tuple) and len(units) == 2 else None
-        return float(spacing), unit
+        if isinstance(units, list | tuple) and len(units) == 2:
+            return float(spacing), str(units[1])
+        return float(spacing), ("sec" if tr is not None else None)  # (a DICOM TR, cut by a step)
+    return (tr, "sec") if tr is not None else (None, None)
+
+
+def _repetition_time(meta: dict[str, Any]) -> float | None:
+    """A DICOM series' RepetitionTime in seconds, unless its 4th axis holds echoes."""
     bids = meta.get("bids")
     varying = meta.get("axis4_values")
     if not isinstance(bids, dict) or (
         isinstance(varying, dict) and ({"EchoTime", "EchoNumbers"} & set(varying))
     ):
-        return None, None
+        return None
     tr = bids.get("RepetitionTime")
-    if isinstance(tr, int | float) and math.isfinite(tr) and tr > 0:
-        return float(tr), "sec"
-    return None, None
+    return float(tr) if isinstance(tr, int | float) and math.isfinite(tr) and tr > 0 else None
 
 
 def space_unit(meta: dict[str, Any]) -> str:

@@ -57,16 +57,33 @@ def test_a_series_folder_behind_an_http_index_page_opens(tmp_path: Path):
     """A series folder served by a plain web server (Python's http.server: an HTML index page
     without sizes, Range ignored): each listed file is stamped with a HEAD. It failed naming the
     first file's 'missing Content-Length' (the server sends it; the listing has no sizes), and the
-    NIfTI sniff stamped the index page itself, warning that it has no validators."""
+    NIfTI sniff stamped the index page itself, warning that it has no validators. The page's
+    column-sort links (Apache's ``?C=N;O=D``) are no objects, and a listed file the server does not
+    serve (a dangling link on its disk: 404) is a skipped entry, not a failed folder."""
     import functools
     import http.server
+    import io
     import warnings
 
     truth = write_dicom_series(tmp_path / "www" / "series", (16, 12, 5), seed=3)
+    (tmp_path / "www" / "series" / "zz_dangling.dcm").symlink_to(tmp_path / "nowhere")
 
     class Quiet(http.server.SimpleHTTPRequestHandler):
         def log_message(self, *args: object) -> None:
             pass
+
+        def list_directory(self, path: str) -> io.BytesIO | None:
+            names = sorted(os.listdir(path))
+            body = (
+                '<html><body><a href="?C=N;O=D">Name</a> <a href="?C=M;O=A">Modified</a>'
+                + "".join(f'<br><a href="{n}">{n}</a>' for n in names)
+                + "</body></html>"
+            ).encode()
+            self.send_response(200)
+            self.send_header("Content-Type", "text/html")
+            self.send_header("Content-Length", str(len(body)))
+            self.end_headers()
+            return io.BytesIO(body)
 
     port = free_port()
     with serving(functools.partial(Quiet, directory=str(tmp_path / "www")), port):  # type: ignore[arg-type]
@@ -75,7 +92,11 @@ def test_a_series_folder_behind_an_http_index_page_opens(tmp_path: Path):
             warnings.simplefilter("error")
             vol = lv.open(url)
             np.testing.assert_array_equal(vol.compute(), truth.stored)
+            skipped = lv.scan(url).skipped
         assert len(vol.meta["files"]) == 5
+        assert [(os.path.basename(p), why.split(":")[0]) for p, why in skipped] == [
+            ("zz_dangling.dcm", "listed on the folder's index page but not served")
+        ]
     _io.clear_filesystems()
 
 

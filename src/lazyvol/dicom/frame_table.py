@@ -109,10 +109,10 @@ def philips_scaling(frames: list[FrameRecord], use_fp: bool) -> tuple[str | None
     if not differ:
         return None, False
     return (
-        "rescale: values are RescaleSlope/RescaleIntercept ones (Philips display values, the "
-        "DICOM standard); these images also carry a Philips scale slope (2005,100E), and dcm2niix "
-        "writes floating-point values, (stored * RS + RI) / (RS * SS), by default: "
-        'philips_scaling="fp" gives those'
+        "rescale: scaled values (scale=True) are RescaleSlope/RescaleIntercept ones (Philips "
+        "display values, the DICOM standard); these images also carry a Philips scale slope "
+        "(2005,100E), and dcm2niix writes floating-point values, (stored * RS + RI) / (RS * SS), "
+        'by default: philips_scaling="fp" gives those'
     ), True
 
 

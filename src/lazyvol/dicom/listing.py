@@ -77,7 +77,9 @@ def find_files(
                         continue
                     is_link = entry.is_symlink()
                     if is_link and not follow_symlinks:
-                        skipped.append((path, "symbolic link (pass follow_symlinks=True)"))
+                        dangling = not os.path.exists(path)
+                        why = "symbolic link (pass follow_symlinks=True)"
+                        skipped.append((path, _not_listed(path, True) if dangling else why))
                         continue
                     if entry.is_dir(follow_symlinks=follow_symlinks):
                         est = entry.stat(follow_symlinks=follow_symlinks)
@@ -134,7 +136,7 @@ def _listed(path: str, st: os.stat_result) -> Listed:
     return (path, int(st.st_size), int(st.st_mtime_ns), int(st.st_ino), int(st.st_ctime_ns), "")
 
 
-def list_prefix(loc: Location) -> list[Listed]:
+def list_prefix(loc: Location, skipped: list[tuple[str, str]] | None = None) -> list[Listed]:
     """Objects under a remote prefix (or the one object ``loc`` names), sorted by URL.
 
     One listing request per page (sizes, last-modified times and ETags come with the listing).
@@ -149,7 +151,7 @@ def list_prefix(loc: Location) -> list[Listed]:
     """
     one_object = loc.protocol in ("http", "https") and not loc.names_prefix
     # (an HTTP URL not ending in "/" names one object: servers list "folders" only as HTML pages)
-    found = [] if one_object else list_objects(loc)
+    found = [] if one_object else list_objects(loc, skipped=skipped)
     if not found:
         try:
             found = [(loc, stamp(loc))]  # one object (raises SourceNotFoundError when absent)

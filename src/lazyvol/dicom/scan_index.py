@@ -170,8 +170,9 @@ def scan_files(
     remote = isinstance(path, Location) and path.is_remote
     root: str | Location = path if remote else os.path.abspath(str(getattr(path, "url", path)))
     if listing is None:
+        remote_skips: list[tuple[str, str]] = []
         listing = (
-            (list_prefix(root), [])
+            (list_prefix(root, remote_skips), remote_skips)
             if isinstance(root, Location)
             else find_files(root, follow_symlinks=follow_symlinks)
         )

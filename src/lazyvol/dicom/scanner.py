@@ -89,8 +89,9 @@ def scan(
         shown = loc.display if isinstance(source, Location) else os.fspath(source)
         raise SourceNotFoundError(f"{shown}: no such file or directory")
     root: str | Location = loc if loc.is_remote else loc.url
+    remote_skips: list[tuple[str, str]] = []
     listing: tuple[list[Listed], list[tuple[str, str]]] = (
-        (list_prefix(loc), [])
+        (list_prefix(loc, remote_skips), remote_skips)
         if loc.is_remote
         else find_files(loc.url, follow_symlinks=follow_symlinks)
     )
