@@ -27,6 +27,14 @@ GROUP_OPTIONS = {
 SCAN_OPTIONS = {"workers", "use_index", "follow_symlinks", "progress"}
 
 
+def _listing(loc: Location, follow_symlinks: bool) -> tuple[list[Listed], list[tuple[str, str]]]:
+    """``(files, skipped)`` of a folder, file or prefix (remote: what the listing skipped)."""
+    if not loc.is_remote:
+        return find_files(loc.url, follow_symlinks=follow_symlinks)
+    skipped: list[tuple[str, str]] = []
+    return list_prefix(loc, skipped), skipped
+
+
 def scan(
     source: str | os.PathLike[str] | Location,
     *,
@@ -89,12 +97,7 @@ def scan(
         shown = loc.display if isinstance(source, Location) else os.fspath(source)
         raise SourceNotFoundError(f"{shown}: no such file or directory")
     root: str | Location = loc if loc.is_remote else loc.url
-    remote_skips: list[tuple[str, str]] = []
-    listing: tuple[list[Listed], list[tuple[str, str]]] = (
-        (list_prefix(loc, remote_skips), remote_skips)
-        if loc.is_remote
-        else find_files(loc.url, follow_symlinks=follow_symlinks)
-    )
+    listing = _listing(loc, follow_symlinks)
     folder = loc.is_remote or os.path.isdir(loc.url)
     indexed = use_index and folder and indexable(root)
     # The report holds the listing's own skips (links not followed, special files) too: they and
