@@ -337,3 +337,38 @@ def test_enhanced_mosaic_word_with_a_broken_csa_header_is_refused(tmp_path):
     ds.save_as(path)
     with pytest.raises(lv.FormatError, match=r"CSA image header \(0029,1010\) does not parse"):
         lv.open(path)
+
+
+@pytest.mark.parametrize("top_geometry", [False, True])
+def test_enhanced_files_of_one_frame_each_read_their_functional_groups(tmp_path, top_geometry):
+    """A series stored as Enhanced MR files of one frame each: geometry and rescale live in the
+    functional groups (the rescale only in PixelValueTransformationSequence). Such files were read
+    as plain single-frame ones: without geometry (a SeriesError), or, with a top-level copy of the
+    geometry, with stored values for real ones (slope 2 and intercept -100 never applied)."""
+    import copy
+
+    import pydicom
+    from pydicom.sequence import Sequence
+
+    nk = 6
+    truth = write_enhanced_dicom(tmp_path / "one.dcm", (16, 12, nk), slope=2.0, intercept=-100.0)
+    src = pydicom.dcmread(truth.files[0])
+    frames, per = src.pixel_array, list(src.PerFrameFunctionalGroupsSequence)
+    shared = src.SharedFunctionalGroupsSequence[0]
+    folder = tmp_path / "split"
+    folder.mkdir()
+    for k in range(nk):
+        ds = copy.deepcopy(src)
+        ds.PerFrameFunctionalGroupsSequence = Sequence([copy.deepcopy(per[k])])
+        ds.NumberOfFrames = 1
+        ds.PixelData = np.ascontiguousarray(frames[k]).astype("<i2").tobytes()
+        ds.SOPInstanceUID = ds.file_meta.MediaStorageSOPInstanceUID = pydicom.uid.generate_uid()
+        ds.InstanceNumber = k + 1
+        if top_geometry:
+            ds.ImageOrientationPatient = shared.PlaneOrientationSequence[0].ImageOrientationPatient
+            ds.PixelSpacing = shared.PixelMeasuresSequence[0].PixelSpacing
+            ds.ImagePositionPatient = per[k].PlanePositionSequence[0].ImagePositionPatient
+        ds.save_as(folder / f"f{k}.dcm", enforce_file_format=True)
+    vol = lv.open(folder)
+    np.testing.assert_allclose(vol.affine, truth.affine, atol=1e-4)
+    np.testing.assert_array_equal(vol.compute(), truth.stored.astype(np.int64) * 2 - 100)

@@ -218,7 +218,9 @@ def expand(rec: FrameRecord, raw: dict[int, Any], fetch: Fetch) -> HeaderResult:
     claimed = mosaic.mosaic_file(rec, raw)
     csa = mosaic.csa_image_header(raw) if mosaic.wants_csa(rec, raw, claimed) else None
     rec.acq = bids.record_values(raw, csa) or None
-    enhanced = rec.number_of_frames > 1 and 0x52009230 in raw
+    # Enhanced files, also of one frame each (a series stored one frame per file): geometry,
+    # rescale and labels live in the functional groups.
+    enhanced = rec.number_of_frames >= 1 and 0x52009230 in raw
     if claimed or (csa is not None and mosaic.mosaic_file(rec, raw, csa)):
         if enhanced and not isinstance(csa, str) and not mosaic.counted_mosaic(raw, csa):
             # MOSAIC in ImageType and no slice count (nor a CSA header that failed to parse):

@@ -289,6 +289,10 @@ def _frame_record(
     fr.ipp = _floats(_find(groups, "PlanePositionSequence", "ImagePositionPatient"), 3)
     fr.iop = _floats(_find(groups, "PlaneOrientationSequence", "ImageOrientationPatient"), 6)
     fr.pixel_spacing = _floats(_find(groups, "PixelMeasuresSequence", "PixelSpacing"), 2)
+    if nframes == 1:  # the file's own geometry, where its one frame's groups leave it out
+        fr.ipp = rec.ipp if fr.ipp is None else fr.ipp
+        fr.iop = rec.iop if fr.iop is None else fr.iop
+        fr.pixel_spacing = rec.pixel_spacing if fr.pixel_spacing is None else fr.pixel_spacing
     fr.slice_thickness = _num(_find(groups, "PixelMeasuresSequence", "SliceThickness"))
     fr.spacing_between_slices = _num(_find(groups, "PixelMeasuresSequence", "SpacingBetweenSlices"))
     slope = _num(_find(groups, "PixelValueTransformationSequence", "RescaleSlope"))

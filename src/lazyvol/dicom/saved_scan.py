@@ -44,7 +44,8 @@ __all__ = [
 #: NumberOfImagesInMosaic counts several slices is a mosaic even without MOSAIC in its ImageType;
 #: 9: an enhanced file whose ImageType says MOSAIC, with no slice count, and whose frames lie at
 #: several positions is read as its frames (Siemens XA de-mosaiced exports), not refused;
-#: 10: an image with a Modality LUT Sequence (0028,3000) is skipped as unsupported, not recorded.
+#: 10: an image with a Modality LUT Sequence (0028,3000) is skipped as unsupported, not recorded;
+#: an enhanced file of one frame is read through its functional groups.
 INDEX_VERSION = 10
 #: Layout of a report: 2: files named by their listing position, identities taken from the listing;
 #: 3: a volume's files may differ in pixel encoding (each frame's, ``encodings``), where 2 split them;
