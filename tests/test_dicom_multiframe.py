@@ -372,3 +372,56 @@ def test_enhanced_files_of_one_frame_each_read_their_functional_groups(tmp_path,
     vol = lv.open(folder)
     np.testing.assert_allclose(vol.affine, truth.affine, atol=1e-4)
     np.testing.assert_array_equal(vol.compute(), truth.stored.astype(np.int64) * 2 - 100)
+
+
+def test_enhanced_dwi_keeps_acquisition_order_whatever_its_dimension_indices(tmp_path):
+    """An enhanced DWI acquired b1000(x), b0, b1000(y), b1000(z), whose DimensionIndexValues
+    number the b-value and the direction (b0 gets the lowest index): the volumes keep acquisition
+    order, as diffusion volumes do by every other rule (sorted by the indices, b0 came first)."""
+    import pydicom
+    from pydicom.datadict import tag_for_keyword
+    from pydicom.dataset import Dataset
+    from pydicom.sequence import Sequence
+    from pydicom.tag import Tag
+
+    acq = [
+        (1000.0, (1.0, 0.0, 0.0)),
+        (0.0, None),
+        (1000.0, (0.0, 1.0, 0.0)),
+        (1000.0, (0.0, 0.0, 1.0)),
+    ]
+    dirs = [g for _, g in acq if g is not None]
+    truth = write_enhanced_dicom(tmp_path / "in" / "dwi.dcm", (16, 24, 4), n_volumes=4)
+    ds = pydicom.dcmread(truth.files[0])
+    for item in ds.PerFrameFunctionalGroupsSequence:
+        content = item.FrameContentSequence[0]
+        b, g = acq[content.TemporalPositionIndex - 1]
+        diff = Dataset()
+        diff.DiffusionBValue = b
+        diff.DiffusionDirectionality = "NONE" if g is None else "DIRECTIONAL"
+        if g is not None:
+            direction = Dataset()
+            direction.DiffusionGradientOrientation = list(g)
+            diff.DiffusionGradientDirectionSequence = Sequence([direction])
+        item.MRDiffusionSequence = Sequence([diff])
+        del content.TemporalPositionIndex  # acquisition order is the frames' own
+        content.DimensionIndexValues = [
+            content.InStackPositionNumber,
+            1 if g is None else 2,
+            1 if g is None else dirs.index(g) + 1,
+        ]
+    pointers = []
+    for keyword, group in [
+        ("InStackPositionNumber", "FrameContentSequence"),
+        ("DiffusionBValue", "MRDiffusionSequence"),
+        ("DiffusionGradientOrientation", "MRDiffusionSequence"),
+    ]:
+        dim = Dataset()
+        dim.DimensionIndexPointer = Tag(tag_for_keyword(keyword))
+        dim.FunctionalGroupPointer = Tag(tag_for_keyword(group))
+        pointers.append(dim)
+    ds.DimensionIndexSequence = Sequence(pointers)
+    ds.save_as(truth.files[0], enforce_file_format=True)
+    vol = lv.open(tmp_path / "in")
+    np.testing.assert_array_equal(vol.compute(), truth.stored)  # acquisition order
+    assert vol.meta["diffusion"]["bvals"] == [b for b, _ in acq]

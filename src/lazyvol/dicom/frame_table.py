@@ -111,8 +111,8 @@ def philips_scaling(frames: list[FrameRecord], use_fp: bool) -> tuple[str | None
     return (
         "rescale: scaled values (scale=True) are RescaleSlope/RescaleIntercept ones (Philips "
         "display values, the DICOM standard); these images also carry a Philips scale slope "
-        "(2005,100E), and dcm2niix writes floating-point values, (stored * RS + RI) / (RS * SS), "
-        'by default: philips_scaling="fp" gives those'
+        "(2005,100E), and dcm2niix's Philips precise-float option (-p y, its default) writes "
+        'floating-point values, (stored * RS + RI) / (RS * SS): philips_scaling="fp" gives those'
     ), True
 
 
