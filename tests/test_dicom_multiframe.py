@@ -425,3 +425,20 @@ def test_enhanced_dwi_keeps_acquisition_order_whatever_its_dimension_indices(tmp
     vol = lv.open(tmp_path / "in")
     np.testing.assert_array_equal(vol.compute(), truth.stored)  # acquisition order
     assert vol.meta["diffusion"]["bvals"] == [b for b, _ in acq]
+
+
+def test_a_frame_without_its_position_is_named_as_a_frame(tmp_path):
+    """One frame of an enhanced file without PlanePositionSequence: the error names the frame
+    and the file once (it listed the file once per frame), and does not suggest
+    instance_order=True, which cannot order frames sharing one InstanceNumber."""
+    truth = write_enhanced_dicom(tmp_path / "in" / "enh.dcm", SHAPE)
+
+    def drop_position(ds):
+        del ds.PerFrameFunctionalGroupsSequence[4].PlanePositionSequence
+
+    _edit(truth.files[0], drop_position)
+    with pytest.raises(lv.SeriesError) as exc:
+        lv.open(tmp_path / "in")
+    msg = str(exc.value)
+    assert "1 frame(s) (5) of" in msg and msg.count("enh.dcm") == 1, msg
+    assert "cannot order them" in msg and "Pass instance_order=True" not in msg

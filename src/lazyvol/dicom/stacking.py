@@ -41,7 +41,7 @@ from .ordering import RANK_INSTANCE, Axis4Order, order_volumes
 from .records import FrameRecord
 from .source import Fetch, RemoteFetch, read_local
 from .stack_notes import copies_note, instance_gaps
-from .support import drop_duplicates, file_list, support_error
+from .support import drop_duplicates, file_list, geometry_missing, support_error
 
 __all__ = ["Problem", "build_volume"]
 
@@ -202,18 +202,10 @@ def _first_support_error(records: list[FrameRecord], fetch: Fetch) -> tuple[str,
 def _geometry(st: _Stack, records: list[FrameRecord]) -> tuple[Volumes, str | None] | Problem:
     """Slice order, 4th axis and affine (set on ``st.info``): by position, or by InstanceNumber
     when positions/spacing are missing and ``instance_order=True``."""
-    missing = [r.path for r in records if r.iop is None or r.ipp is None]
+    missing = [r for r in records if r.iop is None or r.ipp is None]
     no_spacing = [r.path for r in records if r.pixel_spacing is None]
-    bad_attrs = sorted({b for r in records for b in (r.bad_attributes or [])})
     if missing and not st.opts.instance_order:
-        detail = f" ({'; '.join(bad_attrs)})" if bad_attrs else ""
-        return Problem(
-            "series",
-            f"ImagePositionPatient (0020,0032) / ImageOrientationPatient (0020,0037) missing or "
-            f"malformed in {len(missing)} file(s): {file_list(missing)}{detail}; lazyvol does not "
-            "invent geometry. Pass instance_order=True to stack by InstanceNumber with a "
-            "flagged, approximate affine",
-        )
+        return Problem("series", geometry_missing(missing, records))
     if no_spacing and not st.opts.instance_order:
         return Problem(
             "series",

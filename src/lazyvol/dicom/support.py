@@ -21,12 +21,39 @@ from .mosaic import mosaic_error
 from .records import FrameRecord
 from .source import Fetch, read_local
 
-__all__ = ["drop_duplicates", "file_list", "support_error"]
+__all__ = ["drop_duplicates", "file_list", "geometry_missing", "support_error"]
 
 
 def file_list(paths: Sequence[str], limit: int = 4) -> str:
     shown = ", ".join(paths[:limit])
     return shown + (f" and {len(paths) - limit} more" if len(paths) > limit else "")
+
+
+def geometry_missing(missing: list[FrameRecord], records: list[FrameRecord]) -> str:
+    """The error of a series whose ``missing`` images (of ``records``) lack ImagePositionPatient
+    or ImageOrientationPatient: the files named, or the frames of an enhanced file (whose
+    functional groups lack them: one InstanceNumber for all, so no InstanceNumber order helps)."""
+    bad_attrs = sorted({b for r in records for b in (r.bad_attributes or [])})
+    detail = f" ({'; '.join(bad_attrs)})" if bad_attrs else ""
+    frames = [r for r in missing if r.number_of_frames > 1]
+    if frames:
+        files = sorted({r.path for r in frames})
+        numbers = ", ".join(str(r.frame + 1) for r in frames[:8]) + (
+            ", ..." if len(frames) > 8 else ""
+        )
+        return (
+            f"ImagePositionPatient (0020,0032) / ImageOrientationPatient (0020,0037) missing or "
+            f"malformed in the functional groups (PlanePositionSequence / PlaneOrientationSequence) "
+            f"of {len(frames)} frame(s) ({numbers}) of {file_list(files)}{detail}; lazyvol does "
+            "not invent geometry, and the frames share one InstanceNumber, so "
+            "instance_order=True cannot order them"
+        )
+    return (
+        f"ImagePositionPatient (0020,0032) / ImageOrientationPatient (0020,0037) missing or "
+        f"malformed in {len(missing)} file(s): {file_list([r.path for r in missing])}{detail}; "
+        "lazyvol does not invent geometry. Pass instance_order=True to stack by InstanceNumber "
+        "with a flagged, approximate affine"
+    )
 
 
 def drop_duplicates(
