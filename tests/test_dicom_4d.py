@@ -713,7 +713,7 @@ def test_every_other_volume_is_twice_the_step_apart(tmp_path):
     OME-Zarr, is twice the series' (it stayed the TR, or the source's pixdim[4])."""
     import zarr
 
-    write_dicom_4d_series(tmp_path / "s", SHAPE, 4, labels=("AcquisitionTime",), tr_s=2.5)
+    write_dicom_4d_series(tmp_path / "s", SHAPE, 6, labels=("AcquisitionTime",), tr_s=2.5)
     half = lv.open(tmp_path / "s")[..., ::2]
     out = half.to_nifti(tmp_path / "half.nii")
     assert nib.load(out).header.get_zooms()[3] == pytest.approx(5.0)
@@ -724,7 +724,10 @@ def test_every_other_volume_is_twice_the_step_apart(tmp_path):
     assert ms["datasets"][0]["coordinateTransformations"][0]["scale"][0] == pytest.approx(5.0)
     again = lv.open(out)[..., ::-1]  # a NIfTI source: its own pixdim[4], reversed
     assert again.spacing[3] == pytest.approx(5.0)
-    assert lv.open(out)[..., ::2].spacing[3] == pytest.approx(10.0)
+    quarter = lv.open(out)[..., ::2]
+    assert quarter.spacing[3] == pytest.approx(10.0)
+    times = quarter.to_xarray()["time"].values.tolist()  # the source's times, counted once
+    assert times == pytest.approx([0.0, 10.0])
 
 
 def test_a_series_with_only_zero_b_values_has_no_diffusion_table(tmp_path):

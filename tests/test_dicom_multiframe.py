@@ -374,59 +374,6 @@ def test_enhanced_files_of_one_frame_each_read_their_functional_groups(tmp_path,
     np.testing.assert_array_equal(vol.compute(), truth.stored.astype(np.int64) * 2 - 100)
 
 
-def test_enhanced_dwi_keeps_acquisition_order_whatever_its_dimension_indices(tmp_path):
-    """An enhanced DWI acquired b1000(x), b0, b1000(y), b1000(z), whose DimensionIndexValues
-    number the b-value and the direction (b0 gets the lowest index): the volumes keep acquisition
-    order, as diffusion volumes do by every other rule (sorted by the indices, b0 came first)."""
-    import pydicom
-    from pydicom.datadict import tag_for_keyword
-    from pydicom.dataset import Dataset
-    from pydicom.sequence import Sequence
-    from pydicom.tag import Tag
-
-    acq = [
-        (1000.0, (1.0, 0.0, 0.0)),
-        (0.0, None),
-        (1000.0, (0.0, 1.0, 0.0)),
-        (1000.0, (0.0, 0.0, 1.0)),
-    ]
-    dirs = [g for _, g in acq if g is not None]
-    truth = write_enhanced_dicom(tmp_path / "in" / "dwi.dcm", (16, 24, 4), n_volumes=4)
-    ds = pydicom.dcmread(truth.files[0])
-    for item in ds.PerFrameFunctionalGroupsSequence:
-        content = item.FrameContentSequence[0]
-        b, g = acq[content.TemporalPositionIndex - 1]
-        diff = Dataset()
-        diff.DiffusionBValue = b
-        diff.DiffusionDirectionality = "NONE" if g is None else "DIRECTIONAL"
-        if g is not None:
-            direction = Dataset()
-            direction.DiffusionGradientOrientation = list(g)
-            diff.DiffusionGradientDirectionSequence = Sequence([direction])
-        item.MRDiffusionSequence = Sequence([diff])
-        del content.TemporalPositionIndex  # acquisition order is the frames' own
-        content.DimensionIndexValues = [
-            content.InStackPositionNumber,
-            1 if g is None else 2,
-            1 if g is None else dirs.index(g) + 1,
-        ]
-    pointers = []
-    for keyword, group in [
-        ("InStackPositionNumber", "FrameContentSequence"),
-        ("DiffusionBValue", "MRDiffusionSequence"),
-        ("DiffusionGradientOrientation", "MRDiffusionSequence"),
-    ]:
-        dim = Dataset()
-        dim.DimensionIndexPointer = Tag(tag_for_keyword(keyword))
-        dim.FunctionalGroupPointer = Tag(tag_for_keyword(group))
-        pointers.append(dim)
-    ds.DimensionIndexSequence = Sequence(pointers)
-    ds.save_as(truth.files[0], enforce_file_format=True)
-    vol = lv.open(tmp_path / "in")
-    np.testing.assert_array_equal(vol.compute(), truth.stored)  # acquisition order
-    assert vol.meta["diffusion"]["bvals"] == [b for b, _ in acq]
-
-
 def test_a_frame_without_its_position_is_named_as_a_frame(tmp_path):
     """One frame of an enhanced file without PlanePositionSequence: the error names the frame
     and the file once (it listed the file once per frame), and does not suggest
@@ -442,3 +389,46 @@ def test_a_frame_without_its_position_is_named_as_a_frame(tmp_path):
     msg = str(exc.value)
     assert "1 frame(s) (5) of" in msg and msg.count("enh.dcm") == 1, msg
     assert "cannot order them" in msg and "Pass instance_order=True" not in msg
+
+
+def test_one_frame_enhanced_files_edge_cases(tmp_path):
+    """One-frame files with functional groups (review of 523005c): a top-level position that
+    disagrees with the groups' wins, as dcm2niix reads it; a one-frame JPEG 2000 file in two
+    fragments without an offset table is one frame (it was refused); a classic image carrying
+    an empty PerFrameFunctionalGroupsSequence and no NumberOfFrames stays a plain image."""
+    import pydicom
+    from pydicom.encaps import encapsulate, generate_frames
+
+    from lazyvol.testing import write_dicom_series
+
+    truth = write_enhanced_dicom(tmp_path / "a" / "e.dcm", (16, 12, 1), slope=2.0, intercept=-9.0)
+    path = truth.files[0]
+    ds = pydicom.dcmread(path)
+    ds.ImagePositionPatient = [
+        float(v) + 10.0 * (i == 0)
+        for i, v in enumerate(
+            ds.PerFrameFunctionalGroupsSequence[0].PlanePositionSequence[0].ImagePositionPatient
+        )
+    ]
+    ds.save_as(path)
+    vol = lv.open(path)
+    lps = np.asarray(ds.ImagePositionPatient, float)
+    np.testing.assert_allclose(vol.affine[:3, 3], [-lps[0], -lps[1], lps[2]], atol=1e-4)
+    np.testing.assert_array_equal(vol.compute(), truth.stored.astype(np.int64) * 2 - 9)
+
+    j2k = write_enhanced_dicom(
+        tmp_path / "b" / "e.dcm", (32, 48, 1), slope=2.0, intercept=-9.0, compress=JPEG2000Lossless
+    )
+    ds = pydicom.dcmread(j2k.files[0])
+    (frame,) = generate_frames(ds.PixelData, number_of_frames=1)
+    ds.PixelData = encapsulate([frame], fragments_per_frame=2, has_bot=False)
+    ds.save_as(j2k.files[0])
+    got = lv.open(j2k.files[0]).compute()
+    np.testing.assert_array_equal(got, j2k.stored.astype(np.int64) * 2 - 9)
+
+    plain = write_dicom_series(tmp_path / "c", (8, 6, 3), modality="MR")
+    for f in plain.files:
+        ds = pydicom.dcmread(f)
+        ds.PerFrameFunctionalGroupsSequence = pydicom.sequence.Sequence([])
+        ds.save_as(f)
+    np.testing.assert_array_equal(lv.open(tmp_path / "c").compute(), plain.stored)

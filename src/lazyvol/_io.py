@@ -181,7 +181,7 @@ def list_objects(
     object, except over HTTP(S), where a folder is an HTML index page without sizes: each object
     listed there is stamped with a HEAD (a few at once); the page's other links (column sorting,
     ``?C=N;O=D``, links outside the folder) are not objects, and a link the server does not serve
-    (404, 403: a dangling or unreadable file) is appended to ``skipped`` with the reason, when
+    (404: a dangling file on its disk) is appended to ``skipped`` with the reason, when
     given. ``suffix`` keeps only names ending so (case-insensitive).
     """
     ends = tuple(s.lower() for s in ([suffix] if isinstance(suffix, str) else suffix))
@@ -239,10 +239,11 @@ def list_objects(
 
 def _stamp_or_why(loc: Location) -> SourceStamp | str:
     """The stamp of an object an index page links to, or why it cannot be read (the server does
-    not serve it: a dangling or unreadable file on its disk)."""
+    not serve it: a dangling file on its disk). A refusal (401/403) is raised: credentials are
+    the caller's to fix, not a file to pass over."""
     try:
         return stamp(loc)
-    except (SourceNotFoundError, RemoteAccessError) as exc:
+    except SourceNotFoundError as exc:
         return f"listed on the folder's index page but not served: {exc}"
 
 

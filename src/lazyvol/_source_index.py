@@ -7,10 +7,11 @@
 
 from __future__ import annotations
 
+import itertools
 from collections.abc import Mapping
 from typing import Any
 
-__all__ = ["SOURCE_INDEX_KEY", "slice_source_index"]
+__all__ = ["SOURCE_INDEX_KEY", "slice_source_index", "source_stride"]
 
 #: ``meta`` key with the source's slice and 4th-axis index of each index of a cut volume:
 #: ``{"k": [source k per k], "t": [source t per t]}``.
@@ -45,3 +46,14 @@ def slice_source_index(
         titem = canon[3]
         ts = ts[titem] if isinstance(titem, slice) else [ts[titem]]
     meta[SOURCE_INDEX_KEY] = {"k": ks, "t": ts}
+
+
+def source_stride(meta: Mapping[str, Any]) -> int:
+    """Source volumes between a cut volume's consecutive volumes along the 4th axis
+    (``vol[..., ::2]``: 2); 1 when uncut, or when the cut is not evenly spaced."""
+    index = meta.get(SOURCE_INDEX_KEY)
+    ts = index.get("t") if isinstance(index, dict) else None
+    if not isinstance(ts, list) or len(ts) < 2:
+        return 1
+    strides = {abs(int(b) - int(a)) for a, b in itertools.pairwise(ts)}
+    return strides.pop() if len(strides) == 1 and 0 not in strides else 1

@@ -10,7 +10,7 @@ from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
-from ._source_index import slice_source_index
+from ._source_index import slice_source_index, source_stride
 from .chunking import PlanArray, as_plan_array, direct_compute_allowed, sub_array
 from .geometry import canonical_index, orientation_codes, slice_affine, voxel_sizes
 
@@ -199,7 +199,7 @@ class Volume:
         sizes = voxel_sizes(self.affine)
         extra = self.meta.get("axis4_spacing")
         if self.ndim > 3 and extra is not None:
-            return (*sizes, float(extra))
+            return (*sizes, float(extra) * source_stride(self.meta))  # (vol[..., ::2]: twice)
         return sizes
 
     @property
@@ -238,12 +238,6 @@ class Volume:
             else:
                 meta.pop(AXIS4_KEY)
                 meta["axis4_index"] = {k: v for k, v in new4.items()}
-        if self.ndim > 3 and isinstance(canon[3], slice) and abs(canon[3].step or 1) != 1:
-            from .zarr_nifti import axis4_step  # (not needed by `import lazyvol`)
-
-            step, _unit = axis4_step(self.meta)  # every |step|-th volume: |step| times apart
-            if step is not None:
-                meta["axis4_spacing"] = step * abs(canon[3].step)
         if data.size == 0:
             raise IndexError("empty slice requested")
         return Volume(data, affine, meta=meta, source=self.source)

@@ -18,6 +18,8 @@ from typing import Any
 
 import numpy as np
 
+from ._source_index import source_stride
+
 __all__ = [
     "NIFTI_ARRAY",
     "RFC4",
@@ -53,15 +55,20 @@ def axis4_step(meta: dict[str, Any]) -> tuple[float | None, str | None]:
     the source's own (a NIfTI's ``pixdim[4]`` in its ``xyzt_units``, a store's time scale), else a
     DICOM series' RepetitionTime in seconds, as dcm2niix writes it (FSL, AFNI and fMRIPrep read
     the TR there); ``(None, None)`` when unknown, or when the 4th axis holds echoes (their step is
-    no TR). The unit is None when the source does not say it."""
+    no TR). The unit is None when the source does not say it. A volume cut with a step along its
+    4th axis (``vol[..., ::2]``: ``meta["source_index"]["t"]`` holds the source's indices) has
+    that many source steps between its volumes."""
     tr = _repetition_time(meta)
     spacing = meta.get("axis4_spacing")
     if isinstance(spacing, int | float) and math.isfinite(spacing) and spacing > 0:
         units = meta.get("xyzt_units")
-        if isinstance(units, list | tuple) and len(units) == 2:
-            return float(spacing), str(units[1])
-        return float(spacing), ("sec" if tr is not None else None)  # (a DICOM TR, cut by a step)
-    return (tr, "sec") if tr is not None else (None, None)
+        unit = str(units[1]) if isinstance(units, list | tuple) and len(units) == 2 else None
+        step, unit = float(spacing), unit
+    elif tr is not None:
+        step, unit = tr, "sec"
+    else:
+        return None, None
+    return step * source_stride(meta), unit
 
 
 def _repetition_time(meta: dict[str, Any]) -> float | None:

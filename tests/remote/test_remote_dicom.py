@@ -100,6 +100,33 @@ def test_a_series_folder_behind_an_http_index_page_opens(tmp_path: Path):
     _io.clear_filesystems()
 
 
+def test_a_folder_page_whose_files_are_refused_is_an_access_error(tmp_path: Path):
+    """Every file an index page lists answers 403: that is the credentials' problem, said as
+    RemoteAccessError, not files passed over (nor the index page read as the one object)."""
+    import functools
+    import http.server
+
+    from lazyvol.errors import RemoteAccessError
+
+    write_dicom_series(tmp_path / "www" / "series", (8, 6, 3), seed=1)
+
+    class Refusing(http.server.SimpleHTTPRequestHandler):
+        def log_message(self, *args: object) -> None:
+            pass
+
+        def send_head(self):  # type: ignore[no-untyped-def]
+            if self.path.endswith(".dcm"):
+                self.send_error(403)
+                return None
+            return super().send_head()
+
+    port = free_port()
+    with serving(functools.partial(Refusing, directory=str(tmp_path / "www")), port):  # type: ignore[arg-type]
+        with pytest.raises(RemoteAccessError, match=r"IM0000\d\.dcm: access denied"):
+            lv.open(f"http://127.0.0.1:{port}/series/")
+    _io.clear_filesystems()
+
+
 def test_listing_times_in_milliseconds_are_the_objects_scanned(synthetic, s3_server: S3):
     """MinIO and Ceph list LastModified with milliseconds, HEAD answers whole seconds: the
     object is the one scanned (every compute raised SourceChangedError, size and ETag unchanged);

@@ -218,9 +218,10 @@ def expand(rec: FrameRecord, raw: dict[int, Any], fetch: Fetch) -> HeaderResult:
     claimed = mosaic.mosaic_file(rec, raw)
     csa = mosaic.csa_image_header(raw) if mosaic.wants_csa(rec, raw, claimed) else None
     rec.acq = bids.record_values(raw, csa) or None
-    # Enhanced files, also of one frame each (a series stored one frame per file): geometry,
-    # rescale and labels live in the functional groups.
-    enhanced = rec.number_of_frames >= 1 and 0x52009230 in raw
+    # Enhanced files, also of one frame each (a series stored one frame per file, NumberOfFrames
+    # 1 stated): geometry, rescale and labels live in the functional groups.
+    one = rec.number_of_frames == 1 and 0x00280008 in raw
+    enhanced = (rec.number_of_frames > 1 or one) and 0x52009230 in raw
     if claimed or (csa is not None and mosaic.mosaic_file(rec, raw, csa)):
         if enhanced and not isinstance(csa, str) and not mosaic.counted_mosaic(raw, csa):
             # MOSAIC in ImageType and no slice count (nor a CSA header that failed to parse):
@@ -230,7 +231,9 @@ def expand(rec: FrameRecord, raw: dict[int, Any], fetch: Fetch) -> HeaderResult:
                 return frames
         return mosaic.expand_mosaic(rec, raw, csa)
     if enhanced:
-        return _enhanced_frames(rec, raw, fetch)
+        frames = _enhanced_frames(rec, raw, fetch)
+        # one frame whose groups do not describe it: the file's own attributes do, as before
+        return rec if one and not isinstance(frames, list) else frames
     if rec.number_of_frames != 1:
         rec.frame = -1  # multi-frame without functional groups: not located frame by frame
     return rec

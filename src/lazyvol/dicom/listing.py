@@ -151,8 +151,9 @@ def list_prefix(loc: Location, skipped: list[tuple[str, str]] | None = None) -> 
     """
     one_object = loc.protocol in ("http", "https") and not loc.names_prefix
     # (an HTTP URL not ending in "/" names one object: servers list "folders" only as HTML pages)
-    found = [] if one_object else list_objects(loc, skipped=skipped)
-    if not found:
+    skips: list[tuple[str, str]] = [] if skipped is None else skipped
+    found = [] if one_object else list_objects(loc, skipped=skips)
+    if not found and not skips:  # (a folder page whose links all failed is not one object)
         try:
             found = [(loc, stamp(loc))]  # one object (raises SourceNotFoundError when absent)
         except FormatError:  # an empty prefix ("directory")

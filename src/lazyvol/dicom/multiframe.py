@@ -244,6 +244,9 @@ def _frame_ranges(rec: FrameRecord, nframes: int, fetch: Fetch) -> list[tuple[in
         elif len(fragments) == nframes:
             # One fragment per frame: located without a table, or past a damaged one (as pydicom).
             ranges = [(off - 8, length + 8) for off, length in fragments]
+        elif nframes == 1 and fragments and not bad_table:
+            begin = fragments[0][0] - 8  # one frame: all its fragments
+            ranges = [(begin, fragments[-1][0] + fragments[-1][1] - begin)]
         elif bad_table:
             return (
                 f"encapsulated Pixel Data (7FE0,0010): the Basic Offset Table {bad_table}, and "
@@ -289,10 +292,10 @@ def _frame_record(
     fr.ipp = _floats(_find(groups, "PlanePositionSequence", "ImagePositionPatient"), 3)
     fr.iop = _floats(_find(groups, "PlaneOrientationSequence", "ImageOrientationPatient"), 6)
     fr.pixel_spacing = _floats(_find(groups, "PixelMeasuresSequence", "PixelSpacing"), 2)
-    if nframes == 1:  # the file's own geometry, where its one frame's groups leave it out
-        fr.ipp = rec.ipp if fr.ipp is None else fr.ipp
-        fr.iop = rec.iop if fr.iop is None else fr.iop
-        fr.pixel_spacing = rec.pixel_spacing if fr.pixel_spacing is None else fr.pixel_spacing
+    if nframes == 1:  # the file's own geometry first (dcm2niix's choice), else its frame's
+        fr.ipp = fr.ipp if rec.ipp is None else rec.ipp
+        fr.iop = fr.iop if rec.iop is None else rec.iop
+        fr.pixel_spacing = fr.pixel_spacing if rec.pixel_spacing is None else rec.pixel_spacing
     fr.slice_thickness = _num(_find(groups, "PixelMeasuresSequence", "SliceThickness"))
     fr.spacing_between_slices = _num(_find(groups, "PixelMeasuresSequence", "SpacingBetweenSlices"))
     slope = _num(_find(groups, "PixelValueTransformationSequence", "RescaleSlope"))
@@ -300,7 +303,9 @@ def _frame_record(
     fr.rescale_slope = rec.rescale_slope if slope is None else slope
     fr.rescale_intercept = rec.rescale_intercept if inter is None else inter
     tpi = _num(_find(groups, "FrameContentSequence", "TemporalPositionIndex"))
-    fr.temporal_position = None if tpi is None else int(tpi)
+    fr.temporal_position = int(tpi) if tpi is not None else None
+    if tpi is None and nframes == 1:
+        fr.temporal_position = rec.temporal_position  # (its own TemporalPositionIdentifier)
     echo = _num(_find(groups, "MREchoSequence", "EffectiveEchoTime"))
     fr.echo_time = echo if echo is not None else rec.echo_time
     b = _num(_find(groups, "MRDiffusionSequence", "DiffusionBValue"))
@@ -336,7 +341,8 @@ def _frame_record(
     # the file's InstanceNumber (volumes stored one file each are ranked by it, then frame)
     fr.instance_number = rec.instance_number if rec.instance_number is not None else 1
     fr.number_of_frames = nframes
-    fr.pixel_offset, fr.pixel_length = frame_range
+    if nframes > 1:  # (one frame is read as a single-frame file's Pixel Data is)
+        fr.pixel_offset, fr.pixel_length = frame_range
     stack = _find(groups, "FrameContentSequence", "StackID")
     fr.stack_id = str(stack).strip() if stack is not None else ""
     fr.acq = _group_values(groups, rec.acq)

@@ -289,8 +289,6 @@ def order_volumes(
     gs = [list(g) for g in groups]
     tried: list[str] = []
     for name, keyword, key, sort_by_key in _LABELS:
-        if keyword == "DimensionIndexValues" and _diffusion_dimensions(gs):
-            sort_by_key = False  # diffusion volumes keep acquisition order, whatever the indices
         got = _passes(name, _label_rule(gs, key, sort_by_key), tried)
         if got is None:
             continue
@@ -321,25 +319,6 @@ def order_volumes(
         note = instance_disagreement(gs, got, name) if name == RANK_TIME else ""
         return Axis4Order(got, name, kw, _values(got, kw, name), note)
     return "; ".join(tried)
-
-
-#: Dimension pointers (their keywords) of a diffusion series' non-spatial dimensions.
-_DIFFUSION_POINTERS = frozenset(
-    {
-        "DiffusionBValue",
-        "DiffusionGradientOrientation",
-        "DiffusionDirectionality",
-        "MRDiffusionSequence",
-        "DiffusionGradientDirectionSequence",
-    }
-)
-
-
-def _diffusion_dimensions(groups: list[list[FrameRecord]]) -> bool:
-    """True when the enhanced file's non-spatial dimensions (those DimensionIndexValues index)
-    are all diffusion ones: their index values number b-values and directions, not time."""
-    names = groups[0][0].dimension_names or []
-    return bool(names) and all(n in _DIFFUSION_POINTERS for n in names)
 
 
 #: Label rules that order volumes in time (checked against InstanceNumber).

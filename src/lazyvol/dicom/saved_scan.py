@@ -45,8 +45,9 @@ __all__ = [
 #: 9: an enhanced file whose ImageType says MOSAIC, with no slice count, and whose frames lie at
 #: several positions is read as its frames (Siemens XA de-mosaiced exports), not refused;
 #: 10: an image with a Modality LUT Sequence (0028,3000) is skipped as unsupported, not recorded;
-#: an enhanced file of one frame is read through its functional groups.
-INDEX_VERSION = 10
+#: 11: an enhanced file of one frame (NumberOfFrames 1 stated) is read through its functional
+#: groups (its top-level geometry first).
+INDEX_VERSION = 11
 #: Layout of a report: 2: files named by their listing position, identities taken from the listing;
 #: 3: a volume's files may differ in pixel encoding (each frame's, ``encodings``), where 2 split them;
 #: 4: ... and in BitsStored (each frame's, ``stored_bits``), where 3 split them;
@@ -58,7 +59,9 @@ INDEX_VERSION = 10
 #: 8: ORIGINAL and DERIVED single-frame images of one series are split; images with a Modality
 #: LUT Sequence are skipped (index 10); a warning when a time rule's volume order contradicts
 #: InstanceNumber; Philips images with a scale slope say which scaling their values are in.
-REPORT_FORMAT = 8
+#: 9: enhanced files of one frame read through their functional groups (index 11); the Philips
+#: note's wording; frames without geometry named as frames.
+REPORT_FORMAT = 9
 #: A frame's identity in a report whose frames all have their listing entry's identity.
 _FROM_LISTING = "listing"
 #: The frames' paths of a report whose frames are its files, in order.

@@ -36,16 +36,18 @@ def geometry_missing(missing: list[FrameRecord], records: list[FrameRecord]) -> 
     bad_attrs = sorted({b for r in records for b in (r.bad_attributes or [])})
     detail = f" ({'; '.join(bad_attrs)})" if bad_attrs else ""
     frames = [r for r in missing if r.number_of_frames > 1]
+    plain = [r.path for r in missing if r.number_of_frames <= 1]
     if frames:
         files = sorted({r.path for r in frames})
         numbers = ", ".join(str(r.frame + 1) for r in frames[:8]) + (
             ", ..." if len(frames) > 8 else ""
         )
+        also = f", and in {len(plain)} file(s): {file_list(plain)}" if plain else ""
         return (
             f"ImagePositionPatient (0020,0032) / ImageOrientationPatient (0020,0037) missing or "
             f"malformed in the functional groups (PlanePositionSequence / PlaneOrientationSequence) "
-            f"of {len(frames)} frame(s) ({numbers}) of {file_list(files)}{detail}; lazyvol does "
-            "not invent geometry, and the frames share one InstanceNumber, so "
+            f"of {len(frames)} frame(s) ({numbers}) of {file_list(files)}{also}{detail}; lazyvol "
+            "does not invent geometry, and the frames share one InstanceNumber, so "
             "instance_order=True cannot order them"
         )
     return (
