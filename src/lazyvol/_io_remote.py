@@ -242,6 +242,13 @@ def translate(exc: BaseException, loc: Location, what: str) -> LazyvolError:
             f"{where}: truncated: {what} starts past the end of the object (HTTP 416); the object "
             "is shorter than its header says, or changed since it was opened"
         )
+    if status is None and any(isinstance(e, ValueError | TypeError) for e in chain[1:]):
+        # the client refused to make the request (aiohttp: credentials both in the URL and in an
+        # Authorization header), under fsspec's FileNotFoundError: nothing is known of the object
+        return RemoteReadError(
+            f"{where}: {what} failed: the request could not be made ({detail}); check the URL "
+            "and storage_options (credentials given twice, a malformed option)"
+        )
     if status == 404 or (
         status is None
         and isinstance(exc, FileNotFoundError)

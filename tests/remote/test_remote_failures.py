@@ -59,6 +59,17 @@ def test_a_server_hanging_up_at_open_is_not_a_missing_object(tmp_path, hostile_s
     assert not isinstance(info.value, SourceNotFoundError)
 
 
+def test_a_request_the_client_cannot_make_is_not_a_missing_object(tmp_path, hostile_server):
+    """Credentials both in the URL and in an Authorization header: aiohttp refuses to make the
+    request (a ValueError, under fsspec's FileNotFoundError), which said "no such object"."""
+    raw, _ = _nifti(tmp_path)
+    url = hostile_server.put("a.nii", raw).replace("http://", "http://u:p@")
+    with pytest.raises(RemoteReadError, match="the request could not be made") as info:
+        lv.open(url, storage_options={"headers": {"Authorization": "Bearer t"}})
+    assert not isinstance(info.value, SourceNotFoundError)
+    assert "u:p@" not in str(info.value)  # (credentials never shown)
+
+
 def test_a_timeout_at_open_is_a_timeout(tmp_path, hostile_server, monkeypatch):
     monkeypatch.setenv("LAZYVOL_REMOTE_TIMEOUT", "1")
     raw, _ = _nifti(tmp_path)
