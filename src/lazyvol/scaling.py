@@ -19,10 +19,10 @@ from .errors import FormatError
 
 __all__ = [
     "apply_scale",
-    "numbers_hint",
     "check_scaled",
     "is_identity",
     "may_overflow",
+    "numbers_hint",
     "scale_into",
     "scaled_dtype",
     "scaled_dtype_bits",

@@ -58,17 +58,13 @@ def axis4_step(meta: dict[str, Any]) -> tuple[float | None, str | None]:
     no TR). The unit is None when the source does not say it. A volume cut with a step along its
     4th axis (``vol[..., ::2]``: ``meta["source_index"]["t"]`` holds the source's indices) has
     that many source steps between its volumes."""
-    tr = _repetition_time(meta)
     spacing = meta.get("axis4_spacing")
     if isinstance(spacing, int | float) and math.isfinite(spacing) and spacing > 0:
         units = meta.get("xyzt_units")
         unit = str(units[1]) if isinstance(units, list | tuple) and len(units) == 2 else None
-        step, unit = float(spacing), unit
-    elif tr is not None:
-        step, unit = tr, "sec"
-    else:
-        return None, None
-    return step * source_stride(meta), unit
+        return float(spacing) * source_stride(meta), unit
+    tr = _repetition_time(meta)
+    return (tr * source_stride(meta), "sec") if tr is not None else (None, None)
 
 
 def _repetition_time(meta: dict[str, Any]) -> float | None:

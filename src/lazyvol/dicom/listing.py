@@ -15,7 +15,7 @@ from ..config import max_scan_files
 from ..errors import FormatError, ResourceLimitError, SourceNotFoundError
 from ..sources import stat_regular
 
-__all__ = ["Listed", "find_files", "list_prefix"]
+__all__ = ["Listed", "find_files", "list_prefix", "list_source"]
 
 #: One listed file: (path, size, mtime_ns, inode, ctime_ns, etag). ctime cannot be set back by a
 #: writer, so a header rewritten with the same size and its old mtime restored is still noticed;
@@ -23,11 +23,18 @@ __all__ = ["Listed", "find_files", "list_prefix"]
 Listed = tuple[str, int, int, int, int, str]
 
 
-def _not_listed(path: str, is_link: bool) -> str:
-    """Why an entry that is neither a regular file nor a folder (followed) is not listed."""
-    if is_link and not os.path.exists(path):
-        return "dangling symbolic link (its target does not exist)"
-    return "not a regular file or folder (a FIFO, socket or device)"
+_DANGLING = "dangling symbolic link (its target does not exist)"
+
+
+def list_source(
+    root: str | Location, follow_symlinks: bool = False
+) -> tuple[list[Listed], list[tuple[str, str]]]:
+    """``(files, skipped)`` of a local file or folder (:func:`find_files`) or of a remote object
+    or prefix (:func:`list_prefix`, with what its listing skipped)."""
+    if isinstance(root, Location) and root.is_remote:
+        skipped: list[tuple[str, str]] = []
+        return list_prefix(root, skipped), skipped
+    return find_files(str(getattr(root, "url", root)), follow_symlinks=follow_symlinks)
 
 
 def find_files(
@@ -77,9 +84,8 @@ def find_files(
                         continue
                     is_link = entry.is_symlink()
                     if is_link and not follow_symlinks:
-                        dangling = not os.path.exists(path)
                         why = "symbolic link (pass follow_symlinks=True)"
-                        skipped.append((path, _not_listed(path, True) if dangling else why))
+                        skipped.append((path, why if os.path.exists(path) else _DANGLING))
                         continue
                     if entry.is_dir(follow_symlinks=follow_symlinks):
                         est = entry.stat(follow_symlinks=follow_symlinks)
@@ -93,8 +99,12 @@ def find_files(
                         files.append(_listed(path, entry.stat(follow_symlinks=follow_symlinks)))
                         if len(files) > limit:
                             raise ResourceLimitError(_too_many(root, limit, len(files)))
+                    elif is_link and not os.path.exists(path):
+                        skipped.append((path, _DANGLING))
                     else:
-                        skipped.append((path, _not_listed(path, is_link)))
+                        skipped.append(
+                            (path, "not a regular file or folder (a FIFO, socket or device)")
+                        )
                 except OSError as exc:
                     skipped.append((path, f"cannot stat: {exc}"))
         finally:

@@ -303,9 +303,9 @@ def _frame_record(
     fr.rescale_slope = rec.rescale_slope if slope is None else slope
     fr.rescale_intercept = rec.rescale_intercept if inter is None else inter
     tpi = _num(_find(groups, "FrameContentSequence", "TemporalPositionIndex"))
-    fr.temporal_position = int(tpi) if tpi is not None else None
-    if tpi is None and nframes == 1:
-        fr.temporal_position = rec.temporal_position  # (its own TemporalPositionIdentifier)
+    # (a one-frame file without it in its groups: its own TemporalPositionIdentifier)
+    own = rec.temporal_position if nframes == 1 else None
+    fr.temporal_position = int(tpi) if tpi is not None else own
     echo = _num(_find(groups, "MREchoSequence", "EffectiveEchoTime"))
     fr.echo_time = echo if echo is not None else rec.echo_time
     b = _num(_find(groups, "MRDiffusionSequence", "DiffusionBValue"))

@@ -21,7 +21,7 @@ from .._io import Location
 from ..sources import SourceStamp
 from . import mosaic
 from .header_scan import parse_local, parse_remote
-from .listing import Listed, find_files, list_prefix
+from .listing import Listed, list_source
 from .records import RECORD_FIELDS, FrameRecord
 from .saved_scan import INDEX_VERSION, index_path, indexable, root_name, write_json_atomic
 
@@ -170,12 +170,7 @@ def scan_files(
     remote = isinstance(path, Location) and path.is_remote
     root: str | Location = path if remote else os.path.abspath(str(getattr(path, "url", path)))
     if listing is None:
-        remote_skips: list[tuple[str, str]] = []
-        listing = (
-            (list_prefix(root, remote_skips), remote_skips)
-            if isinstance(root, Location)
-            else find_files(root, follow_symlinks=follow_symlinks)
-        )
+        listing = list_source(root, follow_symlinks)
     files, skipped = listing
     is_folder = remote or os.path.isdir(str(root))
     prefix = (root.url.rstrip("/") if isinstance(root, Location) else str(root)) + "/"

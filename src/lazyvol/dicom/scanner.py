@@ -8,7 +8,7 @@ from typing import Any
 
 from .._io import Location
 from ..errors import SourceNotFoundError
-from .listing import Listed, find_files, list_prefix
+from .listing import list_source
 from .model import GroupOptions, ScanReport
 from .saved_scan import indexable, listing_digest, load_report, save_report
 
@@ -25,14 +25,6 @@ GROUP_OPTIONS = {
     "philips_scaling",
 }
 SCAN_OPTIONS = {"workers", "use_index", "follow_symlinks", "progress"}
-
-
-def _listing(loc: Location, follow_symlinks: bool) -> tuple[list[Listed], list[tuple[str, str]]]:
-    """``(files, skipped)`` of a folder, file or prefix (remote: what the listing skipped)."""
-    if not loc.is_remote:
-        return find_files(loc.url, follow_symlinks=follow_symlinks)
-    skipped: list[tuple[str, str]] = []
-    return list_prefix(loc, skipped), skipped
 
 
 def scan(
@@ -97,7 +89,7 @@ def scan(
         shown = loc.display if isinstance(source, Location) else os.fspath(source)
         raise SourceNotFoundError(f"{shown}: no such file or directory")
     root: str | Location = loc if loc.is_remote else loc.url
-    listing = _listing(loc, follow_symlinks)
+    listing = list_source(loc, follow_symlinks)
     folder = loc.is_remote or os.path.isdir(loc.url)
     indexed = use_index and folder and indexable(root)
     # The report holds the listing's own skips (links not followed, special files) too: they and
