@@ -43,6 +43,22 @@ def _dcm2niix(src: Path, out: Path) -> list[Path]:
     return sorted(out.glob("*.nii"))
 
 
+def _dimension_index(ds, pointers) -> None:
+    """Set ``ds``'s DimensionIndexSequence: one item per (DimensionIndexPointer,
+    FunctionalGroupPointer) pair, or per pointer (in FrameContentSequence)."""
+    from pydicom.dataset import Dataset
+    from pydicom.sequence import Sequence as DicomSequence
+
+    dims = []
+    for entry in pointers:
+        ptr, group = entry if isinstance(entry, tuple) else (entry, 0x00209111)
+        item = Dataset()
+        item.DimensionIndexPointer = ptr
+        item.FunctionalGroupPointer = group
+        dims.append(item)
+    ds.DimensionIndexSequence = DicomSequence(dims)
+
+
 def _fsl_bvecs(vol: lv.Volume, ref_affine: np.ndarray) -> np.ndarray:
     """FSL/dcm2niix bvecs (3 x n) from lazyvol's LPS gradients, in the reference voxel frame."""
     g_lps = np.asarray(vol.meta["diffusion"]["gradients_lps"], float)
@@ -213,13 +229,7 @@ def _enhanced_mag_fieldmap(path: Path) -> None:
     ds = dcmread(path)
     ds.Manufacturer = "Philips Medical Systems"
     nk = SHAPE[2]
-    dims = []
-    for ptr in (0x00209056, 0x00209057, 0x00089007):
-        item = Dataset()
-        item.DimensionIndexPointer = ptr
-        item.FunctionalGroupPointer = 0x00209111
-        dims.append(item)
-    ds.DimensionIndexSequence = DicomSequence(dims)
+    _dimension_index(ds, (0x00209056, 0x00209057, 0x00089007))
     for n, item in enumerate(ds.PerFrameFunctionalGroupsSequence):
         t, k = divmod(n, nk)
         ft = Dataset()
@@ -243,19 +253,11 @@ def test_enhanced_magnitude_and_field_map_are_separate_volumes(tmp_path):
 
 def test_enhanced_dimension_index_values_order_volumes(tmp_path):
     from pydicom import dcmread
-    from pydicom.dataset import Dataset
-    from pydicom.sequence import Sequence as DicomSequence
 
     path = tmp_path / "t.dcm"
     truth = write_enhanced_dicom(path, SHAPE, n_volumes=3)
     ds = dcmread(path)
-    dims = []
-    for ptr in (0x00209057, 0x00209128):
-        item = Dataset()
-        item.DimensionIndexPointer = ptr
-        item.FunctionalGroupPointer = 0x00209111
-        dims.append(item)
-    ds.DimensionIndexSequence = DicomSequence(dims)
+    _dimension_index(ds, (0x00209057, 0x00209128))
     nk = SHAPE[2]
     for n, item in enumerate(ds.PerFrameFunctionalGroupsSequence):
         t, k = divmod(n, nk)
@@ -569,6 +571,48 @@ def test_original_and_derived_images_of_one_series_are_not_stacked(tmp_path):
     assert o.id == d.id and o.shape == d.shape == SHAPE
 
 
+@pytest.mark.parametrize("manufacturer", ["Philips Medical Systems", "CANON_MEC"])
+def test_enhanced_two_non_spatial_dimensions_sort_as_dcm2niix(tmp_path, manufacturer, dcm2niix):
+    # Multi-shell DWI indexed (b-value index, gradient index), the gradient index restarting in
+    # each shell: dcm2niix sorts the last listed dimension slowest, so the shells interleave.
+    from pydicom import dcmread
+
+    b_index = [1, 2, 2, 2, 3, 3, 3]
+    g_index = [1, 1, 2, 3, 1, 2, 3]
+    path = tmp_path / "in" / "dwi.dcm"
+    truth = write_enhanced_dicom(path, SHAPE, n_volumes=len(b_index), orientation="oblique")
+    ds = dcmread(path)
+    ds.Manufacturer = manufacturer
+    _dimension_index(
+        ds,
+        (
+            0x00209056,  # StackID
+            0x00209057,  # InStackPositionNumber
+            (0x00189087, 0x00189117),  # DiffusionBValue in MRDiffusionSequence
+            (0x00189089, 0x00189117),  # DiffusionGradientOrientation
+        ),
+    )
+    nk = SHAPE[2]
+    for n, item in enumerate(ds.PerFrameFunctionalGroupsSequence):
+        t, k = divmod(n, nk)
+        fc = item.FrameContentSequence[0]
+        fc.StackID = "1"
+        fc.DimensionIndexValues = [1, k + 1, b_index[t], g_index[t]]
+        del fc.TemporalPositionIndex
+    ds.save_as(path)
+    # Slowest: the gradient index, then the b-value index (acquisition order 0 1 4 2 5 3 6).
+    want = sorted(range(len(b_index)), key=lambda t: (g_index[t], b_index[t]))
+    vol = lv.open(path)
+    assert vol.meta["axis4_rule"] == "DimensionIndexValues (0020,9157)"
+    np.testing.assert_array_equal(vol.compute(), truth.stored[..., want])
+    (nii,) = dcm2niix(path.parent, tmp_path / "out")
+    img = nib.load(nii)
+    mine = nib.as_closest_canonical(nib.Nifti1Image(vol.compute(), vol.affine))
+    theirs = nib.as_closest_canonical(img)
+    np.testing.assert_allclose(mine.affine, theirs.affine, atol=1e-3)
+    np.testing.assert_array_equal(np.asarray(mine.dataobj), theirs.get_fdata())
+
+
 def test_enhanced_dwi_per_frame_diffusion_meta(tmp_path):
     from pydicom import dcmread
     from pydicom.dataset import Dataset
@@ -582,17 +626,7 @@ def test_enhanced_dwi_per_frame_diffusion_meta(tmp_path):
     ds.EchoTime = 80
     ds.RepetitionTime = 3000
     nk = SHAPE[2]
-    dims = []
-    for ptr, group in (
-        (0x00209056, 0x00209111),
-        (0x00209057, 0x00209111),
-        (0x00209128, 0x00209111),
-    ):
-        item = Dataset()
-        item.DimensionIndexPointer = ptr
-        item.FunctionalGroupPointer = group
-        dims.append(item)
-    ds.DimensionIndexSequence = DicomSequence(dims)
+    _dimension_index(ds, (0x00209056, 0x00209057, 0x00209128))
     for n, item in enumerate(ds.PerFrameFunctionalGroupsSequence):
         t, k = divmod(n, nk)
         fc = item.FrameContentSequence[0]

@@ -33,6 +33,7 @@ _DICOM_PLAN_FIELDS = {
     "bits_allocated",
     "bits_stored",
     "signed",
+    "pixel_vr",  # Float / Double Float Pixel Data: the dtype (DicomPlan.stored_code) says it
     "little_endian",
     "swap_ow8",
     "out_dtype",
@@ -129,13 +130,12 @@ def dicom_refs(
     shape = tuple(int(n) for n in vol.shape)
     ni, nj, nk = shape[:3]
     nt = len(plan.paths) // nk
-    kind = "i" if plan.signed else "u"
     itemsize = plan.bits_allocated // 8
     compressed = bool(plan.encapsulated_syntax)
     # Decoders return native (little-endian here) arrays; native frames keep their file's order.
     little = plan.little_endian or compressed
     order = "|" if itemsize == 1 else ("<" if little else ">")
-    dtype = np.dtype(f"{order}{kind}{itemsize}")
+    dtype = np.dtype(plan.stored_code).newbyteorder(order)
     nbytes = plan.rows * plan.columns * itemsize
     codec = frame_codec(plan.encapsulated_syntax, dtype, path) if compressed else None
     ranges = _ranges(plan, nbytes, where)

@@ -171,6 +171,15 @@ def test_dicom_references_equal_the_truth(tmp_path, syntax):
     assert "files" not in ds.attrs["lazyvol"]["meta"]
 
 
+@pytest.mark.parametrize(("dtype", "syntax"), [("float32", "explicit"), ("float64", "big")])
+def test_dicom_float_pixel_data_references(tmp_path, dtype, syntax):
+    # Float / Double Float Pixel Data: the references' dtype is the files' IEEE floats.
+    truth = write_dicom_series(tmp_path / "s", (16, 20, 6), dtype=dtype, syntax=syntax)
+    arr = _group(references(tmp_path / "s"))["image"]
+    assert arr.dtype == np.dtype(dtype).newbyteorder(">" if syntax == "big" else "<")
+    np.testing.assert_array_equal(_ijk(arr[...]), truth.stored)
+
+
 def test_enhanced_multiframe_4d_references(tmp_path):
     truth = write_enhanced_dicom(tmp_path / "mf.dcm", (10, 12, 5), n_volumes=3, dtype="uint16")
     refs = references(tmp_path / "mf.dcm")

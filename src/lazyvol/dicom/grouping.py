@@ -13,7 +13,7 @@ from collections.abc import Callable
 from typing import Any
 
 from .. import geometry as geo
-from .records import FrameRecord
+from .records import FLOAT_PIXEL_VRS, FrameRecord
 from .vendor import vendor_of
 
 __all__ = [
@@ -113,7 +113,7 @@ def _pixel_kind(r: FrameRecord) -> str:
     Data, and a file whose stored dtype is not one lazyvol reads (BitsAllocated 1 or 12,
     PixelRepresentation 2), are groups of their own, as they were when the stored dtype split
     groups. (A BitsStored beyond BitsAllocated does not split: the series fails, naming it.)"""
-    if r.pixel_vr in ("OF", "OD"):
+    if r.pixel_vr in FLOAT_PIXEL_VRS:
         return {"OF": "float", "OD": "double float"}[r.pixel_vr]
     ba, pr = r.bits_allocated, r.pixel_representation
     return "integer" if ba in (8, 16, 32) and pr in (0, 1) else f"{ba}/{pr}"

@@ -25,7 +25,7 @@ from .header_values import (
     _tag_str,
 )
 from .multiframe import expand_frames
-from .records import FrameRecord
+from .records import FLOAT_PIXEL_VRS, FrameRecord
 from .source import Fetch
 from .vendor import read_diffusion, read_ge_image_kind, read_philips_scale_slope
 
@@ -195,6 +195,8 @@ def fill_record(
         ctime_ns=int(ident.ctime_ns),
         etag=ident.etag,
     )
+    if rec.pixel_vr in FLOAT_PIXEL_VRS and not rec.bits_stored:
+        rec.bits_stored = rec.bits_allocated  # IEEE floats: no BitsStored, every bit is used
     if "NumberOfFrames" in r:
         nf = r.get_int("NumberOfFrames")
         rec.number_of_frames = nf if nf is not None else -1

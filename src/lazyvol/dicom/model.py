@@ -12,6 +12,7 @@ from typing import Any
 import numpy as np
 
 from ..scaling import common_stored_dtype
+from .records import FLOAT_PIXEL_VRS
 
 __all__ = [
     "DEFLATED_SYNTAX",
@@ -22,6 +23,7 @@ __all__ = [
     "SeriesInfo",
     "encoding_reads",
     "pixel_encoding",
+    "stored_code",
     "stored_dtype",
     "stored_layout",
 ]
@@ -182,7 +184,7 @@ class FrameTable:
     @property
     def _own_type(self) -> str:
         """The stored dtype code ``bits_allocated``/``signed`` spell (:func:`stored_dtype`)."""
-        return f"{'i' if self.signed else 'u'}{max(1, self.bits_allocated // 8)}"
+        return stored_code(self.bits_allocated, self.signed, self.pixel_vr)
 
 
 @dataclass
@@ -325,9 +327,16 @@ class GroupOptions:
             )
 
 
+def stored_code(bits_allocated: int, signed: bool, pixel_vr: str) -> str:
+    """Stored dtype code (``"u2"``, ``"i2"``, ``"f4"`` ...) of pixels so described: IEEE floats for
+    Float and Double Float Pixel Data (VR OF, OD), integers otherwise."""
+    kind = "f" if pixel_vr in FLOAT_PIXEL_VRS else ("i" if signed else "u")
+    return f"{kind}{max(1, bits_allocated // 8)}"
+
+
 def stored_dtype(rec: Any) -> str:
-    """Stored dtype of a record's pixels (``"u2"``, ``"i2"``, ...)."""
-    return f"{'i' if rec.pixel_representation else 'u'}{max(1, rec.bits_allocated // 8)}"
+    """Stored dtype of a record's pixels (``"u2"``, ``"i2"``, ``"f4"`` ...)."""
+    return stored_code(rec.bits_allocated, bool(rec.pixel_representation), rec.pixel_vr)
 
 
 def stored_layout(code: str) -> tuple[int, bool]:

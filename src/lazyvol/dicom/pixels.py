@@ -23,7 +23,7 @@ from ..errors import FormatError, SourceChangedError, SourceNotFoundError
 from ..scaling import apply_scale, scale_into
 from ..sources import SourceStamp, display_path
 from .codestream import SIZED_SYNTAXES, size_disagreement
-from .model import encoding_reads, stored_layout
+from .model import encoding_reads, stored_code, stored_layout
 
 __all__ = ["DicomPlan", "read_block"]
 
@@ -70,6 +70,13 @@ class DicomPlan(CachedHash):
     stored_bits: tuple[int, ...] = ()
     #: Each frame's stored dtype ("u2", "i2" ...) when the files differ in it; empty: all alike.
     stored_types: tuple[str, ...] = ()
+    #: VR of the pixel element: OF / OD (Float / Double Float Pixel Data) hold IEEE floats.
+    pixel_vr: str = ""
+
+    @property
+    def stored_code(self) -> str:
+        """Native stored dtype code of the frames (``"=i2"``, ``"=f4"`` ...)."""
+        return "=" + stored_code(self.bits_allocated, self.signed, self.pixel_vr)
 
     def location(self, n: int) -> Location | None:
         """The remote object of frame ``n`` (None: a local file)."""
@@ -218,12 +225,7 @@ def _decode(plan: DicomPlan, n: int) -> np.ndarray:
         raise FormatError(
             f"{path}: decoding volume frame {n} ({decoder.UID.name}) failed: {exc}"
         ) from exc
-    kind = "i" if plan.signed else "u"
-    return (
-        np.asarray(arr)
-        .reshape(plan.rows, plan.columns)
-        .astype(f"={kind}{plan.bits_allocated // 8}", copy=False)
-    )
+    return np.asarray(arr).reshape(plan.rows, plan.columns).astype(plan.stored_code, copy=False)
 
 
 def _check_codestream_shape(plan: DicomPlan, n: int, buf: bytes) -> None:
@@ -260,14 +262,12 @@ def _frame(plan: DicomPlan, n: int) -> np.ndarray:
             f"{path}: truncated: Pixel Data (7FE0,0010) needs {length} bytes at offset {offset} but "
             f"only {len(buf)} could be read (the file changed since it was scanned?)"
         )
-    kind = "i" if plan.signed else "u"
+    stored = np.dtype(plan.stored_code)
     if plan.swap_ow8:
-        arr = np.frombuffer(buf, dtype=">u2").astype("<u2").view(np.uint8)[:nbytes]
-        arr = arr.view(f"{kind}1")
+        arr = np.frombuffer(buf, dtype=">u2").astype("<u2").view(np.uint8)[:nbytes].view(stored)
     else:
-        endian = "<" if plan.little_endian else ">"
-        arr = np.frombuffer(buf, dtype=f"{endian}{kind}{itemsize}")
-    arr = arr.astype(f"={kind}{itemsize}")  # native order; always a writable copy
+        arr = np.frombuffer(buf, dtype=stored.newbyteorder("<" if plan.little_endian else ">"))
+    arr = arr.astype(stored)  # native order; always a writable copy
     shift = plan.bits_allocated - plan.bits_stored
     if shift:
         # As pydicom (correct_unused_bits): clear unused high bits, sign-extend signed data.
@@ -375,8 +375,7 @@ def _read_native_frames(
     unused high bits and rescale are applied at once, while the frame is still in the CPU cache
     (whole-slab passes are memory-bound and measured slower).
     """
-    kind = "i" if plan.signed else "u"
-    stored = np.dtype(f"={kind}{plan.bits_allocated // 8}")
+    stored = np.dtype(plan.stored_code)
     in_place = full and stored == out_dtype and (not plan.scale or out_dtype.kind in "iu")
     bounce = None if in_place else np.empty((1, plan.rows, plan.columns), dtype=stored)
     shift = plan.bits_allocated - plan.bits_stored

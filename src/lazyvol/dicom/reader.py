@@ -260,6 +260,7 @@ def make_plan(
         encodings=frames.encodings,
         stored_bits=frames.stored_bits,
         stored_types=frames.stored_types,
+        pixel_vr=frames.pixel_vr,
         photometric=frames.photometric,
         fill=fill,
         stamps=stamps,

@@ -46,8 +46,9 @@ __all__ = [
 #: several positions is read as its frames (Siemens XA de-mosaiced exports), not refused;
 #: 10: an image with a Modality LUT Sequence (0028,3000) is skipped as unsupported, not recorded;
 #: 11: an enhanced file of one frame (NumberOfFrames 1 stated) is read through its functional
-#: groups (its top-level geometry first).
-INDEX_VERSION = 11
+#: groups (its top-level geometry first); 12: Float / Double Float Pixel Data recorded with
+#: BitsStored = BitsAllocated (they state none) and read, no longer refused.
+INDEX_VERSION = 12
 #: Layout of a report: 2: files named by their listing position, identities taken from the listing;
 #: 3: a volume's files may differ in pixel encoding (each frame's, ``encodings``), where 2 split them;
 #: 4: ... and in BitsStored (each frame's, ``stored_bits``), where 3 split them;
@@ -61,7 +62,9 @@ INDEX_VERSION = 11
 #: InstanceNumber; Philips images with a scale slope say which scaling their values are in.
 #: 9: enhanced files of one frame read through their functional groups (index 11); the Philips
 #: note's wording; frames without geometry named as frames.
-REPORT_FORMAT = 9
+#: 10: float pixel data read (index 12); enhanced volumes sorted by DimensionIndexValues with the
+#: last listed dimension the slowest, as dcm2niix (9 sorted by the first).
+REPORT_FORMAT = 10
 #: A frame's identity in a report whose frames all have their listing entry's identity.
 _FROM_LISTING = "listing"
 #: The frames' paths of a report whose frames are its files, in order.

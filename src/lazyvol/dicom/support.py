@@ -18,7 +18,7 @@ from .codestream import SIZED_SYNTAXES, size_disagreement
 from .frame_table import rescale_pair
 from .model import DEFLATED_SYNTAX, NATIVE_SYNTAXES
 from .mosaic import mosaic_error
-from .records import FrameRecord
+from .records import FLOAT_PIXEL_VRS, FrameRecord
 from .source import Fetch, read_local
 
 __all__ = ["drop_duplicates", "file_list", "geometry_missing", "support_error"]
@@ -250,6 +250,27 @@ _LAYOUT_KEYWORDS = frozenset(
 )
 
 
+def _float_pixels_problem(rec: FrameRecord) -> str:
+    """Why a file's Float (VR OF) or Double Float (OD) Pixel Data cannot be read as the IEEE floats
+    the standard defines ("": it can): 32 or 64 bits allocated, uncompressed."""
+    name, tag, bits = (
+        ("FloatPixelData", "7FE0,0008", 32)
+        if rec.pixel_vr == "OF"
+        else ("DoubleFloatPixelData", "7FE0,0009", 64)
+    )
+    if rec.bits_allocated != bits:
+        return (
+            f"{rec.path}: {name} ({tag}) holds {bits}-bit floats but BitsAllocated (0028,0100) is "
+            f"{rec.bits_allocated}: the header contradicts itself; fix BitsAllocated"
+        )
+    if rec.transfer_syntax not in (*NATIVE_SYNTAXES, DEFLATED_SYNTAX):
+        return (
+            f"{rec.path}: {name} ({tag}) in the compressed transfer syntax "
+            f"{rec.transfer_syntax}: float pixel data is never encapsulated; the file is malformed"
+        )
+    return ""
+
+
 def support_error(rec: FrameRecord, fetch: Fetch = read_local) -> tuple[str, str] | None:
     """(kind, message) when lazyvol cannot read this record's pixels yet."""
     ts = rec.transfer_syntax
@@ -259,10 +280,9 @@ def support_error(rec: FrameRecord, fetch: Fetch = read_local) -> tuple[str, str
             f"{rec.path}: malformed value(s) in attributes needed to read the pixels: "
             + "; ".join(layout_bad)
         )
-    if rec.pixel_vr in ("OF", "OD"):
-        return "unsupported", (
-            f"{rec.path}: FloatPixelData/DoubleFloatPixelData (7FE0,0008/0009) is not supported yet"
-        )
+    float_problem = _float_pixels_problem(rec) if rec.pixel_vr in FLOAT_PIXEL_VRS else ""
+    if float_problem:
+        return "format", float_problem
     if ts == DEFLATED_SYNTAX:
         return "unsupported", (
             f"{rec.path}: transfer syntax Deflated Explicit VR Little Endian ({ts}) is not supported; "
@@ -301,7 +321,7 @@ def support_error(rec: FrameRecord, fetch: Fetch = read_local) -> tuple[str, str
             f"{rec.path}: colour images (SamplesPerPixel (0028,0002) = {rec.samples_per_pixel}, "
             f"PhotometricInterpretation {rec.photometric}) are not supported yet"
         )
-    if rec.bits_allocated not in (8, 16, 32):
+    if rec.bits_allocated not in (8, 16, 32) and rec.pixel_vr != "OD":
         return "unsupported", (
             f"{rec.path}: BitsAllocated (0028,0100) = {rec.bits_allocated} is not supported "
             "(8, 16 or 32)"

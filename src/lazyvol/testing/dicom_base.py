@@ -94,6 +94,8 @@ def _ds_str(value: float) -> str:
 
 def _phantom_values(shape: Sequence[int], dt: np.dtype, bits: int, seed: int) -> np.ndarray:
     """Deterministic phantom covering the stored range (both extremes appear)."""
+    if dt.kind == "f":
+        return _float_values(shape, dt, seed)
     ni, nj, nk = (int(n) for n in shape)
     signed = dt.kind == "i"
     rng = np.random.default_rng(seed)
@@ -107,3 +109,16 @@ def _phantom_values(shape: Sequence[int], dt: np.dtype, bits: int, seed: int) ->
     stored[0, 0, :] = lo
     stored[-1, -1, :] = hi
     return stored.astype(dt)
+
+
+def _float_values(shape: Sequence[int], dt: np.dtype, seed: int) -> np.ndarray:
+    """A float phantom: a signed ramp with fractions and noise, a huge and a tiny value, and a
+    value float16 cannot hold (2049.0625: a narrowing read shows)."""
+    ni, nj, nk = (int(n) for n in shape)
+    rng = np.random.default_rng(seed)
+    ii, jj, kk = np.meshgrid(np.arange(ni), np.arange(nj), np.arange(nk), indexing="ij")
+    values = (ii * 0.37 - jj * 1.3 + kk * 11.1) + rng.standard_normal((ni, nj, nk))
+    values[0, 0, :] = -3.0e38 if dt.itemsize == 4 else -1.0e300
+    values[-1, -1, :] = 1.0e-30
+    values[-1, 0, :] = 2049.0625
+    return values.astype(dt)

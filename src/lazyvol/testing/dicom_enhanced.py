@@ -72,8 +72,13 @@ def write_enhanced_dicom(
             frames.append(np.ascontiguousarray(plane.T).astype(dt.newbyteorder("<")).tobytes())
     ds.PerFrameFunctionalGroupsSequence = DicomSequence(per)
     ds.NumberOfFrames = len(frames)
-    ds.PixelData = b"".join(frames)
-    ds["PixelData"].VR = "OB" if dt.itemsize == 1 else "OW"
+    if dt.kind == "f":  # a parametric map's Float / Double Float Pixel Data (OF, OD)
+        setattr(
+            ds, "FloatPixelData" if dt.itemsize == 4 else "DoubleFloatPixelData", b"".join(frames)
+        )
+    else:
+        ds.PixelData = b"".join(frames)
+        ds["PixelData"].VR = "OB" if dt.itemsize == 1 else "OW"
     if compress:
         ds.compress(compress, encoding_plugin="", generate_instance_uid=False)
     path = os.fspath(path)
@@ -128,9 +133,11 @@ def _enhanced_header(
     ds.Rows, ds.Columns = nj, ni
     ds.SamplesPerPixel = 1
     ds.PhotometricInterpretation = "MONOCHROME2"
-    ds.BitsAllocated = ds.BitsStored = dt.itemsize * 8
-    ds.HighBit = dt.itemsize * 8 - 1
-    ds.PixelRepresentation = 1 if dt.kind == "i" else 0
+    ds.BitsAllocated = dt.itemsize * 8
+    if dt.kind != "f":  # the Floating Point Image Pixel module has none of these
+        ds.BitsStored = dt.itemsize * 8
+        ds.HighBit = dt.itemsize * 8 - 1
+        ds.PixelRepresentation = 1 if dt.kind == "i" else 0
     shared = Dataset()
     po = Dataset()
     po.ImageOrientationPatient = [_ds_str(v) for v in (*row, *col)]

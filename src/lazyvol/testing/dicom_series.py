@@ -64,7 +64,8 @@ def write_dicom_series(
         Column, row (PixelSpacing is ``[dj, di]``) and slice spacing; ImagePositionPatient (LPS)
         of slice 0.
     dtype : dtype
-        Stored dtype: uint8, int8, uint16, int16, uint32 or int32 (BitsAllocated from its size).
+        Stored dtype: (u)int8/16/32 (BitsAllocated from its size); float32 / float64: Float /
+        Double Float Pixel Data (7FE0,0008 / 0009), without BitsStored and PixelRepresentation.
     bits_stored : int, optional
         BitsStored (default: all allocated bits); values are drawn within its range;
         ``dirty_high_bits=True`` fills the unused high bits with junk (readers ignore them).
@@ -135,10 +136,14 @@ def _values(
     """Stored values (i, j, k), BitsStored, and the rescale slope and intercept of each slice."""
     nk = int(shape[2])
     dt = np.dtype(dtype)
-    if dt.kind not in "iu" or dt.itemsize not in (1, 2, 4):
-        raise ValueError(f"dtype must be an 8/16/32-bit integer type, got {dt}")
-    bits = dt.itemsize * 8 if bits_stored is None else int(bits_stored)
-    stored = _phantom_values(tuple(int(n) for n in shape), dt, bits, seed)
+    if dt.kind == "f" and dt.itemsize in (4, 8) and bits_stored is None:
+        bits = dt.itemsize * 8
+        stored = _phantom_values(tuple(int(n) for n in shape), dt, bits, seed)
+    elif dt.kind not in "iu" or dt.itemsize not in (1, 2, 4):
+        raise ValueError(f"dtype must be an 8/16/32-bit integer type or float32/64, got {dt}")
+    else:
+        bits = dt.itemsize * 8 if bits_stored is None else int(bits_stored)
+        stored = _phantom_values(tuple(int(n) for n in shape), dt, bits, seed)
     slopes = [float(s) for s in (slope if isinstance(slope, Sequence) else [slope] * nk)]
     inters = [
         float(s) for s in (intercept if isinstance(intercept, Sequence) else [intercept] * nk)
@@ -223,17 +228,23 @@ def _write_slice(
     ds.Rows, ds.Columns = plane.shape
     bits_alloc = plane.dtype.itemsize * 8
     ds.BitsAllocated = bits_alloc
-    ds.BitsStored = c.bits
-    ds.HighBit = c.bits - 1
-    ds.PixelRepresentation = 1 if c.signed else 0
+    if plane.dtype.kind != "f":  # the Floating Point Image Pixel module has none of these
+        ds.BitsStored = c.bits
+        ds.HighBit = c.bits - 1
+        ds.PixelRepresentation = 1 if c.signed else 0
     slope, inter = rescale
     if slope != 1.0 or inter != 0.0 or c.modality == "CT":
         ds.RescaleSlope = _ds_str(slope)
         ds.RescaleIntercept = _ds_str(inter)
     for key, value in attrs.items():
         setattr(ds, key, value)
-    ds.PixelData = plane.astype(plane.dtype.newbyteorder("<" if c.little else ">")).tobytes()
-    ds["PixelData"].VR = "OB" if bits_alloc == 8 else "OW"
+    data = plane.astype(plane.dtype.newbyteorder("<" if c.little else ">")).tobytes()
+    if plane.dtype.kind == "f":
+        # Float Pixel Data (7FE0,0008, OF) or Double Float Pixel Data (7FE0,0009, OD).
+        setattr(ds, "FloatPixelData" if bits_alloc == 32 else "DoubleFloatPixelData", data)
+    else:
+        ds.PixelData = data
+        ds["PixelData"].VR = "OB" if bits_alloc == 8 else "OW"
     if c.compress:
         ds.compress(c.compress, encoding_plugin="", generate_instance_uid=False)
     ds.save_as(path, enforce_file_format=True)
