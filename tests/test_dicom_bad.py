@@ -615,3 +615,42 @@ def test_a_rescale_past_float64_is_refused_not_read_as_inf(tmp_path):
     truth = write_dicom_series(tmp_path / "t", (4, 4, 2), dtype="int16", slope=1e300)
     got = lv.open(tmp_path / "t").compute()
     np.testing.assert_array_equal(got, truth.stored.astype(np.float64) * 1e300)
+
+
+def test_undefined_length_pixel_data_in_an_uncompressed_syntax_is_refused(tmp_path):
+    """An RLE file whose TransferSyntaxUID was rewritten to Explicit VR Little Endian: its Pixel
+    Data keeps the undefined length and the encapsulated items. Read as native it gave the item
+    tags and the RLE header as voxel values; it is refused, naming the file and the fix."""
+    truth = write_dicom_series(tmp_path / "s", (8, 6, 3), compress="1.2.840.10008.1.2.5")
+    for f in truth.files:
+        raw = bytearray(Path(f).read_bytes())
+        at = raw.find(b"1.2.840.10008.1.2.5\0")
+        raw[at : at + 20] = b"1.2.840.10008.1.2.1\0"
+        Path(f).write_bytes(bytes(raw))
+    victim = sorted(truth.files)[0]
+    with pytest.raises(lv.FormatError, match=r"7FE0,0010.*undefined length.*TransferSyntaxUID"):
+        lv.open(victim)
+    with pytest.raises(lv.FormatError, match="undefined length"):
+        lv.open(tmp_path / "s")
+
+
+@pytest.mark.parametrize(
+    ("keyword", "value", "said"),
+    [
+        ("SamplesPerPixel", 0, r"SamplesPerPixel \(0028,0002\) = 0"),
+        ("RescaleSlope", ["1", "2"], r"RescaleSlope \(0028,1053\).*2 values"),
+        ("RescaleIntercept", ["0", "5"], r"RescaleIntercept \(0028,1052\).*2 values"),
+        ("NumberOfFrames", "-1", r"NumberOfFrames \(0028,0008\) = -1: an image has at least"),
+    ],
+)
+def test_impossible_values_of_read_attributes_are_refused(tmp_path, keyword, value, said):
+    """A sample count of 0, a second rescale value, a negative frame count: corrupt headers that
+    were read as 1 sample, the first value, or 'multi-frame, unsupported'."""
+    truth = write_dicom_series(tmp_path / "s", (8, 6, 3))
+    victim = sorted(truth.files)[1]
+    ds = pydicom.dcmread(victim)
+    setattr(ds, keyword, value)
+    ds.save_as(victim)
+    with pytest.raises(lv.FormatError, match=said) as exc:
+        lv.open(victim)
+    assert victim in str(exc.value)

@@ -43,6 +43,7 @@ _TAGS = {
     "BitsStored": "(0028,0101)",
     "HighBit": "(0028,0102)",
     "PixelRepresentation": "(0028,0103)",
+    "SamplesPerPixel": "(0028,0002)",
     "NumberOfFrames": "(0028,0008)",
     "PixelSpacing": "(0028,0030)",
     "ImageOrientationPatient": "(0020,0037)",
@@ -155,12 +156,17 @@ def record_problem(rec: FrameRecord) -> tuple[str, str] | None:
             f"{rec.high_bit} do not fit in {_named('BitsAllocated')} = {rec.bits_allocated} (the "
             "stored bits must lie within the allocated ones); the header is corrupt"
         )
+    if "SamplesPerPixel" not in bad and rec.samples_per_pixel < 1:
+        return "format", (
+            f"{path}: {_named('SamplesPerPixel')} = {rec.samples_per_pixel}: a pixel has at least "
+            "one sample; the header is corrupt"
+        )
     if "PixelRepresentation" not in bad and rec.pixel_representation not in (0, 1):
         return "format", (
             f"{path}: {_named('PixelRepresentation')} = {rec.pixel_representation} is neither 0 "
             "(unsigned) nor 1 (signed); the header is corrupt"
         )
-    if "NumberOfFrames" not in bad and rec.number_of_frames < 1 and rec.number_of_frames != -1:
+    if "NumberOfFrames" not in bad and rec.number_of_frames < 1:  # (-1: unparsed, in ``bad``)
         return "format", (
             f"{path}: {_named('NumberOfFrames')} = {rec.number_of_frames}: an image has at least "
             "one frame; the header is corrupt"

@@ -170,7 +170,7 @@ def fill_record(
         image_type=r.get_strs("ImageType"),
         rows=r.get_int("Rows") or 0,
         columns=r.get_int("Columns") or 0,
-        samples_per_pixel=r.get_int("SamplesPerPixel") or 1,
+        samples_per_pixel=_or_default(r.get_int("SamplesPerPixel"), 1),
         photometric=r.get_str("PhotometricInterpretation"),
         bits_allocated=r.get_int("BitsAllocated") or 0,
         bits_stored=r.get_int("BitsStored") or 0,
@@ -199,7 +199,7 @@ def fill_record(
         rec.bits_stored = rec.bits_allocated  # IEEE floats: no BitsStored, every bit is used
     if "NumberOfFrames" in r:
         nf = r.get_int("NumberOfFrames")
-        rec.number_of_frames = nf if nf is not None else -1
+        rec.number_of_frames = nf if nf is not None else -1  # (not parsed: noted in r.bad)
     slope = r.get_float("RescaleSlope")
     inter = r.get_float("RescaleIntercept")
     rec.rescale_slope = 1.0 if slope is None else slope
@@ -212,6 +212,11 @@ def fill_record(
     rec.philips_scale_slope = read_philips_scale_slope(r, rec.manufacturer)
     rec.bad_attributes = r.bad or None
     return rec
+
+
+def _or_default(value: int | None, default: int) -> int:
+    """``value``, or ``default`` when the attribute is absent (0 is kept: a corrupt value)."""
+    return default if value is None else value
 
 
 def expand(rec: FrameRecord, raw: dict[int, Any], fetch: Fetch) -> HeaderResult:

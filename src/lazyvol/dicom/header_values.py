@@ -163,6 +163,8 @@ SINGLE_VALUED = frozenset(
         "HighBit",
         "PixelRepresentation",
         "NumberOfFrames",
+        "RescaleSlope",
+        "RescaleIntercept",
     }
 )
 
@@ -267,6 +269,12 @@ class ValueReader:
     def get_float(self, keyword: str) -> float | None:
         v = self.values(keyword)
         if not v or v[0] == "":
+            return None
+        if len(v) > 1 and keyword in SINGLE_VALUED:
+            self.bad.append(
+                f"{keyword} {_tag_str(keyword)}={v!r} has {len(v)} values where the standard "
+                "allows one"
+            )
             return None
         return self._num(keyword, v[0])
 

@@ -47,7 +47,8 @@ __all__ = [
 #: 10: an image with a Modality LUT Sequence (0028,3000) is skipped as unsupported, not recorded;
 #: 11: an enhanced file of one frame (NumberOfFrames 1 stated) is read through its functional
 #: groups (its top-level geometry first); 12: Float / Double Float Pixel Data recorded with
-#: BitsStored = BitsAllocated (they state none) and read, no longer refused.
+#: BitsStored = BitsAllocated (they state none) and read, no longer refused; SamplesPerPixel 0,
+#: a negative NumberOfFrames and a rescale of several values recorded as malformed.
 INDEX_VERSION = 12
 #: Layout of a report: 2: files named by their listing position, identities taken from the listing;
 #: 3: a volume's files may differ in pixel encoding (each frame's, ``encodings``), where 2 split them;

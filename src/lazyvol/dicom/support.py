@@ -250,6 +250,10 @@ _LAYOUT_KEYWORDS = frozenset(
 )
 
 
+#: Element number of the pixel element by its VR (Pixel Data is OB/OW).
+_PIXEL_ELEMENT = {"OF": "0008", "OD": "0009"}
+
+
 def _float_pixels_problem(rec: FrameRecord) -> str:
     """Why a file's Float (VR OF) or Double Float (OD) Pixel Data cannot be read as the IEEE floats
     the standard defines ("": it can): 32 or 64 bits allocated, uncompressed."""
@@ -283,6 +287,13 @@ def support_error(rec: FrameRecord, fetch: Fetch = read_local) -> tuple[str, str
     float_problem = _float_pixels_problem(rec) if rec.pixel_vr in FLOAT_PIXEL_VRS else ""
     if float_problem:
         return "format", float_problem
+    if ts in NATIVE_SYNTAXES and rec.pixel_length < 0:
+        return "format", (
+            f"{rec.path}: the pixel element (7FE0,{_PIXEL_ELEMENT.get(rec.pixel_vr, '0010')}) "
+            f"has an undefined length, which only compressed (encapsulated) pixel data may have, "
+            f"but TransferSyntaxUID (0002,0010) is the uncompressed {ts}: the file meta is wrong "
+            "(a compressed file relabelled?); re-export the file or fix its transfer syntax"
+        )
     if ts == DEFLATED_SYNTAX:
         return "unsupported", (
             f"{rec.path}: transfer syntax Deflated Explicit VR Little Endian ({ts}) is not supported; "
