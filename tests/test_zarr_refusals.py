@@ -100,3 +100,54 @@ def test_rgb_is_refused_with_advice_that_works(tmp_path):
     assert "astype" not in str(exc.value) and ".nii keeps RGB" in str(exc.value)
     lv.Volume(vol.data["R"], vol.affine).to_zarr(tmp_path / "r.zarr")
     np.testing.assert_array_equal(lv.open(tmp_path / "r.zarr").compute(), rgb["R"])
+
+
+@pytest.mark.parametrize("fmt", [3, 2])
+def test_a_foreign_array_without_voxels_is_refused_at_open(tmp_path, fmt):
+    # (an axis of length 0 divided the read-chunk budget by zero: a bare ZeroDivisionError)
+    store = _foreign(tmp_path / "s.zarr", fmt, "int16", np.zeros((0, 5, 6), "int16"))
+    with pytest.raises(lv.UnsupportedError, match=r"shape \[0, 5, 6\] has an axis of length 0"):
+        lv.open(store)
+    run = subprocess.run(
+        [sys.executable, "-m", "lazyvol", "info", store], capture_output=True, text=True
+    )
+    assert run.returncode == 2 and "Traceback" not in run.stderr
+
+
+def _set_transforms(store: str, transforms) -> None:
+    group = zarr.open_group(store, mode="r+")
+    ome = dict(group.attrs["ome"])
+    ms = dict(ome["multiscales"][0])
+    ds = (
+        {"path": "0"}
+        if transforms is None
+        else {"path": "0", "coordinateTransformations": transforms}
+    )
+    ms["datasets"] = [ds]
+    group.attrs["ome"] = {**ome, "multiscales": [ms]}
+
+
+@pytest.mark.parametrize(
+    ("transforms", "error", "said"),
+    [
+        (None, lv.FormatError, r"dataset '0' states no 'scale'.*does not invent"),
+        ([], lv.FormatError, r"dataset '0' states no 'scale'"),
+        ([{"type": "translation", "translation": [1, 2, 3]}], lv.FormatError, "no 'scale'"),
+        ([{"type": "scale", "path": "sc"}], lv.UnsupportedError, r"array 'sc' \('path'\)"),
+    ],
+    ids=["missing", "empty", "translation-only", "scale-by-path"],
+)
+def test_a_dataset_without_a_stated_scale_is_refused_not_given_1mm(
+    tmp_path, transforms, error, said
+):
+    store = _foreign(tmp_path / "s.zarr", 3, "int16", np.ones((3, 4, 5), "int16"))
+    _set_transforms(store, transforms)
+    with pytest.raises(error, match=said):
+        lv.open(store)
+
+
+def test_an_explicit_identity_transform_states_unit_voxels(tmp_path):
+    store = _foreign(tmp_path / "s.zarr", 3, "int16", np.ones((3, 4, 5), "int16"))
+    _set_transforms(store, [{"type": "identity"}])
+    vol = lv.open(store)
+    np.testing.assert_allclose(vol.spacing[:3], (1.0, 1.0, 1.0))

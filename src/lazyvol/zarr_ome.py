@@ -255,22 +255,46 @@ def _vector(tr: dict[str, Any], key: str, nd: int, store: str) -> np.ndarray:
     return np.asarray(value, dtype=np.float64)
 
 
-def _transforms(lst: Any, nd: int, store: str) -> tuple[np.ndarray, np.ndarray]:
+def _transforms(
+    lst: Any, nd: int, store: str, dataset: str | None = None
+) -> tuple[np.ndarray, np.ndarray]:
+    """Scale and translation of an OME ``coordinateTransformations`` list; ``dataset``: the path of
+    the multiscales dataset it belongs to, whose list must state the scale (OME-NGFF requires one
+    per dataset: without it the voxel size is unknown, and lazyvol does not invent one; an explicit
+    ``identity`` states unit voxels)."""
     s = np.ones(nd)
     t = np.zeros(nd)
     if lst is not None and not isinstance(lst, list):
         raise FormatError(f"{store}: OME coordinateTransformations is not a list: {lst!r}")
+    stated = False
     for tr in lst or []:
         if not isinstance(tr, dict):
             raise FormatError(f"{store}: an OME coordinate transformation is not an object: {tr!r}")
-        if tr.get("type") == "scale" and "scale" in tr:
+        kind = tr.get("type")
+        if kind in ("scale", "translation") and kind not in tr and "path" in tr:
+            raise UnsupportedError(
+                f"{store}: OME coordinate transformation {kind!r} is stored in the array "
+                f"{tr['path']!r} ('path'), which lazyvol does not read; state the values inline "
+                f"({{'type': {kind!r}, {kind!r}: [...]}})"
+            )
+        if kind == "scale" and "scale" in tr:
             scale = _vector(tr, "scale", nd, store)
             s = s * scale
             t = t * scale
-        elif tr.get("type") == "translation" and "translation" in tr:
+            stated = True
+        elif kind == "translation" and "translation" in tr:
             t = t + _vector(tr, "translation", nd, store)
-        elif tr.get("type") not in (None, "identity"):
-            raise UnsupportedError(f"{store}: OME coordinate transformation {tr.get('type')!r}")
+        elif kind == "identity":
+            stated = True
+        elif kind is not None:
+            raise UnsupportedError(f"{store}: OME coordinate transformation {kind!r}")
+    if dataset is not None and not stated:
+        raise FormatError(
+            f"{store}: OME multiscales dataset {dataset!r} states no 'scale' in its "
+            "coordinateTransformations (OME-NGFF requires one per dataset): its voxel size is "
+            "unknown and lazyvol does not invent one; add [{'type': 'scale', 'scale': [...]}] "
+            "(one value per axis) to the dataset"
+        )
     return s, t
 
 
@@ -401,7 +425,9 @@ def read_multiscales(store: str, ome: dict[str, Any], level: int) -> OmeLevel:
     rows, signs = oriented[:2] if oriented else ([0, 1, 2], [1.0, 1.0, 1.0])
     affine = np.eye(4)
     with np.errstate(over="ignore", invalid="ignore"):  # an overflow is refused just below
-        s1, t1 = _transforms(ds.get("coordinateTransformations"), nd, store)
+        s1, t1 = _transforms(
+            ds.get("coordinateTransformations"), nd, store, dataset=str(ds.get("path"))
+        )
         s2, t2 = _transforms(ms.get("coordinateTransformations"), nd, store)
         scale = s1 * s2
         trans = t1 * s2 + t2

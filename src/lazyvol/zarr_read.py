@@ -377,6 +377,12 @@ def make_volume(
         f"{root.display} (array {array!r}): shape {list(shape_disk)} claims",
     )
     shape = tuple(shape_disk[d] for d in order)
+    if 0 in shape_disk:
+        raise UnsupportedError(
+            f"{root.display} (array {array!r}): shape {list(shape_disk)} has an axis of length 0: "
+            "the array holds no voxels, so it is no volume to open (lazyvol does not write such "
+            "arrays either)"
+        )
     if chunks is None or (isinstance(chunks, str) and chunks == "auto"):
         chunk_spec: Any = _auto_read_chunks(tuple(unit[d] for d in order), shape, dtype.itemsize)
     else:
