@@ -775,3 +775,33 @@ def test_a_series_with_only_zero_b_values_has_no_diffusion_table(tmp_path):
     assert Path(out).exists()
     _dcm2niix(tmp_path / "s", tmp_path / "ref")
     assert not list((tmp_path / "ref").glob("*.bval"))
+
+
+@pytest.mark.parametrize("shift_mm", [0.0, 3.0])
+def test_single_position_volumes_moved_within_the_plane_are_not_one_grid(tmp_path, shift_mm):
+    """One slice position repeated (a single-slice time series): frames whose positions differ
+    within the slice plane project onto the same normal position but are not one grid. With
+    several slices the check ran; with one it was skipped and the frames stacked silently."""
+    from pydicom import dcmread
+
+    path = tmp_path / "one.dcm"
+    truth = write_enhanced_dicom(path, (12, 10, 1), n_volumes=3, orientation="sagittal")
+    ds = dcmread(path)
+    for t, item in enumerate(ds.PerFrameFunctionalGroupsSequence):
+        ipp = [float(v) for v in item.PlanePositionSequence[0].ImagePositionPatient]
+        ipp[2] += shift_mm * t  # sagittal: z lies in the slice plane
+        item.PlanePositionSequence[0].ImagePositionPatient = [f"{v:.4f}" for v in ipp]
+    ds.save_as(path)
+    if not shift_mm:
+        vol = lv.open(path)
+        assert vol.shape == (12, 10, 1, 3)
+        np.testing.assert_array_equal(vol.compute(), truth.stored)
+        return
+    with pytest.raises(
+        SeriesError, match=r"do not share slice positions.*frame 2 of 3.*3 mm apart"
+    ):
+        lv.open(path)
+    (info,) = lv.scan(path)
+    assert "ImagePositionPatient (0020,0032)" in info.error
+    with pytest.raises(SeriesError, match="not one grid"):  # nor split into 3D volumes
+        lv.open(path, split_4d=True)

@@ -29,7 +29,14 @@ import numpy as np
 if TYPE_CHECKING:  # (records are read by attribute: a reopen needs no FrameRecord class)
     from .records import FrameRecord
 
-__all__ = ["IOP_TOLERANCE", "check_records", "normalised_iop", "record_problem", "warn_slope_zero"]
+__all__ = [
+    "IOP_TOLERANCE",
+    "check_records",
+    "moved_volume",
+    "normalised_iop",
+    "record_problem",
+    "warn_slope_zero",
+]
 
 #: Largest departure from orthonormal ImageOrientationPatient taken as rounding (unit length and
 #: perpendicularity, each within this much): 0.01 is ~0.6 degrees, far beyond the 5-6 decimals
@@ -261,3 +268,25 @@ def _slope_zero_message(files: Sequence[str]) -> str:
 def warn_slope_zero(files: Sequence[str]) -> None:
     """Emit the RescaleSlope-0 warning (at open: the scan result may come from the saved report)."""
     _warnings.warn(f"lazyvol: {_slope_zero_message(files)}", RuntimeWarning, stacklevel=3)
+
+
+def moved_volume(
+    volumes: Sequence[Sequence[FrameRecord]], p_first: np.ndarray, tol: float, axis4: str | None
+) -> str:
+    """Why the 4th-axis ``volumes`` are not one grid ("" when they are): every volume must sit on
+    the first one's positions ``p_first`` within ``tol`` mm (a slice moved within its own plane
+    projects onto the same normal position); the first image that does not, named."""
+    for t, vol in enumerate(volumes[1:], start=1):
+        pv = np.array([r.ipp for r in vol], dtype=np.float64)
+        off = np.max(np.abs(pv - p_first), axis=1)
+        k = int(np.argmax(off))
+        if off[k] > tol:
+            return (
+                f"4th-axis volumes ({axis4}) do not share slice positions: {vol[k].where} "
+                f"(volume {t}, slice {k}) is at {_named('ImagePositionPatient')} "
+                f"{[round(float(x), 4) for x in pv[k]]} but {volumes[0][k].where} (volume 0) at "
+                f"{[round(float(x), 4) for x in p_first[k]]}: {off[k]:.4g} mm apart, more than "
+                f"{tol:.3g} mm. They are not one grid, and lazyvol does not stack them: remove "
+                "the moved images, or open the files one by one"
+            )
+    return ""

@@ -21,7 +21,7 @@ import numpy as np
 
 from .. import geometry as geo
 from .bids import annotate as annotate_bids
-from .checks import check_records
+from .checks import check_records, moved_volume
 from .diffusion import diffusion_meta
 from .frame_table import (
     frame_table,
@@ -369,7 +369,9 @@ def _slice_step(
             st.meta["slice_spacing_source"] = (
                 "SpacingBetweenSlices" if first.spacing_between_slices else "SliceThickness"
             )
-        return volumes, normal * dk
+        tol = max(opts.spacing_atol, math.sqrt(3.0) * geo.position_quantum(p_first))
+        moved = moved_volume(volumes, p_first, tol, axis4)
+        return Problem("series", moved) if moved else (volumes, normal * dk)
     if (opts.spacing_rtol, opts.spacing_atol) != (_DEFAULTS.spacing_rtol, _DEFAULTS.spacing_atol):
         st.relaxations["spacing_tolerance"] = {
             "spacing_rtol": opts.spacing_rtol,
@@ -477,12 +479,8 @@ def _regular_step(
             f"{off[worst]:.4g} mm off the line through the first and last slices' positions: the "
             "slices are not one stack. Remove the odd files or open the parts separately",
         )
-    # Every 4th-axis volume must sit on the same positions.
-    for vol in volumes[1:]:
-        pv = np.array([r.ipp for r in vol], dtype=np.float64)
-        if np.max(np.abs(pv - p_first)) > tol:
-            return Problem("series", f"4th-axis volumes ({axis4}) do not share slice positions")
-    return out, slice_step
+    moved = moved_volume(volumes, p_first, tol, axis4)
+    return Problem("series", moved) if moved else (out, slice_step)
 
 
 def _finish(st: _Stack, volumes: Volumes, axis4: str | None) -> None:
