@@ -18,6 +18,7 @@ from numpy.typing import ArrayLike
 from .errors import GridMismatchError
 
 __all__ = [
+    "axis_map",
     "LPS_TO_RAS",
     "affine_problem",
     "canonical_index",
@@ -508,3 +509,24 @@ def check_affine(affine: ArrayLike, source: str, field: str) -> np.ndarray:
             "corrupt (lazyvol does not invent geometry)"
         )
     return np.asarray(affine, dtype=np.float64)
+
+
+def axis_map(ref: ArrayLike | None, affine: ArrayLike) -> np.ndarray | None:
+    """(3, 4) map from a volume's voxel (i, j, k, 1) under ``affine`` to the voxel axes under
+    ``ref`` (the affine at open), or None (no reference, or not a plain reindexing).
+
+    Row ``a`` gives the open-time axis ``a`` index as ``m[a, :3] @ (i, j, k) + m[a, 3]``: a signed,
+    possibly strided permutation when the volume was only sliced / flipped / transposed.
+    """
+    if ref is None:
+        return None
+    try:
+        t = np.linalg.solve(np.asarray(ref, dtype=np.float64), np.asarray(affine, dtype=np.float64))
+    except (np.linalg.LinAlgError, ValueError):
+        return None
+    r = np.round(t[:3, :4])
+    if np.abs(t[:3, :4] - r).max() > 1e-3 or np.count_nonzero(r[:, :3]) != 3:
+        return None
+    if sorted(np.flatnonzero(r[:, :3]) % 3) != [0, 1, 2]:
+        return None
+    return r

@@ -237,6 +237,12 @@ def _volume(
     data: Any = plan_array(read_block, plan, shape, norm, out_dtype, f"lazyvol-nifti-{token}")
     meta = header_meta(hdr, loc, plan.disk_dtype, plan.slope, plan.inter, scale)
     affine = checked_affine(loc.display, hdr, meta)
+    if "nifti_fields" in meta:  # the axes the carried per-axis fields describe (nifti_carry)
+        meta["nifti_fields"] = {
+            **meta["nifti_fields"],
+            "affine": np.asarray(affine).tolist(),
+            "shape": [int(n) for n in shape],
+        }
     if len(shape) < 3:
         # A 1D/2D image: pad to (i, j, k) as nibabel's affine already covers three axes.
         assert isinstance(data, PlanArray)

@@ -26,9 +26,13 @@ from .errors import FormatError
 from .nifti_codes import DATA_TYPES, INTENTS, UNITS
 
 __all__ = [
+    "CARRIED_KEY",
+    "CARRIED_PLAIN",
+    "CARRIED_SLICE_TIMING",
     "HEADER1",
     "HEADER2",
     "ParsedHeader",
+    "header_fields",
     "parse_nifti",
 ]
 
@@ -386,6 +390,29 @@ def _extensions(head: bytes, rec: np.void, where: str, order: str, single: bool)
         left -= esize
 
 
+#: ``Volume.meta`` key of the header fields a NIfTI source carries into the NIfTI written from it
+#: (:mod:`lazyvol.nifti_carry`), with the affine and shape they were read for.
+CARRIED_KEY = "nifti_fields"
+#: Carried fields that hold whatever the volume is cut to.
+CARRIED_PLAIN = ("intent_code", "intent_p1", "intent_p2", "intent_p3", "cal_min", "cal_max")
+#: Carried fields of the slice timing (along the ``dim_info`` slice axis).
+CARRIED_SLICE_TIMING = ("slice_code", "slice_start", "slice_end", "slice_duration")
+
+
+def header_fields(rec: Any) -> dict[str, Any]:
+    """The carried fields of a NIfTI header record (a structured NumPy record of its fields)
+    that are set (non-zero, non-empty)."""
+    out: dict[str, Any] = {}
+    for key in (*CARRIED_PLAIN, "toffset", "dim_info", *CARRIED_SLICE_TIMING):
+        value = rec[key].item()
+        if value and np.isfinite(value):
+            out[key] = value
+    name = bytes(rec["intent_name"]).split(b"\0")[0].decode("latin-1").strip()
+    if name:
+        out["intent_name"] = name
+    return out
+
+
 def _meta_fields(rec: np.void) -> dict[str, Any]:
     """The header entries of ``Volume.meta`` (as :func:`lazyvol.nifti_header.header_meta` gives
     them for a nibabel header)."""
@@ -403,6 +430,9 @@ def _meta_fields(rec: np.void) -> dict[str, Any]:
     out["qform_code"] = int(rec["qform_code"])
     intent = int(rec["intent_code"])
     out["intent"] = INTENTS.get(intent, f"unknown code {intent}")
+    carried = header_fields(rec)
+    if carried:
+        out[CARRIED_KEY] = carried
     ndim = int(rec["dim"][0])
     zooms = tuple(rec["pixdim"][1 : ndim + 1]) if ndim else (1.0,)
     if len(zooms) > 3 and np.isfinite(zooms[3]):

@@ -439,7 +439,15 @@ def header_meta(
         "scl_inter": inter,
         "scaled": bool(scale),
     }
-    for key in ("descrip", "xyzt_units", "sform_code", "qform_code", "intent", "axis4_spacing"):
+    for key in (
+        "descrip",
+        "xyzt_units",
+        "sform_code",
+        "qform_code",
+        "intent",
+        "axis4_spacing",
+        "nifti_fields",
+    ):
         if key in hdr.fields:
             meta[key] = hdr.fields[key]
     return meta

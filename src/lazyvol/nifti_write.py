@@ -30,9 +30,10 @@ from ._fsutil import publish_file, temp_sibling
 from .config import chunk_budget
 from .errors import WriteError
 from .geometry import affine_problem
+from .nifti_carry import carry_fields
 from .scaling import numbers_hint
 from .sidecar import sidecar_paths, write_sidecars
-from .zarr_nifti import SPACE_UNITS, axis4_step, space_unit
+from .zarr_nifti import SPACE_UNITS, axis4_step
 from .zarr_write import require_volume
 
 if TYPE_CHECKING:
@@ -73,7 +74,9 @@ def nifti_header(vol: Volume, dtype: np.dtype, dest: str) -> Any:
 
 
 def to_nibabel_image(vol: Volume) -> Any:
-    """``nibabel.Nifti1Image`` over ``vol`` (lazy data; sform and qform code 1, millimetres).
+    """``nibabel.Nifti1Image`` (``Nifti2Image`` past NIfTI-1's dimensions) over ``vol``: lazy
+    data, and the header :func:`write_nifti` writes (affine, units, 4th-axis step, description,
+    and a NIfTI source's carried fields, see :mod:`lazyvol.nifti_carry`).
 
     Raises
     ------
@@ -82,18 +85,10 @@ def to_nibabel_image(vol: Volume) -> Any:
     """
     import nibabel as nib
 
-    problem = affine_problem(vol.affine)
-    if problem is not None:
-        raise WriteError(
-            f"{vol.source or 'volume'}: the affine {problem} and cannot be a NIfTI sform/qform: "
-            f"{np.asarray(vol.affine).tolist()}; give the Volume a valid affine first"
-        )
+    hdr = nifti_header(vol, vol.dtype, str(vol.source or "volume"))
+    cls = nib.Nifti2Image if isinstance(hdr, nib.Nifti2Header) else nib.Nifti1Image
     try:
-        img = nib.Nifti1Image(vol.data, vol.affine)
-        img.set_data_dtype(vol.dtype)
-        img.header.set_xyzt_units(space_unit(vol.meta), "sec")
-        img.set_sform(vol.affine, code=1)
-        img.set_qform(vol.affine, code=1)
+        img = cls(vol.data, vol.affine, header=hdr)
     except (KeyboardInterrupt, SystemExit, MemoryError):
         raise
     except Exception as exc:  # nibabel's HeaderDataError and friends
@@ -128,7 +123,9 @@ def _header(vol: Volume, dtype: np.dtype) -> Any:
     else:
         hdr.set_xyzt_units("mm", "sec")
     s_code = int(meta.get("sform_code") or 0) or 1
-    q_code = int(meta.get("qform_code") or 0) or 1
+    # A NIfTI source's qform code 0 stays 0 while its sform holds the affine (nibabel keeps it).
+    kept_off = meta.get("qform_code") == 0 and int(meta.get("sform_code") or 0) > 0
+    q_code = 0 if kept_off else int(meta.get("qform_code") or 0) or 1
     hdr.set_sform(vol.affine, code=s_code)
     hdr.set_qform(vol.affine, code=q_code)
     if len(shape) > 3:
@@ -140,6 +137,7 @@ def _header(vol: Volume, dtype: np.dtype) -> Any:
     descrip = meta.get("descrip")
     if isinstance(descrip, str) and descrip:
         hdr["descrip"] = descrip.encode("latin-1", "replace")[:79]
+    carry_fields(hdr, meta, vol.affine, tuple(shape))
     hdr.set_slope_inter(1.0, 0.0)
     return hdr
 

@@ -22,6 +22,7 @@ from typing import Any
 import numpy as np
 
 from ._fsutil import atomic_write_bytes
+from .geometry import axis_map
 
 __all__ = [
     "fsl_bvals_bvecs",
@@ -79,27 +80,6 @@ def fsl_bvals_bvecs(diffusion: dict[str, Any], affine: Any) -> tuple[str, str]:
     return bval, bvec
 
 
-def _axis_map(meta: dict[str, Any], affine: Any) -> np.ndarray | None:
-    """(3, 4) map from this volume's voxel (i, j, k, 1) to the voxel axes at open, or None.
-
-    Row ``a`` gives the open-time axis ``a`` index as ``m[a, :3] @ (i, j, k) + m[a, 3]``: a signed,
-    possibly strided permutation when the volume was only sliced / flipped / transposed.
-    """
-    ref = meta.get("bids_affine")
-    if ref is None:
-        return None
-    try:
-        t = np.linalg.solve(np.asarray(ref, dtype=np.float64), np.asarray(affine, dtype=np.float64))
-    except (np.linalg.LinAlgError, ValueError):
-        return None
-    r = np.round(t[:3, :4])
-    if np.abs(t[:3, :4] - r).max() > 1e-3 or np.count_nonzero(r[:, :3]) != 3:
-        return None
-    if sorted(np.flatnonzero(r[:, :3]) % 3) != [0, 1, 2]:
-        return None
-    return r
-
-
 def sidecar(
     meta: dict[str, Any], affine: Any = None, shape: tuple[int, ...] | None = None
 ) -> dict[str, Any]:
@@ -114,7 +94,7 @@ def sidecar(
         k for k in ("SliceTiming", "PhaseEncodingDirection", "PhaseEncodingAxis") if k in doc
     ]
     if per_axis and affine is not None and shape is not None:
-        m = _axis_map(meta, affine)
+        m = axis_map(meta.get("bids_affine"), affine)
         for key in per_axis:
             value = doc.pop(key)
             if m is None:

@@ -143,6 +143,9 @@ def nifti_header_bytes(
         zooms = list(hdr.get_zooms())
         zooms[3] = spacing
         hdr.set_zooms(zooms)
+    from .nifti_carry import carry_fields  # a NIfTI source's intent, slice timing ...
+
+    carry_fields(hdr, meta, affine, tuple(int(n) for n in shape))
     hdr.set_slope_inter(np.nan, np.nan)
     hdr["descrip"] = b"lazyvol"
     return bytes(hdr.binaryblock)

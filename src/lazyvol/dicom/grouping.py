@@ -13,7 +13,8 @@ from collections.abc import Callable
 from typing import Any
 
 from .. import geometry as geo
-from .records import FLOAT_PIXEL_VRS, FrameRecord
+from .model import FLOAT_PIXEL_VRS
+from .records import FrameRecord
 from .vendor import vendor_of
 
 __all__ = [

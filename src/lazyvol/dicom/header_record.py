@@ -24,8 +24,9 @@ from .header_values import (
     _description,
     _tag_str,
 )
+from .model import FLOAT_PIXEL_VRS
 from .multiframe import expand_frames
-from .records import FLOAT_PIXEL_VRS, FrameRecord
+from .records import FrameRecord
 from .source import Fetch
 from .vendor import read_diffusion, read_ge_image_kind, read_philips_scale_slope
 

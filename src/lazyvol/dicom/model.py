@@ -12,10 +12,10 @@ from typing import Any
 import numpy as np
 
 from ..scaling import common_stored_dtype
-from .records import FLOAT_PIXEL_VRS
 
 __all__ = [
     "DEFLATED_SYNTAX",
+    "FLOAT_PIXEL_VRS",
     "NATIVE_SYNTAXES",
     "FrameTable",
     "GroupOptions",
@@ -34,6 +34,8 @@ NATIVE_SYNTAXES = {
     "1.2.840.10008.1.2.2": (False, False),  # explicit VR big endian (retired)
 }
 DEFLATED_SYNTAX = "1.2.840.10008.1.2.1.99"
+#: VRs of Float Pixel Data (7FE0,0008) and Double Float Pixel Data (7FE0,0009) (``pixel_vr``).
+FLOAT_PIXEL_VRS = ("OF", "OD")
 ORIENTATION_TOL = 1e-3
 
 

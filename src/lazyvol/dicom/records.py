@@ -9,10 +9,7 @@ from __future__ import annotations
 from dataclasses import dataclass, fields
 from typing import Any
 
-__all__ = ["FLOAT_PIXEL_VRS", "FrameRecord", "RECORD_FIELDS"]
-
-#: VRs of Float Pixel Data (7FE0,0008) and Double Float Pixel Data (7FE0,0009) (``pixel_vr``).
-FLOAT_PIXEL_VRS = ("OF", "OD")
+__all__ = ["FrameRecord", "RECORD_FIELDS"]
 
 
 @dataclass

@@ -16,9 +16,9 @@ import numpy as np
 
 from .codestream import SIZED_SYNTAXES, size_disagreement
 from .frame_table import rescale_pair
-from .model import DEFLATED_SYNTAX, NATIVE_SYNTAXES
+from .model import DEFLATED_SYNTAX, FLOAT_PIXEL_VRS, NATIVE_SYNTAXES
 from .mosaic import mosaic_error
-from .records import FLOAT_PIXEL_VRS, FrameRecord
+from .records import FrameRecord
 from .source import Fetch, read_local
 
 __all__ = ["drop_duplicates", "file_list", "geometry_missing", "support_error"]

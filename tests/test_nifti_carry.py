@@ -1,0 +1,100 @@
+"""Header fields a NIfTI source carries into the NIfTI written from it (intent, display range,
+time offset, dim_info, slice timing), against nibabel's own save of the same header, and mapped
+(or left out) when the volume is cut."""
+
+from __future__ import annotations
+
+import io
+import subprocess
+import sys
+
+import nibabel as nib
+import numpy as np
+import pytest
+
+import lazyvol as lv
+
+FIELDS = ("intent_code", "intent_p1", "intent_name", "cal_min", "cal_max", "toffset", "dim_info")
+TIMING = ("slice_code", "slice_start", "slice_end", "slice_duration")
+
+
+def _source(path, shape=(4, 5, 6, 3), tr=2.0) -> nib.Nifti1Header:
+    data = np.arange(np.prod(shape), dtype=np.float32).reshape(shape)
+    img = nib.Nifti1Image(data, np.diag([2.0, 3.0, 4.0, 1.0]))
+    h = img.header
+    h.set_intent("t test", (12,), name="tmap")
+    h.set_dim_info(freq=0, phase=1, slice=2)
+    h.set_xyzt_units("mm", "sec")
+    h.set_zooms((2.0, 3.0, 4.0, tr)[: len(shape)])
+    h["slice_code"] = 1  # sequential increasing
+    h["slice_start"], h["slice_end"] = 0, shape[2] - 1
+    h["slice_duration"] = 0.25
+    h["toffset"], h["cal_min"], h["cal_max"] = 3.0, -5.0, 5.0
+    nib.save(img, path)
+    return nib.load(path).header
+
+
+def test_convert_to_nifti_and_nibabel_keep_the_fields_nibabel_keeps(tmp_path):
+    src = tmp_path / "t.nii"
+    want = _source(src)
+    out = tmp_path / "out.nii"
+    subprocess.run(
+        [sys.executable, "-m", "lazyvol", "-q", "convert", str(src), str(out)], check=True
+    )
+    for got in (nib.load(out).header, lv.open(src).to_nibabel().header):
+        for key in (*FIELDS, *TIMING):
+            assert got[key] == want[key], key
+        assert got.get_slice_times() == want.get_slice_times()
+        assert got["qform_code"] == want["qform_code"] == 0  # qform off stays off
+        np.testing.assert_allclose(got.get_best_affine(), want.get_best_affine())
+
+
+@pytest.mark.parametrize(
+    ("index", "dim_info", "timing"),
+    [
+        ((slice(1, 3),), (0, 1, 2), True),  # in-plane cut: slice axis whole
+        ((slice(None), slice(None, None, -1)), (0, 1, 2), True),  # phase axis flipped
+        ((slice(None), slice(None), slice(1, 4)), (0, 1, 2), False),  # slices cut away
+        ((slice(None), slice(None), slice(None, None, -1)), (0, 1, 2), False),  # reversed
+    ],
+    ids=["cut-i", "flip-j", "cut-k", "flip-k"],
+)
+def test_a_cut_volume_keeps_dim_info_and_slice_timing_only_where_they_hold(
+    tmp_path, index, dim_info, timing
+):
+    src = tmp_path / "t.nii"
+    want = _source(src)
+    out = lv.open(src)[index].to_nifti(tmp_path / "cut.nii")
+    got = nib.load(out).header
+    assert got.get_dim_info() == dim_info
+    assert got["intent_code"] == want["intent_code"] and got["cal_max"] == want["cal_max"]
+    if timing:
+        assert [got[k] for k in TIMING] == [want[k] for k in TIMING]
+    else:  # the timing would describe slices the volume no longer has in that order
+        assert [got[k] for k in TIMING] == [0, 0, 0, 0]
+
+
+def test_a_volume_cut_in_time_moves_the_time_offset(tmp_path):
+    src = tmp_path / "t.nii"
+    _source(src, tr=2.0)
+    got = nib.load(lv.open(src)[..., 2:].to_nifti(tmp_path / "late.nii")).header
+    assert got["toffset"] == pytest.approx(3.0 + 2 * 2.0)
+
+
+def test_sources_without_the_fields_write_none(tmp_path):
+    img = nib.Nifti1Image(np.zeros((3, 4, 5), np.int16), np.eye(4))
+    nib.save(img, tmp_path / "plain.nii")
+    got = nib.load(lv.open(tmp_path / "plain.nii").to_nifti(tmp_path / "o.nii")).header
+    assert [got[k] for k in (*FIELDS, *TIMING)] == [0, 0, b"", 0, 0, 0, 0, 0, 0, 0, 0]
+
+
+def test_the_nifti_zarr_header_carries_them_too(tmp_path):
+    import zarr
+
+    src = tmp_path / "t.nii"
+    want = _source(src)
+    store = lv.open(src).to_zarr(tmp_path / "t.zarr")
+    raw = bytes(np.asarray(zarr.open_group(store, mode="r")["nifti"][...]).tobytes())
+    got = nib.Nifti1Header.from_fileobj(io.BytesIO(raw))
+    for key in (*FIELDS, *TIMING):
+        assert got[key] == want[key], key
