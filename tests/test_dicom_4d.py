@@ -6,6 +6,7 @@ conversion of the same files (the ``dcm2niix`` binary from the test dependencies
 
 from __future__ import annotations
 
+import json
 import os
 import shutil
 import subprocess
@@ -749,8 +750,13 @@ def test_every_other_volume_is_twice_the_step_apart(tmp_path):
 
     write_dicom_4d_series(tmp_path / "s", SHAPE, 6, labels=("AcquisitionTime",), tr_s=2.5)
     half = lv.open(tmp_path / "s")[..., ::2]
+    assert lv.open(tmp_path / "s").spacing[3] == pytest.approx(2.5)  # the TR, in seconds
+    assert half.spacing[3] == pytest.approx(5.0)
     out = half.to_nifti(tmp_path / "half.nii")
     assert nib.load(out).header.get_zooms()[3] == pytest.approx(5.0)
+    # The JSON sidecar agrees with pixdim[4] (it kept the series' TR: BIDS validators flag that).
+    sidecar = json.loads((tmp_path / "half.json").read_text())
+    assert sidecar["RepetitionTime"] == pytest.approx(5.0)
     (ms,) = zarr.open_group(half.to_zarr(tmp_path / "half.zarr"), mode="r").attrs["ome"][
         "multiscales"
     ]

@@ -150,7 +150,7 @@ def test_repeats_explained_by_echo_become_4th_axis(tmp_path):
         series_uid=uid,
         seed=1,
         modality="MR",
-        extra={"EchoTime": "10", "EchoNumbers": 1},
+        extra={"EchoTime": "10", "EchoNumbers": 1, "RepetitionTime": "2000"},
     )
     e2 = write_dicom_series(
         tmp_path / "s",
@@ -344,8 +344,10 @@ def test_split_4d_gives_one_volume_per_echo(tmp_path):
         series_uid=uid,
         seed=2,
         modality="MR",
-        extra={"EchoTime": "20", "EchoNumbers": 2},
+        extra={"EchoTime": "20", "EchoNumbers": 2, "RepetitionTime": "2000"},
     )
+    echoes = lv.open(tmp_path / "s")  # one 4D volume of two echoes: its step is no TR
+    assert echoes.shape == (*SHAPE, 2) and len(echoes.spacing) == 3
     report = lv.scan(tmp_path / "s", split_4d=True)
     assert [i.shape for i in report] == [SHAPE, SHAPE]
     with pytest.raises(lv.MultipleSeriesError):

@@ -22,7 +22,9 @@ from typing import Any
 import numpy as np
 
 from ._fsutil import atomic_write_bytes
+from ._source_index import source_stride
 from .geometry import axis_map
+from .zarr_nifti import repetition_time
 
 __all__ = [
     "fsl_bvals_bvecs",
@@ -112,6 +114,10 @@ def sidecar(
                 sign = int(np.sign(m[old_axis, new_axis])) * (-1 if value.endswith("-") else 1)
                 name = "ijk"[new_axis]
                 doc[key] = name if key == "PhaseEncodingAxis" or sign > 0 else name + "-"
+    stride = source_stride(meta)
+    if stride > 1 and repetition_time(meta) is not None:
+        # vol[..., ::2] of a time series: its volumes are two TRs apart (pixdim[4] says so too)
+        doc["RepetitionTime"] = float(doc["RepetitionTime"]) * stride
     doc["ConversionSoftware"] = "lazyvol"
     try:
         from importlib.metadata import version

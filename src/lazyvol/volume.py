@@ -10,9 +10,10 @@ from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
-from ._source_index import slice_source_index, source_stride
+from ._source_index import slice_source_index
 from .chunking import PlanArray, as_plan_array, direct_compute_allowed, sub_array
 from .geometry import canonical_index, orientation_codes, slice_affine, voxel_sizes
+from .zarr_nifti import axis4_step
 
 if TYPE_CHECKING:
     import dask.array as da
@@ -195,12 +196,12 @@ class Volume:
 
     @property
     def spacing(self) -> tuple[float, ...]:
-        """Voxel sizes in mm along i, j, k (from the affine), then 4th-axis spacing if known."""
+        """Voxel sizes in mm along i, j, k (from the affine), then the 4th axis' step when known:
+        a NIfTI's ``pixdim[4]`` in its time unit, a DICOM time series' RepetitionTime in seconds
+        (none for echoes), as :meth:`to_nifti` writes it; ``vol[..., ::2]``: twice the step."""
         sizes = voxel_sizes(self.affine)
-        extra = self.meta.get("axis4_spacing")
-        if self.ndim > 3 and extra is not None:
-            return (*sizes, float(extra) * source_stride(self.meta))  # (vol[..., ::2]: twice)
-        return sizes
+        step, _ = axis4_step(self.meta) if self.ndim > 3 else (None, None)
+        return sizes if step is None else (*sizes, step)
 
     @property
     def orientation(self) -> str:

@@ -28,6 +28,7 @@ __all__ = [
     "axis4_step",
     "header_affine",
     "nifti_header_bytes",
+    "repetition_time",
     "space_unit",
 ]
 
@@ -63,11 +64,11 @@ def axis4_step(meta: dict[str, Any]) -> tuple[float | None, str | None]:
         units = meta.get("xyzt_units")
         unit = str(units[1]) if isinstance(units, list | tuple) and len(units) == 2 else None
         return float(spacing) * source_stride(meta), unit
-    tr = _repetition_time(meta)
+    tr = repetition_time(meta)
     return (tr * source_stride(meta), "sec") if tr is not None else (None, None)
 
 
-def _repetition_time(meta: dict[str, Any]) -> float | None:
+def repetition_time(meta: dict[str, Any]) -> float | None:
     """A DICOM series' RepetitionTime in seconds, unless its 4th axis holds echoes."""
     bids = meta.get("bids")
     varying = meta.get("axis4_values")
