@@ -482,6 +482,31 @@ def test_siemens_image_without_mosaic_evidence_is_read_whole(tmp_path):
     np.testing.assert_array_equal(vol.compute()[:, :, 0], ds.pixel_array.T)
 
 
+def test_nifti_header_states_phase_axis_and_slice_timing(tmp_path):
+    """dim_info (frequency, phase, slice axes) and the slice timing in the NIfTI header, as
+    dcm2niix writes them; nibabel's own decoding of the header gives the sidecar's SliceTiming.
+    A cut along k whose slices were not acquired at a regular step gets no code."""
+    truth = write_mosaic_series(tmp_path / "in", (8, 8, 7), volumes=2, phase="COL")
+    vol = lv.open(tmp_path / "in")
+    hdr = nib.load(vol.to_nifti(tmp_path / "all.nii")).header
+    assert hdr.get_dim_info() == (0, 1, 2)  # phase along j (COL), frequency along i
+    times = [t / 1000 for t in truth.slice_times_ms]
+    assert hdr.get_value_label("slice_code") == "alternating increasing"
+    np.testing.assert_allclose(hdr.get_slice_times(), times, atol=1e-4)
+    row = write_mosaic_series(tmp_path / "row", (8, 8, 7), volumes=2, phase="ROW")
+    assert row.files
+    hdr = nib.load(lv.open(tmp_path / "row").to_nifti(tmp_path / "row.nii")).header
+    assert hdr.get_dim_info() == (1, 0, 2)
+    # Slices 1, 3, 5: acquired one after the other, one slot apart (relative times, as NIfTI's).
+    odd = nib.load(vol[:, :, 1:6:2].to_nifti(tmp_path / "odd.nii")).header
+    assert odd.get_value_label("slice_code") == "sequential increasing"
+    np.testing.assert_allclose(
+        odd.get_slice_times(), np.subtract(times[1:6:2], times[1]), atol=1e-4
+    )
+    part = nib.load(vol[:, :, ::3].to_nifti(tmp_path / "part.nii")).header  # slots 0, 5, 3
+    assert part.get_dim_info() == (0, 1, 2) and int(part["slice_code"]) == 0
+
+
 def test_sidecar_follows_slicing_and_flips(tmp_path):
     truth = write_mosaic_series(tmp_path / "in", (8, 8, 7), volumes=2, phase="COL")
     vol = lv.open(tmp_path / "in")

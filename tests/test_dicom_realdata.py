@@ -252,3 +252,31 @@ def test_a_real_series_partly_recompressed_still_matches_dcm2niix(
     vol = lv.open(folder, use_index=False)
     assert len(vol.meta["transfer_syntaxes"]) == min(len(files), len(syntaxes) + 1)
     compare_with_reference(vol, REAL / "dcm_qa_nih" / "Ref" / ref)
+
+
+@pytest.mark.skipif(
+    not REAL.is_dir(), reason=f"real DICOM data not found at {REAL} (set LAZYVOL_REAL_DICOM)"
+)
+@pytest.mark.parametrize("ref", [_param(r) for r in REFS] or [pytest.param(None, id="no-data")])
+def test_nifti_header_acquisition_fields_match_dcm2niix(ref: Path | None, tmp_path: Path) -> None:
+    """dim_info as dcm2niix writes it; slice_code where dcm2niix writes one (it writes none for
+    head-first interleaved series, which lazyvol codes too); and wherever lazyvol writes a code,
+    nibabel's reading of it gives lazyvol's own SliceTiming back."""
+    import json
+
+    import nibabel as nib
+
+    assert ref is not None
+    collection = ref.parents[1].name
+    (info,) = _candidates(_scan(collection), _sidecar(ref))
+    vol = lv.open(REAL / collection / "In", series=info.id)
+    mine = nib.load(vol.to_nifti(tmp_path / "v.nii")).header
+    theirs = nib.load(ref).header
+    assert mine.get_dim_info() == theirs.get_dim_info()
+    if int(theirs["slice_code"]):
+        assert int(mine["slice_code"]) == int(theirs["slice_code"])
+    if int(mine["slice_code"]):
+        timing = json.loads((tmp_path / "v.json").read_text())["SliceTiming"]
+        step = float(mine["slice_duration"])
+        got = np.asarray(mine.get_slice_times())
+        np.testing.assert_allclose(got, np.subtract(timing, min(timing)), atol=0.1 * step)

@@ -98,3 +98,40 @@ def test_the_nifti_zarr_header_carries_them_too(tmp_path):
     got = nib.Nifti1Header.from_fileobj(io.BytesIO(raw))
     for key in (*FIELDS, *TIMING):
         assert got[key] == want[key], key
+
+
+@pytest.mark.parametrize("n", [5, 6])
+@pytest.mark.parametrize(
+    "label",
+    [
+        "sequential increasing",
+        "sequential decreasing",
+        "alternating increasing",
+        "alternating decreasing",
+        "alternating increasing 2",
+        "alternating decreasing 2",
+    ],
+)
+def test_slice_code_reads_back_every_nifti_slice_order_as_nibabel_writes_it(n, label):
+    from lazyvol.nifti_carry import slice_code
+
+    hdr = nib.Nifti1Header()
+    hdr.set_data_shape((2, 2, n))
+    hdr.set_dim_info(slice=2)
+    hdr["slice_code"] = hdr._field_recoders["slice_code"].code[label]
+    hdr["slice_start"], hdr["slice_end"], hdr["slice_duration"] = 0, n - 1, 0.08
+    times = hdr.get_slice_times()  # nibabel's reading of the order
+    assert slice_code(times) == (int(hdr["slice_code"]), pytest.approx(0.08))
+    rounded = [round(t, 2) for t in times]  # scanners round: 0.24 for 0.24, 0.32 ...
+    assert slice_code(rounded)[0] == int(hdr["slice_code"])
+
+
+@pytest.mark.parametrize(
+    "times",
+    [[0.0, 0.5, 0.0, 0.5], [0.0, 0.1, 0.3, 0.2, 0.4, 0.5, 0.7, 0.6], [0.0, 0.1, 0.25, 0.3]],
+    ids=["multiband", "no-nifti-order", "irregular"],
+)
+def test_slice_code_is_none_where_no_code_describes_the_times(times):
+    from lazyvol.nifti_carry import slice_code
+
+    assert slice_code(times) is None

@@ -23,7 +23,7 @@ from ._source_index import SOURCE_INDEX_KEY
 from .geometry import axis_map
 from .nifti_fields import CARRIED_KEY, CARRIED_PLAIN, CARRIED_SLICE_TIMING
 
-__all__ = ["carry_fields"]
+__all__ = ["carry_fields", "set_acquisition_fields", "slice_code"]
 
 
 def _dims(dim_info: int) -> tuple[int, int, int]:
@@ -75,3 +75,52 @@ def carry_fields(hdr: Any, meta: dict[str, Any], affine: Any, shape: tuple[int, 
         for key in CARRIED_SLICE_TIMING:
             if key in fields:
                 hdr[key] = fields[key]
+
+
+def _orders(n: int) -> dict[int, list[int]]:
+    """NIfTI slice_code -> acquisition order of ``n`` slices (slice indices, first acquired first)."""
+    up, down = list(range(n)), list(range(n - 1, -1, -1))
+    return {
+        1: up,  # sequential increasing
+        2: down,  # sequential decreasing
+        3: up[0::2] + up[1::2],  # alternating increasing
+        4: down[0::2] + down[1::2],  # alternating decreasing
+        5: up[1::2] + up[0::2],  # alternating increasing, starting at slice 1
+        6: down[1::2] + down[0::2],  # alternating decreasing, starting at slice n - 2
+    }
+
+
+def slice_code(times: Any) -> tuple[int, float] | None:
+    """``(slice_code, slice_duration)`` of per-slice acquisition times (one per k, seconds) that
+    follow one of NIfTI's slice orders at a regular step, else None (several slices at one time,
+    as in multiband, or an order NIfTI has no code for). Times within a tenth of the step count
+    as regular: scanners round them (Siemens writes 0.2225 for the 4th slice at 0.075 s steps)."""
+    t = np.asarray(times, dtype=np.float64)
+    n = t.size
+    if n < 2 or not np.all(np.isfinite(t)):
+        return None
+    step = (t.max() - t.min()) / (n - 1)
+    ranked = np.sort(t) - t.min()
+    if step <= 0 or np.max(np.abs(ranked - step * np.arange(n))) > 0.1 * step:
+        return None
+    acquired = [int(k) for k in np.argsort(t, kind="stable")]
+    for code, order in _orders(n).items():
+        if acquired == order:
+            return code, float(step)
+    return None
+
+
+def set_acquisition_fields(hdr: Any, slice_times: Any, phase_direction: Any) -> None:
+    """``dim_info`` and the slice timing of a DICOM volume's NIfTI header, from its BIDS values
+    mapped onto the volume's axes: PhaseEncodingDirection or PhaseEncodingAxis (``"j-"``, ``"j"``:
+    phase along j, frequency along i) and SliceTiming (one time per k). The slice axis is k, as
+    dcm2niix writes it."""
+    phase = str(phase_direction or "")[:1]
+    if phase in ("i", "j"):
+        hdr.set_dim_info(freq=1 if phase == "i" else 0, phase=0 if phase == "i" else 1, slice=2)
+    elif slice_times is not None:
+        hdr.set_dim_info(slice=2)
+    found = slice_code(slice_times) if slice_times is not None else None
+    if found is not None:
+        hdr["slice_code"], hdr["slice_duration"] = found
+        hdr["slice_start"], hdr["slice_end"] = 0, len(slice_times) - 1

@@ -30,9 +30,10 @@ from ._fsutil import publish_file, temp_sibling
 from .config import chunk_budget
 from .errors import WriteError
 from .geometry import affine_problem
-from .nifti_carry import carry_fields
+from .nifti_carry import carry_fields, set_acquisition_fields
+from .nifti_fields import CARRIED_KEY
 from .scaling import numbers_hint
-from .sidecar import sidecar_paths, write_sidecars
+from .sidecar import sidecar, sidecar_paths, write_sidecars
 from .zarr_nifti import SPACE_UNITS, axis4_step
 from .zarr_write import require_volume
 
@@ -138,6 +139,10 @@ def _header(vol: Volume, dtype: np.dtype) -> Any:
     if isinstance(descrip, str) and descrip:
         hdr["descrip"] = descrip.encode("latin-1", "replace")[:79]
     carry_fields(hdr, meta, vol.affine, tuple(shape))
+    if isinstance(meta.get("bids"), dict) and CARRIED_KEY not in meta:  # a DICOM series
+        doc = sidecar(meta, vol.affine, tuple(shape))
+        phase = doc.get("PhaseEncodingDirection") or doc.get("PhaseEncodingAxis")
+        set_acquisition_fields(hdr, doc.get("SliceTiming"), phase)
     hdr.set_slope_inter(1.0, 0.0)
     return hdr
 
