@@ -344,6 +344,53 @@ def test_philips_enhanced_scaling_matches_dcm2niix(tmp_path, option, flag):
     compare_with_reference(vol, ref)
 
 
+@pytest.mark.parametrize("varying", [False, True])
+def test_philips_varying_scalings_are_display_values_as_dcm2niix_writes_them(
+    tmp_path, varying, dcm2niix
+):
+    """dcm2niix's precise-float option (-p y, its default) needs one scaling per volume: when
+    RescaleSlope/RescaleIntercept/scale slope vary between the frames it writes display values,
+    which lazyvol's default gives too, without the warning that dcm2niix writes others."""
+    from pydicom.dataset import Dataset
+    from pydicom.sequence import Sequence as DicomSequence
+
+    path = tmp_path / "in" / "p.dcm"
+    truth = write_enhanced_dicom(path, SHAPE, dtype="uint16")  # one volume: a scaling per slice
+    ds = pydicom.dcmread(path)
+    ds.Manufacturer = "Philips Medical Systems"
+    scalings = [
+        (1.5 + 0.25 * k, -10.0 * k, 0.01 * (k + 1)) if varying else (1.5, -10.0, 0.02)
+        for k in range(SHAPE[2])
+    ]
+    _dimension_index(ds, (0x00209056, 0x00209057))  # StackID, InStackPositionNumber
+    for n, item in enumerate(ds.PerFrameFunctionalGroupsSequence):
+        item.FrameContentSequence[0].StackID = "1"
+        item.FrameContentSequence[0].DimensionIndexValues = [1, n + 1]
+        rs, ri, ss = scalings[n]
+        item.PixelValueTransformationSequence[0].RescaleSlope = f"{rs:g}"
+        item.PixelValueTransformationSequence[0].RescaleIntercept = f"{ri:g}"
+        private = Dataset()
+        private.add_new(0x20050010, "LO", "Philips MR Imaging DD 001")
+        private.add_new(0x2005100E, "FL", ss)
+        item.add_new(0x20050014, "LO", "Philips MR Imaging DD 005")
+        item.add_new(0x2005140F, "SQ", DicomSequence([private]))
+    ds.add_new(0x20050010, "LO", "Philips MR Imaging DD 001")
+    ds.add_new(0x20050014, "LO", "Philips MR Imaging DD 005")
+    ds.save_as(path)
+    (ref,) = dcm2niix(path.parent, tmp_path / "out")  # -p y is dcm2niix's default
+    vol = lv.open(path)
+    display = np.stack(
+        [truth.stored[..., k] * rs + ri for k, (rs, ri, _) in enumerate(scalings)], -1
+    )
+    np.testing.assert_allclose(vol.compute(), display, rtol=1e-6)
+    warned = [w for w in vol.meta.get("warnings", []) if 'philips_scaling="fp"' in w]
+    assert len(warned) == (not varying)  # the default differs from dcm2niix only when uniform
+    assert ("vary between the images" in vol.meta["philips_scaling"]) == varying
+    from test_dicom_realdata import compare_with_reference
+
+    compare_with_reference(lv.open(path, philips_scaling="fp" if not varying else "rescale"), ref)
+
+
 def test_philips_scaling_option_is_checked(tmp_path):
     write_dicom_4d_series(tmp_path / "s", SHAPE, 2, labels=())
     with pytest.raises(ValueError, match="philips_scaling"):

@@ -89,14 +89,21 @@ def philips_scaling(frames: list[FrameRecord], use_fp: bool) -> tuple[str | None
     With ``use_fp`` (``philips_scaling="fp"``): the formula, or a warning when some images have no
     Philips scale slope (2005,100E). Without: when the images carry a scale slope that makes the
     floating-point values differ from the RescaleSlope/RescaleIntercept ones, a note saying which
-    ones these are and that dcm2niix writes the others (the same data, two scalings), as a warning.
+    ones these are. dcm2niix's precise-float option (-p y, its default) writes the floating-point
+    values only when every image shares one RescaleSlope, RescaleIntercept and scale slope (one
+    scaling per volume); when they vary it writes the display values, as lazyvol does by default:
+    a warning then only when the two differ, i.e. the scalings are uniform.
     """
     n_fp = sum(1 for r in frames if r.philips_scale_slope and r.rescale_slope)
+    uniform = (
+        len({(r.rescale_slope, r.rescale_intercept, r.philips_scale_slope) for r in frames}) <= 1
+    )
     if use_fp:
         if n_fp == len(frames):
             return (
                 "fp: (stored * RescaleSlope + RescaleIntercept) / (RescaleSlope * scale slope "
                 "(2005,100E))"
+                + ("" if uniform else _DCM2NIIX_VARYING.format(too=""))
             ), False
         return (
             f"fp asked, but {len(frames) - n_fp} of {len(frames)} images have no Philips scale "
@@ -108,12 +115,27 @@ def philips_scaling(frames: list[FrameRecord], use_fp: bool) -> tuple[str | None
     )
     if not differ:
         return None, False
-    return (
+    head = (
         "rescale: scaled values (scale=True) are RescaleSlope/RescaleIntercept ones (Philips "
         "display values, the DICOM standard); these images also carry a Philips scale slope "
-        "(2005,100E), and dcm2niix's Philips precise-float option (-p y, its default) writes "
+        "(2005,100E)"
+    )
+    if not uniform:
+        return head + _DCM2NIIX_VARYING.format(too=", as lazyvol does") + (
+            '; philips_scaling="fp" gives floating-point values, (stored * RS + RI) / (RS * SS)'
+        ), False
+    return head + (
+        ", and dcm2niix's Philips precise-float option (-p y, its default) writes "
         'floating-point values, (stored * RS + RI) / (RS * SS): philips_scaling="fp" gives those'
     ), True
+
+
+#: How a Philips note says that dcm2niix writes display values for a volume of varying scalings.
+_DCM2NIIX_VARYING = (
+    "; RescaleSlope, RescaleIntercept and the scale slope vary between the images: dcm2niix "
+    "writes display values for such a volume{too} (its precise-float option needs one scaling "
+    "per volume)"
+)
 
 
 def stored_dtypes_warning(counts: dict[str, int], dtype: str) -> str:
