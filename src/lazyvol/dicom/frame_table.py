@@ -102,8 +102,7 @@ def philips_scaling(frames: list[FrameRecord], use_fp: bool) -> tuple[str | None
         if n_fp == len(frames):
             return (
                 "fp: (stored * RescaleSlope + RescaleIntercept) / (RescaleSlope * scale slope "
-                "(2005,100E))"
-                + ("" if uniform else _DCM2NIIX_VARYING.format(too=""))
+                "(2005,100E))" + ("" if uniform else _DCM2NIIX_VARYING.format(too=""))
             ), False
         return (
             f"fp asked, but {len(frames) - n_fp} of {len(frames)} images have no Philips scale "
