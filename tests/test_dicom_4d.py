@@ -619,10 +619,27 @@ def test_original_and_derived_images_of_one_series_are_not_stacked(tmp_path):
     assert o.id == d.id and o.shape == d.shape == SHAPE
 
 
+_STACK, _IN_STACK = 0x00209056, 0x00209057
+_B_INDEX, _G_INDEX = (0x00189087, 0x00189117), (0x00189089, 0x00189117)
+
+
 @pytest.mark.parametrize("manufacturer", ["Philips Medical Systems", "CANON_MEC"])
-def test_enhanced_two_non_spatial_dimensions_sort_as_dcm2niix(tmp_path, manufacturer, dcm2niix):
-    # Multi-shell DWI indexed (b-value index, gradient index), the gradient index restarting in
-    # each shell: dcm2niix sorts the last listed dimension slowest, so the shells interleave.
+@pytest.mark.parametrize(
+    ("layout", "slowest"),
+    [
+        ((_STACK, _IN_STACK, _B_INDEX, _G_INDEX), "gradient"),
+        ((_B_INDEX, _G_INDEX, _STACK, _IN_STACK), "b"),
+        ((_IN_STACK, _STACK, _B_INDEX, _G_INDEX), "gradient"),
+    ],
+    ids=["spatial-first", "spatial-last", "in-stack-first"],
+)
+def test_enhanced_two_non_spatial_dimensions_sort_as_dcm2niix(
+    tmp_path, manufacturer, layout, slowest, dcm2niix
+):
+    """Multi-shell DWI indexed (b-value index, gradient index), the gradient index restarting in
+    each shell. dcm2niix swaps the InStackPositionNumber index into the first place and sorts
+    from the last place: listed after the spatial indices, the gradient is the slowest (the shells
+    interleave); listed before them, the b-value is."""
     from pydicom import dcmread
 
     b_index = [1, 2, 2, 2, 3, 3, 3]
@@ -631,25 +648,20 @@ def test_enhanced_two_non_spatial_dimensions_sort_as_dcm2niix(tmp_path, manufact
     truth = write_enhanced_dicom(path, SHAPE, n_volumes=len(b_index), orientation="oblique")
     ds = dcmread(path)
     ds.Manufacturer = manufacturer
-    _dimension_index(
-        ds,
-        (
-            0x00209056,  # StackID
-            0x00209057,  # InStackPositionNumber
-            (0x00189087, 0x00189117),  # DiffusionBValue in MRDiffusionSequence
-            (0x00189089, 0x00189117),  # DiffusionGradientOrientation
-        ),
-    )
+    _dimension_index(ds, layout)
     nk = SHAPE[2]
     for n, item in enumerate(ds.PerFrameFunctionalGroupsSequence):
         t, k = divmod(n, nk)
         fc = item.FrameContentSequence[0]
         fc.StackID = "1"
-        fc.DimensionIndexValues = [1, k + 1, b_index[t], g_index[t]]
+        value = {_STACK: 1, _IN_STACK: k + 1, _B_INDEX: b_index[t], _G_INDEX: g_index[t]}
+        fc.DimensionIndexValues = [value[d] for d in layout]
         del fc.TemporalPositionIndex
     ds.save_as(path)
-    # Slowest: the gradient index, then the b-value index (acquisition order 0 1 4 2 5 3 6).
-    want = sorted(range(len(b_index)), key=lambda t: (g_index[t], b_index[t]))
+    if slowest == "gradient":  # acquisition order 0 1 4 2 5 3 6
+        want = sorted(range(len(b_index)), key=lambda t: (g_index[t], b_index[t]))
+    else:
+        want = sorted(range(len(b_index)), key=lambda t: (b_index[t], g_index[t]))
     vol = lv.open(path)
     assert vol.meta["axis4_rule"] == "DimensionIndexValues (0020,9157)"
     np.testing.assert_array_equal(vol.compute(), truth.stored[..., want])

@@ -119,3 +119,14 @@ def test_enhanced_multiframe_float_pixels(tmp_path, dtype):
     assert vol.dtype == np.dtype(dtype) and vol.shape == (*SHAPE, 2)
     np.testing.assert_array_equal(vol.compute(), truth.stored)
     np.testing.assert_allclose(vol.affine, truth.affine, atol=1e-6)
+
+
+def test_integer_bit_fields_beside_float_pixels_are_ignored_as_pydicom_does(tmp_path):
+    # BitsStored 16 of 32 on float data made lazyvol clear "unused" bits: a bare TypeError.
+    truth = write_dicom_series(tmp_path / "s", SHAPE, dtype="float32")
+    for path in truth.files:
+        _rewrite(path, BitsStored=16, HighBit=15, PixelRepresentation=0)
+    vol = lv.open(tmp_path / "s")
+    np.testing.assert_array_equal(vol.compute(), truth.stored)
+    ds = pydicom.dcmread(truth.files[0])
+    np.testing.assert_array_equal(vol.compute()[:, :, int(ds.InstanceNumber) - 1].T, ds.pixel_array)

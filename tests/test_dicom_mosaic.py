@@ -167,6 +167,21 @@ def test_synthetic_dwi_matches_dcm2niix(tmp_path, head_first):
     np.testing.assert_allclose(ours, truth.gradients_lps, atol=2e-5)
 
 
+def test_a_negative_spacing_between_slices_falls_back_to_the_thickness_as_dcm2niix(tmp_path):
+    """A negative SpacingBetweenSlices is no spacing: dcm2niix takes SliceThickness; lazyvol
+    refused the mosaic, claiming neither attribute gave a spacing. Now the same grid, warned."""
+    truth = write_mosaic_series(tmp_path / "in", (16, 12, 7), volumes=2, orientation="oblique")
+    for path in truth.files:
+        ds = pydicom.dcmread(path)
+        ds.SpacingBetweenSlices = "-" + str(ds.SpacingBetweenSlices)
+        ds.save_as(path)
+    ref = nib.load(run_dcm2niix(tmp_path / "in", tmp_path / "ref"))
+    vol = lv.open(tmp_path / "in")
+    np.testing.assert_array_equal(on_reference_grid(vol, ref), np.asarray(ref.dataobj))
+    assert vol.meta["spacing_between_slices_negative"] == sorted(truth.files)
+    assert any("SpacingBetweenSlices (0018,0088) is negative" in w for w in vol.meta["warnings"])
+
+
 def test_fsl_bvecs_convention_on_a_known_case():
     # LAS image (det < 0, FSL's native radiological storage): no x flip, components are along
     # the voxel axes directly. RAS image (det > 0): x negated.
@@ -505,6 +520,10 @@ def test_nifti_header_states_phase_axis_and_slice_timing(tmp_path):
     )
     part = nib.load(vol[:, :, ::3].to_nifti(tmp_path / "part.nii")).header  # slots 0, 5, 3
     assert part.get_dim_info() == (0, 1, 2) and int(part["slice_code"]) == 0
+    # Axes moved (k first): dim_info follows them; no slice order (k is no longer the third axis).
+    moved = lv.Volume(vol.data.transpose(2, 1, 0, 3), vol.affine[:, [2, 1, 0, 3]], meta=vol.meta)
+    hdr = nib.load(moved.to_nifti(tmp_path / "moved.nii")).header
+    assert hdr.get_dim_info() == (2, 1, 0) and int(hdr["slice_code"]) == 0
 
 
 def test_sidecar_follows_slicing_and_flips(tmp_path):

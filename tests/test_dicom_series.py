@@ -332,3 +332,15 @@ def test_reads_fuse_with_the_work_on_their_block(tmp_path):
 
     assert tasks(data) == tasks(reference) - reference.npartitions
     np.testing.assert_allclose(float(data.mean().compute()), truth.stored.astype(np.float64).mean())
+
+
+def test_one_slice_with_a_negative_spacing_between_slices_takes_its_thickness(tmp_path, dcm2niix):
+    """One slice: the slice spacing is stated, not measured. A negative SpacingBetweenSlices made
+    lazyvol ignore a valid SliceThickness (1 mm assumed); dcm2niix takes the thickness."""
+    write_dicom_series(
+        tmp_path / "s", (12, 10, 1), spacing=(0.8, 0.7, 2.5), extra={"SpacingBetweenSlices": "-3"}
+    )
+    vol = lv.open(tmp_path / "s")
+    assert vol.meta["slice_spacing_source"] == "SliceThickness"
+    (nii,) = dcm2niix(tmp_path / "s", tmp_path / "out")
+    np.testing.assert_allclose(vol.spacing, nib.load(nii).header.get_zooms()[:3], atol=1e-4)

@@ -146,6 +146,11 @@ def test_time_and_axis4_coordinates(tmp_path):
     np.testing.assert_allclose(
         lv.open(tmp_path / "bold.nii")[..., 2:].to_xarray().time, [3.0, 4.5, 6.0]
     )
+    img.header["toffset"] = 500.0  # the first volume at 0.5 s (toffset, in the time unit)
+    nib.save(img, tmp_path / "late.nii")
+    np.testing.assert_allclose(
+        lv.open(tmp_path / "late.nii").to_xarray().time, 0.5 + np.arange(5) * 1.5
+    )
     truth = write_enhanced_dicom(tmp_path / "e.dcm", (8, 8, 4), n_volumes=2)
     ds = xr.open_dataset(truth.files[0], engine="lazyvol")
     ref = pydicom.dcmread(truth.files[0], stop_before_pixels=True)

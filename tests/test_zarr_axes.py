@@ -108,3 +108,26 @@ def test_axis_orders():
     assert volume_axes(["c", "z", "y", "x"], ["channel", "space", "space", "space"]) == (3, 2, 1, 0)
     types = ["time", "channel", "space", "space", "space"]
     assert volume_axes(["t", "c", "z", "y", "x"], types) == (4, 3, 2, 0, 1)
+
+
+@pytest.mark.parametrize("fmt", [2, 3])
+def test_a_foreign_time_axis_in_milliseconds_is_written_in_milliseconds(tmp_path, fmt):
+    """An OME store's t axis in milliseconds: NIfTI's pixdim[4] is in its xyzt_units' time unit,
+    so a 2000 ms step is written as 2000 msec (it was labelled seconds: a 2000 s TR)."""
+    group = zarr.open_group(str(tmp_path / "t.zarr"), mode="w", zarr_format=fmt)
+    arr = group.create_array("0", shape=(5, 4, 3, 2), dtype="f4", chunks=(1, 4, 3, 2))
+    arr[:] = np.arange(120, dtype="f4").reshape(5, 4, 3, 2)
+    axes = [{"name": "t", "type": "time", "unit": "millisecond"}]
+    axes += [{"name": n, "type": "space", "unit": "millimeter"} for n in "zyx"]
+    scale = [{"type": "scale", "scale": [2000.0, 3.0, 2.0, 1.0]}]
+    ms = {"axes": axes, "datasets": [{"path": "0", "coordinateTransformations": scale}]}
+    if fmt == 3:
+        group.attrs["ome"] = {"version": "0.5", "multiscales": [ms]}
+    else:
+        group.attrs["multiscales"] = [{**ms, "version": "0.4"}]
+    vol = lv.open(tmp_path / "t.zarr")
+    assert vol.spacing[3] == 2000.0
+    for cut, step in ((vol, 2000.0), (vol[..., ::2], 4000.0)):
+        hdr = nib.load(cut.to_nifti(tmp_path / f"o{int(step)}.nii")).header
+        assert hdr.get_xyzt_units() == ("mm", "msec")
+        assert hdr.get_zooms()[3] == step

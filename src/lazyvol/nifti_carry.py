@@ -110,17 +110,25 @@ def slice_code(times: Any) -> tuple[int, float] | None:
     return None
 
 
-def set_acquisition_fields(hdr: Any, slice_times: Any, phase_direction: Any) -> None:
+def set_acquisition_fields(
+    hdr: Any, slice_times: Any, phase_direction: Any, slice_axis: int | None
+) -> None:
     """``dim_info`` and the slice timing of a DICOM volume's NIfTI header, from its BIDS values
-    mapped onto the volume's axes: PhaseEncodingDirection or PhaseEncodingAxis (``"j-"``, ``"j"``:
-    phase along j, frequency along i) and SliceTiming (one time per k). The slice axis is k, as
-    dcm2niix writes it."""
-    phase = str(phase_direction or "")[:1]
-    if phase in ("i", "j"):
-        hdr.set_dim_info(freq=1 if phase == "i" else 0, phase=0 if phase == "i" else 1, slice=2)
-    elif slice_times is not None:
-        hdr.set_dim_info(slice=2)
-    found = slice_code(slice_times) if slice_times is not None else None
+    mapped onto the volume's axes (:func:`lazyvol.sidecar.sidecar`): PhaseEncodingDirection or
+    PhaseEncodingAxis (``"j-"``, ``"j"``: phase along j) and SliceTiming (one time per k, given
+    only while k is the slice axis). ``slice_axis``: the volume axis the slices were stacked along
+    (2 as opened; another after a transpose; None when unknown): the frequency axis is the one
+    left, as dcm2niix writes it."""
+    axes = {"i": 0, "j": 1, "k": 2}
+    phase = axes.get(str(phase_direction or "")[:1])
+    if slice_axis is None or phase == slice_axis:
+        return  # no slice axis known, or a phase "along the slices": nothing sound to state
+    if phase is None:
+        hdr.set_dim_info(slice=slice_axis)
+    else:
+        freq = ({0, 1, 2} - {phase, slice_axis}).pop()
+        hdr.set_dim_info(freq=freq, phase=phase, slice=slice_axis)
+    found = slice_code(slice_times) if slice_times is not None and slice_axis == 2 else None
     if found is not None:
         hdr["slice_code"], hdr["slice_duration"] = found
         hdr["slice_start"], hdr["slice_end"] = 0, len(slice_times) - 1

@@ -29,12 +29,12 @@ import numpy as np
 from ._fsutil import publish_file, temp_sibling
 from .config import chunk_budget
 from .errors import WriteError
-from .geometry import affine_problem
+from .geometry import affine_problem, axis_map
 from .nifti_carry import carry_fields, set_acquisition_fields
 from .nifti_fields import CARRIED_KEY
 from .scaling import numbers_hint
 from .sidecar import sidecar, sidecar_paths, write_sidecars
-from .zarr_nifti import SPACE_UNITS, axis4_step
+from .zarr_nifti import TIME_UNITS, axis4_step, space_unit
 from .zarr_write import require_volume
 
 if TYPE_CHECKING:
@@ -114,15 +114,13 @@ def _header(vol: Volume, dtype: np.dtype) -> Any:
             f"dtype {dtype} cannot be stored in NIfTI; {numbers_hint(np.dtype(dtype))}"
         ) from exc
     meta = vol.meta
+    # The affine is in the source's space unit (microns stay microns, see space_unit); the 4th
+    # axis' step in its own time unit (a NIfTI's xyzt_units, an OME store's time axis unit).
+    _, time_unit = axis4_step(meta)
     units = meta.get("xyzt_units")
-    if isinstance(units, list | tuple) and len(units) == 2 and units[0] in SPACE_UNITS:
-        # the affine is in the source's space unit (microns stay microns), see space_unit
-        try:
-            hdr.set_xyzt_units(units[0], units[1] if units[1] != "unknown" else "sec")
-        except Exception:
-            hdr.set_xyzt_units("mm", "sec")
-    else:
-        hdr.set_xyzt_units("mm", "sec")
+    if time_unit is None and isinstance(units, list | tuple) and len(units) == 2:
+        time_unit = str(units[1]) if units[1] in TIME_UNITS else None
+    hdr.set_xyzt_units(space_unit(meta), time_unit or "sec")
     s_code = int(meta.get("sform_code") or 0) or 1
     # A NIfTI source's qform code 0 stays 0 while its sform holds the affine (nibabel keeps it).
     kept_off = meta.get("qform_code") == 0 and int(meta.get("sform_code") or 0) > 0
@@ -142,7 +140,9 @@ def _header(vol: Volume, dtype: np.dtype) -> Any:
     if isinstance(meta.get("bids"), dict) and CARRIED_KEY not in meta:  # a DICOM series
         doc = sidecar(meta, vol.affine, tuple(shape))
         phase = doc.get("PhaseEncodingDirection") or doc.get("PhaseEncodingAxis")
-        set_acquisition_fields(hdr, doc.get("SliceTiming"), phase)
+        m = axis_map(meta.get("bids_affine"), vol.affine)  # where the stacking axis k went
+        slice_axis = None if m is None else int(np.flatnonzero(m[2, :3])[0])
+        set_acquisition_fields(hdr, doc.get("SliceTiming"), phase, slice_axis)
     hdr.set_slope_inter(1.0, 0.0)
     return hdr
 

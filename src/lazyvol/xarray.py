@@ -37,6 +37,7 @@ import dask.array as da
 import numpy as np
 
 from .nifti_codes import NIFTI_SUFFIXES
+from .nifti_fields import CARRIED_KEY
 from .zarr_nifti import space_unit
 
 if TYPE_CHECKING:
@@ -167,7 +168,8 @@ def _axis4_coords(vol: Volume) -> dict[str, tuple[tuple[str, ...], Any, dict[str
     tunit = units[1] if isinstance(units, list | tuple) and len(units) > 1 else None
     if step and tunit in _TIME_SCALE and "time" not in out:
         scale = _TIME_SCALE[str(tunit)]
-        start = float(meta.get("toffset", 0.0) or 0.0)
+        carried = meta.get(CARRIED_KEY)  # a NIfTI's toffset: the first volume's time
+        start = float((carried.get("toffset") if isinstance(carried, dict) else None) or 0.0)
         index = (
             meta.get("source_index", {}).get("t")
             if isinstance(meta.get("source_index"), dict)

@@ -24,6 +24,7 @@ __all__ = [
     "NIFTI_ARRAY",
     "RFC4",
     "SPACE_UNITS",
+    "TIME_UNITS",
     "anatomical_orientations",
     "axis4_step",
     "header_affine",
@@ -47,6 +48,8 @@ RFC4 = {
 #: Millimetres per NIfTI space unit (nibabel's ``get_xyzt_units`` names; unknown: millimetres).
 _NIFTI_MM = {"meter": 1000.0, "mm": 1.0, "micron": 1e-3, "unknown": 1.0}
 _NIFTI_TIME_CODES = {"second": "sec", "millisecond": "msec", "microsecond": "usec"}
+#: NIfTI time units (nibabel's names) a 4th axis' step may be in.
+TIME_UNITS = frozenset(_NIFTI_TIME_CODES.values())
 #: NIfTI space units (nibabel's names) a volume's affine may be in, and their OME-Zarr names.
 SPACE_UNITS = {"mm": "millimeter", "micron": "micrometer", "meter": "meter"}
 
@@ -63,6 +66,9 @@ def axis4_step(meta: dict[str, Any]) -> tuple[float | None, str | None]:
     if isinstance(spacing, int | float) and math.isfinite(spacing) and spacing > 0:
         units = meta.get("xyzt_units")
         unit = str(units[1]) if isinstance(units, list | tuple) and len(units) == 2 else None
+        ome = meta.get("units")  # an OME store's axis units, in volume order
+        if unit is None and isinstance(ome, list) and len(ome) > 3:
+            unit = _NIFTI_TIME_CODES.get(str(ome[3]))
         return float(spacing) * source_stride(meta), unit
     tr = repetition_time(meta)
     return (tr * source_stride(meta), "sec") if tr is not None else (None, None)

@@ -32,6 +32,7 @@ if TYPE_CHECKING:  # (records are read by attribute: a reopen needs no FrameReco
 __all__ = [
     "IOP_TOLERANCE",
     "check_records",
+    "declared_spacing",
     "moved_volume",
     "normalised_iop",
     "record_problem",
@@ -234,6 +235,15 @@ def check_records(
         The first problem found, for the series to be refused with.
     """
     zero_slope: list[str] = []
+    negative = sorted({r.path for r in records if (r.spacing_between_slices or 0.0) < 0})
+    if negative:
+        meta["spacing_between_slices_negative"] = negative
+        warnings.append(
+            f"SpacingBetweenSlices (0018,0088) is negative in {len(negative)} file(s) "
+            f"({', '.join(negative[:3])}{' ...' if len(negative) > 3 else ''}): not a spacing, ignored (as dcm2niix ignores it); the "
+            "slice spacing comes from the positions, or SliceThickness (0018,0050) where they "
+            "cannot give it (one slice, a mosaic)"
+        )
     coarsest = 0.0
     for rec in records:
         problem = record_problem(rec)
@@ -290,3 +300,16 @@ def moved_volume(
                 "the moved images, or open the files one by one"
             )
     return ""
+
+
+def declared_spacing(rec: FrameRecord) -> tuple[float | None, str]:
+    """``(slice spacing, attribute)`` a header states: SpacingBetweenSlices when it is positive,
+    else SliceThickness when it is (a negative SpacingBetweenSlices is no spacing; dcm2niix takes
+    the thickness then too); ``(None, "")`` when neither is."""
+    for value, name in (
+        (rec.spacing_between_slices, "SpacingBetweenSlices"),
+        (rec.slice_thickness, "SliceThickness"),
+    ):
+        if value is not None and value > 0:
+            return float(value), name
+    return None, ""

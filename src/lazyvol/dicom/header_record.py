@@ -196,8 +196,11 @@ def fill_record(
         ctime_ns=int(ident.ctime_ns),
         etag=ident.etag,
     )
-    if rec.pixel_vr in FLOAT_PIXEL_VRS and not rec.bits_stored:
-        rec.bits_stored = rec.bits_allocated  # IEEE floats: no BitsStored, every bit is used
+    if rec.pixel_vr in FLOAT_PIXEL_VRS:
+        # IEEE floats use every allocated bit: BitsStored, HighBit and PixelRepresentation do not
+        # apply (the Floating Point Image Pixel module has none; pydicom ignores them too).
+        rec.bits_stored, rec.high_bit = rec.bits_allocated, rec.bits_allocated - 1
+        rec.pixel_representation = 1
     if "NumberOfFrames" in r:
         nf = r.get_int("NumberOfFrames")
         rec.number_of_frames = nf if nf is not None else -1  # (not parsed: noted in r.bad)

@@ -25,6 +25,7 @@ from typing import Any
 
 import numpy as np
 
+from .checks import declared_spacing
 from .model import ORIENTATION_TOL
 from .records import FrameRecord
 
@@ -390,8 +391,8 @@ def _mosaic_step(
             + row * ps_c * (mcols - tc) / 2.0
             + col * ps_r * (mrows - tr) / 2.0
         )
-        dk = rec.spacing_between_slices or rec.slice_thickness
-        if dk is None or not dk > 0:
+        dk, _ = declared_spacing(rec)
+        if dk is None:
             return _fail(
                 rec,
                 "neither SpacingBetweenSlices (0018,0088) nor SliceThickness "

@@ -92,24 +92,31 @@ _FRAME_TYPE_SEQS = ("MRImageFrameTypeSequence", "CTImageFrameTypeSequence")
 
 
 def _dimensions(raw: dict[int, Any]) -> tuple[list[int], list[str]]:
-    """Positions (in DimensionIndexValues) and names of the non-spatial dimensions."""
+    """Positions (in DimensionIndexValues) and names of the non-spatial dimensions, the most
+    significant first, as dcm2niix sorts enhanced frames: the InStackPositionNumber index swapped
+    into the first place of the index vector, then the vector compared from its last place to its
+    first (listed (StackID, InStackPositionNumber, b-value, gradient): gradient, then b-value;
+    listed (b-value, gradient, StackID, InStackPositionNumber): b-value, then gradient)."""
     from pydicom.datadict import keyword_for_tag
 
-    keep: list[int] = []
+    tags: list[int] = []
     names: list[str] = []
-    for n, item in enumerate(_sequence(raw.get(0x00209222))):
+    for item in _sequence(raw.get(0x00209222)):
         ptr = item.get("DimensionIndexPointer")
         try:
             tag = int(ptr) if ptr is not None else -1
         except (TypeError, ValueError):
             tag = -1
-        if tag in _SPATIAL_POINTERS:
-            continue
-        keep.append(n)
+        tags.append(tag)
         names.append(
             keyword_for_tag(tag) or str(item.get("DimensionDescriptionLabel") or f"{tag:08X}")
         )
-    return keep, names
+    slots = list(range(len(tags)))
+    if 0x00209057 in tags:  # InStackPositionNumber
+        s = tags.index(0x00209057)
+        slots[0], slots[s] = slots[s], slots[0]
+    keep = [n for n in reversed(slots) if tags[n] not in _SPATIAL_POINTERS]
+    return keep, [names[n] for n in keep]
 
 
 def _frame_time(value: Any) -> str | None:

@@ -8,7 +8,7 @@ Rules, tried in this order (the first consistent one wins, as in dcm2niix):
 
 1. *Labels* -- an attribute whose values are distinct at each position and form the same set at
    every position identifies the volumes: DimensionIndexValues (0020,9157) of the non-spatial
-   dimensions (enhanced files; the last dimension listed is the slowest, as in dcm2niix), TemporalPositionIdentifier (0020,0100), AcquisitionNumber
+   dimensions (enhanced files; in dcm2niix's order of significance), TemporalPositionIdentifier (0020,0100), AcquisitionNumber
    (0020,0012), TriggerTime (0018,1060), EchoNumbers (0018,0086), EchoTime (0018,0081), then the
    diffusion b-value + gradient direction (standard (0018,9087)/(0018,9089), else the vendor's
    private attributes). Volumes are sorted by the label, except diffusion volumes, which keep
@@ -81,11 +81,9 @@ def _diffusion_key(r: FrameRecord) -> Any:
 
 
 def _dimension_key(r: FrameRecord) -> Any:
-    """DimensionIndexValues of the non-spatial dimensions, the last listed first: volumes sort
-    with the last dimension of DimensionIndexSequence the slowest (most significant), as dcm2niix
-    sorts enhanced frames (shells of a DWI listed (b-value, gradient) come out gradient by
-    gradient, as dcm2niix writes them)."""
-    return tuple(reversed(r.dimension_values)) if r.dimension_values else None
+    """DimensionIndexValues of the non-spatial dimensions, the most significant first (as
+    :func:`lazyvol.dicom.multiframe` records them, in dcm2niix's order)."""
+    return tuple(r.dimension_values) if r.dimension_values else None
 
 
 #: Label rules: (name shown, axis keyword, key of a record, sort volumes by key).

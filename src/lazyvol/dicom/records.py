@@ -70,7 +70,8 @@ class FrameRecord:
     gradient: list[float] | None = None
     #: Which attributes gave ``b_value`` / ``gradient`` (e.g. "DiffusionBValue (0018,9087)").
     diffusion_source: str = ""
-    #: Enhanced: DimensionIndexValues (0020,9157) of the non-spatial dimensions, and their names.
+    #: Enhanced: DimensionIndexValues (0020,9157) of the non-spatial dimensions, and their names,
+    #: the most significant for the volume order first (dcm2niix's order, see multiframe).
     dimension_values: list[int] | None = None
     dimension_names: list[str] | None = None
     #: Philips private scale slope (2005,100E) (floating-point values = stored value / it).

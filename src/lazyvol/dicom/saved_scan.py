@@ -48,7 +48,9 @@ __all__ = [
 #: 11: an enhanced file of one frame (NumberOfFrames 1 stated) is read through its functional
 #: groups (its top-level geometry first); 12: Float / Double Float Pixel Data recorded with
 #: BitsStored = BitsAllocated (they state none) and read, no longer refused; SamplesPerPixel 0,
-#: a negative NumberOfFrames and a rescale of several values recorded as malformed.
+#: a negative NumberOfFrames and a rescale of several values recorded as malformed; enhanced
+#: DimensionIndexValues recorded most significant first, in dcm2niix's order; a mosaic with a
+#: negative SpacingBetweenSlices placed by its SliceThickness (it was refused).
 INDEX_VERSION = 12
 #: Layout of a report: 2: files named by their listing position, identities taken from the listing;
 #: 3: a volume's files may differ in pixel encoding (each frame's, ``encodings``), where 2 split them;
@@ -63,8 +65,8 @@ INDEX_VERSION = 12
 #: InstanceNumber; Philips images with a scale slope say which scaling their values are in.
 #: 9: enhanced files of one frame read through their functional groups (index 11); the Philips
 #: note's wording; frames without geometry named as frames.
-#: 10: float pixel data read (index 12); enhanced volumes sorted by DimensionIndexValues with the
-#: last listed dimension the slowest, as dcm2niix (9 sorted by the first).
+#: 10: float pixel data read (index 12); enhanced volumes sorted by DimensionIndexValues in
+#: dcm2niix's order (9 sorted by the first listed dimension).
 REPORT_FORMAT = 10
 #: A frame's identity in a report whose frames all have their listing entry's identity.
 _FROM_LISTING = "listing"

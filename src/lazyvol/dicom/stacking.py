@@ -21,7 +21,7 @@ import numpy as np
 
 from .. import geometry as geo
 from .bids import annotate as annotate_bids
-from .checks import check_records, moved_volume
+from .checks import check_records, declared_spacing, moved_volume
 from .diffusion import diffusion_meta
 from .frame_table import (
     frame_table,
@@ -235,7 +235,7 @@ def _order_by_instance(
     iop = first.iop or [1.0, 0.0, 0.0, 0.0, 1.0, 0.0]
     ps = first.pixel_spacing or [1.0, 1.0]
     _, _, normal = geo.dicom_cosines(iop)
-    dk = float(first.spacing_between_slices or first.slice_thickness or 1.0)
+    dk = declared_spacing(first)[0] or 1.0
     origin = first.ipp or [0.0, 0.0, 0.0]
     st.info.affine = geo.dicom_affine(iop, ps, origin, normal * dk)
     st.relaxations["instance_order"] = True
@@ -360,15 +360,9 @@ def _slice_step(
     p_first = np.array([r.ipp for r in base], dtype=np.float64)
     proj_base = geo.slice_projections(p_first, normal)
     if len(base) <= 1:
-        dk_or_none = first.spacing_between_slices or first.slice_thickness
-        if dk_or_none is None or dk_or_none <= 0:
-            dk = 1.0
-            st.meta["slice_spacing_source"] = "none (single slice; 1 mm assumed)"
-        else:
-            dk = float(dk_or_none)
-            st.meta["slice_spacing_source"] = (
-                "SpacingBetweenSlices" if first.spacing_between_slices else "SliceThickness"
-            )
+        declared, source = declared_spacing(first)
+        dk = 1.0 if declared is None else declared
+        st.meta["slice_spacing_source"] = source or "none (single slice; 1 mm assumed)"
         tol = max(opts.spacing_atol, math.sqrt(3.0) * geo.position_quantum(p_first))
         moved = moved_volume(volumes, p_first, tol, axis4)
         return Problem("series", moved) if moved else (volumes, normal * dk)
