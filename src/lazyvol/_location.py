@@ -183,6 +183,31 @@ class StorageOptions(Mapping[str, Any]):
 # -- locations -------------------------------------------------------------------------------------
 
 
+def _userinfo_to_header(url: str, options: dict[str, Any]) -> tuple[str, dict[str, Any]]:
+    """An ``http(s)://user:password@host/...`` URL as the URL without them plus a Basic
+    ``Authorization`` header in its storage options (sent with every request, as the client sends
+    the URL's credentials): the URL, and every object URL listed under it, then carries no
+    credentials into a volume's source, its files, a scan report or a cache key. Left as given
+    when the options hold an Authorization header already (the HTTP client refuses both)."""
+    parts = urlsplit(url)
+    if parts.scheme.lower() not in ("http", "https") or "@" not in parts.netloc:
+        return url, options
+    headers = dict(options.get("headers") or {})
+    if any(k.lower() == "authorization" for k in headers):
+        return url, options
+    import base64
+    from urllib.parse import unquote
+
+    user = unquote(parts.username or "")
+    password = unquote(parts.password or "")
+    token = base64.b64encode(f"{user}:{password}".encode()).decode("ascii")
+    headers["Authorization"] = f"Basic {token}"
+    host = parts.netloc.rsplit("@", 1)[1]
+    clean = urlunsplit((parts.scheme, host, parts.path, parts.query, parts.fragment))
+    return clean, {**options, "headers": headers}
+
+
+
 @dataclass(frozen=True, slots=True, eq=True)
 class Location:
     """Where a source's bytes are: a local path or an fsspec URL, plus its storage options.
@@ -227,7 +252,8 @@ class Location:
                     "...), not local paths"
                 )
             return cls(text)  # as the user spelled it (messages); ``identity`` is absolute
-        return cls(text, StorageOptions(storage_options))
+        text, options = _userinfo_to_header(text, dict(storage_options or {}))
+        return cls(text, StorageOptions(options))
 
     @property
     def is_remote(self) -> bool:

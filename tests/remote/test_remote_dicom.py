@@ -556,3 +556,47 @@ def test_remote_frames_of_several_stored_dtypes_are_fetched_by_their_own_size(
     assert vol.dtype == np.uint16
     np.testing.assert_array_equal(vol.compute(), _pydicom_volume(truth.files))
     assert len(sizes) == 1 and sorted(set(sizes[0])) == [16 * 12, 16 * 12 * 2]
+
+
+def test_credentials_in_a_folder_url_reach_the_server_but_no_output(tmp_path: Path):
+    """``http://user:password@host/series/``: the server gets the credentials with every request
+    (Basic auth; it answers 401 without them), and no volume source, file list, scan report or
+    xarray attribute shows them (a DICOM folder's source and files held the password)."""
+    import base64
+    import functools
+    import http.server
+
+    truth = write_dicom_series(tmp_path / "www" / "series", (16, 12, 5), seed=4)
+    wanted = "Basic " + base64.b64encode(b"alice:p@ss w0rd").decode()
+
+    class Guarded(http.server.SimpleHTTPRequestHandler):
+        def log_message(self, *args: object) -> None:
+            pass
+
+        def _allowed(self) -> bool:
+            if self.headers.get("Authorization") == wanted:
+                return True
+            self.send_error(401)
+            return False
+
+        def do_GET(self) -> None:
+            if self._allowed():
+                super().do_GET()
+
+        def do_HEAD(self) -> None:
+            if self._allowed():
+                super().do_HEAD()
+
+    port = free_port()
+    with serving(functools.partial(Guarded, directory=str(tmp_path / "www")), port):  # type: ignore[arg-type]
+        url = f"http://alice:p%40ss%20w0rd@127.0.0.1:{port}/series/"
+        vol = lv.open(url)
+        np.testing.assert_array_equal(vol.compute(), truth.stored)
+        report = lv.scan(url)
+        shown = [vol.source, repr(vol), vol._repr_html_(), str(vol.meta), str(report)]
+        shown += [str(info.files) for info in report]
+        shown.append(str(vol.to_xarray().attrs))
+        assert not [s for s in shown if "w0rd" in s or "alice" in s]
+        with pytest.raises(lv.RemoteAccessError):  # and without them the server refuses
+            lv.open(f"http://127.0.0.1:{port}/series/")
+    _io.clear_filesystems()
