@@ -207,7 +207,6 @@ def _userinfo_to_header(url: str, options: dict[str, Any]) -> tuple[str, dict[st
     return clean, {**options, "headers": headers}
 
 
-
 @dataclass(frozen=True, slots=True, eq=True)
 class Location:
     """Where a source's bytes are: a local path or an fsspec URL, plus its storage options.
