@@ -183,6 +183,22 @@ class StorageOptions(Mapping[str, Any]):
 # -- locations -------------------------------------------------------------------------------------
 
 
+#: Query parameters that select an object's version, by protocol (s3fs and gcsfs honour them only
+#: with ``version_aware=True``: without it they read the newest version).
+_VERSION_PARAMS = {"s3": "versionid", "s3a": "versionid", "gs": "generation", "gcs": "generation"}
+
+
+def _version_aware(url: str, options: dict[str, Any]) -> dict[str, Any]:
+    """``options`` with ``version_aware=True`` for a URL that names a version (``?versionId=`` on
+    S3, ``?generation=`` on GCS): s3fs and gcsfs ignore the parameter otherwise and silently read
+    the newest version of the object."""
+    parts = urlsplit(url)
+    param = _VERSION_PARAMS.get(parts.scheme.lower())
+    if param and any(k.lower() == param for k, _ in parse_qsl(parts.query)):
+        return {"version_aware": True, **options}
+    return options
+
+
 def _userinfo_to_header(url: str, options: dict[str, Any]) -> tuple[str, dict[str, Any]]:
     """An ``http(s)://user:password@host/...`` URL as the URL without them plus a Basic
     ``Authorization`` header in its storage options (sent with every request, as the client sends
@@ -252,7 +268,7 @@ class Location:
                 )
             return cls(text)  # as the user spelled it (messages); ``identity`` is absolute
         text, options = _userinfo_to_header(text, dict(storage_options or {}))
-        return cls(text, StorageOptions(options))
+        return cls(text, StorageOptions(_version_aware(text, options)))
 
     @property
     def is_remote(self) -> bool:

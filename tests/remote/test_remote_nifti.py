@@ -429,3 +429,24 @@ def test_object_replaced_while_a_block_is_read_is_never_served_s3(
     assert calls
     with pytest.raises(SourceChangedError):
         vol.compute()  # the next read sees the replacement
+
+
+def test_a_version_id_reads_that_version_of_a_versioned_object(
+    tmp_path, s3_server: S3, s3_bucket: str
+):
+    """``s3://bucket/key?versionId=V``: s3fs ignores versionId unless version_aware is set, so
+    the newest version was read, silently, under the old version's name (and cache key)."""
+    s3_server.client.put_bucket_versioning(
+        Bucket=s3_bucket, VersioningConfiguration={"Status": "Enabled"}
+    )
+    old = write_phantom_nifti(tmp_path / "old.nii", (16, 16, 8), dtype="int16", seed=1)
+    new = write_phantom_nifti(tmp_path / "new.nii", (16, 16, 8), dtype="int16", seed=2)
+    v1 = s3_server.client.put_object(Bucket=s3_bucket, Key="v.nii", Body=Path(old).read_bytes())[
+        "VersionId"
+    ]
+    _put_s3(s3_server, s3_bucket, "v.nii", Path(new).read_bytes())
+    url = f"s3://{s3_bucket}/v.nii"
+    first = lv.open(f"{url}?versionId={v1}", storage_options=s3_server.options())
+    np.testing.assert_array_equal(first.compute(), _reference(old)[0])
+    latest = lv.open(url, storage_options=s3_server.options())
+    np.testing.assert_array_equal(latest.compute(), _reference(new)[0])
