@@ -33,9 +33,10 @@ from __future__ import annotations
 
 import math
 import os
+import posixpath
 from collections.abc import Iterable, Sequence
 from typing import Any, Literal
-from urllib.parse import urlsplit
+from urllib.parse import urlsplit, urlunsplit
 
 import numpy as np
 
@@ -202,7 +203,10 @@ def list_objects(
     fs = filesystem(loc)
     try:
         fs.invalidate_cache(fs_path(loc, fs))  # list what is there now, not a cached listing
-        found = fs.find(fs_path(loc, fs), detail=True)
+        if loc.protocol in ("http", "https"):
+            found = _http_find(fs, fs_path(loc, fs), skipped)
+        else:
+            found = fs.find(fs_path(loc, fs), detail=True)
     except Exception as exc:
         raise translate(exc, loc, "listing the prefix") from None
     parts = urlsplit(loc.url)
@@ -235,6 +239,60 @@ def list_objects(
                     skipped.append((child.url, got))
         out.sort(key=lambda pair: pair[0].url)
     return out
+
+
+#: Deepest folder an HTTP listing descends into below the one asked for.
+HTTP_MAX_DEPTH = 32
+
+
+def _http_find(
+    fs: Any, root: str, skipped: list[tuple[str, str]] | None
+) -> dict[str, dict[str, Any]]:
+    """``fs.find(root, detail=True)`` of an HTTP folder (index pages), each page read once.
+
+    fsspec's walk follows every link ending in ``/``: a page linking ``../s1/`` (itself) recursed
+    until Python's stack ran out, and a symbolic link loop on the server's disk (``s1/again ->
+    .``) was crawled as ``s1/again/again/...`` for tens of seconds. Here links are resolved
+    against their page (``..`` removed), folders outside ``root`` or seen before are not followed,
+    a folder listing the same entries as a folder above it (a link loop) is passed over, and so
+    is one deeper than :data:`HTTP_MAX_DEPTH`, each appended to ``skipped`` with the reason.
+    """
+    top = urlsplit(root).path.rstrip("/") + "/"
+    found: dict[str, dict[str, Any]] = {}
+    seen: set[str] = set()
+    pending: list[tuple[str, int, tuple[tuple[str, ...], ...]]] = [(root, 0, ())]
+    while pending:
+        url, depth, above = pending.pop()
+        entries = fs.ls(url, detail=True)
+        names = tuple(sorted(str(e["name"]).rstrip("/").rsplit("/", 1)[-1] for e in entries))
+        if names and names in above:
+            if skipped is not None:
+                skipped.append(
+                    (
+                        url,
+                        "lists the same entries as a folder above it (a link loop "
+                        "on the server's disk?): not followed",
+                    )
+                )
+            continue
+        for entry in entries:
+            parts = urlsplit(str(entry["name"]))
+            path = posixpath.normpath(parts.path) + (
+                "/" if entry.get("type") == "directory" else ""
+            )
+            name = urlunsplit((parts.scheme, parts.netloc, path, parts.query, parts.fragment))
+            if not (path + "/").startswith(top):
+                continue  # a link out of the folder (its parent, a sibling)
+            if entry.get("type") != "directory":
+                found.setdefault(name, {**entry, "name": name})
+            elif name not in seen and name.rstrip("/") != root.rstrip("/"):
+                seen.add(name)
+                if depth + 1 > HTTP_MAX_DEPTH:
+                    if skipped is not None:
+                        skipped.append((name, f"deeper than {HTTP_MAX_DEPTH} folders: not listed"))
+                    continue
+                pending.append((name, depth + 1, (*above, names)))
+    return found
 
 
 def _stamp_or_why(loc: Location) -> SourceStamp | str:

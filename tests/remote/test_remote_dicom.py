@@ -600,3 +600,49 @@ def test_credentials_in_a_folder_url_reach_the_server_but_no_output(tmp_path: Pa
         with pytest.raises(lv.RemoteAccessError):  # and without them the server refuses
             lv.open(f"http://127.0.0.1:{port}/series/")
     _io.clear_filesystems()
+
+
+def test_an_index_page_linking_back_to_itself_or_a_link_loop_lists_each_folder_once(
+    tmp_path: Path,
+):
+    """A page linking ``../series/`` (itself) made the listing recurse until Python's stack ran
+    out (a RecursionError inside the error); a symbolic link loop on the server's disk
+    (``again -> .``) was crawled as ``again/again/...`` for tens of seconds. Each folder is
+    listed once now, and the loop is a skipped entry with the reason."""
+    import functools
+    import http.server
+    import io
+
+    truth = write_dicom_series(tmp_path / "www" / "series", (16, 12, 5), seed=5)
+    (tmp_path / "www" / "series" / "again").symlink_to(".")
+
+    class SelfLinking(http.server.SimpleHTTPRequestHandler):
+        def log_message(self, *args: object) -> None:
+            pass
+
+        def list_directory(self, path: str) -> io.BytesIO | None:
+            names = sorted(os.listdir(path))
+            links = ['<a href="../series/">again, by its parent</a>'] + [
+                f'<a href="{n}/">{n}/</a>'
+                if os.path.isdir(os.path.join(path, n))
+                else f'<a href="{n}">{n}</a>'
+                for n in names
+            ]
+            body = ("<html><body>" + "<br>".join(links) + "</body></html>").encode()
+            self.send_response(200)
+            self.send_header("Content-Type", "text/html")
+            self.send_header("Content-Length", str(len(body)))
+            self.end_headers()
+            return io.BytesIO(body)
+
+    port = free_port()
+    with serving(functools.partial(SelfLinking, directory=str(tmp_path / "www")), port):  # type: ignore[arg-type]
+        url = f"http://127.0.0.1:{port}/series/"
+        vol = lv.open(url)
+        np.testing.assert_array_equal(vol.compute(), truth.stored)
+        assert len(vol.meta["files"]) == 5  # again/IM... are not more slices
+        skipped = lv.scan(url).skipped
+        assert [(p.rstrip("/").rsplit("/", 1)[-1], "link loop" in why) for p, why in skipped] == [
+            ("again", True)
+        ]
+    _io.clear_filesystems()
