@@ -58,8 +58,14 @@ def _split_url(url: str, *, keep_signing: bool) -> str:
     netloc = (f"{_REDACTED}@" + host) if (parts.username or parts.password) else parts.netloc
     if not keep_signing and (parts.username or parts.password):
         netloc = host
+    pairs = parse_qsl(parts.query, keep_blank_values=True)
+    sensitive = any(_SIGNING_PARAM.match(k) or _SECRET_NAME.search(k) for k, _ in pairs)
+    if parts.scheme.lower() not in ("http", "https") and not sensitive:
+        # An object store's key may hold "?" and "#" (s3://bucket/scan#2.nii is that object, not
+        # scan with a fragment): kept as written, as s3fs / gcsfs read them.
+        return urlunsplit((parts.scheme, netloc, parts.path, parts.query, parts.fragment))
     query = []
-    for k, v in parse_qsl(parts.query, keep_blank_values=True):
+    for k, v in pairs:
         if _SIGNING_PARAM.match(k) and not keep_signing:
             continue
         if _SECRET_NAME.search(k):

@@ -351,6 +351,24 @@ def test_remote_nifti_references_on_s3_hold_no_credentials(tmp_path, s3_server: 
     np.testing.assert_array_equal(_ijk(g["image"][...]), np.asarray(nib.load(path).dataobj))
 
 
+def test_references_to_an_object_key_holding_a_hash_name_that_object(
+    tmp_path, s3_server: S3, s3_bucket
+):
+    """``s3://bucket/scan#2.nii`` is the object ``scan#2.nii`` (a key may hold "#"): the
+    references named ``s3://bucket/scan`` (the "#..." taken for a URL fragment), so a reader got
+    whatever object is stored there -- here a decoy of the same size."""
+    path = write_phantom_nifti(tmp_path / "s.nii", (6, 5, 4), dtype="uint8", seed=1)
+    decoy = write_phantom_nifti(tmp_path / "d.nii", (6, 5, 4), dtype="uint8", seed=2)
+    s3_server.client.put_object(Bucket=s3_bucket, Key="scan#2.nii", Body=open(path, "rb").read())
+    s3_server.client.put_object(Bucket=s3_bucket, Key="scan", Body=open(decoy, "rb").read())
+    opts = s3_server.options()
+    refs = references(f"s3://{s3_bucket}/scan#2.nii", storage_options=opts)
+    targets = {v[0] for k, v in refs["refs"].items() if isinstance(v, list)}
+    assert targets == {f"s3://{s3_bucket}/scan#2.nii"}
+    g = _group(refs, remote_protocol="s3", remote_options=opts)
+    np.testing.assert_array_equal(_ijk(g["image"][...]), np.asarray(nib.load(path).dataobj))
+
+
 def test_remote_truncated_nifti_refused(tmp_path, http_server: HttpServer):
     path = write_phantom_nifti(tmp_path / "t.nii", (16, 12, 8), dtype="int16")
     url = http_server.put("t.nii", open(path, "rb").read()[:-10])
