@@ -20,7 +20,7 @@ from remote_servers import S3, S3_KEY, S3_SECRET, free_port, listing_ms_proxy, s
 import lazyvol as lv
 from lazyvol import _io
 from lazyvol.dicom import open_dicom
-from lazyvol.errors import SourceChangedError
+from lazyvol.errors import FormatError, SourceChangedError
 from lazyvol.testing import write_dicom_series
 
 pytestmark = pytest.mark.usefixtures("dicom_cache")
@@ -645,4 +645,27 @@ def test_an_index_page_linking_back_to_itself_or_a_link_loop_lists_each_folder_o
         assert [(p.rstrip("/").rsplit("/", 1)[-1], "link loop" in why) for p, why in skipped] == [
             ("again", True)
         ]
+    _io.clear_filesystems()
+
+
+def test_a_web_folder_url_without_its_slash_says_to_add_it(tmp_path: Path):
+    """Web servers redirect ``/series`` to ``/series/`` and answer with the index page: read as
+    one object that is not DICOM. The error says to end the URL with '/'; with it, it opens."""
+    import functools
+    import http.server
+    import warnings
+
+    truth = write_dicom_series(tmp_path / "www" / "series", (16, 12, 3), seed=6)
+
+    class Quiet(http.server.SimpleHTTPRequestHandler):
+        def log_message(self, *args: object) -> None:
+            pass
+
+    port = free_port()
+    with serving(functools.partial(Quiet, directory=str(tmp_path / "www")), port):  # type: ignore[arg-type]
+        url = f"http://127.0.0.1:{port}/series"
+        with warnings.catch_warnings(), pytest.raises(FormatError, match=r"end the URL with '/'"):
+            warnings.simplefilter("ignore")  # (the index page has no validators)
+            lv.open(url)
+        np.testing.assert_array_equal(lv.open(url + "/").compute(), truth.stored)
     _io.clear_filesystems()

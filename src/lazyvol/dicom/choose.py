@@ -43,6 +43,18 @@ def _number(value: Any) -> int | None:
         return None
 
 
+def _slash(path: str, report: ScanReport) -> str:
+    """A hint for a web folder's URL without its final ``/``: the server answers it (or redirects
+    it) with the folder's HTML index page, which is then one object that is not DICOM."""
+    one = len(report.skipped) == 1 and report.skipped[0][0].rstrip("/") == str(path).rstrip("/")
+    if one and str(path).lower().startswith(("http://", "https://")) and not path.endswith("/"):
+        return (
+            f"; if {path} is a folder, end the URL with '/' ({path}/): a web server answers a "
+            "folder's URL with its HTML index page"
+        )
+    return ""
+
+
 def select(report: ScanReport, path: str, series: str | int | None) -> SeriesInfo:
     """The volume ``series`` names in ``report``.
 
@@ -62,7 +74,9 @@ def select(report: ScanReport, path: str, series: str | int | None) -> SeriesInf
             # Only valid files of kinds lazyvol does not read: say so by the error's class too.
             unsupported = all(p in report.unsupported for p, _ in report.skipped)
             cls = UnsupportedError if unsupported else FormatError
-            raise cls(f"{path}: no DICOM image volume found. Skipped: {reasons}{more}")
+            raise cls(
+                f"{path}: no DICOM image volume found. Skipped: {reasons}{more}{_slash(path, report)}"
+            )
         raise MultipleSeriesError(
             f"{path} holds {len(report)} volumes; choose one with series= (a SeriesNumber, a "
             f"SeriesInstanceUID or a unique prefix, a description, an id, or '#row'):\n"
