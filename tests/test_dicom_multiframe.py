@@ -10,7 +10,7 @@ import pytest
 from pydicom.uid import JPEG2000Lossless, RLELossless
 
 import lazyvol as lv
-from lazyvol.testing import write_enhanced_dicom
+from lazyvol.testing import write_dicom_series, write_enhanced_dicom
 
 pytestmark = pytest.mark.usefixtures("dicom_cache")
 SHAPE = (32, 48, 12)
@@ -136,6 +136,38 @@ def test_basic_offset_table_is_checked_before_it_locates_frames(tmp_path, compre
         else:
             with pytest.raises(lv.FormatError, match="Basic Offset Table"):
                 lv.open(bad)
+
+
+def test_several_fragments_a_frame_without_an_offset_table_is_unsupported_not_damaged(tmp_path):
+    """Frames split over fragments with no Basic Offset Table cannot be told apart: a kind of
+    file lazyvol does not read (UnsupportedError, as the docs say), not a damaged one."""
+    import pydicom
+    from pydicom.encaps import encapsulate, generate_frames
+
+    write_enhanced_dicom(tmp_path / "e.dcm", (32, 48, 6), compress=JPEG2000Lossless)
+    ds = pydicom.dcmread(tmp_path / "e.dcm")
+    frames = list(generate_frames(ds.PixelData, number_of_frames=6))
+    ds.PixelData = encapsulate(frames, fragments_per_frame=2, has_bot=False)
+    ds.save_as(tmp_path / "split.dcm")
+    with pytest.raises(lv.UnsupportedError, match="frame boundaries are ambiguous"):
+        lv.open(tmp_path / "split.dcm")
+
+
+def test_a_classic_multi_frame_image_is_refused_saying_why_and_what_to_do(tmp_path):
+    """NumberOfFrames 4 on a plain MR image (no functional groups): where each frame lies is not
+    stated; the refusal says so, names the SOP class and the way forward."""
+    import pydicom
+
+    truth = write_dicom_series(tmp_path / "s", (8, 6, 4), modality="MR")
+    ds = pydicom.dcmread(truth.files[0])
+    planes = [pydicom.dcmread(f).PixelData for f in sorted(truth.files)]
+    ds.NumberOfFrames = 4
+    ds.PixelData = b"".join(planes)
+    ds.save_as(tmp_path / "legacy.dcm")
+    with pytest.raises(
+        lv.UnsupportedError, match=r"MR Image Storage, NumberOfFrames.*= 4\).*dcm2niix"
+    ):
+        lv.open(tmp_path / "legacy.dcm")
 
 
 def _edit(path, fn) -> None:

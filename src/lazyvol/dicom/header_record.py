@@ -25,7 +25,7 @@ from .header_values import (
     _tag_str,
 )
 from .model import FLOAT_PIXEL_VRS
-from .multiframe import expand_frames
+from .multiframe import UNSUPPORTED_LAYOUT, expand_frames
 from .records import FrameRecord
 from .source import Fetch
 from .vendor import read_diffusion, read_ge_image_kind, read_philips_scale_slope
@@ -257,7 +257,11 @@ def _enhanced_frames(rec: FrameRecord, raw: dict[int, Any], fetch: Fetch) -> Hea
     except Exception as exc:  # malformed functional groups
         frames = f"unreadable functional groups ({type(exc).__name__}: {exc})"
     if isinstance(frames, str):
-        return HeaderSkip(f"enhanced multi-frame image: {frames}", rec.series_uid)
+        return HeaderSkip(
+            f"enhanced multi-frame image: {frames}",
+            rec.series_uid,
+            unsupported=frames.endswith(UNSUPPORTED_LAYOUT),
+        )
     return frames
 
 

@@ -18,7 +18,11 @@ from .bids import number_value
 from .records import FrameRecord
 from .source import Fetch, read_local
 
-__all__ = ["expand_frames"]
+__all__ = ["UNSUPPORTED_LAYOUT", "expand_frames"]
+
+#: How :func:`expand_frames` ends the reason of a valid file whose frames it cannot locate (a kind
+#: lazyvol does not read, not a damaged file): its skip is an UnsupportedError's.
+UNSUPPORTED_LAYOUT = "; not supported"
 
 _NATIVE = {"1.2.840.10008.1.2", "1.2.840.10008.1.2.1", "1.2.840.10008.1.2.2"}
 
@@ -195,7 +199,7 @@ def expand_frames(
         return (
             f"multi-frame image (NumberOfFrames (0028,0008) = {nframes}) without per-frame "
             "functional groups (PerFrameFunctionalGroupsSequence (5200,9230)): frame geometry "
-            "unknown; not supported"
+            f"unknown{UNSUPPORTED_LAYOUT}"
         )
     shared_seq = _sequence(shared_el)
     shared = shared_seq[0] if shared_seq else None
@@ -263,7 +267,7 @@ def _frame_ranges(rec: FrameRecord, nframes: int, fetch: Fetch) -> list[tuple[in
         else:
             return (
                 f"encapsulated Pixel Data (7FE0,0010) has {len(fragments)} fragments for {nframes} "
-                "frames and no Basic Offset Table: frame boundaries are ambiguous; not supported"
+                f"frames and no Basic Offset Table: frame boundaries are ambiguous{UNSUPPORTED_LAYOUT}"
             )
     return ranges
 

@@ -50,7 +50,8 @@ __all__ = [
 #: BitsStored = BitsAllocated (they state none) and read, no longer refused; SamplesPerPixel 0,
 #: a negative NumberOfFrames and a rescale of several values recorded as malformed; enhanced
 #: DimensionIndexValues recorded most significant first, in dcm2niix's order; a mosaic with a
-#: negative SpacingBetweenSlices placed by its SliceThickness (it was refused).
+#: negative SpacingBetweenSlices placed by its SliceThickness (it was refused); an enhanced file
+#: whose frames cannot be located is skipped as unsupported (it was a format error).
 INDEX_VERSION = 12
 #: Layout of a report: 2: files named by their listing position, identities taken from the listing;
 #: 3: a volume's files may differ in pixel encoding (each frame's, ``encodings``), where 2 split them;

@@ -317,9 +317,16 @@ def support_error(rec: FrameRecord, fetch: Fetch = read_local) -> tuple[str, str
                 "header's dimensions are wrong or the file is truncated"
             )
     if rec.number_of_frames != 1 and rec.frame < 0:
+        from pydicom.uid import UID  # only for the message
+
+        kind = UID(rec.sop_class_uid).name if rec.sop_class_uid else "unknown SOP class"
         return "unsupported", (
-            f"{rec.path}: multi-frame image (NumberOfFrames (0028,0008) = {rec.number_of_frames}) is "
-            "not supported yet"
+            f"{rec.path}: a multi-frame image ({kind}, NumberOfFrames (0028,0008) = "
+            f"{rec.number_of_frames}) without per-frame functional groups "
+            "(PerFrameFunctionalGroupsSequence (5200,9230)): where each frame lies is not stated "
+            "frame by frame, and lazyvol does not derive slice geometry from one position and a "
+            "spacing; convert it with dcm2niix, or export the series as single-frame or enhanced "
+            "images"
         )
     if rec.photometric.upper() == "PALETTE COLOR":
         return "unsupported", (
