@@ -254,8 +254,9 @@ def _http_find(
     until Python's stack ran out, and a symbolic link loop on the server's disk (``s1/again ->
     .``) was crawled as ``s1/again/again/...`` for tens of seconds. Here links are resolved
     against their page (``..`` removed), folders outside ``root`` or seen before are not followed,
-    a folder listing the same entries as a folder above it (a link loop) is passed over, and so
-    is one deeper than :data:`HTTP_MAX_DEPTH`, each appended to ``skipped`` with the reason.
+    a folder listing the same entries, files among them, as a folder above it (a link loop) is
+    passed over, and so is one deeper than :data:`HTTP_MAX_DEPTH`, each appended to ``skipped``
+    with the reason.
     """
     top = urlsplit(root).path.rstrip("/") + "/"
     found: dict[str, dict[str, Any]] = {}
@@ -264,8 +265,13 @@ def _http_find(
     while pending:
         url, depth, above = pending.pop()
         entries = fs.ls(url, detail=True)
-        names = tuple(sorted(str(e["name"]).rstrip("/").rsplit("/", 1)[-1] for e in entries))
-        if names and names in above:
+        # What the folder holds (an index page's sort links, ``?C=N;O=D``, are no entries). A
+        # loop shows the same files again; a folder of folders only (DICOM/1/1/...) may well list
+        # what its parent lists: the depth limit ends a loop of those.
+        held = [e for e in entries if not (urlsplit(str(e["name"])).query or "#" in str(e["name"]))]
+        names = tuple(sorted(str(e["name"]).rstrip("/").rsplit("/", 1)[-1] for e in held))
+        has_files = any(e.get("type") != "directory" for e in held)
+        if has_files and names in above:
             if skipped is not None:
                 skipped.append(
                     (

@@ -215,8 +215,11 @@ def _userinfo_to_header(url: str, options: dict[str, Any]) -> tuple[str, dict[st
     if parts.scheme.lower() not in ("http", "https") or "@" not in parts.netloc:
         return url, options
     headers = dict(options.get("headers") or {})
-    if any(k.lower() == "authorization" for k in headers):
-        return url, options
+    session = options.get("client_kwargs")
+    if any(k.lower() == "authorization" for k in headers) or (
+        isinstance(session, Mapping) and session.get("auth") is not None
+    ):
+        return url, options  # credentials of their own: the URL's are left to the client
     import base64
     from urllib.parse import unquote
 

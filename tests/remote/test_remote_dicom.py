@@ -669,3 +669,37 @@ def test_a_web_folder_url_without_its_slash_says_to_add_it(tmp_path: Path):
             lv.open(url)
         np.testing.assert_array_equal(lv.open(url + "/").compute(), truth.stored)
     _io.clear_filesystems()
+
+
+def test_nested_folders_listing_what_their_parent_lists_are_no_loop(tmp_path: Path):
+    """DICOM/1/1/IM*: DICOM/ and DICOM/1/ both list just "1" -- folders of folders, no link loop
+    (the loop check took them for one and lost the series); Apache's sort links are no entries."""
+    import functools
+    import http.server
+    import io
+
+    truth = write_dicom_series(tmp_path / "www" / "DICOM" / "1" / "1", (16, 12, 4), seed=7)
+
+    class Apache(http.server.SimpleHTTPRequestHandler):
+        def log_message(self, *args: object) -> None:
+            pass
+
+        def list_directory(self, path: str) -> io.BytesIO | None:
+            links = ['<a href="?C=N;O=D">Name</a>', '<a href="?C=M;O=A">Last modified</a>']
+            for n in sorted(os.listdir(path)):
+                slash = "/" if os.path.isdir(os.path.join(path, n)) else ""
+                links.append(f'<a href="{n}{slash}">{n}{slash}</a>')
+            body = ("<html><body>" + "<br>".join(links) + "</body></html>").encode()
+            self.send_response(200)
+            self.send_header("Content-Type", "text/html")
+            self.send_header("Content-Length", str(len(body)))
+            self.end_headers()
+            return io.BytesIO(body)
+
+    port = free_port()
+    with serving(functools.partial(Apache, directory=str(tmp_path / "www")), port):  # type: ignore[arg-type]
+        url = f"http://127.0.0.1:{port}/DICOM/"
+        report = lv.scan(url)
+        assert report.skipped == [] and len(report) == 1
+        np.testing.assert_array_equal(lv.open(url).compute(), truth.stored)
+    _io.clear_filesystems()

@@ -48,11 +48,11 @@ __all__ = [
 #: 11: an enhanced file of one frame (NumberOfFrames 1 stated) is read through its functional
 #: groups (its top-level geometry first); 12: Float / Double Float Pixel Data recorded with
 #: BitsStored = BitsAllocated (they state none) and read, no longer refused; SamplesPerPixel 0,
-#: a negative NumberOfFrames and a rescale of several values recorded as malformed; enhanced
+#: a negative NumberOfFrames and a rescale of several values recorded as malformed; 13: enhanced
 #: DimensionIndexValues recorded most significant first, in dcm2niix's order; a mosaic with a
 #: negative SpacingBetweenSlices placed by its SliceThickness (it was refused); an enhanced file
 #: whose frames cannot be located is skipped as unsupported (it was a format error).
-INDEX_VERSION = 12
+INDEX_VERSION = 13
 #: Layout of a report: 2: files named by their listing position, identities taken from the listing;
 #: 3: a volume's files may differ in pixel encoding (each frame's, ``encodings``), where 2 split them;
 #: 4: ... and in BitsStored (each frame's, ``stored_bits``), where 3 split them;
