@@ -194,15 +194,19 @@ class StorageOptions(Mapping[str, Any]):
 _VERSION_PARAMS = {"s3": "versionid", "s3a": "versionid", "gs": "generation", "gcs": "generation"}
 
 
+def names_version(url: str) -> bool:
+    """True for an object-store URL naming one version of its object (``?versionId=`` on S3,
+    ``?generation=`` on GCS)."""
+    parts = urlsplit(url)
+    param = _VERSION_PARAMS.get(parts.scheme.lower())
+    return bool(param) and any(k.lower() == param for k, _ in parse_qsl(parts.query))
+
+
 def _version_aware(url: str, options: dict[str, Any]) -> dict[str, Any]:
     """``options`` with ``version_aware=True`` for a URL that names a version (``?versionId=`` on
     S3, ``?generation=`` on GCS): s3fs and gcsfs ignore the parameter otherwise and silently read
     the newest version of the object."""
-    parts = urlsplit(url)
-    param = _VERSION_PARAMS.get(parts.scheme.lower())
-    if param and any(k.lower() == param for k, _ in parse_qsl(parts.query)):
-        return {"version_aware": True, **options}
-    return options
+    return {"version_aware": True, **options} if names_version(url) else options
 
 
 def _userinfo_to_header(url: str, options: dict[str, Any]) -> tuple[str, dict[str, Any]]:

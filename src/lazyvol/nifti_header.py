@@ -21,8 +21,8 @@ from typing import Any
 import numpy as np
 
 from . import _io
-from ._location import Location
-from .errors import FormatError, LazyvolError, SourceNotFoundError
+from ._location import Location, names_version
+from .errors import FormatError, LazyvolError, SourceNotFoundError, UnsupportedError
 from .geometry import affine_problem
 from .nifti_analyze import analyze_header
 from .nifti_codes import DATA_TYPES, NIFTI_SUFFIXES
@@ -63,6 +63,12 @@ def _swap_suffix(loc: Location, old: str, new: str) -> Location:
     if loc.is_remote:
         from urllib.parse import urlsplit, urlunsplit
 
+        if names_version(loc.url):
+            raise UnsupportedError(
+                f"{loc.display}: names one version of one file of a two-file {old[1:]}/{new[1:]} "
+                f"pair; the other file's version cannot be told from it (a version id belongs to "
+                "one object): open the pair without a version, or copy that version to a .nii"
+            )
         parts = urlsplit(loc.url)
         path = parts.path[: len(parts.path) - len(name)] + stem + repl
         return Location(urlunsplit(parts._replace(path=path)), loc.options)

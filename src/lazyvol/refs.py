@@ -60,6 +60,7 @@ import numpy as np
 
 from . import _io
 from ._io import Location
+from ._location import names_version
 from ._refs_common import EXTRA_AXES, assemble, jsonable, scale_attrs
 from .config import check_volume_bytes
 from .errors import (
@@ -131,7 +132,7 @@ def references(
     ------
     UnsupportedError
         A gzipped file, compressed DICOM frames, dirty unused bits, per-slice rescale (refused),
-        gaps, or a layout chunks cannot address.
+        gaps, a layout chunks cannot address, or a URL naming one version of its object.
     FormatError, SourceNotFoundError, SeriesError
         As :func:`lazyvol.open` for the same source.
 
@@ -147,6 +148,14 @@ def references(
     if per_slice_rescale not in ("refuse", "arrays"):
         raise ValueError(f"per_slice_rescale={per_slice_rescale!r}: use 'refuse' or 'arrays'")
     loc = Location.of(source, storage_options)
+    if names_version(loc.url):
+        raise UnsupportedError(
+            f"{loc.display}: names one version of its object, which references cannot pin for "
+            "their readers: fsspec's s3fs/gcsfs read the newest version of a target URL's object "
+            "unless each reader passes version_aware=True in its remote_options, so the "
+            "references would give other bytes than these offsets were taken from. Copy that "
+            "version to its own key and reference it, or read it with lazyvol.open"
+        )
     name = urlpath_name(loc)
     if name.endswith(_GZIP_SUFFIXES):
         raise UnsupportedError(

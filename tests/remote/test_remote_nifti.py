@@ -19,6 +19,7 @@ from lazyvol.errors import (
     RemoteAccessError,
     SourceChangedError,
     SourceNotFoundError,
+    UnsupportedError,
 )
 from lazyvol.gzcheck import ChecksumError
 from lazyvol.nifti import build_gzip_index, clear_gzip_handles
@@ -450,3 +451,30 @@ def test_a_version_id_reads_that_version_of_a_versioned_object(
     np.testing.assert_array_equal(first.compute(), _reference(old)[0])
     latest = lv.open(url, storage_options=s3_server.options())
     np.testing.assert_array_equal(latest.compute(), _reference(new)[0])
+
+
+def test_a_version_of_one_file_of_a_pair_or_of_a_reference_target_is_refused(
+    tmp_path, s3_server: S3, s3_bucket: str
+):
+    """A version id names one object: the other file of a .hdr/.img pair has its own (the pair's
+    partner was looked up under this one's id: 'missing'); references cannot pin a version for
+    their readers (s3fs reads the newest unless every reader sets version_aware)."""
+    from lazyvol.refs import references
+
+    s3_server.client.put_bucket_versioning(
+        Bucket=s3_bucket, VersioningConfiguration={"Status": "Enabled"}
+    )
+    img = nib.Nifti1Pair(np.arange(24, dtype=np.int16).reshape(2, 3, 4), np.eye(4))
+    nib.save(img, tmp_path / "p.hdr")
+    vh = s3_server.client.put_object(
+        Bucket=s3_bucket, Key="p.hdr", Body=(tmp_path / "p.hdr").read_bytes()
+    )["VersionId"]
+    _put_s3(s3_server, s3_bucket, "p.img", (tmp_path / "p.img").read_bytes())
+    with pytest.raises(UnsupportedError, match="pair; the other file's version"):
+        lv.open(f"s3://{s3_bucket}/p.hdr?versionId={vh}", storage_options=s3_server.options())
+    path = write_phantom_nifti(tmp_path / "x.nii", (6, 5, 4), dtype="uint8")
+    vx = s3_server.client.put_object(Bucket=s3_bucket, Key="x.nii", Body=Path(path).read_bytes())[
+        "VersionId"
+    ]
+    with pytest.raises(UnsupportedError, match="cannot pin for their readers"):
+        references(f"s3://{s3_bucket}/x.nii?versionId={vx}", storage_options=s3_server.options())
