@@ -656,3 +656,20 @@ def test_impossible_values_of_read_attributes_are_refused(tmp_path, keyword, val
     with pytest.raises(lv.FormatError, match=said) as exc:
         lv.open(victim)
     assert victim in str(exc.value)
+
+
+@pytest.mark.parametrize("folder", ["a_shifted", "z_shifted"])
+def test_one_image_in_two_places_is_a_conflict_whatever_the_folder_names(tmp_path, folder):
+    """Copies of a series with the same SOPInstanceUIDs and pixels but positions 100 mm apart were
+    'exact duplicates': the copy listed first won, so the geometry depended on folder names."""
+    truth = write_dicom_series(tmp_path / "x" / "orig", (8, 6, 4))
+    (tmp_path / folder).mkdir()
+    for path in truth.files:
+        ds = pydicom.dcmread(path)
+        ds.ImagePositionPatient = [
+            float(v) + (100.0 if n == 2 else 0.0) for n, v in enumerate(ds.ImagePositionPatient)
+        ]
+        ds.save_as(tmp_path / folder / Path(path).name)
+    with pytest.raises(lv.SeriesError, match=r"appears in .* with different ImagePositionPatient"):
+        lv.open(tmp_path)
+    np.testing.assert_array_equal(lv.open(tmp_path / "x").compute(), truth.stored)

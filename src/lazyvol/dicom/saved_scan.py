@@ -67,8 +67,10 @@ INDEX_VERSION = 13
 #: 9: enhanced files of one frame read through their functional groups (index 11); the Philips
 #: note's wording; frames without geometry named as frames.
 #: 10: float pixel data read (index 12); enhanced volumes sorted by DimensionIndexValues in
-#: dcm2niix's order (9 sorted by the first listed dimension).
-REPORT_FORMAT = 10
+#: dcm2niix's order (9 sorted by the first listed dimension). 11: copies of one SOPInstanceUID
+#: in different places (position, orientation, spacing, frame of reference) are a conflict, not
+#: duplicates.
+REPORT_FORMAT = 11
 #: A frame's identity in a report whose frames all have their listing entry's identity.
 _FROM_LISTING = "listing"
 #: The frames' paths of a report whose frames are its files, in order.

@@ -65,8 +65,9 @@ def drop_duplicates(
     *,
     philips_fp: bool = False,
 ) -> tuple[list[FrameRecord], str | None]:
-    """Drop exact duplicates (same SOPInstanceUID, same pixel bytes, or the same values in another
-    transfer syntax, stored dtype, BitsStored or rescale); conflicting ones are an error.
+    """Drop exact duplicates (same SOPInstanceUID, same place, same pixel bytes, or the same
+    values in another transfer syntax, stored dtype, BitsStored or rescale); conflicting ones (in
+    another place, or with other values) are an error.
     ``philips_fp``: values are Philips floating-point ones (``philips_scaling="fp"``)."""
     by_uid: dict[str, list[FrameRecord]] = defaultdict(list)
     for r in records:
@@ -82,6 +83,12 @@ def drop_duplicates(
             # Equal bytes are one image only when read alike: the same transfer syntax, stored
             # dtype, BitsStored (its mask decides what the high bits mean) and rescale. Else:
             # decoded values, each rescaled by its own copy's pair.
+            placed = _placed_differently(recs[0], dup)
+            if placed:  # one image can only be in one place: which copy is right is unknown
+                return kept, (
+                    f"SOPInstanceUID (0008,0018) {uid} appears in {recs[0].path} and {dup.path} "
+                    f"with {placed}; remove the wrong copy"
+                )
             pairs = (rescale_pair(recs[0], philips_fp), rescale_pair(dup, philips_fp))
             how = _stored_differently(recs[0], dup, pairs)
             if not how and _same_pixels(recs[0], dup, fetch):
@@ -101,6 +108,31 @@ def drop_duplicates(
                 f"(same SOPInstanceUID {uid}, {same})"
             )
     return kept, None
+
+
+#: Geometry two copies of one image must share: (attribute, tag, tolerance).
+_PLACEMENT = (
+    ("ipp", "ImagePositionPatient (0020,0032)", 1e-3),
+    ("iop", "ImageOrientationPatient (0020,0037)", 1e-4),
+    ("pixel_spacing", "PixelSpacing (0028,0030)", 1e-4),
+)
+
+
+def _placed_differently(a: FrameRecord, b: FrameRecord) -> str:
+    """How two copies of one image (same SOPInstanceUID) place it differently ("" when alike):
+    other positions, orientations, spacings or frame of reference."""
+    for attr, name, tol in _PLACEMENT:
+        va, vb = getattr(a, attr), getattr(b, attr)
+        if (va is None) != (vb is None) or (
+            va is not None and not np.allclose(va, vb, rtol=0, atol=tol)
+        ):
+            return f"different {name} ({va} and {vb})"
+    if a.frame_of_reference_uid != b.frame_of_reference_uid:
+        return (
+            "different FrameOfReferenceUID (0020,0052) "
+            f"({a.frame_of_reference_uid} and {b.frame_of_reference_uid})"
+        )
+    return ""
 
 
 def _stored_differently(
