@@ -19,6 +19,7 @@ import pytest
 
 import lazyvol as lv
 from lazyvol.dicom.ordering import RULE_NAMES, acquisition_seconds, order_volumes
+from lazyvol.dicom.saved_scan import read_json_checked, write_json_atomic
 from lazyvol.errors import SeriesError
 from lazyvol.testing import write_dicom_4d_series, write_enhanced_dicom
 
@@ -466,7 +467,6 @@ def test_philips_isotropic_trace_volume_is_separate_as_dcm2niix(tmp_path):
 def test_old_scan_index_without_new_record_fields_is_not_misread(tmp_path):
     """An index written before FrameRecord gained its 4D/diffusion fields is rescanned."""
     import importlib
-    import json
 
     from lazyvol.dicom.records import RECORD_FIELDS
 
@@ -477,20 +477,20 @@ def test_old_scan_index_without_new_record_fields_is_not_misread(tmp_path):
     first = scanmod.scan_files(folder)
     assert first.parsed == len(BVALS) * SHAPE[2]
     path = scanmod.index_path(folder)
-    doc = json.loads(path.read_text())
+    doc = read_json_checked(path)
     old_fields = [f for f in RECORD_FIELDS if f not in ("gradient", "diffusion_source")]
     keep = [RECORD_FIELDS.index(f) for f in old_fields]
     doc["version"] = scanmod.INDEX_VERSION - 1
     doc["fields"] = old_fields
     for entry in doc["entries"].values():
         entry[-1] = [entry[-1][i] for i in keep]
-    path.write_text(json.dumps(doc))
+    write_json_atomic(path, doc)
     again = scanmod.scan_files(folder)
     assert again.parsed == first.parsed and again.from_index == 0
     assert all(r.gradient is not None or r.b_value == 0 for r in again.records)
     # same version but other fields (a merge that forgot the bump): also rescanned
     doc["version"] = scanmod.INDEX_VERSION
-    path.write_text(json.dumps(doc))
+    write_json_atomic(path, doc)
     assert scanmod.scan_files(folder).from_index == 0
     vol = lv.open(folder)
     assert vol.meta["diffusion"]["bvals"] == BVALS

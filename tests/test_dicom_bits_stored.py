@@ -9,14 +9,13 @@ PixelRepresentation: tests/test_dicom_stored_dtype.py.)
 
 from __future__ import annotations
 
-import json
-
 import numpy as np
 import pydicom
 import pytest
 from pydicom.uid import RLELossless
 
 import lazyvol as lv
+from lazyvol.dicom.saved_scan import read_json_checked, write_json_atomic
 from lazyvol.testing import write_dicom_series
 
 pytestmark = pytest.mark.usefixtures("dicom_cache")
@@ -116,7 +115,7 @@ def test_the_saved_scan_keeps_each_frames_bits_stored(tmp_path, monkeypatch):
     expected = _pydicom_stack(truth.files)
     np.testing.assert_array_equal(lv.open(tmp_path / "s").compute(), expected)
     report = index_path(str(tmp_path / "s")).with_suffix(".report.json")
-    doc = json.loads(report.read_text())
+    doc = read_json_checked(report)
     assert doc["series"][0]["frames"]["stored_bits"] == BITS
     calls: list[str] = []
     orig = header_scan.read_header
@@ -126,7 +125,7 @@ def test_the_saved_scan_keeps_each_frames_bits_stored(tmp_path, monkeypatch):
     np.testing.assert_array_equal(lv.open(tmp_path / "s").compute(), expected)
     assert calls == []
     doc["series"][0]["frames"]["stored_bits"] = BITS[:-1]
-    report.write_text(json.dumps(doc))
+    write_json_atomic(report, doc)
     index_path(str(tmp_path / "s")).unlink(missing_ok=True)
     np.testing.assert_array_equal(lv.open(tmp_path / "s").compute(), expected)
     assert len(calls) == SHAPE[2]

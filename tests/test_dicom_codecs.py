@@ -9,6 +9,7 @@ from pydicom.data import get_testdata_file
 from pydicom.uid import JPEG2000Lossless, JPEGLSLossless, RLELossless
 
 import lazyvol as lv
+from lazyvol.dicom.saved_scan import read_json_checked, write_json_atomic
 from lazyvol.testing import write_dicom_series, write_enhanced_dicom
 
 pytestmark = pytest.mark.usefixtures("dicom_cache")
@@ -169,7 +170,7 @@ def test_a_partly_compressed_series_reopens_from_its_saved_scan(tmp_path, monkey
     expected = truth.stored * 2.0 - 5.0
     np.testing.assert_array_equal(lv.open(tmp_path / "s").compute(), expected)
     report = index_path(str(tmp_path / "s")).with_suffix(".report.json")
-    doc = json.loads(report.read_text())
+    doc = read_json_checked(report)
     written = doc["series"][0]["frames"]["encodings"]
     assert written == ["native little-endian" if k % 2 == 0 else str(RLELossless) for k in range(6)]
     calls: list[str] = []
@@ -185,7 +186,7 @@ def test_a_partly_compressed_series_reopens_from_its_saved_scan(tmp_path, monkey
             bad["format"] = damage["format"]
         else:
             bad["series"][0]["frames"]["encodings"] = damage["encodings"]
-        report.write_text(json.dumps(bad))
+        write_json_atomic(report, bad)
         index_path(str(tmp_path / "s")).unlink(missing_ok=True)  # headers parsed again
         calls.clear()
         np.testing.assert_array_equal(lv.open(tmp_path / "s").compute(), expected)

@@ -25,6 +25,7 @@ import pytest
 
 import lazyvol as lv
 from lazyvol.dicom.diffusion import fsl_bvecs, world_gradients
+from lazyvol.dicom.saved_scan import read_json_checked
 from lazyvol.errors import FormatError
 from lazyvol.testing import write_mosaic_series
 from lazyvol.testing.mosaic import csa2_bytes
@@ -581,7 +582,7 @@ def test_scan_index_stores_one_entry_per_mosaic_file(tmp_path):
     fresh = [r.to_list() for f in truth.files for r in read_header(f)]
     assert sorted(map(str, (r.to_list() for r in first.records))) == sorted(map(str, fresh))
     assert sorted(map(str, (r.to_list() for r in again.records))) == sorted(map(str, fresh))
-    doc = json.loads(scan_mod.index_path(str(tmp_path)).read_text())
+    doc = read_json_checked(scan_mod.index_path(str(tmp_path)))
     assert all("mosaic" in e[-1] for e in doc["entries"].values())
     np.testing.assert_array_equal(lv.open(tmp_path).compute(), truth.stored)
     reopened = lv.open(tmp_path)  # from the saved scan report

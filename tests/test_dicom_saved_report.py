@@ -12,7 +12,14 @@ import pytest
 
 import lazyvol as lv
 from lazyvol.dicom.listing import find_files
-from lazyvol.dicom.saved_scan import index_path, listing_digest, load_report, save_report
+from lazyvol.dicom.saved_scan import (
+    index_path,
+    listing_digest,
+    load_report,
+    read_json_checked,
+    save_report,
+    write_json_atomic,
+)
 from lazyvol.testing import write_dicom_series
 
 pytestmark = pytest.mark.usefixtures("dicom_cache")
@@ -41,7 +48,7 @@ def _parses(monkeypatch):
 
 
 def _report_doc(root) -> dict:
-    return json.loads(index_path(str(root)).with_suffix(".report.json").read_text())
+    return read_json_checked(index_path(str(root)).with_suffix(".report.json"))
 
 
 def test_reopen_from_the_report_equals_a_fresh_scan(tmp_path, monkeypatch):
@@ -112,9 +119,9 @@ def test_a_damaged_position_in_the_report_means_a_rescan(tmp_path, monkeypatch, 
     write_dicom_series(tmp_path / "s", (6, 5, 4))
     first = [i.to_json() for i in lv.scan(tmp_path)]
     path = index_path(str(tmp_path)).with_suffix(".report.json")
-    doc = json.loads(path.read_text())
+    doc = read_json_checked(path)
     doc["series"][0]["files"][1] = bad
-    path.write_text(json.dumps(doc))
+    write_json_atomic(path, doc)
     calls = _parses(monkeypatch)
     index = index_path(str(tmp_path))
     index.unlink()  # no per-file index either: a rescan parses every header
@@ -154,11 +161,32 @@ def test_a_damaged_column_in_the_report_means_a_rescan(tmp_path, monkeypatch, co
     write_dicom_series(tmp_path / "s", (6, 5, 4))
     first = [i.to_json() for i in lv.scan(tmp_path)]
     path = index_path(str(tmp_path)).with_suffix(".report.json")
-    doc = json.loads(path.read_text())
+    doc = read_json_checked(path)
     assert doc["series"][0]["frames"]["offsets"]["n"] == 4  # written once: one pixel offset
     doc["series"][0]["frames"]["offsets"] = column
-    path.write_text(json.dumps(doc))
+    write_json_atomic(path, doc)
     index_path(str(tmp_path)).unlink()
     calls = _parses(monkeypatch)
     assert [i.to_json() for i in lv.scan(tmp_path)] == first
     assert len(calls) == 4
+
+
+@pytest.mark.parametrize("which", [".report.json", ".json"])
+def test_a_bit_flipped_in_a_saved_scan_file_means_a_warned_rescan(tmp_path, which):
+    """One bit flipped on disk in the saved report (an origin 12.5 -> 13.5, a pixel offset 1006 ->
+    1004) or in the per-file index was read as valid: wrong geometry or pixels shifted by a voxel.
+    The files carry the SHA-256 of their JSON: a damaged one is scanned again, with a warning."""
+    root = tmp_path / "s"
+    truth = write_dicom_series(root, (6, 5, 4))
+    lv.scan(root)
+    path = index_path(str(root)).with_suffix(which)
+    raw = bytearray(path.read_bytes())
+    at = raw.index(b"[", raw.index(b"\n")) + 1  # inside the JSON, past the checksum line
+    raw[at] ^= 0x01
+    path.write_bytes(bytes(raw))
+    if which == ".json":  # another listing: the report is not used, the per-file index is
+        (root / "README.txt").write_text("not an image")
+    with pytest.warns(RuntimeWarning, match="does not match its checksum"):
+        vol = lv.open(root)
+    np.testing.assert_array_equal(vol.compute(), truth.stored)
+    np.testing.assert_allclose(vol.affine, truth.affine, atol=1e-6)

@@ -8,7 +8,6 @@ truth here is the values written into each file, checked against pydicom file by
 
 from __future__ import annotations
 
-import json
 import shutil
 
 import numpy as np
@@ -17,6 +16,7 @@ import pytest
 from pydicom.uid import RLELossless
 
 import lazyvol as lv
+from lazyvol.dicom.saved_scan import read_json_checked
 from lazyvol.testing import write_dicom_series
 from test_dicom_bits_stored import assert_blocks_read_alike
 
@@ -192,7 +192,7 @@ def test_the_saved_scan_keeps_each_frames_stored_dtype(tmp_path):
     _, values = _series(tmp_path, MIXED_SIGN)
     np.testing.assert_array_equal(lv.open(tmp_path / "s").compute(), values)
     report = index_path(str(tmp_path / "s")).with_suffix(".report.json")
-    doc = json.loads(report.read_text())
+    doc = read_json_checked(report)
     assert doc["series"][0]["frames"]["stored_types"] == ["u2", "i2"] * 3
     np.testing.assert_array_equal(lv.open(tmp_path / "s").compute(), values)
 

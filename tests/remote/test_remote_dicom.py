@@ -20,6 +20,7 @@ from remote_servers import S3, S3_KEY, S3_SECRET, free_port, listing_ms_proxy, s
 import lazyvol as lv
 from lazyvol import _io
 from lazyvol.dicom import open_dicom
+from lazyvol.dicom.saved_scan import read_json_checked
 from lazyvol.errors import FormatError, SourceChangedError
 from lazyvol.testing import write_dicom_series
 
@@ -201,7 +202,7 @@ def test_scan_index_is_keyed_by_etag_and_holds_no_credentials(
         text = f.read_text()
         assert S3_SECRET not in text and S3_KEY not in text
     index = next(f for f in saved if not f.name.endswith(".report.json"))
-    entries = json.loads(index.read_text())["entries"]
+    entries = read_json_checked(index)["entries"]
     etags = {e[4] for e in entries.values()}
     assert len(etags) == len(truth.files) and "" not in etags
     # unchanged: the saved scan is used (same result, no header read again)

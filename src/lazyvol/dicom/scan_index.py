@@ -10,7 +10,6 @@ storage options and never holds a credential (a URL that carries one is not inde
 
 from __future__ import annotations
 
-import json
 import os
 import warnings
 from dataclasses import dataclass, field
@@ -23,7 +22,14 @@ from . import mosaic
 from .header_scan import parse_local, parse_remote
 from .listing import Listed, list_source
 from .records import RECORD_FIELDS, FrameRecord
-from .saved_scan import INDEX_VERSION, index_path, indexable, root_name, write_json_atomic
+from .saved_scan import (
+    INDEX_VERSION,
+    index_path,
+    indexable,
+    read_json_checked,
+    root_name,
+    write_json_atomic,
+)
 
 __all__ = ["FileScan", "scan_files"]
 
@@ -46,12 +52,7 @@ class FileScan:
 
 
 def _load_index(root: str | Location) -> dict[str, list[Any]]:
-    path = index_path(root)
-    try:
-        with open(path, encoding="utf-8") as f:
-            doc = json.load(f)
-    except (OSError, ValueError):
-        return {}
+    doc = read_json_checked(index_path(root))
     if (
         not isinstance(doc, dict)
         or doc.get("version") != INDEX_VERSION
