@@ -148,14 +148,7 @@ def references(
     if per_slice_rescale not in ("refuse", "arrays"):
         raise ValueError(f"per_slice_rescale={per_slice_rescale!r}: use 'refuse' or 'arrays'")
     loc = Location.of(source, storage_options)
-    if names_version(loc.url):
-        raise UnsupportedError(
-            f"{loc.display}: names one version of its object, which references cannot pin for "
-            "their readers: fsspec's s3fs/gcsfs read the newest version of a target URL's object "
-            "unless each reader passes version_aware=True in its remote_options, so the "
-            "references would give other bytes than these offsets were taken from. Copy that "
-            "version to its own key and reference it, or read it with lazyvol.open"
-        )
+    _refuse_version(loc)
     name = urlpath_name(loc)
     if name.endswith(_GZIP_SUFFIXES):
         raise UnsupportedError(
@@ -222,6 +215,18 @@ def write_references(
             "file location with free space (nothing was written there)"
         ) from exc
     return target
+
+
+def _refuse_version(loc: Location) -> None:
+    """References cannot pin a version of their target for the readers that follow them."""
+    if names_version(loc.url):
+        raise UnsupportedError(
+            f"{loc.display}: names one version of its object, which references cannot pin for "
+            "their readers: fsspec's s3fs/gcsfs read the newest version of a target URL's object "
+            "unless each reader passes version_aware=True in its remote_options, so the "
+            "references would give other bytes than these offsets were taken from. Copy that "
+            "version to its own key and reference it, or read it with lazyvol.open"
+        )
 
 
 def urlpath_name(loc: Location) -> str:
