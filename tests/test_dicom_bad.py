@@ -673,3 +673,22 @@ def test_one_image_in_two_places_is_a_conflict_whatever_the_folder_names(tmp_pat
     with pytest.raises(lv.SeriesError, match=r"appears in .* with different ImagePositionPatient"):
         lv.open(tmp_path)
     np.testing.assert_array_equal(lv.open(tmp_path / "x").compute(), truth.stored)
+
+
+def test_a_second_pixel_data_element_is_refused_not_read_differently_from_pydicom(tmp_path):
+    """Two Pixel Data elements: lazyvol read the first, pydicom the last -- different images,
+    silently. A pixel element right after the one found makes the file malformed, said so."""
+    import struct
+
+    truth = write_dicom_series(tmp_path / "s", (4, 3, 2))
+    victim = sorted(truth.files)[0]
+    raw = Path(victim).read_bytes()
+    nbytes = 4 * 3 * 2
+    extra = struct.pack("<HH2sHI", 0x7FE0, 0x0010, b"OW", 0, nbytes) + b"\xff" * nbytes
+    Path(victim).write_bytes(raw + extra)  # appended: pydicom now reads the 0xFFFF image
+    assert pydicom.dcmread(victim).pixel_array.min() == -1
+    with pytest.raises(lv.FormatError, match=r"second pixel element \(7FE0,0010\)"):
+        lv.open(victim)
+    ok = sorted(truth.files)[1]  # a file ending in trailing padding bytes is not refused
+    Path(ok).write_bytes(Path(ok).read_bytes() + b"\0" * 16)
+    np.testing.assert_array_equal(lv.open(ok).compute()[:, :, 0], truth.stored[:, :, 1])

@@ -316,4 +316,27 @@ def make_record(
         names = ", ".join(f"{k} {_tag_str(k)}" for k in missing)
         reason = f"image attributes missing ({names}): header truncated or not an image"
         return HeaderSkip(reason, rec.series_uid)
+    second = _second_pixel_element(rec, enc.little, fetch)
+    if second:
+        return HeaderSkip(second, rec.series_uid)
     return expand(rec, enc.raw, fetch)
+
+
+def _second_pixel_element(rec: FrameRecord, little: bool, fetch: Fetch) -> str:
+    """Why a file holding another pixel element right after the one found is refused ("" when it
+    does not): lazyvol reads the first, pydicom the last, so their values would differ without a
+    word. Only bytes past the element are read (8 of them), and only when the file has them."""
+    end = rec.pixel_offset + rec.pixel_length
+    if rec.pixel_length < 0 or rec.size - end < 8:
+        return ""
+    head = fetch(rec.path, end, 8, rec.size)
+    if len(head) < 4:
+        return ""
+    group, element = struct.unpack(f"{'<' if little else '>'}HH", head[:4])
+    if (group << 16 | element) not in _PIXEL_TAGS:
+        return ""
+    return (
+        f"a second pixel element ({group:04X},{element:04X}) follows the one at byte "
+        f"{rec.pixel_offset}: which one holds the image is ambiguous (pydicom reads the last, a "
+        "reader stopping at the first reads another image); the file is malformed, re-export it"
+    )
