@@ -111,3 +111,16 @@ def test_a_mistyped_scheduler_name_lists_the_names(lazyvol_cli, tmp_path):
     res = lazyvol_cli("stats", path, "--scheduler", "thread")
     assert res.returncode == 2
     assert "not a scheduler name" in res.stderr and "threads" in res.stderr
+
+
+@pytest.mark.parametrize("value", [0.1, 0.3, 123.456, -7.25])
+@pytest.mark.parametrize("chunks", [(20, 18, 15), (7, 9, 5)])
+def test_constant_float_data_has_zero_spread_and_its_own_mean(value, chunks):
+    """Float sums round: a constant 0.3 gave mean 0.29999999999999993 (below min == max) and a
+    std of 7e-18 depending on the chunking; std == 0 is a common guard before z-scoring."""
+    vol = lv.Volume(da.full((20, 18, 15), value, chunks=chunks), np.eye(4))
+    got = lv.stats(vol)
+    assert got.mean == value and got.std == 0.0 and got.var == 0.0
+    assert got.min == got.max == value
+    inf = lv.stats(lv.Volume(da.full((4, 4, 4), np.inf, chunks=2), np.eye(4)))
+    assert inf.mean == np.inf and np.isnan(inf.std)  # as numpy: var of inf values is NaN
