@@ -143,10 +143,11 @@ def _moments_rows(cols: _Columns, m: MomentsPart, req: StatsRequest) -> None:
             cols.mean[r] = float(Fraction(s_r, n))
         if n - req.ddof > 0:
             cols.var[r] = float(m.m2[r]) / (n - req.ddof)
-        if m.vmin[r] is not None and m.vmin[r] == m.vmax[r] and math.isfinite(float(m.vmin[r])):
+        lo = m.vmin[r]
+        if lo is not None and lo == m.vmax[r] and math.isfinite(float(lo)):
             # Every value the same: the mean is that value and the spread 0 exactly (the rounding
             # of float sums gave 0.29999999999999993 for 0.3, and a std of 7e-18 by chunking).
-            cols.mean[r] = float(m.vmin[r])
+            cols.mean[r] = float(lo)
             if n - req.ddof > 0:
                 cols.var[r] = 0.0
         if cols.hist is not None and m.hist is not None:
