@@ -124,3 +124,21 @@ def test_constant_float_data_has_zero_spread_and_its_own_mean(value, chunks):
     assert got.min == got.max == value
     inf = lv.stats(lv.Volume(da.full((4, 4, 4), np.inf, chunks=2), np.eye(4)))
     assert inf.mean == np.inf and np.isnan(inf.std)  # as numpy: var of inf values is NaN
+
+
+def test_percentiles_on_infinite_values_are_those_values_as_numpy_gives_them():
+    """Log-transformed data: a -inf background, a few +inf. The histogram method gave the finite
+    extremes for percentiles that fall on -inf/+inf (numpy: NaN or +-inf by its interpolation)."""
+    rng = np.random.default_rng(3)
+    x = rng.normal(5.0, 2.0, (40, 30, 20))
+    x[:, :, :6] = -np.inf
+    x[0, 0, -2:] = np.inf
+    q = (1, 10, 50, 90, 99.99)
+    want = np.percentile(x, q)
+    got = lv.stats(lv.Volume(da.from_array(x, chunks=(20, 15, 10)), np.eye(4)), percentiles=q)
+    for w, g, e in zip(want, got.percentiles, got.percentile_error, strict=True):
+        if np.isfinite(w):
+            assert abs(g - w) <= e
+        else:
+            assert np.isnan(g) if np.isnan(w) else g == w
+    assert got.under == 40 * 30 * 6 and got.over == 2

@@ -189,16 +189,19 @@ def _moments_percentiles(
 ) -> int:
     """Percentiles of a moments partial (from its histogram, or exact); the extra passes made."""
     brackets: dict[RankKey, Bracket] = {}
+    infinite: dict[RankKey, OrderStat] = {}  # order statistics that are -inf or +inf
     for r in range(m.k):
         n = int(m.n[r])
         if n == 0:
             continue
         prev, nxt, _gamma = ranks(n, req.q)
         for rank in set(prev.tolist()) | set(nxt.tolist()):
-            b = locate(rank, n, m, r, edges)
-            if b is not None:
+            b = locate(rank, n, m, r, edges, finite_range=req.range is None)
+            if isinstance(b, float):
+                infinite[(r, rank)] = b
+            elif b is not None:
                 brackets[(r, rank)] = b
-    order_stats: dict[RankKey, OrderStat] = {}
+    order_stats: dict[RankKey, OrderStat] = dict(infinite)
     extra = 0
     if req.exact_percentiles and brackets:
         assert run_select is not None

@@ -66,8 +66,20 @@ def ranks(n: int, q: tuple[float, ...]) -> tuple[IntArray, IntArray, FloatArray]
     return prev.astype(np.int64), nxt.astype(np.int64), gamma
 
 
-def locate(rank: int, n: int, m: MomentsPart, r: int, edges: FloatArray | None) -> Bracket | None:
-    """The bracket holding order statistic ``rank`` of row ``r`` (from its histogram, if any)."""
+def locate(
+    rank: int,
+    n: int,
+    m: MomentsPart,
+    r: int,
+    edges: FloatArray | None,
+    finite_range: bool = False,
+) -> Bracket | float | None:
+    """The bracket holding order statistic ``rank`` of row ``r`` (from its histogram, if any).
+
+    ``finite_range``: the histogram spans the data's finite values (no ``range=`` given), so a
+    value below its first edge is -inf and one above its last is +inf: those order statistics
+    are known exactly (they were taken for the finite extremes, with an infinite error bound).
+    """
     vmin, vmax = m.vmin[r], m.vmax[r]
     if vmin is None or vmax is None:
         return None
@@ -76,9 +88,11 @@ def locate(rank: int, n: int, m: MomentsPart, r: int, edges: FloatArray | None) 
     under = int(m.hist.under[r])
     h = m.hist.counts[r]
     if rank < under:
-        return Bracket(vmin, float(edges[0]), 0, under, False)
+        return -math.inf if finite_range else Bracket(vmin, float(edges[0]), 0, under, False)
     cum = np.cumsum(h)
     inside = int(cum[-1]) if len(cum) else 0
+    if rank >= under + inside and finite_range:
+        return math.inf
     if rank >= under + inside:
         # Above the last edge. Values equal to +inf do not sit in any bin either; they are above.
         above = float(np.nextafter(edges[-1], np.inf))

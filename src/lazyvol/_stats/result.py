@@ -54,7 +54,8 @@ class VolumeStats:
     histogram : numpy.ndarray
         Counts per bin (int64); values outside the range are not counted (see ``under``/``over``).
     under, over : int
-        Values below the first / above the last edge (only non-zero with ``range=``).
+        Values below the first / above the last edge: outside ``range=``, or -inf / +inf (the
+        default range spans the finite values).
     q : tuple of float
         The percentiles asked for.
     percentiles : numpy.ndarray
