@@ -280,3 +280,34 @@ def test_four_processes_cache_one_source(zygote, source, tmp_path):
     assert vol.data.name.startswith("lazyvol-zarr-")
     np.testing.assert_array_equal(vol.compute(), truth)
     assert not [p for p in cdir.rglob("*lazyvol-tmp*")]
+
+
+def test_an_interrupted_write_removes_its_temporary_store_while_writers_finish(tmp_path):
+    """Ctrl-C stops the thread waiting for a write, not the threads writing its chunks: one
+    rmtree raced them and left the temporary store in a third of interrupted `lazyvol convert`
+    runs. The removal is repeated until the writers stop putting files back."""
+    import threading
+    import time
+
+    from lazyvol._fsutil import remove_tree_settled
+
+    tmp = tmp_path / ".o.zarr.lazyvol-tmp-x"
+    (tmp / "c").mkdir(parents=True)
+    stop = time.monotonic() + 0.4
+
+    def writer() -> None:  # a chunk writer still running after the interrupt
+        n = 0
+        while time.monotonic() < stop:
+            try:
+                (tmp / "c").mkdir(parents=True, exist_ok=True)
+                (tmp / "c" / f"{n}").write_bytes(b"x" * 1024)
+            except OSError:
+                pass
+            n += 1
+            time.sleep(0.01)
+
+    t = threading.Thread(target=writer)
+    t.start()
+    remove_tree_settled(str(tmp), wait=3.0)
+    t.join()
+    assert not tmp.exists()

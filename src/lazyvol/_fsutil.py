@@ -33,6 +33,7 @@ __all__ = [
     "publish_dir",
     "publish_file",
     "remove_dir",
+    "remove_tree_settled",
     "temp_sibling",
 ]
 
@@ -259,3 +260,19 @@ def remove_dir(path: str, aside_name: str | None = None) -> None:
     except OSError:
         return
     shutil.rmtree(aside, ignore_errors=True)
+
+
+def remove_tree_settled(path: str, wait: float = 3.0) -> None:
+    """Remove the directory ``path`` of an interrupted write, again while writers still running
+    put files into it (a Ctrl-C stops the thread that waits, not the threads writing chunks: one
+    ``rmtree`` left a temporary store behind in a third of the runs), for at most ``wait``
+    seconds."""
+    import time
+
+    deadline = time.monotonic() + wait
+    while time.monotonic() < deadline:
+        shutil.rmtree(path, ignore_errors=True)
+        time.sleep(0.1)  # a writer mid-chunk puts its directory back within this
+        if not os.path.lexists(path):
+            return
+    shutil.rmtree(path, ignore_errors=True)

@@ -28,7 +28,13 @@ import numpy as np
 
 from . import zarr_integrity as zi
 from . import zarr_nifti
-from ._fsutil import fsync_dir, list_dir_consistent, publish_dir, temp_sibling
+from ._fsutil import (
+    fsync_dir,
+    list_dir_consistent,
+    publish_dir,
+    remove_tree_settled,
+    temp_sibling,
+)
 from .chunking import rechunk_source
 from .config import chunk_budget
 from .errors import LazyvolError, UnsupportedError, WriteError
@@ -302,8 +308,8 @@ def write_zarr(
         raise WriteError(
             f"{dest}: writing the store failed ({exc.strerror or exc}); nothing was left behind"
         ) from exc
-    except BaseException:
-        shutil.rmtree(tmp, ignore_errors=True)
+    except BaseException:  # interrupted (Ctrl-C): chunk writers may still be running
+        remove_tree_settled(tmp)
         raise
     return dest
 
