@@ -28,13 +28,7 @@ import numpy as np
 
 from . import zarr_integrity as zi
 from . import zarr_nifti
-from ._fsutil import (
-    fsync_dir,
-    list_dir_consistent,
-    publish_dir,
-    remove_tree_settled,
-    temp_sibling,
-)
+from ._fsutil import fsync_dir, list_dir_consistent, publish_dir, remove_tree_settled, temp_sibling
 from .chunking import rechunk_source
 from .config import chunk_budget
 from .errors import LazyvolError, UnsupportedError, WriteError
