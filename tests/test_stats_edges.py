@@ -142,3 +142,21 @@ def test_percentiles_on_infinite_values_are_those_values_as_numpy_gives_them():
         else:
             assert np.isnan(g) if np.isnan(w) else g == w
     assert got.under == 40 * 30 * 6 and got.over == 2
+
+
+@pytest.mark.parametrize("exact", [False, True])
+def test_explicit_edges_narrower_than_the_data_leave_finite_values_outside_them(exact):
+    """bins=[edges] inside the data: values below/above them are finite (only the default range
+    spans the finite values); they were taken for -inf/+inf and clamped to min/max, error 0."""
+    x = np.arange(1000.0).reshape(10, 10, 10)
+    q = (1, 50, 99)
+    got = lv.stats(
+        lv.Volume(da.from_array(x, chunks=5), np.eye(4)),
+        percentiles=q,
+        bins=np.linspace(200, 800, 11),
+        exact_percentiles=exact,
+    )
+    for w, g, e in zip(np.percentile(x, q), got.percentiles, got.percentile_error, strict=True):
+        assert abs(g - w) <= e + 1e-9
+    if exact:
+        np.testing.assert_allclose(got.percentiles, np.percentile(x, q))

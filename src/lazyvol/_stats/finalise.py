@@ -196,7 +196,9 @@ def _moments_percentiles(
             continue
         prev, nxt, _gamma = ranks(n, req.q)
         for rank in set(prev.tolist()) | set(nxt.tolist()):
-            b = locate(rank, n, m, r, edges, finite_range=req.range is None)
+            # The default range spans the finite values; explicit edges may not (bins=[...]).
+            default = req.range is None and isinstance(req.bins, int)
+            b = locate(rank, n, m, r, edges, finite_range=default)
             if isinstance(b, float):
                 infinite[(r, rank)] = b
             elif b is not None:
