@@ -270,9 +270,9 @@ def remove_tree_settled(path: str, wait: float = 3.0) -> None:
     import time
 
     deadline = time.monotonic() + wait
-    while time.monotonic() < deadline:
+    absent = 0
+    while time.monotonic() < deadline and absent < 3:  # gone for three looks, 0.3 s
         shutil.rmtree(path, ignore_errors=True)
         time.sleep(0.1)  # a writer mid-chunk puts its directory back within this
-        if not os.path.lexists(path):
-            return
+        absent = absent + 1 if not os.path.lexists(path) else 0
     shutil.rmtree(path, ignore_errors=True)
