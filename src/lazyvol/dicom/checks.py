@@ -238,11 +238,12 @@ def check_records(
     negative = sorted({r.path for r in records if (r.spacing_between_slices or 0.0) < 0})
     if negative:
         meta["spacing_between_slices_negative"] = negative
+        shown = ", ".join(negative[:3]) + (" ..." if len(negative) > 3 else "")
         warnings.append(
-            f"SpacingBetweenSlices (0018,0088) is negative in {len(negative)} file(s) "
-            f"({', '.join(negative[:3])}{' ...' if len(negative) > 3 else ''}): not a spacing, ignored (as dcm2niix ignores it); the "
-            "slice spacing comes from the positions, or SliceThickness (0018,0050) where they "
-            "cannot give it (one slice, a mosaic)"
+            f"SpacingBetweenSlices (0018,0088) is negative in {len(negative)} file(s) ({shown}): "
+            "not a spacing, ignored (as dcm2niix ignores it); the slice spacing comes from the "
+            "positions, or SliceThickness (0018,0050) where they cannot give it (one slice, a "
+            "mosaic)"
         )
     coarsest = 0.0
     for rec in records:

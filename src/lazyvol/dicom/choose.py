@@ -74,9 +74,8 @@ def select(report: ScanReport, path: str, series: str | int | None) -> SeriesInf
             # Only valid files of kinds lazyvol does not read: say so by the error's class too.
             unsupported = all(p in report.unsupported for p, _ in report.skipped)
             cls = UnsupportedError if unsupported else FormatError
-            raise cls(
-                f"{path}: no DICOM image volume found. Skipped: {reasons}{more}{_slash(path, report)}"
-            )
+            hint = _slash(path, report)
+            raise cls(f"{path}: no DICOM image volume found. Skipped: {reasons}{more}{hint}")
         raise MultipleSeriesError(
             f"{path} holds {len(report)} volumes; choose one with series= (a SeriesNumber, a "
             f"SeriesInstanceUID or a unique prefix, a description, an id, or '#row'):\n"

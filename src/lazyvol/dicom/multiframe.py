@@ -267,7 +267,8 @@ def _frame_ranges(rec: FrameRecord, nframes: int, fetch: Fetch) -> list[tuple[in
         else:
             return (
                 f"encapsulated Pixel Data (7FE0,0010) has {len(fragments)} fragments for {nframes} "
-                f"frames and no Basic Offset Table: frame boundaries are ambiguous{UNSUPPORTED_LAYOUT}"
+                "frames and no Basic Offset Table: frame boundaries are ambiguous"
+                + UNSUPPORTED_LAYOUT
             )
     return ranges
 

@@ -8,11 +8,12 @@ Rules, tried in this order (the first consistent one wins, as in dcm2niix):
 
 1. *Labels* -- an attribute whose values are distinct at each position and form the same set at
    every position identifies the volumes: DimensionIndexValues (0020,9157) of the non-spatial
-   dimensions (enhanced files; in dcm2niix's order of significance), TemporalPositionIdentifier (0020,0100), AcquisitionNumber
-   (0020,0012), TriggerTime (0018,1060), EchoNumbers (0018,0086), EchoTime (0018,0081), then the
-   diffusion b-value + gradient direction (standard (0018,9087)/(0018,9089), else the vendor's
-   private attributes). Volumes are sorted by the label, except diffusion volumes, which keep
-   acquisition order (earliest AcquisitionTime, then lowest InstanceNumber).
+   dimensions (enhanced files; in dcm2niix's order of significance), TemporalPositionIdentifier
+   (0020,0100), AcquisitionNumber (0020,0012), TriggerTime (0018,1060), EchoNumbers (0018,0086),
+   EchoTime (0018,0081), then the diffusion b-value + gradient direction (standard
+   (0018,9087)/(0018,9089), else the vendor's private attributes). Volumes are sorted by the
+   label, except diffusion volumes, which keep acquisition order (earliest AcquisitionTime, then
+   lowest InstanceNumber).
 2. *AcquisitionTime (0008,0032) rank* -- the n-th acquired image at each position belongs to
    volume n, provided the times are distinct at each position and the volumes do not overlap in
    time (every image of volume n acquired before any of volume n+1).
