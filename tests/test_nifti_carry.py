@@ -135,3 +135,12 @@ def test_slice_code_is_none_where_no_code_describes_the_times(times):
     from lazyvol.nifti_carry import slice_code
 
     assert slice_code(times) is None
+
+
+def test_a_4d_source_without_units_is_written_in_seconds_as_before(tmp_path):
+    """nibabel's default header states no units (xyzt_units 0): the written 4D file says mm and
+    seconds, as lazyvol wrote it before carrying header fields ("unknown" time came through)."""
+    nib.save(nib.Nifti1Image(np.zeros((3, 4, 5, 2), np.float32), np.eye(4)), tmp_path / "u.nii")
+    assert nib.load(tmp_path / "u.nii").header.get_xyzt_units() == ("unknown", "unknown")
+    out = lv.open(tmp_path / "u.nii").to_nifti(tmp_path / "o.nii")
+    assert nib.load(out).header.get_xyzt_units() == ("mm", "sec")

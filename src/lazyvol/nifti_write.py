@@ -116,11 +116,12 @@ def _header(vol: Volume, dtype: np.dtype) -> Any:
     meta = vol.meta
     # The affine is in the source's space unit (microns stay microns, see space_unit); the 4th
     # axis' step in its own time unit (a NIfTI's xyzt_units, an OME store's time axis unit).
+    # A unit the source does not state ("unknown") is written as seconds, as before.
     _, time_unit = axis4_step(meta)
     units = meta.get("xyzt_units")
-    if time_unit is None and isinstance(units, list | tuple) and len(units) == 2:
-        time_unit = str(units[1]) if units[1] in TIME_UNITS else None
-    hdr.set_xyzt_units(space_unit(meta), time_unit or "sec")
+    if time_unit not in TIME_UNITS and isinstance(units, list | tuple) and len(units) == 2:
+        time_unit = str(units[1])
+    hdr.set_xyzt_units(space_unit(meta), time_unit if time_unit in TIME_UNITS else "sec")
     s_code = int(meta.get("sform_code") or 0) or 1
     # A NIfTI source's qform code 0 stays 0 while its sform holds the affine (nibabel keeps it).
     kept_off = meta.get("qform_code") == 0 and int(meta.get("sform_code") or 0) > 0
