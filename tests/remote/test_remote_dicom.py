@@ -7,9 +7,14 @@ files, with the synthetic truth, and with pydicom.
 
 from __future__ import annotations
 
+import contextlib
+import functools
+import http.server
+import io
 import json
 import os
 import pickle
+from collections.abc import Iterator
 from pathlib import Path
 
 import numpy as np
@@ -54,6 +59,52 @@ def synthetic(tmp_path: Path, s3_server: S3, s3_bucket: str):
     return truth, url
 
 
+class _Quiet(http.server.SimpleHTTPRequestHandler):
+    """Python's file server without its request log. A subclass's ``index_links`` (the links of a
+    folder's index page, as a server in the wild writes them) replaces the standard page."""
+
+    def log_message(self, *args: object) -> None:
+        pass
+
+    def index_links(self, path: str) -> list[str] | None:
+        return None
+
+    def list_directory(self, path: str) -> io.BytesIO | None:
+        links = self.index_links(path)
+        if links is None:
+            return super().list_directory(path)
+        body = ("<html><body>" + "<br>".join(links) + "</body></html>").encode()
+        self.send_response(200)
+        self.send_header("Content-Type", "text/html")
+        self.send_header("Content-Length", str(len(body)))
+        self.end_headers()
+        return io.BytesIO(body)
+
+
+def _entry_links(path: str) -> list[str]:
+    """A link per entry of folder ``path``, folders ending in ``/``."""
+    out = []
+    for n in sorted(os.listdir(path)):
+        slash = "/" if os.path.isdir(os.path.join(path, n)) else ""
+        out.append(f'<a href="{n}{slash}">{n}{slash}</a>')
+    return out
+
+
+#: Apache's column-sort links, on every index page it writes.
+_SORT_LINKS = ['<a href="?C=N;O=D">Name</a>', '<a href="?C=M;O=A">Modified</a>']
+
+
+@contextlib.contextmanager
+def _web_folder(root: Path, handler: type[_Quiet] = _Quiet) -> Iterator[str]:
+    """``root`` served on 127.0.0.1 by ``handler``: the server's base URL."""
+    port = free_port()
+    try:
+        with serving(functools.partial(handler, directory=str(root)), port):  # type: ignore[arg-type]
+            yield f"http://127.0.0.1:{port}"
+    finally:
+        _io.clear_filesystems()
+
+
 def test_a_series_folder_behind_an_http_index_page_opens(tmp_path: Path):
     """A series folder served by a plain web server (Python's http.server: an HTML index page
     without sizes, Range ignored): each listed file is stamped with a HEAD. It failed naming the
@@ -61,34 +112,17 @@ def test_a_series_folder_behind_an_http_index_page_opens(tmp_path: Path):
     NIfTI sniff stamped the index page itself, warning that it has no validators. The page's
     column-sort links (Apache's ``?C=N;O=D``) are no objects, and a listed file the server does not
     serve (a dangling link on its disk: 404) is a skipped entry, not a failed folder."""
-    import functools
-    import http.server
-    import io
     import warnings
 
     truth = write_dicom_series(tmp_path / "www" / "series", (16, 12, 5), seed=3)
     (tmp_path / "www" / "series" / "zz_dangling.dcm").symlink_to(tmp_path / "nowhere")
 
-    class Quiet(http.server.SimpleHTTPRequestHandler):
-        def log_message(self, *args: object) -> None:
-            pass
+    class Listing(_Quiet):
+        def index_links(self, path: str) -> list[str] | None:
+            return _SORT_LINKS + _entry_links(path)
 
-        def list_directory(self, path: str) -> io.BytesIO | None:
-            names = sorted(os.listdir(path))
-            body = (
-                '<html><body><a href="?C=N;O=D">Name</a> <a href="?C=M;O=A">Modified</a>'
-                + "".join(f'<br><a href="{n}">{n}</a>' for n in names)
-                + "</body></html>"
-            ).encode()
-            self.send_response(200)
-            self.send_header("Content-Type", "text/html")
-            self.send_header("Content-Length", str(len(body)))
-            self.end_headers()
-            return io.BytesIO(body)
-
-    port = free_port()
-    with serving(functools.partial(Quiet, directory=str(tmp_path / "www")), port):  # type: ignore[arg-type]
-        url = f"http://127.0.0.1:{port}/series/"
+    with _web_folder(tmp_path / "www", Listing) as base:
+        url = f"{base}/series/"
         with warnings.catch_warnings():
             warnings.simplefilter("error")
             vol = lv.open(url)
@@ -98,34 +132,25 @@ def test_a_series_folder_behind_an_http_index_page_opens(tmp_path: Path):
         assert [(os.path.basename(p), why.split(":")[0]) for p, why in skipped] == [
             ("zz_dangling.dcm", "listed on the folder's index page but not served")
         ]
-    _io.clear_filesystems()
 
 
 def test_a_folder_page_whose_files_are_refused_is_an_access_error(tmp_path: Path):
     """Every file an index page lists answers 403: that is the credentials' problem, said as
     RemoteAccessError, not files passed over (nor the index page read as the one object)."""
-    import functools
-    import http.server
-
     from lazyvol.errors import RemoteAccessError
 
     write_dicom_series(tmp_path / "www" / "series", (8, 6, 3), seed=1)
 
-    class Refusing(http.server.SimpleHTTPRequestHandler):
-        def log_message(self, *args: object) -> None:
-            pass
-
+    class Refusing(_Quiet):
         def send_head(self):  # type: ignore[no-untyped-def]
             if self.path.endswith(".dcm"):
                 self.send_error(403)
                 return None
             return super().send_head()
 
-    port = free_port()
-    with serving(functools.partial(Refusing, directory=str(tmp_path / "www")), port):  # type: ignore[arg-type]
+    with _web_folder(tmp_path / "www", Refusing) as base:
         with pytest.raises(RemoteAccessError, match=r"IM0000\d\.dcm: access denied"):
-            lv.open(f"http://127.0.0.1:{port}/series/")
-    _io.clear_filesystems()
+            lv.open(f"{base}/series/")
 
 
 def test_listing_times_in_milliseconds_are_the_objects_scanned(synthetic, s3_server: S3):
@@ -564,16 +589,11 @@ def test_credentials_in_a_folder_url_reach_the_server_but_no_output(tmp_path: Pa
     (Basic auth; it answers 401 without them), and no volume source, file list, scan report or
     xarray attribute shows them (a DICOM folder's source and files held the password)."""
     import base64
-    import functools
-    import http.server
 
     truth = write_dicom_series(tmp_path / "www" / "series", (16, 12, 5), seed=4)
     wanted = "Basic " + base64.b64encode(b"alice:p@ss w0rd").decode()
 
-    class Guarded(http.server.SimpleHTTPRequestHandler):
-        def log_message(self, *args: object) -> None:
-            pass
-
+    class Guarded(_Quiet):
         def _allowed(self) -> bool:
             if self.headers.get("Authorization") == wanted:
                 return True
@@ -588,9 +608,8 @@ def test_credentials_in_a_folder_url_reach_the_server_but_no_output(tmp_path: Pa
             if self._allowed():
                 super().do_HEAD()
 
-    port = free_port()
-    with serving(functools.partial(Guarded, directory=str(tmp_path / "www")), port):  # type: ignore[arg-type]
-        url = f"http://alice:p%40ss%20w0rd@127.0.0.1:{port}/series/"
+    with _web_folder(tmp_path / "www", Guarded) as base:
+        url = base.replace("http://", "http://alice:p%40ss%20w0rd@") + "/series/"
         vol = lv.open(url)
         np.testing.assert_array_equal(vol.compute(), truth.stored)
         report = lv.scan(url)
@@ -599,8 +618,7 @@ def test_credentials_in_a_folder_url_reach_the_server_but_no_output(tmp_path: Pa
         shown.append(str(vol.to_xarray().attrs))
         assert not [s for s in shown if "w0rd" in s or "alice" in s]
         with pytest.raises(lv.RemoteAccessError):  # and without them the server refuses
-            lv.open(f"http://127.0.0.1:{port}/series/")
-    _io.clear_filesystems()
+            lv.open(f"{base}/series/")
 
 
 def test_an_index_page_linking_back_to_itself_or_a_link_loop_lists_each_folder_once(
@@ -610,35 +628,15 @@ def test_an_index_page_linking_back_to_itself_or_a_link_loop_lists_each_folder_o
     out (a RecursionError inside the error); a symbolic link loop on the server's disk
     (``again -> .``) was crawled as ``again/again/...`` for tens of seconds. Each folder is
     listed once now, and the loop is a skipped entry with the reason."""
-    import functools
-    import http.server
-    import io
-
     truth = write_dicom_series(tmp_path / "www" / "series", (16, 12, 5), seed=5)
     (tmp_path / "www" / "series" / "again").symlink_to(".")
 
-    class SelfLinking(http.server.SimpleHTTPRequestHandler):
-        def log_message(self, *args: object) -> None:
-            pass
+    class SelfLinking(_Quiet):
+        def index_links(self, path: str) -> list[str] | None:
+            return ['<a href="../series/">again, by its parent</a>', *_entry_links(path)]
 
-        def list_directory(self, path: str) -> io.BytesIO | None:
-            names = sorted(os.listdir(path))
-            links = ['<a href="../series/">again, by its parent</a>'] + [
-                f'<a href="{n}/">{n}/</a>'
-                if os.path.isdir(os.path.join(path, n))
-                else f'<a href="{n}">{n}</a>'
-                for n in names
-            ]
-            body = ("<html><body>" + "<br>".join(links) + "</body></html>").encode()
-            self.send_response(200)
-            self.send_header("Content-Type", "text/html")
-            self.send_header("Content-Length", str(len(body)))
-            self.end_headers()
-            return io.BytesIO(body)
-
-    port = free_port()
-    with serving(functools.partial(SelfLinking, directory=str(tmp_path / "www")), port):  # type: ignore[arg-type]
-        url = f"http://127.0.0.1:{port}/series/"
+    with _web_folder(tmp_path / "www", SelfLinking) as base:
+        url = f"{base}/series/"
         vol = lv.open(url)
         np.testing.assert_array_equal(vol.compute(), truth.stored)
         assert len(vol.meta["files"]) == 5  # again/IM... are not more slices
@@ -646,61 +644,33 @@ def test_an_index_page_linking_back_to_itself_or_a_link_loop_lists_each_folder_o
         assert [(p.rstrip("/").rsplit("/", 1)[-1], "link loop" in why) for p, why in skipped] == [
             ("again", True)
         ]
-    _io.clear_filesystems()
 
 
 def test_a_web_folder_url_without_its_slash_says_to_add_it(tmp_path: Path):
     """Web servers redirect ``/series`` to ``/series/`` and answer with the index page: read as
     one object that is not DICOM. The error says to end the URL with '/'; with it, it opens."""
-    import functools
-    import http.server
     import warnings
 
     truth = write_dicom_series(tmp_path / "www" / "series", (16, 12, 3), seed=6)
-
-    class Quiet(http.server.SimpleHTTPRequestHandler):
-        def log_message(self, *args: object) -> None:
-            pass
-
-    port = free_port()
-    with serving(functools.partial(Quiet, directory=str(tmp_path / "www")), port):  # type: ignore[arg-type]
-        url = f"http://127.0.0.1:{port}/series"
+    with _web_folder(tmp_path / "www") as base:
+        url = f"{base}/series"
         with warnings.catch_warnings(), pytest.raises(FormatError, match=r"end the URL with '/'"):
             warnings.simplefilter("ignore")  # (the index page has no validators)
             lv.open(url)
         np.testing.assert_array_equal(lv.open(url + "/").compute(), truth.stored)
-    _io.clear_filesystems()
 
 
 def test_nested_folders_listing_what_their_parent_lists_are_no_loop(tmp_path: Path):
     """DICOM/1/1/IM*: DICOM/ and DICOM/1/ both list just "1" -- folders of folders, no link loop
     (the loop check took them for one and lost the series); Apache's sort links are no entries."""
-    import functools
-    import http.server
-    import io
-
     truth = write_dicom_series(tmp_path / "www" / "DICOM" / "1" / "1", (16, 12, 4), seed=7)
 
-    class Apache(http.server.SimpleHTTPRequestHandler):
-        def log_message(self, *args: object) -> None:
-            pass
+    class Apache(_Quiet):
+        def index_links(self, path: str) -> list[str] | None:
+            return _SORT_LINKS + _entry_links(path)
 
-        def list_directory(self, path: str) -> io.BytesIO | None:
-            links = ['<a href="?C=N;O=D">Name</a>', '<a href="?C=M;O=A">Last modified</a>']
-            for n in sorted(os.listdir(path)):
-                slash = "/" if os.path.isdir(os.path.join(path, n)) else ""
-                links.append(f'<a href="{n}{slash}">{n}{slash}</a>')
-            body = ("<html><body>" + "<br>".join(links) + "</body></html>").encode()
-            self.send_response(200)
-            self.send_header("Content-Type", "text/html")
-            self.send_header("Content-Length", str(len(body)))
-            self.end_headers()
-            return io.BytesIO(body)
-
-    port = free_port()
-    with serving(functools.partial(Apache, directory=str(tmp_path / "www")), port):  # type: ignore[arg-type]
-        url = f"http://127.0.0.1:{port}/DICOM/"
+    with _web_folder(tmp_path / "www", Apache) as base:
+        url = f"{base}/DICOM/"
         report = lv.scan(url)
         assert report.skipped == [] and len(report) == 1
         np.testing.assert_array_equal(lv.open(url).compute(), truth.stored)
-    _io.clear_filesystems()
