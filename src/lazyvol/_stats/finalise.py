@@ -190,14 +190,14 @@ def _moments_percentiles(
     """Percentiles of a moments partial (from its histogram, or exact); the extra passes made."""
     brackets: dict[RankKey, Bracket] = {}
     infinite: dict[RankKey, OrderStat] = {}  # order statistics that are -inf or +inf
+    # The default range spans the finite values; explicit edges may not (bins=[...]).
+    default = req.range is None and isinstance(req.bins, int)
     for r in range(m.k):
         n = int(m.n[r])
         if n == 0:
             continue
         prev, nxt, _gamma = ranks(n, req.q)
         for rank in set(prev.tolist()) | set(nxt.tolist()):
-            # The default range spans the finite values; explicit edges may not (bins=[...]).
-            default = req.range is None and isinstance(req.bins, int)
             b = locate(rank, n, m, r, edges, finite_range=default)
             if isinstance(b, float):
                 infinite[(r, rank)] = b

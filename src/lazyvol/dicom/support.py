@@ -282,18 +282,17 @@ _LAYOUT_KEYWORDS = frozenset(
 )
 
 
-#: Element number of the pixel element by its VR (Pixel Data is OB/OW).
-_PIXEL_ELEMENT = {"OF": "0008", "OD": "0009"}
+#: The float pixel elements by VR: (keyword, tag, bits of a value); Pixel Data is (7FE0,0010).
+_PIXEL_ELEMENTS = {
+    "OF": ("FloatPixelData", "7FE0,0008", 32),
+    "OD": ("DoubleFloatPixelData", "7FE0,0009", 64),
+}
 
 
 def _float_pixels_problem(rec: FrameRecord) -> str:
     """Why a file's Float (VR OF) or Double Float (OD) Pixel Data cannot be read as the IEEE floats
     the standard defines ("": it can): 32 or 64 bits allocated, uncompressed."""
-    name, tag, bits = (
-        ("FloatPixelData", "7FE0,0008", 32)
-        if rec.pixel_vr == "OF"
-        else ("DoubleFloatPixelData", "7FE0,0009", 64)
-    )
+    name, tag, bits = _PIXEL_ELEMENTS[rec.pixel_vr]
     if rec.bits_allocated != bits:
         return (
             f"{rec.path}: {name} ({tag}) holds {bits}-bit floats but BitsAllocated (0028,0100) is "
@@ -320,8 +319,9 @@ def support_error(rec: FrameRecord, fetch: Fetch = read_local) -> tuple[str, str
     if float_problem:
         return "format", float_problem
     if ts in NATIVE_SYNTAXES and rec.pixel_length < 0:
+        tag = _PIXEL_ELEMENTS[rec.pixel_vr][1] if rec.pixel_vr in _PIXEL_ELEMENTS else "7FE0,0010"
         return "format", (
-            f"{rec.path}: the pixel element (7FE0,{_PIXEL_ELEMENT.get(rec.pixel_vr, '0010')}) "
+            f"{rec.path}: the pixel element ({tag}) "
             f"has an undefined length, which only compressed (encapsulated) pixel data may have, "
             f"but TransferSyntaxUID (0002,0010) is the uncompressed {ts}: the file meta is wrong "
             "(a compressed file relabelled?); re-export the file or fix its transfer syntax"
