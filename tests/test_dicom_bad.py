@@ -375,6 +375,41 @@ def test_stored_bits_outside_the_allocated_ones_are_refused(tmp_path, keyword, v
 
 
 @pytest.mark.parametrize(
+    "changes",
+    [
+        {"Rows": 24},  # half of each slice's rows
+        {"Columns": 16},  # a third of the columns
+        {"BitsAllocated": 8, "BitsStored": 8, "HighBit": 7},  # int16 bytes as int8 values
+    ],
+)
+def test_pixel_data_holding_whole_frames_more_than_the_header_states_is_refused(tmp_path, changes):
+    """Every file's header under-states its native Pixel Data by a whole frame or more: read as
+    stated, each slice came back cut or reinterpreted (32x48 int16 slices as 24x48, or as int8)
+    without a word. The series is refused at open, naming the file, the element and the sizes."""
+    truth = write_dicom_series(tmp_path / "s", SHAPE)
+    for f in truth.files:
+        ds = pydicom.dcmread(f)
+        for keyword, value in changes.items():
+            setattr(ds, keyword, value)
+        ds.save_as(f)
+    with pytest.raises(lv.FormatError, match=r"\(7FE0,0010\) holds \d+ bytes.*under-states"):
+        lv.open(tmp_path / "s")
+    with pytest.raises(lv.FormatError, match=r"IM\d+\.dcm: the pixel element"):
+        lv.open(truth.files[0])
+
+
+def test_pixel_data_padded_by_less_than_a_frame_is_read(tmp_path):
+    """Trailing bytes shorter than one frame are padding (pydicom strips them too): the series
+    opens and reads the true values."""
+    truth = write_dicom_series(tmp_path / "s", SHAPE)
+    for f in truth.files:
+        ds = pydicom.dcmread(f)
+        ds.PixelData = ds.PixelData + b"\0" * 64
+        ds.save_as(f)
+    np.testing.assert_array_equal(lv.open(tmp_path / "s").compute(), truth.stored)
+
+
+@pytest.mark.parametrize(
     ("keyword", "value"), [("Rows", [48, 99]), ("Columns", [32, 7]), ("BitsAllocated", [16, 8])]
 )
 def test_several_values_in_a_pixel_layout_attribute_are_refused(tmp_path, keyword, value):

@@ -97,6 +97,33 @@ def test_large_dimension_uses_nifti2(tmp_path):
     np.testing.assert_array_equal(np.asanyarray(img.dataobj), a)
 
 
+@pytest.mark.parametrize("suffix", [".nii", ".nii.gz"])
+def test_affine_beyond_float32_uses_nifti2(tmp_path, suffix):
+    """NIfTI-1 keeps the affine in 32-bit floats: a finite float64 affine past their range was
+    written as an infinite sform (a file nibabel loads with an inf affine and lazyvol refuses).
+    It is written as NIfTI-2 (64-bit floats), and reads back exactly."""
+    a = np.arange(24, dtype=np.int16).reshape(2, 3, 4)
+    aff = np.diag([1e100, 2.0, 3.0, 1.0])
+    aff[:3, 3] = [1e90, -5.0, 7.0]
+    out = lv.Volume(a, aff).to_nifti(tmp_path / f"far{suffix}")
+    img = nib.load(out)
+    assert isinstance(img, nib.Nifti2Image)
+    np.testing.assert_array_equal(img.affine, aff)
+    np.testing.assert_array_equal(np.asanyarray(img.dataobj), a)
+    back = lv.open(out)
+    np.testing.assert_array_equal(back.affine, aff)
+    np.testing.assert_array_equal(back.compute(), a)
+
+
+def test_affine_whose_voxel_sizes_overflow_any_nifti_is_refused(tmp_path):
+    """A 1e300 mm voxel fits NIfTI-2's srow but its size overflows pixdim (written as inf, a
+    qform no reader can use): refused, nothing written."""
+    a = np.zeros((2, 3, 4), dtype=np.int16)
+    with pytest.raises(WriteError, match=r"far\.nii: .*pixdim / qform fields"):
+        lv.Volume(a, np.diag([1e300, 2.0, 3.0, 1.0])).to_nifti(tmp_path / "far.nii")
+    assert os.listdir(tmp_path) == []
+
+
 def test_existing_file_untouched(tmp_path):
     p = tmp_path / "x.nii"
     p.write_bytes(b"keep me")

@@ -2,7 +2,7 @@
 
 The header is made by nibabel (affine as sform and qform, both code 1 "scanner" unless the
 volume's meta carries the source's non-zero codes; units mm and seconds; NIfTI-2 when a dimension
-does not fit NIfTI-1's int16). The voxel data follow in NIfTI's Fortran order: for every index of
+does not fit NIfTI-1's int16 or the affine does not fit its 32-bit floats). The voxel data follow in NIfTI's Fortran order: for every index of
 the axes after the third (time, ...), slabs of whole ``(i, j)`` planes along ``k``, aligned to
 the volume's dask chunks and computed one at a time (the next slab is computed while the current
 one is written). ``.gz`` output is a multi-member gzip file (like ``pigz``/BGZF): pieces of 4 MiB are
@@ -62,7 +62,16 @@ def nifti_header(vol: Volume, dtype: np.dtype, dest: str) -> Any:
             f"{np.asarray(vol.affine).tolist()}; give the Volume a valid affine first"
         )
     try:
-        return _header(vol, dtype)
+        with np.errstate(over="ignore"):  # (overflow is checked below, on what was made)
+            hdr = _header(vol, dtype)
+        fields = ("pixdim", "quatern_b", "quatern_c", "quatern_d", "qoffset_x", "qoffset_y")
+        if not all(np.isfinite(np.asarray(hdr[f], dtype=np.float64)).all() for f in fields):
+            raise WriteError(
+                f"the volume's affine has voxel sizes or offsets too large for NIfTI's pixdim / "
+                f"qform fields (they overflow to inf): {np.asarray(vol.affine).tolist()}; rescale "
+                "the affine's units first"
+            )
+        return hdr
     except WriteError as exc:
         raise WriteError(f"{dest}: {exc}") from exc
     except (KeyboardInterrupt, SystemExit, MemoryError):
@@ -104,7 +113,12 @@ def _header(vol: Volume, dtype: np.dtype) -> Any:
     import nibabel as nib
 
     shape = vol.shape
-    cls = nib.Nifti2Header if max(shape) > _NIFTI1_MAX_DIM else nib.Nifti1Header
+    # NIfTI-1 stores the affine (srow, pixdim, quaternion) in 32-bit floats: an affine whose
+    # float32 form is non-finite or singular (a 1e300 mm voxel) would be written as inf, a file
+    # no reader can place; NIfTI-2 stores them in 64-bit floats.
+    narrow = affine_problem(np.asarray(vol.affine, dtype=np.float32)) is not None
+    wide = narrow or max(shape) > _NIFTI1_MAX_DIM
+    cls = nib.Nifti2Header if wide else nib.Nifti1Header
     hdr = cls()
     hdr.set_data_shape(shape)
     try:

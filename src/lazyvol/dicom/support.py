@@ -397,7 +397,35 @@ def support_error(rec: FrameRecord, fetch: Fetch = read_local) -> tuple[str, str
             f"{rec.path}: truncated: Pixel Data (7FE0,0010) needs {need} bytes from offset "
             f"{rec.pixel_offset} but the file has {rec.size} bytes"
         )
-    return None
+    return _excess_problem(rec)
+
+
+def _excess_problem(rec: FrameRecord) -> tuple[str, str] | None:
+    """("format", message) when native pixel data hold at least one whole frame more than the
+    header's dimensions describe: Rows, Columns, BitsAllocated or NumberOfFrames under-state the
+    image, and reading it as stated would return part of the data, scrambled or cut, without a
+    word. Less than a frame more is taken as trailing padding (as pydicom does)."""
+    if rec.pixel_length < 0:
+        return None
+    nbytes = max(1, rec.bits_allocated // 8)
+    if rec.mosaic:  # a tile of a mosaic file: the file holds one mosaic image
+        frame, frames = rec.mosaic[0] * rec.mosaic[1] * nbytes, 1
+    else:
+        frame = rec.rows * rec.columns * max(1, rec.samples_per_pixel) * nbytes
+        frames = max(1, rec.number_of_frames)
+    stated = frame * frames
+    extra = rec.pixel_length - stated
+    if frame <= 0 or extra < frame:
+        return None
+    tag = _PIXEL_ELEMENTS[rec.pixel_vr][1] if rec.pixel_vr in _PIXEL_ELEMENTS else "7FE0,0010"
+    return "format", (
+        f"{rec.path}: the pixel element ({tag}) holds {rec.pixel_length} bytes, {extra} more "
+        f"than the {stated} that Rows x Columns x NumberOfFrames x SamplesPerPixel x "
+        f"BitsAllocated/8 = {rec.rows}x{rec.columns}x{frames}x{rec.samples_per_pixel}x{nbytes} "
+        f"describe: at least one whole frame more, so the header under-states the image (wrong "
+        "Rows, Columns, BitsAllocated or NumberOfFrames?) and reading it as stated would return "
+        "part of the data; fix the header"
+    )
 
 
 def _compressed_problem(rec: FrameRecord, fetch: Fetch) -> tuple[str, str] | None:
