@@ -151,3 +151,54 @@ def test_an_explicit_identity_transform_states_unit_voxels(tmp_path):
     _set_transforms(store, [{"type": "identity"}])
     vol = lv.open(store)
     np.testing.assert_allclose(vol.spacing[:3], (1.0, 1.0, 1.0))
+
+
+def _ome_group(path) -> zarr.Group:
+    group = zarr.open_group(str(path), mode="w", zarr_format=3)
+    group.attrs["ome"] = {
+        "version": "0.5",
+        "multiscales": [
+            {
+                "axes": [{"name": n, "type": "space", "unit": "millimeter"} for n in "zyx"],
+                "datasets": [
+                    {
+                        "path": "0",
+                        "coordinateTransformations": [{"type": "scale", "scale": [1] * 3}],
+                    }
+                ],
+            }
+        ],
+    }
+    return group
+
+
+def test_a_chunk_shape_claiming_more_than_the_chunk_limit_is_refused_at_open(tmp_path, monkeypatch):
+    """Any read decodes a whole stored chunk: a foreign store whose chunk_shape claims more than
+    LAZYVOL_MAX_CHUNK_BYTES (a 960-byte volume with 2048**3 chunks: 16 GiB per read) is refused at
+    open, naming the store, the array and the chunk shape; nothing is allocated."""
+    group = _ome_group(tmp_path / "s.zarr")
+    arr = group.create_array("0", shape=(6, 8, 10), dtype="int16", chunks=(6, 8, 10))
+    arr[:] = 1
+    monkeypatch.setenv("LAZYVOL_MAX_CHUNK_BYTES", "512")
+    with pytest.raises(
+        lv.ResourceLimitError, match=r"s\.zarr \(array '0'\): chunk_shape \[6, 8, 10\] claims 960"
+    ):
+        lv.open(tmp_path / "s.zarr")
+    monkeypatch.setenv("LAZYVOL_MAX_CHUNK_BYTES", "960")
+    assert int(lv.open(tmp_path / "s.zarr").compute().sum()) == 480
+
+
+def test_a_big_shard_of_small_inner_chunks_is_not_refused(tmp_path, monkeypatch):
+    """Sharded arrays decode inner chunks, not shards: the limit applies to the inner chunk."""
+    group = _ome_group(tmp_path / "s.zarr")
+    data = np.arange(480, dtype=np.int16).reshape(6, 8, 10)
+    arr = group.create_array(
+        "0", shape=data.shape, dtype="int16", chunks=(3, 4, 5), shards=(6, 8, 10)
+    )
+    arr[:] = data
+    monkeypatch.setenv("LAZYVOL_MAX_CHUNK_BYTES", "120")  # an inner chunk: 3*4*5*2 bytes
+    vol = lv.open(tmp_path / "s.zarr")
+    np.testing.assert_array_equal(vol.compute(), data.transpose(2, 1, 0))
+    monkeypatch.setenv("LAZYVOL_MAX_CHUNK_BYTES", "119")
+    with pytest.raises(lv.ResourceLimitError, match=r"chunk_shape \[3, 4, 5\] claims 120"):
+        lv.open(tmp_path / "s.zarr")

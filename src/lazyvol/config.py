@@ -15,6 +15,7 @@ __all__ = [
     "cache_dir",
     "chunk_budget",
     "configured_chunk_budget",
+    "max_chunk_bytes",
     "max_scan_files",
     "max_volume_bytes",
     "usable_cores",
@@ -27,6 +28,11 @@ DEFAULT_CHUNK_BYTES = 32 * 2**20
 
 #: Default refusal limit for a single volume's size in memory (after scaling): 1 TiB.
 DEFAULT_MAX_VOLUME_BYTES = 2**40
+
+#: Default refusal limit for one stored chunk of a Zarr array (decoded, whole): 2 GiB. Reading any
+#: voxel of a chunk decodes all of it, so a store whose chunk_shape claims more would allocate
+#: that much per task (Blosc, zarr's usual codec, cannot hold more than 2 GiB in a chunk anyway).
+DEFAULT_MAX_CHUNK_BYTES = 2**31
 
 #: Default refusal limit for the files one DICOM scan lists: a million (a 100k-file study folder
 #: fits ten times; the listing of a million paths alone takes a few hundred MB).
@@ -145,6 +151,39 @@ def check_volume_bytes(nbytes: int, claim: str) -> None:
             f"{claim} {nbytes} bytes, over the limit of {limit} (raise LAZYVOL_MAX_VOLUME_BYTES if "
             "this is real)"
         )
+
+
+def check_chunk_bytes(nbytes: int, claim: str) -> None:
+    """Refuse a stored chunk of ``nbytes`` (decoded) over :func:`max_chunk_bytes`, before any is
+    read. ``claim`` opens the message, as for :func:`check_volume_bytes`.
+
+    Raises
+    ------
+    lazyvol.ResourceLimitError
+        Over the limit.
+    """
+    limit = max_chunk_bytes()
+    if nbytes > limit:
+        from .errors import ResourceLimitError
+
+        raise ResourceLimitError(
+            f"{claim} {nbytes} bytes per chunk, over the limit of {limit}: reading any voxel "
+            "decodes a whole chunk (raise LAZYVOL_MAX_CHUNK_BYTES if this is real, or rechunk the "
+            "store)"
+        )
+
+
+def max_chunk_bytes() -> int:
+    """Largest stored Zarr chunk (decoded bytes) lazyvol agrees to read.
+
+    ``LAZYVOL_MAX_CHUNK_BYTES`` or ``lazyvol.max-chunk-bytes``; default 2 GiB. A store whose
+    ``chunk_shape`` claims more is refused at open with :class:`lazyvol.ResourceLimitError`.
+    """
+    env = os.environ.get("LAZYVOL_MAX_CHUNK_BYTES")
+    if env:
+        return _parse_bytes(env)
+    value = _dask_setting("max-chunk-bytes")
+    return _parse_bytes(value) if value is not None else DEFAULT_MAX_CHUNK_BYTES
 
 
 def max_volume_bytes() -> int:

@@ -30,6 +30,7 @@ __all__ = [
     "OLD_MARK",
     "TMP_MARK",
     "array_meta_from_bytes",
+    "decoded_chunk_shape",
     "from_json",
     "manifest_from_json",
     "store_version",
@@ -188,6 +189,21 @@ def _check_grid(meta: dict[str, Any], where: str) -> None:
             f"{where}: Zarr array field chunk_grid.configuration.chunk_shape = {chunk!r} is not "
             f"{len(shape)} whole numbers >= 1; the array metadata is corrupt"
         )
+
+
+def decoded_chunk_shape(arr_meta: dict[str, Any]) -> tuple[int, ...]:
+    """The shape of the smallest piece a read decodes whole: a sharded array's inner chunk
+    (``sharding_indexed`` reads only the inner chunks asked for), else the chunk; disk order."""
+    shape = unit_of(arr_meta)
+    codecs = arr_meta.get("codecs") or []
+    while codecs and isinstance(codecs[0], dict) and codecs[0].get("name") == "sharding_indexed":
+        try:
+            cfg = codecs[0]["configuration"]
+            shape = tuple(int(c) for c in cfg["chunk_shape"])
+            codecs = cfg.get("codecs") or []
+        except (KeyError, TypeError, ValueError):
+            break  # (zarr refuses such metadata when the array is opened)
+    return shape
 
 
 def unit_of(arr_meta: dict[str, Any]) -> tuple[int, ...]:

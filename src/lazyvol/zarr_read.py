@@ -21,12 +21,19 @@ import numpy as np
 from . import handles
 from . import zarr_integrity as zi
 from .chunking import normalize_chunks, plan_array
-from .config import check_volume_bytes, chunk_budget
+from .config import check_chunk_bytes, check_volume_bytes, chunk_budget
 from .errors import FormatError, IntegrityError, LazyvolError, UnsupportedError
 from .geometry import check_affine
 from .volume import Volume
 from .zarr_direct import DirectArray, direct_layout
-from .zarr_meta import LEGACY_MANIFEST, MANIFEST, array_meta_from_bytes, manifest_from_json, unit_of
+from .zarr_meta import (
+    LEGACY_MANIFEST,
+    MANIFEST,
+    array_meta_from_bytes,
+    decoded_chunk_shape,
+    manifest_from_json,
+    unit_of,
+)
 from .zarr_ome import volume_axes
 from .zarr_store import StoreRoot
 
@@ -205,7 +212,9 @@ def read_block(plan: ZarrPlan, index: tuple[slice, ...]) -> np.ndarray:
             raise _crc_failure(plan, disk_index, where, exc) from exc
         if plan.root.is_remote:
             raise plan.root.translate(exc, plan.array, "reading chunk data") from None
-        raise FormatError(f"{where}: reading the chunk data failed: {exc}") from exc
+        raise FormatError(
+            f"{where}: reading the chunk data failed: {type(exc).__name__}: {exc}"
+        ) from exc
     out = block.transpose(order)
     if out.dtype != np.dtype(plan.dtype):
         out = out.astype(plan.dtype)
@@ -375,6 +384,11 @@ def make_volume(
     check_volume_bytes(
         math.prod(shape_disk) * dtype.itemsize,
         f"{root.display} (array {array!r}): shape {list(shape_disk)} claims",
+    )
+    decoded = decoded_chunk_shape(arr_meta)
+    check_chunk_bytes(
+        math.prod(decoded) * dtype.itemsize,
+        f"{root.display} (array {array!r}): chunk_shape {list(decoded)} claims",
     )
     shape = tuple(shape_disk[d] for d in order)
     if 0 in shape_disk:
