@@ -208,3 +208,17 @@ def test_progress_bars(tmp_path, capsys):
     )
     err = capsys.readouterr().err
     assert "writing NIfTI" in err and "writing p.zarr" in err
+
+
+@pytest.mark.parametrize("kind", ["nifti", "zarr"])
+def test_a_url_destination_is_refused_not_written_as_a_local_folder(tmp_path, monkeypatch, kind):
+    """ "s3://bucket/out.zarr" was taken for the relative path ./s3:/bucket/out.zarr (and written
+    there when such a folder existed): writers take local paths only, and say so."""
+    monkeypatch.chdir(tmp_path)
+    (tmp_path / "s3:" / "bucket").mkdir(parents=True)
+    vol = lv.Volume(np.zeros((2, 3, 4), dtype=np.int16))
+    write = vol.to_zarr if kind == "zarr" else vol.to_nifti
+    name = "s3://bucket/out.zarr" if kind == "zarr" else "s3://bucket/out.nii"
+    with pytest.raises(lv.UnsupportedError, match=r"s3://bucket/out\.\w+: lazyvol writes to local"):
+        write(name)
+    assert os.listdir(tmp_path / "s3:" / "bucket") == []

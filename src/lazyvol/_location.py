@@ -23,6 +23,7 @@ __all__ = [
     "display_url",
     "identity_url",
     "is_url",
+    "local_destination",
 ]
 
 
@@ -40,6 +41,8 @@ _SECRET_NAME = re.compile(
 _SIGNING_PARAM = re.compile(r"^(x-amz-|x-goog-|se$|sp$|sv$|st$|sr$|expires$)", re.IGNORECASE)
 _REDACTED = "***"
 _URL_RE = re.compile(r"^[a-zA-Z][a-zA-Z0-9+.\-]*://")
+#: A trailing object-version parameter (s3fs ``?versionId=``, gcsfs ``?generation=``).
+_VERSION_SUFFIX = re.compile(r"\?(versionId|generation)=[^?#/]*$", re.IGNORECASE)
 
 
 def is_url(source: str | os.PathLike[str]) -> bool:
@@ -74,6 +77,28 @@ def _split_url(url: str, *, keep_signing: bool) -> str:
             v = _REDACTED
         query.append((k, v))
     return urlunsplit((parts.scheme, netloc, parts.path, urlencode(query, safe="/*"), ""))
+
+
+def local_destination(dest: str | os.PathLike[str]) -> str:
+    """The absolute local path a writer writes ``dest`` to; a URL is refused (``"s3://b/o.zarr"``
+    was taken for the relative folder ``./s3:/b/o.zarr``, and written there when it existed).
+
+    Raises
+    ------
+    lazyvol.UnsupportedError
+        ``dest`` is a URL: lazyvol writes local files only.
+    """
+    text = os.fspath(dest)
+    if is_url(text):
+        from .errors import UnsupportedError
+
+        raise UnsupportedError(
+            f"{display_url(text)}: lazyvol writes to local paths only; write the file or store "
+            "locally, then upload it (e.g. with fsspec's put or your object store's client)"
+        )
+    if text.lower().startswith(("file://", "local://")):
+        text = text.split("://", 1)[1]
+    return os.path.abspath(text)
 
 
 def display_url(source: str) -> str:
@@ -315,7 +340,14 @@ class Location:
     def name(self) -> str:
         """The last component of the path (``"a.nii.gz"``), for sniffing by suffix."""
         if self.is_remote:
-            path = urlsplit(self.url).path if "://" in self.url else self.url
+            if "://" not in self.url:
+                path = self.url
+            elif urlsplit(self.url).scheme.lower() in ("http", "https"):
+                path = urlsplit(self.url).path
+            else:
+                # An object store's key may hold "?" and "#" (see _split_url): s3://b/run?x=1.nii.gz
+                # is named run?x=1.nii.gz; only a version parameter is not part of the key.
+                path = _VERSION_SUFFIX.sub("", self.url.split("://", 1)[1])
             return path.rstrip("/").rsplit("/", 1)[-1]
         return os.path.basename(self.url.rstrip(os.sep)) or self.url
 
@@ -338,6 +370,9 @@ class Location:
         """The location of ``name`` inside this prefix or folder (same storage options)."""
         if self.is_remote:
             parts = urlsplit(self.url)
+            if "://" in self.url and parts.scheme.lower() not in ("http", "https"):
+                # An object key may hold "?" and "#" (see _split_url): they stay in the prefix.
+                return Location(self.url.rstrip("/") + "/" + name.lstrip("/"), self.options)
             path = parts.path.rstrip("/") + "/" + name.lstrip("/")
             return Location(urlunsplit(parts._replace(path=path)), self.options)
         return Location(os.path.join(self.url, name))

@@ -27,6 +27,7 @@ import dask
 import numpy as np
 
 from ._fsutil import publish_file, temp_sibling
+from ._location import local_destination
 from .config import chunk_budget
 from .errors import WriteError
 from .geometry import affine_problem, axis_map
@@ -351,9 +352,11 @@ def write_nifti(
     WriteError
         The file exists and ``overwrite`` is false, the folder is not writable, the disk is full, or
         the dtype has no NIfTI code. No partial file is left behind.
+    UnsupportedError
+        ``path`` is a URL (lazyvol writes local files).
     """
     require_volume(vol, "write_nifti")
-    dest = os.path.abspath(os.fspath(path))
+    dest = local_destination(path)
     gz = dest.lower().endswith(".gz")
     extra = _check_destination(vol, dest, overwrite, sidecars)
     dtype = vol.dtype.newbyteorder("=")

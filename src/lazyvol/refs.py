@@ -50,7 +50,6 @@ filesystem's ``remote_options``.
 from __future__ import annotations
 
 import dataclasses
-import io
 import math
 import os
 from collections.abc import Mapping
@@ -62,7 +61,6 @@ from . import _io
 from ._io import Location
 from ._location import names_version
 from ._refs_common import EXTRA_AXES, assemble, jsonable, scale_attrs
-from .config import check_volume_bytes
 from .errors import (
     FormatError,
     ResourceLimitError,
@@ -230,9 +228,9 @@ def _refuse_version(loc: Location) -> None:
 
 
 def urlpath_name(loc: Location) -> str:
-    """The lower-case file name of a location (query string dropped)."""
-    path = loc.url.split("?", 1)[0].rstrip("/")
-    return path.rsplit("/", 1)[-1].lower()
+    """The lower-case file name of a location (:attr:`Location.name`: an HTTP query dropped,
+    an object key's "?" and "#" kept)."""
+    return loc.name.lower()
 
 
 # -- NIfTI -----------------------------------------------------------------------------------------
@@ -279,8 +277,10 @@ def _local_nifti(path: str) -> _NiftiLayout:
 
 
 def _remote_nifti(loc: Location) -> _NiftiLayout:
-    """Layout of a remote single-file NIfTI from its header bytes (one ranged read)."""
-    import nibabel as nib
+    """Layout of a remote single-file NIfTI from lazyvol's own NIfTI reader (every header check
+    and the affine rules of ``lazyvol.open``: a NaN or zero sform gives way to a usable qform, an
+    image with no usable affine is refused), pinned to the object's size and ETag."""
+    from .nifti import open_nifti
 
     if not urlpath_name(loc).endswith(".nii"):
         raise UnsupportedError(
@@ -288,84 +288,30 @@ def _remote_nifti(loc: Location) -> _NiftiLayout:
             "reference a single-file .nii"
         )
     stamp = _io.stamp(loc)
-    raw = _io.read(loc, 0, min(stamp.size, 552))
-    hdr_cls: Any = None
-    for order in "<>":
-        if len(raw) >= 4:
-            sizeof_hdr = int(np.frombuffer(raw[:4], dtype=order + "i4")[0])
-            if sizeof_hdr == 348:
-                hdr_cls = nib.Nifti1Header
-            elif sizeof_hdr == 540:
-                hdr_cls = nib.Nifti2Header
-            if hdr_cls is not None:
-                break
-    if hdr_cls is None or len(raw) < (540 if hdr_cls is nib.Nifti2Header else 348):
+    vol = open_nifti(loc, scale=True)
+    meta = dict(vol.meta)
+    slope, inter = float(meta["scl_slope"]), float(meta["scl_inter"])
+    if not (math.isfinite(slope) and math.isfinite(inter)):
         raise FormatError(
-            f"{loc.display}: not a NIfTI header (NIfTI field sizeof_hdr is neither 348 nor 540, or "
-            f"the object has only {stamp.size} bytes)"
+            f"{loc.display}: NIfTI field scl_slope={slope} / scl_inter={inter} is not finite: no "
+            "scale_factor can express it"
         )
-    try:
-        hdr = hdr_cls.from_fileobj(io.BytesIO(raw), check=True)
-    except Exception as exc:  # nibabel's HeaderDataError and friends
-        raise FormatError(f"{loc.display}: invalid NIfTI header: {exc}") from None
-    magic = bytes(hdr["magic"]).rstrip(b"\0")
-    if magic not in (b"n+1", b"n+2"):
-        raise FormatError(
-            f"{loc.display}: NIfTI field magic = {magic!r} (expected b'n+1' or b'n+2' for a "
-            "single-file .nii)"
+    now = _io.stamp(loc)
+    if (now.size, now.etag) != (stamp.size, stamp.etag):
+        raise SourceChangedError(
+            f"{loc.display}: the object changed while its header was read (size {stamp.size} -> "
+            f"{now.size}, ETag {stamp.etag or '?'} -> {now.etag or '?'}); make the references again"
         )
-    shape = tuple(int(n) for n in hdr.get_data_shape())
-    if len(shape) < 3:
-        shape = shape + (1,) * (3 - len(shape))
-    if not shape or min(shape) < 1:
-        raise FormatError(f"{loc.display}: NIfTI field dim = {list(shape)} has a dimension < 1")
-    dtype = np.dtype(hdr.get_data_dtype())
-    offset = int(hdr.get_data_offset())
-    min_offset = 540 if hdr_cls is nib.Nifti2Header else 348
-    if offset < min_offset:
-        raise FormatError(
-            f"{loc.display}: NIfTI field vox_offset = {offset} points inside the header "
-            f"(minimum {min_offset})"
-        )
-    raw_slope, raw_inter = float(hdr["scl_slope"]), float(hdr["scl_inter"])
-    if math.isinf(raw_slope) or math.isinf(raw_inter):
-        raise FormatError(
-            f"{loc.display}: NIfTI field scl_slope={raw_slope} / scl_inter={raw_inter} is not "
-            "finite: no scale_factor can express it"
-        )
-    slope, inter = hdr.get_slope_inter()
-    slope = 1.0 if slope is None else float(slope)
-    inter = 0.0 if inter is None else float(inter)
-    if dtype.kind not in "biufc":
-        slope, inter = 1.0, 0.0
-    need = offset + math.prod(shape) * dtype.itemsize
-    check_volume_bytes(need - offset, f"{loc.display}: header dim {list(shape)} claims")
-    if stamp.size < need:
-        raise FormatError(
-            f"{loc.display}: truncated: the header needs {need} bytes (vox_offset {offset} + data "
-            f"of dim {list(shape)}, {dtype}) but the object has {stamp.size}"
-        )
-    meta = {
-        "format": "nifti2" if hdr_cls is nib.Nifti2Header else "nifti1",
-        "path": loc.identity,
-        "stored_dtype": dtype.str,
-        "vox_offset": offset,
-        "scl_slope": slope,
-        "scl_inter": inter,
-        "sform_code": int(hdr["sform_code"]),
-        "qform_code": int(hdr["qform_code"]),
-        "size": stamp.size,
-        "etag": stamp.etag,
-    }
+    meta.update(path=loc.identity, size=stamp.size, etag=stamp.etag)
     return _NiftiLayout(
         url=loc.identity,
         display=loc.display,
-        offset=offset,
-        shape=shape,
-        dtype=dtype,
+        offset=int(meta["vox_offset"]),
+        shape=tuple(int(n) for n in vol.shape),
+        dtype=np.dtype(meta["stored_dtype"]),
         slope=slope,
         inter=inter,
-        affine=np.asarray(hdr.get_best_affine(), dtype=np.float64),
+        affine=np.asarray(vol.affine, dtype=np.float64),
         meta=meta,
     )
 

@@ -29,6 +29,7 @@ import numpy as np
 from . import zarr_integrity as zi
 from . import zarr_nifti
 from ._fsutil import fsync_dir, list_dir_consistent, publish_dir, remove_tree_settled, temp_sibling
+from ._location import local_destination
 from .chunking import rechunk_source
 from .config import chunk_budget
 from .errors import LazyvolError, UnsupportedError, WriteError
@@ -271,13 +272,13 @@ def write_zarr(
         The destination exists and ``overwrite`` is false, it is not a Zarr store, or it cannot be
         written (read-only, full); nothing is left behind and an existing store is untouched.
     UnsupportedError
-        A dtype Zarr v3 cannot hold (structured/RGB).
+        A dtype Zarr v3 cannot hold (structured/RGB), or ``store`` is a URL.
     """
     require_volume(vol, "write_zarr")
     levels = int(levels)
     if levels < 1:
         raise ValueError(f"levels={levels} must be >= 1")
-    dest = os.path.abspath(os.fspath(store))
+    dest = local_destination(store)
     _check_storable(vol, dest)
     _check_destination(dest, overwrite)
     parent, base = os.path.split(dest)

@@ -376,6 +376,59 @@ def test_remote_truncated_nifti_refused(tmp_path, http_server: HttpServer):
         references(url)
 
 
+def _bad_sform_nifti(path, fix) -> str:
+    img = nib.Nifti1Image(np.arange(24, dtype="i2").reshape(2, 3, 4), None)
+    qform = np.array([[-2.0, 0, 0, 10], [0, 3, 0, -5], [0, 0, 4, 7], [0, 0, 0, 1]])
+    img.header.set_qform(qform, 1)
+    img.header.set_sform(qform, 2)
+    fix(img.header)
+    nib.save(img, path)
+    return str(path)
+
+
+def _strict_json(text: str) -> object:
+    def refuse(constant: str) -> None:
+        raise ValueError(f"not JSON: {constant}")
+
+    return json.loads(text, parse_constant=refuse)
+
+
+@pytest.mark.parametrize("damage", ["nan", "zeros"])
+def test_remote_nifti_references_use_lazyvols_affine_rules(
+    tmp_path, http_server: HttpServer, damage
+):
+    """A remote .nii whose sform is NaN or all zeros (its qform usable): the references took
+    nibabel's get_best_affine() of the raw header -- a NaN affine (a bare NaN in .zattrs, which
+    strict JSON parsers refuse) or a singular one -- where lazyvol.open and local references
+    use the qform. Remote references now give the same affine as lazyvol.open."""
+
+    def fix(h) -> None:
+        if damage == "nan":
+            h["srow_x"][0] = np.nan
+        else:
+            for row in ("srow_x", "srow_y", "srow_z"):
+                h[row][:] = 0
+
+    path = _bad_sform_nifti(tmp_path / "b.nii", fix)
+    url = http_server.put("b.nii", open(path, "rb").read())
+    with pytest.warns(RuntimeWarning, match="qform affine is used"):
+        expected = lv.open(path).affine
+    with pytest.warns(RuntimeWarning, match="qform affine is used"):
+        refs = references(url)
+    attrs = _strict_json(refs["refs"][".zattrs"])
+    np.testing.assert_array_equal(np.asarray(attrs["lazyvol"]["affine"]), expected)
+
+
+def test_remote_nifti_without_a_usable_affine_is_refused(tmp_path, http_server: HttpServer):
+    def fix(h) -> None:
+        h.set_sform(None, 0)
+        h["pixdim"][2] = np.inf
+
+    url = http_server.put("i.nii", open(_bad_sform_nifti(tmp_path / "i.nii", fix), "rb").read())
+    with pytest.raises(FormatError, match=r"i\.nii: no usable affine"):
+        references(url)
+
+
 # -- real scanner data (skipped without ../shared/dicom-real) --------------------------------------
 
 

@@ -69,6 +69,29 @@ def test_s3_nifti_equals_nibabel(tmp_path, s3_server: S3, s3_bucket: str, suffix
     _no_secret(repr(vol))
 
 
+@pytest.mark.parametrize("key", ["scan#2.nii.gz", "run?x=1.nii.gz", "store#1.zarr"])
+def test_object_keys_holding_hash_or_query_open_by_their_suffix(
+    tmp_path, s3_server: S3, s3_bucket: str, key: str
+):
+    """An object key may hold "#" and "?" (s3fs reads s3://b/run?x=1.nii.gz as that object):
+    the name lazyvol sniffed by was cut at them (a URL's fragment and query), so a .nii.gz or a
+    Zarr store under such a key was taken for DICOM and refused ("not a DICOM file")."""
+    path = write_phantom_nifti(tmp_path / "a.nii.gz", (8, 7, 6), dtype="int16")
+    want, affine = _reference(path)
+    if key.endswith(".zarr"):
+        store = lv.open(path).to_zarr(tmp_path / "z.zarr")
+        for root, _dirs, names in os.walk(store):
+            for n in names:
+                rel = os.path.relpath(os.path.join(root, n), store)
+                _put_s3(s3_server, s3_bucket, f"{key}/{rel}", Path(root, n).read_bytes())
+        url = f"s3://{s3_bucket}/{key}"
+    else:
+        url = _put_s3(s3_server, s3_bucket, key, Path(path).read_bytes())
+    vol = lv.open(url, storage_options=s3_server.options())
+    np.testing.assert_array_equal(vol.compute(), want)
+    np.testing.assert_allclose(vol.affine, affine)
+
+
 def test_s3_analyze_pair_and_scaled_float(tmp_path, s3_server: S3, s3_bucket: str):
     hdr = tmp_path / "p.hdr"
     data = np.arange(6 * 5 * 4, dtype=np.int16).reshape(6, 5, 4)
