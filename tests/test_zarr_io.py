@@ -301,6 +301,35 @@ def test_nifti_header_array_follows_the_spec(tmp_path):
 
 
 @pytest.mark.parametrize(
+    ("codes", "expected"),
+    [(None, (1, 1)), ((2, 0), (2, 0)), ((4, 2), (4, 2)), ((3, 1), (3, 1))],
+    ids=["dicom", "nifti-sform-only", "nifti-mni-aligned", "nifti-talairach"],
+)
+def test_nifti_header_array_states_the_codes_to_nifti_writes(tmp_path, codes, expected):
+    """The store's NIfTI header and to_nifti state the same sform/qform codes: 1 (scanner, as
+    dcm2niix writes) for a DICOM series, a NIfTI source's own otherwise. The store said 2
+    (aligned) for DICOM, and copied the sform code into a qform the source left at 0."""
+    import io
+
+    from lazyvol.testing import write_dicom_series
+
+    if codes is None:
+        write_dicom_series(tmp_path / "s", (9, 7, 5))
+        vol = lv.open(tmp_path / "s")
+    else:
+        img = nib.Nifti1Image(_rand((9, 7, 5), "float32", seed=3), OBLIQUE)
+        img.header.set_sform(OBLIQUE, code=codes[0])
+        img.header.set_qform(OBLIQUE, code=codes[1])
+        nib.save(img, tmp_path / "n.nii")
+        vol = lv.open(tmp_path / "n.nii")
+    written = nib.load(vol.to_nifti(tmp_path / "o.nii")).header
+    raw = np.asarray(zarr.open_group(vol.to_zarr(tmp_path / "o.zarr"), mode="r")["nifti"][:])
+    stored = nib.Nifti1Header.from_fileobj(io.BytesIO(raw.tobytes()), check=False)
+    assert (int(written["sform_code"]), int(written["qform_code"])) == expected
+    assert (int(stored["sform_code"]), int(stored["qform_code"])) == expected
+
+
+@pytest.mark.parametrize(
     ("affine", "expected"),
     [
         (

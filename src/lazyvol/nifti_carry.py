@@ -31,6 +31,18 @@ def _dims(dim_info: int) -> tuple[int, int, int]:
     return tuple(((dim_info >> shift) & 3) - 1 for shift in (0, 2, 4))  # type: ignore[return-value]
 
 
+def xform_codes(meta: dict[str, Any]) -> tuple[int, int]:
+    """``(sform_code, qform_code)`` a NIfTI written from a volume with ``meta`` states: a NIfTI
+    source's own non-zero codes (its qform code 0 stays 0 while its sform holds the affine, as
+    nibabel keeps it), else 1, "scanner" (as dcm2niix writes for DICOM)."""
+    s_code = meta.get("sform_code")
+    s_code = s_code if isinstance(s_code, int) and 1 <= s_code <= 5 else 1
+    q_code = meta.get("qform_code")
+    if q_code == 0 and isinstance(meta.get("sform_code"), int) and meta["sform_code"] > 0:
+        return s_code, 0
+    return s_code, q_code if isinstance(q_code, int) and 1 <= q_code <= 5 else 1
+
+
 def carry_fields(hdr: Any, meta: dict[str, Any], affine: Any, shape: tuple[int, ...]) -> None:
     """Set the carried fields of ``meta`` on the nibabel header ``hdr`` of a volume of ``affine``
     and ``shape`` (see the module docstring)."""

@@ -31,7 +31,7 @@ from ._location import local_destination
 from .config import chunk_budget
 from .errors import WriteError
 from .geometry import affine_problem, axis_map
-from .nifti_carry import carry_fields, set_acquisition_fields
+from .nifti_carry import carry_fields, set_acquisition_fields, xform_codes
 from .nifti_fields import CARRIED_KEY
 from .scaling import numbers_hint
 from .sidecar import sidecar, sidecar_paths, write_sidecars
@@ -137,10 +137,7 @@ def _header(vol: Volume, dtype: np.dtype) -> Any:
     if time_unit not in TIME_UNITS and isinstance(units, list | tuple) and len(units) == 2:
         time_unit = str(units[1])
     hdr.set_xyzt_units(space_unit(meta), time_unit if time_unit in TIME_UNITS else "sec")
-    s_code = int(meta.get("sform_code") or 0) or 1
-    # A NIfTI source's qform code 0 stays 0 while its sform holds the affine (nibabel keeps it).
-    kept_off = meta.get("qform_code") == 0 and int(meta.get("sform_code") or 0) > 0
-    q_code = 0 if kept_off else int(meta.get("qform_code") or 0) or 1
+    s_code, q_code = xform_codes(meta)
     hdr.set_sform(vol.affine, code=s_code)
     hdr.set_qform(vol.affine, code=q_code)
     if len(shape) > 3:

@@ -135,13 +135,14 @@ def nifti_header_bytes(
     except (nib.spatialimages.HeaderDataError, KeyError, TypeError, ValueError):
         return None
     hdr.set_data_shape([int(n) for n in shape])
-    code = meta.get("sform_code") if isinstance(meta.get("sform_code"), int) else None
-    code = code if code in (1, 2, 3, 4, 5) else 2  # 2: aligned to another (the source's) space
+    from .nifti_carry import carry_fields, xform_codes  # a NIfTI source's intent, slice timing
+
+    s_code, q_code = xform_codes(meta)  # the codes to_nifti writes
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")  # a sheared affine: the qform drops the shear
-        hdr.set_sform(affine, code=code)
+        hdr.set_sform(affine, code=s_code)
         try:
-            hdr.set_qform(affine, code=code, strip_shears=True)
+            hdr.set_qform(affine, code=q_code, strip_shears=True)
         except (nib.spatialimages.HeaderDataError, ValueError, np.linalg.LinAlgError):
             hdr.set_qform(None, code=0)
     hdr.set_xyzt_units(space_unit(meta), _NIFTI_TIME_CODES.get(time_unit or "", "sec"))
@@ -150,8 +151,6 @@ def nifti_header_bytes(
         zooms = list(hdr.get_zooms())
         zooms[3] = spacing
         hdr.set_zooms(zooms)
-    from .nifti_carry import carry_fields  # a NIfTI source's intent, slice timing ...
-
     carry_fields(hdr, meta, affine, tuple(int(n) for n in shape))
     hdr.set_slope_inter(np.nan, np.nan)
     hdr["descrip"] = b"lazyvol"
