@@ -276,6 +276,20 @@ def test_junk_files_only(tmp_path):
         lv.open(tmp_path / "a.txt")
 
 
+def test_another_image_format_is_named_not_called_not_dicom(tmp_path):
+    """A FreeSurfer .mgz (nibabel's own test file) went to the DICOM reader and was refused as
+    "no DICOM image volume found ... not a DICOM file"; it is refused as the format it is. A
+    DICOM file under such a name still opens (its content decides)."""
+    from nibabel.testing import data_path
+
+    with pytest.raises(lv.UnsupportedError, match=r"test\.mgz: FreeSurfer MGH \(\.mgz\) is not"):
+        lv.open(os.path.join(data_path, "test.mgz"))
+    truth = write_dicom_series(tmp_path / "s", (8, 8, 1))
+    renamed = tmp_path / "slice.png"
+    shutil.copy(truth.files[0], renamed)
+    np.testing.assert_array_equal(lv.open(renamed).compute(), truth.stored)
+
+
 def test_headerless_dicom_accepted_when_plausible(tmp_path):
     truth = write_dicom_series(tmp_path / "s", (8, 6, 1), syntax="implicit")
     ds = pydicom.dcmread(truth.files[0])

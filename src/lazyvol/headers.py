@@ -265,6 +265,17 @@ def _stored_dataset(doc: Any) -> Any:
     return doc
 
 
+def _header_as_stored(img: Any) -> Any:
+    """``img``'s header with the values its file holds: nibabel's image header has scl_slope /
+    scl_inter reset to NaN and vox_offset to 0 (its array proxy keeps them), so a header shown as
+    "the source's own" would hide the file's scaling and data offset."""
+    from nibabel.openers import ImageOpener
+
+    holder = img.file_map.get("header") or img.file_map["image"]  # a .nii holds its header
+    with ImageOpener(holder.filename) as f:
+        return type(img.header).from_fileobj(f, check=False)
+
+
 def volume_header(vol: Volume) -> Any:
     """The source's full header: a nibabel header (NIfTI) or the first slice's data set (DICOM).
 
@@ -292,7 +303,7 @@ def volume_header(vol: Volume) -> Any:
 
         def load() -> Any:
             try:
-                return nib.load(path).header
+                return _header_as_stored(nib.load(path))
             except Exception as exc:  # nibabel's own errors are not typed for us
                 raise FormatError(f"{path}: nibabel cannot read the header: {exc}") from exc
 

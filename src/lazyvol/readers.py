@@ -19,7 +19,7 @@ from typing import TYPE_CHECKING, Any
 
 from . import _io
 from ._location import Location
-from .errors import LazyvolError
+from .errors import LazyvolError, UnsupportedError
 from .formats.registry import pick
 from .nifti_codes import NIFTI_SUFFIXES
 
@@ -199,6 +199,47 @@ class DicomReader:
         return {"format": "DICOM", "path": source.display}
 
 
+#: Other image formats, by suffix: named in the refusal, not read as (not-)DICOM.
+_OTHER_FORMATS = {
+    ".mgz": "FreeSurfer MGH",
+    ".mgh": "FreeSurfer MGH",
+    ".nrrd": "NRRD",
+    ".nhdr": "NRRD",
+    ".mha": "MetaImage",
+    ".mhd": "MetaImage",
+    ".mnc": "MINC",
+    ".par": "Philips PAR/REC",
+    ".rec": "Philips PAR/REC",
+    ".npy": "NumPy array",
+    ".npz": "NumPy archive",
+    ".h5": "HDF5",
+    ".hdf5": "HDF5",
+    ".tif": "TIFF",
+    ".tiff": "TIFF",
+    ".png": "PNG",
+    ".jpg": "JPEG",
+    ".jpeg": "JPEG",
+}
+
+
+def _refuse_other_format(loc: Location) -> None:
+    """Refuse a file named as another image format whose content is not DICOM, naming the format
+    (it went to the DICOM reader and was refused as "not a DICOM file")."""
+    name = loc.name.lower()
+    suffix = next((s for s in _OTHER_FORMATS if name.endswith(s)), None)
+    if suffix is None:
+        return
+    if not (_is_object(loc) if loc.is_remote else os.path.isfile(loc.url)):
+        return  # a folder (or nothing): the DICOM reader says what it finds
+    if sniff(loc) != "unknown":
+        return
+    raise UnsupportedError(
+        f"{loc.display}: {_OTHER_FORMATS[suffix]} ({suffix}) is not a format lazyvol reads "
+        "(NIfTI-1/2, Analyze, DICOM, Zarr); convert it to NIfTI first (nibabel reads MGH and "
+        "PAR/REC, SimpleITK reads NRRD, MetaImage and MINC)"
+    )
+
+
 def open_source(
     source: Location | str | os.PathLike[str],
     *,
@@ -213,4 +254,6 @@ def open_source(
     without any cache."""
     loc = Location.of(source, storage_options)
     reader = pick(loc)
+    if isinstance(reader, DicomReader):
+        _refuse_other_format(loc)
     return reader.open(loc, series=series, chunks=chunks, scale=scale, dtype=dtype, **options)
