@@ -178,6 +178,25 @@ def test_dicom_slice_attributes(tmp_path):
     assert cut.InstanceNumber.values.tolist() == [int(d.InstanceNumber) for d in refs[3:]]
 
 
+def test_a_zarr_copy_of_dicom_opens_without_its_source_files(tmp_path):
+    """A store converted from DICOM listed the per-image attributes as coordinates, read from the
+    original files: once those were gone, ``InstanceNumber.values`` and ``to_netcdf`` raised
+    SourceNotFoundError (and the store keeps one source header, not each image's). The store's
+    dataset has the pixels, the affine and the world coordinates on its own."""
+    import shutil
+
+    truth = write_dicom_series(tmp_path / "s", (8, 8, 5))
+    store = lv.open(tmp_path / "s").to_zarr(tmp_path / "c.zarr")
+    shutil.rmtree(tmp_path / "s")
+    ds = xr.open_dataset(store, engine="lazyvol")
+    assert not {"InstanceNumber", "AcquisitionTime", "SOPInstanceUID"} & set(ds.coords)
+    np.testing.assert_array_equal(ds["image"].values, truth.stored)
+    ds.to_netcdf(tmp_path / "c.nc")
+    back = xr.open_dataset(tmp_path / "c.nc")
+    np.testing.assert_array_equal(back["image"].values, truth.stored)
+    np.testing.assert_array_equal(affine_of(back), lv.open(store).affine)
+
+
 def test_dicom_image_attributes_of_a_4d_series_follow_every_volume(tmp_path):
     """4D: each volume's images are other files, so the attributes lie on (k, t): the file named
     by SOPInstanceUID at (k, t) holds the pixels at (k, t) (they came from volume 0 for every t)."""

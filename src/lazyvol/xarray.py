@@ -17,7 +17,8 @@ coordinates that cost nothing until used:
   ``meta["diffusion"]``;
 * DICOM: ``InstanceNumber``, ``AcquisitionTime`` and ``SOPInstanceUID`` of each image, on ``k``
   (on ``k`` and the 4th axis for a 4D series: each volume's images are other files), read from
-  the headers (no pixel data) only when used.
+  the headers (no pixel data) only when used; a Zarr store converted from DICOM keeps one source
+  header, not each image's: it has them only while the original files are there.
 
 The engine (registered in the ``xarray.backends`` entry-point group) returns lazily indexed
 variables: with ``chunks=None`` a selection reads only what it needs; with ``chunks={}`` the
@@ -183,9 +184,14 @@ def _axis4_coords(vol: Volume) -> dict[str, tuple[tuple[str, ...], Any, dict[str
 def _slice_attributes(vol: Volume) -> dict[str, Any]:
     """Per-image DICOM attributes as lazy dask arrays along k, and along the 4th axis of a 4D
     series (read on first use)."""
-    from .headers import _is_dicom
+    from ._location import is_url
+    from .headers import _is_dicom, _is_zarr
 
-    if not _is_dicom(vol.meta) or not vol.source or vol.ndim > 4:
+    if not _is_dicom(vol.meta) or not vol.source or vol.ndim > 4 or _is_zarr(vol.source):
+        return {}
+    if not is_url(str(vol.source)) and not os.path.exists(str(vol.source)):
+        # A Zarr copy of a DICOM series keeps one source header, not each image's: the images'
+        # own are read from the original files, which a store used on its own no longer has.
         return {}
     shape = tuple(vol.shape[2:])
     dims = dims_of(vol.ndim, vol.meta)[2:]
