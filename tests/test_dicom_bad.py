@@ -412,6 +412,22 @@ def test_pixel_data_holding_whole_frames_more_than_the_header_states_is_refused(
         lv.open(truth.files[0])
 
 
+def test_a_folder_whose_every_volume_is_refused_says_why_not_which(tmp_path):
+    """Every file's NumberOfFrames says 2 over one frame of pixels, so each file is a volume of
+    its own, and each is refused: opening the folder said "holds 5 volumes; choose one" (a
+    MultipleSeriesError over nothing openable). It raises the refusal, typed, with the table."""
+    truth = write_dicom_series(tmp_path / "s", (8, 10, 5))
+    for f in truth.files:
+        ds = pydicom.dcmread(f)
+        ds.NumberOfFrames = 2
+        ds.save_as(f)
+    with pytest.raises(
+        lv.FormatError, match=r"none of its 5 volumes can be opened:\n  #0 \["
+    ) as exc:
+        lv.open(tmp_path / "s")
+    assert "NumberOfFrames x SamplesPerPixel" in str(exc.value) and "(and " not in str(exc.value)
+
+
 def test_pixel_data_padded_by_less_than_a_frame_is_read(tmp_path):
     """Trailing bytes shorter than one frame are padding (pydicom strips them too): the series
     opens and reads the true values."""
@@ -438,9 +454,11 @@ def test_several_values_in_a_pixel_layout_attribute_are_refused(tmp_path, keywor
     with pytest.raises(lv.FormatError, match=rf"{keyword} \(0028,0[01]\d\d\).*2 values") as exc:
         lv.open(victim)
     assert victim in str(exc.value)
-    # In its folder the file is a group of its own that cannot be opened, and says why.
-    with pytest.raises(lv.MultipleSeriesError):
+    # In its folder the file is a group of its own that cannot be opened, and says why (the
+    # rest, one file short, cannot be opened either: the folder says so, with both reasons).
+    with pytest.raises(lv.LazyvolError, match=r"none of its 2 volumes can be opened") as exc:
         lv.open(tmp_path / "s")
+    assert f"{keyword} (0028,0" in str(exc.value) and "slice(s) missing" in str(exc.value)
     (bad,) = [info for info in lv.scan(tmp_path / "s") if info.files == [victim]]
     assert bad.error and keyword in bad.error
     with pytest.raises(lv.FormatError, match=rf"{keyword} .*2 values"):

@@ -26,6 +26,7 @@ from typing import Any
 
 import numpy as np
 
+from .ge_timing import ge_record_values, ge_slice_timing
 from .mosaic import csa_floats, csa_items, private_value
 from .records import FrameRecord
 
@@ -144,6 +145,8 @@ def record_values(raw: dict[int, Any], csa: dict[str, Any] | str | None) -> dict
                 out[key] = num
     if "Manufacturer" in out:
         out["Manufacturer"] = manufacturer(out["Manufacturer"])
+    if out.get("Manufacturer") == "GE":
+        out.update(ge_record_values(raw))
     table = csa if isinstance(csa, dict) else None
     # Siemens private values: the CSA image header, else the (0019,10xx) elements.
     bw = csa_floats(table, "BandwidthPerPixelPhaseEncode")
@@ -334,6 +337,8 @@ def _annotate(
             timing = second
     if timing is None and acq.get("Manufacturer") == "Siemens" and nk > 1:
         timing = _slice_timing_from_acquisition_time(list(slots[:nk]), bids.get("RepetitionTime"))
+    if timing is None and acq.get("Manufacturer") == "GE" and nk > 1:
+        timing = ge_slice_timing(list(slots[:nk]), _acq, {**acq, **bids})
     if timing is not None:
         bids["SliceTiming"] = timing
     # every frame: an enhanced file's frames carry their own FrameAcquisitionDateTime

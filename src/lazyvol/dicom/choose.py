@@ -6,7 +6,13 @@ from typing import Any
 
 import numpy as np
 
-from ..errors import FormatError, MultipleSeriesError, SeriesError, UnsupportedError
+from ..errors import (
+    FormatError,
+    LazyvolError,
+    MultipleSeriesError,
+    SeriesError,
+    UnsupportedError,
+)
 from .model import ScanReport, SeriesInfo
 
 __all__ = ["select"]
@@ -55,6 +61,39 @@ def _slash(path: str, report: ScanReport) -> str:
     return ""
 
 
+def _without_choice(report: ScanReport, path: str) -> SeriesInfo:
+    """The volume opened when no ``series`` is given: the only one; else why none, or which."""
+    if len(report) == 1:
+        return report[0]
+    if not report:
+        reasons = "; ".join(f"{p}: {r}" for p, r in report.skipped[:5])
+        more = f" (and {len(report.skipped) - 5} more)" if len(report.skipped) > 5 else ""
+        if not report.skipped:
+            raise FormatError(f"{path}: no DICOM file found (the folder holds no files)")
+        # Only valid files of kinds lazyvol does not read: say so by the error's class too.
+        unsupported = all(p in report.unsupported for p, _ in report.skipped)
+        cls = UnsupportedError if unsupported else FormatError
+        hint = _slash(path, report)
+        raise cls(f"{path}: no DICOM image volume found. Skipped: {reasons}{more}{hint}")
+    if all(info.error for info in report):
+        # Nothing to choose: every volume is refused (e.g. every file's NumberOfFrames
+        # lies, so each is a volume of its own): their refusals, typed as the first one.
+        kinds: dict[str, type[LazyvolError]] = {
+            "format": FormatError,
+            "unsupported": UnsupportedError,
+        }
+        refusal = kinds.get(report[0].error_kind, SeriesError)
+        why = "\n".join(f"  #{n} [{info.id}]: {info.error}" for n, info in enumerate(report[:5]))
+        more = f"\n  (and {len(report) - 5} more, see lazyvol.scan)" if len(report) > 5 else ""
+        raise refusal(f"{path}: none of its {len(report)} volumes can be opened:\n{why}{more}")
+    raise MultipleSeriesError(
+        f"{path} holds {len(report)} volumes; choose one with series= (a SeriesNumber, a "
+        f"SeriesInstanceUID or a unique prefix, a description, an id, or '#row'):\n"
+        + _candidates(report, report),
+        list(report),
+    )
+
+
 def select(report: ScanReport, path: str, series: str | int | None) -> SeriesInfo:
     """The volume ``series`` names in ``report``.
 
@@ -64,24 +103,7 @@ def select(report: ScanReport, path: str, series: str | int | None) -> SeriesInf
     choice matching several volumes is a :class:`MultipleSeriesError` listing them.
     """
     if series is None:
-        if len(report) == 1:
-            return report[0]
-        if not report:
-            reasons = "; ".join(f"{p}: {r}" for p, r in report.skipped[:5])
-            more = f" (and {len(report.skipped) - 5} more)" if len(report.skipped) > 5 else ""
-            if not report.skipped:
-                raise FormatError(f"{path}: no DICOM file found (the folder holds no files)")
-            # Only valid files of kinds lazyvol does not read: say so by the error's class too.
-            unsupported = all(p in report.unsupported for p, _ in report.skipped)
-            cls = UnsupportedError if unsupported else FormatError
-            hint = _slash(path, report)
-            raise cls(f"{path}: no DICOM image volume found. Skipped: {reasons}{more}{hint}")
-        raise MultipleSeriesError(
-            f"{path} holds {len(report)} volumes; choose one with series= (a SeriesNumber, a "
-            f"SeriesInstanceUID or a unique prefix, a description, an id, or '#row'):\n"
-            + _candidates(report, report),
-            list(report),
-        )
+        return _without_choice(report, path)
     if isinstance(series, bool) or not isinstance(series, int | np.integer | str):
         raise TypeError(f"series= takes a str or an int, not {type(series).__name__}")
     s = str(int(series)) if isinstance(series, int | np.integer) else str(series).strip()

@@ -13,6 +13,7 @@ import struct
 from collections.abc import Callable
 from typing import Any
 
+from .ge_timing import PROTOCOL_BLOCK
 from .header_values import (
     _EXTRA_TAGS,
     _LONG_VRS,
@@ -35,7 +36,7 @@ _SHORT_VRS = frozenset(
 )
 _WANTED = frozenset(_TAG.values()) | {0x00080005} | _EXTRA_TAGS
 #: Wanted values captured only up to MAX_PRIVATE_BYTES (larger ones are skipped, not read).
-_BOUNDED = frozenset(CSA_TAGS)
+_BOUNDED = frozenset(CSA_TAGS) | {PROTOCOL_BLOCK}
 #: Wanted tags that are sequences: their items are parsed by pydicom (multi-frame files; a
 #: Modality LUT, whose file is refused).
 _WANTED_SQ = frozenset(
