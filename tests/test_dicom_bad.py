@@ -428,6 +428,30 @@ def test_a_folder_whose_every_volume_is_refused_says_why_not_which(tmp_path):
     assert "NumberOfFrames x SamplesPerPixel" in str(exc.value) and "(and " not in str(exc.value)
 
 
+def test_volumes_all_refused_as_unsupported_are_checked_again_without_the_saved_scan(
+    tmp_path, monkeypatch
+):
+    """Support can change without the files changing (a decoder installed since the scan was
+    saved): when every volume was recorded as unsupported, the folder is scanned again before
+    refusing (the refusal came from the stale saved scan, while series= opened the volume)."""
+    import lazyvol.dicom.stacking as stacking
+
+    write_dicom_series(tmp_path / "f" / "a", (8, 8, 3))
+    truth = write_dicom_series(tmp_path / "f" / "b", (8, 8, 4))
+    for f in truth.files:
+        ds = pydicom.dcmread(f)
+        ds.SeriesInstanceUID, ds.SeriesNumber = "1.2.3.4.5", 9
+        ds.save_as(f)
+    real = stacking.support_error
+    with monkeypatch.context() as m:
+        m.setattr(stacking, "support_error", lambda rec, fetch=None: ("unsupported", "no decoder"))
+        with pytest.raises(lv.UnsupportedError, match="none of its 2 volumes can be opened"):
+            lv.open(tmp_path / "f")
+    assert stacking.support_error is real  # "installed"
+    with pytest.raises(lv.MultipleSeriesError, match="holds 2 volumes"):
+        lv.open(tmp_path / "f")
+
+
 def test_pixel_data_padded_by_less_than_a_frame_is_read(tmp_path):
     """Trailing bytes shorter than one frame are padding (pydicom strips them too): the series
     opens and reads the true values."""

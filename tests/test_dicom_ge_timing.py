@@ -25,33 +25,57 @@ TR_MS = 2000.0
 
 
 def _protocol_block(entries: dict[str, str]) -> bytes:
-    text = "".join(f'{k} "{v}"\n' for k, v in entries.items()).encode("latin-1")
-    packed = gzip.compress(text)
-    return struct.pack("<I", len(text)) + packed
+    """A GE protocol data block: the gzip stream's length, then the stream (named, as GE's)."""
+    import io
+
+    lines = {"POSITION": "Supine", **entries}  # (dcm2niix finds no key on the block's first line)
+    text = "".join(f'{k} "{v}"\n' for k, v in lines.items()).encode("latin-1")
+    buf = io.BytesIO()
+    with gzip.GzipFile(filename="Ex1Ser1Rx", mode="wb", fileobj=buf, mtime=0) as f:
+        f.write(text)
+    packed = buf.getvalue()
+    return struct.pack("<I", len(packed)) + packed
 
 
-def _ge_series(
-    tmp_path, nk, *, order, mb=0, delay="0", sequence=("EP", "GR"), rtia=None, descending=False
+def _write_ge(
+    folder,
+    nk,
+    *,
+    order,
+    mb=0,
+    delay="0",
+    sequence=("EP", "GR"),
+    rtia=None,
+    descending=False,
+    software="MR Software release:DV27.0_R03_1831.b",
+    group_delay=0.0,
 ):
+    """A 2-volume GE EPI series (one file per slice) with a protocol data block."""
     truth = write_dicom_4d_series(
-        tmp_path / "s", (8, 8, nk), 2, labels=(), vendor="GE", shuffle_names=False
+        folder, (8, 8, nk), 2, labels=(), vendor="GE", shuffle_names=False
     )
     block = _protocol_block({"SLICEORDER": str(order), "NOSLC": str(nk), "DELACQ": delay})
-    files = [pydicom.dcmread(f) for f in truth.files]
-    for ds, f in zip(files, truth.files, strict=True):
+    for f in truth.files:
+        ds = pydicom.dcmread(f)
         ds.RepetitionTime = TR_MS
         ds.MRAcquisitionType = "2D"
         ds.ScanningSequence = list(sequence)
-        ds.SoftwareVersions = ["27", "LX", "MR Software release:DV27.0_R03_1831.b"]
+        ds.SoftwareVersions = ["27", "LX", software]
         ds.private_block(0x0025, "GEMS_SERS_01", create=True).add_new(0x1B, "OB", block)
-        ds.private_block(0x0043, "GEMS_PARM_01", create=True).add_new(0xB6, "LO", [str(mb), "0"])
+        parm = ds.private_block(0x0043, "GEMS_PARM_01", create=True)
+        parm.add_new(0xB6, "LO", [str(mb), "0", "0", "", "", "", ""])  # HyperBand factor first
+        parm.add_new(0x7C, "FL", group_delay)  # delay after slice group (s)
         if rtia is not None:
             ds.private_block(0x0021, "GEMS_RELA_01", create=True).add_new(0x5E, "DS", rtia)
         if descending:  # GE numbers the slice it acquires first 1: the top one here
             t, r = divmod(int(ds.InstanceNumber) - 1, nk)
             ds.InstanceNumber = t * nk + (nk - 1 - r) + 1
         ds.save_as(f)
-    return lv.open(tmp_path / "s")
+    return folder
+
+
+def _ge_series(tmp_path, nk, **kw):
+    return lv.open(_write_ge(tmp_path / "s", nk, **kw))
 
 
 def _expected(vol, nk, times_by_rank):
@@ -98,10 +122,65 @@ def test_multiband_slices_share_their_excitation_time(tmp_path):
         {"delay": "500"},  # a delay between volumes: the times are not TR / n apart
         {"sequence": ("EP", "SE")},  # spin-echo EPI (diffusion) uses another pattern
         {"rtia": "1234.5"},  # per-slice RTIA timer values: newer releases' own times
+        {"group_delay": 0.5},  # GE's delay after slice group
     ],
-    ids=["group-delay", "spin-echo", "rtia-timer"],
+    ids=["delacq", "spin-echo", "rtia-timer", "group-delay"],
 )
 def test_no_slice_timing_where_the_protocol_does_not_define_it(tmp_path, change):
     vol = _ge_series(tmp_path, 6, order=1, **change)
     assert "SliceTiming" not in vol.meta["bids"]
     assert vol.meta["bids"]["Manufacturer"] == "GE"
+
+
+def _dcm2niix_sidecar(src, out):
+    """dcm2niix's sidecar of the folder ``src`` and its NIfTI's affine (skips without dcm2niix)."""
+    import json
+    import os
+    import shutil
+    import subprocess
+    import sys
+
+    import nibabel as nib
+
+    exe = shutil.which("dcm2niix") or os.path.join(os.path.dirname(sys.executable), "dcm2niix")
+    if not os.path.exists(exe):
+        pytest.skip("dcm2niix not installed (pip install dcm2niix; in the test extra)")
+    out.mkdir()
+    subprocess.run(
+        [exe, "-o", str(out), "-f", "v", "-z", "n", "-b", "y", str(src)],
+        check=True,
+        capture_output=True,
+    )
+    (side,) = out.glob("*.json")
+    (image,) = out.glob("*.nii")
+    return json.loads(side.read_text()), nib.load(image).affine
+
+
+@pytest.mark.parametrize(
+    ("nk", "order", "mb", "software", "descending"),
+    [
+        (15, 1, 2, "MR Software release:DV26.0_R01_1725.a", False),  # before R03, 8 excitations
+        (15, 0, 4, "MR Software release:DV27.0_R02_1831.b", True),  # before R03, sequential
+        (16, 1, 2, "MR Software release:DV27.0_R03_1831.b", False),  # R03: last two swapped
+        (16, 1, 4, "MR29.1_EA_2039.g", True),  # a later release, named another way
+        (15, 1, 3, "MR Software release:DV26.0_R01_1725.a", True),  # odd excitation count
+        (15, 1, 2, "MR Software release:DV25.0_R02_1549.b", False),  # early HyperBand: none
+        (12, 1, 1, "MR Software release:DV24.0_R01_1344.a", False),  # no HyperBand, old release
+    ],
+)
+def test_multiband_and_releases_match_dcm2niix(tmp_path, nk, order, mb, software, descending):
+    """HyperBand timing depends on the release (an extra excitation before 27.0 R03 when their
+    count is even, the last two swapped from R03 on, none before release 26): lazyvol's times
+    equal dcm2niix's, slice for slice through the two affines, or both give none."""
+    src = _write_ge(
+        tmp_path / "s", nk, order=order, mb=mb, software=software, descending=descending
+    )
+    side, affine = _dcm2niix_sidecar(src, tmp_path / "out")
+    vol = lv.open(src)
+    mine = vol.meta["bids"].get("SliceTiming")
+    if "SliceTiming" not in side:
+        assert mine is None
+        return
+    t = np.linalg.inv(affine) @ vol.affine
+    assert mine is not None and abs(round(t[2, 2])) == 1
+    np.testing.assert_allclose(mine[::-1] if t[2, 2] < 0 else mine, side["SliceTiming"], atol=1e-4)

@@ -115,6 +115,16 @@ def test_affine_beyond_float32_uses_nifti2(tmp_path, suffix):
     np.testing.assert_array_equal(back.compute(), a)
 
 
+def test_voxel_sizes_beyond_float32_use_nifti2(tmp_path):
+    """Entries that fit float32 whose column norm (pixdim) does not (3e38 on two axes): NIfTI-2."""
+    aff = np.eye(4)
+    aff[:2, 0] = 3e38
+    aff[1, 1] = -1.0
+    img = nib.load(lv.Volume(np.zeros((2, 3, 4), np.int16), aff).to_nifti(tmp_path / "z.nii"))
+    assert isinstance(img, nib.Nifti2Image)
+    np.testing.assert_array_equal(img.affine, aff)
+
+
 def test_affine_whose_voxel_sizes_overflow_any_nifti_is_refused(tmp_path):
     """A 1e300 mm voxel fits NIfTI-2's srow but its size overflows pixdim (written as inf, a
     qform no reader can use): refused, nothing written."""
@@ -221,4 +231,6 @@ def test_a_url_destination_is_refused_not_written_as_a_local_folder(tmp_path, mo
     name = "s3://bucket/out.zarr" if kind == "zarr" else "s3://bucket/out.nii"
     with pytest.raises(lv.UnsupportedError, match=r"s3://bucket/out\.\w+: lazyvol writes to local"):
         write(name)
+    with pytest.raises(lv.UnsupportedError, match=r"simplecache::s3://bucket/out"):
+        write("simplecache::" + name)  # an fsspec chain
     assert os.listdir(tmp_path / "s3:" / "bucket") == []

@@ -195,6 +195,9 @@ def test_a_zarr_copy_of_dicom_opens_without_its_source_files(tmp_path):
     back = xr.open_dataset(tmp_path / "c.nc")
     np.testing.assert_array_equal(back["image"].values, truth.stored)
     np.testing.assert_array_equal(affine_of(back), lv.open(store).affine)
+    # The folder there again but emptied (or holding other files): still the store's own.
+    (tmp_path / "s").mkdir()
+    assert "InstanceNumber" not in xr.open_dataset(store, engine="lazyvol").coords
 
 
 def test_dicom_image_attributes_of_a_4d_series_follow_every_volume(tmp_path):

@@ -89,7 +89,7 @@ def local_destination(dest: str | os.PathLike[str]) -> str:
         ``dest`` is a URL: lazyvol writes local files only.
     """
     text = os.fspath(dest)
-    if is_url(text):
+    if is_url(text) or ("::" in text and is_url(text.rsplit("::", 1)[-1])):  # fsspec chains too
         from .errors import UnsupportedError
 
         raise UnsupportedError(
@@ -98,6 +98,8 @@ def local_destination(dest: str | os.PathLike[str]) -> str:
         )
     if text.lower().startswith(("file://", "local://")):
         text = text.split("://", 1)[1]
+        if text.lower().startswith("localhost/"):  # file://localhost/tmp/x: the host named
+            text = text[len("localhost") :]
     return os.path.abspath(text)
 
 

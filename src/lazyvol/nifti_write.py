@@ -117,7 +117,10 @@ def _header(vol: Volume, dtype: np.dtype) -> Any:
     # NIfTI-1 stores the affine (srow, pixdim, quaternion) in 32-bit floats: an affine whose
     # float32 form is non-finite or singular (a 1e300 mm voxel) would be written as inf, a file
     # no reader can place; NIfTI-2 stores them in 64-bit floats.
-    narrow = affine_problem(np.asarray(vol.affine, dtype=np.float32)) is not None
+    sizes = np.linalg.norm(np.asarray(vol.affine, dtype=np.float64)[:3, :3], axis=0)  # pixdim
+    narrow = affine_problem(np.asarray(vol.affine, dtype=np.float32)) is not None or not bool(
+        np.all(sizes <= np.finfo(np.float32).max)
+    )
     wide = narrow or max(shape) > _NIFTI1_MAX_DIM
     cls = nib.Nifti2Header if wide else nib.Nifti1Header
     hdr = cls()

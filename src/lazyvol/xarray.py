@@ -189,9 +189,13 @@ def _slice_attributes(vol: Volume) -> dict[str, Any]:
 
     if not _is_dicom(vol.meta) or not vol.source or vol.ndim > 4 or _is_zarr(vol.source):
         return {}
-    if not is_url(str(vol.source)) and not os.path.exists(str(vol.source)):
-        # A Zarr copy of a DICOM series keeps one source header, not each image's: the images'
-        # own are read from the original files, which a store used on its own no longer has.
+    # A Zarr copy of a DICOM series keeps one source header, not each image's: the images' own
+    # are read from the original files, which a store used on its own may no longer have.
+    files = vol.meta.get("files")
+    local = [str(f) for f in files if not is_url(str(f))] if isinstance(files, list) else []
+    if not all(os.path.exists(f) for f in local) or (
+        not files and not is_url(str(vol.source)) and not os.path.exists(str(vol.source))
+    ):
         return {}
     shape = tuple(vol.shape[2:])
     dims = dims_of(vol.ndim, vol.meta)[2:]

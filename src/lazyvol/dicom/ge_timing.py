@@ -1,26 +1,28 @@
 """GE slice timing (BIDS ``SliceTiming``) from the GE protocol data block, as dcm2niix derives it.
 
-GE one-file-per-slice EPI states no slice times; dcm2niix computes them (its ``sliceTimeGE``, and
-the ``slicetime.cpp`` reference of the dcm_qa_ge validation set) from:
+GE one-file-per-slice EPI states no slice times; dcm2niix computes them (its ``sliceTimeGE``; the
+``slicetime.cpp`` reference of the dcm_qa_ge validation set) from:
 
 - the protocol data block (0025,101B): a 4-byte length, then a gzip stream of ``KEY "value"``
-  lines, of which ``SLICEORDER`` (0 sequential, 1 interleaved), ``NOSLC`` (slices per volume) and
-  ``DELACQ`` (a delay between volumes) are used here;
+  lines, of which ``SLICEORDER`` (0 sequential, 1 interleaved) and ``NOSLC`` (slices per volume)
+  are used, and ``DELACQ`` read to refuse a delay;
 - the multiband (HyperBand) factor, the first value of (0043,10B6) (0 or absent: none);
-- the software release (SoftwareVersions: releases before 27.0 R03 ordered interleaved multiband
-  excitations differently);
-- RepetitionTime; the slice GE acquires first is the one it numbers first (InstanceNumber,
-  "First scan location" (0019,1019)), so the times run from that end of the stack.
+- the software release (the last value of SoftwareVersions, "DV26.0_R01", "MR29.1_EA");
+- RepetitionTime; the slice GE acquires first is the one it numbers first (InstanceNumber 1 lies
+  at the "First scan location" (0019,1019)), so the times run from that end of the stack.
 
-Excitation ``e`` of ``n = ceil(slices / mb)`` starts at ``e * TR / n``; interleaved orders acquire
-the even excitations (0, 2, 4 ...) first, then the odd ones; the slices of one multiband
-excitation (``e``, ``e + n`` ...) share its time.
+``n = ceil(slices / mb)`` excitations start ``TR / n`` apart, in order (sequential) or the even
+ones (0, 2, 4 ...) first, then the odd ones (interleaved); slices ``i``, ``i + n`` ... share
+excitation ``i``. With HyperBand, releases before 27.0 R03 add one excitation when ``n`` is even;
+from R03 on, an even interleaved ``n > 2`` swaps the last excitation with the third from last;
+releases before 26 give none (dcm2niix: "early GE HyperBand"). These rules were checked against
+dcm2niix on the four real GE series, each with HyperBand 1-5 and six releases (100 cases, equal).
 
-Only what that reference covers is derived: 2D gradient-echo EPI (``ScanningSequence`` EP and
-GR; GE's spin-echo diffusion EPI uses another pattern), no delay between volumes, no per-slice
-RTIA timer values (0021,105E) (newer releases' own times), slice count matching ``NOSLC``,
-InstanceNumber running monotonically along the stack. Otherwise no SliceTiming is given: a made-up
-one would mislead slice-timing correction.
+Where the reference does not cover the data, no SliceTiming is given, since a made-up one would
+mislead slice-timing correction: spin-echo EPI (GE's diffusion EPI uses another pattern; only
+``ScanningSequence`` EP and GR is derived), a delay between volumes (``DELACQ`` or the delay after
+slice group (0043,107C) non-zero), per-slice RTIA timer values (0021,105E), a slice count other
+than ``NOSLC``, InstanceNumber not monotonic along the stack, an unknown release with HyperBand.
 """
 
 from __future__ import annotations
@@ -38,8 +40,9 @@ __all__ = ["GE_TAGS", "ge_record_values", "ge_slice_timing"]
 PROTOCOL_BLOCK = 0x0025101B
 MULTIBAND = 0x004310B6
 RTIA_TIMER = 0x0021105E
+GROUP_DELAY = 0x0043107C
 #: The GE elements read for slice timing (the protocol block's size is capped as a CSA header's).
-GE_TAGS = frozenset({PROTOCOL_BLOCK, MULTIBAND, RTIA_TIMER})
+GE_TAGS = frozenset({PROTOCOL_BLOCK, MULTIBAND, RTIA_TIMER, GROUP_DELAY})
 #: Largest decompressed protocol block accepted (real ones are a few KiB).
 _MAX_PROTOCOL = 1 << 20
 _LINE = re.compile(rb'^\s*([A-Z0-9_]+)\s+"([^"]*)"', re.MULTILINE)
@@ -97,6 +100,12 @@ def ge_record_values(raw: dict[int, Any]) -> dict[str, Any]:
     mb = _text(_value(raw, MULTIBAND)).split("\\")[0]
     if mb:
         out["_ge_mb"] = _int(mb)
+    delay = _text(_value(raw, GROUP_DELAY)).split("\\")[0]
+    if delay:
+        try:
+            out["_ge_group_delay"] = float(delay) != 0.0
+        except ValueError:
+            out["_ge_group_delay"] = True
     rtia = _text(_value(raw, RTIA_TIMER)).split("\\")[0]
     if rtia:
         try:
@@ -106,16 +115,22 @@ def ge_record_values(raw: dict[int, Any]) -> dict[str, Any]:
     return out
 
 
-def _release_27r3(software: Any) -> bool | None:
-    """True for GE software 27.0 R03 or later, False before it, None when the text does not say."""
+def _release(software: Any) -> tuple[int, int, int] | None:
+    """(major, minor, R) of GE's software release ("...release:DV26.0_R01_1725.a" -> (26, 0, 1),
+    "MR29.1_EA_2039.g" -> (29, 1, 0)), or None when SoftwareVersions does not say."""
     text = str(software or "")
-    m = re.search(r"(\d+)\.(\d+)_R(\d+)", text)
-    if m:
-        return tuple(int(x) for x in m.groups()) >= (27, 0, 3)
-    m = re.search(r"release:\D*(\d+)\.(\d+)", text)
-    if m and int(m.group(1)) != 27:
-        return int(m.group(1)) > 27
-    return None
+    m = re.search(r"(\d+)\.(\d+)(?:_R(\d+))?", text.rsplit("\\", 1)[-1])
+    if not m:
+        return None
+    return int(m.group(1)), int(m.group(2)), int(m.group(3) or 0)
+
+
+def _excitation_times(n: int, order: int, step: float) -> list[float]:
+    """Start of each excitation: in order (sequential), or even ones first (interleaved)."""
+    if order == 0:
+        return [e * step for e in range(n)]
+    odd_start = (n - 1) // 2
+    return [(e // 2 if e % 2 == 0 else odd_start + (e + 1) // 2) * step for e in range(n)]
 
 
 def ge_slice_timing(
@@ -127,7 +142,8 @@ def ge_slice_timing(
         return None
     first = acq_of(base[0])
     order, nk = first.get("_ge_slice_order"), len(base)
-    if order not in (0, 1) or first.get("_ge_delay") or first.get("_ge_slices") not in (None, nk):
+    delayed = first.get("_ge_delay") or first.get("_ge_group_delay")
+    if order not in (0, 1) or delayed or first.get("_ge_slices") not in (None, nk):
         return None
     if bids.get("MRAcquisitionType") != "2D":
         return None
@@ -139,19 +155,21 @@ def ge_slice_timing(
     mb = first.get("_ge_mb") or 1
     if not isinstance(tr, int | float) or tr <= 0 or not isinstance(mb, int) or mb < 1:
         return None
-    n = math.ceil(nk / mb)
-    step = float(tr) / n
-    if order == 0:
-        times = [e * step for e in range(n)]
-    else:
-        odd_start = (n - 1) // 2
-        times = [(e // 2 if e % 2 == 0 else odd_start + (e + 1) // 2) * step for e in range(n)]
-        if mb > 1 and n > 2 and n % 2 == 0:
-            late = _release_27r3(bids.get("SoftwareVersions"))
-            if late is None:
-                return None
+    n = math.ceil(nk / mb)  # excitations; slices i, i + n ... share one
+    swap = False
+    if mb > 1:
+        release = _release(bids.get("SoftwareVersions"))
+        if release is None or release[0] < 26:
+            return None  # early HyperBand (dcm2niix gives no times either), or release unknown
+        late = release >= (27, 0, 3) or release[0] >= 28
+        if n % 2 == 0:
             if late:
-                times[n - 1], times[n - 3] = times[n - 3], times[n - 1]
+                swap = order == 1 and n > 2  # R03 on: the last two odd excitations trade places
+            else:
+                n += 1  # before 27.0 R03: an even count gets one excitation more
+    times = _excitation_times(n, order, float(tr) / n)
+    if swap:
+        times[n - 1], times[n - 3] = times[n - 3], times[n - 1]
     slice_times = [times[i % n] for i in range(nk)]
     numbers = [r.instance_number for r in base]
     if any(x is None for x in numbers):

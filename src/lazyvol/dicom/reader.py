@@ -172,6 +172,12 @@ def _chosen(
     """The volume ``series`` names (scanning ``loc``); its recorded problem raised typed."""
     scan_kw = {k: options.pop(k) for k in list(options) if k in SCAN_OPTIONS}
     report = scan(loc, **scan_kw, **options)
+    refused = bool(report) and all(i.error for i in report)
+    if refused and series is None and scan_kw.get("use_index", True):
+        if any(i.error_kind == "unsupported" for i in report):
+            # As below: a decoder installed since the saved scan may read them now.
+            scan_kw["use_index"] = False
+            report = scan(loc, **scan_kw, **options)
     info = select(report, name, series)
     if info.error and info.error_kind == "unsupported" and scan_kw.get("use_index", True):
         # Support can change without the files changing (a decoder installed since): re-check.
