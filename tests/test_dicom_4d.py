@@ -870,3 +870,55 @@ def test_single_position_volumes_moved_within_the_plane_are_not_one_grid(tmp_pat
     assert "ImagePositionPatient (0020,0032)" in info.error
     with pytest.raises(SeriesError, match="not one grid"):  # nor split into 3D volumes
         lv.open(path, split_4d=True)
+
+
+def test_philips_scaling_is_judged_per_echo_as_dcm2niix_writes_echoes_apart():
+    """dcm2niix writes each echo to a file of its own, so its precise-float values need one
+    scaling per echo, not one over the stacked 4D: two echoes each with its own constant scaling
+    got "varying, dcm2niix writes display values" (and no warning) while dcm2niix wrote
+    floating-point values."""
+    from lazyvol.dicom.frame_table import philips_scaling
+    from lazyvol.dicom.records import FrameRecord
+
+    def frame(echo: int, k: int, rs: float, ss: float) -> FrameRecord:
+        return FrameRecord(
+            path=f"e{echo}_{k}",
+            size=0,
+            mtime_ns=0,
+            transfer_syntax="1.2.840.10008.1.2.1",
+            echo_number=echo,
+            echo_time=5.0 * echo,
+            rescale_slope=rs,
+            philips_scale_slope=ss,
+        )
+
+    per_echo = [frame(e, k, 1.5 * e, 0.01 * e) for e in (1, 2) for k in range(3)]
+    note, warn = philips_scaling(per_echo, use_fp=False)
+    assert warn and note is not None and "vary between the images" not in note
+    within = [frame(1, k, 1.5 + k, 0.01) for k in range(3)]
+    note, warn = philips_scaling(within, use_fp=False)
+    assert not warn and note is not None and "vary between the images" in note
+
+
+def test_one_echo_cut_from_a_multi_echo_volume_has_its_echo_time_in_the_sidecar(tmp_path):
+    """A multi-echo volume's sidecar can state no single EchoTime; one echo cut from it
+    (``vol[..., e]`` or ``vol[..., e:e+1]``) is what dcm2niix writes as a file of its own, with
+    that echo's EchoTime: the sidecar said none."""
+    truth = write_enhanced_dicom(
+        tmp_path / "e.dcm", (8, 6, 4), n_volumes=3, volume_tag="EffectiveEchoTime"
+    )
+    ds = pydicom.dcmread(truth.files[0])
+    times = sorted(
+        {float(i.MREchoSequence[0].EffectiveEchoTime) for i in ds.PerFrameFunctionalGroupsSequence}
+    )
+    vol = lv.open(truth.files[0])
+    assert vol.shape[3] == 3
+    np.testing.assert_array_equal(vol[:, :, :, 1].compute(), truth.stored[..., 1])
+
+    def sidecar(v, name):
+        v.to_nifti(tmp_path / f"{name}.nii")
+        return json.loads((tmp_path / f"{name}.json").read_text())
+
+    assert "EchoTime" not in sidecar(vol, "all")
+    assert sidecar(vol[:, :, :, 1], "one")["EchoTime"] == pytest.approx(times[1] / 1000)
+    assert sidecar(vol[:, :, :, 2:3], "last")["EchoTime"] == pytest.approx(times[2] / 1000)

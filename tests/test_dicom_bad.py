@@ -43,6 +43,32 @@ def test_file_cut_inside_header_is_skipped_and_series_flagged(tmp_path):
     assert report[0].shape == (32, 48, 11)
 
 
+def test_an_end_slice_no_reader_can_parse_flags_its_series_incomplete(tmp_path):
+    """The last slice holds an undefined-length private sequence without delimiters before its
+    Pixel Data: pydicom cannot read the file, which was skipped without its SeriesInstanceUID,
+    so the series opened one slice short without a word. The UID the walker read before the
+    damage names the series, which is flagged incomplete."""
+    import struct
+
+    def element(group, elem, vr, value, length=None):
+        n = len(value) if length is None else length
+        if vr == "SQ":
+            return struct.pack("<HH2sHL", group, elem, b"SQ", 0, n) + value
+        return struct.pack("<HH2sH", group, elem, vr.encode(), n) + value
+
+    item = struct.pack("<HHL", 0xFFFE, 0xE000, 0xFFFFFFFF) + element(8, 0x100, "SH", b"ABCD")
+    damage = element(9, 0x10, "LO", b"ACME") + element(9, 0x1001, "SQ", item, 0xFFFFFFFF)
+    truth = write_dicom_series(tmp_path / "s", SHAPE)
+    victim = truth.files[-1]
+    data = Path(victim).read_bytes()
+    at = data.rfind(b"\xe0\x7f\x10\x00OW")
+    Path(victim).write_bytes(data[:at] + damage + data[at:])
+    report = lv.scan(tmp_path / "s")
+    assert any(p == victim for p, _ in report.skipped)
+    assert any("incomplete" in w and victim in w for w in report[0].warnings)
+    assert report[0].shape == (32, 48, 11)
+
+
 def test_missing_position_errors_and_instance_order_fallback_is_flagged(tmp_path):
     truth = write_dicom_series(tmp_path / "s", SHAPE, reverse_instance_numbers=True)
     for f in truth.files:
@@ -450,6 +476,47 @@ def test_volumes_all_refused_as_unsupported_are_checked_again_without_the_saved_
     assert stacking.support_error is real  # "installed"
     with pytest.raises(lv.MultipleSeriesError, match="holds 2 volumes"):
         lv.open(tmp_path / "f")
+
+
+def test_an_attribute_repeated_in_the_data_set_is_refused(tmp_path):
+    """A second RescaleSlope and ImagePositionPatient inserted before Pixel Data (a data set must
+    hold each tag once, in ascending order): the walker and pydicom both kept the last copy, so
+    the series opened doubled and 100 mm away, without a word. Each file is refused naming the
+    tags, and the folder says why nothing opens."""
+    import struct
+
+    truth = write_dicom_series(tmp_path / "s", (8, 6, 4))
+    for k, f in enumerate(truth.files):
+        data = Path(f).read_bytes()
+        at = data.rfind(b"\xe0\x7f\x10\x00OW")
+        ipp = "\\".join(f"{v:g}" for v in truth.positions[k] + [0, 0, 100]).encode()
+        ipp += b" " * (len(ipp) % 2)
+        extra = struct.pack("<HH2sH", 0x20, 0x32, b"DS", len(ipp)) + ipp
+        extra += struct.pack("<HH2sH", 0x28, 0x1053, b"DS", 2) + b"2 "
+        Path(f).write_bytes(data[:at] + extra + data[at:])
+    match = (
+        r"ImagePositionPatient \(0020,0032\), RescaleSlope \(0028,1053\) appear\(s\) more than once"
+    )
+    with pytest.raises(lv.FormatError, match=match):
+        lv.open(tmp_path / "s")
+    with pytest.raises(lv.FormatError, match=match):
+        lv.open(truth.files[0])
+
+
+def test_a_damaged_basic_offset_table_is_refused_at_open(tmp_path):
+    """An RLE file whose Basic Offset Table item holds 6 bytes (4-byte offsets: never that
+    length) opened and failed only when its slice was computed; the item header says it at open."""
+    import struct
+
+    truth = write_dicom_series(tmp_path / "s", (8, 6, 4), compress="1.2.840.10008.1.2.5")
+    victim = truth.files[1]
+    data = Path(victim).read_bytes()
+    at = data.rfind(b"\xe0\x7f\x10\x00OB\x00\x00\xff\xff\xff\xff") + 12
+    (length,) = struct.unpack_from("<L", data, at + 4)
+    bot = struct.pack("<HHL", 0xFFFE, 0xE000, 6) + b"\0" * 6
+    Path(victim).write_bytes(data[:at] + bot + data[at + 8 + length :])
+    with pytest.raises(lv.FormatError, match=r"IM00001\.dcm: .*Basic Offset Table .* of 6 bytes"):
+        lv.open(tmp_path / "s")
 
 
 def test_pixel_data_padded_by_less_than_a_frame_is_read(tmp_path):

@@ -424,10 +424,25 @@ def test_sliced_diffusion_volume_keeps_its_table_consistent(tmp_path):
         ({"n_override": 40}, "NumberOfImagesInMosaic"),
         ({"n_override": 0}, "NumberOfImagesInMosaic"),
         ({"n_override": 65535}, "NumberOfImagesInMosaic"),
+        # 4 of 5 tiles (a 2x2 grid of a 3x3 mosaic): cut across the tiles; 7: two empty slices.
+        # Both agreeing in the CSA header and (0019,100A): only the slice times contradict them.
+        ({"n_override": 4}, "MosaicRefAcqTimes lists 5 slice times"),
+        ({"n_override": 7}, "MosaicRefAcqTimes lists 5 slice times"),
         ({"csa_override": b"SV10\x04\x03\x02\x01\xff\xff\xff\xff"}, "(0029,1010)"),
+        ({"csa_override": b"\0" * ((1 << 20) + 2)}, "larger than 1048576 bytes: not read"),
         ({"drop_csa_tags": ["SliceNormalVector"]}, "SliceNormalVector"),
     ],
-    ids=["n-missing", "n-too-large", "n-zero", "n-absurd", "csa-unparseable", "no-slice-normal"],
+    ids=[
+        "n-missing",
+        "n-too-large",
+        "n-zero",
+        "n-absurd",
+        "n-fewer-than-times",
+        "n-more-than-times",
+        "csa-unparseable",
+        "csa-too-large",
+        "no-slice-normal",
+    ],
 )
 def test_bad_mosaic_is_a_format_error(tmp_path, kwargs, field):
     truth = write_mosaic_series(tmp_path, (8, 8, 5), volumes=2, **kwargs)

@@ -6,6 +6,7 @@ import os
 
 import nibabel as nib
 import numpy as np
+import pydicom
 import pytest
 from pydicom.uid import JPEG2000Lossless, RLELossless
 
@@ -464,3 +465,25 @@ def test_one_frame_enhanced_files_edge_cases(tmp_path):
         ds.PerFrameFunctionalGroupsSequence = pydicom.sequence.Sequence([])
         ds.save_as(f)
     np.testing.assert_array_equal(lv.open(tmp_path / "c").compute(), plain.stored)
+
+
+def test_repeated_frame_positions_without_a_label_are_refused(tmp_path):
+    """An enhanced file repeating every position with nothing that tells the repeats apart (no
+    DimensionIndexValues, temporal index, echo, time): its frames share one InstanceNumber, so
+    the "InstanceNumber rank" was their order in the file, a 4D stacked silently (dcm2niix
+    scrambles such volumes). Refused, naming why; instance_order=True stacks them in file order."""
+    truth = write_enhanced_dicom(tmp_path / "e.dcm", (8, 6, 4), n_volumes=2)
+    ds = pydicom.dcmread(truth.files[0])
+    for item in ds.PerFrameFunctionalGroupsSequence:
+        for content in item.FrameContentSequence:
+            for keyword in ("TemporalPositionIndex", "DimensionIndexValues"):
+                if keyword in content:
+                    delattr(content, keyword)
+    for keyword in ("DimensionIndexSequence",):
+        if keyword in ds:
+            delattr(ds, keyword)
+    ds.save_as(truth.files[0])
+    with pytest.raises(lv.SeriesError, match=r"one InstanceNumber for several images"):
+        lv.open(truth.files[0])
+    vol = lv.open(truth.files[0], instance_order=True)
+    np.testing.assert_array_equal(vol.compute(), truth.stored)

@@ -190,3 +190,22 @@ def test_a_bit_flipped_in_a_saved_scan_file_means_a_warned_rescan(tmp_path, whic
         vol = lv.open(root)
     np.testing.assert_array_equal(vol.compute(), truth.stored)
     np.testing.assert_allclose(vol.affine, truth.affine, atol=1e-6)
+
+
+@pytest.mark.parametrize("entry", [None, {"frames": "x"}, [1, 2]], ids=["none", "frames", "short"])
+def test_a_checksum_valid_index_entry_that_does_not_decode_rescans(tmp_path, entry):
+    """A saved index entry that passes its checksum but is malformed (edited and re-hashed, or
+    written by another build of this index version) raised a bare TypeError from open and scan
+    (a traceback from the CLI). The folder is scanned again, with a warning, and opens right."""
+    truth = write_dicom_series(tmp_path / "s", (8, 6, 4))
+    lv.open(tmp_path / "s")
+    path = index_path(str(tmp_path / "s"))
+    doc = read_json_checked(path)
+    name = sorted(doc["entries"])[1]
+    doc["entries"][name] = [*doc["entries"][name][:5], entry]
+    write_json_atomic(path, doc)
+    path.with_suffix(".report.json").unlink()
+    with pytest.warns(RuntimeWarning, match="holds a malformed entry"):
+        vol = lv.open(tmp_path / "s")
+    np.testing.assert_array_equal(vol.compute(), truth.stored)
+    assert read_json_checked(path)["entries"][name][5] != entry  # a fresh index was saved

@@ -344,3 +344,26 @@ def test_one_slice_with_a_negative_spacing_between_slices_takes_its_thickness(tm
     assert vol.meta["slice_spacing_source"] == "SliceThickness"
     (nii,) = dcm2niix(tmp_path / "s", tmp_path / "out")
     np.testing.assert_allclose(vol.spacing, nib.load(nii).header.get_zooms()[:3], atol=1e-4)
+
+
+def test_two_series_numbers_under_one_series_uid_are_two_volumes(tmp_path):
+    """Two runs exported under one SeriesInstanceUID (SeriesNumber 1 and 2, positions half a
+    slice apart): stacked, their slices interleaved into one volume of half the spacing,
+    silently. They are two volumes, each equal to its own run."""
+    import pydicom
+
+    runs = [
+        write_dicom_series(tmp_path / f"r{n}", (8, 6, 4), origin=(0.0, 0.0, 1.25 * n), seed=n)
+        for n in (0, 1)
+    ]
+    for n, truth in enumerate(runs):
+        for f in truth.files:
+            ds = pydicom.dcmread(f)
+            ds.SeriesInstanceUID, ds.SeriesNumber = "1.2.3.4.9", n + 1
+            ds.SeriesDescription = f"T1 run {n + 1}"
+            ds.save_as(f)
+    report = lv.scan(tmp_path)
+    assert sorted(info.number for info in report) == [1, 2]
+    for n, truth in enumerate(runs):
+        vol = lv.open(tmp_path, series=n + 1)
+        np.testing.assert_array_equal(vol.compute(), truth.stored)

@@ -114,6 +114,7 @@ def sidecar(
                 sign = int(np.sign(m[old_axis, new_axis])) * (-1 if value.endswith("-") else 1)
                 name = "ijk"[new_axis]
                 doc[key] = name if key == "PhaseEncodingAxis" or sign > 0 else name + "-"
+    doc.update(_echo_of_the_volume(meta, doc))
     stride = source_stride(meta)
     if stride > 1 and repetition_time(meta) is not None:
         # vol[..., ::2] of a time series: its volumes are two TRs apart (pixdim[4] says so too)
@@ -126,6 +127,30 @@ def sidecar(
     except Exception:
         pass
     return doc
+
+
+def _echo_of_the_volume(meta: dict[str, Any], doc: dict[str, Any]) -> dict[str, Any]:
+    """EchoTime (s) and EchoNumber of a multi-echo volume cut to one echo (``vol[..., e]`` or
+    ``vol[..., e:e+1]``): the opened volume's sidecar has none (its echoes differ), while
+    dcm2niix writes each echo apart with its own. Nothing when the volume holds several echoes."""
+    if "EchoTime" in doc:
+        return {}
+    picked = meta.get("axis4_index")
+    values = meta.get("axis4_values")
+    one: dict[str, Any] = {}
+    for key in ("EchoTime", "EchoNumbers"):
+        if isinstance(picked, dict) and isinstance(picked.get(key), int | float):
+            one[key] = picked[key]
+        elif isinstance(values, dict) and isinstance(values.get(key), list):
+            distinct = set(values[key])
+            if len(distinct) == 1 and isinstance(next(iter(distinct)), int | float):
+                one[key] = next(iter(distinct))
+    out: dict[str, Any] = {}
+    if "EchoTime" in one:
+        out["EchoTime"] = float(f"{float(one['EchoTime']) / 1000.0:.6g}")  # ms -> s, as dcm2niix
+        if "EchoNumbers" in one:
+            out["EchoNumber"] = int(one["EchoNumbers"])
+    return out
 
 
 def _stem(path: str) -> str:

@@ -4,6 +4,8 @@ its rescale pairs and its output dtype: the last step of :func:`lazyvol.dicom.st
 
 from __future__ import annotations
 
+from typing import Any
+
 import numpy as np
 
 from ..scaling import scaled_dtype_bits, scaled_dtype_images
@@ -90,14 +92,18 @@ def philips_scaling(frames: list[FrameRecord], use_fp: bool) -> tuple[str | None
     Philips scale slope (2005,100E). Without: when the images carry a scale slope that makes the
     floating-point values differ from the RescaleSlope/RescaleIntercept ones, a note saying which
     ones these are. dcm2niix's precise-float option (-p y, its default) writes the floating-point
-    values only when every image shares one RescaleSlope, RescaleIntercept and scale slope (one
-    scaling per volume); when they vary it writes the display values, as lazyvol does by default:
-    a warning then only when the two differ, i.e. the scalings are uniform.
+    values only when every image of a file it writes shares one RescaleSlope, RescaleIntercept and
+    scale slope (one scaling per volume, and per echo: it writes each echo apart); when they vary
+    it writes the display values, as lazyvol does by default: a warning then only when the two
+    differ, i.e. the scalings are uniform.
     """
     n_fp = sum(1 for r in frames if r.philips_scale_slope and r.rescale_slope)
-    uniform = (
-        len({(r.rescale_slope, r.rescale_intercept, r.philips_scale_slope) for r in frames}) <= 1
-    )
+    # dcm2niix writes each echo to a file of its own: one scaling per echo is "one per volume".
+    echoes: dict[tuple[Any, Any], set[tuple[Any, ...]]] = {}
+    for r in frames:
+        scaling = (r.rescale_slope, r.rescale_intercept, r.philips_scale_slope)
+        echoes.setdefault((r.echo_number, r.echo_time), set()).add(scaling)
+    uniform = all(len(scalings) <= 1 for scalings in echoes.values())
     if use_fp:
         if n_fp == len(frames):
             return (

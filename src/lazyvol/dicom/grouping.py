@@ -289,6 +289,17 @@ def _split_frames_of_reference(keyed: dict[tuple[str, ...], list[FrameRecord]]) 
     )
 
 
+def _split_series_numbers(keyed: dict[tuple[str, ...], list[FrameRecord]]) -> str:
+    """Two SeriesNumbers under one SeriesInstanceUID are two runs (an export or anonymiser that
+    reused the UID): stacked, their slices interleaved into one volume of half the spacing."""
+    return _split_where_differs(
+        keyed,
+        "SeriesNumber (0020,0011)",
+        "series number",
+        lambda r: "missing" if r.series_number is None else str(r.series_number),
+    )
+
+
 def _split_stacks(keyed: dict[tuple[str, ...], list[FrameRecord]]) -> str:
     """Frames of two stacks of an enhanced file (StackID (0020,9056)) are two volumes, even
     parallel ones (dcm2niix merges those into one irregular grid; its issue 839)."""
@@ -387,6 +398,7 @@ def split_series(
             key += (rec.sop_instance_uid or rec.path,)
         keyed[key].append(rec)
     frame_note = _split_frames_of_reference(keyed)
+    number_note = _split_series_numbers(keyed)
     stack_note = _split_stacks(keyed)
     echo_note = _split_echo_series(keyed)
     trace_note = _split_philips_trace(keyed)
@@ -408,6 +420,7 @@ def split_series(
             varying.append(_differs(name, counts))
     notes = (
         frame_note,
+        number_note,
         stack_note,
         echo_note,
         trace_note,

@@ -73,6 +73,7 @@ def _fast_parse(fp: Any) -> Parsed | None:
     if len(head) == 6 and not implicit and not head[4:6].isalpha():
         return None  # says explicit VR but is not: let pydicom's heuristics decide
     raw: dict[int, Any] = {}
+    repeated: list[int] = []
     for elem in data_element_generator(
         fp,
         implicit,
@@ -80,8 +81,11 @@ def _fast_parse(fp: Any) -> Parsed | None:
         stop_when=lambda tag, vr, length: tag in (0x7FE00010, 0x7FE00008, 0x7FE00009),
         specific_tags=HEADER_TAGS,
     ):
-        raw[int(elem.tag)] = elem
-    return Parsed(raw, media_sop, tsyntax)
+        tag = int(elem.tag)
+        if tag in raw:
+            repeated.append(tag)
+        raw[tag] = elem
+    return Parsed(raw, media_sop, tsyntax, tuple(sorted(set(repeated))))
 
 
 def _plausible_headerless(head: bytes) -> bool:
@@ -123,6 +127,7 @@ def read_header(path: str, *, walker: bool = True) -> HeaderResult:
         return HeaderSkip("empty file")
     ident = SourceStamp.from_stat(path, st)
     walked: tuple[Parsed, int, bytes] | None = None
+    partial: dict[int, Any] = {}
     if walker and _HAVE_PREAD:
         try:
             fd = os.open(path, _O_FLAGS)
@@ -131,7 +136,9 @@ def read_header(path: str, *, walker: bool = True) -> HeaderResult:
         try:
             first = os.pread(fd, WINDOW, 0)
             if first[128:132] == b"DICM":
-                walked = walk_file(lambda pos, n: os.pread(fd, n, pos), int(st.st_size), first)
+                walked = walk_file(
+                    lambda pos, n: os.pread(fd, n, pos), int(st.st_size), first, partial=partial
+                )
         except Exception:  # anything odd: pydicom's reader below is the authority
             walked = None
         finally:
@@ -146,8 +153,19 @@ def read_header(path: str, *, walker: bool = True) -> HeaderResult:
     except OSError as exc:
         return HeaderSkip(f"cannot read: {exc}")
     if isinstance(got, HeaderSkip):
-        return got
+        return _with_series(got, partial)
     return _record_from_pydicom(path, ident, got, read_local)
+
+
+def _with_series(skip: HeaderSkip, partial: dict[int, Any]) -> HeaderSkip:
+    """``skip`` naming the SeriesInstanceUID the walker read before the header turned unreadable
+    (a damaged private sequence past group 0020): its series is then flagged incomplete, where an
+    end slice dropped this way left a series one slice short without a word."""
+    if skip.series_uid or 0x0020000E not in partial:
+        return skip
+    value = getattr(partial[0x0020000E], "value", b"")
+    uid = bytes(value).decode("ascii", "replace").strip(" \x00") if value else ""
+    return HeaderSkip(skip.reason, uid, skip.unsupported) if uid else skip
 
 
 def read_object_header(

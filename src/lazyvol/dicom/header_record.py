@@ -17,6 +17,7 @@ from . import bids, mosaic
 from .header_values import (
     _LONG_VRS,
     _PIXEL_TAGS,
+    _TAG,
     DICOMDIR_SOP_CLASS,
     NOT_PLAIN_STACKS,
     Parsed,
@@ -289,6 +290,18 @@ def make_record(
             unsupported=True,
         )
     r = ValueReader(enc.source)
+    if parsed is not None and parsed.repeated:
+        keywords = {t: k for k, t in _TAG.items()}
+        names = ", ".join(
+            f"{keywords.get(t, 'element')} ({t >> 16:04X},{t & 0xFFFF:04X})"
+            for t in parsed.repeated
+        )
+        return HeaderSkip(
+            f"{names} appear(s) more than once in the data set: which value holds is ambiguous "
+            "(pydicom keeps the last, a reader stopping at the first reads another); the file is "
+            "malformed, re-export it",
+            r.get_str("SeriesInstanceUID"),
+        )
     sop_class = r.get_str("SOPClassUID") or enc.media_sop
     pixel = pixel_element(elem_head, pos, enc.implicit, enc.little)
     if isinstance(pixel, HeaderSkip):

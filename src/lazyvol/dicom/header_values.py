@@ -329,7 +329,11 @@ def _description(raw: dict[int, Any], r: ValueReader) -> str:
 class Parsed:
     """What the fast path hands on: raw elements (``_dict``) and the file's encoding."""
 
-    def __init__(self, raw: dict[int, Any], media_sop: str, tsyntax: str) -> None:
+    def __init__(
+        self, raw: dict[int, Any], media_sop: str, tsyntax: str, repeated: tuple[int, ...] = ()
+    ) -> None:
         self._dict = raw
         self.media_sop = media_sop
         self.tsyntax = tsyntax
+        #: Wanted tags met more than once in the data set (a malformed file).
+        self.repeated = repeated

@@ -428,10 +428,17 @@ def expand_mosaic(
     if times is None:
         t = private_value(raw, 0x00191029)
         times = t if isinstance(t, list) else None
+    if times is not None and len(times) != n:
+        # One acquisition time per slice: a count the times contradict cuts the tiles across
+        # their borders (fewer) or adds empty slices (more), read without a word otherwise.
+        return _fail(
+            rec,
+            f"NumberOfImagesInMosaic = {n} but MosaicRefAcqTimes lists {len(times)} slice times: "
+            "the slice count is wrong (the tiles would be cut across their borders or padded "
+            "with empty slices); fix NumberOfImagesInMosaic in the CSA header and (0019,100A)",
+        )
     rec.rows, rec.columns = tr, tc
     rec.mosaic = [mrows, mcols, 0]
-    if times is not None and len(times) != n:
-        times = None
     # What makes the other tiles from tile 0 (the scan index stores tile 0 only: to_index).
     rec.acq = {
         **(rec.acq or {}),

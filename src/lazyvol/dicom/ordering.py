@@ -229,6 +229,13 @@ def _instance_rule(
         keys = [(r.instance_number, r.frame) for r in g]
         if len(set(keys)) != len(keys):
             return "repeats at a slice position"
+        if not accept_any and len({r.instance_number for r in g}) != len(g):
+            # Frames of one enhanced file share its number: their order in the file is no
+            # acquisition order the headers state (dcm2niix scrambles such volumes).
+            return (
+                "one InstanceNumber for several images at a slice position (frames of one file), "
+                "so it does not order them (pass instance_order=True to stack them in file order)"
+            )
     volumes = _rank(groups, lambda r: (r.instance_number, r.frame, r.path))
     if accept_any:
         return volumes

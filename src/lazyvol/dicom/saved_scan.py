@@ -73,8 +73,10 @@ INDEX_VERSION = 16
 #: 10: float pixel data read (index 12); enhanced volumes sorted by DimensionIndexValues in
 #: dcm2niix's order (9 sorted by the first listed dimension). 11: copies of one SOPInstanceUID
 #: in different places (position, orientation, spacing, frame of reference) are a conflict, not
-#: duplicates.
-REPORT_FORMAT = 11
+#: duplicates. 12: one SeriesInstanceUID of several SeriesNumbers is split by them; repeated
+#: frame positions of one file without a label are refused; Philips scaling judged per echo;
+#: a folder of only refused volumes raises their refusals; GE SliceTiming (index 16).
+REPORT_FORMAT = 12
 #: A frame's identity in a report whose frames all have their listing entry's identity.
 _FROM_LISTING = "listing"
 #: The frames' paths of a report whose frames are its files, in order.

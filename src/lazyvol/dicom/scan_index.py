@@ -105,6 +105,8 @@ def _decode(out: FileScan, path: str, res: Any) -> None:
         out.records.append(rec)
     else:
         reason, uid, *kind = res
+        if not isinstance(reason, str) or not isinstance(uid, str):
+            raise TypeError(f"malformed skip entry {res!r}")
         out.skipped.append((path, reason))
         if kind == ["unsupported"]:
             out.unsupported.add(path)
@@ -186,7 +188,7 @@ def scan_files(
     todo: list[Listed] = []
     for f in files:
         entry = cached.get(rel(f[0]))
-        if entry is not None and entry[:5] == list(f[1:]):
+        if isinstance(entry, list) and len(entry) == 6 and entry[:5] == list(f[1:]):
             results[f[0]] = entry[5]
         else:
             todo.append(f)
@@ -197,11 +199,35 @@ def scan_files(
         for f, res in zip(todo, parsed, strict=True):
             results[f[0]] = res
         entries: dict[str, list[Any]] = {}
+        fresh = {f[0] for f in todo}
         for f in files:
             res = results[f[0]]
             if is_folder:
                 entries[rel(f[0])] = [*f[1:], res]
-            _decode(out, f[0], res)
+            try:
+                _decode(out, f[0], res)
+            except (TypeError, KeyError, ValueError, AttributeError, IndexError):
+                if f[0] in fresh or not indexed:
+                    raise  # this scan's own result: not a damaged index
+                # A saved entry that passed its checksum but does not decode (edited and
+                # re-hashed, or written by another build of this index version): rescan all.
+                damaged = index_path(root)
+                warnings.warn(
+                    f"lazyvol: the saved DICOM scan {damaged} holds a malformed entry "
+                    f"({rel(f[0])}); the folder is scanned again",
+                    RuntimeWarning,
+                    stacklevel=2,
+                )
+                damaged.unlink(missing_ok=True)  # (the rescan saves a new one)
+                return scan_files(
+                    path,
+                    progress=progress,
+                    workers=workers,
+                    use_index=True,
+                    follow_symlinks=follow_symlinks,
+                    listing=listing,
+                    walker=walker,
+                )
         if indexed and (todo or len(cached) != len(entries)):
             _save_index(root, entries)
     finally:

@@ -485,6 +485,11 @@ def _encapsulated_end(rec: FrameRecord, fetch: Fetch = read_local) -> int | str:
                     f"is truncated: item {items} at byte {pos} claims {length} bytes but "
                     f"the file has {rec.size}"
                 )
+            if items == 0 and length % 4:
+                return (
+                    f"has a Basic Offset Table (its first item, at byte {pos}) of {length} bytes, "
+                    "not a multiple of 4 (it holds 4-byte frame offsets): the item is damaged"
+                )
             pos += 8 + length
             items += 1
     except OSError as exc:

@@ -35,7 +35,8 @@ _SHORT_VRS = frozenset(
     x.encode() for x in "AE AS AT CS DA DS DT FD FL IS LO LT PN SH SL SS ST TM UI UL US".split()
 )
 _WANTED = frozenset(_TAG.values()) | {0x00080005} | _EXTRA_TAGS
-#: Wanted values captured only up to MAX_PRIVATE_BYTES (larger ones are skipped, not read).
+#: Wanted values captured only up to MAX_PRIVATE_BYTES (larger ones are skipped, not read: their
+#: value is None, so the reader can say why).
 _BOUNDED = frozenset(CSA_TAGS) | {PROTOCOL_BLOCK}
 #: Wanted tags that are sequences: their items are parsed by pydicom (multi-frame files; a
 #: Modality LUT, whose file is refused).
@@ -56,7 +57,7 @@ class _RawValue:
 
     __slots__ = ("is_little_endian", "value")
 
-    def __init__(self, value: bytes, is_little_endian: bool) -> None:
+    def __init__(self, value: bytes | None, is_little_endian: bool) -> None:
         self.value = value
         self.is_little_endian = is_little_endian
 
@@ -206,9 +207,9 @@ def _walk(
             buf, base = w.buf, w.base
             nbuf = len(buf)
             continue
-        if top and tag in wanted and (length <= MAX_PRIVATE_BYTES or tag not in _BOUNDED):
+        if top and tag in wanted:
             assert out is not None
-            out[tag] = _RawValue(_wanted_value(w, tag, vpos, length), little)
+            _capture(w, out, tag, vpos, length, little)
             buf, base = w.buf, w.base
             nbuf = len(buf)
         pos = vpos + length
@@ -257,11 +258,25 @@ def _walk_le(w: Window, pos: int, out: dict[int, Any]) -> int:
             tag = _le_key(key)
             if tag in stop:
                 return pos
-            if tag in wanted and (length <= MAX_PRIVATE_BYTES or tag not in _BOUNDED):
-                out[tag] = _RawValue(_wanted_value(w, tag, vpos, length), True)
+            if tag in wanted:
+                _capture(w, out, tag, vpos, length, True)
                 buf, base = w.buf, w.base
                 nbuf = len(buf)
         pos = vpos + length
+
+
+def _capture(
+    w: Window, out: dict[int, Any], tag: int, vpos: int, length: int, little: bool
+) -> None:
+    """Keep wanted element ``tag``'s raw value (None when a bounded one is too large to read: it
+    is there, not read). A tag met twice makes the file unusual: pydicom's element reader then
+    lists the repeats, and the file is refused as malformed."""
+    if tag in out:
+        raise Unusual("a wanted element repeated")
+    if length <= MAX_PRIVATE_BYTES or tag not in _BOUNDED:
+        out[tag] = _RawValue(_wanted_value(w, tag, vpos, length), little)
+    else:
+        out[tag] = _RawValue(None, little)
 
 
 def _refill_head(w: Window, pos: int, top: bool) -> bool:
@@ -294,11 +309,17 @@ _META_LONG = struct.Struct("<L")
 
 
 def walk_file(
-    fetch: Fetch, size: int, first: bytes | None = None, chunk: int = 0
+    fetch: Fetch,
+    size: int,
+    first: bytes | None = None,
+    chunk: int = 0,
+    partial: dict[int, Any] | None = None,
 ) -> tuple[Parsed, int, bytes] | None:
     """Minimal element walker for a Part 10 file: (parsed, pixel element position, its 12 bytes).
 
     ``fetch(offset, n)`` reads the file; ``first`` holds its first bytes when already read.
+    ``partial``: filled with the wanted raw values met, also when the walk gives up (a file no
+    reader can parse still names its SeriesInstanceUID, so its series is known incomplete).
     Reads only the header bytes (skipped values are jumped over); returns None when the file needs
     pydicom's interpretation (see :class:`Unusual`). The position is -1 when there is no Pixel Data.
     """
@@ -346,7 +367,7 @@ def walk_file(
         return None  # says explicit VR but is not: let pydicom's heuristics decide
     if implicit and len(head) == 6 and head[4:6].isalpha() and head[4:6].isupper():
         return None  # says implicit VR but looks explicit: let pydicom's heuristics decide
-    raw: dict[int, Any] = {}
+    raw: dict[int, Any] = {} if partial is None else partial
     try:
         if endian == "<" and not implicit:
             at = _walk_le(w, pos, raw)
