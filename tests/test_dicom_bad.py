@@ -67,6 +67,15 @@ def test_an_end_slice_no_reader_can_parse_flags_its_series_incomplete(tmp_path):
     assert any(p == victim for p, _ in report.skipped)
     assert any("incomplete" in w and victim in w for w in report[0].warnings)
     assert report[0].shape == (32, 48, 11)
+    # The same files as objects (fsspec's in-memory store: the remote header reader).
+    import fsspec
+
+    memory = fsspec.filesystem("memory")
+    for f in truth.files:
+        memory.pipe(f"/{tmp_path.name}/{Path(f).name}", Path(f).read_bytes())
+    remote = lv.scan(f"memory://{tmp_path.name}")
+    assert remote[0].shape == (32, 48, 11)
+    assert any("incomplete" in w for w in remote[0].warnings)
 
 
 def test_missing_position_errors_and_instance_order_fallback_is_flagged(tmp_path):
@@ -501,6 +510,15 @@ def test_an_attribute_repeated_in_the_data_set_is_refused(tmp_path):
         lv.open(tmp_path / "s")
     with pytest.raises(lv.FormatError, match=match):
         lv.open(truth.files[0])
+    # The same value twice is not ambiguous: such a file is read.
+    again = write_dicom_series(tmp_path / "t", (8, 6, 4))
+    for f in again.files:
+        data = Path(f).read_bytes()
+        at = data.rfind(b"\xe0\x7f\x10\x00OW")
+        start = data.index(b"\x20\x00\x32\x00DS")  # the element itself, byte for byte
+        (n,) = struct.unpack_from("<H", data, start + 6)
+        Path(f).write_bytes(data[:at] + data[start : start + 8 + n] + data[at:])
+    np.testing.assert_array_equal(lv.open(tmp_path / "t").compute(), again.stored)
 
 
 def test_a_damaged_basic_offset_table_is_refused_at_open(tmp_path):

@@ -82,8 +82,8 @@ def _fast_parse(fp: Any) -> Parsed | None:
         specific_tags=HEADER_TAGS,
     ):
         tag = int(elem.tag)
-        if tag in raw:
-            repeated.append(tag)
+        if tag in raw and raw[tag].value != elem.value:
+            repeated.append(tag)  # (the same value twice is not ambiguous)
         raw[tag] = elem
     return Parsed(raw, media_sop, tsyntax, tuple(sorted(set(repeated))))
 
@@ -182,10 +182,15 @@ def read_object_header(
         return HeaderSkip("empty object")
     loc = fetch.location(url)
     walked: tuple[Parsed, int, bytes] | None = None
+    partial: dict[int, Any] = {}
     if walker and first[128:132] == b"DICM":
         try:
             walked = walk_file(
-                lambda pos, n: fetch(url, pos, n, size), size, first, chunk=REMOTE_WINDOW
+                lambda pos, n: fetch(url, pos, n, size),
+                size,
+                first,
+                chunk=REMOTE_WINDOW,
+                partial=partial,
             )
         except Exception:  # anything odd: pydicom's reader below is the authority
             walked = None
@@ -196,7 +201,7 @@ def read_object_header(
     with io.BufferedReader(raw, buffer_size=REMOTE_WINDOW) as fp:
         got = _read_with_pydicom(fp)
     if isinstance(got, HeaderSkip):
-        return got
+        return _with_series(got, partial)
     return _record_from_pydicom(url, ident, got, fetch)
 
 

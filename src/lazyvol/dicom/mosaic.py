@@ -194,7 +194,7 @@ def csa_image_header(raw: dict[int, Any]) -> dict[str, Any] | str | None:
         if _text(raw, creator).upper() != "SIEMENS CSA HEADER":
             continue
         b = _raw_bytes(raw, data_tag)
-        if b is None:
+        if b is None or len(b) > MAX_PRIVATE_BYTES:  # (pydicom's reader reads it whole)
             if data_tag in raw:
                 return (
                     f"CSA image header (0029,{data_tag & 0xFFFF:04X}) larger than "

@@ -10,7 +10,9 @@ storage options and never holds a credential (a URL that carries one is not inde
 
 from __future__ import annotations
 
+import contextlib
 import os
+import struct
 import warnings
 from dataclasses import dataclass, field
 from typing import Any
@@ -206,7 +208,7 @@ def scan_files(
                 entries[rel(f[0])] = [*f[1:], res]
             try:
                 _decode(out, f[0], res)
-            except (TypeError, KeyError, ValueError, AttributeError, IndexError):
+            except (TypeError, KeyError, ValueError, AttributeError, IndexError, struct.error):
                 if f[0] in fresh or not indexed:
                     raise  # this scan's own result: not a damaged index
                 # A saved entry that passed its checksum but does not decode (edited and
@@ -218,7 +220,8 @@ def scan_files(
                     RuntimeWarning,
                     stacklevel=2,
                 )
-                damaged.unlink(missing_ok=True)  # (the rescan saves a new one)
+                with contextlib.suppress(OSError):  # (a read-only cache: the rescan warns)
+                    damaged.unlink(missing_ok=True)  # (the rescan saves a new one)
                 return scan_files(
                     path,
                     progress=progress,

@@ -269,14 +269,17 @@ def _capture(
     w: Window, out: dict[int, Any], tag: int, vpos: int, length: int, little: bool
 ) -> None:
     """Keep wanted element ``tag``'s raw value (None when a bounded one is too large to read: it
-    is there, not read). A tag met twice makes the file unusual: pydicom's element reader then
-    lists the repeats, and the file is refused as malformed."""
-    if tag in out:
-        raise Unusual("a wanted element repeated")
+    is there, not read). A tag met twice with another value makes the file unusual: pydicom's
+    element reader then lists the repeats, and the file is refused as malformed."""
     if length <= MAX_PRIVATE_BYTES or tag not in _BOUNDED:
-        out[tag] = _RawValue(_wanted_value(w, tag, vpos, length), little)
+        value = _wanted_value(w, tag, vpos, length)
     else:
-        out[tag] = _RawValue(None, little)
+        value = None
+    if tag in out:
+        if out[tag].value == value and value is not None:
+            return  # the same value twice: not ambiguous
+        raise Unusual("a wanted element repeated")
+    out[tag] = _RawValue(value, little)
 
 
 def _refill_head(w: Window, pos: int, top: bool) -> bool:
