@@ -10,7 +10,6 @@ storage options and never holds a credential (a URL that carries one is not inde
 
 from __future__ import annotations
 
-import contextlib
 import os
 import struct
 import warnings
@@ -220,13 +219,16 @@ def scan_files(
                     RuntimeWarning,
                     stacklevel=2,
                 )
-                with contextlib.suppress(OSError):  # (a read-only cache: the rescan warns)
-                    damaged.unlink(missing_ok=True)  # (the rescan saves a new one)
+                try:
+                    damaged.unlink(missing_ok=True)  # the rescan saves a new one
+                    renew = True
+                except OSError:  # a read-only cache: scan without it (never the same entry again)
+                    renew = False
                 return scan_files(
                     path,
                     progress=progress,
                     workers=workers,
-                    use_index=True,
+                    use_index=renew,
                     follow_symlinks=follow_symlinks,
                     listing=listing,
                     walker=walker,

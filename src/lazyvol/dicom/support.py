@@ -408,10 +408,11 @@ def _excess_problem(rec: FrameRecord) -> tuple[str, str] | None:
     if rec.pixel_length < 0:
         return None
     nbytes = max(1, rec.bits_allocated // 8)
+    rows, columns = (rec.mosaic[0], rec.mosaic[1]) if rec.mosaic else (rec.rows, rec.columns)
     if rec.mosaic:  # a tile of a mosaic file: the file holds one mosaic image
-        frame, frames = rec.mosaic[0] * rec.mosaic[1] * nbytes, 1
+        frame, frames = rows * columns * nbytes, 1
     else:
-        frame = rec.rows * rec.columns * max(1, rec.samples_per_pixel) * nbytes
+        frame = rows * columns * max(1, rec.samples_per_pixel) * nbytes
         frames = max(1, rec.number_of_frames)
     stated = frame * frames
     extra = rec.pixel_length - stated
@@ -421,7 +422,7 @@ def _excess_problem(rec: FrameRecord) -> tuple[str, str] | None:
     return "format", (
         f"{rec.path}: the pixel element ({tag}) holds {rec.pixel_length} bytes, {extra} more "
         f"than the {stated} that Rows x Columns x NumberOfFrames x SamplesPerPixel x "
-        f"BitsAllocated/8 = {rec.rows}x{rec.columns}x{frames}x{rec.samples_per_pixel}x{nbytes} "
+        f"BitsAllocated/8 = {rows}x{columns}x{frames}x{rec.samples_per_pixel}x{nbytes} "
         f"describe: at least one whole frame more, so the header under-states the image (wrong "
         "Rows, Columns, BitsAllocated or NumberOfFrames?) and reading it as stated would return "
         "part of the data; fix the header"
