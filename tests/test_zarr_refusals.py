@@ -19,11 +19,9 @@ import zarr
 import lazyvol as lv
 
 
-def _foreign(path, fmt: int, dtype, data) -> str:
-    """An OME-Zarr store (0.5 on Zarr v3, 0.4 on v2) of one array ``data``."""
+def _ome_group(path, fmt: int = 3) -> zarr.Group:
+    """An empty OME-Zarr group (0.5 on Zarr v3, 0.4 on v2) whose one dataset is array "0"."""
     group = zarr.open_group(str(path), mode="w", zarr_format=fmt)
-    arr = group.create_array("0", shape=data.shape, dtype=dtype, chunks=(2, 2, 2))
-    arr[:] = data
     ms = {
         "axes": [{"name": n, "type": "space", "unit": "millimeter"} for n in "zyx"],
         "datasets": [
@@ -34,6 +32,14 @@ def _foreign(path, fmt: int, dtype, data) -> str:
         group.attrs["ome"] = {"version": "0.5", "multiscales": [ms]}
     else:
         group.attrs["multiscales"] = [{**ms, "version": "0.4"}]
+    return group
+
+
+def _foreign(path, fmt: int, dtype, data) -> str:
+    """An OME-Zarr store (0.5 on Zarr v3, 0.4 on v2) of one array ``data``."""
+    group = _ome_group(path, fmt)
+    arr = group.create_array("0", shape=data.shape, dtype=dtype, chunks=(2, 2, 2))
+    arr[:] = data
     return str(path)
 
 
@@ -151,25 +157,6 @@ def test_an_explicit_identity_transform_states_unit_voxels(tmp_path):
     _set_transforms(store, [{"type": "identity"}])
     vol = lv.open(store)
     np.testing.assert_allclose(vol.spacing[:3], (1.0, 1.0, 1.0))
-
-
-def _ome_group(path) -> zarr.Group:
-    group = zarr.open_group(str(path), mode="w", zarr_format=3)
-    group.attrs["ome"] = {
-        "version": "0.5",
-        "multiscales": [
-            {
-                "axes": [{"name": n, "type": "space", "unit": "millimeter"} for n in "zyx"],
-                "datasets": [
-                    {
-                        "path": "0",
-                        "coordinateTransformations": [{"type": "scale", "scale": [1] * 3}],
-                    }
-                ],
-            }
-        ],
-    }
-    return group
 
 
 def test_a_chunk_shape_claiming_more_than_the_chunk_limit_is_refused_at_open(tmp_path, monkeypatch):

@@ -342,10 +342,11 @@ class Location:
     def name(self) -> str:
         """The last component of the path (``"a.nii.gz"``), for sniffing by suffix."""
         if self.is_remote:
+            parts = urlsplit(self.url)
             if "://" not in self.url:
                 path = self.url
-            elif urlsplit(self.url).scheme.lower() in ("http", "https"):
-                path = urlsplit(self.url).path
+            elif parts.scheme.lower() in ("http", "https"):
+                path = parts.path
             else:
                 # An object store's key may hold "?" and "#" (see _split_url): s3://b/run?x=1.nii.gz
                 # is named run?x=1.nii.gz; only a version parameter is not part of the key.

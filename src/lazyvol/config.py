@@ -110,13 +110,20 @@ def cache_dir() -> Path:
     return Path(user_cache_dir("lazyvol"))
 
 
-def chunk_budget() -> int:
-    """Bytes per chunk for ``chunks="auto"``: ``LAZYVOL_CHUNK_SIZE``, ``lazyvol.chunk-size``, or 32 MiB."""
-    env = os.environ.get("LAZYVOL_CHUNK_SIZE")
+def _bytes_setting(env_name: str, key: str) -> int | None:
+    """A size the user set: the environment variable ``env_name`` (wins), else dask's config
+    ``lazyvol.<key>``; None when neither is set."""
+    env = os.environ.get(env_name)
     if env:
         return _parse_bytes(env)
-    value = _dask_setting("chunk-size")
-    return _parse_bytes(value) if value is not None else DEFAULT_CHUNK_BYTES
+    value = _dask_setting(key)
+    return _parse_bytes(value) if value is not None else None
+
+
+def chunk_budget() -> int:
+    """Bytes per chunk for ``chunks="auto"``: ``LAZYVOL_CHUNK_SIZE``, ``lazyvol.chunk-size``, or 32 MiB."""
+    configured = _bytes_setting("LAZYVOL_CHUNK_SIZE", "chunk-size")
+    return DEFAULT_CHUNK_BYTES if configured is None else configured
 
 
 def configured_chunk_budget() -> int | None:
@@ -126,11 +133,7 @@ def configured_chunk_budget() -> int | None:
     (DICOM slabs, ``.nii.gz`` blocks) give way to an explicit setting, without importing dask when
     nothing could have set one.
     """
-    env = os.environ.get("LAZYVOL_CHUNK_SIZE")
-    if env:
-        return _parse_bytes(env)
-    value = _dask_setting("chunk-size")
-    return _parse_bytes(value) if value is not None else None
+    return _bytes_setting("LAZYVOL_CHUNK_SIZE", "chunk-size")
 
 
 def check_volume_bytes(nbytes: int, claim: str) -> None:
@@ -179,11 +182,8 @@ def max_chunk_bytes() -> int:
     ``LAZYVOL_MAX_CHUNK_BYTES`` or ``lazyvol.max-chunk-bytes``; default 2 GiB. A store whose
     ``chunk_shape`` claims more is refused at open with :class:`lazyvol.ResourceLimitError`.
     """
-    env = os.environ.get("LAZYVOL_MAX_CHUNK_BYTES")
-    if env:
-        return _parse_bytes(env)
-    value = _dask_setting("max-chunk-bytes")
-    return _parse_bytes(value) if value is not None else DEFAULT_MAX_CHUNK_BYTES
+    configured = _bytes_setting("LAZYVOL_MAX_CHUNK_BYTES", "max-chunk-bytes")
+    return DEFAULT_MAX_CHUNK_BYTES if configured is None else configured
 
 
 def max_volume_bytes() -> int:
@@ -192,11 +192,8 @@ def max_volume_bytes() -> int:
     ``LAZYVOL_MAX_VOLUME_BYTES`` or ``lazyvol.max-volume-bytes``; default 1 TiB. A header that claims
     more is refused at open with :class:`lazyvol.ResourceLimitError` before anything is allocated.
     """
-    env = os.environ.get("LAZYVOL_MAX_VOLUME_BYTES")
-    if env:
-        return _parse_bytes(env)
-    value = _dask_setting("max-volume-bytes")
-    return _parse_bytes(value) if value is not None else DEFAULT_MAX_VOLUME_BYTES
+    configured = _bytes_setting("LAZYVOL_MAX_VOLUME_BYTES", "max-volume-bytes")
+    return DEFAULT_MAX_VOLUME_BYTES if configured is None else configured
 
 
 def max_scan_files() -> int:

@@ -184,6 +184,7 @@ class DicomReader:
 
     def open(self, source: Location, **options: Any) -> Volume:
         source = Location.of(source)
+        _refuse_other_format(source)  # the catch-all: a file of another format is named so
         from .dicom import open_dicom
 
         return open_dicom(_native(source), **options)
@@ -254,6 +255,4 @@ def open_source(
     without any cache."""
     loc = Location.of(source, storage_options)
     reader = pick(loc)
-    if isinstance(reader, DicomReader):
-        _refuse_other_format(loc)
     return reader.open(loc, series=series, chunks=chunks, scale=scale, dtype=dtype, **options)

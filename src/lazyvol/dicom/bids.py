@@ -27,7 +27,7 @@ from typing import Any
 import numpy as np
 
 from .ge_timing import ge_record_values, ge_slice_timing
-from .mosaic import csa_floats, csa_items, private_value
+from .mosaic import csa_floats, csa_items, private_value, raw_text
 from .records import FrameRecord
 
 __all__ = ["BIDS_TAGS", "annotate", "record_values"]
@@ -67,24 +67,6 @@ _MANUFACTURERS = (
     ("UIH", "UIH"),
     ("BRUKER", "Bruker"),
 )
-
-
-def _raw_text(raw: dict[int, Any], tag: int) -> list[str] | None:
-    elem = raw.get(tag)
-    if elem is None:
-        return None
-    value = getattr(elem, "value", None)
-    if isinstance(value, bytes | bytearray):
-        text = bytes(value).decode("latin-1").strip(" \x00")
-    elif value is None:
-        return None
-    elif isinstance(value, list | tuple) or type(value).__name__ == "MultiValue":
-        return [str(v).strip() for v in value] or None
-    else:
-        text = str(value).strip(" \x00")
-    if not text:
-        return None
-    return [t.strip(" \x00") for t in text.split("\\")]
 
 
 def _number(text: str) -> float | int | None:
@@ -132,7 +114,7 @@ def record_values(raw: dict[int, Any], csa: dict[str, Any] | str | None) -> dict
     """
     out: dict[str, Any] = {}
     for tag, (key, kind) in BIDS_TAGS.items():
-        vals = _raw_text(raw, tag)
+        vals = raw_text(raw, tag)
         if not vals:
             continue
         if kind == "str":

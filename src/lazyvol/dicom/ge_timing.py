@@ -35,6 +35,8 @@ import zlib
 from collections.abc import Callable, Sequence
 from typing import Any
 
+from .mosaic import _raw_bytes, raw_text
+
 __all__ = ["GE_TAGS", "ge_record_values", "ge_slice_timing"]
 
 PROTOCOL_BLOCK = 0x0025101B
@@ -69,25 +71,17 @@ def _int(text: str | None) -> int | None:
         return None
 
 
-def _value(raw: dict[int, Any], tag: int) -> Any:
-    elem = raw.get(tag)
-    return None if elem is None else getattr(elem, "value", None)
-
-
-def _text(value: Any) -> str:
-    if isinstance(value, bytes | bytearray):
-        return bytes(value).decode("latin-1").strip(" \x00")
-    if isinstance(value, list | tuple) or type(value).__name__ == "MultiValue":
-        return "\\".join(str(v) for v in value)
-    return "" if value is None else str(value).strip(" \x00")
+def _first(raw: dict[int, Any], tag: int) -> str:
+    """The first text value of element ``tag`` ("" when absent)."""
+    return (raw_text(raw, tag) or [""])[0]
 
 
 def ge_record_values(raw: dict[int, Any]) -> dict[str, Any]:
     """``_ge_*`` inputs of :func:`ge_slice_timing` from one GE file's raw elements."""
     out: dict[str, Any] = {}
-    block = _value(raw, PROTOCOL_BLOCK)
-    if isinstance(block, bytes | bytearray) and block:
-        entries = _protocol(bytes(block))
+    block = _raw_bytes(raw, PROTOCOL_BLOCK)
+    if block:
+        entries = _protocol(block)
         order = _int(entries.get("SLICEORDER"))
         if order is not None:
             out["_ge_slice_order"] = order
@@ -97,16 +91,16 @@ def ge_record_values(raw: dict[int, Any]) -> dict[str, Any]:
                 out["_ge_delay"] = float(delay) != 0.0
             except ValueError:
                 out["_ge_delay"] = True  # "Minimum" and other words: a delay not known here
-    mb = _text(_value(raw, MULTIBAND)).split("\\")[0]
+    mb = _first(raw, MULTIBAND)
     if mb:
         out["_ge_mb"] = _int(mb)
-    delay = _text(_value(raw, GROUP_DELAY)).split("\\")[0]
+    delay = _first(raw, GROUP_DELAY)
     if delay:
         try:
             out["_ge_group_delay"] = float(delay) != 0.0
         except ValueError:
             out["_ge_group_delay"] = True
-    rtia = _text(_value(raw, RTIA_TIMER)).split("\\")[0]
+    rtia = _first(raw, RTIA_TIMER)
     if rtia:
         try:
             out["_ge_rtia"] = float(rtia)

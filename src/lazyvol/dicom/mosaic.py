@@ -133,6 +133,26 @@ def _raw_bytes(raw: dict[int, Any], tag: int) -> bytes | None:
     return None
 
 
+def raw_text(raw: dict[int, Any], tag: int) -> list[str] | None:
+    """The text values of a raw element (bytes, or a value pydicom converted), each stripped; None
+    when absent or empty."""
+    elem = raw.get(tag)
+    if elem is None:
+        return None
+    value = getattr(elem, "value", None)
+    if isinstance(value, bytes | bytearray):
+        text = bytes(value).decode("latin-1").strip(" \x00")
+    elif value is None:
+        return None
+    elif isinstance(value, list | tuple) or type(value).__name__ == "MultiValue":
+        return [str(v).strip() for v in value] or None
+    else:
+        text = str(value).strip(" \x00")
+    if not text:
+        return None
+    return [t.strip(" \x00") for t in text.split("\\")]
+
+
 def _little(raw: dict[int, Any], tag: int) -> bool:
     return bool(getattr(raw.get(tag), "is_little_endian", True))
 
