@@ -85,6 +85,40 @@ def test_a_niftizarr_5d_store_reads_as_nibabel(nifti5, tmp_path):
     assert vol.meta["axis4_spacing"] == 2.5
 
 
+def test_a_niftizarr_store_of_a_scaled_nifti_reads_real_values(tmp_path):
+    """niizarr stores a scaled NIfTI's stored integers and keeps scl_slope / scl_inter in the
+    store's NIfTI header: lazyvol applies them (as nibabel applies them to the NIfTI), or gives
+    the stored integers with scale=False; an infinite slope is refused, naming the header."""
+    niizarr = pytest.importorskip("niizarr")
+    stored = (np.arange(8 * 9 * 10) % 200).astype(np.int16).reshape(8, 9, 10)
+    img = nib.Nifti1Image(stored, np.diag([2.0, 3.0, 4.0, 1.0]))
+    img.header.set_slope_inter(2.5, -10.0)
+    nib.save(img, tmp_path / "s.nii")
+    truth = nib.load(tmp_path / "s.nii").get_fdata()
+    store = tmp_path / "s.nii.zarr"
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        niizarr.nii2zarr(str(tmp_path / "s.nii"), str(store), nb_levels=1)
+    assert zarr.open_group(store, mode="r")["0"].dtype == np.int16  # (stored values)
+    vol = lv.open(store)
+    assert vol.dtype == np.float32  # lazyvol's rule for a fractional slope on int16
+    np.testing.assert_allclose(vol.compute(), truth, rtol=1e-6)
+    assert (vol.meta["scl_slope"], vol.meta["scl_inter"], vol.meta["scaled"]) == (2.5, -10.0, True)
+    raw = lv.open(store, scale=False)
+    np.testing.assert_array_equal(raw.compute(), stored)
+    assert raw.dtype == np.int16
+    # a slope nibabel refuses: refused at open, naming the store's header array and the fields
+    hdr = zarr.open_group(store, mode="a")["nifti"]
+    head = bytearray(np.asarray(hdr[...]).tobytes())
+    head[112:116] = np.float32(np.inf).tobytes()
+    hdr[...] = np.frombuffer(bytes(head), dtype=np.uint8)
+    with pytest.raises(
+        lv.FormatError, match=r"s\.nii\.zarr.*'nifti'.*scl_slope = inf.*scale=False"
+    ):
+        lv.open(store)
+    np.testing.assert_array_equal(lv.open(store, scale=False).compute(), stored)
+
+
 @pytest.mark.parametrize("shape", [(6, 5, 4), (6, 5, 4, 3)])
 def test_stores_up_to_4_axes_keep_their_layout_and_format(shape, tmp_path):
     """Fewer axes: the transposed layout and store format 2, which older lazyvol versions read."""

@@ -37,7 +37,7 @@ from .nifti_header import (
     load_image,
 )
 from .nifti_plan import NiftiPlan, read_block
-from .scaling import scaled_dtype
+from .scaling import nifti_scaling, scaled_dtype
 from .sources import SourceStamp, fingerprint
 from .volume import Volume
 
@@ -64,22 +64,13 @@ _MAX_COUNT = 256 * 2**20
 
 def _scaling(loc: Location, hdr: ParsedHeader, scale: bool) -> tuple[float, float]:
     """``(slope, inter)``: the scaling that applies (nibabel's, except that an infinite stored
-    slope or intercept is an error, not "no scaling")."""
-    slope, inter = hdr.slope, hdr.inter
-    # A slope of 0 or NaN means no scaling whatever the intercept holds (nifti1.h: scaling applies
-    # when scl_slope != 0); a usable slope with an infinite slope or intercept is refused below.
-    usable = hdr.raw_slope != 0 and not np.isnan(hdr.raw_slope)
-    if usable and (np.isinf(hdr.raw_slope) or np.isinf(hdr.raw_inter)):
-        slope, inter = hdr.raw_slope, hdr.raw_inter
+    slope or intercept is an error, not "no scaling"; :func:`lazyvol.scaling.nifti_scaling`)."""
     if not scale or hdr.disk_dtype.kind not in "biufc":
         # RGB and other structured types carry no scaling (NIfTI standard).
-        slope, inter = 1.0, 0.0
-    if not (np.isfinite(slope) and np.isfinite(inter)):
-        raise FormatError(
-            f"{loc}: NIfTI field scl_slope = {slope} / scl_inter = {inter} is not finite; pass "
-            "scale=False for stored values"
-        )
-    return slope, inter
+        return 1.0, 0.0
+    if hdr.format == "analyze":  # no scl_ fields: SPM's scale factor, as nibabel reads it
+        return nifti_scaling(hdr.slope, hdr.inter, str(loc))
+    return nifti_scaling(hdr.raw_slope, hdr.raw_inter, str(loc))
 
 
 def _check_sizes(

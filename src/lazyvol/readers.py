@@ -99,9 +99,8 @@ class ZarrReader:
         from .volume import Volume
         from .zarr_io import open_zarr
 
-        # A store holds the values as they were written (already scaled or not): ``scale`` and
-        # ``series`` have nothing left to do, ``dtype`` converts lazily.
-        options.pop("scale", None)
+        # A store holds the values as they were written (``scale`` applies only a NIfTI-Zarr
+        # header's scaling); ``series`` has nothing to do, ``dtype`` converts lazily.
         options.pop("series", None)
         dtype = options.pop("dtype", None)
         vol = open_zarr(_native(source), **options)

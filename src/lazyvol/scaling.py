@@ -22,6 +22,7 @@ __all__ = [
     "check_scaled",
     "is_identity",
     "may_overflow",
+    "nifti_scaling",
     "numbers_hint",
     "scale_into",
     "scaled_dtype",
@@ -50,6 +51,30 @@ def numbers_hint(dtype: np.dtype) -> str:
 _INT_CANDIDATES = [
     np.dtype(t) for t in ("uint8", "int8", "uint16", "int16", "uint32", "int32", "int64")
 ]
+
+
+def nifti_scaling(raw_slope: float, raw_inter: float, where: str) -> tuple[float, float]:
+    """``(slope, inter)`` that a NIfTI header's ``scl_slope`` / ``scl_inter`` fields apply.
+
+    None when the slope is 0 or NaN (nifti1.h: scaling applies when ``scl_slope != 0``; nibabel
+    reads NaN as unset), whatever the intercept holds: ``(1.0, 0.0)`` then. A usable slope with an
+    infinite slope, or an intercept that is not finite, is refused (nibabel refuses it too),
+    naming ``where`` (the file or store) and both fields.
+
+    Raises
+    ------
+    FormatError
+        A usable slope with a non-finite slope or intercept.
+    """
+    raw_slope, raw_inter = float(raw_slope), float(raw_inter)
+    if raw_slope == 0 or math.isnan(raw_slope):
+        return 1.0, 0.0
+    if not (math.isfinite(raw_slope) and math.isfinite(raw_inter)):
+        raise FormatError(
+            f"{where}: NIfTI field scl_slope = {raw_slope} / scl_inter = {raw_inter} is not "
+            "finite; pass scale=False for stored values"
+        )
+    return raw_slope, raw_inter
 
 
 def _narrowest_int(lo: float, hi: float) -> np.dtype | None:

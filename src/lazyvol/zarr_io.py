@@ -37,6 +37,7 @@ from __future__ import annotations
 
 import json
 import os
+from dataclasses import replace
 from typing import Any
 
 import numpy as np
@@ -45,6 +46,7 @@ from . import zarr_integrity as zi
 from . import zarr_nifti
 from ._io import Location
 from .errors import FormatError, IntegrityError, UnsupportedError
+from .scaling import nifti_scaling
 from .volume import Volume
 from .zarr_meta import (
     FORMAT,
@@ -106,6 +108,7 @@ def open_zarr(
     chunks: Any = "auto",
     level: int = 0,
     dtype: Any = None,
+    scale: bool = True,
     storage_options: Any = None,
     **options: Any,
 ) -> Volume:
@@ -123,6 +126,12 @@ def open_zarr(
         Multiscale level to open (0 = full resolution).
     dtype : dtype, optional
         Cast the values (lazily, block by block) to this dtype.
+    scale : bool
+        Apply the ``scl_slope``/``scl_inter`` of a NIfTI-Zarr store's header (the NIfTI-Zarr
+        converter stores a scaled NIfTI's stored integers and keeps its scaling there), by the
+        NIfTI rule (:func:`lazyvol.scaling.nifti_scaling`) and dtype rule
+        (:func:`lazyvol.scaling.scaled_dtype`); ``False`` gives the stored values. A lazyvol store
+        holds the values as they were written: nothing to apply.
     storage_options : mapping, optional
         fsspec options for a URL (credentials, endpoint); never shown or saved.
 
@@ -158,7 +167,7 @@ def open_zarr(
     if options:
         raise TypeError(f"unexpected options for a Zarr store: {sorted(options)}")
     return open_store(
-        path, chunks=chunks, level=level, dtype=dtype, storage_options=storage_options
+        path, chunks=chunks, level=level, dtype=dtype, scale=scale, storage_options=storage_options
     )
 
 
@@ -209,6 +218,7 @@ def open_store(
     dtype: Any = None,
     fallback: Any = None,
     require_checksums: bool = False,
+    scale: bool = True,
     storage_options: Any = None,
 ) -> Volume:
     """:func:`open_zarr` with two options for the cache.
@@ -241,7 +251,7 @@ def open_store(
         if ome is None and "multiscales" in attrs:
             ome = {"version": attrs.get("version", "0.4"), "multiscales": attrs["multiscales"]}
         if ome is not None and ome.get("multiscales"):
-            vol = _open_ome(root, ome, chunks, int(level))
+            vol = _open_ome(root, ome, chunks, int(level), scale)
     if vol is not None:
         if dtype is not None and np.dtype(dtype) != vol.dtype:
             vol = Volume(vol.data.astype(dtype), vol.affine, meta=vol.meta, source=vol.source)
@@ -406,7 +416,7 @@ def _constant(data: bytes) -> Any:
     return lambda _key: data
 
 
-def _open_ome(root: StoreRoot, ome: dict[str, Any], chunks: Any, level: int) -> Volume:
+def _open_ome(root: StoreRoot, ome: dict[str, Any], chunks: Any, level: int, scale: bool) -> Volume:
     lvl = read_multiscales(root.display, ome, level)
     arr_meta = _array_meta(root, lvl.path)
     if len(arr_meta["shape"]) != lvl.ndim:
@@ -415,13 +425,34 @@ def _open_ome(root: StoreRoot, ome: dict[str, Any], chunks: Any, level: int) -> 
             f"{lvl.ndim}"
         )
     raw = _nifti_zarr_header(root)
+    scaling = (1.0, 0.0)
     if raw is not None:  # NIfTI-Zarr: its header's affine is the authority
         lvl0 = read_multiscales(root.display, ome, 0)
         disk0 = _array_meta(root, lvl0.path)["shape"]
         shape0 = [disk0[d] for d in lvl0.order]
         lvl = nifti_level(root.display, lvl, lvl0, shape0, raw)
+        scaling = _nifti_zarr_scaling(root, raw, scale)
+        meta = dict(lvl.meta, scl_slope=scaling[0], scl_inter=scaling[1], scaled=bool(scale))
+        lvl = replace(lvl, meta=meta)
     georef = (lvl.affine, lvl.meta, root.display)
-    return make_volume(root, lvl.path, arr_meta, chunks, False, georef, order=lvl.order)
+    return make_volume(
+        root, lvl.path, arr_meta, chunks, False, georef, order=lvl.order, scaling=scaling
+    )
+
+
+def _nifti_zarr_scaling(root: StoreRoot, raw: bytes, scale: bool) -> tuple[float, float]:
+    """The ``(slope, inter)`` a NIfTI-Zarr header applies to the store's values (its
+    ``scl_slope``/``scl_inter`` by the NIfTI rule; identity with ``scale=False`` or a header that
+    does not parse, which :func:`~lazyvol.zarr_ome.nifti_level` has warned of already). The
+    header is the only record of the scaling, so it applies even where its affine is not used."""
+    if not scale:
+        return 1.0, 0.0
+    try:
+        slope, inter = zarr_nifti.header_scaling(raw)
+    except ValueError:
+        return 1.0, 0.0
+    where = f"{root.display} (array {zarr_nifti.NIFTI_ARRAY!r})"
+    return nifti_scaling(slope, inter, where)
 
 
 def _nifti_zarr_header(root: StoreRoot) -> bytes | None:

@@ -4,7 +4,8 @@
   `NIfTI-Zarr <https://github.com/neuroscales/nifti-zarr>`_ specification (uint8, the header
   without extension flag), so ``niizarr.zarr2nii(store)`` returns the exact affine (sform, with
   shears and obliquity that OME-Zarr transforms cannot express).
-- :func:`header_affine`: reading, the affine (mm) of such a header, whoever wrote it.
+- :func:`header_affine`, :func:`header_scaling`: reading, the affine (mm) and the value scaling
+  (``scl_slope``/``scl_inter``) of such a header, whoever wrote it.
 - :func:`anatomical_orientations`: the OME-Zarr RFC-4 ``orientation`` of each spatial axis
   (``{"type": "anatomical", "value": "left-to-right"}``, ...).
 """
@@ -28,6 +29,7 @@ __all__ = [
     "anatomical_orientations",
     "axis4_step",
     "header_affine",
+    "header_scaling",
     "nifti_header_bytes",
     "repetition_time",
     "space_unit",
@@ -157,16 +159,9 @@ def nifti_header_bytes(
     return bytes(hdr.binaryblock)
 
 
-def header_affine(raw: bytes) -> tuple[np.ndarray, str, tuple[int, ...]]:
-    """``(affine in mm, "sform" or "qform", shape)`` of a binary NIfTI-1 or NIfTI-2 header (a
-    NIfTI-Zarr ``nifti`` array, either byte order): the sform when its code is set, else the
-    qform (nibabel's precedence), in the header's space unit converted to millimetres.
-
-    Raises
-    ------
-    ValueError
-        Not a NIfTI header, neither sform nor qform code set, or an unusable affine.
-    """
+def _parsed_header(raw: bytes) -> Any:
+    """nibabel's header of a binary NIfTI-1 or NIfTI-2 header (either byte order); ValueError when
+    ``raw`` is none."""
     import io
 
     import nibabel as nib
@@ -179,7 +174,31 @@ def header_affine(raw: bytes) -> tuple[np.ndarray, str, tuple[int, ...]]:
     else:
         raise ValueError(f"sizeof_hdr is not 348 (NIfTI-1) or 540 (NIfTI-2) ({len(raw)} bytes)")
     try:
-        hdr = cls.from_fileobj(io.BytesIO(raw), check=False)
+        return cls.from_fileobj(io.BytesIO(raw), check=False)
+    except Exception as exc:  # nibabel's many error types (a short block: WrapStructError)
+        raise ValueError(f"unreadable NIfTI header ({exc})") from exc
+
+
+def header_scaling(raw: bytes) -> tuple[float, float]:
+    """``(scl_slope, scl_inter)`` as stored in a binary NIfTI header (a NIfTI-Zarr ``nifti``
+    array): the scaling of the store's values (:func:`lazyvol.scaling.nifti_scaling` says what
+    applies). ValueError when ``raw`` is not a NIfTI header."""
+    hdr = _parsed_header(raw)
+    return float(hdr["scl_slope"]), float(hdr["scl_inter"])
+
+
+def header_affine(raw: bytes) -> tuple[np.ndarray, str, tuple[int, ...]]:
+    """``(affine in mm, "sform" or "qform", shape)`` of a binary NIfTI-1 or NIfTI-2 header (a
+    NIfTI-Zarr ``nifti`` array, either byte order): the sform when its code is set, else the
+    qform (nibabel's precedence), in the header's space unit converted to millimetres.
+
+    Raises
+    ------
+    ValueError
+        Not a NIfTI header, neither sform nor qform code set, or an unusable affine.
+    """
+    hdr = _parsed_header(raw)
+    try:
         with warnings.catch_warnings(), np.errstate(all="ignore"):
             warnings.simplefilter("ignore")
             if int(hdr["sform_code"]) > 0:

@@ -24,6 +24,7 @@ from .chunking import normalize_chunks, plan_array
 from .config import check_chunk_bytes, check_volume_bytes, chunk_budget
 from .errors import FormatError, IntegrityError, LazyvolError, UnsupportedError
 from .geometry import check_affine
+from .scaling import apply_scale, is_identity, scaled_dtype
 from .volume import Volume
 from .zarr_direct import DirectArray, direct_layout
 from .zarr_meta import (
@@ -92,6 +93,8 @@ class ZarrPlan:
     identity_key: str | None = None
     #: for each volume axis, the disk axis holding it (``zarr_ome.volume_axes``)
     order: tuple[int, ...] = ()
+    #: ``(slope, inter)`` applied to the stored values (a NIfTI-Zarr header's scl_slope/scl_inter)
+    scaling: tuple[float, float] = (1.0, 0.0)
 
     @property
     def store(self) -> str:
@@ -216,6 +219,9 @@ def read_block(plan: ZarrPlan, index: tuple[slice, ...]) -> np.ndarray:
             f"{where}: reading the chunk data failed: {type(exc).__name__}: {exc}"
         ) from exc
     out = block.transpose(order)
+    if not is_identity(*plan.scaling):
+        fields = "NIfTI header scl_slope / scl_inter"
+        return apply_scale(out, *plan.scaling, np.dtype(plan.dtype), where=where, fields=fields)
     if out.dtype != np.dtype(plan.dtype):
         out = out.astype(plan.dtype)
     return out
@@ -351,10 +357,12 @@ def make_volume(
     manifest_sha256: str | None = None,
     fallback: Any = None,
     order: tuple[int, ...] | None = None,
+    scaling: tuple[float, float] = (1.0, 0.0),
 ) -> Volume:
     """The Volume of a Zarr array: ``order`` gives, for each volume axis, the disk axis holding it
     (None: from the array's ``dimension_names``, as lazyvol writes them; see
-    :func:`~lazyvol.zarr_ome.volume_axes`)."""
+    :func:`~lazyvol.zarr_ome.volume_axes`); ``scaling``, the ``(slope, inter)`` applied to the
+    stored values (a NIfTI-Zarr header's; the dtype follows :func:`lazyvol.scaling.scaled_dtype`)."""
     affine, meta, source = georef
     shape_disk = tuple(int(n) for n in arr_meta["shape"])
     unit = unit_of(arr_meta)
@@ -381,6 +389,9 @@ def make_volume(
             "boolean, integer, float and complex arrays"
         )
     dtype = dtype.newbyteorder("=")
+    if dtype.kind == "b":
+        scaling = (1.0, 0.0)  # (a boolean mask takes no scaling)
+    dtype = scaled_dtype(dtype, [scaling])  # (the stored dtype when no scaling applies)
     check_volume_bytes(
         math.prod(shape_disk) * dtype.itemsize,
         f"{root.display} (array {array!r}): shape {list(shape_disk)} claims",
@@ -402,7 +413,7 @@ def make_volume(
     else:
         chunk_spec = chunks
     norm = normalize_chunks(chunk_spec, shape, dtype)
-    token = _token(pre, norm, manifest_sha256, fallback is not None)
+    token = _token(pre, norm, manifest_sha256, fallback is not None, scaling)
     plan = ZarrPlan(
         root,
         array,
@@ -415,6 +426,7 @@ def make_volume(
         manifest_sha256,
         identity_key,
         order,
+        scaling,
     )
     name = f"lazyvol-zarr-{token}"
     if fallback is not None:
