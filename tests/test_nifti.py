@@ -15,6 +15,7 @@ from nibabel.testing import data_path
 
 import lazyvol as lv
 import lazyvol.nifti as lvn
+import lazyvol.nifti_header as lvh
 import lazyvol.nifti_plan as lvp
 from lazyvol import gzaccess
 from lazyvol.chunking import source_of
@@ -285,6 +286,40 @@ def test_extensions_and_unusual_offset(tmp_path: Path) -> None:
     nib.save(img2, tmp_path / "off.nii")
     assert nib.load(tmp_path / "off.nii").dataobj.offset == 1000
     np.testing.assert_array_equal(lv.open(tmp_path / "off.nii").compute(), data)
+
+
+@pytest.mark.parametrize("suffix", [".nii", ".nii.gz", ".hdr"])
+def test_extensions_larger_than_the_header_cap_are_left_unread(
+    tmp_path: Path, suffix: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Extensions past what open reads (16 MiB; 4 KiB here) are valid (a big CIFTI or JSON
+    extension): the image opens as nibabel reads it, not as a header cut short."""
+    monkeypatch.setattr(lvh, "MAX_HEADER_BYTES", 4096)
+    data = np.arange(4 * 5 * 6, dtype=np.int16).reshape(4, 5, 6)
+    klass = nib.Nifti1Pair if suffix == ".hdr" else nib.Nifti1Image
+    img = klass(data, np.diag([2.0, 3.0, 4.0, 1.0]))
+    img.header.extensions.append(nib.nifti1.Nifti1Extension("comment", b"x" * 3000))
+    img.header.extensions.append(nib.nifti1.Nifti1Extension("comment", b"y" * 9000))
+    path = tmp_path / ("big" + suffix)
+    nib.save(img, path)
+    assert len(nib.load(path).header.extensions) == 2
+    vol = lv.open(path)
+    np.testing.assert_array_equal(vol.compute(), np.asanyarray(nib.load(path).dataobj))
+    np.testing.assert_allclose(vol.affine, nib.load(path).affine)
+    if suffix == ".nii.gz":
+        return
+    # an extension cut short within what open reads is still refused, as nibabel refuses it
+    small = tmp_path / ("small" + suffix)
+    img.header.extensions.clear()
+    img.header.extensions.append(nib.nifti1.Nifti1Extension("comment", b"z" * 1000))
+    nib.save(img, small)
+    raw = bytearray(small.read_bytes())
+    raw[352:356] = np.int32(2000).tobytes()  # esize 1016 -> 2000: past the header's end
+    small.write_bytes(bytes(raw))
+    with pytest.raises(nib.spatialimages.HeaderDataError):
+        nib.load(small)
+    with pytest.raises(lv.FormatError, match="extension"):
+        lv.open(small)
 
 
 # -- laziness, graph hygiene, schedulers -------------------------------------------------------------

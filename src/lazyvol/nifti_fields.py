@@ -359,9 +359,13 @@ def _shape(rec: np.void, where: str, nifti2: bool) -> tuple[int, ...]:
     return shape
 
 
-def _extensions(head: bytes, rec: np.void, where: str, order: str, single: bool) -> None:
+def _extensions(
+    head: bytes, rec: np.void, where: str, order: str, single: bool, whole: bool
+) -> None:
     """Walk the extension frames as nibabel does (``Nifti1Extensions.from_fileobj``), raising
-    where nibabel does: a frame that is cut short. Their contents are not used."""
+    where nibabel does: a frame that is cut short. Their contents are not used. ``whole``: ``head``
+    holds every header byte (else frames reaching past its end are left unread, not refused: the
+    file's size is checked against the data's end anyway)."""
     size_hdr = int(rec["sizeof_hdr"])
     flag = head[size_hdr : size_hdr + 4]
     if len(flag) < 4 or flag[0:1] == b"\x00":
@@ -373,6 +377,8 @@ def _extensions(head: bytes, rec: np.void, where: str, order: str, single: bool)
         pos += len(frame)
         if not frame and left < 0:
             return
+        if len(frame) != 8 and not whole:
+            return
         if len(frame) != 8:
             raise FormatError(
                 f"{where}: invalid NIfTI/Analyze header (NIfTI extensions): failed to read "
@@ -382,6 +388,8 @@ def _extensions(head: bytes, rec: np.void, where: str, order: str, single: bool)
         want = esize - 8
         got = len(head[pos : pos + want]) if want >= 0 else len(head) - pos
         pos = pos + got
+        if got != want and not whole and pos == len(head):
+            return
         if got != want:
             raise FormatError(
                 f"{where}: invalid NIfTI/Analyze header (NIfTI extensions): failed to read "
@@ -451,7 +459,7 @@ def header_order(raw: bytes) -> tuple[str, bool] | None:
     return None
 
 
-def parse_nifti(head: bytes, where: str, *, single: bool) -> ParsedHeader:
+def parse_nifti(head: bytes, where: str, *, single: bool, whole: bool = True) -> ParsedHeader:
     """Parse a NIfTI-1/2 header (magic ``n+1``/``ni1``/``n+2``/``ni2``) as nibabel loads it.
 
     Parameters
@@ -462,6 +470,10 @@ def parse_nifti(head: bytes, where: str, *, single: bool) -> ParsedHeader:
         The file, for messages.
     single : bool
         A single-file image (``.nii``), not the ``.hdr`` of a pair.
+    whole : bool
+        ``head`` holds every header byte (up to ``vox_offset``; a pair's whole ``.hdr``). False
+        when the caller read only the first of extensions too large to read at open: those are
+        left unread.
 
     Raises
     ------
@@ -477,7 +489,7 @@ def parse_nifti(head: bytes, where: str, *, single: bool) -> ParsedHeader:
     raw = np.frombuffer(head[: dtype.itemsize], dtype=dtype)[0]
     rec = raw.copy()
     _fix(rec, where, nifti2)
-    _extensions(head, rec, where, order, single)
+    _extensions(head, rec, where, order, single, whole)
     shape = _shape(rec, where, nifti2)
     disk = DATA_TYPES[int(rec["datatype"])]
     assert disk is not None

@@ -351,13 +351,17 @@ def load_image(
     nifti2, vox = _precheck_raw_header(hdr_loc, raw, single)
     if single:
         need = max(len(raw), int(vox)) if vox <= MAX_HEADER_BYTES else len(raw)
+        whole = vox <= MAX_HEADER_BYTES
     else:
         # A pair's .hdr holds the header and extensions only: all of it.
         need = MAX_HEADER_BYTES if is_gzip_name(hdr_loc) else min(size, MAX_HEADER_BYTES)
     head = raw if need <= len(raw) else read_head(hdr_loc, need, size)
+    if not single:
+        whole = len(head) < MAX_HEADER_BYTES  # (a .hdr past the cap: its tail is not read)
     data_loc = loc if single else data_location(loc)
     if _is_nifti_magic(raw, nifti2):
-        return parse_nifti(head, str(loc), single=single), data_loc, head_stamp
+        parsed = parse_nifti(head, str(loc), single=single, whole=whole)
+        return parsed, data_loc, head_stamp
     header = analyze_header(str(loc), head, lambda kind: _sidecar(hdr_loc, "", kind), single=single)
     return header, data_loc, head_stamp
 
