@@ -355,8 +355,12 @@ class _Entry:
         with self.cond:
             while not self.idle and self.created >= self.limit():
                 self.cond.wait()
-            if self.idle:
-                return self.idle.pop()
+            while self.idle:
+                handle = self.idle.pop()
+                if self.indexed or handle.kind == self.kind:
+                    return handle
+                self.created -= 1  # a first-pass handle of the engine given up for zlib
+                handle.close()
             self.created += 1
             indexed = self.indexed
         try:
@@ -507,15 +511,20 @@ def read(src: GzSource, offset: int, view: memoryview) -> int:
 
 
 def _read_streaming_on_failure(src: GzSource, offset: int, view: memoryview) -> tuple[int, bool]:
-    """:func:`_read_once`, again with indexed_gzip after a failed rapidgzip first pass."""
+    """:func:`_read_once`, again with indexed_gzip after a failed rapidgzip first pass, or one that
+    came back short: rapidgzip returns nothing at all from a stream cut short, where zlib gives
+    every byte up to the cut (the read is then right, or short by what the file really lacks)."""
     try:
-        return _read_once(src, offset, view)
+        got, used_index = _read_once(src, offset, view)
     except ChecksumError:
         raise
     except FormatError:
         if not _fall_back_to_zlib(src):
             raise
         return _read_once(src, offset, view)
+    if got < len(view) and not used_index and _fall_back_to_zlib(src):
+        return _read_once(src, offset, view)
+    return got, used_index
 
 
 def _zlib_can_retry(kind: str) -> bool:
