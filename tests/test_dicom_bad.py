@@ -12,7 +12,7 @@ import pytest
 from pydicom.data import get_testdata_file
 
 import lazyvol as lv
-from lazyvol.testing import write_dicom_series
+from lazyvol.testing import write_dicom_series, write_enhanced_dicom
 
 pytestmark = pytest.mark.usefixtures("dicom_cache")
 SHAPE = (32, 48, 12)
@@ -445,6 +445,25 @@ def test_pixel_data_holding_whole_frames_more_than_the_header_states_is_refused(
         lv.open(tmp_path / "s")
     with pytest.raises(lv.FormatError, match=r"IM\d+\.dcm: the pixel element"):
         lv.open(truth.files[0])
+
+
+@pytest.mark.parametrize("changes", [{"Rows": 24}, {"Columns": 16}, {"NumberOfFrames": 5}])
+def test_an_enhanced_file_whose_pixel_data_hold_whole_frames_more_is_refused(tmp_path, changes):
+    """The same under-statement in an enhanced multi-frame file (48 rows x 32 columns x 6 frames
+    stated as 24 rows, 16 columns or 5 frames): its frames were located at the stated size, so
+    slice 1 was the bottom half of frame 0, placed at frame 1's position, without a word (pydicom
+    warns). Refused at open, naming the file and the sizes; the functional groups of 5 frames
+    match the 5 stated."""
+    path = tmp_path / "e.dcm"
+    write_enhanced_dicom(path, shape=(32, 48, 6))
+    ds = pydicom.dcmread(path)
+    for keyword, value in changes.items():
+        setattr(ds, keyword, value)
+    if "NumberOfFrames" in changes:
+        del ds.PerFrameFunctionalGroupsSequence[5]
+    ds.save_as(path)
+    with pytest.raises(lv.FormatError, match=r"e\.dcm.*holds 18432 bytes.*under-states the image"):
+        lv.open(path)
 
 
 def test_a_folder_whose_every_volume_is_refused_says_why_not_which(tmp_path):

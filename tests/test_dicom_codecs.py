@@ -350,3 +350,34 @@ def test_codestream_shape_reads_the_stated_size(syntax, header, expected):
     from lazyvol.dicom.codestream import codestream_shape
 
     assert codestream_shape(syntax, header) == expected
+
+
+@pytest.mark.parametrize(("keyword", "value"), [("Rows", 20), ("Columns", 24)])
+@pytest.mark.parametrize("enhanced", [False, True], ids=["single-frame", "enhanced"])
+def test_rle_frames_longer_than_rows_and_columns_are_refused_when_read(
+    tmp_path, keyword, value, enhanced
+):
+    # RLE states no image size, and its decoder (pylibjpeg-rle) cuts a segment longer than Rows x
+    # Columns to that size without a word: a header halving Rows or Columns gave the top half of
+    # each slice, or a scrambled one. Each frame's first segment is measured before decoding.
+    if enhanced:
+        write_enhanced_dicom(tmp_path / "e.dcm", shape=(48, 40, 4))  # 40 rows x 48 columns
+        files = [str(tmp_path / "e.dcm")]
+    else:
+        files = write_dicom_series(tmp_path / "s", (48, 40, 3)).files
+    truth = [pydicom.dcmread(f).pixel_array for f in files]
+    for f in files:
+        ds = pydicom.dcmread(f)
+        ds.compress(RLELossless)
+        ds.save_as(f)
+    target = files[0] if enhanced else tmp_path / "s"
+    good = lv.open(target).compute()  # (the files as written read as pydicom reads them)
+    want = truth[0] if enhanced else np.stack(truth)
+    np.testing.assert_array_equal(np.moveaxis(good, -1, 0).transpose(0, 2, 1), want)
+    for f in files:
+        ds = pydicom.dcmread(f)
+        setattr(ds, keyword, value)
+        ds.save_as(f)
+    vol = lv.open(target)
+    with pytest.raises(lv.FormatError, match=r"RLE segments decode to 1920 bytes a plane but Rows"):
+        vol.compute()

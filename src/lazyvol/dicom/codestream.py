@@ -4,13 +4,25 @@ A JPEG-family codestream carries its rows and columns (the SOF segment of JPEG a
 SIZ segment of JPEG 2000 and HTJ2K); pydicom's decoders shape the decoded samples by the header's
 Rows and Columns instead. A header whose Rows and Columns disagree with the codestream but hold the
 same number of pixels (swapped, for example) would give a scrambled image with no error, so the
-pixel reader compares the two first (:func:`codestream_shape`). RLE has no such header: its
-segments are checked by length in the decoder.
+pixel reader compares the two first (:func:`codestream_shape`). RLE has no such header, and its
+decoder cuts a segment longer than Rows x Columns to that size without a word (pylibjpeg-rle): the
+first segment's decoded length is compared instead (:func:`rle_size_disagreement`).
 """
 
 from __future__ import annotations
 
-__all__ = ["SIZED_SYNTAXES", "codestream_shape", "size_disagreement"]
+import struct
+
+__all__ = [
+    "RLE_SYNTAX",
+    "SIZED_SYNTAXES",
+    "codestream_shape",
+    "rle_size_disagreement",
+    "size_disagreement",
+]
+
+#: RLE Lossless.
+RLE_SYNTAX = "1.2.840.10008.1.2.5"
 
 _JPEG = {
     "1.2.840.10008.1.2.4.50",  # baseline
@@ -105,3 +117,32 @@ def _jp2_codestream(src: bytes) -> int | None:
             return None
         at += size
     return None
+
+
+def rle_size_disagreement(frame: bytes, rows: int, columns: int) -> str | None:
+    """Why an RLE frame's header does not describe it: its first segment (one byte plane) decodes
+    to a whole row or more beyond ``rows`` x ``columns`` bytes, so Rows or Columns under-state the
+    image. None when it does not, or when the frame cannot be read here (the decoder's own error
+    names that). A segment short of the header's size is the decoder's error already."""
+    if len(frame) < 64:
+        return None
+    count = struct.unpack_from("<L", frame, 0)[0]
+    offsets = struct.unpack_from("<15L", frame, 4)
+    if not 1 <= count <= 15 or not 64 <= offsets[0] < len(frame):
+        return None
+    end = offsets[1] if count > 1 and offsets[0] < offsets[1] <= len(frame) else len(frame)
+    try:
+        from rle.utils import decode_segment
+
+        decoded = len(decode_segment(frame[offsets[0] : end]))
+    except (KeyboardInterrupt, SystemExit, GeneratorExit):
+        raise
+    except BaseException:  # no pylibjpeg-rle, or a corrupt segment (a Rust decoder panics)
+        return None
+    if decoded < rows * columns + columns:
+        return None
+    return (
+        f"RLE segments decode to {decoded} bytes a plane but Rows (0028,0010) x Columns "
+        f"(0028,0011) say {rows} x {columns} = {rows * columns}: the header under-states its "
+        "pixels (the decoder would return part of them); fix the header or re-encode the file"
+    )

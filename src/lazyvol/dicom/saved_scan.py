@@ -57,8 +57,10 @@ __all__ = [
 #: a file with a second pixel element right after the first is skipped as malformed; 16: GE files
 #: record their protocol block's slice order, multiband factor and RTIA timer (GE SliceTiming);
 #: 17: a file repeating an attribute is skipped as malformed; a mosaic count the slice times
-#: contradict is refused; a skipped file names the SeriesInstanceUID read before its damage.
-INDEX_VERSION = 17
+#: contradict is refused; a skipped file names the SeriesInstanceUID read before its damage; 18:
+#: an enhanced file whose native Pixel Data hold a whole frame or more beyond its stated frames
+#: is skipped as malformed (its frames were located at the stated size).
+INDEX_VERSION = 18
 #: Layout of a report: 2: files named by their listing position, identities taken from the listing;
 #: 3: a volume's files may differ in pixel encoding (each frame's, ``encodings``), where 2 split them;
 #: 4: ... and in BitsStored (each frame's, ``stored_bits``), where 3 split them;
