@@ -82,6 +82,7 @@ __all__ = [
     "RemoteReadError",
     "RemoteTimeoutError",
     "StorageOptions",
+    "changed",
     "clear_filesystems",
     "display_url",
     "filesystem",

@@ -410,10 +410,21 @@ def changed(loc: Location, expected: SourceStamp, now: SourceStamp) -> SourceCha
         same = _same_time(now.mtime_ns, expected.mtime_ns)
     if same:
         return None
+    when = ""
+    if now.mtime_ns != expected.mtime_ns:  # (the only witness where a server sends no ETag)
+        when = f", Last-Modified {_http_time(expected.mtime_ns)} -> {_http_time(now.mtime_ns)}"
     return SourceChangedError(
         f"{loc.display}: the object changed after it was opened (size {expected.size} -> "
-        f"{now.size}, ETag {expected.etag or '?'} -> {now.etag or '?'}); open the source again"
+        f"{now.size}, ETag {expected.etag or '?'} -> {now.etag or '?'}{when}); open the source "
+        "again"
     )
+
+
+def _http_time(ns: int) -> str:
+    """A last-modified time (ns since the epoch; 0: unknown) as HTTP writes it."""
+    from email.utils import formatdate
+
+    return formatdate(ns / 1e9, usegmt=True) if ns else "?"
 
 
 def _same_time(a_ns: int, b_ns: int) -> bool:

@@ -69,6 +69,7 @@ from .errors import (
     UnsupportedError,
 )
 from .scaling import numbers_hint
+from .sources import SourceStamp
 
 __all__ = ["check_references", "references", "write_references"]
 
@@ -263,6 +264,8 @@ def _local_nifti(path: str) -> _NiftiLayout:
             f"{path}: its image data {data_file} is compressed; a gzip stream cannot be entered at "
             "a byte offset, so no chunk of it has an address. Decompress it first"
         )
+    stamp = _io.stamp(Location.of(os.path.abspath(data_file)))
+    meta.update(path=stamp.path, **_identity(stamp))
     return _NiftiLayout(
         url=os.path.abspath(data_file),
         display=os.path.abspath(path),
@@ -297,12 +300,12 @@ def _remote_nifti(loc: Location) -> _NiftiLayout:
             "scale_factor can express it"
         )
     now = _io.stamp(loc)
-    if (now.size, now.etag) != (stamp.size, stamp.etag):
+    if _io.changed(loc, stamp, now) is not None:
         raise SourceChangedError(
-            f"{loc.display}: the object changed while its header was read (size {stamp.size} -> "
-            f"{now.size}, ETag {stamp.etag or '?'} -> {now.etag or '?'}); make the references again"
+            f"{loc.display}: the object changed while its header was read "
+            f"({_what_changed(stamp, now)}); make the references again"
         )
-    meta.update(path=loc.identity, size=stamp.size, etag=stamp.etag)
+    meta.update(path=loc.identity, **_identity(stamp))
     return _NiftiLayout(
         url=loc.identity,
         display=loc.display,
@@ -394,10 +397,11 @@ def check_references(
 ) -> int:
     """Check that the targets of references are still what the references were made from.
 
-    Each distinct target gets one stat or HEAD request. A target whose size or ETag differs from
-    what the references record (those of a ``.nii``: ``lazyvol.meta.size`` and ``.etag`` in the
-    group attributes), or that no longer holds every byte range referenced, or that is gone,
-    raises. References of a DICOM series record no per-file identity: for them only the
+    Each distinct target gets one stat or HEAD request. A target that is no longer the file the
+    references were made from (those of a ``.nii`` record its identity in ``lazyvol.meta`` of the
+    group attributes, compared as ``lazyvol.open`` compares a source: a local file's size, mtime,
+    inode and ctime; an object's size, ETag and last-modified time), or that no longer holds
+    every byte range referenced, or that is gone, raises. References of a DICOM series record no per-file identity: for them only the
     presence and length of each file are checked, so a replacement of the same size is not
     detected.
 
@@ -455,14 +459,56 @@ def _check_target(
             f"{loc.display}: a target of the references was removed; {again}"
         ) from None
     if meta.get("path") in (loc.identity, url) and "size" in meta:
-        size, etag = int(meta["size"]), str(meta.get("etag") or "")
-        if now.size != size or (etag and now.etag and now.etag != etag):
+        made = SourceStamp(
+            now.path,
+            int(meta["size"]),
+            int(meta.get("mtime_ns") or 0),
+            int(meta.get("inode") or 0),
+            int(meta.get("ctime_ns") or 0),
+            str(meta.get("etag") or ""),
+        )
+        if _differs(loc, made, now):
             raise SourceChangedError(
-                f"{loc.display}: the target changed after the references were made (size "
-                f"{size} -> {now.size}, ETag {etag or '?'} -> {now.etag or '?'}); {again}"
+                f"{loc.display}: the target changed after the references were made "
+                f"({_what_changed(made, now)}); {again}"
             )
     if now.size < end:
         raise SourceChangedError(
             f"{loc.display}: the target has {now.size} bytes but the references read up to "
             f"byte {end}: it changed after they were made; {again}"
         )
+
+
+def _identity(stamp: SourceStamp) -> dict[str, Any]:
+    """What references record of a target's identity (``lazyvol.meta``): its size, last-modified
+    time and ETag (a remote object), or size, mtime, inode and ctime (a local file), as
+    ``lazyvol.open`` compares them."""
+    keys = (
+        ("size", "mtime_ns", "etag") if stamp.is_url else ("size", "mtime_ns", "inode", "ctime_ns")
+    )
+    return {k: getattr(stamp, k) for k in keys}
+
+
+def _differs(loc: Location, made: SourceStamp, now: SourceStamp) -> bool:
+    """Whether the target ``now`` is not the one the references were ``made`` from (a field the
+    references did not record, 0 or empty, is not compared: references of older versions)."""
+    if loc.is_remote:
+        return _io.changed(loc, made, now) is not None
+    pairs = [(made.size, now.size, True)] + [
+        (a, b, bool(a)) for a, b in ((made.mtime_ns, now.mtime_ns), (made.inode, now.inode))
+    ]
+    pairs.append((made.ctime_ns, now.ctime_ns, bool(made.ctime_ns)))
+    return any(compare and a != b for a, b, compare in pairs)
+
+
+def _what_changed(made: SourceStamp, now: SourceStamp) -> str:
+    """The identity fields that differ between two stamps of a target, for a message (its size
+    when none differs as written: a last-modified time compared at a coarser precision)."""
+    names = {"size": "size", "etag": "ETag", "mtime_ns": "modified (ns)"}
+    names.update(inode="inode", ctime_ns="ctime (ns)")
+    out = [
+        f"{label} {getattr(made, k) or '?'} -> {getattr(now, k) or '?'}"
+        for k, label in names.items()
+        if getattr(made, k) != getattr(now, k)
+    ]
+    return ", ".join(out) or f"size {made.size} -> {now.size}"

@@ -5,6 +5,7 @@ hostile_server.py; data compared with nibabel's and the synthetic writers' truth
 
 from __future__ import annotations
 
+import os
 import warnings
 from pathlib import Path
 
@@ -187,6 +188,47 @@ def test_check_references_notices_a_replaced_target(tmp_path, hostile_server: Ho
         check_references(refs)
     del hostile_server.objects["/v.nii"]
     with pytest.raises(SourceChangedError, match="removed; make the references again"):
+        check_references(refs)
+
+
+def test_check_references_notices_a_replacement_only_its_time_tells(
+    tmp_path, hostile_server: HostileServer
+):
+    """A server without ETags (a plain file server): references recorded the size alone, so a
+    replacement of the same size passed the check and was read silently. They record the
+    Last-Modified time too, and the message names it."""
+    from lazyvol.refs import check_references
+
+    raw, _truth = _nifti(tmp_path)
+    raw2, _ = _nifti(tmp_path, seed=7)
+    url = hostile_server.put("t.nii", raw, etag=None)
+    refs = lv.references(url)
+    vol = lv.open(url)
+    assert check_references(refs) == 1
+    obj = hostile_server.obj("t.nii")
+    obj.data, obj.mtime = raw2, obj.mtime + 60  # same size, a minute later
+    with pytest.raises(SourceChangedError, match=r"t\.nii: the target changed .*modified"):
+        check_references(refs)
+    # lazyvol.open's own check says what changed (the message said "ETag ? -> ?" alone)
+    with pytest.raises(SourceChangedError, match=r"Last-Modified .*2023 .*GMT -> .*GMT"):
+        vol.compute()
+
+
+def test_check_references_notices_a_local_rewrite_of_the_same_size(tmp_path):
+    """A local .nii rewritten with other voxels and affine at the same size (a pipeline run
+    again) passed the check: references of a local file recorded no identity at all."""
+    from lazyvol.refs import check_references
+
+    raw, _truth = _nifti(tmp_path)
+    raw2, _ = _nifti(tmp_path, seed=7)
+    target = tmp_path / "local.nii"
+    target.write_bytes(raw)
+    refs = lv.references(target)
+    assert check_references(refs) == 1
+    stat = target.stat()
+    target.write_bytes(raw2)
+    os.utime(target, ns=(stat.st_atime_ns, stat.st_mtime_ns))  # even with its mtime put back
+    with pytest.raises(SourceChangedError, match=r"local\.nii: the target changed .*ctime"):
         check_references(refs)
 
 
