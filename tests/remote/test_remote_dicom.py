@@ -105,6 +105,28 @@ def _web_folder(root: Path, handler: type[_Quiet] = _Quiet) -> Iterator[str]:
         _io.clear_filesystems()
 
 
+def test_lazyvol_info_of_a_web_folder_lists_its_series_and_sizes(tmp_path: Path, capsys):
+    """``lazyvol info http://host/folder/`` stamped the folder's index page as the one object:
+    a folder of two series failed with "holds 2 volumes; choose one" (a local folder and an S3
+    prefix print the series table), one series was sized 0 bytes, and the page's missing
+    validators were warned of. A URL ending in "/" names a folder, as the readers take it."""
+    import warnings
+
+    from lazyvol.cli import main
+
+    one = write_dicom_series(tmp_path / "www" / "multi" / "a", (16, 12, 5), series_number=1)
+    write_dicom_series(tmp_path / "www" / "multi" / "b", (16, 12, 4), series_number=2, seed=3)
+    local = sum(os.path.getsize(f) for f in one.files)
+    with _web_folder(tmp_path / "www") as base, warnings.catch_warnings():
+        warnings.simplefilter("error")
+        assert main(["info", f"{base}/multi/", "-q"]) == 0
+        assert "2 volume(s)" in capsys.readouterr().out
+        assert main(["info", f"{base}/multi/a/", "--json", "-q"]) == 0
+        out = capsys.readouterr()
+    assert json.loads(out.out)["size_on_disk"] == local
+    assert "ETag" not in out.err
+
+
 def test_a_series_folder_behind_an_http_index_page_opens(tmp_path: Path):
     """A series folder served by a plain web server (Python's http.server: an HTML index page
     without sizes, Range ignored): each listed file is stamped with a HEAD. It failed naming the

@@ -47,10 +47,11 @@ def _remote_sizes(root: str, kwargs: dict[str, Any]) -> dict[str, int]:
     from ..errors import LazyvolError
 
     loc = _io.Location.of(root, kwargs.get("storage_options"))
-    try:
-        return {loc.url: _io.stamp(loc).size}
-    except LazyvolError:
-        pass  # a prefix, not an object
+    if not loc.names_prefix:  # (a URL ending in "/": an HTTP server's index page is no object)
+        try:
+            return {loc.url: _io.stamp(loc).size}
+        except LazyvolError:
+            pass  # a prefix, not an object
     return {child.url: st.size for child, st in _io.list_objects(loc)}
 
 
@@ -87,6 +88,8 @@ def _is_dicom_source(path: str, kwargs: dict[str, Any]) -> bool:
 
     loc = _io.Location.of(path, kwargs.get("storage_options"))
     try:
+        if loc.names_prefix:  # (an HTTP server answers it with an index page: no object)
+            raise SourceNotFoundError(loc.display)
         _io.stamp(loc)
         return False  # an object: one file
     except SourceNotFoundError:
