@@ -17,6 +17,7 @@ __all__ = [
     "RLE_SYNTAX",
     "SIZED_SYNTAXES",
     "codestream_shape",
+    "frame_size_problem",
     "rle_size_disagreement",
     "size_disagreement",
 ]
@@ -146,3 +147,23 @@ def rle_size_disagreement(frame: bytes, rows: int, columns: int) -> str | None:
         f"(0028,0011) say {rows} x {columns} = {rows * columns}: the header under-states its "
         "pixels (the decoder would return part of them); fix the header or re-encode the file"
     )
+
+
+def frame_size_problem(syntax: str, buf: bytes, rows: int, columns: int) -> str | None:
+    """Why the one-frame encapsulated value ``buf`` (its items) cannot be ``rows`` x ``columns``:
+    its codestream states another size (:func:`size_disagreement`), or its RLE segments decode
+    past that size (:func:`rle_size_disagreement`); decoded samples shaped by the header would
+    be a scrambled or cut image, with no error. None otherwise, and for malformed items (the
+    decoder's own error names them)."""
+    rle = syntax == RLE_SYNTAX
+    if not rle and syntax not in SIZED_SYNTAXES:
+        return None
+    from pydicom.encaps import get_frame
+
+    try:
+        frame = get_frame(buf, 0, number_of_frames=1)
+    except Exception:
+        return None
+    if rle:
+        return rle_size_disagreement(frame, rows, columns)
+    return size_disagreement(syntax, frame, rows, columns)

@@ -22,7 +22,7 @@ from .._io import Location, pread_full, read, read_ranges, reads_check, verify
 from ..errors import FormatError, SourceChangedError, SourceNotFoundError
 from ..scaling import apply_scale, scale_into
 from ..sources import SourceStamp, display_path
-from .codestream import RLE_SYNTAX, SIZED_SYNTAXES, rle_size_disagreement, size_disagreement
+from .codestream import frame_size_problem
 from .model import encoding_reads, stored_code, stored_layout
 
 __all__ = ["DicomPlan", "read_block"]
@@ -229,23 +229,9 @@ def _decode(plan: DicomPlan, n: int) -> np.ndarray:
 
 
 def _check_codestream_shape(plan: DicomPlan, n: int, buf: bytes) -> None:
-    """Refuse frame ``n`` when its codestream states another image size than Rows and Columns
-    (decoded samples shaped by the header would be a scrambled image, with no error); an RLE
-    frame, whose first segment decodes to more than Rows x Columns bytes (the decoder would cut
-    it to the header's size, with no error)."""
-    rle = plan.encapsulated_syntax == RLE_SYNTAX
-    if not rle and plan.encapsulated_syntax not in SIZED_SYNTAXES:
-        return
-    from pydicom.encaps import get_frame
-
-    try:
-        frame = get_frame(buf, 0, number_of_frames=1)
-    except Exception:  # malformed items: the decoder's own error names the problem
-        return
-    if rle:
-        problem = rle_size_disagreement(frame, plan.rows, plan.columns)
-    else:
-        problem = size_disagreement(plan.encapsulated_syntax, frame, plan.rows, plan.columns)
+    """Refuse frame ``n`` when its codestream states another image size than Rows and Columns,
+    or an RLE frame's segments decode past them (:func:`~.codestream.frame_size_problem`)."""
+    problem = frame_size_problem(plan.encapsulated_syntax, buf, plan.rows, plan.columns)
     if problem:
         raise FormatError(f"{plan.paths[n]}: volume frame {n}'s {problem}")
 
