@@ -34,6 +34,7 @@ def _folder(tmp_path):
     (tmp_path / "notes.txt").write_text("not DICOM")  # skipped
     ds = pydicom.dcmread(a.files[0])  # valid DICOM of a kind lazyvol does not read: unsupported
     ds.file_meta.TransferSyntaxUID = pydicom.uid.DeflatedExplicitVRLittleEndian
+    ds.SeriesInstanceUID = pydicom.uid.generate_uid()  # (of series a, it would be "incomplete")
     ds.save_as(tmp_path / "deflated.dcm", enforce_file_format=True)
     return a, b
 

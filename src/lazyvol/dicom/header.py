@@ -23,10 +23,11 @@ from typing import Any
 from .._io import Location, read_into
 from ..errors import LazyvolError
 from ..sources import SourceStamp
-from .header_record import HeaderResult, HeaderSkip, make_record
+from .header_record import HeaderResult, HeaderSkip, drop_cut_values, make_record
 from .header_values import DICOMDIR_SOP_CLASS, HEADER_TAGS, Parsed
+from .model import DEFLATED_SYNTAX
 from .source import REMOTE_WINDOW, RemoteFetch, read_local
-from .walker import WINDOW, walk_file
+from .walker import WINDOW, data_set_implicit, looks_explicit, walk_deflated, walk_file
 
 __all__ = ["HEADER_TAGS", "HeaderResult", "HeaderSkip", "read_header", "read_object_header"]
 
@@ -37,41 +38,44 @@ _O_FLAGS = os.O_RDONLY | _O_NONBLOCK | getattr(os, "O_BINARY", 0)
 _HAVE_PREAD = hasattr(os, "pread")
 
 
-def _fast_parse(fp: Any) -> Parsed | None:
-    """Parse a Part 10 file (preamble present) with pydicom's element generator directly.
+def _file_meta(fp: Any, at: int) -> tuple[str, str] | None:
+    """``(transfer syntax, media storage SOP class)`` of the file meta group at ``at``, read by
+    pydicom's own file meta reader (the one ``dcmread`` uses, so the same syntax decides), which
+    stops at the group's end; None when the file has no meta group (a bare data set).
 
-    No Dataset is built and no value converted: the file meta group is read until its last element,
-    then the dataset with ``specific_tags`` until Pixel Data (the file is left positioned at the
-    Pixel Data element, as dcmread does). Returns None for anything unusual (the caller falls back
-    to :func:`pydicom.dcmread`).
+    Raises what pydicom raises on a damaged group.
+    """
+    from pydicom.filereader import _read_file_meta_info
+
+    fp.seek(at)
+    meta = _read_file_meta_info(fp)
+    if not meta._dict:
+        fp.seek(at)
+        return None
+    tsyntax = str(meta.get("TransferSyntaxUID", "") or "").strip(" \x00")
+    media_sop = str(meta.get("MediaStorageSOPClassUID", "") or "").strip(" \x00")
+    return tsyntax, media_sop
+
+
+def _fast_parse(fp: Any, tsyntax: str, media_sop: str) -> Parsed | None:
+    """Parse a Part 10 data set (``fp`` at its start, after the file meta) with pydicom's element
+    generator directly.
+
+    No Dataset is built and no value converted: the data set is read with ``specific_tags`` until
+    Pixel Data (the file is left positioned at the Pixel Data element, as dcmread does), in the
+    encoding its first element shows (as dcmread reads it). Returns None for anything unusual (the
+    caller falls back to :func:`pydicom.dcmread`).
     """
     from pydicom.filereader import data_element_generator
 
-    fp.seek(132)
-    meta: dict[int, Any] = {}
-    for elem in data_element_generator(
-        fp, False, True, stop_when=lambda tag, vr, length: tag >> 16 != 0x0002
-    ):
-        meta[int(elem.tag)] = elem
-    ts_elem = meta.get(0x00020010)
-    if ts_elem is None or not isinstance(ts_elem.value, bytes):
+    if not tsyntax:
         return None
-    tsyntax = ts_elem.value.decode("ascii", "replace").strip(" \x00")
-    sop_elem = meta.get(0x00020002)
-    media_sop = (
-        sop_elem.value.decode("ascii", "replace").strip(" \x00")
-        if sop_elem is not None and isinstance(sop_elem.value, bytes)
-        else ""
-    )
-    if tsyntax == "1.2.840.10008.1.2.1.99" or media_sop == DICOMDIR_SOP_CLASS:
+    if media_sop == DICOMDIR_SOP_CLASS:
         return Parsed({}, media_sop, tsyntax)
-    implicit = tsyntax == "1.2.840.10008.1.2"
     little = tsyntax != "1.2.840.10008.1.2.2"
     start = fp.tell()
-    head = fp.read(6)
+    implicit = data_set_implicit(tsyntax == "1.2.840.10008.1.2", fp.read(6))
     fp.seek(start)
-    if len(head) == 6 and not implicit and not head[4:6].isalpha():
-        return None  # says explicit VR but is not: let pydicom's heuristics decide
     raw: dict[int, Any] = {}
     repeated: list[int] = []
     for elem in data_element_generator(
@@ -85,7 +89,7 @@ def _fast_parse(fp: Any) -> Parsed | None:
         if tag in raw and raw[tag].value != elem.value:
             repeated.append(tag)  # (the same value twice is not ambiguous)
         raw[tag] = elem
-    return Parsed(raw, media_sop, tsyntax, tuple(sorted(set(repeated))))
+    return Parsed(raw, media_sop, tsyntax, tuple(sorted(set(repeated))), implicit=implicit)
 
 
 def _plausible_headerless(head: bytes) -> bool:
@@ -100,8 +104,7 @@ def _plausible_headerless(head: bytes) -> bool:
         group, elem = struct.unpack(f"{endian}HH", head[:4])
         if group not in (0x0002, 0x0008) or elem > 0x0100:
             continue
-        vr = head[4:6]
-        if vr.isalpha() and vr.isupper():
+        if looks_explicit(head[4:6]):
             return True
         (length,) = struct.unpack(f"{endian}L", head[4:8])
         if length < 1024:
@@ -215,8 +218,10 @@ def _record_from_pydicom(
     skipped with the reason, as when ``dcmread`` itself fails on it; a typed lazyvol error (a
     remote read that failed) still propagates.
     """
+    parsed, ds, pos, elem_head = got
     try:
-        return make_record(path, ident, *got, fetch)
+        cut = drop_cut_values(parsed._dict if parsed is not None else ds._dict)
+        return make_record(path, ident, parsed, ds, pos, elem_head, fetch, cut)
     except LazyvolError:
         raise
     except Exception as exc:  # pydicom raises many types on corrupt values
@@ -298,11 +303,18 @@ def _read_with_pydicom(fp: Any) -> tuple[Parsed | None, Any, int, bytes] | Heade
     parsed: Parsed | None = None
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")
-        if has_preamble:
-            try:
-                parsed = _fast_parse(fp)
-            except Exception:
-                parsed = None
+        try:
+            # The file meta first, bounded: a Deflated data set is never inflated whole (dcmread
+            # would, whatever it holds), whichever reader or path reads the file.
+            meta = _file_meta(fp, 132 if has_preamble else 0)
+            if meta is not None and meta[0] == DEFLATED_SYNTAX:
+                return _deflated(fp, *meta), None, -1, b""
+            if has_preamble and meta is not None:
+                parsed = _fast_parse(fp, *meta)
+        except LazyvolError:
+            raise  # a remote read failed: a typed error, not a skipped file
+        except Exception:
+            parsed = None  # dcmread below decides (and says why it cannot read the file)
         if parsed is None:
             fp.seek(0)
             try:
@@ -318,3 +330,16 @@ def _read_with_pydicom(fp: Any) -> tuple[Parsed | None, Any, int, bytes] | Heade
     pos = fp.tell()
     elem_head = fp.read(12)
     return parsed, ds, pos, elem_head
+
+
+def _deflated(fp: Any, tsyntax: str, media_sop: str) -> Parsed:
+    """A Deflated file's encoding and the wanted values of its data set's start (``fp`` there),
+    inflated within :data:`~lazyvol.dicom.walker.INFLATE_LIMIT`."""
+    start = fp.tell()
+    size = fp.seek(0, 2)
+
+    def fetch(pos: int, n: int) -> bytes:
+        fp.seek(pos)
+        return bytes(fp.read(n))
+
+    return Parsed(walk_deflated(fetch, start, size), media_sop, tsyntax)

@@ -25,15 +25,13 @@ from .header_values import (
     _description,
     _tag_str,
 )
-from .model import FLOAT_PIXEL_VRS
+from .model import DEFLATED_SYNTAX, FLOAT_PIXEL_VRS
 from .multiframe import UNSUPPORTED_LAYOUT, expand_frames
 from .records import FrameRecord
 from .source import Fetch
 from .vendor import read_diffusion, read_ge_image_kind, read_philips_scale_slope
 
-__all__ = ["HeaderResult", "HeaderSkip", "make_record"]
-
-_DEFLATED = "1.2.840.10008.1.2.1.99"
+__all__ = ["HeaderResult", "HeaderSkip", "drop_cut_values", "make_record"]
 
 
 @dataclass(frozen=True)
@@ -71,7 +69,7 @@ def encoding(parsed: Parsed | None, ds: Any) -> Encoding:
         return Encoding(
             parsed.media_sop,
             tsyntax,
-            tsyntax == "1.2.840.10008.1.2",
+            parsed.implicit,
             tsyntax != "1.2.840.10008.1.2.2",
             parsed._dict,
             parsed,
@@ -124,8 +122,28 @@ def pixel_element(
     return offset, (-1 if length == 0xFFFFFFFF else int(length)), pixel_vr
 
 
-def no_pixels_reason(sop_class: str, r: ValueReader) -> HeaderSkip:
-    """Why a header without Pixel Data is skipped (truncated image, or not an image)."""
+def drop_cut_values(raw: dict[int, Any]) -> str:
+    """Remove from ``raw`` the values cut short by the end of the file (pydicom's reader keeps
+    the bytes there are; the walker never reads them) and name them ("" when none is): a cut
+    value is not a value (a SOP Class UID cut to "1.2.840.1000" named the file a non-image)."""
+    keywords = {t: k for k, t in _TAG.items()}
+    cut = []
+    for tag, elem in list(raw.items()):
+        value, length = getattr(elem, "value", None), getattr(elem, "length", None)
+        if (
+            isinstance(value, bytes | bytearray)
+            and isinstance(length, int)
+            and length != 0xFFFFFFFF
+            and len(value) < length
+        ):
+            del raw[tag]
+            cut.append(f"{keywords.get(tag, 'element')} ({tag >> 16:04X},{tag & 0xFFFF:04X})")
+    return ", ".join(cut)
+
+
+def no_pixels_reason(sop_class: str, r: ValueReader, cut: str = "") -> HeaderSkip:
+    """Why a header without Pixel Data is skipped (truncated image, or not an image); ``cut``
+    names the values the end of the file cut short (the file is truncated, whatever its class)."""
     if sop_class:
         from pydicom.uid import UID  # only for the message of a skipped file
 
@@ -133,7 +151,13 @@ def no_pixels_reason(sop_class: str, r: ValueReader) -> HeaderSkip:
     else:
         name = "unknown SOP class"
     missing = [k for k in ("Rows", "Columns", "BitsAllocated") if k not in r]
-    if "Image" in name and missing:
+    if cut:
+        names = "".join(f", {k} {_tag_str(k)}" for k in missing)
+        reason = (
+            f"{name} file truncated inside {cut}: required attributes missing (Pixel Data "
+            f"(7FE0,0010){names})"
+        )
+    elif "Image" in name and missing:
         # An image SOP class whose file ends before its image attributes: cut in its header.
         names = ", ".join(f"{k} {_tag_str(k)}" for k in missing)
         reason = (
@@ -274,22 +298,27 @@ def make_record(
     pos: int,
     elem_head: bytes,
     fetch: Fetch,
+    cut: str = "",
 ) -> HeaderResult:
     """The record (or skip) from parsed header elements and the Pixel Data element head.
 
-    ``ident``: the file's stamp when read (size, mtime, inode, ctime; ETag for an object).
+    ``ident``: the file's stamp when read (size, mtime, inode, ctime; ETag for an object);
+    ``cut``: the values the end of the file cut short (see :func:`drop_cut_values`).
     """
     enc = encoding(parsed, ds)
     name = path.rsplit("/", 1)[-1]
     if enc.media_sop == DICOMDIR_SOP_CLASS or name.upper() == "DICOMDIR":
         return HeaderSkip("DICOMDIR (a media directory, not an image)")
-    if enc.tsyntax == _DEFLATED:
+    r = ValueReader(enc.source)
+    if enc.tsyntax == DEFLATED_SYNTAX:
+        # (its SeriesInstanceUID, when the bounded inflate of the data set's start met it: the
+        # series is flagged incomplete)
         return HeaderSkip(
-            f"Deflated Explicit VR Little Endian ({_DEFLATED}) is not supported: its "
+            f"Deflated Explicit VR Little Endian ({DEFLATED_SYNTAX}) is not supported: its "
             "pixels have no byte offset in the file; inflate it first (e.g. `dcmconv +te`)",
+            r.get_str("SeriesInstanceUID"),
             unsupported=True,
         )
-    r = ValueReader(enc.source)
     if parsed is not None and parsed.repeated:
         keywords = {t: k for k, t in _TAG.items()}
         names = ", ".join(
@@ -307,7 +336,7 @@ def make_record(
     if isinstance(pixel, HeaderSkip):
         return pixel
     if pixel[0] < 0:
-        return no_pixels_reason(sop_class, r)
+        return no_pixels_reason(sop_class, r, cut)
     if sop_class in NOT_PLAIN_STACKS:
         return HeaderSkip(
             f"{NOT_PLAIN_STACKS[sop_class]} is not a plain image stack; lazyvol does not read "

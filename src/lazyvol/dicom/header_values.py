@@ -133,13 +133,38 @@ def _tag_str(keyword: str) -> str:
     return f"({t >> 16:04X},{t & 0xFFFF:04X})"
 
 
-_BINARY = {"US": "H", "UL": "L", "SS": "h", "SL": "l", "FL": "f", "FD": "d"}
-#: keyword -> (tag, struct format of a binary VR's item or "" for a text VR, item size): one
+_BINARY = {"US": "H", "UL": "L", "SS": "h", "SL": "l", "FL": "f", "FD": "d", "SV": "q", "UV": "Q"}
+
+
+def _item_size(vr: str) -> int:
+    """Bytes of one item of binary VR ``vr`` (standard sizes: UL is 4 bytes whatever C's long
+    is), 0 for a text VR."""
+    return struct.calcsize("<" + _BINARY[vr]) if vr in _BINARY else 0
+
+
+#: keyword -> (tag, struct format of a binary VR's item or "" for a text VR, item size, VR): one
 #: lookup per value read (a header scan reads ~34 values per file).
-_SPEC: dict[str, tuple[int, str, int]] = {
-    k: (t, _BINARY.get(vr, ""), struct.calcsize(_BINARY[vr]) if vr in _BINARY else 0)
+_SPEC: dict[str, tuple[int, str, int, str]] = {
+    k: (t, _BINARY.get(vr, ""), _item_size(vr), vr)
     for k, (t, vr) in (STANDARD_TAGS | PRIVATE_TAGS).items()
 }
+_TEXT_VRS = frozenset("AE AS CS DA DS DT IS LO LT PN SH ST TM UC UI UR UT".split())
+#: VRs of numbers written as text.
+_NUMBER_TEXT_VRS = frozenset({"IS", "DS"})
+
+
+def _written_format(dict_vr: str, vr: str) -> tuple[str, int] | None:
+    """(struct format or "" for text, item size) to decode a value written with the explicit VR
+    ``vr`` where the dictionary has ``dict_vr``, as pydicom decodes it (by the VR written); None
+    when a value of that VR cannot be one of this attribute (a number as bytes, a UID as a
+    number)."""
+    if vr in _BINARY:
+        if dict_vr in _BINARY or dict_vr in _NUMBER_TEXT_VRS:
+            return _BINARY[vr], _item_size(vr)
+        return None
+    if vr in _TEXT_VRS and (dict_vr not in _BINARY or vr in _NUMBER_TEXT_VRS):
+        return "", 0
+    return None
 
 
 def _split_text(value: bytes | bytearray) -> list[Any] | None:
@@ -187,14 +212,28 @@ class ValueReader:
         return _TAG[keyword] in self.raw
 
     def values(self, keyword: str) -> list[Any] | None:
-        """Decoded values (strings stripped, numbers for binary VRs), or None when absent/empty."""
-        tag, fmt, size = _SPEC[keyword]
+        """Decoded values (strings stripped, numbers for binary VRs), or None when absent/empty.
+
+        Decoded by the VR the element is written with in an explicit-VR file (pydicom's reading:
+        Rows written as IS "48" is 48), by the dictionary's in an implicit-VR one or for UN.
+        """
+        tag, fmt, size, dict_vr = _SPEC[keyword]
         elem = self.raw.get(tag)
         if elem is None:
             return None
         value = elem.value
         if value is None:
             return None
+        vr = getattr(elem, "VR", None)
+        if vr and vr != dict_vr and vr != "UN" and isinstance(value, bytes | bytearray):
+            written = _written_format(dict_vr, vr)
+            if written is None:
+                self._note(
+                    f"{keyword} {_tag_str(keyword)} is written with VR {vr}, where the DICOM "
+                    f"dictionary has {dict_vr}: a {vr} value cannot be read as this attribute"
+                )
+                return None
+            fmt, size = written
         if not isinstance(value, bytes | bytearray):
             # Already converted by pydicom (e.g. in a file read without specific tags).
             items = (
@@ -206,20 +245,26 @@ class ValueReader:
         if not fmt:
             return _split_text(value)
         if len(value) % size:
-            self.bad.append(
+            self._note(
                 f"{keyword} {_tag_str(keyword)}: {len(value)} bytes is not a multiple of {size}"
             )
             return None
         endian = "<" if getattr(elem, "is_little_endian", True) else ">"
         return list(struct.unpack(f"{endian}{len(value) // size}{fmt}", value)) or None
 
+    def _note(self, what: str) -> None:
+        """Note a malformed value (once, however often it is read)."""
+        if what not in self.bad:
+            self.bad.append(what)
+
     def get_str(self, keyword: str) -> str:
-        tag, fmt, _ = _SPEC[keyword]
+        tag, fmt, _, dict_vr = _SPEC[keyword]
         elem = self.raw.get(tag)
         if elem is None:
             return ""
         value = elem.value
-        if type(value) is bytes and not fmt:  # one text value: what the general path gives
+        if type(value) is bytes and not fmt and getattr(elem, "VR", None) in (None, "UN", dict_vr):
+            # one text value written as the dictionary's VR: what the general path gives
             text = value.decode("latin-1").strip(" \x00")
             if "\\" not in text:
                 return text.strip()
@@ -330,10 +375,19 @@ class Parsed:
     """What the fast path hands on: raw elements (``_dict``) and the file's encoding."""
 
     def __init__(
-        self, raw: dict[int, Any], media_sop: str, tsyntax: str, repeated: tuple[int, ...] = ()
+        self,
+        raw: dict[int, Any],
+        media_sop: str,
+        tsyntax: str,
+        repeated: tuple[int, ...] = (),
+        *,
+        implicit: bool | None = None,
     ) -> None:
         self._dict = raw
         self.media_sop = media_sop
         self.tsyntax = tsyntax
         #: Wanted tags met more than once in the data set (a malformed file).
         self.repeated = repeated
+        #: Whether the data set is implicit VR as read (by its first element, as pydicom decides:
+        #: a file whose transfer syntax says otherwise is read as it is written).
+        self.implicit = tsyntax == "1.2.840.10008.1.2" if implicit is None else implicit

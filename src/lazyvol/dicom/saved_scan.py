@@ -59,8 +59,11 @@ __all__ = [
 #: 17: a file repeating an attribute is skipped as malformed; a mosaic count the slice times
 #: contradict is refused; a skipped file names the SeriesInstanceUID read before its damage; 18:
 #: an enhanced file whose native Pixel Data hold a whole frame or more beyond its stated frames
-#: is skipped as malformed (its frames were located at the stated size).
-INDEX_VERSION = 18
+#: is skipped as malformed (its frames were located at the stated size); 19: a data set in the
+#: other VR encoding than its transfer syntax says is read (it was skipped); a Deflated file's skip
+#: names its SeriesInstanceUID; values are decoded by the VR they are written with; a value cut by
+#: the end of the file is dropped (the file skipped as truncated).
+INDEX_VERSION = 19
 #: Layout of a report: 2: files named by their listing position, identities taken from the listing;
 #: 3: a volume's files may differ in pixel encoding (each frame's, ``encodings``), where 2 split them;
 #: 4: ... and in BitsStored (each frame's, ``stored_bits``), where 3 split them;

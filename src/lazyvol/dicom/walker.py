@@ -10,6 +10,7 @@ caller hands the file to pydicom's reader instead.
 from __future__ import annotations
 
 import struct
+import zlib
 from collections.abc import Callable
 from typing import Any
 
@@ -22,9 +23,19 @@ from .header_values import (
     DICOMDIR_SOP_CLASS,
     Parsed,
 )
+from .model import DEFLATED_SYNTAX
 from .mosaic import CSA_TAGS, MAX_PRIVATE_BYTES
 
-__all__ = ["WINDOW", "Unusual", "Window", "walk_file"]
+__all__ = [
+    "INFLATE_LIMIT",
+    "WINDOW",
+    "Unusual",
+    "Window",
+    "data_set_implicit",
+    "looks_explicit",
+    "walk_deflated",
+    "walk_file",
+]
 
 
 class Unusual(Exception):
@@ -53,13 +64,33 @@ WINDOW = 4096
 
 
 class _RawValue:
-    """Raw value of one element, the two attributes :class:`ValueReader` uses of pydicom's."""
+    """Raw value of one element, the attributes :class:`ValueReader` uses of pydicom's
+    ``RawDataElement``: ``VR`` is the VR written in an explicit-VR file, None in an implicit one."""
 
-    __slots__ = ("is_little_endian", "value")
+    __slots__ = ("VR", "is_little_endian", "value")
 
-    def __init__(self, value: bytes | None, is_little_endian: bool) -> None:
+    def __init__(self, value: bytes | None, is_little_endian: bool, vr: str | None = None) -> None:
         self.value = value
         self.is_little_endian = is_little_endian
+        self.VR = vr
+
+
+def looks_explicit(vr: bytes) -> bool:
+    """Do the two bytes after a data set's first tag read as an explicit VR (two capital letters)?
+
+    pydicom's test (``filereader._is_implicit_vr``): a 4-byte implicit length would have to exceed
+    16 kB to look like one.
+    """
+    return len(vr) == 2 and 0x40 < vr[0] < 0x5B and 0x40 < vr[1] < 0x5B
+
+
+def data_set_implicit(says_implicit: bool, head: bytes) -> bool:
+    """Whether the data set whose first 6 bytes are ``head`` is implicit VR, as pydicom decides it:
+    by the first element's bytes, whatever the transfer syntax says (exporters relabel files in
+    both directions); by the transfer syntax when the data set is shorter than that."""
+    if len(head) < 6:
+        return says_implicit
+    return not looks_explicit(head[4:6])
 
 
 #: ``fetch(offset, n) -> bytes``: up to ``n`` bytes of the file at ``offset``.
@@ -209,7 +240,7 @@ def _walk(
             continue
         if top and tag in wanted:
             assert out is not None
-            _capture(w, out, tag, vpos, length, little)
+            _capture(w, out, tag, vpos, length, little, vr.decode() if vr else None)
             buf, base = w.buf, w.base
             nbuf = len(buf)
         pos = vpos + length
@@ -259,18 +290,25 @@ def _walk_le(w: Window, pos: int, out: dict[int, Any]) -> int:
             if tag in stop:
                 return pos
             if tag in wanted:
-                _capture(w, out, tag, vpos, length, True)
+                _capture(w, out, tag, vpos, length, True, vr.decode())
                 buf, base = w.buf, w.base
                 nbuf = len(buf)
         pos = vpos + length
 
 
 def _capture(
-    w: Window, out: dict[int, Any], tag: int, vpos: int, length: int, little: bool
+    w: Window,
+    out: dict[int, Any],
+    tag: int,
+    vpos: int,
+    length: int,
+    little: bool,
+    vr: str | None,
 ) -> None:
-    """Keep wanted element ``tag``'s raw value (None when a bounded one is too large to read: it
-    is there, not read). A tag met twice with another value makes the file unusual: pydicom's
-    element reader then lists the repeats, and the file is refused as malformed."""
+    """Keep wanted element ``tag``'s raw value and written VR (the value None when a bounded one is
+    too large to read: it is there, not read). A tag met twice with another value makes the file
+    unusual: pydicom's element reader then lists the repeats, and the file is refused as
+    malformed."""
     if length <= MAX_PRIVATE_BYTES or tag not in _BOUNDED:
         value = _wanted_value(w, tag, vpos, length)
     else:
@@ -279,7 +317,7 @@ def _capture(
         if out[tag].value == value and value is not None:
             return  # the same value twice: not ambiguous
         raise Unusual("a wanted element repeated")
-    out[tag] = _RawValue(value, little)
+    out[tag] = _RawValue(value, little, vr)
 
 
 def _refill_head(w: Window, pos: int, top: bool) -> bool:
@@ -359,17 +397,14 @@ def walk_file(
     tsyntax = ts_value.decode("ascii", "replace").strip(" \x00")
     sop_value = meta.get(0x00020002)
     media_sop = sop_value.decode("ascii", "replace").strip(" \x00") if sop_value else ""
-    if tsyntax == "1.2.840.10008.1.2.1.99" or media_sop == DICOMDIR_SOP_CLASS:
+    if media_sop == DICOMDIR_SOP_CLASS:
         return Parsed({}, media_sop, tsyntax), -1, b""
+    if tsyntax == DEFLATED_SYNTAX:  # (its wanted values, for the skip: see walk_deflated)
+        return Parsed(walk_deflated(fetch, pos, size), media_sop, tsyntax), -1, b""
     if not tsyntax.startswith("1.2.840.10008.1.2"):
         return None  # private or unknown syntax: let pydicom decide the encoding
-    implicit = tsyntax == "1.2.840.10008.1.2"
     endian = ">" if tsyntax == "1.2.840.10008.1.2.2" else "<"
-    head = w.get(pos, 6)
-    if len(head) == 6 and not implicit and not head[4:6].isalpha():
-        return None  # says explicit VR but is not: let pydicom's heuristics decide
-    if implicit and len(head) == 6 and head[4:6].isalpha() and head[4:6].isupper():
-        return None  # says implicit VR but looks explicit: let pydicom's heuristics decide
+    implicit = data_set_implicit(tsyntax == "1.2.840.10008.1.2", w.get(pos, 6))
     raw: dict[int, Any] = {} if partial is None else partial
     try:
         if endian == "<" and not implicit:
@@ -379,4 +414,43 @@ def walk_file(
     except Unusual:
         return None
     elem_head = w.get(at, 12) if at >= 0 else b""
-    return Parsed(raw, media_sop, tsyntax), at, elem_head
+    return Parsed(raw, media_sop, tsyntax, implicit=implicit), at, elem_head
+
+
+#: Inflated bytes of a Deflated data set read to name its series (its pixels are never read).
+INFLATE_LIMIT = 256 * 1024
+#: Compressed bytes read for them at most (a stream of empty blocks inflates to nothing).
+_DEFLATED_READ_LIMIT = 4 * INFLATE_LIMIT
+
+
+def walk_deflated(fetch: Fetch, start: int, size: int) -> dict[int, Any]:
+    """The wanted raw values met in the first :data:`INFLATE_LIMIT` inflated bytes of the Deflated
+    Explicit VR Little Endian data set at ``start`` (of a file of ``size`` bytes).
+
+    lazyvol does not read such files (their pixels have no byte offset), but the SeriesInstanceUID
+    near the start of the data set names the series a skipped file belongs to, which is then
+    flagged incomplete. Memory and reads stay bounded whatever the stream inflates to; a damaged
+    stream gives the values read before the damage.
+    """
+    inflater = zlib.decompressobj(-zlib.MAX_WBITS)
+    out = bytearray()
+    pos, data = start, b""
+    try:
+        while len(out) < INFLATE_LIMIT and not inflater.eof:
+            if not data:
+                n = min(WINDOW * 16, size - pos, start + _DEFLATED_READ_LIMIT - pos)
+                data = fetch(pos, n) if n > 0 else b""
+                if not data:
+                    break
+                pos += len(data)
+            out += inflater.decompress(data, INFLATE_LIMIT - len(out))
+            data = inflater.unconsumed_tail
+    except zlib.error:
+        pass  # the values inflated before the damage
+    buf = bytes(out)
+    raw: dict[int, Any] = {}
+    try:
+        _walk_le(Window(lambda p, n: buf[p : p + n], len(buf), 0, buf), 0, raw)
+    except Unusual:
+        pass  # the values met before (the prefix ends inside an element, say)
+    return raw
