@@ -322,6 +322,20 @@ def test_extensions_larger_than_the_header_cap_are_left_unread(
         lv.open(small)
 
 
+def test_a_nifti1_header_whose_sizeof_hdr_says_540_names_the_field(tmp_path: Path) -> None:
+    """sizeof_hdr damaged to 540 in a NIfTI-1 file (magic n+1 at byte 344): parsed as NIfTI-2, it
+    was refused as "dim[0] = 0 is outside 1..7". nibabel repairs the field on load; lazyvol names
+    it, the magic and the fix."""
+    path = tmp_path / "sz.nii"
+    nib.save(nib.Nifti1Image(np.zeros((4, 5, 6), np.int16), np.eye(4)), path)
+    raw = bytearray(path.read_bytes())
+    raw[0:4] = np.int32(540).tobytes()
+    path.write_bytes(bytes(raw))
+    assert nib.load(path).shape == (4, 5, 6)  # (nibabel repairs it, logging a warning)
+    with pytest.raises(lv.FormatError, match=r"sz\.nii: NIfTI field sizeof_hdr = 540 .*n\+1.*348"):
+        lv.open(path)
+
+
 # -- laziness, graph hygiene, schedulers -------------------------------------------------------------
 
 

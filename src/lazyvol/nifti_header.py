@@ -244,6 +244,10 @@ def gzip_isize(loc: Location, size: int) -> int | None:
     return int.from_bytes(_io.read(loc, size - 4, 4), "little")
 
 
+_MAGIC1 = (b"n+1\0", b"ni1\0")
+_MAGIC2 = (b"n+2\0", b"ni2\0")
+
+
 def _precheck_raw_header(hdr_loc: Location, raw: bytes, single: bool) -> tuple[bool, float]:
     """Check sizeof_hdr, dim[0], magic, datatype and vox_offset in the raw bytes, in the byte
     order ``sizeof_hdr`` gives. Returns ``(nifti2, vox_offset)``."""
@@ -257,6 +261,13 @@ def _precheck_raw_header(hdr_loc: Location, raw: bytes, single: bool) -> tuple[b
             "for NIfTI-2): not a NIfTI/Analyze header"
         )
     order, nifti2 = found
+    if nifti2 and raw[4:8] not in _MAGIC2 and raw[344:348] in _MAGIC1:
+        raise FormatError(
+            f"{hdr_loc}: NIfTI field sizeof_hdr = 540 says NIfTI-2, but the magic is "
+            f"{bytes(raw[344:348])!r} at byte 344, where a NIfTI-1 header has it (a NIfTI-2 "
+            "header has it at byte 4): sizeof_hdr is damaged; set it to 348 (nibabel repairs it "
+            "so on load)"
+        )
     if nifti2:
         dim0 = int(np.frombuffer(raw[16:24], dtype=order + "i8")[0])
         code = int(np.frombuffer(raw[12:14], dtype=order + "i2")[0])
