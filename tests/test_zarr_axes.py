@@ -165,3 +165,23 @@ def test_a_foreign_time_axis_in_milliseconds_is_written_in_milliseconds(tmp_path
         hdr = nib.load(cut.to_nifti(tmp_path / f"o{int(step)}.nii")).header
         assert hdr.get_xyzt_units() == ("mm", "msec")
         assert hdr.get_zooms()[3] == step
+
+
+@pytest.mark.parametrize(
+    "axes",
+    [[{"name": n} for n in "zyx"], ["z", "y", "x"], [{"name": "c"}] + [{"name": n} for n in "ZYX"]],
+    ids=["objects-without-type", "names", "channel-and-upper-case"],
+)
+def test_ome_axes_without_a_type_are_read_by_their_names(tmp_path, axes):
+    """OME-NGFF says an axis SHOULD have a type: axis objects without one were refused ("need
+    exactly three trailing space axes") where the same names as plain strings opened."""
+    shape = (5, 6, 7) if len(axes) == 3 else (2, 5, 6, 7)
+    truth = np.arange(int(np.prod(shape)), dtype=np.int16).reshape(shape)
+    g = zarr.open_group(tmp_path / "img.zarr", mode="w", zarr_format=3)
+    scale = [4.0, 3.0, 2.0] if len(axes) == 3 else [1.0, 4.0, 3.0, 2.0]
+    datasets = [{"path": "0", "coordinateTransformations": [{"type": "scale", "scale": scale}]}]
+    g.attrs["ome"] = {"version": "0.5", "multiscales": [{"axes": axes, "datasets": datasets}]}
+    g.create_array("0", shape=truth.shape, chunks=shape, dtype=truth.dtype)[...] = truth
+    vol = lv.open(tmp_path / "img.zarr")
+    np.testing.assert_array_equal(vol.compute(), truth.T)  # (x, y, z[, c])
+    np.testing.assert_allclose(np.diag(vol.affine)[:3], [2.0, 3.0, 4.0])

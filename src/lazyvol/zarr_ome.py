@@ -402,9 +402,7 @@ def read_multiscales(store: str, ome: dict[str, Any], level: int) -> OmeLevel:
             f"{store}: OME-Zarr multiscales metadata lacks axes/datasets (or level {level}): {exc}"
         ) from exc
     names = [a["name"] if isinstance(a, dict) else str(a) for a in axes]
-    types = [
-        a.get("type") if isinstance(a, dict) else ("space" if a in "zyx" else None) for a in axes
-    ]
+    types = [_axis_type(a) for a in axes]
     units = [a.get("unit") if isinstance(a, dict) else None for a in axes]
     nd = len(axes)
     space = [i for i, t in enumerate(types) if t == "space"]
@@ -454,6 +452,15 @@ def read_multiscales(store: str, ome: dict[str, Any], level: int) -> OmeLevel:
     if nd > 3 and types[order[3]] == "time" and scale[order[3]] > 0:
         meta["axis4_spacing"] = float(scale[order[3]])
     return OmeLevel(_dataset_path(store, ds.get("path")), nd, affine, meta, order)
+
+
+def _axis_type(axis: Any) -> str | None:
+    """An OME axis's ``type``; where it is not stated (plain names of OME 0.3, or an axis object
+    without it: the specification says SHOULD, not MUST), "space" for x, y and z."""
+    if isinstance(axis, dict) and axis.get("type") is not None:
+        return str(axis["type"])
+    name = axis.get("name") if isinstance(axis, dict) else axis
+    return "space" if str(name).lower() in ("x", "y", "z") else None
 
 
 #: Relative difference of the NIfTI header's voxel sizes from OME level 0's still taken as equal.
