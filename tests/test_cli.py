@@ -200,6 +200,22 @@ def test_cache_list_clear(env, phantom, tmp_path):
     assert json.loads(run(env, "cache", "list", "--json", "--kind", "zarr").stdout) == []
 
 
+def test_cache_dir_may_be_a_folder_given_to_open(env, phantom, tmp_path):
+    """``lazyvol.open(path, cache=DIR)`` keeps its copies in DIR itself, while ``--cache-dir``
+    named the top of the cache (copies in DIR/zarr): the copies were neither listed nor cleared
+    ("the cache is empty", "removed 0")."""
+    import lazyvol as lv
+
+    path, x = phantom
+    mine = tmp_path / "mine"
+    np.testing.assert_array_equal(lv.open(path, cache=mine).compute(), x)
+    rows = json.loads(run(env, "cache", "list", "--json", "--cache-dir", mine).stdout)
+    assert [r["kind"] for r in rows] == ["zarr"] and rows[0]["source"] == str(path)
+    r = run(env, "cache", "clear", "--kind", "zarr", "--cache-dir", mine)
+    assert r.returncode == 0 and "removed 1" in r.stdout
+    assert lv.cache.list_entries(mine) == []
+
+
 def test_cache_list_shows_scan_and_seek_indexes(env, tmp_path):
     pytest.importorskip("lazyvol.cache")
     from lazyvol.testing import write_dicom_series

@@ -31,6 +31,18 @@ def _check_cache_dir(top: str | None) -> None:
     _check_folder(os.fspath(cache_dir()), "LAZYVOL_CACHE_DIR" if env else "the user cache")
 
 
+def _zarr_dir(top: str) -> str:
+    """The Zarr copies' folder of ``--cache-dir top``: its ``zarr`` folder (the layout of
+    LAZYVOL_CACHE_DIR), or ``top`` itself when it holds the copies (a folder given to
+    ``lazyvol.open(path, cache=top)``, which keeps them there)."""
+    from .. import cache
+
+    sub = os.path.join(top, "zarr")
+    if not os.path.isdir(sub) and cache.list_entries(cache_dir=top):
+        return top
+    return sub
+
+
 def cmd_cache(args: argparse.Namespace) -> int:
     """``lazyvol cache list`` and ``lazyvol cache clear``."""
     from .. import cache
@@ -40,7 +52,7 @@ def cmd_cache(args: argparse.Namespace) -> int:
         kinds = {"zarr", "scan", "seek"}
     top = args.cache_dir
     _check_cache_dir(top)
-    zarr_dir = None if top is None else os.path.join(top, "zarr")
+    zarr_dir = None if top is None else _zarr_dir(top)
     if args.action == "list":
         rows: list[dict[str, Any]] = []
         if "zarr" in kinds:

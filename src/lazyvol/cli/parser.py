@@ -239,7 +239,9 @@ def _add_cache(sub: argparse._SubParsersAction[_Parser], parents: list[_Parser])
         help="clear: only entries older than this",
     )
     p.add_argument(
-        "--cache-dir", help="cache directory (default: LAZYVOL_CACHE_DIR or the user cache)"
+        "--cache-dir",
+        help="cache directory (default: LAZYVOL_CACHE_DIR or the user cache), or a folder given "
+        "to lazyvol.open(..., cache=FOLDER)",
     )
     p.add_argument("--json", action="store_true", help="machine-readable output")
     p.set_defaults(func=cmd_cache)
