@@ -260,6 +260,22 @@ def test_entry_removed_while_in_use_serves_the_source_and_says_so(tmp_path, cach
     assert not any("damaged" in str(w.message) for w in rec)
 
 
+def test_entry_written_again_while_in_use_is_not_called_damaged(tmp_path, cache_dir):
+    """The cache cleared under an open volume, then the unchanged source cached again by another
+    open: the old volume read from the source with a warning calling the new entry damaged and
+    promising a rebuild that does not happen. It says the entry was written again."""
+    src = write_phantom_nifti(tmp_path / "a.nii", (32, 32, 16))
+    ref = nib.load(src).get_fdata()
+    lv.open(src, cache=True)
+    vol = lv.open(src, cache=True, chunks=(32, 32, 4))
+    assert _reads_from_cache(vol)
+    lvcache.clear()
+    np.testing.assert_array_equal(lv.open(src, cache=True).compute(), ref)
+    with pytest.warns(lvcache.CacheWarning, match="written again while in use") as rec:
+        np.testing.assert_array_equal(vol.compute(), ref)
+    assert not any("damaged" in str(w.message) or "rebuilt" in str(w.message) for w in rec)
+
+
 def test_source_changed_and_entry_damaged_is_an_error(tmp_path, cache_dir):
     """The fallback never mixes two versions: a damaged block of an entry whose source changed
     since it was opened is a FormatError saying to reopen."""

@@ -50,6 +50,7 @@ from .cache_keys import UnvalidatedSourceError, entry_key, source_files
 from .errors import CacheError, FormatError, IntegrityError, LazyvolError, WriteError
 from .volume import Volume
 from .zarr_io import MANIFEST, ZarrPlan, open_store
+from .zarr_read import store_replaced
 from .zarr_write import write_zarr
 
 __all__ = [
@@ -138,15 +139,18 @@ def _warn_or_raise(msg: str, required: bool, exc: BaseException | None = None) -
     warnings.warn(f"{msg}; reading uncached", CacheWarning, stacklevel=4)
 
 
-def _warn_damaged(entry: str, exc: BaseException, what: str) -> None:
+def _warn_damaged(entry: str, exc: BaseException, what: str, replaced: bool = False) -> None:
     """One CacheWarning per damaged (or removed) entry and process. An entry whose manifest is
-    gone was removed while in use (evicted for a newer version of its source, or cleared), not
-    damaged, and the warning says so."""
+    gone was removed while in use (evicted for a newer version of its source, or cleared), and
+    one ``replaced`` was written again meanwhile (cleared, then cached by another open), not
+    damaged: the warning says so."""
     with _DAMAGED_LOCK:
         if entry in _DAMAGED:
             return
         _DAMAGED.add(entry)
-    if os.path.exists(os.path.join(entry, MANIFEST)):
+    if replaced:
+        msg = f"cache entry {entry} was written again while in use (cleared, then cached anew)"
+    elif os.path.exists(os.path.join(entry, MANIFEST)):
         msg = f"damaged cache entry {entry} ({exc})"
     else:
         msg = f"cache entry {entry} was removed while in use (evicted or cleared)"
@@ -198,9 +202,11 @@ class _SourceFallback:
     options: tuple[tuple[str, Any], ...]
 
     def __call__(self, plan: ZarrPlan, index: tuple[slice, ...], exc: Exception) -> np.ndarray:
-        _warn_damaged(
-            self.entry, exc, "reading from the source; the entry is rebuilt at the next open"
-        )
+        if store_replaced(plan):  # (the new entry serves the next open)
+            _warn_damaged(self.entry, exc, "this volume reads from the source", replaced=True)
+        else:
+            what = "reading from the source; the entry is rebuilt at the next open"
+            _warn_damaged(self.entry, exc, what)
         _discard_if_same(Path(self.entry), plan)
         src = self._source()
         block = src.data[index].compute(scheduler="sync")

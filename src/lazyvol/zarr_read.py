@@ -38,7 +38,14 @@ from .zarr_meta import (
 from .zarr_ome import volume_axes
 from .zarr_store import StoreRoot
 
-__all__ = ["FallbackPlan", "ZarrPlan", "make_volume", "read_block", "read_block_or_fallback"]
+__all__ = [
+    "FallbackPlan",
+    "ZarrPlan",
+    "make_volume",
+    "read_block",
+    "read_block_or_fallback",
+    "store_replaced",
+]
 
 
 # -- manifest --------------------------------------------------------------------------------------
@@ -168,6 +175,18 @@ def _open_array(root: StoreRoot, array: str, manifest_sha256: str | None) -> Any
 def _chunk_keys(plan: ZarrPlan, disk_index: tuple[slice, ...]) -> list[str]:
     ranges = [range(s.start // u, (s.stop - 1) // u + 1) for s, u in zip(disk_index, plan.unit)]
     return ["c/" + "/".join(map(str, key)) for key in itertools.product(*ranges)]
+
+
+def store_replaced(plan: ZarrPlan) -> bool:
+    """Whether the store ``plan`` reads was replaced since it was opened (its manifest is there,
+    but not the file that was opened): written again, not damaged."""
+    if plan.manifest_id is None:
+        return False
+    try:
+        now = plan.root.file_id(plan.identity_key or _manifest_key(plan.root))
+    except (OSError, LazyvolError):
+        return False  # (gone: removed, not replaced)
+    return now is not None and now != plan.manifest_id
 
 
 def _check_plan_files(plan: ZarrPlan, disk_index: tuple[slice, ...], where: str) -> None:
