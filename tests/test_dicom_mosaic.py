@@ -654,3 +654,21 @@ def test_mosaic_without_spacing_between_slices_says_where_its_spacing_comes_from
     vol = lv.open(tmp_path / "m")
     assert vol.meta["slice_spacing_source"] == "SliceThickness"
     np.testing.assert_allclose(vol.affine, plain.affine, atol=1e-6)  # thickness = spacing here
+
+
+def test_no_slice_timing_from_acquisition_times_too_coarse_to_tell_slices_apart(tmp_path):
+    """AcquisitionTime cut to whole seconds (an exporter or anonymiser) for 11 interleaved slices
+    0.2 s apart: the times rounded put slices 0.2 s apart at one moment (dcm2niix writes them so).
+    No SliceTiming rather than a wrong one; the same times with milliseconds give the truth."""
+    from lazyvol.testing import write_dicom_series
+
+    order = [*range(0, 11, 2), *range(1, 11, 2)]  # interleaved
+    truth = [order.index(k) * 0.2 for k in range(11)]
+    extra = {"Manufacturer": "SIEMENS", "RepetitionTime": "2200", "EchoTime": "30"}
+    for name, fmt in (("ms", "{:06.3f}"), ("s", "{:02.0f}")):
+        per = [{"AcquisitionTime": "1000" + fmt.format(10.5 + t)} for t in truth]
+        write_dicom_series(tmp_path / name, (8, 8, 11), modality="MR", extra=extra, per_slice=per)
+    np.testing.assert_allclose(
+        lv.open(tmp_path / "ms").meta["bids"]["SliceTiming"], truth, atol=1e-9
+    )
+    assert "SliceTiming" not in lv.open(tmp_path / "s").meta["bids"]

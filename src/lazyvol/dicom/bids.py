@@ -228,13 +228,25 @@ def _tm_seconds(tm: str | None) -> float | None:
     return hh * 3600 + mm * 60 + ss
 
 
+def _tm_resolution(values: Sequence[str | None]) -> float:
+    """The coarsest resolution (s) of DICOM TM values: 1 for HHMMSS, 0.001 for HHMMSS.FFF."""
+    digits = [len(v.strip().partition(".")[2]) for v in values if v]
+    return 10.0 ** -min(digits) if digits else 1.0
+
+
 def _slice_timing_from_acquisition_time(
     base: Sequence[FrameRecord | None], tr: float | None
 ) -> list[float] | None:
     """Siemens 2D slices stored one per file: SliceTiming from each slice's AcquisitionTime, as
-    dcm2niix (relative to the earliest slice; only when the times differ and span less than TR)."""
+    dcm2niix (relative to the earliest slice; only when the times differ and span less than TR).
+    None, unlike dcm2niix, when the times are written too coarsely to tell slices apart (whole
+    seconds for slices 0.2 s apart, as an anonymiser or exporter cuts them): the times would
+    put several slices at one moment, a wrong SliceTiming no warning would flag."""
     secs = [_tm_seconds(r.acquisition_time) if r is not None else None for r in base]
     if any(t is None for t in secs) or not tr:
+        return None
+    step = _tm_resolution([r.acquisition_time for r in base if r is not None])
+    if step >= float(tr) / max(1, len(base)):  # (the mean slice interval of a single-band run)
         return None
     t0 = min(t for t in secs if t is not None)
     rel = [float(t) - t0 for t in secs if t is not None]
