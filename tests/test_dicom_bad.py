@@ -887,3 +887,29 @@ def test_a_second_pixel_data_element_is_refused_not_read_differently_from_pydico
     ok = sorted(truth.files)[1]  # a file ending in trailing padding bytes is not refused
     Path(ok).write_bytes(Path(ok).read_bytes() + b"\0" * 16)
     np.testing.assert_array_equal(lv.open(ok).compute()[:, :, 0], truth.stored[:, :, 1])
+
+
+def test_a_file_cut_before_its_series_uid_is_named_by_the_volume_beside_it(tmp_path):
+    """The end slice of a series cut short before its SeriesInstanceUID (a copy cut off): nothing
+    ties it to the series, and an end slice leaves no gap, so the series opened one slice short
+    without a word. Every volume of its folder names it; files that are no images (a README, a
+    .DS_Store) and damage in another folder are not named."""
+    truth = write_dicom_series(tmp_path / "s", (32, 48, 8))
+    last = truth.files[-1]
+    raw = open(last, "rb").read()
+    uid = pydicom.dcmread(last).SeriesInstanceUID.encode()
+    open(last, "wb").write(raw[: raw.index(uid) - 8])  # cut before the UID's element
+    (tmp_path / "s" / "README.txt").write_text("scanner export")
+    (tmp_path / "s" / ".DS_Store").write_bytes(b"\0\0\0\1Bud1" + bytes(100))
+    write_dicom_series(tmp_path / "other", (8, 8, 3), seed=3)
+    other = sorted((tmp_path / "other").iterdir())[0]
+    other.write_bytes(other.read_bytes()[:300])  # damage in another folder
+    report = lv.scan(tmp_path / "s")
+    assert report.unnamed == {last}
+    vol = lv.open(tmp_path / "s")
+    assert vol.shape == (32, 48, 7)  # (the slices there are)
+    np.testing.assert_array_equal(vol.compute(), truth.stored[..., :7])
+    (note,) = [w for w in vol.meta["warnings"] if "name no series" in w]
+    assert last in note and "README" not in note and ".DS_Store" not in note
+    (other_note,) = [w for w in lv.open(tmp_path / "other").meta["warnings"] if "no series" in w]
+    assert str(other) in other_note and str(tmp_path / "s") not in other_note

@@ -17,10 +17,12 @@ __all__ = [
     "DEFLATED_SYNTAX",
     "FLOAT_PIXEL_VRS",
     "NATIVE_SYNTAXES",
+    "UNREAD_REASONS",
     "FrameTable",
     "GroupOptions",
     "ScanReport",
     "SeriesInfo",
+    "damage_skip",
     "encoding_reads",
     "pixel_encoding",
     "stored_code",
@@ -287,6 +289,9 @@ class ScanReport(list):  # type: ignore[type-arg]
         The skipped paths that are valid DICOM of a kind lazyvol does not read (an unsupported
         transfer syntax, an image that is not a plain stack), as opposed to files that are not
         DICOM, not images, or damaged.
+    unnamed : frozenset of str
+        The skipped paths that are damaged (unreadable, empty, or cut short: ``damage_skip``)
+        before a SeriesInstanceUID could be read: any series beside them may miss them.
     """
 
     def __init__(
@@ -294,15 +299,27 @@ class ScanReport(list):  # type: ignore[type-arg]
         infos: Sequence[SeriesInfo] = (),
         skipped: Sequence[tuple[str, str]] = (),
         unsupported: Iterable[str] = (),
+        unnamed: Iterable[str] = (),
     ):
         super().__init__(infos)
         self.skipped: list[tuple[str, str]] = list(skipped)
         self.unsupported: frozenset[str] = frozenset(unsupported)
+        self.unnamed: frozenset[str] = frozenset(unnamed)
 
     def __repr__(self) -> str:
         lines = [f"<ScanReport: {len(self)} volume(s), {len(self.skipped)} skipped file(s)>"]
         lines += ["  " + info.summary() for info in self]
         return "\n".join(lines)
+
+
+#: How a scan's skip reason begins for a file it could not read at all (it may be a slice).
+UNREAD_REASONS = ("cannot stat", "cannot read", "empty file", "empty object")
+
+
+def damage_skip(reason: str) -> bool:
+    """Whether a skip ``reason`` says the file is damaged (unreadable, empty, or cut short), so
+    that it may be a slice of a series, not a file of another kind."""
+    return reason.startswith(UNREAD_REASONS) or "truncated" in reason
 
 
 @dataclass(frozen=True)

@@ -29,7 +29,7 @@ from ..sources import SourceStamp, fingerprint
 from ..volume import Volume
 from .checks import warn_slope_zero
 from .choose import select
-from .model import FrameTable, SeriesInfo, encoding_reads, pixel_encoding
+from .model import UNREAD_REASONS, FrameTable, SeriesInfo, encoding_reads, pixel_encoding
 from .pixels import DicomPlan, read_block, stale_files
 from .scanner import SCAN_OPTIONS, scan
 
@@ -188,7 +188,7 @@ def _chosen(
     unread = [
         f"{p} ({why})"
         for p, why in report.skipped
-        if why.startswith(_UNREAD) and p.rsplit("/", 1)[0] in here
+        if why.startswith(UNREAD_REASONS) and p.rsplit("/", 1)[0] in here
     ]
     if info.error:
         cls = {"format": FormatError, "unsupported": UnsupportedError}.get(
@@ -201,13 +201,26 @@ def _chosen(
         info = replace(
             info, warnings=[*info.warnings, f"slices filled while {_unread_note(unread)}"]
         )
+    else:
+        # Damaged files beside it that name no series (cut before their SeriesInstanceUID): the
+        # volume may miss one (an end slice leaves no gap to see), which it says.
+        orphans = sorted(p for p in report.unnamed if p.rsplit("/", 1)[0] in here)
+        if orphans:
+            info = replace(info, warnings=[*info.warnings, _orphan_note(orphans)])
     return info
 
 
-#: How a scan's skip reason begins for a file it could not read at all (it may be a slice).
-_UNREAD = ("cannot stat", "cannot read", "empty file", "empty object")
 #: How the stacking names missing slices (a gap) in its error.
 _GAP = "slice(s) missing"
+
+
+def _orphan_note(orphans: list[str]) -> str:
+    shown = "; ".join(orphans[:3]) + (f"; and {len(orphans) - 3} more" if len(orphans) > 3 else "")
+    return (
+        f"{len(orphans)} damaged file(s) beside this volume name no series (unreadable, or cut "
+        f"short before their SeriesInstanceUID) and may be slices of it: {shown} (see the scan's "
+        "skipped files for why)"
+    )
 
 
 def _unread_note(unread: list[str]) -> str:

@@ -82,8 +82,9 @@ INDEX_VERSION = 19
 #: in different places (position, orientation, spacing, frame of reference) are a conflict, not
 #: duplicates. 12: one SeriesInstanceUID of several SeriesNumbers is split by them; repeated
 #: frame positions of one file without a label are refused; Philips scaling judged per echo;
-#: a folder of only refused volumes raises their refusals; GE SliceTiming (index 16).
-REPORT_FORMAT = 12
+#: a folder of only refused volumes raises their refusals; GE SliceTiming (index 16); 13: the
+#: damaged files that name no series ("unnamed"), which every series beside them may miss.
+REPORT_FORMAT = 13
 #: A frame's identity in a report whose frames all have their listing entry's identity.
 _FROM_LISTING = "listing"
 #: The frames' paths of a report whose frames are its files, in order.
@@ -199,7 +200,8 @@ def load_report(root: str | Location, digest: str, listing: Sequence[Listed]) ->
         infos = [SeriesInfo.from_json(_expanded(d, listing)) for d in doc["series"]]
         paths = _positions([p for p, _ in doc["skipped"]], listing)
         skipped = [(p, str(r)) for p, (_, r) in zip(paths, doc["skipped"], strict=True)]
-        return ScanReport(infos, skipped, _positions(doc["unsupported"], listing))
+        unsupported = _positions(doc["unsupported"], listing)
+        return ScanReport(infos, skipped, unsupported, _positions(doc["unnamed"], listing))
     except (KeyError, TypeError, ValueError, IndexError):
         return None  # unreadable entry: rescan
 
@@ -217,6 +219,7 @@ def save_report(
         "series": [_compacted(i.to_json(), where, listing) for i in report],
         "skipped": [[where.get(p, p), r] for p, r in report.skipped],
         "unsupported": [where.get(p, p) for p in sorted(report.unsupported)],
+        "unnamed": [where.get(p, p) for p in sorted(report.unnamed)],
     }
     try:
         write_json_atomic(index_path(root).with_suffix(".report.json"), doc)
