@@ -27,10 +27,10 @@ def test_exact_percentiles_of_float32_finer_than_its_spacing():
     x = (1e7 + rng.integers(-2, 3, size=(20, 20, 16))).astype(np.float32)
     res = _stats(x, (20, 20, 4), exact_percentiles=True)
     assert res.percentile_method == "exact"
-    np.testing.assert_array_equal(res.percentiles, np.percentile(x, Q))
+    np.testing.assert_array_equal(res.percentiles, np.percentile(x.astype(np.float64), Q))
     tiny = (rng.integers(-5, 5, size=(10, 10, 8)) * np.float32(1.4e-45)).astype(np.float32)
     res = _stats(tiny, (10, 10, 2), exact_percentiles=True)
-    np.testing.assert_array_equal(res.percentiles, np.percentile(tiny, Q))
+    np.testing.assert_array_equal(res.percentiles, np.percentile(tiny.astype(np.float64), Q))
 
 
 @pytest.mark.parametrize("chunks", [(4, 4, 4), (2, 4, 4), (1, 1, 4)])
@@ -160,3 +160,49 @@ def test_explicit_edges_narrower_than_the_data_leave_finite_values_outside_them(
         assert abs(g - w) <= e + 1e-9
     if exact:
         np.testing.assert_allclose(got.percentiles, np.percentile(x, q))
+
+
+@pytest.mark.parametrize(
+    ("values", "dtype"),
+    [
+        ([-(2**31)] * 5 + list(range(0, 1000, 100)), np.int32),  # a no-data sentinel
+        ([-(2**63)] * 3 + [2**63 - 1] * 4, np.int64),
+        ([0] * 3 + [2**64 - 1] * 4, np.uint64),
+        ([-60000.0] * 3 + [60000.0] * 3, np.float16),  # b - a overflows to inf in float16
+        ([-3e38] * 3 + [3e38] * 4, np.float32),
+    ],
+    ids=["int32-sentinel", "int64-limits", "uint64-limits", "float16", "float32"],
+)
+@pytest.mark.parametrize("exact", [False, True])
+def test_percentiles_interpolate_in_float64_at_the_dtype_limits(values, dtype, exact):
+    """Exact order statistics were interpolated in the data's dtype: int32 from -2**31 to 900
+    wrapped to +2.1e8 (above the max, error bound 0) and float16 from -60000 to 60000 gave -inf.
+    The reference is numpy's percentile of the values as float64."""
+    x = np.array(values, dtype=dtype).reshape(1, 1, -1)
+    q = (0, 10, 30, 45, 50, 55, 90, 100)
+    res = _stats(x, (1, 1, 3), percentiles=q, bins=4, exact_percentiles=exact)
+    want = np.percentile(x.astype(np.float64), q)
+    assert np.isfinite(want).all()
+    if res.percentile_method == "exact":
+        np.testing.assert_array_equal(res.percentiles, want)
+        assert (res.percentile_error == 0).all()
+    else:
+        assert not exact
+        assert (np.abs(res.percentiles - want) <= res.percentile_error).all()
+    assert float(x.min()) <= res.percentiles.min() and res.percentiles.max() <= float(x.max())
+
+
+def test_percentiles_between_float64_extremes_do_not_overflow():
+    """float64 -1e308 and 1e308: b - a overflows even in float64 (numpy's percentile gives
+    -inf and NaN); the weighted sum is exact within rounding (reference: fractions)."""
+    from fractions import Fraction
+
+    x = np.array([-1e308] * 3 + [1e308] * 3).reshape(1, 1, -1)
+    q = (30, 50, 70)
+    res = _stats(x, (1, 1, 3), percentiles=q, exact_percentiles=True)
+    for got, qq in zip(res.percentiles, q, strict=True):
+        virtual = Fraction(5) * Fraction(qq, 100)
+        i = int(virtual)
+        v = sorted(Fraction(a) for a in x.ravel().tolist())
+        want = float(v[i] + (v[min(i + 1, 5)] - v[i]) * (virtual - i))
+        assert got == pytest.approx(want, rel=1e-15, abs=1e292)

@@ -19,7 +19,7 @@ Integer and boolean data (``counts`` strategy, one pass)
     exactly from the merged counts: count, min, max, the sum as a Python ``int`` (no overflow, even
     for the sum of a large ``uint16`` volume), the mean and variance as correctly rounded
     fractions, the histogram (identical to ``numpy.histogram``) and the percentiles (identical to
-    ``numpy.percentile``). 8- and 16-bit data always fit (at most 65,536 values). Wider integers
+    ``numpy.percentile`` of the values as float64). 8- and 16-bit data always fit (at most 65,536 values). Wider integers
     (e.g. CT in ``int32`` after rescaling) stay on this path while the values of a merged partial
     span at most :data:`~lazyvol._stats.limits.MAX_COUNT_SPAN`; beyond that they fall back to the ``moments`` strategy below
     (sum still exact) and the histogram takes a second pass.
@@ -36,6 +36,11 @@ Floating-point data (``moments`` strategy)
     ``exact_percentiles=True`` extra passes collect the values of only the bins holding those order
     statistics (sub-binning bins that hold more than :data:`~lazyvol._stats.limits.EXACT_COLLECT_LIMIT` values) and give
     exactly ``numpy.percentile`` (usually one extra pass).
+
+Percentiles are interpolated between their two order statistics in float64, whatever the dtype:
+``numpy.percentile`` interpolates in the data's own dtype, where integers wrap (int32 from
+-2**31 to 999) and float16 overflows, so the reference is numpy's percentile of the values as
+float64.
 
 NaN values are counted (``nan_count``) and left out of every other statistic, as in
 ``numpy.nanmean``/``numpy.nanpercentile``; infinities take part in min/max/mean/std but not in the

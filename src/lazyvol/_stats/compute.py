@@ -50,7 +50,8 @@ def stats(
     range : (float, float), optional
         Histogram range. For floating-point data, giving it keeps the computation to one pass.
     percentiles : sequence of float
-        Percentiles (0..100) to report, ``numpy.percentile``'s default (linear) method.
+        Percentiles (0..100) to report, ``numpy.percentile``'s default (linear) method on the
+        values as float64 (in the data's own dtype integers wrap and float16 overflows).
     axis : int or sequence of int, optional
         Axes to reduce (default: all). ``axis=(0, 1, 2)`` on a 4D series gives one result per
         time point; the kept axes become the shape of every field. Meant for a modest number of

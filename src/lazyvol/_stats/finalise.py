@@ -120,11 +120,9 @@ def _counts_row(
     if req.q:
         cum = np.cumsum(c)
         prev, nxt, gamma = ranks(n, req.q)
-        # float64, not the data's dtype: numpy's own percentile interpolates int16 in int16 and
-        # wraps (-32768 and 2000 give values below the minimum)
-        a = vals[np.searchsorted(cum, prev, side="right")].astype(np.float64)
-        b = vals[np.searchsorted(cum, nxt, side="right")].astype(np.float64)
-        cols.pct[r] = lerp_numpy(a, b, gamma)
+        a = vals[np.searchsorted(cum, prev, side="right")]
+        b = vals[np.searchsorted(cum, nxt, side="right")]
+        cols.pct[r] = lerp_numpy(a, b, gamma)  # in float64 (not the data's dtype, where it wraps)
         cols.perr[r] = 0.0
 
 
@@ -227,8 +225,7 @@ def _moments_percentiles(
             bv.append(eb)
             # an order statistic weighted 0 by the interpolation adds no error
             err.append(ua if g == 0 else ub if g == 1 else max(ua, ub))
-        cast = req.value_dtype if all(e == 0 for e in err) else np.dtype(np.float64)
-        cols.pct[r] = lerp_numpy(np.asarray(av).astype(cast), np.asarray(bv).astype(cast), gamma)
+        cols.pct[r] = lerp_numpy(av, bv, gamma)
         cols.perr[r] = err
     return extra
 

@@ -11,7 +11,7 @@ from __future__ import annotations
 import math
 from collections.abc import Callable
 from dataclasses import dataclass
-from typing import Any, TypeAlias
+from typing import TypeAlias
 
 import numpy as np
 import numpy.typing as npt
@@ -42,11 +42,26 @@ class Bracket:
 OrderStat: TypeAlias = Scalar | Bracket
 
 
-def lerp_numpy(a: npt.NDArray[Any], b: npt.NDArray[Any], t: FloatArray) -> npt.NDArray[Any]:
-    """numpy's ``_lerp`` for the linear percentile method (same rounding as ``np.percentile``)."""
-    diff = b - a
-    out: npt.NDArray[Any] = np.asanyarray(np.add(a, diff * t))
-    np.subtract(b, diff * (1 - t), out=out, where=t >= 0.5, casting="unsafe", dtype=out.dtype)
+def lerp_numpy(a: npt.ArrayLike, b: npt.ArrayLike, t: FloatArray) -> FloatArray:
+    """numpy's ``_lerp`` for the linear percentile method, always in float64.
+
+    ``a`` and ``b`` (order statistics as Python numbers or any numeric array) are taken as float64:
+    numpy's own percentile interpolates in the data's dtype, where ``b - a`` wraps (int32 from
+    -2**31 to 999) or overflows (float16 from -60000 to 60000). The result is then
+    ``numpy.percentile`` of the values as float64, with the same rounding. Where even float64's
+    ``b - a`` overflows (-1e308 and 1e308) the weighted sum ``a * (1 - t) + b * t`` is used, kept
+    between ``a`` and ``b``.
+    """
+    af = np.asarray(a, dtype=np.float64)
+    bf = np.asarray(b, dtype=np.float64)
+    with np.errstate(over="ignore", invalid="ignore"):
+        diff = bf - af
+        out: FloatArray = np.asarray(np.add(af, diff * t), dtype=np.float64)
+        np.subtract(bf, diff * (1 - t), out=out, where=t >= 0.5)
+        wide = ~np.isfinite(diff) & np.isfinite(af) & np.isfinite(bf)
+        if wide.any():
+            sumw = af * (1 - t) + bf * t
+            out[wide] = np.clip(sumw, np.minimum(af, bf), np.maximum(af, bf))[wide]
     return out
 
 

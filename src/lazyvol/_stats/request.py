@@ -180,8 +180,3 @@ class StatsRequest:
             ddof=ddof,
             progress=progress,
         )
-
-    @property
-    def value_dtype(self) -> np.dtype[np.generic]:
-        """The dtype the statistics are computed in (booleans as ``uint8``)."""
-        return np.dtype(np.uint8) if self.dtype == "bool" else np.dtype(self.dtype)
