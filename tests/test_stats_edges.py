@@ -206,3 +206,38 @@ def test_percentiles_between_float64_extremes_do_not_overflow():
         v = sorted(Fraction(a) for a in x.ravel().tolist())
         want = float(v[i] + (v[min(i + 1, 5)] - v[i]) * (virtual - i))
         assert got == pytest.approx(want, rel=1e-15, abs=1e292)
+
+
+def _few_ulps_apart(rng):
+    return 0.3 + rng.integers(0, 6, 400) * np.spacing(0.3)
+
+
+@pytest.mark.parametrize(
+    "make",
+    [
+        lambda rng: np.r_[np.full(200, 0.3), np.full(200, 0.1 + 0.2), 0.0, 1.0],
+        _few_ulps_apart,
+        # integers past 2**53 (one float64 value for several), spanning too much to count
+        lambda rng: np.r_[2**60 + rng.integers(0, 3, 400), 0, 2**61].astype(np.int64),
+        lambda rng: np.r_[2**60 + rng.integers(-5000, 5000, 400), 0, 2**61].astype(np.int64),
+        lambda rng: np.r_[2**64 - 1 - rng.integers(0, 5000, 400).astype(np.uint64), 0],
+        lambda rng: np.r_[np.full(100, -np.inf), -rng.random(300), rng.random(30)],
+    ],
+    ids=["0.3-and-0.1+0.2", "ulps", "int64-2**60", "int64-spread", "uint64-top", "-inf-below"],
+)
+def test_exact_percentiles_of_many_values_too_close_to_sub_bin(monkeypatch, make):
+    """More values than are collected (the limit lowered to 50) within a few float64 ulps of
+    each other, or integers float64 cannot tell apart: numpy.histogram refused to split their
+    interval ("Too many bins for data range", an untyped ValueError)."""
+    from lazyvol._stats import limits
+
+    monkeypatch.setattr(limits, "EXACT_COLLECT_LIMIT", 50)
+    rng = np.random.default_rng(8)
+    x = make(rng)
+    rng.shuffle(x)
+    q = (30, 40, 50, 60, 75, 99) if np.isinf(x).any() else (1, 10, 25, 40, 50, 60, 75, 99)
+    kw = {"range": (0.0, 1.0)} if np.isinf(x).any() else {}
+    res = _stats(x.reshape(1, 1, -1), (1, 1, 97), percentiles=q, exact_percentiles=True, **kw)
+    assert res.percentile_method == "exact"
+    want = np.percentile(x.astype(np.float64), q)
+    np.testing.assert_array_equal(res.percentiles, want)

@@ -35,7 +35,10 @@ Floating-point data (``moments`` strategy)
     percentile is stated with ``percentile_error`` = the width of the interval that holds it. With
     ``exact_percentiles=True`` extra passes collect the values of only the bins holding those order
     statistics (sub-binning bins that hold more than :data:`~lazyvol._stats.limits.EXACT_COLLECT_LIMIT` values) and give
-    exactly ``numpy.percentile`` (usually one extra pass).
+    exactly ``numpy.percentile`` (usually one extra pass). Sub-bins split a bin evenly, or evenly
+    in the order of float64 values where numpy cannot (values a few ulps apart), down to one
+    float64 value each; integers are counted one by one once few enough
+    (:data:`~lazyvol._stats.limits.EXACT_INT_SPAN`), also past 2**53 where float64 merges them.
 
 Percentiles are interpolated between their two order statistics in float64, whatever the dtype:
 ``numpy.percentile`` interpolates in the data's own dtype, where integers wrap (int32 from

@@ -264,7 +264,7 @@ def block_hist(block: Any, mblock: Any, spec: BlockSpec) -> Histogram:
 
 
 def block_select(block: Any, mblock: Any, spec: SelectSpec) -> SelectPart:
-    """For each target interval: its values (``collect``) or a sub-histogram, plus min/max."""
+    """For each target interval: its values (``collect``) or its counts by sub-bin, plus min/max."""
     arr, mb, _k = _prepare(block, mblock, spec.kept)
     by_row: dict[int, list[tuple[int, SelectTarget]]] = {}
     for t, tgt in enumerate(spec.targets):
@@ -289,9 +289,14 @@ def _pick(v: Values, tgt: SelectTarget) -> Picked:
     if sel.size == 0:
         if tgt.collect:
             return Picked(None, None)
-        return Picked(None, None, sub_counts=np.zeros(limits.SUB_BINS, dtype=np.int64))
+        return Picked(None, None, sub_counts=np.zeros(tgt.nsub, dtype=np.int64))
     lo, hi = sel.min().item(), sel.max().item()
     if tgt.collect:
         return Picked(lo, hi, values=[sel.copy()])
-    h, _ = np.histogram(sel.astype(np.float64), bins=limits.SUB_BINS, range=(tgt.lo, tgt.hi))
-    return Picked(lo, hi, sub_counts=h.astype(np.int64))
+    if tgt.ints is not None:  # integers, one sub-bin each (exact offsets, any integer dtype)
+        offsets = _shift(sel, tgt.ints[0])
+    else:  # [e_j, e_j+1): numpy.histogram's rule, and the last bin closed
+        edges = np.asarray(tgt.edges, dtype=np.float64)
+        found = np.searchsorted(edges, sel.astype(np.float64), side="right") - 1
+        offsets = np.clip(found, 0, tgt.nsub - 1)
+    return Picked(lo, hi, sub_counts=np.bincount(offsets, minlength=tgt.nsub).astype(np.int64))

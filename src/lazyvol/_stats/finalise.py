@@ -205,7 +205,7 @@ def _moments_percentiles(
     extra = 0
     if req.exact_percentiles and brackets:
         assert run_select is not None
-        got, extra, unresolved = exact_select(brackets, run_select)
+        got, extra, unresolved = exact_select(brackets, run_select, req.kind)
         order_stats.update(got)
         if unresolved:
             cols.method = "histogram"

@@ -20,3 +20,7 @@ SPLIT_EVERY = 8
 MAX_EXACT_PASSES = 12
 #: Sub-bins of an interval too full to collect during exact percentile selection.
 SUB_BINS = 1024
+#: Exact percentiles of integer data: an interval too full to collect but holding at most this many
+#: integers is counted value by value (settled in that pass; also where float64 cannot tell the
+#: values apart, beyond 2**53).
+EXACT_INT_SPAN = 1 << 14

@@ -170,7 +170,18 @@ class SelectTarget:
     lo: float
     hi: float
     closed: bool  # the interval includes ``hi``
-    collect: bool  # collect the values (few enough) rather than sub-bin them
+    collect: bool  # collect the values (few enough) rather than count them by sub-bin
+    #: otherwise the sub-bins: integers ``(first, last)`` counted value by value, or else
+    #: increasing float64 ``edges`` (``[e_j, e_j+1)``, the last one closed like the interval)
+    ints: tuple[int, int] | None = None
+    edges: tuple[float, ...] = ()
+
+    @property
+    def nsub(self) -> int:
+        """Number of sub-bins."""
+        if self.ints is not None:
+            return self.ints[1] - self.ints[0] + 1
+        return max(len(self.edges) - 1, 0)
 
 
 @dataclass(frozen=True)
@@ -189,7 +200,7 @@ class Picked:
     lo: Scalar | None
     hi: Scalar | None
     values: list[npt.NDArray[Any]] = field(default_factory=list)  # collect: unsorted pieces
-    sub_counts: IntArray | None = None  # otherwise: counts over SUB_BINS equal sub-bins
+    sub_counts: IntArray | None = None  # otherwise: counts over the target's sub-bins
 
     def __add__(self, other: Picked) -> Picked:
         if self.sub_counts is not None and other.sub_counts is not None:

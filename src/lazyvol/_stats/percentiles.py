@@ -9,6 +9,7 @@ extra passes until the values are known.
 from __future__ import annotations
 
 import math
+import struct
 from collections.abc import Callable
 from dataclasses import dataclass
 from typing import TypeAlias
@@ -17,9 +18,9 @@ import numpy as np
 import numpy.typing as npt
 
 from . import limits
-from .parts import FloatArray, IntArray, MomentsPart, Picked, Scalar, SelectTarget
+from .parts import FloatArray, IntArray, Kind, MomentsPart, Picked, Scalar, SelectTarget
 
-__all__ = ["Bracket", "estimate", "exact_select", "lerp_numpy", "locate", "ranks"]
+__all__ = ["Bracket", "estimate", "exact_select", "lerp_numpy", "locate", "ranks", "sub_edges"]
 
 #: (row, rank) of an order statistic.
 RankKey: TypeAlias = tuple[int, int]
@@ -136,10 +137,64 @@ def _target_key(r: int, b: Bracket) -> tuple[int, float, float, bool]:
     return (r, float(b.lo), float(b.hi), b.closed)
 
 
+def _ordinal(x: float) -> int:
+    """The rank of ``x`` among float64 values (consecutive floats differ by 1; -0.0 is 0.0)."""
+    bits: int = struct.unpack("<q", struct.pack("<d", x))[0]
+    return bits if bits >= 0 else -(bits & 0x7FFF_FFFF_FFFF_FFFF)
+
+
+def _from_ordinal(k: int) -> float:
+    x: float = struct.unpack("<d", struct.pack("<q", abs(k)))[0]
+    return -x if k < 0 else x
+
+
+def sub_edges(lo: float, hi: float) -> FloatArray:
+    """At most :data:`~lazyvol._stats.limits.SUB_BINS` sub-bins of ``[lo, hi]``: increasing float64
+    edges, numpy's even ones where it can make them, else evenly spaced in the order of float64
+    values (an interval numpy refuses to split: values a few ulps apart, or infinite bounds), one
+    bin per float64 value when it holds fewer."""
+    if lo < hi and math.isfinite(lo) and math.isfinite(hi):
+        with np.errstate(over="ignore", invalid="ignore"):
+            try:
+                even = np.histogram_bin_edges(np.empty(0), bins=limits.SUB_BINS, range=(lo, hi))
+            except ValueError:  # "Too many bins for data range"
+                even = None
+        if even is not None and np.isfinite(even).all() and (np.diff(even) > 0).all():
+            return even
+    klo, khi = _ordinal(lo), _ordinal(hi)
+    n = max(1, min(limits.SUB_BINS, khi - klo))
+    return np.array([_from_ordinal(klo + (khi - klo) * j // n) for j in range(n + 1)])
+
+
+def _int_range(b: Bracket) -> tuple[int, int] | None:
+    """The integers ``(first, last)`` of integer data that can lie in ``b``, when few enough to
+    count one by one. The data were binned as float64, so a float bound is widened by its ulp
+    (past 2**53 several integers round to one float64)."""
+    lo, hi = b.lo, b.hi
+    if not (math.isfinite(lo) and math.isfinite(hi)):
+        return None
+    first = lo if isinstance(lo, int) else math.floor(lo) - int(math.ulp(lo))
+    last = hi if isinstance(hi, int) else math.ceil(hi) + int(math.ulp(hi))
+    return (first, last) if last - first < limits.EXACT_INT_SPAN else None
+
+
+def _target(r: int, b: Bracket, kind: Kind) -> SelectTarget:
+    """What a select pass gathers of bracket ``b`` of row ``r``: its values, or counts by
+    sub-bin (integers one by one where few enough, else float64 sub-bins)."""
+    lo, hi = float(b.lo), float(b.hi)
+    if b.count <= limits.EXACT_COLLECT_LIMIT:
+        return SelectTarget(r, lo, hi, b.closed, collect=True)
+    ints = _int_range(b) if kind == "int" else None
+    if ints is not None:
+        return SelectTarget(r, lo, hi, b.closed, collect=False, ints=ints)
+    edges = tuple(sub_edges(lo, hi).tolist())
+    return SelectTarget(r, lo, hi, b.closed, collect=False, edges=edges)
+
+
 def exact_select(
-    pending: dict[RankKey, Bracket], run_select: SelectRunner
+    pending: dict[RankKey, Bracket], run_select: SelectRunner, kind: Kind
 ) -> tuple[dict[RankKey, Scalar], int, dict[RankKey, Bracket]]:
-    """Refine brackets until each order statistic is known exactly.
+    """Refine brackets until each order statistic is known exactly (``kind``: the data's).
 
     Returns (exact values, passes made, brackets left unresolved after
     :data:`~lazyvol._stats.limits.MAX_EXACT_PASSES`).
@@ -155,14 +210,13 @@ def exact_select(
             key = _target_key(r, b)
             if key not in tkey:
                 tkey[key] = len(targets)
-                collect = b.count <= limits.EXACT_COLLECT_LIMIT
-                targets.append(SelectTarget(r, key[1], key[2], b.closed, collect))
+                targets.append(_target(r, b, kind))
         merged = run_select(targets)
         passes += 1
         nxt: dict[RankKey, Bracket] = {}
         for (r, rank), b in pending.items():
-            picked = merged.get(tkey[_target_key(r, b)], Picked(None, None))
-            value, narrower = _refine(picked, rank, b)
+            t = tkey[_target_key(r, b)]
+            value, narrower = _refine(merged.get(t, Picked(None, None)), rank, b, targets[t])
             if value is not None:
                 got[(r, rank)] = value
             elif narrower is not None:
@@ -173,7 +227,9 @@ def exact_select(
     return got, passes, {**lost, **pending}
 
 
-def _refine(picked: Picked, rank: int, b: Bracket) -> tuple[Scalar | None, Bracket | None]:
+def _refine(
+    picked: Picked, rank: int, b: Bracket, tgt: SelectTarget
+) -> tuple[Scalar | None, Bracket | None]:
     """The order statistic's value if ``picked`` settles it, else a narrower bracket (or neither)."""
     if picked.lo is not None and picked.lo == picked.hi:
         return picked.lo, None
@@ -189,11 +245,12 @@ def _refine(picked: Picked, rank: int, b: Bracket) -> tuple[Scalar | None, Brack
     j = int(np.searchsorted(cum, rank - b.below, side="right"))
     if j >= len(payload):
         return None, None
-    sub = np.histogram_bin_edges(np.empty(0), bins=limits.SUB_BINS, range=(b.lo, b.hi))
-    last = j == limits.SUB_BINS - 1
+    if tgt.ints is not None:  # one integer per sub-bin
+        return tgt.ints[0] + j, None
+    last = j == len(payload) - 1
     return None, Bracket(
-        float(sub[j]),
-        float(sub[j + 1]),
+        tgt.edges[j],
+        tgt.edges[j + 1],
         b.below + (int(cum[j - 1]) if j else 0),
         int(payload[j]),
         b.closed if last else False,
