@@ -406,3 +406,20 @@ def test_a_boolean_volume_with_a_range_warns_nothing():
         warnings.simplefilter("error")
         res = lv.stats(lv.Volume(np.ones((2, 2, 2), bool)), bins=4, range=(0, 1))
     assert res.count == 8 and int(res.histogram.sum()) == 8
+
+
+@pytest.mark.parametrize(
+    ("offset", "sd", "chunks"), [(1e9, 1e-4, (4, 4, 4)), (1e12, 1e-2, (2, 2, 2)), (-1e9, 1, 3)]
+)
+def test_std_of_small_noise_on_a_large_offset(offset, sd, chunks):
+    """Chunk means merged as float64 lost their last bits: 1e9 + noise of sd 1e-4 gave a std off
+    by 2.8e-5 (numpy's two-pass: 3e-8). Reference: exact rational arithmetic."""
+    from fractions import Fraction
+
+    x = offset + np.random.default_rng(1).normal(size=(16, 16, 16)) * sd
+    fr = [Fraction(v) for v in x.ravel().tolist()]
+    mean = sum(fr) / len(fr)
+    var = sum((v - mean) ** 2 for v in fr) / len(fr)
+    res = lv.stats(lv.Volume(da.from_array(x, chunks=chunks)), bins=None, percentiles=())
+    assert res.var == pytest.approx(float(var), rel=1e-12, abs=0)
+    assert res.mean == pytest.approx(float(mean), rel=1e-15)

@@ -28,7 +28,9 @@ Floating-point data (``moments`` strategy)
     Each chunk gives its count, NaN count, min/max, float64 sum (``math.fsum`` across chunks) and
     mean and M2 (sum of squared deviations, corrected two-pass within the chunk, in float64). Chunks
     are merged with the pairwise update of Chan, Golub & LeVeque (1979), which stays accurate where
-    a running float32 sum drifts. The histogram needs its range before the data is binned: with
+    a running float32 sum drifts; each mean carries what float64 rounding left off it (the
+    deviations' own mean), so the difference of two close chunk means (1e9 + noise of 1e-4) is
+    exact. The histogram needs its range before the data is binned: with
     ``range=`` (or explicit bin edges) it is computed in the same pass; without, a second pass
     bins the data between the min and max found by the first (``result.passes == 2``). Percentiles
     come from the histogram: the order statistics they need are known to lie in one bin, so each

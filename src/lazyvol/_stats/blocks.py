@@ -196,6 +196,7 @@ def moments_row(part: MomentsPart, r: int, v: Values) -> None:
         s = int_sum(v.view(np.uint8) if v.dtype == np.bool_ else v)
         part.sums[r] = s
         mean = float(Fraction(s, n))
+        part.mean_lo[r] = float(Fraction(s, n) - Fraction(mean))
         part.fmin[r], part.fmax[r] = part.vmin[r], part.vmax[r]
     else:
         if np.isfinite(vmin) and np.isfinite(vmax):
@@ -213,13 +214,16 @@ def moments_row(part: MomentsPart, r: int, v: Values) -> None:
             with np.errstate(over="ignore"):
                 mean = math.fsum(float(np.sum(p / np.float64(n))) for p in pieces(v))
     part.mean[r] = mean
-    part.m2[r] = _m2(v, mean)
+    part.m2[r], corr = _m2(v, mean)
+    if v.dtype.kind == "f" and math.isfinite(corr):
+        part.mean_lo[r] = corr / n  # the deviations' own mean: what rounding left off the mean
 
 
-def _m2(v: Values, mean: float) -> float:
-    """Sum of squared deviations from ``mean`` (corrected two-pass, float64)."""
+def _m2(v: Values, mean: float) -> tuple[float, float]:
+    """Sum of squared deviations from ``mean`` (corrected two-pass, float64), and the sum of the
+    deviations."""
     if not math.isfinite(mean):
-        return math.nan
+        return math.nan, math.nan
     m2 = 0.0
     corr = 0.0
     with np.errstate(over="ignore", invalid="ignore"):
@@ -230,9 +234,9 @@ def _m2(v: Values, mean: float) -> float:
             m2 += float(np.einsum("i,i->", d, d))
             corr += float(np.sum(d))
     if math.isinf(m2):  # squares past float64 (|values| ~ 1e154): the variance is inf, as numpy's
-        return math.inf
+        return math.inf, corr
     m2 -= corr * corr / v.size
-    return max(m2, 0.0)
+    return max(m2, 0.0), corr
 
 
 def hist_row(hist: Histogram, r: int, v: Values, spec: BlockSpec) -> None:

@@ -7,6 +7,7 @@ the pairwise update of Chan, Golub & LeVeque (1979).
 
 from __future__ import annotations
 
+import math
 from collections.abc import Mapping
 from fractions import Fraction
 
@@ -60,6 +61,7 @@ def to_moments(p: Part) -> MomentsPart:
         q.vmax[r] = q.fmax[r] = p.offset + int(nzi[-1])
         q.sums[r] = s
         q.mean[r] = float(Fraction(s, n))
+        q.mean_lo[r] = float(Fraction(s, n) - Fraction(q.mean[r]))
         q.m2[r] = float(Fraction(n * ss - s * s, n))
     return q
 
@@ -96,6 +98,15 @@ def _as_list(s: RowSum) -> list[float]:
     return [float(s)] if s != 0 else []
 
 
+def _add_exactly(x: float, y: float) -> tuple[float, float]:
+    """``x + y`` rounded, and the rounding error (Knuth's TwoSum; 0 when not finite)."""
+    s = x + y
+    if not math.isfinite(s):
+        return s, 0.0
+    bb = s - x
+    return s, (x - (s - bb)) + (y - bb)
+
+
 def _merge_moments(a: MomentsPart, b: MomentsPart) -> MomentsPart:
     out = MomentsPart.empty(a.k, integer=False)
     out.nan = a.nan + b.nan
@@ -110,14 +121,17 @@ def _merge_moments(a: MomentsPart, b: MomentsPart) -> MomentsPart:
         out.sums[r] = _add_sums(a.sums[r], b.sums[r])
         if na == 0 or nb == 0:
             src = a if nb == 0 else b
-            out.mean[r], out.m2[r] = src.mean[r], src.m2[r]
+            out.mean[r], out.mean_lo[r], out.m2[r] = src.mean[r], src.mean_lo[r], src.m2[r]
             continue
-        # Chan, Golub & LeVeque: pairwise update of mean and M2. (Chunks holding infinities give
-        # inf - inf here; finalise settles the mean of such rows from their extremes.)
+        # Chan, Golub & LeVeque: pairwise update of mean and M2, the means carried with what
+        # float64 leaves off them: the difference of two close means (1e9 + noise of 1e-4) is
+        # exact in float64, their rounding is not. (Chunks holding infinities give inf - inf
+        # here; finalise settles the mean of such rows from their extremes.)
         n = na + nb
         with np.errstate(over="ignore", invalid="ignore"):
-            delta = b.mean[r] - a.mean[r]
-            out.mean[r] = a.mean[r] + delta * (nb / n)
+            delta = float(b.mean[r] - a.mean[r]) + float(b.mean_lo[r] - a.mean_lo[r])
+            out.mean[r], out.mean_lo[r] = _add_exactly(float(a.mean[r]), delta * (nb / n))
+            out.mean_lo[r] += a.mean_lo[r]
             out.m2[r] = a.m2[r] + b.m2[r] + delta * delta * (na * nb / n)
     if a.hist is not None and b.hist is not None:
         out.hist = a.hist + b.hist
@@ -227,6 +241,7 @@ def _assemble_moments(
             out.fmin[r], out.fmax[r] = p.fmin[i], p.fmax[i]
             out.sums[r] = p.sums[i]
         out.mean[rr] = p.mean
+        out.mean_lo[rr] = p.mean_lo
         out.m2[rr] = p.m2
         if out.hist is not None and p.hist is not None:
             _place_hist(out.hist, rr, p.hist)

@@ -120,6 +120,9 @@ class MomentsPart:
     sums: list[RowSum]
     mean: FloatArray
     m2: FloatArray
+    #: what float64 ``mean`` leaves off: the mean is ``mean + mean_lo`` to about float64's
+    #: precision squared (the chunk merge needs the difference of close means, 1e9 + noise)
+    mean_lo: FloatArray
     hist: Histogram | None = None
 
     @classmethod
@@ -136,6 +139,7 @@ class MomentsPart:
             sums=sums,
             mean=np.zeros(k),
             m2=np.zeros(k),
+            mean_lo=np.zeros(k),
         )
 
     @property
