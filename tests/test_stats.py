@@ -423,3 +423,46 @@ def test_std_of_small_noise_on_a_large_offset(offset, sd, chunks):
     res = lv.stats(lv.Volume(da.from_array(x, chunks=chunks)), bins=None, percentiles=())
     assert res.var == pytest.approx(float(var), rel=1e-12, abs=0)
     assert res.mean == pytest.approx(float(mean), rel=1e-15)
+
+
+@pytest.mark.parametrize("exact", [False, True])
+def test_per_voxel_value_counts_stay_within_their_budget(monkeypatch, exact):
+    """Per-voxel statistics of int16 data (axis=3: one output row per voxel) kept value counts of
+    rows x the chunk's span of values (6 MiB of data took 2 GiB); past limits.MAX_COUNT_CELLS
+    (lowered here) the rows go the moments way. Every counts partial a block, a merge or the
+    assembly makes is checked against the budget; the statistics against numpy's."""
+    from lazyvol._stats import passes
+
+    budget = 400
+    monkeypatch.setattr(limits, "MAX_COUNT_CELLS", budget, raising=False)
+    cells: list[int] = []
+
+    def spy(fn):
+        def wrapped(*args, **kwargs):
+            out = fn(*args, **kwargs)
+            if isinstance(out, lv._stats.parts.CountsPart):
+                cells.append(out.counts.size)
+            return out
+
+        return wrapped
+
+    for name in ("block_stats", "merge_parts", "assemble_stats"):
+        monkeypatch.setattr(passes, name, spy(getattr(passes, name)))
+    rng = np.random.default_rng(12)
+    x = rng.integers(0, 4096, size=(6, 5, 4, 12), dtype=np.int16)
+    x[:3, :, :2] %= 4  # the rows of some chunks narrow enough to count
+    res = lv.stats(
+        lv.Volume(da.from_array(x, chunks=(3, 5, 2, 6))), axis=3, exact_percentiles=exact
+    )
+    assert cells and max(cells) <= budget
+    x64 = x.astype(np.float64)
+    np.testing.assert_array_equal(res.min.astype(int), x.min(axis=3))
+    np.testing.assert_array_equal(res.max.astype(int), x.max(axis=3))
+    np.testing.assert_array_equal(res.sum.astype(int), x.sum(axis=3, dtype=np.int64))
+    np.testing.assert_allclose(res.mean, x64.mean(axis=3), rtol=1e-15)
+    np.testing.assert_allclose(res.std, x64.std(axis=3), rtol=1e-12)
+    want = np.moveaxis(np.percentile(x64, Q, axis=3), 0, -1)
+    if exact:
+        np.testing.assert_array_equal(res.percentiles, want)
+    else:
+        assert (np.abs(res.percentiles - want) <= res.percentile_error).all()

@@ -22,7 +22,9 @@ Integer and boolean data (``counts`` strategy, one pass)
     ``numpy.percentile`` of the values as float64). 8- and 16-bit data always fit (at most 65,536 values). Wider integers
     (e.g. CT in ``int32`` after rescaling) stay on this path while the values of a merged partial
     span at most :data:`~lazyvol._stats.limits.MAX_COUNT_SPAN`; beyond that they fall back to the ``moments`` strategy below
-    (sum still exact) and the histogram takes a second pass.
+    (sum still exact) and the histogram takes a second pass. So do rows whose counts together
+    would pass :data:`~lazyvol._stats.limits.MAX_COUNT_CELLS` (output rows x span: per-voxel
+    statistics of a 4D series), which keeps a partial within a budget whatever the number of rows.
 
 Floating-point data (``moments`` strategy)
     Each chunk gives its count, NaN count, min/max, float64 sum (``math.fsum`` across chunks) and
@@ -55,7 +57,7 @@ histogram (whose default range is the finite min/max).
 from __future__ import annotations
 
 from .compute import stats
-from .limits import EXACT_COLLECT_LIMIT, MAX_COUNT_SPAN
+from .limits import EXACT_COLLECT_LIMIT, MAX_COUNT_CELLS, MAX_COUNT_SPAN
 from .result import VolumeStats
 
-__all__ = ["EXACT_COLLECT_LIMIT", "MAX_COUNT_SPAN", "VolumeStats", "stats"]
+__all__ = ["EXACT_COLLECT_LIMIT", "MAX_COUNT_CELLS", "MAX_COUNT_SPAN", "VolumeStats", "stats"]

@@ -151,19 +151,24 @@ def block_stats(block: Any, mblock: Any, spec: BlockSpec) -> Part:
 
 
 def _block_counts(block: Values, mb: Values | None, spec: BlockSpec, k: int) -> Part:
+    """Value counts of every row, or moments once the counts would pass
+    :func:`~lazyvol._stats.limits.countable` (checked as rows come, so the rows' counts held
+    meanwhile stay within it too)."""
     rows: list[tuple[int, IntArray] | None] = []
+    lo: int | None = None
+    hi = 0
     for _r, v in iter_rows(block, mb, spec.kept):
         vc = value_counts(v) if v.size else None
         if v.size and vc is None:
             return _block_moments(block, mb, spec, k)
+        if vc is not None:
+            o, c = vc
+            lo, hi = (o, o + len(c) - 1) if lo is None else (min(lo, o), max(hi, o + len(c) - 1))
+            if not limits.countable(k, hi - lo + 1):
+                return _block_moments(block, mb, spec, k)
         rows.append(vc)
-    present = [x for x in rows if x is not None]
-    if not present:
+    if lo is None:
         return CountsPart.empty(k)
-    lo = min(o for o, _ in present)
-    hi = max(o + len(c) - 1 for o, c in present)
-    if hi - lo + 1 > limits.MAX_COUNT_SPAN:
-        return _block_moments(block, mb, spec, k)
     counts = np.zeros((k, hi - lo + 1), dtype=np.int64)
     for r, x in enumerate(rows):
         if x is not None:

@@ -59,8 +59,8 @@ def stats(
     exact_percentiles : bool
         Make the percentiles exact with extra passes that collect only the values of the bins
         holding the needed order statistics: floating-point data, and integer data whose values
-        span more than 65,536 (max - min + 1 per chunk and row; narrower integer data is counted
-        value by value, so its percentiles are exact in one pass without this option).
+        span more than 65,536 (max - min + 1 per chunk and row) or, with many output rows (per
+        voxel), more than 4,194,304 / rows; other integer data is counted value by value, exact.
     ddof : int
         Delta degrees of freedom of ``var``/``std`` (numpy's meaning).
     progress : bool
@@ -83,8 +83,8 @@ def stats(
     sum, mean and std, and for integer data the exact histogram and percentiles as well. Floating
     point data without ``range=`` needs a second pass for the histogram (its range is the min/max
     of the first), and ``exact_percentiles`` usually one more. ``result.passes`` says how many were
-    made. Memory: one chunk per thread plus small partials (value counts over at most
-    :data:`~lazyvol._stats.limits.MAX_COUNT_SPAN` values, or ``bins`` counts, per output row).
+    made. Memory: one chunk per thread plus partials: value counts within
+    :data:`~lazyvol._stats.limits.MAX_COUNT_CELLS` for all rows, or ``bins`` counts per row.
 
     Examples
     --------

@@ -190,13 +190,16 @@ def _moments_percentiles(
     infinite: dict[RankKey, OrderStat] = {}  # order statistics that are -inf or +inf
     # The default range spans the finite values; explicit edges may not (bins=[...]).
     default = req.range is None and isinstance(req.bins, int)
+    cums = None if m.hist is None else np.cumsum(m.hist.counts, axis=1)
+    by_n: dict[int, tuple[IntArray, IntArray, FloatArray]] = {}  # rows mostly share their count
     for r in range(m.k):
         n = int(m.n[r])
         if n == 0:
             continue
-        prev, nxt, _gamma = ranks(n, req.q)
+        prev, nxt, _gamma = by_n.setdefault(n, ranks(n, req.q))
         for rank in set(prev.tolist()) | set(nxt.tolist()):
-            b = locate(rank, n, m, r, edges, finite_range=default)
+            cum = None if cums is None else cums[r]
+            b = locate(rank, n, m, r, edges, finite_range=default, cum=cum)
             if isinstance(b, float):
                 infinite[(r, rank)] = b
             elif b is not None:
@@ -216,7 +219,7 @@ def _moments_percentiles(
         n = int(m.n[r])
         if n == 0:
             continue
-        prev, nxt, gamma = ranks(n, req.q)
+        prev, nxt, gamma = by_n.setdefault(n, ranks(n, req.q))
         av, bv, err = [], [], []
         for p_, x_, g in zip(prev.tolist(), nxt.tolist(), gamma.tolist()):
             ea, ua = _order_stat(order_stats, m, r, p_, n)

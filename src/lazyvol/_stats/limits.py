@@ -6,10 +6,13 @@ Read as module attributes at call time (``limits.MAX_COUNT_SPAN``), so a test ca
 
 from __future__ import annotations
 
-__all__ = ["EXACT_COLLECT_LIMIT", "MAX_COUNT_SPAN"]
+__all__ = ["EXACT_COLLECT_LIMIT", "MAX_COUNT_CELLS", "MAX_COUNT_SPAN", "countable"]
 
 #: Largest span of integer values (max - min + 1) kept as exact value counts in a partial.
 MAX_COUNT_SPAN = 1 << 16
+#: Largest counts partial (output rows x span of values, int64 cells: 32 MiB) kept as exact value
+#: counts; past it, integer data go the moments way (per-voxel statistics: many rows).
+MAX_COUNT_CELLS = 1 << 22
 #: Exact percentiles: a bin holding at most this many values has them collected and sorted.
 EXACT_COLLECT_LIMIT = 1 << 20
 #: Elements processed at a time inside a chunk (bounds temporaries to a few MiB).
@@ -24,3 +27,8 @@ SUB_BINS = 1024
 #: integers is counted value by value (settled in that pass; also where float64 cannot tell the
 #: values apart, beyond 2**53).
 EXACT_INT_SPAN = 1 << 14
+
+
+def countable(rows: int, span: int) -> bool:
+    """Whether ``rows`` output rows of integer values spanning ``span`` are kept as value counts."""
+    return span <= MAX_COUNT_SPAN and rows * span <= MAX_COUNT_CELLS

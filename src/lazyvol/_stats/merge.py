@@ -78,7 +78,7 @@ def _merge_counts(a: CountsPart, b: CountsPart) -> CountsPart | None:
         return out
     lo = min(a.offset, b.offset)
     hi = max(a.offset + a.span, b.offset + b.span)
-    if hi - lo > limits.MAX_COUNT_SPAN:
+    if not limits.countable(a.k, hi - lo):
         return None
     counts = np.zeros((a.k, hi - lo), dtype=np.int64)
     counts[:, a.offset - lo : a.offset - lo + a.span] += a.counts
@@ -209,7 +209,7 @@ def _assemble_counts(
     nonempty = [p for p in res.values() if p.span]
     lo = min((p.offset for p in nonempty), default=0)
     hi = max((p.offset + p.span for p in nonempty), default=0)
-    if hi - lo > limits.MAX_COUNT_SPAN:
+    if not limits.countable(k, hi - lo):
         return None
     out = CountsPart.empty(k)
     out.offset = lo

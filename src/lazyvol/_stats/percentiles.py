@@ -89,12 +89,14 @@ def locate(
     r: int,
     edges: FloatArray | None,
     finite_range: bool = False,
+    cum: IntArray | None = None,
 ) -> Bracket | float | None:
     """The bracket holding order statistic ``rank`` of row ``r`` (from its histogram, if any).
 
     ``finite_range``: the histogram spans the data's finite values (no ``range=`` given), so a
     value below its first edge is -inf and one above its last is +inf: those order statistics
     are known exactly (they were taken for the finite extremes, with an infinite error bound).
+    ``cum``: the row's cumulated histogram, when already at hand.
     """
     vmin, vmax = m.vmin[r], m.vmax[r]
     if vmin is None or vmax is None:
@@ -105,7 +107,8 @@ def locate(
     h = m.hist.counts[r]
     if rank < under:
         return -math.inf if finite_range else Bracket(vmin, float(edges[0]), 0, under, False)
-    cum = np.cumsum(h)
+    if cum is None:
+        cum = np.cumsum(h)
     inside = int(cum[-1]) if len(cum) else 0
     if rank >= under + inside and finite_range:
         return math.inf
