@@ -913,3 +913,31 @@ def test_a_file_cut_before_its_series_uid_is_named_by_the_volume_beside_it(tmp_p
     assert last in note and "README" not in note and ".DS_Store" not in note
     (other_note,) = [w for w in lv.open(tmp_path / "other").meta["warnings"] if "no series" in w]
     assert str(other) in other_note and str(tmp_path / "s") not in other_note
+
+
+def test_an_enhanced_file_whose_offset_table_is_not_whole_entries_names_the_table(tmp_path):
+    """An enhanced RLE file whose Basic Offset Table item holds 6 bytes (offsets are 4 bytes
+    each) was skipped as "unreadable functional groups (unpack requires a buffer of 4 bytes)":
+    the table is named, with the fix."""
+    import struct
+
+    from pydicom.encaps import generate_frames
+    from pydicom.uid import RLELossless
+
+    path = tmp_path / "e.dcm"
+    write_enhanced_dicom(path, shape=(16, 12, 3))
+    ds = pydicom.dcmread(path)
+    ds.compress(RLELossless)
+    frames = list(generate_frames(ds.PixelData, number_of_frames=3))
+
+    def item(data: bytes) -> bytes:
+        data += b"\0" * (len(data) % 2)
+        return struct.pack("<HHI", 0xFFFE, 0xE000, len(data)) + data
+
+    bot = item(struct.pack("<L", 0) + b"\0\0")  # 6 bytes: one offset and a half
+    ds.PixelData = bot + b"".join(item(f) for f in frames) + struct.pack("<HHI", 0xFFFE, 0xE0DD, 0)
+    ds.save_as(path)
+    with pytest.raises(
+        lv.FormatError, match=r"e\.dcm.*Basic Offset Table .*6 bytes.*multiple of 4"
+    ):
+        lv.open(path)

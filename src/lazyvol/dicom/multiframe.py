@@ -248,6 +248,13 @@ def _frame_ranges(rec: FrameRecord, nframes: int, fetch: Fetch) -> list[tuple[in
         bad_table = ""
         if bot_len:
             table = fetch(rec.path, bot_off, bot_len, rec.size)
+            if bot_len % 4 or len(table) != bot_len:
+                return (
+                    f"encapsulated Pixel Data (7FE0,0010): the Basic Offset Table item at byte "
+                    f"{bot_off - 8} states {bot_len} bytes but "
+                    + ("is not a multiple of 4" if bot_len % 4 else f"the file holds {len(table)}")
+                    + "; the file is damaged (re-export or decompress it)"
+                )
             starts = list(struct.unpack(f"<{bot_len // 4}L", table))
             if len(starts) != nframes or not fragments:
                 return (
