@@ -901,6 +901,7 @@ def test_a_file_cut_before_its_series_uid_is_named_by_the_volume_beside_it(tmp_p
     open(last, "wb").write(raw[: raw.index(uid) - 8])  # cut before the UID's element
     (tmp_path / "s" / "README.txt").write_text("scanner export")
     (tmp_path / "s" / ".DS_Store").write_bytes(b"\0\0\0\1Bud1" + bytes(100))
+    (tmp_path / "s" / "empty.dcm").write_bytes(b"")  # (junk, skipped quietly: BAD_INPUTS)
     write_dicom_series(tmp_path / "other", (8, 8, 3), seed=3)
     other = sorted((tmp_path / "other").iterdir())[0]
     other.write_bytes(other.read_bytes()[:300])  # damage in another folder
@@ -911,6 +912,12 @@ def test_a_file_cut_before_its_series_uid_is_named_by_the_volume_beside_it(tmp_p
     np.testing.assert_array_equal(vol.compute(), truth.stored[..., :7])
     (note,) = [w for w in vol.meta["warnings"] if "name no series" in w]
     assert last in note and "README" not in note and ".DS_Store" not in note
+    assert "empty.dcm" not in note
+    # cut inside the file meta group: no SOP class, no data set; a damaged file, not a non-image
+    open(last, "wb").write(raw[:140])
+    report = lv.scan(tmp_path / "s")
+    assert report.unnamed == {last}
+    assert "truncated" in dict(report.skipped)[last]
     (other_note,) = [w for w in lv.open(tmp_path / "other").meta["warnings"] if "no series" in w]
     assert str(other) in other_note and str(tmp_path / "s") not in other_note
 
@@ -941,3 +948,18 @@ def test_an_enhanced_file_whose_offset_table_is_not_whole_entries_names_the_tabl
         lv.FormatError, match=r"e\.dcm.*Basic Offset Table .*6 bytes.*multiple of 4"
     ):
         lv.open(path)
+
+
+def test_a_gap_refusal_names_the_skipped_files_that_may_be_the_missing_slices(tmp_path):
+    """A middle slice cut after its SeriesInstanceUID (series incomplete) and another cut before
+    it (no series): the refusal for the gap named neither, only the irregular step."""
+    truth = write_dicom_series(tmp_path / "s", (16, 16, 8))
+    uid = pydicom.dcmread(truth.files[0]).SeriesInstanceUID.encode()
+    for f, keep in ((truth.files[4], len(uid) + 20), (truth.files[2], -8)):
+        raw = open(f, "rb").read()
+        open(f, "wb").write(raw[: raw.index(uid) + keep])
+    with pytest.raises(lv.SeriesError, match=r"slice\(s\) missing") as exc:
+        lv.open(tmp_path / "s")
+    message = str(exc.value)
+    assert "series incomplete" in message and truth.files[4] in message
+    assert "name no series" in message and truth.files[2] in message

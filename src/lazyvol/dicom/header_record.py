@@ -165,6 +165,13 @@ def no_pixels_reason(sop_class: str, r: ValueReader, cut: str = "") -> HeaderSki
         )
     elif "Image" in name:
         reason = f"{name} file without Pixel Data (7FE0,0010): truncated?"
+    elif not sop_class:
+        # No SOP class in the file meta or the data set (every DICOM object states one): the
+        # file ends in its file meta group or before its data set, not a file of another kind.
+        reason = (
+            "truncated: no SOPClassUID (0008,0016) and no Pixel Data (7FE0,0010) (the file ends in "
+            "its file meta group or before its data set)"
+        )
     else:
         reason = f"no Pixel Data (7FE0,0010): not an image ({name})"
     return HeaderSkip(reason, r.get_str("SeriesInstanceUID"))

@@ -290,7 +290,7 @@ class ScanReport(list):  # type: ignore[type-arg]
         transfer syntax, an image that is not a plain stack), as opposed to files that are not
         DICOM, not images, or damaged.
     unnamed : frozenset of str
-        The skipped paths that are damaged (unreadable, empty, or cut short: ``damage_skip``)
+        The skipped paths that are damaged (unreadable, or cut short: ``damage_skip``)
         before a SeriesInstanceUID could be read: any series beside them may miss them.
     """
 
@@ -317,8 +317,11 @@ UNREAD_REASONS = ("cannot stat", "cannot read", "empty file", "empty object")
 
 
 def damage_skip(reason: str) -> bool:
-    """Whether a skip ``reason`` says the file is damaged (unreadable, empty, or cut short), so
-    that it may be a slice of a series, not a file of another kind."""
+    """Whether a skip ``reason`` says the file is damaged (unreadable, or cut short), so that it
+    may be a slice of a series, not a file of another kind. An empty file is junk, skipped
+    quietly (BAD_INPUTS), as a README is."""
+    if reason.startswith(("empty file", "empty object")):
+        return False
     return reason.startswith(UNREAD_REASONS) or "truncated" in reason
 
 

@@ -183,30 +183,35 @@ def _chosen(
         # Support can change without the files changing (a decoder installed since): re-check.
         scan_kw["use_index"] = False
         info = select(scan(loc, **scan_kw, **options), name, series)
-    # Files the scan could not read at all, beside the volume's own files: one may be a slice.
+    # Files the scan could not read at all, beside the volume's own files: one may be a slice;
+    # and damaged files that name no series (cut before their SeriesInstanceUID).
     here = {f.rsplit("/", 1)[0] for f in info.files}
     unread = [
-        f"{p} ({why})"
+        (p, why)
         for p, why in report.skipped
         if why.startswith(UNREAD_REASONS) and p.rsplit("/", 1)[0] in here
     ]
+    orphans = sorted(p for p in report.unnamed if p.rsplit("/", 1)[0] in here)
     if info.error:
         cls = {"format": FormatError, "unsupported": UnsupportedError}.get(
             info.error_kind, SeriesError
         )
-        if unread and cls is SeriesError and _GAP in info.error:
-            raise cls(f"{info.error}. Note: {_unread_note(unread)}; make them readable first")
-        raise cls(info.error)
+        notes: list[str] = []
+        if cls is SeriesError and _GAP in info.error:  # the skipped files may be the missing ones
+            if unread:
+                notes.append(f"{_unread_note(unread)}; make them readable first")
+            notes += [w for w in info.warnings if w.startswith("series incomplete")]
+            cut = [p for p in orphans if p not in dict(unread)]
+            if cut:
+                notes.append(_orphan_note(cut))
+        raise cls(info.error + "".join(f". Note: {n}" for n in notes))
     if unread and info.meta.get("filled_slices"):  # allow_gaps=True filled what may be on disk
         info = replace(
             info, warnings=[*info.warnings, f"slices filled while {_unread_note(unread)}"]
         )
-    else:
-        # Damaged files beside it that name no series (cut before their SeriesInstanceUID): the
-        # volume may miss one (an end slice leaves no gap to see), which it says.
-        orphans = sorted(p for p in report.unnamed if p.rsplit("/", 1)[0] in here)
-        if orphans:
-            info = replace(info, warnings=[*info.warnings, _orphan_note(orphans)])
+    elif orphans:
+        # The volume may miss one of them (an end slice leaves no gap to see): it says so.
+        info = replace(info, warnings=[*info.warnings, _orphan_note(orphans)])
     return info
 
 
@@ -223,8 +228,9 @@ def _orphan_note(orphans: list[str]) -> str:
     )
 
 
-def _unread_note(unread: list[str]) -> str:
-    shown = "; ".join(unread[:3]) + (f"; and {len(unread) - 3} more" if len(unread) > 3 else "")
+def _unread_note(unread: list[tuple[str, str]]) -> str:
+    listed = [f"{p} ({why})" for p, why in unread]
+    shown = "; ".join(listed[:3]) + (f"; and {len(listed) - 3} more" if len(listed) > 3 else "")
     return f"{len(unread)} file(s) here could not be read and may be the missing slice(s): {shown}"
 
 
