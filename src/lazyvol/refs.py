@@ -258,7 +258,9 @@ def _local_nifti(path: str) -> _NiftiLayout:
 
     vol = open_nifti(path, scale=True)
     meta = dict(vol.meta)
-    data_file = str(nib.load(path).file_map["image"].filename)
+    files = nib.load(path).file_map
+    data_file = str(files["image"].filename)
+    header_file = os.path.abspath(str(files.get("header", files["image"]).filename))
     if data_file.lower().endswith(_GZIP_SUFFIXES):
         raise UnsupportedError(
             f"{path}: its image data {data_file} is compressed; a gzip stream cannot be entered at "
@@ -266,6 +268,9 @@ def _local_nifti(path: str) -> _NiftiLayout:
         )
     stamp = _io.stamp(Location.of(os.path.abspath(data_file)))
     meta.update(path=stamp.path, **_identity(stamp))
+    if header_file != stamp.path:  # a pair: its .hdr holds the scaling and the affine referenced
+        head = _io.stamp(Location.of(header_file))
+        meta["header"] = {"path": head.path, **_identity(head)}
     return _NiftiLayout(
         url=os.path.abspath(data_file),
         display=os.path.abspath(path),
@@ -400,8 +405,8 @@ def check_references(
     Each distinct target gets one stat or HEAD request. A target that is no longer the file the
     references were made from (those of a ``.nii`` record its identity in ``lazyvol.meta`` of the
     group attributes, compared as ``lazyvol.open`` compares a source: a local file's size, mtime,
-    inode and ctime; an object's size, ETag and last-modified time), or that no longer holds
-    every byte range referenced, or that is gone, raises. References of a DICOM series record no per-file identity: for them only the
+    inode and ctime; an object's size, ETag and last-modified time; for a pair, its ``.hdr``
+    too), or that no longer holds every byte range referenced, or that is gone, raises. References of a DICOM series record no per-file identity: for them only the
     presence and length of each file are checked, so a replacement of the same size is not
     detected.
 
@@ -415,7 +420,7 @@ def check_references(
     Returns
     -------
     int
-        The number of targets checked.
+        The number of files checked (a pair's ``.hdr`` counts as one).
 
     Raises
     ------
@@ -442,6 +447,10 @@ def check_references(
             ends[value[0]] = max(ends.get(value[0], 0), end)
     for url, end in sorted(ends.items()):
         _check_target(url, end, meta, storage_options)
+    head = meta.get("header")  # a pair's .hdr: not read by the references, but described by them
+    if isinstance(head, Mapping) and isinstance(head.get("path"), str):
+        _check_target(head["path"], 0, head, storage_options)
+        return len(ends) + 1
     return len(ends)
 
 

@@ -230,6 +230,16 @@ def test_check_references_notices_a_local_rewrite_of_the_same_size(tmp_path):
     os.utime(target, ns=(stat.st_atime_ns, stat.st_mtime_ns))  # even with its mtime put back
     with pytest.raises(SourceChangedError, match=r"local\.nii: the target changed .*ctime"):
         check_references(refs)
+    # a pair: the .hdr holds the scaling and affine the references carry; its rewrite is seen
+    img = nib.Nifti1Pair(np.arange(60, dtype=np.int16).reshape(3, 4, 5), np.eye(4))
+    nib.save(img, tmp_path / "pair.hdr")
+    refs = lv.references(tmp_path / "pair.img")
+    assert check_references(refs) == 2  # the .img and its .hdr
+    img.header.set_slope_inter(3.0, 5.0)
+    nib.save(img, tmp_path / "other.hdr")
+    os.replace(tmp_path / "other.hdr", tmp_path / "pair.hdr")
+    with pytest.raises(SourceChangedError, match=r"pair\.hdr: the target changed"):
+        check_references(refs)
 
 
 def test_a_weak_etag_that_stays_does_not_hide_a_replacement(
