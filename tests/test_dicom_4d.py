@@ -132,6 +132,32 @@ def test_dwi_vendor_tags_match_truth_and_dcm2niix(tmp_path, vendor, orientation)
     np.testing.assert_allclose(_fsl_bvecs(vol, nib.load(ref).affine), bvec, atol=1e-4)
 
 
+@pytest.mark.parametrize(
+    "cut", [np.s_[..., ::-1], np.s_[..., 1:4], np.s_[..., 4::-2], np.s_[..., 4]]
+)
+def test_a_dwi_cut_along_its_4th_axis_writes_the_table_of_its_volumes(tmp_path, cut):
+    """vol[..., ::-1] kept the 4th axis' length, so its .bval/.bvec were written in the source's
+    order (the first volume b = 2000 labelled b = 0); a cut (1:4) wrote none. Each written volume
+    gets its row of the whole series' table (b-values: dcm2niix's), in the volume's order."""
+    write_dicom_4d_series(tmp_path / "s", SHAPE, labels=(), bvals=BVALS, bvecs=BVECS)
+    (ref,) = _dcm2niix(tmp_path / "s", tmp_path / "out")
+    vol = lv.open(tmp_path / "s")
+    whole = vol.compute()
+    vol.to_nifti(tmp_path / "whole.nii")
+    out = vol[cut].to_nifti(tmp_path / "cut.nii")
+    data = np.asanyarray(nib.load(out).dataobj)
+    data = data[..., None] if data.ndim == 3 else data
+    # which source volume each written volume is, by its voxels (all differ)
+    order = [
+        next(t for t in range(whole.shape[3]) if np.array_equal(data[..., n], whole[..., t]))
+        for n in range(data.shape[3])
+    ]
+    bval = np.loadtxt(ref.with_suffix(".bval"))
+    np.testing.assert_allclose(np.atleast_1d(np.loadtxt(tmp_path / "cut.bval")), bval[order])
+    got = np.loadtxt(tmp_path / "cut.bvec").reshape(3, -1)
+    np.testing.assert_allclose(got, np.loadtxt(tmp_path / "whole.bvec")[:, order], atol=1e-6)
+
+
 def test_magnitude_and_phase_are_split_not_stacked(tmp_path):
     truth = write_dicom_4d_series(tmp_path / "s", SHAPE, components=["M", "P"], labels=())
     report = lv.scan(tmp_path / "s")

@@ -22,7 +22,7 @@ from typing import Any
 import numpy as np
 
 from ._fsutil import atomic_write_bytes
-from ._source_index import source_stride
+from ._source_index import SOURCE_INDEX_KEY, source_stride
 from .geometry import axis_map
 from .zarr_nifti import repetition_time
 
@@ -166,7 +166,8 @@ def write_sidecars(vol: Any, path: str) -> list[str]:
 
     Returns the paths written. The b-vectors are in this volume's voxel axes (FSL convention, see
     :mod:`lazyvol.dicom.diffusion`); a volume whose 4th axis no longer matches the diffusion table
-    (sliced along it) gets no ``.bval``/``.bvec`` and a warning.
+    (sliced along it) gets the table of the volumes it holds, in its order (a 4th axis cut in a
+    way the volume no longer records gets no ``.bval``/``.bvec``, and a warning).
     """
     meta = vol.meta
     if meta.get("format") != "DICOM":
@@ -176,13 +177,14 @@ def write_sidecars(vol: Any, path: str) -> list[str]:
     doc = sidecar(meta, vol.affine, tuple(vol.shape))
     _atomic_write(stem + ".json", json.dumps(doc, indent="\t") + "\n")
     written.append(stem + ".json")
-    diff = meta.get("diffusion")
-    if diff:
+    if meta.get("diffusion"):
         nt = vol.shape[3] if vol.ndim > 3 else 1
-        if len(diff.get("bvals", [])) != nt:
+        diff = _diffusion_of_the_volume(meta, nt)
+        if diff is None:
             warnings.warn(
-                f"{path}: the diffusion table has {len(diff.get('bvals', []))} entries but the "
-                f"volume has {nt} along its 4th axis; .bval/.bvec not written",
+                f"{path}: the diffusion table has {len(meta['diffusion'].get('bvals', []))} "
+                f"entries but the volume has {nt} along its 4th axis, and which source volume "
+                "each is, is not known; .bval/.bvec not written",
                 stacklevel=3,
             )
             return written
@@ -191,6 +193,26 @@ def write_sidecars(vol: Any, path: str) -> list[str]:
         _atomic_write(stem + ".bvec", bvec_text)
         written += [stem + ".bval", stem + ".bvec"]
     return written
+
+
+def _diffusion_of_the_volume(meta: dict[str, Any], nt: int) -> dict[str, Any] | None:
+    """``meta["diffusion"]`` for the volumes this one holds: the source's table taken at the
+    source index of each volume (``meta["source_index"]["t"]``: ``vol[..., ::-1]`` reverses it,
+    ``vol[..., 2:5]`` cuts it), the table itself for an uncut volume; None when neither is
+    known."""
+    diff = meta["diffusion"]
+    bvals, grads = list(diff.get("bvals", [])), list(diff.get("gradients_lps", []))
+    index = meta.get(SOURCE_INDEX_KEY)
+    ts = index.get("t") if isinstance(index, dict) else None
+    if isinstance(ts, list) and len(ts) == nt and len(grads) == len(bvals):
+        if all(isinstance(t, int) and 0 <= t < len(bvals) for t in ts):
+            return {
+                **diff,
+                "bvals": [bvals[t] for t in ts],
+                "gradients_lps": [grads[t] for t in ts],
+            }
+        return None
+    return diff if ts is None and len(bvals) == nt else None
 
 
 def _atomic_write(path: str, text: str) -> None:
