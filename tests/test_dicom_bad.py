@@ -963,3 +963,22 @@ def test_a_gap_refusal_names_the_skipped_files_that_may_be_the_missing_slices(tm
     message = str(exc.value)
     assert "series incomplete" in message and truth.files[4] in message
     assert "name no series" in message and truth.files[2] in message
+
+
+def test_a_dicom_volume_of_stored_values_warns_when_written(tmp_path):
+    """scale=False on a series with RescaleSlope 2 / RescaleIntercept -5: to_nifti writes the
+    stored values, which readers take for real ones; it says so. With scale=True it does not."""
+    import warnings
+
+    truth = write_dicom_series(tmp_path / "s", (8, 6, 3), slope=2.0, intercept=-5)
+    raw = lv.open(tmp_path / "s", scale=False)
+    with pytest.warns(RuntimeWarning, match=r"RescaleSlope 2(\.0)? / RescaleIntercept -5"):
+        raw.to_nifti(tmp_path / "raw.nii")
+    import nibabel as nib
+
+    written = np.asanyarray(nib.load(tmp_path / "raw.nii").dataobj)
+    np.testing.assert_array_equal(written, truth.stored)
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        lv.open(tmp_path / "s").to_nifti(tmp_path / "real.nii")
+    np.testing.assert_allclose(nib.load(tmp_path / "real.nii").get_fdata(), truth.scaled())

@@ -5,6 +5,7 @@ from __future__ import annotations
 import gzip
 import os
 import pickle
+import warnings
 from pathlib import Path
 
 import dask
@@ -334,6 +335,31 @@ def test_a_nifti1_header_whose_sizeof_hdr_says_540_names_the_field(tmp_path: Pat
     assert nib.load(path).shape == (4, 5, 6)  # (nibabel repairs it, logging a warning)
     with pytest.raises(lv.FormatError, match=r"sz\.nii: NIfTI field sizeof_hdr = 540 .*n\+1.*348"):
         lv.open(path)
+
+
+def test_stored_values_say_what_they_mean_and_are_not_written_as_real_ones_silently(
+    tmp_path: Path,
+) -> None:
+    """scale=False gave meta scl_slope 1 / scl_inter 0 for a file scaled by 0.5 and 3, and
+    to_nifti wrote the stored integers unscaled, without a word (nibabel's copy keeps the real
+    values). meta states the file's scaling; writing such a volume warns."""
+    stored = np.arange(60, dtype=np.int16).reshape(3, 4, 5)
+    img = nib.Nifti1Image(stored, np.eye(4))
+    img.header.set_slope_inter(0.5, 3.0)
+    nib.save(img, tmp_path / "s.nii")
+    raw = lv.open(tmp_path / "s.nii", scale=False)
+    np.testing.assert_array_equal(raw.compute(), stored)
+    assert (raw.meta["scl_slope"], raw.meta["scl_inter"], raw.meta["scaled"]) == (0.5, 3.0, False)
+    with pytest.warns(RuntimeWarning, match=r"stored values .*scl_slope 0\.5 / scl_inter 3\.0"):
+        raw.to_nifti(tmp_path / "raw.nii")
+    np.testing.assert_array_equal(nib.load(tmp_path / "raw.nii").get_fdata(), stored)
+    real = lv.open(tmp_path / "s.nii")
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        real.to_nifti(tmp_path / "real.nii")
+    np.testing.assert_allclose(
+        nib.load(tmp_path / "real.nii").get_fdata(), nib.load(tmp_path / "s.nii").get_fdata()
+    )
 
 
 # -- laziness, graph hygiene, schedulers -------------------------------------------------------------

@@ -73,6 +73,14 @@ def _scaling(loc: Location, hdr: ParsedHeader, scale: bool) -> tuple[float, floa
     return nifti_scaling(hdr.raw_slope, hdr.raw_inter, str(loc))
 
 
+def _stated_scaling(loc: Location, hdr: ParsedHeader) -> tuple[float, float]:
+    """The scaling ``scale=True`` would apply, or the stored fields where it would refuse them."""
+    try:
+        return _scaling(loc, hdr, True)
+    except FormatError:
+        return hdr.raw_slope, hdr.raw_inter
+
+
 def _check_sizes(
     loc: Location, data: Location, stamp: SourceStamp, shape: tuple[int, ...], end: int, what: str
 ) -> None:
@@ -226,7 +234,10 @@ def _volume(
         options["storage"] = loc.options.redacted()  # endpoints matter; credentials never
     token = fingerprint(sorted(stamps, key=lambda s: s.path), **options)
     data: Any = plan_array(read_block, plan, shape, norm, out_dtype, f"lazyvol-nifti-{token}")
-    meta = header_meta(hdr, loc, plan.disk_dtype, plan.slope, plan.inter, scale)
+    # meta states the file's scaling, applied (scale=True) or not: a volume of stored values
+    # still says what they mean
+    slope, inter = (plan.slope, plan.inter) if scale else _stated_scaling(loc, hdr)
+    meta = header_meta(hdr, loc, plan.disk_dtype, slope, inter, scale)
     affine = checked_affine(loc.display, hdr, meta)
     if "nifti_fields" in meta:  # the axes the carried per-axis fields describe (nifti_carry)
         meta["nifti_fields"] = {

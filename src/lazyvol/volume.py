@@ -5,6 +5,7 @@ from __future__ import annotations
 import copy
 import importlib
 import os
+import warnings
 from collections.abc import Mapping
 from typing import TYPE_CHECKING, Any
 
@@ -286,7 +287,21 @@ class Volume:
         return result
 
     def to_nifti(self, path: str | os.PathLike[str], **kwargs: Any) -> str:
-        """Stream the volume to ``.nii`` / ``.nii.gz``; see :func:`lazyvol.nifti_write.write_nifti`."""
+        """Stream the volume to ``.nii`` / ``.nii.gz``; see :func:`lazyvol.nifti_write.write_nifti`.
+
+        A volume opened with ``scale=False`` is written as it holds, stored values, with a warning
+        when its source has a scaling (neither applied nor written).
+        """
+        what = _unapplied_scaling(self.meta)
+        if what:
+            warnings.warn(
+                f"lazyvol: {os.fspath(path)}: this volume holds stored values (opened with "
+                f"scale=False): its source's {what} is neither applied nor written, so readers of "
+                "the file take the stored values for real ones; open with scale=True to write "
+                "real values",
+                RuntimeWarning,
+                stacklevel=2,
+            )
         result: str = _writer("nifti")(self, path, **kwargs)
         return result
 
@@ -339,3 +354,18 @@ class Volume:
             f"<lazyvol.Volume shape={self.shape} dtype={self.dtype} chunks={chunk} "
             f"voxel=({vox}) mm orientation={self.orientation}{src}>"
         )
+
+
+def _unapplied_scaling(meta: dict[str, Any]) -> str:
+    """The source's scaling a volume opened with ``scale=False`` does not apply ("" if none)."""
+    if meta.get("scaled") is not False:
+        return ""
+    rescale = meta.get("rescale")  # DICOM
+    if rescale == "per slice":
+        return "per-slice RescaleSlope/RescaleIntercept"
+    if isinstance(rescale, dict) and (rescale.get("slope"), rescale.get("intercept")) != (1, 0):
+        return f"RescaleSlope {rescale.get('slope')} / RescaleIntercept {rescale.get('intercept')}"
+    slope, inter = meta.get("scl_slope", 1.0), meta.get("scl_inter", 0.0)  # NIfTI
+    if rescale is None and (slope, inter) != (1.0, 0.0):
+        return f"scl_slope {slope} / scl_inter {inter}"
+    return ""
