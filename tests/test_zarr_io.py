@@ -302,13 +302,20 @@ def test_nifti_header_array_follows_the_spec(tmp_path):
 
 @pytest.mark.parametrize(
     ("codes", "expected"),
-    [(None, (1, 1)), ((2, 0), (2, 0)), ((4, 2), (4, 2)), ((3, 1), (3, 1))],
-    ids=["dicom", "nifti-sform-only", "nifti-mni-aligned", "nifti-talairach"],
+    [
+        (None, (1, 1)),
+        ((2, 0), (2, 0)),
+        ((4, 2), (4, 2)),
+        ((3, 1), (3, 1)),
+        ("sheared", (1, 0)),
+    ],
+    ids=["dicom", "nifti-sform-only", "nifti-mni-aligned", "nifti-talairach", "nifti-sheared"],
 )
 def test_nifti_header_array_states_the_codes_to_nifti_writes(tmp_path, codes, expected):
     """The store's NIfTI header and to_nifti state the same sform/qform codes: 1 (scanner, as
-    dcm2niix writes) for a DICOM series, a NIfTI source's own otherwise. The store said 2
-    (aligned) for DICOM, and copied the sform code into a qform the source left at 0."""
+    dcm2niix writes) for a DICOM series, a NIfTI source's own otherwise; qform code 0 where the
+    qform cannot hold the affine (a sheared one). The store said 2 (aligned) for DICOM, and
+    copied the sform code into a qform the source left at 0."""
     import io
 
     from lazyvol.testing import write_dicom_series
@@ -317,9 +324,15 @@ def test_nifti_header_array_states_the_codes_to_nifti_writes(tmp_path, codes, ex
         write_dicom_series(tmp_path / "s", (9, 7, 5))
         vol = lv.open(tmp_path / "s")
     else:
-        img = nib.Nifti1Image(_rand((9, 7, 5), "float32", seed=3), OBLIQUE)
-        img.header.set_sform(OBLIQUE, code=codes[0])
-        img.header.set_qform(OBLIQUE, code=codes[1])
+        rot = nib.eulerangles.euler2mat(0.3, -0.2, 0.1)  # oblique, not sheared
+        affine = (
+            OBLIQUE
+            if codes == "sheared"
+            else nib.affines.from_matvec(rot * [0.9, 1.1, 2], [-10.25, 5.5, 7.1])
+        )
+        img = nib.Nifti1Image(_rand((9, 7, 5), "float32", seed=3), affine)
+        img.header.set_sform(affine, code=1 if codes == "sheared" else codes[0])
+        img.header.set_qform(affine, code=1 if codes == "sheared" else codes[1])
         nib.save(img, tmp_path / "n.nii")
         vol = lv.open(tmp_path / "n.nii")
     written = nib.load(vol.to_nifti(tmp_path / "o.nii")).header

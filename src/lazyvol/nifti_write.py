@@ -1,8 +1,8 @@
 """Stream a Volume to ``.nii`` / ``.nii.gz`` in bounded memory.
 
-The header is made by nibabel (affine as sform and qform, both code 1 "scanner" unless the
-volume's meta carries the source's non-zero codes; units mm and seconds; NIfTI-2 when a dimension
-does not fit NIfTI-1's int16 or the affine does not fit its 32-bit floats). The voxel data follow in NIfTI's Fortran order: for every index of
+The header is ``lazyvol.nifti_make.written_header`` (the one a Zarr store's NIfTI-Zarr header
+is made by too): affine as sform and qform, units, 4th-axis step, carried fields; NIfTI-2 when
+NIfTI-1 cannot hold the volume. The voxel data follow in NIfTI's Fortran order: for every index of
 the axes after the third (time, ...), slabs of whole ``(i, j)`` planes along ``k``, aligned to
 the volume's dask chunks and computed one at a time (the next slab is computed while the current
 one is written). ``.gz`` output is a multi-member gzip file (like ``pigz``/BGZF): pieces of 4 MiB are
@@ -30,20 +30,15 @@ from ._fsutil import publish_file, temp_sibling
 from ._location import local_destination
 from .config import chunk_budget
 from .errors import WriteError
-from .geometry import affine_problem, axis_map
-from .nifti_carry import carry_fields, set_acquisition_fields, xform_codes
-from .nifti_fields import CARRIED_KEY
-from .scaling import numbers_hint
-from .sidecar import sidecar, sidecar_paths, write_sidecars
-from .zarr_nifti import TIME_UNITS, axis4_step, space_unit
+from .geometry import affine_problem
+from .nifti_make import written_header
+from .sidecar import sidecar_paths, write_sidecars
 from .zarr_write import require_volume
 
 if TYPE_CHECKING:
     from .volume import Volume
 
 __all__ = ["nifti_header", "write_nifti"]
-
-_NIFTI1_MAX_DIM = 32767
 
 
 def nifti_header(vol: Volume, dtype: np.dtype, dest: str) -> Any:
@@ -111,54 +106,10 @@ def to_nibabel_image(vol: Volume) -> Any:
 
 
 def _header(vol: Volume, dtype: np.dtype) -> Any:
-    import nibabel as nib
-
-    shape = vol.shape
-    # NIfTI-1 stores the affine (srow, pixdim, quaternion) in 32-bit floats: an affine whose
-    # float32 form is non-finite or singular (a 1e300 mm voxel) would be written as inf, a file
-    # no reader can place; NIfTI-2 stores them in 64-bit floats.
-    sizes = np.linalg.norm(np.asarray(vol.affine, dtype=np.float64)[:3, :3], axis=0)  # pixdim
-    narrow = affine_problem(np.asarray(vol.affine, dtype=np.float32)) is not None or not bool(
-        np.all(sizes <= np.finfo(np.float32).max)
-    )
-    wide = narrow or max(shape) > _NIFTI1_MAX_DIM
-    cls = nib.Nifti2Header if wide else nib.Nifti1Header
-    hdr = cls()
-    hdr.set_data_shape(shape)
-    try:
-        hdr.set_data_dtype(dtype)
-    except Exception as exc:
-        raise WriteError(
-            f"dtype {dtype} cannot be stored in NIfTI; {numbers_hint(np.dtype(dtype))}"
-        ) from exc
-    meta = vol.meta
-    # The affine is in the source's space unit (microns stay microns, see space_unit); the 4th
-    # axis' step in its own time unit (a NIfTI's xyzt_units, an OME store's time axis unit).
-    # A unit the source does not state ("unknown") is written as seconds, as before.
-    _, time_unit = axis4_step(meta)
-    units = meta.get("xyzt_units")
-    if time_unit not in TIME_UNITS and isinstance(units, list | tuple) and len(units) == 2:
-        time_unit = str(units[1])
-    hdr.set_xyzt_units(space_unit(meta), time_unit if time_unit in TIME_UNITS else "sec")
-    s_code, q_code = xform_codes(meta)
-    hdr.set_sform(vol.affine, code=s_code)
-    hdr.set_qform(vol.affine, code=q_code)
-    if len(shape) > 3:
-        zooms = list(hdr.get_zooms())
-        spacing, _ = axis4_step(meta)
-        if spacing is not None:
-            zooms[3] = spacing
-        hdr.set_zooms(zooms)
-    descrip = meta.get("descrip")
+    hdr = written_header(vol.shape, dtype, vol.affine, vol.meta)
+    descrip = vol.meta.get("descrip")
     if isinstance(descrip, str) and descrip:
         hdr["descrip"] = descrip.encode("latin-1", "replace")[:79]
-    carry_fields(hdr, meta, vol.affine, tuple(shape))
-    if isinstance(meta.get("bids"), dict) and CARRIED_KEY not in meta:  # a DICOM series
-        doc = sidecar(meta, vol.affine, tuple(shape))
-        phase = doc.get("PhaseEncodingDirection") or doc.get("PhaseEncodingAxis")
-        m = axis_map(meta.get("bids_affine"), vol.affine)  # where the stacking axis k went
-        slice_axis = None if m is None else int(np.flatnonzero(m[2, :3])[0])
-        set_acquisition_fields(hdr, doc.get("SliceTiming"), phase, slice_axis)
     hdr.set_slope_inter(1.0, 0.0)
     return hdr
 

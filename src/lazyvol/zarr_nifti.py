@@ -1,11 +1,10 @@
 """What makes a lazyvol store readable by neuro-imaging tools with its exact geometry.
 
-- :func:`nifti_header_bytes`: the binary NIfTI header of the ``nifti`` array of the
-  `NIfTI-Zarr <https://github.com/neuroscales/nifti-zarr>`_ specification (uint8, the header
-  without extension flag), so ``niizarr.zarr2nii(store)`` returns the exact affine (sform, with
-  shears and obliquity that OME-Zarr transforms cannot express).
-- :func:`header_affine`, :func:`header_scaling`: reading, the affine (mm) and the value scaling
-  (``scl_slope``/``scl_inter``) of such a header, whoever wrote it.
+- :func:`header_affine`, :func:`header_scaling`: reading the ``nifti`` array of the
+  `NIfTI-Zarr <https://github.com/neuroscales/nifti-zarr>`_ specification (written by
+  :func:`lazyvol.nifti_make.store_header_bytes`, so ``niizarr.zarr2nii(store)`` returns the exact
+  affine, with shears and obliquity that OME-Zarr transforms cannot express): the affine (mm) and
+  the value scaling (``scl_slope``/``scl_inter``) of such a header, whoever wrote it.
 - :func:`anatomical_orientations`: the OME-Zarr RFC-4 ``orientation`` of each spatial axis
   (``{"type": "anatomical", "value": "left-to-right"}``, ...).
 """
@@ -14,7 +13,6 @@ from __future__ import annotations
 
 import math
 import warnings
-from collections.abc import Sequence
 from typing import Any
 
 import numpy as np
@@ -30,7 +28,6 @@ __all__ = [
     "axis4_step",
     "header_affine",
     "header_scaling",
-    "nifti_header_bytes",
     "repetition_time",
     "space_unit",
 ]
@@ -111,52 +108,6 @@ def anatomical_orientations(affine: np.ndarray) -> list[dict[str, str] | None]:
     except (ValueError, np.linalg.LinAlgError):
         return [None, None, None]
     return [{"type": "anatomical", "value": RFC4[c]} if c in RFC4 else None for c in codes]
-
-
-def nifti_header_bytes(
-    shape: Sequence[int],
-    dtype: np.dtype,
-    affine: np.ndarray,
-    meta: dict[str, Any],
-    time_unit: str | None = None,
-) -> bytes | None:
-    """Binary NIfTI-1 (NIfTI-2 past 32767 voxels an axis) header of a lazyvol store's volume.
-
-    ``shape`` in volume order ``(i, j, k[, t, ...])``; sform and qform hold ``affine`` (the qform
-    without shears); no scaling (the stored values are final). None when NIfTI cannot describe
-    the volume (a dtype without a NIfTI code, more than 7 axes).
-    """
-    import nibabel as nib
-
-    if len(shape) > 7:
-        return None
-    cls = nib.Nifti2Header if any(int(n) > 32767 for n in shape) else nib.Nifti1Header
-    hdr = cls()
-    try:
-        hdr.set_data_dtype(np.uint8 if dtype.kind == "b" else dtype)
-    except (nib.spatialimages.HeaderDataError, KeyError, TypeError, ValueError):
-        return None
-    hdr.set_data_shape([int(n) for n in shape])
-    from .nifti_carry import carry_fields, xform_codes  # a NIfTI source's intent, slice timing
-
-    s_code, q_code = xform_codes(meta)  # the codes to_nifti writes
-    with warnings.catch_warnings():
-        warnings.simplefilter("ignore")  # a sheared affine: the qform drops the shear
-        hdr.set_sform(affine, code=s_code)
-        try:
-            hdr.set_qform(affine, code=q_code, strip_shears=True)
-        except (nib.spatialimages.HeaderDataError, ValueError, np.linalg.LinAlgError):
-            hdr.set_qform(None, code=0)
-    hdr.set_xyzt_units(space_unit(meta), _NIFTI_TIME_CODES.get(time_unit or "", "sec"))
-    spacing, _ = axis4_step(meta)
-    if len(shape) > 3 and spacing is not None:
-        zooms = list(hdr.get_zooms())
-        zooms[3] = spacing
-        hdr.set_zooms(zooms)
-    carry_fields(hdr, meta, affine, tuple(int(n) for n in shape))
-    hdr.set_slope_inter(np.nan, np.nan)
-    hdr["descrip"] = b"lazyvol"
-    return bytes(hdr.binaryblock)
 
 
 def _parsed_header(raw: bytes) -> Any:

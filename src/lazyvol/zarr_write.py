@@ -34,6 +34,7 @@ from .chunking import rechunk_source
 from .config import chunk_budget
 from .errors import LazyvolError, UnsupportedError, WriteError
 from .geometry import affine_problem
+from .nifti_make import store_header_bytes
 from .scaling import numbers_hint
 from .zarr_blockwrite import store_blocks
 from .zarr_meta import FORMAT, MANIFEST, MANIFEST_ATTR, store_version, to_json
@@ -43,7 +44,6 @@ from .zarr_ome import (
     level_affine,
     ome_axes,
     ome_transforms,
-    time_unit,
 )
 
 if TYPE_CHECKING:
@@ -575,7 +575,7 @@ def _write_nifti_header(
     group: Any, tmp: str, vol: Volume, dtype: np.dtype, meta: dict[str, Any]
 ) -> dict[str, Any]:
     """The NIfTI-Zarr ``nifti`` header array; returns its manifest entry (``{}`` if none)."""
-    hdr = zarr_nifti.nifti_header_bytes(vol.shape, dtype, vol.affine, meta, time_unit(meta))
+    hdr = store_header_bytes(vol.shape, dtype, vol.affine, meta)
     if hdr is None:
         return {}
     name = zarr_nifti.NIFTI_ARRAY

@@ -1,0 +1,129 @@
+"""The NIfTI header lazyvol writes for a volume: one rule for ``to_nifti``'s file
+(:mod:`lazyvol.nifti_write`) and a Zarr store's NIfTI-Zarr ``nifti`` array (:mod:`lazyvol.zarr_write`).
+
+- NIfTI-2 when a dimension does not fit NIfTI-1's int16 or the affine does not fit its 32-bit
+  floats (:func:`needs_nifti2`).
+- Units: the affine's space unit (:func:`lazyvol.zarr_nifti.space_unit`) and the 4th axis' own unit
+  (a NIfTI source's ``sec``/``msec``/``usec``/``hz``/``ppm``/``rads``; an OME store's time unit;
+  seconds for a DICOM series' TR and where nothing says), with its step in ``pixdim[4]``.
+- The affine as sform and qform, codes by :func:`lazyvol.nifti_carry.xform_codes` (qform code 0
+  where the qform cannot hold the affine: a sheared one).
+- The carried fields of a NIfTI source (:func:`lazyvol.nifti_carry.carry_fields`) or, for a DICOM
+  series, ``dim_info`` and the slice timing from its BIDS values.
+"""
+
+from __future__ import annotations
+
+import warnings
+from collections.abc import Sequence
+from typing import Any
+
+import numpy as np
+
+from .errors import WriteError
+from .geometry import affine_problem, axis_map
+from .nifti_carry import carry_fields, set_acquisition_fields, xform_codes
+from .nifti_fields import CARRIED_KEY
+from .scaling import numbers_hint
+from .sidecar import sidecar
+from .zarr_nifti import TIME_UNITS, axis4_step, space_unit
+
+__all__ = ["AXIS4_UNITS", "axis4_unit", "needs_nifti2", "store_header_bytes", "written_header"]
+
+NIFTI1_MAX_DIM = 32767
+#: NIfTI units (nibabel's names) a written file's 4th axis may state: times, and the frequency,
+#: chemical shift and angular frequency units of spectroscopy and frequency axes.
+AXIS4_UNITS = TIME_UNITS | {"hz", "ppm", "rads"}
+
+
+def axis4_unit(meta: dict[str, Any]) -> str:
+    """The NIfTI unit of a volume's 4th axis as written: the source's own (a NIfTI's
+    ``xyzt_units``, one of :data:`AXIS4_UNITS`), else the step's unit (an OME store's time unit, a
+    DICOM series' TR in seconds), else ``"sec"`` (a unit the source does not state)."""
+    units = meta.get("xyzt_units")
+    if isinstance(units, list | tuple) and len(units) == 2 and units[1] in AXIS4_UNITS:
+        return str(units[1])
+    _, unit = axis4_step(meta)
+    return unit if unit in TIME_UNITS else "sec"
+
+
+def needs_nifti2(shape: Sequence[int], affine: np.ndarray) -> bool:
+    """True when NIfTI-1 cannot hold the volume: an axis past 32767 voxels, or an affine whose
+    float32 form (srow, pixdim, quaternion) is non-finite or singular (a 1e300 mm voxel would be
+    written as inf, a file no reader can place); NIfTI-2 stores them in 64-bit floats."""
+    aff = np.asarray(affine, dtype=np.float64)
+    sizes = np.linalg.norm(aff[:3, :3], axis=0)  # pixdim
+    with np.errstate(over="ignore"):
+        narrow = affine_problem(aff.astype(np.float32)) is not None
+    fits = bool(np.all(sizes <= np.finfo(np.float32).max))
+    return narrow or not fits or max(int(n) for n in shape) > NIFTI1_MAX_DIM
+
+
+def written_header(
+    shape: Sequence[int], dtype: np.dtype, affine: np.ndarray, meta: dict[str, Any]
+) -> Any:
+    """nibabel header (NIfTI-1 or NIfTI-2) of a volume of ``shape`` (volume order), ``dtype``,
+    ``affine`` and ``meta`` as lazyvol writes it (see the module docstring); no scaling and no
+    description set (the caller's). Errors of nibabel for a field it refuses escape.
+
+    Raises
+    ------
+    WriteError
+        ``dtype`` has no NIfTI code.
+    """
+    import nibabel as nib
+
+    shape = tuple(int(n) for n in shape)
+    hdr = nib.Nifti2Header() if needs_nifti2(shape, affine) else nib.Nifti1Header()
+    hdr.set_data_shape(shape)
+    try:
+        hdr.set_data_dtype(dtype)
+    except Exception as exc:
+        raise WriteError(
+            f"dtype {dtype} cannot be stored in NIfTI; {numbers_hint(np.dtype(dtype))}"
+        ) from exc
+    hdr.set_xyzt_units(space_unit(meta), axis4_unit(meta))
+    s_code, q_code = xform_codes(meta, affine)
+    hdr.set_sform(affine, code=s_code)
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")  # a sheared affine: its qform (code 0) drops the shear
+        hdr.set_qform(affine, code=q_code, strip_shears=True)  # the voxel sizes in pixdim too
+    if len(shape) > 3:
+        zooms = list(hdr.get_zooms())
+        spacing, _ = axis4_step(meta)
+        if spacing is not None:
+            zooms[3] = spacing
+        hdr.set_zooms(zooms)
+    carry_fields(hdr, meta, affine, shape)
+    if isinstance(meta.get("bids"), dict) and CARRIED_KEY not in meta:  # a DICOM series
+        doc = sidecar(meta, affine, shape)
+        phase = doc.get("PhaseEncodingDirection") or doc.get("PhaseEncodingAxis")
+        m = axis_map(meta.get("bids_affine"), affine)  # where the stacking axis k went
+        slice_axis = None if m is None else int(np.flatnonzero(m[2, :3])[0])
+        set_acquisition_fields(hdr, doc.get("SliceTiming"), phase, slice_axis)
+    return hdr
+
+
+def store_header_bytes(
+    shape: Sequence[int], dtype: np.dtype, affine: np.ndarray, meta: dict[str, Any]
+) -> bytes | None:
+    """Binary NIfTI header of a lazyvol store's volume, the NIfTI-Zarr ``nifti`` array (uint8,
+    without the extension flag): :func:`written_header`, values unscaled (``scl_slope`` NaN: the
+    stored values are final), description "lazyvol". None when NIfTI cannot describe the volume
+    (a dtype without a NIfTI code, more than 7 axes, an affine no header field holds)."""
+    if len(shape) > 7 or affine_problem(np.asarray(affine, dtype=np.float64)) is not None:
+        return None
+    try:
+        with np.errstate(over="ignore"):
+            hdr = written_header(
+                shape, np.dtype(np.uint8) if dtype.kind == "b" else dtype, affine, meta
+            )
+    except (KeyboardInterrupt, SystemExit, MemoryError):
+        raise
+    except Exception:  # WriteError for the dtype; nibabel's HeaderDataError and friends
+        return None
+    if not np.all(np.isfinite(np.asarray(hdr["pixdim"], dtype=np.float64))):
+        return None
+    hdr.set_slope_inter(np.nan, np.nan)
+    hdr["descrip"] = b"lazyvol"
+    return bytes(hdr.binaryblock)
