@@ -235,3 +235,89 @@ def test_a_url_destination_is_refused_not_written_as_a_local_folder(tmp_path, mo
     with pytest.raises(lv.UnsupportedError, match=r"simplecache::s3://bucket/out"):
         write("simplecache::" + name)  # an fsspec chain
     assert os.listdir(tmp_path / "s3:" / "bucket") == []
+
+
+def _wrong_dtype(a, chunks):
+    """``a`` as a dask array that declares float32 but whose blocks compute float64 (a map_blocks
+    without the right ``dtype=``, as numpy's promotion gives)."""
+    return da.from_array(a, chunks=chunks).map_blocks(lambda b: b * np.float64(1), dtype=a.dtype)
+
+
+@pytest.mark.parametrize("suffix", [".nii", ".nii.gz"])
+@pytest.mark.parametrize("chunks", [(4, 5, 6), (2, 5, 2)], ids=["one-block", "many-blocks"])
+def test_blocks_computed_in_another_dtype_are_written_in_the_header_dtype(tmp_path, suffix, chunks):
+    """A single-block slab was written as its float64 bytes: 1312 bytes where the header needs
+    832, and nibabel read garbage. Every block is cast to the declared dtype."""
+    a = np.arange(120, dtype=np.float32).reshape(4, 5, 6) * 2
+    out = lv.Volume(_wrong_dtype(a, chunks)).to_nifti(tmp_path / f"w{suffix}")
+    img = nib.load(out)
+    assert img.get_data_dtype() == np.float32
+    np.testing.assert_array_equal(np.asanyarray(img.dataobj), a)
+    if suffix == ".nii":
+        assert os.path.getsize(out) == 352 + a.nbytes
+
+
+def test_a_block_of_another_shape_than_declared_is_refused(tmp_path):
+    x = da.from_array(np.ones((4, 5, 6), np.int16), chunks=(4, 5, 3))
+    bad = x.map_blocks(lambda b: b[:, :-1], dtype=np.int16)  # declares (4, 5, 3) blocks
+    with pytest.raises(WriteError, match=r"b\.nii: a block .* computed shape \(4, 4, 3\)"):
+        lv.Volume(bad).to_nifti(tmp_path / "b.nii")
+    assert os.listdir(tmp_path) == []
+
+
+@pytest.mark.parametrize("suffix", [".nii", ".nii.gz"])
+def test_voxel_data_short_of_the_header_is_never_published(tmp_path, monkeypatch, suffix):
+    slabs = nifti_write._slabs
+    monkeypatch.setattr(nifti_write, "_slabs", lambda *a: list(slabs(*a))[:-1])
+    vol = lv.Volume(da.from_array(np.ones((4, 5, 6), np.int16), chunks=(4, 5, 2)))
+    with pytest.raises(WriteError, match=r"bytes of voxel data were written, but the header"):
+        vol.to_nifti(tmp_path / f"s{suffix}")
+    assert os.listdir(tmp_path) == []
+
+
+@pytest.mark.parametrize("suffix", [".nii", ".nii.gz"])
+@pytest.mark.parametrize(
+    "budget",
+    [10**6, 2000, 480, 100, 10, 1],
+    ids=["volumes", "k-chunks", "planes", "j-bands", "i-runs", "voxels"],
+)
+def test_slabs_stay_within_the_chunk_budget(tmp_path, monkeypatch, suffix, budget):
+    """Slabs were whole k-chunks of whole planes whatever their size (1 GiB for (1024, 1024, 64)
+    chunks of a 4096 x 4096 volume). Now each is within the budget (one voxel row allows it),
+    and the file is still what nibabel writes for the same array."""
+    a = np.random.default_rng(6).integers(-999, 999, (12, 10, 9, 3), dtype=np.int16)
+    sizes = []
+    compute = nifti_write._compute_slab
+
+    def recording(data, index, dtype, dest):
+        block = compute(data, index, dtype, dest)
+        sizes.append(block.nbytes)
+        return block
+
+    monkeypatch.setattr(nifti_write, "chunk_budget", lambda: budget)
+    monkeypatch.setattr(nifti_write, "_compute_slab", recording)
+    vol = lv.Volume(da.from_array(a, chunks=(6, 5, 9, 1)))  # k-chunks of 2160 bytes
+    img = nib.load(vol.to_nifti(tmp_path / f"m{suffix}"))
+    np.testing.assert_array_equal(np.asanyarray(img.dataobj), a)
+    assert max(sizes) <= max(budget, a.itemsize)
+    assert sum(sizes) == a.nbytes
+
+
+def test_failed_writes_leave_no_threads_behind(tmp_path):
+    """Slabs were computed in a throw-away thread, and dask keeps a thread pool per thread that
+    computes: every failed write left one pool (a thread per core) alive."""
+    import threading
+
+    def broken(b, block_info=None):
+        if block_info[0]["chunk-location"][2] == 2:
+            raise RuntimeError("damaged source block")
+        return b
+
+    x = da.zeros((8, 8, 16), dtype=np.float32, chunks=(8, 8, 4))
+    lv.Volume(x).to_nifti(tmp_path / "ok.nii.gz")  # the pools a good write keeps, made once
+    before = threading.active_count()
+    for n in range(3):
+        with pytest.raises(RuntimeError, match="damaged"):
+            lv.Volume(x.map_blocks(broken, dtype=np.float32)).to_nifti(tmp_path / f"{n}.nii.gz")
+    assert threading.active_count() == before
+    assert os.listdir(tmp_path) == ["ok.nii.gz"]

@@ -2,13 +2,17 @@
 
 The header is ``lazyvol.nifti_make.written_header`` (the one a Zarr store's NIfTI-Zarr header
 is made by too): affine as sform and qform, units, 4th-axis step, carried fields; NIfTI-2 when
-NIfTI-1 cannot hold the volume. The voxel data follow in NIfTI's Fortran order: for every index of
-the axes after the third (time, ...), slabs of whole ``(i, j)`` planes along ``k``, aligned to
-the volume's dask chunks and computed one at a time (the next slab is computed while the current
-one is written). ``.gz`` output is a multi-member gzip file (like ``pigz``/BGZF): pieces of 4 MiB are
-deflated by :mod:`zlib` in parallel threads (zlib releases the GIL) and written in order, each member
-flagged FEXTRA so readers do not mistake the last member's size for the whole stream's. gzip,
-nibabel, indexed_gzip and lazyvol read it like any ``.nii.gz``.
+NIfTI-1 cannot hold the volume. The voxel data follow in NIfTI's Fortran order, in slabs of at
+most the chunk budget (:func:`lazyvol.config.chunk_budget`) each where one voxel row allows: runs
+of whole volumes along t, else of whole ``(i, j)`` planes along k, else bands of j within a plane,
+aligned to the volume's dask chunks where they fit (a chunk over the budget is computed once per
+slab it spans). One slab is computed while the one before it is written; every block is cast to
+the file's dtype and checked against the shape its array declares, and the bytes written are
+checked against the header's before the file is published. ``.gz`` output is a multi-member gzip
+file (like ``pigz``/BGZF): pieces of 4 MiB are deflated by :mod:`zlib` in parallel threads (zlib
+releases the GIL) and written in order, each member flagged FEXTRA so readers do not mistake the
+last member's size for the whole stream's. gzip, nibabel, indexed_gzip and lazyvol read it like
+any ``.nii.gz``.
 The file is written under a temporary name in the destination folder and renamed when complete.
 """
 
@@ -16,7 +20,6 @@ from __future__ import annotations
 
 import collections
 import concurrent.futures
-import itertools
 import os
 import struct
 import zlib
@@ -186,65 +189,119 @@ class _ParallelGzip:
             self.pool.shutdown(wait=True, cancel_futures=True)
 
 
-def _slabs(vol: Volume, budget: int) -> Iterator[tuple[Any, ...]]:
-    """Index tuples in file order: later axes (t, ...) slowest, then runs of k aligned to chunks."""
-    shape = vol.shape
-    plane = shape[0] * shape[1] * vol.dtype.itemsize
-    kchunks = vol.chunks[2]
-    bounds: list[tuple[int, int]] = []
-    start = 0
-    k0 = 0
-    for c in kchunks:
+def _runs(chunks: tuple[int, ...], unit: int, budget: int) -> list[tuple[int, int]]:
+    """``(start, stop)`` ranges along one axis whose steps are ``unit`` bytes each, in order: whole
+    chunks grouped while the group stays within ``budget``; a chunk over the budget alone is cut
+    into pieces of as many steps as fit (at least one), so its data is computed once per piece."""
+    per = max(1, budget // max(1, unit))
+    out: list[tuple[int, int]] = []
+    start = first = 0
+    for c in chunks:
         stop = start + c
-        if stop - k0 > 1 and (stop - k0) * plane > budget and start > k0:
-            bounds.append((k0, start))
-            k0 = start
+        if c > per:
+            if start > first:
+                out.append((first, start))
+            out.extend((a, min(a + per, stop)) for a in range(start, stop, per))
+            first = stop
+        elif stop - first > per:
+            out.append((first, start))
+            first = start
         start = stop
-    bounds.append((k0, start))
-    later = [range(n) for n in shape[3:]]
-    # Fortran order: the 4th axis varies faster than the 5th, so iterate reversed and flip.
-    for rest in itertools.product(*reversed(later)):
-        idx = tuple(reversed(rest))
-        for a, b in bounds:
-            yield (slice(None), slice(None), slice(a, b), *idx)
+    if start > first:
+        out.append((first, start))
+    return out
 
 
-def _write_data(vol: Volume, out: BinaryIO, dtype: np.dtype, progress: bool) -> None:
-    slabs = list(_slabs(vol, chunk_budget()))
+def _slabs(
+    shape: tuple[int, ...], chunks: tuple[tuple[int, ...], ...], itemsize: int, budget: int
+) -> Iterator[tuple[slice, ...]]:
+    """Boxes of the volume in file order (Fortran: i fastest), each one contiguous run of the file
+    and within ``budget`` bytes where a single voxel row allows: runs of whole volumes along t (or
+    later axes) while a volume fits, else runs of whole ``(i, j)`` planes along k, else, where one
+    plane is over the budget, bands of j within a plane (rows of i within a row past that),
+    aligned to the dask chunks where the budget allows (:func:`_runs`)."""
+
+    def boxes(axis: int, outer: tuple[slice, ...]) -> Iterator[tuple[slice, ...]]:
+        unit = itemsize * int(np.prod(shape[:axis], dtype=np.int64))
+        if unit <= budget or axis == 0:
+            for a, b in _runs(chunks[axis], unit, budget):
+                yield (*(slice(None),) * axis, slice(a, b), *outer)
+        else:
+            for n in range(shape[axis]):
+                yield from boxes(axis - 1, (slice(n, n + 1), *outer))
+
+    yield from boxes(len(shape) - 1, ())
+
+
+def _compute_slab(data: Any, index: tuple[slice, ...], dtype: np.dtype, dest: str) -> np.ndarray:
+    """The slab ``data[index]`` as a Fortran-ordered array of ``dtype``: its dask blocks computed
+    and placed one by one (``.compute()`` would concatenate them in C order, and turning that into
+    NIfTI's Fortran order is a slow transposing copy), each cast to ``dtype`` (a block computed in
+    another dtype than its array declares, as a ``map_blocks`` without the right ``dtype=`` gives)
+    and checked against the shape its array declares."""
+    sub = data[index]
+    parts = sub.to_delayed()
+    blocks = list(dask.compute(*parts.ravel().tolist()))
+    starts = [np.concatenate([[0], np.cumsum(c)]).astype(int) for c in sub.chunks]
+    out: np.ndarray | None = None
+    for n, pos in enumerate(np.ndindex(*parts.shape)):
+        block, blocks[n] = np.asarray(blocks[n]), None  # freed once placed
+        where = tuple(slice(starts[a][i], starts[a][i + 1]) for a, i in enumerate(pos))
+        want = tuple(w.stop - w.start for w in where)
+        if block.shape != want:
+            raise WriteError(
+                f"{dest}: a block of the volume's dask array computed shape {block.shape}, but "
+                f"the array declares {want} there (block {pos} of the slab {index}); fix the "
+                "chunks= (or drop_axis/new_axis) of the map_blocks that made it; nothing written"
+            )
+        if len(blocks) == 1:
+            return np.asfortranarray(block, dtype=dtype)
+        if out is None:
+            out = np.empty(sub.shape, dtype=dtype, order="F")
+        out[where] = block  # casts to dtype
+    assert out is not None
+    return out
+
+
+def _write_data(vol: Volume, out: BinaryIO, dtype: np.dtype, progress: bool, dest: str) -> int:
+    """Write the voxel data in file order, one slab (:func:`_slabs`) in memory at a time while the
+    one before it is written; returns the bytes written. The slabs are computed in the calling
+    thread (dask keeps a thread pool per thread that computes: a throw-away thread would leave
+    one behind) and written by a writer thread."""
     from .progress import bar as _bar
 
-    planes = int(np.prod(vol.shape[3:], dtype=np.int64))
-    bar = _bar(vol.shape[2] * planes, desc="writing NIfTI", unit="slices", enabled=progress)
+    data = vol.data
+    if data.dtype != dtype:
+        data = data.astype(dtype)
+    plane = max(1, vol.shape[0] * vol.shape[1] * dtype.itemsize)
+    bar = _bar(vol.nbytes // plane, desc="writing NIfTI", unit="slices", enabled=progress)
+    written = 0
 
-    def compute(index: tuple[Any, ...]) -> np.ndarray:
-        # Compute the slab's chunks and place them into a Fortran-ordered array ourselves:
-        # ``.compute()`` would concatenate them into C order, and turning that back into NIfTI's
-        # Fortran order is a slow transposing copy.
-        sub = vol.data[index]
-        if sub.dtype != dtype:
-            sub = sub.astype(dtype)
-        parts = sub.to_delayed()
-        blocks = dask.compute(*parts.ravel().tolist())
-        if len(blocks) == 1:
-            return np.asarray(blocks[0])
-        out = np.empty(sub.shape, dtype=dtype, order="F")
-        starts = [np.concatenate([[0], np.cumsum(c)]).astype(int) for c in sub.chunks]
-        for pos, block in zip(np.ndindex(*parts.shape), blocks):
-            where = tuple(slice(starts[a][i], starts[a][i + 1]) for a, i in enumerate(pos))
-            out[where] = block
-        return out
+    def write(block: np.ndarray) -> int:
+        # a block in Fortran order is exactly the bytes NIfTI stores
+        view = memoryview(block.T).cast("B")  # type: ignore[arg-type]
+        out.write(view)
+        done = written + len(view)
+        bar.update(done // plane - written // plane)  # (i, j) slices completed
+        return len(view)
 
-    with concurrent.futures.ThreadPoolExecutor(max_workers=1) as pool:
-        pending = pool.submit(compute, slabs[0]) if slabs else None
-        for n in range(len(slabs)):
-            assert pending is not None
-            block = pending.result()
-            pending = pool.submit(compute, slabs[n + 1]) if n + 1 < len(slabs) else None
-            # a (i, j, k) block in Fortran order is exactly the bytes NIfTI stores
-            out.write(memoryview(np.asfortranarray(block).T).cast("B"))  # type: ignore[arg-type]
-            bar.update(slabs[n][2].stop - slabs[n][2].start)
-            del block
+    with concurrent.futures.ThreadPoolExecutor(max_workers=1) as writer:
+        pending: concurrent.futures.Future[int] | None = None
+        try:
+            for index in _slabs(vol.shape, vol.chunks, dtype.itemsize, chunk_budget()):
+                block = _compute_slab(data, index, dtype, dest)
+                if pending is not None:
+                    written += pending.result()
+                pending = writer.submit(write, block)
+                del block
+            if pending is not None:
+                written += pending.result()
+                pending = None
+        finally:
+            if pending is not None:
+                pending.cancel()
     bar.close()
+    return written
 
 
 def _check_destination(vol: Volume, dest: str, overwrite: bool, sidecars: bool) -> list[str]:
@@ -279,7 +336,7 @@ def write_nifti(
     Parameters
     ----------
     vol : Volume
-        The volume; computed one slab of whole ``(i, j)`` planes at a time (two slabs in memory).
+        The volume; computed one slab of at most the chunk budget at a time (two in memory).
     path : str or path-like
         Destination ending in ``.nii`` or ``.nii.gz``.
     overwrite : bool
@@ -322,7 +379,13 @@ def write_nifti(
                 # header + the 4-byte extension flag; the data start right after (352 / 544)
                 hdr.set_data_offset(hdr.sizeof_hdr + 4)
                 hdr.write_to(out)
-                _write_data(vol, out, dtype, progress)
+                written = _write_data(vol, out, dtype, progress, dest)
+                expected = int(np.prod(vol.shape, dtype=np.int64)) * dtype.itemsize
+                if written != expected:  # a partial or overlong file must never be published
+                    raise WriteError(
+                        f"{dest}: {written} bytes of voxel data were written, but the header "
+                        f"states {expected} (shape {vol.shape}, {dtype}); nothing written"
+                    )
             except BaseException:
                 if gz:
                     out.abort()
