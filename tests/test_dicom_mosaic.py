@@ -408,10 +408,19 @@ def test_sliced_diffusion_volume_keeps_its_table_consistent(tmp_path):
         tmp_path / "in", (8, 8, 4), volumes=3, bvals=[0, 1000, 1000], gradients_lps=DWI
     )
     vol = lv.open(tmp_path / "in")
-    with pytest.warns(UserWarning, match="diffusion table"):
-        vol[..., 1:].to_nifti(tmp_path / "part.nii")
-    assert not (tmp_path / "part.bval").exists()
+    vol.to_nifti(tmp_path / "whole.nii")
+    vol[..., 1:].to_nifti(tmp_path / "part.nii")  # the table of the volumes it holds
+    np.testing.assert_array_equal(np.loadtxt(tmp_path / "part.bval"), [1000, 1000])
+    np.testing.assert_allclose(
+        np.loadtxt(tmp_path / "part.bvec"), np.loadtxt(tmp_path / "whole.bvec")[:, 1:]
+    )
     assert (tmp_path / "part.json").exists()
+    # a cut the volume no longer records (its source index dropped): no table, a warning
+    lost = vol[..., 1:]
+    del lost.meta["source_index"]
+    with pytest.warns(UserWarning, match="diffusion table"):
+        lost.to_nifti(tmp_path / "lost.nii")
+    assert not (tmp_path / "lost.bval").exists()
 
 
 # -- bad mosaics: typed errors naming the file and the field --------------------------------------
