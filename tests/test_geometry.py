@@ -41,6 +41,8 @@ NEGATIVE = [
     (slice(-3, None), slice(None, None, -2), slice(2, 7)),
     (slice(8, 1, -3), slice(-1, -6, -1), slice(None, None, -4)),
     (slice(-5, -1), Ellipsis),
+    (slice(-10, None, -1), slice(None), slice(-9, None, -1)),  # the first voxel only (numpy)
+    (slice(-10, None, -1), slice(-12, None, -1), slice(None)),
 ]
 
 
@@ -99,6 +101,27 @@ def test_bad_indices_raise_indexerror(index: tuple) -> None:
     vol = lv.Volume(np.zeros(SHAPE), np.eye(4))
     with pytest.raises(IndexError):
         vol[index]
+
+
+@pytest.mark.parametrize(
+    "index",
+    [
+        (slice(-30, None, -1),),  # a negative step starting before the front: numpy's empty
+        (slice(None), slice(-20, 1, -2)),
+        (Ellipsis, slice(-10, None, -1)),
+        (Ellipsis, slice(3, 3)),  # the 4th axis
+        (Ellipsis, slice(1, 4, -1)),
+    ],
+)
+def test_empty_selections_are_refused_as_empty_on_every_axis(index: tuple) -> None:
+    """A negative step whose start lies before the front selects nothing in numpy; lazyvol read
+    it as starting at the last element: the whole axis reversed, with the origin one voxel
+    outside the volume (data and affine 6 voxels apart). The 4th axis's empty slices raised a
+    bare 'range object index out of range'."""
+    full = np.arange(int(np.prod((*SHAPE, 4)))).reshape((*SHAPE, 4))
+    assert full[index].size == 0
+    with pytest.raises(IndexError, match=r"empty slice on axis \d"):
+        lv.Volume(full, _oblique_affine())[index]
 
 
 def test_voxel_sizes_and_orientation() -> None:

@@ -54,7 +54,8 @@ def canonical_index(index: object, shape: Sequence[int]) -> tuple[slice | int, .
     -------
     tuple
         One entry per axis: a ``slice`` with explicit ``start`` and ``step`` and a non-negative
-        ``stop`` (``None`` when a negative step runs to index 0), or a non-negative ``int``.
+        ``stop`` (``None`` when a negative step runs to index 0; ``slice(0, 0, 1)`` for an empty
+        selection), or a non-negative ``int``.
 
     Raises
     ------
@@ -84,6 +85,11 @@ def canonical_index(index: object, shape: Sequence[int]) -> tuple[slice | int, .
             if item.step == 0:
                 raise IndexError("slice step cannot be zero")
             start, stop, step = item.indices(n)
+            if not range(start, stop, step):
+                # (an empty selection: a negative step's start before the front is -1, which
+                # would mean "the last element" if used as an index again)
+                out.append(slice(0, 0, 1))
+                continue
             # A negative step that runs to the front gives stop == -1, which would mean "the last
             # element" if used as an index again: spell it None.
             out.append(slice(start, stop if stop >= 0 else None, step))

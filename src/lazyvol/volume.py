@@ -215,14 +215,15 @@ class Volume:
         and with a negative step its origin moves to the new first voxel (nibabel 5.4's slicer
         keeps the old one there)."""
         canon = canonical_index(index, self.shape)
-        for axis, item in enumerate(canon[:3]):
-            if not isinstance(item, slice):
+        for axis, item in enumerate(canon):
+            if axis < 3 and not isinstance(item, slice):
                 raise IndexError(
                     f"integer index {item} on spatial axis {axis} would drop it (nibabel refuses "
                     f"this too); use {item}:{item + 1}, or vol.data[...] for a plain array"
                 )
-            if len(range(*item.indices(self.shape[axis]))) == 0:
-                raise IndexError(f"empty slice on axis {axis}")
+            stop = -1 if isinstance(item, slice) and item.stop is None else getattr(item, "stop", 0)
+            if isinstance(item, slice) and not range(item.start, stop, item.step):
+                raise IndexError(f"empty slice on axis {axis}")  # (canonical: no negative start)
         affine = slice_affine(self.affine, canon)
         data = _cut(self._arr, canon)
         meta = copy.deepcopy(self.meta)
