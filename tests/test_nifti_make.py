@@ -44,7 +44,7 @@ def _sitk_ras(path, ijk):
 def test_a_qform_that_cannot_hold_the_affine_is_coded_0(tmp_path, tilt):
     """A gantry-tilted CT (sheared affine) was written with its shear-stripped qform coded 1:
     SimpleITK read that qform and placed voxels 4 mm off. Its qform code is now 0 (as nibabel
-    gives a new image), the sform holds the exact affine; ITK then refuses the file (it takes only
+    gives any new image), the sform holds the exact affine; ITK then refuses the file (it takes only
     orthonormal directions) rather than misplacing it. An unsheared oblique series keeps its
     qform, code 1, and SimpleITK places its voxels where the DICOM says."""
     from lazyvol.testing.dicom_series import write_dicom_series
@@ -70,6 +70,33 @@ def test_a_qform_that_cannot_hold_the_affine_is_coded_0(tmp_path, tilt):
                 _sitk_ras(nii, ijk)
         else:
             np.testing.assert_allclose(_sitk_ras(nii, ijk), want, atol=1e-3)
+
+
+def test_cosines_rounded_as_scanners_write_them_keep_a_valid_qform(tmp_path):
+    """An oblique series whose positions and cosines are rounded to six digits (as GE writes
+    them) is slanted by the rounding alone, 5e-5 off orthogonal: no tilt, and dcm2niix writes its
+    qform code 1. It was written with qform code 0, a file SimpleITK refused. The qform holds
+    every voxel within a tenth of one, so it is labelled valid; a real tilt is not."""
+    from lazyvol.nifti_carry import qform_holds
+
+    rng = np.random.default_rng(0)
+    rot, _ = np.linalg.qr(rng.standard_normal((3, 3)))
+    affine = np.eye(4)
+    affine[:3, :3] = rot * [0.9, 0.9, 3.0]
+    affine[:3, 2] += 5e-5 * 3.0 * rot[:, 0]  # rounding's slant: 1.5e-4 mm per slice
+    shape = (256, 256, 40)
+    assert qform_holds(affine, shape)
+    vol = lv.Volume(np.zeros(shape, np.int16), affine)
+    nii = vol.to_nifti(tmp_path / "r.nii")
+    assert int(nib.load(nii).header["qform_code"]) == 1
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        np.testing.assert_allclose(
+            _sitk_ras(nii, [3.0, 5.0, 2.0]), (affine @ [3, 5, 2, 1])[:3], atol=1e-3
+        )
+    tilted = affine.copy()
+    tilted[:3, 2] += np.tan(np.radians(1.0)) * 3.0 * rot[:, 1]  # a 1 degree gantry tilt
+    assert not qform_holds(tilted, shape)
 
 
 @pytest.mark.parametrize(

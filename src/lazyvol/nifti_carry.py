@@ -31,37 +31,41 @@ def _dims(dim_info: int) -> tuple[int, int, int]:
     return tuple(((dim_info >> shift) & 3) - 1 for shift in (0, 2, 4))  # type: ignore[return-value]
 
 
-#: Largest difference (per unit voxel size) between an affine's direction cosines and their nearest
-#: rotation that a qform still holds: DICOM's rounded cosines are well within; a shear is not.
-QFORM_TOL = 1e-5
+#: Farthest a qform may place a voxel from the affine, in voxels (of the smallest voxel size),
+#: and still be labelled valid: positions and cosines a scanner rounds (six significant digits)
+#: slant a stack by far less; a gantry tilt moves the far slices by many voxels.
+QFORM_TOL_VOXELS = 0.1
 
 
-def qform_holds(affine: Any) -> bool:
-    """True when a NIfTI qform (a rotation, voxel sizes and a flip) can hold ``affine``: its columns
-    are orthogonal within :data:`QFORM_TOL` (nibabel's ``set_qform`` strips any shear, the nearest
-    rotation by polar decomposition, as this measures)."""
+def qform_holds(affine: Any, shape: tuple[int, ...]) -> bool:
+    """True when a NIfTI qform (a rotation, voxel sizes and a flip: nibabel's ``set_qform`` strips
+    any shear, the nearest rotation by polar decomposition, as here) places every voxel of a
+    volume of ``shape`` within :data:`QFORM_TOL_VOXELS` of where ``affine`` does."""
     lin = np.asarray(affine, dtype=np.float64)[:3, :3]
     sizes = np.linalg.norm(lin, axis=0)
     if not np.all(np.isfinite(lin)) or not np.all(sizes > 0):
         return False
-    unit = lin / sizes
-    p, _, q = np.linalg.svd(unit)
-    return bool(np.max(np.abs(p @ q - unit)) <= QFORM_TOL)
+    p, _, q = np.linalg.svd(lin / sizes)
+    off = lin - (p @ q) * sizes  # the shear the qform drops, per voxel step
+    ext = [max(int(n) - 1, 0) for n in (*shape, 1, 1, 1)[:3]]
+    corners = np.array(np.meshgrid(*[[0, e] for e in ext], indexing="ij")).reshape(3, -1)
+    return bool(np.max(np.linalg.norm(off @ corners, axis=0)) <= QFORM_TOL_VOXELS * sizes.min())
 
 
-def xform_codes(meta: dict[str, Any], affine: Any) -> tuple[int, int]:
-    """``(sform_code, qform_code)`` a NIfTI written from a volume with ``meta`` (and ``affine``)
-    states: a NIfTI source's own non-zero codes (its qform code 0 stays 0 while its sform holds the
+def xform_codes(meta: dict[str, Any], affine: Any, shape: tuple[int, ...]) -> tuple[int, int]:
+    """``(sform_code, qform_code)`` a NIfTI written from a volume with ``meta`` (``affine``,
+    ``shape``) states: a NIfTI source's own non-zero codes (its qform code 0 stays 0 while its sform holds the
     affine, as nibabel keeps it), else 1, "scanner" (as dcm2niix writes for DICOM). The qform code
-    is 0 where the qform cannot hold ``affine`` (:func:`qform_holds`; a gantry-tilted CT's sheared
-    affine): the shear-stripped qform is another transform, and readers that prefer the qform
-    (ITK, SimpleITK) would place the voxels millimetres away; the sform holds it exactly."""
+    is 0 where the qform cannot hold ``affine`` (:func:`qform_holds`: a gantry-tilted CT's sheared
+    affine, not the rounding of a scanner's cosines): the shear-stripped qform is another
+    transform, and readers that prefer the qform (ITK, SimpleITK) would place the voxels
+    millimetres away; the sform holds it exactly."""
     s_code = meta.get("sform_code")
     s_code = s_code if isinstance(s_code, int) and 1 <= s_code <= 5 else 1
     q_code = meta.get("qform_code")
     if q_code == 0 and isinstance(meta.get("sform_code"), int) and meta["sform_code"] > 0:
         return s_code, 0
-    if not qform_holds(affine):
+    if not qform_holds(affine, shape):
         return s_code, 0
     return s_code, q_code if isinstance(q_code, int) and 1 <= q_code <= 5 else 1
 

@@ -83,7 +83,7 @@ def written_header(
             f"dtype {dtype} cannot be stored in NIfTI; {numbers_hint(np.dtype(dtype))}"
         ) from exc
     hdr.set_xyzt_units(space_unit(meta), axis4_unit(meta))
-    s_code, q_code = xform_codes(meta, affine)
+    s_code, q_code = xform_codes(meta, affine, tuple(shape))
     hdr.set_sform(affine, code=s_code)
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")  # a sheared affine: its qform (code 0) drops the shear

@@ -247,7 +247,7 @@ def _compute_slab(data: Any, index: tuple[slice, ...], dtype: np.dtype, dest: st
     for n, pos in enumerate(np.ndindex(*parts.shape)):
         block, blocks[n] = np.asarray(blocks[n]), None  # freed once placed
         where = tuple(slice(starts[a][i], starts[a][i + 1]) for a, i in enumerate(pos))
-        want = tuple(w.stop - w.start for w in where)
+        want = tuple(int(w.stop - w.start) for w in where)
         if block.shape != want:
             raise WriteError(
                 f"{dest}: a block of the volume's dask array computed shape {block.shape}, but "
