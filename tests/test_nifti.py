@@ -800,3 +800,27 @@ def test_freesurfer_long_vector_reads_as_nibabel_writes_it(tmp_path: Path) -> No
     assert vol.shape == (70000, 1, 1)
     np.testing.assert_array_equal(vol.compute(), np.asanyarray(nib.load(path).dataobj))
     np.testing.assert_array_equal(vol[69990:, :, :].compute(), data[69990:])
+
+
+def test_an_integer_dtype_takes_the_scaled_values_truncated_or_refuses_them(tmp_path: Path) -> None:
+    """dtype=int16 on a NIfTI scaled by 0.25 and 1 gave the intercept in every voxel (the slope
+    was taken as int(0.25) = 0). Now numpy's astype of nibabel's values (truncated); values the
+    dtype cannot hold (NaN, or past its range) raise instead of wrapping."""
+    stored = (np.arange(120, dtype=np.int16) + 200).reshape(4, 5, 6)
+    img = nib.Nifti1Image(stored, np.eye(4))
+    img.header.set_slope_inter(0.25, 1.0)
+    nib.save(img, tmp_path / "s.nii")
+    real = nib.load(tmp_path / "s.nii").get_fdata()
+    for dtype in ("int16", "int32", "uint8"):
+        got = lv.open(tmp_path / "s.nii", dtype=dtype)
+        np.testing.assert_array_equal(got.compute(), real.astype(dtype))
+        np.testing.assert_array_equal(got[1:3, :, 2:4].compute(), real[1:3, :, 2:4].astype(dtype))
+    floats = np.full((4, 5, 6), 7.9, np.float32)
+    floats[1, 2, 3] = np.nan
+    nib.save(nib.Nifti1Image(floats, np.eye(4)), tmp_path / "f.nii")
+    with pytest.raises(lv.DataTypeError, match=r"f\.nii: .*NaN or inf.*int16"):
+        lv.open(tmp_path / "f.nii", dtype="int16").compute()
+    img.header.set_slope_inter(1000.0, 0.0)
+    nib.save(img, tmp_path / "big.nii")
+    with pytest.raises(lv.DataTypeError, match=r"big\.nii: .*200000\.0 .. 319000\.0.*int16"):
+        lv.open(tmp_path / "big.nii", dtype="int16").compute()

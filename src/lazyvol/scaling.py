@@ -15,7 +15,7 @@ from collections.abc import Iterable, Sequence
 
 import numpy as np
 
-from .errors import FormatError
+from .errors import DataTypeError, FormatError
 
 __all__ = [
     "apply_scale",
@@ -226,7 +226,9 @@ def apply_scale(
     instead of becoming a value no stored value said; the stored data's own NaN and inf are kept.
     """
     out_dtype = np.dtype(out_dtype)
-    if is_identity(slope, inter):
+    if is_identity(slope, inter) and (
+        out_dtype.kind not in "iu" or _exact_in(block.dtype, 1.0, 0.0, out_dtype)
+    ):
         return block.astype(out_dtype, copy=block.dtype != out_dtype)
     wide_ints = block.dtype.kind in "iu" and block.dtype.itemsize >= 4
     if out_dtype.kind not in "iu" and out_dtype.itemsize < 8 and wide_ints:
@@ -256,9 +258,19 @@ def scale_into(
 ) -> None:
     """``dest[...] = src * slope + inter`` in ``dest``'s dtype (``src`` cast to it first, then
     ``* slope``, then ``+ inter``), in one pass; an integer dtype takes the integral slope and
-    intercept. Where :func:`may_overflow` says a float result can leave its range, checked with
+    intercept where they map every stored value into it exactly, else the values are scaled in
+    float64 and truncated, each checked to fit (:class:`~lazyvol.errors.DataTypeError`). Where :func:`may_overflow` says a float result can leave its range, checked with
     :func:`check_scaled` (``where``, ``fields``: the file and header fields errors name)."""
     out_dtype = dest.dtype
+    if out_dtype.kind in "iu" and not _exact_in(src.dtype, slope, inter, out_dtype):
+        # An integer dtype asked for (dtype=) that the scaling does not map into exactly (a
+        # fractional slope, float data, or a range past it): scaled in float64, then truncated
+        # as numpy's astype does, every value checked to fit.
+        work = src.astype(np.float64)
+        work *= slope
+        work += inter
+        np.copyto(dest, _fitting(work, out_dtype, where, fields), casting="unsafe")
+        return
     risky = may_overflow(src.dtype, slope, inter, out_dtype)
     with np.errstate(over="ignore", invalid="ignore") if risky else contextlib.nullcontext():
         cast = out_dtype.type
@@ -276,6 +288,38 @@ def scale_into(
             np.copyto(dest, src, casting="unsafe")
     if risky:
         check_scaled(dest, src, slope, inter, where=where, fields=fields)
+
+
+@functools.lru_cache(maxsize=256)
+def _exact_in(stored: np.dtype, slope: float, inter: float, out_dtype: np.dtype) -> bool:
+    """Whether every value of dtype ``stored`` scaled by an integral ``slope`` / ``inter`` is an
+    integer that ``out_dtype`` (an integer dtype) holds."""
+    if stored.kind not in "iub" or not (float(slope).is_integer() and float(inter).is_integer()):
+        return False
+    info = np.iinfo(stored) if stored.kind != "b" else np.iinfo(np.uint8)
+    ends = (int(info.min) * int(slope) + int(inter), int(info.max) * int(slope) + int(inter))
+    out = np.iinfo(out_dtype)
+    return out.min <= min(ends) and max(ends) <= out.max
+
+
+def _fitting(work: np.ndarray, out_dtype: np.dtype, where: str, fields: str) -> np.ndarray:
+    """``work`` (float64 values) truncated toward zero, as numpy's ``astype`` casts; a value that
+    the integer ``out_dtype`` cannot hold (or NaN, inf) raises instead of wrapping."""
+    out: np.ndarray = np.trunc(work)
+    info = np.iinfo(out_dtype)
+    with np.errstate(invalid="ignore"):
+        bad = ~((out >= info.min) & (out <= info.max))
+    if bad.any():
+        vals = work[bad]
+        finite = vals[np.isfinite(vals)]
+        shown = [f"{finite.min()} .. {finite.max()}"] if finite.size else []
+        shown += ["NaN or inf"] if finite.size < vals.size else []
+        raise DataTypeError(
+            f"{where}: values scaled by {fields} ({', '.join(shown)}) do not fit the "
+            f"{out_dtype} asked for with dtype=; ask for a wider or floating-point dtype, or "
+            "leave dtype= unset (lazyvol then picks one that holds every value)"
+        )
+    return out
 
 
 @functools.lru_cache(maxsize=256)

@@ -327,14 +327,9 @@ def _scale_into(
         if src is not dest:
             dest[...] = src[..., sj, si]
         return
-    if out_dtype.kind in "iu" and not (float(slope).is_integer() and float(inter).is_integer()):
-        dest[...] = apply_scale(
-            src[..., sj, si], slope, inter, np.dtype(np.float64), where=where, fields=RESCALE_FIELDS
-        )
-        return
-    if src is dest and out_dtype.kind in "iu":
-        # Stored dtype == output dtype (the range check that chose it guarantees no overflow).
-        scale_into(dest, dest, slope, inter)
+    if out_dtype.kind in "iu":
+        # (an integer output: exact, or scaled in float64 and checked to fit: scale_into)
+        scale_into(src[..., sj, si], dest, slope, inter, where=where, fields=RESCALE_FIELDS)
         return
     part = src[..., sj, si]
     if src is not dest and not (
