@@ -824,3 +824,29 @@ def test_an_integer_dtype_takes_the_scaled_values_truncated_or_refuses_them(tmp_
     nib.save(img, tmp_path / "big.nii")
     with pytest.raises(lv.DataTypeError, match=r"big\.nii: .*200000\.0 .. 319000\.0.*int16"):
         lv.open(tmp_path / "big.nii", dtype="int16").compute()
+
+
+def _flipped_shape_in_child(path: str, queue: object) -> None:
+    queue.put(lv.open(path)[::-1, :, 1::2].compute().shape)  # type: ignore[attr-defined]
+
+
+@pytest.mark.skipif(not hasattr(os, "fork"), reason="fork() is POSIX only")
+def test_a_forked_child_computes_after_the_parent_used_dask_threads(tmp_path: Path) -> None:
+    """A child forked after the parent computed through dask's threaded scheduler (a PyTorch
+    DataLoader worker, say) waited forever on the parent's thread pool, copied without its
+    threads, at its first flipped or strided selection."""
+    import multiprocessing as mp
+
+    path = write_phantom_nifti(tmp_path / "f.nii", (6, 5, 4))
+    assert lv.open(path)[::-1].compute().shape == (6, 5, 4)  # the parent's threaded pool
+    ctx = mp.get_context("fork")
+    queue = ctx.Queue()
+    child = ctx.Process(target=_flipped_shape_in_child, args=(str(path), queue))
+    child.start()
+    child.join(60)
+    hung = child.is_alive()
+    if hung:
+        child.kill()
+        child.join()
+    assert not hung, "the forked child hung on dask's copied thread pool"
+    assert queue.get(timeout=5) == (6, 5, 2)

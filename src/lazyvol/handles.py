@@ -30,6 +30,7 @@ from __future__ import annotations
 
 import atexit
 import os
+import sys
 import threading
 from collections import OrderedDict
 from collections.abc import Callable, Hashable
@@ -252,6 +253,24 @@ def _after_fork_in_child() -> None:
     _REGISTRY_LOCK = threading.Lock()
     for c in _CACHES.values():
         c._forget()
+    _fresh_dask_pools()
+
+
+def _fresh_dask_pools() -> None:
+    """Forget dask's threaded-scheduler pools in a forked child: they were copied without their
+    threads, so the child's first threaded ``compute()`` (a flipped or strided selection, a
+    ``.data`` reduction) waited forever on them (a PyTorch DataLoader worker forked after the
+    parent computed). dask makes new ones on demand. Only when dask.threaded is loaded."""
+    threaded: Any = sys.modules.get("dask.threaded")
+    if threaded is None:
+        return
+    try:
+        threaded.default_pool = None
+        threaded.pools.clear()
+        threaded.pools_lock = threading.Lock()
+        threaded.main_thread = threading.current_thread()
+    except AttributeError:  # pragma: no cover - another dask layout: its own state stays
+        pass
 
 
 atexit.register(clear_all)
