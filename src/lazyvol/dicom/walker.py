@@ -45,6 +45,8 @@ class Unusual(Exception):
 _SHORT_VRS = frozenset(
     x.encode() for x in "AE AS AT CS DA DS DT FD FL IS LO LT PN SH SL SS ST TM UI UL US".split()
 )
+#: The text of each VR the walker reads (no decode per captured element).
+_VR_TEXT = {vr: vr.decode() for vr in _SHORT_VRS | _LONG_VRS}
 _WANTED = frozenset(_TAG.values()) | {0x00080005} | _EXTRA_TAGS
 #: Wanted values captured only up to MAX_PRIVATE_BYTES (larger ones are skipped, not read: their
 #: value is None, so the reader can say why).
@@ -240,7 +242,7 @@ def _walk(
             continue
         if top and tag in wanted:
             assert out is not None
-            _capture(w, out, tag, vpos, length, little, vr.decode() if vr else None)
+            _capture(w, out, tag, vpos, length, little, _VR_TEXT.get(vr) if vr else None)
             buf, base = w.buf, w.base
             nbuf = len(buf)
         pos = vpos + length
@@ -290,7 +292,7 @@ def _walk_le(w: Window, pos: int, out: dict[int, Any]) -> int:
             if tag in stop:
                 return pos
             if tag in wanted:
-                _capture(w, out, tag, vpos, length, True, vr.decode())
+                _capture(w, out, tag, vpos, length, True, _VR_TEXT[vr])
                 buf, base = w.buf, w.base
                 nbuf = len(buf)
         pos = vpos + length
