@@ -996,3 +996,22 @@ def test_an_integer_dtype_takes_the_rescaled_values_truncated_or_refuses_them(tm
         raise AssertionError("the phantom's range should not fit int8")
     with pytest.raises(lv.DataTypeError, match=r"IM\d+\.dcm: values scaled by RescaleSlope.*int8"):
         lv.open(tmp_path / "s", dtype="int8").compute()
+
+
+def test_an_integer_dtype_on_stored_values_is_checked_and_the_ct_path_stays_integer(
+    tmp_path, monkeypatch
+):
+    """scale=False with dtype="int8" cast stored values silently (2049 became -1); the same
+    check as with scaling now refuses them. A 12-bit CT with RescaleIntercept -1024 read with the
+    dtype lazyvol picks stays on the exact integer path (no float64 pass per frame)."""
+    from lazyvol import scaling
+
+    truth = write_dicom_series(tmp_path / "s", (8, 6, 3), slope=1.0, intercept=-1024)
+    with pytest.raises(lv.DataTypeError, match=r"IM\d+\.dcm: values \(.*int8"):
+        lv.open(tmp_path / "s", scale=False, dtype="int8").compute()
+    calls = []
+    real = scaling._checked_int
+    monkeypatch.setattr(scaling, "_checked_int", lambda *a: calls.append(1) or real(*a))
+    vol = lv.open(tmp_path / "s")
+    np.testing.assert_array_equal(vol.compute(), truth.scaled())
+    assert vol.dtype.kind == "i" and calls == []

@@ -1176,3 +1176,17 @@ def test_a_foreign_store_with_corrupt_metadata_is_refused_at_open(
     _edit_json(os.path.join(store, where), change)
     with pytest.raises(error, match=match):
         lv.open(store)
+
+
+def test_dtype_on_a_store_refuses_values_the_dtype_cannot_hold(tmp_path):
+    """dtype="int16" on a float store wrapped 40000 to -25536 and read NaN as 0, where the same
+    values in a NIfTI raise: every reader casts alike now (truncated, checked to fit)."""
+    import lazyvol as lv
+
+    values = np.array([1.7, -2.9, 40000.0, np.nan], np.float32).reshape(1, 2, 2)
+    store = lv.Volume(values, np.eye(4)).to_zarr(tmp_path / "f.zarr")
+    with pytest.raises(lv.DataTypeError, match=r"f\.zarr: values \(40000\.0 .. 40000\.0, NaN"):
+        lv.open(store, dtype="int16").compute()
+    fine = lv.Volume(values[:, :1, :].copy(), np.eye(4)).to_zarr(tmp_path / "g.zarr")
+    got = lv.open(fine, dtype="int16").compute()
+    np.testing.assert_array_equal(got, values[:, :1, :].astype(np.int16))  # 1.7 -> 1, -2.9 -> -2

@@ -31,6 +31,7 @@ import numpy as np
 
 from ._fsutil import publish_file, temp_sibling
 from ._location import local_destination
+from .chunking import as_plan_array, direct_compute_allowed
 from .config import chunk_budget
 from .errors import WriteError
 from .geometry import affine_problem
@@ -271,6 +272,11 @@ def _write_data(vol: Volume, out: BinaryIO, dtype: np.dtype, progress: bool, des
     from .progress import bar as _bar
 
     data = vol.data
+    # A volume straight from a reader (or a box of one) is read by its plan, slab by slab, as
+    # Volume.compute reads: only each slab's region, with no graph. Through dask, a gzip
+    # source without a saved index chains its blocks in file order, so each slab's compute
+    # would read the stream from its start again.
+    plan = as_plan_array(data) if direct_compute_allowed() else None
     if data.dtype != dtype:
         data = data.astype(dtype)
     plane = max(1, vol.shape[0] * vol.shape[1] * dtype.itemsize)
@@ -289,7 +295,14 @@ def _write_data(vol: Volume, out: BinaryIO, dtype: np.dtype, progress: bool, des
         pending: concurrent.futures.Future[int] | None = None
         try:
             for index in _slabs(vol.shape, vol.chunks, dtype.itemsize, chunk_budget()):
-                block = _compute_slab(data, index, dtype, dest)
+                if plan is not None:
+                    bounds = tuple(
+                        (sl.start or 0, n if sl.stop is None else sl.stop)
+                        for sl, n in zip(index, vol.shape, strict=True)
+                    )
+                    block = np.asfortranarray(plan.sub(bounds).compute(), dtype=dtype)
+                else:
+                    block = _compute_slab(data, index, dtype, dest)
                 if pending is not None:
                     written += pending.result()
                 pending = writer.submit(write, block)

@@ -94,19 +94,13 @@ class ZarrReader:
 
     def open(self, source: Location, **options: Any) -> Volume:
         source = Location.of(source)
-        import numpy as np
 
-        from .volume import Volume
         from .zarr_io import open_zarr
 
         # A store holds the values as they were written (``scale`` applies only a NIfTI-Zarr
         # header's scaling); ``series`` has nothing to do, ``dtype`` converts lazily.
         options.pop("series", None)
-        dtype = options.pop("dtype", None)
-        vol = open_zarr(_native(source), **options)
-        if dtype is not None and np.dtype(dtype) != vol.dtype:
-            vol = Volume(vol.data.astype(dtype), vol.affine, meta=vol.meta, source=vol.source)
-        return vol
+        return open_zarr(_native(source), **options)
 
     def source_files(self, source: Location, **options: Any) -> list[str]:
         source = Location.of(source)

@@ -406,9 +406,9 @@ def check_references(
     references were made from (those of a ``.nii`` record its identity in ``lazyvol.meta`` of the
     group attributes, compared as ``lazyvol.open`` compares a source: a local file's size, mtime,
     inode and ctime; an object's size, ETag and last-modified time; for a pair, its ``.hdr``
-    too), or that no longer holds every byte range referenced, or that is gone, raises. References of a DICOM series record no per-file identity: for them only the
-    presence and length of each file are checked, so a replacement of the same size is not
-    detected.
+    too), or that no longer holds every byte range referenced, or that is gone, raises.
+    References of a DICOM series record no per-file identity: for them only the presence and
+    length of each file are checked, so a replacement of the same size is not detected.
 
     Parameters
     ----------
@@ -503,11 +503,12 @@ def _differs(loc: Location, made: SourceStamp, now: SourceStamp) -> bool:
     references did not record, 0 or empty, is not compared: references of older versions)."""
     if loc.is_remote:
         return _io.changed(loc, made, now) is not None
-    pairs = [(made.size, now.size, True)] + [
-        (a, b, bool(a)) for a, b in ((made.mtime_ns, now.mtime_ns), (made.inode, now.inode))
-    ]
-    pairs.append((made.ctime_ns, now.ctime_ns, bool(made.ctime_ns)))
-    return any(compare and a != b for a, b, compare in pairs)
+    optional = (
+        (made.mtime_ns, now.mtime_ns),
+        (made.inode, now.inode),
+        (made.ctime_ns, now.ctime_ns),
+    )
+    return made.size != now.size or any(a and a != b for a, b in optional)
 
 
 def _what_changed(made: SourceStamp, now: SourceStamp) -> str:

@@ -226,6 +226,8 @@ def apply_scale(
     instead of becoming a value no stored value said; the stored data's own NaN and inf are kept.
     """
     out_dtype = np.dtype(out_dtype)
+    if is_identity(slope, inter):
+        fields = ""  # (a message names no scaling that was not applied)
     if is_identity(slope, inter) and (
         out_dtype.kind not in "iu" or _exact_in(block.dtype, 1.0, 0.0, out_dtype)
     ):
@@ -255,21 +257,19 @@ def scale_into(
     *,
     where: str = "",
     fields: str = "slope / intercept",
+    stored: tuple[int, int] | None = None,
 ) -> None:
     """``dest[...] = src * slope + inter`` in ``dest``'s dtype (``src`` cast to it first, then
-    ``* slope``, then ``+ inter``), in one pass; an integer dtype takes the integral slope and
-    intercept where they map every stored value into it exactly, else the values are scaled in
-    float64 and truncated, each checked to fit (:class:`~lazyvol.errors.DataTypeError`). Where :func:`may_overflow` says a float result can leave its range, checked with
+    ``* slope``, then ``+ inter``), in one pass. An integer dtype takes the integral slope and
+    intercept where they map every value ``src`` can hold (``stored``: the range its values are
+    known to lie in, e.g. a DICOM BitsStored's) into it; otherwise (a ``dtype=`` asked for) the
+    values are scaled exactly (integers, in int64) or in float64 and truncated as numpy's
+    ``astype`` does, each checked to fit (:class:`~lazyvol.errors.DataTypeError`). Where
+    :func:`may_overflow` says a float result can leave its range, checked with
     :func:`check_scaled` (``where``, ``fields``: the file and header fields errors name)."""
     out_dtype = dest.dtype
-    if out_dtype.kind in "iu" and not _exact_in(src.dtype, slope, inter, out_dtype):
-        # An integer dtype asked for (dtype=) that the scaling does not map into exactly (a
-        # fractional slope, float data, or a range past it): scaled in float64, then truncated
-        # as numpy's astype does, every value checked to fit.
-        work = src.astype(np.float64)
-        work *= slope
-        work += inter
-        np.copyto(dest, _fitting(work, out_dtype, where, fields), casting="unsafe")
+    if out_dtype.kind in "iu" and not _exact_in(src.dtype, slope, inter, out_dtype, stored):
+        np.copyto(dest, _checked_int(src, slope, inter, out_dtype, where, fields), casting="unsafe")
         return
     risky = may_overflow(src.dtype, slope, inter, out_dtype)
     with np.errstate(over="ignore", invalid="ignore") if risky else contextlib.nullcontext():
@@ -291,35 +291,74 @@ def scale_into(
 
 
 @functools.lru_cache(maxsize=256)
-def _exact_in(stored: np.dtype, slope: float, inter: float, out_dtype: np.dtype) -> bool:
-    """Whether every value of dtype ``stored`` scaled by an integral ``slope`` / ``inter`` is an
-    integer that ``out_dtype`` (an integer dtype) holds."""
+def _exact_in(
+    stored: np.dtype,
+    slope: float,
+    inter: float,
+    out_dtype: np.dtype,
+    bounds: tuple[int, int] | None = None,
+) -> bool:
+    """Whether every value of dtype ``stored`` (within ``bounds`` when given) scaled by an
+    integral ``slope`` / ``inter`` is an integer that ``out_dtype`` (an integer dtype) holds."""
     if stored.kind not in "iub" or not (float(slope).is_integer() and float(inter).is_integer()):
         return False
-    info = np.iinfo(stored) if stored.kind != "b" else np.iinfo(np.uint8)
-    ends = (int(info.min) * int(slope) + int(inter), int(info.max) * int(slope) + int(inter))
+    if bounds is None:
+        info = np.iinfo(stored) if stored.kind != "b" else np.iinfo(np.uint8)
+        bounds = (int(info.min), int(info.max))
+    ends = [b * int(slope) + int(inter) for b in bounds]
     out = np.iinfo(out_dtype)
     return out.min <= min(ends) and max(ends) <= out.max
 
 
-def _fitting(work: np.ndarray, out_dtype: np.dtype, where: str, fields: str) -> np.ndarray:
-    """``work`` (float64 values) truncated toward zero, as numpy's ``astype`` casts; a value that
-    the integer ``out_dtype`` cannot hold (or NaN, inf) raises instead of wrapping."""
-    out: np.ndarray = np.trunc(work)
+def _checked_int(
+    src: np.ndarray, slope: float, inter: float, out_dtype: np.dtype, where: str, fields: str
+) -> np.ndarray:
+    """``src * slope + inter`` for an integer ``out_dtype`` that does not hold every value
+    ``src``'s dtype could take: integers scaled exactly (their actual range checked first, in
+    Python integers), anything else in float64 and truncated as numpy's ``astype`` does; a value
+    the dtype cannot hold (or NaN, inf) raises :class:`~lazyvol.errors.DataTypeError`."""
+    integral = float(slope).is_integer() and float(inter).is_integer()
+    if src.dtype.kind in "iub" and integral:
+        if not src.size:
+            return src.astype(out_dtype)
+        lo, hi = int(src.min()), int(src.max())
+        ends = sorted((lo * int(slope) + int(inter), hi * int(slope) + int(inter)))
+        info = np.iinfo(out_dtype)
+        if not (info.min <= ends[0] and ends[1] <= info.max):
+            raise _unfit(where, fields, out_dtype, f"{ends[0]} .. {ends[1]}")
+        if slope == 1 and inter == 0:
+            return src.astype(out_dtype)  # (each value fits: the cast is exact)
+        i64 = np.iinfo(np.int64)
+        if i64.min <= min(lo, hi, *ends) and max(lo, hi, *ends) <= i64.max:
+            exact = src.astype(np.int64)
+            exact *= int(slope)
+            exact += int(inter)
+            return exact.astype(out_dtype)
+    with np.errstate(over="ignore", invalid="ignore"):
+        work = src.astype(np.float64)
+        work *= slope
+        work += inter
+        out: np.ndarray = np.trunc(work)
     info = np.iinfo(out_dtype)
+    # (the upper bound as max + 1: float64 rounds int64's max up to 2**63, which int64 lacks)
     with np.errstate(invalid="ignore"):
-        bad = ~((out >= info.min) & (out <= info.max))
+        bad = ~((out >= info.min) & (out < float(info.max) + 1.0))
     if bad.any():
         vals = work[bad]
         finite = vals[np.isfinite(vals)]
         shown = [f"{finite.min()} .. {finite.max()}"] if finite.size else []
         shown += ["NaN or inf"] if finite.size < vals.size else []
-        raise DataTypeError(
-            f"{where}: values scaled by {fields} ({', '.join(shown)}) do not fit the "
-            f"{out_dtype} asked for with dtype=; ask for a wider or floating-point dtype, or "
-            "leave dtype= unset (lazyvol then picks one that holds every value)"
-        )
+        raise _unfit(where, fields, out_dtype, ", ".join(shown))
     return out
+
+
+def _unfit(where: str, fields: str, out_dtype: np.dtype, shown: str) -> DataTypeError:
+    what = f"values scaled by {fields}" if fields else "values"
+    return DataTypeError(
+        f"{where}: {what} ({shown}) do not fit the {out_dtype} asked for with dtype=; ask for a "
+        "wider or floating-point dtype, or leave dtype= unset (lazyvol then picks one that holds "
+        "every value)"
+    )
 
 
 @functools.lru_cache(maxsize=256)

@@ -221,9 +221,10 @@ class Volume:
                     f"integer index {item} on spatial axis {axis} would drop it (nibabel refuses "
                     f"this too); use {item}:{item + 1}, or vol.data[...] for a plain array"
                 )
+            # (canonical slices: no negative start; a stop of None runs to index 0)
             stop = -1 if isinstance(item, slice) and item.stop is None else getattr(item, "stop", 0)
             if isinstance(item, slice) and not range(item.start, stop, item.step):
-                raise IndexError(f"empty slice on axis {axis}")  # (canonical: no negative start)
+                raise IndexError(f"empty slice on axis {axis}")
         affine = slice_affine(self.affine, canon)
         data = _cut(self._arr, canon)
         meta = copy.deepcopy(self.meta)

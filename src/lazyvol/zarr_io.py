@@ -46,7 +46,7 @@ from . import zarr_integrity as zi
 from . import zarr_nifti
 from ._io import Location
 from .errors import FormatError, IntegrityError, UnsupportedError
-from .scaling import nifti_scaling
+from .scaling import apply_scale, nifti_scaling
 from .volume import Volume
 from .zarr_meta import (
     FORMAT,
@@ -254,12 +254,23 @@ def open_store(
             vol = _open_ome(root, ome, chunks, int(level), scale)
     if vol is not None:
         if dtype is not None and np.dtype(dtype) != vol.dtype:
-            vol = Volume(vol.data.astype(dtype), vol.affine, meta=vol.meta, source=vol.source)
+            # (as the other readers cast: truncated as numpy does, a value that does not fit an
+            # integer dtype refused, not wrapped)
+            out = np.dtype(dtype)
+            import dask.array as da
+
+            data = da.map_blocks(_cast, vol.data, dtype=out, to=out, where=root.display)
+            vol = Volume(data, vol.affine, meta=vol.meta, source=vol.source)
         return vol
     raise FormatError(
         f"{root.display}: a Zarr store that is neither a lazyvol store (group attribute 'lazyvol') "
         "nor an OME-Zarr image (attribute 'ome' with 'multiscales'); open it with zarr directly"
     )
+
+
+def _cast(block: np.ndarray, *, to: np.dtype, where: str) -> np.ndarray:
+    """``block`` in dtype ``to`` (``dtype=``), checked as :func:`lazyvol.scaling.apply_scale`."""
+    return apply_scale(block, 1.0, 0.0, to, where=where, fields="")
 
 
 def _zarr_v2_group(root: StoreRoot) -> dict[str, Any] | None:

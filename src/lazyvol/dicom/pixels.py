@@ -20,7 +20,7 @@ from .._blockpool import block_array
 from .._cachedhash import CachedHash
 from .._io import Location, pread_full, read, read_ranges, reads_check, verify
 from ..errors import FormatError, SourceChangedError, SourceNotFoundError
-from ..scaling import apply_scale, scale_into
+from ..scaling import apply_scale, scale_into, stored_range
 from ..sources import SourceStamp, display_path
 from .codestream import frame_size_problem
 from .model import encoding_reads, stored_code, stored_layout
@@ -323,13 +323,21 @@ def _scale_into(
     that became inf or NaN raises, naming frame ``n``'s file.
     """
     slope, inter, where = plan.slopes[n], plan.inters[n], plan.paths[n]
+    if out_dtype.kind in "iu":
+        # An integer output: exact where the frame's BitsStored range maps into it (the range
+        # check that chose the dtype guarantees it, unless dtype= asked for another), else
+        # scaled exactly or in float64 and checked to fit (scale_into).
+        if not plan.scale:
+            slope, inter = 1.0, 0.0
+        bits = plan.stored_bits[n] if plan.stored_bits else plan.bits_stored
+        known = stored_range(src.dtype, bits) if src.dtype.kind in "iu" else None
+        fields = RESCALE_FIELDS if plan.scale else ""
+        part = src if src is dest else src[..., sj, si]
+        scale_into(part, dest, slope, inter, where=where, fields=fields, stored=known)
+        return
     if not plan.scale:
         if src is not dest:
             dest[...] = src[..., sj, si]
-        return
-    if out_dtype.kind in "iu":
-        # (an integer output: exact, or scaled in float64 and checked to fit: scale_into)
-        scale_into(src[..., sj, si], dest, slope, inter, where=where, fields=RESCALE_FIELDS)
         return
     part = src[..., sj, si]
     if src is not dest and not (

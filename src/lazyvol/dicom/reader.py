@@ -201,7 +201,8 @@ def _chosen(
             if unread:
                 notes.append(f"{_unread_note(unread)}; make them readable first")
             notes += [w for w in info.warnings if w.startswith("series incomplete")]
-            cut = [p for p in orphans if p not in dict(unread)]
+            unread_paths = {p for p, _ in unread}
+            cut = [p for p in orphans if p not in unread_paths]
             if cut:
                 notes.append(_orphan_note(cut))
         raise cls(info.error + "".join(f". Note: {n}" for n in notes))
