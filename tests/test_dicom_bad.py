@@ -1015,3 +1015,14 @@ def test_an_integer_dtype_on_stored_values_is_checked_and_the_ct_path_stays_inte
     vol = lv.open(tmp_path / "s")
     np.testing.assert_array_equal(vol.compute(), truth.scaled())
     assert vol.dtype.kind == "i" and calls == []
+
+
+@pytest.mark.parametrize("dtype", [">i2", ">i4", ">f4"])
+def test_a_byte_swapped_dtype_reads_the_values(tmp_path, dtype):
+    """dtype=">i2" on a 12-bit series with RescaleIntercept -1024 raised numpy's TypeError (a
+    ufunc's dtype= takes no byte order); the values are pydicom's, in the order asked for."""
+    truth = write_dicom_series(
+        tmp_path / "s", (8, 6, 3), dtype="uint16", bits_stored=12, slope=1.0, intercept=-1024
+    )
+    got = lv.open(tmp_path / "s", dtype=dtype).compute()
+    np.testing.assert_array_equal(got, truth.scaled().astype(dtype))

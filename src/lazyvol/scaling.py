@@ -278,12 +278,13 @@ def scale_into(
             s_val, i_val = cast(int(slope)), cast(int(inter))
         else:
             s_val, i_val = cast(slope), cast(inter)
+        native = out_dtype.newbyteorder("=")  # (a ufunc's dtype= takes no byte order)
         if slope != 1:
-            np.multiply(src, s_val, out=dest, dtype=out_dtype, casting="unsafe")
+            np.multiply(src, s_val, out=dest, dtype=native, casting="unsafe")
             if inter != 0:
                 np.add(dest, i_val, out=dest)
         elif inter != 0:
-            np.add(src, i_val, out=dest, dtype=out_dtype, casting="unsafe")
+            np.add(src, i_val, out=dest, dtype=native, casting="unsafe")
         else:
             np.copyto(dest, src, casting="unsafe")
     if risky:
