@@ -118,11 +118,11 @@ def scaled_dtype(stored: np.dtype, pairs: Iterable[tuple[float, float]]) -> np.d
     if stored.kind == "f":
         return np.dtype(np.float64) if stored.itemsize >= 8 else np.dtype(np.float32)
     if stored.kind in "iub" and all(s.is_integer() and i.is_integer() for s, i in pairs):
-        info = np.iinfo(stored) if stored.kind != "b" else np.iinfo(np.uint8)
+        low, high = _int_bounds(stored)
         lo = math.inf
         hi = -math.inf
         for s, i in pairs:
-            ends = (int(info.min) * int(s) + int(i), int(info.max) * int(s) + int(i))
+            ends = (low * int(s) + int(i), high * int(s) + int(i))
             lo = min(lo, *ends)
             hi = max(hi, *ends)
         found = _narrowest_int(lo, hi)
@@ -138,10 +138,15 @@ def scaled_dtype(stored: np.dtype, pairs: Iterable[tuple[float, float]]) -> np.d
     return np.dtype(np.float32)
 
 
+def _int_bounds(stored: np.dtype) -> tuple[int, int]:
+    """Smallest and largest value an integer (or bool, as uint8) dtype ``stored`` holds."""
+    info = np.iinfo(stored) if stored.kind != "b" else np.iinfo(np.uint8)
+    return int(info.min), int(info.max)
+
+
 def _int_reach(stored: np.dtype) -> int:
     """Largest magnitude an integer (or bool) dtype ``stored`` holds."""
-    info = np.iinfo(stored) if stored.kind != "b" else np.iinfo(np.uint8)
-    return max(abs(int(info.min)), abs(int(info.max)))
+    return max(abs(b) for b in _int_bounds(stored))
 
 
 def stored_range(stored: np.dtype, bits_stored: int) -> tuple[int, int]:
@@ -227,11 +232,9 @@ def apply_scale(
     """
     out_dtype = np.dtype(out_dtype)
     if is_identity(slope, inter):
-        fields = ""  # (a message names no scaling that was not applied)
-    if is_identity(slope, inter) and (
-        out_dtype.kind not in "iu" or _exact_in(block.dtype, 1.0, 0.0, out_dtype)
-    ):
-        return block.astype(out_dtype, copy=block.dtype != out_dtype)
+        if out_dtype.kind not in "iu" or _exact_in(block.dtype, 1.0, 0.0, out_dtype):
+            return block.astype(out_dtype, copy=block.dtype != out_dtype)
+        fields = ""  # (a cast to an integer dtype, checked: a message names no scaling)
     wide_ints = block.dtype.kind in "iu" and block.dtype.itemsize >= 4
     if out_dtype.kind not in "iu" and out_dtype.itemsize < 8 and wide_ints:
         # int32/int64 stored values do not all fit a float32 mantissa: scale in float64, then
@@ -303,10 +306,7 @@ def _exact_in(
     integral ``slope`` / ``inter`` is an integer that ``out_dtype`` (an integer dtype) holds."""
     if stored.kind not in "iub" or not (float(slope).is_integer() and float(inter).is_integer()):
         return False
-    if bounds is None:
-        info = np.iinfo(stored) if stored.kind != "b" else np.iinfo(np.uint8)
-        bounds = (int(info.min), int(info.max))
-    ends = [b * int(slope) + int(inter) for b in bounds]
+    ends = [b * int(slope) + int(inter) for b in bounds or _int_bounds(stored)]
     out = np.iinfo(out_dtype)
     return out.min <= min(ends) and max(ends) <= out.max
 
