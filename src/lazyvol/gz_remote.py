@@ -41,6 +41,7 @@ from .errors import (
     SourceNotFoundError,
 )
 from .gzaccess import GzSource, index_fits, thin_index
+from .gzahead import ReadAhead, read_from
 from .gzcheck import StreamCheck, stream_error
 from .gzindex_format import import_index, warn_failed
 from .sources import SourceStamp
@@ -261,24 +262,23 @@ class _Handle:
         )
         # indexed_gzip never checks a stream's CRC-32: the sequential pass does.
         self.check = StreamCheck(str(src.loc), src.data_end, self.file.tail)
+        #: Sequential reads through a saved index read ahead to the next seek point (see gzahead).
+        self.ahead: ReadAhead | None = None
         if index is not None:
             self.check.done = True  # reads through a saved index: the pass that saved it checked
             try:
                 import_index(self.raw, "indexed_gzip", index)
+                self.ahead = ReadAhead(p for p, _ in self.raw.seek_points())
             except BaseException:
                 self.close()
                 raise
 
     def read_at(self, offset: int, view: memoryview) -> int:
         try:
+            if self.ahead is not None:
+                return self.ahead.read(offset, view, self._read_raw)
             self.check.before_read(self.raw, offset)
-            self.raw.seek(offset)
-            got = 0
-            while got < len(view):
-                n = self.raw.readinto(view[got:])
-                if not n:
-                    break
-                got += n
+            got = self._read_pass(offset, view)
             self.check.after_read(self.raw, offset, view[:got])
         except Exception:
             if self.file.error is not None:
@@ -286,6 +286,31 @@ class _Handle:
                 raise err from None
             raise
         return got
+
+    def _read_pass(self, offset: int, view: memoryview) -> int:
+        """A read of the sequential pass, in pieces of :data:`STREAM_READAHEAD` bytes, each after a
+        seek to its end: indexed_gzip adds seek points only up to where a seek or a read starts,
+        so a pass of large reads left none past the start of its last read (a small object's one
+        read: none at all), and every later read there through the saved index inflated, and
+        fetched, from the last point (the stream's start). Each piece is inflated twice (the
+        seek, then the read from the point before it), as the reads were before (each read's
+        start inflated the previous read's span again); a piece's compressed bytes are still
+        kept (:attr:`RemoteFile.KEEP_BLOCKS`), so the object is fetched about once."""
+        got = 0
+        while got < len(view):
+            piece = view[got : got + STREAM_READAHEAD]
+            try:
+                self.raw.seek(offset + got + len(piece))
+            except Exception:  # a stream cut short or damaged: the read says what and where
+                pass
+            n = self._read_raw(offset + got, piece)
+            got += n
+            if n < len(piece):
+                break
+        return got
+
+    def _read_raw(self, offset: int, view: memoryview) -> int:
+        return read_from(self.raw, offset, view)
 
     def save_index(self, target: Path) -> None:
         """Complete and save the seek index, thinned to :data:`MAX_POINTS`, atomically."""

@@ -40,6 +40,7 @@ from typing import Any
 from . import _blockpool, _fsutil, handles
 from .config import cache_dir
 from .errors import FormatError
+from .gzahead import ReadAhead, read_from
 from .gzcheck import ChecksumError, StreamCheck, is_checksum_failure, stream_error
 from .gzengine import (  # noqa: F401  (engine choice and budgets: gzaccess's API too)
     DEFAULT_GZIP_MEMORY,
@@ -195,6 +196,11 @@ class _Handle:
             if self._own is not None:
                 self._own.shutdown(wait=False)
             raise
+        # indexed_gzip inflates each read from the seek point before it: sequential reads through
+        # an index read ahead to the next point (rapidgzip keeps its own decoder state).
+        self.ahead: ReadAhead | None = None
+        if kind != "rapidgzip" and index is not None:
+            self.ahead = ReadAhead(p for p, _ in self.raw.seek_points())
 
     def call(self, fn: Callable[..., Any], *args: Any) -> Any:
         """``fn(*args)`` on the handle's own thread, if it has one."""
@@ -255,20 +261,19 @@ class _Handle:
         return int(self.call(self._read_at, offset, view))
 
     def _read_at(self, offset: int, view: memoryview) -> int:
+        if self.ahead is not None:
+            return self.ahead.read(offset, view, self._read_raw)
         if self.check is not None:
             self.check.before_read(self.raw, offset)
-        self.raw.seek(offset)
-        got = 0
-        while got < len(view):
-            n = self.raw.readinto(view[got:])
-            if not n:
-                break
-            got += n
+        got = self._read_raw(offset, view)
         if self.tap is not None and got:
             self.tap.feed(self.raw.available_block_offsets(), offset, view[:got])
         if self.check is not None:
             self.check.after_read(self.raw, offset, view[:got])
         return got
+
+    def _read_raw(self, offset: int, view: memoryview) -> int:
+        return read_from(self.raw, offset, view)
 
     def export_index(self, path: str) -> None:
         self.call(self._export_index, path)

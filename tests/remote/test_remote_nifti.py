@@ -501,3 +501,60 @@ def test_a_version_of_one_file_of_a_pair_or_of_a_reference_target_is_refused(
     ]
     with pytest.raises(UnsupportedError, match="cannot pin for their readers"):
         references(f"s3://{s3_bucket}/x.nii?versionId={vx}", storage_options=s3_server.options())
+
+
+def test_niigz_slice_by_slice_through_a_saved_index_fetches_the_stream_about_once(
+    tmp_path, http_server: HttpServer, _isolated_cache: Path
+):
+    """indexed_gzip inflates each read from the seek point before it: a loop over the slices of
+    a URL with a saved index fetched and inflated each stretch between points again for every
+    slice in it. The handle reads on to the next point once reads follow one another."""
+    rng = np.random.default_rng(11)
+    ramp = np.add.outer(np.add.outer(np.arange(96), np.arange(96)), np.arange(200))
+    data = (ramp * 3 + rng.integers(0, 40, ramp.shape)).astype(np.int16)
+    path = tmp_path / "s.nii.gz"
+    nib.save(nib.Nifti1Image(data, np.eye(4)), path)
+    url = http_server.put("s.nii.gz", path.read_bytes())
+    build_gzip_index(url)
+    clear_gzip_handles()
+    vol = lv.open(url)
+    http_server.reset_counts()
+    for k in range(data.shape[2]):
+        np.testing.assert_array_equal(vol[:, :, k : k + 1].compute(), data[:, :, k : k + 1])
+    assert http_server.bytes_served < 1.3 * path.stat().st_size
+    np.testing.assert_array_equal(vol[:, :, 7:9].compute(), data[:, :, 7:9])  # a jump back
+
+
+@pytest.mark.parametrize("how", ["build_gzip_index", "a full read"])
+def test_the_saved_index_of_a_url_has_points_over_the_whole_stream(
+    tmp_path, http_server: HttpServer, _isolated_cache: Path, how: str
+):
+    """indexed_gzip adds seek points only up to where a seek or a read starts: the pass that
+    saves a URL's index read a small object in one piece and saved an index with no point past
+    the stream's start, so each later read of a slice fetched and inflated the object from its
+    start. The pass now reads in pieces, each after a seek to its end."""
+    import indexed_gzip as igzip
+
+    rng = np.random.default_rng(5)
+    data = (
+        np.add.outer(np.arange(96), np.arange(96))[..., None] * 3
+        + rng.integers(0, 40, (96, 96, 200))
+    ).astype(np.int16)
+    path = tmp_path / "one.nii.gz"
+    nib.save(nib.Nifti1Image(data, np.eye(4)), path)
+    url = http_server.put("one.nii.gz", path.read_bytes())
+    if how == "build_gzip_index":
+        index = build_gzip_index(url)
+    else:
+        np.testing.assert_array_equal(lv.open(url).compute(), data)
+        (index,) = (_isolated_cache / "gzindex").glob("*.remote.gzidx")
+    with igzip.IndexedGzipFile(str(path)) as f:
+        f.import_index(str(index))
+        points = sorted(p for p, _ in f.seek_points())
+    stream = data.nbytes + 352
+    assert stream - points[-1] <= 2 * gz_remote.spacing(stream), points
+    clear_gzip_handles()
+    vol = lv.open(url)
+    http_server.reset_counts()
+    np.testing.assert_array_equal(vol[:, :, 190:191].compute(), data[:, :, 190:191])
+    assert http_server.bytes_served < 0.25 * path.stat().st_size
