@@ -25,9 +25,20 @@ from ..errors import LazyvolError
 from ..sources import SourceStamp
 from .header_record import HeaderResult, HeaderSkip, drop_cut_values, make_record
 from .header_values import DICOMDIR_SOP_CLASS, HEADER_TAGS, Parsed
-from .model import DEFLATED_SYNTAX
+from .model import DEFLATED_SYNTAX, GZIPPED_DICOM
 from .source import REMOTE_WINDOW, RemoteFetch, read_local
-from .walker import WINDOW, data_set_implicit, looks_explicit, walk_deflated, walk_file
+from .walker import (
+    GZIP_WBITS,
+    INFLATE_LIMIT,
+    WINDOW,
+    Fetch,
+    data_set_implicit,
+    inflate_prefix,
+    looks_explicit,
+    walk_deflated,
+    walk_file,
+    walk_prefix,
+)
 
 __all__ = ["HEADER_TAGS", "HeaderResult", "HeaderSkip", "read_header", "read_object_header"]
 
@@ -266,18 +277,41 @@ class _RangeFile(io.RawIOBase):
         return n
 
 
-def _gzipped_dicom(fp: Any) -> bool:
-    """A gzip file whose first decompressed bytes look like a DICOM file (reads <= 64 KiB)."""
-    import gzip
-    import zlib
+def _fp_fetch(fp: Any) -> Fetch:
+    """``fetch(offset, n)`` over the open file ``fp`` (the walker's byte source)."""
 
-    fp.seek(0)
-    try:
-        with gzip.GzipFile(fileobj=fp, mode="rb") as gz:
-            head = gz.read(132)
-    except (OSError, EOFError, zlib.error):
-        return False
-    return head[128:132] == b"DICM" or _plausible_headerless(head)
+    def fetch(pos: int, n: int) -> bytes:
+        fp.seek(pos)
+        return bytes(fp.read(n))
+
+    return fetch
+
+
+def _gzipped_dicom(fp: Any) -> HeaderSkip | None:
+    """The skip of a gzip file whose first inflated bytes look like a DICOM file, naming the
+    SeriesInstanceUID read from its bounded inflated start (so its series is flagged incomplete,
+    see :func:`~lazyvol.dicom.walker.walk_prefix`); None when it is not such a file.
+
+    A gzip file that is not DICOM (a ``.nii.gz`` beside the series) costs the inflate of its first
+    bytes only."""
+    size = fp.seek(0, 2)
+    fetch = _fp_fetch(fp)
+    head = inflate_prefix(fetch, 0, size, GZIP_WBITS, limit=132)
+    if head[128:132] != b"DICM" and not _plausible_headerless(head):
+        return None
+    skip = HeaderSkip(
+        f"{GZIPPED_DICOM}: lazyvol reads pixels in place and does not inflate files; decompress "
+        "it first (gunzip)"
+    )
+    named = _with_series(skip, walk_prefix(inflate_prefix(fetch, 0, size, GZIP_WBITS)))
+    if named.series_uid:
+        return named
+    return HeaderSkip(
+        f"{GZIPPED_DICOM} whose SeriesInstanceUID (0020,000E) is not in its first "
+        f"{INFLATE_LIMIT // 1024} KiB inflated (the gzip stream is damaged or cut short, or the "
+        "header is unusually long): it may be a slice of any series beside it. lazyvol reads "
+        "pixels in place and does not inflate files; decompress it first (gunzip)"
+    )
 
 
 def _read_with_pydicom(fp: Any) -> tuple[Parsed | None, Any, int, bytes] | HeaderSkip:
@@ -290,11 +324,10 @@ def _read_with_pydicom(fp: Any) -> tuple[Parsed | None, Any, int, bytes] | Heade
     ds: Any = None
     head = fp.read(132)
     has_preamble = head[128:132] == b"DICM"
-    if not has_preamble and head[:2] == b"\x1f\x8b" and _gzipped_dicom(fp):
-        return HeaderSkip(
-            "gzip-compressed DICOM file: lazyvol reads pixels in place and does not "
-            "inflate files; decompress it first (gunzip)"
-        )
+    if not has_preamble and head[:2] == b"\x1f\x8b":
+        gzipped = _gzipped_dicom(fp)
+        if gzipped is not None:
+            return gzipped
     if not has_preamble and not _plausible_headerless(head):
         return HeaderSkip("not a DICOM file (no 'DICM' marker and no plausible dataset start)")
     from pydicom import dcmread  # imported here: the walker reads the usual files without it
@@ -337,9 +370,4 @@ def _deflated(fp: Any, tsyntax: str, media_sop: str) -> Parsed:
     inflated within :data:`~lazyvol.dicom.walker.INFLATE_LIMIT`."""
     start = fp.tell()
     size = fp.seek(0, 2)
-
-    def fetch(pos: int, n: int) -> bytes:
-        fp.seek(pos)
-        return bytes(fp.read(n))
-
-    return Parsed(walk_deflated(fetch, start, size), media_sop, tsyntax)
+    return Parsed(walk_deflated(_fp_fetch(fp), start, size), media_sop, tsyntax)

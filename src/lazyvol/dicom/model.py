@@ -16,6 +16,7 @@ from ..scaling import common_stored_dtype
 __all__ = [
     "DEFLATED_SYNTAX",
     "FLOAT_PIXEL_VRS",
+    "GZIPPED_DICOM",
     "NATIVE_SYNTAXES",
     "UNREAD_REASONS",
     "FrameTable",
@@ -290,8 +291,9 @@ class ScanReport(list):  # type: ignore[type-arg]
         transfer syntax, an image that is not a plain stack), as opposed to files that are not
         DICOM, not images, or damaged.
     unnamed : frozenset of str
-        The skipped paths that are damaged (unreadable, or cut short: ``damage_skip``)
-        before a SeriesInstanceUID could be read: any series beside them may miss them.
+        The skipped paths that are damaged (unreadable, or cut short: ``damage_skip``), or
+        gzip-compressed whole, whose SeriesInstanceUID could not be read: any series beside
+        them may miss them.
     """
 
     def __init__(
@@ -314,15 +316,17 @@ class ScanReport(list):  # type: ignore[type-arg]
 
 #: How a scan's skip reason begins for a file it could not read at all (it may be a slice).
 UNREAD_REASONS = ("cannot stat", "cannot read", "empty file", "empty object")
+#: How a scan's skip reason begins for a DICOM file compressed whole with gzip (``.dcm.gz``).
+GZIPPED_DICOM = "gzip-compressed DICOM file"
 
 
 def damage_skip(reason: str) -> bool:
-    """Whether a skip ``reason`` says the file is damaged (unreadable, or cut short), so that it
-    may be a slice of a series, not a file of another kind. An empty file is junk, skipped
-    quietly (BAD_INPUTS), as a README is."""
+    """Whether a skip ``reason`` says the file is damaged (unreadable, or cut short) or a DICOM
+    file gzip-compressed whole, so that it may be a slice of a series, not a file of another
+    kind. An empty file is junk, skipped quietly (BAD_INPUTS), as a README is."""
     if reason.startswith(("empty file", "empty object")):
         return False
-    return reason.startswith(UNREAD_REASONS) or "truncated" in reason
+    return reason.startswith((*UNREAD_REASONS, GZIPPED_DICOM)) or "truncated" in reason
 
 
 @dataclass(frozen=True)

@@ -64,8 +64,9 @@ __all__ = [
 #: names its SeriesInstanceUID; values are decoded by the VR they are written with; a value cut by
 #: the end of the file is dropped (the file skipped as truncated); 20: a file with neither a
 #: SOP class nor Pixel Data (cut in its file meta group) is skipped as truncated, not as a
-#: non-image.
-INDEX_VERSION = 20
+#: non-image; 21: a gzip-compressed DICOM file's skip names the SeriesInstanceUID of its bounded
+#: inflated start (it named none).
+INDEX_VERSION = 21
 #: Layout of a report: 2: files named by their listing position, identities taken from the listing;
 #: 3: a volume's files may differ in pixel encoding (each frame's, ``encodings``), where 2 split them;
 #: 4: ... and in BitsStored (each frame's, ``stored_bits``), where 3 split them;

@@ -113,10 +113,11 @@ def scan(
         follow_symlinks=follow_symlinks,
         listing=listing,
     )
+    why = dict(files.skipped)
     infos = build_series(
         files.records,
         options=GroupOptions(**options),
-        incomplete=files.incomplete,
+        incomplete={uid: [(p, why[p]) for p in ps] for uid, ps in files.incomplete.items()},
         fetch=RemoteFetch(loc.options) if loc.is_remote else None,
     )
     named = {p for paths in files.incomplete.values() for p in paths}

@@ -89,10 +89,12 @@ def build_series(
     records: Sequence[FrameRecord],
     *,
     options: GroupOptions | None = None,
-    incomplete: dict[str, list[str]] | None = None,
+    incomplete: dict[str, list[tuple[str, str]]] | None = None,
     fetch: Fetch | None = None,
 ) -> list[SeriesInfo]:
     """Group header records into volumes (deterministic: independent of file order and names).
+
+    ``incomplete``: the skipped files ``(path, reason)`` of each SeriesInstanceUID.
 
     ``fetch`` reads bytes beyond the headers where a check needs them (default: local files; a
     :class:`~lazyvol.dicom.source.RemoteFetch` for the objects of a bucket).

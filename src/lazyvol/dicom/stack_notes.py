@@ -1,14 +1,35 @@
-"""Notes on stacks: whether InstanceNumber skips numbers (a warning on a volume that opens), and
+"""Notes on stacks: whether InstanceNumber skips numbers (a warning on a volume that opens),
 whether images repeating a position are copies of one another (the cause named when a series is
-refused)."""
+refused), and which files of the series the scan skipped and why."""
 
 from __future__ import annotations
 
 from collections.abc import Sequence
 
 from .records import FrameRecord
+from .support import file_list
 
-__all__ = ["copies_note", "instance_gaps"]
+__all__ = ["copies_note", "incomplete_note", "instance_gaps"]
+
+#: Skip reasons a series-incomplete warning quotes (each with its files); the rest are counted.
+_REASONS_SHOWN = 3
+
+
+def incomplete_note(skipped: Sequence[tuple[str, str]]) -> str:
+    """The warning on a volume whose series has ``skipped`` files ``(path, reason)``: the files
+    by reason (the reason says what to do: decompress, re-export, ...)."""
+    by_reason: dict[str, list[str]] = {}
+    for path, reason in sorted(skipped):
+        by_reason.setdefault(reason, []).append(path)
+    groups = list(by_reason.items())
+    shown = "; ".join(f"{file_list(paths)} ({why})" for why, paths in groups[:_REASONS_SHOWN])
+    rest = sum(len(paths) for _, paths in groups[_REASONS_SHOWN:])
+    if rest:
+        shown += f"; and {rest} file(s) skipped for other reasons (see the scan's skipped files)"
+    return (
+        f"series incomplete: {len(skipped)} file(s) with this SeriesInstanceUID were skipped: "
+        + shown
+    )
 
 
 def instance_gaps(base: Sequence[FrameRecord], records: Sequence[FrameRecord]) -> list[str]:

@@ -40,7 +40,7 @@ from .mosaic import annotate_volume
 from .ordering import RANK_INSTANCE, Axis4Order, order_volumes
 from .records import FrameRecord
 from .source import Fetch, RemoteFetch, read_local
-from .stack_notes import copies_note, instance_gaps
+from .stack_notes import copies_note, incomplete_note, instance_gaps
 from .support import drop_duplicates, file_list, geometry_missing, support_error
 
 __all__ = ["Problem", "build_volume"]
@@ -92,16 +92,14 @@ def _gap_slots(proj: np.ndarray, spacing: float, tol: float) -> np.ndarray | Non
 
 
 def _new_info(
-    uid_records: list[FrameRecord], key: str, reasons: list[str], incomplete: list[str]
+    uid_records: list[FrameRecord],
+    key: str,
+    reasons: list[str],
+    incomplete: list[tuple[str, str]],
 ) -> SeriesInfo:
     """The volume's :class:`SeriesInfo` before stacking: ids, series metadata, warnings."""
     first = uid_records[0]
-    warnings: list[str] = []
-    if incomplete:
-        warnings.append(
-            f"series incomplete: {len(incomplete)} file(s) with this SeriesInstanceUID were skipped "
-            f"(truncated or not images): {file_list(sorted(incomplete))}"
-        )
+    warnings = [incomplete_note(incomplete)] if incomplete else []
     uid = first.series_uid
     sid = hashlib.sha1(f"{uid}\0{key}".encode()).hexdigest()[:8]
     meta: dict[str, Any] = {
@@ -146,10 +144,12 @@ def build_volume(
     key: str,
     reasons: list[str],
     opts: GroupOptions,
-    incomplete: list[str],
+    incomplete: list[tuple[str, str]],
     fetch: Fetch = read_local,
 ) -> SeriesInfo:
     """One stackable group (see :func:`lazyvol.dicom.grouping.split_series`) as one volume.
+
+    ``incomplete``: the files of its series the scan skipped, ``(path, reason)``.
 
     Never raises for bad data: a group that cannot be a volume has ``info.error`` set.
     """

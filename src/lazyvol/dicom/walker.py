@@ -27,14 +27,17 @@ from .model import DEFLATED_SYNTAX
 from .mosaic import CSA_TAGS, MAX_PRIVATE_BYTES
 
 __all__ = [
+    "GZIP_WBITS",
     "INFLATE_LIMIT",
     "WINDOW",
     "Unusual",
     "Window",
     "data_set_implicit",
     "looks_explicit",
+    "inflate_prefix",
     "walk_deflated",
     "walk_file",
+    "walk_prefix",
 ]
 
 
@@ -419,10 +422,43 @@ def walk_file(
     return Parsed(raw, media_sop, tsyntax, implicit=implicit), at, elem_head
 
 
-#: Inflated bytes of a Deflated data set read to name its series (its pixels are never read).
+#: Inflated bytes of a Deflated data set (or of a gzip-compressed file) read to name its series
+#: (its pixels are never read).
 INFLATE_LIMIT = 256 * 1024
 #: Compressed bytes read for them at most (a stream of empty blocks inflates to nothing).
 _DEFLATED_READ_LIMIT = 4 * INFLATE_LIMIT
+#: ``wbits`` of a gzip member (its header and trailer), as zlib takes it; a raw deflate stream
+#: (a Deflated data set) is ``-zlib.MAX_WBITS``.
+GZIP_WBITS = zlib.MAX_WBITS | 16
+
+
+def inflate_prefix(
+    fetch: Fetch, start: int, size: int, wbits: int = -zlib.MAX_WBITS, limit: int = INFLATE_LIMIT
+) -> bytes:
+    """The first ``limit`` (at most :data:`INFLATE_LIMIT`) bytes the deflate stream at ``start``
+    (of a file of ``size`` bytes) inflates to: a raw stream, or a gzip member with
+    ``wbits=GZIP_WBITS``.
+
+    Memory and reads stay bounded whatever the stream inflates to; a damaged or cut stream gives
+    the bytes inflated before the damage.
+    """
+    limit = min(limit, INFLATE_LIMIT)
+    inflater = zlib.decompressobj(wbits)
+    out = bytearray()
+    pos, data = start, b""
+    try:
+        while len(out) < limit and not inflater.eof:
+            if not data:
+                n = min(WINDOW * 16, size - pos, start + _DEFLATED_READ_LIMIT - pos)
+                data = fetch(pos, n) if n > 0 else b""
+                if not data:
+                    break
+                pos += len(data)
+            out += inflater.decompress(data, limit - len(out))
+            data = inflater.unconsumed_tail
+    except zlib.error:
+        pass  # the bytes inflated before the damage
+    return bytes(out)
 
 
 def walk_deflated(fetch: Fetch, start: int, size: int) -> dict[int, Any]:
@@ -431,28 +467,37 @@ def walk_deflated(fetch: Fetch, start: int, size: int) -> dict[int, Any]:
 
     lazyvol does not read such files (their pixels have no byte offset), but the SeriesInstanceUID
     near the start of the data set names the series a skipped file belongs to, which is then
-    flagged incomplete. Memory and reads stay bounded whatever the stream inflates to; a damaged
-    stream gives the values read before the damage.
+    flagged incomplete. A damaged stream gives the values read before the damage.
     """
-    inflater = zlib.decompressobj(-zlib.MAX_WBITS)
-    out = bytearray()
-    pos, data = start, b""
-    try:
-        while len(out) < INFLATE_LIMIT and not inflater.eof:
-            if not data:
-                n = min(WINDOW * 16, size - pos, start + _DEFLATED_READ_LIMIT - pos)
-                data = fetch(pos, n) if n > 0 else b""
-                if not data:
-                    break
-                pos += len(data)
-            out += inflater.decompress(data, INFLATE_LIMIT - len(out))
-            data = inflater.unconsumed_tail
-    except zlib.error:
-        pass  # the values inflated before the damage
-    buf = bytes(out)
+    buf = inflate_prefix(fetch, start, size)
     raw: dict[int, Any] = {}
     try:
         _walk_le(Window(lambda p, n: buf[p : p + n], len(buf), 0, buf), 0, raw)
     except Unusual:
         pass  # the values met before (the prefix ends inside an element, say)
+    return raw
+
+
+def walk_prefix(head: bytes) -> dict[int, Any]:
+    """The wanted raw values met in ``head``, the first bytes of a Part 10 file (or of a bare data
+    set) of which nothing more is read: the inflated start of a gzip-compressed file, which names
+    the series it belongs to.
+
+    Values are read up to the first thing the walker does not handle or the end of ``head``; a
+    file whose data set is Deflated gives those of its own bounded inflate.
+    """
+    raw: dict[int, Any] = {}
+
+    def fetch(pos: int, n: int) -> bytes:
+        return head[pos : pos + n]
+
+    try:
+        if head[128:132] == b"DICM":
+            walked = walk_file(fetch, len(head), head, partial=raw)
+            # (the same dict as ``raw``, or the values of a Deflated data set's inflate)
+            return walked[0]._dict if walked is not None else raw
+        implicit = data_set_implicit(False, head[:6])
+        _walk(Window(fetch, len(head), 0, head), 0, implicit, "<", raw)
+    except Exception:  # a damaged prefix: the values met before the damage
+        pass
     return raw
