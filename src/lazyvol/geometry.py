@@ -27,6 +27,7 @@ __all__ = [
     "dicom_affine",
     "dicom_cosines",
     "grid_difference",
+    "grid_slots",
     "orientations_match",
     "regular_grid_errors",
     "same_grid",
@@ -379,6 +380,14 @@ def regular_grid_errors(
 ) -> tuple[float, list[tuple[int, float]]]:
     """Slice spacing of sorted projections and the steps that break a regular grid.
 
+    The median step is the spacing when every step is within the tolerance of it and every slice
+    on the line through the first and last. Otherwise the steps are either a regular grid with
+    slices missing -- the spacing is then the step of which every step is a whole multiple (the
+    median, else the smallest step: the median is not the base step when half of the steps or
+    more span gaps, nor a step at all for an even number of steps), every slice on that grid
+    (:func:`grid_slots`) -- or uneven, and the spacing is then the most common step (a step that
+    occurs; lazyvol never averages spacing).
+
     Parameters
     ----------
     projections : 1-D array
@@ -389,7 +398,7 @@ def regular_grid_errors(
     Returns
     -------
     spacing : float
-        The median step.
+        The slice spacing (the grid's step when slices are missing).
     bad : list of (index, step)
         Each step ``projections[index + 1] - projections[index]`` that differs from ``spacing`` by
         more than the tolerance, or every slice whose position is off the regular grid.
@@ -400,7 +409,7 @@ def regular_grid_errors(
     steps = np.diff(p)
     spacing = _median(steps)
     tol = spacing_tolerance(spacing, rel, floor)
-    bad = [(int(i), float(s)) for i, s in enumerate(steps) if abs(s - spacing) > tol]
+    bad = _steps_off(steps, spacing, tol)
     if not bad:
         # Small steps can still add up; check each slice against the fitted grid from slice 0.
         fitted = (p[-1] - p[0]) / (p.size - 1)
@@ -408,7 +417,46 @@ def regular_grid_errors(
         if np.max(off) > tol:
             i = int(np.argmax(off))
             bad = [(max(0, i - 1), float(steps[max(0, i - 1)]))]
-    return spacing, bad
+        return spacing, bad
+    if not np.all(np.isfinite(steps)):
+        return spacing, bad
+    for base in (spacing, float(np.min(steps))):
+        base_tol = spacing_tolerance(base, rel, floor)
+        if grid_slots(p, base, base_tol) is not None:
+            return base, _steps_off(steps, base, base_tol)
+    common = _most_common(steps, tol)
+    return common, _steps_off(steps, common, spacing_tolerance(common, rel, floor))
+
+
+def _steps_off(steps: np.ndarray, spacing: float, tol: float) -> list[tuple[int, float]]:
+    """``(index, step)`` of each step more than ``tol`` from ``spacing``."""
+    return [(int(i), float(s)) for i, s in enumerate(steps) if abs(s - spacing) > tol]
+
+
+def _most_common(steps: np.ndarray, tol: float) -> float:
+    """The step with the most steps within ``tol`` of it (the smallest such on a tie)."""
+    ordered = np.sort(steps)
+    counts = [int(np.count_nonzero(np.abs(ordered - s) <= tol)) for s in ordered]
+    return float(ordered[int(np.argmax(counts))])
+
+
+def grid_slots(projections: np.ndarray, spacing: float, tol: float) -> np.ndarray | None:
+    """Grid index of each sorted projection on a regular grid of step ``spacing`` from the first,
+    with slices missing where a step spans several; None when they are not on one.
+
+    Each slice must lie within ``tol`` of the grid through the first and last slices (their step
+    the span over the slots, as for a stack without gaps), and no two on one slot.
+    """
+    p = np.asarray(projections, dtype=np.float64)
+    if p.size < 2 or not spacing > tol:
+        return None
+    slots: np.ndarray = np.round((p - p[0]) / spacing).astype(np.int64)
+    if np.any(np.diff(slots) < 1):
+        return None
+    step = (p[-1] - p[0]) / float(slots[-1])
+    if np.any(np.abs(p - (p[0] + slots * step)) > tol):
+        return None
+    return slots
 
 
 def dicom_affine(

@@ -87,7 +87,10 @@ INDEX_VERSION = 21
 #: frame positions of one file without a label are refused; Philips scaling judged per echo;
 #: a folder of only refused volumes raises their refusals; GE SliceTiming (index 16); 13: the
 #: damaged files that name no series ("unnamed"), which every series beside them may miss.
-REPORT_FORMAT = 13
+#: 14: a stack with missing slices is on the grid of the step every step is a whole multiple of
+#: (the median of the steps was taken for it, refusing such stacks as uneven); uneven spacing is
+#: refused against the most common step.
+REPORT_FORMAT = 14
 #: A frame's identity in a report whose frames all have their listing entry's identity.
 _FROM_LISTING = "listing"
 #: The frames' paths of a report whose frames are its files, in order.

@@ -79,18 +79,6 @@ _DEFAULTS = GroupOptions()
 Volumes = list[list[FrameRecord]] | list[list[FrameRecord | None]]
 
 
-def _gap_slots(proj: np.ndarray, spacing: float, tol: float) -> np.ndarray | None:
-    """Grid index of each sorted slice when every step is a whole number of spacings (within
-    ``tol`` mm), else None."""
-    if spacing <= 0:
-        return None
-    rel = (proj - proj[0]) / spacing
-    slots = np.round(rel).astype(np.int64)
-    if np.any(np.abs(proj - (proj[0] + slots * spacing)) > tol) or np.any(np.diff(slots) < 1):
-        return None
-    return slots
-
-
 def _new_info(
     uid_records: list[FrameRecord],
     key: str,
@@ -434,7 +422,7 @@ def _regular_step(
             f" (tolerance {tol:.3g} mm: spacing_rtol={opts.spacing_rtol:g} of the spacing, at "
             f"least spacing_atol={opts.spacing_atol:g} mm or the positions' written precision)"
         )
-        slots = _gap_slots(proj_base, spacing, tol)
+        slots = geo.grid_slots(proj_base, spacing, tol)
         if slots is None or len(volumes) > 1:
             return Problem(
                 "series",
