@@ -6,6 +6,7 @@ from __future__ import annotations
 import json
 import os
 import shutil
+from collections import Counter
 
 import pydicom
 import pytest
@@ -107,3 +108,40 @@ def test_refusals_name_files_and_the_option(messy):
             continue
         # each refusal names at least one file of the series
         assert any(f in info.error for f in info.files) or str(messy) in info.error, info.error
+
+
+def _with_scout(folder, src: str, at: str) -> str:
+    """An image of ``src``'s series at ``at``'s position (an axial scout, no LOCALIZER in its
+    ImageType): positions then repeat a different number of times."""
+    ds = pydicom.dcmread(src)
+    ds.ImagePositionPatient = pydicom.dcmread(at).ImagePositionPatient
+    ds.ImageType = ["ORIGINAL", "PRIMARY", "OTHER"]
+    ds.SOPInstanceUID = pydicom.uid.generate_uid()
+    ds.InstanceNumber = 900
+    ds.PixelData = bytes(len(ds.PixelData))
+    path = os.path.join(folder, "scout.dcm")
+    ds.save_as(path)
+    return path
+
+
+def test_a_group_open_refuses_does_not_look_openable_in_the_scan(tmp_path):
+    """A scan entry whose stacking fails (an extra image at one slice position) listed a plausible
+    shape: the refusal lv.open raises is the scan's ``error``, and every listing of the entry
+    (its summary, the MultipleSeriesError table) says it cannot be opened instead of a shape."""
+    a = write_dicom_series(tmp_path / "a", (16, 12, 6), seed=1, series_number=1)
+    scout = _with_scout(tmp_path / "a", a.files[4], at=a.files[2])
+    positions = [tuple(pydicom.dcmread(f).ImagePositionPatient) for f in [*a.files, scout]]
+    assert sorted(Counter(Counter(positions).values()).items()) == [(1, 5), (2, 1)]  # truth
+    (info,) = lv.scan(tmp_path / "a", use_index=False)
+    with pytest.raises(lv.SeriesError) as exc:
+        lv.open(tmp_path / "a", use_index=False)
+    assert info.error == str(exc.value) and info.error_kind == "series"
+    assert "positions repeat" in info.error and scout in info.error
+    assert "shape=- " in info.summary() and "cannot open: " in info.summary()
+    write_dicom_series(tmp_path / "b", (8, 8, 3), seed=2, series_number=2)
+    with pytest.raises(lv.MultipleSeriesError) as exc:
+        lv.open(tmp_path, use_index=False)
+    lines = {line.split("number=")[1][0]: line for line in str(exc.value).splitlines()[1:]}
+    assert "cannot open: " in lines["1"] and "positions repeat" in lines["1"]
+    assert "(16, 12, 7)" not in lines["1"]
+    assert "shape=(8, 8, 3)" in lines["2"] and "cannot open" not in lines["2"]

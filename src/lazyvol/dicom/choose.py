@@ -17,14 +17,19 @@ from .model import ScanReport, SeriesInfo
 
 __all__ = ["select"]
 
+#: Characters of a volume's refusal a candidate line shows (the whole is in lazyvol.scan).
+_REFUSAL_SHOWN = 160
+
 
 def _candidates(infos: list[SeriesInfo] | ScanReport, report: ScanReport) -> str:
-    """One line per volume: how to choose it (``#row``, SeriesNumber, id), what it is."""
+    """One line per volume: how to choose it (``#row``, SeriesNumber, id), what it is, and why
+    it cannot be opened when it cannot."""
     rows = {id(i): n for n, i in enumerate(report)}
     return "\n".join(
         f"  #{rows.get(id(i), '?')}  number={i.number}  id={i.id}  uid={i.uid}  "
-        f"description={i.description!r}  shape={tuple(i.shape)}"
+        f"description={i.description!r}  shape={i.shape_text()}"
         + (f" ({'; '.join(i.reasons[:1])})" if i.reasons else "")
+        + i.refusal_text(_REFUSAL_SHOWN)
         for i in infos
     )
 

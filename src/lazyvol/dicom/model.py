@@ -208,7 +208,8 @@ class SeriesInfo:
         SeriesDescription.
     modality : str
     shape : tuple of int
-        ``(i, j, k[, t])`` = (columns, rows, slices[, 4th axis]).
+        ``(i, j, k[, t])`` = (columns, rows, slices[, 4th axis]). For a volume that cannot be
+        opened (``error`` set) no volume shape is known: it is (columns, rows, images found).
     affine : (4, 4) ndarray
         Voxel to RAS+ millimetres (identity when the geometry could not be built; see ``error``).
     files : list of str
@@ -222,7 +223,12 @@ class SeriesInfo:
     dtype : str
         Dtype of ``lazyvol.open`` with the default ``scale=True``.
     error : str or None
-        Why this volume cannot be opened as is (raised by ``lazyvol.open``).
+        Why this volume cannot be opened as is (raised by ``lazyvol.open``): the same checks
+        ``lazyvol.open`` runs (stacking, spacing, readability) run at scan. ``None``: it opens.
+    error_kind : str
+        The kind of ``error``: ``"series"`` (:class:`~lazyvol.SeriesError`), ``"format"``
+        (:class:`~lazyvol.FormatError`) or ``"unsupported"`` (:class:`~lazyvol.UnsupportedError`);
+        ``""`` when it opens.
     """
 
     id: str
@@ -273,11 +279,24 @@ class SeriesInfo:
     def summary(self) -> str:
         """One line: id, number, description, shape, uid."""
         desc = self.description or "(no description)"
-        state = f" -- cannot open: {self.error}" if self.error else ""
         return (
-            f"[{self.id}] #{self.number} {desc!r} {self.modality} shape={self.shape} "
-            f"uid={self.uid}{state}"
+            f"[{self.id}] #{self.number} {desc!r} {self.modality} shape={self.shape_text()} "
+            f"uid={self.uid}{self.refusal_text()}"
         )
+
+    def shape_text(self) -> str:
+        """The shape as listings show it: ``-`` for a volume that cannot be opened (its ``shape``
+        counts the images found, which is no volume's shape)."""
+        return "-" if self.error else str(tuple(self.shape))
+
+    def refusal_text(self, limit: int | None = None) -> str:
+        """``" -- cannot open: <error>"`` (cut to ``limit`` characters), or ``""`` when it opens."""
+        if not self.error:
+            return ""
+        why = self.error
+        if limit is not None and len(why) > limit:
+            why = why[: limit - 3] + "..."
+        return f" -- cannot open: {why}"
 
 
 class ScanReport(list):  # type: ignore[type-arg]
