@@ -89,3 +89,12 @@ def test_missing_slices_of_a_5mm_grid_are_filled_not_refused_as_uneven(tmp_path,
     np.testing.assert_allclose(their_affine, vol.affine, atol=1e-3)
     assert theirs.shape == got.shape
     np.testing.assert_array_equal(theirs[..., kept], got[..., kept])
+
+
+def test_a_near_duplicate_slice_does_not_make_a_fine_grid_of_missing_slices():
+    """A slice 0.01 mm from another in a 2 mm stack lies on a 0.01 mm grid with hundreds of empty
+    slots: uneven spacing, not hundreds of slices missing (allow_gaps would fill them all)."""
+    p = np.array([0.0, 0.01, 2.01, 4.01, 6.01])
+    spacing, bad = geo.regular_grid_errors(p)
+    assert bad
+    assert spacing == pytest.approx(2.0)

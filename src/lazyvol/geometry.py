@@ -384,8 +384,8 @@ def regular_grid_errors(
     on the line through the first and last. Otherwise the steps are either a regular grid with
     slices missing -- the spacing is then the step of which every step is a whole multiple (the
     median, else the smallest step: the median is not the base step when half of the steps or
-    more span gaps, nor a step at all for an even number of steps), every slice on that grid
-    (:func:`grid_slots`) -- or uneven, and the spacing is then the most common step (a step that
+    more span gaps, nor a step at all for an even number of steps), every slice on its grid
+    (:func:`grid_slots`) and half of its slots or more holding one -- or uneven, and the spacing is then the most common step (a step that
     occurs; lazyvol never averages spacing).
 
     Parameters
@@ -422,7 +422,10 @@ def regular_grid_errors(
         return spacing, bad
     for base in (spacing, float(np.min(steps))):
         base_tol = spacing_tolerance(base, rel, floor)
-        if grid_slots(p, base, base_tol) is not None:
+        slots = grid_slots(p, base, base_tol)
+        # At least half of the grid's slots hold a slice: a near-duplicate 0.01 mm from another
+        # slice would otherwise make a 0.01 mm grid with hundreds of slices "missing".
+        if slots is not None and 2 * p.size >= int(slots[-1]) + 1:
             return base, _steps_off(steps, base, base_tol)
     common = _most_common(steps, tol)
     return common, _steps_off(steps, common, spacing_tolerance(common, rel, floor))
