@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import json
 import warnings
+from pathlib import Path
 
 import nibabel as nib
 import numpy as np
@@ -185,3 +186,32 @@ def test_ome_axes_without_a_type_are_read_by_their_names(tmp_path, axes):
     vol = lv.open(tmp_path / "img.zarr")
     np.testing.assert_array_equal(vol.compute(), truth.T)  # (x, y, z[, c])
     np.testing.assert_allclose(np.diag(vol.affine)[:3], [2.0, 3.0, 4.0])
+
+
+@pytest.mark.parametrize(
+    "axes",
+    [["t", "c", "z", "y", "x"], [{"name": n} for n in "tczyx"]],
+    ids=["ome-0.3-names", "objects-without-type"],
+)
+def test_ome_time_and_channel_axes_without_a_type_are_read_by_their_names(tmp_path, axes):
+    """OME 0.3 names (or 0.4 axis objects without the SHOULD-have type): t is time and c is a
+    channel, as with types; t had no type, so time and channel came out swapped and the time
+    step was lost."""
+    truth = np.random.default_rng(3).random((3, 2, 4, 5, 6)).astype("f4")  # t, c, z, y, x
+    g = zarr.open_group(tmp_path / "img.zarr", mode="w", zarr_format=2)
+    scale = [{"type": "scale", "scale": [2.0, 1.0, 4.0, 3.0, 1.5]}]
+    ms = {
+        "version": "0.4",
+        "axes": axes,
+        "datasets": [{"path": "0", "coordinateTransformations": scale}],
+    }
+    g.attrs["multiscales"] = [ms]
+    g.create_array("0", shape=truth.shape, dtype=truth.dtype)[...] = truth
+    vol = lv.open(tmp_path / "img.zarr")
+    np.testing.assert_array_equal(vol.compute(), truth.transpose(4, 3, 2, 0, 1))  # x, y, z, t, c
+    assert vol.meta["axes"] == ["x", "y", "z", "t", "c"]
+    assert vol.meta["axis4_spacing"] == 2.0
+    written = json.loads((Path(vol.to_zarr(tmp_path / "out.zarr")) / "zarr.json").read_text())
+    out_axes = written["attributes"]["ome"]["multiscales"][0]["axes"]
+    assert [(a["name"], a.get("type")) for a in out_axes[:2]] == [("t", "time"), ("c", "channel")]
+    assert zarr.open_array(tmp_path / "out.zarr" / "0").shape == truth.shape

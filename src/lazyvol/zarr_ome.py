@@ -454,13 +454,18 @@ def read_multiscales(store: str, ome: dict[str, Any], level: int) -> OmeLevel:
     return OmeLevel(_dataset_path(store, ds.get("path")), nd, affine, meta, order)
 
 
+#: The type of an OME axis that does not state one, by its name (OME 0.3's names: x, y, z, c, t).
+_TYPE_OF_NAME = {"x": "space", "y": "space", "z": "space", "t": "time", "c": "channel"}
+
+
 def _axis_type(axis: Any) -> str | None:
     """An OME axis's ``type``; where it is not stated (plain names of OME 0.3, or an axis object
-    without it: the specification says SHOULD, not MUST), "space" for x, y and z."""
+    without it: the specification says SHOULD, not MUST), from its name: "space" for x, y and z,
+    "time" for t, "channel" for c (OME 0.3's five names); None for any other name."""
     if isinstance(axis, dict) and axis.get("type") is not None:
         return str(axis["type"])
     name = axis.get("name") if isinstance(axis, dict) else axis
-    return "space" if str(name).lower() in ("x", "y", "z") else None
+    return _TYPE_OF_NAME.get(str(name).lower())
 
 
 #: Relative difference of the NIfTI header's voxel sizes from OME level 0's still taken as equal.
