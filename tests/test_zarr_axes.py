@@ -215,3 +215,42 @@ def test_ome_time_and_channel_axes_without_a_type_are_read_by_their_names(tmp_pa
     out_axes = written["attributes"]["ome"]["multiscales"][0]["axes"]
     assert [(a["name"], a.get("type")) for a in out_axes[:2]] == [("t", "time"), ("c", "channel")]
     assert zarr.open_array(tmp_path / "out.zarr" / "0").shape == truth.shape
+
+
+def test_a_channel_axis_is_written_as_a_channel_axis(tmp_path):
+    """A (c, z, y, x) OME image (ome-zarr-py's writer) opens with a channel 4th axis; to_zarr wrote
+    it as {"name": "t", "type": "time"}, so OME readers saw time points instead of channels."""
+    ome_writer = pytest.importorskip("ome_zarr.writer")
+    from ome_zarr.io import parse_url
+    from ome_zarr.reader import Reader
+
+    truth = np.random.default_rng(5).integers(0, 100, (2, 5, 6, 7)).astype(np.uint8)  # c, z, y, x
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        ome_writer.write_image(
+            truth,
+            zarr.open_group(tmp_path / "czyx.zarr", mode="w"),
+            axes="czyx",
+            scale_factors=[],
+        )
+    vol = lv.open(tmp_path / "czyx.zarr")
+    store = vol.to_zarr(tmp_path / "out.zarr")
+    _validate_ome(store)
+    node = next(iter(Reader(parse_url(str(store)))()))
+    assert [(a["name"], a.get("type")) for a in node.metadata["axes"]] == [
+        ("c", "channel"),
+        ("z", "space"),
+        ("y", "space"),
+        ("x", "space"),
+    ]
+    np.testing.assert_array_equal(np.asarray(node.data[0]), truth)
+    # reopened, by lazyvol's attributes or (copied without them) by the OME axes: a channel axis
+    group = json.loads((Path(store) / "zarr.json").read_text())
+    del group["attributes"]["lazyvol"]
+    (Path(store) / "zarr.json").write_text(json.dumps(group))
+    (Path(store) / "lazyvol-manifest" / "zarr.json").unlink()
+    (Path(store) / "lazyvol-manifest").rmdir()
+    for back in (lv.open(tmp_path / "out.zarr"), lv.open(vol.to_zarr(tmp_path / "own.zarr"))):
+        assert back.meta["axes"] == ["x", "y", "z", "c"]
+        assert back.to_xarray().dims == ("i", "j", "k", "c")
+        np.testing.assert_array_equal(back.compute(), truth.T)

@@ -167,18 +167,21 @@ def volume_axes(names: Sequence[Any] | None, types: Sequence[Any] | None = None)
 def ome_axes(
     ndim: int, meta: dict[str, Any], affine: np.ndarray | None = None
 ) -> list[dict[str, Any]]:
-    """OME axes, disk order (:func:`disk_axes`); with ``affine``, each space axis has its RFC-4
-    ``orientation``."""
+    """OME axes, disk order (:func:`disk_axes`): time (4th volume axis) then NIfTI's 5th axis as
+    a channel, or the names and types of an OME-Zarr source's axes (:func:`_named_axes`); with
+    ``affine``, each space axis has its RFC-4 ``orientation``."""
     axes: list[dict[str, Any]] = []
     if ndim > 3:
-        t: dict[str, str] = {"name": "t", "type": "time"}
+        named = _named_axes(ndim, meta)
+        if named is None:  # lazyvol's own: t, then NIfTI's 5th axis as NIfTI-Zarr's channel axis
+            named = {3: {"name": "t", "type": "time"}}
+            named.update({v: {"name": f"dim{v + 1}"} for v in range(4, ndim)})
+            if ndim == 5:
+                named[4] = {"name": "c", "type": "channel"}
         unit = time_unit(meta)
-        if unit:
-            t["unit"] = unit
-        extra: dict[int, dict[str, str]] = {v: {"name": f"dim{v + 1}"} for v in range(4, ndim)}
-        if ndim == 5:  # NIfTI's 5th axis (vector components, ...): NIfTI-Zarr's channel axis
-            extra[4] = {"name": "c", "type": "channel"}
-        axes = [t if v == 3 else extra[v] for v in disk_axes(ndim)[: ndim - 3]]
+        if unit and named[3].get("type") == "time":
+            named[3]["unit"] = unit
+        axes = [named[v] for v in disk_axes(ndim)[: ndim - 3]]
     unit = zarr_nifti.SPACE_UNITS[zarr_nifti.space_unit(meta)]  # the affine's own unit
     space: list[dict[str, Any]] = [
         {"name": n, "type": "space", "unit": unit} for n in ("x", "y", "z")
@@ -188,6 +191,31 @@ def ome_axes(
             if orient is not None:
                 ax["orientation"] = orient
     return axes + space[::-1]
+
+
+def _named_axes(ndim: int, meta: dict[str, Any]) -> dict[int, dict[str, Any]] | None:
+    """The OME axes of volume axes 3, 4 as an OME-Zarr source named and typed them
+    (``meta["axes"]``, ``meta["axis_types"]``, volume order; a type not recorded is read from the
+    name, as :func:`read_multiscales` does), so a channel axis is written as a channel axis; None
+    when ``meta`` names none, or names that OME cannot hold in lazyvol's disk order (:func:`disk_axes`:
+    at most a time axis, first, and one other axis)."""
+    names = meta.get("axes")
+    if meta.get("format") != "ome-zarr" or not isinstance(names, list) or len(names) != ndim:
+        return None
+    types = meta.get("axis_types")
+    if not isinstance(types, list) or len(types) != ndim:
+        types = [_axis_type(n) for n in names]
+    lead = [(str(names[v]), types[v] or None) for v in range(3, ndim)]
+    if (
+        ndim > 5
+        or not all(n and n.lower() not in ("x", "y", "z") for n, _ in lead)
+        or len({n for n, _ in lead}) != len(lead)
+        or any(t == "space" for _, t in lead)
+        or any(t == "time" for _, t in lead[1:])
+        or (ndim == 5 and lead[0][1] != "time")
+    ):
+        return None
+    return {3 + d: {"name": n, **({"type": t} if t else {})} for d, (n, t) in enumerate(lead)}
 
 
 def ome_transforms(
@@ -442,6 +470,7 @@ def read_multiscales(store: str, ome: dict[str, Any], level: int) -> OmeLevel:
         "format": "ome-zarr",
         "ome_version": str(ome.get("version", "")),
         "axes": [names[d] for d in order],
+        "axis_types": [types[d] or "" for d in order],
         "units": [units[d] or "" for d in order],
         "ome_scale": [float(scale[d]) for d in order],
         "ome_translation": [float(trans[d]) for d in order],
