@@ -236,11 +236,42 @@ def test_a_micron_nifti_is_written_in_microns_everywhere(tmp_path):
     out = nib.load(back.to_nifti(tmp_path / "rt.nii"))
     assert out.header.get_xyzt_units()[0] == "micron"
     np.testing.assert_allclose(out.affine, affine)
-    # Another OME reader's view (no lazyvol attributes): the same place, in millimetres.
+    # Copied without lazyvol's attributes (read from the OME axes, micrometer): the same
+    # affine in the same unit, as the NIfTI file gives it.
     _foreign(store, keep_nifti=False)
-    mm = affine.copy()
-    mm[:3, :] *= 1e-3
-    np.testing.assert_allclose(_open_quiet(store).affine, mm, atol=1e-12)
+    foreign = _open_quiet(store)
+    np.testing.assert_allclose(foreign.affine, affine, atol=1e-9)
+    assert foreign.meta["xyzt_units"][0] == "micron"
+
+
+@pytest.mark.parametrize("units", ["micron", "meter"])
+def test_a_nifti_keeps_its_unit_in_every_container(tmp_path, units):
+    """One rule for every reader: the affine in the source's own space unit when NIfTI names it
+    (as nibabel gives the file), labelled by ``meta["xyzt_units"]`` and by repr. A NIfTI-Zarr
+    store of the file (niizarr) and a lazyvol store copied without lazyvol's attributes were
+    converted to mm: affines 1000 times apart for the same image; repr said mm."""
+    niizarr = pytest.importorskip("niizarr")
+    affine = np.diag([0.9, 1.1, 2.5, 1.0])
+    affine[:3, 3] = [10.0, 20.0, 30.0]
+    img = nib.Nifti1Image(_data(), affine)
+    img.header.set_xyzt_units(units, "sec")
+    nib.save(img, tmp_path / "f.nii")
+    truth = nib.load(tmp_path / "f.nii").affine
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        niizarr.nii2zarr(nib.load(tmp_path / "f.nii"), str(tmp_path / "nz.zarr"))
+    vol = lv.open(tmp_path / "f.nii")
+    copy = vol.to_zarr(tmp_path / "copy.zarr")
+    _foreign(copy, keep_nifti=True)
+    bare = vol.to_zarr(tmp_path / "bare.zarr")
+    _foreign(bare, keep_nifti=False)
+    for path in (tmp_path / "f.nii", tmp_path / "nz.zarr", copy, bare):
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore")
+            got = lv.open(path)
+        np.testing.assert_allclose(got.affine, truth, rtol=1e-6, err_msg=str(path))
+        assert got.meta["xyzt_units"][0] == units
+        assert f"voxel=(0.9, 1.1, 2.5) {units} " in repr(got)
 
 
 def test_a_short_nifti_header_array_warns_and_uses_ome(tmp_path):

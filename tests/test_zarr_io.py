@@ -179,7 +179,9 @@ def test_foreign_ome_zarr_opens_with_affine(tmp_path):
     )
     vol = lv.open(path)
     np.testing.assert_array_equal(vol.compute(), a.T)
-    np.testing.assert_allclose(vol.affine, np.diag([1.25e-3, 1.5e-3, 2.0e-3, 1.0]), rtol=1e-12)
+    # in the axes' own unit, micrometres (NIfTI names it), as a micron NIfTI's affine is read
+    np.testing.assert_allclose(vol.affine, np.diag([1.25, 1.5, 2.0, 1.0]), rtol=1e-12)
+    assert vol.meta["xyzt_units"] == ["micron", "sec"]
     assert vol.meta["format"] == "ome-zarr"
     assert vol.meta["axis4_spacing"] == 3.0
     assert zarr_io.open_zarr(path, level=1).shape == (6, 8, 20, 6)  # y, x halved
@@ -192,8 +194,8 @@ def test_foreign_ome_zarr_opens_with_affine(tmp_path):
     ]
     with open(os.path.join(path, "zarr.json"), "w") as f:
         json.dump(meta, f)
-    expected = np.diag([1.25e-3, 1.5e-3, 2.0e-3, 1.0])
-    expected[:3, 3] = [2.5e-3, -5e-3, 10e-3]
+    expected = np.diag([1.25, 1.5, 2.0, 1.0])
+    expected[:3, 3] = [2.5, -5.0, 10.0]
     np.testing.assert_allclose(lv.open(path).affine, expected, rtol=1e-12)
 
 
@@ -425,9 +427,10 @@ def test_ome_zarr_0_4_zarr_v2_store_opens(tmp_path):
         json.dump(attrs, f)
     vol = lv.open(path)
     np.testing.assert_array_equal(vol.compute(), a.T)
-    expected = np.diag([1.25e-3, 1.5e-3, 2.0e-3, 1.0])
-    expected[:3, 3] = [2.5e-3, -5e-3, 10e-3]
+    expected = np.diag([1.25, 1.5, 2.0, 1.0])  # micrometres, the axes' unit
+    expected[:3, 3] = [2.5, -5.0, 10.0]
     np.testing.assert_allclose(vol.affine, expected, rtol=1e-12)
+    assert vol.meta["xyzt_units"][0] == "micron"
     assert vol.meta["ome_version"] == "0.4"
     assert zarr_io.open_zarr(path, level=1).shape == (6, 8, 20, 6)
 
@@ -1092,22 +1095,28 @@ def _ome_axis_names(names):
 
 
 @pytest.mark.parametrize(
-    ("unit", "mm"),
+    ("unit", "factor", "label"),
     [
-        ("foot", 304.8),
-        ("inch", 25.4),
-        ("micrometer", 1e-3),
-        ("kilometer", 1e6),
-        ("mm", 1.0),  # spellings other writers use
-        ("Millimeter", 1.0),
-        ("micron", 1e-3),
+        ("foot", 304.8, "mm"),
+        ("inch", 25.4, "mm"),
+        ("kilometer", 1e6, "mm"),
+        ("nanometer", 1e-6, "mm"),
+        ("mm", 1.0, "mm"),  # spellings other writers use
+        ("Millimeter", 1.0, "mm"),
+        # units NIfTI names stay as they are, as nibabel gives a NIfTI file in them
+        ("micrometer", 1.0, "micron"),
+        ("micron", 1.0, "micron"),
+        ("meter", 1.0, "meter"),
     ],
 )
-def test_ome_space_units_convert_to_millimetres(tmp_path, unit, mm):
-    """Every OME-NGFF space unit is converted (foot, inch and kilometer were read as mm)."""
+def test_ome_space_units_convert_to_millimetres(tmp_path, unit, factor, label):
+    """Every OME-NGFF space unit NIfTI cannot name is converted to mm (foot, inch and kilometer
+    were read as mm); micrometres and metres are kept, labelled in ``meta["xyzt_units"]``."""
     store = _ome_store(str(tmp_path / "s.zarr"))
     _edit_json(os.path.join(store, "zarr.json"), _ome_scale([2, 3, 4], unit))
-    np.testing.assert_allclose(lv.open(store).spacing[:3], [4 * mm, 3 * mm, 2 * mm])
+    vol = lv.open(store)
+    np.testing.assert_allclose(vol.spacing[:3], [4 * factor, 3 * factor, 2 * factor])
+    assert vol.meta["xyzt_units"][0] == label
 
 
 @pytest.mark.parametrize(
@@ -1139,7 +1148,7 @@ def test_ome_space_units_convert_to_millimetres(tmp_path, unit, mm):
         ),
         ("zarr.json", _ome_scale([1, 1]), lv.FormatError, "not 3 numbers"),
         ("zarr.json", _ome_scale(["a", 1, 1]), lv.FormatError, "not 3 numbers"),
-        ("zarr.json", _ome_scale([1e308, 1, 1], "meter"), lv.FormatError, "non-finite or sing"),
+        ("zarr.json", _ome_scale([1e308, 1, 1], "kilometer"), lv.FormatError, "non-finite or sing"),
         ("zarr.json", _ome_scale([1, math.nan, 1]), lv.FormatError, "non-finite or singular"),
         ("zarr.json", _ome_scale([1, 0, 1]), lv.FormatError, "non-finite or singular"),
         ("zarr.json", _ome_scale([1, 1, 1], "second"), lv.UnsupportedError, "'second'"),

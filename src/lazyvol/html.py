@@ -9,6 +9,7 @@ import numpy as np
 
 from ._units import human_bytes
 from .geometry import voxel_sizes
+from .zarr_nifti import space_unit
 
 if TYPE_CHECKING:
     from .volume import Volume
@@ -51,6 +52,7 @@ def volume_html(vol: Volume) -> str:
     """An HTML summary: shape, dtype, voxel size, orientation, chunks, sizes, affine, metadata."""
     chunk = tuple(int(c[0]) for c in vol.chunks)
     n_chunks = int(np.prod([len(c) for c in vol.chunks]))
+    unit = space_unit(vol.meta)  # the affine's unit
     rows = [
         (
             "shape",
@@ -58,7 +60,7 @@ def volume_html(vol: Volume) -> str:
             + f" &nbsp;({', '.join('ijkt'[: vol.ndim])})",
         ),
         ("dtype", html.escape(str(vol.dtype))),
-        ("voxel size", " &times; ".join(f"{s:.4g}" for s in voxel_sizes(vol.affine)) + " mm"),
+        ("voxel size", " &times; ".join(f"{s:.4g}" for s in voxel_sizes(vol.affine)) + f" {unit}"),
         ("orientation", html.escape(vol.orientation)),
         ("chunks", f"{' &times; '.join(map(str, chunk))} ({n_chunks} chunks, lazy)"),
         ("in memory", human_bytes(vol.nbytes)),
@@ -77,7 +79,7 @@ def volume_html(vol: Volume) -> str:
         '<div class="lazyvol-vol">',
         "<b>lazyvol.Volume</b>",
         f"<table>{_rows(rows)}</table>",
-        f'<details><summary>affine (voxel &rarr; RAS+ mm)</summary><table class="aff">{affine}</table></details>',
+        f'<details><summary>affine (voxel &rarr; RAS+ {unit})</summary><table class="aff">{affine}</table></details>',
     ]
     bids = vol.meta.get("bids")
     if isinstance(bids, dict) and bids:

@@ -14,7 +14,7 @@ import numpy as np
 from ._source_index import slice_source_index
 from .chunking import PlanArray, as_plan_array, direct_compute_allowed, sub_array
 from .geometry import canonical_index, orientation_codes, slice_affine, voxel_sizes
-from .zarr_nifti import axis4_step
+from .zarr_nifti import axis4_step, space_unit
 
 if TYPE_CHECKING:
     import dask.array as da
@@ -354,7 +354,7 @@ class Volume:
         src = f" source={self.source!r}" if self.source else ""
         return (
             f"<lazyvol.Volume shape={self.shape} dtype={self.dtype} chunks={chunk} "
-            f"voxel=({vox}) mm orientation={self.orientation}{src}>"
+            f"voxel=({vox}) {space_unit(self.meta)} orientation={self.orientation}{src}>"
         )
 
 

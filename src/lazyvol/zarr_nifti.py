@@ -3,7 +3,8 @@
 - :func:`header_affine`, :func:`header_scaling`: reading the ``nifti`` array of the
   `NIfTI-Zarr <https://github.com/neuroscales/nifti-zarr>`_ specification (written by
   :func:`lazyvol.nifti_make.store_header_bytes`, so ``niizarr.zarr2nii(store)`` returns the exact
-  affine, with shears and obliquity that OME-Zarr transforms cannot express): the affine (mm) and
+  affine, with shears and obliquity that OME-Zarr transforms cannot express): the affine (in its
+  unit) and
   the value scaling (``scl_slope``/``scl_inter``) of such a header, whoever wrote it.
 - :func:`anatomical_orientations`: the OME-Zarr RFC-4 ``orientation`` of each spatial axis
   (``{"type": "anatomical", "value": "left-to-right"}``, ...).
@@ -28,6 +29,8 @@ __all__ = [
     "axis4_step",
     "header_affine",
     "header_scaling",
+    "mm_per_unit",
+    "nifti_time_unit",
     "repetition_time",
     "space_unit",
 ]
@@ -45,7 +48,7 @@ RFC4 = {
     "I": "superior-to-inferior",
 }
 #: Millimetres per NIfTI space unit (nibabel's ``get_xyzt_units`` names; unknown: millimetres).
-_NIFTI_MM = {"meter": 1000.0, "mm": 1.0, "micron": 1e-3, "unknown": 1.0}
+NIFTI_MM = {"meter": 1000.0, "mm": 1.0, "micron": 1e-3, "unknown": 1.0}
 _NIFTI_TIME_CODES = {"second": "sec", "millisecond": "msec", "microsecond": "usec"}
 #: NIfTI time units (nibabel's names) a 4th axis' step may be in.
 TIME_UNITS = frozenset(_NIFTI_TIME_CODES.values())
@@ -67,10 +70,21 @@ def axis4_step(meta: dict[str, Any]) -> tuple[float | None, str | None]:
         unit = str(units[1]) if isinstance(units, list | tuple) and len(units) == 2 else None
         ome = meta.get("units")  # an OME store's axis units, in volume order
         if unit is None and isinstance(ome, list) and len(ome) > 3:
-            unit = _NIFTI_TIME_CODES.get(str(ome[3]))
+            unit = nifti_time_unit(ome[3])
         return float(spacing) * source_stride(meta), unit
     tr = repetition_time(meta)
     return (tr * source_stride(meta), "sec") if tr is not None else (None, None)
+
+
+def nifti_time_unit(ome_unit: Any) -> str | None:
+    """The NIfTI time unit (nibabel's name: sec, msec, usec) of an OME time unit, None for any
+    other."""
+    return _NIFTI_TIME_CODES.get(str(ome_unit))
+
+
+def mm_per_unit(unit: Any) -> float:
+    """Millimetres per NIfTI space unit (nibabel's name; unknown or not a space unit: 1)."""
+    return NIFTI_MM.get(str(unit), 1.0)
 
 
 def repetition_time(meta: dict[str, Any]) -> float | None:
@@ -138,10 +152,11 @@ def header_scaling(raw: bytes) -> tuple[float, float]:
     return float(hdr["scl_slope"]), float(hdr["scl_inter"])
 
 
-def header_affine(raw: bytes) -> tuple[np.ndarray, str, tuple[int, ...]]:
-    """``(affine in mm, "sform" or "qform", shape)`` of a binary NIfTI-1 or NIfTI-2 header (a
+def header_affine(raw: bytes) -> tuple[np.ndarray, str, tuple[int, ...], str]:
+    """``(affine, "sform" or "qform", shape, space unit)`` of a binary NIfTI-1 or NIfTI-2 header (a
     NIfTI-Zarr ``nifti`` array, either byte order): the sform when its code is set, else the
-    qform (nibabel's precedence), in the header's space unit converted to millimetres.
+    qform (nibabel's precedence), in the header's own space unit as nibabel gives it (its
+    ``xyzt_units`` name: ``"mm"``, ``"micron"``, ``"meter"``; ``"mm"`` when it states none).
 
     Raises
     ------
@@ -158,12 +173,11 @@ def header_affine(raw: bytes) -> tuple[np.ndarray, str, tuple[int, ...]]:
                 source, affine = "qform", hdr.get_qform()
             else:
                 raise ValueError("neither sform_code nor qform_code is set")
-            unit = hdr.get_xyzt_units()[0]
+            unit = str(hdr.get_xyzt_units()[0])
         shape = tuple(int(n) for n in hdr.get_data_shape())
     except Exception as exc:  # nibabel's many error types (a short block: WrapStructError)
         raise ValueError(f"unreadable NIfTI header ({exc})") from exc
     out = np.asarray(affine, dtype=np.float64).copy()
-    out[:3, :] *= _NIFTI_MM.get(str(unit), 1.0)
     if not np.all(np.isfinite(out)) or abs(np.linalg.det(out[:3, :3])) == 0:
         raise ValueError(f"its {source} is not a finite, invertible affine")
-    return out, source, shape
+    return out, source, shape, unit if unit in SPACE_UNITS else "mm"

@@ -12,9 +12,11 @@ and a zero translation at level 0 (downsampled levels shifted by their half voxe
 writes them); the exact affine lives in lazyvol's own attributes and the NIfTI-Zarr header.
 
 Reading (:func:`read_multiscales`): OME-Zarr 0.4/0.5 ``multiscales`` to the array path, the affine
-in millimetres (units converted; space axes placed by their RFC-4 orientations when all three name
+(in the axes' unit when NIfTI names it, as a NIfTI file's is read, else converted to millimetres;
+``meta["xyzt_units"]`` names it; space axes placed by their RFC-4 orientations when all three name
 different body axes, else read as pointing R, A, S) and the volume's ``meta``;
-:func:`nifti_level`: the affine of a NIfTI-Zarr store's ``nifti`` header, scaled to the level.
+:func:`nifti_level`: the affine of a NIfTI-Zarr store's ``nifti`` header (in its unit), scaled to
+the level.
 """
 
 from __future__ import annotations
@@ -258,7 +260,7 @@ def time_unit(meta: dict[str, Any]) -> str | None:
 
 @dataclass(frozen=True)
 class OmeLevel:
-    """One level of an OME-Zarr image: its array path, axis count, affine (mm) and meta."""
+    """One level of an OME-Zarr image: its array path, axis count, affine (unit: meta) and meta."""
 
     path: str
     ndim: int
@@ -343,21 +345,32 @@ def _dataset_path(store: str, path: Any) -> str:
     return str(path)
 
 
-def _mm_per_unit(store: str, axis: str, unit: Any) -> float:
-    """Millimetres per ``unit`` of a space axis (no unit: millimetres, lazyvol's own convention);
-    a unit that is not an OME length unit is refused, never read as millimetres."""
+def _unit_name(store: str, axis: str, unit: Any) -> str:
+    """OME-NGFF's name of the unit of a space axis (no unit: millimeter, lazyvol's own
+    convention); a unit that is not an OME length unit is refused, never read as millimetres."""
     if unit in (None, ""):
-        return 1.0
+        return "millimeter"
     # Names compare in any case; symbols exactly ("Mm" is a megametre, not "mm").
     text = str(unit).strip()
     name = _UNIT_SYMBOLS.get(text) or _UNIT_ALIASES.get(text.lower(), text.lower())
-    f = _UNIT_TO_MM.get(name)
-    if f is None:
+    if name not in _UNIT_TO_MM:
         raise UnsupportedError(
             f"{store}: OME axis {axis!r} has unit {unit!r}, which is not one of OME-NGFF's space "
             f"units ({', '.join(sorted(_UNIT_TO_MM))}); the voxel size cannot be given in mm"
         )
-    return f
+    return name
+
+
+def _space_unit(store: str, names: list[Any], units: list[Any]) -> tuple[str, list[float]]:
+    """``(NIfTI space unit of the affine, factor per space axis i, j, k)`` of the OME space axes
+    (disk order ``z, y, x`` last): the axes' own unit when all three state the same one that NIfTI
+    can name (millimetre, micrometre, metre: a NIfTI file's affine stays in its unit, as nibabel
+    gives it, and so does this one), else millimetres (factors convert each axis)."""
+    found = [_unit_name(store, names[d], units[d]) for d in (-1, -2, -3)]
+    nifti = {v: k for k, v in zarr_nifti.SPACE_UNITS.items()}
+    if len(set(found)) == 1 and found[0] in nifti:
+        return nifti[found[0]], [1.0, 1.0, 1.0]
+    return "mm", [_UNIT_TO_MM[name] for name in found]
 
 
 def _check_affine(store: str, affine: np.ndarray, scale: np.ndarray, trans: np.ndarray) -> None:
@@ -457,8 +470,9 @@ def read_multiscales(store: str, ome: dict[str, Any], level: int) -> OmeLevel:
         s2, t2 = _transforms(ms.get("coordinateTransformations"), nd, store)
         scale = s1 * s2
         trans = t1 * s2 + t2
+        space_unit, factors = _space_unit(store, names, units)
         for vol_ax, disk_ax in enumerate(reversed(space)):
-            f = _mm_per_unit(store, names[disk_ax], units[disk_ax])
+            f = factors[vol_ax]
             row, sign = rows[vol_ax], signs[vol_ax]
             affine[:3, vol_ax] = 0.0
             affine[row, vol_ax] = sign * scale[disk_ax] * f
@@ -478,8 +492,12 @@ def read_multiscales(store: str, ome: dict[str, Any], level: int) -> OmeLevel:
     }
     if oriented:
         meta["ome_orientation"] = oriented[2]
-    if nd > 3 and types[order[3]] == "time" and scale[order[3]] > 0:
+    timed = nd > 3 and types[order[3]] == "time"
+    if timed and scale[order[3]] > 0:
         meta["axis4_spacing"] = float(scale[order[3]])
+    # the units as a NIfTI source's meta names them (nibabel's names): the affine's, the time's
+    time_unit = zarr_nifti.nifti_time_unit(units[order[3]]) if timed else None
+    meta["xyzt_units"] = [space_unit, time_unit or "unknown"]
     return OmeLevel(_dataset_path(store, ds.get("path")), nd, affine, meta, order)
 
 
@@ -512,12 +530,15 @@ def nifti_level(
     if raw is None:
         return lvl
     try:
-        hdr_affine, source, hdr_shape = zarr_nifti.header_affine(raw)
+        hdr_affine, source, hdr_shape, unit = zarr_nifti.header_affine(raw)
     except ValueError as exc:
         problem = f"its header is not usable: {exc}"
     else:
-        hdr_sizes = np.sqrt((hdr_affine[:3, :3] ** 2).sum(axis=0))
-        ome_sizes = np.sqrt((lvl0.affine[:3, :3] ** 2).sum(axis=0))
+        # compared in mm; the affine stays in the header's unit (as nibabel gives the NIfTI)
+        hdr_sizes = np.sqrt((hdr_affine[:3, :3] ** 2).sum(axis=0)) * zarr_nifti.mm_per_unit(unit)
+        ome_sizes = np.sqrt((lvl0.affine[:3, :3] ** 2).sum(axis=0)) * zarr_nifti.mm_per_unit(
+            zarr_nifti.space_unit(lvl0.meta)
+        )
         if tuple(hdr_shape[:3]) != tuple(int(n) for n in shape0[:3]):
             problem = f"its shape {list(hdr_shape)} is not level 0's {list(shape0)}"
         elif not np.allclose(hdr_sizes, ome_sizes, rtol=NIFTI_RTOL, atol=0):
@@ -528,6 +549,7 @@ def nifti_level(
         else:
             to_level = np.linalg.inv(lvl0.affine) @ lvl.affine  # level voxel -> level-0 voxel
             meta = dict(lvl.meta, affine_source=f"nifti-{source}")
+            meta["xyzt_units"] = [unit, meta["xyzt_units"][1]]
             return OmeLevel(lvl.path, lvl.ndim, hdr_affine @ to_level, meta, lvl.order)
     message = (
         f"lazyvol: {store}: the NIfTI-Zarr 'nifti' array is not used for the affine: {problem}; "
