@@ -254,3 +254,55 @@ def test_a_channel_axis_is_written_as_a_channel_axis(tmp_path):
         assert back.meta["axes"] == ["x", "y", "z", "c"]
         assert back.to_xarray().dims == ("i", "j", "k", "c")
         np.testing.assert_array_equal(back.compute(), truth.T)
+
+
+def _nifti_4d(path, toffset=10.0, step=2.0):
+    img = nib.Nifti1Image(np.arange(360, dtype=np.float32).reshape(6, 5, 4, 3), np.eye(4))
+    img.header.set_xyzt_units("mm", "sec")
+    img.header["pixdim"][4] = step
+    img.header["toffset"] = toffset
+    nib.save(img, path)
+    hdr = nib.load(path).header
+    return float(hdr["toffset"]) + float(hdr["pixdim"][4]) * np.arange(3)  # nibabel's times
+
+
+def test_the_first_volume_time_is_the_ome_time_translation(tmp_path):
+    """A NIfTI's toffset (time of the first volume) is the OME time translation, both ways: OME
+    readers placed the volumes at 0, 2, 4 s where the NIfTI says 10, 12, 14 s, and a foreign
+    store's time translation was not lazyvol's time origin."""
+    niizarr = pytest.importorskip("niizarr")
+    from ome_zarr.io import parse_url
+    from ome_zarr.reader import Reader
+
+    times = _nifti_4d(tmp_path / "f.nii")
+    vol = lv.open(tmp_path / "f.nii")
+    for cut, first in ((vol, times[0]), (vol[..., 1:], times[1])):
+        store = cut.to_zarr(tmp_path / f"c{first:g}.zarr")
+        node = next(iter(Reader(parse_url(str(store)))()))
+        tr = node.metadata["coordinateTransformations"][0]
+        assert [t["type"] for t in tr] == ["scale", "translation"]
+        assert (tr[0]["scale"][0], tr[1]["translation"][0]) == (2.0, first)
+    # a foreign OME store with a time translation: the same time coordinate and NIfTI toffset
+    g = zarr.open_group(tmp_path / "o.zarr", mode="w", zarr_format=3)
+    g.create_array("0", shape=(3, 4, 5, 6), dtype="f4")[...] = 0
+    axes = [{"name": "t", "type": "time", "unit": "second"}]
+    axes += [{"name": n, "type": "space", "unit": "millimeter"} for n in "zyx"]
+    ct = [
+        {"type": "scale", "scale": [2.0, 1, 1, 1]},
+        {"type": "translation", "translation": [10.0, 0, 0, 0]},
+    ]
+    g.attrs["ome"] = {
+        "version": "0.5",
+        "multiscales": [
+            {"axes": axes, "datasets": [{"path": "0", "coordinateTransformations": ct}]}
+        ],
+    }
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        niizarr.nii2zarr(nib.load(tmp_path / "f.nii"), str(tmp_path / "nz.zarr"))
+    for store in (tmp_path / "o.zarr", tmp_path / "nz.zarr"):
+        back = lv.open(store)
+        np.testing.assert_allclose(back.to_xarray()["time"].values, times, err_msg=str(store))
+        hdr = nib.load(back[..., 1:].to_nifti(tmp_path / f"{store.stem}.nii")).header
+        assert (float(hdr["toffset"]), float(hdr["pixdim"][4])) == (times[1], 2.0)
+        assert hdr.get_xyzt_units() == ("mm", "sec")

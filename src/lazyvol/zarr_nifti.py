@@ -18,7 +18,8 @@ from typing import Any
 
 import numpy as np
 
-from ._source_index import source_stride
+from ._source_index import SOURCE_INDEX_KEY, source_stride
+from .nifti_fields import CARRIED_KEY
 
 __all__ = [
     "NIFTI_ARRAY",
@@ -26,9 +27,11 @@ __all__ = [
     "SPACE_UNITS",
     "TIME_UNITS",
     "anatomical_orientations",
+    "axis4_origin",
     "axis4_step",
     "header_affine",
     "header_scaling",
+    "header_time",
     "mm_per_unit",
     "nifti_time_unit",
     "repetition_time",
@@ -85,6 +88,23 @@ def nifti_time_unit(ome_unit: Any) -> str | None:
 def mm_per_unit(unit: Any) -> float:
     """Millimetres per NIfTI space unit (nibabel's name; unknown or not a space unit: 1)."""
     return NIFTI_MM.get(str(unit), 1.0)
+
+
+def axis4_origin(meta: dict[str, Any]) -> float:
+    """The 4th axis' value at a volume's first index, in the unit of its step
+    (:func:`axis4_step`): a NIfTI's ``toffset`` (the time of its first volume; an OME-Zarr
+    source's time translation is read into the same field), moved by the source volumes a cut
+    skipped (``vol[..., 5:]`` starts 5 steps later); 0 when the source states none."""
+    fields = meta.get(CARRIED_KEY)
+    start = fields.get("toffset") if isinstance(fields, dict) else None
+    if not isinstance(start, int | float) or not math.isfinite(start):
+        start = 0.0
+    index = meta.get(SOURCE_INDEX_KEY)
+    ts = index.get("t") if isinstance(index, dict) else None
+    spacing = meta.get("axis4_spacing")
+    if isinstance(ts, list) and ts and isinstance(spacing, int | float) and ts[0]:
+        start += int(ts[0]) * float(spacing)
+    return float(start)
 
 
 def repetition_time(meta: dict[str, Any]) -> float | None:
@@ -150,6 +170,24 @@ def header_scaling(raw: bytes) -> tuple[float, float]:
     applies). ValueError when ``raw`` is not a NIfTI header."""
     hdr = _parsed_header(raw)
     return float(hdr["scl_slope"]), float(hdr["scl_inter"])
+
+
+def header_time(raw: bytes) -> tuple[float | None, str, float]:
+    """``(step, NIfTI time unit, toffset)`` of the 4th axis of a binary NIfTI header (a NIfTI-Zarr
+    ``nifti`` array): its ``pixdim[4]`` (None when the header has no 4th axis or no positive
+    step), its ``xyzt_units`` time unit (``"unknown"`` when it states none) and its ``toffset``.
+    ValueError when ``raw`` is not a NIfTI header."""
+    hdr = _parsed_header(raw)
+    try:
+        with warnings.catch_warnings(), np.errstate(all="ignore"):
+            warnings.simplefilter("ignore")
+            unit = str(hdr.get_xyzt_units()[1])
+            zooms = hdr.get_zooms()
+            toffset = float(hdr["toffset"])
+    except Exception as exc:  # nibabel's many error types (a short block: WrapStructError)
+        raise ValueError(f"unreadable NIfTI header ({exc})") from exc
+    step = float(zooms[3]) if len(zooms) > 3 and math.isfinite(zooms[3]) and zooms[3] > 0 else None
+    return step, unit, toffset if math.isfinite(toffset) else 0.0
 
 
 def header_affine(raw: bytes) -> tuple[np.ndarray, str, tuple[int, ...], str]:

@@ -31,6 +31,7 @@ import numpy as np
 from . import zarr_nifti
 from .errors import FormatError, UnsupportedError
 from .geometry import affine_problem
+from .nifti_fields import CARRIED_KEY
 
 __all__ = [
     "OmeLevel",
@@ -239,12 +240,16 @@ def ome_transforms(
     else:
         trans_xyz = [0.0, 0.0, 0.0]
     lead_scale = [1.0] * (ndim - 3)
+    lead_trans = [0.0] * (ndim - 3)
     if ndim > 3:
         spacing, _ = zarr_nifti.axis4_step(meta)
         if spacing is not None:
             lead_scale[disk_axes(ndim).index(3)] = spacing
+        named = _named_axes(ndim, meta)
+        if named is None or named[3].get("type") == "time":  # the time of the first volume
+            lead_trans[disk_axes(ndim).index(3)] = zarr_nifti.axis4_origin(meta)
     scale = lead_scale + [float(v) for v in reversed(scale_xyz)]
-    trans = [0.0] * (ndim - 3) + [float(v) for v in reversed(trans_xyz)]
+    trans = lead_trans + [float(v) for v in reversed(trans_xyz)]
     return [{"type": "scale", "scale": scale}, {"type": "translation", "translation": trans}]
 
 
@@ -498,6 +503,8 @@ def read_multiscales(store: str, ome: dict[str, Any], level: int) -> OmeLevel:
     # the units as a NIfTI source's meta names them (nibabel's names): the affine's, the time's
     time_unit = zarr_nifti.nifti_time_unit(units[order[3]]) if timed else None
     meta["xyzt_units"] = [space_unit, time_unit or "unknown"]
+    if timed and trans[order[3]] != 0:  # the first volume's time, where a NIfTI keeps it
+        meta[CARRIED_KEY] = {"toffset": float(trans[order[3]])}
     return OmeLevel(_dataset_path(store, ds.get("path")), nd, affine, meta, order)
 
 
@@ -550,6 +557,8 @@ def nifti_level(
             to_level = np.linalg.inv(lvl0.affine) @ lvl.affine  # level voxel -> level-0 voxel
             meta = dict(lvl.meta, affine_source=f"nifti-{source}")
             meta["xyzt_units"] = [unit, meta["xyzt_units"][1]]
+            if lvl.ndim > 3:
+                _header_time(meta, raw)
             return OmeLevel(lvl.path, lvl.ndim, hdr_affine @ to_level, meta, lvl.order)
     message = (
         f"lazyvol: {store}: the NIfTI-Zarr 'nifti' array is not used for the affine: {problem}; "
@@ -559,3 +568,19 @@ def nifti_level(
     return OmeLevel(
         lvl.path, lvl.ndim, lvl.affine, dict(lvl.meta, nifti_disagreement=problem), lvl.order
     )
+
+
+def _header_time(meta: dict[str, Any], raw: bytes) -> None:
+    """``meta`` (in place) with the 4th axis' step, time unit and first volume's time of a
+    NIfTI-Zarr header, the authority over the OME time axis (niizarr writes a time scale of 1 and
+    a zero translation whatever ``pixdim[4]`` and ``toffset`` say)."""
+    step, unit, toffset = zarr_nifti.header_time(raw)
+    if step is None:
+        return
+    meta["axis4_spacing"] = step
+    if unit != "unknown":
+        meta["xyzt_units"] = [meta["xyzt_units"][0], unit]
+    if toffset:
+        meta[CARRIED_KEY] = {"toffset": toffset}
+    else:
+        meta.pop(CARRIED_KEY, None)
