@@ -685,6 +685,37 @@ def test_edited_group_metadata_and_manifest_raise(tmp_path):
         lv.open(out)
 
 
+@pytest.mark.parametrize("manifest", ["current", "before-content-hash"])
+def test_consolidated_metadata_is_not_an_edit(tmp_path, manifest):
+    """zarr.consolidate_metadata() (a routine step before publishing a store) changes no
+    attribute, array metadata or chunk, only adds the consolidated copy to the group's zarr.json:
+    lazyvol refused the store as edited. An edit of the attributes is still refused."""
+    import xarray as xr
+
+    a = _rand((8, 9, 10), "int16", seed=33)
+    out = lv.Volume(a, OBLIQUE).to_zarr(tmp_path / "x.zarr", levels=2)
+    if manifest == "before-content-hash":  # a store written before group_content_sha256
+        mj = os.path.join(out, zarr_io.MANIFEST)
+        node = _json(mj)
+        man = node["attributes"][zarr_io.MANIFEST_ATTR]
+        del man["group_content_sha256"]
+        node["attributes"][zarr_io.MANIFEST_ATTR] = zi.seal_manifest(man)
+        Path(mj).write_text(json.dumps(node))
+    zarr.consolidate_metadata(out)
+    gj = os.path.join(out, "zarr.json")
+    assert "consolidated_metadata" in _json(gj)
+    vol = lv.open(out)
+    np.testing.assert_array_equal(vol.compute(), a)
+    np.testing.assert_allclose(vol.affine, OBLIQUE)
+    ds = xr.open_dataset(out, engine="lazyvol")
+    np.testing.assert_array_equal(ds[next(iter(ds.data_vars))].values, a)
+    meta = _json(gj)
+    meta["attributes"]["lazyvol"]["affine"][0][0] = -0.9  # an edit of what lazyvol relies on
+    Path(gj).write_text(json.dumps(meta, indent=2))
+    with pytest.raises(IntegrityError, match="group metadata"):
+        lv.open(out)
+
+
 @pytest.mark.parametrize(
     ("old", "new"),
     [

@@ -6,8 +6,9 @@ Two layers, each checked on every read:
    codec (for sharded arrays: every inner chunk, and the shard index as Zarr does by default), so
    any Zarr client verifies a chunk's bytes when it decodes them.
 2. **Across the store: the manifest** (``lazyvol-manifest/zarr.json``) records, for every chunk file,
-   its size and a *fingerprint* of its checksums, plus the SHA-256 of the group's and of every
-   array's ``zarr.json``; the manifest carries the SHA-256 of its own content. A crc32c inside a
+   its size and a *fingerprint* of its checksums, plus the SHA-256 of the group's (its content
+   without Zarr's consolidated metadata, which lazyvol does not read, so ``zarr.consolidate_metadata``
+   is no edit: ``lazyvol.zarr_meta.group_matches``) and of every array's ``zarr.json``; the manifest carries the SHA-256 of its own content. A crc32c inside a
    chunk proves the chunk is intact, not that it sits at the right key: the fingerprint ties the
    checksums to the key, so swapped or copied chunk files are caught.
 
@@ -57,6 +58,7 @@ __all__ = [
     "CHECKSUMS",
     "UnverifiedStoreWarning",
     "VerifiedStore",
+    "canonical_json",
     "check_chunk",
     "chunk_fingerprint",
     "crc32c",
@@ -78,7 +80,8 @@ CHECKSUMS = {
     "chunks": "zarr v3 crc32c codec (last codec of every chunk and inner chunk; shard index)",
     "chunk_files": "manifest levels[].chunks: key -> [size, fingerprint]; fingerprint = the "
     "chunk's crc32c trailer, or for a shard crc32c(index + the inner chunks' crc32c trailers)",
-    "metadata": "sha256 of zarr.json (group: group_sha256; arrays: levels[].meta_sha256)",
+    "metadata": "sha256 of zarr.json (group: group_sha256, and group_content_sha256 of its "
+    "canonical JSON without consolidated_metadata; arrays: levels[].meta_sha256)",
     "manifest": "sha256 of the manifest's canonical JSON without manifest_sha256",
 }
 
@@ -102,14 +105,15 @@ def sha256_hex(data: bytes) -> str:
     return hashlib.sha256(data).hexdigest()
 
 
-def _canonical(obj: Any) -> bytes:
+def canonical_json(obj: Any) -> bytes:
+    """``obj`` as canonical JSON bytes (sorted keys, no spaces): what the manifest hashes."""
     return json.dumps(obj, sort_keys=True, separators=(",", ":")).encode()
 
 
 def seal_manifest(manifest: dict[str, Any]) -> dict[str, Any]:
     """``manifest`` with ``manifest_sha256``: the SHA-256 of its canonical JSON without that key."""
     body = {k: v for k, v in manifest.items() if k != "manifest_sha256"}
-    return {**body, "manifest_sha256": sha256_hex(_canonical(body))}
+    return {**body, "manifest_sha256": sha256_hex(canonical_json(body))}
 
 
 def verify_manifest_seal(manifest: Any, path: str) -> str:
@@ -118,7 +122,7 @@ def verify_manifest_seal(manifest: Any, path: str) -> str:
         raise IntegrityError(f"{path}: manifest has no manifest_sha256; write the store again")
     body = {k: v for k, v in manifest.items() if k != "manifest_sha256"}
     try:
-        digest = sha256_hex(_canonical(body))
+        digest = sha256_hex(canonical_json(body))
     except (TypeError, ValueError) as exc:
         raise IntegrityError(f"{path}: manifest is not canonical JSON ({exc})") from exc
     if digest != manifest["manifest_sha256"]:

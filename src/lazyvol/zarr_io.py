@@ -57,6 +57,7 @@ from .zarr_meta import (
     OLD_MARK,
     TMP_MARK,
     from_json,
+    group_matches,
     manifest_from_json,
 )
 from .zarr_ome import nifti_level, read_multiscales
@@ -340,7 +341,7 @@ class _OpenLazyvol:
         manifest_sha: str | None = None
         if checked:
             manifest_sha = zi.verify_manifest_seal(manifest, where)
-            if zi.sha256_hex(group_raw) != manifest.get("group_sha256"):
+            if not group_matches(group_raw, manifest):
                 raise IntegrityError(
                     f"{store}: zarr.json (group metadata: affine, dtype, OME) differs from the "
                     "manifest (sha256); the store was edited or damaged; write it again"

@@ -1,5 +1,7 @@
 """What the Zarr reader and writer agree on: store-format constants, the manifest's location and
-decoding, JSON-safe metadata, and Zarr array metadata (v3 ``zarr.json``, v2 ``.zarray``).
+decoding, JSON-safe metadata, Zarr array metadata (v3 ``zarr.json``, v2 ``.zarray``) and the
+manifest's hashes of the group's ``zarr.json`` (:func:`group_hashes`, :func:`group_matches`:
+everything but Zarr's consolidated metadata, which lazyvol does not read).
 
 Pure functions over bytes and dictionaries: no file system access here (see
 :mod:`lazyvol.zarr_store` for reading a store's files, local or remote).
@@ -10,6 +12,7 @@ from __future__ import annotations
 import json
 import math
 import os
+from collections.abc import Mapping
 from typing import Any
 from urllib.parse import urlsplit
 
@@ -18,7 +21,7 @@ import numpy as np
 from ._fsutil import OLD_MARK, TMP_MARK
 from ._location import display_url, is_url
 from .errors import FormatError, IntegrityError, UnsupportedError
-from .zarr_integrity import sha256_hex
+from .zarr_integrity import canonical_json, sha256_hex
 
 __all__ = [
     "FORMAT",
@@ -32,6 +35,8 @@ __all__ = [
     "array_meta_from_bytes",
     "decoded_chunk_shape",
     "from_json",
+    "group_hashes",
+    "group_matches",
     "manifest_from_json",
     "store_version",
     "to_json",
@@ -215,3 +220,49 @@ def unit_of(arr_meta: dict[str, Any]) -> tuple[int, ...]:
         raise UnsupportedError(
             f"unsupported Zarr chunk grid {grid!r} (only 'regular' is read)"
         ) from exc
+
+
+#: Keys of a group's ``zarr.json`` outside its hash: Zarr v3's consolidated copy of the arrays'
+#: metadata (``zarr.consolidate_metadata``, a routine step before publishing a store over HTTP or
+#: S3). lazyvol never reads it: each array's own ``zarr.json`` is read and hashed on its own.
+UNHASHED_GROUP_KEYS = ("consolidated_metadata",)
+
+
+def _group_content(raw: bytes) -> dict[str, Any] | None:
+    """A group's ``zarr.json`` without :data:`UNHASHED_GROUP_KEYS`; None when it is no JSON
+    object."""
+    try:
+        doc = json.loads(raw)
+    except ValueError:
+        return None
+    if not isinstance(doc, dict):
+        return None
+    return {k: v for k, v in doc.items() if k not in UNHASHED_GROUP_KEYS}
+
+
+def group_hashes(raw: bytes) -> dict[str, str]:
+    """The manifest's hashes of the group's ``zarr.json`` (``raw``, as written): ``group_sha256``
+    of its bytes and ``group_content_sha256`` of its canonical JSON without
+    :data:`UNHASHED_GROUP_KEYS` (the attributes, affine, OME metadata lazyvol relies on, in any
+    formatting)."""
+    content = _group_content(raw)
+    out = {"group_sha256": sha256_hex(raw)}
+    if content is not None:
+        out["group_content_sha256"] = sha256_hex(canonical_json(content))
+    return out
+
+
+def group_matches(raw: bytes, manifest: Mapping[str, Any]) -> bool:
+    """Whether the group's ``zarr.json`` (``raw``, as read now) is the one ``manifest`` hashed,
+    up to :data:`UNHASHED_GROUP_KEYS` (consolidation is no edit). A manifest written before
+    ``group_content_sha256`` hashed the bytes zarr-python wrote (JSON indented by 2): the group
+    without the consolidated metadata, written so again, must give them."""
+    if sha256_hex(raw) == manifest.get("group_sha256"):
+        return True
+    content = _group_content(raw)
+    if content is None:
+        return False
+    if "group_content_sha256" in manifest:
+        return bool(sha256_hex(canonical_json(content)) == manifest["group_content_sha256"])
+    rewritten = json.dumps(content, indent=2).encode()
+    return bool(sha256_hex(rewritten) == manifest.get("group_sha256"))

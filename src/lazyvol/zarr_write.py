@@ -37,7 +37,7 @@ from .geometry import affine_problem
 from .nifti_make import store_header_bytes
 from .scaling import numbers_hint
 from .zarr_blockwrite import store_blocks
-from .zarr_meta import FORMAT, MANIFEST, MANIFEST_ATTR, store_version, to_json
+from .zarr_meta import FORMAT, MANIFEST, MANIFEST_ATTR, group_hashes, store_version, to_json
 from .zarr_ome import (
     disk_axes,
     is_positive_diagonal,
@@ -526,7 +526,7 @@ class _StoreWriter:
                 "created": time.time(),
                 "source": to_json(vol.source),
                 "checksums": zi.CHECKSUMS,
-                "group_sha256": zi.sha256_hex(_read_bytes(os.path.join(self.tmp, "zarr.json"))),
+                **group_hashes(_read_bytes(os.path.join(self.tmp, "zarr.json"))),
                 "levels": self.level_info,
                 "arrays": arrays,
             }
