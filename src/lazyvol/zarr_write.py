@@ -258,8 +258,9 @@ def write_zarr(
     progress : bool
         Show a tqdm progress bar.
     levels : int
-        Number of multiscale levels; level ``n`` is the block mean over ``2**n`` voxels along each
-        spatial axis (computed lazily from the level above as it is written).
+        Number of multiscale levels; level ``n`` is the 2-voxel mean of level ``n - 1`` along each
+        spatial axis longer than 1, computed as it is written (an odd length's last voxel repeated;
+        integers rounded per level): a ``2**n`` block mean only where ``2**n`` divides the length.
 
     Returns
     -------
