@@ -236,20 +236,22 @@ def test_a_micron_nifti_is_written_in_microns_everywhere(tmp_path):
     out = nib.load(back.to_nifti(tmp_path / "rt.nii"))
     assert out.header.get_xyzt_units()[0] == "micron"
     np.testing.assert_allclose(out.affine, affine)
-    # Copied without lazyvol's attributes (read from the OME axes, micrometer): the same
-    # affine in the same unit, as the NIfTI file gives it.
+    # Another OME reader's view (no lazyvol attributes, no NIfTI header): the same place, in
+    # millimetres (OME axes are read in mm), and labelled so.
     _foreign(store, keep_nifti=False)
+    mm = affine.copy()
+    mm[:3, :] *= 1e-3
     foreign = _open_quiet(store)
-    np.testing.assert_allclose(foreign.affine, affine, atol=1e-9)
-    assert foreign.meta["xyzt_units"][0] == "micron"
+    np.testing.assert_allclose(foreign.affine, mm, atol=1e-12)
+    assert foreign.meta["xyzt_units"][0] == "mm"
 
 
 @pytest.mark.parametrize("units", ["micron", "meter"])
 def test_a_nifti_keeps_its_unit_in_every_container(tmp_path, units):
-    """One rule for every reader: the affine in the source's own space unit when NIfTI names it
-    (as nibabel gives the file), labelled by ``meta["xyzt_units"]`` and by repr. A NIfTI-Zarr
-    store of the file (niizarr) and a lazyvol store copied without lazyvol's attributes were
-    converted to mm: affines 1000 times apart for the same image; repr said mm."""
+    """A NIfTI header keeps its space unit in every container (as nibabel gives the file),
+    labelled by ``meta["xyzt_units"]`` and by repr: a NIfTI-Zarr store of the file (niizarr) and
+    a lazyvol store copied without lazyvol's attributes were converted to mm (affines 1000 times
+    apart for the same image); repr said mm. OME axes alone are read in mm, and say so."""
     niizarr = pytest.importorskip("niizarr")
     affine = np.diag([0.9, 1.1, 2.5, 1.0])
     affine[:3, 3] = [10.0, 20.0, 30.0]
@@ -265,13 +267,21 @@ def test_a_nifti_keeps_its_unit_in_every_container(tmp_path, units):
     _foreign(copy, keep_nifti=True)
     bare = vol.to_zarr(tmp_path / "bare.zarr")
     _foreign(bare, keep_nifti=False)
-    for path in (tmp_path / "f.nii", tmp_path / "nz.zarr", copy, bare):
+    for path in (tmp_path / "f.nii", tmp_path / "nz.zarr", copy):
         with warnings.catch_warnings():
             warnings.simplefilter("ignore")
             got = lv.open(path)
         np.testing.assert_allclose(got.affine, truth, rtol=1e-6, err_msg=str(path))
         assert got.meta["xyzt_units"][0] == units
         assert f"voxel=(0.9, 1.1, 2.5) {units} " in repr(got)
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        got = lv.open(bare)
+    mm = truth.copy()
+    mm[:3, :] *= {"micron": 1e-3, "meter": 1e3}[units]
+    np.testing.assert_allclose(got.affine, mm, rtol=1e-6)
+    assert got.meta["xyzt_units"][0] == "mm"
+    assert " mm " in repr(got)
 
 
 def test_a_short_nifti_header_array_warns_and_uses_ome(tmp_path):

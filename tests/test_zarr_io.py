@@ -179,9 +179,8 @@ def test_foreign_ome_zarr_opens_with_affine(tmp_path):
     )
     vol = lv.open(path)
     np.testing.assert_array_equal(vol.compute(), a.T)
-    # in the axes' own unit, micrometres (NIfTI names it), as a micron NIfTI's affine is read
-    np.testing.assert_allclose(vol.affine, np.diag([1.25, 1.5, 2.0, 1.0]), rtol=1e-12)
-    assert vol.meta["xyzt_units"] == ["micron", "sec"]
+    np.testing.assert_allclose(vol.affine, np.diag([1.25e-3, 1.5e-3, 2.0e-3, 1.0]), rtol=1e-12)
+    assert vol.meta["xyzt_units"] == ["mm", "sec"]  # OME axes are read in millimetres
     assert vol.meta["format"] == "ome-zarr"
     assert vol.meta["axis4_spacing"] == 3.0
     assert zarr_io.open_zarr(path, level=1).shape == (6, 8, 20, 6)  # y, x halved
@@ -194,8 +193,8 @@ def test_foreign_ome_zarr_opens_with_affine(tmp_path):
     ]
     with open(os.path.join(path, "zarr.json"), "w") as f:
         json.dump(meta, f)
-    expected = np.diag([1.25, 1.5, 2.0, 1.0])
-    expected[:3, 3] = [2.5, -5.0, 10.0]
+    expected = np.diag([1.25e-3, 1.5e-3, 2.0e-3, 1.0])
+    expected[:3, 3] = [2.5e-3, -5e-3, 10e-3]
     np.testing.assert_allclose(lv.open(path).affine, expected, rtol=1e-12)
 
 
@@ -427,10 +426,10 @@ def test_ome_zarr_0_4_zarr_v2_store_opens(tmp_path):
         json.dump(attrs, f)
     vol = lv.open(path)
     np.testing.assert_array_equal(vol.compute(), a.T)
-    expected = np.diag([1.25, 1.5, 2.0, 1.0])  # micrometres, the axes' unit
-    expected[:3, 3] = [2.5, -5.0, 10.0]
+    expected = np.diag([1.25e-3, 1.5e-3, 2.0e-3, 1.0])
+    expected[:3, 3] = [2.5e-3, -5e-3, 10e-3]
     np.testing.assert_allclose(vol.affine, expected, rtol=1e-12)
-    assert vol.meta["xyzt_units"][0] == "micron"
+    assert vol.meta["xyzt_units"][0] == "mm"
     assert vol.meta["ome_version"] == "0.4"
     assert zarr_io.open_zarr(path, level=1).shape == (6, 8, 20, 6)
 
@@ -1134,15 +1133,14 @@ def _ome_axis_names(names):
         ("nanometer", 1e-6, "mm"),
         ("mm", 1.0, "mm"),  # spellings other writers use
         ("Millimeter", 1.0, "mm"),
-        # units NIfTI names stay as they are, as nibabel gives a NIfTI file in them
-        ("micrometer", 1.0, "micron"),
-        ("micron", 1.0, "micron"),
-        ("meter", 1.0, "meter"),
+        ("micrometer", 1e-3, "mm"),
+        ("micron", 1e-3, "mm"),
+        ("meter", 1e3, "mm"),
     ],
 )
 def test_ome_space_units_convert_to_millimetres(tmp_path, unit, factor, label):
-    """Every OME-NGFF space unit NIfTI cannot name is converted to mm (foot, inch and kilometer
-    were read as mm); micrometres and metres are kept, labelled in ``meta["xyzt_units"]``."""
+    """Every OME-NGFF space unit is converted to mm (foot, inch and kilometer were read as mm),
+    and ``meta["xyzt_units"]`` says so."""
     store = _ome_store(str(tmp_path / "s.zarr"))
     _edit_json(os.path.join(store, "zarr.json"), _ome_scale([2, 3, 4], unit))
     vol = lv.open(store)

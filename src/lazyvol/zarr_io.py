@@ -142,10 +142,10 @@ def open_zarr(
         For a lazyvol store: the values, dtype, affine, meta and source that were written
         (``meta`` comes back through JSON: tuples become lists; ``source`` is the store path when the
         written volume had none). For a foreign OME-Zarr image: data transposed to ``(x, y, z[, ...])``
-        and the affine (in the source's space unit when NIfTI names it, else millimetres;
-        ``meta["xyzt_units"]`` says which) from its NIfTI-Zarr header when it has one that agrees with
-        the OME metadata, else from the OME scale and translation placed by the axes' RFC-4
-        orientations (``meta["affine_source"]`` says which).
+        and the affine from its NIfTI-Zarr header when it has one that agrees with the OME metadata
+        (in the header's space unit, as nibabel gives the NIfTI file), else from the OME scale and
+        translation placed by the axes' RFC-4 orientations, in millimetres
+        (``meta["affine_source"]`` says which, ``meta["xyzt_units"]`` the unit).
 
     Raises
     ------

@@ -12,8 +12,7 @@ and a zero translation at level 0 (downsampled levels shifted by their half voxe
 writes them); the exact affine lives in lazyvol's own attributes and the NIfTI-Zarr header.
 
 Reading (:func:`read_multiscales`): OME-Zarr 0.4/0.5 ``multiscales`` to the array path, the affine
-(in the axes' unit when NIfTI names it, as a NIfTI file's is read, else converted to millimetres;
-``meta["xyzt_units"]`` names it; space axes placed by their RFC-4 orientations when all three name
+in millimetres (units converted, ``meta["xyzt_units"]`` saying so; space axes placed by their RFC-4 orientations when all three name
 different body axes, else read as pointing R, A, S) and the volume's ``meta``;
 :func:`nifti_level`: the affine of a NIfTI-Zarr store's ``nifti`` header (in its unit), scaled to
 the level.
@@ -367,14 +366,11 @@ def _unit_name(store: str, axis: str, unit: Any) -> str:
 
 
 def _space_unit(store: str, names: list[Any], units: list[Any]) -> tuple[str, list[float]]:
-    """``(NIfTI space unit of the affine, factor per space axis i, j, k)`` of the OME space axes
-    (disk order ``z, y, x`` last): the axes' own unit when all three state the same one that NIfTI
-    can name (millimetre, micrometre, metre: a NIfTI file's affine stays in its unit, as nibabel
-    gives it, and so does this one), else millimetres (factors convert each axis)."""
+    """``(space unit of the affine, factor per space axis i, j, k)`` of the OME space axes (disk
+    order ``z, y, x`` last): millimetres, each axis converted from its own unit (DESIGN's RAS+
+    millimetres; OME-NGFF allows any length unit, per axis). Only a NIfTI header (a NIfTI file, a
+    NIfTI-Zarr store's ``nifti`` array) keeps its own unit, as nibabel gives the file."""
     found = [_unit_name(store, names[d], units[d]) for d in (-1, -2, -3)]
-    nifti = {v: k for k, v in zarr_nifti.SPACE_UNITS.items()}
-    if len(set(found)) == 1 and found[0] in nifti:
-        return nifti[found[0]], [1.0, 1.0, 1.0]
     return "mm", [_UNIT_TO_MM[name] for name in found]
 
 
