@@ -22,7 +22,13 @@ import numpy as np
 
 from . import _io
 from ._location import Location, names_version
-from .errors import FormatError, LazyvolError, SourceNotFoundError, UnsupportedError
+from .errors import (
+    FormatError,
+    LazyvolError,
+    RemoteAccessError,
+    SourceNotFoundError,
+    UnsupportedError,
+)
 from .geometry import affine_problem
 from .nifti_analyze import analyze_header
 from .nifti_codes import DATA_TYPES, NIFTI_SUFFIXES
@@ -46,6 +52,9 @@ __all__ = [
 #: Most header bytes (header plus extensions) read to parse a header; a ``vox_offset`` beyond it
 #: leaves the extensions unread (they carry nothing lazyvol uses).
 MAX_HEADER_BYTES = 16 * 2**20
+#: Most bytes of a pair's ``.mat`` sidecar (SPM's affine: 4x4 doubles, one per volume of a
+#: series); a larger file is refused, not read.
+MAX_SIDECAR_BYTES = 4 * 2**20
 #: Compressed bytes fetched per read while inflating a header (one ranged request for a URL).
 _HEAD_CHUNK = 64 * 2**10
 
@@ -309,18 +318,42 @@ def _is_nifti_magic(raw: bytes, nifti2: bool) -> bool:
     return bytes(raw[344:348]) in (b"n+1\0", b"ni1\0")
 
 
-def _sidecar(hdr_loc: Location, _name: str, kind: str) -> bytes:
-    """The bytes of an optional sidecar file of a pair (e.g. SPM's ``.mat``), empty if absent."""
-    stem = hdr_loc.name[: -len(".hdr.gz")] if hdr_loc.name.lower().endswith(".gz") else None
-    old = ".hdr.gz" if stem is not None else ".hdr"
+def _sidecar(hdr_loc: Location, kind: str) -> bytes:
+    """The bytes of an optional sidecar file of a pair (SPM's ``.mat``), empty if absent.
+
+    Named as nibabel names it: the header's name with ``.hdr`` replaced by ``.<kind>``, its
+    compression suffix kept (``x.hdr.gz`` -> ``x.mat.gz``, inflated here). Absent: no such file,
+    or access refused (as nibabel passes over a ``.mat`` it cannot open; S3 answers 403 for a
+    missing key where listing is denied).
+
+    Raises
+    ------
+    FormatError
+        The sidecar holds more than :data:`MAX_SIDECAR_BYTES` (uncompressed), or its gzip
+        stream is corrupt or cut short.
+    """
+    gz = is_gzip_name(hdr_loc)
+    old = ".hdr.gz" if gz else ".hdr"
     if not hdr_loc.name.lower().endswith(old):
         return b""
-    loc = _swap_suffix(hdr_loc, old, "." + kind)
     try:
+        loc = _swap_suffix(hdr_loc, old, f".{kind}.gz" if gz else f".{kind}")
         size = _io.stamp(loc).size
-        return _io.read(loc, 0, min(size, MAX_HEADER_BYTES))
-    except (LazyvolError, OSError):
+    except (SourceNotFoundError, RemoteAccessError, UnsupportedError):
         return b""
+    if gz:  # inflated up to one byte past the limit, whatever the stream holds
+        data = read_head(loc, MAX_SIDECAR_BYTES + 1, size) if size else b""
+        too_big = len(data) > MAX_SIDECAR_BYTES
+    else:
+        too_big = size > MAX_SIDECAR_BYTES
+        data = b"" if too_big else _io.read(loc, 0, size)
+    if too_big:
+        raise FormatError(
+            f"{loc}: the .{kind} sidecar of an Analyze pair holds more than "
+            f"{MAX_SIDECAR_BYTES} bytes (SPM's affine takes a few hundred): it is not SPM's "
+            f".{kind}; remove or rename it to open the image with its header's affine"
+        )
+    return data
 
 
 def load_image(
@@ -373,7 +406,7 @@ def load_image(
     if _is_nifti_magic(raw, nifti2):
         parsed = parse_nifti(head, str(loc), single=single, whole=whole)
         return parsed, data_loc, head_stamp
-    header = analyze_header(str(loc), head, lambda kind: _sidecar(hdr_loc, "", kind), single=single)
+    header = analyze_header(str(loc), head, lambda kind: _sidecar(hdr_loc, kind), single=single)
     return header, data_loc, head_stamp
 
 

@@ -111,6 +111,21 @@ def test_s3_analyze_pair_and_scaled_float(tmp_path, s3_server: S3, s3_bucket: st
     assert [f.rsplit("/", 1)[1] for f in files] == ["p.hdr", "p.img"]
 
 
+@pytest.mark.parametrize("suffix", [".img", ".img.gz"])
+def test_http_spm_pair_reads_its_mat_sidecar(tmp_path, http_server: HttpServer, suffix: str):
+    """An SPM pair's .mat (.mat.gz beside a gzipped pair) gives the affine, as nibabel reads it
+    from the local files."""
+    data = np.arange(5 * 6 * 7, dtype=np.int16).reshape(5, 6, 7)
+    rotated = np.array([[0, -2.0, 0, 5], [3, 0, 0, 6], [0, 0, 4, 7], [0, 0, 0, 1]])
+    nib.save(nib.Spm2AnalyzeImage(data, rotated), tmp_path / ("s" + suffix))
+    for f in tmp_path.iterdir():
+        url = http_server.put("spm/" + f.name, f.read_bytes())
+    ref = nib.load(tmp_path / ("s" + suffix))
+    vol = lv.open(url.rsplit("/", 1)[0] + "/s" + suffix)
+    np.testing.assert_array_equal(vol.affine, ref.affine)
+    np.testing.assert_array_equal(vol.compute(), np.asanyarray(ref.dataobj))
+
+
 @pytest.mark.parametrize("suffix", [".nii", ".nii.gz"])
 def test_http_nifti_equals_nibabel(tmp_path, http_server: HttpServer, suffix: str):
     path = write_phantom_nifti(tmp_path / ("h" + suffix), (24, 20, 16), dtype="float32")

@@ -1,0 +1,75 @@
+"""SPM's ``.mat`` sidecar of an Analyze pair: found as nibabel finds it (the header's name with
+``.hdr`` replaced, its compression suffix kept), inflated in bounded memory, and its affine used."""
+
+from __future__ import annotations
+
+import gzip
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+import lazyvol as lv
+from lazyvol.errors import FormatError
+from lazyvol.nifti_header import MAX_SIDECAR_BYTES
+
+nib = pytest.importorskip("nibabel")
+pytest.importorskip("scipy")
+
+#: A rotated SPM affine: the .mat gives another orientation than the header's pixdim.
+ROTATED = np.array([[0, -2.0, 0, 5], [3, 0, 0, 6], [0, 0, 4, 7], [0, 0, 0, 1]])
+
+
+def _spm_pair(tmp_path: Path, name: str) -> Path:
+    data = np.arange(5 * 6 * 7, dtype=np.int16).reshape(5, 6, 7)
+    path = tmp_path / name
+    nib.save(nib.Spm2AnalyzeImage(data, ROTATED), path)
+    return path
+
+
+@pytest.mark.parametrize(
+    ("saved", "opened"),
+    [
+        ("a.img", "a.img"),
+        ("a.img", "a.hdr"),
+        ("a.img.gz", "a.img.gz"),
+        ("a.img.gz", "a.hdr.gz"),
+        ("A.IMG.GZ", "A.HDR.GZ"),
+    ],
+)
+def test_the_mat_sidecar_gives_nibabels_affine(tmp_path: Path, saved: str, opened: str) -> None:
+    _spm_pair(tmp_path, saved)
+    mats = [p.name for p in tmp_path.iterdir() if p.name.lower().startswith("a.mat")]
+    assert len(mats) == 1  # nibabel wrote one, compressed as the pair is
+    ref = nib.load(tmp_path / opened)
+    assert not np.allclose(ref.affine, ref.header.get_best_affine())  # the .mat is what counts
+    vol = lv.open(tmp_path / opened)
+    np.testing.assert_array_equal(vol.affine, ref.affine)
+    np.testing.assert_array_equal(vol.compute(), np.asanyarray(ref.dataobj))
+
+
+def test_an_oversized_mat_is_refused_not_inflated(tmp_path: Path) -> None:
+    path = _spm_pair(tmp_path, "a.img.gz")
+    (tmp_path / "a.mat.gz").write_bytes(gzip.compress(b"\0" * (MAX_SIDECAR_BYTES + 1)))
+    with pytest.raises(FormatError, match=r"a\.mat\.gz.*more than .* bytes.*remove or rename"):
+        lv.open(path)
+
+
+def test_a_corrupt_mat_gz_is_refused_naming_it(tmp_path: Path) -> None:
+    path = _spm_pair(tmp_path, "a.img.gz")
+    mat = tmp_path / "a.mat.gz"
+    good = mat.read_bytes()
+    mat.write_bytes(good[:-12])  # cut short
+    with pytest.raises(Exception):  # noqa: B017 - nibabel refuses too (its error is untyped)
+        nib.load(path).affine  # noqa: B018
+    with pytest.raises(FormatError, match=r"a\.mat\.gz"):
+        lv.open(path)
+
+
+def test_an_empty_or_absent_mat_leaves_the_header_affine(tmp_path: Path) -> None:
+    path = _spm_pair(tmp_path, "a.img.gz")
+    (tmp_path / "a.mat.gz").unlink()
+    want = nib.load(path).affine
+    np.testing.assert_array_equal(lv.open(path).affine, want)
+    (tmp_path / "a.mat.gz").write_bytes(b"")  # nibabel: an empty .mat is none (indexed_gzip fails)
+    np.testing.assert_array_equal(lv.open(path).affine, want)
