@@ -23,7 +23,16 @@ from ._source_index import SOURCE_INDEX_KEY
 from .geometry import axis_map
 from .nifti_fields import CARRIED_KEY, CARRIED_PLAIN, CARRIED_SLICE_TIMING
 
-__all__ = ["carry_fields", "qform_holds", "set_acquisition_fields", "slice_code", "xform_codes"]
+__all__ = [
+    "ALIGNED",
+    "QFORM_DIFFERS",
+    "carry_fields",
+    "qform_holds",
+    "same_transform",
+    "set_acquisition_fields",
+    "slice_code",
+    "xform_codes",
+]
 
 
 def _dims(dim_info: int) -> tuple[int, int, int]:
@@ -37,6 +46,13 @@ def _dims(dim_info: int) -> tuple[int, int, int]:
 QFORM_TOL_VOXELS = 0.1
 
 
+def _corners(shape: tuple[int, ...]) -> np.ndarray:
+    """(4, 8) homogeneous voxel coordinates of the corners of a volume of ``shape``."""
+    ext = [max(int(n) - 1, 0) for n in (*shape, 1, 1, 1)[:3]]
+    corners = np.array(np.meshgrid(*[[0, e] for e in ext], indexing="ij")).reshape(3, -1)
+    return np.vstack([corners, np.ones((1, corners.shape[1]))])
+
+
 def qform_holds(affine: Any, shape: tuple[int, ...]) -> bool:
     """True when a NIfTI qform (a rotation, voxel sizes and a flip: nibabel's ``set_qform`` strips
     any shear, the nearest rotation by polar decomposition, as here) places every voxel of a
@@ -47,27 +63,75 @@ def qform_holds(affine: Any, shape: tuple[int, ...]) -> bool:
         return False
     p, _, q = np.linalg.svd(lin / sizes)
     off = lin - (p @ q) * sizes  # the shear the qform drops, per voxel step
-    ext = [max(int(n) - 1, 0) for n in (*shape, 1, 1, 1)[:3]]
-    corners = np.array(np.meshgrid(*[[0, e] for e in ext], indexing="ij")).reshape(3, -1)
+    corners = _corners(shape)[:3]
     return bool(np.max(np.linalg.norm(off @ corners, axis=0)) <= QFORM_TOL_VOXELS * sizes.min())
 
 
-def xform_codes(meta: dict[str, Any], affine: Any, shape: tuple[int, ...]) -> tuple[int, int]:
+def same_transform(affine: Any, other: Any, shape: tuple[int, ...]) -> bool:
+    """True when ``other`` places every voxel of a volume of ``shape`` within
+    :data:`QFORM_TOL_VOXELS` (of ``affine``'s smallest voxel size) of where ``affine`` does: one
+    transform, as a scanner's qform (float32 quaternion) and sform of one space are."""
+    a = np.asarray(affine, dtype=np.float64)
+    b = np.asarray(other, dtype=np.float64)
+    if not (np.all(np.isfinite(a)) and np.all(np.isfinite(b))):
+        return False
+    corners = _corners(shape)
+    off = np.max(np.linalg.norm(((a - b) @ corners)[:3], axis=0))
+    return bool(off <= QFORM_TOL_VOXELS * np.linalg.norm(a[:3, :3], axis=0).min())
+
+
+#: ``meta[CARRIED_KEY]`` key set when a NIfTI source's qform (code != 0) holds another transform
+#: than the sform its affine came from (a scanner qform beside an MNI sform, after registration).
+QFORM_DIFFERS = "qform_differs"
+#: The sform code of an affine no source transform states: nibabel's for a new image's affine.
+ALIGNED = 2
+
+
+def _code(value: Any) -> int:
+    """A valid NIfTI xform code (1..5), else 0."""
+    return value if isinstance(value, int) and 1 <= value <= 5 else 0
+
+
+def xform_codes(
+    meta: dict[str, Any], affine: Any, shape: tuple[int, ...], base: Any = None
+) -> tuple[int, int]:
     """``(sform_code, qform_code)`` a NIfTI written from a volume with ``meta`` (``affine``,
-    ``shape``) states: a NIfTI source's own non-zero codes (its qform code 0 stays 0 while its sform holds the
-    affine, as nibabel keeps it), else 1, "scanner" (as dcm2niix writes for DICOM). The qform code
-    is 0 where the qform cannot hold ``affine`` (:func:`qform_holds`: a gantry-tilted CT's sheared
-    affine, not the rounding of a scanner's cosines): the shear-stripped qform is another
-    transform, and readers that prefer the qform (ITK, SimpleITK) would place the voxels
-    millimetres away; the sform holds it exactly."""
-    s_code = meta.get("sform_code")
-    s_code = s_code if isinstance(s_code, int) and 1 <= s_code <= 5 else 1
-    q_code = meta.get("qform_code")
-    if q_code == 0 and isinstance(meta.get("sform_code"), int) and meta["sform_code"] > 0:
+    ``shape``) states, both fields holding ``affine``: each code says what the transform written
+    under it is.
+
+    A NIfTI or Analyze source (``meta["affine_source"]``):
+
+    - affine from the sform: the sform's code; the qform's code only when the source's qform held
+      the same transform (:data:`QFORM_DIFFERS` not set), else 0 (a scanner qform beside an MNI
+      sform is not the MNI transform written);
+    - affine from the qform (no usable sform): the qform's code for both;
+    - no transform (both codes 0, Analyze): 0 and 0 while ``affine`` is ``base``, the affine
+      readers give the written header with both codes 0 (nibabel's ``get_base_affine``); else 2,
+      "aligned", and 0, as nibabel codes a new image's affine (a cut or an SPM ``.mat``).
+
+    Another volume (DICOM, Zarr, one built in Python): its ``meta`` codes when set, else 1,
+    "scanner" (as dcm2niix writes for DICOM); a qform code 0 beside a set sform stays 0.
+
+    Whatever the source, the qform code is 0 where the qform cannot hold ``affine``
+    (:func:`qform_holds`: a gantry-tilted CT's sheared affine, not the rounding of a scanner's
+    cosines): the shear-stripped qform is another transform, and readers that prefer the qform
+    (ITK, SimpleITK) would place the voxels millimetres away; the sform holds it exactly."""
+    source = meta.get("affine_source")
+    s_code, q_code = _code(meta.get("sform_code")), _code(meta.get("qform_code"))
+    holds = qform_holds(affine, shape)
+    if source == "base":
+        if base is not None and np.allclose(base, affine, rtol=1e-6, atol=1e-6):
+            return 0, 0
+        return ALIGNED, 0
+    if source == "sform" and s_code:
+        fields = meta.get(CARRIED_KEY)
+        differs = isinstance(fields, dict) and bool(fields.get(QFORM_DIFFERS))
+        return s_code, q_code if (q_code and holds and not differs) else 0
+    if source == "qform" and q_code:
+        return q_code, q_code if holds else 0
+    if meta.get("qform_code") == 0 and s_code:
         return s_code, 0
-    if not qform_holds(affine, shape):
-        return s_code, 0
-    return s_code, q_code if isinstance(q_code, int) and 1 <= q_code <= 5 else 1
+    return s_code or 1, (q_code or 1) if holds else 0
 
 
 def carry_fields(hdr: Any, meta: dict[str, Any], affine: Any, shape: tuple[int, ...]) -> None:

@@ -32,6 +32,7 @@ __all__ = [
     "HEADER1",
     "HEADER2",
     "ParsedHeader",
+    "base_affine",
     "header_fields",
     "parse_nifti",
 ]

@@ -31,8 +31,9 @@ from .errors import (
 )
 from .geometry import affine_problem
 from .nifti_analyze import analyze_header
+from .nifti_carry import QFORM_DIFFERS, same_transform
 from .nifti_codes import DATA_TYPES, NIFTI_SUFFIXES
-from .nifti_fields import ParsedHeader, header_order, parse_nifti
+from .nifti_fields import CARRIED_KEY, ParsedHeader, header_order, parse_nifti
 from .sources import SourceStamp
 
 __all__ = [
@@ -447,6 +448,8 @@ def checked_affine(path: str, hdr: ParsedHeader, meta: dict[str, Any]) -> np.nda
         if problem is None:
             meta["affine_source"] = name
             _note_pixdim_repair(path, hdr, name, meta)
+            if name == "sform":
+                _note_other_qform(hdr, affine, meta)
             if rejected:
                 meta["affine_fallback"] = "; ".join(rejected) + f"; the {name} affine is used"
                 warnings.warn(
@@ -460,6 +463,22 @@ def checked_affine(path: str, hdr: ParsedHeader, meta: dict[str, Any]) -> np.nda
         f"{path}: no usable affine: " + "; ".join(rejected) + ". The header's geometry is corrupt; "
         "lazyvol does not invent one (fix the header, e.g. with nibabel's set_sform/set_qform)"
     )
+
+
+def _note_other_qform(hdr: ParsedHeader, affine: np.ndarray, meta: dict[str, Any]) -> None:
+    """Record in ``meta`` (:data:`lazyvol.nifti_carry.QFORM_DIFFERS`) that the qform of a header
+    whose affine is its sform holds another transform (or an unusable one): a NIfTI written from
+    the volume then does not state the qform's code for the sform's transform."""
+    for name, _, get in hdr.candidates:
+        if name != "qform":
+            continue
+        try:
+            with np.errstate(all="ignore"):
+                same = same_transform(affine, np.asarray(get(), dtype=np.float64), hdr.shape)
+        except Exception:  # nibabel's rules refuse the qform (qfac, negative pixdim)
+            same = False
+        if not same:
+            meta[CARRIED_KEY] = {**meta.get(CARRIED_KEY, {}), QFORM_DIFFERS: True}
 
 
 def _note_pixdim_repair(path: str, hdr: ParsedHeader, source: str, meta: dict[str, Any]) -> None:

@@ -6,8 +6,9 @@
 - Units: the affine's space unit (:func:`lazyvol.zarr_nifti.space_unit`) and the 4th axis' own unit
   (a NIfTI source's ``sec``/``msec``/``usec``/``hz``/``ppm``/``rads``; an OME store's time unit;
   seconds for a DICOM series' TR and where nothing says), with its step in ``pixdim[4]``.
-- The affine as sform and qform, codes by :func:`lazyvol.nifti_carry.xform_codes` (qform code 0
-  where the qform cannot hold the affine: a sheared one).
+- The affine as sform and qform, codes by :func:`lazyvol.nifti_carry.xform_codes`: each the code
+  of the transform the affine came from, 0 for a qform that held another transform or cannot
+  hold the affine (a sheared one), 0 and 0 for an affine the header's voxel sizes give.
 - The carried fields of a NIfTI source (:func:`lazyvol.nifti_carry.carry_fields`) or, for a DICOM
   series, ``dim_info`` and the slice timing from its BIDS values.
 """
@@ -23,7 +24,7 @@ import numpy as np
 from .errors import WriteError
 from .geometry import affine_problem, axis_map
 from .nifti_carry import carry_fields, set_acquisition_fields, xform_codes
-from .nifti_fields import CARRIED_KEY
+from .nifti_fields import CARRIED_KEY, base_affine
 from .scaling import numbers_hint
 from .sidecar import sidecar
 from .zarr_nifti import TIME_UNITS, axis4_step, space_unit
@@ -83,11 +84,12 @@ def written_header(
             f"dtype {dtype} cannot be stored in NIfTI; {numbers_hint(np.dtype(dtype))}"
         ) from exc
     hdr.set_xyzt_units(space_unit(meta), axis4_unit(meta))
-    s_code, q_code = xform_codes(meta, affine, tuple(shape))
-    hdr.set_sform(affine, code=s_code)
+    hdr.set_sform(affine)
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")  # a sheared affine: its qform (code 0) drops the shear
-        hdr.set_qform(affine, code=q_code, strip_shears=True)  # the voxel sizes in pixdim too
+        hdr.set_qform(affine, strip_shears=True)  # the voxel sizes in pixdim too
+    base = base_affine(hdr["dim"], hdr["pixdim"])  # what readers give with both codes 0
+    hdr["sform_code"], hdr["qform_code"] = xform_codes(meta, affine, shape, base)
     if len(shape) > 3:
         zooms = list(hdr.get_zooms())
         spacing, _ = axis4_step(meta)

@@ -191,15 +191,16 @@ def header_time(raw: bytes) -> tuple[float | None, str, float]:
 
 
 def header_affine(raw: bytes) -> tuple[np.ndarray, str, tuple[int, ...], str]:
-    """``(affine, "sform" or "qform", shape, space unit)`` of a binary NIfTI-1 or NIfTI-2 header (a
-    NIfTI-Zarr ``nifti`` array, either byte order): the sform when its code is set, else the
-    qform (nibabel's precedence), in the header's own space unit as nibabel gives it (its
-    ``xyzt_units`` name: ``"mm"``, ``"micron"``, ``"meter"``; ``"mm"`` when it states none).
+    """``(affine, "sform", "qform" or "base", shape, space unit)`` of a binary NIfTI-1 or NIfTI-2
+    header (a NIfTI-Zarr ``nifti`` array, either byte order): the sform when its code is set, else
+    the qform, else the voxel sizes' affine (nibabel's precedence), in the header's own space unit
+    as nibabel gives it (its ``xyzt_units`` name: ``"mm"``, ``"micron"``, ``"meter"``; ``"mm"``
+    when it states none).
 
     Raises
     ------
     ValueError
-        Not a NIfTI header, neither sform nor qform code set, or an unusable affine.
+        Not a NIfTI header, or an unusable affine.
     """
     hdr = _parsed_header(raw)
     try:
@@ -209,8 +210,8 @@ def header_affine(raw: bytes) -> tuple[np.ndarray, str, tuple[int, ...], str]:
                 source, affine = "sform", hdr.get_sform()
             elif int(hdr["qform_code"]) > 0:
                 source, affine = "qform", hdr.get_qform()
-            else:
-                raise ValueError("neither sform_code nor qform_code is set")
+            else:  # no orientation stated: the voxel sizes' affine, as nibabel reads it
+                source, affine = "base", hdr.get_base_affine()
             unit = str(hdr.get_xyzt_units()[0])
         shape = tuple(int(n) for n in hdr.get_data_shape())
     except Exception as exc:  # nibabel's many error types (a short block: WrapStructError)
