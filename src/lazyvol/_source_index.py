@@ -11,10 +11,11 @@ import itertools
 from collections.abc import Mapping
 from typing import Any
 
-__all__ = ["SOURCE_INDEX_KEY", "slice_source_index", "source_stride"]
+__all__ = ["SOURCE_INDEX_KEY", "axis_steps", "slice_source_index", "source_stride"]
 
 #: ``meta`` key with the source's slice and 4th-axis index of each index of a cut volume:
-#: ``{"k": [source k per k], "t": [source t per t]}``.
+#: ``{"k": [source k per k], "t": [source t per t]}``, and for a volume of 5 axes or more the
+#: source axis and indices of each axis from the 4th on (``"axes"``).
 SOURCE_INDEX_KEY = "source_index"
 
 
@@ -33,12 +34,16 @@ def slice_source_index(
     """
     if not is_dicom(meta) and SOURCE_INDEX_KEY not in meta and len(shape) < 4:
         return
-    idx = meta.get(SOURCE_INDEX_KEY)
+    found = meta.get(SOURCE_INDEX_KEY)
+    idx: dict[str, Any] = found if isinstance(found, dict) else {}
     nt = shape[3] if len(shape) > 3 else 1
-    ks = list(idx["k"]) if isinstance(idx, dict) else list(range(shape[2]))
-    ts = list(idx["t"]) if isinstance(idx, dict) else list(range(nt))
+    axes = _cut_axes(idx.get("axes"), canon, shape)
+    ks = list(idx["k"]) if "k" in idx else list(range(shape[2]))
+    ts = list(idx["t"]) if "t" in idx else list(range(nt))
     if len(ks) != shape[2] or len(ts) != nt:  # not ours any more: do not guess
         meta.pop(SOURCE_INDEX_KEY, None)
+        if axes is not None:
+            meta[SOURCE_INDEX_KEY] = {"axes": axes}
         return
     kitem = canon[2]
     ks = ks[kitem] if isinstance(kitem, slice) else [ks[kitem]]
@@ -46,6 +51,45 @@ def slice_source_index(
         titem = canon[3]
         ts = ts[titem] if isinstance(titem, slice) else [ts[titem]]
     meta[SOURCE_INDEX_KEY] = {"k": ks, "t": ts}
+    if axes is not None:
+        meta[SOURCE_INDEX_KEY]["axes"] = axes
+
+
+def _cut_axes(
+    axes: Any, canon: tuple[slice | int, ...], shape: tuple[int, ...]
+) -> list[list[Any]] | None:
+    """``[source axis, [source indices]]`` of each axis from the 4th on of ``volume[canon]``,
+    kept for volumes of 5 axes or more (an integer index drops an axis: the ones after it move
+    down), from ``axes`` (the same of the volume cut, None as opened); None when not kept."""
+    if not isinstance(axes, list):
+        if len(shape) < 5:
+            return None
+        axes = [[a, list(range(shape[a]))] for a in range(3, len(shape))]
+    if len(axes) != len(shape) - 3 or any(
+        len(ids) != n for (_, ids), n in zip(axes, shape[3:], strict=True)
+    ):
+        return None  # not ours any more: do not guess
+    return [
+        [src, ids[item]]
+        for (src, ids), item in zip(axes, canon[3:], strict=True)
+        if isinstance(item, slice)
+    ]
+
+
+def axis_steps(meta: Mapping[str, Any], ndim: int) -> list[tuple[int, int]] | None:
+    """``(source axis, source steps per step)`` of each axis from the 4th on of a volume of
+    ``ndim`` axes cut from a volume of 5 or more (``meta[SOURCE_INDEX_KEY]["axes"]``), the step 1
+    where the cut is not evenly spaced; None when not known."""
+    index = meta.get(SOURCE_INDEX_KEY)
+    axes = index.get("axes") if isinstance(index, Mapping) else None
+    if not isinstance(axes, list) or len(axes) != ndim - 3:
+        return None
+    out = []
+    for src, ids in axes:
+        strides = {abs(int(b) - int(a)) for a, b in itertools.pairwise(ids)}
+        step = strides.pop() if len(strides) == 1 and 0 not in strides else 1
+        out.append((int(src), step))
+    return out
 
 
 def source_stride(meta: Mapping[str, Any]) -> int:

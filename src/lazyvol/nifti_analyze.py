@@ -15,7 +15,7 @@ from typing import Any
 import numpy as np
 
 from .errors import FormatError, LazyvolError
-from .nifti_fields import ParsedHeader
+from .nifti_fields import CARRIED_KEY, ParsedHeader
 
 __all__ = ["analyze_header"]
 
@@ -112,6 +112,14 @@ def analyze_header(
         zooms = ()
     if len(zooms) > 3 and np.isfinite(zooms[3]):
         fields["axis4_spacing"] = float(zooms[3])
+    carried: dict[str, Any] = {}  # what a NIfTI written from it keeps (lazyvol.nifti_carry)
+    aux = bytes(hdr["aux_file"]).split(b"\0")[0].decode("latin-1").strip()
+    if aux:
+        carried["aux_file"] = aux
+    if len(zooms) > 4 and np.all(np.isfinite(zooms)):
+        carried["zooms"] = [float(z) for z in zooms]
+    if carried:
+        fields[CARRIED_KEY] = carried
     return ParsedHeader(
         format="analyze",
         dim=np.asarray(hdr["dim"]).astype(np.int64),

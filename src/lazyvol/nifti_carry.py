@@ -19,13 +19,14 @@ from typing import Any
 
 import numpy as np
 
-from ._source_index import SOURCE_INDEX_KEY
+from ._source_index import SOURCE_INDEX_KEY, axis_steps
 from .geometry import axis_map
 from .nifti_fields import CARRIED_KEY, CARRIED_PLAIN, CARRIED_SLICE_TIMING
 
 __all__ = [
     "ALIGNED",
     "QFORM_DIFFERS",
+    "axis_zooms",
     "carry_fields",
     "qform_holds",
     "same_transform",
@@ -134,6 +135,28 @@ def xform_codes(
     return s_code or 1, (q_code or 1) if holds else 0
 
 
+def axis_zooms(meta: dict[str, Any], ndim: int) -> dict[int, float]:
+    """``{axis: step}`` of the axes from the 4th on of a volume of ``ndim`` axes whose step comes
+    from a source of more than 4 axes (its ``pixdim[5:]``, carried as ``zooms``), following its
+    axes as cut: times the cut's step, moved down where an integer index dropped an axis before
+    them. The 4th axis is left out while it is the source's 4th (its step and unit:
+    :func:`lazyvol.zarr_nifti.axis4_step`). Empty when the source's axes are not known."""
+    fields = meta.get(CARRIED_KEY)
+    zooms = fields.get("zooms") if isinstance(fields, dict) else None
+    if not isinstance(zooms, list) or ndim < 4:
+        return {}
+    steps = axis_steps(meta, ndim)
+    if steps is None:
+        if len(zooms) != ndim:
+            return {}  # not cut (then its axes would be known) yet not the source's axes
+        steps = [(axis, 1) for axis in range(3, ndim)]
+    return {
+        3 + n: float(zooms[src]) * step
+        for n, (src, step) in enumerate(steps)
+        if src != 3 and src < len(zooms)
+    }
+
+
 def carry_fields(hdr: Any, meta: dict[str, Any], affine: Any, shape: tuple[int, ...]) -> None:
     """Set the carried fields of ``meta`` on the nibabel header ``hdr`` of a volume of ``affine``
     and ``shape`` (see the module docstring)."""
@@ -145,6 +168,8 @@ def carry_fields(hdr: Any, meta: dict[str, Any], affine: Any, shape: tuple[int, 
             hdr[key] = fields[key]
     if fields.get("intent_name"):
         hdr["intent_name"] = str(fields["intent_name"]).encode("latin-1", "replace")[:15]
+    if fields.get("aux_file"):
+        hdr["aux_file"] = str(fields["aux_file"]).encode("latin-1", "replace")[:24]
     if "toffset" in fields:
         index = meta.get(SOURCE_INDEX_KEY)
         ts = index.get("t") if isinstance(index, dict) else None

@@ -410,15 +410,21 @@ CARRIED_SLICE_TIMING = ("slice_code", "slice_start", "slice_end", "slice_duratio
 
 def header_fields(rec: Any) -> dict[str, Any]:
     """The carried fields of a NIfTI header record (a structured NumPy record of its fields)
-    that are set (non-zero, non-empty)."""
+    that are set (non-zero, non-empty); ``zooms`` (``pixdim[1:]``, one per axis) for an image of
+    more than 4 axes."""
     out: dict[str, Any] = {}
     for key in (*CARRIED_PLAIN, "toffset", "dim_info", *CARRIED_SLICE_TIMING):
         value = rec[key].item()
         if value and np.isfinite(value):
             out[key] = value
-    name = bytes(rec["intent_name"]).split(b"\0")[0].decode("latin-1").strip()
-    if name:
-        out["intent_name"] = name
+    for key in ("intent_name", "aux_file"):
+        text = bytes(rec[key]).split(b"\0")[0].decode("latin-1").strip()
+        if text:
+            out[key] = text
+    ndim = int(rec["dim"][0])
+    zooms = [float(z) for z in rec["pixdim"][1 : ndim + 1]]
+    if ndim > 4 and all(np.isfinite(zooms)):  # the steps of the axes past the 4th
+        out["zooms"] = zooms
     return out
 
 

@@ -5,7 +5,9 @@
   floats (:func:`needs_nifti2`).
 - Units: the affine's space unit (:func:`lazyvol.zarr_nifti.space_unit`) and the 4th axis' own unit
   (a NIfTI source's ``sec``/``msec``/``usec``/``hz``/``ppm``/``rads``; an OME store's time unit;
-  seconds for a DICOM series' TR and where nothing says), with its step in ``pixdim[4]``.
+  seconds for a DICOM series' TR and where nothing says), with its step in ``pixdim[4]``; the
+  steps of a source's axes past the 4th in ``pixdim[5:]``, following them as the volume was cut
+  (:func:`lazyvol.nifti_carry.axis_zooms`).
 - The affine as sform and qform, codes by :func:`lazyvol.nifti_carry.xform_codes`: each the code
   of the transform the affine came from, 0 for a qform that held another transform or cannot
   hold the affine (a sheared one), 0 and 0 for an affine the header's voxel sizes give.
@@ -23,7 +25,7 @@ import numpy as np
 
 from .errors import WriteError
 from .geometry import affine_problem, axis_map
-from .nifti_carry import carry_fields, set_acquisition_fields, xform_codes
+from .nifti_carry import axis_zooms, carry_fields, set_acquisition_fields, xform_codes
 from .nifti_fields import CARRIED_KEY, base_affine
 from .scaling import numbers_hint
 from .sidecar import sidecar
@@ -95,6 +97,8 @@ def written_header(
         spacing, _ = axis4_step(meta)
         if spacing is not None:
             zooms[3] = spacing
+        for axis, step in axis_zooms(meta, len(shape)).items():
+            zooms[axis] = step
         hdr.set_zooms(zooms)
     carry_fields(hdr, meta, affine, shape)
     if isinstance(meta.get("bids"), dict) and CARRIED_KEY not in meta:  # a DICOM series
