@@ -875,3 +875,54 @@ def test_an_integer_dtype_keeps_wide_integers_exact_and_refuses_2_to_the_63(
         lv.open(tmp_path / "s.nii", dtype="int8").compute()
     with pytest.raises(lv.DataTypeError, match=r"s\.nii: values \(.*int8"):  # (no scaling named)
         lv.open(tmp_path / "s.nii", dtype="int8", scale=False).compute()
+
+
+@pytest.mark.parametrize(
+    ("shape", "chunks"),
+    [
+        ((4, 5), (2, 5, 1)),
+        ((4, 5), (2, -1, 1)),
+        ((4, 5), {0: 2, 2: 1}),
+        ((4, 5), (2, 5)),
+        ((7,), (2, 1, 1)),
+        ((7,), (2,)),
+    ],
+    ids=str,
+)
+def test_chunks_are_for_the_shape_a_1d_or_2d_image_shows(tmp_path: Path, shape, chunks) -> None:
+    """A 1-D/2-D NIfTI opens as (i, j, 1): chunks= for that shape is taken (it raised dask's
+    ValueError), and one for the file's shape (nibabel's) still is; values as nibabel's."""
+    path = tmp_path / "low.nii"
+    data = np.arange(int(np.prod(shape)), dtype=np.int16).reshape(shape)
+    nib.save(nib.Nifti1Image(data, np.eye(4)), path)
+    vol = lv.open(path, chunks=chunks)
+    want = np.asanyarray(nib.load(path).dataobj)
+    np.testing.assert_array_equal(vol.compute(), want.reshape(vol.shape))
+    assert vol.chunks[0] == (2,) * (shape[0] // 2) + ((1,) if shape[0] % 2 else ())
+
+
+@pytest.mark.parametrize(
+    ("shape", "chunks", "axes"),
+    [((4, 5), (2, 5, 1, 1), 3), ((4, 5, 6), (2, 5), 3), ((4, 5, 6, 2), (2, 5, 6), 4)],
+)
+def test_chunks_of_another_length_are_refused_naming_the_length(
+    tmp_path: Path, shape, chunks, axes
+) -> None:
+    from lazyvol.errors import OptionError
+
+    path = tmp_path / "c.nii"
+    nib.save(nib.Nifti1Image(np.zeros(shape, np.int16), np.eye(4)), path)
+    with pytest.raises(
+        OptionError, match=rf"c\.nii: chunks=.* volume has {axes} axes.*give {axes}"
+    ):
+        lv.open(path, chunks=chunks)
+
+
+@pytest.mark.parametrize("chunks", [(0, 1, 1), "bogus"])
+def test_an_invalid_chunk_spec_is_a_typed_error(tmp_path: Path, chunks) -> None:
+    from lazyvol.errors import OptionError
+
+    path = tmp_path / "c.nii"
+    nib.save(nib.Nifti1Image(np.zeros((4, 5, 6), np.int16), np.eye(4)), path)
+    with pytest.raises(OptionError, match=r"c\.nii: chunks="):
+        lv.open(path, chunks=chunks)

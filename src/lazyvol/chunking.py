@@ -28,6 +28,7 @@ import numpy as np
 from . import scheduling
 from ._readahead import after_read, before_read
 from .config import chunk_budget, configured_chunk_budget
+from .errors import OptionError
 from .scheduling import (  # noqa: F401  (re-exported: callers import them from here)
     LOCAL_SCHEDULER_ENV,
     direct_compute_allowed,
@@ -126,12 +127,20 @@ def normalize_chunks(
     *,
     spatial_ndim: int = 3,
     default_budget: int | None = None,
+    where: str = "",
 ) -> tuple[tuple[int, ...], ...]:
     """Turn ``"auto"`` or any dask chunk specification into explicit per-axis chunk lengths.
 
     ``default_budget``: a reader's own default bytes per ``"auto"`` chunk (DICOM slabs, inflated
     ``.nii.gz`` blocks), used while the user has configured no chunk budget
     (:func:`lazyvol.config.configured_chunk_budget`); a configured budget always wins.
+    ``where``: the source, for messages.
+
+    Raises
+    ------
+    OptionError
+        ``chunks`` is not a chunk specification for ``shape`` (a tuple of another length, zero
+        or negative lengths, an unknown string): the message says what it takes.
     """
     if chunks is None or (isinstance(chunks, str) and chunks == "auto"):
         budget = None
@@ -143,9 +152,23 @@ def normalize_chunks(
     explicit = _explicit_chunks(chunks, shape)
     if explicit is not None:
         return explicit
+    at = f"{where}: " if where else ""
+    if isinstance(chunks, tuple | list) and len(chunks) != len(shape):
+        raise OptionError(
+            f"{at}chunks={chunks!r} gives {len(chunks)} chunk lengths, but the volume has "
+            f"{len(shape)} axes (shape {tuple(int(n) for n in shape)}): give {len(shape)}, one per "
+            "axis (-1 or None for a whole axis), or a dict {axis: length}"
+        )
     import dask.array as da
 
-    return da.core.normalize_chunks(chunks, tuple(shape), dtype=np.dtype(dtype))
+    try:
+        return da.core.normalize_chunks(chunks, tuple(shape), dtype=np.dtype(dtype))
+    except (ValueError, TypeError, ZeroDivisionError) as exc:
+        raise OptionError(
+            f"{at}chunks={chunks!r} is not a chunk specification for shape "
+            f"{tuple(int(n) for n in shape)} ({exc}); give positive lengths per axis, a dict "
+            "{axis: length}, a size such as '32MiB', or 'auto'"
+        ) from None
 
 
 def _explicit_chunks(chunks: object, shape: Sequence[int]) -> tuple[tuple[int, ...], ...] | None:

@@ -18,6 +18,7 @@ __all__ = [
     "IntegrityError",
     "LazyvolError",
     "MultipleSeriesError",
+    "OptionError",
     "RemoteAccessError",
     "RemoteReadError",
     "RemoteTimeoutError",
@@ -99,6 +100,11 @@ class MultipleSeriesError(SeriesError):
     def __init__(self, message: str, series: list[Any] | None = None) -> None:
         super().__init__(message)
         self.series = list(series or [])
+
+
+class OptionError(LazyvolError, ValueError):
+    """An option given to lazyvol is not valid for the source (e.g. ``chunks=`` with a length per
+    axis for another number of axes); the message names the option and what it takes."""
 
 
 class GridMismatchError(LazyvolError, ValueError):

@@ -227,7 +227,18 @@ def _volume(
     shape, out_dtype = plan.shape, np.dtype(plan.out_dtype)
     spatial = min(3, len(shape))
     default = GZ_CHUNK_BYTES if plan.compressed else None
-    norm = normalize_chunks(chunks, shape, out_dtype, spatial_ndim=spatial, default_budget=default)
+    # chunks= is for the shape the volume shows: a 1-D/2-D image padded to (i, j, 1); a tuple
+    # for the file's shape (nibabel's) is taken too, and "auto" chunks the file's
+    own = chunks is None or (isinstance(chunks, str) and chunks == "auto")
+    own = own or (isinstance(chunks, tuple | list) and len(chunks) == len(shape))
+    norm = normalize_chunks(
+        chunks,
+        shape if own else shape + (1,) * (3 - len(shape)),
+        out_dtype,
+        spatial_ndim=spatial,
+        default_budget=default,
+        where=loc.display,
+    )[: len(shape)]
     stamps = {plan.stamp, *opened}
     options: dict[str, Any] = {"scale": scale, "dtype": out_dtype.str, "chunks": norm}
     if loc.is_remote and loc.options:
