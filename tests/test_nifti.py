@@ -289,6 +289,32 @@ def test_extensions_and_unusual_offset(tmp_path: Path) -> None:
     np.testing.assert_array_equal(lv.open(tmp_path / "off.nii").compute(), data)
 
 
+@pytest.mark.parametrize("suffix", [".nii", ".nii.gz"])
+def test_zero_padding_after_the_extensions_ends_them(tmp_path: Path, suffix: str) -> None:
+    """An extension followed by zeros up to a larger vox_offset (what nibabel writes after
+    set_data_offset with an extension): niftilib (SimpleITK, FSL, AFNI) stops at the zero frame
+    and reads the data; nibabel fails (an untyped ValueError). lazyvol reads it as niftilib does
+    (the truth: the array written); a nonzero frame that does not fit is still refused."""
+    data = np.arange(60, dtype=np.int16).reshape(3, 4, 5)
+    img = nib.Nifti1Image(data, np.diag([2.0, 2, 2, 1]))
+    img.header.extensions.append(nib.nifti1.Nifti1Extension(6, b"comment" * 10))
+    img.header.set_data_offset(2048)
+    path = tmp_path / ("pad" + suffix)
+    nib.save(img, path)
+    with pytest.raises(ValueError):
+        nib.load(path).get_fdata()
+    np.testing.assert_array_equal(lv.open(path).compute(), data)
+    if suffix == ".nii":
+        sitk = pytest.importorskip("SimpleITK")
+        np.testing.assert_array_equal(sitk.GetArrayFromImage(sitk.ReadImage(str(path))).T, data)
+        raw = bytearray(path.read_bytes())
+        first = 352 + int(np.frombuffer(raw[352:356], "<i4")[0])
+        raw[first + 4 : first + 8] = np.int32(6).tobytes()  # ecode 6, esize 0: not padding
+        path.write_bytes(bytes(raw))
+        with pytest.raises(lv.FormatError, match="extension"):
+            lv.open(path)
+
+
 @pytest.mark.parametrize("suffix", [".nii", ".nii.gz", ".hdr"])
 def test_extensions_larger_than_the_header_cap_are_left_unread(
     tmp_path: Path, suffix: str, monkeypatch: pytest.MonkeyPatch

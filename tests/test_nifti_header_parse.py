@@ -186,6 +186,8 @@ def test_parser_agrees_with_nibabel(case):
         shape_out = _outcome(ref.get_data_shape)
         if shape_out[0] == "error":  # nibabel refuses the shape when the image is loaded
             ref_out = shape_out
+    if ref_out[0] == "error" and ours_out[0] == "ok" and _zero_padded(head, nifti2, single):
+        return  # read as niftilib reads it (test_nifti::test_zero_padding_after_the_extensions...)
     assert ref_out[0] == ours_out[0], (ref_out, ours_out)
     if ref_out[0] == "error":
         assert ours_out[1] == "FormatError"
@@ -226,6 +228,31 @@ def test_parser_agrees_with_nibabel(case):
     else:
         assert "axis4_spacing" not in ours.fields
     np.testing.assert_array_equal(ours.pixdim_used, [float(x) for x in ref["pixdim"][1:4]])
+
+
+def _zero_padded(head: bytes, nifti2: bool, single: bool) -> bool:
+    """True when the extension frames of a single-file header end in a frame of esize 0 with only
+    zeros from it to vox_offset: padding, where niftilib stops (nibabel refuses it)."""
+    order = "<" if int.from_bytes(head[:4], "little") in (348, 540) else ">"
+    size = 540 if nifti2 else 348
+    if not single or head[size : size + 1] in (b"", b"\x00"):
+        return False
+    vox = (
+        float(np.frombuffer(head[168:176], order + "i8")[0])
+        if nifti2
+        else float(np.frombuffer(head[108:112], order + "f4")[0])
+    )
+    if not math.isfinite(vox):
+        return False
+    pos, end = size + 4, int(vox)
+    while pos + 8 <= min(end, len(head)):
+        esize = int(np.frombuffer(head[pos : pos + 4], order + "i4")[0])
+        if esize == 0:
+            return not any(head[pos:end])
+        if esize < 8:
+            return False
+        pos += esize
+    return False
 
 
 def head_dim(head: bytes, nifti2: bool) -> np.ndarray:

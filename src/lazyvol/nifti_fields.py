@@ -364,7 +364,9 @@ def _extensions(
     head: bytes, rec: np.void, where: str, order: str, single: bool, whole: bool
 ) -> None:
     """Walk the extension frames as nibabel does (``Nifti1Extensions.from_fileobj``), raising
-    where nibabel does: a frame that is cut short. Their contents are not used. ``whole``: ``head``
+    where nibabel does: a frame that is cut short. Their contents are not used. A frame of esize 0
+    followed by zeros only, up to ``vox_offset``, is padding: the walk stops there, as niftilib
+    (ITK, FSL, AFNI) stops (nibabel fails on it). ``whole``: ``head``
     holds every header byte (else frames reaching past its end are left unread, not refused: the
     file's size is checked against the data's end anyway)."""
     size_hdr = int(rec["sizeof_hdr"])
@@ -386,6 +388,9 @@ def _extensions(
                 "extension header; the header is corrupt or cut short"
             )
         esize = int(np.frombuffer(frame[:4], dtype=order + "i4")[0])
+        end = pos - 8 + int(left) if single else len(head)
+        if esize == 0 and not any(head[pos - 8 : end]):
+            return  # zero padding up to vox_offset: the frames end here, as niftilib reads them
         want = esize - 8
         got = len(head[pos : pos + want]) if want >= 0 else len(head) - pos
         pos = pos + got
