@@ -122,3 +122,56 @@ def test_a_slice_by_slice_loop_reads_nibabels_voxels_inflating_once(indexed, mon
     np.testing.assert_array_equal(vol[:, :, 5:6].compute(), data[:, :, 5:6])
     np.testing.assert_array_equal(vol[:, :, 200:203].compute(), data[:, :, 200:203])
     assert inflated.bytes < 1.2 * len(stream)
+
+
+def test_the_first_pass_handle_reads_ahead_once_the_index_is_saved(
+    tmp_path, gzip_cache, monkeypatch
+) -> None:
+    """With indexed_gzip as the engine, the handle that made the first pass (and saved the index)
+    serves the reads that follow in the same process: it reads ahead too."""
+    monkeypatch.setenv(gzaccess.ENGINE_ENV, "indexed_gzip")
+    clear_gzip_handles()
+    rng = np.random.default_rng(2)
+    ramp = np.add.outer(np.add.outer(np.arange(128), np.arange(128)), np.arange(384))
+    data = (ramp * 3 + rng.integers(0, 40, SHAPE)).astype(np.int16)
+    path = tmp_path / "p.nii.gz"
+    nib.save(nib.Nifti1Image(data, np.eye(4)), path)
+    vol = lv.open(path)
+    np.testing.assert_array_equal(vol.compute(), data)  # the first pass: the index is saved
+    inflated = _Inflated(_points(path), monkeypatch)
+    for k in range(SHAPE[2]):
+        np.testing.assert_array_equal(vol[:, :, k : k + 1].compute(), data[:, :, k : k + 1])
+    assert inflated.bytes < 1.2 * data.nbytes
+
+
+def test_reads_far_apart_are_not_read_ahead(indexed, monkeypatch) -> None:
+    """Every 100th slice (3.1 MiB apart, points ~4 MiB apart): the bytes read ahead would not be
+    used by the next read; each read is inflated as asked, as without read-ahead."""
+    path, _, data = indexed
+    points = _points(path)
+    inflated = _Inflated(points, monkeypatch)
+    vol = lv.open(path)
+    plane = SHAPE[0] * SHAPE[1] * 2
+    want = 0
+    for k in range(0, SHAPE[2], 100):
+        np.testing.assert_array_equal(vol[:, :, k : k + 1].compute(), data[:, :, k : k + 1])
+        at = 352 + k * plane
+        want += at - max(p for p in points if p <= at) + plane
+    assert inflated.bytes == want
+
+
+def test_a_one_point_stream_keeps_no_more_than_it_holds(tmp_path, gzip_cache) -> None:
+    """A small file's index has one seek point: it is read ahead to its end, in a buffer no
+    larger than the stream (each such handle kept 32 MiB)."""
+    data = np.arange(48 * 48 * 40, dtype=np.int16).reshape(48, 48, 40)
+    path = tmp_path / "s.nii.gz"
+    nib.save(nib.Nifti1Image(data, np.eye(4)), path)
+    build_gzip_index(path)
+    clear_gzip_handles()
+    vol = lv.open(path)
+    for k in range(40):
+        np.testing.assert_array_equal(vol[:, :, k : k + 1].compute(), data[:, :, k : k + 1])
+    src = GzSource.of(str(path), data.nbytes + 352)
+    handles = gzaccess._POOL.entry(src).idle
+    assert handles and all(h.ahead is not None for h in handles)
+    assert max(len(h.ahead.buf or b"") for h in handles) <= data.nbytes + 352

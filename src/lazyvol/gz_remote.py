@@ -268,7 +268,7 @@ class _Handle:
             self.check.done = True  # reads through a saved index: the pass that saved it checked
             try:
                 import_index(self.raw, "indexed_gzip", index)
-                self.ahead = ReadAhead(p for p, _ in self.raw.seek_points())
+                self.ahead = ReadAhead((p for p, _ in self.raw.seek_points()), src.data_end)
             except BaseException:
                 self.close()
                 raise
@@ -413,7 +413,8 @@ def _read_streaming(ent: _Entry, offset: int, view: memoryview) -> int:
             try:
                 handle.save_index(ent.index_file)
                 ent.indexed = True
-                handle.file.random_access()  # small requests from now on
+                handle.file.random_access()  # small requests from now on, read ahead
+                handle.ahead = ReadAhead((p for p, _ in handle.raw.seek_points()), ent.src.data_end)
             except (OSError, ValueError) as exc:
                 warnings.warn(
                     f"lazyvol could not save the gzip seek index of {ent.src.loc} in "

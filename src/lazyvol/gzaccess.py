@@ -199,8 +199,8 @@ class _Handle:
         # indexed_gzip inflates each read from the seek point before it: sequential reads through
         # an index read ahead to the next point (rapidgzip keeps its own decoder state).
         self.ahead: ReadAhead | None = None
-        if kind != "rapidgzip" and index is not None:
-            self.ahead = ReadAhead(p for p, _ in self.raw.seek_points())
+        if index is not None:
+            self.read_ahead(src.data_end)
 
     def call(self, fn: Callable[..., Any], *args: Any) -> Any:
         """``fn(*args)`` on the handle's own thread, if it has one."""
@@ -256,6 +256,11 @@ class _Handle:
             # indexed_gzip never checks a stream's CRC-32: the first pass does (rapidgzip does).
             self.check = StreamCheck(src.path, src.data_end, lambda: _last8(self.fobj, src.size))
         return raw
+
+    def read_ahead(self, end: int) -> None:
+        """Read ahead from now on (reads through a complete index; indexed_gzip only)."""
+        if self.kind != "rapidgzip":
+            self.ahead = ReadAhead((p for p, _ in self.raw.seek_points()), end)
 
     def read_at(self, offset: int, view: memoryview) -> int:
         return int(self.call(self._read_at, offset, view))
@@ -405,6 +410,7 @@ class _Entry:
         try:
             _save_index(handle, self.index_file, reached)
             self.indexed = True
+            handle.read_ahead(self.src.data_end)  # (the pass's handle serves indexed reads too)
         except (OSError, ValueError) as exc:
             warnings.warn(
                 f"lazyvol could not save the gzip seek index of {self.src.path} in "

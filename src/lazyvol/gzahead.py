@@ -13,8 +13,10 @@ one call, to the next seek point, keeps those bytes and serves the following rea
 every raw read of the pass starts at a seek point and each stretch is inflated once. A read
 elsewhere is passed through as asked (random access stays as small as it was) and drops the bytes
 kept. Reads as large as the widest gap between seek points, or larger, go straight to the caller's
-buffer as before; the bytes kept per handle (a read plus the way to the next point: under twice
-that gap, at most :data:`MAX_AHEAD`) are held only while a sequential pattern lasts.
+buffer as before. The bytes kept per handle (a read plus the way to the next point: under twice
+that gap, never more than the stream holds past the read, at most :data:`MAX_AHEAD`) stay with
+the handle until a read elsewhere, or until its file's handles are closed
+(:func:`lazyvol.nifti.clear_gzip_handles`, or the pool making room for another file).
 """
 
 from __future__ import annotations
@@ -36,16 +38,18 @@ RawRead = Callable[[int, memoryview], int]
 class ReadAhead:
     """Sequential-read detection and read-ahead for one handle (not thread-safe, as the handle).
 
-    ``points``: the uncompressed offsets of the handle's seek points.
+    ``points``: the uncompressed offsets of the handle's seek points; ``end``: the end of the bytes
+    its reader reads (the image data), which bounds the bytes read ahead.
     """
 
-    __slots__ = ("buf", "cap", "end", "last_end", "length", "points", "start")
+    __slots__ = ("buf", "cap", "end", "last_end", "length", "points", "start", "stop")
 
-    def __init__(self, points: Iterable[int]) -> None:
-        self.points = sorted({int(p) for p in points})
-        gaps = [b - a for a, b in itertools.pairwise(self.points)]
-        # (one point: every read inflates from it; read ahead as far as allowed)
-        self.cap = min(MAX_AHEAD, max(gaps, default=MAX_AHEAD))
+    def __init__(self, points: Iterable[int], end: int) -> None:
+        self.points = sorted({int(p) for p in points if 0 <= int(p) < end})
+        self.stop = int(end)
+        # (the end counts as a point: a one-point stream is read ahead to its end)
+        gaps = [b - a for a, b in itertools.pairwise([*self.points, self.stop])]
+        self.cap = min(MAX_AHEAD, max(gaps, default=0))
         self.buf: bytearray | None = None
         self.start = 0
         self.length = 0
@@ -73,8 +77,10 @@ class ReadAhead:
         self.buf, self.length = None, 0
 
     def _continues(self, pos: int) -> bool:
-        """Does a read at ``pos`` continue the last one (at its end or less than a gap after)?"""
-        return self.last_end >= 0 and 0 <= pos - self.last_end < self.cap
+        """Does a read at ``pos`` continue the last one: at its end, or a little after it (a
+        quarter of the widest gap: the rows of a crop, plane after plane)? Reads further apart
+        would land past the bytes read ahead (every 75th slice read more and took longer)."""
+        return self.last_end >= 0 and 0 <= pos - self.last_end <= self.cap // 4
 
     def _from_kept(self, offset: int, view: memoryview) -> int:
         at = offset - self.start
@@ -93,7 +99,7 @@ class ReadAhead:
             return raw_read(pos, view)
         i = bisect.bisect_left(self.points, pos + rest)
         # (at most a gap past the end of the read: the next read starts at a point)
-        size = self.points[i] - pos if i < len(self.points) else rest + self.cap
+        size = self.points[i] - pos if i < len(self.points) else self.stop - pos
         size = max(rest, min(size, MAX_AHEAD))
         if self.buf is None or len(self.buf) < size:
             self.buf = bytearray(size)
