@@ -73,3 +73,23 @@ def test_an_empty_or_absent_mat_leaves_the_header_affine(tmp_path: Path) -> None
     np.testing.assert_array_equal(lv.open(path).affine, want)
     (tmp_path / "a.mat.gz").write_bytes(b"")  # nibabel: an empty .mat is none (indexed_gzip fails)
     np.testing.assert_array_equal(lv.open(path).affine, want)
+
+
+@pytest.mark.parametrize("saved", ["a.img", "a.img.gz"])
+def test_the_mat_is_part_of_the_pairs_identity(tmp_path: Path, saved: str) -> None:
+    """The .mat gives the affine: a cache entry of the pair is not served once only the .mat
+    changed (the .hdr and .img were its only source files: the old affine came back)."""
+    path = _spm_pair(tmp_path, saved)
+    first = lv.open(path, cache=True)
+    first.compute()
+    np.testing.assert_allclose(first.affine, nib.load(path).affine)
+    moved = ROTATED.copy()
+    moved[:3, 3] = [50.0, 60.0, 70.0]
+    other = tmp_path / "other"
+    other.mkdir()
+    nib.save(nib.Spm2AnalyzeImage(np.asanyarray(nib.load(path).dataobj), moved), other / saved)
+    mat = saved.replace(".img", ".mat")
+    (tmp_path / mat).write_bytes((other / mat).read_bytes())  # only the .mat changes
+    want = nib.load(path).affine
+    assert not np.allclose(want, first.affine)
+    np.testing.assert_allclose(lv.open(path, cache=True).affine, want)

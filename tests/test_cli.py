@@ -47,6 +47,28 @@ def phantom(tmp_path_factory):
     return Path(path), np.asarray(nib.load(path).dataobj)
 
 
+@pytest.mark.parametrize(
+    ("space", "time"), [("micron", "msec"), ("mm", "sec"), ("meter", "unknown")]
+)
+def test_info_states_the_units_of_the_voxel_size(env, tmp_path, space, time):
+    """The voxel size in the file's own units (a 1500 msec step was printed as a bare 1500)."""
+    img = nib.Nifti1Image(np.zeros((4, 5, 6, 3), np.int16), np.diag([0.9, 1.1, 2.5, 1.0]))
+    img.header.set_zooms((0.9, 1.1, 2.5, 1500.0))
+    img.header.set_xyzt_units(space, time)
+    path = tmp_path / "u.nii"
+    nib.save(img, path)
+    units = nib.load(path).header.get_xyzt_units()
+    r = run(env, "info", path, "--json")
+    assert r.returncode == 0, r.stderr
+    d = json.loads(r.stdout)
+    want_time = None if units[1] == "unknown" else units[1]
+    assert d["voxel_units"] == [units[0]] * 3 + [want_time]
+    r = run(env, "info", path)
+    line = next(x for x in r.stdout.splitlines() if x.startswith("voxel size"))
+    tail = f"1500 {units[1]}" if want_time else "1500 (unit not stated)"
+    assert line.endswith(f"0.9 x 1.1 x 2.5 {units[0]}, {tail}"), line
+
+
 def test_info_nifti(env, phantom):
     path, x = phantom
     r = run(env, "info", path, "--json")

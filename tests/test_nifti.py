@@ -952,3 +952,19 @@ def test_an_invalid_chunk_spec_is_a_typed_error(tmp_path: Path, chunks) -> None:
     nib.save(nib.Nifti1Image(np.zeros((4, 5, 6), np.int16), np.eye(4)), path)
     with pytest.raises(OptionError, match=r"c\.nii: chunks="):
         lv.open(path, chunks=chunks)
+
+
+def test_a_bad_chunk_spec_names_the_dicom_folder_and_the_store(tmp_path: Path) -> None:
+    """Every reader's OptionError names its source (DICOM and Zarr named none)."""
+    from lazyvol.errors import OptionError
+    from lazyvol.testing import write_dicom_series
+
+    folder = tmp_path / "series"
+    write_dicom_series(str(folder), (8, 8, 4))
+    with pytest.raises(OptionError, match=r"series: chunks=.*3 axes"):
+        lv.open(folder, chunks=(2, 2))
+    path = tmp_path / "c.nii"
+    nib.save(nib.Nifti1Image(np.zeros((4, 5, 6), np.int16), np.eye(4)), path)
+    store = lv.open(path).to_zarr(tmp_path / "c.zarr")
+    with pytest.raises(OptionError, match=r"c\.zarr.*: chunks=.*3 axes"):
+        lv.open(store, chunks=(2, 2))

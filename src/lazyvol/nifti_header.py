@@ -105,6 +105,23 @@ def data_location(loc: Location) -> Location:
     return loc
 
 
+def sidecar_location(loc: Location, kind: str = "mat") -> Location | None:
+    """Where a pair's optional sidecar (SPM's ``.mat``) would be, for either file of the pair:
+    the header's name with ``.hdr`` replaced by ``.<kind>``, its compression suffix kept
+    (``x.hdr.gz`` -> ``x.mat.gz``), as nibabel names it; None for a single-file image.
+
+    Raises
+    ------
+    UnsupportedError
+        A URL naming one version of one file of the pair (see :func:`header_location`).
+    """
+    hdr = header_location(loc)
+    old = ".hdr.gz" if is_gzip_name(hdr) else ".hdr"
+    if not hdr.name.lower().endswith(old):
+        return None
+    return _swap_suffix(hdr, old, f".{kind}.gz" if old.endswith(".gz") else f".{kind}")
+
+
 def is_gzip_name(loc: Location) -> bool:
     """True for a ``.gz`` name."""
     return loc.name.lower().endswith(".gz")
@@ -334,11 +351,10 @@ def _sidecar(hdr_loc: Location, kind: str) -> bytes:
         stream is corrupt or cut short.
     """
     gz = is_gzip_name(hdr_loc)
-    old = ".hdr.gz" if gz else ".hdr"
-    if not hdr_loc.name.lower().endswith(old):
-        return b""
     try:
-        loc = _swap_suffix(hdr_loc, old, f".{kind}.gz" if gz else f".{kind}")
+        loc = sidecar_location(hdr_loc, kind)
+        if loc is None:
+            return b""
         size = _io.stamp(loc).size
     except (SourceNotFoundError, RemoteAccessError, UnsupportedError):
         return b""

@@ -144,14 +144,22 @@ class NiftiReader:
 
     def source_files(self, source: Location | str, **options: Any) -> list[str]:
         """The file, plus the other file of an Analyze/NIfTI pair when it exists (the image of a
-        ``.hdr``, the header of an ``.img``): a pair is one source, whichever file is named."""
+        ``.hdr``, the header of an ``.img``) and its SPM ``.mat`` when there is one (it gives the
+        affine): a pair is one source, whichever file is named."""
         source = Location.of(source)
-        from .nifti_header import data_location, header_location
+        from .nifti_header import data_location, header_location, sidecar_location
 
         other = data_location(source)
         if other == source:
             other = header_location(source)
         out = [source, other] if other != source and _is_object(other) else [source]
+        if len(out) == 2:
+            try:
+                mat = sidecar_location(source)
+            except LazyvolError:  # one version of one file of a pair: refused at open
+                mat = None
+            if mat is not None and _is_object(mat):
+                out.append(mat)
         return [loc.url if loc.is_remote else os.path.abspath(loc.url) for loc in out]
 
     def describe(self, source: Location) -> dict[str, Any]:

@@ -278,8 +278,9 @@ class Volume:
         """A ``nibabel.Nifti1Image`` over this volume; its data stays lazy until asked for.
 
         The dask array is the image's data object, so ``img.dataobj`` is lazy and
-        ``img.get_fdata()`` computes it. The affine is set as both sform and qform (code 1,
-        scanner), spatial units millimetres.
+        ``img.get_fdata()`` computes it. The affine is set as sform and qform, with codes that
+        say what it is (the source's own, as :meth:`to_nifti` writes them), in the affine's
+        space unit.
         """
         return _writer("nibabel")(self)
 

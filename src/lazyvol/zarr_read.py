@@ -431,7 +431,7 @@ def make_volume(
         chunk_spec: Any = _auto_read_chunks(tuple(unit[d] for d in order), shape, dtype.itemsize)
     else:
         chunk_spec = chunks
-    norm = normalize_chunks(chunk_spec, shape, dtype)
+    norm = normalize_chunks(chunk_spec, shape, dtype, where=f"{root.display} (array {array!r})")
     token = _token(pre, norm, manifest_sha256, fallback is not None, scaling)
     plan = ZarrPlan(
         root,

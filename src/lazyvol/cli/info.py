@@ -118,6 +118,10 @@ def volume_info(vol: Any, path: str, storage: dict[str, Any] | None = None) -> d
     """
     import math
 
+    from ..zarr_nifti import axis4_step, space_unit
+
+    step_unit = axis4_step(vol.meta)[1] if vol.ndim > 3 else None
+    step_unit = None if step_unit == "unknown" else step_unit
     chunk_shape = tuple(int(c[0]) for c in vol.chunks)
     n_chunks = math.prod(len(c) for c in vol.chunks)
     chunk_bytes = math.prod(chunk_shape) * vol.dtype.itemsize
@@ -130,6 +134,8 @@ def volume_info(vol: Any, path: str, storage: dict[str, Any] | None = None) -> d
         "shape": list(vol.shape),
         "dtype": str(vol.dtype),
         "voxel_size": [float(s) for s in vol.spacing],
+        # the units of voxel_size: the affine's, then the 4th axis step's (None: not stated)
+        "voxel_units": [space_unit(vol.meta)] * 3 + ([step_unit] if len(vol.spacing) > 3 else []),
         "orientation": vol.orientation,
         "affine": [[float(x) for x in row] for row in vol.affine],
         "chunks": {"shape": list(chunk_shape), "count": n_chunks, "bytes": chunk_bytes},
@@ -138,6 +144,15 @@ def volume_info(vol: Any, path: str, storage: dict[str, Any] | None = None) -> d
         "size_in_memory": int(vol.nbytes),
         "meta": meta,
     }
+
+
+def _voxel_text(sizes: list[float], units: list[str | None]) -> str:
+    """``2 x 2 x 2 mm, 1500 msec``: the voxel size in the affine's unit, then the 4th axis'
+    step in its own."""
+    text = " x ".join(f"{v:.6g}" for v in sizes[:3]) + f" {units[0]}"
+    if len(sizes) > 3:
+        text += f", {sizes[3]:.6g}" + (f" {units[3]}" if units[3] else " (unit not stated)")
+    return text
 
 
 def _size_text(n: int | None) -> str:
@@ -157,7 +172,7 @@ def _print_volume_info(info: dict[str, Any], series: dict[str, Any] | None = Non
         ("format", info["format"] or "-"),
         ("shape", " x ".join(str(s) for s in info["shape"])),
         ("dtype", info["dtype"]),
-        ("voxel size", " x ".join(f"{v:.6g}" for v in info["voxel_size"])),
+        ("voxel size", _voxel_text(info["voxel_size"], info["voxel_units"])),
         ("orientation", info["orientation"]),
         (
             "chunks",

@@ -127,7 +127,7 @@ def open_dicom(
             "open again to rescan"
         )
     norm = normalize_chunks(
-        chunks, shape, out_dtype, spatial_ndim=3, default_budget=DICOM_SLAB_BYTES
+        chunks, shape, out_dtype, spatial_ndim=3, default_budget=DICOM_SLAB_BYTES, where=name
     )
     files = sorted(set(frames.paths) - {""})
     # Remote: the stamps of the listing (URL identity, size, ETag). Local: the scan's stamps, which
