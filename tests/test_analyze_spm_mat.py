@@ -93,3 +93,18 @@ def test_the_mat_is_part_of_the_pairs_identity(tmp_path: Path, saved: str) -> No
     want = nib.load(path).affine
     assert not np.allclose(want, first.affine)
     np.testing.assert_allclose(lv.open(path, cache=True).affine, want)
+
+
+def test_a_plain_mat_beside_a_gzipped_pair_is_named_in_a_warning(tmp_path: Path) -> None:
+    """`gzip x.hdr x.img` after SPM wrote x.mat: nibabel reads only x.mat.gz there, and so does
+    lazyvol (the header's affine), but it says the .mat is not used."""
+    path = _spm_pair(tmp_path, "a.img")
+    for name in ("a.img", "a.hdr"):
+        raw = (tmp_path / name).read_bytes()
+        (tmp_path / f"{name}.gz").write_bytes(gzip.compress(raw))
+        (tmp_path / name).unlink()
+    gz = tmp_path / "a.img.gz"
+    with pytest.warns(RuntimeWarning, match=r"a\.mat is not read.*a\.mat\.gz"):
+        vol = lv.open(gz)
+    np.testing.assert_allclose(vol.affine, nib.load(gz).affine)
+    assert path.with_suffix(".mat").exists()

@@ -23,9 +23,9 @@ pytestmark = pytest.mark.usefixtures("dicom_cache")
     "kept",
     [
         [0, 1, 2, 3, 5, 7, 9],  # six steps, three across gaps: the median was 7.5 mm
-        [0, 2, 4, 6, 7],  # most steps across gaps: the median was 10 mm
         [0, 1, 3],  # two steps: the median was their mean
         [0, 3, 4, 5, 9, 11],
+        [0, 1, 2, 3, 6, 8, 10],  # the median (1.5) is no step; the base step is the commonest
     ],
 )
 def test_a_grid_with_missing_slices_has_its_own_step(kept):
@@ -43,7 +43,16 @@ def test_a_grid_with_missing_slices_has_its_own_step(kept):
 
 @pytest.mark.parametrize(
     "steps",
-    [[2.0, 2.0, 3.0, 3.0], [2.0, 2.0, 2.0, 2.3, 2.0, 2.0], [5.0, 7.0, 5.0, 7.0, 5.0, 7.0]],
+    [
+        [2.0, 2.0, 3.0, 3.0],
+        [2.0, 2.0, 2.0, 2.3, 2.0, 2.0],
+        [5.0, 7.0, 5.0, 7.0, 5.0, 7.0],
+        # an extra slice half-way between two of a 5 mm stack: not a 2.5 mm grid, 9 missing
+        [5.0, 5.0, 2.5, 2.5, 5.0, 5.0, 5.0, 5.0, 5.0, 5.0, 5.0],
+        # a 10 mm stack and one slice 5 mm past its end (or a 5 mm grid missing 3 of 8: the
+        # small step is the rare one, so it is not taken for the grid's)
+        [10.0, 10.0, 10.0, 5.0],
+    ],
 )
 def test_uneven_spacing_is_still_refused_quoting_a_step_that_occurs(steps):
     """No step of which every step is a whole multiple: refused, against a spacing that is one of

@@ -383,9 +383,10 @@ def regular_grid_errors(
     The median step is the spacing when every step is within the tolerance of it and every slice
     on the line through the first and last. Otherwise the steps are either a regular grid with
     slices missing -- the spacing is then the step of which every step is a whole multiple (the
-    median, else the smallest step: the median is not the base step when half of the steps or
-    more span gaps, nor a step at all for an even number of steps), every slice on its grid
-    (:func:`grid_slots`) and half of its slots or more holding one -- or uneven, and the spacing is then the most common step (a step that
+    median, else the smallest step when it is also the most common one: the median is not the
+    base step when half of the steps or more span gaps, nor a step at all for an even number of
+    steps), every slice on its grid (:func:`grid_slots`) and half of its slots or more holding
+    one -- or uneven, and the spacing is then the most common step (a step that
     occurs; lazyvol never averages spacing).
 
     Parameters
@@ -420,14 +421,19 @@ def regular_grid_errors(
         return spacing, bad
     if not np.all(np.isfinite(steps)):
         return spacing, bad
-    for base in (spacing, float(np.min(steps))):
+    common = _most_common(steps, tol)
+    smallest = float(np.min(steps))
+    # The smallest step is tried as the grid's step only when it is the most common step (gaps
+    # are the exception): an extra slice between two (5, 2.5, 2.5, 5 mm) makes a rare small step,
+    # uneven spacing, not a 2.5 mm grid with every other slice missing.
+    usual = abs(common - smallest) <= spacing_tolerance(smallest, rel, floor)
+    for base in (spacing, smallest) if usual else (spacing,):
         base_tol = spacing_tolerance(base, rel, floor)
         slots = grid_slots(p, base, base_tol)
         # At least half of the grid's slots hold a slice: a near-duplicate 0.01 mm from another
         # slice would otherwise make a 0.01 mm grid with hundreds of slices "missing".
         if slots is not None and 2 * p.size >= int(slots[-1]) + 1:
             return base, _steps_off(steps, base, base_tol)
-    common = _most_common(steps, tol)
     return common, _steps_off(steps, common, spacing_tolerance(common, rel, floor))
 
 
@@ -439,7 +445,9 @@ def _steps_off(steps: np.ndarray, spacing: float, tol: float) -> list[tuple[int,
 def _most_common(steps: np.ndarray, tol: float) -> float:
     """The step with the most steps within ``tol`` of it (the smallest such on a tie)."""
     ordered = np.sort(steps)
-    counts = [int(np.count_nonzero(np.abs(ordered - s) <= tol)) for s in ordered]
+    counts = np.searchsorted(ordered, ordered + tol, "right") - np.searchsorted(
+        ordered, ordered - tol, "left"
+    )
     return float(ordered[int(np.argmax(counts))])
 
 

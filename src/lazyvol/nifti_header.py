@@ -357,6 +357,8 @@ def _sidecar(hdr_loc: Location, kind: str) -> bytes:
             return b""
         size = _io.stamp(loc).size
     except (SourceNotFoundError, RemoteAccessError, UnsupportedError):
+        if gz:
+            _warn_plain_sidecar(hdr_loc, kind)
         return b""
     if gz:  # inflated up to one byte past the limit, whatever the stream holds
         data = read_head(loc, MAX_SIDECAR_BYTES + 1, size) if size else b""
@@ -371,6 +373,24 @@ def _sidecar(hdr_loc: Location, kind: str) -> bytes:
             f".{kind}; remove or rename it to open the image with its header's affine"
         )
     return data
+
+
+def _warn_plain_sidecar(hdr_loc: Location, kind: str) -> None:
+    """Warn when a gzipped pair (``x.hdr.gz``) has an uncompressed ``x.<kind>`` beside it (a pair
+    gzipped after SPM wrote it): nibabel reads only ``x.<kind>.gz`` there, and so does lazyvol,
+    so the affine is the header's, not the one SPM saved."""
+    try:
+        plain = _swap_suffix(hdr_loc, ".hdr.gz", f".{kind}")
+        _io.stamp(plain)
+    except LazyvolError:
+        return
+    warnings.warn(
+        f"{plain.display} is not read: the pair is gzipped, and its .{kind} sidecar is looked "
+        f"for as {plain.name}.gz (as nibabel does), so the affine is the header's, not the one "
+        f"that .{kind} holds; gzip the .{kind} too (or gunzip the pair) to use it",
+        RuntimeWarning,
+        stacklevel=4,
+    )
 
 
 def load_image(
