@@ -2,7 +2,9 @@
 
 One slice far from the start of a 1024-slice ``.nii.gz``: lazyvol before and after
 ``lazyvol.nifti.build_gzip_index`` (the index saved in ``LAZYVOL_CACHE_DIR``), nibabel (indexed_gzip
-without a saved index), and a full decompression for scale. Then what the saved index gives a full
+without a saved index), and a full decompression for scale; every slice in turn (a script walking
+through the volume), lazyvol with and without the saved index against nibabel keeping its
+indexed_gzip handle open. Then what the saved index gives a full
 pass on this machine's cores: lazyvol's mean and indexed_gzip itself with two threads, each from the
 saved index, against one stream.
 """
@@ -47,6 +49,24 @@ def plan(ctx: Context) -> list[Measure]:
             case=far, tool="full decompression (indexed_gzip)", module=M, func="igzip_read", **c
         ),
         Measure(
+            case=LOOP, tool="lazyvol, no saved index", module=M, func="lazyvol_slice_loop", **c
+        ),
+        Measure(
+            case=LOOP,
+            tool="lazyvol, saved index",
+            module=M,
+            func="lazyvol_slice_loop",
+            ref=True,
+            **c,
+        ),
+        Measure(
+            case=LOOP,
+            tool="nibabel dataobj, keep_file_open (indexed_gzip)",
+            module=M,
+            func="nib_slice_loop",
+            **c,
+        ),
+        Measure(
             case="build seek index",
             tool="lazyvol.nifti.build_gzip_index",
             module=M,
@@ -82,6 +102,11 @@ def plan(ctx: Context) -> list[Measure]:
         ),
         *scaling_measures(path),
     ]
+
+
+#: Every slice of the file in turn (the saved index's reads each start from a seek point: a
+#: handle reads on to the next one once reads follow one another, see lazyvol.gzahead).
+LOOP = "every slice in turn"
 
 
 def thread_counts() -> list[int]:
@@ -151,6 +176,8 @@ def prepare(ctx: Context, measures: list[Measure]) -> None:
     for m in measures:
         if "saved index" in m.tool and "no saved" not in m.tool:
             m.cache = str(folder)
+        if m.case == LOOP:
+            m.args = {"path": path, "axis": 2}
         if m.case == "far slice":
             m.nbytes = info["nbytes"] // shape[2]
             m.note = f"slice k={k} of {shape[2]}"

@@ -88,6 +88,22 @@ def lazyvol_slice(path: str, axis: int = 2, pos: Any = 0, size: int = 1) -> Work
     return work
 
 
+def lazyvol_slice_loop(path: str, axis: int = 2) -> Work:
+    """Every slice of a file in turn, ``lazyvol.open(path)[..., k:k+1, ...].compute()``: a script
+    walking through a volume (open included)."""
+    import lazyvol as lv
+
+    def work() -> dict[str, Any]:
+        vol = lv.open(path)
+        total = 0.0
+        for k in range(vol.shape[axis]):
+            index = tuple(slice(k, k + 1) if a == axis else slice(None) for a in range(3))
+            total += float(vol[index].compute().sum())
+        return {"sum": total}
+
+    return work
+
+
 def lazyvol_open(path: str) -> Work:
     """``lazyvol.open(path)``: header, affine, read plan and dask graph, no pixel data."""
     import lazyvol as lv
@@ -154,6 +170,21 @@ def nib_slice(path: str, axis: int = 2, pos: Any = 0, size: int = 1) -> Work:
     def work() -> np.ndarray:
         img: Any = nib.load(path)
         return np.asarray(img.dataobj[index])
+
+    return work
+
+
+def nib_slice_loop(path: str, axis: int = 2) -> Work:
+    """Every slice in turn through ``nibabel.load(path, keep_file_open=True).dataobj`` (one
+    indexed_gzip handle kept, its seek index growing as it reads: nibabel's fastest way)."""
+    import nibabel as nib
+
+    def work() -> dict[str, Any]:
+        img: Any = nib.load(path, keep_file_open=True)
+        total = 0.0
+        for k in range(img.shape[axis]):
+            total += float(np.asarray(img.dataobj[_index(axis, k)]).sum())
+        return {"sum": total}
 
     return work
 
