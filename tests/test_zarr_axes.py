@@ -244,6 +244,8 @@ def test_a_channel_axis_is_written_as_a_channel_axis(tmp_path):
         ("x", "space"),
     ]
     np.testing.assert_array_equal(np.asarray(node.data[0]), truth)
+    # in NIfTI, channels are no time points: no time unit (nibabel reads 'unknown', not 'sec')
+    assert nib.load(vol.to_nifti(tmp_path / "c.nii")).header.get_xyzt_units()[1] == "unknown"
     # reopened, by lazyvol's attributes or (copied without them) by the OME axes: a channel axis
     group = json.loads((Path(store) / "zarr.json").read_text())
     del group["attributes"]["lazyvol"]
@@ -306,3 +308,83 @@ def test_the_first_volume_time_is_the_ome_time_translation(tmp_path):
         hdr = nib.load(back[..., 1:].to_nifti(tmp_path / f"{store.stem}.nii")).header
         assert (float(hdr["toffset"]), float(hdr["pixdim"][4])) == (times[1], 2.0)
         assert hdr.get_xyzt_units() == ("mm", "sec")
+
+
+def _ome_tczyx(path, shape=(4, 3, 5, 6, 7)):
+    """A foreign OME (t, c, z, y, x) image: 2.5 s steps from 10 s, 3 channels; its array."""
+    g = zarr.open_group(path, mode="w", zarr_format=3)
+    truth = np.arange(int(np.prod(shape)), dtype=np.int16).reshape(shape)
+    g.create_array("0", shape=shape, dtype="int16", chunks=shape)[...] = truth
+    axes = [{"name": "t", "type": "time", "unit": "second"}, {"name": "c", "type": "channel"}]
+    axes += [{"name": n, "type": "space", "unit": "millimeter"} for n in "zyx"]
+    ct = [
+        {"type": "scale", "scale": [2.5, 1.0, 3.0, 2.0, 1.0]},
+        {"type": "translation", "translation": [10.0, 0.0, 0.0, 0.0, 0.0]},
+    ]
+    ms = {"axes": axes, "datasets": [{"path": "0", "coordinateTransformations": ct}]}
+    g.attrs["ome"] = {"version": "0.5", "multiscales": [ms]}
+    return truth
+
+
+def test_a_cut_that_drops_the_time_axis_leaves_a_channel_axis(tmp_path):
+    """vol[:, :, :, 0, :] of an OME (t, c, z, y, x) image is a (x, y, z, c) volume: its meta
+    still described the dropped time axis as the 4th, so to_xarray failed (a 'time' coordinate of
+    the old length), to_zarr wrote the channels as time points 2.5 s apart and to_nifti wrote a
+    2.5 s step and a 10 s toffset. Reference: OME-NGFF (ome-zarr-py's reader) and nibabel."""
+    from ome_zarr.io import parse_url
+    from ome_zarr.reader import Reader
+
+    truth = _ome_tczyx(tmp_path / "tczyx.zarr")
+    cut = lv.open(tmp_path / "tczyx.zarr")[:, :, :, 1, :]
+    assert len(cut.spacing) == 3  # a channel axis has no step
+    xa = cut.to_xarray()
+    assert xa.dims == ("i", "j", "k", "c") and "time" not in xa.coords
+    np.testing.assert_array_equal(xa.values, truth[1].transpose(3, 2, 1, 0))
+    store = cut.to_zarr(tmp_path / "cut.zarr")
+    _validate_ome(store)
+    node = next(iter(Reader(parse_url(str(store)))()))
+    named = [(a["name"], a.get("type")) for a in node.metadata["axes"]]
+    assert named == [("c", "channel"), ("z", "space"), ("y", "space"), ("x", "space")]
+    tr = node.metadata["coordinateTransformations"][0]
+    assert tr[0]["scale"] == [1.0, 3.0, 2.0, 1.0]
+    assert tr[1]["translation"][0] == 0.0
+    np.testing.assert_array_equal(np.asarray(node.data[0]), truth[1])  # (c, z, y, x)
+    hdr = nib.load(cut.to_nifti(tmp_path / "cut.nii")).header
+    assert (float(hdr["pixdim"][4]), float(hdr["toffset"])) == (1.0, 0.0)
+    assert hdr.get_xyzt_units()[1] not in ("sec", "msec", "usec")  # no time axis
+
+
+def test_a_5d_nifti_cut_at_a_time_point_has_the_5th_axis_step(nifti5, tmp_path):
+    """vol[:, :, :, 1, :] of a 5D NIfTI: the 4th axis is the source's 5th, with its pixdim[5]
+    (as nibabel reads it), no time unit, no toffset and no time coordinate; it reported and wrote
+    the dropped axis' 2.5 s step and time."""
+    path, truth, _ = nifti5
+    img = nib.load(path)
+    img.header["pixdim"][5] = 0.5
+    img.header["toffset"] = 7.0
+    nib.save(nib.Nifti1Image(truth, img.affine, img.header), tmp_path / "t.nii")
+    step5 = float(nib.load(tmp_path / "t.nii").header["pixdim"][5])
+    for cut in (
+        lv.open(tmp_path / "t.nii")[:, :, :, 1, :],
+        lv.open(tmp_path / "t.nii")[..., 1, ::-1],
+    ):
+        assert cut.spacing[3] == step5
+        xa = cut.to_xarray()
+        assert xa.dims == ("i", "j", "k", "dim5") and "time" not in xa.coords
+        hdr = nib.load(cut.to_nifti(tmp_path / "cut.nii", overwrite=True)).header
+        assert (float(hdr["pixdim"][4]), float(hdr["toffset"])) == (step5, 0.0)
+        assert hdr.get_xyzt_units() == ("mm", "unknown")
+        axes = json.loads(
+            (Path(cut.to_zarr(tmp_path / "c.zarr", overwrite=True)) / "zarr.json").read_text()
+        )
+        first = axes["attributes"]["ome"]["multiscales"][0]["axes"][0]
+        assert (first["name"], first.get("type"), first.get("unit")) == ("c", "channel", None)
+    # the time axis kept (the 5th cut away): its step, unit and times as nibabel gives them
+    kept = lv.open(tmp_path / "t.nii")[:, :, :, 1:, 0]
+    hdr = nib.load(kept.to_nifti(tmp_path / "kept.nii")).header
+    src = nib.load(tmp_path / "t.nii").header
+    assert (float(hdr["pixdim"][4]), hdr.get_xyzt_units()) == (
+        float(src["pixdim"][4]),
+        ("mm", "sec"),
+    )
+    assert float(hdr["toffset"]) == float(src["toffset"]) + float(src["pixdim"][4])

@@ -11,7 +11,14 @@ import itertools
 from collections.abc import Mapping
 from typing import Any
 
-__all__ = ["SOURCE_INDEX_KEY", "axis_steps", "slice_source_index", "source_stride"]
+__all__ = [
+    "SOURCE_INDEX_KEY",
+    "axis4_source",
+    "axis_steps",
+    "slice_source_index",
+    "source_axes",
+    "source_stride",
+]
 
 #: ``meta`` key with the source's slice and 4th-axis index of each index of a cut volume:
 #: ``{"k": [source k per k], "t": [source t per t]}``, and for a volume of 5 axes or more the
@@ -36,7 +43,10 @@ def slice_source_index(
         return
     found = meta.get(SOURCE_INDEX_KEY)
     idx: dict[str, Any] = found if isinstance(found, dict) else {}
-    nt = shape[3] if len(shape) > 3 else 1
+    # "t" follows the 4th axis while it is the source's; once an integer index dropped it, "t"
+    # keeps the index the volume was cut at (the axis now 4th is another source axis)
+    timed = len(shape) > 3 and axis4_source(meta) == 3
+    nt = shape[3] if timed else 1
     axes = _cut_axes(idx.get("axes"), canon, shape)
     ks = list(idx["k"]) if "k" in idx else list(range(shape[2]))
     ts = list(idx["t"]) if "t" in idx else list(range(nt))
@@ -47,7 +57,7 @@ def slice_source_index(
         return
     kitem = canon[2]
     ks = ks[kitem] if isinstance(kitem, slice) else [ks[kitem]]
-    if len(shape) > 3:
+    if timed:
         titem = canon[3]
         ts = ts[titem] if isinstance(titem, slice) else [ts[titem]]
     meta[SOURCE_INDEX_KEY] = {"k": ks, "t": ts}
@@ -74,6 +84,30 @@ def _cut_axes(
         for (src, ids), item in zip(axes, canon[3:], strict=True)
         if isinstance(item, slice)
     ]
+
+
+def source_axes(meta: Mapping[str, Any], ndim: int) -> list[int] | None:
+    """The source axis of each axis from the 4th on of a volume of ``ndim`` axes, as a cut of a
+    volume of 5 axes or more recorded them (``meta[SOURCE_INDEX_KEY]["axes"]``: an integer index
+    dropped an axis, the ones after it moved down); None when none is recorded: the volume's axes
+    are its source's (3, 4, ...)."""
+    index = meta.get(SOURCE_INDEX_KEY)
+    axes = index.get("axes") if isinstance(index, Mapping) else None
+    if isinstance(axes, list) and len(axes) == ndim - 3:
+        return [int(src) for src, _ in axes]
+    return None
+
+
+def axis4_source(meta: Mapping[str, Any]) -> int:
+    """The source axis a volume's 4th axis is: 3 (the source's 4th: its time axis, for NIfTI and
+    OME) unless a cut of a volume of 5 axes or more dropped that one with an integer index
+    (``vol[:, :, :, 0]``: then the source's 5th, as recorded under ``"axes"``). Every description
+    of the 4th axis (its step, unit, origin, times, name) follows it."""
+    index = meta.get(SOURCE_INDEX_KEY)
+    axes = index.get("axes") if isinstance(index, Mapping) else None
+    if isinstance(axes, list) and axes and isinstance(axes[0], list | tuple):
+        return int(axes[0][0])
+    return 3
 
 
 def axis_steps(meta: Mapping[str, Any], ndim: int) -> list[tuple[int, int]] | None:

@@ -4,13 +4,13 @@
 volume (its affine, dtype, shape, units and 4th-axis step), so the fields that describe the data
 beyond those are read at open (``meta["nifti_fields"]``) and written back: the intent (a t-map's
 code and degrees of freedom, a vector image), the display range (``cal_min``/``cal_max``), the time
-offset, and the per-axis fields: ``dim_info`` (which voxel axes are the frequency, phase and slice
+offset (written by :func:`lazyvol.nifti_make.written_header`: the 4th axis' origin), and the
+per-axis fields: ``dim_info`` (which voxel axes are the frequency, phase and slice
 encoding ones) and the slice timing (``slice_code``, ``slice_start``, ``slice_end``,
 ``slice_duration``). A volume sliced, flipped or transposed since it was opened gets the per-axis
 fields mapped onto its own axes (as the JSON sidecar's SliceTiming is): ``dim_info`` follows its
 axes; the slice timing is kept only while the slice axis is whole and in its order, and left out
-otherwise (it would describe slices the volume no longer has). A 4th axis cut from volume ``t0`` on
-moves ``toffset`` by ``t0`` steps.
+otherwise (it would describe slices the volume no longer has).
 """
 
 from __future__ import annotations
@@ -19,7 +19,7 @@ from typing import Any
 
 import numpy as np
 
-from ._source_index import SOURCE_INDEX_KEY, axis_steps
+from ._source_index import axis_steps
 from .geometry import axis_map
 from .nifti_fields import CARRIED_KEY, CARRIED_PLAIN, CARRIED_SLICE_TIMING
 
@@ -170,12 +170,6 @@ def carry_fields(hdr: Any, meta: dict[str, Any], affine: Any, shape: tuple[int, 
         hdr["intent_name"] = str(fields["intent_name"]).encode("latin-1", "replace")[:15]
     if fields.get("aux_file"):
         hdr["aux_file"] = str(fields["aux_file"]).encode("latin-1", "replace")[:24]
-    if "toffset" in fields:
-        index = meta.get(SOURCE_INDEX_KEY)
-        ts = index.get("t") if isinstance(index, dict) else None
-        t0 = int(ts[0]) if isinstance(ts, list) and ts else 0
-        step = meta.get("axis4_spacing")
-        hdr["toffset"] = float(fields["toffset"]) + (t0 * float(step) if step and t0 else 0.0)
     m = axis_map(fields.get("affine"), affine)
     source_shape = list(fields.get("shape") or [])
     if m is None:

@@ -11,8 +11,9 @@
 - The affine as sform and qform, codes by :func:`lazyvol.nifti_carry.xform_codes`: each the code
   of the transform the affine came from, 0 for a qform that held another transform or cannot
   hold the affine (a sheared one), 0 and 0 for an affine the header's voxel sizes give.
-- The carried fields of a NIfTI source (:func:`lazyvol.nifti_carry.carry_fields`) or, for a DICOM
-  series, ``dim_info`` and the slice timing from its BIDS values.
+- The carried fields of a NIfTI source (:func:`lazyvol.nifti_carry.carry_fields`; ``toffset``: the
+  4th axis' origin, :func:`lazyvol.zarr_nifti.axis4_origin`) or, for a DICOM series, ``dim_info``
+  and the slice timing from its BIDS values.
 """
 
 from __future__ import annotations
@@ -23,13 +24,14 @@ from typing import Any
 
 import numpy as np
 
+from ._source_index import axis4_source
 from .errors import WriteError
 from .geometry import affine_problem, axis_map
 from .nifti_carry import axis_zooms, carry_fields, set_acquisition_fields, xform_codes
 from .nifti_fields import CARRIED_KEY, base_affine
 from .scaling import numbers_hint
 from .sidecar import sidecar
-from .zarr_nifti import TIME_UNITS, axis4_step, space_unit
+from .zarr_nifti import TIME_UNITS, axis4_origin, axis4_step, space_unit
 
 __all__ = ["AXIS4_UNITS", "axis4_unit", "needs_nifti2", "store_header_bytes", "written_header"]
 
@@ -42,12 +44,26 @@ AXIS4_UNITS = TIME_UNITS | {"hz", "ppm", "rads"}
 def axis4_unit(meta: dict[str, Any]) -> str:
     """The NIfTI unit of a volume's 4th axis as written: the source's own (a NIfTI's
     ``xyzt_units``, one of :data:`AXIS4_UNITS`), else the step's unit (an OME store's time unit, a
-    DICOM series' TR in seconds), else ``"sec"`` (a unit the source does not state)."""
+    DICOM series' TR in seconds), else ``"sec"`` (a unit the source does not state). ``"unknown"``
+    for a 4th axis that is no time axis: not the source's 4th
+    (:func:`lazyvol._source_index.axis4_source`: ``vol[:, :, :, 0]`` of a 5-axis volume), or an
+    OME axis of another type (a channel axis)."""
+    if not _timed(meta):
+        return "unknown"
     units = meta.get("xyzt_units")
     if isinstance(units, list | tuple) and len(units) == 2 and units[1] in AXIS4_UNITS:
         return str(units[1])
     _, unit = axis4_step(meta)
     return unit if unit in TIME_UNITS else "sec"
+
+
+def _timed(meta: dict[str, Any]) -> bool:
+    """False when a volume's 4th axis is known to be no time axis (see :func:`axis4_unit`)."""
+    types = meta.get("axis_types")
+    if meta.get("format") == "ome-zarr" and isinstance(types, list) and len(types) > 3:
+        if types[3] and types[3] != "time":
+            return False
+    return axis4_source(meta) == 3
 
 
 def needs_nifti2(shape: Sequence[int], affine: np.ndarray) -> bool:
@@ -101,6 +117,9 @@ def written_header(
             zooms[axis] = step
         hdr.set_zooms(zooms)
     carry_fields(hdr, meta, affine, shape)
+    fields = meta.get(CARRIED_KEY)
+    if isinstance(fields, dict) and "toffset" in fields:  # the time of the first volume
+        hdr["toffset"] = axis4_origin(meta)
     if isinstance(meta.get("bids"), dict) and CARRIED_KEY not in meta:  # a DICOM series
         doc = sidecar(meta, affine, shape)
         phase = doc.get("PhaseEncodingDirection") or doc.get("PhaseEncodingAxis")

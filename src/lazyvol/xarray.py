@@ -37,6 +37,7 @@ import dask
 import dask.array as da
 import numpy as np
 
+from ._source_index import axis4_source, source_axes
 from .nifti_codes import NIFTI_SUFFIXES
 from .nifti_fields import CARRIED_KEY
 from .zarr_nifti import space_unit
@@ -60,15 +61,21 @@ def dims_of(ndim: int, meta: Mapping[str, Any] | None = None) -> tuple[str, ...]
     ``t`` for time, ...): ``meta["axes"]`` (volume order), as the Zarr reader records them, names
     those dimensions, so a channel axis is not called ``t``. A name that is not a string or that
     repeats another dimension's keeps the default.
+
+    Each axis past the third is named for the source axis it is
+    (:func:`lazyvol._source_index.source_axes`): after ``vol[:, :, :, 0]`` of a 5-axis volume the
+    4th is the source's 5th (``dim5``, or its OME name), not ``t``.
     """
-    dims = list(DIMS[:ndim] + tuple(f"dim{n}" for n in range(5, ndim + 1)))
+    recorded = source_axes(meta, ndim) if meta is not None else None
+    sources = recorded or list(range(3, ndim))
+    dims = list(DIMS[:3]) + ["t" if src == 3 else f"dim{src + 1}" for src in sources]
     axes = meta.get("axes") if meta is not None and meta.get("format") == "ome-zarr" else None
-    if isinstance(axes, list) and len(axes) == ndim:
-        for d in range(3, ndim):
-            name = axes[d]
+    if isinstance(axes, list) and (len(axes) == ndim or recorded is not None):
+        for d, src in enumerate(sources, start=3):
+            name = axes[src] if src < len(axes) else None
             if isinstance(name, str) and name and name not in (*dims[:d], *WORLD):
                 dims[d] = name
-    return tuple(dims)
+    return tuple(dims[:ndim])
 
 
 #: Per-image DICOM attributes given as coordinates along ``k`` (and the 4th axis of a 4D series).
@@ -167,7 +174,7 @@ def _axis4_coords(vol: Volume) -> dict[str, tuple[tuple[str, ...], Any, dict[str
     step = meta.get("axis4_spacing")
     units = meta.get("xyzt_units")
     tunit = units[1] if isinstance(units, list | tuple) and len(units) > 1 else None
-    if step and tunit in _TIME_SCALE and "time" not in out:
+    if step and tunit in _TIME_SCALE and "time" not in out and axis4_source(meta) == 3:
         scale = _TIME_SCALE[str(tunit)]
         carried = meta.get(CARRIED_KEY)  # a NIfTI's toffset: the first volume's time
         start = float((carried.get("toffset") if isinstance(carried, dict) else None) or 0.0)

@@ -18,7 +18,8 @@ from typing import Any
 
 import numpy as np
 
-from ._source_index import SOURCE_INDEX_KEY, source_stride
+from ._source_index import SOURCE_INDEX_KEY, axis4_source, source_stride
+from .nifti_carry import axis_zooms
 from .nifti_fields import CARRIED_KEY
 
 __all__ = [
@@ -66,7 +67,14 @@ def axis4_step(meta: dict[str, Any]) -> tuple[float | None, str | None]:
     the TR there); ``(None, None)`` when unknown, or when the 4th axis holds echoes (their step is
     no TR). The unit is None when the source does not say it. A volume cut with a step along its
     4th axis (``vol[..., ::2]``: ``meta["source_index"]["t"]`` holds the source's indices) has
-    that many source steps between its volumes."""
+    that many source steps between its volumes. When a cut dropped the source's 4th axis
+    (:func:`lazyvol._source_index.axis4_source`: ``vol[:, :, :, 0]`` of a 5-axis volume), the axis
+    now 4th has the step of the source axis it is (a NIfTI's ``pixdim[5]``, no unit: NIfTI's time
+    unit is the 4th axis'), or none."""
+    source = axis4_source(meta)
+    if source != 3:
+        index = meta[SOURCE_INDEX_KEY]
+        return axis_zooms(meta, len(index["axes"]) + 3).get(3), None
     spacing = meta.get("axis4_spacing")
     if isinstance(spacing, int | float) and math.isfinite(spacing) and spacing > 0:
         units = meta.get("xyzt_units")
@@ -94,7 +102,10 @@ def axis4_origin(meta: dict[str, Any]) -> float:
     """The 4th axis' value at a volume's first index, in the unit of its step
     (:func:`axis4_step`): a NIfTI's ``toffset`` (the time of its first volume; an OME-Zarr
     source's time translation is read into the same field), moved by the source volumes a cut
-    skipped (``vol[..., 5:]`` starts 5 steps later); 0 when the source states none."""
+    skipped (``vol[..., 5:]`` starts 5 steps later); 0 when the source states none, or when the
+    4th axis is not the source's (:func:`lazyvol._source_index.axis4_source`)."""
+    if axis4_source(meta) != 3:
+        return 0.0
     fields = meta.get(CARRIED_KEY)
     start = fields.get("toffset") if isinstance(fields, dict) else None
     if not isinstance(start, int | float) or not math.isfinite(start):

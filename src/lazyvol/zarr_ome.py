@@ -28,9 +28,11 @@ from typing import Any
 import numpy as np
 
 from . import zarr_nifti
+from ._source_index import axis4_source, source_axes
 from .errors import FormatError, UnsupportedError
 from .geometry import affine_problem
 from .nifti_fields import CARRIED_KEY
+from .ome_units import MM_PER_UNIT, space_unit_name
 
 __all__ = [
     "OmeLevel",
@@ -46,54 +48,6 @@ __all__ = [
     "time_unit",
 ]
 
-#: Millimetres per unit, for every space unit OME-NGFF allows (its UDUNITS-2 list).
-_UNIT_TO_MM = {
-    "yoctometer": 1e-21,
-    "zeptometer": 1e-18,
-    "attometer": 1e-15,
-    "femtometer": 1e-12,
-    "picometer": 1e-9,
-    "angstrom": 1e-7,
-    "nanometer": 1e-6,
-    "micrometer": 1e-3,
-    "millimeter": 1.0,
-    "centimeter": 10.0,
-    "inch": 25.4,
-    "decimeter": 100.0,
-    "foot": 304.8,
-    "yard": 914.4,
-    "meter": 1000.0,
-    "hectometer": 1e5,
-    "kilometer": 1e6,
-    "mile": 1609344.0,
-    "megameter": 1e9,
-    "gigameter": 1e12,
-    "terameter": 1e15,
-    "petameter": 1e18,
-    "parsec": 3.0856775814913673e19,
-    "exameter": 1e21,
-    "zettameter": 1e24,
-    "yottameter": 1e27,
-}
-#: Spellings other writers use for OME-NGFF's unit names: words (compared in lower case) ...
-_UNIT_ALIASES = {
-    "millimetre": "millimeter",
-    "micron": "micrometer",
-    "micrometre": "micrometer",
-    "nanometre": "nanometer",
-    "centimetre": "centimeter",
-    "metre": "meter",
-}
-#: ... and SI symbols (compared exactly).
-_UNIT_SYMBOLS = {
-    "mm": "millimeter",
-    "um": "micrometer",
-    "\u00b5m": "micrometer",
-    "\u03bcm": "micrometer",
-    "nm": "nanometer",
-    "cm": "centimeter",
-    "m": "meter",
-}
 _NIFTI_TIME_UNITS = {"sec": "second", "msec": "millisecond", "usec": "microsecond", "hz": None}
 
 
@@ -174,12 +128,7 @@ def ome_axes(
     ``affine``, each space axis has its RFC-4 ``orientation``."""
     axes: list[dict[str, Any]] = []
     if ndim > 3:
-        named = _named_axes(ndim, meta)
-        if named is None:  # lazyvol's own: t, then NIfTI's 5th axis as NIfTI-Zarr's channel axis
-            named = {3: {"name": "t", "type": "time"}}
-            named.update({v: {"name": f"dim{v + 1}"} for v in range(4, ndim)})
-            if ndim == 5:
-                named[4] = {"name": "c", "type": "channel"}
+        named = _lead_axes(ndim, meta)
         unit = time_unit(meta)
         if unit and named[3].get("type") == "time":
             named[3]["unit"] = unit
@@ -195,19 +144,44 @@ def ome_axes(
     return axes + space[::-1]
 
 
+def _lead_axes(ndim: int, meta: dict[str, Any]) -> dict[int, dict[str, Any]]:
+    """The OME axes of volume axes 3, 4, ...: as an OME-Zarr source named them
+    (:func:`_named_axes`), else lazyvol's own by the source axis each is
+    (:func:`lazyvol._source_index.source_axes`): the source's 4th is time ``t``; NIfTI's 5th
+    axis, or any one other axis beside a time axis or none, NIfTI-Zarr's channel axis ``c``;
+    others ``dimN`` (the source's N-th axis)."""
+    named = _named_axes(ndim, meta)
+    if named is not None:
+        return named
+    named = {}
+    for v, src in enumerate(source_axes(meta, ndim) or range(3, ndim), start=3):
+        named[v] = {"name": "t", "type": "time"} if src == 3 else {"name": f"dim{src + 1}"}
+    others = [v for v, axis in named.items() if "type" not in axis]
+    if ndim <= 5 and len(others) == 1:
+        named[others[0]] = {"name": "c", "type": "channel"}
+    return named
+
+
 def _named_axes(ndim: int, meta: dict[str, Any]) -> dict[int, dict[str, Any]] | None:
     """The OME axes of volume axes 3, 4 as an OME-Zarr source named and typed them
-    (``meta["axes"]``, ``meta["axis_types"]``, volume order; a type not recorded is read from the
+    (``meta["axes"]``, ``meta["axis_types"]``, the source's volume order, taken for the source
+    axis each is: :func:`lazyvol._source_index.source_axes`; a type not recorded is read from the
     name, as :func:`read_multiscales` does), so a channel axis is written as a channel axis; None
     when ``meta`` names none, or names that OME cannot hold in lazyvol's disk order (:func:`disk_axes`:
     at most a time axis, first, and one other axis)."""
     names = meta.get("axes")
-    if meta.get("format") != "ome-zarr" or not isinstance(names, list) or len(names) != ndim:
+    sources = source_axes(meta, ndim)  # None: not cut, the source's axes as they are
+    if (
+        meta.get("format") != "ome-zarr"
+        or not isinstance(names, list)
+        or (len(names) != ndim and (sources is None or max(sources) >= len(names)))
+    ):
         return None
+    sources = sources or list(range(3, ndim))
     types = meta.get("axis_types")
-    if not isinstance(types, list) or len(types) != ndim:
+    if not isinstance(types, list) or len(types) != len(names):
         types = [_axis_type(n) for n in names]
-    lead = [(str(names[v]), types[v] or None) for v in range(3, ndim)]
+    lead = [(str(names[src]), types[src] or None) for src in sources]
     if (
         ndim > 5
         or not all(n and n.lower() not in ("x", "y", "z") for n, _ in lead)
@@ -244,8 +218,7 @@ def ome_transforms(
         spacing, _ = zarr_nifti.axis4_step(meta)
         if spacing is not None:
             lead_scale[disk_axes(ndim).index(3)] = spacing
-        named = _named_axes(ndim, meta)
-        if named is None or named[3].get("type") == "time":  # the time of the first volume
+        if _lead_axes(ndim, meta)[3].get("type") == "time":  # the time of the first volume
             lead_trans[disk_axes(ndim).index(3)] = zarr_nifti.axis4_origin(meta)
     scale = lead_scale + [float(v) for v in reversed(scale_xyz)]
     trans = lead_trans + [float(v) for v in reversed(trans_xyz)]
@@ -254,7 +227,10 @@ def ome_transforms(
 
 def time_unit(meta: dict[str, Any]) -> str | None:
     """The OME time unit of a volume's 4th axis: its NIfTI ``xyzt_units``, else seconds for a
-    DICOM series' RepetitionTime step (:func:`lazyvol.zarr_nifti.axis4_step`); None when unknown."""
+    DICOM series' RepetitionTime step (:func:`lazyvol.zarr_nifti.axis4_step`); None when unknown,
+    or when the 4th axis is not the source's (:func:`lazyvol._source_index.axis4_source`)."""
+    if axis4_source(meta) != 3:
+        return None
     units = meta.get("xyzt_units")
     if isinstance(units, list) and len(units) == 2:
         return _NIFTI_TIME_UNITS.get(str(units[1]))
@@ -349,29 +325,13 @@ def _dataset_path(store: str, path: Any) -> str:
     return str(path)
 
 
-def _unit_name(store: str, axis: str, unit: Any) -> str:
-    """OME-NGFF's name of the unit of a space axis (no unit: millimeter, lazyvol's own
-    convention); a unit that is not an OME length unit is refused, never read as millimetres."""
-    if unit in (None, ""):
-        return "millimeter"
-    # Names compare in any case; symbols exactly ("Mm" is a megametre, not "mm").
-    text = str(unit).strip()
-    name = _UNIT_SYMBOLS.get(text) or _UNIT_ALIASES.get(text.lower(), text.lower())
-    if name not in _UNIT_TO_MM:
-        raise UnsupportedError(
-            f"{store}: OME axis {axis!r} has unit {unit!r}, which is not one of OME-NGFF's space "
-            f"units ({', '.join(sorted(_UNIT_TO_MM))}); the voxel size cannot be given in mm"
-        )
-    return name
-
-
 def _space_unit(store: str, names: list[Any], units: list[Any]) -> tuple[str, list[float]]:
     """``(space unit of the affine, factor per space axis i, j, k)`` of the OME space axes (disk
     order ``z, y, x`` last): millimetres, each axis converted from its own unit (DESIGN's RAS+
     millimetres; OME-NGFF allows any length unit, per axis). Only a NIfTI header (a NIfTI file, a
     NIfTI-Zarr store's ``nifti`` array) keeps its own unit, as nibabel gives the file."""
-    found = [_unit_name(store, names[d], units[d]) for d in (-1, -2, -3)]
-    return "mm", [_UNIT_TO_MM[name] for name in found]
+    found = [space_unit_name(store, names[d], units[d]) for d in (-1, -2, -3)]
+    return "mm", [MM_PER_UNIT[name] for name in found]
 
 
 def _check_affine(store: str, affine: np.ndarray, scale: np.ndarray, trans: np.ndarray) -> None:
