@@ -23,6 +23,7 @@ CASES = {
     "sform-mni-qform-scanner": ((MNI, 4), (SCANNER, 1)),
     "sform-scanner-qform-mni": ((SCANNER, 1), (MNI, 4)),
     "sform-and-qform-one-transform": ((SCANNER, 1), (SCANNER, 1)),
+    "sform-mni-qform-scanner-code-one-transform": ((MNI, 4), (MNI, 1)),
     "qform-only-aligned": ((None, 0), (SCANNER, 2)),
     "no-transform": ((None, 0), (None, 0)),
 }
@@ -137,3 +138,41 @@ def test_an_analyze_source_is_coded_as_nib_save_codes_it(tmp_path: Path, mat: bo
         codes = (int(hdr["sform_code"]), int(hdr["qform_code"]))
         assert codes == (int(want["sform_code"]), int(want["qform_code"])), who
         np.testing.assert_allclose(hdr.get_best_affine(), ref.affine, atol=1e-5, err_msg=who)
+
+
+#: The codes a NIfTI written from each case states: the source's, less a qform code whose qform
+#: holds another transform than the sform written under both.
+WRITTEN = {
+    "sform-mni-qform-scanner": (4, 0),
+    "sform-scanner-qform-mni": (1, 0),
+    "sform-and-qform-one-transform": (1, 1),
+    "sform-mni-qform-scanner-code-one-transform": (4, 1),
+    "qform-only-aligned": (2, 2),
+    "no-transform": (0, 0),
+}
+
+
+@pytest.mark.parametrize("case", list(CASES))
+def test_a_niftizarr_store_keeps_its_headers_codes(tmp_path: Path, case: str) -> None:
+    """A NIfTI-Zarr store written by another tool (niizarr): its header's codes are what a NIfTI
+    written from it states, as for the same file opened as .nii (every one was written 1/1,
+    'scanner': an MNI transform, or none, labelled the scanner's). Reference: the header nibabel
+    reads from the store (niizarr.zarr2nii)."""
+    niizarr = pytest.importorskip("niizarr")
+    src = _source(tmp_path / "src.nii", case)
+    store = tmp_path / "src.nii.zarr"
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        niizarr.nii2zarr(nib.load(src), str(store))
+        ref = niizarr.zarr2nii(str(store))
+    assert (int(ref.header["sform_code"]), int(ref.header["qform_code"])) == (
+        CASES[case][0][1],
+        CASES[case][1][1],
+    )
+    out = _written(lv.open(store), tmp_path)
+    for who in ("to_nifti", "to_nibabel", "store"):
+        hdr = out[who]
+        assert (int(hdr["sform_code"]), int(hdr["qform_code"])) == WRITTEN[case], who
+        _check_codes(hdr, ref.header)
+        want = ref.header.get_best_affine()
+        np.testing.assert_allclose(hdr.get_best_affine(), want, atol=1e-4, err_msg=who)

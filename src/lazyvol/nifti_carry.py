@@ -100,7 +100,9 @@ def xform_codes(
     ``shape``) states, both fields holding ``affine``: each code says what the transform written
     under it is.
 
-    A NIfTI or Analyze source (``meta["affine_source"]``):
+    A NIfTI or Analyze source, or a NIfTI-Zarr store whose header gave the affine
+    (``meta["affine_source"]``: ``"sform"``, ``"qform"``, ``"base"``, or the same after
+    ``"nifti-"``):
 
     - affine from the sform: the sform's code; the qform's code only when the source's qform held
       the same transform (:data:`QFORM_DIFFERS` not set), else 0 (a scanner qform beside an MNI
@@ -117,7 +119,7 @@ def xform_codes(
     (:func:`qform_holds`: a gantry-tilted CT's sheared affine, not the rounding of a scanner's
     cosines): the shear-stripped qform is another transform, and readers that prefer the qform
     (ITK, SimpleITK) would place the voxels millimetres away; the sform holds it exactly."""
-    source = meta.get("affine_source")
+    source = str(meta.get("affine_source") or "").removeprefix("nifti-")
     s_code, q_code = _code(meta.get("sform_code")), _code(meta.get("qform_code"))
     holds = qform_holds(affine, shape)
     if source == "base":

@@ -19,7 +19,7 @@ from typing import Any
 import numpy as np
 
 from ._source_index import SOURCE_INDEX_KEY, axis4_source, source_stride
-from .nifti_carry import axis_zooms
+from .nifti_carry import axis_zooms, same_transform
 from .nifti_fields import CARRIED_KEY
 
 __all__ = [
@@ -31,6 +31,7 @@ __all__ = [
     "axis4_origin",
     "axis4_step",
     "header_affine",
+    "header_codes",
     "header_scaling",
     "header_time",
     "mm_per_unit",
@@ -199,6 +200,25 @@ def header_time(raw: bytes) -> tuple[float | None, str, float]:
         raise ValueError(f"unreadable NIfTI header ({exc})") from exc
     step = float(zooms[3]) if len(zooms) > 3 and math.isfinite(zooms[3]) and zooms[3] > 0 else None
     return step, unit, toffset if math.isfinite(toffset) else 0.0
+
+
+def header_codes(raw: bytes) -> tuple[int, int, bool]:
+    """``(sform_code, qform_code, qform differs)`` of a binary NIfTI header (a NIfTI-Zarr ``nifti``
+    array): its codes, and whether its qform (both codes set) holds another transform than its
+    sform, the affine's (:func:`lazyvol.nifti_carry.same_transform`, the NIfTI reader's test; a
+    qform nibabel refuses differs). ValueError when ``raw`` is not a NIfTI header."""
+    hdr = _parsed_header(raw)
+    s_code, q_code = int(hdr["sform_code"]), int(hdr["qform_code"])
+    if s_code <= 0 or q_code <= 0:
+        return s_code, q_code, False
+    try:
+        with warnings.catch_warnings(), np.errstate(all="ignore"):
+            warnings.simplefilter("ignore")
+            shape = tuple(int(n) for n in hdr.get_data_shape())
+            same = same_transform(hdr.get_sform(), hdr.get_qform(), shape)
+    except Exception:  # nibabel's many error types (a qform it refuses: qfac, pixdim)
+        same = False
+    return s_code, q_code, not same
 
 
 def header_affine(raw: bytes) -> tuple[np.ndarray, str, tuple[int, ...], str]:

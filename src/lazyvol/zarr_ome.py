@@ -31,6 +31,7 @@ from . import zarr_nifti
 from ._source_index import axis4_source, source_axes
 from .errors import FormatError, UnsupportedError
 from .geometry import affine_problem
+from .nifti_carry import QFORM_DIFFERS
 from .nifti_fields import CARRIED_KEY
 from .ome_units import MM_PER_UNIT, space_unit_name
 
@@ -515,6 +516,7 @@ def nifti_level(
             meta["xyzt_units"] = [unit, meta["xyzt_units"][1]]
             if lvl.ndim > 3:
                 _header_time(meta, raw)
+            _header_codes(meta, raw)
             return OmeLevel(lvl.path, lvl.ndim, hdr_affine @ to_level, meta, lvl.order)
     message = (
         f"lazyvol: {store}: the NIfTI-Zarr 'nifti' array is not used for the affine: {problem}; "
@@ -540,3 +542,14 @@ def _header_time(meta: dict[str, Any], raw: bytes) -> None:
         meta[CARRIED_KEY] = {"toffset": toffset}
     else:
         meta.pop(CARRIED_KEY, None)
+
+
+def _header_codes(meta: dict[str, Any], raw: bytes) -> None:
+    """``meta`` (in place) with the xform codes of a NIfTI-Zarr header whose affine the volume has,
+    as the NIfTI reader records a file's (``sform_code``, ``qform_code``, and
+    :data:`lazyvol.nifti_carry.QFORM_DIFFERS` when its qform holds another transform than the
+    sform): a NIfTI written from the volume states them (:func:`lazyvol.nifti_carry.xform_codes`)."""
+    s_code, q_code, differs = zarr_nifti.header_codes(raw)
+    meta["sform_code"], meta["qform_code"] = s_code, q_code
+    if differs:
+        meta[CARRIED_KEY] = {**meta.get(CARRIED_KEY, {}), QFORM_DIFFERS: True}
