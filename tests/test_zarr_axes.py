@@ -10,6 +10,7 @@ and nibabel.
 
 from __future__ import annotations
 
+import io
 import json
 import warnings
 from pathlib import Path
@@ -388,3 +389,43 @@ def test_a_5d_nifti_cut_at_a_time_point_has_the_5th_axis_step(nifti5, tmp_path):
         ("mm", "sec"),
     )
     assert float(hdr["toffset"]) == float(src["toffset"]) + float(src["pixdim"][4])
+
+
+@pytest.mark.parametrize(
+    ("unit", "seconds"), [("minute", 60.0), ("hour", 3600.0), ("day", 86400.0)]
+)
+def test_a_time_axis_in_a_unit_nifti_lacks_is_written_to_nifti_in_seconds(tmp_path, unit, seconds):
+    """An OME time axis in minutes (hours, days: NIfTI has only sec, msec and usec) was written to
+    NIfTI as 2 s steps from 1 s for 2 min steps from 1 min, and to_zarr dropped its unit. NIfTI
+    gets seconds (pixdim[4], toffset, as nibabel reads them), lazyvol reports seconds, and an
+    OME-Zarr store keeps the unit, its scale and its translation (read with ome-zarr-py)."""
+    from ome_zarr.io import parse_url
+    from ome_zarr.reader import Reader
+
+    g = zarr.open_group(tmp_path / "t.zarr", mode="w", zarr_format=3)
+    g.create_array("0", shape=(3, 4, 5, 6), dtype="int16")[...] = 1
+    axes = [{"name": "t", "type": "time", "unit": unit}]
+    axes += [{"name": n, "type": "space", "unit": "millimeter"} for n in "zyx"]
+    ct = [
+        {"type": "scale", "scale": [2.0, 3.0, 2.0, 1.0]},
+        {"type": "translation", "translation": [1.0, 0.0, 0.0, 0.0]},
+    ]
+    ms = {"axes": axes, "datasets": [{"path": "0", "coordinateTransformations": ct}]}
+    g.attrs["ome"] = {"version": "0.5", "multiscales": [ms]}
+    vol = lv.open(tmp_path / "t.zarr")
+    assert vol.spacing[3] == 2.0 * seconds
+    times = (1.0 + 2.0 * np.arange(3)) * seconds  # the truth, in seconds
+    np.testing.assert_allclose(vol.to_xarray()["time"].values, times)
+    for cut, first in ((vol, times[0]), (vol[..., 1:], times[1])):
+        hdr = nib.load(cut.to_nifti(tmp_path / "o.nii", overwrite=True)).header
+        assert hdr.get_xyzt_units() == ("mm", "sec")
+        assert (float(hdr["pixdim"][4]), float(hdr["toffset"])) == (2.0 * seconds, first)
+    store = vol[..., 1:].to_zarr(tmp_path / "out.zarr")
+    node = next(iter(Reader(parse_url(str(store)))()))
+    assert node.metadata["axes"][0] == {"name": "t", "type": "time", "unit": unit}
+    tr = node.metadata["coordinateTransformations"][0]
+    assert (tr[0]["scale"][0], tr[1]["translation"][0]) == (2.0, 3.0)
+    # the store's NIfTI-Zarr header is a NIfTI header: seconds too
+    raw = np.asarray(zarr.open_group(store, mode="r")["nifti"][...]).tobytes()
+    hdr = nib.Nifti1Header.from_fileobj(io.BytesIO(raw))
+    assert (hdr.get_xyzt_units()[1], float(hdr["pixdim"][4])) == ("sec", 2.0 * seconds)

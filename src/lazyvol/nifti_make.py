@@ -4,7 +4,8 @@
 - NIfTI-2 when a dimension does not fit NIfTI-1's int16 or the affine does not fit its 32-bit
   floats (:func:`needs_nifti2`).
 - Units: the affine's space unit (:func:`lazyvol.zarr_nifti.space_unit`) and the 4th axis' own unit
-  (a NIfTI source's ``sec``/``msec``/``usec``/``hz``/``ppm``/``rads``; an OME store's time unit;
+  (a NIfTI source's ``sec``/``msec``/``usec``/``hz``/``ppm``/``rads``; an OME store's time unit,
+  seconds for one NIfTI has no code for: minutes, hours, ... converted;
   seconds for a DICOM series' TR and where nothing says), with its step in ``pixdim[4]``; the
   steps of a source's axes past the 4th in ``pixdim[5:]``, following them as the volume was cut
   (:func:`lazyvol.nifti_carry.axis_zooms`).

@@ -1,6 +1,7 @@
 """The units of OME-NGFF axes (its UDUNITS-2 lists) and what they are worth: millimetres per space
-unit, for the affine lazyvol reads from OME scale and translation. Low level: it imports only
-:mod:`lazyvol.errors`.
+unit, for the affine lazyvol reads from OME scale and translation; seconds per time unit, for a
+time axis in a unit NIfTI has no code for (minute, hour, day, ...), written to NIfTI in seconds.
+Low level: it imports only :mod:`lazyvol.errors`.
 """
 
 from __future__ import annotations
@@ -9,7 +10,7 @@ from typing import Any
 
 from .errors import UnsupportedError
 
-__all__ = ["MM_PER_UNIT", "space_unit_name"]
+__all__ = ["MM_PER_UNIT", "SECONDS_PER_UNIT", "space_unit_name"]
 
 #: Millimetres per unit, for every space unit OME-NGFF allows (its UDUNITS-2 list).
 MM_PER_UNIT = {
@@ -39,6 +40,32 @@ MM_PER_UNIT = {
     "exameter": 1e21,
     "zettameter": 1e24,
     "yottameter": 1e27,
+}
+#: Seconds per unit, for every time unit OME-NGFF allows (its UDUNITS-2 list).
+SECONDS_PER_UNIT = {
+    "yoctosecond": 1e-24,
+    "zeptosecond": 1e-21,
+    "attosecond": 1e-18,
+    "femtosecond": 1e-15,
+    "picosecond": 1e-12,
+    "nanosecond": 1e-9,
+    "microsecond": 1e-6,
+    "millisecond": 1e-3,
+    "centisecond": 1e-2,
+    "decisecond": 1e-1,
+    "second": 1.0,
+    "minute": 60.0,
+    "hectosecond": 1e2,
+    "kilosecond": 1e3,
+    "hour": 3600.0,
+    "day": 86400.0,
+    "megasecond": 1e6,
+    "gigasecond": 1e9,
+    "terasecond": 1e12,
+    "petasecond": 1e15,
+    "exasecond": 1e18,
+    "zettasecond": 1e21,
+    "yottasecond": 1e24,
 }
 #: Spellings other writers use for OME-NGFF's unit names: words (compared in lower case) ...
 _ALIASES = {

@@ -37,10 +37,9 @@ import dask
 import dask.array as da
 import numpy as np
 
-from ._source_index import axis4_source, source_axes
+from ._source_index import source_axes
 from .nifti_codes import NIFTI_SUFFIXES
-from .nifti_fields import CARRIED_KEY
-from .zarr_nifti import space_unit
+from .zarr_nifti import axis4_times, space_unit
 
 if TYPE_CHECKING:
     import xarray as xr
@@ -80,7 +79,6 @@ def dims_of(ndim: int, meta: Mapping[str, Any] | None = None) -> tuple[str, ...]
 
 #: Per-image DICOM attributes given as coordinates along ``k`` (and the 4th axis of a 4D series).
 SLICE_ATTRIBUTES = ("InstanceNumber", "AcquisitionTime", "SOPInstanceUID")
-_TIME_SCALE = {"sec": 1.0, "msec": 1e-3, "usec": 1e-6}
 
 
 def _require_xarray() -> Any:
@@ -171,20 +169,9 @@ def _axis4_coords(vol: Volume) -> dict[str, tuple[tuple[str, ...], Any, dict[str
         bvals = diffusion.get("bvals")
         if isinstance(bvals, list) and len(bvals) == nt:
             out.setdefault("bval", ((t,), np.asarray(bvals, dtype=np.float64), {"units": "s/mm2"}))
-    step = meta.get("axis4_spacing")
-    units = meta.get("xyzt_units")
-    tunit = units[1] if isinstance(units, list | tuple) and len(units) > 1 else None
-    if step and tunit in _TIME_SCALE and "time" not in out and axis4_source(meta) == 3:
-        scale = _TIME_SCALE[str(tunit)]
-        carried = meta.get(CARRIED_KEY)  # a NIfTI's toffset: the first volume's time
-        start = float((carried.get("toffset") if isinstance(carried, dict) else None) or 0.0)
-        index = (
-            meta.get("source_index", {}).get("t")
-            if isinstance(meta.get("source_index"), dict)
-            else None
-        )
-        idx = np.asarray(index if index is not None else np.arange(nt), dtype=np.float64)
-        out["time"] = ((t,), (start + idx * float(step)) * scale, {"units": "s"})
+    times = axis4_times(meta, nt) if "time" not in out else None
+    if times is not None:
+        out["time"] = ((t,), times, {"units": "s"})
     return out
 
 

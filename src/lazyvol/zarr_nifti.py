@@ -21,6 +21,7 @@ import numpy as np
 from ._source_index import SOURCE_INDEX_KEY, axis4_source, source_stride
 from .nifti_carry import axis_zooms, same_transform
 from .nifti_fields import CARRIED_KEY
+from .ome_units import SECONDS_PER_UNIT
 
 __all__ = [
     "NIFTI_ARRAY",
@@ -30,12 +31,14 @@ __all__ = [
     "anatomical_orientations",
     "axis4_origin",
     "axis4_step",
+    "axis4_times",
     "header_affine",
     "header_codes",
     "header_scaling",
     "header_time",
     "mm_per_unit",
     "nifti_time_unit",
+    "ome_time_seconds",
     "repetition_time",
     "space_unit",
 ]
@@ -55,37 +58,60 @@ RFC4 = {
 #: Millimetres per NIfTI space unit (nibabel's ``get_xyzt_units`` names; unknown: millimetres).
 NIFTI_MM = {"meter": 1000.0, "mm": 1.0, "micron": 1e-3, "unknown": 1.0}
 _NIFTI_TIME_CODES = {"second": "sec", "millisecond": "msec", "microsecond": "usec"}
+_NIFTI_SECONDS = {"sec": 1.0, "msec": 1e-3, "usec": 1e-6}
 #: NIfTI time units (nibabel's names) a 4th axis' step may be in.
 TIME_UNITS = frozenset(_NIFTI_TIME_CODES.values())
 #: NIfTI space units (nibabel's names) a volume's affine may be in, and their OME-Zarr names.
 SPACE_UNITS = {"mm": "millimeter", "micron": "micrometer", "meter": "meter"}
 
 
-def axis4_step(meta: dict[str, Any]) -> tuple[float | None, str | None]:
+def axis4_step(meta: dict[str, Any], *, native: bool = False) -> tuple[float | None, str | None]:
     """``(step, NIfTI time unit)`` of a volume's 4th axis, as a written file or store states it:
     the source's own (a NIfTI's ``pixdim[4]`` in its ``xyzt_units``, a store's time scale), else a
     DICOM series' RepetitionTime in seconds, as dcm2niix writes it (FSL, AFNI and fMRIPrep read
     the TR there); ``(None, None)`` when unknown, or when the 4th axis holds echoes (their step is
-    no TR). The unit is None when the source does not say it. A volume cut with a step along its
-    4th axis (``vol[..., ::2]``: ``meta["source_index"]["t"]`` holds the source's indices) has
-    that many source steps between its volumes. When a cut dropped the source's 4th axis
-    (:func:`lazyvol._source_index.axis4_source`: ``vol[:, :, :, 0]`` of a 5-axis volume), the axis
-    now 4th has the step of the source axis it is (a NIfTI's ``pixdim[5]``, no unit: NIfTI's time
-    unit is the 4th axis'), or none."""
+    no TR). The unit is None when the source does not say it. An OME time axis in a unit NIfTI
+    has no code for (minute, hour, day, ...: :func:`ome_time_seconds`) gives its step in seconds;
+    ``native=True``: in that OME unit, as an OME-Zarr store states it. A volume cut with a step
+    along its 4th axis (``vol[..., ::2]``: ``meta["source_index"]["t"]`` holds the source's
+    indices) has that many source steps between its volumes. When a cut dropped the source's 4th
+    axis (:func:`lazyvol._source_index.axis4_source`: ``vol[:, :, :, 0]`` of a 5-axis volume), the
+    axis now 4th has the step of the source axis it is (a NIfTI's ``pixdim[5]``, no unit: NIfTI's
+    time unit is the 4th axis'), or none."""
     source = axis4_source(meta)
     if source != 3:
         index = meta[SOURCE_INDEX_KEY]
         return axis_zooms(meta, len(index["axes"]) + 3).get(3), None
     spacing = meta.get("axis4_spacing")
     if isinstance(spacing, int | float) and math.isfinite(spacing) and spacing > 0:
+        step = float(spacing) * source_stride(meta)
+        seconds = None if native else ome_time_seconds(meta)
+        if seconds is not None:
+            return step * seconds, "sec"
         units = meta.get("xyzt_units")
         unit = str(units[1]) if isinstance(units, list | tuple) and len(units) == 2 else None
         ome = meta.get("units")  # an OME store's axis units, in volume order
         if unit is None and isinstance(ome, list) and len(ome) > 3:
             unit = nifti_time_unit(ome[3])
-        return float(spacing) * source_stride(meta), unit
+        return step, unit
     tr = repetition_time(meta)
     return (tr * source_stride(meta), "sec") if tr is not None else (None, None)
+
+
+def ome_time_seconds(meta: dict[str, Any]) -> float | None:
+    """Seconds per unit of the 4th-axis step of a volume whose source is an OME-Zarr time axis in
+    a unit NIfTI has no code for (minute: 60; NIfTI has sec, msec and usec, and hz, ppm and rads,
+    which are not times): NIfTI files and headers state such a step and origin in seconds. None
+    when a NIfTI unit states the step's unit (``meta["xyzt_units"]``), or the source is another."""
+    units = meta.get("xyzt_units")
+    if isinstance(units, list | tuple) and len(units) == 2 and units[1] != "unknown":
+        return None
+    ome, types = meta.get("units"), meta.get("axis_types")
+    if meta.get("format") != "ome-zarr" or not isinstance(ome, list) or len(ome) < 4:
+        return None
+    if isinstance(types, list) and len(types) > 3 and types[3] != "time":
+        return None
+    return SECONDS_PER_UNIT.get(str(ome[3]).strip().lower())
 
 
 def nifti_time_unit(ome_unit: Any) -> str | None:
@@ -99,24 +125,53 @@ def mm_per_unit(unit: Any) -> float:
     return NIFTI_MM.get(str(unit), 1.0)
 
 
-def axis4_origin(meta: dict[str, Any]) -> float:
+def axis4_origin(meta: dict[str, Any], *, native: bool = False) -> float:
     """The 4th axis' value at a volume's first index, in the unit of its step
-    (:func:`axis4_step`): a NIfTI's ``toffset`` (the time of its first volume; an OME-Zarr
-    source's time translation is read into the same field), moved by the source volumes a cut
-    skipped (``vol[..., 5:]`` starts 5 steps later); 0 when the source states none, or when the
-    4th axis is not the source's (:func:`lazyvol._source_index.axis4_source`)."""
+    (:func:`axis4_step`, ``native`` as there): a NIfTI's ``toffset`` (the time of its first
+    volume; an OME-Zarr source's time translation is read into the same field), moved by the
+    source volumes a cut skipped (``vol[..., 5:]`` starts 5 steps later); 0 when the source states
+    none, or when the 4th axis is not the source's (:func:`lazyvol._source_index.axis4_source`)."""
     if axis4_source(meta) != 3:
         return 0.0
-    fields = meta.get(CARRIED_KEY)
-    start = fields.get("toffset") if isinstance(fields, dict) else None
-    if not isinstance(start, int | float) or not math.isfinite(start):
-        start = 0.0
+    start = _toffset(meta)
     index = meta.get(SOURCE_INDEX_KEY)
     ts = index.get("t") if isinstance(index, dict) else None
     spacing = meta.get("axis4_spacing")
     if isinstance(ts, list) and ts and isinstance(spacing, int | float) and ts[0]:
         start += int(ts[0]) * float(spacing)
-    return float(start)
+    seconds = None if native else ome_time_seconds(meta)
+    return float(start) * (seconds or 1.0)
+
+
+def axis4_times(meta: dict[str, Any], n: int) -> np.ndarray | None:
+    """The time in seconds of each of the ``n`` indices of a volume's 4th axis: the source's
+    first-volume time and step (a NIfTI's ``toffset`` and ``pixdim[4]`` in a time unit, an OME
+    time axis' translation and scale in any OME time unit) at the source index of each
+    (``meta["source_index"]["t"]``); None when the 4th axis is no time axis with a known step and
+    time unit, or not the source's (:func:`lazyvol._source_index.axis4_source`)."""
+    spacing = meta.get("axis4_spacing")
+    units = meta.get("xyzt_units")
+    unit = units[1] if isinstance(units, list | tuple) and len(units) == 2 else None
+    seconds = _NIFTI_SECONDS.get(str(unit)) or ome_time_seconds(meta)
+    if (
+        axis4_source(meta) != 3
+        or not isinstance(spacing, int | float)
+        or not (math.isfinite(spacing) and spacing > 0)
+        or seconds is None
+    ):
+        return None
+    index = meta.get(SOURCE_INDEX_KEY)
+    ts = index.get("t") if isinstance(index, dict) else None
+    idx = np.asarray(ts if isinstance(ts, list) and len(ts) == n else range(n), dtype=np.float64)
+    return (_toffset(meta) + idx * float(spacing)) * seconds
+
+
+def _toffset(meta: dict[str, Any]) -> float:
+    """The source's time of its first volume (a NIfTI's ``toffset``, an OME time translation), in
+    the unit of its step; 0 when it states none."""
+    fields = meta.get(CARRIED_KEY)
+    start = fields.get("toffset") if isinstance(fields, dict) else None
+    return float(start) if isinstance(start, int | float) and math.isfinite(start) else 0.0
 
 
 def repetition_time(meta: dict[str, Any]) -> float | None:

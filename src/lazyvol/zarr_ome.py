@@ -216,22 +216,26 @@ def ome_transforms(
     lead_scale = [1.0] * (ndim - 3)
     lead_trans = [0.0] * (ndim - 3)
     if ndim > 3:
-        spacing, _ = zarr_nifti.axis4_step(meta)
+        spacing, _ = zarr_nifti.axis4_step(meta, native=True)  # in time_unit(meta)
         if spacing is not None:
             lead_scale[disk_axes(ndim).index(3)] = spacing
         if _lead_axes(ndim, meta)[3].get("type") == "time":  # the time of the first volume
-            lead_trans[disk_axes(ndim).index(3)] = zarr_nifti.axis4_origin(meta)
+            lead_trans[disk_axes(ndim).index(3)] = zarr_nifti.axis4_origin(meta, native=True)
     scale = lead_scale + [float(v) for v in reversed(scale_xyz)]
     trans = lead_trans + [float(v) for v in reversed(trans_xyz)]
     return [{"type": "scale", "scale": scale}, {"type": "translation", "translation": trans}]
 
 
 def time_unit(meta: dict[str, Any]) -> str | None:
-    """The OME time unit of a volume's 4th axis: its NIfTI ``xyzt_units``, else seconds for a
-    DICOM series' RepetitionTime step (:func:`lazyvol.zarr_nifti.axis4_step`); None when unknown,
-    or when the 4th axis is not the source's (:func:`lazyvol._source_index.axis4_source`)."""
+    """The OME time unit of a volume's 4th axis: its NIfTI ``xyzt_units``, else an OME source's
+    time unit NIfTI has no code for (minute, hour, ...: the unit of the step and origin
+    :func:`lazyvol.zarr_nifti.axis4_step` gives with ``native=True``), else seconds for a DICOM
+    series' RepetitionTime step; None when unknown, or when the 4th axis is not the source's
+    (:func:`lazyvol._source_index.axis4_source`)."""
     if axis4_source(meta) != 3:
         return None
+    if zarr_nifti.ome_time_seconds(meta) is not None:
+        return str(meta["units"][3]).strip().lower()
     units = meta.get("xyzt_units")
     if isinstance(units, list) and len(units) == 2:
         return _NIFTI_TIME_UNITS.get(str(units[1]))
