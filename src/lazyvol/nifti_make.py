@@ -118,8 +118,7 @@ def written_header(
             zooms[axis] = step
         hdr.set_zooms(zooms)
     carry_fields(hdr, meta, affine, shape)
-    fields = meta.get(CARRIED_KEY)
-    if isinstance(fields, dict) and "toffset" in fields:  # the time of the first volume
+    if len(shape) > 3:  # the time of the first volume (a cut moves it, also from toffset 0)
         hdr["toffset"] = axis4_origin(meta)
     if isinstance(meta.get("bids"), dict) and CARRIED_KEY not in meta:  # a DICOM series
         doc = sidecar(meta, affine, shape)

@@ -158,6 +158,12 @@ def _lead_axes(ndim: int, meta: dict[str, Any]) -> dict[int, dict[str, Any]]:
     for v, src in enumerate(source_axes(meta, ndim) or range(3, ndim), start=3):
         named[v] = {"name": "t", "type": "time"} if src == 3 else {"name": f"dim{src + 1}"}
     others = [v for v, axis in named.items() if "type" not in axis]
+    if ndim == 5 and len(others) == 2:
+        # OME-NGFF has no 5-D form without a time axis (beside space and time, at most one
+        # channel or custom axis): a 6-D/7-D source cut to 5-D is written as t, c, the order the
+        # reader gives back (two untyped axes came back swapped); lazyvol's own attributes keep
+        # the true axes, and the t axis states no time unit.
+        return {3: {"name": "t", "type": "time"}, 4: {"name": "c", "type": "channel"}}
     if ndim <= 5 and len(others) == 1:
         named[others[0]] = {"name": "c", "type": "channel"}
     return named
