@@ -15,7 +15,7 @@ from typing import Any
 import numpy as np
 
 from .errors import FormatError, LazyvolError
-from .nifti_fields import CARRIED_KEY, ParsedHeader
+from .nifti_fields import CARRIED_KEY, ParsedHeader, extra_zooms, header_text
 
 __all__ = ["analyze_header"]
 
@@ -101,7 +101,7 @@ def analyze_header(
     pixdim = ", ".join(f"{x:g}" for x in used)
     fields: dict[str, Any] = {}
     try:
-        descrip = bytes(hdr["descrip"]).split(b"\0")[0].decode("latin-1").strip()
+        descrip = header_text(hdr["descrip"])
         if descrip:
             fields["descrip"] = descrip
     except (KeyError, ValueError):
@@ -113,11 +113,12 @@ def analyze_header(
     if len(zooms) > 3 and np.isfinite(zooms[3]):
         fields["axis4_spacing"] = float(zooms[3])
     carried: dict[str, Any] = {}  # what a NIfTI written from it keeps (lazyvol.nifti_carry)
-    aux = bytes(hdr["aux_file"]).split(b"\0")[0].decode("latin-1").strip()
+    aux = header_text(hdr["aux_file"])
     if aux:
         carried["aux_file"] = aux
-    if len(zooms) > 4 and np.all(np.isfinite(zooms)):
-        carried["zooms"] = [float(z) for z in zooms]
+    steps = extra_zooms(zooms)
+    if steps is not None:
+        carried["zooms"] = steps
     if carried:
         fields[CARRIED_KEY] = carried
     return ParsedHeader(

@@ -26,6 +26,8 @@ from .errors import FormatError
 from .nifti_codes import DATA_TYPES, INTENTS, UNITS
 
 __all__ = [
+    "extra_zooms",
+    "header_text",
     "CARRIED_KEY",
     "CARRIED_PLAIN",
     "CARRIED_SLICE_TIMING",
@@ -413,6 +415,19 @@ CARRIED_PLAIN = ("intent_code", "intent_p1", "intent_p2", "intent_p3", "cal_min"
 CARRIED_SLICE_TIMING = ("slice_code", "slice_start", "slice_end", "slice_duration")
 
 
+def header_text(value: Any) -> str:
+    """A NIfTI/Analyze header's text field (``descrip``, ``aux_file``, ``intent_name``): its bytes
+    up to the first NUL, latin-1, stripped."""
+    return bytes(value).split(b"\0")[0].decode("latin-1").strip()
+
+
+def extra_zooms(zooms: Any) -> list[float] | None:
+    """The steps of every axis (``pixdim[1:]``, one per axis) of an image of more than 4 axes, as
+    a NIfTI written from it carries them (``zooms``); None for fewer axes or a step not finite."""
+    steps = [float(z) for z in zooms]
+    return steps if len(steps) > 4 and all(math.isfinite(z) for z in steps) else None
+
+
 def header_fields(rec: Any) -> dict[str, Any]:
     """The carried fields of a NIfTI header record (a structured NumPy record of its fields)
     that are set (non-zero, non-empty); ``zooms`` (``pixdim[1:]``, one per axis) for an image of
@@ -423,12 +438,11 @@ def header_fields(rec: Any) -> dict[str, Any]:
         if value and np.isfinite(value):
             out[key] = value
     for key in ("intent_name", "aux_file"):
-        text = bytes(rec[key]).split(b"\0")[0].decode("latin-1").strip()
+        text = header_text(rec[key])
         if text:
             out[key] = text
-    ndim = int(rec["dim"][0])
-    zooms = [float(z) for z in rec["pixdim"][1 : ndim + 1]]
-    if ndim > 4 and all(np.isfinite(zooms)):  # the steps of the axes past the 4th
+    zooms = extra_zooms(rec["pixdim"][1 : int(rec["dim"][0]) + 1])
+    if zooms is not None:  # the steps of the axes past the 4th
         out["zooms"] = zooms
     return out
 
@@ -437,7 +451,7 @@ def _meta_fields(rec: np.void) -> dict[str, Any]:
     """The header entries of ``Volume.meta`` (as :func:`lazyvol.nifti_header.header_meta` gives
     them for a nibabel header)."""
     out: dict[str, Any] = {}
-    descrip = bytes(rec["descrip"]).split(b"\0")[0].decode("latin-1").strip()
+    descrip = header_text(rec["descrip"])
     if descrip:
         out["descrip"] = descrip
     units = int(rec["xyzt_units"])

@@ -56,7 +56,7 @@ RFC4 = {
     "I": "superior-to-inferior",
 }
 #: Millimetres per NIfTI space unit (nibabel's ``get_xyzt_units`` names; unknown: millimetres).
-NIFTI_MM = {"meter": 1000.0, "mm": 1.0, "micron": 1e-3, "unknown": 1.0}
+_NIFTI_MM = {"meter": 1000.0, "mm": 1.0, "micron": 1e-3, "unknown": 1.0}
 _NIFTI_TIME_CODES = {"second": "sec", "millisecond": "msec", "microsecond": "usec"}
 _NIFTI_SECONDS = {"sec": 1.0, "msec": 1e-3, "usec": 1e-6}
 #: NIfTI time units (nibabel's names) a 4th axis' step may be in.
@@ -122,7 +122,7 @@ def nifti_time_unit(ome_unit: Any) -> str | None:
 
 def mm_per_unit(unit: Any) -> float:
     """Millimetres per NIfTI space unit (nibabel's name; unknown or not a space unit: 1)."""
-    return NIFTI_MM.get(str(unit), 1.0)
+    return _NIFTI_MM.get(str(unit), 1.0)
 
 
 def axis4_origin(meta: dict[str, Any], *, native: bool = False) -> float:

@@ -336,13 +336,12 @@ def _dataset_path(store: str, path: Any) -> str:
     return str(path)
 
 
-def _space_unit(store: str, names: list[Any], units: list[Any]) -> tuple[str, list[float]]:
-    """``(space unit of the affine, factor per space axis i, j, k)`` of the OME space axes (disk
-    order ``z, y, x`` last): millimetres, each axis converted from its own unit (DESIGN's RAS+
+def _mm_per_axis(store: str, names: list[Any], units: list[Any]) -> list[float]:
+    """Millimetres per unit of each OME space axis, volume order i, j, k (disk order ``z, y, x``
+    last): OME axes are read in millimetres, each converted from its own unit (DESIGN's RAS+
     millimetres; OME-NGFF allows any length unit, per axis). Only a NIfTI header (a NIfTI file, a
     NIfTI-Zarr store's ``nifti`` array) keeps its own unit, as nibabel gives the file."""
-    found = [space_unit_name(store, names[d], units[d]) for d in (-1, -2, -3)]
-    return "mm", [MM_PER_UNIT[name] for name in found]
+    return [MM_PER_UNIT[space_unit_name(store, names[d], units[d])] for d in (-1, -2, -3)]
 
 
 def _check_affine(store: str, affine: np.ndarray, scale: np.ndarray, trans: np.ndarray) -> None:
@@ -442,7 +441,7 @@ def read_multiscales(store: str, ome: dict[str, Any], level: int) -> OmeLevel:
         s2, t2 = _transforms(ms.get("coordinateTransformations"), nd, store)
         scale = s1 * s2
         trans = t1 * s2 + t2
-        space_unit, factors = _space_unit(store, names, units)
+        factors = _mm_per_axis(store, names, units)
         for vol_ax, disk_ax in enumerate(reversed(space)):
             f = factors[vol_ax]
             row, sign = rows[vol_ax], signs[vol_ax]
@@ -469,7 +468,7 @@ def read_multiscales(store: str, ome: dict[str, Any], level: int) -> OmeLevel:
         meta["axis4_spacing"] = float(scale[order[3]])
     # the units as a NIfTI source's meta names them (nibabel's names): the affine's, the time's
     time_unit = zarr_nifti.nifti_time_unit(units[order[3]]) if timed else None
-    meta["xyzt_units"] = [space_unit, time_unit or "unknown"]
+    meta["xyzt_units"] = ["mm", time_unit or "unknown"]
     if timed and trans[order[3]] != 0:  # the first volume's time, where a NIfTI keeps it
         meta[CARRIED_KEY] = {"toffset": float(trans[order[3]])}
     return OmeLevel(_dataset_path(store, ds.get("path")), nd, affine, meta, order)
