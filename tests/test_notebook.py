@@ -66,6 +66,20 @@ def test_plot_puts_structures_at_their_mm_position(tmp_path, aff, shape, convent
     plt.close(fig)
 
 
+def test_plot_labels_the_affines_own_unit(tmp_path):
+    # a NIfTI in microns keeps its affine in microns (as nibabel gives it): the axes say so
+    img = nib.Nifti1Image(np.zeros((6, 6, 6), "float32"), np.diag([0.5, 0.5, 0.5, 1.0]))
+    img.header.set_xyzt_units("micron")
+    nib.save(img, tmp_path / "um.nii")
+    fig = lv.open(tmp_path / "um.nii").plot()
+    assert img.header.get_xyzt_units()[0] == "micron"
+    for ax in fig.axes[:3]:
+        assert "(micron)" in ax.get_xlabel() and "(micron)" in ax.get_ylabel()
+        assert "mm" not in ax.get_xlabel() + ax.get_ylabel() + ax.get_title()
+    assert "micron, RAS" in fig._suptitle.get_text()
+    plt.close(fig)
+
+
 def test_plot_default_centre_4d_and_errors(tmp_path):
     x = np.random.default_rng(0).random((10, 12, 8, 3)).astype("float32")
     nib.save(nib.Nifti1Image(x, np.eye(4)), tmp_path / "f.nii")

@@ -1,8 +1,9 @@
-"""A quick look at a volume: three orthogonal slices through a point, with mm axes.
+"""A quick look at a volume: three orthogonal slices through a point, with world axes in the
+affine's unit (mm, or a NIfTI's own space unit such as micron).
 
 :meth:`lazyvol.Volume.plot` delegates here. Only the three slices are read (one ``dask.compute``).
 The views are the voxel planes nearest to axial, coronal and sagittal (no resampling): for an
-oblique acquisition the title says so and the mm axes are distances along those voxel axes.
+oblique acquisition the title says so and the world axes are distances along those voxel axes.
 Axes carry anatomical letters, and the left-right convention is stated in the figure:
 ``"radiological"`` (default; the patient's right on the left of the axial and coronal views, as
 on a scanner console) or ``"neurological"`` (the patient's right on the right).
@@ -15,6 +16,8 @@ from typing import TYPE_CHECKING, Any
 
 import dask
 import numpy as np
+
+from .zarr_nifti import space_unit
 
 if TYPE_CHECKING:
     from .volume import Volume
@@ -65,7 +68,8 @@ def plot_volume(
     ----------
     vol : Volume
     point : (x, y, z), optional
-        World point in mm (RAS+); default the volume's centre.
+        World point (RAS+) in the affine's unit (mm unless the source states another);
+        default the volume's centre.
     voxel : (i, j, k), optional
         The point as voxel indices instead.
     t : int
@@ -93,9 +97,10 @@ def plot_volume(
     lo, hi = np.percentile(finite, [0.5, 99.5]) if finite.size else (0.0, 1.0)
     window = (float(lo) if vmin is None else vmin, float(hi) if vmax is None else vmax)
     fig, axes = plt.subplots(1, 3, figsize=figsize, layout="constrained")
+    unit = space_unit(vol.meta)  # the affine's unit
     for ax, view, image in zip(axes, _VIEWS, images, strict=True):
-        _draw_view(ax, view, image, world, convention, cmap, window)
-    fig.suptitle(_title(vol, aff, idx, world, t, convention), fontsize=9)
+        _draw_view(ax, view, image, world, (convention, unit), cmap, window)
+    fig.suptitle(_title(vol, aff, idx, world, t, (convention, unit)), fontsize=9)
     return fig
 
 
@@ -111,7 +116,7 @@ def _point_index(
     point: Sequence[float] | None,
     voxel: Sequence[int] | None,
 ) -> list[int]:
-    """The voxel (clipped into the volume) nearest to ``voxel``, ``point`` (mm) or the centre."""
+    """The voxel (clipped into the volume) nearest to ``voxel``, ``point`` (world) or the centre."""
     if voxel is not None:
         ijk = np.asarray(voxel, dtype=np.float64)
     elif point is not None:
@@ -180,10 +185,11 @@ def _draw_view(
     view: tuple[str, int, int, int],
     image: _Image,
     world: np.ndarray,
-    convention: str,
+    labels: tuple[str, str],
     cmap: str,
     window: tuple[float, float],
 ) -> None:
+    convention, unit = labels
     name, normal, h, v = view
     img, ((hpos, dh), (vpos, dv)) = image
     extent = (hpos[0] - dh / 2, hpos[-1] + dh / 2, vpos[0] - dv / 2, vpos[-1] + dv / 2)
@@ -205,8 +211,8 @@ def _draw_view(
     low_h, high_h = _LETTERS[h]
     left, right = (high_h, low_h) if flip_lr else (low_h, high_h)
     low_v, high_v = _LETTERS[v]
-    ax.set_xlabel(f"{'xyz'[h]} (mm)   {left} \u2190 \u2192 {right}")
-    ax.set_ylabel(f"{'xyz'[v]} (mm)   {low_v} \u2192 {high_v}")
+    ax.set_xlabel(f"{'xyz'[h]} ({unit})   {left} \u2190 \u2192 {right}")
+    ax.set_ylabel(f"{'xyz'[v]} ({unit})   {low_v} \u2192 {high_v}")
     for text, (xpos, ypos) in ((left, (0.02, 0.5)), (right, (0.98, 0.5)), (high_v, (0.5, 0.97))):
         ax.text(
             xpos,
@@ -219,12 +225,18 @@ def _draw_view(
             fontsize=11,
             fontweight="bold",
         )
-    ax.set_title(f"{name}  {'xyz'[normal]} = {world[normal]:.1f} mm")
+    ax.set_title(f"{name}  {'xyz'[normal]} = {world[normal]:.1f} {unit}")
 
 
 def _title(
-    vol: Volume, aff: np.ndarray, idx: list[int], world: np.ndarray, t: int, convention: str
+    vol: Volume,
+    aff: np.ndarray,
+    idx: list[int],
+    world: np.ndarray,
+    t: int,
+    labels: tuple[str, str],
 ) -> str:
+    convention, unit = labels
     where = ", ".join(f"{c}={w:.1f}" for c, w in zip("xyz", world, strict=True))
     conv = (
         "radiological: the patient's right is on the left"
@@ -235,6 +247,6 @@ def _title(
     src = f"{vol.source}  " if vol.source else ""
     tpart = f"  t={t}" if vol.ndim > 3 else ""
     return (
-        f"{src}voxel {tuple(idx)}{tpart}  ({where} mm, RAS)\n{conv} (axial and coronal views)"
+        f"{src}voxel {tuple(idx)}{tpart}  ({where} {unit}, RAS)\n{conv} (axial and coronal views)"
         f"{oblique}"
     )
