@@ -16,6 +16,7 @@ from typing import Any
 
 from ._io_local import short_read
 from ._location import _REDACTED, Location, display_url
+from ._warn import warn as _warn_user
 from .errors import (
     FormatError,
     LazyvolError,
@@ -384,9 +385,8 @@ def warn_once(kind: str, loc: Location, message: str) -> None:
         if (kind, loc.identity) in _WARNED:
             return
         _WARNED.add((kind, loc.identity))
-    import warnings
 
-    warnings.warn(message, RuntimeWarning, stacklevel=3)
+    _warn_user(message, RuntimeWarning)
 
 
 def _warn_unvalidated(loc: Location) -> None:

@@ -9,6 +9,7 @@ from typing import Any
 
 from . import _io
 from ._location import Location
+from ._warn import warn as _warn_user
 from .volume import Volume
 
 __all__ = ["open"]
@@ -74,13 +75,10 @@ def open(
         ``storage_options`` given for a local path.
     """
     if "path" in options:  # the keyword before remote sources (``lv.open(path=...)``)
-        import warnings
-
         old = options.pop("path")
-        warnings.warn(
+        _warn_user(
             "lazyvol.open(path=...) is deprecated; pass the source positionally or as source=",
             DeprecationWarning,
-            stacklevel=2,
         )
         if source is not None:
             raise TypeError("lazyvol.open() got both source and path")

@@ -23,7 +23,6 @@ from __future__ import annotations
 import os
 import shutil
 import threading
-import warnings
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -32,6 +31,7 @@ import numpy as np
 
 from ._fsutil import OLD_MARK, TMP_MARK
 from ._io import Location
+from ._warn import warn as _warn_user
 from .cache_admin import (
     ENTRY_KEY,
     INDEX_KINDS,
@@ -136,7 +136,7 @@ def _warn_or_raise(msg: str, required: bool, exc: BaseException | None = None) -
         raise CacheError(
             f"{msg} (require_cache=True; without it the source is read uncached)"
         ) from exc
-    warnings.warn(f"{msg}; reading uncached", CacheWarning, stacklevel=4)
+    _warn_user(f"{msg}; reading uncached", CacheWarning)
 
 
 def _warn_damaged(entry: str, exc: BaseException, what: str, replaced: bool = False) -> None:
@@ -154,7 +154,7 @@ def _warn_damaged(entry: str, exc: BaseException, what: str, replaced: bool = Fa
         msg = f"damaged cache entry {entry} ({exc})"
     else:
         msg = f"cache entry {entry} was removed while in use (evicted or cleared)"
-    warnings.warn(f"{msg}; {what}", CacheWarning, stacklevel=3)
+    _warn_user(f"{msg}; {what}", CacheWarning)
 
 
 _DAMAGED: set[str] = set()
@@ -345,11 +345,10 @@ def _build_entry(
     write_zarr(src, entry, overwrite=True, codec=CACHE_CODEC)
     if req.changed_since(src, key):
         remove_entry(entry)
-        warnings.warn(
+        _warn_user(
             f"{req.what} changed while it was being cached; the entry was discarded and the "
             "volume is read from the source",
             CacheWarning,
-            stacklevel=3,
         )
         return src
     _evict_older_versions(group, keep=key)

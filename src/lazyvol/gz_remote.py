@@ -25,13 +25,13 @@ from __future__ import annotations
 import hashlib
 import io
 import threading
-import warnings
 from collections import OrderedDict
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
 from . import _fsutil, _io, handles
+from ._warn import warn as _warn_user
 from .config import cache_dir
 from .errors import (
     CacheError,
@@ -416,11 +416,10 @@ def _read_streaming(ent: _Entry, offset: int, view: memoryview) -> int:
                 handle.file.random_access()  # small requests from now on, read ahead
                 handle.ahead = ReadAhead((p for p, _ in handle.raw.seek_points()), ent.src.data_end)
             except (OSError, ValueError) as exc:
-                warnings.warn(
+                _warn_user(
                     f"lazyvol could not save the gzip seek index of {ent.src.loc} in "
                     f"{ent.index_file.parent}: {exc}; random access into it stays slow",
                     RuntimeWarning,
-                    stacklevel=4,
                 )
         ent.give(handle)  # it holds its own seek points now: later reads reuse them
     return got

@@ -30,7 +30,6 @@ import contextlib
 import hashlib
 import os
 import threading
-import warnings
 from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
@@ -38,6 +37,7 @@ from pathlib import Path
 from typing import Any
 
 from . import _blockpool, _fsutil, handles
+from ._warn import warn as _warn_user
 from .config import cache_dir
 from .errors import FormatError
 from .gzahead import ReadAhead, read_from
@@ -412,11 +412,10 @@ class _Entry:
             self.indexed = True
             handle.read_ahead(self.src.data_end)  # (the pass's handle serves indexed reads too)
         except (OSError, ValueError) as exc:
-            warnings.warn(
+            _warn_user(
                 f"lazyvol could not save the gzip seek index of {self.src.path} in "
                 f"{self.index_file.parent}: {exc}; random access into this file stays slow",
                 RuntimeWarning,
-                stacklevel=3,
             )
         finally:
             self.saving = False

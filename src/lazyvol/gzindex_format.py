@@ -13,12 +13,13 @@ import itertools
 import os
 import struct
 import tempfile
-import warnings
 import zlib
 from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
+
+from ._warn import warn as _warn_user
 
 __all__ = [
     "GZ_MAX_POINTS",
@@ -353,15 +354,13 @@ def kept_points(offsets: dict[int, int], spacing: int) -> Iterator[tuple[int, in
         prev = out
 
 
-def warn_failed(source: object, why: object, stacklevel: int = 2) -> None:
+def warn_failed(source: object, why: object) -> None:
     """Say that the saved seek index of ``source`` failed (``why``) and is replaced: a
-    ``RuntimeWarning`` at the caller's caller (``stacklevel`` as :func:`warnings.warn`'s, from
-    the caller)."""
-    warnings.warn(
+    ``RuntimeWarning`` at the user's line (:func:`lazyvol._warn.warn`)."""
+    _warn_user(
         f"lazyvol: the saved gzip seek index of {source} failed ({why}); it is deleted, this read "
         "inflates from the start, and a new one is saved by the next full pass",
         RuntimeWarning,
-        stacklevel=stacklevel + 1,
     )
 
 

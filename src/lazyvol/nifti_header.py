@@ -14,7 +14,6 @@ from __future__ import annotations
 
 import math
 import os
-import warnings
 import zlib
 from typing import Any
 
@@ -22,6 +21,7 @@ import numpy as np
 
 from . import _io
 from ._location import Location, names_version
+from ._warn import warn as _warn_user
 from .errors import (
     FormatError,
     LazyvolError,
@@ -384,12 +384,11 @@ def _warn_plain_sidecar(hdr_loc: Location, kind: str) -> None:
         _io.stamp(plain)
     except LazyvolError:
         return
-    warnings.warn(
+    _warn_user(
         f"{plain.display} is not read: the pair is gzipped, and its .{kind} sidecar is looked "
         f"for as {plain.name}.gz (as nibabel does), so the affine is the header's, not the one "
         f"that .{kind} holds; gzip the .{kind} too (or gunzip the pair) to use it",
         RuntimeWarning,
-        stacklevel=4,
     )
 
 
@@ -488,10 +487,9 @@ def checked_affine(path: str, hdr: ParsedHeader, meta: dict[str, Any]) -> np.nda
                 _note_other_qform(hdr, affine, meta)
             if rejected:
                 meta["affine_fallback"] = "; ".join(rejected) + f"; the {name} affine is used"
-                warnings.warn(
+                _warn_user(
                     f"lazyvol: {path}: {meta['affine_fallback']} (nibabel's order of preference)",
                     RuntimeWarning,
-                    stacklevel=3,
                 )
             return affine
         rejected.append(f"the {name} affine ({fields}) {problem}")
@@ -526,12 +524,11 @@ def _note_pixdim_repair(path: str, hdr: ParsedHeader, source: str, meta: dict[st
     stored, used = hdr.pixdim_stored, hdr.pixdim_used
     if stored != used and all(math.isfinite(x) for x in stored):
         meta["pixdim_repaired"] = {"stored": stored, "used": used}
-        warnings.warn(
+        _warn_user(
             f"lazyvol: {path}: NIfTI field pixdim[1:4] = {stored} holds zero or negative voxel "
             f"sizes; read as {used} (nibabel's repair, recorded in meta['pixdim_repaired']): the "
             f"{source} affine's voxel sizes are not from the file",
             RuntimeWarning,
-            stacklevel=4,
         )
 
 

@@ -16,13 +16,13 @@ from __future__ import annotations
 
 import json
 import os
-import warnings
 from typing import Any
 
 import numpy as np
 
 from ._fsutil import atomic_write_bytes
 from ._source_index import SOURCE_INDEX_KEY, source_stride
+from ._warn import warn as _warn_user
 from .geometry import axis_map
 from .zarr_nifti import repetition_time
 
@@ -181,11 +181,10 @@ def write_sidecars(vol: Any, path: str) -> list[str]:
         nt = vol.shape[3] if vol.ndim > 3 else 1
         diff = _diffusion_of_the_volume(meta, nt)
         if diff is None:
-            warnings.warn(
+            _warn_user(
                 f"{path}: the diffusion table has {len(meta['diffusion'].get('bvals', []))} "
                 f"entries but the volume has {nt} along its 4th axis, and which source volume "
                 "each is, is not known; .bval/.bvec not written",
-                stacklevel=3,
             )
             return written
         bval_text, bvec_text = fsl_bvals_bvecs(diff, vol.affine)

@@ -5,13 +5,13 @@ from __future__ import annotations
 import copy
 import importlib
 import os
-import warnings
 from collections.abc import Mapping
 from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
 from ._source_index import slice_source_index
+from ._warn import warn as _warn_user
 from .chunking import PlanArray, as_plan_array, direct_compute_allowed, sub_array
 from .geometry import canonical_index, orientation_codes, slice_affine, voxel_sizes
 from .zarr_nifti import axis4_step, space_unit
@@ -297,13 +297,12 @@ class Volume:
         """
         what = _unapplied_scaling(self.meta)
         if what:
-            warnings.warn(
+            _warn_user(
                 f"lazyvol: {os.fspath(path)}: this volume holds stored values (opened with "
                 f"scale=False): its source's {what} is neither applied nor written, so readers of "
                 "the file take the stored values for real ones; open with scale=True to write "
                 "real values",
                 RuntimeWarning,
-                stacklevel=2,
             )
         result: str = _writer("nifti")(self, path, **kwargs)
         return result

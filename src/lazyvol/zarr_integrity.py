@@ -39,7 +39,6 @@ import math
 import os
 import stat
 import threading
-import warnings
 from collections import OrderedDict
 from collections.abc import Callable, Mapping
 from typing import TYPE_CHECKING, Any
@@ -47,6 +46,7 @@ from typing import TYPE_CHECKING, Any
 import numpy as np
 
 from . import zarr_crc
+from ._warn import warn as _warn_user
 from .errors import IntegrityError, LazyvolError
 from .zarr_crc import crc32c, fast_crc32c_codec, open_array_fast
 
@@ -578,10 +578,9 @@ def _make_store_class() -> type:
 
 def warn_unverified(store: str) -> None:
     """One :class:`UnverifiedStoreWarning` for a format-1 store opened without checksums."""
-    warnings.warn(
+    _warn_user(
         f"{store}: written by an older lazyvol (store format 1) without checksums; it is read "
         "unverified (bit flips or swapped chunk files would go unnoticed). Write it again with "
         "Volume.to_zarr to add checksums.",
         UnverifiedStoreWarning,
-        stacklevel=4,
     )

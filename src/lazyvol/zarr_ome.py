@@ -20,7 +20,6 @@ the level.
 
 from __future__ import annotations
 
-import warnings
 from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Any
@@ -29,6 +28,7 @@ import numpy as np
 
 from . import zarr_nifti
 from ._source_index import axis4_source, source_axes
+from ._warn import warn as _warn_user
 from .errors import FormatError, UnsupportedError
 from .geometry import affine_problem
 from .nifti_carry import QFORM_DIFFERS
@@ -382,13 +382,12 @@ def _orientations(
     if all(v is None for v in values):
         return None
     if any(v is None for v in values) or len({_RFC4_AXIS[str(v)][0] for v in values}) != 3:
-        warnings.warn(
+        _warn_user(
             f"lazyvol: {store}: the RFC-4 orientations of the OME space axes x, y, z are "
             f"{values}, not three directions of different body axes (left/right, "
             "posterior/anterior, inferior/superior); they are ignored and the axes read as "
             "pointing towards R, A and S",
             RuntimeWarning,
-            stacklevel=4,
         )
         return None
     found = [_RFC4_AXIS[str(v)] for v in values]
@@ -531,7 +530,7 @@ def nifti_level(
         f"lazyvol: {store}: the NIfTI-Zarr 'nifti' array is not used for the affine: {problem}; "
         "the affine comes from the OME metadata"
     )
-    warnings.warn(message, RuntimeWarning, stacklevel=3)
+    _warn_user(message, RuntimeWarning)
     return OmeLevel(
         lvl.path, lvl.ndim, lvl.affine, dict(lvl.meta, nifti_disagreement=problem), lvl.order
     )

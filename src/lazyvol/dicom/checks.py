@@ -20,11 +20,12 @@ from __future__ import annotations
 
 import functools
 import math
-import warnings as _warnings
 from collections.abc import Sequence
 from typing import TYPE_CHECKING, Any
 
 import numpy as np
+
+from .._warn import warn as _warn_user
 
 if TYPE_CHECKING:  # (records are read by attribute: a reopen needs no FrameRecord class)
     from .records import FrameRecord
@@ -278,7 +279,7 @@ def _slope_zero_message(files: Sequence[str]) -> str:
 
 def warn_slope_zero(files: Sequence[str]) -> None:
     """Emit the RescaleSlope-0 warning (at open: the scan result may come from the saved report)."""
-    _warnings.warn(f"lazyvol: {_slope_zero_message(files)}", RuntimeWarning, stacklevel=3)
+    _warn_user(f"lazyvol: {_slope_zero_message(files)}", RuntimeWarning)
 
 
 def moved_volume(

@@ -16,6 +16,7 @@ from typing import Any
 
 from .._forkhalf import run_halves
 from .._io import StorageOptions, read_ranges
+from .._warn import warn as _warn_user
 from ..config import usable_cores
 from ..sources import SourceStamp
 from . import mosaic
@@ -128,10 +129,9 @@ def parse_local(
                 if progress_cb:
                     progress_cb(len(b))
     except (BrokenProcessPool, OSError) as exc:
-        warnings.warn(
+        _warn_user(
             f"lazyvol: parallel DICOM header scan failed ({exc}); continuing in-process",
             RuntimeWarning,
-            stacklevel=3,
         )
         rest = [p for b in batches[done:] for p in b]
         results.extend(parse_local(rest, workers=1, progress_cb=progress_cb, walker=walker))

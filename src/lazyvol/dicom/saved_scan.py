@@ -22,6 +22,7 @@ from pathlib import Path
 from typing import Any
 
 from .._io import Location
+from .._warn import warn as _warn_user
 from ..config import cache_dir
 from .listing import Listed
 from .model import FrameTable, ScanReport, SeriesInfo
@@ -157,13 +158,10 @@ def read_json_checked(path: Path) -> Any:
     if not head.startswith(_CHECKSUM):
         return None  # (a file of an older lazyvol: its version is out of date anyway)
     if hashlib.sha256(text.encode("utf-8", "surrogatepass")).hexdigest() != head[7:].strip():
-        import warnings
-
-        warnings.warn(
+        _warn_user(
             f"lazyvol: the saved DICOM scan {path} does not match its checksum (damaged on "
             "disk?); the folder is scanned again",
             RuntimeWarning,
-            stacklevel=3,
         )
         return None
     try:

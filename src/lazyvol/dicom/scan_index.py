@@ -12,12 +12,12 @@ from __future__ import annotations
 
 import os
 import struct
-import warnings
 from dataclasses import dataclass, field
 from typing import Any
 
 from .._forkhalf import reap_children
 from .._io import Location
+from .._warn import warn as _warn_user
 from ..sources import SourceStamp
 from . import mosaic
 from .header_scan import parse_local, parse_remote
@@ -76,12 +76,11 @@ def _save_index(root: str | Location, entries: dict[str, list[Any]]) -> None:
     try:
         write_json_atomic(path, doc)
     except OSError as exc:
-        warnings.warn(
+        _warn_user(
             f"lazyvol: cannot write the DICOM scan index {path} ({exc}); scanning works but the "
             "next open of this folder will parse every header again (set LAZYVOL_CACHE_DIR to a "
             "writable folder)",
             RuntimeWarning,
-            stacklevel=4,
         )
 
 
@@ -213,11 +212,10 @@ def scan_files(
                 # A saved entry that passed its checksum but does not decode (edited and
                 # re-hashed, or written by another build of this index version): rescan all.
                 damaged = index_path(root)
-                warnings.warn(
+                _warn_user(
                     f"lazyvol: the saved DICOM scan {damaged} holds a malformed entry "
                     f"({rel(f[0])}); the folder is scanned again",
                     RuntimeWarning,
-                    stacklevel=2,
                 )
                 try:
                     damaged.unlink(missing_ok=True)  # the rescan saves a new one

@@ -24,11 +24,11 @@ import importlib
 import itertools
 import os
 import threading
-import warnings
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
 from .._location import Location
+from .._warn import warn as _warn_user
 from ..errors import FormatError
 from .base import Reader
 from .plugin_scan import group_may_be_declared
@@ -215,21 +215,19 @@ def _legacy(reader: Reader, loc: Location, exc: Exception) -> Reader | None:
             ok = False
         else:
             if ok:
-                warnings.warn(
+                _warn_user(
                     f"lazyvol: reader {reader.name!r} takes plain-string sources; readers now "
                     "receive a lazyvol Location (see lazyvol.formats.base): it is used for local "
                     "paths through an adapter",
                     DeprecationWarning,
-                    stacklevel=3,
                 )
                 return StrSourceReader(reader)
             return None
-    warnings.warn(
+    _warn_user(
         f"lazyvol: reader {reader.name!r} failed in can_open({loc}) and is skipped "
         f"({type(exc).__name__}: {exc}); readers receive a lazyvol Location (see "
         "lazyvol.formats.base)",
         RuntimeWarning,
-        stacklevel=3,
     )
     return None
 
@@ -306,18 +304,16 @@ def _load_entry_point(ep: importlib.metadata.EntryPoint) -> None:
     try:
         reader = _as_reader(ep.load(), origin)
     except Exception as exc:  # a broken plugin is reported, never fatal
-        warnings.warn(
+        _warn_user(
             f"lazyvol: skipping reader {origin}: {type(exc).__name__}: {exc}",
             RuntimeWarning,
-            stacklevel=3,
         )
         return
     if reader.name in READERS:
-        warnings.warn(
+        _warn_user(
             f"lazyvol: skipping reader {origin}: the name {reader.name!r} is already taken by "
             f"{READERS[reader.name].origin}",
             RuntimeWarning,
-            stacklevel=3,
         )
         return
     _add(reader, None, origin, replace=False)

@@ -1,0 +1,31 @@
+"""Warnings attributed to the user's line.
+
+A warning lazyvol gives is about the user's call (``lazyvol.open(...)`` on a folder with a
+duplicate slice, a cache that cannot be written), wherever inside lazyvol it is noticed: its
+``filename`` and ``lineno`` are those of the first frame outside the lazyvol package, as
+pandas' ``find_stack_level`` does, so ``python -W error::RuntimeWarning:my_script`` and the
+printed ``my_script.py:12: RuntimeWarning: ...`` point at the user's code. In a dask worker
+thread, where no user frame is on the stack, it is the first frame outside lazyvol (dask's).
+"""
+
+from __future__ import annotations
+
+import os
+import sys
+import warnings
+
+__all__ = ["warn"]
+
+_PACKAGE = os.path.dirname(os.path.abspath(__file__)) + os.sep
+
+
+def warn(message: str, category: type[Warning] = RuntimeWarning) -> None:
+    """``warnings.warn(message, category)`` at the first frame outside lazyvol."""
+    level = 2  # this function's caller
+    frame = sys._getframe(1)
+    while frame.f_back is not None and os.path.abspath(frame.f_code.co_filename).startswith(
+        _PACKAGE
+    ):
+        frame = frame.f_back
+        level += 1
+    warnings.warn(message, category, stacklevel=level)
