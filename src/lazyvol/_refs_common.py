@@ -12,8 +12,9 @@ from typing import Any
 import numpy as np
 
 from .errors import FormatError, ResourceLimitError
+from .sources import SourceStamp
 
-__all__ = ["EXTRA_AXES", "assemble", "jsonable", "scale_attrs"]
+__all__ = ["EXTRA_AXES", "assemble", "identity", "jsonable", "scale_attrs"]
 
 #: Names of the axes after k, in stored order.
 EXTRA_AXES = ("t", "u", "v", "w")
@@ -99,3 +100,13 @@ def jsonable(x: Any) -> Any:
     if x is None or isinstance(x, bool | int | str):
         return x
     return str(x)
+
+
+def identity(stamp: SourceStamp) -> dict[str, Any]:
+    """What references record of a target's identity: its size, last-modified time and ETag (a
+    remote object), or size, mtime, inode and ctime (a local file), as ``lazyvol.open`` compares
+    them."""
+    keys = (
+        ("size", "mtime_ns", "etag") if stamp.is_url else ("size", "mtime_ns", "inode", "ctime_ns")
+    )
+    return {k: getattr(stamp, k) for k in keys}

@@ -12,7 +12,7 @@ import numpy as np
 
 from . import _io
 from ._frame_codecs import frame_codec, single_fragment
-from ._refs_common import EXTRA_AXES, assemble, jsonable, scale_attrs
+from ._refs_common import EXTRA_AXES, assemble, identity, jsonable, scale_attrs
 from .errors import FormatError, UnsupportedError
 
 __all__ = ["dicom_refs"]
@@ -147,6 +147,12 @@ def dicom_refs(
             checked = True
 
     refs: dict[str, Any] = {}
+    # each file's identity, for check_references (a replacement of the same size is seen)
+    targets = {
+        where(p).identity: identity(st)
+        for p, st in zip(plan.paths, plan.stamps or [None] * len(plan.paths), strict=True)
+        if st is not None
+    }
     for t in range(nt):
         for k in range(nk):
             n = t * nk + k
@@ -165,6 +171,7 @@ def dicom_refs(
             "stored_axes": dims,
             "source": loc.identity,
             "meta": jsonable(meta),
+            "targets": targets,
             "bits_stored": plan.bits_stored,
             "bits_allocated": plan.bits_allocated,
             **({"unused_bits_checked": checked} if checked is not None else {}),

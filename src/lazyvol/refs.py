@@ -60,7 +60,7 @@ import numpy as np
 from . import _io
 from ._io import Location
 from ._location import names_version
-from ._refs_common import EXTRA_AXES, assemble, jsonable, scale_attrs
+from ._refs_common import EXTRA_AXES, assemble, identity, jsonable, scale_attrs
 from .errors import (
     FormatError,
     ResourceLimitError,
@@ -138,10 +138,11 @@ def references(
     Notes
     -----
     References are byte offsets into the targets as they were when made. The references of a
-    ``.nii`` record the target's size and ETag (group attributes ``lazyvol.meta.size`` and
-    ``lazyvol.meta.etag``), but zarr and fsspec's reference filesystem never check them: a
-    target replaced since is read at the old offsets, giving the new object's bytes without an
-    error. Run :func:`check_references` before reading references that may be stale, and make
+    ``.nii`` record the target's identity (group attributes ``lazyvol.meta.size``,
+    ``lazyvol.meta.etag``, ...), those of a DICOM series each file's (``lazyvol.targets``: target
+    -> size, mtime, inode, ctime; an object's size, last-modified time and ETag), but zarr and
+    fsspec's reference filesystem never check them: a target replaced since is read at the old
+    offsets, giving the new object's bytes without an error. Run :func:`check_references` before reading references that may be stale, and make
     them again after a target changes.
     """
     if per_slice_rescale not in ("refuse", "arrays"):
@@ -267,10 +268,10 @@ def _local_nifti(path: str) -> _NiftiLayout:
             "a byte offset, so no chunk of it has an address. Decompress it first"
         )
     stamp = _io.stamp(Location.of(os.path.abspath(data_file)))
-    meta.update(path=stamp.path, **_identity(stamp))
+    meta.update(path=stamp.path, **identity(stamp))
     if header_file != stamp.path:  # a pair: its .hdr holds the scaling and the affine referenced
         head = _io.stamp(Location.of(header_file))
-        meta["header"] = {"path": head.path, **_identity(head)}
+        meta["header"] = {"path": head.path, **identity(head)}
     return _NiftiLayout(
         url=os.path.abspath(data_file),
         display=os.path.abspath(path),
@@ -310,7 +311,7 @@ def _remote_nifti(loc: Location) -> _NiftiLayout:
             f"{loc.display}: the object changed while its header was read "
             f"({_what_changed(stamp, now)}); make the references again"
         )
-    meta.update(path=loc.identity, **_identity(stamp))
+    meta.update(path=loc.identity, **identity(stamp))
     return _NiftiLayout(
         url=loc.identity,
         display=loc.display,
@@ -404,11 +405,12 @@ def check_references(
 
     Each distinct target gets one stat or HEAD request. A target that is no longer the file the
     references were made from (those of a ``.nii`` record its identity in ``lazyvol.meta`` of the
-    group attributes, compared as ``lazyvol.open`` compares a source: a local file's size, mtime,
-    inode and ctime; an object's size, ETag and last-modified time; for a pair, its ``.hdr``
-    too), or that no longer holds every byte range referenced, or that is gone, raises.
-    References of a DICOM series record no per-file identity: for them only the presence and
-    length of each file are checked, so a replacement of the same size is not detected.
+    group attributes, those of a DICOM series each file's in ``lazyvol.targets``, compared as
+    ``lazyvol.open`` compares a source: a local file's size, mtime, inode and ctime; an object's
+    size, ETag and last-modified time; for a pair, its ``.hdr`` too), or that no longer holds
+    every byte range referenced, or that is gone, raises. References made by lazyvol versions
+    that recorded no per-file identity for a DICOM series get the presence and length check
+    only.
 
     Parameters
     ----------
@@ -440,13 +442,15 @@ def check_references(
     attrs = table.get(".zattrs", "{}")
     attrs = json.loads(attrs) if isinstance(attrs, str) else attrs
     meta = (attrs.get("lazyvol") or {}).get("meta") or {}
+    targets = (attrs.get("lazyvol") or {}).get("targets") or {}  # a DICOM series' files
     ends: dict[str, int] = {}
     for value in table.values():
         if isinstance(value, list) and value and isinstance(value[0], str):
             end = int(value[1]) + int(value[2]) if len(value) == 3 else 0
             ends[value[0]] = max(ends.get(value[0], 0), end)
     for url, end in sorted(ends.items()):
-        _check_target(url, end, meta, storage_options)
+        own = targets.get(url)
+        _check_target(url, end, {"path": url, **own} if own else meta, storage_options)
     head = meta.get("header")  # a pair's .hdr: not read by the references, but described by them
     if isinstance(head, Mapping) and isinstance(head.get("path"), str):
         _check_target(head["path"], 0, head, storage_options)
@@ -486,16 +490,6 @@ def _check_target(
             f"{loc.display}: the target has {now.size} bytes but the references read up to "
             f"byte {end}: it changed after they were made; {again}"
         )
-
-
-def _identity(stamp: SourceStamp) -> dict[str, Any]:
-    """What references record of a target's identity (``lazyvol.meta``): its size, last-modified
-    time and ETag (a remote object), or size, mtime, inode and ctime (a local file), as
-    ``lazyvol.open`` compares them."""
-    keys = (
-        ("size", "mtime_ns", "etag") if stamp.is_url else ("size", "mtime_ns", "inode", "ctime_ns")
-    )
-    return {k: getattr(stamp, k) for k in keys}
 
 
 def _differs(loc: Location, made: SourceStamp, now: SourceStamp) -> bool:

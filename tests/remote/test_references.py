@@ -540,3 +540,49 @@ def test_cli_writes_references_that_zarr_reads(tmp_path):
     )
     assert refused.returncode == 2 and "gzip" in refused.stderr
     assert not (tmp_path / "gz.json").exists()
+
+
+def test_check_references_notices_a_dicom_file_rewritten_at_the_same_size(tmp_path):
+    """References of a DICOM series recorded no identity of its files: one rewritten with other
+    pixels at the same size passed check_references, and zarr read the new pixels silently."""
+    import os
+
+    import pydicom
+
+    from lazyvol.errors import SourceChangedError
+    from lazyvol.refs import check_references
+
+    truth = write_dicom_series(tmp_path / "s", (12, 10, 4))
+    refs = references(tmp_path / "s")
+    assert check_references(refs) == 4
+    victim = truth.files[2]
+    ds = pydicom.dcmread(victim)
+    stat = os.stat(victim)
+    ds.PixelData = np.full_like(ds.pixel_array, 1234).tobytes()
+    ds.save_as(victim)
+    os.utime(victim, ns=(stat.st_atime_ns, stat.st_mtime_ns))  # even with its mtime put back
+    assert os.stat(victim).st_size == stat.st_size
+    with pytest.raises(
+        SourceChangedError, match=rf"{os.path.basename(victim)}: the target changed"
+    ):
+        check_references(refs)
+
+
+def test_check_references_notices_a_replaced_dicom_object(tmp_path, s3_server: S3, s3_bucket):
+    """The same for a series under a bucket prefix: each object's ETag is recorded."""
+    from lazyvol.errors import SourceChangedError
+    from lazyvol.refs import check_references
+
+    truth = write_dicom_series(tmp_path / "s", (12, 10, 3))
+    for f in truth.files:
+        body = open(f, "rb").read()
+        s3_server.client.put_object(Bucket=s3_bucket, Key=f"ser/{f.split('/')[-1]}", Body=body)
+    opts = s3_server.options()
+    refs = references(f"s3://{s3_bucket}/ser/", storage_options=opts)
+    assert check_references(refs, storage_options=opts) == 3
+    key = f"ser/{truth.files[1].split('/')[-1]}"
+    raw = bytearray(open(truth.files[1], "rb").read())
+    raw[-4:] = bytes(4) if raw[-4:] != bytes(4) else b"\x01\x02\x03\x04"  # pixels only
+    s3_server.client.put_object(Bucket=s3_bucket, Key=key, Body=bytes(raw))
+    with pytest.raises(SourceChangedError, match=r"the target changed .*ETag"):
+        check_references(refs, storage_options=opts)
