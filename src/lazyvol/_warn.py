@@ -19,7 +19,7 @@ __all__ = ["warn"]
 _PACKAGE = os.path.dirname(os.path.abspath(__file__)) + os.sep
 
 
-def warn(message: str, category: type[Warning] = RuntimeWarning) -> None:
+def warn(message: str, category: type[Warning] = UserWarning) -> None:
     """``warnings.warn(message, category)`` at the first frame outside lazyvol."""
     level = 2  # this function's caller
     frame = sys._getframe(1)
