@@ -292,10 +292,9 @@ def test_a_codestream_disagreeing_with_rows_and_columns_is_refused_at_open(tmp_p
     assert any(f in str(exc.value) for f in truth.files)
 
 
-def test_a_multi_frame_codestream_disagreeing_with_rows_and_columns_is_refused_when_read(tmp_path):
-    # An enhanced file's frames are located from its functional groups and not decoded at scan
-    # time: the pixel reader compares each frame's codestream with Rows x Columns before
-    # decoding it, and refuses the mismatch naming the file.
+def test_a_multi_frame_codestream_disagreeing_with_rows_and_columns_is_refused_at_open(tmp_path):
+    # An enhanced file's frames share Rows x Columns: its first frame's codestream is compared
+    # with them at open (it was compared only when read, after the block was allocated).
     from pydicom.pixels import get_encoder
 
     if not get_encoder(JPEGLSLossless).is_available:
@@ -305,12 +304,72 @@ def test_a_multi_frame_codestream_disagreeing_with_rows_and_columns_is_refused_w
     ds = pydicom.dcmread(path)
     _swap_rows_and_columns(ds)
     ds.save_as(path)
-    vol = lv.open(path)
     with pytest.raises(
         lv.FormatError, match=r"40 rows x 48 columns but Rows .* say 48 x 40"
     ) as exc:
-        vol.compute()
+        lv.open(path)
     assert str(path) in str(exc.value)
+
+
+def test_a_later_frame_disagreeing_with_rows_and_columns_is_refused_when_read(tmp_path):
+    # Only the first frame is read at open: another frame whose codestream states another size
+    # (the same number of pixels) is refused by the pixel reader before it is decoded.
+    from pydicom.encaps import encapsulate, generate_frames
+    from pydicom.pixels import get_encoder
+
+    if not get_encoder(JPEGLSLossless).is_available:
+        pytest.skip("no JPEG-LS encoder installed")
+    good, swapped = tmp_path / "good.dcm", tmp_path / "swapped.dcm"
+    write_enhanced_dicom(good, (48, 40, 4), compress=JPEGLSLossless)
+    write_enhanced_dicom(swapped, (40, 48, 4), compress=JPEGLSLossless, seed=3)
+    ds = pydicom.dcmread(good)
+    frames = list(generate_frames(ds.PixelData, number_of_frames=4))
+    other = list(generate_frames(pydicom.dcmread(swapped).PixelData, number_of_frames=4))
+    frames[2] = other[2]  # a 48 rows x 40 columns codestream in a 40 x 48 file
+    ds.PixelData = encapsulate(frames, has_bot=True)
+    ds.save_as(good)
+    vol = lv.open(good)  # frame 1 agrees
+    with pytest.raises(lv.FormatError, match=r"48 rows x 40 columns but Rows .* say 40 x 48"):
+        vol.compute()
+
+
+@pytest.mark.parametrize("enhanced", [False, True], ids=["single-frame", "enhanced"])
+def test_rle_frames_far_too_short_for_rows_and_columns_are_refused_at_open(tmp_path, enhanced):
+    # A lying header (30000 x 30000 over 48 x 40 frames) in RLE files: accepted at open as a
+    # 1.8 GB-a-slice volume, and pylibjpeg-rle then allocated what Rows x Columns claim before
+    # finding the segments short, aborting the process when that failed. An RLE segment decodes
+    # to at most 64 times its length, so the header is refused at open, each frame checked.
+    if enhanced:
+        write_enhanced_dicom(tmp_path / "e.dcm", shape=(48, 40, 4))
+        files = [str(tmp_path / "e.dcm")]
+    else:
+        files = write_dicom_series(tmp_path / "s", (48, 40, 3)).files
+    for f in files:
+        ds = pydicom.dcmread(f)
+        ds.compress(RLELossless)
+        ds.Rows = ds.Columns = 30000
+        ds.save_as(f)
+    target = files[0] if enhanced else tmp_path / "s"
+    need = 30000 * 30000 * 2
+    with pytest.raises(
+        lv.FormatError,
+        match=rf"RLE frame of \d+ bytes cannot hold .* 30000 x 30000 x 2 = {need} bytes",
+    ) as exc:
+        lv.open(target)
+    assert any(f in str(exc.value) for f in files)
+
+
+def test_rle_frames_with_room_for_their_header_still_open(tmp_path):
+    # The bound is RLE's own (64 bytes out per byte in): a constant image compresses ~60x and
+    # still opens, its values pydicom's.
+    truth = write_dicom_series(tmp_path / "s", (64, 64, 2))
+    for f in truth.files:
+        ds = pydicom.dcmread(f)
+        ds.PixelData = np.full((64, 64), 7, "<i2").tobytes()
+        ds.compress(RLELossless)
+        ds.save_as(f)
+    assert all(len(pydicom.dcmread(f).PixelData) * 20 < 64 * 64 * 2 for f in truth.files)
+    np.testing.assert_array_equal(lv.open(tmp_path / "s").compute(), 7)
 
 
 @pytest.mark.parametrize(

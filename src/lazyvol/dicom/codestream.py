@@ -18,6 +18,7 @@ __all__ = [
     "SIZED_SYNTAXES",
     "codestream_shape",
     "frame_size_problem",
+    "rle_room_problem",
     "rle_size_disagreement",
     "size_disagreement",
 ]
@@ -118,6 +119,29 @@ def _jp2_codestream(src: bytes) -> int | None:
             return None
         at += size
     return None
+
+
+#: An RLE segment decodes to at most 64 times its length: PackBits' best case is a 2-byte
+#: replicate run giving 128 bytes (PS3.5 G.3.1).
+RLE_MAX_EXPANSION = 64
+
+
+def rle_room_problem(length: int, rows: int, columns: int, segments: int) -> str | None:
+    """Why an RLE frame of ``length`` encoded bytes (its items, headers included) cannot hold
+    ``rows`` x ``columns`` x ``segments`` bytes (one plane per segment: samples x bytes per
+    sample): more than :data:`RLE_MAX_EXPANSION` times its length, which no RLE stream decodes
+    to, so Rows and Columns over-state the image (a decoder allocates what they claim before it
+    finds the segments short: pylibjpeg-rle aborts the process when that allocation fails).
+    None when the frame has room."""
+    need = rows * columns * segments
+    if need <= RLE_MAX_EXPANSION * max(length, 0):
+        return None
+    return (
+        f"RLE frame of {length} bytes cannot hold Rows (0028,0010) x Columns (0028,0011) x "
+        f"{segments} byte plane(s) = {rows} x {columns} x {segments} = {need} bytes (an RLE "
+        f"segment decodes to at most {RLE_MAX_EXPANSION} times its length): the header "
+        "over-states the image; fix Rows/Columns or re-encode the file"
+    )
 
 
 def rle_size_disagreement(frame: bytes, rows: int, columns: int) -> str | None:

@@ -14,7 +14,7 @@ from typing import Any
 
 import numpy as np
 
-from .codestream import SIZED_SYNTAXES, size_disagreement
+from .codestream import RLE_SYNTAX, SIZED_SYNTAXES, rle_room_problem, size_disagreement
 from .frame_table import rescale_pair
 from .model import DEFLATED_SYNTAX, FLOAT_PIXEL_VRS, NATIVE_SYNTAXES
 from .mosaic import mosaic_error
@@ -431,8 +431,9 @@ def _excess_problem(rec: FrameRecord) -> tuple[str, str] | None:
 
 def _compressed_problem(rec: FrameRecord, fetch: Fetch) -> tuple[str, str] | None:
     """(kind, message) when a compressed file cannot be read: no decoder for its syntax, Pixel
-    Data not encapsulated, damaged items, or a codestream stating another size than the header
-    (an enhanced file's located frames: the decoder check only)."""
+    Data not encapsulated, damaged items, or a header stating a size its frames cannot be: a
+    codestream stating another size (an enhanced file's located frames: its first frame's), or
+    an RLE frame too short for it (every frame)."""
     from pydicom.pixels import get_decoder
     from pydicom.uid import UID
 
@@ -450,7 +451,15 @@ def _compressed_problem(rec: FrameRecord, fetch: Fetch) -> tuple[str, str] | Non
             "(pip install 'lazyvol[codecs]')"
         )
     if rec.number_of_frames > 1 and rec.frame >= 0:
-        return None  # frames located (and the items checked) at scan time
+        # frames located (and their items checked) at scan time: each record is one frame's
+        # items, at pixel_offset, pixel_length bytes long
+        if ts == RLE_SYNTAX:
+            problem = _rle_problem(rec, rec.pixel_length)
+        elif rec.frame == 0:  # frames share Rows x Columns: the first frame's codestream tells
+            problem = _codestream_problem(rec, fetch, rec.pixel_offset + 8)
+        else:
+            problem = None
+        return ("format", problem) if problem else None
     if rec.pixel_length != -1:
         return "format", (
             f"{rec.path}: Pixel Data (7FE0,0010) of compressed syntax {UID(ts).name} is not "
@@ -459,8 +468,20 @@ def _compressed_problem(rec: FrameRecord, fetch: Fetch) -> tuple[str, str] | Non
     end = _encapsulated_end(rec, fetch)
     if isinstance(end, str):
         return "format", f"{rec.path}: encapsulated Pixel Data (7FE0,0010) {end}"
-    problem = _codestream_problem(rec, fetch)
+    if ts == RLE_SYNTAX:
+        problem = _rle_problem(rec, end - rec.pixel_offset)
+    else:
+        problem = _codestream_problem(rec, fetch)
     return ("format", problem) if problem else None
+
+
+def _rle_problem(rec: FrameRecord, length: int) -> str | None:
+    """The refusal of an RLE frame of ``length`` encoded bytes too short for the image its
+    header states (:func:`~lazyvol.dicom.codestream.rle_room_problem`), named by file and
+    frame."""
+    segments = max(1, rec.samples_per_pixel) * max(1, rec.bits_allocated // 8)
+    problem = rle_room_problem(length, *_image_shape(rec), segments)
+    return f"{rec.where}: the {problem}" if problem else None
 
 
 def _encapsulated_end(rec: FrameRecord, fetch: Fetch = read_local) -> int | str:
@@ -505,16 +526,19 @@ def _encapsulated_end(rec: FrameRecord, fetch: Fetch = read_local) -> int | str:
 CODESTREAM_HEAD = 1024
 
 
-def _codestream_problem(rec: FrameRecord, fetch: Fetch) -> str | None:
-    """The refusal of a single-frame compressed file whose codestream states another size than
-    its Rows x Columns (a mosaic's: its whole image), read from the first fragment's head; None
-    when they agree or the head states no size (the pixel reader checks the whole frame again)."""
+def _codestream_problem(rec: FrameRecord, fetch: Fetch, first: int | None = None) -> str | None:
+    """The refusal of a compressed file whose codestream states another size than its Rows x
+    Columns (a mosaic's: its whole image), read from the head of the fragment whose bytes start
+    at ``first`` (default: a single-frame file's first fragment, past the Basic Offset Table);
+    None when they agree or the head states no size (the pixel reader checks the whole frame
+    again)."""
     if rec.transfer_syntax not in SIZED_SYNTAXES:
         return None  # RLE states no size: nothing to read
     try:
-        head = fetch(rec.path, rec.pixel_offset, 8, rec.size)  # the Basic Offset Table item
-        bot = struct.unpack("<L", head[4:8])[0] if len(head) == 8 else 0
-        first = rec.pixel_offset + 8 + bot + 8  # past the BOT item and the fragment's header
+        if first is None:
+            head = fetch(rec.path, rec.pixel_offset, 8, rec.size)  # the Basic Offset Table item
+            bot = struct.unpack("<L", head[4:8])[0] if len(head) == 8 else 0
+            first = rec.pixel_offset + 8 + bot + 8  # past the BOT item and the fragment's header
         start = fetch(rec.path, first, CODESTREAM_HEAD, rec.size)
     except OSError:
         return None  # the read's own error comes when the pixels are read
