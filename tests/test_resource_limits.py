@@ -104,7 +104,8 @@ def test_terabyte_headers_refused_without_growing(tmp_path):
     for f in t.files:
         _lie_rows_columns(f, 65535, 65535)
     cases["dicom_native_series_1.2TB"] = str(tmp_path / "native_series")
-    # DICOM encapsulated (RLE): 140 slices claiming 65535^2 each = 1.2 TB: more than their RLE frames hold
+    # DICOM encapsulated (RLE): 140 slices claiming 65535^2 each = 1.2 TB: more than their RLE
+    # frames can hold
     t = write_dicom_series(tmp_path / "rle", (4, 4, 140), compress=RLELossless)
     for f in t.files:
         _lie_rows_columns(f, 65535, 65535)

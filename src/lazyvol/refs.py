@@ -63,6 +63,7 @@ from ._location import names_version
 from ._refs_common import EXTRA_AXES, assemble, identity, jsonable, scale_attrs
 from .errors import (
     FormatError,
+    LazyvolError,
     ResourceLimitError,
     SourceChangedError,
     SourceNotFoundError,
@@ -93,9 +94,10 @@ def references(
     Parameters
     ----------
     source : str or path-like
-        An uncompressed NIfTI-1/2 or Analyze file (``.nii``, ``.hdr``/``.img``; a ``.nii`` may be a
-        URL: ``s3://``, ``gs://``, ``https://``, ...), or a DICOM file or folder holding a series of
-        native (uncompressed) frames.
+        An uncompressed NIfTI-1/2 or Analyze file (``.nii``, ``.hdr``/``.img``; a single-file
+        NIfTI may be a URL: ``s3://``, ``gs://``, ``https://``, ...; one named without a suffix is
+        known by its content, as :func:`lazyvol.open` knows it), or a DICOM file or folder
+        holding a series of native (uncompressed) frames.
     storage_options : mapping, optional
         fsspec options for a URL (credentials, endpoint); used to read the header, never written
         into the references.
@@ -150,14 +152,15 @@ def references(
     loc = Location.of(source, storage_options)
     _refuse_version(loc)
     name = urlpath_name(loc)
-    if name.endswith(_GZIP_SUFFIXES):
+    kind = _content_kind(loc, name)
+    if kind == "compressed":
         raise UnsupportedError(
             f"{loc.display}: a compressed file cannot be referenced: a gzip (or other) stream "
             "cannot be entered at a byte offset, so no chunk of it has an address a Zarr reader "
             "could fetch. Decompress it (gunzip) and reference the .nii, or convert it with "
             "lazyvol.open(...).to_zarr(...)"
         )
-    if name.endswith(_NIFTI_SUFFIXES):
+    if kind == "nifti":
         if options or series is not None:
             raise TypeError(f"unexpected options for a NIfTI file: {sorted(options) or ['series']}")
         if loc.is_remote:
@@ -229,6 +232,34 @@ def _refuse_version(loc: Location) -> None:
         )
 
 
+#: Magic numbers of the compressed streams no chunk can address (gzip, zstd, bzip2, xz).
+_COMPRESSED_MAGIC = (b"\x1f\x8b", b"\x28\xb5\x2f\xfd", b"BZh", b"\xfd7zXZ\x00")
+
+
+def _content_kind(loc: Location, name: str) -> str:
+    """``"compressed"``, ``"nifti"`` or ``"dicom"`` (a DICOM file, folder or prefix): by the name's
+    suffix, else, for one file or object, by its first bytes as :func:`lazyvol.open` knows a
+    format (a NIfTI or a gzip stream named without a suffix: content-addressed keys)."""
+    if name.endswith(_GZIP_SUFFIXES):
+        return "compressed"
+    if name.endswith(_NIFTI_SUFFIXES):
+        return "nifti"
+    if loc.is_remote:
+        try:
+            size = _io.stamp(loc).size  # an object (a prefix has none)
+        except LazyvolError:
+            return "dicom"
+    elif os.path.isfile(loc.url):
+        size = os.path.getsize(loc.url)
+    else:
+        return "dicom"
+    from .readers import sniff
+
+    if _io.read(loc, 0, min(size, 8)).startswith(_COMPRESSED_MAGIC):
+        return "compressed"
+    return "nifti" if sniff(loc) == "nifti" else "dicom"
+
+
 def urlpath_name(loc: Location) -> str:
     """The lower-case file name of a location (:attr:`Location.name`: an HTTP query dropped,
     an object key's "?" and "#" kept)."""
@@ -259,9 +290,11 @@ def _local_nifti(path: str) -> _NiftiLayout:
 
     vol = open_nifti(path, scale=True)
     meta = dict(vol.meta)
-    files = nib.load(path).file_map
-    data_file = str(files["image"].filename)
-    header_file = os.path.abspath(str(files.get("header", files["image"]).filename))
+    data_file = header_file = os.path.abspath(path)  # a single file (a name without a suffix too)
+    if path.lower().endswith((".hdr", ".img")):  # a pair (nibabel finds its files by their names)
+        files = nib.load(path).file_map
+        data_file = str(files["image"].filename)
+        header_file = os.path.abspath(str(files.get("header", files["image"]).filename))
     if data_file.lower().endswith(_GZIP_SUFFIXES):
         raise UnsupportedError(
             f"{path}: its image data {data_file} is compressed; a gzip stream cannot be entered at "
@@ -291,7 +324,7 @@ def _remote_nifti(loc: Location) -> _NiftiLayout:
     image with no usable affine is refused), pinned to the object's size and ETag."""
     from .nifti import open_nifti
 
-    if not urlpath_name(loc).endswith(".nii"):
+    if urlpath_name(loc).endswith((".hdr", ".img")):
         raise UnsupportedError(
             f"{loc.display}: remote Analyze/NIfTI pairs (.hdr/.img) are not supported yet; "
             "reference a single-file .nii"

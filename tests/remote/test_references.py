@@ -586,3 +586,32 @@ def test_check_references_notices_a_replaced_dicom_object(tmp_path, s3_server: S
     s3_server.client.put_object(Bucket=s3_bucket, Key=key, Body=bytes(raw))
     with pytest.raises(SourceChangedError, match=r"the target changed .*ETag"):
         check_references(refs, storage_options=opts)
+
+
+def test_a_nifti_named_without_a_suffix_is_referenced_by_its_content(
+    tmp_path, http_server: HttpServer
+):
+    """A NIfTI under a name without a suffix (a content-addressed key) opens with lazyvol.open,
+    which knows it by its magic; references sent it to the DICOM reader ("not a DICOM file")."""
+    import gzip
+
+    path = write_phantom_nifti(tmp_path / "x.nii", (10, 8, 6), dtype="int16", slope=2.0)
+    raw = open(path, "rb").read()
+    blob = tmp_path / "blob"
+    blob.write_bytes(raw)
+    url = http_server.put("objects/3f9a2c", raw)
+    stored = np.asarray(nib.load(path).dataobj.get_unscaled())
+    for source, remote in ((blob, {}), (url, {"remote_protocol": "http"})):
+        refs = references(source)
+        g = _group(refs, **remote)
+        np.testing.assert_array_equal(_ijk(g["image"][...]), stored)
+        ds = _dataset(refs, **remote)
+        np.testing.assert_allclose(_ijk(ds["image"].values), nib.load(path).get_fdata())
+        np.testing.assert_allclose(g.attrs["lazyvol"]["affine"], nib.load(path).affine)
+    # a gzip stream without a suffix: the compressed-file refusal, not "not a DICOM file"
+    packed = tmp_path / "packed"
+    packed.write_bytes(gzip.compress(raw))
+    gz_url = http_server.put("objects/77aa01", gzip.compress(raw))
+    for source in (packed, gz_url):
+        with pytest.raises(UnsupportedError, match="a compressed file cannot be referenced"):
+            references(source)
