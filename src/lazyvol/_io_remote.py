@@ -10,6 +10,7 @@ from __future__ import annotations
 import os
 import re
 import threading
+import warnings
 from collections.abc import Mapping
 from datetime import datetime
 from typing import Any
@@ -177,7 +178,9 @@ def _status(exc: BaseException) -> int | None:
 
 def _own_status(exc: BaseException) -> int | None:
     for attr in ("status", "status_code", "code"):
-        value = getattr(exc, attr, None)
+        with warnings.catch_warnings():  # aiohttp: "code property is deprecated"
+            warnings.simplefilter("ignore", DeprecationWarning)
+            value = getattr(exc, attr, None)
         if isinstance(value, int) and 100 <= value < 600:
             return value
     response = getattr(exc, "response", None)
@@ -227,6 +230,11 @@ def translate(exc: BaseException, loc: Location, what: str) -> LazyvolError:
     chain = _chain(exc)
     detail = _scrub("; ".join(f"{type(e).__name__}: {e}" for e in chain[:3]), loc)
     status = _status(exc)
+    if any(type(e).__name__ == "TooManyRedirects" for e in chain):  # aiohttp's and requests'
+        return RemoteReadError(
+            f"{where}: {what} failed: the server redirects in a loop, or through more redirects "
+            f"than the client follows ({detail}); check the URL, or use the URL it should end at"
+        )
     if status in (401, 403) or isinstance(exc, PermissionError):
         return RemoteAccessError(
             f"{where}: access denied ({what}: {detail}); check the credentials in storage_options "

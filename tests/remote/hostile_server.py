@@ -46,6 +46,7 @@ class Hostile:
     stall: float = 0.0  # seconds to wait before answering (GET and HEAD)
     hangup: bool = False  # close the connection without answering (a restarting server)
     ignore_if_match: bool = False
+    redirect_to: str = ""  # a 302 to this path for every request (itself: a redirect loop)
     requests: int = 0
 
 
@@ -124,6 +125,8 @@ def _handler(st: HostileServer) -> type[BaseHTTPRequestHandler]:
             if obj.hangup:
                 self.close_connection = True
                 return 0
+            if obj.redirect_to:
+                return self._simple(302, {"Location": obj.redirect_to})
             forced = obj.status_get if body else obj.status_head
             if forced is not None and (obj.status_times is None or n <= obj.status_times):
                 return self._simple(forced, {"Retry-After": "0"} if forced in (429, 503) else {})

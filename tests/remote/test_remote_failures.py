@@ -49,6 +49,21 @@ def test_a_server_error_at_open_is_not_a_missing_object(tmp_path, hostile_server
         lv.open(f"{hostile_server.url}/nope.nii")
 
 
+def test_a_redirect_loop_is_not_a_missing_object(tmp_path, hostile_server):
+    """A server redirecting a URL to itself (aiohttp's TooManyRedirects, under fsspec's
+    FileNotFoundError, with no status) was reported as "no such object"."""
+    raw, _ = _nifti(tmp_path)
+    url = hostile_server.put("loop.nii", raw, redirect_to="/loop.nii")
+    with pytest.raises(RemoteReadError, match=r"loop\.nii: .*redirects in a loop") as info:
+        lv.open(url)
+    assert not isinstance(info.value, SourceNotFoundError)
+    assert hostile_server.obj("loop.nii").requests > 1  # it was followed, then given up
+    # a redirect that ends somewhere is followed
+    hostile_server.put("data.nii", raw)
+    moved = hostile_server.put("moved.nii", b"", redirect_to="/data.nii")
+    np.testing.assert_array_equal(lv.open(moved, scale=False).compute(), _nifti(tmp_path)[1])
+
+
 def test_a_server_hanging_up_at_open_is_not_a_missing_object(tmp_path, hostile_server):
     """A server that closes the connection without answering (aiohttp's ServerDisconnectedError,
     under fsspec's FileNotFoundError) failed to answer: it was reported as "no such object"."""
