@@ -144,8 +144,8 @@ def references(
     ``lazyvol.meta.etag``, ...), those of a DICOM series each file's (``lazyvol.targets``: target
     -> size, mtime, inode, ctime; an object's size, last-modified time and ETag), but zarr and
     fsspec's reference filesystem never check them: a target replaced since is read at the old
-    offsets, giving the new object's bytes without an error. Run :func:`check_references` before reading references that may be stale, and make
-    them again after a target changes.
+    offsets, giving the new object's bytes without an error. Run :func:`check_references`
+    before reading references that may be stale, and make them again after a target changes.
     """
     if per_slice_rescale not in ("refuse", "arrays"):
         raise ValueError(f"per_slice_rescale={per_slice_rescale!r}: use 'refuse' or 'arrays'")
