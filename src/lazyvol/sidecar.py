@@ -54,7 +54,10 @@ def fsl_bvecs(gradients_lps: Any, affine: Any) -> np.ndarray:
     vox = np.linalg.solve(unit, g.T)  # (3, n): components along the voxel axes
     if np.linalg.det(m) > 0:
         vox[0] = -vox[0]
-    vox[np.abs(vox) < 1e-12] = 0.0
+    # Round-off of the solve (orientation cosines written to ~6 decimals are not quite
+    # orthogonal) is no component: below 1e-6 of a unit vector is 0, as dcm2niix's projections
+    # onto the cosines give it (9.9e-08 was written where dcm2niix writes 0).
+    vox[np.abs(vox) < 1e-6] = 0.0
     return vox
 
 

@@ -139,7 +139,7 @@ def volume_info(vol: Any, path: str, storage: dict[str, Any] | None = None) -> d
         "orientation": vol.orientation,
         "affine": [[float(x) for x in row] for row in vol.affine],
         "chunks": {"shape": list(chunk_shape), "count": n_chunks, "bytes": chunk_bytes},
-        "files": len(files) if isinstance(files, list) else None,
+        "files": len(set(files)) if isinstance(files, list) else None,  # (frames of one: 1)
         "size_on_disk": _source_size(path, listed, storage or {}),
         "size_in_memory": int(vol.nbytes),
         "meta": meta,
@@ -302,7 +302,7 @@ def _series_rows(
                 "dtype": _dtype_name(getattr(s, "dtype", None)) if ok else None,
                 "status": "ok" if ok else f"refused: {_short_reason(error or '', files)}",
                 "folder": _folder(files, root),
-                "files": len(files),
+                "files": len(set(files)),  # (an enhanced file's frames: one file)
                 "size_on_disk": size,
                 "axis4": getattr(s, "axis4", None),
                 "affine": geometry["affine"],

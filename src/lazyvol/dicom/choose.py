@@ -28,7 +28,7 @@ def _candidates(infos: list[SeriesInfo] | ScanReport, report: ScanReport) -> str
     return "\n".join(
         f"  #{rows.get(id(i), '?')}  number={i.number}  id={i.id}  uid={i.uid}  "
         f"description={i.description!r}  shape={i.shape_text()}"
-        + (f" ({'; '.join(i.reasons[:1])})" if i.reasons else "")
+        + i.split_text()
         + i.refusal_text(_REFUSAL_SHOWN)
         for i in infos
     )

@@ -20,11 +20,21 @@ from typing import Any
 import numpy as np
 
 from .. import geometry as geo
+from .._warn import warn as _warn_user
 from ..sidecar import fsl_bvals_bvecs, fsl_bvecs, world_gradients
 from .records import FrameRecord
 from .vendor import SOURCES as _VENDOR_SOURCES
 
-__all__ = ["diffusion_meta", "fsl_bvals_bvecs", "fsl_bvecs", "world_gradients"]
+__all__ = [
+    "DERIVED_NOTE",
+    "derived_volumes",
+    "diffusion_meta",
+    "flag_derived",
+    "fsl_bvals_bvecs",
+    "fsl_bvecs",
+    "warn_derived",
+    "world_gradients",
+]
 
 
 GE_SOURCE = _VENDOR_SOURCES["GE"]
@@ -113,3 +123,60 @@ def diffusion_meta(
         if warnings is not None and any(b > 0 for b in bvals):
             warnings.extend(notes)
     return out
+
+
+#: A b-value above which a volume with no gradient direction is a derived image, and the length
+#: under which a direction counts as none: dcm2niix's (b > 5: UIH writes b = 1.25 with a zero
+#: vector for its b = 0 images; FLT_EPSILON).
+DERIVED_MIN_B = 5.0
+_ZERO_LENGTH = float(np.finfo(np.float32).eps)
+#: How the warning on a volume with derived diffusion volumes begins (emitted at open).
+DERIVED_NOTE = "derived diffusion volume(s)"
+
+
+def derived_volumes(diffusion: dict[str, Any]) -> list[int]:
+    """Indices (in the table) of the volumes with a b-value but no gradient direction: derived
+    trace / ADC / isotropic images, not diffusion-weighted directions (dcm2niix: "appears to be
+    derived image ADC/Isotropic (non-zero b-value with zero vector length)"). Not GE's: dcm2niix
+    writes such a GE volume as b = 0, and warns of none."""
+    if str(diffusion.get("source", "")).startswith(GE_SOURCE):
+        return []
+    out = []
+    for n, (b, g) in enumerate(zip(diffusion["bvals"], diffusion["gradients_lps"], strict=True)):
+        if float(b) > DERIVED_MIN_B and float(np.linalg.norm(g)) <= _ZERO_LENGTH:
+            out.append(n)
+    return out
+
+
+def flag_derived(
+    meta: dict[str, Any], volumes: Sequence[Sequence[FrameRecord | None]], warnings: list[str]
+) -> None:
+    """Record the derived volumes of ``meta["diffusion"]`` (the table of ``volumes``, one list of
+    slices each) as ``meta["diffusion"]["derived_volumes"]`` and say which (file, frames) they are."""
+    from .stack_notes import image_list
+
+    diffusion = meta.get("diffusion")
+    if not diffusion:
+        return
+    derived = derived_volumes(diffusion)
+    if not derived:
+        return
+    diffusion["derived_volumes"] = derived
+    shown = ", ".join(
+        f"{t} (b = {float(diffusion['bvals'][t]):g}: "
+        f"{image_list([r for r in volumes[t] if r is not None], 2)})"
+        for t in derived[:4]
+    ) + (f" and {len(derived) - 4} more" if len(derived) > 4 else "")
+    warnings.append(
+        f"{DERIVED_NOTE} of {len(diffusion['bvals'])}: {shown}: a b-value with no gradient "
+        "direction (a zero or missing vector) makes a derived trace / ADC / isotropic image, not "
+        "a diffusion-weighted direction (dcm2niix says so too); its .bvec column is 0 0 0. "
+        "They are meta['diffusion']['derived_volumes'] (0-based): leave them out of a model fit"
+    )
+
+
+def warn_derived(warnings: Sequence[str]) -> None:
+    """Emit the derived-volumes warning (at open: the scan result may come from a saved report)."""
+    for note in warnings:
+        if note.startswith(DERIVED_NOTE):
+            _warn_user(f"lazyvol: {note}", RuntimeWarning)

@@ -13,8 +13,9 @@ from collections.abc import Callable
 from typing import Any
 
 from .. import geometry as geo
-from .model import FLOAT_PIXEL_VRS
+from .model import FLOAT_PIXEL_VRS, SPLIT_VALUES
 from .records import FrameRecord
+from .stack_notes import image_count
 from .vendor import vendor_of
 
 __all__ = [
@@ -208,7 +209,7 @@ def _split_where_differs(
     Only such groups get ``"<label> <value>"`` in their key, so the volume ids (a hash of the
     key) of every other group stay what they were before the attribute was considered. Returns
     the split reason or ""."""
-    split: Counter[str] = Counter()
+    split: dict[str, list[FrameRecord]] = defaultdict(list)
     for key in list(keyed):
         recs = keyed[key]
         if len({value(r) for r in recs}) < 2:
@@ -216,7 +217,7 @@ def _split_where_differs(
         del keyed[key]
         for r in recs:
             keyed.setdefault((*key, f"{label} {value(r)}"), []).append(r)
-        split.update(value(r) for r in recs)
+            split[value(r)].append(r)
     return _differs(name, split) if split else ""
 
 
@@ -308,11 +309,12 @@ def _split_stacks(keyed: dict[tuple[str, ...], list[FrameRecord]]) -> str:
     )
 
 
-def _differs(name: str, counts: Counter[str]) -> str:
-    """``"<name> differs: <value> (<n> files), ..."`` (four values and how many more, past five)."""
-    shown = sorted(counts.items())
+def _differs(name: str, by_value: dict[str, list[FrameRecord]]) -> str:
+    """``"<name> differs: <value> (<n> files), ..."`` (four values and how many more, past five;
+    an enhanced file's images counted as its frames: ``(12 frames of 1 file)``)."""
+    shown = sorted(by_value.items())
     more = f", and {len(shown) - 4} more values" if len(shown) > 5 else ""
-    listed = ", ".join(f"{v} ({n} files)" for v, n in (shown[:4] if more else shown))
+    listed = ", ".join(f"{v} ({image_count(recs)})" for v, recs in (shown[:4] if more else shown))
     return f"{name} differs: {listed}{more}"
 
 
@@ -412,12 +414,12 @@ def split_series(
     varying: list[str] = []
     names = [name for name, _ in _SPLITS] + ["ImageOrientationPatient (0020,0037)"]
     for pos, name in enumerate(names):
-        if name.startswith("ImageOrientation"):
-            counts: Counter[str] = Counter(_fmt_iop(iop_of[lab]) for lab in labels)
-        else:
-            counts = Counter(str(_SPLITS[pos][1](r)) for r in records)
-        if len(counts) > 1:
-            varying.append(_differs(name, counts))
+        by_value: dict[str, list[FrameRecord]] = defaultdict(list)
+        for r, lab in zip(records, labels, strict=True):
+            shown = _fmt_iop(iop_of[lab]) if pos == len(_SPLITS) else str(_SPLITS[pos][1](r))
+            by_value[shown].append(r)
+        if len(by_value) > 1:
+            varying.append(_differs(name, by_value))
     notes = (
         frame_note,
         number_note,
@@ -431,15 +433,66 @@ def split_series(
     varying += [n for n in notes if n]
     if any(r.number_of_frames != 1 and r.frame < 0 for r in records):
         varying.append("multi-frame files without per-frame geometry are separate volumes")
+    apart = _told_apart(keyed, stack_localizers)
     out = []
     for key, recs in keyed.items():
         this = (
             f"this group: {recs[0].rows}x{recs[0].columns}, "
             f"{'localizer' if recs[0].is_localizer else 'image'}"
             f"{', ' + image_component(recs[0]) if image_component(recs[0]) else ''}, "
-            f"orientation {_fmt_iop(recs[0].iop)}, {len(recs)} files"
+            f"orientation {_fmt_iop(recs[0].iop)}, {image_count(recs)}"
         )
-        out.append((_id_key(key, recs), recs, [*varying, this]))
+        told = [SPLIT_VALUES + ", ".join(apart[key])] if apart[key] else []
+        out.append((_id_key(key, recs), recs, [*varying, *told, this]))
+    return out
+
+
+#: How a group's key value at each of its :data:`_SPLITS` positions is shown.
+_SHOWN_SPLITS: tuple[Callable[[str], str], ...] = (
+    lambda v: v,
+    lambda v: v,
+    lambda v: f"{v} Pixel Data" if v in ("integer", "float", "double float") else f"pixels {v}",
+    lambda v: f"SamplesPerPixel/photometric {v}",
+    lambda v: f"PixelSpacing {v}",
+    lambda v: v,
+    lambda v: v,
+)
+
+
+def _shown_label(label: str) -> str:
+    """A label a split appended to a group's key, as a listing shows it."""
+    if label.startswith("echo time "):
+        return f"EchoTime {label[len('echo time ') :]} ms"
+    if label.startswith("echo "):
+        return f"EchoNumbers {label[len('echo ') :]}"
+    if label == "isotropic":
+        return "isotropic (trace) images"
+    return label
+
+
+def _told_apart(
+    keyed: dict[tuple[str, ...], list[FrameRecord]], stack_localizers: bool
+) -> dict[tuple[str, ...], list[str]]:
+    """What tells each group apart from the others of its series: its values of the split
+    attributes whose values differ between the groups (the echo time of one echo of a multi-echo
+    series, an image kind, a stack, an orientation), as the choice of a volume lists them."""
+    keys = list(keyed)
+    base = len(_SPLITS)
+    out: dict[tuple[str, ...], list[str]] = {}
+    for key, recs in keyed.items():
+        shown = [
+            f"orientation {_fmt_iop(recs[0].iop)}" if pos == base else _SHOWN_SPLITS[pos](key[pos])
+            for pos in range(base + 1)
+            if len({k[pos] for k in keys}) > 1
+        ]
+        rec = recs[0]
+        own = (rec.number_of_frames != 1 and rec.frame < 0) or (
+            rec.is_localizer and not stack_localizers
+        )
+        # (past the split attributes: the SOPInstanceUID of a file that is a volume of its own,
+        # then the labels later splits appended)
+        extra = key[base + 1 + int(own) :]
+        out[key] = [*shown, *(_shown_label(x) for x in extra)]
     return out
 
 

@@ -18,6 +18,7 @@ __all__ = [
     "FLOAT_PIXEL_VRS",
     "GZIPPED_DICOM",
     "NATIVE_SYNTAXES",
+    "SPLIT_VALUES",
     "UNREAD_REASONS",
     "FrameTable",
     "GroupOptions",
@@ -40,6 +41,9 @@ DEFLATED_SYNTAX = "1.2.840.10008.1.2.1.99"
 #: VRs of Float Pixel Data (7FE0,0008) and Double Float Pixel Data (7FE0,0009) (``pixel_vr``).
 FLOAT_PIXEL_VRS = ("OF", "OD")
 ORIENTATION_TOL = 1e-3
+#: How the reason begins that says what tells a volume apart from the others split from its
+#: series (its echo time, image kind, stack, ...: :func:`lazyvol.dicom.grouping.split_series`).
+SPLIT_VALUES = "this volume: "
 
 
 #: :func:`pixel_encoding`'s names of native pixels (any other encoding is a compressed syntax's UID).
@@ -283,6 +287,14 @@ class SeriesInfo:
             f"[{self.id}] #{self.number} {desc!r} {self.modality} shape={self.shape_text()} "
             f"uid={self.uid}{self.refusal_text()}"
         )
+
+    def split_text(self) -> str:
+        """Why a listing row's volume was split from its series: ``" (<the first reason>; <what
+        tells this volume apart>)"``, or ``""`` for a volume that was not split."""
+        if not self.reasons:
+            return ""
+        own = [r[len(SPLIT_VALUES) :] for r in self.reasons if r.startswith(SPLIT_VALUES)]
+        return f" ({'; '.join([self.reasons[0], *own[:1]])})"
 
     def shape_text(self) -> str:
         """The shape as listings show it: ``-`` for a volume that cannot be opened (its ``shape``

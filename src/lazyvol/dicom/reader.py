@@ -29,6 +29,7 @@ from ..sources import SourceStamp, fingerprint
 from ..volume import Volume
 from .checks import warn_slope_zero
 from .choose import select
+from .diffusion import warn_derived
 from .model import UNREAD_REASONS, FrameTable, SeriesInfo, encoding_reads, pixel_encoding
 from .pixels import DicomPlan, read_block, stale_files
 from .scanner import SCAN_OPTIONS, scan
@@ -310,4 +311,5 @@ def _volume_meta(info: SeriesInfo, files: list[str], scale: bool) -> dict[str, A
         meta["warnings"] = list(info.warnings)
     if meta.get("rescale_slope_zero"):
         warn_slope_zero(meta["rescale_slope_zero"])
+    warn_derived(info.warnings)
     return meta

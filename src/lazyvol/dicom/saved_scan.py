@@ -66,8 +66,9 @@ __all__ = [
 #: the end of the file is dropped (the file skipped as truncated); 20: a file with neither a
 #: SOP class nor Pixel Data (cut in its file meta group) is skipped as truncated, not as a
 #: non-image; 21: a gzip-compressed DICOM file's skip names the SeriesInstanceUID of its bounded
-#: inflated start (it named none).
-INDEX_VERSION = 21
+#: inflated start (it named none); 22: an enhanced file whose functional groups hold no
+#: PixelSpacing takes its top-level one (it had none).
+INDEX_VERSION = 22
 #: Layout of a report: 2: files named by their listing position, identities taken from the listing;
 #: 3: a volume's files may differ in pixel encoding (each frame's, ``encodings``), where 2 split them;
 #: 4: ... and in BitsStored (each frame's, ``stored_bits``), where 3 split them;
@@ -90,8 +91,10 @@ INDEX_VERSION = 21
 #: damaged files that name no series ("unnamed"), which every series beside them may miss.
 #: 14: a stack with missing slices is on the grid of the step every step is a whole multiple of
 #: (the median of the steps was taken for it, refusing such stacks as uneven); uneven spacing is
-#: refused against the most common step.
-REPORT_FORMAT = 14
+#: refused against the most common step. 15: a volume split from its series says what tells it
+#: apart (``this volume: ...``); messages count an enhanced file's frames as frames of one file;
+#: derived diffusion volumes (b > 0, zero gradient) are flagged.
+REPORT_FORMAT = 15
 #: A frame's identity in a report whose frames all have their listing entry's identity.
 _FROM_LISTING = "listing"
 #: The frames' paths of a report whose frames are its files, in order.

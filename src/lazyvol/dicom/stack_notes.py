@@ -6,13 +6,128 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 
+from .multiframe import TOP_LEVEL_SPACING
 from .records import FrameRecord
 from .support import file_list
 
-__all__ = ["copies_note", "incomplete_note", "instance_gaps"]
+__all__ = [
+    "copies_note",
+    "image_count",
+    "image_list",
+    "incomplete_note",
+    "instance_gaps",
+    "instance_order_blocker",
+    "spacing_missing",
+    "top_level_spacing_note",
+]
 
 #: Skip reasons a series-incomplete warning quotes (each with its files); the rest are counted.
 _REASONS_SHOWN = 3
+
+
+def _frame_runs(numbers: Sequence[int]) -> str:
+    """1-based frame numbers as runs: ``1-10``, ``2, 5-7``."""
+    runs: list[list[int]] = []
+    for n in sorted(set(numbers)):
+        if runs and n == runs[-1][1] + 1:
+            runs[-1][1] = n
+        else:
+            runs.append([n, n])
+    return ", ".join(f"{a}" if a == b else f"{a}-{b}" for a, b in runs)
+
+
+def image_list(records: Sequence[FrameRecord], limit: int = 4) -> str:
+    """The files of ``records`` named once each, an enhanced file's with the frames meant
+    (``"a.dcm frames 1-10"``, DICOM's 1-based numbers): what messages name, so the frames of one
+    file are not listed as that file over and over. The first ``limit`` files, then how many more."""
+    frames: dict[str, list[int]] = {}
+    for r in records:
+        numbers = frames.setdefault(r.path, [])
+        if r.number_of_frames > 1 and r.frame >= 0:
+            numbers.append(r.frame + 1)
+    named = [
+        f"{path} frame{'s' if len(set(ns)) > 1 else ''} {_frame_runs(ns)}" if ns else path
+        for path, ns in frames.items()
+    ]
+    return file_list(named, limit)
+
+
+def image_count(records: Sequence[FrameRecord]) -> str:
+    """How many images ``records`` are, counted as they are stored: ``"12 files"``, ``"12
+    frames of 1 file"``, or both (``"3 files and 20 frames of 2 files"``)."""
+    single = {r.path for r in records if r.number_of_frames <= 1 or r.frame < 0}
+    multi = [r for r in records if r.number_of_frames > 1 and r.frame >= 0]
+    parts = [_plural(len(single), "file")] if single or not multi else []
+    if multi:
+        files = len({r.path for r in multi})
+        parts.append(f"{_plural(len(multi), 'frame')} of {_plural(files, 'file')}")
+    return " and ".join(parts)
+
+
+def _plural(n: int, word: str) -> str:
+    return f"{n} {word}" if n == 1 else f"{n} {word}s"
+
+
+def instance_order_blocker(records: Sequence[FrameRecord]) -> str:
+    """Why ``instance_order=True`` cannot order ``records`` (an InstanceNumber missing, or one
+    number for several images: the frames of an enhanced file share the file's), or "" when it
+    can: what a message checks before it suggests the option."""
+    if len(records) < 2:
+        return ""
+    no_inst = [r for r in records if r.instance_number is None]
+    if no_inst:
+        return (
+            f"InstanceNumber (0020,0013) is missing in {image_list(no_inst)}, so "
+            "instance_order=True cannot order them"
+        )
+    by_number: dict[int, list[FrameRecord]] = {}
+    for r in records:
+        by_number.setdefault(int(r.instance_number or 0), []).append(r)
+    n, same = next(((n, g) for n, g in sorted(by_number.items()) if len(g) > 1), (0, []))
+    if not same:
+        return ""
+    if len({r.path for r in same}) == 1:
+        shared = f"{image_list(same)} share the file's one InstanceNumber (0020,0013), {n}"
+    else:
+        shared = f"InstanceNumber (0020,0013) {n} repeats in {image_list(same)}"
+    return f"{shared}, so instance_order=True cannot order them"
+
+
+def spacing_missing(no_spacing: Sequence[FrameRecord], records: Sequence[FrameRecord]) -> str:
+    """The refusal of a series whose ``no_spacing`` images (of ``records``) have no PixelSpacing:
+    the files named once each, an enhanced file's frames as frames (their Pixel Measures
+    functional group lacks it), and ``instance_order=True`` (1 mm assumed) offered only when it
+    can order the images."""
+    frames = [r for r in no_spacing if r.number_of_frames > 1 and r.frame >= 0]
+    plain = [r for r in no_spacing if not (r.number_of_frames > 1 and r.frame >= 0)]
+    where = []
+    if frames:
+        where.append(
+            "the functional groups (PixelMeasuresSequence (0028,9110)) and at the top level "
+            f"of {image_list(frames)}"
+        )
+    if plain:
+        where.append(f"{image_count(plain)}: {image_list(plain)}")
+    blocker = instance_order_blocker(records)
+    hint = (
+        f"lazyvol does not invent a pixel spacing, and {blocker}"
+        if blocker
+        else "pass instance_order=True for an approximate, flagged affine (1 mm assumed)"
+    )
+    return f"PixelSpacing (0028,0030) missing in {'; and in '.join(where)}; {hint}"
+
+
+def top_level_spacing_note(records: Sequence[FrameRecord]) -> str:
+    """The note on a volume whose enhanced frames took the file's top-level PixelSpacing, their
+    functional groups holding none (see :mod:`lazyvol.dicom.multiframe`), or ""."""
+    taken = [r for r in records if (r.acq or {}).get(TOP_LEVEL_SPACING)]
+    if not taken:
+        return ""
+    return (
+        f"PixelSpacing (0028,0030) taken from the top level of {image_list(taken)}: an enhanced "
+        "image holds it in its functional groups (PixelMeasuresSequence (0028,9110)), which "
+        "hold none here; dcm2niix takes the top-level value too"
+    )
 
 
 def incomplete_note(skipped: Sequence[tuple[str, str]]) -> str:

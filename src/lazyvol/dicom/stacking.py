@@ -22,7 +22,7 @@ import numpy as np
 from .. import geometry as geo
 from .bids import annotate as annotate_bids
 from .checks import check_records, declared_spacing, moved_volume
-from .diffusion import diffusion_meta
+from .diffusion import diffusion_meta, flag_derived
 from .frame_table import (
     frame_table,
     output_dtype,
@@ -40,8 +40,17 @@ from .mosaic import annotate_volume
 from .ordering import RANK_INSTANCE, Axis4Order, order_volumes
 from .records import FrameRecord
 from .source import Fetch, RemoteFetch, read_local
-from .stack_notes import copies_note, incomplete_note, instance_gaps
-from .support import drop_duplicates, file_list, geometry_missing, support_error
+from .stack_notes import (
+    copies_note,
+    image_count,
+    image_list,
+    incomplete_note,
+    instance_gaps,
+    instance_order_blocker,
+    spacing_missing,
+    top_level_spacing_note,
+)
+from .support import drop_duplicates, geometry_missing, support_error
 
 __all__ = ["Problem", "build_volume"]
 
@@ -191,15 +200,11 @@ def _geometry(st: _Stack, records: list[FrameRecord]) -> tuple[Volumes, str | No
     """Slice order, 4th axis and affine (set on ``st.info``): by position, or by InstanceNumber
     when positions/spacing are missing and ``instance_order=True``."""
     missing = [r for r in records if r.iop is None or r.ipp is None]
-    no_spacing = [r.path for r in records if r.pixel_spacing is None]
+    no_spacing = [r for r in records if r.pixel_spacing is None]
     if missing and not st.opts.instance_order:
         return Problem("series", geometry_missing(missing, records))
     if no_spacing and not st.opts.instance_order:
-        return Problem(
-            "series",
-            f"PixelSpacing (0028,0030) missing in {len(no_spacing)} file(s): {file_list(no_spacing)}; "
-            "pass instance_order=True for an approximate, flagged affine",
-        )
+        return Problem("series", spacing_missing(no_spacing, records))
     if missing or no_spacing:
         return _order_by_instance(st, records, bool(missing), bool(no_spacing))
     return _order_by_position(st, records)
@@ -210,16 +215,10 @@ def _order_by_instance(
 ) -> tuple[Volumes, str | None] | Problem:
     """Opt-in fallback: InstanceNumber order, geometry flagged as approximate."""
     first = st.first
-    no_inst = [r.path for r in records if r.instance_number is None]
-    if no_inst and len(records) > 1:  # (one image needs no order)
-        return Problem(
-            "series",
-            f"instance_order=True needs InstanceNumber (0020,0013), missing in {file_list(no_inst)}",
-        )
+    blocker = instance_order_blocker(records)  # (one image needs no order)
+    if blocker:
+        return Problem("series", f"instance_order=True was passed, but {blocker}")
     ordered = sorted(records, key=lambda r: (r.instance_number or 0, r.path))
-    nums = [r.instance_number for r in ordered]
-    if len(set(nums)) != len(nums):
-        return Problem("series", "instance_order=True: InstanceNumber (0020,0013) values repeat")
     iop = first.iop or [1.0, 0.0, 0.0, 0.0, 1.0, 0.0]
     ps = first.pixel_spacing or [1.0, 1.0]
     _, _, normal = geo.dicom_cosines(iop)
@@ -307,12 +306,12 @@ def _fourth_axis(
     if not isinstance(found, Axis4Order):
         reps = Counter(len(b) for b in bins)
         where = next(b for b in bins if len(b) > 1)
-        files = [recs_sorted[i].path for i in where]
+        files = [recs_sorted[i] for i in where]
         head = (
             f"{len(bins)} distinct slice positions but positions repeat "
             f"({', '.join(f'{n} position(s) x{c}' for c, n in sorted(reps.items()))}); "
             f"e.g. position {proj_sorted[where[0]]:.4f} mm along the normal in "
-            f"{file_list(files)}"
+            f"{image_list(files)}"
         )
         copies = copies_note(groups)
         if found is None:
@@ -499,6 +498,10 @@ def _finish(st: _Stack, volumes: Volumes, axis4: str | None) -> None:
     echo_times = sorted({r.echo_time for r in ordered_frames if r.echo_time is not None})
     if echo_times:
         meta["echo_times"] = echo_times
+    spacing_note = top_level_spacing_note(ordered_frames)
+    if spacing_note:
+        meta["pixel_spacing_source"] = spacing_note
+        st.warnings.append(spacing_note)
     _mixed_photometric(st, ordered_frames)
     _component_conflicts(st, ordered_frames)
     component = image_component(first)
@@ -519,7 +522,8 @@ def _finish(st: _Stack, volumes: Volumes, axis4: str | None) -> None:
         st.warnings.append(stored_dtypes_warning(meta["stored_dtype_counts"], info.dtype))
     annotate_volume(info, slots_all)
     if info.error is None:
-        annotate_bids(info, slots_all, nk)
+        annotate_bids(info, slots_all, nk)  # (Siemens' CSA diffusion table is read here)
+    flag_derived(meta, volumes, st.warnings)
 
 
 def _mixed_photometric(st: _Stack, frames: list[FrameRecord]) -> None:
@@ -554,11 +558,11 @@ def _component_conflicts(st: _Stack, frames: list[FrameRecord]) -> None:
 def _instance_hint(st: _Stack, recs: list[FrameRecord], groups: list[list[FrameRecord]]) -> str:
     """Whether ``instance_order=True`` can order repeated positions: it needs an InstanceNumber
     in every image, none repeating at a position, and not to have been passed already."""
-    no_inst = [r.path for r in recs if r.instance_number is None]
+    no_inst = [r for r in recs if r.instance_number is None]
     if no_inst:
         return (
-            f"InstanceNumber (0020,0013) is missing in {len(no_inst)} image(s) "
-            f"({file_list(no_inst)}), so instance_order=True cannot order them either"
+            f"InstanceNumber (0020,0013) is missing in {image_count(no_inst)} "
+            f"({image_list(no_inst)}), so instance_order=True cannot order them either"
         )
     if any(len({(r.instance_number, r.frame) for r in g}) < len(g) for g in groups):
         return (
