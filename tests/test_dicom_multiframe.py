@@ -8,7 +8,7 @@ import nibabel as nib
 import numpy as np
 import pydicom
 import pytest
-from pydicom.uid import JPEG2000Lossless, RLELossless
+from pydicom.uid import JPEG2000Lossless, JPEGLSLossless, RLELossless
 
 import lazyvol as lv
 from lazyvol.testing import write_dicom_series, write_enhanced_dicom
@@ -116,8 +116,8 @@ def _with_table(src, dst, fragments_per_frame: int, table) -> None:
 def test_basic_offset_table_is_checked_before_it_locates_frames(tmp_path, compress, per_frame):
     """A Basic Offset Table that does not start at 0, does not increase, or points between
     fragments never locates frames: with one fragment per frame the fragments do (each slice is
-    the right one); with several it is refused at open, naming the table. A valid table of a
-    frame split over fragments is used as is."""
+    the right one); with several, the end marker of each JPEG 2000 frame does (as pydicom finds
+    frames without a table). A valid table of a frame split over fragments is used as is."""
     truth = write_enhanced_dicom(tmp_path / "e.dcm", (32, 48, 6), compress=compress)
     good = tmp_path / "good.dcm"
     _with_table(tmp_path / "e.dcm", good, per_frame, lambda t: t)
@@ -129,25 +129,56 @@ def test_basic_offset_table_is_checked_before_it_locates_frames(tmp_path, compre
     ]:
         bad = tmp_path / f"{name}.dcm"
         _with_table(tmp_path / "e.dcm", bad, per_frame, table)
-        if per_frame == 1:
-            vol = lv.open(bad, scale=False, chunks=(32, 48, 1))
-            for k in range(6):
-                got = vol[:, :, k : k + 1].compute()[:, :, 0]
-                np.testing.assert_array_equal(got, truth.stored[:, :, k])
-        else:
-            with pytest.raises(lv.FormatError, match="Basic Offset Table"):
-                lv.open(bad)
+        vol = lv.open(bad, scale=False, chunks=(32, 48, 1))
+        for k in range(6):
+            got = vol[:, :, k : k + 1].compute()[:, :, 0]
+            np.testing.assert_array_equal(got, truth.stored[:, :, k])
 
 
-def test_several_fragments_a_frame_without_an_offset_table_is_unsupported_not_damaged(tmp_path):
-    """Frames split over fragments with no Basic Offset Table cannot be told apart: a kind of
-    file lazyvol does not read (UnsupportedError, as the docs say), not a damaged one."""
-    import pydicom
+@pytest.mark.parametrize("syntax", [JPEG2000Lossless, JPEGLSLossless], ids=["j2k", "jpeg-ls"])
+@pytest.mark.parametrize("table", ["none", "damaged"])
+def test_several_fragments_a_frame_without_a_usable_table_are_found_by_their_end_marker(
+    tmp_path, syntax, table
+):
+    """Frames split over fragments with no Basic Offset Table (or a damaged one) were refused as
+    ambiguous; a JPEG-family frame ends with FFD9 (EOI/EOC), which its coded data hold nowhere
+    else, so pydicom finds them: so does lazyvol, values equal to pydicom's and the truth."""
+    from pydicom.encaps import encapsulate, generate_frames
+    from pydicom.pixels import get_encoder
+
+    if not get_encoder(syntax).is_available:
+        pytest.skip(f"no pydicom encoder installed for {syntax.name}")
+    truth = write_enhanced_dicom(tmp_path / "e.dcm", (32, 48, 6), compress=syntax)
+    ds = pydicom.dcmread(tmp_path / "e.dcm")
+    frames = list(generate_frames(ds.PixelData, number_of_frames=6))
+    ds.PixelData = encapsulate(frames, fragments_per_frame=3, has_bot=table == "damaged")
+    if table == "damaged":  # a Basic Offset Table whose second entry is no fragment's start
+        raw = bytearray(ds.PixelData)
+        raw[12:16] = (int.from_bytes(raw[12:16], "little") + 2).to_bytes(4, "little")
+        ds.PixelData = bytes(raw)
+    ds.save_as(tmp_path / "split.dcm")
+    vol = lv.open(tmp_path / "split.dcm", scale=False, chunks=(32, 48, 1))
+    np.testing.assert_array_equal(vol.compute(), truth.stored)
+    k = 4
+    np.testing.assert_array_equal(vol[:, :, k : k + 1].compute()[:, :, 0], truth.stored[:, :, k])
+    if table == "none":
+        pixels = pydicom.dcmread(tmp_path / "split.dcm").pixel_array  # (frames, rows, columns)
+        assert sorted(map(bytes, pixels)) == sorted(
+            bytes(np.ascontiguousarray(truth.stored[:, :, k].T)) for k in range(6)
+        )
+
+
+def test_fragments_whose_ends_cannot_be_found_are_unsupported_not_guessed(tmp_path):
+    """A frame whose last fragment lost its end marker (the markers then find 5 frames for 6):
+    still refused as ambiguous (UnsupportedError, as the docs say), never stitched wrongly."""
     from pydicom.encaps import encapsulate, generate_frames
 
     write_enhanced_dicom(tmp_path / "e.dcm", (32, 48, 6), compress=JPEG2000Lossless)
     ds = pydicom.dcmread(tmp_path / "e.dcm")
     frames = list(generate_frames(ds.PixelData, number_of_frames=6))
+    end = frames[2].rstrip(b"\x00")
+    assert end.endswith(b"\xff\xd9")
+    frames[2] = end[:-2] + b"\x00\x00"
     ds.PixelData = encapsulate(frames, fragments_per_frame=2, has_bot=False)
     ds.save_as(tmp_path / "split.dcm")
     with pytest.raises(lv.UnsupportedError, match="frame boundaries are ambiguous"):

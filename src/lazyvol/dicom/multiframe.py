@@ -15,6 +15,7 @@ import struct
 from typing import Any
 
 from .bids import number_value
+from .codestream import SIZED_SYNTAXES
 from .records import FrameRecord
 from .source import Fetch, read_local
 
@@ -279,6 +280,8 @@ def _frame_ranges(rec: FrameRecord, nframes: int, fetch: Fetch) -> list[tuple[in
         elif nframes == 1 and fragments and not bad_table:
             begin = fragments[0][0] - 8  # one frame: all its fragments
             ranges = [(begin, fragments[-1][0] + fragments[-1][1] - begin)]
+        elif (by_end := _ranges_by_end_marker(rec, nframes, fragments, fetch)) is not None:
+            ranges = by_end  # several fragments a frame: each frame ends with its EOI/EOC
         elif bad_table:
             return (
                 f"encapsulated Pixel Data (7FE0,0010): the Basic Offset Table {bad_table}, and "
@@ -291,6 +294,32 @@ def _frame_ranges(rec: FrameRecord, nframes: int, fetch: Fetch) -> list[tuple[in
                 "frames and no Basic Offset Table: frame boundaries are ambiguous"
                 + UNSUPPORTED_LAYOUT
             )
+    return ranges
+
+
+def _ranges_by_end_marker(
+    rec: FrameRecord, nframes: int, fragments: list[tuple[int, int]], fetch: Fetch
+) -> list[tuple[int, int]] | None:
+    """``(offset, length)`` of each frame of a JPEG-family file whose frames span several
+    fragments and no usable offset table locates them: a frame ends with the fragment whose data
+    end with the marker FFD9 (a trailing 00 of even-length padding allowed), as pydicom's
+    ``generate_frames`` finds them. None unless that gives exactly ``nframes`` frames, each
+    ending with its last fragment (a frame that never ends, or more ends than frames: not
+    guessed)."""
+    # (JPEG, JPEG-LS and JPEG 2000 frames end with FFD9, EOI or EOC, which their coded data never
+    # hold elsewhere: JPEG stuffs a 00 after every FF of entropy-coded data, JPEG 2000 packet
+    # data hold no FF followed by a byte over 8F; RLE has one fragment a frame)
+    if rec.transfer_syntax not in SIZED_SYNTAXES or len(fragments) <= nframes:
+        return None
+    ranges: list[tuple[int, int]] = []
+    begin = fragments[0][0] - 8
+    for off, length in fragments:
+        tail = fetch(rec.path, off + max(0, length - 3), min(length, 3), rec.size)
+        if tail.endswith(b"\xff\xd9") or tail.endswith(b"\xff\xd9\x00"):
+            ranges.append((begin, off + length - begin))
+            begin = off + length
+    if len(ranges) != nframes or begin != fragments[-1][0] + fragments[-1][1]:
+        return None
     return ranges
 
 

@@ -67,8 +67,9 @@ __all__ = [
 #: SOP class nor Pixel Data (cut in its file meta group) is skipped as truncated, not as a
 #: non-image; 21: a gzip-compressed DICOM file's skip names the SeriesInstanceUID of its bounded
 #: inflated start (it named none); 22: an enhanced file whose functional groups hold no
-#: PixelSpacing takes its top-level one (it had none).
-INDEX_VERSION = 22
+#: PixelSpacing takes its top-level one (it had none); 23: JPEG-family frames split over several
+#: fragments with no usable offset table are located by their end markers (they were skipped).
+INDEX_VERSION = 23
 #: Layout of a report: 2: files named by their listing position, identities taken from the listing;
 #: 3: a volume's files may differ in pixel encoding (each frame's, ``encodings``), where 2 split them;
 #: 4: ... and in BitsStored (each frame's, ``stored_bits``), where 3 split them;
