@@ -46,8 +46,9 @@ from .cache_admin import (
     own_dirs,
     remove_entry,
 )
-from .cache_keys import UnvalidatedSourceError, entry_key, source_files
+from .cache_keys import UnvalidatedSourceError, entry_key, source_key
 from .errors import CacheError, FormatError, IntegrityError, LazyvolError, WriteError
+from .sources import display_path
 from .volume import Volume
 from .zarr_io import MANIFEST, ZarrPlan, open_store
 from .zarr_read import store_replaced
@@ -102,32 +103,16 @@ def _key_now(
     options: dict[str, Any],
 ) -> str:
     """The entry key of ``source`` as it is now (``""`` when a file vanished meanwhile)."""
-    loc = Location.of(source)
     try:
-        files = source_files(src, source, root)
-        _, key = entry_key(
-            files,
-            series=series,
-            scale=scale,
-            dtype=dtype,
-            source=loc.url,
-            storage_options=loc.options,
-            rules=_reader_rules(src),
-            **options,
-        )
-    except (FileNotFoundError, CacheError):
+        _, key = source_key(src, source, root, series, scale, dtype, **options)
+    except (FileNotFoundError, FormatError, CacheError):  # (FormatError: no reader takes it now)
         key = ""
     return key
 
 
-def _reader_rules(src: Volume) -> str | None:
-    """The version of the rules that made ``src`` from its files, for the entry key: a DICOM
-    volume's grouping and metadata (the saved-report format, bumped with each fix of them)."""
-    if str(src.meta.get("format", "")).lower() != "dicom":
-        return None
-    from .dicom.saved_scan import REPORT_FORMAT
-
-    return f"dicom-{REPORT_FORMAT}"
+def _vanished(exc: FileNotFoundError) -> str:
+    """The file a FileNotFoundError names (a SourceNotFoundError names it in its message)."""
+    return display_path(exc.filename) if exc.filename else str(exc)
 
 
 def _warn_or_raise(msg: str, required: bool, exc: BaseException | None = None) -> None:
@@ -285,21 +270,13 @@ class _Request:
         return _display(self.source)
 
     def key(self, src: Volume) -> tuple[str, str]:
-        files = source_files(src, self.source, self.root)
         try:
-            return entry_key(
-                files,
-                series=self.series,
-                scale=self.scale,
-                dtype=self.dtype,
-                source=self.loc.url,
-                storage_options=self.loc.options,
-                rules=_reader_rules(src),
-                **self.options,
+            return source_key(
+                src, self.source, self.root, self.series, self.scale, self.dtype, **self.options
             )
         except FileNotFoundError as exc:
             raise CacheError(
-                f"{self.what}: a source file vanished while it was opened ({exc.filename})"
+                f"{self.what}: a source file vanished while it was opened ({_vanished(exc)})"
             ) from exc
 
     def fallback(self, entry: Path, key: str) -> _SourceFallback | None:

@@ -1,5 +1,9 @@
 """Keys of the Zarr cache: which files a volume comes from, and the digests naming its entry.
 
+- The files are those the reader of the path opened lists (``source_files``: the reader
+  protocol's ``Reader.source_files``), never files named by metadata carried over from an earlier source
+  (a Zarr store converted from a NIfTI file or a DICOM series keeps their ``source`` and
+  ``meta["files"]``; it is keyed by its own files).
 - ``key`` hashes every source file's identity and the options that change the data (``series``,
   ``scale``, ``dtype`` and reader options). A local file is named by
   :func:`lazyvol.chunking.file_fingerprint` (absolute path, size, mtime_ns) plus its device, inode
@@ -51,49 +55,50 @@ def _walk_files(folder: str, exclude: str) -> list[str]:
     return out
 
 
-def _listed_files(vol: Volume) -> list[str] | None:
-    files = vol.meta.get("files")
-    if (
-        isinstance(files, list | tuple)
-        and files
-        and all(isinstance(f, str | os.PathLike) for f in files)
-    ):
-        return [os.fspath(f) for f in files]
-    return None
+def _reader_files(reader: Any, vol: Volume, loc: Location, options: dict[str, Any]) -> list[str]:
+    """The files ``reader`` says ``loc`` reads. The DICOM reader's are the files of the series
+    it opened, in ``vol.meta["files"]`` of the volume it just made (asking it again would scan the
+    folder again); any other reader is asked (a Zarr store lists its own files, never those of the
+    source it was converted from, which its ``meta`` and ``source`` may still name)."""
+    from .readers import DicomReader
+
+    if isinstance(reader, DicomReader):
+        return DicomReader.files_of(vol, loc)
+    reader_source: Any = loc  # readers take a Location
+    return [os.fspath(f) for f in reader.source_files(reader_source, **options) or []]
 
 
-def source_files(vol: Volume, source: str | Location, root: Path) -> list[str]:
-    """Every file (or object URL) the volume's values come from.
+def source_files(
+    vol: Volume, source: str | Location, root: Path, reader: Any = None, **options: Any
+) -> list[str]:
+    """Every file (or object URL) the volume's values come from, as the reader of ``source`` lists
+    them (:meth:`lazyvol.formats.base.Reader.source_files`).
 
-    ``vol.meta["files"]`` when the reader lists them (e.g. the files of one DICOM series);
-    otherwise the source file (plus an Analyze ``.img``), or, for a folder whose reader does not
-    list its files, every file in the folder: any change there gives a new key (never stale, at
-    worst a rebuild after an unrelated file changed). A remote source's objects come from its
-    reader's ``source_files`` (the reader protocol), else the source's own URL.
+    ``reader`` is the reader that opened ``vol`` (default: the one the registry picks for
+    ``source`` now); ``options`` are the options it was opened with. A folder in the list (or a
+    reader listing nothing: the source itself) stands for every file under it: any change there
+    gives a new key (never stale, at worst a rebuild after an unrelated file changed). Files under
+    the cache directory ``root`` are left out. Remote sources give object URLs.
     """
+    from .formats.registry import pick
+
     loc = Location.of(source)
-    listed = _listed_files(vol)
+    if reader is None:
+        reader = pick(loc)
+    listed = _reader_files(reader, vol, loc, options) or [loc.url]
     if loc.is_remote:
-        if listed is None:
-            from .formats.registry import pick
-
-            reader_source: Any = loc  # readers take the Location of a remote source
-            listed = pick(reader_source).source_files(reader_source) or [loc.url]
         return sorted({f if is_url(f) else loc.join(f).url for f in listed})
-    path = loc.url
-    if listed is not None:
-        out = [os.path.abspath(f) for f in listed]
-    else:
-        from .readers import NiftiReader
-
-        src = vol.source if vol.source and os.path.exists(vol.source) else path
-        out = NiftiReader().source_files(src) if os.path.isfile(src) else [os.path.abspath(src)]
     expanded: list[str] = []
     exclude = os.path.abspath(root) + os.sep
-    for f in out:
-        expanded.extend(_walk_files(f, exclude) if os.path.isdir(f) else [f])
+    for f in (os.path.abspath(f) for f in listed):
+        if os.path.isdir(f):
+            expanded.extend(_walk_files(f, exclude))
+        elif not f.startswith(exclude):
+            expanded.append(f)
     if not expanded:
-        raise CacheError(f"{path}: no source files found to key the cache entry; use cache=False")
+        raise CacheError(
+            f"{loc.display}: no source files found to key the cache entry; use cache=False"
+        )
     return sorted(set(expanded))
 
 
@@ -196,3 +201,48 @@ def entry_key(
     ident = json.dumps({"source": what, **opts}, sort_keys=True, default=str)
     sid = hashlib.sha256(ident.encode()).hexdigest()[:24]
     return sid, key
+
+
+def _reader_rules(reader: Any) -> str | None:
+    """The version of the rules that made a volume from its files, for the entry key: a DICOM
+    series' grouping and metadata (the saved-report format, bumped with each fix of them)."""
+    from .readers import DicomReader
+
+    if not isinstance(reader, DicomReader):
+        return None
+    from .dicom.saved_scan import REPORT_FORMAT
+
+    return f"dicom-{REPORT_FORMAT}"
+
+
+def source_key(
+    vol: Volume,
+    source: str | Location,
+    root: Path,
+    series: Any = None,
+    scale: bool = True,
+    dtype: Any = None,
+    **options: Any,
+) -> tuple[str, str]:
+    """``(source_id, key)`` of ``source`` as it is now: :func:`entry_key` of the files its
+    reader lists (:func:`source_files`) and of the options ``vol`` was opened with.
+
+    Raises ``FileNotFoundError`` when a listed file vanished meanwhile,
+    :class:`UnvalidatedSourceError` for remote objects without validators.
+    """
+    from .formats.registry import pick
+
+    loc = Location.of(source)
+    reader = pick(loc)
+    opts = {"series": series, "scale": scale, "dtype": dtype, **options}
+    files = source_files(vol, loc, root, reader, **opts)
+    return entry_key(
+        files,
+        series=series,
+        scale=scale,
+        dtype=dtype,
+        source=loc.url,
+        storage_options=loc.options,
+        rules=_reader_rules(reader),
+        **options,
+    )

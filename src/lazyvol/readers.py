@@ -192,7 +192,13 @@ class DicomReader:
 
     def source_files(self, source: Location, **options: Any) -> list[str]:
         source = Location.of(source)
-        vol = self.open(source, **options)
+        return self.files_of(self.open(source, **options), source)
+
+    @staticmethod
+    def files_of(vol: Volume, source: Location) -> list[str]:
+        """The files of the series ``vol`` was opened from ``source`` with (``meta["files"]``):
+        absolute paths for a local source (what :meth:`source_files` returns, without opening
+        the series again)."""
         files = [str(f) for f in vol.meta.get("files", [])]
         return files if source.is_remote else [os.path.abspath(f) for f in files]
 
