@@ -20,6 +20,7 @@ Listing and clearing: :mod:`lazyvol.cache_admin` (re-exported here).
 
 from __future__ import annotations
 
+import copy
 import os
 import shutil
 import threading
@@ -164,6 +165,7 @@ def _open_entry(
         return None
     if vol.shape != source.shape or vol.dtype != source.dtype.newbyteorder("="):
         return None
+    vol.source = source.source  # (the entry records the absolute path or URL it is keyed on)
     return vol
 
 
@@ -319,7 +321,11 @@ def _build_entry(
     for mark in (TMP_MARK, OLD_MARK):
         for leftover in group.glob(f".{key}{mark}*"):
             shutil.rmtree(leftover, ignore_errors=True)
-    write_zarr(src, entry, overwrite=True, codec=CACHE_CODEC)
+    # The entry names the source it is keyed on (absolute, no credentials: what `lazyvol cache
+    # list` shows); a volume read from it gets the source's own description back (_open_entry).
+    keyed = copy.copy(src)
+    keyed.source = req.loc.identity
+    write_zarr(keyed, entry, overwrite=True, codec=CACHE_CODEC)
     if req.changed_since(src, key):
         remove_entry(entry)
         _warn_user(
@@ -397,7 +403,9 @@ def open_cached(
     -------
     Volume
         Read from the cache entry: same values, dtype, affine, meta and source as the uncached
-        volume (``meta`` through JSON: tuples become lists; URLs without credentials).
+        volume (``meta`` through JSON: tuples become lists; URLs without credentials). The
+        entry itself records the absolute path (or URL without credentials) of ``source``: what
+        :func:`list_entries` and ``lazyvol cache list`` show.
     """
     loc = Location.of(source, storage_options)
     arg: str | Location = (

@@ -54,7 +54,9 @@ class CacheEntry:
     size_bytes : int
         Bytes on disk.
     source : str
-        The volume's source description (path of the file or folder it came from).
+        The source the entry is keyed on: the absolute path of the file or folder opened (a URL
+        without credentials for a remote source). Entries written by earlier versions record the
+        volume's own ``source`` (the path as it was given).
     created : float
         POSIX time the entry was completed.
     """

@@ -220,6 +220,26 @@ def _series_arg(value: str | None) -> str | None:
     return value
 
 
+#: What ``info`` and ``stats`` say of the DICOM series a volume was opened from, by meta key.
+_SERIES_FIELDS = {
+    "number": "series_number",
+    "description": "series_description",
+    "modality": "modality",
+    "uid": "series_uid",
+    "id": "series_id",
+}
+
+
+def _series_row(vol: Any) -> dict[str, Any]:
+    """The series ``--series`` picked: its number, description, modality, UID and volume id."""
+    return {k: vol.meta.get(m) for k, m in _SERIES_FIELDS.items()}
+
+
+def _series_text(row: dict[str, Any]) -> str:
+    """A series as one line: ``NUMBER  DESCRIPTION``."""
+    return f"{row['number']}  {row['description'] or '(no description)'}"
+
+
 def _check_series_applies(path: str, series: str | None, flag: str = "--series") -> None:
     """``--series`` (or another DICOM-only ``flag``, given with ``series=""``) only means
     something for DICOM: refuse it for NIfTI files and Zarr stores.

@@ -22,6 +22,8 @@ from ._common import (
     _print_json,
     _print_rows,
     _series_arg,
+    _series_row,
+    _series_text,
     _short,
     _show_progress,
     _table,
@@ -163,7 +165,7 @@ def _print_volume_info(info: dict[str, Any], series: dict[str, Any] | None = Non
     rows: list[tuple[str, str]] = [("path", info["path"])]
     if series is not None:
         rows += [
-            ("series", f"{series['number']}  {series['description'] or '(no description)'}"),
+            ("series", _series_text(series)),
             ("modality", series["modality"] or "-"),
             ("uid", series["uid"] or "-"),
             ("volume id", series["id"] or "-"),
@@ -449,13 +451,7 @@ def cmd_info(args: argparse.Namespace) -> int:
     vol = lv.open(path, series=_series_arg(args.series), **kwargs, **opts)
     info = volume_info(vol, path, kwargs)
     if series_row is None and args.series is not None:
-        series_row = {
-            "number": vol.meta.get("series_number"),
-            "description": vol.meta.get("series_description"),
-            "modality": vol.meta.get("modality"),
-            "uid": vol.meta.get("series_uid"),
-            "id": vol.meta.get("series_id"),
-        }
+        series_row = _series_row(vol)
     if args.json:
         if series_row is not None:
             info["series"] = {

@@ -12,6 +12,8 @@ from ._common import (
     _check_source,
     _print_json,
     _series_arg,
+    _series_row,
+    _series_text,
     _show_progress,
 )
 from ._dicom_options import dicom_kwargs
@@ -107,10 +109,12 @@ def cmd_stats(args: argparse.Namespace) -> int:
     for name, channel in _channels(vol):
         res = stats(channel, mask=mask, progress=_show_progress(args), **kwargs)
         results.append((name, res))
-    head = {
+    head: dict[str, Any] = {
         "path": display_source(args.path),
         "mask": args.mask and display_source(args.mask),
     }
+    if args.series is not None:  # the volume --series picked in the folder, as `info` names it
+        head["series"] = _series_row(vol)
     if args.json:
         if results[0][0] is None:
             _print_json({**head, **results[0][1].to_dict()})
@@ -120,6 +124,8 @@ def cmd_stats(args: argparse.Namespace) -> int:
             )
         return 0
     print(f"{head['path']}  {vol.dtype}  {' x '.join(str(s) for s in vol.shape)}")
+    if "series" in head:
+        print(f"series   {_series_text(head['series'])}")
     if args.mask:
         print(f"mask     {head['mask']}")
     _print_results(results)

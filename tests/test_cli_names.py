@@ -1,0 +1,56 @@
+"""What the commands name: `lazyvol cache list` the absolute source of each Zarr entry (two
+``a.nii`` in two folders, opened by the relative name, looked the same), `lazyvol stats` the
+series ``--series`` picked in a folder (it printed only the folder)."""
+
+from __future__ import annotations
+
+import json
+
+import pydicom
+import pytest
+
+import lazyvol as lv
+from lazyvol.cli import main
+from lazyvol.testing import write_dicom_series, write_phantom_nifti
+
+
+@pytest.fixture
+def cache_dir(tmp_path, monkeypatch):
+    d = tmp_path / "cache"
+    monkeypatch.setenv("LAZYVOL_CACHE_DIR", str(d))
+    return d
+
+
+def test_cache_list_names_each_entry_by_its_absolute_source(
+    tmp_path, cache_dir, monkeypatch, capsys
+):
+    for sub, seed in (("x", 1), ("y", 2)):
+        (tmp_path / sub).mkdir()
+        write_phantom_nifti(tmp_path / sub / "a.nii", (8, 6, 4), seed=seed)
+        monkeypatch.chdir(tmp_path / sub)
+        lv.open("a.nii", cache=True)
+        vol = lv.open("a.nii", cache=True)  # read from the entry: its source as given still
+        assert vol.data.name.startswith("lazyvol-zarr-") and vol.source == "a.nii"
+    capsys.readouterr()
+    assert main(["cache", "list", "--kind", "zarr", "--json"]) == 0
+    rows = json.loads(capsys.readouterr().out)
+    assert sorted(r["source"] for r in rows) == [
+        str(tmp_path / "x" / "a.nii"),
+        str(tmp_path / "y" / "a.nii"),
+    ]
+
+
+def test_stats_names_the_series_it_picked(tmp_path, capsys):
+    write_dicom_series(tmp_path / "study" / "ct", (8, 8, 4), series_number=2, description="CT head")
+    mr = write_dicom_series(
+        tmp_path / "study" / "mr", (6, 6, 3), series_number=5, description="T1 sag", modality="MR"
+    )
+    ds = pydicom.dcmread(mr.files[0])
+    assert main(["stats", "-q", str(tmp_path / "study"), "--series", "T1 sag"]) == 0
+    lines = capsys.readouterr().out.splitlines()
+    assert lines[0].startswith(str(tmp_path / "study"))
+    assert lines[1].split() == ["series", str(ds.SeriesNumber), *ds.SeriesDescription.split()]
+    assert main(["stats", "-q", str(tmp_path / "study"), "--series", "5", "--json"]) == 0
+    series = json.loads(capsys.readouterr().out)["series"]
+    assert series["uid"] == ds.SeriesInstanceUID and series["number"] == ds.SeriesNumber
+    assert series["description"] == ds.SeriesDescription and series["modality"] == ds.Modality
