@@ -197,7 +197,8 @@ class Volume:
 
     @property
     def spacing(self) -> tuple[float, ...]:
-        """Voxel sizes in mm along i, j, k (from the affine), then the 4th axis' step when known:
+        """Voxel sizes along i, j, k (from the affine, in its unit: mm, or a NIfTI's own micron or
+        meter, ``lazyvol.zarr_nifti.space_unit``), then the 4th axis' step when known:
         a NIfTI's ``pixdim[4]`` in its time unit, a DICOM time series' RepetitionTime in seconds
         (none for echoes), as :meth:`to_nifti` writes it; ``vol[..., ::2]``: twice the step."""
         sizes = voxel_sizes(self.affine)

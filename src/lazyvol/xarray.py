@@ -2,10 +2,12 @@
 
 The image is a variable named ``image`` with dims ``("i", "j", "k"[, "t"[, "dim5", ...]])`` (the voxel axes of
 :class:`lazyvol.Volume`; past the three space axes, a foreign OME-Zarr store's own axis names, such
-as ``c`` for channels), ``attrs["affine"]`` the 4x4 voxel-to-RAS+ mm affine stored as its 16
+as ``c`` for channels), ``attrs["affine"]`` the 4x4 voxel-to-RAS+ affine stored as its 16
 values in row order (a flat list, so that ``to_netcdf`` and every netCDF/Zarr writer can store it;
-:func:`affine_of` gives it back as a 4x4 array, also from a file written that way), and world
-coordinates that cost nothing until used:
+:func:`affine_of` gives it back as a 4x4 array, also from a file written that way), in mm or, for a
+NIfTI file in microns or meters, in that unit as nibabel gives it; ``attrs["voxel_size_mm"]`` the
+voxel sizes along i, j, k in millimetres whatever the affine's unit; and world coordinates in the
+affine's unit (their ``units`` attribute names it) that cost nothing until used:
 
 * axis-aligned affines (each voxel axis along one of x, y, z, as after reorientation or for most
   acquisitions): 1-D coordinates ``x``, ``y``, ``z`` on the matching dims, indexed, so
@@ -39,7 +41,7 @@ import numpy as np
 
 from ._source_index import source_axes
 from .nifti_codes import NIFTI_SUFFIXES
-from .zarr_nifti import axis4_times, space_unit
+from .zarr_nifti import axis4_times, mm_per_unit, space_unit
 
 if TYPE_CHECKING:
     import xarray as xr
@@ -278,7 +280,9 @@ def _attrs(vol: Volume) -> dict[str, Any]:
     attrs: dict[str, Any] = {
         "affine": _flat_affine(vol.affine),
         "orientation": vol.orientation,
-        "voxel_size_mm": [float(s) for s in vol.spacing[:3]],
+        # in mm whatever the affine's unit (a NIfTI in microns or meters keeps its coordinates,
+        # and their units attribute, in that unit)
+        "voxel_size_mm": [float(s) * mm_per_unit(space_unit(vol.meta)) for s in vol.spacing[:3]],
     }
     if vol.source:
         attrs["source"] = str(vol.source)

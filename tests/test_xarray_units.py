@@ -1,0 +1,51 @@
+"""``attrs["voxel_size_mm"]`` of the xarray image is in millimetres whatever unit the source's
+affine is in (a NIfTI in microns or meters keeps its affine, and its coordinates, in that unit:
+the attribute held those numbers, labelled mm)."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+
+import lazyvol as lv
+
+nib = pytest.importorskip("nibabel")
+xr = pytest.importorskip("xarray")
+zarr = pytest.importorskip("zarr")
+
+#: Millimetres per NIfTI space unit (the NIfTI standard's xyzt_units codes 1, 2, 3).
+MM = {"meter": 1000.0, "mm": 1.0, "micron": 0.001}
+
+
+@pytest.mark.parametrize(("unit", "zoom"), [("micron", 0.5), ("meter", 0.002), ("mm", 1.5)])
+def test_voxel_size_mm_is_in_millimetres(tmp_path, unit, zoom):
+    path = tmp_path / f"{unit}.nii"
+    img = nib.Nifti1Image(np.zeros((4, 5, 6), np.int16), np.diag([zoom, 2 * zoom, 3 * zoom, 1]))
+    img.header.set_xyzt_units(unit, "sec")
+    nib.save(img, path)
+    hdr = nib.load(path).header
+    assert hdr.get_xyzt_units()[0] == unit
+    want = [float(z) * MM[unit] for z in hdr.get_zooms()[:3]]
+    store = tmp_path / f"{unit}.zarr"
+    lv.open(path).to_zarr(store)
+    for image in (
+        lv.open(path).to_xarray(),
+        xr.open_dataset(path, engine="lazyvol").image,
+        xr.open_dataset(store, engine="lazyvol").image,
+    ):
+        np.testing.assert_allclose(image.attrs["voxel_size_mm"], want, rtol=1e-6)
+        # the coordinates stay in the file's unit, as nibabel's affine is
+        assert image.x.attrs["units"] == unit
+        np.testing.assert_allclose(np.diff(image.x.values), float(hdr.get_zooms()[0]), rtol=1e-6)
+
+
+def test_an_ome_zarr_in_micrometres_gives_millimetres(tmp_path):
+    store = tmp_path / "um.zarr"
+    group = zarr.open_group(str(store), mode="w", zarr_format=3)
+    group.create_array("0", shape=(3, 4, 5), dtype="int16")[...] = 0
+    scale = [4.0, 2.0, 0.5]  # z, y, x in micrometres
+    axes = [{"name": n, "type": "space", "unit": "micrometer"} for n in "zyx"]
+    ds = {"path": "0", "coordinateTransformations": [{"type": "scale", "scale": scale}]}
+    group.attrs["ome"] = {"version": "0.5", "multiscales": [{"axes": axes, "datasets": [ds]}]}
+    image = xr.open_dataset(store, engine="lazyvol").image
+    np.testing.assert_allclose(image.attrs["voxel_size_mm"], [0.0005, 0.002, 0.004], rtol=1e-9)
