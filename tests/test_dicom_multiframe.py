@@ -168,6 +168,24 @@ def test_several_fragments_a_frame_without_a_usable_table_are_found_by_their_end
         )
 
 
+@pytest.mark.parametrize("padding", [b"\xff", b"\x00\x00", b"\xff\x00\x00\x00"])
+def test_frame_ends_followed_by_padding_are_found(tmp_path, padding):
+    """pydicom looks for FFD9 in a fragment's last 10 bytes (its examples_jpeg2k.dcm ends
+    ``ff d9 ff``): bytes after the marker were taken for no end (a refusal pydicom reads)."""
+    from pydicom.encaps import encapsulate, generate_frames
+
+    truth = write_enhanced_dicom(tmp_path / "e.dcm", (32, 48, 6), compress=JPEG2000Lossless)
+    ds = pydicom.dcmread(tmp_path / "e.dcm")
+    frames = [
+        f.rstrip(b"\x00") + padding for f in generate_frames(ds.PixelData, number_of_frames=6)
+    ]
+    assert all(f[: -len(padding)].endswith(b"\xff\xd9") for f in frames)
+    ds.PixelData = encapsulate(frames, fragments_per_frame=2, has_bot=False)
+    ds.save_as(tmp_path / "padded.dcm")
+    vol = lv.open(tmp_path / "padded.dcm", scale=False)
+    np.testing.assert_array_equal(vol.compute(), truth.stored)
+
+
 def test_fragments_whose_ends_cannot_be_found_are_unsupported_not_guessed(tmp_path):
     """A frame whose last fragment lost its end marker (the markers then find 5 frames for 6):
     still refused as ambiguous (UnsupportedError, as the docs say), never stitched wrongly."""

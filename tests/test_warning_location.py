@@ -82,3 +82,20 @@ def test_warning_filter_by_module_reaches_lazyvol_warnings(tmp_path, monkeypatch
         warnings.filterwarnings("error", category=RuntimeWarning, module=__name__)
         with pytest.raises(RuntimeWarning, match="RescaleSlope"):
             lv.open(folder)
+
+
+def test_every_lazyvol_warning_begins_with_lazyvol(tmp_path, monkeypatch):
+    # a filter by message silences them all (a filter by module names the user's module now)
+    monkeypatch.setenv("LAZYVOL_CACHE_DIR", str(tmp_path / "cache"))
+    img = nib.Spm2AnalyzeImage(np.zeros((4, 4, 3), "int16"), np.diag([2.0, 2.0, 2.0, 1.0]))
+    nib.save(img, tmp_path / "a.img")
+    for name in ("a.img", "a.hdr"):
+        raw = (tmp_path / name).read_bytes()
+        (tmp_path / f"{name}.gz").write_bytes(gzip.compress(raw))
+        (tmp_path / name).unlink()
+    rec = _caught(lambda: lv.open(tmp_path / "a.img.gz"))  # a message naming its file first
+    assert rec and all(str(w.message).startswith("lazyvol: ") for w in rec)
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        warnings.filterwarnings("ignore", message="lazyvol")
+        lv.open(tmp_path / "a.img.gz")

@@ -10,7 +10,6 @@ from __future__ import annotations
 import os
 import re
 import threading
-import warnings
 from collections.abc import Mapping
 from datetime import datetime
 from typing import Any
@@ -178,9 +177,9 @@ def _status(exc: BaseException) -> int | None:
 
 def _own_status(exc: BaseException) -> int | None:
     for attr in ("status", "status_code", "code"):
-        with warnings.catch_warnings():  # aiohttp: "code property is deprecated"
-            warnings.simplefilter("ignore", DeprecationWarning)
-            value = getattr(exc, attr, None)
+        if attr == "code" and hasattr(exc, "status"):
+            continue  # aiohttp's errors: "code" is a deprecated alias of "status" (it warns)
+        value = getattr(exc, attr, None)
         if isinstance(value, int) and 100 <= value < 600:
             return value
     response = getattr(exc, "response", None)

@@ -301,10 +301,10 @@ def _ranges_by_end_marker(
     rec: FrameRecord, nframes: int, fragments: list[tuple[int, int]], fetch: Fetch
 ) -> list[tuple[int, int]] | None:
     """``(offset, length)`` of each frame of a JPEG-family file whose frames span several
-    fragments and no usable offset table locates them: a frame ends with the fragment whose data
-    end with the marker FFD9 (a trailing 00 of even-length padding allowed), as pydicom's
-    ``generate_frames`` finds them. None unless that gives exactly ``nframes`` frames, each
-    ending with its last fragment (a frame that never ends, or more ends than frames: not
+    fragments and no usable offset table locates them: a frame ends with the fragment holding the
+    marker FFD9 in its last 10 bytes (after it, padding: ``FFD9 00``, ``FFD9 FF`` ...), as
+    pydicom's ``generate_frames`` finds them. None unless that gives exactly ``nframes`` frames,
+    each ending with its last fragment (a frame that never ends, or more ends than frames: not
     guessed)."""
     # (JPEG, JPEG-LS and JPEG 2000 frames end with FFD9, EOI or EOC, which their coded data never
     # hold elsewhere: JPEG stuffs a 00 after every FF of entropy-coded data, JPEG 2000 packet
@@ -314,8 +314,8 @@ def _ranges_by_end_marker(
     ranges: list[tuple[int, int]] = []
     begin = fragments[0][0] - 8
     for off, length in fragments:
-        tail = fetch(rec.path, off + max(0, length - 3), min(length, 3), rec.size)
-        if tail.endswith(b"\xff\xd9") or tail.endswith(b"\xff\xd9\x00"):
+        tail = fetch(rec.path, off + max(0, length - 10), min(length, 10), rec.size)
+        if b"\xff\xd9" in tail:
             ranges.append((begin, off + length - begin))
             begin = off + length
     if len(ranges) != nframes or begin != fragments[-1][0] + fragments[-1][1]:
