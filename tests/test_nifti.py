@@ -968,3 +968,31 @@ def test_a_bad_chunk_spec_names_the_dicom_folder_and_the_store(tmp_path: Path) -
     store = lv.open(path).to_zarr(tmp_path / "c.zarr")
     with pytest.raises(OptionError, match=r"c\.zarr.*: chunks=.*3 axes"):
         lv.open(store, chunks=(2, 2))
+
+
+def test_a_file_named_without_a_suffix_gets_the_single_file_checks(tmp_path: Path) -> None:
+    """A NIfTI known by its content (a name without a suffix: a content-addressed key) was
+    checked as one file of a pair: a pair's header (magic ni1, data in a separate .img) or a
+    vox_offset of 0 opened and gave the header's own bytes as voxels, as its references did."""
+    import struct
+
+    from lazyvol.errors import FormatError
+
+    truth = np.arange(4 * 4 * 3, dtype="int16").reshape(4, 4, 3) + 1000
+    nib.save(nib.Nifti1Image(truth, np.diag([2.0, 3.0, 4.0, 1.0])), tmp_path / "x.nii")
+    raw = (tmp_path / "x.nii").read_bytes()
+    (tmp_path / "good").write_bytes(raw)  # a valid single file, named without a suffix
+    np.testing.assert_array_equal(lv.open(tmp_path / "good").compute(), truth)
+    np.testing.assert_allclose(
+        lv.open(tmp_path / "good").affine, nib.load(tmp_path / "x.nii").affine
+    )
+    nib.save(nib.Nifti1Pair(truth, np.eye(4)), tmp_path / "p.img")
+    (tmp_path / "pairhead").write_bytes((tmp_path / "p.hdr").read_bytes())
+    zero = bytearray(raw)
+    zero[108:112] = struct.pack("<f", 0.0)  # vox_offset 0: inside the header
+    (tmp_path / "zero").write_bytes(bytes(zero))
+    for name, why in (("pairhead", "header of a two-file pair"), ("zero", "vox_offset = 0")):
+        with pytest.raises(FormatError, match=why):
+            lv.open(tmp_path / name)
+        with pytest.raises(FormatError, match=why):
+            lv.references(tmp_path / name)

@@ -34,6 +34,7 @@ from .nifti_header import (
     header_meta,
     inflate,
     is_nifti_path,
+    is_single_file,
     load_image,
 )
 from .nifti_plan import NiftiPlan, read_block
@@ -181,8 +182,7 @@ def open_nifti(
     n_voxels = int(np.prod(shape, dtype=object))
     data_bytes = n_voxels * disk_dtype.itemsize
     check_volume_bytes(n_voxels * out_dtype.itemsize, f"{loc}: header dim {list(shape)} claims")
-    single_file = loc.name.lower().endswith((".nii", ".nii.gz"))  # not a pair (.hdr or .img)
-    min_offset = {"nifti2": 540}.get(hdr.format, 348) if single_file else 0
+    min_offset = {"nifti2": 540}.get(hdr.format, 348) if is_single_file(loc) else 0
     if offset < min_offset:
         raise FormatError(
             f"{loc}: NIfTI field vox_offset = {offset} points inside the header (minimum "

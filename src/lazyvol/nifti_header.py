@@ -46,6 +46,7 @@ __all__ = [
     "header_meta",
     "inflate",
     "is_nifti_path",
+    "is_single_file",
     "load_image",
     "read_head",
 ]
@@ -63,6 +64,14 @@ _HEAD_CHUNK = 64 * 2**10
 def is_nifti_path(path: Any) -> bool:
     """True when the file name ends in a NIfTI/Analyze suffix."""
     return Location.of(path).name.lower().endswith(NIFTI_SUFFIXES)
+
+
+def is_single_file(loc: Location) -> bool:
+    """True unless the name says one file of a two-file pair (``.hdr``/``.img``, gzipped or
+    not): a ``.nii`` and a file named without a NIfTI suffix (known by its content: a
+    content-addressed key) hold header and data in one file, and get the single-file checks
+    (magic ``n+1``/``n+2``, ``vox_offset`` past the header)."""
+    return not loc.name.lower().endswith((".hdr", ".img", ".hdr.gz", ".img.gz"))
 
 
 def _swap_suffix(loc: Location, old: str, new: str) -> Location:
@@ -311,9 +320,16 @@ def _precheck_raw_header(hdr_loc: Location, raw: bytes, single: bool) -> tuple[b
         )
     if single and magic != (b"n+2\0" if nifti2 else b"n+1\0"):  # n+2 in a 348-byte header too
         want = "b'n+2\\x00'" if nifti2 else "b'n+1\\x00'"
+        pair = magic in (b"ni1\0", b"ni2\0")
         raise FormatError(
             f"{hdr_loc}: NIfTI field magic = {magic!r} (expected {want} for a single-file "
-            "NIfTI image): the header is corrupt or the file is not NIfTI"
+            "NIfTI image): "
+            + (
+                "the header of a two-file pair, whose data are in a separate .img: name it "
+                "x.hdr beside its x.img"
+                if pair
+                else "the header is corrupt or the file is not NIfTI"
+            )
         )
     if magic[:3] in (b"n+1", b"ni1", b"n+2", b"ni2") and code not in DATA_TYPES:
         raise FormatError(
@@ -426,8 +442,7 @@ def load_image(
         raise  # a remote failure or a changed source says so itself
     except (OSError, EOFError) as exc:
         raise FormatError(f"{hdr_loc}: cannot read the header: {exc}") from exc
-    low = loc.name.lower()
-    single = low.endswith((".nii", ".nii.gz"))
+    single = is_single_file(loc)
     nifti2, vox = _precheck_raw_header(hdr_loc, raw, single)
     if single:
         need = max(len(raw), int(vox)) if vox <= MAX_HEADER_BYTES else len(raw)
