@@ -181,6 +181,29 @@ def test_ge_zero_vector_volume_is_not_called_derived(tmp_path):
     assert "derived_volumes" not in vol.meta["diffusion"]
 
 
+def test_ge_zero_vector_volume_is_a_b0_image_as_dcm2niix_writes_it(tmp_path, dcm2niix):
+    """GE's (0043,1039) may hold the nominal b-value in a b = 0 image: a volume with a b-value
+    but no direction was written as b = 1000 with a 0 0 0 bvec (a model fit takes it for a
+    weighted direction); dcm2niix writes it as b = 0, and so does lazyvol now, saying so."""
+    bvals = [0, 1000, 1000, 1000]
+    write_dicom_4d_series(
+        tmp_path / "s",
+        (8, 8, 3),
+        4,
+        bvals=bvals,
+        bvecs=[(0, 0, 0), (1, 0, 0), (0, 1, 0), (0, 0, 0)],
+        vendor="GE",
+    )
+    vol = lv.open(tmp_path / "s")
+    vol.to_nifti(tmp_path / "lv.nii")
+    ours = np.loadtxt(tmp_path / "lv.bval")
+    assert ours.tolist() == [0, 1000, 1000, 0]
+    assert vol.meta["diffusion"]["ge_zero_direction"] == [3]
+    assert any("b = 0 images, as dcm2niix" in w for w in vol.meta["warnings"])
+    dcm2niix(tmp_path / "s", tmp_path / "ref")
+    np.testing.assert_array_equal(ours, np.loadtxt(next((tmp_path / "ref").glob("*.bval"))))
+
+
 def test_dwi_with_every_direction_is_not_flagged(tmp_path):
     write_dicom_4d_series(
         tmp_path / "s", SHAPE, labels=(), bvals=BVALS[:3], bvecs=[(0, 0, 0), *DIRS[1:3]]

@@ -83,6 +83,12 @@ def _ge_notes(firsts: Sequence[FrameRecord]) -> tuple[str, list[str]]:
     return phase, notes
 
 
+def _no_direction(r: FrameRecord) -> bool:
+    """True when a record states no gradient direction: none, or one of zero length."""
+    g = r.gradient
+    return not g or float(np.linalg.norm(np.asarray(g, dtype=float))) <= _ZERO_LENGTH
+
+
 def diffusion_meta(
     firsts: Sequence[FrameRecord], warnings: list[str] | None = None
 ) -> dict[str, Any] | None:
@@ -91,17 +97,23 @@ def diffusion_meta(
     ``{"bvals": [...], "gradients_lps": [[x, y, z], ...], "source": ...}``: b-values and gradient
     directions in the patient frame (LPS), ``[0, 0, 0]`` for b = 0 or a missing direction. GE's
     image-frame directions are turned into LPS as dcm2niix does (:func:`_ge_lps`); doubts about
-    them are appended to ``warnings``. A series counts only when some b-value is above 0.
+    them are appended to ``warnings``. A GE image with a b-value but a zero or missing direction
+    is a b = 0 image (GE's (0043,1039) may hold the series' nominal b-value there): its b-value
+    is 0, as dcm2niix writes it, its index in ``"ge_zero_direction"``. A series counts only when
+    some b-value is above 0.
     """
     if not firsts or any(r.b_value is None for r in firsts):
         return None
     bvals = [float(r.b_value) for r in firsts if r.b_value is not None]
+    source = firsts[0].diffusion_source
+    image_frame = source == GE_SOURCE
+    zeroed = [n for n, r in enumerate(firsts) if image_frame and bvals[n] > 0 and _no_direction(r)]
+    for n in zeroed:
+        bvals[n] = 0.0
     if not any(b > 0 for b in bvals):
         # Not a diffusion series (GE writes b = 0 in every BOLD image): no table, as dcm2niix.
         return None
     grads = []
-    source = firsts[0].diffusion_source
-    image_frame = source == GE_SOURCE
     phase, notes = _ge_notes(firsts) if image_frame else ("", [])
     for r, b in zip(firsts, bvals):
         g = r.gradient
@@ -116,6 +128,14 @@ def diffusion_meta(
         else:
             grads.append([float(x) for x in g])
     out: dict[str, Any] = {"bvals": bvals, "gradients_lps": grads, "source": source}
+    if zeroed:
+        out["ge_zero_direction"] = zeroed
+        notes.append(
+            f"GE diffusion: {len(zeroed)} volume(s) with a b-value but no gradient direction "
+            f"(0019,10BB-10BD) (table indices {zeroed[:8]}{' ...' if len(zeroed) > 8 else ''}) "
+            "are b = 0 images, as dcm2niix writes them (their (0043,1039) holds the nominal "
+            "b-value)"
+        )
     if image_frame:
         out["source"] = (
             source + f" (image frame, {phase} phase encoding; converted to LPS as dcm2niix)"

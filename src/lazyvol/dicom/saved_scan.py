@@ -94,8 +94,9 @@ INDEX_VERSION = 23
 #: (the median of the steps was taken for it, refusing such stacks as uneven); uneven spacing is
 #: refused against the most common step. 15: a volume split from its series says what tells it
 #: apart (``this volume: ...``); messages count an enhanced file's frames as frames of one file;
-#: derived diffusion volumes (b > 0, zero gradient) are flagged.
-REPORT_FORMAT = 15
+#: derived diffusion volumes (b > 0, zero gradient) are flagged. 16: a GE image with a b-value
+#: but no gradient direction is a b = 0 image (as dcm2niix writes it).
+REPORT_FORMAT = 16
 #: A frame's identity in a report whose frames all have their listing entry's identity.
 _FROM_LISTING = "listing"
 #: The frames' paths of a report whose frames are its files, in order.
