@@ -305,7 +305,7 @@ def _pick(v: Values, tgt: SelectTarget) -> Picked:
     if tgt.ints is not None:  # integers, one sub-bin each (exact offsets, any integer dtype)
         offsets = _shift(sel, tgt.ints[0])
     else:  # [e_j, e_j+1): numpy.histogram's rule, and the last bin closed
-        edges = np.asarray(tgt.edges, dtype=np.float64)
+        edges = tgt.edge_array()
         found = np.searchsorted(edges, sel.astype(np.float64), side="right") - 1
         offsets = np.clip(found, 0, tgt.nsub - 1)
     return Picked(lo, hi, sub_counts=np.bincount(offsets, minlength=tgt.nsub).astype(np.int64))

@@ -10,6 +10,7 @@ from typing import Any
 import numpy as np
 import numpy.typing as npt
 
+from . import limits
 from .parts import CountsPart, FloatArray, IntArray, MomentsPart, Part, Scalar
 from .percentiles import (
     Bracket,
@@ -208,7 +209,8 @@ def _moments_percentiles(
     extra = 0
     if req.exact_percentiles and brackets:
         assert run_select is not None
-        got, extra, unresolved = exact_select(brackets, run_select, req.kind)
+        budget = limits.exact_budget(m.k, 0 if m.hist is None else m.hist.nbins)
+        got, extra, unresolved = exact_select(brackets, run_select, req.kind, budget)
         order_stats.update(got)
         if unresolved:
             cols.method = "histogram"

@@ -6,20 +6,33 @@ Read as module attributes at call time (``limits.MAX_COUNT_SPAN``), so a test ca
 
 from __future__ import annotations
 
-__all__ = ["EXACT_COLLECT_LIMIT", "MAX_COUNT_CELLS", "MAX_COUNT_SPAN", "countable"]
+__all__ = [
+    "EXACT_COLLECT_LIMIT",
+    "MAX_COUNT_CELLS",
+    "MAX_COUNT_SPAN",
+    "countable",
+    "exact_budget",
+]
 
 #: Largest span of integer values (max - min + 1) kept as exact value counts in a partial.
 MAX_COUNT_SPAN = 1 << 16
 #: Largest counts partial (output rows x span of values, int64 cells: 32 MiB) kept as exact value
 #: counts; past it, integer data go the moments way (per-voxel statistics: many rows).
 MAX_COUNT_CELLS = 1 << 22
-#: Exact percentiles: a bin holding at most this many values has them collected and sorted.
-EXACT_COLLECT_LIMIT = 1 << 20
+#: Exact percentiles: the values collected and sub-bin counts held in one pass, over all output
+#: rows together (16 MiB of float64 values or int64 counts), or the histogram's cells (rows x
+#: bins) when more (:func:`exact_budget`). Bins holding more are sub-binned, and with many
+#: rows some wait for a later pass.
+EXACT_COLLECT_LIMIT = 1 << 21
+#: Exact percentiles of many output rows: cells a row may add to the budget of a pass (the
+#: default histogram's 256 bins; more with more bins).
+EXACT_ROW_CELLS = 256
 #: Elements processed at a time inside a chunk (bounds temporaries to a few MiB).
 PIECE = 1 << 20
 #: Fan-in of the merge tree.
 SPLIT_EVERY = 8
-#: Give up refining exact percentiles after this many passes (the result then says so).
+#: Give up refining an exact percentile after this many passes over its interval (the result then
+#: says so; intervals waiting for a pass do not count).
 MAX_EXACT_PASSES = 12
 #: Sub-bins of an interval too full to collect during exact percentile selection.
 SUB_BINS = 1024
@@ -32,3 +45,10 @@ EXACT_INT_SPAN = 1 << 14
 def countable(rows: int, span: int) -> bool:
     """Whether ``rows`` output rows of integer values spanning ``span`` are kept as value counts."""
     return span <= MAX_COUNT_SPAN and rows * span <= MAX_COUNT_CELLS
+
+
+def exact_budget(rows: int, nbins: int) -> int:
+    """Values and sub-bin counts an exact-percentile pass may hold at once for ``rows`` output
+    rows binned in ``nbins`` bins: :data:`EXACT_COLLECT_LIMIT`, or as many cells as the histogram
+    of every row (at least :data:`EXACT_ROW_CELLS` a row) when that is more."""
+    return max(EXACT_COLLECT_LIMIT, rows * max(nbins, EXACT_ROW_CELLS))

@@ -176,16 +176,21 @@ class SelectTarget:
     closed: bool  # the interval includes ``hi``
     collect: bool  # collect the values (few enough) rather than count them by sub-bin
     #: otherwise the sub-bins: integers ``(first, last)`` counted value by value, or else
-    #: increasing float64 ``edges`` (``[e_j, e_j+1)``, the last one closed like the interval)
+    #: increasing float64 edges (``[e_j, e_j+1)``, the last one closed like the interval), packed
+    #: as little-endian float64 bytes (8 bytes an edge where a tuple of floats takes 32)
     ints: tuple[int, int] | None = None
-    edges: tuple[float, ...] = ()
+    edges: bytes = b""
 
     @property
     def nsub(self) -> int:
         """Number of sub-bins."""
         if self.ints is not None:
             return self.ints[1] - self.ints[0] + 1
-        return max(len(self.edges) - 1, 0)
+        return max(len(self.edges) // 8 - 1, 0)
+
+    def edge_array(self) -> npt.NDArray[np.float64]:
+        """The float64 sub-bin edges."""
+        return np.frombuffer(self.edges, dtype="<f8").astype(np.float64)
 
 
 @dataclass(frozen=True)

@@ -151,21 +151,22 @@ def _from_ordinal(k: int) -> float:
     return -x if k < 0 else x
 
 
-def sub_edges(lo: float, hi: float) -> FloatArray:
-    """At most :data:`~lazyvol._stats.limits.SUB_BINS` sub-bins of ``[lo, hi]``: increasing float64
-    edges, numpy's even ones where it can make them, else evenly spaced in the order of float64
-    values (an interval numpy refuses to split: values a few ulps apart, or infinite bounds), one
-    bin per float64 value when it holds fewer."""
+def sub_edges(lo: float, hi: float, n: int | None = None) -> FloatArray:
+    """At most ``n`` (default :data:`~lazyvol._stats.limits.SUB_BINS`) sub-bins of ``[lo, hi]``:
+    increasing float64 edges, numpy's even ones where it can make them, else evenly spaced in the
+    order of float64 values (an interval numpy refuses to split: values a few ulps apart, or
+    infinite bounds), one bin per float64 value when it holds fewer."""
+    n = limits.SUB_BINS if n is None else max(1, n)
     if lo < hi and math.isfinite(lo) and math.isfinite(hi):
         with np.errstate(over="ignore", invalid="ignore"):
             try:
-                even = np.histogram_bin_edges(np.empty(0), bins=limits.SUB_BINS, range=(lo, hi))
+                even = np.histogram_bin_edges(np.empty(0), bins=n, range=(lo, hi))
             except ValueError:  # "Too many bins for data range"
                 even = None
         if even is not None and np.isfinite(even).all() and (np.diff(even) > 0).all():
             return even
     klo, khi = _ordinal(lo), _ordinal(hi)
-    n = max(1, min(limits.SUB_BINS, khi - klo))
+    n = max(1, min(n, khi - klo))
     return np.array([_from_ordinal(klo + (khi - klo) * j // n) for j in range(n + 1)])
 
 
@@ -181,53 +182,108 @@ def _int_range(b: Bracket) -> tuple[int, int] | None:
     return (first, last) if last - first < limits.EXACT_INT_SPAN else None
 
 
-def _target(r: int, b: Bracket, kind: Kind) -> SelectTarget:
-    """What a select pass gathers of bracket ``b`` of row ``r``: its values, or counts by
-    sub-bin (integers one by one where few enough, else float64 sub-bins)."""
+def _target(r: int, b: Bracket, kind: Kind, share: int) -> tuple[SelectTarget, int]:
+    """What a select pass gathers of bracket ``b`` of row ``r`` within about ``share`` cells
+    (values or sub-bin counts): its values, or counts by sub-bin (integers one by one where few
+    enough, else float64 sub-bins); and the cells it costs."""
     lo, hi = float(b.lo), float(b.hi)
-    if b.count <= limits.EXACT_COLLECT_LIMIT:
-        return SelectTarget(r, lo, hi, b.closed, collect=True)
+    if b.count <= share:
+        return SelectTarget(r, lo, hi, b.closed, collect=True), b.count
     ints = _int_range(b) if kind == "int" else None
-    if ints is not None:
-        return SelectTarget(r, lo, hi, b.closed, collect=False, ints=ints)
-    edges = tuple(sub_edges(lo, hi).tolist())
-    return SelectTarget(r, lo, hi, b.closed, collect=False, edges=edges)
+    edges = sub_edges(lo, hi, min(limits.SUB_BINS, max(share // 2, 2)))
+    if ints is not None and (ints[1] - ints[0] < share or len(edges) <= 2 < b.count):
+        # one by one: within the share, or where float64 cannot split the interval (a few
+        # integers past 2**53 round to one float64; at most EXACT_INT_SPAN of them)
+        tgt = SelectTarget(r, lo, hi, b.closed, collect=False, ints=ints)
+        return tgt, tgt.nsub
+    packed = edges.astype("<f8").tobytes()
+    tgt = SelectTarget(r, lo, hi, b.closed, collect=False, edges=packed)
+    return tgt, tgt.nsub + len(edges)  # the counts, and the edges the pass carries
+
+
+#: Sub-bins (with their edges) an interval needs for a sub-binning pass to be worth it.
+_MIN_SHARE = 16
+
+
+def _plan(
+    pending: dict[RankKey, Bracket], kind: Kind, budget: int
+) -> tuple[list[SelectTarget], dict[tuple[int, float, float, bool], int]]:
+    """The targets of one select pass, holding at most about ``budget`` cells together, and the
+    index of each (row, interval) in them (intervals left out wait for a later pass).
+
+    One target per distinct (row, interval); several ranks can share it. The emptiest go first:
+    each is collected when its values fit its fair share of what is left of the budget (all of
+    them when they fit together), else sub-binned within that share. Where the share is too
+    small to sub-bin usefully (:data:`_MIN_SHARE` cells), intervals are collected while what is
+    left holds them and the rest wait (at least one interval is taken per pass)."""
+    distinct: dict[tuple[int, float, float, bool], tuple[int, Bracket]] = {}
+    for (r, _rank), b in pending.items():
+        distinct.setdefault(_target_key(r, b), (r, b))
+    order = sorted(distinct, key=lambda key: (distinct[key][1].count, key))
+    targets: list[SelectTarget] = []
+    tkey: dict[tuple[int, float, float, bool], int] = {}
+    left = budget
+    for i, key in enumerate(order):
+        r, b = distinct[key]
+        share = left // (len(order) - i)
+        if share < _MIN_SHARE:
+            if targets and b.count > left:
+                break  # neither this one nor the fuller ones after it fit: they wait
+            share = left
+        tgt, cost = _target(r, b, kind, share)
+        if targets and cost > left:
+            break
+        tkey[key] = len(targets)
+        targets.append(tgt)
+        left -= cost
+    return targets, tkey
 
 
 def exact_select(
-    pending: dict[RankKey, Bracket], run_select: SelectRunner, kind: Kind
+    pending: dict[RankKey, Bracket], run_select: SelectRunner, kind: Kind, budget: int
 ) -> tuple[dict[RankKey, Scalar], int, dict[RankKey, Bracket]]:
     """Refine brackets until each order statistic is known exactly (``kind``: the data's).
 
-    Returns (exact values, passes made, brackets left unresolved after
-    :data:`~lazyvol._stats.limits.MAX_EXACT_PASSES`).
+    Each pass holds at most about ``budget`` values and sub-bin counts over all rows together
+    (:func:`~lazyvol._stats.limits.exact_budget`): what does not fit is sub-binned, or waits for
+    a later pass. Returns (exact values, passes made, brackets left unresolved after
+    :data:`~lazyvol._stats.limits.MAX_EXACT_PASSES` passes over them).
     """
     got: dict[RankKey, Scalar] = {}
     lost: dict[RankKey, Bracket] = {}
+    tries: dict[RankKey, int] = {}
     passes = 0
-    while pending and passes < limits.MAX_EXACT_PASSES:
-        # One target per distinct (row, interval); several ranks can share it.
-        targets: list[SelectTarget] = []
-        tkey: dict[tuple[int, float, float, bool], int] = {}
-        for (r, _rank), b in pending.items():
-            key = _target_key(r, b)
-            if key not in tkey:
-                tkey[key] = len(targets)
-                targets.append(_target(r, b, kind))
+    while pending:
+        targets, tkey = _plan(pending, kind, budget)
         merged = run_select(targets)
         passes += 1
         nxt: dict[RankKey, Bracket] = {}
+        found: dict[int, Picked] = {}
         for (r, rank), b in pending.items():
-            t = tkey[_target_key(r, b)]
-            value, narrower = _refine(merged.get(t, Picked(None, None)), rank, b, targets[t])
+            t = tkey.get(_target_key(r, b))
+            if t is None:  # waits for a later pass
+                nxt[(r, rank)] = b
+                continue
+            if t not in found:  # the collected values, sorted once for every rank they hold
+                found[t] = _sorted(merged.pop(t, Picked(None, None)))
+            value, narrower = _refine(found[t], rank, b, targets[t])
+            tries[(r, rank)] = tries.get((r, rank), 0) + 1
             if value is not None:
                 got[(r, rank)] = value
-            elif narrower is not None:
+            elif narrower is not None and tries[(r, rank)] < limits.MAX_EXACT_PASSES:
                 nxt[(r, rank)] = narrower
-            else:  # the pass did not find it in its bracket: left as the bracket, not dropped
-                lost[(r, rank)] = b
+            else:  # not found in its bracket, or still not settled: left as the bracket
+                lost[(r, rank)] = b if narrower is None else narrower
+        del merged, found  # what this pass held is not kept through the next
         pending = nxt
-    return got, passes, {**lost, **pending}
+    return got, passes, lost
+
+
+def _sorted(picked: Picked) -> Picked:
+    """``picked`` with its collected values as one sorted array."""
+    if picked.sub_counts is not None or not picked.values:
+        return picked
+    return Picked(picked.lo, picked.hi, values=[np.sort(np.concatenate(picked.values))])
 
 
 def _refine(
@@ -236,8 +292,8 @@ def _refine(
     """The order statistic's value if ``picked`` settles it, else a narrower bracket (or neither)."""
     if picked.lo is not None and picked.lo == picked.hi:
         return picked.lo, None
-    if picked.sub_counts is None:  # collected values
-        vals = np.sort(np.concatenate(picked.values)) if picked.values else np.empty(0)
+    if picked.sub_counts is None:  # collected values, sorted (one array: :func:`_sorted`)
+        vals = picked.values[0] if picked.values else np.empty(0)
         i = rank - b.below
         if 0 <= i < len(vals):
             value: Scalar = vals[i].item()
@@ -251,9 +307,10 @@ def _refine(
     if tgt.ints is not None:  # one integer per sub-bin
         return tgt.ints[0] + j, None
     last = j == len(payload) - 1
+    edges = tgt.edge_array()
     return None, Bracket(
-        tgt.edges[j],
-        tgt.edges[j + 1],
+        float(edges[j]),
+        float(edges[j + 1]),
         b.below + (int(cum[j - 1]) if j else 0),
         int(payload[j]),
         b.closed if last else False,
