@@ -15,7 +15,13 @@ from .finalise import finalise
 from .merge import global_range
 from .parts import Bins, FloatArray, HistRange, MomentsPart, Part
 from .passes import Passes
-from .request import StatsRequest, numpy_bins, wide_edges
+from .request import (
+    StatsRequest,
+    check_components,
+    check_mask_dtype,
+    numpy_bins,
+    wide_edges,
+)
 from .result import VolumeStats
 
 __all__ = ["stats"]
@@ -55,7 +61,8 @@ def stats(
     axis : int or sequence of int, optional
         Axes to reduce (default: all). ``axis=(0, 1, 2)`` on a 4D series gives one result per
         time point; the kept axes become the shape of every field. Meant for a modest number of
-        outputs (per volume, per slice).
+        outputs (per volume, per slice). Required for a vector image (NIfTI dim[5] > 1):
+        ``axis=(0, 1, 2, 3)`` gives one result per component.
     exact_percentiles : bool
         Make the percentiles exact with extra passes that collect only the values of the bins
         holding the needed order statistics: floating-point data, and integer data whose values
@@ -75,7 +82,7 @@ def stats(
     GridMismatchError
         The mask's shape or affine differ from the volume's.
     DataTypeError
-        Complex, RGB or other non-numeric data (also a ``TypeError``).
+        Complex, RGB or other non-numeric data or mask, a vector image without ``axis=``.
 
     Notes
     -----
@@ -85,6 +92,7 @@ def stats(
     of the first), and ``exact_percentiles`` usually one more. ``result.passes`` says how many were
     made. Memory: one chunk per thread plus partials: value counts within
     :data:`~lazyvol._stats.limits.MAX_COUNT_CELLS` for all rows, or ``bins`` counts per row.
+    Exact percentiles hold at most :func:`~lazyvol._stats.limits.exact_budget` values at once.
 
     Examples
     --------
@@ -97,17 +105,17 @@ def stats(
     [6, 6, 6, 6]
     """
     data, affine, source = _as_dask(vol)
-    req = StatsRequest.build(
-        data.dtype,
-        data.ndim,
+    req = _request(
+        vol,
+        data,
+        source,
+        axis,
         bins=bins,
         hist_range=range,
         percentiles=percentiles,
-        axis=axis,
         exact_percentiles=exact_percentiles,
         ddof=ddof,
         progress=progress,
-        where=source or "",
     )
     if data.dtype == np.bool_:
         data = data.astype(np.uint8)  # numbers 0/1 (numpy refuses percentiles of booleans)
@@ -117,10 +125,18 @@ def stats(
     edges, binning = _binning(merged, req, data.dtype)
     if binning is not None and isinstance(merged, MomentsPart) and merged.hist is None:
         merged.hist = passes.histogram(*binning)  # the second pass (floating-point data)
-    run_select = (
-        passes.select if (req.exact_percentiles and isinstance(merged, MomentsPart)) else None
-    )
-    return finalise(merged, edges, req, passes.kshape, passes.count, run_select)
+    select = passes.select if req.exact_percentiles and isinstance(merged, MomentsPart) else None
+    return finalise(merged, edges, req, passes.kshape, passes.count, select)
+
+
+def _request(
+    vol: object, data: da.Array, source: str, axis: int | Sequence[int] | None, **options: Any
+) -> StatsRequest:
+    """The validated arguments; a vector image (components past the 4th axis) needs ``axis=``."""
+    req = StatsRequest.build(data.dtype, data.ndim, axis=axis, where=source or "", **options)
+    if isinstance(vol, Volume) and axis is None:
+        check_components(data.shape, vol.meta, source)
+    return req
 
 
 def _as_dask(vol: Volume | da.Array | npt.ArrayLike) -> tuple[da.Array, FloatArray | None, str]:
@@ -136,6 +152,10 @@ def _mask_on_grid(
     data: da.Array, affine: FloatArray | None, source: str, mask: Volume | da.Array | npt.ArrayLike
 ) -> da.Array:
     """The mask checked against the data's grid, broadcast and chunked like the data."""
+    if isinstance(mask, Volume | da.Array | np.ndarray):
+        check_mask_dtype(mask.dtype, mask.source if isinstance(mask, Volume) else "")
+    else:
+        check_mask_dtype(np.asarray(mask).dtype)
     mdata, maff, msource = _as_dask(mask)
     check_same_grid(data.shape, affine, mdata.shape, maff, source=source, mask_source=msource)
     if mdata.ndim < data.ndim:

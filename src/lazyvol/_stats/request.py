@@ -10,18 +10,19 @@ from __future__ import annotations
 
 import itertools
 import math
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
 
 import numpy as np
 import numpy.typing as npt
 
+from .._source_index import source_axes
 from ..errors import DataTypeError
 from ..scaling import numbers_hint
 from .parts import Bins, Kind
 
-__all__ = ["StatsRequest"]
+__all__ = ["StatsRequest", "check_components", "check_mask_dtype", "component_axes"]
 
 
 def _data_kind(dtype: np.dtype[np.generic], where: str = "") -> Kind:
@@ -33,6 +34,45 @@ def _data_kind(dtype: np.dtype[np.generic], where: str = "") -> Kind:
     raise DataTypeError(
         f"{where + ': ' if where else ''}stats() needs integer, boolean or floating-point data, "
         f"got {dtype}; {numbers_hint(dtype)}{every}"
+    )
+
+
+def check_mask_dtype(dtype: np.dtype[np.generic], where: str = "") -> None:
+    """Refuse a mask whose values cannot be tested against zero (RGB, strings, dates) with a
+    :class:`~lazyvol.errors.DataTypeError` naming the mask (``where``: its source)."""
+    if dtype.kind in "biufc":  # complex: in the mask where non-zero and not NaN, as floats
+        return
+    raise DataTypeError(
+        f"mask {where or '(array)'}: a mask needs boolean or numeric values (in the mask where "
+        f"non-zero), got {dtype}; {numbers_hint(dtype)}"
+    )
+
+
+def component_axes(shape: Sequence[int], meta: Mapping[str, Any]) -> list[tuple[int, int]]:
+    """``(axis, source axis)`` of each axis of a volume that is one of its source's axes past the
+    4th (NIfTI dim[5] to dim[7]: the components of a vector, RGB or statistic image) and holds more
+    than one value. A cut of a 5-axis volume (``vol[:, :, :, 0]``) records which source axes its
+    axes are (:func:`lazyvol._source_index.source_axes`)."""
+    sources = source_axes(meta, len(shape)) or list(range(3, len(shape)))
+    return [(a, src) for a, src in enumerate(sources, start=3) if src >= 4 and shape[a] > 1]
+
+
+def check_components(shape: Sequence[int], meta: Mapping[str, Any], where: str = "") -> None:
+    """Refuse statistics over every axis of a volume with component axes
+    (:func:`component_axes`): one result would pool the x, y and z of a displacement field.
+    The :class:`~lazyvol.errors.DataTypeError` names the axes and the ``axis=`` to pass."""
+    found = component_axes(shape, meta)
+    if not found:
+        return
+    axes = ", ".join(f"axis {a} (NIfTI dim[{src + 1}], {shape[a]} values)" for a, src in found)
+    intent = meta.get("intent")
+    kind = f" of a {intent!r} image" if isinstance(intent, str) and intent != "none" else ""
+    per = tuple(a for a in range(len(shape)) if a not in {a for a, _ in found})
+    raise DataTypeError(
+        f"{where + ': ' if where else ''}{axes} hold{'s' if len(found) == 1 else ''} "
+        f"components{kind}, which one result over "
+        f"every axis would pool; pass axis={per} for one result per component (the "
+        f"`lazyvol stats` command reports each), or axis={tuple(range(len(shape)))} to pool them"
     )
 
 

@@ -51,8 +51,34 @@ def _stats_kwargs(args: argparse.Namespace) -> dict[str, Any]:
     return kwargs
 
 
-def _channels(vol: Any) -> list[tuple[str | None, Any]]:
-    """(name, volume) per channel: one unnamed entry, or one per field of RGB / structured data."""
+def _channels(vol: Any, mask: Any) -> list[tuple[str | None, Any, Any]]:
+    """(name, volume, mask) per channel: one unnamed entry, or one per component of a vector
+    image (NIfTI dim[5] and on: a displacement field, DTI V1), per field of RGB / structured
+    data, or both. A mask with the same components is taken component by component."""
+    import numpy as np
+
+    from .._stats.request import component_axes
+    from ..volume import Volume
+
+    out = []
+    axes = [a for a, _src in component_axes(vol.shape, vol.meta)]
+    for pos in np.ndindex(*(vol.shape[a] for a in axes)):
+        index: list[Any] = [slice(None)] * vol.ndim
+        for a, i in zip(axes, pos):
+            index[a] = i
+        comp = Volume(vol.data[tuple(index)], vol.affine, meta=vol.meta, source=vol.source)
+        cmask = mask
+        if axes and mask is not None and mask.shape == vol.shape:
+            cmask = Volume(mask.data[tuple(index)], mask.affine, meta=mask.meta, source=mask.source)
+        cname = ",".join(map(str, pos)) if axes else None
+        for name, sub in _fields(comp):
+            both = f"{cname} {name}" if cname is not None and name is not None else cname or name
+            out.append((both, sub, cmask))
+    return out
+
+
+def _fields(vol: Any) -> list[tuple[str | None, Any]]:
+    """(name, volume) per field of RGB / structured data; one unnamed entry otherwise."""
     from ..volume import Volume
 
     names = vol.dtype.names
@@ -106,8 +132,8 @@ def cmd_stats(args: argparse.Namespace) -> int:
             raise CommandError(f"--per-volume: {args.path} is 3D (shape {vol.shape})")
         kwargs["axis"] = tuple(range(3))
     results = []
-    for name, channel in _channels(vol):
-        res = stats(channel, mask=mask, progress=_show_progress(args), **kwargs)
+    for name, channel, cmask in _channels(vol, mask):
+        res = stats(channel, mask=cmask, progress=_show_progress(args), **kwargs)
         results.append((name, res))
     head: dict[str, Any] = {
         "path": display_source(args.path),
