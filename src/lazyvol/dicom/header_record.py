@@ -13,7 +13,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from ..sources import SourceStamp
-from . import bids, mosaic
+from . import bids, grid, mosaic
 from .header_values import (
     _LONG_VRS,
     _PIXEL_TAGS,
@@ -261,6 +261,8 @@ def expand(rec: FrameRecord, raw: dict[int, Any], fetch: Fetch) -> HeaderResult:
     claimed = mosaic.mosaic_file(rec, raw)
     csa = mosaic.csa_image_header(raw) if mosaic.wants_csa(rec, raw, claimed) else None
     rec.acq = bids.record_values(raw, csa) or None
+    if not claimed and grid.grid_file(rec, raw):
+        return grid.expand_grid(rec, raw)  # a UIH GRID (never read as one slice)
     # Enhanced files, also of one frame each (a series stored one frame per file, NumberOfFrames
     # 1 stated): geometry, rescale and labels live in the functional groups.
     one = rec.number_of_frames == 1 and 0x00280008 in raw

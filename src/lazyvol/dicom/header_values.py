@@ -86,6 +86,10 @@ PRIVATE_TAGS: dict[str, tuple[int, str]] = {
     "Philips_GradientFH": (0x200510B2, "FL"),
     "Philips_ScaleSlope": (0x2005100E, "FL"),
     "GE_ImageKind": (0x0043102F, "SS"),  # 0 magnitude, 1 phase, 2 real, 3 imaginary
+    # UIH GRID mosaics (lazyvol.dicom.grid): slices in the file, and one item per slice
+    # holding its ImagePositionPatient (UIH/README.md of dcm2niix)
+    "UIH_SlicesInVolume": (0x00651050, "DS"),
+    "UIH_VFrameSequence": (0x00651051, "SQ"),
 }
 HEADER_TAGS: list[int] = [t for t, _ in STANDARD_TAGS.values()]
 HEADER_TAGS += [t for t, _ in PRIVATE_TAGS.values()]

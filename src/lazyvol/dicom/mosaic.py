@@ -28,6 +28,7 @@ import numpy as np
 from .checks import declared_spacing
 from .model import ORIENTATION_TOL
 from .records import FrameRecord
+from .tiles import fail, is_grid_tile, is_mosaic, mosaic_error, tile_layout
 
 __all__ = [
     "CSA_TAGS",
@@ -63,16 +64,6 @@ CSA_TAGS: tuple[int, ...] = (
 )
 #: Largest private value captured (a CSA image header is a few tens of KiB).
 MAX_PRIVATE_BYTES = 1 << 20
-#: Most slices one mosaic may claim (scanners write up to a few hundred): a header claim is never
-#: turned into an unbounded number of records.
-MAX_TILES = 4096
-
-_MARK = "MOSAIC:"
-
-
-def is_mosaic(rec: FrameRecord) -> bool:
-    """ImageType (0008,0008) contains MOSAIC."""
-    return bool(rec.image_type) and any(str(t).upper() == "MOSAIC" for t in rec.image_type or [])
 
 
 def frames_are_slices(frames: Sequence[FrameRecord]) -> bool:
@@ -263,34 +254,6 @@ def csa_floats(csa: dict[str, Any] | None, name: str) -> list[float] | None:
     return out if all(math.isfinite(x) for x in out) else None
 
 
-def _fail(rec: FrameRecord, what: str, tile: tuple[int, int] | None = None) -> FrameRecord:
-    """Keep the file as one record that says why it is not readable (raised when opened).
-
-    With the tile size known, the record takes it, so the file stays in the volume of the
-    series' good mosaics and opening that volume names this file and the problem.
-    """
-    rec.bad_attributes = [*(rec.bad_attributes or []), f"{_MARK} {what}"]
-    rec.mosaic = None
-    if tile is not None:
-        rec.rows, rec.columns = tile
-    return rec
-
-
-def mosaic_error(rec: FrameRecord) -> tuple[str, str] | None:
-    """(kind, message) when ``rec`` is a mosaic file that could not be split into tiles."""
-    if rec.mosaic is not None:
-        return None
-    why = [b[len(_MARK) + 1 :] for b in rec.bad_attributes or [] if b.startswith(_MARK)]
-    if not why and (not is_mosaic(rec) or rec.number_of_frames > 1):
-        return None  # an enhanced file's frame: read as a slice (see frames_are_slices)
-    detail = why[0] if why else "the mosaic was not unpacked"
-    kind = "MOSAIC" if is_mosaic(rec) else "mosaic (NumberOfImagesInMosaic > 1)"
-    return "format", (
-        f"{rec.path}: Siemens {kind} image (ImageType (0008,0008) {rec.image_type}): {detail}; "
-        "lazyvol does not read a mosaic as one slice"
-    )
-
-
 def _mosaic_count(rec: FrameRecord, raw: dict[int, Any], csa: Any) -> int | FrameRecord:
     """NumberOfImagesInMosaic (CSA header or (0019,100A), which must agree), or the failed record."""
     n_private = private_value(raw, 0x0019100A)
@@ -300,14 +263,14 @@ def _mosaic_count(rec: FrameRecord, raw: dict[int, Any], csa: Any) -> int | Fram
         try:
             n_csa = int(n_csa_items[0])
         except (TypeError, ValueError):
-            return _fail(
+            return fail(
                 rec,
                 f"NumberOfImagesInMosaic (CSA (0029,1010)) = {n_csa_items[0]!r} is not an integer",
             )
     if n_private == "malformed":
-        return _fail(rec, "NumberOfImagesInMosaic (0019,100A) is malformed")
+        return fail(rec, "NumberOfImagesInMosaic (0019,100A) is malformed")
     if n_csa is not None and isinstance(n_private, int) and n_private != n_csa:
-        return _fail(
+        return fail(
             rec,
             f"NumberOfImagesInMosaic disagrees: CSA (0029,1010) says {n_csa}, (0019,100A) says {n_private}",
         )
@@ -318,7 +281,7 @@ def _mosaic_count(rec: FrameRecord, raw: dict[int, Any], csa: Any) -> int | Fram
             if csa is None
             else "not in the CSA header (0029,1010)"
         )
-        return _fail(
+        return fail(
             rec,
             f"NumberOfImagesInMosaic missing ({src} and no (0019,100A)): the number of slices is unknown",
         )
@@ -330,40 +293,12 @@ def _mosaic_layout(
     rec: FrameRecord, csa: Any, n: int
 ) -> tuple[int, tuple[int, int], list[float]] | FrameRecord:
     """(tile grid, tile size, CSA SliceNormalVector) after the layout checks, or the failed record."""
-    if n < 1:
-        return _fail(rec, f"NumberOfImagesInMosaic = {n}: a mosaic holds at least one slice")
-    if n > MAX_TILES:
-        return _fail(
-            rec,
-            f"NumberOfImagesInMosaic = {n} is implausible (more than {MAX_TILES} slices in one "
-            "image); not unpacked",
-        )
-    grid = math.ceil(math.sqrt(n))
-    mrows, mcols = rec.rows, rec.columns
-    tile = (mrows // grid, mcols // grid)
-    if grid > min(mrows, mcols) or mrows % grid or mcols % grid:
-        return _fail(
-            rec,
-            f"NumberOfImagesInMosaic = {n} needs a {grid}x{grid} tile grid, which does not divide the "
-            f"{mrows}x{mcols} mosaic (Rows (0028,0010) x Columns (0028,0011))",
-        )
-    if rec.number_of_frames != 1:
-        return _fail(
-            rec,
-            f"NumberOfFrames (0028,0008) = {rec.number_of_frames} in a mosaic (expected 1)",
-            tile,
-        )
-    itemsize = max(1, rec.bits_allocated // 8)
-    need = mrows * mcols * itemsize * max(1, rec.samples_per_pixel)
-    if rec.pixel_length >= 0 and (rec.pixel_length < need or rec.pixel_offset + need > rec.size):
-        return _fail(
-            rec,
-            f"Pixel Data (7FE0,0010) holds {min(rec.pixel_length, rec.size - rec.pixel_offset)} "
-            f"bytes but the {mrows}x{mcols} mosaic needs {need} (truncated file?)",
-            tile,
-        )
+    grid = math.ceil(math.sqrt(max(n, 1)))
+    tile = tile_layout(rec, n, (grid, grid), "NumberOfImagesInMosaic")
+    if isinstance(tile, FrameRecord):
+        return tile
     if csa is None:
-        return _fail(
+        return fail(
             rec,
             "SliceNormalVector: no CSA image header (0029,1010): slice order (F>>H or H>>F) "
             "unknown (an anonymiser that strips Siemens private group 0029 removes it; convert "
@@ -372,7 +307,7 @@ def _mosaic_layout(
         )
     normal_csa = csa_floats(csa, "SliceNormalVector")
     if normal_csa is None or len(normal_csa) != 3:
-        return _fail(
+        return fail(
             rec,
             "SliceNormalVector is missing from the CSA image header (0029,1010): slice "
             "order (F>>H or H>>F) unknown",
@@ -397,7 +332,7 @@ def _mosaic_step(
         norm = float(np.linalg.norm(ncsa))
         dot = float(np.dot(cross, ncsa / norm)) if norm > 0 else 0.0
         if norm == 0 or abs(abs(dot) - 1.0) > 1e-3:
-            return _fail(
+            return fail(
                 rec,
                 f"SliceNormalVector {normal_csa} (CSA (0029,1010)) is not the normal of "
                 f"ImageOrientationPatient (0020,0037) {rec.iop}",
@@ -413,7 +348,7 @@ def _mosaic_step(
         )
         dk, _ = declared_spacing(rec)
         if dk is None:
-            return _fail(
+            return fail(
                 rec,
                 "neither SpacingBetweenSlices (0018,0088) nor SliceThickness "
                 "(0018,0050) gives the slice spacing",
@@ -431,7 +366,7 @@ def expand_mosaic(
     ``csa`` is :func:`csa_image_header`'s result for the file.
     """
     if isinstance(csa, str):
-        return _fail(rec, csa)
+        return fail(rec, csa)
     n = _mosaic_count(rec, raw, csa)
     if isinstance(n, FrameRecord):
         return n
@@ -451,7 +386,7 @@ def expand_mosaic(
     if times is not None and len(times) != n:
         # One acquisition time per slice: a count the times contradict cuts the tiles across
         # their borders (fewer) or adds empty slices (more), read without a word otherwise.
-        return _fail(
+        return fail(
             rec,
             f"NumberOfImagesInMosaic = {n} but MosaicRefAcqTimes lists {len(times)} slice times: "
             "the slice count is wrong (the tiles would be cut across their borders or padded "
@@ -562,7 +497,9 @@ def annotate_volume(info: Any, slots: Sequence[FrameRecord | None]) -> None:
             "mosaic_shape": list(info.frames.mosaic),
         }
         first = tiled[0]
-        if not first.spacing_between_slices and first.slice_thickness:
+        if is_grid_tile(first):
+            info.meta["mosaic"]["layout"] = "UIH GRID"  # its tiles are located one by one
+        elif not first.spacing_between_slices and first.slice_thickness:
             # The tiles of one file carry one position: their spacing comes from the header alone.
             info.meta["slice_spacing_source"] = "SliceThickness"
             info.warnings.append(

@@ -19,7 +19,7 @@ from .dicom import (
     write_dicom_series,
     write_enhanced_dicom,
 )
-from .mosaic import MosaicSeriesTruth, write_mosaic_series
+from .mosaic import MosaicSeriesTruth, write_mosaic_series, write_uih_grid_series
 from .nifti import phantom_slab, write_phantom_nifti
 
 if TYPE_CHECKING:
@@ -46,4 +46,5 @@ __all__ = [
     "write_enhanced_dicom",
     "write_mosaic_series",
     "write_phantom_nifti",
+    "write_uih_grid_series",
 ]

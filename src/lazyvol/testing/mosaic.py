@@ -28,7 +28,7 @@ import numpy as np
 
 from .dicom import _ds_str, orientation_cosines
 
-__all__ = ["MosaicSeriesTruth", "csa2_bytes", "write_mosaic_series"]
+__all__ = ["MosaicSeriesTruth", "csa2_bytes", "write_mosaic_series", "write_uih_grid_series"]
 
 
 def csa2_bytes(tags: dict[str, tuple[str, Sequence[Any]]]) -> bytes:
@@ -381,3 +381,97 @@ def _write_mosaic_file(
         ds.compress(compress, encoding_plugin="", generate_instance_uid=False)
     ds.save_as(path, enforce_file_format=True)
     return path
+
+
+def write_uih_grid_series(
+    folder: str | os.PathLike[str],
+    shape: Sequence[int] = (16, 12, 7),
+    *,
+    volumes: int = 1,
+    orientation: str | Sequence[float] = "axial",
+    spacing: Sequence[float] = (2.0, 2.5, 3.5),
+    origin: Sequence[float] = (-20.0, -18.0, -10.0),
+    head_first: bool = False,
+    syntax: str = "explicit",
+    vframe: bool = True,
+    count: int | str | None = "n",
+    positions: bool = True,
+    ipp: str = "first",
+    seed: int = 0,
+    series_number: int = 9,
+    prefix: str = "GRID",
+) -> MosaicSeriesTruth:
+    """Write a UIH GRID series (one file per volume), of known values and geometry.
+
+    As dcm2niix's UIH/README.md describes the format: ImageType (0008,0008) ends with VFRAME;
+    MR Number Of Slice In Volume (0065,1050) gives the slice count ``n``; the tiles are laid out
+    row by row, ``ceil(sqrt(n))`` tile columns and ``ceil(n / columns)`` tile rows; MR VFrame
+    Sequence (0065,1051) holds one item per tile with its ImagePositionPatient and
+    AcquisitionTime; the file's ImagePositionPatient is the first tile's.
+
+    Parameters
+    ----------
+    folder, shape, volumes, orientation, spacing, origin, head_first, syntax, seed
+        As :func:`write_mosaic_series` (``head_first``: tile 0 is the highest slice).
+    vframe : bool
+        Write VFRAME in ImageType.
+    count : int, None or "n"
+        The (0065,1050) value: the slice count ("n"), another number, or None to leave it out.
+    positions : bool
+        Write the (0065,1051) sequence.
+    ipp : {"first", "corner"}
+        The file's ImagePositionPatient: the first tile's (as UIH) or the image's corner (as a
+        Siemens mosaic: a bad input for a GRID).
+    """
+    from pydicom.dataset import Dataset
+    from pydicom.sequence import Sequence as DicomSequence
+
+    ni, nj, nk = (int(n) for n in shape)
+    truth = write_mosaic_series(
+        folder, shape, volumes=volumes, orientation=orientation, spacing=spacing,
+        origin=origin, head_first=head_first, syntax=syntax, series_number=series_number,
+        description="lazyvol uih grid", prefix=prefix, seed=seed,
+    )  # fmt: skip
+    columns = math.ceil(math.sqrt(nk))
+    rows = math.ceil(nk / columns)
+    k_of_tile = truth.meta["k_of_tile"]
+    lps = np.diag([-1.0, -1.0, 1.0, 1.0]) @ truth.affine
+    tile_pos = [lps @ np.array([0.0, 0.0, k_of_tile[t], 1.0]) for t in range(nk)]
+    stored = truth.stored if truth.stored.ndim == 4 else truth.stored[..., None]
+    for v, path in enumerate(truth.files):
+        ds = _read(path)
+        for tag in [t for t in ds.keys() if t.group in (0x0019, 0x0029)]:
+            del ds[tag]
+        ds.Manufacturer = "UIH"
+        ds.ImageType = ["ORIGINAL", "PRIMARY", "M", *(["VFRAME"] if vframe else [])]
+        if ipp == "first":
+            ds.ImagePositionPatient = [_ds_str(x) for x in tile_pos[0][:3]]
+        image = np.zeros((rows * nj, columns * ni), dtype=np.uint16)
+        for t in range(nk):
+            r0, c0 = (t // columns) * nj, (t % columns) * ni
+            image[r0 : r0 + nj, c0 : c0 + ni] = stored[:, :, k_of_tile[t], v].T
+        ds.Rows, ds.Columns = image.shape
+        ds.PixelData = image.astype("<u2").tobytes()
+        ds.add_new(0x00650010, "LO", "Image Private Header")
+        if count is not None:
+            ds.add_new(0x00651050, "DS", str(nk if count == "n" else count))
+        if positions:
+            items = []
+            for t in range(nk):
+                item = Dataset()
+                item.ImagePositionPatient = [_ds_str(x) for x in tile_pos[t][:3]]
+                secs = 36000.0 + v * 2.0 + truth.slice_times_ms[t] / 1000.0
+                item.AcquisitionTime = (
+                    f"{int(secs // 3600):02d}{int(secs % 3600 // 60):02d}{secs % 60:09.6f}"
+                )
+                items.append(item)
+            ds.add_new(0x00651051, "SQ", DicomSequence(items))
+        ds.save_as(path, enforce_file_format=True)
+    truth.meta.update(grid=(rows, columns), mosaic_shape=(rows * nj, columns * ni))
+    return truth
+
+
+def _read(path: str) -> Any:
+    from pydicom import dcmread
+
+    return dcmread(path)
