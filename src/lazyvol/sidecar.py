@@ -165,7 +165,8 @@ def _stem(path: str) -> str:
 
 
 def write_sidecars(vol: Any, path: str) -> list[str]:
-    """Write ``<stem>.json`` (DICOM-derived volumes) and ``.bval``/``.bvec`` (diffusion series).
+    """Write ``<stem>.json`` (DICOM-derived volumes), ``.bval``/``.bvec`` (diffusion series) and
+    BIDS ``_aslcontext.tsv`` (Philips ASL series: label or control, volume by volume).
 
     Returns the paths written. The b-vectors are in this volume's voxel axes (FSL convention, see
     :mod:`lazyvol.dicom.diffusion`); a volume whose 4th axis no longer matches the diffusion table
@@ -180,6 +181,10 @@ def write_sidecars(vol: Any, path: str) -> list[str]:
     doc = sidecar(meta, vol.affine, tuple(vol.shape))
     _atomic_write(stem + ".json", json.dumps(doc, indent="\t") + "\n")
     written.append(stem + ".json")
+    context = _asl_context(meta, vol.shape[3] if vol.ndim > 3 else 1)
+    if context:
+        _atomic_write(_asl_context_path(stem), "volume_type\n" + "".join(f"{c}\n" for c in context))
+        written.append(_asl_context_path(stem))
     if meta.get("diffusion"):
         nt = vol.shape[3] if vol.ndim > 3 else 1
         diff = _diffusion_of_the_volume(meta, nt)
@@ -217,6 +222,25 @@ def _diffusion_of_the_volume(meta: dict[str, Any], nt: int) -> dict[str, Any] | 
     return diff if ts is None and len(bvals) == nt else None
 
 
+def _asl_context(meta: dict[str, Any], nt: int) -> list[str] | None:
+    """The label/control kind of each volume of a Philips ASL series (``meta["axis4_values"]
+    ["ASLContext"]``, cut with the volume), None when not known for every volume."""
+    values = meta.get("axis4_values")
+    context = values.get("ASLContext") if isinstance(values, dict) else None
+    if (
+        isinstance(context, list)
+        and len(context) == nt
+        and all(isinstance(c, str) for c in context)
+    ):
+        return context
+    return None
+
+
+def _asl_context_path(stem: str) -> str:
+    """BIDS ``<name>_aslcontext.tsv`` beside ``<name>_asl.nii``; ``<stem>_aslcontext.tsv`` else."""
+    return (stem[:-4] if stem.endswith("_asl") else stem) + "_aslcontext.tsv"
+
+
 def _atomic_write(path: str, text: str) -> None:
     atomic_write_bytes(path, text)
 
@@ -229,4 +253,7 @@ def sidecar_paths(meta: dict[str, Any], dest: str) -> list[str]:
     out = [stem + ".json"]
     if meta.get("diffusion"):
         out += [stem + ".bval", stem + ".bvec"]
+    values = meta.get("axis4_values")
+    if isinstance(values, dict) and values.get("ASLContext"):
+        out.append(_asl_context_path(stem))
     return out

@@ -29,7 +29,7 @@ from .model import DEFLATED_SYNTAX, FLOAT_PIXEL_VRS
 from .multiframe import UNSUPPORTED_LAYOUT, expand_frames
 from .records import FrameRecord
 from .source import Fetch
-from .vendor import read_diffusion, read_ge_image_kind, read_philips_scale_slope
+from .vendor import read_diffusion, read_ge_image_kind, read_philips_scale_slope, vendor_of
 
 __all__ = ["HeaderResult", "HeaderSkip", "drop_cut_values", "make_record"]
 
@@ -255,12 +255,25 @@ def _or_default(value: int | None, default: int) -> int:
     return default if value is None else value
 
 
+def asl_label(rec: FrameRecord, raw: dict[int, Any]) -> str | None:
+    """Philips ASL: ``"label"`` or ``"control"`` from (2005,1429) (its first letter, as dcm2niix
+    reads it), as BIDS aslcontext.tsv names them; None for other files."""
+    if vendor_of(rec.manufacturer) != "PHILIPS":
+        return None
+    text = mosaic.raw_text(raw, 0x20051429)
+    first = text[0][:1].upper() if text else ""
+    return {"L": "label", "C": "control"}.get(first)
+
+
 def expand(rec: FrameRecord, raw: dict[int, Any], fetch: Fetch) -> HeaderResult:
     """A mosaic file's tiles, an enhanced multi-frame file's frames, or the record itself."""
     # A mosaic by ImageType or (0019,100A), or else by the CSA header's count (when it is read).
     claimed = mosaic.mosaic_file(rec, raw)
     csa = mosaic.csa_image_header(raw) if mosaic.wants_csa(rec, raw, claimed) else None
     rec.acq = bids.record_values(raw, csa) or None
+    asl = asl_label(rec, raw)
+    if asl:
+        rec.acq = {**(rec.acq or {}), "_asl_label": asl}
     if not claimed and grid.grid_file(rec, raw):
         return grid.expand_grid(rec, raw)  # a UIH GRID (never read as one slice)
     # Enhanced files, also of one frame each (a series stored one frame per file, NumberOfFrames

@@ -90,6 +90,8 @@ PRIVATE_TAGS: dict[str, tuple[int, str]] = {
     # holding its ImagePositionPatient (UIH/README.md of dcm2niix)
     "UIH_SlicesInVolume": (0x00651050, "DS"),
     "UIH_VFrameSequence": (0x00651051, "SQ"),
+    # Philips ASL: LABEL or CONTROL image (2005,1429) (lazyvol.dicom.ordering, as dcm2niix reads it)
+    "Philips_LabelType": (0x20051429, "CS"),
 }
 HEADER_TAGS: list[int] = [t for t, _ in STANDARD_TAGS.values()]
 HEADER_TAGS += [t for t, _ in PRIVATE_TAGS.values()]

@@ -27,8 +27,15 @@ order is kept and a warning says so: dcm2niix goes by InstanceNumber, and header
 each other should not change a volume's order silently.
 
 Whatever the rule, an assignment is rejected when an attribute that labels whole volumes (echo
-number, temporal position, diffusion b-value and direction, dimension index values) is present
-in every image but varies inside a volume.
+number, temporal position, diffusion b-value and direction, dimension index values, Philips ASL
+label or control) is present in every image but varies inside a volume.
+
+Philips ASL: label and control images of a pair share their TemporalPositionIdentifier, and
+(2005,1429) says which is which. The volumes keep their acquisition (InstanceNumber) order, not
+sorted control first: dcm2niix sorts pairs control first for one numbering and keeps the
+InstanceNumber order for another, and a private attribute should not reorder the acquisition.
+Each volume's kind is reported instead (``values["ASLContext"]``: ``"label"`` / ``"control"``,
+as BIDS aslcontext.tsv), so it follows the volume when it is cut along the 4th axis.
 """
 
 from __future__ import annotations
@@ -106,12 +113,19 @@ RANK_TIME = "AcquisitionTime (0008,0032) rank"
 RANK_INSTANCE = "InstanceNumber (0020,0013) rank"
 RULE_NAMES: tuple[str, ...] = (*(name for name, *_ in _LABELS), RANK_TIME, RANK_INSTANCE)
 
+
+def _asl_key(r: FrameRecord) -> Any:
+    """Philips ASL label or control image ((2005,1429), see :func:`header_record.asl_label`)."""
+    return (r.acq or {}).get("_asl_label")
+
+
 #: Attributes that, when present in every image, must be constant inside a volume.
 _VOLUME_CONSTANT: tuple[tuple[str, Callable[[FrameRecord], Any]], ...] = (
     ("DimensionIndexValues (0020,9157)", _dimension_key),
     ("TemporalPositionIdentifier (0020,0100)", lambda r: r.temporal_position),
     ("EchoNumbers (0018,0086)", lambda r: r.echo_number),
     ("diffusion b-value/gradient", _diffusion_key),
+    ("Philips ASL label/control (2005,1429)", _asl_key),
 )
 
 #: Per-volume values reported in meta when they vary: keyword -> value of a record.
@@ -122,6 +136,7 @@ _REPORTED: tuple[tuple[str, Callable[[FrameRecord], Any]], ...] = (
     ("EchoNumbers", lambda r: r.echo_number),
     ("EchoTime", lambda r: r.echo_time),
     ("DiffusionBValue", lambda r: r.b_value),
+    ("ASLContext", _asl_key),  # "label" / "control" per volume, as BIDS aslcontext.tsv
 )
 
 
