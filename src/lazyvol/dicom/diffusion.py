@@ -24,6 +24,7 @@ from .._warn import warn as _warn_user
 from ..sidecar import fsl_bvals_bvecs, fsl_bvecs, world_gradients
 from .records import FrameRecord
 from .vendor import SOURCES as _VENDOR_SOURCES
+from .vendor import vendor_of
 
 __all__ = [
     "DERIVED_NOTE",
@@ -38,6 +39,12 @@ __all__ = [
 
 
 GE_SOURCE = _VENDOR_SOURCES["GE"]
+CANON_SOURCE = _VENDOR_SOURCES["CANON"]
+UIH_SOURCE = _VENDOR_SOURCES["UIH"]
+#: Sources whose directions are in the image frame, read by the phase-encoding direction as
+#: dcm2niix's ``geCorrectBvecs`` reads them (it applies that rule to Canon's ImageComments
+#: directions too, their first two components swapped).
+_PHASE_FRAME = {GE_SOURCE: "GE", CANON_SOURCE: "Canon"}
 
 
 def _ge_lps(g: Sequence[float], iop: Any, phase: str) -> np.ndarray:
@@ -54,8 +61,31 @@ def _ge_lps(g: Sequence[float], iop: Any, phase: str) -> np.ndarray:
     return -g[0] * row - g[1] * col + g[2] * normal
 
 
-def _ge_notes(firsts: Sequence[FrameRecord]) -> tuple[str, list[str]]:
-    """The in-plane phase-encoding direction GE's directions are read with, and warnings."""
+def _record_lps(r: FrameRecord, phase: str) -> list[float]:
+    """A record's gradient in patient coordinates (LPS), by the attributes it came from.
+
+    GE's: :func:`_ge_lps`. Canon's ImageComments ``(x, y, z)``: dcm2niix reads it as the GE
+    direction ``(y, x, z)`` (its ``nii_dicom.cpp``, checked against its .bvec on axial and oblique
+    slices, either phase direction and slice order). UIH's (0065,1037): ``g0 row + g1 col + g2
+    normal``, whatever the slice order (dcm2niix writes it unrotated as the .bvec, checked on
+    axial, sagittal, coronal and oblique slices). The others: as stored (already LPS).
+    Raises ValueError for a degenerate orientation.
+    """
+    g = [float(x) for x in r.gradient or ()]
+    source = r.diffusion_source
+    if source in _PHASE_FRAME and r.iop is not None:
+        if source == CANON_SOURCE:
+            g = [g[1], g[0], g[2]]
+        return [float(round(x, 7)) + 0.0 for x in _ge_lps(g, r.iop, phase)]
+    if source == UIH_SOURCE and r.iop is not None:
+        row, col, normal = (np.asarray(v) for v in geo.dicom_cosines(r.iop))
+        return [float(round(x, 7)) + 0.0 for x in g[0] * row + g[1] * col + g[2] * normal]
+    return g
+
+
+def _phase_notes(firsts: Sequence[FrameRecord], vendor: str) -> tuple[str, list[str]]:
+    """The in-plane phase-encoding direction image-frame directions (GE's, Canon's) are read with,
+    and warnings."""
     acq = firsts[0].acq or {}
     phase = str(acq.get("InPlanePhaseEncodingDirectionDICOM") or "").strip().upper()
     notes = []
@@ -64,20 +94,20 @@ def _ge_notes(firsts: Sequence[FrameRecord]) -> tuple[str, list[str]]:
         normal = np.abs(np.cross(np.asarray(iop[:3], float), np.asarray(iop[3:], float)))
         if int(np.argmax(normal)) != 2:
             notes.append(
-                "GE diffusion directions of a sagittal or coronal series: the image-frame rule "
-                "validated on axial GE data is applied; dcm2niix, which calls its own GE rule "
+                f"{vendor} diffusion directions of a sagittal or coronal series: the image-frame "
+                "rule validated on axial GE data is applied; dcm2niix, which calls its own GE rule "
                 "untested outside axial slices, gives other directions (opposite polarity "
                 "sagittally, others coronally): check them"
             )
     if phase not in ("COL", "ROW"):
         notes.append(
-            "GE diffusion directions: InPlanePhaseEncodingDirection (0018,1312) is "
-            f"{phase or 'missing'}; they are read as for column phase encoding (GE's EPI default)"
+            f"{vendor} diffusion directions: InPlanePhaseEncodingDirection (0018,1312) is "
+            f"{phase or 'missing'}; they are read as for column phase encoding (the EPI default)"
         )
         phase = "COL"
     elif phase == "ROW":
         notes.append(
-            "GE diffusion directions with row phase encoding follow dcm2niix's rule, which "
+            f"{vendor} diffusion directions with row phase encoding follow dcm2niix's rule, which "
             "dcm2niix itself calls untested: check them (e.g. with dipy or FSL's dtifit)"
         )
     return phase, notes
@@ -89,59 +119,90 @@ def _no_direction(r: FrameRecord) -> bool:
     return not g or float(np.linalg.norm(np.asarray(g, dtype=float))) <= _ZERO_LENGTH
 
 
+def _shown(indices: Sequence[int]) -> str:
+    return f"{list(indices[:8])}{' ...' if len(indices) > 8 else ''}"
+
+
+def _missing_note(firsts: Sequence[FrameRecord], missing: list[int]) -> str | None:
+    """The warning on volumes without a b-value taken as b = 0 (None for Canon / Toshiba, which
+    write no b-value on their b = 0 images: dcm2niix writes them b = 0 wherever they are)."""
+    if vendor_of(firsts[0].manufacturer or "") == "CANON":
+        return None
+    return (
+        f"diffusion: {len(missing)} volume(s) without a b-value (table indices "
+        f"{_shown(missing)}) among volumes that state one are taken as b = 0 images (.bvec 0 0 0), "
+        "as dcm2niix writes them when the series' first volume states a b-value (when it does "
+        "not, dcm2niix writes no .bval/.bvec): check them"
+    )
+
+
 def diffusion_meta(
     firsts: Sequence[FrameRecord], warnings: list[str] | None = None
 ) -> dict[str, Any] | None:
     """``meta["diffusion"]`` from one record per volume, or None when not a diffusion series.
 
     ``{"bvals": [...], "gradients_lps": [[x, y, z], ...], "source": ...}``: b-values and gradient
-    directions in the patient frame (LPS), ``[0, 0, 0]`` for b = 0 or a missing direction. GE's
-    image-frame directions are turned into LPS as dcm2niix does (:func:`_ge_lps`); doubts about
-    them are appended to ``warnings``. A GE image with a b-value but a zero or missing direction
-    is a b = 0 image (GE's (0043,1039) may hold the series' nominal b-value there): its b-value
-    is 0, as dcm2niix writes it, its index in ``"ge_zero_direction"``. A series counts only when
-    some b-value is above 0.
+    directions in the patient frame (LPS), ``[0, 0, 0]`` for b = 0 or a missing direction. Each
+    volume's direction is turned into LPS by the attributes it came from (:func:`_record_lps`);
+    doubts about image-frame directions are appended to ``warnings``. A GE image with a b-value
+    but a zero or missing direction is a b = 0 image (GE's (0043,1039) may hold the series'
+    nominal b-value there): its b-value is 0, as dcm2niix writes it, its index in
+    ``"ge_zero_direction"``. A volume without a b-value among volumes that state one is a b = 0
+    image (Canon writes none on its b = 0 images), its index in ``"no_bvalue"``. A series counts
+    only when some b-value is above 0.
     """
-    if not firsts or any(r.b_value is None for r in firsts):
+    if not firsts or all(r.b_value is None for r in firsts):
         return None
-    bvals = [float(r.b_value) for r in firsts if r.b_value is not None]
-    source = firsts[0].diffusion_source
-    image_frame = source == GE_SOURCE
-    zeroed = [n for n, r in enumerate(firsts) if image_frame and bvals[n] > 0 and _no_direction(r)]
+    missing = [n for n, r in enumerate(firsts) if r.b_value is None]
+    bvals = [0.0 if r.b_value is None else float(r.b_value) for r in firsts]
+    zeroed = [
+        n
+        for n, r in enumerate(firsts)
+        if r.diffusion_source == GE_SOURCE and bvals[n] > 0 and _no_direction(r)
+    ]
     for n in zeroed:
         bvals[n] = 0.0
     if not any(b > 0 for b in bvals):
         # Not a diffusion series (GE writes b = 0 in every BOLD image): no table, as dcm2niix.
         return None
+    # (the weighted volumes' attributes: a b = 0 volume's, or its lack of any, tell no direction)
+    sources = list(dict.fromkeys(r.diffusion_source for r, b in zip(firsts, bvals) if b > 0))
+    framed = [s for s in sources if s in _PHASE_FRAME]
+    phase, notes = _phase_notes(firsts, _PHASE_FRAME[framed[0]]) if framed else ("", [])
     grads = []
-    phase, notes = _ge_notes(firsts) if image_frame else ("", [])
     for r, b in zip(firsts, bvals):
-        g = r.gradient
-        if b == 0 or not g:
-            grads.append([0.0, 0.0, 0.0])
-        elif image_frame and r.iop is not None:
-            try:
-                lps = _ge_lps(g, r.iop, phase)
-            except ValueError:
-                return None  # degenerate orientation: no trustworthy directions
-            grads.append([float(round(x, 7)) + 0.0 for x in lps])
-        else:
-            grads.append([float(x) for x in g])
-    out: dict[str, Any] = {"bvals": bvals, "gradients_lps": grads, "source": source}
+        try:
+            grads.append([0.0, 0.0, 0.0] if b == 0 or not r.gradient else _record_lps(r, phase))
+        except ValueError:
+            if warnings is not None:
+                warnings.append(
+                    "diffusion table not kept: ImageOrientationPatient (0020,0037) is degenerate, "
+                    f"so the image-frame gradient directions ({r.diffusion_source}) have no "
+                    "patient-frame direction"
+                )
+            return None
+    out: dict[str, Any] = {"bvals": bvals, "gradients_lps": grads, "source": "; ".join(sources)}
+    if framed:
+        out["source"] = "; ".join(
+            s + (f" (image frame, {phase} phase encoding; converted to LPS as dcm2niix)")
+            if s in _PHASE_FRAME
+            else s
+            for s in sources
+        )
     if zeroed:
         out["ge_zero_direction"] = zeroed
         notes.append(
             f"GE diffusion: {len(zeroed)} volume(s) with a b-value but no gradient direction "
-            f"(0019,10BB-10BD) (table indices {zeroed[:8]}{' ...' if len(zeroed) > 8 else ''}) "
-            "are b = 0 images, as dcm2niix writes them (their (0043,1039) holds the nominal "
-            "b-value)"
+            f"(0019,10BB-10BD) (table indices {_shown(zeroed)}) are b = 0 images, as dcm2niix "
+            "writes them (their (0043,1039) holds the nominal b-value)"
         )
-    if image_frame:
-        out["source"] = (
-            source + f" (image frame, {phase} phase encoding; converted to LPS as dcm2niix)"
-        )
-        if warnings is not None and any(b > 0 for b in bvals):
-            warnings.extend(notes)
+    if missing:
+        out["no_bvalue"] = missing
+        note = _missing_note(firsts, missing)
+        if note is not None:
+            notes.append(note)
+    if warnings is not None:
+        warnings.extend(notes)
     return out
 
 

@@ -80,6 +80,11 @@ PRIVATE_TAGS: dict[str, tuple[int, str]] = {
     "GE_GradientZ": (0x001910BD, "DS"),
     "Siemens_BValue": (0x0019100C, "IS"),
     "Siemens_Gradient": (0x0019100E, "FD"),
+    # Canon / Toshiba and UIH diffusion (lazyvol.dicom.vendor): Canon's gradient in the standard
+    # ImageComments text, read only for Canon images; UIH's private b-value and gradient.
+    "Canon_ImageComments": (0x00204000, "LT"),
+    "UIH_BValue": (0x00651009, "FD"),
+    "UIH_Gradient": (0x00651037, "FD"),
     "Philips_BValue": (0x20011003, "FL"),
     "Philips_GradientRL": (0x200510B0, "FL"),
     "Philips_GradientAP": (0x200510B1, "FL"),

@@ -8,28 +8,46 @@ Manufacturer (0008,0070) names that vendor (a private element number means nothi
   gradient = (0019,10BB), (0019,10BC), (0019,10BD).
 - Siemens (non-mosaic): b-value (0019,100C), gradient (0019,100E).
 - Philips: b-value (2001,1003), gradient (2005,10B0), (2005,10B1), (2005,10B2).
+- UIH (United Imaging): b-value (0065,1009), gradient (0065,1037) (image frame; UIH writes its
+  b = 0 images as b = 1.25 with a zero vector).
+- Canon / Toshiba: the standard b-value, with the gradient in ImageComments (0020,4000) as
+  ``b=1000(0.000,1.000,0.000)`` (image frame) when DiffusionGradientOrientation is absent (Canon's
+  classic DICOM since the Toshiba acquisition; dcm2niix reads it only when the comment's b-value is
+  the image's, rounded). Canon writes no b-value on its b = 0 images (see
+  :func:`lazyvol.dicom.diffusion.diffusion_meta`).
 
 Gradients are kept as the scanner stored them (no flips, no rotation into image space).
 """
 
 from __future__ import annotations
 
+import math
+import re
 from typing import Any
 
-__all__ = ["read_diffusion", "read_ge_image_kind", "read_philips_scale_slope", "vendor_of"]
+__all__ = [
+    "canon_comment_gradient",
+    "read_diffusion",
+    "read_ge_image_kind",
+    "read_philips_scale_slope",
+    "vendor_of",
+]
 
 STANDARD_SOURCE = "DiffusionBValue (0018,9087) / DiffusionGradientOrientation (0018,9089)"
 SOURCES = {
     "GE": "GE private (0043,1039) / (0019,10BB-10BD)",
     "SIEMENS": "Siemens private (0019,100C) / (0019,100E)",
     "PHILIPS": "Philips private (2001,1003) / (2005,10B0-10B2)",
+    "UIH": "UIH private (0065,1009) / (0065,1037)",
+    "CANON": "DiffusionBValue (0018,9087) / Canon ImageComments (0020,4000) b=...(x,y,z)",
 }
 #: GE (0043,1039) b-values carry this offset on some software versions.
 GE_BVALUE_OFFSET = 1_000_000_000
 
 
 def vendor_of(manufacturer: str) -> str:
-    """``"GE"``, ``"SIEMENS"``, ``"PHILIPS"``, ``"CANON"`` or ``""`` from Manufacturer (0008,0070)."""
+    """``"GE"``, ``"SIEMENS"``, ``"PHILIPS"``, ``"CANON"`` (Canon or Toshiba), ``"UIH"`` (UIH,
+    United Imaging) or ``""`` from Manufacturer (0008,0070)."""
     m = manufacturer.upper()
     if m.startswith("GE ") or m == "GE" or "GENERAL ELECTRIC" in m:
         return "GE"
@@ -39,6 +57,8 @@ def vendor_of(manufacturer: str) -> str:
         return "PHILIPS"
     if "CANON" in m or "TOSHIBA" in m:
         return "CANON"
+    if m.startswith("UIH") or "UNITED IMAGING" in m:
+        return "UIH"
     return ""
 
 
@@ -48,6 +68,25 @@ def _unit_or_zero(g: list[float] | None) -> list[float] | None:
     return [float(x) for x in g]
 
 
+#: A Canon ImageComments (0020,4000) diffusion note: ``b=1000(0.000,1.000,0.000)``.
+_CANON_COMMENT = re.compile(
+    r"\s*b=(\d+)\(\s*([-+]?[\d.]+)\s*,\s*([-+]?[\d.]+)\s*,\s*([-+]?[\d.]+)\s*\)"
+)
+
+
+def canon_comment_gradient(comment: str, b: float) -> list[float] | None:
+    """The gradient (image frame, as written) of a Canon ImageComments ``b=<b>(x,y,z)``, or None
+    when the comment is not one or its b-value is not ``b`` rounded (dcm2niix's condition)."""
+    m = _CANON_COMMENT.match(comment)
+    if m is None or int(m.group(1)) != math.floor(b + 0.5):
+        return None
+    try:
+        g = [float(x) for x in m.groups()[1:]]
+    except ValueError:
+        return None
+    return g if all(math.isfinite(x) for x in g) else None
+
+
 def read_diffusion(r: Any, manufacturer: str) -> tuple[float | None, list[float] | None, str]:
     """``(b_value, gradient, source)`` of one image; ``(None, None, "")`` when it has none.
 
@@ -55,9 +94,13 @@ def read_diffusion(r: Any, manufacturer: str) -> tuple[float | None, list[float]
     """
     b = r.get_float("DiffusionBValue")
     g = _unit_or_zero(r.get_floats("DiffusionGradientOrientation", 3))
-    if b is not None:
-        return b, g, STANDARD_SOURCE
     vendor = vendor_of(manufacturer)
+    if b is not None:
+        if g is None and b > 0 and vendor == "CANON":
+            comment = canon_comment_gradient(r.get_str("Canon_ImageComments"), b)
+            if comment is not None:
+                return b, comment, SOURCES["CANON"]
+        return b, g, STANDARD_SOURCE
     if vendor == "GE":
         v = r.values("GE_BValue")
         if v:
@@ -92,6 +135,10 @@ def read_diffusion(r: Any, manufacturer: str) -> tuple[float | None, list[float]
                 else [float(c) for c in comps if c is not None]
             )
             return bv, grad, SOURCES["PHILIPS"]
+    elif vendor == "UIH":
+        bv = r.get_float("UIH_BValue")
+        if bv is not None:
+            return bv, _unit_or_zero(r.get_floats("UIH_Gradient", 3)), SOURCES["UIH"]
     return None, None, ""
 
 

@@ -1,0 +1,222 @@
+"""Canon / Toshiba and UIH diffusion tables, against dcm2niix and the synthetic truth.
+
+- Canon (and Toshiba before it) write DiffusionBValue (0018,9087) only on the images with a
+  diffusion gradient: a b = 0 image has no b-value, and lazyvol dropped the whole table.
+- Canon's classic DICOM keeps the direction in ImageComments (0020,4000), ``b=1000(x,y,z)``, in
+  the image frame: lazyvol gave every weighted volume a zero gradient and flagged it "derived".
+- UIH writes its b-value and direction in (0065,1009) / (0065,1037) (image frame, b = 0 as 1.25):
+  lazyvol read neither.
+
+dcm2niix's .bval / .bvec are the reference, its b-vectors mapped to the patient frame through its
+own affine; UIH's directions are also checked against their image-frame definition (numpy).
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import nibabel as nib
+import numpy as np
+import pydicom
+import pytest
+
+import lazyvol as lv
+from lazyvol.dicom.vendor import canon_comment_gradient, vendor_of
+from lazyvol.sidecar import world_gradients
+from lazyvol.testing import write_dicom_4d_series
+
+SHAPE = (8, 6, 3)
+DIRS = np.random.default_rng(1).normal(size=(3, 3))
+DIRS /= np.linalg.norm(DIRS, axis=1, keepdims=True)
+
+
+def _series(folder: Path, manufacturer: str, bvals, orientation="axial", dk=2.5, phase="COL"):
+    """A DWI written with the standard attributes (b = 0 volumes with a zero vector)."""
+    bvecs = [(0.0, 0.0, 0.0) if b == 0 else tuple(DIRS[n % 3]) for n, b in enumerate(bvals)]
+    extra = {"Manufacturer": manufacturer, "PatientPosition": "HFS"}
+    if phase:
+        extra["InPlanePhaseEncodingDirection"] = phase
+    return write_dicom_4d_series(
+        folder,
+        SHAPE,
+        labels=(),
+        bvals=bvals,
+        bvecs=bvecs,
+        modality="MR",
+        orientation=orientation,
+        spacing=(1.0, 1.0, dk),
+        extra=extra,
+    )
+
+
+def _rewrite(truth, edit) -> None:
+    for p in truth.files:
+        ds = pydicom.dcmread(p)
+        edit(ds)
+        ds.save_as(p)
+
+
+def _drop_b0_attributes(ds) -> None:
+    """Canon's b = 0 image: neither DiffusionBValue nor DiffusionGradientOrientation."""
+    if float(ds.DiffusionBValue) == 0:
+        del ds.DiffusionBValue, ds.DiffusionGradientOrientation
+
+
+def _reference(dcm2niix, src: Path, out: Path) -> tuple[np.ndarray | None, np.ndarray | None]:
+    """dcm2niix's b-values and directions (LPS, one row per volume), or None without a table."""
+    (nii,) = dcm2niix(src, out)
+    if not nii.with_suffix(".bval").exists():
+        return None, None
+    bvals = np.loadtxt(nii.with_suffix(".bval"), ndmin=1)
+    bvecs = np.loadtxt(nii.with_suffix(".bvec"), ndmin=2)
+    return bvals, world_gradients(bvecs, nib.load(nii).affine)
+
+
+def _written_lps(vol: lv.Volume, path: Path) -> np.ndarray:
+    """The directions lazyvol's own .bvec holds, in the patient frame."""
+    vol.to_nifti(path)
+    bvecs = np.loadtxt(path.with_suffix(".bvec"), ndmin=2)
+    return world_gradients(bvecs, nib.load(path).affine)
+
+
+@pytest.mark.parametrize("manufacturer", ["TOSHIBA_MEC", "CANON_MEC"])
+@pytest.mark.parametrize("bvals", [[0, 1000, 1000, 0, 1000], [1000, 0, 1000, 1000, 0]])
+def test_canon_b0_images_without_a_b_value_are_b0(tmp_path, dcm2niix, manufacturer, bvals):
+    """b = 0 wherever they are, as dcm2niix writes them; the directions (0018,9089) stay the
+    patient-frame ones the standard defines."""
+    truth = _series(tmp_path / "s", manufacturer, bvals)
+    _rewrite(truth, _drop_b0_attributes)
+    vol = lv.open(tmp_path / "s")
+    np.testing.assert_array_equal(vol.compute(), truth.stored)
+    diff = vol.meta["diffusion"]
+    assert diff["bvals"] == [float(b) for b in bvals]
+    assert diff["no_bvalue"] == [n for n, b in enumerate(bvals) if b == 0]
+    # Canon's own practice: recorded, not warned about
+    assert not any("without a b-value" in w for w in vol.meta.get("warnings", []))
+    np.testing.assert_allclose(diff["gradients_lps"], truth.meta["bvecs"], atol=1e-6)
+    np.testing.assert_allclose(
+        _written_lps(vol, tmp_path / "v.nii"), truth.meta["bvecs"], atol=1e-6
+    )
+    ref_bvals, ref_lps = _reference(dcm2niix, tmp_path / "s", tmp_path / "out")
+    np.testing.assert_allclose(diff["bvals"], ref_bvals)
+    if bvals[0] or manufacturer.startswith("TOSHIBA"):
+        np.testing.assert_allclose(diff["gradients_lps"], ref_lps, atol=1e-4)
+    else:
+        # dcm2niix takes a Canon series whose first file lacks (0018,9089) for one with
+        # image-frame directions (its GE rule): the patient-frame ones come out mirrored
+        np.testing.assert_allclose(diff["gradients_lps"], ref_lps * [-1, -1, 1], atol=1e-4)
+
+
+@pytest.mark.parametrize("first_has_one", [True, False])
+def test_other_vendors_volumes_without_a_b_value_keep_the_table_with_a_warning(
+    tmp_path, dcm2niix, first_has_one
+):
+    """dcm2niix writes b = 0 for them when the first volume states a b-value, and no table at
+    all when it does not: lazyvol keeps the table either way, and says so."""
+    bvals = [1000, 0, 1000, 1000, 0] if first_has_one else [0, 1000, 1000, 0, 1000]
+    truth = _series(tmp_path / "s", "SIEMENS", bvals)
+    _rewrite(truth, _drop_b0_attributes)
+    vol = lv.open(tmp_path / "s")
+    diff = vol.meta["diffusion"]
+    assert diff["bvals"] == [float(b) for b in bvals]
+    assert diff["no_bvalue"] == [n for n, b in enumerate(bvals) if b == 0]
+    assert any("without a b-value" in w for w in vol.meta["warnings"])
+    ref_bvals, _ = _reference(dcm2niix, tmp_path / "s", tmp_path / "out")
+    if first_has_one:
+        np.testing.assert_allclose(diff["bvals"], ref_bvals)
+    else:
+        assert ref_bvals is None  # (what the warning says)
+
+
+def _to_comments(ds) -> None:
+    """Canon classic DICOM: the direction only in ImageComments, b = 0 without attributes."""
+    _drop_b0_attributes(ds)
+    if "DiffusionBValue" in ds:
+        g = [float(x) for x in ds.DiffusionGradientOrientation]
+        del ds.DiffusionGradientOrientation
+        ds.ImageComments = f"b={float(ds.DiffusionBValue):g}({g[0]:.3f},{g[1]:.3f},{g[2]:.3f})"
+
+
+@pytest.mark.parametrize("orientation", ["axial", "oblique"])
+@pytest.mark.parametrize("phase", ["COL", "ROW"])
+@pytest.mark.parametrize("dk", [2.5, -2.5])
+def test_canon_image_comments_directions_are_dcm2niixs(tmp_path, dcm2niix, orientation, phase, dk):
+    bvals = [0, 1000, 1000, 1000]
+    truth = _series(tmp_path / "s", "CANON_MEC", bvals, orientation, dk, phase)
+    _rewrite(truth, _to_comments)
+    vol = lv.open(tmp_path / "s")
+    diff = vol.meta["diffusion"]
+    assert "derived_volumes" not in diff
+    assert diff["bvals"] == bvals
+    ref_bvals, ref_lps = _reference(dcm2niix, tmp_path / "s", tmp_path / "out")
+    np.testing.assert_allclose(diff["bvals"], ref_bvals)
+    np.testing.assert_allclose(diff["gradients_lps"], ref_lps, atol=2e-3)
+    np.testing.assert_allclose(_written_lps(vol, tmp_path / "v.nii"), ref_lps, atol=2e-3)
+
+
+def test_canon_image_comments_directions_need_the_images_b_value_and_canon(tmp_path, dcm2niix):
+    """A comment of another b-value is not the image's direction (dcm2niix reads it only when
+    they agree): a zero vector, flagged; the same comment on a non-Canon image means nothing."""
+
+    def other_b(ds) -> None:
+        _to_comments(ds)
+        if "ImageComments" in ds:
+            ds.ImageComments = ds.ImageComments.replace("b=1000(", "b=900(")
+
+    truth = _series(tmp_path / "s", "CANON_MEC", [0, 1000, 1000])
+    _rewrite(truth, other_b)
+    with pytest.warns(RuntimeWarning, match="derived diffusion"):
+        diff = lv.open(tmp_path / "s").meta["diffusion"]
+    assert diff["derived_volumes"] == [1, 2]
+    _, ref_lps = _reference(dcm2niix, tmp_path / "s", tmp_path / "out")
+    np.testing.assert_allclose(ref_lps[1:], 0, atol=1e-6)
+    truth = _series(tmp_path / "g", "ACME", [0, 1000, 1000])
+    _rewrite(truth, _to_comments)
+    with pytest.warns(RuntimeWarning, match="derived diffusion"):
+        assert lv.open(tmp_path / "g").meta["diffusion"]["derived_volumes"] == [1, 2]
+
+
+def test_canon_comment_parsing():
+    assert canon_comment_gradient("b=1500(0.445,0.000,0.895)", 1500.0) == [0.445, 0.0, 0.895]
+    assert canon_comment_gradient(" b=1000( -0.5, 0.5 ,0.7071)", 999.6) == [-0.5, 0.5, 0.7071]
+    assert canon_comment_gradient("b=1000(0.1,0.2,0.3)", 1500.0) is None
+    assert canon_comment_gradient("scan b=1000(0.1,0.2,0.3)", 1000.0) is None
+    assert canon_comment_gradient("b=1000(0.1,0.2)", 1000.0) is None
+    assert canon_comment_gradient("", 1000.0) is None
+
+
+def _to_uih(ds) -> None:
+    """UIH's private attributes (b = 0 written as 1.25), no standard ones."""
+    b = float(ds.DiffusionBValue)
+    g = [float(x) for x in ds.DiffusionGradientOrientation]
+    del ds.DiffusionBValue, ds.DiffusionGradientOrientation
+    ds.add_new(0x00650010, "LO", "Image Private Header")
+    ds.add_new(0x00651009, "FD", b if b else 1.25)
+    ds.add_new(0x00651037, "FD", g)
+
+
+@pytest.mark.parametrize("orientation", ["axial", "sagittal", "coronal", "oblique"])
+@pytest.mark.parametrize("dk", [2.5, -2.5])
+def test_uih_private_diffusion_is_dcm2niixs(tmp_path, dcm2niix, orientation, dk):
+    truth = _series(tmp_path / "s", "UIH", [0, 1000, 1000, 1000], orientation, dk)
+    _rewrite(truth, _to_uih)
+    vol = lv.open(tmp_path / "s")
+    diff = vol.meta["diffusion"]
+    assert diff["bvals"] == [1.25, 1000.0, 1000.0, 1000.0]
+    assert "derived_volumes" not in diff  # b = 1.25 with a zero vector is UIH's b = 0
+    # UIH's direction is in the image frame: g0 row + g1 column + g2 (row x column)
+    ds = pydicom.dcmread(truth.files[0])
+    iop = np.array([float(x) for x in ds.ImageOrientationPatient])
+    frame = np.stack([iop[:3], iop[3:], np.cross(iop[:3], iop[3:])])
+    expected = np.asarray(truth.meta["bvecs"], float) @ frame
+    np.testing.assert_allclose(diff["gradients_lps"], expected, atol=1e-6)
+    ref_bvals, ref_lps = _reference(dcm2niix, tmp_path / "s", tmp_path / "out")
+    np.testing.assert_allclose(diff["bvals"], ref_bvals)
+    np.testing.assert_allclose(_written_lps(vol, tmp_path / "v.nii"), ref_lps, atol=1e-4)
+
+
+def test_vendor_of_knows_uih():
+    assert vendor_of("UIH") == "UIH"
+    assert vendor_of("United Imaging Healthcare") == "UIH"
+    assert vendor_of("TOSHIBA_MEC") == "CANON"
+    assert vendor_of("ACME") == ""
