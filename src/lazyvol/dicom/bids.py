@@ -27,8 +27,11 @@ from typing import Any
 import numpy as np
 
 from .ge_timing import ge_record_values, ge_slice_timing
+from .model import SPLIT_VALUES
 from .mosaic import csa_floats, csa_items, private_value, raw_text
 from .records import FrameRecord
+from .support import file_list
+from .vendor import missing_bvalue_note, vendor_of
 
 __all__ = ["BIDS_TAGS", "annotate", "record_values"]
 
@@ -234,11 +237,18 @@ def _tm_resolution(values: Sequence[str | None]) -> float:
     return 10.0 ** -min(digits) if digits else 1.0
 
 
+#: The vendors (:func:`lazyvol.dicom.vendor.vendor_of`) whose one-file-per-slice series get
+#: SliceTiming from each slice's AcquisitionTime, as dcm2niix gives it (checked against it: GE,
+#: Philips, Canon, Toshiba, Hitachi and Bruker series get none from it).
+ACQUISITION_TIME_VENDORS = frozenset({"SIEMENS", "UIH"})
+
+
 def _slice_timing_from_acquisition_time(
     base: Sequence[FrameRecord | None], tr: float | None
 ) -> list[float] | None:
-    """Siemens 2D slices stored one per file: SliceTiming from each slice's AcquisitionTime, as
-    dcm2niix (relative to the earliest slice; only when the times differ and span less than TR).
+    """Siemens and UIH 2D slices stored one per file: SliceTiming from each slice's
+    AcquisitionTime, as dcm2niix (relative to the earliest slice; only when the times differ and
+    span less than TR; dcm2niix does so for no other vendor, see :data:`ACQUISITION_TIME_VENDORS`).
     None, unlike dcm2niix, when the times are written too coarsely to tell slices apart (whole
     seconds for slices 0.2 s apart, as an anonymiser or exporter cuts them): the times would
     put several slices at one moment, a wrong SliceTiming no warning would flag."""
@@ -253,6 +263,33 @@ def _slice_timing_from_acquisition_time(
     if len(set(rel)) < 2 or max(rel) >= float(tr):
         return None
     return [float(f"{x:.6g}") for x in rel]
+
+
+def _protocol_name(bids: dict[str, Any], vendor: str) -> str:
+    """ProtocolName, as dcm2niix writes it: (0018,1030), else SeriesDescription, else (not for
+    Siemens, whose SequenceName varies from volume to volume) SequenceName; a fallback only when
+    it is longer than one character (dcm2niix's test)."""
+    if bids.get("ProtocolName"):
+        return str(bids["ProtocolName"])
+    description = str(bids.get("SeriesDescription", ""))
+    if len(description) > 1:
+        return description
+    sequence = str(bids.get("SequenceName", ""))
+    return sequence if len(sequence) > 1 and vendor != "SIEMENS" else ""
+
+
+def _one_echo_of_several(info: Any, frames: Sequence[FrameRecord]) -> int | None:
+    """EchoNumbers of a volume that is one echo of a multi-echo series (split from it per echo),
+    as dcm2niix's EchoNumber (which it writes for multi-echo series only); else None."""
+    numbers = {r.echo_number for r in frames}
+    if len(numbers) != 1 or None in numbers:
+        return None
+    echo = numbers.pop()
+    label = f"EchoNumbers {echo}"
+    for reason in getattr(info, "reasons", ()):
+        if reason.startswith(SPLIT_VALUES) and label in reason[len(SPLIT_VALUES) :].split(", "):
+            return echo
+    return None
 
 
 def annotate(info: Any, slots: Sequence[FrameRecord | None], nk: int) -> None:
@@ -298,6 +335,9 @@ def _annotate(
     ):
         if key in acq:
             bids[key] = acq[key]
+    protocol = _protocol_name(bids, vendor_of(str(acq.get("Manufacturer", ""))))
+    if protocol:
+        bids["ProtocolName"] = protocol
     if first.image_type:
         bids["ImageType"] = list(first.image_type)
     if first.series_number is not None:
@@ -311,6 +351,9 @@ def _annotate(
     echoes = sorted({r.echo_time for r in frames if r.echo_time is not None})
     if len(echoes) == 1:
         bids["EchoTime"] = _seconds(echoes[0])
+    echo_number = _one_echo_of_several(info, frames)
+    if echo_number is not None:
+        bids["EchoNumber"] = echo_number
     for key in ("RepetitionTime", "InversionTime", "FlipAngle"):
         # every frame: an enhanced file's frames carry their own (functional-group) values
         vals = {_acq(r).get(key) for r in frames}
@@ -329,7 +372,8 @@ def _annotate(
         second = _slice_timing(list(slots[nk : 2 * nk]), _acq)
         if second is not None and max(second) - min(second) > max(timing) - min(timing):
             timing = second
-    if timing is None and acq.get("Manufacturer") == "Siemens" and nk > 1:
+    vendor = vendor_of(str(acq.get("Manufacturer", "")))
+    if timing is None and vendor in ACQUISITION_TIME_VENDORS and nk > 1:
         timing = _slice_timing_from_acquisition_time(list(slots[:nk]), bids.get("RepetitionTime"))
     if timing is None and acq.get("Manufacturer") == "GE" and nk > 1:
         timing = ge_slice_timing(list(slots[:nk]), _acq, {**acq, **bids})
@@ -351,25 +395,35 @@ def _annotate(
 
 
 def _diffusion(info: Any, slots: Sequence[FrameRecord | None], nk: int, _acq: Getter) -> None:
-    """``meta["diffusion"]`` from the per-file Siemens values (CSA / (0019,10xx))."""
+    """``meta["diffusion"]`` from the per-file Siemens values (CSA / (0019,10xx)); a volume
+    without a b-value among volumes that state one is b = 0 (as :func:`diffusion_meta`)."""
     if "diffusion" in info.meta:
         return  # filled from the standard / other vendors' tags
     nt = max(1, len(slots) // max(1, nk))
+    volumes = [[r for r in slots[t * nk : (t + 1) * nk] if r is not None] for t in range(nt)]
+    if not all(volumes) or not any("_bval" in _acq(vol[0]) for vol in volumes):
+        return
     bvals: list[float] = []
     grads: list[list[float]] = []
     sources: set[str] = set()
-    for t in range(nt):
-        vol = [r for r in slots[t * nk : (t + 1) * nk] if r is not None]
-        if not vol:
-            return
+    missing: list[int] = []
+    for t, vol in enumerate(volumes):
         acq = _acq(vol[0])
-        if "_bval" not in acq:
-            return
         if any(
-            _acq(r).get("_bval") != acq["_bval"] or _acq(r).get("_grad") != acq.get("_grad")
+            _acq(r).get("_bval") != acq.get("_bval") or _acq(r).get("_grad") != acq.get("_grad")
             for r in vol
         ):
-            return  # slices of one volume disagree: not a diffusion table lazyvol can vouch for
+            # slices of one volume disagree: not a diffusion table lazyvol can vouch for
+            info.warnings.append(
+                f"diffusion table not kept: the slices of volume {t} state different Siemens "
+                f"b-values or directions ({_image_names(vol)})"
+            )
+            return
+        if "_bval" not in acq:
+            missing.append(t)
+            bvals.append(0.0)
+            grads.append([0.0, 0.0, 0.0])
+            continue
         b = float(acq["_bval"])
         g = acq.get("_grad")
         bvals.append(b)
@@ -386,3 +440,12 @@ def _diffusion(info: Any, slots: Sequence[FrameRecord | None], nk: int, _acq: Ge
         "gradients_lps": grads,
         "source": ", ".join(sorted(sources)),
     }
+    if missing:
+        info.meta["diffusion"]["no_bvalue"] = missing
+        note = missing_bvalue_note(str(_acq(slots[0]).get("Manufacturer", "")), missing)
+        if note is not None:
+            info.warnings.append(note)
+
+
+def _image_names(records: Sequence[FrameRecord]) -> str:
+    return file_list(sorted({r.path for r in records}), 2)

@@ -24,7 +24,7 @@ from .._warn import warn as _warn_user
 from ..sidecar import fsl_bvals_bvecs, fsl_bvecs, world_gradients
 from .records import FrameRecord
 from .vendor import SOURCES as _VENDOR_SOURCES
-from .vendor import vendor_of
+from .vendor import missing_bvalue_note
 
 __all__ = [
     "DERIVED_NOTE",
@@ -123,19 +123,6 @@ def _shown(indices: Sequence[int]) -> str:
     return f"{list(indices[:8])}{' ...' if len(indices) > 8 else ''}"
 
 
-def _missing_note(firsts: Sequence[FrameRecord], missing: list[int]) -> str | None:
-    """The warning on volumes without a b-value taken as b = 0 (None for Canon / Toshiba, which
-    write no b-value on their b = 0 images: dcm2niix writes them b = 0 wherever they are)."""
-    if vendor_of(firsts[0].manufacturer or "") == "CANON":
-        return None
-    return (
-        f"diffusion: {len(missing)} volume(s) without a b-value (table indices "
-        f"{_shown(missing)}) among volumes that state one are taken as b = 0 images (.bvec 0 0 0), "
-        "as dcm2niix writes them when the series' first volume states a b-value (when it does "
-        "not, dcm2niix writes no .bval/.bvec): check them"
-    )
-
-
 def diffusion_meta(
     firsts: Sequence[FrameRecord], warnings: list[str] | None = None
 ) -> dict[str, Any] | None:
@@ -198,7 +185,7 @@ def diffusion_meta(
         )
     if missing:
         out["no_bvalue"] = missing
-        note = _missing_note(firsts, missing)
+        note = missing_bvalue_note(firsts[0].manufacturer or "", missing)
         if note is not None:
             notes.append(note)
     if warnings is not None:

@@ -23,10 +23,12 @@ from __future__ import annotations
 
 import math
 import re
+from collections.abc import Sequence
 from typing import Any
 
 __all__ = [
     "canon_comment_gradient",
+    "missing_bvalue_note",
     "read_diffusion",
     "read_ge_image_kind",
     "read_philips_scale_slope",
@@ -140,6 +142,20 @@ def read_diffusion(r: Any, manufacturer: str) -> tuple[float | None, list[float]
         if bv is not None:
             return bv, _unit_or_zero(r.get_floats("UIH_Gradient", 3)), SOURCES["UIH"]
     return None, None, ""
+
+
+def missing_bvalue_note(manufacturer: str, missing: Sequence[int]) -> str | None:
+    """The warning on volumes without a b-value taken as b = 0 (``missing``: their indices), or
+    None for Canon / Toshiba, which write no b-value on their b = 0 images (dcm2niix writes them
+    b = 0 wherever they are)."""
+    if vendor_of(manufacturer) == "CANON":
+        return None
+    shown = f"{list(missing[:8])}{' ...' if len(missing) > 8 else ''}"
+    return (
+        f"diffusion: {len(missing)} volume(s) without a b-value (table indices {shown}) among "
+        "volumes that state one are taken as b = 0 images (.bvec 0 0 0), as dcm2niix writes them when the series' first volume states a b-value (when it does "
+        "not, dcm2niix writes no .bval/.bvec): check them"
+    )
 
 
 def read_philips_scale_slope(r: Any, manufacturer: str) -> float | None:

@@ -1,0 +1,203 @@
+"""Sidecar values whose rule depends on the vendor, against dcm2niix's sidecars and the truth.
+
+- SliceTiming from each slice's AcquisitionTime: dcm2niix gives it for Siemens and UIH one file per
+  slice series (lazyvol only for Siemens), for no other vendor.
+- EchoNumber of each echo of a multi-echo series (dcm2niix writes it; lazyvol did not).
+- ProtocolName without (0018,1030): dcm2niix falls back on SeriesDescription, then (not for
+  Siemens) SequenceName.
+- Siemens CSA diffusion tables: a volume without a b-value, or slices that disagree, dropped the
+  table without a word.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import shutil
+import subprocess
+import sys
+from pathlib import Path
+
+import numpy as np
+import pydicom
+import pytest
+
+import lazyvol as lv
+from lazyvol.testing import write_dicom_4d_series
+from lazyvol.testing.mosaic import csa2_bytes, write_mosaic_series
+
+SHAPE = (8, 6, 6)
+
+
+def _dcm2niix_sidecars(src: Path, out: Path) -> list[tuple[dict, Path]]:
+    """dcm2niix's sidecars (and NIfTI paths) of a folder, sorted by name."""
+    exe = shutil.which("dcm2niix") or os.path.join(os.path.dirname(sys.executable), "dcm2niix")
+    if not os.path.exists(exe):
+        pytest.skip("dcm2niix not installed (pip install dcm2niix; in the test extra)")
+    out.mkdir(parents=True)
+    subprocess.run(
+        [exe, "-o", str(out), "-f", "%s_%e", "-z", "n", "-b", "y", str(src)],
+        check=True,
+        capture_output=True,
+        timeout=120,
+    )
+    niis = sorted(out.glob("*.nii"))
+    return [(json.loads(n.with_suffix(".json").read_text()), n) for n in niis]
+
+
+def _sidecar(vol: lv.Volume, path: Path) -> dict:
+    vol.to_nifti(path)
+    return json.loads(path.with_suffix(".json").read_text())
+
+
+@pytest.mark.parametrize(
+    ("manufacturer", "timed"),
+    [
+        ("SIEMENS", True),
+        ("UIH", True),
+        ("GE MEDICAL SYSTEMS", False),
+        ("Philips Medical Systems", False),
+        ("CANON_MEC", False),
+    ],
+)
+def test_slice_timing_from_acquisition_time_for_the_vendors_dcm2niix_reads(
+    tmp_path, manufacturer, timed
+):
+    truth = write_dicom_4d_series(
+        tmp_path / "s",
+        SHAPE,
+        n_volumes=3,
+        labels=("AcquisitionTime",),
+        modality="MR",
+        extra={"Manufacturer": manufacturer, "InPlanePhaseEncodingDirection": "COL"},
+    )
+    vol = lv.open(tmp_path / "s")
+    mine = _sidecar(vol, tmp_path / "v.nii")
+    ((ref, _),) = _dcm2niix_sidecars(tmp_path / "s", tmp_path / "out")
+    assert ("SliceTiming" in mine) is timed
+    assert ("SliceTiming" in ref) is timed
+    if timed:
+        times = [float(t) for t in truth.meta["acquisition_times"][0]]
+        np.testing.assert_allclose(mine["SliceTiming"], np.subtract(times, min(times)), atol=1e-5)
+        # (dcm2niix keeps the times as single floats: ~3 ms off)
+        np.testing.assert_allclose(mine["SliceTiming"], ref["SliceTiming"], atol=5e-3)
+
+
+def test_each_echo_of_a_multi_echo_series_has_its_echo_number(tmp_path):
+    write_dicom_4d_series(
+        tmp_path / "s",
+        SHAPE,
+        n_volumes=2,
+        echoes=3,
+        modality="MR",
+        extra={"Manufacturer": "SIEMENS"},
+    )
+    refs = _dcm2niix_sidecars(tmp_path / "s", tmp_path / "out")
+    assert [r["EchoNumber"] for r, _ in refs] == [1, 2, 3]
+    mine = {}
+    for info in lv.scan(tmp_path / "s"):
+        doc = _sidecar(lv.open(tmp_path / "s", series=info.id), tmp_path / f"{info.id}.nii")
+        mine[doc["EchoNumber"]] = doc["EchoTime"]
+    assert mine == {r["EchoNumber"]: r["EchoTime"] for r, _ in refs}
+
+
+def test_a_single_echo_series_has_no_echo_number(tmp_path):
+    """dcm2niix writes EchoNumber for multi-echo series only, whatever EchoNumbers says."""
+    write_dicom_4d_series(
+        tmp_path / "s",
+        SHAPE,
+        n_volumes=2,
+        modality="MR",
+        extra={"Manufacturer": "SIEMENS", "EchoNumbers": 2},
+    )
+    ((ref, _),) = _dcm2niix_sidecars(tmp_path / "s", tmp_path / "out")
+    assert "EchoNumber" not in ref
+    assert "EchoNumber" not in _sidecar(lv.open(tmp_path / "s"), tmp_path / "v.nii")
+
+
+@pytest.mark.parametrize(
+    ("manufacturer", "protocol", "description", "sequence"),
+    [
+        ("SIEMENS", None, "dwi desc", "epfid2d1"),
+        ("GE MEDICAL SYSTEMS", None, "dwi desc", "epi"),
+        ("GE MEDICAL SYSTEMS", None, None, "episeq"),
+        ("SIEMENS", None, None, "epfid2d1"),
+        ("SIEMENS", None, "x", None),
+        ("SIEMENS", "prot", "desc", None),
+    ],
+)
+def test_protocol_name_falls_back_as_dcm2niixs(
+    tmp_path, manufacturer, protocol, description, sequence
+):
+    truth = write_dicom_4d_series(
+        tmp_path / "s", SHAPE, n_volumes=2, modality="MR", extra={"Manufacturer": manufacturer}
+    )
+    for p in truth.files:
+        ds = pydicom.dcmread(p)
+        for key, value in (
+            ("ProtocolName", protocol),
+            ("SeriesDescription", description),
+            ("SequenceName", sequence),
+        ):
+            if value is not None:
+                setattr(ds, key, value)
+            elif key in ds:
+                delattr(ds, key)
+        ds.save_as(p)
+    ((ref, _),) = _dcm2niix_sidecars(tmp_path / "s", tmp_path / "out")
+    mine = _sidecar(lv.open(tmp_path / "s"), tmp_path / "v.nii")
+    assert mine.get("ProtocolName") == ref.get("ProtocolName")
+    expected = protocol or (description if description and len(description) > 1 else None)
+    if expected is None and manufacturer != "SIEMENS":
+        expected = sequence
+    assert mine.get("ProtocolName") == expected
+
+
+def test_siemens_mosaic_volume_without_a_b_value_keeps_the_table(tmp_path):
+    """A CSA header without B_value in one volume dropped the table silently; dcm2niix writes
+    that volume b = 0 (the first volume states one)."""
+    truth = write_mosaic_series(
+        tmp_path / "s",
+        (8, 6, 4),
+        volumes=3,
+        bvals=[1000, 0, 1000],
+        gradients_lps=[(1, 0, 0), (0, 0, 0), (0, 1, 0)],
+    )
+    plain = write_mosaic_series(tmp_path / "p", (8, 6, 4), volumes=3)
+    ds = pydicom.dcmread(truth.files[1])
+    ds[0x00291010].value = pydicom.dcmread(plain.files[1])[0x00291010].value
+    ds.save_as(truth.files[1])
+    shutil.rmtree(tmp_path / "p")
+    vol = lv.open(tmp_path / "s")
+    diff = vol.meta["diffusion"]
+    assert diff["bvals"] == [1000.0, 0.0, 1000.0]
+    assert diff["no_bvalue"] == [1]
+    np.testing.assert_allclose(diff["gradients_lps"], [(1, 0, 0), (0, 0, 0), (0, 1, 0)])
+    assert any("without a b-value" in w for w in vol.meta["warnings"])
+    ((_, nii),) = _dcm2niix_sidecars(tmp_path / "s", tmp_path / "out")
+    np.testing.assert_allclose(diff["bvals"], np.loadtxt(nii.with_suffix(".bval")))
+
+
+def test_siemens_slices_disagreeing_on_the_b_value_drop_the_table_with_a_warning(tmp_path):
+    truth = write_dicom_4d_series(
+        tmp_path / "s",
+        SHAPE,
+        n_volumes=3,
+        labels=(),
+        modality="MR",
+        extra={"Manufacturer": "SIEMENS"},
+    )
+    odd = sorted(truth.files)[4]
+    for p in truth.files:
+        ds = pydicom.dcmread(p)
+        b = [0, 1000, 1000][(int(ds.InstanceNumber) - 1) // SHAPE[2]] + (500 if p == odd else 0)
+        tags = {"B_value": ("IS", [b])}
+        if b:
+            tags["DiffusionGradientDirection"] = ("FD", [1.0, 0.0, 0.0])
+        ds.ScanningSequence = "EP"
+        ds.add_new(0x00290010, "LO", "SIEMENS CSA HEADER")
+        ds.add_new(0x00291010, "OB", csa2_bytes(tags))
+        ds.save_as(p)
+    vol = lv.open(tmp_path / "s")
+    assert "diffusion" not in vol.meta
+    assert any(w.startswith("diffusion table not kept") for w in vol.meta["warnings"])
