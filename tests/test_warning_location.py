@@ -60,7 +60,8 @@ def test_cache_warning_names_the_callers_line(tmp_path, monkeypatch):
     _from_here(cache_warnings)
 
 
-def test_nifti_sidecar_warning_names_the_callers_line(tmp_path):
+def _gzipped_spm_pair(tmp_path: Path) -> None:
+    """a.img.gz / a.hdr.gz beside SPM's plain a.mat (a pair gzipped after SPM wrote it)."""
     img = nib.Spm2AnalyzeImage(np.zeros((4, 4, 3), "int16"), np.diag([2.0, 2.0, 2.0, 1.0]))
     nib.save(img, tmp_path / "a.img")
     for name in ("a.img", "a.hdr"):
@@ -68,6 +69,10 @@ def test_nifti_sidecar_warning_names_the_callers_line(tmp_path):
         (tmp_path / f"{name}.gz").write_bytes(gzip.compress(raw))
         (tmp_path / name).unlink()
     assert (tmp_path / "a.mat").exists()  # SPM's sidecar, not gzipped with the pair
+
+
+def test_nifti_sidecar_warning_names_the_callers_line(tmp_path):
+    _gzipped_spm_pair(tmp_path)
     rec = _caught(lambda: lv.open(tmp_path / "a.img.gz"))
     assert any("a.mat is not read" in str(w.message) for w in rec)
     _from_here(rec)
@@ -87,12 +92,7 @@ def test_warning_filter_by_module_reaches_lazyvol_warnings(tmp_path, monkeypatch
 def test_every_lazyvol_warning_begins_with_lazyvol(tmp_path, monkeypatch):
     # a filter by message silences them all (a filter by module names the user's module now)
     monkeypatch.setenv("LAZYVOL_CACHE_DIR", str(tmp_path / "cache"))
-    img = nib.Spm2AnalyzeImage(np.zeros((4, 4, 3), "int16"), np.diag([2.0, 2.0, 2.0, 1.0]))
-    nib.save(img, tmp_path / "a.img")
-    for name in ("a.img", "a.hdr"):
-        raw = (tmp_path / name).read_bytes()
-        (tmp_path / f"{name}.gz").write_bytes(gzip.compress(raw))
-        (tmp_path / name).unlink()
+    _gzipped_spm_pair(tmp_path)
     rec = _caught(lambda: lv.open(tmp_path / "a.img.gz"))  # a message naming its file first
     assert rec and all(str(w.message).startswith("lazyvol: ") for w in rec)
     with warnings.catch_warnings():

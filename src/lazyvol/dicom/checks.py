@@ -31,12 +31,14 @@ if TYPE_CHECKING:  # (records are read by attribute: a reopen needs no FrameReco
     from .records import FrameRecord
 
 __all__ = [
+    "DERIVED_NOTE",
     "IOP_TOLERANCE",
     "check_records",
     "declared_spacing",
     "moved_volume",
     "normalised_iop",
     "record_problem",
+    "warn_derived",
     "warn_slope_zero",
 ]
 
@@ -280,6 +282,19 @@ def _slope_zero_message(files: Sequence[str]) -> str:
 def warn_slope_zero(files: Sequence[str]) -> None:
     """Emit the RescaleSlope-0 warning (at open: the scan result may come from the saved report)."""
     _warn_user(f"lazyvol: {_slope_zero_message(files)}", RuntimeWarning)
+
+
+#: How the note on a volume with derived diffusion volumes begins
+#: (:func:`lazyvol.dicom.diffusion.flag_derived`; emitted at open by :func:`warn_derived`).
+DERIVED_NOTE = "derived diffusion volume(s)"
+
+
+def warn_derived(warnings: Sequence[str]) -> None:
+    """Emit the derived-volumes warning (at open: the scan result may come from a saved report;
+    here, not in :mod:`~lazyvol.dicom.diffusion`, so a reopen imports no parsing code)."""
+    for note in warnings:
+        if note.startswith(DERIVED_NOTE):
+            _warn_user(f"lazyvol: {note}", RuntimeWarning)
 
 
 def moved_volume(

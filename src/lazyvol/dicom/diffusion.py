@@ -20,20 +20,18 @@ from typing import Any
 import numpy as np
 
 from .. import geometry as geo
-from .._warn import warn as _warn_user
 from ..sidecar import fsl_bvals_bvecs, fsl_bvecs, world_gradients
+from .checks import DERIVED_NOTE
 from .records import FrameRecord
 from .vendor import SOURCES as _VENDOR_SOURCES
 from .vendor import missing_bvalue_note
 
 __all__ = [
-    "DERIVED_NOTE",
     "derived_volumes",
     "diffusion_meta",
     "flag_derived",
     "fsl_bvals_bvecs",
     "fsl_bvecs",
-    "warn_derived",
     "world_gradients",
 ]
 
@@ -198,8 +196,6 @@ def diffusion_meta(
 #: vector for its b = 0 images; FLT_EPSILON).
 DERIVED_MIN_B = 5.0
 _ZERO_LENGTH = float(np.finfo(np.float32).eps)
-#: How the warning on a volume with derived diffusion volumes begins (emitted at open).
-DERIVED_NOTE = "derived diffusion volume(s)"
 
 
 def derived_volumes(diffusion: dict[str, Any]) -> list[int]:
@@ -241,10 +237,3 @@ def flag_derived(
         "a diffusion-weighted direction (dcm2niix says so too); its .bvec column is 0 0 0. "
         "They are meta['diffusion']['derived_volumes'] (0-based): leave them out of a model fit"
     )
-
-
-def warn_derived(warnings: Sequence[str]) -> None:
-    """Emit the derived-volumes warning (at open: the scan result may come from a saved report)."""
-    for note in warnings:
-        if note.startswith(DERIVED_NOTE):
-            _warn_user(f"lazyvol: {note}", RuntimeWarning)

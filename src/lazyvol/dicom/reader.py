@@ -27,9 +27,8 @@ from ..errors import (
 from ..geometry import check_affine
 from ..sources import SourceStamp, fingerprint
 from ..volume import Volume
-from .checks import warn_slope_zero
+from .checks import warn_derived, warn_slope_zero
 from .choose import select
-from .diffusion import warn_derived
 from .model import UNREAD_REASONS, FrameTable, SeriesInfo, encoding_reads, pixel_encoding
 from .pixels import DicomPlan, read_block, stale_files
 from .scanner import SCAN_OPTIONS, scan

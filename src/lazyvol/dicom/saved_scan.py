@@ -68,8 +68,10 @@ __all__ = [
 #: non-image; 21: a gzip-compressed DICOM file's skip names the SeriesInstanceUID of its bounded
 #: inflated start (it named none); 22: an enhanced file whose functional groups hold no
 #: PixelSpacing takes its top-level one (it had none); 23: JPEG-family frames split over several
-#: fragments with no usable offset table are located by their end markers (they were skipped).
-INDEX_VERSION = 23
+#: fragments with no usable offset table are located by their end markers (they were skipped);
+#: 24: UIH GRID files give one record a tile; Philips (2005,1429) label/control, Canon
+#: ImageComments directions and UIH (0065,1009)/(0065,1037) diffusion values are read.
+INDEX_VERSION = 24
 #: Layout of a report: 2: files named by their listing position, identities taken from the listing;
 #: 3: a volume's files may differ in pixel encoding (each frame's, ``encodings``), where 2 split them;
 #: 4: ... and in BitsStored (each frame's, ``stored_bits``), where 3 split them;
@@ -95,8 +97,10 @@ INDEX_VERSION = 23
 #: refused against the most common step. 15: a volume split from its series says what tells it
 #: apart (``this volume: ...``); messages count an enhanced file's frames as frames of one file;
 #: derived diffusion volumes (b > 0, zero gradient) are flagged. 16: a GE image with a b-value
-#: but no gradient direction is a b = 0 image (as dcm2niix writes it).
-REPORT_FORMAT = 16
+#: but no gradient direction is a b = 0 image (as dcm2niix writes it). 17: Canon/UIH diffusion
+#: tables, a missing b-value read as 0 (``no_bvalue``), ASLContext, ProtocolName/EchoNumber in the
+#: BIDS values, SliceTiming of UIH series, UIH GRID tiles.
+REPORT_FORMAT = 17
 #: A frame's identity in a report whose frames all have their listing entry's identity.
 _FROM_LISTING = "listing"
 #: The frames' paths of a report whose frames are its files, in order.

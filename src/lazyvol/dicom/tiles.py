@@ -11,6 +11,7 @@ is never read as one slice.
 from __future__ import annotations
 
 from .records import FrameRecord
+from .vendor import vendor_of
 
 __all__ = [
     "GRID_MARK",
@@ -41,9 +42,9 @@ def is_mosaic(rec: FrameRecord) -> bool:
 
 
 def is_uih(manufacturer: str | None) -> bool:
-    """Does Manufacturer (0008,0070) name United Imaging (UIH)?"""
-    m = (manufacturer or "").strip().upper()
-    return m.startswith("UIH") or "UNITED IMAGING" in m
+    """Does Manufacturer (0008,0070) name United Imaging (UIH, as
+    :func:`~lazyvol.dicom.vendor.vendor_of` tells vendors apart)?"""
+    return vendor_of((manufacturer or "").strip()) == "UIH"
 
 
 def is_vframe(rec: FrameRecord) -> bool:
