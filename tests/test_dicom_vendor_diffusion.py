@@ -215,6 +215,39 @@ def test_uih_private_diffusion_is_dcm2niixs(tmp_path, dcm2niix, orientation, dk)
     np.testing.assert_allclose(_written_lps(vol, tmp_path / "v.nii"), ref_lps, atol=1e-4)
 
 
+@pytest.mark.parametrize("bvals", [[0, 0, 0], [0]])
+def test_a_uih_series_of_b0_images_only_has_no_table(tmp_path, dcm2niix, bvals):
+    """UIH writes b = 0 images as b = 1.25 with no direction: a series of only those (the
+    reverse phase-encoding b0 run of a protocol) got a table of 1.25s; dcm2niix writes none, and
+    lazyvol writes none for the same series with the standard b = 0."""
+    truth = _series(tmp_path / "s", "UIH", bvals)
+    _rewrite(truth, _to_uih)
+    vol = lv.open(tmp_path / "s")
+    assert vol.meta.get("diffusion") is None
+    vol.to_nifti(tmp_path / "v.nii")
+    assert not (tmp_path / "v.bval").exists()
+    assert _reference(dcm2niix, tmp_path / "s", tmp_path / "out") == (None, None)
+
+
+@pytest.mark.parametrize("bvals", [[0, 1000, 500], [1000, 1000]])
+def test_a_ge_series_whose_weighted_volumes_all_lack_directions_says_why_it_has_no_table(
+    tmp_path, bvals
+):
+    """Every GE volume with a b-value but no direction is a b = 0 image (dcm2niix writes them 0):
+    the table then had no weighted volume and was dropped without a word."""
+    write_dicom_4d_series(
+        tmp_path / "s",
+        SHAPE,
+        labels=(),
+        bvals=bvals,
+        bvecs=[(0.0, 0.0, 0.0)] * len(bvals),
+        vendor="GE",
+    )
+    vol = lv.open(tmp_path / "s")
+    assert vol.meta.get("diffusion") is None
+    assert any("no diffusion table" in w for w in vol.meta["warnings"])
+
+
 def test_vendor_of_knows_uih():
     assert vendor_of("UIH") == "UIH"
     assert vendor_of("United Imaging Healthcare") == "UIH"

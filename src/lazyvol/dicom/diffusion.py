@@ -134,7 +134,10 @@ def diffusion_meta(
     nominal b-value there): its b-value is 0, as dcm2niix writes it, its index in
     ``"ge_zero_direction"``. A volume without a b-value among volumes that state one is a b = 0
     image (Canon writes none on its b = 0 images), its index in ``"no_bvalue"``. A series counts
-    only when some b-value is above 0.
+    only when some volume is diffusion-weighted: a b-value above 0 with a direction, or above
+    :data:`DERIVED_MIN_B` without one (UIH writes its b = 0 images as b = 1.25 with no
+    direction: a series of only those gets no table, as dcm2niix writes none). A GE series whose
+    every weighted volume lacks a direction keeps none either, with a note saying why.
     """
     if not firsts or all(r.b_value is None for r in firsts):
         return None
@@ -147,8 +150,17 @@ def diffusion_meta(
     ]
     for n in zeroed:
         bvals[n] = 0.0
-    if not any(b > 0 for b in bvals):
-        # Not a diffusion series (GE writes b = 0 in every BOLD image): no table, as dcm2niix.
+    if not any(
+        b > DERIVED_MIN_B or (b > 0 and not _no_direction(r)) for r, b in zip(firsts, bvals)
+    ):
+        # Not a diffusion series (GE writes b = 0 in every BOLD image, UIH b = 1.25 in its b = 0
+        # images): no table, as dcm2niix.
+        if zeroed and warnings is not None:
+            warnings.append(
+                f"GE diffusion: every volume with a b-value ({len(zeroed)}) has no gradient "
+                "direction (0019,10BB-10BD): they are read as b = 0 images, as dcm2niix writes "
+                "them, so the series has no diffusion table (a trace / isotropic series?)"
+            )
         return None
     # (the weighted volumes' attributes: a b = 0 volume's, or its lack of any, tell no direction)
     sources = list(dict.fromkeys(r.diffusion_source for r, b in zip(firsts, bvals) if b > 0))
