@@ -38,6 +38,27 @@ def _vector(tmp_path, intent="vector", shape=(6, 5, 4, 1, 3)):
     return path, x
 
 
+@pytest.mark.parametrize("intent", ["vector", "fnirt disp field", "displacement vector"])
+def test_components_on_the_4th_axis_are_not_pooled_either(tmp_path, intent):
+    """FSL stores displacement fields (fnirt, topup) as 4-D with an intent saying so, and a cut
+    of a 5-D vector image written back is 4-D with its intent: both were pooled (count 3x)."""
+    path, x = _vector(tmp_path, intent, shape=(6, 5, 4, 3))
+    vol = lv.open(path)
+    with pytest.raises(lv.DataTypeError, match=r"axis 3 \(NIfTI dim\[4\], 3 values\)"):
+        lv.stats(vol)
+    res = lv.stats(vol, axis=(0, 1, 2))
+    np.testing.assert_allclose(res.mean, x.astype(np.float64).reshape(-1, 3).mean(axis=0))
+    (tmp_path / "five").mkdir()
+    five, _ = _vector(tmp_path / "five")  # (x, y, z, 1, 3)
+    lv.open(five)[:, :, :, 0, :].to_nifti(tmp_path / "cut.nii")
+    with pytest.raises(lv.DataTypeError, match="components"):
+        lv.stats(lv.open(tmp_path / "cut.nii"))
+    # a 4-D series without such an intent is a time series: one result, as before
+    plain = nib.Nifti1Image(x, np.eye(4))
+    nib.save(plain, tmp_path / "series.nii")
+    assert lv.stats(lv.open(tmp_path / "series.nii")).count == x.size
+
+
 @pytest.mark.parametrize("intent", ["vector", "rgb vector", "none"])
 def test_stats_refuses_to_pool_the_components_of_a_vector_image(tmp_path, intent):
     """Before, count was 3 x the voxels and the mean that of x, y and z together."""

@@ -48,13 +48,41 @@ def check_mask_dtype(dtype: np.dtype[np.generic], where: str = "") -> None:
     )
 
 
+#: NIfTI intents (nibabel's names) whose values are the components of one vector or matrix per
+#: voxel: stored on dim[5] by the standard, on dim[4] by FSL (fnirt/topup fields and coefficients,
+#: dtifit's V1 with an intent set) and by a 4-D file written from a cut of a 5-D one.
+COMPONENT_INTENTS = frozenset(
+    {
+        "vector",
+        "displacement vector",
+        "rgb vector",
+        "rgba vector",
+        "general matrix",
+        "symmetric matrix",
+        "quaternion",
+        "fnirt disp field",
+        "fnirt cubic spline coef",
+        "fnirt dct coef",
+        "fnirt quad spline coef",
+        "topup cubic spline coef",
+        "topup quad spline coef",
+    }
+)
+
+
 def component_axes(shape: Sequence[int], meta: Mapping[str, Any]) -> list[tuple[int, int]]:
     """``(axis, source axis)`` of each axis of a volume that is one of its source's axes past the
     4th (NIfTI dim[5] to dim[7]: the components of a vector, RGB or statistic image) and holds more
     than one value. A cut of a 5-axis volume (``vol[:, :, :, 0]``) records which source axes its
-    axes are (:func:`lazyvol._source_index.source_axes`)."""
+    axes are (:func:`lazyvol._source_index.source_axes`). A 4-D volume whose intent says its values
+    are components (:data:`COMPONENT_INTENTS`) has them on its 4th axis when no later axis holds
+    them (FSL's layout of a displacement field)."""
     sources = source_axes(meta, len(shape)) or list(range(3, len(shape)))
-    return [(a, src) for a, src in enumerate(sources, start=3) if src >= 4 and shape[a] > 1]
+    found = [(a, src) for a, src in enumerate(sources, start=3) if src >= 4 and shape[a] > 1]
+    intent = str(meta.get("intent") or "").strip()
+    if not found and len(shape) == 4 and shape[3] > 1 and intent in COMPONENT_INTENTS:
+        found = [(3, sources[0])]
+    return found
 
 
 def check_components(shape: Sequence[int], meta: Mapping[str, Any], where: str = "") -> None:
