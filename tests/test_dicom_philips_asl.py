@@ -60,3 +60,36 @@ def test_asl_kind_must_be_constant_inside_a_volume(tmp_path):
     with pytest.raises(LazyvolError) as err:
         lv.open(tmp_path / "in")
     assert "Philips ASL label/control (2005,1429) varies inside volume 0" in str(err.value)
+
+
+def _by_instance(truth) -> list[str]:
+    return sorted(truth.files, key=lambda p: int(pydicom.dcmread(p).InstanceNumber))
+
+
+def test_an_image_without_the_kind_does_not_hide_a_mixed_volume(tmp_path):
+    """The check skipped the attribute for the whole series once any image lacked it: a volume
+    whose images disagree was then reported as the kind of its first image."""
+    truth, _ = _asl_series(tmp_path / "in")
+    files = _by_instance(truth)
+    ds = pydicom.dcmread(files[0])
+    ds[0x20051429].value = "CONTROL"  # volume 0: one CONTROL among LABELs
+    ds.save_as(files[0])
+    ds = pydicom.dcmread(files[-1])
+    del ds[0x20051429]  # an unrelated image without the attribute
+    ds.save_as(files[-1])
+    with pytest.raises(LazyvolError) as err:
+        lv.open(tmp_path / "in")
+    assert "Philips ASL label/control (2005,1429) varies inside volume 0" in str(err.value)
+
+
+def test_a_volume_whose_first_image_lacks_the_kind_takes_its_other_images(tmp_path):
+    """ASLContext was dropped for the whole series (no .tsv, no word) when the first image of a
+    volume lacked (2005,1429): the volume's other images state it."""
+    truth, kinds = _asl_series(tmp_path / "in")
+    first = _by_instance(truth)[0]
+    ds = pydicom.dcmread(first)
+    del ds[0x20051429]
+    ds.save_as(first)
+    vol = lv.open(tmp_path / "in")
+    assert vol.meta["axis4_values"]["ASLContext"] == kinds
+    np.testing.assert_array_equal(np.asarray(vol.compute()), truth.stored)

@@ -253,3 +253,21 @@ def test_vendor_of_knows_uih():
     assert vendor_of("United Imaging Healthcare") == "UIH"
     assert vendor_of("TOSHIBA_MEC") == "CANON"
     assert vendor_of("ACME") == ""
+
+
+def test_a_volume_takes_its_b_value_from_the_slices_that_state_it(tmp_path):
+    """The b-value of a one-file-per-slice volume came from its first slice alone: a first slice
+    without DiffusionBValue among slices stating b = 1000 made a b = 0 volume (dcm2niix, which
+    reads the first slice too, writes 0; the other slices say otherwise)."""
+    truth = _series(tmp_path / "s", "SIEMENS", [0, 1000, 1000, 1000])
+    by_volume: dict[float, list[tuple[int, str]]] = {}
+    for p in truth.files:
+        d = pydicom.dcmread(p)
+        by_volume.setdefault(float(d.DiffusionBValue), []).append((int(d.InstanceNumber), p))
+    victim = min(by_volume[1000.0])[1]  # the first slice of the first b = 1000 volume
+    d = pydicom.dcmread(victim)
+    del d.DiffusionBValue, d.DiffusionGradientOrientation
+    d.save_as(victim)
+    vol = lv.open(tmp_path / "s")
+    assert vol.meta["diffusion"]["bvals"] == [0.0, 1000.0, 1000.0, 1000.0]
+    assert np.linalg.norm(vol.meta["diffusion"]["gradients_lps"][1]) > 0.99

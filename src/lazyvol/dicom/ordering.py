@@ -46,7 +46,7 @@ from typing import Any
 
 from .records import FrameRecord
 
-__all__ = ["Axis4Order", "acquisition_seconds", "order_volumes", "RULE_NAMES"]
+__all__ = ["Axis4Order", "RULE_NAMES", "acquisition_seconds", "order_volumes", "stated"]
 
 
 @dataclass
@@ -124,6 +124,12 @@ _VOLUME_CONSTANT: tuple[tuple[str, Callable[[FrameRecord], Any]], ...] = (
     ("DimensionIndexValues (0020,9157)", _dimension_key),
     ("TemporalPositionIdentifier (0020,0100)", lambda r: r.temporal_position),
     ("EchoNumbers (0018,0086)", lambda r: r.echo_number),
+)
+#: Per-volume values a volume's metadata reports (its b-value and direction, its ASL kind): the
+#: images of one volume that state one must agree, whatever other images (or other volumes)
+#: state none (Canon writes no b-value on its b = 0 images; a private attribute may be missing
+#: from an image or two).
+_STATED_CONSTANT: tuple[tuple[str, Callable[[FrameRecord], Any]], ...] = (
     ("diffusion b-value/gradient", _diffusion_key),
     ("Philips ASL label/control (2005,1429)", _asl_key),
 )
@@ -160,7 +166,18 @@ def _inconsistent(volumes: list[list[FrameRecord]]) -> str | None:
             vals = {key(r) for r in vol}
             if len(vals) > 1:
                 return f"{name} varies inside volume {t} ({len(vals)} values)"
+    for name, key in _STATED_CONSTANT:
+        for t, vol in enumerate(volumes):
+            vals = {v for v in map(key, vol) if v is not None}
+            if len(vals) > 1:
+                return f"{name} varies inside volume {t} ({len(vals)} values)"
     return None
+
+
+def stated(volume: Sequence[FrameRecord | None], key: Callable[[FrameRecord], Any]) -> Any:
+    """The value ``key`` gives the first image of ``volume`` that states one (None: none does);
+    :func:`_inconsistent` saw to it that the others agree."""
+    return next((v for v in (key(r) for r in volume if r is not None) if v is not None), None)
 
 
 def _label_rule(
@@ -278,7 +295,7 @@ def _values(volumes: list[list[FrameRecord]], keyword: str, rule: str) -> dict[s
             list(volumes[t][0].dimension_values or []) for t in range(len(volumes))
         ]
     for kw, get in _REPORTED:
-        vals = [get(v[0]) for v in volumes]
+        vals = [stated(v, get) for v in volumes]
         if all(x is not None for x in vals) and (kw == keyword or len(set(vals)) > 1):
             out[kw] = vals
     return out

@@ -99,8 +99,10 @@ INDEX_VERSION = 24
 #: derived diffusion volumes (b > 0, zero gradient) are flagged. 16: a GE image with a b-value
 #: but no gradient direction is a b = 0 image (as dcm2niix writes it). 17: Canon/UIH diffusion
 #: tables, a missing b-value read as 0 (``no_bvalue``), ASLContext, ProtocolName/EchoNumber in the
-#: BIDS values, SliceTiming of UIH series, UIH GRID tiles.
-REPORT_FORMAT = 17
+#: BIDS values, SliceTiming of UIH series, UIH GRID tiles. 18: a volume's diffusion values and
+#: ASL kind come from the images that state them, which must agree (an image stating none no
+#: longer hides a mixed volume); a UIH b = 0-only series has no table.
+REPORT_FORMAT = 18
 #: A frame's identity in a report whose frames all have their listing entry's identity.
 _FROM_LISTING = "listing"
 #: The frames' paths of a report whose frames are its files, in order.

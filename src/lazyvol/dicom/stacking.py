@@ -507,7 +507,13 @@ def _finish(st: _Stack, volumes: Volumes, axis4: str | None) -> None:
     component = image_component(first)
     if component:
         meta["image_component"] = component
-    firsts = [next(r for r in vol if r is not None) for vol in volumes]
+    # each volume's diffusion values from an image that states them (the others agree, or lack
+    # them: ordering._inconsistent); its first image when none does
+    firsts = [
+        next((r for r in vol if r is not None and r.b_value is not None), None)
+        or next(r for r in vol if r is not None)
+        for vol in volumes
+    ]
     diffusion = diffusion_meta(firsts, st.warnings)
     if diffusion:
         meta["diffusion"] = diffusion
