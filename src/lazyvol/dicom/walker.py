@@ -54,6 +54,10 @@ _WANTED = frozenset(_TAG.values()) | {0x00080005} | _EXTRA_TAGS
 #: Wanted values captured only up to MAX_PRIVATE_BYTES (larger ones are skipped, not read: their
 #: value is None, so the reader can say why).
 _BOUNDED = frozenset(CSA_TAGS) | {PROTOCOL_BLOCK}
+#: Wanted values read only when short: ImageComments (0020,4000), read for the diffusion
+#: direction Canon writes there (``b=1000(0.0,1.0,0.0)``), may hold anything up to 10,240
+#: characters (LT), which no header scan should fetch for nothing.
+_SHORT_ONLY = {0x00204000: 1024}
 #: Wanted tags that are sequences: their items are parsed by pydicom (multi-frame files; a
 #: Modality LUT, whose file is refused).
 _WANTED_SQ = frozenset(
@@ -314,7 +318,9 @@ def _capture(
     too large to read: it is there, not read). A tag met twice with another value makes the file
     unusual: pydicom's element reader then lists the repeats, and the file is refused as
     malformed."""
-    if length <= MAX_PRIVATE_BYTES or tag not in _BOUNDED:
+    if (length <= MAX_PRIVATE_BYTES or tag not in _BOUNDED) and length <= _SHORT_ONLY.get(
+        tag, length
+    ):
         value = _wanted_value(w, tag, vpos, length)
     else:
         value = None
