@@ -19,18 +19,13 @@ Q = (1, 5, 25, 50, 75, 95, 99)
 
 @pytest.fixture
 def held(monkeypatch):
-    """The values and sub-bin counts each exact-percentile pass handed back at once."""
+    """The values, sub-bin counts and sub-bin edges each exact-percentile pass held at once."""
     cells: list[int] = []
     select = Passes.select
 
-    def counting(self, targets):
-        found = select(self, targets)
-        cells.append(
-            sum(
-                sum(v.size for v in p.values) + (0 if p.sub_counts is None else p.sub_counts.size)
-                for p in found.values()
-            )
-        )
+    def counting(self, spec):
+        found = select(self, spec)
+        cells.append(found.cells + spec.edges.size)
         return found
 
     monkeypatch.setattr(Passes, "select", counting)

@@ -18,6 +18,8 @@ import numpy.typing as npt
 
 from . import limits
 from .parts import (
+    COLLECT,
+    INTS,
     BlockSpec,
     CountsPart,
     Histogram,
@@ -27,7 +29,6 @@ from .parts import (
     Picked,
     SelectPart,
     SelectSpec,
-    SelectTarget,
 )
 
 __all__ = ["block_hist", "block_select", "block_stats", "int_sum", "value_counts"]
@@ -273,39 +274,98 @@ def block_hist(block: Any, mblock: Any, spec: BlockSpec) -> Histogram:
 
 
 def block_select(block: Any, mblock: Any, spec: SelectSpec) -> SelectPart:
-    """For each target interval: its values (``collect``) or its counts by sub-bin, plus min/max."""
+    """For each target interval: its extremes and its values (COLLECT) or counts by sub-bin.
+
+    Each row with targets is sorted once (NaNs go last and are never inside an interval); every
+    interval and sub-bin is then a slice of it, found by binary search."""
     arr, mb, _k = _prepare(block, mblock, spec.kept)
-    by_row: dict[int, list[tuple[int, SelectTarget]]] = {}
-    for t, tgt in enumerate(spec.targets):
-        by_row.setdefault(tgt.row, []).append((t, tgt))
-    out: SelectPart = {}
+    t_n = len(spec.rows)
+    out = Picked(
+        np.zeros(t_n, np.int64),
+        np.zeros(t_n, arr.dtype),
+        np.zeros(t_n, arr.dtype),
+        np.zeros(spec.nsubs, np.int64),
+    )
+    bounds = _Bounds(spec, arr.dtype)
+    starts = np.searchsorted(spec.rows, np.arange(_k + 1))
+    pieces: list[Values] = []
     for r, v in iter_rows(arr, mb, spec.kept):
-        if r not in by_row:
-            continue
-        if spec.kind == "float":
-            v = _drop_nan(v)
-        for t, tgt in by_row[r]:
-            out[t] = _pick(v, tgt)
+        a, b = int(starts[r]), int(starts[r + 1])
+        if a < b:
+            pieces.extend(_select_row(np.sort(v), a, b, spec, bounds, out))
+    collect = np.where(spec.mode == COLLECT, out.n, 0)
+    if collect.any():
+        out.values = [(np.concatenate(pieces), collect)]
     return out
 
 
-def _pick(v: Values, tgt: SelectTarget) -> Picked:
-    # The bounds are float64 (edges of float64 bins): compared as Python floats, numpy 2 would
-    # round them to float32 data's precision and an interval finer than it would select nothing.
-    lo_b, hi_b = np.float64(tgt.lo), np.float64(tgt.hi)
-    upper = (v <= hi_b) if tgt.closed else (v < hi_b)
-    sel = v[(v >= lo_b) & upper]
-    if sel.size == 0:
-        if tgt.collect:
-            return Picked(None, None)
-        return Picked(None, None, sub_counts=np.zeros(tgt.nsub, dtype=np.int64))
-    lo, hi = sel.min().item(), sel.max().item()
-    if tgt.collect:
-        return Picked(lo, hi, values=[sel.copy()])
-    if tgt.ints is not None:  # integers, one sub-bin each (exact offsets, any integer dtype)
-        offsets = _shift(sel, tgt.ints[0])
-    else:  # [e_j, e_j+1): numpy.histogram's rule, and the last bin closed
-        edges = tgt.edge_array()
-        found = np.searchsorted(edges, sel.astype(np.float64), side="right") - 1
-        offsets = np.clip(found, 0, tgt.nsub - 1)
-    return Picked(lo, hi, sub_counts=np.bincount(offsets, minlength=tgt.nsub).astype(np.int64))
+class _Bounds:
+    """The targets' bounds and edges as keys in the data's dtype, each keeping the float64 bound's
+    meaning (``x >= lo`` and ``x < hi`` or ``x <= hi``, ``x`` taken as float64) for a search in
+    sorted values. Integer values are compared as float64, as the histogram binned them."""
+
+    def __init__(self, spec: SelectSpec, dtype: np.dtype[Any]) -> None:
+        self.search_f64 = dtype.kind != "f"
+        conv = (lambda x, _up: x) if self.search_f64 else (lambda x, up: _directed(x, dtype, up))
+        self.lo = conv(spec.lo, True)
+        self.hi_open = conv(spec.hi, True)
+        self.hi_closed = conv(spec.hi, False)
+        self.edges = conv(spec.edge_values(), True)
+        # each edge's target, and where the count of the sub-bin it opens goes (-1: a last edge)
+        self.edge_at = spec.edge_at
+        nedge = np.diff(self.edge_at)
+        self.edge_tid = np.repeat(np.arange(len(nedge)), nedge)
+        last = np.zeros(len(self.edge_tid), dtype=np.bool_)
+        last[self.edge_at[1:][nedge > 0] - 1] = True
+        local = np.arange(len(self.edge_tid)) - self.edge_at[:-1][self.edge_tid]
+        self.edge_dest = np.where(last, -1, spec.sub_at[self.edge_tid] + local)
+        self.ints = np.flatnonzero(spec.mode == INTS)
+
+
+def _directed(x: npt.NDArray[np.float64], dtype: np.dtype[Any], up: bool) -> Values:
+    """``x`` as values of a floating-point ``dtype``, rounded up (the least not below ``x``) or
+    down (the greatest not above): then ``v >= x`` is ``v >= up`` and ``v <= x`` is ``v <= down``
+    for any ``v`` of that dtype (numpy 2 would compare a float32 array with a float64 scalar in
+    float32, and an interval finer than float32 would select nothing)."""
+    with np.errstate(over="ignore"):
+        y = x.astype(dtype)
+    wrong = (y < x) if up else (y > x)
+    if wrong.any():
+        y[wrong] = np.nextafter(y[wrong], dtype.type(np.inf if up else -np.inf))
+    return y
+
+
+def _select_row(
+    sv: Values, a: int, b: int, spec: SelectSpec, bnd: _Bounds, out: Picked
+) -> list[Values]:
+    """Fill targets ``a:b`` (one row's) of ``out`` from the row's sorted values ``sv``; the values
+    the row's COLLECT targets hold, in target order."""
+    keys = sv.astype(np.float64) if bnd.search_f64 else sv
+    lo = np.searchsorted(keys, bnd.lo[a:b], side="left")
+    hi = np.where(
+        spec.closed[a:b],
+        np.searchsorted(keys, bnd.hi_closed[a:b], side="right"),
+        np.searchsorted(keys, bnd.hi_open[a:b], side="left"),
+    )
+    n = np.maximum(hi - lo, 0)
+    out.n[a:b] += n
+    some = np.flatnonzero(n)
+    out.vmin[a + some] = sv[lo[some]]
+    out.vmax[a + some] = sv[hi[some] - 1]
+    e0, e1 = int(bnd.edge_at[a]), int(bnd.edge_at[b])
+    if e1 > e0:  # sub-bin j of a target: from edge j to edge j + 1; its last ends where it ends
+        pos = np.searchsorted(keys, bnd.edges[e0:e1], side="left")
+        dest = bnd.edge_dest[e0:e1]
+        ends = dest < 0
+        pos[ends] = hi[bnd.edge_tid[e0:e1][ends] - a]
+        inner = dest[:-1] >= 0
+        out.sub[dest[:-1][inner]] += np.diff(pos)[inner]
+    for t in bnd.ints[np.searchsorted(bnd.ints, a) : np.searchsorted(bnd.ints, b)].tolist():
+        if n[t - a]:  # one integer a sub-bin (exact offsets, any integer dtype)
+            offsets = _shift(sv[lo[t - a] : hi[t - a]], int(spec.first[t]))
+            s = int(spec.sub_at[t])
+            out.sub[s : s + int(spec.nsub[t])] += np.bincount(offsets, minlength=int(spec.nsub[t]))
+    take = np.flatnonzero((spec.mode[a:b] == COLLECT) & (n > 0)).tolist()
+    if not take:
+        return []
+    return [np.concatenate([sv[lo[i] : hi[i]] for i in take])]  # a copy: sv is not kept

@@ -13,9 +13,6 @@ import numpy.typing as npt
 from . import limits
 from .parts import CountsPart, FloatArray, IntArray, MomentsPart, Part, Scalar
 from .percentiles import (
-    Bracket,
-    OrderStat,
-    RankKey,
     SelectRunner,
     estimate,
     exact_select,
@@ -129,6 +126,8 @@ def _counts_row(
 
 def _moments_rows(cols: _Columns, m: MomentsPart, req: StatsRequest) -> None:
     """Extremes, sum, mean, variance and histogram of every row of a moments partial."""
+    if cols.hist is not None and m.hist is not None:  # (rows x bins: not copied)
+        cols.hist, cols.under, cols.over = m.hist.counts, m.hist.under, m.hist.over
     for r in range(m.k):
         n = int(m.n[r])
         if n == 0:
@@ -149,10 +148,6 @@ def _moments_rows(cols: _Columns, m: MomentsPart, req: StatsRequest) -> None:
             cols.mean[r] = float(lo)
             if n - req.ddof > 0:
                 cols.var[r] = 0.0
-        if cols.hist is not None and m.hist is not None:
-            cols.hist[r] = m.hist.counts[r]
-            cols.under[r] = int(m.hist.under[r])
-            cols.over[r] = int(m.hist.over[r])
 
 
 def _float_sum_mean(sums: list[float], n: int, m: MomentsPart, r: int) -> tuple[float, float]:
@@ -186,73 +181,72 @@ def _moments_percentiles(
     req: StatsRequest,
     run_select: SelectRunner | None,
 ) -> int:
-    """Percentiles of a moments partial (from its histogram, or exact); the extra passes made."""
-    brackets: dict[RankKey, Bracket] = {}
-    infinite: dict[RankKey, OrderStat] = {}  # order statistics that are -inf or +inf
+    """Percentiles of a moments partial (from its histogram, or exact); the extra passes made.
+
+    Every row's order statistics are handled together as arrays (many rows: per slice)."""
+    rows = np.flatnonzero(m.n > 0)
+    if not len(rows):
+        return 0
+    n = m.n
+    vmin = np.array([np.nan if x is None else float(x) for x in m.vmin])
+    vmax = np.array([np.nan if x is None else float(x) for x in m.vmax])
+    prev, nxt, gamma = ranks(n[rows], req.q)  # (rows, q)
+    # the distinct (row, rank) pairs: a row's rank r is key row * span + r
+    span = int(n.max()) + 1
+    pairs = np.unique(
+        np.concatenate(
+            [(rows[:, None] * span + prev).ravel(), (rows[:, None] * span + nxt).ravel()]
+        )
+    )
     # The default range spans the finite values; explicit edges may not (bins=[...]).
     default = req.range is None and isinstance(req.bins, int)
-    cums = None if m.hist is None else np.cumsum(m.hist.counts, axis=1)
-    by_n: dict[int, tuple[IntArray, IntArray, FloatArray]] = {}  # rows mostly share their count
-    for r in range(m.k):
-        n = int(m.n[r])
-        if n == 0:
-            continue
-        prev, nxt, _gamma = by_n.setdefault(n, ranks(n, req.q))
-        for rank in set(prev.tolist()) | set(nxt.tolist()):
-            cum = None if cums is None else cums[r]
-            b = locate(rank, n, m, r, edges, finite_range=default, cum=cum)
-            if isinstance(b, float):
-                infinite[(r, rank)] = b
-            elif b is not None:
-                brackets[(r, rank)] = b
-    order_stats: dict[RankKey, OrderStat] = dict(infinite)
+    br, value = locate(pairs // span, pairs % span, n, vmin, vmax, m.hist, edges, default)
+    err = np.where(np.isnan(value), np.inf, 0.0)
+    todo = np.isnan(value)
     extra = 0
-    if req.exact_percentiles and brackets:
+    if req.exact_percentiles:
         assert run_select is not None
         budget = limits.exact_budget(m.k, 0 if m.hist is None else m.hist.nbins)
-        got, extra, unresolved = exact_select(brackets, run_select, req.kind, budget)
-        order_stats.update(got)
-        if unresolved:
+        got, got_value, extra, unresolved = exact_select(
+            br.take(todo), run_select, req.kind, budget
+        )
+        value[got], err[got] = got_value, 0.0
+        if len(unresolved):
             cols.method = "histogram"
-            order_stats.update(unresolved)
-    elif not req.exact_percentiles:
-        order_stats.update(brackets)
-    for r in range(m.k):
-        n = int(m.n[r])
-        if n == 0:
-            continue
-        prev, nxt, gamma = by_n.setdefault(n, ranks(n, req.q))
-        av, bv, err = [], [], []
-        for p_, x_, g in zip(prev.tolist(), nxt.tolist(), gamma.tolist()):
-            ea, ua = _order_stat(order_stats, m, r, p_, n)
-            eb, ub = _order_stat(order_stats, m, r, x_, n)
-            av.append(ea)
-            bv.append(eb)
-            # an order statistic weighted 0 by the interpolation adds no error
-            err.append(ua if g == 0 else ub if g == 1 else max(ua, ub))
-        cols.pct[r] = lerp_numpy(av, bv, gamma)
-        cols.perr[r] = err
+        br = unresolved
+    else:
+        br = br.take(todo)
+    value[br.key], err[br.key] = estimate(br)
+    value, err = _clamped(value, err, pairs // span, pairs % span, n, vmin, vmax)
+    a = np.searchsorted(pairs, rows[:, None] * span + prev)
+    b = np.searchsorted(pairs, rows[:, None] * span + nxt)
+    cols.pct[rows] = lerp_numpy(value[a], value[b], gamma)
+    # an order statistic weighted 0 by the interpolation adds no error
+    cols.perr[rows] = np.where(
+        gamma == 0, err[a], np.where(gamma == 1, err[b], np.maximum(err[a], err[b]))
+    )
     return extra
 
 
-def _order_stat(
-    order_stats: dict[RankKey, OrderStat], m: MomentsPart, r: int, rank: int, n: int
-) -> tuple[float, float]:
-    """(value, error bound) of order statistic ``rank`` of row ``r``: the known minimum and
+def _clamped(
+    value: FloatArray,
+    err: FloatArray,
+    row: IntArray,
+    rank: IntArray,
+    n: IntArray,
+    vmin: FloatArray,
+    vmax: FloatArray,
+) -> tuple[FloatArray, FloatArray]:
+    """(value, error bound) of order statistics ``rank`` of rows ``row``: the known minimum and
     maximum are the first and last (and every one when they are equal); an estimate from a bin
     is kept between them."""
-    vmin, vmax = m.vmin[r], m.vmax[r]
-    if vmin is not None and vmax is not None:
-        lo, hi = float(vmin), float(vmax)
-        if rank == 0 or lo == hi:
-            return lo, 0.0
-        if rank == n - 1:
-            return hi, 0.0
-        value, err = estimate(order_stats, r, rank)
-        if not math.isnan(value):
-            return min(max(value, lo), hi), err
-        return value, err
-    return estimate(order_stats, r, rank)
+    lo, hi = vmin[row], vmax[row]
+    first = (rank == 0) | (lo == hi)
+    last = ~first & (rank == n[row] - 1)
+    value = np.where(np.isnan(value), value, np.minimum(np.maximum(value, lo), hi))
+    value = np.where(first, lo, np.where(last, hi, value))
+    err = np.where(first | last, 0.0, err)
+    return value, err
 
 
 def _obj(x: list[Any]) -> npt.NDArray[np.object_]:

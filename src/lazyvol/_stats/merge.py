@@ -164,10 +164,9 @@ def merge_hists(*parts: Histogram) -> Histogram:
 
 def merge_selects(*parts: SelectPart) -> SelectPart:
     """Merge exact-percentile partials target by target (a node of the merge tree)."""
-    out: SelectPart = {}
-    for p in parts:
-        for t, picked in p.items():
-            out[t] = picked if t not in out else out[t] + picked
+    out = parts[0]
+    for p in parts[1:]:
+        out = out + p
     return out
 
 

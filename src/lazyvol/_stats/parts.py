@@ -7,10 +7,11 @@ A partial covers ``k`` output rows (one row without ``axis=``; one per kept inde
   exact or compensated sums, mean and M2, optionally a histogram.
 - :class:`Histogram` -- the second pass of floating-point data: bin counts only.
 - :data:`SelectPart` -- exact percentile passes: per target interval, its values or a
-  sub-histogram (:class:`Picked`).
+  sub-histogram, as arrays over the targets (:class:`Picked`).
 
 The specs (:class:`BlockSpec`, :class:`SelectSpec`) say what a block task computes; they are small,
-frozen and picklable with the standard library, like everything else a dask graph holds.
+frozen and picklable (numpy arrays rather than Python objects per target), like everything else a
+dask graph holds.
 """
 
 from __future__ import annotations
@@ -22,6 +23,11 @@ import numpy as np
 import numpy.typing as npt
 
 __all__ = [
+    "COLLECT",
+    "EDGES",
+    "EVEN",
+    "INTS",
+    "Found",
     "BlockSpec",
     "CountsPart",
     "Histogram",
@@ -30,7 +36,7 @@ __all__ = [
     "Picked",
     "SelectPart",
     "SelectSpec",
-    "SelectTarget",
+    "even_edge",
     "pick_max",
     "pick_min",
 ]
@@ -166,66 +172,120 @@ class BlockSpec:
         return self.bins if isinstance(self.bins, int) else len(self.bins) - 1
 
 
-@dataclass(frozen=True)
-class SelectTarget:
-    """An interval of one row whose values an exact-percentile pass collects or sub-bins."""
+#: How a select pass gathers a target interval: its values, counts by even float64 sub-bins
+#: (:func:`even_edge`: nothing to carry), by explicit float64 sub-bin edges, or integer by integer.
+COLLECT, EVEN, EDGES, INTS = 0, 1, 2, 3
 
-    row: int
-    lo: float
-    hi: float
-    closed: bool  # the interval includes ``hi``
-    collect: bool  # collect the values (few enough) rather than count them by sub-bin
-    #: otherwise the sub-bins: integers ``(first, last)`` counted value by value, or else
-    #: increasing float64 edges (``[e_j, e_j+1)``, the last one closed like the interval), packed
-    #: as little-endian float64 bytes (8 bytes an edge where a tuple of floats takes 32)
-    ints: tuple[int, int] | None = None
-    edges: bytes = b""
 
-    @property
-    def nsub(self) -> int:
-        """Number of sub-bins."""
-        if self.ints is not None:
-            return self.ints[1] - self.ints[0] + 1
-        return max(len(self.edges) // 8 - 1, 0)
-
-    def edge_array(self) -> npt.NDArray[np.float64]:
-        """The float64 sub-bin edges."""
-        return np.frombuffer(self.edges, dtype="<f8").astype(np.float64)
+def even_edge(lo: FloatArray, hi: FloatArray, n: IntArray, j: IntArray) -> FloatArray:
+    """Edge ``j`` of ``n`` even sub-bins of ``[lo, hi]`` (numpy.linspace's rule, elementwise):
+    the planner and the block tasks compute the same float64 edges from the same four numbers."""
+    with np.errstate(over="ignore", invalid="ignore"):
+        inner = lo + (hi - lo) * (j / n)
+    return np.where(j == 0, lo, np.where(j == n, hi, inner))
 
 
 @dataclass(frozen=True)
 class SelectSpec:
-    """What an exact-percentile block task computes (rows are local to the block's group)."""
+    """What an exact-percentile block task computes: target intervals as arrays (one entry a
+    target, sorted by row, then by ``lo``; the intervals of a row do not overlap). Rows are local
+    to the block's group."""
 
     kept: tuple[int, ...]
     kind: Kind
-    targets: tuple[SelectTarget, ...]
+    rows: IntArray  # (T,) the row of each target
+    lo: FloatArray  # (T,) float64 bounds
+    hi: FloatArray
+    closed: npt.NDArray[np.bool_]  # (T,) the interval includes ``hi``
+    mode: npt.NDArray[np.int8]  # (T,) COLLECT, EVEN, EDGES or INTS
+    sub_at: IntArray  # (T,) where a target's sub-bin counts start in the flat counts
+    nsub: IntArray  # (T,) its number of sub-bins (0 to collect)
+    #: EDGES: increasing float64 edges (``[e_j, e_j+1)``, the last one closed like the interval),
+    #: ``nsub + 1`` a target, one after another in target order (EVEN: computed, not carried)
+    edges: FloatArray
+    #: INTS: the first integer counted (one sub-bin an integer), modulo 2**64
+    first: npt.NDArray[np.uint64]
+
+    @property
+    def nsubs(self) -> int:
+        """Sub-bin counts of all targets together."""
+        return int(self.nsub.sum())
+
+    @property
+    def edge_at(self) -> IntArray:
+        """Where each target's edges start in :meth:`edge_values` (and end: one more entry)."""
+        return _starts(np.where((self.mode == EVEN) | (self.mode == EDGES), self.nsub + 1, 0))
+
+    @property
+    def explicit_at(self) -> IntArray:
+        """Where each target's edges start in ``edges`` (and end: one more entry)."""
+        return _starts(np.where(self.mode == EDGES, self.nsub + 1, 0))
+
+    def edge_values(self) -> FloatArray:
+        """The edges of every EVEN and EDGES target, one after another in target order."""
+        at = self.edge_at
+        tid = np.repeat(np.arange(len(self.mode)), np.diff(at))
+        j = np.arange(int(at[-1]), dtype=np.int64) - at[:-1][tid]
+        out = np.empty(len(tid))
+        even = self.mode[tid] == EVEN
+        t = tid[even]
+        out[even] = even_edge(self.lo[t], self.hi[t], self.nsub[t], j[even])
+        out[~even] = self.edges
+        return out
+
+
+def _starts(length: IntArray) -> IntArray:
+    """Where consecutive runs of ``length`` start, and where the last ends."""
+    return np.concatenate([np.zeros(1, dtype=np.int64), np.cumsum(length)])
 
 
 @dataclass
 class Picked:
-    """What a select pass found in one target interval: extremes and values or sub-bin counts."""
+    """What a select pass found in its targets (arrays over the targets of a :class:`SelectSpec`,
+    or of every group once assembled)."""
 
-    lo: Scalar | None
-    hi: Scalar | None
-    values: list[npt.NDArray[Any]] = field(default_factory=list)  # collect: unsorted pieces
-    sub_counts: IntArray | None = None  # otherwise: counts over the target's sub-bins
+    n: IntArray  # (T,) values inside each interval
+    vmin: npt.NDArray[Any]  # (T,) their extremes, in the data's dtype (where n > 0)
+    vmax: npt.NDArray[Any]
+    sub: IntArray  # counts by sub-bin of every EVEN, EDGES and INTS target, flat
+    #: COLLECT targets: pieces of (values grouped by target and sorted within it, count a target)
+    values: list[tuple[npt.NDArray[Any], IntArray]] = field(default_factory=list)
 
     def __add__(self, other: Picked) -> Picked:
-        if self.sub_counts is not None and other.sub_counts is not None:
-            sub: IntArray | None = self.sub_counts + other.sub_counts
-        else:
-            sub = self.sub_counts if other.sub_counts is None else other.sub_counts
+        both = (self.n > 0) & (other.n > 0)
+        vmin = np.where(self.n > 0, self.vmin, other.vmin)
+        vmax = np.where(self.n > 0, self.vmax, other.vmax)
+        vmin[both] = np.minimum(self.vmin[both], other.vmin[both])
+        vmax[both] = np.maximum(self.vmax[both], other.vmax[both])
         return Picked(
-            lo=pick_min(self.lo, other.lo),
-            hi=pick_max(self.hi, other.hi),
-            values=self.values + other.values,
-            sub_counts=sub,
+            self.n + other.n, vmin, vmax, self.sub + other.sub, self.values + other.values
         )
 
 
-#: A partial of an exact-percentile pass: target index -> what was found.
-SelectPart: TypeAlias = dict[int, Picked]
+#: A partial of an exact-percentile pass.
+SelectPart: TypeAlias = Picked
+
+
+@dataclass
+class Found:
+    """What a select pass found in every target of its rows: :class:`Picked` of every group
+    together. Each target's sub-bin counts and collected values (sorted) stay in their group's
+    arrays (``subs[part[t]]`` from ``sub_at[t]``, ``values[part[t]]`` from ``val_at[t]``): joined,
+    they would be held twice."""
+
+    n: IntArray
+    vmin: npt.NDArray[Any]
+    vmax: npt.NDArray[Any]
+    part: IntArray
+    sub_at: IntArray
+    val_at: IntArray
+    subs: list[IntArray]
+    values: list[npt.NDArray[Any]]
+
+    @property
+    def cells(self) -> int:
+        """Values and sub-bin counts held."""
+        return sum(x.size for x in self.subs) + sum(x.size for x in self.values)
 
 
 def pick_min(x: Scalar | None, y: Scalar | None) -> Scalar | None:

@@ -22,15 +22,14 @@ from .merge import assemble_hist, assemble_stats, merge_hists, merge_parts, merg
 from .parts import (
     Bins,
     BlockSpec,
+    Found,
     GroupKey,
     Histogram,
     HistRange,
     IntArray,
     Part,
-    Picked,
     SelectPart,
     SelectSpec,
-    SelectTarget,
 )
 from .progress import compute
 from .request import StatsRequest
@@ -82,6 +81,12 @@ class Passes:
             ].ravel()
             for g in self.groups
         }
+        # each row's group (its index in ``rows``) and place in it
+        self._row_group = np.zeros(self.k, dtype=np.int64)
+        self._row_local = np.zeros(self.k, dtype=np.int64)
+        for gi, rr in enumerate(self.rows.values()):
+            self._row_group[rr] = gi
+            self._row_local[rr] = np.arange(len(rr))
 
     def _run(
         self,
@@ -118,30 +123,86 @@ class Passes:
         res = self._run(block_hist, dict.fromkeys(self.groups, spec), merge_hists, "histogram")
         return assemble_hist(res, self.rows, self.k)
 
-    def select(self, targets: list[SelectTarget]) -> dict[int, Picked]:
-        """An exact-percentile pass over targets on global rows; what was found per target."""
-        where: dict[int, tuple[GroupKey, int]] = {}
-        for g, rows in self.rows.items():
-            for local, row in enumerate(rows.tolist()):
-                where[row] = (g, local)
-        per_group: dict[GroupKey, list[int]] = {}
-        for t, tgt in enumerate(targets):
-            per_group.setdefault(where[tgt.row][0], []).append(t)
-        specs = {
-            g: SelectSpec(
+    def select(self, spec: SelectSpec) -> Found:
+        """An exact-percentile pass over targets on global rows (sorted by row); what was found."""
+        group = self._row_group[spec.rows]
+        order = np.argsort(group, kind="stable")
+        cut = np.searchsorted(group[order], np.arange(len(self.rows) + 1))
+        edge_at = spec.explicit_at
+        specs: dict[GroupKey, SelectSpec] = {}
+        ids: dict[GroupKey, IntArray] = {}
+        for gi, g in enumerate(self.rows):
+            sel = order[cut[gi] : cut[gi + 1]]
+            if not len(sel):
+                continue
+            nsub, nedge = spec.nsub[sel], edge_at[sel + 1] - edge_at[sel]
+            specs[g] = dataclasses.replace(
+                spec,
                 kept=self.request.kept,
-                kind=self.request.kind,
-                targets=tuple(
-                    dataclasses.replace(targets[t], row=where[targets[t].row][1]) for t in ts
-                ),
+                rows=self._row_local[spec.rows[sel]],
+                lo=spec.lo[sel],
+                hi=spec.hi[sel],
+                closed=spec.closed[sel],
+                mode=spec.mode[sel],
+                sub_at=np.cumsum(nsub) - nsub,
+                nsub=nsub,
+                edges=spec.edges[_ranges(edge_at[sel], nedge)],
+                first=spec.first[sel],
             )
-            for g, ts in per_group.items()
-        }
+            ids[g] = sel
         res: dict[GroupKey, SelectPart] = self._run(
             block_select, specs, merge_selects, "percentiles"
         )
-        out: dict[int, Picked] = {}
-        for g, picked in res.items():
-            for local_t, value in picked.items():
-                out[per_group[g][local_t]] = value
-        return out
+        return _assemble_found(res, ids, spec)
+
+
+def _ranges(start: IntArray, length: IntArray) -> IntArray:
+    """The indexes ``start[i] .. start[i] + length[i] - 1`` of every ``i``, one after another."""
+    total = int(length.sum())
+    shift = np.repeat(start - (np.cumsum(length) - length), length)
+    out: IntArray = shift + np.arange(total, dtype=np.int64)
+    return out
+
+
+def _assemble_found(
+    res: dict[GroupKey, SelectPart], ids: Mapping[GroupKey, IntArray], spec: SelectSpec
+) -> Found:
+    """Every group's partial as one :class:`Found` over the targets of ``spec`` (each group's
+    counts and values kept as they are)."""
+    t_n = len(spec.rows)
+    first = next(iter(res.values()))
+    found = Found(
+        n=np.zeros(t_n, dtype=np.int64),
+        vmin=np.zeros(t_n, dtype=first.vmin.dtype),
+        vmax=np.zeros(t_n, dtype=first.vmax.dtype),
+        part=np.zeros(t_n, dtype=np.int64),
+        sub_at=np.zeros(t_n, dtype=np.int64),
+        val_at=np.zeros(t_n, dtype=np.int64),
+        subs=[],
+        values=[],
+    )
+    for i, g in enumerate(list(res)):
+        picked, sel = res.pop(g), ids[g]
+        found.n[sel], found.vmin[sel], found.vmax[sel] = picked.n, picked.vmin, picked.vmax
+        found.part[sel] = i
+        found.sub_at[sel] = spec.nsub[sel].cumsum() - spec.nsub[sel]
+        values, per = _grouped(picked.values, len(sel), first.vmin.dtype)
+        found.val_at[sel] = np.cumsum(per) - per
+        found.subs.append(picked.sub)
+        found.values.append(values)
+    return found
+
+
+def _grouped(
+    pieces: list[tuple[Any, IntArray]], t_n: int, dtype: np.dtype[Any]
+) -> tuple[Any, IntArray]:
+    """Collected values grouped by target and sorted within it, and the count of each target,
+    from pieces (one a block) each grouped and sorted so."""
+    if not pieces:
+        return np.zeros(0, dtype=dtype), np.zeros(t_n, dtype=np.int64)
+    if len(pieces) == 1:
+        return pieces[0]
+    tid = np.concatenate([np.repeat(np.arange(t_n, dtype=np.int32), c) for _, c in pieces])
+    values = np.concatenate([v for v, _ in pieces])
+    values = values[np.lexsort((values, tid))]
+    return values, np.sum([c for _, c in pieces], axis=0)
