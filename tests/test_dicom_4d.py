@@ -18,7 +18,8 @@ import pydicom
 import pytest
 
 import lazyvol as lv
-from lazyvol.dicom.ordering import RULE_NAMES, acquisition_seconds, order_volumes
+from lazyvol.dicom.dicom_time import tm_seconds as acquisition_seconds
+from lazyvol.dicom.ordering import RULE_NAMES, order_volumes
 from lazyvol.dicom.saved_scan import read_json_checked, write_json_atomic
 from lazyvol.errors import SeriesError
 from lazyvol.testing import write_dicom_4d_series, write_enhanced_dicom
@@ -245,6 +246,7 @@ def test_order_rules_unit():
     assert acquisition_seconds("101502.5") == pytest.approx(36902.5)
     assert acquisition_seconds("10:15:02") == pytest.approx(36902.0)
     assert acquisition_seconds("bad") is None
+    assert acquisition_seconds("256000") is None  # hour 25: not a time (it was 92,400 s)
 
 
 def _enhanced_mag_fieldmap(path: Path) -> None:

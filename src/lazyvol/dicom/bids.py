@@ -26,6 +26,7 @@ from typing import Any
 
 import numpy as np
 
+from .dicom_time import tm_resolution, tm_seconds
 from .ge_timing import ge_record_values, ge_slice_timing
 from .model import SPLIT_VALUES
 from .mosaic import csa_floats, csa_items, private_value, raw_text
@@ -215,28 +216,6 @@ def _slice_timing(base: Sequence[FrameRecord | None], _acq: Getter) -> list[floa
     return [_seconds(float(t)) for t in times if t is not None]
 
 
-def _tm_seconds(tm: str | None) -> float | None:
-    """Seconds since midnight of a DICOM TM value (HHMMSS.FFFFFF, or the old HH:MM:SS form)."""
-    if not tm:
-        return None
-    text = tm.strip().replace(":", "")
-    try:
-        hh = int(text[0:2])
-        mm = int(text[2:4]) if len(text) >= 4 else 0
-        ss = float(text[4:]) if len(text) > 4 else 0.0
-    except ValueError:
-        return None
-    if not (0 <= hh < 24 and 0 <= mm < 60 and 0 <= ss < 61):
-        return None
-    return hh * 3600 + mm * 60 + ss
-
-
-def _tm_resolution(values: Sequence[str | None]) -> float:
-    """The coarsest resolution (s) of DICOM TM values: 1 for HHMMSS, 0.001 for HHMMSS.FFF."""
-    digits = [len(v.strip().partition(".")[2]) for v in values if v]
-    return 10.0 ** -min(digits) if digits else 1.0
-
-
 #: The vendors (:func:`lazyvol.dicom.vendor.vendor_of`) whose one-file-per-slice series get
 #: SliceTiming from each slice's AcquisitionTime, as dcm2niix gives it (checked against it: GE,
 #: Philips, Canon, Toshiba, Hitachi and Bruker series get none from it).
@@ -252,10 +231,10 @@ def _slice_timing_from_acquisition_time(
     None, unlike dcm2niix, when the times are written too coarsely to tell slices apart (whole
     seconds for slices 0.2 s apart, as an anonymiser or exporter cuts them): the times would
     put several slices at one moment, a wrong SliceTiming no warning would flag."""
-    secs = [_tm_seconds(r.acquisition_time) if r is not None else None for r in base]
+    secs = [tm_seconds(r.acquisition_time) if r is not None else None for r in base]
     if any(t is None for t in secs) or not tr:
         return None
-    step = _tm_resolution([r.acquisition_time for r in base if r is not None])
+    step = tm_resolution([r.acquisition_time for r in base if r is not None])
     if step >= float(tr) / max(1, len(base)):  # (the mean slice interval of a single-band run)
         return None
     t0 = min(t for t in secs if t is not None)
@@ -380,7 +359,7 @@ def _annotate(
     if timing is not None:
         bids["SliceTiming"] = timing
     # every frame: an enhanced file's frames carry their own FrameAcquisitionDateTime
-    times = [_tm_seconds(r.acquisition_time) for r in frames]
+    times = [tm_seconds(r.acquisition_time) for r in frames]
     known = [t for t in times if t is not None]
     if known:
         t = min(known)

@@ -25,7 +25,7 @@ from typing import Any
 
 import numpy as np
 
-from .bids import _tm_resolution, _tm_seconds
+from .dicom_time import tm_resolution, tm_seconds
 from .mosaic import raw_text
 from .records import FrameRecord
 from .tiles import GRID_MARK, fail, is_uih, is_vframe, tile_layout
@@ -104,12 +104,12 @@ def _item_seconds(items: list[Any]) -> list[float] | None:
         text = [str(it.get("AcquisitionTime") or "") for it in items]
     except Exception:
         return None
-    secs = [_tm_seconds(t) for t in text]
+    secs = [tm_seconds(t) for t in text]
     if any(s is None for s in secs):
         return None
     rel = [float(s) for s in secs if s is not None]
     gaps = sorted({round(b - a, 9) for a in rel for b in rel if b > a})
-    if not gaps or gaps[0] <= _tm_resolution(text):
+    if not gaps or gaps[0] <= tm_resolution(text):
         return None  # one time for all, or times written too coarsely to tell slices apart
     return rel
 

@@ -44,9 +44,10 @@ from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
+from .dicom_time import tm_seconds
 from .records import FrameRecord
 
-__all__ = ["Axis4Order", "RULE_NAMES", "acquisition_seconds", "order_volumes", "stated"]
+__all__ = ["Axis4Order", "RULE_NAMES", "order_volumes", "stated"]
 
 
 @dataclass
@@ -63,22 +64,6 @@ class Axis4Order:
     #: A warning when InstanceNumber orders or groups the volumes otherwise (see
     #: :func:`instance_disagreement`), else "".
     note: str = ""
-
-
-def acquisition_seconds(value: str | None) -> float | None:
-    """Seconds since midnight of a DICOM TM (``HHMMSS.FFFFFF``, also ``HH:MM:SS``), or None."""
-    if not value:
-        return None
-    text = str(value).strip().replace(":", "")
-    if not text:
-        return None
-    head, _, frac = text.partition(".")
-    if not head.isdigit() or (frac and not frac.isdigit()) or len(head) < 2:
-        return None
-    hh = int(head[0:2])
-    mm = int(head[2:4]) if len(head) >= 4 else 0
-    ss = int(head[4:6]) if len(head) >= 6 else 0
-    return hh * 3600.0 + mm * 60.0 + ss + (float("0." + frac) if frac else 0.0)
 
 
 def _diffusion_key(r: FrameRecord) -> Any:
@@ -147,7 +132,7 @@ _REPORTED: tuple[tuple[str, Callable[[FrameRecord], Any]], ...] = (
 
 
 def _acq_rank_key(r: FrameRecord) -> tuple[float, int, int, str]:
-    t = acquisition_seconds(r.acquisition_time)
+    t = tm_seconds(r.acquisition_time)
     return (
         t if t is not None else float("inf"),
         r.instance_number if r.instance_number is not None else 1 << 62,
@@ -231,7 +216,7 @@ def _rank(
 
 
 def _time_rule(groups: list[list[FrameRecord]]) -> list[list[FrameRecord]] | str:
-    times = [[acquisition_seconds(r.acquisition_time) for r in g] for g in groups]
+    times = [[tm_seconds(r.acquisition_time) for r in g] for g in groups]
     n_missing = sum(t is None for ts in times for t in ts)
     if n_missing:
         return f"missing or malformed in {n_missing} image(s)"
@@ -240,8 +225,8 @@ def _time_rule(groups: list[list[FrameRecord]]) -> list[list[FrameRecord]] | str
             return "repeats at a slice position (same time for several images)"
     volumes = _rank(groups, _acq_rank_key)
     for t in range(len(volumes) - 1):
-        end = max(acquisition_seconds(r.acquisition_time) or 0.0 for r in volumes[t])
-        start = min(acquisition_seconds(r.acquisition_time) or 0.0 for r in volumes[t + 1])
+        end = max(tm_seconds(r.acquisition_time) or 0.0 for r in volumes[t])
+        start = min(tm_seconds(r.acquisition_time) or 0.0 for r in volumes[t + 1])
         if not end < start:
             return (
                 f"volumes overlap in time (volume {t} ends at {end:.4f} s, volume {t + 1} "
