@@ -1,9 +1,9 @@
 """Keys of the Zarr cache: which files a volume comes from, and the digests naming its entry.
 
 - The files are those the reader of the path opened lists (``source_files``: the reader
-  protocol's ``Reader.source_files``), never files named by metadata carried over from an earlier source
-  (a Zarr store converted from a NIfTI file or a DICOM series keeps their ``source`` and
-  ``meta["files"]``; it is keyed by its own files).
+  protocol's ``Reader.source_files``), never files named by metadata carried over from an
+  earlier source (a Zarr store converted from a NIfTI file or a DICOM series keeps their
+  ``source`` and ``meta["files"]``; it is keyed by its own files).
 - ``key`` hashes every source file's identity and the options that change the data (``series``,
   ``scale``, ``dtype`` and reader options). A local file is named by
   :func:`lazyvol.chunking.file_fingerprint` (absolute path, size, mtime_ns) plus its device, inode

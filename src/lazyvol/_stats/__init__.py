@@ -42,8 +42,9 @@ Floating-point data (``moments`` strategy)
     most :func:`~lazyvol._stats.limits.exact_budget` values and sub-bin counts over all rows and
     bins together (:data:`~lazyvol._stats.limits.EXACT_COLLECT_LIMIT`, or the histogram's rows x
     bins when more): bins that do not fit are sub-binned within a share of it, the emptiest
-    collected first, and with very many rows some wait for a later pass. Sub-bins split a bin evenly, or evenly
-    in the order of float64 values where numpy cannot (values a few ulps apart), down to one
+    collected first, and with very many rows some wait for a later pass. Sub-bins split a bin
+    evenly, or evenly in the order of float64 values where numpy cannot (values a few ulps apart),
+    down to one
     float64 value each; integers are counted one by one once few enough
     (:data:`~lazyvol._stats.limits.EXACT_INT_SPAN`), also past 2**53 where float64 merges them.
 

@@ -228,7 +228,8 @@ def flag_derived(
     meta: dict[str, Any], volumes: Sequence[Sequence[FrameRecord | None]], warnings: list[str]
 ) -> None:
     """Record the derived volumes of ``meta["diffusion"]`` (the table of ``volumes``, one list of
-    slices each) as ``meta["diffusion"]["derived_volumes"]`` and say which (file, frames) they are."""
+    slices each) as ``meta["diffusion"]["derived_volumes"]`` and say which (file, frames) they
+    are."""
     from .stack_notes import image_list
 
     diffusion = meta.get("diffusion")

@@ -39,7 +39,8 @@ def _frame_runs(numbers: Sequence[int]) -> str:
 def image_list(records: Sequence[FrameRecord], limit: int = 4) -> str:
     """The files of ``records`` named once each, an enhanced file's with the frames meant
     (``"a.dcm frames 1-10"``, DICOM's 1-based numbers): what messages name, so the frames of one
-    file are not listed as that file over and over. The first ``limit`` files, then how many more."""
+    file are not listed as that file over and over. The first ``limit`` files, then how many
+    more."""
     frames: dict[str, list[int]] = {}
     for r in records:
         numbers = frames.setdefault(r.path, [])

@@ -153,8 +153,9 @@ def missing_bvalue_note(manufacturer: str, missing: Sequence[int]) -> str | None
     shown = f"{list(missing[:8])}{' ...' if len(missing) > 8 else ''}"
     return (
         f"diffusion: {len(missing)} volume(s) without a b-value (table indices {shown}) among "
-        "volumes that state one are taken as b = 0 images (.bvec 0 0 0), as dcm2niix writes them when the series' first volume states a b-value (when it does "
-        "not, dcm2niix writes no .bval/.bvec): check them"
+        "volumes that state one are taken as b = 0 images (.bvec 0 0 0), as dcm2niix writes "
+        "them when the series' first volume states a b-value (when it does not, dcm2niix "
+        "writes no .bval/.bvec): check them"
     )
 
 
