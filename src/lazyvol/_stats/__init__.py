@@ -44,8 +44,7 @@ Floating-point data (``moments`` strategy)
     bins when more): bins that do not fit are sub-binned within a share of it, the emptiest
     collected first, and with very many rows some wait for a later pass. Sub-bins split a bin
     evenly, or evenly in the order of float64 values where numpy cannot (values a few ulps apart),
-    down to one
-    float64 value each; integers are counted one by one once few enough
+    down to one float64 value each; integers are counted one by one once few enough
     (:data:`~lazyvol._stats.limits.EXACT_INT_SPAN`), also past 2**53 where float64 merges them.
 
 Percentiles are interpolated between their two order statistics in float64, whatever the dtype:
