@@ -124,3 +124,46 @@ def test_infinite_order_statistics_of_many_rows():
         with np.errstate(invalid="ignore"):
             want = np.moveaxis(np.percentile(x, Q, axis=(0, 1)), 0, -1)
         np.testing.assert_array_equal(res.percentiles, want)
+
+
+def test_exact_percentiles_not_reached_say_so(monkeypatch):
+    """One fill value near the float32 maximum among values 0-1000: the even sub-bins narrow the
+    bracket too slowly to settle it in MAX_EXACT_PASSES, and the exact request fell back to
+    histogram estimates without a word (percentile_method said it, nothing warned)."""
+    import warnings
+
+    import dask.array as da
+
+    import lazyvol as lv
+    from lazyvol._stats import limits
+
+    monkeypatch.setattr(limits, "EXACT_COLLECT_LIMIT", 64)
+    monkeypatch.setattr(limits, "EXACT_ROW_CELLS", 64)
+    monkeypatch.setattr(limits, "MAX_EXACT_PASSES", 1)
+    x = np.random.default_rng(0).uniform(0, 1000, size=(20, 20, 25)).astype(np.float32)
+    x[0, 0, 0] = np.finfo(np.float32).max
+    vol = lv.Volume(da.from_array(x, chunks=(20, 20, 5)), np.eye(4))
+    with pytest.warns(RuntimeWarning, match="exact percentiles asked for, but .* not settled"):
+        res = lv.stats(vol, percentiles=[1, 50], exact_percentiles=True)
+    assert res.percentile_method == "histogram"
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        settled = lv.stats(vol, percentiles=[1, 50], exact_percentiles=True, range=(0, 1000))
+    assert settled.percentile_method == "exact"
+    np.testing.assert_array_equal(settled.percentiles, np.percentile(x.astype(np.float64), [1, 50]))
+
+
+@pytest.mark.parametrize("dtype", ["float16", "float32"])
+def test_one_bin_over_nearly_the_whole_dtype_range(dtype):
+    """numpy bins in the values' dtype: hi - lo overflowed float16/float32 and np.histogram raised
+    a bare IndexError inside a dask task (bins=1, values at -max and +max)."""
+    import dask.array as da
+
+    import lazyvol as lv
+
+    big = float(np.finfo(dtype).max)
+    x = np.linspace(-big, big, 60).astype(dtype).reshape(3, 4, 5)
+    vol = lv.Volume(da.from_array(x, chunks=(3, 4, 2)), np.eye(4))
+    res = lv.stats(vol, bins=1)
+    expected, _ = np.histogram(x.astype(np.float64), bins=1)
+    assert np.asarray(res.histogram).sum() == expected.sum() == x.size

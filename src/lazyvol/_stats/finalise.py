@@ -10,6 +10,7 @@ from typing import Any
 import numpy as np
 import numpy.typing as npt
 
+from .._warn import warn as _warn_user
 from . import limits
 from .parts import CountsPart, FloatArray, IntArray, MomentsPart, Part, Scalar
 from .percentiles import (
@@ -213,6 +214,15 @@ def _moments_percentiles(
         value[got], err[got] = got_value, 0.0
         if len(unresolved):
             cols.method = "histogram"
+            _warn_user(
+                f"lazyvol: exact percentiles asked for, but {len(unresolved)} order "
+                f"statistic(s) were not settled in {limits.MAX_EXACT_PASSES} passes over their "
+                "values (a value range far wider than the values' spacing, e.g. one fill value "
+                "near the dtype's maximum): those percentiles are histogram estimates, their "
+                "bound in result.percentile_error (result.percentile_method is 'histogram'); "
+                "mask the outliers or pass range= to settle them",
+                RuntimeWarning,
+            )
         br = unresolved
     else:
         br = br.take(todo)
