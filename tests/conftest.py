@@ -35,29 +35,44 @@ def dicom_cache(_isolated_cache: Path) -> Path:
     return _isolated_cache
 
 
-@pytest.fixture
-def dcm2niix() -> Any:
-    """``convert(src, out)``: dcm2niix's NIfTI files of the DICOM folder ``src`` written into the
-    new folder ``out`` (uncompressed, no sidecar, sorted). The test skips from that call on when
+class Dcm2niix:
+    """dcm2niix, run on a DICOM folder into a new folder; the test skips from a run on when
     dcm2niix is not installed (its checks before the call still run)."""
-    import shutil
-    import subprocess
-    import sys
 
-    exe = shutil.which("dcm2niix") or os.path.join(os.path.dirname(sys.executable), "dcm2niix")
+    def __init__(self) -> None:
+        import shutil
+        import sys
 
-    def convert(src: Path, out: Path) -> list[Path]:
-        if not os.path.exists(exe):
+        here = os.path.join(os.path.dirname(sys.executable), "dcm2niix")
+        self.exe = shutil.which("dcm2niix") or here
+
+    def run(
+        self, src: Path, out: Path, *, name: str = "vol", sidecar: bool = False, check: bool = False
+    ) -> str:
+        """Convert ``src`` into the new folder ``out`` (uncompressed NIfTI, files named by the
+        ``-f`` pattern ``name``, BIDS sidecars when ``sidecar``); dcm2niix's log."""
+        import subprocess
+
+        if not os.path.exists(self.exe):
             pytest.skip("dcm2niix not installed (pip install dcm2niix; in the test extra)")
         out.mkdir(parents=True)
-        subprocess.run(
-            [exe, "-o", str(out), "-f", "vol", "-z", "n", "-b", "n", str(src)],
-            check=True,
-            capture_output=True,
+        args = ["-o", str(out), "-f", name, "-z", "n", "-b", "y" if sidecar else "n", str(src)]
+        done = subprocess.run(
+            [self.exe, *args], check=check, capture_output=True, text=True, timeout=120
         )
+        return done.stdout + done.stderr
+
+    def __call__(self, src: Path, out: Path) -> list[Path]:
+        """dcm2niix's NIfTI files of ``src`` (no sidecar), sorted."""
+        self.run(src, out, check=True)
         return sorted(out.glob("*.nii"))
 
-    return convert
+
+@pytest.fixture
+def dcm2niix() -> Dcm2niix:
+    """dcm2niix as :class:`Dcm2niix` runs it: ``dcm2niix(src, out)`` gives its NIfTI files,
+    ``dcm2niix.run(src, out, ...)`` its log."""
+    return Dcm2niix()
 
 
 @pytest.fixture

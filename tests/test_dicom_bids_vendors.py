@@ -12,10 +12,7 @@
 from __future__ import annotations
 
 import json
-import os
 import shutil
-import subprocess
-import sys
 from pathlib import Path
 
 import numpy as np
@@ -29,18 +26,9 @@ from lazyvol.testing.mosaic import csa2_bytes, write_mosaic_series
 SHAPE = (8, 6, 6)
 
 
-def _dcm2niix_sidecars(src: Path, out: Path) -> list[tuple[dict, Path]]:
+def _dcm2niix_sidecars(dcm2niix, src: Path, out: Path) -> list[tuple[dict, Path]]:
     """dcm2niix's sidecars (and NIfTI paths) of a folder, sorted by name."""
-    exe = shutil.which("dcm2niix") or os.path.join(os.path.dirname(sys.executable), "dcm2niix")
-    if not os.path.exists(exe):
-        pytest.skip("dcm2niix not installed (pip install dcm2niix; in the test extra)")
-    out.mkdir(parents=True)
-    subprocess.run(
-        [exe, "-o", str(out), "-f", "%s_%e", "-z", "n", "-b", "y", str(src)],
-        check=True,
-        capture_output=True,
-        timeout=120,
-    )
+    dcm2niix.run(src, out, name="%s_%e", sidecar=True, check=True)
     niis = sorted(out.glob("*.nii"))
     return [(json.loads(n.with_suffix(".json").read_text()), n) for n in niis]
 
@@ -61,7 +49,7 @@ def _sidecar(vol: lv.Volume, path: Path) -> dict:
     ],
 )
 def test_slice_timing_from_acquisition_time_for_the_vendors_dcm2niix_reads(
-    tmp_path, manufacturer, timed
+    tmp_path, dcm2niix, manufacturer, timed
 ):
     truth = write_dicom_4d_series(
         tmp_path / "s",
@@ -73,7 +61,7 @@ def test_slice_timing_from_acquisition_time_for_the_vendors_dcm2niix_reads(
     )
     vol = lv.open(tmp_path / "s")
     mine = _sidecar(vol, tmp_path / "v.nii")
-    ((ref, _),) = _dcm2niix_sidecars(tmp_path / "s", tmp_path / "out")
+    ((ref, _),) = _dcm2niix_sidecars(dcm2niix, tmp_path / "s", tmp_path / "out")
     assert ("SliceTiming" in mine) is timed
     assert ("SliceTiming" in ref) is timed
     if timed:
@@ -83,7 +71,7 @@ def test_slice_timing_from_acquisition_time_for_the_vendors_dcm2niix_reads(
         np.testing.assert_allclose(mine["SliceTiming"], ref["SliceTiming"], atol=5e-3)
 
 
-def test_each_echo_of_a_multi_echo_series_has_its_echo_number(tmp_path):
+def test_each_echo_of_a_multi_echo_series_has_its_echo_number(tmp_path, dcm2niix):
     write_dicom_4d_series(
         tmp_path / "s",
         SHAPE,
@@ -92,7 +80,7 @@ def test_each_echo_of_a_multi_echo_series_has_its_echo_number(tmp_path):
         modality="MR",
         extra={"Manufacturer": "SIEMENS"},
     )
-    refs = _dcm2niix_sidecars(tmp_path / "s", tmp_path / "out")
+    refs = _dcm2niix_sidecars(dcm2niix, tmp_path / "s", tmp_path / "out")
     assert [r["EchoNumber"] for r, _ in refs] == [1, 2, 3]
     mine = {}
     for info in lv.scan(tmp_path / "s"):
@@ -101,7 +89,7 @@ def test_each_echo_of_a_multi_echo_series_has_its_echo_number(tmp_path):
     assert mine == {r["EchoNumber"]: r["EchoTime"] for r, _ in refs}
 
 
-def test_a_single_echo_series_has_no_echo_number(tmp_path):
+def test_a_single_echo_series_has_no_echo_number(tmp_path, dcm2niix):
     """dcm2niix writes EchoNumber for multi-echo series only, whatever EchoNumbers says."""
     write_dicom_4d_series(
         tmp_path / "s",
@@ -110,7 +98,7 @@ def test_a_single_echo_series_has_no_echo_number(tmp_path):
         modality="MR",
         extra={"Manufacturer": "SIEMENS", "EchoNumbers": 2},
     )
-    ((ref, _),) = _dcm2niix_sidecars(tmp_path / "s", tmp_path / "out")
+    ((ref, _),) = _dcm2niix_sidecars(dcm2niix, tmp_path / "s", tmp_path / "out")
     assert "EchoNumber" not in ref
     assert "EchoNumber" not in _sidecar(lv.open(tmp_path / "s"), tmp_path / "v.nii")
 
@@ -127,7 +115,7 @@ def test_a_single_echo_series_has_no_echo_number(tmp_path):
     ],
 )
 def test_protocol_name_falls_back_as_dcm2niixs(
-    tmp_path, manufacturer, protocol, description, sequence
+    tmp_path, dcm2niix, manufacturer, protocol, description, sequence
 ):
     truth = write_dicom_4d_series(
         tmp_path / "s", SHAPE, n_volumes=2, modality="MR", extra={"Manufacturer": manufacturer}
@@ -144,7 +132,7 @@ def test_protocol_name_falls_back_as_dcm2niixs(
             elif key in ds:
                 delattr(ds, key)
         ds.save_as(p)
-    ((ref, _),) = _dcm2niix_sidecars(tmp_path / "s", tmp_path / "out")
+    ((ref, _),) = _dcm2niix_sidecars(dcm2niix, tmp_path / "s", tmp_path / "out")
     mine = _sidecar(lv.open(tmp_path / "s"), tmp_path / "v.nii")
     assert mine.get("ProtocolName") == ref.get("ProtocolName")
     expected = protocol or (description if description and len(description) > 1 else None)
@@ -153,7 +141,7 @@ def test_protocol_name_falls_back_as_dcm2niixs(
     assert mine.get("ProtocolName") == expected
 
 
-def test_siemens_mosaic_volume_without_a_b_value_keeps_the_table(tmp_path):
+def test_siemens_mosaic_volume_without_a_b_value_keeps_the_table(tmp_path, dcm2niix):
     """A CSA header without B_value in one volume dropped the table silently; dcm2niix writes
     that volume b = 0 (the first volume states one)."""
     truth = write_mosaic_series(
@@ -174,7 +162,7 @@ def test_siemens_mosaic_volume_without_a_b_value_keeps_the_table(tmp_path):
     assert diff["no_bvalue"] == [1]
     np.testing.assert_allclose(diff["gradients_lps"], [(1, 0, 0), (0, 0, 0), (0, 1, 0)])
     assert any("without a b-value" in w for w in vol.meta["warnings"])
-    ((_, nii),) = _dcm2niix_sidecars(tmp_path / "s", tmp_path / "out")
+    ((_, nii),) = _dcm2niix_sidecars(dcm2niix, tmp_path / "s", tmp_path / "out")
     np.testing.assert_allclose(diff["bvals"], np.loadtxt(nii.with_suffix(".bval")))
 
 

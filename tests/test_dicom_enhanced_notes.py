@@ -10,8 +10,6 @@ dcm2niix's own output for the same file.
 from __future__ import annotations
 
 import re
-import shutil
-import subprocess
 import warnings
 from pathlib import Path
 
@@ -38,20 +36,6 @@ OBLIQUE = [
 ]
 BVALS = [0.0, 1000.0, 1000.0, 1000.0]
 DIRS = [None, (1.0, 0.0, 0.0), (0.0, 1.0, 0.0), None]  # the last: an ISOTROPIC (trace) image
-
-
-def _dcm2niix_log(src: Path, out: Path) -> str:
-    exe = shutil.which("dcm2niix")
-    if exe is None:
-        pytest.skip("dcm2niix binary not installed (pip install dcm2niix)")
-    out.mkdir()
-    run = subprocess.run(
-        [exe, "-z", "n", "-f", "vol", "-o", str(out), str(src)],
-        capture_output=True,
-        text=True,
-        timeout=120,
-    )
-    return run.stdout + run.stderr
 
 
 def _enhanced_dwi(path: Path) -> np.ndarray:
@@ -142,7 +126,7 @@ def test_bvecs_carry_no_round_off_of_the_orientation(tmp_path):
 
 
 @pytest.mark.parametrize("vendor", ["standard", "SIEMENS"])
-def test_classic_dwi_trace_volume_is_flagged_as_dcm2niix_flags_it(tmp_path, vendor):
+def test_classic_dwi_trace_volume_is_flagged_as_dcm2niix_flags_it(tmp_path, dcm2niix, vendor):
     """One file per slice: a b > 0 volume without a direction (standard or Siemens tags) is
     flagged too, its files named; dcm2niix flags the same volume of the Siemens series."""
     truth = write_dicom_4d_series(
@@ -159,7 +143,7 @@ def test_classic_dwi_trace_volume_is_flagged_as_dcm2niix_flags_it(tmp_path, vend
     derived = [t for t, (b, d) in enumerate(zip(truth.meta["bvals"], DIRS)) if b > 0 and d is None]
     assert vol.meta["diffusion"]["derived_volumes"] == derived
     if vendor == "SIEMENS":  # (dcm2niix takes standard tags without a Manufacturer for Philips')
-        log = _dcm2niix_log(tmp_path / "s", tmp_path / "ref")
+        log = dcm2niix.run(tmp_path / "s", tmp_path / "ref")
         assert [int(n) for n in re.findall(r"Volume (\d+) appears to be derived", log)] == derived
 
 
@@ -240,7 +224,7 @@ def test_enhanced_file_without_pixel_measures_is_refused_naming_its_frames(tmp_p
         lv.open(path, instance_order=True)
 
 
-def test_enhanced_file_with_only_a_top_level_pixel_spacing_takes_it_as_dcm2niix(tmp_path):
+def test_enhanced_file_with_only_a_top_level_pixel_spacing_takes_it_as_dcm2niix(tmp_path, dcm2niix):
     """PixelSpacing at the top level, none in the functional groups (non-conformant: the enhanced
     IODs require the Pixel Measures functional group): the file's only spacing is taken, as
     dcm2niix takes it, and a note says where it came from."""
@@ -254,12 +238,12 @@ def test_enhanced_file_with_only_a_top_level_pixel_spacing_takes_it_as_dcm2niix(
     assert any(
         "PixelSpacing (0028,0030) taken from the top level" in w for w in vol.meta["warnings"]
     )
-    (ref,) = _dcm2niix_nii(path.parent, tmp_path / "ref")
+    (ref,) = _dcm2niix_nii(dcm2niix, path.parent, tmp_path / "ref")
     np.testing.assert_allclose(sorted(ref.header.get_zooms()[:2]), sorted(vol.spacing[:2]))
 
 
-def _dcm2niix_nii(src: Path, out: Path) -> list[nib.Nifti1Image]:
-    _dcm2niix_log(src, out)
+def _dcm2niix_nii(dcm2niix, src: Path, out: Path) -> list[nib.Nifti1Image]:
+    dcm2niix.run(src, out)
     return [nib.load(p) for p in sorted(out.glob("*.nii"))]
 
 
