@@ -250,13 +250,6 @@ def hist_row(hist: Histogram, r: int, v: Values, spec: BlockSpec) -> None:
     if v.size == 0:
         return
     if isinstance(spec.bins, int):
-        if v.dtype.kind == "f" and v.dtype.itemsize < 8:
-            # numpy bins values in their own dtype: (v - lo) overflows float16/float32 when the
-            # range spans nearly the whole dtype (an IndexError from numpy); bin those in float64
-            lo, hi = spec.range if spec.range is not None else (v.min(), v.max())
-            with np.errstate(over="ignore"):
-                if not np.isfinite(v.dtype.type(hi) - v.dtype.type(lo)):
-                    v = v.astype(np.float64)
         h, edges = np.histogram(v, bins=spec.bins, range=spec.range)
     else:
         h, edges = np.histogram(v, bins=np.asarray(spec.bins, dtype=np.float64))

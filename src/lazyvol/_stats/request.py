@@ -161,7 +161,15 @@ def _range(hist_range: tuple[float, float] | None) -> tuple[float, float] | None
 
 
 def numpy_bins(rng: tuple[Any, Any], bins: int, dtype: Any) -> bool:
-    """Whether numpy can split ``rng`` into ``bins`` bins for data of ``dtype``."""
+    """Whether numpy can split ``rng`` into ``bins`` bins for data of ``dtype``: not when the
+    span overflows the data's floating-point dtype (numpy bins the values in it: ``v - lo``
+    overflows float16/float32 and np.histogram fails with an IndexError), nor when it refuses
+    the edges."""
+    dt = np.dtype(dtype)
+    if dt.kind == "f":
+        with np.errstate(over="ignore", invalid="ignore"):
+            if not np.isfinite(dt.type(rng[1]) - dt.type(rng[0])):
+                return False
     try:
         with np.errstate(over="ignore", invalid="ignore"):
             np.histogram_bin_edges(np.empty(0, dtype=dtype), bins=bins, range=rng)
