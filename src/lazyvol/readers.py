@@ -26,11 +26,19 @@ from .nifti_codes import NIFTI_SUFFIXES
 if TYPE_CHECKING:
     from .volume import Volume
 
-__all__ = ["DicomReader", "NiftiReader", "ZarrReader", "open_source", "sniff"]
+__all__ = [
+    "SNIFF_BYTES",
+    "DicomReader",
+    "NiftiReader",
+    "ZarrReader",
+    "open_source",
+    "sniff",
+    "sniff_head",
+]
 
 _ZARR_METADATA = ("zarr.json", ".zgroup", ".zattrs")
 #: Bytes of a file's start the content sniff reads (a NIfTI-2 header is 540 + 4).
-_SNIFF_BYTES = 544
+SNIFF_BYTES = 544
 
 
 def _native(loc: Location) -> Any:
@@ -50,7 +58,11 @@ def sniff(source: Location | str | os.PathLike[str]) -> str:
     if loc.name.lower().endswith(NIFTI_SUFFIXES):
         return "nifti"
     size = _io.stamp(loc).size
-    head = _io.read(loc, 0, min(size, _SNIFF_BYTES))
+    return sniff_head(_io.read(loc, 0, min(size, SNIFF_BYTES)))
+
+
+def sniff_head(head: bytes) -> str:
+    """Format of a file by its first :data:`SNIFF_BYTES` bytes (see :func:`sniff`)."""
     if len(head) >= 132 and head[128:132] == b"DICM":
         return "dicom"
     if len(head) >= 348 and (

@@ -253,11 +253,12 @@ def _content_kind(loc: Location, name: str) -> str:
         size = os.path.getsize(loc.url)
     else:
         return "dicom"
-    from .readers import sniff
+    from .readers import SNIFF_BYTES, sniff_head
 
-    if _io.read(loc, 0, min(size, 8)).startswith(_COMPRESSED_MAGIC):
+    head = _io.read(loc, 0, min(size, SNIFF_BYTES))  # one read (one request for a URL)
+    if head.startswith(_COMPRESSED_MAGIC):
         return "compressed"
-    return "nifti" if sniff(loc) == "nifti" else "dicom"
+    return "nifti" if sniff_head(head) == "nifti" else "dicom"
 
 
 def urlpath_name(loc: Location) -> str:
