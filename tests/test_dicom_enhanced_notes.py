@@ -23,6 +23,7 @@ from pydicom.sequence import Sequence as DicomSequence
 import lazyvol as lv
 from lazyvol.errors import MultipleSeriesError, SeriesError
 from lazyvol.testing import write_dicom_4d_series, write_enhanced_dicom
+from test_dicom_mosaic import on_reference_grid
 
 pytestmark = pytest.mark.usefixtures("dicom_cache")
 
@@ -224,22 +225,39 @@ def test_enhanced_file_without_pixel_measures_is_refused_naming_its_frames(tmp_p
         lv.open(path, instance_order=True)
 
 
-def test_enhanced_file_with_only_a_top_level_pixel_spacing_takes_it_as_dcm2niix(tmp_path, dcm2niix):
-    """PixelSpacing at the top level, none in the functional groups (non-conformant: the enhanced
-    IODs require the Pixel Measures functional group): the file's only spacing is taken, as
-    dcm2niix takes it, and a note says where it came from."""
+#: (functional group moved out, its attribute, the ``meta`` key naming where it came from)
+_TOP_LEVEL_CASES = [
+    ("PixelMeasuresSequence", "PixelSpacing", "pixel_spacing_source"),
+    ("PlaneOrientationSequence", "ImageOrientationPatient", "orientation_source"),
+]
+
+
+@pytest.mark.parametrize(("group", "attribute", "meta_key"), _TOP_LEVEL_CASES)
+def test_enhanced_file_with_a_top_level_value_only_takes_it_as_dcm2niix(
+    tmp_path, dcm2niix, group, attribute, meta_key
+):
+    """PixelSpacing or ImageOrientationPatient at the top level, none in the functional groups
+    (non-conformant: the enhanced IODs require the Pixel Measures and Plane Orientation groups):
+    the file's only value is taken, as dcm2niix takes it, and a note says where it came from. A
+    sagittal volume of unequal pixel spacings, so a wrong orientation or spacing shows in world
+    space. (The orientation was refused as missing.)"""
     path = tmp_path / "in" / "a.dcm"
-    stored = _no_pixel_measures(path, top_level=True)
+    truth = write_enhanced_dicom(path, SHAPE, spacing=(0.8, 0.7, 2.5), orientation="sagittal")
+    ds = pydicom.dcmread(path)
+    shared = ds.SharedFunctionalGroupsSequence[0]
+    value = list(getattr(getattr(shared, group)[0], attribute))
+    delattr(shared, group)
+    setattr(ds, attribute, value)
+    ds.save_as(path)
     vol = lv.open(path)
-    np.testing.assert_array_equal(vol.compute(), stored)
-    ps = [float(x) for x in pydicom.dcmread(path).PixelSpacing]
-    np.testing.assert_allclose(vol.spacing[:2], [ps[1], ps[0]])  # i = column, j = row
-    assert "top level" in vol.meta["pixel_spacing_source"]
+    assert attribute in vol.meta[meta_key] and "top level" in vol.meta[meta_key]
     assert any(
-        "PixelSpacing (0028,0030) taken from the top level" in w for w in vol.meta["warnings"]
+        f"{attribute} (00" in w and "taken from the top level" in w for w in vol.meta["warnings"]
     )
     (ref,) = _dcm2niix_nii(dcm2niix, path.parent, tmp_path / "ref")
-    np.testing.assert_allclose(sorted(ref.header.get_zooms()[:2]), sorted(vol.spacing[:2]))
+    got = on_reference_grid(vol, ref)  # asserts the grids coincide in world space
+    np.testing.assert_array_equal(got, np.asarray(ref.dataobj))
+    np.testing.assert_array_equal(vol.compute(), truth.stored)
 
 
 def _dcm2niix_nii(dcm2niix, src: Path, out: Path) -> list[nib.Nifti1Image]:

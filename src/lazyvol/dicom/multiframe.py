@@ -19,15 +19,17 @@ from .codestream import SIZED_SYNTAXES
 from .records import FrameRecord
 from .source import Fetch, read_local
 
-__all__ = ["TOP_LEVEL_SPACING", "UNSUPPORTED_LAYOUT", "expand_frames"]
+__all__ = ["TOP_LEVEL_ORIENTATION", "TOP_LEVEL_SPACING", "UNSUPPORTED_LAYOUT", "expand_frames"]
 
 #: How :func:`expand_frames` ends the reason of a valid file whose frames it cannot locate (a kind
 #: lazyvol does not read, not a damaged file): its skip is an UnsupportedError's.
 UNSUPPORTED_LAYOUT = "; not supported"
 
-#: ``FrameRecord.acq`` key of a frame whose PixelSpacing is its file's top-level one (its
-#: functional groups hold none; see :func:`lazyvol.dicom.stack_notes.top_level_spacing_note`).
+#: ``FrameRecord.acq`` keys of a frame whose PixelSpacing / ImageOrientationPatient is its
+#: file's top-level one (its functional groups hold none; see
+#: :func:`lazyvol.dicom.stack_notes.top_level_notes`).
 TOP_LEVEL_SPACING = "_top_level_spacing"
+TOP_LEVEL_ORIENTATION = "_top_level_orientation"
 
 _NATIVE = {"1.2.840.10008.1.2", "1.2.840.10008.1.2.1", "1.2.840.10008.1.2.2"}
 
@@ -408,10 +410,18 @@ def _frame_record(
     stack = _find(groups, "FrameContentSequence", "StackID")
     fr.stack_id = str(stack).strip() if stack is not None else ""
     fr.acq = _group_values(groups, rec.acq)
+    # No Pixel Measures or Plane Orientation functional group (which the enhanced IODs require)
+    # but a PixelSpacing or ImageOrientationPatient at the top level (a non-conformant
+    # conversion): the file's only value, so taken, as dcm2niix takes it, and said
+    # (stack_notes.top_level_notes). (A top-level ImagePositionPatient is one position: it cannot
+    # place several frames, so a frame without its own stays refused.)
+    taken = {}
     if fr.pixel_spacing is None and rec.pixel_spacing is not None:
-        # No Pixel Measures functional group (which the enhanced IODs require) but a PixelSpacing
-        # at the top level (a non-conformant conversion): the file's only spacing, so taken, as
-        # dcm2niix takes it, and said (stack_notes.top_level_spacing_note).
         fr.pixel_spacing = rec.pixel_spacing
-        fr.acq = {**(fr.acq or {}), TOP_LEVEL_SPACING: True}
+        taken[TOP_LEVEL_SPACING] = True
+    if fr.iop is None and rec.iop is not None:
+        fr.iop = rec.iop
+        taken[TOP_LEVEL_ORIENTATION] = True
+    if taken:
+        fr.acq = {**(fr.acq or {}), **taken}
     return fr

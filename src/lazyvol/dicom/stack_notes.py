@@ -6,7 +6,7 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 
-from .multiframe import TOP_LEVEL_SPACING
+from .multiframe import TOP_LEVEL_ORIENTATION, TOP_LEVEL_SPACING
 from .records import FrameRecord
 from .support import file_list
 
@@ -18,7 +18,7 @@ __all__ = [
     "instance_gaps",
     "instance_order_blocker",
     "spacing_missing",
-    "top_level_spacing_note",
+    "top_level_notes",
 ]
 
 #: Skip reasons a series-incomplete warning quotes (each with its files); the rest are counted.
@@ -118,17 +118,39 @@ def spacing_missing(no_spacing: Sequence[FrameRecord], records: Sequence[FrameRe
     return f"PixelSpacing (0028,0030) missing in {'; and in '.join(where)}; {hint}"
 
 
-def top_level_spacing_note(records: Sequence[FrameRecord]) -> str:
-    """The note on a volume whose enhanced frames took the file's top-level PixelSpacing, their
-    functional groups holding none (see :mod:`lazyvol.dicom.multiframe`), or ""."""
-    taken = [r for r in records if (r.acq or {}).get(TOP_LEVEL_SPACING)]
-    if not taken:
-        return ""
-    return (
-        f"PixelSpacing (0028,0030) taken from the top level of {image_list(taken)}: an enhanced "
-        "image holds it in its functional groups (PixelMeasuresSequence (0028,9110)), which "
-        "hold none here; dcm2niix takes the top-level value too"
-    )
+#: What :func:`top_level_notes` says of each value an enhanced frame may take from its file's top
+#: level: the ``FrameRecord.acq`` key, the attribute and the functional group that should hold it.
+_TOP_LEVEL = (
+    (
+        TOP_LEVEL_SPACING,
+        "pixel_spacing_source",
+        "PixelSpacing (0028,0030)",
+        "PixelMeasuresSequence (0028,9110)",
+    ),
+    (
+        TOP_LEVEL_ORIENTATION,
+        "orientation_source",
+        "ImageOrientationPatient (0020,0037)",
+        "PlaneOrientationSequence (0020,9116)",
+    ),
+)
+
+
+def top_level_notes(records: Sequence[FrameRecord]) -> dict[str, str]:
+    """The notes on a volume whose enhanced frames took their file's top-level PixelSpacing or
+    ImageOrientationPatient, their functional groups holding none (see
+    :mod:`lazyvol.dicom.multiframe`), by the ``meta`` key that holds each (``pixel_spacing_source``,
+    ``orientation_source``); empty when none was taken."""
+    notes = {}
+    for key, meta_key, attribute, group in _TOP_LEVEL:
+        taken = [r for r in records if (r.acq or {}).get(key)]
+        if taken:
+            notes[meta_key] = (
+                f"{attribute} taken from the top level of {image_list(taken)}: an enhanced "
+                f"image holds it in its functional groups ({group}), which hold none here; "
+                "dcm2niix takes the top-level value too"
+            )
+    return notes
 
 
 def incomplete_note(skipped: Sequence[tuple[str, str]]) -> str:

@@ -48,7 +48,7 @@ from .stack_notes import (
     instance_gaps,
     instance_order_blocker,
     spacing_missing,
-    top_level_spacing_note,
+    top_level_notes,
 )
 from .support import drop_duplicates, geometry_missing, support_error
 
@@ -498,10 +498,9 @@ def _finish(st: _Stack, volumes: Volumes, axis4: str | None) -> None:
     echo_times = sorted({r.echo_time for r in ordered_frames if r.echo_time is not None})
     if echo_times:
         meta["echo_times"] = echo_times
-    spacing_note = top_level_spacing_note(ordered_frames)
-    if spacing_note:
-        meta["pixel_spacing_source"] = spacing_note
-        st.warnings.append(spacing_note)
+    for meta_key, note in top_level_notes(ordered_frames).items():
+        meta[meta_key] = note
+        st.warnings.append(note)
     _mixed_photometric(st, ordered_frames)
     _component_conflicts(st, ordered_frames)
     component = image_component(first)
