@@ -814,3 +814,32 @@ def test_empty_paths_and_warnings_are_one_line(capsys, tmp_path, monkeypatch):
     err = capsys.readouterr().err
     assert err.startswith("lazyvol: warning: cannot write the DICOM scan index"), err
     assert len(err.strip().splitlines()) == 1, err
+
+
+def test_a_warning_made_an_error_is_one_line_error(capsys, tmp_path, monkeypatch):
+    """``python -W error -m lazyvol info`` on a folder that warns ended in a traceback (the one-line
+    handler caught lazyvol's errors, not its warnings raised as exceptions): it is the warning's
+    text as an error line and the error exit status; another package's warning raised stays a
+    traceback (a bug, not the user's input)."""
+    import warnings
+
+    from lazyvol.testing import write_dicom_series
+
+    regular = tmp_path / "regular.txt"
+    regular.write_text("x")
+    monkeypatch.setenv("LAZYVOL_CACHE_DIR", str(regular))  # no scan index can be written
+    write_dicom_series(tmp_path / "dcm", (4, 4, 3))
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        status = cli_main(["info", str(tmp_path / "dcm")])
+    err = capsys.readouterr().err
+    assert status == 2, err
+    assert err.startswith("lazyvol: error: cannot write the DICOM scan index"), err
+    assert len(err.strip().splitlines()) == 1, err
+    monkeypatch.setattr(
+        "lazyvol.cli.parser.cmd_info",
+        lambda args: warnings.warn("numpy: something", RuntimeWarning, stacklevel=2),
+    )
+    with warnings.catch_warnings(), pytest.raises(RuntimeWarning, match="numpy: something"):
+        warnings.simplefilter("error")
+        cli_main(["info", str(tmp_path / "dcm")])

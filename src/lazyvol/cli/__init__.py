@@ -68,10 +68,14 @@ def _run(args: argparse.Namespace) -> int:
     try:
         with _one_line_warnings(), _scheduler(args.scheduler, args.connect_timeout):
             return int(args.func(args) or 0)
-    except LazyvolError as exc:
+    except (LazyvolError, Warning) as exc:
+        # (a Warning raised is one of lazyvol's made an error by `python -W error`: a failure the
+        # user asked for, told as one line as an error is; another package's is a traceback)
+        if isinstance(exc, Warning) and not str(exc).startswith("lazyvol"):
+            raise
         if args.debug:
             traceback.print_exc()
-        msg = _cli_message(str(exc).strip() or type(exc).__name__)
+        msg = _cli_message(str(exc).strip() or type(exc).__name__).removeprefix("lazyvol: ")
         print(f"lazyvol: error: {msg}", file=sys.stderr)
         return EXIT_ERROR
 
