@@ -167,6 +167,33 @@ def test_gantry_tilt_kept_as_shear(tmp_path):
         np.testing.assert_allclose(ras[:3], truth.positions[k] * [-1, -1, 1], atol=1e-6)
 
 
+@pytest.mark.parametrize("tilt", [15.0, -15.0])
+def test_shear_is_signed_and_a_lean_toward_left_right_is_no_gantry_tilt(tmp_path, tilt):
+    """``gantry_tilt_deg`` was the unsigned angle between the slice step and the normal, for any
+    lean: +15 and -15 degrees both said 15, and a stack leaning toward the patient's left-right
+    axis (which no gantry tilt does: a gantry tilts about it) was reported as a gantry tilt. Now
+    ``shear_deg`` gives the signed lean toward voxel axes i and j, computed here from the
+    synthetic positions, and a left-right lean is called a shear, not a gantry tilt."""
+    truth = write_dicom_series(tmp_path / "t", (8, 8, 6), tilt_deg=tilt)
+    vol = lv.open(tmp_path / "t")
+    np.testing.assert_allclose(vol.affine, truth.affine, atol=1e-6)
+    assert vol.meta["gantry_tilt_deg"] == pytest.approx(abs(tilt), abs=1e-3)
+    # axial: the row direction (i) is patient x, the column direction (j) patient y (LPS)
+    step = truth.positions[1] - truth.positions[0]
+    lean_j = np.degrees(np.arctan2(step[1], step[2]))
+    assert vol.meta["shear_deg"] == pytest.approx([0.0, lean_j], abs=1e-3)
+    assert np.sign(vol.meta["shear_deg"][1]) == np.sign(tilt)
+    lean = np.tan(np.radians(tilt)) * 2.5
+    pos = np.array([[-12.5 + lean * k, -20.0, 30.0 + 2.5 * k] for k in range(6)])
+    truth = write_dicom_series(tmp_path / "x", (8, 8, 6), positions=pos)
+    vol = lv.open(tmp_path / "x")
+    np.testing.assert_allclose(vol.affine, truth.affine, atol=1e-6)
+    assert "gantry_tilt_deg" not in vol.meta and vol.meta["sheared"] is True
+    assert vol.meta["shear_deg"] == pytest.approx([tilt, 0.0], abs=1e-3)
+    (note,) = [w for w in vol.meta["warnings"] if "sheared" in w]
+    assert "not a gantry tilt" in note
+
+
 @pytest.mark.parametrize("shift_mm", [0.5, 3.0, 20.0])
 def test_a_slice_moved_within_its_plane_is_refused(tmp_path, shift_mm):
     """The slices' projections on the normal are regular, but one slice sits off the line through

@@ -31,7 +31,6 @@ __all__ = [
     "orientations_match",
     "regular_grid_errors",
     "same_grid",
-    "shear_angle_deg",
     "slice_projections",
     "position_quantum",
     "spacing_tolerance",
@@ -503,17 +502,6 @@ def dicom_affine(
     lps[:3, 2] = np.asarray(slice_step, dtype=np.float64)
     lps[:3, 3] = np.asarray(first_position, dtype=np.float64)
     return LPS_TO_RAS @ lps
-
-
-def shear_angle_deg(slice_step: ArrayLike, normal: ArrayLike) -> float:
-    """Angle in degrees between the slice-to-slice step and the slice normal (gantry tilt)."""
-    s = np.asarray(slice_step, dtype=np.float64)
-    n = np.asarray(normal, dtype=np.float64)
-    ns = np.linalg.norm(s)
-    if ns == 0:
-        return 0.0
-    c = float(abs(float(s @ n)) / (ns * np.linalg.norm(n)))
-    return float(np.degrees(np.arccos(c if c < 1.0 else 1.0)))
 
 
 # -- affine sanity (every reader) -------------------------------------------------------------------

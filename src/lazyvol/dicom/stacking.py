@@ -39,6 +39,7 @@ from .model import (
 from .mosaic import annotate_volume
 from .ordering import RANK_INSTANCE, Axis4Order, order_volumes
 from .records import FrameRecord
+from .shear import shear_notes
 from .source import Fetch, RemoteFetch, read_local
 from .stack_notes import (
     copies_note,
@@ -268,15 +269,10 @@ def _order_by_position(
         slant = extent - normal * float(np.dot(extent, normal))
         if float(np.linalg.norm(slant)) <= math.sqrt(3.0) * float(q):
             slice_step = normal * float(np.dot(slice_step, normal))
-    tilt = geo.shear_angle_deg(slice_step, normal)
-    # (an orientation written coarsely has a normal only that exact: no tilt within it)
-    if tilt > max(0.01, float(st.meta.get("orientation_precision_deg", 0.0))):
-        st.meta["gantry_tilt_deg"] = round(tilt, 4)
-        st.meta["sheared"] = True
-        st.warnings.append(
-            f"slices are sheared (gantry tilt {tilt:.3f} degrees, found from the positions): the "
-            "affine keeps the shear exactly"
-        )
+    shear, note = shear_notes(slice_step, iop, st.meta.get("orientation_precision_deg", 0.0))
+    st.meta.update(shear)
+    if note:
+        st.warnings.append(note)
     st.info.affine = geo.dicom_affine(
         iop, first.pixel_spacing or [1.0, 1.0], base[0].ipp or [0, 0, 0], slice_step
     )
