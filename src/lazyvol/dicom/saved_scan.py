@@ -102,8 +102,9 @@ INDEX_VERSION = 25
 #: tables, a missing b-value read as 0 (``no_bvalue``), ASLContext, ProtocolName/EchoNumber in the
 #: BIDS values, SliceTiming of UIH series, UIH GRID tiles. 18: a volume's diffusion values and
 #: ASL kind come from the images that state them, which must agree (an image stating none no
-#: longer hides a mixed volume); a UIH b = 0-only series has no table.
-REPORT_FORMAT = 18
+#: longer hides a mixed volume); a UIH b = 0-only series has no table. 19: a sheared stack's
+#: lean (``shear_deg``), a gantry tilt only for a gantry's lean.
+REPORT_FORMAT = 19
 #: A frame's identity in a report whose frames all have their listing entry's identity.
 _FROM_LISTING = "listing"
 #: The frames' paths of a report whose frames are its files, in order.
