@@ -34,10 +34,20 @@ from .records import FrameRecord
 from .support import file_list
 from .vendor import missing_bvalue_note, vendor_of
 
-__all__ = ["BIDS_TAGS", "annotate", "record_values"]
+__all__ = [
+    "BIDS_TAGS",
+    "XA_PE_POSITIVE",
+    "XA_SDI_SEQUENCE",
+    "acq_value",
+    "annotate",
+    "pe_positive",
+    "record_values",
+]
 
 #: Standard attributes read for the sidecar: tag -> (BIDS key, kind).
-#: kinds: "str", "join" (multi-valued, joined with a backslash as dcm2niix), "float", "int", "ms" (ms -> s).
+#: kinds: "str", "join" (multi-valued, joined with a backslash as dcm2niix), "float", "int", "ms" (ms -> s),
+#: "rc" (an in-plane direction: "ROW" or "COL" by its first letter, as dcm2niix reads it; enhanced
+#: files write "COLUMN").
 BIDS_TAGS: dict[int, tuple[str, str]] = {
     0x00080070: ("Manufacturer", "str"),
     0x00081090: ("ManufacturersModelName", "str"),
@@ -48,7 +58,7 @@ BIDS_TAGS: dict[int, tuple[str, str]] = {
     0x00180082: ("InversionTime", "ms"),
     0x00181314: ("FlipAngle", "float"),
     0x00181030: ("ProtocolName", "str"),
-    0x00181312: ("InPlanePhaseEncodingDirectionDICOM", "str"),
+    0x00181312: ("InPlanePhaseEncodingDirectionDICOM", "rc"),
     0x00180020: ("ScanningSequence", "join"),
     0x00180021: ("SequenceVariant", "join"),
     0x00180022: ("ScanOptions", "join"),
@@ -59,6 +69,13 @@ BIDS_TAGS: dict[int, tuple[str, str]] = {
     0x00180015: ("BodyPart", "str"),
     0x00180091: ("EchoTrainLength", "int"),
 }
+
+#: Siemens XA files (no CSA header): PhaseEncodingDirectionPositive (0021,111C) ("SIEMENS MR SDI
+#: 02"; 1 positive, 0 negative, as the CSA header's), at the top level of classic files and in the
+#: private sequence (0021,11FE) of an enhanced file's functional groups; read, as dcm2niix reads it,
+#: by element number in Siemens files only.
+XA_PE_POSITIVE = 0x0021111C
+XA_SDI_SEQUENCE = 0x002111FE
 
 #: dcm2niix's short manufacturer names.
 _MANUFACTURERS = (
@@ -102,6 +119,27 @@ def number_value(kind: str, value: Any) -> float | int | None:
     return num
 
 
+def acq_value(kind: str, value: Any) -> str | float | int | None:
+    """The BIDS value of a DICOM value (text or number) of ``kind`` (as in :data:`BIDS_TAGS`, but
+    "str" and "join"): ``"rc"`` "ROW" / "COL" by the first letter (another value as written),
+    else as :func:`number_value`."""
+    if kind == "rc":
+        text = str(value).strip(" \x00").upper()
+        return {"R": "ROW", "C": "COL"}.get(text[:1], text) or None
+    return number_value(kind, value)
+
+
+def pe_positive(value: Any) -> int | None:
+    """A PhaseEncodingDirectionPositive value (CSA item, (0021,111C) text, bytes, number or a
+    list of them, the first taken): 1 or 0, else None."""
+    if isinstance(value, list | tuple) or type(value).__name__ == "MultiValue":
+        value = value[0] if len(value) else None
+    if isinstance(value, bytes | bytearray):
+        value = bytes(value).decode("latin-1")
+    text = str(value).strip(" \x00")
+    return int(text) if text in ("0", "1") else None
+
+
 def manufacturer(text: str) -> str:
     """dcm2niix's short manufacturer name ("SIEMENS" -> "Siemens", "GE MEDICAL SYSTEMS" -> "GE")."""
     up = text.upper()
@@ -126,9 +164,9 @@ def record_values(raw: dict[int, Any], csa: dict[str, Any] | str | None) -> dict
         elif kind == "join":
             out[key] = "\\".join(v for v in vals if v)
         else:
-            num = number_value(kind, vals[0])
-            if num is not None:
-                out[key] = num
+            value = acq_value(kind, vals[0])
+            if value is not None:
+                out[key] = value
     if "Manufacturer" in out:
         out["Manufacturer"] = manufacturer(out["Manufacturer"])
     if out.get("Manufacturer") == "GE":
@@ -142,8 +180,11 @@ def record_values(raw: dict[int, Any], csa: dict[str, Any] | str | None) -> dict
     if bw and bw[0] > 0:
         out["BandwidthPerPixelPhaseEncode"] = bw[0]
     pos = csa_items(table, "PhaseEncodingDirectionPositive")
-    if pos is not None and str(pos[0]).strip() in ("0", "1"):
-        out["_pe_positive"] = int(str(pos[0]).strip())
+    positive = pe_positive(pos)
+    if positive is None and vendor_of(str(out.get("Manufacturer", ""))) == "SIEMENS":
+        positive = pe_positive(raw_text(raw, XA_PE_POSITIVE))
+    if positive is not None:
+        out["_pe_positive"] = positive
     bval = csa_floats(table, "B_value")
     if bval is None:
         p = private_value(raw, 0x0019100C)

@@ -14,10 +14,11 @@ import copy
 import struct
 from typing import Any
 
-from .bids import number_value
+from .bids import XA_PE_POSITIVE, XA_SDI_SEQUENCE, acq_value, pe_positive
 from .codestream import SIZED_SYNTAXES
 from .records import FrameRecord
 from .source import Fetch, read_local
+from .vendor import vendor_of
 
 __all__ = ["TOP_LEVEL_ORIENTATION", "TOP_LEVEL_SPACING", "UNSUPPORTED_LAYOUT", "expand_frames"]
 
@@ -147,23 +148,54 @@ _GROUP_VALUES: tuple[tuple[str, str, str, str], ...] = (
     ("MRTimingAndRelatedParametersSequence", "EchoTrainLength", "EchoTrainLength", "int"),
     ("MRModifierSequence", "InversionTimes", "InversionTime", "ms"),
     ("MRImagingModifierSequence", "PixelBandwidth", "PixelBandwidth", "float"),
+    (
+        "MRFOVGeometrySequence",
+        "InPlanePhaseEncodingDirection",
+        "InPlanePhaseEncodingDirectionDICOM",
+        "rc",
+    ),
 )
 
 
-def _group_values(groups: list[Any], base: dict[str, Any] | None) -> dict[str, Any] | None:
+def _group_values(
+    groups: list[Any], base: dict[str, Any] | None, siemens: bool
+) -> dict[str, Any] | None:
     """The file's acquisition values (``base``) updated with the frame's functional-group ones
-    (RepetitionTime, FlipAngle, ... of the MR Timing and Related Parameters macro)."""
+    (RepetitionTime, FlipAngle, ... of the MR Timing and Related Parameters macro, the in-plane
+    phase-encoding direction of the MR FOV/Geometry macro and, in a Siemens file, the polarity
+    (0021,111C) of its private sequence (0021,11FE))."""
     found: dict[str, Any] = {}
     for seq, attr, key, kind in _GROUP_VALUES:
         value = _find(groups, seq, attr)
         if isinstance(value, list | tuple) or type(value).__name__ == "MultiValue":
             value = value[0] if len(value) else None
-        num = None if value is None else number_value(kind, value)
-        if num is not None:
-            found[key] = num
+        got = None if value is None else acq_value(kind, value)
+        if got is not None:
+            found[key] = got
+    positive = _xa_pe_positive(groups) if siemens else None
+    if positive is not None:
+        found["_pe_positive"] = positive
     if not found:
         return base
     return {**(base or {}), **found}
+
+
+def _xa_pe_positive(groups: list[Any]) -> int | None:
+    """Siemens XA PhaseEncodingDirectionPositive (0021,111C) of the first functional group whose
+    private sequence (0021,11FE) states it (see :data:`lazyvol.dicom.bids.XA_PE_POSITIVE`)."""
+    for g in groups:
+        if g is None:
+            continue
+        try:
+            items = _sequence(g.get(XA_SDI_SEQUENCE))
+            elems = [item.get(XA_PE_POSITIVE) for item in items]
+        except (TypeError, ValueError, AttributeError, KeyError):
+            continue  # (a private sequence pydicom cannot parse: not read)
+        for elem in elems:
+            positive = pe_positive(getattr(elem, "value", None))
+            if positive is not None:
+                return positive
+    return None
 
 
 def _philips_scale_slope(groups: list[Any]) -> float | None:
@@ -409,7 +441,7 @@ def _frame_record(
         fr.pixel_offset, fr.pixel_length = frame_range
     stack = _find(groups, "FrameContentSequence", "StackID")
     fr.stack_id = str(stack).strip() if stack is not None else ""
-    fr.acq = _group_values(groups, rec.acq)
+    fr.acq = _group_values(groups, rec.acq, vendor_of(rec.manufacturer) == "SIEMENS")
     # No Pixel Measures or Plane Orientation functional group (which the enhanced IODs require)
     # but a PixelSpacing or ImageOrientationPatient at the top level (a non-conformant
     # conversion): the file's only value, so taken, as dcm2niix takes it, and said

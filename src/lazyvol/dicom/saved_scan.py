@@ -71,8 +71,9 @@ __all__ = [
 #: fragments with no usable offset table are located by their end markers (they were skipped);
 #: 24: UIH GRID files give one record a tile; Philips (2005,1429) label/control, Canon
 #: ImageComments directions and UIH (0065,1009)/(0065,1037) diffusion values are read; 25: ... and
-#: one whose functional groups hold no ImageOrientationPatient takes its top-level one (refused).
-INDEX_VERSION = 25
+#: one whose functional groups hold no ImageOrientationPatient takes its top-level one (refused);
+#: 26: enhanced files' in-plane phase-encoding direction and Siemens XA polarity (0021,111C) are read.
+INDEX_VERSION = 26
 #: Layout of a report: 2: files named by their listing position, identities taken from the listing;
 #: 3: a volume's files may differ in pixel encoding (each frame's, ``encodings``), where 2 split them;
 #: 4: ... and in BitsStored (each frame's, ``stored_bits``), where 3 split them;

@@ -1,0 +1,142 @@
+"""Sidecar values an enhanced (multi-frame) MR file keeps in its functional groups, against
+dcm2niix's sidecars and NIfTI headers.
+
+- The in-plane phase-encoding direction lives in MRFOVGeometrySequence (0018,9107), valued
+  "COLUMN" / "ROW": lazyvol read only the top-level (0018,1312) "COL" / "ROW", so enhanced files
+  had no PhaseEncodingAxis and no phase axis in ``dim_info``.
+- Siemens XA files (no CSA header) give the phase-encoding polarity in (0021,111C), at the top
+  level of classic files and in the private sequence (0021,11FE) of the functional groups of
+  enhanced ones; dcm2niix reads it, lazyvol did not.
+"""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import nibabel as nib
+import numpy as np
+import pydicom
+import pytest
+from pydicom.dataset import Dataset
+from pydicom.sequence import Sequence as DicomSequence
+
+import lazyvol as lv
+from lazyvol.testing import write_dicom_4d_series, write_enhanced_dicom
+
+SHAPE = (8, 6, 4)
+
+
+def _converted(dcm2niix, src: Path, out: Path) -> list[tuple[dict, nib.Nifti1Image]]:
+    """dcm2niix's sidecars and NIfTI images of a folder, sorted by name."""
+    dcm2niix.run(src, out, name="%s_%e", sidecar=True, check=True)
+    niis = sorted(out.glob("*.nii"))
+    return [(json.loads(n.with_suffix(".json").read_text()), nib.load(n)) for n in niis]
+
+
+def _written(vol: lv.Volume, path: Path) -> tuple[dict, nib.Nifti1Image]:
+    vol.to_nifti(path)
+    return json.loads(path.with_suffix(".json").read_text()), nib.load(path)
+
+
+def _phase_world(doc: dict, affine: np.ndarray) -> tuple[np.ndarray, bool]:
+    """The world (RAS) direction of a sidecar's phase-encoding axis and whether its polarity is
+    stated (PhaseEncodingDirection) or not (PhaseEncodingAxis)."""
+    key = doc.get("PhaseEncodingDirection") or doc["PhaseEncodingAxis"]
+    column = affine[:3, "ijk".index(key[0])]
+    sign = -1.0 if key.endswith("-") else 1.0
+    return sign * column / np.linalg.norm(column), "PhaseEncodingDirection" in doc
+
+
+def _assert_same_phase(mine: tuple[dict, nib.Nifti1Image], ref: tuple[dict, nib.Nifti1Image]):
+    """Same phase-encoding direction in the world (whatever voxel axes each file has), same
+    in-plane direction, and ``dim_info`` phase and frequency axes along the same world axes."""
+    (doc, img), (ref_doc, ref_img) = mine, ref
+    assert (
+        doc["InPlanePhaseEncodingDirectionDICOM"] == ref_doc["InPlanePhaseEncodingDirectionDICOM"]
+    )
+    world, signed = _phase_world(doc, img.affine)
+    ref_world, ref_signed = _phase_world(ref_doc, ref_img.affine)
+    assert signed == ref_signed
+    if signed:
+        np.testing.assert_allclose(world, ref_world, atol=1e-6)
+    else:
+        assert abs(float(world @ ref_world)) == pytest.approx(1.0)
+    for n in (0, 1):  # freq, phase
+        axis, ref_axis = img.header.get_dim_info()[n], ref_img.header.get_dim_info()[n]
+        assert axis is not None and ref_axis is not None
+        a, b = img.affine[:3, axis], ref_img.affine[:3, ref_axis]
+        assert abs(float(a @ b)) == pytest.approx(float(np.linalg.norm(a) * np.linalg.norm(b)))
+
+
+def _xa_private(positive: int) -> Dataset:
+    """A Siemens "SIEMENS MR SDI 02" private block holding (0021,111C) = ``positive``."""
+    item = Dataset()
+    item.add_new(0x00210011, "LO", "SIEMENS MR SDI 02")
+    item.add_new(0x0021111C, "IS", str(positive))
+    return item
+
+
+def _enhanced(path: Path, manufacturer: str, direction: str, positive: int | None, where: str):
+    """An enhanced MR time series whose phase-encoding direction is in its shared functional
+    groups' MRFOVGeometrySequence and, when ``positive`` is given, its Siemens XA polarity in the
+    private sequence (0021,11FE) of the ``where`` ("shared" / "per-frame") functional groups."""
+    write_enhanced_dicom(path, SHAPE, n_volumes=2)
+    ds = pydicom.dcmread(path)
+    ds.Manufacturer = manufacturer
+    shared = ds.SharedFunctionalGroupsSequence[0]
+    fov = Dataset()
+    fov.InPlanePhaseEncodingDirection = direction
+    shared.MRFOVGeometrySequence = DicomSequence([fov])
+    if positive is not None:
+        groups = [shared] if where == "shared" else list(ds.PerFrameFunctionalGroupsSequence)
+        for group in groups:
+            group.add_new(0x00210011, "LO", "SIEMENS MR SDI 02")
+            group.add_new(0x002111FE, "SQ", DicomSequence([_xa_private(positive)]))
+    ds.save_as(path)
+
+
+@pytest.mark.parametrize(
+    ("manufacturer", "direction", "positive", "where"),
+    [
+        ("Philips", "COLUMN", None, "shared"),
+        ("Philips", "ROW", None, "shared"),
+        ("Siemens Healthineers", "COLUMN", None, "shared"),
+        ("Siemens Healthineers", "COLUMN", 1, "shared"),
+        ("Siemens Healthineers", "COLUMN", 0, "per-frame"),
+        ("Siemens Healthineers", "ROW", 0, "shared"),
+        ("Siemens Healthineers", "ROW", 1, "per-frame"),
+        ("Philips", "COLUMN", 1, "shared"),  # (0021,111C) is Siemens's: not read for others
+    ],
+)
+def test_enhanced_phase_encoding_as_dcm2niixs(
+    tmp_path, dcm2niix, manufacturer, direction, positive, where
+):
+    _enhanced(tmp_path / "in" / "e.dcm", manufacturer, direction, positive, where)
+    ((ref_doc, ref_img),) = _converted(dcm2niix, tmp_path / "in", tmp_path / "out")
+    assert ref_doc["InPlanePhaseEncodingDirectionDICOM"] == direction[:3]
+    assert ("PhaseEncodingDirection" in ref_doc) is (
+        positive is not None and manufacturer != "Philips"
+    )
+    mine = _written(lv.open(tmp_path / "in"), tmp_path / "v.nii")
+    _assert_same_phase(mine, (ref_doc, ref_img))
+
+
+@pytest.mark.parametrize(("direction", "positive"), [("COL", 1), ("COL", 0), ("ROW", 0)])
+def test_classic_siemens_xa_polarity_as_dcm2niixs(tmp_path, dcm2niix, direction, positive):
+    """A classic (one frame a file) Siemens XA series: (0021,111C) at the top level."""
+    truth = write_dicom_4d_series(
+        tmp_path / "in",
+        SHAPE,
+        n_volumes=2,
+        modality="MR",
+        extra={"Manufacturer": "SIEMENS", "InPlanePhaseEncodingDirection": direction},
+    )
+    for p in truth.files:
+        ds = pydicom.dcmread(p)
+        ds.update(_xa_private(positive))
+        ds.save_as(p)
+    ((ref_doc, ref_img),) = _converted(dcm2niix, tmp_path / "in", tmp_path / "out")
+    assert "PhaseEncodingDirection" in ref_doc
+    mine = _written(lv.open(tmp_path / "in"), tmp_path / "v.nii")
+    _assert_same_phase(mine, (ref_doc, ref_img))
