@@ -140,3 +140,83 @@ def test_classic_siemens_xa_polarity_as_dcm2niixs(tmp_path, dcm2niix, direction,
     assert "PhaseEncodingDirection" in ref_doc
     mine = _written(lv.open(tmp_path / "in"), tmp_path / "v.nii")
     _assert_same_phase(mine, (ref_doc, ref_img))
+
+
+def _multi_echo(path: Path, times: list[float], echo_index: list[int], pointers: bool) -> None:
+    """A Philips enhanced time series of 3 time points x ``len(times)`` echoes, echo ``e`` of
+    each time point stored after echo ``e - 1``, with EffectiveEchoTime ``times[e]`` and
+    DimensionIndexValues (InStackPositionNumber, TemporalPositionIndex, ``echo_index[e]``),
+    listed in a DimensionIndexSequence when ``pointers``."""
+    n_echoes = len(times)
+    write_enhanced_dicom(path, SHAPE, n_volumes=3 * n_echoes)
+    ds = pydicom.dcmread(path)
+    ds.Manufacturer = "Philips"
+    if pointers:
+        items = []
+        # InStackPositionNumber, TemporalPositionIndex, EffectiveEchoTime
+        dims = [(0x00209057, 0x00209111), (0x00209128, 0x00209111), (0x00189082, 0x00189114)]
+        for pointer, group in dims:
+            item = Dataset()
+            item.DimensionIndexPointer = pointer
+            item.FunctionalGroupPointer = group
+            items.append(item)
+        ds.DimensionIndexSequence = DicomSequence(items)
+    for item in ds.PerFrameFunctionalGroupsSequence:
+        content = item.FrameContentSequence[0]
+        t, e = divmod(int(content.TemporalPositionIndex) - 1, n_echoes)
+        content.TemporalPositionIndex = t + 1
+        content.DimensionIndexValues = [int(content.InStackPositionNumber), t + 1, echo_index[e]]
+        echo = Dataset()
+        echo.EffectiveEchoTime = times[e]
+        item.MREchoSequence = DicomSequence([echo])
+    ds.save_as(path)
+
+
+@pytest.mark.parametrize("pointers", [True, False])
+@pytest.mark.parametrize(
+    ("times", "echo_index"),
+    [
+        ([10.0, 30.0], [1, 2]),
+        ([30.0, 10.0, 20.0], [1, 2, 3]),  # numbered in the frames' order, not by echo time
+        ([30.0, 10.0], [2, 1]),  # ... which the echo dimension's index decides
+        ([10.0, 30.0], [5, 3]),  # (by its rank)
+    ],
+)
+def test_enhanced_multi_echo_echo_numbers_as_dcm2niixs(
+    tmp_path, dcm2niix, times, echo_index, pointers
+):
+    """Each echo of an enhanced multi-echo time series (told apart by EffectiveEchoTime) has the
+    EchoNumber dcm2niix gives it."""
+    _multi_echo(tmp_path / "in" / "e.dcm", times, echo_index, pointers)
+    refs = _converted(dcm2niix, tmp_path / "in", tmp_path / "out")
+    expected = {doc["EchoNumber"]: doc["EchoTime"] for doc, _ in refs}
+    assert sorted(expected) == list(range(1, len(times) + 1))
+    mine = {}
+    for info in lv.scan(tmp_path / "in"):
+        doc, _ = _written(lv.open(tmp_path / "in", series=info.id), tmp_path / f"{info.id}.nii")
+        mine[doc["EchoNumber"]] = doc["EchoTime"]
+    assert mine == expected
+
+
+def test_single_frame_echoes_told_apart_by_echo_time_alone_have_no_echo_number(tmp_path, dcm2niix):
+    """Single-frame files without EchoNumbers, told apart by EchoTime: dcm2niix writes them as
+    separate series, without EchoNumber; so does lazyvol."""
+    truth = write_dicom_4d_series(
+        tmp_path / "in",
+        SHAPE,
+        n_volumes=2,
+        echoes=2,
+        modality="MR",
+        extra={"Manufacturer": "SIEMENS"},
+    )
+    for p in truth.files:
+        ds = pydicom.dcmread(p)
+        del ds.EchoNumbers
+        ds.save_as(p)
+    refs = _converted(dcm2niix, tmp_path / "in", tmp_path / "out")
+    assert len(refs) == 2 and not any("EchoNumber" in doc for doc, _ in refs)
+    infos = lv.scan(tmp_path / "in")
+    assert len(infos) == 2
+    for info in infos:
+        doc, _ = _written(lv.open(tmp_path / "in", series=info.id), tmp_path / f"{info.id}.nii")
+        assert "EchoNumber" not in doc

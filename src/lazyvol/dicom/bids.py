@@ -298,18 +298,21 @@ def _protocol_name(bids: dict[str, Any], vendor: str) -> str:
     return sequence if len(sequence) > 1 and vendor != "SIEMENS" else ""
 
 
-def _one_echo_of_several(info: Any, frames: Sequence[FrameRecord]) -> int | None:
-    """EchoNumbers of a volume that is one echo of a multi-echo series (split from it per echo),
-    as dcm2niix's EchoNumber (which it writes for multi-echo series only); else None."""
+def _one_echo_of_several(info: Any, frames: Sequence[FrameRecord], _acq: Getter) -> int | None:
+    """The EchoNumber of a volume that is one echo of a multi-echo series (split from it per
+    echo), as dcm2niix's (which it writes for multi-echo series only); else None. Its EchoNumbers
+    when the split went by them; else the number an enhanced file of several echo times gave its
+    echo (:func:`lazyvol.dicom.multiframe.expand_frames`, as dcm2niix numbers them). (Single-frame
+    files told apart by EchoTime alone get none: dcm2niix writes them as separate series.)"""
     numbers = {r.echo_number for r in frames}
-    if len(numbers) != 1 or None in numbers:
-        return None
-    echo = numbers.pop()
-    label = f"EchoNumbers {echo}"
-    for reason in getattr(info, "reasons", ()):
-        if reason.startswith(SPLIT_VALUES) and label in reason[len(SPLIT_VALUES) :].split(", "):
-            return echo
-    return None
+    if len(numbers) == 1 and None not in numbers:
+        echo = numbers.pop()
+        label = f"EchoNumbers {echo}"
+        for reason in getattr(info, "reasons", ()):
+            if reason.startswith(SPLIT_VALUES) and label in reason[len(SPLIT_VALUES) :].split(", "):
+                return echo
+    given = {_acq(r).get("EchoNumber") for r in frames}
+    return given.pop() if len(given) == 1 and None not in given else None
 
 
 def annotate(info: Any, slots: Sequence[FrameRecord | None], nk: int) -> None:
@@ -371,7 +374,7 @@ def _annotate(
     echoes = sorted({r.echo_time for r in frames if r.echo_time is not None})
     if len(echoes) == 1:
         bids["EchoTime"] = _seconds(echoes[0])
-    echo_number = _one_echo_of_several(info, frames)
+    echo_number = _one_echo_of_several(info, frames, _acq)
     if echo_number is not None:
         bids["EchoNumber"] = echo_number
     for key in ("RepetitionTime", "InversionTime", "FlipAngle"):

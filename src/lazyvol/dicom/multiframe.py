@@ -101,14 +101,16 @@ def _walk_items(
 #: Dimension index pointers that locate a frame in space (not a 4th-axis dimension).
 _SPATIAL_POINTERS = {0x00209056, 0x00209057, 0x00200032}  # StackID, InStackPositionNumber, IPP
 _FRAME_TYPE_SEQS = ("MRImageFrameTypeSequence", "CTImageFrameTypeSequence")
+_INDEX_VALUES = ("FrameContentSequence", "DimensionIndexValues")
 
 
-def _dimensions(raw: dict[int, Any]) -> tuple[list[int], list[str]]:
-    """Positions (in DimensionIndexValues) and names of the non-spatial dimensions, the most
-    significant first, as dcm2niix sorts enhanced frames: the InStackPositionNumber index swapped
-    into the first place of the index vector, then the vector compared from its last place to its
-    first (listed (StackID, InStackPositionNumber, b-value, gradient): gradient, then b-value;
-    listed (b-value, gradient, StackID, InStackPositionNumber): b-value, then gradient)."""
+def _dimensions(raw: dict[int, Any]) -> tuple[list[int], list[str], list[int]]:
+    """Positions (in DimensionIndexValues) and names of the non-spatial dimensions, and the
+    positions of all of them, the most significant first, as dcm2niix sorts enhanced frames: the
+    InStackPositionNumber index swapped into the first place of the index vector, then the vector
+    compared from its last place to its first (listed (StackID, InStackPositionNumber, b-value,
+    gradient): gradient, then b-value; listed (b-value, gradient, StackID, InStackPositionNumber):
+    b-value, then gradient)."""
     from pydicom.datadict import keyword_for_tag
 
     tags: list[int] = []
@@ -127,8 +129,9 @@ def _dimensions(raw: dict[int, Any]) -> tuple[list[int], list[str]]:
     if 0x00209057 in tags:  # InStackPositionNumber
         s = tags.index(0x00209057)
         slots[0], slots[s] = slots[s], slots[0]
-    keep = [n for n in reversed(slots) if tags[n] not in _SPATIAL_POINTERS]
-    return keep, [names[n] for n in keep]
+    order = list(reversed(slots))
+    keep = [n for n in order if tags[n] not in _SPATIAL_POINTERS]
+    return keep, [names[n] for n in keep], order
 
 
 def _frame_time(value: Any) -> str | None:
@@ -251,9 +254,43 @@ def expand_frames(
     ranges = _frame_ranges(rec, nframes, fetch)
     if isinstance(ranges, str):
         return ranges
-    dim_keep, dim_names = _dimensions(raw)
+    dim_keep, dim_names, dim_order = _dimensions(raw)
     dims = (dim_keep, dim_names)
-    return [_frame_record(rec, [per[i], shared], i, ranges[i], dims) for i in range(nframes)]
+    frames = [_frame_record(rec, [per[i], shared], i, ranges[i], dims) for i in range(nframes)]
+    sort_keys = [
+        _dcm2niix_rank(_find([per[i], shared], *_INDEX_VALUES), dim_order, i)
+        for i in range(nframes)
+    ]
+    _number_echoes(frames, sort_keys)
+    return frames
+
+
+def _dcm2niix_rank(values: Any, order: list[int], i: int) -> tuple[int, ...]:
+    """Where dcm2niix puts frame ``i`` among the file's frames: by its DimensionIndexValues in
+    ``order`` (:func:`_dimensions`; without a DimensionIndexSequence, compared from the last to
+    the first), then as stored."""
+    vals = [values] if isinstance(values, int) else list(values or [])
+    places = order or list(reversed(range(len(vals))))
+    try:
+        return (*(int(vals[n]) for n in places), i) if vals and max(places) < len(vals) else (i,)
+    except (TypeError, ValueError):
+        return (i,)
+
+
+def _number_echoes(frames: list[FrameRecord], sort_keys: list[tuple[int, ...]]) -> None:
+    """The EchoNumber (``acq``) of each frame of a file of several echo times: 1, 2, ... in the
+    order dcm2niix meets the echoes, its frames sorted by ``sort_keys`` (:func:`_dcm2niix_rank`).
+    dcm2niix numbers so the volumes it writes one per echo (not by ascending echo time, nor by a
+    Philips private per-frame EchoNumbers): each echo of a multi-echo time series gets the
+    sidecar's EchoNumber (:func:`lazyvol.dicom.bids.annotate`)."""
+    times = {fr.echo_time for fr in frames}
+    if len(times) < 2 or None in times:
+        return
+    numbers: dict[float | None, int] = {}
+    for i in sorted(range(len(frames)), key=sort_keys.__getitem__):
+        numbers.setdefault(frames[i].echo_time, len(numbers) + 1)
+    for fr in frames:
+        fr.acq = {**(fr.acq or {}), "EchoNumber": numbers[fr.echo_time]}
 
 
 def _frame_ranges(rec: FrameRecord, nframes: int, fetch: Fetch) -> list[tuple[int, int]] | str:
@@ -420,7 +457,7 @@ def _frame_record(
             comp = _find(groups, seq, "ComplexImageComponent")
             fr.complex_component = str(comp) if comp else rec.complex_component
             break
-    dim_values = _find(groups, "FrameContentSequence", "DimensionIndexValues")
+    dim_values = _find(groups, *_INDEX_VALUES)
     if dim_keep and dim_values is not None:
         vals = list(dim_values) if not isinstance(dim_values, int) else [dim_values]
         if max(dim_keep) < len(vals):
