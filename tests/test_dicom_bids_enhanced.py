@@ -220,3 +220,21 @@ def test_single_frame_echoes_told_apart_by_echo_time_alone_have_no_echo_number(t
     for info in infos:
         doc, _ = _written(lv.open(tmp_path / "in", series=info.id), tmp_path / f"{info.id}.nii")
         assert "EchoNumber" not in doc
+
+
+@pytest.mark.parametrize("direction", ["OTHER", "COLUMN", "R"])
+def test_in_plane_direction_spelled_otherwise_as_dcm2niixs(tmp_path, dcm2niix, direction):
+    """(0018,1312) is read by its first letter, as dcm2niix reads it; a value naming neither rows
+    nor columns ("OTHER") gives no in-plane direction (it was written into the sidecar as it
+    stood, where dcm2niix writes none)."""
+    write_dicom_4d_series(
+        tmp_path / "in",
+        SHAPE,
+        n_volumes=2,
+        modality="MR",
+        extra={"Manufacturer": "SIEMENS", "InPlanePhaseEncodingDirection": direction},
+    )
+    ((ref_doc, _),) = _converted(dcm2niix, tmp_path / "in", tmp_path / "out")
+    bids = lv.open(tmp_path / "in").meta["bids"]
+    for key in ("InPlanePhaseEncodingDirectionDICOM", "PhaseEncodingAxis"):
+        assert bids.get(key) == ref_doc.get(key)

@@ -121,11 +121,11 @@ def number_value(kind: str, value: Any) -> float | int | None:
 
 def acq_value(kind: str, value: Any) -> str | float | int | None:
     """The BIDS value of a DICOM value (text or number) of ``kind`` (as in :data:`BIDS_TAGS`, but
-    "str" and "join"): ``"rc"`` "ROW" / "COL" by the first letter (another value as written),
-    else as :func:`number_value`."""
+    "str" and "join"): ``"rc"`` "ROW" / "COL" by the first letter (another value, such as
+    "OTHER", None: dcm2niix writes no in-plane direction for it), else as :func:`number_value`."""
     if kind == "rc":
         text = str(value).strip(" \x00").upper()
-        return {"R": "ROW", "C": "COL"}.get(text[:1], text) or None
+        return {"R": "ROW", "C": "COL"}.get(text[:1])
     return number_value(kind, value)
 
 
