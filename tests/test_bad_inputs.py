@@ -98,6 +98,7 @@ COVERAGE: dict[str, dict[str, list[str]]] = {
         "localizers, radial or non-parallel slices": [
             "tests/test_dicom_scan.py::test_localizers_not_stacked",
             HERE + "test_radial_slices_never_stacked",
+            "tests/test_dicom_orientation.py::test_slices_turned_a_little_split_as_dcm2niix_splits_them",
         ],
         "non-image SOP classes (SR, RTSTRUCT, RTPLAN, KO/PR, waveforms)": [
             "tests/test_dicom_real.py::test_real_non_images_skipped",

@@ -13,7 +13,8 @@ those values can describe an image at all, and applies the two repairs that trus
   intercept), with a warning naming the files, recorded in ``meta["rescale_slope_zero"]``.
 
 :func:`check_records` runs where a series is formed, so a refused series shows its reason in
-``lazyvol.scan`` / ``lazyvol info`` and ``lazyvol.open`` raises it.
+``lazyvol.scan`` / ``lazyvol info`` and ``lazyvol.open`` raises it. :func:`same_orientation`
+says when two files' orientations are one (where a series is split).
 """
 
 from __future__ import annotations
@@ -25,6 +26,7 @@ from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
+from .. import geometry as geo
 from .._warn import warn as _warn_user
 
 if TYPE_CHECKING:  # (records are read by attribute: a reopen needs no FrameRecord class)
@@ -33,14 +35,25 @@ if TYPE_CHECKING:  # (records are read by attribute: a reopen needs no FrameReco
 __all__ = [
     "DERIVED_NOTE",
     "IOP_TOLERANCE",
+    "ORIENTATION_TOL",
     "check_records",
     "declared_spacing",
     "moved_volume",
     "normalised_iop",
+    "orientation_precision_deg",
+    "orientation_step",
     "record_problem",
+    "same_orientation",
     "warn_derived",
     "warn_slope_zero",
 ]
+
+#: How far ImageOrientationPatient cosines written to full precision may be off and still be one
+#: value: two orientations whose cosines all agree within it are one (dcm2niix's isSameFloatGE
+#: tolerance, set for GE exports whose copies of one orientation differ by ~1e-7). 1e-4 is ~0.006
+#: degrees: under 0.05 mm over a 500 mm field of view. Values written with fewer decimals are
+#: allowed their rounding on top (:func:`orientation_step`).
+ORIENTATION_TOL = 1e-4
 
 #: Largest departure from orthonormal ImageOrientationPatient taken as rounding (unit length and
 #: perpendicularity, each within this much): 0.01 is ~0.6 degrees, far beyond the 5-6 decimals
@@ -72,17 +85,43 @@ def _finite(values: Sequence[float] | None) -> bool:
     return values is None or all(math.isfinite(float(v)) for v in values)
 
 
-def orientation_precision_deg(iop: Sequence[float]) -> float:
-    """How far the normal of ``iop`` as written may be from the true one, in degrees: from the
-    number of decimals its fractional values are written to (3 decimals: ~0.09 degrees). Whole
-    values (0, 1, -1) are exact whatever their decimals; with nothing else, or 9 decimals or
-    more, 0."""
+def orientation_step(iop: Sequence[float]) -> float:
+    """The step of the last decimal the values of ``iop`` are written to (3 decimals: 0.001).
+
+    0.0 when they show none: every value whole (0, 1, -1, or within 1e-9 of one, such as the
+    zero ``2.07e-013``), or one written to 9 decimals or more (full precision). Non-finite values
+    are left out.
+    """
+    try:
+        key = tuple(float(x) for x in iop)
+    except (TypeError, ValueError):
+        return 0.0
+    return _orientation_step(key)
+
+
+@functools.lru_cache(maxsize=256)
+def _orientation_step(iop: tuple[float, ...]) -> float:
     decimals = 0
-    for x in map(float, iop):
-        if x != round(x):
+    for x in iop:
+        if math.isfinite(x) and abs(x - round(x)) > 1e-9:
             d = next((d for d in range(1, 9) if abs(x - round(x, d)) < 1e-9), 9)
             decimals = max(decimals, d)
-    return 0.0 if decimals in (0, 9) else math.degrees(1.5 * 10.0**-decimals)
+    return 0.0 if decimals in (0, 9) else 10.0**-decimals
+
+
+def orientation_precision_deg(iop: Sequence[float]) -> float:
+    """How far the normal of ``iop`` as written may be from the true one, in degrees: from the
+    number of decimals its values are written to (:func:`orientation_step`; 3 decimals: ~0.09
+    degrees); 0 when they show none."""
+    return math.degrees(1.5 * orientation_step(iop))
+
+
+def same_orientation(a: Sequence[float], b: Sequence[float]) -> bool:
+    """Are two ImageOrientationPatient values one orientation? Every cosine must agree within
+    :data:`ORIENTATION_TOL`, or within one step of the last decimal the coarser is written to
+    (two values rounded from one orientation differ by up to one step)."""
+    tol = max(ORIENTATION_TOL, orientation_step(a), orientation_step(b))
+    return geo.orientations_match(a, b, tol * (1 + 1e-6))  # (a step parses a little off)
 
 
 def normalised_iop(iop: Sequence[float]) -> tuple[list[float] | None, str]:

@@ -12,39 +12,47 @@ from collections import Counter, defaultdict
 from collections.abc import Callable
 from typing import Any
 
-from .. import geometry as geo
+from .checks import same_orientation
 from .model import FLOAT_PIXEL_VRS, SPLIT_VALUES
 from .records import FrameRecord
 from .stack_notes import image_count
 from .vendor import vendor_of
 
 __all__ = [
-    "ORIENTATION_TOL",
     "component_conflict",
     "image_component",
     "most_common",
     "split_series",
+    "usual_orientation",
 ]
 
-ORIENTATION_TOL = 1e-3
+
+def _orientation_labels(records: list[FrameRecord]) -> tuple[list[int], list[list[float]]]:
+    """Cluster ImageOrientationPatient values (:func:`~lazyvol.dicom.checks.same_orientation`):
+    each record's cluster (-1 for missing) and each cluster's first value.
+
+    The values are taken most common first (the lowest of a tie), each joining the first cluster
+    whose first value it matches: the clusters, their numbers and first values depend on the
+    values only, never on the files' names or order.
+    """
+    counts = Counter(tuple(rec.iop) for rec in records if rec.iop is not None)
+    reps: list[tuple[float, ...]] = []
+    label_of: dict[tuple[float, ...], int] = {}
+    for iop in sorted(counts, key=lambda v: (-counts[v], v)):
+        n = next((n for n, rep in enumerate(reps) if same_orientation(iop, rep)), len(reps))
+        if n == len(reps):
+            reps.append(iop)
+        label_of[iop] = n
+    labels = [-1 if rec.iop is None else label_of[tuple(rec.iop)] for rec in records]
+    return labels, [list(rep) for rep in reps]
 
 
-def _orientation_labels(records: list[FrameRecord]) -> list[int]:
-    """Cluster ImageOrientationPatient values within ORIENTATION_TOL; -1 for missing."""
-    reps: list[list[float]] = []
-    labels: list[int] = []
-    for rec in records:
-        if rec.iop is None:
-            labels.append(-1)
-            continue
-        for n, rep in enumerate(reps):
-            if geo.orientations_match(rec.iop, rep, ORIENTATION_TOL):
-                labels.append(n)
-                break
-        else:
-            reps.append(list(rec.iop))
-            labels.append(len(reps) - 1)
-    return labels
+def usual_orientation(records: list[FrameRecord]) -> list[float] | None:
+    """The ImageOrientationPatient most of ``records`` state (the lowest of a tie), or None when
+    none states one: the one a volume's affine uses, whatever the files' names or order (the
+    orientations of one volume agree within :data:`~lazyvol.dicom.checks.ORIENTATION_TOL`)."""
+    stated = [tuple(rec.iop) for rec in records if rec.iop is not None]
+    return list(most_common(stated)) if stated else None
 
 
 def _fmt_iop(iop: list[float] | None) -> str:
@@ -384,11 +392,9 @@ def split_series(
     records: list[FrameRecord], stack_localizers: bool = False
 ) -> list[tuple[str, list[FrameRecord], list[str]]]:
     """Split one SeriesInstanceUID's records into stackable groups: ``(key, records, reasons)``."""
-    labels = _orientation_labels(records)
+    labels, reps = _orientation_labels(records)
     keyed: dict[tuple[str, ...], list[FrameRecord]] = defaultdict(list)
-    iop_of: dict[int, list[float] | None] = {}
     for rec, lab in zip(records, labels):
-        iop_of[lab] = rec.iop
         key = (*(str(fn(rec)) for _, fn in _SPLITS), f"orientation {lab}")
         if (rec.number_of_frames != 1 and rec.frame < 0) or (
             rec.is_localizer and not stack_localizers
@@ -416,7 +422,11 @@ def split_series(
     for pos, name in enumerate(names):
         by_value: dict[str, list[FrameRecord]] = defaultdict(list)
         for r, lab in zip(records, labels, strict=True):
-            shown = _fmt_iop(iop_of[lab]) if pos == len(_SPLITS) else str(_SPLITS[pos][1](r))
+            shown = (
+                _fmt_iop(reps[lab] if lab >= 0 else None)
+                if pos == len(_SPLITS)
+                else str(_SPLITS[pos][1](r))
+            )
             by_value[shown].append(r)
         if len(by_value) > 1:
             varying.append(_differs(name, by_value))
@@ -440,7 +450,7 @@ def split_series(
             f"this group: {recs[0].rows}x{recs[0].columns}, "
             f"{'localizer' if recs[0].is_localizer else 'image'}"
             f"{', ' + image_component(recs[0]) if image_component(recs[0]) else ''}, "
-            f"orientation {_fmt_iop(recs[0].iop)}, {image_count(recs)}"
+            f"orientation {_fmt_iop(usual_orientation(recs))}, {image_count(recs)}"
         )
         told = [SPLIT_VALUES + ", ".join(apart[key])] if apart[key] else []
         out.append((_id_key(key, recs), recs, [*varying, *told, this]))
@@ -481,7 +491,9 @@ def _told_apart(
     out: dict[tuple[str, ...], list[str]] = {}
     for key, recs in keyed.items():
         shown = [
-            f"orientation {_fmt_iop(recs[0].iop)}" if pos == base else _SHOWN_SPLITS[pos](key[pos])
+            f"orientation {_fmt_iop(usual_orientation(recs))}"
+            if pos == base
+            else _SHOWN_SPLITS[pos](key[pos])
             for pos in range(base + 1)
             if len({k[pos] for k in keys}) > 1
         ]

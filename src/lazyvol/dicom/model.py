@@ -40,7 +40,6 @@ NATIVE_SYNTAXES = {
 DEFLATED_SYNTAX = "1.2.840.10008.1.2.1.99"
 #: VRs of Float Pixel Data (7FE0,0008) and Double Float Pixel Data (7FE0,0009) (``pixel_vr``).
 FLOAT_PIXEL_VRS = ("OF", "OD")
-ORIENTATION_TOL = 1e-3
 #: How the reason begins that says what tells a volume apart from the others split from its
 #: series (its echo time, image kind, stack, ...: :func:`lazyvol.dicom.grouping.split_series`).
 SPLIT_VALUES = "this volume: "

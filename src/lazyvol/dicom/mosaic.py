@@ -25,8 +25,7 @@ from typing import Any
 
 import numpy as np
 
-from .checks import declared_spacing
-from .model import ORIENTATION_TOL
+from .checks import declared_spacing, same_orientation
 from .records import FrameRecord
 from .tiles import fail, is_grid_tile, is_mosaic, mosaic_error, tile_layout
 
@@ -78,11 +77,10 @@ def frames_are_slices(frames: Sequence[FrameRecord]) -> bool:
     located = [f for f in frames if f.ipp is not None and f.iop is not None and f.frame >= 0]
     if len(located) < 2:
         return False
-    iop = np.asarray(located[0].iop, dtype=np.float64)
-    if any(
-        np.max(np.abs(np.asarray(f.iop, dtype=np.float64) - iop)) > ORIENTATION_TOL for f in located
-    ):
+    iops = [f.iop for f in located if f.iop is not None]
+    if not all(same_orientation(v, iops[0]) for v in iops):
         return False
+    iop = np.asarray(iops[0], dtype=np.float64)
     normal = np.cross(iop[:3], iop[3:])
     along = [float(np.dot(normal, np.asarray(f.ipp, dtype=np.float64))) for f in located]
     thickness = next((f.slice_thickness for f in located if f.slice_thickness), None)

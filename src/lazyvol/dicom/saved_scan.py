@@ -105,7 +105,10 @@ INDEX_VERSION = 26
 #: BIDS values, SliceTiming of UIH series, UIH GRID tiles. 18: a volume's diffusion values and
 #: ASL kind come from the images that state them, which must agree (an image stating none no
 #: longer hides a mixed volume); a UIH b = 0-only series has no table. 19: a sheared stack's
-#: lean (``shear_deg``), a gantry tilt only for a gantry's lean.
+#: lean (``shear_deg``), a gantry tilt only for a gantry's lean; orientations a cosine more than
+#: 1e-4 apart (18: 1e-3) are split, as dcm2niix splits them, or, written coarsely, more than one
+#: step of their last decimal; a volume's orientation is the one most of its files state (18: its
+#: first file's); a zero written ``2.07e-013`` no longer hides a gantry tilt.
 REPORT_FORMAT = 19
 #: A frame's identity in a report whose frames all have their listing entry's identity.
 _FROM_LISTING = "listing"

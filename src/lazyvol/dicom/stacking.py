@@ -30,7 +30,7 @@ from .frame_table import (
     rescale_pair,
     stored_dtypes_warning,
 )
-from .grouping import component_conflict, image_component, most_common
+from .grouping import component_conflict, image_component, most_common, usual_orientation
 from .model import (
     GroupOptions,
     SeriesInfo,
@@ -220,7 +220,7 @@ def _order_by_instance(
     if blocker:
         return Problem("series", f"instance_order=True was passed, but {blocker}")
     ordered = sorted(records, key=lambda r: (r.instance_number or 0, r.path))
-    iop = first.iop or [1.0, 0.0, 0.0, 0.0, 1.0, 0.0]
+    iop = usual_orientation(records) or [1.0, 0.0, 0.0, 0.0, 1.0, 0.0]
     ps = first.pixel_spacing or [1.0, 1.0]
     _, _, normal = geo.dicom_cosines(iop)
     dk = declared_spacing(first)[0] or 1.0
@@ -241,7 +241,7 @@ def _order_by_position(
 ) -> tuple[Volumes, str | None] | Problem:
     """Slices sorted along the normal; repeated positions ordered into a 4th axis; affine."""
     first = st.first
-    iop = first.iop
+    iop = usual_orientation(records)  # (never the first file's: names must not choose it)
     assert iop is not None
     try:
         _, _, normal = geo.dicom_cosines(iop)
