@@ -191,6 +191,8 @@ COVERAGE: dict[str, dict[str, list[str]]] = {
         "ImageOrientationPatient not orthonormal": [
             "tests/test_hostile.py::test_dicom_skewed_orientation_refused",
             "tests/test_hostile.py::test_dicom_orientation_rounding_is_normalised",
+            "tests/test_dicom_orientation.py::test_skew_beyond_the_written_rounding_is_refused",
+            "tests/test_dicom_orientation.py::test_orientations_rounded_to_their_decimals_are_normalised",
         ],
         "RescaleSlope 0": [
             "tests/test_hostile.py::test_dicom_rescale_slope_zero_taken_as_one_with_warning",

@@ -1,6 +1,7 @@
 """ImageOrientationPatient (0020,0037): when two files' orientations are one (as dcm2niix decides,
 allowing values written coarsely their rounding), which one a volume's affine uses (never one
-chosen by the files' names)."""
+chosen by the files' names), and when a value off orthonormal is rounding (normalised) or skew
+(refused)."""
 
 from __future__ import annotations
 
@@ -12,7 +13,7 @@ import pydicom
 import pytest
 
 import lazyvol as lv
-from lazyvol.dicom.checks import orientation_step
+from lazyvol.dicom.checks import normalised_iop, orientation_step
 from lazyvol.testing import write_dicom_series
 
 SHAPE = (6, 5, 4)
@@ -121,3 +122,39 @@ def test_a_tilt_is_flagged_with_zeros_written_in_float_notation(tmp_path):
     vol = lv.open(tmp_path / "s")
     assert vol.meta["gantry_tilt_deg"] == pytest.approx(0.5, abs=1e-3)
     np.testing.assert_allclose(vol.affine, truth.affine, atol=1e-9)
+
+
+def _rotations(n: int, seed: int = 5) -> np.ndarray:
+    q = np.random.default_rng(seed).normal(size=(n, 3, 3))
+    return np.stack([np.linalg.qr(m)[0] for m in q])
+
+
+@pytest.mark.parametrize("decimals", range(1, 9))
+def test_orientations_rounded_to_their_decimals_are_normalised(decimals):
+    step = 10.0**-decimals
+    for rot in _rotations(200):
+        truth = np.r_[rot[:, 0], rot[:, 1]]
+        written = np.round(truth, decimals)
+        fixed, why = normalised_iop(written)
+        assert fixed is not None, (written.tolist(), why)
+        # the repair is as close to the true pair as the rounding allows
+        np.testing.assert_allclose(fixed, truth, atol=max(1e-4, 2 * step))
+
+
+@pytest.mark.parametrize(
+    "iop",
+    [
+        [f"{x:.10f}" for x in (1, 0, 0, np.sin(np.deg2rad(0.5)), np.cos(np.deg2rad(0.5)), 0)],
+        [f"{x:.10f}" for x in (1, 0, 0, np.sin(np.deg2rad(0.02)), np.cos(np.deg2rad(0.02)), 0)],
+        ["1", "0", "0", "0.0123", "0.9999", "0"],  # 4 decimals: rounding is 1.7e-4 at most
+        ["1.0002", "0", "0", "0", "1", "0"],
+    ],
+)
+def test_skew_beyond_the_written_rounding_is_refused(tmp_path, iop):
+    truth = write_dicom_series(tmp_path / "s", SHAPE)
+    _write_iop(truth.files, iop)
+    with pytest.raises(lv.FormatError, match=r"ImageOrientationPatient \(0020,0037\)") as err:
+        lv.open(tmp_path / "s")
+    msg = str(err.value)
+    assert str(tmp_path / "s" / "IM0000") in msg
+    assert "correct ImageOrientationPatient in the file" in msg

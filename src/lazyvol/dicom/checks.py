@@ -6,15 +6,15 @@ those values can describe an image at all, and applies the two repairs that trus
 - refused (a ``FormatError`` naming the file, the keyword and tag, and the value): Rows or Columns
   0, BitsAllocated 0 or not 1 or a multiple of 8, PixelRepresentation other than 0/1,
   NumberOfFrames below 1, a non-finite or non-positive PixelSpacing, an ImageOrientationPatient
-  that is not two orthonormal directions beyond rounding, non-finite ImagePositionPatient,
-  RescaleSlope or RescaleIntercept;
+  that is not two orthonormal directions beyond the rounding of its written decimals, non-finite
+  ImagePositionPatient, RescaleSlope or RescaleIntercept;
 - repaired: ImageOrientationPatient off by rounding only is replaced by the nearest orthonormal
   pair; RescaleSlope 0 is taken as 1 (as dcm2niix does: a zero slope would map every voxel to the
   intercept), with a warning naming the files, recorded in ``meta["rescale_slope_zero"]``.
 
 :func:`check_records` runs where a series is formed, so a refused series shows its reason in
 ``lazyvol.scan`` / ``lazyvol info`` and ``lazyvol.open`` raises it. :func:`same_orientation`
-says when two files' orientations are one (where a series is split).
+says, with the same tolerance, when two files' orientations are one (where a series is split).
 """
 
 from __future__ import annotations
@@ -34,7 +34,6 @@ if TYPE_CHECKING:  # (records are read by attribute: a reopen needs no FrameReco
 
 __all__ = [
     "DERIVED_NOTE",
-    "IOP_TOLERANCE",
     "ORIENTATION_TOL",
     "check_records",
     "declared_spacing",
@@ -50,15 +49,13 @@ __all__ = [
 
 #: How far ImageOrientationPatient cosines written to full precision may be off and still be one
 #: value: two orientations whose cosines all agree within it are one (dcm2niix's isSameFloatGE
-#: tolerance, set for GE exports whose copies of one orientation differ by ~1e-7). 1e-4 is ~0.006
-#: degrees: under 0.05 mm over a 500 mm field of view. Values written with fewer decimals are
-#: allowed their rounding on top (:func:`orientation_step`).
+#: tolerance, set for GE exports whose copies of one orientation differ by ~1e-7), and a pair
+#: that is unit length and perpendicular within it is orthonormal but for rounding. Scanners
+#: compute the cosines in float32 (~6e-8 each) and print 6-8 significant digits (<= 5e-6); GE
+#: files off orthonormal by 6e-6 made nibabel loosen its check to 5e-5, real files beyond 1e-5
+#: made highdicom's 1e-4. 1e-4 is ~0.006 degrees: under 0.05 mm over a 500 mm field of view.
+#: Values written with fewer decimals are allowed their rounding on top (:func:`orientation_step`).
 ORIENTATION_TOL = 1e-4
-
-#: Largest departure from orthonormal ImageOrientationPatient taken as rounding (unit length and
-#: perpendicularity, each within this much): 0.01 is ~0.6 degrees, far beyond the 5-6 decimals
-#: scanners write and far below any real skew.
-IOP_TOLERANCE = 1e-2
 
 _TAGS = {
     "Rows": "(0028,0010)",
@@ -125,11 +122,15 @@ def same_orientation(a: Sequence[float], b: Sequence[float]) -> bool:
 
 
 def normalised_iop(iop: Sequence[float]) -> tuple[list[float] | None, str]:
-    """``(orthonormal cosines, "")`` when ``iop`` is orthonormal within :data:`IOP_TOLERANCE`,
-    else ``(None, why)``.
+    """``(orthonormal cosines, "")`` when ``iop`` is orthonormal but for rounding, else
+    ``(None, why)``.
 
-    The repair is the nearest orthonormal pair (polar decomposition of the 3x2 matrix of the two
-    cosines), which spreads a rounding error over both directions instead of favouring the row.
+    Rounding is :data:`ORIENTATION_TOL`, or more for values written with fewer decimals: each
+    cosine rounded to a step ``q`` (:func:`orientation_step`) is off by at most ``q/2``, so a
+    direction by at most ``sqrt(3)/2 q`` (its length too) and the dot product of the two by at
+    most ``sqrt(3) q + 3/4 q**2``. The repair is the nearest orthonormal pair (polar decomposition
+    of the 3x2 matrix of the two cosines), which spreads a rounding error over both directions
+    instead of favouring the row.
     """
     try:
         key = tuple(float(x) for x in iop)
@@ -155,23 +156,30 @@ def _normalised_iop(iop: Sequence[float]) -> tuple[list[float] | None, str]:
     row, col = v[:3], v[3:]
     nr, nc = float(np.linalg.norm(row)), float(np.linalg.norm(col))
     dot = float(row @ col)
+    q = orientation_step(v.tolist())
+    length_tol = max(ORIENTATION_TOL, math.sqrt(3.0) / 2 * q)
+    dot_tol = max(ORIENTATION_TOL, math.sqrt(3.0) * q + 0.75 * q * q)
     problems = []
-    if abs(nr - 1) > IOP_TOLERANCE:
-        problems.append(f"row direction length {nr:.4g}")
-    if abs(nc - 1) > IOP_TOLERANCE:
-        problems.append(f"column direction length {nc:.4g}")
-    if nr > 0 and nc > 0 and abs(dot) / (nr * nc) > IOP_TOLERANCE:
+    if abs(nr - 1) > length_tol:
+        problems.append(f"row direction length {nr:.6g}")
+    if abs(nc - 1) > length_tol:
+        problems.append(f"column direction length {nc:.6g}")
+    if nr > 0 and nc > 0 and abs(dot) > dot_tol:
         angle = math.degrees(math.acos(max(-1.0, min(1.0, dot / (nr * nc)))))
         problems.append(f"angle between row and column {angle:.2f} degrees")
     if problems:
+        written = f"{round(-math.log10(q))} decimals" if q else "full precision"
         return None, (
             "is not two orthonormal direction cosines ("
             + ", ".join(problems)
-            + f"; unit length and 90 degrees are expected within {IOP_TOLERANCE:g})"
+            + f"; written to {written}, rounding allows lengths within {length_tol:.2g} of 1 and "
+            f"a dot product within {dot_tol:.2g} of 0). The image's row and column directions "
+            "are not known, and lazyvol does not guess them: correct ImageOrientationPatient in "
+            "the file (from the original export), or remove the file"
         )
     u, _, vt = np.linalg.svd(np.stack([row, col], axis=1), full_matrices=False)
-    q = u @ vt
-    return [float(x) for x in (*q[:, 0], *q[:, 1])], ""
+    polar = u @ vt
+    return [float(x) for x in (*polar[:, 0], *polar[:, 1])], ""
 
 
 def record_problem(rec: FrameRecord) -> tuple[str, str] | None:

@@ -108,7 +108,8 @@ INDEX_VERSION = 26
 #: lean (``shear_deg``), a gantry tilt only for a gantry's lean; orientations a cosine more than
 #: 1e-4 apart (18: 1e-3) are split, as dcm2niix splits them, or, written coarsely, more than one
 #: step of their last decimal; a volume's orientation is the one most of its files state (18: its
-#: first file's); a zero written ``2.07e-013`` no longer hides a gantry tilt.
+#: first file's); a zero written ``2.07e-013`` no longer hides a gantry tilt; an orientation off
+#: orthonormal beyond its written rounding (18: 1e-2) is refused.
 REPORT_FORMAT = 19
 #: A frame's identity in a report whose frames all have their listing entry's identity.
 _FROM_LISTING = "listing"
