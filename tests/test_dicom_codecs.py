@@ -372,43 +372,152 @@ def test_rle_frames_with_room_for_their_header_still_open(tmp_path):
     np.testing.assert_array_equal(lv.open(tmp_path / "s").compute(), 7)
 
 
+#: A JPEG 2000 SIZ segment (after SOC) stating 34 x 12 from an image offset of (2, 3), one tile,
+#: and one component of signed 16-bit samples (Ssiz 0x8F: sign bit, precision - 1).
+_SIZ = (
+    b"\xff\x4f\xff\x51\x00\x29\x00\x00"
+    + b"".join(v.to_bytes(4, "big") for v in (36, 15, 2, 3, 36, 15, 0, 0))
+    + b"\x00\x01\x8f\x01\x01"
+)
+
+
 @pytest.mark.parametrize(
     ("syntax", "header", "expected"),
     [
-        # JPEG: SOI, an APP0 segment to skip, then SOF3 (lossless) with 12 rows and 34 columns.
+        # JPEG: SOI, an APP0 segment to skip, then SOF3 (lossless): 16-bit, 12 rows, 34 columns,
+        # one component.
         (
             "1.2.840.10008.1.2.4.70",
             b"\xff\xd8\xff\xe0\x00\x04ab\xff\xc3\x00\x0b\x10\x00\x0c\x00\x22\x01\x01\x11\x00",
-            (12, 34),
+            ((12, 34), 16, 1),
         ),
-        # JPEG 2000 in a JP2 file: signature and ftyp boxes, then the codestream box (jp2c) whose
-        # SIZ states 34 x 12 from an image offset of (2, 3).
+        # JPEG-LS (SOF55): 12-bit, 5 rows, 7 columns, three components.
+        (
+            "1.2.840.10008.1.2.4.80",
+            b"\xff\xd8\xff\xf7\x00\x11\x0c\x00\x05\x00\x07\x03\x01\x11\x00\x02\x11\x00",
+            ((5, 7), 12, 3),
+        ),
+        # JPEG 2000 in a JP2 file: signature and ftyp boxes, then the codestream box (jp2c).
         (
             "1.2.840.10008.1.2.4.90",
             b"\x00\x00\x00\x0cjP  \r\n\x87\n"
             + b"\x00\x00\x00\x10ftypjp2 \x00\x00\x00\x00"
-            + b"\x00\x00\x00\x30jp2c\xff\x4f\xff\x51\x00\x29\x00\x00"
-            + (36).to_bytes(4, "big")
-            + (15).to_bytes(4, "big")
-            + (2).to_bytes(4, "big")
-            + (3).to_bytes(4, "big"),
-            (12, 34),
+            + (8 + len(_SIZ)).to_bytes(4, "big")
+            + b"jp2c"
+            + _SIZ,
+            ((12, 34), 16, 1),
         ),
-        # SOF0 stating 0 lines: the height comes later (a DNL segment), so no claim.
+        # A head read that ends inside the SIZ segment: the size only.
+        ("1.2.840.10008.1.2.4.90", _SIZ[:24], ((12, 34), None, None)),
+        # SOF0 stating 0 lines: the height comes later (a DNL segment), so no claim of size.
         (
             "1.2.840.10008.1.2.4.50",
             b"\xff\xd8\xff\xc0\x00\x0b\x08\x00\x00\x00\x22\x01\x01\x11\x00",
-            None,
+            (None, 8, 1),
         ),
-        ("1.2.840.10008.1.2.5", b"\x01\x00\x00\x00", None),  # RLE states no size
+        ("1.2.840.10008.1.2.5", b"\x01\x00\x00\x00", None),  # RLE states nothing
         ("1.2.840.10008.1.2.4.80", b"\x00\x01garbage", None),  # not a JPEG-LS stream
     ],
-    ids=["jpeg-app0-sof3", "jp2-box", "jpeg-dnl", "rle", "not-jpeg"],
+    ids=[
+        "jpeg-app0-sof3",
+        "jpeg-ls-3-components",
+        "jp2-box",
+        "j2k-short",
+        "jpeg-dnl",
+        "rle",
+        "junk",
+    ],
 )
-def test_codestream_shape_reads_the_stated_size(syntax, header, expected):
-    from lazyvol.dicom.codestream import codestream_shape
+def test_codestream_header_reads_what_the_codestream_states(syntax, header, expected):
+    from lazyvol.dicom.codestream import codestream_header
 
-    assert codestream_shape(syntax, header) == expected
+    assert codestream_header(syntax, header) == expected
+
+
+def _relabel(files, **attrs):
+    for f in files:
+        ds = pydicom.dcmread(f)
+        for keyword, value in attrs.items():
+            setattr(ds, keyword, value)
+        ds.save_as(f)
+
+
+@pytest.mark.parametrize("syntax", [JPEGLSLossless, JPEG2000Lossless], ids=["jpeg-ls", "j2k"])
+def test_a_codestream_wider_than_bits_allocated_is_refused_at_open(tmp_path, syntax):
+    # A 16-bit codestream under a header saying 8/8/7 bits: the decoded values were cut to int8
+    # (JPEG 2000) or read as zeros (JPEG-LS) with no error; pydicom's pixel_array is wrong too.
+    truth = write_dicom_series(tmp_path / "s", (32, 32, 2), dtype="int16", compress=syntax)
+    _relabel(truth.files, BitsAllocated=8, BitsStored=8, HighBit=7)
+    first = pydicom.dcmread(truth.files[0]).pixel_array
+    assert first.dtype == np.int8 and not np.array_equal(first, truth.stored[:, :, 0].T)
+    with pytest.raises(
+        lv.FormatError, match=r"16-bit samples but BitsAllocated \(0028,0100\) is 8.*fix BitsAll"
+    ) as exc:
+        lv.open(tmp_path / "s")
+    assert any(f in str(exc.value) for f in truth.files)
+
+
+@pytest.mark.parametrize("syntax", [JPEGLSLossless, JPEG2000Lossless], ids=["jpeg-ls", "j2k"])
+@pytest.mark.parametrize(
+    ("dtype", "attrs"),
+    [
+        ("uint8", {"BitsAllocated": 16, "BitsStored": 16, "HighBit": 15}),  # 8 bits in 16
+        ("uint16", {"BitsStored": 12, "HighBit": 11}),  # a 16-bit codestream, BitsStored 12
+        ("int16", {"BitsStored": 12, "HighBit": 11}),
+    ],
+    ids=["8-in-16", "u16-bs12", "i16-bs12"],
+)
+def test_a_codestream_within_bits_allocated_still_reads(tmp_path, syntax, dtype, attrs):
+    # The codestream's values fit the header's type: read as written (as pydicom reads them).
+    truth = write_dicom_series(tmp_path / "s", (32, 32, 2), dtype=dtype, compress=syntax)
+    _relabel(truth.files, **attrs)
+    np.testing.assert_array_equal(lv.open(tmp_path / "s", scale=False).compute(), truth.stored)
+
+
+@pytest.mark.parametrize("syntax", [JPEGLSLossless, JPEG2000Lossless], ids=["jpeg-ls", "j2k"])
+def test_a_codestream_sign_other_than_pixel_representation_reads_as_pydicom(tmp_path, syntax):
+    # The sign is not compared: PixelRepresentation decides, as in pydicom (which corrects values
+    # some encoders wrote as unsigned).
+    truth = write_dicom_series(tmp_path / "s", (32, 32, 2), dtype="int16", compress=syntax)
+    _relabel(truth.files, PixelRepresentation=0)
+    want = np.stack([pydicom.dcmread(f).pixel_array.T for f in truth.files], axis=-1)
+    np.testing.assert_array_equal(lv.open(tmp_path / "s", scale=False).compute(), want)
+
+
+def test_a_codestream_of_other_components_than_samples_per_pixel_is_refused_at_open(tmp_path):
+    # A three-component (RGB) codestream under SamplesPerPixel 1: decoded only to fail when read.
+    from pydicom.encaps import encapsulate
+    from pydicom.pixels import get_encoder
+
+    truth = write_dicom_series(tmp_path / "s", (16, 12, 2), dtype="uint8", compress=JPEGLSLossless)
+    rgb = np.random.default_rng(0).integers(0, 255, (12, 16, 3), dtype=np.uint8)
+    layout = dict(rows=12, columns=16, samples_per_pixel=3, photometric_interpretation="RGB")
+    layout.update(bits_allocated=8, bits_stored=8, pixel_representation=0, number_of_frames=1)
+    encoded = get_encoder(JPEGLSLossless).encode(rgb, planar_configuration=0, **layout)
+    _relabel(truth.files, PixelData=encapsulate([encoded]))
+    with pytest.raises(
+        lv.FormatError, match=r"3 component\(s\) a pixel but SamplesPerPixel \(0028,0002\) is 1"
+    ) as exc:
+        lv.open(tmp_path / "s")
+    assert any(f in str(exc.value) for f in truth.files)
+
+
+def test_a_later_frame_wider_than_bits_allocated_is_refused_when_read(tmp_path):
+    # Only an enhanced file's first frame is read at open: a later 16-bit frame among 8-bit ones
+    # is refused by the pixel reader before it is decoded.
+    from pydicom.encaps import encapsulate, generate_frames
+
+    good, wide = tmp_path / "good.dcm", tmp_path / "wide.dcm"
+    write_enhanced_dicom(good, (48, 40, 4), dtype="uint8", compress=JPEGLSLossless)
+    write_enhanced_dicom(wide, (48, 40, 4), dtype="uint16", compress=JPEGLSLossless, seed=3)
+    ds = pydicom.dcmread(good)
+    frames = list(generate_frames(ds.PixelData, number_of_frames=4))
+    frames[2] = list(generate_frames(pydicom.dcmread(wide).PixelData, number_of_frames=4))[2]
+    ds.PixelData = encapsulate(frames, has_bot=True)
+    ds.save_as(good)
+    vol = lv.open(good)  # frame 1 agrees
+    with pytest.raises(lv.FormatError, match=r"frame 2's compressed image has 16-bit samples"):
+        vol.compute()
 
 
 @pytest.mark.parametrize(("keyword", "value"), [("Rows", 20), ("Columns", 24)])

@@ -1,26 +1,34 @@
-"""The image size a compressed DICOM frame's own codestream states (JPEG, JPEG-LS, JPEG 2000).
+"""What a compressed DICOM frame's own codestream states (JPEG, JPEG-LS, JPEG 2000).
 
-A JPEG-family codestream carries its rows and columns (the SOF segment of JPEG and JPEG-LS, the
-SIZ segment of JPEG 2000 and HTJ2K); pydicom's decoders shape the decoded samples by the header's
-Rows and Columns instead. A header whose Rows and Columns disagree with the codestream but hold the
-same number of pixels (swapped, for example) would give a scrambled image with no error, so the
-pixel reader compares the two first (:func:`codestream_shape`). RLE has no such header, and its
-decoder cuts a segment longer than Rows x Columns to that size without a word (pylibjpeg-rle): the
-first segment's decoded length is compared instead (:func:`rle_size_disagreement`).
+A JPEG-family codestream carries its rows, columns, sample precision and component count (the SOF
+segment of JPEG and JPEG-LS, the SIZ segment of JPEG 2000 and HTJ2K); pydicom's decoders shape
+and type the decoded samples by the header's Rows, Columns, BitsAllocated and SamplesPerPixel
+instead. A header whose Rows and Columns disagree with the codestream but hold the same number of
+pixels (swapped, for example) would give a scrambled image with no error, and a precision beyond
+BitsAllocated values cut to the header's type, so the pixel reader compares the two first
+(:func:`codestream_disagreement`). A precision within BitsAllocated reads right whatever
+BitsStored says (the decoder returns the codestream's values, as pydicom's), and the sign of a
+JPEG 2000 component is not compared: pydicom takes PixelRepresentation's and corrects values
+encoded with the other (encoders that wrote signed data as unsigned exist). RLE has no such
+header, and its decoder cuts a segment longer than Rows x Columns to that size without a word
+(pylibjpeg-rle): the first segment's decoded length is compared instead
+(:func:`rle_size_disagreement`).
 """
 
 from __future__ import annotations
 
 import struct
+from typing import NamedTuple
 
 __all__ = [
     "RLE_SYNTAX",
     "SIZED_SYNTAXES",
-    "codestream_shape",
+    "CodestreamHeader",
+    "codestream_disagreement",
+    "codestream_header",
     "frame_size_problem",
     "rle_room_problem",
     "rle_size_disagreement",
-    "size_disagreement",
 ]
 
 #: RLE Lossless.
@@ -49,34 +57,62 @@ _SOF = {0xC0, 0xC1, 0xC2, 0xC3, 0xC5, 0xC6, 0xC7, 0xC9, 0xCA, 0xCB, 0xCD, 0xCE, 
 _STANDALONE = {0x01, *range(0xD0, 0xD8)}
 
 
-def codestream_shape(syntax: str, frame: bytes) -> tuple[int, int] | None:
-    """``(rows, columns)`` the codestream of one frame states, or None (another syntax, or a
-    header this function does not find: the decoder then judges the data alone)."""
+class CodestreamHeader(NamedTuple):
+    """What one frame's codestream states; None where it does not (or the head read is short)."""
+
+    #: (rows, columns); None when the rows come later (a JPEG DNL segment).
+    shape: tuple[int, int] | None
+    #: Bits of a sample (the largest of the components').
+    precision: int | None
+    #: Components of a pixel (SamplesPerPixel's counterpart).
+    components: int | None
+
+
+def codestream_header(syntax: str, frame: bytes) -> CodestreamHeader | None:
+    """What the codestream of one frame states, or None (another syntax, or a header this
+    function does not find: the decoder then judges the data alone)."""
     if syntax in _JPEG:
-        return _jpeg_shape(frame)
+        return _jpeg_header(frame)
     if syntax in _J2K:
-        return _j2k_shape(frame)
+        return _j2k_header(frame)
     return None
 
 
-def size_disagreement(syntax: str, frame: bytes, rows: int, columns: int) -> str | None:
+def codestream_disagreement(
+    syntax: str, frame: bytes, rows: int, columns: int, bits_allocated: int, samples: int
+) -> str | None:
     """Why a compressed frame's header does not describe it (its codestream states another size
-    than ``rows`` x ``columns``), or None (the sizes agree, or the codestream states none)."""
-    shape = codestream_shape(syntax, frame)
-    if shape is None or shape == (rows, columns):
+    than ``rows`` x ``columns``, a precision beyond ``bits_allocated`` or another number of
+    components than ``samples``), or None (they agree, or the codestream does not say)."""
+    head = codestream_header(syntax, frame)
+    if head is None:
         return None
-    return (
-        f"compressed image is {shape[0]} rows x {shape[1]} columns but Rows (0028,0010) x "
-        f"Columns (0028,0011) say {rows} x {columns}: the header does not describe its pixels; "
-        "fix the header or re-encode the file"
-    )
+    fix = "the header does not describe its pixels; fix {} or re-encode the file"
+    if head.shape is not None and head.shape != (rows, columns):
+        return (
+            f"compressed image is {head.shape[0]} rows x {head.shape[1]} columns but Rows "
+            f"(0028,0010) x Columns (0028,0011) say {rows} x {columns}: " + fix.format("the header")
+        )
+    if head.precision is not None and head.precision > bits_allocated:
+        return (
+            f"compressed image has {head.precision}-bit samples but BitsAllocated (0028,0100) is "
+            f"{bits_allocated}, so its values would be cut: "
+            + fix.format("BitsAllocated, BitsStored and HighBit")
+        )
+    if head.components is not None and head.components != samples:
+        return (
+            f"compressed image has {head.components} component(s) a pixel but SamplesPerPixel "
+            f"(0028,0002) is {samples}: "
+            + fix.format("SamplesPerPixel and PhotometricInterpretation")
+        )
+    return None
 
 
-def _jpeg_shape(src: bytes) -> tuple[int, int] | None:
+def _jpeg_header(src: bytes) -> CodestreamHeader | None:
     if src[:2] != b"\xff\xd8":
         return None
     pos = 2
-    while pos + 9 <= len(src):
+    while pos + 10 <= len(src):
         if src[pos] != 0xFF:
             return None
         marker = src[pos + 1]
@@ -86,26 +122,30 @@ def _jpeg_shape(src: bytes) -> tuple[int, int] | None:
         if marker in _STANDALONE:
             pos += 2
             continue
-        if marker in _SOF:  # length(2) precision(1) rows(2) columns(2)
+        if marker in _SOF:  # length(2) precision(1) rows(2) columns(2) components(1)
             rows = int.from_bytes(src[pos + 5 : pos + 7], "big")
             columns = int.from_bytes(src[pos + 7 : pos + 9], "big")
             # 0 rows: the number of lines comes later, in a DNL segment (ISO 10918-1 B.2.5)
-            return (rows, columns) if rows and columns else None
+            shape = (rows, columns) if rows and columns else None
+            return CodestreamHeader(shape, src[pos + 4] or None, src[pos + 9] or None)
         if marker == 0xDA:  # start of scan before any SOF: not a frame header we know
             return None
         pos += 2 + int.from_bytes(src[pos + 2 : pos + 4], "big")
     return None
 
 
-def _j2k_shape(src: bytes) -> tuple[int, int] | None:
+def _j2k_header(src: bytes) -> CodestreamHeader | None:
     pos = _jp2_codestream(src) if src[4:8] == b"jP  " else 0
-    # SOC, then SIZ: Lsiz(2) Rsiz(2) Xsiz(4) Ysiz(4) XOsiz(4) YOsiz(4)
+    # SOC, then SIZ: Lsiz(2) Rsiz(2) Xsiz(4) Ysiz(4) XOsiz(4) YOsiz(4), four tile fields (4 each),
+    # Csiz(2), then Ssiz(1) XRsiz(1) YRsiz(1) a component (Ssiz: sign bit, precision - 1)
     if pos is None or src[pos : pos + 4] != b"\xff\x4f\xff\x51" or len(src) < pos + 24:
         return None
     x, y, x0, y0 = (int.from_bytes(src[pos + k : pos + k + 4], "big") for k in (8, 12, 16, 20))
-    if x <= x0 or y <= y0:
-        return None
-    return y - y0, x - x0
+    shape = (y - y0, x - x0) if x > x0 and y > y0 else None
+    count = int.from_bytes(src[pos + 40 : pos + 42], "big") if len(src) >= pos + 42 else 0
+    ssiz = src[pos + 42 : pos + 42 + 3 * count : 3]  # those the head read holds
+    precision = max((b & 0x7F) + 1 for b in ssiz) if ssiz else None
+    return CodestreamHeader(shape, precision, count or None)
 
 
 def _jp2_codestream(src: bytes) -> int | None:
@@ -173,12 +213,15 @@ def rle_size_disagreement(frame: bytes, rows: int, columns: int) -> str | None:
     )
 
 
-def frame_size_problem(syntax: str, buf: bytes, rows: int, columns: int) -> str | None:
-    """Why the one-frame encapsulated value ``buf`` (its items) cannot be ``rows`` x ``columns``:
-    its codestream states another size (:func:`size_disagreement`), or its RLE segments decode
-    past that size (:func:`rle_size_disagreement`); decoded samples shaped by the header would
-    be a scrambled or cut image, with no error. None otherwise, and for malformed items (the
-    decoder's own error names them)."""
+def frame_size_problem(
+    syntax: str, buf: bytes, rows: int, columns: int, bits_allocated: int, samples: int
+) -> str | None:
+    """Why the one-frame encapsulated value ``buf`` (its items) cannot be ``rows`` x ``columns``
+    of ``samples`` samples of ``bits_allocated`` bits: its codestream states another size, a
+    wider precision or other components (:func:`codestream_disagreement`), or its RLE segments
+    decode past that size (:func:`rle_size_disagreement`); decoded samples shaped and typed by the
+    header would be a scrambled or cut image, with no error. None otherwise, and for malformed
+    items (the decoder's own error names them)."""
     rle = syntax == RLE_SYNTAX
     if not rle and syntax not in SIZED_SYNTAXES:
         return None
@@ -190,4 +233,4 @@ def frame_size_problem(syntax: str, buf: bytes, rows: int, columns: int) -> str 
         return None
     if rle:
         return rle_size_disagreement(frame, rows, columns)
-    return size_disagreement(syntax, frame, rows, columns)
+    return codestream_disagreement(syntax, frame, rows, columns, bits_allocated, samples)

@@ -203,7 +203,7 @@ def _decode(plan: DicomPlan, n: int) -> np.ndarray:
         if len(buf) < length:
             raise FormatError(f"{path}: truncated: frame {n} items end past the end of the file")
         buf = b"\xfe\xff\x00\xe0\x00\x00\x00\x00" + buf + b"\xfe\xff\xdd\xe0\x00\x00\x00\x00"
-    _check_codestream_shape(plan, n, buf)
+    _check_codestream(plan, n, buf)
     decoder = get_decoder(plan.encapsulated_syntax)
     try:
         attrs: dict[str, Any] = {
@@ -228,10 +228,13 @@ def _decode(plan: DicomPlan, n: int) -> np.ndarray:
     return np.asarray(arr).reshape(plan.rows, plan.columns).astype(plan.stored_code, copy=False)
 
 
-def _check_codestream_shape(plan: DicomPlan, n: int, buf: bytes) -> None:
-    """Refuse frame ``n`` when its codestream states another image size than Rows and Columns,
-    or an RLE frame's segments decode past them (:func:`~.codestream.frame_size_problem`)."""
-    problem = frame_size_problem(plan.encapsulated_syntax, buf, plan.rows, plan.columns)
+def _check_codestream(plan: DicomPlan, n: int, buf: bytes) -> None:
+    """Refuse frame ``n`` when its codestream states another image size than Rows and Columns, a
+    precision beyond BitsAllocated or more than one sample a pixel (the only kind read), or an
+    RLE frame's segments decode past Rows and Columns (:func:`~.codestream.frame_size_problem`)."""
+    problem = frame_size_problem(
+        plan.encapsulated_syntax, buf, plan.rows, plan.columns, plan.bits_allocated, 1
+    )
     if problem:
         raise FormatError(f"{plan.paths[n]}: volume frame {n}'s {problem}")
 

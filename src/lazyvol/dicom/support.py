@@ -14,7 +14,7 @@ from typing import Any
 
 import numpy as np
 
-from .codestream import RLE_SYNTAX, SIZED_SYNTAXES, rle_room_problem, size_disagreement
+from .codestream import RLE_SYNTAX, SIZED_SYNTAXES, codestream_disagreement, rle_room_problem
 from .frame_table import rescale_pair
 from .model import DEFLATED_SYNTAX, FLOAT_PIXEL_VRS, NATIVE_SYNTAXES
 from .mosaic import mosaic_error
@@ -432,8 +432,8 @@ def _excess_problem(rec: FrameRecord) -> tuple[str, str] | None:
 def _compressed_problem(rec: FrameRecord, fetch: Fetch) -> tuple[str, str] | None:
     """(kind, message) when a compressed file cannot be read: no decoder for its syntax, Pixel
     Data not encapsulated, damaged items, or a header stating a size its frames cannot be: a
-    codestream stating another size (an enhanced file's located frames: its first frame's), or
-    an RLE frame too short for it (every frame)."""
+    codestream stating another size, a wider precision or other components (an enhanced file's
+    located frames: its first frame's), or an RLE frame too short for it (every frame)."""
     from pydicom.pixels import get_decoder
     from pydicom.uid import UID
 
@@ -455,7 +455,7 @@ def _compressed_problem(rec: FrameRecord, fetch: Fetch) -> tuple[str, str] | Non
         # items, at pixel_offset, pixel_length bytes long
         if ts == RLE_SYNTAX:
             problem = _rle_problem(rec, rec.pixel_length)
-        elif rec.frame == 0:  # frames share Rows x Columns: the first frame's codestream tells
+        elif rec.frame == 0:  # frames share one header: the first frame's codestream tells
             problem = _codestream_problem(rec, fetch, rec.pixel_offset + 8)
         else:
             problem = None
@@ -521,17 +521,18 @@ def _encapsulated_end(rec: FrameRecord, fetch: Fetch = read_local) -> int | str:
     return pos + 8
 
 
-#: Bytes of a compressed file's first fragment read at scan time to find the size its codestream
+#: Bytes of a compressed file's first fragment read at scan time to find what its codestream
 #: states (the JPEG SOF or JPEG 2000 SIZ segment comes first, after any APP segments).
 CODESTREAM_HEAD = 1024
 
 
 def _codestream_problem(rec: FrameRecord, fetch: Fetch, first: int | None = None) -> str | None:
     """The refusal of a compressed file whose codestream states another size than its Rows x
-    Columns (a mosaic's: its whole image), read from the head of the fragment whose bytes start
-    at ``first`` (default: a single-frame file's first fragment, past the Basic Offset Table);
-    None when they agree or the head states no size (the pixel reader checks the whole frame
-    again)."""
+    Columns (a mosaic's: its whole image), a precision beyond its BitsAllocated or other
+    components than its SamplesPerPixel (:func:`~.codestream.codestream_disagreement`), read from
+    the head of the fragment whose bytes start at ``first`` (default: a single-frame file's first
+    fragment, past the Basic Offset Table); None when they agree or the head does not say (the
+    pixel reader checks the whole frame again)."""
     if rec.transfer_syntax not in SIZED_SYNTAXES:
         return None  # RLE states no size: nothing to read
     try:
@@ -542,7 +543,9 @@ def _codestream_problem(rec: FrameRecord, fetch: Fetch, first: int | None = None
         start = fetch(rec.path, first, CODESTREAM_HEAD, rec.size)
     except OSError:
         return None  # the read's own error comes when the pixels are read
-    problem = size_disagreement(rec.transfer_syntax, start, *_image_shape(rec))
+    problem = codestream_disagreement(
+        rec.transfer_syntax, start, *_image_shape(rec), rec.bits_allocated, rec.samples_per_pixel
+    )
     return f"{rec.path}: the {problem}" if problem else None
 
 
