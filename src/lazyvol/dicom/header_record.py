@@ -14,6 +14,7 @@ from typing import Any
 
 from ..sources import SourceStamp
 from . import bids, grid, mosaic
+from .excess import excess_holds_data
 from .header_values import (
     _LONG_VRS,
     _PIXEL_TAGS,
@@ -383,6 +384,7 @@ def make_record(
     second = _second_pixel_element(rec, enc.little, fetch)
     if second:
         return HeaderSkip(second, rec.series_uid)
+    rec.excess_data = excess_holds_data(rec, fetch)  # (before its frames or tiles are made)
     return expand(rec, enc.raw, fetch)
 
 

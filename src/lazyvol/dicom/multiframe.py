@@ -16,6 +16,7 @@ from typing import Any
 
 from .bids import XA_PE_POSITIVE, XA_SDI_SEQUENCE, acq_value, pe_positive
 from .codestream import SIZED_SYNTAXES
+from .excess import excess_problem
 from .records import FrameRecord
 from .source import Fetch, read_local
 from .vendor import vendor_of
@@ -303,16 +304,9 @@ def _frame_ranges(rec: FrameRecord, nframes: int, fetch: Fetch) -> list[tuple[in
                 f"Pixel Data (7FE0,0010) length {rec.pixel_length} is shorter than {nframes} frames "
                 f"x {frame_bytes} bytes"
             )
-        extra = rec.pixel_length - frame_bytes * nframes
-        if frame_bytes > 0 and extra >= frame_bytes:  # (less: trailing padding, as pydicom)
-            return (
-                f"the pixel element holds {rec.pixel_length} bytes, {extra} more than the "
-                f"{nframes} frames x {frame_bytes} bytes that Rows x Columns x SamplesPerPixel x "
-                f"BitsAllocated/8 = {rec.rows}x{rec.columns}x{rec.samples_per_pixel}x"
-                f"{rec.bits_allocated // 8} describe: at least one whole frame more, so the header "
-                "under-states the image (wrong Rows, Columns, BitsAllocated or NumberOfFrames?) "
-                "and reading it as stated would return part of the data; fix the header"
-            )
+        excess = excess_problem(rec)  # (padding is trimmed, as pydicom trims it)
+        if excess:
+            return excess
         ranges = [(rec.pixel_offset + i * frame_bytes, frame_bytes) for i in range(nframes)]
     else:
         items = _walk_items(rec.path, rec.pixel_offset, rec.size, fetch)

@@ -89,6 +89,9 @@ class FrameRecord:
     #: Enhanced: StackID (0020,9056) of the frame ("" when absent); frames of different stacks
     #: are separate volumes.
     stack_id: str = ""
+    #: Native pixel data: the bytes past the image the header states (a row or more, less than a
+    #: frame) are not all zero, so they are data, not padding (see :mod:`lazyvol.dicom.excess`).
+    excess_data: bool = False
 
     def to_list(self) -> list[Any]:
         """Values in field order (compact form for the scan index)."""

@@ -74,7 +74,8 @@ __all__ = [
 #: one whose functional groups hold no ImageOrientationPatient takes its top-level one (refused);
 #: 26: enhanced files' in-plane phase-encoding direction and Siemens XA polarity (0021,111C) are
 #: read, and the frames of an enhanced file of several echo times carry their echo's EchoNumber; a
-#: codestream wider than BitsAllocated or of other components than SamplesPerPixel is refused.
+#: codestream wider than BitsAllocated or of other components than SamplesPerPixel is refused;
+#: records say whether native pixel data hold non-zero bytes past the stated image (excess_data).
 INDEX_VERSION = 26
 #: Layout of a report: 2: files named by their listing position, identities taken from the listing;
 #: 3: a volume's files may differ in pixel encoding (each frame's, ``encodings``), where 2 split them;

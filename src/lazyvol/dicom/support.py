@@ -15,6 +15,7 @@ from typing import Any
 import numpy as np
 
 from .codestream import RLE_SYNTAX, SIZED_SYNTAXES, codestream_disagreement, rle_room_problem
+from .excess import excess_problem
 from .frame_table import rescale_pair
 from .model import DEFLATED_SYNTAX, FLOAT_PIXEL_VRS, NATIVE_SYNTAXES
 from .mosaic import mosaic_error
@@ -401,32 +402,12 @@ def support_error(rec: FrameRecord, fetch: Fetch = read_local) -> tuple[str, str
 
 
 def _excess_problem(rec: FrameRecord) -> tuple[str, str] | None:
-    """("format", message) when native pixel data hold at least one whole frame more than the
-    header's dimensions describe: Rows, Columns, BitsAllocated or NumberOfFrames under-state the
-    image, and reading it as stated would return part of the data, scrambled or cut, without a
-    word. Less than a frame more is taken as trailing padding (as pydicom does)."""
-    if rec.pixel_length < 0:
-        return None
-    nbytes = max(1, rec.bits_allocated // 8)
-    rows, columns = (rec.mosaic[0], rec.mosaic[1]) if rec.mosaic else (rec.rows, rec.columns)
-    if rec.mosaic:  # a tile of a mosaic file: the file holds one mosaic image
-        frame, frames = rows * columns * nbytes, 1
-    else:
-        frame = rows * columns * max(1, rec.samples_per_pixel) * nbytes
-        frames = max(1, rec.number_of_frames)
-    stated = frame * frames
-    extra = rec.pixel_length - stated
-    if frame <= 0 or extra < frame:
-        return None
+    """("format", message) when native pixel data hold more than the header's dimensions
+    describe and the rest is not padding (:func:`~.excess.excess_problem`): reading the image as
+    stated would return part of the data, scrambled or cut, without a word."""
     tag = _PIXEL_ELEMENTS[rec.pixel_vr][1] if rec.pixel_vr in _PIXEL_ELEMENTS else "7FE0,0010"
-    return "format", (
-        f"{rec.path}: the pixel element ({tag}) holds {rec.pixel_length} bytes, {extra} more "
-        f"than the {stated} that Rows x Columns x NumberOfFrames x SamplesPerPixel x "
-        f"BitsAllocated/8 = {rows}x{columns}x{frames}x{rec.samples_per_pixel}x{nbytes} "
-        f"describe: at least one whole frame more, so the header under-states the image (wrong "
-        "Rows, Columns, BitsAllocated or NumberOfFrames?) and reading it as stated would return "
-        "part of the data; fix the header"
-    )
+    problem = excess_problem(rec, tag)
+    return ("format", f"{rec.path}: {problem}") if problem else None
 
 
 def _compressed_problem(rec: FrameRecord, fetch: Fetch) -> tuple[str, str] | None:

@@ -1,0 +1,101 @@
+"""Native pixel data longer than the image its header states: padding, or an under-stated image.
+
+DICOM PS3.5 8.1.1 asks receivers to accept Pixel Data longer than the image (padding some older
+applications write; pydicom warns and trims it), and padding holds no data. So the bytes past the
+image the header states are judged by what they hold: less than a row of them is padding (an odd
+length's pad byte, say); a whole frame or more means the header under-states the image, whatever
+they hold; in between, all zero bytes are padding (trimmed), and a non-zero byte means Rows or
+Columns under-state the image (read as stated, every slice would lose rows). Past a mosaic (or a
+grid of tiles) a row or more is refused whatever it holds: its blank tiles are zeros, so an
+under-stated Rows may leave only zeros past the stated image, and its tiles would be cut across
+their borders. The header scan reads those bytes (:func:`excess_holds_data`,
+only for a file with such an excess) and records the answer, so the refusal
+(:func:`excess_problem`) comes at open, for single-frame, mosaic and enhanced files alike.
+"""
+
+from __future__ import annotations
+
+from .model import NATIVE_SYNTAXES
+from .records import FrameRecord
+from .source import Fetch
+
+__all__ = ["excess_holds_data", "excess_problem"]
+
+#: Bytes of the excess read at a time at scan time (it is less than a frame, within the file).
+_CHUNK = 1 << 20
+
+
+def _stated(rec: FrameRecord) -> tuple[int, int, int, int, int]:
+    """``(rows, columns, frames, bytes of a row, bytes of a frame)`` of the image in ``rec``'s
+    pixel element as its header states it (a mosaic tile's: the whole mosaic)."""
+    rows, columns = (rec.mosaic[0], rec.mosaic[1]) if rec.mosaic else (rec.rows, rec.columns)
+    frames = 1 if rec.mosaic else max(1, rec.number_of_frames)
+    row = columns * max(1, rec.samples_per_pixel) * max(1, rec.bits_allocated // 8)
+    return rows, columns, frames, row, rows * row
+
+
+def _excess(rec: FrameRecord) -> int:
+    """Bytes of ``rec``'s native pixel element past the image its header states (<= 0: none)."""
+    if rec.transfer_syntax not in NATIVE_SYNTAXES or rec.pixel_length < 0:
+        return 0
+    _, _, frames, _, frame = _stated(rec)
+    return rec.pixel_length - frame * frames
+
+
+def excess_holds_data(rec: FrameRecord, fetch: Fetch) -> bool:
+    """Whether the bytes of ``rec``'s native pixel element past the image its header states, a
+    row or more and less than a frame of them, hold a non-zero byte (data, not padding).
+
+    Reads them (those the file holds, :data:`_CHUNK` bytes at a time, up to the first non-zero
+    one) only for a file with such an excess: other files cost no read. False when they cannot
+    be read (the pixel read's own error names that)."""
+    extra = _excess(rec)
+    _, _, frames, row, frame = _stated(rec)
+    if row <= 0 or not row <= extra < frame:
+        return False
+    pos = rec.pixel_offset + frame * frames
+    end = min(rec.pixel_offset + rec.pixel_length, rec.size)
+    try:
+        while pos < end:
+            chunk = fetch(rec.path, pos, min(_CHUNK, end - pos), rec.size)
+            if not chunk:
+                break
+            if chunk.count(0) != len(chunk):
+                return True
+            pos += len(chunk)
+    except OSError:
+        return False
+    return False
+
+
+def excess_problem(rec: FrameRecord, tag: str = "7FE0,0010") -> str | None:
+    """Why ``rec``'s native pixel element (``tag``) holds more than its header states: a whole
+    frame or more beyond it, a row or more that :func:`excess_holds_data` found holding data
+    (``rec.excess_data``), or a row or more past a mosaic; None when there is no excess or it is
+    padding."""
+    extra = _excess(rec)
+    rows, columns, frames, row, frame = _stated(rec)
+    if frame <= 0 or extra <= 0:
+        return None
+    cut = (
+        ", so Rows (0028,0010) or Columns (0028,0011) under-state the image and reading it as "
+        "stated would return it cut or scrambled; fix Rows/Columns"
+    )
+    if extra >= frame:
+        why = (
+            "at least one whole frame more, so the header under-states the image (wrong Rows, "
+            "Columns, BitsAllocated or NumberOfFrames?) and reading it as stated would return "
+            "part of the data; fix the header"
+        )
+    elif rec.excess_data:
+        why = "a row or more of data (non-zero bytes, where padding is zeros)" + cut
+    elif rec.mosaic and extra >= row:
+        why = "a row or more past a mosaic, whose blank tiles are zeros as padding is" + cut
+    else:
+        return None
+    return (
+        f"the pixel element ({tag}) holds {rec.pixel_length} bytes, {extra} more than the "
+        f"{frame * frames} that Rows x Columns x NumberOfFrames x SamplesPerPixel x "
+        f"BitsAllocated/8 = {rows}x{columns}x{frames}x{max(1, rec.samples_per_pixel)}x"
+        f"{max(1, rec.bits_allocated // 8)} describe: {why}"
+    )
