@@ -36,13 +36,14 @@ def _rewrite(
     says: str,
     *,
     implicit: bool = False,
+    little: bool = True,
     deflate: bool = False,
     preamble: bool = True,
     extra: bytes = b"",
 ) -> None:
     """Write ``path``'s data set again with a file meta saying transfer syntax ``says``, the data
-    set itself encoded ``implicit`` VR (or explicit) little endian, deflated when asked, ``extra``
-    raw elements in front of it."""
+    set itself encoded ``implicit`` VR (or explicit), ``little`` endian (or big), deflated when
+    asked, ``extra`` raw elements in front of it."""
     ds = pydicom.dcmread(path)
     meta = FileMetaDataset()
     meta.MediaStorageSOPClassUID, meta.MediaStorageSOPInstanceUID = (
@@ -53,7 +54,7 @@ def _rewrite(
     meta.ImplementationClassUID = pydicom.uid.PYDICOM_IMPLEMENTATION_UID
     head, body = DicomBytesIO(), DicomBytesIO()
     write_file_meta_info(head, meta)
-    body.is_implicit_VR, body.is_little_endian = implicit, True
+    body.is_implicit_VR, body.is_little_endian = implicit, little
     write_dataset(body, ds)
     data = extra + body.getvalue()
     if deflate:
@@ -99,6 +100,34 @@ def test_a_data_set_in_the_other_vr_encoding_is_read_as_pydicom_reads_it(
     one = read_header(truth.files[-1], walker=walker)
     ref = pydicom.dcmread(truth.files[-1])
     assert one.rows == ref.Rows and one.ipp == [float(x) for x in ref.ImagePositionPatient]
+
+
+@pytest.mark.parametrize("walker", [True, False])
+@pytest.mark.parametrize(
+    "says, little, said",
+    [
+        (pydicom.uid.ExplicitVRBigEndian, True, "big"),
+        (pydicom.uid.ExplicitVRLittleEndian, False, "little"),
+    ],
+    ids=["says-big-is-little", "says-little-is-big"],
+)
+def test_a_data_set_in_the_other_byte_order_is_skipped_naming_the_transfer_syntax(
+    tmp_path, monkeypatch, walker, says, little, said
+):
+    """A complete file whose file meta says one byte order and whose data set is in the other
+    was skipped as "file truncated: required attributes missing": read in the stated order its
+    elements are nonsense. pydicom cannot read it either; the skip names TransferSyntaxUID."""
+    truth = write_dicom_series(tmp_path / "s", (12, 10, 3))
+    victim = truth.files[1]
+    _rewrite(victim, says, little=little)
+    assert "Rows" not in pydicom.dcmread(victim, force=True)
+    if not walker:
+        _no_walker(monkeypatch)
+    one = read_header(victim, walker=walker)
+    assert f"TransferSyntaxUID (0002,0010) {says} says {said} endian" in one.reason
+    assert "(0008,0008) in" in one.reason and "truncated" not in one.reason
+    (reason,) = [why for path, why in lv.scan(tmp_path / "s").skipped if path == victim]
+    assert "TransferSyntaxUID (0002,0010)" in reason
 
 
 # -- Deflated data sets -----------------------------------------------------------------------------

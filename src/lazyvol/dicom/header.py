@@ -32,6 +32,7 @@ from .walker import (
     INFLATE_LIMIT,
     WINDOW,
     Fetch,
+    byte_order_problem,
     data_set_implicit,
     inflate_prefix,
     looks_explicit,
@@ -342,6 +343,12 @@ def _read_with_pydicom(fp: Any) -> tuple[Parsed | None, Any, int, bytes] | Heade
             meta = _file_meta(fp, 132 if has_preamble else 0)
             if meta is not None and meta[0] == DEFLATED_SYNTAX:
                 return _deflated(fp, *meta), None, -1, b""
+            if meta is not None:
+                start = fp.tell()
+                wrong = byte_order_problem(meta[0], fp.read(4))
+                fp.seek(start)
+                if wrong:
+                    return HeaderSkip(wrong)
             if has_preamble and meta is not None:
                 parsed = _fast_parse(fp, *meta)
         except LazyvolError:

@@ -102,6 +102,29 @@ def data_set_implicit(says_implicit: bool, head: bytes) -> bool:
     return not looks_explicit(head[4:6])
 
 
+def byte_order_problem(tsyntax: str, head: bytes) -> str:
+    """Why the data set whose first 4 bytes are ``head`` is not in the byte order its transfer
+    syntax ``tsyntax`` says ("" when it is, or when that cannot be told): its first element's
+    group is a data set's (below 0x0100, as every image attribute's) only read in the other order.
+    Neither lazyvol nor pydicom reads such a file (read in the stated order its elements are
+    nonsense, their lengths running past the end of the file: it looked truncated)."""
+    if len(head) < 4 or not tsyntax.startswith("1.2.840.10008.1.2"):
+        return ""  # a private or unknown syntax: pydicom decides the encoding
+    big = tsyntax == "1.2.840.10008.1.2.2"
+    stated, other = (">", "<") if big else ("<", ">")
+    group, elem = struct.unpack(f"{stated}HH", head[:4])
+    swapped, swapped_elem = struct.unpack(f"{other}HH", head[:4])
+    if group < 0x0100 or not 0 < swapped < 0x0100:
+        return ""
+    said, found = ("big", "little") if big else ("little", "big")
+    return (
+        f"the data set is {found} endian but TransferSyntaxUID (0002,0010) {tsyntax} says "
+        f"{said} endian (its first element reads as ({swapped:04X},{swapped_elem:04X}) in "
+        f"{found}-endian order, ({group:04X},{elem:04X}) in the stated one): the file meta is "
+        "wrong; fix its transfer syntax or re-export the file"
+    )
+
+
 #: ``fetch(offset, n) -> bytes``: up to ``n`` bytes of the file at ``offset``.
 Fetch = Callable[[int, int], bytes]
 
@@ -412,8 +435,8 @@ def walk_file(
         return Parsed({}, media_sop, tsyntax), -1, b""
     if tsyntax == DEFLATED_SYNTAX:  # (its wanted values, for the skip: see walk_deflated)
         return Parsed(walk_deflated(fetch, pos, size), media_sop, tsyntax), -1, b""
-    if not tsyntax.startswith("1.2.840.10008.1.2"):
-        return None  # private or unknown syntax: let pydicom decide the encoding
+    if not tsyntax.startswith("1.2.840.10008.1.2") or byte_order_problem(tsyntax, w.get(pos, 4)):
+        return None  # private or unknown syntax, or mislabelled: pydicom's path decides or says
     endian = ">" if tsyntax == "1.2.840.10008.1.2.2" else "<"
     implicit = data_set_implicit(tsyntax == "1.2.840.10008.1.2", w.get(pos, 6))
     raw: dict[int, Any] = {} if partial is None else partial
