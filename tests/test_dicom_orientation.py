@@ -95,16 +95,35 @@ def test_the_affine_of_orientations_within_tolerance_does_not_depend_on_file_nam
         np.testing.assert_allclose(affines[0][:3, :2], usual.affine[:3, :2], atol=1e-12)
 
 
-@pytest.mark.parametrize("steps, volumes", [(0, 1), (1, 1), (2, 2)])
-def test_orientations_written_coarsely_are_one_within_their_rounding(tmp_path, steps, volumes):
-    # Written to 3 decimals, one orientation rounds to values one step apart (sin 0.10049 and
-    # 0.10051 degrees give 0.100 and 0.101); two steps apart are two orientations.
+@pytest.mark.parametrize("steps, volumes", [(0, 1), (1, 2), (2, 2)])
+def test_orientations_written_coarsely_are_compared_as_dcm2niix_compares_them(
+    tmp_path, dcm2niix, steps, volumes
+):
+    # Written to 3 decimals, values one step apart are two orientations, as dcm2niix splits them
+    # (its 1e-4 per cosine); a tolerance widened by the decimals seen also merged stacks turned by
+    # degrees whose exact short values (0.8/0.6) looked coarse.
     parts = _two_prescriptions(tmp_path / "s", ("A", "B"), ("axial", "axial"))
     for part, sin in zip(parts, (0.100, 0.100 + steps * 0.001)):
         _write_iop(part.files, ["0.995", f"{sin:.3f}", "0", f"{-sin:.3f}", "0.995", "0"])
     infos = lv.scan(tmp_path / "s")
     assert len(infos) == volumes
     assert all(info.error is None for info in infos)
+    assert len(dcm2niix(tmp_path / "s", tmp_path / "ref")) == volumes
+
+
+def test_exact_short_cosines_turned_apart_are_two_orientations(tmp_path, dcm2niix):
+    """[1,0,0, 0,0.8,0.6] (exact) beside a stack turned 2.9 degrees continuing its positions: one
+    volume (every slice given the first orientation, a far corner 3 mm off) when 0.8/0.6 were
+    taken for values written to 1 decimal and allowed 0.1 of rounding; dcm2niix writes two."""
+    parts = _two_prescriptions(tmp_path / "s", ("A", "B"), ("axial", "axial"))
+    turned = np.deg2rad(np.degrees(np.arctan2(0.6, 0.8)) + 2.9)
+    _write_iop(parts[0].files, ["1", "0", "0", "0", "0.8", "0.6"])
+    _write_iop(
+        parts[1].files, ["1", "0", "0", "0", f"{np.cos(turned):.10f}", f"{np.sin(turned):.10f}"]
+    )
+    written = dcm2niix(tmp_path / "s", tmp_path / "ref")
+    # (the positions go straight up: both stacks are sheared, and dcm2niix adds a _Tilt_ file each)
+    assert len(lv.scan(tmp_path / "s")) == 2 == len([p for p in written if "_Tilt" not in p.name])
 
 
 def test_orientation_step_reads_the_written_decimals():
@@ -129,7 +148,7 @@ def _rotations(n: int, seed: int = 5) -> np.ndarray:
     return np.stack([np.linalg.qr(m)[0] for m in q])
 
 
-@pytest.mark.parametrize("decimals", range(1, 9))
+@pytest.mark.parametrize("decimals", range(2, 9))
 def test_orientations_rounded_to_their_decimals_are_normalised(decimals):
     step = 10.0**-decimals
     for rot in _rotations(200):
@@ -146,6 +165,9 @@ def test_orientations_rounded_to_their_decimals_are_normalised(decimals):
     [
         [f"{x:.10f}" for x in (1, 0, 0, np.sin(np.deg2rad(0.5)), np.cos(np.deg2rad(0.5)), 0)],
         [f"{x:.10f}" for x in (1, 0, 0, np.sin(np.deg2rad(0.02)), np.cos(np.deg2rad(0.02)), 0)],
+        # exact short values look like 1 decimal: never allowed 0.1 of rounding (an 84.3 degree
+        # pair was normalised, both directions moved by ~3 degrees)
+        ["1", "0", "0", "0.1", "0.8", "0.6"],
         ["1", "0", "0", "0.0123", "0.9999", "0"],  # 4 decimals: rounding is 1.7e-4 at most
         ["1.0002", "0", "0", "0", "1", "0"],
     ],

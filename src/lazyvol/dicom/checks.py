@@ -34,6 +34,7 @@ if TYPE_CHECKING:  # (records are read by attribute: a reopen needs no FrameReco
 
 __all__ = [
     "DERIVED_NOTE",
+    "COARSEST_STEP",
     "ORIENTATION_TOL",
     "check_records",
     "declared_spacing",
@@ -54,7 +55,8 @@ __all__ = [
 #: compute the cosines in float32 (~6e-8 each) and print 6-8 significant digits (<= 5e-6); GE
 #: files off orthonormal by 6e-6 made nibabel loosen its check to 5e-5, real files beyond 1e-5
 #: made highdicom's 1e-4. 1e-4 is ~0.006 degrees: under 0.05 mm over a 500 mm field of view.
-#: Values written with fewer decimals are allowed their rounding on top (:func:`orientation_step`).
+#: Values written with fewer decimals are allowed their rounding on top when judged orthonormal
+#: (:func:`normalised_iop`), not when two are compared (:func:`same_orientation`).
 ORIENTATION_TOL = 1e-4
 
 _TAGS = {
@@ -82,8 +84,16 @@ def _finite(values: Sequence[float] | None) -> bool:
     return values is None or all(math.isfinite(float(v)) for v in values)
 
 
+#: The coarsest rounding :func:`orientation_step` allows. The decimals are read from the parsed
+#: values, which cannot tell a coarse writer from exact short values (0.8 and 0.6 are a cosine pair
+#: to any precision; "0.140" parses as 0.14): so values showing fewer than 2 decimals are taken as
+#: written to 2, never allowed 0.1 of rounding (a 5.7 degree skew, a 2.9 degree turn).
+COARSEST_STEP = 1e-2
+
+
 def orientation_step(iop: Sequence[float]) -> float:
-    """The step of the last decimal the values of ``iop`` are written to (3 decimals: 0.001).
+    """The step of the last decimal the values of ``iop`` are written to (3 decimals: 0.001),
+    at most :data:`COARSEST_STEP`.
 
     0.0 when they show none: every value whole (0, 1, -1, or within 1e-9 of one, such as the
     zero ``2.07e-013``), or one written to 9 decimals or more (full precision). Non-finite values
@@ -103,7 +113,7 @@ def _orientation_step(iop: tuple[float, ...]) -> float:
         if math.isfinite(x) and abs(x - round(x)) > 1e-9:
             d = next((d for d in range(1, 9) if abs(x - round(x, d)) < 1e-9), 9)
             decimals = max(decimals, d)
-    return 0.0 if decimals in (0, 9) else 10.0**-decimals
+    return 0.0 if decimals in (0, 9) else min(COARSEST_STEP, 10.0**-decimals)
 
 
 def orientation_precision_deg(iop: Sequence[float]) -> float:
@@ -115,10 +125,11 @@ def orientation_precision_deg(iop: Sequence[float]) -> float:
 
 def same_orientation(a: Sequence[float], b: Sequence[float]) -> bool:
     """Are two ImageOrientationPatient values one orientation? Every cosine must agree within
-    :data:`ORIENTATION_TOL`, or within one step of the last decimal the coarser is written to
-    (two values rounded from one orientation differ by up to one step)."""
-    tol = max(ORIENTATION_TOL, orientation_step(a), orientation_step(b))
-    return geo.orientations_match(a, b, tol * (1 + 1e-6))  # (a step parses a little off)
+    :data:`ORIENTATION_TOL`, as dcm2niix's ``isSameFloatGE``, whatever decimals they are written
+    to: images of one acquisition repeat one written value, and a tolerance widened by the
+    decimals seen would merge stacks turned by up to a degree (exact short values such as 0.8/0.6
+    look coarse)."""
+    return geo.orientations_match(a, b, ORIENTATION_TOL)
 
 
 def normalised_iop(iop: Sequence[float]) -> tuple[list[float] | None, str]:
@@ -169,6 +180,7 @@ def _normalised_iop(iop: Sequence[float]) -> tuple[list[float] | None, str]:
         problems.append(f"angle between row and column {angle:.2f} degrees")
     if problems:
         written = f"{round(-math.log10(q))} decimals" if q else "full precision"
+        written = "2 decimals or fewer" if q == COARSEST_STEP else written
         return None, (
             "is not two orthonormal direction cosines ("
             + ", ".join(problems)
