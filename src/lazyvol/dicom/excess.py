@@ -2,15 +2,16 @@
 
 DICOM PS3.5 8.1.1 asks receivers to accept Pixel Data longer than the image (padding some older
 applications write; pydicom warns and trims it), and padding holds no data. So the bytes past the
-image the header states are judged by what they hold: less than a row of them is padding (an odd
-length's pad byte, say); a whole frame or more means the header under-states the image, whatever
-they hold; in between, all zero bytes are padding (trimmed), and a non-zero byte means Rows or
-Columns under-state the image (read as stated, every slice would lose rows). Past a mosaic (or a
+image the header states are judged by what they hold: one byte is an odd length's pad; a whole
+frame or more means the header under-states the image, whatever they hold; in between, all zero
+bytes are padding (trimmed), and a non-zero byte means Rows or Columns under-state the image (read
+as stated, every slice would lose rows, or be sheared: Columns under-stated by one leaves Rows
+pixels past the image, less than a row when the image is wider than tall). Past a mosaic (or a
 grid of tiles) a row or more is refused whatever it holds: its blank tiles are zeros, so an
 under-stated Rows may leave only zeros past the stated image, and its tiles would be cut across
-their borders. The header scan reads those bytes (:func:`excess_holds_data`,
-only for a file with such an excess) and records the answer, so the refusal
-(:func:`excess_problem`) comes at open, for single-frame, mosaic and enhanced files alike.
+their borders. The header scan reads those bytes (:func:`excess_holds_data`, only for a file with
+such an excess) and records the answer, so the refusal (:func:`excess_problem`) comes at open, for
+single-frame, mosaic and enhanced files alike.
 """
 
 from __future__ import annotations
@@ -43,15 +44,16 @@ def _excess(rec: FrameRecord) -> int:
 
 
 def excess_holds_data(rec: FrameRecord, fetch: Fetch) -> bool:
-    """Whether the bytes of ``rec``'s native pixel element past the image its header states, a
-    row or more and less than a frame of them, hold a non-zero byte (data, not padding).
+    """Whether the bytes of ``rec``'s native pixel element past the image its header states, more
+    than an odd length's pad byte and less than a frame of them, hold a non-zero byte (data, not
+    padding).
 
     Reads them (those the file holds, :data:`_CHUNK` bytes at a time, up to the first non-zero
     one) only for a file with such an excess: other files cost no read. False when they cannot
     be read (the pixel read's own error names that)."""
     extra = _excess(rec)
     _, _, frames, row, frame = _stated(rec)
-    if row <= 0 or not row <= extra < frame:
+    if row <= 0 or not 1 < extra < frame:
         return False
     pos = rec.pixel_offset + frame * frames
     end = min(rec.pixel_offset + rec.pixel_length, rec.size)
@@ -70,7 +72,7 @@ def excess_holds_data(rec: FrameRecord, fetch: Fetch) -> bool:
 
 def excess_problem(rec: FrameRecord, tag: str = "7FE0,0010") -> str | None:
     """Why ``rec``'s native pixel element (``tag``) holds more than its header states: a whole
-    frame or more beyond it, a row or more that :func:`excess_holds_data` found holding data
+    frame or more beyond it, bytes that :func:`excess_holds_data` found holding data
     (``rec.excess_data``), or a row or more past a mosaic; None when there is no excess or it is
     padding."""
     extra = _excess(rec)
@@ -88,7 +90,7 @@ def excess_problem(rec: FrameRecord, tag: str = "7FE0,0010") -> str | None:
             "part of the data; fix the header"
         )
     elif rec.excess_data:
-        why = "a row or more of data (non-zero bytes, where padding is zeros)" + cut
+        why = "data (non-zero bytes, where padding is zeros)" + cut
     elif rec.mosaic and extra >= row:
         why = "a row or more past a mosaic, whose blank tiles are zeros as padding is" + cut
     else:
