@@ -192,6 +192,13 @@ def test_shear_is_signed_and_a_lean_toward_left_right_is_no_gantry_tilt(tmp_path
     assert vol.meta["shear_deg"] == pytest.approx([tilt, 0.0], abs=1e-3)
     (note,) = [w for w in vol.meta["warnings"] if "sheared" in w]
     assert "not a gantry tilt" in note
+    # a sagittal stack leaning within its plane: every lean there is square to left-right, and
+    # it was called a gantry tilt (CT gantries tilt transverse stacks)
+    truth = write_dicom_series(tmp_path / "sag", (8, 8, 6), orientation="sagittal", tilt_deg=tilt)
+    vol = lv.open(tmp_path / "sag")
+    np.testing.assert_allclose(vol.affine, truth.affine, atol=1e-6)
+    assert "gantry_tilt_deg" not in vol.meta and vol.meta["sheared"] is True
+    assert vol.meta["shear_deg"] == pytest.approx([0.0, tilt], abs=1e-3)
 
 
 @pytest.mark.parametrize("shift_mm", [0.5, 3.0, 20.0])

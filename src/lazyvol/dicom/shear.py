@@ -41,7 +41,8 @@ def shear_notes(
     ImageOrientationPatient ``iop``: empty when the step is along the normal within 0.01 degrees
     or the orientation's written precision ``precision_deg`` (a normal only that exact has no
     lean within it); else ``sheared``, ``shear_deg`` (the signed lean toward voxel axes i and j)
-    and, when the lean is a gantry tilt's, ``gantry_tilt_deg`` (its size), with the warning."""
+    and, when the lean is a gantry tilt's (a transverse stack leaning no way toward the patient's
+    left-right axis), ``gantry_tilt_deg`` (its size), with the warning."""
     row, col, normal = geo.dicom_cosines(iop)
     step = np.asarray(slice_step, dtype=np.float64)
     tilt, toward_i, toward_j, toward_x = _leans_deg(step, row, col, normal)
@@ -49,14 +50,17 @@ def shear_notes(
     if tilt <= least:
         return {}, ""
     meta: dict[str, Any] = {"sheared": True, "shear_deg": [round(toward_i, 4), round(toward_j, 4)]}
-    if abs(toward_x) <= least:
+    # a CT gantry tilts about the patient's left-right axis and takes transverse images: an axial
+    # plane's stack leaning no way toward left-right (a sagittal plane's leans so in any case)
+    axial = abs(normal[2]) >= max(abs(normal[0]), abs(normal[1]))
+    if axial and abs(toward_x) <= least:
         meta["gantry_tilt_deg"] = round(tilt, 4)
         what = f"gantry tilt {tilt:.3f} degrees"
     else:
         what = (
             f"{tilt:.3f} degrees, leaning {toward_i:.3f} toward the row direction (i) and "
             f"{toward_j:.3f} toward the column direction (j): not a gantry tilt, which leans "
-            "no way toward the patient's left-right axis"
+            "a transverse stack no way toward the patient's left-right axis"
         )
     warning = (
         f"slices are sheared ({what}, found from the positions): the affine keeps the shear exactly"
