@@ -27,6 +27,7 @@ from typing import Any
 import numpy as np
 
 from .dicom_time import tm_resolution, tm_seconds
+from .ge_phase import ge_echo_spacing, ge_phase_values
 from .ge_timing import ge_record_values, ge_slice_timing
 from .model import SPLIT_VALUES
 from .mosaic import csa_floats, csa_items, private_value, raw_text
@@ -171,6 +172,7 @@ def record_values(raw: dict[int, Any], csa: dict[str, Any] | str | None) -> dict
         out["Manufacturer"] = manufacturer(out["Manufacturer"])
     if out.get("Manufacturer") == "GE":
         out.update(ge_record_values(raw))
+        out.update(ge_phase_values(raw, str(out.get("ScanOptions", ""))))
     table = csa if isinstance(csa, dict) else None
     # Siemens private values: the CSA image header, else the (0019,10xx) elements.
     bw = csa_floats(table, "BandwidthPerPixelPhaseEncode")
@@ -228,24 +230,34 @@ def _file_values(frames: Sequence[FrameRecord]) -> dict[str, dict[str, Any]]:
 
 
 def _phase_encoding(first: FrameRecord, acq: dict[str, Any]) -> dict[str, Any]:
-    """PhaseEncodingDirection (lazyvol voxel axes), EffectiveEchoSpacing, TotalReadoutTime."""
+    """PhaseEncodingDirection (lazyvol voxel axes), EffectiveEchoSpacing, TotalReadoutTime.
+
+    As dcm2niix: no phase-encoding axis for a 3D acquisition but an echo train (3D EPI);
+    ReconMatrixPE for every MR image; the echo spacing from Siemens' bandwidth per pixel in the
+    phase direction, else from GE's private values (:func:`lazyvol.dicom.ge_phase.ge_echo_spacing`).
+    """
     out: dict[str, Any] = {}
     ped = acq.get("InPlanePhaseEncodingDirectionDICOM")
     if ped not in ("ROW", "COL"):
         return out
     axis = "i" if ped == "ROW" else "j"
     positive = acq.get("_pe_positive")
-    if positive is not None:
-        out["PhaseEncodingDirection"] = axis if positive == 1 else axis + "-"
-    else:
-        out["PhaseEncodingAxis"] = axis
+    if acq.get("MRAcquisitionType") != "3D" or acq.get("EchoTrainLength", 0) > 1:
+        if positive is not None:
+            out["PhaseEncodingDirection"] = axis if positive == 1 else axis + "-"
+        else:
+            out["PhaseEncodingAxis"] = axis
     recon_pe = first.columns if ped == "ROW" else first.rows
+    if recon_pe > 0 and first.modality == "MR":
+        out["ReconMatrixPE"] = recon_pe  # (dcm2niix writes it for every MR image)
     bw = acq.get("BandwidthPerPixelPhaseEncode")
     if bw and recon_pe > 1:
         ees = 1.0 / (float(bw) * recon_pe)
         out["ReconMatrixPE"] = recon_pe
         out["EffectiveEchoSpacing"] = float(f"{ees:.6g}")
         out["TotalReadoutTime"] = float(f"{ees * (recon_pe - 1):.6g}")
+    else:
+        out.update(ge_echo_spacing(acq, recon_pe))
     return out
 
 
@@ -385,6 +397,8 @@ def _annotate(
     for key in ("PixelBandwidth", "EchoTrainLength", "BandwidthPerPixelPhaseEncode"):
         if key in acq:
             bids[key] = acq[key]
+    if "_ge_polarity" in acq:
+        bids["PhaseEncodingPolarityGE"] = acq["_ge_polarity"]
     bids.update(_phase_encoding(first, acq))
     if "InPlanePhaseEncodingDirectionDICOM" in acq:
         bids["InPlanePhaseEncodingDirectionDICOM"] = acq["InPlanePhaseEncodingDirectionDICOM"]

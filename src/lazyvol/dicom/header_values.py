@@ -12,6 +12,7 @@ import struct
 from typing import Any
 
 from .bids import BIDS_TAGS, XA_PE_POSITIVE
+from .ge_phase import GE_PHASE_TAGS
 from .ge_timing import GE_TAGS
 from .mosaic import CSA_TAGS
 
@@ -102,7 +103,9 @@ HEADER_TAGS: list[int] = [t for t, _ in STANDARD_TAGS.values()]
 HEADER_TAGS += [t for t, _ in PRIVATE_TAGS.values()]
 
 # -- acquisition / Siemens private tags (raw bytes, decoded by lazyvol.dicom.bids / .mosaic) ------
-_EXTRA_TAGS = frozenset(BIDS_TAGS) | {XA_PE_POSITIVE} | frozenset(CSA_TAGS) | GE_TAGS
+_EXTRA_TAGS = (
+    frozenset(BIDS_TAGS) | {XA_PE_POSITIVE} | frozenset(CSA_TAGS) | GE_TAGS | GE_PHASE_TAGS
+)
 HEADER_TAGS += sorted(_EXTRA_TAGS)
 
 DICOMDIR_SOP_CLASS = "1.2.840.10008.1.3.10"

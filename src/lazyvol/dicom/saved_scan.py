@@ -75,8 +75,9 @@ __all__ = [
 #: 26: enhanced files' in-plane phase-encoding direction and Siemens XA polarity (0021,111C) are
 #: read, and the frames of an enhanced file of several echo times carry their echo's EchoNumber; a
 #: codestream wider than BitsAllocated or of other components than SamplesPerPixel is refused;
-#: records say whether native pixel data hold non-zero bytes past the stated image (excess_data).
-INDEX_VERSION = 26
+#: records say whether native pixel data hold non-zero bytes past the stated image (excess_data);
+#: 27: GE phase-encoding elements ((0043,102A/102C/1083), (0018,1310/9034/9069/9081)) are read.
+INDEX_VERSION = 27
 #: Layout of a report: 2: files named by their listing position, identities taken from the listing;
 #: 3: a volume's files may differ in pixel encoding (each frame's, ``encodings``), where 2 split them;
 #: 4: ... and in BitsStored (each frame's, ``stored_bits``), where 3 split them;
@@ -111,8 +112,10 @@ INDEX_VERSION = 26
 #: 1e-4 apart (18: 1e-3) are split, as dcm2niix splits them, or, written coarsely, more than one
 #: step of their last decimal; a volume's orientation is the one most of its files state (18: its
 #: first file's); a zero written ``2.07e-013`` no longer hides a gantry tilt; an orientation off
-#: orthonormal beyond its written rounding (18: 1e-2) is refused.
-REPORT_FORMAT = 19
+#: orthonormal beyond its written rounding (18: 1e-2) is refused. 20: BIDS values as dcm2niix
+#: writes them: GE PhaseEncodingPolarityGE / PhaseEncodingDirection / EffectiveEchoSpacing /
+#: TotalReadoutTime, ReconMatrixPE for every MR volume, no phase-encoding axis in 3D but EPI.
+REPORT_FORMAT = 20
 #: A frame's identity in a report whose frames all have their listing entry's identity.
 _FROM_LISTING = "listing"
 #: The frames' paths of a report whose frames are its files, in order.

@@ -1,0 +1,167 @@
+"""GE phase-encoding polarity and echo spacing (BIDS keys), as dcm2niix derives them.
+
+GE states neither PhaseEncodingDirectionPositive nor a bandwidth per pixel in the phase direction;
+dcm2niix (``nii_dicom.cpp``, ``nii_dicom_batch.cpp``; checked against the installed dcm2niix on
+synthetic files and on the four GE EPI series of dcm_qa_nih) reads:
+
+- the polarity: RectilinearPhaseEncodeReordering (0018,9034) (GE software 27 on): LINEAR is
+  "Flipped", REVERSE_LINEAR "Unflipped"; else, for EPI, the user data block (0043,102A): its
+  header offset (uint16 at byte 24), a float version (5 to 40) at that offset, from version 25.002
+  on the fields 0x4C bytes further; EPI when bit 0x800 of the uint16 at +0x3A is set; the polarity
+  flag is bit 0x4 of the uint16 at +0x30 (set: "Flipped"), inverted when the view order (uint16
+  at +0x394, 0x308 from 25.002 on) is 2 (bottom up). "Unflipped" is a positive polarity;
+- the echo spacing (0043,102C) (microseconds) with the ASSET factor (0043,1083) (its first value
+  r: acceleration 1 / r; else ParallelReductionFactorInPlane (0018,9069)), the phase-encoding lines
+  of AcquisitionMatrix (0018,1310) and partial Fourier (ScanOptions "PFF" or PartialFourier
+  (0018,9081) YES: lines rounded by 4, else by 2): EffectiveEchoSpacing = spacing x
+  (ceil(lines / round / acceleration) x round - 1) / (lines - 1), TotalReadoutTime =
+  EffectiveEchoSpacing x (ReconMatrixPE - 1).
+
+The user data block is read within the element's own bytes: a block too short for the fields its
+header points at gives no polarity (dcm2niix would read on into the bytes that follow it). Without
+an acceleration or with a single phase-encoding line (dcm2niix then writes no value, or an
+unreadable one) no echo spacing is given.
+"""
+
+from __future__ import annotations
+
+import math
+import struct
+from typing import Any
+
+import numpy as np
+
+from .mosaic import _little, _raw_bytes, raw_text
+
+__all__ = ["GE_PHASE_TAGS", "ge_echo_spacing", "ge_phase_values"]
+
+USER_DATA = 0x0043102A
+ECHO_SPACING = 0x0043102C
+ASSET = 0x00431083
+REORDERING = 0x00189034
+PARTIAL_FOURIER = 0x00189081
+ACQUISITION_MATRIX = 0x00181310
+IN_PLANE_FACTOR = 0x00189069
+#: The elements read for the GE phase-encoding values.
+GE_PHASE_TAGS = frozenset(
+    {
+        USER_DATA,
+        ECHO_SPACING,
+        ASSET,
+        REORDERING,
+        PARTIAL_FOURIER,
+        ACQUISITION_MATRIX,
+        IN_PLANE_FACTOR,
+    }
+)
+
+#: dcm2niix's names of the two polarities (1: positive, as Siemens' PhaseEncodingDirectionPositive).
+POLARITY_NAMES = {1: "Unflipped", 0: "Flipped"}
+
+
+def _u16(block: bytes, at: int) -> int | None:
+    """The little-endian uint16 at ``at``, None when it lies past the block."""
+    if at < 0 or at + 2 > len(block):
+        return None
+    return int(struct.unpack_from("<H", block, at)[0])
+
+
+def user_data_polarity(block: bytes) -> int | None:
+    """The polarity (1 unflipped, 0 flipped) an EPI user data block (0043,102A) states, else None
+    (too short, an unknown version, not EPI). Every field is read within ``block``."""
+    if len(block) < 916:
+        return None
+    offset = _u16(block, 24)
+    if offset is None or len(block) < offset + 916:
+        return None
+    (version,) = struct.unpack_from("<f", block, offset)
+    if not 5.0 <= version <= 40.0:  # (NaN fails too)
+        return None
+    base, view_at = offset, 0x394
+    if version >= 25.002:
+        base, view_at = offset + 0x4C, view_at - 0x8C
+    epi, flag, view = (
+        _u16(block, base + 0x3A),
+        _u16(block, base + 0x30),
+        _u16(block, base + view_at),
+    )
+    if epi is None or not epi & 0x800 or flag is None or view is None:
+        return None
+    positive = 0 if flag & 0x4 else 1
+    return 1 - positive if view == 2 else positive
+
+
+def _numbers(raw: dict[int, Any], tag: int, fmt: str) -> list[float] | None:
+    """A binary element's values (``fmt``: a struct code), or a value pydicom decoded."""
+    value = getattr(raw.get(tag), "value", None)
+    if isinstance(value, bytes | bytearray):
+        size = struct.calcsize(fmt)
+        if not value or len(value) % size:
+            return None
+        endian = "<" if _little(raw, tag) else ">"
+        return [float(v) for v in struct.unpack(f"{endian}{len(value) // size}{fmt}", value)]
+    if isinstance(value, int | float):
+        return [float(value)]
+    if value is None or isinstance(value, str):
+        return None
+    try:
+        return [float(v) for v in value]
+    except (TypeError, ValueError):
+        return None
+
+
+def _acceleration(raw: dict[int, Any]) -> float | None:
+    """In-plane acceleration: 1 / the first ASSET factor, else (0018,9069), in dcm2niix's
+    single precision; None when neither states one above 0."""
+    text = raw_text(raw, ASSET)
+    try:
+        asset = float(text[0]) if text else 0.0
+    except ValueError:
+        asset = 0.0
+    if math.isfinite(asset) and asset > 0:
+        return float(np.float32(1.0) / np.float32(asset))
+    factor = _numbers(raw, IN_PLANE_FACTOR, "d")
+    if factor and math.isfinite(factor[0]) and factor[0] > 0:
+        return float(np.float32(factor[0]))
+    return None
+
+
+def ge_phase_values(raw: dict[int, Any], scan_options: str) -> dict[str, Any]:
+    """``_pe_positive`` and ``_ge_*`` inputs of :func:`ge_echo_spacing` from one GE file."""
+    out: dict[str, Any] = {}
+    order = (raw_text(raw, REORDERING) or [""])[0].upper()
+    positive = {"L": 0, "R": 1}.get(order[:1])
+    if positive is None:
+        block = _raw_bytes(raw, USER_DATA)
+        positive = user_data_polarity(block) if block else None
+    if positive is not None:
+        out["_pe_positive"] = positive
+        out["_ge_polarity"] = POLARITY_NAMES[positive]
+    spacing = _numbers(raw, ECHO_SPACING, "h")
+    if spacing and spacing[0] > 0:
+        out["_ge_echo_spacing_us"] = spacing[0]
+        out["_ge_acceleration"] = _acceleration(raw)
+        matrix = _numbers(raw, ACQUISITION_MATRIX, "H")
+        if matrix and len(matrix) == 4:
+            out["_ge_pe_lines"] = int(matrix[2] or matrix[3])
+        pf = (raw_text(raw, PARTIAL_FOURIER) or [""])[0].upper().startswith("Y")
+        out["_ge_partial_fourier"] = pf or "PFF" in scan_options
+    return out
+
+
+def ge_echo_spacing(acq: dict[str, Any], recon_pe: int) -> dict[str, Any]:
+    """EffectiveEchoSpacing and TotalReadoutTime (s) of a GE image ({} when not derivable)."""
+    spacing, accel = acq.get("_ge_echo_spacing_us"), acq.get("_ge_acceleration")
+    lines = int(acq.get("_ge_pe_lines", 0))
+    if not spacing or not accel or lines == 1 or recon_pe < 2:
+        return {}
+    step = 4.0 if acq.get("_ge_partial_fourier") else 2.0
+    f32 = np.float32
+    shots = float(np.ceil(f32(1.0 / step) * f32(lines) / f32(accel)))
+    ees = float(spacing) * 1e-6 * (shots * step - 1.0) / (lines - 1)
+    if not math.isfinite(ees) or ees <= 0:
+        return {}
+    return {
+        "EffectiveEchoSpacing": float(f"{ees:.6g}"),
+        "TotalReadoutTime": float(f"{ees * (recon_pe - 1):.6g}"),
+    }
