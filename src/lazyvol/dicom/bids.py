@@ -394,11 +394,13 @@ def _annotate(
         vals = {_acq(r).get(key) for r in frames}
         if len(vals) == 1 and None not in vals:
             bids[key] = vals.pop()
-    for key in ("PixelBandwidth", "EchoTrainLength", "BandwidthPerPixelPhaseEncode"):
+    for key in ("PixelBandwidth", "BandwidthPerPixelPhaseEncode"):
         if key in acq:
             bids[key] = acq[key]
     if "_ge_polarity" in acq:
         bids["PhaseEncodingPolarityGE"] = acq["_ge_polarity"]
+    if acq.get("EchoTrainLength", 0) > 1:  # as dcm2niix, any vendor: GE writes 1 for EPI
+        bids["EchoTrainLength"] = acq["EchoTrainLength"]
     bids.update(_phase_encoding(first, acq))
     if "InPlanePhaseEncodingDirectionDICOM" in acq:
         bids["InPlanePhaseEncodingDirectionDICOM"] = acq["InPlanePhaseEncodingDirectionDICOM"]
