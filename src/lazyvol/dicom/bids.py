@@ -41,6 +41,7 @@ __all__ = [
     "XA_SDI_SEQUENCE",
     "acq_value",
     "annotate",
+    "bids_image_type",
     "pe_positive",
     "record_values",
 ]
@@ -148,6 +149,44 @@ def manufacturer(text: str) -> str:
         if re.search(rf"(^|[^A-Z]){key}([^A-Z]|$)", up):
             return name
     return text
+
+
+#: The longest ImageType text dcm2niix keeps (its values joined by "_"); the rest is cut off.
+_IMAGE_TYPE_CHARS = 65
+
+
+def bids_image_type(values: Sequence[str], component: str = "") -> list[str]:
+    """ImageType as dcm2niix writes it in a sidecar (heudiconv and other BIDS tools match on it).
+
+    dcm2niix joins the DICOM values with "_" (cut after 65 characters), splits the text at every
+    "_" (``M_FFE`` gives "M", "FFE"; empty values are dropped, but a leading one), and appends the
+    image kind the data state but the text does not name between underscores: MAGNITUDE (``_M_``,
+    ``_MAGNITUDE_``), PHASE (``_P_``, any ``PHASE``), REAL (``_R_``, ``_REAL_``), IMAGINARY (``_I_``,
+    ``_IMAGINARY_``), or the ComplexImageComponent / GE (0043,102F) kind (``component``); a real
+    image whose text holds "B0" and "MAP" gets FIELDMAPHZ alone.
+    """
+    text = "_".join(str(v) for v in values)[:_IMAGE_TYPE_CHARS]
+    if not text:
+        return []
+    out, sep = [""], False
+    for ch in text:
+        if ch == "_":
+            sep = True
+            continue
+        if sep:
+            out.append("")
+            sep = False
+        out[-1] += ch
+    kind = str(component or "").upper()[:2]
+    flags = {
+        "MAGNITUDE": "_M_" in text or "_MAGNITUDE_" in text or kind == "MA",
+        "PHASE": "_P_" in text or "PHASE" in text or kind == "PH",
+        "REAL": "_R_" in text or "_REAL_" in text or kind == "RE",
+        "IMAGINARY": "_I_" in text or "_IMAGINARY_" in text or kind == "IM",
+    }
+    if flags["REAL"] and "B0" in text and "MAP" in text:
+        return [*out, "FIELDMAPHZ"]
+    return out + [k for k, on in flags.items() if on and f"_{k}_" not in text]
 
 
 def record_values(raw: dict[int, Any], csa: dict[str, Any] | str | None) -> dict[str, Any]:
@@ -374,7 +413,7 @@ def _annotate(
     if protocol:
         bids["ProtocolName"] = protocol
     if first.image_type:
-        bids["ImageType"] = list(first.image_type)
+        bids["ImageType"] = bids_image_type(first.image_type, first.complex_component)
     if first.series_number is not None:
         bids["SeriesNumber"] = first.series_number
     if first.acquisition_number is not None and len({r.acquisition_number for r in frames}) == 1:

@@ -115,7 +115,7 @@ INDEX_VERSION = 27
 #: orthonormal beyond its written rounding (18: 1e-2) is refused. 20: BIDS values as dcm2niix
 #: writes them: GE PhaseEncodingPolarityGE / PhaseEncodingDirection / EffectiveEchoSpacing /
 #: TotalReadoutTime, ReconMatrixPE for every MR volume, no phase-encoding axis in 3D but EPI;
-#: EchoTrainLength only above 1.
+#: EchoTrainLength only above 1; ImageType split at "_" with the image kind appended.
 REPORT_FORMAT = 20
 #: A frame's identity in a report whose frames all have their listing entry's identity.
 _FROM_LISTING = "listing"
