@@ -199,8 +199,9 @@ def test_fragments_whose_ends_cannot_be_found_are_unsupported_not_guessed(tmp_pa
     frames[2] = end[:-2] + b"\x00\x00"
     ds.PixelData = encapsulate(frames, fragments_per_frame=2, has_bot=False)
     ds.save_as(tmp_path / "split.dcm")
-    with pytest.raises(lv.UnsupportedError, match="frame boundaries are ambiguous"):
+    with pytest.raises(lv.UnsupportedError, match="frame boundaries are ambiguous") as err:
         lv.open(tmp_path / "split.dcm")
+    assert "decompress the file" in str(err.value)  # (the fix, which the refusal lacked)
 
 
 def test_a_classic_multi_frame_image_is_refused_saying_why_and_what_to_do(tmp_path):

@@ -356,7 +356,8 @@ def _frame_ranges(rec: FrameRecord, nframes: int, fetch: Fetch) -> list[tuple[in
         else:
             return (
                 f"encapsulated Pixel Data (7FE0,0010) has {len(fragments)} fragments for {nframes} "
-                "frames and no Basic Offset Table: frame boundaries are ambiguous"
+                "frames and no Basic Offset Table: frame boundaries are ambiguous (decompress the "
+                "file, e.g. with gdcmconv --raw or dcmdrle / dcmdjpeg, to read it)"
                 + UNSUPPORTED_LAYOUT
             )
     return ranges
