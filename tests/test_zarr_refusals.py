@@ -8,6 +8,7 @@ that ``lazyvol.open`` then refused, and crashed with ``ZeroDivisionError`` on an
 
 from __future__ import annotations
 
+import json
 import os
 import subprocess
 import sys
@@ -189,3 +190,74 @@ def test_a_big_shard_of_small_inner_chunks_is_not_refused(tmp_path, monkeypatch)
     monkeypatch.setenv("LAZYVOL_MAX_CHUNK_BYTES", "119")
     with pytest.raises(lv.ResourceLimitError, match=r"chunk_shape \[3, 4, 5\] claims 120"):
         lv.open(tmp_path / "s.zarr")
+
+
+def _edit_array_meta(store: str, name: str, key: str, value) -> None:
+    """Set ``key`` of array "0"'s metadata file ``name`` (``.zarray``, or ``zarr.json`` where
+    ``key`` is a path of keys joined by dots)."""
+    path = os.path.join(store, "0", name)
+    with open(path) as f:
+        meta = json.load(f)
+    *parents, last = key.split(".")
+    node = meta
+    for part in parents:
+        node = node[int(part)] if isinstance(node, list) else node[part]
+    node[last] = value
+    with open(path, "w") as f:
+        json.dump(meta, f)
+
+
+@pytest.mark.parametrize(
+    ("key", "value"),
+    [
+        ("chunks", [0, 2, 2]),
+        ("chunks", [-2, 2, 2]),
+        ("chunks", [2, 2]),
+        ("chunks", [2.5, 2, 2]),
+        ("chunks", None),
+        ("shape", [-3, 4, 5]),
+        ("shape", "3x4x5"),
+    ],
+)
+def test_a_v2_store_with_a_corrupt_shape_or_chunks_is_refused_naming_the_field(
+    tmp_path, key, value
+):
+    """A Zarr v2 ``.zarray`` is checked as a v3 ``zarr.json`` is (its chunks 0 raised a bare
+    ZeroDivisionError and ``lazyvol info`` printed a traceback); the message names the field."""
+    data = np.arange(60, dtype=np.int16).reshape(3, 4, 5)
+    store = _foreign(tmp_path / "s.zarr", 2, "int16", data)
+    np.testing.assert_array_equal(lv.open(store).compute(), data.T)
+    _edit_array_meta(store, ".zarray", key, value)
+    with pytest.raises(Exception) as ref:  # zarr-python cannot read it either
+        zarr.open_array(os.path.join(store, "0"), mode="r")[...]
+    assert not isinstance(ref.value, lv.LazyvolError)
+    said = rf"0/\.zarray: Zarr v2 \.zarray field {key} = .* the array metadata is corrupt"
+    with pytest.raises(lv.FormatError, match=said):
+        lv.open(store)
+    run = subprocess.run(
+        [sys.executable, "-m", "lazyvol", "info", store], capture_output=True, text=True
+    )
+    assert run.returncode == 2 and "Traceback" not in run.stderr
+    assert f"field {key}" in run.stderr
+
+
+@pytest.mark.parametrize("inner", [[0, 2, 2], [2, 2], [-2, 2, 2], [3, 2, 2]])
+def test_a_corrupt_inner_chunk_shape_of_a_sharded_array_is_refused_naming_the_field(
+    tmp_path, inner
+):
+    """The sharding codec's ``chunk_shape`` is checked as the grid's is: zarr raised
+    ZeroDivisionError (wrapped, naming no field) for a 0, and must divide the shard evenly."""
+    data = np.arange(240, dtype=np.int16).reshape(4, 6, 10)
+    group = _ome_group(tmp_path / "s.zarr")
+    arr = group.create_array(
+        "0", shape=data.shape, dtype="int16", chunks=(2, 2, 2), shards=(4, 6, 10)
+    )
+    arr[:] = data
+    store = str(tmp_path / "s.zarr")
+    np.testing.assert_array_equal(lv.open(store).compute(), data.T)
+    _edit_array_meta(store, "zarr.json", "codecs.0.configuration.chunk_shape", inner)
+    with pytest.raises(
+        lv.FormatError,
+        match=r"sharding_indexed\) configuration\.chunk_shape = .* dividing the shard",
+    ):
+        lv.open(store)

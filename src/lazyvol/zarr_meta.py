@@ -153,47 +153,74 @@ def array_meta_from_bytes(
         meta = json.loads(raw)
     except ValueError as exc:
         raise FormatError(f"{where}: unreadable Zarr array metadata: {exc}") from exc
-    if v2 and isinstance(meta, dict):
-        try:
-            return {
-                "node_type": "array",
-                "zarr_format": 2,
-                "shape": [int(n) for n in meta["shape"]],
-                "chunk_grid": {"configuration": {"chunk_shape": [int(c) for c in meta["chunks"]]}},
-            }
-        except (KeyError, TypeError, ValueError) as exc:
-            raise FormatError(f"{where}: not Zarr v2 array metadata ({exc})") from exc
-    if not isinstance(meta, dict) or meta.get("node_type") != "array":
+    if v2 and not isinstance(meta, dict):
+        raise FormatError(f"{where}: not Zarr v2 array metadata (a JSON object)")
+    if v2:
+        # In v3 terms, values as written: _check_grid judges them (v2 names its fields).
+        meta = {
+            "node_type": "array",
+            "zarr_format": 2,
+            "shape": meta.get("shape"),
+            "chunk_grid": {"configuration": {"chunk_shape": meta.get("chunks")}},
+        }
+    elif not isinstance(meta, dict) or meta.get("node_type") != "array":
         node = meta.get("node_type") if isinstance(meta, dict) else None
         raise FormatError(f"{where}: not a Zarr v3 array (node_type={node!r})")
-    _check_grid(meta, where)
+    _check_grid(meta, where, v2=v2)
     return meta
 
 
-def _check_grid(meta: dict[str, Any], where: str) -> None:
+def _check_grid(meta: dict[str, Any], where: str, *, v2: bool = False) -> None:
     """``shape`` and the regular grid's ``chunk_shape``: whole numbers, as many as the axes,
-    shape >= 0 and chunks >= 1 (before anything is sized from them)."""
+    shape >= 0 and chunks >= 1 (before anything is sized from them). With ``v2`` the message
+    names the ``.zarray`` fields (``shape``, ``chunks``)."""
     shape = meta.get("shape")
     grid = meta.get("chunk_grid")
     chunk = grid.get("configuration", {}).get("chunk_shape") if isinstance(grid, dict) else None
+    kind = "Zarr v2 .zarray" if v2 else "Zarr array"
     if not isinstance(shape, list) or not all(
         isinstance(n, int) and not isinstance(n, bool) and n >= 0 for n in shape
     ):
         raise FormatError(
-            f"{where}: Zarr array field shape = {shape!r} is not a list of whole numbers >= 0; the "
+            f"{where}: {kind} field shape = {shape!r} is not a list of whole numbers >= 0; the "
             "array metadata is corrupt"
         )
-    if chunk is None:
+    if chunk is None and not v2:
         return  # not a regular grid: refused where the grid is read (unit_of)
     if (
         not isinstance(chunk, list)
         or len(chunk) != len(shape)
         or not all(isinstance(c, int) and not isinstance(c, bool) and c >= 1 for c in chunk)
     ):
+        field = "chunks" if v2 else "chunk_grid.configuration.chunk_shape"
         raise FormatError(
-            f"{where}: Zarr array field chunk_grid.configuration.chunk_shape = {chunk!r} is not "
-            f"{len(shape)} whole numbers >= 1; the array metadata is corrupt"
+            f"{where}: {kind} field {field} = {chunk!r} is not {len(shape)} whole numbers "
+            ">= 1 (one per axis of shape); the array metadata is corrupt"
         )
+    _check_inner(meta.get("codecs"), chunk, where)
+
+
+def _check_inner(codecs: Any, outer: list[int], where: str) -> None:
+    """A sharded array's inner ``chunk_shape`` (nested shards too): whole numbers >= 1, one per
+    axis, dividing the shard evenly (the sharding codec's rule)."""
+    while isinstance(codecs, list) and codecs and isinstance(codecs[0], dict):
+        if codecs[0].get("name") != "sharding_indexed":
+            return
+        cfg: Any = codecs[0].get("configuration")
+        cfg = cfg if isinstance(cfg, dict) else {}
+        inner = cfg.get("chunk_shape")
+        if (
+            not isinstance(inner, list)
+            or len(inner) != len(outer)
+            or not all(isinstance(c, int) and not isinstance(c, bool) and c >= 1 for c in inner)
+            or any(o % i for o, i in zip(outer, inner))
+        ):
+            raise FormatError(
+                f"{where}: Zarr array field codecs[0] (sharding_indexed) configuration.chunk_shape "
+                f"= {inner!r} is not {len(outer)} whole numbers >= 1 dividing the shard "
+                f"{outer}; the array metadata is corrupt"
+            )
+        codecs, outer = cfg.get("codecs"), inner
 
 
 def decoded_chunk_shape(arr_meta: dict[str, Any]) -> tuple[int, ...]:
