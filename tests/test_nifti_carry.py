@@ -149,21 +149,29 @@ def test_a_4d_source_without_units_is_written_in_seconds_as_before(tmp_path):
 ZOOMS6 = (2.0, 3.0, 4.0, 0.8, 2.5, 7.0)
 
 
-def _six(path, analyze=False):
+def _six(path, analyze=False, zooms=ZOOMS6):
     """A 6-D source with steps on every axis and an aux_file, as nibabel writes it."""
     cls = nib.AnalyzeImage if analyze else nib.Nifti1Image
     img = cls(np.zeros((4, 5, 6, 3, 2, 4), np.int16), np.diag([2.0, 3.0, 4.0, 1.0]))
-    img.header.set_zooms(ZOOMS6)
+    img.header["pixdim"][1:7] = zooms  # (set_zooms refuses a negative step)
     img.header["aux_file"] = b"design.mat"
     nib.save(img, path)
     return path
 
 
-@pytest.mark.parametrize("name", ["six.nii", "six.img"])
-def test_the_steps_past_the_4th_axis_and_aux_file_are_kept_as_nib_save_keeps_them(tmp_path, name):
+@pytest.mark.parametrize(
+    ("name", "zooms"),
+    [("six.nii", ZOOMS6), ("six.img", ZOOMS6), ("six.nii", (*ZOOMS6[:4], -2.5, 7.0))],
+    ids=["nifti", "analyze", "nifti-negative-5th"],  # (nibabel cannot save such an Analyze file)
+)
+def test_the_steps_past_the_4th_axis_and_aux_file_are_kept_as_nib_save_keeps_them(
+    tmp_path, name, zooms
+):
+    """nibabel loads and saves a negative step past the 4th axis as it is: so does lazyvol (it
+    refused to write the volume: 'zooms must be positive', naming no field)."""
     import zarr
 
-    src = _six(tmp_path / name, analyze=name.endswith(".img"))
+    src = _six(tmp_path / name, analyze=name.endswith(".img"), zooms=zooms)
     nib.save(nib.load(src), tmp_path / "nb.nii")
     want = nib.load(tmp_path / "nb.nii").header
     vol = lv.open(src)
@@ -175,6 +183,7 @@ def test_the_steps_past_the_4th_axis_and_aux_file_are_kept_as_nib_save_keeps_the
         nib.Nifti1Header.from_fileobj(io.BytesIO(raw)),
     ):
         np.testing.assert_allclose(got.get_zooms(), want.get_zooms(), rtol=1e-6)
+        np.testing.assert_allclose(got.get_zooms(), zooms, rtol=1e-6)
         assert got["aux_file"] == want["aux_file"] == b"design.mat"
 
 
@@ -185,12 +194,14 @@ def test_the_steps_past_the_4th_axis_and_aux_file_are_kept_as_nib_save_keeps_the
         ((..., slice(None), 1, slice(None, None, 2)), (0.8, 14.0)),  # the 5th dropped, 6th strided
         ((..., slice(None), slice(None), slice(None, None, -1)), (0.8, 2.5, 7.0)),  # reversed
         ((..., slice(0, 3, 2), slice(None), 0), (1.6, 2.5)),  # the last dropped, 4th strided
+        ((..., 0, slice(None), slice(None, None, 2)), (-2.5, 14.0)),  # a negative step moved down
     ],
-    ids=["drop-4th", "drop-5th-stride-6th", "reverse-6th", "stride-4th-drop-6th"],
+    ids=["drop-4th", "drop-5th-stride-6th", "reverse-6th", "stride-4th-drop-6th", "negative-5th"],
 )
 def test_the_written_steps_follow_the_axes_of_a_cut_volume(tmp_path, index, zooms):
     """An integer index drops an axis: the steps of the axes after it move down with them; a
     strided cut multiplies its axis' step (the truth: the source's steps, cut by hand)."""
-    vol = lv.open(_six(tmp_path / "six.nii"))[index]
+    steps = (*ZOOMS6[:4], -2.5, 7.0) if -2.5 in zooms else ZOOMS6
+    vol = lv.open(_six(tmp_path / "six.nii", zooms=steps))[index]
     got = nib.load(vol.to_nifti(tmp_path / "cut.nii")).header.get_zooms()
     np.testing.assert_allclose(got, (2.0, 3.0, 4.0, *zooms), rtol=1e-6)

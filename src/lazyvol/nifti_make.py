@@ -116,7 +116,9 @@ def written_header(
             zooms[3] = spacing
         for axis, step in axis_zooms(meta, len(shape)).items():
             zooms[axis] = step
-        hdr.set_zooms(zooms)
+        # As nibabel writes a header it read: a carried step as the source states it, its sign
+        # too (set_zooms refuses a negative one; the spatial ones come from the affine).
+        hdr["pixdim"][1 : len(zooms) + 1] = zooms
     carry_fields(hdr, meta, affine, shape)
     if len(shape) > 3:  # the time of the first volume (a cut moves it, also from toffset 0)
         hdr["toffset"] = axis4_origin(meta)
