@@ -363,6 +363,43 @@ def test_a_nifti1_header_whose_sizeof_hdr_says_540_names_the_field(tmp_path: Pat
         lv.open(path)
 
 
+@pytest.mark.parametrize("order", ["<", ">"])
+@pytest.mark.parametrize(
+    ("cls", "name", "size"),
+    [
+        (nib.Nifti1Image, "x.nii", 348),
+        (nib.Nifti2Image, "x.nii", 540),
+        (nib.AnalyzeImage, "x.img", 348),
+    ],
+    ids=["nifti1", "nifti2", "analyze"],
+)
+def test_a_sizeof_hdr_alone_in_the_other_byte_order_is_named_not_dim0(
+    tmp_path: Path, cls, name, size, order
+) -> None:
+    """sizeof_hdr alone in the other byte order: the header was read in its order and refused
+    blaming dim[0] (768, or 2**56 * 3 for NIfTI-2, a field that is fine). nibabel takes the order
+    from dim[0] and repairs sizeof_hdr; lazyvol refuses the damaged field, naming it and the fix."""
+    data = np.arange(60, dtype=np.int16).reshape(3, 4, 5)
+    img = cls(data, np.diag([2.0, 3.0, 4.0, 1.0]), cls.header_class(endianness=order))
+    nib.save(img, tmp_path / name)
+    hdr = tmp_path / name.replace(".img", ".hdr")
+    raw = bytearray(hdr.read_bytes())
+    other = ">" if order == "<" else "<"
+    raw[0:4] = np.array(size, other + "i4").tobytes()
+    hdr.write_bytes(bytes(raw))
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        ref = nib.load(tmp_path / name)  # nibabel reads it (repairing sizeof_hdr)
+        np.testing.assert_array_equal(np.asanyarray(ref.dataobj), data)
+    ends = {"<": "little", ">": "big"}
+    said = (
+        rf"x\.(nii|hdr): NIfTI field sizeof_hdr = {size} is stored {ends[other]}-endian, but "
+        rf"dim\[0\] = 3 is {ends[order]}-endian .* set it to {size} {ends[order]}-endian"
+    )
+    with pytest.raises(lv.FormatError, match=said):
+        lv.open(tmp_path / name)
+
+
 def test_stored_values_say_what_they_mean_and_are_not_written_as_real_ones_silently(
     tmp_path: Path,
 ) -> None:

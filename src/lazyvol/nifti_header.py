@@ -304,17 +304,29 @@ def _precheck_raw_header(hdr_loc: Location, raw: bytes, single: bool) -> tuple[b
             "header has it at byte 4): sizeof_hdr is damaged; set it to 348 (nibabel repairs it "
             "so on load)"
         )
+    dim_at, dim_type = (slice(16, 24), "i8") if nifti2 else (slice(40, 42), "i2")
+    dim0 = int(np.frombuffer(raw[dim_at], dtype=order + dim_type)[0])
     if nifti2:
-        dim0 = int(np.frombuffer(raw[16:24], dtype=order + "i8")[0])
         code = int(np.frombuffer(raw[12:14], dtype=order + "i2")[0])
         vox = float(np.frombuffer(raw[168:176], dtype=order + "i8")[0])
         magic = bytes(raw[4:8])
     else:
-        dim0 = int(np.frombuffer(raw[40:42], dtype=order + "i2")[0])
         code = int(np.frombuffer(raw[70:72], dtype=order + "i2")[0])
         vox = float(np.frombuffer(raw[108:112], dtype=order + "f4")[0])
         magic = bytes(raw[344:348])
     if not 1 <= dim0 <= 7:
+        other = ">" if order == "<" else "<"
+        swapped = int(np.frombuffer(raw[dim_at], dtype=other + dim_type)[0])
+        if 1 <= swapped <= 7:
+            # nibabel takes the byte order from dim[0] and repairs sizeof_hdr; lazyvol refuses a
+            # damaged sizeof_hdr (as 540 over a NIfTI-1 header, above), naming it.
+            size, names = (540 if nifti2 else 348), {"<": "little", ">": "big"}
+            raise FormatError(
+                f"{hdr_loc}: NIfTI field sizeof_hdr = {size} is stored {names[order]}-endian, but "
+                f"dim[0] = {swapped} is {names[other]}-endian ({dim0} read {names[order]}-endian):"
+                f" sizeof_hdr is damaged; set it to {size} {names[other]}-endian (nibabel takes "
+                "the byte order from dim[0] and repairs sizeof_hdr so on load)"
+            )
         raise FormatError(
             f"{hdr_loc}: NIfTI field dim[0] = {dim0} is outside 1..7; the header is corrupt"
         )
