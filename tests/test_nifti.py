@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import gzip
+import io
 import os
 import pickle
 import warnings
@@ -219,6 +220,35 @@ def test_analyze_pair(tmp_path: Path, gz: bool) -> None:
     np.testing.assert_array_equal(vol.compute(), np.asanyarray(loaded.dataobj))
     np.testing.assert_array_equal(vol.affine, loaded.affine)
     assert vol.meta["format"] == "analyze"
+
+
+@pytest.mark.parametrize(
+    ("field", "value", "said"),
+    [
+        ("vox_offset", np.nan, "vox_offset = nan"),
+        ("vox_offset", np.inf, "vox_offset = inf"),
+        ("datatype", 1234, "datatype = 1234"),
+    ],
+)
+def test_an_analyze_header_field_nibabel_refuses_is_named(
+    tmp_path: Path, field: str, value: float, said: str
+) -> None:
+    """An Analyze header nibabel refuses gave its words only ('cannot convert float NaN to
+    integer'), where the same field in a NIfTI header is named: the field is named with its
+    value (the one whose value in a new header lets nibabel read the header)."""
+    path = tmp_path / "a.hdr"
+    nib.AnalyzeImage(np.arange(60, dtype=np.int16).reshape(3, 4, 5), np.eye(4)).to_filename(path)
+    hdr = nib.AnalyzeHeader.from_fileobj(io.BytesIO(path.read_bytes()), check=False)
+    hdr[field] = value
+    path.write_bytes(hdr.binaryblock)
+    with pytest.raises(Exception) as ref:  # nibabel refuses it (its error is untyped)
+        nib.load(path).dataobj.offset  # noqa: B018
+    with pytest.raises(
+        lv.FormatError,
+        match=rf"a\.hdr: Analyze header field {said} is invalid \(nibabel: .*corrupt",
+    ) as got:
+        lv.open(path)
+    assert str(ref.value) in str(got.value)
 
 
 def test_a_pair_opened_by_its_image_file_is_named_by_both_files(tmp_path: Path) -> None:

@@ -7,8 +7,8 @@ the source. NIfTI headers are parsed without nibabel (:mod:`lazyvol.nifti_fields
 
 from __future__ import annotations
 
+import functools
 import io
-import struct
 from collections.abc import Callable
 from typing import Any
 
@@ -20,40 +20,72 @@ from .nifti_fields import CARRIED_KEY, ParsedHeader, extra_zooms, header_text
 __all__ = ["analyze_header"]
 
 
-def _load(where: str, head: bytes, sidecar: Callable[[str], bytes], single: bool) -> Any:
-    """nibabel's Spm2AnalyzeImage over ``head`` (and its sidecars), errors typed."""
+def _image(head: bytes, sidecar: Callable[[str], bytes], single: bool) -> tuple[Any, ...]:
+    """nibabel's Spm2AnalyzeImage over ``head`` (and its sidecars), and what lazyvol reads of it
+    (``(image, disk dtype, data offset, slope, intercept)``); nibabel's errors escape."""
     import nibabel as nib
-    from nibabel.filebasedimages import ImageFileError
 
     klass = nib.Spm2AnalyzeImage
+    fmap = klass.make_file_map()
+    if single:
+        fmap["image"].fileobj = io.BytesIO(head)
+    else:
+        fmap["header"].fileobj = io.BytesIO(head)
+        fmap["image"].fileobj = io.BytesIO(b"")
+    for kind, holder in fmap.items():
+        if kind not in ("image", "header"):  # SPM's .mat beside an Analyze pair (its affine)
+            holder.fileobj = io.BytesIO(sidecar(kind))
+    img = klass.from_file_map(fmap)
+    proxy: Any = img.dataobj
+    dtype = img.header.get_data_dtype()
+    return img, dtype, int(proxy.offset), float(proxy.slope), float(proxy.inter)
+
+
+def _culprit(head: bytes, sidecar: Callable[[str], bytes], single: bool) -> str | None:
+    """The header field nibabel refuses, as ``name = value``: the first one whose value in a new
+    header lets nibabel read the header (None when no one field does)."""
+    import nibabel as nib
+
+    klass: Any = nib.Spm2AnalyzeImage.header_class
     try:
-        fmap = klass.make_file_map()
-        if single:
-            fmap["image"].fileobj = io.BytesIO(head)
-        else:
-            fmap["header"].fileobj = io.BytesIO(head)
-            fmap["image"].fileobj = io.BytesIO(b"")
-        for kind, holder in fmap.items():
-            if kind not in ("image", "header"):  # SPM's .mat beside an Analyze pair (its affine)
-                holder.fileobj = io.BytesIO(sidecar(kind))
-        img = klass.from_file_map(fmap)
-        img.header  # noqa: B018 - parsed now
-        return img
+        hdr = klass(head[: klass.sizeof_hdr], check=False)
+        fresh = klass(endianness=hdr.endianness)
+    except Exception:  # (sizeof_hdr and its byte order were checked before)
+        return None
+    for name in hdr.keys():
+        if hdr[name].tobytes() == fresh[name].tobytes():
+            continue
+        trial = klass(head[: klass.sizeof_hdr], check=False)
+        trial[name] = fresh[name]
+        try:
+            _image(trial.binaryblock + head[klass.sizeof_hdr :], sidecar, single)
+        except Exception:
+            continue
+        value = hdr[name].tolist()
+        return f"{name} = {value.decode('latin-1') if isinstance(value, bytes) else value!r}"
+    return None
+
+
+def _load(
+    where: str, head: bytes, sidecar: Callable[[str], bytes], single: bool
+) -> tuple[Any, ...]:
+    """:func:`_image`, errors typed: naming the header field nibabel refuses (:func:`_culprit`),
+    as a NIfTI header's errors do."""
+    sidecar = functools.cache(sidecar)  # (read once, for the trials of _culprit too)
+    try:
+        return _image(head, sidecar, single)
     except LazyvolError:
         raise
-    except (ImageFileError, ValueError, EOFError, OSError, struct.error) as exc:
-        raise FormatError(f"{where}: not a readable NIfTI/Analyze image: {exc}") from exc
     except MemoryError:
         raise
-    except Exception as exc:  # nibabel's HeaderDataError and friends do not subclass ValueError
-        text = str(exc)
-        field = (
-            "scl_slope/scl_inter"
-            if ("slope" in text or "intercept" in text)
-            else ("vox_offset" if "offset" in text else "")
-        )
-        named = f" (NIfTI field {field})" if field else ""
-        raise FormatError(f"{where}: invalid NIfTI/Analyze header{named}: {exc}") from exc
+    except Exception as exc:  # ValueError, nibabel's HeaderDataError (no ValueError) and friends
+        field = _culprit(head, sidecar, single)
+        if field is None:
+            raise FormatError(f"{where}: not a readable NIfTI/Analyze image: {exc}") from exc
+        raise FormatError(
+            f"{where}: Analyze header field {field} is invalid (nibabel: {exc}); the header is "
+            "corrupt"
+        ) from exc
 
 
 def _stored_pixdim(img: Any, head: bytes) -> list[float] | None:
@@ -87,15 +119,8 @@ def analyze_header(
     FormatError
         nibabel refuses the header (message names the field when it can).
     """
-    img = _load(where, head, sidecar, single)
+    img, disk_dtype, offset, slope, inter = _load(where, head, sidecar, single)
     hdr = img.header
-    try:
-        proxy: Any = img.dataobj
-        disk_dtype = hdr.get_data_dtype()
-        offset = int(proxy.offset)
-        slope, inter = float(proxy.slope), float(proxy.inter)
-    except Exception as exc:  # nibabel raises HeaderDataError and friends
-        raise FormatError(f"{where}: NIfTI header field is invalid: {exc}") from exc
     used = [float(x) for x in hdr["pixdim"][1:4]]
     stored = _stored_pixdim(img, head)
     pixdim = ", ".join(f"{x:g}" for x in used)
