@@ -11,6 +11,7 @@ import sys
 import nibabel as nib
 import numpy as np
 import pytest
+import zarr
 
 import lazyvol as lv
 
@@ -137,13 +138,41 @@ def test_slice_code_is_none_where_no_code_describes_the_times(times):
     assert slice_code(times) is None
 
 
-def test_a_4d_source_without_units_is_written_in_seconds_as_before(tmp_path):
-    """nibabel's default header states no units (xyzt_units 0): the written 4D file says mm and
-    seconds, as lazyvol wrote it before carrying header fields ("unknown" time came through)."""
+def test_a_4d_source_without_units_keeps_its_time_unit_unknown(tmp_path):
+    """nibabel's default header states no units (xyzt_units 0): the written 4D file says mm (the
+    unit of lazyvol's affines) and keeps the time unit unknown, as nibabel's round trip does (it
+    said seconds, a unit the source never stated)."""
     nib.save(nib.Nifti1Image(np.zeros((3, 4, 5, 2), np.float32), np.eye(4)), tmp_path / "u.nii")
     assert nib.load(tmp_path / "u.nii").header.get_xyzt_units() == ("unknown", "unknown")
     out = lv.open(tmp_path / "u.nii").to_nifti(tmp_path / "o.nii")
-    assert nib.load(out).header.get_xyzt_units() == ("mm", "sec")
+    assert nib.load(out).header.get_xyzt_units() == ("mm", "unknown")
+
+
+@pytest.mark.parametrize(("step", "time"), [(0.0, "sec"), (-2.0, "sec"), (3.0, "unknown")])
+def test_an_unknown_time_step_or_unit_is_not_invented(tmp_path, step, time):
+    """pixdim[4] 0 or negative (no step known), or a time unit "unknown": to_nifti, the store's
+    NIfTI-Zarr header and its OME time axis claimed a 1.0 s step or seconds (h32). Reference:
+    nibabel's round trip keeps an unknown unit; a step it cannot know is written 0, and the OME
+    axis then states no unit."""
+    img = nib.Nifti1Image(np.zeros((4, 3, 2, 5), np.int16), np.eye(4))
+    img.header.set_xyzt_units("mm", time)
+    img.header["pixdim"][4] = step
+    nib.save(img, tmp_path / "f.nii")
+    vol = lv.open(tmp_path / "f.nii")
+    hdr = nib.load(vol.to_nifti(tmp_path / "o.nii")).header
+    want_step = step if step > 0 else 0.0
+    assert float(hdr["pixdim"][4]) == want_step
+    assert hdr.get_xyzt_units()[1] == (time if step > 0 else "sec")
+    if time == "unknown":
+        assert nib.load(tmp_path / "f.nii").header.get_xyzt_units()[1] == "unknown"
+    group = zarr.open_group(vol.to_zarr(tmp_path / "f.zarr"), mode="r")
+    ome = group.attrs["ome"]["multiscales"][0]
+    t_axis = ome["axes"][0]
+    assert t_axis["type"] == "time"
+    assert ("unit" in t_axis) is (step > 0 and time != "unknown")
+    stored = nib.Nifti1Header.from_fileobj(io.BytesIO(bytes(np.asarray(group["nifti"]))))
+    assert float(stored["pixdim"][4]) == want_step
+    assert stored.get_xyzt_units()[1] == hdr.get_xyzt_units()[1]
 
 
 ZOOMS6 = (2.0, 3.0, 4.0, 0.8, 2.5, 7.0)

@@ -44,9 +44,10 @@ AXIS4_UNITS = TIME_UNITS | {"hz", "ppm", "rads"}
 
 def axis4_unit(meta: dict[str, Any]) -> str:
     """The NIfTI unit of a volume's 4th axis as written: the source's own (a NIfTI's
-    ``xyzt_units``, one of :data:`AXIS4_UNITS`), else the step's unit (an OME store's time unit, a
-    DICOM series' TR in seconds), else ``"sec"`` (a unit the source does not state). ``"unknown"``
-    for a 4th axis that is no time axis: not the source's 4th
+    ``xyzt_units``, one of :data:`AXIS4_UNITS`), else the unit of a known step (an OME store's time
+    unit, a DICOM series' TR in seconds), else ``"unknown"``: a unit the source does not state
+    (a NIfTI's "unknown", a step it does not know) is not invented, as nibabel's round trip keeps
+    it. ``"unknown"`` too for a 4th axis that is no time axis: not the source's 4th
     (:func:`lazyvol._source_index.axis4_source`: ``vol[:, :, :, 0]`` of a 5-axis volume), or an
     OME axis of another type (a channel axis)."""
     if not _timed(meta):
@@ -54,8 +55,8 @@ def axis4_unit(meta: dict[str, Any]) -> str:
     units = meta.get("xyzt_units")
     if isinstance(units, list | tuple) and len(units) == 2 and units[1] in AXIS4_UNITS:
         return str(units[1])
-    _, unit = axis4_step(meta)
-    return unit if unit in TIME_UNITS else "sec"
+    step, unit = axis4_step(meta)
+    return unit if step is not None and unit in TIME_UNITS else "unknown"
 
 
 def _timed(meta: dict[str, Any]) -> bool:
@@ -114,6 +115,8 @@ def written_header(
         spacing, _ = axis4_step(meta)
         if spacing is not None:
             zooms[3] = spacing
+        elif _timed(meta):  # a time step the source does not know (pixdim[4] 0 or less): 0, not
+            zooms[3] = 0.0  # nibabel's default 1, no invented TR for FSL, AFNI or fMRIPrep
         for axis, step in axis_zooms(meta, len(shape)).items():
             zooms[axis] = step
         # As nibabel writes a header it read: a carried step as the source states it, its sign

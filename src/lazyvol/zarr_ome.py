@@ -236,12 +236,15 @@ def time_unit(meta: dict[str, Any]) -> str | None:
     """The OME time unit of a volume's 4th axis: its NIfTI ``xyzt_units``, else an OME source's
     time unit NIfTI has no code for (minute, hour, ...: the unit of the step and origin
     :func:`lazyvol.zarr_nifti.axis4_step` gives with ``native=True``), else seconds for a DICOM
-    series' RepetitionTime step; None when unknown, or when the 4th axis is not the source's
+    series' RepetitionTime step; None when unknown, when the step is unknown (the axis' scale 1
+    is then no step in any unit), or when the 4th axis is not the source's
     (:func:`lazyvol._source_index.axis4_source`)."""
     if axis4_source(meta) != 3:
         return None
     if zarr_nifti.ome_time_seconds(meta) is not None:
         return str(meta["units"][3]).strip().lower()
+    if zarr_nifti.axis4_step(meta, native=True)[0] is None:
+        return None  # (no step known: the axis' scale is a placeholder, in no unit)
     units = meta.get("xyzt_units")
     if isinstance(units, list) and len(units) == 2:
         return _NIFTI_TIME_UNITS.get(str(units[1]))
