@@ -843,3 +843,51 @@ def test_a_warning_made_an_error_is_one_line_error(capsys, tmp_path, monkeypatch
     with warnings.catch_warnings(), pytest.raises(RuntimeWarning, match="numpy: something"):
         warnings.simplefilter("error")
         cli_main(["info", str(tmp_path / "dcm")])
+
+
+def _series_with_damaged_last_slice(folder: Path) -> Path:
+    """A series whose last slice file is cut short (a copy in progress): the volume opens one
+    slice short, saying so only in its warnings."""
+    from lazyvol.testing import write_dicom_series
+
+    truth = write_dicom_series(folder, (8, 8, 6))
+    last = Path(truth.files[-1])
+    last.write_bytes(last.read_bytes()[:200])
+    return folder
+
+
+@pytest.mark.parametrize("command", ["convert", "stats"])
+def test_convert_and_stats_say_the_volume_warnings(capsys, tmp_path, command):
+    """``convert`` wrote a volume one slice short (its last file damaged) saying only "wrote ...",
+    and ``stats`` said nothing either, where ``info`` warns (h33): the volume's own warnings are
+    ``lazyvol: warning:`` lines on stderr, as the command's other warnings are."""
+    import lazyvol as lv
+
+    src = _series_with_damaged_last_slice(tmp_path / "s")
+    notes = lv.open(src).meta["warnings"]
+    assert any("damaged" in n for n in notes)
+    argv = ["convert", src, tmp_path / "o.nii"] if command == "convert" else ["stats", src]
+    assert cli_main([str(a) for a in argv]) == 0
+    err = capsys.readouterr().err
+    lines = [ln for ln in err.splitlines() if ln.startswith("lazyvol: warning: ")]
+    assert any("damaged" in ln for ln in lines), err
+    assert len(lines) == len(set(lines)) >= len(notes)
+
+
+def test_convert_no_sidecars(capsys, tmp_path):
+    """A sidecar already beside the destination: the refusal offered ``sidecars=False``, a Python
+    keyword no flag spelled (h33); ``--no-sidecars`` writes the NIfTI alone, as dcm2niix -b n."""
+    from lazyvol.testing import write_dicom_series
+
+    write_dicom_series(tmp_path / "s", (6, 5, 4))
+    (tmp_path / "o.json").write_text("{}")
+    err = _one_line_error(capsys, ["convert", tmp_path / "s", tmp_path / "o.nii"], "--no-sidecars")
+    assert "sidecars=False" not in err
+    assert cli_main(["convert", str(tmp_path / "s"), str(tmp_path / "o.nii"), "--no-sidecars"]) == 0
+    assert (tmp_path / "o.json").read_text() == "{}"  # untouched, none written
+    assert nib.load(tmp_path / "o.nii").shape == (6, 5, 4)
+    capsys.readouterr()
+    _one_line_error(
+        capsys, ["convert", tmp_path / "s", tmp_path / "o.zarr", "--no-sidecars"], "NIfTI"
+    )
+    assert not (tmp_path / "o.zarr").exists()

@@ -75,6 +75,7 @@ _FLAG_NAMES = (
     ("choose one with series=", "choose one with --series"),
     ("pass one id as series=", "pass one id as --series"),
     ("series=", "--series "),
+    ("or sidecars=False", "or --no-sidecars"),
     # the DICOM stacking options (cli/_dicom_options.py)
     ("allow_gaps=True", "--allow-gaps"),
     ("without allow_gaps", "without --allow-gaps"),
@@ -120,6 +121,16 @@ def _cli_message(msg: str) -> str:
     for py, flag in _FLAG_NAMES:
         msg = msg.replace(py, flag)
     return _join_bracketed_lines(msg)
+
+
+def warn_volume_notes(vol: Any) -> None:
+    """Say a volume's own warnings (``meta["warnings"]``: a series a slice short for a damaged
+    file, dropped duplicates, a gantry tilt ...) as a command using it says warnings:
+    ``lazyvol: warning: ...`` on stderr (``info`` lists them in its report instead)."""
+    from .._warn import warn
+
+    for note in vol.meta.get("warnings") or []:
+        warn(str(note))
 
 
 def _show_progress(args: argparse.Namespace) -> bool:

@@ -13,6 +13,7 @@ from ._common import (
     _check_source,
     _series_arg,
     _show_progress,
+    warn_volume_notes,
 )
 from ._dicom_options import dicom_kwargs
 from ._sources import is_url, source_kwargs
@@ -43,6 +44,8 @@ def cmd_convert(args: argparse.Namespace) -> int:
         )
     if not is_url(args.src) and os.path.abspath(dst) == os.path.abspath(args.src):
         raise CommandError(f"{dst}: the destination is the source")
+    if args.no_sidecars and kind == "zarr":
+        raise CommandError(f"{dst}: --no-sidecars applies to NIfTI destinations (.nii, .nii.gz)")
     if os.path.lexists(dst) and not args.overwrite:
         raise CommandError(f"{dst} exists; pass --overwrite to replace it (left untouched)")
     kwargs = source_kwargs(args, args.src)
@@ -50,11 +53,13 @@ def cmd_convert(args: argparse.Namespace) -> int:
     _check_series_applies(args.src, args.series)
     opts = dicom_kwargs(args, args.src)
     vol = lv.open(args.src, series=_series_arg(args.series), **kwargs, **opts)
+    warn_volume_notes(vol)
     progress = _show_progress(args)
     if kind == "zarr":
         out = vol.to_zarr(dst, overwrite=args.overwrite, progress=progress)
     else:
-        out = vol.to_nifti(dst, overwrite=args.overwrite, progress=progress)
+        sidecars = not args.no_sidecars
+        out = vol.to_nifti(dst, overwrite=args.overwrite, progress=progress, sidecars=sidecars)
     if not args.quiet:
         print(f"wrote {out or dst}  ({' x '.join(str(s) for s in vol.shape)} {vol.dtype})")
     return 0

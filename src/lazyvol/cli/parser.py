@@ -186,6 +186,11 @@ def _add_convert(sub: argparse._SubParsersAction[_Parser], parents: list[_Parser
     p.add_argument("dst", help="destination ending in .zarr, .nii or .nii.gz")
     p.add_argument("--series", metavar="SERIES", help=_SERIES_HELP)
     p.add_argument("--overwrite", action="store_true", help="replace an existing destination")
+    p.add_argument(
+        "--no-sidecars",
+        action="store_true",
+        help="NIfTI: write no BIDS .json / .bval / .bvec beside the file (as dcm2niix -b n)",
+    )
     p.set_defaults(func=cmd_convert)
 
 

@@ -15,6 +15,7 @@ from ._common import (
     _series_row,
     _series_text,
     _show_progress,
+    warn_volume_notes,
 )
 from ._dicom_options import dicom_kwargs
 from ._sources import display_source, is_url, source_kwargs
@@ -121,6 +122,7 @@ def cmd_stats(args: argparse.Namespace) -> int:
     vol = lv.open(
         args.path, series=_series_arg(args.series), **source_kwargs(args, args.path), **opts
     )
+    warn_volume_notes(vol)
     if vol.dtype.kind not in "biuf" and not vol.dtype.names:
         raise CommandError(
             f"{display_source(args.path)}: statistics need integer, boolean or floating-point "
