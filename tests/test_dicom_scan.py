@@ -86,6 +86,10 @@ def test_skips_non_dicom_dicomdir_and_non_images(tmp_path):
     assert "DICOMDIR" in reasons["DICOMDIR"]
     vol = lv.open(tmp_path)
     assert vol.shape == SHAPE
+    # opened directly, a DICOMDIR's refusal says to open its folder (it said only "no DICOM
+    # image volume found")
+    with pytest.raises(lv.LazyvolError, match="open the folder that holds it"):
+        lv.open(tmp_path / "DICOMDIR")
 
 
 def test_two_series_raise_multiple_and_select(tmp_path):

@@ -331,7 +331,10 @@ def make_record(
     enc = encoding(parsed, ds)
     name = path.rsplit("/", 1)[-1]
     if enc.media_sop == DICOMDIR_SOP_CLASS or name.upper() == "DICOMDIR":
-        return HeaderSkip("DICOMDIR (a media directory, not an image)")
+        return HeaderSkip(
+            "DICOMDIR (a media directory, not an image: open the folder that holds it, which "
+            "lazyvol scans for the images themselves)"
+        )
     r = ValueReader(enc.source)
     if enc.tsyntax == DEFLATED_SYNTAX:
         # (its SeriesInstanceUID, when the bounded inflate of the data set's start met it: the
