@@ -241,6 +241,36 @@ def test_multiscale_levels(tmp_path):
         zarr_io.open_zarr(out, level=3)
 
 
+@pytest.mark.parametrize(
+    "dtype", ["int8", "uint8", "int16", "uint16", "int32", "uint32", "int64", "uint64"]
+)
+def test_integer_levels_are_the_exact_block_mean(tmp_path, dtype):
+    """Every integer dtype's level is its block mean rounded half to even, exactly: the float64
+    mean wrapped a uint64 2**64 - 1 to 0 and an int64 2**63 - 1 to -2**63, and rounded int64
+    2**62 + 1 to 2**62. Reference: Python integers and fractions over the edge-padded array."""
+    from fractions import Fraction
+
+    info = np.iinfo(dtype)
+    rng = np.random.default_rng(5)
+    near = [info.min, info.min + 1, 0, 1, info.max - 1, info.max, info.max // 2 + 1]
+    near += [-1, info.min // 2 - 1] if info.min else [2**53 + 1 if info.max > 2**53 else 3]
+    shape = (9, 7, 6)  # odd lengths: the last block of an axis repeats its edge voxel
+    a = rng.integers(info.min, info.max, shape, dtype=dtype, endpoint=True)
+    picks = rng.random(shape) < 0.6
+    a[picks] = rng.choice(np.array(near, dtype=dtype), int(picks.sum()))
+    a[:2, :2, :2] = info.max  # whole blocks at the limits
+    a[2:4, :2, :2] = info.min
+    out = lv.Volume(a, np.eye(4)).to_zarr(tmp_path / "i.zarr", levels=2)
+    level1 = zarr.open_group(out, mode="r")["1"][:].T  # any Zarr reader, back to (i, j, k)
+    p = np.pad(a, [(0, 1), (0, 1), (0, 0)], mode="edge")
+    ref = np.empty((5, 4, 3), dtype=dtype)
+    for idx in np.ndindex(ref.shape):
+        block = p[tuple(slice(2 * n, 2 * n + 2) for n in idx)]
+        ref[idx] = round(Fraction(sum(int(v) for v in block.ravel()), block.size))
+    assert level1.dtype == np.dtype(dtype)
+    np.testing.assert_array_equal(level1, ref)
+
+
 def test_graph_is_picklable_and_runs_on_processes(tmp_path):
     a = _rand((32, 24, 20), "int16", seed=8)
     out = lv.Volume(a).to_zarr(tmp_path / "p.zarr", chunks=(32, 24, 5))

@@ -45,6 +45,7 @@ from .zarr_ome import (
     ome_axes,
     ome_transforms,
 )
+from .zarr_pyramid import downsample
 
 if TYPE_CHECKING:
     from .volume import Volume
@@ -166,29 +167,6 @@ def _write_blocks(unit: Sequence[int], shape: Sequence[int], itemsize: int) -> t
     return tuple(block)
 
 
-def _downsample(x: da.Array, factors: Sequence[int]) -> da.Array:
-    """Block mean by ``factors`` (disk order); odd lengths padded by repeating the edge."""
-    pad = [(0, (n % f) if f > 1 else 0) for n, f in zip(x.shape, factors)]
-    if any(p for _, p in pad):
-        x = da.pad(x, pad, mode="edge")
-    x = x.rechunk(tuple(max(f, (c[0] // f) * f) for c, f in zip(x.chunks, factors)))
-    axes = {ax: f for ax, f in enumerate(factors) if f > 1}
-    dtype = x.dtype
-    if not axes:
-        return x
-    out: da.Array
-    if dtype.kind in "iub":
-        y = da.coarsen(np.mean, x.astype(np.float64), axes, trim_excess=False)
-        if dtype.kind == "b":
-            out = y >= 0.5
-        else:
-            info = np.iinfo(dtype)
-            out = da.clip(da.rint(y), info.min, info.max).astype(dtype)
-    else:
-        out = da.coarsen(np.mean, x, axes, trim_excess=False).astype(dtype)
-    return out
-
-
 # -- destination and publishing ----------------------------------------------------------------------
 
 
@@ -260,7 +238,8 @@ def write_zarr(
     levels : int
         Number of multiscale levels; level ``n`` is the 2-voxel mean of level ``n - 1`` along each
         spatial axis longer than 1, computed as it is written (an odd length's last voxel repeated;
-        integers rounded per level): a ``2**n`` block mean only where ``2**n`` divides the length.
+        integers rounded half to even per level, exactly for every integer dtype): a ``2**n``
+        block mean only where ``2**n`` divides the length.
 
     Returns
     -------
@@ -411,7 +390,7 @@ class _StoreWriter:
         prev = da.from_zarr(zarr.open_array(os.path.join(self.tmp, str(lvl - 1)), mode="r"))
         fac_disk = [1] * (self.ndim - 3) + [2 if n > 1 else 1 for n in prev.shape[-3:]]
         f_ijk = list(reversed(fac_disk[-3:]))
-        return _downsample(prev, fac_disk), [a * b for a, b in zip(factors_total, f_ijk)]
+        return downsample(prev, fac_disk), [a * b for a, b in zip(factors_total, f_ijk)]
 
     def write_level(
         self,
