@@ -25,6 +25,7 @@ from pathlib import Path
 import nibabel as nib
 import numpy as np
 import pytest
+import zarr
 
 import lazyvol as lv
 from lazyvol import cache as lvcache
@@ -235,9 +236,11 @@ def test_killed_writer(kind, zygote, source, tmp_path):
         d = tmp_path / f"k{n}{suffix}"
         if kind == "zarr":
             state = _verify_zarr(d, truth)
-            # rebuilding over what the killed writer left works and is exact
+            # rebuilding over what the killed writer left works and is exact, and removes the
+            # killed writer's temporary (or moved-aside) directory
             lv.open(src).to_zarr(d, overwrite=True)
             np.testing.assert_array_equal(lv.open(d).compute(), truth)
+            assert not [p for p in tmp_path.iterdir() if p.name.startswith(f".{d.name}.lazyvol")]
         elif kind == "nifti":
             state = _verify_nifti(d, truth)
             lv.open(src).to_nifti(d, overwrite=True)
@@ -311,3 +314,59 @@ def test_an_interrupted_write_removes_its_temporary_store_while_writers_finish(t
     remove_tree_settled(str(tmp), wait=3.0)
     t.join()
     assert not tmp.exists()
+
+
+def test_a_write_removes_what_killed_writes_left_and_nothing_else(tmp_path):
+    """A killed to_zarr leaves its hidden temporary store beside the destination (gigabytes on a
+    real volume); the next write to that destination removes it, and a directory an interrupted
+    replace moved aside, but not a live writer's (its directory locked), not another
+    destination's, not a name lazyvol does not make, and a link is not followed."""
+    import fcntl
+
+    dead = [tmp_path / ".o.zarr.lazyvol-tmp-0123456789ab", tmp_path / ".o.zarr.lazyvol-old-42-17"]
+    live = tmp_path / ".o.zarr.lazyvol-tmp-ba9876543210"
+    target = tmp_path / "target"
+    kept = [
+        live,
+        target,
+        tmp_path / ".o.zarr.lazyvol-tmp-mine",
+        tmp_path / ".p.zarr.lazyvol-tmp-0123456789ab",
+        tmp_path / "o.zarr.lazyvol-tmp-0123456789ab",
+        tmp_path / ".o.zarr.lazyvol-tmp-0123456789ab.bak",
+    ]
+    for d in dead + kept:
+        (d / "c").mkdir(parents=True)
+        (d / "c" / "0").write_bytes(b"x" * 100)
+    link = tmp_path / ".o.zarr.lazyvol-old-0123456789ab"
+    link.symlink_to(target)
+    a = np.arange(60, dtype=np.int16).reshape(3, 4, 5)
+    fd = os.open(live, os.O_RDONLY)  # a live writer's lock (another open file: as another process)
+    try:
+        fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        out = lv.Volume(a, np.eye(4)).to_zarr(tmp_path / "o.zarr")
+    finally:
+        os.close(fd)
+    assert [d for d in dead if os.path.lexists(d)] == []
+    assert all((d / "c" / "0").read_bytes() == b"x" * 100 for d in kept)
+    assert link.is_symlink()
+    np.testing.assert_array_equal(np.asarray(zarr.open_group(out, mode="r")["0"][:]).T, a)
+
+
+def test_the_next_write_removes_a_sigkilled_writers_temporary_store(tmp_path):
+    dest = tmp_path / "o.zarr"
+    code = (
+        "import os, signal, numpy as np, lazyvol as lv\n"
+        "from lazyvol import zarr_write\n"
+        "def killed(*a, **k): os.kill(os.getpid(), signal.SIGKILL)\n"
+        "zarr_write.store_blocks = killed  # killed while writing the first level\n"
+        f"lv.Volume(np.ones((4, 4, 4), np.uint8)).to_zarr({str(dest)!r})\n"
+    )
+    env = dict(os.environ, PYTHONPATH=SRC_DIR + os.pathsep + os.environ.get("PYTHONPATH", ""))
+    proc = subprocess.run([sys.executable, "-c", code], env=env, capture_output=True)
+    assert proc.returncode == -9, proc.stderr
+    left = [p.name for p in tmp_path.iterdir() if p.name.startswith(".o.zarr.lazyvol-tmp-")]
+    assert len(left) == 1 and (tmp_path / left[0] / "zarr.json").is_file()
+    a = np.arange(64, dtype=np.uint8).reshape(4, 4, 4)
+    lv.Volume(a, np.eye(4)).to_zarr(dest)
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["o.zarr"]
+    np.testing.assert_array_equal(np.asarray(zarr.open_group(dest, mode="r")["0"][:]).T, a)

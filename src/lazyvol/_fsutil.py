@@ -8,7 +8,9 @@ store): it is renamed over an empty directory or, when allowed, swaps out an exi
 
 Temporary names start with a dot and contain :data:`TMP_MARK` (files and directories being
 written) or :data:`OLD_MARK` (directories moved aside to be deleted); cleaners recognise leftovers
-of killed writers by these marks.
+of killed writers by these marks. A temporary directory made by :func:`make_temp_dir` is locked
+while its writer lives, so :func:`sweep_leftovers` tells a killed writer's leftovers from a live
+writer's.
 """
 
 from __future__ import annotations
@@ -16,6 +18,7 @@ from __future__ import annotations
 import contextlib
 import errno
 import os
+import re
 import shutil
 import uuid
 from collections.abc import Callable, Iterator
@@ -29,11 +32,15 @@ __all__ = [
     "atomic_file",
     "atomic_write_bytes",
     "fsync_dir",
+    "leftover_of",
     "list_dir_consistent",
+    "make_temp_dir",
     "publish_dir",
     "publish_file",
+    "release_temp_dir",
     "remove_dir",
     "remove_tree_settled",
+    "sweep_leftovers",
     "temp_sibling",
 ]
 
@@ -276,3 +283,140 @@ def remove_tree_settled(path: str, wait: float = 3.0) -> None:
         time.sleep(0.1)  # a writer mid-chunk puts its directory back within this
         absent = absent + 1 if not os.path.lexists(path) else 0
     shutil.rmtree(path, ignore_errors=True)
+
+
+# -- leftovers of killed writers ---------------------------------------------------------------------
+
+#: ``.<name><mark><tail>``: the tails lazyvol makes (temp_sibling; the cache's remove_entry).
+_LEFTOVER = re.compile(
+    rf"\.(.+)(?:{re.escape(TMP_MARK)}|{re.escape(OLD_MARK)})(?:[0-9a-f]{{12}}|[0-9]+-[0-9]+)"
+)
+#: (device, inode) of the temporary directories this process holds: never swept, even where a
+#: lock taken twice by one process does not conflict with itself.
+_HELD: set[tuple[int, int]] = set()
+
+
+def leftover_of(name: str) -> str | None:
+    """The destination name whose temporary or moved-aside sibling ``name`` is (None: not one)."""
+    m = _LEFTOVER.fullmatch(name)
+    return m.group(1) if m else None
+
+
+def _lock_dir(path: str) -> int | None:
+    """Open the directory ``path`` (not a link) and take its exclusive lock without waiting.
+
+    Returns the descriptor holding the lock, or None where directories cannot be locked (no
+    ``fcntl``, a file system without locks).
+
+    Raises
+    ------
+    OSError
+        ``path`` is gone, is not a directory, or is locked by a live writer (this process's own
+        temporary directories count as locked).
+    """
+    try:
+        import fcntl
+    except ImportError:  # (Windows)
+        return None
+    fd = os.open(path, os.O_RDONLY | os.O_DIRECTORY | getattr(os, "O_NOFOLLOW", 0))
+    try:
+        fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+    except BlockingIOError:
+        os.close(fd)
+        raise
+    except OSError:
+        os.close(fd)
+        return None
+    own = os.fstat(fd)
+    try:
+        now = os.lstat(path)
+    except OSError:
+        now = None
+    if (
+        now is None
+        or (now.st_dev, now.st_ino) != (own.st_dev, own.st_ino)
+        or ((own.st_dev, own.st_ino) in _HELD)
+    ):
+        os.close(fd)
+        raise BlockingIOError(errno.EAGAIN, "replaced, or held by this process", path)
+    return fd
+
+
+def make_temp_dir(dest: str) -> tuple[str, int | None]:
+    """Create a fresh temporary directory next to ``dest`` (:func:`temp_sibling`) and lock it.
+
+    The lock is held until :func:`release_temp_dir` (or the writer's death): while it is held,
+    :func:`sweep_leftovers` leaves the directory alone. Returns the path and the lock's
+    descriptor (None where directories cannot be locked; such a directory is never swept).
+
+    Raises
+    ------
+    OSError
+        The directory cannot be created.
+    """
+    for _attempt in range(100):
+        tmp = temp_sibling(dest)
+        os.mkdir(tmp)
+        try:
+            fd = _lock_dir(tmp)
+        except (BlockingIOError, FileNotFoundError):
+            continue  # a sweep took it between mkdir and lock (and removes it): another name
+        except OSError:
+            with contextlib.suppress(OSError):
+                os.rmdir(tmp)
+            raise
+        if fd is not None:
+            st = os.fstat(fd)
+            _HELD.add((st.st_dev, st.st_ino))
+        return tmp, fd
+    raise WriteError(f"{dest}: could not lock a temporary directory (too many concurrent sweeps)")
+
+
+def release_temp_dir(fd: int | None) -> None:
+    """Release the lock :func:`make_temp_dir` took (after the directory was published or removed)."""
+    if fd is None:
+        return
+    st = os.fstat(fd)
+    _HELD.discard((st.st_dev, st.st_ino))
+    os.close(fd)
+
+
+def sweep_leftovers(dest: str, *, writers_gone: bool = False) -> None:
+    """Remove the leftovers of killed writers of ``dest``: its hidden temporary and moved-aside
+    siblings (``.<name>.lazyvol-tmp-*``, ``.<name>.lazyvol-old-*``, with the tails lazyvol makes).
+
+    A directory is removed only when its lock can be taken: no live writer holds it
+    (:func:`make_temp_dir`); links and files are left. ``writers_gone``: the caller holds a lock
+    that keeps every writer of ``dest`` out (the cache's entry lock), so every leftover goes, a
+    link or a file unlinked, never followed. Nothing else is touched; errors are ignored.
+    """
+    parent, base = os.path.split(dest)
+    try:
+        names = os.listdir(parent or ".")
+    except OSError:
+        return
+    for name in names:
+        if leftover_of(name) != base:
+            continue
+        path = os.path.join(parent, name)
+        if writers_gone:
+            _remove_leftover(path)
+            continue
+        try:
+            fd = _lock_dir(path)
+        except OSError:
+            continue  # a live writer's, gone meanwhile, or not a directory
+        if fd is None:
+            continue  # no locks here: cannot tell a killed writer's from a live one's
+        try:
+            shutil.rmtree(path, ignore_errors=True)
+        finally:
+            os.close(fd)
+
+
+def _remove_leftover(path: str) -> None:
+    """Delete a leftover directory; a link or a file is unlinked, not followed."""
+    if os.path.islink(path) or not os.path.isdir(path):
+        _unlink_quiet(path)
+    else:
+        shutil.rmtree(path, ignore_errors=True)

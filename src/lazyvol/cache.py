@@ -22,7 +22,6 @@ from __future__ import annotations
 
 import copy
 import os
-import shutil
 import threading
 from dataclasses import dataclass
 from pathlib import Path
@@ -30,7 +29,7 @@ from typing import Any
 
 import numpy as np
 
-from ._fsutil import OLD_MARK, TMP_MARK
+from ._fsutil import sweep_leftovers
 from ._io import Location
 from ._warn import warn as _warn_user
 from .cache_admin import (
@@ -318,9 +317,7 @@ def _build_entry(
     """Write the entry (the caller holds its lock) and open it; the source if it changed meanwhile."""
     group = entry.parent
     # We hold the lock: temporary directories of this key are leftovers of killed writers.
-    for mark in (TMP_MARK, OLD_MARK):
-        for leftover in group.glob(f".{key}{mark}*"):
-            shutil.rmtree(leftover, ignore_errors=True)
+    sweep_leftovers(str(entry), writers_gone=True)
     # The entry names the source it is keyed on (absolute, no credentials: what `lazyvol cache
     # list` shows); a volume read from it gets the source's own description back (_open_entry).
     keyed = copy.copy(src)

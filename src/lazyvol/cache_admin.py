@@ -11,14 +11,13 @@ from __future__ import annotations
 import json
 import os
 import re
-import shutil
 import time
 from dataclasses import dataclass
 from datetime import timedelta
 from pathlib import Path
 from typing import Any
 
-from ._fsutil import OLD_MARK, TMP_MARK, remove_dir
+from ._fsutil import OLD_MARK, leftover_of, remove_dir, sweep_leftovers
 from .config import cache_dir as _config_cache_dir
 from .zarr_meta import MANIFEST, manifest_from_json
 
@@ -181,20 +180,16 @@ def clear(
             try:
                 with FileLock(str(group / f"{child.name}.lock"), timeout=0):
                     remove_entry(child)
-                    for mark in (TMP_MARK, OLD_MARK):
-                        for leftover in group.glob(f".{child.name}{mark}*"):
-                            _remove_leftover(leftover)
+                    sweep_leftovers(str(child), writers_gone=True)
             except (Timeout, OSError):
                 continue
             removed += info is not None
         if limit is None:
             try:
-                for leftover in [*group.glob(f".*{TMP_MARK}*"), *group.glob(f".*{OLD_MARK}*")]:
-                    stem = leftover.name[1:].split(TMP_MARK)[0].split(OLD_MARK)[0]
-                    lk = group / (stem + ".lock")
+                for stem in sorted({s for p in group.iterdir() if (s := leftover_of(p.name))}):
                     try:
-                        with FileLock(str(lk), timeout=0):
-                            _remove_leftover(leftover)
+                        with FileLock(str(group / f"{stem}.lock"), timeout=0):
+                            sweep_leftovers(str(group / stem), writers_gone=True)
                     except Timeout:
                         continue
                 for lk in group.glob("*.lock"):
@@ -208,14 +203,6 @@ def clear(
             except OSError:
                 pass
     return removed
-
-
-def _remove_leftover(path: Path) -> None:
-    """Delete an interrupted write or an entry moved aside; a link is removed, not followed."""
-    if path.is_symlink() or not path.is_dir():
-        path.unlink(missing_ok=True)
-    else:
-        shutil.rmtree(path, ignore_errors=True)
 
 
 # -- index files (DICOM scan indexes, gzip seek indexes) ---------------------------------------------

@@ -2,7 +2,9 @@
 the layout, the axes and the integrity guarantees).
 
 Crash safety. The store is written into a temporary sibling directory
-(``.<name>.lazyvol-tmp-<random>``), every chunk (also all-zero ones) is written, then the manifest
+(``.<name>.lazyvol-tmp-<random>``, locked while its writer lives; a later write to the same
+destination removes those of killed writers: ``lazyvol._fsutil.sweep_leftovers``), every chunk
+(also all-zero ones) is written, then the manifest
 (every chunk file's size and checksum fingerprint) is written last and synced, and the directory is
 published by ``lazyvol._fsutil.publish_dir`` (rename, directory sync). A reader refuses a
 lazyvol store without its manifest or whose chunk files do not match it, so a partial store is never
@@ -28,7 +30,15 @@ import numpy as np
 
 from . import zarr_integrity as zi
 from . import zarr_nifti
-from ._fsutil import fsync_dir, list_dir_consistent, publish_dir, remove_tree_settled, temp_sibling
+from ._fsutil import (
+    fsync_dir,
+    list_dir_consistent,
+    make_temp_dir,
+    publish_dir,
+    release_temp_dir,
+    remove_tree_settled,
+    sweep_leftovers,
+)
 from ._location import local_destination
 from .chunking import rechunk_source
 from .config import chunk_budget
@@ -264,9 +274,9 @@ def write_zarr(
     parent, base = os.path.split(dest)
     if not base:
         raise WriteError(f"{store}: needs a directory name")
-    tmp = temp_sibling(dest)
+    sweep_leftovers(dest)  # what killed writes to this destination left, unless still writing
     try:
-        os.mkdir(tmp)
+        tmp, lock = make_temp_dir(dest)
     except OSError as exc:
         raise WriteError(
             f"{dest}: cannot create a directory in {parent} ({exc.strerror or exc}); choose a "
@@ -286,6 +296,8 @@ def write_zarr(
     except BaseException:  # interrupted (Ctrl-C): chunk writers may still be running
         remove_tree_settled(tmp)
         raise
+    finally:
+        release_temp_dir(lock)
     return dest
 
 
@@ -370,7 +382,7 @@ class _StoreWriter:
         # lazyvol store (no manifest), not as a foreign one; it is completed at the end.
         self.group = zarr.open_group(
             tmp,
-            mode="w",
+            mode="w-",  # (not "w": it would replace the directory, and with it its lock)
             zarr_format=3,
             attributes={
                 "lazyvol": {"format": FORMAT, "version": self.version, "status": "writing"}
