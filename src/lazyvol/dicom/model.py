@@ -18,13 +18,16 @@ __all__ = [
     "FLOAT_PIXEL_VRS",
     "GZIPPED_DICOM",
     "NATIVE_SYNTAXES",
+    "NO_DECODER",
     "SPLIT_VALUES",
+    "UNDECIDED_HERE",
     "UNREAD_REASONS",
     "FrameTable",
     "GroupOptions",
     "ScanReport",
     "SeriesInfo",
     "damage_skip",
+    "decided_here",
     "encoding_reads",
     "pixel_encoding",
     "stored_code",
@@ -43,6 +46,11 @@ FLOAT_PIXEL_VRS = ("OF", "OD")
 #: How the reason begins that says what tells a volume apart from the others split from its
 #: series (its echo time, image kind, stack, ...: :func:`lazyvol.dicom.grouping.split_series`).
 SPLIT_VALUES = "this volume: "
+#: Words of a refusal that depends on this machine, not on the files: no decoder installed for a
+#: compressed syntax, and a comparison of two copies that could not be made here (no decoder, out
+#: of memory). A scan holding one is not saved (:func:`decided_here`): the next scan decides again.
+NO_DECODER = "no decoder installed for transfer syntax"
+UNDECIDED_HERE = "cannot be told here"
 
 
 #: :func:`pixel_encoding`'s names of native pixels (any other encoding is a compressed syntax's UID).
@@ -357,6 +365,13 @@ def damage_skip(reason: str) -> bool:
     if reason.startswith(("empty file", "empty object")):
         return False
     return reason.startswith((*UNREAD_REASONS, GZIPPED_DICOM)) or "truncated" in reason
+
+
+def decided_here(infos: Iterable[SeriesInfo]) -> bool:
+    """Whether no volume of a scan is refused for a reason of this machine (:data:`NO_DECODER`,
+    :data:`UNDECIDED_HERE`): such a refusal is not saved, since another run (a decoder installed
+    since) decides otherwise on the same files."""
+    return not any(i.error and (NO_DECODER in i.error or UNDECIDED_HERE in i.error) for i in infos)
 
 
 @dataclass(frozen=True)

@@ -116,7 +116,9 @@ INDEX_VERSION = 27
 #: writes them: GE PhaseEncodingPolarityGE / PhaseEncodingDirection / EffectiveEchoSpacing /
 #: TotalReadoutTime, ReconMatrixPE for every MR volume, no phase-encoding axis in 3D but EPI;
 #: EchoTrainLength only above 1; ImageType split at "_" with the image kind appended.
-REPORT_FORMAT = 20
+#: 21: copies of one SOPInstanceUID no decoder here can compare are refused as unsupported (asking
+#: for the decoder), and a scan holding such a refusal is not saved (it was, as "remove one").
+REPORT_FORMAT = 21
 #: A frame's identity in a report whose frames all have their listing entry's identity.
 _FROM_LISTING = "listing"
 #: The frames' paths of a report whose frames are its files, in order.

@@ -9,7 +9,7 @@ from typing import Any
 from .._io import Location
 from ..errors import SourceNotFoundError
 from .listing import list_source
-from .model import GroupOptions, ScanReport, damage_skip
+from .model import GroupOptions, ScanReport, damage_skip, decided_here
 from .saved_scan import indexable, listing_digest, load_report, save_report
 
 __all__ = ["GROUP_OPTIONS", "SCAN_OPTIONS", "scan"]
@@ -123,6 +123,6 @@ def scan(
     named = {p for paths in files.incomplete.values() for p in paths}
     unnamed = [p for p, why in files.skipped if p not in named and damage_skip(why)]
     report = ScanReport(infos, sorted(files.skipped), files.unsupported, unnamed)
-    if indexed:
+    if indexed and decided_here(report):  # (a refusal for want of a decoder is decided again)
         save_report(root, digest, report, listing[0])
     return report

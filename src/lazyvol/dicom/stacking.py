@@ -156,7 +156,7 @@ def build_volume(
     records, dup_error = drop_duplicates(
         uid_records, st.warnings, fetch, philips_fp=opts.philips_scaling == "fp"
     )
-    problem: Problem | None = Problem("series", dup_error) if dup_error else None
+    problem: Problem | None = Problem(*dup_error) if dup_error else None
     if problem is None:
         info.files = sorted(r.path for r in records)
         found = check_records(records, st.meta, st.warnings)  # values (dicom/checks.py)

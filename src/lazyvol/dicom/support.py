@@ -8,6 +8,7 @@ pixels of two files claiming one SOPInstanceUID) read through a
 from __future__ import annotations
 
 import struct
+import warnings
 from collections import defaultdict
 from collections.abc import Sequence
 from typing import Any
@@ -17,12 +18,12 @@ import numpy as np
 from .codestream import RLE_SYNTAX, SIZED_SYNTAXES, codestream_disagreement, rle_room_problem
 from .excess import excess_problem
 from .frame_table import rescale_pair
-from .model import DEFLATED_SYNTAX, FLOAT_PIXEL_VRS, NATIVE_SYNTAXES
+from .model import DEFLATED_SYNTAX, FLOAT_PIXEL_VRS, NATIVE_SYNTAXES, NO_DECODER, UNDECIDED_HERE
 from .mosaic import mosaic_error
 from .records import FrameRecord
 from .source import Fetch, read_local
 
-__all__ = ["drop_duplicates", "file_list", "geometry_missing", "support_error"]
+__all__ = ["drop_duplicates", "file_list", "geometry_missing", "same_image", "support_error"]
 
 
 def file_list(paths: Sequence[str], limit: int = 4) -> str:
@@ -65,10 +66,10 @@ def drop_duplicates(
     fetch: Fetch = read_local,
     *,
     philips_fp: bool = False,
-) -> tuple[list[FrameRecord], str | None]:
-    """Drop exact duplicates (same SOPInstanceUID, same place, same pixel bytes, or the same
-    values in another transfer syntax, stored dtype, BitsStored or rescale); conflicting ones (in
-    another place, or with other values) are an error.
+) -> tuple[list[FrameRecord], tuple[str, str] | None]:
+    """Drop exact duplicates (same SOPInstanceUID, same place, same pixels: :func:`same_image`);
+    conflicting ones (in another place, or with other values) are an error, ``(kind, message)``:
+    "unsupported" when they could not be compared for want of a decoder.
     ``philips_fp``: values are Philips floating-point ones (``philips_scaling="fp"``)."""
     by_uid: dict[str, list[FrameRecord]] = defaultdict(list)
     for r in records:
@@ -81,34 +82,49 @@ def drop_duplicates(
     for uid, recs in by_uid.items():
         kept.append(recs[0])
         for dup in recs[1:]:
-            # Equal bytes are one image only when read alike: the same transfer syntax, stored
-            # dtype, BitsStored (its mask decides what the high bits mean) and rescale. Else:
-            # decoded values, each rescaled by its own copy's pair.
             placed = _placed_differently(recs[0], dup)
             if placed:  # one image can only be in one place: which copy is right is unknown
                 return kept, (
+                    "series",
                     f"SOPInstanceUID (0008,0018) {uid} appears in {recs[0].path} and {dup.path} "
-                    f"with {placed}; remove the wrong copy"
+                    f"with {placed}; remove the wrong copy",
                 )
-            pairs = (rescale_pair(recs[0], philips_fp), rescale_pair(dup, philips_fp))
-            how = _stored_differently(recs[0], dup, pairs)
-            if not how and _same_pixels(recs[0], dup, fetch):
-                same = "same pixel data"
-            elif (
-                how and (differ := _decoded_difference(recs[0], dup, fetch, decoded, pairs)) is None
-            ):
-                same = f"same pixel values, stored with {how}"
-            else:
-                what = f"stored with {how}: {differ}" if how else "with different pixel data"
-                return kept, (
-                    f"SOPInstanceUID (0008,0018) {uid} appears in {recs[0].path} and {dup.path} "
-                    f"{what}; remove one of the files"
-                )
+            same, how = same_image(recs[0], dup, fetch, decoded, philips_fp)
+            if not same:
+                head = f"SOPInstanceUID (0008,0018) {uid} appears in {recs[0].path} and {dup.path}"
+                if UNDECIDED_HERE in how:  # for want of a decoder or memory: not the files' fault
+                    return kept, ("unsupported" if NO_DECODER in how else "series", f"{head} {how}")
+                return kept, ("series", f"{head} {how}; remove one of the files")
             warnings.append(
                 f"exact duplicate dropped: {dup.path} repeats {recs[0].path} "
-                f"(same SOPInstanceUID {uid}, {same})"
+                f"(same SOPInstanceUID {uid}, {how})"
             )
     return kept, None
+
+
+def same_image(
+    a: FrameRecord,
+    b: FrameRecord,
+    fetch: Fetch,
+    decoded: dict[str, Any],
+    philips_fp: bool = False,
+) -> tuple[bool, str]:
+    """``(True, how)`` when two files hold the same image (the same pixel bytes, or the same
+    values in another transfer syntax, stored dtype, BitsStored or rescale), else ``(False,
+    what differs)``; ``decoded``: decodes kept per path. Equal bytes are one image only when read
+    alike: the same transfer syntax, stored dtype, BitsStored (its mask decides what the high bits
+    mean) and rescale. Else: decoded values, each rescaled by its own copy's pair. A comparison
+    that could not be made here (no decoder installed, out of memory) says :data:`UNDECIDED_HERE`.
+    """
+    pairs = (rescale_pair(a, philips_fp), rescale_pair(b, philips_fp))
+    how = _stored_differently(a, b, pairs)
+    if not how:
+        same = _same_pixels(a, b, fetch)
+        return same, "same pixel data" if same else "with different pixel data"
+    differ = _decoded_difference(a, b, fetch, decoded, pairs)
+    if differ is None:
+        return True, f"same pixel values, stored with {how}"
+    return False, f"stored with {how}: {differ}"
 
 
 #: Geometry two copies of one image must share: (attribute, tag, tolerance).
@@ -187,10 +203,18 @@ def _decoded_difference(
     if max(a.size, b.size, _decoded_bytes(a), _decoded_bytes(b)) > DECODE_COMPARE_BYTES:
         # nothing allocated from a header's claim beyond the bound
         return f"too large to decode and compare at scan time (over {DECODE_COMPARE_BYTES} bytes)"
+    missing = next((m for m in map(_decoder_missing, (a, b)) if m), "")
+    if missing:
+        return f"whether they hold the same image {UNDECIDED_HERE}: {missing}"
     try:
         va, vb = (_frame_values(r, _decoded(r, fetch, cache)) for r in (a, b))
     except (KeyboardInterrupt, SystemExit):
         raise
+    except (MemoryError, OSError) as exc:  # this machine's, or a file changed since its scan
+        return (
+            f"whether they hold the same image {UNDECIDED_HERE}: reading or decoding them "
+            f"failed ({type(exc).__name__}: {exc}); try again"
+        )
     except BaseException as exc:  # decoder plugins raise many types (a Rust decoder's panic too)
         return f"one cannot be decoded ({type(exc).__name__}: {exc})"
     if va.shape != vb.shape:
@@ -232,7 +256,11 @@ def _decoded(rec: FrameRecord, fetch: Fetch, cache: dict[str, Any]) -> Any:
         import pydicom
 
         data = fetch(rec.path, 0, rec.size, rec.size)
-        cache[rec.path] = pydicom.dcmread(BytesIO(data)).pixel_array
+        with warnings.catch_warnings():
+            # pydicom's remarks on the file (a VR other than its syntax's, ...) are not the
+            # comparison's result, and a warnings filter set to "error" must not decide it
+            warnings.simplefilter("ignore")
+            cache[rec.path] = pydicom.dcmread(BytesIO(data)).pixel_array
     return cache[rec.path]
 
 
@@ -415,22 +443,12 @@ def _compressed_problem(rec: FrameRecord, fetch: Fetch) -> tuple[str, str] | Non
     Data not encapsulated, damaged items, or a header stating a size its frames cannot be: a
     codestream stating another size, a wider precision or other components (an enhanced file's
     located frames: its first frame's), or an RLE frame too short for it (every frame)."""
-    from pydicom.pixels import get_decoder
     from pydicom.uid import UID
 
     ts = rec.transfer_syntax
-    try:
-        decoder = get_decoder(ts)
-    except NotImplementedError:
-        return "unsupported", (
-            f"{rec.path}: transfer syntax {UID(ts).name} ({ts}) has no pixel decoder in pydicom"
-        )
-    if not decoder.is_available:
-        return "unsupported", (
-            f"{rec.path}: no decoder installed for transfer syntax {UID(ts).name} ({ts}); "
-            f"install one of: {'; '.join(decoder.missing_dependencies)} "
-            "(pip install 'lazyvol[codecs]')"
-        )
+    missing = _decoder_missing(rec)
+    if missing:
+        return "unsupported", missing
     if rec.number_of_frames > 1 and rec.frame >= 0:
         # frames located (and their items checked) at scan time: each record is one frame's
         # items, at pixel_offset, pixel_length bytes long
@@ -454,6 +472,27 @@ def _compressed_problem(rec: FrameRecord, fetch: Fetch) -> tuple[str, str] | Non
     else:
         problem = _codestream_problem(rec, fetch)
     return ("format", problem) if problem else None
+
+
+def _decoder_missing(rec: FrameRecord) -> str:
+    """Why pydicom cannot decode ``rec``'s compressed transfer syntax here, naming the file and
+    what to install; "" when it can (or the syntax is native)."""
+    if rec.transfer_syntax in (*NATIVE_SYNTAXES, DEFLATED_SYNTAX):
+        return ""
+    from pydicom.pixels import get_decoder
+    from pydicom.uid import UID
+
+    ts = rec.transfer_syntax
+    try:
+        decoder = get_decoder(ts)
+    except NotImplementedError:
+        return f"{rec.path}: transfer syntax {UID(ts).name} ({ts}) has no pixel decoder in pydicom"
+    if decoder.is_available:
+        return ""
+    return (
+        f"{rec.path}: {NO_DECODER} {UID(ts).name} ({ts}); install one of: "
+        f"{'; '.join(decoder.missing_dependencies)} (pip install 'lazyvol[codecs]')"
+    )
 
 
 def _rle_problem(rec: FrameRecord, length: int) -> str | None:
