@@ -1,8 +1,9 @@
 """Split one SeriesInstanceUID's frame records into stackable groups, each split with its reason.
 
 A group holds records that one volume can hold: the same Rows/Columns, stored dtype, pixel
-spacing, orientation, frame of reference, image kind (magnitude/phase/maps), localizer or not. Multi-echo time series
-split per echo and Philips isotropic (trace) images split from the directions, as dcm2niix does.
+spacing, orientation, study and patient, frame of reference, image kind (magnitude/phase/maps),
+localizer or not. Multi-echo time series split per echo and Philips isotropic (trace) images
+split from the directions, as dcm2niix does.
 """
 
 from __future__ import annotations
@@ -211,16 +212,19 @@ def _split_where_differs(
     name: str,
     label: str,
     value: Callable[[FrameRecord], str],
+    stated: bool = False,
 ) -> str:
     """Split (in place) each group whose records differ in ``value`` (the attribute ``name``).
 
     Only such groups get ``"<label> <value>"`` in their key, so the volume ids (a hash of the
-    key) of every other group stay what they were before the attribute was considered. Returns
-    the split reason or ""."""
+    key) of every other group stay what they were before the attribute was considered.
+    ``stated``: only groups where two records state different values split (a value left out,
+    "missing", as an anonymiser blanks it, splits nothing alone). Returns the split reason or
+    ""."""
     split: dict[str, list[FrameRecord]] = defaultdict(list)
     for key in list(keyed):
         recs = keyed[key]
-        if len({value(r) for r in recs}) < 2:
+        if len({value(r) for r in recs} - ({"missing"} if stated else set())) < 2:
             continue
         del keyed[key]
         for r in recs:
@@ -307,6 +311,21 @@ def _split_series_numbers(keyed: dict[tuple[str, ...], list[FrameRecord]]) -> st
         "series number",
         lambda r: "missing" if r.series_number is None else str(r.series_number),
     )
+
+
+def _split_studies(keyed: dict[tuple[str, ...], list[FrameRecord]]) -> str:
+    """Images of two studies, or of two patients, are never one volume: an anonymiser or export
+    that gave two patients' series one SeriesInstanceUID (and blanked or shared the frame of
+    reference) had them stacked as time points of one 4D volume. Split where the values are
+    stated and differ (a value one export blanked splits nothing alone)."""
+    notes = [
+        _split_where_differs(keyed, name, label, attr, stated=True)
+        for name, label, attr in (
+            ("StudyInstanceUID (0020,000D)", "study", lambda r: r.study_uid or "missing"),
+            ("PatientID (0010,0020)", "patient", lambda r: r.patient_id or "missing"),
+        )
+    ]
+    return "; ".join(n for n in notes if n)
 
 
 def _split_stacks(keyed: dict[tuple[str, ...], list[FrameRecord]]) -> str:
@@ -405,6 +424,7 @@ def split_series(
             # stored one enhanced file per volume is one 4D volume.
             key += (rec.sop_instance_uid or rec.path,)
         keyed[key].append(rec)
+    study_note = _split_studies(keyed)
     frame_note = _split_frames_of_reference(keyed)
     number_note = _split_series_numbers(keyed)
     stack_note = _split_stacks(keyed)
@@ -431,6 +451,7 @@ def split_series(
         if len(by_value) > 1:
             varying.append(_differs(name, by_value))
     notes = (
+        study_note,
         frame_note,
         number_note,
         stack_note,

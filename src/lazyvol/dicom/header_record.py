@@ -228,6 +228,7 @@ def fill_record(
         inode=int(ident.inode),
         ctime_ns=int(ident.ctime_ns),
         etag=ident.etag,
+        patient_id=r.get_str("PatientID"),
     )
     if rec.pixel_vr in FLOAT_PIXEL_VRS:
         # IEEE floats use every allocated bit: BitsStored, HighBit and PixelRepresentation do not

@@ -32,6 +32,7 @@ STANDARD_TAGS: dict[str, tuple[int, str]] = {
     "SOPClassUID": (0x00080016, "UI"),
     "SOPInstanceUID": (0x00080018, "UI"),
     "StudyInstanceUID": (0x0020000D, "UI"),
+    "PatientID": (0x00100020, "LO"),
     "SeriesInstanceUID": (0x0020000E, "UI"),
     "SeriesNumber": (0x00200011, "IS"),
     "SeriesDescription": (0x0008103E, "LO"),

@@ -77,7 +77,8 @@ __all__ = [
 #: codestream wider than BitsAllocated or of other components than SamplesPerPixel is refused;
 #: records say whether native pixel data hold non-zero bytes past the stated image (excess_data);
 #: 27: GE phase-encoding elements ((0043,102A/102C/1083), (0018,1310/9034/9069/9081)) are read.
-INDEX_VERSION = 27
+#: 28: records hold PatientID (0010,0020) (two patients' images under one SeriesInstanceUID split).
+INDEX_VERSION = 28
 #: Layout of a report: 2: files named by their listing position, identities taken from the listing;
 #: 3: a volume's files may differ in pixel encoding (each frame's, ``encodings``), where 2 split them;
 #: 4: ... and in BitsStored (each frame's, ``stored_bits``), where 3 split them;
@@ -118,7 +119,9 @@ INDEX_VERSION = 27
 #: EchoTrainLength only above 1; ImageType split at "_" with the image kind appended.
 #: 21: copies of one SOPInstanceUID no decoder here can compare are refused as unsupported (asking
 #: for the decoder), and a scan holding such a refusal is not saved (it was, as "remove one").
-REPORT_FORMAT = 21
+#: 22: one SeriesInstanceUID's images of two studies or patients are split (stacked as a 4th axis
+#: before); images repeating others' headers are called copies only when their pixels agree.
+REPORT_FORMAT = 22
 #: A frame's identity in a report whose frames all have their listing entry's identity.
 _FROM_LISTING = "listing"
 #: The frames' paths of a report whose frames are its files, in order.

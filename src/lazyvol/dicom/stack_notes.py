@@ -6,9 +6,11 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 
+from .model import UNDECIDED_HERE
 from .multiframe import TOP_LEVEL_ORIENTATION, TOP_LEVEL_SPACING
 from .records import FrameRecord
-from .support import file_list
+from .source import Fetch, read_local
+from .support import file_list, same_image
 
 __all__ = [
     "copies_note",
@@ -191,17 +193,27 @@ def instance_gaps(base: Sequence[FrameRecord], records: Sequence[FrameRecord]) -
     ]
 
 
-def copies_note(groups: Sequence[Sequence[FrameRecord]]) -> str:
+#: Pairs of images repeating each other's headers whose pixels are compared before a refusal
+#: calls them copies (all of them for a series exported twice would read every file again).
+COPIES_COMPARED = 4
+
+
+def copies_note(
+    groups: Sequence[Sequence[FrameRecord]], fetch: Fetch = read_local, philips_fp: bool = False
+) -> str:
     """Why images repeat at a slice position when some are copies of others: same position,
-    InstanceNumber, acquisition, times, echo and b-value, another SOPInstanceUID (the series was
-    exported or copied into the folder twice); ``""`` when none are, or when the series' numbers
-    cannot tell (missing, or one for every image)."""
+    InstanceNumber, acquisition, times, echo and b-value, another SOPInstanceUID, and the same
+    pixels (the first :data:`COPIES_COMPARED` pairs compared: the series was exported or copied
+    into the folder twice); when pixels differ, that they are other images under one
+    SeriesInstanceUID, never to keep one; ``""`` when no headers repeat, or when the series'
+    numbers cannot tell (missing, or one for every image). ``philips_fp``: as
+    :func:`~.support.drop_duplicates`."""
     numbers = [r.instance_number for g in groups for r in g]
     if any(n is None for n in numbers) or len(set(numbers)) < 2:
         # an export numbers its images: without numbers, or with one number for all, equal
         # headers are images the series does not tell apart, not evidence of a second copy
         return ""
-    pairs: list[tuple[str, str]] = []
+    pairs: list[tuple[FrameRecord, FrameRecord]] = []
     for group in groups:
         seen: dict[tuple[object, ...], FrameRecord] = {}
         for r in group:
@@ -218,13 +230,29 @@ def copies_note(groups: Sequence[Sequence[FrameRecord]]) -> str:
                 r.frame,
             )
             if key in seen and seen[key].sop_instance_uid != r.sop_instance_uid:
-                pairs.append((seen[key].path, r.path))
+                pairs.append((seen[key], r))
             seen.setdefault(key, r)
     if not pairs:
         return ""
-    a, b = pairs[0]
+    decoded: dict[str, object] = {}
+    repeat = (
+        f"{len(pairs)} image(s) repeat the position, InstanceNumber, times, echo and b-value of "
+        "others under another SOPInstanceUID"
+    )
+    for a, b in pairs[:COPIES_COMPARED]:
+        same, how = same_image(a, b, fetch, decoded, philips_fp)
+        if not same and UNDECIDED_HERE in how:
+            return f"{repeat}; whether they are copies {UNDECIDED_HERE} (e.g. {a.where} and {b.where}, {how})"
+        if not same:
+            return (
+                f"{repeat}, but are not copies (e.g. {a.where} and {b.where}, {how}): they are "
+                "different images under one SeriesInstanceUID (an export or anonymiser that "
+                "reused it?); keep both, and move one set into a folder of its own"
+            )
+    checked = min(len(pairs), COPIES_COMPARED)
     return (
         f"{len(pairs)} image(s) are copies of others under another SOPInstanceUID (same position, "
-        f"InstanceNumber, times, echo and b-value; e.g. {a} and {b}): the series was exported or "
-        "copied into the folder twice; keep one copy"
+        f"InstanceNumber, times, echo and b-value, and the same pixels in the {checked} pair(s) "
+        f"compared; e.g. {pairs[0][0].where} and {pairs[0][1].where}): the series was exported "
+        "or copied into the folder twice; keep one copy"
     )

@@ -77,6 +77,7 @@ class _Stack:
     opts: GroupOptions
     warnings: list[str]
     relaxations: dict[str, Any] = field(default_factory=dict)
+    fetch: Fetch = read_local
 
     @property
     def meta(self) -> dict[str, Any]:
@@ -152,7 +153,7 @@ def build_volume(
     Never raises for bad data: a group that cannot be a volume has ``info.error`` set.
     """
     info = _new_info(uid_records, key, reasons, incomplete)
-    st = _Stack(info, uid_records[0], opts, info.warnings)
+    st = _Stack(info, uid_records[0], opts, info.warnings, fetch=fetch)
     records, dup_error = drop_duplicates(
         uid_records, st.warnings, fetch, philips_fp=opts.philips_scaling == "fp"
     )
@@ -309,7 +310,7 @@ def _fourth_axis(
             f"e.g. position {proj_sorted[where[0]]:.4f} mm along the normal in "
             f"{image_list(files)}"
         )
-        copies = copies_note(groups)
+        copies = copies_note(groups, st.fetch, st.opts.philips_scaling == "fp")
         if found is None:
             return Problem(
                 "series",

@@ -1,0 +1,104 @@
+"""One SeriesInstanceUID over images of two studies or two patients (an anonymiser or export
+that reused it): never one volume, and never called copies of one another unless their pixels
+are. Found on a real-folder review: two patients' series were stacked as time points 0 and 1 of
+one 4D volume (dcm2niix does the same, so it is no reference here: the truth is how the files
+were written)."""
+
+from __future__ import annotations
+
+import numpy as np
+import pydicom
+import pytest
+
+import lazyvol as lv
+from lazyvol.testing import write_dicom_series
+
+UID = "1.2.3.4.5.6"
+
+
+def _two(tmp_path, first, second, shape=(8, 6, 4), shape2=None):
+    """Two series under one SeriesInstanceUID, each with its own ``extra`` attributes."""
+    a = write_dicom_series(
+        tmp_path / "s" / "A", shape, series_uid=UID, prefix="A", seed=1, extra=first
+    )
+    b = write_dicom_series(
+        tmp_path / "s" / "B", shape2 or shape, series_uid=UID, prefix="B", seed=2, extra=second
+    )
+    return a, b
+
+
+@pytest.mark.parametrize(
+    "tag, values",
+    [
+        ("AcquisitionNumber", (1, 2)),
+        ("TemporalPositionIdentifier", (1, 2)),
+        ("AcquisitionTime", ("101010", "151515")),
+    ],
+)
+@pytest.mark.parametrize("frame", ["", "1.2.3.9"])
+def test_two_studies_under_one_series_uid_are_two_volumes(tmp_path, tag, values, frame):
+    """Blank or shared FrameOfReferenceUID, a tag that would order a 4th axis: still two 3D
+    volumes, each one study's images, the reason naming StudyInstanceUID."""
+    common = {"FrameOfReferenceUID": frame}
+    a, b = _two(
+        tmp_path,
+        {**common, "StudyInstanceUID": "1.2.3.100", "PatientID": "A", tag: values[0]},
+        {**common, "StudyInstanceUID": "1.2.3.200", "PatientID": "B", tag: values[1]},
+    )
+    report = lv.scan(tmp_path / "s")
+    assert len(report) == 2
+    for info, truth in zip(sorted(report, key=lambda i: i.files[0]), (a, b), strict=True):
+        assert info.error is None and len(info.shape) == 3
+        assert sorted(info.files) == sorted(truth.files)
+        assert any(r.startswith("StudyInstanceUID (0020,000D) differs") for r in info.reasons)
+        vol = lv.open(tmp_path / "s", series=info.id, scale=False)
+        np.testing.assert_array_equal(vol.compute(), truth.stored)
+
+
+def test_two_patients_under_one_study_and_series_uid_are_two_volumes(tmp_path):
+    """The studies do not tell them apart (one StudyInstanceUID): PatientID does."""
+    a, b = _two(
+        tmp_path,
+        {"StudyInstanceUID": "1.2.3.100", "PatientID": "A", "AcquisitionNumber": 1},
+        {"StudyInstanceUID": "1.2.3.100", "PatientID": "B", "AcquisitionNumber": 2},
+    )
+    report = lv.scan(tmp_path / "s")
+    assert len(report) == 2
+    for info in report:
+        assert any(r.startswith("PatientID (0010,0020) differs") for r in info.reasons)
+        truth = a if info.files[0] in a.files else b
+        assert sorted(info.files) == sorted(truth.files)
+
+
+def test_a_blanked_patient_or_study_splits_nothing(tmp_path):
+    """The same series exported twice, one export anonymised (PatientID and StudyInstanceUID
+    left out): its images are still copies of the others (same SOPInstanceUIDs and pixels),
+    dropped as duplicates; a value stated once and blank once is no second study."""
+    a = write_dicom_series(
+        tmp_path / "s" / "A", (8, 6, 4), series_uid=UID, extra={"StudyInstanceUID": "1.2.3.100"}
+    )
+    blank = {"StudyInstanceUID": "", "PatientID": ""}
+    write_dicom_series(tmp_path / "s" / "B", (8, 6, 4), series_uid=UID, extra=blank)
+    assert pydicom.dcmread(a.files[0]).PatientID  # (the synthetic series states one)
+    (info,) = lv.scan(tmp_path / "s")
+    assert info.error is None and not info.reasons
+    vol = lv.open(tmp_path / "s", scale=False)
+    np.testing.assert_array_equal(vol.compute(), a.stored)
+    assert sum("exact duplicate dropped" in w for w in vol.meta["warnings"]) == 4
+
+
+def test_repeated_headers_with_other_pixels_are_not_called_copies(tmp_path):
+    """Two series of one study sharing a SeriesInstanceUID, with different slice counts: the
+    refusal said the images 'are copies of others ... keep one copy', which deletes one series.
+    Their pixels differ (pydicom reads them): the message says so."""
+    same = {"StudyInstanceUID": "1.2.3.100", "PatientID": "A", "FrameOfReferenceUID": "1.2.3.9"}
+    a, b = _two(tmp_path, same, same, shape=(8, 6, 4), shape2=(8, 6, 3))
+    assert not np.array_equal(
+        pydicom.dcmread(a.files[0]).pixel_array, pydicom.dcmread(b.files[0]).pixel_array
+    )
+    with pytest.raises(lv.SeriesError) as exc:
+        lv.open(tmp_path / "s")
+    msg = str(exc.value)
+    assert "copied into the folder twice" not in msg and "keep one copy" not in msg
+    assert "but are not copies" in msg and "with different pixel data" in msg
+    assert a.files[0] in msg and b.files[0] in msg
