@@ -8,6 +8,7 @@ enhanced multi-frame file's frames, which may read the item headers of encapsula
 
 from __future__ import annotations
 
+import hashlib
 import struct
 from dataclasses import dataclass
 from typing import Any
@@ -228,7 +229,7 @@ def fill_record(
         inode=int(ident.inode),
         ctime_ns=int(ident.ctime_ns),
         etag=ident.etag,
-        patient_id=r.get_str("PatientID"),
+        patient_id=patient_token(r.get_str("PatientID")),
     )
     if rec.pixel_vr in FLOAT_PIXEL_VRS:
         # IEEE floats use every allocated bit: BitsStored, HighBit and PixelRepresentation do not
@@ -312,6 +313,14 @@ def _enhanced_frames(rec: FrameRecord, raw: dict[int, Any], fetch: Fetch) -> Hea
             unsupported=frames.endswith(UNSUPPORTED_LAYOUT),
         )
     return frames
+
+
+def patient_token(patient_id: str) -> str:
+    """A PatientID as a record holds it: a short digest, the same for the same ID ("" for none),
+    so no record, saved scan index, split reason or listing holds the identifier in clear."""
+    if not patient_id:
+        return ""
+    return "id#" + hashlib.sha256(patient_id.encode("utf-8", "replace")).hexdigest()[:8]
 
 
 def make_record(

@@ -92,8 +92,9 @@ class FrameRecord:
     #: Native pixel data: the bytes past the image the header states (a row or more, less than a
     #: frame) are not all zero, so they are data, not padding (see :mod:`lazyvol.dicom.excess`).
     excess_data: bool = False
-    #: PatientID (0010,0020): with StudyInstanceUID, what tells two patients' series apart when an
-    #: export or anonymiser gave them one SeriesInstanceUID.
+    #: PatientID (0010,0020) as a digest (:func:`lazyvol.dicom.header_record.patient_token`;
+    #: never the identifier in clear): with StudyInstanceUID, what tells two patients' series
+    #: apart when an export or anonymiser gave them one SeriesInstanceUID.
     patient_id: str = ""
 
     def to_list(self) -> list[Any]:
