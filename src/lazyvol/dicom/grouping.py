@@ -213,23 +213,27 @@ def _split_where_differs(
     label: str,
     value: Callable[[FrameRecord], str],
     stated: bool = False,
+    numbered: bool = False,
 ) -> str:
     """Split (in place) each group whose records differ in ``value`` (the attribute ``name``).
 
     Only such groups get ``"<label> <value>"`` in their key, so the volume ids (a hash of the
     key) of every other group stay what they were before the attribute was considered.
     ``stated``: only groups where two records state different values split (a value left out,
-    "missing", as an anonymiser blanks it, splits nothing alone). Returns the split reason or
-    ""."""
+    "missing", as an anonymiser blanks it, splits nothing alone). ``numbered``: the values are
+    shown (in the key and the reason) as their rank among the group's (``"<label> 1"``, ...), never
+    themselves (a patient's identifier). Returns the split reason or ""."""
     split: dict[str, list[FrameRecord]] = defaultdict(list)
     for key in list(keyed):
         recs = keyed[key]
         if len({value(r) for r in recs} - ({"missing"} if stated else set())) < 2:
             continue
         del keyed[key]
+        ranks = {v: str(n) for n, v in enumerate(sorted({value(r) for r in recs}), start=1)}
         for r in recs:
-            keyed.setdefault((*key, f"{label} {value(r)}"), []).append(r)
-            split[value(r)].append(r)
+            shown = ranks[value(r)] if numbered else value(r)
+            keyed.setdefault((*key, f"{label} {shown}"), []).append(r)
+            split[f"{label} {shown}" if numbered else shown].append(r)
     return _differs(name, split) if split else ""
 
 
@@ -319,10 +323,11 @@ def _split_studies(keyed: dict[tuple[str, ...], list[FrameRecord]]) -> str:
     reference) had them stacked as time points of one 4D volume. Split where the values are
     stated and differ (a value one export blanked splits nothing alone)."""
     notes = [
-        _split_where_differs(keyed, name, label, attr, stated=True)
-        for name, label, attr in (
-            ("StudyInstanceUID (0020,000D)", "study", lambda r: r.study_uid or "missing"),
-            ("PatientID (0010,0020)", "patient", lambda r: r.patient_id or "missing"),
+        _split_where_differs(keyed, name, label, attr, stated=True, numbered=numbered)
+        for name, label, attr, numbered in (
+            ("StudyInstanceUID (0020,000D)", "study", lambda r: r.study_uid or "missing", False),
+            # (a patient's identifier is never shown, not even as its digest: numbered)
+            ("PatientID (0010,0020)", "patient", lambda r: r.patient_id or "missing", True),
         )
     ]
     return "; ".join(n for n in notes if n)

@@ -317,7 +317,8 @@ def _enhanced_frames(rec: FrameRecord, raw: dict[int, Any], fetch: Fetch) -> Hea
 
 def patient_token(patient_id: str) -> str:
     """A PatientID as a record holds it: a short digest, the same for the same ID ("" for none),
-    so no record, saved scan index, split reason or listing holds the identifier in clear."""
+    not the identifier in clear (an unsalted digest of a short numeric ID can be reversed by trying
+    every value, so split reasons and listings show none: they number the patients)."""
     if not patient_id:
         return ""
     return "id#" + hashlib.sha256(patient_id.encode("utf-8", "replace")).hexdigest()[:8]
