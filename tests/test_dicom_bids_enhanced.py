@@ -238,3 +238,29 @@ def test_in_plane_direction_spelled_otherwise_as_dcm2niixs(tmp_path, dcm2niix, d
     bids = lv.open(tmp_path / "in").meta["bids"]
     for key in ("InPlanePhaseEncodingDirectionDICOM", "PhaseEncodingAxis"):
         assert bids.get(key) == ref_doc.get(key)
+
+
+@pytest.mark.parametrize(
+    ("sequence", "echo_train"), [(["SE", "IR"], 200), (["SE"], 120), (["GR"], 8), (["GR"], 1)]
+)
+def test_a_3d_acquisition_has_a_phase_axis_as_dcm2niix_gives_it(
+    tmp_path, dcm2niix, sequence, echo_train
+):
+    """A 3D acquisition has a phase-encoding axis only with an echo train of no spin echo (3D EPI
+    or segmented gradient echo; dcm2niix's issue 849 rule): 3D turbo spin echo (SPACE, CUBE,
+    VISTA: ScanningSequence SE) got one (h35)."""
+    from lazyvol.testing import write_dicom_series
+
+    truth = write_dicom_series(tmp_path / "in", (16, 16, 4), modality="MR")
+    for f in truth.files:
+        ds = pydicom.dcmread(f)
+        ds.Manufacturer = "SIEMENS"
+        ds.MRAcquisitionType = "3D"
+        ds.ScanningSequence = sequence
+        ds.EchoTrainLength = echo_train
+        ds.InPlanePhaseEncodingDirection = "ROW"
+        ds.save_as(f)
+    ((ref_doc, _),) = _converted(dcm2niix, tmp_path / "in", tmp_path / "out")
+    bids = lv.open(tmp_path / "in").meta["bids"]
+    for key in ("PhaseEncodingDirection", "PhaseEncodingAxis"):
+        assert (key in bids) is (key in ref_doc), (key, ref_doc.get(key))

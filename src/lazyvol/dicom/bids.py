@@ -271,7 +271,8 @@ def _file_values(frames: Sequence[FrameRecord]) -> dict[str, dict[str, Any]]:
 def _phase_encoding(first: FrameRecord, acq: dict[str, Any]) -> dict[str, Any]:
     """PhaseEncodingDirection (lazyvol voxel axes), EffectiveEchoSpacing, TotalReadoutTime.
 
-    As dcm2niix: no phase-encoding axis for a 3D acquisition but an echo train (3D EPI);
+    As dcm2niix: no phase-encoding axis for a 3D acquisition but an echo train of no spin echo
+    (3D EPI, segmented gradient echo);
     ReconMatrixPE for every MR image; the echo spacing from Siemens' bandwidth per pixel in the
     phase direction, else from GE's private values (:func:`lazyvol.dicom.ge_phase.ge_echo_spacing`).
     """
@@ -281,7 +282,12 @@ def _phase_encoding(first: FrameRecord, acq: dict[str, Any]) -> dict[str, Any]:
         return out
     axis = "i" if ped == "ROW" else "j"
     positive = acq.get("_pe_positive")
-    if acq.get("MRAcquisitionType") != "3D" or acq.get("EchoTrainLength", 0) > 1:
+    # (a 3D acquisition has one only with an echo train and no spin echo in ScanningSequence:
+    # 3D EPI or segmented gradient echo, not SPACE / CUBE / VISTA; dcm2niix's issue 849 rule)
+    spin_echo = "SE" in str(acq.get("ScanningSequence", "")).split("\\")
+    if acq.get("MRAcquisitionType") != "3D" or (
+        acq.get("EchoTrainLength", 0) > 1 and not spin_echo
+    ):
         if positive is not None:
             out["PhaseEncodingDirection"] = axis if positive == 1 else axis + "-"
         else:
