@@ -251,6 +251,23 @@ def test_an_analyze_header_field_nibabel_refuses_is_named(
     assert str(ref.value) in str(got.value)
 
 
+def test_an_analyze_header_with_two_bad_fields_says_so_and_logs_once(
+    tmp_path: Path, caplog: pytest.LogCaptureFixture
+) -> None:
+    """Two bad fields (datatype 1234, vox_offset NaN): no one field mends the header, and each
+    trial made nibabel log 'data code 1234 not recognized' again (four lines for one open), and
+    the refusal lost 'invalid header' (h35)."""
+    path = tmp_path / "a.hdr"
+    nib.AnalyzeImage(np.arange(60, dtype=np.int16).reshape(3, 4, 5), np.eye(4)).to_filename(path)
+    hdr = nib.AnalyzeHeader.from_fileobj(io.BytesIO(path.read_bytes()), check=False)
+    hdr["datatype"], hdr["vox_offset"] = 1234, np.nan
+    path.write_bytes(hdr.binaryblock)
+    with caplog.at_level("DEBUG", logger="nibabel.global"):
+        with pytest.raises(lv.FormatError, match=r"invalid Analyze header .*several are corrupt"):
+            lv.open(path)
+    assert sum("1234" in r.getMessage() for r in caplog.records) == 1, caplog.records
+
+
 def test_a_pair_opened_by_its_image_file_is_named_by_both_files(tmp_path: Path) -> None:
     """The ``.hdr`` of a pair opened by its ``.img`` is part of the source's identity: a header
     rewritten in place (same size, mtime put back) gives new dask keys and a new cache entry, and

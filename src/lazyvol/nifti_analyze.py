@@ -44,6 +44,8 @@ def _image(head: bytes, sidecar: Callable[[str], bytes], single: bool) -> tuple[
 def _culprit(head: bytes, sidecar: Callable[[str], bytes], single: bool) -> str | None:
     """The header field nibabel refuses, as ``name = value``: the first one whose value in a new
     header lets nibabel read the header (None when no one field does)."""
+    import logging
+
     import nibabel as nib
 
     klass: Any = nib.Spm2AnalyzeImage.header_class
@@ -52,17 +54,23 @@ def _culprit(head: bytes, sidecar: Callable[[str], bytes], single: bool) -> str 
         fresh = klass(endianness=hdr.endianness)
     except Exception:  # (sizeof_hdr and its byte order were checked before)
         return None
-    for name in hdr.keys():
-        if hdr[name].tobytes() == fresh[name].tobytes():
-            continue
-        trial = klass(head[: klass.sizeof_hdr], check=False)
-        trial[name] = fresh[name]
-        try:
-            _image(trial.binaryblock + head[klass.sizeof_hdr :], sidecar, single)
-        except Exception:
-            continue
-        value = hdr[name].tolist()
-        return f"{name} = {value.decode('latin-1') if isinstance(value, bytes) else value!r}"
+    quiet = logging.getLogger("nibabel.global")  # (nibabel logs its fixes: once was enough)
+    level = quiet.level
+    quiet.setLevel(logging.CRITICAL + 1)
+    try:
+        for name in hdr.keys():
+            if hdr[name].tobytes() == fresh[name].tobytes():
+                continue
+            trial = klass(head[: klass.sizeof_hdr], check=False)
+            trial[name] = fresh[name]
+            try:
+                _image(trial.binaryblock + head[klass.sizeof_hdr :], sidecar, single)
+            except Exception:
+                continue
+            value = hdr[name].tolist()
+            return f"{name} = {value.decode('latin-1') if isinstance(value, bytes) else value!r}"
+    finally:
+        quiet.setLevel(level)
     return None
 
 
@@ -80,8 +88,11 @@ def _load(
         raise
     except Exception as exc:  # ValueError, nibabel's HeaderDataError (no ValueError) and friends
         field = _culprit(head, sidecar, single)
-        if field is None:
-            raise FormatError(f"{where}: not a readable NIfTI/Analyze image: {exc}") from exc
+        if field is None:  # (no one field: several, or the file beside the header)
+            raise FormatError(
+                f"{where}: invalid Analyze header (nibabel: {exc}); no single field mends it, so "
+                "several are corrupt, or the image file beside it is"
+            ) from exc
         raise FormatError(
             f"{where}: Analyze header field {field} is invalid (nibabel: {exc}); the header is "
             "corrupt"
