@@ -105,3 +105,25 @@ def test_repeated_headers_with_other_pixels_are_not_called_copies(tmp_path):
     assert "copied into the folder twice" not in msg and "keep one copy" not in msg
     assert "but are not copies" in msg and "with different pixel data" in msg
     assert a.files[0] in msg and b.files[0] in msg
+
+
+def test_repeated_headers_too_large_to_compare_are_not_called_different(tmp_path, monkeypatch):
+    """Copies stored differently (one set RLE-compressed) over the decode-and-compare bound: the
+    note said they 'are not copies ... keep both', a verdict nothing was compared for (h35); it
+    says whether they are copies is not known."""
+    from pydicom.uid import RLELossless
+
+    from lazyvol.dicom import support
+
+    same = {"StudyInstanceUID": "1.2.3.100", "PatientID": "A", "FrameOfReferenceUID": "1.2.3.9"}
+    _, b = _two(tmp_path, same, same, shape=(8, 6, 4), shape2=(8, 6, 3))
+    for f in b.files:
+        ds = pydicom.dcmread(f)
+        ds.compress(RLELossless)
+        ds.save_as(f)
+    monkeypatch.setattr(support, "DECODE_COMPARE_BYTES", 16)
+    with pytest.raises(lv.SeriesError) as exc:
+        lv.open(tmp_path / "s")
+    msg = str(exc.value)
+    assert "whether they are copies is not known" in msg and "too large to decode" in msg
+    assert "but are not copies" not in msg and "keep one copy" not in msg

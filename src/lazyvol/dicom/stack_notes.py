@@ -10,7 +10,7 @@ from .model import UNDECIDED_HERE
 from .multiframe import TOP_LEVEL_ORIENTATION, TOP_LEVEL_SPACING
 from .records import FrameRecord
 from .source import Fetch, read_local
-from .support import file_list, same_image
+from .support import NOT_COMPARED, file_list, same_image
 
 __all__ = [
     "copies_note",
@@ -241,8 +241,9 @@ def copies_note(
     )
     for a, b in pairs[:COPIES_COMPARED]:
         same, how = same_image(a, b, fetch, decoded, philips_fp)
-        if not same and UNDECIDED_HERE in how:
-            return f"{repeat}; whether they are copies {UNDECIDED_HERE} (e.g. {a.where} and {b.where}, {how})"
+        if not same and (UNDECIDED_HERE in how or NOT_COMPARED in how):
+            told = UNDECIDED_HERE if UNDECIDED_HERE in how else "is not known"
+            return f"{repeat}; whether they are copies {told} (e.g. {a.where} and {b.where}, {how})"
         if not same:
             return (
                 f"{repeat}, but are not copies (e.g. {a.where} and {b.where}, {how}): they are "

@@ -23,7 +23,14 @@ from .mosaic import mosaic_error
 from .records import FrameRecord
 from .source import Fetch, read_local
 
-__all__ = ["drop_duplicates", "file_list", "geometry_missing", "same_image", "support_error"]
+__all__ = [
+    "NOT_COMPARED",
+    "drop_duplicates",
+    "file_list",
+    "geometry_missing",
+    "same_image",
+    "support_error",
+]
 
 
 def file_list(paths: Sequence[str], limit: int = 4) -> str:
@@ -100,6 +107,11 @@ def drop_duplicates(
                 f"(same SOPInstanceUID {uid}, {how})"
             )
     return kept, None
+
+
+#: How :func:`_decoded_difference` begins when two copies were too large to decode and compare:
+#: their sameness is not known (a fixed bound, not this machine's: the verdict may be saved).
+NOT_COMPARED = "too large to decode and compare at scan time"
 
 
 def same_image(
@@ -202,7 +214,7 @@ def _decoded_difference(
     shown to (for the refusal's message)."""
     if max(a.size, b.size, _decoded_bytes(a), _decoded_bytes(b)) > DECODE_COMPARE_BYTES:
         # nothing allocated from a header's claim beyond the bound
-        return f"too large to decode and compare at scan time (over {DECODE_COMPARE_BYTES} bytes)"
+        return f"{NOT_COMPARED} (over {DECODE_COMPARE_BYTES} bytes)"
     missing = next((m for m in map(_decoder_missing, (a, b)) if m), "")
     if missing:
         return f"whether they hold the same image {UNDECIDED_HERE}: {missing}"
