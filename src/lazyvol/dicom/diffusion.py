@@ -23,8 +23,7 @@ from .. import geometry as geo
 from ..sidecar import fsl_bvals_bvecs, fsl_bvecs, world_gradients
 from .checks import DERIVED_NOTE
 from .records import FrameRecord
-from .vendor import SOURCES as _VENDOR_SOURCES
-from .vendor import missing_bvalue_note
+from .vendor import DIRECTION_ATTRIBUTES, direction_source, missing_bvalue_note
 
 __all__ = [
     "derived_volumes",
@@ -36,13 +35,10 @@ __all__ = [
 ]
 
 
-GE_SOURCE = _VENDOR_SOURCES["GE"]
-CANON_SOURCE = _VENDOR_SOURCES["CANON"]
-UIH_SOURCE = _VENDOR_SOURCES["UIH"]
-#: Sources whose directions are in the image frame, read by the phase-encoding direction as
-#: dcm2niix's ``geCorrectBvecs`` reads them (it applies that rule to Canon's ImageComments
-#: directions too, their first two components swapped).
-_PHASE_FRAME = {GE_SOURCE: "GE", CANON_SOURCE: "Canon"}
+#: Direction attributes (:func:`lazyvol.dicom.vendor.direction_source`) in the image frame, read
+#: by the phase-encoding direction as dcm2niix's ``geCorrectBvecs`` reads them (it applies that
+#: rule to Canon's ImageComments directions too, their first two components swapped).
+_PHASE_FRAME = {"GE": "GE", "CANON": "Canon"}
 
 
 def _ge_lps(g: Sequence[float], iop: Any, phase: str) -> np.ndarray:
@@ -70,12 +66,12 @@ def _record_lps(r: FrameRecord, phase: str) -> list[float]:
     Raises ValueError for a degenerate orientation.
     """
     g = [float(x) for x in r.gradient or ()]
-    source = r.diffusion_source
-    if source in _PHASE_FRAME and r.iop is not None:
-        if source == CANON_SOURCE:
+    kind = direction_source(r.diffusion_source)
+    if kind in _PHASE_FRAME and r.iop is not None:
+        if kind == "CANON":
             g = [g[1], g[0], g[2]]
         return [float(round(x, 7)) + 0.0 for x in _ge_lps(g, r.iop, phase)]
-    if source == UIH_SOURCE and r.iop is not None:
+    if kind == "UIH" and r.iop is not None:
         row, col, normal = (np.asarray(v) for v in geo.dicom_cosines(r.iop))
         return [float(round(x, 7)) + 0.0 for x in g[0] * row + g[1] * col + g[2] * normal]
     return g
@@ -146,7 +142,7 @@ def diffusion_meta(
     zeroed = [
         n
         for n, r in enumerate(firsts)
-        if r.diffusion_source == GE_SOURCE and bvals[n] > 0 and _no_direction(r)
+        if direction_source(r.diffusion_source) == "GE" and bvals[n] > 0 and _no_direction(r)
     ]
     for n in zeroed:
         bvals[n] = 0.0
@@ -164,8 +160,9 @@ def diffusion_meta(
         return None
     # (the weighted volumes' attributes: a b = 0 volume's, or its lack of any, tell no direction)
     sources = list(dict.fromkeys(r.diffusion_source for r, b in zip(firsts, bvals) if b > 0))
-    framed = [s for s in sources if s in _PHASE_FRAME]
-    phase, notes = _phase_notes(firsts, _PHASE_FRAME[framed[0]]) if framed else ("", [])
+    framed = [s for s in sources if direction_source(s) in _PHASE_FRAME]
+    kind = _PHASE_FRAME[direction_source(framed[0])] if framed else ""
+    phase, notes = _phase_notes(firsts, kind) if framed else ("", [])
     grads = []
     for r, b in zip(firsts, bvals):
         try:
@@ -182,7 +179,7 @@ def diffusion_meta(
     if framed:
         out["source"] = "; ".join(
             s + (f" (image frame, {phase} phase encoding; converted to LPS as dcm2niix)")
-            if s in _PHASE_FRAME
+            if s in framed
             else s
             for s in sources
         )
@@ -215,7 +212,7 @@ def derived_volumes(diffusion: dict[str, Any]) -> list[int]:
     trace / ADC / isotropic images, not diffusion-weighted directions (dcm2niix: "appears to be
     derived image ADC/Isotropic (non-zero b-value with zero vector length)"). Not GE's: dcm2niix
     writes such a GE volume as b = 0, and warns of none."""
-    if str(diffusion.get("source", "")).startswith(GE_SOURCE):
+    if DIRECTION_ATTRIBUTES["GE"] in str(diffusion.get("source", "")):
         return []
     out = []
     for n, (b, g) in enumerate(zip(diffusion["bvals"], diffusion["gradients_lps"], strict=True)):

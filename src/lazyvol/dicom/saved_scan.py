@@ -78,7 +78,9 @@ __all__ = [
 #: records say whether native pixel data hold non-zero bytes past the stated image (excess_data);
 #: 27: GE phase-encoding elements ((0043,102A/102C/1083), (0018,1310/9034/9069/9081)) are read.
 #: 28: records hold PatientID (0010,0020) (two patients' images under one SeriesInstanceUID split).
-INDEX_VERSION = 28
+#: 29: an image without both standard diffusion attributes takes its direction from the vendor's
+#: private ones (a GE 27 image stating (0018,9087) held none); the source names both attributes.
+INDEX_VERSION = 29
 #: Layout of a report: 2: files named by their listing position, identities taken from the listing;
 #: 3: a volume's files may differ in pixel encoding (each frame's, ``encodings``), where 2 split them;
 #: 4: ... and in BitsStored (each frame's, ``stored_bits``), where 3 split them;
@@ -121,7 +123,9 @@ INDEX_VERSION = 28
 #: for the decoder), and a scan holding such a refusal is not saved (it was, as "remove one").
 #: 22: one SeriesInstanceUID's images of two studies or patients are split (stacked as a 4th axis
 #: before); images repeating others' headers are called copies only when their pixels agree.
-REPORT_FORMAT = 22
+#: 23: a diffusion b-value and direction come from the attributes that state them (a standard
+#: b-value hid the vendor's private direction: zero vectors, flagged derived); sources name both.
+REPORT_FORMAT = 23
 #: A frame's identity in a report whose frames all have their listing entry's identity.
 _FROM_LISTING = "listing"
 #: The frames' paths of a report whose frames are its files, in order.

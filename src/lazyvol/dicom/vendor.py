@@ -1,8 +1,13 @@
 """Diffusion attributes and vendor scaling from standard and private DICOM attributes.
 
-Standard attributes win: DiffusionBValue (0018,9087) and DiffusionGradientOrientation (0018,9089).
-Without them the vendor's private attributes are read, as dcm2niix does, but only when
+Standard attributes: DiffusionBValue (0018,9087) and DiffusionGradientOrientation (0018,9089).
+Where a file does not state both, the b-value and the direction are each taken from the
+attributes that state them, the vendor's private ones as dcm2niix reads them, but only when
 Manufacturer (0008,0070) names that vendor (a private element number means nothing otherwise):
+the direction from (0018,9089), else the vendor's; the b-value from the vendor's, else (0018,9087)
+(GE from software 27 on writes (0018,9087) on its weighted images only, and no (0018,9089);
+dcm2niix takes the private b-value where both are stated: GE's gradient length is relative to its
+(0043,1039)).
 
 - GE: b-value = first value of (0043,1039) (some software versions add 1e9 to it, removed here);
   gradient = (0019,10BB), (0019,10BC), (0019,10BD).
@@ -16,7 +21,10 @@ Manufacturer (0008,0070) names that vendor (a private element number means nothi
   the image's, rounded). Canon writes no b-value on its b = 0 images (see
   :func:`lazyvol.dicom.diffusion.diffusion_meta`).
 
-Gradients are kept as the scanner stored them (no flips, no rotation into image space).
+Gradients are kept as the scanner stored them (no flips, no rotation into image space, no
+normalisation: a GE gradient's length carries its shell, see
+:func:`lazyvol.dicom.diffusion.diffusion_meta`). The source label names the b-value's attribute,
+then the direction's (:func:`source_label`, :func:`direction_source`).
 """
 
 from __future__ import annotations
@@ -28,21 +36,49 @@ from typing import Any
 
 __all__ = [
     "canon_comment_gradient",
+    "direction_source",
     "missing_bvalue_note",
     "read_diffusion",
     "read_ge_image_kind",
     "read_philips_scale_slope",
+    "source_label",
     "vendor_of",
 ]
 
-STANDARD_SOURCE = "DiffusionBValue (0018,9087) / DiffusionGradientOrientation (0018,9089)"
-SOURCES = {
-    "GE": "GE private (0043,1039) / (0019,10BB-10BD)",
-    "SIEMENS": "Siemens private (0019,100C) / (0019,100E)",
-    "PHILIPS": "Philips private (2001,1003) / (2005,10B0-10B2)",
-    "UIH": "UIH private (0065,1009) / (0065,1037)",
-    "CANON": "DiffusionBValue (0018,9087) / Canon ImageComments (0020,4000) b=...(x,y,z)",
+#: The attributes a b-value is read from, by source.
+B_ATTRIBUTES = {
+    "standard": "DiffusionBValue (0018,9087)",
+    "GE": "GE private (0043,1039)",
+    "SIEMENS": "Siemens private (0019,100C)",
+    "PHILIPS": "Philips private (2001,1003)",
+    "UIH": "UIH private (0065,1009)",
 }
+#: The attributes a gradient direction is read from, by source.
+DIRECTION_ATTRIBUTES = {
+    "standard": "DiffusionGradientOrientation (0018,9089)",
+    "GE": "GE private (0019,10BB-10BD)",
+    "SIEMENS": "Siemens private (0019,100E)",
+    "PHILIPS": "Philips private (2005,10B0-10B2)",
+    "UIH": "UIH private (0065,1037)",
+    "CANON": "Canon ImageComments (0020,4000) b=...(x,y,z)",
+}
+
+
+def source_label(b_from: str, direction_from: str) -> str:
+    """The source of an image's diffusion values: its b-value's attributes, then its direction's
+    (keys of :data:`B_ATTRIBUTES` / :data:`DIRECTION_ATTRIBUTES`)."""
+    return f"{B_ATTRIBUTES[b_from]} / {DIRECTION_ATTRIBUTES[direction_from]}"
+
+
+def direction_source(source: str) -> str:
+    """Which attributes the direction of a :func:`source_label` came from (a key of
+    :data:`DIRECTION_ATTRIBUTES`), or "" for another source (e.g. an enhanced file's)."""
+    return next((k for k, v in DIRECTION_ATTRIBUTES.items() if source.endswith(v)), "")
+
+
+STANDARD_SOURCE = source_label("standard", "standard")
+SOURCES = {k: source_label(k, k) for k in ("GE", "SIEMENS", "PHILIPS", "UIH")}
+SOURCES["CANON"] = source_label("standard", "CANON")
 #: GE (0043,1039) b-values carry this offset on some software versions.
 GE_BVALUE_OFFSET = 1_000_000_000
 
@@ -89,59 +125,65 @@ def canon_comment_gradient(comment: str, b: float) -> list[float] | None:
     return g if all(math.isfinite(x) for x in g) else None
 
 
+def _components(r: Any, keys: Sequence[str]) -> list[float] | None:
+    """A direction written as three single-valued attributes, or None when one is missing."""
+    comps = [r.get_float(k) for k in keys]
+    return None if any(c is None for c in comps) else [float(c) for c in comps if c is not None]
+
+
+def _ge_bvalue(r: Any) -> float | None:
+    """GE's b-value: the first value of (0043,1039), its 1e9 offset removed."""
+    v = r.values("GE_BValue")
+    if not v:
+        return None
+    try:
+        bv = float(v[0])
+    except (TypeError, ValueError):
+        return None
+    return bv % GE_BVALUE_OFFSET if bv >= GE_BVALUE_OFFSET else bv
+
+
+def _private(
+    r: Any, vendor: str, standard_b: float | None
+) -> tuple[float | None, list[float] | None]:
+    """``(b_value, gradient)`` from ``vendor``'s private attributes (None where not stated)."""
+    if vendor == "GE":
+        return _ge_bvalue(r), _components(r, ("GE_GradientX", "GE_GradientY", "GE_GradientZ"))
+    if vendor == "SIEMENS":
+        return r.get_float("Siemens_BValue"), _unit_or_zero(r.get_floats("Siemens_Gradient", 3))
+    if vendor == "PHILIPS":
+        keys = ("Philips_GradientRL", "Philips_GradientAP", "Philips_GradientFH")
+        return r.get_float("Philips_BValue"), _components(r, keys)
+    if vendor == "UIH":
+        return r.get_float("UIH_BValue"), _unit_or_zero(r.get_floats("UIH_Gradient", 3))
+    if vendor == "CANON" and standard_b is not None and standard_b > 0:
+        return None, canon_comment_gradient(r.get_str("Canon_ImageComments"), standard_b)
+    return None, None
+
+
 def read_diffusion(r: Any, manufacturer: str) -> tuple[float | None, list[float] | None, str]:
     """``(b_value, gradient, source)`` of one image; ``(None, None, "")`` when it has none.
 
-    ``r`` is the header reader (``get_float`` / ``get_floats`` / ``values``).
+    ``r`` is the header reader (``get_float`` / ``get_floats`` / ``values``). The standard
+    attributes when the image states both; otherwise each value from the attributes that state it
+    (see the module notes), ``source`` naming both (:func:`source_label`).
     """
     b = r.get_float("DiffusionBValue")
     g = _unit_or_zero(r.get_floats("DiffusionGradientOrientation", 3))
-    vendor = vendor_of(manufacturer)
-    if b is not None:
-        if g is None and b > 0 and vendor == "CANON":
-            comment = canon_comment_gradient(r.get_str("Canon_ImageComments"), b)
-            if comment is not None:
-                return b, comment, SOURCES["CANON"]
+    if b is not None and g is not None:
         return b, g, STANDARD_SOURCE
-    if vendor == "GE":
-        v = r.values("GE_BValue")
-        if v:
-            try:
-                bv = float(v[0])
-            except (TypeError, ValueError):
-                bv = None
-            if bv is not None:
-                if bv >= GE_BVALUE_OFFSET:
-                    bv = bv % GE_BVALUE_OFFSET
-                comps = [r.get_float(k) for k in ("GE_GradientX", "GE_GradientY", "GE_GradientZ")]
-                grad = (
-                    None
-                    if any(c is None for c in comps)
-                    else [float(c) for c in comps if c is not None]
-                )
-                return bv, grad, SOURCES["GE"]
-    elif vendor == "SIEMENS":
-        bv = r.get_float("Siemens_BValue")
-        if bv is not None:
-            return bv, _unit_or_zero(r.get_floats("Siemens_Gradient", 3)), SOURCES["SIEMENS"]
-    elif vendor == "PHILIPS":
-        bv = r.get_float("Philips_BValue")
-        if bv is not None:
-            comps = [
-                r.get_float(k)
-                for k in ("Philips_GradientRL", "Philips_GradientAP", "Philips_GradientFH")
-            ]
-            grad = (
-                None
-                if any(c is None for c in comps)
-                else [float(c) for c in comps if c is not None]
-            )
-            return bv, grad, SOURCES["PHILIPS"]
-    elif vendor == "UIH":
-        bv = r.get_float("UIH_BValue")
-        if bv is not None:
-            return bv, _unit_or_zero(r.get_floats("UIH_Gradient", 3)), SOURCES["UIH"]
-    return None, None, ""
+    vendor = vendor_of(manufacturer)
+    private_b, private_g = _private(r, vendor, b)
+    b_from = vendor if private_b is not None else "standard"
+    if private_b is not None:
+        b = private_b
+    if b is None:
+        return None, None, ""
+    if g is not None:
+        return b, g, source_label(b_from, "standard")
+    if private_g is not None:
+        return b, private_g, source_label(b_from, vendor)
+    return b, None, SOURCES[b_from] if b_from != "standard" else STANDARD_SOURCE
 
 
 def missing_bvalue_note(manufacturer: str, missing: Sequence[int]) -> str | None:
