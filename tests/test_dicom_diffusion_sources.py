@@ -1,11 +1,15 @@
-"""Diffusion values taken from the attributes that state them, against dcm2niix and the synthetic
-truth.
+"""Diffusion values taken from the attributes that state them, and GE multi-shell gradient lengths,
+against dcm2niix and the synthetic truth.
 
 - GE from software 27 on writes the standard DiffusionBValue (0018,9087) on its weighted images,
   but the direction only in its private (0019,10BB-10BD); Philips and Siemens classic files can
   do the same with theirs. lazyvol took the standard b-value and never looked at the private
   direction: every weighted volume had a zero vector and was flagged derived. A private b-value
   with the standard direction (0018,9089) lost the direction the same way.
+- GE multi-shell (tensor.dat) series write the series' largest b-value in (0043,1039) and a lower
+  shell as a shorter gradient: its b-value is b |g|^2 (dcm2niix's ``geCorrectBvecs``, its issues
+  163 and 245). lazyvol wrote the nominal b-value and the shortened vectors.
+- Other vendors' vectors off unit length: dcm2niix keeps the b-value and normalises the direction.
 
 dcm2niix's .bval / .bvec are the reference, its b-vectors mapped to the patient frame through its
 own affine; the synthetic truth is the written b-values and directions (GE's image
@@ -22,7 +26,7 @@ import pytest
 
 import lazyvol as lv
 from lazyvol.testing import write_dicom_4d_series
-from test_dicom_vendor_diffusion import _reference, _rewrite, _written_lps
+from test_dicom_vendor_diffusion import _reference, _rewrite, _to_comments, _written_lps
 
 SHAPE = (8, 6, 3)
 _PRIVATE_B = {"GE": (0x0043, 0x1039), "PHILIPS": (0x2001, 0x1003), "SIEMENS": (0x0019, 0x100C)}
@@ -130,3 +134,75 @@ def test_a_private_b_value_differing_from_the_standard_one_is_dcm2niixs(tmp_path
     vol = lv.open(src)
     assert vol.meta["diffusion"]["bvals"] == bvals
     _check_against_dcm2niix(vol, dcm2niix, src, tmp_path)
+
+
+#: Gradient lengths around dcm2niix's limits (0.03, 0.97): b = 0 (zero vector), unit, just
+#: inside and outside, a lower shell (0.5, 0.1), too short to scale (0.02), longer than unit.
+_LENGTHS = [0.0, 1.0, 0.98, 0.9, 0.5, 0.02, 1.05, 0.031, 0.1, np.sqrt(1 / 3)]
+
+
+@pytest.mark.parametrize("orientation", ["axial", "oblique"])
+def test_ge_multi_shell_gradient_lengths_scale_the_b_value_as_dcm2niix(
+    tmp_path, dcm2niix, orientation
+):
+    g = _directions(len(_LENGTHS), 3) * np.array(_LENGTHS)[:, None]
+    nominal = [0.0] + [3000.0] * (len(_LENGTHS) - 1)
+    src = tmp_path / "s"
+    write_dicom_4d_series(
+        src, SHAPE, labels=(), bvals=nominal, bvecs=g.round(6).tolist(), vendor="GE",
+        orientation=orientation,
+    )  # fmt: skip
+    vol = lv.open(src)
+    assert any("multi-shell" in w for w in vol.meta["warnings"])
+    diff = vol.meta["diffusion"]
+    # truth: b |g|^2 rounded to a multiple of 5 (at least 5) strictly between lengths 0.03 and
+    # 0.97, the nominal b-value elsewhere; unit directions
+    lengths = np.linalg.norm(g.round(6), axis=1)
+    inside = (lengths > 0.03) & (lengths < 0.97)
+    expected_b = np.where(inside, np.maximum(5, np.round(3000 * lengths**2 / 5) * 5), nominal)
+    np.testing.assert_allclose(diff["bvals"], expected_b)
+    assert diff["bvals"][-1] == 1000.0 and diff["bvals"][4] == 750.0 and diff["bvals"][7] == 5.0
+    assert diff["shell_scaled"] == [int(n) for n in np.flatnonzero(inside)]
+    np.testing.assert_allclose(diff["gradients_lps"], _image_frame_lps(src, g.round(6)), atol=1e-5)
+    bvec = np.loadtxt(_written(vol, tmp_path / "w.nii"))
+    np.testing.assert_allclose(np.linalg.norm(bvec, axis=0), (lengths > 0).astype(float), atol=1e-5)
+    _check_against_dcm2niix(vol, dcm2niix, src, tmp_path)
+
+
+def _written(vol: lv.Volume, path: Path) -> Path:
+    vol.to_nifti(path)
+    return path.with_suffix(".bvec")
+
+
+@pytest.mark.parametrize("vendor", ["standard", "PHILIPS", "SIEMENS"])
+def test_other_vendors_keep_the_b_value_and_normalise_the_direction(tmp_path, dcm2niix, vendor):
+    g = _directions(len(_LENGTHS), 4) * np.array(_LENGTHS)[:, None]
+    bvals = [0.0] + [1000.0] * (len(_LENGTHS) - 1)
+    src = tmp_path / "s"
+    write_dicom_4d_series(
+        src, SHAPE, labels=(), bvals=bvals, bvecs=g.round(6).tolist(), vendor=vendor,
+        orientation="oblique",
+    )  # fmt: skip
+    vol = lv.open(src)
+    diff = vol.meta["diffusion"]
+    assert diff["bvals"] == bvals and "shell_scaled" not in diff
+    written = g.round(6)
+    unit = written / np.maximum(np.linalg.norm(written, axis=1, keepdims=True), 1e-12)
+    np.testing.assert_allclose(diff["gradients_lps"], unit, atol=1e-5)
+    _check_against_dcm2niix(vol, dcm2niix, src, tmp_path)
+
+
+def test_canon_image_comment_lengths_scale_the_b_value_as_dcm2niix(tmp_path, dcm2niix):
+    """dcm2niix applies its GE rule to Canon's ImageComments directions, lengths included."""
+    g = _directions(5, 5) * np.array([0.0, 1.0, 0.5, 0.9, 0.1])[:, None]
+    truth = write_dicom_4d_series(
+        tmp_path / "s", SHAPE, labels=(), bvals=[0, 1000, 1000, 1000, 1000], bvecs=g.tolist(),
+        extra={"Manufacturer": "CANON_MEC", "PatientPosition": "HFS",
+               "InPlanePhaseEncodingDirection": "COL"},
+    )  # fmt: skip
+    _rewrite(truth, _to_comments)  # (the comment's 3 decimals: lengths 0.5, 0.9, 0.1 as written)
+    vol = lv.open(tmp_path / "s")
+    assert any("multi-shell" in w for w in vol.meta["warnings"])
+    assert vol.meta["diffusion"]["bvals"] == [0.0, 1000.0, 250.0, 810.0, 10.0]
+    assert vol.meta["diffusion"]["shell_scaled"] == [2, 3, 4]
+    _check_against_dcm2niix(vol, dcm2niix, tmp_path / "s", tmp_path)

@@ -14,6 +14,7 @@ without depending on the DICOM reader.)
 
 from __future__ import annotations
 
+import math
 from collections.abc import Sequence
 from typing import Any
 
@@ -39,6 +40,10 @@ __all__ = [
 #: by the phase-encoding direction as dcm2niix's ``geCorrectBvecs`` reads them (it applies that
 #: rule to Canon's ImageComments directions too, their first two components swapped).
 _PHASE_FRAME = {"GE": "GE", "CANON": "Canon"}
+#: dcm2niix's ``geCorrectBvecs`` (GE multi-shell, its issues 163 and 245): a direction of a
+#: length strictly between these is a shortened vector of a lower shell under the series' largest
+#: b-value; its b-value is b |g|^2, rounded to a multiple of 5 (at least 5).
+_SHELL_LENGTHS = (0.03, 0.97)
 
 
 def _ge_lps(g: Sequence[float], iop: Any, phase: str) -> np.ndarray:
@@ -55,26 +60,39 @@ def _ge_lps(g: Sequence[float], iop: Any, phase: str) -> np.ndarray:
     return -g[0] * row - g[1] * col + g[2] * normal
 
 
+def _shell_b(b: float, length: float) -> float:
+    """The b-value of a direction of ``length`` under the nominal ``b`` (:data:`_SHELL_LENGTHS`):
+    ``b |g|^2`` rounded as dcm2niix rounds it, or ``b`` itself outside those lengths."""
+    if not _SHELL_LENGTHS[0] < length < _SHELL_LENGTHS[1] or b <= _ZERO_LENGTH:
+        return b
+    scaled = b * length * length
+    return 5.0 if scaled < 5 else 5.0 * math.floor((scaled + 2.5) / 5)
+
+
 def _record_lps(r: FrameRecord, phase: str) -> list[float]:
-    """A record's gradient in patient coordinates (LPS), by the attributes it came from.
+    """A record's gradient, as a unit vector in patient coordinates (LPS), by the attributes it
+    came from.
 
     GE's: :func:`_ge_lps`. Canon's ImageComments ``(x, y, z)``: dcm2niix reads it as the GE
     direction ``(y, x, z)`` (its ``nii_dicom.cpp``, checked against its .bvec on axial and oblique
     slices, either phase direction and slice order). UIH's (0065,1037): ``g0 row + g1 col + g2
     normal``, whatever the slice order (dcm2niix writes it unrotated as the .bvec, checked on
-    axial, sagittal, coronal and oblique slices). The others: as stored (already LPS).
+    axial, sagittal, coronal and oblique slices). The others: as stored (already LPS). A vector
+    of another length is normalised, as dcm2niix normalises the standard, Siemens and Philips
+    ones (its GE and UIH .bvec keep their length: the direction is the same).
     Raises ValueError for a degenerate orientation.
     """
     g = [float(x) for x in r.gradient or ()]
     kind = direction_source(r.diffusion_source)
+    lps = np.asarray(g, dtype=np.float64)
     if kind in _PHASE_FRAME and r.iop is not None:
         if kind == "CANON":
             g = [g[1], g[0], g[2]]
-        return [float(round(x, 7)) + 0.0 for x in _ge_lps(g, r.iop, phase)]
-    if kind == "UIH" and r.iop is not None:
+        lps = _ge_lps(g, r.iop, phase)
+    elif kind == "UIH" and r.iop is not None:
         row, col, normal = (np.asarray(v) for v in geo.dicom_cosines(r.iop))
-        return [float(round(x, 7)) + 0.0 for x in g[0] * row + g[1] * col + g[2] * normal]
-    return g
+        lps = g[0] * row + g[1] * col + g[2] * normal
+    return [float(round(x, 7)) + 0.0 for x in lps / np.linalg.norm(lps)]
 
 
 def _phase_notes(firsts: Sequence[FrameRecord], vendor: str) -> tuple[str, list[str]]:
@@ -117,15 +135,43 @@ def _shown(indices: Sequence[int]) -> str:
     return f"{list(indices[:8])}{' ...' if len(indices) > 8 else ''}"
 
 
+def _table(
+    firsts: Sequence[FrameRecord], bvals: list[float], phase: str
+) -> tuple[list[float], list[list[float]], list[int]]:
+    """b-values, LPS unit directions (:func:`_record_lps`) and the indices of the volumes whose
+    b-value their image-frame gradient's length scaled (:func:`_shell_b`). Raises ValueError
+    for a degenerate orientation."""
+    out_b, grads, scaled = [], [], []
+    for n, (r, b) in enumerate(zip(firsts, bvals)):
+        if b == 0 or _no_direction(r):
+            out_b.append(b)
+            grads.append([0.0, 0.0, 0.0])
+            continue
+        if direction_source(r.diffusion_source) in _PHASE_FRAME:
+            shell = _shell_b(b, float(np.linalg.norm(np.asarray(r.gradient, dtype=float))))
+            if shell != b:
+                scaled.append(n)
+                b = shell
+        out_b.append(b)
+        try:
+            grads.append(_record_lps(r, phase))
+        except ValueError as e:
+            raise ValueError(r.diffusion_source) from e
+    return out_b, grads, scaled
+
+
 def diffusion_meta(
     firsts: Sequence[FrameRecord], warnings: list[str] | None = None
 ) -> dict[str, Any] | None:
     """``meta["diffusion"]`` from one record per volume, or None when not a diffusion series.
 
     ``{"bvals": [...], "gradients_lps": [[x, y, z], ...], "source": ...}``: b-values and gradient
-    directions in the patient frame (LPS), ``[0, 0, 0]`` for b = 0 or a missing direction. Each
-    volume's direction is turned into LPS by the attributes it came from (:func:`_record_lps`);
-    doubts about image-frame directions are appended to ``warnings``. A GE image with a b-value
+    directions in the patient frame (LPS), unit vectors, ``[0, 0, 0]`` for b = 0 or a missing
+    direction. Each volume's direction is turned into LPS by the attributes it came from
+    (:func:`_record_lps`); doubts about image-frame directions are appended to ``warnings``. A GE
+    (or Canon ImageComments) gradient shorter than unit is a lower shell under the series' largest
+    b-value: its b-value is b |g|^2 (:func:`_shell_b`, as dcm2niix), its index in
+    ``"shell_scaled"``. A GE image with a b-value
     but a zero or missing direction is a b = 0 image (GE's (0043,1039) may hold the series'
     nominal b-value there): its b-value is 0, as dcm2niix writes it, its index in
     ``"ge_zero_direction"``. A volume without a b-value among volumes that state one is a b = 0
@@ -163,18 +209,15 @@ def diffusion_meta(
     framed = [s for s in sources if direction_source(s) in _PHASE_FRAME]
     kind = _PHASE_FRAME[direction_source(framed[0])] if framed else ""
     phase, notes = _phase_notes(firsts, kind) if framed else ("", [])
-    grads = []
-    for r, b in zip(firsts, bvals):
-        try:
-            grads.append([0.0, 0.0, 0.0] if b == 0 or not r.gradient else _record_lps(r, phase))
-        except ValueError:
-            if warnings is not None:
-                warnings.append(
-                    "diffusion table not kept: ImageOrientationPatient (0020,0037) is degenerate, "
-                    f"so the image-frame gradient directions ({r.diffusion_source}) have no "
-                    "patient-frame direction"
-                )
-            return None
+    try:
+        bvals, grads, scaled = _table(firsts, bvals, phase)
+    except ValueError as e:
+        if warnings is not None:
+            warnings.append(
+                "diffusion table not kept: ImageOrientationPatient (0020,0037) is degenerate, "
+                f"so the image-frame gradient directions ({e}) have no patient-frame direction"
+            )
+        return None
     out: dict[str, Any] = {"bvals": bvals, "gradients_lps": grads, "source": "; ".join(sources)}
     if framed:
         out["source"] = "; ".join(
@@ -182,6 +225,14 @@ def diffusion_meta(
             if s in framed
             else s
             for s in sources
+        )
+    if scaled:
+        out["shell_scaled"] = scaled
+        notes.append(
+            f"{kind} diffusion: {len(scaled)} volume(s) (table indices {_shown(scaled)}) have a "
+            "gradient shorter than unit length under the series' b-value: a lower shell of a "
+            "multi-shell (tensor.dat) series; their b-value is b |g|^2 and their direction g "
+            "normalised, as dcm2niix writes them"
         )
     if zeroed:
         out["ge_zero_direction"] = zeroed

@@ -125,7 +125,9 @@ INDEX_VERSION = 29
 #: before); images repeating others' headers are called copies only when their pixels agree.
 #: 23: a diffusion b-value and direction come from the attributes that state them (a standard
 #: b-value hid the vendor's private direction: zero vectors, flagged derived); sources name both.
-REPORT_FORMAT = 23
+#: 24: diffusion directions are unit vectors; a GE / Canon image-frame gradient shorter than unit
+#: (a multi-shell series' lower shell) scales its b-value to b |g|^2 (``shell_scaled``).
+REPORT_FORMAT = 24
 #: A frame's identity in a report whose frames all have their listing entry's identity.
 _FROM_LISTING = "listing"
 #: The frames' paths of a report whose frames are its files, in order.
