@@ -120,6 +120,35 @@ def test_b_value_and_direction_each_come_from_the_attributes_that_state_them(
     _check_against_dcm2niix(vol, dcm2niix, src, tmp_path)
 
 
+def test_a_ge_b0_image_with_the_nominal_b_and_a_zero_standard_direction_is_b0(tmp_path, dcm2niix):
+    """GE's b = 0 image holds the series' nominal b-value in (0043,1039); with its direction in the
+    standard (0018,9089) (zero) it was written b = 1000 and flagged derived (h36: the b = 0 rule
+    keyed on a GE direction, where the nominal b-value is the b-value attribute's quirk)."""
+    bvals = [0.0, 1000.0, 1000.0, 1000.0]
+    g = _directions(4)
+    g[0] = 0
+    src = tmp_path / "s"
+    truth = write_dicom_4d_series(
+        src, SHAPE, labels=(), bvals=bvals, bvecs=g.round(6).tolist(), vendor="GE"
+    )
+
+    def edit(ds) -> None:
+        ds.DiffusionGradientOrientation = _private_g(ds, "GE")
+        for tag in _PRIVATE_G["GE"]:
+            del ds[tag]
+        if _private_b(ds, "GE") == 0:
+            value = list(ds[_PRIVATE_B["GE"]].value)
+            value[0] = 1000  # the series' nominal b-value, as GE writes it on b = 0 images
+            ds[_PRIVATE_B["GE"]].value = value
+
+    _rewrite(truth, edit)
+    vol = lv.open(src)
+    diff = vol.meta["diffusion"]
+    assert diff["bvals"] == bvals
+    assert "derived_volumes" not in diff and diff["ge_zero_direction"] == [0]
+    _check_against_dcm2niix(vol, dcm2niix, src, tmp_path)
+
+
 @pytest.mark.parametrize("vendor", ["PHILIPS", "SIEMENS"])
 def test_a_private_b_value_differing_from_the_standard_one_is_dcm2niixs(tmp_path, dcm2niix, vendor):
     """Both stated and the standard direction absent: the private b-value, as dcm2niix reads it."""

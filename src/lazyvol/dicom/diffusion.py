@@ -24,7 +24,7 @@ from .. import geometry as geo
 from ..sidecar import fsl_bvals_bvecs, fsl_bvecs, world_gradients
 from .checks import DERIVED_NOTE
 from .records import FrameRecord
-from .vendor import DIRECTION_ATTRIBUTES, direction_source, missing_bvalue_note
+from .vendor import b_source, direction_source, missing_bvalue_note
 
 __all__ = [
     "derived_volumes",
@@ -125,6 +125,13 @@ def _phase_notes(firsts: Sequence[FrameRecord], vendor: str) -> tuple[str, list[
     return phase, notes
 
 
+def _ge(source: str) -> bool:
+    """Whether GE's private attributes gave a volume's b-value or direction: its (0043,1039)
+    holds the series' nominal b-value on a b = 0 image too (a b-value there with no direction is
+    b = 0, as dcm2niix writes it), whichever attributes the direction came from."""
+    return "GE" in (b_source(source), direction_source(source))
+
+
 def _no_direction(r: FrameRecord) -> bool:
     """True when a record states no gradient direction: none, or one of zero length."""
     g = r.gradient
@@ -185,11 +192,8 @@ def diffusion_meta(
         return None
     missing = [n for n, r in enumerate(firsts) if r.b_value is None]
     bvals = [0.0 if r.b_value is None else float(r.b_value) for r in firsts]
-    zeroed = [
-        n
-        for n, r in enumerate(firsts)
-        if direction_source(r.diffusion_source) == "GE" and bvals[n] > 0 and _no_direction(r)
-    ]
+    zeroed = [n for n, r in enumerate(firsts) if _ge(r.diffusion_source) and bvals[n] > 0]
+    zeroed = [n for n in zeroed if _no_direction(firsts[n])]
     for n in zeroed:
         bvals[n] = 0.0
     if not any(
@@ -263,7 +267,7 @@ def derived_volumes(diffusion: dict[str, Any]) -> list[int]:
     trace / ADC / isotropic images, not diffusion-weighted directions (dcm2niix: "appears to be
     derived image ADC/Isotropic (non-zero b-value with zero vector length)"). Not GE's: dcm2niix
     writes such a GE volume as b = 0, and warns of none."""
-    if DIRECTION_ATTRIBUTES["GE"] in str(diffusion.get("source", "")):
+    if any(_ge(s) for s in str(diffusion.get("source", "")).split("; ")):
         return []
     out = []
     for n, (b, g) in enumerate(zip(diffusion["bvals"], diffusion["gradients_lps"], strict=True)):

@@ -70,6 +70,12 @@ def source_label(b_from: str, direction_from: str) -> str:
     return f"{B_ATTRIBUTES[b_from]} / {DIRECTION_ATTRIBUTES[direction_from]}"
 
 
+def b_source(source: str) -> str:
+    """Which attributes the b-value of a :func:`source_label` came from (a key of
+    :data:`B_ATTRIBUTES`), or "" for another source (e.g. an enhanced file's)."""
+    return next((k for k, v in B_ATTRIBUTES.items() if source.startswith(v)), "")
+
+
 def direction_source(source: str) -> str:
     """Which attributes the direction of a :func:`source_label` came from (a key of
     :data:`DIRECTION_ATTRIBUTES`), or "" for another source (e.g. an enhanced file's)."""
