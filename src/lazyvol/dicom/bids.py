@@ -168,15 +168,8 @@ def bids_image_type(values: Sequence[str], component: str = "") -> list[str]:
     text = "_".join(str(v) for v in values)[:_IMAGE_TYPE_CHARS]
     if not text:
         return []
-    out, sep = [""], False
-    for ch in text:
-        if ch == "_":
-            sep = True
-            continue
-        if sep:
-            out.append("")
-            sep = False
-        out[-1] += ch
+    first, *rest = text.split("_")
+    out = [first, *(part for part in rest if part)]
     kind = str(component or "").upper()[:2]
     flags = {
         "MAGNITUDE": "_M_" in text or "_MAGNITUDE_" in text or kind == "MA",
