@@ -54,3 +54,32 @@ def test_stats_names_the_series_it_picked(tmp_path, capsys):
     series = json.loads(capsys.readouterr().out)["series"]
     assert series["uid"] == ds.SeriesInstanceUID and series["number"] == ds.SeriesNumber
     assert series["description"] == ds.SeriesDescription and series["modality"] == ds.Modality
+
+
+def test_text_from_files_cannot_act_on_the_terminal(tmp_path, capsys):
+    # A description or a file name holding newlines, a terminal escape sequence (clear the
+    # screen) or a right-to-left override is printed escaped: one table row per series, nothing
+    # the terminal would act on; --json keeps the text itself.
+    odd = "line one\nline two\x1b[2J\u202eevil"
+    utf8 = {"SpecificCharacterSet": "ISO_IR 192"}
+    write_dicom_series(
+        tmp_path / "study" / "a", (6, 6, 3), series_number=2, description=odd, extra=utf8
+    )
+    write_dicom_series(
+        tmp_path / "study" / "b", (6, 6, 3), series_number=3, description="plain", prefix="B"
+    )
+    (tmp_path / "study" / "notes\x1b[31m.txt").write_text("not dicom")
+    assert main(["info", str(tmp_path / "study"), "--verbose"]) == 0
+    out = capsys.readouterr().out
+    assert "\x1b" not in out and "\u202e" not in out
+    rows = [line for line in out.splitlines() if line.startswith("#")]
+    assert len(rows) == 3  # the column header and one row per series
+    assert not any(line.startswith("line two") for line in out.splitlines())
+    assert "line one\\nline two" in out and "notes\\x1b[31m.txt" in out
+    assert main(["info", str(tmp_path / "study" / "a")]) == 0
+    out = capsys.readouterr().out
+    assert "\x1b" not in out and "\u202e" not in out
+    series = [line for line in out.splitlines() if line.startswith("series")]
+    assert series == ["series          2  line one\\nline two\\x1b[2J\\u202eevil"]
+    assert main(["info", str(tmp_path / "study"), "--series", "2", "--json"]) == 0
+    assert json.loads(capsys.readouterr().out)["series"]["description"] == odd

@@ -22,9 +22,9 @@ from collections.abc import Iterator, Sequence
 from typing import TextIO
 
 from ..errors import LazyvolError
-from ._common import EXIT_ERROR, CommandError, _cli_message
+from ._common import EXIT_ERROR, CommandError, _cli_message, one_line
 from ._scheduler import _scheduler
-from ._sources import redacted_output, secrets_of, storage_options
+from ._sources import safe_output, secrets_of, storage_options
 from .info import volume_info
 from .parser import build_parser, usage_problem
 
@@ -54,7 +54,7 @@ def _one_line_warnings() -> Iterator[None]:
         file: TextIO | None = None,
         line: str | None = None,
     ) -> None:
-        text = " ".join(_cli_message(str(message)).split()).removeprefix("lazyvol: ")
+        text = one_line(" ".join(_cli_message(str(message)).split())).removeprefix("lazyvol: ")
         if text not in seen:
             seen.add(text)
             print(f"lazyvol: warning: {text}", file=file or sys.stderr)
@@ -76,6 +76,7 @@ def _run(args: argparse.Namespace) -> int:
         if args.debug:
             traceback.print_exc()
         msg = _cli_message(str(exc).strip() or type(exc).__name__).removeprefix("lazyvol: ")
+        msg = "\n".join(one_line(line) for line in msg.split("\n"))
         print(f"lazyvol: error: {msg}", file=sys.stderr)
         return EXIT_ERROR
 
@@ -97,7 +98,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         print(f"lazyvol: error: {exc}", file=sys.stderr)
         return EXIT_ERROR
     try:
-        with redacted_output(secrets):
+        with safe_output(secrets):
             try:
                 return _run(args)
             except (KeyboardInterrupt, BrokenPipeError):

@@ -12,6 +12,7 @@ import datetime as _dt
 import json
 import math
 import os
+import re
 import sys
 from collections.abc import Sequence
 from typing import Any
@@ -165,18 +166,45 @@ def _print_json(obj: Any) -> None:
 # -- text output ---------------------------------------------------------------------------------------
 
 
+#: Characters printed as escapes (\\n, \\x1b, \\u202e): the C0 and C1 controls (a DICOM
+#: description or a file name can hold newlines, tabs, and terminal escape sequences that would
+#: recolour or rewrite the terminal), the line and paragraph separators, and the bidirectional
+#: format controls (which reorder the text shown around them).
+_UNSAFE = re.compile("[\x00-\x1f\x7f-\x9f\u2028\u2029\u200e\u200f\u202a-\u202e\u2066-\u2069]")
+_UNSAFE_IN_TEXT = re.compile(
+    "[\x00-\x09\x0b-\x1f\x7f-\x9f\u2028\u2029\u200e\u200f\u202a-\u202e\u2066-\u2069]"
+)
+
+
+def _escape(m: re.Match[str]) -> str:
+    return repr(m.group())[1:-1]  # all of _UNSAFE are non-printable: repr escapes each
+
+
+def one_line(value: Any) -> str:
+    """``value`` as text for one table cell or line: every control character escaped, newlines
+    included (see ``_UNSAFE``)."""
+    return _UNSAFE.sub(_escape, str(value))
+
+
+def terminal_text(text: str) -> str:
+    """``text`` with the characters of ``_UNSAFE`` escaped, its newlines kept."""
+    return _UNSAFE_IN_TEXT.sub(_escape, text)
+
+
 def _short(value: Any, limit: int = 70) -> str:
-    text = str(value)
+    text = one_line(value)
     return text if len(text) <= limit else text[: limit - 3] + "..."
 
 
 def _print_rows(rows: Sequence[tuple[str, str]]) -> None:
+    rows = [(one_line(k), one_line(v)) for k, v in rows]
     width = max(len(k) for k, _ in rows)
     for k, v in rows:
         print(f"{k:<{width}}  {v}")
 
 
 def _table(header: Sequence[str], table: Sequence[Sequence[str]], right: set[int]) -> None:
+    table = [[one_line(c) for c in t] for t in table]
     widths = [max([len(h)] + [len(t[i]) for t in table]) for i, h in enumerate(header)]
 
     def fmt(cells: Sequence[str]) -> str:

@@ -16,7 +16,7 @@ Parsing rules (``lazyvol info --help`` repeats them):
 Credentials (values whose option name looks like one: key, secret, token, password, an
 ``Authorization`` header, ...; and a password or signature inside the URL) are replaced by ``***``
 in everything the command writes: results, ``--json``, errors, warnings, progress bars and
-``--debug`` tracebacks (:func:`redacted_output`).
+``--debug`` tracebacks (:func:`safe_output`, which also escapes control characters on stdout).
 """
 
 from __future__ import annotations
@@ -31,14 +31,14 @@ from typing import Any, TextIO, cast
 from urllib.parse import parse_qsl, urlsplit
 
 from .._location import StorageOptions, display_url, is_url
-from ._common import CommandError
+from ._common import CommandError, terminal_text
 
 __all__ = [
     "add_storage_arguments",
     "display_source",
     "is_url",
     "parse_storage_option",
-    "redacted_output",
+    "safe_output",
     "secrets_of",
     "source_kwargs",
     "storage_options",
@@ -168,18 +168,20 @@ def secrets_of(options: Mapping[str, Any] | None, sources: Sequence[str | None] 
     return sorted((s for s in found if len(s) >= 3), key=len, reverse=True)
 
 
-class _RedactingStream:
-    """A text stream that writes through to ``stream`` with every secret replaced by ``***``."""
+class _CleanStream:
+    """A text stream that writes through to ``stream`` with every secret replaced by ``***`` and,
+    with ``escape``, the characters a terminal would act on escaped (:func:`terminal_text`)."""
 
-    def __init__(self, stream: TextIO, secrets: Sequence[str]) -> None:
+    def __init__(self, stream: TextIO, secrets: Sequence[str], escape: bool) -> None:
         self._stream = stream
         self._secrets = list(secrets)
+        self._escape = escape
 
     def _clean(self, text: str) -> str:
         for secret in self._secrets:
             if secret in text:
                 text = text.replace(secret, _REDACTED)
-        return text
+        return terminal_text(text) if self._escape else text
 
     def write(self, text: str) -> int:
         self._stream.write(self._clean(text))
@@ -194,18 +196,19 @@ class _RedactingStream:
 
 
 @contextlib.contextmanager
-def redacted_output(secrets: Sequence[str]) -> Iterator[None]:
-    """Within the block, ``sys.stdout`` and ``sys.stderr`` print ``***`` for every secret.
+def safe_output(secrets: Sequence[str]) -> Iterator[None]:
+    """Within the block, ``sys.stdout`` and ``sys.stderr`` print ``***`` for every secret, and
+    ``sys.stdout`` escapes control characters other than newlines (a file name or a DICOM
+    description holding a terminal escape sequence must not act on the terminal; stderr carries
+    the progress bars' carriage returns, and its warnings and errors are escaped where printed).
 
     (A secret split across two ``write`` calls would pass; Python's printing, ``json.dump`` and
     tracebacks write each value in one call.)
     """
-    if not secrets:
-        yield
-        return
     out, err = sys.stdout, sys.stderr
-    sys.stdout = cast(TextIO, _RedactingStream(out, secrets))
-    sys.stderr = cast(TextIO, _RedactingStream(err, secrets))
+    sys.stdout = cast(TextIO, _CleanStream(out, secrets, escape=True))
+    if secrets:
+        sys.stderr = cast(TextIO, _CleanStream(err, secrets, escape=False))
     try:
         yield
     finally:
