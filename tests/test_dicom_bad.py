@@ -226,16 +226,28 @@ def test_multiframe_and_colour_are_unsupported_not_wrong(tmp_path):
 
 def test_folder_of_only_unsupported_files_is_unsupported(tmp_path):
     """A folder whose files are all valid DICOM of kinds lazyvol does not read (a deflated
-    transfer syntax, an RT Dose) is an UnsupportedError, also when reopened from the saved scan;
-    one damaged or non-DICOM file among them makes it a plain FormatError."""
+    transfer syntax, an RT Dose, objects without pixels: a structured report, an RT plan, a
+    spectroscopy object, a vendor's private non-image class as a physiological log) is an
+    UnsupportedError, also when reopened from the saved scan; one damaged or non-DICOM file
+    among them makes it a plain FormatError."""
+    from pydicom.uid import MRSpectroscopyStorage
+
     folder = tmp_path / "only"
     folder.mkdir()
     shutil.copy(get_testdata_file("image_dfl.dcm"), folder / "a.dcm")
     shutil.copy(get_testdata_file("rtdose.dcm"), folder / "b.dcm")
+    shutil.copy(get_testdata_file("test-SR.dcm"), folder / "sr.dcm")
+    shutil.copy(get_testdata_file("rtplan.dcm"), folder / "plan.dcm")
+    for name, sop in (("mrs", MRSpectroscopyStorage), ("physio", "1.3.12.2.1107.5.9.1")):
+        ds = pydicom.dcmread(get_testdata_file("MR_small.dcm"))
+        del ds.PixelData, ds.Rows, ds.Columns, ds.BitsAllocated
+        ds.SOPClassUID = ds.file_meta.MediaStorageSOPClassUID = sop
+        ds.save_as(folder / f"{name}.dcm")
     for _ in range(2):  # the first scan, then the saved report
         with pytest.raises(lv.UnsupportedError, match="no DICOM image volume") as exc:
             lv.open(folder)
         assert "Deflated" in str(exc.value) and "RT Dose" in str(exc.value)
+        assert "MR Spectroscopy Storage" in str(exc.value)
     (folder / "c.dcm").write_bytes(b"not a DICOM file at all" * 10)
     with pytest.raises(lv.FormatError, match="not a DICOM file") as exc2:
         lv.open(folder)

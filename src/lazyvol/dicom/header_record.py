@@ -175,7 +175,10 @@ def no_pixels_reason(sop_class: str, r: ValueReader, cut: str = "") -> HeaderSki
             "its file meta group or before its data set)"
         )
     else:
+        # A complete file of a class without pixels (a structured report, a spectroscopy or
+        # physiological-log object, an RT plan): valid DICOM lazyvol does not read.
         reason = f"no Pixel Data (7FE0,0010): not an image ({name})"
+        return HeaderSkip(reason, r.get_str("SeriesInstanceUID"), unsupported=True)
     return HeaderSkip(reason, r.get_str("SeriesInstanceUID"))
 
 

@@ -80,7 +80,9 @@ __all__ = [
 #: 28: records hold PatientID (0010,0020) (two patients' images under one SeriesInstanceUID split).
 #: 29: an image without both standard diffusion attributes takes its direction from the vendor's
 #: private ones (a GE 27 image stating (0018,9087) held none); the source names both attributes.
-INDEX_VERSION = 29
+#: 30: a complete file of a class without pixels (a structured report, spectroscopy, a vendor's
+#: physiological log) is skipped as valid DICOM of an unsupported kind (it was as damage).
+INDEX_VERSION = 30
 #: Layout of a report: 2: files named by their listing position, identities taken from the listing;
 #: 3: a volume's files may differ in pixel encoding (each frame's, ``encodings``), where 2 split them;
 #: 4: ... and in BitsStored (each frame's, ``stored_bits``), where 3 split them;
