@@ -168,6 +168,13 @@ def test_read_only_destination(tmp_path, monkeypatch):
     assert os.listdir(tmp_path) == []
 
 
+def test_missing_folder_is_named(tmp_path):
+    dest = tmp_path / "missing" / "x.nii"
+    with pytest.raises(WriteError, match=r"the folder .*missing does not exist; create it"):
+        lv.Volume(np.ones((3, 3, 3))).to_nifti(dest)
+    assert os.listdir(tmp_path) == []
+
+
 def test_bad_suffix(tmp_path):
     with pytest.raises(WriteError, match=r"\.nii"):
         lv.Volume(np.ones((3, 3, 3))).to_nifti(tmp_path / "x.img")

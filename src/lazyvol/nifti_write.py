@@ -325,6 +325,9 @@ def _check_destination(vol: Volume, dest: str, overwrite: bool, sidecars: bool) 
         raise WriteError(f"{dest}: file exists; pass overwrite=True to replace it (left untouched)")
     if os.path.isdir(dest):
         raise WriteError(f"{dest}: is a directory; choose a file name")
+    parent = os.path.dirname(os.path.abspath(dest))
+    if not os.path.isdir(parent):
+        raise WriteError(f"{dest}: the folder {parent} does not exist; create it first")
     extra = sidecar_paths(vol.meta, dest) if sidecars else []
     taken = [p for p in extra if os.path.lexists(p)]
     if taken and not overwrite:
