@@ -455,7 +455,7 @@ def test_pixel_data_holding_whole_frames_more_than_the_header_states_is_refused(
         ds.save_as(f)
     with pytest.raises(lv.FormatError, match=r"\(7FE0,0010\) holds \d+ bytes.*under-states"):
         lv.open(tmp_path / "s")
-    with pytest.raises(lv.FormatError, match=r"IM\d+\.dcm: the pixel element"):
+    with pytest.raises(lv.FormatError, match=r"IM\d+\.dcm: Pixel Data \(7FE0,0010\) holds"):
         lv.open(truth.files[0])
 
 
@@ -1038,3 +1038,47 @@ def test_a_byte_swapped_dtype_reads_the_values(tmp_path, dtype):
     )
     got = lv.open(tmp_path / "s", dtype=dtype).compute()
     np.testing.assert_array_equal(got, truth.scaled().astype(dtype))
+
+
+def test_missing_pixel_representation_is_not_taken_as_unsigned(tmp_path):
+    """PixelRepresentation (0028,0103) is required (pydicom refuses a file without it): a slice
+    of a signed series without it was read as unsigned (its negatives as large numbers) and
+    stacked with the others; it is skipped, naming the attribute and the fix."""
+    truth = write_dicom_series(tmp_path / "s", (10, 8, 6), dtype="int16")
+    bad = sorted(truth.files)[3]
+    ds = pydicom.dcmread(bad)
+    del ds.PixelRepresentation
+    ds.save_as(bad)
+    with pytest.raises(AttributeError):
+        _ = pydicom.dcmread(bad).pixel_array  # the reference refuses it too
+    report = lv.scan(tmp_path / "s")
+    reasons = dict(report.skipped)
+    assert "PixelRepresentation (0028,0103) missing" in reasons[str(bad)]
+    with pytest.raises(lv.LazyvolError):  # one slice short: a gap in the series
+        lv.open(tmp_path / "s")
+    with pytest.raises(lv.FormatError, match=r"PixelRepresentation \(0028,0103\) missing"):
+        lv.open(bad)
+
+
+def test_short_float_pixel_data_is_named_by_its_element(tmp_path):
+    truth = write_dicom_series(tmp_path / "s", (8, 8, 3), dtype="float32")
+    for f in truth.files:
+        ds = pydicom.dcmread(f)
+        assert "FloatPixelData" in ds
+        ds.Rows = 64
+        ds.save_as(f)
+    with pytest.raises(lv.FormatError, match=r"Float Pixel Data \(7FE0,0008\) (length|holds)"):
+        lv.open(tmp_path / "s")
+
+
+def test_mosaic_without_position_names_its_file_once(tmp_path):
+    from lazyvol.testing import write_mosaic_series
+
+    write_mosaic_series(tmp_path / "m", volumes=2)
+    bad = sorted((tmp_path / "m").iterdir())[1]
+    ds = pydicom.dcmread(bad)
+    del ds.ImagePositionPatient
+    ds.save_as(bad)
+    with pytest.raises(lv.SeriesError, match=r"in 1 mosaic file\(s\): [^,]*\.dcm; ") as exc:
+        lv.open(tmp_path / "m")
+    assert str(exc.value).count(bad.name) == 1

@@ -70,8 +70,8 @@ def excess_holds_data(rec: FrameRecord, fetch: Fetch) -> bool:
     return False
 
 
-def excess_problem(rec: FrameRecord, tag: str = "7FE0,0010") -> str | None:
-    """Why ``rec``'s native pixel element (``tag``) holds more than its header states: a whole
+def excess_problem(rec: FrameRecord, element: str = "Pixel Data (7FE0,0010)") -> str | None:
+    """Why ``rec``'s native pixel element (``element``, as messages name it) holds more than its header states: a whole
     frame or more beyond it, bytes that :func:`excess_holds_data` found holding data
     (``rec.excess_data``), or a row or more past a mosaic; None when there is no excess or it is
     padding."""
@@ -96,7 +96,7 @@ def excess_problem(rec: FrameRecord, tag: str = "7FE0,0010") -> str | None:
     else:
         return None
     return (
-        f"the pixel element ({tag}) holds {rec.pixel_length} bytes, {extra} more than the "
+        f"{element} holds {rec.pixel_length} bytes, {extra} more than the "
         f"{frame * frames} that Rows x Columns x NumberOfFrames x SamplesPerPixel x "
         f"BitsAllocated/8 = {rows}x{columns}x{frames}x{max(1, rec.samples_per_pixel)}x"
         f"{max(1, rec.bits_allocated // 8)} describe: {why}"

@@ -398,6 +398,14 @@ def make_record(
         names = ", ".join(f"{k} {_tag_str(k)}" for k in missing)
         reason = f"image attributes missing ({names}): header truncated or not an image"
         return HeaderSkip(reason, rec.series_uid)
+    if "PixelRepresentation" not in r and rec.pixel_vr not in FLOAT_PIXEL_VRS:
+        # (read as unsigned, a signed slice's negatives became large numbers beside its series)
+        return HeaderSkip(
+            "PixelRepresentation (0028,0103) missing: the file does not say whether its stored "
+            "values are signed (a required attribute; pydicom refuses the file too); add it, "
+            'e.g. `dcmodify -i "(0028,0103)=1"` for signed values, 0 for unsigned',
+            rec.series_uid,
+        )
     second = _second_pixel_element(rec, enc.little, fetch)
     if second:
         return HeaderSkip(second, rec.series_uid)

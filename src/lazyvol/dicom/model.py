@@ -29,6 +29,7 @@ __all__ = [
     "damage_skip",
     "decided_here",
     "encoding_reads",
+    "pixel_element_name",
     "pixel_encoding",
     "stored_code",
     "stored_dtype",
@@ -43,6 +44,19 @@ NATIVE_SYNTAXES = {
 DEFLATED_SYNTAX = "1.2.840.10008.1.2.1.99"
 #: VRs of Float Pixel Data (7FE0,0008) and Double Float Pixel Data (7FE0,0009) (``pixel_vr``).
 FLOAT_PIXEL_VRS = ("OF", "OD")
+#: The element holding a file's pixels, by its VR, as messages name it.
+_PIXEL_ELEMENT_NAMES = {
+    "OF": "Float Pixel Data (7FE0,0008)",
+    "OD": "Double Float Pixel Data (7FE0,0009)",
+}
+
+
+def pixel_element_name(pixel_vr: str) -> str:
+    """How a message names the element holding the pixels of a file whose pixel element has VR
+    ``pixel_vr``: Float / Double Float Pixel Data for OF / OD, else Pixel Data (7FE0,0010)."""
+    return _PIXEL_ELEMENT_NAMES.get(pixel_vr, "Pixel Data (7FE0,0010)")
+
+
 #: How the reason begins that says what tells a volume apart from the others split from its
 #: series (its echo time, image kind, stack, ...: :func:`lazyvol.dicom.grouping.split_series`).
 SPLIT_VALUES = "this volume: "

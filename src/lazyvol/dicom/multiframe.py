@@ -17,6 +17,7 @@ from typing import Any
 from .bids import XA_PE_POSITIVE, XA_SDI_SEQUENCE, acq_value, pe_positive
 from .codestream import SIZED_SYNTAXES
 from .excess import excess_problem
+from .model import pixel_element_name
 from .records import FrameRecord
 from .source import Fetch, read_local
 from .vendor import vendor_of
@@ -301,10 +302,13 @@ def _frame_ranges(rec: FrameRecord, nframes: int, fetch: Fetch) -> list[tuple[in
     if rec.transfer_syntax in _NATIVE:
         if rec.pixel_length >= 0 and rec.pixel_length < frame_bytes * nframes:
             return (
-                f"Pixel Data (7FE0,0010) length {rec.pixel_length} is shorter than {nframes} frames "
+                f"{pixel_element_name(rec.pixel_vr)} length {rec.pixel_length} is shorter than "
+                f"{nframes} frames "
                 f"x {frame_bytes} bytes"
             )
-        excess = excess_problem(rec)  # (padding is trimmed, as pydicom trims it)
+        excess = excess_problem(
+            rec, pixel_element_name(rec.pixel_vr)
+        )  # (padding is trimmed, as pydicom trims it)
         if excess:
             return excess
         ranges = [(rec.pixel_offset + i * frame_bytes, frame_bytes) for i in range(nframes)]

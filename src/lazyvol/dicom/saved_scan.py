@@ -81,7 +81,8 @@ __all__ = [
 #: 29: an image without both standard diffusion attributes takes its direction from the vendor's
 #: private ones (a GE 27 image stating (0018,9087) held none); the source names both attributes.
 #: 30: a complete file of a class without pixels (a structured report, spectroscopy, a vendor's
-#: physiological log) is skipped as valid DICOM of an unsupported kind (it was as damage).
+#: physiological log) is skipped as valid DICOM of an unsupported kind (it was as damage); an
+#: image without PixelRepresentation (0028,0103) is skipped (it was read as unsigned).
 INDEX_VERSION = 30
 #: Layout of a report: 2: files named by their listing position, identities taken from the listing;
 #: 3: a volume's files may differ in pixel encoding (each frame's, ``encodings``), where 2 split them;

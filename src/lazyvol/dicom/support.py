@@ -18,7 +18,14 @@ import numpy as np
 from .codestream import RLE_SYNTAX, SIZED_SYNTAXES, codestream_disagreement, rle_room_problem
 from .excess import excess_problem
 from .frame_table import rescale_pair
-from .model import DEFLATED_SYNTAX, FLOAT_PIXEL_VRS, NATIVE_SYNTAXES, NO_DECODER, UNDECIDED_HERE
+from .model import (
+    DEFLATED_SYNTAX,
+    FLOAT_PIXEL_VRS,
+    NATIVE_SYNTAXES,
+    NO_DECODER,
+    UNDECIDED_HERE,
+    pixel_element_name,
+)
 from .mosaic import mosaic_error
 from .records import FrameRecord
 from .source import Fetch, read_local
@@ -59,9 +66,18 @@ def geometry_missing(missing: list[FrameRecord], records: list[FrameRecord]) -> 
             "does not invent geometry, and the frames share one InstanceNumber, so "
             "instance_order=True cannot order them"
         )
+    paths = list(dict.fromkeys(plain))  # (a mosaic's tiles are records of one file)
+    if any(r.mosaic for r in missing):
+        return (
+            f"ImagePositionPatient (0020,0032) / ImageOrientationPatient (0020,0037) missing or "
+            f"malformed in {len(paths)} mosaic file(s): {file_list(paths)}{detail}; lazyvol does "
+            "not invent geometry, and a mosaic's slices are placed from its position and "
+            "orientation (its tiles share one InstanceNumber, so instance_order=True cannot "
+            "order them); re-export the series with its geometry"
+        )
     return (
         f"ImagePositionPatient (0020,0032) / ImageOrientationPatient (0020,0037) missing or "
-        f"malformed in {len(missing)} file(s): {file_list([r.path for r in missing])}{detail}; "
+        f"malformed in {len(paths)} file(s): {file_list(paths)}{detail}; "
         "lazyvol does not invent geometry. Pass instance_order=True to stack by InstanceNumber "
         "with a flagged, approximate affine"
     )
@@ -360,10 +376,8 @@ def support_error(rec: FrameRecord, fetch: Fetch = read_local) -> tuple[str, str
     if float_problem:
         return "format", float_problem
     if ts in NATIVE_SYNTAXES and rec.pixel_length < 0:
-        tag = _PIXEL_ELEMENTS[rec.pixel_vr][1] if rec.pixel_vr in _PIXEL_ELEMENTS else "7FE0,0010"
         return "format", (
-            f"{rec.path}: the pixel element ({tag}) "
-            f"has an undefined length, which only compressed (encapsulated) pixel data may have, "
+            f"{rec.path}: {pixel_element_name(rec.pixel_vr)} has an undefined length, which only compressed (encapsulated) pixel data may have, "
             f"but TransferSyntaxUID (0002,0010) is the uncompressed {ts}: the file meta is wrong "
             "(a compressed file relabelled?); re-export the file or fix its transfer syntax"
         )
@@ -384,7 +398,7 @@ def support_error(rec: FrameRecord, fetch: Fetch = read_local) -> tuple[str, str
         have = rec.pixel_length if rec.pixel_length >= 0 else rec.size - rec.pixel_offset
         if have < need_all or rec.pixel_offset + need_all > rec.size:
             return "format", (
-                f"{rec.path}: Pixel Data (7FE0,0010) holds {have} bytes but Rows x Columns x "
+                f"{rec.path}: {pixel_element_name(rec.pixel_vr)} holds {have} bytes but Rows x Columns x "
                 f"NumberOfFrames x SamplesPerPixel x BitsAllocated/8 = {rec.rows}x{rec.columns}x"
                 f"{rec.number_of_frames}x{rec.samples_per_pixel}x{nbytes} = {need_all}: the "
                 "header's dimensions are wrong or the file is truncated"
@@ -430,12 +444,13 @@ def support_error(rec: FrameRecord, fetch: Fetch = read_local) -> tuple[str, str
     need = rec.rows * rec.columns * (rec.bits_allocated // 8)
     if rec.pixel_length >= 0 and rec.pixel_length < need:
         return "format", (
-            f"{rec.path}: Pixel Data (7FE0,0010) length {rec.pixel_length} is shorter than Rows x "
+            f"{rec.path}: {pixel_element_name(rec.pixel_vr)} length {rec.pixel_length} is shorter "
+            "than Rows x "
             f"Columns x BitsAllocated/8 = {rec.rows}x{rec.columns}x{rec.bits_allocated // 8} = {need}"
         )
     if rec.pixel_offset + need > rec.size:
         return "format", (
-            f"{rec.path}: truncated: Pixel Data (7FE0,0010) needs {need} bytes from offset "
+            f"{rec.path}: truncated: {pixel_element_name(rec.pixel_vr)} needs {need} bytes from offset "
             f"{rec.pixel_offset} but the file has {rec.size} bytes"
         )
     return _excess_problem(rec)
@@ -445,8 +460,7 @@ def _excess_problem(rec: FrameRecord) -> tuple[str, str] | None:
     """("format", message) when native pixel data hold more than the header's dimensions
     describe and the rest is not padding (:func:`~.excess.excess_problem`): reading the image as
     stated would return part of the data, scrambled or cut, without a word."""
-    tag = _PIXEL_ELEMENTS[rec.pixel_vr][1] if rec.pixel_vr in _PIXEL_ELEMENTS else "7FE0,0010"
-    problem = excess_problem(rec, tag)
+    problem = excess_problem(rec, pixel_element_name(rec.pixel_vr))
     return ("format", f"{rec.path}: {problem}") if problem else None
 
 
