@@ -537,3 +537,19 @@ def test_repeated_frame_positions_without_a_label_are_refused(tmp_path):
         lv.open(truth.files[0])
     vol = lv.open(truth.files[0], instance_order=True)
     np.testing.assert_array_equal(vol.compute(), truth.stored)
+
+
+def test_a_multi_frame_file_is_listed_once(tmp_path):
+    # SeriesInfo.files lists a volume's files: an enhanced file of 12 frames x 2 volumes is one
+    # file (it was listed once per frame), as a mosaic file is; a refused one too.
+    write_enhanced_dicom(tmp_path / "e" / "e.dcm", (8, 6, 12), n_volumes=2)
+    (info,) = lv.scan(tmp_path / "e")
+    assert info.error is None and info.shape == (8, 6, 12, 2)
+    assert info.files == [str(tmp_path / "e" / "e.dcm")]
+    write_enhanced_dicom(tmp_path / "r" / "r.dcm", (8, 6, 4))
+    ds = pydicom.dcmread(tmp_path / "r" / "r.dcm")
+    for item in ds.PerFrameFunctionalGroupsSequence:
+        item.PlanePositionSequence[0].ImagePositionPatient = [0, 0, 0]
+    ds.save_as(tmp_path / "r" / "r.dcm")
+    (refused,) = lv.scan(tmp_path / "r")
+    assert refused.error and refused.files == [str(tmp_path / "r" / "r.dcm")]

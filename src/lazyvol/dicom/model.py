@@ -238,7 +238,8 @@ class SeriesInfo:
     affine : (4, 4) ndarray
         Voxel to RAS+ millimetres (identity when the geometry could not be built; see ``error``).
     files : list of str
-        Files of this volume, in slice order.
+        Files of this volume, in slice order, each once (a multi-frame file or a mosaic holds
+        several slices).
     reasons : list of str
         Why this volume was split from the others sharing its SeriesInstanceUID.
     warnings : list of str

@@ -489,7 +489,6 @@ def annotate_volume(info: Any, slots: Sequence[FrameRecord | None]) -> None:
             tiles=tuple(r.mosaic[2] if r is not None and r.mosaic else -1 for r in slots),
             mosaic=shapes.pop(),
         )
-        info.files = list(dict.fromkeys(info.files))  # one entry per file, not per tile
         info.meta["mosaic"] = {
             "slices_per_file": len({r.mosaic[2] for r in tiled if r.mosaic}),
             "mosaic_shape": list(info.frames.mosaic),

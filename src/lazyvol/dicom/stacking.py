@@ -159,7 +159,7 @@ def build_volume(
     )
     problem: Problem | None = Problem(*dup_error) if dup_error else None
     if problem is None:
-        info.files = sorted(r.path for r in records)
+        info.files = sorted({r.path for r in records})
         found = check_records(records, st.meta, st.warnings)  # values (dicom/checks.py)
         problem = Problem(*found) if found else None
     if problem is None:
@@ -472,7 +472,7 @@ def _finish(st: _Stack, volumes: Volumes, axis4: str | None) -> None:
         shape = (*shape, len(volumes))
     info.shape = shape
     info.axis4 = axis4
-    info.files = [r.path for r in ordered_frames]
+    info.files = list(dict.fromkeys(r.path for r in ordered_frames))  # a file once, not per frame
     use_fp = opts.philips_scaling == "fp"
     scale_of = {id(r): rescale_pair(r, use_fp) for r in ordered_frames}
     pairs = [scale_of[id(r)] for r in ordered_frames]
