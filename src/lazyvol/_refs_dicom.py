@@ -83,6 +83,12 @@ def _dicom_plan(vol: Any, display: str) -> Any:
             "describe every chunk with one BitsStored. Write the volume with "
             "lazyvol.open(...).to_zarr(...)"
         )
+    if plan.flip_rows:  # GE epi_pepolar, reversed polarity (lazyvol.dicom.ge_phase)
+        raise UnsupportedError(
+            f"{display}: the frames' rows are stored in reverse order (a GE epi_pepolar volume "
+            "of reversed phase-encoding polarity, UserData12 (0019,10B3)); a reference reads "
+            "them in stored order. Write the volume with lazyvol.open(...).to_zarr(...)"
+        )
     for f in dataclasses.fields(plan):
         if f.name in _DICOM_PLAN_FIELDS:
             continue

@@ -27,7 +27,7 @@ from typing import Any
 import numpy as np
 
 from .dicom_time import tm_resolution, tm_seconds
-from .ge_phase import ge_echo_spacing, ge_phase_values
+from .ge_phase import annotate_pepolar, ge_echo_spacing, ge_phase_values
 from .ge_timing import ge_record_values, ge_slice_timing
 from .model import SPLIT_VALUES
 from .mosaic import csa_floats, csa_items, private_value, raw_text
@@ -437,6 +437,7 @@ def _annotate(
             bids[key] = acq[key]
     if "_ge_polarity" in acq:
         bids["PhaseEncodingPolarityGE"] = acq["_ge_polarity"]
+    annotate_pepolar(info, frames)
     if acq.get("EchoTrainLength", 0) > 1:  # as dcm2niix, any vendor: GE writes 1 for EPI
         bids["EchoTrainLength"] = acq["EchoTrainLength"]
     bids.update(_phase_encoding(first, acq))

@@ -71,6 +71,7 @@ def frame_table(
         encodings=encodings if len(set(encodings) - {""}) > 1 else (),
         stored_bits=stored_bits if len(set(stored_bits)) > 1 else (),
         stored_types=stored_types if len(set(stored_types)) > 1 else (),
+        flip_rows=bool((first.acq or {}).get("_ge_reversed")),
     )
 
 

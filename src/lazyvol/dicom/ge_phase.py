@@ -17,6 +17,19 @@ synthetic files and on the four GE EPI series of dcm_qa_nih) reads:
   (ceil(lines / round / acceleration) x round - 1) / (lines - 1), TotalReadoutTime =
   EffectiveEchoSpacing x (ReconMatrixPE - 1).
 
+GE's ``epi_pepolar`` sequence (the ABCD prototype; dcm2niix's validation set dcm_qa_polar, its
+issue 532) stores the volumes acquired with reversed phase-encoding polarity with their rows in
+reverse order and no other sign in the header. dcm2niix (``nii_dicom.cpp``: ``epiVersionGE``,
+checked against the installed dcm2niix on a real GE series edited to be one) recognises the
+files by PulseSequenceName (0019,109C) containing "epi_pepolar" (unless the delay after slice group
+(0043,107C) is present: dcm2niix then takes the file for epiRT) and reads the mode from UserData12
+(0019,10B3), rounded: 0 forward; 1 reversed (every volume); 2 reversed then forward (volumes of odd
+TemporalPositionIdentifier (0020,0100) reversed); 3 forward then reversed (even ones reversed).
+Without a TemporalPositionIdentifier above 0, modes 2 and 3 reverse none. A reversed volume's rows
+are read in reverse order (its affine is the one its header states, as the forward volumes'), its
+polarity is the opposite of the one the file states, and under modes 2 and 3 it is a volume of its
+own (dcm2niix's SeriesNumber + 1000).
+
 The user data block is read within the element's own bytes: a block too short for the fields its
 header points at gives no polarity (dcm2niix would read on into the bytes that follow it). Without
 an acceleration or with a single phase-encoding line (dcm2niix then writes no value, or an
@@ -31,9 +44,20 @@ from typing import Any
 
 import numpy as np
 
+from .ge_timing import GROUP_DELAY
 from .mosaic import _little, _raw_bytes, raw_text
+from .records import FrameRecord
 
-__all__ = ["GE_PHASE_TAGS", "ge_echo_spacing", "ge_phase_values"]
+__all__ = [
+    "GE_PHASE_TAGS",
+    "PEPOLAR_MODES",
+    "ge_echo_spacing",
+    "ge_phase_values",
+    "annotate_pepolar",
+    "pepolar_mode",
+    "pepolar_reversed",
+    "split_reversed",
+]
 
 USER_DATA = 0x0043102A
 ECHO_SPACING = 0x0043102C
@@ -42,6 +66,9 @@ REORDERING = 0x00189034
 PARTIAL_FOURIER = 0x00189081
 ACQUISITION_MATRIX = 0x00181310
 IN_PLANE_FACTOR = 0x00189069
+PULSE_SEQUENCE = 0x0019109C
+USER_DATA_12 = 0x001910B3
+TEMPORAL_POSITION = 0x00200100
 #: The elements read for the GE phase-encoding values.
 GE_PHASE_TAGS = frozenset(
     {
@@ -52,8 +79,19 @@ GE_PHASE_TAGS = frozenset(
         PARTIAL_FOURIER,
         ACQUISITION_MATRIX,
         IN_PLANE_FACTOR,
+        PULSE_SEQUENCE,
+        USER_DATA_12,
+        TEMPORAL_POSITION,
     }
 )
+
+#: The epi_pepolar modes of UserData12 (0019,10B3), as dcm2niix names them.
+PEPOLAR_MODES = {
+    0: "forward",
+    1: "reversed",
+    2: "reversed then forward",
+    3: "forward then reversed",
+}
 
 #: dcm2niix's names of the two polarities (1: positive, as Siemens' PhaseEncodingDirectionPositive).
 POLARITY_NAMES = {1: "Unflipped", 0: "Flipped"}
@@ -126,15 +164,57 @@ def _acceleration(raw: dict[int, Any]) -> float | None:
     return None
 
 
+def _int_text(raw: dict[int, Any], tag: int) -> int | None:
+    """The first value of a DS / IS element, rounded half away from zero (C's round, as dcm2niix
+    reads it), else None."""
+    text = raw_text(raw, tag)
+    try:
+        value = float(text[0]) if text else math.nan
+    except ValueError:
+        return None
+    if not math.isfinite(value):
+        return None
+    return int(math.copysign(math.floor(abs(value) + 0.5), value))
+
+
+def pepolar_mode(raw: dict[int, Any]) -> int | None:
+    """The epi_pepolar mode of a GE file (UserData12 (0019,10B3), 0 when it states none), or None
+    when PulseSequenceName (0019,109C) names no epi_pepolar or (0043,107C) makes it epiRT."""
+    name = " ".join(raw_text(raw, PULSE_SEQUENCE) or [])
+    # (0043,107C) present with a value, whatever it is (a binary 0.0 included)
+    delay = getattr(raw.get(GROUP_DELAY), "value", None)
+    if "epi_pepolar" not in name or delay not in (None, b"", ""):
+        return None
+    return _int_text(raw, USER_DATA_12) or 0
+
+
+def pepolar_reversed(mode: int | None, volume: int | None) -> bool:
+    """Are the rows of a volume of epi_pepolar ``mode`` (:func:`pepolar_mode`) stored in reverse
+    order? ``volume``: its TemporalPositionIdentifier (0020,0100) (1 the first)."""
+    if mode == 1:
+        return True
+    if mode not in (2, 3) or volume is None or volume <= 0:
+        return False
+    return volume % 2 == (1 if mode == 2 else 0)
+
+
 def ge_phase_values(raw: dict[int, Any], scan_options: str) -> dict[str, Any]:
-    """``_pe_positive`` and ``_ge_*`` inputs of :func:`ge_echo_spacing` from one GE file."""
+    """``_pe_positive``, ``_ge_pepolar`` / ``_ge_reversed`` (:func:`pepolar_mode`) and the
+    ``_ge_*`` inputs of :func:`ge_echo_spacing` from one GE file."""
     out: dict[str, Any] = {}
+    mode = pepolar_mode(raw)
+    reversed_rows = pepolar_reversed(mode, _int_text(raw, TEMPORAL_POSITION))
+    if mode is not None:
+        out["_ge_pepolar"] = mode
+    if reversed_rows:
+        out["_ge_reversed"] = True
     order = (raw_text(raw, REORDERING) or [""])[0].upper()
     positive = {"L": 0, "R": 1}.get(order[:1])
     if positive is None:
         block = _raw_bytes(raw, USER_DATA)
         positive = user_data_polarity(block) if block else None
     if positive is not None:
+        positive = 1 - positive if reversed_rows else positive  # (acquired the other way)
         out["_pe_positive"] = positive
         out["_ge_polarity"] = POLARITY_NAMES[positive]
     spacing = _numbers(raw, ECHO_SPACING, "h")
@@ -165,3 +245,59 @@ def ge_echo_spacing(acq: dict[str, Any], recon_pe: int) -> dict[str, Any]:
         "EffectiveEchoSpacing": float(f"{ees:.6g}"),
         "TotalReadoutTime": float(f"{ees * (recon_pe - 1):.6g}"),
     }
+
+
+#: The label of a GE epi_pepolar group of reversed polarity.
+REVERSED_LABEL = "phase-encoding reversed"
+
+
+def split_reversed(keyed: dict[tuple[str, ...], list[FrameRecord]]) -> str:
+    """Split (in place) the groups of :func:`lazyvol.dicom.grouping.split_series` that hold
+    reversed GE epi_pepolar images (``_ge_reversed``): the volumes of reversed polarity are a
+    volume of their own, as dcm2niix writes them (SeriesNumber + 1000); a group of reversed
+    images only (mode 1) is relabelled too (its rows are read in reverse order: its volume id
+    changes with its data). Returns the split reason or ""."""
+    note = ""
+    for key in list(keyed):
+        recs = keyed[key]
+        rev = [r for r in recs if (r.acq or {}).get("_ge_reversed")]
+        if not rev:
+            continue
+        fwd = [r for r in recs if not (r.acq or {}).get("_ge_reversed")]
+        if fwd:
+            keyed[key] = fwd
+            note = (
+                "GE epi_pepolar UserData12 (0019,10B3) mode "
+                f"{(rev[0].acq or {}).get('_ge_pepolar')}: the volumes of reversed "
+                "phase-encoding polarity (by TemporalPositionIdentifier (0020,0100)) are a "
+                "separate volume, their rows read in reverse order (dcm2niix: SeriesNumber + 1000)"
+            )
+        else:
+            del keyed[key]
+        keyed[(*key, REVERSED_LABEL)] = rev
+    return note
+
+
+def annotate_pepolar(info: Any, frames: list[FrameRecord]) -> None:
+    """``info.meta["ge_pepolar"]`` (mode, its name, rows reversed) of an epi_pepolar volume, and
+    a warning (``info.warnings``) when a mode of both polarities (2, 3) has images that state no
+    TemporalPositionIdentifier (0020,0100): the reversed volumes are not told apart then
+    (dcm2niix stacks them alike)."""
+    acq = frames[0].acq or {}
+    mode = acq.get("_ge_pepolar")
+    if mode is None:
+        return
+    info.meta["ge_pepolar"] = {
+        "mode": mode,
+        "mode_name": PEPOLAR_MODES.get(mode, "forward"),
+        "rows_reversed": bool(acq.get("_ge_reversed")),
+    }
+    unknown = [r.path for r in frames if r.temporal_position is None or r.temporal_position <= 0]
+    if mode not in (2, 3) or not unknown:
+        return
+    info.warnings.append(
+        f"GE epi_pepolar UserData12 (0019,10B3) mode {mode} ({PEPOLAR_MODES[mode]}) holds "
+        f"volumes of both polarities, but {len(unknown)} image(s) state no "
+        f"TemporalPositionIdentifier (0020,0100) (e.g. {unknown[0]}): the reversed volumes "
+        "cannot be told apart; all are read as stored, with the forward polarity (as dcm2niix)"
+    )

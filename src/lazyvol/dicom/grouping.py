@@ -14,6 +14,7 @@ from collections.abc import Callable
 from typing import Any
 
 from .checks import same_orientation
+from .ge_phase import split_reversed
 from .model import FLOAT_PIXEL_VRS, SPLIT_VALUES
 from .records import FrameRecord
 from .stack_notes import image_count
@@ -435,6 +436,7 @@ def split_series(
     stack_note = _split_stacks(keyed)
     echo_note = _split_echo_series(keyed)
     trace_note = _split_philips_trace(keyed)
+    polarity_note = split_reversed(keyed)
     conflict_note = _split_component_conflicts(keyed)
     derived_note = _split_original_derived(keyed)
     copies_note = _split_photometric_copies(keyed)
@@ -462,6 +464,7 @@ def split_series(
         stack_note,
         echo_note,
         trace_note,
+        polarity_note,
         conflict_note,
         derived_note,
         copies_note,

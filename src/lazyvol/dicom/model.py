@@ -29,6 +29,7 @@ __all__ = [
     "damage_skip",
     "decided_here",
     "encoding_reads",
+    "mirrored",
     "pixel_element_name",
     "pixel_encoding",
     "stored_code",
@@ -149,6 +150,9 @@ class FrameTable:
     #: PixelRepresentation) of each frame (a filled-in slice: the first frame's) when the files
     #: differ; empty: every frame is stored as ``bits_allocated``/``signed`` say.
     stored_types: tuple[str, ...] = ()
+    #: Every frame's rows are stored in reverse order (GE epi_pepolar volumes of reversed
+    #: polarity, :mod:`lazyvol.dicom.ge_phase`): they are read bottom row first.
+    flip_rows: bool = False
 
     #: The per-frame columns (one entry per frame when present; empty ones stay empty).
     PER_FRAME = (
@@ -429,3 +433,14 @@ def stored_layout(code: str) -> tuple[int, bool]:
     """``(bits_allocated, signed)`` of a :func:`stored_dtype` code (a frame read as it says)."""
     kind = np.dtype(code)
     return kind.itemsize * 8, kind.kind == "i"
+
+
+def mirrored(sl: slice, n: int) -> slice:
+    """The slice selecting, from an axis of ``n`` stored in reverse order, the items ``sl``
+    selects from it in order (``stored[mirrored(sl, n)] == stored[::-1][sl]``)."""
+    picked = range(*sl.indices(n))
+    if not picked:
+        return slice(0, 0)
+    start, step = n - 1 - picked[0], -picked.step
+    stop = start + step * len(picked)
+    return slice(start, stop if stop >= 0 else None, step)

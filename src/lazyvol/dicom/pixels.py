@@ -23,7 +23,7 @@ from ..errors import FormatError, SourceChangedError, SourceNotFoundError
 from ..scaling import apply_scale, scale_into, stored_range
 from ..sources import SourceStamp, display_path
 from .codestream import frame_size_problem
-from .model import encoding_reads, stored_code, stored_layout
+from .model import encoding_reads, mirrored, stored_code, stored_layout
 
 __all__ = ["DicomPlan", "read_block"]
 
@@ -72,6 +72,8 @@ class DicomPlan(CachedHash):
     stored_types: tuple[str, ...] = ()
     #: VR of the pixel element: OF / OD (Float / Double Float Pixel Data) hold IEEE floats.
     pixel_vr: str = ""
+    #: Rows stored in reverse order (FrameTable.flip_rows): row j is read from stored row -1 - j.
+    flip_rows: bool = False
 
     @property
     def stored_code(self) -> str:
@@ -406,6 +408,8 @@ def read_block(plan: DicomPlan, index: tuple[slice, ...]) -> np.ndarray:
     # slabs reuse its pages) frame by frame, hand back its transposed view (i, j, k[, t]).
     buf = block_array(len(ts) * len(ks) * nj * ni, out_dtype).reshape(len(ts), len(ks), nj, ni)
     full = ni == plan.columns and nj == plan.rows and si.step in (None, 1) and sj.step in (None, 1)
+    if plan.flip_rows:  # the same rows, taken from the other end (never read in place)
+        sj, full = mirrored(sj, plan.rows), False
     for a, t in enumerate(ts):
         ns = [t * plan.nk + k for k in ks]
         runs = _runs_read_alike(plan, ns)
@@ -574,24 +578,3 @@ def _read_tiles(
             r0 = (trow - lo_row) * tr
             tile = block[None, r0 : r0 + tr, tcol * tc : (tcol + 1) * tc]
             _scale_into(plan, n, tile, dest[b : b + 1], out_dtype, sj, si)
-
-
-def stale_files(plan: DicomPlan) -> list[str]:
-    """Files changed since the scan (cheap check before building a graph): size, and with
-    ``plan.stamps`` the full identity (mtime, inode, ctime). Remote objects are not checked here:
-    the open that made the plan listed them just now (their reads check the ETag)."""
-    bad: list[str] = []
-    if plan.locations:
-        return bad
-    for n, (p, size) in enumerate(zip(plan.paths, plan.sizes)):
-        if not p:
-            continue
-        try:
-            st = os.stat(p)
-        except OSError:
-            bad.append(p)
-            continue
-        stamp = plan.stamps[n] if plan.stamps else None
-        if st.st_size != size or (stamp is not None and not stamp.matches(st)):
-            bad.append(p)
-    return bad

@@ -30,7 +30,7 @@ from ..volume import Volume
 from .checks import warn_derived, warn_slope_zero
 from .choose import select
 from .model import UNREAD_REASONS, FrameTable, SeriesInfo, encoding_reads, pixel_encoding
-from .pixels import DicomPlan, read_block, stale_files
+from .pixels import DicomPlan, read_block
 from .scanner import SCAN_OPTIONS, scan
 
 __all__ = ["DICOM_SLAB_BYTES", "open_dicom"]
@@ -292,6 +292,7 @@ def make_plan(
         stamps=stamps,
         tiles=frames.tiles,
         mosaic=frames.mosaic,
+        flip_rows=frames.flip_rows,
         locations=tuple(Location(p, loc.options) if p else None for p in frames.paths)
         if loc.is_remote
         else (),
@@ -312,3 +313,24 @@ def _volume_meta(info: SeriesInfo, files: list[str], scale: bool) -> dict[str, A
         warn_slope_zero(meta["rescale_slope_zero"])
     warn_derived(info.warnings)
     return meta
+
+
+def stale_files(plan: DicomPlan) -> list[str]:
+    """Files changed since the scan (cheap check before building a graph): size, and with
+    ``plan.stamps`` the full identity (mtime, inode, ctime). Remote objects are not checked here:
+    the open that made the plan listed them just now (their reads check the ETag)."""
+    bad: list[str] = []
+    if plan.locations:
+        return bad
+    for n, (p, size) in enumerate(zip(plan.paths, plan.sizes)):
+        if not p:
+            continue
+        try:
+            st = os.stat(p)
+        except OSError:
+            bad.append(p)
+            continue
+        stamp = plan.stamps[n] if plan.stamps else None
+        if st.st_size != size or (stamp is not None and not stamp.matches(st)):
+            bad.append(p)
+    return bad

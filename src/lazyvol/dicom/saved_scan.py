@@ -80,10 +80,12 @@ __all__ = [
 #: 28: records hold PatientID (0010,0020) (two patients' images under one SeriesInstanceUID split).
 #: 29: an image without both standard diffusion attributes takes its direction from the vendor's
 #: private ones (a GE 27 image stating (0018,9087) held none); the source names both attributes.
-#: 30: a complete file of a class without pixels (a structured report, spectroscopy, a vendor's
+#: 30: GE epi_pepolar images say their mode (0019,109C)/(0019,10B3) and whether their rows are
+#: stored reversed (``_ge_reversed``, from TemporalPositionIdentifier (0020,0100)).
+#: 31: a complete file of a class without pixels (a structured report, spectroscopy, a vendor's
 #: physiological log) is skipped as valid DICOM of an unsupported kind (it was as damage); an
 #: image without PixelRepresentation (0028,0103) is skipped (it was read as unsigned).
-INDEX_VERSION = 30
+INDEX_VERSION = 31
 #: Layout of a report: 2: files named by their listing position, identities taken from the listing;
 #: 3: a volume's files may differ in pixel encoding (each frame's, ``encodings``), where 2 split them;
 #: 4: ... and in BitsStored (each frame's, ``stored_bits``), where 3 split them;
@@ -130,7 +132,9 @@ INDEX_VERSION = 30
 #: b-value hid the vendor's private direction: zero vectors, flagged derived); sources name both.
 #: 24: diffusion directions are unit vectors; a GE / Canon image-frame gradient shorter than unit
 #: (a multi-shell series' lower shell) scales its b-value to b |g|^2 (``shell_scaled``).
-REPORT_FORMAT = 24
+#: 25: GE epi_pepolar volumes of reversed polarity are split off, their rows read in reverse
+#: order (``FrameTable.flip_rows``) and their polarity reversed (stacked as stored before).
+REPORT_FORMAT = 25
 #: A frame's identity in a report whose frames all have their listing entry's identity.
 _FROM_LISTING = "listing"
 #: The frames' paths of a report whose frames are its files, in order.
