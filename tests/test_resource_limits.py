@@ -136,3 +136,52 @@ def test_terabyte_headers_refused_without_growing(tmp_path):
         assert os.path.basename(cases[name]) in got["error"][1], (name, got)
         # peak RSS grew by less than 64 MiB while refusing a file claiming gigabytes to terabytes
         assert got["grew_kib"] < 64 * 1024, (name, got)
+
+
+def test_an_element_length_claim_is_bounded_by_the_file(tmp_path):
+    """An element whose length claims 2-4 GiB in a 10 kB file: the header reader that takes over
+    from the walker (pydicom, for an implicit-VR file and a remote object) read it with
+    ``fp.read(length)``, which allocates the claim first: a MemoryError under an address-space
+    limit, the file skipped as 'unreadable DICOM header (MemoryError): '. It reads short now, as
+    a truncated file does, and the skip names the element."""
+    import struct
+
+    from pydicom.data import get_testdata_file
+
+    data = Path(get_testdata_file("MR_small_implicit.dcm")).read_bytes()
+    cases = {}
+    for claim in (0x7FFFFFF0, 0xFFFFFFF0):
+        i = data.find(struct.pack("<HH", 0x0020, 0x0032))  # ImagePositionPatient, implicit VR
+        path = tmp_path / f"claim_{claim:x}.dcm"
+        path.write_bytes(data[: i + 4] + struct.pack("<L", claim) + data[i + 8 :])
+        cases[str(path)] = claim
+    code = textwrap.dedent(
+        """
+        import json, resource, sys, warnings
+        warnings.simplefilter("ignore")
+        import lazyvol as lv
+        resource.setrlimit(resource.RLIMIT_AS, (2 << 30, 2 << 30))
+        out = {}
+        for path in json.loads(sys.argv[1]):
+            try:
+                lv.open(path)
+                out[path] = None
+            except lv.LazyvolError as exc:
+                out[path] = [type(exc).__name__, str(exc)]
+        print(json.dumps(out))
+        """
+    )
+    env = dict(os.environ, PYTHONPATH=SRC_DIR)
+    proc = subprocess.run(
+        [sys.executable, "-c", code, json.dumps(list(cases))],
+        capture_output=True,
+        text=True,
+        env=env,
+        timeout=120,
+    )
+    assert proc.returncode == 0, proc.stderr
+    res = json.loads(proc.stdout.strip().splitlines()[-1])
+    for path in cases:
+        kind, msg = res[path]
+        assert kind == "FormatError" and "MemoryError" not in msg, msg
+        assert "truncated inside ImagePositionPatient (0020,0032)" in msg, msg

@@ -315,6 +315,24 @@ def _gzipped_dicom(fp: Any) -> HeaderSkip | None:
     )
 
 
+class _Bounded:
+    """The open file ``fp`` of ``size`` bytes whose reads never ask for more than it holds:
+    pydicom reads a value with ``fp.read(length)``, and Python's readers allocate ``length``
+    bytes first (a 9 kB file whose element claimed 2 GiB allocated 2 GiB, a MemoryError under
+    an address-space limit). A claim past the end then reads short, as a truncated file does."""
+
+    def __init__(self, fp: Any, size: int) -> None:
+        self._fp = fp
+        self._size = size
+
+    def read(self, n: int | None = -1) -> bytes:
+        left = max(0, self._size - self._fp.tell())
+        return bytes(self._fp.read(left if n is None or n < 0 else min(n, left)))
+
+    def __getattr__(self, name: str) -> Any:  # seek, tell, name, ...
+        return getattr(self._fp, name)
+
+
 def _read_with_pydicom(fp: Any) -> tuple[Parsed | None, Any, int, bytes] | HeaderSkip:
     """Parse the open file ``fp`` with pydicom (element generator, else dcmread):
     ``(parsed, ds, pixel element position, its first 12 bytes)`` or a skip.
@@ -323,6 +341,8 @@ def _read_with_pydicom(fp: Any) -> tuple[Parsed | None, Any, int, bytes] | Heade
     told apart from its first bytes before pydicom is imported: importing it costs a fresh
     process 0.15-0.6 s (it brings PIL and requests), more than scanning a whole series."""
     ds: Any = None
+    fp = _Bounded(fp, fp.seek(0, 2))
+    fp.seek(0)
     head = fp.read(132)
     has_preamble = head[128:132] == b"DICM"
     if not has_preamble and head[:2] == b"\x1f\x8b":
