@@ -549,3 +549,22 @@ def test_rle_frames_longer_than_rows_and_columns_are_refused_when_read(
     vol = lv.open(target)
     with pytest.raises(lv.FormatError, match=r"RLE segments decode to 1920 bytes a plane but Rows"):
         vol.compute()
+
+
+@pytest.mark.parametrize(
+    ("name", "label", "found"),
+    [
+        ("MR_small_jp2klossless.dcm", "1.2.840.10008.1.2.4.50", "a JPEG 2000 codestream"),
+        ("MR_small_jpeg_ls_lossless.dcm", "1.2.840.10008.1.2.4.90", "a JPEG codestream"),
+        ("MR_small_jp2klossless.dcm", "1.2.840.10008.1.2.4.80", "a JPEG 2000 codestream"),
+    ],
+)
+def test_a_codestream_of_another_family_than_its_syntax_is_refused(tmp_path, name, label, found):
+    # A JPEG 2000 frame labelled JPEG Baseline decoded (the decoder looks at the data) into values
+    # 32768 below the original's, with no error; a frame is the codestream its syntax names.
+    ds = pydicom.dcmread(get_testdata_file(name))
+    ds.file_meta.TransferSyntaxUID = label
+    ds.save_as(tmp_path / "x.dcm")
+    with pytest.raises(lv.FormatError, match=f"holds {found}, but TransferSyntaxUID") as exc:
+        lv.open(tmp_path / "x.dcm")
+    assert "x.dcm" in str(exc.value)

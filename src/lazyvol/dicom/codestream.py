@@ -84,6 +84,9 @@ def codestream_disagreement(
     """Why a compressed frame's header does not describe it (its codestream states another size
     than ``rows`` x ``columns``, a precision beyond ``bits_allocated`` or another number of
     components than ``samples``), or None (they agree, or the codestream does not say)."""
+    kind = _family_problem(syntax, frame)
+    if kind:
+        return kind
     head = codestream_header(syntax, frame)
     if head is None:
         return None
@@ -106,6 +109,37 @@ def codestream_disagreement(
             + fix.format("SamplesPerPixel and PhotometricInterpretation")
         )
     return None
+
+
+#: JP2 signature box (ISO 15444-1 I.5.1), the start of a JP2 file.
+_JP2_SIGNATURE = b"\x00\x00\x00\x0cjP  "
+
+
+def _family(frame: bytes) -> str:
+    """The codestream family the first bytes of ``frame`` start (``""``: none known)."""
+    if frame[:2] == b"\xff\xd8":
+        return "JPEG"  # SOI: JPEG and JPEG-LS alike
+    if frame[:4] == b"\xff\x4f\xff\x51" or frame[:12].startswith(_JP2_SIGNATURE):
+        return "JPEG 2000"
+    return ""
+
+
+def _family_problem(syntax: str, frame: bytes) -> str | None:
+    """Why a frame is not the codestream its transfer syntax names (a JPEG 2000 codestream
+    labelled JPEG Baseline decoded, through a decoder that looks at the data, into values off by
+    32768 with no error), or None. Only frames whose first bytes were read are judged."""
+    want = "JPEG" if syntax in _JPEG else "JPEG 2000" if syntax in _J2K else ""
+    if not want or len(frame) < 4:
+        return None
+    got = _family(frame)
+    if got == want:
+        return None
+    what = f"a {got} codestream" if got else f"no {want} codestream (it starts {frame[:4].hex()})"
+    return (
+        f"compressed frame holds {what}, but TransferSyntaxUID (0002,0010) {syntax} says "
+        f"{want}: the header does not describe its pixels; fix the transfer syntax or "
+        "re-encode the file"
+    )
 
 
 def _jpeg_header(src: bytes) -> CodestreamHeader | None:
