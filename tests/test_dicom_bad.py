@@ -1082,3 +1082,29 @@ def test_mosaic_without_position_names_its_file_once(tmp_path):
     with pytest.raises(lv.SeriesError, match=r"in 1 mosaic file\(s\): [^,]*\.dcm; ") as exc:
         lv.open(tmp_path / "m")
     assert str(exc.value).count(bad.name) == 1
+
+
+@pytest.mark.parametrize(
+    ("keyword", "tag", "size"),
+    [("PixelRepresentation", (0x0028, 0x0103), 10), ("RescaleSlope", (0x0028, 0x1053), 0)],
+)
+def test_an_attribute_after_the_pixels_is_refused_not_missed(tmp_path, keyword, tag, size):
+    """Elements ascend; one the scan reads written after Pixel Data (a broken writer) was never
+    seen (read up to the pixels): PixelRepresentation there read signed values as unsigned, a
+    RescaleSlope there was dropped, while pydicom, which reads every element, takes it."""
+    import struct
+
+    truth = write_dicom_series(tmp_path / "s", (8, 6, 3), dtype="int16", slope=2.0)
+    f = truth.files[1]
+    data = Path(f).read_bytes()
+    at = data.find(struct.pack("<HH", *tag))
+    length = size or 8 + struct.unpack("<H", data[at + 6 : at + 8])[0]
+    elem = data[at : at + length]
+    Path(f).write_bytes(data[:at] + data[at + length :] + elem)
+    ds = pydicom.dcmread(f)
+    assert ds[tag].keyword == keyword  # pydicom reads it, out of order
+    reasons = dict(lv.scan(tmp_path / "s").skipped)
+    assert (
+        f"{keyword} ({tag[0]:04X},{tag[1]:04X}), an attribute lazyvol reads, follows"
+        in (reasons[str(f)])
+    )

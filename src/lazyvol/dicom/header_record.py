@@ -21,6 +21,7 @@ from .header_values import (
     _PIXEL_TAGS,
     _TAG,
     DICOMDIR_SOP_CLASS,
+    HEADER_TAGS,
     NOT_PLAIN_STACKS,
     Parsed,
     ValueReader,
@@ -398,6 +399,9 @@ def make_record(
         names = ", ".join(f"{k} {_tag_str(k)}" for k in missing)
         reason = f"image attributes missing ({names}): header truncated or not an image"
         return HeaderSkip(reason, rec.series_uid)
+    second = _second_pixel_element(rec, enc.little, fetch)
+    if second:
+        return HeaderSkip(second, rec.series_uid)
     if "PixelRepresentation" not in r and rec.pixel_vr not in FLOAT_PIXEL_VRS:
         # (read as unsigned, a signed slice's negatives became large numbers beside its series)
         return HeaderSkip(
@@ -406,16 +410,18 @@ def make_record(
             'e.g. `dcmodify -i "(0028,0103)=1"` for signed values, 0 for unsigned',
             rec.series_uid,
         )
-    second = _second_pixel_element(rec, enc.little, fetch)
-    if second:
-        return HeaderSkip(second, rec.series_uid)
     rec.excess_data = excess_holds_data(rec, fetch)  # (before its frames or tiles are made)
     return expand(rec, enc.raw, fetch)
 
 
+#: The attributes the header scan reads (before the pixel element, where they belong).
+_READ_TAGS = frozenset(HEADER_TAGS)
+
+
 def _second_pixel_element(rec: FrameRecord, little: bool, fetch: Fetch) -> str:
-    """Why a file holding another pixel element right after the one found is refused ("" when it
-    does not): lazyvol reads the first, pydicom the last, so their values would differ without a
+    """Why a file holding another pixel element, or an attribute the scan reads, right after the
+    one found is refused ("" when it does not): lazyvol reads the first pixel element and the
+    attributes before it, pydicom the last and every one, so their values would differ without a
     word. Only bytes past the element are read (8 of them), and only when the file has them."""
     end = rec.pixel_offset + rec.pixel_length
     if rec.pixel_length < 0 or rec.size - end < 8:
@@ -424,7 +430,17 @@ def _second_pixel_element(rec: FrameRecord, little: bool, fetch: Fetch) -> str:
     if len(head) < 4:
         return ""
     group, element = struct.unpack(f"{'<' if little else '>'}HH", head[:4])
-    if (group << 16 | element) not in _PIXEL_TAGS:
+    tag = group << 16 | element
+    if tag in _READ_TAGS and tag < 0x7FE00000:
+        # (elements ascend: a reader stops at the pixels; pydicom reads on and takes it)
+        name = next((f"{k} " for k, t in _TAG.items() if t == tag), "")
+        return (
+            f"{name}({group:04X},{element:04X}), an attribute lazyvol reads, follows the pixel "
+            f"element at byte {rec.pixel_offset}: the data set's elements are out of order (a "
+            "reader stopping at the pixels misses it, pydicom takes it); the file is malformed, "
+            "re-export it"
+        )
+    if tag not in _PIXEL_TAGS:
         return ""
     return (
         f"a second pixel element ({group:04X},{element:04X}) follows the one at byte "
