@@ -26,7 +26,7 @@ from typing import Any
 
 import numpy as np
 
-from .dicom_time import tm_resolution, tm_seconds
+from .dicom_time import acquired, tm_resolution, tm_seconds
 from .ge_phase import annotate_pepolar, ge_echo_spacing, ge_phase_values
 from .ge_timing import ge_record_values, ge_slice_timing
 from .model import SPLIT_VALUES
@@ -321,9 +321,13 @@ def _slice_timing_from_acquisition_time(
     span less than TR; dcm2niix does so for no other vendor, see :data:`ACQUISITION_TIME_VENDORS`).
     None, unlike dcm2niix, when the times are written too coarsely to tell slices apart (whole
     seconds for slices 0.2 s apart, as an anonymiser or exporter cuts them): the times would
-    put several slices at one moment, a wrong SliceTiming no warning would flag."""
-    secs = [tm_seconds(r.acquisition_time) if r is not None else None for r in base]
-    if any(t is None for t in secs) or not tr:
+    put several slices at one moment, a wrong SliceTiming no warning would flag. Times are
+    compared by date and time when every slice states its date (a volume acquired across
+    midnight); undated times of day that may cross it (:func:`acquired`) give none."""
+    if any(r is None for r in base) or not tr:
+        return None
+    secs, wrap = acquired([r for r in base if r is not None])
+    if wrap or any(t is None for t in secs):
         return None
     step = tm_resolution([r.acquisition_time for r in base if r is not None])
     if step >= float(tr) / max(1, len(base)):  # (the mean slice interval of a single-band run)
@@ -457,11 +461,13 @@ def _annotate(
         timing = ge_slice_timing(list(slots[:nk]), _acq, {**acq, **bids})
     if timing is not None:
         bids["SliceTiming"] = timing
-    # every frame: an enhanced file's frames carry their own FrameAcquisitionDateTime
-    times = [tm_seconds(r.acquisition_time) for r in frames]
-    known = [t for t in times if t is not None]
-    if known:
-        t = min(known)
+    # every frame: an enhanced file's frames carry their own FrameAcquisitionDateTime; the
+    # earliest by date and time when every frame states its date (across midnight); none when
+    # undated times of day may cross midnight (which is the earliest is unknown)
+    stamps, wrap = acquired(frames)
+    known = [(s, r) for s, r in zip(stamps, frames, strict=True) if s is not None and not wrap]
+    t = tm_seconds(min(known, key=lambda sr: sr[0])[1].acquisition_time) if known else None
+    if t is not None:
         bids["AcquisitionTime"] = f"{int(t // 3600):02d}:{int(t % 3600 // 60):02d}:{t % 60:09.6f}"
     if first.iop is not None:
         bids["ImageOrientationPatientDICOM"] = list(first.iop)

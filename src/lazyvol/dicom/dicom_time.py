@@ -1,12 +1,40 @@
-"""DICOM TM values (AcquisitionTime and the like) as seconds since midnight: one parser for the
-volume order (:mod:`~lazyvol.dicom.ordering`), the BIDS timing (:mod:`~lazyvol.dicom.bids`) and
-the slice times of a UIH GRID (:mod:`~lazyvol.dicom.grid`)."""
+"""DICOM TM, DA and DT values as numbers: one parser for the volume order
+(:mod:`~lazyvol.dicom.ordering`), the BIDS timing (:mod:`~lazyvol.dicom.bids`) and the slice times
+of a UIH GRID (:mod:`~lazyvol.dicom.grid`).
+
+A time of day alone (AcquisitionTime (0008,0032)) does not order images acquired across midnight
+(CT perfusion, dynamic PET): 00:00:05 sorts before 23:59:55. :func:`acquired` places the images of
+one set on one timeline, by date and time when every image states its date, and says when the
+times of day of a set that states none span more than :data:`WRAP_SPAN` (the set may cross
+midnight, and the times of day do not tell in which order its images were acquired).
+"""
 
 from __future__ import annotations
 
+import datetime
+import re
 from collections.abc import Sequence
 
-__all__ = ["tm_resolution", "tm_seconds"]
+from .records import FrameRecord
+
+__all__ = [
+    "WRAP_SPAN",
+    "acquired",
+    "da_day",
+    "dt_instant",
+    "stated_datetime",
+    "tm_resolution",
+    "tm_seconds",
+    "wrap_note",
+]
+
+#: Times of day of one set spanning more than this (s): no acquisition lasts half a day, so the
+#: set likely crosses midnight.
+WRAP_SPAN = 12 * 3600.0
+_DAY = 86400.0
+#: DT: the date, the hour and optionally minutes and seconds (a fraction only after seconds),
+#: and an optional UTC offset.
+_DT = re.compile(r"(\d{8})(\d{2}(?:\d{2}(?:\d{2}(?:\.\d+)?)?)?)([+-]\d{4})?")
 
 
 def tm_seconds(value: str | None) -> float | None:
@@ -31,3 +59,79 @@ def tm_resolution(values: Sequence[str | None]) -> float:
     """The coarsest resolution (s) of DICOM TM values: 1 for HHMMSS, 0.001 for HHMMSS.FFF."""
     digits = [len(v.strip().partition(".")[2]) for v in values if v]
     return 10.0 ** -min(digits) if digits else 1.0
+
+
+def da_day(value: str | None) -> int | None:
+    """The day number (proleptic Gregorian ordinal) of a DICOM DA (``YYYYMMDD``, also the old
+    ``YYYY.MM.DD``), or None for an empty or malformed value (not a calendar date)."""
+    text = str(value or "").strip().replace(".", "")
+    if len(text) != 8 or not text.isdigit():
+        return None
+    try:
+        return datetime.date(int(text[:4]), int(text[4:6]), int(text[6:])).toordinal()
+    except ValueError:
+        return None
+
+
+def dt_instant(value: str | None) -> tuple[int, float] | None:
+    """The day number (as :func:`da_day`) and the seconds into that day of a DICOM DT
+    (``YYYYMMDDHHMMSS.FFFFFF&ZZXX``) that states a date and at least the hour, in UTC when it
+    states its offset (the seconds then may fall outside 0..86400); None for an empty, partial (a
+    date alone) or malformed value. Two parts: seconds since a distant epoch in one float would
+    lose the microseconds."""
+    m = _DT.fullmatch(str(value or "").strip())
+    if m is None:
+        return None
+    day, seconds = da_day(m.group(1)), tm_seconds(m.group(2))
+    if day is None or seconds is None:
+        return None
+    offset = 0.0
+    if m.group(3):
+        hh, mm = int(m.group(3)[1:3]), int(m.group(3)[3:])
+        if hh > 14 or mm > 59:
+            return None
+        offset = (hh * 3600.0 + mm * 60.0) * (1 if m.group(3)[0] == "+" else -1)
+    return day, seconds - offset
+
+
+def stated_datetime(date: str, time: str, date_time: str) -> str:
+    """When an image was acquired, as a DICOM DT: AcquisitionDate (0008,0022) + AcquisitionTime
+    (0008,0032) (``date``, ``time``) when both are valid, else AcquisitionDateTime (0008,002A)
+    (``date_time``) when it states a date and time, else "". The date and the time always come
+    from one pair: a date taken from another attribute (ContentDate, SeriesDate) can be the day
+    before or after the time's (a reconstruction after midnight, a series started before it)."""
+    day, tm = date.strip().replace(".", ""), time.strip().replace(":", "")
+    if da_day(day) is not None and tm_seconds(tm) is not None:
+        return day + tm
+    return date_time.strip() if dt_instant(date_time) is not None else ""
+
+
+def wrap_note(seconds: Sequence[float], attribute: str = "AcquisitionTime (0008,0032)") -> str:
+    """Why times of day (seconds since midnight) of one set do not order it: they span more than
+    :data:`WRAP_SPAN` with no date to place them; "" when they do not."""
+    if not seconds or max(seconds) - min(seconds) <= WRAP_SPAN:
+        return ""
+    return (
+        f"{attribute} values run from {_clock_text(min(seconds))} to "
+        f"{_clock_text(max(seconds))} and no date is stated (AcquisitionDate (0008,0022) or "
+        "AcquisitionDateTime (0008,002A) missing or malformed in some image): the images were "
+        "likely acquired across midnight, which times of day cannot order (an anonymiser may "
+        "have removed the dates: export the series with them)"
+    )
+
+
+def _clock_text(seconds: float) -> str:
+    return f"{int(seconds // 3600):02d}:{int(seconds % 3600 // 60):02d}:{seconds % 60:04.1f}"
+
+
+def acquired(records: Sequence[FrameRecord]) -> tuple[list[float | None], str]:
+    """When each of ``records`` (one set: a series' images) was acquired, on one timeline: seconds
+    from the start of the earliest one's day, by their date and time (:attr:`FrameRecord.acquisition_datetime`) when every record states
+    them, else their time of day (AcquisitionTime; None where missing or malformed). The second
+    value is :func:`wrap_note` of times of day ("" for dated records)."""
+    dated = [dt_instant(r.acquisition_datetime) for r in records]
+    if records and all(d is not None for d in dated):
+        first = min(d[0] for d in dated if d is not None)
+        return [(d[0] - first) * _DAY + d[1] for d in dated if d is not None], ""
+    times = [tm_seconds(r.acquisition_time) for r in records]
+    return times, wrap_note([t for t in times if t is not None])

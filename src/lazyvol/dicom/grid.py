@@ -25,7 +25,7 @@ from typing import Any
 
 import numpy as np
 
-from .dicom_time import tm_resolution, tm_seconds
+from .dicom_time import tm_resolution, tm_seconds, wrap_note
 from .mosaic import raw_text
 from .records import FrameRecord
 from .tiles import GRID_MARK, fail, is_uih, is_vframe, tile_layout
@@ -99,7 +99,9 @@ def _item_position(item: Any) -> list[float] | None:
 
 
 def _item_seconds(items: list[Any]) -> list[float] | None:
-    """Each item's AcquisitionTime as seconds since midnight; None unless every item has one."""
+    """Each item's AcquisitionTime as seconds since midnight; None unless every item has one, and
+    when they may cross midnight (:func:`~lazyvol.dicom.dicom_time.wrap_note`: the items state
+    no date, and which slice came first is unknown)."""
     try:
         text = [str(it.get("AcquisitionTime") or "") for it in items]
     except Exception:
@@ -108,6 +110,8 @@ def _item_seconds(items: list[Any]) -> list[float] | None:
     if any(s is None for s in secs):
         return None
     rel = [float(s) for s in secs if s is not None]
+    if wrap_note(rel):
+        return None
     gaps = sorted({round(b - a, 9) for a in rel for b in rel if b > a})
     if not gaps or gaps[0] <= tm_resolution(text):
         return None  # one time for all, or times written too coarsely to tell slices apart

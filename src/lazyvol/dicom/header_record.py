@@ -15,6 +15,7 @@ from typing import Any
 
 from ..sources import SourceStamp
 from . import bids, grid, mosaic
+from .dicom_time import stated_datetime
 from .excess import excess_holds_data
 from .header_values import (
     _LONG_VRS,
@@ -234,6 +235,11 @@ def fill_record(
         ctime_ns=int(ident.ctime_ns),
         etag=ident.etag,
         patient_id=patient_token(r.get_str("PatientID")),
+        acquisition_datetime=stated_datetime(
+            r.get_str("AcquisitionDate"),
+            r.get_str("AcquisitionTime"),
+            r.get_str("AcquisitionDateTime"),
+        ),
     )
     if rec.pixel_vr in FLOAT_PIXEL_VRS:
         # IEEE floats use every allocated bit: BitsStored, HighBit and PixelRepresentation do not

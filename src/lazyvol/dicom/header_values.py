@@ -62,6 +62,9 @@ STANDARD_TAGS: dict[str, tuple[int, str]] = {
     "EchoNumbers": (0x00180086, "IS"),
     "DiffusionBValue": (0x00189087, "FD"),
     "AcquisitionTime": (0x00080032, "TM"),
+    # the date of AcquisitionTime (images acquired across midnight), and the date and time in one
+    "AcquisitionDate": (0x00080022, "DA"),
+    "AcquisitionDateTime": (0x0008002A, "DT"),
     "FrameOfReferenceUID": (0x00200052, "UI"),
     "SharedFunctionalGroupsSequence": (0x52009229, "SQ"),
     "PerFrameFunctionalGroupsSequence": (0x52009230, "SQ"),

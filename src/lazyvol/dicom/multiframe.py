@@ -16,6 +16,7 @@ from typing import Any
 
 from .bids import XA_PE_POSITIVE, XA_SDI_SEQUENCE, acq_value, pe_positive
 from .codestream import SIZED_SYNTAXES
+from .dicom_time import stated_datetime
 from .excess import excess_problem
 from .model import pixel_element_name
 from .records import FrameRecord
@@ -465,9 +466,12 @@ def _frame_record(
     if rec.manufacturer.upper().startswith("PHILIPS"):
         ss = _philips_scale_slope(groups)
         fr.philips_scale_slope = ss if ss is not None else rec.philips_scale_slope
-    acq = _frame_time(_find(groups, "FrameContentSequence", "FrameAcquisitionDateTime"))
+    stamp = _find(groups, "FrameContentSequence", "FrameAcquisitionDateTime")
+    acq = _frame_time(stamp)
     if acq is not None:
         fr.acquisition_time = acq
+        # the whole value, date included (the frame's own, never the file's date with its time)
+        fr.acquisition_datetime = stated_datetime("", "", str(stamp or ""))
     trig = _num(_find(groups, "CardiacSynchronizationSequence", "NominalCardiacTriggerDelayTime"))
     fr.trigger_time = trig if trig is not None else rec.trigger_time
     # the file's InstanceNumber (volumes stored one file each are ranked by it, then frame)

@@ -21,6 +21,14 @@ Rules, tried in this order (the first consistent one wins, as in dcm2niix):
    the numbers are distinct at each position and number the images either volume by volume or
    position by position (``instance_order=True`` accepts any numbering).
 
+Acquisition times are compared by date and time when every image states its date (AcquisitionDate
+(0008,0022), AcquisitionDateTime (0008,002A), an enhanced frame's FrameAcquisitionDateTime; see
+:func:`~lazyvol.dicom.dicom_time.acquired`), so a series acquired across midnight keeps its order.
+When no date is stated and the times of day span more than 12 hours, the times do not order the
+volumes (the AcquisitionTime rank is not tried, and diffusion volumes keep their InstanceNumber
+order) and a warning says so when a rule orders them all the same: the day of each image would be
+a guess.
+
 When a time rule (TemporalPositionIdentifier, TriggerTime, AcquisitionNumber, AcquisitionTime)
 orders the volumes and a consistent InstanceNumber numbering orders or groups them otherwise, the
 order is kept and a warning says so: dcm2niix goes by InstanceNumber, and headers that contradict
@@ -44,7 +52,7 @@ from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
-from .dicom_time import tm_seconds
+from .dicom_time import acquired
 from .records import FrameRecord
 
 __all__ = ["Axis4Order", "RULE_NAMES", "order_volumes", "stated"]
@@ -131,14 +139,35 @@ _REPORTED: tuple[tuple[str, Callable[[FrameRecord], Any]], ...] = (
 )
 
 
-def _acq_rank_key(r: FrameRecord) -> tuple[float, int, int, str]:
-    t = tm_seconds(r.acquisition_time)
-    return (
-        t if t is not None else float("inf"),
-        r.instance_number if r.instance_number is not None else 1 << 62,
-        r.frame,
-        r.path,
-    )
+#: The acquisition order of an image: its time, InstanceNumber, frame and path.
+RankKey = Callable[[FrameRecord], tuple[float, int, int, str]]
+
+
+@dataclass(frozen=True)
+class _Clock:
+    """When the images of the series being ordered were acquired (:func:`acquired`), by record."""
+
+    seconds: dict[int, float | None]
+    #: Why their times do not order them (undated times of day spanning more than 12 h), or "".
+    wrap: str
+
+    @classmethod
+    def of(cls, groups: Sequence[Sequence[FrameRecord]]) -> _Clock:
+        flat = [r for g in groups for r in g]
+        seconds, wrap = acquired(flat)
+        return cls({id(r): t for r, t in zip(flat, seconds, strict=True)}, wrap)
+
+    def at(self, r: FrameRecord) -> float | None:
+        return None if self.wrap else self.seconds.get(id(r))
+
+    def rank(self, r: FrameRecord) -> tuple[float, int, int, str]:
+        t = self.at(r)
+        return (
+            t if t is not None else float("inf"),
+            r.instance_number if r.instance_number is not None else 1 << 62,
+            r.frame,
+            r.path,
+        )
 
 
 def _inconsistent(volumes: list[list[FrameRecord]]) -> str | None:
@@ -166,7 +195,10 @@ def stated(volume: Sequence[FrameRecord | None], key: Callable[[FrameRecord], An
 
 
 def _label_rule(
-    groups: list[list[FrameRecord]], key: Callable[[FrameRecord], Any], sort_by_key: bool
+    groups: list[list[FrameRecord]],
+    key: Callable[[FrameRecord], Any],
+    sort_by_key: bool,
+    rank: RankKey,
 ) -> list[list[FrameRecord]] | str:
     m = len(groups[0])
     keys = [[key(r) for r in g] for g in groups]
@@ -190,7 +222,7 @@ def _label_rule(
         for g in groups:
             for r in g:
                 k = key(r)
-                rk = _acq_rank_key(r)
+                rk = rank(r)
                 if k not in earliest or rk < earliest[k]:
                     earliest[k] = rk
         labels = sorted(first, key=lambda k: earliest[k])
@@ -215,18 +247,20 @@ def _rank(
     return [[g[t] for g in ordered] for t in range(m)]
 
 
-def _time_rule(groups: list[list[FrameRecord]]) -> list[list[FrameRecord]] | str:
-    times = [[tm_seconds(r.acquisition_time) for r in g] for g in groups]
+def _time_rule(groups: list[list[FrameRecord]], clock: _Clock) -> list[list[FrameRecord]] | str:
+    if clock.wrap:
+        return clock.wrap
+    times = [[clock.at(r) for r in g] for g in groups]
     n_missing = sum(t is None for ts in times for t in ts)
     if n_missing:
         return f"missing or malformed in {n_missing} image(s)"
     for ts in times:
         if len(set(ts)) != len(ts):
             return "repeats at a slice position (same time for several images)"
-    volumes = _rank(groups, _acq_rank_key)
+    volumes = _rank(groups, clock.rank)
     for t in range(len(volumes) - 1):
-        end = max(tm_seconds(r.acquisition_time) or 0.0 for r in volumes[t])
-        start = min(tm_seconds(r.acquisition_time) or 0.0 for r in volumes[t + 1])
+        end = max(clock.at(r) or 0.0 for r in volumes[t])
+        start = min(clock.at(r) or 0.0 for r in volumes[t + 1])
         if not end < start:
             return (
                 f"volumes overlap in time (volume {t} ends at {end:.4f} s, volume {t + 1} "
@@ -269,10 +303,12 @@ def _instance_rule(
     return volumes
 
 
-def _values(volumes: list[list[FrameRecord]], keyword: str, rule: str) -> dict[str, list[Any]]:
+def _values(
+    volumes: list[list[FrameRecord]], keyword: str, rule: str, rank: RankKey
+) -> dict[str, list[Any]]:
     out: dict[str, list[Any]] = {}
-    if rule == RANK_TIME:
-        out["AcquisitionTime"] = [min(r.acquisition_time or "" for r in v) for v in volumes]
+    if rule == RANK_TIME:  # each volume's earliest image's
+        out["AcquisitionTime"] = [min(v, key=rank).acquisition_time or "" for v in volumes]
     if rule == RANK_INSTANCE:
         out["InstanceNumber"] = [min(r.instance_number or 0 for r in v) for v in volumes]
     if keyword == "DimensionIndexValues":
@@ -314,14 +350,15 @@ def order_volumes(
         The volumes, or a message naming every rule tried and why each failed.
     """
     gs = [list(g) for g in groups]
+    clock = _Clock.of(gs)
     tried: list[str] = []
     for name, keyword, key, sort_by_key in _LABELS:
-        got = _passes(name, _label_rule(gs, key, sort_by_key), tried)
+        got = _passes(name, _label_rule(gs, key, sort_by_key, clock.rank), tried)
         if got is None:
             continue
         kw = keyword
         if keyword == "DimensionIndexValues":
-            vals = _values(got, keyword, name)
+            vals = _values(got, keyword, name, clock.rank)
             kw = next(
                 (
                     k
@@ -337,15 +374,31 @@ def order_volumes(
                 keyword,
             )
         note = instance_disagreement(gs, got, name) if keyword in _TIME_LABELS else ""
-        return Axis4Order(got, name, kw, _values(got, kw, name), note)
+        if not sort_by_key:  # (volumes in acquisition order)
+            note = note or _wrap_warning(clock)
+        return Axis4Order(got, name, kw, _values(got, kw, name, clock.rank), note)
     for name, fn in ((RANK_TIME, _time_rule), (RANK_INSTANCE, None)):
-        got = _passes(name, _instance_rule(gs, instance_order) if fn is None else fn(gs), tried)
+        got = _passes(
+            name, _instance_rule(gs, instance_order) if fn is None else fn(gs, clock), tried
+        )
         if got is None:
             continue
         kw = "AcquisitionTime" if name == RANK_TIME else "InstanceNumber"
         note = instance_disagreement(gs, got, name) if name == RANK_TIME else ""
-        return Axis4Order(got, name, kw, _values(got, kw, name), note)
+        note = note or _wrap_warning(clock)
+        return Axis4Order(got, name, kw, _values(got, kw, name, clock.rank), note)
     return "; ".join(tried)
+
+
+def _wrap_warning(clock: _Clock) -> str:
+    """A warning when the volumes' acquisition order came from InstanceNumber because their times
+    of day may cross midnight (:attr:`_Clock.wrap`), else ""."""
+    if not clock.wrap:
+        return ""
+    return (
+        "4th axis: volumes ordered by InstanceNumber (0020,0013), not by acquisition time: "
+        f"{clock.wrap}; check the volume order"
+    )
 
 
 #: Label rules that order volumes in time (checked against InstanceNumber).

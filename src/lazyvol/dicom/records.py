@@ -96,6 +96,11 @@ class FrameRecord:
     #: never the identifier in clear): with StudyInstanceUID, what tells two patients' series
     #: apart when an export or anonymiser gave them one SeriesInstanceUID.
     patient_id: str = ""
+    #: When the image was acquired, as a DICOM DT (:func:`lazyvol.dicom.dicom_time.stated_datetime`:
+    #: AcquisitionDate (0008,0022) + AcquisitionTime (0008,0032), else AcquisitionDateTime
+    #: (0008,002A); enhanced: the frame's FrameAcquisitionDateTime (0018,9074)); "" when no date
+    #: is stated. What orders images acquired across midnight.
+    acquisition_datetime: str = ""
 
     def to_list(self) -> list[Any]:
         """Values in field order (compact form for the scan index)."""

@@ -85,7 +85,10 @@ __all__ = [
 #: 31: a complete file of a class without pixels (a structured report, spectroscopy, a vendor's
 #: physiological log) is skipped as valid DICOM of an unsupported kind (it was as damage); an
 #: image without PixelRepresentation (0028,0103) is skipped (it was read as unsigned).
-INDEX_VERSION = 31
+#: 32: records hold the acquisition date and time (``acquisition_datetime``: AcquisitionDate +
+#: AcquisitionTime, else AcquisitionDateTime; an enhanced frame's whole FrameAcquisitionDateTime);
+#: a file with an attribute the scan reads right after its pixel element is skipped as malformed.
+INDEX_VERSION = 32
 #: Layout of a report: 2: files named by their listing position, identities taken from the listing;
 #: 3: a volume's files may differ in pixel encoding (each frame's, ``encodings``), where 2 split them;
 #: 4: ... and in BitsStored (each frame's, ``stored_bits``), where 3 split them;
@@ -134,7 +137,9 @@ INDEX_VERSION = 31
 #: (a multi-shell series' lower shell) scales its b-value to b |g|^2 (``shell_scaled``).
 #: 25: GE epi_pepolar volumes of reversed polarity are split off, their rows read in reverse
 #: order (``FrameTable.flip_rows``) and their polarity reversed (stacked as stored before).
-REPORT_FORMAT = 25
+#: 26: volumes acquired across midnight ordered by date and time (25 put the ones after midnight
+#: first); undated times of day spanning more than 12 h order no volumes.
+REPORT_FORMAT = 26
 #: A frame's identity in a report whose frames all have their listing entry's identity.
 _FROM_LISTING = "listing"
 #: The frames' paths of a report whose frames are its files, in order.

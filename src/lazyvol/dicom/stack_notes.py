@@ -221,6 +221,7 @@ def copies_note(
                 r.instance_number,
                 r.acquisition_number,
                 r.acquisition_time,
+                r.acquisition_datetime,
                 r.trigger_time,
                 r.temporal_position,
                 r.echo_number,

@@ -1,0 +1,235 @@
+"""Series acquired across midnight (CT perfusion, dynamic PET): the 4th axis in acquisition order.
+
+AcquisitionTime (0008,0032) is a time of day: 00:00:05 sorts before 23:59:55. The volumes are
+ordered by date and time when every image states its date; truth is the synthetic writer's (the
+voxel values of each time point, written in acquisition order) and Python's datetime.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+
+import numpy as np
+import pydicom
+import pytest
+
+import lazyvol as lv
+from lazyvol.dicom.dicom_time import da_day, dt_instant, stated_datetime
+from lazyvol.errors import SeriesError
+from lazyvol.testing import write_dicom_series, write_enhanced_dicom
+
+pytestmark = pytest.mark.usefixtures("dicom_cache")
+
+SHAPE = (6, 5, 3)
+T = 5
+#: Volume t is acquired at START + STEP * t (its slices 0.1 s apart): 23:59:40 to 00:00:20.
+START = dt.datetime(2024, 2, 28, 23, 59, 40)
+STEP = 10.0
+
+
+def _when(t: int, k: int = 0) -> dt.datetime:
+    return START + dt.timedelta(seconds=STEP * t + 0.1 * k)
+
+
+def _series(folder, numbering: str, stamp) -> list[np.ndarray]:
+    """Write T volumes of SHAPE under one SeriesInstanceUID, one file per slice, volume t's slice
+    k dated by ``stamp(when)`` (attributes); InstanceNumber restarting at 1 in every volume
+    ("restart", as CT perfusion exports) or running over the series ("series"). Returns each
+    volume's stored values, in acquisition order."""
+    nk = SHAPE[2]
+    truth = []
+    for t in range(T):
+        per_slice = [
+            {
+                "InstanceNumber": k + 1 if numbering == "restart" else t * nk + k + 1,
+                **stamp(_when(t, k)),
+            }
+            for k in range(nk)
+        ]
+        written = write_dicom_series(
+            folder,
+            SHAPE,
+            series_uid="1.2.826.0.1.3680043.8.498.55",
+            prefix=f"T{t}_",
+            seed=3 + t,
+            per_slice=per_slice,
+        )
+        truth.append(written.stored)
+    return truth
+
+
+def _date_and_time(when: dt.datetime) -> dict[str, str]:
+    return {"AcquisitionDate": f"{when:%Y%m%d}", "AcquisitionTime": f"{when:%H%M%S.%f}"}
+
+
+def _date_time(when: dt.datetime) -> dict[str, str]:
+    """AcquisitionDateTime (and the time of day) only: no AcquisitionDate."""
+    return {
+        "AcquisitionDateTime": f"{when:%Y%m%d%H%M%S.%f}",
+        "AcquisitionTime": f"{when:%H%M%S.%f}",
+    }
+
+
+def _time_only(when: dt.datetime) -> dict[str, str]:
+    return {"AcquisitionTime": f"{when:%H%M%S.%f}"}
+
+
+def _assert_volumes(vol, truth: list[np.ndarray]) -> None:
+    got = vol.compute()
+    assert got.shape == (*SHAPE, T)
+    for t in range(T):
+        np.testing.assert_array_equal(got[..., t], truth[t], err_msg=f"time point {t}")
+
+
+@pytest.mark.parametrize("numbering", ["restart", "series"])
+@pytest.mark.parametrize("stamp", [_date_and_time, _date_time], ids=["date+time", "datetime"])
+def test_volumes_across_midnight_keep_their_acquisition_order(tmp_path, numbering, stamp):
+    """The volumes acquired after midnight came first (their time of day is smaller), with no
+    warning when InstanceNumber restarts in every volume."""
+    truth = _series(tmp_path, numbering, stamp)
+    vol = lv.open(tmp_path)
+    _assert_volumes(vol, truth)
+    assert vol.meta["axis4_rule"] == "AcquisitionTime (0008,0032) rank"
+    assert not [w for w in vol.meta.get("warnings", []) if "4th axis" in w]
+
+
+def test_undated_times_across_midnight_follow_instance_numbers_with_a_warning(tmp_path):
+    """No date: which image came first is unknown from times of day spanning 23.99 h. A
+    consistent InstanceNumber orders the volumes (as dcm2niix), and a warning says why."""
+    truth = _series(tmp_path, "series", _time_only)
+    vol = lv.open(tmp_path)
+    _assert_volumes(vol, truth)
+    assert vol.meta["axis4_rule"] == "InstanceNumber (0020,0013) rank"
+    (warned,) = [w for w in vol.meta["warnings"] if "4th axis" in w]
+    assert "midnight" in warned and "AcquisitionDate (0008,0022)" in warned
+
+
+def test_undated_times_across_midnight_and_no_other_rule_are_refused(tmp_path):
+    """No date and an InstanceNumber restarting in every volume: nothing orders the volumes;
+    the error names the missing date rather than stacking 00:00 before 23:59."""
+    _series(tmp_path, "restart", _time_only)
+    with pytest.raises(SeriesError) as err:
+        lv.open(tmp_path)
+    msg = str(err.value)
+    assert "AcquisitionTime (0008,0032) rank" in msg and "midnight" in msg
+    assert "AcquisitionDate (0008,0022)" in msg and "AcquisitionDateTime (0008,002A)" in msg
+
+
+def test_enhanced_frames_across_midnight_keep_their_acquisition_order(tmp_path):
+    """An enhanced file whose volumes only FrameAcquisitionDateTime (0018,9074) tells apart: its
+    date is part of the order."""
+    path = tmp_path / "e.dcm"
+    truth = write_enhanced_dicom(path, SHAPE, n_volumes=3, volume_tag="none", seed=5)
+    ds = pydicom.dcmread(path)
+    for n, frame in enumerate(ds.PerFrameFunctionalGroupsSequence):
+        when = _when(n // SHAPE[2] + 1, n % SHAPE[2])  # 23:59:50, 00:00:00, 00:00:10
+        frame.FrameContentSequence[0].FrameAcquisitionDateTime = f"{when:%Y%m%d%H%M%S.%f}"
+    ds.save_as(path)
+    got = lv.open(path).compute()
+    for t in range(3):
+        np.testing.assert_array_equal(got[..., t], truth.stored[..., t], err_msg=f"volume {t}")
+
+
+def test_slice_timing_of_a_volume_across_midnight(tmp_path):
+    """Siemens slices one per file: SliceTiming from AcquisitionTime relative to the first slice,
+    by date and time (the slices after midnight were 86,000 s early, and no SliceTiming given)."""
+    first = dt.datetime(2024, 2, 29, 23, 59, 59, 500000)
+    when = [first + dt.timedelta(seconds=0.4 * k) for k in range(4)]
+    write_dicom_series(
+        tmp_path,
+        (6, 5, 4),
+        modality="MR",
+        extra={"Manufacturer": "SIEMENS", "RepetitionTime": "2000"},
+        per_slice=[_date_and_time(w) for w in when],
+    )
+    bids = lv.open(tmp_path).meta["bids"]
+    want = [(w - first).total_seconds() for w in when]
+    np.testing.assert_allclose(bids["SliceTiming"], want, atol=1e-9)
+    assert bids["AcquisitionTime"] == "23:59:59.500000"
+
+
+def test_date_and_time_values_against_datetime():
+    """DA and DT parsing: differences between instants as Python's datetime gives them."""
+    pairs = [
+        (
+            "20240228235955",
+            "20240229000005.5",
+            dt.datetime(2024, 2, 28, 23, 59, 55),
+            dt.datetime(2024, 2, 29, 0, 0, 5, 500000),
+        ),
+        ("20231231235959.999", "20240101", None, None),  # a date alone states no time
+        (
+            "20240101120000+0100",
+            "20240101120000-0200",
+            dt.datetime(2024, 1, 1, 11),
+            dt.datetime(2024, 1, 1, 14),
+        ),
+    ]
+    for a, b, wa, wb in pairs:
+        if wb is None:
+            assert dt_instant(b) is None
+            continue
+        (da, sa), (db, sb) = dt_instant(a), dt_instant(b)
+        assert (db - da) * 86400 + sb - sa == pytest.approx((wb - wa).total_seconds(), abs=1e-9)
+    assert da_day("20240229") == dt.date(2024, 2, 29).toordinal()
+    assert da_day("2024.02.29") == dt.date(2024, 2, 29).toordinal()
+    for bad in ("20230229", "2024022", "2024022X", "", None):
+        assert da_day(bad) is None
+    for bad in ("20240101246000", "2024010112000", "20240101120000+1500", "x"):
+        assert dt_instant(bad) is None
+    # one pair: AcquisitionDate + AcquisitionTime, else AcquisitionDateTime; never mixed
+    assert stated_datetime("20240101", "235959", "20240102000001") == "20240101235959"
+    assert stated_datetime("", "235959", "20240102000001") == "20240102000001"
+    assert stated_datetime("20240101", "", "") == ""
+
+
+@pytest.mark.parametrize("dated", [True, False])
+def test_diffusion_volumes_across_midnight_in_acquisition_order(dated):
+    """Diffusion volumes keep their acquisition order (the earliest image of each b-value and
+    direction): by date and time when dated; undated times of day across midnight leave the
+    InstanceNumber order, with a warning (the time of day put b = 500, acquired after midnight,
+    first)."""
+    from lazyvol.dicom.ordering import order_volumes
+    from lazyvol.dicom.records import FrameRecord
+
+    acquired_b = [1000.0, 0.0, 500.0]  # acquired in this order, 10 s apart from 23:59:45
+
+    def rec(k: int, t: int) -> FrameRecord:
+        when = _when(t) + dt.timedelta(seconds=5 + 0.1 * k)
+        return FrameRecord(
+            path=f"{k}-{t}",
+            size=0,
+            mtime_ns=0,
+            transfer_syntax="",
+            b_value=acquired_b[t],
+            gradient=[0.0, 0.0, 1.0],
+            instance_number=t * 3 + k + 1,
+            acquisition_time=f"{when:%H%M%S.%f}",
+            acquisition_datetime=f"{when:%Y%m%d%H%M%S.%f}" if dated else "",
+        )
+
+    # (InstanceNumber in acquisition order: what orders undated volumes across midnight)
+    groups = [[rec(k, t) for t in range(3)] for k in range(3)]
+    got = order_volumes(groups)
+    assert not isinstance(got, str)
+    assert got.values["DiffusionBValue"] == acquired_b
+    assert ("midnight" in got.note) is not dated
+
+
+def test_uih_grid_slices_across_midnight_give_no_slice_timing(tmp_path):
+    """UIH GRID items state a time of day and no date: slices straddling midnight gave slice
+    times of nearly 86,400 s; which slice came first is unknown, so no SliceTiming."""
+    from lazyvol.testing import write_uih_grid_series
+
+    truth = write_uih_grid_series(tmp_path, (8, 6, 4))
+    for path in truth.files:
+        ds = pydicom.dcmread(path)
+        for k, item in enumerate(ds[0x00651051].value):
+            when = _when(0, k) + dt.timedelta(
+                seconds=19.8
+            )  # 23:59:59.8, 23:59:59.9, 00:00:00.0 ...
+            item.AcquisitionTime = f"{when:%H%M%S.%f}"
+        ds.save_as(path)
+    vol = lv.open(tmp_path)
+    np.testing.assert_array_equal(np.asarray(vol.compute()), truth.stored)
+    assert "SliceTiming" not in vol.meta["bids"]
