@@ -401,3 +401,45 @@ def test_two_series_numbers_under_one_series_uid_are_two_volumes(tmp_path):
     for n, truth in enumerate(runs):
         vol = lv.open(tmp_path, series=n + 1)
         np.testing.assert_array_equal(vol.compute(), truth.stored)
+
+
+def test_two_ct_reconstruction_kernels_under_one_series_uid_are_two_volumes(tmp_path):
+    """A soft-tissue and a bone reconstruction of one CT acquisition filed under one
+    SeriesInstanceUID, at the same positions, AcquisitionNumber and times: they became a 4D
+    volume ordered by InstanceNumber, a 4th axis no attribute explains (dcm2niix stacks them
+    so). One volume per ConvolutionKernel (0018,1210), each equal to its own reconstruction; a
+    kernel stated on some images only splits nothing."""
+    uid, nk = "1.2.826.0.1.3680043.8.498.56", 4
+    truth = {}
+    for n, kernel in enumerate(["STANDARD", "BONE"]):
+        truth[kernel] = write_dicom_series(
+            tmp_path / "s",
+            (8, 6, nk),
+            series_uid=uid,
+            prefix=kernel,
+            seed=n,
+            per_slice=[
+                {
+                    "InstanceNumber": n * nk + k + 1,
+                    "AcquisitionNumber": 1,
+                    "AcquisitionTime": f"1200{k:02d}.5",
+                    "ConvolutionKernel": kernel,
+                }
+                for k in range(nk)
+            ],
+        ).stored
+    report = lv.scan(tmp_path / "s")
+    assert sorted(i.shape for i in report) == [(8, 6, nk), (8, 6, nk)]
+    for info in report:
+        (kernel,) = [r.split()[-1] for r in info.reasons if r.startswith("this volume: kernel ")]
+        assert any(r.startswith("ConvolutionKernel (0018,1210) differs") for r in info.reasons)
+        np.testing.assert_array_equal(
+            lv.open(tmp_path / "s", series=info.id).compute(), truth[kernel]
+        )
+    some = write_dicom_series(
+        tmp_path / "one",
+        (8, 6, nk),
+        per_slice=[{"ConvolutionKernel": "STANDARD"} if k % 2 else {} for k in range(nk)],
+    )
+    (info,) = lv.scan(tmp_path / "one")
+    np.testing.assert_array_equal(lv.open(tmp_path / "one").compute(), some.stored)

@@ -342,6 +342,20 @@ def _split_stacks(keyed: dict[tuple[str, ...], list[FrameRecord]]) -> str:
     )
 
 
+def _split_kernels(keyed: dict[tuple[str, ...], list[FrameRecord]]) -> str:
+    """Two reconstructions of one CT acquisition (soft tissue and bone kernels) filed under one
+    SeriesInstanceUID share its positions and times: stacked, they were a 4th axis no attribute
+    explains (dcm2niix stacks them so). Split where stated kernels differ (an image stating
+    none, as most MR images, splits nothing alone)."""
+    return _split_where_differs(
+        keyed,
+        "ConvolutionKernel (0018,1210)",
+        "kernel",
+        lambda r: r.convolution_kernel or "missing",
+        stated=True,
+    )
+
+
 def _differs(name: str, by_value: dict[str, list[FrameRecord]]) -> str:
     """``"<name> differs: <value> (<n> files), ..."`` (four values and how many more, past five;
     an enhanced file's images counted as its frames: ``(12 frames of 1 file)``)."""
@@ -434,6 +448,7 @@ def split_series(
     frame_note = _split_frames_of_reference(keyed)
     number_note = _split_series_numbers(keyed)
     stack_note = _split_stacks(keyed)
+    kernel_note = _split_kernels(keyed)
     echo_note = _split_echo_series(keyed)
     trace_note = _split_philips_trace(keyed)
     polarity_note = split_reversed(keyed)
@@ -462,6 +477,7 @@ def split_series(
         frame_note,
         number_note,
         stack_note,
+        kernel_note,
         echo_note,
         trace_note,
         polarity_note,

@@ -240,6 +240,7 @@ def fill_record(
             r.get_str("AcquisitionTime"),
             r.get_str("AcquisitionDateTime"),
         ),
+        convolution_kernel=r.get_str("ConvolutionKernel"),
     )
     if rec.pixel_vr in FLOAT_PIXEL_VRS:
         # IEEE floats use every allocated bit: BitsStored, HighBit and PixelRepresentation do not

@@ -65,6 +65,8 @@ STANDARD_TAGS: dict[str, tuple[int, str]] = {
     # the date of AcquisitionTime (images acquired across midnight), and the date and time in one
     "AcquisitionDate": (0x00080022, "DA"),
     "AcquisitionDateTime": (0x0008002A, "DT"),
+    # CT reconstructions of one acquisition under one SeriesInstanceUID (split by it)
+    "ConvolutionKernel": (0x00181210, "SH"),
     "FrameOfReferenceUID": (0x00200052, "UI"),
     "SharedFunctionalGroupsSequence": (0x52009229, "SQ"),
     "PerFrameFunctionalGroupsSequence": (0x52009230, "SQ"),

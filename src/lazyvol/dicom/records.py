@@ -101,6 +101,9 @@ class FrameRecord:
     #: (0008,002A); enhanced: the frame's FrameAcquisitionDateTime (0018,9074)); "" when no date
     #: is stated. What orders images acquired across midnight.
     acquisition_datetime: str = ""
+    #: ConvolutionKernel (0018,1210) (its values joined by a backslash; "" when not stated): two
+    #: reconstructions of one CT acquisition under one SeriesInstanceUID are two volumes.
+    convolution_kernel: str = ""
 
     def to_list(self) -> list[Any]:
         """Values in field order (compact form for the scan index)."""

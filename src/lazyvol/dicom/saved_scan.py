@@ -88,7 +88,8 @@ __all__ = [
 #: 32: records hold the acquisition date and time (``acquisition_datetime``: AcquisitionDate +
 #: AcquisitionTime, else AcquisitionDateTime; an enhanced frame's whole FrameAcquisitionDateTime);
 #: a file with an attribute the scan reads right after its pixel element is skipped as malformed.
-INDEX_VERSION = 32
+#: 33: records hold ConvolutionKernel (0018,1210) (two CT reconstructions of one series split).
+INDEX_VERSION = 33
 #: Layout of a report: 2: files named by their listing position, identities taken from the listing;
 #: 3: a volume's files may differ in pixel encoding (each frame's, ``encodings``), where 2 split them;
 #: 4: ... and in BitsStored (each frame's, ``stored_bits``), where 3 split them;
@@ -139,7 +140,9 @@ INDEX_VERSION = 32
 #: order (``FrameTable.flip_rows``) and their polarity reversed (stacked as stored before).
 #: 26: volumes acquired across midnight ordered by date and time (25 put the ones after midnight
 #: first); undated times of day spanning more than 12 h order no volumes.
-REPORT_FORMAT = 26
+#: 27: images of one SeriesInstanceUID stating different ConvolutionKernels (0018,1210) are split
+#: (two CT reconstructions were a 4th axis ordered by InstanceNumber).
+REPORT_FORMAT = 27
 #: A frame's identity in a report whose frames all have their listing entry's identity.
 _FROM_LISTING = "listing"
 #: The frames' paths of a report whose frames are its files, in order.
