@@ -248,6 +248,13 @@ def record_problem(rec: FrameRecord) -> tuple[str, str] | None:
         keyword = b.split(" ", 1)[0]
         if keyword in ("PixelSpacing", "RescaleSlope", "RescaleIntercept"):
             return "format", f"{path}: malformed {b}; the header is corrupt"
+        if keyword.startswith("RealWorldValue"):  # (Philips: what its values are scaled by)
+            return "format", (
+                f"{path}: malformed {b}: the Philips real-world value mapping scales this image's "
+                "values (as dcm2niix reads it); the header is corrupt: re-export the file, or "
+                'remove the sequence (`dcmodify -e "(0040,9096)"`) to read it with its '
+                "RescaleSlope/RescaleIntercept"
+            )
     ps = rec.pixel_spacing
     if ps is not None and not all(math.isfinite(x) and x > 0 for x in ps):
         return "format", (

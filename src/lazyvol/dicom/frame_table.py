@@ -11,8 +11,16 @@ import numpy as np
 from ..scaling import scaled_dtype_bits, scaled_dtype_images
 from .model import NATIVE_SYNTAXES, FrameTable, pixel_encoding, stored_dtype
 from .records import FrameRecord
+from .vendor import SAME_FLOAT
 
-__all__ = ["STORED_DTYPES", "frame_table", "output_dtype", "rescale_pair", "stored_dtypes_warning"]
+__all__ = [
+    "STORED_DTYPES",
+    "dicom_rescale",
+    "frame_table",
+    "output_dtype",
+    "rescale_pair",
+    "stored_dtypes_warning",
+]
 
 #: How the warning about images stored in several dtypes begins.
 STORED_DTYPES = "BitsAllocated/PixelRepresentation (0028,0100)/(0028,0103) differ between the files"
@@ -75,15 +83,28 @@ def frame_table(
     )
 
 
+def dicom_rescale(r: FrameRecord) -> tuple[float, float]:
+    """(slope, intercept) an image's DICOM attributes give its values: RescaleSlope/
+    RescaleIntercept (a slope of 0 read as 1), where a Philips image's real-world value mapping
+    replaces a slope of 1 / an intercept of 0 (dcm2niix's rule, ``FrameRecord.philips_rwv``)."""
+    slope, inter = r.rescale_slope or 1.0, r.rescale_intercept
+    rwv = getattr(r, "philips_rwv", None)
+    if rwv:
+        slope = rwv[0] if abs(slope - 1) <= SAME_FLOAT else slope
+        inter = rwv[1] if abs(inter) <= SAME_FLOAT else inter
+    return slope, inter
+
+
 def rescale_pair(r: FrameRecord, philips_fp: bool) -> tuple[float, float]:
-    """(slope, intercept) applied to stored values: DICOM rescale, or Philips floating point. A
-    RescaleSlope of 0 is read as 1 (:func:`~lazyvol.dicom.checks.check_records` does so, with a
-    warning, before the volume's pairs are taken; duplicates are compared before that)."""
-    slope = r.rescale_slope or 1.0
+    """(slope, intercept) applied to stored values: DICOM rescale (:func:`dicom_rescale`), or
+    Philips floating point. A RescaleSlope of 0 is read as 1
+    (:func:`~lazyvol.dicom.checks.check_records` does so, with a warning, before the volume's
+    pairs are taken; duplicates are compared before that)."""
+    slope, inter = dicom_rescale(r)
     ss = r.philips_scale_slope
     if philips_fp and ss:
-        return 1.0 / ss, r.rescale_intercept / (slope * ss)
-    return slope, r.rescale_intercept
+        return 1.0 / ss, inter / (slope * ss)
+    return slope, inter
 
 
 def philips_scaling(frames: list[FrameRecord], use_fp: bool) -> tuple[str | None, bool]:
@@ -96,13 +117,23 @@ def philips_scaling(frames: list[FrameRecord], use_fp: bool) -> tuple[str | None
     values only when every image of a file it writes shares one RescaleSlope, RescaleIntercept and
     scale slope (one scaling per volume, and per echo: it writes each echo apart); when they vary
     it writes the display values, as lazyvol does by default: a warning then only when the two
-    differ, i.e. the scalings are uniform.
+    differ, i.e. the scalings are uniform. Either way, images whose real-world value mapping
+    replaced their rescale (:func:`dicom_rescale`) are said (:func:`_rwv_note`).
     """
+    note, warn = _scale_slope_note(frames, use_fp)
+    rwv = _rwv_note(frames)
+    if rwv:
+        note = f"{note}; {rwv}" if note else f"rescale: scaled values (scale=True) are {rwv}"
+    return note, warn
+
+
+def _scale_slope_note(frames: list[FrameRecord], use_fp: bool) -> tuple[str | None, bool]:
+    """:func:`philips_scaling` of the private scale slope (2005,100E)."""
     n_fp = sum(1 for r in frames if r.philips_scale_slope and r.rescale_slope)
     # dcm2niix writes each echo to a file of its own: one scaling per echo is "one per volume".
     echoes: dict[tuple[Any, Any], set[tuple[Any, ...]]] = {}
     for r in frames:
-        scaling = (r.rescale_slope, r.rescale_intercept, r.philips_scale_slope)
+        scaling = (*dicom_rescale(r), r.philips_scale_slope)
         echoes.setdefault((r.echo_number, r.echo_time), set()).add(scaling)
     uniform = all(len(scalings) <= 1 for scalings in echoes.values())
     if use_fp:
@@ -116,7 +147,7 @@ def philips_scaling(frames: list[FrameRecord], use_fp: bool) -> tuple[str | None
             "slope (2005,100E): those keep RescaleSlope/RescaleIntercept"
         ), True
     differ = any(
-        r.philips_scale_slope and abs((r.rescale_slope or 1.0) * r.philips_scale_slope - 1) > 1e-6
+        r.philips_scale_slope and abs(dicom_rescale(r)[0] * r.philips_scale_slope - 1) > 1e-6
         for r in frames
     )
     if not differ:
@@ -134,6 +165,24 @@ def philips_scaling(frames: list[FrameRecord], use_fp: bool) -> tuple[str | None
         ", and dcm2niix's Philips precise-float option (-p y, its default) writes "
         'floating-point values, (stored * RS + RI) / (RS * SS): philips_scaling="fp" gives those'
     ), True
+
+
+def _rwv_note(frames: list[FrameRecord]) -> str:
+    """What a volume's Philips real-world value mappings did to its rescale ("" when nothing)."""
+    replaced = [
+        r for r in frames if dicom_rescale(r) != (r.rescale_slope or 1.0, r.rescale_intercept)
+    ]
+    if not replaced:
+        return ""
+    pairs = sorted({dicom_rescale(r) for r in replaced})
+    values = f"slope {pairs[0][0]:g}, intercept {pairs[0][1]:g}" if len(pairs) == 1 else "per image"
+    return (
+        f"real-world values: in {len(replaced)} of {len(frames)} images the RealWorldValueSlope "
+        "(0040,9225) / RealWorldValueIntercept (0040,9224) of RealWorldValueMappingSequence "
+        f"(0040,9096) replace a RescaleSlope of 1 / RescaleIntercept of 0 (the rescale now: "
+        f"{values}), as dcm2niix does for Philips (its sidecar's PhilipsRWVSlope / "
+        "PhilipsRWVIntercept); scale=False gives the stored values"
+    )
 
 
 #: How a Philips note says that dcm2niix writes display values for a volume of varying scalings.

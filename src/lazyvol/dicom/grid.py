@@ -20,12 +20,12 @@ read as one slice. The item times give SliceTiming, as dcm2niix writes it.
 from __future__ import annotations
 
 import math
-from io import BytesIO
 from typing import Any
 
 import numpy as np
 
 from .dicom_time import tm_resolution, tm_seconds, wrap_note
+from .header_values import sequence_items
 from .mosaic import raw_text
 from .records import FrameRecord
 from .tiles import GRID_MARK, fail, is_uih, is_vframe, tile_layout
@@ -64,29 +64,6 @@ def grid_file(rec: FrameRecord, raw: dict[int, Any]) -> bool:
     if n is None:
         return False
     return not isinstance(n, int) or n > 1  # (a malformed count is refused, not guessed)
-
-
-def _items(elem: Any) -> list[Any] | str:
-    """The items of the (0065,1051) element as pydicom datasets, or why they cannot be read."""
-    value = getattr(elem, "value", None)
-    if value is None:
-        return "is empty"
-    if not isinstance(value, bytes | bytearray):
-        try:
-            return list(value)  # a sequence pydicom parsed already
-        except TypeError:
-            return "is not a sequence"
-    from pydicom.filereader import read_sequence
-
-    vr = getattr(elem, "VR", None)
-    # (a UN value holding a sequence is implicit VR little endian, PS3.5 6.2.2)
-    implicit = vr in (None, "UN") or bool(getattr(elem, "is_implicit_VR", False))
-    little = vr == "UN" or bool(getattr(elem, "is_little_endian", True))
-    try:
-        seq = read_sequence(BytesIO(bytes(value)), implicit, little, len(value), "iso8859")
-        return list(seq)
-    except Exception as exc:  # pydicom raises what its parser meets in malformed bytes
-        return f"does not parse ({type(exc).__name__}: {exc})"
 
 
 def _item_position(item: Any) -> list[float] | None:
@@ -131,7 +108,7 @@ def _positions(
             tile,
             GRID_MARK,
         )
-    items = _items(elem)
+    items = sequence_items(elem)
     if isinstance(items, str):
         return fail(rec, f"{_ITEMS} {items}", tile, GRID_MARK)
     if len(items) != n:

@@ -28,12 +28,19 @@ from .header_values import (
     ValueReader,
     _description,
     _tag_str,
+    sequence_items,
 )
 from .model import DEFLATED_SYNTAX, FLOAT_PIXEL_VRS
 from .multiframe import UNSUPPORTED_LAYOUT, expand_frames
 from .records import FrameRecord
 from .source import Fetch
-from .vendor import read_diffusion, read_ge_image_kind, read_philips_scale_slope, vendor_of
+from .vendor import (
+    philips_rwv,
+    read_diffusion,
+    read_ge_image_kind,
+    read_philips_scale_slope,
+    vendor_of,
+)
 
 __all__ = ["HeaderResult", "HeaderSkip", "drop_cut_values", "make_record"]
 
@@ -260,8 +267,22 @@ def fill_record(
     )
     rec.b_value, rec.gradient, rec.diffusion_source = read_diffusion(r, rec.manufacturer)
     rec.philips_scale_slope = read_philips_scale_slope(r, rec.manufacturer)
-    rec.bad_attributes = r.bad or None
+    rec.philips_rwv, problem = read_philips_rwv(enc.raw, rec.manufacturer)
+    rec.bad_attributes = [*r.bad, *([problem] if problem else [])] or None
     return rec
+
+
+def read_philips_rwv(raw: dict[int, Any], manufacturer: str) -> tuple[list[float] | None, str]:
+    """A Philips file's top-level RealWorldValueMappingSequence (0040,9096) as
+    :func:`~lazyvol.dicom.vendor.philips_rwv` reads it (other vendors': not read, as dcm2niix
+    applies none)."""
+    elem = raw.get(_TAG["RealWorldValueMappingSequence"])
+    if elem is None or vendor_of(manufacturer) != "PHILIPS":
+        return None, ""
+    items = sequence_items(elem)
+    if isinstance(items, str):
+        return None, f"RealWorldValueMappingSequence (0040,9096) {items}"
+    return philips_rwv(items)
 
 
 def _or_default(value: int | None, default: int) -> int:

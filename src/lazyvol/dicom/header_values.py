@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import math
 import struct
+from io import BytesIO
 from typing import Any
 
 from .bids import BIDS_TAGS, XA_PE_POSITIVE
@@ -23,6 +24,7 @@ __all__ = [
     "STANDARD_TAGS",
     "Parsed",
     "ValueReader",
+    "sequence_items",
 ]
 
 #: The standard attributes lazyvol reads: keyword -> (tag, VR), as in the DICOM dictionary (PS3.6;
@@ -75,6 +77,8 @@ STANDARD_TAGS: dict[str, tuple[int, str]] = {
     "ComplexImageComponent": (0x00089208, "CS"),
     "DiffusionGradientOrientation": (0x00189089, "FD"),
     "DimensionIndexSequence": (0x00209222, "SQ"),
+    # Philips: the real-world slope/intercept dcm2niix applies where the rescale is an identity
+    "RealWorldValueMappingSequence": (0x00409096, "SQ"),
     # Present only to be refused: real-world values through a lookup table (not applied)
     "ModalityLUTSequence": (0x00283000, "SQ"),
 }
@@ -146,6 +150,32 @@ NOT_PLAIN_STACKS = {
 
 
 _TAG = {k: t for k, (t, _) in (STANDARD_TAGS | PRIVATE_TAGS).items()}
+
+
+def sequence_items(elem: Any) -> list[Any] | str:
+    """The items of a top-level sequence element as pydicom datasets, or why they cannot be read.
+
+    ``elem`` is the raw element (its value the sequence's bytes, from the walker or pydicom's
+    generator) or one pydicom parsed already."""
+    value = getattr(elem, "value", None)
+    if value is None:
+        return "is empty"
+    if not isinstance(value, bytes | bytearray):
+        try:
+            return list(value)  # a sequence pydicom parsed already
+        except TypeError:
+            return "is not a sequence"
+    from pydicom.filereader import read_sequence
+
+    vr = getattr(elem, "VR", None)
+    # (a UN value holding a sequence is implicit VR little endian, PS3.5 6.2.2)
+    implicit = vr in (None, "UN") or bool(getattr(elem, "is_implicit_VR", False))
+    little = vr == "UN" or bool(getattr(elem, "is_little_endian", True))
+    try:
+        seq = read_sequence(BytesIO(bytes(value)), implicit, little, len(value), "iso8859")
+        return list(seq)
+    except Exception as exc:  # pydicom raises what its parser meets in malformed bytes
+        return f"does not parse ({type(exc).__name__}: {exc})"
 
 
 def _tag_str(keyword: str) -> str:

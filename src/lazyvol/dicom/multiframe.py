@@ -21,9 +21,14 @@ from .excess import excess_problem
 from .model import pixel_element_name
 from .records import FrameRecord
 from .source import Fetch, read_local
-from .vendor import vendor_of
+from .vendor import philips_rwv, vendor_of
 
-__all__ = ["TOP_LEVEL_ORIENTATION", "TOP_LEVEL_SPACING", "UNSUPPORTED_LAYOUT", "expand_frames"]
+__all__ = [
+    "TOP_LEVEL_ORIENTATION",
+    "TOP_LEVEL_SPACING",
+    "UNSUPPORTED_LAYOUT",
+    "expand_frames",
+]
 
 #: How :func:`expand_frames` ends the reason of a valid file whose frames it cannot locate (a kind
 #: lazyvol does not read, not a damaged file): its skip is an UnsupportedError's.
@@ -34,6 +39,8 @@ UNSUPPORTED_LAYOUT = "; not supported"
 #: :func:`lazyvol.dicom.stack_notes.top_level_notes`).
 TOP_LEVEL_SPACING = "_top_level_spacing"
 TOP_LEVEL_ORIENTATION = "_top_level_orientation"
+#: The Philips private per-frame sequence (2005,140F) (Philips MR Imaging DD 005).
+PHILIPS_PRIVATE_SEQUENCE = 0x2005140F
 
 _NATIVE = {"1.2.840.10008.1.2", "1.2.840.10008.1.2.1", "1.2.840.10008.1.2.2"}
 
@@ -204,17 +211,28 @@ def _xa_pe_positive(groups: list[Any]) -> int | None:
     return None
 
 
-def _philips_scale_slope(groups: list[Any]) -> float | None:
-    """Philips (2005,100E) scale slope inside the private per-frame sequence (2005,140F)."""
+def _private_items(groups: list[Any]) -> list[Any]:
+    """The first item of the Philips private per-frame sequence (2005,140F) of each functional
+    group that has one (the frame's own group first)."""
+    found = []
     for g in groups:
         if g is None:
             continue
         try:
-            elem = g.get(0x2005140F)
+            elem = g.get(PHILIPS_PRIVATE_SEQUENCE)
             items = _sequence(elem) if elem is not None else []
-            if not items:
-                continue
-            v = items[0].get(0x2005100E)
+        except (TypeError, ValueError, AttributeError, KeyError):
+            continue  # (a private sequence pydicom cannot parse: not read)
+        if items and hasattr(items[0], "get"):
+            found.append(items[0])
+    return found
+
+
+def _philips_scale_slope(items: list[Any]) -> float | None:
+    """Philips (2005,100E) scale slope of the first private per-frame item stating one."""
+    for item in items:
+        try:
+            v = item.get(0x2005100E)
             if v is None:
                 continue
             value = v.value
@@ -228,6 +246,26 @@ def _philips_scale_slope(groups: list[Any]) -> float | None:
         if f and f == f and abs(f) != float("inf"):
             return f
     return None
+
+
+def _philips_frame(fr: FrameRecord, groups: list[Any]) -> None:
+    """A Philips frame's scale slope (2005,100E) and real-world value mapping (dcm2niix's
+    scalings)."""
+    private = _private_items(groups)
+    ss = _philips_scale_slope(private)
+    fr.philips_scale_slope = ss if ss is not None else fr.philips_scale_slope
+    rwv = next(
+        (
+            g.get("RealWorldValueMappingSequence")
+            for g in groups
+            if g is not None and g.get("RealWorldValueMappingSequence")
+        ),
+        None,
+    )
+    if rwv:
+        fr.philips_rwv, problem = philips_rwv(list(rwv))
+        if problem:
+            fr.bad_attributes = [*(fr.bad_attributes or []), problem]
 
 
 def expand_frames(
@@ -463,9 +501,6 @@ def _frame_record(
         if max(dim_keep) < len(vals):
             fr.dimension_values = [int(vals[n]) for n in dim_keep]
             fr.dimension_names = list(dim_names)
-    if rec.manufacturer.upper().startswith("PHILIPS"):
-        ss = _philips_scale_slope(groups)
-        fr.philips_scale_slope = ss if ss is not None else rec.philips_scale_slope
     stamp = _find(groups, "FrameContentSequence", "FrameAcquisitionDateTime")
     acq = _frame_time(stamp)
     if acq is not None:
@@ -482,6 +517,8 @@ def _frame_record(
     stack = _find(groups, "FrameContentSequence", "StackID")
     fr.stack_id = str(stack).strip() if stack is not None else ""
     fr.acq = _group_values(groups, rec.acq, vendor_of(rec.manufacturer) == "SIEMENS")
+    if vendor_of(rec.manufacturer) == "PHILIPS":
+        _philips_frame(fr, groups)
     # No Pixel Measures or Plane Orientation functional group (which the enhanced IODs require)
     # but a PixelSpacing or ImageOrientationPatient at the top level (a non-conformant
     # conversion): the file's only value, so taken, as dcm2niix takes it, and said

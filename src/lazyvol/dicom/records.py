@@ -104,6 +104,10 @@ class FrameRecord:
     #: ConvolutionKernel (0018,1210) (its values joined by a backslash; "" when not stated): two
     #: reconstructions of one CT acquisition under one SeriesInstanceUID are two volumes.
     convolution_kernel: str = ""
+    #: Philips: [slope, intercept] of the RealWorldValueMappingSequence (0040,9096) (enhanced: the
+    #: frame's) that replace a RescaleSlope of 1 / RescaleIntercept of 0, as dcm2niix applies them
+    #: (:func:`lazyvol.dicom.vendor.philips_rwv`); None when it changes neither, or not Philips.
+    philips_rwv: list[float] | None = None
 
     def to_list(self) -> list[Any]:
         """Values in field order (compact form for the scan index)."""

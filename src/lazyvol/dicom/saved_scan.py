@@ -89,7 +89,9 @@ __all__ = [
 #: AcquisitionTime, else AcquisitionDateTime; an enhanced frame's whole FrameAcquisitionDateTime);
 #: a file with an attribute the scan reads right after its pixel element is skipped as malformed.
 #: 33: records hold ConvolutionKernel (0018,1210) (two CT reconstructions of one series split).
-INDEX_VERSION = 33
+#: 34: Philips records hold the real-world value mapping that replaces an identity rescale
+#: (``philips_rwv``, as dcm2niix applies it; the values were the stored ones).
+INDEX_VERSION = 34
 #: Layout of a report: 2: files named by their listing position, identities taken from the listing;
 #: 3: a volume's files may differ in pixel encoding (each frame's, ``encodings``), where 2 split them;
 #: 4: ... and in BitsStored (each frame's, ``stored_bits``), where 3 split them;

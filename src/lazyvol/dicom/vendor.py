@@ -40,6 +40,7 @@ __all__ = [
     "missing_bvalue_note",
     "read_diffusion",
     "read_ge_image_kind",
+    "philips_rwv",
     "read_philips_scale_slope",
     "source_label",
     "vendor_of",
@@ -213,6 +214,58 @@ def read_philips_scale_slope(r: Any, manufacturer: str) -> float | None:
         return None
     v = r.get_float("Philips_ScaleSlope")
     return v if v else None
+
+
+#: A RealWorldValueSlope above this is no value (dcm2niix's bound: it applies none then).
+RWV_LIMIT = 1e38
+#: dcm2niix's float tolerance (FLT_EPSILON): a RescaleSlope this close to 1 is 1.
+SAME_FLOAT = 1.1920929e-07
+
+
+def philips_rwv(items: Sequence[Any]) -> tuple[list[float] | None, str]:
+    """``([slope, intercept] or None, problem)``: what a Philips image's RealWorldValueMappingSequence
+    (0040,9096) ``items`` give its values, as dcm2niix reads them.
+
+    dcm2niix (Philips only) puts a RealWorldValueSlope (0040,9225) in place of a RescaleSlope of 1
+    and a RealWorldValueIntercept (0040,9224) in place of a RescaleIntercept of 0, item by item:
+    the first item's slope other than 1 and the first intercept other than 0 win (later items
+    replace a value only while it is still 1 / 0). A slope above :data:`RWV_LIMIT` (a filler)
+    or of 0 (no slope, as a RescaleSlope of 0 is none) is skipped. None when no item changes
+    either; ``problem`` names a value that is not a number (the caller refuses the image)."""
+    slope = inter = None
+    for item in items:
+        try:
+            s = item.get("RealWorldValueSlope")
+            i = item.get("RealWorldValueIntercept")
+        except Exception as exc:  # a value pydicom cannot convert (wrong length, VR)
+            return None, f"RealWorldValueMappingSequence (0040,9096) ({type(exc).__name__}: {exc})"
+        problem = _rwv_problem(s, i)
+        if problem:
+            return None, problem
+        if slope is None and s and abs(s) <= RWV_LIMIT and abs(s - 1) > SAME_FLOAT:
+            slope = float(s)
+        if inter is None and i is not None and abs(i) > SAME_FLOAT:
+            inter = float(i)
+    if slope is None and inter is None:
+        return None, ""
+    return [1.0 if slope is None else slope, 0.0 if inter is None else inter], ""
+
+
+def _rwv_problem(slope: Any, inter: Any) -> str:
+    """Why an item's real-world slope / intercept is no number ("" when both are, or absent): a
+    NaN slope, or an intercept that is not finite (a slope above :data:`RWV_LIMIT` is dcm2niix's
+    "none")."""
+    for name, value in (
+        ("RealWorldValueSlope (0040,9225)", slope),
+        ("RealWorldValueIntercept (0040,9224)", inter),
+    ):
+        if value is None:
+            continue
+        if not isinstance(value, int | float) or math.isnan(value):
+            return f"{name} = {value!r} is not a number"
+        if name.startswith("RealWorldValueIntercept") and not math.isfinite(value):
+            return f"{name} = {value!r} is not finite"
+    return ""
 
 
 _GE_KINDS = {0: "MAGNITUDE", 1: "PHASE", 2: "REAL", 3: "IMAGINARY"}

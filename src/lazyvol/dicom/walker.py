@@ -68,6 +68,10 @@ _WANTED_SQ = frozenset(
         _TAG["ModalityLUTSequence"],
     }
 )
+#: Wanted sequences kept as their bytes (parsed by pydicom only where read: a Philips image's real
+#: world value mapping, a UIH GRID's slice items), also of undefined length: the bytes up to and
+#: including the sequence delimiter (pydicom's read_sequence stops there).
+_SEQUENCE_BYTES = frozenset({_TAG["RealWorldValueMappingSequence"], _TAG["UIH_VFrameSequence"]})
 _STOP = frozenset(_PIXEL_TAGS)
 WINDOW = 4096
 
@@ -252,21 +256,25 @@ def _walk(
             return pos
         vpos = pos + hlen
         if length == 0xFFFFFFFF:
-            if top and tag in wanted:
+            keep = top and tag in wanted
+            if keep and tag not in _SEQUENCE_BYTES:
                 raise Unusual("wanted element of undefined length")
             if implicit:
                 nxt = w.get(vpos, 8)
                 first = struct.unpack(endian + "HH", nxt[:4]) if len(nxt) >= 8 else None
-                if first == (0xFFFE, 0xE0DD):
-                    pos = vpos + 8  # empty sequence
-                    buf, base = w.buf, w.base
-                    nbuf = len(buf)
-                    continue
-                if first != (0xFFFE, 0xE000):
+                if first not in ((0xFFFE, 0xE0DD), (0xFFFE, 0xE000)):
                     raise Unusual("undefined-length value that is not a sequence")
+                end = vpos + 8 if first == (0xFFFE, 0xE0DD) else -1  # (-1: items to skip)
             elif vr != b"SQ":
                 raise Unusual(f"undefined-length {vr!r}")
-            pos = _skip_sequence(w, vpos, implicit, endian, depth)
+            else:
+                end = -1
+            if end < 0:
+                end = _skip_sequence(w, vpos, implicit, endian, depth)
+            if keep:
+                assert out is not None
+                _capture(w, out, tag, vpos, end - vpos, little, "SQ" if vr else None)
+            pos = end
             buf, base = w.buf, w.base
             nbuf = len(buf)
             continue
@@ -305,13 +313,18 @@ def _walk_le(w: Window, pos: int, out: dict[int, Any]) -> int:
             (length,) = long_len.unpack_from(buf, off + 8)
             vpos = pos + 12
             if length == 0xFFFFFFFF:
+                tag = _le_key(key)
                 if key in hot:
-                    if _le_key(key) in stop:
+                    if tag in stop:
                         return pos
-                    raise Unusual("wanted element of undefined length")
+                    if tag not in _SEQUENCE_BYTES:
+                        raise Unusual("wanted element of undefined length")
                 if vr != b"SQ":
                     raise Unusual(f"undefined-length {vr!r}")
-                pos = _skip_sequence(w, vpos, False, "<", 0)
+                end = _skip_sequence(w, vpos, False, "<", 0)
+                if key in hot:
+                    _capture(w, out, tag, vpos, end - vpos, True, "SQ")
+                pos = end
                 buf, base = w.buf, w.base
                 nbuf = len(buf)
                 continue
