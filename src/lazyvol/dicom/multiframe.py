@@ -24,6 +24,8 @@ from .source import Fetch, read_local
 from .vendor import philips_rwv, vendor_of
 
 __all__ = [
+    "PRIVATE_ORIENTATION",
+    "PRIVATE_POSITION",
     "TOP_LEVEL_ORIENTATION",
     "TOP_LEVEL_SPACING",
     "UNSUPPORTED_LAYOUT",
@@ -39,6 +41,11 @@ UNSUPPORTED_LAYOUT = "; not supported"
 #: :func:`lazyvol.dicom.stack_notes.top_level_notes`).
 TOP_LEVEL_SPACING = "_top_level_spacing"
 TOP_LEVEL_ORIENTATION = "_top_level_orientation"
+#: ``FrameRecord.acq`` keys of a Philips frame whose ImagePositionPatient /
+#: ImageOrientationPatient comes from its private per-frame sequence (2005,140F) (its public
+#: functional groups hold none).
+PRIVATE_POSITION = "_philips_private_position"
+PRIVATE_ORIENTATION = "_philips_private_orientation"
 #: The Philips private per-frame sequence (2005,140F) (Philips MR Imaging DD 005).
 PHILIPS_PRIVATE_SEQUENCE = 0x2005140F
 
@@ -250,7 +257,10 @@ def _philips_scale_slope(items: list[Any]) -> float | None:
 
 def _philips_frame(fr: FrameRecord, groups: list[Any]) -> None:
     """A Philips frame's scale slope (2005,100E) and real-world value mapping (dcm2niix's
-    scalings)."""
+    scalings), and, where its public functional groups hold none, the ImagePositionPatient /
+    ImageOrientationPatient of its private per-frame sequence (2005,140F), as dcm2niix takes
+    them (a PACS or anonymiser may strip the public ones; noted, see
+    :func:`lazyvol.dicom.stack_notes.top_level_notes`)."""
     private = _private_items(groups)
     ss = _philips_scale_slope(private)
     fr.philips_scale_slope = ss if ss is not None else fr.philips_scale_slope
@@ -266,6 +276,19 @@ def _philips_frame(fr: FrameRecord, groups: list[Any]) -> None:
         fr.philips_rwv, problem = philips_rwv(list(rwv))
         if problem:
             fr.bad_attributes = [*(fr.bad_attributes or []), problem]
+    taken = {}
+    for attr, n, key in (
+        ("ImagePositionPatient", 3, PRIVATE_POSITION),
+        ("ImageOrientationPatient", 6, PRIVATE_ORIENTATION),
+    ):
+        field = "ipp" if n == 3 else "iop"
+        if getattr(fr, field) is None:
+            value = next((v for it in private if (v := _floats(it.get(attr), n))), None)
+            if value is not None:
+                setattr(fr, field, value)
+                taken[key] = True
+    if taken:
+        fr.acq = {**(fr.acq or {}), **taken}
 
 
 def expand_frames(

@@ -91,7 +91,9 @@ __all__ = [
 #: 33: records hold ConvolutionKernel (0018,1210) (two CT reconstructions of one series split).
 #: 34: Philips records hold the real-world value mapping that replaces an identity rescale
 #: (``philips_rwv``, as dcm2niix applies it; the values were the stored ones).
-INDEX_VERSION = 34
+#: 35: a Philips enhanced frame without public ImagePositionPatient / ImageOrientationPatient takes
+#: those of its private per-frame sequence (2005,140F), as dcm2niix does (the file was refused).
+INDEX_VERSION = 35
 #: Layout of a report: 2: files named by their listing position, identities taken from the listing;
 #: 3: a volume's files may differ in pixel encoding (each frame's, ``encodings``), where 2 split them;
 #: 4: ... and in BitsStored (each frame's, ``stored_bits``), where 3 split them;

@@ -7,7 +7,12 @@ from __future__ import annotations
 from collections.abc import Sequence
 
 from .model import UNDECIDED_HERE
-from .multiframe import TOP_LEVEL_ORIENTATION, TOP_LEVEL_SPACING
+from .multiframe import (
+    PRIVATE_ORIENTATION,
+    PRIVATE_POSITION,
+    TOP_LEVEL_ORIENTATION,
+    TOP_LEVEL_SPACING,
+)
 from .records import FrameRecord
 from .source import Fetch, read_local
 from .support import NOT_COMPARED, file_list, same_image
@@ -120,38 +125,68 @@ def spacing_missing(no_spacing: Sequence[FrameRecord], records: Sequence[FrameRe
     return f"PixelSpacing (0028,0030) missing in {'; and in '.join(where)}; {hint}"
 
 
-#: What :func:`top_level_notes` says of each value an enhanced frame may take from its file's top
-#: level: the ``FrameRecord.acq`` key, the attribute and the functional group that should hold it.
+#: Where a Philips frame's value comes from when it is taken from its private per-frame sequence.
+_PRIVATE = "the Philips private per-frame sequence (2005,140F)"
+#: What :func:`top_level_notes` says of each value an enhanced frame may take from elsewhere than
+#: its public functional groups: the ``FrameRecord.acq`` key, the ``meta`` key, the attribute, the
+#: functional group that should hold it, and where it was taken from.
 _TOP_LEVEL = (
     (
         TOP_LEVEL_SPACING,
         "pixel_spacing_source",
         "PixelSpacing (0028,0030)",
         "PixelMeasuresSequence (0028,9110)",
+        "the top level",
     ),
     (
         TOP_LEVEL_ORIENTATION,
         "orientation_source",
         "ImageOrientationPatient (0020,0037)",
         "PlaneOrientationSequence (0020,9116)",
+        "the top level",
+    ),
+    (
+        PRIVATE_POSITION,
+        "position_source",
+        "ImagePositionPatient (0020,0032)",
+        "PlanePositionSequence (0020,9113)",
+        _PRIVATE,
+    ),
+    (
+        PRIVATE_ORIENTATION,
+        "orientation_source",
+        "ImageOrientationPatient (0020,0037)",
+        "PlaneOrientationSequence (0020,9116)",
+        _PRIVATE,
     ),
 )
 
 
 def top_level_notes(records: Sequence[FrameRecord]) -> dict[str, str]:
-    """The notes on a volume whose enhanced frames took their file's top-level PixelSpacing or
-    ImageOrientationPatient, their functional groups holding none (see
-    :mod:`lazyvol.dicom.multiframe`), by the ``meta`` key that holds each (``pixel_spacing_source``,
-    ``orientation_source``); empty when none was taken."""
-    notes = {}
-    for key, meta_key, attribute, group in _TOP_LEVEL:
+    """The notes on a volume whose enhanced frames took a PixelSpacing, ImageOrientationPatient or
+    ImagePositionPatient from elsewhere than their functional groups, which hold none (see
+    :mod:`lazyvol.dicom.multiframe`): their file's top level, or a Philips frame's private
+    per-frame sequence (2005,140F); by the ``meta`` key that holds each
+    (``pixel_spacing_source``, ``orientation_source``, ``position_source``); empty when none was
+    taken."""
+    notes: dict[str, str] = {}
+    for key, meta_key, attribute, group, where in _TOP_LEVEL:
         taken = [r for r in records if (r.acq or {}).get(key)]
-        if taken:
-            notes[meta_key] = (
-                f"{attribute} taken from the top level of {image_list(taken)}: an enhanced "
-                f"image holds it in its functional groups ({group}), which hold none here; "
-                "dcm2niix takes the top-level value too"
+        if not taken:
+            continue
+        note = (
+            f"{attribute} taken from {where} of {image_list(taken)}: an enhanced image holds it "
+            f"in its functional groups ({group}), which hold none here"
+        )
+        if where == _PRIVATE:
+            note += (
+                " (a PACS or anonymiser may have removed them); dcm2niix takes the private value "
+                "too when there is no public one (Philips' private position may lie half a voxel "
+                "from the public one, dcm2niix's Philips/README.md)"
             )
+        else:
+            note += "; dcm2niix takes the top-level value too"
+        notes[meta_key] = f"{notes[meta_key]}; {note}" if meta_key in notes else note
     return notes
 
 
