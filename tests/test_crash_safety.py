@@ -370,3 +370,39 @@ def test_the_next_write_removes_a_sigkilled_writers_temporary_store(tmp_path):
     lv.Volume(a, np.eye(4)).to_zarr(dest)
     assert sorted(p.name for p in tmp_path.iterdir()) == ["o.zarr"]
     np.testing.assert_array_equal(np.asarray(zarr.open_group(dest, mode="r")["0"][:]).T, a)
+
+
+@pytest.mark.parametrize("name", ["o.nii", "o.nii.gz"])
+def test_the_next_nifti_write_removes_a_sigkilled_writers_temporary_file(tmp_path, name):
+    """A killed to_nifti left its hidden temporary file (a partial .nii.gz, gigabytes of a real
+    volume) for ever; the next write to that destination removes it, but not a live writer's
+    (its file locked), and not a link."""
+    import fcntl
+
+    dest = tmp_path / name
+    code = (
+        "import os, signal, numpy as np, lazyvol as lv\n"
+        "from lazyvol import nifti_write\n"
+        "def killed(*a, **k): os.kill(os.getpid(), signal.SIGKILL)\n"
+        "nifti_write._write_data = killed  # killed after the header, before the voxels\n"
+        f"lv.Volume(np.ones((4, 4, 4), np.uint8)).to_nifti({str(dest)!r})\n"
+    )
+    env = dict(os.environ, PYTHONPATH=SRC_DIR + os.pathsep + os.environ.get("PYTHONPATH", ""))
+    proc = subprocess.run([sys.executable, "-c", code], env=env, capture_output=True)
+    assert proc.returncode == -9, proc.stderr
+    left = [p for p in tmp_path.iterdir() if p.name.startswith(f".{name}.lazyvol-tmp-")]
+    assert len(left) == 1 and left[0].is_file() and not dest.exists()
+    live = tmp_path / f".{name}.lazyvol-tmp-ba9876543210"
+    live.write_bytes(b"x" * 100)
+    link = tmp_path / f".{name}.lazyvol-tmp-0123456789ab"
+    link.symlink_to(live)
+    a = np.arange(64, dtype=np.uint8).reshape(4, 4, 4)
+    fd = os.open(live, os.O_RDONLY)  # a live writer's lock (another open file: as another process)
+    try:
+        fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        lv.Volume(a, np.eye(4)).to_nifti(dest)
+    finally:
+        os.close(fd)
+    assert not left[0].exists() and live.read_bytes() == b"x" * 100 and link.is_symlink()
+    np.testing.assert_array_equal(np.asarray(nib.load(dest).dataobj), a)
+    assert sorted(p.name for p in tmp_path.iterdir()) == sorted([name, live.name, link.name])

@@ -8,9 +8,9 @@ store): it is renamed over an empty directory or, when allowed, swaps out an exi
 
 Temporary names start with a dot and contain :data:`TMP_MARK` (files and directories being
 written) or :data:`OLD_MARK` (directories moved aside to be deleted); cleaners recognise leftovers
-of killed writers by these marks. A temporary directory made by :func:`make_temp_dir` is locked
-while its writer lives, so :func:`sweep_leftovers` tells a killed writer's leftovers from a live
-writer's.
+of killed writers by these marks. A temporary directory or file made by :func:`make_temp_dir` or
+:func:`make_temp_file` is locked while its writer lives, so :func:`sweep_leftovers` tells a
+killed writer's leftovers from a live writer's.
 """
 
 from __future__ import annotations
@@ -20,6 +20,7 @@ import errno
 import os
 import re
 import shutil
+import stat
 import uuid
 from collections.abc import Callable, Iterator
 from typing import IO, Any
@@ -35,6 +36,7 @@ __all__ = [
     "leftover_of",
     "list_dir_consistent",
     "make_temp_dir",
+    "make_temp_file",
     "publish_dir",
     "publish_file",
     "release_temp_dir",
@@ -302,8 +304,9 @@ def leftover_of(name: str) -> str | None:
     return m.group(1) if m else None
 
 
-def _lock_dir(path: str) -> int | None:
-    """Open the directory ``path`` (not a link) and take its exclusive lock without waiting.
+def _lock_path(path: str, directory: bool = True) -> int | None:
+    """Open the directory (or, ``directory=False``, the regular file) ``path`` (not a link) and
+    take its exclusive lock without waiting.
 
     Returns the descriptor holding the lock, or None where directories cannot be locked (no
     ``fcntl``, a file system without locks).
@@ -311,14 +314,15 @@ def _lock_dir(path: str) -> int | None:
     Raises
     ------
     OSError
-        ``path`` is gone, is not a directory, or is locked by a live writer (this process's own
-        temporary directories count as locked).
+        ``path`` is gone, is not a directory (a regular file), or is locked by a live writer
+        (this process's own temporary directories and files count as locked).
     """
     try:
         import fcntl
     except ImportError:  # (Windows)
         return None
-    fd = os.open(path, os.O_RDONLY | os.O_DIRECTORY | getattr(os, "O_NOFOLLOW", 0))
+    kind = os.O_DIRECTORY if directory else os.O_NONBLOCK  # (a FIFO put there cannot block)
+    fd = os.open(path, os.O_RDONLY | kind | getattr(os, "O_NOFOLLOW", 0))
     try:
         fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
     except BlockingIOError:
@@ -328,6 +332,9 @@ def _lock_dir(path: str) -> int | None:
         os.close(fd)
         return None
     own = os.fstat(fd)
+    if not directory and not stat.S_ISREG(own.st_mode):
+        os.close(fd)
+        raise BlockingIOError(errno.EAGAIN, "not a regular file", path)
     try:
         now = os.lstat(path)
     except OSError:
@@ -358,7 +365,7 @@ def make_temp_dir(dest: str) -> tuple[str, int | None]:
         tmp = temp_sibling(dest)
         os.mkdir(tmp)
         try:
-            fd = _lock_dir(tmp)
+            fd = _lock_path(tmp)
         except (BlockingIOError, FileNotFoundError):
             continue  # a sweep took it between mkdir and lock (and removes it): another name
         except OSError:
@@ -372,8 +379,37 @@ def make_temp_dir(dest: str) -> tuple[str, int | None]:
     raise WriteError(f"{dest}: could not lock a temporary directory (too many concurrent sweeps)")
 
 
+def make_temp_file(dest: str) -> tuple[str, int | None]:
+    """Create a fresh, empty temporary file next to ``dest`` (:func:`temp_sibling`) and lock it,
+    as :func:`make_temp_dir` does a directory: :func:`sweep_leftovers` removes it only once its
+    writer is gone. The writer opens it by name to write; the returned descriptor only holds the
+    lock (until :func:`release_temp_dir`, after the file was published or removed).
+
+    Raises
+    ------
+    OSError
+        The file cannot be created.
+    """
+    for _attempt in range(100):
+        tmp = temp_sibling(dest)
+        os.close(os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o666))
+        try:
+            fd = _lock_path(tmp, directory=False)
+        except (BlockingIOError, FileNotFoundError):
+            continue  # a sweep took it between creation and lock (and removes it): another name
+        except OSError:
+            _unlink_quiet(tmp)
+            raise
+        if fd is not None:
+            st = os.fstat(fd)
+            _HELD.add((st.st_dev, st.st_ino))
+        return tmp, fd
+    raise WriteError(f"{dest}: could not lock a temporary file (too many concurrent sweeps)")
+
+
 def release_temp_dir(fd: int | None) -> None:
-    """Release the lock :func:`make_temp_dir` took (after the directory was published or removed)."""
+    """Release the lock :func:`make_temp_dir` or :func:`make_temp_file` took (after the directory
+    or file was published or removed)."""
     if fd is None:
         return
     st = os.fstat(fd)
@@ -385,8 +421,8 @@ def sweep_leftovers(dest: str, *, writers_gone: bool = False) -> None:
     """Remove the leftovers of killed writers of ``dest``: its hidden temporary and moved-aside
     siblings (``.<name>.lazyvol-tmp-*``, ``.<name>.lazyvol-old-*``, with the tails lazyvol makes).
 
-    A directory is removed only when its lock can be taken: no live writer holds it
-    (:func:`make_temp_dir`); links and files are left. ``writers_gone``: the caller holds a lock
+    A directory or file is removed only when its lock can be taken: no live writer holds it
+    (:func:`make_temp_dir`, :func:`make_temp_file`); links are left. ``writers_gone``: the caller holds a lock
     that keeps every writer of ``dest`` out (the cache's entry lock), so every leftover goes, a
     link or a file unlinked, never followed. Nothing else is touched; errors are ignored.
     """
@@ -402,14 +438,18 @@ def sweep_leftovers(dest: str, *, writers_gone: bool = False) -> None:
         if writers_gone:
             _remove_leftover(path)
             continue
+        directory = os.path.isdir(path) and not os.path.islink(path)
         try:
-            fd = _lock_dir(path)
+            fd = _lock_path(path, directory)
         except OSError:
-            continue  # a live writer's, gone meanwhile, or not a directory
+            continue  # a live writer's, gone meanwhile, a link, or neither file nor directory
         if fd is None:
             continue  # no locks here: cannot tell a killed writer's from a live one's
         try:
-            shutil.rmtree(path, ignore_errors=True)
+            if directory:
+                shutil.rmtree(path, ignore_errors=True)
+            else:
+                _unlink_quiet(path)
         finally:
             os.close(fd)
 

@@ -13,7 +13,9 @@ file (like ``pigz``/BGZF): pieces of 4 MiB are deflated by :mod:`zlib` in parall
 releases the GIL) and written in order, each member flagged FEXTRA so readers do not mistake the
 last member's size for the whole stream's. gzip, nibabel, indexed_gzip and lazyvol read it like
 any ``.nii.gz``.
-The file is written under a temporary name in the destination folder and renamed when complete.
+The file is written under a temporary name in the destination folder and renamed when complete;
+the writer locks it while it runs, and a write removes what killed writes to the same destination
+left (:func:`lazyvol._fsutil.sweep_leftovers`).
 """
 
 from __future__ import annotations
@@ -29,7 +31,7 @@ from typing import TYPE_CHECKING, Any, BinaryIO
 import dask
 import numpy as np
 
-from ._fsutil import publish_file, temp_sibling
+from ._fsutil import make_temp_file, publish_file, release_temp_dir, sweep_leftovers
 from ._location import local_destination
 from .chunking import as_plan_array, direct_compute_allowed
 from .config import chunk_budget
@@ -387,9 +389,16 @@ def write_nifti(
     if dtype.kind == "b":
         dtype = np.dtype(np.uint8)
     hdr = nifti_header(vol, dtype, dest)
-    tmp = temp_sibling(dest)
+    sweep_leftovers(dest)  # what killed writes to this destination left, unless still writing
     try:
-        with open(tmp, "xb") as raw:
+        tmp, lock = make_temp_file(dest)
+    except OSError as exc:
+        raise WriteError(
+            f"{dest}: writing failed ({exc.strerror or exc}); choose a writable location with "
+            "free space"
+        ) from exc
+    try:
+        with open(tmp, "wb") as raw:
             out: Any = _ParallelGzip(raw, compresslevel, min(4, os.cpu_count() or 1)) if gz else raw
             try:
                 # header + the 4-byte extension flag; the data start right after (352 / 544)
@@ -427,6 +436,8 @@ def write_nifti(
     except BaseException:
         _unlink_quiet(tmp)
         raise
+    finally:
+        release_temp_dir(lock)  # (held until the file is published or removed)
     if extra:
         try:
             write_sidecars(vol, dest)
