@@ -15,7 +15,7 @@ last member's size for the whole stream's. gzip, nibabel, indexed_gzip and lazyv
 any ``.nii.gz``.
 The file is written under a temporary name in the destination folder and renamed when complete;
 the writer locks it while it runs, and a write removes what killed writes to the same destination
-left (:func:`lazyvol._fsutil.sweep_leftovers`).
+left (``lazyvol._fsutil.sweep_leftovers``).
 """
 
 from __future__ import annotations
@@ -389,14 +389,7 @@ def write_nifti(
     if dtype.kind == "b":
         dtype = np.dtype(np.uint8)
     hdr = nifti_header(vol, dtype, dest)
-    sweep_leftovers(dest)  # what killed writes to this destination left, unless still writing
-    try:
-        tmp, lock = make_temp_file(dest)
-    except OSError as exc:
-        raise WriteError(
-            f"{dest}: writing failed ({exc.strerror or exc}); choose a writable location with "
-            "free space"
-        ) from exc
+    tmp, lock = _temp_file(dest)
     try:
         with open(tmp, "wb") as raw:
             out: Any = _ParallelGzip(raw, compresslevel, min(4, os.cpu_count() or 1)) if gz else raw
@@ -446,6 +439,19 @@ def write_nifti(
                 f"{dest}: written, but its sidecar files could not be ({exc.strerror or exc})"
             ) from exc
     return dest
+
+
+def _temp_file(dest: str) -> tuple[str, int | None]:
+    """The locked temporary file a write of ``dest`` fills (``_fsutil.make_temp_file``), after
+    removing what killed writes to ``dest`` left, unless still writing."""
+    sweep_leftovers(dest)
+    try:
+        return make_temp_file(dest)
+    except OSError as exc:
+        raise WriteError(
+            f"{dest}: writing failed ({exc.strerror or exc}); choose a writable location with "
+            "free space"
+        ) from exc
 
 
 def _unlink_quiet(path: str) -> None:
