@@ -1100,11 +1100,30 @@ def test_an_attribute_after_the_pixels_is_refused_not_missed(tmp_path, keyword, 
     at = data.find(struct.pack("<HH", *tag))
     length = size or 8 + struct.unpack("<H", data[at + 6 : at + 8])[0]
     elem = data[at : at + length]
-    Path(f).write_bytes(data[:at] + data[at + length :] + elem)
-    ds = pydicom.dcmread(f)
-    assert ds[tag].keyword == keyword  # pydicom reads it, out of order
-    reasons = dict(lv.scan(tmp_path / "s").skipped)
-    assert (
-        f"{keyword} ({tag[0]:04X},{tag[1]:04X}), an attribute lazyvol reads, follows"
-        in (reasons[str(f)])
-    )
+    # ... also behind an element the scan does not read (StudyComments (0032,4000), LT)
+    unread = struct.pack("<HH2sH", 0x0032, 0x4000, b"LT", 4) + b"note"
+    for between in (b"", unread):
+        Path(f).write_bytes(data[:at] + data[at + length :] + between + elem)
+        ds = pydicom.dcmread(f)
+        assert ds[tag].keyword == keyword  # pydicom reads it, out of order
+        reasons = dict(lv.scan(tmp_path / "s").skipped)
+        text = f"{keyword} ({tag[0]:04X},{tag[1]:04X}), an attribute lazyvol reads, follows"
+        assert text in reasons[str(f)], reasons
+
+
+@pytest.mark.parametrize(
+    "sop",
+    ["1.2.840.10008.5.1.4.1.1.30", "1.2.840.10008.5.1.4.1.1.66.4", "1.3.46.670589.11.0.0.12.4"],
+)
+def test_a_pixel_class_cut_before_its_pixels_is_damage_not_unsupported(tmp_path, sop):
+    """A file of a class that holds pixels (a parametric map, a segmentation, a vendor's private
+    class) cut before its Pixel Data is a truncated image: a FormatError, not 'not an image'
+    (UnsupportedError), as only classes known to hold no pixels are."""
+    ds = pydicom.dcmread(get_testdata_file("MR_small.dcm"))
+    ds.SOPClassUID = ds.file_meta.MediaStorageSOPClassUID = sop
+    ds.save_as(tmp_path / "x.dcm")
+    data = (tmp_path / "x.dcm").read_bytes()
+    (tmp_path / "x.dcm").write_bytes(data[: data.rfind(b"\xe0\x7f\x10\x00")])
+    with pytest.raises(lv.FormatError, match="truncated") as exc:
+        lv.open(tmp_path / "x.dcm")
+    assert not isinstance(exc.value, lv.UnsupportedError)

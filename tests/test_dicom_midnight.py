@@ -115,6 +115,27 @@ def test_undated_times_across_midnight_and_no_other_rule_are_refused(tmp_path):
     assert "AcquisitionDate (0008,0022)" in msg and "AcquisitionDateTime (0008,002A)" in msg
 
 
+def _one_date(when: dt.datetime) -> dict[str, str]:
+    """The study's date copied onto every image (an export writing one AcquisitionDate)."""
+    return {"AcquisitionDate": f"{START:%Y%m%d}", "AcquisitionTime": f"{when:%H%M%S.%f}"}
+
+
+@pytest.mark.parametrize("numbering", ["restart", "series"])
+def test_one_date_on_every_image_across_midnight_is_judged_as_undated(tmp_path, numbering):
+    """Every image dated 2024-02-28 but acquired 23:59:40 to 00:00:20: the date tells no day,
+    and the volumes after midnight came first with no warning. Judged as undated times are:
+    InstanceNumber orders them with a warning, or nothing does (an error naming the dates)."""
+    truth = _series(tmp_path, numbering, _one_date)
+    if numbering == "restart":
+        with pytest.raises(SeriesError, match="the same date on every image"):
+            lv.open(tmp_path)
+        return
+    vol = lv.open(tmp_path)
+    _assert_volumes(vol, truth)
+    (warned,) = [w for w in vol.meta["warnings"] if "4th axis" in w]
+    assert "midnight" in warned and "the same date on every image" in warned
+
+
 def test_enhanced_frames_across_midnight_keep_their_acquisition_order(tmp_path):
     """An enhanced file whose volumes only FrameAcquisitionDateTime (0018,9074) tells apart: its
     date is part of the order."""

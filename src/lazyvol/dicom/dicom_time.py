@@ -113,9 +113,9 @@ def wrap_note(seconds: Sequence[float], attribute: str = "AcquisitionTime (0008,
         return ""
     return (
         f"{attribute} values run from {_clock_text(min(seconds))} to "
-        f"{_clock_text(max(seconds))} and no date is stated (AcquisitionDate (0008,0022) or "
-        "AcquisitionDateTime (0008,002A) missing or malformed in some image): the images were "
-        "likely acquired across midnight, which times of day cannot order (an anonymiser may "
+        f"{_clock_text(max(seconds))} and no date tells each image's day (AcquisitionDate "
+        "(0008,0022) or AcquisitionDateTime (0008,002A) missing or malformed in some image, or "
+        "the same date on every image): the images were likely acquired across midnight, which times of day cannot order (an anonymiser may "
         "have removed the dates: export the series with them)"
     )
 
@@ -131,7 +131,15 @@ def acquired(records: Sequence[FrameRecord]) -> tuple[list[float | None], str]:
     value is :func:`wrap_note` of times of day ("" for dated records)."""
     dated = [dt_instant(r.acquisition_datetime) for r in records]
     if records and all(d is not None for d in dated):
-        first = min(d[0] for d in dated if d is not None)
-        return [(d[0] - first) * _DAY + d[1] for d in dated if d is not None], ""
+        days = {d[0] for d in dated if d is not None}
+        instants: list[float | None] = [
+            (d[0] - min(days)) * _DAY + d[1] for d in dated if d is not None
+        ]
+        # One date on every image whose times of day span more than half a day: the date was
+        # copied onto every image (an export or anonymiser writes the study's), not stated per
+        # image, and tells nothing about midnight: judged as undated times are.
+        span = max(t for t in instants if t is not None) - min(t for t in instants if t is not None)
+        if len(days) > 1 or span <= WRAP_SPAN:
+            return instants, ""
     times = [tm_seconds(r.acquisition_time) for r in records]
     return times, wrap_note([t for t in times if t is not None])

@@ -183,12 +183,49 @@ def no_pixels_reason(sop_class: str, r: ValueReader, cut: str = "") -> HeaderSki
             "truncated: no SOPClassUID (0008,0016) and no Pixel Data (7FE0,0010) (the file ends in "
             "its file meta group or before its data set)"
         )
-    else:
+    elif _without_pixels(sop_class, name) and not any(k in r for k in ("Rows", "Columns")):
         # A complete file of a class without pixels (a structured report, a spectroscopy or
         # physiological-log object, an RT plan): valid DICOM lazyvol does not read.
         reason = f"no Pixel Data (7FE0,0010): not an image ({name})"
         return HeaderSkip(reason, r.get_str("SeriesInstanceUID"), unsupported=True)
+    else:
+        # A class that holds pixels (a parametric map, a segmentation, a vendor's private one:
+        # not known to hold none) or a header with image attributes: cut before its pixels.
+        reason = f"{name} file without Pixel Data (7FE0,0010): truncated?"
     return HeaderSkip(reason, r.get_str("SeriesInstanceUID"))
+
+
+#: Words of the names of the standard SOP classes that hold no pixels (PS3.4 annex B: reports,
+#: documents, waveforms, plans, presentation states, spectroscopy, raw data ...).
+_NO_PIXELS_WORDS = (
+    "SR",
+    "Report",
+    "Key Object",
+    "Encapsulated",
+    "Waveform",
+    "ECG",
+    "Audio",
+    "Plan",
+    "Structure Set",
+    "Treatment Record",
+    "Presentation State",
+    "Spectroscopy",
+    "Raw Data",
+    "Registration",
+    "Fiducials",
+    "Measurements",
+    "Protocol",
+)
+#: Vendors' private classes known to hold no pixels: Siemens CSA Non-Image (physiological logs,
+#: spectroscopy, raw data).
+_NO_PIXELS_PRIVATE = frozenset({"1.3.12.2.1107.5.9.1"})
+
+
+def _without_pixels(sop_class: str, name: str) -> bool:
+    """Is ``sop_class`` (named ``name``) a class whose objects hold no pixels?"""
+    if sop_class in _NO_PIXELS_PRIVATE:
+        return True
+    return any(word in name.split() or f" {word}" in f" {name}" for word in _NO_PIXELS_WORDS)
 
 
 def fill_record(
@@ -427,7 +464,7 @@ def make_record(
         names = ", ".join(f"{k} {_tag_str(k)}" for k in missing)
         reason = f"image attributes missing ({names}): header truncated or not an image"
         return HeaderSkip(reason, rec.series_uid)
-    second = _second_pixel_element(rec, enc.little, fetch)
+    second = _after_pixels(rec, enc.implicit, enc.little, fetch)
     if second:
         return HeaderSkip(second, rec.series_uid)
     if "PixelRepresentation" not in r and rec.pixel_vr not in FLOAT_PIXEL_VRS:
@@ -446,25 +483,56 @@ def make_record(
 _READ_TAGS = frozenset(HEADER_TAGS)
 
 
-def _second_pixel_element(rec: FrameRecord, little: bool, fetch: Fetch) -> str:
-    """Why a file holding another pixel element, or an attribute the scan reads, right after the
-    one found is refused ("" when it does not): lazyvol reads the first pixel element and the
-    attributes before it, pydicom the last and every one, so their values would differ without a
-    word. Only bytes past the element are read (8 of them), and only when the file has them."""
+#: Bytes after the pixel element walked for elements a reader stopping at the pixels misses.
+_TAIL_WALK = 65536
+
+
+def _after_pixels(rec: FrameRecord, implicit: bool, little: bool, fetch: Fetch) -> str:
+    """Why a file holding, after the pixel element found, another pixel element or an attribute
+    the scan reads is refused ("" when it does not): lazyvol reads the first pixel element and
+    the attributes before it, pydicom the last and every one, so their values would differ
+    without a word. The elements after it are walked within the file's next 64 KiB, up to one
+    of undefined length or bytes that are no element; nothing is read when the file ends at the
+    pixel element (the usual file)."""
     end = rec.pixel_offset + rec.pixel_length
     if rec.pixel_length < 0 or rec.size - end < 8:
         return ""
-    head = fetch(rec.path, end, 8, rec.size)
-    if len(head) < 4:
-        return ""
-    group, element = struct.unpack(f"{'<' if little else '>'}HH", head[:4])
+    tail = fetch(rec.path, end, min(rec.size - end, _TAIL_WALK), rec.size)
+    endian = "<" if little else ">"
+    off = 0
+    while off + 8 <= len(tail):
+        group, element = struct.unpack_from(endian + "HH", tail, off)
+        problem = _misplaced(group, element, rec.pixel_offset)
+        if problem:
+            return problem
+        if implicit:
+            (length,), head = struct.unpack_from(endian + "L", tail, off + 4), 8
+        else:
+            vr = tail[off + 4 : off + 6]
+            if not (vr.isalpha() and vr.isupper()):
+                return ""  # not an element header: nothing more is walked
+            if vr.decode() in _LONG_VRS:
+                if off + 12 > len(tail):
+                    return ""
+                (length,), head = struct.unpack_from(endian + "L", tail, off + 8), 12
+            else:
+                (length,), head = struct.unpack_from(endian + "H", tail, off + 6), 8
+        if length == 0xFFFFFFFF:
+            return ""  # (an undefined-length value: not walked through)
+        off += head + length
+    return ""
+
+
+def _misplaced(group: int, element: int, pixel_offset: int) -> str:
+    """Why element (group, element) after the pixel element at ``pixel_offset`` makes the file
+    ambiguous, or ""."""
     tag = group << 16 | element
     if tag in _READ_TAGS and tag < 0x7FE00000:
         # (elements ascend: a reader stops at the pixels; pydicom reads on and takes it)
         name = next((f"{k} " for k, t in _TAG.items() if t == tag), "")
         return (
             f"{name}({group:04X},{element:04X}), an attribute lazyvol reads, follows the pixel "
-            f"element at byte {rec.pixel_offset}: the data set's elements are out of order (a "
+            f"element at byte {pixel_offset}: the data set's elements are out of order (a "
             "reader stopping at the pixels misses it, pydicom takes it); the file is malformed, "
             "re-export it"
         )
@@ -472,6 +540,6 @@ def _second_pixel_element(rec: FrameRecord, little: bool, fetch: Fetch) -> str:
         return ""
     return (
         f"a second pixel element ({group:04X},{element:04X}) follows the one at byte "
-        f"{rec.pixel_offset}: which one holds the image is ambiguous (pydicom reads the last, a "
+        f"{pixel_offset}: which one holds the image is ambiguous (pydicom reads the last, a "
         "reader stopping at the first reads another image); the file is malformed, re-export it"
     )

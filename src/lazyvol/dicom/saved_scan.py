@@ -93,7 +93,10 @@ __all__ = [
 #: (``philips_rwv``, as dcm2niix applies it; the values were the stored ones).
 #: 35: a Philips enhanced frame without public ImagePositionPatient / ImageOrientationPatient takes
 #: those of its private per-frame sequence (2005,140F), as dcm2niix does (the file was refused).
-INDEX_VERSION = 35
+#: 36: every element after the pixel element is walked (within 64 KiB) for an attribute the scan
+#: reads (35: the first only); a file of a class holding pixels cut before them is damage, not a
+#: non-image (only classes known to hold none are).
+INDEX_VERSION = 36
 #: Layout of a report: 2: files named by their listing position, identities taken from the listing;
 #: 3: a volume's files may differ in pixel encoding (each frame's, ``encodings``), where 2 split them;
 #: 4: ... and in BitsStored (each frame's, ``stored_bits``), where 3 split them;
@@ -146,7 +149,9 @@ INDEX_VERSION = 35
 #: first); undated times of day spanning more than 12 h order no volumes.
 #: 27: images of one SeriesInstanceUID stating different ConvolutionKernels (0018,1210) are split
 #: (two CT reconstructions were a 4th axis ordered by InstanceNumber).
-REPORT_FORMAT = 27
+#: 28: one date on every image of a set whose times of day span more than 12 h tells no day: the
+#: set is judged as undated (27 ordered it by that date, the volumes after midnight first).
+REPORT_FORMAT = 28
 #: A frame's identity in a report whose frames all have their listing entry's identity.
 _FROM_LISTING = "listing"
 #: The frames' paths of a report whose frames are its files, in order.
