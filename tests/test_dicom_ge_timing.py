@@ -65,8 +65,9 @@ def _write_ge(
         parm = ds.private_block(0x0043, "GEMS_PARM_01", create=True)
         parm.add_new(0xB6, "LO", [str(mb), "0", "0", "", "", "", ""])  # HyperBand factor first
         parm.add_new(0x7C, "FL", group_delay)  # delay after slice group (s)
-        if rtia is not None:
-            ds.private_block(0x0021, "GEMS_RELA_01", create=True).add_new(0x5E, "DS", rtia)
+        if rtia is not None:  # a per-slice timer value, s (as GE's epiRT writes one)
+            value = f"{rtia(int(ds.InstanceNumber) - 1):.6f}"
+            ds.private_block(0x0021, "GEMS_RELA_01", create=True).add_new(0x5E, "DS", value)
         if descending:  # GE numbers the slice it acquires first 1: the top one here
             t, r = divmod(int(ds.InstanceNumber) - 1, nk)
             ds.InstanceNumber = t * nk + (nk - 1 - r) + 1
@@ -121,10 +122,9 @@ def test_multiband_slices_share_their_excitation_time(tmp_path):
     [
         {"delay": "500"},  # a delay between volumes: the times are not TR / n apart
         {"sequence": ("EP", "SE")},  # spin-echo EPI (diffusion) uses another pattern
-        {"rtia": "1234.5"},  # per-slice RTIA timer values: newer releases' own times
         {"group_delay": 0.5},  # GE's delay after slice group
     ],
-    ids=["delacq", "spin-echo", "rtia-timer", "group-delay"],
+    ids=["delacq", "spin-echo", "group-delay"],
 )
 def test_no_slice_timing_where_the_protocol_does_not_define_it(tmp_path, change):
     vol = _ge_series(tmp_path, 6, order=1, **change)
@@ -184,3 +184,21 @@ def test_multiband_and_releases_match_dcm2niix(tmp_path, nk, order, mb, software
     t = np.linalg.inv(affine) @ vol.affine
     assert mine is not None and abs(round(t[2, 2])) == 1
     np.testing.assert_allclose(mine[::-1] if t[2, 2] < 0 else mine, side["SliceTiming"], atol=1e-4)
+
+
+def test_rtia_timer_values_do_not_hide_the_protocol_timing(tmp_path):
+    """Per-slice RTIA timer values (0021,105E) (epiRT writes them): dcm2niix still derives the
+    times from the protocol block, as dcm_qa_stc's GE_epiRT_ascending_2 reference has them;
+    lazyvol gave none whenever a value was non-zero. Now the same times as dcm2niix's."""
+    nk = 7
+    src = _write_ge(
+        tmp_path / "s", nk, order=1, rtia=lambda i: 1.0 + (i // nk) * 2.0 + (i % nk) * 0.25
+    )
+    side, affine = _dcm2niix_sidecar(src, tmp_path / "out")
+    vol = lv.open(src)
+    mine = vol.meta["bids"].get("SliceTiming")
+    assert "SliceTiming" in side and mine is not None
+    t = np.linalg.inv(affine) @ vol.affine
+    np.testing.assert_allclose(mine[::-1] if t[2, 2] < 0 else mine, side["SliceTiming"], atol=1e-4)
+    expected = _expected(vol, nk, _interleaved(nk, TR_MS / 1000 / nk))
+    np.testing.assert_allclose(mine, expected, atol=1e-5)

@@ -18,11 +18,15 @@ from R03 on, an even interleaved ``n > 2`` swaps the last excitation with the th
 releases before 26 give none (dcm2niix: "early GE HyperBand"). These rules were checked against
 dcm2niix on the four real GE series, each with HyperBand 1-5 and six releases (100 cases, equal).
 
+Per-slice RTIA timer values (0021,105E) are not read: dcm2niix derives the times from the protocol
+block whatever they say (it compares them only on request; early HyperBand releases wrote
+single-band values there).
+
 Where the reference does not cover the data, no SliceTiming is given, since a made-up one would
 mislead slice-timing correction: spin-echo EPI (GE's diffusion EPI uses another pattern; only
 ``ScanningSequence`` EP and GR is derived), a delay between volumes (``DELACQ`` or the delay after
-slice group (0043,107C) non-zero), per-slice RTIA timer values (0021,105E), a slice count other
-than ``NOSLC``, InstanceNumber not monotonic along the stack, an unknown release with HyperBand.
+slice group (0043,107C) non-zero), a slice count other than ``NOSLC``, InstanceNumber not
+monotonic along the stack, an unknown release with HyperBand.
 """
 
 from __future__ import annotations
@@ -41,10 +45,9 @@ __all__ = ["GE_TAGS", "ge_record_values", "ge_slice_timing"]
 
 PROTOCOL_BLOCK = 0x0025101B
 MULTIBAND = 0x004310B6
-RTIA_TIMER = 0x0021105E
 GROUP_DELAY = 0x0043107C
 #: The GE elements read for slice timing (the protocol block's size is capped as a CSA header's).
-GE_TAGS = frozenset({PROTOCOL_BLOCK, MULTIBAND, RTIA_TIMER, GROUP_DELAY})
+GE_TAGS = frozenset({PROTOCOL_BLOCK, MULTIBAND, GROUP_DELAY})
 #: Largest decompressed protocol block accepted (real ones are a few KiB).
 _MAX_PROTOCOL = 1 << 20
 _LINE = re.compile(rb'^\s*([A-Z0-9_]+)\s+"([^"]*)"', re.MULTILINE)
@@ -100,12 +103,6 @@ def ge_record_values(raw: dict[int, Any]) -> dict[str, Any]:
             out["_ge_group_delay"] = float(delay) != 0.0
         except ValueError:
             out["_ge_group_delay"] = True
-    rtia = _first(raw, RTIA_TIMER)
-    if rtia:
-        try:
-            out["_ge_rtia"] = float(rtia)
-        except ValueError:
-            out["_ge_rtia"] = math.nan
     return out
 
 
@@ -143,8 +140,6 @@ def ge_slice_timing(
         return None
     if not {"EP", "GR"} <= set(str(bids.get("ScanningSequence", "")).split("\\")):
         return None
-    if any(acq_of(r).get("_ge_rtia") for r in base):
-        return None  # per-slice timer values (or unreadable ones): not derived from the protocol
     tr = bids.get("RepetitionTime")
     mb = first.get("_ge_mb") or 1
     if not isinstance(tr, int | float) or tr <= 0 or not isinstance(mb, int) or mb < 1:
