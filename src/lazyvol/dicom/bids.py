@@ -9,9 +9,9 @@ Two steps, as the header scan and the stacking are two steps:
   ``meta["diffusion"]`` (b-values and gradient directions per volume, DICOM patient frame).
 
 Values follow dcm2niix's sidecars (the reference BIDS converter) where the DICOM data define them:
-RepetitionTime and EchoTime in seconds, SliceTiming in seconds (MosaicRefAcqTimes / 1000 of the
-first volume, or of the second when its times span longer, as dcm2niix) in slice order ``k``, PhaseEncodingDirection as ``i``/``j`` with ``-`` for negative polarity, in the
-voxel axes of *this* volume (dcm2niix flips the row axis of its output, so its ``j`` is lazyvol's
+RepetitionTime and EchoTime in seconds, SliceTiming in seconds in slice order ``k``
+(:mod:`lazyvol.dicom.slice_timing`), PhaseEncodingDirection as ``i``/``j`` with ``-`` for negative
+polarity, in the voxel axes of *this* volume (dcm2niix flips the row axis of its output, so its ``j`` is lazyvol's
 ``j-``), EffectiveEchoSpacing = 1 / (BandwidthPerPixelPhaseEncode x ReconMatrixPE) and
 TotalReadoutTime = EffectiveEchoSpacing x (ReconMatrixPE - 1) (Siemens, where the bandwidth per pixel
 in the phase direction is recorded).
@@ -26,12 +26,13 @@ from typing import Any
 
 import numpy as np
 
-from .dicom_time import acquired, tm_resolution, tm_seconds
+from .dicom_time import acquired, tm_seconds
 from .ge_phase import annotate_pepolar, ge_echo_spacing, ge_phase_values
-from .ge_timing import ge_record_values, ge_slice_timing
+from .ge_timing import ge_record_values
 from .model import SPLIT_VALUES
 from .mosaic import csa_floats, csa_items, private_value, raw_text
 from .records import FrameRecord
+from .slice_timing import slice_timing
 from .support import file_list
 from .vendor import missing_bvalue_note, vendor_of
 
@@ -299,46 +300,6 @@ def _phase_encoding(first: FrameRecord, acq: dict[str, Any]) -> dict[str, Any]:
     return out
 
 
-def _slice_timing(base: Sequence[FrameRecord | None], _acq: Getter) -> list[float] | None:
-    """SliceTiming (s) in slice order from per-slice times (mosaic MosaicRefAcqTimes)."""
-    times = [_acq(r).get("_slice_time_ms") for r in base]
-    if not times or any(t is None for t in times):
-        return None
-    return [_seconds(float(t)) for t in times if t is not None]
-
-
-#: The vendors (:func:`lazyvol.dicom.vendor.vendor_of`) whose one-file-per-slice series get
-#: SliceTiming from each slice's AcquisitionTime, as dcm2niix gives it (checked against it: GE,
-#: Philips, Canon, Toshiba, Hitachi and Bruker series get none from it).
-ACQUISITION_TIME_VENDORS = frozenset({"SIEMENS", "UIH"})
-
-
-def _slice_timing_from_acquisition_time(
-    base: Sequence[FrameRecord | None], tr: float | None
-) -> list[float] | None:
-    """Siemens and UIH 2D slices stored one per file: SliceTiming from each slice's
-    AcquisitionTime, as dcm2niix (relative to the earliest slice; only when the times differ and
-    span less than TR; dcm2niix does so for no other vendor, see :data:`ACQUISITION_TIME_VENDORS`).
-    None, unlike dcm2niix, when the times are written too coarsely to tell slices apart (whole
-    seconds for slices 0.2 s apart, as an anonymiser or exporter cuts them): the times would
-    put several slices at one moment, a wrong SliceTiming no warning would flag. Times are
-    compared by date and time when every slice states its date (a volume acquired across
-    midnight); undated times of day that may cross it (:func:`acquired`) give none."""
-    if any(r is None for r in base) or not tr:
-        return None
-    secs, wrap = acquired([r for r in base if r is not None])
-    if wrap or any(t is None for t in secs):
-        return None
-    step = tm_resolution([r.acquisition_time for r in base if r is not None])
-    if step >= float(tr) / max(1, len(base)):  # (the mean slice interval of a single-band run)
-        return None
-    t0 = min(t for t in secs if t is not None)
-    rel = [float(t) - t0 for t in secs if t is not None]
-    if len(set(rel)) < 2 or max(rel) >= float(tr):
-        return None
-    return [float(f"{x:.6g}") for x in rel]
-
-
 def _protocol_name(bids: dict[str, Any], vendor: str) -> str:
     """ProtocolName, as dcm2niix writes it: (0018,1030), else SeriesDescription, else (not for
     Siemens, whose SequenceName varies from volume to volume) SequenceName; a fallback only when
@@ -447,18 +408,7 @@ def _annotate(
     bids.update(_phase_encoding(first, acq))
     if "InPlanePhaseEncodingDirectionDICOM" in acq:
         bids["InPlanePhaseEncodingDirectionDICOM"] = acq["InPlanePhaseEncodingDirectionDICOM"]
-    # As dcm2niix (its issues 870/875: Siemens can report single-band times for the first
-    # volume): the second volume's times when they span a longer acquisition than the first's.
-    timing = _slice_timing(list(slots[:nk]), _acq)
-    if timing is not None and len(slots) >= 2 * nk:
-        second = _slice_timing(list(slots[nk : 2 * nk]), _acq)
-        if second is not None and max(second) - min(second) > max(timing) - min(timing):
-            timing = second
-    vendor = vendor_of(str(acq.get("Manufacturer", "")))
-    if timing is None and vendor in ACQUISITION_TIME_VENDORS and nk > 1:
-        timing = _slice_timing_from_acquisition_time(list(slots[:nk]), bids.get("RepetitionTime"))
-    if timing is None and acq.get("Manufacturer") == "GE" and nk > 1:
-        timing = ge_slice_timing(list(slots[:nk]), _acq, {**acq, **bids})
+    timing = slice_timing(slots, nk, _acq, bids, info.warnings)
     if timing is not None:
         bids["SliceTiming"] = timing
     # every frame: an enhanced file's frames carry their own FrameAcquisitionDateTime; the

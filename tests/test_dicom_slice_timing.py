@@ -1,0 +1,106 @@
+"""SliceTiming of Siemens mosaics against dcm2niix and the written truth (lazyvol.dicom.slice_timing).
+
+The series are synthetic mosaics whose MosaicRefAcqTimes are known; dcm2niix's sidecar, mapped
+onto lazyvol's slice axis through the two affines, is the reference.
+"""
+
+from __future__ import annotations
+
+import json
+import shutil
+
+import nibabel as nib
+import numpy as np
+import pydicom
+import pytest
+
+import lazyvol as lv
+import lazyvol.testing.mosaic as mosaic_writer
+from lazyvol.testing import write_mosaic_series
+from test_dicom_mosaic import run_dcm2niix
+
+pytestmark = pytest.mark.usefixtures("dicom_cache")
+
+NK, TR_MS = 8, 2000.0
+#: The true acquisition times (ms) of the 8 tiles: interleaved, TR / 8 apart.
+GOOD = [0.0, 1000.0, 250.0, 1250.0, 500.0, 1500.0, 750.0, 1750.0]
+
+
+def _series(folder, monkeypatch, first_times, volumes=3):
+    """A mosaic series whose first volume states ``first_times``, the others :data:`GOOD`."""
+    written = []
+    for path, times in ((folder, GOOD), (folder.with_name("first"), first_times)):
+        monkeypatch.setattr(mosaic_writer, "_slice_times", lambda nk, tr, t=times: list(t))
+        truth = write_mosaic_series(path, (16, 12, NK), volumes=volumes, repetition_ms=TR_MS)
+        written.append(sorted(truth.files))
+    # the same first file (same UIDs and geometry: the writer is deterministic) with other times
+    shutil.copy(written[1][0], written[0][0])
+    shutil.rmtree(folder.with_name("first"))
+    return folder
+
+
+def _on_axis(times, vol, ref):
+    """``times`` of lazyvol's slices k in the order of the reference's slice axis."""
+    t = np.linalg.inv(ref.affine) @ vol.affine
+    assert abs(round(t[2, 2])) == 1
+    return list(times)[::-1] if t[2, 2] < 0 else list(times)
+
+
+@pytest.mark.parametrize(
+    "first",
+    [[2 * t for t in GOOD], [TR_MS + t for t in GOOD]],
+    ids=["single-band-times-past-the-tr", "offset-by-one-tr"],
+)
+def test_corrupted_first_volume_times_give_the_second_volumes(tmp_path, monkeypatch, first):
+    """CMRR / XA sequences can write the first volume's MosaicRefAcqTimes spanning past the TR or
+    a whole TR late (dcm2niix issues 271, 704, 870, 879); dcm2niix then takes the second volume's
+    ("CSA slice timing based on 2nd volume, 1st volume corrupted"). lazyvol kept the first's
+    unless the second's spanned longer: [0, 2, 0.5, 2.5, ...] with a TR of 2 s."""
+    src = _series(tmp_path / "in", monkeypatch, first)
+    ref_path = run_dcm2niix(src, tmp_path / "ref")
+    side = json.loads(ref_path.with_suffix(".json").read_text())
+    vol = lv.open(src)
+    mine = vol.meta["bids"]["SliceTiming"]
+    np.testing.assert_allclose(mine, [t / 1000 for t in GOOD])
+    np.testing.assert_allclose(_on_axis(mine, vol, nib.load(ref_path)), side["SliceTiming"])
+
+
+def test_times_outside_the_tr_in_every_volume_are_left_out_with_a_warning(tmp_path, monkeypatch):
+    """A single volume whose times span past the TR: dcm2niix writes them (a SliceTiming BIDS
+    validators reject, wrong for slice-timing correction); lazyvol leaves them out and says
+    which attribute held them."""
+    bad = [2 * t for t in GOOD]
+    monkeypatch.setattr(mosaic_writer, "_slice_times", lambda nk, tr: list(bad))
+    truth = write_mosaic_series(tmp_path / "in", (16, 12, NK), volumes=1, repetition_ms=TR_MS)
+    vol = lv.open(tmp_path / "in")
+    assert max(bad) >= TR_MS  # (the written truth)
+    assert "SliceTiming" not in vol.meta["bids"]
+    (warning,) = [w for w in vol.meta["warnings"] if w.startswith("SliceTiming left out")]
+    assert "MosaicRefAcqTimes" in warning and "RepetitionTime (0018,0080)" in warning
+    assert truth.files[0].split("/")[-1] in warning
+
+
+@pytest.mark.parametrize("acquisition", ["3D", "2D", None])
+def test_no_slice_timing_for_a_3d_acquisition_as_dcm2niix(tmp_path, acquisition):
+    """BIDS defines SliceTiming for 2D acquisitions; dcm2niix writes none when
+    MRAcquisitionType (0018,0023) is 3D (and some when the attribute is absent). lazyvol wrote
+    one, and to_nifti a slice_code and slice_duration, for a 3D mosaic."""
+    truth = write_mosaic_series(tmp_path / "in", (16, 12, NK), volumes=2, repetition_ms=TR_MS)
+    for path in truth.files:
+        ds = pydicom.dcmread(path)
+        if acquisition is None:
+            ds.pop("MRAcquisitionType", None)
+        else:
+            ds.MRAcquisitionType = acquisition
+        ds.save_as(path)
+    side = json.loads(
+        run_dcm2niix(tmp_path / "in", tmp_path / "ref").with_suffix(".json").read_text()
+    )
+    vol = lv.open(tmp_path / "in")
+    assert ("SliceTiming" in vol.meta["bids"]) == ("SliceTiming" in side)
+    assert ("SliceTiming" in side) == (acquisition != "3D")
+    vol.to_nifti(tmp_path / "lz.nii")
+    hdr = nib.load(tmp_path / "lz.nii").header
+    if acquisition == "3D":
+        assert int(hdr["slice_code"]) == 0 and float(hdr["slice_duration"]) == 0.0
+        assert "SliceTiming" not in json.loads((tmp_path / "lz.json").read_text())
