@@ -226,7 +226,8 @@ def test_nibabel_siemens_dwi_bval_bvec_match_dcm2niix(tmp_path):
 
 #: Keys compared with dcm2niix: the acquisition parameters analyses use (timing, contrast,
 #: phase encoding, scanner identity). Left out: dcm2niix's own derivations from the private
-#: ASCCONV protocol (0029,1020) lazyvol does not read (ShimSetting, ReceiveCoilName, ...), the
+#: ASCCONV protocol (0029,1020) lazyvol does not read (ShimSetting, ReceiveCoilName, ...; it reads
+#: the protocol only for the slice order of a mosaic stating no slice times), the
 #: identifying ones (InstitutionName, DeviceSerialNumber, StationName), and ImageType, which
 #: dcm2niix rewrites (splits "ECHO_00", appends "MAGNITUDE").
 COMPARED = (

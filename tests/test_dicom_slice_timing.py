@@ -17,7 +17,9 @@ import pytest
 import lazyvol as lv
 import lazyvol.testing.mosaic as mosaic_writer
 from lazyvol.testing import write_mosaic_series
+from lazyvol.testing.mosaic import csa2_bytes
 from test_dicom_mosaic import run_dcm2niix
+from test_dicom_realdata import REAL
 
 pytestmark = pytest.mark.usefixtures("dicom_cache")
 
@@ -104,3 +106,87 @@ def test_no_slice_timing_for_a_3d_acquisition_as_dcm2niix(tmp_path, acquisition)
     if acquisition == "3D":
         assert int(hdr["slice_code"]) == 0 and float(hdr["slice_duration"]) == 0.0
         assert "SliceTiming" not in json.loads((tmp_path / "lz.json").read_text())
+
+
+# -- mosaics without MosaicRefAcqTimes: the times from the protocol (lazyvol.dicom.siemens_protocol)
+
+
+def _protocol(uc_mode: str, delay_us: int = 0) -> bytes:
+    """A CSA series header holding an ASCCONV protocol with this slice order and delay."""
+    text = (
+        "### ASCCONV BEGIN ###\n"
+        f"sSliceArray.ucMode\t = \t{uc_mode}\n"
+        f"lDelayTimeInTR\t = \t{delay_us}\n"
+        "### ASCCONV END ###\n"
+    )
+    return csa2_bytes({"MrPhoenixProtocol": ("UN", [text])})
+
+
+def _without_times(folder, series: bytes | None = None, pat_mode: str | None = None) -> None:
+    """Remove every file's MosaicRefAcqTimes (as VB12 / VB13 write none); add a protocol."""
+    for path in sorted(folder.glob("*")):
+        ds = pydicom.dcmread(path)
+        csa = ds[0x0029, 0x1010].value
+        ds[0x0029, 0x1010].value = csa.replace(b"MosaicRefAcqTimes", b"MosaicRefAcqTimeX")
+        ds.pop((0x0019, 0x1029), None)
+        if series is not None:
+            ds.add_new((0x0029, 0x1020), "OB", series)
+        if pat_mode is not None:
+            ds.private_block(0x0051, "SIEMENS MR HEADER", create=True).add_new(0x11, "LO", pat_mode)
+        ds.save_as(path)
+
+
+@pytest.mark.parametrize(
+    ("uc_mode", "nk", "slots"),
+    [
+        ("1", 7, [0, 1, 2, 3, 4, 5, 6]),  # ascending
+        ("0x2", 6, [5, 4, 3, 2, 1, 0]),  # descending
+        ("4", 7, [0, 4, 1, 5, 2, 6, 3]),  # interleaved, odd count: tiles 0, 2, 4 ... first
+        ("0x4", 6, [3, 0, 4, 1, 5, 2]),  # interleaved, even count: tiles 1, 3, 5 ... first
+    ],
+)
+def test_mosaic_without_slice_times_takes_them_from_the_protocol(tmp_path, uc_mode, nk, slots):
+    """Old Siemens software (VB12 / VB13) writes no MosaicRefAcqTimes: dcm2niix derives the
+    times from sSliceArray.ucMode of the CSA series header's protocol, TR and lDelayTimeInTR
+    (dcm_qa_stc's B12 / B13 references have them); lazyvol gave none. The expected times are
+    Siemens' orders written out: tile t acquired in slot ``slots[t]``, TA / n apart."""
+    write_mosaic_series(tmp_path / "in", (16, 12, nk), volumes=2, repetition_ms=TR_MS)
+    _without_times(tmp_path / "in", _protocol(uc_mode, delay_us=250_000))
+    ref_path = run_dcm2niix(tmp_path / "in", tmp_path / "ref")
+    side = json.loads(ref_path.with_suffix(".json").read_text())
+    vol = lv.open(tmp_path / "in")
+    mine = vol.meta["bids"]["SliceTiming"]
+    step = (TR_MS - 250.0) / nk / 1000.0
+    # (the writer's tile t is slice k = t: F>>H numbering, tiles along the normal)
+    np.testing.assert_allclose(mine, [slots[t] * step for t in range(nk)], atol=1e-5)
+    np.testing.assert_allclose(_on_axis(mine, vol, nib.load(ref_path)), side["SliceTiming"])
+
+
+def test_no_protocol_times_for_a_multiband_mosaic(tmp_path):
+    """The protocol says nothing of a multiband run's pattern (dcm2niix issue 322): a mosaic whose
+    PATModeText (0051,1011) names a slice acceleration gets none, as dcm2niix gives none."""
+    write_mosaic_series(tmp_path / "in", (16, 12, 6), volumes=2, repetition_ms=TR_MS)
+    _without_times(tmp_path / "in", _protocol("1"), pat_mode="p2 s3")
+    side = json.loads(
+        run_dcm2niix(tmp_path / "in", tmp_path / "ref").with_suffix(".json").read_text()
+    )
+    assert "SliceTiming" not in side
+    assert "SliceTiming" not in lv.open(tmp_path / "in").meta["bids"]
+
+
+@pytest.mark.parametrize("name", ["ep2d_Asc_2", "ep2d_Int_4", "ep2d_Int_HF_5", "cmrr_Asc_6"])
+def test_real_mosaics_without_slice_times_match_dcm2niix(tmp_path, name):
+    """The real Prisma mosaics of dcm_qa_mosaic with their MosaicRefAcqTimes removed: the times
+    from their protocols (ascending, interleaved, H>>F numbering) equal dcm2niix's."""
+    src = REAL / "dcm_qa_mosaic" / "In" / name
+    if not src.is_dir():
+        pytest.skip(f"{src} not available (set LAZYVOL_REAL_DICOM to the dicom-real folder)")
+    shutil.copytree(src, tmp_path / "in")
+    _without_times(tmp_path / "in")
+    ref_path = run_dcm2niix(tmp_path / "in", tmp_path / "ref")
+    side = json.loads(ref_path.with_suffix(".json").read_text())
+    vol = lv.open(tmp_path / "in")
+    mine = vol.meta["bids"]["SliceTiming"]
+    np.testing.assert_allclose(
+        _on_axis(mine, vol, nib.load(ref_path)), side["SliceTiming"], atol=1e-4
+    )

@@ -16,6 +16,7 @@ from .bids import BIDS_TAGS, XA_PE_POSITIVE
 from .ge_phase import GE_PHASE_TAGS
 from .ge_timing import GE_TAGS
 from .mosaic import CSA_TAGS
+from .siemens_protocol import CSA_SERIES
 
 __all__ = [
     "HEADER_TAGS",
@@ -117,6 +118,9 @@ _EXTRA_TAGS = (
     frozenset(BIDS_TAGS) | {XA_PE_POSITIVE} | frozenset(CSA_TAGS) | GE_TAGS | GE_PHASE_TAGS
 )
 HEADER_TAGS += sorted(_EXTRA_TAGS)
+#: Read by pydicom's path (which reads the header whole), by the walker only when needed
+#: (:func:`lazyvol.dicom.walker.wants_series_header`).
+HEADER_TAGS += sorted(CSA_SERIES.values())
 
 DICOMDIR_SOP_CLASS = "1.2.840.10008.1.3.10"
 _PIXEL_TAGS = {

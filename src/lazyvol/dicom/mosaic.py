@@ -27,6 +27,7 @@ import numpy as np
 
 from .checks import declared_spacing, same_orientation
 from .records import FrameRecord
+from .siemens_protocol import CSA_SERIES, PAT_MODE_TEXT, protocol_slice_times
 from .tiles import fail, is_grid_tile, is_mosaic, mosaic_error, tile_layout
 
 __all__ = [
@@ -60,6 +61,7 @@ CSA_TAGS: tuple[int, ...] = (
     *CSA_IMAGE.values(),
     MR_CREATOR,
     *MR_ELEMENTS,
+    PAT_MODE_TEXT,
 )
 #: Largest private value captured (a CSA image header is a few tens of KiB).
 MAX_PRIVATE_BYTES = 1 << 20
@@ -227,6 +229,17 @@ def csa_image_header(raw: dict[int, Any]) -> dict[str, Any] | str | None:
     return None
 
 
+def _series_header(raw: dict[int, Any]) -> bytes | None:
+    """The CSA series header's bytes (0029,xx20), when the scan read them (see
+    :func:`lazyvol.dicom.walker.wants_series_header`)."""
+    for creator, data_tag in CSA_SERIES.items():
+        if _text(raw, creator).upper() == "SIEMENS CSA HEADER":
+            b = _raw_bytes(raw, data_tag)
+            if b:
+                return b
+    return None
+
+
 def csa_items(csa: dict[str, Any] | None, name: str) -> list[Any] | None:
     """Items of CSA element ``name``, None when absent or empty."""
     if not csa:
@@ -381,6 +394,13 @@ def expand_mosaic(
     if times is None:
         t = private_value(raw, 0x00191029)
         times = t if isinstance(t, list) else None
+    if times is None:  # (old software) from the protocol of the CSA series header, as dcm2niix
+        times = protocol_slice_times(
+            _series_header(raw),
+            n,
+            1000.0 * (rec.acq or {}).get("RepetitionTime", 0),
+            _text(raw, PAT_MODE_TEXT),
+        )
     if times is not None and len(times) != n:
         # One acquisition time per slice: a count the times contradict cuts the tiles across
         # their borders (fewer) or adds empty slices (more), read without a word otherwise.

@@ -96,7 +96,10 @@ __all__ = [
 #: 36: every element after the pixel element is walked (within 64 KiB) for an attribute the scan
 #: reads (35: the first only); a file of a class holding pixels cut before them is damage, not a
 #: non-image (only classes known to hold none are).
-INDEX_VERSION = 36
+#: 37: a Siemens mosaic without MosaicRefAcqTimes records its tiles' times from the protocol of its
+#: CSA series header (sSliceArray.ucMode), read for such a mosaic only; GE files no longer record
+#: their RTIA timer.
+INDEX_VERSION = 37
 #: Layout of a report: 2: files named by their listing position, identities taken from the listing;
 #: 3: a volume's files may differ in pixel encoding (each frame's, ``encodings``), where 2 split them;
 #: 4: ... and in BitsStored (each frame's, ``stored_bits``), where 3 split them;
@@ -151,7 +154,10 @@ INDEX_VERSION = 36
 #: (two CT reconstructions were a 4th axis ordered by InstanceNumber).
 #: 28: one date on every image of a set whose times of day span more than 12 h tells no day: the
 #: set is judged as undated (27 ordered it by that date, the volumes after midnight first).
-REPORT_FORMAT = 28
+#: 29: SliceTiming by dcm2niix's rules (lazyvol.dicom.slice_timing): none for 3D acquisitions or
+#: CT/PET, none outside [0, TR) (a mosaic's corrupted first volume gives way to its second), none
+#: when every slice has one time; GE's from its protocol whatever its RTIA timer says.
+REPORT_FORMAT = 29
 #: A frame's identity in a report whose frames all have their listing entry's identity.
 _FROM_LISTING = "listing"
 #: The frames' paths of a report whose frames are its files, in order.

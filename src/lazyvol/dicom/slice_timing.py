@@ -3,7 +3,8 @@
 The times (seconds, in slice order ``k``) come from, in this order:
 
 - per-slice times the files state (Siemens mosaic MosaicRefAcqTimes, or the times derived from the
-  Siemens protocol when a mosaic states none; UIH GRID items): the first volume's, or the second
+  Siemens protocol when a mosaic states none, :mod:`lazyvol.dicom.siemens_protocol`; UIH GRID
+  items): the first volume's, or the second
   volume's when the first volume's are corrupted, by dcm2niix's rule (its ``checkSliceTiming``;
   issues 271, 704, 870, 879: CMRR and XA sequences can write times spanning past the TR, or offset
   by a TR, in the first volume only);
@@ -107,8 +108,6 @@ def _from_acquisition_time(
 
 def _source(first: FrameRecord, acq: dict[str, Any]) -> str:
     """The attribute the stated slice times of ``first`` come from, as a warning names it."""
-    if first.mosaic is not None and "_slice_time_protocol" in acq:
-        return "the Siemens protocol's sSliceArray.ucMode (CSA series header (0029,1020))"
     if first.mosaic is not None and vendor_of(str(acq.get("Manufacturer", ""))) == "SIEMENS":
         return "MosaicRefAcqTimes (CSA image header (0029,1010) / (0019,1029))"
     return "the per-slice acquisition times"

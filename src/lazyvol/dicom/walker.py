@@ -25,6 +25,7 @@ from .header_values import (
 )
 from .model import DEFLATED_SYNTAX
 from .mosaic import CSA_TAGS, MAX_PRIVATE_BYTES
+from .siemens_protocol import CSA_SERIES
 
 __all__ = [
     "GZIP_WBITS",
@@ -53,7 +54,10 @@ _VR_TEXT = {vr: vr.decode() for vr in _SHORT_VRS | _LONG_VRS}
 _WANTED = frozenset(_TAG.values()) | {0x00080005} | _EXTRA_TAGS
 #: Wanted values captured only up to MAX_PRIVATE_BYTES (larger ones are skipped, not read: their
 #: value is None, so the reader can say why).
-_BOUNDED = frozenset(CSA_TAGS) | {PROTOCOL_BLOCK}
+_BOUNDED = frozenset(CSA_TAGS) | {PROTOCOL_BLOCK} | frozenset(CSA_SERIES.values())
+#: Read only when :func:`wants_series_header` says so: the CSA series header (0029,xx20), about
+#: 100 kB in every Siemens file, is needed only by a mosaic that states no slice times.
+_WHEN_NEEDED = frozenset(CSA_SERIES.values())
 #: Wanted values read only when short: ImageComments (0020,4000), read for the diffusion
 #: direction Canon writes there (``b=1000(0.0,1.0,0.0)``), may hold anything up to 10,240
 #: characters (LT), which no header scan should fetch for nothing.
@@ -193,7 +197,7 @@ def _le_key(tag: int) -> int:
 
 
 #: Keys (see :data:`_LE_KEY_HEAD`) of the elements :func:`_walk_le` looks at: wanted or Pixel Data.
-_LE_HOT = frozenset(_le_key(t) for t in _WANTED | _STOP)
+_LE_HOT = frozenset(_le_key(t) for t in _WANTED | _STOP | _WHEN_NEEDED)
 _IMPLICIT_HEAD = {e: struct.Struct(e + "HHL") for e in "<>"}
 _LONG_LENGTH = {e: struct.Struct(e + "L") for e in "<>"}
 
@@ -278,7 +282,7 @@ def _walk(
             buf, base = w.buf, w.base
             nbuf = len(buf)
             continue
-        if top and tag in wanted:
+        if top and (tag in wanted or (tag in _WHEN_NEEDED and wants_series_header(out))):
             assert out is not None
             _capture(w, out, tag, vpos, length, little, _VR_TEXT.get(vr) if vr else None)
             buf, base = w.buf, w.base
@@ -334,11 +338,24 @@ def _walk_le(w: Window, pos: int, out: dict[int, Any]) -> int:
             tag = _le_key(key)
             if tag in stop:
                 return pos
-            if tag in wanted:
+            if tag in wanted or (tag in _WHEN_NEEDED and wants_series_header(out)):
                 _capture(w, out, tag, vpos, length, True, _VR_TEXT[vr])
                 buf, base = w.buf, w.base
                 nbuf = len(buf)
         pos = vpos + length
+
+
+def wants_series_header(out: dict[int, Any] | None) -> bool:
+    """Read the CSA series header of the file whose wanted values so far are ``out``? For a
+    mosaic (ImageType (0008,0008) MOSAIC or (0019,100A) given) without MosaicRefAcqTimes
+    (0019,1029): its slice times come from the protocol (:mod:`lazyvol.dicom.siemens_protocol`)."""
+    if out is None or 0x00191029 in out:
+        return False
+    if 0x0019100A in out:
+        return True
+    image_type = out.get(0x00080008)
+    value = getattr(image_type, "value", None)
+    return isinstance(value, bytes) and b"MOSAIC" in value.upper()
 
 
 def _capture(

@@ -1,0 +1,86 @@
+"""Slice times of a Siemens mosaic that states none, from its protocol, as dcm2niix derives them.
+
+Old Siemens software (VB12, VB13) writes no MosaicRefAcqTimes. dcm2niix (its
+``rescueSliceTimingSiemens``) then builds the times from the protocol text (``### ASCCONV BEGIN``
+... ``### ASCCONV END``, MrPhoenixProtocol) of the CSA series header (0029,1020):
+``sSliceArray.ucMode`` (1 ascending, 2 descending, 4 interleaved), ``lDelayTimeInTR`` (us) and
+RepetitionTime: ``n`` slices ``TA / n`` apart, ``TA = TR - delay``, in mosaic tile order;
+interleaved takes tiles 0, 2, 4 ... first for an odd slice count, 1, 3, 5 ... first for an even
+one (Siemens' rule). Single-band only (dcm2niix issue 322: the pattern of a multiband run is not
+in the protocol): none when PATModeText (0051,1011) names a slice acceleration (``s2``, ``p2 s3``).
+"""
+
+from __future__ import annotations
+
+import re
+import warnings
+from typing import Any
+
+__all__ = ["CSA_SERIES", "PAT_MODE_TEXT", "protocol_slice_times"]
+
+#: The CSA series header's element in each private block "SIEMENS CSA HEADER" (0029,10xx..12xx).
+CSA_SERIES = {0x00290010: 0x00291020, 0x00290011: 0x00291120, 0x00290012: 0x00291220}
+#: PATModeText (0051,1011), "SIEMENS MR HEADER": "p2" (in-plane), "p2 s3" (3 slices at once).
+PAT_MODE_TEXT = 0x00511011
+_ASCCONV = re.compile(rb"### ASCCONV BEGIN.*?(?:### ASCCONV END|\Z)", re.DOTALL)
+_UC_MODE = re.compile(rb"^\s*sSliceArray\.ucMode\s*=\s*(0x[0-9A-Fa-f]+|\d+)", re.MULTILINE)
+_DELAY = re.compile(rb"^\s*lDelayTimeInTR\s*=\s*(-?\d+(?:\.\d*)?)", re.MULTILINE)
+_SLICE_ACCELERATION = re.compile(r"s(\d+)", re.IGNORECASE)
+
+
+def _protocol_text(series: bytes) -> bytes | None:
+    """The ASCCONV text of a CSA series header (nibabel's CSA parser; the raw bytes when it does
+    not parse, as dcm2niix searches them), or None."""
+    text = series
+    try:
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore")  # nibabel.nicom warns on import
+            from nibabel.nicom import csareader
+
+        tags = csareader.read(series).get("tags", {})
+        items = [
+            i
+            for name in ("MrPhoenixProtocol", "MrProtocol")
+            for i in tags.get(name, {}).get("items", [])
+        ]
+        if items:
+            text = "".join(str(i) for i in items).encode("latin-1", "replace")
+    except Exception:  # nibabel raises CSAReadError, struct.error, UnicodeDecodeError...
+        pass
+    found = _ASCCONV.search(text)
+    return found.group(0) if found else None
+
+
+def multiband(pat_mode: str) -> bool:
+    """Does PATModeText (0051,1011) name a slice acceleration above 1?"""
+    return any(int(m) > 1 for m in _SLICE_ACCELERATION.findall(pat_mode))
+
+
+def protocol_slice_times(
+    series: bytes | None, n: int, tr_ms: Any, pat_mode: str
+) -> list[float] | None:
+    """The acquisition times (ms) of a mosaic's ``n`` tiles from its CSA series header
+    ``series``, or None when the protocol does not give them (see the module docstring)."""
+    if series is None or n < 2 or multiband(pat_mode):
+        return None
+    if not isinstance(tr_ms, int | float) or tr_ms <= 0:
+        return None
+    text = _protocol_text(series)
+    mode = _UC_MODE.search(text) if text else None
+    if text is None or mode is None or int(mode.group(1), 0) not in (1, 2, 4):
+        return None
+    delay = _DELAY.search(text)
+    ta = float(tr_ms) - (float(delay.group(1)) / 1000.0 if delay else 0.0)
+    slots = [i * ta / n for i in range(n)]
+    uc_mode = int(mode.group(1), 0)
+    if uc_mode == 1:
+        return slots
+    if uc_mode == 2:
+        return slots[::-1]
+    # interleaved: tiles 0, 2, 4 ... first (odd count) or 1, 3, 5 ... first (even count)
+    firsts = list(range(1 if n % 2 == 0 else 0, n, 2))
+    order = firsts + [i for i in range(n) if i not in set(firsts)]
+    times = [0.0] * n
+    for slot, tile in enumerate(order):
+        times[tile] = slots[slot]
+    return times
