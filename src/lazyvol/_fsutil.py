@@ -361,22 +361,7 @@ def make_temp_dir(dest: str) -> tuple[str, int | None]:
     OSError
         The directory cannot be created.
     """
-    for _attempt in range(100):
-        tmp = temp_sibling(dest)
-        os.mkdir(tmp)
-        try:
-            fd = _lock_path(tmp)
-        except (BlockingIOError, FileNotFoundError):
-            continue  # a sweep took it between mkdir and lock (and removes it): another name
-        except OSError:
-            with contextlib.suppress(OSError):
-                os.rmdir(tmp)
-            raise
-        if fd is not None:
-            st = os.fstat(fd)
-            _HELD.add((st.st_dev, st.st_ino))
-        return tmp, fd
-    raise WriteError(f"{dest}: could not lock a temporary directory (too many concurrent sweeps)")
+    return _make_locked(dest, directory=True)
 
 
 def make_temp_file(dest: str) -> tuple[str, int | None]:
@@ -390,21 +375,30 @@ def make_temp_file(dest: str) -> tuple[str, int | None]:
     OSError
         The file cannot be created.
     """
+    return _make_locked(dest, directory=False)
+
+
+def _make_locked(dest: str, directory: bool) -> tuple[str, int | None]:
     for _attempt in range(100):
         tmp = temp_sibling(dest)
-        os.close(os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o666))
+        if directory:
+            os.mkdir(tmp)
+        else:
+            os.close(os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o666))
         try:
-            fd = _lock_path(tmp, directory=False)
+            fd = _lock_path(tmp, directory)
         except (BlockingIOError, FileNotFoundError):
             continue  # a sweep took it between creation and lock (and removes it): another name
         except OSError:
-            _unlink_quiet(tmp)
+            with contextlib.suppress(OSError):
+                os.rmdir(tmp) if directory else os.unlink(tmp)
             raise
         if fd is not None:
             st = os.fstat(fd)
             _HELD.add((st.st_dev, st.st_ino))
         return tmp, fd
-    raise WriteError(f"{dest}: could not lock a temporary file (too many concurrent sweeps)")
+    kind = "directory" if directory else "file"
+    raise WriteError(f"{dest}: could not lock a temporary {kind} (too many concurrent sweeps)")
 
 
 def release_temp_dir(fd: int | None) -> None:
