@@ -1102,7 +1102,10 @@ def test_an_attribute_after_the_pixels_is_refused_not_missed(tmp_path, keyword, 
     elem = data[at : at + length]
     # ... also behind an element the scan does not read (StudyComments (0032,4000), LT)
     unread = struct.pack("<HH2sH", 0x0032, 0x4000, b"LT", 4) + b"note"
-    for between in (b"", unread):
+    # ... and behind one of a long VR (OB: 2 reserved bytes, a 4-byte length), the data set's
+    # trailing padding (FFFC,FFFC) as pydicom's MR_small.dcm has it
+    padding = struct.pack("<HH2s2xL", 0xFFFC, 0xFFFC, b"OB", 6) + bytes(6)
+    for between in (b"", unread, padding):
         Path(f).write_bytes(data[:at] + data[at + length :] + between + elem)
         ds = pydicom.dcmread(f)
         assert ds[tag].keyword == keyword  # pydicom reads it, out of order
@@ -1127,3 +1130,29 @@ def test_a_pixel_class_cut_before_its_pixels_is_damage_not_unsupported(tmp_path,
     with pytest.raises(lv.FormatError, match="truncated") as exc:
         lv.open(tmp_path / "x.dcm")
     assert not isinstance(exc.value, lv.UnsupportedError)
+
+
+@pytest.mark.parametrize(
+    "sop",
+    [
+        "1.2.840.10008.5.1.4.1.1.66.6",  # Tractography Results
+        "1.2.840.10008.5.1.4.1.1.66.5",  # Surface Segmentation
+        "1.2.840.10008.5.1.4.1.1.67",  # Real World Value Mapping
+        "1.2.840.10008.5.1.4.1.1.481.2",  # RT Dose (dose-volume histograms only)
+    ],
+)
+def test_a_complete_object_of_a_class_without_pixels_is_unsupported(tmp_path, sop):
+    """Objects of standard classes that are no image classes hold no pixels: not an image
+    (UnsupportedError), never a truncated one."""
+    from pydicom.dataset import FileMetaDataset
+
+    ds = pydicom.Dataset()
+    ds.file_meta = FileMetaDataset()
+    ds.file_meta.TransferSyntaxUID = "1.2.840.10008.1.2.1"
+    ds.SOPClassUID = ds.file_meta.MediaStorageSOPClassUID = sop
+    ds.SOPInstanceUID = ds.file_meta.MediaStorageSOPInstanceUID = "1.2.3.4"
+    ds.SeriesInstanceUID = "1.2.3"
+    ds.Modality = "OT"
+    ds.save_as(tmp_path / "x.dcm", enforce_file_format=True)
+    with pytest.raises(lv.UnsupportedError, match="not an image"):
+        lv.open(tmp_path / "x.dcm")

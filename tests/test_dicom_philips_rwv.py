@@ -164,3 +164,15 @@ def test_philips_mapping_that_is_not_a_number_is_refused(tmp_path):
     msg = str(err.value)
     assert os.fspath(truth.files[0]) in msg
     assert "RealWorldValueSlope (0040,9225)" in msg and "dcmodify" in msg
+
+
+def test_philips_mapping_of_slope_zero_maps_nothing_as_dcm2niix(tmp_path, dcm2niix):
+    """A mapping item of slope 0 is none: its intercept is not applied either (the values were
+    shifted by it); dcm2niix writes no scaling."""
+    truth = _classic(tmp_path / "in", PHILIPS, (1.0, 0.0), [(0.0, -100.0)])
+    vol = lv.open(tmp_path / "in")
+    np.testing.assert_array_equal(np.asarray(vol.compute(), np.float64), truth.stored)
+    (ref,) = dcm2niix(tmp_path / "in", tmp_path / "out")
+    from test_dicom_realdata import compare_with_reference
+
+    compare_with_reference(vol, ref)

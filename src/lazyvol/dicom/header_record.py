@@ -195,26 +195,18 @@ def no_pixels_reason(sop_class: str, r: ValueReader, cut: str = "") -> HeaderSki
     return HeaderSkip(reason, r.get_str("SeriesInstanceUID"))
 
 
-#: Words of the names of the standard SOP classes that hold no pixels (PS3.4 annex B: reports,
-#: documents, waveforms, plans, presentation states, spectroscopy, raw data ...).
-_NO_PIXELS_WORDS = (
-    "SR",
-    "Report",
-    "Key Object",
-    "Encapsulated",
-    "Waveform",
-    "ECG",
-    "Audio",
-    "Plan",
-    "Structure Set",
-    "Treatment Record",
-    "Presentation State",
-    "Spectroscopy",
-    "Raw Data",
-    "Registration",
-    "Fiducials",
-    "Measurements",
-    "Protocol",
+#: Standard SOP classes whose objects hold pixels without "Image" in their name (PS3.4 annex B);
+#: RT Dose is not among them: one may hold dose-volume histograms only.
+_PIXEL_CLASSES = frozenset(
+    {
+        "1.2.840.10008.5.1.4.1.1.30",  # Parametric Map
+        "1.2.840.10008.5.1.4.1.1.66.4",  # Segmentation
+        "1.2.840.10008.5.1.4.1.1.66.7",  # Label Map Segmentation
+        "1.2.840.10008.5.1.4.1.1.66.8",  # Heightmap Segmentation
+        "1.2.840.10008.5.1.4.1.1.81.1",  # Ophthalmic Thickness Map
+        "1.2.840.10008.5.1.4.1.1.82.1",  # Corneal Topography Map
+        "1.2.840.10008.5.1.4.1.1.77.1.5.8",  # Ophthalmic OCT B-scan Volume Analysis
+    }
 )
 #: Vendors' private classes known to hold no pixels: Siemens CSA Non-Image (physiological logs,
 #: spectroscopy, raw data).
@@ -222,10 +214,12 @@ _NO_PIXELS_PRIVATE = frozenset({"1.3.12.2.1107.5.9.1"})
 
 
 def _without_pixels(sop_class: str, name: str) -> bool:
-    """Is ``sop_class`` (named ``name``) a class whose objects hold no pixels?"""
+    """Is ``sop_class`` (named ``name``, the UID itself when not a standard one) a class whose
+    objects hold no pixels: a standard class that is no image class, or a known private one? An
+    unknown class may hold pixels (a vendor's private image class)."""
     if sop_class in _NO_PIXELS_PRIVATE:
         return True
-    return any(word in name.split() or f" {word}" in f" {name}" for word in _NO_PIXELS_WORDS)
+    return name != sop_class and "Image" not in name and sop_class not in _PIXEL_CLASSES
 
 
 def fill_record(
@@ -511,7 +505,7 @@ def _after_pixels(rec: FrameRecord, implicit: bool, little: bool, fetch: Fetch) 
             vr = tail[off + 4 : off + 6]
             if not (vr.isalpha() and vr.isupper()):
                 return ""  # not an element header: nothing more is walked
-            if vr.decode() in _LONG_VRS:
+            if vr in _LONG_VRS:
                 if off + 12 > len(tail):
                     return ""
                 (length,), head = struct.unpack_from(endian + "L", tail, off + 8), 12

@@ -99,7 +99,11 @@ __all__ = [
 #: 37: a Siemens mosaic without MosaicRefAcqTimes records its tiles' times from the protocol of its
 #: CSA series header (sSliceArray.ucMode), read for such a mosaic only; GE files no longer record
 #: their RTIA timer.
-INDEX_VERSION = 37
+#: 38: the walk after the pixel element reads long-VR element headers (37 took them for short
+#: ones and stopped behind the data set's trailing padding); a standard class that is no image
+#: class holds no pixels (37 called some truncated images); a Philips mapping item of slope 0 is
+#: none, its intercept too.
+INDEX_VERSION = 38
 #: Layout of a report: 2: files named by their listing position, identities taken from the listing;
 #: 3: a volume's files may differ in pixel encoding (each frame's, ``encodings``), where 2 split them;
 #: 4: ... and in BitsStored (each frame's, ``stored_bits``), where 3 split them;

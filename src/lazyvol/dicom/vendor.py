@@ -229,8 +229,9 @@ def philips_rwv(items: Sequence[Any]) -> tuple[list[float] | None, str]:
     dcm2niix (Philips only) puts a RealWorldValueSlope (0040,9225) in place of a RescaleSlope of 1
     and a RealWorldValueIntercept (0040,9224) in place of a RescaleIntercept of 0, item by item:
     the first item's slope other than 1 and the first intercept other than 0 win (later items
-    replace a value only while it is still 1 / 0). A slope above :data:`RWV_LIMIT` (a filler)
-    or of 0 (no slope, as a RescaleSlope of 0 is none) is skipped. None when no item changes
+    replace a value only while it is still 1 / 0). A slope above :data:`RWV_LIMIT` (a filler) is
+    skipped; an item of slope 0 (no slope, as a RescaleSlope of 0 is none) is skipped whole, its
+    intercept too (dcm2niix then writes no scaling at all). None when no item changes
     either; ``problem`` names a value that is not a number (the caller refuses the image)."""
     slope = inter = None
     for item in items:
@@ -242,6 +243,8 @@ def philips_rwv(items: Sequence[Any]) -> tuple[list[float] | None, str]:
         problem = _rwv_problem(s, i)
         if problem:
             return None, problem
+        if s == 0:
+            continue  # (a mapping of slope 0 maps nothing: its intercept is none either)
         if slope is None and s and abs(s) <= RWV_LIMIT and abs(s - 1) > SAME_FLOAT:
             slope = float(s)
         if inter is None and i is not None and abs(i) > SAME_FLOAT:
