@@ -15,7 +15,7 @@ import pytest
 import lazyvol as lv
 from lazyvol.dicom.header import read_header
 from lazyvol.errors import FormatError
-from lazyvol.testing import write_uih_grid_series
+from lazyvol.testing import write_dicom_4d_series, write_uih_grid_series
 from test_dicom_mosaic import on_reference_grid, run_dcm2niix
 
 
@@ -129,3 +129,52 @@ def test_grid_through_the_saved_scan_index(tmp_path):
     reopened = lv.open(tmp_path)  # from the saved scan report
     np.testing.assert_array_equal(reopened.compute(), truth.stored)
     assert reopened.meta["bids"] == first.meta["bids"]
+
+
+def _ped_in_reference_axes(ours: str, mine: nib.Nifti1Image, ref: nib.Nifti1Image) -> str:
+    """A PhaseEncodingDirection of ``mine``'s voxel axes in ``ref``'s (same world directions)."""
+    t = np.linalg.inv(ref.affine[:3, :3]) @ mine.affine[:3, :3]
+    col = np.round(t / np.abs(t).max(axis=0, keepdims=True)).astype(int)[:, "ijk".index(ours[0])]
+    axis = int(np.flatnonzero(col)[0])
+    sign = (-1 if ours.endswith("-") else 1) * int(col[axis])
+    return "ijk"[axis] + ("-" if sign < 0 else "")
+
+
+@pytest.mark.parametrize("layout", ["grid", "slices"])
+@pytest.mark.parametrize("phase", ["COL", "ROW"])
+@pytest.mark.parametrize("value", ["0", "1"])
+def test_uih_phase_encoding_polarity_is_dcm2niixs(tmp_path, layout, phase, value):
+    """UIH's polarity (0065,1058) was not read: lazyvol wrote PhaseEncodingAxis only, where
+    dcm2niix writes PhaseEncodingDirection with its sign (1 negative, 0 positive)."""
+    if layout == "grid":
+        truth = write_uih_grid_series(tmp_path / "in", (8, 6, 5), volumes=2, head_first=True)
+        files = truth.files
+    else:
+        files = write_dicom_4d_series(
+            tmp_path / "in", (8, 6, 3), 2, labels=("AcquisitionTime",), modality="MR",
+            extra={"Manufacturer": "UIH", "PatientPosition": "HFS"},
+        ).files  # fmt: skip
+    for p in files:
+        ds = pydicom.dcmread(p)
+        ds.InPlanePhaseEncodingDirection = phase
+        ds.add_new(0x00650010, "LO", "Image Private Header")
+        ds.add_new(0x00651058, "IS", value)
+        ds.save_as(p)
+    vol = lv.open(tmp_path / "in")
+    assert "PhaseEncodingAxis" not in vol.meta["bids"]
+    vol.to_nifti(tmp_path / "v.nii")
+    ours = json.loads((tmp_path / "v.json").read_text())["PhaseEncodingDirection"]
+    ref_path = run_dcm2niix(tmp_path / "in", tmp_path / "ref")
+    theirs = json.loads(ref_path.with_suffix(".json").read_text())["PhaseEncodingDirection"]
+    assert _ped_in_reference_axes(ours, nib.load(tmp_path / "v.nii"), nib.load(ref_path)) == theirs
+
+
+def test_uih_polarity_means_nothing_in_another_vendors_file(tmp_path):
+    truth = write_uih_grid_series(tmp_path / "in", (8, 6, 5), vframe=True)
+    ds = pydicom.dcmread(truth.files[0])
+    ds.Manufacturer = "ACME"
+    ds.InPlanePhaseEncodingDirection = "COL"
+    ds.add_new(0x00651058, "IS", "1")
+    ds.save_as(truth.files[0])
+    bids = lv.open(tmp_path / "in").meta["bids"]
+    assert bids.get("PhaseEncodingAxis") == "j" and "PhaseEncodingDirection" not in bids

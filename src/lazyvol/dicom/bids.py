@@ -38,6 +38,8 @@ from .vendor import missing_bvalue_note, vendor_of
 
 __all__ = [
     "BIDS_TAGS",
+    "PE_POLARITY_TAGS",
+    "UIH_PE_POLARITY",
     "XA_PE_POSITIVE",
     "XA_SDI_SEQUENCE",
     "acq_value",
@@ -79,6 +81,17 @@ BIDS_TAGS: dict[int, tuple[str, str]] = {
 #: by element number in Siemens files only.
 XA_PE_POSITIVE = 0x0021111C
 XA_SDI_SEQUENCE = 0x002111FE
+#: UIH (United Imaging) phase-encoding polarity (0065,1058) ("Image Private Header"; dcm2niix's
+#: issue 410), read as text (IS), as dcm2niix reads it, in UIH files only: 1 is the negative
+#: polarity, 0 the positive (dcm2niix writes j / i- for 1 and j- / i for 0 in its axes, whose j
+#: is lazyvol's j-).
+UIH_PE_POLARITY = 0x00651058
+#: The elements other than the CSA header that state the polarity, by vendor (:func:`vendor_of`):
+#: tag, and the value that means positive (:func:`pe_positive`'s 1).
+PE_POLARITY_TAGS: dict[str, tuple[int, int]] = {
+    "SIEMENS": (XA_PE_POSITIVE, 1),
+    "UIH": (UIH_PE_POLARITY, 0),
+}
 
 #: dcm2niix's short manufacturer names.
 _MANUFACTURERS = (
@@ -216,8 +229,10 @@ def record_values(raw: dict[int, Any], csa: dict[str, Any] | str | None) -> dict
         out["BandwidthPerPixelPhaseEncode"] = bw[0]
     pos = csa_items(table, "PhaseEncodingDirectionPositive")
     positive = pe_positive(pos)
-    if positive is None and vendor_of(str(out.get("Manufacturer", ""))) == "SIEMENS":
-        positive = pe_positive(raw_text(raw, XA_PE_POSITIVE))
+    tag, plus = PE_POLARITY_TAGS.get(vendor_of(str(out.get("Manufacturer", ""))), (0, 1))
+    if positive is None and tag:
+        stated = pe_positive(raw_text(raw, tag))
+        positive = None if stated is None else int(stated == plus)
     if positive is not None:
         out["_pe_positive"] = positive
     bval = csa_floats(table, "B_value")

@@ -12,7 +12,7 @@ import struct
 from io import BytesIO
 from typing import Any
 
-from .bids import BIDS_TAGS, XA_PE_POSITIVE
+from .bids import BIDS_TAGS, PE_POLARITY_TAGS
 from .ge_phase import GE_PHASE_TAGS
 from .ge_timing import GE_TAGS
 from .mosaic import CSA_TAGS
@@ -115,7 +115,11 @@ HEADER_TAGS += [t for t, _ in PRIVATE_TAGS.values()]
 
 # -- acquisition / Siemens private tags (raw bytes, decoded by lazyvol.dicom.bids / .mosaic) ------
 _EXTRA_TAGS = (
-    frozenset(BIDS_TAGS) | {XA_PE_POSITIVE} | frozenset(CSA_TAGS) | GE_TAGS | GE_PHASE_TAGS
+    frozenset(BIDS_TAGS)
+    | {tag for tag, _ in PE_POLARITY_TAGS.values()}
+    | frozenset(CSA_TAGS)
+    | GE_TAGS
+    | GE_PHASE_TAGS
 )
 HEADER_TAGS += sorted(_EXTRA_TAGS)
 #: Read by pydicom's path (which reads the header whole), by the walker only when needed

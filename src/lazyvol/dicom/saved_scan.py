@@ -103,7 +103,8 @@ __all__ = [
 #: ones and stopped behind the data set's trailing padding); a standard class that is no image
 #: class holds no pixels (37 called some truncated images); a Philips mapping item of slope 0 is
 #: none, its intercept too.
-INDEX_VERSION = 38
+#: 39: UIH files record their phase-encoding polarity (0065,1058) (PhaseEncodingDirection).
+INDEX_VERSION = 39
 #: Layout of a report: 2: files named by their listing position, identities taken from the listing;
 #: 3: a volume's files may differ in pixel encoding (each frame's, ``encodings``), where 2 split them;
 #: 4: ... and in BitsStored (each frame's, ``stored_bits``), where 3 split them;
