@@ -235,3 +235,85 @@ def test_canon_image_comment_lengths_scale_the_b_value_as_dcm2niix(tmp_path, dcm
     assert vol.meta["diffusion"]["bvals"] == [0.0, 1000.0, 250.0, 810.0, 10.0]
     assert vol.meta["diffusion"]["shell_scaled"] == [2, 3, 4]
     _check_against_dcm2niix(vol, dcm2niix, tmp_path / "s", tmp_path)
+
+
+def _to_uih_private(ds) -> None:
+    """A Siemens-written image turned into UIH's: (0065,1009) / (0065,1037) (b = 0 as 1.25)."""
+    b, g = _private_b(ds, "SIEMENS"), _private_g(ds, "SIEMENS")
+    del ds[0x0019100C], ds[0x0019100E], ds[0x00190010]
+    ds.Manufacturer = "UIH"
+    ds.add_new(0x00650010, "LO", "Image Private Header")
+    ds.add_new(0x00651009, "FD", b or 1.25)
+    ds.add_new(0x00651037, "FD", g)
+
+
+#: Which attributes dcm2niix's .bval / .bvec take where an image states a value in both the
+#: standard and the vendor's attributes (b-value, direction), the standard pair complete or not.
+_TAKEN = {
+    ("GE", True): ("private", "private"),
+    ("GE", False): ("private", "private"),
+    ("SIEMENS", True): ("private", "standard"),
+    ("SIEMENS", False): ("private", "standard"),
+    ("UIH", True): ("private", "private"),
+    ("UIH", False): ("private", "private"),
+    ("PHILIPS", True): ("standard", "standard"),
+    ("PHILIPS", False): ("private", "standard"),
+    ("CANON", True): ("standard", "standard"),
+}
+
+
+@pytest.mark.parametrize(("vendor", "pair"), sorted(_TAKEN))
+def test_standard_or_private_values_as_dcm2niix_takes_them(tmp_path, dcm2niix, vendor, pair):
+    """An image stating a b-value or a direction in both the standard and its vendor's private
+    attributes (values that differ, so that which one is taken shows): lazyvol took the standard
+    pair whenever the image stated both, where dcm2niix takes UIH's (0065,1009) / (0065,1037),
+    GE's and Siemens' b-values, GE's directions. pair: (0018,9087) with (0018,9089), else
+    (0018,9089) alone."""
+    private_b = [0.0, 900.0, 1900.0]
+    standard_b = [0.0, 1000.0, 2000.0]
+    g = np.array([[0.0, 0.0, 0.0], [0.6, 0.8, 0.0], [0.0, 0.6, 0.8]])
+    standard_g = [[0.0, 0.0, 0.0], [0.0, 0.0, 1.0], [1.0, 0.0, 0.0]]
+    src = tmp_path / "s"
+    canon = {"Manufacturer": "CANON_MEC", "PatientPosition": "HFS"}
+    truth = write_dicom_4d_series(
+        src, SHAPE, 3, labels=(), bvals=private_b, bvecs=g.tolist(),
+        vendor="SIEMENS" if vendor in ("UIH", "CANON") else vendor,
+        extra={"InPlanePhaseEncodingDirection": "COL", **(canon if vendor == "CANON" else {})},
+    )  # fmt: skip
+
+    def edit(ds) -> None:
+        t = private_b.index(_private_b(ds, "SIEMENS" if vendor in ("UIH", "CANON") else vendor))
+        if vendor == "CANON":  # (the written Siemens attributes dropped: Canon has none)
+            del ds[0x0019100C], ds[0x0019100E], ds[0x00190010]
+            ds.ImageComments = f"b={standard_b[t]:g}({g[t][0]:.3f},{g[t][1]:.3f},{g[t][2]:.3f})"
+        elif vendor == "UIH":
+            _to_uih_private(ds)
+        if pair:
+            ds.DiffusionBValue = standard_b[t]
+        ds.DiffusionGradientOrientation = standard_g[t]
+
+    _rewrite(truth, edit)
+    vol = lv.open(src)
+    diff = vol.meta["diffusion"]
+    b_from, g_from = _TAKEN[vendor, pair]
+    expected_b = private_b if b_from == "private" else standard_b
+    if vendor == "UIH":
+        expected_b = [1.25, *expected_b[1:]]  # (UIH's b = 0)
+    assert diff["bvals"] == expected_b
+    ref_bvals, ref_lps = _reference(dcm2niix, src, tmp_path / "out")
+    np.testing.assert_allclose(diff["bvals"], ref_bvals)
+    if g_from == "standard":
+        np.testing.assert_allclose(diff["gradients_lps"], standard_g, atol=1e-6)
+        np.testing.assert_allclose(diff["gradients_lps"], ref_lps, atol=1e-4)
+    elif vendor == "GE":
+        # GE's image frame (the truth); dcm2niix reads GE's vector in the patient frame when the
+        # image also has (0018,9089) (its isBVecWorldCoordinates): the vector as written
+        np.testing.assert_allclose(diff["gradients_lps"], _image_frame_lps(src, g), atol=1e-6)
+        np.testing.assert_allclose(ref_lps, g, atol=1e-4)
+    else:  # UIH's image frame is the patient frame of these axial slices
+        np.testing.assert_allclose(diff["gradients_lps"], g, atol=1e-6)
+        np.testing.assert_allclose(diff["gradients_lps"], ref_lps, atol=1e-4)
+    named = {"GE": "GE", "SIEMENS": "Siemens", "UIH": "UIH", "PHILIPS": "Philips"}
+    b_label = f"{named.get(vendor)} private" if b_from == "private" else "DiffusionBValue"
+    g_label = "DiffusionGradientOrientation" if g_from == "standard" else f"{named[vendor]} private"
+    assert diff["source"].startswith(b_label) and g_label in diff["source"]

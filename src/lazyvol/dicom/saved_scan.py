@@ -104,7 +104,9 @@ __all__ = [
 #: class holds no pixels (37 called some truncated images); a Philips mapping item of slope 0 is
 #: none, its intercept too.
 #: 39: UIH files record their phase-encoding polarity (0065,1058) (PhaseEncodingDirection).
-INDEX_VERSION = 39
+#: 40: an image stating a diffusion value in both the standard and its vendor's attributes takes
+#: the one dcm2niix takes (vendor.PRECEDENCE; 39 took the standard pair whenever it was complete).
+INDEX_VERSION = 40
 #: Layout of a report: 2: files named by their listing position, identities taken from the listing;
 #: 3: a volume's files may differ in pixel encoding (each frame's, ``encodings``), where 2 split them;
 #: 4: ... and in BitsStored (each frame's, ``stored_bits``), where 3 split them;

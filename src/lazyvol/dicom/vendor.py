@@ -1,13 +1,16 @@
 """Diffusion attributes and vendor scaling from standard and private DICOM attributes.
 
 Standard attributes: DiffusionBValue (0018,9087) and DiffusionGradientOrientation (0018,9089).
-Where a file does not state both, the b-value and the direction are each taken from the
-attributes that state them, the vendor's private ones as dcm2niix reads them, but only when
-Manufacturer (0008,0070) names that vendor (a private element number means nothing otherwise):
-the direction from (0018,9089), else the vendor's; the b-value from the vendor's, else (0018,9087)
-(GE from software 27 on writes (0018,9087) on its weighted images only, and no (0018,9089);
-dcm2niix takes the private b-value where both are stated: GE's gradient length is relative to its
-(0043,1039)).
+The vendor's private ones are read as dcm2niix reads them, only when Manufacturer (0008,0070)
+names that vendor (a private element number means nothing otherwise). The b-value and the
+direction are each taken from the attributes that state them; where an image states one in both,
+from those dcm2niix takes (:data:`PRECEDENCE`, checked against its .bval / .bvec): the vendor's
+b-value (GE: its gradient length is relative to its (0043,1039); GE from software 27 on writes
+(0018,9087) on its weighted images only, and no (0018,9089)), and the standard direction but for
+GE and UIH; Philips, Canon and the others take both standard values when the image states both.
+(dcm2niix takes a Siemens CSA image header's B_value / DiffusionGradientDirection before all
+these; lazyvol reads the CSA header's only for an image that states none of these, in
+:mod:`lazyvol.dicom.bids`.)
 
 - GE: b-value = first value of (0043,1039) (some software versions add 1e9 to it, removed here);
   gradient = (0019,10BB), (0019,10BC), (0019,10BD).
@@ -35,6 +38,7 @@ from collections.abc import Sequence
 from typing import Any
 
 __all__ = [
+    "PRECEDENCE",
     "canon_comment_gradient",
     "direction_source",
     "missing_bvalue_note",
@@ -83,6 +87,18 @@ def direction_source(source: str) -> str:
     return next((k for k, v in DIRECTION_ATTRIBUTES.items() if source.endswith(v)), "")
 
 
+#: Where an image states a value in both the standard and its vendor's private attributes, which
+#: dcm2niix takes: vendor -> (the b-value's, the direction's), each "private" or "standard"
+#: (dcm2niix reads the elements in order, the standard ones first, and keeps the pair it has
+#: first: a vendor's private value read before that wins, one read after loses, unless dcm2niix
+#: reads it again later, as GE's and UIH's b-values and UIH's direction). A vendor not listed
+#: takes the standard values when the image states both, else as ``PHILIPS``.
+PRECEDENCE: dict[str, tuple[str, str]] = {
+    "GE": ("private", "private"),
+    "SIEMENS": ("private", "standard"),
+    "UIH": ("private", "private"),
+}
+_EITHER = ("private", "standard")
 STANDARD_SOURCE = source_label("standard", "standard")
 SOURCES = {k: source_label(k, k) for k in ("GE", "SIEMENS", "PHILIPS", "UIH")}
 SOURCES["CANON"] = source_label("standard", "CANON")
@@ -171,26 +187,33 @@ def _private(
 def read_diffusion(r: Any, manufacturer: str) -> tuple[float | None, list[float] | None, str]:
     """``(b_value, gradient, source)`` of one image; ``(None, None, "")`` when it has none.
 
-    ``r`` is the header reader (``get_float`` / ``get_floats`` / ``values``). The standard
-    attributes when the image states both; otherwise each value from the attributes that state it
-    (see the module notes), ``source`` naming both (:func:`source_label`).
+    ``r`` is the header reader (``get_float`` / ``get_floats`` / ``values``). Each value from the
+    attributes that state it, from those :data:`PRECEDENCE` names where the image states it in
+    both (see the module notes), ``source`` naming both (:func:`source_label`).
     """
     b = r.get_float("DiffusionBValue")
     g = _unit_or_zero(r.get_floats("DiffusionGradientOrientation", 3))
-    if b is not None and g is not None:
-        return b, g, STANDARD_SOURCE
     vendor = vendor_of(manufacturer)
     private_b, private_g = _private(r, vendor, b)
-    b_from = vendor if private_b is not None else "standard"
-    if private_b is not None:
-        b = private_b
-    if b is None:
+    first = PRECEDENCE.get(vendor)
+    if first is None:
+        first = ("standard", "standard") if b is not None and g is not None else _EITHER
+    b_from = _pick(b, private_b, first[0], vendor)
+    g_from = _pick(g, private_g, first[1], vendor)
+    if b_from is None:
         return None, None, ""
-    if g is not None:
-        return b, g, source_label(b_from, "standard")
-    if private_g is not None:
-        return b, private_g, source_label(b_from, vendor)
-    return b, None, SOURCES[b_from] if b_from != "standard" else STANDARD_SOURCE
+    b = private_b if b_from == vendor else b
+    if g_from is None:
+        return b, None, SOURCES[b_from] if b_from != "standard" else STANDARD_SOURCE
+    return b, private_g if g_from == vendor else g, source_label(b_from, g_from)
+
+
+def _pick(standard: Any, private: Any, first: str, vendor: str) -> str | None:
+    """Which attributes a value comes from: ``vendor`` (its private ones) or "standard", the
+    ``first`` ones when both state it; None when neither does."""
+    if private is not None and (standard is None or first == "private"):
+        return vendor
+    return "standard" if standard is not None else None
 
 
 def missing_bvalue_note(manufacturer: str, missing: Sequence[int]) -> str | None:
