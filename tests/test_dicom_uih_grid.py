@@ -178,3 +178,27 @@ def test_uih_polarity_means_nothing_in_another_vendors_file(tmp_path):
     ds.save_as(truth.files[0])
     bids = lv.open(tmp_path / "in").meta["bids"]
     assert bids.get("PhaseEncodingAxis") == "j" and "PhaseEncodingDirection" not in bids
+
+
+def test_a_gap_inside_a_grid_names_its_tiles(tmp_path):
+    """A GRID whose (0065,1051) positions skip a slice is refused, but the message named the same
+    file twice ("between F and F") and said to remove the odd files, which cannot help."""
+    truth = write_uih_grid_series(tmp_path / "in", (8, 6, 5), volumes=2)
+    for p in truth.files:
+        ds = pydicom.dcmread(p)
+        items = ds[0x00651051].value
+        step = np.subtract(
+            [float(x) for x in items[1].ImagePositionPatient],
+            [float(x) for x in items[0].ImagePositionPatient],
+        )
+        for item in items[3:]:  # slices 4 and 5 one slice further: slice 4's place is empty
+            item.ImagePositionPatient = [
+                f"{float(x) + d:.4f}" for x, d in zip(item.ImagePositionPatient, step)
+            ]
+        ds.save_as(p)
+    with pytest.raises(lv.SeriesError) as err:
+        lv.open(tmp_path / "in")
+    msg = str(err.value)
+    first = sorted(truth.files)[0]
+    assert f"between tile 3 of {first} and tile 4 of {first}" in msg, msg
+    assert "remove the odd files" not in msg and "(0065,1051)" in msg

@@ -120,8 +120,11 @@ class FrameRecord:
 
     @property
     def where(self) -> str:
-        """The file, and for a multi-frame file the frame (1-based, as DICOM numbers frames):
-        what messages name, so two frames of one file are never named alike."""
+        """The file, and for a multi-frame file the frame (1-based, as DICOM numbers frames), for
+        a tile of a Siemens mosaic or UIH GRID the tile (1-based, in the file's tile order): what
+        messages name, so two frames or tiles of one file are never named alike."""
+        if self.mosaic is not None:
+            return f"tile {self.mosaic[2] + 1} of {self.path}"
         if self.number_of_frames > 1 and self.frame >= 0:
             return f"{self.path} (frame {self.frame + 1} of {self.number_of_frames})"
         return self.path

@@ -164,7 +164,9 @@ INDEX_VERSION = 40
 #: 29: SliceTiming by dcm2niix's rules (lazyvol.dicom.slice_timing): none for 3D acquisitions or
 #: CT/PET, none outside [0, TR) (a mosaic's corrupted first volume gives way to its second), none
 #: when every slice has one time; GE's from its protocol whatever its RTIA timer says.
-REPORT_FORMAT = 29
+#: 30: messages name a mosaic's or GRID's tiles ("tile 4 of F"; 29 named the file alone, twice
+#: for a gap between two tiles of one file) and do not advise removing files for such a gap.
+REPORT_FORMAT = 30
 #: A frame's identity in a report whose frames all have their listing entry's identity.
 _FROM_LISTING = "listing"
 #: The frames' paths of a report whose frames are its files, in order.

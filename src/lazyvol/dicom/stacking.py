@@ -420,12 +420,7 @@ def _regular_step(
         )
         slots = geo.grid_slots(proj_base, spacing, tol)
         if slots is None or len(volumes) > 1:
-            return Problem(
-                "series",
-                msg + ". lazyvol never averages spacing; remove the odd files, open the parts "
-                "separately, or, if the positions are only written coarsely, pass a larger "
-                "spacing_atol / spacing_rtol",
-            )
+            return Problem("series", msg + ". lazyvol never averages spacing; " + _remedy(base))
         if not opts.allow_gaps:
             missing_n = int(slots[-1]) + 1 - len(base)
             return Problem(
@@ -455,10 +450,27 @@ def _regular_step(
             "series",
             f"{base[worst].where} (ImagePositionPatient {list(base[worst].ipp or [])}) is "
             f"{off[worst]:.4g} mm off the line through the first and last slices' positions: the "
-            "slices are not one stack. Remove the odd files or open the parts separately",
+            f"slices are not one stack; {_remedy(base)}",
         )
     moved = moved_volume(volumes, p_first, tol, axis4)
     return Problem("series", moved) if moved else (out, slice_step)
+
+
+def _remedy(base: list[FrameRecord]) -> str:
+    """What to do about slice positions that make no regular stack: remove or separate files; for
+    the tiles of files that each hold a whole volume (mosaic, GRID), whose own positions are
+    irregular, no file can be removed."""
+    if all(r.mosaic is not None for r in base) and len({r.path for r in base}) == 1:
+        return (
+            f"the positions are those {base[0].path} states for its own tiles, so removing files "
+            "does not help: check the file's slice positions (a UIH GRID's MR VFrame Sequence "
+            "(0065,1051), a mosaic's CSA header), or, if they are only written coarsely, pass a "
+            "larger spacing_atol / spacing_rtol"
+        )
+    return (
+        "remove the odd files, open the parts separately, or, if the positions are only written "
+        "coarsely, pass a larger spacing_atol / spacing_rtol"
+    )
 
 
 def _finish(st: _Stack, volumes: Volumes, axis4: str | None) -> None:
