@@ -410,9 +410,7 @@ def _warn_unvalidated(loc: Location) -> None:
 def changed(loc: Location, expected: SourceStamp, now: SourceStamp) -> SourceChangedError | None:
     """The error saying ``loc`` is no longer ``expected`` (size, ETag, last-modified time), or
     None when ``now`` is the same object."""
-    same = now.size == expected.size and (
-        (now.etag == expected.etag) if (now.etag and expected.etag) else True
-    )
+    same = now.size == expected.size and _same_etag(now.etag, expected.etag)
     if same and now.mtime_ns and expected.mtime_ns:
         same = _same_time(now.mtime_ns, expected.mtime_ns)
     if same:
@@ -425,6 +423,21 @@ def changed(loc: Location, expected: SourceStamp, now: SourceStamp) -> SourceCha
         f"{now.size}, ETag {expected.etag or '?'} -> {now.etag or '?'}{when}); open the source "
         "again"
     )
+
+
+def _same_etag(a: str, b: str) -> bool:
+    """Whether two stamps' ETags (:func:`_etag`: ``tag[@version]``) name one object: equal when
+    either has none; the versions compared only when both state one. A listing (S3's
+    ListObjectsV2, fsspec's ``find``) states no VersionId where a HEAD of the same object in a
+    versioned bucket does: ``md5`` and ``md5@v1`` are one object, ``md5@v1`` and ``md5@v2``
+    are not (the same bytes put again: its ETag alone cannot tell them apart)."""
+    if not (a and b):
+        return True
+    tag_a, _, version_a = a.partition("@")
+    tag_b, _, version_b = b.partition("@")
+    if version_a and version_b:
+        return a == b
+    return tag_a == tag_b
 
 
 def _http_time(ns: int) -> str:
