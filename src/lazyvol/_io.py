@@ -404,8 +404,8 @@ def read_ranges(requests: Iterable[RangeRequest]) -> list[bytes]:
 
     Remote ranges of one filesystem go out together (concurrent requests: checked HTTP(S) GETs,
     ``fs.cat_ranges`` on other filesystems such as S3 or GCS); local ranges are ``pread`` calls.
-    A fourth item, the source's stamp at open, has an HTTP(S) answer checked against it (see
-    :func:`read`). The first failing range raises its typed error.
+    A fourth item, the source's stamp at open, has an HTTP(S) answer (and a local file) checked
+    against it, as ``expect`` of :func:`read`. The first failing range raises its typed error.
     """
     reqs: list[tuple[Location, int, int, SourceStamp | None]] = []
     for req in requests:
@@ -413,10 +413,10 @@ def read_ranges(requests: Iterable[RangeRequest]) -> list[bytes]:
         reqs.append((Location.of(req[0]), int(req[1]), int(req[2]), expect))
     out: list[bytes | None] = [None] * len(reqs)
     groups: dict[tuple[str, StorageOptions], list[int]] = {}
-    for i, (loc, off, n, _expect) in enumerate(reqs):
+    for i, (loc, off, n, expect) in enumerate(reqs):
         check_range(loc, off, n)
         if not loc.is_remote or n == 0:
-            out[i] = read(loc, off, n) if n else b""
+            out[i] = read(loc, off, n, expect=expect) if n else b""
         else:
             groups.setdefault((loc.protocol, loc.options), []).append(i)
     for members in groups.values():

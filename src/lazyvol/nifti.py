@@ -96,7 +96,7 @@ def _check_sizes(
             )
         return
     reach = size * _MAX_DEFLATE_RATIO  # the most uncompressed bytes the file can hold
-    isize = gzip_isize(data, size)
+    isize = gzip_isize(data, stamp)
     # A trailer no member of this file could have written (ISIZE beyond what its bytes inflate
     # to, knowable for files under 4 MiB): the last bytes are not a trailer. A file cut short
     # (or bytes after the last member): inflate it through the data, cheap at that size. The
@@ -113,7 +113,7 @@ def _check_sizes(
         need = end + 2**20  # past the data, to its end: a cut in the trailer leaves the data
     elif end > reach:
         need = min(end, _MAX_COUNT)  # the file cannot hold ``end``: count to say what it holds
-    held = inflate(data, size, need, keep=False, chunk=2**20)  # raises on a stream cut short
+    held = inflate(data, stamp, need, keep=False, chunk=2**20)  # raises on a stream cut short
     if isinstance(held, int) and held < end:
         if held >= need:  # pragma: no cover - needs a stream inflating past _MAX_COUNT
             raise FormatError(

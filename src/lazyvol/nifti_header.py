@@ -137,13 +137,14 @@ def is_gzip_name(loc: Location) -> bool:
 
 
 def inflate(
-    loc: Location, size: int, need: int, *, keep: bool, chunk: int = _HEAD_CHUNK
+    loc: Location, stamp: SourceStamp, need: int, *, keep: bool, chunk: int = _HEAD_CHUNK
 ) -> bytes | int:
     """The first ``need`` uncompressed bytes of the gzip file ``loc`` (``keep=True``), or how many
     it holds, counted up to ``need`` (``keep=False``), streaming in bounded memory.
 
     Every member in turn, as gzip and nibabel read them; trailing bytes after the last member are
-    ignored. Compressed bytes come through the byte layer, ``chunk`` at a time.
+    ignored. Compressed bytes come through the byte layer, ``chunk`` at a time, each read checked
+    against ``stamp`` (the file's identity at open: its size bounds the stream).
 
     Raises
     ------
@@ -151,6 +152,7 @@ def inflate(
         The stream is corrupt (the message gives how far it got), or ends inside a member before
         ``need`` bytes (the file is truncated).
     """
+    size = stamp.size
     got = 0
     parts: list[bytes] = []
     d = zlib.decompressobj(31)
@@ -163,7 +165,7 @@ def inflate(
         if not data:
             if pos >= size:
                 break
-            data = _io.read(loc, pos, min(step, size - pos))
+            data = _io.read(loc, pos, min(step, size - pos), expect=stamp)
             pos += len(data)
             step = min(chunk, step * 2)  # small first (a header), growing for a long stream
         try:
@@ -198,7 +200,7 @@ def inflate(
         if d.eof:
             rest = d.unused_data
             if not rest and pos < size:
-                rest = _io.read(loc, pos, min(2, size - pos))
+                rest = _io.read(loc, pos, min(2, size - pos), expect=stamp)
                 pos += len(rest)
             if rest[:2] != b"\x1f\x8b":
                 break  # trailing bytes after the last member are ignored, as gzip does
@@ -228,9 +230,13 @@ def _compression(head: bytes) -> str:
     return ""
 
 
-def read_head(loc: Location, n: int, size: int | None = None) -> bytes:
+def read_head(loc: Location, n: int, stamp: SourceStamp | None = None) -> bytes:
     """The first ``n`` (uncompressed) bytes of a header file, ``.gz`` or not (fewer when it is
     shorter): one read, or a short inflate of the stream's start.
+
+    ``stamp``: the file's identity at open (taken now when not given); every read is checked
+    against it, so a header and the data it describes come from one version of an object
+    (:class:`~lazyvol.errors.SourceChangedError` otherwise).
 
     Raises
     ------
@@ -239,15 +245,16 @@ def read_head(loc: Location, n: int, size: int | None = None) -> bytes:
         uncompressed), or a file not named ``.gz`` that is gzip: the message says which, and how
         to fix the name.
     """
-    if size is None:
-        size = _io.stamp(loc).size
+    if stamp is None:
+        stamp = _io.stamp(loc)
+    size = stamp.size
     if is_gzip_name(loc):
         if size == 0:
             raise FormatError(f"{loc}: the file is empty (0 bytes): not a gzip stream")
         try:
-            out = inflate(loc, size, n, keep=True)
+            out = inflate(loc, stamp, n, keep=True)
         except FormatError:
-            kind = _compression(_io.read(loc, 0, min(6, size)))  # (only when it failed)
+            kind = _compression(_io.read(loc, 0, min(6, size), expect=stamp))  # (when it failed)
             if kind == "gzip":
                 raise  # corrupt or cut short: the message names the file and says which
             what = f"{kind}-compressed" if kind else "not compressed"
@@ -259,7 +266,7 @@ def read_head(loc: Location, n: int, size: int | None = None) -> bytes:
             raise FormatError(f"{loc}: named .gz but the file is {what}, not gzip; {fix}") from None
         assert isinstance(out, bytes)
         return out
-    head = _io.read(loc, 0, min(n, size))
+    head = _io.read(loc, 0, min(n, size), expect=stamp)
     if _compression(head[:6]) == "gzip":
         raise FormatError(
             f"{loc}: the file is gzip-compressed but not named .gz; rename it to end in .gz "
@@ -268,16 +275,18 @@ def read_head(loc: Location, n: int, size: int | None = None) -> bytes:
     return head
 
 
-def gzip_isize(loc: Location, size: int) -> int | None:
+def gzip_isize(loc: Location, stamp: SourceStamp) -> int | None:
     """Uncompressed size modulo 2**32 from a single-member gzip trailer, None if unknowable.
 
-    In a file of several members, the trailer gives the last member's size only."""
-    head = _io.read(loc, 0, min(18, size))
+    In a file of several members, the trailer gives the last member's size only. The reads are
+    checked against ``stamp`` (the file's identity at open)."""
+    size = stamp.size
+    head = _io.read(loc, 0, min(18, size), expect=stamp)
     if len(head) < 18 or _compression(head) != "gzip":
         raise FormatError(f"{loc}: not a gzip file (bad magic bytes); is it really .gz?")
     if head[3] & 0x04:  # FEXTRA: BGZF and other multi-member writers; the trailer is per member
         return None
-    return int.from_bytes(_io.read(loc, size - 4, 4), "little")
+    return int.from_bytes(_io.read(loc, size - 4, 4, expect=stamp), "little")
 
 
 _MAGIC1 = (b"n+1\0", b"ni1\0")
@@ -383,17 +392,17 @@ def _sidecar(hdr_loc: Location, kind: str) -> bytes:
         loc = sidecar_location(hdr_loc, kind)
         if loc is None:
             return b""
-        size = _io.stamp(loc).size
+        stamp = _io.stamp(loc)
     except (SourceNotFoundError, RemoteAccessError, UnsupportedError):
         if gz:
             _warn_plain_sidecar(hdr_loc, kind)
         return b""
     if gz:  # inflated up to one byte past the limit, whatever the stream holds
-        data = read_head(loc, MAX_SIDECAR_BYTES + 1, size) if size else b""
+        data = read_head(loc, MAX_SIDECAR_BYTES + 1, stamp) if stamp.size else b""
         too_big = len(data) > MAX_SIDECAR_BYTES
     else:
-        too_big = size > MAX_SIDECAR_BYTES
-        data = b"" if too_big else _io.read(loc, 0, size)
+        too_big = stamp.size > MAX_SIDECAR_BYTES
+        data = b"" if too_big else _io.read(loc, 0, stamp.size, expect=stamp)
     if too_big:
         raise FormatError(
             f"{loc}: the .{kind} sidecar of an Analyze pair holds more than "
@@ -449,7 +458,7 @@ def load_image(
         raise
     size = head_stamp.size
     try:
-        raw = read_head(hdr_loc, 548, size)
+        raw = read_head(hdr_loc, 548, head_stamp)
     except LazyvolError:
         raise  # a remote failure or a changed source says so itself
     except (OSError, EOFError) as exc:
@@ -462,7 +471,7 @@ def load_image(
     else:
         # A pair's .hdr holds the header and extensions only: all of it.
         need = MAX_HEADER_BYTES if is_gzip_name(hdr_loc) else min(size, MAX_HEADER_BYTES)
-    head = raw if need <= len(raw) else read_head(hdr_loc, need, size)
+    head = raw if need <= len(raw) else read_head(hdr_loc, need, head_stamp)
     if not single:
         whole = len(head) < MAX_HEADER_BYTES  # (a .hdr past the cap: its tail is not read)
     data_loc = loc if single else data_location(loc)

@@ -57,8 +57,8 @@ def sniff(source: Location | str | os.PathLike[str]) -> str:
     loc = Location.of(source)
     if loc.name.lower().endswith(NIFTI_SUFFIXES):
         return "nifti"
-    size = _io.stamp(loc).size
-    return sniff_head(_io.read(loc, 0, min(size, SNIFF_BYTES)))
+    stamp = _io.stamp(loc)
+    return sniff_head(_io.read(loc, 0, min(stamp.size, SNIFF_BYTES), expect=stamp))
 
 
 def sniff_head(head: bytes) -> str:

@@ -246,16 +246,17 @@ def _content_kind(loc: Location, name: str) -> str:
         return "nifti"
     if loc.is_remote:
         try:
-            size = _io.stamp(loc).size  # an object (a prefix has none)
+            stamp = _io.stamp(loc)  # an object (a prefix has none)
         except LazyvolError:
             return "dicom"
     elif os.path.isfile(loc.url):
-        size = os.path.getsize(loc.url)
+        stamp = SourceStamp.of(loc.url)
     else:
         return "dicom"
     from .readers import SNIFF_BYTES, sniff_head
 
-    head = _io.read(loc, 0, min(size, SNIFF_BYTES))  # one read (one request for a URL)
+    # one read (one request for a URL), of the object stamped
+    head = _io.read(loc, 0, min(stamp.size, SNIFF_BYTES), expect=stamp)
     if head.startswith(_COMPRESSED_MAGIC):
         return "compressed"
     return "nifti" if sniff_head(head) == "nifti" else "dicom"

@@ -1,7 +1,10 @@
 """A controllable, misbehaving HTTP/1.1 server on 127.0.0.1 (a threaded stdlib ``http.server``):
 each object carries its own behaviour, which a test may change between ``open`` and ``compute``
 (a wrong or shorter ``Content-Range``, Range ignored, a status for the first N requests,
-Content-Encoding, no ETag or Last-Modified, If-Match ignored on one path...).
+Content-Encoding, no ETag or Last-Modified, If-Match ignored on one path, GETs answered by
+another version of the object than HEADs, versions served in turn...). With ``index_pages``, a
+URL ending in ``/`` is answered with an index page linking the objects below it (as
+``http.server`` lists a folder).
 
 Every request is logged as ``(method, path, Range, status)``.
 """
@@ -47,7 +50,20 @@ class Hostile:
     hangup: bool = False  # close the connection without answering (a restarting server)
     ignore_if_match: bool = False
     redirect_to: str = ""  # a 302 to this path for every request (itself: a redirect loop)
+    #: GETs answered from these bytes (with their own ETag), HEADs from ``data``: a cache or a
+    #: stale replica answering HEADs while the object was replaced.
+    get_data: bytes | None = None
+    #: Requests answered in turn from ``data`` and each of these (each with its own ETag): two
+    #: replicas behind a round-robin balancer during an update.
+    replicas: tuple[bytes, ...] = ()
     requests: int = 0
+
+    def served(self, n: int, body: bool) -> bytes:
+        """The bytes request ``n`` (1-based) is answered from."""
+        if body and self.get_data is not None:
+            return self.get_data
+        versions = (self.data, *self.replicas)
+        return versions[(n - 1) % len(versions)]
 
 
 @dataclass
@@ -56,6 +72,8 @@ class HostileServer:
     objects: dict[str, Hostile] = field(default_factory=dict)
     log: list[tuple[str, str, str, int]] = field(default_factory=list)
     lock: threading.Lock = field(default_factory=threading.Lock)
+    #: Answer a URL ending in "/" with an index page of the objects below it (else 404).
+    index_pages: bool = False
 
     def put(self, name: str, data: bytes, **behaviour: Any) -> str:
         """Serve ``data`` at ``/name`` with ``behaviour`` (fields of :class:`Hostile`)."""
@@ -113,8 +131,26 @@ def _handler(st: HostileServer) -> type[BaseHTTPRequestHandler]:
                 stop = min(size, stop + obj.more)
             return 206, start, stop
 
+        def _index(self, folder: str, body: bool) -> int:
+            names = sorted(
+                {p[len(folder) :].split("/", 1)[0] for p in st.objects if p.startswith(folder)}
+            )
+            if not names:
+                return self._simple(404)
+            page = "".join(f'<a href="{n}">{n}</a><br>' for n in names).encode()
+            self.send_response(200)
+            self.send_header("Content-Type", "text/html")
+            self.send_header("Content-Length", str(len(page)))
+            self.end_headers()
+            if body:
+                self.wfile.write(page)
+            return 200
+
         def _answer(self, body: bool) -> int:
-            obj = st.objects.get(self.path.split("?", 1)[0])
+            path = self.path.split("?", 1)[0]
+            if path.endswith("/") and st.index_pages:
+                return self._index(path, body)
+            obj = st.objects.get(path)
             if obj is None:
                 return self._simple(404)
             with st.lock:
@@ -130,20 +166,21 @@ def _handler(st: HostileServer) -> type[BaseHTTPRequestHandler]:
             forced = obj.status_get if body else obj.status_head
             if forced is not None and (obj.status_times is None or n <= obj.status_times):
                 return self._simple(forced, {"Retry-After": "0"} if forced in (429, 503) else {})
+            data = obj.served(n, body)
             etag = None
             if obj.etag == "auto":
-                etag = '"' + hashlib.md5(obj.data).hexdigest() + '"'
+                etag = '"' + hashlib.md5(data).hexdigest() + '"'
             elif obj.etag:
                 etag = obj.etag
             if_match = self.headers.get("If-Match")
             if if_match is not None and not obj.ignore_if_match and if_match.strip() != etag:
                 return self._simple(412)
-            size = len(obj.data)
+            size = len(data)
             got = self._range(obj, size)
             if isinstance(got, int):
                 return got
             status, start, stop = got
-            payload = obj.data[start:stop]
+            payload = data[start:stop]
             headers = {"Accept-Ranges": "bytes"}
             if status == 206:
                 headers["Content-Range"] = f"bytes {start}-{stop - 1}/{size}"

@@ -288,7 +288,8 @@ def test_header_scan_requests_and_bytes_are_bounded(tmp_path: Path, s3_server: S
 
     def counting(reqs):
         reqs = list(reqs)
-        requested.extend(n for _, _, n in reqs)
+        assert all(len(r) == 4 and r[3] is not None for r in reqs)  # each read checked
+        requested.extend(r[2] for r in reqs)
         return real(reqs)
 
     header_scan.read_ranges = counting

@@ -207,12 +207,14 @@ def read_object_header(
                 chunk=REMOTE_WINDOW,
                 partial=partial,
             )
+        except LazyvolError:
+            raise  # a remote read failed or met another version: a typed error, not a skip
         except Exception:  # anything odd: pydicom's reader below is the authority
             walked = None
     if walked is not None:
         parsed, pos, elem_head = walked
         return make_record(url, ident, parsed, None, pos, elem_head, fetch)
-    raw = _RangeFile(loc, size, first)
+    raw = _RangeFile(loc, ident, first)
     with io.BufferedReader(raw, buffer_size=REMOTE_WINDOW) as fp:
         got = _read_with_pydicom(fp)
     if isinstance(got, HeaderSkip):
@@ -243,10 +245,11 @@ def _record_from_pydicom(
 class _RangeFile(io.RawIOBase):
     """A read-only, seekable file over an object: ranged reads through the byte layer."""
 
-    def __init__(self, loc: Location, size: int, first: bytes) -> None:
+    def __init__(self, loc: Location, stamp: SourceStamp, first: bytes) -> None:
         super().__init__()
         self._loc = loc
-        self._size = size
+        self._stamp = stamp
+        self._size = stamp.size
         self._first = first
         self._pos = 0
         self.name = loc.display  # pydicom names the dataset's file by it (no credentials)
@@ -273,7 +276,7 @@ class _RangeFile(io.RawIOBase):
         if self._pos + n <= len(self._first):
             view[:n] = self._first[self._pos : self._pos + n]
         else:
-            read_into(self._loc, self._pos, view[:n])
+            read_into(self._loc, self._pos, view[:n], expect=self._stamp)
         self._pos += n
         return n
 

@@ -149,9 +149,11 @@ def parse_remote(
 
     The first :data:`~lazyvol.dicom.source.REMOTE_WINDOW` bytes of :data:`REMOTE_BATCH` objects
     at a time come in one concurrent batch (``fs.cat_ranges``); headers longer than that grow
-    their window with further ranged reads of header bytes only (never of Pixel Data).
+    their window with further ranged reads of header bytes only (never of Pixel Data). Every read
+    is checked against the object's stamp (:func:`lazyvol._io.read_ranges`), so no record is
+    made, or saved in the scan index, from bytes of another version of the object.
     """
-    fetch = RemoteFetch(options)
+    fetch = RemoteFetch(options, dict(objects))
     results: list[Any] = []
 
     def one(item: tuple[tuple[str, SourceStamp], bytes]) -> Any:
@@ -164,7 +166,7 @@ def parse_remote(
         for lo in range(0, len(objects), REMOTE_BATCH):
             batch = objects[lo : lo + REMOTE_BATCH]
             firsts = read_ranges(
-                (fetch.location(url), 0, min(REMOTE_WINDOW, int(st.size))) for url, st in batch
+                (fetch.location(url), 0, min(REMOTE_WINDOW, int(st.size)), st) for url, st in batch
             )
             results.extend(pool.map(one, zip(batch, firsts, strict=True)))
             if progress_cb:

@@ -18,7 +18,7 @@ import numpy as np
 
 from .._blockpool import block_array
 from .._cachedhash import CachedHash
-from .._io import Location, pread_full, read, read_ranges, reads_check, verify
+from .._io import Location, RangeRequest, pread_full, read, read_ranges, reads_check, verify
 from ..errors import FormatError, SourceChangedError, SourceNotFoundError
 from ..scaling import apply_scale, scale_into, stored_range
 from ..sources import SourceStamp, display_path
@@ -141,32 +141,39 @@ def _remote_bytes(plan: DicomPlan, n: int, offset: int, length: int) -> bytes:
 
 def _fetch_remote(plan: DicomPlan, ns: list[int], nbytes: list[int]) -> dict[int, bytes]:
     """The native bytes of remote frames ``ns`` (``nbytes[i]`` bytes of frame ``ns[i]``): all
-    requests in flight at once (one ``cat_ranges`` call), then each object checked against its
-    scan-time stamp (size, ETag), the checks in flight at once too."""
+    requests in flight at once, each checked against its object's scan-time stamp (size, ETag)
+    where the answers can be (:func:`lazyvol._io.reads_check`); the other objects are checked
+    after the reads (one HEAD each, in flight at once too)."""
     if not ns or not any(nbytes):
         return {}
-    reqs = [(plan.location(n), plan.offsets[n], k) for n, k in zip(ns, nbytes, strict=True)]
+    stamps = plan.stamps or (None,) * len(plan.paths)
+    reqs: list[RangeRequest] = []
+    for n, k in zip(ns, nbytes, strict=True):
+        loc = plan.location(n)
+        if loc is not None:
+            reqs.append((loc, plan.offsets[n], k, stamps[n]))
     try:
-        datas = read_ranges([(loc, off, k) for loc, off, k in reqs if loc is not None])
+        datas = read_ranges(reqs)
     except SourceNotFoundError as exc:
         raise SourceChangedError(
             f"{exc}; an object was removed after the series was opened: open the series again"
         ) from None
     except FormatError:
-        _verify_objects(plan, ns)  # a shorter object is a changed one: say so
+        _verify_objects(plan, ns, all_objects=True)  # a shorter object is a changed one: say so
         raise
     _verify_objects(plan, ns)
     return dict(zip(ns, datas, strict=True))
 
 
-def _verify_objects(plan: DicomPlan, ns: list[int]) -> None:
-    """Each distinct object of frames ``ns`` is still the one scanned (one HEAD each, at once)."""
+def _verify_objects(plan: DicomPlan, ns: list[int], *, all_objects: bool = False) -> None:
+    """Each distinct object of frames ``ns`` is still the one scanned (one HEAD each, at once):
+    those whose reads did not check their answers themselves, or ``all_objects``."""
     if not plan.stamps:
         return
     todo: dict[str, tuple[Location, SourceStamp]] = {}
     for n in ns:
         loc, stamp = plan.location(n), plan.stamps[n]
-        if loc is not None and stamp is not None:
+        if loc is not None and stamp is not None and (all_objects or not reads_check(loc, stamp)):
             todo.setdefault(loc.url, (loc, stamp))
     if len(todo) <= 1:
         for loc, stamp in todo.values():

@@ -106,7 +106,10 @@ __all__ = [
 #: 39: UIH files record their phase-encoding polarity (0065,1058) (PhaseEncodingDirection).
 #: 40: an image stating a diffusion value in both the standard and its vendor's attributes takes
 #: the one dcm2niix takes (vendor.PRECEDENCE; 39 took the standard pair whenever it was complete).
-INDEX_VERSION = 40
+#: 41: a remote header is read checked against its listing's stamp (40 saved, under that stamp, a
+#: header read from another version of the object: a replacement between listing and read, a
+#: cache answering HEADs, which a rollback to the listed version then served as current).
+INDEX_VERSION = 41
 #: Layout of a report: 2: files named by their listing position, identities taken from the listing;
 #: 3: a volume's files may differ in pixel encoding (each frame's, ``encodings``), where 2 split them;
 #: 4: ... and in BitsStored (each frame's, ``stored_bits``), where 3 split them;

@@ -4,13 +4,17 @@ from __future__ import annotations
 
 import os
 from collections.abc import Mapping
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from .._io import Location
 from ..errors import SourceNotFoundError
+from ..sources import SourceStamp
 from .listing import list_source
 from .model import GroupOptions, ScanReport, damage_skip, decided_here
 from .saved_scan import indexable, listing_digest, load_report, save_report
+
+if TYPE_CHECKING:
+    from .records import FrameRecord
 
 __all__ = ["GROUP_OPTIONS", "SCAN_OPTIONS", "scan"]
 
@@ -118,7 +122,7 @@ def scan(
         files.records,
         options=GroupOptions(**options),
         incomplete={uid: [(p, why[p]) for p in ps] for uid, ps in files.incomplete.items()},
-        fetch=RemoteFetch(loc.options) if loc.is_remote else None,
+        fetch=RemoteFetch(loc.options, _listed_stamps(files.records)) if loc.is_remote else None,
     )
     named = {p for paths in files.incomplete.values() for p in paths}
     unnamed = [p for p, why in files.skipped if p not in named and damage_skip(why)]
@@ -126,3 +130,9 @@ def scan(
     if indexed and decided_here(report):  # (a refusal for want of a decoder is decided again)
         save_report(root, digest, report, listing[0])
     return report
+
+
+def _listed_stamps(records: list[FrameRecord]) -> dict[str, SourceStamp]:
+    """Each remote object's stamp as listed when its header was read (by URL): what the scan's
+    later reads of it (item headers, offset tables, duplicate checks) are checked against."""
+    return {r.path: SourceStamp(r.path, r.size, r.mtime_ns, etag=r.etag) for r in records}

@@ -6,7 +6,9 @@ reads go through a :data:`Fetch`: ``fetch(path, offset, n, size)`` returns up to
 ``offset`` (fewer at the end of the file, never past ``size``). :func:`read_local` reads a local
 file; :class:`RemoteFetch` reads objects through the byte layer (:mod:`lazyvol._io`), a window of
 at least :data:`REMOTE_WINDOW` bytes at a time, so walking the item headers of one object costs one
-or two requests, not one per item.
+or two requests, not one per item. Each of its reads is checked against the object's stamp when
+listed (:func:`lazyvol._io.read`'s ``expect``), so a header and the pixels it locates come from one
+version of the object, or the read raises :class:`~lazyvol.errors.SourceChangedError`.
 """
 
 from __future__ import annotations
@@ -14,9 +16,10 @@ from __future__ import annotations
 import os
 import threading
 from collections import OrderedDict
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 
 from .._io import Location, StorageOptions, read
+from ..sources import SourceStamp
 
 __all__ = ["REMOTE_WINDOW", "Fetch", "RemoteFetch", "read_local"]
 
@@ -53,11 +56,15 @@ class RemoteFetch:
     """A :data:`Fetch` for objects of one store (URLs with the same storage options).
 
     Reads whole windows of at least :data:`REMOTE_WINDOW` bytes and keeps the last few, so small
-    reads close together cost one request. Thread-safe.
+    reads close together cost one request. ``stamps``: each object's stamp when listed (by URL),
+    which every read of it is checked against. Thread-safe.
     """
 
-    def __init__(self, options: StorageOptions, keep: int = 64) -> None:
+    def __init__(
+        self, options: StorageOptions, stamps: Mapping[str, SourceStamp], keep: int = 64
+    ) -> None:
         self.options = options
+        self.stamps = dict(stamps)
         self._keep = keep
         self._windows: OrderedDict[str, tuple[int, bytes]] = OrderedDict()
         self._lock = threading.Lock()
@@ -77,7 +84,7 @@ class RemoteFetch:
             if base <= offset and offset + n <= base + len(data):
                 return data[offset - base : offset - base + n]
         length = min(max(n, REMOTE_WINDOW), size - offset)
-        data = read(self.location(url), offset, length)
+        data = read(self.location(url), offset, length, expect=self.stamps.get(url))
         with self._lock:
             self._windows[url] = (offset, data)
             self._windows.move_to_end(url)
