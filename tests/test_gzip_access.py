@@ -209,6 +209,29 @@ def test_nii_gz_of_several_members_reads_correctly(
     np.testing.assert_array_equal(lv.open(path)[:, 3:9, 1:3].compute(), ref[:, 3:9, 1:3])
 
 
+@pytest.mark.parametrize("boundary", [4094, 4095, 4096, 12287])
+def test_members_ending_at_any_read_edge_are_all_counted(
+    tmp_path: Path, cache: Path, boundary: int
+) -> None:
+    """The first member ends one byte before (and at, and after) the end of a read of the
+    compressed stream: the next member's magic straddles two reads. A first member of 4095 bytes
+    had the rest taken for trailing bytes, and the valid file refused as truncated."""
+    plain = write_phantom_nifti(tmp_path / "m.nii", (32, 32, 16), seed=3)
+    raw = Path(plain).read_bytes()
+    split = 1000
+    body = zlib.compressobj(6, zlib.DEFLATED, -15)
+    deflated = body.compress(raw[:split]) + body.flush()
+    trailer = struct.pack("<II", zlib.crc32(raw[:split]), split)
+    # FCOMMENT pads the (valid) first member to exactly ``boundary`` bytes
+    comment = b"x" * (boundary - 10 - 1 - len(deflated) - 8)
+    first = b"\x1f\x8b\x08\x10" + bytes(4) + b"\x00\xff" + comment + b"\x00" + deflated + trailer
+    assert len(first) == boundary
+    path = tmp_path / "m.nii.gz"
+    path.write_bytes(first + gzip.compress(raw[split:], mtime=0))
+    assert gzip.decompress(path.read_bytes()) == raw
+    np.testing.assert_array_equal(lv.open(path).compute(), nib.load(path).get_fdata())
+
+
 def test_truncated_single_and_multi_member_files_still_refused(tmp_path: Path, cache: Path) -> None:
     plain = write_phantom_nifti(tmp_path / "c.nii", (30, 20, 40))
     raw = Path(plain).read_bytes()
@@ -281,6 +304,20 @@ def test_bytes_after_the_last_member_are_ignored_as_gzip_and_nibabel_do(
     with pytest.warns(RuntimeWarning, match="seek index .* failed"):
         got = lv.open(path)[:, :, 33:34].compute()
     np.testing.assert_array_equal(got, ref[:, :, 33:34])
+
+
+@pytest.mark.skipif(not HAVE_RAPIDGZIP, reason="rapidgzip not installed")
+def test_bytes_after_the_last_member_with_rapidgzip_forced_say_so(
+    tmp_path: Path, cache: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Forced, rapidgzip has no zlib to fall back to: the refusal says that the bytes after the
+    last member are the likely cause, and how to read the file (it said 'corrupt or truncated')."""
+    _use(monkeypatch, "rapidgzip")
+    plain = write_phantom_nifti(tmp_path / "p.nii", (30, 20, 40))
+    path = tmp_path / "t.nii.gz"
+    path.write_bytes(gzip.compress(Path(plain).read_bytes(), mtime=0) + b"\0" * 512)
+    with pytest.raises(lv.FormatError, match="rapidgzip refuses bytes after the last gzip member"):
+        lv.open(path).compute()
 
 
 def _gzip_padded(raw: bytes, total: int) -> bytes:

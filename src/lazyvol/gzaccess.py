@@ -55,6 +55,7 @@ from .gzengine import (  # noqa: F401  (engine choice and budgets: gzaccess's AP
     _cores,
     _forced,
     engine,
+    forced_engine_hint,
     gzip_memory,
     gzip_threads,
     index_engine,
@@ -480,7 +481,7 @@ def _read_once(src: GzSource, offset: int, view: memoryview) -> tuple[int, bool]
             raise
         if used_index:
             raise _IndexReadError(exc) from exc
-        raise stream_error(src.path, exc) from exc
+        raise stream_error(src.path, exc, forced_engine_hint(handle.kind)) from exc
     finally:
         ent.release(handle, broken=broken)
 
@@ -590,7 +591,7 @@ def _build_index(src: GzSource, kind: str) -> Path:
     except Exception as exc:
         if isinstance(exc, OSError) and not is_checksum_failure(exc):
             raise
-        raise stream_error(src.path, exc) from exc
+        raise stream_error(src.path, exc, forced_engine_hint(kind)) from exc
     finally:
         handle.close()
     return target

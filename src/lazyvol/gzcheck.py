@@ -56,15 +56,16 @@ def is_checksum_failure(exc: BaseException) -> bool:
     return any(w in text for w in _ENGINE_WORDS)
 
 
-def stream_error(where: str, exc: BaseException) -> FormatError:
-    """The typed error of an engine's failure to inflate ``where`` (a path or URL)."""
+def stream_error(where: str, exc: BaseException, hint: str = "") -> FormatError:
+    """The typed error of an engine's failure to inflate ``where`` (a path or URL); ``hint`` is
+    appended to a non-checksum failure's message."""
     detail = f"{type(exc).__name__}: {exc}"
     if is_checksum_failure(exc):
         return ChecksumError(
             f"{where}: the gzip stream fails its own checksum: the file is damaged (an altered "
             f"or badly copied file); fetch or copy it again ({detail})"
         )
-    return FormatError(f"{where}: the gzip stream is corrupt or truncated ({detail})")
+    return FormatError(f"{where}: the gzip stream is corrupt or truncated ({detail}){hint}")
 
 
 class StreamCheck:

@@ -7,7 +7,7 @@ from __future__ import annotations
 
 import os
 
-__all__ = ["engine", "gzip_memory", "gzip_threads", "index_engine"]
+__all__ = ["engine", "forced_engine_hint", "gzip_memory", "gzip_threads", "index_engine"]
 
 ENGINE_ENV = "LAZYVOL_GZIP_ENGINE"
 THREADS_ENV = "LAZYVOL_GZIP_THREADS"
@@ -116,3 +116,15 @@ def _chunk_size(threads: int, indexed: bool) -> int:
     if threads == 1 and not indexed and gzip_memory() >= DEFAULT_GZIP_MEMORY:
         return RG_SEQUENTIAL_CHUNK
     return RG_CHUNK
+
+
+def forced_engine_hint(kind: str) -> str:
+    """What a failed first pass's message adds when rapidgzip was forced: the bytes after the
+    last member it refuses (gzip, zlib and nibabel accept them) are a likely cause."""
+    if kind != "rapidgzip" or _forced() != "rapidgzip":
+        return ""
+    return (
+        "; LAZYVOL_GZIP_ENGINE=rapidgzip is set, and rapidgzip refuses bytes after the last gzip "
+        "member (zero padding, trailing data) that gzip and nibabel accept: unset it to read "
+        "such a file"
+    )

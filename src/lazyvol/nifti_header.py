@@ -199,9 +199,9 @@ def inflate(
             break
         if d.eof:
             rest = d.unused_data
-            if not rest and pos < size:
-                rest = _io.read(loc, pos, min(2, size - pos), expect=stamp)
-                pos += len(rest)
+            if len(rest) < 2 and pos < size:  # (a next member's magic may straddle two reads)
+                more = _io.read(loc, pos, min(2 - len(rest), size - pos), expect=stamp)
+                rest, pos = rest + more, pos + len(more)
             if rest[:2] != b"\x1f\x8b":
                 break  # trailing bytes after the last member are ignored, as gzip does
             pending = rest
