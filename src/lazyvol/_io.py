@@ -36,7 +36,7 @@ import os
 import posixpath
 from collections.abc import Iterable, Sequence
 from typing import Any, Literal
-from urllib.parse import urlsplit, urlunsplit
+from urllib.parse import SplitResult, urlsplit, urlunsplit
 
 import numpy as np
 
@@ -182,9 +182,10 @@ def list_objects(
     One listing request per page of results: sizes and ETags come from the listing, no request per
     object, except over HTTP(S), where a folder is an HTML index page without sizes: each object
     listed there is stamped with a HEAD (a few at once); the page's other links (column sorting,
-    ``?C=N;O=D``, links outside the folder) are not objects, and a link the server does not serve
-    (404: a dangling file on its disk) is appended to ``skipped`` with the reason, when
-    given. ``suffix`` keeps only names ending so (case-insensitive).
+    ``?C=N;O=D``, links outside the folder or to another scheme or host) are not objects, and a
+    link the server does not serve (404: a dangling file on its disk), or a subfolder it does not
+    list (404, 401/403), is appended to ``skipped`` with the reason, when given. ``suffix`` keeps
+    only names ending so (case-insensitive).
     """
     ends = tuple(s.lower() for s in ([suffix] if isinstance(suffix, str) else suffix))
     out: list[tuple[Location, SourceStamp]] = []
@@ -205,7 +206,7 @@ def list_objects(
     try:
         fs.invalidate_cache(fs_path(loc, fs))  # list what is there now, not a cached listing
         if loc.protocol in ("http", "https"):
-            found = _http_find(fs, fs_path(loc, fs), skipped)
+            found = _http_find(fs, loc, skipped)
         else:
             found = fs.find(fs_path(loc, fs), detail=True)
     except Exception as exc:
@@ -223,9 +224,6 @@ def list_objects(
             url = f"{parts.scheme}://{name.lstrip('/')}"
         child = Location(url, loc.options)
         if entry.get("size") is None and loc.protocol in ("http", "https"):
-            link = urlsplit(url)
-            if link.query or link.fragment or not link.path.startswith(parts.path):
-                continue  # an index page's sort links, or a link out of the folder
             unsized.append(child)  # a link of an index page: its size comes from a HEAD
         else:
             out.append((child, stamp_from_info(child, entry)))
@@ -247,25 +245,28 @@ HTTP_MAX_DEPTH = 32
 
 
 def _http_find(
-    fs: Any, root: str, skipped: list[tuple[str, str]] | None
+    fs: Any, loc: Location, skipped: list[tuple[str, str]] | None
 ) -> dict[str, dict[str, Any]]:
     """``fs.find(root, detail=True)`` of an HTTP folder (index pages), each page read once.
 
     fsspec's walk follows every link ending in ``/``: a page linking ``../s1/`` (itself) recursed
     until Python's stack ran out, and a symbolic link loop on the server's disk (``s1/again ->
     .``) was crawled as ``s1/again/again/...`` for tens of seconds. Here links are resolved
-    against their page (``..`` removed), folders outside ``root`` or seen before are not followed,
-    a folder listing the same entries, files among them, as a folder above it (a link loop) is
-    passed over, and so is one deeper than :data:`HTTP_MAX_DEPTH`, each appended to ``skipped``
-    with the reason.
+    against their page (``..`` removed); only links into the folder on the same scheme and host
+    are entries (:func:`_in_folder`); folders seen before are not followed, a folder listing the
+    same entries, files among them, as a folder above it (a link loop) is passed over, and so is
+    one deeper than :data:`HTTP_MAX_DEPTH`, or one the server does not list (404, 401/403: a
+    dangling link, a folder without an index page), each appended to ``skipped`` with the reason.
     """
-    top = urlsplit(root).path.rstrip("/") + "/"
+    root = fs_path(loc, fs)
     found: dict[str, dict[str, Any]] = {}
     seen: set[str] = set()
     pending: list[tuple[str, int, tuple[tuple[str, ...], ...]]] = [(root, 0, ())]
     while pending:
         url, depth, above = pending.pop()
-        entries = fs.ls(url, detail=True)
+        entries = _http_page(fs, loc, url, skipped, sub=depth > 0)
+        if entries is None:
+            continue  # a subfolder the server does not list
         # What the folder holds (an index page's sort links, ``?C=N;O=D``, are no entries). A
         # loop shows the same files again; a folder of folders only (DICOM/1/1/...) may well list
         # what its parent lists: the depth limit ends a loop of those.
@@ -288,8 +289,8 @@ def _http_find(
                 "/" if entry.get("type") == "directory" else ""
             )
             name = urlunsplit((parts.scheme, parts.netloc, path, parts.query, parts.fragment))
-            if not (path + "/").startswith(top):
-                continue  # a link out of the folder (its parent, a sibling)
+            if not _in_folder(name, root):
+                continue  # a sort link, a link out of the folder, to another scheme or host
             if entry.get("type") != "directory":
                 found.setdefault(name, {**entry, "name": name})
             elif name not in seen and name.rstrip("/") != root.rstrip("/"):
@@ -300,6 +301,57 @@ def _http_find(
                     continue
                 pending.append((name, depth + 1, (*above, names)))
     return found
+
+
+def _http_page(
+    fs: Any, loc: Location, url: str, skipped: list[tuple[str, str]] | None, *, sub: bool
+) -> list[dict[str, Any]] | None:
+    """The links of the index page of folder ``url`` (``fs.ls``).
+
+    A subfolder (``sub``) the server does not list -- 404 (a dangling link, a folder removed
+    since the page was made) or 401/403 (no index page allowed there) -- gives None, appended to
+    ``skipped`` with the reason when given. Other failures, and every failure of the folder
+    asked for, are raised."""
+    try:
+        entries: list[dict[str, Any]] = fs.ls(url, detail=True)
+    except Exception as exc:
+        if not sub:
+            raise
+        err = translate(exc, Location(url, loc.options), "listing the folder")
+        if isinstance(err, SourceNotFoundError):
+            why = "not served (no such folder: a dangling link?)"
+        elif isinstance(err, RemoteAccessError):
+            why = (
+                "the server refuses to list it (access denied: no index page allowed there, or "
+                "credentials that do not reach it)"
+            )
+        else:
+            raise err from None
+        if skipped is not None:
+            skipped.append(
+                (url, f"a subfolder linked from the index page, {why}: nothing in it was scanned")
+            )
+        return None
+    return entries
+
+
+def _in_folder(link: str, root: str) -> bool:
+    """Whether ``link`` (a link of an index page under folder ``root``, resolved) names an entry
+    of that folder: the same scheme, host and port, a path under the folder's, no query or
+    fragment (an index page's column sort links, ``?C=N;O=D``)."""
+    got, top = urlsplit(link), urlsplit(root)
+    if got.query or got.fragment or got.scheme.lower() != top.scheme.lower():
+        return False
+    try:
+        if (got.hostname, _port(got)) != (top.hostname, _port(top)):
+            return False
+    except ValueError:  # a port that is no number
+        return False
+    return (got.path + "/").startswith(top.path.rstrip("/") + "/")
+
+
+def _port(parts: SplitResult) -> int | None:
+    return parts.port or {"http": 80, "https": 443}.get(parts.scheme.lower())
 
 
 def _stamp_or_why(loc: Location) -> SourceStamp | str:

@@ -175,6 +175,55 @@ def test_a_folder_page_whose_files_are_refused_is_an_access_error(tmp_path: Path
             lv.open(f"{base}/series/")
 
 
+def test_subfolders_a_web_folder_cannot_list_are_skipped_and_other_hosts_are_no_entries(
+    tmp_path: Path,
+):
+    """A series folder's index page linking a subfolder the server answers 404 (``old/``: a
+    dangling link) failed the whole scan, lv.open and ``lazyvol info`` with "no such object"
+    naming the folder; a subfolder answering 403 (no index page allowed) made the folder a
+    RemoteAccessError; an ``https://`` link to one of the folder's own files, on a page served
+    over ``http://``, was taken as another object. The subfolders are skipped with their reason;
+    links to another scheme are no entries (the same file linked absolutely on the same origin
+    is the one entry)."""
+    from lazyvol.cli import main
+
+    truth = write_dicom_series(tmp_path / "www" / "series", (16, 12, 5), seed=3)
+    write_dicom_series(tmp_path / "www" / "series" / "private", (8, 6, 3), seed=4)
+    first = os.path.basename(truth.files[0])
+
+    class Listing(_Quiet):
+        def index_links(self, path: str) -> list[str] | None:
+            here = f"127.0.0.1:{self.server.server_address[1]}/series/{first}"
+            return [
+                *_entry_links(path),
+                '<a href="old/">old/</a>',
+                f'<a href="https://{here}">secure copy</a>',
+                f'<a href="http://{here}">the same file</a>',
+            ]
+
+        def send_head(self):  # type: ignore[no-untyped-def]
+            if self.path.startswith("/series/private"):
+                self.send_error(403)
+                return None
+            return super().send_head()
+
+    with _web_folder(tmp_path / "www", Listing) as base:
+        url = f"{base}/series/"
+        report = lv.scan(url, use_index=False)
+        vol = lv.open(url, scale=False)
+        np.testing.assert_array_equal(vol.compute(), truth.stored)
+        assert main(["info", url, "--json", "-q"]) == 0
+    assert [len(s.files) for s in report] == [len(truth.files)]
+    assert sorted(os.path.basename(f) for f in vol.meta["files"]) == sorted(
+        os.path.basename(f) for f in truth.files
+    )
+    assert all(f.startswith(base) for f in vol.meta["files"])
+    reasons = {p[len(url) :]: why for p, why in report.skipped}
+    assert sorted(reasons) == ["old/", "private/"]
+    assert "not served (no such folder" in reasons["old/"]
+    assert "refuses to list it (access denied" in reasons["private/"]
+
+
 def test_listing_times_in_milliseconds_are_the_objects_scanned(synthetic, s3_server: S3):
     """MinIO and Ceph list LastModified with milliseconds, HEAD answers whole seconds: the
     object is the one scanned (every compute raised SourceChangedError, size and ETag unchanged);
