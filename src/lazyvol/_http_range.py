@@ -17,8 +17,9 @@ storage options) and take an answer only when it is the range asked:
   honours ``If-Match`` (sent with a strong ETag all the same: a server that honours it refuses a
   changed object with 412); an answer without an ETag when the stamp has one has the object
   verified after the read (one HEAD);
-- ``429``, ``502``, ``503`` and ``504`` are retried (:data:`ATTEMPTS` attempts in all, backing
-  off, following ``Retry-After`` up to :data:`MAX_RETRY_AFTER` seconds).
+- ``429``, ``502``, ``503`` and ``504`` are retried as :mod:`lazyvol._retry` says
+  (:data:`ATTEMPTS` attempts in all, backing off, following ``Retry-After`` up to
+  :data:`MAX_RETRY_AFTER` seconds), as the HEAD that stamps an object is.
 
 Everything else is a typed error naming the URL, the range asked and what was received.
 """
@@ -29,7 +30,6 @@ import asyncio
 import re
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
-from email.utils import parsedate_to_datetime
 from typing import Any
 
 from ._io_local import short_read
@@ -45,6 +45,7 @@ from ._io_remote import (
     warn_once,
 )
 from ._location import Location
+from ._retry import ATTEMPTS, MAX_RETRY_AFTER, wait_before_retry
 from .errors import (
     FormatError,
     LazyvolError,
@@ -56,10 +57,6 @@ from .sources import SourceStamp
 
 __all__ = ["ATTEMPTS", "MAX_FOLLOW_UPS", "MAX_RETRY_AFTER", "read_many"]
 
-#: Attempts of one request answered 429/502/503/504 (the first included).
-ATTEMPTS = 3
-#: Longest wait a ``Retry-After`` header may ask for between attempts (seconds).
-MAX_RETRY_AFTER = 5.0
 #: Requests for the rest of a range after a shorter ``206`` answer that are shorter still than
 #: the first answer (answers of the first one's size, a server's cap, are always followed).
 MAX_FOLLOW_UPS = 8
@@ -73,7 +70,6 @@ CONCURRENCY = 32
 NORANGE_FACTOR = 4
 NORANGE_BYTES = 2**20
 
-_RETRY_STATUS = frozenset({429, 502, 503, 504})
 _CONTENT_RANGE = re.compile(r"^\s*bytes\s+(\d+)-(\d+)/(\d+|\*)\s*$", re.IGNORECASE)
 
 
@@ -219,8 +215,9 @@ async def _get(fs: Any, session: Any, want: Want, start: int, stop: int) -> tupl
     url, kw = _request_args(fs, want.loc, start, stop, want.expect)
     for attempt in range(ATTEMPTS):
         async with session.get(url, **kw) as r:
-            if r.status in _RETRY_STATUS and attempt + 1 < ATTEMPTS:
-                await asyncio.sleep(_backoff(r.headers.get("Retry-After"), attempt))
+            wait = wait_before_retry(r.status, r.headers.get("Retry-After"), attempt)
+            if wait is not None:
+                await asyncio.sleep(wait)
                 continue
             if r.status not in (200, 206):
                 r.raise_for_status()  # a status error, typed by translate
@@ -235,25 +232,6 @@ async def _get(fs: Any, session: Any, want: Want, start: int, stop: int) -> tupl
                 return _Got(data, verify), ended
             return _whole(want, start, stop, body, verify)
     raise AssertionError("unreachable")  # pragma: no cover
-
-
-def _backoff(retry_after: str | None, attempt: int) -> float:
-    """Seconds to wait before attempt ``attempt + 2``: ``Retry-After`` (seconds or a date) when
-    given, capped at :data:`MAX_RETRY_AFTER`; else 0.25 s doubling."""
-    default = 0.25 * 2**attempt
-    if not retry_after:
-        return default
-    text = retry_after.strip()
-    try:
-        wait = float(text)
-    except ValueError:
-        try:
-            import time
-
-            wait = parsedate_to_datetime(text).timestamp() - time.time()
-        except (TypeError, ValueError, IndexError):
-            return default
-    return min(max(wait, 0.0), MAX_RETRY_AFTER)
 
 
 def _check_encoding(want: Want, headers: Mapping[str, str]) -> None:

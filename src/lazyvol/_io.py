@@ -52,6 +52,7 @@ from ._io_remote import (
     ranged,
     reads_check,
     remote_timeout,
+    retried,
     stamp_from_info,
     translate,
     validated,
@@ -97,6 +98,7 @@ __all__ = [
     "read_ranges",
     "reads_check",
     "remote_timeout",
+    "retried",
     "stamp",
     "translate",
     "validated",
@@ -257,6 +259,7 @@ def _http_find(
     same entries, files among them, as a folder above it (a link loop) is passed over, and so is
     one deeper than :data:`HTTP_MAX_DEPTH`, or one the server does not list (404, 401/403: a
     dangling link, a folder without an index page), each appended to ``skipped`` with the reason.
+    Each page is requested as :func:`retried` says (429/502/503/504 tried again).
     """
     root = fs_path(loc, fs)
     found: dict[str, dict[str, Any]] = {}
@@ -306,14 +309,14 @@ def _http_find(
 def _http_page(
     fs: Any, loc: Location, url: str, skipped: list[tuple[str, str]] | None, *, sub: bool
 ) -> list[dict[str, Any]] | None:
-    """The links of the index page of folder ``url`` (``fs.ls``).
+    """The links of the index page of folder ``url`` (``fs.ls``, tried again on 429/502/503/504).
 
     A subfolder (``sub``) the server does not list -- 404 (a dangling link, a folder removed
     since the page was made) or 401/403 (no index page allowed there) -- gives None, appended to
     ``skipped`` with the reason when given. Other failures, and every failure of the folder
     asked for, are raised."""
     try:
-        entries: list[dict[str, Any]] = fs.ls(url, detail=True)
+        entries: list[dict[str, Any]] = retried(loc, lambda: fs.ls(url, detail=True))
     except Exception as exc:
         if not sub:
             raise

@@ -7,15 +7,18 @@ Remote requests time out after ``LAZYVOL_REMOTE_TIMEOUT`` seconds without progre
 
 from __future__ import annotations
 
+import itertools
 import os
 import re
 import threading
-from collections.abc import Mapping
+import time
+from collections.abc import Callable, Mapping
 from datetime import datetime
-from typing import Any
+from typing import Any, TypeVar
 
 from ._io_local import short_read
 from ._location import _REDACTED, Location, display_url
+from ._retry import wait_before_retry
 from ._warn import warn as _warn_user
 from .errors import (
     FormatError,
@@ -28,6 +31,8 @@ from .errors import (
 )
 from .sources import SourceStamp
 
+T = TypeVar("T")
+
 __all__ = [
     "changed",
     "clear_filesystems",
@@ -39,6 +44,7 @@ __all__ = [
     "ranged",
     "reads_check",
     "remote_timeout",
+    "retried",
     "stamp_from_info",
     "translate",
     "validated",
@@ -514,9 +520,42 @@ def exact(loc: Location, offset: int, length: int, data: bytes) -> bytes:
 def info(loc: Location) -> Mapping[str, Any]:
     """fsspec's ``info`` of the object or prefix (one HEAD or listing request), errors typed."""
     fs = filesystem(loc)
+    path = fs_path(loc, fs)
+
+    def head() -> Mapping[str, Any]:
+        fs.invalidate_cache(path)  # a listing's cached entry is not "now"
+        found: Mapping[str, Any] = fs.info(path)
+        return found
+
     try:
-        fs.invalidate_cache(fs_path(loc, fs))  # a listing's cached entry is not "now"
-        out: Mapping[str, Any] = fs.info(fs_path(loc, fs))
+        return retried(loc, head)
     except Exception as exc:
         raise translate(exc, loc, "reading its size and ETag") from None
-    return out
+
+
+def retried(loc: Location, call: Callable[[], T]) -> T:
+    """``call()``, one request of ``loc`` through fsspec (a HEAD, an index page), tried again
+    as :mod:`lazyvol._retry` says when an HTTP(S) server answers 429/502/503/504 (the policy of
+    the ranged GETs); other protocols' clients retry on their own. The last failure is raised as
+    it came (the caller translates it)."""
+    if loc.protocol not in ("http", "https"):
+        return call()
+    for attempt in itertools.count():
+        try:
+            return call()
+        except Exception as exc:
+            wait = wait_before_retry(_status(exc), _retry_after(exc), attempt)
+            if wait is None:
+                raise
+        time.sleep(wait)
+    raise AssertionError("unreachable")  # pragma: no cover
+
+
+def _retry_after(exc: BaseException) -> str | None:
+    """The ``Retry-After`` header of the answer a failure came from (aiohttp's
+    ``ClientResponseError.headers``, wherever in the chain of causes), or None."""
+    for cur in _chain(exc):
+        headers = getattr(cur, "headers", None)
+        if isinstance(headers, Mapping) and headers.get("Retry-After"):
+            return str(headers["Retry-After"])
+    return None

@@ -90,7 +90,7 @@ class StoreRoot:
                 return f.read()
         fs, path, loc = self._remote(key)
         try:
-            return bytes(fs.cat_file(path))
+            return bytes(_io.retried(loc, lambda: fs.cat_file(path)))  # (429/50x: again)
         except FileNotFoundError:
             raise FileNotFoundError(loc.display) from None
         except Exception as exc:
@@ -163,7 +163,7 @@ class StoreRoot:
             return sorted(out)
         fs, path, _ = self._remote("")
         try:
-            found = fs.find(path)
+            found = _io.retried(self.loc, lambda: fs.find(path))
         except Exception as exc:
             raise self.translate(exc, "", "listing the store") from None
         base = path.rstrip("/") + "/"

@@ -224,6 +224,35 @@ def test_subfolders_a_web_folder_cannot_list_are_skipped_and_other_hosts_are_no_
     assert "refuses to list it (access denied" in reasons["private/"]
 
 
+def test_a_rate_limited_web_folder_is_asked_again(tmp_path: Path):
+    """429/503 on the index page and on the HEAD stamping each file were not retried (only the
+    ranged GETs were), so one burst failed lv.scan of a web folder."""
+    import threading
+
+    truth = write_dicom_series(tmp_path / "www" / "series", (16, 12, 4), seed=5)
+    seen: dict[str, int] = {}
+    lock = threading.Lock()
+
+    class Limited(_Quiet):
+        def send_head(self):  # type: ignore[no-untyped-def]
+            with lock:
+                seen[self.path] = n = seen.get(self.path, 0) + 1
+            if n < 3:  # the HEAD and fsspec's GET after it; a page: two GETs
+                self.send_response(429 if n == 1 else 503)
+                self.send_header("Retry-After", "0")
+                self.send_header("Content-Length", "0")
+                self.end_headers()
+                return None
+            return super().send_head()
+
+    with _web_folder(tmp_path / "www", Limited) as base:
+        vol = lv.open(f"{base}/series/", scale=False, use_index=False)
+        np.testing.assert_array_equal(vol.compute(), truth.stored)
+    assert seen["/series/"] >= 3 and all(
+        seen[f"/series/{os.path.basename(f)}"] >= 3 for f in truth.files
+    )
+
+
 def test_listing_times_in_milliseconds_are_the_objects_scanned(synthetic, s3_server: S3):
     """MinIO and Ceph list LastModified with milliseconds, HEAD answers whole seconds: the
     object is the one scanned (every compute raised SourceChangedError, size and ETag unchanged);

@@ -144,6 +144,45 @@ def test_transient_http_errors_are_retried(tmp_path, hostile_server: HostileServ
     assert obj.requests == ATTEMPTS
 
 
+@pytest.mark.parametrize("status", [429, 503])
+def test_a_rate_limited_head_at_open_is_asked_again(tmp_path, hostile_server, status):
+    """docs/remote.md says HTTP requests answered 429/502/503/504 are tried 3 times, but the HEAD
+    stamping an object at open was not retried: one 429 burst failed lv.open at once."""
+    from lazyvol import _io_remote
+
+    raw, truth = _nifti(tmp_path)
+    # the first HEAD and fsspec's GET after it are refused, then the server is back
+    url = hostile_server.put("a.nii", raw, status_head=status, status_get=status, status_times=2)
+    np.testing.assert_array_equal(lv.open(url, scale=False).compute(), truth)
+    heads = [e[3] for e in hostile_server.log if e[:2] == ("HEAD", "/a.nii")]
+    assert heads[:2] == [status, 200]
+    # Refused for good: ATTEMPTS attempts (a HEAD each), then the typed error naming the status.
+    url = hostile_server.put("b.nii", raw, status_head=status, status_get=status)
+    with pytest.raises(RemoteReadError, match=rf"b\.nii: reading its size .*HTTP {status}"):
+        lv.open(url)
+    assert len([e for e in hostile_server.log if e[:2] == ("HEAD", "/b.nii")]) == ATTEMPTS
+    # the wait the server asks for is read from the failure (Retry-After: 0 here)
+    with pytest.raises(FileNotFoundError) as failed:  # (fsspec's word for every failure)
+        _io.filesystem(_io.Location.of(url)).info(url)
+    assert _io_remote._retry_after(failed.value) == "0"
+
+
+def test_a_rate_limited_zarr_metadata_read_is_asked_again(tmp_path, hostile_server):
+    """A store's metadata documents, read by lazyvol itself, were not retried: one 503 on a
+    zarr.json failed lv.open (its chunks are zarr-python's reads: see docs/remote.md)."""
+    raw, truth = _nifti(tmp_path)
+    (tmp_path / "a.nii").write_bytes(raw)
+    store = tmp_path / "store.zarr"
+    lv.open(tmp_path / "a.nii", scale=False).to_zarr(store, chunks=CHUNKS, shards=False)
+    for file in store.rglob("*"):
+        if file.is_file():
+            faulty = {"status_get": 503, "status_times": 1} if file.suffix == ".json" else {}
+            hostile_server.put(str(file.relative_to(tmp_path)), file.read_bytes(), **faulty)
+    got = lv.open(f"{hostile_server.url}/store.zarr", scale=False).compute()
+    np.testing.assert_array_equal(got, truth)
+    assert any(e[3] == 503 and e[1].endswith("/0/zarr.json") for e in hostile_server.log)
+
+
 @pytest.mark.parametrize("folder_status", [None, 403])
 @pytest.mark.parametrize("slash", ["", "/"])
 def test_a_zarr_store_served_as_static_objects_opens(

@@ -1,0 +1,51 @@
+"""When an HTTP(S) request is tried again: the one retry policy of lazyvol's own HTTP requests
+(the checked ranged GETs of :mod:`lazyvol._http_range`, the HEAD that stamps an object and the
+index pages of a web folder, through :func:`lazyvol._io_remote.retried`).
+
+An answer ``429``, ``502``, ``503`` or ``504`` is tried again, :data:`ATTEMPTS` attempts in all,
+waiting 0.25 s then 0.5 s, or what its ``Retry-After`` asks (seconds or a date) up to
+:data:`MAX_RETRY_AFTER` seconds. S3 and GCS requests are retried by their own clients.
+"""
+
+from __future__ import annotations
+
+import math
+import time
+from email.utils import parsedate_to_datetime
+
+__all__ = ["ATTEMPTS", "MAX_RETRY_AFTER", "RETRY_STATUS", "backoff", "wait_before_retry"]
+
+#: Attempts of one request answered 429/502/503/504 (the first included).
+ATTEMPTS = 3
+#: Longest wait a ``Retry-After`` header may ask for between attempts (seconds).
+MAX_RETRY_AFTER = 5.0
+#: Statuses of a server that is overloaded or restarting, worth asking again.
+RETRY_STATUS = frozenset({429, 502, 503, 504})
+
+
+def wait_before_retry(status: int | None, retry_after: str | None, attempt: int) -> float | None:
+    """Seconds to wait before trying again a request whose attempt ``attempt`` (from 0) was
+    answered ``status`` (with the ``Retry-After`` header given); None when it is not tried again
+    (another status, or the last attempt)."""
+    if status not in RETRY_STATUS or attempt + 1 >= ATTEMPTS:
+        return None
+    return backoff(retry_after, attempt)
+
+
+def backoff(retry_after: str | None, attempt: int) -> float:
+    """Seconds to wait before attempt ``attempt + 2``: ``Retry-After`` (seconds or a date) when
+    given, capped at :data:`MAX_RETRY_AFTER`; else 0.25 s doubling."""
+    default = 0.25 * 2.0**attempt
+    if not retry_after:
+        return default
+    text = retry_after.strip()
+    try:
+        wait = float(text)
+    except ValueError:
+        try:
+            wait = parsedate_to_datetime(text).timestamp() - time.time()
+        except (TypeError, ValueError, IndexError):
+            return default
+    if math.isnan(wait):
+        return default
+    return min(max(wait, 0.0), MAX_RETRY_AFTER)
