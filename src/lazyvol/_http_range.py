@@ -9,8 +9,10 @@ storage options) and take an answer only when it is the range asked:
   length asked, a shorter one (RFC 9110 allows it) is followed by requests for the rest (at most
   :data:`MAX_FOLLOW_UPS`); the total it names must be the size at open;
 - ``200`` (the server ignored ``Range``): the body must be the whole object (its size at open),
-  and the range is taken from it; a large object so read warns once per URL
-  (:class:`RuntimeWarning`), since every chunk then downloads the whole object;
+  and the range is taken from it as it arrives: bytes before the range are dropped, and the
+  transfer ends after it (when ``Content-Length`` gives the size), so a read holds its range,
+  never the object; a large object so read warns once per URL (:class:`RuntimeWarning`), since
+  every read then downloads the object up to the end of its range;
 - any ``Content-Encoding`` but identity is refused (``Accept-Encoding: identity`` is sent);
 - the answer's ``ETag`` (else ``Last-Modified``) is compared with the stamp taken at open, so a
   replaced object raises :class:`~lazyvol.errors.SourceChangedError` whether or not the server
@@ -141,9 +143,11 @@ def _warn_norange(want: Want, size: int) -> None:
     warn_once(
         "norange",
         want.loc,
-        f"{want.loc.display}: the server ignores Range requests and sent the whole object "
-        f"({size} bytes) for {want.length} bytes: every chunk read downloads the whole object. "
-        "Enable range requests on the server, or copy the file locally first",
+        f"{want.loc.display}: the server ignores Range requests and answered a read of "
+        f"{want.length} bytes with the whole object ({size} bytes): every read downloads the "
+        "object from its first byte to the end of the range read (up to the whole object; only "
+        "the range is kept in memory). Enable range requests on the server, or copy the file "
+        "locally first",
     )
 
 
@@ -226,12 +230,27 @@ async def _get(fs: Any, session: Any, want: Want, start: int, stop: int) -> tupl
                 )
             _check_encoding(want, r.headers)
             verify = _check_validators(want, r.headers)
-            body = await r.read()
             if r.status == 206:
-                data, ended = _partial(want, start, stop, r.headers, body)
-                return _Got(data, verify), ended
-            return _whole(want, start, stop, body, verify)
+                return await _partial(want, start, stop, r, verify)
+            return await _whole(want, start, stop, r, verify)
     raise AssertionError("unreachable")  # pragma: no cover
+
+
+async def _body(r: Any, skip: int, keep: int, *, drain: bool) -> tuple[bytes, int | None]:
+    """The ``keep`` bytes of answer ``r``'s body after its first ``skip`` bytes (fewer when it
+    ends first), taken as the body arrives, so that only they are held, whatever the body's
+    size; and the body's length, counted to its end when ``drain`` or when it ends before those
+    bytes, else None (the rest is not read: leaving the answer closes its connection)."""
+    out = bytearray()
+    pos = 0
+    async for piece in r.content.iter_any():
+        if pos + len(piece) > skip and len(out) < keep:
+            lo = max(skip - pos, 0)
+            out += memoryview(piece)[lo : lo + keep - len(out)]
+        pos += len(piece)
+        if len(out) >= keep and not drain:
+            return bytes(out), None
+    return bytes(out), pos
 
 
 def _check_encoding(want: Want, headers: Mapping[str, str]) -> None:
@@ -275,11 +294,11 @@ def _check_validators(want: Want, headers: Mapping[str, str]) -> bool:
     return bool(tag)
 
 
-def _partial(
-    want: Want, start: int, stop: int, headers: Mapping[str, str], body: bytes
-) -> tuple[bytes, bool]:
+async def _partial(want: Want, start: int, stop: int, r: Any, verify: bool) -> tuple[_Got, bool]:
     """The bytes of a 206 answer from ``start`` (at most ``stop - start``), after checking its
-    Content-Range; and whether the object ends with them."""
+    Content-Range; and whether the object ends with them. A longer range than asked is read to
+    its end (its length checked), holding only the bytes asked."""
+    headers: Mapping[str, str] = r.headers
     asked = f"bytes {start}-{stop - 1}"
     label = str(headers.get("Content-Range", ""))
     m = _CONTENT_RANGE.match(label)
@@ -296,36 +315,51 @@ def _partial(
             f"(Content-Range {label!r}): not the range asked; nothing was used. The server or a "
             "proxy in between mishandles range requests"
         )
-    if len(body) != last - first + 1:
-        raise RemoteReadError(
-            f"{want.loc.display}: asked for {asked}, the server's Content-Range {label!r} names "
-            f"{last - first + 1} bytes but the body holds {len(body)}; nothing was used"
-        )
     if total is not None and want.expect is not None and total != want.expect.size:
         raise SourceChangedError(
             f"{want.loc.display}: the object changed after it was opened (size "
             f"{want.expect.size} -> {total}, from Content-Range {label!r}); open the source again"
         )
-    data = body[: stop - start]
+    data, length = await _body(r, 0, min(last + 1, stop) - start, drain=True)
+    if length != last - first + 1:
+        raise RemoteReadError(
+            f"{want.loc.display}: asked for {asked}, the server's Content-Range {label!r} names "
+            f"{last - first + 1} bytes but the body holds {length}; nothing was used"
+        )
     ended = total is not None and last + 1 >= total
-    return data, ended
+    return _Got(data, verify), ended
 
 
-def _whole(want: Want, start: int, stop: int, body: bytes, verify: bool) -> tuple[_Got, bool]:
-    """A 200 answer to a ranged request: the whole object, from which the range is taken."""
+async def _whole(want: Want, start: int, stop: int, r: Any, verify: bool) -> tuple[_Got, bool]:
+    """A 200 answer to a ranged request: the whole object, from which the range is taken as the
+    body arrives (bytes before it dropped, the rest not read when the size is known from
+    ``Content-Length``), so that a read holds the range, not the object."""
     expect = want.expect
-    if expect is not None and len(body) != expect.size:
+    declared = _content_length(r.headers)
+    size: int | None = declared
+    data = b""
+    if expect is None or declared is None or declared == expect.size:
+        data, counted = await _body(r, start, stop - start, drain=declared is None)
+        size = counted if counted is not None else declared
+    if expect is not None and size != expect.size:
         raise RemoteReadError(
             f"{want.loc.display}: asked for bytes {start}-{stop - 1}, the server answered 200 "
-            f"with {len(body)} bytes, which is not the whole object ({expect.size} bytes at "
+            f"with {size} bytes, which is not the whole object ({expect.size} bytes at "
             "open) nor a range it labelled; nothing was used"
         )
-    if len(body) < stop:
-        if start >= len(body):
+    assert size is not None  # (declared, or counted to the body's end)
+    if size < stop:
+        if start >= size:
             raise FormatError(
                 f"{want.loc.display}: truncated: {want.what} starts past the end of the object "
-                f"({len(body)} bytes); the object is shorter than its header says, or changed "
+                f"({size} bytes); the object is shorter than its header says, or changed "
                 "since it was opened"
             )
-        return _Got(body[start:], verify), True
-    return _Got(body[start:stop], verify, whole=len(body)), False
+        return _Got(data, verify), True
+    return _Got(data, verify, whole=size), False
+
+
+def _content_length(headers: Mapping[str, str]) -> int | None:
+    """The answer's ``Content-Length`` (None when absent or not a number of bytes)."""
+    text = str(headers.get("Content-Length", "")).strip()
+    return int(text) if text.isdigit() else None

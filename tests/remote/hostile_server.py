@@ -199,7 +199,10 @@ def _handler(st: HostileServer) -> type[BaseHTTPRequestHandler]:
                 self.send_header(k, v)
             self.end_headers()
             if body:
-                self.wfile.write(payload)
+                try:
+                    self.wfile.write(payload)
+                except (BrokenPipeError, ConnectionResetError):  # the client had what it needed
+                    self.close_connection = True
             return status
 
         def _serve(self, body: bool) -> None:

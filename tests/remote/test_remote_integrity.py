@@ -5,7 +5,12 @@ hostile_server.py; data compared with nibabel's and the synthetic writers' truth
 
 from __future__ import annotations
 
+import hashlib
+import json
 import os
+import subprocess
+import sys
+import textwrap
 import warnings
 from pathlib import Path
 
@@ -141,6 +146,71 @@ def test_a_server_ignoring_range_warns_once(tmp_path, hostile_server: HostileSer
     said = [w for w in seen if "ignores Range" in str(w.message)]
     assert len(said) == 1 and issubclass(said[0].category, RuntimeWarning)
     assert "big.nii" in str(said[0].message) and str(len(raw)) in str(said[0].message)
+
+
+# A subprocess reads ranges of large objects from the test's server and reports how much its
+# peak RSS grew: Linux's VmHWM, reset first (writing 5 to clear_refs), so the peak of the imports
+# does not hide the reads'.
+_MEMORY_PROBE = textwrap.dedent(
+    """
+    import gc, hashlib, json, sys, warnings
+    warnings.simplefilter("ignore")
+    from lazyvol import _io
+    def peak_mib():
+        with open("/proc/self/status") as f:
+            return next(int(l.split()[1]) for l in f if l.startswith("VmHWM:")) / 1024
+    base, wants = sys.argv[1], json.loads(sys.argv[2])
+    assert _io.read(base + "/warm.bin", 0, 4) == b"warm"  # the session and its buffers
+    got, grew = [], []
+    for name, offset, length in wants:
+        loc = _io.Location.of(f"{base}/{name}")
+        expect = _io.stamp(loc)
+        gc.collect()
+        try:
+            with open("/proc/self/clear_refs", "w") as f:
+                f.write("5")
+        except OSError as exc:
+            print(json.dumps({"skip": f"cannot reset the peak RSS: {exc}"}))
+            sys.exit(0)
+        before = peak_mib()
+        data = _io.read(loc, offset, length, expect=expect)
+        grew.append(peak_mib() - before)
+        got.append(hashlib.sha256(data).hexdigest())
+    print(json.dumps({"grew_mib": grew, "sha256": got}))
+    """
+)
+
+
+def test_an_answer_larger_than_the_range_is_not_held_in_memory(hostile_server: HostileServer):
+    """A server ignoring Range (200 with the whole object, as python -m http.server) made every
+    ranged read hold the whole object (lv.open of a 256 MiB .nii, a 548-byte header read, grew
+    the process by 522 MiB), and so did a 206 longer than asked: a read holds its range only."""
+    size = 64 * 2**20
+    data = np.arange(size // 4, dtype="<u4").tobytes()  # every 4 bytes their own offset / 4
+    hostile_server.put("warm.bin", b"warm")
+    hostile_server.put("norange.bin", data, norange=True)
+    hostile_server.put("longer.bin", data, more=size)
+    wants = [
+        ("norange.bin", 0, 348),
+        ("norange.bin", size // 2 + 3, 65536),
+        ("norange.bin", size - 100, 100),
+        ("longer.bin", 5, 1000),
+    ]
+    out = subprocess.run(
+        [sys.executable, "-c", _MEMORY_PROBE, hostile_server.url, json.dumps(wants)],
+        capture_output=True,
+        text=True,
+        timeout=300,
+        env={**os.environ, "PYTHONPATH": str(Path(lv.__file__).resolve().parents[1])},
+        check=False,
+    )
+    assert out.returncode == 0, out.stderr
+    got = json.loads(out.stdout)
+    if "skip" in got:
+        pytest.skip(got["skip"])
+    truth = [hashlib.sha256(data[o : o + n]).hexdigest() for _name, o, n in wants]
+    assert got["sha256"] == truth
+    assert max(got["grew_mib"]) < 24, got  # the object is 64 MiB, a range at most 64 KiB
 
 
 def test_an_encoded_answer_to_a_ranged_get_is_refused(tmp_path, hostile_server: HostileServer):
