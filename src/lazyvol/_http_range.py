@@ -266,6 +266,13 @@ def _check_encoding(want: Want, headers: Mapping[str, str]) -> None:
     )
 
 
+def _opaque(tag: str) -> str:
+    """An ETag's opaque part (weak comparison): without ``W/`` and its quotes (a strong tag is
+    kept without quotes, a weak one as ``W/"..."``: :func:`lazyvol._io_remote._etag`)."""
+    bare = tag.removeprefix("W/")
+    return bare[1:-1] if len(bare) >= 2 and bare[0] == bare[-1] == '"' else bare
+
+
 def _check_validators(want: Want, headers: Mapping[str, str]) -> bool:
     """Raise :class:`SourceChangedError` when the answer's ETag (else Last-Modified) is not the
     stamp's; True when the stamp has an ETag the answer did not carry (verify after)."""
@@ -274,13 +281,17 @@ def _check_validators(want: Want, headers: Mapping[str, str]) -> bool:
         return False
     tag = expect.etag.split("@", 1)[0]
     got_tag = _etag({"ETag": headers.get("ETag", "")})
+    weak = False
     if tag and got_tag:
-        if got_tag != tag:
+        # (weak comparison, RFC 9110 8.8.3.2: W/"x" and "x" name one tag; a server or CDN may
+        # weaken the tag of an answer it might compress, a HEAD's and not a GET's)
+        if _opaque(got_tag) != _opaque(tag):
             raise SourceChangedError(
                 f"{want.loc.display}: the object changed after it was opened (ETag {tag} -> "
                 f"{got_tag}); open the source again"
             )
-        if not tag.startswith("W/"):
+        weak = tag.startswith("W/") or got_tag.startswith("W/")
+        if not weak:
             return False
         # A weak ETag may stay while the bytes change (RFC 9110: never a check of byte ranges):
         # the Last-Modified time must also be the one at open.
@@ -291,6 +302,8 @@ def _check_validators(want: Want, headers: Mapping[str, str]) -> bool:
             f"{headers.get('Last-Modified')} is not the time it had at open); open the source "
             "again"
         )
+    if weak and expect.mtime_ns and modified:
+        return False  # the tag and the time a HEAD would give, both checked on this answer
     return bool(tag)
 
 

@@ -465,12 +465,14 @@ def _same_time(a_ns: int, b_ns: int) -> bool:
 
 def reads_check(loc: Location, expect: SourceStamp) -> bool:
     """True when every ranged read of ``loc`` given ``expect`` is itself checked against it, so
-    no separate :func:`verify` is needed: HTTP(S) with an ETag, whose reads compare each
-    answer's ETag with the stamp's (:mod:`lazyvol._http_range`; an answer without one is
-    verified by the read itself)."""
-    # (a weak ETag does not vouch for bytes: a read is checked by Last-Modified too, and a
+    no separate :func:`verify` is needed: HTTP(S) with a strong ETag, or a weak one and a
+    Last-Modified time, whose reads compare each answer's with the stamp's
+    (:mod:`lazyvol._http_range`; an answer without them is verified by the read itself)."""
+    # (a weak ETag does not vouch for bytes: a read is checked by Last-Modified too, so a weak
     # stamp without one is verified after the read)
-    return loc.protocol in ("http", "https") and bool(_strong_etag(expect))
+    if loc.protocol not in ("http", "https"):
+        return False
+    return bool(_strong_etag(expect)) or bool(expect.etag and expect.mtime_ns)
 
 
 def _strong_etag(expect: SourceStamp | None) -> str:

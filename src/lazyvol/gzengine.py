@@ -119,12 +119,11 @@ def _chunk_size(threads: int, indexed: bool) -> int:
 
 
 def forced_engine_hint(kind: str) -> str:
-    """What a failed first pass's message adds when rapidgzip was forced: the bytes after the
-    last member it refuses (gzip, zlib and nibabel accept them) are a likely cause."""
+    """What a failed first pass's message adds when rapidgzip was forced: bytes after the last
+    member, which it refuses (gzip, zlib and nibabel accept them), are one possible cause."""
     if kind != "rapidgzip" or _forced() != "rapidgzip":
         return ""
     return (
-        "; LAZYVOL_GZIP_ENGINE=rapidgzip is set, and rapidgzip refuses bytes after the last gzip "
-        "member (zero padding, trailing data) that gzip and nibabel accept: unset it to read "
-        "such a file"
+        "; if the file has bytes after its last gzip member (zero padding, trailing data), which "
+        "gzip and nibabel accept, unset LAZYVOL_GZIP_ENGINE=rapidgzip: rapidgzip refuses them"
     )

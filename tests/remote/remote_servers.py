@@ -40,7 +40,8 @@ class Obj:
     data: bytes
     #: "", "deny" (403), "error" (500), "cut" (close mid-body), "stall" (send part, then hang),
     #: "norange" (ignore Range: 200 with the whole object), "weak" (a weak ETag, ``W/"..."``, as
-    #: servers that may transform the body send: no If-Match can use it)
+    #: servers that may transform the body send: no If-Match can use it), "weakhead" (the weak
+    #: form on HEAD, the strong one on GET, as a CDN weakening what it might compress)
     mode: str = ""
     mtime: float = 1_700_000_000.0
 
@@ -92,7 +93,8 @@ def _handler(state: HttpServer) -> type[BaseHTTPRequestHandler]:
             self.send_header("Content-Length", str(length))
             self.send_header("Accept-Ranges", "bytes")
             tag = '"' + hashlib.md5(obj.data).hexdigest() + '"'
-            self.send_header("ETag", "W/" + tag if obj.mode == "weak" else tag)
+            weak = obj.mode == "weak" or (obj.mode == "weakhead" and self.command == "HEAD")
+            self.send_header("ETag", "W/" + tag if weak else tag)
             self.send_header("Last-Modified", formatdate(obj.mtime, usegmt=True))
             for k, v in extra.items():
                 self.send_header(k, v)

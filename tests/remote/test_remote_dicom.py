@@ -624,6 +624,23 @@ def test_mosaic_object_replaced_over_http_is_refused_with_any_etag(
         vol.compute()
 
 
+@pytest.mark.parametrize("mode", ["weak", "weakhead"])
+def test_weak_etags_read_without_false_changes_or_extra_heads(
+    tmp_path: Path, http_server, mode: str
+):
+    """A weak ETag with Last-Modified: every read checks both, so no HEAD after it (a web folder
+    of 12 files made 28 HEADs, one after another); a HEAD's W/"x" and a GET's "x" name one tag
+    (RFC 9110 weak comparison), where the file was refused as changed."""
+    truth = write_dicom_series(tmp_path / "s", (8, 6, 3), seed=4)
+    for f in truth.files:
+        url = http_server.put(f"{mode}/{os.path.basename(f)}", Path(f).read_bytes(), mode)
+        http_server.reset_counts()
+        got = open_dicom(url).compute()
+        np.testing.assert_array_equal(got[..., 0], _pydicom_volume([f])[..., 0])
+        heads = [r for r in http_server.requests if r[0] == "HEAD"]
+        assert len(heads) <= 1, heads  # the stamp at open, no verifying HEAD after
+
+
 def test_remote_frames_of_several_bits_stored_are_fetched_in_one_batch(
     tmp_path: Path, s3_server: S3, s3_bucket, monkeypatch
 ):
