@@ -195,7 +195,7 @@ def no_pixels_reason(sop_class: str, r: ValueReader, cut: str = "") -> HeaderSki
     return HeaderSkip(reason, r.get_str("SeriesInstanceUID"))
 
 
-#: Standard SOP classes whose objects hold pixels without "Image" in their name (PS3.4 annex B);
+#: Standard SOP classes whose objects hold pixels without "Image" in their name (PS3.3 / PS3.4);
 #: RT Dose is not among them: one may hold dose-volume histograms only.
 _PIXEL_CLASSES = frozenset(
     {
@@ -206,6 +206,9 @@ _PIXEL_CLASSES = frozenset(
         "1.2.840.10008.5.1.4.1.1.81.1",  # Ophthalmic Thickness Map
         "1.2.840.10008.5.1.4.1.1.82.1",  # Corneal Topography Map
         "1.2.840.10008.5.1.4.1.1.77.1.5.8",  # Ophthalmic OCT B-scan Volume Analysis
+        "1.2.840.10008.5.1.4.1.1.6.2",  # Enhanced US Volume
+        "1.2.840.10008.5.1.4.1.1.501.4",  # DICOS 2D AIT
+        "1.2.840.10008.5.1.4.1.1.501.5",  # DICOS 3D AIT
     }
 )
 #: Vendors' private classes known to hold no pixels: Siemens CSA Non-Image (physiological logs,
