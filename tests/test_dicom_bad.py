@@ -1116,7 +1116,12 @@ def test_an_attribute_after_the_pixels_is_refused_not_missed(tmp_path, keyword, 
 
 @pytest.mark.parametrize(
     "sop",
-    ["1.2.840.10008.5.1.4.1.1.30", "1.2.840.10008.5.1.4.1.1.66.4", "1.3.46.670589.11.0.0.12.4"],
+    [
+        "1.2.840.10008.5.1.4.1.1.30",  # Parametric Map
+        "1.2.840.10008.5.1.4.1.1.66.4",  # Segmentation
+        "1.2.840.10008.5.1.4.1.1.6.2",  # Enhanced US Volume
+        "1.3.46.670589.11.0.0.12.4",  # a vendor's private class
+    ],
 )
 def test_a_pixel_class_cut_before_its_pixels_is_damage_not_unsupported(tmp_path, sop):
     """A file of a class that holds pixels (a parametric map, a segmentation, a vendor's private
@@ -1126,10 +1131,12 @@ def test_a_pixel_class_cut_before_its_pixels_is_damage_not_unsupported(tmp_path,
     ds.SOPClassUID = ds.file_meta.MediaStorageSOPClassUID = sop
     ds.save_as(tmp_path / "x.dcm")
     data = (tmp_path / "x.dcm").read_bytes()
-    (tmp_path / "x.dcm").write_bytes(data[: data.rfind(b"\xe0\x7f\x10\x00")])
-    with pytest.raises(lv.FormatError, match="truncated") as exc:
-        lv.open(tmp_path / "x.dcm")
-    assert not isinstance(exc.value, lv.UnsupportedError)
+    # cut at its pixel element, and before its image attributes (group 0028) too
+    for cut in (data.rfind(b"\xe0\x7f\x10\x00"), data.find(b"\x28\x00\x02\x00")):
+        (tmp_path / "x.dcm").write_bytes(data[:cut])
+        with pytest.raises(lv.FormatError, match="truncated") as exc:
+            lv.open(tmp_path / "x.dcm")
+        assert not isinstance(exc.value, lv.UnsupportedError)
 
 
 @pytest.mark.parametrize(
