@@ -365,12 +365,10 @@ def _frame_ranges(rec: FrameRecord, nframes: int, fetch: Fetch) -> list[tuple[in
         if rec.pixel_length >= 0 and rec.pixel_length < frame_bytes * nframes:
             return (
                 f"{pixel_element_name(rec.pixel_vr)} length {rec.pixel_length} is shorter than "
-                f"{nframes} frames "
-                f"x {frame_bytes} bytes"
+                f"{nframes} frames x {frame_bytes} bytes"
             )
-        excess = excess_problem(
-            rec, pixel_element_name(rec.pixel_vr)
-        )  # (padding is trimmed, as pydicom trims it)
+        # (padding is trimmed, as pydicom trims it)
+        excess = excess_problem(rec, pixel_element_name(rec.pixel_vr))
         if excess:
             return excess
         ranges = [(rec.pixel_offset + i * frame_bytes, frame_bytes) for i in range(nframes)]
