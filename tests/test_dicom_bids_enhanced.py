@@ -264,3 +264,60 @@ def test_a_3d_acquisition_has_a_phase_axis_as_dcm2niix_gives_it(
     bids = lv.open(tmp_path / "in").meta["bids"]
     for key in ("PhaseEncodingDirection", "PhaseEncodingAxis"):
         assert (key in bids) is (key in ref_doc), (key, ref_doc.get(key))
+
+
+BW_PHASE = 28.935
+
+
+def _xa_classic(folder: Path) -> None:
+    """A Siemens XA classic ("interoperability") 4-D EPI export: no CSA header; polarity in
+    (0021,111C), the phase-encode bandwidth in (0021,1153) (FD)."""
+    t = write_dicom_4d_series(folder, shape=(16, 12, 5), n_volumes=3)
+    for f in t.files:
+        ds = pydicom.dcmread(f)
+        ds.Manufacturer, ds.SoftwareVersions = "SIEMENS", "syngo MR XA30"
+        ds.MRAcquisitionType, ds.InPlanePhaseEncodingDirection = "2D", "COL"
+        ds.ScanningSequence, ds.EchoTrainLength = "EP", 56
+        ds.add_new(0x00210010, "LO", "SIEMENS MR SDI 02")
+        ds.add_new(0x0021111C, "IS", "1")
+        ds.add_new(0x00211153, "FD", BW_PHASE)
+        ds.save_as(f, enforce_file_format=True)
+
+
+def _xa_enhanced(path: Path) -> None:
+    """A Siemens XA enhanced 4-D EPI file: both in the shared group's (0021,11FE) sequence."""
+    write_enhanced_dicom(path, shape=(16, 12, 5), n_volumes=3)
+    ds = pydicom.dcmread(path)
+    ds.Manufacturer, ds.SoftwareVersions, ds.MRAcquisitionType = "SIEMENS", "syngo MR XA30", "2D"
+    shared = ds.SharedFunctionalGroupsSequence[0]
+    fov = Dataset()
+    fov.InPlanePhaseEncodingDirection = "COLUMN"
+    shared.MRFOVGeometrySequence = DicomSequence([fov])
+    timing = Dataset()
+    timing.RepetitionTime, timing.EchoTrainLength = 1000, 56
+    shared.MRTimingAndRelatedParametersSequence = DicomSequence([timing])
+    shared.add_new(0x00210010, "LO", "SIEMENS MR SDI 02")
+    private = Dataset()
+    private.add_new(0x00210010, "LO", "SIEMENS MR SDI 02")
+    private.add_new(0x0021111C, "IS", "1")
+    private.add_new(0x00211153, "FD", BW_PHASE)
+    shared.add_new(0x002111FE, "SQ", DicomSequence([private]))
+    ds.save_as(path, enforce_file_format=True)
+
+
+@pytest.mark.parametrize("kind", ["classic", "enhanced"])
+def test_xa_phase_bandwidth_gives_the_readout_times_as_dcm2niix(tmp_path, dcm2niix, kind):
+    """Siemens XA software writes BandwidthPerPixelPhaseEncode in (0021,1153), not in a CSA header
+    or (0019,1028): lazyvol wrote no EffectiveEchoSpacing / TotalReadoutTime for any XA EPI (what
+    fieldmap correction needs), where dcm2niix writes them."""
+    src = tmp_path / "in"
+    if kind == "classic":
+        _xa_classic(src)
+    else:
+        src.mkdir()
+        _xa_enhanced(src / "e.dcm")
+    (ref_doc, _), *_ = _converted(dcm2niix, src, tmp_path / "out")
+    doc, _ = _written(lv.open(src), tmp_path / "mine.nii")
+    for key in ("BandwidthPerPixelPhaseEncode", "EffectiveEchoSpacing", "TotalReadoutTime"):
+        assert key in ref_doc and doc.get(key) == pytest.approx(ref_doc[key], rel=1e-5), key
+    assert doc["EffectiveEchoSpacing"] == pytest.approx(1 / (BW_PHASE * doc["ReconMatrixPE"]))

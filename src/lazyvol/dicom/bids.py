@@ -21,6 +21,7 @@ from __future__ import annotations
 
 import math
 import re
+import struct
 from collections.abc import Callable, Sequence
 from typing import Any
 
@@ -40,6 +41,7 @@ __all__ = [
     "BIDS_TAGS",
     "PE_POLARITY_TAGS",
     "UIH_PE_POLARITY",
+    "XA_BW_PHASE",
     "XA_PE_POSITIVE",
     "XA_SDI_SEQUENCE",
     "acq_value",
@@ -47,6 +49,7 @@ __all__ = [
     "bids_image_type",
     "pe_positive",
     "record_values",
+    "xa_bandwidth",
 ]
 
 #: Standard attributes read for the sidecar: tag -> (BIDS key, kind).
@@ -81,6 +84,9 @@ BIDS_TAGS: dict[int, tuple[str, str]] = {
 #: by element number in Siemens files only.
 XA_PE_POSITIVE = 0x0021111C
 XA_SDI_SEQUENCE = 0x002111FE
+#: Siemens XA files: BandwidthPerPixelPhaseEncode (0021,1153) (FD), where older software wrote
+#: (0019,1028) and the CSA header; beside (0021,111C), read in Siemens files only, as dcm2niix.
+XA_BW_PHASE = 0x00211153
 #: UIH (United Imaging) phase-encoding polarity (0065,1058) ("Image Private Header"; dcm2niix's
 #: issue 410), read as text (IS), as dcm2niix reads it, in UIH files only: 1 is the negative
 #: polarity, 0 the positive (dcm2niix writes j / i- for 1 and j- / i for 0 in its axes, whose j
@@ -196,6 +202,26 @@ def bids_image_type(values: Sequence[str], component: str = "") -> list[str]:
     return out + [k for k, on in flags.items() if on and f"_{k}_" not in text]
 
 
+def xa_bandwidth(elem: Any) -> float | None:
+    """The value of a Siemens XA BandwidthPerPixelPhaseEncode (0021,1153) element (a raw one of
+    the header scan or one pydicom read): a double (FD) in its file's byte order, or DS text (an
+    implicit-VR file whose reader knew no VR); None when absent or not a positive number."""
+    value: Any = getattr(elem, "value", None)
+    if isinstance(value, bytes | bytearray):
+        little = bool(getattr(elem, "is_little_endian", True))
+        if len(value) == 8 and getattr(elem, "VR", "FD") in ("FD", "UN", "OB", None):
+            value = struct.unpack("<d" if little else ">d", bytes(value))[0]
+        else:
+            value = bytes(value).decode("latin-1").strip(" \x00").split("\\")[0]
+    elif isinstance(value, list | tuple) or type(value).__name__ == "MultiValue":
+        value = value[0] if len(value) else None
+    try:
+        f = float(value) if value is not None else math.nan
+    except (TypeError, ValueError):
+        return None
+    return f if math.isfinite(f) and f > 0 else None
+
+
 def record_values(raw: dict[int, Any], csa: dict[str, Any] | str | None) -> dict[str, Any]:
     """BIDS-named acquisition values of one file (and ``_``-prefixed inputs of later steps).
 
@@ -225,6 +251,9 @@ def record_values(raw: dict[int, Any], csa: dict[str, Any] | str | None) -> dict
     if bw is None:
         p = private_value(raw, 0x00191028)
         bw = p if isinstance(p, list) else None
+    if bw is None and vendor_of(str(out.get("Manufacturer", ""))) == "SIEMENS":
+        xa = xa_bandwidth(raw.get(XA_BW_PHASE))
+        bw = None if xa is None else [xa]
     if bw and bw[0] > 0:
         out["BandwidthPerPixelPhaseEncode"] = bw[0]
     pos = csa_items(table, "PhaseEncodingDirectionPositive")

@@ -12,7 +12,7 @@ import struct
 from io import BytesIO
 from typing import Any
 
-from .bids import BIDS_TAGS, PE_POLARITY_TAGS
+from .bids import BIDS_TAGS, PE_POLARITY_TAGS, XA_BW_PHASE
 from .ge_phase import GE_PHASE_TAGS
 from .ge_timing import GE_TAGS
 from .mosaic import CSA_TAGS
@@ -117,6 +117,7 @@ HEADER_TAGS += [t for t, _ in PRIVATE_TAGS.values()]
 _EXTRA_TAGS = (
     frozenset(BIDS_TAGS)
     | {tag for tag, _ in PE_POLARITY_TAGS.values()}
+    | {XA_BW_PHASE}
     | frozenset(CSA_TAGS)
     | GE_TAGS
     | GE_PHASE_TAGS

@@ -14,7 +14,7 @@ import copy
 import struct
 from typing import Any
 
-from .bids import XA_PE_POSITIVE, XA_SDI_SEQUENCE, acq_value, pe_positive
+from .bids import XA_BW_PHASE, XA_PE_POSITIVE, XA_SDI_SEQUENCE, acq_value, pe_positive, xa_bandwidth
 from .codestream import SIZED_SYNTAXES
 from .dicom_time import stated_datetime
 from .excess import excess_problem
@@ -192,29 +192,36 @@ def _group_values(
         got = None if value is None else acq_value(kind, value)
         if got is not None:
             found[key] = got
-    positive = _xa_pe_positive(groups) if siemens else None
+    positive = _xa_private(groups, XA_PE_POSITIVE, pe_positive) if siemens else None
     if positive is not None:
         found["_pe_positive"] = positive
+    bw = _xa_private(groups, XA_BW_PHASE, xa_bandwidth, whole=True) if siemens else None
+    if bw is not None:
+        found["BandwidthPerPixelPhaseEncode"] = bw
     if not found:
         return base
     return {**(base or {}), **found}
 
 
-def _xa_pe_positive(groups: list[Any]) -> int | None:
-    """Siemens XA PhaseEncodingDirectionPositive (0021,111C) of the first functional group whose
-    private sequence (0021,11FE) states it (see :data:`lazyvol.dicom.bids.XA_PE_POSITIVE`)."""
+def _xa_private(groups: list[Any], tag: int, read: Any, whole: bool = False) -> Any:
+    """The value ``read`` gives (None: none) of Siemens XA element ``tag`` in the first functional
+    group whose private sequence (0021,11FE) states it: the polarity (0021,111C) (see
+    :data:`lazyvol.dicom.bids.XA_PE_POSITIVE`), the phase-encode bandwidth (0021,1153).
+    ``whole``: ``read`` takes the element, else its value."""
     for g in groups:
         if g is None:
             continue
         try:
             items = _sequence(g.get(XA_SDI_SEQUENCE))
-            elems = [item.get(XA_PE_POSITIVE) for item in items]
+            elems = [item.get(tag) for item in items]
         except (TypeError, ValueError, AttributeError, KeyError):
             continue  # (a private sequence pydicom cannot parse: not read)
         for elem in elems:
-            positive = pe_positive(getattr(elem, "value", None))
-            if positive is not None:
-                return positive
+            if elem is None:
+                continue
+            value = read(elem) if whole else read(getattr(elem, "value", None))
+            if value is not None:
+                return value
     return None
 
 

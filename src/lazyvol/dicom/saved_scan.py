@@ -109,7 +109,9 @@ __all__ = [
 #: 41: a remote header is read checked against its listing's stamp (40 saved, under that stamp, a
 #: header read from another version of the object: a replacement between listing and read, a
 #: cache answering HEADs, which a rollback to the listed version then served as current).
-INDEX_VERSION = 41
+#: 42: Siemens XA files record their phase-encode bandwidth (0021,1153) (top level, or the
+#: functional groups' (0021,11FE) sequence): EffectiveEchoSpacing / TotalReadoutTime.
+INDEX_VERSION = 42
 #: Layout of a report: 2: files named by their listing position, identities taken from the listing;
 #: 3: a volume's files may differ in pixel encoding (each frame's, ``encodings``), where 2 split them;
 #: 4: ... and in BitsStored (each frame's, ``stored_bits``), where 3 split them;
