@@ -352,18 +352,25 @@ def test_a_write_removes_what_killed_writes_left_and_nothing_else(tmp_path):
     np.testing.assert_array_equal(np.asarray(zarr.open_group(out, mode="r")["0"][:]).T, a)
 
 
-def test_the_next_write_removes_a_sigkilled_writers_temporary_store(tmp_path):
-    dest = tmp_path / "o.zarr"
+def _killed_while_writing(module: str, function: str, write: str) -> None:
+    """Run ``lv.Volume(4x4x4 ones).<write>`` in a fresh process that SIGKILLs itself when the
+    writer calls ``lazyvol.<module>.<function>``."""
     code = (
         "import os, signal, numpy as np, lazyvol as lv\n"
-        "from lazyvol import zarr_write\n"
+        f"from lazyvol import {module}\n"
         "def killed(*a, **k): os.kill(os.getpid(), signal.SIGKILL)\n"
-        "zarr_write.store_blocks = killed  # killed while writing the first level\n"
-        f"lv.Volume(np.ones((4, 4, 4), np.uint8)).to_zarr({str(dest)!r})\n"
+        f"{module}.{function} = killed\n"
+        f"lv.Volume(np.ones((4, 4, 4), np.uint8)).{write}\n"
     )
     env = dict(os.environ, PYTHONPATH=SRC_DIR + os.pathsep + os.environ.get("PYTHONPATH", ""))
     proc = subprocess.run([sys.executable, "-c", code], env=env, capture_output=True)
     assert proc.returncode == -9, proc.stderr
+
+
+def test_the_next_write_removes_a_sigkilled_writers_temporary_store(tmp_path):
+    dest = tmp_path / "o.zarr"
+    # killed while writing the first level
+    _killed_while_writing("zarr_write", "store_blocks", f"to_zarr({str(dest)!r})")
     left = [p.name for p in tmp_path.iterdir() if p.name.startswith(".o.zarr.lazyvol-tmp-")]
     assert len(left) == 1 and (tmp_path / left[0] / "zarr.json").is_file()
     a = np.arange(64, dtype=np.uint8).reshape(4, 4, 4)
@@ -380,16 +387,8 @@ def test_the_next_nifti_write_removes_a_sigkilled_writers_temporary_file(tmp_pat
     import fcntl
 
     dest = tmp_path / name
-    code = (
-        "import os, signal, numpy as np, lazyvol as lv\n"
-        "from lazyvol import nifti_write\n"
-        "def killed(*a, **k): os.kill(os.getpid(), signal.SIGKILL)\n"
-        "nifti_write._write_data = killed  # killed after the header, before the voxels\n"
-        f"lv.Volume(np.ones((4, 4, 4), np.uint8)).to_nifti({str(dest)!r})\n"
-    )
-    env = dict(os.environ, PYTHONPATH=SRC_DIR + os.pathsep + os.environ.get("PYTHONPATH", ""))
-    proc = subprocess.run([sys.executable, "-c", code], env=env, capture_output=True)
-    assert proc.returncode == -9, proc.stderr
+    # killed after the header, before the voxels
+    _killed_while_writing("nifti_write", "_write_data", f"to_nifti({str(dest)!r})")
     left = [p for p in tmp_path.iterdir() if p.name.startswith(f".{name}.lazyvol-tmp-")]
     assert len(left) == 1 and left[0].is_file() and not dest.exists()
     live = tmp_path / f".{name}.lazyvol-tmp-ba9876543210"

@@ -63,6 +63,22 @@ PROBE = textwrap.dedent(
 )
 
 
+def _run_probe(code: str, arg: object, timeout: int) -> dict:
+    """Run ``code`` in a fresh process with ``arg`` as JSON in argv[1] (this source tree, the
+    default LAZYVOL_MAX_VOLUME_BYTES of 1 TiB); its last printed line, parsed."""
+    env = dict(os.environ, PYTHONPATH=SRC_DIR)
+    env.pop("LAZYVOL_MAX_VOLUME_BYTES", None)
+    proc = subprocess.run(
+        [sys.executable, "-c", code, json.dumps(arg)],
+        capture_output=True,
+        text=True,
+        env=env,
+        timeout=timeout,
+    )
+    assert proc.returncode == 0, proc.stderr
+    return json.loads(proc.stdout.strip().splitlines()[-1])
+
+
 def _nifti_claiming(path: Path, shape, dtype) -> str:
     import nibabel as nib
     import numpy as np
@@ -110,17 +126,7 @@ def test_terabyte_headers_refused_without_growing(tmp_path):
     for f in t.files:
         _lie_rows_columns(f, 65535, 65535)
     cases["dicom_encapsulated_1.2TB"] = str(tmp_path / "rle")
-    env = dict(os.environ, PYTHONPATH=SRC_DIR)
-    env.pop("LAZYVOL_MAX_VOLUME_BYTES", None)  # the default limit (1 TiB)
-    proc = subprocess.run(
-        [sys.executable, "-c", PROBE, json.dumps(cases)],
-        capture_output=True,
-        text=True,
-        env=env,
-        timeout=300,
-    )
-    assert proc.returncode == 0, proc.stderr
-    res = json.loads(proc.stdout.strip().splitlines()[-1])
+    res = _run_probe(PROBE, cases, timeout=300)
     expected = {
         "nifti_140TB": ("ResourceLimitError", "LAZYVOL_MAX_VOLUME_BYTES"),
         "nifti_215GB_short": ("FormatError", "truncated"),
@@ -171,16 +177,7 @@ def test_an_element_length_claim_is_bounded_by_the_file(tmp_path):
         print(json.dumps(out))
         """
     )
-    env = dict(os.environ, PYTHONPATH=SRC_DIR)
-    proc = subprocess.run(
-        [sys.executable, "-c", code, json.dumps(list(cases))],
-        capture_output=True,
-        text=True,
-        env=env,
-        timeout=120,
-    )
-    assert proc.returncode == 0, proc.stderr
-    res = json.loads(proc.stdout.strip().splitlines()[-1])
+    res = _run_probe(code, list(cases), timeout=120)
     for path in cases:
         kind, msg = res[path]
         assert kind == "FormatError" and "MemoryError" not in msg, msg

@@ -167,17 +167,24 @@ def test_a_rate_limited_head_at_open_is_asked_again(tmp_path, hostile_server, st
     assert _io_remote._retry_after(failed.value) == "0"
 
 
-def test_a_rate_limited_zarr_metadata_read_is_asked_again(tmp_path, hostile_server):
-    """A store's metadata documents, read by lazyvol itself, were not retried: one 503 on a
-    zarr.json failed lv.open (its chunks are zarr-python's reads: see docs/remote.md)."""
+def _served_store(tmp_path, server, faults) -> np.ndarray:
+    """A lazyvol Zarr store of the test NIfTI served by ``server`` at ``/store.zarr``, each file
+    with ``faults(path)`` as its misbehaviour; returns the stored values."""
     raw, truth = _nifti(tmp_path)
     (tmp_path / "a.nii").write_bytes(raw)
     store = tmp_path / "store.zarr"
     lv.open(tmp_path / "a.nii", scale=False).to_zarr(store, chunks=CHUNKS, shards=False)
     for file in store.rglob("*"):
         if file.is_file():
-            faulty = {"status_get": 503, "status_times": 1} if file.suffix == ".json" else {}
-            hostile_server.put(str(file.relative_to(tmp_path)), file.read_bytes(), **faulty)
+            server.put(str(file.relative_to(tmp_path)), file.read_bytes(), **faults(file))
+    return truth
+
+
+def test_a_rate_limited_zarr_metadata_read_is_asked_again(tmp_path, hostile_server):
+    """A store's metadata documents, read by lazyvol itself, were not retried: one 503 on a
+    zarr.json failed lv.open (its chunks are zarr-python's reads: see docs/remote.md)."""
+    faulty = {"status_get": 503, "status_times": 1}
+    truth = _served_store(tmp_path, hostile_server, lambda f: faulty if f.suffix == ".json" else {})
     got = lv.open(f"{hostile_server.url}/store.zarr", scale=False).compute()
     np.testing.assert_array_equal(got, truth)
     assert any(e[3] == 503 and e[1].endswith("/0/zarr.json") for e in hostile_server.log)
@@ -190,13 +197,7 @@ def test_a_zarr_store_served_as_static_objects_opens(
 ):
     """An object server answers the store's folder URL with 404 (or 403, nginx without
     autoindex): lv.open refused a store zarr_io.open_zarr reads."""
-    raw, truth = _nifti(tmp_path)
-    (tmp_path / "a.nii").write_bytes(raw)
-    store = tmp_path / "store.zarr"
-    lv.open(tmp_path / "a.nii", scale=False).to_zarr(store, chunks=CHUNKS, shards=False)
-    for file in store.rglob("*"):
-        if file.is_file():
-            hostile_server.put(str(file.relative_to(tmp_path)), file.read_bytes())
+    truth = _served_store(tmp_path, hostile_server, lambda f: {})
     if folder_status is not None:
         for name in ("store.zarr", "store.zarr/"):
             hostile_server.put(name, b"", status_get=folder_status, status_head=folder_status)
