@@ -321,3 +321,21 @@ def test_xa_phase_bandwidth_gives_the_readout_times_as_dcm2niix(tmp_path, dcm2ni
     for key in ("BandwidthPerPixelPhaseEncode", "EffectiveEchoSpacing", "TotalReadoutTime"):
         assert key in ref_doc and doc.get(key) == pytest.approx(ref_doc[key], rel=1e-5), key
     assert doc["EffectiveEchoSpacing"] == pytest.approx(1 / (BW_PHASE * doc["ReconMatrixPE"]))
+
+
+def test_xa_bandwidth_read_as_siemens_writes_it_or_as_text():
+    """(0021,1153) is a double (FD); an implicit-VR file states no VR, and a value written as
+    text of 8 characters must not be taken for a double's bytes."""
+    import struct
+
+    from lazyvol.dicom.bids import xa_bandwidth
+    from lazyvol.dicom.walker import _RawValue
+
+    for vr in ("FD", None):
+        for little in (True, False):
+            packed = struct.pack("<d" if little else ">d", BW_PHASE)
+            assert xa_bandwidth(_RawValue(packed, little, vr)) == BW_PHASE
+    for vr in ("DS", None):
+        assert xa_bandwidth(_RawValue(b"28.93500", True, vr)) == BW_PHASE
+    assert xa_bandwidth(_RawValue(b"-1.0", True, "DS")) is None
+    assert xa_bandwidth(None) is None

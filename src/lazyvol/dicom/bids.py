@@ -204,15 +204,19 @@ def bids_image_type(values: Sequence[str], component: str = "") -> list[str]:
 
 def xa_bandwidth(elem: Any) -> float | None:
     """The value of a Siemens XA BandwidthPerPixelPhaseEncode (0021,1153) element (a raw one of
-    the header scan or one pydicom read): a double (FD) in its file's byte order, or DS text (an
-    implicit-VR file whose reader knew no VR); None when absent or not a positive number."""
+    the header scan or one pydicom read): a double (FD, as Siemens writes it) in its file's byte
+    order, or a number written as text (DS); None when absent or not a positive number. An
+    implicit-VR file states no VR: 8 bytes that are all characters of a number are text."""
     value: Any = getattr(elem, "value", None)
     if isinstance(value, bytes | bytearray):
-        little = bool(getattr(elem, "is_little_endian", True))
-        if len(value) == 8 and getattr(elem, "VR", "FD") in ("FD", "UN", "OB", None):
-            value = struct.unpack("<d" if little else ">d", bytes(value))[0]
+        raw = bytes(value)
+        vr = getattr(elem, "VR", None)
+        text = vr in ("DS", "IS") or (vr is None and not raw.strip(b"0123456789.+-eE \x00"))
+        if len(raw) == 8 and not text:
+            little = bool(getattr(elem, "is_little_endian", True))
+            value = struct.unpack("<d" if little else ">d", raw)[0]
         else:
-            value = bytes(value).decode("latin-1").strip(" \x00").split("\\")[0]
+            value = raw.decode("latin-1").strip(" \x00").split("\\")[0]
     elif isinstance(value, list | tuple) or type(value).__name__ == "MultiValue":
         value = value[0] if len(value) else None
     try:
@@ -251,14 +255,15 @@ def record_values(raw: dict[int, Any], csa: dict[str, Any] | str | None) -> dict
     if bw is None:
         p = private_value(raw, 0x00191028)
         bw = p if isinstance(p, list) else None
-    if bw is None and vendor_of(str(out.get("Manufacturer", ""))) == "SIEMENS":
+    vendor = vendor_of(str(out.get("Manufacturer", "")))
+    if bw is None and vendor == "SIEMENS":
         xa = xa_bandwidth(raw.get(XA_BW_PHASE))
         bw = None if xa is None else [xa]
     if bw and bw[0] > 0:
         out["BandwidthPerPixelPhaseEncode"] = bw[0]
     pos = csa_items(table, "PhaseEncodingDirectionPositive")
     positive = pe_positive(pos)
-    tag, plus = PE_POLARITY_TAGS.get(vendor_of(str(out.get("Manufacturer", ""))), (0, 1))
+    tag, plus = PE_POLARITY_TAGS.get(vendor, (0, 1))
     if positive is None and tag:
         stated = pe_positive(raw_text(raw, tag))
         positive = None if stated is None else int(stated == plus)
