@@ -27,6 +27,7 @@ from typing import Any
 
 import numpy as np
 
+from .bids_extra import extra_record_values, printed
 from .dicom_time import acquired, tm_seconds
 from .ge_phase import annotate_pepolar, ge_echo_spacing, ge_phase_values
 from .ge_timing import ge_record_values
@@ -55,7 +56,8 @@ __all__ = [
 #: Standard attributes read for the sidecar: tag -> (BIDS key, kind).
 #: kinds: "str", "join" (multi-valued, joined with a backslash as dcm2niix), "float", "int", "ms" (ms -> s),
 #: "rc" (an in-plane direction: "ROW" or "COL" by its first letter, as dcm2niix reads it; enhanced
-#: files write "COLUMN").
+#: files write "COLUMN"), "g" (a number above 0, printed with 6 significant digits) and "count"
+#: (an integer above 0): dcm2niix writes neither for 0. More keys in :mod:`.bids_extra`.
 BIDS_TAGS: dict[int, tuple[str, str]] = {
     0x00080070: ("Manufacturer", "str"),
     0x00081090: ("ManufacturersModelName", "str"),
@@ -76,6 +78,18 @@ BIDS_TAGS: dict[int, tuple[str, str]] = {
     0x00185100: ("PatientPosition", "str"),
     0x00180015: ("BodyPart", "str"),
     0x00180091: ("EchoTrainLength", "int"),
+    0x00080080: ("InstitutionName", "str"),
+    0x00081040: ("InstitutionalDepartmentName", "str"),
+    0x00080081: ("InstitutionAddress", "str"),
+    0x00181000: ("DeviceSerialNumber", "str"),
+    0x00081010: ("StationName", "str"),
+    0x00400254: ("ProcedureStepDescription", "str"),
+    0x00081030: ("StudyDescription", "str"),
+    0x00204000: ("ImageComments", "str"),
+    0x00181316: ("SAR", "g"),
+    0x00180094: ("PercentPhaseFOV", "g"),
+    0x00180093: ("PercentSampling", "g"),
+    0x00180089: ("PhaseEncodingSteps", "count"),
 }
 
 #: Siemens XA files (no CSA header): PhaseEncodingDirectionPositive (0021,111C) ("SIEMENS MR SDI
@@ -138,6 +152,10 @@ def number_value(kind: str, value: Any) -> float | int | None:
         return _seconds(float(num))
     if kind == "int":
         return int(num)
+    if kind == "g":
+        return printed(num) if num > 0 else None
+    if kind == "count":
+        return int(num) if num >= 1 else None
     return num
 
 
@@ -246,16 +264,17 @@ def record_values(raw: dict[int, Any], csa: dict[str, Any] | str | None) -> dict
                 out[key] = value
     if "Manufacturer" in out:
         out["Manufacturer"] = manufacturer(out["Manufacturer"])
+    vendor = vendor_of(str(out.get("Manufacturer", "")))
     if out.get("Manufacturer") == "GE":
         out.update(ge_record_values(raw))
         out.update(ge_phase_values(raw, str(out.get("ScanOptions", ""))))
+    out.update(extra_record_values(raw, vendor, out))
     table = csa if isinstance(csa, dict) else None
     # Siemens private values: the CSA image header, else the (0019,10xx) elements.
     bw = csa_floats(table, "BandwidthPerPixelPhaseEncode")
     if bw is None:
         p = private_value(raw, 0x00191028)
         bw = p if isinstance(p, list) else None
-    vendor = vendor_of(str(out.get("Manufacturer", "")))
     if bw is None and vendor == "SIEMENS":
         xa = xa_bandwidth(raw.get(XA_BW_PHASE))
         bw = None if xa is None else [xa]
@@ -387,6 +406,13 @@ def annotate(info: Any, slots: Sequence[FrameRecord | None], nk: int) -> None:
     _annotate(info, slots, frames, nk, _getter(frames))
 
 
+def _copy(bids: dict[str, Any], acq: dict[str, Any], keys: str) -> None:
+    """Copy the values of ``keys`` (space-separated) that ``acq`` has into ``bids``."""
+    for key in keys.split():
+        if key in acq:
+            bids[key] = acq[key]
+
+
 def _annotate(
     info: Any,
     slots: Sequence[FrameRecord | None],
@@ -399,18 +425,14 @@ def _annotate(
     bids: dict[str, Any] = {}
     if first.modality:
         bids["Modality"] = first.modality
-    for key in (
-        "MagneticFieldStrength",
-        "ImagingFrequency",
-        "Manufacturer",
-        "ManufacturersModelName",
-        "SoftwareVersions",
-        "BodyPart",
-        "PatientPosition",
-        "MRAcquisitionType",
-    ):
-        if key in acq:
-            bids[key] = acq[key]
+    _copy(
+        bids,
+        acq,
+        "MagneticFieldStrength ImagingFrequency Manufacturer InternalPulseSequenceName "
+        "ManufacturersModelName InstitutionName InstitutionalDepartmentName InstitutionAddress "
+        "DeviceSerialNumber StationName BodyPart PatientPosition ProcedureStepDescription "
+        "SoftwareVersions MRAcquisitionType StudyDescription",
+    )
     if first.series_description:
         bids["SeriesDescription"] = first.series_description
     for key in (
@@ -425,16 +447,20 @@ def _annotate(
     protocol = _protocol_name(bids, vendor_of(str(acq.get("Manufacturer", ""))))
     if protocol:
         bids["ProtocolName"] = protocol
+    if "_ge_sequence_name" in acq and "SequenceName" not in bids:  # (not a ProtocolName)
+        bids["SequenceName"] = acq["_ge_sequence_name"]
     if first.image_type:
         bids["ImageType"] = bids_image_type(first.image_type, first.complex_component)
     if first.series_number is not None:
         bids["SeriesNumber"] = first.series_number
-    if first.acquisition_number is not None and len({r.acquisition_number for r in frames}) == 1:
-        bids["AcquisitionNumber"] = first.acquisition_number
+    if first.acquisition_number is not None and first.acquisition_number > 0:
+        bids["AcquisitionNumber"] = first.acquisition_number  # (the first image's, as dcm2niix)
+    _copy(bids, acq, "ImageComments")
     if first.slice_thickness is not None:
         bids["SliceThickness"] = first.slice_thickness
     if first.spacing_between_slices is not None:
         bids["SpacingBetweenSlices"] = first.spacing_between_slices
+    _copy(bids, acq, "SAR TablePosition")
     echoes = sorted({r.echo_time for r in frames if r.echo_time is not None})
     if len(echoes) == 1:
         bids["EchoTime"] = _seconds(echoes[0])
@@ -452,9 +478,18 @@ def _annotate(
     if "_ge_polarity" in acq:
         bids["PhaseEncodingPolarityGE"] = acq["_ge_polarity"]
     annotate_pepolar(info, frames)
+    _copy(bids, acq, "ShimSetting PrescanReuseString CoilString PercentPhaseFOV PercentSampling")
     if acq.get("EchoTrainLength", 0) > 1:  # as dcm2niix, any vendor: GE writes 1 for EPI
         bids["EchoTrainLength"] = acq["EchoTrainLength"]
+    _copy(bids, acq, "PartialFourierEnabled PhaseEncodingStepsNoPartialFourier PhaseEncodingSteps")
+    if first.modality == "MR":
+        _copy(bids, acq, "AcquisitionMatrixPE")
     bids.update(_phase_encoding(first, acq))
+    _copy(
+        bids,
+        acq,
+        "ParallelReductionFactorInPlane ParallelReductionFactorOutOfPlane AcquisitionDuration",
+    )
     if "InPlanePhaseEncodingDirectionDICOM" in acq:
         bids["InPlanePhaseEncodingDirectionDICOM"] = acq["InPlanePhaseEncodingDirectionDICOM"]
     timing = slice_timing(slots, nk, _acq, bids, info.warnings)
@@ -470,6 +505,7 @@ def _annotate(
         bids["AcquisitionTime"] = f"{int(t // 3600):02d}:{int(t % 3600 // 60):02d}:{t % 60:09.6f}"
     if first.iop is not None:
         bids["ImageOrientationPatientDICOM"] = list(first.iop)
+    _copy(bids, acq, "ImageOrientationText")
     info.meta["bids"] = bids
     # The voxel axes SliceTiming and PhaseEncodingDirection refer to (re-mapped when the volume
     # is sliced, flipped or transposed before it is written; see sidecar()).

@@ -50,6 +50,7 @@ from .records import FrameRecord
 
 __all__ = [
     "GE_PHASE_TAGS",
+    "acquisition_matrix_pe",
     "PEPOLAR_MODES",
     "ge_echo_spacing",
     "ge_phase_values",
@@ -148,17 +149,20 @@ def _numbers(raw: dict[int, Any], tag: int, fmt: str) -> list[float] | None:
         return None
 
 
-def _acceleration(raw: dict[int, Any]) -> float | None:
-    """In-plane acceleration: 1 / the first ASSET factor, else (0018,9069), in dcm2niix's
-    single precision; None when neither states one above 0."""
-    text = raw_text(raw, ASSET)
+def _acceleration(
+    raw: dict[int, Any], asset_at: int | None = 0, tag: int = IN_PLANE_FACTOR
+) -> float | None:
+    """In-plane acceleration: 1 / the first ASSET factor (GE's (0043,1083); value ``asset_at``,
+    None: not read), else ``tag`` ((0018,9069)), in dcm2niix's single precision; None when
+    neither states one above 0."""
+    text = raw_text(raw, ASSET) if asset_at is not None else None
     try:
-        asset = float(text[0]) if text else 0.0
-    except ValueError:
+        asset = float(text[asset_at]) if text and asset_at is not None else 0.0
+    except (ValueError, IndexError):
         asset = 0.0
     if math.isfinite(asset) and asset > 0:
         return float(np.float32(1.0) / np.float32(asset))
-    factor = _numbers(raw, IN_PLANE_FACTOR, "d")
+    factor = _numbers(raw, tag, "d")
     if factor and math.isfinite(factor[0]) and factor[0] > 0:
         return float(np.float32(factor[0]))
     return None
@@ -221,18 +225,26 @@ def ge_phase_values(raw: dict[int, Any], scan_options: str) -> dict[str, Any]:
     if spacing and spacing[0] > 0:
         out["_ge_echo_spacing_us"] = spacing[0]
         out["_ge_acceleration"] = _acceleration(raw)
-        matrix = _numbers(raw, ACQUISITION_MATRIX, "H")
-        if matrix and len(matrix) == 4:
-            out["_ge_pe_lines"] = int(matrix[2] or matrix[3])
         pf = (raw_text(raw, PARTIAL_FOURIER) or [""])[0].upper().startswith("Y")
         out["_ge_partial_fourier"] = pf or "PFF" in scan_options
     return out
 
 
+def acquisition_matrix_pe(raw: dict[int, Any]) -> int | None:
+    """The phase-encoding lines of AcquisitionMatrix (0018,1310) (frequency rows, frequency
+    columns, phase rows, phase columns): the phase rows, else the phase columns, whatever
+    InPlanePhaseEncodingDirection says, as dcm2niix reads them (AcquisitionMatrixPE); None when
+    neither is above 0."""
+    matrix = _numbers(raw, ACQUISITION_MATRIX, "H")
+    if not matrix or len(matrix) != 4:
+        return None
+    return int(matrix[2] or matrix[3]) or None
+
+
 def ge_echo_spacing(acq: dict[str, Any], recon_pe: int) -> dict[str, Any]:
     """EffectiveEchoSpacing and TotalReadoutTime (s) of a GE image ({} when not derivable)."""
     spacing, accel = acq.get("_ge_echo_spacing_us"), acq.get("_ge_acceleration")
-    lines = int(acq.get("_ge_pe_lines", 0))
+    lines = int(acq.get("AcquisitionMatrixPE", 0))
     if not spacing or not accel or lines == 1 or recon_pe < 2:
         return {}
     step = 4.0 if acq.get("_ge_partial_fourier") else 2.0

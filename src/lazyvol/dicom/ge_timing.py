@@ -80,11 +80,14 @@ def _first(raw: dict[int, Any], tag: int) -> str:
 
 
 def ge_record_values(raw: dict[int, Any]) -> dict[str, Any]:
-    """``_ge_*`` inputs of :func:`ge_slice_timing` from one GE file's raw elements."""
+    """``_ge_*`` inputs of :func:`ge_slice_timing` from one GE file's raw elements (and the
+    protocol's PSEQ, a sidecar value)."""
     out: dict[str, Any] = {}
     block = _raw_bytes(raw, PROTOCOL_BLOCK)
     if block:
         entries = _protocol(block)
+        if entries.get("PSEQ"):
+            out["_ge_pulse_sequence"] = entries["PSEQ"]  # (lazyvol.dicom.bids_extra)
         order = _int(entries.get("SLICEORDER"))
         if order is not None:
             out["_ge_slice_order"] = order

@@ -13,6 +13,7 @@ from io import BytesIO
 from typing import Any
 
 from .bids import BIDS_TAGS, PE_POLARITY_TAGS, XA_BW_PHASE
+from .bids_extra import EXTRA_TAGS
 from .ge_phase import GE_PHASE_TAGS
 from .ge_timing import GE_TAGS
 from .mosaic import CSA_TAGS
@@ -121,6 +122,7 @@ _EXTRA_TAGS = (
     | frozenset(CSA_TAGS)
     | GE_TAGS
     | GE_PHASE_TAGS
+    | EXTRA_TAGS
 )
 HEADER_TAGS += sorted(_EXTRA_TAGS)
 #: Read by pydicom's path (which reads the header whole), by the walker only when needed

@@ -111,7 +111,9 @@ __all__ = [
 #: cache answering HEADs, which a rollback to the listed version then served as current).
 #: 42: Siemens XA files record their phase-encode bandwidth (0021,1153) (top level, or the
 #: functional groups' (0021,11FE) sequence): EffectiveEchoSpacing / TotalReadoutTime.
-INDEX_VERSION = 42
+#: 43: records hold the site, study and coil keys of the sidecar (InstitutionName ..., SAR,
+#: AcquisitionMatrixPE, GE's ShimSetting ...; lazyvol.dicom.bids_extra).
+INDEX_VERSION = 43
 #: Layout of a report: 2: files named by their listing position, identities taken from the listing;
 #: 3: a volume's files may differ in pixel encoding (each frame's, ``encodings``), where 2 split them;
 #: 4: ... and in BitsStored (each frame's, ``stored_bits``), where 3 split them;

@@ -1,0 +1,156 @@
+"""Sidecar keys beyond the acquisition parameters of :data:`lazyvol.dicom.bids.BIDS_TAGS`, read as
+dcm2niix reads them (checked value by value against the installed dcm2niix on edited copies of
+the GE and Siemens series of dcm_qa_nih, Manufacturer changed for the other vendors):
+
+- AcquisitionMatrixPE, every MR image: the phase-encoding lines of AcquisitionMatrix (0018,1310)
+  (:func:`lazyvol.dicom.ge_phase.acquisition_matrix_pe`);
+- ParallelReductionFactorInPlane / ParallelReductionFactorOutOfPlane: GE's ASSET factors
+  (0043,1083) (1 / the first, 1 / the second), else (0018,9069) / (0018,9155); none below 1 (as
+  dcm2niix). Not for Siemens, whose factor dcm2niix takes from the CSA protocol;
+- CoilString: ReceiveCoilName (0018,1250), not for Siemens (dcm2niix takes a Siemens CoilString
+  from (0051,100F) and writes it only when it differs from the CSA protocol's coil elements);
+- PhaseEncodingSteps (0018,0089) (:data:`BIDS_TAGS`) of a Philips image acquired with partial
+  Fourier (ScanOptions PFF / PFP, PartialFourier (0018,9081) YES) is written, as dcm2niix writes
+  it, as PhaseEncodingStepsNoPartialFourier with PartialFourierEnabled "YES";
+- Siemens: ImageOrientationText (0051,100E);
+- GE: ProcedureStepDescription with the PSEQ of the protocol data block (0025,101B)
+  (:mod:`lazyvol.dicom.ge_timing`) appended (as dcm2niix appends it: "Gradient Echo" alone when
+  (0040,0254) states none), InternalPulseSequenceName ("EPI" or "EPI2" in (0019,109E), nothing else), the
+  PulseSequenceName (0019,109C) as SequenceName when (0018,0024) states none (not a ProtocolName
+  fallback: dcm2niix's is not), PrescanReuseString (0043,1095), AcquisitionDuration (0019,105A)
+  (FL, microseconds; in seconds), ShimSetting, the gradient offsets (0043,1002) to (0043,1004)
+  (only when all three are stated: dcm2niix writes -33333 for a missing one), and TablePosition
+  [0, 0, the third value of (0043,10B2) - the table delta (0019,107F)].
+
+Like dcm2niix, a volume takes these from its first image. dcm2niix writes an
+InstitutionalDepartmentName "None" for images that state none; lazyvol writes none.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from .ge_phase import (
+    IN_PLANE_FACTOR,
+    PARTIAL_FOURIER,
+    _acceleration,
+    _numbers,
+    acquisition_matrix_pe,
+)
+from .mosaic import raw_text
+
+__all__ = ["EXTRA_TAGS", "extra_record_values", "printed"]
+
+OUT_OF_PLANE_FACTOR = 0x00189155
+RECEIVE_COIL = 0x00181250
+SIEMENS_ORIENTATION_TEXT = 0x0051100E
+GE_INTERNAL_SEQUENCE = 0x0019109E
+GE_PULSE_SEQUENCE = 0x0019109C
+GE_PRESCAN_REUSE = 0x00431095
+GE_ACQUISITION_DURATION = 0x0019105A
+GE_SHIM = (0x00431002, 0x00431003, 0x00431004)
+GE_TABLE = 0x004310B2
+GE_TABLE_DELTA = 0x0019107F
+#: The elements read here (beside BIDS_TAGS and the GE phase elements).
+EXTRA_TAGS = frozenset(
+    {
+        OUT_OF_PLANE_FACTOR,
+        RECEIVE_COIL,
+        SIEMENS_ORIENTATION_TEXT,
+        GE_INTERNAL_SEQUENCE,
+        GE_PULSE_SEQUENCE,
+        GE_PRESCAN_REUSE,
+        GE_ACQUISITION_DURATION,
+        GE_TABLE,
+        GE_TABLE_DELTA,
+        *GE_SHIM,
+    }
+)
+
+
+def printed(value: float) -> float | int:
+    """A number as dcm2niix prints it (``%g``: 6 significant digits), an int when integral."""
+    x = float(f"{value:.6g}") + 0.0  # (+ 0.0: no -0)
+    return int(x) if x.is_integer() else x
+
+
+def _first_number(raw: dict[int, Any], tag: int, at: int = 0) -> float | None:
+    """Value ``at`` of a text (DS, LO) element as a number, else None."""
+    vals = raw_text(raw, tag) or []
+    try:
+        return float(vals[at]) if len(vals) > at else None
+    except ValueError:
+        return None
+
+
+def _text(raw: dict[int, Any], tag: int) -> str:
+    return "\\".join(raw_text(raw, tag) or [])
+
+
+def _factors(raw: dict[int, Any], vendor: str) -> dict[str, Any]:
+    """ParallelReductionFactorInPlane / OutOfPlane (see the module docstring)."""
+    out: dict[str, Any] = {}
+    asset = vendor == "GE"
+    for key, at, tag in (
+        ("ParallelReductionFactorInPlane", 0, IN_PLANE_FACTOR),
+        ("ParallelReductionFactorOutOfPlane", 1, OUT_OF_PLANE_FACTOR),
+    ):
+        factor = _acceleration(raw, at if asset else None, tag)
+        if factor is not None and factor >= 1:
+            out[key] = printed(factor)
+    return out
+
+
+def _ge_values(raw: dict[int, Any], acq: dict[str, Any]) -> dict[str, Any]:
+    out: dict[str, Any] = {}
+    pulse_sequence = acq.pop("_ge_pulse_sequence", "")
+    if pulse_sequence:  # (appended, as dcm2niix appends it)
+        out["ProcedureStepDescription"] = acq.get("ProcedureStepDescription", "") + pulse_sequence
+    internal = _text(raw, GE_INTERNAL_SEQUENCE)
+    if internal in ("EPI", "EPI2"):
+        out["InternalPulseSequenceName"] = internal
+    sequence = _text(raw, GE_PULSE_SEQUENCE)
+    if sequence and "SequenceName" not in acq:
+        out["_ge_sequence_name"] = sequence
+    reuse = _text(raw, GE_PRESCAN_REUSE)
+    if reuse:
+        out["PrescanReuseString"] = reuse
+    duration = _numbers(raw, GE_ACQUISITION_DURATION, "f")
+    if duration and duration[0] > 0:
+        out["AcquisitionDuration"] = printed(duration[0] / 1e6)
+    shim = [_numbers(raw, tag, "h") for tag in GE_SHIM]
+    if all(shim):
+        out["ShimSetting"] = [int(s[0]) for s in shim if s]
+    table = _first_number(raw, GE_TABLE, 2)
+    if table is not None:
+        delta = _first_number(raw, GE_TABLE_DELTA) or 0.0
+        out["TablePosition"] = [0, 0, printed(table - delta)]
+    return out
+
+
+def extra_record_values(raw: dict[int, Any], vendor: str, acq: dict[str, Any]) -> dict[str, Any]:
+    """The keys of the module docstring from one file's raw elements; ``vendor`` is
+    :func:`lazyvol.dicom.vendor.vendor_of`'s, ``acq`` the file's :data:`BIDS_TAGS` values (a
+    Philips PhaseEncodingSteps is renamed in it)."""
+    out: dict[str, Any] = {}
+    lines = acquisition_matrix_pe(raw)
+    if lines:
+        out["AcquisitionMatrixPE"] = lines
+    if vendor != "SIEMENS":
+        out.update(_factors(raw, vendor))
+        coil = _text(raw, RECEIVE_COIL)
+        if coil:
+            out["CoilString"] = coil
+    else:
+        orientation = _text(raw, SIEMENS_ORIENTATION_TEXT)
+        if orientation:
+            out["ImageOrientationText"] = orientation
+    if vendor == "GE":
+        out.update(_ge_values(raw, acq))
+    if vendor == "PHILIPS" and "PhaseEncodingSteps" in acq:
+        options = str(acq.get("ScanOptions", ""))
+        pf = (raw_text(raw, PARTIAL_FOURIER) or [""])[0].upper().startswith("Y")
+        if pf or "PFF" in options or "PFP" in options:
+            out["PartialFourierEnabled"] = "YES"
+            out["PhaseEncodingStepsNoPartialFourier"] = acq.pop("PhaseEncodingSteps")
+    return out

@@ -1,0 +1,215 @@
+"""Sidecar keys from the site, study and coil attributes and GE's private elements
+(``lazyvol.dicom.bids_extra`` and the new rows of ``BIDS_TAGS``), value by value against the
+sidecar the installed dcm2niix writes for the same files, and against pydicom's values.
+
+The one divergence: dcm2niix writes InstitutionalDepartmentName "None" for images that state
+none; lazyvol writes none.
+"""
+
+from __future__ import annotations
+
+import gzip
+import json
+import os
+import struct
+from pathlib import Path
+from typing import Any
+
+import pydicom
+import pytest
+
+import lazyvol as lv
+from lazyvol.testing import write_dicom_series
+
+pytestmark = pytest.mark.usefixtures("dicom_cache")
+
+KEYS = (
+    "InstitutionName",
+    "InstitutionalDepartmentName",
+    "InstitutionAddress",
+    "DeviceSerialNumber",
+    "StationName",
+    "ProcedureStepDescription",
+    "StudyDescription",
+    "ImageComments",
+    "AcquisitionNumber",
+    "SAR",
+    "PercentSampling",
+    "PercentPhaseFOV",
+    "PhaseEncodingSteps",
+    "PartialFourierEnabled",
+    "PhaseEncodingStepsNoPartialFourier",
+    "AcquisitionMatrixPE",
+    "CoilString",
+    "ImageOrientationText",
+    "ParallelReductionFactorInPlane",
+    "ParallelReductionFactorOutOfPlane",
+    "InternalPulseSequenceName",
+    "SequenceName",
+    "PrescanReuseString",
+    "AcquisitionDuration",
+    "ShimSetting",
+    "TablePosition",
+)
+REAL = Path(
+    os.environ.get("LAZYVOL_REAL_DICOM", Path(__file__).parents[2] / "shared" / "dicom-real")
+)
+SITE = {
+    "InstitutionName": "Example Hospital",
+    "InstitutionalDepartmentName": "Neuro MR",
+    "InstitutionAddress": "1 Main Street, Springfield, 12345",
+    "DeviceSerialNumber": "45160",
+    "StationName": "MRC45160",
+    "PerformedProcedureStepDescription": "Head^Routine",
+    "StudyDescription": "Brain^QA",
+    "ImageComments": "fMRI run 1",
+    "AcquisitionNumber": 3,
+    "SAR": "0.00556577839375",
+    "PercentSampling": "87.5",
+    "PercentPhaseFieldOfView": "75",
+    "NumberOfPhaseEncodingSteps": "48",
+    "AcquisitionMatrix": [64, 0, 0, 48],
+}
+
+
+def _write(folder: Path, manufacturer: str, edit: Any = None, **attrs: Any) -> Path:
+    """A 3-slice MR series of ``manufacturer`` with ``attrs`` (pydicom keywords) set in every
+    file, then ``edit(ds)`` applied (private elements)."""
+    truth = write_dicom_series(folder, (64, 64, 3), modality="MR")
+    for f in truth.files:
+        ds = pydicom.dcmread(f)
+        ds.Manufacturer = manufacturer
+        ds.MRAcquisitionType = "2D"
+        ds.InPlanePhaseEncodingDirection = "COL"
+        for key, value in attrs.items():
+            setattr(ds, key, value)
+        if edit is not None:
+            edit(ds)
+        ds.save_as(f)
+    return folder
+
+
+def _ge(ds: pydicom.Dataset, *, internal: str = "EPI2", shim: bool = True) -> None:
+    acqu = ds.private_block(0x0019, "GEMS_ACQU_01", create=True)
+    acqu.add_new(0x9C, "LO", "epiRT")
+    acqu.add_new(0x9E, "LO", internal)
+    acqu.add_new(0x5A, "FL", 1234567.0)
+    acqu.add_new(0x7F, "DS", "12.5")
+    parm = ds.private_block(0x0043, "GEMS_PARM_01", create=True)
+    for element, value in zip((0x02, 0x03, 0x04), (3, -4, 12), strict=True):
+        if shim or element != 0x03:
+            parm.add_new(element, "SS", value)
+    parm.add_new(0x83, "DS", ["0.5", "1"])
+    parm.add_new(0x95, "LO", "TG/s3,RN/s1")
+    parm.add_new(0xB2, "LO", ["956.1", "320.1", "-17.3125", "0"])
+    text = gzip.compress(b'PSEQ "Gradient Echo"\nSLICEORDER "1"\n')
+    block = struct.pack("<I", len(text)) + text  # (its length first, as GE writes it)
+    ds.private_block(0x0025, "GEMS_SERS_01", create=True).add_new(0x1B, "OB", block)
+
+
+def _philips_factors(ds: pydicom.Dataset) -> None:
+    ds.add_new(0x00189069, "FD", 2.0)
+    ds.add_new(0x00189155, "FD", 3.0)
+
+
+def _siemens(ds: pydicom.Dataset) -> None:
+    header = ds.private_block(0x0051, "SIEMENS MR HEADER", create=True)
+    header.add_new(0x0E, "LO", "Sag>Cor")
+
+
+def _sidecars(tmp_path: Path, src: Path, dcm2niix: Any) -> tuple[dict, dict]:
+    vol = lv.open(src)
+    vol.to_nifti(tmp_path / "v.nii")
+    mine = json.loads((tmp_path / "v.json").read_text())
+    dcm2niix.run(src, tmp_path / "out", sidecar=True, check=True)
+    (ref_path,) = sorted((tmp_path / "out").glob("*.json"))
+    ref = json.loads(ref_path.read_text())
+    return {k: mine[k] for k in KEYS if k in mine}, {k: ref[k] for k in KEYS if k in ref}
+
+
+CASES = {
+    "siemens site keys": ("SIEMENS", _siemens, SITE),
+    "ge private keys": (
+        "GE MEDICAL SYSTEMS",
+        _ge,
+        {
+            "ReceiveCoilName": "32Ch Head",
+            "AcquisitionMatrix": [0, 64, 56, 0],
+            "PerformedProcedureStepDescription": "Brain",  # (the protocol's PSEQ appended)
+        },
+    ),
+    "ge no epi, a sequence name": (
+        "GE MEDICAL SYSTEMS",
+        lambda ds: _ge(ds, internal="FSE"),
+        {"SequenceName": "myseq"},
+    ),
+    "philips partial fourier": (
+        "Philips Medical Systems",
+        _philips_factors,
+        {**SITE, "ScanOptions": ["FS", "PFF"], "ReceiveCoilName": "SENSE-Head-8"},
+    ),
+    "philips full fourier": ("Philips Medical Systems", None, {**SITE, "ScanOptions": "FS"}),
+    "canon, zero SAR": ("CANON_MEC", None, {"SAR": "0", "InstitutionName": "Clinic"}),
+}
+
+
+@pytest.mark.parametrize("case", CASES)
+def test_keys_as_dcm2niix(tmp_path: Path, dcm2niix: Any, case: str) -> None:
+    manufacturer, edit, attrs = CASES[case]
+    src = _write(tmp_path / "s", manufacturer, edit, **attrs)
+    mine, ref = _sidecars(tmp_path, src, dcm2niix)
+    if "InstitutionalDepartmentName" not in attrs:
+        assert ref.pop("InstitutionalDepartmentName") == "None"  # (dcm2niix's default)
+    assert mine == ref
+
+
+def test_ge_shim_needs_all_three_offsets(tmp_path: Path, dcm2niix: Any) -> None:
+    """dcm2niix writes -33333 for a missing GE gradient offset; lazyvol writes no ShimSetting."""
+    src = _write(tmp_path / "s", "GE MEDICAL SYSTEMS", lambda ds: _ge(ds, shim=False))
+    mine, ref = _sidecars(tmp_path, src, dcm2niix)
+    assert ref.pop("ShimSetting") == [3, -33333, 12]
+    ref.pop("InstitutionalDepartmentName")
+    assert mine == ref
+
+
+def test_site_keys_are_the_files_values(tmp_path: Path) -> None:
+    """The text keys are the attributes' values as pydicom reads them (the first file's)."""
+    src = _write(tmp_path / "s", "SIEMENS", None, **SITE)
+    vol = lv.open(src)
+    ds = pydicom.dcmread(sorted(src.iterdir())[0])
+    bids = vol.meta["bids"]
+    for key in ("InstitutionName", "InstitutionalDepartmentName", "InstitutionAddress"):
+        assert bids[key] == ds.data_element(key).value
+    for key in ("DeviceSerialNumber", "StationName", "StudyDescription", "ImageComments"):
+        assert bids[key] == ds.data_element(key).value
+    assert bids["ProcedureStepDescription"] == ds.PerformedProcedureStepDescription
+    assert bids["SAR"] == float(f"{float(ds.SAR):.6g}")
+    assert bids["AcquisitionNumber"] == ds.AcquisitionNumber
+    assert bids["AcquisitionMatrixPE"] == ds.AcquisitionMatrix[3]
+
+
+REAL_SERIES = [
+    REAL / "dcm_qa_nih" / "In" / "20180918GE" / "mr_0004",
+    REAL / "dcm_qa_nih" / "In" / "20180918Si" / "mr_0003",
+]
+
+
+@pytest.mark.skipif(not REAL_SERIES[0].is_dir(), reason=f"real DICOM data not found under {REAL}")
+@pytest.mark.parametrize("src", REAL_SERIES, ids=lambda p: p.parent.name)
+def test_real_series_as_dcm2niix(tmp_path: Path, dcm2niix: Any, src: Path) -> None:
+    """GE: every key; Siemens (mosaic, two acquisitions: AcquisitionNumber is the first's): the
+    keys that do not come from its CSA protocol (ShimSetting, TablePosition, the parallel
+    imaging factors there)."""
+    mine, ref = _sidecars(tmp_path, src, dcm2niix)
+    if "GE" in src.parent.name:
+        assert ref.pop("InstitutionalDepartmentName") == "None"  # (the files state none)
+    else:
+        for key in (
+            "ShimSetting",
+            "TablePosition",
+            "ParallelReductionFactorInPlane",
+            "ParallelReductionFactorOutOfPlane",
+        ):
+            ref.pop(key)
+    assert mine == ref
+    assert {"InstitutionName", "SAR", "AcquisitionMatrixPE", "AcquisitionNumber"} <= set(mine)
