@@ -222,6 +222,30 @@ def test_analyze_pair(tmp_path: Path, gz: bool) -> None:
     assert vol.meta["format"] == "analyze"
 
 
+def test_a_dicom_file_named_img_is_read_as_dicom(tmp_path: Path) -> None:
+    """PACS and old Siemens exports name DICOM files ``*.img`` (dcm2niix's dcm_qa_agfa): the name
+    made it the image file of an Analyze pair ("its header ....hdr is missing"); a Part 10 file so
+    named is DICOM, equal to pydicom, and the image of a real Analyze pair is still read."""
+    import shutil
+
+    import pydicom
+    from pydicom.data import get_testdata_file
+
+    src = get_testdata_file("MR_small.dcm")
+    path = tmp_path / "011-0001.img"
+    shutil.copy(src, path)
+    ds = pydicom.dcmread(src)
+    vol = lv.open(path)
+    assert vol.meta["format"] == "DICOM"
+    want = ds.pixel_array.T.astype(float) * float(getattr(ds, "RescaleSlope", 1)) + float(
+        getattr(ds, "RescaleIntercept", 0)
+    )
+    np.testing.assert_allclose(np.asarray(vol.compute(), float)[:, :, 0], want)
+    data = np.arange(60, dtype=np.int16).reshape(3, 4, 5)
+    nib.AnalyzeImage(data, np.eye(4)).to_filename(tmp_path / "b.hdr")
+    np.testing.assert_array_equal(lv.open(tmp_path / "b.img").compute(), data)
+
+
 @pytest.mark.parametrize(
     ("field", "value", "said"),
     [

@@ -52,13 +52,25 @@ def sniff(source: Location | str | os.PathLike[str]) -> str:
     ``'unknown'``.
 
     Reads at most 544 bytes through the byte layer (one ranged request for a URL, none when the
-    name says NIfTI); a local FIFO, socket or device is refused before any open.
+    name says NIfTI); a local FIFO, socket or device is refused before any open. An ``.img`` file
+    is read too: PACS and old Siemens exports name DICOM files so, and a Part 10 file (``DICM``
+    and its meta group at byte 128) is DICOM, not the image file of an Analyze pair.
     """
     loc = Location.of(source)
-    if loc.name.lower().endswith(NIFTI_SUFFIXES):
+    name = loc.name.lower()
+    if name.endswith(NIFTI_SUFFIXES) and not name.endswith(".img"):
         return "nifti"
     stamp = _io.stamp(loc)
-    return sniff_head(_io.read(loc, 0, min(stamp.size, SNIFF_BYTES), expect=stamp))
+    head = _io.read(loc, 0, min(stamp.size, SNIFF_BYTES), expect=stamp)
+    if name.endswith(".img"):
+        return "dicom" if _is_part10(head) else "nifti"
+    return sniff_head(head)
+
+
+def _is_part10(head: bytes) -> bool:
+    """A DICOM Part 10 start: the ``DICM`` marker after the preamble and the file meta group
+    (0002,xxxx) right after it."""
+    return head[128:132] == b"DICM" and head[132:134] == b"\x02\x00"
 
 
 def sniff_head(head: bytes) -> str:
