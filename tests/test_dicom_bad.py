@@ -240,7 +240,10 @@ def test_folder_of_only_unsupported_files_is_unsupported(tmp_path):
     shutil.copy(get_testdata_file("rtplan.dcm"), folder / "plan.dcm")
     for name, sop in (("mrs", MRSpectroscopyStorage), ("physio", "1.3.12.2.1107.5.9.1")):
         ds = pydicom.dcmread(get_testdata_file("MR_small.dcm"))
-        del ds.PixelData, ds.Rows, ds.Columns, ds.BitsAllocated
+        del ds.PixelData, ds.BitsAllocated
+        # Rows and Columns kept: MR Spectroscopy states them (Type 1: the grid of its voxels),
+        # as Siemens' non-image objects do.
+        ds.Rows = ds.Columns = 1
         ds.SOPClassUID = ds.file_meta.MediaStorageSOPClassUID = sop
         ds.save_as(folder / f"{name}.dcm")
     for _ in range(2):  # the first scan, then the saved report

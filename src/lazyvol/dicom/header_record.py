@@ -183,7 +183,9 @@ def no_pixels_reason(sop_class: str, r: ValueReader, cut: str = "") -> HeaderSki
             "truncated: no SOPClassUID (0008,0016) and no Pixel Data (7FE0,0010) (the file ends in "
             "its file meta group or before its data set)"
         )
-    elif _without_pixels(sop_class, name) and not any(k in r for k in ("Rows", "Columns")):
+    elif _without_pixels(sop_class, name) and (
+        sop_class in _GRID_WITHOUT_PIXELS or not any(k in r for k in ("Rows", "Columns"))
+    ):
         # A complete file of a class without pixels (a structured report, a spectroscopy or
         # physiological-log object, an RT plan): valid DICOM lazyvol does not read.
         reason = f"no Pixel Data (7FE0,0010): not an image ({name})"
@@ -214,6 +216,10 @@ _PIXEL_CLASSES = frozenset(
 #: Vendors' private classes known to hold no pixels: Siemens CSA Non-Image (physiological logs,
 #: spectroscopy, raw data).
 _NO_PIXELS_PRIVATE = frozenset({"1.3.12.2.1107.5.9.1"})
+#: Classes without pixels whose objects state Rows and Columns all the same (the grid of their
+#: spectroscopy voxels; MR Spectroscopy makes them Type 1): such a file is complete, not an image
+#: cut before its pixels.
+_GRID_WITHOUT_PIXELS = frozenset({"1.2.840.10008.5.1.4.1.1.4.2", *_NO_PIXELS_PRIVATE})
 
 
 def _without_pixels(sop_class: str, name: str) -> bool:
