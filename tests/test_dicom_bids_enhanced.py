@@ -323,6 +323,34 @@ def test_xa_phase_bandwidth_gives_the_readout_times_as_dcm2niix(tmp_path, dcm2ni
     assert doc["EffectiveEchoSpacing"] == pytest.approx(1 / (BW_PHASE * doc["ReconMatrixPE"]))
 
 
+@pytest.mark.parametrize("block", [0x10, 0x12])
+def test_xa_private_block_moved_by_a_pacs_is_read_as_dcm2niix(tmp_path, dcm2niix, block):
+    """A PACS that rewrites a file may move a private block (dcm2niix's dcm_qa_agfa): with
+    "SIEMENS MR SDI 02" at (0021,00xx) its polarity and bandwidth are (0021,xx1C) and
+    (0021,xx53). lazyvol read the usual (0021,111C) / (0021,1153) only: no
+    PhaseEncodingDirection, EffectiveEchoSpacing or TotalReadoutTime, where dcm2niix follows the
+    creator. A series with the usual layout beside it keeps its values."""
+    for name, where in (("moved", block), ("usual", 0x11)):
+        src = tmp_path / name
+        t = write_dicom_4d_series(src, shape=(16, 12, 5), n_volumes=2)
+        for f in t.files:
+            ds = pydicom.dcmread(f)
+            ds.Manufacturer, ds.SoftwareVersions = "SIEMENS", "syngo MR XA30"
+            ds.MRAcquisitionType, ds.InPlanePhaseEncodingDirection = "2D", "COL"
+            ds.ScanningSequence, ds.EchoTrainLength = "EP", 56
+            ds.add_new(0x00210010, "LO", "SIEMENS MR SDS 01")
+            ds.add_new(0x00210000 | where, "LO", "SIEMENS MR SDI 02")
+            ds.add_new(0x00210000 | where << 8 | 0x1C, "IS", "0")
+            ds.add_new(0x00210000 | where << 8 | 0x53, "FD", BW_PHASE)
+            ds.save_as(f, enforce_file_format=True)
+        ref, *_ = _converted(dcm2niix, src, tmp_path / f"out_{name}")
+        mine = _written(lv.open(src), tmp_path / f"{name}.nii")
+        for key in ("BandwidthPerPixelPhaseEncode", "EffectiveEchoSpacing", "TotalReadoutTime"):
+            assert key in ref[0] and mine[0].get(key) == pytest.approx(ref[0][key], rel=1e-5), key
+        assert "PhaseEncodingDirection" in ref[0]
+        _assert_same_phase(mine, ref)
+
+
 def test_xa_bandwidth_read_as_siemens_writes_it_or_as_text():
     """(0021,1153) is a double (FD); an implicit-VR file states no VR, and a value written as
     text of 8 characters must not be taken for a double's bytes."""

@@ -37,6 +37,7 @@ from .records import FrameRecord
 from .slice_timing import slice_timing
 from .support import file_list
 from .vendor import missing_bvalue_note, vendor_of
+from .xa_private import sdi_tag
 
 __all__ = [
     "BIDS_TAGS",
@@ -95,7 +96,8 @@ BIDS_TAGS: dict[int, tuple[str, str]] = {
 #: Siemens XA files (no CSA header): PhaseEncodingDirectionPositive (0021,111C) ("SIEMENS MR SDI
 #: 02"; 1 positive, 0 negative, as the CSA header's), at the top level of classic files and in the
 #: private sequence (0021,11FE) of an enhanced file's functional groups; read, as dcm2niix reads it,
-#: by element number in Siemens files only.
+#: in Siemens files only, in the block of its creator wherever a PACS moved it
+#: (:mod:`lazyvol.dicom.xa_private`).
 XA_PE_POSITIVE = 0x0021111C
 XA_SDI_SEQUENCE = 0x002111FE
 #: Siemens XA files: BandwidthPerPixelPhaseEncode (0021,1153) (FD), where older software wrote
@@ -276,13 +278,15 @@ def record_values(raw: dict[int, Any], csa: dict[str, Any] | str | None) -> dict
         p = private_value(raw, 0x00191028)
         bw = p if isinstance(p, list) else None
     if bw is None and vendor == "SIEMENS":
-        xa = xa_bandwidth(raw.get(XA_BW_PHASE))
+        xa = xa_bandwidth(raw.get(sdi_tag(raw, XA_BW_PHASE & 0xFF)))
         bw = None if xa is None else [xa]
     if bw and bw[0] > 0:
         out["BandwidthPerPixelPhaseEncode"] = bw[0]
     pos = csa_items(table, "PhaseEncodingDirectionPositive")
     positive = pe_positive(pos)
     tag, plus = PE_POLARITY_TAGS.get(vendor, (0, 1))
+    if tag == XA_PE_POSITIVE:
+        tag = sdi_tag(raw, tag & 0xFF)
     if positive is None and tag:
         stated = pe_positive(raw_text(raw, tag))
         positive = None if stated is None else int(stated == plus)

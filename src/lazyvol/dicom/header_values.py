@@ -18,6 +18,7 @@ from .ge_phase import GE_PHASE_TAGS
 from .ge_timing import GE_TAGS
 from .mosaic import CSA_TAGS
 from .siemens_protocol import CSA_SERIES
+from .xa_private import SDI_TAGS
 
 __all__ = [
     "HEADER_TAGS",
@@ -119,6 +120,7 @@ _EXTRA_TAGS = (
     frozenset(BIDS_TAGS)
     | {tag for tag, _ in PE_POLARITY_TAGS.values()}
     | {XA_BW_PHASE}
+    | SDI_TAGS
     | frozenset(CSA_TAGS)
     | GE_TAGS
     | GE_PHASE_TAGS

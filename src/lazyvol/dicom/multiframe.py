@@ -14,7 +14,7 @@ import copy
 import struct
 from typing import Any
 
-from .bids import XA_BW_PHASE, XA_PE_POSITIVE, XA_SDI_SEQUENCE, acq_value, pe_positive, xa_bandwidth
+from .bids import XA_BW_PHASE, XA_PE_POSITIVE, acq_value, pe_positive, xa_bandwidth
 from .codestream import SIZED_SYNTAXES
 from .dicom_time import stated_datetime
 from .excess import excess_problem
@@ -22,6 +22,7 @@ from .model import pixel_element_name
 from .records import FrameRecord
 from .source import Fetch, read_local
 from .vendor import philips_rwv, vendor_of
+from .xa_private import sdi_element
 
 __all__ = [
     "PRIVATE_ORIENTATION",
@@ -206,14 +207,16 @@ def _group_values(
 def _xa_private(groups: list[Any], tag: int, read: Any, whole: bool = False) -> Any:
     """The value ``read`` gives (None: none) of Siemens XA element ``tag`` in the first functional
     group whose private sequence (0021,11FE) states it: the polarity (0021,111C) (see
-    :data:`lazyvol.dicom.bids.XA_PE_POSITIVE`), the phase-encode bandwidth (0021,1153).
+    :data:`lazyvol.dicom.bids.XA_PE_POSITIVE`), the phase-encode bandwidth (0021,1153); in the
+    block whose creator is "SIEMENS MR SDI 02" wherever a PACS moved it
+    (:mod:`lazyvol.dicom.xa_private`).
     ``whole``: ``read`` takes the element, else its value."""
     for g in groups:
         if g is None:
             continue
         try:
-            items = _sequence(g.get(XA_SDI_SEQUENCE))
-            elems = [item.get(tag) for item in items]
+            items = _sequence(sdi_element(g, 0xFE))
+            elems = [sdi_element(item, tag & 0xFF) for item in items]
         except (TypeError, ValueError, AttributeError, KeyError):
             continue  # (a private sequence pydicom cannot parse: not read)
         for elem in elems:

@@ -113,7 +113,9 @@ __all__ = [
 #: functional groups' (0021,11FE) sequence): EffectiveEchoSpacing / TotalReadoutTime.
 #: 43: records hold the site, study and coil keys of the sidecar (InstitutionName ..., SAR,
 #: AcquisitionMatrixPE, GE's ShimSetting ...; lazyvol.dicom.bids_extra).
-INDEX_VERSION = 43
+#: 44: Siemens XA polarity / bandwidth read in the block "SIEMENS MR SDI 02" names
+#: (lazyvol.dicom.xa_private).
+INDEX_VERSION = 44
 #: Layout of a report: 2: files named by their listing position, identities taken from the listing;
 #: 3: a volume's files may differ in pixel encoding (each frame's, ``encodings``), where 2 split them;
 #: 4: ... and in BitsStored (each frame's, ``stored_bits``), where 3 split them;
