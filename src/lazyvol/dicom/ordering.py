@@ -20,6 +20,15 @@ Rules, tried in this order (the first consistent one wins, as in dcm2niix):
 3. *InstanceNumber (0020,0013) rank* -- the n-th image at each position by InstanceNumber, provided
    the numbers are distinct at each position and number the images either volume by volume or
    position by position (``instance_order=True`` accepts any numbering).
+4. *Combined labels* -- when no one label is distinct at each position (Philips classic
+   multi-phase ASL: repeats x label/control x phases, InstanceNumbers assigned at random), the
+   labels stated in every image whose values form the same set at every position
+   (TemporalPositionIdentifier, AcquisitionNumber, Philips ASL label/control (2005,1429),
+   TriggerTime, EchoNumbers, EchoTime, diffusion), taken together, provided the combination is
+   distinct at each position. Volumes are sorted by it, the most significant first, in dcm2niix's
+   order for such a series: repeat, then control before label, then phase. Refused when the
+   AcquisitionTimes say a volume of a later repeat was acquired wholly before one of an earlier
+   repeat (two runs under one series, which the combination would interleave).
 
 Acquisition times are compared by date and time when every image states its date (AcquisitionDate
 (0008,0022), AcquisitionDateTime (0008,002A), an enhanced frame's FrameAcquisitionDateTime; see
@@ -104,12 +113,28 @@ _LABELS: tuple[tuple[str, str, Callable[[FrameRecord], Any], bool], ...] = (
 )
 RANK_TIME = "AcquisitionTime (0008,0032) rank"
 RANK_INSTANCE = "InstanceNumber (0020,0013) rank"
-RULE_NAMES: tuple[str, ...] = (*(name for name, *_ in _LABELS), RANK_TIME, RANK_INSTANCE)
+COMBINED = "combined labels"
+RULE_NAMES: tuple[str, ...] = (
+    *(name for name, *_ in _LABELS),
+    RANK_TIME,
+    RANK_INSTANCE,
+    COMBINED,
+)
 
 
 def _asl_key(r: FrameRecord) -> Any:
     """Philips ASL label or control image ((2005,1429), see :func:`header_record.asl_label`)."""
     return (r.acq or {}).get("_asl_label")
+
+
+#: Attributes the combined-labels rule combines, the most significant first (dcm2niix's order for
+#: Philips classic ASL: repeat, then label/control (control first), then phase): (name shown,
+#: axis keyword, key of a record).
+_COMBINABLE: tuple[tuple[str, str, Callable[[FrameRecord], Any]], ...] = (
+    *(label[:3] for label in _LABELS[1:3]),  # TemporalPositionIdentifier, AcquisitionNumber
+    ("Philips ASL label/control (2005,1429)", "ASLContext", _asl_key),
+    *(label[:3] for label in _LABELS[3:]),  # TriggerTime, echo, diffusion
+)
 
 
 #: Attributes that, when present in every image, must be constant inside a volume.
@@ -303,6 +328,57 @@ def _instance_rule(
     return volumes
 
 
+def _combined_rule(
+    groups: list[list[FrameRecord]], clock: _Clock
+) -> tuple[list[list[FrameRecord]], str, str] | str:
+    """The volumes told apart by the attributes of :data:`_COMBINABLE` taken together, with the
+    rule's name and axis keyword: those stated in every image whose values form the same set at
+    every position (an attribute that varies inside a volume, such as a per-slice time, does not),
+    when no one of them alone is distinct at each position. Volumes sorted by the combination."""
+    parts = []
+    for name, keyword, key in _COMBINABLE:
+        sets = [{key(r) for r in g} for g in groups]
+        if None not in sets[0] and len(sets[0]) > 1 and all(x == sets[0] for x in sets[1:]):
+            parts.append((name, keyword, key))
+    if len(parts) < 2:
+        return "fewer than two attributes label the volumes alike at every position"
+    got = _label_rule(groups, lambda r: tuple(key(r) for *_, key in parts), True, clock.rank)
+    rule = " + ".join(name for name, *_ in parts)
+    if isinstance(got, str):
+        return f"{rule}: {got}"
+    if parts[0][1] in _TIME_LABELS:
+        problem = _time_contradiction(got, parts[0][2], clock)
+        if problem:
+            return f"{rule}: {problem}"
+    return got, rule, "+".join(keyword for _, keyword, _ in parts)
+
+
+def _time_contradiction(
+    volumes: list[list[FrameRecord]], key: Callable[[FrameRecord], Any], clock: _Clock
+) -> str:
+    """Why the volumes' AcquisitionTimes contradict the time label ``key`` that orders them (a
+    volume of a later time point acquired wholly before one of an earlier; two runs under one
+    series, interleaved), or "". Not checked unless every image states its time."""
+    spans = [[clock.at(r) for r in v] for v in volumes]
+    if any(t is None for s in spans for t in s):
+        return ""
+    latest_start: tuple[float, int] | None = None  # of the volumes of earlier time points
+    start_here: tuple[float, int] | None = None
+    for t, (vol, span) in enumerate(zip(volumes, spans, strict=True)):
+        if t and key(vol[0]) != key(volumes[t - 1][0]) and start_here is not None:
+            latest_start = max(latest_start or start_here, start_here)
+            start_here = None
+        end = max(x for x in span if x is not None)
+        if latest_start is not None and end < latest_start[0]:
+            return (
+                f"volume {t} was acquired before volume {latest_start[1]}, of an earlier time "
+                "point (AcquisitionTime (0008,0032)): they are not one run"
+            )
+        first = (min(x for x in span if x is not None), t)
+        start_here = first if start_here is None else max(start_here, first)
+    return ""
+
+
 def _values(
     volumes: list[list[FrameRecord]], keyword: str, rule: str, rank: RankKey
 ) -> dict[str, list[Any]]:
@@ -387,6 +463,14 @@ def order_volumes(
         note = instance_disagreement(gs, got, name) if name == RANK_TIME else ""
         note = note or _wrap_warning(clock)
         return Axis4Order(got, name, kw, _values(got, kw, name, clock.rank), note)
+    combined = _combined_rule(gs, clock)
+    if not isinstance(combined, str):
+        got = _passes(COMBINED, combined[0], tried)
+        if got is not None:
+            rule, kw = combined[1], combined[2]
+            return Axis4Order(got, rule, kw, _values(got, kw, rule, clock.rank))
+    else:
+        tried.append(f"{COMBINED}: {combined}")
     return "; ".join(tried)
 
 
