@@ -117,3 +117,21 @@ def test_runs_interleaved_by_the_combination_are_refused(tmp_path):
         lv.open(tmp_path / "in")
     msg = str(err.value)
     assert "combined labels" in msg and "of an earlier time point" in msg
+
+
+def test_instance_order_is_not_advised_when_it_cannot_order(tmp_path):
+    # no (2005,1429): repeat alone labels 2 of the 4 images at a position, and InstanceNumber
+    # ranks mix repeats whatever the numbering: instance_order=True cannot help, so it is not
+    # advised (the SeriesError says why not)
+    _philips_asl(tmp_path / "in", 1)
+    for path in (tmp_path / "in").iterdir():
+        ds = pydicom.dcmread(path)
+        del ds[0x20051429]
+        ds.save_as(path)
+    with pytest.raises(SeriesError) as err:
+        lv.open(tmp_path / "in")
+    msg = str(err.value)
+    assert "Pass instance_order=True" not in msg
+    assert "instance_order=True cannot order them either" in msg
+    with pytest.raises(SeriesError):  # and indeed it cannot
+        lv.open(tmp_path / "in", instance_order=True)

@@ -64,7 +64,7 @@ from typing import Any
 from .dicom_time import acquired
 from .records import FrameRecord
 
-__all__ = ["Axis4Order", "RULE_NAMES", "order_volumes", "stated"]
+__all__ = ["Axis4Order", "RULE_NAMES", "instance_rank_problem", "order_volumes", "stated"]
 
 
 @dataclass
@@ -310,7 +310,7 @@ def _instance_rule(
             # acquisition order the headers state (dcm2niix scrambles such volumes).
             return (
                 "one InstanceNumber for several images at a slice position (frames of one file), "
-                "so it does not order them (pass instance_order=True to stack them in file order)"
+                "so it does not order them"
             )
     volumes = _rank(groups, lambda r: (r.instance_number, r.frame, r.path))
     if accept_any:
@@ -321,10 +321,7 @@ def _instance_rule(
     vol_major = all(t == i // n for i, (_, t, _) in enumerate(flat))
     pos_major = all(len({k for _, _, k in flat[s : s + m]}) == 1 for s in range(0, len(flat), m))
     if not (vol_major or pos_major):
-        return (
-            "numbers images neither volume by volume nor position by position "
-            "(pass instance_order=True to stack by InstanceNumber rank anyway)"
-        )
+        return "numbers images neither volume by volume nor position by position"
     return volumes
 
 
@@ -472,6 +469,13 @@ def order_volumes(
     else:
         tried.append(f"{COMBINED}: {combined}")
     return "; ".join(tried)
+
+
+def instance_rank_problem(groups: Sequence[Sequence[FrameRecord]]) -> str:
+    """Why ``instance_order=True`` cannot order ``groups`` either (the InstanceNumber rank, with
+    any numbering, is missing, repeats or mixes volumes), or "" when it can."""
+    got = _instance_rule([list(g) for g in groups], True)
+    return got if isinstance(got, str) else _inconsistent(got) or ""
 
 
 def _wrap_warning(clock: _Clock) -> str:

@@ -37,7 +37,7 @@ from .model import (
     stored_dtype,
 )
 from .mosaic import annotate_volume
-from .ordering import RANK_INSTANCE, Axis4Order, order_volumes
+from .ordering import RANK_INSTANCE, Axis4Order, instance_rank_problem, order_volumes
 from .records import FrameRecord
 from .shear import shear_notes
 from .source import Fetch, RemoteFetch, read_local
@@ -585,4 +585,7 @@ def _instance_hint(st: _Stack, recs: list[FrameRecord], groups: list[list[FrameR
         )
     if st.opts.instance_order:
         return ""
+    why = instance_rank_problem(groups)
+    if why:  # (advice that cannot work is not given)
+        return f"instance_order=True cannot order them either (InstanceNumber rank: {why})"
     return "Pass instance_order=True to stack the images at each position by InstanceNumber"
