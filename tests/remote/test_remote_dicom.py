@@ -792,3 +792,22 @@ def test_nested_folders_listing_what_their_parent_lists_are_no_loop(tmp_path: Pa
         report = lv.scan(url)
         assert report.skipped == [] and len(report) == 1
         np.testing.assert_array_equal(lv.open(url).compute(), truth.stored)
+
+
+def test_siemens_protocol_keys_read_through_the_byte_layer(
+    tmp_path: Path, s3_server: S3, s3_bucket
+):
+    """The Siemens sidecar keys of the protocol (CSA series header, read once per volume at its
+    recorded offset) of a mosaic series in a bucket equal the local open's."""
+    src = Path(os.environ.get("LAZYVOL_REAL_DICOM", REAL)) / "dcm_qa_mosaic" / "In" / "ep2d_Asc_2"
+    if not src.is_dir():
+        pytest.skip(f"{src} not available")
+    files = [str(p) for p in sorted(src.glob("*.dcm"))[:2]]
+    url = _upload(s3_server, s3_bucket, files, "siemens-mosaic")
+    local = tmp_path / "local"
+    local.mkdir()
+    for f in files:
+        (local / os.path.basename(f)).write_bytes(Path(f).read_bytes())
+    remote = lv.open(url, storage_options=s3_server.options()).meta["bids"]
+    assert remote == lv.open(local).meta["bids"]
+    assert remote["BaseResolution"] == 64 and remote["ParallelReductionFactorInPlane"] == 2

@@ -33,6 +33,7 @@ from .header_values import (
 from .model import DEFLATED_SYNTAX, FLOAT_PIXEL_VRS
 from .multiframe import UNSUPPORTED_LAYOUT, expand_frames
 from .records import FrameRecord
+from .siemens_sidecar import record_siemens
 from .source import Fetch
 from .vendor import (
     philips_rwv,
@@ -345,7 +346,7 @@ def expand(rec: FrameRecord, raw: dict[int, Any], fetch: Fetch) -> HeaderResult:
     # A mosaic by ImageType or (0019,100A), or else by the CSA header's count (when it is read).
     claimed = mosaic.mosaic_file(rec, raw)
     csa = mosaic.csa_image_header(raw) if mosaic.wants_csa(rec, raw, claimed) else None
-    rec.acq = bids.record_values(raw, csa) or None
+    rec.acq = {**bids.record_values(raw, csa), **record_siemens(raw, csa)} or None
     asl = asl_label(rec, raw)
     if asl:
         rec.acq = {**(rec.acq or {}), "_asl_label": asl}

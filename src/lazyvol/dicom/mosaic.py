@@ -55,6 +55,7 @@ MR_ELEMENTS = {
     0x0019100E: ("DiffusionGradientDirection", "FD"),
     0x00191028: ("BandwidthPerPixelPhaseEncode", "FD"),
     0x00191029: ("MosaicRefAcqTimes", "FD"),
+    0x00191018: ("RealDwellTime", "IS"),
 }
 CSA_TAGS: tuple[int, ...] = (
     *CSA_CREATORS,

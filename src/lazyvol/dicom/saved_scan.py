@@ -115,7 +115,9 @@ __all__ = [
 #: AcquisitionMatrixPE, GE's ShimSetting ...; lazyvol.dicom.bids_extra).
 #: 44: Siemens XA polarity / bandwidth read in the block "SIEMENS MR SDI 02" names
 #: (lazyvol.dicom.xa_private).
-INDEX_VERSION = 44
+#: 45: Siemens files record RealDwellTime (0019,1018), PATModeText and where their CSA series
+#: header lies (its protocol is read once per volume for the sidecar).
+INDEX_VERSION = 45
 #: Layout of a report: 2: files named by their listing position, identities taken from the listing;
 #: 3: a volume's files may differ in pixel encoding (each frame's, ``encodings``), where 2 split them;
 #: 4: ... and in BitsStored (each frame's, ``stored_bits``), where 3 split them;

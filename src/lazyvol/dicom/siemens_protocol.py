@@ -12,11 +12,19 @@ in the protocol): none when PATModeText (0051,1011) names a slice acceleration (
 
 from __future__ import annotations
 
+import math
 import re
 import warnings
 from typing import Any
 
-__all__ = ["CSA_SERIES", "PAT_MODE_TEXT", "protocol_slice_times"]
+__all__ = [
+    "CSA_SERIES",
+    "PAT_MODE_TEXT",
+    "Protocol",
+    "pat_factors",
+    "protocol_slice_times",
+    "read_protocol",
+]
 
 #: The CSA series header's element in each private block "SIEMENS CSA HEADER" (0029,10xx..12xx).
 CSA_SERIES = {0x00290010: 0x00291020, 0x00290011: 0x00291120, 0x00290012: 0x00291220}
@@ -25,7 +33,9 @@ PAT_MODE_TEXT = 0x00511011
 _ASCCONV = re.compile(rb"### ASCCONV BEGIN.*?(?:### ASCCONV END|\Z)", re.DOTALL)
 _UC_MODE = re.compile(rb"^\s*sSliceArray\.ucMode\s*=\s*(0x[0-9A-Fa-f]+|\d+)", re.MULTILINE)
 _DELAY = re.compile(rb"^\s*lDelayTimeInTR\s*=\s*(-?\d+(?:\.\d*)?)", re.MULTILINE)
-_SLICE_ACCELERATION = re.compile(r"s(\d+)", re.IGNORECASE)
+_PAT_FACTOR = re.compile(r"([ps])(\d+)", re.IGNORECASE)
+#: One ASCCONV line: ``name = value`` (tabs or spaces around the sign).
+_LINE = re.compile(r"^\s*([A-Za-z_][\w.\[\]]*)\s*=\s*(.*?)\s*$", re.MULTILINE)
 
 
 def _protocol_text(series: bytes) -> bytes | None:
@@ -51,9 +61,16 @@ def _protocol_text(series: bytes) -> bytes | None:
     return found.group(0) if found else None
 
 
+def pat_factors(pat_mode: str) -> tuple[int | None, int | None]:
+    """The in-plane and slice accelerations PATModeText (0051,1011) names (``p2 s3``: 2, 3;
+    ``p2``: 2, None)."""
+    found = {k.lower(): int(v) for k, v in _PAT_FACTOR.findall(pat_mode)}
+    return found.get("p"), found.get("s")
+
+
 def multiband(pat_mode: str) -> bool:
     """Does PATModeText (0051,1011) name a slice acceleration above 1?"""
-    return any(int(m) > 1 for m in _SLICE_ACCELERATION.findall(pat_mode))
+    return (pat_factors(pat_mode)[1] or 0) > 1
 
 
 def protocol_slice_times(
@@ -84,3 +101,51 @@ def protocol_slice_times(
     for slot, tile in enumerate(order):
         times[tile] = slots[slot]
     return times
+
+
+class Protocol:
+    """The ``name = value`` lines of an ASCCONV protocol text, looked up as dcm2niix looks them
+    up: the first line whose name is ``name`` or ends with ``.name`` (``sCoilElementID.tCoilID``
+    finds ``sCoilSelectMeas.aRxCoilSelectData[0].asList[0].sCoilElementID.tCoilID``)."""
+
+    def __init__(self, text: str) -> None:
+        self._lines: dict[str, str] = {}
+        for name, value in _LINE.findall(text):
+            self._lines.setdefault(name, value)
+
+    def text(self, name: str) -> str | None:
+        """The value of ``name`` as written, None when no line names it."""
+        found = self._lines.get(name)
+        if found is not None:
+            return found
+        tail = "." + name
+        return next((v for k, v in self._lines.items() if k.endswith(tail)), None)
+
+    def number(self, name: str) -> float | None:
+        """The value of ``name`` as a number (decimal, or hexadecimal ``0x..``), None when absent
+        or not a finite number."""
+        text = self.text(name)
+        if text is None:
+            return None
+        try:
+            value = float(int(text, 16)) if text.lower().startswith("0x") else float(text)
+        except ValueError:
+            return None
+        return value if math.isfinite(value) else None
+
+    def string(self, name: str) -> str:
+        """The text of a quoted value (``""HEA;HEP""`` gives ``HEA;HEP``), "" when absent or not
+        quoted."""
+        text = self.text(name) or ""
+        if not text.startswith('"'):
+            return ""
+        return text.strip('"')
+
+
+def read_protocol(series: bytes | None) -> Protocol | None:
+    """The ASCCONV protocol of CSA series header bytes ``series``, None when it has none (absent
+    or damaged: no ``### ASCCONV BEGIN``)."""
+    text = _protocol_text(series) if series else None
+    if text is None:
+        return None
+    return Protocol(text.decode("latin-1"))

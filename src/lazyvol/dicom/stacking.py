@@ -40,6 +40,7 @@ from .mosaic import annotate_volume
 from .ordering import RANK_INSTANCE, Axis4Order, instance_rank_problem, order_volumes
 from .records import FrameRecord
 from .shear import shear_notes
+from .siemens_sidecar import annotate_siemens
 from .source import Fetch, RemoteFetch, read_local
 from .stack_notes import (
     copies_note,
@@ -537,6 +538,7 @@ def _finish(st: _Stack, volumes: Volumes, axis4: str | None) -> None:
     annotate_volume(info, slots_all)
     if info.error is None:
         annotate_bids(info, slots_all, nk)  # (Siemens' CSA diffusion table is read here)
+        annotate_siemens(info, slots_all, st.fetch)  # (one read of the protocol per volume)
     flag_derived(meta, volumes, st.warnings)
 
 

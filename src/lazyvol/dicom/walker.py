@@ -56,7 +56,8 @@ _WANTED = frozenset(_TAG.values()) | {0x00080005} | _EXTRA_TAGS
 #: value is None, so the reader can say why).
 _BOUNDED = frozenset(CSA_TAGS) | {PROTOCOL_BLOCK} | frozenset(CSA_SERIES.values())
 #: Read only when :func:`wants_series_header` says so: the CSA series header (0029,xx20), about
-#: 100 kB in every Siemens file, is needed only by a mosaic that states no slice times.
+#: 100 kB in every Siemens file, is needed only by a mosaic that states no slice times; else only
+#: where it lies is kept (the sidecar reads it once per volume).
 _WHEN_NEEDED = frozenset(CSA_SERIES.values())
 #: Wanted values read only when short: ImageComments (0020,4000), read for the diffusion
 #: direction Canon writes there (``b=1000(0.0,1.0,0.0)``), may hold anything up to 10,240
@@ -81,15 +82,26 @@ WINDOW = 4096
 
 
 class _RawValue:
-    """Raw value of one element, the attributes :class:`ValueReader` uses of pydicom's
-    ``RawDataElement``: ``VR`` is the VR written in an explicit-VR file, None in an implicit one."""
+    """Raw value of one element, the attributes lazyvol uses of pydicom's ``RawDataElement``:
+    ``VR`` is the VR written in an explicit-VR file, None in an implicit one; ``value_tell`` and
+    ``length`` where the value lies in the file (the CSA series header is read from there once
+    per volume, :mod:`lazyvol.dicom.siemens_sidecar`)."""
 
-    __slots__ = ("VR", "is_little_endian", "value")
+    __slots__ = ("VR", "is_little_endian", "length", "value", "value_tell")
 
-    def __init__(self, value: bytes | None, is_little_endian: bool, vr: str | None = None) -> None:
+    def __init__(
+        self,
+        value: bytes | None,
+        is_little_endian: bool,
+        vr: str | None = None,
+        value_tell: int = -1,
+        length: int = 0,
+    ) -> None:
         self.value = value
         self.is_little_endian = is_little_endian
         self.VR = vr
+        self.value_tell = value_tell
+        self.length = length
 
 
 def looks_explicit(vr: bytes) -> bool:
@@ -287,6 +299,9 @@ def _walk(
             _capture(w, out, tag, vpos, length, little, _VR_TEXT.get(vr) if vr else None)
             buf, base = w.buf, w.base
             nbuf = len(buf)
+        elif top and tag in _WHEN_NEEDED:
+            assert out is not None
+            _locate(out, tag, vpos, length, little, _VR_TEXT.get(vr) if vr else None)
         pos = vpos + length
 
 
@@ -342,6 +357,8 @@ def _walk_le(w: Window, pos: int, out: dict[int, Any]) -> int:
                 _capture(w, out, tag, vpos, length, True, _VR_TEXT[vr])
                 buf, base = w.buf, w.base
                 nbuf = len(buf)
+            elif tag in _WHEN_NEEDED:
+                _locate(out, tag, vpos, length, True, _VR_TEXT[vr])
         pos = vpos + length
 
 
@@ -381,7 +398,15 @@ def _capture(
         if out[tag].value == value and value is not None:
             return  # the same value twice: not ambiguous
         raise Unusual("a wanted element repeated")
-    out[tag] = _RawValue(value, little, vr)
+    out[tag] = _RawValue(value, little, vr, vpos, length)
+
+
+def _locate(
+    out: dict[int, Any], tag: int, vpos: int, length: int, little: bool, vr: str | None
+) -> None:
+    """Keep where element ``tag``'s value lies, its bytes not read (value None)."""
+    if tag not in out:
+        out[tag] = _RawValue(None, little, vr, vpos, length)
 
 
 def _refill_head(w: Window, pos: int, top: bool) -> bool:

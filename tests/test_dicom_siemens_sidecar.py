@@ -1,0 +1,250 @@
+"""Siemens sidecar keys from the CSA headers and the protocol text (lazyvol.dicom.siemens_sidecar),
+compared with dcm2niix's sidecars on the real Prisma mosaics and on edited copies of one."""
+
+from __future__ import annotations
+
+import json
+import shutil
+import warnings
+from pathlib import Path
+
+import pydicom
+import pytest
+
+import lazyvol as lv
+from lazyvol.dicom.header import read_header
+from lazyvol.testing.mosaic import csa2_bytes
+from test_dicom_mosaic import run_dcm2niix
+from test_dicom_realdata import REAL
+
+#: The keys dcm2niix takes from the CSA headers and the protocol (and ImageType's ND / DIS2D).
+KEYS = (
+    "ParallelReductionFactorInPlane",
+    "ParallelReductionFactorOutOfPlane",
+    "MultibandAccelerationFactor",
+    "PartialFourier",
+    "BaseResolution",
+    "PhaseResolution",
+    "PhaseOversampling",
+    "TxRefAmp",
+    "ShimSetting",
+    "CoilCombinationMethod",
+    "MatrixCoilMode",
+    "DwellTime",
+    "ReceiveCoilName",
+    "ReceiveCoilActiveElements",
+    "PulseSequenceDetails",
+    "RefLinesPE",
+    "WipMemBlock",
+    "ConsistencyInfo",
+    "NonlinearGradientCorrection",
+    "DelayTime",
+    "VendorReportedEchoSpacing",
+    "DerivedVendorReportedEchoSpacing",
+)
+MOSAICS = REAL / "dcm_qa_mosaic" / "In"
+NIH = REAL / "dcm_qa_nih" / "In" / "20180918Si"
+
+
+def _real(src: Path) -> Path:
+    if not src.is_dir():
+        pytest.skip(f"{src} not available (set LAZYVOL_REAL_DICOM to the dicom-real folder)")
+    return src
+
+
+def _both(src: Path, tmp_path: Path) -> tuple[dict, dict]:
+    """dcm2niix's sidecar of ``src`` and lazyvol's (``to_nifti``), each cut to :data:`KEYS`."""
+    ref = json.loads(run_dcm2niix(src, tmp_path / "ref").with_suffix(".json").read_text())
+    lv.open(src).to_nifti(tmp_path / "lz.nii")
+    mine = json.loads((tmp_path / "lz.json").read_text())
+    return {k: ref[k] for k in KEYS if k in ref}, {k: mine[k] for k in KEYS if k in mine}
+
+
+@pytest.mark.parametrize(
+    "src",
+    [
+        *(MOSAICS / n for n in ("ep2d_Asc_2", "ep2d_Int_4", "ep2d_Int_HF_5", "cmrr_Asc_6")),
+        *(NIH / n for n in ("mr_0003", "mr_0006")),
+    ],
+    ids=lambda p: p.name,
+)
+def test_real_mosaics_siemens_keys_match_dcm2niix(tmp_path, src):
+    """ParallelReductionFactorInPlane, BaseResolution, TxRefAmp, ShimSetting, DwellTime,
+    DerivedVendorReportedEchoSpacing ... of the real Prisma mosaics (product and CMRR EPI, VD13
+    and VE11) equal dcm2niix's, key for key and value for value (lazyvol wrote none of them)."""
+    ref, mine = _both(_real(src), tmp_path)
+    assert ref.keys() >= {"ParallelReductionFactorInPlane", "BaseResolution", "DwellTime"}
+    assert mine == ref
+
+
+def _edited(tmp_path: Path, subs=(), pat: str | None = None, times=None) -> Path:
+    """The first two files of the real cmrr_Asc_6 with protocol lines replaced (``subs``),
+    a PATModeText (0051,1011) and / or the MosaicRefAcqTimes ``times`` (a new CSA image header)."""
+    src = _real(MOSAICS / "cmrr_Asc_6")
+    out = tmp_path / "in"
+    out.mkdir()
+    for path in sorted(src.glob("*.dcm"))[:2]:
+        ds = pydicom.dcmread(path)
+        series = ds[0x0029, 0x1020].value
+        for old, new in subs:
+            assert old in series
+            series = series.replace(old, new)
+        ds[0x0029, 0x1020].value = series
+        if pat is not None:
+            ds.private_block(0x0051, "SIEMENS MR HEADER", create=True).add_new(0x11, "LO", pat)
+        if times is not None:
+            ds[0x0029, 0x1010].value = _with_times(ds[0x0029, 0x1010].value, times)
+            ds.pop((0x0019, 0x1029), None)
+        ds.save_as(out / path.name)
+    return out
+
+
+def _with_times(image_header: bytes, times: list[float]) -> bytes:
+    """A CSA image header with its elements rewritten, MosaicRefAcqTimes replaced."""
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        from nibabel.nicom import csareader
+    tags = csareader.read(image_header)["tags"]
+    elements = {n: (t["vr"], list(t["items"])) for n, t in tags.items() if t["items"]}
+    elements["MosaicRefAcqTimes"] = ("FD", [f"{t:.8f}" for t in times])
+    return csa2_bytes(elements)
+
+
+def _line(name: str, value: str) -> bytes:
+    return f"{name}\t = \t{value}\n".encode()
+
+
+@pytest.mark.parametrize(
+    "subs",
+    [
+        # GRAPPA 2 in-plane, 3 through-plane, partial Fourier 6/8, adaptive combine
+        [
+            (_line("sPat.lAccelFactPE", "1"), _line("sPat.lAccelFactPE", "2")),
+            (_line("sPat.lAccelFact3D", "1"), _line("sPat.lAccelFact3D", "3")),
+            (_line("sPat.ucPATMode", "1"), _line("sPat.ucPATMode", "0x2")),
+            (
+                _line("sKSpace.ucPhasePartialFourier", "16"),
+                _line("sKSpace.ucPhasePartialFourier", "0x4"),
+            ),
+            (_line("ucCoilCombineMode", "1"), _line("ucCoilCombineMode", "2")),
+        ],
+        [
+            (
+                _line("sKSpace.ucPhasePartialFourier", "16"),
+                _line("sKSpace.ucPhasePartialFourier", "1"),
+            )
+        ],
+        [
+            (
+                _line("sKSpace.ucPhasePartialFourier", "16"),
+                _line("sKSpace.ucPhasePartialFourier", "8"),
+            )
+        ],
+        [
+            (
+                _line("sKSpace.ucPhasePartialFourier", "16"),
+                _line("sKSpace.ucPhasePartialFourier", "32"),
+            )
+        ],
+        # no acceleration lines (MatrixCoilMode "None", no reduction factors)
+        [
+            (b"sPat.lAccelFactPE", b"sPat.lAccelFactPX"),
+            (b"sPat.lAccelFact3D", b"sPat.lAccelFactXX"),
+        ],
+        [(_line("sKSpace.dPhaseResolution", "1.0"), _line("sKSpace.dPhaseResolution", "0.75"))],
+    ],
+    ids=["grappa2-3d3-pf68", "pf48", "pf78", "pf-other", "no-accel", "phase-res"],
+)
+def test_edited_protocols_match_dcm2niix(tmp_path, subs):
+    """Edited protocols (acceleration, partial Fourier, coil combination, phase resolution):
+    every key and value as dcm2niix's, DerivedVendorReportedEchoSpacing following the factor."""
+    ref, mine = _both(_edited(tmp_path, subs), tmp_path)
+    assert mine == ref
+
+
+@pytest.mark.parametrize("pat", ["p2 s3", "p2", "s2"])
+def test_pat_mode_text_factors_match_dcm2niix(tmp_path, pat):
+    """PATModeText (0051,1011) ``s3`` gives MultibandAccelerationFactor (product SMS); ``p2``
+    the in-plane factor only where the protocol states none (it does here: 1), as dcm2niix."""
+    ref, mine = _both(_edited(tmp_path, pat=pat), tmp_path)
+    assert mine == ref
+
+
+def test_multiband_from_mosaic_slice_times_matches_dcm2niix(tmp_path):
+    """A CMRR multiband mosaic states no PATModeText: the factor is the number of slices
+    acquired with the first (MosaicRefAcqTimes), as dcm2niix counts them."""
+    times = [67.5 * (k % 10) for k in range(40)]  # 4 slices at once
+    ref, mine = _both(_edited(tmp_path, times=times), tmp_path)
+    assert ref["MultibandAccelerationFactor"] == 4
+    assert mine == ref
+
+
+@pytest.mark.parametrize(
+    "damage",
+    [
+        (b"### ASCCONV BEGIN", b"### ASCCONV BEGXN"),  # no protocol text found
+        (b"MrPhoenixProtocol", b"MrPhoenixProtocoX"),  # the CSA element renamed, text kept
+    ],
+    ids=["no-ascconv", "element-renamed-text-intact"],
+)
+def test_damaged_protocol_gives_no_protocol_keys(tmp_path, damage):
+    """A damaged protocol text: none of its keys, no crash, the other keys kept. (dcm2niix writes
+    MatrixCoilMode "None" and an echo spacing without the phase oversampling then: lazyvol
+    writes neither rather than values the protocol may contradict.)"""
+    src = _edited(tmp_path, [damage])
+    bids = lv.open(src).meta["bids"]
+    protocol_keys = set(KEYS) - {"DwellTime", "NonlinearGradientCorrection"}
+    if damage[0] == b"MrPhoenixProtocol":
+        # (the text itself is intact: found in the raw bytes, as dcm2niix searches them)
+        ref, mine = _both(src, tmp_path)
+        assert mine == ref
+        return
+    assert not protocol_keys & set(bids)
+    assert bids["DwellTime"] == 3.4e-06 and bids["NonlinearGradientCorrection"] is False
+
+
+def test_values_agree_with_nibabel_and_pydicom(tmp_path):
+    """Independent of dcm2niix: BaseResolution, TxRefAmp and ReceiveCoilActiveElements as the
+    protocol nibabel's CSA parser reads says them, DwellTime as pydicom reads (0019,1018)."""
+    src = _real(MOSAICS / "ep2d_Asc_2")
+    first = sorted(src.glob("*.dcm"))[0]
+    ds = pydicom.dcmread(first)
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        from nibabel.nicom import csareader
+    text = csareader.read(ds[0x0029, 0x1020].value)["tags"]["MrPhoenixProtocol"]["items"][0]
+    lines = dict(
+        (a.strip(), b.strip()) for a, _, b in (ln.partition("=") for ln in text.splitlines())
+    )
+    bids = lv.open(src).meta["bids"]
+    assert bids["BaseResolution"] == int(lines["sKSpace.lBaseResolution"])
+    assert bids["ParallelReductionFactorInPlane"] == int(lines["sPat.lAccelFactPE"])
+    assert (
+        abs(bids["TxRefAmp"] - float(lines["sTXSPEC.asNucleusInfo[0].flReferenceAmplitude"])) < 1e-3
+    )
+    assert bids["ReceiveCoilActiveElements"] == lines[
+        "sCoilSelectMeas.sCoilStringForConversion"
+    ].strip('"')
+    assert bids["DwellTime"] == pytest.approx(int(ds[0x0019, 0x1018].value) * 1e-9)
+
+
+def test_scan_records_where_the_series_header_lies_without_reading_it():
+    """The header scan keeps the CSA series header's offset and length (the walker skips its
+    ~100 kB): the bytes there are the element's value as pydicom reads it."""
+    path = sorted(_real(MOSAICS / "ep2d_Asc_2").glob("*.dcm"))[0]
+    got = read_header(str(path))
+    rec = got[0] if isinstance(got, list) else got
+    at, length = rec.acq["_csa_series"]
+    with open(path, "rb") as fp:
+        fp.seek(at)
+        assert fp.read(length) == pydicom.dcmread(path)[0x0029, 0x1020].value
+
+
+def test_reopen_reads_the_saved_values(tmp_path):
+    """The values are part of the saved scan report: a reopen of the unchanged folder gives the
+    same keys (it reads no header again)."""
+    src = tmp_path / "in"
+    shutil.copytree(_real(MOSAICS / "ep2d_Asc_2"), src)
+    first = lv.open(src).meta["bids"]
+    again = lv.open(src).meta["bids"]
+    assert first == again and again["BaseResolution"] == 64
