@@ -373,3 +373,33 @@ def test_series_description_decodes_as_pydicom_does(tmp_path, charset, raw):
         expected = str(pydicom.dcmread(path).SeriesDescription).strip(" \x00")
         rec = read_header(str(path))  # (pydicom's fallback warns on undecodable bytes)
     assert rec.series_description == expected
+
+
+@pytest.mark.parametrize(
+    ("charset", "raw"),
+    [
+        ("ISO_IR 100", "Universitätsklinikum Zürich".encode("latin-1")),
+        ("ISO_IR 192", "Universitätsklinikum Zürich \u2013 磁共振".encode()),
+        ("ISO_IR 144", "Москва".encode("iso8859_5")),
+        (["", "ISO 2022 IR 87"], b"\x1b$B%*%k\x1b(B"),
+    ],
+)
+def test_sidecar_text_decodes_as_pydicom_does(tmp_path, charset, raw):
+    """The sidecar's text values (InstitutionName, ProtocolName, ...) were decoded as Latin-1
+    whatever the file's Specific Character Set (UTF-8 or Cyrillic names came out garbled, while
+    the series description was right): each equals pydicom's decoded value of the same file."""
+    folder = tmp_path / "s"
+    write_dicom_series(folder, (8, 8, 2), modality="MR")
+    for path in sorted(folder.glob("*.dcm")):
+        ds = pydicom.dcmread(path)
+        ds.SpecificCharacterSet = charset
+        ds["InstitutionName"] = pydicom.DataElement(0x00080080, "LO", raw)
+        ds["ProtocolName"] = pydicom.DataElement(0x00181030, "LO", raw)
+        ds["StudyDescription"] = pydicom.DataElement(0x00081030, "LO", raw)
+        ds.save_as(path)
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        ds = pydicom.dcmread(path)
+        bids = lv.open(folder).meta["bids"]
+    for key in ("InstitutionName", "ProtocolName", "StudyDescription"):
+        assert bids[key] == str(ds[key].value).strip(" \x00"), key

@@ -14,6 +14,7 @@ from typing import Any
 
 from .bids import BIDS_TAGS, PE_POLARITY_TAGS, XA_BW_PHASE
 from .bids_extra import EXTRA_TAGS
+from .charset import decode_text
 from .ge_phase import GE_PHASE_TAGS
 from .ge_timing import GE_TAGS
 from .mosaic import CSA_TAGS
@@ -400,38 +401,13 @@ class ValueReader:
 
 #: Specific Character Sets decoded with Python's codecs directly (as pydicom maps them), when the
 #: value has no ISO 2022 escape: the usual files need no pydicom import.
-_PLAIN_CHARSETS = {
-    "": "latin_1",
-    "ISO_IR 6": "latin_1",
-    "ISO_IR 100": "latin_1",
-    "ISO_IR 192": "utf_8",
-}
-
-
 def _description(raw: dict[int, Any], r: ValueReader) -> str:
-    """SeriesDescription decoded with the file's Specific Character Set: Python's codecs for the
-    single-byte default, Latin-1 and UTF-8 sets without escapes (pydicom maps them the same way),
-    pydicom's decoder for the rest."""
+    """SeriesDescription decoded with the file's Specific Character Set
+    (:func:`lazyvol.dicom.charset.decode_text`)."""
     elem = raw.get(0x0008103E)
     if elem is None or not isinstance(elem.value, bytes | bytearray):
         return r.get_str("SeriesDescription")
-    cs = raw.get(0x00080005)
-    names = ["ISO_IR 6"]
-    if cs is not None and isinstance(cs.value, bytes | bytearray) and cs.value.strip():
-        names = [x.strip() for x in cs.value.decode("ascii", "replace").split("\\")]
-    value = bytes(elem.value)
-    codec = _PLAIN_CHARSETS.get(names[0]) if len(names) == 1 else None
-    if codec is not None and b"\x1b" not in value:
-        try:
-            return value.decode(codec).strip(" \x00")
-        except UnicodeDecodeError:
-            pass  # pydicom's decoder decides (replacement characters, fallbacks)
-    try:
-        from pydicom.charset import convert_encodings, decode_bytes
-
-        return str(decode_bytes(value, convert_encodings(names), set())).strip(" \x00")
-    except Exception:
-        return r.get_str("SeriesDescription")
+    return decode_text(raw, bytes(elem.value)).strip(" \x00")
 
 
 class Parsed:

@@ -25,6 +25,7 @@ from typing import Any
 
 import numpy as np
 
+from .charset import decode_text
 from .checks import declared_spacing, same_orientation
 from .records import FrameRecord
 from .siemens_protocol import CSA_SERIES, PAT_MODE_TEXT, protocol_slice_times
@@ -126,14 +127,14 @@ def _raw_bytes(raw: dict[int, Any], tag: int) -> bytes | None:
 
 
 def raw_text(raw: dict[int, Any], tag: int) -> list[str] | None:
-    """The text values of a raw element (bytes, or a value pydicom converted), each stripped; None
-    when absent or empty."""
+    """The text values of a raw element (bytes, decoded with the file's Specific Character Set, or
+    a value pydicom converted), each stripped; None when absent or empty."""
     elem = raw.get(tag)
     if elem is None:
         return None
     value = getattr(elem, "value", None)
     if isinstance(value, bytes | bytearray):
-        text = bytes(value).decode("latin-1").strip(" \x00")
+        text = decode_text(raw, bytes(value)).strip(" \x00")
     elif value is None:
         return None
     elif isinstance(value, list | tuple) or type(value).__name__ == "MultiValue":

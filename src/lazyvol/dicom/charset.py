@@ -1,0 +1,57 @@
+"""Text values of a header decoded with the file's Specific Character Set (0008,0005).
+
+The header scan keeps text elements as bytes; a value outside ASCII (a German, Japanese or Russian
+institution, protocol or description) means what the file's character set says: Python's codecs
+for the default, Latin-1 and UTF-8 sets without escapes (pydicom maps them the same way), pydicom's
+decoder for the rest (ISO 2022 escapes, multi-valued sets).
+"""
+
+from __future__ import annotations
+
+from functools import lru_cache
+from typing import Any
+
+__all__ = ["SPECIFIC_CHARACTER_SET", "decode_text"]
+
+SPECIFIC_CHARACTER_SET = 0x00080005
+_PLAIN_CHARSETS = {
+    "": "latin_1",
+    "ISO_IR 6": "latin_1",
+    "ISO_IR 100": "latin_1",
+    "ISO_IR 192": "utf_8",
+}
+
+
+@lru_cache(maxsize=64)
+def _names(stated: bytes) -> tuple[str, ...]:
+    if not stated.strip():
+        return ("ISO_IR 6",)
+    return tuple(x.strip() for x in stated.decode("ascii", "replace").split("\\"))
+
+
+def decode_text(raw: dict[int, Any], value: bytes) -> str:
+    """``value`` (a text element's bytes from the header whose raw elements are ``raw``) as text.
+
+    Bytes that do not decode in the stated set are decoded as pydicom decodes them (replacement
+    characters, its fallbacks); a set pydicom does not know reads as Latin-1."""
+    if value.isascii() and b"\x1b" not in value:
+        return value.decode("ascii")
+    cs = raw.get(SPECIFIC_CHARACTER_SET)
+    stated = getattr(cs, "value", None)
+    if isinstance(stated, str):
+        stated = stated.encode("ascii", "replace")
+    elif isinstance(stated, list | tuple) or type(stated).__name__ == "MultiValue":
+        stated = "\\".join(str(v) for v in stated or ()).encode("ascii", "replace")
+    names = _names(bytes(stated)) if isinstance(stated, bytes | bytearray) else ("ISO_IR 6",)
+    codec = _PLAIN_CHARSETS.get(names[0]) if len(names) == 1 else None
+    if codec is not None and b"\x1b" not in value:
+        try:
+            return value.decode(codec)
+        except UnicodeDecodeError:
+            pass  # pydicom's decoder decides (replacement characters, fallbacks)
+    try:
+        from pydicom.charset import convert_encodings, decode_bytes
+
+        return str(decode_bytes(value, convert_encodings(list(names)), set()))
+    except Exception:
+        return value.decode("latin-1")
