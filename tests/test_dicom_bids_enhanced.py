@@ -367,3 +367,26 @@ def test_xa_bandwidth_read_as_siemens_writes_it_or_as_text():
         assert xa_bandwidth(_RawValue(b"28.93500", True, vr)) == BW_PHASE
     assert xa_bandwidth(_RawValue(b"-1.0", True, "DS")) is None
     assert xa_bandwidth(None) is None
+
+
+@pytest.mark.parametrize("vendor", ["Philips", "SIEMENS", "GE"])
+def test_enhanced_parallel_reduction_factors_as_dcm2niix(tmp_path, dcm2niix, vendor):
+    """An enhanced file states its acceleration in the functional groups' MRModifierSequence
+    (0018,9069) / (0018,9155), not at the top level: lazyvol's sidecar had no
+    ParallelReductionFactorInPlane / OutOfPlane where dcm2niix writes them (for Siemens the
+    in-plane one only)."""
+    src = tmp_path / "in"
+    src.mkdir()
+    write_enhanced_dicom(src / "e.dcm", shape=(16, 12, 5), n_volumes=2)
+    ds = pydicom.dcmread(src / "e.dcm")
+    ds.Manufacturer, ds.MRAcquisitionType = vendor, "2D"
+    modifier = Dataset()
+    modifier.ParallelAcquisition = "YES"
+    modifier.ParallelReductionFactorInPlane, modifier.ParallelReductionFactorOutOfPlane = 3.0, 2.0
+    ds.SharedFunctionalGroupsSequence[0].MRModifierSequence = DicomSequence([modifier])
+    ds.save_as(src / "e.dcm", enforce_file_format=True)
+    (ref_doc, _), *_ = _converted(dcm2niix, src, tmp_path / "out")
+    doc, _ = _written(lv.open(src), tmp_path / "mine.nii")
+    for key in ("ParallelReductionFactorInPlane", "ParallelReductionFactorOutOfPlane"):
+        assert doc.get(key) == ref_doc.get(key), key
+    assert doc["ParallelReductionFactorInPlane"] == 3

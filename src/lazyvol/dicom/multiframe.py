@@ -169,6 +169,13 @@ _GROUP_VALUES: tuple[tuple[str, str, str, str], ...] = (
     ("MRTimingAndRelatedParametersSequence", "EchoTrainLength", "EchoTrainLength", "int"),
     ("MRModifierSequence", "InversionTimes", "InversionTime", "ms"),
     ("MRImagingModifierSequence", "PixelBandwidth", "PixelBandwidth", "float"),
+    ("MRModifierSequence", "ParallelReductionFactorInPlane", "ParallelReductionFactorInPlane", "g"),
+    (
+        "MRModifierSequence",
+        "ParallelReductionFactorOutOfPlane",
+        "ParallelReductionFactorOutOfPlane",
+        "g",
+    ),
     (
         "MRFOVGeometrySequence",
         "InPlanePhaseEncodingDirection",
@@ -176,6 +183,8 @@ _GROUP_VALUES: tuple[tuple[str, str, str, str], ...] = (
         "rc",
     ),
 )
+
+_REDUCTION_FACTORS = ("ParallelReductionFactorInPlane", "ParallelReductionFactorOutOfPlane")
 
 
 def _group_values(
@@ -193,6 +202,9 @@ def _group_values(
         got = None if value is None else acq_value(kind, value)
         if got is not None:
             found[key] = got
+    for key in _REDUCTION_FACTORS:  # (as dcm2niix: none below 1, Siemens' in-plane one only)
+        if key in found and (found[key] < 1 or (siemens and "OutOf" in key)):
+            del found[key]
     positive = _xa_private(groups, XA_PE_POSITIVE, pe_positive) if siemens else None
     if positive is not None:
         found["_pe_positive"] = positive

@@ -118,7 +118,8 @@ __all__ = [
 #: 45: Siemens files record RealDwellTime (0019,1018), PATModeText and where their CSA series
 #: header lies (its protocol is read once per volume for the sidecar).
 #: 46: text values decoded with the file's Specific Character Set (45 read them as Latin-1).
-INDEX_VERSION = 46
+#: 47: enhanced frames record their MRModifierSequence's parallel reduction factors.
+INDEX_VERSION = 47
 #: Layout of a report: 2: files named by their listing position, identities taken from the listing;
 #: 3: a volume's files may differ in pixel encoding (each frame's, ``encodings``), where 2 split them;
 #: 4: ... and in BitsStored (each frame's, ``stored_bits``), where 3 split them;
