@@ -135,3 +135,52 @@ def test_instance_order_is_not_advised_when_it_cannot_order(tmp_path):
     assert "instance_order=True cannot order them either" in msg
     with pytest.raises(SeriesError):  # and indeed it cannot
         lv.open(tmp_path / "in", instance_order=True)
+
+
+def _two_labels(folder, second: str, values, *, diffusion: bool = False) -> None:
+    """8 volumes of 3 slices, InstanceNumbers restarting per run, no acquisition times: volume t
+    labelled AcquisitionNumber 1 + t // 4 and ``second`` = ``values(t)``."""
+    truth = write_dicom_4d_series(
+        folder,
+        (6, 5, 3),
+        n_volumes=8,
+        labels=("TemporalPositionIdentifier",),
+        numbering="volume",
+        modality="MR",
+        dtype="uint16",
+    )
+    for path in truth.files:
+        ds = pydicom.dcmread(path)
+        t = int(ds.TemporalPositionIdentifier) - 1
+        del ds.TemporalPositionIdentifier
+        for kw in ("AcquisitionTime", "AcquisitionDate", "ContentTime", "AcquisitionDateTime"):
+            if kw in ds:
+                delattr(ds, kw)
+        ds.AcquisitionNumber = 1 + t // 4
+        ds.InstanceNumber = (t % 4) * 3 + (int(ds.InstanceNumber) - 1) % 3 + 1
+        if diffusion:
+            ds.DiffusionBValue, ds.DiffusionGradientOrientation = values(t)
+        else:
+            setattr(ds, second, values(t))
+        ds.save_as(path)
+
+
+def test_two_run_counters_together_are_refused(tmp_path):
+    """Two runs under one series, each numbering its time points (TemporalPositionIdentifier 1..4,
+    AcquisitionNumber 1 / 2), without acquisition times: which counter runs inside which is not
+    stated, so the combination orders nothing (it interleaved the runs, h54)."""
+    _two_labels(tmp_path / "in", "TemporalPositionIdentifier", lambda t: t % 4 + 1)
+    with pytest.raises(SeriesError) as err:
+        lv.open(tmp_path / "in")
+    assert "both number the volumes" in str(err.value)
+
+
+def test_diffusion_label_is_not_combined(tmp_path):
+    """Two repeats of a diffusion run (b1000 x, b0, b1000 z, b1000 y): the b-value and gradient
+    tell volumes apart but not their acquisition order, which the combination sorted by (h54)."""
+    scheme = [(1000.0, [1.0, 0.0, 0.0]), (0.0, [0.0, 0.0, 0.0])]
+    scheme += [(1000.0, [0.0, 0.0, 1.0]), (1000.0, [0.0, 1.0, 0.0])]
+    _two_labels(tmp_path / "in", "", lambda t: scheme[t % 4], diffusion=True)
+    with pytest.raises(SeriesError) as err:
+        lv.open(tmp_path / "in")
+    assert "combined labels: fewer than two attributes" in str(err.value)

@@ -133,8 +133,12 @@ def _asl_key(r: FrameRecord) -> Any:
 _COMBINABLE: tuple[tuple[str, str, Callable[[FrameRecord], Any]], ...] = (
     *(label[:3] for label in _LABELS[1:3]),  # TemporalPositionIdentifier, AcquisitionNumber
     ("Philips ASL label/control (2005,1429)", "ASLContext", _asl_key),
-    *(label[:3] for label in _LABELS[3:]),  # TriggerTime, echo, diffusion
+    # TriggerTime, echo; not the diffusion label, whose values do not give the acquisition order
+    *(label[:3] for label in _LABELS[3:] if label[3]),
 )
+#: Attributes that number repeats or runs: two of them in one combination leave unstated which
+#: runs inside which (two runs under one series, each numbering its time points, say).
+_COUNTERS = frozenset({"TemporalPositionIdentifier", "AcquisitionNumber"})
 
 
 #: Attributes that, when present in every image, must be constant inside a volume.
@@ -339,6 +343,12 @@ def _combined_rule(
             parts.append((name, keyword, key))
     if len(parts) < 2:
         return "fewer than two attributes label the volumes alike at every position"
+    counters = [name for name, keyword, _ in parts if keyword in _COUNTERS]
+    if len(counters) > 1:
+        return (
+            f"{' and '.join(counters)} both number the volumes (two runs under one series?): "
+            "which runs inside which is not stated"
+        )
     got = _label_rule(groups, lambda r: tuple(key(r) for *_, key in parts), True, clock.rank)
     rule = " + ".join(name for name, *_ in parts)
     if isinstance(got, str):
