@@ -145,7 +145,9 @@ def _as_dask(vol: Volume | da.Array | npt.ArrayLike) -> tuple[da.Array, FloatArr
         return vol.data, vol.affine, vol.source
     if isinstance(vol, da.Array):
         return vol, None, ""
-    return da.asarray(np.asarray(vol)), None, ""
+    arr = np.asarray(vol)
+    # (dask cannot size "auto" chunks of objects: one chunk, for the dtype check to refuse it)
+    return da.asarray(arr, chunks=-1 if arr.dtype.hasobject else "auto"), None, ""
 
 
 def _mask_on_grid(
