@@ -241,6 +241,13 @@ def test_a_dicom_file_named_img_is_read_as_dicom(tmp_path: Path) -> None:
         getattr(ds, "RescaleIntercept", 0)
     )
     np.testing.assert_allclose(np.asarray(vol.compute(), float)[:, :, 0], want)
+    bare = tmp_path / "bare.img"  # the same data set without the preamble (ACR-NEMA style)
+    with open(src, "rb") as f:
+        f.seek(128 + 4)
+        meta_length = int.from_bytes(f.read(12)[8:12], "little")  # (0002,0000) group length
+        f.seek(128 + 4 + 12 + meta_length)
+        bare.write_bytes(f.read())
+    np.testing.assert_allclose(np.asarray(lv.open(bare).compute(), float)[:, :, 0], want)
     data = np.arange(60, dtype=np.int16).reshape(3, 4, 5)
     nib.AnalyzeImage(data, np.eye(4)).to_filename(tmp_path / "b.hdr")
     np.testing.assert_array_equal(lv.open(tmp_path / "b.img").compute(), data)

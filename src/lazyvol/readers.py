@@ -54,7 +54,8 @@ def sniff(source: Location | str | os.PathLike[str]) -> str:
     Reads at most 544 bytes through the byte layer (one ranged request for a URL, none when the
     name says NIfTI); a local FIFO, socket or device is refused before any open. An ``.img`` file
     is read too: PACS and old Siemens exports name DICOM files so, and a Part 10 file (``DICM``
-    and its meta group at byte 128) is DICOM, not the image file of an Analyze pair.
+    and its meta group at byte 128), or one without the preamble that starts like a data set and
+    has no ``.hdr`` beside it, is DICOM, not the image file of an Analyze pair.
     """
     loc = Location.of(source)
     name = loc.name.lower()
@@ -63,8 +64,17 @@ def sniff(source: Location | str | os.PathLike[str]) -> str:
     stamp = _io.stamp(loc)
     head = _io.read(loc, 0, min(stamp.size, SNIFF_BYTES), expect=stamp)
     if name.endswith(".img"):
-        return "dicom" if _is_part10(head) else "nifti"
+        return "dicom" if _is_part10(head) or _headerless_dicom(loc, head) else "nifti"
     return sniff_head(head)
+
+
+def _headerless_dicom(loc: Location, head: bytes) -> bool:
+    """An ``.img`` without the preamble (old ACR-NEMA style exports) that starts like a DICOM data
+    set and has no Analyze header beside it."""
+    from .dicom.header import _plausible_headerless
+    from .nifti_header import header_location
+
+    return _plausible_headerless(head) and not _is_object(header_location(loc))
 
 
 def _is_part10(head: bytes) -> bool:
