@@ -241,14 +241,24 @@ def test_in_plane_direction_spelled_otherwise_as_dcm2niixs(tmp_path, dcm2niix, d
 
 
 @pytest.mark.parametrize(
-    ("sequence", "echo_train"), [(["SE", "IR"], 200), (["SE"], 120), (["GR"], 8), (["GR"], 1)]
+    ("sequence", "echo_train", "bandwidth"),
+    [
+        (["SE", "IR"], 200, False),
+        (["SE"], 120, False),
+        (["GR"], 8, False),
+        (["GR"], 1, False),
+        (["GR", "IR"], 1, True),
+        (["SE"], 1, True),
+    ],
 )
 def test_a_3d_acquisition_has_a_phase_axis_as_dcm2niix_gives_it(
-    tmp_path, dcm2niix, sequence, echo_train
+    tmp_path, dcm2niix, sequence, echo_train, bandwidth
 ):
-    """A 3D acquisition has a phase-encoding axis only with an echo train of no spin echo (3D EPI
-    or segmented gradient echo; dcm2niix's issue 849 rule): 3D turbo spin echo (SPACE, CUBE,
-    VISTA: ScanningSequence SE) got one (h35)."""
+    """A 3D acquisition has a phase-encoding axis only with an echo train or a stated
+    phase-encode bandwidth, and no spin echo (3D EPI, segmented gradient echo, Siemens MPRAGE;
+    dcm2niix's issue 849 rule): 3D turbo spin echo (SPACE, CUBE, VISTA: ScanningSequence SE) got
+    one (h35); an MPRAGE stating its bandwidth (XA (0021,1153)) got none where dcm2niix writes it
+    (h50)."""
     from lazyvol.testing import write_dicom_series
 
     truth = write_dicom_series(tmp_path / "in", (16, 16, 4), modality="MR")
@@ -259,6 +269,9 @@ def test_a_3d_acquisition_has_a_phase_axis_as_dcm2niix_gives_it(
         ds.ScanningSequence = sequence
         ds.EchoTrainLength = echo_train
         ds.InPlanePhaseEncodingDirection = "ROW"
+        if bandwidth:
+            ds.add_new(0x00210011, "LO", "SIEMENS MR SDI 02")
+            ds.add_new(0x00211153, "FD", BW_PHASE)
         ds.save_as(f)
     ((ref_doc, _),) = _converted(dcm2niix, tmp_path / "in", tmp_path / "out")
     bids = lv.open(tmp_path / "in").meta["bids"]

@@ -337,8 +337,8 @@ def _file_values(frames: Sequence[FrameRecord]) -> dict[str, dict[str, Any]]:
 def _phase_encoding(first: FrameRecord, acq: dict[str, Any]) -> dict[str, Any]:
     """PhaseEncodingDirection (lazyvol voxel axes), EffectiveEchoSpacing, TotalReadoutTime.
 
-    As dcm2niix: no phase-encoding axis for a 3D acquisition but an echo train of no spin echo
-    (3D EPI, segmented gradient echo);
+    As dcm2niix: no phase-encoding axis for a 3D acquisition but one of no spin echo with an echo
+    train or a stated phase-encode bandwidth (3D EPI, segmented gradient echo, Siemens MPRAGE);
     ReconMatrixPE for every MR image; the echo spacing from Siemens' bandwidth per pixel in the
     phase direction, else from GE's private values (:func:`lazyvol.dicom.ge_phase.ge_echo_spacing`).
     """
@@ -348,12 +348,12 @@ def _phase_encoding(first: FrameRecord, acq: dict[str, Any]) -> dict[str, Any]:
         return out
     axis = "i" if ped == "ROW" else "j"
     positive = acq.get("_pe_positive")
-    # (a 3D acquisition has one only with an echo train and no spin echo in ScanningSequence:
-    # 3D EPI or segmented gradient echo, not SPACE / CUBE / VISTA; dcm2niix's issue 849 rule)
+    # (a 3D acquisition has one only with an echo train or a stated phase-encode bandwidth, and
+    # no spin echo in ScanningSequence: 3D EPI, segmented or Siemens gradient echo (MPRAGE), not
+    # SPACE / CUBE / VISTA; dcm2niix's issue 849 rule, checked against the installed dcm2niix)
     spin_echo = "SE" in str(acq.get("ScanningSequence", "")).split("\\")
-    if acq.get("MRAcquisitionType") != "3D" or (
-        acq.get("EchoTrainLength", 0) > 1 and not spin_echo
-    ):
+    readout = acq.get("EchoTrainLength", 0) > 1 or bool(acq.get("BandwidthPerPixelPhaseEncode"))
+    if acq.get("MRAcquisitionType") != "3D" or (readout and not spin_echo):
         if positive is not None:
             out["PhaseEncodingDirection"] = axis if positive == 1 else axis + "-"
         else:
