@@ -9,7 +9,8 @@ each *voxel* axis of the written image, the first component negated when the vox
 has a positive determinant (FSL treats voxel space as radiological). Computed from the gradients in
 the patient frame and the affine of the volume as written, they stay right however the volume was
 sliced, flipped or transposed. SliceTiming and PhaseEncodingDirection also refer to voxel axes; they
-are mapped the same way (``meta["bids_affine"]`` is the affine they were recorded for).
+are mapped the same way (``meta["bids_affine"]`` is the affine they were recorded for). The PET
+frame lists (:data:`PER_VOLUME_KEYS`) hold one value per volume: a cut volume lists its own.
 """
 
 from __future__ import annotations
@@ -27,6 +28,7 @@ from .geometry import axis_map
 from .zarr_nifti import repetition_time
 
 __all__ = [
+    "PER_VOLUME_KEYS",
     "fsl_bvals_bvecs",
     "fsl_bvecs",
     "sidecar",
@@ -36,6 +38,15 @@ __all__ = [
 ]
 
 _LPS_TO_RAS = np.array([-1.0, -1.0, 1.0])
+#: Sidecar keys with one value per volume (PET frames, :mod:`lazyvol.dicom.bids_pet`), cut with
+#: the volume.
+PER_VOLUME_KEYS = (
+    "DecayFactor",
+    "DecayCorrectionFactor",
+    "FrameTimesStart",
+    "FrameDuration",
+    "FrameReferenceTime",
+)
 
 
 def fsl_bvecs(gradients_lps: Any, affine: Any) -> np.ndarray:
@@ -118,6 +129,12 @@ def sidecar(
                 name = "ijk"[new_axis]
                 doc[key] = name if key == "PhaseEncodingAxis" or sign > 0 else name + "-"
     doc.update(_echo_of_the_volume(meta, doc))
+    nt = (shape[3] if len(shape) > 3 else 1) if shape is not None else None
+    for key in PER_VOLUME_KEYS:
+        if key in doc:
+            cut = _of_the_volumes(list(doc.pop(key)), meta, nt)
+            if cut is not None:
+                doc[key] = cut
     stride = source_stride(meta)
     if stride > 1 and repetition_time(meta) is not None:
         # vol[..., ::2] of a time series: its volumes are two TRs apart (pixdim[4] says so too)
@@ -209,17 +226,27 @@ def _diffusion_of_the_volume(meta: dict[str, Any], nt: int) -> dict[str, Any] | 
     known."""
     diff = meta["diffusion"]
     bvals, grads = list(diff.get("bvals", [])), list(diff.get("gradients_lps", []))
+    if len(grads) != len(bvals):
+        return None
+    cut_bvals = _of_the_volumes(bvals, meta, nt)
+    cut_grads = _of_the_volumes(grads, meta, nt)
+    if cut_bvals is None or cut_grads is None:
+        return None
+    return {**diff, "bvals": cut_bvals, "gradients_lps": cut_grads}
+
+
+def _of_the_volumes(values: list[Any], meta: dict[str, Any], nt: int | None) -> list[Any] | None:
+    """The per-volume ``values`` of the source for the volumes this one holds: taken at the source
+    index of each volume (``meta["source_index"]["t"]``: ``vol[..., ::-1]`` reverses them,
+    ``vol[..., 2:5]`` cuts them), the values themselves for an uncut volume of ``nt`` volumes
+    (any, when ``nt`` is None); None when neither is known."""
     index = meta.get(SOURCE_INDEX_KEY)
     ts = index.get("t") if isinstance(index, dict) else None
-    if isinstance(ts, list) and len(ts) == nt and len(grads) == len(bvals):
-        if all(isinstance(t, int) and 0 <= t < len(bvals) for t in ts):
-            return {
-                **diff,
-                "bvals": [bvals[t] for t in ts],
-                "gradients_lps": [grads[t] for t in ts],
-            }
+    if isinstance(ts, list) and (nt is None or len(ts) == nt):
+        if all(isinstance(t, int) and 0 <= t < len(values) for t in ts):
+            return [values[t] for t in ts]
         return None
-    return diff if ts is None and len(bvals) == nt else None
+    return values if ts is None and (nt is None or len(values) == nt) else None
 
 
 def _asl_context(meta: dict[str, Any], nt: int) -> list[str] | None:

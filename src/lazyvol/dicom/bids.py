@@ -28,6 +28,7 @@ from typing import Any
 import numpy as np
 
 from .bids_extra import extra_record_values, printed
+from .bids_pet import pet_annotate, pet_record_values
 from .dicom_time import acquired, tm_seconds
 from .ge_phase import annotate_pepolar, ge_echo_spacing, ge_phase_values
 from .ge_timing import ge_record_values
@@ -271,6 +272,7 @@ def record_values(raw: dict[int, Any], csa: dict[str, Any] | str | None) -> dict
         out.update(ge_record_values(raw))
         out.update(ge_phase_values(raw, str(out.get("ScanOptions", ""))))
     out.update(extra_record_values(raw, vendor, out))
+    out.update(pet_record_values(raw))
     table = csa if isinstance(csa, dict) else None
     # Siemens private values: the CSA image header, else the (0019,10xx) elements.
     bw = csa_floats(table, "BandwidthPerPixelPhaseEncode")
@@ -510,6 +512,7 @@ def _annotate(
     if first.iop is not None:
         bids["ImageOrientationPatientDICOM"] = list(first.iop)
     _copy(bids, acq, "ImageOrientationText")
+    pet_annotate(bids, acq, slots, nk, _acq)
     info.meta["bids"] = bids
     # The voxel axes SliceTiming and PhaseEncodingDirection refer to (re-mapped when the volume
     # is sliced, flipped or transposed before it is written; see sidecar()).

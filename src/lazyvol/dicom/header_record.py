@@ -15,6 +15,7 @@ from typing import Any
 
 from ..sources import SourceStamp
 from . import bids, grid, mosaic
+from .bids_pet import RADIOPHARMACEUTICAL_SEQUENCE, radiopharmaceutical_values
 from .dicom_time import stated_datetime
 from .excess import excess_holds_data
 from .header_values import (
@@ -326,6 +327,15 @@ def read_philips_rwv(raw: dict[int, Any], manufacturer: str) -> tuple[list[float
     return philips_rwv(items)
 
 
+def read_radiopharmaceutical(raw: dict[int, Any]) -> dict[str, Any]:
+    """The sidecar values of a PET file's RadiopharmaceuticalInformationSequence (0054,0016)
+    (:func:`~lazyvol.dicom.bids_pet.radiopharmaceutical_values`); none when it does not parse
+    (sidecar keys only, never an error)."""
+    elem = raw.get(RADIOPHARMACEUTICAL_SEQUENCE)
+    items = sequence_items(elem) if elem is not None else []
+    return {} if isinstance(items, str) else radiopharmaceutical_values(items)
+
+
 def _or_default(value: int | None, default: int) -> int:
     """``value``, or ``default`` when the attribute is absent (0 is kept: a corrupt value)."""
     return default if value is None else value
@@ -346,7 +356,11 @@ def expand(rec: FrameRecord, raw: dict[int, Any], fetch: Fetch) -> HeaderResult:
     # A mosaic by ImageType or (0019,100A), or else by the CSA header's count (when it is read).
     claimed = mosaic.mosaic_file(rec, raw)
     csa = mosaic.csa_image_header(raw) if mosaic.wants_csa(rec, raw, claimed) else None
-    rec.acq = {**bids.record_values(raw, csa), **record_siemens(raw, csa)} or None
+    rec.acq = {
+        **bids.record_values(raw, csa),
+        **record_siemens(raw, csa),
+        **read_radiopharmaceutical(raw),
+    } or None
     asl = asl_label(rec, raw)
     if asl:
         rec.acq = {**(rec.acq or {}), "_asl_label": asl}

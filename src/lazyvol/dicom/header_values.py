@@ -14,6 +14,7 @@ from typing import Any
 
 from .bids import BIDS_TAGS, PE_POLARITY_TAGS, XA_BW_PHASE
 from .bids_extra import EXTRA_TAGS
+from .bids_pet import PET_TAGS
 from .charset import decode_text
 from .ge_phase import GE_PHASE_TAGS
 from .ge_timing import GE_TAGS
@@ -126,6 +127,7 @@ _EXTRA_TAGS = (
     | GE_TAGS
     | GE_PHASE_TAGS
     | EXTRA_TAGS
+    | PET_TAGS
 )
 HEADER_TAGS += sorted(_EXTRA_TAGS)
 #: Read by pydicom's path (which reads the header whole), by the walker only when needed

@@ -119,7 +119,9 @@ __all__ = [
 #: header lies (its protocol is read once per volume for the sidecar).
 #: 46: text values decoded with the file's Specific Character Set (45 read them as Latin-1).
 #: 47: enhanced frames record their MRModifierSequence's parallel reduction factors.
-INDEX_VERSION = 47
+#: 48: records hold the PET and CT values of the sidecar (lazyvol.dicom.bids_pet: tracer, units,
+#: reconstruction, frame times, kernel, exposure).
+INDEX_VERSION = 48
 #: Layout of a report: 2: files named by their listing position, identities taken from the listing;
 #: 3: a volume's files may differ in pixel encoding (each frame's, ``encodings``), where 2 split them;
 #: 4: ... and in BitsStored (each frame's, ``stored_bits``), where 3 split them;

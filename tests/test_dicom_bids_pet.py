@@ -1,0 +1,212 @@
+"""PET and CT sidecar keys (``lazyvol.dicom.bids_pet``), value by value against the sidecar the
+installed dcm2niix writes for the same files and against pydicom's values; the frame lists of a
+cut dynamic PET volume.
+
+The one divergence (not tested here): for a dynamic series without SeriesTime dcm2niix lists the
+first volume's DecayFactor alone; lazyvol lists every volume's.
+"""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+from typing import Any
+
+import pydicom
+import pytest
+from pydicom.dataset import Dataset
+from pydicom.sequence import Sequence
+
+import lazyvol as lv
+from lazyvol.dicom.dicom_time import tm_seconds
+from lazyvol.testing import write_dicom_4d_series, write_dicom_series
+
+pytestmark = pytest.mark.usefixtures("dicom_cache")
+
+KEYS = (
+    "TracerName",
+    "InjectedRadioactivity",
+    "InjectedRadioactivityUnits",
+    "RadionuclideHalfLife",
+    "RadionuclidePositronFraction",
+    "DoseCalibrationFactor",
+    "Units",
+    "DecayCorrection",
+    "AttenuationCorrectionMethod",
+    "AttenuationCorrection",
+    "ScatterCorrectionMethod",
+    "ReconstructionMethod",
+    "ReconMethodName",
+    "ReconMethodParameterLabels",
+    "ReconMethodParameterValues",
+    "DecayFactor",
+    "DecayCorrectionFactor",
+    "FrameTimesStart",
+    "FrameDuration",
+    "FrameReferenceTime",
+    "SeriesTime",
+    "AcquisitionTime",
+    "ScanStart",
+    "ImageDecayCorrected",
+    "ImageDecayCorrectionTime",
+    "RepetitionTime",
+    "ConvolutionKernel",
+    "ReconFilterType",
+    "ReconFilterSize",
+    "ExposureTime",
+    "XRayTubeCurrent",
+    "XRayExposure",
+)
+DURATIONS = [60000, 120000, 300000]  # ms, one per frame
+DECAY = [1.01, 1.05, 1.2]
+
+
+def _pet(ds: pydicom.Dataset, frame: int = 0, **change: Any) -> None:
+    ds.Units = "BQML"
+    ds.DecayCorrection = "START"
+    ds.AttenuationCorrectionMethod = "measured,AC_CT"
+    ds.ScatterCorrectionMethod = "Model-based"
+    ds.ReconstructionMethod = "OSEM3D 3i21s"
+    ds.DoseCalibrationFactor = 1.0
+    ds.DecayFactor = DECAY[frame]
+    ds.ActualFrameDuration = DURATIONS[frame]
+    ds.FrameReferenceTime = sum(DURATIONS[:frame]) + DURATIONS[frame] / 2
+    ds.SeriesTime = "095000"
+    item = Dataset()
+    item.Radiopharmaceutical = "FDG -- fluorodeoxyglucose"
+    item.RadionuclideTotalDose = 370000000.0
+    item.RadionuclideHalfLife = 6586.2
+    item.RadionuclidePositronFraction = 0.97
+    item.RadiopharmaceuticalStartTime = "094000"
+    ds.RadiopharmaceuticalInformationSequence = Sequence([item])
+    for key, value in change.items():
+        setattr(ds, key, value)
+
+
+def _rewrite(files: list[str], change: Any) -> None:
+    for f in files:
+        ds = pydicom.dcmread(f)
+        change(ds)
+        ds.save_as(f)
+
+
+def _sidecars(tmp_path: Path, src: Path, dcm2niix: Any, vol: Any = None) -> tuple[dict, dict]:
+    vol = lv.open(src) if vol is None else vol
+    vol.to_nifti(tmp_path / "v.nii")
+    mine = json.loads((tmp_path / "v.json").read_text())
+    dcm2niix.run(src, tmp_path / "out", sidecar=True, check=True)
+    (ref_path,) = sorted((tmp_path / "out").glob("*.json"))
+    ref = json.loads(ref_path.read_text())
+    return {k: mine[k] for k in KEYS if k in mine}, {k: ref[k] for k in KEYS if k in ref}
+
+
+@pytest.mark.parametrize(
+    "change",
+    [
+        {},
+        {"AcquisitionTime": "095130", "DecayCorrection": "ADMIN"},
+        {"SeriesTime": "", "DecayCorrection": "NONE", "ActualFrameDuration": 0},
+        {"ReconstructionMethod": "VPFX", "Units": "CNTS", "ConvolutionKernel": "XYZ Gauss4.00"},
+    ],
+    ids=["start", "admin", "no series time", "ge names"],
+)
+def test_static_pet_keys_match_dcm2niix(tmp_path: Path, dcm2niix: Any, change: dict) -> None:
+    src = tmp_path / "in"
+    t = write_dicom_series(src, (8, 8, 3), modality="PT", extra={"RepetitionTime": 2000})
+    _rewrite(t.files, lambda ds: _pet(ds, **change))
+    mine, ref = _sidecars(tmp_path, src, dcm2niix)
+    assert mine == ref
+    ds = pydicom.dcmread(t.files[0])
+    item = ds.RadiopharmaceuticalInformationSequence[0]
+    assert mine["TracerName"] == str(item.Radiopharmaceutical).split(" -- ")[0]
+    assert mine["InjectedRadioactivity"] == pytest.approx(float(item.RadionuclideTotalDose) / 1e6)
+    assert mine["RadionuclideHalfLife"] == pytest.approx(float(item.RadionuclideHalfLife))
+    assert mine["AttenuationCorrection"] == "measured"
+    assert "RepetitionTime" not in mine  # (FrameDuration says it)
+
+
+def _dynamic(tmp_path: Path, **change: Any) -> tuple[Path, Any]:
+    src = tmp_path / "in"
+    t = write_dicom_4d_series(
+        src, (8, 8, 3), 3, modality="PT", image_type=("ORIGINAL", "PRIMARY"), tr_s=2.0
+    )
+    first = min(min(row) for row in t.meta["acquisition_times"])
+
+    def change_one(ds: pydicom.Dataset) -> None:
+        frame = int((tm_seconds(ds.AcquisitionTime) - first) // 2.0)  # (volumes 2 s apart)
+        _pet(ds, frame, **change)
+
+    _rewrite(t.files, change_one)
+    return src, t
+
+
+@pytest.mark.parametrize("change", [{}, {"SeriesTime": "100000"}], ids=["zero", "offset"])
+def test_dynamic_pet_frame_lists_match_dcm2niix(
+    tmp_path: Path, dcm2niix: Any, change: dict
+) -> None:
+    src, t = _dynamic(tmp_path, **change)
+    mine, ref = _sidecars(tmp_path, src, dcm2niix)
+    assert mine == ref
+    assert mine["FrameDuration"] == [d / 1000 for d in DURATIONS]
+    assert mine["DecayCorrectionFactor"] == DECAY
+    zero = tm_seconds(change.get("SeriesTime", "095000"))
+    starts = [min(row) for row in t.meta["acquisition_times"]]
+    assert mine["FrameTimesStart"] == pytest.approx([max(0.0, s - zero) for s in starts])
+
+
+@pytest.mark.parametrize(
+    "cut", [(slice(1, 3),), (slice(None, None, -1),), (2,)], ids=["1:3", "::-1", "2"]
+)
+def test_cut_dynamic_pet_lists_its_frames(tmp_path: Path, cut: tuple) -> None:
+    src, t = _dynamic(tmp_path)
+    vol = lv.open(src)[(..., *cut)]
+    vol.to_nifti(tmp_path / "v.nii")
+    doc = json.loads((tmp_path / "v.json").read_text())
+    frames = list(range(3))[cut[0]]
+    frames = frames if isinstance(frames, list) else [frames]
+    starts = [min(row) - tm_seconds("095000") for row in t.meta["acquisition_times"]]
+    assert doc["FrameDuration"] == [DURATIONS[f] / 1000 for f in frames]
+    assert doc["DecayCorrectionFactor"] == [DECAY[f] for f in frames]
+    assert doc["FrameTimesStart"] == pytest.approx([starts[f] for f in frames])
+    reference = [(sum(DURATIONS[:f]) + DURATIONS[f] / 2) / 1000 for f in frames]
+    assert doc["FrameReferenceTime"] == pytest.approx(reference)
+
+
+def test_ct_keys_match_dcm2niix(tmp_path: Path, dcm2niix: Any) -> None:
+    src = tmp_path / "in"
+    t = write_dicom_series(src, (8, 8, 3), modality="CT", slope=1.0, intercept=-1024.0)
+
+    def ct(ds: pydicom.Dataset) -> None:
+        ds.KVP = 120
+        ds.XRayTubeCurrent = 200
+        ds.Exposure = 150
+        ds.ExposureTime = 750
+        ds.ConvolutionKernel = "FC13"
+        ds.CTDIvol = 50.0
+
+    _rewrite(t.files, ct)
+    mine, ref = _sidecars(tmp_path, src, dcm2niix)
+    assert mine == ref
+    ds = pydicom.dcmread(t.files[0])
+    assert mine["ExposureTime"] == pytest.approx(float(ds.ExposureTime) / 1000)
+    assert mine["XRayTubeCurrent"] == int(ds.XRayTubeCurrent)
+    assert mine["XRayExposure"] == int(ds.Exposure)
+    assert (mine["ReconFilterType"], mine["ReconFilterSize"]) == ("FC", 13)
+
+
+def test_names_parsed_as_dcm2niix(tmp_path: Path, dcm2niix: Any) -> None:
+    """ReconMethodName and its parameters, ReconFilterType and -Size, text by text."""
+    src = tmp_path / "one"
+    t = write_dicom_series(src, (4, 4, 1), modality="PT")
+    methods = ["PSF+TOF3i21s", "OSEM i33s32", "BLOB-OS-TF", "Q.Clear VPFX", "OSEM 3DRP", "OS"]
+    kernels = ["B30f", "I30f 3", "L 1.5", "FC13\\AIDR", "All-pass 3.0"]
+    for n, (method, kernel) in enumerate(zip(methods, [*kernels, ""], strict=True)):
+        folder = tmp_path / f"case{n}"
+        folder.mkdir()
+        ds = pydicom.dcmread(t.files[0])
+        ds.ReconstructionMethod = method
+        if kernel:
+            ds.ConvolutionKernel = kernel
+        ds.save_as(folder / "a.dcm")
+        mine, ref = _sidecars(folder, folder / "a.dcm", dcm2niix, lv.open(folder / "a.dcm"))
+        assert mine == ref, (method, kernel)
