@@ -20,7 +20,7 @@ from .ge_phase import GE_PHASE_TAGS
 from .ge_timing import GE_TAGS
 from .mosaic import CSA_TAGS
 from .siemens_protocol import CSA_SERIES
-from .xa_private import SDI_TAGS
+from .xa_private import SDI_TAGS, XA_PROTOCOL_TAGS
 
 __all__ = [
     "HEADER_TAGS",
@@ -131,8 +131,8 @@ _EXTRA_TAGS = (
 )
 HEADER_TAGS += sorted(_EXTRA_TAGS)
 #: Read by pydicom's path (which reads the header whole), by the walker only when needed
-#: (:func:`lazyvol.dicom.walker.wants_series_header`).
-HEADER_TAGS += sorted(CSA_SERIES.values())
+#: (:func:`lazyvol.dicom.walker.wants_series_header`; the XA protocol never: located only).
+HEADER_TAGS += sorted(CSA_SERIES.values()) + sorted(XA_PROTOCOL_TAGS)
 
 DICOMDIR_SOP_CLASS = "1.2.840.10008.1.3.10"
 _PIXEL_TAGS = {

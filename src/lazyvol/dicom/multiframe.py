@@ -20,9 +20,10 @@ from .dicom_time import stated_datetime
 from .excess import excess_problem
 from .model import pixel_element_name
 from .records import FrameRecord
+from .siemens_sidecar import SERIES_AT
 from .source import Fetch, read_local
 from .vendor import philips_rwv, vendor_of
-from .xa_private import sdi_element
+from .xa_private import sdi_element, xa_protocol_at
 
 __all__ = [
     "PRIVATE_ORIENTATION",
@@ -331,6 +332,10 @@ def expand_frames(
         )
     shared_seq = _sequence(shared_el)
     shared = shared_seq[0] if shared_seq else None
+    if vendor_of(rec.manufacturer) == "SIEMENS" and SERIES_AT not in (rec.acq or {}):
+        at = xa_protocol_at(shared_el, shared)  # (Siemens XA: read once per volume, at stacking)
+        if at is not None:
+            rec.acq = {**(rec.acq or {}), SERIES_AT: at}
     per = _sequence(per_el)
     if len(per) != nframes:
         return (

@@ -121,7 +121,8 @@ __all__ = [
 #: 47: enhanced frames record their MRModifierSequence's parallel reduction factors.
 #: 48: records hold the PET and CT values of the sidecar (lazyvol.dicom.bids_pet: tracer, units,
 #: reconstruction, frame times, kernel, exposure).
-INDEX_VERSION = 48
+#: 49: Siemens XA files record where their protocol text (0021,1019) lies.
+INDEX_VERSION = 49
 #: Layout of a report: 2: files named by their listing position, identities taken from the listing;
 #: 3: a volume's files may differ in pixel encoding (each frame's, ``encodings``), where 2 split them;
 #: 4: ... and in BitsStored (each frame's, ``stored_bits``), where 3 split them;

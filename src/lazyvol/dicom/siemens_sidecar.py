@@ -1,13 +1,17 @@
-"""Siemens sidecar values from the protocol of the CSA series header, as dcm2niix writes them.
+"""Siemens sidecar values from the protocol text, as dcm2niix writes them.
 
 The CSA series header (0029,1020) holds the protocol text (ASCCONV, MrPhoenixProtocol) dcm2niix
 reads for ParallelReductionFactorInPlane / OutOfPlane, PartialFourier, BaseResolution, TxRefAmp,
-ShimSetting and more (its ``siemensCsaAscii``). The header is about 100 kB in every file, and the
-same in every file of a series, so the header scan does not read it: it records where it lies
-(:func:`record_siemens`, with the per-file values RealDwellTime and PATModeText), and the stacking
-reads it once per volume, from the volume's first file, through the scan's byte access
-(:func:`annotate_siemens`; local files and remote objects alike). The result is part of the saved
-scan report, so reopening an unchanged folder reads nothing more.
+ShimSetting, MTState (``sPrepPulses.ucMTC``) and more (its ``siemensCsaAscii``). Siemens XA
+software writes no CSA header: the same text is in (0021,1019) of the block "SIEMENS MR SDS 01",
+at the top level of a classic file, inside the shared functional group's private sequence
+(0021,10FE) of an enhanced one (:mod:`lazyvol.dicom.xa_private`, wherever a PACS moved the block).
+The text is about 100 kB in every file, and the same in every file of a series, so the header scan
+does not read it: it records where it lies (:func:`record_siemens`, with the per-file values
+RealDwellTime and PATModeText; :func:`lazyvol.dicom.xa_private.xa_protocol_at` in an enhanced
+file), and the stacking reads it once per volume, from the volume's first file, through the scan's
+byte access (:func:`annotate_siemens`; local files and remote objects alike). The result is part
+of the saved scan report, so reopening an unchanged folder reads nothing more.
 
 A protocol that is absent or damaged (no ``### ASCCONV BEGIN``) gives none of its keys; a value
 that does not parse gives no key. Values are written as dcm2niix writes them (its ``%g``: 6
@@ -26,13 +30,17 @@ from .mosaic import csa_items, private_value, raw_text
 from .records import FrameRecord
 from .siemens_protocol import CSA_SERIES, PAT_MODE_TEXT, Protocol, pat_factors, read_protocol
 from .source import Fetch
+from .xa_private import SDS_CREATOR, sdi_tag
 
 __all__ = ["REAL_DWELL_TIME", "annotate_siemens", "protocol_keys", "record_siemens"]
 
 #: RealDwellTime (0019,1018) ("SIEMENS MR HEADER", IS, nanoseconds): BIDS DwellTime.
 REAL_DWELL_TIME = 0x00191018
-#: The CSA series header's position in its file, kept in the file's ``acq``: [offset, length].
+#: The position of the protocol text's element in its file, kept in the file's ``acq``: [offset,
+#: length]: the CSA series header (0029,1020), else Siemens XA's (0021,1019).
 SERIES_AT = "_csa_series"
+#: The protocol text's element (0021,1019) of the XA block "SIEMENS MR SDS 01" (its low byte).
+XA_PROTOCOL = 0x19
 #: sKSpace.ucPhasePartialFourier -> PartialFourier (other values, such as 0x10 "off": none).
 _PARTIAL_FOURIER = {1: 0.5, 2: 0.625, 4: 0.75, 8: 0.875}
 #: sPat.ucPATMode -> MatrixCoilMode.
@@ -89,9 +97,10 @@ def record_siemens(raw: dict[int, Any], csa: dict[str, Any] | str | None) -> dic
     pat = raw_text(raw, PAT_MODE_TEXT)
     if pat and pat[0]:
         out["_pat_mode"] = pat[0]
-    for creator, tag in CSA_SERIES.items():
-        if "".join(raw_text(raw, creator) or []).upper() != "SIEMENS CSA HEADER":
-            continue
+    csa_tags = [t for c, t in CSA_SERIES.items() if _creator(raw, c) == "SIEMENS CSA HEADER"]
+    xa = sdi_tag(raw, XA_PROTOCOL, SDS_CREATOR)  # (not in another vendor's block)
+    xa_tags = [xa] if _creator(raw, 0x00210000 | (xa >> 8 & 0xFF)) in ("", SDS_CREATOR) else []
+    for tag in [*csa_tags, *xa_tags]:
         elem = raw.get(tag)
         at, length = getattr(elem, "value_tell", None), getattr(elem, "length", None)
         if isinstance(at, int) and isinstance(length, int) and at > 0 and 0 < length < 1 << 24:
@@ -100,9 +109,13 @@ def record_siemens(raw: dict[int, Any], csa: dict[str, Any] | str | None) -> dic
     return out
 
 
+def _creator(raw: dict[int, Any], tag: int) -> str:
+    return "".join(raw_text(raw, tag) or []).upper()
+
+
 def protocol_keys(protocol: Protocol, bids: dict[str, Any]) -> dict[str, Any]:
     """The sidecar keys dcm2niix takes from a protocol (``bids``: the volume's other keys, for
-    DerivedVendorReportedEchoSpacing)."""
+    DerivedVendorReportedEchoSpacing, and AcquisitionMatrixPE when they state none)."""
     out: dict[str, Any] = {}
     pf = protocol.number("sKSpace.ucPhasePartialFourier")
     if pf is not None and int(pf) in _PARTIAL_FOURIER:
@@ -121,6 +134,11 @@ def protocol_keys(protocol: Protocol, bids: dict[str, Any]) -> dict[str, Any]:
         text = protocol.string(name)
         if text:
             out[key] = text
+    lines = protocol.number("sKSpace.lPhaseEncodingLines")
+    if "AcquisitionMatrixPE" not in bids and lines is not None and lines > 0:
+        out["AcquisitionMatrixPE"] = int(lines)  # (the file states none: an enhanced XA file)
+    if protocol.number("sPrepPulses.ucMTC") == 1:  # (no line when off: no key, as dcm2niix)
+        out["MTState"] = True
     combine = protocol.number("ucCoilCombineMode")
     if combine is not None and int(combine) in _COMBINE:
         out["CoilCombinationMethod"] = _COMBINE[int(combine)]
@@ -202,8 +220,8 @@ def annotate_siemens(info: Any, slots: Sequence[FrameRecord | None], fetch: Fetc
         series = fetch(first.path, int(at[0]), int(at[1]), first.size)
     except (OSError, LazyvolError) as exc:
         info.warnings.append(
-            f"Siemens protocol values not written: the CSA series header (0029,1020) of "
-            f"{first.path} could not be read ({exc})"
+            f"Siemens protocol values not written: the protocol text (CSA series header "
+            f"(0029,1020) or XA (0021,1019)) of {first.path} could not be read ({exc})"
         )
         return
     protocol = read_protocol(series if len(series) == int(at[1]) else None)

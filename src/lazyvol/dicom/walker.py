@@ -26,6 +26,7 @@ from .header_values import (
 from .model import DEFLATED_SYNTAX
 from .mosaic import CSA_TAGS, MAX_PRIVATE_BYTES
 from .siemens_protocol import CSA_SERIES
+from .xa_private import XA_PROTOCOL_TAGS
 
 __all__ = [
     "GZIP_WBITS",
@@ -59,6 +60,9 @@ _BOUNDED = frozenset(CSA_TAGS) | {PROTOCOL_BLOCK} | frozenset(CSA_SERIES.values(
 #: 100 kB in every Siemens file, is needed only by a mosaic that states no slice times; else only
 #: where it lies is kept (the sidecar reads it once per volume).
 _WHEN_NEEDED = frozenset(CSA_SERIES.values())
+#: Never read by the walker, only located: the CSA series header (unless wanted, above) and the
+#: Siemens XA protocol text (0021,1019) (the sidecar reads either once per volume).
+_LOCATED = _WHEN_NEEDED | XA_PROTOCOL_TAGS
 #: Wanted values read only when short: ImageComments (0020,4000), read for the diffusion
 #: direction Canon writes there (``b=1000(0.0,1.0,0.0)``), may hold anything up to 10,240
 #: characters (LT), which no header scan should fetch for nothing.
@@ -84,8 +88,8 @@ WINDOW = 4096
 class _RawValue:
     """Raw value of one element, the attributes lazyvol uses of pydicom's ``RawDataElement``:
     ``VR`` is the VR written in an explicit-VR file, None in an implicit one; ``value_tell`` and
-    ``length`` where the value lies in the file (the CSA series header is read from there once
-    per volume, :mod:`lazyvol.dicom.siemens_sidecar`)."""
+    ``length`` where the value lies in the file (the CSA series header or the XA protocol is read
+    from there once per volume, :mod:`lazyvol.dicom.siemens_sidecar`)."""
 
     __slots__ = ("VR", "is_little_endian", "length", "value", "value_tell")
 
@@ -209,7 +213,7 @@ def _le_key(tag: int) -> int:
 
 
 #: Keys (see :data:`_LE_KEY_HEAD`) of the elements :func:`_walk_le` looks at: wanted or Pixel Data.
-_LE_HOT = frozenset(_le_key(t) for t in _WANTED | _STOP | _WHEN_NEEDED)
+_LE_HOT = frozenset(_le_key(t) for t in _WANTED | _STOP | _LOCATED)
 _IMPLICIT_HEAD = {e: struct.Struct(e + "HHL") for e in "<>"}
 _LONG_LENGTH = {e: struct.Struct(e + "L") for e in "<>"}
 
@@ -299,7 +303,7 @@ def _walk(
             _capture(w, out, tag, vpos, length, little, _VR_TEXT.get(vr) if vr else None)
             buf, base = w.buf, w.base
             nbuf = len(buf)
-        elif top and tag in _WHEN_NEEDED:
+        elif top and tag in _LOCATED:
             assert out is not None
             _locate(out, tag, vpos, length, little, _VR_TEXT.get(vr) if vr else None)
         pos = vpos + length
@@ -357,7 +361,7 @@ def _walk_le(w: Window, pos: int, out: dict[int, Any]) -> int:
                 _capture(w, out, tag, vpos, length, True, _VR_TEXT[vr])
                 buf, base = w.buf, w.base
                 nbuf = len(buf)
-            elif tag in _WHEN_NEEDED:
+            elif tag in _LOCATED:
                 _locate(out, tag, vpos, length, True, _VR_TEXT[vr])
         pos = vpos + length
 
