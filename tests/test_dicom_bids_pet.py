@@ -125,6 +125,24 @@ def test_static_pet_keys_match_dcm2niix(tmp_path: Path, dcm2niix: Any, change: d
     assert "RepetitionTime" not in mine  # (FrameDuration says it)
 
 
+def test_tracer_name_decoded_with_the_files_character_set(tmp_path: Path) -> None:
+    """Text inside RadiopharmaceuticalInformationSequence was parsed as Latin-1 whatever the file's
+    SpecificCharacterSet (h55): a UTF-8 tracer name came out garbled. It equals pydicom's."""
+    src = tmp_path / "in"
+    t = write_dicom_series(src, (8, 8, 2), modality="PT")
+    name = "[\u00b9\u2078F]Fluorodesoxyglucose \u2013 M\u00fcller"
+
+    def utf8(ds: pydicom.Dataset) -> None:
+        _pet(ds)
+        ds.SpecificCharacterSet = "ISO_IR 192"
+        ds.RadiopharmaceuticalInformationSequence[0].Radiopharmaceutical = name
+
+    _rewrite(t.files, utf8)
+    item = pydicom.dcmread(t.files[0]).RadiopharmaceuticalInformationSequence[0]
+    assert str(item.Radiopharmaceutical) == name
+    assert lv.open(src).meta["bids"]["TracerName"] == name
+
+
 def _dynamic(tmp_path: Path, **change: Any) -> tuple[Path, Any]:
     src = tmp_path / "in"
     t = write_dicom_4d_series(

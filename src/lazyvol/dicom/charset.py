@@ -11,7 +11,7 @@ from __future__ import annotations
 from functools import lru_cache
 from typing import Any
 
-__all__ = ["SPECIFIC_CHARACTER_SET", "decode_text"]
+__all__ = ["SPECIFIC_CHARACTER_SET", "decode_text", "python_encodings"]
 
 SPECIFIC_CHARACTER_SET = 0x00080005
 _PLAIN_CHARSETS = {
@@ -29,6 +29,28 @@ def _names(stated: bytes) -> tuple[str, ...]:
     return tuple(x.strip() for x in stated.decode("ascii", "replace").split("\\"))
 
 
+def _stated(raw: dict[int, Any]) -> tuple[str, ...]:
+    """The character sets a header's raw elements state (ISO_IR 6 when none)."""
+    cs = raw.get(SPECIFIC_CHARACTER_SET)
+    stated = getattr(cs, "value", None)
+    if isinstance(stated, str):
+        stated = stated.encode("ascii", "replace")
+    elif isinstance(stated, list | tuple) or type(stated).__name__ == "MultiValue":
+        stated = "\\".join(str(v) for v in stated or ()).encode("ascii", "replace")
+    return _names(bytes(stated)) if isinstance(stated, bytes | bytearray) else ("ISO_IR 6",)
+
+
+def python_encodings(raw: dict[int, Any]) -> list[str]:
+    """The Python encodings of a header's character sets, as pydicom's parsers take them (the
+    text inside a sequence the scan parses with pydicom)."""
+    try:
+        from pydicom.charset import convert_encodings
+
+        return list(convert_encodings(list(_stated(raw))))
+    except Exception:
+        return ["iso8859"]
+
+
 def decode_text(raw: dict[int, Any], value: bytes) -> str:
     """``value`` (a text element's bytes from the header whose raw elements are ``raw``) as text.
 
@@ -36,13 +58,7 @@ def decode_text(raw: dict[int, Any], value: bytes) -> str:
     characters, its fallbacks); a set pydicom does not know reads as Latin-1."""
     if value.isascii() and b"\x1b" not in value:
         return value.decode("ascii")
-    cs = raw.get(SPECIFIC_CHARACTER_SET)
-    stated = getattr(cs, "value", None)
-    if isinstance(stated, str):
-        stated = stated.encode("ascii", "replace")
-    elif isinstance(stated, list | tuple) or type(stated).__name__ == "MultiValue":
-        stated = "\\".join(str(v) for v in stated or ()).encode("ascii", "replace")
-    names = _names(bytes(stated)) if isinstance(stated, bytes | bytearray) else ("ISO_IR 6",)
+    names = _stated(raw)
     codec = _PLAIN_CHARSETS.get(names[0]) if len(names) == 1 else None
     if codec is not None and b"\x1b" not in value:
         try:

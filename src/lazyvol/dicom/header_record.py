@@ -16,6 +16,7 @@ from typing import Any
 from ..sources import SourceStamp
 from . import bids, grid, mosaic
 from .bids_pet import RADIOPHARMACEUTICAL_SEQUENCE, radiopharmaceutical_values
+from .charset import python_encodings
 from .dicom_time import stated_datetime
 from .excess import excess_holds_data
 from .header_values import (
@@ -332,7 +333,7 @@ def read_radiopharmaceutical(raw: dict[int, Any]) -> dict[str, Any]:
     (:func:`~lazyvol.dicom.bids_pet.radiopharmaceutical_values`); none when it does not parse
     (sidecar keys only, never an error)."""
     elem = raw.get(RADIOPHARMACEUTICAL_SEQUENCE)
-    items = sequence_items(elem) if elem is not None else []
+    items = sequence_items(elem, python_encodings(raw)) if elem is not None else []
     return {} if isinstance(items, str) else radiopharmaceutical_values(items)
 
 

@@ -168,11 +168,12 @@ NOT_PLAIN_STACKS = {
 _TAG = {k: t for k, (t, _) in (STANDARD_TAGS | PRIVATE_TAGS).items()}
 
 
-def sequence_items(elem: Any) -> list[Any] | str:
+def sequence_items(elem: Any, encodings: list[str] | None = None) -> list[Any] | str:
     """The items of a top-level sequence element as pydicom datasets, or why they cannot be read.
 
     ``elem`` is the raw element (its value the sequence's bytes, from the walker or pydicom's
-    generator) or one pydicom parsed already."""
+    generator) or one pydicom parsed already; ``encodings``: the Python encodings of the file's
+    character sets (:func:`lazyvol.dicom.charset.python_encodings`) for text in the items."""
     value = getattr(elem, "value", None)
     if value is None:
         return "is empty"
@@ -188,7 +189,9 @@ def sequence_items(elem: Any) -> list[Any] | str:
     implicit = vr in (None, "UN") or bool(getattr(elem, "is_implicit_VR", False))
     little = vr == "UN" or bool(getattr(elem, "is_little_endian", True))
     try:
-        seq = read_sequence(BytesIO(bytes(value)), implicit, little, len(value), "iso8859")
+        seq = read_sequence(
+            BytesIO(bytes(value)), implicit, little, len(value), encodings or ["iso8859"]
+        )
         return list(seq)
     except Exception as exc:  # pydicom raises what its parser meets in malformed bytes
         return f"does not parse ({type(exc).__name__}: {exc})"

@@ -122,7 +122,8 @@ __all__ = [
 #: 48: records hold the PET and CT values of the sidecar (lazyvol.dicom.bids_pet: tracer, units,
 #: reconstruction, frame times, kernel, exposure).
 #: 49: Siemens XA files record where their protocol text (0021,1019) lies.
-INDEX_VERSION = 49
+#: 50: text inside the sequences the scan parses decoded with the file's character set.
+INDEX_VERSION = 50
 #: Layout of a report: 2: files named by their listing position, identities taken from the listing;
 #: 3: a volume's files may differ in pixel encoding (each frame's, ``encodings``), where 2 split them;
 #: 4: ... and in BitsStored (each frame's, ``stored_bits``), where 3 split them;
