@@ -184,3 +184,18 @@ def test_diffusion_label_is_not_combined(tmp_path):
     with pytest.raises(SeriesError) as err:
         lv.open(tmp_path / "in")
     assert "combined labels: fewer than two attributes" in str(err.value)
+
+
+def test_two_counters_numbering_alike_are_one_label(tmp_path):
+    """AcquisitionNumber written equal to TemporalPositionIdentifier numbers the same repeats: not
+    two runs, so the series opens in dcm2niix's order (refused by the first two-counter check,
+    h55)."""
+    vols = _philips_asl(tmp_path / "in", 2, seed=5)
+    for path in (tmp_path / "in").iterdir():
+        ds = pydicom.dcmread(path)
+        ds.AcquisitionNumber = int(ds.TemporalPositionIdentifier)
+        ds.save_as(path)
+    a = np.asarray(lv.open(tmp_path / "in").compute())
+    assert [int(a[0, 0, 0, t]) for t in range(a.shape[3])] == [
+        _code(v) for v in _dcm2niix_order(vols)
+    ]

@@ -343,12 +343,17 @@ def _combined_rule(
             parts.append((name, keyword, key))
     if len(parts) < 2:
         return "fewer than two attributes label the volumes alike at every position"
-    counters = [name for name, keyword, _ in parts if keyword in _COUNTERS]
+    counters = [part for part in parts if part[1] in _COUNTERS]
     if len(counters) > 1:
-        return (
-            f"{' and '.join(counters)} both number the volumes (two runs under one series?): "
-            "which runs inside which is not stated"
-        )
+        if not _same_numbering(groups, counters[0][2], counters[1][2]):
+            names = " and ".join(name for name, *_ in counters)
+            return (
+                f"{names} both number the volumes (two runs under one series?): which runs "
+                "inside which is not stated"
+            )
+        parts.remove(counters[1])  # (one numbers the volumes as the other: one label)
+        if len(parts) < 2:
+            return "fewer than two attributes label the volumes alike at every position"
     got = _label_rule(groups, lambda r: tuple(key(r) for *_, key in parts), True, clock.rank)
     rule = " + ".join(name for name, *_ in parts)
     if isinstance(got, str):
@@ -358,6 +363,17 @@ def _combined_rule(
         if problem:
             return f"{rule}: {problem}"
     return got, rule, "+".join(keyword for _, keyword, _ in parts)
+
+
+def _same_numbering(
+    groups: list[list[FrameRecord]],
+    a: Callable[[FrameRecord], Any],
+    b: Callable[[FrameRecord], Any],
+) -> bool:
+    """Do labels ``a`` and ``b`` number the images alike: each value of one always with the same
+    value of the other (AcquisitionNumber written equal to TemporalPositionIdentifier)?"""
+    pairs = {(a(r), b(r)) for g in groups for r in g}
+    return len(pairs) == len({x for x, _ in pairs}) == len({y for _, y in pairs})
 
 
 def _time_contradiction(
