@@ -228,3 +228,33 @@ def test_names_parsed_as_dcm2niix(tmp_path: Path, dcm2niix: Any) -> None:
         ds.save_as(folder / "a.dcm")
         mine, ref = _sidecars(folder, folder / "a.dcm", dcm2niix, lv.open(folder / "a.dcm"))
         assert mine == ref, (method, kernel)
+
+
+@pytest.mark.parametrize("dated", [True, False])
+def test_frame_starts_across_midnight(tmp_path: Path, dated: bool) -> None:
+    """A dynamic scan begun at 23:59:57 with frames 2 s apart: the frames after midnight got
+    FrameTimesStart 0 (times of day, clamped at 0; dcm2niix does the same) (h55). With dates, by
+    date and time; without, times of day in volume order, a day added where they fall back."""
+    src = tmp_path / "in"
+    t = write_dicom_4d_series(
+        src, (8, 8, 3), 4, modality="PT", image_type=("ORIGINAL", "PRIMARY"), tr_s=2.0
+    )
+    first = min(min(row) for row in t.meta["acquisition_times"])
+    start = 23 * 3600 + 59 * 60 + 57.0
+
+    def tm(s: float) -> str:
+        s %= 86400
+        return f"{int(s) // 3600:02d}{int(s) % 3600 // 60:02d}{s % 60:09.6f}"
+
+    def midnight(ds: pydicom.Dataset) -> None:
+        offset = tm_seconds(ds.AcquisitionTime) - first
+        _pet(ds, 0, SeriesTime=tm(start), ActualFrameDuration=2000)
+        ds.AcquisitionTime = tm(start + offset)
+        if dated:
+            ds.AcquisitionDate = "20240101" if start + offset < 86400 else "20240102"
+        elif "AcquisitionDate" in ds:
+            del ds.AcquisitionDate
+
+    _rewrite(t.files, midnight)
+    vol = lv.open(src)  # (the volumes ordered by their TemporalPositionIdentifier)
+    assert vol.meta["bids"]["FrameTimesStart"] == [0, 2, 4, 6]

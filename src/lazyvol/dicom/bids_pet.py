@@ -41,7 +41,7 @@ from collections.abc import Callable, Sequence
 from typing import Any
 
 from .bids_extra import printed
-from .dicom_time import tm_seconds
+from .dicom_time import acquired, tm_seconds
 from .mosaic import raw_text
 from .records import FrameRecord
 
@@ -125,6 +125,8 @@ _PARTS = (
 )
 #: Volumes more unevenly spaced than this (s) get FrameTimesStart without a SeriesTime.
 _UNEVEN = 0.05
+#: Seconds in a day.
+_DAY = 86400.0
 
 
 def _number(text: str | None, integer: bool = False) -> float | None:
@@ -256,6 +258,24 @@ def _frame_starts(starts: list[float | None], zero: float | None) -> list[float]
     return [_since(s, known[0]) for s in known]
 
 
+def _timeline(firsts: Sequence[FrameRecord]) -> list[float | None]:
+    """When each volume's first image was acquired, in seconds on one timeline from the start of
+    the first one's day: by date and time where every image states them (a dynamic scan across
+    midnight), else times of day taken in volume order, a day added where they fall back by more
+    than half a day (dcm2niix's times of day clamp such frames to 0)."""
+    secs, wrap = acquired(list(firsts))
+    if not wrap:
+        return secs
+    out: list[float | None] = []
+    day, last = 0.0, None
+    for t in secs:
+        if t is not None and last is not None and t + day < last - _DAY / 2:
+            day += _DAY
+        out.append(None if t is None else t + day)
+        last = out[-1] if t is not None else last
+    return out
+
+
 def _frame_lists(
     firsts: Sequence[FrameRecord], acqs: Sequence[dict[str, Any]], modality: str
 ) -> dict[str, Any]:
@@ -265,7 +285,10 @@ def _frame_lists(
     decay = _every(acqs, "_decay_factor")
     if decay is not None:
         out["DecayCorrectionFactor" if zero is not None else "DecayFactor"] = decay
-    starts = [_seconds(r) for r in firsts]
+    starts = _timeline(firsts)
+    known = next((t for t in starts if t is not None), None)
+    if zero is not None and known is not None:
+        zero -= _DAY * round((zero - known) / _DAY)  # (the series began the day of its frames)
     if len(firsts) == 1 and decay is not None:
         out["FrameTimesStart"] = [_since(starts[0], zero)]
     elif len(firsts) > 1 and modality == "PT":
@@ -350,4 +373,5 @@ def _pet_timing(
     if correction == "START":
         bids["ImageDecayCorrectionTime"] = 0
     elif correction == "ADMIN" and injection is not None and zero is not None:
-        bids["ImageDecayCorrectionTime"] = printed(injection - zero)
+        since = injection - zero  # (an injection before midnight, a scan after it)
+        bids["ImageDecayCorrectionTime"] = printed(since - _DAY * round(since / _DAY))
