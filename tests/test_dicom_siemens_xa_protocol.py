@@ -155,8 +155,13 @@ def test_damaged_xa_protocol_gives_no_protocol_keys(tmp_path, damage):
             ds.save_as(path)
     bids = lv.open(src).meta["bids"]
     protocol_keys = set(XA_KEYS) - {"DwellTime", "NonlinearGradientCorrection", "ReconMatrixPE"}
-    # (AcquisitionMatrixPE: the file's own (0018,1310); the in-plane factor: PATModeText's)
-    assert not protocol_keys - {"AcquisitionMatrixPE", "ParallelReductionFactorInPlane"} & set(bids)
+    # (AcquisitionMatrixPE: the file's own (0018,1310); the in-plane factor: PATModeText's; an
+    # empty element is no protocol: the echo spacing from the bandwidth and PartialFourier
+    # estimated from the echo train, as dcm2niix)
+    kept = {"AcquisitionMatrixPE", "ParallelReductionFactorInPlane"}
+    if damage == "empty":
+        kept |= {"DerivedVendorReportedEchoSpacing", "PartialFourier"}
+    assert not protocol_keys - kept & set(bids)
     assert bids["DwellTime"] == pytest.approx(4.4e-06)
 
 

@@ -27,6 +27,7 @@ from typing import Any
 
 import numpy as np
 
+from .bids_enhanced import enhanced_annotate, enhanced_record_values
 from .bids_extra import extra_record_values, printed
 from .bids_pet import pet_annotate, pet_record_values
 from .dicom_time import acquired, tm_seconds
@@ -271,6 +272,7 @@ def record_values(raw: dict[int, Any], csa: dict[str, Any] | str | None) -> dict
     if out.get("Manufacturer") == "GE":
         out.update(ge_record_values(raw))
         out.update(ge_phase_values(raw, str(out.get("ScanOptions", ""))))
+    out.update(enhanced_record_values(raw))  # (after (0018,0089), as dcm2niix reads them)
     out.update(extra_record_values(raw, vendor, out))
     out.update(pet_record_values(raw))
     table = csa if isinstance(csa, dict) else None
@@ -496,6 +498,7 @@ def _annotate(
         acq,
         "ParallelReductionFactorInPlane ParallelReductionFactorOutOfPlane AcquisitionDuration",
     )
+    enhanced_annotate(bids, acq)
     if "InPlanePhaseEncodingDirectionDICOM" in acq:
         bids["InPlanePhaseEncodingDirectionDICOM"] = acq["InPlanePhaseEncodingDirectionDICOM"]
     timing = slice_timing(slots, nk, _acq, bids, info.warnings)

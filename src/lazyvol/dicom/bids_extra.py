@@ -8,7 +8,8 @@ the GE and Siemens series of dcm_qa_nih, Manufacturer changed for the other vend
   (0043,1083) (1 / the first, 1 / the second), else (0018,9069) / (0018,9155); none below 1 (as
   dcm2niix). Not for Siemens, whose factor dcm2niix takes from the CSA protocol;
 - CoilString: ReceiveCoilName (0018,1250), not for Siemens (dcm2niix takes a Siemens CoilString
-  from (0051,100F) and writes it only when it differs from the CSA protocol's coil elements);
+  from (0051,100F) and writes it only when it differs from the protocol's active coil elements:
+  :mod:`lazyvol.dicom.siemens_sidecar`);
 - PhaseEncodingSteps (0018,0089) (:data:`BIDS_TAGS`) of a Philips image acquired with partial
   Fourier (ScanOptions PFF / PFP, PartialFourier (0018,9081) YES) is written, as dcm2niix writes
   it, as PhaseEncodingStepsNoPartialFourier with PartialFourierEnabled "YES";
@@ -39,11 +40,13 @@ from .ge_phase import (
 )
 from .mosaic import raw_text
 
-__all__ = ["EXTRA_TAGS", "extra_record_values", "printed"]
+__all__ = ["EXTRA_TAGS", "RECEIVE_COIL", "SIEMENS_COIL_TEXT", "extra_record_values", "printed"]
 
 OUT_OF_PLANE_FACTOR = 0x00189155
 RECEIVE_COIL = 0x00181250
 SIEMENS_ORIENTATION_TEXT = 0x0051100E
+#: Siemens' coil name (CoilString (0051,100F)); dcm2niix takes it over ReceiveCoilName.
+SIEMENS_COIL_TEXT = 0x0051100F
 GE_INTERNAL_SEQUENCE = 0x0019109E
 GE_PULSE_SEQUENCE = 0x0019109C
 GE_PRESCAN_REUSE = 0x00431095
@@ -57,6 +60,7 @@ EXTRA_TAGS = frozenset(
         OUT_OF_PLANE_FACTOR,
         RECEIVE_COIL,
         SIEMENS_ORIENTATION_TEXT,
+        SIEMENS_COIL_TEXT,
         GE_INTERNAL_SEQUENCE,
         GE_PULSE_SEQUENCE,
         GE_PRESCAN_REUSE,

@@ -13,6 +13,7 @@ from io import BytesIO
 from typing import Any
 
 from .bids import BIDS_TAGS, PE_POLARITY_TAGS, XA_BW_PHASE
+from .bids_enhanced import ENHANCED_TAGS
 from .bids_extra import EXTRA_TAGS
 from .bids_pet import PET_TAGS
 from .charset import decode_text
@@ -127,6 +128,7 @@ _EXTRA_TAGS = (
     | GE_TAGS
     | GE_PHASE_TAGS
     | EXTRA_TAGS
+    | ENHANCED_TAGS
     | PET_TAGS
 )
 HEADER_TAGS += sorted(_EXTRA_TAGS)

@@ -12,18 +12,20 @@ from __future__ import annotations
 
 import copy
 import struct
+from functools import partial
 from typing import Any
 
 from .bids import XA_BW_PHASE, XA_PE_POSITIVE, acq_value, pe_positive, xa_bandwidth
+from .bids_enhanced import enhanced_group_values
 from .codestream import SIZED_SYNTAXES
 from .dicom_time import stated_datetime
 from .excess import excess_problem
 from .model import pixel_element_name
 from .records import FrameRecord
-from .siemens_sidecar import SERIES_AT
+from .siemens_sidecar import SERIES_AT, xa_group_values
 from .source import Fetch, read_local
 from .vendor import philips_rwv, vendor_of
-from .xa_private import sdi_element, xa_protocol_at
+from .xa_private import SDI_CREATOR, sdi_element, xa_protocol_at
 
 __all__ = [
     "PRIVATE_ORIENTATION",
@@ -212,24 +214,28 @@ def _group_values(
     bw = _xa_private(groups, XA_BW_PHASE, xa_bandwidth, whole=True) if siemens else None
     if bw is not None:
         found["BandwidthPerPixelPhaseEncode"] = bw
+    found.update(enhanced_group_values(groups, _find, siemens))
+    found.update(xa_group_values(partial(_xa_private, groups)) if siemens else {})
     if not found:
         return base
     return {**(base or {}), **found}
 
 
-def _xa_private(groups: list[Any], tag: int, read: Any, whole: bool = False) -> Any:
+def _xa_private(
+    groups: list[Any], tag: int, read: Any, whole: bool = False, creator: str = SDI_CREATOR
+) -> Any:
     """The value ``read`` gives (None: none) of Siemens XA element ``tag`` in the first functional
     group whose private sequence (0021,11FE) states it: the polarity (0021,111C) (see
     :data:`lazyvol.dicom.bids.XA_PE_POSITIVE`), the phase-encode bandwidth (0021,1153); in the
     block whose creator is "SIEMENS MR SDI 02" wherever a PACS moved it
-    (:mod:`lazyvol.dicom.xa_private`).
+    (:mod:`lazyvol.dicom.xa_private`); ``creator`` "SIEMENS MR SDS 01": its sequence (0021,10FE).
     ``whole``: ``read`` takes the element, else its value."""
     for g in groups:
         if g is None:
             continue
         try:
-            items = _sequence(sdi_element(g, 0xFE))
-            elems = [sdi_element(item, tag & 0xFF) for item in items]
+            items = _sequence(sdi_element(g, 0xFE, creator))
+            elems = [sdi_element(item, tag & 0xFF, creator) for item in items]
         except (TypeError, ValueError, AttributeError, KeyError):
             continue  # (a private sequence pydicom cannot parse: not read)
         for elem in elems:

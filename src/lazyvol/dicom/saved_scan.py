@@ -123,7 +123,10 @@ __all__ = [
 #: reconstruction, frame times, kernel, exposure).
 #: 49: Siemens XA files record where their protocol text (0021,1019) lies.
 #: 50: text inside the sequences the scan parses decoded with the file's character set.
-INDEX_VERSION = 50
+#: 51: Siemens files record XA's PATModeText (0021,1009), RealDwellTime (0021,1142), coil
+#: elements (0021,114F) and the coil name; every file the standard enhanced attributes (MTState,
+#: PartialFourierDirection, ...).
+INDEX_VERSION = 51
 #: Layout of a report: 2: files named by their listing position, identities taken from the listing;
 #: 3: a volume's files may differ in pixel encoding (each frame's, ``encodings``), where 2 split them;
 #: 4: ... and in BitsStored (each frame's, ``stored_bits``), where 3 split them;

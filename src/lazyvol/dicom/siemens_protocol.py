@@ -33,7 +33,6 @@ PAT_MODE_TEXT = 0x00511011
 _ASCCONV = re.compile(rb"### ASCCONV BEGIN.*?(?:### ASCCONV END|\Z)", re.DOTALL)
 _UC_MODE = re.compile(rb"^\s*sSliceArray\.ucMode\s*=\s*(0x[0-9A-Fa-f]+|\d+)", re.MULTILINE)
 _DELAY = re.compile(rb"^\s*lDelayTimeInTR\s*=\s*(-?\d+(?:\.\d*)?)", re.MULTILINE)
-_PAT_FACTOR = re.compile(r"([ps])(\d+)", re.IGNORECASE)
 #: One ASCCONV line: ``name = value`` (tabs or spaces around the sign).
 _LINE = re.compile(r"^\s*([A-Za-z_][\w.\[\]]*)\s*=\s*(.*?)\s*$", re.MULTILINE)
 
@@ -61,11 +60,25 @@ def _protocol_text(series: bytes) -> bytes | None:
     return found.group(0) if found else None
 
 
-def pat_factors(pat_mode: str) -> tuple[int | None, int | None]:
-    """The in-plane and slice accelerations PATModeText (0051,1011) names (``p2 s3``: 2, 3;
-    ``p2``: 2, None)."""
-    found = {k.lower(): int(v) for k, v in _PAT_FACTOR.findall(pat_mode)}
-    return found.get("p"), found.get("s")
+def pat_factors(pat_mode: str, dots: bool = False) -> tuple[float | None, int | None]:
+    """The in-plane and slice accelerations PATModeText names, as dcm2niix reads them: the
+    number after the first ``p`` (in-plane) and after the first ``s`` (slices), each only when
+    the rest of the text after its letter holds that one number (``p2``: 2, None; ``s3``: None,
+    3; ``p2s3`` and ``p2 s3``: None, 3; ``P2``: None, None). ``dots``: a decimal point is part
+    of a number (XA's (0021,1009); (0051,1011) takes digits only); the slice factor is a whole
+    number."""
+
+    def after(key: str) -> str | None:
+        at = pat_mode.find(key)
+        runs = re.findall(r"[0-9.]+" if dots else r"[0-9]+", pat_mode[at + 1 :]) if at >= 0 else []
+        return runs[0] if len(runs) == 1 else None
+
+    accel, bands = after("p"), after("s")
+    try:
+        in_plane = float(accel) if accel is not None else None
+    except ValueError:
+        in_plane = None
+    return in_plane, int(bands) if bands is not None and bands.isdigit() else None
 
 
 def multiband(pat_mode: str) -> bool:

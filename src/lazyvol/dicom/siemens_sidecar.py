@@ -20,27 +20,41 @@ significant digits, TxRefAmp from a 32-bit float).
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from typing import Any
 
 import numpy as np
 
 from ..errors import LazyvolError
+from .bids_extra import RECEIVE_COIL, SIEMENS_COIL_TEXT
 from .mosaic import csa_items, private_value, raw_text
 from .records import FrameRecord
 from .siemens_protocol import CSA_SERIES, PAT_MODE_TEXT, Protocol, pat_factors, read_protocol
 from .source import Fetch
-from .xa_private import SDS_CREATOR, sdi_tag
+from .vendor import vendor_of
+from .xa_private import SDI_CREATOR, SDS_CREATOR, sdi_tag
 
-__all__ = ["REAL_DWELL_TIME", "annotate_siemens", "protocol_keys", "record_siemens"]
+__all__ = [
+    "REAL_DWELL_TIME",
+    "annotate_siemens",
+    "protocol_keys",
+    "record_siemens",
+    "xa_group_values",
+]
 
 #: RealDwellTime (0019,1018) ("SIEMENS MR HEADER", IS, nanoseconds): BIDS DwellTime.
 REAL_DWELL_TIME = 0x00191018
 #: The position of the protocol text's element in its file, kept in the file's ``acq``: [offset,
 #: length]: the CSA series header (0029,1020), else Siemens XA's (0021,1019).
 SERIES_AT = "_csa_series"
-#: The protocol text's element (0021,1019) of the XA block "SIEMENS MR SDS 01" (its low byte).
+#: The protocol text's element (0021,1019) of the XA block "SIEMENS MR SDS 01" (its low byte),
+#: and PATModeText (0021,1009) of the same block.
 XA_PROTOCOL = 0x19
+XA_PAT_MODE = 0x09
+#: XA's RealDwellTime (0021,1142) (IS, nanoseconds) and active coil elements (0021,114F) of the
+#: block "SIEMENS MR SDI 02".
+XA_DWELL_TIME = 0x00211142
+XA_COIL_ELEMENTS = 0x0021114F
 #: sKSpace.ucPhasePartialFourier -> PartialFourier (other values, such as 0x10 "off": none).
 _PARTIAL_FOURIER = {1: 0.5, 2: 0.625, 4: 0.75, 8: 0.875}
 #: sPat.ucPATMode -> MatrixCoilMode.
@@ -81,32 +95,88 @@ def _g(value: float) -> float | int:
 
 
 def record_siemens(raw: dict[int, Any], csa: dict[str, Any] | str | None) -> dict[str, Any]:
-    """The Siemens values of one file (header scan): DwellTime from RealDwellTime (0019,1018)
-    or the CSA image header's, PATModeText (0051,1011) (``_pat_mode``), and where the CSA series
-    header lies (``_csa_series``: [offset, length]); {} for other files."""
+    """The Siemens values of one file (header scan): DwellTime from XA's RealDwellTime
+    (0021,1142), else (0019,1018) or the CSA image header's, PATModeText (0051,1011)
+    (``_pat_mode``) or XA's (0021,1009) (``_pat_mode_xa``), the coil name (0051,100F) or
+    (0018,1250) (``_coil``), XA's active coil elements (0021,114F) (``_coil_elements``), and
+    where the CSA series header lies (``_csa_series``: [offset, length]); {} for other files."""
+    if vendor_of(" ".join(raw_text(raw, 0x00080070) or [])) != "SIEMENS":
+        return {}
     out: dict[str, Any] = {}
-    dwell = private_value(raw, REAL_DWELL_TIME)
+    dwell = xa_number(raw_text(raw, sdi_tag(raw, XA_DWELL_TIME & 0xFF)))
+    if dwell is None:
+        dwell = private_value(raw, REAL_DWELL_TIME)
     if not isinstance(dwell, int):
         items = csa_items(csa if isinstance(csa, dict) else None, "RealDwellTime")
-        try:
-            dwell = int(float(items[0])) if items else None
-        except (TypeError, ValueError):
-            dwell = None
+        dwell = xa_number(items)
     if isinstance(dwell, int) and dwell > 0:
         out["DwellTime"] = _g(dwell * 1e-9)
-    pat = raw_text(raw, PAT_MODE_TEXT)
-    if pat and pat[0]:
-        out["_pat_mode"] = pat[0]
+    for key, tag in (("_pat_mode", PAT_MODE_TEXT), ("_pat_mode_xa", _xa_tag(raw, XA_PAT_MODE))):
+        pat = raw_text(raw, tag)
+        if pat and pat[0]:
+            out[key] = pat[0]
+    coil = (
+        raw_text(raw, SIEMENS_COIL_TEXT)
+        if SIEMENS_COIL_TEXT in raw
+        else raw_text(raw, RECEIVE_COIL)
+    )
+    if coil is not None:
+        out["_coil"] = "\\".join(coil)
+    elements = raw_text(raw, sdi_tag(raw, XA_COIL_ELEMENTS & 0xFF))
+    if elements:
+        out["_coil_elements"] = "\\".join(elements)
     csa_tags = [t for c, t in CSA_SERIES.items() if _creator(raw, c) == "SIEMENS CSA HEADER"]
-    xa = sdi_tag(raw, XA_PROTOCOL, SDS_CREATOR)  # (not in another vendor's block)
-    xa_tags = [xa] if _creator(raw, 0x00210000 | (xa >> 8 & 0xFF)) in ("", SDS_CREATOR) else []
-    for tag in [*csa_tags, *xa_tags]:
+    xa = _xa_tag(raw, XA_PROTOCOL)
+    for tag in [*csa_tags, *([xa] if xa else [])]:
         elem = raw.get(tag)
         at, length = getattr(elem, "value_tell", None), getattr(elem, "length", None)
         if isinstance(at, int) and isinstance(length, int) and at > 0 and 0 < length < 1 << 24:
             out[SERIES_AT] = [at, length]
             break
     return out
+
+
+def xa_number(values: Any) -> int | None:
+    """The first of ``values`` (text) as a whole number (dcm2niix's IS reading), else None."""
+    try:
+        return int(float(values[0])) if values else None
+    except (TypeError, ValueError):
+        return None
+
+
+def xa_group_values(read: Callable[..., Any]) -> dict[str, Any]:
+    """DwellTime, ``_coil_elements`` and ``_pat_mode_xa`` (as :func:`record_siemens`) of an
+    enhanced XA frame: ``read(tag, convert, creator=...)`` gives the converted value of the first
+    functional group whose private sequence of that block states it
+    (:func:`lazyvol.dicom.multiframe._xa_private`)."""
+    out: dict[str, Any] = {}
+    dwell = read(XA_DWELL_TIME, lambda v: xa_number(_texts(v)))
+    if dwell is not None and dwell > 0:
+        out["DwellTime"] = _g(dwell * 1e-9)
+    for key, tag, creator in (
+        ("_coil_elements", XA_COIL_ELEMENTS, SDI_CREATOR),
+        ("_pat_mode_xa", 0x00210000 | XA_PAT_MODE, SDS_CREATOR),
+    ):
+        text = read(tag, lambda v: "\\".join(_texts(v)) or None, creator=creator)
+        if text:
+            out[key] = text
+    return out
+
+
+def _texts(value: Any) -> list[str]:
+    """A private text value (bytes, text or several) as stripped strings."""
+    if isinstance(value, bytes | bytearray):
+        value = bytes(value).decode("latin-1").split("\\")
+    if not isinstance(value, list | tuple) and type(value).__name__ != "MultiValue":
+        value = [] if value is None else [value]
+    return [str(v).strip(" \x00") for v in value]
+
+
+def _xa_tag(raw: dict[int, Any], element: int) -> int:
+    """The tag of ``element`` (its low byte) of the XA block "SIEMENS MR SDS 01", or 0 when the
+    block it would be read in belongs to another creator."""
+    tag = sdi_tag(raw, element, SDS_CREATOR)
+    return tag if _creator(raw, 0x00210000 | (tag >> 8 & 0xFF)) in ("", SDS_CREATOR) else 0
 
 
 def _creator(raw: dict[int, Any], tag: int) -> str:
@@ -137,8 +207,8 @@ def protocol_keys(protocol: Protocol, bids: dict[str, Any]) -> dict[str, Any]:
     lines = protocol.number("sKSpace.lPhaseEncodingLines")
     if "AcquisitionMatrixPE" not in bids and lines is not None and lines > 0:
         out["AcquisitionMatrixPE"] = int(lines)  # (the file states none: an enhanced XA file)
-    if protocol.number("sPrepPulses.ucMTC") == 1:  # (no line when off: no key, as dcm2niix)
-        out["MTState"] = True
+    if protocol.number("sPrepPulses.ucMTC") == 1 and "MTState" not in bids:
+        out["MTState"] = True  # (no line when off: no key; (0018,9020) first, as dcm2niix)
     combine = protocol.number("ucCoilCombineMode")
     if combine is not None and int(combine) in _COMBINE:
         out["CoilCombinationMethod"] = _COMBINE[int(combine)]
@@ -181,13 +251,14 @@ def _file_values(frames: Sequence[FrameRecord]) -> dict[str, Any]:
 
 def _plain_keys(acq: dict[str, Any], image_type: Sequence[str]) -> dict[str, Any]:
     """The keys that need no protocol: ParallelReductionFactorInPlane and
-    MultibandAccelerationFactor from PATModeText (``p2 s3``), else the mosaic's slice times (as
+    MultibandAccelerationFactor from PATModeText (:func:`pat_factors`), else the mosaic's slice times (as
     many slices at the first one's time as slices at once), DwellTime, and
     NonlinearGradientCorrection from ImageType (ND: none; DIS2D / DIS3D: corrected)."""
     out: dict[str, Any] = {}
-    accel, bands = pat_factors(str(acq.get("_pat_mode", "")))
+    pat = acq.get("_pat_mode")  # ((0051,1011), read after XA's (0021,1009), wins)
+    accel, bands = pat_factors(pat) if pat else pat_factors(acq.get("_pat_mode_xa", ""), True)
     if accel:
-        out["ParallelReductionFactorInPlane"] = accel
+        out["ParallelReductionFactorInPlane"] = _g(accel)
     times = (acq.get("_mosaic") or {}).get("times")
     if not bands and times:
         bands = sum(1 for t in times if t == times[0])
@@ -214,16 +285,46 @@ def annotate_siemens(info: Any, slots: Sequence[FrameRecord | None], fetch: Fetc
     acq = _file_values(frames)
     bids.update(_plain_keys(acq, first.image_type or []))
     at = acq.get(SERIES_AT)
-    if first.modality != "MR" or not at:
+    if not at:
+        bids.update(_no_protocol_keys(acq, bids))
         return
-    try:
-        series = fetch(first.path, int(at[0]), int(at[1]), first.size)
-    except (OSError, LazyvolError) as exc:
-        info.warnings.append(
-            f"Siemens protocol values not written: the protocol text (CSA series header "
-            f"(0029,1020) or XA (0021,1019)) of {first.path} could not be read ({exc})"
-        )
-        return
-    protocol = read_protocol(series if len(series) == int(at[1]) else None)
-    if protocol is not None:
-        bids.update(protocol_keys(protocol, bids))
+    protocol = None
+    if first.modality == "MR":
+        try:
+            series = fetch(first.path, int(at[0]), int(at[1]), first.size)
+            protocol = read_protocol(series if len(series) == int(at[1]) else None)
+        except (OSError, LazyvolError) as exc:
+            info.warnings.append(
+                f"Siemens protocol values not written: the protocol text (CSA series header "
+                f"(0029,1020) or XA (0021,1019)) of {first.path} could not be read ({exc})"
+            )
+    keys = protocol_keys(protocol, bids) if protocol is not None else {}
+    bids.update(keys)
+    coil = acq.get("_coil")
+    if coil and coil != keys.get("ReceiveCoilActiveElements", ""):
+        bids["CoilString"] = coil  # (the name, where it is not the protocol's active elements)
+
+
+def _no_protocol_keys(acq: dict[str, Any], bids: dict[str, Any]) -> dict[str, Any]:
+    """As dcm2niix for a Siemens file without a protocol (XA files that dropped it): the
+    DerivedVendorReportedEchoSpacing (no phase oversampling known), the active coil elements
+    (0021,114F), CoilString where the coil name differs from them, and a
+    PartialFourier estimated from a 2D echo train shorter than the phase-encoding lines (per
+    in-plane acceleration): EchoTrainLength / (AcquisitionMatrixPE / acceleration) when below 1,
+    in 32-bit floats (an enhanced file's lines: its (0018,9231), as dcm2niix)."""
+    out: dict[str, Any] = _echo_spacing(bids, {})
+    elements = acq.get("_coil_elements", "")
+    if elements:
+        out["ReceiveCoilActiveElements"] = elements
+    coil = acq.get("_coil")
+    if coil and coil != elements:
+        out["CoilString"] = coil
+    lines = bids.get("AcquisitionMatrixPE") or acq.get("_pe_lines", 0)
+    train = bids.get("EchoTrainLength", 0)
+    if bids.get("MRAcquisitionType") != "3D" and lines > train > 1:
+        accel = bids.get("ParallelReductionFactorInPlane", 0)
+        per = np.float32(lines) / np.float32(accel) if accel > 1 else np.float32(lines)
+        pf = np.float32(train) / per
+        if pf < 1:
+            out["PartialFourier"] = _g(float(pf))
+    return out

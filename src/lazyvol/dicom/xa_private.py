@@ -51,8 +51,10 @@ def sdi_tags(elements: tuple[int, ...]) -> frozenset[int]:
     )
 
 
-#: The polarity (0x1C) and the phase-encode bandwidth (0x53), read at the top level of classic files.
-SDI_TAGS = sdi_tags((0x1C, 0x53))
+#: Read at the top level of classic files: the polarity (0x1C), the phase-encode bandwidth (0x53),
+#: RealDwellTime (0x42), the active coil elements (0x4F) of the SDI block and PATModeText (0x09)
+#: of the SDS block (the tags of every block, whichever creator owns it).
+SDI_TAGS = sdi_tags((0x1C, 0x53, 0x42, 0x4F, 0x09))
 #: Where the protocol text (0021,1019) may lie, in whichever block: located by the header scan,
 #: never read there (about 100 kB; the sidecar reads it once per volume).
 XA_PROTOCOL_TAGS = frozenset(_tag(b, _PROTOCOL) for b in SDI_BLOCKS)

@@ -1,0 +1,148 @@
+"""Sidecar keys from the standard attributes of the enhanced MR modules, for every vendor, read as
+dcm2niix reads them (checked against the installed dcm2niix on synthetic Siemens XA, Philips,
+GE, Canon and UIH files): wherever they are, the top level of a file (classic files that keep
+them; AcquisitionDuration of an enhanced file) or an enhanced file's functional groups (the
+frame's own, then the shared ones; a group's value is read after the top level's, as dcm2niix
+reads the file in order):
+
+- MTState: MagnetizationTransfer (0018,9020), true for OFF_RESONANCE, false for ON_RESONANCE and
+  NONE (by their first two letters, as dcm2niix; a Siemens protocol's ``sPrepPulses.ucMTC``
+  only where the file states none);
+- PartialFourierDirection (0018,9036): PHASE, FREQUENCY, SLICE_SELECT or COMBINATION, by the
+  first letter;
+- ParallelAcquisitionTechnique (0018,9078), as written;
+- AcquisitionDuration (0018,9073) (FD, seconds), above 0 (GE's (0019,105A) first); UIH: none,
+  dcm2niix writes it, in thousandths, as TotalReadoutTime where no echo spacing is known;
+- PhaseEncodingSteps (0018,9231) and FrequencyEncodingSteps (0018,9058) (US), above 0
+  (a Philips partial-Fourier image's PhaseEncodingSteps as PhaseEncodingStepsNoPartialFourier:
+  :mod:`lazyvol.dicom.bids_extra`);
+- CoilString: the ReceiveCoilName (0018,1250) of the MR Receive Coil macro (a Siemens file's
+  coil name, ``_coil``: :mod:`lazyvol.dicom.siemens_sidecar`).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from typing import Any
+
+from .bids_extra import printed
+from .ge_phase import _numbers
+from .mosaic import raw_text
+from .vendor import vendor_of
+
+__all__ = [
+    "ENHANCED_TAGS",
+    "enhanced_annotate",
+    "enhanced_group_values",
+    "enhanced_record_values",
+]
+
+#: tag -> (functional group sequence, keyword, BIDS key, kind); kinds: "mt" (MTState), "pfd"
+#: (PartialFourierDirection), "str", "s" (FD seconds), "count" (US above 0).
+_ATTRIBUTES: dict[int, tuple[str, str, str, str]] = {
+    0x00189020: ("MRImagingModifierSequence", "MagnetizationTransfer", "MTState", "mt"),
+    0x00189036: ("MRModifierSequence", "PartialFourierDirection", "PartialFourierDirection", "pfd"),
+    0x00189078: (
+        "MRModifierSequence",
+        "ParallelAcquisitionTechnique",
+        "ParallelAcquisitionTechnique",
+        "str",
+    ),
+    0x00189073: ("", "AcquisitionDuration", "AcquisitionDuration", "s"),
+    0x00189231: (
+        "MRFOVGeometrySequence",
+        "MRAcquisitionPhaseEncodingStepsInPlane",
+        "PhaseEncodingSteps",
+        "count",
+    ),
+    0x00189058: (
+        "MRFOVGeometrySequence",
+        "MRAcquisitionFrequencyEncodingSteps",
+        "FrequencyEncodingSteps",
+        "count",
+    ),
+    0x00181250: ("MRReceiveCoilSequence", "ReceiveCoilName", "CoilString", "str"),
+}
+#: The elements read at the top level (ReceiveCoilName there: :mod:`lazyvol.dicom.bids_extra`).
+ENHANCED_TAGS = frozenset(t for t in _ATTRIBUTES if t != 0x00181250)
+#: The keys copied here (AcquisitionDuration, PhaseEncodingSteps, CoilString: with others').
+_COPIED = (
+    "MTState",
+    "PartialFourierDirection",
+    "ParallelAcquisitionTechnique",
+    "FrequencyEncodingSteps",
+)
+_DIRECTIONS = {"P": "PHASE", "F": "FREQUENCY", "S": "SLICE_SELECT", "C": "COMBINATION"}
+_MT = {"OF": True, "ON": False, "NO": False}
+
+
+def _value(kind: str, value: Any) -> Any:
+    """The BIDS value of ``value`` (text or number) of ``kind``, or None."""
+    if isinstance(value, list | tuple) or type(value).__name__ == "MultiValue":
+        value = value[0] if len(value) else None
+    if value is None:
+        return None
+    if kind in ("s", "count"):
+        try:
+            number = float(value)
+        except (TypeError, ValueError):
+            return None
+        if number <= 0:
+            return None
+        return printed(number) if kind == "s" else int(number)
+    text = str(value).strip(" \x00")
+    if kind == "mt":
+        return _MT.get(text[:2].upper())
+    if kind == "pfd":
+        return _DIRECTIONS.get(text[:1].upper())
+    return text or None
+
+
+def enhanced_record_values(raw: dict[int, Any]) -> dict[str, Any]:
+    """The keys of the module docstring from one file's top-level raw elements."""
+    out: dict[str, Any] = {}
+    for tag in ENHANCED_TAGS:
+        _, _, key, kind = _ATTRIBUTES[tag]
+        if kind == "s":
+            value: Any = _numbers(raw, tag, "d")
+        elif kind == "count":
+            value = _numbers(raw, tag, "H")
+        else:
+            value = raw_text(raw, tag)
+        got = _value(kind, value)
+        if got is not None:
+            out[key] = got
+    return out
+
+
+def enhanced_group_values(
+    groups: list[Any], find: Callable[[list[Any], str, str], Any], siemens: bool
+) -> dict[str, Any]:
+    """The keys of the module docstring from an enhanced frame's functional ``groups`` (``find``:
+    the attribute of the first item of a sequence in the first group that has it); a Siemens
+    file's coil name as ``_coil``, its phase-encoding steps also as ``_pe_lines`` (dcm2niix's
+    lines of a partial Fourier estimate: :mod:`lazyvol.dicom.siemens_sidecar`)."""
+    out: dict[str, Any] = {}
+    for seq, keyword, key, kind in _ATTRIBUTES.values():
+        if not seq:
+            continue
+        got = _value(kind, find(groups, seq, keyword))
+        if got is not None:
+            out["_coil" if siemens and key == "CoilString" else key] = got
+    if siemens and "PhaseEncodingSteps" in out:
+        out["_pe_lines"] = out["PhaseEncodingSteps"]  # (a partial Fourier estimate's lines)
+    return out
+
+
+def enhanced_annotate(bids: dict[str, Any], acq: dict[str, Any]) -> None:
+    """Copy the keys of the module docstring from a volume's first frame's values ``acq`` into
+    ``bids`` (after AcquisitionDuration and PhaseEncodingSteps, copied with the site keys). UIH:
+    AcquisitionDuration is not written; dcm2niix writes it, in thousandths, as TotalReadoutTime
+    where no echo spacing is known."""
+    for key in _COPIED:
+        if key in acq:
+            bids[key] = acq[key]
+    uih = vendor_of(str(acq.get("Manufacturer", ""))) == "UIH"
+    duration = bids.pop("AcquisitionDuration", None) if uih else None
+    if duration is not None and "EffectiveEchoSpacing" not in bids:
+        bids["TotalReadoutTime"] = printed(duration / 1000.0)

@@ -1,0 +1,197 @@
+"""The Siemens XA sidecar keys of files without a CSA header (PATModeText (0021,1009),
+RealDwellTime (0021,1142), the active coil elements (0021,114F), CoilString) and the keys of the
+standard enhanced attributes (MTState, PartialFourierDirection, AcquisitionDuration, ...) of
+every vendor, compared with the installed dcm2niix key by key on synthetic classic (one file per
+slice) and enhanced files, and with the attributes as pydicom reads them."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import pydicom
+import pytest
+from pydicom.dataset import Dataset
+from pydicom.sequence import Sequence
+
+import lazyvol as lv
+from lazyvol.testing import write_dicom_series, write_enhanced_dicom
+from test_dicom_mosaic import run_dcm2niix
+
+SDS, SDI = "SIEMENS MR SDS 01", "SIEMENS MR SDI 02"
+KEYS = (
+    "MultibandAccelerationFactor",
+    "ParallelReductionFactorInPlane",
+    "DwellTime",
+    "ReceiveCoilActiveElements",
+    "CoilString",
+    "PartialFourier",
+    "DerivedVendorReportedEchoSpacing",
+    "MTState",
+    "PartialFourierDirection",
+    "AcquisitionDuration",
+    "ParallelAcquisitionTechnique",
+    "PhaseEncodingSteps",
+    "FrequencyEncodingSteps",
+    "TotalReadoutTime",
+    "Manufacturer",
+)
+#: The standard enhanced attributes: (functional group sequence, keyword, value).
+ENHANCED = (
+    ("MRImagingModifierSequence", "MagnetizationTransfer", "OFF_RESONANCE"),
+    ("MRModifierSequence", "PartialFourierDirection", "PHASE"),
+    ("MRModifierSequence", "ParallelAcquisitionTechnique", "GRAPPA"),
+    ("MRReceiveCoilSequence", "ReceiveCoilName", "HeadNeck_64"),
+    ("MRTimingAndRelatedParametersSequence", "EchoTrainLength", 56),
+    ("MRFOVGeometrySequence", "MRAcquisitionFrequencyEncodingSteps", 60),
+    ("MRFOVGeometrySequence", "MRAcquisitionPhaseEncodingStepsInPlane", 64),
+)
+
+
+def _blocks(ds: Dataset, sds: dict, sdi: dict, block: int = 0x10) -> None:
+    """XA's private blocks: "SIEMENS MR SDS 01" at ``block`` (0x10 where XA writes it), "SIEMENS
+    MR SDI 02" after it; elements by their low byte: (VR, value)."""
+    for creator, at, elements in ((SDS, block, sds), (SDI, block + 1, sdi)):
+        if elements:
+            ds.add_new((0x0021, at), "LO", creator)
+            for low, (vr, value) in elements.items():
+                ds.add_new((0x0021, at << 8 | low), vr, value)
+
+
+def _classic(out: Path, sds: dict, sdi: dict, top: dict, block: int = 0x10) -> Path:
+    """An XA classic series, one file per slice (slices acquired one after another)."""
+    times = [{"AcquisitionTime": f"1200{k:02d}.000000"} for k in range(4)]
+    truth = write_dicom_series(out, (16, 16, 4), modality="MR", per_slice=times)
+    for path in truth.files:
+        ds = pydicom.dcmread(path)
+        ds.Manufacturer, ds.SoftwareVersions = "SIEMENS", "syngo MR XA30"
+        ds.InPlanePhaseEncodingDirection = "COL"
+        for key, value in top.items():
+            if isinstance(key, tuple):
+                ds.add_new(key, *value)
+            else:
+                setattr(ds, key, value)
+        _blocks(ds, sds, sdi, block)
+        ds.save_as(path)
+    return out
+
+
+def _enhanced(out: Path, sds: dict, sdi: dict, manufacturer: str = "SIEMENS") -> Path:
+    """An enhanced MR file: the standard attributes in its shared functional group, XA's blocks
+    in the group's private sequences (0021,10FE) / (0021,11FE), AcquisitionDuration on top."""
+    path = Path(write_enhanced_dicom(out / "e.dcm", (16, 16, 4), modality="MR").files[0])
+    ds = pydicom.dcmread(path)
+    ds.Manufacturer = manufacturer
+    ds.SoftwareVersions = "syngo MR XA30" if manufacturer == "SIEMENS" else "5.1"
+    ds.MRAcquisitionType, ds.AcquisitionDuration = "2D", 27.890123
+    shared = ds.SharedFunctionalGroupsSequence[0]
+    for seq, keyword, value in (
+        *ENHANCED,
+        ("MRFOVGeometrySequence", "InPlanePhaseEncodingDirection", "COL"),
+    ):
+        if seq not in shared:
+            setattr(shared, seq, Sequence([Dataset()]))
+        setattr(shared[seq].value[0], keyword, value)
+    for creator, low, elements in ((SDS, 0x10, sds), (SDI, 0x11, sdi)):
+        if elements:
+            item = Dataset()
+            _blocks(item, *((elements, {}) if creator == SDS else ({}, elements)), 0x10)
+            shared.add_new((0x0021, low), "LO", creator)
+            shared.add_new((0x0021, low << 8 | 0xFE), "SQ", Sequence([item]))
+    ds.save_as(path, enforce_file_format=True)
+    return out
+
+
+def _both(src: Path, tmp_path: Path) -> tuple[dict, dict]:
+    """dcm2niix's sidecar of ``src`` and lazyvol's, each cut to :data:`KEYS`."""
+    ref = json.loads(run_dcm2niix(src, tmp_path / "ref").with_suffix(".json").read_text())
+    lv.open(src).to_nifti(tmp_path / "lz.nii")
+    mine = json.loads((tmp_path / "lz.json").read_text())
+    return {k: ref[k] for k in KEYS if k in ref}, {k: mine[k] for k in KEYS if k in mine}
+
+
+_TOP = {
+    "ReceiveCoilName": "HeadNeck_64",
+    "EchoTrainLength": 48,
+    "AcquisitionMatrix": [0, 64, 64, 0],
+    "MRAcquisitionType": "2D",
+    "ScanningSequence": "EP",
+    (0x0019, 0x0010): ("LO", "SIEMENS MR HEADER"),
+    (0x0019, 0x1028): ("FD", 28.935),
+}
+
+
+@pytest.mark.parametrize(
+    "pat", ["p2", "s3", "p2s3", "p2 s3", "p2.5s2", "P2S3", "p1"], ids=lambda p: p.replace(" ", "_")
+)
+@pytest.mark.parametrize("block", [0x10, 0x12], ids=["usual-block", "block-moved-by-pacs"])
+def test_xa_classic_private_keys_match_dcm2niix(tmp_path, pat, block):
+    """XA classic files without a protocol: the accelerations of PATModeText (0021,1009) (read as
+    dcm2niix reads it: a factor only where the text after its letter is that one number),
+    DwellTime (0021,1142), ReceiveCoilActiveElements (0021,114F), CoilString (0018,1250) and the
+    PartialFourier dcm2niix estimates from the echo train equal dcm2niix's (lazyvol wrote none)."""
+    sds = {0x09: ("LO", pat)}
+    sdi = {0x42: ("IS", "2600"), 0x4F: ("LO", "HC1-7;NC1")}
+    ref, mine = _both(_classic(tmp_path / "in", sds, sdi, _TOP, block), tmp_path)
+    assert ref.keys() >= {"DwellTime", "ReceiveCoilActiveElements", "CoilString"}
+    assert mine == ref
+
+
+@pytest.mark.parametrize("pat", ["p2", "p2 s3", "s4"], ids=["p2", "p2_s3", "s4"])
+def test_pat_mode_text_0051_matches_dcm2niix(tmp_path, pat):
+    """PATModeText (0051,1011), read after (0021,1009), wins; both read as dcm2niix reads them
+    (lazyvol took 2 from ``p2 s3`` as the in-plane factor, dcm2niix none)."""
+    top = {**_TOP, (0x0051, 0x0010): ("LO", "SIEMENS MR HEADER"), (0x0051, 0x1011): ("LO", pat)}
+    ref, mine = _both(_classic(tmp_path / "in", {0x09: ("LO", "p3s2")}, {}, top), tmp_path)
+    assert mine == ref
+
+
+@pytest.mark.parametrize("coil", ["HeadNeck_64", "HC1-7;NC1"], ids=["differs", "same"])
+def test_xa_coil_string_beside_active_elements_matches_dcm2niix(tmp_path, coil):
+    """CoilString is written only where the coil name differs from the active elements."""
+    top = {**_TOP, "ReceiveCoilName": coil}
+    sdi = {0x4F: ("LO", "HC1-7;NC1")}
+    ref, mine = _both(_classic(tmp_path / "in", {}, sdi, top), tmp_path)
+    assert ("CoilString" in ref) == (coil == "HeadNeck_64")
+    assert mine == ref
+
+
+def test_xa_enhanced_keys_match_dcm2niix(tmp_path):
+    """An enhanced XA file: the standard attributes of its functional groups (MTState,
+    PartialFourierDirection, ParallelAcquisitionTechnique, Frequency/PhaseEncodingSteps,
+    CoilString), AcquisitionDuration, and XA's private values in the groups' private sequences
+    (PATModeText in (0021,10FE), RealDwellTime and the coil elements in (0021,11FE)) equal
+    dcm2niix's, PartialFourier estimated from (0018,9231)."""
+    sdi = {0x42: ("IS", "3400"), 0x4F: ("LO", "HC1-6")}
+    ref, mine = _both(_enhanced(tmp_path / "in", {0x09: ("LO", "s3")}, sdi), tmp_path)
+    assert ref.keys() >= {"MTState", "AcquisitionDuration", "DwellTime", "PartialFourier"}
+    assert mine == ref
+
+
+@pytest.mark.parametrize("vendor", ["Philips", "GE MEDICAL SYSTEMS", "Canon", "UIH"])
+def test_enhanced_standard_keys_of_every_vendor_match_dcm2niix(tmp_path, vendor):
+    """The standard enhanced attributes give the same keys for every vendor (UIH: the duration as
+    TotalReadoutTime), as dcm2niix."""
+    ref, mine = _both(_enhanced(tmp_path / "in", {}, {}, vendor), tmp_path)
+    assert ref.keys() >= {"MTState", "PartialFourierDirection", "FrequencyEncodingSteps"}
+    assert mine == ref
+
+
+def test_enhanced_values_agree_with_pydicom(tmp_path):
+    """Independent of dcm2niix: the values as pydicom reads the attributes."""
+    sdi = {0x42: ("IS", "3400"), 0x4F: ("LO", "HC1-6")}
+    src = _enhanced(tmp_path / "in", {0x09: ("LO", "s3")}, sdi)
+    ds = pydicom.dcmread(next(src.glob("*.dcm")))
+    shared = ds.SharedFunctionalGroupsSequence[0]
+    private = shared[0x0021, 0x11FE].value[0]
+    bids = lv.open(src).meta["bids"]
+    assert bids["AcquisitionDuration"] == pytest.approx(float(ds.AcquisitionDuration), rel=1e-6)
+    mt = shared.MRImagingModifierSequence[0].MagnetizationTransfer
+    assert bids["MTState"] is (mt == "OFF_RESONANCE")
+    assert bids["PartialFourierDirection"] == shared.MRModifierSequence[0].PartialFourierDirection
+    assert bids["DwellTime"] == pytest.approx(int(private[0x0021, 0x1142].value) * 1e-9)
+    assert bids["ReceiveCoilActiveElements"] == private[0x0021, 0x114F].value
+    assert bids["CoilString"] == shared.MRReceiveCoilSequence[0].ReceiveCoilName
+    assert bids["MultibandAccelerationFactor"] == 3
+    steps = shared.MRFOVGeometrySequence[0].MRAcquisitionPhaseEncodingStepsInPlane
+    assert bids["PartialFourier"] == pytest.approx(56 / steps)
