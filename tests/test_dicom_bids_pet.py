@@ -258,3 +258,21 @@ def test_frame_starts_across_midnight(tmp_path: Path, dated: bool) -> None:
     _rewrite(t.files, midnight)
     vol = lv.open(src)  # (the volumes ordered by their TemporalPositionIdentifier)
     assert vol.meta["bids"]["FrameTimesStart"] == [0, 2, 4, 6]
+
+
+def test_decay_correction_time_of_a_scan_hours_after_injection(
+    tmp_path: Path, dcm2niix: Any
+) -> None:
+    """DecayCorrection ADMIN, injected at 06:00, scanned at 19:10 (Zr-89, Cu-64): the time is
+    the plain difference, as dcm2niix writes it; a fold into +-12 h for injections before midnight
+    gave +39000 s, an injection after the scan (h56)."""
+    src = tmp_path / "in"
+    t = write_dicom_series(src, (8, 8, 3), modality="PT")
+
+    def late(ds: pydicom.Dataset) -> None:
+        _pet(ds, DecayCorrection="ADMIN", SeriesTime="191000")
+        ds.RadiopharmaceuticalInformationSequence[0].RadiopharmaceuticalStartTime = "060000"
+
+    _rewrite(t.files, late)
+    mine, ref = _sidecars(tmp_path, src, dcm2niix)
+    assert mine["ImageDecayCorrectionTime"] == ref["ImageDecayCorrectionTime"] == -47400

@@ -195,3 +195,42 @@ def test_enhanced_values_agree_with_pydicom(tmp_path):
     assert bids["MultibandAccelerationFactor"] == 3
     steps = shared.MRFOVGeometrySequence[0].MRAcquisitionPhaseEncodingStepsInPlane
     assert bids["PartialFourier"] == pytest.approx(56 / steps)
+
+
+@pytest.mark.parametrize(
+    ("sds", "sdi", "top", "absent"),
+    [
+        ({}, {0x42: ("DS", "1e400")}, {}, "DwellTime"),  # (an untyped OverflowError at open)
+        ({0x09: ("LO", "p-2")}, {}, {}, "ParallelReductionFactorInPlane"),  # (read as 2)
+        ({}, {}, {(0x0051, 0x100F): ("LO", "")}, ""),  # (an empty coil text hid the coil name)
+    ],
+    ids=["dwell-inf", "pat-negative", "coil-text-empty"],
+)
+def test_junk_private_values_as_dcm2niix(tmp_path, sds, sdi, top, absent):
+    """Junk in values the sidecar alone uses (h56): never an error, no value where dcm2niix's
+    reading gives none, and the same keys as dcm2niix otherwise."""
+    top = {**_TOP, (0x0051, 0x0010): ("LO", "SIEMENS MR HEADER"), **top}
+    ref, mine = _both(_classic(tmp_path / "in", sds, sdi, top), tmp_path)
+    if absent:
+        assert absent not in mine
+    mine.pop("DwellTime", None), ref.pop("DwellTime", None)  # (dcm2niix: 1e-09 from inf)
+    assert mine == ref
+
+
+@pytest.mark.parametrize("value", [float("nan"), float("inf")])
+def test_non_finite_acquisition_duration_is_not_written(tmp_path, value):
+    """An AcquisitionDuration (0018,9073) of NaN or infinity was written as NaN / Infinity: the
+    sidecar was no valid JSON (h56); dcm2niix writes none."""
+    src = _enhanced(tmp_path / "in", {}, {}, "Philips")
+    path = src / "e.dcm"
+    ds = pydicom.dcmread(path)
+    ds.AcquisitionDuration = value
+    ds.save_as(path, enforce_file_format=True)
+    lv.open(src).to_nifti(tmp_path / "lz.nii")
+    text = (tmp_path / "lz.json").read_text()
+
+    def refuse(name: str) -> None:
+        raise ValueError(name)
+
+    doc = json.loads(text, parse_constant=refuse)
+    assert "AcquisitionDuration" not in doc

@@ -22,6 +22,7 @@ reads the file in order):
 
 from __future__ import annotations
 
+import math
 from collections.abc import Callable
 from typing import Any
 
@@ -87,7 +88,7 @@ def _value(kind: str, value: Any) -> Any:
             number = float(value)
         except (TypeError, ValueError):
             return None
-        if number <= 0:
+        if not math.isfinite(number) or number <= 0:
             return None
         return printed(number) if kind == "s" else int(number)
     text = str(value).strip(" \x00")

@@ -373,5 +373,6 @@ def _pet_timing(
     if correction == "START":
         bids["ImageDecayCorrectionTime"] = 0
     elif correction == "ADMIN" and injection is not None and zero is not None:
-        since = injection - zero  # (an injection before midnight, a scan after it)
-        bids["ImageDecayCorrectionTime"] = printed(since - _DAY * round(since / _DAY))
+        # (the times of day's plain difference, as dcm2niix: a scan many hours after its
+        # injection (Zr-89, Cu-64) is as common as one across midnight, which states no date here)
+        bids["ImageDecayCorrectionTime"] = printed(injection - zero)

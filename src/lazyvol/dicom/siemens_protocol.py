@@ -70,8 +70,9 @@ def pat_factors(pat_mode: str, dots: bool = False) -> tuple[float | None, int | 
 
     def after(key: str) -> str | None:
         at = pat_mode.find(key)
-        runs = re.findall(r"[0-9.]+" if dots else r"[0-9]+", pat_mode[at + 1 :]) if at >= 0 else []
-        return runs[0] if len(runs) == 1 else None
+        rest = pat_mode[at + 1 :] if at >= 0 else ""
+        runs = re.findall(r"-?[0-9.]+" if dots else r"-?[0-9]+", rest)
+        return runs[0] if len(runs) == 1 and not runs[0].startswith("-") else None
 
     accel, bands = after("p"), after("s")
     try:

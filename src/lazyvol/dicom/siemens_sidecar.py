@@ -115,11 +115,7 @@ def record_siemens(raw: dict[int, Any], csa: dict[str, Any] | str | None) -> dic
         pat = raw_text(raw, tag)
         if pat and pat[0]:
             out[key] = pat[0]
-    coil = (
-        raw_text(raw, SIEMENS_COIL_TEXT)
-        if SIEMENS_COIL_TEXT in raw
-        else raw_text(raw, RECEIVE_COIL)
-    )
+    coil = raw_text(raw, SIEMENS_COIL_TEXT) or raw_text(raw, RECEIVE_COIL)
     if coil is not None:
         out["_coil"] = "\\".join(coil)
     elements = raw_text(raw, sdi_tag(raw, XA_COIL_ELEMENTS & 0xFF))
@@ -140,7 +136,7 @@ def xa_number(values: Any) -> int | None:
     """The first of ``values`` (text) as a whole number (dcm2niix's IS reading), else None."""
     try:
         return int(float(values[0])) if values else None
-    except (TypeError, ValueError):
+    except (TypeError, ValueError, OverflowError):  # (junk, inf: no value)
         return None
 
 
