@@ -234,3 +234,14 @@ def test_non_finite_acquisition_duration_is_not_written(tmp_path, value):
 
     doc = json.loads(text, parse_constant=refuse)
     assert "AcquisitionDuration" not in doc
+
+
+def test_no_partial_fourier_estimate_for_a_turbo_spin_echo(tmp_path):
+    """Without a protocol dcm2niix estimates PartialFourier as EchoTrainLength / phase lines; for
+    a turbo spin echo (15 echoes, 64 lines) that is no partial Fourier (h56): none, where an EPI
+    with the same numbers gets dcm2niix's estimate."""
+    for sequence in ("SE", "EP"):
+        top = {**_TOP, "ScanningSequence": sequence, "EchoTrainLength": 15}
+        ref, mine = _both(_classic(tmp_path / sequence, {}, {}, top), tmp_path / f"o{sequence}")
+        assert ref["PartialFourier"] == pytest.approx(15 / 64, rel=1e-5)
+        assert mine.get("PartialFourier") == (ref["PartialFourier"] if sequence == "EP" else None)

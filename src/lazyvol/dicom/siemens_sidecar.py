@@ -305,7 +305,7 @@ def _no_protocol_keys(acq: dict[str, Any], bids: dict[str, Any]) -> dict[str, An
     """As dcm2niix for a Siemens file without a protocol (XA files that dropped it): the
     DerivedVendorReportedEchoSpacing (no phase oversampling known), the active coil elements
     (0021,114F), CoilString where the coil name differs from them, and a
-    PartialFourier estimated from a 2D echo train shorter than the phase-encoding lines (per
+    PartialFourier estimated from a 2D EPI echo train shorter than the phase-encoding lines (per
     in-plane acceleration): EchoTrainLength / (AcquisitionMatrixPE / acceleration) when below 1,
     in 32-bit floats (an enhanced file's lines: its (0018,9231), as dcm2niix)."""
     out: dict[str, Any] = _echo_spacing(bids, {})
@@ -317,7 +317,12 @@ def _no_protocol_keys(acq: dict[str, Any], bids: dict[str, Any]) -> dict[str, An
         out["CoilString"] = coil
     lines = bids.get("AcquisitionMatrixPE") or acq.get("_pe_lines", 0)
     train = bids.get("EchoTrainLength", 0)
-    if bids.get("MRAcquisitionType") != "3D" and lines > train > 1:
+    # (not where ScanningSequence names no EPI, unlike dcm2niix: a turbo spin echo's train is not
+    # its phase lines, and dcm2niix's estimate for one (15 echoes, 256 lines: 0.0586) is no partial
+    # Fourier; enhanced files state no ScanningSequence)
+    sequence = str(bids.get("ScanningSequence", ""))
+    epi = not sequence or "EP" in sequence.split("\\")
+    if bids.get("MRAcquisitionType") != "3D" and epi and lines > train > 1:
         accel = bids.get("ParallelReductionFactorInPlane", 0)
         per = np.float32(lines) / np.float32(accel) if accel > 1 else np.float32(lines)
         pf = np.float32(train) / per
