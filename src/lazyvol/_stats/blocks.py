@@ -8,9 +8,8 @@ These are the functions a dask graph runs; each takes a block, the matching mask
 
 from __future__ import annotations
 
-import math
+import dataclasses
 from collections.abc import Iterator
-from fractions import Fraction
 from typing import Any, Literal
 
 import numpy as np
@@ -20,18 +19,19 @@ from . import limits
 from .parts import (
     COLLECT,
     INTS,
+    SUM_SCALE,
     BlockSpec,
     CountsPart,
     Histogram,
-    IntArray,
     MomentsPart,
     Part,
     Picked,
     SelectPart,
     SelectSpec,
 )
+from .rows import Rows, add_exactly, exact_means, hist_tile, outer_edges, row_int_sums, shift
 
-__all__ = ["block_hist", "block_select", "block_stats", "int_sum", "value_counts"]
+__all__ = ["block_hist", "block_select", "block_stats"]
 
 Values = npt.NDArray[Any]
 
@@ -68,194 +68,226 @@ def iter_rows(
         yield r, v
 
 
-def _drop_nan(v: Values) -> Values:
-    nanm = np.isnan(v)
-    return v[~nanm] if nanm.any() else v
-
-
-def pieces(v: Values) -> Iterator[Values]:
-    """Consecutive pieces of at most :data:`~lazyvol._stats.limits.PIECE` elements."""
-    for s in range(0, v.size, limits.PIECE):
-        yield v[s : s + limits.PIECE]
-
-
-def int_sum(v: Values) -> int:
-    """Exact sum of an integer array as a Python int (no overflow for any integer dtype)."""
-    if v.size == 0:
-        return 0
-    if v.dtype.itemsize < 8:
-        acc = np.uint64 if v.dtype.kind == "u" else np.int64
-        return sum(int(np.sum(p, dtype=acc)) for p in pieces(v))
-    total = 0
-    for p in pieces(v):
-        u = p.view(np.uint64)
-        lo = int(np.sum(u & np.uint64(0xFFFFFFFF), dtype=np.uint64))
-        hi_bits = u >> np.uint64(32)
-        if v.dtype.kind == "i":
-            hi = int(np.sum(hi_bits.view(np.int64) - np.where(p < 0, 1 << 32, 0), dtype=np.int64))
-        else:
-            hi = int(np.sum(hi_bits, dtype=np.uint64))
-        total += (hi << 32) + lo
-    return total
-
-
-def value_counts(v: Values) -> tuple[int, IntArray] | None:
-    """(offset, counts) of an integer/bool array: ``counts[i] = #(v == offset + i)``.
-
-    None when the values span more than :data:`~lazyvol._stats.limits.MAX_COUNT_SPAN`.
-    """
-    if v.dtype == np.bool_:
-        v = v.view(np.uint8)
-    lo = int(v.min())
-    hi = int(v.max())
-    span = hi - lo + 1
-    if span > limits.MAX_COUNT_SPAN:
-        return None
-    counts = np.zeros(span, dtype=np.int64)
-    small = v.dtype.itemsize <= 2
-    for p in pieces(v):
-        if small and lo >= 0:
-            counts += np.bincount(p, minlength=lo + span)[lo:]
-        else:
-            offsets = (p.astype(np.int64) - lo) if small else _shift(p, lo)
-            counts += np.bincount(offsets, minlength=span)
-    return lo, counts
-
-
-def _shift(p: Values, lo: int) -> IntArray:
-    # Wide integers: the span fits in int64 here (span <= MAX_COUNT_SPAN), so a wrapping subtraction
-    # in uint64 and a view as int64 give the exact offsets.
-    return (p.astype(np.uint64) - np.uint64(lo % (1 << 64))).view(np.int64)
-
-
 # -- the statistics pass -------------------------------------------------------------------------
+
+
+def _counted(x: Values, w: Values | None) -> Values | None:
+    """Which values of a tile count: in the mask and (floats) not NaN; None for all."""
+    if x.dtype.kind == "f":
+        nan = np.isnan(x)
+        if nan.any():
+            return ~nan if w is None else w & ~nan
+    return w
 
 
 def block_stats(block: Any, mblock: Any, spec: BlockSpec) -> Part:
     """Dask task of the first pass: counts (integers) or moments (floats) of one block."""
-    arr, mb, k = _prepare(block, mblock, spec.kept)
+    arr, mb, _k = _prepare(block, mblock, spec.kept)
+    rows = Rows.of(arr, mb, spec.kept)
     if spec.kind == "int":
-        return _block_counts(arr, mb, spec, k)
-    part = MomentsPart.empty(k, integer=False)
+        counts = _block_counts(rows)
+        return counts if counts is not None else _int_moments(rows)
+    hist = None
     if spec.bins is not None and (spec.range is not None or not isinstance(spec.bins, int)):
-        part.hist = Histogram.zeros(k, spec.nbins)
-    for r, v in iter_rows(arr, mb, spec.kept):
-        nanm = np.isnan(v)
-        n_nan = int(np.count_nonzero(nanm))
-        if n_nan:
-            v = v[~nanm]
-        part.nan[r] = n_nan
-        moments_row(part, r, v)
-        if part.hist is not None:
-            hist_row(part.hist, r, v, spec)
-    return part
+        hist = Histogram.zeros(rows.k, spec.nbins)
+    return _float_moments(rows, hist, spec)
 
 
-def _block_counts(block: Values, mb: Values | None, spec: BlockSpec, k: int) -> Part:
-    """Value counts of every row, or moments once the counts would pass
-    :func:`~lazyvol._stats.limits.countable` (checked as rows come, so the rows' counts held
-    meanwhile stay within it too)."""
-    rows: list[tuple[int, IntArray] | None] = []
+def _block_counts(rows: Rows) -> CountsPart | None:
+    """Value counts of every row, or None once they would pass
+    :func:`~lazyvol._stats.limits.countable` (the block's span of values and rows)."""
+    k, x = rows.k, rows.x
+    big, small = (np.iinfo(x.dtype).max, np.iinfo(x.dtype).min)
     lo: int | None = None
     hi = 0
-    for _r, v in iter_rows(block, mb, spec.kept):
-        vc = value_counts(v) if v.size else None
-        if v.size and vc is None:
-            return _block_moments(block, mb, spec, k)
-        if vc is not None:
-            o, c = vc
-            lo, hi = (o, o + len(c) - 1) if lo is None else (min(lo, o), max(hi, o + len(c) - 1))
-            if not limits.countable(k, hi - lo + 1):
-                return _block_moments(block, mb, spec, k)
-        rows.append(vc)
+    for _sl, t, w in rows.tiles():
+        if (w is not None and not w.any()) or not t.size:
+            continue
+        where = True if w is None else w
+        tlo = int(np.min(t, initial=big, where=where))
+        thi = int(np.max(t, initial=small, where=where))
+        lo, hi = (tlo, thi) if lo is None else (min(lo, tlo), max(hi, thi))
     if lo is None:
         return CountsPart.empty(k)
-    counts = np.zeros((k, hi - lo + 1), dtype=np.int64)
-    for r, x in enumerate(rows):
-        if x is not None:
-            o, c = x
-            counts[r, o - lo : o - lo + len(c)] = c
+    span = hi - lo + 1
+    if not limits.countable(k, span):
+        return None
+    counts = np.zeros((k, span), dtype=np.int64)
+    for sl, t, w in rows.tiles(span):
+        line = np.broadcast_to(np.arange(t.shape[0])[:, None], t.shape)
+        v, r = (t.ravel(), line.ravel()) if w is None else (t[w], line[w])
+        cells = (sl.stop - sl.start) * span
+        counts[sl] += np.bincount(r * span + shift(v, lo), minlength=cells).reshape(-1, span)
+    counts = rows.put(counts)
     n = counts.sum(axis=1)
     nonzero = n - counts[:, -lo] if lo <= 0 <= hi else n.copy()
     return CountsPart(offset=lo, counts=counts, n=n, nan=np.zeros(k, np.int64), nonzero=nonzero)
 
 
-def _block_moments(block: Values, mb: Values | None, spec: BlockSpec, k: int) -> MomentsPart:
-    """Integer rows too spread out to count values: per-row moments (exact sums)."""
+def _extremes(part: MomentsPart, sl: slice, t: Values, ok: Values | None, fill: Any) -> None:
+    """Fold the tile's extremes into lines ``sl`` (``fill``: the empty min and max)."""
+    where = True if ok is None else ok
+    part.vmin[sl] = np.minimum(part.vmin[sl], np.min(t, axis=1, initial=fill[0], where=where))
+    part.vmax[sl] = np.maximum(part.vmax[sl], np.max(t, axis=1, initial=fill[1], where=where))
+
+
+def _int_moments(rows: Rows) -> MomentsPart:
+    """Integer rows too spread out to count values: exact sums, and M2 from each value's
+    deviation from an integer near the row's mean, exact in integers (int64 values beyond 2**53
+    would round first)."""
+    k, dt = rows.k, rows.x.dtype
+    info = np.iinfo(dt)
     part = MomentsPart.empty(k, integer=True)
-    for r, v in iter_rows(block, mb, spec.kept):
-        moments_row(part, r, v)
+    part.vmin, part.vmax = np.full(k, info.max, dtype=dt), np.full(k, info.min, dtype=dt)
+    for sl, t, w in rows.tiles():
+        part.n[sl] += t.shape[1] if w is None else np.count_nonzero(w, axis=1)
+        tz = t if w is None else np.where(w, t, 0)
+        part.nonzero[sl] += np.count_nonzero(tz, axis=1)
+        part.sums[sl] = part.sums[sl] + row_int_sums(tz)
+        _extremes(part, sl, t, w, (info.max, info.min))
+    part.mean, part.mean_lo, floor = exact_means(part.sums, part.n)
+    pivot = np.array(floor, dtype=dt)
+    # deviations exact while a row spans less than 2**63 (a wider one: from the float mean)
+    vmin, vmax = part.vmin.astype(object), part.vmax.astype(object)
+    wide = np.array([hi - lo >= 1 << 63 for lo, hi in zip(vmin.tolist(), vmax.tolist())], bool)
+    d_sum, d_sq = np.zeros(k), np.zeros(k)
+    for sl, t, w in rows.tiles():
+        if dt.itemsize < 8:
+            d = (t.astype(np.int64) - pivot[sl, None]).astype(np.float64)
+        else:
+            d = (t.view(np.uint64) - pivot[sl, None].view(np.uint64)).view(np.int64)
+            d = d.astype(np.float64)
+            if wide[sl].any():
+                far = t.astype(np.float64) - part.mean[sl, None]
+                d = np.where(wide[sl, None], far, d)
+        if w is not None:
+            d = np.where(w, d, 0.0)
+        d_sq[sl] += np.einsum("ij,ij->i", d, d)
+        d_sum[sl] += d.sum(axis=1)
+    with np.errstate(invalid="ignore", divide="ignore"):
+        part.m2 = np.where(part.n > 0, np.maximum(d_sq - d_sum * d_sum / part.n, 0.0), 0.0)
+    empty = part.n == 0
+    part.vmin, part.vmax = vmin, vmax
+    part.vmin[empty] = part.vmax[empty] = None
+    part.fmin, part.fmax = part.vmin, part.vmax
+    return _in_row_order(rows, part)
+
+
+def _in_row_order(rows: Rows, part: MomentsPart) -> MomentsPart:
+    """A partial computed line by line, its arrays put in row order."""
+    if rows.order is None:
+        return part
+    for f in dataclasses.fields(part):
+        x = getattr(part, f.name)
+        if isinstance(x, np.ndarray):
+            setattr(part, f.name, rows.put(x))
+    if part.hist is not None:
+        h = part.hist
+        part.hist = Histogram(rows.put(h.counts), rows.put(h.under), rows.put(h.over))
     return part
 
 
-def moments_row(part: MomentsPart, r: int, v: Values) -> None:
-    """Fill row ``r`` of a moments partial from the (NaN-free) values ``v``."""
-    n = int(v.size)
-    part.n[r] = n
-    if n == 0:
-        return
-    part.nonzero[r] = int(np.count_nonzero(v))
-    vmin, vmax = v.min(), v.max()
-    part.vmin[r] = vmin.item()
-    part.vmax[r] = vmax.item()
-    if v.dtype.kind in "iub":
-        s = int_sum(v.view(np.uint8) if v.dtype == np.bool_ else v)
-        part.sums[r] = s
-        mean = float(Fraction(s, n))
-        part.mean_lo[r] = float(Fraction(s, n) - Fraction(mean))
-        part.fmin[r], part.fmax[r] = part.vmin[r], part.vmax[r]
-    else:
-        if np.isfinite(vmin) and np.isfinite(vmax):
-            part.fmin[r], part.fmax[r] = float(vmin), float(vmax)
-        else:
-            fin = v[np.isfinite(v)]
-            if fin.size:
-                part.fmin[r], part.fmax[r] = float(fin.min()), float(fin.max())
-        with np.errstate(over="ignore", invalid="ignore"):  # infinities: finalise settles them
-            total = math.fsum(float(np.sum(p, dtype=np.float64)) for p in pieces(v))
-        part.sums[r] = [total]
-        mean = total / n
-        if not math.isfinite(total) and part.fmin[r] == vmin and part.fmax[r] == vmax:
-            # finite values whose sum overflows float64: their mean does not (divide first)
-            with np.errstate(over="ignore"):
-                mean = math.fsum(float(np.sum(p / np.float64(n))) for p in pieces(v))
-    part.mean[r] = mean
-    part.m2[r], corr = _m2(v, mean)
-    if v.dtype.kind == "f" and math.isfinite(corr):
-        part.mean_lo[r] = corr / n  # the deviations' own mean: what rounding left off the mean
-
-
-def _m2(v: Values, mean: float) -> tuple[float, float]:
-    """Sum of squared deviations from ``mean`` (corrected two-pass, float64), and the sum of the
-    deviations."""
-    if not math.isfinite(mean):
-        return math.nan, math.nan
-    m2 = 0.0
-    corr = 0.0
+def _float_moments(rows: Rows, hist: Histogram | None, spec: BlockSpec) -> MomentsPart:
+    """Floating-point rows: counts, extremes, sums (TwoSum, scaled past float64), mean and M2
+    (corrected two-pass, float64), and the histogram when its range is known."""
+    k, dt = rows.k, rows.x.dtype
+    part = MomentsPart.empty(k, integer=False, vdtype=np.promote_types(dt, np.float64))
+    part.hist = hist
+    part.vmin, part.vmax = np.full(k, np.inf, dtype=dt), np.full(k, -np.inf, dtype=dt)
+    binning = None if hist is None else _hist_binning(spec, dt)
+    cells = 0 if hist is None else hist.nbins
+    any_inf = False
     with np.errstate(over="ignore", invalid="ignore"):
-        for p in pieces(v):
-            d = p.astype(np.float64).ravel() - mean
+        for sl, t, w in rows.tiles(cells):
+            ok = _counted(t, w)
+            part.nan[sl] += np.count_nonzero(np.isnan(t) if w is None else np.isnan(t) & w, 1)
+            part.n[sl] += t.shape[1] if ok is None else np.count_nonzero(ok, axis=1)
+            tz = t if ok is None else np.where(ok, t, 0)
+            part.nonzero[sl] += np.count_nonzero(tz, axis=1)
+            s = np.asarray(np.sum(tz, axis=1, dtype=np.float64))
+            part.sums[sl], lo = add_exactly(part.sums[sl], s)
+            part.sum_lo[sl] += lo
+            _extremes(part, sl, t, ok, (np.inf, -np.inf))
+            any_inf = any_inf or bool(np.isinf(tz).any())
+            if binning is not None and hist is not None:
+                hist_tile(hist, sl, t, ok, *binning)
+    _finite_extremes(rows, part, any_inf)
+    _float_means(rows, part)
+    _float_m2(rows, part)
+    return _in_row_order(rows, part)
+
+
+def _hist_binning(spec: BlockSpec, dtype: np.dtype[Any]) -> tuple[Values, tuple[Any, Any] | None]:
+    """The bin edges ``numpy.histogram`` uses for ``spec`` on data of ``dtype`` (the same
+    whatever the values), and the outer edges of even bins (None: explicit edges)."""
+    if isinstance(spec.bins, int):
+        assert spec.range is not None
+        with np.errstate(over="ignore", invalid="ignore"):
+            edges = np.histogram_bin_edges(np.empty(0, dtype), bins=spec.bins, range=spec.range)
+        return edges, outer_edges(spec.range)
+    return np.asarray(spec.bins, dtype=np.float64), None
+
+
+def _finite_extremes(rows: Rows, part: MomentsPart, any_inf: bool) -> None:
+    """The extremes in float64 (NaN: none), and the finite ones (a second look at the tiles
+    only when there are infinities)."""
+    vdt = part.fmin.dtype
+    fmin, fmax = part.vmin, part.vmax
+    if any_inf:
+        fmin, fmax = np.full_like(part.vmin, np.inf), np.full_like(part.vmax, -np.inf)
+        for sl, t, w in rows.tiles():
+            ok = _counted(t, w)
+            fin = np.isfinite(t) if ok is None else ok & np.isfinite(t)
+            fmin[sl] = np.minimum(fmin[sl], np.min(t, axis=1, initial=np.inf, where=fin))
+            fmax[sl] = np.maximum(fmax[sl], np.max(t, axis=1, initial=-np.inf, where=fin))
+    empty = part.n == 0
+    part.vmin, part.vmax = part.vmin.astype(vdt), part.vmax.astype(vdt)
+    part.vmin[empty] = part.vmax[empty] = np.nan
+    part.fmin = np.where(np.isinf(fmin) | empty, np.nan, fmin).astype(vdt)
+    part.fmax = np.where(np.isinf(fmax) | empty, np.nan, fmax).astype(vdt)
+
+
+def _float_means(rows: Rows, part: MomentsPart) -> None:
+    """Each row's mean from its sum; finite values whose sum passes float64 are summed again
+    scaled down by SUM_SCALE (their mean does not overflow)."""
+    n = part.n
+    with np.errstate(over="ignore", invalid="ignore", divide="ignore"):
+        total = part.sums + part.sum_lo
+        part.mean = np.where(n > 0, total / n, 0.0)
+        over = ~np.isfinite(total) & np.isfinite(part.fmin) & (part.fmin == part.vmin)
+        over &= part.fmax == part.vmax
+        if not over.any():
+            return
+        hi, lo = np.zeros(part.k), np.zeros(part.k)
+        for sl, t, w in rows.tiles():
+            ok = _counted(t, w)
+            tz = t.astype(np.float64) / SUM_SCALE
+            s = np.sum(tz if ok is None else np.where(ok, tz, 0.0), axis=1)
+            hi[sl], err = add_exactly(hi[sl], s)
+            lo[sl] += err
+        part.sums[over], part.sum_lo[over], part.scaled[over] = hi[over], lo[over], True
+        part.mean[over] = (hi[over] + lo[over]) / n[over] * SUM_SCALE
+
+
+def _float_m2(rows: Rows, part: MomentsPart) -> None:
+    """M2 by the corrected two-pass formula (float64 deviations from the mean), and the
+    deviations' own mean: what rounding left off the mean."""
+    n, mean = part.n, part.mean
+    d_sq, d_sum = np.zeros(part.k), np.zeros(part.k)
+    with np.errstate(over="ignore", invalid="ignore", divide="ignore"):
+        for sl, t, w in rows.tiles():
+            ok = _counted(t, w)
+            d = t.astype(np.float64) - mean[sl, None]
+            if ok is not None:
+                d = np.where(ok, d, 0.0)
             # einsum, not np.dot: BLAS rounds by its thread count, so a dask worker (one BLAS
             # thread) and this process would disagree in the last digits
-            m2 += float(np.einsum("i,i->", d, d))
-            corr += float(np.sum(d))
-    if math.isinf(m2):  # squares past float64 (|values| ~ 1e154): the variance is inf, as numpy's
-        return math.inf, corr
-    m2 -= corr * corr / v.size
-    return max(m2, 0.0), corr
-
-
-def hist_row(hist: Histogram, r: int, v: Values, spec: BlockSpec) -> None:
-    """Add the (NaN-free) values ``v`` to row ``r`` of ``hist``."""
-    if v.size == 0:
-        return
-    if isinstance(spec.bins, int):
-        h, edges = np.histogram(v, bins=spec.bins, range=spec.range)
-    else:
-        h, edges = np.histogram(v, bins=np.asarray(spec.bins, dtype=np.float64))
-    hist.counts[r] += h
-    hist.under[r] += int(np.count_nonzero(v < edges[0]))
-    hist.over[r] += int(np.count_nonzero(v > edges[-1]))
+            d_sq[sl] += np.einsum("ij,ij->i", d, d)
+            d_sum[sl] += d.sum(axis=1)
+        m2 = np.where(np.isinf(d_sq), np.inf, np.maximum(d_sq - d_sum * d_sum / n, 0.0))
+        good = np.isfinite(mean) & (n > 0)
+        part.m2 = np.where(good, m2, np.where(n > 0, np.nan, 0.0))
+        part.mean_lo = np.where(good & np.isfinite(d_sum), d_sum / n, 0.0)
 
 
 # -- the histogram pass (floating-point data without a known range) ------------------------------
@@ -263,11 +295,13 @@ def hist_row(hist: Histogram, r: int, v: Values, spec: BlockSpec) -> None:
 
 def block_hist(block: Any, mblock: Any, spec: BlockSpec) -> Histogram:
     """Dask task of the second pass: the histogram of one block."""
-    arr, mb, k = _prepare(block, mblock, spec.kept)
-    hist = Histogram.zeros(k, spec.nbins)
-    for r, v in iter_rows(arr, mb, spec.kept):
-        hist_row(hist, r, _drop_nan(v) if spec.kind == "float" else v, spec)
-    return hist
+    arr, mb, _k = _prepare(block, mblock, spec.kept)
+    rows = Rows.of(arr, mb, spec.kept)
+    hist = Histogram.zeros(rows.k, spec.nbins)
+    binning = _hist_binning(spec, arr.dtype)
+    for sl, t, w in rows.tiles(hist.nbins):
+        hist_tile(hist, sl, t, _counted(t, w), *binning)
+    return Histogram(rows.put(hist.counts), rows.put(hist.under), rows.put(hist.over))
 
 
 # -- exact percentile passes ---------------------------------------------------------------------
@@ -362,7 +396,7 @@ def _select_row(
         out.sub[dest[:-1][inner]] += np.diff(pos)[inner]
     for t in bnd.ints[np.searchsorted(bnd.ints, a) : np.searchsorted(bnd.ints, b)].tolist():
         if n[t - a]:  # one integer a sub-bin (exact offsets, any integer dtype)
-            offsets = _shift(sv[lo[t - a] : hi[t - a]], int(spec.first[t]))
+            offsets = shift(sv[lo[t - a] : hi[t - a]], int(spec.first[t]))
             s = int(spec.sub_at[t])
             out.sub[s : s + int(spec.nsub[t])] += np.bincount(offsets, minlength=int(spec.nsub[t]))
     take = np.flatnonzero((spec.mode[a:b] == COLLECT) & (n > 0)).tolist()

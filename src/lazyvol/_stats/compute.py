@@ -60,8 +60,8 @@ def stats(
         values as float64 (in the data's own dtype integers wrap and float16 overflows).
     axis : int or sequence of int, optional
         Axes to reduce (default: all). ``axis=(0, 1, 2)`` on a 4D series gives one result per
-        time point; the kept axes become the shape of every field. Meant for a modest number of
-        outputs (per volume, per slice). Required for a vector image (NIfTI dim[5] > 1):
+        time point, ``axis=3`` one per voxel; the kept axes become the shape of every field. Every
+        output row holds ``bins`` histogram counts (8 bytes each). Required for a vector image (NIfTI dim[5] > 1):
         ``axis=(0, 1, 2, 3)`` gives one result per component.
     exact_percentiles : bool
         Make the percentiles exact with extra passes that collect only the values of the bins

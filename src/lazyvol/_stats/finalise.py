@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import math
 from dataclasses import dataclass
 from fractions import Fraction
 from typing import Any
@@ -12,7 +11,7 @@ import numpy.typing as npt
 
 from .._warn import warn as _warn_user
 from . import limits
-from .parts import CountsPart, FloatArray, IntArray, MomentsPart, Part, Scalar
+from .parts import SUM_SCALE, CountsPart, FloatArray, IntArray, MomentsPart, Part, Scalar
 from .percentiles import (
     SelectRunner,
     estimate,
@@ -23,6 +22,7 @@ from .percentiles import (
 )
 from .request import StatsRequest
 from .result import VolumeStats
+from .rows import exact_means
 
 __all__ = ["finalise"]
 
@@ -129,50 +129,49 @@ def _moments_rows(cols: _Columns, m: MomentsPart, req: StatsRequest) -> None:
     """Extremes, sum, mean, variance and histogram of every row of a moments partial."""
     if cols.hist is not None and m.hist is not None:  # (rows x bins: not copied)
         cols.hist, cols.under, cols.over = m.hist.counts, m.hist.under, m.hist.over
-    for r in range(m.k):
-        n = int(m.n[r])
-        if n == 0:
-            continue
-        cols.vmin[r], cols.vmax[r] = m.vmin[r], m.vmax[r]
-        s_r = m.sums[r]
-        if isinstance(s_r, list):
-            cols.sums[r], cols.mean[r] = _float_sum_mean(s_r, n, m, r)
-        else:
-            cols.sums[r] = s_r
-            cols.mean[r] = float(Fraction(s_r, n))
-        if n - req.ddof > 0:
-            cols.var[r] = float(m.m2[r]) / (n - req.ddof)
-        lo = m.vmin[r]
-        if lo is not None and lo == m.vmax[r] and math.isfinite(float(lo)):
-            # Every value the same: the mean is that value and the spread 0 exactly (the rounding
-            # of float sums gave 0.29999999999999993 for 0.3, and a std of 7e-18 by chunking).
-            cols.mean[r] = float(lo)
-            if n - req.ddof > 0:
-                cols.var[r] = 0.0
+    has = m.n > 0
+    cols.vmin, cols.vmax = _values(m.vmin, has), _values(m.vmax, has)
+    if m.integer:
+        cols.sums = m.sums.tolist()
+        cols.mean = np.where(has, exact_means(m.sums, m.n)[0], np.nan)
+    else:
+        sums, mean = _float_sum_mean(m)
+        cols.sums, cols.mean = sums.tolist(), np.where(has, mean, np.nan)
+    dof = m.n - req.ddof
+    with np.errstate(divide="ignore", invalid="ignore"):
+        cols.var = np.where(has & (dof > 0), m.m2 / dof, np.nan)
+    # Every value the same: the mean is that value and the spread 0 exactly (the rounding of
+    # float sums gave 0.29999999999999993 for 0.3, and a std of 7e-18 by chunking).
+    same = has & np.equal(m.vmin, m.vmax).astype(np.bool_)
+    if not m.integer:
+        same &= np.isfinite(m.vmin)
+    cols.mean = np.where(same, m.vmin, cols.mean).astype(np.float64)
+    cols.var = np.where(same & (dof > 0), 0.0, cols.var)
 
 
-def _float_sum_mean(sums: list[float], n: int, m: MomentsPart, r: int) -> tuple[float, float]:
-    """Sum and mean of floating-point row ``r`` from its exact partial sums.
+def _values(x: npt.NDArray[Any], has: npt.NDArray[np.bool_]) -> list[Scalar | None]:
+    """Extremes as Python numbers, None where a row has no value."""
+    out = x.astype(object)
+    out[~has] = None
+    values: list[Scalar | None] = out.tolist()
+    return values
+
+
+def _float_sum_mean(m: MomentsPart) -> tuple[FloatArray, FloatArray]:
+    """Sum and mean of floating-point rows from their sums (TwoSum pairs, scaled past float64).
 
     Infinite values decide the mean (+inf and -inf both present: NaN, as numpy gives); finite
-    values whose sum overflows float64 keep the merged pairwise mean (which does not overflow)
-    and an infinite sum. ``math.fsum`` raises on both, and the pairwise mean of chunks holding
-    infinities is NaN (inf - inf), so neither is used as is.
-    """
-    try:
-        total = math.fsum(sums)
-    except (ValueError, OverflowError):  # -inf + inf, or finite values past float64
-        with np.errstate(over="ignore", invalid="ignore"):
-            total = float(np.sum(np.asarray(sums, dtype=np.float64)))
-    vmin, vmax = m.vmin[r], m.vmax[r]
-    if vmin is None or vmax is None:  # (a row with values has both)
-        return total, total / n
-    lo, hi = float(vmin), float(vmax)
-    if math.isinf(lo) or math.isinf(hi):
-        if lo == -math.inf and hi == math.inf:
-            return math.nan, math.nan
-        return total, (hi if math.isinf(hi) else lo)
-    return total, (total / n if math.isfinite(total) else float(m.mean[r]))
+    values whose sum passes float64 have a finite mean (their sum, scaled, over the count) and
+    an infinite sum."""
+    n = np.maximum(m.n, 1)
+    with np.errstate(over="ignore", invalid="ignore"):
+        total = m.sums + m.sum_lo
+        mean = np.where(m.scaled, total / n * SUM_SCALE, total / n)
+        total = np.where(m.scaled, total * SUM_SCALE, total)
+        lo, hi = m.vmin.astype(np.float64), m.vmax.astype(np.float64)
+    inf_lo, inf_hi = lo == -np.inf, hi == np.inf
+    mean = np.where(inf_lo & inf_hi, np.nan, np.where(inf_hi, hi, np.where(inf_lo, lo, mean)))
+    return total, mean
 
 
 def _moments_percentiles(
@@ -189,8 +188,8 @@ def _moments_percentiles(
     if not len(rows):
         return 0
     n = m.n
-    vmin = np.array([np.nan if x is None else float(x) for x in m.vmin])
-    vmax = np.array([np.nan if x is None else float(x) for x in m.vmax])
+    vmin = np.where(m.n > 0, m.vmin, np.nan).astype(np.float64)
+    vmax = np.where(m.n > 0, m.vmax, np.nan).astype(np.float64)
     prev, nxt, gamma = ranks(n[rows], req.q)  # (rows, q)
     # the distinct (row, rank) pairs: a row's rank r is key row * span + r
     span = int(n.max()) + 1

@@ -31,6 +31,9 @@ EXACT_ROW_CELLS = 256
 PIECE = 1 << 20
 #: Fan-in of the merge tree.
 SPLIT_EVERY = 8
+#: Partials of more cells than this (rows x bins, or rows x span of values: per-voxel
+#: statistics) merge two at a time, so that a merge holds three of them, not nine.
+WIDE_PART_CELLS = 1 << 20
 #: Give up refining an exact percentile after this many passes over its interval (the result then
 #: says so; intervals waiting for a pass do not count).
 MAX_EXACT_PASSES = 12

@@ -7,26 +7,25 @@ the pairwise update of Chan, Golub & LeVeque (1979).
 
 from __future__ import annotations
 
-import math
 from collections.abc import Mapping
-from fractions import Fraction
 
 import numpy as np
 
 from . import limits
 from .parts import (
+    SUM_SCALE,
     CountsPart,
     GroupKey,
     Histogram,
     IntArray,
     MomentsPart,
     Part,
-    RowSum,
     Scalar,
     SelectPart,
-    pick_max,
-    pick_min,
+    defined,
+    pick,
 )
+from .rows import add_exactly, exact_means
 
 __all__ = [
     "assemble_hist",
@@ -44,25 +43,25 @@ def to_moments(p: Part) -> MomentsPart:
     if isinstance(p, MomentsPart):
         return p
     q = MomentsPart.empty(p.k, integer=True)
+    if not p.span:
+        q.nan = p.nan.copy()
+        return q
     q.nan = p.nan.copy()
     q.nonzero = p.nonzero.copy()
     q.n = p.n.copy()
-    for r in range(p.k):
-        c = p.counts[r]
-        n = int(c.sum())
-        if n == 0:
-            continue
-        nzi = np.flatnonzero(c)
-        vals = np.arange(len(c), dtype=object) + p.offset
-        cs = c.astype(object)
-        s = int(np.dot(vals, cs))
-        ss = int(np.dot(vals * vals, cs))
-        q.vmin[r] = q.fmin[r] = p.offset + int(nzi[0])
-        q.vmax[r] = q.fmax[r] = p.offset + int(nzi[-1])
-        q.sums[r] = s
-        q.mean[r] = float(Fraction(s, n))
-        q.mean_lo[r] = float(Fraction(s, n) - Fraction(q.mean[r]))
-        q.m2[r] = float(Fraction(n * ss - s * s, n))
+    vals = np.arange(p.span, dtype=object) + p.offset
+    cs = p.counts.astype(object)
+    s, ss = cs @ vals, cs @ (vals * vals)
+    q.sums = s
+    q.mean, q.mean_lo, _ = exact_means(s, q.n)
+    some = p.counts != 0
+    first, last = np.argmax(some, axis=1), p.span - 1 - np.argmax(some[:, ::-1], axis=1)
+    for r in np.flatnonzero(q.n).tolist():
+        n = int(q.n[r])
+        q.vmin[r] = p.offset + int(first[r])
+        q.vmax[r] = p.offset + int(last[r])
+        q.m2[r] = (n * ss[r] - s[r] * s[r]) / n  # Python ints: rounded once
+    q.fmin, q.fmax = q.vmin, q.vmax
     return q
 
 
@@ -86,53 +85,52 @@ def _merge_counts(a: CountsPart, b: CountsPart) -> CountsPart | None:
     return CountsPart(lo, counts, a.n + b.n, a.nan + b.nan, a.nonzero + b.nonzero)
 
 
-def _add_sums(x: RowSum, y: RowSum) -> RowSum:
-    if isinstance(x, int) and isinstance(y, int):
-        return x + y
-    return _as_list(x) + _as_list(y)
-
-
-def _as_list(s: RowSum) -> list[float]:
-    if isinstance(s, list):
-        return list(s)
-    return [float(s)] if s != 0 else []
-
-
-def _add_exactly(x: float, y: float) -> tuple[float, float]:
-    """``x + y`` rounded, and the rounding error (Knuth's TwoSum; 0 when not finite)."""
-    s = x + y
-    if not math.isfinite(s):
-        return s, 0.0
-    bb = s - x
-    return s, (x - (s - bb)) + (y - bb)
+def _add_sums(a: MomentsPart, b: MomentsPart, out: MomentsPart) -> None:
+    """Row sums of both: exact Python ints, or float64 pairs added with TwoSum (a sum past
+    float64 in units of SUM_SCALE, the other scaled down to it)."""
+    if a.integer and b.integer:
+        out.sums = a.sums + b.sums
+        return
+    scaled = a.scaled | b.scaled
+    while True:
+        xs = [np.where(scaled & ~p.scaled, p.sums / SUM_SCALE, p.sums) for p in (a, b)]
+        xl = [np.where(scaled & ~p.scaled, p.sum_lo / SUM_SCALE, p.sum_lo) for p in (a, b)]
+        out.sums, err = add_exactly(xs[0], xs[1])
+        over = ~np.isfinite(out.sums) & np.isfinite(xs[0]) & np.isfinite(xs[1]) & ~scaled
+        if not over.any():
+            break
+        scaled = scaled | over  # finite sums whose sum passes float64: scaled, added again
+    out.sum_lo = err + xl[0] + xl[1]
+    out.scaled = scaled
 
 
 def _merge_moments(a: MomentsPart, b: MomentsPart) -> MomentsPart:
-    out = MomentsPart.empty(a.k, integer=False)
+    out = MomentsPart.empty(a.k, integer=a.integer and b.integer)
     out.nan = a.nan + b.nan
     out.nonzero = a.nonzero + b.nonzero
-    out.n = a.n + b.n
-    for r in range(a.k):
-        na, nb = int(a.n[r]), int(b.n[r])
-        out.vmin[r] = pick_min(a.vmin[r], b.vmin[r])
-        out.vmax[r] = pick_max(a.vmax[r], b.vmax[r])
-        out.fmin[r] = pick_min(a.fmin[r], b.fmin[r])
-        out.fmax[r] = pick_max(a.fmax[r], b.fmax[r])
-        out.sums[r] = _add_sums(a.sums[r], b.sums[r])
-        if na == 0 or nb == 0:
-            src = a if nb == 0 else b
-            out.mean[r], out.mean_lo[r], out.m2[r] = src.mean[r], src.mean_lo[r], src.m2[r]
-            continue
-        # Chan, Golub & LeVeque: pairwise update of mean and M2, the means carried with what
-        # float64 leaves off them: the difference of two close means (1e9 + noise of 1e-4) is
-        # exact in float64, their rounding is not. (Chunks holding infinities give inf - inf
-        # here; finalise settles the mean of such rows from their extremes.)
-        n = na + nb
-        with np.errstate(over="ignore", invalid="ignore"):
-            delta = float(b.mean[r] - a.mean[r]) + float(b.mean_lo[r] - a.mean_lo[r])
-            out.mean[r], out.mean_lo[r] = _add_exactly(float(a.mean[r]), delta * (nb / n))
-            out.mean_lo[r] += a.mean_lo[r]
-            out.m2[r] = a.m2[r] + b.m2[r] + delta * delta * (na * nb / n)
+    out.n = n = a.n + b.n
+    out.vmin, out.vmax = pick(np.minimum, a.vmin, b.vmin), pick(np.maximum, a.vmax, b.vmax)
+    out.fmin, out.fmax = pick(np.minimum, a.fmin, b.fmin), pick(np.maximum, a.fmax, b.fmax)
+    _add_sums(a, b, out)
+    # Chan, Golub & LeVeque: pairwise update of mean and M2, the means carried with what
+    # float64 leaves off them: the difference of two close means (1e9 + noise of 1e-4) is
+    # exact in float64, their rounding is not. Means of opposite signs near float64's maximum
+    # are taken by halves (their difference would overflow). (Chunks holding infinities give
+    # inf - inf here; finalise settles the mean of such rows from their extremes.)
+    with np.errstate(over="ignore", invalid="ignore", divide="ignore"):
+        wb = b.n / np.maximum(n, 1)
+        lo_d = b.mean_lo - a.mean_lo
+        delta = (b.mean - a.mean) + lo_d
+        half = ~np.isfinite(delta) & np.isfinite(a.mean) & np.isfinite(b.mean)
+        step = np.where(half, (b.mean / 2 - a.mean / 2 + lo_d / 2) * wb, delta * wb)
+        mean, lo = add_exactly(np.where(half, a.mean / 2, a.mean), step)
+        mean = np.where(half, mean * 2, mean)
+        lo = np.where(half, lo * 2, lo) + a.mean_lo
+        m2 = a.m2 + b.m2 + delta * delta * (a.n * wb)
+    cases = [(a.n > 0) & (b.n > 0), b.n == 0]  # else: only b has values
+    out.mean = np.select(cases, [mean, a.mean], b.mean)
+    out.mean_lo = np.select(cases, [lo, a.mean_lo], b.mean_lo)
+    out.m2 = np.select(cases, [m2, a.m2], b.m2)
     if a.hist is not None and b.hist is not None:
         out.hist = a.hist + b.hist
     return out
@@ -155,10 +153,13 @@ def merge_parts(*parts: Part) -> Part:
 
 
 def merge_hists(*parts: Histogram) -> Histogram:
-    """Sum histogram partials over the same rows (a node of the merge tree)."""
-    out = parts[0]
+    """Sum histogram partials over the same rows (a node of the merge tree): one new array."""
+    first = parts[0]
+    out = Histogram(first.counts.copy(), first.under.copy(), first.over.copy())
     for p in parts[1:]:
-        out = out + p
+        out.counts += p.counts
+        out.under += p.under
+        out.over += p.over
     return out
 
 
@@ -178,11 +179,11 @@ def global_range(p: Part) -> tuple[Scalar, Scalar] | None:
         if not nz.size:
             return None
         return p.offset + int(nz[0]), p.offset + int(nz[-1])
-    lo = [x for x in p.fmin if x is not None]
-    hi = [x for x in p.fmax if x is not None]
-    if not lo or not hi:
+    has = defined(p.fmin)
+    if not has.any():
         return None
-    return min(lo), max(hi)  # Python ints stay exact (int64 beyond 2**53)
+    lo, hi = np.min(p.fmin[has]), np.max(p.fmax[has])
+    return (lo, hi) if p.integer else (lo.item(), hi.item())  # Python ints stay exact
 
 
 # -- assembling groups (each over a sub-block of rows) into one partial over all rows --------------
@@ -226,22 +227,17 @@ def _assemble_counts(
 def _assemble_moments(
     res: Mapping[GroupKey, MomentsPart], rows: Mapping[GroupKey, IntArray], k: int
 ) -> MomentsPart:
-    out = MomentsPart.empty(k, integer=False)
-    first = next(iter(res.values())).hist
-    if first is not None and all(p.hist is not None for p in res.values()):
-        out.hist = Histogram.zeros(k, first.nbins)
+    parts = list(res.values())
+    first = parts[0]
+    out = MomentsPart.empty(k, integer=all(p.integer for p in parts), vdtype=first.vmin.dtype)
+    if first.hist is not None and all(p.hist is not None for p in parts):
+        out.hist = Histogram.zeros(k, first.hist.nbins)
+    names: tuple[str, ...] = ("n", "nan", "nonzero", "vmin", "vmax", "fmin", "fmax")
+    names += ("sums", "sum_lo", "scaled", "mean", "m2", "mean_lo")
     for g, p in res.items():
         rr = rows[g]
-        out.n[rr] = p.n
-        out.nan[rr] = p.nan
-        out.nonzero[rr] = p.nonzero
-        for i, r in enumerate(rr.tolist()):
-            out.vmin[r], out.vmax[r] = p.vmin[i], p.vmax[i]
-            out.fmin[r], out.fmax[r] = p.fmin[i], p.fmax[i]
-            out.sums[r] = p.sums[i]
-        out.mean[rr] = p.mean
-        out.mean_lo[rr] = p.mean_lo
-        out.m2[rr] = p.m2
+        for name in names:
+            getattr(out, name)[rr] = getattr(p, name)
         if out.hist is not None and p.hist is not None:
             _place_hist(out.hist, rr, p.hist)
     return out

@@ -27,6 +27,7 @@ __all__ = [
     "EDGES",
     "EVEN",
     "INTS",
+    "SUM_SCALE",
     "Found",
     "BlockSpec",
     "CountsPart",
@@ -36,18 +37,15 @@ __all__ = [
     "Picked",
     "SelectPart",
     "SelectSpec",
+    "defined",
     "even_edge",
-    "pick_max",
-    "pick_min",
+    "pick",
 ]
 
 IntArray: TypeAlias = npt.NDArray[np.int64]
 FloatArray: TypeAlias = npt.NDArray[np.float64]
 #: A value of the data as a Python number (``numpy.generic.item()``).
 Scalar: TypeAlias = int | float
-#: Sum of a row: an exact Python int for integer data, float64 chunk sums (summed with
-#: ``math.fsum`` at the end) for floating-point data.
-RowSum: TypeAlias = int | list[float]
 Kind: TypeAlias = Literal["int", "float"]
 #: A bin count, or explicit bin edges.
 Bins: TypeAlias = int | tuple[float, ...]
@@ -112,18 +110,31 @@ class CountsPart:
         )
 
 
+#: Floating-point row sums past float64 (finite values near its maximum) are kept in units of
+#: this power of two (exact scaling; 2**64 values of the maximum fit).
+SUM_SCALE = 2.0**64
+
+
 @dataclass
 class MomentsPart:
-    """Rows as moments: count, extremes, sums, mean and M2 (sum of squared deviations)."""
+    """Rows as moments: count, extremes, sums, mean and M2 (sum of squared deviations), each an
+    array over the rows.
+
+    Extremes are float64 arrays (NaN: no such value) for floating-point data, object arrays of
+    Python ints (None: no value) for integers (exact beyond 2**53)."""
 
     n: IntArray
     nan: IntArray
     nonzero: IntArray
-    vmin: list[Scalar | None]
-    vmax: list[Scalar | None]
-    fmin: list[Scalar | None]  # finite extremes (the default histogram range)
-    fmax: list[Scalar | None]
-    sums: list[RowSum]
+    vmin: npt.NDArray[Any]
+    vmax: npt.NDArray[Any]
+    fmin: npt.NDArray[Any]  # finite extremes (the default histogram range)
+    fmax: npt.NDArray[Any]
+    #: integer data: exact Python ints (object array); floating-point data: float64 sums, with
+    #: ``sum_lo`` what float64 leaves off them (TwoSum), in units of SUM_SCALE where ``scaled``
+    sums: npt.NDArray[Any]
+    sum_lo: FloatArray
+    scaled: npt.NDArray[np.bool_]
     mean: FloatArray
     m2: FloatArray
     #: what float64 ``mean`` leaves off: the mean is ``mean + mean_lo`` to about float64's
@@ -132,17 +143,24 @@ class MomentsPart:
     hist: Histogram | None = None
 
     @classmethod
-    def empty(cls, k: int, *, integer: bool) -> MomentsPart:
-        sums: list[RowSum] = [0 if integer else [] for _ in range(k)]
+    def empty(cls, k: int, *, integer: bool, vdtype: Any = np.float64) -> MomentsPart:
+        if integer:
+            ext = np.full(k, None, dtype=object)
+            sums = np.zeros(k, dtype=object)
+        else:
+            ext = np.full(k, np.nan, dtype=vdtype)
+            sums = np.zeros(k)
         return cls(
             n=_zeros(k),
             nan=_zeros(k),
             nonzero=_zeros(k),
-            vmin=[None] * k,
-            vmax=[None] * k,
-            fmin=[None] * k,
-            fmax=[None] * k,
+            vmin=ext,
+            vmax=ext.copy(),
+            fmin=ext.copy(),
+            fmax=ext.copy(),
             sums=sums,
+            sum_lo=np.zeros(k),
+            scaled=np.zeros(k, dtype=np.bool_),
             mean=np.zeros(k),
             m2=np.zeros(k),
             mean_lo=np.zeros(k),
@@ -151,6 +169,10 @@ class MomentsPart:
     @property
     def k(self) -> int:
         return int(self.n.shape[0])
+
+    @property
+    def integer(self) -> bool:
+        return bool(self.sums.dtype == object)
 
 
 #: A partial of the statistics pass.
@@ -288,17 +310,19 @@ class Found:
         return sum(x.size for x in self.subs) + sum(x.size for x in self.values)
 
 
-def pick_min(x: Scalar | None, y: Scalar | None) -> Scalar | None:
-    if x is None:
-        return y
-    if y is None:
-        return x
-    return min(x, y)
+def defined(x: npt.NDArray[Any]) -> npt.NDArray[np.bool_]:
+    """Where an extremes array holds a value (floats: not NaN; Python ints: not None)."""
+    if x.dtype == object:
+        return np.array([v is not None for v in x.tolist()], dtype=np.bool_)
+    out: npt.NDArray[np.bool_] = ~np.isnan(x)
+    return out
 
 
-def pick_max(x: Scalar | None, y: Scalar | None) -> Scalar | None:
-    if x is None:
-        return y
-    if y is None:
-        return x
-    return max(x, y)
+def pick(op: np.ufunc, a: npt.NDArray[Any], b: npt.NDArray[Any]) -> npt.NDArray[Any]:
+    """``op`` (``np.minimum`` or ``np.maximum``) of two extremes arrays, row by row; where one
+    has no value, the other's."""
+    ha, hb = defined(a), defined(b)
+    out = np.where(ha, a, b)
+    both = ha & hb
+    out[both] = op(a[both], b[both])
+    return out

@@ -40,13 +40,24 @@ T = TypeVar("T")
 S = TypeVar("S")
 
 
-def _tree(items: list[Any], merge: Callable[..., Any]) -> Any:
-    """A dask merge tree over delayed partials; the root."""
+def _tree(items: list[Any], merge: Callable[..., Any], cells: int) -> Any:
+    """A dask merge tree over delayed partials of about ``cells`` cells each; the root."""
     node = dask.delayed(merge, pure=True)
+    step = 2 if cells > limits.WIDE_PART_CELLS else limits.SPLIT_EVERY
     while len(items) > 1:
-        step = limits.SPLIT_EVERY
         items = [node(*items[i : i + step]) for i in range(0, len(items), step)]
     return items[0]
+
+
+def _cells(spec: object, k: int) -> int:
+    """About how many cells a partial of ``k`` rows holds: its histogram, value counts (up to
+    their budget) and a dozen numbers a row."""
+    cells = 16 * k
+    if isinstance(spec, BlockSpec):
+        cells += 0 if spec.bins is None else k * spec.nbins
+        if spec.kind == "int":
+            cells += min(k * limits.MAX_COUNT_SPAN, limits.MAX_COUNT_CELLS)
+    return cells
 
 
 class Passes:
@@ -103,7 +114,7 @@ class Passes:
                 node(self._blocks[b], None if self._mblocks is None else self._mblocks[b], spec)
                 for b in self.groups[g]
             ]
-            finals.append(_tree(parts, merge))
+            finals.append(_tree(parts, merge, _cells(spec, len(self.rows[g]))))
         results = compute(finals, progress=self.request.progress, desc=desc, nbytes=self.nbytes)
         self.count += 1
         return {g: cast(T, r) for g, r in zip(specs, results)}
