@@ -197,6 +197,12 @@ def hist_tile(
     v = x.ravel() if ok is None else x[ok]
     if not v.size:
         return
+    if n == 1:  # one line (whole-volume statistics): numpy.histogram itself, its fast path
+        h = np.histogram(v, bins=nb, range=outer)[0] if outer else np.histogram(v, bins=edges)[0]
+        hist.counts[sl] += h
+        hist.under[sl] += np.count_nonzero(v < edges[0])
+        hist.over[sl] += np.count_nonzero(v > edges[-1])
+        return
     # each value's line (None: one line)
     r = None if n == 1 else np.repeat(np.arange(n), x.shape[1]) if ok is None else ok.nonzero()[0]
     flat = np.empty(v.size, dtype=np.intp)  # each value's bin, -1 outside the edges
