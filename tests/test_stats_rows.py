@@ -3,6 +3,7 @@
 
 from __future__ import annotations
 
+import tracemalloc
 import warnings
 from fractions import Fraction
 
@@ -12,6 +13,8 @@ import pytest
 
 import lazyvol as lv
 from lazyvol._stats import limits
+from lazyvol._stats.blocks import block_stats
+from lazyvol._stats.parts import BlockSpec
 
 Q = (1, 25, 50, 99)
 
@@ -84,6 +87,45 @@ def test_per_slice_histogram_of_floats_with_a_known_range():
         one = res[z]
         np.testing.assert_array_equal(one.histogram, h)
         assert one.under == np.count_nonzero(v < 0) and one.over == np.count_nonzero(v > 5)
+
+
+@pytest.mark.parametrize("axis", [None, (0, 1)])
+def test_histogram_with_nan_mask_and_values_outside_the_range(monkeypatch, axis):
+    """Whole-volume and per-slice histograms binned by the same cells (one line or several),
+    NaN and masked-out values left out: numpy's histogram, under and over of each slice."""
+    monkeypatch.setattr(limits, "PIECE", 40)  # lines read in pieces, tiles of several lines
+    rng = np.random.default_rng(5)
+    x = (rng.integers(-6, 20, size=(6, 5, 4)) / 2).astype(np.float32)
+    x[0, :, 1] = np.nan
+    mask = rng.random((6, 5, 4)) < 0.8
+    res = lv.stats(da.from_array(x, chunks=(3, 5, 2)), mask=mask, axis=axis, bins=7, range=(0, 6))
+    per = [(slice(None),) * 2 + (z,) for z in range(4)] if axis else [(Ellipsis,)]
+    for i, at in enumerate(per):
+        v = x[at][mask[at] & ~np.isnan(x[at])]
+        one = res[i] if axis else res
+        np.testing.assert_array_equal(one.histogram, np.histogram(v, bins=7, range=(0, 6))[0])
+        assert (one.under, one.over) == (np.count_nonzero(v < 0), np.count_nonzero(v > 6))
+
+
+@pytest.mark.parametrize(
+    ("dtype", "spec", "tiles"),
+    [  # (before: 3.2 and 4.5 tiles)
+        ("int16", BlockSpec(kept=(), kind="int"), 2.5),
+        ("float32", BlockSpec(kept=(0,), kind="float", bins=256, range=(-1.0, 1.0)), 3.5),
+    ],
+)
+def test_block_temporaries_stay_within_a_few_tiles(monkeypatch, dtype, spec, tiles):
+    """A block's value counts (one line) or histograms (several lines a tile) hold a few int64
+    or float64 arrays of a tile at once (each value's cell, the deviations from the mean), not a
+    line index, its multiple and their sum besides."""
+    monkeypatch.setattr(limits, "PIECE", 1 << 17)
+    x = np.random.default_rng(0).normal(size=(64, 64, 256))
+    x = (x * (100 if dtype == "int16" else 1)).astype(dtype)
+    tracemalloc.start()
+    block_stats(x, None, spec)
+    peak = tracemalloc.get_traced_memory()[1]
+    tracemalloc.stop()
+    assert peak < tiles * 8 * limits.PIECE
 
 
 @pytest.mark.parametrize("chunks", [2, 1])

@@ -29,7 +29,15 @@ from .parts import (
     SelectPart,
     SelectSpec,
 )
-from .rows import Rows, add_exactly, exact_means, hist_tile, outer_edges, row_int_sums, shift
+from .rows import (
+    Rows,
+    add_exactly,
+    exact_means,
+    hist_tile,
+    outer_edges,
+    row_int_sums,
+    shift,
+)
 
 __all__ = ["block_hist", "block_select", "block_stats"]
 
@@ -71,10 +79,11 @@ def iter_rows(
 # -- the statistics pass -------------------------------------------------------------------------
 
 
-def _counted(x: Values, w: Values | None) -> Values | None:
-    """Which values of a tile count: in the mask and (floats) not NaN; None for all."""
+def _counted(x: Values, w: Values | None, nan: Values | None = None) -> Values | None:
+    """Which values of a tile count: in the mask and (floats) not NaN (``nan``: the tile's NaNs
+    when known); None for all."""
     if x.dtype.kind == "f":
-        nan = np.isnan(x)
+        nan = np.isnan(x) if nan is None else nan
         if nan.any():
             return ~nan if w is None else w & ~nan
     return w
@@ -114,10 +123,9 @@ def _block_counts(rows: Rows) -> CountsPart | None:
         return None
     counts = np.zeros((k, span), dtype=np.int64)
     for sl, t, w in rows.tiles(span):
-        line = np.broadcast_to(np.arange(t.shape[0])[:, None], t.shape)
-        v, r = (t.ravel(), line.ravel()) if w is None else (t[w], line[w])
-        cells = (sl.stop - sl.start) * span
-        counts[sl] += np.bincount(r * span + shift(v, lo), minlength=cells).reshape(-1, span)
+        cells = shift(t, lo, span)
+        flat = cells.ravel() if w is None else cells[w]
+        counts[sl] += np.bincount(flat, minlength=t.shape[0] * span).reshape(-1, span)
     counts = rows.put(counts)
     n = counts.sum(axis=1)
     nonzero = n - counts[:, -lo] if lo <= 0 <= hi else n.copy()
@@ -196,11 +204,12 @@ def _float_moments(rows: Rows, hist: Histogram | None, spec: BlockSpec) -> Momen
     part.vmin, part.vmax = np.full(k, np.inf, dtype=dt), np.full(k, -np.inf, dtype=dt)
     binning = None if hist is None else _hist_binning(spec, dt)
     cells = 0 if hist is None else hist.nbins
-    any_inf = False
     with np.errstate(over="ignore", invalid="ignore"):
         for sl, t, w in rows.tiles(cells):
-            ok = _counted(t, w)
-            part.nan[sl] += np.count_nonzero(np.isnan(t) if w is None else np.isnan(t) & w, 1)
+            nan = np.isnan(t)
+            if nan.any():
+                part.nan[sl] += np.count_nonzero(nan if w is None else nan & w, axis=1)
+            ok = _counted(t, w, nan)
             part.n[sl] += t.shape[1] if ok is None else np.count_nonzero(ok, axis=1)
             tz = t if ok is None else np.where(ok, t, 0)
             part.nonzero[sl] += np.count_nonzero(tz, axis=1)
@@ -208,12 +217,13 @@ def _float_moments(rows: Rows, hist: Histogram | None, spec: BlockSpec) -> Momen
             part.sums[sl], lo = add_exactly(part.sums[sl], s)
             part.sum_lo[sl] += lo
             _extremes(part, sl, t, ok, (np.inf, -np.inf))
-            any_inf = any_inf or bool(np.isinf(tz).any())
             if binning is not None and hist is not None:
                 hist_tile(hist, sl, t, ok, *binning)
+    # an infinity counted is an extreme of its row
+    any_inf = bool((np.isinf(part.vmin) | np.isinf(part.vmax))[part.n > 0].any())
     _finite_extremes(rows, part, any_inf)
     _float_means(rows, part)
-    _float_m2(rows, part)
+    _float_m2(rows, part, nan_free=not part.nan.any())
     return _in_row_order(rows, part)
 
 
@@ -269,15 +279,16 @@ def _float_means(rows: Rows, part: MomentsPart) -> None:
         part.mean[over] = (hi[over] + lo[over]) / n[over] * SUM_SCALE
 
 
-def _float_m2(rows: Rows, part: MomentsPart) -> None:
+def _float_m2(rows: Rows, part: MomentsPart, nan_free: bool) -> None:
     """M2 by the corrected two-pass formula (float64 deviations from the mean), and the
-    deviations' own mean: what rounding left off the mean."""
+    deviations' own mean: what rounding left off the mean (``nan_free``: no NaN to leave out)."""
     n, mean = part.n, part.mean
     d_sq, d_sum = np.zeros(part.k), np.zeros(part.k)
     with np.errstate(over="ignore", invalid="ignore", divide="ignore"):
         for sl, t, w in rows.tiles():
-            ok = _counted(t, w)
-            d = t.astype(np.float64) - mean[sl, None]
+            ok = w if nan_free else _counted(t, w)
+            d = t.astype(np.float64)
+            d -= mean[sl, None]
             if ok is not None:
                 d = np.where(ok, d, 0.0)
             # einsum, not np.dot: BLAS rounds by its thread count, so a dask worker (one BLAS

@@ -136,13 +136,21 @@ def exact_means(
     return mean, lo, floor
 
 
-def shift(p: Values, lo: int) -> IntArray:
-    """``p - lo`` for integers whose span fits in int64 (any integer dtype): a wrapping
+def shift(p: Values, lo: int, step: int = 0) -> IntArray:
+    """``p - lo`` for integers whose span fits in int64 (any integer dtype), plus ``i * step`` on
+    line ``i`` of a tile (each value's cell in a table of ``step`` cells a line): a wrapping
     subtraction in uint64 and a view as int64 give the exact offsets."""
+    lines = None
+    if step and p.ndim == 2 and p.shape[0] > 1:
+        lines = (np.arange(p.shape[0], dtype=np.int64) * step)[:, None]
     if p.dtype.itemsize <= 4:
-        return p.astype(np.int64) - np.int64(lo)
-    out: IntArray = (p.astype(np.uint64) - np.uint64(lo % (1 << 64))).view(np.int64)
-    return out
+        out = p.astype(np.int64)
+        out -= lo if lines is None else lo - lines
+        return out
+    wide: IntArray = (p.astype(np.uint64) - np.uint64(lo % (1 << 64))).view(np.int64)
+    if lines is not None:
+        wide += lines
+    return wide
 
 
 def outer_edges(rng: tuple[Any, Any]) -> tuple[Any, Any]:
@@ -153,34 +161,43 @@ def outer_edges(rng: tuple[Any, Any]) -> tuple[Any, Any]:
     return first, last
 
 
-#: Values binned at a time (numpy.histogram's block).
+#: Values binned at a time (numpy.histogram's block: its temporaries stay in cache).
 _BLOCK = 1 << 16
 
 
-def _bins(v: Values, edges: Values, outer: tuple[Any, Any] | None) -> tuple[IntArray, bool]:
-    """The bin of each value as ``numpy.histogram`` gives it, -1 outside the edges: with even bins
-    over the range whose :func:`outer_edges` are ``outer`` (its estimate, then the edges'
-    comparisons), else by explicit float64 ``edges``; and whether every value is inside."""
+def _bins(v: Values, edges: Values, outer: tuple[Any, Any] | None) -> IntArray:
+    """The column of each value in a line ``[under, bin 0 .. bin nb-1, over, NaN]``, the bin as
+    ``numpy.histogram`` gives it (its estimate over even bins whose :func:`outer_edges` are
+    ``outer``, then the edges' comparisons; else by explicit float64 ``edges``)."""
     nb = len(edges) - 1
     if outer is not None:
         first, last = outer
         keep = (v >= first) & (v <= last)
-        vk = v.astype(edges.dtype, copy=False) if keep.all() else v[keep].astype(edges.dtype)
+    else:
+        keep = (v >= edges[0]) & (v <= edges[-1])
+    every = bool(keep.all())
+    vk = v if every else v[keep]
+    if outer is not None:
+        vk = vk.astype(edges.dtype, copy=False)
         with np.errstate(over="ignore", invalid="ignore", divide="ignore"):
-            f = (vk.astype(np.float64) - float(first)) * (nb / (float(last) - float(first)))
+            f = vk.astype(np.float64)
+            f -= float(first)
+            f *= nb / (float(last) - float(first))
             idx = f.astype(np.intp)
-        np.clip(idx, 0, nb - 1, out=idx)
+        np.minimum(np.maximum(idx, 0, out=idx), nb - 1, out=idx)  # np.clip, without its wrapper
         idx[vk < edges[idx]] -= 1
         idx[(vk >= edges[idx + 1]) & (idx != nb - 1)] += 1
     else:
-        vf = v.astype(np.float64, copy=False)
-        keep = (vf >= edges[0]) & (vf <= edges[-1])
-        idx = np.minimum(np.searchsorted(edges, vf[keep], side="right") - 1, nb - 1)
-    if keep.all():
-        return idx, True
-    out = np.full(v.size, -1, dtype=np.intp)
+        vf = vk.astype(np.float64, copy=False)
+        idx = np.minimum(np.searchsorted(edges, vf, side="right") - 1, nb - 1)
+    idx += 1
+    if every:
+        return idx
+    out = np.full(v.size, nb + 2, dtype=np.intp)  # outside the edges: under, over or NaN
+    out[v < edges[0]] = 0
+    out[v > edges[-1]] = nb + 1
     out[keep] = idx
-    return out, False
+    return out
 
 
 def hist_tile(
@@ -192,33 +209,22 @@ def hist_tile(
     outer: tuple[Any, Any] | None,
 ) -> None:
     """Add the counted values of a tile (NaN-free where ``ok``) to lines ``sl`` of ``hist``, each
-    value in the bin ``numpy.histogram`` gives it (:func:`_bins`)."""
-    nb, n = len(edges) - 1, x.shape[0]
-    v = x.ravel() if ok is None else x[ok]
-    if not v.size:
+    value in the bin ``numpy.histogram`` gives it (:func:`_bins`), below the first edge or above
+    the last: one ``numpy.bincount`` of the tile's cells ``line * (nb + 3) + column``."""
+    nb, (n, m) = len(edges) - 1, x.shape
+    if not x.size:
         return
-    if n == 1:  # one line (whole-volume statistics): numpy.histogram itself, its fast path
-        h = np.histogram(v, bins=nb, range=outer)[0] if outer else np.histogram(v, bins=edges)[0]
-        hist.counts[sl] += h
-        hist.under[sl] += np.count_nonzero(v < edges[0])
-        hist.over[sl] += np.count_nonzero(v > edges[-1])
-        return
-    # each value's line (None: one line)
-    r = None if n == 1 else np.repeat(np.arange(n), x.shape[1]) if ok is None else ok.nonzero()[0]
-    flat = np.empty(v.size, dtype=np.intp)  # each value's bin, -1 outside the edges
-    inside = True
-    for i in range(0, v.size, _BLOCK):  # numpy.histogram's blocks: temporaries stay in cache
-        flat[i : i + _BLOCK], every = _bins(v[i : i + _BLOCK], edges, outer)
-        inside &= every
-    if r is not None:
-        flat = flat + r * nb if inside else np.where(flat >= 0, flat + r * nb, -1)
-    if not inside:
-        flat = flat[flat >= 0]
-    hist.counts[sl] += np.bincount(flat, minlength=n * nb).reshape(n, nb)
-    below, above = v < edges[0], v > edges[-1]
-    if r is None:
-        hist.under[sl] += np.count_nonzero(below)
-        hist.over[sl] += np.count_nonzero(above)
-    else:
-        hist.under[sl] += np.bincount(r[below], minlength=n)
-        hist.over[sl] += np.bincount(r[above], minlength=n)
+    width = nb + 3
+    v = x.ravel()
+    flat = np.empty(v.size, dtype=np.intp)
+    for i in range(0, v.size, _BLOCK):
+        flat[i : i + _BLOCK] = _bins(v[i : i + _BLOCK], edges, outer)
+    col = flat.reshape(n, m)
+    if ok is not None:
+        col[~ok] = nb + 2
+    if n > 1:
+        col += (np.arange(n) * width)[:, None]
+    table = np.bincount(col.ravel(), minlength=n * width).reshape(n, width)
+    hist.counts[sl] += table[:, 1 : nb + 1]
+    hist.under[sl] += table[:, 0]
+    hist.over[sl] += table[:, nb + 1]
