@@ -153,3 +153,23 @@ def test_mean_of_finite_float64_near_its_maximum(chunks):
         res = lv.stats(da.from_array(x, chunks=chunks), bins=None, percentiles=())
     exact = sum(Fraction(float(v)) for v in x) / len(x)
     assert res.mean == float(exact)
+
+
+def test_exact_percentiles_of_int32_extremes_in_small_passes(monkeypatch):
+    """int32 data at both ends of its range, exact percentiles refined in small passes (one integer
+    a sub-bin): the offsets of a target starting at -1 (held as uint64) overflowed int64 in the
+    narrow-integer path (OverflowError; the per-row rewrite's, found by h52's fuzzer)."""
+    monkeypatch.setattr(limits, "EXACT_COLLECT_LIMIT", 50)
+    monkeypatch.setattr(limits, "EXACT_ROW_CELLS", 4)
+    info = np.iinfo(np.int32)
+    values = np.array([info.min, info.max, 0, 1, 2], dtype=np.int32)
+    picks = (  # (the fuzzer's array: indices into ``values``)
+        "331212001131122421124112341441111412430014112200421424024332413211212343200324221003"
+        "211311134112024301041141111032431340000133123413234313011142020012132040104144100020"
+        "424002000133202302422430341423100343134104040011104434441333331204433112101313223443"
+    )
+    a = values[np.frombuffer(picks.encode(), np.uint8) - ord("0")].reshape(6, 7, 6)
+    q = (0, 0.1, 1, 5, 25, 33.3, 50, 75, 95, 99, 99.9, 100)
+    r = lv.stats(da.from_array(a, chunks=(4, 1, 3)), percentiles=q, exact_percentiles=True, bins=3)
+    assert r.percentile_method == "exact"
+    np.testing.assert_array_equal(r.percentiles, np.percentile(a.astype(np.float64), q))

@@ -143,7 +143,7 @@ def shift(p: Values, lo: int, step: int = 0) -> IntArray:
     lines = None
     if step and p.ndim == 2 and p.shape[0] > 1:
         lines = (np.arange(p.shape[0], dtype=np.int64) * step)[:, None]
-    if p.dtype.itemsize <= 4:
+    if p.dtype.itemsize <= 4 and -(1 << 62) < lo < 1 << 62:  # (else the wrapping way below)
         out = p.astype(np.int64)
         out -= lo if lines is None else lo - lines
         return out
