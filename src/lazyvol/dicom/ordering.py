@@ -24,8 +24,9 @@ Rules, tried in this order (the first consistent one wins, as in dcm2niix):
    multi-phase ASL: repeats x label/control x phases, InstanceNumbers assigned at random), the
    labels stated in every image whose values form the same set at every position
    (TemporalPositionIdentifier, AcquisitionNumber, Philips ASL label/control (2005,1429),
-   TriggerTime, EchoNumbers, EchoTime, diffusion), taken together, provided the combination is
-   distinct at each position. Volumes are sorted by it, the most significant first, in dcm2niix's
+   TriggerTime, EchoNumbers, EchoTime; not the diffusion label, whose values give no acquisition
+   order, and not two counters that number the images differently), taken together, provided
+   the combination is distinct at each position. Volumes are sorted by it, the most significant first, in dcm2niix's
    order for such a series: repeat, then control before label, then phase. Refused when the
    AcquisitionTimes say a volume of a later repeat was acquired wholly before one of an earlier
    repeat (two runs under one series, which the combination would interleave).
