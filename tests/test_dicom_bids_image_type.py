@@ -19,6 +19,7 @@ import pytest
 
 import lazyvol as lv
 from lazyvol.testing import write_dicom_series
+from test_dicom_mosaic import sidecar_pair
 
 pytestmark = pytest.mark.usefixtures("dicom_cache")
 
@@ -41,14 +42,6 @@ def _series(folder: Path, image_type: list[str], manufacturer: str, **elements: 
                 setattr(ds, key, value)
         ds.save_as(f)
     return folder
-
-
-def _sidecars(tmp_path: Path, dcm2niix, src: Path) -> tuple[dict[str, Any], dict[str, Any]]:
-    vol = lv.open(src)
-    vol.to_nifti(tmp_path / "v.nii")
-    dcm2niix.run(src, tmp_path / "out", sidecar=True, check=True)
-    (ref,) = sorted((tmp_path / "out").glob("*.json"))
-    return json.loads((tmp_path / "v.json").read_text()), json.loads(ref.read_text())
 
 
 @pytest.mark.parametrize(
@@ -87,9 +80,9 @@ def _sidecars(tmp_path: Path, dcm2niix, src: Path) -> tuple[dict[str, Any], dict
          ["ORIGINAL", "PRIMARY", *["ABCDEFGHIJ"] * 4, "A", "M", "MAGNITUDE"]),
     ],
 )  # fmt: skip
-def test_image_type_as_dcm2niix(tmp_path, dcm2niix, image_type, manufacturer, elements, expected):
+def test_image_type_as_dcm2niix(tmp_path, image_type, manufacturer, elements, expected):
     src = _series(tmp_path / "s", image_type, manufacturer, **elements)
-    mine, ref = _sidecars(tmp_path, dcm2niix, src)
+    mine, ref = sidecar_pair(src, tmp_path)
     assert ref["ImageType"] == expected
     assert mine["ImageType"] == expected
     vol = lv.open(src)
@@ -101,11 +94,11 @@ def test_image_type_as_dcm2niix(tmp_path, dcm2niix, image_type, manufacturer, el
     "manufacturer", ["GE MEDICAL SYSTEMS", "SIEMENS", "Philips Medical Systems"]
 )
 @pytest.mark.parametrize("echo_train", [0, 1, 2, 64])
-def test_echo_train_length_only_above_one(tmp_path, dcm2niix, manufacturer, echo_train):
+def test_echo_train_length_only_above_one(tmp_path, manufacturer, echo_train):
     src = _series(
         tmp_path / "s", ["ORIGINAL", "PRIMARY", "OTHER"], manufacturer, EchoTrainLength=echo_train
     )
-    mine, ref = _sidecars(tmp_path, dcm2niix, src)
+    mine, ref = sidecar_pair(src, tmp_path)
     assert mine.get("EchoTrainLength") == ref.get("EchoTrainLength")
     assert mine.get("EchoTrainLength") == (echo_train if echo_train > 1 else None)
 

@@ -20,6 +20,7 @@ from pydicom.sequence import Sequence
 import lazyvol as lv
 from lazyvol.dicom.dicom_time import tm_seconds
 from lazyvol.testing import write_dicom_4d_series, write_dicom_series
+from test_dicom_mosaic import sidecar_pair
 
 pytestmark = pytest.mark.usefixtures("dicom_cache")
 
@@ -90,16 +91,6 @@ def _rewrite(files: list[str], change: Any) -> None:
         ds.save_as(f)
 
 
-def _sidecars(tmp_path: Path, src: Path, dcm2niix: Any, vol: Any = None) -> tuple[dict, dict]:
-    vol = lv.open(src) if vol is None else vol
-    vol.to_nifti(tmp_path / "v.nii")
-    mine = json.loads((tmp_path / "v.json").read_text())
-    dcm2niix.run(src, tmp_path / "out", sidecar=True, check=True)
-    (ref_path,) = sorted((tmp_path / "out").glob("*.json"))
-    ref = json.loads(ref_path.read_text())
-    return {k: mine[k] for k in KEYS if k in mine}, {k: ref[k] for k in KEYS if k in ref}
-
-
 @pytest.mark.parametrize(
     "change",
     [
@@ -110,11 +101,11 @@ def _sidecars(tmp_path: Path, src: Path, dcm2niix: Any, vol: Any = None) -> tupl
     ],
     ids=["start", "admin", "no series time", "ge names"],
 )
-def test_static_pet_keys_match_dcm2niix(tmp_path: Path, dcm2niix: Any, change: dict) -> None:
+def test_static_pet_keys_match_dcm2niix(tmp_path: Path, change: dict) -> None:
     src = tmp_path / "in"
     t = write_dicom_series(src, (8, 8, 3), modality="PT", extra={"RepetitionTime": 2000})
     _rewrite(t.files, lambda ds: _pet(ds, **change))
-    mine, ref = _sidecars(tmp_path, src, dcm2niix)
+    mine, ref = sidecar_pair(src, tmp_path, KEYS)
     assert mine == ref
     ds = pydicom.dcmread(t.files[0])
     item = ds.RadiopharmaceuticalInformationSequence[0]
@@ -159,11 +150,9 @@ def _dynamic(tmp_path: Path, **change: Any) -> tuple[Path, Any]:
 
 
 @pytest.mark.parametrize("change", [{}, {"SeriesTime": "100000"}], ids=["zero", "offset"])
-def test_dynamic_pet_frame_lists_match_dcm2niix(
-    tmp_path: Path, dcm2niix: Any, change: dict
-) -> None:
+def test_dynamic_pet_frame_lists_match_dcm2niix(tmp_path: Path, change: dict) -> None:
     src, t = _dynamic(tmp_path, **change)
-    mine, ref = _sidecars(tmp_path, src, dcm2niix)
+    mine, ref = sidecar_pair(src, tmp_path, KEYS)
     assert mine == ref
     assert mine["FrameDuration"] == [d / 1000 for d in DURATIONS]
     assert mine["DecayCorrectionFactor"] == DECAY
@@ -190,7 +179,7 @@ def test_cut_dynamic_pet_lists_its_frames(tmp_path: Path, cut: tuple) -> None:
     assert doc["FrameReferenceTime"] == pytest.approx(reference)
 
 
-def test_ct_keys_match_dcm2niix(tmp_path: Path, dcm2niix: Any) -> None:
+def test_ct_keys_match_dcm2niix(tmp_path: Path) -> None:
     src = tmp_path / "in"
     t = write_dicom_series(src, (8, 8, 3), modality="CT", slope=1.0, intercept=-1024.0)
 
@@ -203,7 +192,7 @@ def test_ct_keys_match_dcm2niix(tmp_path: Path, dcm2niix: Any) -> None:
         ds.CTDIvol = 50.0
 
     _rewrite(t.files, ct)
-    mine, ref = _sidecars(tmp_path, src, dcm2niix)
+    mine, ref = sidecar_pair(src, tmp_path, KEYS)
     assert mine == ref
     ds = pydicom.dcmread(t.files[0])
     assert mine["ExposureTime"] == pytest.approx(float(ds.ExposureTime) / 1000)
@@ -212,7 +201,7 @@ def test_ct_keys_match_dcm2niix(tmp_path: Path, dcm2niix: Any) -> None:
     assert (mine["ReconFilterType"], mine["ReconFilterSize"]) == ("FC", 13)
 
 
-def test_names_parsed_as_dcm2niix(tmp_path: Path, dcm2niix: Any) -> None:
+def test_names_parsed_as_dcm2niix(tmp_path: Path) -> None:
     """ReconMethodName and its parameters, ReconFilterType and -Size, text by text."""
     src = tmp_path / "one"
     t = write_dicom_series(src, (4, 4, 1), modality="PT")
@@ -226,7 +215,7 @@ def test_names_parsed_as_dcm2niix(tmp_path: Path, dcm2niix: Any) -> None:
         if kernel:
             ds.ConvolutionKernel = kernel
         ds.save_as(folder / "a.dcm")
-        mine, ref = _sidecars(folder, folder / "a.dcm", dcm2niix, lv.open(folder / "a.dcm"))
+        mine, ref = sidecar_pair(folder / "a.dcm", folder, KEYS, lv.open(folder / "a.dcm"))
         assert mine == ref, (method, kernel)
 
 
@@ -260,9 +249,7 @@ def test_frame_starts_across_midnight(tmp_path: Path, dated: bool) -> None:
     assert vol.meta["bids"]["FrameTimesStart"] == [0, 2, 4, 6]
 
 
-def test_decay_correction_time_of_a_scan_hours_after_injection(
-    tmp_path: Path, dcm2niix: Any
-) -> None:
+def test_decay_correction_time_of_a_scan_hours_after_injection(tmp_path: Path) -> None:
     """DecayCorrection ADMIN, injected at 06:00, scanned at 19:10 (Zr-89, Cu-64): the time is
     the plain difference, as dcm2niix writes it; a fold into +-12 h for injections before midnight
     gave +39000 s, an injection after the scan (h56)."""
@@ -274,5 +261,5 @@ def test_decay_correction_time_of_a_scan_hours_after_injection(
         ds.RadiopharmaceuticalInformationSequence[0].RadiopharmaceuticalStartTime = "060000"
 
     _rewrite(t.files, late)
-    mine, ref = _sidecars(tmp_path, src, dcm2niix)
+    mine, ref = sidecar_pair(src, tmp_path, KEYS)
     assert mine["ImageDecayCorrectionTime"] == ref["ImageDecayCorrectionTime"] == -47400

@@ -9,8 +9,6 @@ none; lazyvol writes none.
 from __future__ import annotations
 
 import gzip
-import json
-import os
 import struct
 from pathlib import Path
 from typing import Any
@@ -20,6 +18,8 @@ import pytest
 
 import lazyvol as lv
 from lazyvol.testing import write_dicom_series
+from test_dicom_mosaic import sidecar_pair
+from test_dicom_realdata import REAL
 
 pytestmark = pytest.mark.usefixtures("dicom_cache")
 
@@ -50,9 +50,6 @@ KEYS = (
     "AcquisitionDuration",
     "ShimSetting",
     "TablePosition",
-)
-REAL = Path(
-    os.environ.get("LAZYVOL_REAL_DICOM", Path(__file__).parents[2] / "shared" / "dicom-real")
 )
 SITE = {
     "InstitutionName": "Example Hospital",
@@ -117,16 +114,6 @@ def _siemens(ds: pydicom.Dataset) -> None:
     header.add_new(0x0E, "LO", "Sag>Cor")
 
 
-def _sidecars(tmp_path: Path, src: Path, dcm2niix: Any) -> tuple[dict, dict]:
-    vol = lv.open(src)
-    vol.to_nifti(tmp_path / "v.nii")
-    mine = json.loads((tmp_path / "v.json").read_text())
-    dcm2niix.run(src, tmp_path / "out", sidecar=True, check=True)
-    (ref_path,) = sorted((tmp_path / "out").glob("*.json"))
-    ref = json.loads(ref_path.read_text())
-    return {k: mine[k] for k in KEYS if k in mine}, {k: ref[k] for k in KEYS if k in ref}
-
-
 CASES = {
     "siemens site keys": ("SIEMENS", _siemens, SITE),
     "ge private keys": (
@@ -154,19 +141,19 @@ CASES = {
 
 
 @pytest.mark.parametrize("case", CASES)
-def test_keys_as_dcm2niix(tmp_path: Path, dcm2niix: Any, case: str) -> None:
+def test_keys_as_dcm2niix(tmp_path: Path, case: str) -> None:
     manufacturer, edit, attrs = CASES[case]
     src = _write(tmp_path / "s", manufacturer, edit, **attrs)
-    mine, ref = _sidecars(tmp_path, src, dcm2niix)
+    mine, ref = sidecar_pair(src, tmp_path, KEYS)
     if "InstitutionalDepartmentName" not in attrs:
         assert ref.pop("InstitutionalDepartmentName") == "None"  # (dcm2niix's default)
     assert mine == ref
 
 
-def test_ge_shim_needs_all_three_offsets(tmp_path: Path, dcm2niix: Any) -> None:
+def test_ge_shim_needs_all_three_offsets(tmp_path: Path) -> None:
     """dcm2niix writes -33333 for a missing GE gradient offset; lazyvol writes no ShimSetting."""
     src = _write(tmp_path / "s", "GE MEDICAL SYSTEMS", lambda ds: _ge(ds, shim=False))
-    mine, ref = _sidecars(tmp_path, src, dcm2niix)
+    mine, ref = sidecar_pair(src, tmp_path, KEYS)
     assert ref.pop("ShimSetting") == [3, -33333, 12]
     ref.pop("InstitutionalDepartmentName")
     assert mine == ref
@@ -196,11 +183,11 @@ REAL_SERIES = [
 
 @pytest.mark.skipif(not REAL_SERIES[0].is_dir(), reason=f"real DICOM data not found under {REAL}")
 @pytest.mark.parametrize("src", REAL_SERIES, ids=lambda p: p.parent.name)
-def test_real_series_as_dcm2niix(tmp_path: Path, dcm2niix: Any, src: Path) -> None:
+def test_real_series_as_dcm2niix(tmp_path: Path, src: Path) -> None:
     """GE: every key; Siemens (mosaic, two acquisitions: AcquisitionNumber is the first's): every
     key but TablePosition, which lazyvol does not read from the CSA header (the protocol's keys:
     lazyvol.dicom.siemens_sidecar)."""
-    mine, ref = _sidecars(tmp_path, src, dcm2niix)
+    mine, ref = sidecar_pair(src, tmp_path, KEYS)
     if "GE" in src.parent.name:
         assert ref.pop("InstitutionalDepartmentName") == "None"  # (the files state none)
     else:

@@ -11,7 +11,6 @@ affines. The real GE series of ../shared/dicom-real are compared with dcm2niix's
 from __future__ import annotations
 
 import json
-import os
 import struct
 from pathlib import Path
 from typing import Any
@@ -23,6 +22,7 @@ import pytest
 
 import lazyvol as lv
 from lazyvol.testing import write_dicom_series
+from test_dicom_realdata import REAL
 
 pytestmark = pytest.mark.usefixtures("dicom_cache")
 
@@ -33,9 +33,6 @@ KEYS = (
     "EffectiveEchoSpacing",
     "TotalReadoutTime",
     "ReconMatrixPE",
-)
-REAL = Path(
-    os.environ.get("LAZYVOL_REAL_DICOM", Path(__file__).parents[2] / "shared" / "dicom-real")
 )
 
 

@@ -57,6 +57,22 @@ def run_dcm2niix(src: Path, out: Path) -> Path:
     return out / "ref.nii"
 
 
+def sidecar_pair(
+    src: Path, out: Path, keys: tuple[str, ...] | None = None, vol: lv.Volume | None = None
+) -> tuple[dict, dict]:
+    """lazyvol's JSON sidecar of ``src`` (``vol``'s when given, else ``lv.open(src)``'s, written by
+    ``to_nifti`` into ``out``) and dcm2niix's (:func:`run_dcm2niix`, into ``out / "ref"``), each
+    cut to ``keys`` when given."""
+    run_dcm2niix(src, out / "ref")
+    (ref_path,) = sorted((out / "ref").glob("*.json"))  # (one series; dcm2niix may suffix its name)
+    ref = json.loads(ref_path.read_text())
+    (lv.open(src) if vol is None else vol).to_nifti(out / "lz.nii")
+    mine = json.loads((out / "lz.json").read_text())
+    if keys is None:
+        return mine, ref
+    return {k: mine[k] for k in keys if k in mine}, {k: ref[k] for k in keys if k in ref}
+
+
 def on_reference_grid(vol: lv.Volume, ref: nib.Nifti1Image) -> np.ndarray:
     """lazyvol's array mapped onto the reference grid; asserts the grids coincide within 1e-3 mm."""
     t = np.linalg.inv(ref.affine) @ vol.affine

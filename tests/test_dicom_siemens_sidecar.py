@@ -3,7 +3,6 @@ compared with dcm2niix's sidecars on the real Prisma mosaics and on edited copie
 
 from __future__ import annotations
 
-import json
 import shutil
 import warnings
 from pathlib import Path
@@ -14,7 +13,7 @@ import pytest
 import lazyvol as lv
 from lazyvol.dicom.header import read_header
 from lazyvol.testing.mosaic import csa2_bytes
-from test_dicom_mosaic import run_dcm2niix
+from test_dicom_mosaic import sidecar_pair
 from test_dicom_realdata import REAL
 
 #: The keys dcm2niix takes from the CSA headers and the protocol (and ImageType's ND / DIS2D).
@@ -52,14 +51,6 @@ def _real(src: Path) -> Path:
     return src
 
 
-def _both(src: Path, tmp_path: Path) -> tuple[dict, dict]:
-    """dcm2niix's sidecar of ``src`` and lazyvol's (``to_nifti``), each cut to :data:`KEYS`."""
-    ref = json.loads(run_dcm2niix(src, tmp_path / "ref").with_suffix(".json").read_text())
-    lv.open(src).to_nifti(tmp_path / "lz.nii")
-    mine = json.loads((tmp_path / "lz.json").read_text())
-    return {k: ref[k] for k in KEYS if k in ref}, {k: mine[k] for k in KEYS if k in mine}
-
-
 @pytest.mark.parametrize(
     "src",
     [
@@ -72,7 +63,7 @@ def test_real_mosaics_siemens_keys_match_dcm2niix(tmp_path, src):
     """ParallelReductionFactorInPlane, BaseResolution, TxRefAmp, ShimSetting, DwellTime,
     DerivedVendorReportedEchoSpacing ... of the real Prisma mosaics (product and CMRR EPI, VD13
     and VE11) equal dcm2niix's, key for key and value for value (lazyvol wrote none of them)."""
-    ref, mine = _both(_real(src), tmp_path)
+    mine, ref = sidecar_pair(_real(src), tmp_path, KEYS)
     assert ref.keys() >= {"ParallelReductionFactorInPlane", "BaseResolution", "DwellTime"}
     assert mine == ref
 
@@ -158,7 +149,7 @@ def _line(name: str, value: str) -> bytes:
 def test_edited_protocols_match_dcm2niix(tmp_path, subs):
     """Edited protocols (acceleration, partial Fourier, coil combination, phase resolution):
     every key and value as dcm2niix's, DerivedVendorReportedEchoSpacing following the factor."""
-    ref, mine = _both(_edited(tmp_path, subs), tmp_path)
+    mine, ref = sidecar_pair(_edited(tmp_path, subs), tmp_path, KEYS)
     assert mine == ref
 
 
@@ -166,7 +157,7 @@ def test_edited_protocols_match_dcm2niix(tmp_path, subs):
 def test_pat_mode_text_factors_match_dcm2niix(tmp_path, pat):
     """PATModeText (0051,1011) ``s3`` gives MultibandAccelerationFactor (product SMS); ``p2``
     the in-plane factor only where the protocol states none (it does here: 1), as dcm2niix."""
-    ref, mine = _both(_edited(tmp_path, pat=pat), tmp_path)
+    mine, ref = sidecar_pair(_edited(tmp_path, pat=pat), tmp_path, KEYS)
     assert mine == ref
 
 
@@ -174,7 +165,7 @@ def test_multiband_from_mosaic_slice_times_matches_dcm2niix(tmp_path):
     """A CMRR multiband mosaic states no PATModeText: the factor is the number of slices
     acquired with the first (MosaicRefAcqTimes), as dcm2niix counts them."""
     times = [67.5 * (k % 10) for k in range(40)]  # 4 slices at once
-    ref, mine = _both(_edited(tmp_path, times=times), tmp_path)
+    mine, ref = sidecar_pair(_edited(tmp_path, times=times), tmp_path, KEYS)
     assert ref["MultibandAccelerationFactor"] == 4
     assert mine == ref
 
@@ -196,7 +187,7 @@ def test_damaged_protocol_gives_no_protocol_keys(tmp_path, damage):
     protocol_keys = set(KEYS) - {"DwellTime", "NonlinearGradientCorrection"}
     if damage[0] == b"MrPhoenixProtocol":
         # (the text itself is intact: found in the raw bytes, as dcm2niix searches them)
-        ref, mine = _both(src, tmp_path)
+        mine, ref = sidecar_pair(src, tmp_path, KEYS)
         assert mine == ref
         return
     assert not protocol_keys & set(bids)

@@ -4,7 +4,6 @@ enhanced ones, compared with dcm2niix's sidecars on edited copies of a real Pris
 
 from __future__ import annotations
 
-import json
 import warnings
 from pathlib import Path
 
@@ -16,7 +15,7 @@ from pydicom.sequence import Sequence
 import lazyvol as lv
 from lazyvol.dicom.header import read_header
 from lazyvol.testing import write_enhanced_dicom
-from test_dicom_mosaic import run_dcm2niix
+from test_dicom_mosaic import sidecar_pair
 from test_dicom_siemens_sidecar import KEYS, MOSAICS, _line, _real
 
 #: The protocol keys, with those the XA files of dcm_qa_xa30 show (AcquisitionMatrixPE from the
@@ -84,19 +83,11 @@ def _enhanced(tmp_path: Path, undefined: bool, subs=()) -> Path:
     return out
 
 
-def _both(src: Path, tmp_path: Path) -> tuple[dict, dict]:
-    """dcm2niix's sidecar of ``src`` and lazyvol's, each cut to :data:`XA_KEYS`."""
-    ref = json.loads(run_dcm2niix(src, tmp_path / "ref").with_suffix(".json").read_text())
-    lv.open(src).to_nifti(tmp_path / "lz.nii")
-    mine = json.loads((tmp_path / "lz.json").read_text())
-    return {k: ref[k] for k in XA_KEYS if k in ref}, {k: mine[k] for k in XA_KEYS if k in mine}
-
-
 @pytest.mark.parametrize("block", [0x10, 0x12], ids=["usual-block", "block-moved-by-pacs"])
 def test_xa_classic_protocol_keys_match_dcm2niix(tmp_path, block):
     """BaseResolution, TxRefAmp, ShimSetting, MatrixCoilMode ... of XA classic files equal
     dcm2niix's, key for key, also where a PACS moved the SDS block (lazyvol wrote none)."""
-    ref, mine = _both(_classic(tmp_path, block=block), tmp_path)
+    mine, ref = sidecar_pair(_classic(tmp_path, block=block), tmp_path, XA_KEYS)
     assert ref.keys() >= {"BaseResolution", "TxRefAmp", "ShimSetting", "MatrixCoilMode"}
     assert mine == ref
 
@@ -106,7 +97,7 @@ def test_xa_enhanced_protocol_keys_match_dcm2niix(tmp_path, undefined):
     """The protocol in the shared functional group of an enhanced file, its sequences of
     undefined or defined length (the element's position counted as pydicom reads each): the
     keys equal dcm2niix's, AcquisitionMatrixPE from the protocol's phase-encoding lines."""
-    ref, mine = _both(_enhanced(tmp_path, undefined), tmp_path)
+    mine, ref = sidecar_pair(_enhanced(tmp_path, undefined), tmp_path, XA_KEYS)
     assert ref.keys() >= {"BaseResolution", "TxRefAmp", "AcquisitionMatrixPE"}
     assert mine == ref
 
@@ -138,7 +129,7 @@ def test_mt_state_from_the_protocol_matches_dcm2niix(tmp_path, kind):
         from test_dicom_siemens_sidecar import _edited
 
         src = _edited(tmp_path, subs)
-    ref, mine = _both(src, tmp_path)
+    mine, ref = sidecar_pair(src, tmp_path, XA_KEYS)
     assert ref["MTState"] is True
     assert mine == ref
 

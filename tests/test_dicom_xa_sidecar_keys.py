@@ -16,7 +16,7 @@ from pydicom.sequence import Sequence
 
 import lazyvol as lv
 from lazyvol.testing import write_dicom_series, write_enhanced_dicom
-from test_dicom_mosaic import run_dcm2niix
+from test_dicom_mosaic import sidecar_pair
 
 SDS, SDI = "SIEMENS MR SDS 01", "SIEMENS MR SDI 02"
 KEYS = (
@@ -102,14 +102,6 @@ def _enhanced(out: Path, sds: dict, sdi: dict, manufacturer: str = "SIEMENS") ->
     return out
 
 
-def _both(src: Path, tmp_path: Path) -> tuple[dict, dict]:
-    """dcm2niix's sidecar of ``src`` and lazyvol's, each cut to :data:`KEYS`."""
-    ref = json.loads(run_dcm2niix(src, tmp_path / "ref").with_suffix(".json").read_text())
-    lv.open(src).to_nifti(tmp_path / "lz.nii")
-    mine = json.loads((tmp_path / "lz.json").read_text())
-    return {k: ref[k] for k in KEYS if k in ref}, {k: mine[k] for k in KEYS if k in mine}
-
-
 _TOP = {
     "ReceiveCoilName": "HeadNeck_64",
     "EchoTrainLength": 48,
@@ -132,7 +124,7 @@ def test_xa_classic_private_keys_match_dcm2niix(tmp_path, pat, block):
     PartialFourier dcm2niix estimates from the echo train equal dcm2niix's (lazyvol wrote none)."""
     sds = {0x09: ("LO", pat)}
     sdi = {0x42: ("IS", "2600"), 0x4F: ("LO", "HC1-7;NC1")}
-    ref, mine = _both(_classic(tmp_path / "in", sds, sdi, _TOP, block), tmp_path)
+    mine, ref = sidecar_pair(_classic(tmp_path / "in", sds, sdi, _TOP, block), tmp_path, KEYS)
     assert ref.keys() >= {"DwellTime", "ReceiveCoilActiveElements", "CoilString"}
     assert mine == ref
 
@@ -142,7 +134,9 @@ def test_pat_mode_text_0051_matches_dcm2niix(tmp_path, pat):
     """PATModeText (0051,1011), read after (0021,1009), wins; both read as dcm2niix reads them
     (lazyvol took 2 from ``p2 s3`` as the in-plane factor, dcm2niix none)."""
     top = {**_TOP, (0x0051, 0x0010): ("LO", "SIEMENS MR HEADER"), (0x0051, 0x1011): ("LO", pat)}
-    ref, mine = _both(_classic(tmp_path / "in", {0x09: ("LO", "p3s2")}, {}, top), tmp_path)
+    mine, ref = sidecar_pair(
+        _classic(tmp_path / "in", {0x09: ("LO", "p3s2")}, {}, top), tmp_path, KEYS
+    )
     assert mine == ref
 
 
@@ -151,7 +145,7 @@ def test_xa_coil_string_beside_active_elements_matches_dcm2niix(tmp_path, coil):
     """CoilString is written only where the coil name differs from the active elements."""
     top = {**_TOP, "ReceiveCoilName": coil}
     sdi = {0x4F: ("LO", "HC1-7;NC1")}
-    ref, mine = _both(_classic(tmp_path / "in", {}, sdi, top), tmp_path)
+    mine, ref = sidecar_pair(_classic(tmp_path / "in", {}, sdi, top), tmp_path, KEYS)
     assert ("CoilString" in ref) == (coil == "HeadNeck_64")
     assert mine == ref
 
@@ -163,7 +157,7 @@ def test_xa_enhanced_keys_match_dcm2niix(tmp_path):
     (PATModeText in (0021,10FE), RealDwellTime and the coil elements in (0021,11FE)) equal
     dcm2niix's, PartialFourier estimated from (0018,9231)."""
     sdi = {0x42: ("IS", "3400"), 0x4F: ("LO", "HC1-6")}
-    ref, mine = _both(_enhanced(tmp_path / "in", {0x09: ("LO", "s3")}, sdi), tmp_path)
+    mine, ref = sidecar_pair(_enhanced(tmp_path / "in", {0x09: ("LO", "s3")}, sdi), tmp_path, KEYS)
     assert ref.keys() >= {"MTState", "AcquisitionDuration", "DwellTime", "PartialFourier"}
     assert mine == ref
 
@@ -172,7 +166,7 @@ def test_xa_enhanced_keys_match_dcm2niix(tmp_path):
 def test_enhanced_standard_keys_of_every_vendor_match_dcm2niix(tmp_path, vendor):
     """The standard enhanced attributes give the same keys for every vendor (UIH: the duration as
     TotalReadoutTime), as dcm2niix."""
-    ref, mine = _both(_enhanced(tmp_path / "in", {}, {}, vendor), tmp_path)
+    mine, ref = sidecar_pair(_enhanced(tmp_path / "in", {}, {}, vendor), tmp_path, KEYS)
     assert ref.keys() >= {"MTState", "PartialFourierDirection", "FrequencyEncodingSteps"}
     assert mine == ref
 
@@ -210,7 +204,7 @@ def test_junk_private_values_as_dcm2niix(tmp_path, sds, sdi, top, absent):
     """Junk in values the sidecar alone uses (h56): never an error, no value where dcm2niix's
     reading gives none, and the same keys as dcm2niix otherwise."""
     top = {**_TOP, (0x0051, 0x0010): ("LO", "SIEMENS MR HEADER"), **top}
-    ref, mine = _both(_classic(tmp_path / "in", sds, sdi, top), tmp_path)
+    mine, ref = sidecar_pair(_classic(tmp_path / "in", sds, sdi, top), tmp_path, KEYS)
     if absent:
         assert absent not in mine
     mine.pop("DwellTime", None), ref.pop("DwellTime", None)  # (dcm2niix: 1e-09 from inf)
@@ -242,6 +236,8 @@ def test_no_partial_fourier_estimate_for_a_turbo_spin_echo(tmp_path):
     with the same numbers gets dcm2niix's estimate."""
     for sequence in ("SE", "EP"):
         top = {**_TOP, "ScanningSequence": sequence, "EchoTrainLength": 15}
-        ref, mine = _both(_classic(tmp_path / sequence, {}, {}, top), tmp_path / f"o{sequence}")
+        mine, ref = sidecar_pair(
+            _classic(tmp_path / sequence, {}, {}, top), tmp_path / f"o{sequence}", KEYS
+        )
         assert ref["PartialFourier"] == pytest.approx(15 / 64, rel=1e-5)
         assert mine.get("PartialFourier") == (ref["PartialFourier"] if sequence == "EP" else None)
