@@ -55,6 +55,7 @@ __all__ = [
     "recon_method",
 ]
 
+MODALITY = 0x00080060
 SERIES_TIME = 0x00080031
 FRAME_DURATION = 0x00181242
 FRAME_REFERENCE = 0x00541300
@@ -178,6 +179,8 @@ def pet_record_values(raw: dict[int, Any]) -> dict[str, Any]:
         value = _number(_first(raw, tag), integer)
         if value is not None and value > 0:
             out[key] = printed(value * scale)
+    if _first(raw, DECAY_FACTOR) is None and (raw_text(raw, MODALITY) or [""])[0] != "PT":
+        return out  # (the timing inputs serve PET frames and decay factors only: not kept)
     for tag, key in (
         (SERIES_TIME, "_series_time"),
         (FRAME_DURATION, "_frame_duration"),

@@ -26,7 +26,7 @@ from typing import Any
 import numpy as np
 
 from ..errors import LazyvolError
-from .bids_extra import RECEIVE_COIL, SIEMENS_COIL_TEXT
+from .bids_extra import RECEIVE_COIL, SIEMENS_COIL_TEXT, printed
 from .mosaic import csa_items, private_value, raw_text
 from .records import FrameRecord
 from .siemens_protocol import CSA_SERIES, PAT_MODE_TEXT, Protocol, pat_factors, read_protocol
@@ -88,12 +88,6 @@ _SHIMS = (
 )
 
 
-def _g(value: float) -> float | int:
-    """``value`` as C's ``%g`` prints it (6 significant digits), an int when integral."""
-    out = float(f"{value:.6g}")
-    return int(out) if out.is_integer() else out
-
-
 def record_siemens(raw: dict[int, Any], csa: dict[str, Any] | str | None) -> dict[str, Any]:
     """The Siemens values of one file (header scan): DwellTime from XA's RealDwellTime
     (0021,1142), else (0019,1018) or the CSA image header's, PATModeText (0051,1011)
@@ -110,7 +104,7 @@ def record_siemens(raw: dict[int, Any], csa: dict[str, Any] | str | None) -> dic
         items = csa_items(csa if isinstance(csa, dict) else None, "RealDwellTime")
         dwell = xa_number(items)
     if isinstance(dwell, int) and dwell > 0:
-        out["DwellTime"] = _g(dwell * 1e-9)
+        out["DwellTime"] = printed(dwell * 1e-9)
     for key, tag in (("_pat_mode", PAT_MODE_TEXT), ("_pat_mode_xa", _xa_tag(raw, XA_PAT_MODE))):
         pat = raw_text(raw, tag)
         if pat and pat[0]:
@@ -148,7 +142,7 @@ def xa_group_values(read: Callable[..., Any]) -> dict[str, Any]:
     out: dict[str, Any] = {}
     dwell = read(XA_DWELL_TIME, lambda v: xa_number(_texts(v)))
     if dwell is not None and dwell > 0:
-        out["DwellTime"] = _g(dwell * 1e-9)
+        out["DwellTime"] = printed(dwell * 1e-9)
     for key, tag, creator in (
         ("_coil_elements", XA_COIL_ELEMENTS, SDI_CREATOR),
         ("_pat_mode_xa", 0x00210000 | XA_PAT_MODE, SDS_CREATOR),
@@ -189,13 +183,13 @@ def protocol_keys(protocol: Protocol, bids: dict[str, Any]) -> dict[str, Any]:
     for key, (name, scale) in _NUMBERS.items():
         value = protocol.number(name)
         if value is not None and value > 0:
-            out[key] = _g(value * scale)
+            out[key] = printed(value * scale)
     amp = protocol.number("sTXSPEC.asNucleusInfo[0].flReferenceAmplitude")
     if amp is not None and amp > 0:
-        out["TxRefAmp"] = _g(float(np.float32(amp)))
+        out["TxRefAmp"] = printed(float(np.float32(amp)))
     shims = [next((v for n in names if (v := protocol.number(n))), 0.0) for names in _SHIMS]
     if shims[0]:
-        out["ShimSetting"] = [_g(v) for v in shims]
+        out["ShimSetting"] = [printed(v) for v in shims]
     for key, name in _STRINGS.items():
         text = protocol.string(name)
         if text:
@@ -213,12 +207,12 @@ def protocol_keys(protocol: Protocol, bids: dict[str, Any]) -> dict[str, Any]:
         mode = protocol.number("sPat.ucPATMode")
         if mode is not None and int(mode) in _PAT_MODES:
             out["MatrixCoilMode"] = _PAT_MODES[int(mode)]
-        out["ParallelReductionFactorInPlane"] = _g(accel)
+        out["ParallelReductionFactorInPlane"] = printed(accel)
     else:
         out["MatrixCoilMode"] = "None"
     accel_3d = protocol.number("sPat.lAccelFact3D")
     if accel_3d is not None and accel_3d > 0:
-        out["ParallelReductionFactorOutOfPlane"] = _g(accel_3d)
+        out["ParallelReductionFactorOutOfPlane"] = printed(accel_3d)
     out.update(_echo_spacing(bids, out))
     return out
 
@@ -235,7 +229,7 @@ def _echo_spacing(bids: dict[str, Any], keys: dict[str, Any]) -> dict[str, Any]:
         return {}
     factor = (1.0 / accel if accel > 1 else 1.0) * (1.0 + keys.get("PhaseOversampling", 0.0))
     spacing = np.float32(float(bw) * factor * float(recon))
-    return {"DerivedVendorReportedEchoSpacing": _g(float(np.float32(1.0) / spacing))}
+    return {"DerivedVendorReportedEchoSpacing": printed(float(np.float32(1.0) / spacing))}
 
 
 def _file_values(frames: Sequence[FrameRecord]) -> dict[str, Any]:
@@ -254,7 +248,7 @@ def _plain_keys(acq: dict[str, Any], image_type: Sequence[str]) -> dict[str, Any
     pat = acq.get("_pat_mode")  # ((0051,1011), read after XA's (0021,1009), wins)
     accel, bands = pat_factors(pat) if pat else pat_factors(acq.get("_pat_mode_xa", ""), True)
     if accel:
-        out["ParallelReductionFactorInPlane"] = _g(accel)
+        out["ParallelReductionFactorInPlane"] = printed(accel)
     times = (acq.get("_mosaic") or {}).get("times")
     if not bands and times:
         bands = sum(1 for t in times if t == times[0])
@@ -327,5 +321,5 @@ def _no_protocol_keys(acq: dict[str, Any], bids: dict[str, Any]) -> dict[str, An
         per = np.float32(lines) / np.float32(accel) if accel > 1 else np.float32(lines)
         pf = np.float32(train) / per
         if pf < 1:
-            out["PartialFourier"] = _g(float(pf))
+            out["PartialFourier"] = printed(float(pf))
     return out
