@@ -222,6 +222,18 @@ def _no_connection(chain: list[BaseException]) -> bool:
     )
 
 
+#: The clients' "no usable credentials" errors, which carry no HTTP status: botocore's (no key
+#: found, half a key, a credential provider failing) and google-auth's.
+_NO_CREDENTIALS = frozenset(
+    {
+        "NoCredentialsError",
+        "PartialCredentialsError",
+        "CredentialRetrievalError",
+        "DefaultCredentialsError",
+    }
+)
+
+
 def translate(exc: BaseException, loc: Location, what: str) -> LazyvolError:
     """A typed lazyvol error for a failed remote operation (``what``: "reading bytes 0-99").
 
@@ -239,6 +251,13 @@ def translate(exc: BaseException, loc: Location, what: str) -> LazyvolError:
         return RemoteReadError(
             f"{where}: {what} failed: the server redirects in a loop, or through more redirects "
             f"than the client follows ({detail}); check the URL, or use the URL it should end at"
+        )
+    if any(type(e).__name__ in _NO_CREDENTIALS for e in chain):
+        return RemoteAccessError(
+            f"{where}: no usable credentials ({what}: {detail}); give them in storage_options "
+            "(key/secret, profile) or the environment (AWS_ACCESS_KEY_ID/AWS_SECRET_ACCESS_KEY, "
+            "GOOGLE_APPLICATION_CREDENTIALS, ...), or pass storage_options={'anon': True} for "
+            "public data"
         )
     if status in (401, 403) or isinstance(exc, PermissionError):
         return RemoteAccessError(

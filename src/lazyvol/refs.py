@@ -244,6 +244,8 @@ def _content_kind(loc: Location, name: str) -> str:
         return "compressed"
     if name.endswith(_NIFTI_SUFFIXES):
         return "nifti"
+    if loc.names_prefix:  # (an HTTP server answers it with an index page: no object)
+        return "dicom"
     if loc.is_remote:
         try:
             stamp = _io.stamp(loc)  # an object (a prefix has none)

@@ -156,6 +156,26 @@ def test_a_series_folder_behind_an_http_index_page_opens(tmp_path: Path):
         ]
 
 
+def test_references_to_a_series_folder_behind_an_http_index_page(tmp_path: Path):
+    """``lazyvol.references`` of a web folder stamped the folder's index page (to tell an object
+    from a prefix) and warned that it has no ETag or Last-Modified time, though every file it
+    references has both; ``lazyvol.open`` of the same URL did not."""
+    import warnings
+
+    import fsspec
+    import zarr
+
+    truth = write_dicom_series(tmp_path / "www" / "series", (16, 12, 5), seed=4)
+    with _web_folder(tmp_path / "www") as base, warnings.catch_warnings():
+        warnings.simplefilter("error")
+        refs = lv.references(f"{base}/series/")
+    # (Python's file server ignores Range: the referenced byte ranges are read from the disk)
+    local = json.loads(json.dumps(refs).replace(f"{base}/", f"{tmp_path / 'www'}/"))
+    store = fsspec.filesystem("reference", fo=local).get_mapper("")
+    got = zarr.open_group(store, mode="r", zarr_format=2)["image"][...]  # (k, j, i)
+    np.testing.assert_array_equal(got.transpose(2, 1, 0), truth.stored)
+
+
 def test_a_folder_page_whose_files_are_refused_is_an_access_error(tmp_path: Path):
     """Every file an index page lists answers 403: that is the credentials' problem, said as
     RemoteAccessError, not files passed over (nor the index page read as the one object)."""

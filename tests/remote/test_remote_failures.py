@@ -125,6 +125,24 @@ def test_an_s3_object_deleted_after_open_is_a_changed_source(tmp_path, s3_server
         vol.compute()
 
 
+def test_no_s3_credentials_anywhere_is_an_access_error_naming_the_fix(
+    tmp_path, s3_server: S3, s3_bucket, monkeypatch
+):
+    """No key in storage_options, the environment or a config file: botocore's
+    NoCredentialsError (no HTTP status) was a plain RemoteReadError naming no fix."""
+    monkeypatch.setenv("AWS_CONFIG_FILE", str(tmp_path / "none"))
+    monkeypatch.setenv("AWS_SHARED_CREDENTIALS_FILE", str(tmp_path / "none"))
+    monkeypatch.setenv("AWS_EC2_METADATA_DISABLED", "true")
+    raw, _ = _nifti(tmp_path)
+    s3_server.client.put_object(Bucket=s3_bucket, Key="a.nii", Body=raw)
+    options = s3_server.options()
+    del options["key"], options["secret"]
+    with pytest.raises(RemoteAccessError, match="no usable credentials") as info:
+        lv.open(f"s3://{s3_bucket}/a.nii", storage_options=options)
+    assert "a.nii" in str(info.value)
+    assert "storage_options" in str(info.value) and "anon" in str(info.value)
+
+
 @pytest.mark.parametrize("status", [429, 502, 503, 504])
 def test_transient_http_errors_are_retried(tmp_path, hostile_server: HostileServer, status):
     from lazyvol._http_range import ATTEMPTS as attempts
