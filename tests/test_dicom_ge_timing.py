@@ -24,12 +24,15 @@ pytestmark = pytest.mark.usefixtures("dicom_cache")
 TR_MS = 2000.0
 
 
-def _protocol_block(entries: dict[str, str]) -> bytes:
-    """A GE protocol data block: the gzip stream's length, then the stream (named, as GE's)."""
+def _protocol_block(entries: dict[str, str], blank: int = 0) -> bytes:
+    """A GE protocol data block: the gzip stream's length, then the stream (named, as GE's);
+    ``blank`` blank lines and a line of no interest before the entries."""
     import io
 
     lines = {"POSITION": "Supine", **entries}  # (dcm2niix finds no key on the block's first line)
     text = "".join(f'{k} "{v}"\n' for k, v in lines.items()).encode("latin-1")
+    if blank:
+        text = b'POSITION "Supine"\n' + b"\n" * blank + b"NOTE\n" + text
     buf = io.BytesIO()
     with gzip.GzipFile(filename="Ex1Ser1Rx", mode="wb", fileobj=buf, mtime=0) as f:
         f.write(text)
@@ -49,12 +52,15 @@ def _write_ge(
     descending=False,
     software="MR Software release:DV27.0_R03_1831.b",
     group_delay=0.0,
+    blank=0,
 ):
     """A 2-volume GE EPI series (one file per slice) with a protocol data block."""
     truth = write_dicom_4d_series(
         folder, (8, 8, nk), 2, labels=(), vendor="GE", shuffle_names=False
     )
-    block = _protocol_block({"SLICEORDER": str(order), "NOSLC": str(nk), "DELACQ": delay})
+    block = _protocol_block(
+        {"SLICEORDER": str(order), "NOSLC": str(nk), "DELACQ": delay}, blank=blank
+    )
     for f in truth.files:
         ds = pydicom.dcmread(f)
         ds.RepetitionTime = TR_MS
@@ -107,6 +113,29 @@ def test_sequential(tmp_path):
     vol = _ge_series(tmp_path, 5, order=0, descending=True)
     want = _expected(vol, 5, [r * 0.4 for r in range(5)])
     np.testing.assert_allclose(vol.meta["bids"]["SliceTiming"], want, atol=1e-5)
+
+
+def test_protocol_entries_after_a_long_run_of_blank_lines(tmp_path):
+    """The block's lines matched with ``^\\s*``, which ran over a run of blank lines and back
+    from each line start (quadratic: half a million blank lines held the header scan for
+    minutes). Opened in a child process with a deadline far above a linear search's time."""
+    import json
+    import subprocess
+    import sys
+
+    folder = _write_ge(tmp_path / "s", 5, order=0, descending=True, blank=500_000)
+    code = (
+        "import json, sys, lazyvol as lv; v = lv.open(sys.argv[1], cache=False); "
+        "print(json.dumps([v.meta['bids']['SliceTiming'], "
+        "[int(v.dicom_header(k, 0).InstanceNumber) for k in range(5)]]))"
+    )
+    run = subprocess.run(
+        [sys.executable, "-c", code, str(folder)], capture_output=True, text=True, timeout=120
+    )
+    assert run.returncode == 0, run.stderr
+    times, numbers = json.loads(run.stdout)
+    ranks = {n: r for r, n in enumerate(sorted(numbers))}
+    np.testing.assert_allclose(times, [ranks[n] * 0.4 for n in numbers], atol=1e-5)
 
 
 def test_multiband_slices_share_their_excitation_time(tmp_path):

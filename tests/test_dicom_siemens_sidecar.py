@@ -143,8 +143,15 @@ def _line(name: str, value: str) -> bytes:
             (b"sPat.lAccelFact3D", b"sPat.lAccelFactXX"),
         ],
         [(_line("sKSpace.dPhaseResolution", "1.0"), _line("sKSpace.dPhaseResolution", "0.75"))],
+        # a code that is no whole number (was truncated into one: PartialFourier 0.75)
+        [
+            (
+                _line("sKSpace.ucPhasePartialFourier", "16"),
+                _line("sKSpace.ucPhasePartialFourier", "4.9"),
+            )
+        ],
     ],
-    ids=["grappa2-3d3-pf68", "pf48", "pf78", "pf-other", "no-accel", "phase-res"],
+    ids=["grappa2-3d3-pf68", "pf48", "pf78", "pf-other", "no-accel", "phase-res", "pf-fraction"],
 )
 def test_edited_protocols_match_dcm2niix(tmp_path, subs):
     """Edited protocols (acceleration, partial Fourier, coil combination, phase resolution):
@@ -192,6 +199,35 @@ def test_damaged_protocol_gives_no_protocol_keys(tmp_path, damage):
         return
     assert not protocol_keys & set(bids)
     assert bids["DwellTime"] == 3.4e-06 and bids["NonlinearGradientCorrection"] is False
+
+
+def test_a_protocol_too_large_to_read_is_said_and_not_estimated(tmp_path):
+    """A protocol element past the 16 MiB read limit was taken for no protocol at all: no warning,
+    and the no-protocol estimates written in its place (a PartialFourier from the echo train,
+    CoilString) where the protocol (as dcm2niix reads it) states no partial Fourier."""
+    end = b"### ASCCONV END ###"
+    src = _edited(tmp_path, [(end, end + b"\n" + b" " * (17 << 20))])
+    vol = lv.open(src)
+    bids = vol.meta["bids"]
+    assert not {"PartialFourier", "CoilString", "BaseResolution", "TxRefAmp"} & set(bids)
+    assert any("more than the 16,777,215 read" in w for w in vol.meta["warnings"])
+    truth = [pydicom.dcmread(p).pixel_array for p in sorted(src.glob("*.dcm"))]
+    assert vol.shape[-1] == len(truth)  # (the pixels are kept)
+
+
+def test_protocol_numbers_past_float32_give_no_echo_spacing():
+    """A phase oversampling of 1e39 overflowed the 32-bit echo-spacing arithmetic: a
+    DerivedVendorReportedEchoSpacing of 0 and numpy's overflow RuntimeWarning."""
+    from lazyvol.dicom.siemens_protocol import Protocol
+    from lazyvol.dicom.siemens_sidecar import protocol_keys
+
+    bids = {"BandwidthPerPixelPhaseEncode": 20.0, "ReconMatrixPE": 64}
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        huge = protocol_keys(Protocol("sKSpace.dPhaseOversamplingForDialog = 1e39\n"), bids)
+        fine = protocol_keys(Protocol("sKSpace.dPhaseOversamplingForDialog = 0.25\n"), bids)
+    assert "DerivedVendorReportedEchoSpacing" not in huge
+    assert fine["DerivedVendorReportedEchoSpacing"] == pytest.approx(1 / (20.0 * 1.25 * 64), 1e-6)
 
 
 def test_values_agree_with_nibabel_and_pydicom(tmp_path):

@@ -8,6 +8,8 @@ from __future__ import annotations
 
 import json
 import shutil
+import subprocess
+import sys
 
 import nibabel as nib
 import numpy as np
@@ -111,11 +113,14 @@ def test_no_slice_timing_for_a_3d_acquisition_as_dcm2niix(tmp_path, acquisition)
 # -- mosaics without MosaicRefAcqTimes: the times from the protocol (lazyvol.dicom.siemens_protocol)
 
 
-def _protocol(uc_mode: str, delay_us: int = 0) -> bytes:
-    """A CSA series header holding an ASCCONV protocol with this slice order and delay."""
+def _protocol(uc_mode: str, delay_us: int = 0, blank: int = 0) -> bytes:
+    """A CSA series header holding an ASCCONV protocol with this slice order and delay (after
+    ``blank`` blank lines and a line of no interest)."""
     text = (
         "### ASCCONV BEGIN ###\n"
-        f"sSliceArray.ucMode\t = \t{uc_mode}\n"
+        + "\n" * blank
+        + ('tFree\t = \t""\n' if blank else "")
+        + f"sSliceArray.ucMode\t = \t{uc_mode}\n"
         f"lDelayTimeInTR\t = \t{delay_us}\n"
         "### ASCCONV END ###\n"
     )
@@ -143,6 +148,7 @@ def _without_times(folder, series: bytes | None = None, pat_mode: str | None = N
         ("0x2", 6, [5, 4, 3, 2, 1, 0]),  # descending
         ("4", 7, [0, 4, 1, 5, 2, 6, 3]),  # interleaved, odd count: tiles 0, 2, 4 ... first
         ("0x4", 6, [3, 0, 4, 1, 5, 2]),  # interleaved, even count: tiles 1, 3, 5 ... first
+        ("01", 5, [0, 1, 2, 3, 4]),  # (a leading zero: a ValueError stopped the whole scan)
     ],
 )
 def test_mosaic_without_slice_times_takes_them_from_the_protocol(tmp_path, uc_mode, nk, slots):
@@ -160,6 +166,27 @@ def test_mosaic_without_slice_times_takes_them_from_the_protocol(tmp_path, uc_mo
     # (the writer's tile t is slice k = t: F>>H numbering, tiles along the normal)
     np.testing.assert_allclose(mine, [slots[t] * step for t in range(nk)], atol=1e-5)
     np.testing.assert_allclose(_on_axis(mine, vol, nib.load(ref_path)), side["SliceTiming"])
+
+
+def test_protocol_times_after_a_long_run_of_blank_lines(tmp_path):
+    """The protocol searched line by line: a pattern starting ``^\\s*`` ran over a run of blank
+    lines and back from each line start (quadratic: a 1 MB run of blank lines held the header scan
+    for minutes). Opened in a child process with a deadline far above a linear search's time."""
+    write_mosaic_series(tmp_path / "in", (16, 12, 5), volumes=2, repetition_ms=TR_MS)
+    _without_times(tmp_path / "in", _protocol("1", blank=1_000_000))
+    code = (
+        "import json, sys, lazyvol as lv; "
+        "print(json.dumps(lv.open(sys.argv[1], cache=False).meta['bids']['SliceTiming']))"
+    )
+    run = subprocess.run(
+        [sys.executable, "-c", code, str(tmp_path / "in")],
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
+    assert run.returncode == 0, run.stderr
+    step = TR_MS / 5 / 1000.0
+    np.testing.assert_allclose(json.loads(run.stdout), [k * step for k in range(5)], atol=1e-5)
 
 
 def test_no_protocol_times_for_a_multiband_mosaic(tmp_path):

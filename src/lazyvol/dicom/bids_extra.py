@@ -73,9 +73,10 @@ EXTRA_TAGS = frozenset(
 
 
 def printed(value: float) -> float | int:
-    """A number as dcm2niix prints it (``%g``: 6 significant digits), an int when integral."""
+    """A number as dcm2niix prints it (``%g``: 6 significant digits), an int when integral (and
+    below 2**53: a junk 1e308 stays 1e+308, not 309 digits)."""
     x = float(f"{value:.6g}") + 0.0  # (+ 0.0: no -0)
-    return int(x) if x.is_integer() else x
+    return int(x) if x.is_integer() and abs(x) < 2.0**53 else x
 
 
 def _first_number(raw: dict[int, Any], tag: int, at: int = 0) -> float | None:

@@ -50,7 +50,9 @@ GROUP_DELAY = 0x0043107C
 GE_TAGS = frozenset({PROTOCOL_BLOCK, MULTIBAND, GROUP_DELAY})
 #: Largest decompressed protocol block accepted (real ones are a few KiB).
 _MAX_PROTOCOL = 1 << 20
-_LINE = re.compile(rb'^\s*([A-Z0-9_]+)\s+"([^"]*)"', re.MULTILINE)
+#: One ``KEY "value"`` line (``[ \t]``, not ``\s``: ``^\s*`` runs over every following blank line
+#: and back from each line start, quadratic in a run of blank lines).
+_LINE = re.compile(rb'^[ \t]*([A-Z0-9_]+)[ \t]+"([^"]*)"', re.MULTILINE)
 
 
 @functools.lru_cache(maxsize=16)

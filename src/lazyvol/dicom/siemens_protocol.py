@@ -31,10 +31,12 @@ CSA_SERIES = {0x00290010: 0x00291020, 0x00290011: 0x00291120, 0x00290012: 0x0029
 #: PATModeText (0051,1011), "SIEMENS MR HEADER": "p2" (in-plane), "p2 s3" (3 slices at once).
 PAT_MODE_TEXT = 0x00511011
 _ASCCONV = re.compile(rb"### ASCCONV BEGIN.*?(?:### ASCCONV END|\Z)", re.DOTALL)
-_UC_MODE = re.compile(rb"^\s*sSliceArray\.ucMode\s*=\s*(0x[0-9A-Fa-f]+|\d+)", re.MULTILINE)
-_DELAY = re.compile(rb"^\s*lDelayTimeInTR\s*=\s*(-?\d+(?:\.\d*)?)", re.MULTILINE)
+# (``[ \t]*``, not ``\s*``, at a line's start: ``\s*`` runs over every following blank line and
+# back from each line start, quadratic in a run of blank lines)
+_UC_MODE = re.compile(rb"^[ \t]*sSliceArray\.ucMode[ \t]*=[ \t]*(0x[0-9A-Fa-f]+|\d+)", re.MULTILINE)
+_DELAY = re.compile(rb"^[ \t]*lDelayTimeInTR[ \t]*=[ \t]*(-?\d+(?:\.\d*)?)", re.MULTILINE)
 #: One ASCCONV line: ``name = value`` (tabs or spaces around the sign).
-_LINE = re.compile(r"^\s*([A-Za-z_][\w.\[\]]*)\s*=\s*(.*?)\s*$", re.MULTILINE)
+_LINE = re.compile(r"^[ \t]*([A-Za-z_][\w.\[\]]*)[ \t]*=[ \t]*(.*?)[ \t\r]*$", re.MULTILINE)
 
 
 def _protocol_text(series: bytes) -> bytes | None:
@@ -98,12 +100,15 @@ def protocol_slice_times(
         return None
     text = _protocol_text(series)
     mode = _UC_MODE.search(text) if text else None
-    if text is None or mode is None or int(mode.group(1), 0) not in (1, 2, 4):
+    if text is None or mode is None:
+        return None
+    written = mode.group(1)  # (decimal with any leading zeros, "01", or hexadecimal "0x1")
+    uc_mode = int(written[2:], 16) if written[:2] == b"0x" else int(written)
+    if uc_mode not in (1, 2, 4):
         return None
     delay = _DELAY.search(text)
     ta = float(tr_ms) - (float(delay.group(1)) / 1000.0 if delay else 0.0)
     slots = [i * ta / n for i in range(n)]
-    uc_mode = int(mode.group(1), 0)
     if uc_mode == 1:
         return slots
     if uc_mode == 2:
@@ -146,6 +151,12 @@ class Protocol:
         except ValueError:
             return None
         return value if math.isfinite(value) else None
+
+    def whole(self, name: str) -> int | None:
+        """The value of ``name`` as a whole number (a code, a count), None when absent or not a
+        whole number (``4.9`` is no code: never truncated into one)."""
+        value = self.number(name)
+        return int(value) if value is not None and value.is_integer() else None
 
     def string(self, name: str) -> str:
         """The text of a quoted value (``""HEA;HEP""`` gives ``HEA;HEP``), "" when absent or not

@@ -47,6 +47,8 @@ REAL_DWELL_TIME = 0x00191018
 #: The position of the protocol text's element in its file, kept in the file's ``acq``: [offset,
 #: length]: the CSA series header (0029,1020), else Siemens XA's (0021,1019).
 SERIES_AT = "_csa_series"
+#: Largest protocol element read (bytes); a larger one is said, not read.
+MAX_PROTOCOL = (1 << 24) - 1
 #: The protocol text's element (0021,1019) of the XA block "SIEMENS MR SDS 01" (its low byte),
 #: and PATModeText (0021,1009) of the same block.
 XA_PROTOCOL = 0x19
@@ -120,8 +122,8 @@ def record_siemens(raw: dict[int, Any], csa: dict[str, Any] | str | None) -> dic
     for tag in [*csa_tags, *([xa] if xa else [])]:
         elem = raw.get(tag)
         at, length = getattr(elem, "value_tell", None), getattr(elem, "length", None)
-        if isinstance(at, int) and isinstance(length, int) and at > 0 and 0 < length < 1 << 24:
-            out[SERIES_AT] = [at, length]
+        if isinstance(at, int) and isinstance(length, int) and at > 0 and length > 0:
+            out[SERIES_AT] = [at, length]  # (read, or said too large to read, at stacking)
             break
     return out
 
@@ -177,9 +179,9 @@ def protocol_keys(protocol: Protocol, bids: dict[str, Any]) -> dict[str, Any]:
     """The sidecar keys dcm2niix takes from a protocol (``bids``: the volume's other keys, for
     DerivedVendorReportedEchoSpacing, and AcquisitionMatrixPE when they state none)."""
     out: dict[str, Any] = {}
-    pf = protocol.number("sKSpace.ucPhasePartialFourier")
-    if pf is not None and int(pf) in _PARTIAL_FOURIER:
-        out["PartialFourier"] = _PARTIAL_FOURIER[int(pf)]
+    pf = protocol.whole("sKSpace.ucPhasePartialFourier")
+    if pf in _PARTIAL_FOURIER:
+        out["PartialFourier"] = _PARTIAL_FOURIER[pf]
     for key, (name, scale) in _NUMBERS.items():
         value = protocol.number(name)
         if value is not None and value > 0:
@@ -194,19 +196,19 @@ def protocol_keys(protocol: Protocol, bids: dict[str, Any]) -> dict[str, Any]:
         text = protocol.string(name)
         if text:
             out[key] = text
-    lines = protocol.number("sKSpace.lPhaseEncodingLines")
+    lines = protocol.whole("sKSpace.lPhaseEncodingLines")
     if "AcquisitionMatrixPE" not in bids and lines is not None and lines > 0:
-        out["AcquisitionMatrixPE"] = int(lines)  # (the file states none: an enhanced XA file)
-    if protocol.number("sPrepPulses.ucMTC") == 1 and "MTState" not in bids:
+        out["AcquisitionMatrixPE"] = lines  # (the file states none: an enhanced XA file)
+    if protocol.whole("sPrepPulses.ucMTC") == 1 and "MTState" not in bids:
         out["MTState"] = True  # (no line when off: no key; (0018,9020) first, as dcm2niix)
-    combine = protocol.number("ucCoilCombineMode")
-    if combine is not None and int(combine) in _COMBINE:
-        out["CoilCombinationMethod"] = _COMBINE[int(combine)]
+    combine = protocol.whole("ucCoilCombineMode")
+    if combine in _COMBINE:
+        out["CoilCombinationMethod"] = _COMBINE[combine]
     accel = protocol.number("sPat.lAccelFactPE")
     if accel is not None and accel > 0:
-        mode = protocol.number("sPat.ucPATMode")
-        if mode is not None and int(mode) in _PAT_MODES:
-            out["MatrixCoilMode"] = _PAT_MODES[int(mode)]
+        mode = protocol.whole("sPat.ucPATMode")
+        if mode in _PAT_MODES:
+            out["MatrixCoilMode"] = _PAT_MODES[mode]
         out["ParallelReductionFactorInPlane"] = printed(accel)
     else:
         out["MatrixCoilMode"] = "None"
@@ -228,7 +230,11 @@ def _echo_spacing(bids: dict[str, Any], keys: dict[str, Any]) -> dict[str, Any]:
     if not bw or not recon:
         return {}
     factor = (1.0 / accel if accel > 1 else 1.0) * (1.0 + keys.get("PhaseOversampling", 0.0))
-    spacing = np.float32(float(bw) * factor * float(recon))
+    product = float(bw) * factor * float(recon)
+    f32 = np.finfo(np.float32)
+    if not float(f32.tiny) < product < float(f32.max):  # (a junk oversampling: none)
+        return {}
+    spacing = np.float32(product)
     return {"DerivedVendorReportedEchoSpacing": printed(float(np.float32(1.0) / spacing))}
 
 
@@ -279,7 +285,13 @@ def annotate_siemens(info: Any, slots: Sequence[FrameRecord | None], fetch: Fetc
         bids.update(_no_protocol_keys(acq, bids))
         return
     protocol = None
-    if first.modality == "MR":
+    if int(at[1]) > MAX_PROTOCOL:  # (a protocol there, not read: no estimate stands in for it)
+        info.warnings.append(
+            f"Siemens protocol values not written: the protocol text (CSA series header "
+            f"(0029,1020) or XA (0021,1019)) of {first.path} is {int(at[1]):,} bytes, more than "
+            f"the {MAX_PROTOCOL:,} read (real ones are a few hundred KB): the file is damaged"
+        )
+    elif first.modality == "MR":
         try:
             series = fetch(first.path, int(at[0]), int(at[1]), first.size)
             protocol = read_protocol(series if len(series) == int(at[1]) else None)
@@ -291,7 +303,8 @@ def annotate_siemens(info: Any, slots: Sequence[FrameRecord | None], fetch: Fetc
     keys = protocol_keys(protocol, bids) if protocol is not None else {}
     bids.update(keys)
     coil = acq.get("_coil")
-    if coil and coil != keys.get("ReceiveCoilActiveElements", ""):
+    unread = protocol is None and first.modality == "MR"  # (its active elements unknown)
+    if coil and not unread and coil != keys.get("ReceiveCoilActiveElements", ""):
         bids["CoilString"] = coil  # (the name, where it is not the protocol's active elements)
 
 
