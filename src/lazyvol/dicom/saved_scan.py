@@ -126,7 +126,8 @@ __all__ = [
 #: 51: Siemens files record XA's PATModeText (0021,1009), RealDwellTime (0021,1142), coil
 #: elements (0021,114F) and the coil name; every file the standard enhanced attributes (MTState,
 #: PartialFourierDirection, ...).
-INDEX_VERSION = 51
+#: 52: Siemens files record where their protocol text lies whatever its size (51: none past 16 MiB).
+INDEX_VERSION = 52
 #: Layout of a report: 2: files named by their listing position, identities taken from the listing;
 #: 3: a volume's files may differ in pixel encoding (each frame's, ``encodings``), where 2 split them;
 #: 4: ... and in BitsStored (each frame's, ``stored_bits``), where 3 split them;
