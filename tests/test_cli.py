@@ -891,3 +891,20 @@ def test_convert_no_sidecars(capsys, tmp_path):
         capsys, ["convert", tmp_path / "s", tmp_path / "o.zarr", "--no-sidecars"], "NIfTI"
     )
     assert not (tmp_path / "o.zarr").exists()
+
+
+@pytest.mark.skipif(not os.path.exists("/dev/full"), reason="no /dev/full on this system")
+@pytest.mark.parametrize("args", [("info",), ("stats", "--json", "-q")], ids=["info", "stats"])
+def test_output_that_cannot_be_written_is_one_error_line(env, phantom, args):
+    """stdout on a full disk (/dev/full: every write fails with ENOSPC): a 20-line traceback and
+    exit status 1, where the docs promise one ``lazyvol: error:`` line and status 2."""
+    path, _ = phantom
+    cmd = [sys.executable, "-m", "lazyvol", args[0], str(path), *args[1:]]
+    with open("/dev/full", "w") as full:
+        r = subprocess.run(
+            cmd, env=env, stdout=full, stderr=subprocess.PIPE, text=True, timeout=120
+        )
+    assert r.returncode == 2
+    assert r.stderr.strip().splitlines() == [
+        "lazyvol: error: cannot write the output: No space left on device"
+    ]

@@ -334,3 +334,103 @@ def test_foreign_ome_axes_past_space_keep_their_names(tmp_path):
     np.testing.assert_array_equal(ds["image"].isel(c=1).values, truth[1].transpose())
     image = lv.open(tmp_path / "c.zarr").to_xarray()
     assert image.dims == ("i", "j", "k", "c")
+
+
+def _oblique_nifti(path):
+    c, s = np.cos(0.3), np.sin(0.3)
+    aff = np.array([[c, -s, 0.1, 10], [s, c, 0, -5], [0, 0.2, 2.0, 3], [0, 0, 0, 1]])
+    data = np.arange(7 * 6 * 5, dtype=np.int16).reshape(7, 6, 5)
+    nib.save(nib.Nifti1Image(data, aff), path)
+    return path
+
+
+@pytest.mark.parametrize("oblique", [False, True], ids=["axis-aligned", "oblique"])
+def test_affine_of_a_selection_is_the_selections(tmp_path, oblique):
+    """``affine_of`` returned the affine of the volume as opened for any selection (xarray keeps
+    attributes through isel/sel), after a netCDF round trip too: voxel (0, 0, 0) of a crop placed
+    at the volume's origin. Compared with nibabel's ``apply_affine`` at the selected voxels."""
+    if oblique:
+        path = _oblique_nifti(tmp_path / "o.nii")
+    else:
+        path = write_phantom_nifti(tmp_path / "a.nii", (7, 6, 5), dtype="int16")
+    ref = nib.load(path).affine
+    ds = xr.open_dataset(path, engine="lazyvol")
+    picks = {"i": slice(5, 0, -2), "j": slice(1, 6, 1), "k": slice(4, None)}
+    sub = ds.isel(picks)
+    sub.to_netcdf(tmp_path / "sub.nc")
+    index = [np.arange(7)[picks["i"]], np.arange(6)[picks["j"]], np.arange(5)[picks["k"]]]
+    for got in (affine_of(sub.image), affine_of(xr.open_dataset(tmp_path / "sub.nc").image)):
+        for ijk in [(0, 0, 0), (1, 2, 0), (1, 4, 0)]:
+            want = nib.affines.apply_affine(ref, [index[a][n] for a, n in enumerate(ijk)])
+            np.testing.assert_allclose(nib.affines.apply_affine(got, ijk), want, atol=1e-6)
+    # lazyvol's own slicing gives the same matrix, bit for bit
+    np.testing.assert_array_equal(affine_of(sub.image), lv.open(path)[5:0:-2, 1:6, 4:].affine)
+    # one slice kept by an integer index: its position, the other columns as opened
+    one = affine_of(ds.image.isel(k=3))
+    np.testing.assert_allclose(one[:3, 3], nib.affines.apply_affine(ref, [0, 0, 3]), atol=1e-6)
+    with pytest.raises(ValueError, match="not evenly spaced"):
+        affine_of(ds.image.isel(i=[0, 1, 3]))
+
+
+def test_a_dicom_dataset_pickles_with_the_standard_library(tmp_path):
+    """The per-image attributes' graph held a lambda: pickle.dumps of the DataArray (and of the
+    engine's Dataset) failed, and with it a multiprocessing pool; the NIfTI ones pickled."""
+    import pickle
+
+    truth = write_dicom_series(tmp_path / "s", (8, 8, 4), reverse_instance_numbers=True)
+    image = pickle.loads(pickle.dumps(lv.open(tmp_path / "s").to_xarray()))
+    ds = pickle.loads(pickle.dumps(xr.open_dataset(tmp_path / "s", engine="lazyvol")))
+    numbers = sorted(int(pydicom.dcmread(f).InstanceNumber) for f in truth.files)
+    assert sorted(image.InstanceNumber.values.tolist()) == numbers
+    np.testing.assert_array_equal(ds.image.values, truth.stored)
+
+
+def test_a_zarr_copy_of_dicom_shows_headers_only_of_the_files_it_was_written_from(
+    tmp_path, monkeypatch
+):
+    """A store written from DICOM read its per-image attributes and headers from whatever files
+    were at its source path: rewritten files gave their new InstanceNumber and SOPInstanceUID to
+    the store's (old) pixels, and a relative source path was read from the working directory,
+    so another folder of the same name answered. Now the store records its source as an
+    absolute path and the source files' identity: other files give no attributes, and their
+    headers are refused."""
+    from lazyvol.errors import SourceChangedError
+
+    monkeypatch.chdir(tmp_path)
+    truth = write_dicom_series("s", (8, 8, 4))
+    store = str(lv.open("s").to_zarr(tmp_path / "c.zarr"))
+    numbers = sorted(int(pydicom.dcmread(f).InstanceNumber) for f in truth.files)
+    vol = lv.open(store)
+    assert vol.source == str(tmp_path / "s")
+    assert sorted(xr.open_dataset(store, engine="lazyvol").InstanceNumber.values) == numbers
+    # another folder of the same name, from another working directory: not the store's source
+    (tmp_path / "elsewhere").mkdir()
+    monkeypatch.chdir(tmp_path / "elsewhere")
+    write_dicom_series("s", (8, 8, 4), seed=5)
+    assert int(lv.open(store).header.InstanceNumber) in numbers
+    # the source files rewritten (same series, new numbers): their headers are not the store's
+    for f in truth.files:
+        ds = pydicom.dcmread(tmp_path / f)
+        ds.InstanceNumber = int(ds.InstanceNumber) + 900
+        ds.save_as(tmp_path / f)
+    assert "InstanceNumber" not in xr.open_dataset(store, engine="lazyvol").coords
+    with pytest.raises(SourceChangedError, match="written from changed since"):
+        lv.open(store).dicom_header(0)
+    with pytest.raises(SourceChangedError, match="written from changed since"):
+        _ = lv.open(store).header
+    np.testing.assert_array_equal(lv.open(store).compute(), truth.stored)  # (its own pixels)
+
+
+def test_a_zarr_copy_of_nifti_refuses_a_rewritten_sources_header(tmp_path):
+    """The same for a NIfTI source: the header of a file rewritten since the store's writing was
+    shown as the store's source header."""
+    from lazyvol.errors import SourceChangedError
+
+    src = write_phantom_nifti(tmp_path / "a.nii", (6, 5, 4), dtype="int16")
+    store = lv.open(src).to_zarr(tmp_path / "a.zarr")
+    assert lv.open(store).header["dim"][1] == 6
+    img = nib.load(src)
+    img.header["descrip"] = b"rewritten"
+    nib.save(nib.Nifti1Image(np.asarray(img.dataobj), img.affine, img.header), src)
+    with pytest.raises(SourceChangedError, match="written from changed since"):
+        _ = lv.open(store).header

@@ -22,6 +22,7 @@ __all__ = [
     "StorageOptions",
     "display_url",
     "identity_url",
+    "absolute_source",
     "is_url",
     "local_destination",
 ]
@@ -43,6 +44,14 @@ _REDACTED = "***"
 _URL_RE = re.compile(r"^[a-zA-Z][a-zA-Z0-9+.\-]*://")
 #: A trailing object-version parameter (s3fs ``?versionId=``, gcsfs ``?generation=``).
 _VERSION_SUFFIX = re.compile(r"\?(versionId|generation)=[^?#/]*$", re.IGNORECASE)
+
+
+def absolute_source(source: Any) -> Any:
+    """A local source as an absolute path (a relative one names another file, or none, from
+    another working directory); a URL, or no source, as it is."""
+    if isinstance(source, str) and source and not is_url(source):
+        return os.path.abspath(source)
+    return source
 
 
 def is_url(source: str | os.PathLike[str]) -> bool:

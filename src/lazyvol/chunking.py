@@ -51,6 +51,7 @@ __all__ = [
     "plan_array",
     "plan_to_dask",
     "rechunk_source",
+    "plan_of",
     "source_of",
     "sub_array",
 ]
@@ -481,6 +482,15 @@ def source_of(arr: da.Array) -> tuple[Callable[..., np.ndarray], Any] | None:
     """``(read_block, plan)`` of an unmodified array made by :func:`plan_to_dask`, else None."""
     src = getattr(arr, _SOURCE_ATTR, None)
     return src if isinstance(src, tuple) else None
+
+
+def plan_of(arr: Any) -> Any:
+    """The reader's plan behind an unmodified source array or a region of one (a :class:`SubPlan`
+    unwrapped), else None."""
+    src = source_of(arr) if arr is not None else None
+    if src is None:
+        return None
+    return src[1].plan if isinstance(src[1], SubPlan) else src[1]
 
 
 def _sub_plan(

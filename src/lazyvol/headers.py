@@ -24,8 +24,8 @@ import numpy as np
 
 from ._source_index import SOURCE_INDEX_KEY, slice_source_index
 from ._source_index import is_dicom as _is_dicom
-from .errors import FormatError, LazyvolError, SourceNotFoundError
-from .sources import SourceStamp
+from .errors import FormatError, LazyvolError, SourceChangedError, SourceNotFoundError
+from .sources import SourceStamp, header_files_token
 
 T = TypeVar("T")
 
@@ -182,6 +182,47 @@ def _series_info(vol: Volume) -> tuple[Any, Any]:
     )
 
 
+def _store_plan(vol: Any) -> Any:
+    """The Zarr read plan of a volume read from a Zarr store (opened from one, or the cache),
+    else None."""
+    from .chunking import plan_of
+    from .zarr_read import FallbackPlan, ZarrPlan
+
+    plan = plan_of(getattr(vol, "data", None))
+    plan = plan.zarr if isinstance(plan, FallbackPlan) else plan
+    return plan if isinstance(plan, ZarrPlan) else None
+
+
+def check_store_sources(vol: Any) -> None:
+    """For a volume read from a lazyvol Zarr store: raise unless the files its headers would be
+    read from are the ones the store was written from (their token, recorded at the writing:
+    :func:`lazyvol.sources.header_files_token`). A store keeps the pixels, not each source
+    file's header.
+
+    Raises
+    ------
+    HeaderError
+        The store records no token (written by an older lazyvol, or from a remote source).
+    SourceChangedError
+        The files changed since, are gone, or are other files at the same paths.
+    """
+    plan = _store_plan(vol)
+    if plan is None:
+        return
+    if plan.header_token is None:
+        raise HeaderError(
+            f"{vol.source}: this Zarr store does not record which source files it was written "
+            "from (an older lazyvol, or a remote source), so their headers cannot be shown as "
+            "its own; open the source itself"
+        )
+    if header_files_token(vol.meta) != plan.header_token:
+        raise SourceChangedError(
+            f"{vol.source}: the source files this Zarr store was written from changed since, are "
+            "gone, or are other files at the same paths: their headers are not the store's; "
+            "open the source itself, or write the store again"
+        )
+
+
 def _dicom_source(vol: Volume) -> None:
     if _is_zarr(vol.source):
         header = vol.meta.get("source_header")
@@ -199,6 +240,7 @@ def _dicom_source(vol: Volume) -> None:
             "(a Zarr store written by lazyvol keeps the pixels and the affine, not the source's "
             "headers)"
         )
+    check_store_sources(vol)
 
 
 def _no_header(vol: Volume) -> str:
@@ -298,6 +340,7 @@ def volume_header(vol: Volume) -> Any:
                 f"{path}: the NIfTI source of this volume is gone; its header cannot be read (a "
                 "Zarr store written by lazyvol keeps the pixels and the affine, not the header)"
             )
+        check_store_sources(vol)
         from ._location import Location
         from .nifti_header import header_location
 

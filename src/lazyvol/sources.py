@@ -26,9 +26,11 @@ from typing import Any
 from .errors import FormatError, SourceChangedError, SourceNotFoundError
 
 __all__ = [
+    "HEADER_FILES_KEY",
     "SourceStamp",
     "display_path",
     "fingerprint",
+    "header_files_token",
     "path_bytes",
     "stat_regular",
 ]
@@ -210,3 +212,39 @@ def fingerprint(
         h.update(b"\n")
     h.update(json.dumps(options, sort_keys=True, default=str).encode())
     return h.hexdigest()[:32]
+
+
+#: The key, in the meta of a volume a lazyvol Zarr store holds, of :func:`header_files_token` at
+#: the store's writing: the store shows its source files' headers only while they are those files.
+HEADER_FILES_KEY = "header_files_token"
+
+
+def header_paths(meta: dict[str, Any]) -> list[str]:
+    """The local files whose headers describe a volume (its ``meta``): each DICOM image
+    (``meta["files"]``), else the NIfTI or Analyze file (``meta["path"]``, with its pair); sorted
+    absolute paths; none for a remote source or a volume made in memory."""
+    files = meta.get("files")
+    if isinstance(files, list) and files:
+        paths = [str(f) for f in files if f]
+    elif meta.get("path"):
+        path = str(meta["path"])
+        stem, ext = os.path.splitext(path)
+        pair = {".img": ".hdr", ".hdr": ".img", ".IMG": ".HDR", ".HDR": ".IMG"}.get(ext)
+        paths = [path, *([stem + pair] if pair and os.path.exists(stem + pair) else [])]
+    else:
+        return []
+    if any(_is_url(p) for p in paths):
+        return []
+    return sorted({os.path.abspath(p) for p in paths})
+
+
+def header_files_token(meta: dict[str, Any]) -> str | None:
+    """A token of the files :func:`header_paths` names, as they are now (their stamps: size,
+    mtime, inode, ctime); None when there are none or one is gone."""
+    paths = header_paths(meta)
+    if not paths:
+        return None
+    try:
+        return fingerprint(paths)
+    except (OSError, SourceNotFoundError, FormatError):
+        return None

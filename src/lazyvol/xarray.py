@@ -14,13 +14,16 @@ affine's unit (their ``units`` attribute names it) that cost nothing until used:
   ``da.sel(z=12.5, method="nearest")`` picks the slice nearest to z = 12.5 mm;
 * oblique affines: ``x``, ``y``, ``z`` on ``(i, j, k)``, exact, as lazy dask arrays computed
   blockwise from the affine when asked for;
+* :func:`affine_of` gives the affine of a selection (``isel``/``sel``: a crop, a step, a flip)
+  from these coordinates; ``attrs`` (``affine``, ``orientation``, ``voxel_size_mm``) describe
+  the volume as opened, as xarray carries attributes through a selection unchanged;
 * the 4th axis' values as coordinates on ``t``: ``time`` (s) for NIfTI series with a time step,
   each ``meta["axis4_values"]`` entry (``EchoTime``, ``DiffusionBValue``, ...), ``bval`` from
   ``meta["diffusion"]``;
 * DICOM: ``InstanceNumber``, ``AcquisitionTime`` and ``SOPInstanceUID`` of each image, on ``k``
   (on ``k`` and the 4th axis for a 4D series: each volume's images are other files), read from
   the headers (no pixel data) only when used; a Zarr store converted from DICOM keeps one source
-  header, not each image's: it has them only while the original files are there.
+  header, not each image's: it has them only while the original files are there, unchanged.
 
 The engine (registered in the ``xarray.backends`` entry-point group) returns lazily indexed
 variables: with ``chunks=None`` a selection reads only what it needs; with ``chunks={}`` the
@@ -30,6 +33,7 @@ image is a dask array chunked as lazyvol chunks it. Nothing is read at open beyo
 
 from __future__ import annotations
 
+import operator
 import os
 import stat
 from collections.abc import Iterable, Mapping
@@ -41,6 +45,7 @@ import numpy as np
 
 from ._source_index import source_axes
 from .nifti_codes import NIFTI_SUFFIXES
+from .zarr_meta import is_lazyvol_store
 from .zarr_nifti import axis4_times, mm_per_unit, space_unit
 
 if TYPE_CHECKING:
@@ -181,12 +186,17 @@ def _slice_attributes(vol: Volume) -> dict[str, Any]:
     """Per-image DICOM attributes as lazy dask arrays along k, and along the 4th axis of a 4D
     series (read on first use)."""
     from ._location import is_url
-    from .headers import _is_dicom, _is_zarr
+    from .errors import LazyvolError
+    from .headers import _is_dicom, _is_zarr, check_store_sources
 
     if not _is_dicom(vol.meta) or not vol.source or vol.ndim > 4 or _is_zarr(vol.source):
         return {}
     # A Zarr copy of a DICOM series keeps one source header, not each image's: the images' own
-    # are read from the original files, which a store used on its own may no longer have.
+    # are read from the original files while they are the ones it was written from.
+    try:
+        check_store_sources(vol)
+    except LazyvolError:
+        return {}
     files = vol.meta.get("files")
     local = [str(f) for f in files if not is_url(str(f))] if isinstance(files, list) else []
     if not all(os.path.exists(f) for f in local) or (
@@ -200,7 +210,7 @@ def _slice_attributes(vol: Volume) -> dict[str, Any]:
     for n, (name, dtype) in enumerate(
         zip(SLICE_ATTRIBUTES, (np.int64, np.dtype("U32"), np.dtype("U64")), strict=True)
     ):
-        item = dask.delayed(lambda rows, n=n: rows[n], pure=True)(task)
+        item = dask.delayed(operator.itemgetter(n), pure=True)(task)  # (picklable: no lambda)
         out[name] = (dims, da.from_delayed(item, shape=shape, dtype=dtype), {})
     return out
 
@@ -246,21 +256,36 @@ def _flat_affine(affine: Any) -> list[float]:
 
 
 def affine_of(obj: Any) -> np.ndarray:
-    """The 4x4 voxel-to-RAS+ affine of a DataArray or Dataset made by lazyvol (or of its ``attrs``).
+    """The 4x4 voxel-to-RAS+ affine of a DataArray or Dataset made by lazyvol, for its grid as it
+    is now: after ``isel``/``sel`` (a crop, a step, a flip, one slice kept), as after a netCDF or
+    Zarr round trip.
 
-    ``attrs["affine"]`` holds the 16 values in row order -- as :meth:`lazyvol.Volume.to_xarray` and
-    the ``lazyvol`` engine write it, and as it comes back from a netCDF or Zarr file written with
-    ``to_netcdf``/``to_zarr``; a 4x4 array is accepted too.
+    ``attrs["affine"]`` holds the affine of the volume as opened (its 16 values in row order, as
+    :meth:`lazyvol.Volume.to_xarray` and the ``lazyvol`` engine write it; xarray carries attributes
+    through a selection unchanged). Where the object has its world coordinates ``x``, ``y``, ``z``
+    the affine is the one they state: voxel (0, 0, 0) of the selection at their first values,
+    each voxel axis ``i``, ``j``, ``k`` their step along it (an axis of one voxel, or dropped by an
+    integer index, keeps the opened affine's column); a selection that is no regular grid (a list
+    of indices with uneven steps) has none: ValueError. Without coordinates (or given a mapping of
+    attributes) the stored affine is returned; a 4x4 array is accepted there too.
+
+    Raises
+    ------
+    KeyError
+        No ``affine`` attribute (not made by lazyvol).
+    ValueError
+        The attribute holds no 16 values, or the coordinates are no regular grid.
 
     Examples
     --------
     >>> import numpy as np, lazyvol as lv
     >>> from lazyvol.xarray import affine_of
-    >>> vol = lv.Volume(np.zeros((2, 2, 2), "uint8"), np.diag([2.0, 2.0, 3.0, 1.0]))
-    >>> vol.to_xarray().attrs["affine"][:5]
-    [2.0, 0.0, 0.0, 0.0, 0.0]
-    >>> np.array_equal(affine_of(vol.to_xarray()), vol.affine)
+    >>> vol = lv.Volume(np.zeros((4, 4, 4), "uint8"), np.diag([2.0, 2.0, 3.0, 1.0]))
+    >>> image = vol.to_xarray()
+    >>> np.array_equal(affine_of(image), vol.affine)
     True
+    >>> affine_of(image.isel(k=slice(1, None, 2)))[2].tolist()  # z: every 2nd slice from z = 3
+    [0.0, 0.0, 6.0, 3.0]
     """
     attrs = getattr(obj, "attrs", obj)
     try:
@@ -272,7 +297,57 @@ def affine_of(obj: Any) -> np.ndarray:
     arr = np.asarray(value, dtype=np.float64)
     if arr.size != 16:
         raise ValueError(f"attrs['affine'] holds {arr.size} values; a 4x4 affine has 16")
-    return arr.reshape(4, 4)
+    stored = arr.reshape(4, 4)
+    coords = getattr(obj, "coords", None)
+    if coords is None or not all(name in coords for name in WORLD):
+        return stored
+    return _coords_affine(obj, stored)
+
+
+def _coords_affine(obj: Any, stored: np.ndarray) -> np.ndarray:
+    """The affine the world coordinates of ``obj`` state (see :func:`affine_of`)."""
+    sizes = dict(obj.sizes)
+    world = [obj.coords[name] for name in WORLD]
+    for c in world:
+        if any(d not in DIMS[:3] for d in c.dims):
+            raise ValueError(f"coordinate {c.name!r} on {c.dims}: not on the voxel axes i, j, k")
+    present = [d for d in DIMS[:3] if d in sizes]
+    # (one voxel line per coordinate and axis: cheap also for an oblique grid's lazy 3-D ones)
+    origin = np.array([float(c.isel({d: 0 for d in c.dims}).values) for c in world])
+    out = stored.copy()
+    out[:3, 3] = origin
+    scale = max(float(np.abs(stored[:3, :3]).max()), 1.0)
+    for axis, dim in enumerate(DIMS[:3]):
+        n = sizes.get(dim, 1)
+        if n < 2:
+            continue  # (one voxel, or the axis dropped: the opened affine's column)
+        rest = {d: 0 for d in present if d != dim}
+        lines = np.stack(
+            [
+                np.asarray(c.isel({d: v for d, v in rest.items() if d in c.dims}).values)
+                if dim in c.dims
+                else np.full(n, origin[row])  # (not varying along the axis)
+                for row, c in enumerate(world)
+            ]
+        )  # (3, n): the world position of each voxel along the axis
+        steps = np.diff(lines, axis=1)
+        if not np.allclose(steps, steps[:, :1], rtol=1e-6, atol=1e-6 * scale):
+            raise ValueError(
+                f"the {WORLD} coordinates along {dim!r} are not evenly spaced (a selection by a "
+                "list of uneven indices): such a grid has no affine; select with a slice"
+            )
+        out[:3, axis] = steps[:, 0]
+    # A selection of the opened grid (whole steps, a whole-voxel start) is that grid's affine
+    # times the selection's index map, exactly (as lazyvol.Volume slicing gives it), not the
+    # rounding of coordinate differences.
+    try:
+        index_map = np.linalg.solve(stored, out)
+    except np.linalg.LinAlgError:
+        return out
+    whole = np.round(index_map)
+    if np.allclose(index_map, whole, rtol=0.0, atol=1e-6):
+        return stored @ whole
+    return out
 
 
 def _attrs(vol: Volume) -> dict[str, Any]:
@@ -396,26 +471,12 @@ class VolumeBackendArray(_BackendArray):  # type: ignore[misc,valid-type]
         return out.reshape([n for a, n in enumerate(out.shape) if a not in squeeze])
 
 
-def _is_lazyvol_store(path: str) -> bool:
-    """A Zarr store written by lazyvol: its group metadata carries lazyvol's attributes."""
-    import json
-
-    meta = os.path.join(path, "zarr.json")
-    try:
-        with open(meta, "rb") as f:
-            doc = json.loads(f.read(1 << 20))
-    except (OSError, ValueError):
-        return False
-    attrs = doc.get("attributes") if isinstance(doc, dict) else None
-    return isinstance(attrs, dict) and "lazyvol" in attrs
-
-
 def _looks_like_ours(path: str) -> bool:
     low = path.lower()
     if low.endswith(NIFTI_SUFFIXES) or low.endswith((".dcm", ".ima")):
         return True
     if os.path.isdir(path):
-        return _is_lazyvol_store(path)
+        return is_lazyvol_store(path)
     try:
         if not stat.S_ISREG(os.stat(path).st_mode):  # never open a FIFO: it would block
             return False

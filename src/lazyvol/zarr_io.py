@@ -47,6 +47,7 @@ from . import zarr_nifti
 from ._io import Location
 from .errors import FormatError, IntegrityError, UnsupportedError
 from .scaling import apply_scale, nifti_scaling
+from .sources import HEADER_FILES_KEY
 from .volume import Volume
 from .zarr_meta import (
     FORMAT,
@@ -58,6 +59,7 @@ from .zarr_meta import (
     TMP_MARK,
     from_json,
     group_matches,
+    is_lazyvol_store,
     manifest_from_json,
 )
 from .zarr_ome import nifti_level, read_multiscales
@@ -75,7 +77,7 @@ from .zarr_read import (
     read_manifest,
 )
 from .zarr_store import StoreRoot
-from .zarr_write import is_lazyvol_store, write_zarr
+from .zarr_write import write_zarr
 
 __all__ = [
     "FORMAT",
@@ -379,7 +381,18 @@ class _OpenLazyvol:
         meta = from_json(self.lv.get("meta", {}))
         source = str(self.lv.get("source") or store)
         georef = (affine, meta, source)
-        return make_volume(root, array, arr_meta, chunks, True, georef, manifest_sha, fallback)
+        token = self.lv.get(HEADER_FILES_KEY)
+        return make_volume(
+            root,
+            array,
+            arr_meta,
+            chunks,
+            True,
+            georef,
+            manifest_sha,
+            fallback,
+            header_token=token if isinstance(token, str) else None,
+        )
 
     def _unverified_level(self, info: dict[str, Any], array: str) -> dict[str, Any]:
         """A format-1 store's level: chunk file count and bytes against the manifest."""

@@ -37,6 +37,7 @@ __all__ = [
     "from_json",
     "group_hashes",
     "group_matches",
+    "is_lazyvol_store",
     "manifest_from_json",
     "store_version",
     "to_json",
@@ -293,3 +294,15 @@ def group_matches(raw: bytes, manifest: Mapping[str, Any]) -> bool:
         return bool(sha256_hex(canonical_json(content)) == manifest["group_content_sha256"])
     rewritten = json.dumps(content, indent=2).encode()
     return bool(sha256_hex(rewritten) == manifest.get("group_sha256"))
+
+
+def is_lazyvol_store(path: str | os.PathLike[str]) -> bool:
+    """True when ``path`` is a directory holding a Zarr group written by lazyvol (its group
+    metadata carries lazyvol's attributes; at most 1 MiB of it read)."""
+    try:
+        with open(os.path.join(os.fspath(path), "zarr.json"), "rb") as f:
+            doc = json.loads(f.read(1 << 20))
+    except (OSError, ValueError):
+        return False
+    attrs = doc.get("attributes") if isinstance(doc, dict) else None
+    return isinstance(attrs, dict) and isinstance(attrs.get("lazyvol"), dict)

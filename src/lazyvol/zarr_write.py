@@ -39,13 +39,14 @@ from ._fsutil import (
     remove_tree_settled,
     sweep_leftovers,
 )
-from ._location import local_destination
-from .chunking import rechunk_source
+from ._location import absolute_source, local_destination
+from .chunking import plan_of, rechunk_source
 from .config import chunk_budget
 from .errors import LazyvolError, UnsupportedError, WriteError
 from .geometry import affine_problem
 from .nifti_make import store_header_bytes
 from .scaling import numbers_hint
+from .sources import HEADER_FILES_KEY, header_files_token
 from .zarr_blockwrite import store_blocks
 from .zarr_meta import FORMAT, MANIFEST, MANIFEST_ATTR, group_hashes, store_version, to_json
 from .zarr_ome import (
@@ -60,7 +61,7 @@ from .zarr_pyramid import downsample
 if TYPE_CHECKING:
     from .volume import Volume
 
-__all__ = ["is_lazyvol_store", "require_volume", "write_zarr"]
+__all__ = ["require_volume", "write_zarr"]
 
 OME_VERSION = "0.5"
 #: Chunks smaller than this get wrapped in shards (fewer, larger files) unless ``shards=False``.
@@ -178,16 +179,6 @@ def _write_blocks(unit: Sequence[int], shape: Sequence[int], itemsize: int) -> t
 
 
 # -- destination and publishing ----------------------------------------------------------------------
-
-
-def is_lazyvol_store(path: str | os.PathLike[str]) -> bool:
-    """True when ``path`` is a directory holding a Zarr group written by lazyvol."""
-    zj = os.path.join(os.fspath(path), "zarr.json")
-    try:
-        attrs = _read_json(zj).get("attributes", {})
-    except (OSError, ValueError, AttributeError):
-        return False
-    return isinstance(attrs, dict) and isinstance(attrs.get("lazyvol"), dict)
 
 
 def _check_destination(dest: str, overwrite: bool) -> None:
@@ -490,6 +481,7 @@ class _StoreWriter:
                 }
             ],
         }
+        source = absolute_source(vol.source)
         lv = {
             "format": FORMAT,
             "version": self.version,
@@ -497,12 +489,15 @@ class _StoreWriter:
             "C order; a 5-axis volume (i, j, k, t, c) as (t, c, z, y, x)",
             "affine": affine.tolist(),
             "affine_in_ome": is_positive_diagonal(affine),
-            "source": to_json(vol.source),
+            "source": to_json(source),
             "meta": to_json(self.meta),
             "dtype": self.dtype.str,
             "shape": list(vol.shape),
             "levels": [{"path": d["path"], "affine": d["affine"]} for d in self.level_info],
         }
+        token = _header_token(vol)
+        if token is not None:
+            lv[HEADER_FILES_KEY] = token
         arrays = _write_nifti_header(self.group, self.tmp, vol, self.dtype, self.meta)
         attrs: dict[str, Any] = {"ome": ome, "lazyvol": lv}
         self.group.attrs.update(attrs)
@@ -516,7 +511,7 @@ class _StoreWriter:
                 "version": self.version,
                 "complete": True,
                 "created": time.time(),
-                "source": to_json(vol.source),
+                "source": to_json(source),
                 "checksums": zi.CHECKSUMS,
                 **group_hashes(_read_bytes(os.path.join(self.tmp, "zarr.json"))),
                 "levels": self.level_info,
@@ -524,6 +519,17 @@ class _StoreWriter:
             }
         )
         _write_manifest(self.tmp, manifest)
+
+
+def _header_token(vol: Volume) -> str | None:
+    """The token of the files whose headers the store will show (:func:`lazyvol.sources.
+    header_files_token`): a store's copy keeps its source's; else the source files' now (each read
+    of them was checked against their stamps at open)."""
+    plan = plan_of(vol.data)
+    plan = getattr(plan, "zarr", plan)  # (a store read with a fallback)
+    if hasattr(plan, "header_token"):
+        return plan.header_token if isinstance(plan.header_token, str) else None
+    return header_files_token(vol.meta)
 
 
 def _write_manifest(tmp: str, manifest: dict[str, Any]) -> None:

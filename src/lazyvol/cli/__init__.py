@@ -24,7 +24,7 @@ from typing import TextIO
 from ..errors import LazyvolError
 from ._common import EXIT_ERROR, CommandError, _cli_message, one_line
 from ._scheduler import _scheduler
-from ._sources import safe_output, secrets_of, storage_options
+from ._sources import OutputError, safe_output, secrets_of, storage_options
 from .info import volume_info
 from .parser import build_parser, usage_problem
 
@@ -100,8 +100,10 @@ def main(argv: Sequence[str] | None = None) -> int:
     try:
         with safe_output(secrets):
             try:
-                return _run(args)
-            except (KeyboardInterrupt, BrokenPipeError):
+                status = _run(args)
+                sys.stdout.flush()  # (a write error of buffered output surfaces here, not at exit)
+                return status
+            except (KeyboardInterrupt, BrokenPipeError, OutputError):
                 raise
             except Exception:
                 if not secrets:
@@ -112,6 +114,13 @@ def main(argv: Sequence[str] | None = None) -> int:
     except KeyboardInterrupt:
         print("lazyvol: interrupted", file=sys.stderr)
         return 130
+    except OutputError as exc:
+        cause = exc.args[0]
+        why = getattr(cause, "strerror", None) or str(cause)
+        with contextlib.suppress(OSError):
+            sys.stdout = open(os.devnull, "w")  # (nothing more to flush into the failed stream)
+        print(f"lazyvol: error: cannot write the output: {why}", file=sys.stderr)
+        return EXIT_ERROR
     except BrokenPipeError:
         # Output piped into `head` and friends: not an error.
         with contextlib.suppress(OSError):

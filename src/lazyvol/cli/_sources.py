@@ -168,6 +168,11 @@ def secrets_of(options: Mapping[str, Any] | None, sources: Sequence[str | None] 
     return sorted((s for s in found if len(s) >= 3), key=len, reverse=True)
 
 
+class OutputError(Exception):
+    """Writing the command's output failed (a full disk, a closed stream; not a broken pipe,
+    which ends the output quietly): ``args[0]`` is the OSError."""
+
+
 class _CleanStream:
     """A text stream that writes through to ``stream`` with every secret replaced by ``***`` and,
     with ``escape``, the characters a terminal would act on escaped (:func:`terminal_text`)."""
@@ -184,8 +189,21 @@ class _CleanStream:
         return terminal_text(text) if self._escape else text
 
     def write(self, text: str) -> int:
-        self._stream.write(self._clean(text))
+        try:
+            self._stream.write(self._clean(text))
+        except BrokenPipeError:
+            raise
+        except OSError as exc:
+            raise OutputError(exc) from exc
         return len(text)
+
+    def flush(self) -> None:
+        try:
+            self._stream.flush()
+        except BrokenPipeError:
+            raise
+        except OSError as exc:
+            raise OutputError(exc) from exc
 
     def writelines(self, lines: Sequence[str]) -> None:
         for line in lines:
