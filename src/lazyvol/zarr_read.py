@@ -22,7 +22,13 @@ from . import handles
 from . import zarr_integrity as zi
 from .chunking import normalize_chunks, plan_array
 from .config import check_chunk_bytes, check_volume_bytes, chunk_budget
-from .errors import FormatError, IntegrityError, LazyvolError, UnsupportedError
+from .errors import (
+    FormatError,
+    IntegrityError,
+    LazyvolError,
+    SourceNotFoundError,
+    UnsupportedError,
+)
 from .geometry import check_affine
 from .scaling import apply_scale, is_identity, scaled_dtype
 from .volume import Volume
@@ -192,6 +198,22 @@ def store_replaced(plan: ZarrPlan) -> bool:
     return now is not None and now != plan.manifest_id
 
 
+def _remote_replaced(plan: ZarrPlan) -> bool:
+    """Whether the remote checksummed store ``plan`` reads has another manifest now, or none (a
+    chunk failing its check is then a replacement, not damage). Local stores are checked by
+    their manifest's identity before each read (:func:`_check_plan_files`)."""
+    if not plan.root.is_remote or plan.manifest_sha256 is None:
+        return False
+    where = plan.root.where(MANIFEST)
+    try:
+        manifest = manifest_from_json(plan.root.read(MANIFEST), MANIFEST)
+        return bool(zi.verify_manifest_seal(manifest, where) != plan.manifest_sha256)
+    except (SourceNotFoundError, FileNotFoundError, IntegrityError, FormatError, ValueError):
+        return True  # (no manifest there any more, or another that does not parse: replaced)
+    except (OSError, LazyvolError):
+        return False  # (the server failing now: nothing known of a replacement)
+
+
 def _check_plan_files(plan: ZarrPlan, disk_index: tuple[slice, ...], where: str) -> None:
     """Before a read: the store is still the one opened, and (format 1) its chunk files exist."""
     if plan.manifest_id is not None:
@@ -230,10 +252,20 @@ def read_block(plan: ZarrPlan, index: tuple[slice, ...]) -> np.ndarray:
             block = np.asarray(arr[disk_index])
         finally:
             zi.forget_verified(arr)
+    except IntegrityError as exc:
+        if _remote_replaced(plan):  # (a remote store's identity is its manifest: checked now)
+            raise FormatError(
+                f"{where}: the store was replaced or removed after it was opened; open it again"
+            ) from exc
+        raise
     except LazyvolError:
         raise
     except Exception as exc:
         if isinstance(exc, ValueError) and "checksum do not match" in str(exc):
+            if _remote_replaced(plan):
+                raise FormatError(
+                    f"{where}: the store was replaced or removed after it was opened; open it again"
+                ) from exc
             raise _crc_failure(plan, disk_index, where, exc) from exc
         if plan.root.is_remote:
             raise plan.root.translate(exc, plan.array, "reading chunk data") from None

@@ -153,6 +153,24 @@ def test_remote_store_damage_is_refused(s3_server, s3_bucket, lazyvol_store):
         zarr_io.open_zarr(url, storage_options=opts)
 
 
+def test_a_remote_store_replaced_after_open_is_said_replaced_not_damaged(
+    s3_server, s3_bucket, lazyvol_store, tmp_path
+):
+    """The store written again at its URL (intact, other values) after an open whose chunk reads
+    had begun: each chunk then failed its check against the old manifest and was reported as
+    damage ("write the store again"), where a local store says "replaced ... open it again"."""
+    data, store = lazyvol_store
+    url = _upload(s3_server, s3_bucket, store, "re.zarr")
+    vol = zarr_io.open_zarr(url, storage_options=s3_server.options(), chunks=(8, 8, 4))
+    np.testing.assert_array_equal(vol[:8, :8, :4].compute(), data[:8, :8, :4])
+    other = lv.Volume(data[::-1].copy(), AFFINE).to_zarr(tmp_path / "o.zarr", chunks=(8, 8, 4))
+    _upload(s3_server, s3_bucket, Path(other), "re.zarr")
+    with pytest.raises(FormatError, match="replaced or removed after it was opened; open it again"):
+        vol.compute()
+    again = zarr_io.open_zarr(url, storage_options=s3_server.options())
+    np.testing.assert_array_equal(again.compute(), data[::-1])
+
+
 def test_a_grown_remote_chunk_object_is_refused_without_downloading_it(
     s3_server, s3_bucket, lazyvol_store
 ):
