@@ -906,5 +906,25 @@ def test_output_that_cannot_be_written_is_one_error_line(env, phantom, args):
         )
     assert r.returncode == 2
     assert r.stderr.strip().splitlines() == [
-        "lazyvol: error: cannot write the output: No space left on device"
+        "lazyvol: error: cannot write to standard output: No space left on device"
+    ]
+
+
+def test_a_closed_standard_output_is_one_error_line(env, phantom):
+    """Started with stdout closed (``lazyvol info f >&-``: Python's sys.stdout is None): an
+    AttributeError traceback and status 1."""
+    path, _ = phantom
+    cmd = [sys.executable, "-m", "lazyvol", "info", str(path)]
+    r = subprocess.run(
+        cmd,
+        env=env,
+        stdout=None,
+        stderr=subprocess.PIPE,
+        text=True,
+        timeout=120,
+        preexec_fn=lambda: os.close(1),
+    )
+    assert r.returncode == 2
+    assert r.stderr.strip().splitlines() == [
+        "lazyvol: error: cannot write to standard output: the stream is closed"
     ]

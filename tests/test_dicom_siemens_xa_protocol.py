@@ -145,7 +145,12 @@ def test_damaged_xa_protocol_gives_no_protocol_keys(tmp_path, damage):
             ds[0x0021, 0x1019].value = b""
             ds.save_as(path)
     bids = lv.open(src).meta["bids"]
-    protocol_keys = set(XA_KEYS) - {"DwellTime", "NonlinearGradientCorrection", "ReconMatrixPE"}
+    protocol_keys = set(XA_KEYS) - {
+        "DwellTime",
+        "NonlinearGradientCorrection",
+        "ReconMatrixPE",
+        "ImageOrientationPatientDICOM",
+    }
     # (AcquisitionMatrixPE: the file's own (0018,1310); the in-plane factor: PATModeText's; an
     # empty element is no protocol: the echo spacing from the bandwidth and PartialFourier
     # estimated from the echo train, as dcm2niix)

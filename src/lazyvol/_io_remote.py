@@ -222,16 +222,28 @@ def _no_connection(chain: list[BaseException]) -> bool:
     )
 
 
-#: The clients' "no usable credentials" errors, which carry no HTTP status: botocore's (no key
-#: found, half a key, a credential provider failing) and google-auth's.
+#: The clients' "no usable credentials" errors, which carry no HTTP status (a class or one of its
+#: bases so named): botocore's (no key found, half a key, a credential provider or profile that
+#: fails, an SSO / login token missing or expired) and google-auth's.
 _NO_CREDENTIALS = frozenset(
     {
         "NoCredentialsError",
         "PartialCredentialsError",
         "CredentialRetrievalError",
+        "UnknownCredentialError",
+        "ProfileNotFound",
+        "TokenRetrievalError",
+        "NoAuthTokenError",
+        "SSOError",
+        "LoginError",
         "DefaultCredentialsError",
+        "RefreshError",
     }
 )
+
+
+def _no_credentials(chain: list[BaseException]) -> bool:
+    return any(k.__name__ in _NO_CREDENTIALS for e in chain for k in type(e).__mro__)
 
 
 def translate(exc: BaseException, loc: Location, what: str) -> LazyvolError:
@@ -252,7 +264,7 @@ def translate(exc: BaseException, loc: Location, what: str) -> LazyvolError:
             f"{where}: {what} failed: the server redirects in a loop, or through more redirects "
             f"than the client follows ({detail}); check the URL, or use the URL it should end at"
         )
-    if any(type(e).__name__ in _NO_CREDENTIALS for e in chain):
+    if _no_credentials(chain):
         return RemoteAccessError(
             f"{where}: no usable credentials ({what}: {detail}); give them in storage_options "
             "(key/secret, profile) or the environment (AWS_ACCESS_KEY_ID/AWS_SECRET_ACCESS_KEY, "

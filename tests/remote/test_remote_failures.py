@@ -125,11 +125,13 @@ def test_an_s3_object_deleted_after_open_is_a_changed_source(tmp_path, s3_server
         vol.compute()
 
 
+@pytest.mark.parametrize("how", ["no-key", "unknown-profile"])
 def test_no_s3_credentials_anywhere_is_an_access_error_naming_the_fix(
-    tmp_path, s3_server: S3, s3_bucket, monkeypatch
+    tmp_path, s3_server: S3, s3_bucket, monkeypatch, how
 ):
-    """No key in storage_options, the environment or a config file: botocore's
-    NoCredentialsError (no HTTP status) was a plain RemoteReadError naming no fix."""
+    """No key in storage_options, the environment or a config file (botocore's
+    NoCredentialsError), or a profile that does not exist (ProfileNotFound): no HTTP status, and
+    a plain RemoteReadError naming no fix."""
     monkeypatch.setenv("AWS_CONFIG_FILE", str(tmp_path / "none"))
     monkeypatch.setenv("AWS_SHARED_CREDENTIALS_FILE", str(tmp_path / "none"))
     monkeypatch.setenv("AWS_EC2_METADATA_DISABLED", "true")
@@ -137,6 +139,8 @@ def test_no_s3_credentials_anywhere_is_an_access_error_naming_the_fix(
     s3_server.client.put_object(Bucket=s3_bucket, Key="a.nii", Body=raw)
     options = s3_server.options()
     del options["key"], options["secret"]
+    if how == "unknown-profile":
+        options["profile"] = "no-such-profile"
     with pytest.raises(RemoteAccessError, match="no usable credentials") as info:
         lv.open(f"s3://{s3_bucket}/a.nii", storage_options=options)
     assert "a.nii" in str(info.value)

@@ -119,7 +119,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         why = getattr(cause, "strerror", None) or str(cause)
         with contextlib.suppress(OSError):
             sys.stdout = open(os.devnull, "w")  # (nothing more to flush into the failed stream)
-        print(f"lazyvol: error: cannot write the output: {why}", file=sys.stderr)
+        print(f"lazyvol: error: cannot write to standard output: {why}", file=sys.stderr)
         return EXIT_ERROR
     except BrokenPipeError:
         # Output piped into `head` and friends: not an error.

@@ -23,6 +23,7 @@ from __future__ import annotations
 
 import argparse
 import contextlib
+import errno
 import json
 import os
 import sys
@@ -169,8 +170,8 @@ def secrets_of(options: Mapping[str, Any] | None, sources: Sequence[str | None] 
 
 
 class OutputError(Exception):
-    """Writing the command's output failed (a full disk, a closed stream; not a broken pipe,
-    which ends the output quietly): ``args[0]`` is the OSError."""
+    """Writing to standard output failed (a full disk, a closed stream; not a broken pipe, which
+    ends the output quietly): ``args[0]`` is the OSError."""
 
 
 class _CleanStream:
@@ -189,6 +190,8 @@ class _CleanStream:
         return terminal_text(text) if self._escape else text
 
     def write(self, text: str) -> int:
+        if self._stream is None:  # (the process started with the stream closed: ``>&-``)
+            raise OutputError(OSError(errno.EBADF, "the stream is closed"))
         try:
             self._stream.write(self._clean(text))
         except BrokenPipeError:
@@ -198,6 +201,8 @@ class _CleanStream:
         return len(text)
 
     def flush(self) -> None:
+        if self._stream is None:
+            return
         try:
             self._stream.flush()
         except BrokenPipeError:

@@ -513,7 +513,8 @@ def _annotate(
     if t is not None:
         bids["AcquisitionTime"] = f"{int(t // 3600):02d}:{int(t % 3600 // 60):02d}:{t % 60:09.6f}"
     if first.iop is not None:
-        bids["ImageOrientationPatientDICOM"] = list(first.iop)
+        # (as dcm2niix prints it: %g, 6 significant digits)
+        bids["ImageOrientationPatientDICOM"] = [printed(float(c)) for c in first.iop]
     _copy(bids, acq, "ImageOrientationText")
     pet_annotate(bids, acq, slots, nk, _acq)
     info.meta["bids"] = bids

@@ -187,7 +187,9 @@ INDEX_VERSION = 52
 #: when every slice has one time; GE's from its protocol whatever its RTIA timer says.
 #: 30: messages name a mosaic's or GRID's tiles ("tile 4 of F"; 29 named the file alone, twice
 #: for a gap between two tiles of one file) and do not advise removing files for such a gap.
-REPORT_FORMAT = 30
+#: 31: sidecar values as this release writes them (ImageOrientationPatientDICOM printed as
+#: dcm2niix prints it; protocol codes whole numbers only; no estimates for an unread protocol).
+REPORT_FORMAT = 31
 #: A frame's identity in a report whose frames all have their listing entry's identity.
 _FROM_LISTING = "listing"
 #: The frames' paths of a report whose frames are its files, in order.

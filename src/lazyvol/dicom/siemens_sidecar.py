@@ -285,7 +285,8 @@ def annotate_siemens(info: Any, slots: Sequence[FrameRecord | None], fetch: Fetc
         bids.update(_no_protocol_keys(acq, bids))
         return
     protocol = None
-    if int(at[1]) > MAX_PROTOCOL:  # (a protocol there, not read: no estimate stands in for it)
+    too_large = int(at[1]) > MAX_PROTOCOL
+    if too_large:  # (a protocol there, not read: no estimate stands in for it)
         info.warnings.append(
             f"Siemens protocol values not written: the protocol text (CSA series header "
             f"(0029,1020) or XA (0021,1019)) of {first.path} is {int(at[1]):,} bytes, more than "
@@ -303,8 +304,9 @@ def annotate_siemens(info: Any, slots: Sequence[FrameRecord | None], fetch: Fetc
     keys = protocol_keys(protocol, bids) if protocol is not None else {}
     bids.update(keys)
     coil = acq.get("_coil")
-    unread = protocol is None and first.modality == "MR"  # (its active elements unknown)
-    if coil and not unread and coil != keys.get("ReceiveCoilActiveElements", ""):
+    # (a protocol too large to read may state the coil's elements; one without ASCCONV text
+    # states none: the coil name is written, as dcm2niix writes it then)
+    if coil and not too_large and coil != keys.get("ReceiveCoilActiveElements", ""):
         bids["CoilString"] = coil  # (the name, where it is not the protocol's active elements)
 
 
