@@ -270,6 +270,29 @@ def test_coarse_positions_still_show_a_missing_slice_or_an_uneven_step(tmp_path,
         lv.open(tmp_path / "s")
 
 
+@pytest.mark.parametrize("damage", ["missing-slice", "uneven-step"])
+@pytest.mark.parametrize("spacing", [0.1, 0.2])
+def test_a_fine_grid_written_exactly_is_not_taken_for_a_rounding(tmp_path, damage, spacing):
+    """Preclinical stacks 0.1 mm apart written at full precision show one decimal ('0.2',
+    '0.4'), as a 0.1 mm rounding would: the steps were then compared within sqrt(3) x 0.1 mm,
+    more than the spacing, so a missing slice (or a step half a spacing off) was absorbed into an
+    averaged spacing, slices up to half a voxel off (SimpleITK's fault, which BAD_INPUTS refuses).
+    Synthetic truth: refused, and ``allow_gaps`` fills the missing slice where it was."""
+    shape = (8, 6, 9)
+    pos = np.array([[0.0, 0.0, spacing * (k + 1)] for k in range(shape[2])])
+    if damage == "missing-slice":
+        pos = np.delete(pos, 4, axis=0)
+    else:
+        pos[5:, 2] += 0.5 * spacing
+    write_dicom_series(tmp_path / "s", (*shape[:2], len(pos)), positions=pos)
+    with pytest.raises(lv.SeriesError, match="irregular slice spacing"):
+        lv.open(tmp_path / "s")
+    if damage == "missing-slice":
+        vol = lv.open(tmp_path / "s", allow_gaps=True)
+        assert vol.shape[2] == shape[2]
+        np.testing.assert_allclose(vol.spacing[2], spacing, rtol=1e-6)
+
+
 @pytest.mark.parametrize("rounded", [True, False])
 def test_a_stack_failing_past_its_rounding_reports_the_real_fault_and_nothing_else(
     tmp_path, rounded

@@ -188,7 +188,9 @@ INDEX_VERSION = 52
 #: 30: messages name a mosaic's or GRID's tiles ("tile 4 of F"; 29 named the file alone, twice
 #: for a gap between two tiles of one file) and do not advise removing files for such a gap.
 #: 31: sidecar values as this release writes them (ImageOrientationPatientDICOM printed as
-#: dcm2niix prints it; protocol codes whole numbers only; no estimates for an unread protocol).
+#: dcm2niix prints it; protocol codes whole numbers only; no estimates for an unread protocol);
+#: positions on a grid finer than twice their apparent rounding compared strictly (30 took a
+#: fine grid written exactly, 0.1 mm apart, for a 0.1 mm rounding and absorbed a missing slice).
 REPORT_FORMAT = 31
 #: A frame's identity in a report whose frames all have their listing entry's identity.
 _FROM_LISTING = "listing"

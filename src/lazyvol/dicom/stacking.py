@@ -368,7 +368,12 @@ def _slice_step(
     _restore(st, kept)  # a failed attempt leaves nothing behind
     q = geo.position_quantum(p_first)
     floor = math.sqrt(3.0) * q
-    if floor <= opts.spacing_atol:
+    steps = np.sort(np.diff(np.sort(proj_base)))
+    step = float(steps[len(steps) // 2])  # (the median step: several slices here)
+    if floor <= opts.spacing_atol or floor >= step / 2:
+        # (a rounding as coarse as half the spacing cannot be told from a missing slice, which
+        # moves a step by a whole spacing: values written exactly on a fine grid, 0.1 mm apart,
+        # show one decimal and would pass for a 0.1 mm rounding)
         return strict
     coarse = _regular_step(st, volumes, axis4, p_first, proj_base, floor)
     if isinstance(coarse, Problem):
