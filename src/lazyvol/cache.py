@@ -47,9 +47,8 @@ from .cache_admin import (
     remove_entry,
 )
 from .cache_keys import UnvalidatedSourceError, entry_key, source_key
-from .chunking import plan_of
 from .errors import CacheError, FormatError, IntegrityError, LazyvolError, WriteError
-from .sources import display_path, header_files_token
+from .sources import HEADER_FILES_KEY, display_path, header_files_token
 from .volume import Volume
 from .zarr_io import MANIFEST, ZarrPlan, open_store
 from .zarr_read import store_replaced
@@ -165,8 +164,7 @@ def _open_entry(
         return None
     if vol.shape != source.shape or vol.dtype != source.dtype.newbyteorder("="):
         return None
-    plan = getattr(plan_of(vol.data), "zarr", plan_of(vol.data))
-    if getattr(plan, "header_token", None) is None and header_files_token(source.meta):
+    if vol.meta.get(HEADER_FILES_KEY) is None and header_files_token(source.meta):
         return None  # (written before entries recorded their source files' identity: rebuilt)
     vol.source = source.source  # (the entry records the absolute path or URL it is keyed on)
     return vol

@@ -485,12 +485,16 @@ def source_of(arr: da.Array) -> tuple[Callable[..., np.ndarray], Any] | None:
 
 
 def plan_of(arr: Any) -> Any:
-    """The reader's plan behind an unmodified source array or a region of one (a :class:`SubPlan`
-    unwrapped), else None."""
-    src = source_of(arr) if arr is not None else None
-    if src is None:
-        return None
-    return src[1].plan if isinstance(src[1], SubPlan) else src[1]
+    """The reader's plan behind a :class:`PlanArray`, an unmodified source array or a region of
+    one (a :class:`SubPlan` unwrapped), else None."""
+    if isinstance(arr, PlanArray):
+        plan = arr.plan
+    else:
+        src = source_of(arr) if arr is not None else None
+        if src is None:
+            return None
+        plan = src[1]
+    return plan.plan if isinstance(plan, SubPlan) else plan
 
 
 def _sub_plan(

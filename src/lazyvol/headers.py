@@ -22,10 +22,11 @@ from typing import TYPE_CHECKING, Any, TypeVar
 
 import numpy as np
 
+from ._opened import opened_stamps
 from ._source_index import SOURCE_INDEX_KEY, slice_source_index
 from ._source_index import is_dicom as _is_dicom
 from .errors import FormatError, LazyvolError, SourceChangedError, SourceNotFoundError
-from .sources import SourceStamp, header_files_token
+from .sources import HEADER_FILES_KEY, header_files_token
 
 T = TypeVar("T")
 
@@ -74,34 +75,6 @@ def read_dataset(path: str) -> Any:
             f"{path}: no such file (was it moved since it was opened?)"
         ) from None
     return copy.deepcopy(_read_dataset(path, st.st_size, st.st_mtime_ns, st.st_ino, st.st_ctime_ns))
-
-
-def opened_stamps(vol: Any) -> dict[str, SourceStamp]:
-    """Each local source file of ``vol`` with its stamp at open (from the volume's read plan; a
-    light view made for workers carries them as ``stamps``); empty when the volume has no plan
-    of its own (made in memory, or computed from others)."""
-    carried = getattr(vol, "stamps", None)
-    if isinstance(carried, dict):
-        return carried
-    from .chunking import SubPlan, source_of
-    from .dicom.pixels import DicomPlan
-    from .nifti_plan import NiftiPlan
-
-    data = getattr(vol, "data", None)
-    src = source_of(data) if data is not None else None
-    if src is None:
-        return {}
-    plan = src[1].plan if isinstance(src[1], SubPlan) else src[1]
-    out: dict[str, SourceStamp] = {}
-    if isinstance(plan, NiftiPlan):
-        for st in (plan.stamp, plan.header):
-            if st is not None and not plan.loc.is_remote:
-                out[os.path.abspath(st.path)] = st
-    elif isinstance(plan, DicomPlan) and not plan.locations:
-        for path, st in zip(plan.paths, plan.stamps, strict=False):
-            if st is not None and path:
-                out[os.path.abspath(path)] = st
-    return out
 
 
 def _read_unchanged(vol: Any, path: str, read: Callable[[], T]) -> T:
@@ -182,40 +155,30 @@ def _series_info(vol: Volume) -> tuple[Any, Any]:
     )
 
 
-def _store_plan(vol: Any) -> Any:
-    """The Zarr read plan of a volume read from a Zarr store (opened from one, or the cache),
-    else None."""
-    from .chunking import plan_of
-    from .zarr_read import FallbackPlan, ZarrPlan
-
-    plan = plan_of(getattr(vol, "data", None))
-    plan = plan.zarr if isinstance(plan, FallbackPlan) else plan
-    return plan if isinstance(plan, ZarrPlan) else None
-
-
 def check_store_sources(vol: Any) -> None:
-    """For a volume read from a lazyvol Zarr store: raise unless the files its headers would be
-    read from are the ones the store was written from (their token, recorded at the writing:
-    :func:`lazyvol.sources.header_files_token`). A store keeps the pixels, not each source
-    file's header.
+    """For a volume read from a lazyvol Zarr store (or a selection of one): raise unless the
+    files its headers would be read from are the ones the store was written from (their token,
+    recorded at the writing and carried in the volume's meta: :data:`lazyvol.sources.
+    HEADER_FILES_KEY`). A store keeps the pixels, not each source file's header.
 
     Raises
     ------
     HeaderError
-        The store records no token (written by an older lazyvol, or from a remote source).
+        A store that records no token (written by an older lazyvol, or from a remote source).
     SourceChangedError
         The files changed since, are gone, or are other files at the same paths.
     """
-    plan = _store_plan(vol)
-    if plan is None:
-        return
-    if plan.header_token is None:
+    meta = getattr(vol, "meta", None) or {}
+    if HEADER_FILES_KEY not in meta or opened_stamps(vol):
+        return  # (read from its source files, as opened: each header read checks its file)
+    want = meta[HEADER_FILES_KEY]
+    if want is None:
         raise HeaderError(
             f"{vol.source}: this Zarr store does not record which source files it was written "
             "from (an older lazyvol, or a remote source), so their headers cannot be shown as "
             "its own; open the source itself"
         )
-    if header_files_token(vol.meta) != plan.header_token:
+    if header_files_token(meta) != want:
         raise SourceChangedError(
             f"{vol.source}: the source files this Zarr store was written from changed since, are "
             "gone, or are other files at the same paths: their headers are not the store's; "

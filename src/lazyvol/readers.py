@@ -296,4 +296,22 @@ def open_source(
     without any cache."""
     loc = Location.of(source, storage_options)
     reader = pick(loc)
-    return reader.open(loc, series=series, chunks=chunks, scale=scale, dtype=dtype, **options)
+    vol = reader.open(loc, series=series, chunks=chunks, scale=scale, dtype=dtype, **options)
+    _record_header_files(vol)
+    return vol
+
+
+def _record_header_files(vol: Volume) -> None:
+    """Put the token of the files whose headers describe ``vol`` (their stamps at open: no more
+    I/O) in its meta, where it travels with every selection and into a Zarr store written from
+    it: the store then shows those files' headers only while they are these files
+    (:func:`lazyvol.headers.check_store_sources`). A store's volume has its own."""
+    from ._opened import opened_stamps
+    from .sources import HEADER_FILES_KEY, fingerprint, header_paths
+
+    if HEADER_FILES_KEY in vol.meta:
+        return
+    paths = header_paths(vol.meta)
+    stamps = opened_stamps(vol) if paths else {}
+    if paths and all(p in stamps for p in paths):
+        vol.meta[HEADER_FILES_KEY] = fingerprint([stamps[p] for p in paths])

@@ -227,7 +227,7 @@ class _HeaderView:
         }
         self.shape = vol.shape
         self.ndim = vol.ndim
-        from .headers import opened_stamps
+        from ._opened import opened_stamps
 
         self.stamps = opened_stamps(vol)  # each file's identity at open, checked before its header
 

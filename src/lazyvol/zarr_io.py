@@ -381,18 +381,13 @@ class _OpenLazyvol:
         meta = from_json(self.lv.get("meta", {}))
         source = str(self.lv.get("source") or store)
         georef = (affine, meta, source)
+        # In the meta, where it travels with every selection of the volume; None for a store of a
+        # source that records none (an older lazyvol's, or a remote source's): its source files'
+        # headers are then not shown as the store's.
         token = self.lv.get(HEADER_FILES_KEY)
-        return make_volume(
-            root,
-            array,
-            arr_meta,
-            chunks,
-            True,
-            georef,
-            manifest_sha,
-            fallback,
-            header_token=token if isinstance(token, str) else None,
-        )
+        if isinstance(token, str) or self.lv.get("source"):
+            meta[HEADER_FILES_KEY] = token if isinstance(token, str) else None
+        return make_volume(root, array, arr_meta, chunks, True, georef, manifest_sha, fallback)
 
     def _unverified_level(self, info: dict[str, Any], array: str) -> dict[str, Any]:
         """A format-1 store's level: chunk file count and bytes against the manifest."""

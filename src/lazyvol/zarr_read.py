@@ -108,9 +108,6 @@ class ZarrPlan:
     order: tuple[int, ...] = ()
     #: ``(slope, inter)`` applied to the stored values (a NIfTI-Zarr header's scl_slope/scl_inter)
     scaling: tuple[float, float] = (1.0, 0.0)
-    #: the token of the source files at the store's writing (:data:`lazyvol.sources.
-    #: HEADER_FILES_KEY`): their headers are the store's only while it holds (None: not recorded)
-    header_token: str | None = None
 
     @property
     def store(self) -> str:
@@ -412,7 +409,6 @@ def make_volume(
     fallback: Any = None,
     order: tuple[int, ...] | None = None,
     scaling: tuple[float, float] = (1.0, 0.0),
-    header_token: str | None = None,
 ) -> Volume:
     """The Volume of a Zarr array: ``order`` gives, for each volume axis, the disk axis holding it
     (None: from the array's ``dimension_names``, as lazyvol writes them; see
@@ -482,7 +478,6 @@ def make_volume(
         identity_key,
         order,
         scaling,
-        header_token,
     )
     name = f"lazyvol-zarr-{token}"
     if fallback is not None:

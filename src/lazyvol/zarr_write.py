@@ -40,7 +40,7 @@ from ._fsutil import (
     sweep_leftovers,
 )
 from ._location import absolute_source, local_destination
-from .chunking import plan_of, rechunk_source
+from .chunking import rechunk_source
 from .config import chunk_budget
 from .errors import LazyvolError, UnsupportedError, WriteError
 from .geometry import affine_problem
@@ -368,7 +368,7 @@ class _StoreWriter:
         self.version = store_version(vol.ndim)
         self.order = disk_axes(vol.ndim)  # the volume axis of each disk axis
         self.dtype = vol.dtype.newbyteorder("=")
-        self.meta = dict(vol.meta)
+        self.meta = {k: v for k, v in vol.meta.items() if k != HEADER_FILES_KEY}  # (its own key)
         # The lazyvol attribute goes in first, so an interrupted store reads as an incomplete
         # lazyvol store (no manifest), not as a foreign one; it is completed at the end.
         self.group = zarr.open_group(
@@ -523,12 +523,12 @@ class _StoreWriter:
 
 def _header_token(vol: Volume) -> str | None:
     """The token of the files whose headers the store will show (:func:`lazyvol.sources.
-    header_files_token`): a store's copy keeps its source's; else the source files' now (each read
-    of them was checked against their stamps at open)."""
-    plan = plan_of(vol.data)
-    plan = getattr(plan, "zarr", plan)  # (a store read with a fallback)
-    if hasattr(plan, "header_token"):
-        return plan.header_token if isinstance(plan.header_token, str) else None
+    header_files_token`): a store's volume carries the one taken at its writing (None: a store
+    that records none); else the source files' now (each read of them was checked against their
+    stamps at open)."""
+    if HEADER_FILES_KEY in vol.meta:
+        token = vol.meta[HEADER_FILES_KEY]
+        return token if isinstance(token, str) else None
     return header_files_token(vol.meta)
 
 

@@ -512,8 +512,7 @@ def _annotate(
     t = tm_seconds(min(known, key=lambda sr: sr[0])[1].acquisition_time) if known else None
     if t is not None:
         bids["AcquisitionTime"] = f"{int(t // 3600):02d}:{int(t % 3600 // 60):02d}:{t % 60:09.6f}"
-    if first.iop is not None:
-        # (as dcm2niix prints it: %g, 6 significant digits)
+    if first.iop is not None:  # (printed as dcm2niix prints it: %g)
         bids["ImageOrientationPatientDICOM"] = [printed(float(c)) for c in first.iop]
     _copy(bids, acq, "ImageOrientationText")
     pet_annotate(bids, acq, slots, nk, _acq)
