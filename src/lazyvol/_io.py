@@ -523,12 +523,14 @@ def map_array(
     order: Literal["C", "F"] = "C",
     expect: SourceStamp | None = None,
 ) -> np.ndarray:
-    """The array of ``shape``/``dtype`` stored from byte ``offset``: a read-only memory map of a
-    local file (no copy; pages come from the page cache), or the bytes read once for a URL.
+    """The array of ``shape``/``dtype`` stored from byte ``offset``, read into a new array (a
+    local file with :func:`read_into`, a URL with one ranged read).
 
     The file size is checked first, so a file shorter than the block raises
-    :class:`~lazyvol.errors.FormatError` instead of crashing the process with SIGBUS;
-    ``expect`` (the stamp at open) is compared with the same ``stat``.
+    :class:`~lazyvol.errors.FormatError` before anything is allocated; ``expect`` (the stamp at
+    open) is compared with the same ``stat`` and again after the read (a live memory map handed
+    back would change under its holder when the file is rewritten in place, with no error
+    possible).
     """
     loc = Location.of(source)
     dt = np.dtype(dtype)
@@ -551,5 +553,6 @@ def map_array(
         raise short_read(loc, offset, nbytes, max(0, st.st_size - offset))
     if nbytes == 0:
         return np.empty(shape, dtype=dt, order=order)
-    mm = np.memmap(loc.url, dtype=dt, mode="r", offset=offset, shape=(count,))
-    return np.asarray(mm).reshape(shape, order=order)
+    out = np.empty(count, dtype=dt)
+    read_into(loc, offset, out, expect=expect)
+    return out.reshape(shape, order=order)

@@ -2,7 +2,9 @@
 
 Every read opens the file non-blocking (a path swapped for a FIFO cannot block), checks it is a
 regular file with ``fstat`` on the descriptor the read uses (no race with a rename) and, given the
-stamp taken at open, that it is still that file.
+stamp taken at open, that it is still that file, before the read and again after it (one more
+``fstat``): a write during the read moves the file's ctime, so a read that overlapped an in-place
+rewrite raises instead of returning a mix of old and new bytes.
 """
 
 from __future__ import annotations
@@ -73,6 +75,8 @@ def pread_into(
         if expect is not None and not expect.matches(st):
             expect.verify(fd)  # raises SourceChangedError naming what changed
         got = pread_full(fd, view, offset)
+        if expect is not None:
+            expect.verify(fd)  # changed during the read: SourceChangedError, never torn bytes
     except IsADirectoryError:
         raise FormatError(f"{loc.display}: is a directory, not a file") from None
     except OSError as exc:

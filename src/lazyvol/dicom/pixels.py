@@ -116,6 +116,15 @@ def _open_frame_file(plan: DicomPlan, n: int) -> int:
     return fd
 
 
+def _check_frame_file(plan: DicomPlan, n: int, fd: int) -> None:
+    """After a read through ``fd`` (:func:`_open_frame_file`): one ``fstat``, raising
+    :class:`~lazyvol.errors.SourceChangedError` when the file changed during the read (a write
+    moves its ctime), so an in-place rewrite never gives a mix of old and new pixels."""
+    stamp = plan.stamps[n] if plan.stamps else None
+    if stamp is not None:
+        stamp.verify(fd)
+
+
 def _remote_bytes(plan: DicomPlan, n: int, offset: int, length: int) -> bytes:
     """Exactly ``length`` bytes of frame ``n``'s object from ``offset``, checked against its
     stamp (HTTP with a strong ETag: If-Match on the request; otherwise size and ETag compared
@@ -194,7 +203,9 @@ def _frame_bytes(plan: DicomPlan, n: int, offset: int, length: int) -> bytes:
     try:
         with os.fdopen(fd, "rb") as f:
             f.seek(offset)
-            return f.read(length)
+            data = f.read(length)
+            _check_frame_file(plan, n, fd)
+            return data
     except OSError as exc:
         raise FormatError(f"{plan.paths[n]}: cannot read frame pixel data: {exc}") from exc
 
@@ -303,6 +314,7 @@ def _read_into(
     try:
         try:
             got = pread_full(fd, view, offset)
+            _check_frame_file(plan, n, fd)
         finally:
             os.close(fd)
     except OSError as exc:
