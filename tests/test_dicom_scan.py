@@ -292,3 +292,52 @@ def test_saved_report_follows_the_listing_skips_and_follow_symlinks(tmp_path):
         assert followed["loop"] == "directory loop (already visited)"
         assert followed["dangling"].startswith("dangling symbolic link")
         assert followed["pipe"].startswith("not a regular file")
+
+
+def _open_in_worker(folder: str) -> tuple[np.ndarray, list[str]]:
+    """A multiprocessing.Pool job (daemonic process): open with a parallel header scan."""
+    with warnings.catch_warnings(record=True) as seen:
+        warnings.simplefilter("always")
+        data = lv.open(folder, workers=2, use_index=False).compute()
+    return data, [str(w.message) for w in seen]
+
+
+def _pydicom_stack(folder) -> np.ndarray:
+    """The folder stacked with pydicom along the slice position: (i, j, k) as lazyvol."""
+    dss = [pydicom.dcmread(p) for p in sorted(folder.glob("*.dcm"))]
+    dss.sort(key=lambda d: float(d.ImagePositionPatient[2]))
+    return np.stack([d.pixel_array.T for d in dss], axis=-1)
+
+
+def test_parallel_scan_in_daemonic_pool_worker(tmp_path, monkeypatch):
+    """A Pool worker may not start children: the header scan runs in the worker itself (it was
+    an untyped AssertionError, 'daemonic processes are not allowed to have children')."""
+    import multiprocessing as mp
+
+    from lazyvol.dicom import header_scan
+
+    monkeypatch.setattr(header_scan, "BATCH", 4)  # several batches from a few files (forked)
+    write_dicom_series(tmp_path / "s", (6, 5, 12))
+    with mp.get_context("fork").Pool(1) as pool:
+        data, messages = pool.apply(_open_in_worker, (str(tmp_path / "s"),))
+    np.testing.assert_array_equal(data, _pydicom_stack(tmp_path / "s"))
+    assert messages == []  # parsed in-process from the start, not after a failure
+
+
+def test_parallel_scan_refused_children_falls_back(tmp_path, monkeypatch):
+    """A pool that cannot start its processes (multiprocessing's AssertionError) is a warning and
+    an in-process scan, as a broken pool is."""
+    import concurrent.futures.process as cfp
+
+    from lazyvol.dicom import header_scan
+
+    class Refused(cfp.ProcessPoolExecutor):
+        def map(self, *args, **kwargs):
+            raise AssertionError("daemonic processes are not allowed to have children")
+
+    monkeypatch.setattr(cfp, "ProcessPoolExecutor", Refused)
+    monkeypatch.setattr(header_scan, "BATCH", 4)
+    write_dicom_series(tmp_path / "s", (6, 5, 12))
+    with pytest.warns(RuntimeWarning, match="continuing in-process"):
+        vol = lv.open(tmp_path / "s", workers=2, use_index=False)
+    np.testing.assert_array_equal(vol.compute(), _pydicom_stack(tmp_path / "s"))

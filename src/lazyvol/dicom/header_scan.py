@@ -116,9 +116,10 @@ def parse_local(
     import multiprocessing as mp  # here: a scan in one process needs neither
     from concurrent.futures.process import BrokenProcessPool, ProcessPoolExecutor
 
-    if "fork" not in mp.get_all_start_methods():
+    if "fork" not in mp.get_all_start_methods() or mp.current_process().daemon:
         # spawn/forkserver re-import the caller's __main__ (breaks scripts without a main guard)
-        # and pay an interpreter start per worker: parse in-process instead.
+        # and pay an interpreter start per worker; a daemonic process (a multiprocessing.Pool or
+        # dask.distributed worker) may not start children: parse in-process instead.
         return parse_local(paths, workers=1, progress_cb=progress_cb, walker=walker)
     done = 0
     try:
@@ -128,7 +129,9 @@ def parse_local(
                 done += 1
                 if progress_cb:
                     progress_cb(len(b))
-    except (BrokenProcessPool, OSError) as exc:
+    except (BrokenProcessPool, OSError, AssertionError) as exc:
+        # (AssertionError: multiprocessing refusing to start a child, "daemonic processes are
+        # not allowed to have children", where a process is daemonic without saying so here)
         _warn_user(
             f"lazyvol: parallel DICOM header scan failed ({exc}); continuing in-process",
             RuntimeWarning,
