@@ -42,6 +42,8 @@ __all__ = [
     "release_temp_dir",
     "remove_dir",
     "remove_tree_settled",
+    "scratch_file",
+    "sweep_folder",
     "sweep_leftovers",
     "temp_sibling",
 ]
@@ -124,9 +126,9 @@ def atomic_file(
     FileExistsError
         ``overwrite`` is false and ``dest`` exists when the file is published.
     """
-    tmp = temp_sibling(dest)
+    tmp, lock = make_temp_file(dest)  # locked while written: a sweep tells it from a leftover
     try:
-        f: IO[Any] = open(tmp, "x", encoding="utf-8") if text else open(tmp, "xb")
+        f: IO[Any] = open(tmp, "w", encoding="utf-8") if text else open(tmp, "wb")
         with f:
             yield f
             f.flush()
@@ -136,6 +138,8 @@ def atomic_file(
     except BaseException:
         _unlink_quiet(tmp)
         raise
+    finally:
+        release_temp_dir(lock)
 
 
 @contextlib.contextmanager
@@ -143,9 +147,11 @@ def atomic_path(dest: str, *, overwrite: bool = True) -> Iterator[str]:
     """A temporary sibling path of ``dest`` for a writer that takes a file name (an engine
     exporting an index, say); on a clean exit the file is fsynced and published as ``dest``.
 
-    On any exception the temporary file is removed and ``dest`` is untouched.
+    The file exists (empty, locked: :func:`make_temp_file`) when the writer gets its name; the
+    writer opens it by name and truncates it. On any exception the temporary file is removed and
+    ``dest`` is untouched.
     """
-    tmp = temp_sibling(dest)
+    tmp, lock = make_temp_file(dest)
     try:
         yield tmp
         fd = os.open(tmp, os.O_RDONLY)
@@ -157,12 +163,22 @@ def atomic_path(dest: str, *, overwrite: bool = True) -> Iterator[str]:
     except BaseException:
         _unlink_quiet(tmp)
         raise
+    finally:
+        release_temp_dir(lock)
 
 
-def scratch_path(dest: str) -> str:
-    """A hidden scratch name next to ``dest`` (same marker as temporary files, so the cache's
-    clean-up of leftovers finds it); the caller removes it with :func:`unlink_quiet`."""
-    return temp_sibling(dest)
+@contextlib.contextmanager
+def scratch_file(dest: str) -> Iterator[str]:
+    """A hidden scratch file next to ``dest`` for a writer that takes a file name (an engine
+    exporting its raw index before it is thinned), removed on exit. Made and locked as
+    :func:`make_temp_file` makes a temporary file, so a killed writer's scratch file is swept
+    (:func:`sweep_leftovers`, :func:`sweep_folder`) and a live one's never."""
+    tmp, lock = make_temp_file(dest)
+    try:
+        yield tmp
+    finally:
+        _unlink_quiet(tmp)
+        release_temp_dir(lock)
 
 
 def unlink_quiet(path: str) -> None:
@@ -416,21 +432,44 @@ def sweep_leftovers(dest: str, *, writers_gone: bool = False) -> None:
     siblings (``.<name>.lazyvol-tmp-*``, ``.<name>.lazyvol-old-*``, with the tails lazyvol makes).
 
     A directory or file is removed only when its lock can be taken: no live writer holds it
-    (:func:`make_temp_dir`, :func:`make_temp_file`); links are left. ``writers_gone``: the caller holds a lock
-    that keeps every writer of ``dest`` out (the cache's entry lock), so every leftover goes, a
-    link or a file unlinked, never followed. Nothing else is touched; errors are ignored.
+    (:func:`make_temp_dir`, :func:`make_temp_file`); links are left. Where nothing can be locked,
+    a file older than :data:`STALE_SECONDS` is a leftover; a directory is left. ``writers_gone``:
+    the caller holds a lock that keeps every writer of ``dest`` out (the cache's entry lock), so
+    every leftover goes, a link or a file unlinked, never followed. Nothing else is touched;
+    errors are ignored.
     """
     parent, base = os.path.split(dest)
+    _sweep(parent, lambda name: leftover_of(name) == base, writers_gone)
+
+
+def sweep_folder(folder: str) -> int:
+    """Remove every leftover of a killed writer in ``folder`` (any destination's, as
+    :func:`sweep_leftovers` tells them: a live writer's are kept); returns how many went.
+
+    For folders of many small files written by many processes (the cache's index folders), where
+    the next write rarely has the same name as a killed one.
+    """
+    return _sweep(folder, lambda name: leftover_of(name) is not None, False)
+
+
+#: Age (seconds) past which a temporary file that cannot be locked (a file system without locks)
+#: counts as a killed writer's: lazyvol's temporary files are written within minutes.
+STALE_SECONDS = 24 * 3600
+
+
+def _sweep(parent: str, wanted: Callable[[str], bool], writers_gone: bool) -> int:
     try:
         names = os.listdir(parent or ".")
     except OSError:
-        return
+        return 0
+    removed = 0
     for name in names:
-        if leftover_of(name) != base:
+        if not wanted(name):
             continue
         path = os.path.join(parent, name)
         if writers_gone:
             _remove_leftover(path)
+            removed += 1
             continue
         directory = os.path.isdir(path) and not os.path.islink(path)
         try:
@@ -438,14 +477,29 @@ def sweep_leftovers(dest: str, *, writers_gone: bool = False) -> None:
         except OSError:
             continue  # a live writer's, gone meanwhile, a link, or neither file nor directory
         if fd is None:
-            continue  # no locks here: cannot tell a killed writer's from a live one's
+            if not directory and _stale_file(path):
+                _unlink_quiet(path)
+                removed += 1
+            continue  # no locks here: only age tells a killed writer's from a live one's
         try:
             if directory:
                 shutil.rmtree(path, ignore_errors=True)
             else:
                 _unlink_quiet(path)
+            removed += 1
         finally:
             os.close(fd)
+    return removed
+
+
+def _stale_file(path: str) -> bool:
+    import time
+
+    try:
+        st = os.lstat(path)
+    except OSError:
+        return False
+    return stat.S_ISREG(st.st_mode) and time.time() - st.st_mtime > STALE_SECONDS
 
 
 def _remove_leftover(path: str) -> None:

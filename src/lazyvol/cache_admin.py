@@ -17,7 +17,7 @@ from datetime import timedelta
 from pathlib import Path
 from typing import Any
 
-from ._fsutil import OLD_MARK, leftover_of, remove_dir, sweep_leftovers
+from ._fsutil import OLD_MARK, leftover_of, remove_dir, sweep_folder, sweep_leftovers
 from .config import cache_dir as _config_cache_dir
 from .zarr_meta import MANIFEST, manifest_from_json
 
@@ -224,7 +224,8 @@ class IndexFile:
         ``"scan"`` (a DICOM folder's scan index or its saved grouping) or ``"seek"`` (a
         ``.nii.gz`` seek index).
     key : str
-        File name without its suffix.
+        File name without its suffix; for a temporary file (a save under way, or a killed save's
+        leftover: ``.<name>.lazyvol-tmp-*``), its whole name.
     path : str
     size_bytes : int
     source : str
@@ -268,19 +269,22 @@ def list_index_files(cache_dir: str | os.PathLike[str] | None = None) -> list[In
             continue
         sources: dict[str, str] = {}
         for f in sorted(folder.iterdir()):
-            if f.name.startswith(".") or not f.name.endswith(suffixes) or not f.is_file():
+            temporary = leftover_of(f.name) is not None
+            if not (temporary or (f.name.endswith(suffixes) and not f.name.startswith("."))):
+                continue
+            if not f.is_file() or f.is_symlink():
                 continue
             try:
                 st = f.stat()
             except OSError:
                 continue
             stem = f.name.split(".", 1)[0]
-            if kind == "scan" and stem not in sources:
+            if kind == "scan" and not temporary and stem not in sources:
                 sources[stem] = _index_source(folder / f"{stem}.json")
             out.append(
                 IndexFile(
                     kind=kind,
-                    key=f.name[: -len(next(s for s in suffixes if f.name.endswith(s)))],
+                    key=f.name if temporary else f.name[: -len(_suffix(f.name, suffixes))],
                     path=str(f),
                     size_bytes=int(st.st_size),
                     source=sources.get(stem, ""),
@@ -289,6 +293,10 @@ def list_index_files(cache_dir: str | os.PathLike[str] | None = None) -> list[In
             )
     out.sort(key=lambda e: (e.created, e.kind, e.key))
     return out
+
+
+def _suffix(name: str, suffixes: tuple[str, ...]) -> str:
+    return next(s for s in suffixes if name.endswith(s))
 
 
 def clear_index_files(
@@ -307,6 +315,9 @@ def clear_index_files(
         Only this kind (default both). The next open rebuilds what it needs.
     older_than : seconds or timedelta, optional
         Only files last written longer ago than this.
+
+    Temporary files of saves killed part-way (``.<name>.lazyvol-tmp-*``) go too, whatever their
+    age; those of saves under way (locked by their writer) are left.
     """
     if kind is not None and kind not in INDEX_KINDS:
         raise ValueError(f"kind must be one of {sorted(INDEX_KINDS)}, got {kind!r}")
@@ -316,10 +327,16 @@ def clear_index_files(
             older_than.total_seconds() if isinstance(older_than, timedelta) else float(older_than)
         )
         limit = time.time() - secs
+    top = Path(os.fspath(cache_dir)) if cache_dir is not None else _config_cache_dir()
     removed = 0
+    for name, (sub, _suffixes) in INDEX_KINDS.items():
+        if kind is None or kind == name:
+            removed += sweep_folder(str(top / sub))
     for entry in list_index_files(cache_dir):
-        if (kind is not None and entry.kind != kind) or (
-            limit is not None and entry.created > limit
+        if (
+            (kind is not None and entry.kind != kind)
+            or (limit is not None and entry.created > limit)
+            or leftover_of(os.path.basename(entry.path)) is not None  # a live save's (swept)
         ):
             continue
         try:

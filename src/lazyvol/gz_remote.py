@@ -315,8 +315,8 @@ class _Handle:
     def save_index(self, target: Path) -> None:
         """Complete and save the seek index, thinned to :data:`MAX_POINTS`, atomically."""
         target.parent.mkdir(parents=True, exist_ok=True)
-        raw = _fsutil.scratch_path(str(target))
-        try:
+        _fsutil.sweep_folder(str(target.parent))  # what killed saves left (live ones kept)
+        with _fsutil.scratch_file(str(target)) as raw:
             # Inflate to the end of the stream (past the image data: a trailer, at most a little
             # padding), so the index records the whole stream without a second pass.
             if not self.check.tail_read:
@@ -327,8 +327,6 @@ class _Handle:
             self.raw.export_index(raw)
             with _fsutil.atomic_path(str(target)) as tmp:
                 thin_index(raw, tmp, MAX_POINTS, compressed_size=self.file.size)
-        finally:
-            _fsutil.unlink_quiet(raw)
 
     def close(self) -> None:
         try:

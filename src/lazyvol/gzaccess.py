@@ -147,6 +147,7 @@ def _save_index(handle: _Handle, target: Path, uncompressed_bytes: int) -> None:
     (:class:`~lazyvol.gzindex_format.WindowTap`) when it has them all, else from the engine's
     exported index."""
     target.parent.mkdir(parents=True, exist_ok=True)
+    _fsutil.sweep_folder(str(target.parent))  # what killed saves left (a live save's are kept)
     if handle.tap is not None and gz_spacing(uncompressed_bytes) == handle.tap.spacing:
         try:
             with _fsutil.atomic_path(str(target)) as tmp:
@@ -155,15 +156,12 @@ def _save_index(handle: _Handle, target: Path, uncompressed_bytes: int) -> None:
             return
         except MissingWindows:
             pass
-    raw = _fsutil.scratch_path(str(target))
-    try:
+    with _fsutil.scratch_file(str(target)) as raw:
         handle.export_index(raw)
         with _fsutil.atomic_path(str(target)) as tmp:
             thin_index(
                 raw, tmp, index_points(uncompressed_bytes), compressed_size=handle.compressed_size
             )
-    finally:
-        _fsutil.unlink_quiet(raw)
 
 
 # -- engine handles --------------------------------------------------------------------------------

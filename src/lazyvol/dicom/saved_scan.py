@@ -234,11 +234,13 @@ def write_json_atomic(path: Path, doc: dict[str, Any]) -> None:
     document that does not parse, does not match its checksum or lacks a field as absent, so a
     file torn by a power loss or damaged on disk costs one rescan. (Measured on this 2-core VM
     for a 512-file series: both writes took 8-14 ms with the fsyncs; encoding and writing alone
-    ~6 ms warm, 8-12 ms in a cold process.) The temporary name carries lazyvol's marker so
-    leftovers are found."""
+    ~6 ms warm, 8-12 ms in a cold process.) The temporary file is locked while written, so a killed
+    save's is swept by the next save in the folder and by ``lazyvol cache clear``."""
     path.parent.mkdir(parents=True, exist_ok=True)
-    from .._fsutil import atomic_file  # (shutil, bz2, lzma: ~2 ms a reopen does not need)
+    from .._fsutil import atomic_file, sweep_folder  # (shutil, bz2, lzma: ~2 ms a reopen
+    # does not need)
 
+    sweep_folder(str(path.parent))  # what killed saves left (a live save's are kept)
     text = json.dumps(doc, separators=(",", ":"))  # C encoder (dump is pure Python)
     digest = hashlib.sha256(text.encode("utf-8", "surrogatepass")).hexdigest()
     with atomic_file(str(path), text=True, durable=False) as f:
