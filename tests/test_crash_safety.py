@@ -405,3 +405,52 @@ def test_the_next_nifti_write_removes_a_sigkilled_writers_temporary_file(tmp_pat
     assert not left[0].exists() and live.read_bytes() == b"x" * 100 and link.is_symlink()
     np.testing.assert_array_equal(np.asarray(nib.load(dest).dataobj), a)
     assert sorted(p.name for p in tmp_path.iterdir()) == sorted([name, live.name, link.name])
+
+
+_OVERWRITE_KILLED = """
+import os, signal, sys
+import lazyvol as lv
+from lazyvol import _fsutil
+real_rename = os.rename
+real_exchange = getattr(_fsutil, "_exchange", lambda a, b: False)
+def die():
+    os.kill(os.getpid(), signal.SIGKILL)
+def exchange(a, b):  # killed just after the swap, before the old store is deleted
+    if real_exchange(a, b):
+        die()
+    sys.exit(3)  # (no exchange here: the test would not test it)
+def rename(src, dst, *a, **k):  # killed just after the old store was moved aside
+    real_rename(src, dst, *a, **k)
+    if _fsutil.OLD_MARK in os.path.basename(dst):
+        die()
+_fsutil._exchange = exchange if sys.argv[3] == "exchange" else (lambda a, b: False)
+_fsutil.os.rename = rename
+lv.open(sys.argv[1]).to_zarr(sys.argv[2], overwrite=True)
+"""
+
+
+@pytest.mark.parametrize("how", ["exchange", "two renames"])
+def test_overwrite_killed_while_replacing_keeps_a_store(tmp_path, how):
+    """to_zarr(overwrite=True) killed while it replaces the old store: dest holds the old or the
+    new store. With the atomic exchange (Linux) there is no moment without one; with two renames
+    (elsewhere) the store moved aside is put back by the next write's sweep (it was deleted)."""
+    from lazyvol import _fsutil
+
+    old, new = tmp_path / "a.nii", tmp_path / "b.nii"
+    write_phantom_nifti(old, (8, 6, 4), seed=1)
+    write_phantom_nifti(new, (8, 6, 4), seed=2)
+    dest = tmp_path / "out.zarr"
+    lv.open(old).to_zarr(dest)
+    env = dict(os.environ, PYTHONPATH=SRC_DIR + os.pathsep + os.environ.get("PYTHONPATH", ""))
+    args = [str(new), str(dest), how]
+    r = subprocess.run([sys.executable, "-c", _OVERWRITE_KILLED, *args], env=env, check=False)
+    assert r.returncode == -9
+    if how == "exchange":
+        np.testing.assert_array_equal(lv.open(dest).compute(), np.asarray(nib.load(new).dataobj))
+    else:
+        assert not dest.exists()  # the window the exchange closes
+        _fsutil.sweep_leftovers(str(dest))  # as the next write to dest does first
+        np.testing.assert_array_equal(lv.open(dest).compute(), np.asarray(nib.load(old).dataobj))
+    lv.open(new).to_zarr(dest, overwrite=True)  # and the next write leaves nothing beside it
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["a.nii", "b.nii", "out.zarr"]
+    np.testing.assert_array_equal(lv.open(dest).compute(), np.asarray(nib.load(new).dataobj))

@@ -21,6 +21,7 @@ import os
 import re
 import shutil
 import stat
+import sys
 import uuid
 from collections.abc import Callable, Iterator
 from typing import IO, Any
@@ -226,9 +227,11 @@ def publish_dir(
     """Rename the finished directory ``tmp`` to ``dest``, atomically replacing an old one.
 
     An empty directory at ``dest`` is replaced silently. With ``overwrite``, an existing directory
-    is first passed to ``check_replace(dest)`` (which raises to refuse), moved aside and deleted
-    after the new one is in place; readers see the old or the new directory, never a mix. The
-    parent directory is synced after the rename.
+    is first passed to ``check_replace(dest)`` (which raises to refuse) and exchanged with the new
+    one in one step where the platform can (Linux ``renameat2(RENAME_EXCHANGE)``), else moved
+    aside before the new one is renamed in (a writer killed between the two leaves the old one
+    aside: :func:`sweep_leftovers` puts it back); the old one is then deleted. Readers see the old
+    or the new directory, never a mix. The parent directory is synced after the rename.
 
     Raises
     ------
@@ -256,6 +259,14 @@ def publish_dir(
                 "pass overwrite=True to replace it (the other one is left untouched)"
             )
         check_replace(dest)
+        try:
+            swapped = _exchange(tmp, dest)  # one atomic step: no moment without a store at dest
+        except FileNotFoundError:
+            continue  # another writer moved it away first; try again
+        if swapped:
+            fsync_dir(parent)
+            shutil.rmtree(tmp, ignore_errors=True)  # (now the old store; swept if killed here)
+            return
         old = temp_sibling(dest, OLD_MARK)
         try:
             os.rename(dest, old)
@@ -271,6 +282,42 @@ def publish_dir(
         finally:
             shutil.rmtree(old, ignore_errors=True)
     raise WriteError(f"{dest}: could not move the finished directory into place (too many writers)")
+
+
+#: ``renameat2`` flag swapping two names atomically (Linux 3.15+; not every file system).
+_RENAME_EXCHANGE = 2
+_AT_FDCWD = -100
+_renameat2: Any = None
+
+
+def _exchange(a: str, b: str) -> bool:
+    """Swap the directories ``a`` and ``b`` atomically. False where the platform or the file
+    system cannot (then nothing was changed); OSError when it can but failed (``b`` gone)."""
+    global _renameat2
+    if _renameat2 is None:
+        _renameat2 = False
+        if sys.platform.startswith("linux"):
+            import ctypes
+
+            try:
+                fn = ctypes.CDLL(None, use_errno=True).renameat2
+            except (AttributeError, OSError):  # (a C library before glibc 2.28)
+                fn = None
+            if fn is not None:
+                fn.argtypes = [ctypes.c_int, ctypes.c_char_p, ctypes.c_int, ctypes.c_char_p]
+                fn.argtypes += [ctypes.c_uint]
+                fn.restype = ctypes.c_int
+                _renameat2 = fn
+    if not _renameat2:
+        return False
+    import ctypes
+
+    if _renameat2(_AT_FDCWD, os.fsencode(a), _AT_FDCWD, os.fsencode(b), _RENAME_EXCHANGE) == 0:
+        return True
+    err = ctypes.get_errno()
+    if err in (errno.ENOSYS, errno.EINVAL, errno.EOPNOTSUPP, errno.ENOTSUP):
+        return False  # not on this kernel or file system: the two renames
+    raise OSError(err, os.strerror(err), b)
 
 
 def remove_dir(path: str, aside_name: str | None = None) -> None:
@@ -439,7 +486,48 @@ def sweep_leftovers(dest: str, *, writers_gone: bool = False) -> None:
     errors are ignored.
     """
     parent, base = os.path.split(dest)
+    if not writers_gone:
+        _restore_moved_aside(dest)
     _sweep(parent, lambda name: leftover_of(name) == base, writers_gone)
+
+
+#: A directory :func:`publish_dir` moved aside (``temp_sibling`` tail; the cache's deletions by
+#: :func:`remove_dir` have ``<pid>-<ns>`` tails and are never put back).
+_MOVED_ASIDE = re.compile(rf"\.(.+){re.escape(OLD_MARK)}[0-9a-f]{{12}}")
+
+
+def _restore_moved_aside(dest: str) -> None:
+    """``dest`` missing, and a directory :func:`publish_dir` moved aside from it whose writer is
+    gone: put the latest one back (a writer killed between its two renames left no store)."""
+    if os.path.lexists(dest):
+        return
+    parent, base = os.path.split(dest)
+    try:
+        names = os.listdir(parent or ".")
+    except OSError:
+        return
+    aside: list[tuple[int, str]] = []
+    for name in names:
+        m = _MOVED_ASIDE.fullmatch(name)
+        path = os.path.join(parent, name)
+        if m is None or m.group(1) != base or os.path.islink(path) or not os.path.isdir(path):
+            continue
+        with contextlib.suppress(OSError):
+            aside.append((os.stat(path).st_ctime_ns, path))  # (the rename aside set it)
+    for _ctime, path in sorted(aside, reverse=True):
+        try:
+            fd = _lock_path(path)
+        except OSError:
+            continue
+        try:
+            os.rename(path, dest)  # fails if a store appeared meanwhile: then left to the sweep
+            fsync_dir(parent or ".")
+        except OSError:
+            pass
+        finally:
+            if fd is not None:
+                os.close(fd)
+        return
 
 
 def sweep_folder(folder: str) -> int:
