@@ -555,4 +555,5 @@ def map_array(
         return np.empty(shape, dtype=dt, order=order)
     out = np.empty(count, dtype=dt)
     read_into(loc, offset, out, expect=expect)
+    out.flags.writeable = False  # (read-only, as a URL's array and the memory map it replaced)
     return out.reshape(shape, order=order)

@@ -40,7 +40,7 @@ def test_local_read_exact_ranges(local_file):
     assert parts == [DATA[10:15], DATA[1 << 19 : (1 << 19) + 7]]
 
 
-def test_local_map_array_is_a_readonly_view(local_file):
+def test_local_map_array_is_a_readonly_array(local_file):
     arr = _io.map_array(str(local_file), 1024, (16, 32), "<u2", order="F")
     want = np.frombuffer(DATA[1024 : 1024 + 16 * 32 * 2], "<u2").reshape((16, 32), order="F")
     np.testing.assert_array_equal(arr, want)
