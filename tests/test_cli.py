@@ -928,3 +928,13 @@ def test_a_closed_standard_output_is_one_error_line(env, phantom):
     assert r.stderr.strip().splitlines() == [
         "lazyvol: error: cannot write to standard output: the stream is closed"
     ]
+
+
+def test_info_json_meta_holds_no_identity_token(env, phantom):
+    """``lazyvol info --json`` printed the source files' identity token (lazyvol's bookkeeping:
+    a chmod of an unchanged file changed the output); the metadata is the file's own."""
+    path, _ = phantom
+    r = run(env, "info", path, "--json", "-q")
+    assert r.returncode == 0, r.stderr
+    meta = json.loads(r.stdout)["meta"]
+    assert "header_files_token" not in meta and meta["format"].lower().startswith("nifti")

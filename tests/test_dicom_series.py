@@ -270,6 +270,21 @@ def test_coarse_positions_still_show_a_missing_slice_or_an_uneven_step(tmp_path,
         lv.open(tmp_path / "s")
 
 
+def test_a_thin_axial_stack_written_to_one_decimal_opens_within_its_rounding(tmp_path):
+    """0.25 mm axial slices written to 0.1 mm (30.0, 30.2, 30.5, 30.8 ...; dcm2niix reads them):
+    only z changes, so a step is off by at most 0.1 mm, not sqrt(3) x 0.1 mm, which is more than
+    half the spacing: the stack was refused when the rule against taking a fine grid for a
+    rounding arrived. The rounding bound follows the coordinates that change."""
+    truth = write_dicom_series(
+        tmp_path / "s", (8, 8, 12), spacing=(0.5, 0.5, 0.25), origin=(-12.5, -20.0, 30.0)
+    )
+    _write_positions_rounded(truth.files, 1)
+    vol = lv.open(tmp_path / "s")
+    assert vol.meta["position_precision_mm"] == pytest.approx(0.1)
+    np.testing.assert_allclose(vol.affine, truth.affine, atol=0.1)
+    np.testing.assert_array_equal(vol.compute(), truth.stored)
+
+
 @pytest.mark.parametrize("damage", ["missing-slice", "uneven-step"])
 @pytest.mark.parametrize("spacing", [0.1, 0.2])
 def test_a_fine_grid_written_exactly_is_not_taken_for_a_rounding(tmp_path, damage, spacing):

@@ -427,16 +427,25 @@ def test_a_zarr_copy_of_dicom_shows_headers_only_of_the_files_it_was_written_fro
     np.testing.assert_array_equal(back.compute(), truth.stored)  # (its own pixels)
 
 
-def test_a_zarr_copy_of_nifti_refuses_a_rewritten_sources_header(tmp_path):
+@pytest.mark.parametrize("name", ["a.nii", "a.img", "a.img.gz"])
+def test_a_zarr_copy_of_nifti_refuses_a_rewritten_sources_header(tmp_path, name):
     """The same for a NIfTI source: the header of a file rewritten since the store's writing was
-    shown as the store's source header."""
+    shown as the store's source header; for an Analyze / NIfTI pair only its header file rewritten
+    (a gzipped pair's p.hdr.gz was not among the files the store recorded)."""
     from lazyvol.errors import SourceChangedError
 
-    src = write_phantom_nifti(tmp_path / "a.nii", (6, 5, 4), dtype="int16")
+    src = tmp_path / name
+    nib.save(nib.Nifti1Pair(np.zeros((6, 5, 4), np.int16), np.eye(4)), src)
+    if name == "a.nii":
+        nib.save(nib.Nifti1Image(np.zeros((6, 5, 4), np.int16), np.eye(4)), src)
     store = lv.open(src).to_zarr(tmp_path / "a.zarr")
     assert lv.open(store).header["dim"][1] == 6
     img = nib.load(src)
-    img.header["descrip"] = b"rewritten"
-    nib.save(nib.Nifti1Image(np.asarray(img.dataobj), img.affine, img.header), src)
+    img.header.set_zooms((3.0, 3.0, 3.0))
+    header_file = (img.file_map.get("header") or img.file_map["image"]).filename
+    mode = "r+b" if name == "a.nii" else "wb"  # (the header alone rewritten, in place)
+    with nib.openers.ImageOpener(header_file, mode) as f:
+        img.header.write_to(f)
+    assert nib.load(src).header.get_zooms() == (3.0, 3.0, 3.0)
     with pytest.raises(SourceChangedError, match="written from changed since"):
         _ = lv.open(store).header

@@ -228,9 +228,11 @@ def header_paths(meta: dict[str, Any]) -> list[str]:
         paths = [str(f) for f in files if f]
     elif meta.get("path"):
         path = str(meta["path"])
-        stem, ext = os.path.splitext(path)
+        stem, gz = (path[:-3], path[-3:]) if path.lower().endswith(".gz") else (path, "")
+        stem, ext = os.path.splitext(stem)
         pair = {".img": ".hdr", ".hdr": ".img", ".IMG": ".HDR", ".HDR": ".IMG"}.get(ext)
-        paths = [path, *([stem + pair] if pair and os.path.exists(stem + pair) else [])]
+        other = stem + pair + gz if pair else ""  # (a pair's other file: p.hdr.gz for p.img.gz)
+        paths = [path, *([other] if other and os.path.exists(other) else [])]
     else:
         return []
     if any(_is_url(p) for p in paths):

@@ -261,11 +261,13 @@ def write_zarr(
         raise ValueError(f"levels={levels} must be >= 1")
     dest = local_destination(store)
     _check_storable(vol, dest)
-    _check_destination(dest, overwrite)
     parent, base = os.path.split(dest)
     if not base:
         raise WriteError(f"{store}: needs a directory name")
-    sweep_leftovers(dest)  # what killed writes to this destination left, unless still writing
+    # What killed writes to this destination left, unless still writing (first: a store a killed
+    # overwrite moved aside is put back, and then found where the destination check looks)
+    sweep_leftovers(dest)
+    _check_destination(dest, overwrite)
     try:
         tmp, lock = make_temp_dir(dest)
     except OSError as exc:

@@ -11,6 +11,7 @@ from collections.abc import Sequence
 from typing import Any
 
 from .._units import human_bytes
+from ..sources import HEADER_FILES_KEY
 from ._common import (
     CommandError,
     _check_series_applies,
@@ -127,7 +128,9 @@ def volume_info(vol: Any, path: str, storage: dict[str, Any] | None = None) -> d
     chunk_shape = tuple(int(c[0]) for c in vol.chunks)
     n_chunks = math.prod(len(c) for c in vol.chunks)
     chunk_bytes = math.prod(chunk_shape) * vol.dtype.itemsize
-    meta = {k: v for k, v in vol.meta.items() if k not in ("axis4_values", "files")}
+    # (the files' identity token is lazyvol's own bookkeeping, not metadata: it moves with a chmod)
+    hidden = ("axis4_values", "files", HEADER_FILES_KEY)
+    meta = {k: v for k, v in vol.meta.items() if k not in hidden}
     files = vol.meta.get("files")
     listed = files if isinstance(files, list) and files else None
     return {

@@ -360,25 +360,27 @@ def _slice_step(
     strict = _regular_step(st, volumes, axis4, p_first, proj_base, opts.spacing_atol)
     if not isinstance(strict, Problem):
         return strict
-    # Positions written coarsely (two decimals: Philips, anonymisers; six significant digits: GE)
-    # break a 1e-3 mm comparison by their rounding alone (dcm2niix reads such series). Compared
-    # again within that rounding -- each coordinate off by up to q / 2, a step along the normal by
-    # up to sqrt(3) q -- and said so; a stack that fails both is refused with the reason the
-    # coarse comparison gives (the strict one may name a step that is only rounding).
+    # Positions written coarsely (Philips, anonymisers: two decimals; GE: six digits) break a
+    # 1e-3 mm comparison by their rounding alone (dcm2niix reads such series): compared again
+    # within it -- each coordinate off by up to q / 2, a step by up to q times the normal's
+    # components along the coordinates that change -- and said so; a stack failing both is
+    # refused with the coarse comparison's reason (the strict one may name only rounding).
     _restore(st, kept)  # a failed attempt leaves nothing behind
     q = geo.position_quantum(p_first)
-    floor = math.sqrt(3.0) * q
-    steps = np.sort(np.diff(np.sort(proj_base)))
-    step = float(steps[len(steps) // 2])  # (the median step: several slices here)
-    if floor <= opts.spacing_atol or floor >= step / 2:
-        # (a rounding as coarse as half the spacing cannot be told from a missing slice, which
-        # moves a step by a whole spacing: values written exactly on a fine grid, 0.1 mm apart,
-        # show one decimal and would pass for a 0.1 mm rounding)
+    floor = q * float(np.abs(np.asarray(normal, float))[np.ptp(p_first, axis=0) > 0].sum())
+    step = float(np.sort(np.diff(np.sort(proj_base)))[(len(proj_base) - 1) // 2])  # (median)
+    if floor <= opts.spacing_atol:
         return strict
+    if floor >= step / 2:
+        # (no rounding as coarse as half the spacing: a missing slice moves a step by a whole
+        # one; a fine grid written exactly, 0.1 mm apart, shows one decimal as a rounding would)
+        return Problem(
+            strict.kind,
+            f"{strict.message} (the positions show a {q:g} mm rounding: too coarse to tell a "
+            f"{step:.3g} mm step's rounding from a missing slice, so not allowed for)",
+        )
     coarse = _regular_step(st, volumes, axis4, p_first, proj_base, floor)
-    if isinstance(coarse, Problem):
-        # Past the rounding too: the coarse comparison's reason is the real one (the strict one
-        # may name a step that is only rounding).
+    if isinstance(coarse, Problem):  # (past the rounding too: its reason is the real one)
         _restore(st, kept)
         return coarse
     st.meta["position_precision_mm"] = q
