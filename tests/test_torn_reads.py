@@ -1,5 +1,7 @@
 """A source rewritten in place (same size) while a read is under way: the read raises
-SourceChangedError, never a mix of old and new bytes or bytes of the new version.
+SourceChangedError, never a mix of old and new bytes or bytes of the new version (a local
+uncompressed NIfTI block is a view of the page cache: checked before and after the map, not
+while it is reduced).
 
 Every version of a test file is all 0 or all 1 (synthetic truth). The rewrite is done by the test
 itself in the middle of the read (between the two halves of a ``preadv``, or after the check made
@@ -76,24 +78,16 @@ def _split_read(monkeypatch, module, rewrite: Callable[[int], None]) -> list[int
     return calls
 
 
-@pytest.mark.parametrize("name", ["a.nii", "a.img"])
-def test_nifti_block_rewritten_during_read_raises(tmp_path, monkeypatch, name):
+@pytest.mark.parametrize(("name", "cut"), [("a.nii", False), ("a.nii", True), ("a.img", False)])
+def test_nifti_block_changed_after_the_check_raises(tmp_path, monkeypatch, name, cut):
+    """A block mapped after the check before the read: the file rewritten in between gives an
+    error, not the new version's bytes as the old one's (a whole block, a block whose first axis
+    is cut, an Analyze pair's .img). (A rewrite while the mapped view is being reduced is not
+    seen: the view is the page cache, as nibabel's and numpy's maps; docs/nifti.md.)"""
     data, offset = _write_zeros(tmp_path / name)
     ones = np.ones(SHAPE, np.int16).tobytes()
     vol = lv.open(tmp_path / name, chunks=SHAPE)
-    calls = _split_read(monkeypatch, _io, lambda _fd: _rewrite(data, offset, ones))
-    with pytest.raises(SourceChangedError, match=re.escape(name)):
-        vol.compute()
-    assert calls  # the read went through the patched preadv
-    assert np.all(np.asarray(nib.load(tmp_path / name).dataobj) == 1)  # the new version
-
-
-def test_nifti_strided_block_changed_after_check_raises(tmp_path, monkeypatch):
-    """A block copied out of a memory map (first axis cut): the file changed after the check
-    before the read gives an error, not the new version's bytes as the old one's."""
-    data, offset = _write_zeros(tmp_path / "a.nii")
-    ones = np.ones(SHAPE, np.int16).tobytes()
-    vol = lv.open(data)[2:5]
+    vol = vol[2:5] if cut else vol
     real = nifti_plan._open_verified
 
     def then_rewrite(plan):
@@ -102,8 +96,9 @@ def test_nifti_strided_block_changed_after_check_raises(tmp_path, monkeypatch):
         return f
 
     monkeypatch.setattr(nifti_plan, "_open_verified", then_rewrite)
-    with pytest.raises(SourceChangedError, match=r"a\.nii"):
+    with pytest.raises(SourceChangedError, match=re.escape(name)):
         vol.compute()
+    assert np.all(np.asarray(nib.load(tmp_path / name).dataobj) == 1)  # the new version
 
 
 def test_nifti_blocks_are_copies(tmp_path):
