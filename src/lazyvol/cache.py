@@ -48,7 +48,7 @@ from .cache_admin import (
 )
 from .cache_keys import UnvalidatedSourceError, entry_key, source_key
 from .errors import CacheError, FormatError, IntegrityError, LazyvolError, WriteError
-from .sources import HEADER_FILES_KEY, display_path, header_files_token
+from .sources import HEADER_FILES_KEY, display_path
 from .volume import Volume
 from .zarr_io import MANIFEST, ZarrPlan, open_store
 from .zarr_read import store_replaced
@@ -164,7 +164,7 @@ def _open_entry(
         return None
     if vol.shape != source.shape or vol.dtype != source.dtype.newbyteorder("="):
         return None
-    if vol.meta.get(HEADER_FILES_KEY) is None and header_files_token(source.meta):
+    if vol.meta.get(HEADER_FILES_KEY) is None and source.meta.get(HEADER_FILES_KEY):
         return None  # (written before entries recorded their source files' identity: rebuilt)
     vol.source = source.source  # (the entry records the absolute path or URL it is keyed on)
     return vol

@@ -298,10 +298,10 @@ def group_matches(raw: bytes, manifest: Mapping[str, Any]) -> bool:
 
 def is_lazyvol_store(path: str | os.PathLike[str]) -> bool:
     """True when ``path`` is a directory holding a Zarr group written by lazyvol (its group
-    metadata carries lazyvol's attributes; at most 1 MiB of it read)."""
+    metadata carries lazyvol's attributes; a DICOM series' file list can make it megabytes)."""
     try:
         with open(os.path.join(os.fspath(path), "zarr.json"), "rb") as f:
-            doc = json.loads(f.read(1 << 20))
+            doc = json.loads(f.read())
     except (OSError, ValueError):
         return False
     attrs = doc.get("attributes") if isinstance(doc, dict) else None
