@@ -233,6 +233,20 @@ def test_guess_can_open(sources, tmp_path):
     assert "image" in ds and "affine" in ds.attrs
 
 
+def test_a_store_with_megabytes_of_group_metadata_is_known_as_lazyvols(tmp_path):
+    """A store of a large DICOM series carries its file list in the group metadata (megabytes for
+    tens of thousands of files): reading at most 1 MiB of it, the engine did not know it as a
+    lazyvol store (xarray then picked no engine)."""
+    from lazyvol.xarray import LazyvolBackendEntrypoint
+
+    files = [f"/data/series/IM{n:06d}.dcm" for n in range(20_000)]  # ~0.6 MB of names
+    vol = lv.Volume(np.zeros((4, 4, 2), np.int16), np.eye(4), meta={"files": files, "n": files})
+    store = vol.to_zarr(tmp_path / "big.zarr")
+    assert os.path.getsize(os.path.join(store, "zarr.json")) > 1 << 20
+    assert LazyvolBackendEntrypoint().guess_can_open(str(store))
+    np.testing.assert_array_equal(xr.open_dataset(store)["image"].values, np.zeros((4, 4, 2)))
+
+
 def test_distributed(sources):
     distributed = pytest.importorskip("distributed")
     ref = _reference(sources, "dicom")
