@@ -195,6 +195,13 @@ def store_replaced(plan: ZarrPlan) -> bool:
     return now is not None and now != plan.manifest_id
 
 
+def _replaced(where: str) -> FormatError:
+    """The error of a read from a store written again (or removed) since it was opened."""
+    return FormatError(
+        f"{where}: the store was replaced or removed after it was opened; open it again"
+    )
+
+
 def _remote_replaced(plan: ZarrPlan) -> bool:
     """Whether the remote checksummed store ``plan`` reads has another manifest now, or none (a
     chunk failing its check is then a replacement, not damage). Local stores are checked by
@@ -220,9 +227,7 @@ def _check_plan_files(plan: ZarrPlan, disk_index: tuple[slice, ...], where: str)
         except (OSError, LazyvolError):
             now = None
         if now != plan.manifest_id:
-            raise FormatError(
-                f"{where}: the store was replaced or removed after it was opened; open it again"
-            )
+            raise _replaced(where)
     if plan.check_files and plan.manifest_sha256 is None:
         for key in _chunk_keys(plan, disk_index):
             if not plan.root.exists(f"{plan.array}/{key}"):
@@ -251,18 +256,14 @@ def read_block(plan: ZarrPlan, index: tuple[slice, ...]) -> np.ndarray:
             zi.forget_verified(arr)
     except IntegrityError as exc:
         if _remote_replaced(plan):  # (a remote store's identity is its manifest: checked now)
-            raise FormatError(
-                f"{where}: the store was replaced or removed after it was opened; open it again"
-            ) from exc
+            raise _replaced(where) from exc
         raise
     except LazyvolError:
         raise
     except Exception as exc:
         if isinstance(exc, ValueError) and "checksum do not match" in str(exc):
             if _remote_replaced(plan):
-                raise FormatError(
-                    f"{where}: the store was replaced or removed after it was opened; open it again"
-                ) from exc
+                raise _replaced(where) from exc
             raise _crc_failure(plan, disk_index, where, exc) from exc
         if plan.root.is_remote:
             raise plan.root.translate(exc, plan.array, "reading chunk data") from None

@@ -27,7 +27,7 @@ import errno
 import json
 import os
 import sys
-from collections.abc import Iterator, Mapping, Sequence
+from collections.abc import Callable, Iterator, Mapping, Sequence
 from typing import Any, TextIO, cast
 from urllib.parse import parse_qsl, urlsplit
 
@@ -189,32 +189,31 @@ class _CleanStream:
                 text = text.replace(secret, _REDACTED)
         return terminal_text(text) if self._escape else text
 
-    def write(self, text: str) -> int:
-        if self._stream is None:  # (the process started with the stream closed: ``>&-``)
-            raise OutputError(OSError(errno.EBADF, "the stream is closed"))
+    def _through(self, call: Callable[[], Any]) -> None:
+        """``call()`` on the stream, a failure other than a broken pipe as :class:`OutputError`
+        (a process started with the stream closed, ``>&-``, has none: EBADF)."""
         try:
-            self._stream.write(self._clean(text))
+            if self._stream is None:
+                raise OSError(errno.EBADF, "the stream is closed")
+            call()
         except BrokenPipeError:
             raise
         except OSError as exc:
             raise OutputError(exc) from exc
+
+    def write(self, text: str) -> int:
+        self._through(lambda: self._stream.write(self._clean(text)))
         return len(text)
 
     def flush(self) -> None:
-        if self._stream is None:
-            return
-        try:
-            self._stream.flush()
-        except BrokenPipeError:
-            raise
-        except OSError as exc:
-            raise OutputError(exc) from exc
+        if self._stream is not None:
+            self._through(self._stream.flush)
 
     def writelines(self, lines: Sequence[str]) -> None:
         for line in lines:
             self.write(line)
 
-    def __getattr__(self, name: str) -> Any:  # isatty, flush, fileno, encoding, ...
+    def __getattr__(self, name: str) -> Any:  # isatty, fileno, encoding, ...
         return getattr(self._stream, name)
 
 
