@@ -260,6 +260,67 @@ def test_enhanced_file_with_a_top_level_value_only_takes_it_as_dcm2niix(
     np.testing.assert_array_equal(vol.compute(), truth.stored)
 
 
+@pytest.mark.parametrize("layout", ["classic", "shared group", "per-frame groups", "top level"])
+def test_pixel_spacing_of_one_value_is_taken_for_both_axes_as_dcm2niix(tmp_path, dcm2niix, layout):
+    """PixelSpacing written with one value (non-conformant: the standard requires row and column
+    spacing), in a classic series, an enhanced file's shared or per-frame Pixel Measures group, or
+    at its top level: taken for both in-plane axes, as dcm2niix takes it, and said. (It was
+    refused as malformed.) An oblique volume, so a wrong spacing shows in world space."""
+    src = tmp_path / "in"
+    if layout == "classic":
+        truth = write_dicom_4d_series(src, SHAPE, 1, spacing=(0.7, 0.7, 2.5), orientation=OBLIQUE)
+        files = sorted(src.iterdir())
+        for f in files:
+            ds = pydicom.dcmread(f)
+            ds.PixelSpacing = [ds.PixelSpacing[0]]
+            ds.save_as(f)
+    else:
+        files = [src / "a.dcm"]
+        truth = write_enhanced_dicom(files[0], SHAPE, spacing=(0.7, 0.7, 2.5), orientation=OBLIQUE)
+        ds = pydicom.dcmread(files[0])
+        shared = ds.SharedFunctionalGroupsSequence[0]
+        measures = shared.PixelMeasuresSequence[0]
+        if layout == "shared group":
+            measures.PixelSpacing = [measures.PixelSpacing[0]]
+        elif layout == "per-frame groups":
+            del shared.PixelMeasuresSequence
+            for item in ds.PerFrameFunctionalGroupsSequence:
+                frame = Dataset()
+                frame.PixelSpacing = [measures.PixelSpacing[0]]
+                frame.SliceThickness = measures.SliceThickness
+                item.PixelMeasuresSequence = DicomSequence([frame])
+            ds.PixelSpacing = [0.7, 0.7]  # (the frames' own value is the one read, and noted)
+        else:
+            del shared.PixelMeasuresSequence
+            ds.PixelSpacing = [measures.PixelSpacing[0]]
+        ds.save_as(files[0])
+    vol = lv.open(src)
+    np.testing.assert_allclose(vol.spacing[:2], (0.7, 0.7))
+    note = vol.meta["pixel_spacing_source"]
+    assert "PixelSpacing (0028,0030)" in note and "holds one value" in note, note
+    assert note in vol.meta["warnings"]
+    np.testing.assert_allclose(vol.affine, truth.affine, atol=1e-4)
+    np.testing.assert_array_equal(vol.compute().reshape(truth.stored.shape), truth.stored)
+    if layout in ("classic", "top level"):  # (dcm2niix 1.0.20260724 reads a functional group's
+        # one value and the bytes after it: 0.342 x 0.7 mm, or "varies 0.7x30" and no image)
+        (ref,) = _dcm2niix_nii(dcm2niix, src, tmp_path / "ref")
+        got = on_reference_grid(vol, ref)  # asserts the grids coincide in world space
+        np.testing.assert_array_equal(got, np.asarray(ref.dataobj).reshape(got.shape))
+
+
+def test_pixel_spacing_of_two_values_has_no_one_value_note(tmp_path):
+    """An enhanced file whose frames state two spacings, its top level one value: the frames'
+    own value is read, and no note says otherwise."""
+    path = tmp_path / "in" / "a.dcm"
+    write_enhanced_dicom(path, SHAPE, spacing=(0.8, 0.7, 2.5))
+    ds = pydicom.dcmread(path)
+    ds.PixelSpacing = [5.0]
+    ds.save_as(path)
+    vol = lv.open(path)
+    np.testing.assert_allclose(sorted(vol.spacing[:2]), (0.7, 0.8))
+    assert "pixel_spacing_source" not in vol.meta
+
+
 def _dcm2niix_nii(dcm2niix, src: Path, out: Path) -> list[nib.Nifti1Image]:
     dcm2niix.run(src, out)
     return [nib.load(p) for p in sorted(out.glob("*.nii"))]

@@ -34,7 +34,7 @@ from .header_values import (
 )
 from .model import DEFLATED_SYNTAX, FLOAT_PIXEL_VRS
 from .multiframe import UNSUPPORTED_LAYOUT, expand_frames
-from .records import FrameRecord
+from .records import ONE_VALUE_SPACING, FrameRecord
 from .siemens_sidecar import record_siemens
 from .source import Fetch
 from .vendor import (
@@ -269,7 +269,7 @@ def fill_record(
         number_of_frames=1,
         ipp=r.get_floats("ImagePositionPatient", 3),
         iop=r.get_floats("ImageOrientationPatient", 6),
-        pixel_spacing=r.get_floats("PixelSpacing", 2),
+        pixel_spacing=_pixel_spacing(r),
         slice_thickness=r.get_float("SliceThickness"),
         spacing_between_slices=r.get_float("SpacingBetweenSlices"),
         temporal_position=r.get_int("TemporalPositionIdentifier"),
@@ -312,7 +312,18 @@ def fill_record(
     rec.philips_scale_slope = read_philips_scale_slope(r, rec.manufacturer)
     rec.philips_rwv, problem = read_philips_rwv(enc.raw, rec.manufacturer)
     rec.bad_attributes = [*r.bad, *([problem] if problem else [])] or None
+    if rec.pixel_spacing is not None and len(r.values("PixelSpacing") or ()) == 1:
+        rec.acq = {ONE_VALUE_SPACING: True}
     return rec
+
+
+def _pixel_spacing(r: ValueReader) -> list[float] | None:
+    """PixelSpacing (0028,0030), row then column spacing; one value (non-conformant: the
+    standard requires two) is taken for both, as dcm2niix reads it (noted: ``ONE_VALUE_SPACING``)."""
+    if len(r.values("PixelSpacing") or ()) == 1:
+        one = r.get_floats("PixelSpacing", 1)
+        return None if one is None else one * 2
+    return r.get_floats("PixelSpacing", 2)
 
 
 def read_philips_rwv(raw: dict[int, Any], manufacturer: str) -> tuple[list[float] | None, str]:
@@ -361,6 +372,7 @@ def expand(rec: FrameRecord, raw: dict[int, Any], fetch: Fetch) -> HeaderResult:
         **bids.record_values(raw, csa),
         **record_siemens(raw, csa),
         **read_radiopharmaceutical(raw),
+        **(rec.acq or {}),  # (what the header's record noted: ONE_VALUE_SPACING)
     } or None
     asl = asl_label(rec, raw)
     if asl:

@@ -21,7 +21,7 @@ from .codestream import SIZED_SYNTAXES
 from .dicom_time import stated_datetime
 from .excess import excess_problem
 from .model import pixel_element_name
-from .records import FrameRecord
+from .records import ONE_VALUE_SPACING, FrameRecord, spacing_pair
 from .siemens_sidecar import SERIES_AT, xa_group_values
 from .source import Fetch, read_local
 from .vendor import philips_rwv, vendor_of
@@ -516,7 +516,9 @@ def _frame_record(
     fr.frame = i
     fr.ipp = _floats(_find(groups, "PlanePositionSequence", "ImagePositionPatient"), 3)
     fr.iop = _floats(_find(groups, "PlaneOrientationSequence", "ImageOrientationPatient"), 6)
-    fr.pixel_spacing = _floats(_find(groups, "PixelMeasuresSequence", "PixelSpacing"), 2)
+    fr.pixel_spacing, one_value = spacing_pair(
+        _find(groups, "PixelMeasuresSequence", "PixelSpacing")
+    )
     if nframes == 1:  # the file's own geometry first (dcm2niix's choice), else its frame's
         fr.ipp = fr.ipp if rec.ipp is None else rec.ipp
         fr.iop = fr.iop if rec.iop is None else rec.iop
@@ -587,4 +589,8 @@ def _frame_record(
         taken[TOP_LEVEL_ORIENTATION] = True
     if taken:
         fr.acq = {**(fr.acq or {}), **taken}
+    if fr.pixel_spacing is not rec.pixel_spacing:  # the frame's own: its own count of values
+        fr.acq = {k: v for k, v in (fr.acq or {}).items() if k != ONE_VALUE_SPACING} or None
+        if one_value:
+            fr.acq = {**(fr.acq or {}), ONE_VALUE_SPACING: True}
     return fr

@@ -9,7 +9,26 @@ from __future__ import annotations
 from dataclasses import dataclass, fields
 from typing import Any
 
-__all__ = ["FrameRecord", "RECORD_FIELDS"]
+__all__ = ["FrameRecord", "ONE_VALUE_SPACING", "RECORD_FIELDS", "spacing_pair"]
+
+#: ``FrameRecord.acq`` key of an image whose PixelSpacing (0028,0030) holds one value, not the
+#: two (row, column spacing) the standard requires: taken for both, as dcm2niix reads it, and said
+#: (:func:`lazyvol.dicom.stack_notes.top_level_notes`).
+ONE_VALUE_SPACING = "_one_value_spacing"
+
+
+def spacing_pair(value: Any) -> tuple[list[float] | None, bool]:
+    """A PixelSpacing value as read by pydicom (row, column spacing) and whether it held one
+    number, taken for both (``ONE_VALUE_SPACING``); None when it is not one or two numbers."""
+    if isinstance(value, str) or (value is not None and not hasattr(value, "__iter__")):
+        value = [value]
+    try:
+        out = [float(v) for v in value] if value is not None else []
+    except (TypeError, ValueError):
+        return None, False
+    if len(out) == 1:
+        return out * 2, True
+    return (out, False) if len(out) == 2 else (None, False)
 
 
 @dataclass

@@ -127,7 +127,8 @@ __all__ = [
 #: elements (0021,114F) and the coil name; every file the standard enhanced attributes (MTState,
 #: PartialFourierDirection, ...).
 #: 52: Siemens files record where their protocol text lies whatever its size (51: none past 16 MiB).
-INDEX_VERSION = 52
+#: 53: a PixelSpacing of one value is read (for both axes, as dcm2niix reads it; 52: malformed).
+INDEX_VERSION = 53
 #: Layout of a report: 2: files named by their listing position, identities taken from the listing;
 #: 3: a volume's files may differ in pixel encoding (each frame's, ``encodings``), where 2 split them;
 #: 4: ... and in BitsStored (each frame's, ``stored_bits``), where 3 split them;
@@ -191,7 +192,8 @@ INDEX_VERSION = 52
 #: dcm2niix prints it; protocol codes whole numbers only; no estimates for an unread protocol);
 #: positions on a grid finer than twice their apparent rounding compared strictly (30 took a
 #: fine grid written exactly, 0.1 mm apart, for a 0.1 mm rounding and absorbed a missing slice).
-REPORT_FORMAT = 31
+#: 32: series whose PixelSpacing holds one value open (taken for both axes), with a note.
+REPORT_FORMAT = 32
 #: A frame's identity in a report whose frames all have their listing entry's identity.
 _FROM_LISTING = "listing"
 #: The frames' paths of a report whose frames are its files, in order.

@@ -13,7 +13,7 @@ from .multiframe import (
     TOP_LEVEL_ORIENTATION,
     TOP_LEVEL_SPACING,
 )
-from .records import FrameRecord
+from .records import ONE_VALUE_SPACING, FrameRecord
 from .source import Fetch, read_local
 from .support import NOT_COMPARED, file_list, same_image
 
@@ -187,6 +187,15 @@ def top_level_notes(records: Sequence[FrameRecord]) -> dict[str, str]:
         else:
             note += "; dcm2niix takes the top-level value too"
         notes[meta_key] = f"{notes[meta_key]}; {note}" if meta_key in notes else note
+    one = [r for r in records if (r.acq or {}).get(ONE_VALUE_SPACING)]
+    if one:
+        note = (
+            f"PixelSpacing (0028,0030) of {image_list(one)} holds one value, not two (row and "
+            "column spacing): taken for both, as dcm2niix takes it (if the pixels are not square, "
+            "the in-plane spacing of vol.affine is wrong)"
+        )
+        key = "pixel_spacing_source"
+        notes[key] = f"{notes[key]}; {note}" if key in notes else note
     return notes
 
 
