@@ -74,6 +74,35 @@ def test_dicom_header_per_slice_after_slicing(tmp_path):
         cut.dicom_header(2)
 
 
+@pytest.mark.parametrize("kind", ["dicom", "nifti"])
+def test_headers_of_a_relative_source_after_a_chdir(tmp_path, monkeypatch, kind):
+    """A source opened by a relative path, then the working directory changed (a notebook's
+    %cd, a script's os.chdir): its headers are still the opened files' (they were refused as
+    "gone", or read from whatever the name meant in the new directory), and a store written
+    from it then records the opened source, not the name joined to the new directory."""
+    (tmp_path / "elsewhere" / "s").mkdir(parents=True)
+    monkeypatch.chdir(tmp_path)
+    if kind == "dicom":
+        truth = write_dicom_series(tmp_path / "s", (8, 8, 4))
+        write_dicom_series(tmp_path / "elsewhere" / "s", (8, 8, 4), series_number=9)
+        vol = lv.open("s")
+        want = [pydicom.dcmread(f, stop_before_pixels=True) for f in truth.files]
+    else:
+        write_phantom_nifti(tmp_path / "s.nii", (8, 8, 4))
+        write_phantom_nifti(tmp_path / "elsewhere" / "s.nii", (8, 8, 5))
+        vol = lv.open("s.nii")
+    monkeypatch.chdir(tmp_path / "elsewhere")
+    if kind == "dicom":
+        for k in range(4):
+            assert vol.dicom_header(k).SOPInstanceUID == want[k].SOPInstanceUID
+        assert vol.header.SeriesNumber == want[0].SeriesNumber
+    else:
+        assert list(vol.header.get_data_shape()) == [8, 8, 4]
+    vol.to_zarr(tmp_path / "out.zarr")
+    attrs = json.loads((tmp_path / "out.zarr" / "zarr.json").read_text())["attributes"]
+    assert attrs["lazyvol"]["source"] == str(tmp_path / ("s" if kind == "dicom" else "s.nii"))
+
+
 def test_enhanced_frames_merged(tmp_path):
     order = [3, 0, 2, 1]
     truth = write_enhanced_dicom(tmp_path / "e.dcm", (8, 8, 4), n_volumes=2, frame_order=order)

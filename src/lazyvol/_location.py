@@ -46,10 +46,13 @@ _URL_RE = re.compile(r"^[a-zA-Z][a-zA-Z0-9+.\-]*://")
 _VERSION_SUFFIX = re.compile(r"\?(versionId|generation)=[^?#/]*$", re.IGNORECASE)
 
 
-def absolute_source(source: Any) -> Any:
+def absolute_source(source: Any, opened: Any = None) -> Any:
     """A local source as an absolute path (a relative one names another file, or none, from
-    another working directory); a URL, or no source, as it is."""
+    another working directory): ``opened``, the absolute path recorded when it was opened, for a
+    relative one (the working directory may have changed since); a URL, or no source, as it is."""
     if isinstance(source, str) and source and not is_url(source):
+        if isinstance(opened, str) and os.path.isabs(opened) and not os.path.isabs(source):
+            return opened
         return os.path.abspath(source)
     return source
 

@@ -144,7 +144,7 @@ def _series_info(vol: Volume) -> tuple[Any, Any]:
     from .dicom import scan
 
     options = dict(vol.meta.get("relaxations") or {})
-    report = scan(vol.source, **options)
+    report = scan(_opened_path(vol), **options)
     want = vol.meta.get("series_id")
     for info in report:
         if info.id == want:
@@ -197,13 +197,19 @@ def _dicom_source(vol: Volume) -> None:
             f"{vol.source or 'this volume'}: not a DICOM volume (format "
             f"{vol.meta.get('format', 'unknown')!r}); use vol.header"
         )
-    if not vol.source or not os.path.exists(vol.source):
+    if not vol.source or not os.path.exists(_opened_path(vol)):
         raise SourceNotFoundError(
             f"{vol.source}: the DICOM source of this volume is gone; its header cannot be read "
             "(a Zarr store written by lazyvol keeps the pixels and the affine, not the source's "
             "headers)"
         )
     check_store_sources(vol)
+
+
+def _opened_path(vol: Volume) -> str:
+    """The DICOM folder or file ``vol`` was opened from, absolute when recorded at open (a
+    relative ``vol.source`` names another place after a chdir)."""
+    return str(vol.meta.get("path") or vol.source)
 
 
 def _no_header(vol: Volume) -> str:

@@ -483,7 +483,7 @@ class _StoreWriter:
                 }
             ],
         }
-        source = absolute_source(vol.source)
+        source = absolute_source(vol.source, vol.meta.get("path"))
         lv = {
             "format": FORMAT,
             "version": self.version,

@@ -149,6 +149,9 @@ def open_dicom(
     )
     data = plan_array(read_block, plan, shape, norm, out_dtype, f"lazyvol-dicom-{token}")
     meta = _volume_meta(info, files, scale)
+    # What was opened, absolute (as a NIfTI volume's): its headers are read from there after a
+    # chdir too (vol.source stays as given)
+    meta["path"] = loc.display if loc.is_remote else os.path.abspath(loc.url)
     affine = check_affine(
         info.affine, name, "ImagePositionPatient/ImageOrientationPatient/PixelSpacing"
     )
