@@ -148,10 +148,7 @@ def open_dicom(
         relaxations=dict(sorted(options.items())),
     )
     data = plan_array(read_block, plan, shape, norm, out_dtype, f"lazyvol-dicom-{token}")
-    meta = _volume_meta(info, files, scale)
-    # What was opened, absolute (as a NIfTI volume's): its headers are read from there after a
-    # chdir too (vol.source stays as given)
-    meta["path"] = loc.display if loc.is_remote else os.path.abspath(loc.url)
+    meta = _volume_meta(info, files, scale, loc)
     affine = check_affine(
         info.affine, name, "ImagePositionPatient/ImageOrientationPatient/PixelSpacing"
     )
@@ -302,8 +299,11 @@ def make_plan(
     )
 
 
-def _volume_meta(info: SeriesInfo, files: list[str], scale: bool) -> dict[str, Any]:
+def _volume_meta(info: SeriesInfo, files: list[str], scale: bool, loc: Location) -> dict[str, Any]:
     meta = dict(info.meta)
+    # What was opened, absolute (as a NIfTI volume's): its headers are read from there after a
+    # chdir too (vol.source stays as given)
+    meta["path"] = loc.display if loc.is_remote else os.path.abspath(loc.url)
     # The files this volume reads: the cache keys its entries by exactly these.
     meta["files"] = files
     meta["series_id"] = info.id
