@@ -317,3 +317,50 @@ def test_standard_or_private_values_as_dcm2niix_takes_them(tmp_path, dcm2niix, v
     b_label = f"{named.get(vendor)} private" if b_from == "private" else "DiffusionBValue"
     g_label = "DiffusionGradientOrientation" if g_from == "standard" else f"{named[vendor]} private"
     assert diff["source"].startswith(b_label) and g_label in diff["source"]
+
+
+@pytest.mark.parametrize("layout", ["csa_direction_only", "csa_only", "csa_and_private_differ"])
+@pytest.mark.parametrize("orientation", ["axial", "oblique"])
+def test_siemens_csa_diffusion_values_come_first_as_dcm2niix(
+    tmp_path, dcm2niix, layout, orientation
+):
+    """A Siemens image's CSA image header (0029,1010) B_value and DiffusionGradientDirection come
+    before (0019,100C) / (0019,100E), as dcm2niix reads them: the direction in the CSA header only
+    (an anonymiser kept it and dropped (0019,100E)), both values there only, or (0019,100E)
+    stating another direction. lazyvol took (0019,100C) and a missing (0019,100E) as no
+    direction: zero b-vectors, every weighted volume flagged derived."""
+    from lazyvol.testing.mosaic import csa2_bytes
+
+    bvals = [0.0, 1000.0, 1000.0, 2000.0]
+    g = _directions(4, seed=3)
+    g[0] = 0
+    src = tmp_path / "s"
+    truth = write_dicom_4d_series(
+        src, SHAPE, labels=(), bvals=bvals, bvecs=g.round(6).tolist(), vendor="SIEMENS",
+        orientation=orientation, spacing=(2.0, 2.0, 2.5),
+    )  # fmt: skip
+    other = _directions(4, seed=7)
+
+    def edit(ds) -> None:
+        b = _private_b(ds, "SIEMENS")
+        tags = {"B_value": ("IS", [int(b)])}
+        if b > 0:
+            tags["DiffusionGradientDirection"] = ("FD", _private_g(ds, "SIEMENS"))
+        ds.add_new(0x00290010, "LO", "SIEMENS CSA HEADER")
+        ds.add_new(0x00291010, "OB", csa2_bytes(tags))
+        ds.ImageType, ds.ScanningSequence = ["ORIGINAL", "PRIMARY", "DIFFUSION", "NONE"], "EP"
+        if layout == "csa_and_private_differ" and b > 0:
+            ds[_PRIVATE_G["SIEMENS"][0]].value = other[int(ds.InstanceNumber) % 4].round(6).tolist()
+        elif layout != "csa_and_private_differ":
+            del ds[_PRIVATE_G["SIEMENS"][0]]
+            if layout == "csa_only":
+                del ds[_PRIVATE_B["SIEMENS"]]
+
+    _rewrite(truth, edit)
+    vol = lv.open(src)
+    diff = vol.meta["diffusion"]
+    assert diff["bvals"] == bvals
+    assert "derived_volumes" not in diff, diff
+    np.testing.assert_allclose(diff["gradients_lps"], g.round(6), atol=1e-5)
+    assert "Siemens CSA image header" in diff["source"]
+    _check_against_dcm2niix(vol, dcm2niix, src, tmp_path)

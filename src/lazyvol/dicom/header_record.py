@@ -43,6 +43,7 @@ from .vendor import (
     read_ge_image_kind,
     read_philips_scale_slope,
     vendor_of,
+    with_csa_diffusion,
 )
 
 __all__ = ["HeaderResult", "HeaderSkip", "drop_cut_values", "make_record"]
@@ -374,6 +375,10 @@ def expand(rec: FrameRecord, raw: dict[int, Any], fetch: Fetch) -> HeaderResult:
         **read_radiopharmaceutical(raw),
         **(rec.acq or {}),  # (what the header's record noted: ONE_VALUE_SPACING)
     } or None
+    if isinstance(csa, dict) and vendor_of(rec.manufacturer) == "SIEMENS":
+        stated = (rec.b_value, rec.gradient, rec.diffusion_source)
+        b, g = (mosaic.csa_floats(csa, k) for k in ("B_value", "DiffusionGradientDirection"))
+        rec.b_value, rec.gradient, rec.diffusion_source = with_csa_diffusion(stated, b, g)
     asl = asl_label(rec, raw)
     if asl:
         rec.acq = {**(rec.acq or {}), "_asl_label": asl}

@@ -127,7 +127,8 @@ __all__ = [
 #: elements (0021,114F) and the coil name; every file the standard enhanced attributes (MTState,
 #: PartialFourierDirection, ...).
 #: 52: Siemens files record where their protocol text lies whatever its size (51: none past 16 MiB).
-#: 53: a PixelSpacing of one value is read (for both axes, as dcm2niix reads it; 52: malformed).
+#: 53: a PixelSpacing of one value is read (for both axes, as dcm2niix reads it; 52: malformed);
+#: a Siemens image's diffusion values from its CSA image header first (as dcm2niix reads them).
 INDEX_VERSION = 53
 #: Layout of a report: 2: files named by their listing position, identities taken from the listing;
 #: 3: a volume's files may differ in pixel encoding (each frame's, ``encodings``), where 2 split them;

@@ -8,9 +8,9 @@ from those dcm2niix takes (:data:`PRECEDENCE`, checked against its .bval / .bvec
 b-value (GE: its gradient length is relative to its (0043,1039); GE from software 27 on writes
 (0018,9087) on its weighted images only, and no (0018,9089)), and the standard direction but for
 GE and UIH; Philips, Canon and the others take both standard values when the image states both.
-(dcm2niix takes a Siemens CSA image header's B_value / DiffusionGradientDirection before all
-these; lazyvol reads the CSA header's only for an image that states none of these, in
-:mod:`lazyvol.dicom.bids`.)
+A Siemens image's CSA image header (0029,1010) B_value, and its DiffusionGradientDirection when it
+states a B_value, come before all these, as dcm2niix reads them (:func:`with_csa_diffusion`; an
+anonymiser may keep the CSA header and drop (0019,100E)).
 
 - GE: b-value = first value of (0043,1039) (some software versions add 1e9 to it, removed here);
   gradient = (0019,10BB), (0019,10BC), (0019,10BD).
@@ -48,6 +48,7 @@ __all__ = [
     "read_philips_scale_slope",
     "source_label",
     "vendor_of",
+    "with_csa_diffusion",
 ]
 
 #: The attributes a b-value is read from, by source.
@@ -57,6 +58,7 @@ B_ATTRIBUTES = {
     "SIEMENS": "Siemens private (0019,100C)",
     "PHILIPS": "Philips private (2001,1003)",
     "UIH": "UIH private (0065,1009)",
+    "SIEMENS_CSA": "Siemens CSA image header B_value",
 }
 #: The attributes a gradient direction is read from, by source.
 DIRECTION_ATTRIBUTES = {
@@ -66,6 +68,7 @@ DIRECTION_ATTRIBUTES = {
     "PHILIPS": "Philips private (2005,10B0-10B2)",
     "UIH": "UIH private (0065,1037)",
     "CANON": "Canon ImageComments (0020,4000) b=...(x,y,z)",
+    "SIEMENS_CSA": "Siemens CSA image header DiffusionGradientDirection",
 }
 
 
@@ -206,6 +209,26 @@ def read_diffusion(r: Any, manufacturer: str) -> tuple[float | None, list[float]
     if g_from is None:
         return b, None, SOURCES[b_from] if b_from != "standard" else STANDARD_SOURCE
     return b, private_g if g_from == vendor else g, source_label(b_from, g_from)
+
+
+def with_csa_diffusion(
+    stated: tuple[float | None, list[float] | None, str],
+    csa_b: Sequence[float] | None,
+    csa_g: Sequence[float] | None,
+) -> tuple[float | None, list[float] | None, str]:
+    """A Siemens image's ``(b_value, gradient, source)`` (``stated``: :func:`read_diffusion`'s)
+    with its CSA image header's B_value and DiffusionGradientDirection taken first, as dcm2niix
+    takes them (the direction only where the header states a B_value; a negative B_value is 0,
+    as dcm2niix reads a corrupt one)."""
+    b, g, source = stated
+    if not csa_b:
+        return stated
+    b_from = "SIEMENS_CSA"
+    b = max(0.0, float(csa_b[0]))
+    g_from = direction_source(source) if g is not None else ""
+    if csa_g is not None and len(csa_g) == 3:
+        g, g_from = [float(x) for x in csa_g], "SIEMENS_CSA"
+    return b, g, source_label(b_from, g_from or b_from)
 
 
 def _pick(standard: Any, private: Any, first: str, vendor: str) -> str | None:
