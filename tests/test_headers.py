@@ -103,6 +103,34 @@ def test_headers_of_a_relative_source_after_a_chdir(tmp_path, monkeypatch, kind)
     assert attrs["lazyvol"]["source"] == str(tmp_path / ("s" if kind == "dicom" else "s.nii"))
 
 
+def test_slice_attributes_of_a_series_scan_its_folder_once(tmp_path, monkeypatch):
+    """The per-image xarray attributes of a DICOM series (InstanceNumber, AcquisitionTime,
+    SOPInstanceUID on k) read each file's header, as pydicom reads it, after one lookup of the
+    folder (they looked the folder up again for every image: ~2 ms an image), also after a
+    chdir (a relative source)."""
+    import lazyvol.dicom as lvd
+    from lazyvol import headers
+
+    truth = write_dicom_series(tmp_path / "s", (8, 8, 12), reverse_instance_numbers=True)
+    monkeypatch.chdir(tmp_path)
+    vol = lv.open("s")[:, :, ::-1]
+    (tmp_path / "other").mkdir()
+    monkeypatch.chdir(tmp_path / "other")
+    scans = []
+    real_scan = lvd.scan
+    monkeypatch.setattr(lvd, "scan", lambda *a, **k: scans.append(a) or real_scan(*a, **k))
+    got = headers.dicom_headers(vol, [(k, 0) for k in range(12)], headers.peek_dataset)
+    assert len(scans) == 1
+    by_position = sorted(
+        (pydicom.dcmread(f, stop_before_pixels=True) for f in truth.files),
+        key=lambda ds: -float(np.dot(ds.ImagePositionPatient, [0, 0, 1])),
+    )
+    assert [ds.SOPInstanceUID for ds in got] == [ds.SOPInstanceUID for ds in by_position]
+    image = vol.to_xarray()
+    numbers = image.coords["InstanceNumber"].values.tolist()
+    assert numbers == [int(ds.InstanceNumber) for ds in by_position]
+
+
 def test_enhanced_frames_merged(tmp_path):
     order = [3, 0, 2, 1]
     truth = write_enhanced_dicom(tmp_path / "e.dcm", (8, 8, 4), n_volumes=2, frame_order=order)

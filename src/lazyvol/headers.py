@@ -17,7 +17,7 @@ from __future__ import annotations
 import copy
 import functools
 import os
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from typing import TYPE_CHECKING, Any, TypeVar
 
 import numpy as np
@@ -36,6 +36,7 @@ if TYPE_CHECKING:
 __all__ = [
     "SOURCE_INDEX_KEY",
     "dicom_header",
+    "dicom_headers",
     "format_header",
     "header_to_dict",
     "slice_source_index",
@@ -68,13 +69,19 @@ def _read_dataset(path: str, size: int, mtime_ns: int, ino: int, ctime_ns: int) 
 def read_dataset(path: str) -> Any:
     """The pydicom data set of ``path`` without its pixel data (cached while the file is unchanged:
     same size, mtime, inode and ctime)."""
+    return copy.deepcopy(peek_dataset(path))
+
+
+def peek_dataset(path: str) -> Any:
+    """:func:`read_dataset` without the copy: the cached data set itself, to read values from,
+    never to change."""
     try:
         st = os.stat(path)
     except FileNotFoundError:
         raise SourceNotFoundError(
             f"{path}: no such file (was it moved since it was opened?)"
         ) from None
-    return copy.deepcopy(_read_dataset(path, st.st_size, st.st_mtime_ns, st.st_ino, st.st_ctime_ns))
+    return _read_dataset(path, st.st_size, st.st_mtime_ns, st.st_ino, st.st_ctime_ns)
 
 
 def _read_unchanged(vol: Any, path: str, read: Callable[[], T]) -> T:
@@ -235,37 +242,57 @@ def dicom_header(vol: Volume, k: int = 0, t: int = 0) -> Any:
 
     See :meth:`lazyvol.Volume.dicom_header`.
     """
+    return dicom_headers(vol, [(k, t)])[0]
+
+
+def dicom_headers(
+    vol: Volume, slices: Sequence[tuple[int, int]], read: Callable[[str], Any] | None = None
+) -> list[Any]:
+    """:func:`dicom_header` of each ``(k, t)`` of ``slices``, the folder looked up once (a
+    series' per-image values without a scan per image). ``read``: how a file's data set is read
+    (default :func:`read_dataset`, a copy the caller may change)."""
     _dicom_source(vol)
     if _is_zarr(vol.source):
-        return _stored_dataset(vol.meta["source_header"])
+        return [_stored_dataset(vol.meta["source_header"]) for _ in slices]
     nk = vol.shape[2]
     nt = vol.shape[3] if vol.ndim > 3 else 1
-    for name, value, n in (("k", k, nk), ("t", t, nt)):
-        if not -n <= int(value) < n:
-            raise IndexError(f"{name}={value} is out of range for a volume with {n} along {name}")
-    k, t = int(k) % nk, int(t) % nt
     idx = vol.meta.get("source_index")
-    if isinstance(idx, dict):
-        k, t = int(idx["k"][k]), int(idx["t"][t])
+    wanted = []
+    for k, t in slices:
+        for name, value, n in (("k", k, nk), ("t", t, nt)):
+            if not -n <= int(value) < n:
+                raise IndexError(
+                    f"{name}={value} is out of range for a volume with {n} along {name}"
+                )
+        k, t = int(k) % nk, int(t) % nt
+        if isinstance(idx, dict):
+            k, t = int(idx["k"][k]), int(idx["t"][t])
+        wanted.append((k, t))
     info, report = _series_info(vol)
     frames = info.frames
     if frames is None:
         raise HeaderError(f"{vol.source}: volume {info.id} has no frame table ({info.error})")
-    nk0 = int(info.shape[2])
-    pos = t * nk0 + k
-    if pos >= len(frames.paths):
-        raise IndexError(f"slice {k}, volume {t} is beyond the {len(frames.paths)} frames found")
-    path = frames.paths[pos]
-    if not path:
-        raise HeaderError(
-            f"{vol.source}: slice {k} (volume {t}) has no file: it was filled in (allow_gaps=True)"
-        )
-    ds = _read_unchanged(vol, path, lambda: read_dataset(path))
-    nframes = int(ds.get("NumberOfFrames", 1) or 1)
-    if nframes > 1 and "PerFrameFunctionalGroupsSequence" in ds:
-        frame = _frame_numbers(report).get((path, int(frames.offsets[pos])), 0)
-        return merge_frame(ds, frame)
-    return ds
+    numbers = None
+    out = []
+    for k, t in wanted:
+        pos = t * int(info.shape[2]) + k
+        if pos >= len(frames.paths):
+            raise IndexError(
+                f"slice {k}, volume {t} is beyond the {len(frames.paths)} frames found"
+            )
+        path = frames.paths[pos]
+        if not path:
+            raise HeaderError(
+                f"{vol.source}: slice {k} (volume {t}) has no file: it was filled in "
+                "(allow_gaps=True)"
+            )
+        ds = _read_unchanged(vol, path, functools.partial(read or read_dataset, path))
+        nframes = int(ds.get("NumberOfFrames", 1) or 1)
+        if nframes > 1 and "PerFrameFunctionalGroupsSequence" in ds:
+            numbers = _frame_numbers(report) if numbers is None else numbers
+            ds = merge_frame(ds, numbers.get((path, int(frames.offsets[pos])), 0))
+        out.append(ds)
+    return out
 
 
 def _stored_dataset(doc: Any) -> Any:

@@ -222,7 +222,7 @@ class _HeaderView:
         self.source = vol.source
         self.meta = {
             k: vol.meta[k]
-            for k in ("format", "series_id", "relaxations", "source_index", "files")
+            for k in ("format", "series_id", "relaxations", "source_index", "files", "path")
             if k in vol.meta
         }
         self.shape = vol.shape
@@ -233,12 +233,12 @@ class _HeaderView:
 
 
 def _read_slice_attributes(source: str, view: _HeaderView) -> list[np.ndarray]:
-    from .headers import dicom_header
+    from .headers import dicom_headers, peek_dataset
 
     shape = tuple(view.shape[2:])  # (nk,) or (nk, nt)
     numbers, times, uids = [], [], []
-    for k, *t in np.ndindex(*shape):
-        ds = dicom_header(view, k, t[0] if t else 0)  # type: ignore[arg-type]
+    where = [(k, t[0] if t else 0) for k, *t in np.ndindex(*shape)]
+    for ds in dicom_headers(view, where, peek_dataset):  # type: ignore[arg-type]
         number = ds.get("InstanceNumber")
         numbers.append(int(number) if number not in (None, "") else -1)
         times.append(str(ds.get("AcquisitionTime", "") or ""))
