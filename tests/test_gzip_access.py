@@ -921,6 +921,36 @@ def test_indexed_gzip_first_pass_checks_the_crc(
         np.testing.assert_array_equal(lv.open(ok, chunks=(256, 256, 8)).compute(), a)
 
 
+@pytest.mark.parametrize("engine", ["rapidgzip", "indexed_gzip"])
+@pytest.mark.parametrize("layout", ["first of two members", "last of two members", "padded"])
+def test_a_damaged_member_of_a_multi_member_or_padded_file_is_refused(
+    tmp_path: Path, cache: Path, monkeypatch: pytest.MonkeyPatch, engine: str, layout: str
+) -> None:
+    """A stream whose trailer does not describe the whole file (several members, or bytes after
+    its only one) with a bit changed that only a member's CRC-32 sees: a full pass refuses it
+    with a FormatError naming the file, whichever engine (each member's CRC is checked as it
+    ends; docs/nifti.md), as gzip does; never the damaged values."""
+    _use(monkeypatch, engine)
+    a = np.random.default_rng(11).integers(-(2**15), 2**15, size=(256, 256, 36), dtype=np.int16)
+    plain = tmp_path / "p.nii"
+    nib.save(nib.Nifti1Image(a, np.eye(4)), plain)
+    body = plain.read_bytes()
+    half = len(body) // 2
+    first, second = (gzip.compress(part, 1, mtime=0) for part in (body[:half], body[half:]))
+    if layout == "first of two members":
+        raw = _flip_only_the_crc_sees(first) + second
+    elif layout == "last of two members":
+        raw = first + _flip_only_the_crc_sees(second)
+    else:
+        raw = _flip_only_the_crc_sees(gzip.compress(body, 1, mtime=0)) + bytes(512)
+    bad = tmp_path / "bad.nii.gz"
+    bad.write_bytes(raw)
+    with pytest.raises(gzip.BadGzipFile, match="CRC"):  # the independent reference refuses it
+        gzip.decompress(raw)
+    with pytest.raises(lv.FormatError, match=r"bad\.nii\.gz: the gzip stream"):
+        lv.open(bad, chunks=(256, 256, 8)).data.mean().compute()
+
+
 @pytest.mark.parametrize("forced", [None, "indexed_gzip"])
 def test_a_broken_member_after_the_image_does_not_fail_the_read(
     tmp_path: Path, cache: Path, monkeypatch: pytest.MonkeyPatch, forced: str | None
