@@ -131,6 +131,41 @@ def test_slice_attributes_of_a_series_scan_its_folder_once(tmp_path, monkeypatch
     assert numbers == [int(ds.InstanceNumber) for ds in by_position]
 
 
+@pytest.mark.parametrize("change", ["file added", "file removed"])
+def test_headers_after_the_folder_changed_are_refused(tmp_path, change):
+    """A slice file arriving late (an export still being written) or removed after the open:
+    the folder's series is then another stack, whose slice k is not the volume's slice k. The
+    headers of the volume, and of a store written from it, are refused (they were another
+    image's, every k shifted by one, with no error); a fresh open shows the new stack."""
+    truth = write_dicom_series(tmp_path / "all", (8, 8, 6))
+    folder = tmp_path / "s"
+    folder.mkdir()
+    late = Path(truth.files[0])
+    for f in truth.files[1:] if change == "file added" else truth.files:
+        shutil.copy(f, folder)
+    vol = lv.open(folder)
+    vol.to_zarr(tmp_path / "s.zarr")
+    store = lv.open(tmp_path / "s.zarr")
+    z = [float(vol.dicom_header(k).ImagePositionPatient[2]) for k in range(vol.shape[2])]
+    assert z == [float(vol.affine[2, 3] + 2.5 * k) for k in range(vol.shape[2])]
+    if change == "file added":
+        shutil.copy(late, folder)
+    else:
+        (folder / late.name).unlink()
+    for view in (vol, store, vol[:, :, 1:]):
+        with pytest.raises(lv.SourceChangedError, match="changed since"):
+            view.dicom_header(0)
+        with pytest.raises(lv.SourceChangedError):
+            view.header
+    again = lv.open(folder)
+    got = float(again.dicom_header(0).ImagePositionPatient[2])
+    assert (
+        got
+        == float(again.affine[2, 3])
+        == float(pydicom.dcmread(sorted(folder.iterdir())[0]).ImagePositionPatient[2])
+    )
+
+
 def test_enhanced_frames_merged(tmp_path):
     order = [3, 0, 2, 1]
     truth = write_enhanced_dicom(tmp_path / "e.dcm", (8, 8, 4), n_volumes=2, frame_order=order)

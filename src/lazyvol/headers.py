@@ -271,7 +271,11 @@ def dicom_headers(
     info, report = _series_info(vol)
     frames = info.frames
     if frames is None:
-        raise HeaderError(f"{vol.source}: volume {info.id} has no frame table ({info.error})")
+        raise HeaderError(
+            f"{vol.source}: volume {info.id} is not one volume in its folder now ({info.error}); "
+            "if the folder changed since it was opened, open it again"
+        )
+    _same_files(vol, frames.paths)
     numbers = None
     out = []
     for k, t in wanted:
@@ -293,6 +297,19 @@ def dicom_headers(
             ds = merge_frame(ds, numbers.get((path, int(frames.offsets[pos])), 0))
         out.append(ds)
     return out
+
+
+def _same_files(vol: Volume, paths: Sequence[str]) -> None:
+    """Raise SourceChangedError unless ``paths`` (the series' images as its folder is scanned
+    now) are the files ``vol`` was opened from (``meta["files"]``): with a file added, removed or
+    renamed since, slice ``k`` of the scan is another image than the volume's slice ``k``."""
+    files = vol.meta.get("files")
+    if isinstance(files, list) and sorted({p for p in paths if p}) != sorted(map(str, files)):
+        raise SourceChangedError(
+            f"{vol.source}: the series' files in its folder changed since this volume was opened "
+            "(a file added, removed or renamed): their headers would be other images'; open it "
+            "again"
+        )
 
 
 def _stored_dataset(doc: Any) -> Any:
