@@ -156,7 +156,7 @@ def test_headers_after_the_folder_changed_are_refused(tmp_path, change):
         with pytest.raises(lv.SourceChangedError, match="changed since"):
             view.dicom_header(0)
         with pytest.raises(lv.SourceChangedError):
-            view.header
+            _ = view.header
     again = lv.open(folder)
     got = float(again.dicom_header(0).ImagePositionPatient[2])
     assert (
