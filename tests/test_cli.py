@@ -642,6 +642,12 @@ def test_info_of_a_one_series_folder_lists_the_files_it_skipped(env, tmp_path):
     assert [p for p, _ in d["skipped"]] == [str(cut)]
     r = run(env, "info", tmp_path / "s", "-v")
     assert r.returncode == 0 and "skipped 1 file(s)" in r.stdout and str(cut) in r.stdout
+    # a name holding a newline is one line of the list, escaped as the table escapes names
+    (tmp_path / "s" / "junk\nIM9.dcm: ok").write_bytes(b"x")
+    r = run(env, "info", tmp_path / "s", "-v")
+    lines = r.stdout.splitlines()
+    assert not any(line.startswith("IM9.dcm") for line in lines), r.stdout
+    assert any("junk\\nIM9.dcm: ok: not a DICOM file" in line for line in lines), r.stdout
 
 
 # -- bad paths and options: one line naming the path, exit 2 ------------------------------------------

@@ -28,6 +28,7 @@ from ._common import (
     _short,
     _show_progress,
     _table,
+    one_line,
 )
 from ._dicom_options import dicom_kwargs
 from ._sources import display_source, is_url, source_kwargs
@@ -374,13 +375,13 @@ def _print_skipped(skipped: list[Any], verbose: bool) -> None:
     counts = _skip_counts(skipped).most_common()
     shown = counts if verbose else counts[:MAX_REASONS]
     for reason, n in shown:
-        print(f"  {n:>6}  {reason}")
+        print(f"  {n:>6}  {one_line(reason)}")
     if len(shown) < len(counts):
         rest = sum(n for _, n in counts[len(shown) :])
         print(f"  {rest:>6}  for {len(counts) - len(shown)} other reason(s)")
     if verbose:
         for item in skipped:
-            print(f"  {item[0]}: {item[1]}")
+            print(f"  {one_line(item[0])}: {one_line(item[1])}")
     else:
         print("  (--verbose lists the files)")
 
