@@ -5,6 +5,8 @@ follow the true normal; the written one is off by its rounding)."""
 
 from __future__ import annotations
 
+from pathlib import Path
+
 import numpy as np
 import pydicom
 import pytest
@@ -72,3 +74,26 @@ def test_a_series_exported_twice_is_named_as_copies(tmp_path, copied):
         ds.save_as(tmp_path / "s" / "b" / f.name)
     with pytest.raises(lv.SeriesError, match="copies of others under another SOPInstanceUID"):
         lv.open(tmp_path / "s")
+
+
+@pytest.mark.parametrize("short", [0, 2, 4])
+def test_uneven_repeats_name_the_position_an_image_is_missing_from(tmp_path, short):
+    """A 3-volume series with one image removed (one position x2, the others x3) was refused
+    naming the first repeated position, a complete one, as the example; the refusal names the
+    short position and its remaining files, and no file of a complete position."""
+    write_dicom_4d_series(tmp_path / "s", (8, 6, 5), 3, labels=("TemporalPositionIdentifier",))
+    z = {
+        str(f): float(pydicom.dcmread(f).ImagePositionPatient[2])
+        for f in (tmp_path / "s").iterdir()
+    }
+    where = sorted(set(z.values()))[short]  # (the normal is +z: the positions along it)
+    victim = sorted(f for f in z if z[f] == where)[1]
+    Path(victim).unlink()
+    del z[victim]
+    with pytest.raises(lv.SeriesError) as exc:
+        lv.open(tmp_path / "s")
+    msg = str(exc.value)
+    assert "1 position along the normal has other than the 3 images" in msg
+    assert f"{where:.4f} mm (2 images: " in msg
+    named = {f for f in z if f in msg}
+    assert named == {f for f in z if z[f] == where}

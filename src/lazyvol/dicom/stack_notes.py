@@ -1,9 +1,10 @@
 """Notes on stacks: whether InstanceNumber skips numbers (a warning on a volume that opens),
-whether images repeating a position are copies of one another (the cause named when a series is
-refused), and which files of the series the scan skipped and why."""
+whether images repeating a position are copies of one another and which positions hold other than
+the usual number of images (the cause and the place named when a series is refused), and which files of the series the scan skipped and why."""
 
 from __future__ import annotations
 
+from collections import Counter
 from collections.abc import Sequence
 
 from .model import UNDECIDED_HERE
@@ -24,6 +25,7 @@ __all__ = [
     "incomplete_note",
     "instance_gaps",
     "instance_order_blocker",
+    "repeats_note",
     "spacing_missing",
     "top_level_notes",
 ]
@@ -235,6 +237,42 @@ def instance_gaps(base: Sequence[FrameRecord], records: Sequence[FrameRecord]) -
         f"InstanceNumber (0020,0013) has gaps ({ns[0]}..{ns[-1]} for {len(ns)} {what}) but the "
         "positions are regular"
     ]
+
+
+#: Positions a refusal of positions that repeat unevenly names (with their files); the rest counted.
+_ODD_POSITIONS_SHOWN = 3
+
+
+def repeats_note(positions: Sequence[float], groups: Sequence[Sequence[FrameRecord]]) -> str:
+    """The head of a refusal of a series whose slice positions repeat: how many positions hold
+    how many images, and where to look. ``positions``: each distinct position along the normal
+    (mm), in order; ``groups``: the images at each.
+
+    When the counts differ, the positions whose count is not the most common one (a tie: the
+    larger, as an image missing is the usual damage) are named with their files: there an image
+    is missing or extra. When every position repeats equally often, the first one is the
+    example."""
+    counts = Counter(len(g) for g in groups)
+    usual = max(counts, key=lambda c: (counts[c], c))
+    head = (
+        f"{len(groups)} distinct slice positions but positions repeat "
+        f"({', '.join(f'{n} position(s) x{c}' for c, n in sorted(counts.items()))})"
+    )
+    odd = [(p, g) for p, g in zip(positions, groups) if len(g) != usual]
+    if not odd:
+        p, g = next((p, g) for p, g in zip(positions, groups) if len(g) > 1)
+        return f"{head}; e.g. position {p:.4f} mm along the normal in {image_list(g)}"
+    shown = "; ".join(
+        f"{p:.4f} mm ({_plural(len(g), 'image')}: {image_list(g)})"
+        for p, g in odd[:_ODD_POSITIONS_SHOWN]
+    )
+    if len(odd) > _ODD_POSITIONS_SHOWN:
+        shown += f"; and {len(odd) - _ODD_POSITIONS_SHOWN} more"
+    return (
+        f"{head}; {_plural(len(odd), 'position')} along the normal "
+        f"{'has' if len(odd) == 1 else 'have'} other than the {usual} images of the "
+        f"{counts[usual]} other(s): {shown}"
+    )
 
 
 #: Pairs of images repeating each other's headers whose pixels are compared before a refusal

@@ -49,6 +49,7 @@ from .stack_notes import (
     incomplete_note,
     instance_gaps,
     instance_order_blocker,
+    repeats_note,
     spacing_missing,
     top_level_notes,
 )
@@ -302,15 +303,7 @@ def _fourth_axis(
         order_volumes(groups, instance_order=st.opts.instance_order) if len(counts) == 1 else None
     )
     if not isinstance(found, Axis4Order):
-        reps = Counter(len(b) for b in bins)
-        where = next(b for b in bins if len(b) > 1)
-        files = [recs_sorted[i] for i in where]
-        head = (
-            f"{len(bins)} distinct slice positions but positions repeat "
-            f"({', '.join(f'{n} position(s) x{c}' for c, n in sorted(reps.items()))}); "
-            f"e.g. position {proj_sorted[where[0]]:.4f} mm along the normal in "
-            f"{image_list(files)}"
-        )
+        head = repeats_note([float(proj_sorted[b[0]]) for b in bins], groups)
         copies = copies_note(groups, st.fetch, st.opts.philips_scaling == "fp")
         if found is None:
             return Problem(
