@@ -347,9 +347,10 @@ WRITER = textwrap.dedent(
         return real_publish(tmp, dest, overwrite)
     zi._publish = slow_publish
     # Write in many small blocks (2-slice chunks, no shards) so there are kill points between them.
-    zi._default_chunks = lambda shape: tuple(min(int(n), 2 if ax == 2 else 256) for ax, n in enumerate(shape))
-    zi.SHARD_BELOW_BYTES = 0
-    zi.WRITE_BLOCK_BYTES = 1
+    import lazyvol.zarr_layout as zl
+    zi.chunk_shape = lambda chunks, shape: tuple(min(int(n), 2 if ax == 2 else 256) for ax, n in enumerate(shape))
+    zl.SHARD_BELOW_BYTES = 0
+    zl.WRITE_BLOCK_BYTES = 1
     import lazyvol as lv
     vol = lv.open(sys.argv[1], cache=sys.argv[2], chunks=(32, 32, 2))
     print("sum", int(vol.data.sum(dtype="int64").compute()), flush=True)

@@ -142,6 +142,49 @@ def test_sharding_for_small_chunks(tmp_path):
     np.testing.assert_array_equal(lv.open(out3).compute(), a)
 
 
+def test_shards_true_is_the_automatic_sharding_whatever_the_chunk_size(tmp_path, monkeypatch):
+    """shards=True (the docstring lists bool) was taken as the int 1, a shard of one voxel per
+    axis, and refused with a plain ValueError. It gives the automatic shards (whole multiples of
+    the chunk), also where None does not shard (here: every chunk counted as large)."""
+    from lazyvol import zarr_layout
+
+    a = _rand((40, 40, 20), "int16", seed=6)
+    monkeypatch.setattr(zarr_layout, "SHARD_BELOW_BYTES", 0)
+    auto = lv.Volume(a).to_zarr(tmp_path / "n.zarr", chunks=(8, 8, 4))
+    assert zarr.open_array(os.path.join(auto, "0"), mode="r").shards is None
+    out = lv.Volume(a).to_zarr(tmp_path / "t.zarr", chunks=(8, 8, 4), shards=True)
+    arr = zarr.open_array(os.path.join(out, "0"), mode="r")
+    assert arr.chunks == (4, 8, 8) and arr.shards is not None and arr.shards != arr.chunks
+    assert all(s % c == 0 for s, c in zip(arr.shards, arr.chunks))
+    np.testing.assert_array_equal(arr[...], a.T)
+    np.testing.assert_array_equal(lv.open(out).compute(), a)
+
+
+@pytest.mark.parametrize(
+    "option",
+    [
+        {"shards": "yes"},
+        {"shards": (16, 16)},
+        {"shards": (12, 8, 4)},
+        {"shards": 0},
+        {"shards": (16, 16, True)},
+        {"chunks": True},
+        {"chunks": "auto"},
+        {"codec": "lzma"},
+        {"levels": 0},
+    ],
+)
+def test_a_bad_write_option_is_an_option_error_naming_it(tmp_path, option):
+    """A write option lazyvol cannot take (a bool or string where lengths go, a shard that is no
+    multiple of the chunk) is an OptionError naming the option, before anything is written;
+    chunks=True was taken as chunks of one voxel."""
+    (name,) = option
+    kwargs = {"chunks": (8, 8, 4), **option}
+    with pytest.raises(lv.OptionError, match=f"{name}="):
+        lv.Volume(np.ones((16, 16, 8), "int16")).to_zarr(tmp_path / "x.zarr", **kwargs)
+    assert os.listdir(tmp_path) == []
+
+
 def test_ome_zarr_client_reads_store(tmp_path):
     from ome_zarr.io import parse_url
     from ome_zarr.reader import Multiscales, Reader

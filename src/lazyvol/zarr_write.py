@@ -41,13 +41,13 @@ from ._fsutil import (
 )
 from ._location import absolute_source, local_destination
 from .chunking import rechunk_source
-from .config import chunk_budget
-from .errors import LazyvolError, UnsupportedError, WriteError
+from .errors import LazyvolError, OptionError, UnsupportedError, WriteError
 from .geometry import affine_problem
 from .nifti_make import store_header_bytes
 from .scaling import numbers_hint
 from .sources import HEADER_FILES_KEY, header_files_token
 from .zarr_blockwrite import store_blocks
+from .zarr_layout import chunk_shape, compressor, level_grid, shard_shape, write_blocks
 from .zarr_meta import FORMAT, MANIFEST, MANIFEST_ATTR, group_hashes, store_version, to_json
 from .zarr_ome import (
     disk_axes,
@@ -64,14 +64,6 @@ if TYPE_CHECKING:
 __all__ = ["require_volume", "write_zarr"]
 
 OME_VERSION = "0.5"
-#: Chunks smaller than this get wrapped in shards (fewer, larger files) unless ``shards=False``.
-SHARD_BELOW_BYTES = 1 * 2**20
-#: Target size of an automatic shard.
-SHARD_TARGET_BYTES = 16 * 2**20
-#: Largest dask block a write task handles (one shard or chunk at least).
-WRITE_BLOCK_BYTES = 16 * 2**20
-
-_CODECS = ("zstd", "blosc-zstd", "blosc-lz4", "gzip", "none")
 _VOLUME_ATTRS = ("data", "affine", "meta", "source", "dtype", "shape", "ndim")
 
 
@@ -90,92 +82,6 @@ def _read_json(path: str) -> Any:
 def _read_bytes(path: str) -> bytes:
     with open(path, "rb") as f:
         return f.read()
-
-
-# -- chunk and codec choices ------------------------------------------------------------------------
-
-
-def _axis_spec(spec: Any, shape: Sequence[int], what: str) -> tuple[int, ...]:
-    """A per-axis length spec in volume order (int for every spatial axis, or a sequence)."""
-    nd = len(shape)
-    if isinstance(spec, int | np.integer):
-        vals: list[Any] = [int(spec)] * min(3, nd) + [1] * (nd - 3)
-    else:
-        vals = list(spec)
-        if len(vals) != nd:
-            raise ValueError(f"{what}={spec!r} needs {nd} values (one per axis i, j, k[, t])")
-    out = []
-    for v, n in zip(vals, shape):
-        if v is None or v == -1:
-            out.append(max(1, int(n)))
-        elif int(v) < 1:
-            raise ValueError(f"{what}={spec!r}: lengths must be >= 1 (or -1/None for a whole axis)")
-        else:
-            out.append(min(int(v), max(1, int(n))))
-    return tuple(out)
-
-
-def _default_chunks(shape: Sequence[int]) -> tuple[int, ...]:
-    """Default on-disk chunk in volume order: 256 x 256 x 32 spatial, one index of later axes.
-
-    Four such chunks side by side make a 512 x 512 x 32 slab, the write block: a contiguous read
-    of any NIfTI or DICOM source, small enough (16 MiB of int16) that a 2-thread write stays
-    well under 256 MiB.
-    """
-    limits = (256, 256, 32)
-    return tuple(min(max(1, int(n)), limits[ax]) if ax < 3 else 1 for ax, n in enumerate(shape))
-
-
-def _auto_shards(
-    chunk_disk: Sequence[int], shape_disk: Sequence[int], itemsize: int
-) -> tuple[int, ...]:
-    """Grow a small chunk into a shard of about SHARD_TARGET_BYTES, fastest disk axis first."""
-    shard = list(chunk_disk)
-    cap = [math.ceil(n / c) * c for n, c in zip(shape_disk, chunk_disk)]
-    grown = True
-    while grown and math.prod(shard) * itemsize < SHARD_TARGET_BYTES:
-        grown = False
-        for ax in reversed(range(len(shard))):
-            if shard[ax] * 2 <= cap[ax] and math.prod(shard) * itemsize * 2 <= SHARD_TARGET_BYTES:
-                shard[ax] *= 2
-                grown = True
-    return tuple(shard)
-
-
-def _codec(codec: Any) -> Any:
-    from zarr.codecs import BloscCodec, GzipCodec, ZstdCodec
-
-    if codec is None or codec == "none":
-        return None
-    if not isinstance(codec, str):
-        return codec  # a zarr codec object chosen by the caller
-    name = codec.lower()
-    if name == "zstd":
-        return ZstdCodec(level=3)
-    if name == "blosc-zstd":
-        return BloscCodec(cname="zstd", clevel=3, shuffle="shuffle")
-    if name == "blosc-lz4":
-        return BloscCodec(cname="lz4", clevel=5, shuffle="shuffle")
-    if name == "gzip":
-        return GzipCodec(level=5)
-    raise ValueError(f"codec={codec!r} is not one of {', '.join(_CODECS)} (all lossless)")
-
-
-def _write_blocks(unit: Sequence[int], shape: Sequence[int], itemsize: int) -> tuple[int, ...]:
-    """Dask block shape for writing: whole shards/chunks, grown fastest-axis first to 16 MiB.
-
-    Small blocks keep the writer's memory low: each thread holds one block plus zarr's encode
-    buffers for it, and the source is re-planned to read exactly these blocks.
-    """
-    block = list(unit)
-    budget = max(min(chunk_budget(), WRITE_BLOCK_BYTES), math.prod(unit) * itemsize)
-    for ax in reversed(range(len(block))):
-        full = math.ceil(shape[ax] / unit[ax]) * unit[ax]
-        while block[ax] < full and math.prod(block) * itemsize * 2 <= budget:
-            block[ax] = min(block[ax] * 2, full)
-        if block[ax] < full:
-            break
-    return tuple(block)
 
 
 # -- destination and publishing ----------------------------------------------------------------------
@@ -227,9 +133,11 @@ def write_zarr(
     chunks : int or sequence, optional
         On-disk chunk shape in the Volume's axis order ``(i, j, k[, t])`` (``-1`` = whole axis;
         an int applies to the spatial axes). Default ``(256, 256, 32[, 1])`` clipped to the shape.
-    shards : sequence, bool or None
-        Shard shape (a multiple of ``chunks``, volume order). ``None``: shard automatically when a
-        chunk is under 1 MiB (shards of about 16 MiB); ``False``: never shard.
+    shards : None, bool, int or sequence
+        ``None``: shard automatically when a chunk is under 1 MiB (shards of about 16 MiB, grown
+        fastest axis first); ``True``: those shards whatever the chunk's size (none when a chunk
+        is that large already); ``False``: never shard; else the shard shape, volume order (an
+        int: every axis), a multiple of ``chunks``.
     codec : {"zstd", "blosc-zstd", "blosc-lz4", "gzip", "none"} or zarr codec
         Lossless compressor; default zstd level 3.
     overwrite : bool
@@ -252,13 +160,15 @@ def write_zarr(
     WriteError
         The destination exists and ``overwrite`` is false, it is not a Zarr store, or it cannot be
         written (read-only, full); nothing is left behind and an existing store is untouched.
+    OptionError
+        ``chunks``, ``shards``, ``codec`` or ``levels`` is not one of the values above.
     UnsupportedError
         A dtype Zarr v3 cannot hold (structured/RGB), or ``store`` is a URL.
     """
     require_volume(vol, "write_zarr")
     levels = int(levels)
     if levels < 1:
-        raise ValueError(f"levels={levels} must be >= 1")
+        raise OptionError(f"levels={levels} must be >= 1")
     dest = local_destination(store)
     _check_storable(vol, dest)
     parent, base = os.path.split(dest)
@@ -319,43 +229,6 @@ def _check_storable(vol: Volume, dest: str) -> None:
         )
 
 
-def _shard_shape(
-    shards: Any, chunk_vol: tuple[int, ...], shape: tuple[int, ...], itemsize: int
-) -> tuple[int, ...] | None:
-    """The shard shape on disk (or None: no shards) for the ``shards=`` option."""
-    ndim = len(shape)
-    order = disk_axes(ndim)
-    chunk_disk = tuple(chunk_vol[v] for v in order)
-    if shards is None:
-        if math.prod(chunk_disk) * itemsize >= SHARD_BELOW_BYTES:
-            return None
-        shard_disk = _auto_shards(chunk_disk, tuple(shape[v] for v in order), itemsize)
-        return None if shard_disk == chunk_disk else shard_disk
-    if shards is False:
-        return None
-    shard_vol = tuple(int(s) for s in (shards if not isinstance(shards, int) else [shards] * ndim))
-    if len(shard_vol) != ndim or any(s % c for s, c in zip(shard_vol, chunk_vol)):
-        raise ValueError(
-            f"shards={shards!r} must give one multiple of chunks={chunk_vol} per axis (i, j, k[, t])"
-        )
-    return tuple(shard_vol[v] for v in order)
-
-
-def _level_grid(
-    chunk_disk: Sequence[int], shard_disk: Sequence[int] | None, lvl_shape: Sequence[int]
-) -> tuple[tuple[int, ...], tuple[int, ...] | None]:
-    """Chunk and shard shape of one level (clipped to its shape; shards kept whole multiples)."""
-    lvl_chunk = tuple(min(c, n) for c, n in zip(chunk_disk, lvl_shape))
-    if shard_disk is None:
-        return lvl_chunk, None
-    lvl_shard = tuple(
-        max(c, min(s, math.ceil(n / c) * c)) for s, c, n in zip(shard_disk, lvl_chunk, lvl_shape)
-    )
-    if any(s % c for s, c in zip(lvl_shard, lvl_chunk)):
-        return lvl_chunk, None
-    return lvl_chunk, lvl_shard
-
-
 class _StoreWriter:
     """Writes one store into the temporary directory ``tmp``: levels, NIfTI header, manifest."""
 
@@ -402,7 +275,7 @@ class _StoreWriter:
         lvl: int,
         x: da.Array,
         grid: tuple[tuple[int, ...], tuple[int, ...] | None],
-        compressor: Any,
+        codec: Any,
         factors_total: list[int],
     ) -> None:
         """Create array ``lvl``, stream ``x`` into it and record its chunk table."""
@@ -414,13 +287,13 @@ class _StoreWriter:
             dtype=self.dtype,
             chunks=lvl_chunk,
             shards=lvl_shard,
-            compressors=[c for c in (compressor, zi.fast_crc32c_codec()) if c is not None],
+            compressors=[c for c in (codec, zi.fast_crc32c_codec()) if c is not None],
             fill_value=0,
             dimension_names=[a["name"] for a in ome_axes(self.ndim, self.meta)],
             config={"write_empty_chunks": True},
         )
         unit = lvl_shard or lvl_chunk
-        block = _write_blocks(unit, lvl_shape, self.dtype.itemsize)
+        block = write_blocks(unit, lvl_shape, self.dtype.itemsize)
         if lvl == 0:
             # Plan the source reads in the write blocks (in volume order).
             block_vol = tuple(block[self.order.index(v)] for v in range(self.ndim))
@@ -558,16 +431,16 @@ def _write_into(
 ) -> None:
     shape = vol.shape
     dtype = vol.dtype.newbyteorder("=")
-    chunk_vol = _default_chunks(shape) if chunks is None else _axis_spec(chunks, shape, "chunks")
+    chunk_vol = chunk_shape(chunks, shape)
     chunk_disk = tuple(chunk_vol[v] for v in disk_axes(len(shape)))
-    shard_disk = _shard_shape(shards, chunk_vol, shape, dtype.itemsize)
-    compressor = _codec(codec)
+    shard_disk = shard_shape(shards, chunk_vol, shape, dtype.itemsize)
+    codec = compressor(codec)
     writer = _StoreWriter(tmp, vol, dest, progress)
     factors = [1, 1, 1]
     for lvl in range(levels):
         x, factors = writer.level_source(lvl, factors)
-        grid = _level_grid(chunk_disk, shard_disk, x.shape)
-        writer.write_level(lvl, x, grid, compressor, factors)
+        grid = level_grid(chunk_disk, shard_disk, x.shape)
+        writer.write_level(lvl, x, grid, codec, factors)
     writer.finish()
 
 
