@@ -938,6 +938,27 @@ def test_overwrite_refuses_non_zarr(tmp_path):
     assert (tmp_path / "keep" / "important.txt").read_text() == "x"
 
 
+@pytest.mark.parametrize("node", ["group", "array"])
+def test_overwrite_refuses_a_zarr_v2_store_saying_what_it_is(tmp_path, node):
+    """A Zarr v2 / OME-Zarr 0.4 store at the destination (which lv.open reads as a Zarr store) was
+    refused as "not a Zarr store (no zarr.json)"; the refusal says it is a Zarr v2 store lazyvol
+    does not replace, and what to do. The store is left as it was."""
+    dest = tmp_path / "old.zarr"
+    truth = np.arange(24, dtype=np.int16).reshape(2, 3, 4)
+    if node == "group":
+        zarr.open_group(dest, mode="w", zarr_format=2).create_array("0", data=truth)
+    else:
+        zarr.create_array(dest, data=truth, zarr_format=2)
+    before = _snapshot(dest)
+    marker = ".zgroup" if node == "group" else ".zarray"
+    with pytest.raises(WriteError, match=rf"is a Zarr v2 store \(.*\{marker}") as exc:
+        lv.Volume(np.ones((4, 4, 4), "int16")).to_zarr(dest, overwrite=True)
+    assert "remove it yourself or choose another destination" in str(exc.value)
+    assert _snapshot(dest) == before
+    v2 = zarr.open(dest, mode="r")
+    np.testing.assert_array_equal((v2["0"] if node == "group" else v2)[...], truth)
+
+
 def test_read_only_destination(tmp_path, monkeypatch):
     real_mkdir = os.mkdir
 

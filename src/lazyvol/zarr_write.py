@@ -88,7 +88,7 @@ def _read_bytes(path: str) -> bytes:
 
 
 def _check_destination(dest: str, overwrite: bool) -> None:
-    """Refuse to replace anything but an empty directory or (with ``overwrite``) a Zarr store."""
+    """Refuse to replace anything but an empty directory or (with ``overwrite``) a Zarr v3 store."""
     entries = list_dir_consistent(dest)
     if entries == [] and not os.path.islink(dest):
         return  # nothing there, or an empty directory (replaced silently)
@@ -96,6 +96,13 @@ def _check_destination(dest: str, overwrite: bool) -> None:
         raise WriteError(
             f"{dest}: destination already exists; pass overwrite=True to replace it "
             "(the existing store is left untouched)"
+        )
+    v2 = sorted({".zgroup", ".zarray", ".zattrs"}.intersection(entries or ()))
+    if v2 and "zarr.json" not in (entries or ()):
+        raise WriteError(
+            f"{dest}: exists and is a Zarr v2 store ({', '.join(v2)}: OME-Zarr 0.4 or older), "
+            "which lazyvol does not replace even with overwrite=True (it replaces Zarr v3 stores "
+            "only); remove it yourself or choose another destination"
         )
     if entries is None or "zarr.json" not in entries:
         raise WriteError(
@@ -158,8 +165,9 @@ def write_zarr(
     Raises
     ------
     WriteError
-        The destination exists and ``overwrite`` is false, it is not a Zarr store, or it cannot be
-        written (read-only, full); nothing is left behind and an existing store is untouched.
+        The destination exists and ``overwrite`` is false, it is not a Zarr v3 store (a Zarr v2
+        store is not replaced), or it cannot be written (read-only, full); nothing is left behind
+        and an existing store is untouched.
     OptionError
         ``chunks``, ``shards``, ``codec`` or ``levels`` is not one of the values above.
     UnsupportedError
