@@ -503,6 +503,41 @@ def test_stored_values_say_what_they_mean_and_are_not_written_as_real_ones_silen
     )
 
 
+@pytest.mark.parametrize("writer", ["to_zarr", "to_nibabel"])
+def test_stored_values_given_to_a_store_or_an_image_warn_as_to_nifti(
+    tmp_path: Path, writer: str
+) -> None:
+    """to_zarr of a volume opened with scale=False from a file scaled by 0.25 and -3 wrote the
+    stored integers and a NIfTI-Zarr header stating no scaling, without a word (to_nifti warns),
+    so a NIfTI-Zarr reader (niizarr) takes them for real values; to_nibabel the same. Both warn
+    as to_nifti does; with scale=True they do not."""
+    stored = np.random.default_rng(0).integers(-300, 300, (13, 12, 7)).astype(np.int16)
+    img = nib.Nifti1Image(stored, np.eye(4))
+    img.header.set_slope_inter(0.25, -3.0)
+    nib.save(img, tmp_path / "s.nii")
+    real = nib.load(tmp_path / "s.nii").get_fdata()
+    raw = lv.open(tmp_path / "s.nii", scale=False)
+    with pytest.warns(RuntimeWarning, match=r"stored values .*scl_slope 0\.25 / scl_inter -3\.0"):
+        if writer == "to_zarr":
+            store = raw.to_zarr(tmp_path / "s.zarr")
+        else:
+            image = raw.to_nibabel()
+    if writer == "to_zarr":  # why: another reader of the store gets the stored values
+        niizarr = pytest.importorskip("niizarr")
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore")
+            image = niizarr.zarr2nii(store)
+    np.testing.assert_array_equal(image.get_fdata(), stored)
+    assert not np.allclose(image.get_fdata(), real)
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        scaled = lv.open(tmp_path / "s.nii")
+        if writer == "to_zarr":
+            scaled.to_zarr(tmp_path / "real.zarr")
+        else:
+            scaled.to_nibabel()
+
+
 # -- laziness, graph hygiene, schedulers -------------------------------------------------------------
 
 

@@ -281,12 +281,20 @@ class Volume:
         The dask array is the image's data object, so ``img.dataobj`` is lazy and
         ``img.get_fdata()`` computes it. The affine is set as sform and qform, with codes that
         say what it is (the source's own, as :meth:`to_nifti` writes them), in the affine's
-        space unit.
+        space unit. A volume opened with ``scale=False`` gives an image of stored values, with a
+        warning when its source has a scaling (as :meth:`to_nifti`).
         """
+        _warn_stored_values(self.meta, "to_nibabel", "image", "users of the image take")
         return _writer("nibabel")(self)
 
     def to_zarr(self, store: str | os.PathLike[str], **kwargs: Any) -> str:
-        """Write an OME-Zarr v3 store; see :func:`lazyvol.zarr_write.write_zarr` for the options."""
+        """Write an OME-Zarr v3 store; see :func:`lazyvol.zarr_write.write_zarr` for the options.
+
+        A volume opened with ``scale=False`` is written as it holds, stored values, with a warning
+        when its source has a scaling (as :meth:`to_nifti`).
+        """
+        where = os.fspath(store)
+        _warn_stored_values(self.meta, where, "store", "readers of the store take")
         result: str = _writer("zarr")(self, store, **kwargs)
         return result
 
@@ -296,15 +304,7 @@ class Volume:
         A volume opened with ``scale=False`` is written as it holds, stored values, with a warning
         when its source has a scaling (neither applied nor written).
         """
-        what = _unapplied_scaling(self.meta)
-        if what:
-            _warn_user(
-                f"lazyvol: {os.fspath(path)}: this volume holds stored values (opened with "
-                f"scale=False): its source's {what} is neither applied nor written, so readers of "
-                "the file take the stored values for real ones; open with scale=True to write "
-                "real values",
-                RuntimeWarning,
-            )
+        _warn_stored_values(self.meta, os.fspath(path), "file", "readers of the file take")
         result: str = _writer("nifti")(self, path, **kwargs)
         return result
 
@@ -356,6 +356,21 @@ class Volume:
         return (
             f"<lazyvol.Volume shape={self.shape} dtype={self.dtype} chunks={chunk} "
             f"voxel=({vox}) {space_unit(self.meta)} orientation={self.orientation}{src}>"
+        )
+
+
+def _warn_stored_values(meta: dict[str, Any], where: str, what: str, readers: str) -> None:
+    """Warn when a volume opened with ``scale=False`` is written (to the ``what`` at ``where``)
+    while its source has a scaling: the stored values are written as they are and the scaling is
+    neither applied nor written, so ``readers`` (e.g. "readers of the file take") the stored
+    values for real ones."""
+    scaling = _unapplied_scaling(meta)
+    if scaling:
+        _warn_user(
+            f"lazyvol: {where}: this volume holds stored values (opened with scale=False): its "
+            f"source's {scaling} is neither applied nor written in the {what}, so {readers} the "
+            "stored values for real ones; open with scale=True for real values",
+            RuntimeWarning,
         )
 
 
