@@ -449,6 +449,33 @@ def test_a_6d_or_7d_nifti_cut_to_5d_reads_back_from_its_store_in_order(tmp_path,
     np.testing.assert_array_equal(lv.open(store).compute(), truth)
 
 
+@pytest.mark.parametrize("shape", [(4, 5, 3, 2, 3, 2), (4, 5, 3, 2, 1, 3, 2)])
+def test_a_6d_or_7d_volume_is_stored_without_ome_metadata(tmp_path, shape):
+    """A 6-D/7-D volume was written with OME multiscales of six/seven axes (OME-NGFF allows 2 to
+    5): the ome-zarr-models validator refused the store and niizarr failed on it. The store has
+    no OME metadata, to_zarr says so, and lazyvol reads it back; the cache writes its entries
+    the same way, without the warning."""
+    values = np.random.default_rng(4).integers(-99, 99, shape).astype(np.int16)
+    path = tmp_path / "v.nii"
+    nib.save(nib.Nifti1Image(values, np.diag([0.8, 0.9, 1.5, 1.0])), path)
+    truth, affine = np.asarray(nib.load(path).dataobj), nib.load(path).affine
+    match = f"{len(shape)}-axis volume is written without OME-Zarr metadata"
+    with pytest.warns(RuntimeWarning, match=match):
+        store = lv.open(path).to_zarr(tmp_path / "v.zarr", levels=2)
+    group = zarr.open_group(store, mode="r")
+    assert "ome" not in group.attrs
+    np.testing.assert_array_equal(group["0"][...], truth.T)  # (the volume transposed)
+    back = lv.open(store)
+    np.testing.assert_array_equal(back.compute(), truth)
+    np.testing.assert_array_equal(back.affine, affine)
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        cached = lv.open(path, cache=tmp_path / "cache")
+    (entry,) = [m.parent for m in (tmp_path / "cache").rglob("lazyvol-manifest")]
+    assert "ome" not in zarr.open_group(entry, mode="r").attrs
+    np.testing.assert_array_equal(cached.compute(), truth)
+
+
 @pytest.mark.parametrize("toffset", [0.0, 3.0])
 def test_a_cut_moves_the_first_volume_time_in_every_writer(tmp_path, toffset):
     """vol[..., 2:] of a 4-D NIfTI with pixdim[4] 2.5 s: its first volume is at toffset + 5 s in

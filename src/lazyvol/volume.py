@@ -15,6 +15,7 @@ from ._warn import warn as _warn_user
 from .chunking import PlanArray, as_plan_array, direct_compute_allowed, sub_array
 from .geometry import canonical_index, orientation_codes, slice_affine, voxel_sizes
 from .zarr_nifti import axis4_step, space_unit
+from .zarr_ome import ome_holds
 
 if TYPE_CHECKING:
     import dask.array as da
@@ -291,10 +292,20 @@ class Volume:
         """Write an OME-Zarr v3 store; see :func:`lazyvol.zarr_write.write_zarr` for the options.
 
         A volume opened with ``scale=False`` is written as it holds, stored values, with a warning
-        when its source has a scaling (as :meth:`to_nifti`).
+        when its source has a scaling (as :meth:`to_nifti`); a volume of more than 5 axes, with
+        a warning that the store has no OME-Zarr metadata (OME-Zarr images have 2 to 5 axes).
         """
         where = os.fspath(store)
         _warn_stored_values(self.meta, where, "store", "readers of the store take")
+        if not ome_holds(self.ndim):
+            _warn_user(
+                f"lazyvol: {where}: a {self.ndim}-axis volume is written without OME-Zarr "
+                "metadata (OME-Zarr images have 2 to 5 axes), so OME-Zarr and NIfTI-Zarr readers "
+                "do not read the store; lazyvol does (its own attributes hold the axes and the "
+                "affine); write a selection of at most 5 axes (e.g. vol[..., 0]) for an OME-Zarr "
+                "store",
+                RuntimeWarning,
+            )
         result: str = _writer("zarr")(self, store, **kwargs)
         return result
 

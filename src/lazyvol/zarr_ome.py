@@ -43,6 +43,7 @@ __all__ = [
     "nifti_level",
     "disk_axes",
     "ome_axes",
+    "ome_holds",
     "ome_transforms",
     "volume_axes",
     "read_multiscales",
@@ -90,6 +91,16 @@ def level_affine(affine: np.ndarray, factors_ijk: Sequence[int]) -> np.ndarray:
     return out
 
 
+#: The most axes an OME-Zarr image has (OME-NGFF 0.4 and 0.5: 2 to 5).
+OME_MAX_AXES = 5
+
+
+def ome_holds(ndim: int) -> bool:
+    """Whether OME-Zarr metadata can describe an ``ndim``-axis volume (a store of one with more
+    axes is written without it: :func:`lazyvol.zarr_write.write_zarr`)."""
+    return ndim <= OME_MAX_AXES
+
+
 def disk_axes(ndim: int) -> tuple[int, ...]:
     """The volume axis each disk axis of a store lazyvol writes holds.
 
@@ -97,7 +108,8 @@ def disk_axes(ndim: int) -> tuple[int, ...]:
     that a 5-axis volume stores time first, ``(t, c, z, y, x)`` (``c``: NIfTI's 5th axis), as
     OME-Zarr orders axes (time, then one channel or custom axis, then space) and NIfTI-Zarr lays
     them out.
-    (OME has no place for a sixth axis; such volumes keep the transposed order.)
+    (OME has no place for a sixth axis: such volumes keep the transposed order, and their stores
+    have no OME metadata, :func:`ome_holds`.)
     """
     return (3, 4, 2, 1, 0) if ndim == 5 else tuple(reversed(range(ndim)))
 

@@ -54,6 +54,7 @@ from .zarr_ome import (
     is_positive_diagonal,
     level_affine,
     ome_axes,
+    ome_holds,
     ome_transforms,
 )
 from .zarr_pyramid import downsample
@@ -172,6 +173,12 @@ def write_zarr(
         ``chunks``, ``shards``, ``codec`` or ``levels`` is not one of the values above.
     UnsupportedError
         A dtype Zarr v3 cannot hold (structured/RGB), or ``store`` is a URL.
+
+    Notes
+    -----
+    OME-Zarr images have 2 to 5 axes: a volume of 6 or 7 axes is written without OME-Zarr
+    metadata (nor is it then NIfTI-Zarr); lazyvol's own attributes hold its axes and affine, so
+    ``lazyvol.open`` reads it back (``Volume.to_zarr`` warns).
     """
     require_volume(vol, "write_zarr")
     levels = int(levels)
@@ -382,7 +389,10 @@ class _StoreWriter:
         if token is not None:
             lv[HEADER_FILES_KEY] = token
         arrays = _write_nifti_header(self.group, self.tmp, vol, self.dtype, self.meta)
-        attrs: dict[str, Any] = {"ome": ome, "lazyvol": lv}
+        # (OME-Zarr has no image of more than 5 axes: lazyvol's attributes alone describe one)
+        attrs: dict[str, Any] = (
+            {"ome": ome, "lazyvol": lv} if ome_holds(self.ndim) else {"lazyvol": lv}
+        )
         self.group.attrs.update(attrs)
         for info in self.level_info:
             info["meta_sha256"] = zi.sha256_hex(
