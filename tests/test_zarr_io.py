@@ -1322,3 +1322,34 @@ def test_dtype_on_a_store_refuses_values_the_dtype_cannot_hold(tmp_path):
     fine = lv.Volume(values[:, :1, :].copy(), np.eye(4)).to_zarr(tmp_path / "g.zarr")
     got = lv.open(fine, dtype="int16").compute()
     np.testing.assert_array_equal(got, values[:, :1, :].astype(np.int16))  # 1.7 -> 1, -2.9 -> -2
+
+
+@pytest.mark.parametrize("kind", ["zarr", "nifti", "dangling"])
+def test_a_destination_that_is_a_symlink_is_written_through(tmp_path, kind):
+    """A destination that is a symbolic link (a store or file kept on another disk): the file or
+    store it names is replaced and the link kept, as open() writes through a link; nothing left
+    behind. (A store's overwrite replaced the link by a directory and left the old link under a
+    hidden name; a NIfTI write replaced the link by a file.)"""
+    import nibabel as nib
+
+    old = lv.Volume(np.arange(64, dtype="int16").reshape(4, 4, 4), np.eye(4))
+    new = lv.Volume(np.full((4, 4, 4), 7, dtype="int16"), np.diag([2.0, 2.0, 2.0, 1.0]))
+    (tmp_path / "disk").mkdir()
+    suffix = ".nii" if kind == "nifti" else ".zarr"
+    target = tmp_path / "disk" / f"real{suffix}"
+    link = tmp_path / f"link{suffix}"
+    if kind == "zarr":
+        old.to_zarr(target)
+    elif kind == "nifti":
+        old.to_nifti(target)
+    link.symlink_to(os.path.relpath(target, tmp_path))
+    if kind == "nifti":
+        new.to_nifti(link, overwrite=True)
+        got = np.asanyarray(nib.load(target).dataobj)
+    else:
+        new.to_zarr(link, overwrite=True)
+        got = zarr.open_array(target / "0", mode="r")[...].T
+    assert link.is_symlink() and link.resolve() == target.resolve()
+    np.testing.assert_array_equal(got, new.compute())
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["disk", link.name]
+    assert sorted(p.name for p in (tmp_path / "disk").iterdir()) == [target.name]

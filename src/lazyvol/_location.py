@@ -112,7 +112,11 @@ def local_destination(dest: str | os.PathLike[str]) -> str:
         text = text.split("://", 1)[1]
         if text.lower().startswith("localhost/"):  # file://localhost/tmp/x: the host named
             text = text[len("localhost") :]
-    return os.path.abspath(text)
+    path = os.path.abspath(text)
+    # A symbolic link is written through, as open() writes through it: the file or store it
+    # names is replaced and the link kept (the writers' renames replaced the link itself, and a
+    # store's overwrite left the old link behind under a hidden name)
+    return os.path.realpath(path) if os.path.islink(path) else path
 
 
 def display_url(source: str) -> str:
