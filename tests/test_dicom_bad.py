@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import os
 import shutil
+import struct
 from pathlib import Path
 
 import numpy as np
@@ -12,7 +13,7 @@ import pytest
 from pydicom.data import get_testdata_file
 
 import lazyvol as lv
-from lazyvol.testing import write_dicom_series, write_enhanced_dicom
+from lazyvol.testing import write_dicom_series, write_enhanced_dicom, write_mosaic_series
 
 pytestmark = pytest.mark.usefixtures("dicom_cache")
 SHAPE = (32, 48, 12)
@@ -829,20 +830,62 @@ def test_a_rescale_past_float64_is_refused_not_read_as_inf(tmp_path):
     np.testing.assert_array_equal(got, truth.stored.astype(np.float64) * 1e300)
 
 
-def test_undefined_length_pixel_data_in_an_uncompressed_syntax_is_refused(tmp_path):
-    """An RLE file whose TransferSyntaxUID was rewritten to Explicit VR Little Endian: its Pixel
-    Data keeps the undefined length and the encapsulated items. Read as native it gave the item
-    tags and the RLE header as voxel values; it is refused, naming the file and the fix."""
-    truth = write_dicom_series(tmp_path / "s", (8, 6, 3), compress="1.2.840.10008.1.2.5")
-    for f in truth.files:
-        raw = bytearray(Path(f).read_bytes())
-        at = raw.find(b"1.2.840.10008.1.2.5\0")
-        raw[at : at + 20] = b"1.2.840.10008.1.2.1\0"
-        Path(f).write_bytes(bytes(raw))
-    victim = sorted(truth.files)[0]
-    with pytest.raises(lv.FormatError, match=r"7FE0,0010.*undefined length.*TransferSyntaxUID"):
-        lv.open(victim)
-    with pytest.raises(lv.FormatError, match="undefined length"):
+def _relabel_syntax(path: str, uid: bytes) -> None:
+    """Rewrite a file's TransferSyntaxUID (0002,0010) to ``uid`` (any length: the file meta group
+    length follows), leaving the data set, and so its Pixel Data, as written."""
+    raw = bytearray(Path(path).read_bytes())
+    at = raw.index(b"\x02\x00\x10\x00UI")
+    old = struct.unpack("<H", raw[at + 6 : at + 8])[0]
+    raw[at : at + 8 + old] = raw[at : at + 6] + struct.pack("<H", len(uid)) + uid
+    group = raw.index(b"\x02\x00\x00\x00UL") + 8
+    size = struct.unpack("<L", raw[group : group + 4])[0] + len(uid) - old
+    raw[group : group + 4] = struct.pack("<L", size)
+    Path(path).write_bytes(bytes(raw))
+
+
+def _rle_files(folder: Path, layout: str) -> list[str]:
+    """RLE files of one volume in ``folder``, stored as ``layout`` says."""
+    rle = "1.2.840.10008.1.2.5"
+    if layout == "single-frame":
+        return write_dicom_series(folder, (8, 6, 3), compress=rle).files
+    if layout == "mosaic":
+        return write_mosaic_series(folder, (8, 6, 3), compress=rle).files
+    folder.mkdir()
+    path = str(folder / "e.dcm")
+    write_enhanced_dicom(path, shape=(8, 6, 3), compress=rle)
+    if layout == "multi-frame without functional groups":
+        ds = pydicom.dcmread(path)
+        del ds.PerFrameFunctionalGroupsSequence, ds.SharedFunctionalGroupsSequence
+        ds.save_as(path)
+    return [path]
+
+
+@pytest.mark.parametrize(
+    "layout",
+    ["single-frame", "enhanced multi-frame", "multi-frame without functional groups", "mosaic"],
+)
+@pytest.mark.parametrize(
+    "uid",
+    [b"1.2.840.10008.1.2\0", b"1.2.840.10008.1.2.1\0", b"", b"1.2.840.10008.1.2.1\0\0\0\0"],
+    ids=["implicit", "explicit", "empty", "nul-padded"],
+)
+def test_undefined_length_pixel_data_in_an_uncompressed_syntax_is_refused(tmp_path, layout, uid):
+    """RLE files whose TransferSyntaxUID was rewritten to a native syntax (or emptied): their
+    Pixel Data keeps the undefined length and the encapsulated items. Read as native they gave
+    the item tags and the RLE header as voxel values (an enhanced file's frames silently); every
+    layout is refused at open, naming the file and the fix."""
+    files = _rle_files(tmp_path / "s", layout)
+    for f in files:
+        _relabel_syntax(f, uid)
+    ds = pydicom.dcmread(files[0])  # the reference: pydicom sees items under a native syntax
+    assert ds["PixelData"].is_undefined_length
+    stated = ds.file_meta.get("TransferSyntaxUID") or pydicom.uid.ImplicitVRLittleEndian
+    assert not pydicom.uid.UID(stated).is_compressed
+    said = r"7FE0,0010.*undefined length.*TransferSyntaxUID \(0002,0010\) is the uncompressed"
+    with pytest.raises(lv.FormatError, match=said) as exc:
+        lv.open(files[0])
+    assert files[0] in str(exc.value)
+    with pytest.raises(lv.FormatError, match=said):
         lv.open(tmp_path / "s")
 
 

@@ -11,7 +11,8 @@ grid of tiles) a row or more is refused whatever it holds: its blank tiles are z
 under-stated Rows may leave only zeros past the stated image, and its tiles would be cut across
 their borders. The header scan reads those bytes (:func:`excess_holds_data`, only for a file with
 such an excess) and records the answer, so the refusal (:func:`excess_problem`) comes at open, for
-single-frame, mosaic and enhanced files alike.
+single-frame, mosaic and enhanced files alike. So does the refusal of a native pixel element of
+undefined length (:func:`undefined_length_problem`), whose bytes are items, not pixels.
 """
 
 from __future__ import annotations
@@ -20,10 +21,25 @@ from .model import NATIVE_SYNTAXES
 from .records import FrameRecord
 from .source import Fetch
 
-__all__ = ["excess_holds_data", "excess_problem"]
+__all__ = ["excess_holds_data", "excess_problem", "undefined_length_problem"]
 
 #: Bytes of the excess read at a time at scan time (it is less than a frame, within the file).
 _CHUNK = 1 << 20
+
+
+def undefined_length_problem(rec: FrameRecord, element: str = "Pixel Data (7FE0,0010)") -> str:
+    """Why ``rec``'s pixel element (``element``, as messages name it) cannot be read under its
+    native transfer syntax: it has an undefined length, so it holds items (compressed data), not
+    pixels; "" when it has a defined length or the syntax is not native. Checked on the file's
+    own record, before an enhanced file's frames are located (they get defined lengths)."""
+    if rec.transfer_syntax not in NATIVE_SYNTAXES or rec.pixel_length >= 0:
+        return ""
+    return (
+        f"{element} has an undefined length, which only compressed (encapsulated) pixel data may "
+        f"have, but TransferSyntaxUID (0002,0010) is the uncompressed {rec.transfer_syntax}: the "
+        "file meta is wrong (a compressed file relabelled?); re-export the file or fix its "
+        "transfer syntax"
+    )
 
 
 def _stated(rec: FrameRecord) -> tuple[int, int, int, int, int]:

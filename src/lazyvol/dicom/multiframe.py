@@ -19,7 +19,7 @@ from .bids import XA_BW_PHASE, XA_PE_POSITIVE, acq_value, pe_positive, xa_bandwi
 from .bids_enhanced import enhanced_group_values
 from .codestream import SIZED_SYNTAXES
 from .dicom_time import stated_datetime
-from .excess import excess_problem
+from .excess import excess_problem, undefined_length_problem
 from .model import pixel_element_name
 from .records import ONE_VALUE_SPACING, FrameRecord, spacing_pair
 from .siemens_sidecar import SERIES_AT, xa_group_values
@@ -395,7 +395,10 @@ def _frame_ranges(rec: FrameRecord, nframes: int, fetch: Fetch) -> list[tuple[in
     frame_bytes = rec.rows * rec.columns * rec.samples_per_pixel * (rec.bits_allocated // 8)
     ranges: list[tuple[int, int]] = []
     if rec.transfer_syntax in _NATIVE:
-        if rec.pixel_length >= 0 and rec.pixel_length < frame_bytes * nframes:
+        undefined = undefined_length_problem(rec, pixel_element_name(rec.pixel_vr))
+        if undefined:
+            return undefined  # items, not pixels: never read as frames
+        if rec.pixel_length < frame_bytes * nframes:
             return (
                 f"{pixel_element_name(rec.pixel_vr)} length {rec.pixel_length} is shorter than "
                 f"{nframes} frames x {frame_bytes} bytes"

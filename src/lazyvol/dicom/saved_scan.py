@@ -129,7 +129,9 @@ __all__ = [
 #: 52: Siemens files record where their protocol text lies whatever its size (51: none past 16 MiB).
 #: 53: a PixelSpacing of one value is read (for both axes, as dcm2niix reads it; 52: malformed);
 #: a Siemens image's diffusion values from its CSA image header first (as dcm2niix reads them).
-INDEX_VERSION = 53
+#: 54: an enhanced file whose Pixel Data has an undefined length under a native syntax is skipped
+#: (53: its items were located as native frames).
+INDEX_VERSION = 54
 #: Layout of a report: 2: files named by their listing position, identities taken from the listing;
 #: 3: a volume's files may differ in pixel encoding (each frame's, ``encodings``), where 2 split them;
 #: 4: ... and in BitsStored (each frame's, ``stored_bits``), where 3 split them;

@@ -16,7 +16,7 @@ from typing import Any
 import numpy as np
 
 from .codestream import RLE_SYNTAX, SIZED_SYNTAXES, codestream_disagreement, rle_room_problem
-from .excess import excess_problem
+from .excess import excess_problem, undefined_length_problem
 from .frame_table import rescale_pair
 from .model import (
     DEFLATED_SYNTAX,
@@ -375,12 +375,9 @@ def support_error(rec: FrameRecord, fetch: Fetch = read_local) -> tuple[str, str
     float_problem = _float_pixels_problem(rec) if rec.pixel_vr in FLOAT_PIXEL_VRS else ""
     if float_problem:
         return "format", float_problem
-    if ts in NATIVE_SYNTAXES and rec.pixel_length < 0:
-        return "format", (
-            f"{rec.path}: {pixel_element_name(rec.pixel_vr)} has an undefined length, which only compressed (encapsulated) pixel data may have, "
-            f"but TransferSyntaxUID (0002,0010) is the uncompressed {ts}: the file meta is wrong "
-            "(a compressed file relabelled?); re-export the file or fix its transfer syntax"
-        )
+    undefined = undefined_length_problem(rec, pixel_element_name(rec.pixel_vr))
+    if undefined:
+        return "format", f"{rec.path}: {undefined}"
     if ts == DEFLATED_SYNTAX:
         return "unsupported", (
             f"{rec.path}: transfer syntax Deflated Explicit VR Little Endian ({ts}) is not supported; "
