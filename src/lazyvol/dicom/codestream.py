@@ -12,7 +12,10 @@ JPEG 2000 component is not compared: pydicom takes PixelRepresentation's and cor
 encoded with the other (encoders that wrote signed data as unsigned exist). RLE has no such
 header, and its decoder cuts a segment longer than Rows x Columns to that size without a word
 (pylibjpeg-rle): the first segment's decoded length is compared instead
-(:func:`rle_size_disagreement`).
+(:func:`rle_size_disagreement`). A JPEG-family codestream ends with the marker FFD9 (EOI of JPEG
+and JPEG-LS, EOC of JPEG 2000); libjpeg (pylibjpeg) decodes a JPEG or JPEG-LS stream cut short
+without an error, filling the rest of the frame with whatever it makes of the missing data, so a
+frame whose end holds no FFD9 is refused before it is decoded (:func:`end_marker_problem`).
 """
 
 from __future__ import annotations
@@ -21,12 +24,15 @@ import struct
 from typing import NamedTuple
 
 __all__ = [
+    "END_MARKER_ROOM",
     "RLE_SYNTAX",
     "SIZED_SYNTAXES",
     "CodestreamHeader",
     "codestream_disagreement",
     "codestream_header",
-    "frame_size_problem",
+    "end_marker_problem",
+    "frame_problem",
+    "holds_end_marker",
     "rle_room_problem",
     "rle_size_disagreement",
 ]
@@ -51,6 +57,9 @@ _J2K = {
 }
 #: Transfer syntaxes whose codestream states the image size (RLE's does not).
 SIZED_SYNTAXES = frozenset(_JPEG | _J2K)
+#: Bytes at the end of a frame that hold its end marker FFD9: padding may follow it (an odd
+#: length's pad byte, ``FFD9 00``, ``FFD9 FF`` ...), as pydicom's ``generate_frames`` allows.
+END_MARKER_ROOM = 10
 #: Start-of-frame markers: SOF0-SOF15 except DHT (C4), JPG (C8) and DAC (CC); SOF55 for JPEG-LS.
 _SOF = {0xC0, 0xC1, 0xC2, 0xC3, 0xC5, 0xC6, 0xC7, 0xC9, 0xCA, 0xCB, 0xCD, 0xCE, 0xCF, 0xF7}
 #: Markers without a length field (RSTn, TEM), skipped while looking for the SOF segment.
@@ -247,14 +256,38 @@ def rle_size_disagreement(frame: bytes, rows: int, columns: int) -> str | None:
     )
 
 
-def frame_size_problem(
+def holds_end_marker(tail: bytes) -> bool:
+    """Whether the last :data:`END_MARKER_ROOM` bytes of ``tail`` (the end of a JPEG, JPEG-LS or
+    JPEG 2000 frame) hold the end marker FFD9, which coded data never hold elsewhere: JPEG stuffs
+    a 00 after every FF of entropy-coded data, JPEG-LS a 0 bit, JPEG 2000 packet data hold no FF
+    followed by a byte over 8F."""
+    return b"\xff\xd9" in tail[-END_MARKER_ROOM:]
+
+
+def end_marker_problem(syntax: str, frame: bytes) -> str | None:
+    """Why the whole codestream ``frame`` of a JPEG-family ``syntax`` is cut short: no end marker
+    FFD9 (EOI, or EOC for JPEG 2000) ends it (:func:`holds_end_marker`); None when one does, and
+    for other syntaxes."""
+    if syntax not in SIZED_SYNTAXES or holds_end_marker(frame):
+        return None
+    marker = "EOC" if syntax in _J2K else "EOI"
+    return (
+        f"compressed data ({len(frame)} bytes, ending {frame[-4:].hex()}) do not end with the "
+        f"{marker} marker FFD9 that ends every codestream: the frame was cut short (a truncated "
+        "file or fragment), and a decoder would fill the rest of the image with made-up values; "
+        "the file is damaged, re-export it"
+    )
+
+
+def frame_problem(
     syntax: str, buf: bytes, rows: int, columns: int, bits_allocated: int, samples: int
 ) -> str | None:
     """Why the one-frame encapsulated value ``buf`` (its items) cannot be ``rows`` x ``columns``
-    of ``samples`` samples of ``bits_allocated`` bits: its codestream states another size, a
-    wider precision or other components (:func:`codestream_disagreement`), or its RLE segments
-    decode past that size (:func:`rle_size_disagreement`); decoded samples shaped and typed by the
-    header would be a scrambled or cut image, with no error. None otherwise, and for malformed
+    of ``samples`` samples of ``bits_allocated`` bits: its codestream is cut short
+    (:func:`end_marker_problem`), states another size, a wider precision or other components
+    (:func:`codestream_disagreement`), or its RLE segments decode past that size
+    (:func:`rle_size_disagreement`); decoded samples shaped and typed by the header would be a
+    scrambled, cut or partly made-up image, with no error. None otherwise, and for malformed
     items (the decoder's own error names them)."""
     rle = syntax == RLE_SYNTAX
     if not rle and syntax not in SIZED_SYNTAXES:
@@ -267,4 +300,6 @@ def frame_size_problem(
         return None
     if rle:
         return rle_size_disagreement(frame, rows, columns)
-    return codestream_disagreement(syntax, frame, rows, columns, bits_allocated, samples)
+    return codestream_disagreement(
+        syntax, frame, rows, columns, bits_allocated, samples
+    ) or end_marker_problem(syntax, frame)

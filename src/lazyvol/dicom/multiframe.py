@@ -17,7 +17,7 @@ from typing import Any
 
 from .bids import XA_BW_PHASE, XA_PE_POSITIVE, acq_value, pe_positive, xa_bandwidth
 from .bids_enhanced import enhanced_group_values
-from .codestream import SIZED_SYNTAXES
+from .codestream import END_MARKER_ROOM, SIZED_SYNTAXES, holds_end_marker
 from .dicom_time import stated_datetime
 from .excess import excess_problem, undefined_length_problem
 from .model import pixel_element_name
@@ -472,16 +472,14 @@ def _ranges_by_end_marker(
     pydicom's ``generate_frames`` finds them. None unless that gives exactly ``nframes`` frames,
     each ending with its last fragment (a frame that never ends, or more ends than frames: not
     guessed)."""
-    # (JPEG, JPEG-LS and JPEG 2000 frames end with FFD9, EOI or EOC, which their coded data never
-    # hold elsewhere: JPEG stuffs a 00 after every FF of entropy-coded data, JPEG 2000 packet
-    # data hold no FF followed by a byte over 8F; RLE has one fragment a frame)
+    # (RLE has one fragment a frame)
     if rec.transfer_syntax not in SIZED_SYNTAXES or len(fragments) <= nframes:
         return None
     ranges: list[tuple[int, int]] = []
     begin = fragments[0][0] - 8
     for off, length in fragments:
-        tail = fetch(rec.path, off + max(0, length - 10), min(length, 10), rec.size)
-        if b"\xff\xd9" in tail:
+        room = min(length, END_MARKER_ROOM)
+        if holds_end_marker(fetch(rec.path, off + length - room, room, rec.size)):
             ranges.append((begin, off + length - begin))
             begin = off + length
     if len(ranges) != nframes or begin != fragments[-1][0] + fragments[-1][1]:

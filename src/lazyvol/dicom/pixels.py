@@ -22,7 +22,8 @@ from .._io import Location, RangeRequest, pread_full, read, read_ranges, reads_c
 from ..errors import FormatError, SourceChangedError, SourceNotFoundError
 from ..scaling import apply_scale, scale_into, stored_range
 from ..sources import SourceStamp, display_path
-from .codestream import frame_size_problem
+from .codestream import frame_problem
+from .decoding import decode_frame
 from .model import encoding_reads, mirrored, stored_code, stored_layout
 
 __all__ = ["DicomPlan", "read_block"]
@@ -211,9 +212,8 @@ def _frame_bytes(plan: DicomPlan, n: int, offset: int, length: int) -> bytes:
 
 
 def _decode(plan: DicomPlan, n: int) -> np.ndarray:
-    """Decode frame ``n`` of an encapsulated file with pydicom's decoder for its syntax."""
-    from pydicom.pixels import get_decoder
-
+    """Decode frame ``n`` of an encapsulated file with one of pydicom's plugins for its syntax
+    (:func:`~.decoding.decode_frame`)."""
     path = plan.paths[n]
     offset = plan.offsets[n]
     length = plan.lengths[n]
@@ -224,35 +224,27 @@ def _decode(plan: DicomPlan, n: int) -> np.ndarray:
             raise FormatError(f"{path}: truncated: frame {n} items end past the end of the file")
         buf = b"\xfe\xff\x00\xe0\x00\x00\x00\x00" + buf + b"\xfe\xff\xdd\xe0\x00\x00\x00\x00"
     _check_codestream(plan, n, buf)
-    decoder = get_decoder(plan.encapsulated_syntax)
-    try:
-        attrs: dict[str, Any] = {
-            "rows": plan.rows,
-            "columns": plan.columns,
-            "samples_per_pixel": 1,
-            "photometric_interpretation": plan.photometric,
-            "bits_allocated": plan.bits_allocated,
-            "bits_stored": plan.bits_stored,
-            "pixel_representation": int(plan.signed),
-            "number_of_frames": 1,
-            "pixel_keyword": "PixelData",
-        }
-        arr, _ = decoder.as_array(buf, index=0, **attrs)
-    except (KeyboardInterrupt, SystemExit, GeneratorExit):
-        raise
-    except BaseException as exc:  # decoder plugins raise many types on corrupt data, and a
-        # Rust (pyo3) decoder's panic is a BaseException (pyo3_runtime.PanicException)
-        raise FormatError(
-            f"{path}: decoding volume frame {n} ({decoder.UID.name}) failed: {exc}"
-        ) from exc
-    return np.asarray(arr).reshape(plan.rows, plan.columns).astype(plan.stored_code, copy=False)
+    attrs: dict[str, Any] = {
+        "rows": plan.rows,
+        "columns": plan.columns,
+        "samples_per_pixel": 1,
+        "photometric_interpretation": plan.photometric,
+        "bits_allocated": plan.bits_allocated,
+        "bits_stored": plan.bits_stored,
+        "pixel_representation": int(plan.signed),
+        "number_of_frames": 1,
+        "pixel_keyword": "PixelData",
+    }
+    arr = decode_frame(plan.encapsulated_syntax, buf, attrs, f"{path}: decoding volume frame {n}")
+    return arr.reshape(plan.rows, plan.columns).astype(plan.stored_code, copy=False)
 
 
 def _check_codestream(plan: DicomPlan, n: int, buf: bytes) -> None:
     """Refuse frame ``n`` when its codestream states another image size than Rows and Columns, a
     precision beyond BitsAllocated or more than one sample a pixel (the only kind read), or an
-    RLE frame's segments decode past Rows and Columns (:func:`~.codestream.frame_size_problem`)."""
-    problem = frame_size_problem(
+    RLE frame's segments decode past Rows and Columns, or its codestream is cut short
+    (:func:`~.codestream.frame_problem`)."""
+    problem = frame_problem(
         plan.encapsulated_syntax, buf, plan.rows, plan.columns, plan.bits_allocated, 1
     )
     if problem:

@@ -1,0 +1,127 @@
+"""One compressed frame decoded by one of pydicom's decoder plugins, chosen, never a fallback.
+
+pydicom's decoder for a transfer syntax tries its plugins in turn and returns the image of the
+first that does not raise: a frame one plugin rejects as damaged is then decoded by the next, which
+may accept the damage and return a partly wrong image without a word (libjpeg, through pylibjpeg,
+decodes a corrupted JPEG or JPEG-LS stream that CharLS or Pillow reject). So lazyvol names the
+plugin (``decoding_plugin``): the first installed one in :data:`_ORDER`, pydicom's own order but
+CharLS (pyjpegls) first for JPEG-LS (the reference implementation, which finds damage libjpeg
+decodes; JPEG-LS decoding is exact, so both give the same values of a sound frame), skipping those
+that cannot decode the frame's kind (GDCM and Pillow: JPEG Extended of other than 8 bits, as their
+pydicom plugins say). That plugin's failure is the frame's error.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+import numpy as np
+
+from ..errors import FormatError
+
+__all__ = ["decode_frame", "decoding_plugin"]
+
+_JPEG_LS = ("pyjpegls", "gdcm", "pylibjpeg")
+_JPEG = ("gdcm", "pylibjpeg", "pillow")
+#: Transfer syntax UID -> its plugins, most preferred first (pydicom 3's order but for JPEG-LS);
+#: a plugin installed but not listed comes after these, by name.
+_ORDER: dict[str, tuple[str, ...]] = {
+    "1.2.840.10008.1.2.4.50": _JPEG,  # baseline
+    "1.2.840.10008.1.2.4.51": _JPEG,  # extended
+    "1.2.840.10008.1.2.4.57": ("gdcm", "pylibjpeg"),  # lossless
+    "1.2.840.10008.1.2.4.70": ("gdcm", "pylibjpeg"),  # lossless SV1
+    "1.2.840.10008.1.2.4.80": _JPEG_LS,
+    "1.2.840.10008.1.2.4.81": _JPEG_LS,
+    "1.2.840.10008.1.2.4.90": _JPEG,  # JPEG 2000 lossless
+    "1.2.840.10008.1.2.4.91": _JPEG,  # JPEG 2000
+    "1.2.840.10008.1.2.4.201": ("pylibjpeg",),  # HTJ2K lossless
+    "1.2.840.10008.1.2.4.202": ("pylibjpeg",),  # HTJ2K lossless RPCL
+    "1.2.840.10008.1.2.4.203": ("pylibjpeg",),  # HTJ2K
+    "1.2.840.10008.1.2.5": ("pylibjpeg", "pydicom"),  # RLE
+}
+#: Plugins that cannot decode JPEG Extended of other than 8 bits (their pydicom plugins raise).
+_EIGHT_BIT_EXTENDED = ("gdcm", "pillow")
+
+
+def decoding_plugin(syntax: str, available: tuple[str, ...], bits_stored: int) -> str:
+    """The plugin to decode a frame of ``syntax`` with (of the ``available`` ones; "": none can).
+
+    Parameters
+    ----------
+    syntax : str
+        Transfer syntax UID of the frame.
+    available : tuple of str
+        Names of the plugins installed (pydicom's ``Decoder.available_plugins``).
+    bits_stored : int
+        BitsStored of the frame.
+
+    Returns
+    -------
+    str
+        The plugin's name, or "" when no installed plugin decodes such a frame.
+    """
+    order = _ORDER.get(syntax, ())
+    ranked = [p for p in order if p in available] + sorted(p for p in available if p not in order)
+    if syntax == "1.2.840.10008.1.2.4.51" and bits_stored != 8:
+        ranked = [p for p in ranked if p not in _EIGHT_BIT_EXTENDED]
+    return ranked[0] if ranked else ""
+
+
+def _reason(exc: BaseException) -> str:
+    """The plugin's own words in a decoder's error (pydicom prefixes them with a line of its own
+    and the plugin's name)."""
+    lines = [line.strip() for line in str(exc).splitlines() if line.strip()]
+    if len(lines) > 1 and lines[0].startswith("Unable to decode"):
+        lines = [line.split(": ", 1)[-1] for line in lines[1:]]
+    return " ".join(lines) or type(exc).__name__
+
+
+def decode_frame(syntax: str, buf: bytes, attrs: dict[str, Any], where: str) -> np.ndarray:
+    """Decode the one-frame encapsulated value ``buf`` with the plugin :func:`decoding_plugin`
+    chooses, and no other.
+
+    Parameters
+    ----------
+    syntax : str
+        Transfer syntax UID of the frame.
+    buf : bytes
+        The frame's items, as an encapsulated value of one frame.
+    attrs : dict
+        pydicom's decoding options (``rows``, ``columns``, ``bits_stored`` ...).
+    where : str
+        How messages name the frame (its file and number).
+
+    Returns
+    -------
+    numpy.ndarray
+        The decoded samples, as the plugin returns them.
+
+    Raises
+    ------
+    FormatError
+        The plugin fails on the frame (damaged data), or no installed plugin decodes its kind.
+    """
+    from pydicom.pixels import get_decoder
+
+    decoder = get_decoder(syntax)
+    name = decoding_plugin(syntax, decoder.available_plugins, int(attrs["bits_stored"]))
+    if not name:
+        raise FormatError(
+            f"{where}: no installed decoder of {decoder.UID.name} decodes "
+            f"{attrs['bits_stored']}-bit samples (installed: "
+            f"{', '.join(decoder.available_plugins) or 'none'}); install pylibjpeg-libjpeg "
+            "(pip install 'lazyvol[codecs]')"
+        )
+    try:
+        arr, _ = decoder.as_array(buf, index=0, decoding_plugin=name, **attrs)
+    except (KeyboardInterrupt, SystemExit, GeneratorExit):
+        raise
+    except BaseException as exc:  # decoder plugins raise many types on corrupt data, and a
+        # Rust (pyo3) decoder's panic is a BaseException (pyo3_runtime.PanicException)
+        raise FormatError(
+            f"{where} ({decoder.UID.name}) failed: {name} rejects its compressed data: "
+            f"{_reason(exc)}. The frame is damaged, or not what its header says; no other "
+            "decoder is tried (one that accepted damaged data would return a partly made-up "
+            "image): re-export the file, or decompress it with another tool (gdcmconv --raw)"
+        ) from exc
+    return np.asarray(arr)
