@@ -28,6 +28,7 @@ import numpy as np
 
 from .. import geometry as geo
 from .._warn import warn as _warn_user
+from .model import DAMAGED_BESIDE_NOTE, INCOMPLETE_NOTE, INSTANCE_GAPS_NOTE
 
 if TYPE_CHECKING:  # (records are read by attribute: a reopen needs no FrameRecord class)
     from .records import FrameRecord
@@ -44,7 +45,7 @@ __all__ = [
     "orientation_step",
     "record_problem",
     "same_orientation",
-    "warn_derived",
+    "warn_notes",
     "warn_slope_zero",
 ]
 
@@ -351,15 +352,21 @@ def warn_slope_zero(files: Sequence[str]) -> None:
 
 
 #: How the note on a volume with derived diffusion volumes begins
-#: (:func:`lazyvol.dicom.diffusion.flag_derived`; emitted at open by :func:`warn_derived`).
+#: (:func:`lazyvol.dicom.diffusion.flag_derived`; emitted at open by :func:`warn_notes`).
 DERIVED_NOTE = "derived diffusion volume(s)"
 
 
-def warn_derived(warnings: Sequence[str]) -> None:
-    """Emit the derived-volumes warning (at open: the scan result may come from a saved report;
-    here, not in :mod:`~lazyvol.dicom.diffusion`, so a reopen imports no parsing code)."""
+#: The notes of a volume that are Python warnings too when it is opened: derived diffusion
+#: volumes, and images of its series that may be missing.
+_WARNED_NOTES = (DERIVED_NOTE, INCOMPLETE_NOTE, DAMAGED_BESIDE_NOTE, INSTANCE_GAPS_NOTE)
+
+
+def warn_notes(warnings: Sequence[str]) -> None:
+    """Emit the notes of :data:`_WARNED_NOTES` as warnings (at open: the scan result may come
+    from a saved report; here, not in the modules that write them, so a reopen imports no parsing
+    code)."""
     for note in warnings:
-        if note.startswith(DERIVED_NOTE):
+        if note.startswith(_WARNED_NOTES):
             _warn_user(f"lazyvol: {note}", RuntimeWarning)
 
 

@@ -14,9 +14,12 @@ import numpy as np
 from ..scaling import common_stored_dtype
 
 __all__ = [
+    "DAMAGED_BESIDE_NOTE",
     "DEFLATED_SYNTAX",
     "FLOAT_PIXEL_VRS",
     "GZIPPED_DICOM",
+    "INCOMPLETE_NOTE",
+    "INSTANCE_GAPS_NOTE",
     "NATIVE_SYNTAXES",
     "NO_DECODER",
     "SPLIT_VALUES",
@@ -373,6 +376,12 @@ class ScanReport(list):  # type: ignore[type-arg]
 
 #: How a scan's skip reason begins for a file it could not read at all (it may be a slice).
 UNREAD_REASONS = ("cannot stat", "cannot read", "empty file", "empty object")
+#: How the notes begin that say a volume may lack images of its series: files of the series the
+#: scan skipped, damaged files beside it that name no series, InstanceNumber skipping numbers.
+#: Each is a Python warning when the volume is opened, as well as in ``vol.meta["warnings"]``.
+INCOMPLETE_NOTE = "series incomplete"
+DAMAGED_BESIDE_NOTE = "damaged file(s) beside this volume"
+INSTANCE_GAPS_NOTE = "InstanceNumber (0020,0013) has gaps"
 #: How a scan's skip reason begins for a DICOM file compressed whole with gzip (``.dcm.gz``).
 GZIPPED_DICOM = "gzip-compressed DICOM file"
 

@@ -27,9 +27,17 @@ from ..errors import (
 from ..geometry import check_affine
 from ..sources import SourceStamp, fingerprint
 from ..volume import Volume
-from .checks import warn_derived, warn_slope_zero
+from .checks import warn_notes, warn_slope_zero
 from .choose import select
-from .model import UNREAD_REASONS, FrameTable, SeriesInfo, encoding_reads, pixel_encoding
+from .model import (
+    DAMAGED_BESIDE_NOTE,
+    INCOMPLETE_NOTE,
+    UNREAD_REASONS,
+    FrameTable,
+    SeriesInfo,
+    encoding_reads,
+    pixel_encoding,
+)
 from .pixels import DicomPlan, read_block
 from .scanner import SCAN_OPTIONS, scan
 
@@ -200,7 +208,7 @@ def _chosen(
         if cls is SeriesError and _GAP in info.error:  # the skipped files may be the missing ones
             if unread:
                 notes.append(f"{_unread_note(unread)}; make them readable first")
-            notes += [w for w in info.warnings if w.startswith("series incomplete")]
+            notes += [w for w in info.warnings if w.startswith(INCOMPLETE_NOTE)]
             unread_paths = {p for p, _ in unread}
             cut = [p for p in orphans if p not in unread_paths]
             if cut:
@@ -210,9 +218,8 @@ def _chosen(
         info = replace(
             info, warnings=[*info.warnings, f"slices filled while {_unread_note(unread)}"]
         )
-    elif orphans:
-        # The volume may miss one of them (an end slice leaves no gap to see): it says so.
-        info = replace(info, warnings=[*info.warnings, _orphan_note(orphans)])
+    else:
+        info = _whole_volume_notes(info, orphans)
     return info
 
 
@@ -220,13 +227,43 @@ def _chosen(
 _GAP = "slice(s) missing"
 
 
-def _orphan_note(orphans: list[str]) -> str:
+def _whole_volume_files(info: SeriesInfo) -> bool:
+    """Whether each file of ``info`` holds a whole volume of several slices (a mosaic, an
+    enhanced file a volume): a file of its series missing is then a missing time point."""
+    volumes = info.shape[3] if len(info.shape) > 3 else 1
+    return len(info.shape) > 2 and info.shape[2] > 1 and len(set(info.files)) == volumes
+
+
+#: What the notes on missing files add when each file of the volume is a whole volume.
+_WHOLE_VOLUME = (
+    "each file of this volume holds a whole volume (time point), so each missing file is a "
+    "missing time point: the volumes after it are no longer one repetition apart in "
+    "acquisition time"
+)
+
+
+def _orphan_note(orphans: list[str], whole_volumes: bool = False) -> str:
     shown = "; ".join(orphans[:3]) + (f"; and {len(orphans) - 3} more" if len(orphans) > 3 else "")
+    may = f"may be time points of it ({_WHOLE_VOLUME})" if whole_volumes else "may be slices of it"
     return (
-        f"{len(orphans)} damaged file(s) beside this volume name no series (unreadable, or cut "
-        f"short before their SeriesInstanceUID) and may be slices of it: {shown} (see the scan's "
-        "skipped files for why)"
+        f"{DAMAGED_BESIDE_NOTE} name no series (unreadable, or cut short before their "
+        f"SeriesInstanceUID) and {may}: {len(orphans)} file(s): {shown} (see the scan's skipped "
+        "files for why)"
     )
+
+
+def _whole_volume_notes(info: SeriesInfo, orphans: list[str]) -> SeriesInfo:
+    """``info`` with the note on damaged files beside it, and its series-incomplete note saying
+    when each file is a whole volume."""
+    whole = _whole_volume_files(info)
+    notes = [
+        f"{w}; {_WHOLE_VOLUME}" if whole and w.startswith(INCOMPLETE_NOTE) else w
+        for w in info.warnings
+    ]
+    if orphans:
+        # The volume may miss one of them (an end slice leaves no gap to see): it says so.
+        notes.append(_orphan_note(orphans, whole))
+    return replace(info, warnings=notes) if notes != info.warnings else info
 
 
 def _unread_note(unread: list[tuple[str, str]]) -> str:
@@ -314,7 +351,7 @@ def _volume_meta(info: SeriesInfo, files: list[str], scale: bool, loc: Location)
         meta["warnings"] = list(info.warnings)
     if meta.get("rescale_slope_zero"):
         warn_slope_zero(meta["rescale_slope_zero"])
-    warn_derived(info.warnings)
+    warn_notes(info.warnings)
     return meta
 
 

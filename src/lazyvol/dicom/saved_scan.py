@@ -196,7 +196,9 @@ INDEX_VERSION = 54
 #: positions on a grid finer than twice their apparent rounding compared strictly (30 took a
 #: fine grid written exactly, 0.1 mm apart, for a 0.1 mm rounding and absorbed a missing slice).
 #: 32: series whose PixelSpacing holds one value open (taken for both axes), with a note.
-REPORT_FORMAT = 32
+#: 33: a series of files one volume each (mosaic, enhanced) whose InstanceNumbers skip numbers
+#: has a note naming the missing ones (a time point may be missing).
+REPORT_FORMAT = 33
 #: A frame's identity in a report whose frames all have their listing entry's identity.
 _FROM_LISTING = "listing"
 #: The frames' paths of a report whose frames are its files, in order.

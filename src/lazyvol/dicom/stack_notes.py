@@ -7,7 +7,7 @@ from __future__ import annotations
 from collections import Counter
 from collections.abc import Sequence
 
-from .model import UNDECIDED_HERE
+from .model import INCOMPLETE_NOTE, INSTANCE_GAPS_NOTE, UNDECIDED_HERE
 from .multiframe import (
     PRIVATE_ORIENTATION,
     PRIVATE_POSITION,
@@ -213,7 +213,7 @@ def incomplete_note(skipped: Sequence[tuple[str, str]]) -> str:
     if rest:
         shown += f"; and {rest} file(s) skipped for other reasons (see the scan's skipped files)"
     return (
-        f"series incomplete: {len(skipped)} file(s) with this SeriesInstanceUID were skipped: "
+        f"{INCOMPLETE_NOTE}: {len(skipped)} file(s) with this SeriesInstanceUID were skipped: "
         + shown
     )
 
@@ -222,7 +222,14 @@ def instance_gaps(base: Sequence[FrameRecord], records: Sequence[FrameRecord]) -
     """A warning when InstanceNumber skips numbers though the positions are regular: over the
     whole series (``records``) when its numbers are unique (a 4D series numbered across volumes,
     or slice by slice, has no gaps although each volume's numbers do), else within the first
-    volume (``base``)."""
+    volume (``base``). Files holding several images (a mosaic, an enhanced file: one
+    InstanceNumber each) are numbered as files: one of a series stored one volume a file missing
+    is a missing time point, the numbers it lacks named."""
+    numbers: dict[str, set[int | None]] = {}
+    for r in records:
+        numbers.setdefault(r.path, set()).add(r.instance_number)
+    if len(numbers) < len(records) and all(len(ns) == 1 for ns in numbers.values()):
+        return _file_gaps([next(iter(ns)) for ns in numbers.values()], len(records), len(base))
     every = [r.instance_number for r in records]
     if len(base) < 2 or any(n is None for n in every):
         return []
@@ -234,8 +241,8 @@ def instance_gaps(base: Sequence[FrameRecord], records: Sequence[FrameRecord]) -
         return []
     what = "images" if unique and len(ns) > len(base) else "slices"
     return [
-        f"InstanceNumber (0020,0013) has gaps ({ns[0]}..{ns[-1]} for {len(ns)} {what}) but the "
-        "positions are regular"
+        f"{INSTANCE_GAPS_NOTE} ({ns[0]}..{ns[-1]} for {len(ns)} {what}) but the positions are "
+        "regular"
     ]
 
 
@@ -273,6 +280,25 @@ def repeats_note(positions: Sequence[float], groups: Sequence[Sequence[FrameReco
         f"{'has' if len(odd) == 1 else 'have'} other than the {usual} images of the "
         f"{counts[usual]} other(s): {shown}"
     )
+
+
+def _file_gaps(numbers: Sequence[int | None], images: int, per_volume: int) -> list[str]:
+    """The InstanceNumber gap warning of a series of multi-image files (``numbers``: one a file;
+    ``images`` in all, ``per_volume`` a volume)."""
+    if len(numbers) < 2 or None in numbers or len(set(numbers)) != len(numbers):
+        return []
+    ns = sorted(int(n) for n in numbers if n is not None)
+    missing = sorted(set(range(ns[0], ns[-1] + 1)) - set(ns))
+    if not missing:
+        return []
+    shown = ", ".join(str(n) for n in missing[:5]) + (" ..." if len(missing) > 5 else "")
+    if images == per_volume * len(ns):  # one volume a file
+        return [
+            f"{INSTANCE_GAPS_NOTE} ({ns[0]}..{ns[-1]} for {len(ns)} files, each a whole volume): "
+            f"{shown} missing, so a volume (time point) of the series may be missing, and the "
+            "volumes after it are no longer one repetition apart in acquisition time"
+        ]
+    return [f"{INSTANCE_GAPS_NOTE} ({ns[0]}..{ns[-1]} for {len(ns)} files): {shown} missing"]
 
 
 #: Pairs of images repeating each other's headers whose pixels are compared before a refusal

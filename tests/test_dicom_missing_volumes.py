@@ -1,0 +1,95 @@
+"""A series that opens without some of its files says so as a Python warning, and says when a
+missing file is a whole volume (a time point): BAD_INPUTS.md's rows on files cut inside their
+header (series flagged incomplete) and InstanceNumber gaps (a warning)."""
+
+from __future__ import annotations
+
+import warnings
+from pathlib import Path
+
+import numpy as np
+import pydicom
+import pytest
+
+import lazyvol as lv
+from lazyvol.dicom.records import FrameRecord
+from lazyvol.dicom.stack_notes import instance_gaps
+from lazyvol.testing import write_dicom_series, write_mosaic_series
+
+pytestmark = pytest.mark.usefixtures("dicom_cache")
+
+SERIES_UID = b"\x20\x00\x0e\x00"  # (0020,000E) SeriesInstanceUID, little endian
+ROWS = b"\x28\x00\x10\x00"  # (0028,0010) Rows: after the UIDs
+
+
+def _cut_before(path: str, tag: bytes) -> None:
+    """Cut the file inside its header, just before the element ``tag`` (the file ends there)."""
+    data = Path(path).read_bytes()
+    Path(path).write_bytes(data[: data.index(tag) + 3])
+
+
+def _open_warned(folder: Path) -> tuple[lv.Volume, list[str]]:
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always")
+        vol = lv.open(folder, scale=False)
+    return vol, [str(w.message) for w in caught if issubclass(w.category, RuntimeWarning)]
+
+
+@pytest.mark.parametrize("cut", [SERIES_UID, ROWS], ids=["names-no-series", "names-its-series"])
+def test_a_mosaic_time_point_cut_in_its_header_is_warned_as_a_missing_volume(tmp_path, cut):
+    """Six mosaic files, one a time point; the third cut inside its header. The volume opens with
+    the other five (as dcm2niix writes them), and Python warnings say a whole volume (time point)
+    may be missing, the damaged file, and which InstanceNumber is missing."""
+    truth = write_mosaic_series(tmp_path / "s", (8, 6, 4), volumes=6)
+    numbers = [int(pydicom.dcmread(f).InstanceNumber) for f in truth.files]
+    assert numbers == [1, 2, 3, 4, 5, 6]
+    victim = truth.files[2]
+    _cut_before(victim, cut)
+    vol, said = _open_warned(tmp_path / "s")
+    kept = [0, 1, 3, 4, 5]
+    np.testing.assert_array_equal(vol.compute(), truth.stored[..., kept])
+    missing = [w for w in said if victim in w]
+    assert missing and all("time point" in w for w in missing), said
+    assert any("InstanceNumber (0020,0013) has gaps" in w and ": 3 missing" in w for w in said)
+    assert all(w.removeprefix("lazyvol: ") in vol.meta["warnings"] for w in said)
+
+
+def test_a_classic_series_missing_a_file_warns_not_only_in_meta(tmp_path):
+    """A slice file cut after its SeriesInstanceUID: the series opens flagged incomplete, now a
+    Python warning as well, and the note speaks of slices, not time points."""
+    truth = write_dicom_series(tmp_path / "s", (8, 6, 5))
+    _cut_before(truth.files[0], ROWS)
+    vol, said = _open_warned(tmp_path / "s")
+    np.testing.assert_array_equal(vol.compute(), truth.stored[:, :, 1:])
+    incomplete = [w for w in said if "series incomplete" in w]
+    assert incomplete and truth.files[0] in incomplete[0]
+    assert "time point" not in incomplete[0]
+
+
+def _frames(path: str, number: int, slices: int) -> list[FrameRecord]:
+    return [
+        FrameRecord(
+            path=path,
+            size=0,
+            mtime_ns=0,
+            transfer_syntax="1.2.840.10008.1.2.1",
+            frame=k,
+            number_of_frames=slices,
+            instance_number=number,
+        )
+        for k in range(slices)
+    ]
+
+
+def test_instance_gaps_of_files_holding_whole_volumes():
+    """Enhanced files one volume each (frames share their file's InstanceNumber): numbers 1, 2,
+    4 of three files name 3 as a missing time point; 1, 2, 3 say nothing; one file of all the
+    volumes has no gap to tell."""
+    gap = [r for n in (1, 2, 4) for r in _frames(f"f{n}.dcm", n, 3)]
+    (note,) = instance_gaps(gap[:3], gap)
+    assert "1..4 for 3 files, each a whole volume): 3 missing" in note
+    assert "time point" in note
+    whole = [r for n in (1, 2, 3) for r in _frames(f"f{n}.dcm", n, 3)]
+    assert instance_gaps(whole[:3], whole) == []
+    one_file = _frames("all.dcm", 7, 9)
+    assert instance_gaps(one_file[:3], one_file) == []
