@@ -25,7 +25,7 @@ from ..errors import LazyvolError
 from ..sources import SourceStamp
 from .header_record import HeaderResult, HeaderSkip, drop_cut_values, make_record
 from .header_values import DICOMDIR_SOP_CLASS, HEADER_TAGS, Parsed
-from .model import DEFLATED_SYNTAX, GZIPPED_DICOM
+from .model import DEFLATED_SYNTAX, GZIPPED_DICOM, PIXEL_HEAD_CUT
 from .source import REMOTE_WINDOW, RemoteFetch, read_local
 from .walker import (
     GZIP_WBITS,
@@ -358,6 +358,7 @@ def _read_with_pydicom(fp: Any) -> tuple[Parsed | None, Any, int, bytes] | Heade
     from pydicom.errors import InvalidDicomError
 
     parsed: Parsed | None = None
+    meta: tuple[str, str] | None = None
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")
         try:
@@ -371,7 +372,7 @@ def _read_with_pydicom(fp: Any) -> tuple[Parsed | None, Any, int, bytes] | Heade
                 wrong = byte_order_problem(meta[0], fp.read(4))
                 fp.seek(start)
                 if wrong:
-                    return HeaderSkip(wrong)
+                    return HeaderSkip(_malformed_syntax(meta[0]) or wrong)
             if has_preamble and meta is not None:
                 parsed = _fast_parse(fp, *meta)
         except LazyvolError:
@@ -385,14 +386,75 @@ def _read_with_pydicom(fp: Any) -> tuple[Parsed | None, Any, int, bytes] | Heade
                     fp, stop_before_pixels=True, specific_tags=HEADER_TAGS, force=not has_preamble
                 )
             except (InvalidDicomError, EOFError, struct.error, ValueError, KeyError) as exc:
-                return HeaderSkip(f"unreadable DICOM header: {exc}")
+                return HeaderSkip(_cut_pixel_head(fp) or f"unreadable DICOM header: {exc}")
             except LazyvolError:
                 raise  # a remote read failed: a typed error, not a skipped file
             except Exception as exc:  # pydicom raises many types on corrupt headers
-                return HeaderSkip(f"unreadable DICOM header ({type(exc).__name__}): {exc}")
+                found = _undefined_length_element(fp, meta, has_preamble)
+                return HeaderSkip(found or f"unreadable DICOM header ({type(exc).__name__}): {exc}")
     pos = fp.tell()
     elem_head = fp.read(12)
     return parsed, ds, pos, elem_head
+
+
+def _malformed_syntax(tsyntax: str) -> str:
+    """Why a TransferSyntaxUID value is no UID ("" when it is one): characters other than digits
+    and dots (an element length one too long takes the next element's first bytes in)."""
+    if all(c.isdigit() or c == "." for c in tsyntax):
+        return ""
+    return (
+        f"TransferSyntaxUID (0002,0010) holds {tsyntax!r}, which is not a UID (digits and dots): "
+        "the file meta is malformed (an element length wrong?), so where the data set starts and "
+        "how it is encoded are unknown; fix the file meta or re-export the file"
+    )
+
+
+def _cut_pixel_head(fp: Any) -> str:
+    """:data:`PIXEL_HEAD_CUT` when the file ends inside the header of its Pixel Data element (its
+    tag within the last 12 bytes, in either byte order), else ""."""
+    size = fp.seek(0, 2)
+    fp.seek(max(0, size - 12))
+    tail = fp.read(12)
+    return PIXEL_HEAD_CUT if b"\xe0\x7f\x10\x00" in tail or b"\x7f\xe0\x00\x10" in tail else ""
+
+
+def _undefined_length_element(fp: Any, meta: tuple[str, str] | None, preamble: bool) -> str:
+    """Why an implicit VR data set cannot be read when one of its top-level elements that is no
+    sequence has an undefined length (FFFFFFFF), naming it; "" when none is found before Pixel
+    Data (or the data set is not implicit VR). pydicom reads such a value as a sequence and fails
+    with an error that names nothing."""
+    from pydicom.datadict import dictionary_keyword, dictionary_VR
+
+    if meta is None or not preamble:
+        return ""
+    fp.seek(132)
+    _file_meta(fp, 132)
+    start = fp.tell()
+    little = meta[0] != "1.2.840.10008.1.2.2"
+    if not data_set_implicit(meta[0] == "1.2.840.10008.1.2", fp.read(6)):
+        return ""
+    fp.seek(start)
+    endian = "<" if little else ">"
+    while len(head := fp.read(8)) == 8:
+        group, elem, length = struct.unpack(f"{endian}HHL", head)
+        tag = group << 16 | elem
+        if tag == 0x7FE00010:
+            return ""
+        if length != 0xFFFFFFFF:
+            fp.seek(length, 1)
+            continue
+        try:
+            vr, name = dictionary_VR(tag), dictionary_keyword(tag)
+        except KeyError:
+            return ""  # a private element: may be a sequence
+        if vr == "SQ":
+            return ""  # a sequence: its items are not followed here
+        return (
+            f"{name} ({group:04X},{elem:04X}) (VR {vr}) has an undefined length (FFFFFFFF), which "
+            "only a sequence may have in an implicit VR data set: the file is damaged; re-export "
+            "it"
+        )
+    return ""
 
 
 def _deflated(fp: Any, tsyntax: str, media_sop: str) -> Parsed:

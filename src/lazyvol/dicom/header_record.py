@@ -32,7 +32,7 @@ from .header_values import (
     _tag_str,
     sequence_items,
 )
-from .model import DEFLATED_SYNTAX, FLOAT_PIXEL_VRS
+from .model import DEFLATED_SYNTAX, FLOAT_PIXEL_VRS, PIXEL_HEAD_CUT
 from .multiframe import UNSUPPORTED_LAYOUT, expand_frames
 from .records import ONE_VALUE_SPACING, FrameRecord
 from .siemens_sidecar import record_siemens
@@ -110,19 +110,21 @@ def pixel_element(
 ) -> tuple[int, int, str] | HeaderSkip:
     """``(value offset, value length or -1 (undefined), VR)`` of the Pixel Data element whose first
     bytes are ``elem_head`` at ``pos``; ``(-1, -1, "")`` when there is none."""
-    if len(elem_head) < 8:
+    if len(elem_head) < 4:
         return -1, -1, ""
     endian = "<" if little else ">"
     group, element = struct.unpack(f"{endian}HH", elem_head[:4])
     tag = group << 16 | element
     if tag not in _PIXEL_TAGS:
         return -1, -1, ""
+    if len(elem_head) < 8:
+        return HeaderSkip(PIXEL_HEAD_CUT)
     vr_bytes = elem_head[4:6]
     if not implicit and vr_bytes.isalpha():
         pixel_vr = vr_bytes.decode("ascii")
         if vr_bytes in _LONG_VRS:
             if len(elem_head) < 12:
-                return HeaderSkip("truncated inside the Pixel Data (7FE0,0010) element header")
+                return HeaderSkip(PIXEL_HEAD_CUT)
             (length,) = struct.unpack(f"{endian}L", elem_head[8:12])
             offset = pos + 12
         else:

@@ -22,6 +22,7 @@ __all__ = [
     "INSTANCE_GAPS_NOTE",
     "NATIVE_SYNTAXES",
     "NO_DECODER",
+    "PIXEL_HEAD_CUT",
     "SPLIT_VALUES",
     "UNDECIDED_HERE",
     "UNREAD_REASONS",
@@ -382,6 +383,8 @@ UNREAD_REASONS = ("cannot stat", "cannot read", "empty file", "empty object")
 INCOMPLETE_NOTE = "series incomplete"
 DAMAGED_BESIDE_NOTE = "damaged file(s) beside this volume"
 INSTANCE_GAPS_NOTE = "InstanceNumber (0020,0013) has gaps"
+#: The skip reason of a file that ends inside its Pixel Data element's header.
+PIXEL_HEAD_CUT = "truncated inside the Pixel Data (7FE0,0010) element header"
 #: How a scan's skip reason begins for a DICOM file compressed whole with gzip (``.dcm.gz``).
 GZIPPED_DICOM = "gzip-compressed DICOM file"
 

@@ -130,7 +130,9 @@ __all__ = [
 #: 53: a PixelSpacing of one value is read (for both axes, as dcm2niix reads it; 52: malformed);
 #: a Siemens image's diffusion values from its CSA image header first (as dcm2niix reads them).
 #: 54: an enhanced file whose Pixel Data has an undefined length under a native syntax is skipped
-#: (53: its items were located as native frames).
+#: (53: its items were located as native frames); damaged headers skipped with reasons naming the
+#: damage (a malformed TransferSyntaxUID, an implicit VR element of undefined length, a file cut
+#: inside its Pixel Data element header).
 INDEX_VERSION = 54
 #: Layout of a report: 2: files named by their listing position, identities taken from the listing;
 #: 3: a volume's files may differ in pixel encoding (each frame's, ``encodings``), where 2 split them;

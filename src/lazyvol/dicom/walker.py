@@ -82,6 +82,7 @@ _WANTED_SQ = frozenset(
 #: including the sequence delimiter (pydicom's read_sequence stops there).
 _SEQUENCE_BYTES = frozenset({_TAG["RealWorldValueMappingSequence"], _TAG["UIH_VFrameSequence"]})
 _STOP = frozenset(_PIXEL_TAGS)
+_STOP_HEADS = frozenset(struct.pack(f"{e}HH", t >> 16, t & 0xFFFF) for t in _STOP for e in "<>")
 WINDOW = 4096
 
 
@@ -250,6 +251,8 @@ def _walk(
             buf, base = w.buf, w.base
             nbuf = len(buf)
             off = pos - base
+            if off + 8 > nbuf:
+                return pos  # (a pixel element's head cut short: the record says so)
         if implicit:
             group, elem, length = implicit_head.unpack_from(buf, off)
             hlen = 8
@@ -325,6 +328,8 @@ def _walk_le(w: Window, pos: int, out: dict[int, Any]) -> int:
             buf, base = w.buf, w.base
             nbuf = len(buf)
             off = pos - base
+            if off + 8 > nbuf:
+                return pos  # (a pixel element's head cut short: the record says so)
         key, vr, length = head.unpack_from(buf, off)
         if key & 0xFFFF == 0xFFFE:  # item tags have no VR in any encoding
             raise Unusual(f"item tag {_le_key(key):08X} outside a sequence")
@@ -420,6 +425,8 @@ def _refill_head(w: Window, pos: int, top: bool) -> bool:
     if len(head) < 8:
         if top and not head:
             return False
+        if top and len(head) >= 4 and head[:4] in _STOP_HEADS:
+            return True  # the file ends inside the Pixel Data element's header: stop there
         raise Unusual("end of file inside an element header")
     return True
 
