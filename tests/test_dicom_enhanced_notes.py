@@ -344,7 +344,7 @@ def test_frames_repeating_a_position_are_named_as_frames(tmp_path):
     with pytest.raises(SeriesError) as err:
         lv.open(path)
     msg = str(err.value)
-    assert re.search(rf"in {re.escape(str(path))} frames \d+(, \d+)+", msg), msg
+    assert re.search(rf"{re.escape(str(path))} frames \d+(, \d+)+", msg), msg
     assert msg.count(str(path)) == 1
 
 
