@@ -220,7 +220,11 @@ def test_parser_agrees_with_nibabel(case):
     units = _outcome(ref.get_xyzt_units)
     expect = list(units[1]) if units[0] == "ok" else int(ref["xyzt_units"])
     assert ours.fields["xyzt_units"] == expect
-    descrip = bytes(ref["descrip"]).split(b"\0")[0].decode("latin-1").strip()
+    raw = bytes(ref["descrip"]).split(b"\0")[0]
+    try:  # UTF-8 where the bytes are, else latin-1
+        descrip = raw.decode("utf-8")
+    except UnicodeDecodeError:
+        descrip = raw.decode("latin-1")
     assert ours.fields.get("descrip", "") == descrip
     zooms = ref.get_zooms()
     if len(zooms) > 3 and np.isfinite(zooms[3]):

@@ -15,7 +15,14 @@ from typing import Any
 import numpy as np
 
 from .errors import FormatError, LazyvolError
-from .nifti_fields import CARRIED_KEY, ParsedHeader, extra_zooms, header_text
+from .nifti_fields import (
+    CARRIED_KEY,
+    LATIN1_KEY,
+    ParsedHeader,
+    extra_zooms,
+    header_text,
+    latin1_fields,
+)
 
 __all__ = ["analyze_header"]
 
@@ -152,6 +159,9 @@ def analyze_header(
     aux = header_text(hdr["aux_file"])
     if aux:
         carried["aux_file"] = aux
+    latin1 = latin1_fields(hdr, ("descrip", "aux_file"))
+    if latin1:
+        carried[LATIN1_KEY] = latin1
     steps = extra_zooms(zooms)
     if steps is not None:
         carried["zooms"] = steps

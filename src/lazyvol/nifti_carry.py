@@ -21,7 +21,7 @@ import numpy as np
 
 from ._source_index import axis_steps
 from .geometry import axis_map
-from .nifti_fields import CARRIED_KEY, CARRIED_PLAIN, CARRIED_SLICE_TIMING
+from .nifti_fields import CARRIED_KEY, CARRIED_PLAIN, CARRIED_SLICE_TIMING, LATIN1_KEY
 
 __all__ = [
     "ALIGNED",
@@ -31,6 +31,7 @@ __all__ = [
     "qform_holds",
     "same_transform",
     "set_acquisition_fields",
+    "set_text",
     "slice_code",
     "xform_codes",
 ]
@@ -159,6 +160,25 @@ def axis_zooms(meta: dict[str, Any], ndim: int) -> dict[int, float]:
     }
 
 
+def set_text(hdr: Any, key: str, text: str, meta: dict[str, Any]) -> None:
+    """Set the text field ``key`` of the nibabel header ``hdr`` to ``text`` as its source held it
+    (:func:`lazyvol.nifti_fields.header_text`): latin-1 where the source's bytes were not UTF-8
+    (``meta[CARRIED_KEY][LATIN1_KEY]``) and the text is latin-1, else UTF-8; all the field's bytes
+    (80 for ``descrip``, 24 ``aux_file``, 16 ``intent_name``, unterminated when full, as nibabel
+    writes them), a longer text cut at a character's end."""
+    fields = meta.get(CARRIED_KEY)
+    latin1 = isinstance(fields, dict) and key in (fields.get(LATIN1_KEY) or ())
+    size = hdr.structarr.dtype[key].itemsize
+    try:
+        raw = text.encode("latin-1") if latin1 else None
+    except UnicodeEncodeError:
+        raw = None
+    if raw is None:
+        raw = text.encode("utf-8")[:size]
+        raw = raw.decode("utf-8", "ignore").encode("utf-8")  # (no character cut in two)
+    hdr[key] = raw[:size]
+
+
 def carry_fields(hdr: Any, meta: dict[str, Any], affine: Any, shape: tuple[int, ...]) -> None:
     """Set the carried fields of ``meta`` on the nibabel header ``hdr`` of a volume of ``affine``
     and ``shape`` (see the module docstring)."""
@@ -168,10 +188,9 @@ def carry_fields(hdr: Any, meta: dict[str, Any], affine: Any, shape: tuple[int, 
     for key in CARRIED_PLAIN:
         if key in fields:
             hdr[key] = fields[key]
-    if fields.get("intent_name"):
-        hdr["intent_name"] = str(fields["intent_name"]).encode("latin-1", "replace")[:15]
-    if fields.get("aux_file"):
-        hdr["aux_file"] = str(fields["aux_file"]).encode("latin-1", "replace")[:24]
+    for key in ("intent_name", "aux_file"):
+        if fields.get(key):
+            set_text(hdr, key, str(fields[key]), meta)
     m = axis_map(fields.get("affine"), affine)
     source_shape = list(fields.get("shape") or [])
     if m is None:

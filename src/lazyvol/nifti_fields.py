@@ -28,11 +28,14 @@ from .nifti_codes import DATA_TYPES, INTENTS, UNITS
 __all__ = [
     "extra_zooms",
     "header_text",
+    "latin1_fields",
     "CARRIED_KEY",
     "CARRIED_PLAIN",
     "CARRIED_SLICE_TIMING",
     "HEADER1",
     "HEADER2",
+    "LATIN1_KEY",
+    "TEXT_FIELDS",
     "ParsedHeader",
     "base_affine",
     "header_fields",
@@ -415,10 +418,39 @@ CARRIED_PLAIN = ("intent_code", "intent_p1", "intent_p2", "intent_p3", "cal_min"
 CARRIED_SLICE_TIMING = ("slice_code", "slice_start", "slice_end", "slice_duration")
 
 
+#: Carried key: the text fields (``descrip``, ``aux_file``, ``intent_name``) whose bytes are not
+#: UTF-8, read as latin-1 and written back so (:func:`lazyvol.nifti_carry.set_text`).
+LATIN1_KEY = "latin1_text"
+#: The text fields of a NIfTI/Analyze header.
+TEXT_FIELDS = ("descrip", "aux_file", "intent_name")
+
+
+def _text_bytes(value: Any) -> bytes:
+    return bytes(value).split(b"\0")[0]
+
+
 def header_text(value: Any) -> str:
     """A NIfTI/Analyze header's text field (``descrip``, ``aux_file``, ``intent_name``): its bytes
-    up to the first NUL, latin-1, stripped."""
-    return bytes(value).split(b"\0")[0].decode("latin-1").strip()
+    up to the first NUL, as UTF-8 when they are (what nibabel users and Python tools write), else
+    latin-1 (older tools' 8-bit text, :func:`latin1_fields`). Nothing is stripped: the field is
+    written back as these bytes."""
+    raw = _text_bytes(value)
+    try:
+        return raw.decode("utf-8")
+    except UnicodeDecodeError:
+        return raw.decode("latin-1")
+
+
+def latin1_fields(rec: Any, keys: tuple[str, ...] = TEXT_FIELDS) -> list[str]:
+    """The text fields of a header (a structured record or nibabel header) among ``keys`` whose
+    bytes are not UTF-8 (:func:`header_text` read them as latin-1)."""
+    out = []
+    for key in keys:
+        try:
+            _text_bytes(rec[key]).decode("utf-8")
+        except UnicodeDecodeError:
+            out.append(key)
+    return out
 
 
 def extra_zooms(zooms: Any) -> list[float] | None:
@@ -441,6 +473,9 @@ def header_fields(rec: Any) -> dict[str, Any]:
         text = header_text(rec[key])
         if text:
             out[key] = text
+    latin1 = latin1_fields(rec)
+    if latin1:
+        out[LATIN1_KEY] = latin1
     zooms = extra_zooms(rec["pixdim"][1 : int(rec["dim"][0]) + 1])
     if zooms is not None:  # the steps of the axes past the 4th
         out["zooms"] = zooms

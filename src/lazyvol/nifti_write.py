@@ -37,6 +37,7 @@ from .chunking import as_plan_array, direct_compute_allowed
 from .config import chunk_budget
 from .errors import WriteError
 from .geometry import affine_problem
+from .nifti_carry import set_text
 from .nifti_make import written_header
 from .sidecar import sidecar_paths, write_sidecars
 from .zarr_write import require_volume
@@ -115,7 +116,7 @@ def _header(vol: Volume, dtype: np.dtype) -> Any:
     hdr = written_header(vol.shape, dtype, vol.affine, vol.meta)
     descrip = vol.meta.get("descrip")
     if isinstance(descrip, str) and descrip:
-        hdr["descrip"] = descrip.encode("latin-1", "replace")[:79]
+        set_text(hdr, "descrip", descrip, vol.meta)
     hdr.set_slope_inter(1.0, 0.0)
     return hdr
 

@@ -1,0 +1,67 @@
+"""What a NIfTI written from a NIfTI source keeps of its header beyond the carried fields (see
+test_nifti_carry.py): the text fields byte for byte, the header extensions, NIfTI-2 and its 64-bit
+fields; and the times a reversed 4th axis is written with. nibabel's own save of the source (or
+the source's bytes, or numpy's times) is the reference."""
+
+from __future__ import annotations
+
+import nibabel as nib
+import numpy as np
+import pytest
+
+import lazyvol as lv
+
+
+def _text(raw: bytes) -> str:
+    """The reference decoding: UTF-8 where the bytes are, else latin-1."""
+    try:
+        return raw.decode("utf-8")
+    except UnicodeDecodeError:
+        return raw.decode("latin-1")
+
+
+def _writes(vol, tmp_path):
+    """The headers of the NIfTI files written from ``vol``: directly, through to_nibabel, and
+    through a lazyvol store opened again."""
+    store = lv.open(vol.to_zarr(tmp_path / "s.zarr"))
+    return [
+        nib.load(vol.to_nifti(tmp_path / "direct.nii")).header,
+        vol.to_nibabel().header,
+        nib.load(store.to_nifti(tmp_path / "via-zarr.nii")).header,
+    ]
+
+
+TEXTS = [
+    # UTF-8 text (what nibabel users write); aux_file and intent_name fill their fields
+    ("Patient: Müller, T1 1µm".encode(), "ü".encode() * 12, b"zstat_contrast16"),
+    # latin-1 text (older tools), descrip filling all 80 bytes, unterminated
+    (b"M\xfcller \xb5m " + b"x" * 66 + b"END!", b"caf\xe9", b"\xb5" * 16),
+    (b"x" * 76 + b"END!", b"design.mat", b"t"),  # plain ASCII, full descrip
+]
+
+
+@pytest.mark.parametrize("cls", [nib.Nifti1Image, nib.Nifti2Image], ids=["nifti1", "nifti2"])
+@pytest.mark.parametrize("texts", TEXTS, ids=["utf8", "latin1", "ascii"])
+def test_text_fields_are_read_as_their_text_and_written_back_byte_for_byte(tmp_path, cls, texts):
+    descrip, aux, name = texts
+    img = cls(np.zeros((2, 3, 4), np.float32), np.eye(4))
+    img.header["descrip"], img.header["aux_file"] = descrip, aux
+    img.header["intent_code"], img.header["intent_name"] = 3, name  # a t-map
+    nib.save(img, tmp_path / "src.nii")
+    want = nib.load(tmp_path / "src.nii").header
+    assert want["descrip"].item() == descrip  # (the fixture holds what it says)
+    vol = lv.open(tmp_path / "src.nii")
+    assert vol.meta["descrip"] == _text(descrip)
+    assert vol.meta["nifti_fields"]["aux_file"] == _text(aux)
+    assert vol.meta["nifti_fields"]["intent_name"] == _text(name)
+    for got in _writes(vol, tmp_path):
+        for key in ("descrip", "aux_file", "intent_name"):
+            assert got[key].item() == want[key].item(), key
+
+
+def test_a_new_text_is_written_as_utf8_cut_at_a_character(tmp_path):
+    nib.save(nib.Nifti1Image(np.zeros((2, 3, 4), np.int16), np.eye(4)), tmp_path / "src.nii")
+    vol = lv.open(tmp_path / "src.nii")
+    vol.meta["descrip"] = "é" * 50  # 100 bytes of UTF-8: 40 characters fit in 80
+    got = nib.load(vol.to_nifti(tmp_path / "out.nii")).header["descrip"].item()
+    assert got == ("é" * 40).encode("utf-8")
