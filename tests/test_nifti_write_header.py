@@ -65,3 +65,21 @@ def test_a_new_text_is_written_as_utf8_cut_at_a_character(tmp_path):
     vol.meta["descrip"] = "é" * 50  # 100 bytes of UTF-8: 40 characters fit in 80
     got = nib.load(vol.to_nifti(tmp_path / "out.nii")).header["descrip"].item()
     assert got == ("é" * 40).encode("utf-8")
+
+
+def test_a_nifti2_source_is_written_as_nifti2_with_its_64_bit_fields(tmp_path):
+    """Microns far from the origin: float32 would move the grid by 0.002 um."""
+    affine = np.diag([0.123456789012, 0.123456789012, 0.5, 1.0])
+    affine[:3, 3] = [123456.789012, -98765.4321, 4321.123456]
+    img = nib.Nifti2Image(np.zeros((4, 4, 2, 3), np.uint16), affine)
+    img.header.set_xyzt_units("micron", "sec")
+    img.header["pixdim"][4], img.header["toffset"] = 0.123456789012, 86399.123456
+    nib.save(img, tmp_path / "src.nii")
+    for got in _writes(lv.open(tmp_path / "src.nii"), tmp_path):
+        assert isinstance(got, nib.Nifti2Header)
+        np.testing.assert_array_equal(got.get_best_affine(), affine)
+        assert got["pixdim"][4] == 0.123456789012
+        assert got["toffset"] == 86399.123456
+    nib.save(nib.Nifti1Image(np.zeros((2, 2, 2), np.int16), affine), tmp_path / "one.nii")
+    vol = lv.open(tmp_path / "one.nii")  # a NIfTI-1 source stays NIfTI-1
+    assert type(nib.load(vol.to_nifti(tmp_path / "one-out.nii")).header) is nib.Nifti1Header

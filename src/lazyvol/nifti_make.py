@@ -1,8 +1,8 @@
 """The NIfTI header lazyvol writes for a volume: one rule for ``to_nifti``'s file
 (:mod:`lazyvol.nifti_write`) and a Zarr store's NIfTI-Zarr ``nifti`` array (:mod:`lazyvol.zarr_write`).
 
-- NIfTI-2 when a dimension does not fit NIfTI-1's int16 or the affine does not fit its 32-bit
-  floats (:func:`needs_nifti2`).
+- NIfTI-2 for a NIfTI-2 source, and when a dimension does not fit NIfTI-1's int16 or the affine
+  does not fit its 32-bit floats (:func:`needs_nifti2`).
 - Units: the affine's space unit (:func:`lazyvol.zarr_nifti.space_unit`) and the 4th axis' own unit
   (a NIfTI source's ``sec``/``msec``/``usec``/``hz``/``ppm``/``rads``; an OME store's time unit,
   seconds for one NIfTI has no code for: minutes, hours, ... converted;
@@ -68,10 +68,16 @@ def _timed(meta: dict[str, Any]) -> bool:
     return axis4_source(meta) == 3
 
 
-def needs_nifti2(shape: Sequence[int], affine: np.ndarray) -> bool:
-    """True when NIfTI-1 cannot hold the volume: an axis past 32767 voxels, or an affine whose
-    float32 form (srow, pixdim, quaternion) is non-finite or singular (a 1e300 mm voxel would be
-    written as inf, a file no reader can place); NIfTI-2 stores them in 64-bit floats."""
+def needs_nifti2(
+    shape: Sequence[int], affine: np.ndarray, meta: dict[str, Any] | None = None
+) -> bool:
+    """True for a NIfTI-2 source (``meta["format"]``, also through a lazyvol store: its 64-bit
+    affine, ``pixdim`` and ``toffset`` are kept, as ``nib.save`` keeps NIfTI-2), and when NIfTI-1
+    cannot hold the volume: an axis past 32767 voxels, or an affine whose float32 form (srow,
+    pixdim, quaternion) is non-finite or singular (a 1e300 mm voxel would be written as inf, a
+    file no reader can place); NIfTI-2 stores them in 64-bit floats."""
+    if meta is not None and meta.get("format") == "nifti2":
+        return True
     aff = np.asarray(affine, dtype=np.float64)
     sizes = np.linalg.norm(aff[:3, :3], axis=0)  # pixdim
     with np.errstate(over="ignore"):
@@ -95,7 +101,7 @@ def written_header(
     import nibabel as nib
 
     shape = tuple(int(n) for n in shape)
-    hdr = nib.Nifti2Header() if needs_nifti2(shape, affine) else nib.Nifti1Header()
+    hdr = nib.Nifti2Header() if needs_nifti2(shape, affine, meta) else nib.Nifti1Header()
     hdr.set_data_shape(shape)
     try:
         hdr.set_data_dtype(dtype)
