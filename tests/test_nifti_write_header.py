@@ -83,3 +83,53 @@ def test_a_nifti2_source_is_written_as_nifti2_with_its_64_bit_fields(tmp_path):
     nib.save(nib.Nifti1Image(np.zeros((2, 2, 2), np.int16), affine), tmp_path / "one.nii")
     vol = lv.open(tmp_path / "one.nii")  # a NIfTI-1 source stays NIfTI-1
     assert type(nib.load(vol.to_nifti(tmp_path / "one-out.nii")).header) is nib.Nifti1Header
+
+
+T, TR, T0 = 5, 2.0, 10.0
+
+
+@pytest.mark.parametrize(
+    ("cut", "reversed_"),
+    [
+        ((..., slice(None, None, -1)), True),
+        ((..., slice(None, None, -2)), True),
+        ((..., slice(3, 0, -1)), True),
+        ((..., slice(1, None, 2)), False),
+    ],
+    ids=["reverse", "reverse-by-2", "reversed-cut", "forward-by-2"],
+)
+def test_a_reversed_time_axis_writes_its_interval_not_a_wrong_first_time(tmp_path, cut, reversed_):
+    """NIfTI states times toffset + pixdim[4] * n, rising; OME-Zarr the same by its time scale and
+    translation (lazyvol writes positive scales). Truth: the source's toffset + TR * index."""
+    import json
+    import warnings
+
+    img = nib.Nifti1Image(np.arange(8 * T, dtype=np.int16).reshape(2, 2, 2, T), np.eye(4))
+    img.header.set_xyzt_units("mm", "sec")
+    img.header["pixdim"][4], img.header["toffset"] = TR, T0
+    nib.save(img, tmp_path / "bold.nii")
+    truth = (T0 + TR * np.arange(T))[cut[1]]
+    vol = lv.open(tmp_path / "bold.nii")[cut]
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always")
+        hdr = nib.load(vol.to_nifti(tmp_path / "out.nii")).header
+        store = vol.to_zarr(tmp_path / "out.zarr")
+    ours = [w for w in caught if "4th axis runs backwards" in str(w.message)]
+    assert len(ours) == (2 if reversed_ else 0)
+    assert all(w.category is RuntimeWarning and "toffset" in str(w.message) for w in ours)
+    with open(tmp_path / "out.zarr" / "zarr.json") as f:
+        ms = json.load(f)["attributes"]["ome"]["multiscales"][0]
+    scale, trans = (
+        t[k][0]
+        for t, k in zip(
+            ms["datasets"][0]["coordinateTransformations"], ("scale", "translation"), strict=True
+        )
+    )
+    interval = abs(truth[1] - truth[0])
+    for step, first in ((float(hdr["pixdim"][4]), float(hdr["toffset"])), (scale, trans)):
+        assert step == interval
+        if reversed_:
+            assert first == 0.0  # not stated (the first volume's time would make the rest wrong)
+        else:
+            np.testing.assert_array_equal(first + step * np.arange(len(truth)), truth)
+    np.testing.assert_array_equal(lv.zarr_nifti.axis4_times(lv.open(store).meta, len(truth)), truth)

@@ -13,6 +13,7 @@ from typing import Any
 
 __all__ = [
     "SOURCE_INDEX_KEY",
+    "axis4_reversed",
     "axis4_source",
     "axis_steps",
     "slice_source_index",
@@ -108,6 +109,17 @@ def axis4_source(meta: Mapping[str, Any]) -> int:
     if isinstance(axes, list) and axes and isinstance(axes[0], list | tuple):
         return int(axes[0][0])
     return 3
+
+
+def axis4_reversed(meta: Mapping[str, Any]) -> bool:
+    """True when a volume's 4th axis is its source's, cut with a negative step (``vol[..., ::-1]``,
+    ``vol[..., ::-2]``, a reversed slice of a cut): its volumes run backwards through the
+    source's, so times fall along it, which NIfTI's ``pixdim[4]`` and an OME scale do not state."""
+    index = meta.get(SOURCE_INDEX_KEY)
+    ts = index.get("t") if isinstance(index, Mapping) else None
+    if axis4_source(meta) != 3 or not isinstance(ts, list):
+        return False
+    return any(int(b) < int(a) for a, b in itertools.pairwise(ts))
 
 
 def axis_steps(meta: Mapping[str, Any], ndim: int) -> list[tuple[int, int]] | None:

@@ -10,7 +10,7 @@ from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
-from ._source_index import slice_source_index
+from ._source_index import axis4_reversed, slice_source_index
 from ._warn import warn as _warn_user
 from .chunking import PlanArray, as_plan_array, direct_compute_allowed, sub_array
 from .geometry import canonical_index, orientation_codes, slice_affine, voxel_sizes
@@ -286,6 +286,7 @@ class Volume:
         warning when its source has a scaling (as :meth:`to_nifti`).
         """
         _warn_stored_values(self.meta, "to_nibabel", "image", "users of the image take")
+        _warn_reversed_time(self.meta, "to_nibabel")
         return _writer("nibabel")(self)
 
     def to_zarr(self, store: str | os.PathLike[str], **kwargs: Any) -> str:
@@ -297,6 +298,7 @@ class Volume:
         """
         where = os.fspath(store)
         _warn_stored_values(self.meta, where, "store", "readers of the store take")
+        _warn_reversed_time(self.meta, where)
         if not ome_holds(self.ndim):
             _warn_user(
                 f"lazyvol: {where}: a {self.ndim}-axis volume is written without OME-Zarr "
@@ -316,6 +318,7 @@ class Volume:
         when its source has a scaling (neither applied nor written).
         """
         _warn_stored_values(self.meta, os.fspath(path), "file", "readers of the file take")
+        _warn_reversed_time(self.meta, os.fspath(path))
         result: str = _writer("nifti")(self, path, **kwargs)
         return result
 
@@ -383,6 +386,22 @@ def _warn_stored_values(meta: dict[str, Any], where: str, what: str, readers: st
             "stored values for real ones; open with scale=True for real values",
             RuntimeWarning,
         )
+
+
+def _warn_reversed_time(meta: dict[str, Any], dest: str) -> None:
+    """Warn when a volume's 4th axis runs backwards in time (``vol[..., ::-1]``): the file or store
+    states the interval between its volumes, not the time of its first one
+    (:func:`lazyvol.zarr_nifti.axis4_origin`)."""
+    if not axis4_reversed(meta) or axis4_step(meta)[0] is None:
+        return
+    _warn_user(
+        f"lazyvol: {dest}: the volume's 4th axis runs backwards in time (source volumes "
+        f"{meta['source_index']['t'][:3]}...), which NIfTI (pixdim[4] > 0) and OME-Zarr (a time "
+        "scale lazyvol writes > 0) cannot state: the interval between volumes is written, the "
+        "time of the first volume (NIfTI toffset, the OME time translation) is not (0); "
+        "lazyvol.zarr_nifti.axis4_times(vol.meta, n) gives the true times",
+        RuntimeWarning,
+    )
 
 
 def _unapplied_scaling(meta: dict[str, Any]) -> str:

@@ -18,7 +18,7 @@ from typing import Any
 
 import numpy as np
 
-from ._source_index import SOURCE_INDEX_KEY, axis4_source, source_stride
+from ._source_index import SOURCE_INDEX_KEY, axis4_reversed, axis4_source, source_stride
 from .nifti_carry import axis_zooms, same_transform
 from .nifti_fields import CARRIED_KEY
 from .ome_units import SECONDS_PER_UNIT
@@ -74,7 +74,8 @@ def axis4_step(meta: dict[str, Any], *, native: bool = False) -> tuple[float | N
     has no code for (minute, hour, day, ...: :func:`ome_time_seconds`) gives its step in seconds;
     ``native=True``: in that OME unit, as an OME-Zarr store states it. A volume cut with a step
     along its 4th axis (``vol[..., ::2]``: ``meta["source_index"]["t"]`` holds the source's
-    indices) has that many source steps between its volumes. When a cut dropped the source's 4th
+    indices) has that many source steps between its volumes (the interval, positive, also where
+    the cut reverses the axis: :func:`axis4_origin`). When a cut dropped the source's 4th
     axis (:func:`lazyvol._source_index.axis4_source`: ``vol[:, :, :, 0]`` of a 5-axis volume), the
     axis now 4th has the step of the source axis it is (a NIfTI's ``pixdim[5]``, no unit: NIfTI's
     time unit is the 4th axis'), or none."""
@@ -130,8 +131,11 @@ def axis4_origin(meta: dict[str, Any], *, native: bool = False) -> float:
     (:func:`axis4_step`, ``native`` as there): a NIfTI's ``toffset`` (the time of its first
     volume; an OME-Zarr source's time translation is read into the same field), moved by the
     source volumes a cut skipped (``vol[..., 5:]`` starts 5 steps later); 0 when the source states
-    none, or when the 4th axis is not the source's (:func:`lazyvol._source_index.axis4_source`)."""
-    if axis4_source(meta) != 3:
+    none, or when the 4th axis is not the source's (:func:`lazyvol._source_index.axis4_source`).
+    0 too for a 4th axis whose times fall (:func:`lazyvol._source_index.axis4_reversed`): a
+    written file or store states times rising by its positive step from this origin, so the
+    first volume's time would give every other volume a wrong one; the writers warn."""
+    if axis4_source(meta) != 3 or axis4_reversed(meta):
         return 0.0
     start = _toffset(meta)
     index = meta.get(SOURCE_INDEX_KEY)
