@@ -46,6 +46,7 @@ def test_the_mat_sidecar_gives_nibabels_affine(tmp_path: Path, saved: str, opene
     vol = lv.open(tmp_path / opened)
     np.testing.assert_array_equal(vol.affine, ref.affine)
     np.testing.assert_array_equal(vol.compute(), np.asanyarray(ref.dataobj))
+    assert vol.meta["affine_source"] == "mat"  # (not the header's pixdim: "base")
 
 
 def test_an_oversized_mat_is_refused_not_inflated(tmp_path: Path) -> None:
@@ -108,3 +109,37 @@ def test_a_plain_mat_beside_a_gzipped_pair_is_named_in_a_warning(tmp_path: Path)
         vol = lv.open(gz)
     np.testing.assert_allclose(vol.affine, nib.load(gz).affine)
     assert path.with_suffix(".mat").exists()
+
+
+def _savemat(path: Path, content: dict) -> None:
+    import scipy.io
+
+    scipy.io.savemat(path, content)
+
+
+def _matlab_v73(path: Path) -> None:
+    """The 128-byte header of a MATLAB v7.3 (HDF5) file: scipy and nibabel refuse it."""
+    text = b"MATLAB 7.3 MAT-file, Platform: GLNXA64, HDF5 schema 1.00 ."
+    path.write_bytes(text.ljust(116, b" ") + bytes(8) + b"\x00\x02IM" + bytes(512))
+
+
+@pytest.mark.parametrize(
+    "make",
+    [
+        lambda p: _savemat(p, {"results": np.arange(5)}),  # a MATLAB results file
+        _matlab_v73,
+        lambda p: _savemat(p, {"mat": np.full((4, 4), np.nan)}),  # SPM's name, no affine
+    ],
+    ids=["results-file", "v7.3", "nan-mat"],
+)
+def test_a_mat_that_is_not_spms_is_named_with_the_fix(tmp_path: Path, make) -> None:
+    """The header is fine (nibabel and lazyvol open the pair without the .mat): the message names
+    the .mat and says to move it, not the header."""
+    img = nib.AnalyzeImage(np.arange(60, dtype=np.int16).reshape(3, 4, 5), np.diag([2, 3, 4, 1.0]))
+    nib.save(img, tmp_path / "a.hdr")
+    ref = nib.load(tmp_path / "a.hdr")
+    np.testing.assert_array_equal(lv.open(tmp_path / "a.hdr").affine, ref.affine)
+    make(tmp_path / "a.mat")
+    with pytest.raises(FormatError, match=r"a\.mat: the \.mat beside .*move or rename it") as err:
+        lv.open(tmp_path / "a.hdr")
+    assert "header" not in str(err.value).replace("Analyze image", "")

@@ -15,6 +15,7 @@ from typing import Any
 import numpy as np
 
 from .errors import FormatError, LazyvolError
+from .geometry import affine_problem
 from .nifti_fields import (
     CARRIED_KEY,
     LATIN1_KEY,
@@ -81,12 +82,24 @@ def _culprit(head: bytes, sidecar: Callable[[str], bytes], single: bool) -> str 
     return None
 
 
+#: What lazyvol reads in an SPM ``.mat`` beside an Analyze pair, for messages.
+SPM_MAT = "a MATLAB v4-v7 file holding a 4x4 matrix 'mat' (or 'M') of finite numbers"
+
+
+def _mat_refused(mat: str, where: str, problem: str) -> FormatError:
+    """The error for an SPM ``.mat`` sidecar lazyvol cannot use (the pair opens without it)."""
+    return FormatError(
+        f"{mat}: the .mat beside the Analyze image {where} {problem}; the image opens without "
+        f"it: move or rename it (or, for SPM's affine, make it what SPM writes: {SPM_MAT})"
+    )
+
+
 def _load(
-    where: str, head: bytes, sidecar: Callable[[str], bytes], single: bool
+    where: str, head: bytes, sidecar: Callable[[str], bytes], single: bool, mat: str
 ) -> tuple[Any, ...]:
-    """:func:`_image`, errors typed: naming the header field nibabel refuses (:func:`_culprit`),
-    as a NIfTI header's errors do."""
-    sidecar = functools.cache(sidecar)  # (read once, for the trials of _culprit too)
+    """:func:`_image`, errors typed: naming the ``.mat`` sidecar (path ``mat``) when the image
+    reads without it, else the header field nibabel refuses (:func:`_culprit`), as a NIfTI
+    header's errors do."""
     try:
         return _image(head, sidecar, single)
     except LazyvolError:
@@ -94,6 +107,13 @@ def _load(
     except MemoryError:
         raise
     except Exception as exc:  # ValueError, nibabel's HeaderDataError (no ValueError) and friends
+        if sidecar("mat"):
+            try:
+                _image(head, lambda kind: b"", single)
+            except Exception:
+                pass  # (the header is refused without it too)
+            else:
+                raise _mat_refused(mat, where, f"is not one lazyvol can read (nibabel: {exc})")
         field = _culprit(head, sidecar, single)
         if field is None:  # (no one field: several, or the file beside the header)
             raise FormatError(
@@ -117,7 +137,12 @@ def _stored_pixdim(img: Any, head: bytes) -> list[float] | None:
 
 
 def analyze_header(
-    where: str, head: bytes, sidecar: Callable[[str], bytes], *, single: bool = False
+    where: str,
+    head: bytes,
+    sidecar: Callable[[str], bytes],
+    *,
+    single: bool = False,
+    mat: str = ".mat",
 ) -> ParsedHeader:
     """Parse an Analyze header with nibabel into a :class:`ParsedHeader`.
 
@@ -131,13 +156,21 @@ def analyze_header(
         ``sidecar(kind)``: the bytes of an optional sidecar (``"mat"``), empty if absent.
     single : bool
         The header is at the start of a single data file.
+    mat : str
+        The path of the ``"mat"`` sidecar, for messages.
 
     Raises
     ------
     FormatError
-        nibabel refuses the header (message names the field when it can).
+        nibabel refuses the header (message names the field when it can), or the ``.mat``
+        sidecar is not SPM's or holds no usable affine (message names it).
     """
-    img, disk_dtype, offset, slope, inter = _load(where, head, sidecar, single)
+    sidecar = functools.cache(sidecar)  # (read once)
+    img, disk_dtype, offset, slope, inter = _load(where, head, sidecar, single, mat)
+    source = "mat" if sidecar("mat") else "base"  # (nibabel refuses a .mat it does not use)
+    problem = affine_problem(np.asarray(img.affine, dtype=np.float64))
+    if source == "mat" and problem is not None:
+        raise _mat_refused(mat, where, f"holds an affine that {problem}")
     hdr = img.header
     used = [float(x) for x in hdr["pixdim"][1:4]]
     stored = _stored_pixdim(img, head)
@@ -177,7 +210,9 @@ def analyze_header(
         inter=inter,
         raw_slope=1.0,
         raw_inter=0.0,
-        candidates=[("base", f"pixdim[1:4] = [{pixdim}]", lambda: img.affine)],
+        candidates=[
+            (source, mat if source == "mat" else f"pixdim[1:4] = [{pixdim}]", lambda: img.affine)
+        ],
         pixdim_stored=stored if stored is not None else used,
         pixdim_used=used,
         fields=fields,

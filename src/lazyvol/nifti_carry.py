@@ -102,14 +102,15 @@ def xform_codes(
     under it is.
 
     A NIfTI or Analyze source, or a NIfTI-Zarr store whose header gave the affine
-    (``meta["affine_source"]``: ``"sform"``, ``"qform"``, ``"base"``, or the same after
+    (``meta["affine_source"]``: ``"sform"``, ``"qform"``, ``"base"``, an Analyze pair's SPM
+    ``"mat"``, or the same after
     ``"nifti-"``):
 
     - affine from the sform: the sform's code; the qform's code only when the source's qform held
       the same transform (:data:`QFORM_DIFFERS` not set), else 0 (a scanner qform beside an MNI
       sform is not the MNI transform written);
     - affine from the qform (no usable sform): the qform's code for both;
-    - no transform (both codes 0, Analyze): 0 and 0 while ``affine`` is ``base``, the affine
+    - no transform (both codes 0, Analyze, also with an SPM ``.mat``): 0 and 0 while ``affine`` is ``base``, the affine
       readers give the written header with both codes 0 (nibabel's ``get_base_affine``); else 2,
       "aligned", and 0, as nibabel codes a new image's affine (a cut or an SPM ``.mat``).
 
@@ -123,7 +124,7 @@ def xform_codes(
     source = str(meta.get("affine_source") or "").removeprefix("nifti-")
     s_code, q_code = _code(meta.get("sform_code")), _code(meta.get("qform_code"))
     holds = qform_holds(affine, shape)
-    if source == "base":
+    if source in ("base", "mat"):
         if base is not None and np.allclose(base, affine, rtol=1e-6, atol=1e-6):
             return 0, 0
         return ALIGNED, 0

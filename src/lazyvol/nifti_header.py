@@ -12,6 +12,7 @@ serves local files, URLs and names that are not valid UTF-8.
 
 from __future__ import annotations
 
+import functools
 import math
 import os
 import zlib
@@ -478,7 +479,9 @@ def load_image(
     if _is_nifti_magic(raw, nifti2):
         parsed = parse_nifti(head, str(loc), single=single, whole=whole)
         return parsed, data_loc, head_stamp
-    header = analyze_header(str(loc), head, lambda kind: _sidecar(hdr_loc, kind), single=single)
+    mat = getattr(sidecar_location(hdr_loc, "mat"), "display", ".mat")
+    side = functools.partial(_sidecar, hdr_loc)
+    header = analyze_header(str(loc), head, side, single=single, mat=mat)
     return header, data_loc, head_stamp
 
 
@@ -554,8 +557,8 @@ def _note_other_qform(hdr: ParsedHeader, affine: np.ndarray, meta: dict[str, Any
 def _note_pixdim_repair(path: str, hdr: ParsedHeader, source: str, meta: dict[str, Any]) -> None:
     """Warn (and record ``meta["pixdim_repaired"]``) when the affine used rests on voxel sizes
     nibabel changes at load: a zero ``pixdim[1..3]`` read as 1, a negative one as its absolute
-    value. The sform does not use pixdim."""
-    if source == "sform":
+    value. The sform and an Analyze pair's SPM ``.mat`` do not use pixdim."""
+    if source in ("sform", "mat"):
         return
     stored, used = hdr.pixdim_stored, hdr.pixdim_used
     if stored != used and all(math.isfinite(x) for x in stored):
