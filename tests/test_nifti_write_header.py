@@ -133,3 +133,46 @@ def test_a_reversed_time_axis_writes_its_interval_not_a_wrong_first_time(tmp_pat
         else:
             np.testing.assert_array_equal(first + step * np.arange(len(truth)), truth)
     np.testing.assert_array_equal(lv.zarr_nifti.axis4_times(lv.open(store).meta, len(truth)), truth)
+
+
+def _codes(hdr):
+    return [(e.get_code(), e.get_content()) for e in hdr.extensions]
+
+
+@pytest.mark.parametrize("cut", [(...,), (slice(1, None), slice(None, None, -1))], ids=["", "cut"])
+def test_header_extensions_are_written_back_as_nib_save_writes_them(tmp_path, cut):
+    """nib.save(nib.load(f), g) keeps every extension, and img.slicer[...] keeps them too."""
+    from nibabel.nifti1 import Nifti1Extension
+
+    img = nib.Nifti1Image(np.arange(24, dtype=np.float32).reshape(2, 3, 4), np.eye(4))
+    img.header.extensions.append(Nifti1Extension(6, b"processing history: smoothed 6mm"))
+    img.header.extensions.append(Nifti1Extension(4, b'<?xml version="1.0"?><AFNI_attributes/>'))
+    nib.save(img, tmp_path / "src.nii")
+    want = _codes(nib.load(tmp_path / "src.nii").slicer[cut].header)
+    assert [code for code, _ in want] == [6, 4]
+    vol = lv.open(tmp_path / "src.nii")[cut]
+    for got in _writes(vol, tmp_path):
+        assert _codes(got) == want
+    out = nib.load(tmp_path / "direct.nii")  # the data start past the extensions
+    np.testing.assert_array_equal(out.get_fdata(), img.slicer[cut].get_fdata())
+
+
+def test_a_cifti_file_stays_cifti_whole_and_a_cut_of_it_drops_intent_and_xml(tmp_path):
+    from nibabel import cifti2
+
+    axes = (
+        cifti2.cifti2_axes.ScalarAxis(["map"]),
+        cifti2.cifti2_axes.BrainModelAxis.from_mask(
+            np.ones((2, 3, 4), bool), affine=np.eye(4), name="thalamus_left"
+        ),
+    )
+    data = np.arange(24, dtype=np.float32).reshape(1, 24)
+    nib.save(cifti2.Cifti2Image(data, header=axes), tmp_path / "x.dscalar.nii")
+    vol = lv.open(tmp_path / "x.dscalar.nii")
+    whole = nib.load(vol.to_nifti(tmp_path / "whole.dscalar.nii"))
+    assert isinstance(whole, cifti2.Cifti2Image)
+    np.testing.assert_array_equal(whole.get_fdata(), data)
+    with pytest.warns(RuntimeWarning, match="CIFTI-2 .* not written"):
+        cut = nib.load(vol[..., :10].to_nifti(tmp_path / "cut.nii"))
+    assert not isinstance(cut, cifti2.Cifti2Image)
+    assert int(cut.header["intent_code"]) == 0 and not cut.header.extensions

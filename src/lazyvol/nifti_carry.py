@@ -10,7 +10,9 @@ encoding ones) and the slice timing (``slice_code``, ``slice_start``, ``slice_en
 ``slice_duration``). A volume sliced, flipped or transposed since it was opened gets the per-axis
 fields mapped onto its own axes (as the JSON sidecar's SliceTiming is): ``dim_info`` follows its
 axes; the slice timing is kept only while the slice axis is whole and in its order, and left out
-otherwise (it would describe slices the volume no longer has).
+otherwise (it would describe slices the volume no longer has). The header extensions are
+written back as nibabel keeps them, except a CIFTI-2 file's on a cut volume
+(:func:`cifti_dropped`).
 """
 
 from __future__ import annotations
@@ -19,15 +21,22 @@ from typing import Any
 
 import numpy as np
 
-from ._source_index import axis_steps
+from ._source_index import SOURCE_INDEX_KEY, axis_steps
 from .geometry import axis_map
-from .nifti_fields import CARRIED_KEY, CARRIED_PLAIN, CARRIED_SLICE_TIMING, LATIN1_KEY
+from .nifti_fields import (
+    CARRIED_KEY,
+    CARRIED_PLAIN,
+    CARRIED_SLICE_TIMING,
+    EXTENSIONS_KEY,
+    LATIN1_KEY,
+)
 
 __all__ = [
     "ALIGNED",
     "QFORM_DIFFERS",
     "axis_zooms",
     "carry_fields",
+    "cifti_dropped",
     "qform_holds",
     "same_transform",
     "set_acquisition_fields",
@@ -161,6 +170,40 @@ def axis_zooms(meta: dict[str, Any], ndim: int) -> dict[int, float]:
     }
 
 
+#: The ecode of a CIFTI-2 extension (its XML describes the data's grid) and the intent codes of
+#: CIFTI files (NIfTI's 3000-3099).
+CIFTI_ECODE = 32
+CIFTI_INTENTS = range(3000, 3100)
+
+
+def _uncut(meta: dict[str, Any], affine: Any, shape: tuple[int, ...]) -> bool:
+    """True when a volume is its NIfTI source as opened: same shape and affine, and no axis
+    cut, reversed or strided (``meta["source_index"]`` holds each axis' source indices)."""
+    fields = meta.get(CARRIED_KEY) or {}
+    m = axis_map(fields.get("affine"), affine)
+    if m is None or not np.array_equal(m, np.eye(3, 4)):
+        return False
+    if list(shape) != list(fields.get("shape") or []):
+        return False
+    index = meta.get(SOURCE_INDEX_KEY)
+    if not isinstance(index, dict):
+        return True
+    ids = [index.get("t")] + [axis[1] for axis in index.get("axes") or ()]
+    return all(i is None or list(i) == list(range(len(i))) for i in ids)
+
+
+def cifti_dropped(meta: dict[str, Any], affine: Any, shape: tuple[int, ...]) -> bool:
+    """True when a NIfTI source's CIFTI-2 extension and intent are not written for a volume of
+    ``affine`` and ``shape``: the XML describes the grid of the file as opened, so a cut volume
+    that kept them would claim a CIFTI layout it no longer has."""
+    fields = meta.get(CARRIED_KEY)
+    if not isinstance(fields, dict):
+        return False
+    cifti = any(code == CIFTI_ECODE for code, _ in fields.get(EXTENSIONS_KEY) or ())
+    cifti = cifti or fields.get("intent_code") in CIFTI_INTENTS
+    return cifti and not _uncut(meta, affine, shape)
+
+
 def set_text(hdr: Any, key: str, text: str, meta: dict[str, Any]) -> None:
     """Set the text field ``key`` of the nibabel header ``hdr`` to ``text`` as its source held it
     (:func:`lazyvol.nifti_fields.header_text`): latin-1 where the source's bytes were not UTF-8
@@ -186,12 +229,19 @@ def carry_fields(hdr: Any, meta: dict[str, Any], affine: Any, shape: tuple[int, 
     fields = meta.get(CARRIED_KEY)
     if not isinstance(fields, dict):
         return
+    dropped = cifti_dropped(meta, affine, shape)
     for key in CARRIED_PLAIN:
-        if key in fields:
+        if key in fields and not (dropped and key.startswith("intent")):
             hdr[key] = fields[key]
     for key in ("intent_name", "aux_file"):
-        if fields.get(key):
+        if fields.get(key) and not (dropped and key == "intent_name"):
             set_text(hdr, key, str(fields[key]), meta)
+    from nibabel.nifti1 import Nifti1Extension  # (writing: nibabel makes the header)
+
+    for code, content in fields.get(EXTENSIONS_KEY) or ():
+        if not (dropped and code == CIFTI_ECODE):  # (a store's meta holds them as latin-1 text)
+            raw = content.encode("latin-1") if isinstance(content, str) else bytes(content)
+            hdr.extensions.append(Nifti1Extension(int(code), raw))
     m = axis_map(fields.get("affine"), affine)
     source_shape = list(fields.get("shape") or [])
     if m is None:

@@ -32,6 +32,7 @@ __all__ = [
     "CARRIED_KEY",
     "CARRIED_PLAIN",
     "CARRIED_SLICE_TIMING",
+    "EXTENSIONS_KEY",
     "HEADER1",
     "HEADER2",
     "LATIN1_KEY",
@@ -367,26 +368,29 @@ def _shape(rec: np.void, where: str, nifti2: bool) -> tuple[int, ...]:
 
 def _extensions(
     head: bytes, rec: np.void, where: str, order: str, single: bool, whole: bool
-) -> None:
+) -> list[list[Any]] | None:
     """Walk the extension frames as nibabel does (``Nifti1Extensions.from_fileobj``), raising
-    where nibabel does: a frame that is cut short. Their contents are not used. A frame of esize 0
+    where nibabel does: a frame that is cut short. Returns ``[ecode, content]`` of each (a NIfTI
+    written from the volume carries them, :data:`EXTENSIONS_KEY`), None when some are left
+    unread. A frame of esize 0
     followed by zeros only, up to ``vox_offset``, is padding: the walk stops there, as niftilib
     (ITK, FSL, AFNI) stops (nibabel fails on it). ``whole``: ``head``
     holds every header byte (else frames reaching past its end are left unread, not refused: the
     file's size is checked against the data's end anyway)."""
     size_hdr = int(rec["sizeof_hdr"])
     flag = head[size_hdr : size_hdr + 4]
+    found: list[list[Any]] = []
     if len(flag) < 4 or flag[0:1] == b"\x00":
-        return
+        return found
     pos = size_hdr + 4
     left = float(rec["vox_offset"]) - pos if single else -1.0
     while left >= 16 or left < 0:
         frame = head[pos : pos + 8]
         pos += len(frame)
         if not frame and left < 0:
-            return
+            return found
         if len(frame) != 8 and not whole:
-            return
+            return None
         if len(frame) != 8:
             raise FormatError(
                 f"{where}: invalid NIfTI/Analyze header (NIfTI extensions): failed to read "
@@ -395,18 +399,22 @@ def _extensions(
         esize = int(np.frombuffer(frame[:4], dtype=order + "i4")[0])
         end = pos - 8 + int(left) if single else len(head)
         if esize == 0 and not any(head[pos - 8 : end]):
-            return  # zero padding up to vox_offset: the frames end here, as niftilib reads them
+            return found  # zero padding up to vox_offset: the frames end, as niftilib reads them
         want = esize - 8
-        got = len(head[pos : pos + want]) if want >= 0 else len(head) - pos
+        content = head[pos : pos + want] if want >= 0 else head[pos:]
+        got = len(content)
         pos = pos + got
         if got != want and not whole and pos == len(head):
-            return
+            return None
         if got != want:
             raise FormatError(
                 f"{where}: invalid NIfTI/Analyze header (NIfTI extensions): failed to read "
                 f"extension content (esize {esize}); the header is corrupt or cut short"
             )
+        # the content as nibabel keeps it: its padding (trailing NULs) stripped
+        found.append([int(np.frombuffer(frame[4:], dtype=order + "i4")[0]), content.rstrip(b"\0")])
         left -= esize
+    return found
 
 
 #: ``Volume.meta`` key of the header fields a NIfTI source carries into the NIfTI written from it
@@ -414,6 +422,8 @@ def _extensions(
 CARRIED_KEY = "nifti_fields"
 #: Carried fields that hold whatever the volume is cut to.
 CARRIED_PLAIN = ("intent_code", "intent_p1", "intent_p2", "intent_p3", "cal_min", "cal_max")
+#: Carried key: ``[ecode, content bytes]`` of each header extension, written back as they were.
+EXTENSIONS_KEY = "extensions"
 #: Carried fields of the slice timing (along the ``dim_info`` slice axis).
 CARRIED_SLICE_TIMING = ("slice_code", "slice_start", "slice_end", "slice_duration")
 
@@ -482,9 +492,9 @@ def header_fields(rec: Any) -> dict[str, Any]:
     return out
 
 
-def _meta_fields(rec: np.void) -> dict[str, Any]:
+def _meta_fields(rec: np.void, extensions: list[list[Any]] | None = None) -> dict[str, Any]:
     """The header entries of ``Volume.meta`` (as :func:`lazyvol.nifti_header.header_meta` gives
-    them for a nibabel header)."""
+    them for a nibabel header), with the ``extensions`` read (:func:`_extensions`)."""
     out: dict[str, Any] = {}
     descrip = header_text(rec["descrip"])
     if descrip:
@@ -500,6 +510,8 @@ def _meta_fields(rec: np.void) -> dict[str, Any]:
     intent = int(rec["intent_code"])
     out["intent"] = INTENTS.get(intent, f"unknown code {intent}")
     carried = header_fields(rec)
+    if extensions:
+        carried[EXTENSIONS_KEY] = extensions
     if carried:
         out[CARRIED_KEY] = carried
     ndim = int(rec["dim"][0])
@@ -550,7 +562,7 @@ def parse_nifti(head: bytes, where: str, *, single: bool, whole: bool = True) ->
     raw = np.frombuffer(head[: dtype.itemsize], dtype=dtype)[0]
     rec = raw.copy()
     _fix(rec, where, nifti2)
-    _extensions(head, rec, where, order, single, whole)
+    extensions = _extensions(head, rec, where, order, single, whole)
     shape = _shape(rec, where, nifti2)
     disk = DATA_TYPES[int(rec["datatype"])]
     assert disk is not None
@@ -573,5 +585,5 @@ def parse_nifti(head: bytes, where: str, *, single: bool, whole: bool = True) ->
         candidates=_candidates(rec, nifti2),
         pixdim_stored=[float(x) for x in raw["pixdim"][1:4]],
         pixdim_used=[float(x) for x in rec["pixdim"][1:4]],
-        fields=_meta_fields(rec),
+        fields=_meta_fields(rec, extensions),
     )

@@ -53,7 +53,7 @@ __all__ = [
 ]
 
 #: Most header bytes (header plus extensions) read to parse a header; a ``vox_offset`` beyond it
-#: leaves the extensions unread (they carry nothing lazyvol uses).
+#: leaves the extensions unread (and not written into a NIfTI made from the volume).
 MAX_HEADER_BYTES = 16 * 2**20
 #: Most bytes of a pair's ``.mat`` sidecar (SPM's affine: 4x4 doubles, one per volume of a
 #: series); a larger file is refused, not read.

@@ -395,8 +395,8 @@ def write_nifti(
         with open(tmp, "wb") as raw:
             out: Any = _ParallelGzip(raw, compresslevel, min(4, os.cpu_count() or 1)) if gz else raw
             try:
-                # header + the 4-byte extension flag; the data start right after (352 / 544)
-                hdr.set_data_offset(hdr.sizeof_hdr + 4)
+                # header, the 4-byte extension flag and the extensions; then the data
+                hdr.set_data_offset(hdr.sizeof_hdr + 4 + hdr.extensions.get_sizeondisk())
                 hdr.write_to(out)
                 written = _write_data(vol, out, dtype, progress, dest)
                 expected = int(np.prod(vol.shape, dtype=np.int64)) * dtype.itemsize

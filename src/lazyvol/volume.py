@@ -14,6 +14,7 @@ from ._source_index import axis4_reversed, slice_source_index
 from ._warn import warn as _warn_user
 from .chunking import PlanArray, as_plan_array, direct_compute_allowed, sub_array
 from .geometry import canonical_index, orientation_codes, slice_affine, voxel_sizes
+from .nifti_carry import cifti_dropped
 from .zarr_nifti import axis4_step, space_unit
 from .zarr_ome import ome_holds
 
@@ -287,6 +288,7 @@ class Volume:
         """
         _warn_stored_values(self.meta, "to_nibabel", "image", "users of the image take")
         _warn_reversed_time(self.meta, "to_nibabel")
+        _warn_dropped_cifti(self, "to_nibabel")
         return _writer("nibabel")(self)
 
     def to_zarr(self, store: str | os.PathLike[str], **kwargs: Any) -> str:
@@ -299,6 +301,7 @@ class Volume:
         where = os.fspath(store)
         _warn_stored_values(self.meta, where, "store", "readers of the store take")
         _warn_reversed_time(self.meta, where)
+        _warn_dropped_cifti(self, where)
         if not ome_holds(self.ndim):
             _warn_user(
                 f"lazyvol: {where}: a {self.ndim}-axis volume is written without OME-Zarr "
@@ -319,6 +322,7 @@ class Volume:
         """
         _warn_stored_values(self.meta, os.fspath(path), "file", "readers of the file take")
         _warn_reversed_time(self.meta, os.fspath(path))
+        _warn_dropped_cifti(self, os.fspath(path))
         result: str = _writer("nifti")(self, path, **kwargs)
         return result
 
@@ -384,6 +388,18 @@ def _warn_stored_values(meta: dict[str, Any], where: str, what: str, readers: st
             f"lazyvol: {where}: this volume holds stored values (opened with scale=False): its "
             f"source's {scaling} is neither applied nor written in the {what}, so {readers} the "
             "stored values for real ones; open with scale=True for real values",
+            RuntimeWarning,
+        )
+
+
+def _warn_dropped_cifti(vol: Volume, dest: str) -> None:
+    """Warn when a NIfTI written from ``vol`` leaves out its source's CIFTI-2 extension and intent
+    (:func:`lazyvol.nifti_carry.cifti_dropped`)."""
+    if cifti_dropped(vol.meta, vol.affine, vol.shape):
+        _warn_user(
+            f"lazyvol: {dest}: the volume is cut from a CIFTI-2 file, whose XML extension (ecode "
+            "32) describes the grid as opened: the CIFTI intent and extension are not written (a "
+            "plain NIfTI); write the whole volume to keep them",
             RuntimeWarning,
         )
 
