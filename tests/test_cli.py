@@ -944,3 +944,21 @@ def test_info_json_meta_holds_no_identity_token(env, phantom):
     assert r.returncode == 0, r.stderr
     meta = json.loads(r.stdout)["meta"]
     assert "header_files_token" not in meta and meta["format"].lower().startswith("nifti")
+
+
+def test_info_json_shows_header_extensions_by_code_and_size(env, tmp_path):
+    """A NIfTI header extension's bytes (a CIFTI XML, a DICOM header: megabytes) are not printed
+    by info --json: their codes and sizes, as nibabel's header lists them."""
+    import nibabel as nib
+
+    img = nib.Nifti1Image(np.zeros((4, 4, 4), "int16"), np.eye(4))
+    img.header.extensions.append(nib.nifti1.Nifti1Extension(6, b"a comment " * 500))
+    nib.save(img, tmp_path / "x.nii")
+    want = [
+        {"code": int(e.get_code()), "bytes": len(e.get_content())}
+        for e in nib.load(tmp_path / "x.nii").header.extensions
+    ]
+    r = run(env, "info", tmp_path / "x.nii", "--json")
+    assert r.returncode == 0, r.stderr
+    assert json.loads(r.stdout)["meta"]["nifti_fields"]["extensions"] == want
+    assert "a comment" not in r.stdout

@@ -132,6 +132,12 @@ def volume_info(vol: Any, path: str, storage: dict[str, Any] | None = None) -> d
     # (the files' identity token is lazyvol's own bookkeeping, not metadata: it moves with a chmod)
     hidden = ("axis4_values", "files", HEADER_FILES_KEY)
     meta = {k: v for k, v in vol.meta.items() if k not in hidden}
+    fields = meta.get("nifti_fields")
+    if isinstance(fields, dict) and fields.get("extensions"):
+        # (a header extension's bytes, a CIFTI XML or a DICOM header, can run to megabytes: their
+        # codes and sizes; vol.header.extensions has them)
+        shown = [{"code": int(c), "bytes": len(b)} for c, b in fields["extensions"]]
+        meta["nifti_fields"] = {**fields, "extensions": shown}
     files = vol.meta.get("files")
     listed = files if isinstance(files, list) and files else None
     return {
