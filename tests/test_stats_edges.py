@@ -241,3 +241,30 @@ def test_exact_percentiles_of_many_values_too_close_to_sub_bin(monkeypatch, make
     assert res.percentile_method == "exact"
     want = np.percentile(x.astype(np.float64), q)
     np.testing.assert_array_equal(res.percentiles, want)
+
+
+@pytest.mark.parametrize("scale", [1e-307, 1e-308, 1e-310])
+def test_histogram_and_percentiles_of_a_tiny_float_range_are_numpys(scale):
+    """float64 values whose whole range is below ~1e-306: bins as numpy.histogram gives them,
+    percentiles as numpy's (the bin estimate multiplied by nb / span, which overflowed to inf:
+    3999 of 4000 values in one bin, a median 100x off within a stated error bound of ~0)."""
+    x = np.random.default_rng(5).standard_normal(4000) * scale
+    res = lv.stats(x, bins=256, percentiles=(1, 50, 99))
+    counts, edges = np.histogram(x, bins=256)
+    np.testing.assert_array_equal(res.histogram, counts)
+    np.testing.assert_array_equal(res.bin_edges, edges)
+    want = np.percentile(x, [1, 50, 99])
+    assert (np.abs(res.percentiles - want) <= res.percentile_error).all(), (res.percentiles, want)
+
+
+def test_a_dask_array_of_unknown_chunk_sizes_is_an_option_error_naming_the_fix():
+    """data[data > 0] has chunks of unknown size: an OptionError saying to pass the condition as
+    mask= or compute the chunk sizes (was a bare ValueError 'cannot convert float NaN to
+    integer'); the mask= form gives numpy's values."""
+    a = np.random.default_rng(2).standard_normal((16, 16, 8))
+    x = da.from_array(a, chunks=(8, 8, 4))
+    with pytest.raises(lv.OptionError, match=r"unknown size.*mask="):
+        lv.stats(x[x > 0])
+    res = lv.stats(x, mask=x > 0)
+    assert res.count == int((a > 0).sum())
+    np.testing.assert_allclose(res.mean, a[a > 0].mean(), rtol=1e-12)

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import math
 from collections.abc import Sequence
 from typing import Any
 
@@ -9,6 +10,7 @@ import dask.array as da
 import numpy as np
 import numpy.typing as npt
 
+from ..errors import OptionError
 from ..geometry import check_same_grid
 from ..volume import Volume
 from .finalise import finalise
@@ -144,6 +146,12 @@ def _as_dask(vol: Volume | da.Array | npt.ArrayLike) -> tuple[da.Array, FloatArr
     if isinstance(vol, Volume):
         return vol.data, vol.affine, vol.source
     if isinstance(vol, da.Array):
+        if any(math.isnan(c) for dim in vol.chunks for c in dim):
+            raise OptionError(
+                "lazyvol.stats: the dask array has chunks of unknown size (a boolean selection "
+                "such as data[data > 0]); pass the condition as mask= (lazyvol.stats(data, "
+                "mask=data > 0)), or call .compute_chunk_sizes() on the array first"
+            )
         return vol, None, ""
     arr = np.asarray(vol)
     # (dask cannot size "auto" chunks of objects: one chunk, for the dtype check to refuse it)

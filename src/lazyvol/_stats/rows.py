@@ -182,7 +182,10 @@ def _bins(v: Values, edges: Values, outer: tuple[Any, Any] | None) -> IntArray:
         with np.errstate(over="ignore", invalid="ignore", divide="ignore"):
             f = vk.astype(np.float64)
             f -= float(first)
-            f *= nb / (float(last) - float(first))
+            # (divided by the span, then times nb, as numpy.histogram: nb / span overflows for a
+            # span below nb / 1.8e308, e.g. float64 values of 1e-307 or less)
+            f /= float(last) - float(first)
+            f *= nb
             idx = f.astype(np.intp)
         np.minimum(np.maximum(idx, 0, out=idx), nb - 1, out=idx)  # np.clip, without its wrapper
         idx[vk < edges[idx]] -= 1
