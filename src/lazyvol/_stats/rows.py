@@ -8,6 +8,7 @@ statistics of a 4-D series have one row a voxel.
 
 from __future__ import annotations
 
+import math
 from collections.abc import Iterator
 from dataclasses import dataclass
 from typing import Any
@@ -182,10 +183,12 @@ def _bins(v: Values, edges: Values, outer: tuple[Any, Any] | None) -> IntArray:
         with np.errstate(over="ignore", invalid="ignore", divide="ignore"):
             f = vk.astype(np.float64)
             f -= float(first)
-            # (divided by the span, then times nb, as numpy.histogram: nb / span overflows for a
-            # span below nb / 1.8e308, e.g. float64 values of 1e-307 or less)
-            f /= float(last) - float(first)
-            f *= nb
+            span = float(last) - float(first)
+            if span > 0 and math.isfinite(nb / span):
+                f *= nb / span
+            else:  # (a span below nb / 1.8e308, values of 1e-307: as numpy.histogram divides)
+                f /= span
+                f *= nb
             idx = f.astype(np.intp)
         np.minimum(np.maximum(idx, 0, out=idx), nb - 1, out=idx)  # np.clip, without its wrapper
         idx[vk < edges[idx]] -= 1
