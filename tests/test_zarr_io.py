@@ -1353,3 +1353,23 @@ def test_a_destination_that_is_a_symlink_is_written_through(tmp_path, kind):
     np.testing.assert_array_equal(got, new.compute())
     assert sorted(p.name for p in tmp_path.iterdir()) == ["disk", link.name]
     assert sorted(p.name for p in (tmp_path / "disk").iterdir()) == [target.name]
+
+
+def test_a_nifti_link_is_written_through_under_its_own_name(tmp_path):
+    """A link whose name says .nii.gz to a file named otherwise (a BIDS name over a store of
+    blobs, git-annex style): the name given decides the format (gzip), the sidecars' names and
+    what the writer returns, as nib.save does; the file the link names receives the bytes."""
+    import nibabel as nib
+
+    vol = lv.Volume(np.arange(64, dtype="int16").reshape(4, 4, 4), np.eye(4))
+    (tmp_path / "annex").mkdir()
+    blob = tmp_path / "annex" / "SHA256-s123--abc"
+    blob.write_bytes(b"old")
+    link = tmp_path / "sub-01_T1w.nii.gz"
+    link.symlink_to(blob)
+    out = vol.to_nifti(link, overwrite=True)
+    assert out == str(link) and link.is_symlink()
+    assert blob.read_bytes()[:2] == b"\x1f\x8b"  # gzip, as the name says
+    np.testing.assert_array_equal(np.asanyarray(nib.load(link).dataobj), vol.compute())
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["annex", link.name]
+    assert [p.name for p in (tmp_path / "annex").iterdir()] == [blob.name]

@@ -25,6 +25,7 @@ __all__ = [
     "absolute_source",
     "is_url",
     "local_destination",
+    "written_through",
 ]
 
 
@@ -112,11 +113,16 @@ def local_destination(dest: str | os.PathLike[str]) -> str:
         text = text.split("://", 1)[1]
         if text.lower().startswith("localhost/"):  # file://localhost/tmp/x: the host named
             text = text[len("localhost") :]
-    path = os.path.abspath(text)
-    # A symbolic link is written through, as open() writes through it: the file or store it
-    # names is replaced and the link kept (the writers' renames replaced the link itself, and a
-    # store's overwrite left the old link behind under a hidden name)
-    return os.path.realpath(path) if os.path.islink(path) else path
+    return os.path.abspath(text)
+
+
+def written_through(dest: str) -> str:
+    """Where a writer of ``dest`` (:func:`local_destination`) puts its temporary file and renames
+    it to: the file or store a symbolic link ``dest`` names, as open() writes through a link (the
+    writers' renames replaced the link itself, and a store's overwrite left the old link behind
+    under a hidden name); the name given still decides the format, the sidecars' names and what
+    the writer returns."""
+    return os.path.realpath(dest) if os.path.islink(dest) else dest
 
 
 def display_url(source: str) -> str:

@@ -22,6 +22,7 @@ from __future__ import annotations
 
 import collections
 import concurrent.futures
+import io
 import os
 import struct
 import zlib
@@ -32,7 +33,7 @@ import dask
 import numpy as np
 
 from ._fsutil import make_temp_file, publish_file, release_temp_dir, sweep_leftovers
-from ._location import local_destination
+from ._location import local_destination, written_through
 from .chunking import as_plan_array, direct_compute_allowed
 from .config import chunk_budget
 from .errors import WriteError
@@ -390,14 +391,17 @@ def write_nifti(
     if dtype.kind == "b":
         dtype = np.dtype(np.uint8)
     hdr = nifti_header(vol, dtype, dest)
-    tmp, lock = _temp_file(dest)
+    where = written_through(dest)  # (a symbolic link: the file it names)
+    tmp, lock = _temp_file(where)
     try:
         with open(tmp, "wb") as raw:
             out: Any = _ParallelGzip(raw, compresslevel, min(4, os.cpu_count() or 1)) if gz else raw
             try:
                 # header, the 4-byte extension flag and the extensions; then the data
                 hdr.set_data_offset(hdr.sizeof_hdr + 4 + hdr.extensions.get_sizeondisk())
-                hdr.write_to(out)
+                head = io.BytesIO()  # (nibabel's extensions ask the file for tell(): a gzip
+                hdr.write_to(head)  # stream of lazyvol's has none)
+                out.write(head.getvalue())
                 written = _write_data(vol, out, dtype, progress, dest)
                 expected = int(np.prod(vol.shape, dtype=np.int64)) * dtype.itemsize
                 if written != expected:  # a partial or overlong file must never be published
@@ -414,7 +418,7 @@ def write_nifti(
             raw.flush()
             os.fsync(raw.fileno())
         try:
-            publish_file(tmp, dest, overwrite=overwrite)
+            publish_file(tmp, where, overwrite=overwrite)
         except FileExistsError as exc:
             raise WriteError(
                 f"{dest}: created by someone else while writing; left untouched"

@@ -39,7 +39,7 @@ from ._fsutil import (
     remove_tree_settled,
     sweep_leftovers,
 )
-from ._location import absolute_source, local_destination
+from ._location import absolute_source, local_destination, written_through
 from .chunking import rechunk_source
 from .errors import LazyvolError, OptionError, UnsupportedError, WriteError
 from .geometry import affine_problem
@@ -191,10 +191,11 @@ def write_zarr(
         raise WriteError(f"{store}: needs a directory name")
     # What killed writes to this destination left, unless still writing (first: a store a killed
     # overwrite moved aside is put back, and then found where the destination check looks)
-    sweep_leftovers(dest)
-    _check_destination(dest, overwrite)
+    where = written_through(dest)  # (a symbolic link: the store it names)
+    sweep_leftovers(where)
+    _check_destination(where, overwrite)
     try:
-        tmp, lock = make_temp_dir(dest)
+        tmp, lock = make_temp_dir(where)
     except OSError as exc:
         raise WriteError(
             f"{dest}: cannot create a directory in {parent} ({exc.strerror or exc}); choose a "
@@ -202,7 +203,7 @@ def write_zarr(
         ) from exc
     try:
         _write_into(tmp, vol, chunks, shards, codec, progress, levels, dest)
-        _publish(tmp, dest, overwrite)
+        _publish(tmp, where, overwrite)
     except LazyvolError:
         shutil.rmtree(tmp, ignore_errors=True)
         raise
