@@ -6,6 +6,7 @@ import os
 import pickle
 import socket
 
+import numpy as np
 import pytest
 
 import lazyvol as lv
@@ -78,3 +79,34 @@ def test_non_utf8_names_hash_and_display(tmp_path):
     assert token == fingerprint([SourceStamp.of(name)], scale=True)
     assert token != fingerprint([name], scale=False)
     assert "caf\\xe9.bin" in display_path(name)
+
+
+@pytest.mark.parametrize("kind", ["dicom", "nifti"])
+def test_a_path_with_dotdot_after_a_symlink_is_where_the_system_finds_it(tmp_path, kind):
+    """``link/../x`` names the link's target's sibling x for the system (and pydicom, nibabel),
+    not ``./x``, where a lexical normalisation puts it: lazyvol read another folder's series (its
+    pixels, affine and header), and a NIfTI's data from another file than its header."""
+    import nibabel as nib
+    import pydicom
+
+    from lazyvol.testing import write_dicom_series, write_phantom_nifti
+
+    (tmp_path / "real" / "sub").mkdir(parents=True)
+    (tmp_path / "other").symlink_to(tmp_path / "real" / "sub")
+    if kind == "dicom":
+        write_dicom_series(tmp_path / "real" / "ser", (8, 8, 3), description="A")
+        write_dicom_series(tmp_path / "ser", (8, 8, 3), description="B", seed=3)
+        given = tmp_path / "other" / ".." / "ser"
+        want = sorted(os.listdir(given))
+        vol = lv.open(str(given))
+        assert vol.meta["series_description"] == "A"
+        assert vol.dicom_header(0).SeriesDescription == "A"
+        first = pydicom.dcmread(os.path.join(given, want[0]))
+        assert first.SeriesDescription == "A"
+    else:
+        write_phantom_nifti(tmp_path / "real" / "v.nii", (8, 8, 3), seed=1)
+        write_phantom_nifti(tmp_path / "v.nii", (8, 8, 3), seed=2)
+        given = tmp_path / "other" / ".." / "v.nii"
+        vol = lv.open(str(given))
+        np.testing.assert_array_equal(vol.compute(), np.asanyarray(nib.load(given).dataobj))
+        assert vol.header.get_data_shape() == nib.load(given).shape

@@ -116,6 +116,17 @@ def local_destination(dest: str | os.PathLike[str]) -> str:
     return os.path.abspath(text)
 
 
+def _through_links(path: str) -> str:
+    """``path`` as given, unless a ``..`` in it follows a symbolic link: ``link/../x`` is then
+    where the system finds it (the link's target's parent), not where the lexical normalisation
+    of :func:`os.path.abspath` (used on paths throughout) puts it, and is given as its real path
+    (another folder's files were read as the source's)."""
+    if ".." not in path.replace("\\", "/").split("/"):
+        return path
+    real = os.path.realpath(path)
+    return real if real != os.path.realpath(os.path.abspath(path)) else path
+
+
 def written_through(dest: str) -> str:
     """Where a writer of ``dest`` (:func:`local_destination`) puts its temporary file and renames
     it to: the file or store a symbolic link ``dest`` names, as open() writes through a link (the
@@ -328,7 +339,7 @@ class Location:
                     f"{display_path(text)}: storage_options are for URLs (s3://, gs://, https://, "
                     "...), not local paths"
                 )
-            return cls(text)  # as the user spelled it (messages); ``identity`` is absolute
+            return cls(_through_links(text))  # as spelled (messages); ``identity`` is absolute
         text, options = _userinfo_to_header(text, dict(storage_options or {}))
         return cls(text, StorageOptions(_version_aware(text, options)))
 
