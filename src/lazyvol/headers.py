@@ -22,6 +22,7 @@ from typing import TYPE_CHECKING, Any, TypeVar
 
 import numpy as np
 
+from ._location import display_url, is_url
 from ._opened import opened_stamps
 from ._source_index import SOURCE_INDEX_KEY, slice_source_index
 from ._source_index import is_dicom as _is_dicom
@@ -203,6 +204,11 @@ def _dicom_source(vol: Volume) -> None:
         raise HeaderError(
             f"{vol.source or 'this volume'}: not a DICOM volume (format "
             f"{vol.meta.get('format', 'unknown')!r}); use vol.header"
+        )
+    if vol.source and is_url(_opened_path(vol)):
+        raise HeaderError(
+            f"{display_url(_opened_path(vol))}: lazyvol reads the headers of local DICOM files "
+            "only (not of a remote source); download the series and open the local copy"
         )
     if not vol.source or not os.path.exists(_opened_path(vol)):
         raise SourceNotFoundError(

@@ -156,6 +156,20 @@ def test_a_series_folder_behind_an_http_index_page_opens(tmp_path: Path):
         ]
 
 
+def test_headers_of_a_remote_series_say_they_are_not_read_remotely(tmp_path: Path):
+    """vol.dicom_header / vol.header of a series opened over HTTP: a HeaderError saying remote
+    headers are not read (docs/supported.md) and to open a local copy; it said the source was
+    'gone' while the server served every file."""
+    from lazyvol.headers import HeaderError
+
+    write_dicom_series(tmp_path / "www" / "series", (8, 8, 3), seed=3)
+    with _web_folder(tmp_path / "www") as base:
+        vol = lv.open(f"{base}/series/")
+        for call in (lambda: vol.dicom_header(0), lambda: vol.header):
+            with pytest.raises(HeaderError, match="remote source.*local copy"):
+                call()
+
+
 def test_references_to_a_series_folder_behind_an_http_index_page(tmp_path: Path):
     """``lazyvol.references`` of a web folder stamped the folder's index page (to tell an object
     from a prefix) and warned that it has no ETag or Last-Modified time, though every file it
