@@ -166,7 +166,7 @@ def test_headers_of_a_remote_series_say_they_are_not_read_remotely(tmp_path: Pat
     with _web_folder(tmp_path / "www") as base:
         vol = lv.open(f"{base}/series/")
         for call in (lambda: vol.dicom_header(0), lambda: vol.header):
-            with pytest.raises(HeaderError, match="remote source.*local copy"):
+            with pytest.raises(HeaderError, match=r"remote source.*local copy"):
                 call()
 
 
