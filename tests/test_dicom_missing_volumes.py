@@ -14,7 +14,7 @@ import pytest
 import lazyvol as lv
 from lazyvol.dicom.records import FrameRecord
 from lazyvol.dicom.stack_notes import instance_gaps
-from lazyvol.testing import write_dicom_series, write_mosaic_series
+from lazyvol.testing import write_dicom_4d_series, write_dicom_series, write_mosaic_series
 
 pytestmark = pytest.mark.usefixtures("dicom_cache")
 
@@ -93,3 +93,81 @@ def test_instance_gaps_of_files_holding_whole_volumes():
     assert instance_gaps(whole[:3], whole) == []
     one_file = _frames("all.dcm", 7, 9)
     assert instance_gaps(one_file[:3], one_file) == []
+
+
+def _number_over_echoes(files: list[str]) -> None:
+    """Mosaic files one a time point made two echoes of half as many time points, numbered over
+    the series as the scanner writes them: file t is echo t % 2 of TR t // 2, InstanceNumber
+    t + 1."""
+    for t, f in enumerate(files):
+        ds = pydicom.dcmread(f)
+        ds.InstanceNumber = t + 1
+        ds.AcquisitionNumber = t // 2 + 1
+        ds.AcquisitionTime = f"{100000 + 2 * (t // 2):06d}.000000"
+        ds.EchoTime = 30.0 if t % 2 == 0 else 60.0
+        ds.EchoNumbers = t % 2 + 1
+        ds.save_as(f)
+
+
+def _open_each(folder: Path) -> dict[int, tuple[lv.Volume, list[str]]]:
+    """Every volume of ``folder`` by its EchoNumbers (pydicom's, of its first file), opened with
+    the RuntimeWarnings it gives."""
+    out = {}
+    for info in lv.scan(folder):
+        with warnings.catch_warnings(record=True) as caught:
+            warnings.simplefilter("always")
+            vol = lv.open(folder, series=info.id, scale=False)
+        said = [str(w.message) for w in caught if issubclass(w.category, RuntimeWarning)]
+        out[int(pydicom.dcmread(info.files[0]).EchoNumbers)] = (vol, said)
+    return out
+
+
+def test_a_complete_multi_echo_mosaic_series_has_no_instance_gaps(tmp_path):
+    """3 TRs x 2 echoes, numbered 1..6 over the series: each echo's numbers skip the other's,
+    which are no missing files. With the file of InstanceNumber 3 (echo 1 of TR 2) gone, echo 1
+    says 3 is missing."""
+    truth = write_mosaic_series(tmp_path / "s", (8, 6, 4), volumes=6)
+    _number_over_echoes(truth.files)
+    with warnings.catch_warnings():
+        warnings.simplefilter("error", RuntimeWarning)
+        echoes = _open_each(tmp_path / "s")
+    for e, (vol, said) in echoes.items():
+        np.testing.assert_array_equal(vol.compute(), truth.stored[..., e - 1 :: 2])
+        assert said == [] and not any("has gaps" in w for w in vol.meta.get("warnings", []))
+    Path(truth.files[2]).unlink()
+    vol, said = _open_each(tmp_path / "s")[1]
+    np.testing.assert_array_equal(vol.compute(), truth.stored[..., [0, 4]])
+    assert any(
+        "InstanceNumber (0020,0013) has gaps (1..5" in w and ": 3 missing" in w for w in said
+    )
+
+
+@pytest.mark.parametrize("split", [{"echoes": 2}, {"components": ["M", "P"]}])
+def test_volumes_split_from_one_series_have_no_instance_gaps(tmp_path, split):
+    """Two echoes, or magnitude and phase, of one SeriesInstanceUID numbered over the series:
+    complete, no volume warns; an InstanceNumber no image of the series holds still does."""
+    truth = write_dicom_4d_series(tmp_path / "s", (8, 6, 4), 3 if "echoes" in split else 2, **split)
+    with warnings.catch_warnings():
+        warnings.simplefilter("error", RuntimeWarning)
+        vols = [lv.open(tmp_path / "s", series=i.id) for i in lv.scan(tmp_path / "s")]
+    assert len(vols) == 2
+    assert not any("has gaps" in w for v in vols for w in v.meta.get("warnings", []))
+    numbers = sorted(int(pydicom.dcmread(f).InstanceNumber) for f in truth.files)
+    assert numbers == list(range(1, len(truth.files) + 1))
+    last = max(truth.files, key=lambda f: int(pydicom.dcmread(f).InstanceNumber))
+    ds = pydicom.dcmread(last)
+    ds.InstanceNumber = 100
+    ds.save_as(last)
+    said = [
+        w for i in lv.scan(tmp_path / "s") for w in i.warnings if w.startswith("InstanceNumber")
+    ]
+    assert len(said) == 1 and f"..100 for {len(truth.files) // 2} " in said[0], said
+
+
+def test_instance_gaps_are_numbers_no_image_of_the_series_holds():
+    """Two volumes of one series numbered alternately (1, 3, 5 and 2, 4, 6): given the
+    series' numbers neither has a gap; without 4, the first spans it and says so."""
+    one = [r for n in (1, 3, 5) for r in _frames(f"f{n}.dcm", n, 3)]
+    assert instance_gaps(one[:3], one, {1, 2, 3, 4, 5, 6}) == []
+    (note,) = instance_gaps(one[:3], one, {1, 2, 3, 5, 6})
+    assert "1..5 for 3 files, each a whole volume): 4 missing" in note

@@ -200,7 +200,9 @@ INDEX_VERSION = 54
 #: 32: series whose PixelSpacing holds one value open (taken for both axes), with a note.
 #: 33: a series of files one volume each (mosaic, enhanced) whose InstanceNumbers skip numbers
 #: has a note naming the missing ones (a time point may be missing).
-REPORT_FORMAT = 33
+#: 34: InstanceNumber gaps are numbers no image of the SeriesInstanceUID holds (a complete
+#: multi-echo or magnitude/phase series was said to have gaps: the other volume's numbers).
+REPORT_FORMAT = 34
 #: A frame's identity in a report whose frames all have their listing entry's identity.
 _FROM_LISTING = "listing"
 #: The frames' paths of a report whose frames are its files, in order.

@@ -105,9 +105,18 @@ def build_series(
         by_uid[rec.series_uid].append(rec)
     infos: list[SeriesInfo] = []
     for uid, recs in by_uid.items():
+        # (a series numbers its images across the volumes split from it: echoes, magnitude and
+        # phase, image types; a gap in one volume's numbers is a number none of them holds)
+        held = frozenset(r.instance_number for r in recs)
         for key, group, reasons in split_series(recs, opts.stack_localizers):
             info = build_volume(
-                group, key, reasons, opts, (incomplete or {}).get(uid, []), fetch or read_local
+                group,
+                key,
+                reasons,
+                opts,
+                (incomplete or {}).get(uid, []),
+                fetch or read_local,
+                held,
             )
             infos.extend(_split_4d(info) if opts.split_4d else [info])
     infos.sort(

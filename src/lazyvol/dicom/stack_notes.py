@@ -5,7 +5,7 @@ the usual number of images (the cause and the place named when a series is refus
 from __future__ import annotations
 
 from collections import Counter
-from collections.abc import Sequence
+from collections.abc import Collection, Sequence
 
 from .model import INCOMPLETE_NOTE, INSTANCE_GAPS_NOTE, UNDECIDED_HERE
 from .multiframe import (
@@ -218,18 +218,31 @@ def incomplete_note(skipped: Sequence[tuple[str, str]]) -> str:
     )
 
 
-def instance_gaps(base: Sequence[FrameRecord], records: Sequence[FrameRecord]) -> list[str]:
+def instance_gaps(
+    base: Sequence[FrameRecord],
+    records: Sequence[FrameRecord],
+    held: Collection[int | None] | None = None,
+) -> list[str]:
     """A warning when InstanceNumber skips numbers though the positions are regular: over the
     whole series (``records``) when its numbers are unique (a 4D series numbered across volumes,
     or slice by slice, has no gaps although each volume's numbers do), else within the first
     volume (``base``). Files holding several images (a mosaic, an enhanced file: one
     InstanceNumber each) are numbered as files: one of a series stored one volume a file missing
-    is a missing time point, the numbers it lacks named."""
+    is a missing time point, the numbers it lacks named.
+
+    ``held``: the InstanceNumbers of every image of the volume's SeriesInstanceUID, the other
+    volumes split from it included (the other echo, magnitude and phase, another image type or
+    stack); a number is missing only when none of them holds it (a series numbers its images
+    across those volumes, so each volume's own numbers skip the others'). None: the numbers of
+    ``records``."""
     numbers: dict[str, set[int | None]] = {}
     for r in records:
         numbers.setdefault(r.path, set()).add(r.instance_number)
+    if held is None:
+        held = [r.instance_number for r in records]
     if len(numbers) < len(records) and all(len(ns) == 1 for ns in numbers.values()):
-        return _file_gaps([next(iter(ns)) for ns in numbers.values()], len(records), len(base))
+        per_file = [next(iter(ns)) for ns in numbers.values()]
+        return _file_gaps(per_file, held, len(records), len(base))
     every = [r.instance_number for r in records]
     if len(base) < 2 or any(n is None for n in every):
         return []
@@ -237,13 +250,20 @@ def instance_gaps(base: Sequence[FrameRecord], records: Sequence[FrameRecord]) -
     ns = sorted(
         int(n) for n in (every if unique else [r.instance_number for r in base]) if n is not None
     )
-    if ns[-1] - ns[0] + 1 == len(ns) or len(set(ns)) != len(ns):
+    if len(set(ns)) != len(ns) or not _missing(ns, held):
         return []
     what = "images" if unique and len(ns) > len(base) else "slices"
     return [
         f"{INSTANCE_GAPS_NOTE} ({ns[0]}..{ns[-1]} for {len(ns)} {what}) but the positions are "
         "regular"
     ]
+
+
+def _missing(numbers: Sequence[int], held: Collection[int | None]) -> list[int]:
+    """The numbers between the least and the greatest of ``numbers`` that no image holds
+    (``held``: the numbers of every image of the series)."""
+    lo, hi = min(numbers), max(numbers)
+    return sorted(set(range(lo, hi + 1)) - set(numbers) - {n for n in held if n is not None})
 
 
 #: Positions a refusal of positions that repeat unevenly names (with their files); the rest counted.
@@ -282,13 +302,15 @@ def repeats_note(positions: Sequence[float], groups: Sequence[Sequence[FrameReco
     )
 
 
-def _file_gaps(numbers: Sequence[int | None], images: int, per_volume: int) -> list[str]:
+def _file_gaps(
+    numbers: Sequence[int | None], held: Collection[int | None], images: int, per_volume: int
+) -> list[str]:
     """The InstanceNumber gap warning of a series of multi-image files (``numbers``: one a file;
-    ``images`` in all, ``per_volume`` a volume)."""
+    ``held``: as :func:`instance_gaps`; ``images`` in all, ``per_volume`` a volume)."""
     if len(numbers) < 2 or None in numbers or len(set(numbers)) != len(numbers):
         return []
     ns = sorted(int(n) for n in numbers if n is not None)
-    missing = sorted(set(range(ns[0], ns[-1] + 1)) - set(ns))
+    missing = _missing(ns, held)
     if not missing:
         return []
     shown = ", ".join(str(n) for n in missing[:5]) + (" ..." if len(missing) > 5 else "")

@@ -80,6 +80,8 @@ class _Stack:
     warnings: list[str]
     relaxations: dict[str, Any] = field(default_factory=dict)
     fetch: Fetch = read_local
+    #: The InstanceNumbers of every image of the series (None: those of the volume's own images).
+    held: frozenset[int | None] | None = None
 
     @property
     def meta(self) -> dict[str, Any]:
@@ -147,15 +149,18 @@ def build_volume(
     opts: GroupOptions,
     incomplete: list[tuple[str, str]],
     fetch: Fetch = read_local,
+    held: frozenset[int | None] | None = None,
 ) -> SeriesInfo:
     """One stackable group (see :func:`lazyvol.dicom.grouping.split_series`) as one volume.
 
-    ``incomplete``: the files of its series the scan skipped, ``(path, reason)``.
+    ``incomplete``: the files of its series the scan skipped, ``(path, reason)``. ``held``: the
+    InstanceNumbers of every image of its SeriesInstanceUID, the other volumes split from it
+    included (an InstanceNumber gap is a number none holds); None: its own images'.
 
     Never raises for bad data: a group that cannot be a volume has ``info.error`` set.
     """
     info = _new_info(uid_records, key, reasons, incomplete)
-    st = _Stack(info, uid_records[0], opts, info.warnings, fetch=fetch)
+    st = _Stack(info, uid_records[0], opts, info.warnings, fetch=fetch, held=held)
     records, dup_error = drop_duplicates(
         uid_records, st.warnings, fetch, philips_fp=opts.philips_scaling == "fp"
     )
@@ -279,7 +284,7 @@ def _order_by_position(
     st.info.affine = geo.dicom_affine(
         iop, first.pixel_spacing or [1.0, 1.0], base[0].ipp or [0, 0, 0], slice_step
     )
-    st.warnings.extend(instance_gaps(base, records))
+    st.warnings.extend(instance_gaps(base, records, st.held))
     return stacked_volumes, axis4
 
 
