@@ -12,11 +12,12 @@ import numpy as np
 import pydicom
 import pytest
 from pydicom.data import get_testdata_file
-from pydicom.encaps import encapsulate
+from pydicom.encaps import encapsulate, generate_frames
 from pydicom.pixels import get_decoder, pixel_array
 from pydicom.uid import UID
 
 import lazyvol as lv
+from lazyvol.dicom.codestream import SIZED_SYNTAXES, ends_codestream
 from lazyvol.dicom.decoding import decoding_plugin
 from lazyvol.testing import write_dicom_series, write_enhanced_dicom
 
@@ -193,3 +194,66 @@ def test_the_decoding_plugin_is_chosen_as_pydicom_orders_them(syntax, available,
     never for JPEG Extended of other than 8 bits (their plugins refuse it); a plugin pydicom does
     not list comes after those it does, by name."""
     assert decoding_plugin(syntax, available, bits) == chosen
+
+
+def _trail_frames(path: Path, trailer: bytes, cut: int = 0) -> None:
+    """Each frame of the file at ``path`` less its last ``cut`` bytes, then ``trailer``, in
+    one fragment a frame, with a Basic Offset Table when there are several."""
+    ds = pydicom.dcmread(path)
+    count = int(getattr(ds, "NumberOfFrames", 1) or 1)
+    frames = [
+        f[: len(f) - cut] + trailer for f in generate_frames(ds.PixelData, number_of_frames=count)
+    ]
+    ds.PixelData = encapsulate(frames, has_bot=count > 1)
+    ds["PixelData"].is_undefined_length = True
+    ds.save_as(path)
+
+
+@pytest.mark.parametrize("name", ["MR_small_jp2klossless.dcm", "MR_small_jpeg_ls_lossless.dcm"])
+@pytest.mark.parametrize("trailer", [bytes(16), b"\xff" * 11 + b"\x00"], ids=["zeros", "ff-fill"])
+def test_padding_after_the_end_marker_is_no_damage(tmp_path, name, trailer):
+    """pydicom's files with more padding after their codestream's EOI/EOC than pydicom's 10-byte
+    window for finding frame ends among fragments: decoders stop at the marker, pydicom reads
+    them as the originals; a frame cut short and then padded still has no end marker."""
+    victim = tmp_path / "s" / name
+    victim.parent.mkdir()
+    shutil.copy(get_testdata_file(name), victim)
+    truth = pydicom.dcmread(victim).pixel_array.T
+    _trail_frames(victim, trailer)
+    np.testing.assert_array_equal(pydicom.dcmread(victim).pixel_array.T, truth)
+    np.testing.assert_array_equal(lv.open(victim, scale=False).compute()[:, :, 0], truth)
+    shutil.copy(get_testdata_file(name), victim)
+    _trail_frames(victim, trailer, cut=24)
+    _check_damaged_frame(tmp_path / "s", str(victim), 0, [truth])
+
+
+def test_an_enhanced_file_with_padding_after_each_frame_reads_whole(tmp_path):
+    """An enhanced JPEG-LS file with a Basic Offset Table (frames located without any marker
+    search), 12 bytes of zeros after each frame's EOI: read as pydicom reads it."""
+    path = tmp_path / "s" / "e.dcm"
+    path.parent.mkdir()
+    write_enhanced_dicom(path, shape=(16, 12, 5), compress="1.2.840.10008.1.2.4.80")
+    _trail_frames(path, bytes(12))
+    truth = pydicom.dcmread(path).pixel_array.transpose(2, 1, 0)  # (frames, rows, columns)
+    np.testing.assert_array_equal(lv.open(path, scale=False).compute(), truth)
+
+
+def test_every_pydicom_frame_ends_its_codestream_and_none_cut_short_does():
+    """Every frame of the JPEG, JPEG-LS, JPEG 2000 and HTJ2K test files pydicom ships (as its
+    generate_frames splits them) ends its codestream; cut 1 to 32 bytes short of its end marker,
+    none does (no FFD9 followed by padding inside coded data)."""
+    frames = []
+    for path in sorted((Path(pydicom.__file__).parent / "data" / "test_files").rglob("*.dcm")):
+        try:
+            ds = pydicom.dcmread(path)
+            syntax = str(ds.file_meta.TransferSyntaxUID)
+        except Exception:  # pydicom's deliberately broken files
+            continue
+        if syntax in SIZED_SYNTAXES and "PixelData" in ds:
+            count = int(getattr(ds, "NumberOfFrames", 1) or 1)
+            frames += [(path, f) for f in generate_frames(ds.PixelData, number_of_frames=count)]
+    assert len(frames) > 20
+    for path, frame in frames:
+        assert ends_codestream(frame), path
+        end = len(frame.rstrip(b"\x00\xff"))
+        assert not any(ends_codestream(frame[: end - cut]) for cut in range(1, 33)), path

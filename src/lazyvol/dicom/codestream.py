@@ -15,7 +15,8 @@ header, and its decoder cuts a segment longer than Rows x Columns to that size w
 (:func:`rle_size_disagreement`). A JPEG-family codestream ends with the marker FFD9 (EOI of JPEG
 and JPEG-LS, EOC of JPEG 2000); libjpeg (pylibjpeg) decodes a JPEG or JPEG-LS stream cut short
 without an error, filling the rest of the frame with whatever it makes of the missing data, so a
-frame whose end holds no FFD9 is refused before it is decoded (:func:`end_marker_problem`).
+frame holding no FFD9 followed only by padding is refused before it is decoded
+(:func:`end_marker_problem`).
 """
 
 from __future__ import annotations
@@ -31,6 +32,7 @@ __all__ = [
     "codestream_disagreement",
     "codestream_header",
     "end_marker_problem",
+    "ends_codestream",
     "frame_problem",
     "holds_end_marker",
     "rle_room_problem",
@@ -57,8 +59,9 @@ _J2K = {
 }
 #: Transfer syntaxes whose codestream states the image size (RLE's does not).
 SIZED_SYNTAXES = frozenset(_JPEG | _J2K)
-#: Bytes at the end of a frame that hold its end marker FFD9: padding may follow it (an odd
-#: length's pad byte, ``FFD9 00``, ``FFD9 FF`` ...), as pydicom's ``generate_frames`` allows.
+#: Bytes at the end of a fragment that hold the end marker FFD9 of a frame ending there, where
+#: frames are found by marker search (several fragments, no offset table): padding may follow it
+#: (``FFD9 00``, ``FFD9 FF`` ...), as pydicom's ``generate_frames`` allows.
 END_MARKER_ROOM = 10
 #: Start-of-frame markers: SOF0-SOF15 except DHT (C4), JPG (C8) and DAC (CC); SOF55 for JPEG-LS.
 _SOF = {0xC0, 0xC1, 0xC2, 0xC3, 0xC5, 0xC6, 0xC7, 0xC9, 0xCA, 0xCB, 0xCD, 0xCE, 0xCF, 0xF7}
@@ -257,25 +260,39 @@ def rle_size_disagreement(frame: bytes, rows: int, columns: int) -> str | None:
 
 
 def holds_end_marker(tail: bytes) -> bool:
-    """Whether the last :data:`END_MARKER_ROOM` bytes of ``tail`` (the end of a JPEG, JPEG-LS or
-    JPEG 2000 frame) hold the end marker FFD9, which coded data never hold elsewhere: JPEG stuffs
-    a 00 after every FF of entropy-coded data, JPEG-LS a 0 bit, JPEG 2000 packet data hold no FF
-    followed by a byte over 8F."""
+    """Whether the last :data:`END_MARKER_ROOM` bytes of ``tail`` (the end of a fragment of a
+    JPEG, JPEG-LS or JPEG 2000 frame) hold the end marker FFD9: pydicom's rule for where a frame
+    ends among fragments no offset table locates (the marker search of :mod:`.multiframe`), not a
+    test of a whole frame (:func:`ends_codestream`)."""
     return b"\xff\xd9" in tail[-END_MARKER_ROOM:]
+
+
+#: Bytes that may follow a codestream's end marker: padding (an odd length's pad byte, an
+#: encoder's or a PACS's zeros, FF fill bytes).
+_PADDING = b"\x00\xff"
+
+
+def ends_codestream(frame: bytes) -> bool:
+    """Whether the whole frame ``frame`` (a JPEG, JPEG-LS or JPEG 2000 codestream) holds its end
+    marker FFD9 followed only by padding (00 or FF bytes), however much: decoders stop at the
+    marker, so the padding is no damage. Coded data never hold FFD9 themselves: JPEG stuffs a 00
+    after every FF of entropy-coded data, JPEG-LS a 0 bit, JPEG 2000 packet data hold no FF
+    followed by a byte over 8F; so a frame cut short ends with data, not with that marker."""
+    return frame.rstrip(_PADDING).endswith(b"\xff\xd9")
 
 
 def end_marker_problem(syntax: str, frame: bytes) -> str | None:
     """Why the whole codestream ``frame`` of a JPEG-family ``syntax`` is cut short: no end marker
-    FFD9 (EOI, or EOC for JPEG 2000) ends it (:func:`holds_end_marker`); None when one does, and
-    for other syntaxes."""
-    if syntax not in SIZED_SYNTAXES or holds_end_marker(frame):
+    FFD9 (EOI, or EOC for JPEG 2000) followed only by padding ends it
+    (:func:`ends_codestream`); None when one does, and for other syntaxes."""
+    if syntax not in SIZED_SYNTAXES or ends_codestream(frame):
         return None
     marker = "EOC" if syntax in _J2K else "EOI"
     return (
         f"compressed data ({len(frame)} bytes, ending {frame[-4:].hex()}) do not end with the "
-        f"{marker} marker FFD9 that ends every codestream: the frame was cut short (a truncated "
-        "file or fragment), and a decoder would fill the rest of the image with made-up values; "
-        "the file is damaged, re-export it"
+        f"{marker} marker FFD9 that ends every codestream (only padding, 00 or FF bytes, may "
+        "follow it): the frame was cut short (a truncated file or fragment), and a decoder would "
+        "fill the rest of the image with made-up values; the file is damaged, re-export it"
     )
 
 
