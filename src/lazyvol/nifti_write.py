@@ -397,11 +397,7 @@ def write_nifti(
         with open(tmp, "wb") as raw:
             out: Any = _ParallelGzip(raw, compresslevel, min(4, os.cpu_count() or 1)) if gz else raw
             try:
-                # header, the 4-byte extension flag and the extensions; then the data
-                hdr.set_data_offset(hdr.sizeof_hdr + 4 + hdr.extensions.get_sizeondisk())
-                head = io.BytesIO()  # (nibabel's extensions ask the file for tell(): a gzip
-                hdr.write_to(head)  # stream of lazyvol's has none)
-                out.write(head.getvalue())
+                _write_header(hdr, out)
                 written = _write_data(vol, out, dtype, progress, dest)
                 expected = int(np.prod(vol.shape, dtype=np.int64)) * dtype.itemsize
                 if written != expected:  # a partial or overlong file must never be published
@@ -444,6 +440,15 @@ def write_nifti(
                 f"{dest}: written, but its sidecar files could not be ({exc.strerror or exc})"
             ) from exc
     return dest
+
+
+def _write_header(hdr: Any, out: Any) -> None:
+    """The header, the 4-byte extension flag and the extensions (the data follow), serialised
+    first: nibabel's extensions ask the file for tell(), which lazyvol's gzip stream has not."""
+    hdr.set_data_offset(hdr.sizeof_hdr + 4 + hdr.extensions.get_sizeondisk())
+    head = io.BytesIO()
+    hdr.write_to(head)
+    out.write(head.getvalue())
 
 
 def _temp_file(dest: str) -> tuple[str, int | None]:

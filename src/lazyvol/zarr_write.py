@@ -191,8 +191,7 @@ def write_zarr(
         raise WriteError(f"{store}: needs a directory name")
     # What killed writes to this destination left, unless still writing (first: a store a killed
     # overwrite moved aside is put back, and then found where the destination check looks)
-    where = written_through(dest)  # (a symbolic link: the store it names)
-    sweep_leftovers(where)
+    sweep_leftovers(where := written_through(dest))  # (a symbolic link: the store it names)
     _check_destination(where, overwrite)
     try:
         tmp, lock = make_temp_dir(where)
