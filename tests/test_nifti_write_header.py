@@ -5,6 +5,10 @@ the source's bytes, or numpy's times) is the reference."""
 
 from __future__ import annotations
 
+import base64
+import codecs
+import json
+
 import nibabel as nib
 import numpy as np
 import pytest
@@ -12,10 +16,11 @@ import pytest
 import lazyvol as lv
 
 
-def _text(raw: bytes) -> str:
-    """The reference decoding: UTF-8 where the bytes are, else latin-1."""
+def _text(raw: bytes, size: int) -> str:
+    """The reference decoding: UTF-8 where the bytes are (a character cut short at the end of a
+    full field left out, as an incremental decoder holds it back), else latin-1."""
     try:
-        return raw.decode("utf-8")
+        return codecs.getincrementaldecoder("utf-8")().decode(raw, final=len(raw) < size)
     except UnicodeDecodeError:
         return raw.decode("latin-1")
 
@@ -39,11 +44,17 @@ TEXTS = [
     # latin-1 text (older tools), descrip filling all 80 bytes, unterminated
     (b"M\xfcller \xb5m " + b"x" * 66 + b"END!", b"caf\xe9", b"\xb5" * 16),
     (b"x" * 76 + b"END!", b"design.mat", b"t"),  # plain ASCII, full descrip
+    # UTF-8 text cut to the field's size inside its last character (numpy's S80 of .encode())
+    (
+        "Müller ".encode() + b"x" * 71 + "ü".encode()[:1],
+        "ü".encode() * 11 + b"\xc3",
+        "µ".encode() * 7 + b"\xc2",
+    ),
 ]
 
 
 @pytest.mark.parametrize("cls", [nib.Nifti1Image, nib.Nifti2Image], ids=["nifti1", "nifti2"])
-@pytest.mark.parametrize("texts", TEXTS, ids=["utf8", "latin1", "ascii"])
+@pytest.mark.parametrize("texts", TEXTS, ids=["utf8", "latin1", "ascii", "utf8-cut"])
 def test_text_fields_are_read_as_their_text_and_written_back_byte_for_byte(tmp_path, cls, texts):
     descrip, aux, name = texts
     img = cls(np.zeros((2, 3, 4), np.float32), np.eye(4))
@@ -53,9 +64,9 @@ def test_text_fields_are_read_as_their_text_and_written_back_byte_for_byte(tmp_p
     want = nib.load(tmp_path / "src.nii").header
     assert want["descrip"].item() == descrip  # (the fixture holds what it says)
     vol = lv.open(tmp_path / "src.nii")
-    assert vol.meta["descrip"] == _text(descrip)
-    assert vol.meta["nifti_fields"]["aux_file"] == _text(aux)
-    assert vol.meta["nifti_fields"]["intent_name"] == _text(name)
+    assert vol.meta["descrip"] == _text(descrip, 80)
+    assert vol.meta["nifti_fields"]["aux_file"] == _text(aux, 24)
+    assert vol.meta["nifti_fields"]["intent_name"] == _text(name, 16)
     for got in _writes(vol, tmp_path):
         for key in ("descrip", "aux_file", "intent_name"):
             assert got[key].item() == want[key].item(), key
@@ -178,3 +189,34 @@ def test_a_cifti_file_stays_cifti_whole_and_a_cut_of_it_drops_intent_and_xml(tmp
         cut = nib.load(vol[..., :10].to_nifti(tmp_path / "cut.nii"))
     assert not isinstance(cut, cifti2.Cifti2Image)
     assert int(cut.header["intent_code"]) == 0 and not cut.header.extensions
+
+
+def test_header_extensions_in_meta_are_json_the_same_from_source_store_and_cache(tmp_path):
+    """meta holds each extension as JSON text (base64): equal between the source, its store and
+    its cache entry, and a store's zarr.json grows by about 4/3 of the extension's bytes."""
+    from nibabel.nifti1 import Nifti1Extension
+
+    payload = bytes(range(256)) * 64 + b"\0 a NUL inside"  # binary: every byte value
+    img = nib.Nifti1Image(np.zeros((2, 3, 4), np.int16), np.eye(4))
+    nib.save(img, tmp_path / "plain.nii")
+    img.header.extensions.append(Nifti1Extension(0, payload))
+    img.header.extensions.append(Nifti1Extension(6, "Müller".encode()))
+    nib.save(img, tmp_path / "src.nii")
+    want = [
+        (e.get_code(), e.get_content()) for e in nib.load(tmp_path / "src.nii").header.extensions
+    ]
+    vol = lv.open(tmp_path / "src.nii")
+    store = vol.to_zarr(tmp_path / "s.zarr")
+    lv.open(tmp_path / "plain.nii").to_zarr(tmp_path / "plain.zarr")
+    lv.open(tmp_path / "src.nii", cache=tmp_path / "cache")
+    cached = lv.open(tmp_path / "src.nii", cache=tmp_path / "cache")
+    assert cached.data.name.startswith("lazyvol-zarr-")  # (read from the entry)
+    for meta in (vol.meta, lv.open(store).meta, cached.meta):
+        assert meta == vol.meta and json.loads(json.dumps(meta)) == meta
+        got = [
+            (e["code"], base64.b64decode(e["base64"])) for e in meta["nifti_fields"]["extensions"]
+        ]
+        assert got == want
+    grown = (tmp_path / "s.zarr" / "zarr.json").stat().st_size
+    grown -= (tmp_path / "plain.zarr" / "zarr.json").stat().st_size
+    assert grown < 4 / 3 * sum(len(c) for _, c in want) + 1000  # (latin-1 JSON: ~5 times)

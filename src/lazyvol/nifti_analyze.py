@@ -16,14 +16,8 @@ import numpy as np
 
 from .errors import FormatError, LazyvolError
 from .geometry import affine_problem
-from .nifti_fields import (
-    CARRIED_KEY,
-    LATIN1_KEY,
-    ParsedHeader,
-    extra_zooms,
-    header_text,
-    latin1_fields,
-)
+from .nifti_fields import CARRIED_KEY, ParsedHeader, extra_zooms
+from .nifti_text import header_text, text_notes
 
 __all__ = ["analyze_header"]
 
@@ -177,7 +171,7 @@ def analyze_header(
     pixdim = ", ".join(f"{x:g}" for x in used)
     fields: dict[str, Any] = {}
     try:
-        descrip = header_text(hdr["descrip"])
+        descrip = header_text(hdr, "descrip")
         if descrip:
             fields["descrip"] = descrip
     except (KeyError, ValueError):
@@ -189,12 +183,10 @@ def analyze_header(
     if len(zooms) > 3 and np.isfinite(zooms[3]):
         fields["axis4_spacing"] = float(zooms[3])
     carried: dict[str, Any] = {}  # what a NIfTI written from it keeps (lazyvol.nifti_carry)
-    aux = header_text(hdr["aux_file"])
+    aux = header_text(hdr, "aux_file")
     if aux:
         carried["aux_file"] = aux
-    latin1 = latin1_fields(hdr, ("descrip", "aux_file"))
-    if latin1:
-        carried[LATIN1_KEY] = latin1
+    carried.update(text_notes(hdr, ("descrip", "aux_file")))
     steps = extra_zooms(zooms)
     if steps is not None:
         carried["zooms"] = steps

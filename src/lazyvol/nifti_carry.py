@@ -28,8 +28,9 @@ from .nifti_fields import (
     CARRIED_PLAIN,
     CARRIED_SLICE_TIMING,
     EXTENSIONS_KEY,
-    LATIN1_KEY,
+    extension_bytes,
 )
+from .nifti_text import text_bytes
 
 __all__ = [
     "ALIGNED",
@@ -199,28 +200,18 @@ def cifti_dropped(meta: dict[str, Any], affine: Any, shape: tuple[int, ...]) -> 
     fields = meta.get(CARRIED_KEY)
     if not isinstance(fields, dict):
         return False
-    cifti = any(code == CIFTI_ECODE for code, _ in fields.get(EXTENSIONS_KEY) or ())
+    codes = [extension_bytes(item) for item in fields.get(EXTENSIONS_KEY) or ()]
+    cifti = any(found and found[0] == CIFTI_ECODE for found in codes)
     cifti = cifti or fields.get("intent_code") in CIFTI_INTENTS
     return cifti and not _uncut(meta, affine, shape)
 
 
 def set_text(hdr: Any, key: str, text: str, meta: dict[str, Any]) -> None:
     """Set the text field ``key`` of the nibabel header ``hdr`` to ``text`` as its source held it
-    (:func:`lazyvol.nifti_fields.header_text`): latin-1 where the source's bytes were not UTF-8
-    (``meta[CARRIED_KEY][LATIN1_KEY]``) and the text is latin-1, else UTF-8; all the field's bytes
-    (80 for ``descrip``, 24 ``aux_file``, 16 ``intent_name``, unterminated when full, as nibabel
-    writes them), a longer text cut at a character's end."""
-    fields = meta.get(CARRIED_KEY)
-    latin1 = isinstance(fields, dict) and key in (fields.get(LATIN1_KEY) or ())
+    (:func:`lazyvol.nifti_text.text_bytes`): all the field's bytes (80 for ``descrip``, 24
+    ``aux_file``, 16 ``intent_name``, unterminated when full, as nibabel writes them)."""
     size = hdr.structarr.dtype[key].itemsize
-    try:
-        raw = text.encode("latin-1") if latin1 else None
-    except UnicodeEncodeError:
-        raw = None
-    if raw is None:
-        raw = text.encode("utf-8")[:size]
-        raw = raw.decode("utf-8", "ignore").encode("utf-8")  # (no character cut in two)
-    hdr[key] = raw[:size]
+    hdr[key] = text_bytes(key, text, meta.get(CARRIED_KEY), size)
 
 
 def carry_fields(hdr: Any, meta: dict[str, Any], affine: Any, shape: tuple[int, ...]) -> None:
@@ -238,10 +229,10 @@ def carry_fields(hdr: Any, meta: dict[str, Any], affine: Any, shape: tuple[int, 
             set_text(hdr, key, str(fields[key]), meta)
     from nibabel.nifti1 import Nifti1Extension  # (writing: nibabel makes the header)
 
-    for code, content in fields.get(EXTENSIONS_KEY) or ():
-        if not (dropped and code == CIFTI_ECODE):  # (a store's meta holds them as latin-1 text)
-            raw = content.encode("latin-1") if isinstance(content, str) else bytes(content)
-            hdr.extensions.append(Nifti1Extension(int(code), raw))
+    for item in fields.get(EXTENSIONS_KEY) or ():
+        found = extension_bytes(item)
+        if found is not None and not (dropped and found[0] == CIFTI_ECODE):
+            hdr.extensions.append(Nifti1Extension(*found))
     m = axis_map(fields.get("affine"), affine)
     source_shape = list(fields.get("shape") or [])
     if m is None:

@@ -15,6 +15,8 @@ Analyze headers (no NIfTI magic) are left to nibabel (:mod:`lazyvol.nifti_header
 
 from __future__ import annotations
 
+import base64
+import binascii
 import math
 from collections.abc import Callable
 from dataclasses import dataclass, field
@@ -24,19 +26,17 @@ import numpy as np
 
 from .errors import FormatError
 from .nifti_codes import DATA_TYPES, INTENTS, UNITS
+from .nifti_text import header_text, text_notes
 
 __all__ = [
+    "extension_bytes",
     "extra_zooms",
-    "header_text",
-    "latin1_fields",
     "CARRIED_KEY",
     "CARRIED_PLAIN",
     "CARRIED_SLICE_TIMING",
     "EXTENSIONS_KEY",
     "HEADER1",
     "HEADER2",
-    "LATIN1_KEY",
-    "TEXT_FIELDS",
     "ParsedHeader",
     "base_affine",
     "header_fields",
@@ -368,10 +368,10 @@ def _shape(rec: np.void, where: str, nifti2: bool) -> tuple[int, ...]:
 
 def _extensions(
     head: bytes, rec: np.void, where: str, order: str, single: bool, whole: bool
-) -> list[list[Any]] | None:
+) -> list[dict[str, Any]] | None:
     """Walk the extension frames as nibabel does (``Nifti1Extensions.from_fileobj``), raising
-    where nibabel does: a frame that is cut short. Returns ``[ecode, content]`` of each (a NIfTI
-    written from the volume carries them, :data:`EXTENSIONS_KEY`), None when some are left
+    where nibabel does: a frame that is cut short. Returns each as :data:`EXTENSIONS_KEY` holds
+    it (a NIfTI written from the volume carries them), None when some are left
     unread. A frame of esize 0
     followed by zeros only, up to ``vox_offset``, is padding: the walk stops there, as niftilib
     (ITK, FSL, AFNI) stops (nibabel fails on it). ``whole``: ``head``
@@ -379,7 +379,7 @@ def _extensions(
     file's size is checked against the data's end anyway)."""
     size_hdr = int(rec["sizeof_hdr"])
     flag = head[size_hdr : size_hdr + 4]
-    found: list[list[Any]] = []
+    found: list[dict[str, Any]] = []
     if len(flag) < 4 or flag[0:1] == b"\x00":
         return found
     pos = size_hdr + 4
@@ -412,7 +412,8 @@ def _extensions(
                 f"extension content (esize {esize}); the header is corrupt or cut short"
             )
         # the content as nibabel keeps it: its padding (trailing NULs) stripped
-        found.append([int(np.frombuffer(frame[4:], dtype=order + "i4")[0]), content.rstrip(b"\0")])
+        code = int(np.frombuffer(frame[4:], dtype=order + "i4")[0])
+        found.append({"code": code, "base64": base64.b64encode(content.rstrip(b"\0")).decode()})
         left -= esize
     return found
 
@@ -422,45 +423,21 @@ def _extensions(
 CARRIED_KEY = "nifti_fields"
 #: Carried fields that hold whatever the volume is cut to.
 CARRIED_PLAIN = ("intent_code", "intent_p1", "intent_p2", "intent_p3", "cal_min", "cal_max")
-#: Carried key: ``[ecode, content bytes]`` of each header extension, written back as they were.
+#: Carried key: each header extension as ``{"code": ecode, "base64": content}`` (JSON text: a
+#: store's and a cache entry's metadata hold the same), written back as it was.
 EXTENSIONS_KEY = "extensions"
+
+
+def extension_bytes(item: Any) -> tuple[int, bytes] | None:
+    """``(ecode, content)`` of one :data:`EXTENSIONS_KEY` entry; None when it is not one."""
+    try:
+        return int(item["code"]), base64.b64decode(item["base64"], validate=True)
+    except (TypeError, KeyError, ValueError, binascii.Error):
+        return None
+
+
 #: Carried fields of the slice timing (along the ``dim_info`` slice axis).
 CARRIED_SLICE_TIMING = ("slice_code", "slice_start", "slice_end", "slice_duration")
-
-
-#: Carried key: the text fields (``descrip``, ``aux_file``, ``intent_name``) whose bytes are not
-#: UTF-8, read as latin-1 and written back so (:func:`lazyvol.nifti_carry.set_text`).
-LATIN1_KEY = "latin1_text"
-#: The text fields of a NIfTI/Analyze header.
-TEXT_FIELDS = ("descrip", "aux_file", "intent_name")
-
-
-def _text_bytes(value: Any) -> bytes:
-    return bytes(value).split(b"\0")[0]
-
-
-def header_text(value: Any) -> str:
-    """A NIfTI/Analyze header's text field (``descrip``, ``aux_file``, ``intent_name``): its bytes
-    up to the first NUL, as UTF-8 when they are (what nibabel users and Python tools write), else
-    latin-1 (older tools' 8-bit text, :func:`latin1_fields`). Nothing is stripped: the field is
-    written back as these bytes."""
-    raw = _text_bytes(value)
-    try:
-        return raw.decode("utf-8")
-    except UnicodeDecodeError:
-        return raw.decode("latin-1")
-
-
-def latin1_fields(rec: Any, keys: tuple[str, ...] = TEXT_FIELDS) -> list[str]:
-    """The text fields of a header (a structured record or nibabel header) among ``keys`` whose
-    bytes are not UTF-8 (:func:`header_text` read them as latin-1)."""
-    out = []
-    for key in keys:
-        try:
-            _text_bytes(rec[key]).decode("utf-8")
-        except UnicodeDecodeError:
-            out.append(key)
-    return out
 
 
 def extra_zooms(zooms: Any) -> list[float] | None:
@@ -480,23 +457,21 @@ def header_fields(rec: Any) -> dict[str, Any]:
         if value and np.isfinite(value):
             out[key] = value
     for key in ("intent_name", "aux_file"):
-        text = header_text(rec[key])
+        text = header_text(rec, key)
         if text:
             out[key] = text
-    latin1 = latin1_fields(rec)
-    if latin1:
-        out[LATIN1_KEY] = latin1
+    out.update(text_notes(rec))  # (what writes the text fields back as the source's bytes)
     zooms = extra_zooms(rec["pixdim"][1 : int(rec["dim"][0]) + 1])
     if zooms is not None:  # the steps of the axes past the 4th
         out["zooms"] = zooms
     return out
 
 
-def _meta_fields(rec: np.void, extensions: list[list[Any]] | None = None) -> dict[str, Any]:
+def _meta_fields(rec: np.void, extensions: list[dict[str, Any]] | None = None) -> dict[str, Any]:
     """The header entries of ``Volume.meta`` (as :func:`lazyvol.nifti_header.header_meta` gives
     them for a nibabel header), with the ``extensions`` read (:func:`_extensions`)."""
     out: dict[str, Any] = {}
-    descrip = header_text(rec["descrip"])
+    descrip = header_text(rec, "descrip")
     if descrip:
         out["descrip"] = descrip
     units = int(rec["xyzt_units"])

@@ -122,6 +122,7 @@ def volume_info(vol: Any, path: str, storage: dict[str, Any] | None = None) -> d
     """
     import math
 
+    from ..nifti_fields import extension_bytes
     from ..zarr_nifti import axis4_step, space_unit
 
     step_unit = axis4_step(vol.meta)[1] if vol.ndim > 3 else None
@@ -136,7 +137,8 @@ def volume_info(vol: Any, path: str, storage: dict[str, Any] | None = None) -> d
     if isinstance(fields, dict) and fields.get("extensions"):
         # (a header extension's bytes, a CIFTI XML or a DICOM header, can run to megabytes: their
         # codes and sizes; vol.header.extensions has them)
-        shown = [{"code": int(c), "bytes": len(b)} for c, b in fields["extensions"]]
+        found = [extension_bytes(item) for item in fields["extensions"]]
+        shown = [{"code": f[0], "bytes": len(f[1])} for f in found if f is not None]
         meta["nifti_fields"] = {**fields, "extensions": shown}
     files = vol.meta.get("files")
     listed = files if isinstance(files, list) and files else None
