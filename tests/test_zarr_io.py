@@ -171,7 +171,13 @@ def test_shards_true_is_the_automatic_sharding_whatever_the_chunk_size(tmp_path,
         {"chunks": True},
         {"chunks": "auto"},
         {"codec": "lzma"},
+        {"codec": 5},
+        {"codec": True},
         {"levels": 0},
+        {"levels": None},
+        {"levels": "two"},
+        {"levels": 2.7},
+        {"levels": True},
     ],
 )
 def test_a_bad_write_option_is_an_option_error_naming_it(tmp_path, option):
@@ -183,6 +189,30 @@ def test_a_bad_write_option_is_an_option_error_naming_it(tmp_path, option):
     with pytest.raises(lv.OptionError, match=f"{name}="):
         lv.Volume(np.ones((16, 16, 8), "int16")).to_zarr(tmp_path / "x.zarr", **kwargs)
     assert os.listdir(tmp_path) == []
+
+
+def test_a_shard_and_chunk_longer_than_an_axis_are_clipped_alike(tmp_path):
+    """chunks=32, shards=64 on an axis of 20 voxels: zarr-python takes them (one chunk of 20 a
+    shard there); the chunk was clipped first and 64 refused as no multiple of 20."""
+    a = _rand((40, 36, 20), "int16", seed=7)
+    ref = zarr.create_array(
+        tmp_path / "ref.zarr", shape=a.T.shape, dtype=a.dtype, chunks=(32,) * 3, shards=(64,) * 3
+    )
+    ref[...] = a.T  # (the reference: zarr-python takes this layout)
+    out = lv.Volume(a).to_zarr(tmp_path / "x.zarr", chunks=32, shards=64)
+    arr = zarr.open_array(os.path.join(out, "0"), mode="r")
+    assert arr.shards is not None and all(s % c == 0 for s, c in zip(arr.shards, arr.chunks))
+    np.testing.assert_array_equal(arr[...], ref[...])
+
+
+def test_a_zarr_codec_object_is_taken_as_the_compressor(tmp_path):
+    from zarr.codecs import GzipCodec
+
+    a = _rand((16, 12, 8), "int16", seed=8)
+    out = lv.Volume(a).to_zarr(tmp_path / "g.zarr", codec=GzipCodec(level=1))
+    arr = zarr.open_array(os.path.join(out, "0"), mode="r")
+    assert any(isinstance(c, GzipCodec) for c in arr.compressors)
+    np.testing.assert_array_equal(arr[...], a.T)
 
 
 def test_ome_zarr_client_reads_store(tmp_path):

@@ -21,6 +21,7 @@ __all__ = [
     "WRITE_BLOCK_BYTES",
     "chunk_shape",
     "compressor",
+    "level_count",
     "level_grid",
     "shard_shape",
     "write_blocks",
@@ -98,14 +99,16 @@ def _auto_shards(
 
 
 def compressor(codec: Any) -> Any:
-    """The zarr codec of the ``codec=`` option (None: no compression)."""
+    """The zarr codec of the ``codec=`` option (None: no compression): a name, or a zarr
+    bytes-to-bytes codec object chosen by the caller."""
+    from zarr.abc.codec import BytesBytesCodec
     from zarr.codecs import BloscCodec, GzipCodec, ZstdCodec
 
-    if codec is None or codec == "none":
+    if codec is None or isinstance(codec, BytesBytesCodec):
+        return codec
+    name = codec.lower() if isinstance(codec, str) else None
+    if name == "none":
         return None
-    if not isinstance(codec, str):
-        return codec  # a zarr codec object chosen by the caller
-    name = codec.lower()
     if name == "zstd":
         return ZstdCodec(level=3)
     if name == "blosc-zstd":
@@ -114,7 +117,20 @@ def compressor(codec: Any) -> Any:
         return BloscCodec(cname="lz4", clevel=5, shuffle="shuffle")
     if name == "gzip":
         return GzipCodec(level=5)
-    raise OptionError(f"codec={codec!r} is not one of {', '.join(_CODECS)} (all lossless)")
+    raise OptionError(
+        f"codec={codec!r} is not one of {', '.join(_CODECS)} (all lossless), None, or a zarr "
+        "bytes-to-bytes codec object (e.g. zarr.codecs.ZstdCodec(level=9))"
+    )
+
+
+def level_count(levels: Any) -> int:
+    """The number of multiscale levels of the ``levels=`` option: an integer >= 1."""
+    if not _is_int(levels) or levels < 1:
+        raise OptionError(
+            f"levels={levels!r}: give the number of multiscale levels, an integer >= 1 (1: the "
+            "full resolution only)"
+        )
+    return int(levels)
 
 
 def write_blocks(unit: Sequence[int], shape: Sequence[int], itemsize: int) -> tuple[int, ...]:
@@ -140,7 +156,9 @@ def shard_shape(
     """The shard shape on disk (None: no shards) for the ``shards=`` option: None, the automatic
     shards (about :data:`SHARD_TARGET_BYTES`) when a chunk is under :data:`SHARD_BELOW_BYTES`;
     True, the automatic shards whatever the chunk's size; False, none; an int (every axis) or one
-    length per axis (volume order), each a multiple of the chunk's."""
+    length per axis (volume order), each a multiple of the chunk's. A shard and a chunk longer
+    than an axis are both clipped to it (:func:`level_grid`): ``chunks=32, shards=64`` holds on
+    an axis of 20 voxels, one chunk of 20 a shard, as zarr-python takes it."""
     order = disk_axes(len(shape))
     chunk_disk = tuple(chunk_vol[v] for v in order)
     if shards is None or shards is True:
@@ -156,27 +174,30 @@ def shard_shape(
         shard_vol = list(shards)
     else:
         shard_vol = []
-    if len(shard_vol) != len(shape) or not all(
-        _is_int(s) and s >= 1 and s % c == 0 for s, c in zip(shard_vol, chunk_vol)
-    ):
+    given = None
+    if len(shard_vol) == len(shape) and all(_is_int(s) and s >= 1 for s in shard_vol):
+        shape_disk = tuple(shape[v] for v in order)
+        given = level_grid(chunk_disk, [int(shard_vol[v]) for v in order], shape_disk)[1]
+    if given is None:
         raise OptionError(
             f"shards={shards!r}: give None (shard when a chunk is under 1 MiB), True (shards of "
             "about 16 MiB), False (no shards), or shard lengths, one per axis (i, j, k[, t]) or "
-            f"one int for all, each a multiple of chunks={chunk_vol}"
+            f"one int for all, each a multiple of chunks={chunk_vol} (as clipped to the shape)"
         )
-    return tuple(int(shard_vol[v]) for v in order)
+    return given
 
 
 def level_grid(
     chunk_disk: Sequence[int], shard_disk: Sequence[int] | None, lvl_shape: Sequence[int]
 ) -> tuple[tuple[int, ...], tuple[int, ...] | None]:
-    """Chunk and shard shape of one level (clipped to its shape; shards kept whole multiples)."""
+    """Chunk and shard shape of one level, both clipped to its shape (a shard to whole chunks
+    covering it); no shards when ``shard_disk`` is None, empty, or not whole chunks as clipped."""
     lvl_chunk = tuple(min(c, n) for c, n in zip(chunk_disk, lvl_shape))
-    if shard_disk is None:
+    if not shard_disk:
         return lvl_chunk, None
     lvl_shard = tuple(
-        max(c, min(s, math.ceil(n / c) * c)) for s, c, n in zip(shard_disk, lvl_chunk, lvl_shape)
+        min(s, math.ceil(n / c) * c) for s, c, n in zip(shard_disk, lvl_chunk, lvl_shape)
     )
-    if any(s % c for s, c in zip(lvl_shard, lvl_chunk)):
+    if any(s < c or s % c for s, c in zip(lvl_shard, lvl_chunk)):
         return lvl_chunk, None
     return lvl_chunk, lvl_shard

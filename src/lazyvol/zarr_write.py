@@ -41,13 +41,20 @@ from ._fsutil import (
 )
 from ._location import absolute_source, local_destination, written_through
 from .chunking import rechunk_source
-from .errors import LazyvolError, OptionError, UnsupportedError, WriteError
+from .errors import LazyvolError, UnsupportedError, WriteError
 from .geometry import affine_problem
 from .nifti_make import store_header_bytes
 from .scaling import numbers_hint
 from .sources import HEADER_FILES_KEY, header_files_token
 from .zarr_blockwrite import store_blocks
-from .zarr_layout import chunk_shape, compressor, level_grid, shard_shape, write_blocks
+from .zarr_layout import (
+    chunk_shape,
+    compressor,
+    level_count,
+    level_grid,
+    shard_shape,
+    write_blocks,
+)
 from .zarr_meta import FORMAT, MANIFEST, MANIFEST_ATTR, group_hashes, store_version, to_json
 from .zarr_ome import (
     disk_axes,
@@ -146,7 +153,7 @@ def write_zarr(
         fastest axis first); ``True``: those shards whatever the chunk's size (none when a chunk
         is that large already); ``False``: never shard; else the shard shape, volume order (an
         int: every axis), a multiple of ``chunks``.
-    codec : {"zstd", "blosc-zstd", "blosc-lz4", "gzip", "none"} or zarr codec
+    codec : {"zstd", "blosc-zstd", "blosc-lz4", "gzip", "none"}, None or a zarr codec object
         Lossless compressor; default zstd level 3.
     overwrite : bool
         Replace an existing Zarr store at ``store`` (atomically: readers see the old or the new one).
@@ -181,9 +188,7 @@ def write_zarr(
     ``lazyvol.open`` reads it back (``Volume.to_zarr`` warns).
     """
     require_volume(vol, "write_zarr")
-    levels = int(levels)
-    if levels < 1:
-        raise OptionError(f"levels={levels} must be >= 1")
+    levels = level_count(levels)
     dest = local_destination(store)
     _check_storable(vol, dest)
     parent, base = os.path.split(dest)
