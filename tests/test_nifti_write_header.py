@@ -220,3 +220,45 @@ def test_header_extensions_in_meta_are_json_the_same_from_source_store_and_cache
     grown = (tmp_path / "s.zarr" / "zarr.json").stat().st_size
     grown -= (tmp_path / "plain.zarr" / "zarr.json").stat().st_size
     assert grown < 4 / 3 * sum(len(c) for _, c in want) + 1000  # (latin-1 JSON: ~5 times)
+
+
+def _reversal_warnings(vol, tmp_path):
+    import warnings
+
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always")
+        hdr = nib.load(vol.to_nifti(tmp_path / "r.nii", overwrite=True)).header
+        vol.to_zarr(tmp_path / "r.zarr", overwrite=True)
+    return hdr, [w for w in caught if "backwards in time" in str(w.message)]
+
+
+@pytest.mark.parametrize("unit", ["unknown", "hz", "ppm", "rads"])
+def test_a_reversed_4th_axis_that_is_no_time_is_written_without_a_time_warning(tmp_path, unit):
+    """A vector's components (no time unit) or a spectral axis reversed: nothing about time is
+    lost; the file keeps the source's step and toffset as nibabel's slicer does."""
+    img = nib.Nifti1Image(np.arange(24, dtype=np.float32).reshape(2, 2, 2, 3), np.eye(4))
+    img.header.set_xyzt_units("mm", unit)
+    nib.save(img, tmp_path / "v.nii")
+    want = nib.load(tmp_path / "v.nii").slicer[..., ::-1]
+    hdr, warned = _reversal_warnings(lv.open(tmp_path / "v.nii")[..., ::-1], tmp_path)
+    assert warned == []
+    assert hdr.get_xyzt_units()[1] == want.header.get_xyzt_units()[1]
+    assert hdr["toffset"] == want.header["toffset"]
+    assert hdr.get_zooms()[3] == want.header.get_zooms()[3]
+
+
+def test_a_reversed_dicom_diffusion_axis_is_written_without_a_time_warning(tmp_path):
+    """A DWI series' 4th axis holds b-values and directions, not acquisition times (its step
+    written is the RepetitionTime, as dcm2niix writes it): reversed, directly and through a
+    store, no time is lost."""
+    from lazyvol.testing.dicom_4d import write_dicom_4d_series
+
+    bvals = [0.0, 1000.0, 1000.0]
+    bvecs = [(0.0, 0.0, 0.0), (1.0, 0.0, 0.0), (0.0, 1.0, 0.0)]
+    write_dicom_4d_series(tmp_path / "s", (8, 6, 3), 3, labels=(), bvals=bvals, bvecs=bvecs)
+    vol = lv.open(tmp_path / "s")
+    assert vol.shape[3] == 3
+    store = lv.open(vol.to_zarr(tmp_path / "dwi.zarr"))
+    for cut in (vol[..., ::-1], store[..., ::-1]):
+        hdr, warned = _reversal_warnings(cut, tmp_path)
+        assert warned == [] and hdr["toffset"] == 0

@@ -15,7 +15,7 @@ from ._warn import warn as _warn_user
 from .chunking import PlanArray, as_plan_array, direct_compute_allowed, sub_array
 from .geometry import canonical_index, orientation_codes, slice_affine, voxel_sizes
 from .nifti_carry import cifti_dropped
-from .zarr_nifti import axis4_step, space_unit
+from .zarr_nifti import axis4_first, axis4_is_time, axis4_step, space_unit
 from .zarr_ome import ome_holds
 
 if TYPE_CHECKING:
@@ -405,10 +405,11 @@ def _warn_dropped_cifti(vol: Volume, dest: str) -> None:
 
 
 def _warn_reversed_time(meta: dict[str, Any], dest: str) -> None:
-    """Warn when a volume's 4th axis runs backwards in time (``vol[..., ::-1]``): the file or store
-    states the interval between its volumes, not the time of its first one
-    (:func:`lazyvol.zarr_nifti.axis4_origin`)."""
-    if not axis4_reversed(meta) or axis4_step(meta)[0] is None:
+    """Warn when a volume's 4th axis runs backwards in time (``vol[..., ::-1]``) and the time of its
+    first volume is not written: the file or store states the interval between its volumes, and
+    0 where the first volume's time would be (:func:`lazyvol.zarr_nifti.axis4_origin`). Not for
+    a 4th axis that is no time (a vector's components, a spectrum, echoes, b-values)."""
+    if not (axis4_reversed(meta) and axis4_is_time(meta) and axis4_first(meta)):
         return
     _warn_user(
         f"lazyvol: {dest}: the volume's 4th axis runs backwards in time (source volumes "

@@ -29,6 +29,8 @@ __all__ = [
     "SPACE_UNITS",
     "TIME_UNITS",
     "anatomical_orientations",
+    "axis4_first",
+    "axis4_is_time",
     "axis4_origin",
     "axis4_step",
     "axis4_times",
@@ -127,15 +129,21 @@ def mm_per_unit(unit: Any) -> float:
 
 
 def axis4_origin(meta: dict[str, Any], *, native: bool = False) -> float:
-    """The 4th axis' value at a volume's first index, in the unit of its step
-    (:func:`axis4_step`, ``native`` as there): a NIfTI's ``toffset`` (the time of its first
-    volume; an OME-Zarr source's time translation is read into the same field), moved by the
-    source volumes a cut skipped (``vol[..., 5:]`` starts 5 steps later); 0 when the source states
-    none, or when the 4th axis is not the source's (:func:`lazyvol._source_index.axis4_source`).
-    0 too for a 4th axis whose times fall (:func:`lazyvol._source_index.axis4_reversed`): a
-    written file or store states times rising by its positive step from this origin, so the
-    first volume's time would give every other volume a wrong one; the writers warn."""
-    if axis4_source(meta) != 3 or axis4_reversed(meta):
+    """The 4th axis' value at a volume's first index as a written file or store states it, in the
+    unit of its step (:func:`axis4_step`, ``native`` as there): :func:`axis4_first`, but 0 for
+    a 4th axis whose values fall (:func:`lazyvol._source_index.axis4_reversed`): a written file
+    or store states values rising by its positive step from this origin, so the first volume's
+    would give every other volume a wrong one; the writers warn for a time axis."""
+    return 0.0 if axis4_reversed(meta) else axis4_first(meta, native=native)
+
+
+def axis4_first(meta: dict[str, Any], *, native: bool = False) -> float:
+    """The 4th axis' value at a volume's first index, in the unit of its step (``native`` as
+    :func:`axis4_step`): a NIfTI's ``toffset`` (the time of its first volume; an OME-Zarr source's
+    time translation is read into the same field), moved by the source volumes a cut skipped
+    (``vol[..., 5:]`` starts 5 steps later); 0 when the source states none, or when the 4th axis
+    is not the source's (:func:`lazyvol._source_index.axis4_source`)."""
+    if axis4_source(meta) != 3:
         return 0.0
     start = _toffset(meta)
     index = meta.get(SOURCE_INDEX_KEY)
@@ -145,6 +153,21 @@ def axis4_origin(meta: dict[str, Any], *, native: bool = False) -> float:
         start += int(ts[0]) * float(spacing)
     seconds = None if native else ome_time_seconds(meta)
     return float(start) * (seconds or 1.0)
+
+
+#: DICOM attributes whose values, varying along a 4th axis (``meta["axis4_values"]``), make it
+#: an axis of echoes or diffusion weightings, not of acquisition times.
+_NOT_TIME = frozenset({"EchoNumbers", "EchoTime", "DiffusionBValue"})
+
+
+def axis4_is_time(meta: dict[str, Any]) -> bool:
+    """True when a volume's 4th axis is its source's time axis: its step in a time unit
+    (:func:`axis4_step`: not unknown, nor ``hz``, ``ppm``, ``rads``), and not a DICOM series'
+    echoes or diffusion weightings (whose step written is the RepetitionTime)."""
+    varying = meta.get("axis4_values")
+    if isinstance(varying, dict) and _NOT_TIME & set(varying):
+        return False
+    return axis4_source(meta) == 3 and axis4_step(meta)[1] in TIME_UNITS
 
 
 def axis4_times(meta: dict[str, Any], n: int) -> np.ndarray | None:
