@@ -262,3 +262,64 @@ def test_a_reversed_dicom_diffusion_axis_is_written_without_a_time_warning(tmp_p
     for cut in (vol[..., ::-1], store[..., ::-1]):
         hdr, warned = _reversal_warnings(cut, tmp_path)
         assert warned == [] and hdr["toffset"] == 0
+
+
+def _with_extensions(tmp_path, contents, name="src.nii"):
+    """A .nii with one extension of code 6 per content, as nibabel writes them."""
+    from nibabel.nifti1 import Nifti1Extension
+
+    img = nib.Nifti1Image(np.arange(24, dtype=np.int16).reshape(2, 3, 4), np.eye(4))
+    for c in contents:
+        img.header.extensions.append(Nifti1Extension(6, c))
+    nib.save(img, tmp_path / name)
+    return tmp_path / name
+
+
+def test_an_extension_running_past_vox_offset_is_refused_naming_it(tmp_path):
+    """An extension whose esize runs past vox_offset into the data (alone, or after another):
+    refused at open naming its byte offset and esize, as nibabel refuses it; one was kept with
+    voxel bytes as its content, another error named an esize read from the data."""
+    from nibabel.spatialimages import HeaderDataError
+
+    for n in (1, 2):
+        path = _with_extensions(tmp_path, [b"note" * 5] * n, f"e{n}.nii")
+        raw = bytearray(path.read_bytes())
+        vox = int(np.frombuffer(raw[108:112], "<f4")[0])
+        last = 352 + 32 * (n - 1)  # the last extension's frame (after the 4-byte flag)
+        raw[last : last + 4] = np.int32(vox - last + 16).tobytes()  # 16 bytes into the data
+        path.write_bytes(bytes(raw))
+        with pytest.raises((ValueError, HeaderDataError)):  # the independent reference refuses it
+            nib.load(path)
+        with pytest.raises(lv.FormatError, match=rf"extension at byte {last} .*past vox_offset"):
+            lv.open(path)
+
+
+def test_extensions_before_one_past_the_header_cap_are_kept(tmp_path):
+    """A comment extension, then one of 17 MiB (past the 16 MiB of header read at open): the
+    comment is kept and written back, the big one is not, with a warning (both were dropped
+    silently)."""
+    path = _with_extensions(tmp_path, [b"kept comment", b"x" * (17 * 2**20)])
+    vol = lv.open(path)
+    np.testing.assert_array_equal(vol.compute(), np.asanyarray(nib.load(path).dataobj))
+    with pytest.warns(RuntimeWarning, match="not read at open"):
+        out = vol.to_nifti(tmp_path / "out.nii")
+    assert _codes(nib.load(out).header) == [(6, b"kept comment")]
+
+
+@pytest.mark.parametrize(
+    ("key", "value"),
+    [("descrip", b"TE=30\0TR=2000;flip=90"), ("aux_file", b"\0lut.txt"), ("intent_name", b"x\0y")],
+)
+def test_text_bytes_after_a_nul_are_written_back(tmp_path, key, value):
+    """A text field holding a NUL: the text shown stops there (as C readers do), the bytes
+    after it are written back as nib.save writes them (they were lost)."""
+    img = nib.Nifti1Image(np.zeros((2, 2, 2), np.int16), np.eye(4))
+    img.header[key] = value
+    nib.save(img, tmp_path / "t.nii")
+    want = bytes(nib.load(tmp_path / "t.nii").header[key])
+    vol = lv.open(tmp_path / "t.nii")
+    for out in (
+        vol.to_nifti(tmp_path / "o.nii"),
+        lv.open(vol.to_zarr(tmp_path / "o.zarr")).to_nifti(tmp_path / "z.nii"),
+    ):
+        assert bytes(nib.load(out).header[key]) == want

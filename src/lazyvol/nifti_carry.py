@@ -30,7 +30,7 @@ from .nifti_fields import (
     EXTENSIONS_KEY,
     extension_bytes,
 )
-from .nifti_text import text_bytes
+from .nifti_text import held_text, text_bytes
 
 __all__ = [
     "ALIGNED",
@@ -225,8 +225,8 @@ def carry_fields(hdr: Any, meta: dict[str, Any], affine: Any, shape: tuple[int, 
         if key in fields and not (dropped and key.startswith("intent")):
             hdr[key] = fields[key]
     for key in ("intent_name", "aux_file"):
-        if fields.get(key) and not (dropped and key == "intent_name"):
-            set_text(hdr, key, str(fields[key]), meta)
+        if held_text(fields, key) and not (dropped and key == "intent_name"):
+            set_text(hdr, key, str(fields.get(key) or ""), meta)
     from nibabel.nifti1 import Nifti1Extension  # (writing: nibabel makes the header)
 
     for item in fields.get(EXTENSIONS_KEY) or ():

@@ -368,29 +368,30 @@ def _shape(rec: np.void, where: str, nifti2: bool) -> tuple[int, ...]:
 
 def _extensions(
     head: bytes, rec: np.void, where: str, order: str, single: bool, whole: bool
-) -> list[dict[str, Any]] | None:
+) -> tuple[list[dict[str, Any]], bool]:
     """Walk the extension frames as nibabel does (``Nifti1Extensions.from_fileobj``), raising
-    where nibabel does: a frame that is cut short. Returns each as :data:`EXTENSIONS_KEY` holds
-    it (a NIfTI written from the volume carries them), None when some are left
-    unread. A frame of esize 0
-    followed by zeros only, up to ``vox_offset``, is padding: the walk stops there, as niftilib
-    (ITK, FSL, AFNI) stops (nibabel fails on it). ``whole``: ``head``
-    holds every header byte (else frames reaching past its end are left unread, not refused: the
-    file's size is checked against the data's end anyway)."""
+    where nibabel does: a frame that is cut short, or (a single file) runs past ``vox_offset``
+    into the data. Returns each as :data:`EXTENSIONS_KEY` holds it (a NIfTI written from the
+    volume carries them), and whether every one was read. A frame of esize 0 followed by zeros
+    only, up to ``vox_offset``, is padding: the walk stops there, as niftilib (ITK, FSL, AFNI)
+    stops (nibabel fails on it). ``whole``: ``head`` holds every header byte (else the frames
+    reaching past its end are left unread, not refused, those before them kept: the file's size
+    is checked against the data's end anyway)."""
     size_hdr = int(rec["sizeof_hdr"])
     flag = head[size_hdr : size_hdr + 4]
     found: list[dict[str, Any]] = []
     if len(flag) < 4 or flag[0:1] == b"\x00":
-        return found
+        return found, True
     pos = size_hdr + 4
-    left = float(rec["vox_offset"]) - pos if single else -1.0
-    while left >= 16 or left < 0:
+    vox_offset = float(rec["vox_offset"])
+    left = vox_offset - pos
+    while not single or left >= 16:
         frame = head[pos : pos + 8]
         pos += len(frame)
-        if not frame and left < 0:
-            return found
+        if not frame and not single:
+            return found, True
         if len(frame) != 8 and not whole:
-            return None
+            return found, False
         if len(frame) != 8:
             raise FormatError(
                 f"{where}: invalid NIfTI/Analyze header (NIfTI extensions): failed to read "
@@ -399,13 +400,19 @@ def _extensions(
         esize = int(np.frombuffer(frame[:4], dtype=order + "i4")[0])
         end = pos - 8 + int(left) if single else len(head)
         if esize == 0 and not any(head[pos - 8 : end]):
-            return found  # zero padding up to vox_offset: the frames end, as niftilib reads them
+            return found, True  # zero padding up to vox_offset: the frames end, as niftilib reads
+        if single and esize > left:
+            raise FormatError(
+                f"{where}: invalid NIfTI header (NIfTI extensions): the extension at byte "
+                f"{pos - 8} (esize {esize}) runs past vox_offset {vox_offset:g} into the image "
+                "data; the header is corrupt"
+            )
         want = esize - 8
         content = head[pos : pos + want] if want >= 0 else head[pos:]
         got = len(content)
         pos = pos + got
         if got != want and not whole and pos == len(head):
-            return None
+            return found, False
         if got != want:
             raise FormatError(
                 f"{where}: invalid NIfTI/Analyze header (NIfTI extensions): failed to read "
@@ -415,7 +422,7 @@ def _extensions(
         code = int(np.frombuffer(frame[4:], dtype=order + "i4")[0])
         found.append({"code": code, "base64": base64.b64encode(content.rstrip(b"\0")).decode()})
         left -= esize
-    return found
+    return found, True
 
 
 #: ``Volume.meta`` key of the header fields a NIfTI source carries into the NIfTI written from it
@@ -426,6 +433,9 @@ CARRIED_PLAIN = ("intent_code", "intent_p1", "intent_p2", "intent_p3", "cal_min"
 #: Carried key: each header extension as ``{"code": ecode, "base64": content}`` (JSON text: a
 #: store's and a cache entry's metadata hold the same), written back as it was.
 EXTENSIONS_KEY = "extensions"
+#: Carried key: True when extensions past the header bytes read at open were left unread (those
+#: before them are kept); a NIfTI written from the volume lacks them (the writers warn).
+EXTENSIONS_UNREAD_KEY = "extensions_unread"
 
 
 def extension_bytes(item: Any) -> tuple[int, bytes] | None:
@@ -467,9 +477,12 @@ def header_fields(rec: Any) -> dict[str, Any]:
     return out
 
 
-def _meta_fields(rec: np.void, extensions: list[dict[str, Any]] | None = None) -> dict[str, Any]:
+def _meta_fields(
+    rec: np.void, extensions: list[dict[str, Any]] | None = None, every: bool = True
+) -> dict[str, Any]:
     """The header entries of ``Volume.meta`` (as :func:`lazyvol.nifti_header.header_meta` gives
-    them for a nibabel header), with the ``extensions`` read (:func:`_extensions`)."""
+    them for a nibabel header), with the ``extensions`` read (:func:`_extensions`; ``every``:
+    none left unread)."""
     out: dict[str, Any] = {}
     descrip = header_text(rec, "descrip")
     if descrip:
@@ -487,6 +500,8 @@ def _meta_fields(rec: np.void, extensions: list[dict[str, Any]] | None = None) -
     carried = header_fields(rec)
     if extensions:
         carried[EXTENSIONS_KEY] = extensions
+    if not every:
+        carried[EXTENSIONS_UNREAD_KEY] = True
     if carried:
         out[CARRIED_KEY] = carried
     ndim = int(rec["dim"][0])
@@ -537,7 +552,7 @@ def parse_nifti(head: bytes, where: str, *, single: bool, whole: bool = True) ->
     raw = np.frombuffer(head[: dtype.itemsize], dtype=dtype)[0]
     rec = raw.copy()
     _fix(rec, where, nifti2)
-    extensions = _extensions(head, rec, where, order, single, whole)
+    extensions, every = _extensions(head, rec, where, order, single, whole)
     shape = _shape(rec, where, nifti2)
     disk = DATA_TYPES[int(rec["datatype"])]
     assert disk is not None
@@ -560,5 +575,5 @@ def parse_nifti(head: bytes, where: str, *, single: bool, whole: bool = True) ->
         candidates=_candidates(rec, nifti2),
         pixdim_stored=[float(x) for x in raw["pixdim"][1:4]],
         pixdim_used=[float(x) for x in rec["pixdim"][1:4]],
-        fields=_meta_fields(rec, extensions),
+        fields=_meta_fields(rec, extensions, every),
     )

@@ -467,7 +467,8 @@ def load_image(
     single = is_single_file(loc)
     nifti2, vox = _precheck_raw_header(hdr_loc, raw, single)
     if single:
-        need = max(len(raw), int(vox)) if vox <= MAX_HEADER_BYTES else len(raw)
+        # (past the cap: its first MAX_HEADER_BYTES, the extensions they hold are kept)
+        need = max(len(raw), min(int(vox), MAX_HEADER_BYTES))
         whole = vox <= MAX_HEADER_BYTES
     else:
         # A pair's .hdr holds the header and extensions only: all of it.

@@ -20,14 +20,16 @@ __all__ = [
     "TEXT_CUT_KEY",
     "TEXT_FIELDS",
     "header_text",
+    "held_text",
     "text_bytes",
     "text_notes",
 ]
 
 #: Carried key: the text fields whose bytes are not UTF-8, read as latin-1 and written back so.
 LATIN1_KEY = "latin1_text"
-#: Carried key: ``{field: base64 of its bytes}`` of the text fields whose last UTF-8 character is
-#: cut short (the text shown leaves it out), written back as those bytes while the text is unset.
+#: Carried key: ``{field: base64 of its bytes}`` of the text fields whose text does not give their
+#: bytes back (a last UTF-8 character cut short, which the text shown leaves out; bytes after a NUL,
+#: which C readers and the text stop before), written back as those bytes while the text is unset.
 TEXT_CUT_KEY = "text_cut"
 #: The text fields of a NIfTI/Analyze header and their sizes (the same in NIfTI-1 and -2).
 TEXT_FIELDS = ("descrip", "aux_file", "intent_name")
@@ -68,11 +70,12 @@ def text_notes(rec: Any, keys: tuple[str, ...] = TEXT_FIELDS) -> dict[str, Any]:
     latin1, cut = [], {}
     for key in keys:
         raw = _raw(rec[key])
+        full = bytes(rec[key]).rstrip(b"\0")  # (a NUL inside the field: the bytes after it too)
         text = _utf8(raw, key)
         if text is None:
             latin1.append(key)
-        elif len(text.encode("utf-8")) != len(raw):
-            cut[key] = base64.b64encode(raw).decode("ascii")
+        if full != (raw if text is None else text.encode("utf-8")):
+            cut[key] = base64.b64encode(full).decode("ascii")
     out: dict[str, Any] = {}
     if latin1:
         out[LATIN1_KEY] = latin1
@@ -89,7 +92,15 @@ def _cut_bytes(fields: dict[str, Any], key: str, text: str) -> bytes | None:
         raw = base64.b64decode(cut[key], validate=True) if isinstance(cut, dict) else None
     except (KeyError, TypeError, ValueError, binascii.Error):
         return None
-    return raw if raw is not None and _decoded(raw, key) == text else None
+    return raw if raw is not None and _decoded(_raw(raw), key) == text else None
+
+
+def held_text(fields: Any, key: str) -> bool:
+    """Whether a volume's carried fields (``meta["nifti_fields"]``) hold a text field ``key`` to
+    write: its text, or the source's bytes of one whose text is empty (a NUL first)."""
+    if not isinstance(fields, dict):
+        return False
+    return bool(fields.get(key)) or key in (fields.get(TEXT_CUT_KEY) or {})
 
 
 def text_bytes(key: str, text: str, fields: Any, size: int) -> bytes:

@@ -15,6 +15,8 @@ from ._warn import warn as _warn_user
 from .chunking import PlanArray, as_plan_array, direct_compute_allowed, sub_array
 from .geometry import canonical_index, orientation_codes, slice_affine, voxel_sizes
 from .nifti_carry import cifti_dropped
+from .nifti_fields import CARRIED_KEY, EXTENSIONS_UNREAD_KEY
+from .nifti_header import MAX_HEADER_BYTES
 from .zarr_nifti import axis4_first, axis4_is_time, axis4_step, space_unit
 from .zarr_ome import ome_holds
 
@@ -288,7 +290,7 @@ class Volume:
         """
         _warn_stored_values(self.meta, "to_nibabel", "image", "users of the image take")
         _warn_reversed_time(self.meta, "to_nibabel")
-        _warn_dropped_cifti(self, "to_nibabel")
+        _warn_dropped_extensions(self, "to_nibabel")
         return _writer("nibabel")(self)
 
     def to_zarr(self, store: str | os.PathLike[str], **kwargs: Any) -> str:
@@ -301,7 +303,7 @@ class Volume:
         where = os.fspath(store)
         _warn_stored_values(self.meta, where, "store", "readers of the store take")
         _warn_reversed_time(self.meta, where)
-        _warn_dropped_cifti(self, where)
+        _warn_dropped_extensions(self, where)
         if not ome_holds(self.ndim):
             _warn_user(
                 f"lazyvol: {where}: a {self.ndim}-axis volume is written without OME-Zarr "
@@ -322,7 +324,7 @@ class Volume:
         """
         _warn_stored_values(self.meta, os.fspath(path), "file", "readers of the file take")
         _warn_reversed_time(self.meta, os.fspath(path))
-        _warn_dropped_cifti(self, os.fspath(path))
+        _warn_dropped_extensions(self, os.fspath(path))
         result: str = _writer("nifti")(self, path, **kwargs)
         return result
 
@@ -392,9 +394,18 @@ def _warn_stored_values(meta: dict[str, Any], where: str, what: str, readers: st
         )
 
 
-def _warn_dropped_cifti(vol: Volume, dest: str) -> None:
-    """Warn when a NIfTI written from ``vol`` leaves out its source's CIFTI-2 extension and intent
+def _warn_dropped_extensions(vol: Volume, dest: str) -> None:
+    """Warn when a NIfTI written from ``vol`` leaves out some of its source's header extensions:
+    those past the header bytes read at open, or a CIFTI-2 extension and intent
     (:func:`lazyvol.nifti_carry.cifti_dropped`)."""
+    fields = vol.meta.get(CARRIED_KEY)
+    if isinstance(fields, dict) and fields.get(EXTENSIONS_UNREAD_KEY):
+        _warn_user(
+            f"lazyvol: {dest}: the source's header extensions past the first "
+            f"{MAX_HEADER_BYTES // 2**20} MiB of its header were not read at open: they are not "
+            "written (those before them are); nibabel's nib.save(nib.load(src), ...) keeps them",
+            RuntimeWarning,
+        )
     if cifti_dropped(vol.meta, vol.affine, vol.shape):
         _warn_user(
             f"lazyvol: {dest}: the volume is cut from a CIFTI-2 file, whose XML extension (ecode "
