@@ -171,3 +171,29 @@ def test_instance_gaps_are_numbers_no_image_of_the_series_holds():
     assert instance_gaps(one[:3], one, {1, 2, 3, 4, 5, 6}) == []
     (note,) = instance_gaps(one[:3], one, {1, 2, 3, 5, 6})
     assert "1..5 for 3 files, each a whole volume): 4 missing" in note
+
+
+def test_a_gap_in_an_echo_numbered_on_its_own_is_still_warned(tmp_path):
+    """Two echoes each numbered 1..20 (the numbers repeat across the series), a time point of
+    echo 2 missing: echo 2 warns of its gap, as pydicom's numbers show it (the other echo's
+    files hold those numbers; counting them as held hid the gap)."""
+    nk, nt = 5, 4
+    write_dicom_4d_series(tmp_path / "s", (8, 6, nk), nt, echoes=2, numbering="volume")
+    missing = []
+    for f in sorted((tmp_path / "s").iterdir()):
+        ds = pydicom.dcmread(f)
+        w, k = divmod(int(ds.InstanceNumber) - 1, nk)
+        t, e = divmod(w, 2)
+        if (e, t) == (1, 1):
+            missing.append(t * nk + k + 1)
+            f.unlink()
+            continue
+        ds.InstanceNumber = t * nk + k + 1  # numbered within its echo
+        ds.save_as(f)
+    shapes = {}
+    for info in lv.scan(tmp_path / "s"):
+        gaps = [w for w in info.warnings if "InstanceNumber (0020,0013) has gaps" in w]
+        shapes[info.shape[3]] = gaps
+    assert shapes[nt] == []  # the complete echo
+    assert len(shapes[nt - 1]) == 1, shapes  # the echo missing a time point
+    assert sorted(missing) == list(range(nk + 1, 2 * nk + 1))

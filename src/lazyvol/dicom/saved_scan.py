@@ -202,7 +202,9 @@ INDEX_VERSION = 54
 #: has a note naming the missing ones (a time point may be missing).
 #: 34: InstanceNumber gaps are numbers no image of the SeriesInstanceUID holds (a complete
 #: multi-echo or magnitude/phase series was said to have gaps: the other volume's numbers).
-REPORT_FORMAT = 34
+#: 35: a series numbering each volume on its own (its numbers repeating across its files) notes
+#: each volume's own InstanceNumber gaps (34 took the other volumes' numbers as held).
+REPORT_FORMAT = 35
 #: A frame's identity in a report whose frames all have their listing entry's identity.
 _FROM_LISTING = "listing"
 #: The frames' paths of a report whose frames are its files, in order.

@@ -106,8 +106,12 @@ def build_series(
     infos: list[SeriesInfo] = []
     for uid, recs in by_uid.items():
         # (a series numbers its images across the volumes split from it: echoes, magnitude and
-        # phase, image types; a gap in one volume's numbers is a number none of them holds)
-        held = frozenset(r.instance_number for r in recs)
+        # phase, image types; a gap in one volume's numbers is a number none of them holds. A
+        # series that numbers each volume on its own, its numbers repeating across its files:
+        # each volume's own numbers)
+        per_file = {r.path: r.instance_number for r in recs}
+        numbers = [n for n in per_file.values() if n is not None]
+        held = frozenset(numbers) if len(set(numbers)) == len(numbers) else None
         for key, group, reasons in split_series(recs, opts.stack_localizers):
             info = build_volume(
                 group,
