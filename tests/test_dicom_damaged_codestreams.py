@@ -210,7 +210,9 @@ def _trail_frames(path: Path, trailer: bytes, cut: int = 0) -> None:
 
 
 @pytest.mark.parametrize("name", ["MR_small_jp2klossless.dcm", "MR_small_jpeg_ls_lossless.dcm"])
-@pytest.mark.parametrize("trailer", [bytes(16), b"\xff" * 11 + b"\x00"], ids=["zeros", "ff-fill"])
+@pytest.mark.parametrize(
+    "trailer", [bytes(16), b"\xff" * 11 + b"\x00", b"\r\n"], ids=["zeros", "ff-fill", "crlf"]
+)
 def test_padding_after_the_end_marker_is_no_damage(tmp_path, name, trailer):
     """pydicom's files with more padding after their codestream's EOI/EOC than pydicom's 10-byte
     window for finding frame ends among fragments: decoders stop at the marker, pydicom reads

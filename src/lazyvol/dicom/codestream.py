@@ -277,8 +277,10 @@ def ends_codestream(frame: bytes) -> bool:
     marker FFD9 followed only by padding (00 or FF bytes), however much: decoders stop at the
     marker, so the padding is no damage. Coded data never hold FFD9 themselves: JPEG stuffs a 00
     after every FF of entropy-coded data, JPEG-LS a 0 bit, JPEG 2000 packet data hold no FF
-    followed by a byte over 8F; so a frame cut short ends with data, not with that marker."""
-    return frame.rstrip(_PADDING).endswith(b"\xff\xd9")
+    followed by a byte over 8F; so a frame cut short ends with data, not with that marker. A few
+    bytes of other trailer after the marker (within :data:`END_MARKER_ROOM`: an encoder's CR LF)
+    are no damage either, as pydicom reads them."""
+    return frame.rstrip(_PADDING).endswith(b"\xff\xd9") or holds_end_marker(frame)
 
 
 def end_marker_problem(syntax: str, frame: bytes) -> str | None:
