@@ -323,3 +323,30 @@ def test_text_bytes_after_a_nul_are_written_back(tmp_path, key, value):
         lv.open(vol.to_zarr(tmp_path / "o.zarr")).to_nifti(tmp_path / "z.nii"),
     ):
         assert bytes(nib.load(out).header[key]) == want
+
+
+def test_a_far_vox_offset_without_extensions_reads_the_header_only(tmp_path, monkeypatch):
+    """vox_offset 100 MiB, extension flag 0 (nothing between the header and the data): open
+    asks for the header's bytes only (it read the first 16 MiB, for a remote source a 16 MiB
+    download), and the data equal nibabel's."""
+    import lazyvol._io as io_layer
+
+    arr = np.arange(120, dtype=np.float32).reshape(4, 5, 6)
+    hdr = nib.Nifti1Header()
+    hdr.set_data_shape(arr.shape)
+    hdr.set_data_dtype(np.float32)
+    hdr.set_sform(np.eye(4), 1)
+    hdr["vox_offset"] = 100 * 2**20
+    path = tmp_path / "far.nii"
+    with open(path, "wb") as f:  # (sparse: nothing written between header and data)
+        f.write(hdr.binaryblock + bytes(4))
+        f.seek(100 * 2**20)
+        f.write(arr.tobytes(order="F"))
+    asked = []
+    real = io_layer.read
+    monkeypatch.setattr(
+        io_layer, "read", lambda loc, off, n, *a, **k: asked.append(n) or real(loc, off, n, *a, **k)
+    )
+    vol = lv.open(path)
+    assert asked and max(asked) < 2**20, asked
+    np.testing.assert_array_equal(vol.compute(), np.asanyarray(nib.load(path).dataobj))

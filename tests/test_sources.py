@@ -110,3 +110,33 @@ def test_a_path_with_dotdot_after_a_symlink_is_where_the_system_finds_it(tmp_pat
         vol = lv.open(str(given))
         np.testing.assert_array_equal(vol.compute(), np.asanyarray(nib.load(given).dataobj))
         assert vol.header.get_data_shape() == nib.load(given).shape
+
+
+def test_writers_and_the_cli_follow_a_dotdot_after_a_symlink_as_the_system(tmp_path, capsys):
+    """``link/../x`` as a destination is the file the system writes there (the link target's
+    sibling), not ``./x``, which the writers replaced (an unrelated file, with overwrite=True);
+    ``lazyvol info`` names the folder it read, not its lexical look-alike."""
+    import json
+
+    import nibabel as nib
+
+    from lazyvol.cli import main as cli_main
+    from lazyvol.testing import write_dicom_series
+
+    (tmp_path / "real" / "sub").mkdir(parents=True)
+    (tmp_path / "other").symlink_to(tmp_path / "real" / "sub")
+    vol = lv.Volume(np.arange(24, dtype="int16").reshape(2, 3, 4), np.eye(4))
+    bystander = lv.Volume(np.zeros((3, 4, 5), "int16"), np.eye(4))
+    bystander.to_nifti(tmp_path / "x.nii")
+    given = tmp_path / "other" / ".." / "x.nii"
+    vol.to_nifti(given)
+    assert nib.load(given).shape == (2, 3, 4) == nib.load(tmp_path / "real" / "x.nii").shape
+    assert nib.load(tmp_path / "x.nii").shape == (3, 4, 5)  # untouched
+    vol.to_zarr(tmp_path / "other" / ".." / "s.zarr")
+    assert (tmp_path / "real" / "s.zarr").is_dir() and not (tmp_path / "s.zarr").exists()
+    write_dicom_series(tmp_path / "real" / "ser", (8, 6, 3))
+    write_dicom_series(tmp_path / "ser", (10, 6, 4), seed=2)
+    assert cli_main(["info", "--json", str(tmp_path / "other" / ".." / "ser")]) == 0
+    out = json.loads(capsys.readouterr().out)
+    assert out["shape"] == [8, 6, 3]
+    assert os.path.realpath(out["path"]) == os.path.realpath(tmp_path / "real" / "ser")

@@ -113,7 +113,7 @@ def local_destination(dest: str | os.PathLike[str]) -> str:
         text = text.split("://", 1)[1]
         if text.lower().startswith("localhost/"):  # file://localhost/tmp/x: the host named
             text = text[len("localhost") :]
-    return os.path.abspath(text)
+    return os.path.abspath(_through_links(text))
 
 
 def _through_links(path: str) -> str:

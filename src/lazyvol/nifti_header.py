@@ -467,8 +467,9 @@ def load_image(
     single = is_single_file(loc)
     nifti2, vox = _precheck_raw_header(hdr_loc, raw, single)
     if single:
-        # (past the cap: its first MAX_HEADER_BYTES, the extensions they hold are kept)
-        need = max(len(raw), min(int(vox), MAX_HEADER_BYTES))
+        # (past the cap: its first MAX_HEADER_BYTES if its extension flag is set: those kept)
+        past = MAX_HEADER_BYTES if raw[540 if nifti2 else 348 :][:1] not in (b"", b"\0") else 0
+        need = max(len(raw), int(vox) if vox <= MAX_HEADER_BYTES else past)
         whole = vox <= MAX_HEADER_BYTES
     else:
         # A pair's .hdr holds the header and extensions only: all of it.

@@ -31,7 +31,7 @@ from collections.abc import Callable, Iterator, Mapping, Sequence
 from typing import Any, TextIO, cast
 from urllib.parse import parse_qsl, urlsplit
 
-from .._location import StorageOptions, display_url, is_url
+from .._location import Location, StorageOptions, display_url, is_url
 from ._common import CommandError, terminal_text
 
 __all__ = [
@@ -149,7 +149,7 @@ def source_kwargs(args: argparse.Namespace, source: str) -> dict[str, Any]:
 
 def display_source(source: str) -> str:
     """A source as output shows it: an absolute local path, or the URL without credentials."""
-    return display_url(source) if is_url(source) else os.path.abspath(source)
+    return display_url(source) if is_url(source) else os.path.abspath(Location.of(source).url)
 
 
 def secrets_of(options: Mapping[str, Any] | None, sources: Sequence[str | None] = ()) -> list[str]:
