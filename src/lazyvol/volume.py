@@ -16,9 +16,7 @@ from .chunking import PlanArray, as_plan_array, direct_compute_allowed, sub_arra
 from .geometry import canonical_index, orientation_codes, slice_affine, voxel_sizes
 from .nifti_carry import cifti_dropped
 from .nifti_fields import CARRIED_KEY, EXTENSIONS_UNREAD_KEY
-from .nifti_header import MAX_HEADER_BYTES
 from .zarr_nifti import axis4_first, axis4_is_time, axis4_step, space_unit
-from .zarr_ome import ome_holds
 
 if TYPE_CHECKING:
     import dask.array as da
@@ -300,6 +298,8 @@ class Volume:
         when its source has a scaling (as :meth:`to_nifti`); a volume of more than 5 axes, with
         a warning that the store has no OME-Zarr metadata (OME-Zarr images have 2 to 5 axes).
         """
+        from .zarr_ome import ome_holds  # (on first use: not needed to open a file)
+
         where = os.fspath(store)
         _warn_stored_values(self.meta, where, "store", "readers of the store take")
         _warn_reversed_time(self.meta, where)
@@ -400,6 +400,8 @@ def _warn_dropped_extensions(vol: Volume, dest: str) -> None:
     (:func:`lazyvol.nifti_carry.cifti_dropped`)."""
     fields = vol.meta.get(CARRIED_KEY)
     if isinstance(fields, dict) and fields.get(EXTENSIONS_UNREAD_KEY):
+        from .nifti_header import MAX_HEADER_BYTES
+
         _warn_user(
             f"lazyvol: {dest}: the source's header extensions past the first "
             f"{MAX_HEADER_BYTES // 2**20} MiB of its header were not read at open: they are not "
