@@ -121,8 +121,8 @@ def _through_links(path: str) -> str:
     where the system finds it (the link's target's parent), not where the lexical normalisation
     of :func:`os.path.abspath` (used on paths throughout) puts it, and is given as its real path
     (another folder's files were read as the source's)."""
-    if ".." not in path.replace("\\", "/").split("/"):
-        return path
+    if ".." not in path or ".." not in path.replace("\\", "/").split("/"):
+        return path  # (the usual path: no parent step at all)
     real = os.path.realpath(path)
     return real if real != os.path.realpath(os.path.abspath(path)) else path
 

@@ -6,7 +6,8 @@ Python tools write), also when the field is full and only its last character is 
 writer that cut UTF-8 text to the field's size: the part character is left out of the text), else
 as latin-1 (older tools' 8-bit text). A NIfTI written from the volume gets the source's bytes back: the
 carried fields (``meta["nifti_fields"]``) name the latin-1 fields (:data:`LATIN1_KEY`) and hold
-the bytes of the cut ones (:data:`TEXT_CUT_KEY`); a text set since is written as UTF-8.
+the bytes of those whose text does not give them back (:data:`TEXT_CUT_KEY`: a last character cut
+short, bytes after a NUL); a text set since is written as UTF-8.
 """
 
 from __future__ import annotations

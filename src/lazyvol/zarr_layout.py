@@ -40,7 +40,7 @@ _CODECS = ("zstd", "blosc-zstd", "blosc-lz4", "gzip", "none")
 def _axis_spec(spec: Any, shape: Sequence[int], what: str) -> tuple[int, ...]:
     """A per-axis length spec in volume order (int for every spatial axis, or a sequence)."""
     nd = len(shape)
-    if isinstance(spec, int | np.integer) and not isinstance(spec, bool):
+    if _is_int(spec):
         vals: list[Any] = [int(spec)] * min(3, nd) + [1] * (nd - 3)
     elif isinstance(spec, Sequence | np.ndarray) and not isinstance(spec, str):
         vals = list(spec)

@@ -184,8 +184,9 @@ def _bins(v: Values, edges: Values, outer: tuple[Any, Any] | None) -> IntArray:
             f = vk.astype(np.float64)
             f -= float(first)
             span = float(last) - float(first)
-            if span > 0 and math.isfinite(nb / span):
-                f *= nb / span
+            scale = nb / span if span > 0 else math.inf
+            if math.isfinite(scale):
+                f *= scale
             else:  # (a span below nb / 1.8e308, values of 1e-307: as numpy.histogram divides)
                 f /= span
                 f *= nb

@@ -246,6 +246,7 @@ def fill_record(
     pixel: tuple[int, int, str],
 ) -> FrameRecord:
     """The header values of one file as a record (before mosaic/multi-frame expansion)."""
+    spacing, one_value = _pixel_spacing(r)
     rec = FrameRecord(
         path=path,
         size=int(ident.size),
@@ -272,7 +273,7 @@ def fill_record(
         number_of_frames=1,
         ipp=r.get_floats("ImagePositionPatient", 3),
         iop=r.get_floats("ImageOrientationPatient", 6),
-        pixel_spacing=_pixel_spacing(r),
+        pixel_spacing=spacing,
         slice_thickness=r.get_float("SliceThickness"),
         spacing_between_slices=r.get_float("SpacingBetweenSlices"),
         temporal_position=r.get_int("TemporalPositionIdentifier"),
@@ -315,18 +316,19 @@ def fill_record(
     rec.philips_scale_slope = read_philips_scale_slope(r, rec.manufacturer)
     rec.philips_rwv, problem = read_philips_rwv(enc.raw, rec.manufacturer)
     rec.bad_attributes = [*r.bad, *([problem] if problem else [])] or None
-    if rec.pixel_spacing is not None and len(r.values("PixelSpacing") or ()) == 1:
+    if one_value:
         rec.acq = {ONE_VALUE_SPACING: True}
     return rec
 
 
-def _pixel_spacing(r: ValueReader) -> list[float] | None:
-    """PixelSpacing (0028,0030), row then column spacing; one value (non-conformant: the
-    standard requires two) is taken for both, as dcm2niix reads it (noted: ``ONE_VALUE_SPACING``)."""
+def _pixel_spacing(r: ValueReader) -> tuple[list[float] | None, bool]:
+    """PixelSpacing (0028,0030), row then column spacing, and whether it held one value
+    (non-conformant: the standard requires two), taken for both as dcm2niix reads it (noted:
+    ``ONE_VALUE_SPACING``)."""
     if len(r.values("PixelSpacing") or ()) == 1:
         one = r.get_floats("PixelSpacing", 1)
-        return None if one is None else one * 2
-    return r.get_floats("PixelSpacing", 2)
+        return (None, False) if one is None else (one * 2, True)
+    return r.get_floats("PixelSpacing", 2), False
 
 
 def read_philips_rwv(raw: dict[int, Any], manufacturer: str) -> tuple[list[float] | None, str]:

@@ -20,7 +20,7 @@ from .bids_enhanced import enhanced_group_values
 from .codestream import END_MARKER_ROOM, SIZED_SYNTAXES, holds_end_marker
 from .dicom_time import stated_datetime
 from .excess import excess_problem, undefined_length_problem
-from .model import pixel_element_name
+from .model import NATIVE_SYNTAXES, pixel_element_name
 from .records import ONE_VALUE_SPACING, FrameRecord, spacing_pair
 from .siemens_sidecar import SERIES_AT, xa_group_values
 from .source import Fetch, read_local
@@ -52,8 +52,6 @@ PRIVATE_POSITION = "_philips_private_position"
 PRIVATE_ORIENTATION = "_philips_private_orientation"
 #: The Philips private per-frame sequence (2005,140F) (Philips MR Imaging DD 005).
 PHILIPS_PRIVATE_SEQUENCE = 0x2005140F
-
-_NATIVE = {"1.2.840.10008.1.2", "1.2.840.10008.1.2.1", "1.2.840.10008.1.2.2"}
 
 
 def _find(groups: list[Any], seq: str, attr: str) -> Any:
@@ -394,7 +392,7 @@ def _frame_ranges(rec: FrameRecord, nframes: int, fetch: Fetch) -> list[tuple[in
     """``(offset, length)`` of each frame's bytes (native: the frame; encapsulated: its items)."""
     frame_bytes = rec.rows * rec.columns * rec.samples_per_pixel * (rec.bits_allocated // 8)
     ranges: list[tuple[int, int]] = []
-    if rec.transfer_syntax in _NATIVE:
+    if rec.transfer_syntax in NATIVE_SYNTAXES:
         undefined = undefined_length_problem(rec, pixel_element_name(rec.pixel_vr))
         if undefined:
             return undefined  # items, not pixels: never read as frames
