@@ -1385,6 +1385,40 @@ def test_a_destination_that_is_a_symlink_is_written_through(tmp_path, kind):
     assert sorted(p.name for p in (tmp_path / "disk").iterdir()) == [target.name]
 
 
+@pytest.mark.parametrize("suffix", [".nii", ".nii.gz", ".zarr"])
+def test_a_link_to_nothing_yet_is_written_through_and_a_broken_one_refused(tmp_path, suffix):
+    """A link to a name not written yet: the writer creates what it names, with no overwrite=True
+    (open() would; the NIfTI writer said "file exists", and with overwrite=True then "no such
+    file"). A link whose target's folder is missing, or a loop of links: a WriteError naming the
+    link and what is wrong (the store writer named the link's own folder), nothing written."""
+    import nibabel as nib
+
+    vol = lv.Volume(np.arange(24, dtype="int16").reshape(2, 3, 4), np.eye(4))
+    write = vol.to_zarr if suffix == ".zarr" else vol.to_nifti
+    (tmp_path / "disk").mkdir()
+    link = tmp_path / f"link{suffix}"
+    link.symlink_to(tmp_path / "disk" / f"new{suffix}")
+    assert write(link) == str(link) and link.is_symlink()
+    if suffix == ".zarr":
+        got = zarr.open_array(tmp_path / "disk" / "new.zarr" / "0", mode="r")[...].T
+    else:
+        got = np.asanyarray(nib.load(tmp_path / "disk" / f"new{suffix}").dataobj)
+    np.testing.assert_array_equal(got, vol.compute())
+    broken = tmp_path / f"broken{suffix}"
+    broken.symlink_to(tmp_path / "gone" / f"x{suffix}")
+    loop_a, loop_b = tmp_path / f"a{suffix}", tmp_path / f"b{suffix}"
+    loop_a.symlink_to(loop_b)
+    loop_b.symlink_to(loop_a)
+    for dest, why in [(broken, r"gone.x.*whose folder does not exist"), (loop_a, "loop of links")]:
+        for overwrite in (False, True):
+            with pytest.raises(lv.WriteError, match=rf"{dest.name}: is a symbolic link.*{why}"):
+                write(dest, overwrite=overwrite)
+    assert sorted(p.name for p in tmp_path.iterdir()) == sorted(
+        ["disk", link.name, broken.name, loop_a.name, loop_b.name]
+    )
+    assert loop_a.is_symlink() and loop_b.is_symlink()
+
+
 def test_a_nifti_link_is_written_through_under_its_own_name(tmp_path):
     """A link whose name says .nii.gz to a file named otherwise (a BIDS name over a store of
     blobs, git-annex style): the name given decides the format (gzip), the sidecars' names and

@@ -132,8 +132,35 @@ def written_through(dest: str) -> str:
     it to: the file or store a symbolic link ``dest`` names, as open() writes through a link (the
     writers' renames replaced the link itself, and a store's overwrite left the old link behind
     under a hidden name); the name given still decides the format, the sidecars' names and what
-    the writer returns."""
-    return os.path.realpath(dest) if os.path.islink(dest) else dest
+    the writer returns. A link to nothing yet names the file or store to create.
+
+    Raises
+    ------
+    lazyvol.WriteError
+        ``dest`` is a symbolic link in a loop, or to a path whose folder does not exist (nothing
+        can be written through it; the messages said "file exists", then "no such file", or named
+        the link's own folder).
+    """
+    if not os.path.islink(dest):
+        return dest
+    from .errors import WriteError
+
+    try:
+        return os.path.realpath(dest, strict=True)
+    except FileNotFoundError:
+        target = os.path.realpath(dest)
+        folder = os.path.dirname(target)
+        if os.path.isdir(folder):
+            return target
+        raise WriteError(
+            f"{display_path(dest)}: is a symbolic link to {display_path(target)}, whose folder "
+            "does not exist; create that folder, or remove the link or choose another name"
+        ) from None
+    except OSError as exc:
+        raise WriteError(
+            f"{display_path(dest)}: is a symbolic link that leads to no file or folder "
+            f"({exc.strerror or exc}: a loop of links); remove the link or choose another name"
+        ) from None
 
 
 def display_url(source: str) -> str:

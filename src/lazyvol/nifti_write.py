@@ -324,11 +324,14 @@ def _write_data(vol: Volume, out: BinaryIO, dtype: np.dtype, progress: bool, des
     return written
 
 
-def _check_destination(vol: Volume, dest: str, overwrite: bool, sidecars: bool) -> list[str]:
-    """Refuse a bad name or (without ``overwrite``) an existing file; returns the sidecar paths."""
+def _check_destination(
+    vol: Volume, dest: str, where: str, overwrite: bool, sidecars: bool
+) -> list[str]:
+    """Refuse a bad name or (without ``overwrite``) an existing file, ``where`` being the file
+    written (:func:`~lazyvol._location.written_through`); returns the sidecar paths."""
     if not dest.lower().endswith((".nii", ".nii.gz")):
         raise WriteError(f"{dest}: a NIfTI file name must end in .nii or .nii.gz")
-    if os.path.lexists(dest) and not overwrite:
+    if os.path.lexists(where) and not overwrite:
         raise WriteError(f"{dest}: file exists; pass overwrite=True to replace it (left untouched)")
     if os.path.isdir(dest):
         raise WriteError(f"{dest}: is a directory; choose a file name")
@@ -389,12 +392,12 @@ def write_nifti(
     require_volume(vol, "write_nifti")
     dest = local_destination(path)
     gz = dest.lower().endswith(".gz")
-    extra = _check_destination(vol, dest, overwrite, sidecars)
+    where = written_through(dest)  # (a symbolic link: the file it names)
+    extra = _check_destination(vol, dest, where, overwrite, sidecars)
     dtype = vol.dtype.newbyteorder("=")
     if dtype.kind == "b":
         dtype = np.dtype(np.uint8)
     hdr = nifti_header(vol, dtype, dest)
-    where = written_through(dest)  # (a symbolic link: the file it names)
     tmp, lock = _temp_file(where)
     try:
         with open(tmp, "wb") as raw:
