@@ -681,7 +681,7 @@ def test_a_duplicate_too_big_to_decode_at_scan_time_is_refused(tmp_path, monkeyp
     from pydicom.pixels import get_encoder
     from pydicom.uid import JPEGLSLossless, RLELossless
 
-    from lazyvol.dicom import support
+    from lazyvol.dicom import duplicates
 
     if not get_encoder(JPEGLSLossless).is_available:
         pytest.skip("no JPEG-LS encoder installed")
@@ -696,9 +696,9 @@ def test_a_duplicate_too_big_to_decode_at_scan_time_is_refused(tmp_path, monkeyp
     sizes = [truth.files[1], str(tmp_path / "s" / "copy_rle.dcm")]
     biggest = max(Path(f).stat().st_size for f in sizes)
     assert biggest < 64 * 64 * 2
-    monkeypatch.setattr(support, "DECODE_COMPARE_BYTES", biggest)  # files fit, decodes do not
+    monkeypatch.setattr(duplicates, "DECODE_COMPARE_BYTES", biggest)  # files fit, decodes do not
     decodes: list[str] = []
-    monkeypatch.setattr(support, "_decoded", lambda r, f, c: decodes.append(r.path))
+    monkeypatch.setattr(duplicates, "_decoded", lambda r, f, c: decodes.append(r.path))
     with pytest.raises(lv.SeriesError, match=r"different transfer syntaxes.*too large to decode"):
         lv.open(tmp_path / "s")
     assert decodes == []
@@ -709,7 +709,7 @@ def test_a_duplicate_that_cannot_be_decoded_is_refused_saying_so(tmp_path, monke
     the copies could not be compared and why."""
     from pydicom.uid import RLELossless
 
-    from lazyvol.dicom import support
+    from lazyvol.dicom import duplicates
 
     truth = write_dicom_series(tmp_path / "s", (8, 6, 3))
     ds = pydicom.dcmread(truth.files[1])
@@ -719,7 +719,7 @@ def test_a_duplicate_that_cannot_be_decoded_is_refused_saying_so(tmp_path, monke
     def fail(rec, fetch, cache):
         raise RuntimeError("RLE segment damaged")
 
-    monkeypatch.setattr(support, "_decoded", fail)
+    monkeypatch.setattr(duplicates, "_decoded", fail)
     with pytest.raises(lv.SeriesError, match=r"one cannot be decoded \(RuntimeError: RLE segment"):
         lv.open(tmp_path / "s")
 

@@ -204,7 +204,8 @@ INDEX_VERSION = 54
 #: multi-echo or magnitude/phase series was said to have gaps: the other volume's numbers).
 #: 35: a series numbering each volume on its own (its numbers repeating across its files) notes
 #: each volume's own InstanceNumber gaps (34 took the other volumes' numbers as held).
-REPORT_FORMAT = 35
+#: 36: exact duplicates dropped the same way are one note naming the first copies (a note a file).
+REPORT_FORMAT = 36
 #: A frame's identity in a report whose frames all have their listing entry's identity.
 _FROM_LISTING = "listing"
 #: The frames' paths of a report whose frames are its files, in order.

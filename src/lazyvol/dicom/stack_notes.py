@@ -7,6 +7,7 @@ from __future__ import annotations
 from collections import Counter
 from collections.abc import Collection, Sequence
 
+from .duplicates import NOT_COMPARED, same_image
 from .model import INCOMPLETE_NOTE, INSTANCE_GAPS_NOTE, UNDECIDED_HERE
 from .multiframe import (
     PRIVATE_ORIENTATION,
@@ -16,7 +17,7 @@ from .multiframe import (
 )
 from .records import ONE_VALUE_SPACING, FrameRecord
 from .source import Fetch, read_local
-from .support import NOT_COMPARED, file_list, same_image
+from .support import file_list
 
 __all__ = [
     "copies_note",

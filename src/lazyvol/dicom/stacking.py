@@ -23,6 +23,7 @@ from .. import geometry as geo
 from .bids import annotate as annotate_bids
 from .checks import check_records, declared_spacing, moved_volume
 from .diffusion import diffusion_meta, flag_derived
+from .duplicates import drop_duplicates
 from .frame_table import (
     frame_table,
     output_dtype,
@@ -53,7 +54,7 @@ from .stack_notes import (
     spacing_missing,
     top_level_notes,
 )
-from .support import drop_duplicates, geometry_missing, support_error
+from .support import geometry_missing, support_error
 
 __all__ = ["Problem", "build_volume"]
 

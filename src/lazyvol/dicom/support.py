@@ -8,22 +8,15 @@ pixels of two files claiming one SOPInstanceUID) read through a
 from __future__ import annotations
 
 import struct
-import warnings
-from collections import defaultdict
 from collections.abc import Sequence
-from typing import Any
-
-import numpy as np
 
 from .codestream import RLE_SYNTAX, SIZED_SYNTAXES, codestream_disagreement, rle_room_problem
 from .excess import excess_problem, undefined_length_problem
-from .frame_table import rescale_pair
 from .model import (
     DEFLATED_SYNTAX,
     FLOAT_PIXEL_VRS,
     NATIVE_SYNTAXES,
     NO_DECODER,
-    UNDECIDED_HERE,
     pixel_element_name,
 )
 from .mosaic import mosaic_error
@@ -31,11 +24,10 @@ from .records import FrameRecord
 from .source import Fetch, read_local
 
 __all__ = [
-    "NOT_COMPARED",
-    "drop_duplicates",
+    "decoder_missing",
     "file_list",
     "geometry_missing",
-    "same_image",
+    "image_shape",
     "support_error",
 ]
 
@@ -81,246 +73,6 @@ def geometry_missing(missing: list[FrameRecord], records: list[FrameRecord]) -> 
         "lazyvol does not invent geometry. Pass instance_order=True to stack by InstanceNumber "
         "with a flagged, approximate affine"
     )
-
-
-def drop_duplicates(
-    records: list[FrameRecord],
-    warnings: list[str],
-    fetch: Fetch = read_local,
-    *,
-    philips_fp: bool = False,
-) -> tuple[list[FrameRecord], tuple[str, str] | None]:
-    """Drop exact duplicates (same SOPInstanceUID, same place, same pixels: :func:`same_image`);
-    conflicting ones (in another place, or with other values) are an error, ``(kind, message)``:
-    "unsupported" when they could not be compared for want of a decoder.
-    ``philips_fp``: values are Philips floating-point ones (``philips_scaling="fp"``)."""
-    by_uid: dict[str, list[FrameRecord]] = defaultdict(list)
-    for r in records:
-        key = r.sop_instance_uid or r.path
-        by_uid[
-            key if r.number_of_frames == 1 and r.mosaic is None else f"{key}#frame{r.frame}"
-        ].append(r)
-    kept: list[FrameRecord] = []
-    decoded: dict[str, Any] = {}
-    for uid, recs in by_uid.items():
-        kept.append(recs[0])
-        for dup in recs[1:]:
-            placed = _placed_differently(recs[0], dup)
-            if placed:  # one image can only be in one place: which copy is right is unknown
-                return kept, (
-                    "series",
-                    f"SOPInstanceUID (0008,0018) {uid} appears in {recs[0].path} and {dup.path} "
-                    f"with {placed}; remove the wrong copy",
-                )
-            same, how = same_image(recs[0], dup, fetch, decoded, philips_fp)
-            if not same:
-                head = f"SOPInstanceUID (0008,0018) {uid} appears in {recs[0].path} and {dup.path}"
-                if UNDECIDED_HERE in how:  # for want of a decoder or memory: not the files' fault
-                    return kept, ("unsupported" if NO_DECODER in how else "series", f"{head} {how}")
-                return kept, ("series", f"{head} {how}; remove one of the files")
-            warnings.append(
-                f"exact duplicate dropped: {dup.path} repeats {recs[0].path} "
-                f"(same SOPInstanceUID {uid}, {how})"
-            )
-    return kept, None
-
-
-#: How :func:`_decoded_difference` begins when two copies were too large to decode and compare:
-#: their sameness is not known (a fixed bound, not this machine's: the verdict may be saved).
-NOT_COMPARED = "too large to decode and compare at scan time"
-
-
-def same_image(
-    a: FrameRecord,
-    b: FrameRecord,
-    fetch: Fetch,
-    decoded: dict[str, Any],
-    philips_fp: bool = False,
-) -> tuple[bool, str]:
-    """``(True, how)`` when two files hold the same image (the same pixel bytes, or the same
-    values in another transfer syntax, stored dtype, BitsStored or rescale), else ``(False,
-    what differs)``; ``decoded``: decodes kept per path. Equal bytes are one image only when read
-    alike: the same transfer syntax, stored dtype, BitsStored (its mask decides what the high bits
-    mean) and rescale. Else: decoded values, each rescaled by its own copy's pair. A comparison
-    that could not be made here (no decoder installed, out of memory) says :data:`UNDECIDED_HERE`.
-    """
-    pairs = (rescale_pair(a, philips_fp), rescale_pair(b, philips_fp))
-    how = _stored_differently(a, b, pairs)
-    if not how:
-        same = _same_pixels(a, b, fetch)
-        return same, "same pixel data" if same else "with different pixel data"
-    differ = _decoded_difference(a, b, fetch, decoded, pairs)
-    if differ is None:
-        return True, f"same pixel values, stored with {how}"
-    return False, f"stored with {how}: {differ}"
-
-
-#: Geometry two copies of one image must share: (attribute, tag, tolerance).
-_PLACEMENT = (
-    ("ipp", "ImagePositionPatient (0020,0032)", 1e-3),
-    ("iop", "ImageOrientationPatient (0020,0037)", 1e-4),
-    ("pixel_spacing", "PixelSpacing (0028,0030)", 1e-4),
-)
-
-
-def _placed_differently(a: FrameRecord, b: FrameRecord) -> str:
-    """How two copies of one image (same SOPInstanceUID) place it differently ("" when alike):
-    other positions, orientations, spacings or frame of reference."""
-    for attr, name, tol in _PLACEMENT:
-        va, vb = getattr(a, attr), getattr(b, attr)
-        if (va is None) != (vb is None) or (
-            va is not None and not np.allclose(va, vb, rtol=0, atol=tol)
-        ):
-            return f"different {name} ({va} and {vb})"
-    if a.frame_of_reference_uid != b.frame_of_reference_uid:
-        return (
-            "different FrameOfReferenceUID (0020,0052) "
-            f"({a.frame_of_reference_uid} and {b.frame_of_reference_uid})"
-        )
-    return ""
-
-
-def _stored_differently(
-    a: FrameRecord, b: FrameRecord, pairs: tuple[tuple[float, float], tuple[float, float]]
-) -> str:
-    """How two copies of one image store their pixels differently ("" when alike); ``pairs``:
-    the rescale each copy's values get."""
-    if a.transfer_syntax != b.transfer_syntax:
-        return f"different transfer syntaxes ({a.transfer_syntax} and {b.transfer_syntax})"
-    if (a.bits_allocated, a.pixel_representation) != (b.bits_allocated, b.pixel_representation):
-        return (
-            "different BitsAllocated/PixelRepresentation (0028,0100)/(0028,0103) "
-            f"({a.bits_allocated}/{a.pixel_representation} and "
-            f"{b.bits_allocated}/{b.pixel_representation})"
-        )
-    if a.bits_stored != b.bits_stored:
-        return f"different BitsStored (0028,0101) ({a.bits_stored} and {b.bits_stored})"
-    if pairs[0] != pairs[1]:
-        (sa, ia), (sb, ib) = pairs
-        return (
-            "different rescales RescaleSlope/RescaleIntercept (0028,1053)/(0028,1052) "
-            f"({_num(sa)}/{_num(ia)} and {_num(sb)}/{_num(ib)})"
-        )
-    return ""
-
-
-def _num(x: float) -> str:
-    """``x`` short where that is exact (1, -1024), else every digit it needs."""
-    short = f"{x:g}"
-    return short if float(short) == x else repr(float(x))
-
-
-#: Largest file (and decoded image, as its header claims it) decoded to compare two copies of one
-#: SOPInstanceUID stored differently (transfer syntax, stored dtype, BitsStored, rescale); a larger
-#: pair is refused as conflicting copies, not decoded at scan time.
-DECODE_COMPARE_BYTES = 64 * 2**20
-
-
-def _decoded_difference(
-    a: FrameRecord,
-    b: FrameRecord,
-    fetch: Fetch,
-    cache: dict[str, Any],
-    pairs: tuple[tuple[float, float], tuple[float, float]],
-) -> str | None:
-    """None when two copies stored differently (one compressed, another byte order, another
-    stored dtype, BitsStored or rescale) hold the same image: pydicom decodes both files (an
-    enhanced file's frame of each), and their stored values are equal, or, under different
-    rescales (``pairs``), their rescaled values are, to float64 rounding; else why they are not
-    shown to (for the refusal's message)."""
-    if max(a.size, b.size, _decoded_bytes(a), _decoded_bytes(b)) > DECODE_COMPARE_BYTES:
-        # nothing allocated from a header's claim beyond the bound
-        return f"{NOT_COMPARED} (over {DECODE_COMPARE_BYTES} bytes)"
-    missing = next((m for m in map(_decoder_missing, (a, b)) if m), "")
-    if missing:
-        return f"whether they hold the same image {UNDECIDED_HERE}: {missing}"
-    try:
-        va, vb = (_frame_values(r, _decoded(r, fetch, cache)) for r in (a, b))
-    except (KeyboardInterrupt, SystemExit):
-        raise
-    except (MemoryError, OSError) as exc:  # this machine's, or a file changed since its scan
-        return (
-            f"whether they hold the same image {UNDECIDED_HERE}: reading or decoding them "
-            f"failed ({type(exc).__name__}: {exc}); try again"
-        )
-    except BaseException as exc:  # decoder plugins raise many types (a Rust decoder's panic too)
-        return f"one cannot be decoded ({type(exc).__name__}: {exc})"
-    if va.shape != vb.shape:
-        return "their decoded pixel values differ"
-    if pairs[0] == pairs[1]:
-        # The values compared, whatever their dtypes (a copy stored unsigned, another signed).
-        return None if np.array_equal(va, vb) else "their decoded pixel values differ"
-    # Each copy's own rescale (CT in HU re-exported next to the scan's stored values). The same
-    # real values reached by two pairs differ by float64 rounding only (~1e-16 of the largest
-    # value); two images differ by a stored step times a slope, far above 1e-9 of it.
-    (sa, ia), (sb, ib) = pairs
-    ra, rb = va * sa + ia, vb * sb + ib
-    top = max(1.0, float(np.abs(ra).max(initial=0.0)), float(np.abs(rb).max(initial=0.0)))
-    if np.allclose(ra, rb, rtol=0.0, atol=1e-9 * top):
-        return None
-    return "their rescaled pixel values differ"
-
-
-def _frame_values(rec: FrameRecord, decoded: Any) -> Any:
-    """Frame ``rec.frame`` of an enhanced multi-frame file's decoded pixels, else all of them."""
-    if rec.number_of_frames > 1 and rec.frame >= 0 and np.ndim(decoded) == 3:
-        return decoded[rec.frame]
-    return decoded
-
-
-def _decoded_bytes(rec: FrameRecord) -> int:
-    """What decoding ``rec``'s whole file allocates, as its header claims it."""
-    rows, columns = _image_shape(rec)
-    per_pixel = max(1, rec.samples_per_pixel) * max(1, rec.bits_allocated // 8)
-    return max(0, rows) * max(0, columns) * per_pixel * max(1, rec.number_of_frames)
-
-
-def _decoded(rec: FrameRecord, fetch: Fetch, cache: dict[str, Any]) -> Any:
-    """pydicom's ``pixel_array`` of ``rec``'s whole file (kept per path: a mosaic's or an enhanced
-    file's frames are compared one by one against the same decode)."""
-    if rec.path not in cache:
-        from io import BytesIO
-
-        import pydicom
-
-        data = fetch(rec.path, 0, rec.size, rec.size)
-        with warnings.catch_warnings():
-            # pydicom's remarks on the file (a VR other than its syntax's, ...) are not the
-            # comparison's result, and a warnings filter set to "error" must not decide it
-            warnings.simplefilter("ignore")
-            cache[rec.path] = pydicom.dcmread(BytesIO(data)).pixel_array
-    return cache[rec.path]
-
-
-def _same_pixels(a: FrameRecord, b: FrameRecord, fetch: Fetch) -> bool:
-    if a.pixel_length != b.pixel_length or a.pixel_length < 0:
-        return (
-            a.pixel_length == b.pixel_length
-            and a.size - a.pixel_offset == b.size - b.pixel_offset
-            and _bytes_equal(a, b, fetch)
-        )
-    return _bytes_equal(a, b, fetch)
-
-
-def _bytes_equal(a: FrameRecord, b: FrameRecord, fetch: Fetch) -> bool:
-    """Compare the pixel bytes of two files (only ever done for duplicate SOPInstanceUIDs)."""
-    n = a.pixel_length if a.pixel_length >= 0 else a.size - a.pixel_offset
-    block = 1 << 20
-    pa, pb = a.pixel_offset, b.pixel_offset
-    try:
-        while n > 0:
-            xa = fetch(a.path, pa, min(block, n), a.size)
-            xb = fetch(b.path, pb, min(block, n), b.size)
-            if xa != xb:
-                return False
-            if not xa:
-                break
-            n -= len(xa)
-            pa += len(xa)
-            pb += len(xa)
-    except OSError:
-        return False
-    return True
 
 
 #: Attributes that define the pixel layout: a malformed value there is an error, not a guess.
@@ -469,7 +221,7 @@ def _compressed_problem(rec: FrameRecord, fetch: Fetch) -> tuple[str, str] | Non
     from pydicom.uid import UID
 
     ts = rec.transfer_syntax
-    missing = _decoder_missing(rec)
+    missing = decoder_missing(rec)
     if missing:
         return "unsupported", missing
     if rec.number_of_frames > 1 and rec.frame >= 0:
@@ -497,7 +249,7 @@ def _compressed_problem(rec: FrameRecord, fetch: Fetch) -> tuple[str, str] | Non
     return ("format", problem) if problem else None
 
 
-def _decoder_missing(rec: FrameRecord) -> str:
+def decoder_missing(rec: FrameRecord) -> str:
     """Why pydicom cannot decode ``rec``'s compressed transfer syntax here, naming the file and
     what to install; "" when it can (or the syntax is native)."""
     if rec.transfer_syntax in (*NATIVE_SYNTAXES, DEFLATED_SYNTAX):
@@ -523,7 +275,7 @@ def _rle_problem(rec: FrameRecord, length: int) -> str | None:
     header states (:func:`~lazyvol.dicom.codestream.rle_room_problem`), named by file and
     frame."""
     segments = max(1, rec.samples_per_pixel) * max(1, rec.bits_allocated // 8)
-    problem = rle_room_problem(length, *_image_shape(rec), segments)
+    problem = rle_room_problem(length, *image_shape(rec), segments)
     return f"{rec.where}: the {problem}" if problem else None
 
 
@@ -587,11 +339,11 @@ def _codestream_problem(rec: FrameRecord, fetch: Fetch, first: int | None = None
     except OSError:
         return None  # the read's own error comes when the pixels are read
     problem = codestream_disagreement(
-        rec.transfer_syntax, start, *_image_shape(rec), rec.bits_allocated, rec.samples_per_pixel
+        rec.transfer_syntax, start, *image_shape(rec), rec.bits_allocated, rec.samples_per_pixel
     )
     return f"{rec.path}: the {problem}" if problem else None
 
 
-def _image_shape(rec: FrameRecord) -> tuple[int, int]:
+def image_shape(rec: FrameRecord) -> tuple[int, int]:
     """(rows, columns) of the image stored in ``rec``'s file: a mosaic tile's whole mosaic."""
     return (rec.mosaic[0], rec.mosaic[1]) if rec.mosaic else (rec.rows, rec.columns)
