@@ -8,7 +8,8 @@ Rules, tried in this order (the first consistent one wins, as in dcm2niix):
 
 1. *Labels* -- an attribute whose values are distinct at each position and form the same set at
    every position identifies the volumes: DimensionIndexValues (0020,9157) of the non-spatial
-   dimensions (enhanced files; in dcm2niix's order of significance), TemporalPositionIdentifier
+   dimensions (enhanced files; in dcm2niix's order of significance), FrameReferenceTime
+   (0054,1300) (PET frames: dcm2niix orders them by it), TemporalPositionIdentifier
    (0020,0100), AcquisitionNumber (0020,0012), TriggerTime (0018,1060), EchoNumbers (0018,0086),
    EchoTime (0018,0081), then the diffusion b-value + gradient direction (standard
    (0018,9087)/(0018,9089), else the vendor's private attributes). Volumes are sorted by the
@@ -23,13 +24,13 @@ Rules, tried in this order (the first consistent one wins, as in dcm2niix):
 4. *Combined labels* -- when no one label is distinct at each position (Philips classic
    multi-phase ASL: repeats x label/control x phases, InstanceNumbers assigned at random), the
    labels stated in every image whose values form the same set at every position
-   (TemporalPositionIdentifier, AcquisitionNumber, Philips ASL label/control (2005,1429),
-   TriggerTime, EchoNumbers, EchoTime; not the diffusion label, whose values give no acquisition
-   order, and not two counters that number the images differently), taken together, provided
-   the combination is distinct at each position. Volumes are sorted by it, the most significant first, in dcm2niix's
-   order for such a series: repeat, then control before label, then phase. Refused when the
-   AcquisitionTimes say a volume of a later repeat was acquired wholly before one of an earlier
-   repeat (two runs under one series, which the combination would interleave).
+   (TemporalPositionIdentifier, AcquisitionNumber, FrameReferenceTime, Philips ASL label/control
+   (2005,1429), TriggerTime, EchoNumbers, EchoTime; not the diffusion label, whose values give no
+   acquisition order, and not two counters that number the images differently), taken together,
+   provided the combination is distinct at each position. Volumes are sorted by it, the most
+   significant first, in dcm2niix's order for such a series: repeat, then control before label,
+   then phase. Refused when the AcquisitionTimes say a volume of a later repeat was acquired
+   wholly before one of an earlier repeat (two runs under one series, interleaved by it).
 
 Acquisition times are compared by date and time when every image states its date (AcquisitionDate
 (0008,0022), AcquisitionDateTime (0008,002A), an enhanced frame's FrameAcquisitionDateTime; see
@@ -39,10 +40,10 @@ volumes (the AcquisitionTime rank is not tried, and diffusion volumes keep their
 order) and a warning says so when a rule orders them all the same: the day of each image would be
 a guess.
 
-When a time rule (TemporalPositionIdentifier, TriggerTime, AcquisitionNumber, AcquisitionTime)
-orders the volumes and a consistent InstanceNumber numbering orders or groups them otherwise, the
-order is kept and a warning says so: dcm2niix goes by InstanceNumber, and headers that contradict
-each other should not change a volume's order silently.
+When a time rule (FrameReferenceTime, TemporalPositionIdentifier, TriggerTime, AcquisitionNumber,
+AcquisitionTime) orders the volumes and a consistent InstanceNumber numbering orders or groups them
+otherwise, the order is kept and a warning says so: dcm2niix goes by InstanceNumber (PET: by
+FrameReferenceTime), and contradicting headers should not change a volume's order silently.
 
 Whatever the rule, an assignment is rejected when an attribute that labels whole volumes (echo
 number, temporal position, diffusion b-value and direction, dimension index values, Philips ASL
@@ -58,6 +59,7 @@ as BIDS aslcontext.tsv), so it follows the volume when it is cut along the 4th a
 
 from __future__ import annotations
 
+import math
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from typing import Any
@@ -65,7 +67,15 @@ from typing import Any
 from .dicom_time import acquired
 from .records import FrameRecord
 
-__all__ = ["Axis4Order", "RULE_NAMES", "instance_rank_problem", "order_volumes", "stated"]
+__all__ = [
+    "Axis4Order",
+    "RULE_NAMES",
+    "instance_rank_problem",
+    "label_key",
+    "order_volumes",
+    "stated",
+    "time_reasons",
+]
 
 
 @dataclass
@@ -91,6 +101,16 @@ def _diffusion_key(r: FrameRecord) -> Any:
     return (round(float(r.b_value), 3), g)
 
 
+def _frame_reference(r: FrameRecord) -> float | None:
+    """FrameReferenceTime (0054,1300) in ms, as the header scan keeps it (PET images, see
+    :func:`lazyvol.dicom.bids_pet.pet_record_values`); None when not stated or not a number."""
+    try:
+        value = float((r.acq or {})["_frame_reference"])
+    except (KeyError, TypeError, ValueError):
+        return None
+    return value if math.isfinite(value) else None
+
+
 def _dimension_key(r: FrameRecord) -> Any:
     """DimensionIndexValues of the non-spatial dimensions, the most significant first (as
     :func:`lazyvol.dicom.multiframe` records them, in dcm2niix's order)."""
@@ -100,6 +120,7 @@ def _dimension_key(r: FrameRecord) -> Any:
 #: Label rules: (name shown, axis keyword, key of a record, sort volumes by key).
 _LABELS: tuple[tuple[str, str, Callable[[FrameRecord], Any], bool], ...] = (
     ("DimensionIndexValues (0020,9157)", "DimensionIndexValues", _dimension_key, True),
+    ("FrameReferenceTime (0054,1300)", "FrameReferenceTime", _frame_reference, True),
     (
         "TemporalPositionIdentifier (0020,0100)",
         "TemporalPositionIdentifier",
@@ -123,6 +144,10 @@ RULE_NAMES: tuple[str, ...] = (
 )
 
 
+#: The label rules by axis keyword: (name shown, keyword, key of a record).
+_LABEL = {label[1]: label[:3] for label in _LABELS}
+
+
 def _asl_key(r: FrameRecord) -> Any:
     """Philips ASL label or control image ((2005,1429), see :func:`header_record.asl_label`)."""
     return (r.acq or {}).get("_asl_label")
@@ -132,10 +157,9 @@ def _asl_key(r: FrameRecord) -> Any:
 #: Philips classic ASL: repeat, then label/control (control first), then phase): (name shown,
 #: axis keyword, key of a record).
 _COMBINABLE: tuple[tuple[str, str, Callable[[FrameRecord], Any]], ...] = (
-    *(label[:3] for label in _LABELS[1:3]),  # TemporalPositionIdentifier, AcquisitionNumber
+    *(_LABEL[k] for k in ("TemporalPositionIdentifier", "AcquisitionNumber", "FrameReferenceTime")),
     ("Philips ASL label/control (2005,1429)", "ASLContext", _asl_key),
-    # TriggerTime, echo; not the diffusion label, whose values do not give the acquisition order
-    *(label[:3] for label in _LABELS[3:] if label[3]),
+    *(_LABEL[k] for k in ("TriggerTime", "EchoNumbers", "EchoTime")),  # (no diffusion: no order)
 )
 #: Attributes that number repeats or runs: two of them in one combination leave unstated which
 #: runs inside which (two runs under one series, each numbering its time points, say).
@@ -159,6 +183,7 @@ _STATED_CONSTANT: tuple[tuple[str, Callable[[FrameRecord], Any]], ...] = (
 
 #: Per-volume values reported in meta when they vary: keyword -> value of a record.
 _REPORTED: tuple[tuple[str, Callable[[FrameRecord], Any]], ...] = (
+    ("FrameReferenceTime", _frame_reference),
     ("TemporalPositionIdentifier", lambda r: r.temporal_position),
     ("AcquisitionNumber", lambda r: r.acquisition_number),
     ("TriggerTime", lambda r: r.trigger_time),
@@ -425,8 +450,8 @@ def _values(
 def _passes(name: str, got: Any, tried: list[str]) -> Any:
     """``got`` (a rule's volumes) if the rule applied and its volumes are consistent; otherwise
     None, with the reason appended to ``tried`` as ``"rule: why"``."""
-    problem = got if isinstance(got, str) else _inconsistent(got)
-    if isinstance(got, str) or problem:
+    problem = _why(got)
+    if problem:
         tried.append(f"{name}: {problem}")
         return None
     return got
@@ -498,11 +523,35 @@ def order_volumes(
     return "; ".join(tried)
 
 
+def label_key(r: FrameRecord) -> tuple[Any, ...]:
+    """The values of every attribute a label rule tells volumes apart by, and the ASL kind."""
+    return (*(key(r) for _, _, key, _ in _LABELS), _asl_key(r))
+
+
+def time_reasons(
+    groups: Sequence[Sequence[FrameRecord]],
+) -> list[tuple[str, Callable[[FrameRecord], Any], str]]:
+    """Each attribute saying when an image was acquired (the time labels, AcquisitionTime): its
+    name, its value in a record, and why it does not order the volumes ("" when it does)."""
+    gs = [list(g) for g in groups]
+    clock = _Clock.of(gs)
+    out = [
+        (name, key, _why(_label_rule(gs, key, True, clock.rank)))
+        for name, keyword, key, _ in _LABELS
+        if keyword in _TIME_LABELS
+    ]
+    return [*out, (RANK_TIME.removesuffix(" rank"), clock.at, _why(_time_rule(gs, clock)))]
+
+
+def _why(got: list[list[FrameRecord]] | str) -> str:
+    """Why a rule's result orders no volumes (the rule's reason, or the volumes mix), or ""."""
+    return got if isinstance(got, str) else _inconsistent(got) or ""
+
+
 def instance_rank_problem(groups: Sequence[Sequence[FrameRecord]]) -> str:
     """Why ``instance_order=True`` cannot order ``groups`` either (the InstanceNumber rank, with
     any numbering, is missing, repeats or mixes volumes), or "" when it can."""
-    got = _instance_rule([list(g) for g in groups], True)
-    return got if isinstance(got, str) else _inconsistent(got) or ""
+    return _why(_instance_rule([list(g) for g in groups], True))
 
 
 def _wrap_warning(clock: _Clock) -> str:
@@ -517,7 +566,9 @@ def _wrap_warning(clock: _Clock) -> str:
 
 
 #: Label rules that order volumes in time (checked against InstanceNumber).
-_TIME_LABELS = frozenset({"TemporalPositionIdentifier", "TriggerTime", "AcquisitionNumber"})
+_TIME_LABELS = frozenset(
+    {"FrameReferenceTime", "TemporalPositionIdentifier", "TriggerTime", "AcquisitionNumber"}
+)
 
 
 def instance_disagreement(
@@ -541,7 +592,9 @@ def instance_disagreement(
             return ""
         shown = ", ".join(map(str, perm[:8])) + (", ..." if len(perm) > 8 else "")
         what = f"orders them otherwise (volume t here is its volume [{shown}][t])"
+    # (dcm2niix orders PET volumes by FrameReferenceTime too, any other series by InstanceNumber)
+    theirs = "by it too" if rule == _LABEL["FrameReferenceTime"][0] else "by InstanceNumber"
     return (
         f"4th axis: volumes ordered by {rule}; InstanceNumber (0020,0013) {what}, and dcm2niix "
-        "goes by InstanceNumber: the headers contradict each other, check the volume order"
+        f"goes {theirs}: the headers contradict each other, check the volume order"
     )

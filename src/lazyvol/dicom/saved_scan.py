@@ -205,7 +205,9 @@ INDEX_VERSION = 54
 #: 35: a series numbering each volume on its own (its numbers repeating across its files) notes
 #: each volume's own InstanceNumber gaps (34 took the other volumes' numbers as held).
 #: 36: exact duplicates dropped the same way are one note naming the first copies (a note a file).
-REPORT_FORMAT = 36
+#: 37: PET volumes ordered by FrameReferenceTime (0054,1300) (36: by InstanceNumber, or refused as
+#: another export's images); a refusal names a time attribute that varies at a position.
+REPORT_FORMAT = 37
 #: A frame's identity in a report whose frames all have their listing entry's identity.
 _FROM_LISTING = "listing"
 #: The frames' paths of a report whose frames are its files, in order.

@@ -15,6 +15,7 @@ from .multiframe import (
     TOP_LEVEL_ORIENTATION,
     TOP_LEVEL_SPACING,
 )
+from .ordering import label_key, time_reasons
 from .records import ONE_VALUE_SPACING, FrameRecord
 from .source import Fetch, read_local
 from .support import file_list
@@ -324,6 +325,21 @@ def _file_gaps(
     return [f"{INSTANCE_GAPS_NOTE} ({ns[0]}..{ns[-1]} for {len(ns)} files): {shown} missing"]
 
 
+def _unordered_time(groups: Sequence[Sequence[FrameRecord]]) -> str:
+    """Which attribute saying when an image was acquired (a time label, AcquisitionTime) varies
+    among the images at one slice position, and why it does not order the volumes
+    (:func:`~.ordering.time_reasons`); "" when none does, or when it orders them."""
+    for name, key, why in time_reasons(groups):
+        group = next((g for g in groups if len({key(r) for r in g} - {None}) > 1), None)
+        if group is not None and why:
+            n = len({key(r) for r in group} - {None})
+            return (
+                f"{name} varies among the images at a slice position ({n} values among its "
+                f"{len(group)} images), but does not order the volumes ({why})"
+            )
+    return ""
+
+
 #: Pairs of images repeating each other's headers whose pixels are compared before a refusal
 #: calls them copies (all of them for a series exported twice would read every file again).
 COPIES_COMPARED = 4
@@ -350,15 +366,9 @@ def copies_note(
         for r in group:
             key = (
                 r.instance_number,
-                r.acquisition_number,
                 r.acquisition_time,
                 r.acquisition_datetime,
-                r.trigger_time,
-                r.temporal_position,
-                r.echo_number,
-                r.echo_time,
-                r.b_value,
-                tuple(r.gradient or ()),
+                *label_key(r),  # (every label an order of the volumes goes by)
                 r.frame,
             )
             if key in seen and seen[key].sop_instance_uid != r.sop_instance_uid:
@@ -377,10 +387,13 @@ def copies_note(
             told = UNDECIDED_HERE if UNDECIDED_HERE in how else "is not known"
             return f"{repeat}; whether they are copies {told} (e.g. {a.where} and {b.where}, {how})"
         if not same:
+            head = f"{repeat}, but are not copies (e.g. {a.where} and {b.where}, {how})"
+            varies = _unordered_time(groups)
+            if varies:  # (frames of one acquisition, not another export's images)
+                return f"{head}: {varies}; check the series for missing or mislabelled images"
             return (
-                f"{repeat}, but are not copies (e.g. {a.where} and {b.where}, {how}): they are "
-                "different images under one SeriesInstanceUID (an export or anonymiser that "
-                "reused it?); keep both, and move one set into a folder of its own"
+                f"{head}: they are different images under one SeriesInstanceUID (an export or "
+                "anonymiser that reused it?); keep both, and move one set into a folder of its own"
             )
     checked = min(len(pairs), COPIES_COMPARED)
     return (
