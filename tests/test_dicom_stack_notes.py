@@ -32,6 +32,23 @@ def test_a_real_instance_gap_is_still_noted(tmp_path):
     assert any("has gaps (1..40 for 5 slices)" in w for w in vol.meta["warnings"])
 
 
+@pytest.mark.parametrize("tilt", [0.0, -25.0])
+def test_a_slice_missing_and_filled_is_not_called_regular(tmp_path, tilt):
+    """A slice really missing (its file removed) and filled with allow_gaps=True: the gap note
+    said "but the positions are regular", false there; it names the slice filled, and the kept
+    slices are the truth's."""
+    truth = write_dicom_series(tmp_path / "s", (8, 6, 10), spacing=(1, 1, 2.0), tilt_deg=tilt)
+    Path(truth.files[4]).unlink()
+    with pytest.warns(RuntimeWarning, match="has gaps"):
+        vol = lv.open(tmp_path / "s", allow_gaps=True)
+    (gaps,) = [w for w in vol.meta["warnings"] if "has gaps" in w]
+    assert "(1..10 for 9 slices)" in gaps and "positions are regular" not in gaps
+    assert "the positions miss 1 slice(s), filled at k = [4]" in gaps
+    data, want = vol.compute(), truth.scaled("float64")
+    kept = [k for k in range(10) if k != 4]
+    np.testing.assert_array_equal(data[..., kept], want[..., kept].astype(data.dtype))
+
+
 def _round_iop(files, decimals):
     for f in files:
         ds = pydicom.dcmread(f)

@@ -206,7 +206,8 @@ INDEX_VERSION = 54
 #: each volume's own InstanceNumber gaps (34 took the other volumes' numbers as held).
 #: 36: exact duplicates dropped the same way are one note naming the first copies (a note a file).
 #: 37: PET volumes ordered by FrameReferenceTime (0054,1300) (36: by InstanceNumber, or refused as
-#: another export's images); a refusal names a time attribute that varies at a position.
+#: another export's images); a refusal names a time attribute that varies at a position; the
+#: InstanceNumber gap note of a stack with slices filled (allow_gaps) names them (36: "regular").
 REPORT_FORMAT = 37
 #: A frame's identity in a report whose frames all have their listing entry's identity.
 _FROM_LISTING = "listing"

@@ -224,11 +224,11 @@ def instance_gaps(
     base: Sequence[FrameRecord],
     records: Sequence[FrameRecord],
     held: Collection[int | None] | None = None,
+    filled: Sequence[int] = (),
 ) -> list[str]:
-    """A warning when InstanceNumber skips numbers though the positions are regular: over the
-    whole series (``records``) when its numbers are unique (a 4D series numbered across volumes,
-    or slice by slice, has no gaps although each volume's numbers do), else within the first
-    volume (``base``). Files holding several images (a mosaic, an enhanced file: one
+    """A warning when InstanceNumber skips numbers: over the whole series (``records``) when its
+    numbers are unique (a 4D series numbered across volumes, or slice by slice, has no gaps
+    although each volume's numbers do), else within the first volume (``base``). Files holding several images (a mosaic, an enhanced file: one
     InstanceNumber each) are numbered as files: one of a series stored one volume a file missing
     is a missing time point, the numbers it lacks named.
 
@@ -236,7 +236,8 @@ def instance_gaps(
     volumes split from it included (the other echo, magnitude and phase, another image type or
     stack); a number is missing only when none of them holds it (a series numbers its images
     across those volumes, so each volume's own numbers skip the others'). None: the numbers of
-    ``records``."""
+    ``records``. ``filled``: the slices (k) missing from the positions and filled (``allow_gaps``),
+    which the warning names; none: the positions are regular."""
     numbers: dict[str, set[int | None]] = {}
     for r in records:
         numbers.setdefault(r.path, set()).add(r.instance_number)
@@ -255,10 +256,10 @@ def instance_gaps(
     if len(set(ns)) != len(ns) or not _missing(ns, held):
         return []
     what = "images" if unique and len(ns) > len(base) else "slices"
-    return [
-        f"{INSTANCE_GAPS_NOTE} ({ns[0]}..{ns[-1]} for {len(ns)} {what}) but the positions are "
-        "regular"
-    ]
+    found = f"{INSTANCE_GAPS_NOTE} ({ns[0]}..{ns[-1]} for {len(ns)} {what})"
+    if filled:
+        return [f"{found}, and the positions miss {len(filled)} slice(s), filled at k = {filled}"]
+    return [f"{found} but the positions are regular"]
 
 
 def _missing(numbers: Sequence[int], held: Collection[int | None]) -> list[int]:

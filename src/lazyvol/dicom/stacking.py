@@ -285,7 +285,7 @@ def _order_by_position(
     st.info.affine = geo.dicom_affine(
         iop, first.pixel_spacing or [1.0, 1.0], base[0].ipp or [0, 0, 0], slice_step
     )
-    st.warnings.extend(instance_gaps(base, records, st.held))
+    st.warnings.extend(instance_gaps(base, records, st.held, st.meta.get("filled_slices", ())))
     return stacked_volumes, axis4
 
 
