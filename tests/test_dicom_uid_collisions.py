@@ -88,7 +88,7 @@ def test_a_blanked_patient_or_study_splits_nothing(tmp_path):
     vol = lv.open(tmp_path / "s", scale=False)
     np.testing.assert_array_equal(vol.compute(), a.stored)
     (note,) = [w for w in vol.meta["warnings"] if "duplicate" in w]
-    assert note.startswith("exact duplicates dropped: 4 files repeat files kept")
+    assert note.startswith("exact duplicates dropped: 4 images repeat images kept")
 
 
 def test_repeated_headers_with_other_pixels_are_not_called_copies(tmp_path):

@@ -60,7 +60,7 @@ def drop_duplicates(
                         kind = "unsupported" if NO_DECODER in how else "series"
                         return kept, (kind, f"{head} {how}")
                     return kept, ("series", f"{head} {how}; remove one of the files")
-                dropped[how].append((dup.path, recs[0].path, uid))
+                dropped[how].append((dup.where, recs[0].where, uid))
     finally:  # (the copies dropped before a conflict are said too)
         notes.extend(_dropped_notes(dropped))
     return kept, None
@@ -68,8 +68,8 @@ def drop_duplicates(
 
 def _dropped_notes(dropped: dict[str, list[tuple[str, str, str]]]) -> list[str]:
     """One warning per way copies were found alike (``how``: the same pixel data, or the same
-    values stored otherwise), naming the first copies: a folder exported twice printed a line
-    for every file."""
+    values stored otherwise), naming the first copies (files, or frames of a multi-frame file):
+    a folder exported twice printed a line for every file."""
     notes = []
     for how, pairs in dropped.items():
         if len(pairs) == 1:
@@ -81,7 +81,7 @@ def _dropped_notes(dropped: dict[str, list[tuple[str, str, str]]]) -> list[str]:
         shown = "; ".join(f"{path} repeats {kept}" for path, kept, _ in pairs[:3])
         more = f"; and {len(pairs) - 3} more" if len(pairs) > 3 else ""
         notes.append(
-            f"exact duplicates dropped: {len(pairs)} files repeat files kept (each the same "
+            f"exact duplicates dropped: {len(pairs)} images repeat images kept (each the same "
             f"SOPInstanceUID, {how}): {shown}{more}"
         )
     return notes
