@@ -264,12 +264,14 @@ def scale_into(
 ) -> None:
     """``dest[...] = src * slope + inter`` in ``dest``'s dtype (``src`` cast to it first, then
     ``* slope``, then ``+ inter``), in one pass. An integer dtype takes the integral slope and
-    intercept where they map every value ``src`` can hold (``stored``: the range its values are
-    known to lie in, e.g. a DICOM BitsStored's) into it; otherwise (a ``dtype=`` asked for) the
-    values are scaled exactly (integers, in int64) or in float64 and truncated as numpy's
-    ``astype`` does, each checked to fit (:class:`~lazyvol.errors.DataTypeError`). Where
-    :func:`may_overflow` says a float result can leave its range, checked with
-    :func:`check_scaled` (``where``, ``fields``: the file and header fields errors name)."""
+    intercept where they map every value ``src`` can hold into it (``stored``: the range its
+    values are known to lie in, which the caller has made sure of, e.g. a DICOM BitsStored's once
+    the unused high bits are cleared; never a range a header merely states, as no value is
+    checked against it here); otherwise (a ``dtype=`` asked for) the values are scaled exactly
+    (integers, in int64) or in float64 and truncated as numpy's ``astype`` does, each checked to
+    fit (:class:`~lazyvol.errors.DataTypeError`). Where :func:`may_overflow` says a float result
+    can leave its range, checked with :func:`check_scaled` (``where``, ``fields``: the file and
+    header fields errors name)."""
     out_dtype = dest.dtype
     if out_dtype.kind in "iu" and not _exact_in(src.dtype, slope, inter, out_dtype, stored):
         np.copyto(dest, _checked_int(src, slope, inter, out_dtype, where, fields), casting="unsafe")

@@ -6,9 +6,12 @@ and type the decoded samples by the header's Rows, Columns, BitsAllocated and Sa
 instead. A header whose Rows and Columns disagree with the codestream but hold the same number of
 pixels (swapped, for example) would give a scrambled image with no error, and a precision beyond
 BitsAllocated values cut to the header's type, so the pixel reader compares the two first
-(:func:`codestream_disagreement`). A precision within BitsAllocated reads right whatever
-BitsStored says (the decoder returns the codestream's values, as pydicom's), and the sign of a
-JPEG 2000 component is not compared: pydicom takes PixelRepresentation's and corrects values
+(:func:`codestream_disagreement`). A precision within BitsAllocated but beyond BitsStored is no
+error: pydicom clears the bits above BitsStored of JPEG and RLE frames, but returns JPEG 2000,
+HTJ2K and JPEG-LS values at the codestream's precision (:data:`PRECISION_KEPT`), and so does
+lazyvol; the dtype of a volume is chosen to hold them (:func:`kept_precision`, read at open), and
+the pixel reader checks each decoded frame against the range that dtype was chosen for. The sign
+of a JPEG 2000 component is not compared: pydicom takes PixelRepresentation's and corrects values
 encoded with the other (encoders that wrote signed data as unsigned exist). RLE has no such
 header, and its decoder cuts a segment longer than Rows x Columns to that size without a word
 (pylibjpeg-rle): the first segment's decoded length is compared instead
@@ -26,6 +29,7 @@ from typing import NamedTuple
 
 __all__ = [
     "END_MARKER_ROOM",
+    "PRECISION_KEPT",
     "RLE_SYNTAX",
     "SIZED_SYNTAXES",
     "CodestreamHeader",
@@ -35,6 +39,7 @@ __all__ = [
     "ends_codestream",
     "frame_problem",
     "holds_end_marker",
+    "kept_precision",
     "rle_room_problem",
     "rle_size_disagreement",
 ]
@@ -59,6 +64,10 @@ _J2K = {
 }
 #: Transfer syntaxes whose codestream states the image size (RLE's does not).
 SIZED_SYNTAXES = frozenset(_JPEG | _J2K)
+#: Transfer syntaxes whose decoded values are the codestream's, whatever BitsStored says: pydicom
+#: clears the bits above BitsStored of JPEG and RLE frames (as of native ones), but not of JPEG
+#: 2000 and HTJ2K frames, nor of JPEG-LS ones (a sign correction only).
+PRECISION_KEPT = frozenset(_J2K | {"1.2.840.10008.1.2.4.80", "1.2.840.10008.1.2.4.81"})
 #: Bytes at the end of a fragment that hold the end marker FFD9 of a frame ending there, where
 #: frames are found by marker search (several fragments, no offset table): padding may follow it
 #: (``FFD9 00``, ``FFD9 FF`` ...), as pydicom's ``generate_frames`` allows.
@@ -88,6 +97,14 @@ def codestream_header(syntax: str, frame: bytes) -> CodestreamHeader | None:
     if syntax in _J2K:
         return _j2k_header(frame)
     return None
+
+
+def kept_precision(syntax: str, frame: bytes) -> int:
+    """Bits of the values a decoder returns for the codestream ``frame`` (its head is enough) of a
+    :data:`PRECISION_KEPT` syntax: the precision its header states; 0 for other syntaxes, and
+    when the header does not say."""
+    head = codestream_header(syntax, frame) if syntax in PRECISION_KEPT else None
+    return (head.precision or 0) if head is not None else 0
 
 
 def codestream_disagreement(

@@ -18,8 +18,9 @@ from typing import Any
 import numpy as np
 
 from ..errors import FormatError
+from ..scaling import stored_range
 
-__all__ = ["decode_frame", "decoding_plugin"]
+__all__ = ["decode_frame", "decoded_range", "decoding_plugin"]
 
 _JPEG_LS = ("pyjpegls", "gdcm", "pylibjpeg")
 _JPEG = ("gdcm", "pylibjpeg", "pillow")
@@ -125,3 +126,65 @@ def decode_frame(syntax: str, buf: bytes, attrs: dict[str, Any], where: str) -> 
             "image): re-export the file, or decompress it with another tool (gdcmconv --raw)"
         ) from exc
     return np.asarray(arr)
+
+
+def decoded_range(
+    values: np.ndarray,
+    bits_stored: int,
+    decoded_bits: int,
+    scaling: tuple[float, float],
+    out_dtype: np.dtype,
+    where: str,
+) -> tuple[int, int] | None:
+    """The range a decoded frame's integer ``values`` lie in, for the scaling to trust: that of
+    BitsStored ``bits_stored`` widened to ``decoded_bits`` (the codestream precision found at
+    open; within the values' dtype), which chose the volume's dtype, checked: a decoder returns a
+    JPEG 2000 or JPEG-LS codestream's values whatever BitsStored says, and a later frame may hold
+    wider samples than those read at open.
+
+    Parameters
+    ----------
+    values : numpy.ndarray
+        The decoded stored values (an integer dtype).
+    bits_stored, decoded_bits : int
+        The frame's BitsStored, and the volume's ``FrameTable.decoded_bits``.
+    scaling : tuple of float
+        (slope, intercept) the values are scaled by.
+    out_dtype : numpy.dtype
+        The integer dtype they are scaled into.
+    where : str
+        How messages name the frame (its file and number).
+
+    Returns
+    -------
+    tuple of int or None
+        The range; None when the values lie beyond it but still fit ``out_dtype`` once scaled
+        (each value is then checked as it is scaled).
+
+    Raises
+    ------
+    FormatError
+        Values beyond that range that do not fit ``out_dtype`` once scaled: they would wrap.
+    """
+    bits = min(max(bits_stored, decoded_bits), 8 * values.dtype.itemsize)
+    bound = stored_range(values.dtype, bits)
+    if not values.size:
+        return bound
+    lo, hi = int(values.min()), int(values.max())
+    if bound[0] <= lo and hi <= bound[1]:
+        return bound
+    slope, inter = scaling
+    ends = sorted((lo * slope + inter, hi * slope + inter))
+    info = np.iinfo(out_dtype)
+    if info.min <= ends[0] and ends[1] <= info.max:
+        return None
+    widened = " (widened to the codestream precision read at open)" if bits > bits_stored else ""
+    said = "scaled, they" if (slope, inter) != (1.0, 0.0) else "they"
+    raise FormatError(
+        f"{where}: decoded values {lo} .. {hi} lie beyond the {bits}-bit range of BitsStored "
+        f"(0028,0101) = {bits_stored}{widened} that the volume's dtype was chosen for; "
+        f"{said} do not fit {np.dtype(out_dtype)} and would wrap. The frame's codestream "
+        "holds wider samples than the header states (its decoder returns them, as pydicom's): "
+        "fix BitsStored (0028,0101) / HighBit (0028,0102) or re-encode the file, or open it "
+        "with dtype='float32' (or a wider integer dtype) to read them as decoded"
+    )

@@ -30,11 +30,12 @@ def output_dtype(frames: FrameTable) -> np.dtype:
     """The dtype holding every image's rescaled values exactly where it can: from the widest
     BitsStored (:func:`~lazyvol.scaling.scaled_dtype_bits`); when the images differ in stored
     dtype, from each one's own range and rescale (:func:`~lazyvol.scaling.scaled_dtype_images`).
-    Filled-in slices (no file) do not count."""
+    A compressed image's range is that of the precision its decoder returns when wider
+    (``FrameTable.value_kinds``). Filled-in slices (no file) do not count."""
     images = [
         (np.dtype(t), b, s, i)
         for (t, b), s, i, p in zip(
-            frames.kinds(), frames.slopes, frames.inters, frames.paths, strict=True
+            frames.value_kinds(), frames.slopes, frames.inters, frames.paths, strict=True
         )
         if p
     ]
@@ -80,6 +81,10 @@ def frame_table(
         stored_bits=stored_bits if len(set(stored_bits)) > 1 else (),
         stored_types=stored_types if len(set(stored_types)) > 1 else (),
         flip_rows=bool((first.acq or {}).get("_ge_reversed")),
+        decoded_bits=max(
+            (r.codestream_bits for r in slots_all if r and r.codestream_bits > r.bits_stored),
+            default=0,
+        ),
     )
 
 

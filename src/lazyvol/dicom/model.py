@@ -157,6 +157,10 @@ class FrameTable:
     #: Every frame's rows are stored in reverse order (GE epi_pepolar volumes of reversed
     #: polarity, :mod:`lazyvol.dicom.ge_phase`): they are read bottom row first.
     flip_rows: bool = False
+    #: The widest sample precision the codestreams of the compressed frames state (read at
+    #: open, ``FrameRecord.codestream_bits``) when beyond their BitsStored; 0: none is. JPEG 2000
+    #: and JPEG-LS decoders return values of that precision (as pydicom): the dtype holds them.
+    decoded_bits: int = 0
 
     #: The per-frame columns (one entry per frame when present; empty ones stay empty).
     PER_FRAME = (
@@ -195,6 +199,20 @@ class FrameTable:
         bits = self.stored_bits or (self.bits_stored,) * n
         return list(zip(types, bits, strict=True))
 
+    def value_kinds(self) -> list[tuple[str, int]]:
+        """(stored dtype, bits of its values) of each frame: :meth:`kinds`, a compressed frame's
+        BitsStored widened to ``decoded_bits`` (within its stored dtype)."""
+        kinds = self.kinds()
+        if not self.decoded_bits:
+            return kinds
+        codes = self.encodings or (pixel_encoding(self),) * len(kinds)
+        return [
+            (t, min(max(b, self.decoded_bits), 8 * np.dtype(t).itemsize))
+            if encoding_reads(code)[0]
+            else (t, b)
+            for (t, b), code in zip(kinds, codes, strict=True)
+        ]
+
     def bits_meta(self) -> dict[str, Any]:
         """``bits_stored`` (the widest of the frames') and, when the frames differ,
         ``bits_stored_counts`` (images of each; filled-in slices not counted); when their stored
@@ -216,7 +234,7 @@ class FrameTable:
         dtype, the narrowest holding every frame's values
         (:func:`~lazyvol.scaling.common_stored_dtype`)."""
         if self.stored_types:
-            return common_stored_dtype((np.dtype(t), b) for t, b in self.kinds())
+            return common_stored_dtype((np.dtype(t), b) for t, b in self.value_kinds())
         return np.dtype(self._own_type)
 
     @property

@@ -23,7 +23,7 @@ from ..errors import FormatError, SourceChangedError, SourceNotFoundError
 from ..scaling import apply_scale, scale_into, stored_range
 from ..sources import SourceStamp, display_path
 from .codestream import frame_problem
-from .decoding import decode_frame
+from .decoding import decode_frame, decoded_range
 from .model import encoding_reads, mirrored, stored_code, stored_layout
 
 __all__ = ["DicomPlan", "read_block"]
@@ -75,6 +75,8 @@ class DicomPlan(CachedHash):
     pixel_vr: str = ""
     #: Rows stored in reverse order (FrameTable.flip_rows): row j is read from stored row -1 - j.
     flip_rows: bool = False
+    #: Bits of a decoded frame's values when wider than its BitsStored (FrameTable.decoded_bits).
+    decoded_bits: int = 0
 
     @property
     def stored_code(self) -> str:
@@ -340,15 +342,18 @@ def _scale_into(
     """
     slope, inter, where = plan.slopes[n], plan.inters[n], plan.paths[n]
     if out_dtype.kind in "iu":
-        # An integer output: exact where the frame's BitsStored range maps into it (the range
-        # check that chose the dtype guarantees it, unless dtype= asked for another), else
-        # scaled exactly or in float64 and checked to fit (scale_into).
+        # An integer output: exact where the frame's values lie in the range that chose the dtype
+        # (native: BitsStored's, as read; decoded: checked here, decoded_range), else scaled
+        # exactly or in float64 and checked to fit (scale_into).
         if not plan.scale:
             slope, inter = 1.0, 0.0
         bits = plan.stored_bits[n] if plan.stored_bits else plan.bits_stored
         known = stored_range(src.dtype, bits) if src.dtype.kind in "iu" else None
         fields = RESCALE_FIELDS if plan.scale else ""
         part = src if src is dest else src[..., sj, si]
+        if known and plan.encapsulated_syntax:
+            scaling, frame = (slope, inter), f"{where}: volume frame {n}"
+            known = decoded_range(part, bits, plan.decoded_bits, scaling, out_dtype, frame)
         scale_into(part, dest, slope, inter, where=where, fields=fields, stored=known)
         return
     if not plan.scale:

@@ -330,6 +330,7 @@ def make_plan(
         tiles=frames.tiles,
         mosaic=frames.mosaic,
         flip_rows=frames.flip_rows,
+        decoded_bits=frames.decoded_bits,
         locations=tuple(Location(p, loc.options) if p else None for p in frames.paths)
         if loc.is_remote
         else (),

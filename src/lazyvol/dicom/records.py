@@ -127,6 +127,11 @@ class FrameRecord:
     #: frame's) that replace a RescaleSlope of 1 / RescaleIntercept of 0, as dcm2niix applies them
     #: (:func:`lazyvol.dicom.vendor.philips_rwv`); None when it changes neither, or not Philips.
     philips_rwv: list[float] | None = None
+    #: JPEG 2000, HTJ2K and JPEG-LS files: the sample precision the codestream of the (first)
+    #: frame states (:func:`lazyvol.dicom.codestream.kept_precision`), read at open when the
+    #: pixels' support is checked; 0: not read, or not stated. Their decoders return values of
+    #: that precision whatever BitsStored says, as pydicom does: the volume's dtype holds them.
+    codestream_bits: int = 0
 
     def to_list(self) -> list[Any]:
         """Values in field order (compact form for the scan index)."""

@@ -133,7 +133,9 @@ __all__ = [
 #: (53: its items were located as native frames); damaged headers skipped with reasons naming the
 #: damage (a malformed TransferSyntaxUID, an implicit VR element of undefined length, a file cut
 #: inside its Pixel Data element header).
-INDEX_VERSION = 54
+#: 55: JPEG 2000, HTJ2K and JPEG-LS records hold the precision their first frame's codestream
+#: states (``codestream_bits``, read at open).
+INDEX_VERSION = 55
 #: Layout of a report: 2: files named by their listing position, identities taken from the listing;
 #: 3: a volume's files may differ in pixel encoding (each frame's, ``encodings``), where 2 split them;
 #: 4: ... and in BitsStored (each frame's, ``stored_bits``), where 3 split them;
@@ -208,7 +210,9 @@ INDEX_VERSION = 54
 #: 37: PET volumes ordered by FrameReferenceTime (0054,1300) (36: by InstanceNumber, or refused as
 #: another export's images); a refusal names a time attribute that varies at a position; the
 #: InstanceNumber gap note of a stack with slices filled (allow_gaps) names them (36: "regular").
-REPORT_FORMAT = 37
+#: 38: a volume of JPEG 2000, HTJ2K or JPEG-LS frames whose codestreams hold wider samples than
+#: BitsStored has a dtype holding them (``decoded_bits``; 37 wrapped them into BitsStored's).
+REPORT_FORMAT = 38
 #: A frame's identity in a report whose frames all have their listing entry's identity.
 _FROM_LISTING = "listing"
 #: The frames' paths of a report whose frames are its files, in order.

@@ -10,7 +10,13 @@ from __future__ import annotations
 import struct
 from collections.abc import Sequence
 
-from .codestream import RLE_SYNTAX, SIZED_SYNTAXES, codestream_disagreement, rle_room_problem
+from .codestream import (
+    RLE_SYNTAX,
+    SIZED_SYNTAXES,
+    codestream_disagreement,
+    kept_precision,
+    rle_room_problem,
+)
 from .excess import excess_problem, undefined_length_problem
 from .model import (
     DEFLATED_SYNTAX,
@@ -116,7 +122,8 @@ def _float_pixels_problem(rec: FrameRecord) -> str:
 
 
 def support_error(rec: FrameRecord, fetch: Fetch = read_local) -> tuple[str, str] | None:
-    """(kind, message) when lazyvol cannot read this record's pixels yet."""
+    """(kind, message) when lazyvol cannot read this record's pixels yet. A compressed file's
+    codestream precision is recorded on the way (``rec.codestream_bits``)."""
     ts = rec.transfer_syntax
     layout_bad = [b for b in (rec.bad_attributes or []) if b.split(" ", 1)[0] in _LAYOUT_KEYWORDS]
     if layout_bad:
@@ -327,7 +334,8 @@ def _codestream_problem(rec: FrameRecord, fetch: Fetch, first: int | None = None
     components than its SamplesPerPixel (:func:`~.codestream.codestream_disagreement`), read from
     the head of the fragment whose bytes start at ``first`` (default: a single-frame file's first
     fragment, past the Basic Offset Table); None when they agree or the head does not say (the
-    pixel reader checks the whole frame again)."""
+    pixel reader checks the whole frame again). Records the precision its decoder returns values
+    of in ``rec.codestream_bits`` (:func:`~.codestream.kept_precision`)."""
     if rec.transfer_syntax not in SIZED_SYNTAXES:
         return None  # RLE states no size: nothing to read
     try:
@@ -341,6 +349,8 @@ def _codestream_problem(rec: FrameRecord, fetch: Fetch, first: int | None = None
     problem = codestream_disagreement(
         rec.transfer_syntax, start, *image_shape(rec), rec.bits_allocated, rec.samples_per_pixel
     )
+    # (what the decoder returns, whatever BitsStored says: the volume's dtype must hold it)
+    rec.codestream_bits = kept_precision(rec.transfer_syntax, start)
     return f"{rec.path}: the {problem}" if problem else None
 
 

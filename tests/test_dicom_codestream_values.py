@@ -1,0 +1,153 @@
+"""Compressed frames whose codestream holds wider samples than BitsStored (0028,0101) says: the
+values a decoder returns (pydicom's) are read, never wrapped into a dtype chosen from BitsStored."""
+
+from __future__ import annotations
+
+import warnings
+from collections.abc import Callable
+from pathlib import Path
+
+import numpy as np
+import pydicom
+import pytest
+from pydicom.encaps import encapsulate, generate_frames
+from pydicom.pixels import apply_modality_lut, get_encoder
+from pydicom.uid import UID, JPEG2000Lossless
+
+import lazyvol as lv
+from lazyvol.testing import write_dicom_series, write_enhanced_dicom
+
+pytestmark = pytest.mark.usefixtures("dicom_cache")
+
+
+def _imagecodecs(name: str) -> Callable[[np.ndarray], bytes]:
+    def encode(values: np.ndarray) -> bytes:
+        codecs = pytest.importorskip("imagecodecs")
+        if name == "ljpeg" and values.dtype.kind == "i":
+            pytest.skip("lossless JPEG encoders take unsigned samples")
+        return getattr(codecs, f"{name}_encode")(values)
+
+    return encode
+
+
+#: Transfer syntax -> how a 16-bit frame is encoded in it at 16-bit precision (None: pydicom's
+#: own encoder, at the header's BitsStored of 16).
+ENCODERS: dict[str, Callable[[np.ndarray], bytes] | None] = {
+    "1.2.840.10008.1.2.4.57": _imagecodecs("ljpeg"),  # JPEG lossless
+    "1.2.840.10008.1.2.4.80": None,  # JPEG-LS lossless
+    "1.2.840.10008.1.2.4.90": None,  # JPEG 2000 lossless
+    "1.2.840.10008.1.2.4.201": _imagecodecs("htj2k"),  # HTJ2K lossless
+    "1.2.840.10008.1.2.5": None,  # RLE
+}
+
+
+def _relabel(files: list[str], **attrs: object) -> None:
+    for f in files:
+        ds = pydicom.dcmread(f)
+        for keyword, value in attrs.items():
+            setattr(ds, keyword, value)
+        ds.save_as(f)
+
+
+def _wide_series(folder: Path, syntax: str, dtype: str, **attrs: object) -> list[str]:
+    """Three files of 16-bit samples over their whole range, encoded at 16-bit precision in
+    ``syntax``, whose header then says BitsStored 12 (and ``attrs``)."""
+    encode = ENCODERS[syntax]
+    shape = (40, 32, 3)
+    if encode is None:
+        files = write_dicom_series(folder, shape, dtype=dtype, compress=syntax).files
+    else:
+        files = write_dicom_series(folder, shape, dtype=dtype).files
+        for f in files:
+            ds = pydicom.dcmread(f)
+            ds.PixelData = encapsulate([encode(ds.pixel_array)])
+            ds["PixelData"].VR = "OB"
+            ds["PixelData"].is_undefined_length = True
+            ds.file_meta.TransferSyntaxUID = UID(syntax)
+            ds.save_as(f, enforce_file_format=True)
+    _relabel(files, BitsStored=12, HighBit=11, **attrs)
+    return files
+
+
+def _pydicom_values(files: list[str]) -> np.ndarray:
+    """(i, j, k) values pydicom gives the files (slice k: file k), after the modality LUT."""
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        slices = [apply_modality_lut(ds.pixel_array, ds) for ds in map(pydicom.dcmread, files)]
+    return np.stack([s.T for s in slices], axis=-1)
+
+
+@pytest.mark.parametrize("syntax", list(ENCODERS), ids=["jpeg", "jpeg-ls", "j2k", "htj2k", "rle"])
+@pytest.mark.parametrize("dtype", ["uint16", "int16"])
+def test_values_beyond_bits_stored_read_as_pydicom_decodes_them(tmp_path, syntax, dtype):
+    # A 16-bit codestream under BitsStored 12 and RescaleIntercept -1024: JPEG 2000, HTJ2K and
+    # JPEG-LS decoders return the codestream's values (up to 65535), which the int16 chosen from
+    # BitsStored's range wrapped by 65536; JPEG and RLE values have their high bits cleared, as
+    # pydicom clears them. Either way, pydicom's values, voxel by voxel.
+    files = _wide_series(tmp_path / "s", syntax, dtype, RescaleSlope=1, RescaleIntercept=-1024)
+    want = _pydicom_values(files)
+    np.testing.assert_array_equal(lv.open(tmp_path / "s").compute(), want)
+    stored = np.stack([pydicom.dcmread(f).pixel_array.T for f in files], axis=-1)
+    np.testing.assert_array_equal(lv.open(tmp_path / "s", scale=False).compute(), stored)
+
+
+def test_a_wide_codestream_among_native_signed_files_reads_as_pydicom(tmp_path):
+    # No rescale: 16-bit JPEG 2000 files under BitsStored 12 (unsigned) among native signed
+    # 12-bit files of one series, slices interleaved. The common dtype of the two BitsStored
+    # ranges, int16, wrapped the JPEG 2000 values.
+    folder = tmp_path / "s"
+    j2k = write_dicom_series(folder, (40, 32, 3), dtype="uint16", compress=JPEG2000Lossless)
+    native = write_dicom_series(
+        folder,
+        (40, 32, 3),
+        dtype="int16",
+        bits_stored=12,
+        origin=(-12.5, -20.0, 31.25),  # halfway between the JPEG 2000 slices
+        series_uid=j2k.series_uid,
+        prefix="N",
+        seed=5,
+    )
+    _relabel(j2k.files, BitsStored=12, HighBit=11)
+    files = [f for pair in zip(j2k.files, native.files, strict=True) for f in pair]
+    want = _pydicom_values(files)
+    assert want.max() > 4095 and want.min() < 0
+    np.testing.assert_array_equal(lv.open(folder).compute(), want)
+
+
+def _enhanced_with_a_wide_frame(path: Path) -> np.ndarray:
+    """An enhanced JPEG 2000 file (BitsStored 12, RescaleIntercept -1024) whose frames are 12-bit
+    codestreams but frame 3's, a 16-bit one; its stored values as pydicom decodes them."""
+    write_enhanced_dicom(
+        path, (64, 48, 4), dtype="uint16", intercept=-1024, compress=JPEG2000Lossless
+    )
+    ds = pydicom.dcmread(path)
+    stored = ds.pixel_array  # (frames, rows, columns)
+    layout = dict(
+        rows=48, columns=64, samples_per_pixel=1, photometric_interpretation="MONOCHROME2"
+    )
+    layout.update(bits_allocated=16, pixel_representation=0, number_of_frames=1)
+    encoder = get_encoder(JPEG2000Lossless)
+    frames = [encoder.encode(f & 0x0FFF, bits_stored=12, **layout) for f in stored]
+    frames[2] = list(generate_frames(ds.PixelData, number_of_frames=4))[2]
+    ds.PixelData = encapsulate(frames, has_bot=True)
+    ds.BitsStored, ds.HighBit = 12, 11
+    ds.save_as(path)
+    return pydicom.dcmread(path).pixel_array
+
+
+def test_a_later_frame_wider_than_the_dtype_is_refused_when_read(tmp_path):
+    # Only an enhanced file's first frame is read at open: its 12-bit codestream chose int16 for
+    # values - 1024. A later 16-bit frame's decoded values do not fit it: a typed error naming
+    # the frame and BitsStored, never values wrapped by 65536.
+    path = tmp_path / "e.dcm"
+    stored = _enhanced_with_a_wide_frame(path)
+    assert stored[2].max() > 4095 >= stored[[0, 1, 3]].max()
+    vol = lv.open(path)
+    assert vol.dtype == np.int16
+    with pytest.raises(lv.FormatError, match=r"frame 2: decoded values .*BitsStored \(0028,0101\)"):
+        vol.compute()
+    # values as decoded where the dtype holds them: as stored, or in the float32 asked for
+    want = np.moveaxis(stored, 0, -1).transpose(1, 0, 2)
+    np.testing.assert_array_equal(lv.open(path, scale=False).compute(), want)
+    got = lv.open(path, dtype="float32").compute()
+    np.testing.assert_array_equal(got, want.astype(np.float32) - 1024)
