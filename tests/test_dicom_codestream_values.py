@@ -12,7 +12,7 @@ import pydicom
 import pytest
 from pydicom.encaps import encapsulate, generate_frames
 from pydicom.pixels import apply_modality_lut, get_encoder
-from pydicom.uid import UID, JPEG2000Lossless
+from pydicom.uid import UID, JPEG2000Lossless, RLELossless
 
 import lazyvol as lv
 from lazyvol.testing import write_dicom_series, write_enhanced_dicom
@@ -151,3 +151,73 @@ def test_a_later_frame_wider_than_the_dtype_is_refused_when_read(tmp_path):
     np.testing.assert_array_equal(lv.open(path, scale=False).compute(), want)
     got = lv.open(path, dtype="float32").compute()
     np.testing.assert_array_equal(got, want.astype(np.float32) - 1024)
+
+
+def _rle(values: np.ndarray) -> bytes:
+    """One RLE frame of ``values`` (PS3.5 G.3): a segment a byte plane, most significant first,
+    each coded as PackBits literal runs."""
+    raw = values.astype(values.dtype.newbyteorder(">")).tobytes()
+    size = values.dtype.itemsize
+    segments = []
+    for plane in (raw[b::size] for b in range(size)):
+        runs = [
+            bytes([len(plane[i : i + 128]) - 1]) + plane[i : i + 128]
+            for i in range(0, len(plane), 128)
+        ]
+        segments.append(b"".join(runs) + b"\x00" * (len(b"".join(runs)) % 2))
+    offsets = np.cumsum([64] + [len(s) for s in segments[:-1]]).tolist()
+    header = np.array([size] + offsets + [0] * (15 - size), dtype="<u4").tobytes()
+    return header + b"".join(segments)
+
+
+@pytest.mark.parametrize(
+    ("dtype", "bits", "planes"),
+    [("uint16", 32, 4), ("uint32", 16, 2)],
+    ids=["16-bit-frames-under-32", "32-bit-frames-under-16"],
+)
+def test_rle_segments_other_than_bits_allocated_says_are_refused_at_open(
+    tmp_path, dtype, bits, planes
+):
+    # RLE frames of 2 segments (16-bit) under BitsAllocated 32, or of 4 under 16: opened, then
+    # refused inside compute with pylibjpeg's words about SamplesPerPixel (which is 1).
+    files = write_dicom_series(tmp_path / "s", (40, 32, 3), dtype=dtype).files
+    for f in files:
+        ds = pydicom.dcmread(f)
+        ds.PixelData = encapsulate([_rle(ds.pixel_array)])
+        ds["PixelData"].VR = "OB"
+        ds["PixelData"].is_undefined_length = True
+        ds.file_meta.TransferSyntaxUID = RLELossless
+        ds.BitsAllocated, ds.BitsStored, ds.HighBit = bits, bits, bits - 1
+        ds.save_as(f, enforce_file_format=True)
+    segments = 6 - planes  # the other of 2 and 4
+    ds = pydicom.dcmread(files[0])
+    with pytest.raises(Exception, match=rf"\({segments} vs. {planes} segments\)"):
+        ds.pixel_array_options(decoding_plugin="pydicom")  # pydicom's own RLE decoder
+        _ = ds.pixel_array
+    with pytest.raises(
+        lv.FormatError,
+        match=rf"RLE data hold {segments} segment\(s\) .* SamplesPerPixel \(0028,0002\) x "
+        rf"BitsAllocated \(0028,0100\) / 8 = 1 x {planes} = {planes}",
+    ) as exc:
+        lv.open(tmp_path / "s")
+    assert any(f in str(exc.value) for f in files)
+
+
+def test_a_later_rle_frame_of_other_segments_is_refused_when_read(tmp_path):
+    # Only an enhanced file's first frame is read at open: a later frame of one segment (8-bit)
+    # among 16-bit ones is refused before it is decoded, naming the frame and the counts.
+    path = tmp_path / "e.dcm"
+    write_enhanced_dicom(path, (48, 40, 4), dtype="uint16", compress=RLELossless)
+    ds = pydicom.dcmread(path)
+    frames = list(generate_frames(ds.PixelData, number_of_frames=4))
+    layout = dict(
+        rows=40, columns=48, samples_per_pixel=1, photometric_interpretation="MONOCHROME2"
+    )
+    layout.update(bits_allocated=8, bits_stored=8, pixel_representation=0, number_of_frames=1)
+    eight = np.arange(40 * 48, dtype=np.uint8).reshape(40, 48)
+    frames[2] = get_encoder(RLELossless).encode(eight, **layout)
+    ds.PixelData = encapsulate(frames, has_bot=True)
+    ds.save_as(path)
+    vol = lv.open(path)
+    with pytest.raises(lv.FormatError, match=r"frame 2's RLE data hold 1 segment\(s\) .* = 2"):
+        vol.compute()

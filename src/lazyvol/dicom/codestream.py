@@ -15,7 +15,8 @@ of a JPEG 2000 component is not compared: pydicom takes PixelRepresentation's an
 encoded with the other (encoders that wrote signed data as unsigned exist). RLE has no such
 header, and its decoder cuts a segment longer than Rows x Columns to that size without a word
 (pylibjpeg-rle): the first segment's decoded length is compared instead
-(:func:`rle_size_disagreement`). A JPEG-family codestream ends with the marker FFD9 (EOI of JPEG
+(:func:`rle_size_disagreement`); its header's segment count is compared with the byte planes
+SamplesPerPixel and BitsAllocated make (:func:`rle_segments_problem`). A JPEG-family codestream ends with the marker FFD9 (EOI of JPEG
 and JPEG-LS, EOC of JPEG 2000); libjpeg (pylibjpeg) decodes a JPEG or JPEG-LS stream cut short
 without an error, filling the rest of the frame with whatever it makes of the missing data, so a
 frame holding no FFD9 followed only by padding is refused before it is decoded
@@ -41,6 +42,7 @@ __all__ = [
     "holds_end_marker",
     "kept_precision",
     "rle_room_problem",
+    "rle_segments_problem",
     "rle_size_disagreement",
 ]
 
@@ -247,6 +249,26 @@ def rle_room_problem(length: int, rows: int, columns: int, segments: int) -> str
     )
 
 
+def rle_segments_problem(frame: bytes, samples: int, bits_allocated: int) -> str | None:
+    """Why an RLE frame (its first bytes are enough: the 64-byte RLE header) does not hold the
+    byte planes its header describes: one segment a byte of a sample, SamplesPerPixel x
+    BitsAllocated / 8 (PS3.5 G.2); a decoder told the header's layout fails with words about
+    another attribute (pylibjpeg-rle: "'Samples per Pixel' must be 1 or 3"). None when the counts
+    agree, or the frame is too short to say."""
+    if len(frame) < 4:
+        return None
+    count = struct.unpack_from("<L", frame, 0)[0]
+    planes = max(1, bits_allocated // 8)
+    if count == samples * planes:
+        return None
+    return (
+        f"RLE data hold {count} segment(s) (byte planes) a frame but SamplesPerPixel "
+        f"(0028,0002) x BitsAllocated (0028,0100) / 8 = {samples} x {planes} = "
+        f"{samples * planes}: the header does not describe its pixels; fix SamplesPerPixel or "
+        "BitsAllocated (and BitsStored, HighBit), or re-encode the file"
+    )
+
+
 def rle_size_disagreement(frame: bytes, rows: int, columns: int) -> str | None:
     """Why an RLE frame's header does not describe it: its first segment (one byte plane) decodes
     to a whole row or more beyond ``rows`` x ``columns`` bytes, so Rows or Columns under-state the
@@ -321,8 +343,8 @@ def frame_problem(
     """Why the one-frame encapsulated value ``buf`` (its items) cannot be ``rows`` x ``columns``
     of ``samples`` samples of ``bits_allocated`` bits: its codestream is cut short
     (:func:`end_marker_problem`), states another size, a wider precision or other components
-    (:func:`codestream_disagreement`), or its RLE segments decode past that size
-    (:func:`rle_size_disagreement`); decoded samples shaped and typed by the header would be a
+    (:func:`codestream_disagreement`), or its RLE segments are other byte planes
+    (:func:`rle_segments_problem`) or decode past that size (:func:`rle_size_disagreement`); decoded samples shaped and typed by the header would be a
     scrambled, cut or partly made-up image, with no error. None otherwise, and for malformed
     items (the decoder's own error names them)."""
     rle = syntax == RLE_SYNTAX
@@ -335,7 +357,9 @@ def frame_problem(
     except Exception:
         return None
     if rle:
-        return rle_size_disagreement(frame, rows, columns)
+        return rle_segments_problem(frame, samples, bits_allocated) or rle_size_disagreement(
+            frame, rows, columns
+        )
     return codestream_disagreement(
         syntax, frame, rows, columns, bits_allocated, samples
     ) or end_marker_problem(syntax, frame)

@@ -212,7 +212,9 @@ INDEX_VERSION = 55
 #: InstanceNumber gap note of a stack with slices filled (allow_gaps) names them (36: "regular").
 #: 38: a volume of JPEG 2000, HTJ2K or JPEG-LS frames whose codestreams hold wider samples than
 #: BitsStored has a dtype holding them (``decoded_bits``; 37 wrapped them into BitsStored's).
-REPORT_FORMAT = 38
+#: 39: RLE files whose frames hold other byte planes (segments) than SamplesPerPixel x
+#: BitsAllocated / 8 are refused at open (38 opened them, to fail when read).
+REPORT_FORMAT = 39
 #: A frame's identity in a report whose frames all have their listing entry's identity.
 _FROM_LISTING = "listing"
 #: The frames' paths of a report whose frames are its files, in order.

@@ -16,6 +16,7 @@ from .codestream import (
     codestream_disagreement,
     kept_precision,
     rle_room_problem,
+    rle_segments_problem,
 )
 from .excess import excess_problem, undefined_length_problem
 from .model import (
@@ -223,8 +224,9 @@ def _excess_problem(rec: FrameRecord) -> tuple[str, str] | None:
 def _compressed_problem(rec: FrameRecord, fetch: Fetch) -> tuple[str, str] | None:
     """(kind, message) when a compressed file cannot be read: no decoder for its syntax, Pixel
     Data not encapsulated, damaged items, or a header stating a size its frames cannot be: a
-    codestream stating another size, a wider precision or other components (an enhanced file's
-    located frames: its first frame's), or an RLE frame too short for it (every frame)."""
+    codestream stating another size, a wider precision or other components, an RLE header
+    stating other byte planes (an enhanced file's located frames: its first frame's), or an RLE
+    frame too short for it (every frame)."""
     from pydicom.uid import UID
 
     ts = rec.transfer_syntax
@@ -234,12 +236,9 @@ def _compressed_problem(rec: FrameRecord, fetch: Fetch) -> tuple[str, str] | Non
     if rec.number_of_frames > 1 and rec.frame >= 0:
         # frames located (and their items checked) at scan time: each record is one frame's
         # items, at pixel_offset, pixel_length bytes long
-        if ts == RLE_SYNTAX:
-            problem = _rle_problem(rec, rec.pixel_length)
-        elif rec.frame == 0:  # frames share one header: the first frame's codestream tells
+        problem = _rle_problem(rec, rec.pixel_length) if ts == RLE_SYNTAX else None
+        if problem is None and rec.frame == 0:  # frames share one header: the first tells
             problem = _codestream_problem(rec, fetch, rec.pixel_offset + 8)
-        else:
-            problem = None
         return ("format", problem) if problem else None
     if rec.pixel_length != -1:
         return "format", (
@@ -249,10 +248,8 @@ def _compressed_problem(rec: FrameRecord, fetch: Fetch) -> tuple[str, str] | Non
     end = _encapsulated_end(rec, fetch)
     if isinstance(end, str):
         return "format", f"{rec.path}: encapsulated Pixel Data (7FE0,0010) {end}"
-    if ts == RLE_SYNTAX:
-        problem = _rle_problem(rec, end - rec.pixel_offset)
-    else:
-        problem = _codestream_problem(rec, fetch)
+    problem = _rle_problem(rec, end - rec.pixel_offset) if ts == RLE_SYNTAX else None
+    problem = problem or _codestream_problem(rec, fetch)
     return ("format", problem) if problem else None
 
 
@@ -331,13 +328,15 @@ CODESTREAM_HEAD = 1024
 def _codestream_problem(rec: FrameRecord, fetch: Fetch, first: int | None = None) -> str | None:
     """The refusal of a compressed file whose codestream states another size than its Rows x
     Columns (a mosaic's: its whole image), a precision beyond its BitsAllocated or other
-    components than its SamplesPerPixel (:func:`~.codestream.codestream_disagreement`), read from
+    components than its SamplesPerPixel (:func:`~.codestream.codestream_disagreement`), or whose
+    RLE header states other byte planes (:func:`~.codestream.rle_segments_problem`), read from
     the head of the fragment whose bytes start at ``first`` (default: a single-frame file's first
     fragment, past the Basic Offset Table); None when they agree or the head does not say (the
     pixel reader checks the whole frame again). Records the precision its decoder returns values
     of in ``rec.codestream_bits`` (:func:`~.codestream.kept_precision`)."""
-    if rec.transfer_syntax not in SIZED_SYNTAXES:
-        return None  # RLE states no size: nothing to read
+    rle = rec.transfer_syntax == RLE_SYNTAX
+    if not rle and rec.transfer_syntax not in SIZED_SYNTAXES:
+        return None
     try:
         if first is None:
             head = fetch(rec.path, rec.pixel_offset, 8, rec.size)  # the Basic Offset Table item
@@ -346,6 +345,9 @@ def _codestream_problem(rec: FrameRecord, fetch: Fetch, first: int | None = None
         start = fetch(rec.path, first, CODESTREAM_HEAD, rec.size)
     except OSError:
         return None  # the read's own error comes when the pixels are read
+    if rle:  # (its 64-byte header states the segments, no size)
+        problem = rle_segments_problem(start, rec.samples_per_pixel, rec.bits_allocated)
+        return f"{rec.where}: the {problem}" if problem else None
     problem = codestream_disagreement(
         rec.transfer_syntax, start, *image_shape(rec), rec.bits_allocated, rec.samples_per_pixel
     )
