@@ -299,6 +299,31 @@ def test_modality_lut_is_refused_not_ignored(tmp_path, walker):
     assert any("incomplete" in w and one.files[2] in w for w in info.warnings), info.warnings
 
 
+@pytest.mark.parametrize("syntax", ["explicit", "implicit"])
+@pytest.mark.parametrize("walker", [True, False])
+def test_an_empty_modality_lut_sequence_is_no_table(tmp_path, walker, syntax):
+    """A Modality LUT Sequence (0028,3000) of no item beside RescaleSlope/RescaleIntercept (as
+    some exporters and anonymisers leave it) holds no table: pydicom's apply_modality_lut applies
+    the rescale, and so does lazyvol, whichever header parser reads the files (every file was
+    skipped as holding a table lazyvol does not apply)."""
+    from pydicom.pixels import apply_modality_lut
+    from pydicom.sequence import Sequence
+
+    from lazyvol.dicom.scan_index import scan_files
+
+    truth = write_dicom_series(
+        tmp_path / "s", (8, 10, 4), dtype="uint16", bits_stored=12, intercept=-1024, syntax=syntax
+    )
+    for p in truth.files:
+        ds = pydicom.dcmread(p)
+        ds.ModalityLUTSequence = Sequence([])
+        ds.save_as(p)
+    scan = scan_files(tmp_path / "s", use_index=False, walker=walker)
+    assert len(scan.records) == 4 and not scan.skipped
+    want = [apply_modality_lut(ds.pixel_array, ds).T for ds in map(pydicom.dcmread, truth.files)]
+    np.testing.assert_array_equal(lv.open(tmp_path / "s").compute(), np.stack(want, axis=-1))
+
+
 def test_resource_limit_before_allocation(tmp_path, monkeypatch):
     write_dicom_series(tmp_path / "s", SHAPE)
     monkeypatch.setenv("LAZYVOL_MAX_VOLUME_BYTES", "1000")

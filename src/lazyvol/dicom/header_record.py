@@ -30,6 +30,7 @@ from .header_values import (
     ValueReader,
     _description,
     _tag_str,
+    holds_items,
     sequence_items,
 )
 from .model import DEFLATED_SYNTAX, FLOAT_PIXEL_VRS, PIXEL_HEAD_CUT
@@ -489,7 +490,7 @@ def make_record(
             "it as a volume",
             unsupported=True,
         )
-    if "ModalityLUTSequence" in r:
+    if holds_items(r.raw.get(_TAG["ModalityLUTSequence"])):  # (empty: no table, as pydicom)
         return HeaderSkip(
             "its stored values map to real-world values through a Modality LUT Sequence "
             "(0028,3000), a lookup table lazyvol does not apply (it applies RescaleSlope/"

@@ -30,6 +30,7 @@ __all__ = [
     "STANDARD_TAGS",
     "Parsed",
     "ValueReader",
+    "holds_items",
     "sequence_items",
 ]
 
@@ -197,6 +198,14 @@ def sequence_items(elem: Any, encodings: list[str] | None = None) -> list[Any] |
         return list(seq)
     except Exception as exc:  # pydicom raises what its parser meets in malformed bytes
         return f"does not parse ({type(exc).__name__}: {exc})"
+
+
+def holds_items(elem: Any) -> bool:
+    """Whether a top-level sequence element holds an item (or bytes that do not parse as a
+    sequence: maybe one): an empty sequence, of no value or of no item, holds none."""
+    if getattr(elem, "value", None) is None:
+        return False
+    return bool(sequence_items(elem))
 
 
 def _tag_str(keyword: str) -> str:

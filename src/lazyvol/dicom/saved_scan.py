@@ -135,7 +135,9 @@ __all__ = [
 #: inside its Pixel Data element header).
 #: 55: JPEG 2000, HTJ2K and JPEG-LS records hold the precision their first frame's codestream
 #: states (``codestream_bits``, read at open).
-INDEX_VERSION = 55
+#: 56: an image whose Modality LUT Sequence (0028,3000) holds no item is recorded, its rescale
+#: applied as pydicom applies it (55 skipped it as holding a lookup table).
+INDEX_VERSION = 56
 #: Layout of a report: 2: files named by their listing position, identities taken from the listing;
 #: 3: a volume's files may differ in pixel encoding (each frame's, ``encodings``), where 2 split them;
 #: 4: ... and in BitsStored (each frame's, ``stored_bits``), where 3 split them;

@@ -68,7 +68,7 @@ _LOCATED = _WHEN_NEEDED | XA_PROTOCOL_TAGS
 #: characters (LT), which no header scan should fetch for nothing.
 _SHORT_ONLY = {0x00204000: 1024}
 #: Wanted tags that are sequences: their items are parsed by pydicom (multi-frame files; a
-#: Modality LUT, whose file is refused).
+#: Modality LUT, whose file is refused when it holds an item).
 _WANTED_SQ = frozenset(
     {
         _TAG["SharedFunctionalGroupsSequence"],
