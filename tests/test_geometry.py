@@ -94,6 +94,30 @@ def test_4d_integer_index_drops_time_axis_and_slices_axis4_values() -> None:
 
 
 @pytest.mark.parametrize(
+    "t", [np.array(2), np.array(-1), np.int64(2), np.uint8(3), np.array(1, dtype=np.uint16)]
+)
+def test_numpy_integers_index_as_integers(t: object) -> None:
+    """A 0-d integer array (what np.argmax and array arithmetic give) indexes numpy and nibabel's
+    dataobj as an integer; lazyvol refused it as fancy indexing."""
+    data = np.arange(2 * 3 * 4 * 5).reshape(2, 3, 4, 5)
+    vol = lv.Volume(data, np.eye(4), meta={"axis4_values": {"echo_time": [1, 2, 3, 4, 5]}})
+    sub = vol[..., t]
+    np.testing.assert_array_equal(sub.compute(), data[..., t])
+    assert sub.meta["axis4_index"] == {"echo_time": [1, 2, 3, 4, 5][int(t)]}  # type: ignore[call-overload]
+    np.testing.assert_array_equal(vol[np.array(1) : np.int64(2)].compute(), data[1:2])
+
+
+@pytest.mark.parametrize(
+    "t", [np.array(True), np.True_, np.array(2.0), np.float64(2.0), np.array([2])]
+)
+def test_numpy_non_integers_are_refused(t: object) -> None:
+    """numpy takes a 0-d bool array as a mask (a new axis) and refuses floats: not an integer."""
+    vol = lv.Volume(np.zeros((*SHAPE, 4)), np.eye(4))
+    with pytest.raises(IndexError, match="only integers, slices"):
+        vol[..., t]
+
+
+@pytest.mark.parametrize(
     "index",
     [(3,), (slice(None), 2), (slice(None), slice(None), -1), (None,), ([1, 2],), (slice(4, 2),)],
 )

@@ -7,10 +7,10 @@ to RAS+ millimetres, as nibabel.
 from __future__ import annotations
 
 import math
-import numbers
+import operator
 from collections.abc import Sequence
 from decimal import Decimal
-from typing import Literal
+from typing import Literal, SupportsIndex
 
 import numpy as np
 from numpy.typing import ArrayLike
@@ -46,7 +46,8 @@ def canonical_index(index: object, shape: Sequence[int]) -> tuple[slice | int, .
     Parameters
     ----------
     index : object
-        A basic numpy index: integers, slices and at most one ``Ellipsis``.
+        A basic numpy index: integers (numpy's integer scalars and 0-d integer arrays too, as
+        numpy takes them), slices and at most one ``Ellipsis``.
     shape : sequence of int
         The shape being indexed.
 
@@ -60,8 +61,8 @@ def canonical_index(index: object, shape: Sequence[int]) -> tuple[slice | int, .
     Raises
     ------
     IndexError
-        For fancy indexing (arrays, lists, booleans), ``None``, more than one ``Ellipsis``, too many
-        indices, an integer out of range, or a zero step.
+        For fancy indexing (arrays with axes, lists, booleans, 0-d bool or float arrays), ``None``,
+        more than one ``Ellipsis``, too many indices, an integer out of range, or a zero step.
     """
     if not isinstance(index, tuple):
         index = (index,)
@@ -93,19 +94,31 @@ def canonical_index(index: object, shape: Sequence[int]) -> tuple[slice | int, .
             # A negative step that runs to the front gives stop == -1, which would mean "the last
             # element" if used as an index again: spell it None.
             out.append(slice(start, stop if stop >= 0 else None, step))
-        elif isinstance(item, numbers.Integral) and not isinstance(item, bool):
-            value = int(item)
-            if not -n <= value < n:
-                raise IndexError(f"index {value} is out of bounds for axis {axis} with size {n}")
-            out.append(value % n)
         elif item is None:
             raise IndexError("new axes (None) are not supported on a Volume; index .data instead")
         else:
-            raise IndexError(
-                f"only integers, slices and '...' index a Volume (got {type(item).__name__}); "
-                "use vol.data for fancy indexing"
-            )
+            value = _integer(item)
+            if value is None:
+                raise IndexError(
+                    f"only integers, slices and '...' index a Volume (got {type(item).__name__}); "
+                    "use vol.data for fancy indexing"
+                )
+            if not -n <= value < n:
+                raise IndexError(f"index {value} is out of bounds for axis {axis} with size {n}")
+            out.append(value % n)
     return tuple(out)
+
+
+def _integer(item: object) -> int | None:
+    """``item`` as an integer index, as numpy takes one (``operator.index``: ``int``, numpy
+    integer scalars, a 0-d integer array), None for anything else (a bool, a float, a 0-d bool
+    or float array, an array with axes)."""
+    if isinstance(item, bool) or not isinstance(item, SupportsIndex):
+        return None
+    try:
+        return operator.index(item)
+    except TypeError:  # (a 0-d bool or float array has __index__, which refuses)
+        return None
 
 
 def slice_affine(affine: np.ndarray, index: Sequence[slice | int]) -> np.ndarray:
