@@ -177,6 +177,10 @@ def test_cut_dynamic_pet_lists_its_frames(tmp_path: Path, cut: tuple) -> None:
     assert doc["FrameTimesStart"] == pytest.approx([starts[f] for f in frames])
     reference = [(sum(DURATIONS[:f]) + DURATIONS[f] / 2) / 1000 for f in frames]
     assert doc["FrameReferenceTime"] == pytest.approx(reference)
+    # the cut volume's meta lists its own frames too, as meta["axis4_values"]
+    assert vol.meta["bids"]["FrameDuration"] == [DURATIONS[f] / 1000 for f in frames]
+    assert vol.meta["bids"]["DecayCorrectionFactor"] == [DECAY[f] for f in frames]
+    assert vol.meta["bids"]["FrameTimesStart"] == pytest.approx([starts[f] for f in frames])
 
 
 def test_ct_keys_match_dcm2niix(tmp_path: Path) -> None:

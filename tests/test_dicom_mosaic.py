@@ -432,9 +432,13 @@ def test_sliced_diffusion_volume_keeps_its_table_consistent(tmp_path):
         np.loadtxt(tmp_path / "part.bvec"), np.loadtxt(tmp_path / "whole.bvec")[:, 1:]
     )
     assert (tmp_path / "part.json").exists()
-    # a cut the volume no longer records (its source index dropped): no table, a warning
-    lost = vol[..., 1:]
-    del lost.meta["source_index"]
+    # the cut's meta holds the table of its volumes: no source index needed
+    part = vol[..., 1:]
+    del part.meta["source_index"]
+    part.to_nifti(tmp_path / "part2.nii")
+    np.testing.assert_array_equal(np.loadtxt(tmp_path / "part2.bval"), [1000, 1000])
+    # data cut apart from its meta (the whole series' table): no table, a warning
+    lost = lv.Volume(vol.data[..., 1:], vol.affine, meta=vol.meta, source=vol.source)
     with pytest.warns(UserWarning, match="diffusion table"):
         lost.to_nifti(tmp_path / "lost.nii")
     assert not (tmp_path / "lost.bval").exists()

@@ -9,8 +9,9 @@ each *voxel* axis of the written image, the first component negated when the vox
 has a positive determinant (FSL treats voxel space as radiological). Computed from the gradients in
 the patient frame and the affine of the volume as written, they stay right however the volume was
 sliced, flipped or transposed. SliceTiming and PhaseEncodingDirection also refer to voxel axes; they
-are mapped the same way (``meta["bids_affine"]`` is the affine they were recorded for). The PET
-frame lists (:data:`PER_VOLUME_KEYS`) hold one value per volume: a cut volume lists its own.
+are mapped the same way (``meta["bids_affine"]`` is the affine they were recorded for). The
+diffusion table and the PET frame lists (:data:`PER_VOLUME_KEYS`) hold one value per volume: a
+cut volume's ``meta`` holds those of its own volumes (``lazyvol._per_volume`` cuts them).
 """
 
 from __future__ import annotations
@@ -22,7 +23,8 @@ from typing import Any
 import numpy as np
 
 from ._fsutil import atomic_write_bytes
-from ._source_index import SOURCE_INDEX_KEY, source_stride
+from ._per_volume import PER_VOLUME_KEYS
+from ._source_index import source_stride
 from ._warn import warn as _warn_user
 from .geometry import axis_map
 from .zarr_nifti import repetition_time
@@ -38,15 +40,6 @@ __all__ = [
 ]
 
 _LPS_TO_RAS = np.array([-1.0, -1.0, 1.0])
-#: Sidecar keys with one value per volume (PET frames, :mod:`lazyvol.dicom.bids_pet`), cut with
-#: the volume.
-PER_VOLUME_KEYS = (
-    "DecayFactor",
-    "DecayCorrectionFactor",
-    "FrameTimesStart",
-    "FrameDuration",
-    "FrameReferenceTime",
-)
 
 
 def fsl_bvecs(gradients_lps: Any, affine: Any) -> np.ndarray:
@@ -131,10 +124,12 @@ def sidecar(
     doc.update(_echo_of_the_volume(meta, doc))
     nt = (shape[3] if len(shape) > 3 else 1) if shape is not None else None
     for key in PER_VOLUME_KEYS:
-        if key in doc:
-            cut = _of_the_volumes(list(doc.pop(key)), meta, nt)
-            if cut is not None:
-                doc[key] = cut
+        if (
+            key in doc
+            and nt is not None
+            and not (isinstance(doc[key], list) and len(doc[key]) == nt)
+        ):
+            doc.pop(key)  # (not the volume's: cut in a way its meta does not record)
     stride = source_stride(meta)
     if stride > 1 and repetition_time(meta) is not None:
         # vol[..., ::2] of a time series: its volumes are two TRs apart (pixdim[4] says so too)
@@ -186,9 +181,9 @@ def write_sidecars(vol: Any, path: str) -> list[str]:
     BIDS ``_aslcontext.tsv`` (Philips ASL series: label or control, volume by volume).
 
     Returns the paths written. The b-vectors are in this volume's voxel axes (FSL convention, see
-    :mod:`lazyvol.dicom.diffusion`); a volume whose 4th axis no longer matches the diffusion table
-    (sliced along it) gets the table of the volumes it holds, in its order (a 4th axis cut in a
-    way the volume no longer records gets no ``.bval``/``.bvec``, and a warning).
+    :mod:`lazyvol.dicom.diffusion`); a volume cut along its 4th axis has the table of the volumes
+    it holds, in its order (``lazyvol._per_volume``); one whose table has another length than
+    its 4th axis gets no ``.bval``/``.bvec``, and a warning.
     """
     meta = vol.meta
     if meta.get("format") != "DICOM":
@@ -204,12 +199,13 @@ def write_sidecars(vol: Any, path: str) -> list[str]:
         written.append(_asl_context_path(stem))
     if meta.get("diffusion"):
         nt = vol.shape[3] if vol.ndim > 3 else 1
-        diff = _diffusion_of_the_volume(meta, nt)
-        if diff is None:
+        diff = meta["diffusion"]
+        bvals, grads = diff.get("bvals", []), diff.get("gradients_lps", [])
+        if not len(bvals) == len(grads) == nt:
             _warn_user(
-                f"{path}: the diffusion table has {len(meta['diffusion'].get('bvals', []))} "
-                f"entries but the volume has {nt} along its 4th axis, and which source volume "
-                "each is, is not known; .bval/.bvec not written",
+                f"{path}: the diffusion table (meta['diffusion']) has {len(bvals)} b-values and "
+                f"{len(grads)} directions but the volume has {nt} along its 4th axis, so which "
+                "volume each is, is not known; .bval/.bvec not written",
             )
             return written
         bval_text, bvec_text = fsl_bvals_bvecs(diff, vol.affine)
@@ -217,36 +213,6 @@ def write_sidecars(vol: Any, path: str) -> list[str]:
         _atomic_write(stem + ".bvec", bvec_text)
         written += [stem + ".bval", stem + ".bvec"]
     return written
-
-
-def _diffusion_of_the_volume(meta: dict[str, Any], nt: int) -> dict[str, Any] | None:
-    """``meta["diffusion"]`` for the volumes this one holds: the source's table taken at the
-    source index of each volume (``meta["source_index"]["t"]``: ``vol[..., ::-1]`` reverses it,
-    ``vol[..., 2:5]`` cuts it), the table itself for an uncut volume; None when neither is
-    known."""
-    diff = meta["diffusion"]
-    bvals, grads = list(diff.get("bvals", [])), list(diff.get("gradients_lps", []))
-    if len(grads) != len(bvals):
-        return None
-    cut_bvals = _of_the_volumes(bvals, meta, nt)
-    cut_grads = _of_the_volumes(grads, meta, nt)
-    if cut_bvals is None or cut_grads is None:
-        return None
-    return {**diff, "bvals": cut_bvals, "gradients_lps": cut_grads}
-
-
-def _of_the_volumes(values: list[Any], meta: dict[str, Any], nt: int | None) -> list[Any] | None:
-    """The per-volume ``values`` of the source for the volumes this one holds: taken at the source
-    index of each volume (``meta["source_index"]["t"]``: ``vol[..., ::-1]`` reverses them,
-    ``vol[..., 2:5]`` cuts them), the values themselves for an uncut volume of ``nt`` volumes
-    (any, when ``nt`` is None); None when neither is known."""
-    index = meta.get(SOURCE_INDEX_KEY)
-    ts = index.get("t") if isinstance(index, dict) else None
-    if isinstance(ts, list) and (nt is None or len(ts) == nt):
-        if all(isinstance(t, int) and 0 <= t < len(values) for t in ts):
-            return [values[t] for t in ts]
-        return None
-    return values if ts is None and (nt is None or len(values) == nt) else None
 
 
 def _asl_context(meta: dict[str, Any], nt: int) -> list[str] | None:

@@ -10,6 +10,7 @@ from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
+from ._per_volume import cut_volumes
 from ._source_index import axis4_reversed, slice_source_index
 from ._warn import warn as _warn_user
 from .chunking import PlanArray, as_plan_array, direct_compute_allowed, sub_array
@@ -23,11 +24,6 @@ if TYPE_CHECKING:
     import nibabel as nib
 
 __all__ = ["Volume"]
-
-#: ``meta`` key holding per-index values of the 4th axis (``{name: [value per index]}``); slicing the
-#: 4th axis slices these lists too.
-AXIS4_KEY = "axis4_values"
-
 
 #: The writers and conversions behind ``Volume.to_*``: name -> (module, function). They sit above
 #: Volume in the package's layers (they import Volume for typing only), so Volume finds them by
@@ -102,7 +98,9 @@ class Volume:
         Voxel ``(i, j, k)`` to RAS+ millimetres. Default: identity.
     meta : mapping, optional
         Source metadata (JSON-friendly values). Per-index values of the 4th axis go under
-        ``meta["axis4_values"]`` as ``{name: list}`` and are sliced with it.
+        ``meta["axis4_values"]`` as ``{name: list}`` and are sliced with it, as are the diffusion
+        table ``meta["diffusion"]`` and the PET frame lists of ``meta["bids"]``
+        (``lazyvol._per_volume``).
     source : str, optional
         Human-readable description of where the data comes from.
 
@@ -116,7 +114,9 @@ class Volume:
     meta : dict
         What the reader found: the format, scaling, DICOM series attributes, the files read,
         ``meta["axis4_values"]`` (per-index values of the 4th axis), ``meta["bids"]``
-        (acquisition parameters under BIDS names, DICOM) ...
+        (acquisition parameters under BIDS names, DICOM), ``meta["diffusion"]`` ... Its
+        per-volume lists are those of the volumes this one holds, in its order, after a cut
+        along the 4th axis too (``meta["source_index"]["t"]`` gives their source volumes).
     source : str
         The path the volume was opened from (empty for volumes made in memory).
 
@@ -232,19 +232,8 @@ class Volume:
         data = _cut(self._arr, canon)
         meta = copy.deepcopy(self.meta)
         slice_source_index(meta, canon, self.shape)
-        if self.ndim > 3 and isinstance(meta.get(AXIS4_KEY), dict):
-            item4 = canon[3]
-            new4 = {}
-            for key, values in meta[AXIS4_KEY].items():
-                if isinstance(values, list) and len(values) == self.shape[3]:
-                    new4[key] = values[item4]
-                else:
-                    new4[key] = values
-            if isinstance(item4, slice):
-                meta[AXIS4_KEY] = new4
-            else:
-                meta.pop(AXIS4_KEY)
-                meta["axis4_index"] = {k: v for k, v in new4.items()}
+        if self.ndim > 3:
+            cut_volumes(meta, canon[3], self.shape[3])
         if data.size == 0:
             raise IndexError("empty slice requested")
         return Volume(data, affine, meta=meta, source=self.source)

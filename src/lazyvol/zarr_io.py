@@ -45,6 +45,7 @@ import numpy as np
 from . import zarr_integrity as zi
 from . import zarr_nifti
 from ._io import Location
+from ._per_volume import source_volumes
 from .errors import FormatError, IntegrityError, UnsupportedError
 from .scaling import apply_scale, nifti_scaling
 from .sources import HEADER_FILES_KEY
@@ -56,6 +57,7 @@ from .zarr_meta import (
     MANIFEST,
     MANIFEST_ATTR,
     OLD_MARK,
+    PER_VOLUME_ATTR,
     TMP_MARK,
     from_json,
     group_matches,
@@ -379,6 +381,8 @@ class _OpenLazyvol:
             )
         affine = np.array(info.get("affine", self.lv["affine"]), dtype=np.float64)
         meta = from_json(self.lv.get("meta", {}))
+        if not self.lv.get(PER_VOLUME_ATTR):
+            source_volumes(meta)  # (an older lazyvol's store: its source's lists)
         source = str(self.lv.get("source") or store)
         georef = (affine, meta, source)
         # In the meta, where it travels with every selection of the volume; None for a store of a

@@ -31,6 +31,7 @@ __all__ = [
     "MANIFEST",
     "MANIFEST_ATTR",
     "OLD_MARK",
+    "PER_VOLUME_ATTR",
     "TMP_MARK",
     "array_meta_from_bytes",
     "decoded_chunk_shape",
@@ -59,6 +60,11 @@ def store_version(ndim: int) -> int:
     """The format version a store of an ``ndim``-axis volume is written as."""
     return FORMAT_VERSION if ndim == 5 else BASE_VERSION
 
+
+#: lazyvol attribute (true) of a store whose ``meta`` holds the per-volume lists (diffusion table,
+#: PET frames) of the volume written, cut with it (``lazyvol._per_volume``); a store without it,
+#: an older lazyvol's, holds its source's, which ``meta["source_index"]["t"]`` picks from at open.
+PER_VOLUME_ATTR = "meta_per_volume_cut"
 
 #: The manifest: a Zarr group node (so Zarr clients list the store without warnings) whose
 #: attribute ``lazyvol_manifest`` holds it. Format-1 stores had a plain ``lazyvol-manifest.json``.

@@ -55,7 +55,15 @@ from .zarr_layout import (
     shard_shape,
     write_blocks,
 )
-from .zarr_meta import FORMAT, MANIFEST, MANIFEST_ATTR, group_hashes, store_version, to_json
+from .zarr_meta import (
+    FORMAT,
+    MANIFEST,
+    MANIFEST_ATTR,
+    PER_VOLUME_ATTR,
+    group_hashes,
+    store_version,
+    to_json,
+)
 from .zarr_ome import (
     disk_axes,
     is_positive_diagonal,
@@ -386,6 +394,7 @@ class _StoreWriter:
             "affine_in_ome": is_positive_diagonal(affine),
             "source": to_json(source),
             "meta": to_json(self.meta),
+            PER_VOLUME_ATTR: True,
             "dtype": self.dtype.str,
             "shape": list(vol.shape),
             "levels": [{"path": d["path"], "affine": d["affine"]} for d in self.level_info],

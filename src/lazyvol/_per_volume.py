@@ -1,0 +1,107 @@
+"""The per-volume lists of a volume's ``meta``, cut with its 4th axis in one place.
+
+:meth:`lazyvol.Volume.__getitem__` cuts them here, so that ``meta`` describes the volumes the cut
+volume holds, in its order (``vol[..., ::-1]`` reverses them, ``vol[..., 1:]`` drops the first):
+
+* each list of ``meta["axis4_values"]``; an integer index (``vol[..., 2]``) leaves the values at
+  it in ``meta["axis4_index"]`` instead;
+* the diffusion table ``meta["diffusion"]``: ``bvals`` and ``gradients_lps``, and its lists of
+  volume indices (``derived_volumes``, ``shell_scaled``, ...) renumbered, the volumes cut away
+  left out;
+* the PET frame lists of ``meta["bids"]`` (:data:`PER_VOLUME_KEYS`).
+
+Lists of another length than the 4th axis are not the volume's: they are left as they are (and
+the writers leave them out). Per-slice values (SliceTiming) follow the voxel axes instead
+(:func:`lazyvol.sidecar.sidecar`). Low level: no lazyvol imports.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from typing import Any
+
+__all__ = [
+    "AXIS4_KEY",
+    "DIFFUSION_INDICES",
+    "DIFFUSION_LISTS",
+    "PER_VOLUME_KEYS",
+    "cut_volumes",
+    "source_volumes",
+    "take_volumes",
+]
+
+#: ``meta`` key holding per-index values of the 4th axis (``{name: [value per index]}``); slicing the
+#: 4th axis slices these lists too.
+AXIS4_KEY = "axis4_values"
+#: ``meta["diffusion"]`` lists with one entry per volume.
+DIFFUSION_LISTS = ("bvals", "gradients_lps")
+#: ``meta["diffusion"]`` lists of volume indices (:mod:`lazyvol.dicom.diffusion`).
+DIFFUSION_INDICES = ("derived_volumes", "shell_scaled", "ge_zero_direction", "no_bvalue")
+#: ``meta["bids"]`` keys with one value per volume (PET frames, :mod:`lazyvol.dicom.bids_pet`).
+PER_VOLUME_KEYS = (
+    "DecayFactor",
+    "DecayCorrectionFactor",
+    "FrameTimesStart",
+    "FrameDuration",
+    "FrameReferenceTime",
+)
+
+
+def cut_volumes(meta: dict[str, Any], item: slice | int, n: int) -> None:
+    """Cut the per-volume lists of ``meta`` (in place) as ``volume[..., item]`` cuts a 4th axis of
+    ``n`` volumes (``item`` canonical: :func:`lazyvol.geometry.canonical_index`)."""
+    values = meta.get(AXIS4_KEY)
+    if isinstance(values, dict):
+        cut = {
+            key: v[item] if isinstance(v, list) and len(v) == n else v for key, v in values.items()
+        }
+        if isinstance(item, slice):
+            meta[AXIS4_KEY] = cut
+        else:
+            meta.pop(AXIS4_KEY)
+            meta["axis4_index"] = cut
+    picks = list(range(n))[item] if isinstance(item, slice) else [item]
+    take_volumes(meta, picks, n)
+
+
+def take_volumes(meta: dict[str, Any], picks: Sequence[int], n: int | None) -> None:
+    """Keep volumes ``picks`` (in that order) of the diffusion table and the PET frame lists of
+    ``meta`` (in place): lists of ``n`` entries, or, when ``n`` is None, lists that every pick
+    indexes (a store of an older lazyvol, whose lists are its source's:
+    ``meta["source_index"]["t"]`` picks them)."""
+
+    def fits(values: Any) -> bool:
+        if not isinstance(values, list):
+            return False
+        if n is not None:
+            return len(values) == n
+        return all(isinstance(p, int) and 0 <= p < len(values) for p in picks)
+
+    diffusion = meta.get("diffusion")
+    if isinstance(diffusion, dict) and fits(diffusion.get("bvals")):
+        for key in DIFFUSION_LISTS:
+            if fits(diffusion.get(key)):
+                diffusion[key] = [diffusion[key][p] for p in picks]
+        for key in DIFFUSION_INDICES:
+            if isinstance(diffusion.get(key), list):
+                kept = set(diffusion[key])
+                renumbered = [new for new, p in enumerate(picks) if p in kept]
+                if renumbered:
+                    diffusion[key] = renumbered
+                else:
+                    diffusion.pop(key)
+    bids = meta.get("bids")
+    if isinstance(bids, dict):
+        for key in PER_VOLUME_KEYS:
+            if fits(bids.get(key)):
+                bids[key] = [bids[key][p] for p in picks]
+
+
+def source_volumes(meta: dict[str, Any]) -> None:
+    """Take the per-volume lists of ``meta`` (in place) at the source volumes
+    ``meta["source_index"]["t"]`` names: the meta of a store written by an older lazyvol, which
+    kept its source's lists (whole series) for a cut volume."""
+    index = meta.get("source_index")
+    ts = index.get("t") if isinstance(index, dict) else None
+    if isinstance(ts, list) and ts:
+        take_volumes(meta, ts, None)
