@@ -388,7 +388,7 @@ def _median(values: np.ndarray) -> float:
 
 
 def regular_grid_errors(
-    projections: np.ndarray, *, rel: float = 1e-3, floor: float = 1e-3
+    projections: np.ndarray, *, rel: float = 1e-3, floor: float = 1e-3, rounded: bool = False
 ) -> tuple[float, list[tuple[int, float]]]:
     """Slice spacing of sorted projections and the steps that break a regular grid.
 
@@ -407,6 +407,11 @@ def regular_grid_errors(
         Sorted (ascending) positions along the normal, one per slice.
     rel, floor
         Tolerance: ``max(rel * spacing, floor)`` millimetres.
+    rounded
+        ``floor`` is the positions' written rounding (the most it moves a step): the stack is
+        regular when every slice lies within the tolerance of the grid through the first and last,
+        its spacing that grid's step. Rounded steps are off the true step by up to the rounding,
+        and their median as much again (2.02 and 2.03 of a 2.0273 mm step written to 0.01 mm).
 
     Returns
     -------
@@ -414,19 +419,21 @@ def regular_grid_errors(
         The slice spacing (the grid's step when slices are missing).
     bad : list of (index, step)
         Each step ``projections[index + 1] - projections[index]`` that differs from ``spacing`` by
-        more than the tolerance, or every slice whose position is off the regular grid.
+        more than the tolerance (on a grid with slices missing: each step across a gap).
     """
     p = np.asarray(projections, dtype=np.float64)
     if p.size < 2:
         return 0.0, []
     steps = np.diff(p)
+    fitted = (p[-1] - p[0]) / (p.size - 1)
+    off = np.abs(p - (p[0] + fitted * np.arange(p.size)))
+    if rounded and np.max(off) <= spacing_tolerance(fitted, rel, floor):
+        return float(fitted), []
     spacing = _median(steps)
     tol = spacing_tolerance(spacing, rel, floor)
     bad = _steps_off(steps, spacing, tol)
     if not bad:
         # Small steps can still add up; check each slice against the fitted grid from slice 0.
-        fitted = (p[-1] - p[0]) / (p.size - 1)
-        off = np.abs(p - (p[0] + fitted * np.arange(p.size)))
         if np.max(off) > tol:
             i = int(np.argmax(off))
             bad = [(max(0, i - 1), float(steps[max(0, i - 1)]))]
@@ -444,8 +451,9 @@ def regular_grid_errors(
         slots = grid_slots(p, base, base_tol)
         # At least half of the grid's slots hold a slice: a near-duplicate 0.01 mm from another
         # slice would otherwise make a 0.01 mm grid with hundreds of slices "missing".
-        if slots is not None and 2 * p.size >= int(slots[-1]) + 1:
-            return base, _steps_off(steps, base, base_tol)
+        # (and one is missing: without, the steps that failed are uneven, rounding or not)
+        if slots is not None and p.size < int(slots[-1]) + 1 <= 2 * p.size:
+            return base, [(int(i), float(steps[i])) for i in np.flatnonzero(np.diff(slots) > 1)]
     return common, _steps_off(steps, common, spacing_tolerance(common, rel, floor))
 
 
@@ -473,7 +481,10 @@ def grid_slots(projections: np.ndarray, spacing: float, tol: float) -> np.ndarra
     p = np.asarray(projections, dtype=np.float64)
     if p.size < 2 or not spacing > tol:
         return None
-    slots: np.ndarray = np.round((p - p[0]) / spacing).astype(np.int64)
+    # Slots counted step by step: from slice 0, an error of ``spacing`` (a step read from rounded
+    # positions) would add up along a long stack to a wrong slot.
+    slots: np.ndarray = np.concatenate([[0], np.cumsum(np.round(np.diff(p) / spacing))])
+    slots = slots.astype(np.int64)
     if np.any(np.diff(slots) < 1):
         return None
     step = (p[-1] - p[0]) / float(slots[-1])

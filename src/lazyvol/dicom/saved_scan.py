@@ -216,7 +216,9 @@ INDEX_VERSION = 56
 #: BitsStored has a dtype holding them (``decoded_bits``; 37 wrapped them into BitsStored's).
 #: 39: RLE files whose frames hold other byte planes (segments) than SamplesPerPixel x
 #: BitsAllocated / 8 are refused at open (38 opened them, to fail when read).
-REPORT_FORMAT = 39
+#: 40: positions written coarsely are compared with the grid through the first and last slices
+#: (a regular stack 39 refused opens).
+REPORT_FORMAT = 40
 #: A frame's identity in a report whose frames all have their listing entry's identity.
 _FROM_LISTING = "listing"
 #: The frames' paths of a report whose frames are its files, in order.

@@ -29,6 +29,7 @@ __all__ = [
     "instance_order_blocker",
     "repeats_note",
     "spacing_missing",
+    "stack_remedy",
     "top_level_notes",
 ]
 
@@ -402,4 +403,21 @@ def copies_note(
         f"InstanceNumber, times, echo and b-value, and the same pixels in the {checked} pair(s) "
         f"compared; e.g. {pairs[0][0].where} and {pairs[0][1].where}): the series was exported "
         "or copied into the folder twice; keep one copy"
+    )
+
+
+def stack_remedy(base: list[FrameRecord]) -> str:
+    """What to do about slice positions that make no regular stack: remove or separate files; for
+    the tiles of files that each hold a whole volume (mosaic, GRID), whose own positions are
+    irregular, no file can be removed."""
+    if all(r.mosaic is not None for r in base) and len({r.path for r in base}) == 1:
+        return (
+            f"the positions are those {base[0].path} states for its own tiles, so removing files "
+            "does not help: check the file's slice positions (a UIH GRID's MR VFrame Sequence "
+            "(0065,1051), a mosaic's CSA header), or, if they are only written coarsely, pass a "
+            "larger spacing_atol / spacing_rtol"
+        )
+    return (
+        "remove the odd files, open the parts separately, or, if the positions are only written "
+        "coarsely, pass a larger spacing_atol / spacing_rtol"
     )

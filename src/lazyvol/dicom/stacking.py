@@ -52,6 +52,7 @@ from .stack_notes import (
     instance_order_blocker,
     repeats_note,
     spacing_missing,
+    stack_remedy,
     top_level_notes,
 )
 from .support import geometry_missing, support_error
@@ -364,11 +365,16 @@ def _slice_step(
     # within it -- each coordinate off by up to q / 2, a step by up to q times the normal's
     # components along the coordinates that change -- and said so; a stack failing both is
     # refused with the coarse comparison's reason (the strict one may name only rounding).
+    # A step read from rounded positions is off the true one by up to the rounding, and the
+    # median step (the strict comparison's) as much again: then compared within the rounding,
+    # each slice with the grid through the first and last (float noise allowed for: 2.03 - 2.02
+    # is 0.0100000000000002).
     _restore(st, kept)  # a failed attempt leaves nothing behind
     q = geo.position_quantum(p_first)
-    floor = q * float(np.abs(np.asarray(normal, float))[np.ptp(p_first, axis=0) > 0].sum())
+    changing = np.abs(np.asarray(normal, float))[np.ptp(p_first, axis=0) > 0]
+    floor = q * float(changing.sum()) * (1.0 + 1e-6)
     step = float(np.sort(np.diff(np.sort(proj_base)))[(len(proj_base) - 1) // 2])  # (median)
-    if floor <= opts.spacing_atol:
+    if 2.0 * floor <= opts.spacing_atol:
         return strict
     if floor >= step / 2:
         # (no rounding as coarse as half the spacing: a missing slice moves a step by a whole
@@ -378,14 +384,16 @@ def _slice_step(
             f"{strict.message} (the positions show a {q:g} mm rounding: too coarse to tell a "
             f"{step:.3g} mm step's rounding from a missing slice, so not allowed for)",
         )
-    coarse = _regular_step(st, volumes, axis4, p_first, proj_base, floor)
+    floor = max(floor, opts.spacing_atol)
+    coarse = _regular_step(st, volumes, axis4, p_first, proj_base, floor, q)
     if isinstance(coarse, Problem):  # (past the rounding too: its reason is the real one)
         _restore(st, kept)
         return coarse
     st.meta["position_precision_mm"] = q
     st.warnings.append(
-        f"ImagePositionPatient (0020,0032) is written to {q:g} mm: slice positions are compared "
-        f"within {floor:.3g} mm (their rounding), not spacing_atol={opts.spacing_atol:g} mm"
+        f"ImagePositionPatient (0020,0032) is written to {q:g} mm: the slices are compared with "
+        f"a regular grid within {floor:.3g} mm (their rounding), not their steps within "
+        f"spacing_atol={opts.spacing_atol:g} mm"
     )
     return coarse
 
@@ -406,11 +414,15 @@ def _regular_step(
     p_first: np.ndarray,
     proj_base: np.ndarray,
     floor: float,
+    quantum: float = 0.0,
 ) -> tuple[Volumes, np.ndarray] | Problem:
     """:func:`_slice_step` of a stack of several slices, positions compared within ``floor`` mm
-    (at least)."""
+    (at least); ``quantum``: the step of the positions' last written digit when ``floor`` is
+    their rounding (0: compared strictly)."""
     opts, first, base = st.opts, st.first, volumes[0]
-    spacing, bad = geo.regular_grid_errors(proj_base, rel=opts.spacing_rtol, floor=floor)
+    spacing, bad = geo.regular_grid_errors(
+        proj_base, rel=opts.spacing_rtol, floor=floor, rounded=quantum > 0
+    )
     tol = geo.spacing_tolerance(spacing, opts.spacing_rtol, floor)
     out: Volumes = volumes
     if bad:
@@ -426,8 +438,10 @@ def _regular_step(
             f"least spacing_atol={opts.spacing_atol:g} mm or the positions' written precision)"
         )
         slots = geo.grid_slots(proj_base, spacing, tol)
-        if slots is None or len(volumes) > 1:
-            return Problem("series", msg + ". lazyvol never averages spacing; " + _remedy(base))
+        if slots is None or len(volumes) > 1 or int(slots[-1]) + 1 == len(base):
+            return Problem(
+                "series", msg + ". lazyvol never averages spacing; " + stack_remedy(base)
+            )
         if not opts.allow_gaps:
             missing_n = int(slots[-1]) + 1 - len(base)
             return Problem(
@@ -450,34 +464,20 @@ def _regular_step(
     # Every slice on the line through the first and last (a gantry tilt is such a line too): the
     # projections checked above say nothing about a slice moved within its own plane.
     off = np.linalg.norm(p_first - (p_first[0] + np.outer(slots, slice_step)), axis=1)
-    line_tol = max(tol, 0.01 * min(first.pixel_spacing or [1.0, 1.0]))
+    # (rounded, each coordinate is off the line by up to a quantum: half at the slice, half at
+    # the first and last; float noise allowed for)
+    rounding = math.sqrt(3.0) * quantum * (1.0 + 1e-6)
+    line_tol = max(tol, 0.01 * min(first.pixel_spacing or [1.0, 1.0]), rounding)
     worst = int(np.argmax(off))
     if off[worst] > line_tol:
         return Problem(
             "series",
             f"{base[worst].where} (ImagePositionPatient {list(base[worst].ipp or [])}) is "
             f"{off[worst]:.4g} mm off the line through the first and last slices' positions: the "
-            f"slices are not one stack; {_remedy(base)}",
+            f"slices are not one stack; {stack_remedy(base)}",
         )
     moved = moved_volume(volumes, p_first, tol, axis4)
     return Problem("series", moved) if moved else (out, slice_step)
-
-
-def _remedy(base: list[FrameRecord]) -> str:
-    """What to do about slice positions that make no regular stack: remove or separate files; for
-    the tiles of files that each hold a whole volume (mosaic, GRID), whose own positions are
-    irregular, no file can be removed."""
-    if all(r.mosaic is not None for r in base) and len({r.path for r in base}) == 1:
-        return (
-            f"the positions are those {base[0].path} states for its own tiles, so removing files "
-            "does not help: check the file's slice positions (a UIH GRID's MR VFrame Sequence "
-            "(0065,1051), a mosaic's CSA header), or, if they are only written coarsely, pass a "
-            "larger spacing_atol / spacing_rtol"
-        )
-    return (
-        "remove the odd files, open the parts separately, or, if the positions are only written "
-        "coarsely, pass a larger spacing_atol / spacing_rtol"
-    )
 
 
 def _finish(st: _Stack, volumes: Volumes, axis4: str | None) -> None:

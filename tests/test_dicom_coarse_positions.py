@@ -1,0 +1,124 @@
+"""ImagePositionPatient written coarsely (a fixed number of decimals, or six significant digits
+as GE writes them): a regular stack opens whatever its step, length and direction, as SimpleITK
+and dcm2niix read it, with the true geometry within the rounding; a slice missing or a step off
+by more than the rounding is still refused. Checked against the synthetic truth (the exact
+positions the rounded ones were written from)."""
+
+from __future__ import annotations
+
+import numpy as np
+import pydicom
+import pytest
+
+import lazyvol as lv
+from lazyvol import geometry as geo
+from lazyvol.testing import write_dicom_series
+
+pytestmark = pytest.mark.usefixtures("dicom_cache")
+
+
+def _rounded(value: float, rounding: str) -> str:
+    """``value`` as a writer keeping ``rounding`` writes it: ``"2f"`` two decimals, ``"6g"`` six
+    significant digits."""
+    return f"{value:.{rounding}}"
+
+
+def _quantum(rounding: str, magnitude: float) -> float:
+    """The step of the last digit ``rounding`` writes for values of ``magnitude``."""
+    digits = int(rounding[:-1])
+    if rounding.endswith("f"):
+        return 10.0**-digits
+    return 10.0 ** (int(np.floor(np.log10(magnitude))) - digits + 1)
+
+
+def _flip_k(affine: np.ndarray, nk: int) -> np.ndarray:
+    """The affine of a volume whose slice axis is reversed."""
+    out = affine.copy()
+    out[:3, 3] += (nk - 1) * affine[:3, 2]
+    out[:3, 2] *= -1
+    return out
+
+
+@pytest.mark.parametrize("direction", [1, -1])
+@pytest.mark.parametrize(
+    ("rounding", "step", "orientation", "origin_z", "nk"),
+    [
+        # a PET stack's step: rounded steps 2.02 and 2.03, 1e-16 more than 0.01 apart
+        ("2f", 2.02734375, "axial", -1150.3, 120),
+        ("2f", 0.6134, "oblique", 30.0, 40),  # per coordinate: the projected steps vary more
+        ("1f", 3.27, "axial", 30.0, 40),
+        ("3f", 0.6134, "axial", 30.0, 40),  # a step 1e-3 off is within spacing_atol, the median not
+        ("6g", 0.6134, "axial", 512.0, 40),  # six digits: three decimals from 100 mm
+        ("6g", 2.02734375, "axial", -1150.3, 40),  # six digits: two decimals from 1000 mm
+    ],
+)
+def test_a_regular_stack_written_coarsely_opens_as_its_true_geometry(
+    tmp_path, rounding, step, orientation, origin_z, nk, direction
+):
+    """Each rounded position lies within half a digit of the true regular grid: the stack opens,
+    its affine the true one within the rounding and its slices in the true order. The median of
+    the rounded steps (2.03 for a 2.0273 mm step written to 0.01 mm) was the expected step, so a
+    step of 2.02 was refused, the message saying '0 slice(s) missing. Pass allow_gaps=True'."""
+    truth = write_dicom_series(
+        tmp_path / "s",
+        (4, 3, nk),
+        orientation=orientation,
+        spacing=(0.9, 0.8, direction * step),
+        origin=(-349.2, -349.2, origin_z),
+    )
+    for f in truth.files:
+        ds = pydicom.dcmread(f)
+        ds.ImagePositionPatient = [_rounded(float(v), rounding) for v in ds.ImagePositionPatient]
+        ds.save_as(f)
+    vol = lv.open(tmp_path / "s")
+    q = _quantum(rounding, np.abs(truth.positions).max())
+    # (said when the steps failed the strict comparison; three decimals may pass it)
+    assert vol.meta.get("position_precision_mm", q) == pytest.approx(q)
+    affine, stored = truth.affine, truth.stored
+    if direction < 0:  # (slices are stacked along the normal, whatever order the files have)
+        affine, stored = _flip_k(affine, nk), stored[..., ::-1]
+    np.testing.assert_allclose(vol.affine, affine, atol=q)
+    np.testing.assert_allclose(vol.spacing[2], step, atol=q / (nk - 1) * 2)
+    np.testing.assert_array_equal(vol.compute(), stored)
+
+
+@pytest.mark.parametrize("damage", ["missing-slice", "uneven-step"])
+def test_a_true_gap_or_uneven_step_in_coarse_positions_is_still_refused(tmp_path, damage):
+    """The 2.0273 mm stack written to 0.01 mm, with a slice removed or the slices past the middle
+    moved by 0.05 mm (five of the rounding's digits): refused, a missing slice as one missing slice
+    (filled where it was with allow_gaps=True), an uneven step never as '0 slice(s) missing'."""
+    nk, step = 40, 2.02734375
+    z = np.array([round(-1150.3 + k * step, 2) for k in range(nk)])
+    if damage == "missing-slice":
+        z = np.delete(z, 17)
+    else:
+        z[20:] = np.round(z[20:] + 0.05, 2)
+    pos = np.column_stack([np.full(len(z), -349.2), np.full(len(z), -349.2), z])
+    write_dicom_series(tmp_path / "s", (4, 3, len(z)), spacing=(4.07, 4.07, step), positions=pos)
+    with pytest.raises(lv.SeriesError, match="irregular slice spacing") as exc:
+        lv.open(tmp_path / "s")
+    msg = str(exc.value)
+    if damage == "missing-slice":
+        assert "1 slice(s) missing" in msg
+        vol = lv.open(tmp_path / "s", allow_gaps=True)
+        assert vol.meta["filled_slices"] == [17]
+        assert vol.spacing[2] == pytest.approx(step, abs=0.01 / nk)
+    else:
+        assert "slice(s) missing" not in msg and "allow_gaps" not in msg
+        assert "never averages spacing" in msg
+
+
+@pytest.mark.parametrize("decimals", [1, 2, 3])
+def test_a_long_rounded_stack_with_gaps_has_its_slots_counted_step_by_step(decimals):
+    """1500 slices, a 2.0273 mm step written to 1-3 decimals, slices 700 and 1200 missing: the
+    median rounded step is off the true one by up to a digit, which from slice 0 adds up to more
+    than half a step by the end. The grid slots are the true indices (synthetic truth), the steps
+    reported bad the two across the gaps, and the spacing the true step within the rounding."""
+    step, q = 2.02734375, 10.0**-decimals
+    kept = np.delete(np.arange(1500), [700, 1200])
+    p = np.round(-1150.3 + kept * step, decimals)
+    spacing, bad = geo.regular_grid_errors(p, floor=q * (1 + 1e-6), rounded=True)
+    assert [i for i, _ in bad] == [699, 1198]
+    assert spacing == pytest.approx(step, abs=q)
+    slots = geo.grid_slots(p, spacing, geo.spacing_tolerance(spacing, floor=q * (1 + 1e-6)))
+    assert slots is not None and slots.tolist() == kept.tolist()
