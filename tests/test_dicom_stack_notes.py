@@ -1,10 +1,14 @@
 """Warnings on stacks that open, from a sweep against dcm2niix: a complete 4D series numbered
 slice by slice was said to have InstanceNumber gaps, and an oblique series whose
 ImageOrientationPatient is written to 3 decimals was flagged as gantry-tilted (the positions
-follow the true normal; the written one is off by its rounding)."""
+follow the true normal; the written one is off by its rounding). Slices of two thicknesses
+stacked as one volume (as dcm2niix stacks them) are said to be."""
 
 from __future__ import annotations
 
+import json
+import warnings
+from collections import Counter
 from pathlib import Path
 
 import numpy as np
@@ -114,3 +118,46 @@ def test_uneven_repeats_name_the_position_an_image_is_missing_from(tmp_path, sho
     assert f"{where:.4f} mm (2 images: " in msg
     named = {f for f in z if f in msg}
     assert named == {f for f in z if z[f] == where}
+
+
+def test_slices_of_two_thicknesses_under_one_series_are_stacked_and_said(tmp_path):
+    """Two reconstructions of one CT under one SeriesInstanceUID: 3 mm slices every 3 mm and
+    1.5 mm slices between them. Stacked as one 1.5 mm volume (as dcm2niix stacks them), silently,
+    the sidecar giving the first slice's SliceThickness (3 mm) for all. Now a warning names each
+    thickness the files state (read with pydicom) and how many, and the sidecar leaves
+    SliceThickness out; a series of one thickness keeps it."""
+    uid = "1.2.826.0.1.3680043.8.498.777"
+    z3 = np.arange(6) * 3.0
+    parts = [
+        write_dicom_series(
+            tmp_path / "s",
+            (8, 6, 6),
+            positions=np.column_stack([np.full(6, -20.0), np.full(6, -20.0), z3 + shift]),
+            spacing=(1.0, 1.0, thick),
+            series_uid=uid,
+            prefix=prefix,
+            seed=seed,
+        )
+        for shift, thick, prefix, seed in [(0.0, 3.0, "A", 1), (1.5, 1.5, "B", 2)]
+    ]
+    stated = Counter(float(pydicom.dcmread(f).SliceThickness) for p in parts for f in p.files)
+    assert len(stated) == 2
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always")
+        vol = lv.open(tmp_path / "s")
+    assert vol.shape == (8, 6, 12) and vol.spacing[2] == pytest.approx(1.5)
+    interleaved = np.stack([parts[0].stored, parts[1].stored], axis=-1).reshape(8, 6, 12)
+    np.testing.assert_array_equal(vol.compute(), interleaved)
+    (note,) = [w for w in vol.meta["warnings"] if "SliceThickness" in w]
+    for thick, n in stated.items():
+        assert f"{thick:g} mm in {n} files" in note
+    assert [str(w.message) for w in caught if "SliceThickness" in str(w.message)] == [
+        f"lazyvol: {note}"
+    ]
+    vol.to_nifti(tmp_path / "mixed.nii")
+    assert "SliceThickness" not in json.loads((tmp_path / "mixed.json").read_text())
+    write_dicom_series(tmp_path / "u", (8, 6, 6), spacing=(1.0, 1.0, 3.0))
+    uniform = lv.open(tmp_path / "u")
+    assert not any("SliceThickness" in w for w in uniform.meta.get("warnings", []))
+    uniform.to_nifti(tmp_path / "uniform.nii")
+    assert json.loads((tmp_path / "uniform.json").read_text())["SliceThickness"] == 3.0

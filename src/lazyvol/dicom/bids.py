@@ -464,8 +464,8 @@ def _annotate(
     if first.acquisition_number is not None and first.acquisition_number > 0:
         bids["AcquisitionNumber"] = first.acquisition_number  # (the first image's, as dcm2niix)
     _copy(bids, acq, "ImageComments")
-    if first.slice_thickness is not None:
-        bids["SliceThickness"] = first.slice_thickness
+    if len(thick := {r.slice_thickness for r in frames} - {None}) == 1:  # (else thickness_note)
+        bids["SliceThickness"] = thick.pop()
     if first.spacing_between_slices is not None:
         bids["SpacingBetweenSlices"] = first.spacing_between_slices
     _copy(bids, acq, "SAR TablePosition")

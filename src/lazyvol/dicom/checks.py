@@ -28,7 +28,7 @@ import numpy as np
 
 from .. import geometry as geo
 from .._warn import warn as _warn_user
-from .model import DAMAGED_BESIDE_NOTE, INCOMPLETE_NOTE, INSTANCE_GAPS_NOTE
+from .model import DAMAGED_BESIDE_NOTE, INCOMPLETE_NOTE, INSTANCE_GAPS_NOTE, MIXED_THICKNESS_NOTE
 
 if TYPE_CHECKING:  # (records are read by attribute: a reopen needs no FrameRecord class)
     from .records import FrameRecord
@@ -357,8 +357,14 @@ DERIVED_NOTE = "derived diffusion volume(s)"
 
 
 #: The notes of a volume that are Python warnings too when it is opened: derived diffusion
-#: volumes, and images of its series that may be missing.
-_WARNED_NOTES = (DERIVED_NOTE, INCOMPLETE_NOTE, DAMAGED_BESIDE_NOTE, INSTANCE_GAPS_NOTE)
+#: volumes, images of its series that may be missing, slices of different thickness.
+_WARNED_NOTES = (
+    DERIVED_NOTE,
+    INCOMPLETE_NOTE,
+    DAMAGED_BESIDE_NOTE,
+    INSTANCE_GAPS_NOTE,
+    MIXED_THICKNESS_NOTE,
+)
 
 
 def warn_notes(warnings: Sequence[str]) -> None:

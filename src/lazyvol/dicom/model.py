@@ -20,6 +20,7 @@ __all__ = [
     "GZIPPED_DICOM",
     "INCOMPLETE_NOTE",
     "INSTANCE_GAPS_NOTE",
+    "MIXED_THICKNESS_NOTE",
     "NATIVE_SYNTAXES",
     "NO_DECODER",
     "PIXEL_HEAD_CUT",
@@ -401,6 +402,9 @@ UNREAD_REASONS = ("cannot stat", "cannot read", "empty file", "empty object")
 INCOMPLETE_NOTE = "series incomplete"
 DAMAGED_BESIDE_NOTE = "damaged file(s) beside this volume"
 INSTANCE_GAPS_NOTE = "InstanceNumber (0020,0013) has gaps"
+#: How the note begins on a volume whose slices state different SliceThickness values (two
+#: reconstructions under one SeriesInstanceUID, stacked as one): a Python warning too at open.
+MIXED_THICKNESS_NOTE = "SliceThickness (0018,0050) differs between the slices"
 #: The skip reason of a file that ends inside its Pixel Data element's header.
 PIXEL_HEAD_CUT = "truncated inside the Pixel Data (7FE0,0010) element header"
 #: How a scan's skip reason begins for a DICOM file compressed whole with gzip (``.dcm.gz``).

@@ -218,7 +218,9 @@ INDEX_VERSION = 56
 #: BitsAllocated / 8 are refused at open (38 opened them, to fail when read).
 #: 40: positions written coarsely are compared with the grid through the first and last slices
 #: (a regular stack 39 refused opens).
-REPORT_FORMAT = 40
+#: 41: slices stating different SliceThickness values are noted (a warning); the sidecar leaves
+#: SliceThickness out then.
+REPORT_FORMAT = 41
 #: A frame's identity in a report whose frames all have their listing entry's identity.
 _FROM_LISTING = "listing"
 #: The frames' paths of a report whose frames are its files, in order.

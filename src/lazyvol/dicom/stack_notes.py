@@ -8,14 +8,14 @@ from collections import Counter
 from collections.abc import Collection, Sequence
 
 from .duplicates import NOT_COMPARED, same_image
-from .model import INCOMPLETE_NOTE, INSTANCE_GAPS_NOTE, UNDECIDED_HERE
+from .model import INCOMPLETE_NOTE, INSTANCE_GAPS_NOTE, MIXED_THICKNESS_NOTE, UNDECIDED_HERE
 from .multiframe import (
     PRIVATE_ORIENTATION,
     PRIVATE_POSITION,
     TOP_LEVEL_ORIENTATION,
     TOP_LEVEL_SPACING,
 )
-from .ordering import label_key, time_reasons
+from .ordering import instance_rank_problem, label_key, time_reasons
 from .records import ONE_VALUE_SPACING, FrameRecord
 from .source import Fetch, read_local
 from .support import file_list
@@ -26,10 +26,12 @@ __all__ = [
     "image_list",
     "incomplete_note",
     "instance_gaps",
+    "instance_hint",
     "instance_order_blocker",
     "repeats_note",
     "spacing_missing",
     "stack_remedy",
+    "thickness_note",
     "top_level_notes",
 ]
 
@@ -420,4 +422,48 @@ def stack_remedy(base: list[FrameRecord]) -> str:
     return (
         "remove the odd files, open the parts separately, or, if the positions are only written "
         "coarsely, pass a larger spacing_atol / spacing_rtol"
+    )
+
+
+def instance_hint(
+    recs: Sequence[FrameRecord], groups: Sequence[Sequence[FrameRecord]], passed: bool
+) -> str:
+    """Whether ``instance_order=True`` can order repeated positions: it needs an InstanceNumber
+    in every image, none repeating at a position, and not to have been passed already
+    (``passed``)."""
+    no_inst = [r for r in recs if r.instance_number is None]
+    if no_inst:
+        return (
+            f"InstanceNumber (0020,0013) is missing in {image_count(no_inst)} "
+            f"({image_list(no_inst)}), so instance_order=True cannot order them either"
+        )
+    if any(len({(r.instance_number, r.frame) for r in g}) < len(g) for g in groups):
+        return (
+            "InstanceNumber (0020,0013) repeats at a slice position, so instance_order=True "
+            "cannot order them either"
+        )
+    if passed:
+        return ""
+    why = instance_rank_problem(groups)
+    if why:  # (advice that cannot work is not given)
+        return f"instance_order=True cannot order them either (InstanceNumber rank: {why})"
+    return "Pass instance_order=True to stack the images at each position by InstanceNumber"
+
+
+def thickness_note(frames: Sequence[FrameRecord]) -> str:
+    """The warning on a volume whose images state different SliceThickness values, each with how
+    many images state it ("" when they state one): two reconstructions under one SeriesInstanceUID
+    (3 mm slices every 3 mm, 1.5 mm slices between them) stack as one volume, as dcm2niix stacks
+    them, and only the thickness tells them apart."""
+    by_value: dict[float, list[FrameRecord]] = {}
+    for r in frames:
+        if r.slice_thickness is not None:
+            by_value.setdefault(r.slice_thickness, []).append(r)
+    if len(by_value) < 2:
+        return ""
+    shown = ", ".join(f"{v:g} mm in {image_count(rs)}" for v, rs in sorted(by_value.items()))
+    return (
+        f"{MIXED_THICKNESS_NOTE}: {shown}. Reconstructions sharing one SeriesInstanceUID are "
+        "stacked as one volume, as dcm2niix stacks them, and the sidecar leaves SliceThickness "
+        "out; to open them apart, move the files of each thickness to a folder of their own"
     )

@@ -38,21 +38,21 @@ from .model import (
     stored_dtype,
 )
 from .mosaic import annotate_volume
-from .ordering import RANK_INSTANCE, Axis4Order, instance_rank_problem, order_volumes
+from .ordering import RANK_INSTANCE, Axis4Order, order_volumes
 from .records import FrameRecord
 from .shear import shear_notes
 from .siemens_sidecar import annotate_siemens
 from .source import Fetch, RemoteFetch, read_local
 from .stack_notes import (
     copies_note,
-    image_count,
-    image_list,
     incomplete_note,
     instance_gaps,
+    instance_hint,
     instance_order_blocker,
     repeats_note,
     spacing_missing,
     stack_remedy,
+    thickness_note,
     top_level_notes,
 )
 from .support import geometry_missing, support_error
@@ -320,7 +320,7 @@ def _fourth_axis(
                 + (copies or "missing images, or mixed acquisitions sharing one SeriesInstanceUID")
                 + ")",
             )
-        hint = copies or _instance_hint(st, recs_sorted, groups)
+        hint = copies or instance_hint(recs_sorted, groups, st.opts.instance_order)
         return Problem(
             "series",
             head
@@ -519,6 +519,7 @@ def _finish(st: _Stack, volumes: Volumes, axis4: str | None) -> None:
         st.warnings.append(note)
     _mixed_photometric(st, ordered_frames)
     _component_conflicts(st, ordered_frames)
+    st.warnings.extend(n for n in [thickness_note(ordered_frames)] if n)
     component = image_component(first)
     if component:
         meta["image_component"] = component
@@ -575,25 +576,3 @@ def _component_conflicts(st: _Stack, frames: list[FrameRecord]) -> None:
             f"ImageType (0008,0008) names {shown} where ComplexImageComponent (0008,9208) or GE's "
             f"(0043,102F) says {image_component(frames[0])}: the volume goes by the latter"
         )
-
-
-def _instance_hint(st: _Stack, recs: list[FrameRecord], groups: list[list[FrameRecord]]) -> str:
-    """Whether ``instance_order=True`` can order repeated positions: it needs an InstanceNumber
-    in every image, none repeating at a position, and not to have been passed already."""
-    no_inst = [r for r in recs if r.instance_number is None]
-    if no_inst:
-        return (
-            f"InstanceNumber (0020,0013) is missing in {image_count(no_inst)} "
-            f"({image_list(no_inst)}), so instance_order=True cannot order them either"
-        )
-    if any(len({(r.instance_number, r.frame) for r in g}) < len(g) for g in groups):
-        return (
-            "InstanceNumber (0020,0013) repeats at a slice position, so instance_order=True "
-            "cannot order them either"
-        )
-    if st.opts.instance_order:
-        return ""
-    why = instance_rank_problem(groups)
-    if why:  # (advice that cannot work is not given)
-        return f"instance_order=True cannot order them either (InstanceNumber rank: {why})"
-    return "Pass instance_order=True to stack the images at each position by InstanceNumber"
