@@ -11,7 +11,7 @@ import pydicom
 import pytest
 
 import lazyvol as lv
-from lazyvol import geometry as geo
+from lazyvol import slice_grid
 from lazyvol.testing import write_dicom_series
 
 pytestmark = pytest.mark.usefixtures("dicom_cache")
@@ -117,8 +117,10 @@ def test_a_long_rounded_stack_with_gaps_has_its_slots_counted_step_by_step(decim
     step, q = 2.02734375, 10.0**-decimals
     kept = np.delete(np.arange(1500), [700, 1200])
     p = np.round(-1150.3 + kept * step, decimals)
-    spacing, bad = geo.regular_grid_errors(p, floor=q * (1 + 1e-6), rounded=True)
+    spacing, bad = slice_grid.regular_grid_errors(p, floor=q * (1 + 1e-6), rounded=True)
     assert [i for i, _ in bad] == [699, 1198]
     assert spacing == pytest.approx(step, abs=q)
-    slots = geo.grid_slots(p, spacing, geo.spacing_tolerance(spacing, floor=q * (1 + 1e-6)))
+    slots = slice_grid.grid_slots(
+        p, spacing, slice_grid.spacing_tolerance(spacing, floor=q * (1 + 1e-6))
+    )
     assert slots is not None and slots.tolist() == kept.tolist()

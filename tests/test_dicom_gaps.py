@@ -13,7 +13,7 @@ import numpy as np
 import pytest
 
 import lazyvol as lv
-from lazyvol import geometry as geo
+from lazyvol import slice_grid
 from lazyvol.testing import write_dicom_series
 
 pytestmark = pytest.mark.usefixtures("dicom_cache")
@@ -33,11 +33,11 @@ def test_a_grid_with_missing_slices_has_its_own_step(kept):
     slots are the grid indices the positions were made from."""
     rng = np.random.default_rng(len(kept))
     p = -17.6875 + 5.0 * np.array(kept, dtype=float) + rng.uniform(-4e-5, 4e-5, len(kept))
-    spacing, bad = geo.regular_grid_errors(p)
+    spacing, bad = slice_grid.regular_grid_errors(p)
     assert spacing == pytest.approx(5.0, abs=1e-4)
     steps = np.diff(kept)
     assert [i for i, _ in bad] == [i for i, n in enumerate(steps) if n > 1]
-    slots = geo.grid_slots(p, spacing, geo.spacing_tolerance(spacing))
+    slots = slice_grid.grid_slots(p, spacing, slice_grid.spacing_tolerance(spacing))
     assert slots is not None and slots.tolist() == [k - kept[0] for k in kept]
 
 
@@ -58,11 +58,11 @@ def test_uneven_spacing_is_still_refused_quoting_a_step_that_occurs(steps):
     """No step of which every step is a whole multiple: refused, against a spacing that is one of
     the steps (the median of 2, 2, 3, 3 is 2.5 mm, which occurs nowhere)."""
     p = np.concatenate([[0.0], np.cumsum(steps)])
-    spacing, bad = geo.regular_grid_errors(p)
+    spacing, bad = slice_grid.regular_grid_errors(p)
     assert bad
     assert any(spacing == pytest.approx(s) for s in steps)
     assert all(abs(steps[i] - spacing) > 1e-3 for i, _ in bad)
-    assert geo.grid_slots(p, spacing, geo.spacing_tolerance(spacing)) is None
+    assert slice_grid.grid_slots(p, spacing, slice_grid.spacing_tolerance(spacing)) is None
 
 
 def test_missing_slices_of_a_5mm_grid_are_filled_not_refused_as_uneven(tmp_path, dcm2niix):
@@ -104,6 +104,6 @@ def test_a_near_duplicate_slice_does_not_make_a_fine_grid_of_missing_slices():
     """A slice 0.01 mm from another in a 2 mm stack lies on a 0.01 mm grid with hundreds of empty
     slots: uneven spacing, not hundreds of slices missing (allow_gaps would fill them all)."""
     p = np.array([0.0, 0.01, 2.01, 4.01, 6.01])
-    spacing, bad = geo.regular_grid_errors(p)
+    spacing, bad = slice_grid.regular_grid_errors(p)
     assert bad
     assert spacing == pytest.approx(2.0)

@@ -11,10 +11,10 @@ import lazyvol as lv
 from lazyvol.geometry import (
     canonical_index,
     orientation_codes,
-    position_quantum,
     slice_affine,
     voxel_sizes,
 )
+from lazyvol.slice_grid import position_quantum
 
 SHAPE = (10, 12, 9)
 
@@ -299,8 +299,8 @@ def test_orientations_match_within_tolerance_and_never_on_nan() -> None:
 
 
 def test_median_is_numpys():
-    """geometry._median (the slice spacing of every DICOM series) equals np.median exactly."""
-    from lazyvol.geometry import _median
+    """slice_grid._median (the slice spacing of every DICOM series) equals np.median exactly."""
+    from lazyvol.slice_grid import _median
 
     rng = np.random.default_rng(0)
     for n in range(1, 40):

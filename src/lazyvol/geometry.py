@@ -6,10 +6,8 @@ to RAS+ millimetres, as nibabel.
 
 from __future__ import annotations
 
-import math
 import operator
 from collections.abc import Sequence
-from decimal import Decimal
 from typing import Literal, SupportsIndex
 
 import numpy as np
@@ -27,13 +25,8 @@ __all__ = [
     "dicom_affine",
     "dicom_cosines",
     "grid_difference",
-    "grid_slots",
     "orientations_match",
-    "regular_grid_errors",
     "same_grid",
-    "slice_projections",
-    "position_quantum",
-    "spacing_tolerance",
     "orientation_codes",
     "slice_affine",
     "voxel_sizes",
@@ -319,178 +312,6 @@ def orientations_match(a: Sequence[float], b: Sequence[float], tol: float = 1e-3
     every cosine; a NaN never agrees. Plain Python: grouping compares every frame's cosines, and
     numpy's per-call cost was ~10x the comparison."""
     return len(a) == len(b) and all(abs(float(x) - float(y)) <= tol for x, y in zip(a, b))
-
-
-def slice_projections(positions: np.ndarray, normal: np.ndarray) -> np.ndarray:
-    """Distance of each ImagePositionPatient along the slice normal (the sort key of a stack)."""
-    return np.asarray(positions, dtype=np.float64) @ np.asarray(normal, dtype=np.float64)
-
-
-def spacing_tolerance(spacing: float, rel: float = 1e-3, floor: float = 1e-3) -> float:
-    """Tolerance for slice positions: ``rel`` of the spacing with an absolute floor in mm."""
-    return max(rel * abs(float(spacing)), floor)
-
-
-def position_quantum(values: ArrayLike) -> float:
-    """How coarsely ``values`` (decimal strings such as DICOM's DS, parsed to floats) were
-    written: the step of their last written digit, in their units. 0.0 when nothing shows it.
-
-    ``values``: one number per position, or positions as rows (one column per coordinate); a
-    column that never changes is left out (its rounding is the same for every position, so it
-    cannot make steps uneven), and the result is the coarsest of the other columns.
-
-    Writers keep either a fixed number of decimals (``12.35``: 0.01) or of significant digits
-    (GE's six, ``-123.457``: 0.001). Read from the shortest repr of each non-integral value of a
-    column: ``D``, the most decimals any shows, and ``S``, the most significant digits any shows
-    (trailing zeros are dropped, so a value shows fewer digits, never more: the maxima are the
-    writer's); the step is the larger of ``10**-D`` and the ``S``-th significant digit of the
-    column's largest magnitude. A full-precision writer gives a step far below any tolerance.
-    """
-    arr = np.asarray(values, dtype=np.float64)
-    columns = arr.reshape(-1, 1) if arr.ndim < 2 else arr.reshape(-1, arr.shape[-1])
-    q = 0.0
-    for col in columns.T:
-        if col.size and np.all(col == col[0]):
-            continue
-        q = max(q, _column_quantum(col))
-    return q
-
-
-def _column_quantum(col: np.ndarray) -> float:
-    decimals = 0
-    digits = 0
-    largest = 0.0
-    for x in col:
-        v = float(x)
-        if not math.isfinite(v) or v.is_integer():
-            continue  # an integral value shows nothing of the writer's precision
-        _sign, ds, exponent = Decimal(repr(v)).normalize().as_tuple()
-        if not isinstance(exponent, int):
-            continue
-        decimals = max(decimals, -exponent)
-        digits = max(digits, len(ds))
-        largest = max(largest, abs(v))
-    if largest == 0.0:
-        return 0.0
-    by_digits = 10.0 ** (math.floor(math.log10(largest)) - digits + 1)
-    return max(10.0**-decimals, by_digits)
-
-
-def _median(values: np.ndarray) -> float:
-    """``float(np.median(values))`` of a non-empty 1-D array, to the same rounding, without
-    ``np.median``, whose NaN check imports ``numpy.ma`` (9 ms of every cold DICOM open)."""
-    x = np.sort(np.asarray(values, dtype=np.float64))
-    n = x.size
-    if n == 0 or math.isnan(x[-1]):  # np.sort puts NaN last; numpy's median is then NaN
-        return math.nan
-    mid = n // 2
-    return float(x[mid]) if n % 2 else float((x[mid - 1] + x[mid]) / 2)
-
-
-def regular_grid_errors(
-    projections: np.ndarray, *, rel: float = 1e-3, floor: float = 1e-3, rounded: bool = False
-) -> tuple[float, list[tuple[int, float]]]:
-    """Slice spacing of sorted projections and the steps that break a regular grid.
-
-    The median step is the spacing when every step is within the tolerance of it and every slice
-    on the line through the first and last. Otherwise the steps are either a regular grid with
-    slices missing -- the spacing is then the step of which every step is a whole multiple (the
-    median, else the smallest step when it is also the most common one: the median is not the
-    base step when half of the steps or more span gaps, nor a step at all for an even number of
-    steps), every slice on its grid (:func:`grid_slots`) and half of its slots or more holding
-    one -- or uneven, and the spacing is then the most common step (a step that
-    occurs; lazyvol never averages spacing).
-
-    Parameters
-    ----------
-    projections : 1-D array
-        Sorted (ascending) positions along the normal, one per slice.
-    rel, floor
-        Tolerance: ``max(rel * spacing, floor)`` millimetres.
-    rounded
-        ``floor`` is the positions' written rounding (the most it moves a step): the stack is
-        regular when every slice lies within the tolerance of the grid through the first and last,
-        its spacing that grid's step. Rounded steps are off the true step by up to the rounding,
-        and their median as much again (2.02 and 2.03 of a 2.0273 mm step written to 0.01 mm).
-
-    Returns
-    -------
-    spacing : float
-        The slice spacing (the grid's step when slices are missing).
-    bad : list of (index, step)
-        Each step ``projections[index + 1] - projections[index]`` that differs from ``spacing`` by
-        more than the tolerance (on a grid with slices missing: each step across a gap).
-    """
-    p = np.asarray(projections, dtype=np.float64)
-    if p.size < 2:
-        return 0.0, []
-    steps = np.diff(p)
-    fitted = (p[-1] - p[0]) / (p.size - 1)
-    off = np.abs(p - (p[0] + fitted * np.arange(p.size)))
-    if rounded and np.max(off) <= spacing_tolerance(fitted, rel, floor):
-        return float(fitted), []
-    spacing = _median(steps)
-    tol = spacing_tolerance(spacing, rel, floor)
-    bad = _steps_off(steps, spacing, tol)
-    if not bad:
-        # Small steps can still add up; check each slice against the fitted grid from slice 0.
-        if np.max(off) > tol:
-            i = int(np.argmax(off))
-            bad = [(max(0, i - 1), float(steps[max(0, i - 1)]))]
-        return spacing, bad
-    if not np.all(np.isfinite(steps)):
-        return spacing, bad
-    common = _most_common(steps, tol)
-    smallest = float(np.min(steps))
-    # The smallest step is tried as the grid's step only when it is the most common step (gaps
-    # are the exception): an extra slice between two (5, 2.5, 2.5, 5 mm) makes a rare small step,
-    # uneven spacing, not a 2.5 mm grid with every other slice missing.
-    usual = abs(common - smallest) <= spacing_tolerance(smallest, rel, floor)
-    for base in (spacing, smallest) if usual else (spacing,):
-        base_tol = spacing_tolerance(base, rel, floor)
-        slots = grid_slots(p, base, base_tol)
-        # At least half of the grid's slots hold a slice: a near-duplicate 0.01 mm from another
-        # slice would otherwise make a 0.01 mm grid with hundreds of slices "missing".
-        # (and one is missing: without, the steps that failed are uneven, rounding or not)
-        if slots is not None and p.size < int(slots[-1]) + 1 <= 2 * p.size:
-            return base, [(int(i), float(steps[i])) for i in np.flatnonzero(np.diff(slots) > 1)]
-    return common, _steps_off(steps, common, spacing_tolerance(common, rel, floor))
-
-
-def _steps_off(steps: np.ndarray, spacing: float, tol: float) -> list[tuple[int, float]]:
-    """``(index, step)`` of each step more than ``tol`` from ``spacing``."""
-    return [(int(i), float(s)) for i, s in enumerate(steps) if abs(s - spacing) > tol]
-
-
-def _most_common(steps: np.ndarray, tol: float) -> float:
-    """The step with the most steps within ``tol`` of it (the smallest such on a tie)."""
-    ordered = np.sort(steps)
-    counts = np.searchsorted(ordered, ordered + tol, "right") - np.searchsorted(
-        ordered, ordered - tol, "left"
-    )
-    return float(ordered[int(np.argmax(counts))])
-
-
-def grid_slots(projections: np.ndarray, spacing: float, tol: float) -> np.ndarray | None:
-    """Grid index of each sorted projection on a regular grid of step ``spacing`` from the first,
-    with slices missing where a step spans several; None when they are not on one.
-
-    Each slice must lie within ``tol`` of the grid through the first and last slices (their step
-    the span over the slots, as for a stack without gaps), and no two on one slot.
-    """
-    p = np.asarray(projections, dtype=np.float64)
-    if p.size < 2 or not spacing > tol:
-        return None
-    # Slots counted step by step: from slice 0, an error of ``spacing`` (a step read from rounded
-    # positions) would add up along a long stack to a wrong slot.
-    slots: np.ndarray = np.concatenate([[0], np.cumsum(np.round(np.diff(p) / spacing))])
-    slots = slots.astype(np.int64)
-    if np.any(np.diff(slots) < 1):
-        return None
-    step = (p[-1] - p[0]) / float(slots[-1])
-    if np.any(np.abs(p - (p[0] + slots * step)) > tol):
-        return None
-    return slots
 
 
 def dicom_affine(

@@ -20,6 +20,7 @@ from typing import Any
 import numpy as np
 
 from .. import geometry as geo
+from .. import slice_grid
 from .bids import annotate as annotate_bids
 from .checks import check_records, declared_spacing, moved_volume
 from .diffusion import diffusion_meta, flag_derived
@@ -258,7 +259,7 @@ def _order_by_position(
     except ValueError as exc:
         return Problem("format", f"{first.path}: {exc}")
     pos = np.array([r.ipp for r in records], dtype=np.float64)
-    proj = geo.slice_projections(pos, normal)
+    proj = slice_grid.slice_projections(pos, normal)
     order = np.lexsort((np.arange(len(records)), proj))
     proj_sorted = proj[order]
     recs_sorted = [records[i] for i in order]
@@ -343,12 +344,12 @@ def _slice_step(
     opts, first = st.opts, st.first
     base = volumes[0]
     p_first = np.array([r.ipp for r in base], dtype=np.float64)
-    proj_base = geo.slice_projections(p_first, normal)
+    proj_base = slice_grid.slice_projections(p_first, normal)
     if len(base) <= 1:
         declared, source = declared_spacing(first)
         dk = 1.0 if declared is None else declared
         st.meta["slice_spacing_source"] = source or "none (single slice; 1 mm assumed)"
-        tol = max(opts.spacing_atol, math.sqrt(3.0) * geo.position_quantum(p_first))
+        tol = max(opts.spacing_atol, math.sqrt(3.0) * slice_grid.position_quantum(p_first))
         moved = moved_volume(volumes, p_first, tol, axis4)
         return Problem("series", moved) if moved else (volumes, normal * dk)
     if (opts.spacing_rtol, opts.spacing_atol) != (_DEFAULTS.spacing_rtol, _DEFAULTS.spacing_atol):
@@ -370,7 +371,7 @@ def _slice_step(
     # each slice with the grid through the first and last (float noise allowed for: 2.03 - 2.02
     # is 0.0100000000000002).
     _restore(st, kept)  # a failed attempt leaves nothing behind
-    q = geo.position_quantum(p_first)
+    q = slice_grid.position_quantum(p_first)
     changing = np.abs(np.asarray(normal, float))[np.ptp(p_first, axis=0) > 0]
     floor = q * float(changing.sum()) * (1.0 + 1e-6)
     step = float(np.sort(np.diff(np.sort(proj_base)))[(len(proj_base) - 1) // 2])  # (median)
@@ -420,10 +421,10 @@ def _regular_step(
     (at least); ``quantum``: the step of the positions' last written digit when ``floor`` is
     their rounding (0: compared strictly)."""
     opts, first, base = st.opts, st.first, volumes[0]
-    spacing, bad = geo.regular_grid_errors(
+    spacing, bad = slice_grid.regular_grid_errors(
         proj_base, rel=opts.spacing_rtol, floor=floor, rounded=quantum > 0
     )
-    tol = geo.spacing_tolerance(spacing, opts.spacing_rtol, floor)
+    tol = slice_grid.spacing_tolerance(spacing, opts.spacing_rtol, floor)
     out: Volumes = volumes
     if bad:
         i, step = bad[0]
@@ -437,7 +438,7 @@ def _regular_step(
             f" (tolerance {tol:.3g} mm: spacing_rtol={opts.spacing_rtol:g} of the spacing, at "
             f"least spacing_atol={opts.spacing_atol:g} mm or the positions' written precision)"
         )
-        slots = geo.grid_slots(proj_base, spacing, tol)
+        slots = slice_grid.grid_slots(proj_base, spacing, tol)
         if slots is None or len(volumes) > 1 or int(slots[-1]) + 1 == len(base):
             return Problem(
                 "series", msg + ". lazyvol never averages spacing; " + stack_remedy(base)
