@@ -13,7 +13,7 @@ import re
 from collections.abc import Iterator, Mapping
 from dataclasses import dataclass, field
 from typing import Any
-from urllib.parse import parse_qsl, urlencode, urlsplit, urlunsplit
+from urllib.parse import parse_qsl, unquote_plus, urlsplit, urlunsplit
 
 from .sources import display_path
 
@@ -23,24 +23,75 @@ __all__ = [
     "display_url",
     "identity_url",
     "absolute_source",
+    "credential_params",
     "is_url",
     "local_destination",
+    "url_secrets",
     "written_through",
 ]
 
 
 # -- redaction -------------------------------------------------------------------------------------
 
-#: Option and query-parameter names whose values are credentials (matched case-insensitively
-#: anywhere in the name): never shown, hashed or written.
+#: Storage-option names whose values are credentials (matched case-insensitively anywhere in the
+#: name, at any depth of the options): never shown, hashed or written. Not for query parameters,
+#: whose names select data as often (``?key=scan.nii``, ``?author=``): see :data:`_SECRET_PARAMS`.
 _SECRET_NAME = re.compile(
     r"secret|passw|token|credential|creds|auth|key|session|signature|^sig$|private|cookie|"
     r"policy|connection_str|^sas",
     re.IGNORECASE,
 )
-#: Query parameters that sign a URL (pre-signed S3/GCS URLs): dropped from identities, since a new
-#: signature of the same object must name the same source.
-_SIGNING_PARAM = re.compile(r"^(x-amz-|x-goog-|se$|sp$|sv$|st$|sr$|expires$)", re.IGNORECASE)
+#: Query parameters whose values are credentials, by exact name (lower case): the keys and
+#: signatures of pre-signed S3 and GCS URLs (also the older AWSAccessKeyId/Signature form), Azure
+#: SAS and CloudFront signed URLs, and names that are credentials whatever the service.
+_SECRET_PARAMS = frozenset(
+    {
+        "x-amz-credential",
+        "x-amz-signature",
+        "x-amz-security-token",
+        "x-goog-credential",
+        "x-goog-signature",
+        "awsaccesskeyid",
+        "googleaccessid",
+        "signature",
+        "sig",
+        "token",
+        "access_token",
+        "id_token",
+        "refresh_token",
+        "auth_token",
+        "session_token",
+        "security_token",
+        "private_token",
+        "sas_token",
+        "api_key",
+        "apikey",
+        "api-key",
+        "access_key",
+        "secret",
+        "secret_key",
+        "client_secret",
+        "password",
+        "passwd",
+        "credential",
+        "credentials",
+        "auth",
+        "authorization",
+        "jwt",
+    }
+)
+#: The signed fields of an Azure SAS (with ``sig``) and of an S3/GCS query-string or CloudFront
+#: signed URL (with ``Signature``): part of the credential, though not secret; these names select
+#: data elsewhere (``?sp=2``), so they count only beside their signature.
+_SIGNED_WITH = {
+    "sig": frozenset(
+        "sv ss srt sp se st spr sr si sdd skoid sktid skt ske sks skv saoid suoid scid sduoid ses "
+        "rscc rscd rsce rscl rsct".split()
+    ),
+    "signature": frozenset({"expires", "policy", "key-pair-id"}),
+}
+#: Every parameter of the S3 and GCS signing protocols (``X-Amz-Date``, ``X-Goog-Expires``, ...).
+_SIGNING_PREFIXES = ("x-amz-", "x-goog-")
 _REDACTED = "***"
 _URL_RE = re.compile(r"^[a-zA-Z][a-zA-Z0-9+.\-]*://")
 #: A trailing object-version parameter (s3fs ``?versionId=``, gcsfs ``?generation=``).
@@ -66,6 +117,48 @@ def is_url(source: str | os.PathLike[str]) -> bool:
     return bool(_URL_RE.match(text)) and not text.lower().startswith(("file://", "local://"))
 
 
+def _query_pieces(query: str) -> list[tuple[str, str]]:
+    """The ``name=value`` pieces of a query as written, each with its kind: ``"secret"`` (the
+    value is a credential), ``"signed"`` (a signed field of a signed URL) or ``""`` (anything
+    else: it may select the data, ``?key=scan.nii``)."""
+    pieces = [p for p in query.split("&") if p]
+    names = [unquote_plus(p.split("=", 1)[0]).strip().lower() for p in pieces]
+    signed = frozenset().union(*(f for sig, f in _SIGNED_WITH.items() if sig in names))
+    out = []
+    for piece, name in zip(pieces, names, strict=True):
+        if name in _SECRET_PARAMS:
+            kind = "secret"
+        elif name.startswith(_SIGNING_PREFIXES) or name in signed:
+            kind = "signed"
+        else:
+            kind = ""
+        out.append((piece, kind))
+    return out
+
+
+def credential_params(url: str) -> list[str]:
+    """Names of the query parameters of ``url`` that are credentials or signed fields of one
+    (``X-Amz-Signature``, an Azure SAS's ``sig`` and ``se``, ``token``, ...), as written."""
+    if not is_url(url):
+        return []
+    pieces = _query_pieces(urlsplit(url).query)
+    return [unquote_plus(p.split("=", 1)[0]) for p, kind in pieces if kind]
+
+
+def url_secrets(url: str) -> list[str]:
+    """The credentials written in ``url``: its password and the values of its credential query
+    parameters, as written and decoded (to scrub them from text that may quote the URL)."""
+    if not is_url(url):
+        return []
+    parts = urlsplit(url)
+    found = {parts.password} if parts.password else set()
+    for piece, kind in _query_pieces(parts.query):
+        if kind == "secret" and "=" in piece:
+            value = piece.split("=", 1)[1]
+            found.update({value, unquote_plus(value)})
+    return sorted(s for s in found if s)
+
+
 def _split_url(url: str, *, keep_signing: bool) -> str:
     parts = urlsplit(url)
     host = parts.hostname or ""
@@ -74,22 +167,20 @@ def _split_url(url: str, *, keep_signing: bool) -> str:
     netloc = (f"{_REDACTED}@" + host) if (parts.username or parts.password) else parts.netloc
     if not keep_signing and (parts.username or parts.password):
         netloc = host
-    pairs = parse_qsl(parts.query, keep_blank_values=True)
-    sensitive = any(_SIGNING_PARAM.match(k) or _SECRET_NAME.search(k) for k, _ in pairs)
-    if parts.scheme.lower() not in ("http", "https") and not sensitive:
+    pieces = _query_pieces(parts.query)
+    if parts.scheme.lower() not in ("http", "https") and not any(kind for _, kind in pieces):
         # An object store's key may hold "?" and "#" (s3://bucket/scan#2.nii is that object, not
         # scan with a fragment): kept as written, as s3fs / gcsfs read them.
         return urlunsplit((parts.scheme, netloc, parts.path, parts.query, parts.fragment))
+    # Every other parameter is kept as written: it may select the object (?key=b.nii).
     query = []
-    for k, v in pairs:
-        if _SIGNING_PARAM.match(k) and not keep_signing:
+    for piece, kind in pieces:
+        if kind and not keep_signing:
             continue
-        if _SECRET_NAME.search(k):
-            if not keep_signing:
-                continue
-            v = _REDACTED
-        query.append((k, v))
-    return urlunsplit((parts.scheme, netloc, parts.path, urlencode(query, safe="/*"), ""))
+        if kind == "secret":
+            piece = piece.split("=", 1)[0] + "=" + _REDACTED
+        query.append(piece)
+    return urlunsplit((parts.scheme, netloc, parts.path, "&".join(query), ""))
 
 
 def local_destination(dest: str | os.PathLike[str]) -> str:
@@ -176,8 +267,9 @@ def display_url(source: str) -> str:
 def identity_url(source: str) -> str:
     """``source`` as an identity: no user/password, no credential or signing query parameters.
 
-    Two pre-signed URLs of the same object have the same identity; parameters that select data
-    (``versionId=``, ``generation=``) are kept.
+    Two pre-signed URLs of the same object have the same identity; every other parameter, which
+    may select the data (``versionId=``, ``generation=``, a download API's ``?key=scan.nii``), is
+    kept as written, so two objects never share an identity.
     """
     if not is_url(source):
         return os.path.abspath(source)

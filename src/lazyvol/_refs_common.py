@@ -11,10 +11,11 @@ from typing import Any
 
 import numpy as np
 
-from .errors import FormatError, ResourceLimitError
+from ._location import Location, credential_params
+from .errors import FormatError, ResourceLimitError, UnsupportedError
 from .sources import SourceStamp
 
-__all__ = ["EXTRA_AXES", "assemble", "identity", "jsonable", "scale_attrs"]
+__all__ = ["EXTRA_AXES", "assemble", "identity", "jsonable", "scale_attrs", "target_url"]
 
 #: Names of the axes after k, in stored order.
 EXTRA_AXES = ("t", "u", "v", "w")
@@ -110,3 +111,28 @@ def identity(stamp: SourceStamp) -> dict[str, Any]:
         ("size", "mtime_ns", "etag") if stamp.is_url else ("size", "mtime_ns", "inode", "ctime_ns")
     )
     return {k: getattr(stamp, k) for k in keys}
+
+
+def target_url(loc: Location) -> str:
+    """The URL (or absolute path) references write for ``loc``: without user or password (a
+    reader passes its own credentials as ``remote_options``), every query parameter kept, since
+    it may select the object (``?key=scan.nii``).
+
+    Raises
+    ------
+    lazyvol.UnsupportedError
+        The URL reaches its object through credentials in its query (a pre-signed S3 or GCS URL,
+        an Azure SAS, ``?token=``): references cannot hold them, and without them the URL
+        reaches no object, or another one.
+    """
+    names = credential_params(loc.url)
+    if names:
+        raise UnsupportedError(
+            f"{loc.display}: references cannot hold credentials, and this URL reaches its object "
+            f"with credentials in its query ({', '.join(sorted(set(names)))}); without them it "
+            "would reach no object, or another. Make the references of a URL that needs no "
+            "credentials in its query (s3://bucket/key or gs://bucket/key with the credentials in "
+            "storage_options, or a public https URL); each reader passes its own credentials as "
+            "the reference filesystem's remote_options"
+        )
+    return loc.identity

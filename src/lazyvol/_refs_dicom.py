@@ -12,7 +12,7 @@ import numpy as np
 
 from . import _io
 from ._frame_codecs import frame_codec, single_fragment
-from ._refs_common import EXTRA_AXES, assemble, identity, jsonable, scale_attrs
+from ._refs_common import EXTRA_AXES, assemble, identity, jsonable, scale_attrs, target_url
 from .errors import FormatError, UnsupportedError
 
 __all__ = ["dicom_refs"]
@@ -155,7 +155,7 @@ def dicom_refs(
     refs: dict[str, Any] = {}
     # each file's identity, for check_references (a replacement of the same size is seen)
     targets = {
-        where(p).identity: identity(st)
+        target_url(where(p)): identity(st)
         for p, st in zip(plan.paths, plan.stamps or [None] * len(plan.paths), strict=True)
         if st is not None
     }
@@ -163,7 +163,7 @@ def dicom_refs(
         for k in range(nk):
             n = t * nk + k
             key = f"{k}.0.0" + (f".{t}" if len(shape) > 3 else "")
-            refs[f"image/{key}"] = [where(plan.paths[n]).identity, *ranges[n]]
+            refs[f"image/{key}"] = [target_url(where(plan.paths[n])), *ranges[n]]
     stored_shape = (nk, nj, ni, *shape[3:])
     chunks = (1, nj, ni, *(1 for _ in shape[3:]))
     dims = ["k", "j", "i", *EXTRA_AXES[: len(shape) - 3]]
@@ -175,7 +175,7 @@ def dicom_refs(
             "affine": np.asarray(vol.affine, dtype=np.float64).tolist(),
             "affine_axes": ["i", "j", "k"],
             "stored_axes": dims,
-            "source": loc.identity,
+            "source": target_url(loc),
             "meta": jsonable(meta),
             "targets": targets,
             "bits_stored": plan.bits_stored,

@@ -42,8 +42,9 @@ per array), DICOM whose unused high bits are set (a Zarr reader cannot clear the
 that differ between slices (unless ``per_slice_rescale="arrays"``), missing slices, and layouts a
 chunk cannot address.
 
-References never hold credentials: URLs are written without user, password or signing parameters
-(``lazyvol._io.identity_url``); a reader passes its own credentials as the reference
+References never hold credentials: URLs are written without user or password, and every query
+parameter kept (it may select the object); a URL that needs credentials in its query (a
+pre-signed or SAS URL) is refused. A reader passes its own credentials as the reference
 filesystem's ``remote_options``.
 """
 
@@ -60,7 +61,7 @@ import numpy as np
 from . import _io
 from ._io import Location
 from ._location import names_version
-from ._refs_common import EXTRA_AXES, assemble, identity, jsonable, scale_attrs
+from ._refs_common import EXTRA_AXES, assemble, identity, jsonable, scale_attrs, target_url
 from .errors import (
     FormatError,
     LazyvolError,
@@ -132,8 +133,8 @@ def references(
     Raises
     ------
     UnsupportedError
-        A gzipped file, compressed DICOM frames, dirty unused bits, per-slice rescale (refused),
-        gaps, a layout chunks cannot address, or a URL naming one version of its object.
+        A gzip file, compressed DICOM frames, dirty unused bits, per-slice rescale (refused), gaps,
+        a layout chunks cannot address, a URL naming a version or needing credentials in its query.
     FormatError, SourceNotFoundError, SeriesError
         As :func:`lazyvol.open` for the same source.
 
@@ -150,7 +151,7 @@ def references(
     if per_slice_rescale not in ("refuse", "arrays"):
         raise ValueError(f"per_slice_rescale={per_slice_rescale!r}: use 'refuse' or 'arrays'")
     loc = Location.of(source, storage_options)
-    _refuse_version(loc)
+    _refuse_url(loc)
     name = urlpath_name(loc)
     kind = _content_kind(loc, name)
     if kind == "compressed":
@@ -220,8 +221,11 @@ def write_references(
     return target
 
 
-def _refuse_version(loc: Location) -> None:
-    """References cannot pin a version of their target for the readers that follow them."""
+def _refuse_url(loc: Location) -> None:
+    """Refuse, before any read, a URL that references cannot express: one naming a version of
+    its object (references cannot pin it for their readers) or needing credentials in its query
+    (references cannot hold them)."""
+    target_url(loc)
     if names_version(loc.url):
         raise UnsupportedError(
             f"{loc.display}: names one version of its object, which references cannot pin for "
@@ -348,9 +352,10 @@ def _remote_nifti(loc: Location) -> _NiftiLayout:
             f"{loc.display}: the object changed while its header was read "
             f"({_what_changed(stamp, now)}); make the references again"
         )
-    meta.update(path=loc.identity, **identity(stamp))
+    url = target_url(loc)
+    meta.update(path=url, **identity(stamp))
     return _NiftiLayout(
-        url=loc.identity,
+        url=url,
         display=loc.display,
         offset=int(meta["vox_offset"]),
         shape=tuple(int(n) for n in vol.shape),

@@ -62,7 +62,8 @@ class HttpServer:
     require_authorization: str | None = None
 
     def put(self, name: str, data: bytes, mode: str = "") -> str:
-        """Serve ``data`` at ``/name``; returns its URL."""
+        """Serve ``data`` at ``/name``; returns its URL. A name with a query (``get?key=b``) is
+        served for that query only, the name without one for any other."""
         self.objects["/" + name.lstrip("/")] = Obj(bytes(data), mode)
         return f"{self.url}/{name.lstrip('/')}"
 
@@ -104,7 +105,8 @@ def _handler(state: HttpServer) -> type[BaseHTTPRequestHandler]:
             rng = self.headers.get("Range", "")
             with state.lock:
                 state.requests.append((self.command, self.path, rng))
-            obj = state.objects.get(self.path.split("?", 1)[0])
+            # an object put with its query (a download API's "get?key=b.nii") first
+            obj = state.objects.get(self.path) or state.objects.get(self.path.split("?", 1)[0])
             if obj is None:
                 self.send_error(404)
                 return

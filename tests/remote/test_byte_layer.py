@@ -346,6 +346,27 @@ def test_urls_with_credentials_are_redacted():
     assert "hunter22" not in repr(loc) and "deadbeef" not in dask.base.tokenize(loc)
 
 
+def test_query_parameters_are_credentials_by_their_exact_names():
+    """Names that merely hold "key", "auth" or "session" select data (a download API's
+    ``?key=b.nii``, ``?objectKey=``, ``?author=``): kept, as written, in display and identity;
+    the names of credentials and of signed URLs' fields are hidden and left out of identities.
+    Azure's short signed fields (sp, se, ...) count only beside a signature."""
+    url = "https://h.org/get?key=b%20c.nii&objectKey=k1&author=ann&session=ses-01&sp=2"
+    assert _io.identity_url(url) == url and _io.display_url(url) == url
+    signed = {
+        "a=1&X-Amz-Date=20240101T000000Z&X-Amz-Signature=SECRETA1": "a=1",
+        "a=1&X-Goog-Credential=SECRETA1&X-Goog-Expires=60": "a=1",
+        "a=1&sv=2022&sp=r&se=2030&sig=SECRETA1": "a=1",
+        "a=1&Expires=9&Signature=SECRETA1&Key-Pair-Id=K": "a=1",
+        "a=1&access_token=SECRETA1&API_KEY=SECRETA1": "a=1",
+    }
+    for query, kept in signed.items():
+        url = f"https://h.org/x.nii?{query}"
+        assert _io.identity_url(url) == f"https://h.org/x.nii?{kept}"
+        assert "SECRETA1" not in _io.display_url(url) and "a=1&" in _io.display_url(url)
+        assert _io.identity_url(url.replace("SECRETA1", "OTHERSIG")) == _io.identity_url(url)
+
+
 def test_credential_option_names_are_recognised_at_any_depth():
     opts = {
         "key": "k-1",

@@ -14,6 +14,7 @@ import zarr
 from remote_servers import S3, S3_SECRET, HttpServer
 
 import lazyvol as lv
+from lazyvol import _io
 from lazyvol.errors import FormatError, UnsupportedError
 from lazyvol.refs import references
 from lazyvol.testing.dicom import write_dicom_series, write_enhanced_dicom
@@ -367,6 +368,49 @@ def test_references_to_an_object_key_holding_a_hash_name_that_object(
     assert targets == {f"s3://{s3_bucket}/scan#2.nii"}
     g = _group(refs, remote_protocol="s3", remote_options=opts)
     np.testing.assert_array_equal(_ijk(g["image"][...]), np.asarray(nib.load(path).dataobj))
+
+
+def test_a_query_that_selects_the_object_is_kept(tmp_path, http_server: HttpServer):
+    """A download API serving ``/get?key=a.nii``, ``/get?key=b.nii`` (``/get`` alone: a default
+    object): the references of B named ``/get`` (every name holding "key" was taken for a
+    credential), so a Zarr reader got A's voxels; the identities of A and B were one."""
+    a = write_phantom_nifti(tmp_path / "a.nii", (6, 5, 4), dtype="int16", seed=1)
+    b = write_phantom_nifti(tmp_path / "b.nii", (6, 5, 4), dtype="int16", seed=2)
+    http_server.put("get", open(a, "rb").read())
+    url_a = http_server.put("get?key=a.nii", open(a, "rb").read())
+    url_b = http_server.put("get?key=b.nii", open(b, "rb").read())
+    refs = references(url_b)
+    targets = {v[0] for v in refs["refs"].values() if isinstance(v, list)}
+    assert targets == {url_b}
+    g = _group(refs, remote_protocol="http")
+    np.testing.assert_array_equal(_ijk(g["image"][...]), np.asarray(nib.load(b).dataobj))
+    # two objects, two identities (dask names, cache keys)
+    assert _io.identity_url(url_a) != _io.identity_url(url_b)
+    assert _io.Location.of(url_a).key() != _io.Location.of(url_b).key()
+    np.testing.assert_array_equal(lv.open(url_b).compute(), nib.load(b).get_fdata())
+
+
+@pytest.mark.parametrize(
+    "query",
+    [
+        "X-Amz-Algorithm=AWS4-HMAC-SHA256&X-Amz-Credential=AKIAQ%2F1&X-Amz-Signature=c0ffee99",
+        "sv=2022-11-02&sp=r&se=2030-01-01&sig=c0ffee99",  # an Azure SAS
+        "key=r.nii&token=c0ffee99",
+    ],
+    ids=["s3-presigned", "azure-sas", "token"],
+)
+def test_references_refuse_a_url_that_needs_credentials_in_its_query(
+    tmp_path, http_server: HttpServer, query: str
+):
+    """Without its credentials such a URL reaches no object, or another: refused before any
+    read, and the message holds no credential."""
+    path = write_phantom_nifti(tmp_path / "r.nii", (6, 5, 4), dtype="int16")
+    url = http_server.put("r.nii", open(path, "rb").read()) + "?" + query
+    http_server.reset_counts()
+    with pytest.raises(UnsupportedError, match="references cannot hold credentials") as info:
+        references(url)
+    assert "c0ffee99" not in str(info.value) and "storage_options" in str(info.value)
+    assert http_server.requests == []
 
 
 def test_remote_truncated_nifti_refused(tmp_path, http_server: HttpServer):

@@ -29,9 +29,8 @@ import os
 import sys
 from collections.abc import Callable, Iterator, Mapping, Sequence
 from typing import Any, TextIO, cast
-from urllib.parse import parse_qsl, urlsplit
 
-from .._location import Location, StorageOptions, display_url, is_url
+from .._location import Location, StorageOptions, display_url, is_url, url_secrets
 from ._common import CommandError, terminal_text
 
 __all__ = [
@@ -156,16 +155,8 @@ def secrets_of(options: Mapping[str, Any] | None, sources: Sequence[str | None] 
     """Every credential among the options and inside the source URLs, longest first."""
     found = set(StorageOptions(options).secrets()) if options else set()
     for source in sources:
-        if not source or not is_url(source):
-            continue
-        parts = urlsplit(source)
-        if parts.password:
-            found.add(parts.password)
-        query = dict(parse_qsl(parts.query, keep_blank_values=True))
-        found.update(StorageOptions(query).secrets())
-        # signature-bearing parameters of pre-signed URLs, as display_url hides them
-        hidden = display_url(source)
-        found.update(v for k, v in query.items() if len(v) >= 3 and f"{k}={_REDACTED}" in hidden)
+        if source:
+            found.update(url_secrets(source))
     return sorted((s for s in found if len(s) >= 3), key=len, reverse=True)
 
 
