@@ -47,6 +47,7 @@ from ._io_remote import (
     warn_once,
 )
 from ._location import Location
+from ._range_refusal import opaque_etag, range_refused, stated
 from ._retry import ATTEMPTS, MAX_RETRY_AFTER, wait_before_retry
 from .errors import (
     FormatError,
@@ -223,6 +224,8 @@ async def _get(fs: Any, session: Any, want: Want, start: int, stop: int) -> tupl
             if wait is not None:
                 await asyncio.sleep(wait)
                 continue
+            if r.status == 416:  # judged from the start of this request, not of the range
+                raise range_refused(want.loc, want.what, start, want.expect, *stated(r.headers))
             if r.status not in (200, 206):
                 r.raise_for_status()  # a status error, typed by translate
                 raise RemoteReadError(
@@ -266,13 +269,6 @@ def _check_encoding(want: Want, headers: Mapping[str, str]) -> None:
     )
 
 
-def _opaque(tag: str) -> str:
-    """An ETag's opaque part (weak comparison): without ``W/`` and its quotes (a strong tag is
-    kept without quotes, a weak one as ``W/"..."``: :func:`lazyvol._io_remote._etag`)."""
-    bare = tag.removeprefix("W/")
-    return bare[1:-1] if len(bare) >= 2 and bare[0] == bare[-1] == '"' else bare
-
-
 def _check_validators(want: Want, headers: Mapping[str, str]) -> bool:
     """Raise :class:`SourceChangedError` when the answer's ETag (else Last-Modified) is not the
     stamp's; True when the stamp has an ETag the answer did not carry (verify after)."""
@@ -285,7 +281,7 @@ def _check_validators(want: Want, headers: Mapping[str, str]) -> bool:
     if tag and got_tag:
         # (weak comparison, RFC 9110 8.8.3.2: W/"x" and "x" name one tag; a server or CDN may
         # weaken the tag of an answer it might compress, a HEAD's and not a GET's)
-        if _opaque(got_tag) != _opaque(tag):
+        if opaque_etag(got_tag) != opaque_etag(tag):
             raise SourceChangedError(
                 f"{want.loc.display}: the object changed after it was opened (ETag {tag} -> "
                 f"{got_tag}); open the source again"

@@ -481,7 +481,7 @@ def read_ranges(requests: Iterable[RangeRequest]) -> list[bytes]:
         if _is_http(first):
             got = read_many(fs, [Want(*reqs[i]) for i in members])
         else:
-            got = _cat_ranges(fs, first, [reqs[i][:3] for i in members])
+            got = _cat_ranges(fs, first, [reqs[i] for i in members])
         for i, res in zip(members, got, strict=True):
             if isinstance(res, BaseException):
                 raise res
@@ -490,22 +490,22 @@ def read_ranges(requests: Iterable[RangeRequest]) -> list[bytes]:
 
 
 def _cat_ranges(
-    fs: Any, first: Location, reqs: list[tuple[Location, int, int]]
+    fs: Any, first: Location, reqs: list[tuple[Location, int, int, SourceStamp | None]]
 ) -> list[bytes | LazyvolError]:
     """Ranges of one non-HTTP filesystem through ``fs.cat_ranges``, each checked exact."""
     try:
         results = fs.cat_ranges(
-            [fs_path(loc, fs) for loc, _o, _n in reqs],
-            [off for _l, off, _n in reqs],
-            [off + n for _l, off, n in reqs],
+            [fs_path(loc, fs) for loc, _o, _n, _e in reqs],
+            [off for _l, off, _n, _e in reqs],
+            [off + n for _l, off, n, _e in reqs],
             on_error="return",
         )
     except Exception as exc:
         raise translate(exc, first, f"reading {len(reqs)} byte ranges") from None
     out: list[bytes | LazyvolError] = []
-    for (loc, off, n), res in zip(reqs, results, strict=True):
+    for (loc, off, n, expect), res in zip(reqs, results, strict=True):
         if isinstance(res, BaseException):
-            out.append(translate(res, loc, f"reading bytes {off}-{off + n - 1}"))
+            out.append(translate(res, loc, f"reading bytes {off}-{off + n - 1}", off, expect))
             continue
         try:
             out.append(exact(loc, off, n, bytes(res)))

@@ -18,6 +18,7 @@ from typing import Any, TypeVar
 
 from ._io_local import short_read
 from ._location import _REDACTED, Location, display_url
+from ._range_refusal import range_refused, refusal_of
 from ._retry import wait_before_retry
 from ._warn import warn as _warn_user
 from .errors import (
@@ -246,8 +247,15 @@ def _no_credentials(chain: list[BaseException]) -> bool:
     return any(k.__name__ in _NO_CREDENTIALS for e in chain for k in type(e).__mro__)
 
 
-def translate(exc: BaseException, loc: Location, what: str) -> LazyvolError:
-    """A typed lazyvol error for a failed remote operation (``what``: "reading bytes 0-99").
+def translate(
+    exc: BaseException,
+    loc: Location,
+    what: str,
+    start: int | None = None,
+    expect: SourceStamp | None = None,
+) -> LazyvolError:
+    """A typed lazyvol error for a failed remote operation (``what``: "reading bytes 0-99", from
+    ``start`` of the object stamped ``expect`` at open: they judge a refused range, HTTP 416).
 
     The HTTP status and any timeout are looked for through the whole chain of causes: fsspec's
     HTTP ``info`` re-raises every failure (a 503, a timeout) as ``FileNotFoundError``, which
@@ -283,10 +291,7 @@ def translate(exc: BaseException, loc: Location, what: str) -> LazyvolError:
             "open the source again"
         )
     if status == 416:
-        return FormatError(
-            f"{where}: truncated: {what} starts past the end of the object (HTTP 416); the object "
-            "is shorter than its header says, or changed since it was opened"
-        )
+        return range_refused(loc, what, start, expect, *refusal_of(chain))
     if status is None and any(isinstance(e, ValueError | TypeError) for e in chain[1:]):
         # the client refused to make the request (aiohttp: credentials both in the URL and in an
         # Authorization header), under fsspec's FileNotFoundError: nothing is known of the object
@@ -533,7 +538,7 @@ def ranged(
     try:
         data = fs.cat_file(fs_path(loc, fs), start=offset, end=offset + length)
     except Exception as exc:
-        raise translate(exc, loc, what) from None
+        raise translate(exc, loc, what, offset, expect) from None
     return exact(loc, offset, length, bytes(data))
 
 

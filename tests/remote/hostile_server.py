@@ -40,6 +40,9 @@ class Hostile:
     cap: int = 0  # a 206 of at most this many bytes (Content-Range honest)
     halve: bool = False  # a 206 of half the bytes asked (Content-Range honest)
     more: int = 0  # a 206 of this many bytes past the end asked (Content-Range honest)
+    #: a 416 for every ranged GET, its Content-Range naming the whole object (a proxy refusing
+    #: ranges it could serve)
+    refuse_ranges: bool = False
     status_get: int | None = None  # this status for GETs ...
     status_head: int | None = None  # ... and HEADs,
     status_times: int | None = None  # for the first N requests only (None: all)
@@ -106,11 +109,15 @@ def _handler(st: HostileServer) -> type[BaseHTTPRequestHandler]:
             self.end_headers()
             return status
 
-        def _range(self, obj: Hostile, size: int) -> tuple[int, int, int] | int:
-            """(status, start, stop) of the answer, or a status already sent."""
+        def _range(self, obj: Hostile, size: int, etag: str | None) -> tuple[int, int, int] | int:
+            """(status, start, stop) of the answer, or a status already sent (a 416 states the
+            object's size and ETag)."""
             m = _RANGE.match(self.headers.get("Range", ""))
             if not m or obj.norange:
                 return 200, 0, size
+            refused = {"Content-Range": f"bytes */{size}", **({"ETag": etag} if etag else {})}
+            if obj.refuse_ranges:
+                return self._simple(416, refused)
             a, b = m.groups()
             start, stop = (
                 (max(0, size - int(b)), size)
@@ -118,7 +125,7 @@ def _handler(st: HostileServer) -> type[BaseHTTPRequestHandler]:
                 else (int(a), min(size, int(b) + 1) if b else size)
             )
             if start >= size:
-                return self._simple(416, {"Content-Range": f"bytes */{size}"})
+                return self._simple(416, refused)
             n = stop - start
             if obj.shift:
                 start = max(0, min(size - n, start + obj.shift))
@@ -176,7 +183,7 @@ def _handler(st: HostileServer) -> type[BaseHTTPRequestHandler]:
             if if_match is not None and not obj.ignore_if_match and if_match.strip() != etag:
                 return self._simple(412)
             size = len(data)
-            got = self._range(obj, size)
+            got = self._range(obj, size, etag)
             if isinstance(got, int):
                 return got
             status, start, stop = got

@@ -236,3 +236,50 @@ def test_open_errors_name_no_format_for_remote_failures(tmp_path, hostile_server
     with pytest.raises(FormatError):
         lv.open(url).compute()
     assert _io.read(url, 0, 10) == raw[:10]
+
+
+def test_a_refused_valid_range_is_not_blamed_on_the_file(tmp_path, hostile_server):
+    """A server or proxy answering 416 to a range inside the object, its Content-Range naming
+    the whole object: the file was called truncated ("shorter than its header says")."""
+    raw, _ = _nifti(tmp_path)
+    url = hostile_server.put("p.nii", raw, refuse_ranges=True)
+    with pytest.raises(RemoteReadError, match="refused a valid range") as info:
+        lv.open(url)
+    text = str(info.value)
+    assert not isinstance(info.value, FormatError)
+    assert f"{url}: " in text and f"of an object of {len(raw)} bytes" in text
+    assert "reading bytes 0-" in text
+
+
+def test_a_refused_range_of_a_replaced_object_is_a_changed_source(tmp_path, hostile_server):
+    """A read past the end of an object replaced since open gets 416, whose Content-Range (a
+    shorter object) or ETag (another of the same size) says so: a changed source ("open the
+    source again"), not a truncated file; only an unchanged object is truncated."""
+    raw, truth = _nifti(tmp_path)
+    url = hostile_server.put("r.nii", raw, ignore_if_match=True)
+    vol = lv.open(url, chunks=CHUNKS)
+    np.testing.assert_array_equal(vol[:, :, -1:].compute(), truth[:, :, -1:])
+    hostile_server.obj("r.nii").get_data = raw[: len(raw) // 2]
+    with pytest.raises(SourceChangedError, match=r"size \d+ -> \d+ bytes.*416.*open the source"):
+        vol[:, :, -1:].compute()  # starts past the new end
+    # the same size, other bytes: the ETag of the 416 tells
+    short = hostile_server.put("s.bin", raw[:1000], ignore_if_match=True)
+    stamp = _io.stamp(_io.Location.of(short))
+    with pytest.raises(FormatError, match=r"truncated.*1000 bytes"):
+        _io.read(short, 1500, 10, expect=stamp)
+    hostile_server.obj("s.bin").get_data = raw[1:1001]
+    with pytest.raises(SourceChangedError, match=r"ETag .* -> .*416"):
+        _io.read(short, 1500, 10, expect=stamp)
+
+
+def test_a_refused_range_of_a_replaced_s3_object_is_a_changed_source(s3_server: S3, s3_bucket):
+    """S3 states the object's size in its 416 (InvalidRange): a shorter replacement is a changed
+    source, an unchanged object read past its end is truncated."""
+    s3_server.client.put_object(Bucket=s3_bucket, Key="x.bin", Body=b"a" * 1000)
+    loc = _io.Location.of(f"s3://{s3_bucket}/x.bin", s3_server.options())
+    stamp = _io.stamp(loc)
+    with pytest.raises(FormatError, match=r"truncated.*1000 bytes"):
+        _io.read(loc, 1200, 10, expect=stamp)
+    s3_server.client.put_object(Bucket=s3_bucket, Key="x.bin", Body=b"b" * 500)
+    with pytest.raises(SourceChangedError, match=r"size 1000 -> 500 bytes.*416"):
+        _io.read(loc, 700, 10, expect=stamp)
