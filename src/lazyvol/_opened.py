@@ -8,7 +8,15 @@ from typing import Any
 from .chunking import plan_of
 from .sources import SourceStamp
 
-__all__ = ["opened_stamps"]
+__all__ = ["opened_plan", "opened_stamps"]
+
+
+def opened_plan(vol: Any) -> Any:
+    """The reader's read plan behind ``vol`` (also when cut: the plan of the volume it was cut
+    from), or None for a volume without one (made in memory, or computed from others)."""
+    # (a Volume's own array is a PlanArray until .data is asked for: no dask import here)
+    arr = getattr(vol, "_arr", None)
+    return plan_of(arr if arr is not None else getattr(vol, "data", None))
 
 
 def opened_stamps(vol: Any) -> dict[str, SourceStamp]:
@@ -18,9 +26,7 @@ def opened_stamps(vol: Any) -> dict[str, SourceStamp]:
     carried = getattr(vol, "stamps", None)
     if isinstance(carried, dict):
         return carried
-    # (a Volume's own array is a PlanArray until .data is asked for: no dask import here)
-    arr = getattr(vol, "_arr", None)
-    plan = plan_of(arr if arr is not None else getattr(vol, "data", None))
+    plan = opened_plan(vol)
     out: dict[str, SourceStamp] = {}
     # (the NIfTI and DICOM plans, known by their fields: no import of the DICOM package here)
     if hasattr(plan, "stamp") and hasattr(plan, "header") and hasattr(plan, "loc"):

@@ -23,7 +23,7 @@ from typing import TYPE_CHECKING, Any, TypeVar
 import numpy as np
 
 from ._location import display_url, is_url
-from ._opened import opened_stamps
+from ._opened import opened_plan, opened_stamps
 from ._source_index import SOURCE_INDEX_KEY, slice_source_index
 from ._source_index import is_dicom as _is_dicom
 from .errors import FormatError, LazyvolError, SourceChangedError, SourceNotFoundError
@@ -337,10 +337,60 @@ def _header_as_stored(img: Any) -> Any:
         return type(img.header).from_fileobj(f, check=False)
 
 
+def _nifti_header_class(raw: bytes, single: bool) -> Any:
+    """The nibabel header class :func:`nibabel.load` gives a NIfTI / Analyze header starting
+    with ``raw`` (``single``: a header in the data file, not a pair's ``.hdr``)."""
+    import nibabel as nib
+    from nibabel.nifti1 import Nifti1PairHeader
+    from nibabel.nifti2 import Nifti2PairHeader
+
+    size = int.from_bytes(raw[:4], "little")
+    if size not in (348, 540):
+        size = int.from_bytes(raw[:4], "big")
+    if size == 540:
+        return nib.Nifti2Header if single else Nifti2PairHeader
+    if raw[344:348] in (b"n+1\0", b"ni1\0"):
+        return nib.Nifti1Header if single else Nifti1PairHeader
+    return nib.Spm2AnalyzeHeader  # (a pair without NIfTI magic: Analyze, as nibabel loads it)
+
+
+def _remote_nifti_header(loc: Any, stamp: Any, pair_header: Any) -> Any:
+    """The header of a NIfTI or Analyze volume opened from a URL (``loc``, stamped ``stamp``;
+    ``pair_header``: the stamp of a pair's ``.hdr``, else None), its bytes read again through
+    the byte layer: the first 548 bytes (a short inflate for ``.gz``), then the extensions up to
+    ``vox_offset`` (a pair's whole ``.hdr``) when there are more; checked against the stamps at
+    open (SourceChangedError when the object changed), parsed by nibabel as for a local file."""
+    import io
+
+    from . import _io
+    from .nifti_header import MAX_HEADER_BYTES, header_location, is_gzip_name, read_head
+
+    single = pair_header is None
+    hdr_loc = loc if single else header_location(loc)
+    hdr_stamp = stamp if single else pair_header
+    head = read_head(hdr_loc, 548, hdr_stamp)
+    cls = _nifti_header_class(head, single)
+    if single:
+        bare = cls.from_fileobj(io.BytesIO(head[: cls.sizeof_hdr]), check=False)  # (no exts)
+        vox = int(bare.get("vox_offset", 0))
+        need = min(vox, MAX_HEADER_BYTES)
+    else:  # a pair's .hdr holds the header and extensions only: all of it
+        need = MAX_HEADER_BYTES if is_gzip_name(hdr_loc) else min(hdr_stamp.size, MAX_HEADER_BYTES)
+    if need > len(head):
+        head = read_head(hdr_loc, need, hdr_stamp)
+    if not _io.reads_check(hdr_loc, hdr_stamp):
+        _io.verify(hdr_loc, hdr_stamp)  # (an S3 or GCS read is not checked by itself)
+    try:
+        return cls.from_fileobj(io.BytesIO(head), check=False)
+    except Exception as exc:  # nibabel's own errors are not typed for us
+        raise FormatError(f"{hdr_loc.display}: nibabel cannot read the header: {exc}") from exc
+
+
 def volume_header(vol: Volume) -> Any:
     """The source's full header: a nibabel header (NIfTI) or the first slice's data set (DICOM).
 
-    See :attr:`lazyvol.Volume.header`.
+    A NIfTI opened from a URL has its header bytes read again from the object, checked against
+    its stamp at open (SourceChangedError when it changed). See :attr:`lazyvol.Volume.header`.
     """
     if _is_zarr(vol.source):
         header = vol.meta.get("source_header")
@@ -354,6 +404,15 @@ def volume_header(vol: Volume) -> Any:
         import nibabel as nib
 
         path = str(vol.meta.get("path") or vol.source)
+        plan = opened_plan(vol)
+        if hasattr(plan, "stamp") and hasattr(plan, "loc") and plan.loc.is_remote:
+            return _remote_nifti_header(plan.loc, plan.stamp, plan.header)
+        if is_url(path):
+            raise HeaderError(
+                f"{display_url(path)}: this volume was computed from a remote NIfTI, whose "
+                "header is read through the volume opened from the URL: read its header (or "
+                "open the URL again)"
+            )
         if not os.path.exists(path):
             raise SourceNotFoundError(
                 f"{path}: the NIfTI source of this volume is gone; its header cannot be read (a "

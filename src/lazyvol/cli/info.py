@@ -484,19 +484,22 @@ def _cmd_header(args: argparse.Namespace) -> int:
     from ..headers import format_header, header_to_dict, source_header
 
     if is_url(args.path):
-        raise CommandError(
-            f"{display_source(args.path)}: --header reads local files only (the full NIfTI header "
-            "or DICOM data set of a remote source is not fetched yet); drop --header for the "
-            "volume's summary, or download the file"
-        )
-    if args.slice is not None and pick(args.path).name != "dicom":
-        raise CommandError(
-            f"--slice {args.slice}: {args.path} is not DICOM; it has one header, not one per "
-            "slice: drop --slice"
-        )
-    index = 0 if args.slice is None else args.slice
-    opts = dicom_kwargs(args, args.path)
-    hdr = source_header(args.path, series=_series_arg(args.series), index=index, **opts)
+        # (a remote NIfTI's header is read again from its object; a remote DICOM series' is
+        # refused with the reason, as vol.header refuses it)
+        import lazyvol as lv
+
+        from ..headers import volume_header
+
+        hdr = volume_header(lv.open(args.path, **source_kwargs(args, args.path)))
+    else:
+        if args.slice is not None and pick(args.path).name != "dicom":
+            raise CommandError(
+                f"--slice {args.slice}: {args.path} is not DICOM; it has one header, not one "
+                "per slice: drop --slice"
+            )
+        index = 0 if args.slice is None else args.slice
+        opts = dicom_kwargs(args, args.path)
+        hdr = source_header(args.path, series=_series_arg(args.series), index=index, **opts)
     if args.json:
         _print_json(header_to_dict(hdr))
     else:
