@@ -35,7 +35,8 @@ __all__ = [
 
 #: Storage-option names whose values are credentials (matched case-insensitively anywhere in the
 #: name, at any depth of the options): never shown, hashed or written. Not for query parameters,
-#: whose names select data as often (``?key=scan.nii``, ``?author=``): see :data:`_SECRET_PARAMS`.
+#: whose names select data as often (``?key=scan.nii``, ``?author=``): see :data:`_SECRET_PARAMS`
+#: (a ``key`` naming no object is an API key: :func:`_names_an_object`).
 _SECRET_NAME = re.compile(
     r"secret|passw|token|credential|creds|auth|key|session|signature|^sig$|private|cookie|"
     r"policy|connection_str|^sas",
@@ -126,7 +127,7 @@ def _query_pieces(query: str) -> list[tuple[str, str]]:
     signed = frozenset().union(*(f for sig, f in _SIGNED_WITH.items() if sig in names))
     out = []
     for piece, name in zip(pieces, names, strict=True):
-        if name in _SECRET_PARAMS:
+        if name in _SECRET_PARAMS or (name == "key" and not _names_an_object(piece)):
             kind = "secret"
         elif name.startswith(_SIGNING_PREFIXES) or name in signed:
             kind = "signed"
@@ -134,6 +135,14 @@ def _query_pieces(query: str) -> list[tuple[str, str]]:
             kind = ""
         out.append((piece, kind))
     return out
+
+
+def _names_an_object(piece: str) -> bool:
+    """A ``key=`` parameter whose value names an object (a path or file name: ``?key=b.nii``,
+    ``?key=scans/1.dcm``), not a credential (an API key such as ``?key=AIza...``, which some
+    services take in the query): a value holding "." or "/" (decoded)."""
+    value = unquote_plus(piece.split("=", 1)[1]) if "=" in piece else ""
+    return "." in value or "/" in value
 
 
 def credential_params(url: str) -> list[str]:

@@ -350,7 +350,8 @@ def test_query_parameters_are_credentials_by_their_exact_names():
     """Names that merely hold "key", "auth" or "session" select data (a download API's
     ``?key=b.nii``, ``?objectKey=``, ``?author=``): kept, as written, in display and identity;
     the names of credentials and of signed URLs' fields are hidden and left out of identities.
-    Azure's short signed fields (sp, se, ...) count only beside a signature."""
+    Azure's short signed fields (sp, se, ...) count only beside a signature. A ``key`` naming
+    no object (no "." or "/" in it) is an API key."""
     url = "https://h.org/get?key=b%20c.nii&objectKey=k1&author=ann&session=ses-01&sp=2"
     assert _io.identity_url(url) == url and _io.display_url(url) == url
     signed = {
@@ -359,6 +360,7 @@ def test_query_parameters_are_credentials_by_their_exact_names():
         "a=1&sv=2022&sp=r&se=2030&sig=SECRETA1": "a=1",
         "a=1&Expires=9&Signature=SECRETA1&Key-Pair-Id=K": "a=1",
         "a=1&access_token=SECRETA1&API_KEY=SECRETA1": "a=1",
+        "a=1&key=SECRETA1": "a=1",  # an API key (Google's take ?key=AIza...), not a file name
     }
     for query, kept in signed.items():
         url = f"https://h.org/x.nii?{query}"
