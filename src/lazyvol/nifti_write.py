@@ -15,7 +15,9 @@ last member's size for the whole stream's. gzip, nibabel, indexed_gzip and lazyv
 any ``.nii.gz``.
 The file is written under a temporary name in the destination folder and renamed when complete;
 the writer locks it while it runs, and a write removes what killed writes to the same destination
-left (``lazyvol._fsutil.sweep_leftovers``).
+left (``lazyvol._fsutil.sweep_leftovers``). Its sidecars (``lazyvol.sidecar``) are written to
+temporary files too, and renamed into place before the image, after the old image and every old
+sidecar of that name were removed (``_publish``): a kill never leaves an image beside another's.
 """
 
 from __future__ import annotations
@@ -32,7 +34,7 @@ from typing import TYPE_CHECKING, Any, BinaryIO
 import dask
 import numpy as np
 
-from ._fsutil import make_temp_file, publish_file, release_temp_dir, sweep_leftovers
+from ._fsutil import fsync_dir, make_temp_file, publish_file, release_temp_dir, sweep_leftovers
 from ._location import local_destination, written_through
 from .chunking import as_plan_array, direct_compute_allowed
 from .config import chunk_budget
@@ -42,7 +44,7 @@ from .nifti_carry import set_text
 from .nifti_fields import CARRIED_KEY
 from .nifti_make import written_header
 from .nifti_text import held_text
-from .sidecar import sidecar_paths, write_sidecars
+from .sidecar import sidecar_files, sidecar_paths
 from .zarr_write import require_volume
 
 if TYPE_CHECKING:
@@ -328,7 +330,8 @@ def _check_destination(
     vol: Volume, dest: str, where: str, overwrite: bool, sidecars: bool
 ) -> list[str]:
     """Refuse a bad name or (without ``overwrite``) an existing file, ``where`` being the file
-    written (:func:`~lazyvol._location.written_through`); returns the sidecar paths."""
+    written (:func:`~lazyvol._location.written_through`); returns the sidecar files there (any
+    lazyvol writes for that name, ``sidecars`` being true), which the write replaces or removes."""
     if not dest.lower().endswith((".nii", ".nii.gz")):
         raise WriteError(f"{dest}: a NIfTI file name must end in .nii or .nii.gz")
     if os.path.lexists(where) and not overwrite:
@@ -338,14 +341,22 @@ def _check_destination(
     parent = os.path.dirname(os.path.abspath(dest))
     if not os.path.isdir(parent):
         raise WriteError(f"{dest}: the folder {parent} does not exist; create it first")
-    extra = sidecar_paths(vol.meta, dest) if sidecars else []
-    taken = [p for p in extra if os.path.lexists(p)]
+    if not sidecars:
+        return []
+    taken = [p for p in sidecar_paths(vol.meta, dest, every=True) if os.path.lexists(p)]
     if taken and not overwrite:
-        raise WriteError(
-            f"{taken[0]}: sidecar file exists; pass overwrite=True to replace it, or sidecars=False "
-            "(nothing written)"
+        ours = set(sidecar_paths(vol.meta, dest))
+        what = (
+            "replace it"
+            if taken[0] in ours
+            else "remove it (this volume has no such sidecar, and the file would be taken as "
+            "the new image's)"
         )
-    return extra
+        raise WriteError(
+            f"{taken[0]}: sidecar file exists; pass overwrite=True to {what}, or sidecars=False "
+            "to leave it (nothing written)"
+        )
+    return taken
 
 
 def write_nifti(
@@ -366,7 +377,12 @@ def write_nifti(
     path : str or path-like
         Destination ending in ``.nii`` or ``.nii.gz``.
     overwrite : bool
-        Replace an existing file (atomically, by renaming the finished file over it).
+        Replace an existing file (atomically, by renaming the finished file over it). With
+        ``sidecars``, every sidecar lazyvol writes for that name (``.json``, ``.bval``,
+        ``.bvec``, ``_aslcontext.tsv``) that this volume has none of is removed, as dcm2niix
+        ``-w 1`` does: it described the old image. The set is then replaced in an order a kill
+        cannot turn into a new image beside old sidecars (see ``_publish``); readers find no
+        image for a moment. Without ``overwrite``, any such sidecar present is refused.
     progress : bool
         Show a tqdm progress bar.
     compresslevel : int
@@ -374,7 +390,9 @@ def write_nifti(
     sidecars : bool
         For a DICOM-derived volume, also write the BIDS JSON sidecar (``<name>.json``) and, for a
         diffusion series, FSL ``<name>.bval`` / ``<name>.bvec`` (as dcm2niix does); see
-        ``lazyvol.dicom.bids``.
+        ``lazyvol.dicom.bids``. ``sidecars=False`` writes the image alone and leaves sidecar
+        files of that name as they are, neither refused nor removed (so a sidecar written by
+        hand is kept; one from an earlier conversion then describes another image).
 
     Returns
     -------
@@ -393,7 +411,8 @@ def write_nifti(
     dest = local_destination(path)
     gz = dest.lower().endswith(".gz")
     where = written_through(dest)  # (a symbolic link: the file it names)
-    extra = _check_destination(vol, dest, where, overwrite, sidecars)
+    present = _check_destination(vol, dest, where, overwrite, sidecars)
+    files = sidecar_files(vol, dest) if sidecars else {}
     dtype = vol.dtype.newbyteorder("=")
     if dtype.kind == "b":
         dtype = np.dtype(np.uint8)
@@ -420,7 +439,7 @@ def write_nifti(
             raw.flush()
             os.fsync(raw.fileno())
         try:
-            publish_file(tmp, where, overwrite=overwrite)
+            _publish(tmp, where, overwrite, files, present)
         except FileExistsError as exc:
             raise WriteError(
                 f"{dest}: created by someone else while writing; left untouched"
@@ -438,14 +457,67 @@ def write_nifti(
         raise
     finally:
         release_temp_dir(lock)  # (held until the file is published or removed)
-    if extra:
-        try:
-            write_sidecars(vol, dest)
-        except OSError as exc:
-            raise WriteError(
-                f"{dest}: written, but its sidecar files could not be ({exc.strerror or exc})"
-            ) from exc
     return dest
+
+
+def _publish(
+    tmp: str, where: str, overwrite: bool, files: dict[str, str], present: list[str]
+) -> None:
+    """Move the finished image ``tmp`` to ``where`` with its sidecars ``files`` (path: text),
+    removing the sidecar files ``present`` there (:func:`_check_destination`) first.
+
+    With no sidecar on either side the image replaces the old one in one rename. Else the order
+    is chosen so that a kill at any step leaves the old image with its own sidecars, or sidecars
+    without an image, never an image beside another image's sidecars: the new sidecars are
+    written to temporary files (a full disk fails here, with the old set intact); the old image
+    is removed, then the old sidecars; the new sidecars are renamed into place, the image last.
+    (Renaming the sidecars first over a live old image, or the image first beside the old
+    sidecars, would each leave a mixed set that looks complete.) Readers find no image for the
+    moment between removal and rename.
+
+    Raises
+    ------
+    FileExistsError
+        Without ``overwrite``, the image was created by someone else meanwhile (the sidecars
+        just published are removed again).
+    WriteError
+        Without ``overwrite``, a sidecar was created by someone else meanwhile.
+    """
+    if not files and not present:
+        publish_file(tmp, where, overwrite=overwrite)
+        return
+    temps: list[tuple[str, int | None, str]] = []
+    published: list[str] = []
+    try:
+        for path, text in files.items():
+            sweep_leftovers(path)
+            part, lock = make_temp_file(path)
+            temps.append((part, lock, path))
+            with open(part, "w", encoding="utf-8") as f:
+                f.write(text)
+                f.flush()
+                os.fsync(f.fileno())
+        if overwrite:
+            for old in (where, *present):
+                _unlink_quiet(old)
+            fsync_dir(os.path.dirname(where))
+        for part, _lock, path in temps:
+            try:
+                publish_file(part, path, overwrite=overwrite)
+            except FileExistsError as exc:
+                raise WriteError(
+                    f"{path}: created by someone else while writing; left untouched"
+                ) from exc
+            published.append(path)
+        publish_file(tmp, where, overwrite=overwrite)
+    except BaseException:
+        for path in published:  # (no image beside them now: removed)
+            _unlink_quiet(path)
+        raise
+    finally:
+        for part, lock, _path in temps:
+            _unlink_quiet(part)  # (gone once published)
+            release_temp_dir(lock)
 
 
 def _write_header(hdr: Any, out: Any) -> None:

@@ -34,6 +34,7 @@ __all__ = [
     "fsl_bvals_bvecs",
     "fsl_bvecs",
     "sidecar",
+    "sidecar_files",
     "sidecar_paths",
     "world_gradients",
     "write_sidecars",
@@ -177,26 +178,33 @@ def _stem(path: str) -> str:
 
 
 def write_sidecars(vol: Any, path: str) -> list[str]:
-    """Write ``<stem>.json`` (DICOM-derived volumes), ``.bval``/``.bvec`` (diffusion series) and
-    BIDS ``_aslcontext.tsv`` (Philips ASL series: label or control, volume by volume).
+    """Write the sidecar files of :func:`sidecar_files` (each atomically); returns their paths."""
+    files = sidecar_files(vol, path)
+    for where, text in files.items():
+        _atomic_write(where, text)
+    return list(files)
 
-    Returns the paths written. The b-vectors are in this volume's voxel axes (FSL convention, see
+
+def sidecar_files(vol: Any, path: str) -> dict[str, str]:
+    """The text of ``<stem>.json`` (DICOM-derived volumes), ``.bval``/``.bvec`` (diffusion series)
+    and BIDS ``_aslcontext.tsv`` (Philips ASL series: label or control, volume by volume), by
+    absolute path, in the order they are written; nothing is written here.
+
+    The b-vectors are in this volume's voxel axes (FSL convention, see
     :mod:`lazyvol.dicom.diffusion`); a volume cut along its 4th axis has the table of the volumes
     it holds, in its order (``lazyvol._per_volume``); one whose table has another length than
     its 4th axis gets no ``.bval``/``.bvec``, and a warning.
     """
     meta = vol.meta
     if meta.get("format") != "DICOM":
-        return []
+        return {}
     stem = _stem(os.path.abspath(os.fspath(path)))
-    written: list[str] = []
+    written: dict[str, str] = {}
     doc = sidecar(meta, vol.affine, tuple(vol.shape))
-    _atomic_write(stem + ".json", json.dumps(doc, indent="\t") + "\n")
-    written.append(stem + ".json")
+    written[stem + ".json"] = json.dumps(doc, indent="\t") + "\n"
     context = _asl_context(meta, vol.shape[3] if vol.ndim > 3 else 1)
     if context:
-        _atomic_write(_asl_context_path(stem), "volume_type\n" + "".join(f"{c}\n" for c in context))
-        written.append(_asl_context_path(stem))
+        written[_asl_context_path(stem)] = "volume_type\n" + "".join(f"{c}\n" for c in context)
     if meta.get("diffusion"):
         nt = vol.shape[3] if vol.ndim > 3 else 1
         diff = meta["diffusion"]
@@ -208,10 +216,7 @@ def write_sidecars(vol: Any, path: str) -> list[str]:
                 "volume each is, is not known; .bval/.bvec not written",
             )
             return written
-        bval_text, bvec_text = fsl_bvals_bvecs(diff, vol.affine)
-        _atomic_write(stem + ".bval", bval_text)
-        _atomic_write(stem + ".bvec", bvec_text)
-        written += [stem + ".bval", stem + ".bvec"]
+        written[stem + ".bval"], written[stem + ".bvec"] = fsl_bvals_bvecs(diff, vol.affine)
     return written
 
 
@@ -238,11 +243,17 @@ def _atomic_write(path: str, text: str) -> None:
     atomic_write_bytes(path, text)
 
 
-def sidecar_paths(meta: dict[str, Any], dest: str) -> list[str]:
-    """The sidecar files written with NIfTI ``dest`` for a volume with ``meta`` (none unless DICOM)."""
+def sidecar_paths(meta: dict[str, Any], dest: str, *, every: bool = False) -> list[str]:
+    """The sidecar files written with NIfTI ``dest`` for a volume with ``meta`` (none unless DICOM).
+
+    ``every``: every sidecar :func:`write_sidecars` writes with ``dest`` for some volume (``meta``
+    not used): the files that describe whatever image has that name.
+    """
+    stem = _stem(dest)
+    if every:
+        return [stem + ".json", stem + ".bval", stem + ".bvec", _asl_context_path(stem)]
     if meta.get("format") != "DICOM":
         return []
-    stem = _stem(dest)
     out = [stem + ".json"]
     if meta.get("diffusion"):
         out += [stem + ".bval", stem + ".bvec"]
