@@ -29,7 +29,7 @@ from typing import Any
 
 import numpy as np
 
-from ._fsutil import sweep_leftovers
+from ._fsutil import sweep_folder, sweep_leftovers
 from ._io import Location
 from ._warn import warn as _warn_user
 from .cache_admin import (
@@ -320,6 +320,9 @@ def _build_entry(
     group = entry.parent
     # We hold the lock: temporary directories of this key are leftovers of killed writers.
     sweep_leftovers(str(entry), writers_gone=True)
+    # Those of other keys (older versions of the source) are removed once their writers are gone
+    # (their locks tell): no later build has their key.
+    sweep_folder(str(group))
     # The entry names the source it is keyed on (absolute, no credentials: what `lazyvol cache
     # list` shows); a volume read from it gets the source's own description back (_open_entry).
     keyed = copy.copy(src)

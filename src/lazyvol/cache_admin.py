@@ -58,6 +58,12 @@ class CacheEntry:
         volume's own ``source`` (the path as it was given).
     created : float
         POSIX time the entry was completed.
+    leftover : bool
+        A temporary or moved-aside store (``.<key>.lazyvol-tmp-*``, ``.<key>.lazyvol-old-*``):
+        a write or removal under way, or what a killed one left. Its ``key`` is its whole name,
+        ``source`` is ``""`` and ``created`` its modification time. Listed only when asked
+        (:func:`list_entries`); the next build in its folder and :func:`clear` remove a killed
+        writer's.
     """
 
     key: str
@@ -65,6 +71,7 @@ class CacheEntry:
     size_bytes: int
     source: str
     created: float
+    leftover: bool = False
 
 
 def default_cache_dir() -> Path:
@@ -94,6 +101,16 @@ def _entry_info(path: Path) -> CacheEntry | None:
         manifest = read_entry_manifest(path)
     except (OSError, ValueError):
         return None
+    return CacheEntry(
+        key=path.name,
+        path=str(path),
+        size_bytes=_size(path),
+        source=str(manifest.get("source", "")),
+        created=float(manifest.get("created", 0.0)),
+    )
+
+
+def _size(path: Path) -> int:
     size = 0
     for dirpath, _dirs, names in os.walk(path):
         for n in names:
@@ -101,13 +118,22 @@ def _entry_info(path: Path) -> CacheEntry | None:
                 size += os.lstat(os.path.join(dirpath, n)).st_size
             except OSError:
                 pass
-    return CacheEntry(
-        key=path.name,
-        path=str(path),
-        size_bytes=size,
-        source=str(manifest.get("source", "")),
-        created=float(manifest.get("created", 0.0)),
-    )
+    return size
+
+
+def _leftovers(group: Path) -> list[CacheEntry]:
+    """The temporary and moved-aside stores in the entry group ``group`` (:class:`CacheEntry`
+    ``leftover``)."""
+    out = []
+    for path in own_dirs(group):
+        if leftover_of(path.name) is None:
+            continue
+        try:
+            created = path.stat().st_mtime
+        except OSError:
+            continue
+        out.append(CacheEntry(path.name, str(path), _size(path), "", created, leftover=True))
+    return out
 
 
 def own_dirs(parent: Path, pattern: re.Pattern[str] | None = None) -> list[Path]:
@@ -132,8 +158,14 @@ def own_dirs(parent: Path, pattern: re.Pattern[str] | None = None) -> list[Path]
     return out
 
 
-def list_entries(cache_dir: str | os.PathLike[str] | None = None) -> list[CacheEntry]:
-    """Complete entries of a cache directory (default :func:`default_cache_dir`), oldest first."""
+def list_entries(
+    cache_dir: str | os.PathLike[str] | None = None, *, leftovers: bool = False
+) -> list[CacheEntry]:
+    """Complete entries of a cache directory (default :func:`default_cache_dir`), oldest first.
+
+    ``leftovers``: the temporary and moved-aside stores too (writes under way, or left by killed
+    ones: :attr:`CacheEntry.leftover`), which take disk space until removed.
+    """
     root = _root(cache_dir)
     out: list[CacheEntry] = []
     if not root.is_dir():
@@ -143,6 +175,8 @@ def list_entries(cache_dir: str | os.PathLike[str] | None = None) -> list[CacheE
             info = _entry_info(child)
             if info is not None:
                 out.append(info)
+        if leftovers:
+            out += _leftovers(group)
     out.sort(key=lambda e: (e.created, e.key))
     return out
 
@@ -157,8 +191,9 @@ def clear(
     cache_dir : path, optional
         Default :func:`default_cache_dir`.
     older_than : seconds or timedelta, optional
-        Only entries completed longer ago than this. Without it, everything goes, including
-        leftovers of interrupted writes. Entries being written by another process are skipped.
+        Only entries completed longer ago than this. Without it, everything goes. Leftovers of
+        interrupted writes go in either case, whatever their age; entries being written by
+        another process are skipped.
     """
     from filelock import FileLock, Timeout
 
@@ -184,7 +219,9 @@ def clear(
             except (Timeout, OSError):
                 continue
             removed += info is not None
-        if limit is None:
+        if limit is not None:
+            sweep_folder(str(group))  # (killed writers' leftovers: a live writer's are kept)
+        else:
             try:
                 for stem in sorted({s for p in group.iterdir() if (s := leftover_of(p.name))}):
                     try:

@@ -19,6 +19,14 @@ def _when(created: Any) -> str:
     return "-"
 
 
+def _note(row: dict[str, Any]) -> str:
+    """What the key column adds: a temporary file or store (a write under way, or a killed
+    one's leftover, which ``cache clear`` removes), or a DICOM folder's saved grouping."""
+    if row["leftover"]:
+        return " (leftover)"
+    return " (grouping)" if row["key"].endswith(".report") else ""
+
+
 def _check_cache_dir(top: str | None) -> None:
     """Refuse a cache directory that is a file (``--cache-dir``, ``LAZYVOL_CACHE_DIR`` or the
     user cache), which would list as empty and clear nothing."""
@@ -46,6 +54,7 @@ def _zarr_dir(top: str) -> str:
 def cmd_cache(args: argparse.Namespace) -> int:
     """``lazyvol cache list`` and ``lazyvol cache clear``."""
     from .. import cache
+    from .._fsutil import leftover_of
 
     kinds = set(args.kind or ["all"])
     if "all" in kinds:
@@ -64,8 +73,9 @@ def cmd_cache(args: argparse.Namespace) -> int:
                     "size_bytes": int(e.size_bytes),
                     "source": e.source,
                     "created": e.created,
+                    "leftover": e.leftover,
                 }
-                for e in cache.list_entries(cache_dir=zarr_dir)
+                for e in cache.list_entries(cache_dir=zarr_dir, leftovers=True)
             ]
         rows += [
             {
@@ -75,6 +85,7 @@ def cmd_cache(args: argparse.Namespace) -> int:
                 "size_bytes": e.size_bytes,
                 "source": e.source,
                 "created": e.created,
+                "leftover": leftover_of(os.path.basename(e.path)) is not None,
             }
             for e in cache.list_index_files(top)
             if e.kind in kinds
@@ -95,14 +106,14 @@ def cmd_cache(args: argparse.Namespace) -> int:
                     human_bytes(r["size_bytes"]),
                     _when(r["created"]),
                     _short(r["source"] or "-", 60),
-                    r["key"][:16] + (" (grouping)" if r["key"].endswith(".report") else ""),
+                    r["key"][:16] + _note(r),
                 ]
                 for r in rows
             ],
             right={1},
         )
         total = sum(r["size_bytes"] for r in rows)
-        per_kind = Counter(r["kind"] for r in rows)
+        per_kind = Counter("leftover" if r["leftover"] else r["kind"] for r in rows)
         print(
             f"{len(rows)} entr{'y' if len(rows) == 1 else 'ies'} "
             f"({', '.join(f'{n} {k}' for k, n in sorted(per_kind.items()))}), {human_bytes(total)}"

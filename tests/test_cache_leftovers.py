@@ -1,0 +1,70 @@
+"""Killed builds' leftovers in the cache (swept by later builds of any key, listed, cleared) and
+clears racing with builds and failing (counted only when done, reported when not)."""
+
+from __future__ import annotations
+
+import json
+import os
+from pathlib import Path
+
+import nibabel as nib
+import numpy as np
+
+import lazyvol as lv
+from lazyvol import cache as lvcache
+from lazyvol._fsutil import make_temp_dir, release_temp_dir
+from lazyvol.cli import main as cli_main
+
+
+def _killed_build(group: Path, key: str, nbytes: int) -> Path:
+    """A killed build's temporary store: made and locked as a build makes it, its lock then
+    released as the writer's death releases it."""
+    tmp, lock = make_temp_dir(str(group / key))
+    (Path(tmp) / "c").write_bytes(b"x" * nbytes)
+    release_temp_dir(lock)
+    return Path(tmp)
+
+
+def _cached(tmp_path: Path, seed: int = 0) -> tuple[str, Path]:
+    src = str(tmp_path / "a.nii")
+    a = np.random.default_rng(seed).integers(0, 999, (8, 7, 6), dtype=np.int16)
+    nib.save(nib.Nifti1Image(a, np.eye(4)), src)
+    lv.open(src, cache=True)
+    return src, Path(lvcache.list_entries()[0].path).parent
+
+
+def test_a_killed_builds_leftover_of_another_key_is_swept_by_the_next_build(tmp_path):
+    """Only a build of the killed one's own key swept it: once the source changed (a new key),
+    it stayed for good. A live writer's temporary store is kept."""
+    src, group = _cached(tmp_path)
+    dead = _killed_build(group, "0" * 40, 1000)
+    live, lock = make_temp_dir(str(group / ("1" * 40)))  # (this process holds its lock)
+    try:
+        nib.save(nib.Nifti1Image(np.zeros((8, 7, 6), np.int16), np.eye(4)), src)  # a new key
+        lv.open(src, cache=True)
+        assert not dead.exists() and os.path.isdir(live)
+    finally:
+        release_temp_dir(lock)
+
+
+def test_leftovers_are_listed_and_cleared_with_older_than(tmp_path, capsys):
+    """`cache list` did not show a killed build's store (its total was part of what was on
+    disk) and `cache clear --older-than` kept it."""
+    _src, group = _cached(tmp_path)
+    dead = _killed_build(group, "0" * 40, 1000)
+    live, lock = make_temp_dir(str(group / ("1" * 40)))
+    try:
+        listed = lvcache.list_entries(leftovers=True)
+        assert {e.path for e in listed if e.leftover} == {str(dead), live}
+        assert [e.size_bytes for e in listed if e.path == str(dead)] == [1000]
+        assert [e for e in listed if not e.leftover] == lvcache.list_entries()
+        assert cli_main(["cache", "list", "--kind", "zarr"]) == 0
+        out = capsys.readouterr().out
+        assert "(leftover)" in out and "3 entries (2 leftover, 1 zarr)" in out
+        assert cli_main(["cache", "list", "--json", "--kind", "zarr"]) == 0
+        rows = json.loads(capsys.readouterr().out)
+        assert sorted(r["leftover"] for r in rows) == [False, True, True]
+        assert lvcache.clear(older_than=3600) == 0  # the entry is new: kept
+        assert not dead.exists() and os.path.isdir(live) and len(lvcache.list_entries()) == 1
+    finally:
+        release_temp_dir(lock)
