@@ -14,6 +14,7 @@ import lazyvol as lv
 from lazyvol import cache as lvcache
 from lazyvol._fsutil import make_temp_dir, release_temp_dir
 from lazyvol.cli import main as cli_main
+from lazyvol.testing import write_phantom_nifti
 
 
 def _killed_build(group: Path, key: str, nbytes: int) -> Path:
@@ -68,3 +69,25 @@ def test_leftovers_are_listed_and_cleared_with_older_than(tmp_path, capsys):
         assert not dead.exists() and os.path.isdir(live) and len(lvcache.list_entries()) == 1
     finally:
         release_temp_dir(lock)
+
+
+def test_a_clear_removing_the_entry_folder_under_a_build_is_not_an_unusable_cache(
+    tmp_path, monkeypatch
+):
+    """A clear between the build's mkdir of the entry folder and its lock (or while it waits for
+    the lock) removed the empty folder: the lock's open failed, 'cache directory ... is not
+    usable (No such file or directory)', a CacheError with require_cache=True."""
+    real_open = os.open
+    cleared: list[int] = []
+
+    def open_after_a_clear(path, *args, **kwargs):
+        if os.fspath(path).endswith(".lock") and not cleared:  # (the build's lock, first)
+            cleared.append(-1)
+            cleared[0] = lvcache.clear()
+        return real_open(path, *args, **kwargs)
+
+    monkeypatch.setattr(os, "open", open_after_a_clear)
+    src = write_phantom_nifti(tmp_path / "a.nii", (8, 7, 6))
+    vol = lv.open(src, cache=True, require_cache=True)
+    assert cleared == [0] and vol.data.name.startswith("lazyvol-zarr-")
+    np.testing.assert_array_equal(vol.compute(), nib.load(src).get_fdata())

@@ -345,31 +345,59 @@ def _build_entry(
     return vol
 
 
+#: Times a build makes its entry's folder again when a concurrent clear removed it meanwhile.
+GROUP_RETRIES = 20
+
+
 def _locked_build(
     req: _Request, src: Volume, entry: Path, key: str, chunks: Any, fb: _SourceFallback | None
 ) -> Volume:
     """Take the entry's lock, then read it (another process built it) or build it."""
     from filelock import FileLock, Timeout
 
-    lock = FileLock(str(entry.parent / f"{key}.lock"), timeout=LOCK_TIMEOUT)
+    path = str(entry.parent / f"{key}.lock")
+    for attempt in range(GROUP_RETRIES + 1):
+        lock = FileLock(path, timeout=LOCK_TIMEOUT)
+        try:
+            with lock:
+                if (entry / MANIFEST).is_file():
+                    vol = _open_entry(entry, chunks, src, fb)
+                    if vol is not None:
+                        return vol
+                return _build_entry(req, src, entry, key, chunks, fb)
+        except Timeout:
+            req.unusable(f"waited {LOCK_TIMEOUT:.0f} s for another process caching {req.what}")
+        except WriteError as exc:
+            req.unusable(f"cannot write a cache entry for {req.what} in {req.root}: {exc}", exc)
+        except OSError as exc:
+            if isinstance(exc, LazyvolError):
+                raise
+            if attempt < GROUP_RETRIES and _group_made_again(entry.parent, path, exc):
+                continue
+            req.unusable(
+                f"cache directory {req.root} is not usable ({exc.strerror or exc}) for {req.what}",
+                exc,
+            )
+        return src
+    return src  # (not reached)
+
+
+def _group_made_again(group: Path, lock_file: str, exc: OSError) -> bool:
+    """The entry folder ``group`` was removed under a build taking its lock (a concurrent
+    ``clear`` removes an empty one, with the lock files no one holds: the lock's open finds no
+    folder, or its ``mkdir`` finds one that is gone when it looks): made again, True; False for
+    any other failure (a read-only or full cache stays unusable)."""
+    if not isinstance(exc, FileNotFoundError | FileExistsError):
+        return False
+    if group.is_dir() and exc.filename not in (lock_file, str(group)):
+        return False
     try:
-        with lock:
-            if (entry / MANIFEST).is_file():
-                vol = _open_entry(entry, chunks, src, fb)
-                if vol is not None:
-                    return vol
-            return _build_entry(req, src, entry, key, chunks, fb)
-    except Timeout:
-        req.unusable(f"waited {LOCK_TIMEOUT:.0f} s for another process caching {req.what}")
-    except WriteError as exc:
-        req.unusable(f"cannot write a cache entry for {req.what} in {req.root}: {exc}", exc)
-    except OSError as exc:
-        if isinstance(exc, LazyvolError):
-            raise
-        req.unusable(
-            f"cache directory {req.root} is not usable ({exc.strerror or exc}) for {req.what}", exc
-        )
-    return src
+        os.makedirs(group, exist_ok=True)
+    except FileExistsError:
+        pass  # (removed again meanwhile: the next try makes it)
+    except OSError:
+        return False
+    return True
 
 
 def open_cached(
