@@ -3,17 +3,21 @@ clears racing with builds and failing (counted only when done, reported when not
 
 from __future__ import annotations
 
+import errno
 import json
 import os
+import re
 from pathlib import Path
 
 import nibabel as nib
 import numpy as np
+import pytest
 
 import lazyvol as lv
 from lazyvol import cache as lvcache
 from lazyvol._fsutil import make_temp_dir, release_temp_dir
 from lazyvol.cli import main as cli_main
+from lazyvol.errors import CacheError
 from lazyvol.testing import write_phantom_nifti
 
 
@@ -91,3 +95,39 @@ def test_a_clear_removing_the_entry_folder_under_a_build_is_not_an_unusable_cach
     vol = lv.open(src, cache=True, require_cache=True)
     assert cleared == [0] and vol.data.name.startswith("lazyvol-zarr-")
     np.testing.assert_array_equal(vol.compute(), nib.load(src).get_fdata())
+
+
+def test_a_clear_that_cannot_remove_says_what_and_why(tmp_path, monkeypatch, capsys):
+    """A cache it cannot change (a read-only mount, another user's): `cache clear` printed
+    'removed 0 cache entries' and exited 0, clear() returned 0; a failed move aside was not told
+    from a removal. Now only what went is counted, and the rest is an error naming it (as rm -r)."""
+    keep = write_phantom_nifti(tmp_path / "keep.nii.gz", (8, 7, 6))
+    lv.open(keep, cache=True).compute()  # (a seek index too)
+    stuck = [e.path for e in lvcache.list_entries()] + [e.path for e in lvcache.list_index_files()]
+    go = write_phantom_nifti(tmp_path / "go.nii", (8, 7, 5))
+    lv.open(go, cache=True)
+    real_rename, real_unlink = os.rename, os.unlink
+
+    def read_only(real):
+        def call(path, *args, **kwargs):
+            if os.fspath(path) in stuck:
+                raise OSError(errno.EROFS, os.strerror(errno.EROFS), os.fspath(path))
+            return real(path, *args, **kwargs)
+
+        return call
+
+    monkeypatch.setattr(os, "rename", read_only(real_rename))
+    monkeypatch.setattr(os, "unlink", read_only(real_unlink))
+    with pytest.raises(
+        CacheError, match=rf"\({re.escape(stuck[0])}: Read-only file system\), removed 1;"
+    ):
+        lvcache.clear()
+    assert [e.path for e in lvcache.list_entries()] == stuck[:1]  # the other one went
+    with pytest.raises(CacheError, match=rf"{re.escape(stuck[1])}: Read-only file system"):
+        lvcache.clear_index_files()
+    capsys.readouterr()
+    assert cli_main(["cache", "clear"]) == 2
+    out, err = capsys.readouterr()
+    assert "removed 0 cache entries" in out
+    assert "could not remove 2 of the cache files" in err and stuck[0] in err and stuck[1] in err
+    assert len(lvcache.list_entries()) == 1 and len(lvcache.list_index_files()) == 1

@@ -320,8 +320,9 @@ def _exchange(a: str, b: str) -> bool:
     raise OSError(err, os.strerror(err), b)
 
 
-def remove_dir(path: str, aside_name: str | None = None) -> None:
-    """Move a directory aside (atomic) and delete it, so no reader sees it half deleted."""
+def remove_dir(path: str, aside_name: str | None = None) -> bool:
+    """Move a directory aside (atomic) and delete it, so no reader sees it half deleted; False if
+    it was gone. OSError if it cannot be moved (a read-only folder, say): then it is left."""
     aside = (
         os.path.join(os.path.dirname(path), aside_name)
         if aside_name
@@ -329,9 +330,10 @@ def remove_dir(path: str, aside_name: str | None = None) -> None:
     )
     try:
         os.rename(path, aside)
-    except OSError:
-        return
+    except FileNotFoundError:
+        return False
     shutil.rmtree(aside, ignore_errors=True)
+    return True
 
 
 def remove_tree_settled(path: str, wait: float = 3.0) -> None:

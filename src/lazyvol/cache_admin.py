@@ -19,6 +19,7 @@ from typing import Any
 
 from ._fsutil import OLD_MARK, leftover_of, remove_dir, sweep_folder, sweep_leftovers
 from .config import cache_dir as _config_cache_dir
+from .errors import CacheError
 from .zarr_meta import MANIFEST, manifest_from_json
 
 __all__ = [
@@ -85,9 +86,32 @@ def _root(cache: Any) -> Path:
     return Path(os.fspath(cache)).expanduser()
 
 
-def remove_entry(path: Path) -> None:
-    """Move an entry aside (atomic) and delete it, so no reader sees it half deleted."""
-    remove_dir(str(path), f".{path.name}{OLD_MARK}{os.getpid()}-{time.monotonic_ns()}")
+def remove_entry(path: Path, *, strict: bool = False) -> bool:
+    """Move an entry aside (atomic) and delete it, so no reader sees it half deleted; False when
+    it was gone or (not ``strict``) could not be moved. ``strict``: OSError when it could not."""
+    try:
+        return remove_dir(str(path), f".{path.name}{OLD_MARK}{os.getpid()}-{time.monotonic_ns()}")
+    except OSError:
+        if strict:
+            raise
+        return False
+
+
+class CacheClearError(CacheError):
+    """A clear could not remove some cache files (a read-only or another user's cache folder);
+    the others were removed: ``removed`` of them (what the call returns without this error);
+    ``failures`` holds each path that was not, with its OSError."""
+
+    def __init__(self, failures: list[tuple[str, OSError]], removed: int, what: str) -> None:
+        n = len(failures)
+        shown = "; ".join(f"{path}: {exc.strerror or exc}" for path, exc in failures[:3])
+        super().__init__(
+            f"could not remove {n} of the {what} ({shown}{'; ...' if n > 3 else ''}), removed "
+            f"{removed}; make the cache folder writable (a read-only mount, or another user's?) "
+            "or set LAZYVOL_CACHE_DIR to one that is"
+        )
+        self.failures = failures
+        self.removed = removed
 
 
 def read_entry_manifest(path: Path) -> Any:
@@ -194,6 +218,12 @@ def clear(
         Only entries completed longer ago than this. Without it, everything goes. Leftovers of
         interrupted writes go in either case, whatever their age; entries being written by
         another process are skipped.
+
+    Raises
+    ------
+    CacheError
+        Some entries could not be removed (as ``rm -r``, the others are): the message names them
+        and the reason (``CacheClearError``, ``removed`` says how many went).
     """
     from filelock import FileLock, Timeout
 
@@ -207,6 +237,7 @@ def clear(
         )
         limit = time.time() - secs
     removed = 0
+    failures: list[tuple[str, OSError]] = []
     for group in own_dirs(root, _SID_RE):
         for child in own_dirs(group, _KEY_RE):
             info = _entry_info(child)
@@ -214,11 +245,14 @@ def clear(
                 continue
             try:
                 with FileLock(str(group / f"{child.name}.lock"), timeout=0):
-                    remove_entry(child)
+                    gone = remove_entry(child, strict=True)
                     sweep_leftovers(str(child), writers_gone=True)
-            except (Timeout, OSError):
+            except Timeout:
+                continue  # (being written)
+            except OSError as exc:  # (its lock file, or the entry, cannot be changed)
+                failures.append((str(child), exc))
                 continue
-            removed += info is not None
+            removed += gone and info is not None
         if limit is not None:
             sweep_folder(str(group))  # (killed writers' leftovers: a live writer's are kept)
         else:
@@ -239,6 +273,8 @@ def clear(
                 group.rmdir()
             except OSError:
                 pass
+    if failures:
+        raise CacheClearError(failures, removed, "cache entries")
     return removed
 
 
@@ -355,6 +391,11 @@ def clear_index_files(
 
     Temporary files of saves killed part-way (``.<name>.lazyvol-tmp-*``) go too, whatever their
     age; those of saves under way (locked by their writer) are left.
+
+    Raises
+    ------
+    CacheError
+        Some files could not be removed (the others are): as :func:`clear`.
     """
     if kind is not None and kind not in INDEX_KINDS:
         raise ValueError(f"kind must be one of {sorted(INDEX_KINDS)}, got {kind!r}")
@@ -366,6 +407,7 @@ def clear_index_files(
         limit = time.time() - secs
     top = Path(os.fspath(cache_dir)) if cache_dir is not None else _config_cache_dir()
     removed = 0
+    failures: list[tuple[str, OSError]] = []
     for name, (sub, _suffixes) in INDEX_KINDS.items():
         if kind is None or kind == name:
             removed += sweep_folder(str(top / sub))
@@ -378,7 +420,12 @@ def clear_index_files(
             continue
         try:
             os.unlink(entry.path)
-        except OSError:
+        except FileNotFoundError:
+            continue
+        except OSError as exc:
+            failures.append((entry.path, exc))
             continue
         removed += 1
+    if failures:
+        raise CacheClearError(failures, removed, "index files")
     return removed

@@ -119,16 +119,33 @@ def cmd_cache(args: argparse.Namespace) -> int:
             f"({', '.join(f'{n} {k}' for k, n in sorted(per_kind.items()))}), {human_bytes(total)}"
         )
         return 0
+    return _clear(args, kinds, top, zarr_dir)
+
+
+def _clear(args: argparse.Namespace, kinds: set[str], top: str | None, zarr_dir: str | None) -> int:
+    """``lazyvol cache clear``: what was removed, then (as ``rm -r``) an error naming what could
+    not be."""
+    from .. import cache
+    from ..cache_admin import CacheClearError
+
     older = None if args.older_than is None else _dt.timedelta(days=args.older_than)
     removed: dict[str, int] = {}
-    if "zarr" in kinds:
-        removed["zarr"] = cache.clear(cache_dir=zarr_dir, older_than=older)
-    for kind in sorted(kinds - {"zarr"}):
-        removed[kind] = cache.clear_index_files(top, kind=kind, older_than=older)
+    failed: list[tuple[str, OSError]] = []
+    for kind in sorted(kinds, key=lambda k: (k != "zarr", k)):
+        try:
+            if kind == "zarr":
+                removed[kind] = cache.clear(cache_dir=zarr_dir, older_than=older)
+            else:
+                removed[kind] = cache.clear_index_files(top, kind=kind, older_than=older)
+        except CacheClearError as exc:
+            removed[kind] = exc.removed
+            failed += exc.failures
     n = sum(removed.values())
     if args.json:
-        _print_json({"removed": n, "by_kind": removed})
+        _print_json({"removed": n, "by_kind": removed, "not_removed": [p for p, _ in failed]})
     elif not args.quiet:
         detail = ", ".join(f"{v} {k}" for k, v in removed.items())
         print(f"removed {n} cache entr{'y' if n == 1 else 'ies'} ({detail})")
+    if failed:
+        raise CacheClearError(failed, n, "cache files")
     return 0
