@@ -36,7 +36,7 @@ __all__ = [
 #: Storage-option names whose values are credentials (matched case-insensitively anywhere in the
 #: name, at any depth of the options): never shown, hashed or written. Not for query parameters,
 #: whose names select data as often (``?key=scan.nii``, ``?author=``): see :data:`_SECRET_PARAMS`
-#: (a ``key`` naming no object is an API key: :func:`_names_an_object`).
+#: and :data:`_MAYBE_SECRET`.
 _SECRET_NAME = re.compile(
     r"secret|passw|token|credential|creds|auth|key|session|signature|^sig$|private|cookie|"
     r"policy|connection_str|^sas",
@@ -118,36 +118,50 @@ def is_url(source: str | os.PathLike[str]) -> bool:
     return bool(_URL_RE.match(text)) and not text.lower().startswith(("file://", "local://"))
 
 
+#: Query parameter names that may hold a credential or may select the data (``?key=AIza...``
+#: or ``?key=1001``, ``?accessToken=``, ``?tempauth=``, ``?pwd=``): never shown (``***``), kept
+#: in identities as a hash of the value (two objects never share an identity, the value is never
+#: saved), and refused by references (which would have to hold the value).
+_MAYBE_SECRET = re.compile(
+    r"secret|passw|^pass$|pwd|token|credential|creds|auth|key|session|signature|^sig$|private|"
+    r"cookie|policy|^sas",
+    re.IGNORECASE,
+)
+
+
 def _query_pieces(query: str) -> list[tuple[str, str]]:
     """The ``name=value`` pieces of a query as written, each with its kind: ``"secret"`` (the
-    value is a credential), ``"signed"`` (a signed field of a signed URL) or ``""`` (anything
-    else: it may select the data, ``?key=scan.nii``)."""
+    value is a credential: left out of identities), ``"maybe"`` (a name a credential may have:
+    hidden, hashed in identities), ``"signed"`` (a signed field of a signed URL) or ``""``
+    (anything else: it may select the data, ``?versionId=3``)."""
     pieces = [p for p in query.split("&") if p]
     names = [unquote_plus(p.split("=", 1)[0]).strip().lower() for p in pieces]
     signed = frozenset().union(*(f for sig, f in _SIGNED_WITH.items() if sig in names))
     out = []
     for piece, name in zip(pieces, names, strict=True):
-        if name in _SECRET_PARAMS or (name == "key" and not _names_an_object(piece)):
+        if name in _SECRET_PARAMS:
             kind = "secret"
         elif name.startswith(_SIGNING_PREFIXES) or name in signed:
             kind = "signed"
+        elif _MAYBE_SECRET.search(name):
+            kind = "maybe"
         else:
             kind = ""
         out.append((piece, kind))
     return out
 
 
-def _names_an_object(piece: str) -> bool:
-    """A ``key=`` parameter whose value names an object (a path or file name: ``?key=b.nii``,
-    ``?key=scans/1.dcm``), not a credential (an API key such as ``?key=AIza...``, which some
-    services take in the query): a value holding "." or "/" (decoded)."""
-    value = unquote_plus(piece.split("=", 1)[1]) if "=" in piece else ""
-    return "." in value or "/" in value
+def _hashed(piece: str) -> str:
+    """``name=<hash of the value>``: a parameter that may be a credential, in an identity."""
+    name, _, value = piece.partition("=")
+    digest = hashlib.sha256(unquote_plus(value).encode("utf-8", "surrogatepass")).hexdigest()
+    return f"{name}=sha256-{digest[:24]}"
 
 
 def credential_params(url: str) -> list[str]:
-    """Names of the query parameters of ``url`` that are credentials or signed fields of one
-    (``X-Amz-Signature``, an Azure SAS's ``sig`` and ``se``, ``token``, ...), as written."""
+    """Names of the query parameters of ``url`` that are, or may be, credentials or signed fields
+    of one (``X-Amz-Signature``, an Azure SAS's ``sig`` and ``se``, ``token``, ``key``, ...), as
+    written."""
     if not is_url(url):
         return []
     pieces = _query_pieces(urlsplit(url).query)
@@ -162,7 +176,7 @@ def url_secrets(url: str) -> list[str]:
     parts = urlsplit(url)
     found = {parts.password} if parts.password else set()
     for piece, kind in _query_pieces(parts.query):
-        if kind == "secret" and "=" in piece:
+        if kind in ("secret", "maybe") and "=" in piece:
             value = piece.split("=", 1)[1]
             found.update({value, unquote_plus(value)})
     return sorted(s for s in found if s)
@@ -181,12 +195,14 @@ def _split_url(url: str, *, keep_signing: bool) -> str:
         # An object store's key may hold "?" and "#" (s3://bucket/scan#2.nii is that object, not
         # scan with a fragment): kept as written, as s3fs / gcsfs read them.
         return urlunsplit((parts.scheme, netloc, parts.path, parts.query, parts.fragment))
-    # Every other parameter is kept as written: it may select the object (?key=b.nii).
+    # Every other parameter is kept as written: it may select the object (?versionId=3).
     query = []
     for piece, kind in pieces:
-        if kind and not keep_signing:
+        if kind == "maybe" and not keep_signing:
+            piece = _hashed(piece)  # (two values, two objects: never one identity)
+        elif kind and not keep_signing:
             continue
-        if kind == "secret":
+        elif kind in ("secret", "maybe"):
             piece = piece.split("=", 1)[0] + "=" + _REDACTED
         query.append(piece)
     return urlunsplit((parts.scheme, netloc, parts.path, "&".join(query), ""))

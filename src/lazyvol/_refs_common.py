@@ -121,16 +121,17 @@ def target_url(loc: Location) -> str:
     Raises
     ------
     lazyvol.UnsupportedError
-        The URL reaches its object through credentials in its query (a pre-signed S3 or GCS URL,
-        an Azure SAS, ``?token=``): references cannot hold them, and without them the URL
-        reaches no object, or another one.
+        The URL's query holds parameters that are or may be credentials (a pre-signed S3 or GCS
+        URL, an Azure SAS, ``?token=``, ``?key=``): references cannot hold them, and without
+        them the URL reaches no object, or another one.
     """
     names = credential_params(loc.url)
     if names:
         raise UnsupportedError(
-            f"{loc.display}: references cannot hold credentials, and this URL reaches its object "
-            f"with credentials in its query ({', '.join(sorted(set(names)))}); without them it "
-            "would reach no object, or another. Make the references of a URL that needs no "
+            f"{loc.display}: references cannot hold credentials, and this URL's query holds "
+            f"parameters that are or may be credentials ({', '.join(sorted(set(names)))}); "
+            "without them it would reach no object, or another. Make the references of a URL "
+            "that needs no "
             "credentials in its query (s3://bucket/key or gs://bucket/key with the credentials in "
             "storage_options, or a public https URL); each reader passes its own credentials as "
             "the reference filesystem's remote_options"

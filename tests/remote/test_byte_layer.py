@@ -347,12 +347,13 @@ def test_urls_with_credentials_are_redacted():
 
 
 def test_query_parameters_are_credentials_by_their_exact_names():
-    """Names that merely hold "key", "auth" or "session" select data (a download API's
-    ``?key=b.nii``, ``?objectKey=``, ``?author=``): kept, as written, in display and identity;
-    the names of credentials and of signed URLs' fields are hidden and left out of identities.
-    Azure's short signed fields (sp, se, ...) count only beside a signature. A ``key`` naming
-    no object (no "." or "/" in it) is an API key."""
-    url = "https://h.org/get?key=b%20c.nii&objectKey=k1&author=ann&session=ses-01&sp=2"
+    """Names that hold no credential word select data (``?file=b.nii``, ``?versionId=``):
+    kept, as written, in display and identity; the names of credentials and of signed URLs'
+    fields are hidden and left out of identities. Azure's short signed fields (sp, se, ...) count
+    only beside a signature. A name a credential may have (``key``, ``accessToken``, ``tempauth``,
+    ``pwd``...) is hidden, and kept in the identity as a hash of its value: two values, two
+    identities, and the value never saved."""
+    url = "https://h.org/get?file=b%20c.nii&versionId=3&sp=2"
     assert _io.identity_url(url) == url and _io.display_url(url) == url
     signed = {
         "a=1&X-Amz-Date=20240101T000000Z&X-Amz-Signature=SECRETA1": "a=1",
@@ -360,13 +361,19 @@ def test_query_parameters_are_credentials_by_their_exact_names():
         "a=1&sv=2022&sp=r&se=2030&sig=SECRETA1": "a=1",
         "a=1&Expires=9&Signature=SECRETA1&Key-Pair-Id=K": "a=1",
         "a=1&access_token=SECRETA1&API_KEY=SECRETA1": "a=1",
-        "a=1&key=SECRETA1": "a=1",  # an API key (Google's take ?key=AIza...), not a file name
     }
     for query, kept in signed.items():
         url = f"https://h.org/x.nii?{query}"
         assert _io.identity_url(url) == f"https://h.org/x.nii?{kept}"
         assert "SECRETA1" not in _io.display_url(url) and "a=1&" in _io.display_url(url)
         assert _io.identity_url(url.replace("SECRETA1", "OTHERSIG")) == _io.identity_url(url)
+    for name in ("key", "accessToken", "X-Auth-Token", "security-token", "tempauth", "pwd"):
+        for value in ("SECRETA1", "wJalr/K7MDENG.bPx", "b.nii"):
+            url = f"https://h.org/x.nii?a=1&{name}={value}"
+            ident, shown = _io.identity_url(url), _io.display_url(url)
+            assert value not in ident and value not in shown and f"{name}=***" in shown
+            assert ident != _io.identity_url(url.replace(value, value + "2"))
+            assert ident == _io.identity_url(url) and "a=1&" in ident
 
 
 def test_credential_option_names_are_recognised_at_any_depth():

@@ -371,14 +371,16 @@ def test_references_to_an_object_key_holding_a_hash_name_that_object(
 
 
 def test_a_query_that_selects_the_object_is_kept(tmp_path, http_server: HttpServer):
-    """A download API serving ``/get?key=a.nii``, ``/get?key=b.nii`` (``/get`` alone: a default
-    object): the references of B named ``/get`` (every name holding "key" was taken for a
-    credential), so a Zarr reader got A's voxels; the identities of A and B were one."""
+    """A download API serving ``/get?file=a.nii``, ``/get?file=b.nii`` (``/get`` alone: a default
+    object): the references of B named ``/get`` (the query was dropped), so a Zarr reader got A's
+    voxels; the identities of A and B were one. A parameter whose name a credential may have
+    (``?key=1002``: a file's number, or an API key) is never shown nor saved, but the identities of
+    two values differ (A's cache entry or dask keys never serve B), and references refuse it."""
     a = write_phantom_nifti(tmp_path / "a.nii", (6, 5, 4), dtype="int16", seed=1)
     b = write_phantom_nifti(tmp_path / "b.nii", (6, 5, 4), dtype="int16", seed=2)
     http_server.put("get", open(a, "rb").read())
-    url_a = http_server.put("get?key=a.nii", open(a, "rb").read())
-    url_b = http_server.put("get?key=b.nii", open(b, "rb").read())
+    url_a = http_server.put("get?file=a.nii", open(a, "rb").read())
+    url_b = http_server.put("get?file=b.nii", open(b, "rb").read())
     refs = references(url_b)
     targets = {v[0] for v in refs["refs"].values() if isinstance(v, list)}
     assert targets == {url_b}
@@ -388,6 +390,18 @@ def test_a_query_that_selects_the_object_is_kept(tmp_path, http_server: HttpServ
     assert _io.identity_url(url_a) != _io.identity_url(url_b)
     assert _io.Location.of(url_a).key() != _io.Location.of(url_b).key()
     np.testing.assert_array_equal(lv.open(url_b).compute(), nib.load(b).get_fdata())
+    key_a = http_server.put("get?key=1001", open(a, "rb").read())
+    key_b = http_server.put("get?key=1002", open(b, "rb").read())
+    assert _io.identity_url(key_a) != _io.identity_url(key_b)
+    for url in (key_a, key_b):
+        for shown in (_io.identity_url(url), _io.display_url(url), repr(_io.Location.of(url))):
+            assert "1001" not in shown and "1002" not in shown
+    cached_a = lv.open(key_a, cache=True).compute()
+    np.testing.assert_array_equal(cached_a, nib.load(a).get_fdata())
+    np.testing.assert_array_equal(lv.open(key_b, cache=True).compute(), nib.load(b).get_fdata())
+    with pytest.raises(UnsupportedError, match=r"may be credentials \(key\)") as info:
+        references(key_b)
+    assert "1002" not in str(info.value)
 
 
 @pytest.mark.parametrize(
