@@ -1417,6 +1417,18 @@ def test_a_link_to_nothing_yet_is_written_through_and_a_broken_one_refused(tmp_p
         ["disk", link.name, broken.name, loop_a.name, loop_b.name]
     )
     assert loop_a.is_symlink() and loop_b.is_symlink()
+    (tmp_path / "notes.txt").write_text("x")
+    through_file = tmp_path / f"through{suffix}"
+    through_file.symlink_to(tmp_path / "notes.txt" / f"x{suffix}")
+    with pytest.raises(lv.WriteError, match=r"Not a directory: to .*notes\.txt") as info:
+        write(through_file, overwrite=True)
+    assert "loop" not in str(info.value)
+    if suffix != ".zarr":  # a link to a folder: said at once, not "pass overwrite=True"
+        to_dir = tmp_path / f"dir{suffix}"
+        to_dir.symlink_to(tmp_path / "disk")
+        for overwrite in (False, True):
+            with pytest.raises(lv.WriteError, match="is a directory"):
+                write(to_dir, overwrite=overwrite)
 
 
 def test_a_nifti_link_is_written_through_under_its_own_name(tmp_path):

@@ -6,6 +6,7 @@ Used by :mod:`lazyvol._io` (the byte layer), which re-exports everything here.
 
 from __future__ import annotations
 
+import errno
 import hashlib
 import json
 import os
@@ -273,9 +274,10 @@ def written_through(dest: str) -> str:
             "does not exist; create that folder, or remove the link or choose another name"
         ) from None
     except OSError as exc:
+        why = "a loop of links" if exc.errno == errno.ELOOP else f"to {os.path.realpath(dest)}"
         raise WriteError(
             f"{display_path(dest)}: is a symbolic link that leads to no file or folder "
-            f"({exc.strerror or exc}: a loop of links); remove the link or choose another name"
+            f"({exc.strerror or exc}: {why}); remove the link or choose another name"
         ) from None
 
 

@@ -334,10 +334,10 @@ def _check_destination(
     lazyvol writes for that name, ``sidecars`` being true), which the write replaces or removes."""
     if not dest.lower().endswith((".nii", ".nii.gz")):
         raise WriteError(f"{dest}: a NIfTI file name must end in .nii or .nii.gz")
-    if os.path.lexists(where) and not overwrite:
-        raise WriteError(f"{dest}: file exists; pass overwrite=True to replace it (left untouched)")
     if os.path.isdir(dest):
         raise WriteError(f"{dest}: is a directory; choose a file name")
+    if os.path.lexists(where) and not overwrite:
+        raise WriteError(f"{dest}: file exists; pass overwrite=True to replace it (left untouched)")
     parent = os.path.dirname(os.path.abspath(dest))
     if not os.path.isdir(parent):
         raise WriteError(f"{dest}: the folder {parent} does not exist; create it first")
