@@ -220,7 +220,9 @@ INDEX_VERSION = 56
 #: (a regular stack 39 refused opens).
 #: 41: slices stating different SliceThickness values are noted (a warning); the sidecar leaves
 #: SliceThickness out then.
-REPORT_FORMAT = 41
+#: 42: the volumes of one SeriesInstanceUID are listed by what tells them apart (split key values,
+#: index on a split 4th axis, id), no longer by their first file's name.
+REPORT_FORMAT = 42
 #: A frame's identity in a report whose frames all have their listing entry's identity.
 _FROM_LISTING = "listing"
 #: The frames' paths of a report whose frames are its files, in order.

@@ -11,6 +11,7 @@ so a scan always lists everything it found.
 
 from __future__ import annotations
 
+import re
 from collections import defaultdict
 from collections.abc import Sequence
 from dataclasses import replace
@@ -100,10 +101,10 @@ def build_series(
     :class:`~lazyvol.dicom.source.RemoteFetch` for the objects of a bucket).
     """
     opts = options or GroupOptions()
+    ranked: list[tuple[tuple[object, ...], SeriesInfo]] = []
     by_uid: dict[str, list[FrameRecord]] = defaultdict(list)
     for rec in sorted(records, key=lambda r: r.path):
         by_uid[rec.series_uid].append(rec)
-    infos: list[SeriesInfo] = []
     for uid, recs in by_uid.items():
         # (a series numbers its images across the volumes split from it: echoes, magnitude and
         # phase, image types; a gap in one volume's numbers is a number none of them holds. A
@@ -122,12 +123,23 @@ def build_series(
                 fetch or read_local,
                 held,
             )
-            infos.extend(_split_4d(info) if opts.split_4d else [info])
-    infos.sort(
-        key=lambda i: (
-            i.number if i.number is not None else 1 << 40,
-            i.uid,
-            i.files[0] if i.files else "",
-        )
+            for t, one in enumerate(_split_4d(info) if opts.split_4d else [info]):
+                ranked.append((_rank(one, key, t), one))
+    ranked.sort(key=lambda pair: pair[0])
+    return [info for _, info in ranked]
+
+
+def _rank(info: SeriesInfo, key: str, t: int) -> tuple[object, ...]:
+    """Where a volume is listed (its ``#N``): by SeriesNumber and SeriesInstanceUID, then the
+    volumes split from one UID by what tells them apart, never by their files' names or order:
+    the values of their split key (numbers as numbers: echo 2 before echo 10), the index on the
+    4th axis a ``split_4d`` volume had, then the id."""
+    values = tuple(
+        tuple(float(v) if n % 2 else v for n, v in enumerate(_NUMBERS.split(part)))
+        for part in key.split("|")
     )
-    return infos
+    return (info.number if info.number is not None else 1 << 40, info.uid, values, t, info.id)
+
+
+#: Numbers in a split key's values (split out to compare as numbers).
+_NUMBERS = re.compile(r"(\d+(?:\.\d+)?)")
