@@ -116,3 +116,68 @@ def test_a_store_of_an_older_lazyvol_gets_the_table_of_its_volumes(dwi, cut, tmp
     back.to_nifti(tmp_path / "old.nii")
     bval = np.atleast_1d(np.loadtxt(tmp_path / "old.bval"))
     np.testing.assert_array_equal(bval, [truth.meta["bvals"][t] for t in _picked(cut)])
+
+
+# Multi-echo: write_dicom_4d_series gives echo e (EchoNumbers e + 1) EchoTime 30 + 15 e ms.
+ECHO_MS = [30.0, 45.0, 60.0]
+
+
+@pytest.fixture(scope="module")
+def echoes(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    src = tmp_path_factory.mktemp("me") / "me"
+    write_dicom_4d_series(src, SHAPE, 1, echoes=3, labels=())
+    return src
+
+
+def _echo_meta(meta: dict[str, Any]) -> tuple[Any, Any, Any, Any]:
+    bids = meta.get("bids", {})
+    return (
+        meta.get("echo_times"),
+        meta.get("echo_numbers"),
+        bids.get("EchoTime"),
+        bids.get("EchoNumber"),
+    )
+
+
+@pytest.mark.parametrize(
+    ("cut", "picks"),
+    [
+        (np.s_[..., 1], [1]),
+        (np.s_[..., 2:3], [2]),
+        (np.s_[..., ::-2], [2, 0]),
+        (np.s_[..., :], [0, 1, 2]),
+    ],
+    ids=["1", "2:3", "::-2", ":"],
+)
+def test_cut_meta_lists_the_echoes_it_holds(echoes, cut, picks) -> None:
+    got = _echo_meta(lv.open(echoes)[cut].meta)
+    one = len(picks) == 1
+    assert got == (
+        sorted(ECHO_MS[p] for p in picks),
+        sorted(p + 1 for p in picks),
+        ECHO_MS[picks[0]] / 1000 if one else None,
+        picks[0] + 1 if one else None,
+    )
+
+
+def test_split_4d_volume_meta_is_its_echo(echoes, tmp_path) -> None:
+    """Each ``split_4d`` volume's meta and sidecar give its own echo, as the files say (pydicom);
+    its echo_times and bids EchoTime are those of a folder of that echo's files only."""
+    import pydicom
+
+    for row in range(3):
+        vol = lv.open(echoes, split_4d=True, series=f"#{row}", use_index=False)
+        ds = pydicom.dcmread(vol.meta["files"][0], stop_before_pixels=True)
+        te, number = float(ds.EchoTime), int(ds.EchoNumbers)
+        assert (te, number) == (ECHO_MS[row], row + 1)
+        assert _echo_meta(vol.meta) == ([te], [number], te / 1000, number)
+        vol.to_nifti(tmp_path / f"e{row}.nii")
+        doc = json.loads((tmp_path / f"e{row}.json").read_text())
+        assert (doc["EchoTime"], doc["EchoNumber"]) == (te / 1000, number)
+        alone = tmp_path / f"alone{row}"
+        alone.mkdir()
+        for f in echoes.iterdir():
+            if int(pydicom.dcmread(f, stop_before_pixels=True).EchoNumbers) == number:
+                (alone / f.name).write_bytes(f.read_bytes())
+        single = lv.open(alone, use_index=False).meta
+        assert _echo_meta(single)[:3] == _echo_meta(vol.meta)[:3]

@@ -8,7 +8,10 @@ volume holds, in its order (``vol[..., ::-1]`` reverses them, ``vol[..., 1:]`` d
 * the diffusion table ``meta["diffusion"]``: ``bvals`` and ``gradients_lps``, and its lists of
   volume indices (``derived_volumes``, ``shell_scaled``, ...) renumbered, the volumes cut away
   left out;
-* the PET frame lists of ``meta["bids"]`` (:data:`PER_VOLUME_KEYS`).
+* the PET frame lists of ``meta["bids"]`` (:data:`PER_VOLUME_KEYS`);
+* the volume's distinct echoes ``meta["echo_times"]`` / ``meta["echo_numbers"]`` (:data:`ECHO_LISTS`)
+  when its 4th axis tells echoes apart, and, one echo left, ``meta["bids"]`` ``EchoTime`` (seconds)
+  and ``EchoNumber``, as a volume of that one echo's files has them.
 
 Lists of another length than the 4th axis are not the volume's: they are left as they are (and
 the writers leave them out). Per-slice values (SliceTiming) follow the voxel axes instead
@@ -24,6 +27,7 @@ __all__ = [
     "AXIS4_KEY",
     "DIFFUSION_INDICES",
     "DIFFUSION_LISTS",
+    "ECHO_LISTS",
     "PER_VOLUME_KEYS",
     "cut_volumes",
     "source_volumes",
@@ -46,6 +50,9 @@ PER_VOLUME_KEYS = (
     "FrameReferenceTime",
 )
 
+#: ``meta`` lists of a volume's distinct echoes, by the ``axis4_values`` name giving them per volume.
+ECHO_LISTS = {"echo_times": "EchoTime", "echo_numbers": "EchoNumbers"}
+
 
 def cut_volumes(meta: dict[str, Any], item: slice | int, n: int) -> None:
     """Cut the per-volume lists of ``meta`` (in place) as ``volume[..., item]`` cuts a 4th axis of
@@ -60,8 +67,27 @@ def cut_volumes(meta: dict[str, Any], item: slice | int, n: int) -> None:
         else:
             meta.pop(AXIS4_KEY)
             meta["axis4_index"] = cut
+        _own_echoes(meta, cut)
     picks = list(range(n))[item] if isinstance(item, slice) else [item]
     take_volumes(meta, picks, n)
+
+
+def _own_echoes(meta: dict[str, Any], kept: dict[str, Any]) -> None:
+    """The echoes of the volumes ``kept`` (the 4th-axis values left by a cut) in ``meta`` (in
+    place): each :data:`ECHO_LISTS` list their distinct values; one echo left, ``bids`` gets its
+    EchoTime in seconds (dcm2niix's rounding) and EchoNumber."""
+    own: dict[str, list[Any]] = {}
+    for key, name in ECHO_LISTS.items():
+        values = kept.get(name)
+        values = values if isinstance(values, list) else [values]
+        if isinstance(meta.get(key), list) and all(isinstance(v, int | float) for v in values):
+            own[key] = meta[key] = sorted(set(values))
+    bids = meta.get("bids")
+    times, numbers = own.get("echo_times", []), own.get("echo_numbers", [])
+    if isinstance(bids, dict) and len(times) == 1:
+        bids["EchoTime"] = float(f"{float(times[0]) / 1000.0:.6g}")  # ms -> s, as dcm2niix
+        if len(numbers) == 1:
+            bids["EchoNumber"] = int(numbers[0])
 
 
 def take_volumes(meta: dict[str, Any], picks: Sequence[int], n: int | None) -> None:

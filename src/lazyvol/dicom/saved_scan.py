@@ -222,7 +222,9 @@ INDEX_VERSION = 56
 #: SliceThickness out then.
 #: 42: the volumes of one SeriesInstanceUID are listed by what tells them apart (split key values,
 #: index on a split 4th axis, id), no longer by their first file's name.
-REPORT_FORMAT = 42
+#: 43: a split_4d volume's meta holds its own per-volume lists (diffusion table, PET frames) and
+#: echoes (echo_times, echo_numbers, bids EchoTime/EchoNumber), as vol[..., t] cuts them.
+REPORT_FORMAT = 43
 #: A frame's identity in a report whose frames all have their listing entry's identity.
 _FROM_LISTING = "listing"
 #: The frames' paths of a report whose frames are its files, in order.

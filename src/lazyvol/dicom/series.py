@@ -11,11 +11,13 @@ so a scan always lists everything it found.
 
 from __future__ import annotations
 
+import copy
 import re
 from collections import defaultdict
 from collections.abc import Sequence
 from dataclasses import replace
 
+from .._per_volume import cut_volumes
 from .frame_table import STORED_DTYPES, output_dtype, stored_dtypes_warning
 from .grouping import split_series
 from .model import (
@@ -52,8 +54,8 @@ def _split_4d(info: SeriesInfo) -> list[SeriesInfo]:
         sl = slice(t * nk, (t + 1) * nk)
         fr = info.frames
         frames = fr.frames_of(sl)
-        meta = {k: v for k, v in info.meta.items() if k != "axis4_values"}
-        meta["axis4_index"] = {name: vals[t] for name, vals in values.items()}
+        meta = copy.deepcopy(info.meta)
+        cut_volumes(meta, t, nt)  # (its per-volume lists and echoes, as vol[..., t] cuts them)
         dtype, warnings = info.dtype, info.warnings
         if fr.stored_bits or fr.stored_types:  # this volume's own BitsStored and stored dtype
             meta.pop("bits_stored_counts", None)
