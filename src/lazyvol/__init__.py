@@ -28,6 +28,7 @@ from .errors import (
     SeriesError,
     SourceChangedError,
     SourceNotFoundError,
+    UnknownOptionError,
     UnsupportedError,
     WriteError,
 )
@@ -79,6 +80,7 @@ __all__ = [
     "SeriesInfo",
     "SourceChangedError",
     "SourceNotFoundError",
+    "UnknownOptionError",
     "UnsupportedError",
     "Volume",
     "VolumeStats",

@@ -26,6 +26,7 @@ __all__ = [
     "SeriesError",
     "SourceChangedError",
     "SourceNotFoundError",
+    "UnknownOptionError",
     "UnsupportedError",
     "WriteError",
 ]
@@ -105,6 +106,12 @@ class MultipleSeriesError(SeriesError):
 class OptionError(LazyvolError, ValueError):
     """An option given to lazyvol is not valid for the source (e.g. ``chunks=`` with a length per
     axis for another number of axes); the message names the option and what it takes."""
+
+
+class UnknownOptionError(OptionError, TypeError):
+    """A keyword that :func:`lazyvol.open` (or the xarray engine) does not take for the source;
+    the message names it and the options that are taken. Also a TypeError, as Python's own error
+    for an unexpected keyword argument."""
 
 
 class GridMismatchError(LazyvolError, ValueError):

@@ -19,7 +19,7 @@ from typing import TYPE_CHECKING, Any
 
 from . import _io
 from ._location import Location
-from .errors import LazyvolError, UnsupportedError
+from .errors import LazyvolError, UnknownOptionError, UnsupportedError
 from .formats.registry import pick
 from .nifti_codes import NIFTI_SUFFIXES
 
@@ -169,7 +169,10 @@ class NiftiReader:
         series = options.pop("series", None)
         known = {k: options.pop(k) for k in ("chunks", "scale", "dtype") if k in options}
         if options:
-            raise TypeError(f"unexpected options for a NIfTI file: {sorted(options)}")
+            raise UnknownOptionError(
+                f"{source}: unexpected options for a NIfTI file: {sorted(options)}; it takes "
+                "series, chunks, scale, dtype, cache, storage_options"
+            )
         if series is not None:
             raise TypeError(
                 f"{source}: series= applies to DICOM folders; a NIfTI file is one volume"

@@ -44,6 +44,7 @@ import dask.array as da
 import numpy as np
 
 from ._source_index import source_axes
+from .errors import OptionError
 from .nifti_codes import NIFTI_SUFFIXES
 from .zarr_meta import is_lazyvol_store
 from .zarr_nifti import axis4_times, mm_per_unit, space_unit
@@ -487,11 +488,27 @@ def _looks_like_ours(path: str) -> bool:
     return len(head) == 132 and head[128:132] == b"DICM"
 
 
+#: xarray's decoder keywords, passed to every engine when given (``mask_and_scale`` is handled).
+_DECODERS = (
+    "mask_and_scale",
+    "decode_times",
+    "decode_timedelta",
+    "use_cftime",
+    "concat_characters",
+    "decode_coords",
+)
+
+
 class LazyvolBackendEntrypoint(_BackendEntrypoint):  # type: ignore[misc,valid-type]
     """``xarray.open_dataset(path, engine="lazyvol")``: NIfTI, DICOM (file or folder) and Zarr.
 
-    Keyword arguments beyond xarray's (``series``, ``scale``, ``dtype``, ``cache`` and the DICOM
-    options) go to :func:`lazyvol.open`.
+    Keyword arguments beyond xarray's (``series``, ``scale``, ``dtype`` and the DICOM options) go
+    to :func:`lazyvol.open`; ``lazyvol_cache`` is its ``cache`` (xarray keeps ``cache=`` for its
+    own in-memory caching and never passes it on). Of xarray's decoders, ``mask_and_scale=False``
+    (and ``decode_cf=False``) gives the stored values, as ``scale=False``; the others
+    (``decode_times``, ``decode_timedelta``, ``use_cftime``, ``concat_characters``,
+    ``decode_coords``) change nothing: nothing here is CF-encoded (``time`` is already a number of
+    seconds). A keyword lazyvol does not take: :class:`~lazyvol.errors.UnknownOptionError`.
     """
 
     description = "NIfTI, DICOM and Zarr volumes with their RAS affine, via lazyvol"
@@ -502,7 +519,8 @@ class LazyvolBackendEntrypoint(_BackendEntrypoint):  # type: ignore[misc,valid-t
         "series",
         "scale",
         "dtype",
-        "cache",
+        "lazyvol_cache",
+        *_DECODERS,
     )
 
     def open_dataset(  # type: ignore[override]
@@ -511,9 +529,10 @@ class LazyvolBackendEntrypoint(_BackendEntrypoint):  # type: ignore[misc,valid-t
         *,
         drop_variables: str | Iterable[str] | None = None,
         series: str | int | None = None,
-        scale: bool = True,
+        scale: bool | None = None,
         dtype: Any = None,
-        cache: Any = None,
+        lazyvol_cache: Any = None,
+        mask_and_scale: bool | None = None,
         **options: Any,
     ) -> xr.Dataset:
         """Open ``filename_or_obj`` with :func:`lazyvol.open` as a Dataset with one ``image``."""
@@ -526,12 +545,19 @@ class LazyvolBackendEntrypoint(_BackendEntrypoint):  # type: ignore[misc,valid-t
             raise TypeError(
                 f"the lazyvol engine opens paths, not {type(filename_or_obj).__name__} objects"
             )
+        for name in _DECODERS:
+            options.pop(name, None)  # (nothing CF-encoded to decode)
+        if scale and mask_and_scale is False:
+            raise OptionError(
+                f"{os.fspath(filename_or_obj)}: scale=True asks for scaled values and "
+                "mask_and_scale=False (or decode_cf=False) for stored ones; give one of them"
+            )
         vol = lv.open(
             os.fspath(filename_or_obj),
             series=series,
-            scale=scale,
+            scale=mask_and_scale is not False if scale is None else scale,
             dtype=dtype,
-            cache=cache,
+            cache=lazyvol_cache,
             **options,
         )
         dims = dims_of(vol.ndim, vol.meta)

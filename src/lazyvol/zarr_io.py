@@ -46,7 +46,7 @@ from . import zarr_integrity as zi
 from . import zarr_nifti
 from ._io import Location
 from ._per_volume import source_volumes
-from .errors import FormatError, IntegrityError, UnsupportedError
+from .errors import FormatError, IntegrityError, UnknownOptionError, UnsupportedError
 from .scaling import apply_scale, nifti_scaling
 from .sources import HEADER_FILES_KEY
 from .volume import Volume
@@ -171,7 +171,9 @@ def open_zarr(
         cannot be verified.
     """
     if options:
-        raise TypeError(f"unexpected options for a Zarr store: {sorted(options)}")
+        raise UnknownOptionError(
+            f"{Location.of(path).display}: unexpected options for a Zarr store: {sorted(options)}"
+        )
     return open_store(
         path, chunks=chunks, level=level, dtype=dtype, scale=scale, storage_options=storage_options
     )

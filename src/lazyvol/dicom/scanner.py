@@ -7,7 +7,7 @@ from collections.abc import Mapping
 from typing import TYPE_CHECKING, Any
 
 from .._io import Location
-from ..errors import SourceNotFoundError
+from ..errors import SourceNotFoundError, UnknownOptionError
 from ..sources import SourceStamp
 from .listing import list_source
 from .model import GroupOptions, ScanReport, damage_skip, decided_here
@@ -86,8 +86,8 @@ def scan(
     loc = Location.of(source, storage_options)
     unknown = set(options) - GROUP_OPTIONS
     if unknown:
-        raise TypeError(
-            f"unknown DICOM option(s) {sorted(unknown)}; known: {sorted(GROUP_OPTIONS)}"
+        raise UnknownOptionError(
+            f"{loc.display}: unknown DICOM option(s) {sorted(unknown)}; known: {sorted(GROUP_OPTIONS)}"
         )
     if not loc.is_remote and not os.path.exists(loc.url):
         shown = loc.display if isinstance(source, Location) else os.fspath(source)
