@@ -261,6 +261,16 @@ def test_parser_finds_blocks_markers_and_outputs() -> None:
     assert blocks[5].skip is None
 
 
+def test_readme_commands_run_in_order() -> None:
+    """The README's lazyvol commands are console blocks, run in order after its python blocks
+    (a bash block is shown, never run: its commands failed unnoticed, `convert` onto a file the
+    python block above had written)."""
+    for block in parse_blocks((ROOT / "README.md").read_text(encoding="utf-8")):
+        if block.lang in ("bash", "sh", "shell"):
+            lines = [line.strip() for line in block.code.splitlines()]
+            assert not any(line.startswith("lazyvol ") for line in lines), block.line
+
+
 def test_marker_applies_only_to_the_next_block() -> None:
     text = "<!-- docs-test: skip x -->\n\nSome prose.\n\n```python\na = 1\n```\n"
     assert parse_blocks(text)[0].skip is None
