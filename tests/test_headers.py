@@ -198,6 +198,62 @@ def test_enhanced_frames_merged(tmp_path):
     assert vol[:, :, :, 1:].dicom_header(0, 0).TemporalPositionIndex == 2
 
 
+def _items_walked(monkeypatch) -> list[int]:
+    """Count the items pydicom walks when a sequence is set into a data set."""
+    calls = [0]
+    walk = pydicom.dataset.Dataset._set_pixel_representation
+
+    def counted(self, elem):
+        calls[0] += len(elem.value) if elem.VR == "SQ" else 0
+        return walk(self, elem)
+
+    monkeypatch.setattr(pydicom.dataset.Dataset, "_set_pixel_representation", counted)
+    return calls
+
+
+def test_merge_frame_copies_only_its_frame(tmp_path, monkeypatch):
+    """A frame's data set costs its own groups, whatever the number of frames: never a copy of
+    the other frames' groups (each frame copied all of them: O(frames^2) per-image coordinates)."""
+    from lazyvol.headers import merge_frame
+
+    cost = {}
+    for nt in (1, 10):
+        path = write_enhanced_dicom(tmp_path / f"e{nt}.dcm", (4, 4, 3), n_volumes=nt).files[0]
+        ref = pydicom.dcmread(path, stop_before_pixels=True)
+        frames = ref.PerFrameFunctionalGroupsSequence
+        assert len(frames) == 3 * nt
+        calls = _items_walked(monkeypatch)
+        merged = [merge_frame(ref, f) for f in (0, len(frames) - 1)]
+        cost[nt] = calls[0]
+        monkeypatch.undo()
+        for f, ds in zip((0, len(frames) - 1), merged, strict=True):
+            assert "PerFrameFunctionalGroupsSequence" not in ds
+            assert "SharedFunctionalGroupsSequence" not in ds
+            group = frames[f]
+            assert ds.ImagePositionPatient == group.PlanePositionSequence[0].ImagePositionPatient
+            assert ds.FrameContentSequence == group.FrameContentSequence
+            assert ds.SOPInstanceUID == ref.SOPInstanceUID
+        assert len(ref.PerFrameFunctionalGroupsSequence) == 3 * nt  # the source left as it was
+    assert cost[10] == cost[1]
+
+
+def test_enhanced_slice_coordinates_are_each_frames(tmp_path):
+    """xarray's AcquisitionTime of an enhanced file's frames: each frame's FrameAcquisitionDateTime
+    (written here per frame with pydicom), not the file's (none: '' everywhere)."""
+    path = write_enhanced_dicom(tmp_path / "e.dcm", (4, 4, 3), n_volumes=2).files[0]
+    ds = pydicom.dcmread(path)
+    for item in ds.PerFrameFunctionalGroupsSequence:
+        fc = item.FrameContentSequence[0]
+        k, t = fc.InStackPositionNumber - 1, fc.TemporalPositionIndex - 1
+        fc.FrameAcquisitionDateTime = f"20240102{10 + t:02d}00{k:02d}.5"
+    ds.save_as(path)
+    image = lv.open(path).to_xarray()
+    expected = [[f"{10 + t:02d}00{k:02d}.5" for t in range(2)] for k in range(3)]
+    assert image.AcquisitionTime.values.tolist() == expected
+    assert image.InstanceNumber.values.tolist() == [[int(ds.InstanceNumber)] * 2] * 3
+    assert set(image.SOPInstanceUID.values.ravel()) == {ds.SOPInstanceUID}
+
+
 def test_header_errors(tmp_path):
     with pytest.raises(LazyvolError, match="in memory"):
         _ = lv.Volume(np.zeros((2, 2, 2))).header

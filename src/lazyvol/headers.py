@@ -98,6 +98,10 @@ def _read_unchanged(vol: Any, path: str, read: Callable[[], T]) -> T:
     return out
 
 
+#: SharedFunctionalGroupsSequence (5200,9229) and PerFrameFunctionalGroupsSequence (5200,9230).
+_FUNCTIONAL_GROUPS = frozenset({0x52009229, 0x52009230})
+
+
 def merge_frame(ds: Any, frame: int) -> Any:
     """Data set of frame ``frame`` (0-based) of an enhanced multi-frame data set ``ds``.
 
@@ -105,12 +109,16 @@ def merge_frame(ds: Any, frame: int) -> Any:
     item are copied into the top level (frame groups win over shared ones): each functional group
     sequence is kept, and the attributes of its first item are added too (so
     ``ds.ImagePositionPatient``, ``ds.RescaleSlope`` or ``ds.EchoTime`` are the frame's). The
-    two functional group sequences themselves are removed.
+    two functional group sequences themselves are removed: they are never copied (pydicom walks
+    every item of a sequence set into a data set, so copying the frames' sequence made each frame
+    cost as much as all of them).
     """
     from pydicom.dataset import Dataset
 
     out = Dataset()
-    out.update(ds)
+    for tag, elem in ds.items():
+        if tag not in _FUNCTIONAL_GROUPS:
+            out[tag] = elem
     if hasattr(ds, "file_meta"):
         out.file_meta = ds.file_meta
     out.preamble = getattr(ds, "preamble", None)
@@ -126,9 +134,6 @@ def merge_frame(ds: Any, frame: int) -> Any:
             if group.VR == "SQ" and len(group.value):
                 for elem in group.value[0]:
                     out[elem.tag] = elem
-    for keyword in ("SharedFunctionalGroupsSequence", "PerFrameFunctionalGroupsSequence"):
-        if keyword in out:
-            delattr(out, keyword)
     name = getattr(ds, "filename", None)
     if isinstance(name, str):
         out.filename = name

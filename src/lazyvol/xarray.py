@@ -22,7 +22,8 @@ affine's unit (their ``units`` attribute names it) that cost nothing until used:
   ``meta["diffusion"]``;
 * DICOM: ``InstanceNumber``, ``AcquisitionTime`` and ``SOPInstanceUID`` of each image, on ``k``
   (on ``k`` and the 4th axis for a 4D series: each volume's images are other files), read from
-  the headers (no pixel data) only when used; a Zarr store converted from DICOM keeps one source
+  the headers (no pixel data) only when used (the frames of an enhanced multi-frame file: the
+  file's InstanceNumber and SOPInstanceUID, each frame's own FrameAcquisitionDateTime); a Zarr store converted from DICOM keeps one source
   header, not each image's: it has them only while the original files are there, unchanged.
 
 The engine (registered in the ``xarray.backends`` entry-point group) returns lazily indexed
@@ -234,6 +235,7 @@ class _HeaderView:
 
 
 def _read_slice_attributes(source: str, view: _HeaderView) -> list[np.ndarray]:
+    from .dicom.multiframe import frame_time
     from .headers import dicom_headers, peek_dataset
 
     shape = tuple(view.shape[2:])  # (nk,) or (nk, nt)
@@ -242,7 +244,9 @@ def _read_slice_attributes(source: str, view: _HeaderView) -> list[np.ndarray]:
     for ds in dicom_headers(view, where, peek_dataset):  # type: ignore[arg-type]
         number = ds.get("InstanceNumber")
         numbers.append(int(number) if number not in (None, "") else -1)
-        times.append(str(ds.get("AcquisitionTime", "") or ""))
+        # a frame of an enhanced file: its own time (FrameAcquisitionDateTime), not the file's
+        stamp = frame_time(ds.get("FrameAcquisitionDateTime"))
+        times.append(stamp or str(ds.get("AcquisitionTime", "") or ""))
         uids.append(str(ds.get("SOPInstanceUID", "") or ""))
     return [
         np.asarray(numbers, dtype=np.int64).reshape(shape),

@@ -153,7 +153,7 @@ def _dimensions(raw: dict[int, Any]) -> tuple[list[int], list[str], list[int]]:
     return keep, [names[n] for n in keep], order
 
 
-def _frame_time(value: Any) -> str | None:
+def frame_time(value: Any) -> str | None:
     """Time part (HHMMSS.FFFFFF) of a FrameAcquisitionDateTime (DT) value."""
     text = str(value or "").strip()
     if len(text) < 10 or not text[:8].isdigit():
@@ -557,7 +557,7 @@ def _frame_record(
             fr.dimension_values = [int(vals[n]) for n in dim_keep]
             fr.dimension_names = list(dim_names)
     stamp = _find(groups, "FrameContentSequence", "FrameAcquisitionDateTime")
-    acq = _frame_time(stamp)
+    acq = frame_time(stamp)
     if acq is not None:
         fr.acquisition_time = acq
         # the whole value, date included (the frame's own, never the file's date with its time)
