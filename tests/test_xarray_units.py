@@ -49,3 +49,36 @@ def test_an_ome_zarr_in_micrometres_gives_millimetres(tmp_path):
     group.attrs["ome"] = {"version": "0.5", "multiscales": [{"axes": axes, "datasets": [ds]}]}
     image = xr.open_dataset(store, engine="lazyvol").image
     np.testing.assert_allclose(image.attrs["voxel_size_mm"], [0.0005, 0.002, 0.004], rtol=1e-9)
+
+
+def test_axis4_coordinates_say_their_units(tmp_path):
+    """Multi-echo DICOM: EchoTime on t in seconds (BIDS' unit; the generator writes 30, 45, 60 ms,
+    read back with pydicom), units attribute set; the sidecar says the same seconds."""
+    import json
+
+    import pydicom
+
+    from lazyvol.testing import write_dicom_4d_series
+
+    write_dicom_4d_series(tmp_path / "me", (4, 3, 2), 1, echoes=3, labels=())
+    written = sorted(
+        {
+            float(pydicom.dcmread(f, stop_before_pixels=True).EchoTime)
+            for f in (tmp_path / "me").iterdir()
+        }
+    )
+    assert written == [30.0, 45.0, 60.0]
+    ds = xr.open_dataset(tmp_path / "me", engine="lazyvol")
+    assert ds.EchoTime.values.tolist() == [ms / 1000 for ms in written]
+    assert ds.EchoTime.attrs["units"] == "s"
+    assert ds.EchoNumbers.attrs["units"] == "1"
+    vol = lv.open(tmp_path / "me")
+    vol[..., 1].to_nifti(tmp_path / "e2.nii")
+    sidecar = json.loads((tmp_path / "e2.json").read_text())
+    assert sidecar["EchoTime"] == float(ds.EchoTime[1])
+    dwi = tmp_path / "dwi"
+    write_dicom_4d_series(dwi, (4, 3, 2), bvals=[0, 1000], bvecs=[[0, 0, 0], [1, 0, 0]], labels=())
+    image = xr.open_dataset(dwi, engine="lazyvol")
+    assert image.bval.attrs["units"] == "s/mm2"
+    assert image.DiffusionBValue.attrs["units"] == "s/mm2"
+    assert image.DiffusionBValue.values.tolist() == [0, 1000]

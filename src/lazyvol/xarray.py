@@ -19,7 +19,7 @@ affine's unit (their ``units`` attribute names it) that cost nothing until used:
   the volume as opened, as xarray carries attributes through a selection unchanged;
 * the 4th axis' values as coordinates on ``t``: ``time`` (s) for NIfTI series with a time step,
   each ``meta["axis4_values"]`` entry (``EchoTime``, ``DiffusionBValue``, ...), ``bval`` from
-  ``meta["diffusion"]``;
+  ``meta["diffusion"]``; each with its ``units`` attribute (``EchoTime`` in seconds, as BIDS);
 * DICOM: ``InstanceNumber``, ``AcquisitionTime`` and ``SOPInstanceUID`` of each image, on ``k``
   (on ``k`` and the 4th axis for a 4D series: each volume's images are other files), read from
   the headers (no pixel data) only when used (the frames of an enhanced multi-frame file: the
@@ -34,17 +34,16 @@ image is a dask array chunked as lazyvol chunks it. Nothing is read at open beyo
 
 from __future__ import annotations
 
-import operator
 import os
 import stat
 from collections.abc import Iterable, Mapping
 from typing import TYPE_CHECKING, Any
 
-import dask
 import dask.array as da
 import numpy as np
 
 from ._source_index import source_axes
+from ._xarray_images import SLICE_ATTRIBUTES, slice_attributes
 from .errors import OptionError
 from .nifti_codes import NIFTI_SUFFIXES
 from .zarr_meta import is_lazyvol_store
@@ -84,10 +83,6 @@ def dims_of(ndim: int, meta: Mapping[str, Any] | None = None) -> tuple[str, ...]
             if isinstance(name, str) and name and name not in (*dims[:d], *WORLD):
                 dims[d] = name
     return tuple(dims[:ndim])
-
-
-#: Per-image DICOM attributes given as coordinates along ``k`` (and the 4th axis of a 4D series).
-SLICE_ATTRIBUTES = ("InstanceNumber", "AcquisitionTime", "SOPInstanceUID")
 
 
 def _require_xarray() -> Any:
@@ -159,6 +154,20 @@ def world_coords(
     return out
 
 
+#: The unit of each ``meta["axis4_values"]`` coordinate and the factor from DICOM's values to it:
+#: a BIDS name in BIDS' unit (EchoTime in seconds, as the sidecar and ``meta["bids"]``), DICOM's
+#: others in DICOM's (ms), counts ``"1"`` (CF's unit of a number); labels (ASLContext) have none.
+_AXIS4_UNITS: dict[str, tuple[str, float]] = {
+    "EchoTime": ("s", 1e-3),
+    "TriggerTime": ("ms", 1.0),
+    "FrameReferenceTime": ("ms", 1.0),
+    "DiffusionBValue": ("s/mm2", 1.0),
+    "EchoNumbers": ("1", 1.0),
+    "TemporalPositionIdentifier": ("1", 1.0),
+    "AcquisitionNumber": ("1", 1.0),
+}
+
+
 def _axis4_coords(vol: Volume) -> dict[str, tuple[tuple[str, ...], Any, dict[str, str]]]:
     out: dict[str, tuple[tuple[str, ...], Any, dict[str, str]]] = {}
     if vol.ndim < 4:
@@ -171,7 +180,12 @@ def _axis4_coords(vol: Volume) -> dict[str, tuple[tuple[str, ...], Any, dict[str
         for name, vals in values.items():
             if isinstance(vals, list | tuple) and len(vals) == nt:
                 arr = np.asarray(vals)
-                if arr.dtype.kind in "biufUS":
+                unit, factor = _AXIS4_UNITS.get(str(name), ("", 1.0))
+                if unit and arr.dtype.kind in "biuf":
+                    if factor != 1.0:  # (rounded as dcm2niix prints seconds: 6 digits)
+                        arr = np.asarray([float(f"{v * factor:.6g}") for v in arr.tolist()])
+                    out[str(name)] = ((t,), arr, {"units": unit})
+                elif arr.dtype.kind in "biufUS":
                     out[str(name)] = ((t,), arr, {})
     diffusion = meta.get("diffusion")
     if isinstance(diffusion, dict):
@@ -182,77 +196,6 @@ def _axis4_coords(vol: Volume) -> dict[str, tuple[tuple[str, ...], Any, dict[str
     if times is not None:
         out["time"] = ((t,), times, {"units": "s"})
     return out
-
-
-def _slice_attributes(vol: Volume) -> dict[str, Any]:
-    """Per-image DICOM attributes as lazy dask arrays along k, and along the 4th axis of a 4D
-    series (read on first use)."""
-    from ._location import is_url
-    from .errors import LazyvolError
-    from .headers import _is_dicom, _is_zarr, check_store_sources
-
-    if not _is_dicom(vol.meta) or not vol.source or vol.ndim > 4 or _is_zarr(vol.source):
-        return {}
-    # A Zarr copy of a DICOM series keeps one source header, not each image's: the images' own
-    # are read from the original files while they are the ones it was written from.
-    try:
-        check_store_sources(vol)
-    except LazyvolError:
-        return {}
-    files = vol.meta.get("files")
-    local = [str(f) for f in files if not is_url(str(f))] if isinstance(files, list) else []
-    if not all(os.path.exists(f) for f in local) or (
-        not files and not is_url(str(vol.source)) and not os.path.exists(str(vol.source))
-    ):
-        return {}
-    shape = tuple(vol.shape[2:])
-    dims = dims_of(vol.ndim, vol.meta)[2:]
-    task = dask.delayed(_read_slice_attributes, pure=True)(vol.source, _HeaderView(vol))
-    out: dict[str, Any] = {}
-    for n, (name, dtype) in enumerate(
-        zip(SLICE_ATTRIBUTES, (np.int64, np.dtype("U32"), np.dtype("U64")), strict=True)
-    ):
-        item = dask.delayed(operator.itemgetter(n), pure=True)(task)  # (picklable: no lambda)
-        out[name] = (dims, da.from_delayed(item, shape=shape, dtype=dtype), {})
-    return out
-
-
-class _HeaderView:
-    """What :func:`lazyvol.headers.dicom_header` needs of a volume, picklable and light."""
-
-    def __init__(self, vol: Volume) -> None:
-        self.source = vol.source
-        self.meta = {
-            k: vol.meta[k]
-            for k in ("format", "series_id", "relaxations", "source_index", "files", "path")
-            if k in vol.meta
-        }
-        self.shape = vol.shape
-        self.ndim = vol.ndim
-        from ._opened import opened_stamps
-
-        self.stamps = opened_stamps(vol)  # each file's identity at open, checked before its header
-
-
-def _read_slice_attributes(source: str, view: _HeaderView) -> list[np.ndarray]:
-    from .dicom.multiframe import frame_time
-    from .headers import dicom_headers, peek_dataset
-
-    shape = tuple(view.shape[2:])  # (nk,) or (nk, nt)
-    numbers, times, uids = [], [], []
-    where = [(k, t[0] if t else 0) for k, *t in np.ndindex(*shape)]
-    for ds in dicom_headers(view, where, peek_dataset):  # type: ignore[arg-type]
-        number = ds.get("InstanceNumber")
-        numbers.append(int(number) if number not in (None, "") else -1)
-        # a frame of an enhanced file: its own time (FrameAcquisitionDateTime), not the file's
-        stamp = frame_time(ds.get("FrameAcquisitionDateTime"))
-        times.append(stamp or str(ds.get("AcquisitionTime", "") or ""))
-        uids.append(str(ds.get("SOPInstanceUID", "") or ""))
-    return [
-        np.asarray(numbers, dtype=np.int64).reshape(shape),
-        np.asarray(times, dtype="U32").reshape(shape),
-        np.asarray(uids, dtype="U64").reshape(shape),
-    ]
 
 
 def _flat_affine(affine: Any) -> list[float]:
@@ -376,7 +319,7 @@ def _coords(vol: Volume, chunks: tuple[tuple[int, ...], ...] | None) -> dict[str
     coords: dict[str, Any] = {}
     coords.update(world_coords(vol.affine, vol.shape, chunks, space_unit(vol.meta)))
     coords.update(_axis4_coords(vol))
-    coords.update(_slice_attributes(vol))
+    coords.update(slice_attributes(vol, dims_of(vol.ndim, vol.meta)[2:]))
     return coords
 
 
