@@ -609,6 +609,62 @@ def test_time_label_against_instance_numbers_is_kept_and_warned(tmp_path, label)
     np.testing.assert_array_equal(vol.compute(), truth.stored[..., ::-1])
 
 
+def _hhmmss(sec: float) -> str:
+    return f"{int(sec // 3600):02d}{int(sec % 3600 // 60):02d}{sec % 60:09.6f}"
+
+
+@pytest.mark.parametrize("numbering", ["volume", "position"])
+def test_trigger_time_stated_per_slice_orders_the_volumes(tmp_path, numbering):
+    """Cardiac phases told apart by TriggerTime (0018,1060), each slice stating its own (3 ms
+    later each slice: another heartbeat), running backwards against a consistent InstanceNumber
+    numbering: the volumes in TriggerTime order (they were in InstanceNumber order, no word
+    said: the values are not the same set at every position), with a warning naming both."""
+    n, nk = 3, SHAPE[2]
+    truth = write_dicom_4d_series(
+        tmp_path / "s", SHAPE, n, labels=(), numbering=numbering, shuffle_names=False
+    )
+    for path in truth.files:
+        ds = pydicom.dcmread(path)
+        i = int(ds.InstanceNumber) - 1
+        t, k = divmod(i, nk) if numbering == "volume" else (i % n, i // n)
+        ds.TriggerTime = 100.0 * (n - 1 - t) + 3.0 * k
+        ds.save_as(path)
+    with pytest.warns(RuntimeWarning, match=r"InstanceNumber \(0020,0013\) orders them otherwise"):
+        vol = lv.open(tmp_path / "s")
+    assert vol.meta["axis4_rule"] == "TriggerTime (0018,1060)"
+    np.testing.assert_array_equal(vol.compute(), truth.stored[..., ::-1])
+    firsts = sorted(
+        float(ds.TriggerTime)
+        for ds in (pydicom.dcmread(p, stop_before_pixels=True) for p in truth.files)
+        if float(ds.TriggerTime) % 100.0 == 0.0  # (the first slice's)
+    )
+    assert vol.meta["axis4_values"]["TriggerTime"] == firsts
+    (note,) = [w for w in vol.meta["warnings"] if "4th axis" in w]
+    assert "volume t here is its volume [2, 1, 0][t]" in note
+
+
+def test_acquisition_times_ranking_otherwise_than_the_instance_order_are_warned(tmp_path):
+    """AcquisitionTimes ranking the images of every position in the reverse of a consistent
+    InstanceNumber numbering, but overlapping between volumes (each slice 15 s after the one
+    before, the volumes 10 s apart): no time rule orders the volumes, InstanceNumber does, and a
+    warning names AcquisitionTime, the order it gives and its times (no word was said)."""
+    n, nk = 3, SHAPE[2]
+    truth = write_dicom_4d_series(tmp_path / "s", SHAPE, n, labels=(), shuffle_names=False)
+    for path in truth.files:
+        ds = pydicom.dcmread(path)
+        t, k = divmod(int(ds.InstanceNumber) - 1, nk)
+        ds.AcquisitionTime = _hhmmss(36000.0 + 10.0 * (n - 1 - t) + 15.0 * k)
+        ds.save_as(path)
+    with pytest.warns(RuntimeWarning, match=r"AcquisitionTime \(0008,0032\) ranks them otherwise"):
+        vol = lv.open(tmp_path / "s")
+    assert vol.meta["axis4_rule"] == "InstanceNumber (0020,0013) rank"
+    np.testing.assert_array_equal(vol.compute(), truth.stored)
+    (note,) = [w for w in vol.meta["warnings"] if "4th axis" in w]
+    assert "volume t here is its volume [2, 1, 0][t]" in note
+    shown = [_hhmmss(36000.0 + 10.0 * (n - 1 - t)) for t in range(n)]
+    assert f"[{', '.join(shown)}]" in note and "volumes overlap in time" in note
+
+
 DERIVED = ("DERIVED", "SECONDARY", "AXIAL")
 
 

@@ -1,15 +1,20 @@
 """Dynamic PET stored one image a file: frames told apart by FrameReferenceTime (0054,1300) (and
 ImageIndex (0054,1330), both Type 1 in the PET Image module), AcquisitionTime the series start in
 every image. dcm2niix orders such volumes by FrameReferenceTime ("Reordering volumes based on
-FrameReferenceTime", its issue 577); lazyvol went by InstanceNumber (frames out of time order, no
-word said) or, InstanceNumber restarting in each frame, refused them as another export's images.
-Compared with the synthetic truth and with the values pydicom reads from the files."""
+FrameReferenceTime", its issue 577) when their InstanceNumbers do not number them slice by slice
+frame after frame (restarting in each frame, or numbering position by position), and keeps the
+InstanceNumber order when they do; lazyvol went by InstanceNumber (frames out of time order, no
+word said; also when each slice states its own reference time) or, InstanceNumber restarting in
+each frame, refused them as another export's images. Compared with the synthetic truth, with the
+values pydicom reads from the files and with dcm2niix's output."""
 
 from __future__ import annotations
 
 import json
+import warnings
 from pathlib import Path
 
+import nibabel as nib
 import numpy as np
 import pydicom
 import pytest
@@ -31,10 +36,16 @@ def _reference(t: int) -> float:
     return sum(DURATIONS[:t]) + DURATIONS[t] / 2
 
 
-def _dynamic_pet(folder: Path, numbers: list[list[int]], frame_refs: list[float]) -> np.ndarray:
+def _dynamic_pet(
+    folder: Path,
+    numbers: list[list[int]],
+    frame_refs: list[float] | list[list[float]],
+    image_index: bool = True,
+) -> np.ndarray:
     """Frames t = 0.. (time order) of one series, ``numbers[t]`` the InstanceNumbers of frame t's
-    slices, ``frame_refs[t]`` its FrameReferenceTime; file names not in time order. The scaled
-    truth, frames along the 4th axis in time order."""
+    slices, ``frame_refs[t]`` its FrameReferenceTime (or its slices' own, a list), ImageIndex
+    (0054,1330) in time order unless not ``image_index``; file names not in time order. The
+    scaled truth, frames along the 4th axis in time order."""
     nt, ns = len(numbers), SHAPE[2]
     truths = []
     for t in range(nt):
@@ -49,7 +60,6 @@ def _dynamic_pet(folder: Path, numbers: list[list[int]], frame_refs: list[float]
             slope=0.5,
             extra={
                 "Units": "BQML",
-                "FrameReferenceTime": frame_refs[t],
                 "ActualFrameDuration": DURATIONS[t],
                 "DecayFactor": DECAY[t],
                 "DecayCorrection": "START",
@@ -59,7 +69,12 @@ def _dynamic_pet(folder: Path, numbers: list[list[int]], frame_refs: list[float]
                 "SeriesTime": "100000",
             },
             per_slice=[
-                {"InstanceNumber": numbers[t][k], "ImageIndex": t * ns + k + 1} for k in range(ns)
+                {
+                    "InstanceNumber": numbers[t][k],
+                    "FrameReferenceTime": _at(frame_refs[t], k),
+                    **({"ImageIndex": t * ns + k + 1} if image_index else {}),
+                }
+                for k in range(ns)
             ],
         )
         for path in truth.files:  # PET Image Storage (the writer's PT files are Secondary Capture)
@@ -70,28 +85,70 @@ def _dynamic_pet(folder: Path, numbers: list[list[int]], frame_refs: list[float]
     return np.stack(truths, axis=-1)
 
 
-@pytest.mark.parametrize("numbering", ["out_of_time_order", "restarting"])
-def test_dynamic_pet_volumes_follow_frame_reference_time(tmp_path, numbering):
-    """InstanceNumbers frame by frame but not in time order (frames numbered as blocks 1, 2, 0),
-    or restarting at 1 in each frame: the 4th axis in FrameReferenceTime order, the rule named,
-    the sidecar's frame lists in that order; InstanceNumbers that order the frames otherwise are
-    said (dcm2niix goes by FrameReferenceTime too)."""
+def _at(refs: float | list[float], k: int) -> float:
+    """Slice k's FrameReferenceTime: the frame's, or the slice's own."""
+    return refs[k] if isinstance(refs, list) else refs
+
+
+def _numbers(numbering: str, nt: int = 3) -> list[list[int]]:
+    """InstanceNumbers of frame t's slices: frame by frame but not in time order (blocks 1, 2,
+    0), position by position (frames in that order at each position), or restarting at 1 in
+    each frame."""
     ns = SHAPE[2]
     if numbering == "out_of_time_order":
-        numbers = [[b * ns + k + 1 for k in range(ns)] for b in (1, 2, 0)]
-    else:
-        numbers = [[k + 1 for k in range(ns)] for _ in range(3)]
-    truth = _dynamic_pet(tmp_path / "s", numbers, [_reference(t) for t in range(3)])
-    vol = lv.open(tmp_path / "s")
+        return [[b * ns + k + 1 for k in range(ns)] for b in (1, 2, 0)[:nt]]
+    if numbering == "position_by_position":
+        return [[k * nt + b + 1 for k in range(ns)] for b in (1, 2, 0)[:nt]]
+    return [[k + 1 for k in range(ns)] for _ in range(nt)]
+
+
+#: FrameReferenceTime of frame t's slice k (ms): one per frame, the slice's own (a few ms later
+#: each slice), or each bed's own (slices 0-2 one bed, 3-4 the next, a whole-body dynamic scan:
+#: the next bed's frame starting after this one's, or while the frame after it runs).
+TIMINGS = {
+    "frame": lambda t, k: _reference(t),
+    "slice_10ms": lambda t, k: _reference(t) + 10.0 * k,
+    "slice_0.5ms": lambda t, k: _reference(t) + 0.5 * k,
+    "bed": lambda t, k: _reference(t) + 20000.0 * (k >= 3),
+    "bed_overlapping": lambda t, k: _reference(t) + 50000.0 * (k >= 3),
+}
+
+
+def _frame_refs(timing: str, nt: int = 3) -> list[list[float]]:
+    return [[TIMINGS[timing](t, k) for k in range(SHAPE[2])] for t in range(nt)]
+
+
+@pytest.mark.parametrize("timing", list(TIMINGS))
+@pytest.mark.parametrize("numbering", ["out_of_time_order", "restarting"])
+def test_dynamic_pet_volumes_follow_frame_reference_time(tmp_path, numbering, timing):
+    """InstanceNumbers frame by frame but not in time order (frames numbered as blocks 1, 2, 0),
+    or restarting at 1 in each frame; FrameReferenceTime one per frame, or each slice's or bed's
+    own: the 4th axis in FrameReferenceTime order, the rule named, the sidecar's frame lists in
+    that order; InstanceNumbers that order the frames otherwise are said, as is what dcm2niix
+    does (it keeps the InstanceNumber order of images numbered frame by frame). Beds whose
+    frames overlap in time with InstanceNumbers restarting: nothing tells which images of one
+    bed go with which of the other, so no order (the next test's refusal)."""
+    ns = SHAPE[2]
+    truth = _dynamic_pet(tmp_path / "s", _numbers(numbering), _frame_refs(timing))
+    if timing == "bed_overlapping" and numbering == "restarting":
+        with pytest.raises(
+            lv.SeriesError,
+            match=r"FrameReferenceTime \(0054,1300\): values differ .* volumes overlap in time",
+        ):
+            lv.open(tmp_path / "s")
+        return
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always")
+        vol = lv.open(tmp_path / "s")
     assert vol.shape == (*SHAPE, 3)
     assert vol.meta["axis4_rule"] == "FrameReferenceTime (0054,1300)"
     np.testing.assert_allclose(vol.compute(), truth)
-    # every frame's values as pydicom reads them from its files, frames in time order
-    frames = sorted(
-        (pydicom.dcmread(p, stop_before_pixels=True) for p in (tmp_path / "s").glob("*.dcm")),
-        key=lambda ds: float(ds.FrameReferenceTime),
-    )[::ns]
+    # every frame's values as pydicom reads them from its first slice's file (ImageIndex
+    # (0054,1330): frame t's slice k is t * ns + k + 1), frames in time order
+    files = [pydicom.dcmread(p, stop_before_pixels=True) for p in (tmp_path / "s").glob("*.dcm")]
+    frames = sorted((ds for ds in files if ds.ImageIndex % ns == 1), key=lambda ds: ds.ImageIndex)
     refs = [float(ds.FrameReferenceTime) for ds in frames]
+    assert refs == sorted(refs)
     assert vol.meta["axis4_values"]["FrameReferenceTime"] == refs
     vol.to_nifti(tmp_path / "pet.nii")
     side = json.loads((tmp_path / "pet.json").read_text())
@@ -101,12 +158,15 @@ def test_dynamic_pet_volumes_follow_frame_reference_time(tmp_path, numbering):
     )
     assert side["DecayCorrectionFactor"] == pytest.approx([float(ds.DecayFactor) for ds in frames])
     said = [w for w in vol.meta.get("warnings", []) if "4th axis" in w]
+    warned = [str(w.message) for w in caught if "4th axis" in str(w.message)]
     if numbering == "out_of_time_order":
-        (warned,) = said
-        assert "ordered by FrameReferenceTime (0054,1300)" in warned
-        assert "InstanceNumber (0020,0013) orders them otherwise" in warned
+        (note,) = said
+        assert "ordered by FrameReferenceTime (0054,1300)" in note
+        assert "InstanceNumber (0020,0013) orders them otherwise" in note
+        assert "[1, 2, 0]" in note and "else keeps the InstanceNumber order" in note
+        assert warned == [f"lazyvol: {note}"]
     else:  # (numbers repeating at a position order nothing: nothing to contradict)
-        assert said == []
+        assert said == warned == []
 
 
 def test_pet_frames_a_time_label_cannot_order_are_not_called_an_export(tmp_path):
@@ -123,3 +183,30 @@ def test_pet_frames_a_time_label_cannot_order_are_not_called_an_export(tmp_path)
     assert "2 values among its 3 images" in msg
     assert "does not order the volumes (2 distinct value(s) for 3 images at one position)" in msg
     assert "export or anonymiser" not in msg and "move one set" not in msg
+
+
+@pytest.mark.parametrize("image_index", [True, False], ids=["ImageIndex", "no-ImageIndex"])
+@pytest.mark.parametrize("numbering", ["out_of_time_order", "position_by_position"])
+def test_pet_order_warning_says_what_dcm2niix_does(tmp_path, numbering, image_index, dcm2niix):
+    """The warning on frames InstanceNumber orders otherwise says what dcm2niix does, as dcm2niix
+    does it (it said dcm2niix went by FrameReferenceTime too): the ImageIndex (0054,1330) order
+    when stated (here the time order), else the InstanceNumber order for frames numbered frame by
+    frame and the FrameReferenceTime order for frames numbered position by position. Frames
+    compared through their sums (dcm2niix flips the rows)."""
+    truth = _dynamic_pet(tmp_path / "s", _numbers(numbering), _frame_refs("frame"), image_index)
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        vol = lv.open(tmp_path / "s")
+    np.testing.assert_allclose(vol.compute(), truth)
+    (note,) = [w for w in vol.meta["warnings"] if "4th axis" in w]
+    assert "dcm2niix orders PET frames by ImageIndex (0054,1330) when stated, else " in note
+    (nii,) = dcm2niix(tmp_path / "s", tmp_path / "out")
+    theirs = np.asarray(nib.load(nii).dataobj, dtype=np.float64)
+    sums = [float(truth[..., t].sum()) for t in range(3)]
+    got = [int(np.argmin([abs(float(theirs[..., i].sum()) - x) for x in sums])) for i in range(3)]
+    if image_index or "else orders them by FrameReferenceTime too" in note:
+        assert got == [0, 1, 2]
+    else:
+        assert "else keeps the InstanceNumber order" in note
+        assert got == [2, 0, 1]  # (the frame numbered first: time point 2)
+    assert ("keeps the InstanceNumber order" in note) == (numbering == "out_of_time_order")

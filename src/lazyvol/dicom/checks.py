@@ -28,7 +28,13 @@ import numpy as np
 
 from .. import geometry as geo
 from .._warn import warn as _warn_user
-from .model import DAMAGED_BESIDE_NOTE, INCOMPLETE_NOTE, INSTANCE_GAPS_NOTE, MIXED_THICKNESS_NOTE
+from .model import (
+    DAMAGED_BESIDE_NOTE,
+    INCOMPLETE_NOTE,
+    INSTANCE_GAPS_NOTE,
+    MIXED_THICKNESS_NOTE,
+    ORDER_DOUBT_NOTE,
+)
 
 if TYPE_CHECKING:  # (records are read by attribute: a reopen needs no FrameRecord class)
     from .records import FrameRecord
@@ -357,13 +363,15 @@ DERIVED_NOTE = "derived diffusion volume(s)"
 
 
 #: The notes of a volume that are Python warnings too when it is opened: derived diffusion
-#: volumes, images of its series that may be missing, slices of different thickness.
+#: volumes, images of its series that may be missing, slices of different thickness, a volume
+#: order the headers contradict.
 _WARNED_NOTES = (
     DERIVED_NOTE,
     INCOMPLETE_NOTE,
     DAMAGED_BESIDE_NOTE,
     INSTANCE_GAPS_NOTE,
     MIXED_THICKNESS_NOTE,
+    ORDER_DOUBT_NOTE,
 )
 
 

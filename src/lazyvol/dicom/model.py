@@ -21,6 +21,7 @@ __all__ = [
     "INCOMPLETE_NOTE",
     "INSTANCE_GAPS_NOTE",
     "MIXED_THICKNESS_NOTE",
+    "ORDER_DOUBT_NOTE",
     "NATIVE_SYNTAXES",
     "NO_DECODER",
     "PIXEL_HEAD_CUT",
@@ -405,6 +406,9 @@ INSTANCE_GAPS_NOTE = "InstanceNumber (0020,0013) has gaps"
 #: How the note begins on a volume whose slices state different SliceThickness values (two
 #: reconstructions under one SeriesInstanceUID, stacked as one): a Python warning too at open.
 MIXED_THICKNESS_NOTE = "SliceThickness (0018,0050) differs between the slices"
+#: How the note begins on a 4D volume whose headers give another volume order than the one used
+#: (:mod:`lazyvol.dicom.ordering`): a Python warning too at open.
+ORDER_DOUBT_NOTE = "4th axis: volumes ordered by"
 #: The skip reason of a file that ends inside its Pixel Data element's header.
 PIXEL_HEAD_CUT = "truncated inside the Pixel Data (7FE0,0010) element header"
 #: How a scan's skip reason begins for a DICOM file compressed whole with gzip (``.dcm.gz``).

@@ -9,12 +9,15 @@ Rules, tried in this order (the first consistent one wins, as in dcm2niix):
 1. *Labels* -- an attribute whose values are distinct at each position and form the same set at
    every position identifies the volumes: DimensionIndexValues (0020,9157) of the non-spatial
    dimensions (enhanced files; in dcm2niix's order of significance), FrameReferenceTime
-   (0054,1300) (PET frames: dcm2niix orders them by it), TemporalPositionIdentifier
-   (0020,0100), AcquisitionNumber (0020,0012), TriggerTime (0018,1060), EchoNumbers (0018,0086),
-   EchoTime (0018,0081), then the diffusion b-value + gradient direction (standard
-   (0018,9087)/(0018,9089), else the vendor's private attributes). Volumes are sorted by the
-   label, except diffusion volumes, which keep acquisition order (earliest AcquisitionTime, then
-   lowest InstanceNumber).
+   (0054,1300) (PET frames), TemporalPositionIdentifier (0020,0100), AcquisitionNumber
+   (0020,0012), TriggerTime (0018,1060), EchoNumbers (0018,0086), EchoTime (0018,0081), then the
+   diffusion b-value + gradient direction (standard (0018,9087)/(0018,9089), else the vendor's
+   private attributes). Volumes are sorted by the label, except diffusion volumes, which keep
+   acquisition order (earliest AcquisitionTime, then lowest InstanceNumber). FrameReferenceTime
+   and TriggerTime may be each image's own (a few ms later each slice, later each bed of a
+   whole-body scan): their values need not be the same set at every position when they rank the
+   images of every position the same way: the volumes do not overlap in them, or the ranks
+   agree at every position with the volumes a consistent InstanceNumber numbering gives.
 2. *AcquisitionTime (0008,0032) rank* -- the n-th acquired image at each position belongs to
    volume n, provided the times are distinct at each position and the volumes do not overlap in
    time (every image of volume n acquired before any of volume n+1).
@@ -42,8 +45,12 @@ a guess.
 
 When a time rule (FrameReferenceTime, TemporalPositionIdentifier, TriggerTime, AcquisitionNumber,
 AcquisitionTime) orders the volumes and a consistent InstanceNumber numbering orders or groups them
-otherwise, the order is kept and a warning says so: dcm2niix goes by InstanceNumber (PET: by
-FrameReferenceTime), and contradicting headers should not change a volume's order silently.
+otherwise, the order is kept and a warning says so, and what dcm2niix does (v1.0.20260724, as
+measured: it keeps the InstanceNumber order; PET frames it orders by ImageIndex (0054,1330) when
+stated, else by FrameReferenceTime when the InstanceNumbers run position by position). When the
+InstanceNumber rank orders them and a time ranks them otherwise the same way at every position
+(without ordering them itself: its volumes overlap), a warning says so too: contradicting headers
+should not change a volume's order silently.
 
 Whatever the rule, an assignment is rejected when an attribute that labels whole volumes (echo
 number, temporal position, diffusion b-value and direction, dimension index values, Philips ASL
@@ -64,8 +71,9 @@ from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
-from .dicom_time import acquired
+from .model import ORDER_DOUBT_NOTE
 from .records import FrameRecord
+from .volume_rank import Clock, RankKey, instance_rule, numbering, ranks, time_rank, time_rule
 
 __all__ = [
     "Axis4Order",
@@ -194,37 +202,6 @@ _REPORTED: tuple[tuple[str, Callable[[FrameRecord], Any]], ...] = (
 )
 
 
-#: The acquisition order of an image: its time, InstanceNumber, frame and path.
-RankKey = Callable[[FrameRecord], tuple[float, int, int, str]]
-
-
-@dataclass(frozen=True)
-class _Clock:
-    """When the images of the series being ordered were acquired (:func:`acquired`), by record."""
-
-    seconds: dict[int, float | None]
-    #: Why their times do not order them (undated times of day spanning more than 12 h), or "".
-    wrap: str
-
-    @classmethod
-    def of(cls, groups: Sequence[Sequence[FrameRecord]]) -> _Clock:
-        flat = [r for g in groups for r in g]
-        seconds, wrap = acquired(flat)
-        return cls({id(r): t for r, t in zip(flat, seconds, strict=True)}, wrap)
-
-    def at(self, r: FrameRecord) -> float | None:
-        return None if self.wrap else self.seconds.get(id(r))
-
-    def rank(self, r: FrameRecord) -> tuple[float, int, int, str]:
-        t = self.at(r)
-        return (
-            t if t is not None else float("inf"),
-            r.instance_number if r.instance_number is not None else 1 << 62,
-            r.frame,
-            r.path,
-        )
-
-
 def _inconsistent(volumes: list[list[FrameRecord]]) -> str | None:
     """Why this assignment mixes volumes (a volume label varies inside a volume), or None."""
     allrecs = [r for v in volumes for r in v]
@@ -249,6 +226,10 @@ def stated(volume: Sequence[FrameRecord | None], key: Callable[[FrameRecord], An
     return next((v for v in (key(r) for r in volume if r is not None) if v is not None), None)
 
 
+#: Why a label rule refuses values that are not the same set at every position.
+_DIFFER = "values differ between slice positions"
+
+
 def _label_rule(
     groups: list[list[FrameRecord]],
     key: Callable[[FrameRecord], Any],
@@ -265,7 +246,7 @@ def _label_rule(
         return f"{len(first)} distinct value(s) for {m} images at one position"
     for ks in keys[1:]:
         if len(set(ks)) != m or set(ks) != first:
-            return "values differ between slice positions"
+            return _DIFFER
     if sort_by_key:
         try:
             labels = sorted(first)
@@ -294,69 +275,42 @@ def _label_rule(
     return volumes
 
 
-def _rank(
-    groups: list[list[FrameRecord]], key: Callable[[FrameRecord], Any]
-) -> list[list[FrameRecord]]:
-    m = len(groups[0])
-    ordered = [sorted(g, key=key) for g in groups]
-    return [[g[t] for g in ordered] for t in range(m)]
+#: Time labels an image may state for itself (a few ms later each slice, later each bed of a
+#: whole-body dynamic PET scan): keyword -> unit shown.
+_OWN_TIMES = {"FrameReferenceTime": "ms", "TriggerTime": "ms"}
 
 
-def _time_rule(groups: list[list[FrameRecord]], clock: _Clock) -> list[list[FrameRecord]] | str:
-    if clock.wrap:
-        return clock.wrap
-    times = [[clock.at(r) for r in g] for g in groups]
-    n_missing = sum(t is None for ts in times for t in ts)
-    if n_missing:
-        return f"missing or malformed in {n_missing} image(s)"
-    for ts in times:
-        if len(set(ts)) != len(ts):
-            return "repeats at a slice position (same time for several images)"
-    volumes = _rank(groups, clock.rank)
-    for t in range(len(volumes) - 1):
-        end = max(clock.at(r) or 0.0 for r in volumes[t])
-        start = min(clock.at(r) or 0.0 for r in volumes[t + 1])
-        if not end < start:
-            return (
-                f"volumes overlap in time (volume {t} ends at {end:.4f} s, volume {t + 1} "
-                f"starts at {start:.4f} s)"
-            )
-    return volumes
-
-
-def _instance_rule(
-    groups: list[list[FrameRecord]], accept_any: bool
+def _label_volumes(
+    groups: list[list[FrameRecord]],
+    keyword: str,
+    key: Callable[[FrameRecord], Any],
+    sort_by_key: bool,
+    rank: RankKey,
 ) -> list[list[FrameRecord]] | str:
-    nums = [[r.instance_number for r in g] for g in groups]
-    n_missing = sum(n is None for ns in nums for n in ns)
-    if n_missing:
-        return f"missing in {n_missing} image(s)"
-    for g in groups:
-        keys = [(r.instance_number, r.frame) for r in g]
-        if len(set(keys)) != len(keys):
-            return "repeats at a slice position"
-        if not accept_any and len({r.instance_number for r in g}) != len(g):
-            # Frames of one enhanced file share its number: their order in the file is no
-            # acquisition order the headers state (dcm2niix scrambles such volumes).
-            return (
-                "one InstanceNumber for several images at a slice position (frames of one file), "
-                "so it does not order them"
-            )
-    volumes = _rank(groups, lambda r: (r.instance_number, r.frame, r.path))
-    if accept_any:
-        return volumes
-    n, m = len(groups), len(volumes)
-    key = {id(r): (r.instance_number, r.frame) for v in volumes for r in v}
-    flat = sorted(((key[id(r)], t, k) for t, v in enumerate(volumes) for k, r in enumerate(v)))
-    vol_major = all(t == i // n for i, (_, t, _) in enumerate(flat))
-    pos_major = all(len({k for _, _, k in flat[s : s + m]}) == 1 for s in range(0, len(flat), m))
-    if not (vol_major or pos_major):
-        return "numbers images neither volume by volume nor position by position"
-    return volumes
+    """The volumes a label tells apart (:func:`_label_rule`); a time of :data:`_OWN_TIMES` whose
+    values differ between positions orders them when it ranks the images of every position the
+    same way: the volumes do not overlap in it (:func:`~.volume_rank.time_rank`), or its ranks
+    agree at every position with the volumes a consistent InstanceNumber numbering gives."""
+    got = _label_rule(groups, key, sort_by_key, rank)
+    if got != _DIFFER or keyword not in _OWN_TIMES:
+        return got
+    ranked = time_rank(groups, key, rank, _OWN_TIMES[keyword])
+    if not isinstance(ranked, str):
+        return ranked
+    numbered = instance_rule(groups, False)
+    if isinstance(numbered, str):
+        return f"{_DIFFER}, and {ranked}; InstanceNumber (0020,0013) {numbered}"
+    perm = ranks(numbered, key)
+    if perm is None:
+        return (
+            f"{_DIFFER}, {ranked}, and its ranks differ between slice positions for the "
+            "volumes InstanceNumber (0020,0013) gives"
+        )
+    return [numbered[t] for t in sorted(range(len(perm)), key=perm.__getitem__)]
 
 
 def _combined_rule(
-    groups: list[list[FrameRecord]], clock: _Clock
+    groups: list[list[FrameRecord]], clock: Clock
 ) -> tuple[list[list[FrameRecord]], str, str] | str:
     """The volumes told apart by the attributes of :data:`_COMBINABLE` taken together, with the
     rule's name and axis keyword: those stated in every image whose values form the same set at
@@ -403,7 +357,7 @@ def _same_numbering(
 
 
 def _time_contradiction(
-    volumes: list[list[FrameRecord]], key: Callable[[FrameRecord], Any], clock: _Clock
+    volumes: list[list[FrameRecord]], key: Callable[[FrameRecord], Any], clock: Clock
 ) -> str:
     """Why the volumes' AcquisitionTimes contradict the time label ``key`` that orders them (a
     volume of a later time point acquired wholly before one of an earlier; two runs under one
@@ -475,10 +429,10 @@ def order_volumes(
         The volumes, or a message naming every rule tried and why each failed.
     """
     gs = [list(g) for g in groups]
-    clock = _Clock.of(gs)
+    clock = Clock.of(gs)
     tried: list[str] = []
     for name, keyword, key, sort_by_key in _LABELS:
-        got = _passes(name, _label_rule(gs, key, sort_by_key, clock.rank), tried)
+        got = _passes(name, _label_volumes(gs, keyword, key, sort_by_key, clock.rank), tried)
         if got is None:
             continue
         kw = keyword
@@ -502,14 +456,17 @@ def order_volumes(
         if not sort_by_key:  # (volumes in acquisition order)
             note = note or _wrap_warning(clock)
         return Axis4Order(got, name, kw, _values(got, kw, name, clock.rank), note)
-    for name, fn in ((RANK_TIME, _time_rule), (RANK_INSTANCE, None)):
+    for name, fn in ((RANK_TIME, time_rule), (RANK_INSTANCE, None)):
         got = _passes(
-            name, _instance_rule(gs, instance_order) if fn is None else fn(gs, clock), tried
+            name, instance_rule(gs, instance_order) if fn is None else fn(gs, clock), tried
         )
         if got is None:
             continue
         kw = "AcquisitionTime" if name == RANK_TIME else "InstanceNumber"
-        note = instance_disagreement(gs, got, name) if name == RANK_TIME else ""
+        if name == RANK_TIME:
+            note = instance_disagreement(gs, got, name)
+        else:
+            note = time_disagreement(got, clock, tried)
         note = note or _wrap_warning(clock)
         return Axis4Order(got, name, kw, _values(got, kw, name, clock.rank), note)
     combined = _combined_rule(gs, clock)
@@ -534,13 +491,13 @@ def time_reasons(
     """Each attribute saying when an image was acquired (the time labels, AcquisitionTime): its
     name, its value in a record, and why it does not order the volumes ("" when it does)."""
     gs = [list(g) for g in groups]
-    clock = _Clock.of(gs)
+    clock = Clock.of(gs)
     out = [
-        (name, key, _why(_label_rule(gs, key, True, clock.rank)))
+        (name, key, _why(_label_volumes(gs, keyword, key, True, clock.rank)))
         for name, keyword, key, _ in _LABELS
         if keyword in _TIME_LABELS
     ]
-    return [*out, (RANK_TIME.removesuffix(" rank"), clock.at, _why(_time_rule(gs, clock)))]
+    return [*out, (RANK_TIME.removesuffix(" rank"), clock.at, _why(time_rule(gs, clock)))]
 
 
 def _why(got: list[list[FrameRecord]] | str) -> str:
@@ -551,16 +508,16 @@ def _why(got: list[list[FrameRecord]] | str) -> str:
 def instance_rank_problem(groups: Sequence[Sequence[FrameRecord]]) -> str:
     """Why ``instance_order=True`` cannot order ``groups`` either (the InstanceNumber rank, with
     any numbering, is missing, repeats or mixes volumes), or "" when it can."""
-    return _why(_instance_rule([list(g) for g in groups], True))
+    return _why(instance_rule([list(g) for g in groups], True))
 
 
-def _wrap_warning(clock: _Clock) -> str:
+def _wrap_warning(clock: Clock) -> str:
     """A warning when the volumes' acquisition order came from InstanceNumber because their times
-    of day may cross midnight (:attr:`_Clock.wrap`), else ""."""
+    of day may cross midnight (:attr:`Clock.wrap`), else ""."""
     if not clock.wrap:
         return ""
     return (
-        "4th axis: volumes ordered by InstanceNumber (0020,0013), not by acquisition time: "
+        f"{ORDER_DOUBT_NOTE} InstanceNumber (0020,0013), not by acquisition time: "
         f"{clock.wrap}; check the volume order"
     )
 
@@ -580,21 +537,59 @@ def instance_disagreement(
     share their file's InstanceNumber."""
     if any(r.number_of_frames != 1 for g in groups for r in g):
         return ""
-    alt = _instance_rule(groups, False)
+    alt = instance_rule(groups, False)
     if isinstance(alt, str) or _inconsistent(alt):
         return ""
     where = {id(r): t for t, v in enumerate(alt) for r in v}
     if any(len({where[id(r)] for r in v}) != 1 for v in volumes):
-        what = "groups the images into other volumes"
-    else:
-        perm = [where[id(v[0])] for v in volumes]
-        if perm == list(range(len(volumes))):
-            return ""
-        shown = ", ".join(map(str, perm[:8])) + (", ..." if len(perm) > 8 else "")
-        what = f"orders them otherwise (volume t here is its volume [{shown}][t])"
-    # (dcm2niix orders PET volumes by FrameReferenceTime too, any other series by InstanceNumber)
-    theirs = "by it too" if rule == _LABEL["FrameReferenceTime"][0] else "by InstanceNumber"
+        return (
+            f"{ORDER_DOUBT_NOTE} {rule}; InstanceNumber (0020,0013) groups the images "
+            "into other volumes: the headers contradict each other, check the volume order"
+        )
+    perm = [where[id(v[0])] for v in volumes]
+    if perm == list(range(len(volumes))):
+        return ""
+    # dcm2niix (v1.0.20260724, as measured) keeps the InstanceNumber order; PET frames it orders
+    # by ImageIndex (0054,1330) when stated (lazyvol does not read it), else by FrameReferenceTime
+    # when the InstanceNumbers run position by position
+    how = numbering(alt)
+    theirs = "keeps the InstanceNumber order"
+    if rule == _LABEL["FrameReferenceTime"][0]:
+        if how == "position by position":
+            theirs = "orders them by FrameReferenceTime too"
+        theirs = f"orders PET frames by ImageIndex (0054,1330) when stated, else {theirs}"
     return (
-        f"4th axis: volumes ordered by {rule}; InstanceNumber (0020,0013) {what}, and dcm2niix "
-        f"goes {theirs}: the headers contradict each other, check the volume order"
+        f"{ORDER_DOUBT_NOTE} {rule}; InstanceNumber (0020,0013) orders them otherwise (numbering "
+        f"the images {how}; volume t here is its volume {_shown(perm)}[t]), and dcm2niix "
+        f"{theirs}: the headers contradict each other, check the volume order"
     )
+
+
+def time_disagreement(volumes: list[list[FrameRecord]], clock: Clock, tried: list[str]) -> str:
+    """A warning when ``volumes``, ordered by InstanceNumber, are ranked otherwise at every slice
+    position by a time (a time label, AcquisitionTime) that did not order them itself (its values
+    overlap between volumes, say: the reason in ``tried``); "" when none does."""
+    times = [(name, key, key) for name, keyword, key, _ in _LABELS if keyword in _TIME_LABELS]
+    for name, key, show in [*times, (RANK_TIME.removesuffix(" rank"), clock.at, _stamp)]:
+        perm = ranks(volumes, key)
+        if perm is None or perm == sorted(perm):
+            continue
+        why = next((x for x in tried if x.startswith(name)), "").partition(": ")[2]
+        values = [show(v[0]) for v in volumes]
+        return (
+            f"{ORDER_DOUBT_NOTE} {RANK_INSTANCE}; {name} ranks them otherwise at every "
+            f"slice position (volume t here is its volume {_shown(perm)}[t]; at the first "
+            f"position {_shown(values)} in this order), but does not order them itself"
+            + (f" ({why})" if why else "")
+            + ": the headers contradict each other, check the volume order"
+        )
+    return ""
+
+
+def _stamp(r: FrameRecord) -> str | None:
+    return r.acquisition_time
+
+
+def _shown(values: Sequence[Any]) -> str:
+    """Up to 8 values, as a list."""
+    return "[" + ", ".join(map(str, values[:8])) + (", ...]" if len(values) > 8 else "]")

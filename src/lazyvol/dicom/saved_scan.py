@@ -224,7 +224,10 @@ INDEX_VERSION = 56
 #: index on a split 4th axis, id), no longer by their first file's name.
 #: 43: a split_4d volume's meta holds its own per-volume lists (diffusion table, PET frames) and
 #: echoes (echo_times, echo_numbers, bids EchoTime/EchoNumber), as vol[..., t] cuts them.
-REPORT_FORMAT = 43
+#: 44: FrameReferenceTime (0054,1300) and TriggerTime (0018,1060) stated per image (a few ms
+#: later each slice or bed) order the volumes when they rank every position alike (41: the
+#: InstanceNumber rank, no word said); volume orders the headers contradict are Python warnings.
+REPORT_FORMAT = 44
 #: A frame's identity in a report whose frames all have their listing entry's identity.
 _FROM_LISTING = "listing"
 #: The frames' paths of a report whose frames are its files, in order.
