@@ -124,3 +124,79 @@ def test_a_long_rounded_stack_with_gaps_has_its_slots_counted_step_by_step(decim
         p, spacing, slice_grid.spacing_tolerance(spacing, floor=q * (1 + 1e-6))
     )
     assert slots is not None and slots.tolist() == kept.tolist()
+
+
+def _whole(z: np.ndarray, unit: float) -> np.ndarray:
+    """``z`` rounded to whole multiples of ``unit`` (a writer keeping whole millimetres: 1)."""
+    return np.round(z / unit) * unit
+
+
+@pytest.mark.parametrize(
+    ("step", "unit", "nk"),
+    [(3.3, 1.0, 9), (2.7, 0.5, 12), (17.0, 5.0, 10)],
+    ids=["3.3mm-to-1mm", "2.7mm-to-0.5mm", "17mm-to-5mm"],
+)
+def test_positions_written_to_whole_units_are_compared_within_them(tmp_path, step, unit, nk):
+    """Positions written to whole millimetres (halves, fives): every value integral showed no
+    rounding (position_quantum 0), so the coarse comparison was never tried and the rounded
+    steps (3 and 4 mm of a 3.3 mm stack) were called uneven or a grid with slices missing. The
+    stack opens with all its slices in the true order, its spacing the true one within the
+    rounding, and says the rounding."""
+    z = _whole(7.0 + step * np.arange(nk), unit)
+    assert slice_grid.position_quantum(z) == unit
+    pos = np.column_stack([np.full(nk, -12.5), np.full(nk, -20.0), z])
+    truth = write_dicom_series(tmp_path / "s", (6, 5, nk), spacing=(0.8, 0.7, step), positions=pos)
+    vol = lv.open(tmp_path / "s")
+    np.testing.assert_array_equal(vol.compute(), truth.stored)
+    assert vol.spacing[2] == pytest.approx(step, abs=unit / (nk - 1) * 2)
+    assert vol.meta["position_precision_mm"] == unit
+    assert any(f"is written to {unit:g} mm" in w for w in vol.meta["warnings"])
+
+
+def test_whole_millimetres_as_coarse_as_half_a_step_are_not_called_missing_slices(tmp_path):
+    """A 1.2 mm stack written to whole millimetres (z = 0, 1, 2, 4, 5, 6, 7, 8, 10: every slice
+    there): refused as '2 slice(s) missing. Pass allow_gaps=True', which invented two blank
+    slices on a 1 mm grid. The rounding cannot be told from missing slices: the refusal says so
+    and gives both remedies; the first opens the nine slices (synthetic truth) on the grid
+    through the first and last."""
+    nk = 9
+    z = _whole(1.2 * np.arange(nk), 1.0)
+    pos = np.column_stack([np.full(nk, -12.5), np.full(nk, -20.0), z])
+    truth = write_dicom_series(tmp_path / "s", (6, 5, nk), spacing=(0.8, 0.7, 1.2), positions=pos)
+    with pytest.raises(lv.SeriesError) as exc:
+        lv.open(tmp_path / "s")
+    msg = str(exc.value)
+    assert "2 slice(s) missing, or none: ImagePositionPatient (0020,0032) is written to 1 mm" in msg
+    assert "(the grid through the first and last slices: 1.25 mm), pass spacing_atol=1" in msg
+    assert "if slices are missing, pass allow_gaps=True" in msg
+    vol = lv.open(tmp_path / "s", spacing_atol=1.0)
+    np.testing.assert_array_equal(vol.compute(), truth.stored)
+    assert vol.spacing[2] == pytest.approx(1.25)
+
+
+@pytest.mark.parametrize("spacing", [1.0, 3.0])
+def test_an_integer_grid_is_unchanged_and_its_gap_still_refused(tmp_path, spacing):
+    """Integer positions exactly on a 1 or 3 mm grid: open as before, no rounding said; with
+    slice 3 removed: refused (a 3 mm step's gap as one missing slice, filled at k = 3 with
+    allow_gaps=True; a 1 mm grid's, whose rounding is as coarse as its step, with both remedies)."""
+    nk = 8
+    z = spacing * np.arange(nk)
+    pos = np.column_stack([np.full(nk, -12.5), np.full(nk, -20.0), z])
+    truth = write_dicom_series(
+        tmp_path / "s", (6, 5, nk), spacing=(0.8, 0.7, spacing), positions=pos
+    )
+    vol = lv.open(tmp_path / "s")
+    np.testing.assert_array_equal(vol.compute(), truth.stored)
+    assert vol.spacing[2] == spacing and "position_precision_mm" not in vol.meta
+    kept = np.delete(np.arange(nk), 3)
+    pos = np.column_stack([np.full(nk - 1, -12.5), np.full(nk - 1, -20.0), z[kept]])
+    gap = write_dicom_series(
+        tmp_path / "g", (6, 5, nk - 1), spacing=(0.8, 0.7, spacing), positions=pos
+    )
+    with pytest.raises(lv.SeriesError, match=r"1 slice\(s\) missing") as exc:
+        lv.open(tmp_path / "g")
+    assert ("or none:" in str(exc.value)) == (spacing == 1.0)
+    if spacing == 3.0:
+        vol = lv.open(tmp_path / "g", allow_gaps=True)
+        assert vol.meta["filled_slices"] == [3] and vol.spacing[2] == spacing
+        np.testing.assert_array_equal(vol.compute()[..., kept], gap.stored)

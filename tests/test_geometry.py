@@ -221,7 +221,11 @@ def test_check_same_grid_message_and_no_global_print_state() -> None:
         (["12.35", "-20.1", "30", "150.25"], 0.01),  # fixed two decimals, trailing zeros dropped
         (["-123.457", "12.3457", "1.23457"], 0.001),  # six significant digits (GE)
         (["-95.287536621094", "12.5"], 1e-12),  # full precision
-        (["30", "-125", "0"], 0.0),  # integral values show no precision
+        # integral values: as coarse as their largest common step (they showed none, 0.0)
+        (["30", "-125", "0"], 5.0),
+        (["0", "1", "2", "4", "5"], 1.0),
+        (["12.5", "15", "18", "20.5", "23", "25.5"], 0.5),  # halves, not one decimal
+        (["12.5", "15", "17.5", "20", "22.5", "25"], 0.1),  # (an exact grid: nothing rounded)
     ],
 )
 def test_position_quantum_reads_how_coarsely_numbers_were_written(strings, step):

@@ -43,6 +43,8 @@ def position_quantum(values: ArrayLike) -> float:
     (trailing zeros are dropped, so a value shows fewer digits, never more: the maxima are the
     writer's); the step is the larger of ``10**-D`` and the ``S``-th significant digit of the
     column's largest magnitude. A full-precision writer gives a step far below any tolerance.
+    Values all whole multiples of a coarser step (1 or 5 times a power of ten: whole millimetres,
+    halves, fives) are as coarse as the largest such step (an integral value shows no digits).
     """
     arr = np.asarray(values, dtype=np.float64)
     columns = arr.reshape(-1, 1) if arr.ndim < 2 else arr.reshape(-1, arr.shape[-1])
@@ -68,10 +70,45 @@ def _column_quantum(col: np.ndarray) -> float:
         decimals = max(decimals, -exponent)
         digits = max(digits, len(ds))
         largest = max(largest, abs(v))
-    if largest == 0.0:
-        return 0.0
-    by_digits = 10.0 ** (math.floor(math.log10(largest)) - digits + 1)
-    return max(10.0**-decimals, by_digits)
+    if largest == 0.0:  # (every value integral: as coarse as their common step, 1 at least)
+        return _common_step(col, 1.0, 0.0)
+    by_digits = max(10.0**-decimals, 10.0 ** (math.floor(math.log10(largest)) - digits + 1))
+    return _common_step(col, by_digits, by_digits)
+
+
+#: How unlikely (at most) the values of a column written to one step all being whole multiples
+#: of a coarser one by chance must be for the coarser step to be taken as theirs.
+_CHANCE = 1e-3
+
+
+def _common_step(col: np.ndarray, shown: float, fine: float) -> float:
+    """The largest step, 1 or 5 times a power of ten, at least ``shown``, of which every finite
+    value of ``col`` is a whole multiple (to float noise); else ``fine``. A step coarser than
+    ``fine`` (the digits the values show; 0: none) is taken when chance alone would not make
+    them all its multiples (``(fine / step) ** (distinct values - 1) < _CHANCE``: two decimals
+    that are all multiples of 0.05 in a column of four values are two decimals), and when the
+    values, in their order, do not step evenly (an exact grid, 2.5 mm from 30 mm, is made of
+    halves, but no rounding moved it: a slice moved half a millimetre is no rounding)."""
+    given = np.asarray(col, dtype=np.float64)
+    given = given[np.isfinite(given)]
+    steps = np.diff(given)
+    if steps.size and np.ptp(steps) <= 1e-9 * max(1.0, float(np.max(np.abs(steps)))):
+        return fine
+    v = np.unique(given)
+    largest = float(np.max(np.abs(v))) if v.size else 0.0
+    if largest < shown:
+        return fine
+    for exponent in range(math.floor(math.log10(largest)), math.floor(math.log10(shown)) - 1, -1):
+        for mantissa in (5.0, 1.0):
+            step = mantissa * 10.0**exponent
+            if step < shown * (1.0 - 1e-9) or step <= fine:
+                continue
+            ratio = v / step
+            if np.any(np.abs(ratio - np.round(ratio)) > 1e-9 + 1e-12 * np.abs(ratio)):
+                continue
+            if fine == 0.0 or (fine / step) ** (v.size - 1) < _CHANCE:
+                return step
+    return fine
 
 
 def _median(values: np.ndarray) -> float:

@@ -29,6 +29,7 @@ __all__ = [
     "instance_hint",
     "instance_order_blocker",
     "repeats_note",
+    "rounding_doubt",
     "spacing_missing",
     "stack_remedy",
     "thickness_note",
@@ -466,4 +467,21 @@ def thickness_note(frames: Sequence[FrameRecord]) -> str:
         f"{MIXED_THICKNESS_NOTE}: {shown}. Reconstructions sharing one SeriesInstanceUID are "
         "stacked as one volume, as dcm2niix stacks them, and the sidecar leaves SliceThickness "
         "out; to open them apart, move the files of each thickness to a folder of their own"
+    )
+
+
+def rounding_doubt(q: float, floor: float, proj: Sequence[float]) -> str:
+    """The advice on a stack whose steps across a "gap" may be its positions' rounding ``q``
+    alone (as coarse as half a step, or more; ``proj`` the sorted positions along the normal, each
+    within ``floor`` mm of the grid through the first and last): slices missing, or none, cannot
+    be told. "" when they are not on that grid."""
+    fitted = (proj[-1] - proj[0]) / (len(proj) - 1)
+    if any(abs(p - (proj[0] + fitted * k)) > floor for k, p in enumerate(proj)):
+        return ""
+    return (
+        f"ImagePositionPatient (0020,0032) is written to {q:g} mm, too coarse to tell that "
+        f"rounding from a missing slice: if none is missing (the grid through the first and last "
+        f"slices: {abs(fitted):.4g} mm), pass spacing_atol={q:g} to compare the slices within it; "
+        "if slices are missing, pass allow_gaps=True to fill them lazily (with fill=, default 0, "
+        "NaN for float output)"
     )

@@ -51,6 +51,7 @@ from .stack_notes import (
     instance_hint,
     instance_order_blocker,
     repeats_note,
+    rounding_doubt,
     spacing_missing,
     stack_remedy,
     thickness_note,
@@ -358,7 +359,18 @@ def _slice_step(
             "spacing_atol": opts.spacing_atol,
         }
     kept = (len(st.warnings), dict(st.meta), dict(st.relaxations))
-    strict = _regular_step(st, volumes, axis4, p_first, proj_base, opts.spacing_atol)
+    q = slice_grid.position_quantum(p_first)
+    changing = np.abs(np.asarray(normal, float))[np.ptp(p_first, axis=0) > 0]
+    floor = q * float(changing.sum()) * (1.0 + 1e-6)
+    step = float(np.sort(np.diff(np.sort(proj_base)))[(len(proj_base) - 1) // 2])  # (median)
+    # (rounding as coarse as half the spacing: a missing slice moves a step by a whole one, so
+    # steps across a "gap" may be the rounding alone)
+    doubt = (
+        rounding_doubt(q, floor, proj_base.tolist())
+        if opts.spacing_atol < 2.0 * floor >= step
+        else ""
+    )
+    strict = _regular_step(st, volumes, axis4, p_first, proj_base, opts.spacing_atol, doubt=doubt)
     if not isinstance(strict, Problem):
         return strict
     # Positions written coarsely (Philips, anonymisers: two decimals; GE: six digits) break a
@@ -371,11 +383,7 @@ def _slice_step(
     # each slice with the grid through the first and last (float noise allowed for: 2.03 - 2.02
     # is 0.0100000000000002).
     _restore(st, kept)  # a failed attempt leaves nothing behind
-    q = slice_grid.position_quantum(p_first)
-    changing = np.abs(np.asarray(normal, float))[np.ptp(p_first, axis=0) > 0]
-    floor = q * float(changing.sum()) * (1.0 + 1e-6)
-    step = float(np.sort(np.diff(np.sort(proj_base)))[(len(proj_base) - 1) // 2])  # (median)
-    if 2.0 * floor <= opts.spacing_atol:
+    if 2.0 * floor <= opts.spacing_atol or (doubt and doubt in strict.message):
         return strict
     if floor >= step / 2:
         # (no rounding as coarse as half the spacing: a missing slice moves a step by a whole
@@ -416,10 +424,12 @@ def _regular_step(
     proj_base: np.ndarray,
     floor: float,
     quantum: float = 0.0,
+    doubt: str = "",
 ) -> tuple[Volumes, np.ndarray] | Problem:
     """:func:`_slice_step` of a stack of several slices, positions compared within ``floor`` mm
     (at least); ``quantum``: the step of the positions' last written digit when ``floor`` is
-    their rounding (0: compared strictly)."""
+    their rounding (0: compared strictly); ``doubt``: the advice on slices missing when their
+    steps may be that rounding alone (:func:`~.stack_notes.rounding_doubt`)."""
     opts, first, base = st.opts, st.first, volumes[0]
     spacing, bad = slice_grid.regular_grid_errors(
         proj_base, rel=opts.spacing_rtol, floor=floor, rounded=quantum > 0
@@ -445,6 +455,8 @@ def _regular_step(
             )
         if not opts.allow_gaps:
             missing_n = int(slots[-1]) + 1 - len(base)
+            if doubt:
+                return Problem("series", f"{msg}; {missing_n} slice(s) missing, or none: {doubt}")
             return Problem(
                 "series",
                 msg + f"; {missing_n} slice(s) missing. Pass allow_gaps=True to fill them "
