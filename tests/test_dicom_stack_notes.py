@@ -161,3 +161,41 @@ def test_slices_of_two_thicknesses_under_one_series_are_stacked_and_said(tmp_pat
     assert not any("SliceThickness" in w for w in uniform.meta.get("warnings", []))
     uniform.to_nifti(tmp_path / "uniform.nii")
     assert json.loads((tmp_path / "uniform.json").read_text())["SliceThickness"] == 3.0
+
+
+#: Per-image values written as a decimal in some files and as the float32 of it printed to 16
+#: characters (as converters write DS values) in others: keyword -> (decimal, float32 text,
+#: sidecar key, sidecar unit scale).
+FLOAT32_NOISE = {
+    "SliceThickness": ("1.5", "1.49999988079071", "SliceThickness", 1.0),
+    "FlipAngle": ("7.2", "7.19999980926514", "FlipAngle", 1.0),
+    "EchoTime": ("2.46", "2.46000003814697", "EchoTime", 1e-3),
+    "RepetitionTime": ("2150.7", "2150.69995117188", "RepetitionTime", 1e-3),
+}
+
+
+@pytest.mark.parametrize("keyword", list(FLOAT32_NOISE))
+def test_a_value_written_with_float32_noise_is_one_value(tmp_path, keyword):
+    """SliceThickness "1.5" in some files and "1.49999988079071" in others: the warning said the
+    slices differ ("1.5 mm in 3 files, 1.5 mm in 3 files") and the sidecar left SliceThickness
+    out (FlipAngle and EchoTime, compared exactly too, were left out alike). One value, within
+    float32 noise of every value pydicom reads: no warning, the sidecar states it."""
+    decimal, noisy, key, scale = FLOAT32_NOISE[keyword]
+    truth = write_dicom_series(
+        tmp_path / "s",
+        (6, 5, 6),
+        spacing=(1.0, 1.0, 1.5),
+        modality="MR",
+        per_slice=[{keyword: decimal if k % 2 else noisy} for k in range(6)],
+    )
+    read = {float(pydicom.dcmread(f).get(keyword)) for f in truth.files}
+    assert len(read) == 2 and max(read) - min(read) < 1e-6 * max(read)
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always")
+        vol = lv.open(tmp_path / "s")
+    np.testing.assert_array_equal(vol.compute(), truth.stored)
+    assert not [w for w in caught if keyword in str(w.message)]
+    assert not [w for w in vol.meta.get("warnings", []) if keyword in w]
+    vol.to_nifti(tmp_path / "v.nii")
+    side = json.loads((tmp_path / "v.json").read_text())
+    assert side[key] == pytest.approx(float(decimal) * scale, rel=1e-6)

@@ -35,7 +35,7 @@ from .ge_phase import annotate_pepolar, ge_echo_spacing, ge_phase_values
 from .ge_timing import ge_record_values
 from .model import SPLIT_VALUES
 from .mosaic import csa_floats, csa_items, private_value, raw_text
-from .records import FrameRecord
+from .records import FrameRecord, same_value
 from .slice_timing import slice_timing
 from .support import file_list
 from .vendor import missing_bvalue_note, vendor_of
@@ -464,22 +464,22 @@ def _annotate(
     if first.acquisition_number is not None and first.acquisition_number > 0:
         bids["AcquisitionNumber"] = first.acquisition_number  # (the first image's, as dcm2niix)
     _copy(bids, acq, "ImageComments")
-    if len(thick := {r.slice_thickness for r in frames} - {None}) == 1:  # (else thickness_note)
-        bids["SliceThickness"] = thick.pop()
+    thick = same_value(r.slice_thickness for r in frames if r.slice_thickness is not None)
+    if thick is not None:  # (else thickness_note)
+        bids["SliceThickness"] = thick
     if first.spacing_between_slices is not None:
         bids["SpacingBetweenSlices"] = first.spacing_between_slices
     _copy(bids, acq, "SAR TablePosition")
-    echoes = sorted({r.echo_time for r in frames if r.echo_time is not None})
-    if len(echoes) == 1:
-        bids["EchoTime"] = _seconds(echoes[0])
+    if (echo := same_value(r.echo_time for r in frames if r.echo_time is not None)) is not None:
+        bids["EchoTime"] = _seconds(echo)
     echo_number = _one_echo_of_several(info, frames, _acq)
     if echo_number is not None:
         bids["EchoNumber"] = echo_number
     for key in ("RepetitionTime", "InversionTime", "FlipAngle"):
         # every frame: an enhanced file's frames carry their own (functional-group) values
-        vals = {_acq(r).get(key) for r in frames}
-        if len(vals) == 1 and None not in vals:
-            bids[key] = vals.pop()
+        value = same_value(_acq(r).get(key) for r in frames)  # (float noise: one value)
+        if value is not None:
+            bids[key] = value
     for key in ("PixelBandwidth", "BandwidthPerPixelPhaseEncode"):
         if key in acq:
             bids[key] = acq[key]

@@ -6,15 +6,63 @@ length of the Pixel Data value, so pixels can later be read straight from the fi
 
 from __future__ import annotations
 
+import math
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass, fields
-from typing import Any
+from typing import Any, TypeVar
 
-__all__ = ["FrameRecord", "ONE_VALUE_SPACING", "RECORD_FIELDS", "spacing_pair"]
+__all__ = [
+    "FrameRecord",
+    "ONE_VALUE_SPACING",
+    "RECORD_FIELDS",
+    "SAME_REL",
+    "close_groups",
+    "same_value",
+    "spacing_pair",
+]
 
 #: ``FrameRecord.acq`` key of an image whose PixelSpacing (0028,0030) holds one value, not the
 #: two (row, column spacing) the standard requires: taken for both, as dcm2niix reads it, and said
 #: (:func:`lazyvol.dicom.stack_notes.top_level_notes`).
 ONE_VALUE_SPACING = "_one_value_spacing"
+
+
+#: Numbers one attribute states in several images that differ by less than this (relative) are
+#: one value: a float32 printed to 16 characters ("1.49999988079071" for 1.5, as converters
+#: write DS values) is about 1e-7 off its decimal.
+SAME_REL = 1e-6
+
+_T = TypeVar("_T")
+
+
+def close_groups(items: Iterable[_T], key: Callable[[_T], float]) -> list[tuple[float, list[_T]]]:
+    """``items`` grouped by the number ``key`` gives each, numbers within :data:`SAME_REL` of each
+    other one group, in ascending order: each group's number (the one written with the fewest
+    digits: 1.5 of 1.5 and 1.49999988079071) and its items."""
+    ordered = sorted(items, key=key)
+    groups: list[list[_T]] = []
+    for item in ordered:
+        if groups and math.isclose(key(item), key(groups[-1][-1]), rel_tol=SAME_REL):
+            groups[-1].append(item)
+        else:
+            groups.append([item])
+    return [(min((key(i) for i in g), key=lambda v: (len(repr(v)), v)), g) for g in groups]
+
+
+def same_value(values: Iterable[Any]) -> Any:
+    """The one number ``values`` state (numbers within :data:`SAME_REL` of each other one value,
+    :func:`close_groups`; the one written with the fewest digits, as stated); None when they state
+    several, or when one of them is None (not stated), or none at all. Other values: the one value
+    they all are, else None."""
+    vals = list(values)
+    if not vals or any(v is None for v in vals):
+        return None
+    if not all(isinstance(v, int | float) and not isinstance(v, bool) for v in vals):
+        return vals[0] if all(v == vals[0] for v in vals) else None
+    groups = close_groups(vals, float)
+    if len(groups) != 1:
+        return None
+    return min(groups[0][1], key=lambda v: (len(repr(v)), v))
 
 
 def spacing_pair(value: Any) -> tuple[list[float] | None, bool]:

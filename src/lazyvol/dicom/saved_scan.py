@@ -229,7 +229,9 @@ INDEX_VERSION = 56
 #: InstanceNumber rank, no word said); volume orders the headers contradict are Python warnings.
 #: 45: positions written to whole millimetres (halves, fives) are compared within that rounding
 #: (44 took them as exact: a 1.2 mm stack written to whole mm was 2 slices missing).
-REPORT_FORMAT = 45
+#: 46: SliceThickness values within float32 noise of each other (1.5, 1.49999988079071) are one
+#: thickness: no note (45 said the slices differed).
+REPORT_FORMAT = 46
 #: A frame's identity in a report whose frames all have their listing entry's identity.
 _FROM_LISTING = "listing"
 #: The frames' paths of a report whose frames are its files, in order.

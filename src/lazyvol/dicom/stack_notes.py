@@ -16,7 +16,7 @@ from .multiframe import (
     TOP_LEVEL_SPACING,
 )
 from .ordering import instance_rank_problem, label_key, time_reasons
-from .records import ONE_VALUE_SPACING, FrameRecord
+from .records import ONE_VALUE_SPACING, FrameRecord, close_groups
 from .source import Fetch, read_local
 from .support import file_list
 
@@ -456,13 +456,11 @@ def thickness_note(frames: Sequence[FrameRecord]) -> str:
     many images state it ("" when they state one): two reconstructions under one SeriesInstanceUID
     (3 mm slices every 3 mm, 1.5 mm slices between them) stack as one volume, as dcm2niix stacks
     them, and only the thickness tells them apart."""
-    by_value: dict[float, list[FrameRecord]] = {}
-    for r in frames:
-        if r.slice_thickness is not None:
-            by_value.setdefault(r.slice_thickness, []).append(r)
-    if len(by_value) < 2:
+    stated = [r for r in frames if r.slice_thickness is not None]
+    groups = close_groups(stated, lambda r: r.slice_thickness or 0.0)  # (float noise: one value)
+    if len(groups) < 2:
         return ""
-    shown = ", ".join(f"{v:g} mm in {image_count(rs)}" for v, rs in sorted(by_value.items()))
+    shown = ", ".join(f"{v:g} mm in {image_count(rs)}" for v, rs in groups)
     return (
         f"{MIXED_THICKNESS_NOTE}: {shown}. Reconstructions sharing one SeriesInstanceUID are "
         "stacked as one volume, as dcm2niix stacks them, and the sidecar leaves SliceThickness "
