@@ -55,6 +55,33 @@ def test_undecoded_gives_the_stored_values(scaled, kw) -> None:
     np.testing.assert_array_equal(ds.image.values, stored)
 
 
+@pytest.mark.parametrize("kw", [{"mask_and_scale": False}, {"decode_cf": False}])
+def test_undecoded_values_keep_their_scaling_for_a_writer(scaled, tmp_path, kw) -> None:
+    """Stored values come with their scale_factor / add_offset, as other engines leave them: a
+    dataset written to Zarr decodes to the true values again (without them, a store of stored
+    values read back as if they were values: max 71 for 143)."""
+    path, _, values = scaled
+    ds = xr.open_dataset(path, engine="lazyvol", **kw)
+    assert (ds.image.attrs["scale_factor"], ds.image.attrs["add_offset"]) == (2.0, 1.0)
+    store = tmp_path / "back.zarr"
+    ds.drop_vars([c for c in ds.coords if c not in ds.dims]).to_zarr(store, consolidated=False)
+    back = xr.open_zarr(store, consolidated=False)
+    np.testing.assert_allclose(back.image.values, values)
+
+
+def test_undecoded_dicom_values_of_slices_with_their_own_rescales_are_refused(tmp_path) -> None:
+    """DICOM slices each with its own RescaleSlope have no one scale_factor: refused, naming
+    scale=False; one rescale for all gives its pair."""
+    per_slice = write_dicom_series(tmp_path / "p", (6, 5, 3), slope=[1.0, 2.0, 3.0], intercept=0.0)
+    with pytest.raises(lv.OptionError, match="own RescaleSlope"):
+        xr.open_dataset(Path(per_slice.files[0]).parent, engine="lazyvol", mask_and_scale=False)
+    one = write_dicom_series(tmp_path / "o", (6, 5, 3), slope=2.0, intercept=-5.0)
+    ds = xr.open_dataset(Path(one.files[0]).parent, engine="lazyvol", mask_and_scale=False)
+    assert (ds.image.attrs["scale_factor"], ds.image.attrs["add_offset"]) == (2.0, -5.0)
+    decoded = ds.image.values * 2.0 - 5.0
+    np.testing.assert_allclose(decoded, lv.open(Path(one.files[0]).parent).compute())
+
+
 def test_scaled_and_undecoded_conflict(scaled) -> None:
     with pytest.raises(lv.OptionError, match="mask_and_scale"):
         xr.open_dataset(scaled[0], engine="lazyvol", scale=True, mask_and_scale=False)

@@ -446,6 +446,33 @@ _DECODERS = (
 )
 
 
+def _cf_scaling(meta: dict[str, Any], source: str) -> dict[str, float]:
+    """``scale_factor`` / ``add_offset`` of stored values (``mask_and_scale=False``), as other
+    engines leave them undecoded, so a dataset written on decodes them again; none when the
+    source has no scaling.
+
+    Raises
+    ------
+    lazyvol.OptionError
+        The source's values have no single scaling (DICOM slices with their own rescales).
+    """
+    rescale = meta.get("rescale")  # DICOM: a dict, or "per slice"
+    if rescale == "per slice":
+        raise OptionError(
+            f"{source}: mask_and_scale=False (or decode_cf=False) asks for stored values with "
+            "one scale_factor/add_offset, but its slices have their own RescaleSlope/"
+            "RescaleIntercept; open it with lazyvol.open(..., scale=False) for the stored values "
+            "(vol.meta['rescale'] says so), or leave mask_and_scale on"
+        )
+    if isinstance(rescale, dict):
+        slope, inter = rescale.get("slope", 1.0), rescale.get("intercept", 0.0)
+    else:
+        slope, inter = meta.get("scl_slope", 1.0), meta.get("scl_inter", 0.0)  # NIfTI
+    if not all(isinstance(v, int | float) for v in (slope, inter)) or (slope, inter) == (1, 0):
+        return {}
+    return {"scale_factor": float(slope), "add_offset": float(inter)}
+
+
 class LazyvolBackendEntrypoint(_BackendEntrypoint):  # type: ignore[misc,valid-type]
     """``xarray.open_dataset(path, engine="lazyvol")``: NIfTI, DICOM (file or folder) and Zarr.
 
@@ -515,7 +542,10 @@ class LazyvolBackendEntrypoint(_BackendEntrypoint):  # type: ignore[misc,valid-t
             "dtype": vol.dtype,
             "source": os.fspath(filename_or_obj),
         }
-        image = xr.Variable(dims, data, attrs=_attrs(vol), encoding=encoding)
+        attrs = _attrs(vol)
+        if mask_and_scale is False and scale is None:
+            attrs.update(_cf_scaling(vol.meta, os.fspath(filename_or_obj)))
+        image = xr.Variable(dims, data, attrs=attrs, encoding=encoding)
         coords = _coords(vol, vol.chunks)
         drop = {drop_variables} if isinstance(drop_variables, str) else set(drop_variables or ())
         variables = {} if "image" in drop else {"image": image}
