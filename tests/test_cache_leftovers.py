@@ -131,3 +131,26 @@ def test_a_clear_that_cannot_remove_says_what_and_why(tmp_path, monkeypatch, cap
     assert "removed 0 cache entries" in out
     assert "could not remove 2 of the cache files" in err and stuck[0] in err and stuck[1] in err
     assert len(lvcache.list_entries()) == 1 and len(lvcache.list_index_files()) == 1
+
+
+def test_an_entry_moved_aside_but_not_deleted_is_no_removal(tmp_path, monkeypatch, capsys):
+    """An entry holding files it cannot delete (another user's chunks): it was moved aside,
+    counted as removed ('removed 1', exit 0) and left on disk, and every later clear said
+    'removed 0', exit 0, with the leftover listed. Now both clears say what is left, exit 2."""
+    import shutil
+
+    from lazyvol import cache_admin
+
+    src = write_phantom_nifti(tmp_path / "a.nii", (8, 7, 5))
+    lv.open(src, cache=True)
+    (entry,) = lvcache.list_entries()
+    monkeypatch.setattr(cache_admin.shutil, "rmtree", lambda *a, **k: None)  # nothing deletable
+    monkeypatch.setattr(shutil, "rmtree", lambda *a, **k: None)
+    with pytest.raises(CacheError, match=r"1 of .*not all of it could be deleted\), removed 0;"):
+        lvcache.clear()
+    capsys.readouterr()
+    assert cli_main(["cache", "clear"]) == 2
+    _, err = capsys.readouterr()
+    assert "could not remove 1 of the cache files" in err and "could not all be deleted" in err
+    left = [e for e in lvcache.list_entries(leftovers=True) if e.leftover]
+    assert len(left) == 1 and os.path.isdir(left[0].path) and entry.path not in err

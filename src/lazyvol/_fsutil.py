@@ -41,7 +41,6 @@ __all__ = [
     "publish_dir",
     "publish_file",
     "release_temp_dir",
-    "remove_dir",
     "remove_tree_settled",
     "scratch_file",
     "sweep_folder",
@@ -320,22 +319,6 @@ def _exchange(a: str, b: str) -> bool:
     raise OSError(err, os.strerror(err), b)
 
 
-def remove_dir(path: str, aside_name: str | None = None) -> bool:
-    """Move a directory aside (atomic) and delete it, so no reader sees it half deleted; False if
-    it was gone. OSError if it cannot be moved (a read-only folder, say): then it is left."""
-    aside = (
-        os.path.join(os.path.dirname(path), aside_name)
-        if aside_name
-        else temp_sibling(path, OLD_MARK)
-    )
-    try:
-        os.rename(path, aside)
-    except FileNotFoundError:
-        return False
-    shutil.rmtree(aside, ignore_errors=True)
-    return True
-
-
 def remove_tree_settled(path: str, wait: float = 3.0) -> None:
     """Remove the directory ``path`` of an interrupted write, again while writers still running
     put files into it (a Ctrl-C stops the thread that waits, not the threads writing chunks: one
@@ -494,7 +477,7 @@ def sweep_leftovers(dest: str, *, writers_gone: bool = False) -> None:
 
 
 #: A directory :func:`publish_dir` moved aside (``temp_sibling`` tail; the cache's deletions by
-#: :func:`remove_dir` have ``<pid>-<ns>`` tails and are never put back).
+#: ``cache_admin.remove_entry`` have ``<pid>-<ns>`` tails and are never put back).
 _MOVED_ASIDE = re.compile(rf"\.(.+){re.escape(OLD_MARK)}[0-9a-f]{{12}}")
 
 

@@ -8,16 +8,18 @@ their kind's suffix; an entry being written by another process (its lock held) i
 
 from __future__ import annotations
 
+import errno
 import json
 import os
 import re
+import shutil
 import time
 from dataclasses import dataclass
 from datetime import timedelta
 from pathlib import Path
 from typing import Any
 
-from ._fsutil import OLD_MARK, leftover_of, remove_dir, sweep_folder, sweep_leftovers
+from ._fsutil import OLD_MARK, leftover_of, sweep_folder, sweep_leftovers
 from .config import cache_dir as _config_cache_dir
 from .errors import CacheError
 from .zarr_meta import MANIFEST, manifest_from_json
@@ -86,15 +88,34 @@ def _root(cache: Any) -> Path:
     return Path(os.fspath(cache)).expanduser()
 
 
+def _remove_dir(path: str, aside_name: str) -> bool:
+    """Move a directory aside (atomic) and delete it, so no reader sees it half deleted; False if
+    it was gone. OSError if it cannot be moved (a read-only folder, say): then it is left; or if
+    what was moved aside cannot all be deleted (files another user owns, say)."""
+    aside = os.path.join(os.path.dirname(path), aside_name)
+    try:
+        os.rename(path, aside)
+    except FileNotFoundError:
+        return False
+    shutil.rmtree(aside, ignore_errors=True)
+    if os.path.lexists(aside):  # (files in it that cannot be deleted: it was counted as removed)
+        raise OSError(errno.EACCES, f"moved aside to {aside}, but not all of it could be deleted")
+    return True
+
+
 def remove_entry(path: Path, *, strict: bool = False) -> bool:
     """Move an entry aside (atomic) and delete it, so no reader sees it half deleted; False when
     it was gone or (not ``strict``) could not be moved. ``strict``: OSError when it could not."""
     try:
-        return remove_dir(str(path), f".{path.name}{OLD_MARK}{os.getpid()}-{time.monotonic_ns()}")
+        return _remove_dir(str(path), f".{path.name}{OLD_MARK}{os.getpid()}-{time.monotonic_ns()}")
     except OSError:
         if strict:
             raise
         return False
+
+
+def _undeleted() -> OSError:
+    return OSError(errno.EACCES, "a killed or removed entry's files could not all be deleted")
 
 
 class CacheClearError(CacheError):
@@ -263,6 +284,9 @@ def clear(
                             sweep_leftovers(str(group / stem), writers_gone=True)
                     except Timeout:
                         continue
+                    said = {os.path.basename(path) for path, _ in failures}  # (its entry's error)
+                    left = [p for p in group.iterdir() if leftover_of(p.name) == stem]
+                    failures += [(str(p), _undeleted()) for p in left if stem not in said]
                 for lk in group.glob("*.lock"):
                     if not (group / lk.name[: -len(".lock")]).exists():
                         try:
