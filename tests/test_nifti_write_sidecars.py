@@ -64,9 +64,14 @@ def test_overwrite_removes_the_sidecars_the_new_volume_has_none_of(tmp_path, sec
     np.testing.assert_array_equal(np.asarray(nib.load(out / "out.nii.gz").dataobj), truth)
 
 
-@pytest.mark.parametrize("stale", ["out.bval", "out.json", "out_aslcontext.tsv"])
+@pytest.mark.parametrize(
+    ("image", "stale"),
+    [("out.nii", "out.bval"), ("out.nii", "out.json"), ("out_asl.nii", "out_aslcontext.tsv")],
+)
 @pytest.mark.parametrize("second", ["t1", "nifti"])
-def test_a_stale_sidecar_without_the_image_is_refused_without_overwrite(tmp_path, stale, second):
+def test_a_stale_sidecar_without_the_image_is_refused_without_overwrite(
+    tmp_path, image, stale, second
+):
     """A sidecar of the name (the image itself deleted) would be taken as the new image's: refused
     naming it; overwrite=True removes it; sidecars=False leaves it, as it leaves every sidecar."""
     src, truth = _t1(tmp_path) if second == "t1" else _nifti(tmp_path)
@@ -74,14 +79,15 @@ def test_a_stale_sidecar_without_the_image_is_refused_without_overwrite(tmp_path
     out.mkdir()
     (out / stale).write_text("old\n")
     with pytest.raises(WriteError, match=rf"{stale}: sidecar file exists.*overwrite=True"):
-        lv.open(src).to_nifti(out / "out.nii")
+        lv.open(src).to_nifti(out / image)
     assert _listing(out) == {stale}  # nothing written
-    lv.open(src).to_nifti(out / "out.nii", sidecars=False)
+    lv.open(src).to_nifti(out / image, sidecars=False)
     assert (out / stale).read_text() == "old\n"
-    assert _listing(out) == {stale, "out.nii"}
-    lv.open(src).to_nifti(out / "out.nii", overwrite=True)
-    assert _listing(out) == ({"out.nii", "out.json"} if second == "t1" else {"out.nii"})
-    np.testing.assert_array_equal(np.asarray(nib.load(out / "out.nii").dataobj), truth)
+    assert _listing(out) == {stale, image}
+    lv.open(src).to_nifti(out / image, overwrite=True)
+    json_name = image.replace(".nii", ".json")
+    assert _listing(out) == ({image, json_name} if second == "t1" else {image})
+    np.testing.assert_array_equal(np.asarray(nib.load(out / image).dataobj), truth)
 
 
 def test_overwrite_with_sidecars_false_leaves_every_sidecar(tmp_path):

@@ -17,13 +17,15 @@ The file is written under a temporary name in the destination folder and renamed
 the writer locks it while it runs, and a write removes what killed writes to the same destination
 left (``lazyvol._fsutil.sweep_leftovers``). Its sidecars (``lazyvol.sidecar``) are written to
 temporary files too, and renamed into place before the image, after the old image and every old
-sidecar of that name were removed (``_publish``): a kill never leaves an image beside another's.
+sidecar of that name were set aside (``_publish``, ``lazyvol._fileset``): a kill never leaves an
+image beside another's, and a failure puts the old set back.
 """
 
 from __future__ import annotations
 
 import collections
 import concurrent.futures
+import contextlib
 import io
 import os
 import struct
@@ -34,6 +36,7 @@ from typing import TYPE_CHECKING, Any, BinaryIO
 import dask
 import numpy as np
 
+from ._fileset import Aside, drop, link_in, put_back, recover_set, set_aside
 from ._fsutil import fsync_dir, make_temp_file, publish_file, release_temp_dir, sweep_leftovers
 from ._location import local_destination, written_through
 from .chunking import as_plan_array, direct_compute_allowed
@@ -44,7 +47,7 @@ from .nifti_carry import set_text
 from .nifti_fields import CARRIED_KEY
 from .nifti_make import written_header
 from .nifti_text import held_text
-from .sidecar import sidecar_files, sidecar_paths
+from .sidecar import any_sidecar_paths, sharing_images, sidecar_files, sidecar_paths
 from .zarr_write import require_volume
 
 if TYPE_CHECKING:
@@ -331,7 +334,11 @@ def _check_destination(
 ) -> list[str]:
     """Refuse a bad name or (without ``overwrite``) an existing file, ``where`` being the file
     written (:func:`~lazyvol._location.written_through`); returns the sidecar files there (any
-    lazyvol writes for that name, ``sidecars`` being true), which the write replaces or removes."""
+    lazyvol writes for that name, ``sidecars`` being true; through a link, for the file it names
+    too), which the write replaces or removes. With ``sidecars``, another image whose sidecars
+    have these names (``sidecar.sharing_images``: ``.nii`` beside ``.nii.gz``) is refused
+    whatever ``overwrite`` says when the write would replace, remove or write one of them:
+    lazyvol does not change another image's sidecars."""
     if not dest.lower().endswith((".nii", ".nii.gz")):
         raise WriteError(f"{dest}: a NIfTI file name must end in .nii or .nii.gz")
     if os.path.isdir(dest):
@@ -343,7 +350,11 @@ def _check_destination(
         raise WriteError(f"{dest}: the folder {parent} does not exist; create it first")
     if not sidecars:
         return []
-    taken = [p for p in sidecar_paths(vol.meta, dest, every=True) if os.path.lexists(p)]
+    stems = [dest] if where == dest else [dest, where]  # (a link: the set of the file it names too)
+    taken = [p for n in stems for p in sidecar_paths(vol.meta, n, every=True) if os.path.lexists(p)]
+    if taken or sidecar_paths(vol.meta, dest):  # (the write replaces, removes or writes some)
+        _refuse_shared(vol, stems, dest, where)
+    taken = list(dict.fromkeys(taken))
     if taken and not overwrite:
         ours = set(sidecar_paths(vol.meta, dest))
         what = (
@@ -351,12 +362,37 @@ def _check_destination(
             if taken[0] in ours
             else "remove it (this volume has no such sidecar, and the file would be taken as "
             "the new image's)"
+            if taken[0] in sidecar_paths(vol.meta, dest, every=True)
+            else f"remove it (it describes the file {where} the link names, which this write "
+            "replaces; the new sidecars are written beside the link)"
         )
         raise WriteError(
             f"{taken[0]}: sidecar file exists; pass overwrite=True to {what}, or sidecars=False "
             "to leave it (nothing written)"
         )
     return taken
+
+
+def _refuse_shared(vol: Volume, stems: list[str], dest: str, where: str) -> None:
+    """Refuse another image whose sidecars have the names of those of ``stems``."""
+    for name in stems:
+        others = [p for p in sharing_images(vol.meta, name) if _another_image(p, dest, where)]
+        if others:
+            shared = ", ".join(
+                os.path.basename(p) for p in sidecar_paths(vol.meta, name, every=True)
+            )
+            raise WriteError(
+                f"{others[0]}: another image has the sidecar names of {name} ({shared}), which "
+                "this write would replace, remove or write; remove it, choose another name, or "
+                "pass sidecars=False (nothing written)"
+            )
+
+
+def _another_image(path: str, dest: str, where: str) -> bool:
+    """``path`` exists and is neither the name written nor the file written through it."""
+    if not os.path.lexists(path) or os.path.abspath(path) in (dest, where):
+        return False
+    return os.path.realpath(path) != where
 
 
 def write_nifti(
@@ -382,7 +418,9 @@ def write_nifti(
         ``.bvec``, ``_aslcontext.tsv``) that this volume has none of is removed, as dcm2niix
         ``-w 1`` does: it described the old image. The set is then replaced in an order a kill
         cannot turn into a new image beside old sidecars (see ``_publish``); readers find no
-        image for a moment. Without ``overwrite``, any such sidecar present is refused.
+        image for a moment; a failure puts the old set back (a link: the file it names goes
+        with its sidecars). Without ``overwrite``, any such sidecar present is refused, and
+        (``overwrite`` or not) ``name.nii`` beside ``name.nii.gz``: they share the sidecars.
     progress : bool
         Show a tqdm progress bar.
     compresslevel : int
@@ -411,11 +449,10 @@ def write_nifti(
     dest = local_destination(path)
     gz = dest.lower().endswith(".gz")
     where = written_through(dest)  # (a symbolic link: the file it names)
+    recover_set(where, [*any_sidecar_paths(dest), *any_sidecar_paths(where)])
     present = _check_destination(vol, dest, where, overwrite, sidecars)
     files = sidecar_files(vol, dest) if sidecars else {}
-    dtype = vol.dtype.newbyteorder("=")
-    if dtype.kind == "b":
-        dtype = np.dtype(np.uint8)
+    dtype = np.dtype(np.uint8) if vol.dtype.kind == "b" else vol.dtype.newbyteorder("=")
     hdr = nifti_header(vol, dtype, dest)
     tmp, lock = _temp_file(where)
     try:
@@ -464,16 +501,17 @@ def _publish(
     tmp: str, where: str, overwrite: bool, files: dict[str, str], present: list[str]
 ) -> None:
     """Move the finished image ``tmp`` to ``where`` with its sidecars ``files`` (path: text),
-    removing the sidecar files ``present`` there (:func:`_check_destination`) first.
+    replacing the old image and the sidecar files ``present`` there (:func:`_check_destination`).
 
-    With no sidecar on either side the image replaces the old one in one rename. Else the order
-    is chosen so that a kill at any step leaves the old image with its own sidecars, or sidecars
-    without an image, never an image beside another image's sidecars: the new sidecars are
-    written to temporary files (a full disk fails here, with the old set intact); the old image
-    is removed, then the old sidecars; the new sidecars are renamed into place, the image last.
-    (Renaming the sidecars first over a live old image, or the image first beside the old
-    sidecars, would each leave a mixed set that looks complete.) Readers find no image for the
-    moment between removal and rename.
+    With no sidecar on either side the image replaces the old one in one rename. Else the set is
+    replaced as one (:mod:`lazyvol._fileset`): the new sidecars are written to temporary files (a
+    full disk fails here, with the old set intact); the old files are linked aside; the old image
+    is removed, then the old sidecars; the new sidecars are put in place, the image last; then
+    the old files aside are deleted. Any failure (an interrupt too) removes what was published
+    and puts the old set back; a kill leaves the old set, the new set, or sidecars without an
+    image, and the next write of the name puts the old set back when the new image was not
+    published (:func:`lazyvol._fileset.recover_set`). Readers find no image for the moment
+    between removal and rename.
 
     Raises
     ------
@@ -488,6 +526,7 @@ def _publish(
         return
     temps: list[tuple[str, int | None, str]] = []
     published: list[str] = []
+    aside: list[Aside] = []
     try:
         for path, text in files.items():
             sweep_leftovers(path)
@@ -498,12 +537,14 @@ def _publish(
                 f.flush()
                 os.fsync(f.fileno())
         if overwrite:
-            for old in (where, *present):
-                _unlink_quiet(old)
+            aside = set_aside([where, *present])
+            for old in (where, *present):  # the image first: no image from here on
+                with contextlib.suppress(FileNotFoundError):
+                    os.unlink(old)
             fsync_dir(os.path.dirname(where))
         for part, _lock, path in temps:
             try:
-                publish_file(part, path, overwrite=overwrite)
+                link_in(part, path)
             except FileExistsError as exc:
                 raise WriteError(
                     f"{path}: created by someone else while writing; left untouched"
@@ -513,10 +554,13 @@ def _publish(
     except BaseException:
         for path in published:  # (no image beside them now: removed)
             _unlink_quiet(path)
+        put_back(aside)
+        aside = []
         raise
     finally:
+        drop(aside)  # (the new set is in place)
         for part, lock, _path in temps:
-            _unlink_quiet(part)  # (gone once published)
+            _unlink_quiet(part)
             release_temp_dir(lock)
 
 

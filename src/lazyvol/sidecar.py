@@ -31,11 +31,13 @@ from .zarr_nifti import repetition_time
 
 __all__ = [
     "PER_VOLUME_KEYS",
+    "any_sidecar_paths",
     "fsl_bvals_bvecs",
     "fsl_bvecs",
     "sidecar",
     "sidecar_files",
     "sidecar_paths",
+    "sharing_images",
     "world_gradients",
     "write_sidecars",
 ]
@@ -246,18 +248,47 @@ def _atomic_write(path: str, text: str) -> None:
 def sidecar_paths(meta: dict[str, Any], dest: str, *, every: bool = False) -> list[str]:
     """The sidecar files written with NIfTI ``dest`` for a volume with ``meta`` (none unless DICOM).
 
-    ``every``: every sidecar :func:`write_sidecars` writes with ``dest`` for some volume (``meta``
-    not used): the files that describe whatever image has that name.
+    ``every``: every sidecar :func:`write_sidecars` writes with ``dest`` for some volume: the
+    files that describe whatever image has that name. ``<name>_aslcontext.tsv`` is among them
+    only when it is this name's own: ``dest`` is ``<name>_asl.nii[.gz]`` (BIDS), or the volume
+    (``meta``) has an ASL context, so writes it there; else it is ``<name>_asl``'s.
     """
     stem = _stem(dest)
+    asl = _has_asl_context(meta)
     if every:
-        return [stem + ".json", stem + ".bval", stem + ".bvec", _asl_context_path(stem)]
+        out = [stem + ".json", stem + ".bval", stem + ".bvec"]
+        return [*out, _asl_context_path(stem)] if asl or stem.endswith("_asl") else out
     if meta.get("format") != "DICOM":
         return []
     out = [stem + ".json"]
     if meta.get("diffusion"):
         out += [stem + ".bval", stem + ".bvec"]
-    values = meta.get("axis4_values")
-    if isinstance(values, dict) and values.get("ASLContext"):
+    if asl:
         out.append(_asl_context_path(stem))
     return out
+
+
+def any_sidecar_paths(dest: str) -> list[str]:
+    """Every file :func:`write_sidecars` may write with NIfTI ``dest``, for any volume (an
+    ``_aslcontext.tsv`` that may be ``<name>_asl``'s too)."""
+    stem = _stem(dest)
+    return [stem + ".json", stem + ".bval", stem + ".bvec", _asl_context_path(stem)]
+
+
+def sharing_images(meta: dict[str, Any], dest: str) -> list[str]:
+    """The other NIfTI images whose sidecars have the names of ``dest``'s (``every``, see
+    :func:`sidecar_paths`): ``<name>.nii`` beside ``<name>.nii.gz`` and the reverse, and
+    ``<name>_asl.nii[.gz]`` when ``<name>``'s set has ``<name>_aslcontext.tsv``."""
+    stem = _stem(dest)
+    ext = dest[len(stem) :]
+    out = [stem + (ext[:-3] if ext.lower().endswith(".gz") else ext + ".gz")]
+    if not stem.endswith("_asl") and _asl_context_path(stem) in sidecar_paths(
+        meta, dest, every=True
+    ):
+        out += [stem + "_asl.nii", stem + "_asl.nii.gz"]
+    return out
+
+
+def _has_asl_context(meta: dict[str, Any]) -> bool:
+    values = meta.get("axis4_values")
+    return isinstance(values, dict) and bool(values.get("ASLContext"))

@@ -1,0 +1,194 @@
+"""Replace a set of files (an image and its sidecars) as one, the old set kept aside meanwhile.
+
+:func:`set_aside` links each old file to a hidden sibling (``.<name>.lazyvol-old-<random>``,
+:data:`lazyvol._fsutil.OLD_MARK`) while it is still in place, locked as a temporary file is
+(:func:`lazyvol._fsutil.make_temp_file`); the writer then removes the old files, links the new
+ones in beside their temporary names (:func:`link_in`) and publishes the image last. A failure
+puts the old set back (:func:`put_back`); success drops the aside files (:func:`drop`). A writer
+killed mid-way leaves them for the next write of the name (:func:`recover_set`): the image not
+published, the old set is put back and the new files recognised by their temporary twin are
+removed; the image published, they are swept. Where hard links are not supported (FAT), the old
+files are renamed aside instead: a failure still puts them back, but after a kill a new sidecar
+is not told from an old one.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import errno
+import os
+from collections.abc import Iterable
+
+from ._fsutil import (
+    _HELD,
+    OLD_MARK,
+    TMP_MARK,
+    _lock_path,
+    fsync_dir,
+    leftover_of,
+    sweep_leftovers,
+    temp_sibling,
+)
+
+__all__ = ["drop", "link_in", "put_back", "recover_set", "set_aside"]
+
+#: One old file set aside: (its name, the hidden name, the lock's descriptor or None).
+Aside = tuple[str, str, "int | None"]
+
+
+def _lock(path: str) -> int | None:
+    """The lock of the regular file ``path`` (None: a link, or no locks here), held as a
+    temporary file's, so no sweep of a live writer's removes it."""
+    try:
+        fd = _lock_path(path, directory=False)
+    except OSError:
+        return None
+    if fd is not None:
+        st = os.fstat(fd)
+        _HELD.add((st.st_dev, st.st_ino))
+    return fd
+
+
+def _unlock(fd: int | None) -> None:
+    if fd is not None:
+        st = os.fstat(fd)
+        _HELD.discard((st.st_dev, st.st_ino))
+        os.close(fd)
+
+
+def set_aside(paths: Iterable[str]) -> list[Aside]:
+    """Link each present file of ``paths`` to a hidden sibling, in order, leaving it in place
+    (renamed aside where links are not supported). On any failure the links made are removed and
+    the error raised: nothing changed."""
+    done: list[Aside] = []
+    try:
+        for path in paths:
+            if not os.path.lexists(path):
+                continue
+            fd = _lock(path)
+            try:
+                aside = temp_sibling(path, OLD_MARK)
+                try:
+                    os.link(path, aside, follow_symlinks=False)
+                except FileExistsError:
+                    raise
+                except OSError as exc:
+                    if exc.errno not in (errno.EPERM, errno.ENOTSUP, errno.EOPNOTSUPP):
+                        raise
+                    os.rename(path, aside)  # (no hard links here)
+            except BaseException:
+                _unlock(fd)
+                raise
+            done.append((path, aside, fd))
+    except BaseException:
+        put_back(done)
+        raise
+    return done
+
+
+def put_back(asides: list[Aside]) -> None:
+    """Move the old files back to their names (over what was published there); best effort: one
+    that cannot be moved is left aside, for :func:`recover_set`."""
+    for path, aside, fd in reversed(asides):
+        try:
+            os.replace(aside, path)
+            with contextlib.suppress(OSError):
+                os.unlink(aside)  # (still there when it was a link to the file in place)
+        except OSError:
+            pass
+        finally:
+            _unlock(fd)
+    if asides:
+        fsync_dir(os.path.dirname(asides[0][0]) or ".")
+
+
+def drop(asides: list[Aside]) -> None:
+    """Delete the old files set aside (the new set is in place)."""
+    for _path, aside, fd in asides:
+        with contextlib.suppress(OSError):
+            os.unlink(aside)
+        _unlock(fd)
+
+
+def link_in(tmp: str, dest: str) -> None:
+    """Publish the finished file ``tmp`` at ``dest`` as a hard link, keeping ``tmp`` (removed by
+    the caller when done): a killed writer's new file is told by this twin. Renamed where links
+    are not supported.
+
+    Raises
+    ------
+    FileExistsError
+        ``dest`` exists.
+    """
+    try:
+        os.link(tmp, dest)
+    except FileExistsError:
+        raise
+    except OSError:
+        if os.path.lexists(dest):
+            raise FileExistsError(errno.EEXIST, "file exists", dest) from None
+        os.rename(tmp, dest)
+    fsync_dir(os.path.dirname(dest) or ".")
+
+
+def _leftovers(folder: str, name: str, mark: str) -> list[str]:
+    try:
+        names = os.listdir(folder or ".")
+    except OSError:
+        return []
+    return [os.path.join(folder, n) for n in names if mark in n and leftover_of(n) == name]
+
+
+def recover_set(image: str, names: Iterable[str]) -> None:
+    """Finish what a writer of ``image`` and its sidecars ``names`` killed mid-way left, unless a
+    live writer holds it: the image published (present), the leftovers are swept; else the old
+    files set aside are put back and the new ones published (linked to a temporary twin) are
+    removed, so the folder holds the old set again. Errors are ignored."""
+    members = list(dict.fromkeys([image, *names]))  # (a file locked twice is locked by another)
+    if not os.path.lexists(image):
+        locks: list[int | None] = []
+        try:
+            asides: list[Aside] = []
+            twins: list[str] = []
+            for path in members:
+                folder, base = os.path.split(path)
+                found = sorted(
+                    _leftovers(folder, base, OLD_MARK), key=lambda p: os.lstat(p).st_ctime_ns
+                )
+                for part in (*found, *_leftovers(folder, base, TMP_MARK)):
+                    try:
+                        locks.append(_lock_path(part, directory=False))
+                    except BlockingIOError:
+                        return  # a live writer's
+                    except OSError:
+                        pass  # (a link aside)
+                if found:
+                    asides.append((path, found[-1], None))  # (the latest)
+                elif _twinned(path, _leftovers(folder, base, TMP_MARK)):
+                    twins.append(path)
+            for path in twins:
+                with contextlib.suppress(OSError):
+                    os.unlink(path)
+            put_back(asides)
+        except OSError:
+            pass
+        finally:
+            for fd in locks:
+                if fd is not None:
+                    os.close(fd)
+    for path in members:
+        sweep_leftovers(path)
+
+
+def _twinned(path: str, temps: list[str]) -> bool:
+    """``path`` is the same file as one of a writer's temporary files ``temps``."""
+    try:
+        st = os.lstat(path)
+    except OSError:
+        return False
+    for tmp in temps:
+        with contextlib.suppress(OSError):
+            other = os.lstat(tmp)
+            if (other.st_dev, other.st_ino) == (st.st_dev, st.st_ino):
+                return True
+    return False

@@ -1,0 +1,195 @@
+"""The sidecar set of a NIfTI write is the name's, whatever else is in the folder: the file behind
+a link has its set too, ``.nii`` and ``.nii.gz`` of one stem share one, ``<name>_aslcontext.tsv``
+is ``<name>_asl``'s; and a failed or killed overwrite leaves the old set or the new one."""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+
+import nibabel as nib
+import numpy as np
+import pytest
+
+import lazyvol as lv
+import lazyvol._fileset as fileset
+import lazyvol.nifti_write as nifti_write
+from lazyvol.errors import WriteError
+from test_nifti_write_sidecars import _dwi, _t1
+
+DWI_SET = {"out.nii", "out.json", "out.bval", "out.bvec"}
+
+
+def _files(folder: Path) -> dict[str, bytes]:
+    """Every file of ``folder``, hidden ones too, with its bytes."""
+    return {n: (folder / n).read_bytes() for n in os.listdir(folder)}
+
+
+def test_overwrite_through_a_link_replaces_the_set_of_the_file_it_names(tmp_path):
+    """The image behind the link was replaced but its .bval/.bvec/.json stayed beside it."""
+    (tmp_path / "data").mkdir()
+    real = tmp_path / "data" / "sub-01_dwi.nii.gz"
+    lv.open(_dwi(tmp_path)).to_nifti(real)
+    link = tmp_path / "current.nii.gz"
+    link.symlink_to(real)
+    src, truth = _t1(tmp_path)
+    with pytest.raises(WriteError, match="file exists"):
+        lv.open(src).to_nifti(link)
+    lv.open(src).to_nifti(link, overwrite=True)
+    assert sorted(os.listdir(tmp_path / "data")) == ["sub-01_dwi.nii.gz"]
+    assert (tmp_path / "current.json").exists() and link.is_symlink()
+    np.testing.assert_array_equal(np.asarray(nib.load(real).dataobj), truth)
+
+
+def test_a_stale_sidecar_behind_a_link_is_refused_without_overwrite(tmp_path):
+    (tmp_path / "data").mkdir()
+    (tmp_path / "data" / "x.bval").write_text("0 1000\n")
+    link = tmp_path / "current.nii"
+    link.symlink_to(tmp_path / "data" / "x.nii")  # (to nothing yet)
+    src, _truth = _t1(tmp_path)
+    with pytest.raises(WriteError, match=r"x\.bval: sidecar file exists.*the link names"):
+        lv.open(src).to_nifti(link)
+    lv.open(src).to_nifti(link, overwrite=True)
+    assert sorted(os.listdir(tmp_path / "data")) == ["x.nii"]
+
+
+@pytest.mark.parametrize(
+    ("first", "second"), [("out.nii", "out.nii.gz"), ("out.nii.gz", "out.nii")]
+)
+@pytest.mark.parametrize("overwrite", [False, True])
+def test_the_other_extension_of_the_stem_is_refused(tmp_path, first, second, overwrite):
+    """out.nii (a DWI) and out.nii.gz share out.json/.bval/.bvec: a T1 written to out.nii.gz
+    with overwrite=True deleted the DWI's table and replaced its JSON."""
+    out = tmp_path / "o"
+    out.mkdir()
+    lv.open(_dwi(tmp_path)).to_nifti(out / first)
+    before = _files(out)
+    src, truth = _t1(tmp_path)
+    with pytest.raises(WriteError, match=rf"{first}: another image.*sidecars=False"):
+        lv.open(src).to_nifti(out / second, overwrite=overwrite)
+    assert _files(out) == before
+    lv.open(src).to_nifti(out / second, overwrite=overwrite, sidecars=False)
+    assert _files(out).keys() == {*before, second}
+    assert all((out / n).read_bytes() == b for n, b in before.items())
+    np.testing.assert_array_equal(np.asarray(nib.load(out / second).dataobj), truth)
+
+
+def _asl(tmp_path: Path) -> lv.Volume:
+    vol = lv.open(_dwi(tmp_path))
+    vol.meta.setdefault("axis4_values", {})["ASLContext"] = ["label", "control", "label"]
+    return vol
+
+
+def test_the_asl_context_of_name_asl_is_not_the_set_of_name(tmp_path):
+    """sub-01_aslcontext.tsv is sub-01_asl.nii's: a write to sub-01.nii was refused, or with
+    overwrite=True deleted it."""
+    out = tmp_path / "o"
+    out.mkdir()
+    _asl(tmp_path).to_nifti(out / "sub-01_asl.nii")
+    context = (out / "sub-01_aslcontext.tsv").read_text()
+    assert context.split() == ["volume_type", "label", "control", "label"]
+    src, truth = _t1(tmp_path)
+    for overwrite in (False, True):
+        lv.open(src).to_nifti(out / "sub-01.nii", overwrite=overwrite)
+        assert (out / "sub-01_aslcontext.tsv").read_text() == context
+    np.testing.assert_array_equal(np.asarray(nib.load(out / "sub-01.nii").dataobj), truth)
+    # an ASL volume written to sub-01.nii would write sub-01_asl.nii's context file: refused
+    with pytest.raises(WriteError, match=r"sub-01_asl\.nii: another image"):
+        _asl(tmp_path).to_nifti(out / "sub-01.nii", overwrite=True)
+    assert (out / "sub-01_aslcontext.tsv").read_text() == context
+
+
+_CALLS = ("replace", "rename", "link", "unlink")
+
+
+class _Killed(BaseException):
+    """Stands for SIGKILL: nothing of the writer's clean-up runs (patched out below)."""
+
+
+def _fail_at(monkeypatch, n: int, error: BaseException, names=_CALLS) -> list[int]:
+    """Raise ``error`` instead of the ``n``-th call of os.<names>; returns the call count."""
+    count = [0]
+    for name in names:
+        real = getattr(os, name)
+
+        def call(*args, _real=real, **kwargs):
+            count[0] += 1
+            if count[0] == n:
+                raise error
+            return _real(*args, **kwargs)
+
+        monkeypatch.setattr(os, name, call)
+    return count
+
+
+def _sets(tmp_path: Path) -> tuple[Path, dict[str, bytes], lv.Volume, np.ndarray]:
+    out = tmp_path / "o"
+    out.mkdir()
+    lv.open(_dwi(tmp_path)).to_nifti(out / "out.nii")
+    assert set(os.listdir(out)) == DWI_SET
+    src, truth = _t1(tmp_path)
+    return out, _files(out), lv.open(src), truth
+
+
+@pytest.mark.parametrize("error", [OSError(5, "simulated EIO"), KeyboardInterrupt()])
+def test_a_failed_overwrite_leaves_the_old_set_or_the_new_one(tmp_path, monkeypatch, error):
+    """A failure at any rename or link of the publish left the folder empty: the old image and
+    sidecars were deleted before the new ones were renamed in. (A failed link is retried as a
+    rename, as publish_file does: then the write succeeds.)"""
+    n = 0
+    while True:
+        n += 1
+        base = tmp_path / str(n)
+        base.mkdir()
+        out, old, new_vol, truth = _sets(base)
+        dwi = np.asarray(nib.load(out / "out.nii").dataobj)
+        with monkeypatch.context() as m:
+            count = _fail_at(m, n, error, ("replace", "rename", "link"))
+            try:
+                new_vol.to_nifti(out / "out.nii", overwrite=True)
+            except (WriteError, KeyboardInterrupt):
+                assert _files(out) == old, n  # (no leftover either)
+                np.testing.assert_array_equal(np.asarray(nib.load(out / "out.nii").dataobj), dwi)
+                continue
+        assert set(os.listdir(out)) == {"out.nii", "out.json"}, n
+        np.testing.assert_array_equal(np.asarray(nib.load(out / "out.nii").dataobj), truth)
+        if count[0] < n:
+            break  # (every call was failed once)
+    assert n > 5  # (links aside, links in, the image)
+
+
+def test_a_killed_overwrite_is_finished_by_the_next_write(tmp_path, monkeypatch):
+    """A writer killed at any step of the publish: the next write of the name puts the old set
+    back when the new image was not published, else removes the old files set aside."""
+    n = 0
+    while True:
+        n += 1
+        base = tmp_path / str(n)
+        base.mkdir()
+        out, old, new_vol, truth = _sets(base)
+        with monkeypatch.context() as m:
+            for name in ("put_back", "drop"):  # (no clean-up after a kill)
+                m.setattr(nifti_write, name, lambda *a: None)
+            m.setattr(fileset, "put_back", lambda *a: None)
+            m.setattr(fileset, "_lock", lambda path: None)  # (the dead writer's locks are gone)
+            m.setattr(nifti_write, "_unlink_quiet", lambda path: None)
+            count = _fail_at(m, n, _Killed())
+            try:
+                new_vol.to_nifti(out / "out.nii", overwrite=True)
+            except _Killed:
+                pass
+        if count[0] < n:
+            break  # (not killed: every step was)
+        published = (
+            np.asarray(nib.load(out / "out.nii").dataobj).ndim == 3
+            if (out / "out.nii").exists()
+            else False
+        )
+        with pytest.raises(WriteError, match="file exists"):
+            new_vol.to_nifti(out / "out.nii")  # (finishes the killed write, then is refused)
+        if published:
+            assert set(os.listdir(out)) == {"out.nii", "out.json"}, n
+            np.testing.assert_array_equal(np.asarray(nib.load(out / "out.nii").dataobj), truth)
+        else:
+            assert _files(out) == old, n
+    assert n > 6  # (links aside, removals, links in, the image)
