@@ -20,12 +20,12 @@ import os
 from collections.abc import Iterable
 
 from ._fsutil import (
-    _HELD,
+    HELD_LOCKS,
     OLD_MARK,
     TMP_MARK,
-    _lock_path,
     fsync_dir,
     leftover_of,
+    lock_path,
     sweep_leftovers,
     temp_sibling,
 )
@@ -40,19 +40,19 @@ def _lock(path: str) -> int | None:
     """The lock of the regular file ``path`` (None: a link, or no locks here), held as a
     temporary file's, so no sweep of a live writer's removes it."""
     try:
-        fd = _lock_path(path, directory=False)
+        fd = lock_path(path, directory=False)
     except OSError:
         return None
     if fd is not None:
         st = os.fstat(fd)
-        _HELD.add((st.st_dev, st.st_ino))
+        HELD_LOCKS.add((st.st_dev, st.st_ino))
     return fd
 
 
 def _unlock(fd: int | None) -> None:
     if fd is not None:
         st = os.fstat(fd)
-        _HELD.discard((st.st_dev, st.st_ino))
+        HELD_LOCKS.discard((st.st_dev, st.st_ino))
         os.close(fd)
 
 
@@ -157,7 +157,7 @@ def recover_set(image: str, names: Iterable[str]) -> None:
                 )
                 for part in (*found, *_leftovers(folder, base, TMP_MARK)):
                     try:
-                        locks.append(_lock_path(part, directory=False))
+                        locks.append(lock_path(part, directory=False))
                     except BlockingIOError:
                         return  # a live writer's
                     except OSError:

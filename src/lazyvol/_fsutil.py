@@ -34,7 +34,9 @@ __all__ = [
     "atomic_file",
     "atomic_write_bytes",
     "fsync_dir",
+    "HELD_LOCKS",
     "leftover_of",
+    "lock_path",
     "list_dir_consistent",
     "make_temp_dir",
     "make_temp_file",
@@ -343,7 +345,7 @@ _LEFTOVER = re.compile(
 )
 #: (device, inode) of the temporary directories this process holds: never swept, even where a
 #: lock taken twice by one process does not conflict with itself.
-_HELD: set[tuple[int, int]] = set()
+HELD_LOCKS: set[tuple[int, int]] = set()
 
 
 def leftover_of(name: str) -> str | None:
@@ -352,7 +354,7 @@ def leftover_of(name: str) -> str | None:
     return m.group(1) if m else None
 
 
-def _lock_path(path: str, directory: bool = True) -> int | None:
+def lock_path(path: str, directory: bool = True) -> int | None:
     """Open the directory (or, ``directory=False``, the regular file) ``path`` (not a link) and
     take its exclusive lock without waiting.
 
@@ -390,7 +392,7 @@ def _lock_path(path: str, directory: bool = True) -> int | None:
     if (
         now is None
         or (now.st_dev, now.st_ino) != (own.st_dev, own.st_ino)
-        or ((own.st_dev, own.st_ino) in _HELD)
+        or ((own.st_dev, own.st_ino) in HELD_LOCKS)
     ):
         os.close(fd)
         raise BlockingIOError(errno.EAGAIN, "replaced, or held by this process", path)
@@ -434,7 +436,7 @@ def _make_locked(dest: str, directory: bool) -> tuple[str, int | None]:
         else:
             os.close(os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o666))
         try:
-            fd = _lock_path(tmp, directory)
+            fd = lock_path(tmp, directory)
         except (BlockingIOError, FileNotFoundError):
             continue  # a sweep took it between creation and lock (and removes it): another name
         except OSError:
@@ -443,7 +445,7 @@ def _make_locked(dest: str, directory: bool) -> tuple[str, int | None]:
             raise
         if fd is not None:
             st = os.fstat(fd)
-            _HELD.add((st.st_dev, st.st_ino))
+            HELD_LOCKS.add((st.st_dev, st.st_ino))
         return tmp, fd
     kind = "directory" if directory else "file"
     raise WriteError(f"{dest}: could not lock a temporary {kind} (too many concurrent sweeps)")
@@ -455,7 +457,7 @@ def release_temp_dir(fd: int | None) -> None:
     if fd is None:
         return
     st = os.fstat(fd)
-    _HELD.discard((st.st_dev, st.st_ino))
+    HELD_LOCKS.discard((st.st_dev, st.st_ino))
     os.close(fd)
 
 
@@ -501,7 +503,7 @@ def _restore_moved_aside(dest: str) -> None:
             aside.append((os.stat(path).st_ctime_ns, path))  # (the rename aside set it)
     for _ctime, path in sorted(aside, reverse=True):
         try:
-            fd = _lock_path(path)
+            fd = lock_path(path)
         except OSError:
             continue
         try:
@@ -546,7 +548,7 @@ def _sweep(parent: str, wanted: Callable[[str], bool], writers_gone: bool) -> in
             continue
         directory = os.path.isdir(path) and not os.path.islink(path)
         try:
-            fd = _lock_path(path, directory)
+            fd = lock_path(path, directory)
         except OSError:
             continue  # a live writer's, gone meanwhile, a link, or neither file nor directory
         if fd is None:
