@@ -75,6 +75,8 @@ _SECRET_PARAMS = frozenset(
         "client_secret",
         "password",
         "passwd",
+        "pass",
+        "pwd",
         "credential",
         "credentials",
         "auth",
@@ -120,12 +122,13 @@ def is_url(source: str | os.PathLike[str]) -> bool:
 
 
 #: Query parameter names that may hold a credential or may select the data (``?key=AIza...``
-#: or ``?key=1001``, ``?accessToken=``, ``?tempauth=``, ``?pwd=``): never shown (``***``), kept
-#: in identities as a hash of the value (two objects never share an identity, the value is never
-#: saved), and refused by references (which would have to hold the value).
+#: or ``?key=1001``, ``?accessToken=``, ``?tempauth=``): never shown (``***``), kept in
+#: identities as a hash of the value (two objects never share an identity, the value is never
+#: saved; a password, short enough to guess from its hash, is an exact name above and left out),
+#: and refused by references (which would have to hold the value).
 _MAYBE_SECRET = re.compile(
-    r"secret|passw|^pass$|pwd|token|credential|creds|auth|key|session|signature|^sig$|private|"
-    r"cookie|policy|^sas",
+    r"secret|passw|pwd|token|credential|creds|auth|key|session|signature|^sig$|private|cookie|"
+    r"policy|^sas",
     re.IGNORECASE,
 )
 
