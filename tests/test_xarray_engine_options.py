@@ -67,6 +67,12 @@ def test_undecoded_values_keep_their_scaling_for_a_writer(scaled, tmp_path, kw) 
     ds.drop_vars([c for c in ds.coords if c not in ds.dims]).to_zarr(store, consolidated=False)
     back = xr.open_zarr(store, consolidated=False)
     np.testing.assert_allclose(back.image.values, values)
+    # a store lazyvol wrote holds the true values: no scaling to undo, none to state (h85: the
+    # source's scl_slope in its meta was stated, and applied twice after a round trip)
+    ours = lv.open(path).to_zarr(tmp_path / "ours.zarr")
+    ds = xr.open_dataset(ours, engine="lazyvol", **kw)
+    assert "scale_factor" not in ds.image.attrs and "add_offset" not in ds.image.attrs
+    np.testing.assert_allclose(ds.image.values, values)
 
 
 def test_undecoded_dicom_values_of_slices_with_their_own_rescales_are_refused(tmp_path) -> None:

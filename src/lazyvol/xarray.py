@@ -449,13 +449,15 @@ _DECODERS = (
 def _cf_scaling(meta: dict[str, Any], source: str) -> dict[str, float]:
     """``scale_factor`` / ``add_offset`` of stored values (``mask_and_scale=False``), as other
     engines leave them undecoded, so a dataset written on decodes them again; none when the
-    source has no scaling.
+    source has no scaling or its values are true ones already (a store lazyvol wrote).
 
     Raises
     ------
     lazyvol.OptionError
         The source's values have no single scaling (DICOM slices with their own rescales).
     """
+    if meta.get("scaled") is not False:
+        return {}  # (the values are true ones: a store written by lazyvol holds them scaled)
     rescale = meta.get("rescale")  # DICOM: a dict, or "per slice"
     if rescale == "per slice":
         raise OptionError(
