@@ -133,9 +133,10 @@ def _sets(tmp_path: Path) -> tuple[Path, dict[str, bytes], lv.Volume, np.ndarray
 
 @pytest.mark.parametrize("error", [OSError(5, "simulated EIO"), KeyboardInterrupt()])
 def test_a_failed_overwrite_leaves_the_old_set_or_the_new_one(tmp_path, monkeypatch, error):
-    """A failure at any rename or link of the publish left the folder empty: the old image and
-    sidecars were deleted before the new ones were renamed in. (A failed link is retried as a
-    rename, as publish_file does: then the write succeeds.)"""
+    """A failure at any rename, link or fsync of the publish left the folder empty: the old image
+    and sidecars were deleted before the new ones were renamed in; and an interrupt in the folder
+    sync after a sidecar was linked in left that sidecar beside the old image put back (h85). (A
+    failed link is retried as a rename, as publish_file does: then the write succeeds.)"""
     n = 0
     while True:
         n += 1
@@ -144,7 +145,7 @@ def test_a_failed_overwrite_leaves_the_old_set_or_the_new_one(tmp_path, monkeypa
         out, old, new_vol, truth = _sets(base)
         dwi = np.asarray(nib.load(out / "out.nii").dataobj)
         with monkeypatch.context() as m:
-            count = _fail_at(m, n, error, ("replace", "rename", "link"))
+            count = _fail_at(m, n, error, ("replace", "rename", "link", "fsync"))
             try:
                 new_vol.to_nifti(out / "out.nii", overwrite=True)
             except (WriteError, KeyboardInterrupt):
@@ -193,3 +194,29 @@ def test_a_killed_overwrite_is_finished_by_the_next_write(tmp_path, monkeypatch)
         else:
             assert _files(out) == old, n
     assert n > 6  # (links aside, removals, links in, the image)
+
+
+def test_an_interrupt_after_a_new_sidecar_is_linked_leaves_the_old_set(tmp_path, monkeypatch):
+    """A T1 set overwritten by a DWI, Ctrl-C at any fsync: the DWI's .bval/.bvec linked in just
+    before the folder sync stayed beside the old T1 put back (h85); now the old set exactly."""
+    n = 0
+    while True:
+        n += 1
+        out = tmp_path / str(n)
+        out.mkdir()
+        src, truth = _t1(tmp_path / f"t{n}")
+        lv.open(src).to_nifti(out / "out.nii")
+        old = _files(out)
+        dwi = lv.open(_dwi(tmp_path / f"d{n}"))
+        with monkeypatch.context() as m:
+            count = _fail_at(m, n, KeyboardInterrupt(), ("fsync",))
+            try:
+                dwi.to_nifti(out / "out.nii", overwrite=True)
+            except KeyboardInterrupt:
+                assert _files(out) == old, n  # (no new sidecar, no leftover)
+                np.testing.assert_array_equal(np.asarray(nib.load(out / "out.nii").dataobj), truth)
+                continue
+        assert set(os.listdir(out)) == DWI_SET, n
+        if count[0] < n:
+            break
+    assert n > 3

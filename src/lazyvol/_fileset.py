@@ -128,7 +128,12 @@ def link_in(tmp: str, dest: str) -> None:
         if os.path.lexists(dest):
             raise FileExistsError(errno.EEXIST, "file exists", dest) from None
         os.rename(tmp, dest)
-    fsync_dir(os.path.dirname(dest) or ".")
+    try:
+        fsync_dir(os.path.dirname(dest) or ".")
+    except BaseException:  # (an interrupt: the caller does not know it published this one)
+        with contextlib.suppress(OSError):
+            os.unlink(dest)
+        raise
 
 
 def _leftovers(folder: str, name: str, mark: str) -> list[str]:

@@ -554,8 +554,10 @@ def _publish(
     except BaseException:
         for path in published:  # (no image beside them now: removed)
             _unlink_quiet(path)
-        put_back(aside)
-        aside = []
+        try:
+            put_back(aside)
+        finally:
+            aside = []  # (a second interrupt in put_back: the next write recovers the rest)
         raise
     finally:
         drop(aside)  # (the new set is in place)
