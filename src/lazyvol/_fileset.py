@@ -25,6 +25,7 @@ from ._fsutil import (
     TMP_MARK,
     fsync_dir,
     leftover_of,
+    link_or_rename,
     lock_path,
     sweep_leftovers,
     temp_sibling,
@@ -120,14 +121,7 @@ def link_in(tmp: str, dest: str) -> None:
     FileExistsError
         ``dest`` exists.
     """
-    try:
-        os.link(tmp, dest)
-    except FileExistsError:
-        raise
-    except OSError:
-        if os.path.lexists(dest):
-            raise FileExistsError(errno.EEXIST, "file exists", dest) from None
-        os.rename(tmp, dest)
+    link_or_rename(tmp, dest)
     try:
         fsync_dir(os.path.dirname(dest) or ".")
     except BaseException:  # (an interrupt: the caller does not know it published this one)

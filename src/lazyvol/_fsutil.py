@@ -36,6 +36,7 @@ __all__ = [
     "fsync_dir",
     "HELD_LOCKS",
     "leftover_of",
+    "link_or_rename",
     "lock_path",
     "list_dir_consistent",
     "make_temp_dir",
@@ -97,19 +98,31 @@ def publish_file(tmp: str, dest: str, *, overwrite: bool, durable: bool = True) 
     """
     if overwrite:
         os.replace(tmp, dest)
-    else:
-        try:
-            os.link(tmp, dest)
-        except FileExistsError:
-            raise
-        except OSError:
-            if os.path.lexists(dest):
-                raise FileExistsError(errno.EEXIST, "file exists", dest) from None
-            os.rename(tmp, dest)
-        else:
-            os.unlink(tmp)
+    elif link_or_rename(tmp, dest):
+        os.unlink(tmp)
     if durable:
         fsync_dir(os.path.dirname(dest) or ".")
+
+
+def link_or_rename(tmp: str, dest: str) -> bool:
+    """Put ``tmp`` at ``dest``, which must not exist: a hard link (True: ``tmp`` is kept), or a
+    rename where links are not supported (False).
+
+    Raises
+    ------
+    FileExistsError
+        ``dest`` exists.
+    """
+    try:
+        os.link(tmp, dest)
+    except FileExistsError:
+        raise
+    except OSError:
+        if os.path.lexists(dest):
+            raise FileExistsError(errno.EEXIST, "file exists", dest) from None
+        os.rename(tmp, dest)
+        return False
+    return True
 
 
 @contextlib.contextmanager
