@@ -12,10 +12,11 @@ import pydicom
 import pytest
 from pydicom.encaps import encapsulate, generate_frames
 from pydicom.pixels import apply_modality_lut, get_encoder
-from pydicom.uid import UID, JPEG2000Lossless, RLELossless
+from pydicom.uid import JPEG2000Lossless, RLELossless
 
 import lazyvol as lv
 from lazyvol.testing import write_dicom_series, write_enhanced_dicom
+from test_dicom_damaged_codestreams import encoded
 
 pytestmark = pytest.mark.usefixtures("dicom_cache")
 
@@ -57,14 +58,7 @@ def _wide_series(folder: Path, syntax: str, dtype: str, **attrs: object) -> list
     if encode is None:
         files = write_dicom_series(folder, shape, dtype=dtype, compress=syntax).files
     else:
-        files = write_dicom_series(folder, shape, dtype=dtype).files
-        for f in files:
-            ds = pydicom.dcmread(f)
-            ds.PixelData = encapsulate([encode(ds.pixel_array)])
-            ds["PixelData"].VR = "OB"
-            ds["PixelData"].is_undefined_length = True
-            ds.file_meta.TransferSyntaxUID = UID(syntax)
-            ds.save_as(f, enforce_file_format=True)
+        files = encoded(write_dicom_series(folder, shape, dtype=dtype).files, syntax, encode)
     _relabel(files, BitsStored=12, HighBit=11, **attrs)
     return files
 

@@ -51,7 +51,11 @@ def _series(folder: Path, syntax: str) -> list[str]:
     encode = ENCODERS[syntax]
     if encode is None:
         return write_dicom_series(folder, (40, 32, 3), dtype="uint8", compress=syntax).files
-    files = write_dicom_series(folder, (40, 32, 3), dtype="uint8").files
+    return encoded(write_dicom_series(folder, (40, 32, 3), dtype="uint8").files, syntax, encode)
+
+
+def encoded(files: list[str], syntax: str, encode: Callable[[np.ndarray], bytes]) -> list[str]:
+    """``files`` rewritten with each frame ``encode``d, as one fragment, under ``syntax``."""
     for f in files:
         ds = pydicom.dcmread(f)
         ds.PixelData = encapsulate([encode(ds.pixel_array)])
