@@ -18,6 +18,7 @@ frame turned into LPS with numpy from ImageOrientationPatient).
 
 from __future__ import annotations
 
+from contextlib import nullcontext
 from pathlib import Path
 
 import numpy as np
@@ -364,3 +365,52 @@ def test_siemens_csa_diffusion_values_come_first_as_dcm2niix(
     np.testing.assert_allclose(diff["gradients_lps"], g.round(6), atol=1e-5)
     assert "Siemens CSA image header" in diff["source"]
     _check_against_dcm2niix(vol, dcm2niix, src, tmp_path)
+
+
+def _ge_directions_count(count: float | None):
+    """An edit stating GE's number of DTI directions (0019,10E0) (a DWI of trace images: 0)."""
+
+    def edit(ds) -> None:
+        if count is not None:
+            ds.add_new((0x0019, 0x10E0), "DS", count)
+
+    return edit
+
+
+@pytest.mark.parametrize(
+    ("bvals", "zero", "count", "expected", "derived"),
+    [
+        # a b = 0 image and a trace image (b = 1000, no direction), as a GE DWI exports them
+        ([0.0, 1000.0], [1], 0.0, [0.0, 1000.0], [1]),
+        ([0.0, 1000.0, 1000.0, 1000.0], [3], 0.0, [0.0, 1000.0, 1000.0, 1000.0], [3]),
+        # a DTI series stating its directions, or none stated: the nominal b-value's b = 0 image
+        ([0.0, 1000.0, 1000.0, 1000.0], [3], 2.0, [0.0, 1000.0, 1000.0, 0.0], []),
+        ([0.0, 1000.0, 1000.0, 1000.0], [3], None, [0.0, 1000.0, 1000.0, 0.0], []),
+    ],
+)
+def test_a_ge_trace_image_of_a_series_without_dti_directions_keeps_its_b_value(
+    tmp_path, dcm2niix, bvals, zero, count, expected, derived
+):
+    """GE's (0019,10E0) 0: a DWI whose b > 0 images without a direction are trace images; dcm2niix
+    keeps their b-value (a trace beside one b = 0 image) or moves them to its _ADC file, never
+    b = 0. lazyvol made every such image b = 0, and a b = 0 + trace series had no table at all."""
+    g = _directions(len(bvals))
+    g[0] = 0
+    g[zero] = 0
+    src = tmp_path / "s"
+    truth = write_dicom_4d_series(
+        src, SHAPE, labels=(), bvals=bvals, bvecs=g.round(6).tolist(), vendor="GE"
+    )
+    _rewrite(truth, _ge_directions_count(count))
+    with pytest.warns(RuntimeWarning, match="derived") if derived else nullcontext():
+        vol = lv.open(src)
+    diff = vol.meta["diffusion"]
+    assert diff["bvals"] == expected
+    assert diff.get("derived_volumes", []) == derived
+    assert diff.get("ge_zero_direction", []) == ([] if derived else zero)
+    # dcm2niix's main file: the volumes lazyvol does not flag derived (more than one other
+    # volume: dcm2niix moves the trace images to its _ADC file), with their b-values
+    dcm2niix.run(src, tmp_path / "ref")
+    kept = [b for n, b in enumerate(expected) if n not in derived or len(expected) <= 2]
+    ref = np.loadtxt(tmp_path / "ref" / "vol.bval", ndmin=1)
+    np.testing.assert_array_equal(ref, kept)

@@ -23,7 +23,7 @@ import numpy as np
 from .. import geometry as geo
 from ..sidecar import fsl_bvals_bvecs, fsl_bvecs, world_gradients
 from .checks import DERIVED_NOTE
-from .records import FrameRecord
+from .records import GE_NO_DTI, FrameRecord
 from .vendor import b_source, direction_source, missing_bvalue_note
 
 __all__ = [
@@ -181,7 +181,9 @@ def diffusion_meta(
     ``"shell_scaled"``. A GE image with a b-value
     but a zero or missing direction is a b = 0 image (GE's (0043,1039) may hold the series'
     nominal b-value there): its b-value is 0, as dcm2niix writes it, its index in
-    ``"ge_zero_direction"``. A volume without a b-value among volumes that state one is a b = 0
+    ``"ge_zero_direction"``; but where its series states no DTI directions (GE's (0019,10E0)
+    below 1: a DWI of trace / ADC images) it is a derived image, as dcm2niix reads it: its
+    b-value kept, ``"ge_no_dti"`` true (:func:`flag_derived` names it). A volume without a b-value among volumes that state one is a b = 0
     image (Canon writes none on its b = 0 images), its index in ``"no_bvalue"``. A series counts
     only when some volume is diffusion-weighted: a b-value above 0 with a direction, or above
     :data:`DERIVED_MIN_B` without one (UIH writes its b = 0 images as b = 1.25 with no
@@ -194,6 +196,9 @@ def diffusion_meta(
     bvals = [0.0 if r.b_value is None else float(r.b_value) for r in firsts]
     zeroed = [n for n, r in enumerate(firsts) if _ge(r.diffusion_source) and bvals[n] > 0]
     zeroed = [n for n in zeroed if _no_direction(firsts[n])]
+    # (a GE series stating no DTI directions: those are trace / ADC images, kept and flagged)
+    traces = [n for n in zeroed if (firsts[n].acq or {}).get(GE_NO_DTI)]
+    zeroed = [n for n in zeroed if n not in traces]
     for n in zeroed:
         bvals[n] = 0.0
     if not any(
@@ -238,6 +243,8 @@ def diffusion_meta(
             "multi-shell (tensor.dat) series; their b-value is b |g|^2 and their direction g "
             "normalised, as dcm2niix writes them"
         )
+    if traces:
+        out["ge_no_dti"] = True
     if zeroed:
         out["ge_zero_direction"] = zeroed
         notes.append(
@@ -266,8 +273,12 @@ def derived_volumes(diffusion: dict[str, Any]) -> list[int]:
     """Indices (in the table) of the volumes with a b-value but no gradient direction: derived
     trace / ADC / isotropic images, not diffusion-weighted directions (dcm2niix: "appears to be
     derived image ADC/Isotropic (non-zero b-value with zero vector length)"). Not GE's: dcm2niix
-    writes such a GE volume as b = 0, and warns of none."""
-    if any(_ge(s) for s in str(diffusion.get("source", "")).split("; ")):
+    writes such a GE volume as b = 0, and warns of none, unless the series states no DTI
+    directions (``"ge_no_dti"``: (0019,10E0) below 1, see
+    :func:`lazyvol.dicom.vendor.ge_without_directions`): its such volumes are trace / ADC images
+    to dcm2niix too."""
+    ge = any(_ge(s) for s in str(diffusion.get("source", "")).split("; "))
+    if ge and not diffusion.get("ge_no_dti"):
         return []
     out = []
     for n, (b, g) in enumerate(zip(diffusion["bvals"], diffusion["gradients_lps"], strict=True)):

@@ -35,10 +35,11 @@ from .header_values import (
 )
 from .model import DEFLATED_SYNTAX, FLOAT_PIXEL_VRS, PIXEL_HEAD_CUT
 from .multiframe import UNSUPPORTED_LAYOUT, expand_frames
-from .records import ONE_VALUE_SPACING, FrameRecord
+from .records import GE_NO_DTI, ONE_VALUE_SPACING, FrameRecord
 from .siemens_sidecar import record_siemens
 from .source import Fetch
 from .vendor import (
+    ge_without_directions,
     philips_rwv,
     read_diffusion,
     read_ge_image_kind,
@@ -317,8 +318,8 @@ def fill_record(
     rec.philips_scale_slope = read_philips_scale_slope(r, rec.manufacturer)
     rec.philips_rwv, problem = read_philips_rwv(enc.raw, rec.manufacturer)
     rec.bad_attributes = [*r.bad, *([problem] if problem else [])] or None
-    if one_value:
-        rec.acq = {ONE_VALUE_SPACING: True}
+    noted = {ONE_VALUE_SPACING: one_value, GE_NO_DTI: ge_without_directions(r, rec.manufacturer)}
+    rec.acq = {k: True for k, v in noted.items() if v} or None
     return rec
 
 
@@ -378,7 +379,7 @@ def expand(rec: FrameRecord, raw: dict[int, Any], fetch: Fetch) -> HeaderResult:
         **bids.record_values(raw, csa),
         **record_siemens(raw, csa),
         **read_radiopharmaceutical(raw),
-        **(rec.acq or {}),  # (what the header's record noted: ONE_VALUE_SPACING)
+        **(rec.acq or {}),  # (what the header's record noted: ONE_VALUE_SPACING, GE_NO_DTI)
     } or None
     if isinstance(csa, dict) and vendor_of(rec.manufacturer) == "SIEMENS":
         stated = (rec.b_value, rec.gradient, rec.diffusion_source)

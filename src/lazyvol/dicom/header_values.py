@@ -96,6 +96,7 @@ PRIVATE_TAGS: dict[str, tuple[int, str]] = {
     "GE_GradientX": (0x001910BB, "DS"),
     "GE_GradientY": (0x001910BC, "DS"),
     "GE_GradientZ": (0x001910BD, "DS"),
+    "GE_DiffusionDirections": (0x001910E0, "DS"),  # number of DTI directions (0 or absent: none)
     "Siemens_BValue": (0x0019100C, "IS"),
     "Siemens_Gradient": (0x0019100E, "FD"),
     # Canon / Toshiba and UIH diffusion (lazyvol.dicom.vendor): Canon's gradient in the standard

@@ -25,6 +25,11 @@ __all__ = [
 #: two (row, column spacing) the standard requires: taken for both, as dcm2niix reads it, and said
 #: (:func:`lazyvol.dicom.stack_notes.top_level_notes`).
 ONE_VALUE_SPACING = "_one_value_spacing"
+#: ``FrameRecord.acq`` key of a GE image whose number of diffusion directions (0019,10E0) is
+#: stated and below 1 (a DWI, trace or ADC series, not DTI): an image there with a b-value and a
+#: zero or missing direction is a derived trace / ADC image, as dcm2niix reads it, not a b = 0
+#: image (:func:`lazyvol.dicom.vendor.ge_without_directions`).
+GE_NO_DTI = "_ge_no_dti"
 
 
 #: Numbers one attribute states in several images that differ by less than this (relative) are

@@ -137,7 +137,9 @@ __all__ = [
 #: states (``codestream_bits``, read at open).
 #: 56: an image whose Modality LUT Sequence (0028,3000) holds no item is recorded, its rescale
 #: applied as pydicom applies it (55 skipped it as holding a lookup table).
-INDEX_VERSION = 56
+#: 57: GE records say when their series states no DTI directions ((0019,10E0) below 1: ``acq``
+#: ``_ge_no_dti``), as their b > 0 images without a direction are trace images then.
+INDEX_VERSION = 57
 #: Layout of a report: 2: files named by their listing position, identities taken from the listing;
 #: 3: a volume's files may differ in pixel encoding (each frame's, ``encodings``), where 2 split them;
 #: 4: ... and in BitsStored (each frame's, ``stored_bits``), where 3 split them;
@@ -231,7 +233,10 @@ INDEX_VERSION = 56
 #: (44 took them as exact: a 1.2 mm stack written to whole mm was 2 slices missing).
 #: 46: SliceThickness values within float32 noise of each other (1.5, 1.49999988079071) are one
 #: thickness: no note (45 said the slices differed).
-REPORT_FORMAT = 46
+#: 47: a GE trace image (b > 0, no direction) of a series stating no DTI directions ((0019,10E0)
+#: 0) keeps its b-value and is flagged derived (46 made it b = 0; a b = 0 + trace series had no
+#: diffusion table).
+REPORT_FORMAT = 47
 #: A frame's identity in a report whose frames all have their listing entry's identity.
 _FROM_LISTING = "listing"
 #: The frames' paths of a report whose frames are its files, in order.

@@ -13,7 +13,8 @@ states a B_value, come before all these, as dcm2niix reads them (:func:`with_csa
 anonymiser may keep the CSA header and drop (0019,100E)).
 
 - GE: b-value = first value of (0043,1039) (some software versions add 1e9 to it, removed here);
-  gradient = (0019,10BB), (0019,10BC), (0019,10BD).
+  gradient = (0019,10BB), (0019,10BC), (0019,10BD); the number of DTI directions (0019,10E0)
+  tells a trace image from a b = 0 one (:func:`ge_without_directions`).
 - Siemens (non-mosaic): b-value (0019,100C), gradient (0019,100E).
 - Philips: b-value (2001,1003), gradient (2005,10B0), (2005,10B1), (2005,10B2).
 - UIH (United Imaging): b-value (0065,1009), gradient (0065,1037) (image frame; UIH writes its
@@ -41,6 +42,7 @@ __all__ = [
     "PRECEDENCE",
     "canon_comment_gradient",
     "direction_source",
+    "ge_without_directions",
     "missing_bvalue_note",
     "read_diffusion",
     "read_ge_image_kind",
@@ -167,6 +169,18 @@ def _ge_bvalue(r: Any) -> float | None:
     except (TypeError, ValueError):
         return None
     return bv % GE_BVALUE_OFFSET if bv >= GE_BVALUE_OFFSET else bv
+
+
+def ge_without_directions(r: Any, manufacturer: str) -> bool:
+    """Whether a GE image states its number of diffusion directions (0019,10E0) and it is below
+    1: a DWI whose images are trace / ADC (or b = 0) images, not a DTI series. dcm2niix then
+    reads an image with a b-value and a zero direction as a derived (trace / ADC) image; where
+    the element is absent or counts directions, as a b = 0 image whose (0043,1039) holds the
+    series' nominal b-value (:func:`lazyvol.dicom.diffusion.diffusion_meta`)."""
+    if vendor_of(manufacturer) != "GE":
+        return False
+    n = r.get_float("GE_DiffusionDirections")
+    return n is not None and n < 1
 
 
 def _private(
