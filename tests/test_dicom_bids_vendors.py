@@ -193,3 +193,41 @@ def test_siemens_slices_disagreeing_on_the_b_value_are_refused_as_one_volume(tmp
         ds.save_as(p)
     with pytest.raises(SeriesError, match="diffusion b-value/gradient varies inside volume 1"):
         lv.open(tmp_path / "s")
+
+
+_PHILIPS_KEYS = (
+    "PhilipsRescaleSlope",
+    "PhilipsRescaleIntercept",
+    "PhilipsScaleSlope",
+    "UsePhilipsFloatNotDisplayScaling",
+)
+
+
+@pytest.mark.parametrize("scale_slope", [0.75, None])
+@pytest.mark.parametrize("scaling", ["rescale", "fp"])
+def test_philips_scaling_keys_in_the_sidecar_as_dcm2niix(tmp_path, dcm2niix, scale_slope, scaling):
+    """dcm2niix writes the first image's RescaleSlope / RescaleIntercept / scale slope (2005,100E)
+    and which values the image holds (UsePhilipsFloatNotDisplayScaling: 1 with its default -p y,
+    floating-point values) for a Philips image with a scale slope; lazyvol wrote none, so its
+    sidecar did not say that its default values are display ones (0) nor how to get the others."""
+    src = tmp_path / "s"
+    truth = write_dicom_4d_series(
+        src, SHAPE, n_volumes=2, modality="MR", extra={"Manufacturer": "Philips Medical Systems"}
+    )
+    for p in truth.files:
+        ds = pydicom.dcmread(p)
+        ds.RescaleSlope, ds.RescaleIntercept = 2.5, -4.0
+        if scale_slope is not None:
+            ds.add_new((0x2005, 0x0010), "LO", "Philips MR Imaging DD 001")
+            ds.add_new((0x2005, 0x100E), "FL", scale_slope)
+        ds.save_as(p)
+    mine = _sidecar(lv.open(src, philips_scaling=scaling), tmp_path / "v.nii")
+    ((ref, _),) = _dcm2niix_sidecars(dcm2niix, src, tmp_path / "out")
+    if scale_slope is None:
+        assert not [k for k in _PHILIPS_KEYS if k in mine or k in ref]
+        return
+    expected = {**{k: ref[k] for k in _PHILIPS_KEYS}, "UsePhilipsFloatNotDisplayScaling": 0}
+    if scaling == "fp":  # (dcm2niix's default: the values it writes are floating-point ones)
+        expected["UsePhilipsFloatNotDisplayScaling"] = 1
+    assert {k: mine.get(k) for k in _PHILIPS_KEYS} == expected
+    assert expected["PhilipsScaleSlope"] == scale_slope and expected["PhilipsRescaleSlope"] == 2.5

@@ -236,7 +236,9 @@ INDEX_VERSION = 57
 #: 47: a GE trace image (b > 0, no direction) of a series stating no DTI directions ((0019,10E0)
 #: 0) keeps its b-value and is flagged derived (46 made it b = 0; a b = 0 + trace series had no
 #: diffusion table).
-REPORT_FORMAT = 47
+#: 48: a Philips volume's sidecar holds PhilipsRescaleSlope, PhilipsRescaleIntercept,
+#: PhilipsScaleSlope and UsePhilipsFloatNotDisplayScaling (its first image's, as dcm2niix).
+REPORT_FORMAT = 48
 #: A frame's identity in a report whose frames all have their listing entry's identity.
 _FROM_LISTING = "listing"
 #: The frames' paths of a report whose frames are its files, in order.
