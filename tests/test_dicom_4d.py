@@ -532,6 +532,8 @@ def test_ge_magnitude_phase_told_apart_by_private_image_kind(tmp_path):
     report = lv.scan(tmp_path / "s")
     kinds = {i.meta.get("image_component"): i for i in report}
     assert sorted(kinds) == ["IMAGINARY", "MAGNITUDE", "PHASE", "REAL"]
+    # the split names the attribute that told them apart (it named only the standard ones)
+    assert all(any("(0043,102F)" in r for r in i.reasons) for i in report)
     vol = lv.open(tmp_path / "s", series=kinds["REAL"].id)
     np.testing.assert_array_equal(vol.compute(), truth.stored[..., 2])
     refs = {r.stem: r for r in _dcm2niix(tmp_path / "s", tmp_path / "out")}

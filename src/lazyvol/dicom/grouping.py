@@ -165,7 +165,8 @@ _SPLITS: tuple[tuple[str, Callable[[FrameRecord], Any]], ...] = (
         lambda r: "multi-frame" if r.number_of_frames != 1 else "single-frame",
     ),
     (
-        "image kind ImageType/FrameType/ComplexImageComponent (0008,0008)/(0008,9007)/(0008,9208)",
+        "image kind ImageType/FrameType/ComplexImageComponent (0008,0008)/(0008,9007)/(0008,9208)"
+        " or GE's image kind (0043,102F)",
         lambda r: image_component(r) or "image",
     ),
 )
