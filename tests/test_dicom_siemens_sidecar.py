@@ -41,6 +41,7 @@ KEYS = (
     "VendorReportedEchoSpacing",
     "DerivedVendorReportedEchoSpacing",
     "ImageOrientationPatientDICOM",  # (as dcm2niix prints it: %g; was every digit of the file)
+    "DiffusionScheme",  # (a diffusion series' only)
 )
 MOSAICS = REAL / "dcm_qa_mosaic" / "In"
 NIH = REAL / "dcm_qa_nih" / "In" / "20180918Si"
@@ -283,3 +284,33 @@ def test_reopen_reads_the_saved_values(tmp_path):
     first = lv.open(src).meta["bids"]
     again = lv.open(src).meta["bids"]
     assert first == again and again["BaseResolution"] == 64
+
+
+def _weighted(image_header: bytes, n: int) -> bytes:
+    """A CSA image header stating a diffusion weighting: b = 0 for file 0, else b = 1000."""
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        from nibabel.nicom import csareader
+    tags = csareader.read(image_header)["tags"]
+    elements = {k: (t["vr"], list(t["items"])) for k, t in tags.items() if t["items"]}
+    elements["B_value"] = ("IS", [0 if n == 0 else 1000])
+    if n:
+        elements["DiffusionGradientDirection"] = ("FD", [0.6, 0.0, 0.8])
+    return csa2_bytes(elements)
+
+
+@pytest.mark.parametrize("scheme", ["1", "2", "3", None])
+def test_a_diffusion_series_diffusion_scheme_matches_dcm2niix(tmp_path, scheme):
+    """dcm2niix writes a diffusion series' DiffusionScheme from sDiffusion.dsScheme (1 Bipolar,
+    2 Monopolar, and Monopolar when the protocol states none; none for other values, nor for a
+    series without diffusion); lazyvol wrote none."""
+    line = _line("sDiffusion.dsScheme", "1")
+    subs = [(line, b"" if scheme is None else _line("sDiffusion.dsScheme", scheme))]
+    src = _edited(tmp_path, subs)
+    for n, path in enumerate(sorted(src.glob("*.dcm"))):
+        ds = pydicom.dcmread(path)
+        ds[0x0029, 0x1010].value = _weighted(ds[0x0029, 0x1010].value, n)
+        ds.save_as(path)
+    mine, ref = sidecar_pair(src, tmp_path, KEYS)
+    assert mine == ref
+    assert ref.get("DiffusionScheme") == {"1": "Bipolar", "3": None}.get(str(scheme), "Monopolar")

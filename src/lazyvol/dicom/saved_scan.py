@@ -239,7 +239,8 @@ INDEX_VERSION = 57
 #: 48: a Philips volume's sidecar holds PhilipsRescaleSlope, PhilipsRescaleIntercept,
 #: PhilipsScaleSlope and UsePhilipsFloatNotDisplayScaling (its first image's, as dcm2niix).
 #: 49: a split by image kind names GE's image kind (0043,102F) beside the standard attributes.
-REPORT_FORMAT = 49
+#: 50: a Siemens diffusion series' sidecar holds DiffusionScheme (sDiffusion.dsScheme), as dcm2niix.
+REPORT_FORMAT = 50
 #: A frame's identity in a report whose frames all have their listing entry's identity.
 _FROM_LISTING = "listing"
 #: The frames' paths of a report whose frames are its files, in order.

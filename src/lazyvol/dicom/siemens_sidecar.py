@@ -2,7 +2,8 @@
 
 The CSA series header (0029,1020) holds the protocol text (ASCCONV, MrPhoenixProtocol) dcm2niix
 reads for ParallelReductionFactorInPlane / OutOfPlane, PartialFourier, BaseResolution, TxRefAmp,
-ShimSetting, MTState (``sPrepPulses.ucMTC``) and more (its ``siemensCsaAscii``). Siemens XA
+ShimSetting, MTState (``sPrepPulses.ucMTC``), a diffusion series' DiffusionScheme
+(``sDiffusion.dsScheme``) and more (its ``siemensCsaAscii``). Siemens XA
 software writes no CSA header: the same text is in (0021,1019) of the block "SIEMENS MR SDS 01",
 at the top level of a classic file, inside the shared functional group's private sequence
 (0021,10FE) of an enhanced one (:mod:`lazyvol.dicom.xa_private`, wherever a PACS moved the block).
@@ -63,6 +64,9 @@ _PARTIAL_FOURIER = {1: 0.5, 2: 0.625, 4: 0.75, 8: 0.875}
 _PAT_MODES = {1: "SENSE", 2: "GRAPPA"}
 #: ucCoilCombineMode -> CoilCombinationMethod.
 _COMBINE = {1: "Sum of Squares", 2: "Adaptive Combine"}
+#: sDiffusion.dsScheme -> DiffusionScheme of a diffusion series (a protocol stating no scheme:
+#: 2, Monopolar, as dcm2niix writes it; other values: no key).
+_SCHEMES = {1: "Bipolar", 2: "Monopolar"}
 #: Protocol strings written as they are: BIDS key -> ASCCONV name.
 _STRINGS = {
     "ReceiveCoilName": "sCoilElementID.tCoilID",
@@ -302,6 +306,10 @@ def annotate_siemens(info: Any, slots: Sequence[FrameRecord | None], fetch: Fetc
                 f"(0029,1020) or XA (0021,1019)) of {first.path} could not be read ({exc})"
             )
     keys = protocol_keys(protocol, bids) if protocol is not None else {}
+    if protocol is not None and info.meta.get("diffusion"):
+        scheme = protocol.whole("sDiffusion.dsScheme")
+        if (2 if scheme is None else scheme) in _SCHEMES:
+            keys["DiffusionScheme"] = _SCHEMES[2 if scheme is None else scheme]
     bids.update(keys)
     coil = acq.get("_coil")
     # (a protocol too large to read may state the coil's elements; one without ASCCONV text
