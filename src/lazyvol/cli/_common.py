@@ -81,6 +81,7 @@ _FLAG_NAMES = (
     ("allow_gaps=True", "--allow-gaps"),
     ("without allow_gaps", "without --allow-gaps"),
     ("with fill=,", "with --fill VALUE,"),
+    ("fill=", "--fill "),
     ("instance_order=True", "--instance-order"),
     ("stack_localizers=True", "--stack-localizers"),
     ("split_4d=True", "--split-4d"),

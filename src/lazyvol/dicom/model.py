@@ -4,6 +4,8 @@ the skipped files), :class:`FrameTable` (where each frame of a volume is) and :c
 
 from __future__ import annotations
 
+import math
+import numbers
 from collections import Counter
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field, fields, replace
@@ -11,6 +13,7 @@ from typing import Any
 
 import numpy as np
 
+from ..errors import OptionError
 from ..scaling import common_stored_dtype
 
 __all__ = [
@@ -448,11 +451,39 @@ class GroupOptions:
     philips_scaling: str = "rescale"
 
     def __post_init__(self) -> None:
+        # Checked here, where every caller (lazyvol.open, lazyvol.scan, the CLI) passes: a NaN
+        # tolerance compares false with every deviation, so it once stacked a 202 mm gap as one
+        # volume of an averaged spacing; a flag given as "no" is true.
+        for name in ("allow_gaps", "instance_order", "stack_localizers", "split_4d"):
+            if not isinstance(getattr(self, name), bool | np.bool_):
+                raise OptionError(f"{name}={getattr(self, name)!r}: takes True or False")
+        for name, upper in (("spacing_rtol", _MAX_SPACING_RTOL), ("spacing_atol", math.inf)):
+            value = getattr(self, name)
+            if not _real(value) or not 0 <= value < upper:
+                limit = f" and below {upper:g} of the spacing" if upper < math.inf else ""
+                raise OptionError(
+                    f"{name}={value!r}: the slice position tolerance takes a finite number >= 0"
+                    f"{limit} (default 0.001); a tolerance that accepts any position would stack "
+                    "slices across a gap at an averaged spacing"
+                )
+        if self.fill is not None and not _real(self.fill, nan=True):
+            raise OptionError(f"fill={self.fill!r}: takes a number (the value of filled slices)")
         if self.philips_scaling not in ("rescale", "fp"):
-            raise ValueError(
+            raise OptionError(
                 f"philips_scaling={self.philips_scaling!r}: use 'rescale' (DICOM RescaleSlope/"
                 "RescaleIntercept, the default) or 'fp' (Philips floating-point values)"
             )
+
+
+#: Above half of the spacing, a position tolerance cannot tell a slice from its neighbour's place.
+_MAX_SPACING_RTOL = 0.5
+
+
+def _real(value: Any, nan: bool = False) -> bool:
+    """Whether ``value`` is a finite real number (NaN too with ``nan=True``), not a bool."""
+    if isinstance(value, bool | np.bool_) or not isinstance(value, numbers.Real):
+        return False
+    return math.isfinite(value) or (nan and math.isnan(value))
 
 
 def stored_code(bits_allocated: int, signed: bool, pixel_vr: str) -> str:

@@ -20,6 +20,7 @@ from ..chunking import normalize_chunks, plan_array
 from ..config import check_volume_bytes
 from ..errors import (
     FormatError,
+    OptionError,
     SeriesError,
     SourceChangedError,
     UnsupportedError,
@@ -51,15 +52,19 @@ __all__ = ["DICOM_SLAB_BYTES", "open_dicom"]
 DICOM_SLAB_BYTES = 8 * 2**20
 
 
-def _fill_value(fill: Any, out_dtype: np.dtype) -> float:
+def _fill_value(fill: Any, out_dtype: np.dtype, name: str) -> float:
     """Value of filled-in slices: ``fill`` if given, else NaN for float output and 0 otherwise."""
     if fill is None:
         return float("nan") if out_dtype.kind == "f" else 0.0
-    value = float(fill)
+    value = float(fill)  # (a number: GroupOptions checked it)
     if out_dtype.kind in "iu":
         info = np.iinfo(out_dtype)
         if not (value.is_integer() and info.min <= value <= info.max):
-            raise ValueError(f"fill={fill!r} does not fit the output dtype {out_dtype}")
+            raise OptionError(
+                f"{name}: fill={fill!r} does not fit the output dtype {out_dtype}: the filled "
+                f"slices take a whole number from {info.min} to {info.max} (or, in Python, "
+                "dtype='float32' takes any value)"
+            )
     return value
 
 
@@ -126,7 +131,7 @@ def open_dicom(
         f"{name}: volume {info.id} of shape {shape} ({out_dtype}) needs",
     )
     plan = make_plan(
-        frames, loc, shape[2], out_dtype, scale, _fill_value(options.get("fill"), out_dtype)
+        frames, loc, shape[2], out_dtype, scale, _fill_value(options.get("fill"), out_dtype, name)
     )
     changed = stale_files(plan)
     if changed:

@@ -7,7 +7,7 @@ from collections.abc import Mapping
 from typing import TYPE_CHECKING, Any
 
 from .._io import Location
-from ..errors import SourceNotFoundError, UnknownOptionError
+from ..errors import OptionError, SourceNotFoundError, UnknownOptionError
 from ..sources import SourceStamp
 from .listing import list_source
 from .model import GroupOptions, ScanReport, damage_skip, decided_here
@@ -84,11 +84,7 @@ def scan(
         A list of :class:`SeriesInfo`, one per volume, with ``.skipped`` = [(path, reason), ...].
     """
     loc = Location.of(source, storage_options)
-    unknown = set(options) - GROUP_OPTIONS
-    if unknown:
-        raise UnknownOptionError(
-            f"{loc.display}: unknown DICOM option(s) {sorted(unknown)}; known: {sorted(GROUP_OPTIONS)}"
-        )
+    group_options = _checked_options(loc, workers, options)
     if not loc.is_remote and not os.path.exists(loc.url):
         shown = loc.display if isinstance(source, Location) else os.fspath(source)
         raise SourceNotFoundError(f"{shown}: no such file or directory")
@@ -120,7 +116,7 @@ def scan(
     why = dict(files.skipped)
     infos = build_series(
         files.records,
-        options=GroupOptions(**options),
+        options=group_options,
         incomplete={uid: [(p, why[p]) for p in ps] for uid, ps in files.incomplete.items()},
         fetch=RemoteFetch(loc.options, _listed_stamps(files.records)) if loc.is_remote else None,
     )
@@ -130,6 +126,27 @@ def scan(
     if indexed and decided_here(report):  # (a refusal for want of a decoder is decided again)
         save_report(root, digest, report, listing[0])
     return report
+
+
+def _checked_options(loc: Location, workers: Any, options: dict[str, Any]) -> GroupOptions:
+    """The stacking options of a scan of ``loc``, their names and values (and ``workers``)
+    checked before any file is read."""
+    unknown = set(options) - GROUP_OPTIONS
+    if unknown:
+        raise UnknownOptionError(
+            f"{loc.display}: unknown DICOM option(s) {sorted(unknown)}; known: {sorted(GROUP_OPTIONS)}"
+        )
+    try:
+        group_options = GroupOptions(**options)
+    except OptionError as exc:
+        raise OptionError(f"{loc.display}: {exc}") from None
+    if workers is not None and (isinstance(workers, bool) or not isinstance(workers, int)):
+        raise OptionError(
+            f"{loc.display}: workers={workers!r}: takes a number of processes (1 or more) or None"
+        )
+    if workers is not None and workers < 1:
+        raise OptionError(f"{loc.display}: workers={workers}: takes 1 or more, or None")
+    return group_options
 
 
 def _listed_stamps(records: list[FrameRecord]) -> dict[str, SourceStamp]:
