@@ -10,7 +10,6 @@ from __future__ import annotations
 
 import os
 from collections.abc import Mapping
-from dataclasses import replace
 from typing import Any
 
 import numpy as np
@@ -31,9 +30,6 @@ from ..volume import Volume
 from .checks import warn_notes, warn_slope_zero
 from .choose import select
 from .model import (
-    DAMAGED_BESIDE_NOTE,
-    INCOMPLETE_NOTE,
-    UNREAD_REASONS,
     FrameTable,
     SeriesInfo,
     encoding_reads,
@@ -196,85 +192,13 @@ def _chosen(
         # Support can change without the files changing (a decoder installed since): re-check.
         scan_kw["use_index"] = False
         info = select(scan(loc, **scan_kw, **options), name, series)
-    # Files the scan could not read at all, beside the volume's own files: one may be a slice;
-    # and damaged files that name no series (cut before their SeriesInstanceUID).
-    here = {f.rsplit("/", 1)[0] for f in info.files}
-    unread = [
-        (p, why)
-        for p, why in report.skipped
-        if why.startswith(UNREAD_REASONS) and p.rsplit("/", 1)[0] in here
-    ]
-    orphans = sorted(p for p in report.unnamed if p.rsplit("/", 1)[0] in here)
+    # (the notes on unread or damaged files beside the volume are in the scan's report)
     if info.error:
         cls = {"format": FormatError, "unsupported": UnsupportedError}.get(
             info.error_kind, SeriesError
         )
-        notes: list[str] = []
-        if cls is SeriesError and _GAP in info.error:  # the skipped files may be the missing ones
-            if unread:
-                notes.append(f"{_unread_note(unread)}; make them readable first")
-            notes += [w for w in info.warnings if w.startswith(INCOMPLETE_NOTE)]
-            unread_paths = {p for p, _ in unread}
-            cut = [p for p in orphans if p not in unread_paths]
-            if cut:
-                notes.append(_orphan_note(cut))
-        raise cls(info.error + "".join(f". Note: {n}" for n in notes))
-    if unread and info.meta.get("filled_slices"):  # allow_gaps=True filled what may be on disk
-        info = replace(
-            info, warnings=[*info.warnings, f"slices filled while {_unread_note(unread)}"]
-        )
-    else:
-        info = _whole_volume_notes(info, orphans)
+        raise cls(info.error)
     return info
-
-
-#: How the stacking names missing slices (a gap) in its error.
-_GAP = "slice(s) missing"
-
-
-def _whole_volume_files(info: SeriesInfo) -> bool:
-    """Whether each file of ``info`` holds a whole volume of several slices (a mosaic, an
-    enhanced file a volume): a file of its series missing is then a missing time point."""
-    volumes = info.shape[3] if len(info.shape) > 3 else 1
-    return len(info.shape) > 2 and info.shape[2] > 1 and len(set(info.files)) == volumes
-
-
-#: What the notes on missing files add when each file of the volume is a whole volume.
-_WHOLE_VOLUME = (
-    "each file of this volume holds a whole volume (time point), so each missing file is a "
-    "missing time point: the volumes after it are no longer one repetition apart in "
-    "acquisition time"
-)
-
-
-def _orphan_note(orphans: list[str], whole_volumes: bool = False) -> str:
-    shown = "; ".join(orphans[:3]) + (f"; and {len(orphans) - 3} more" if len(orphans) > 3 else "")
-    may = f"may be time points of it ({_WHOLE_VOLUME})" if whole_volumes else "may be slices of it"
-    return (
-        f"{DAMAGED_BESIDE_NOTE} name no series (unreadable, or cut short before their "
-        f"SeriesInstanceUID) and {may}: {len(orphans)} file(s): {shown} (see the scan's skipped "
-        "files for why)"
-    )
-
-
-def _whole_volume_notes(info: SeriesInfo, orphans: list[str]) -> SeriesInfo:
-    """``info`` with the note on damaged files beside it, and its series-incomplete note saying
-    when each file is a whole volume."""
-    whole = _whole_volume_files(info)
-    notes = [
-        f"{w}; {_WHOLE_VOLUME}" if whole and w.startswith(INCOMPLETE_NOTE) else w
-        for w in info.warnings
-    ]
-    if orphans:
-        # The volume may miss one of them (an end slice leaves no gap to see): it says so.
-        notes.append(_orphan_note(orphans, whole))
-    return replace(info, warnings=notes) if notes != info.warnings else info
-
-
-def _unread_note(unread: list[tuple[str, str]]) -> str:
-    listed = [f"{p} ({why})" for p, why in unread]
-    shown = "; ".join(listed[:3]) + (f"; and {len(listed) - 3} more" if len(listed) > 3 else "")
-    return f"{len(unread)} file(s) here could not be read and may be the missing slice(s): {shown}"
 
 
 def _out_dtype(info: SeriesInfo, frames: FrameTable, scale: bool, dtype: Any) -> np.dtype:

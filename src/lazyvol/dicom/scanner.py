@@ -9,6 +9,7 @@ from typing import TYPE_CHECKING, Any
 from .._io import Location
 from ..errors import OptionError, SourceNotFoundError, UnknownOptionError
 from ..sources import SourceStamp
+from .beside import with_beside_notes
 from .listing import list_source
 from .model import GroupOptions, ScanReport, damage_skip, decided_here
 from .saved_scan import indexable, listing_digest, load_report, save_report
@@ -98,7 +99,7 @@ def scan(
     digest = listing_digest(listing[0], **made_from, **options) if indexed else ""
     saved = load_report(root, digest, listing[0]) if indexed else None
     if saved is not None:
-        return saved
+        return with_beside_notes(saved)
     # Parsing and grouping are imported only when headers are to be read: an unchanged folder's
     # reopen reads its saved report alone.
     from .scan_index import scan_files
@@ -125,7 +126,7 @@ def scan(
     report = ScanReport(infos, sorted(files.skipped), files.unsupported, unnamed)
     if indexed and decided_here(report):  # (a refusal for want of a decoder is decided again)
         save_report(root, digest, report, listing[0])
-    return report
+    return with_beside_notes(report)
 
 
 def _checked_options(loc: Location, workers: Any, options: dict[str, Any]) -> GroupOptions:

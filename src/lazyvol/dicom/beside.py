@@ -1,0 +1,115 @@
+"""Notes on the files a scan could not use beside a volume's own: a file it could not read, or a
+damaged file that names no series, may be a slice (or time point) of the volume.
+
+Applied to the scan report itself (:func:`with_beside_notes`), so that ``lazyvol.scan``, the
+``lazyvol info`` table and its ``--json`` say what ``lazyvol.open`` says: a volume missing an end
+slice to an unreadable file shows no gap, and only this note tells it.
+"""
+
+from __future__ import annotations
+
+from collections import defaultdict
+from dataclasses import replace
+
+from .model import (
+    DAMAGED_BESIDE_NOTE,
+    INCOMPLETE_NOTE,
+    UNREAD_REASONS,
+    ScanReport,
+    SeriesInfo,
+)
+
+__all__ = ["with_beside_notes"]
+
+#: How the stacking names missing slices (a gap) in its error.
+_GAP = "slice(s) missing"
+
+#: What the notes on missing files add when each file of the volume is a whole volume.
+_WHOLE_VOLUME = (
+    "each file of this volume holds a whole volume (time point), so each missing file is a "
+    "missing time point: the volumes after it are no longer one repetition apart in "
+    "acquisition time"
+)
+
+
+def _folder(path: str) -> str:
+    return path.rsplit("/", 1)[0]
+
+
+def with_beside_notes(report: ScanReport) -> ScanReport:
+    """``report`` with each volume's notes on the unread and damaged files in its folders: in its
+    warnings, or in its refusal when that is a gap the files may fill. Linear in the volumes'
+    files and the skipped files."""
+    unread_in: dict[str, list[tuple[str, str]]] = defaultdict(list)
+    for p, why in report.skipped:
+        if why.startswith(UNREAD_REASONS):
+            unread_in[_folder(p)].append((p, why))
+    orphans_in: dict[str, list[str]] = defaultdict(list)
+    for p in report.unnamed:
+        orphans_in[_folder(p)].append(p)
+    if not unread_in and not orphans_in and not any(i.warnings for i in report):
+        return report
+    infos = []
+    for info in report:
+        here = sorted({_folder(f) for f in info.files})
+        unread = sorted(x for d in here for x in unread_in.get(d, ()))
+        orphans = sorted(p for d in here for p in orphans_in.get(d, ()))
+        infos.append(_noted(info, unread, orphans))
+    return ScanReport(infos, report.skipped, report.unsupported, report.unnamed)
+
+
+def _noted(info: SeriesInfo, unread: list[tuple[str, str]], orphans: list[str]) -> SeriesInfo:
+    if info.error:
+        if info.error_kind in ("format", "unsupported") or _GAP not in info.error:
+            return info
+        notes: list[str] = []  # the skipped files may be the missing ones
+        if unread:
+            notes.append(f"{_unread_note(unread)}; make them readable first")
+        notes += [w for w in info.warnings if w.startswith(INCOMPLETE_NOTE)]
+        unread_paths = {p for p, _ in unread}
+        cut = [p for p in orphans if p not in unread_paths]
+        if cut:
+            notes.append(_orphan_note(cut))
+        return replace(info, error=info.error + "".join(f". Note: {n}" for n in notes))
+    if unread and info.meta.get("filled_slices"):  # allow_gaps=True filled what may be on disk
+        return replace(
+            info, warnings=[*info.warnings, f"slices filled while {_unread_note(unread)}"]
+        )
+    return _whole_volume_notes(info, orphans)
+
+
+def _whole_volume_files(info: SeriesInfo) -> bool:
+    """Whether each file of ``info`` holds a whole volume of several slices (a mosaic, an
+    enhanced file a volume): a file of its series missing is then a missing time point."""
+    volumes = info.shape[3] if len(info.shape) > 3 else 1
+    return len(info.shape) > 2 and info.shape[2] > 1 and len(set(info.files)) == volumes
+
+
+def _orphan_note(orphans: list[str], whole_volumes: bool = False) -> str:
+    shown = "; ".join(orphans[:3]) + (f"; and {len(orphans) - 3} more" if len(orphans) > 3 else "")
+    may = f"may be time points of it ({_WHOLE_VOLUME})" if whole_volumes else "may be slices of it"
+    return (
+        f"{DAMAGED_BESIDE_NOTE} name no series (unreadable, or cut short before their "
+        f"SeriesInstanceUID) and {may}: {len(orphans)} file(s): {shown} (see the scan's skipped "
+        "files for why)"
+    )
+
+
+def _whole_volume_notes(info: SeriesInfo, orphans: list[str]) -> SeriesInfo:
+    """``info`` with the note on damaged files beside it, and its series-incomplete note saying
+    when each file is a whole volume."""
+    whole = _whole_volume_files(info)
+    notes = [
+        f"{w}; {_WHOLE_VOLUME}" if whole and w.startswith(INCOMPLETE_NOTE) else w
+        for w in info.warnings
+    ]
+    if orphans:
+        # The volume may miss one of them (an end slice leaves no gap to see): it says so.
+        notes.append(_orphan_note(orphans, whole))
+    return replace(info, warnings=notes) if notes != info.warnings else info
+
+
+def _unread_note(unread: list[tuple[str, str]]) -> str:
+    listed = [f"{p} ({why})" for p, why in unread]
+    shown = "; ".join(listed[:3]) + (f"; and {len(listed) - 3} more" if len(listed) > 3 else "")
+    return f"{len(unread)} file(s) here could not be read and may be the missing slice(s): {shown}"

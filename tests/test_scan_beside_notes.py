@@ -1,0 +1,63 @@
+"""The notes on damaged or unreadable files beside a volume are in the scan report itself: what
+``lazyvol.scan``, the ``lazyvol info`` table and its ``--json`` say about a volume is what
+``lazyvol.open`` says (an end slice lost to a damaged file leaves no gap: only the note tells)."""
+
+from __future__ import annotations
+
+import json
+import warnings
+
+import pydicom
+import pytest
+
+import lazyvol as lv
+from lazyvol.testing import write_dicom_series
+
+BESIDE = "damaged file(s) beside this volume"
+UNREAD = "could not be read and may be the missing slice(s)"
+
+
+@pytest.fixture
+def two(tmp_path):
+    """Two series in two folders: a/ lost its first slice to a copy cut inside its header (before
+    its SeriesInstanceUID), b/ its 4th slice to an emptied file."""
+    a = write_dicom_series(tmp_path / "a", (8, 6, 6), series_number=1)
+    b = write_dicom_series(tmp_path / "b", (8, 6, 6), series_number=2, seed=3)
+    with open(a.files[0], "r+b") as f:
+        f.truncate(200)
+    open(b.files[3], "wb").close()
+    # the truth: pydicom reads no SeriesInstanceUID from the cut file
+    assert "SeriesInstanceUID" not in pydicom.dcmread(a.files[0], force=True)
+    return tmp_path, a, b
+
+
+def test_scan_says_what_open_says(two):
+    root, a, b = two
+    rep = lv.scan(root, use_index=False)
+    (va,) = [i for i in rep if i.number == 1]
+    (vb,) = [i for i in rep if i.number == 2]
+    assert va.error is None and va.shape == (8, 6, 5)
+    assert any(BESIDE in w and a.files[0] in w for w in va.warnings)
+    assert vb.error and UNREAD in vb.error and b.files[3] in vb.error
+    with warnings.catch_warnings(record=True) as seen:
+        warnings.simplefilter("always")
+        vol = lv.open(root, series=1, use_index=False)
+    assert vol.meta["warnings"] == va.warnings
+    assert sum(BESIDE in str(w.message) for w in seen) == 1  # said once, not once per layer
+    with pytest.raises(lv.SeriesError) as err:
+        lv.open(root, series=2, use_index=False)
+    assert str(err.value) == vb.error
+    again = lv.scan(root)  # (a saved report says the same)
+    assert [(i.warnings, i.error) for i in again] == [(i.warnings, i.error) for i in lv.scan(root)]
+    assert [(i.warnings, i.error) for i in again] == [(i.warnings, i.error) for i in rep]
+
+
+def test_cli_table_and_json_carry_the_notes(lazyvol_cli, two):
+    root, a, _ = two
+    res = lazyvol_cli("info", root, "--json")
+    assert res.returncode == 0, res.stderr
+    rows = {s["number"]: s for s in json.loads(res.stdout)["series"]}
+    assert any(BESIDE in w and a.files[0] in w for w in rows[1]["warnings"])
+    assert UNREAD in rows[2]["error"]
+    table = lazyvol_cli("info", root).stdout
+    assert BESIDE in table and UNREAD in table
