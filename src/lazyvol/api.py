@@ -86,6 +86,7 @@ def open(
     if source is None:
         raise TypeError("lazyvol.open() missing the source (a path or URL)")
     loc = Location.of(source, storage_options)
+    dtype = _checked_dtype(dtype, scale, loc)
     # Exists? (FIFO, socket, device: a typed error, never a hang; a URL: one request.)
     _exists(loc)
     if cache:
@@ -124,3 +125,27 @@ def _exists(loc: Location) -> None:
                 continue
             return
         raise
+
+
+def _checked_dtype(dtype: Any, scale: Any, loc: Location) -> Any:
+    """``dtype`` as numpy's dtype (None kept), checked with ``scale`` before anything is read:
+    a numeric dtype (a string or object dtype would turn values into truncated text or Python
+    objects), and ``scale`` True or False (``scale="no"`` is true)."""
+    import numpy as np
+
+    from .errors import OptionError
+
+    if not isinstance(scale, bool | np.bool_):
+        raise OptionError(f"{loc.display}: scale={scale!r}: takes True or False")
+    if dtype is None:
+        return None
+    try:
+        dt = np.dtype(dtype)
+    except (TypeError, ValueError) as exc:
+        raise OptionError(f"{loc.display}: dtype={dtype!r} is not a data type ({exc})") from None
+    if dt.kind not in "biufc":
+        raise OptionError(
+            f"{loc.display}: dtype={dtype!r} ({dt}) is not numeric: pass a numeric dtype such as "
+            "'float32', 'int16' or 'uint8'"
+        )
+    return dt

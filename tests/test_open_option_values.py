@@ -1,0 +1,42 @@
+"""``lazyvol.open``'s ``dtype=`` and ``scale=`` are checked before anything is read: an unknown or
+non-numeric dtype, or a scale that is not a bool, is an OptionError naming the source and the
+option (was: numpy's bare TypeError, or text / object arrays, or ``scale="no"`` scaling)."""
+
+from __future__ import annotations
+
+import nibabel as nib
+import numpy as np
+import pytest
+
+import lazyvol as lv
+from lazyvol.testing import write_dicom_series
+
+
+@pytest.fixture(scope="module")
+def sources(tmp_path_factory):
+    d = tmp_path_factory.mktemp("src")
+    nii = d / "a.nii"
+    nib.save(nib.Nifti1Image(np.arange(24, dtype=np.int16).reshape(2, 3, 4), np.eye(4)), nii)
+    write_dicom_series(d / "dcm", (4, 3, 2))
+    return nii, d / "dcm"
+
+
+@pytest.mark.parametrize(
+    "bad", [{"dtype": "bogus"}, {"dtype": "U3"}, {"dtype": object}, {"scale": "no"}]
+)
+def test_bad_dtype_or_scale(sources, bad):
+    (name,) = bad
+    for src in sources:
+        with pytest.raises(lv.OptionError, match=f"{name}=") as err:
+            lv.open(src, **bad)
+        assert str(src) in str(err.value)
+
+
+def test_numeric_dtypes_still_open(sources):
+    nii, dcm = sources
+    for src in (nii, dcm):
+        assert lv.open(src, dtype="float64").compute().dtype == np.float64
+        assert lv.open(src, dtype=np.dtype("complex64")).dtype == np.complex64
+        assert lv.open(src, scale=np.bool_(False)).dtype == np.int16
+    ref = np.asanyarray(nib.load(nii).dataobj).astype(np.float32)
+    assert np.array_equal(lv.open(nii, dtype="float32").compute(), ref)
