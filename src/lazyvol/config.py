@@ -115,9 +115,29 @@ def _bytes_setting(env_name: str, key: str) -> int | None:
     ``lazyvol.<key>``; None when neither is set."""
     env = os.environ.get(env_name)
     if env:
-        return _parse_bytes(env)
+        return _positive(env, env_name, _parse_bytes, "a size in bytes such as 64MiB or 2GB")
     value = _dask_setting(key)
-    return _parse_bytes(value) if value is not None else None
+    if value is None:
+        return None
+    return _positive(value, f"dask config lazyvol.{key}", _parse_bytes, "a size such as 64MiB")
+
+
+def _positive(value: object, where: str, parse: Any, what: str) -> int:
+    """``value`` parsed by ``parse`` into a positive int, else an OptionError naming the setting
+    ``where`` (a bad setting is said in one line, not a traceback; a limit of 0 or less refused
+    every source with a message about its size)."""
+    try:
+        number = int(parse(value))
+    except (TypeError, ValueError, OverflowError):
+        number = 0
+    if number <= 0:
+        from .errors import OptionError
+
+        raise OptionError(
+            f"{where}={value!r} is not valid: it takes {what}, greater than 0 (or unset it for "
+            "the default)"
+        )
+    return number
 
 
 def chunk_budget() -> int:
@@ -203,11 +223,22 @@ def max_scan_files() -> int:
     a larger tree (a whole archive, ``/`` by mistake) is refused with
     :class:`lazyvol.ResourceLimitError` while listing, before any header is read.
     """
+    what = "a number of files"
     env = os.environ.get("LAZYVOL_MAX_SCAN_FILES")
     if env:
-        return int(env)
+        return _positive(env, "LAZYVOL_MAX_SCAN_FILES", _whole, what)
     value = _dask_setting("max-scan-files")
-    return int(value) if value is not None else DEFAULT_MAX_SCAN_FILES
+    if value is None:
+        return DEFAULT_MAX_SCAN_FILES
+    return _positive(value, "dask config lazyvol.max-scan-files", _whole, what)
+
+
+def _whole(value: object) -> int:
+    """``value`` as a whole number: an int, or its text (``"200000"``, ``"2e5"``)."""
+    number = float(str(value).strip()) if not isinstance(value, int) else value
+    if number != int(number):
+        raise ValueError(value)
+    return int(number)
 
 
 def usable_cores() -> int:
