@@ -50,11 +50,16 @@ def with_beside_notes(report: ScanReport) -> ScanReport:
     if not unread_in and not orphans_in and not any(i.warnings for i in report):
         return report
     infos = []
+    # (the volumes of one flat folder share its lists: made once, not once per volume)
+    found: dict[tuple[str, ...], tuple[list[tuple[str, str]], list[str]]] = {}
     for info in report:
-        here = sorted({_folder(f) for f in info.files})
-        unread = sorted(x for d in here for x in unread_in.get(d, ()))
-        orphans = sorted(p for d in here for p in orphans_in.get(d, ()))
-        infos.append(_noted(info, unread, orphans))
+        here = tuple(sorted({_folder(f) for f in info.files}))
+        if here not in found:
+            found[here] = (
+                sorted(x for d in here for x in unread_in.get(d, ())),
+                sorted(p for d in here for p in orphans_in.get(d, ())),
+            )
+        infos.append(_noted(info, *found[here]))
     return ScanReport(infos, report.skipped, report.unsupported, report.unnamed)
 
 
