@@ -17,7 +17,10 @@ because over a network the cost of a read is the bytes between its seek point an
 
 The engine is indexed_gzip reading a Python file object (:class:`RemoteFile`) whose reads are
 ranged requests; every request carries the stamp taken at open (HTTP servers then refuse a changed
-object with 412, :class:`~lazyvol.errors.SourceChangedError`).
+object with 412, :class:`~lazyvol.errors.SourceChangedError`). Its read buffer is the local
+engine's (:data:`HEADER_BUFFER`), so gzip member headers (FEXTRA, FNAME, FCOMMENT) up to that size
+read as they do locally; a read of the file object still returns one request's bytes, more only
+where they would end inside a member header (:func:`header_cut`).
 """
 
 from __future__ import annotations
@@ -48,12 +51,14 @@ from .sources import SourceStamp
 
 __all__ = [
     "MAX_POINTS",
+    "HEADER_BUFFER",
     "READ_BUFFER",
     "REMOTE_SPACING",
     "RemoteFile",
     "RemoteGz",
     "build_index",
     "clear_handles",
+    "header_cut",
     "index_path",
     "read",
     "spacing",
@@ -68,6 +73,12 @@ MAX_POINTS = 2048
 #: Compressed bytes the engine asks for at a time (indexed_gzip's ``readbuf_size``); the first
 #: request of an indexed read.
 READ_BUFFER = 32 * 2**10
+#: The engine's read buffer (indexed_gzip's ``readbuf_size``), as the local engine's: indexed_gzip
+#: parses a gzip member's header (FEXTRA up to 64 KiB, FNAME and FCOMMENT of any length) only from
+#: bytes it holds at once, so a header longer than this buffer is refused as corrupt. Requests do
+#: not grow with it: :class:`RemoteFile` hands the engine what one request fetched, and more only
+#: to finish a member header the bytes handed would otherwise cut.
+HEADER_BUFFER = 2**20
 #: Largest request of an indexed read (requests grow by half from :data:`READ_BUFFER` while a
 #: read continues, so a long block costs few requests and a short one little over-read).
 MAX_REQUEST = 2**20
@@ -149,6 +160,46 @@ def _fits(path: Path, src: RemoteGz) -> bool:
     return index_fits(path, probe)
 
 
+_GZIP_MAGIC = b"\x1f\x8b\x08"
+
+
+def _header_end(buf: bytes, at: int) -> int | None:
+    """End of the gzip member header starting at ``at`` of ``buf`` (magic, deflate method, flags
+    without reserved bits); None when ``buf`` ends inside it; -1 when no header starts there."""
+    if len(buf) < at + 4:
+        return None
+    flags = buf[at + 3]
+    if flags & 0xE0:
+        return -1  # reserved flag bits: not a member header
+    if len(buf) < at + 10:
+        return None
+    end = at + 10
+    if flags & 0x04:  # FEXTRA: a 2-byte length, then that many bytes
+        if len(buf) < end + 2:
+            return None
+        end += 2 + int.from_bytes(buf[end : end + 2], "little")
+    for flag in (0x08, 0x10):  # FNAME, FCOMMENT: zero-terminated
+        if flags & flag:
+            nul = buf.find(b"\0", end)
+            if nul < 0:
+                return None
+            end = nul + 1
+    end += 2 if flags & 0x02 else 0  # FHCRC
+    return end if end <= len(buf) else None
+
+
+def header_cut(data: memoryview | bytes) -> bool:
+    """Whether ``data`` ends inside what may be a gzip member header (a member starting in it,
+    with its variable fields not all there): the engine must be handed the rest with it."""
+    buf = bytes(data)
+    at = buf.find(_GZIP_MAGIC, max(0, len(buf) - HEADER_BUFFER))
+    while at >= 0:
+        if _header_end(buf, at) is None:
+            return True
+        at = buf.find(_GZIP_MAGIC, at + 1)
+    return False
+
+
 class RemoteFile(io.RawIOBase):
     """A read-only, seekable file object over ranged reads of one object (what the gzip engine
     reads). A failed request is kept in :attr:`error` (the engine turns exceptions into its own).
@@ -157,6 +208,8 @@ class RemoteFile(io.RawIOBase):
     last :data:`KEEP_BLOCKS` kept (the engine seeks back to its latest seek point now and then;
     that must not fetch the bytes again). ``block == 0`` (reads through a saved index): requests
     start at :data:`READ_BUFFER` and grow by half while a read continues where the last ended.
+    Either way a read returns fewer bytes than asked for (the engine asks for its whole buffer),
+    except to finish a gzip member header.
     """
 
     KEEP_BLOCKS = 3
@@ -212,7 +265,7 @@ class RemoteFile(io.RawIOBase):
             continuing = last is not None and self.pos == last[0] + len(last[1])
             grown = self.request + self.request // 2
             self.request = min(MAX_REQUEST, grown) if continuing else READ_BUFFER
-            start, n, keep = self.pos, min(max(want, self.request), self.size - self.pos), 1
+            start, n, keep = self.pos, min(self.request, self.size - self.pos), 1
         data = self._get(start, n)
         self.blocks[start] = data
         while len(self.blocks) > keep:
@@ -220,16 +273,20 @@ class RemoteFile(io.RawIOBase):
         return start, data
 
     def readinto(self, b: Any) -> int:
+        """The bytes of one request (or kept block) from the position; more while they end
+        inside a gzip member header (:func:`header_cut`), up to the size of ``b``."""
         view = memoryview(b).cast("B")
-        if self.pos >= self.size or not len(view):
-            return 0
-        found = self._find() or self._fill(len(view))
-        start, data = found
-        at = self.pos - start
-        n = min(len(view), len(data) - at)
-        view[:n] = data[at : at + n]
-        self.pos += n
-        return n
+        got = 0
+        while self.pos < self.size and got < len(view):
+            start, data = self._find() or self._fill(len(view) - got)
+            at = self.pos - start
+            n = min(len(view) - got, len(data) - at)
+            view[got : got + n] = data[at : at + n]
+            self.pos += n
+            got += n
+            if not header_cut(view[:got]):
+                break
+        return got
 
     def tail(self) -> bytes:
         """The object's last 8 bytes (a gzip trailer): from a kept block when it holds them."""
@@ -257,7 +314,7 @@ class _Handle:
             fileobj=self.file,
             drop_handles=False,
             spacing=spacing(src.data_end),
-            readbuf_size=READ_BUFFER,
+            readbuf_size=HEADER_BUFFER,
             buffer_size=READ_BUFFER,
         )
         # indexed_gzip never checks a stream's CRC-32: the sequential pass does.
