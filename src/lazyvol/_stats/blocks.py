@@ -45,10 +45,17 @@ Values = npt.NDArray[Any]
 
 
 def _prepare(block: Any, mblock: Any, kept: tuple[int, ...]) -> tuple[Values, Values | None, int]:
-    """The block in native byte order, the mask block, and the number of output rows."""
+    """The block in native byte order and aligned memory, the mask block, and the number of
+    output rows.
+
+    numpy sums misaligned floats through a buffered loop that rounds differently from the
+    aligned one; a dask.distributed worker receives blocks unpickled at any byte offset, so
+    without the copy its float sums (and means) would differ from the threaded scheduler's."""
     arr: Values = np.asarray(block)
     if not arr.dtype.isnative:
         arr = arr.astype(arr.dtype.newbyteorder("="))
+    elif not arr.flags.aligned:
+        arr = arr.copy(order="K")
     mb = None if mblock is None else np.asarray(mblock)
     k = int(np.prod(tuple(arr.shape[a] for a in kept), dtype=np.int64))
     return arr, mb, k
