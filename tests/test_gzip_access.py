@@ -464,6 +464,14 @@ def test_thread_cap_follows_cores_and_memory(monkeypatch: pytest.MonkeyPatch) ->
     assert gzaccess.gzip_threads() == 5
     monkeypatch.setenv(gzaccess.THREADS_ENV, "3")
     assert gzaccess.gzip_threads() == 3
+    for bad in ("abc", "-1", "2.5"):  # a typed error naming the variable, not int()'s
+        monkeypatch.setenv(gzaccess.THREADS_ENV, bad)
+        with pytest.raises(lv.OptionError, match=gzaccess.THREADS_ENV):
+            gzaccess.gzip_threads()
+    monkeypatch.delenv(gzaccess.THREADS_ENV)
+    monkeypatch.setenv(gzaccess.MEMORY_ENV, "lots")
+    with pytest.raises(lv.OptionError, match=gzaccess.MEMORY_ENV):
+        gzaccess.gzip_threads()
 
 
 def test_first_pass_reads_blocks_in_file_order(tmp_path: Path, cache: Path) -> None:

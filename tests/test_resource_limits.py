@@ -33,6 +33,42 @@ def test_limits_are_configurable(monkeypatch):
         assert config.max_scan_files() == 7
 
 
+@pytest.mark.parametrize("value", ["0", "-5", "abc", "0.5", "nan", "1e999"])
+@pytest.mark.parametrize(
+    ("env", "read"),
+    [
+        ("LAZYVOL_CHUNK_SIZE", config.chunk_budget),
+        ("LAZYVOL_MAX_VOLUME_BYTES", config.max_volume_bytes),
+        ("LAZYVOL_MAX_CHUNK_BYTES", config.max_chunk_bytes),
+        ("LAZYVOL_MAX_SCAN_FILES", config.max_scan_files),
+    ],
+)
+def test_invalid_settings_raise_a_typed_error_naming_them(monkeypatch, env, read, value):
+    """A chunk budget of 0 or -5 made one-voxel chunks (millions of tasks for a real volume);
+    'abc' raised dask's or int()'s untyped ValueError naming no variable."""
+    monkeypatch.setenv(env, value)
+    with pytest.raises(lv.OptionError, match=env):
+        read()
+
+
+def test_invalid_dask_config_setting_is_named(monkeypatch):
+    monkeypatch.delenv("LAZYVOL_CHUNK_SIZE", raising=False)
+    with (
+        dask.config.set({"lazyvol.chunk-size": -1}),
+        pytest.raises(lv.OptionError, match=r"lazyvol\.chunk-size"),
+    ):
+        config.chunk_budget()
+
+
+def test_chunk_size_setting_fails_at_open(tmp_path, monkeypatch):
+    from lazyvol.testing import write_phantom_nifti
+
+    path = write_phantom_nifti(tmp_path / "p.nii", (8, 8, 4))
+    monkeypatch.setenv("LAZYVOL_CHUNK_SIZE", "0")
+    with pytest.raises(lv.OptionError, match="LAZYVOL_CHUNK_SIZE='0'"):
+        lv.open(path)
+
+
 def test_max_scan_files(tmp_path, monkeypatch):
     write_dicom_series(tmp_path / "s", (8, 8, 12))
     monkeypatch.setenv("LAZYVOL_MAX_SCAN_FILES", "10")

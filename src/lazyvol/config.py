@@ -6,6 +6,7 @@ then from the defaults below.
 
 from __future__ import annotations
 
+import math
 import os
 import sys
 from pathlib import Path
@@ -18,6 +19,8 @@ __all__ = [
     "max_chunk_bytes",
     "max_scan_files",
     "max_volume_bytes",
+    "setting_bytes",
+    "setting_count",
     "usable_cores",
 ]
 
@@ -110,34 +113,35 @@ def cache_dir() -> Path:
     return Path(user_cache_dir("lazyvol"))
 
 
-def _bytes_setting(env_name: str, key: str) -> int | None:
-    """A size the user set: the environment variable ``env_name`` (wins), else dask's config
-    ``lazyvol.<key>``; None when neither is set."""
-    env = os.environ.get(env_name)
-    if env:
-        return _positive(env, env_name, _parse_bytes, "a size in bytes such as 64MiB or 2GB")
-    value = _dask_setting(key)
-    if value is None:
-        return None
-    return _positive(value, f"dask config lazyvol.{key}", _parse_bytes, "a size such as 64MiB")
-
-
-def _positive(value: object, where: str, parse: Any, what: str) -> int:
-    """``value`` parsed by ``parse`` into a positive int, else an OptionError naming the setting
-    ``where`` (a bad setting is said in one line, not a traceback; a limit of 0 or less refused
-    every source with a message about its size)."""
+def setting_bytes(value: object, name: str, minimum: int = 1) -> int:
+    """A size setting's value (``"32MiB"``, ``"1 GB"``, ``4e6``, an int) as bytes, at least
+    ``minimum``; ``name`` (the environment variable or dask config key it came from) is named in
+    the :class:`~lazyvol.errors.OptionError` a value that is no such size raises."""
     try:
-        number = int(parse(value))
-    except (TypeError, ValueError, OverflowError):
-        number = 0
-    if number <= 0:
+        nbytes = _parse_bytes(value)
+    except (ValueError, TypeError, OverflowError):
+        nbytes = None
+    if nbytes is None or nbytes < minimum:
         from .errors import OptionError
 
         raise OptionError(
-            f"{where}={value!r} is not valid: it takes {what}, greater than 0 (or unset it for "
-            "the default)"
+            f"{name}={value!r} is not a size lazyvol can use: give a number of bytes of at least "
+            f"{minimum}, optionally with a unit (e.g. '32MiB', '1GB', '4e6'), or unset it for "
+            "the default"
         )
-    return number
+    return nbytes
+
+
+def _bytes_setting(env_name: str, key: str) -> int | None:
+    """A size the user set: the environment variable ``env_name`` (wins), else dask's config
+    ``lazyvol.<key>``; None when neither is set. A value that is not a positive size raises
+    :class:`~lazyvol.errors.OptionError` naming the variable (a chunk budget of 0 or -5 made
+    one-voxel chunks: millions of tasks)."""
+    env = os.environ.get(env_name)
+    if env:
+        return setting_bytes(env, env_name)
+    value = _dask_setting(key)
+    return setting_bytes(value, f"lazyvol.{key}") if value is not None else None
 
 
 def chunk_budget() -> int:
@@ -223,21 +227,29 @@ def max_scan_files() -> int:
     a larger tree (a whole archive, ``/`` by mistake) is refused with
     :class:`lazyvol.ResourceLimitError` while listing, before any header is read.
     """
-    what = "a number of files"
     env = os.environ.get("LAZYVOL_MAX_SCAN_FILES")
     if env:
-        return _positive(env, "LAZYVOL_MAX_SCAN_FILES", _whole, what)
+        return setting_count(env, "LAZYVOL_MAX_SCAN_FILES")
     value = _dask_setting("max-scan-files")
     if value is None:
         return DEFAULT_MAX_SCAN_FILES
-    return _positive(value, "dask config lazyvol.max-scan-files", _whole, what)
+    return setting_count(value, "lazyvol.max-scan-files")
 
 
-def _whole(value: object) -> int:
-    """``value`` as a whole number: an int, or its text (``"200000"``, ``"2e5"``)."""
-    number = float(str(value).strip()) if not isinstance(value, int) else value
-    if number != int(number):
-        raise ValueError(value)
+def setting_count(value: object, name: str, minimum: int = 1) -> int:
+    """A whole number of at least ``minimum`` from a setting (``"200000"``, ``2e5``), or an
+    :class:`~lazyvol.errors.OptionError` naming the setting."""
+    try:
+        number = float(str(value).strip())
+    except ValueError:
+        number = math.nan
+    if not (math.isfinite(number) and number >= minimum and number == int(number)):
+        from .errors import OptionError
+
+        raise OptionError(
+            f"{name}={value!r} is not a count lazyvol can use: give a whole number of at least "
+            f"{minimum}, or unset it for the default"
+        )
     return int(number)
 
 

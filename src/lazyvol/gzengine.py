@@ -94,7 +94,9 @@ def gzip_threads() -> int:
     """
     env = os.environ.get(THREADS_ENV)
     if env:
-        return max(1, int(env))
+        from .config import setting_count
+
+        return max(1, setting_count(env, THREADS_ENV, minimum=0))  # (0: one, as before)
     threads = min(_cores(), gzip_memory() // RG_BYTES_PER_THREAD)
     return threads if threads >= PARALLEL_MIN_THREADS else 1
 
@@ -103,9 +105,9 @@ def gzip_memory() -> int:
     """Memory one file's decompression may take: ``LAZYVOL_GZIP_MEMORY``, default 128 MiB."""
     budget = os.environ.get(MEMORY_ENV)
     if budget:
-        from .config import _parse_bytes
+        from .config import setting_bytes
 
-        return _parse_bytes(budget)
+        return setting_bytes(budget, MEMORY_ENV, minimum=0)
     return DEFAULT_GZIP_MEMORY
 
 
