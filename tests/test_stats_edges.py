@@ -293,3 +293,13 @@ def test_float_sums_do_not_depend_on_memory_alignment():
     block = da.from_delayed(dask.delayed(lambda: odd, pure=True)(), odd.shape, odd.dtype)
     got = lv.stats(block, bins=None, percentiles=())  # (from_array would copy it aligned)
     assert (got.sum, got.mean, got.var) == (ref.sum, ref.mean, ref.var)
+
+
+def test_one_percentile_as_a_number():
+    """numpy.percentile takes one q as a number; stats raised "'int' object is not iterable"."""
+    x = np.arange(24, dtype=np.float32).reshape(2, 3, 4)
+    res = lv.stats(x, percentiles=50)
+    assert res.q == (50.0,)
+    np.testing.assert_array_equal(res.percentiles, [np.percentile(x, 50)])
+    with pytest.raises(TypeError, match=r"percentiles must be numbers in 0\.\.100"):
+        lv.stats(x, percentiles="50")

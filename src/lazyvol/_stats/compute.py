@@ -35,7 +35,7 @@ def stats(
     mask: Volume | da.Array | np.ndarray | None = None,
     bins: int | Sequence[float] | None = 256,
     range: tuple[float, float] | None = None,  # numpy's name for it
-    percentiles: Sequence[float] = (1, 5, 25, 50, 75, 95, 99),
+    percentiles: Sequence[float] | float = (1, 5, 25, 50, 75, 95, 99),
     axis: int | Sequence[int] | None = None,
     exact_percentiles: bool = False,
     ddof: int = 0,
@@ -57,8 +57,8 @@ def stats(
         explicit edges. ``None``: no histogram.
     range : (float, float), optional
         Histogram range. For floating-point data, giving it keeps the computation to one pass.
-    percentiles : sequence of float
-        Percentiles (0..100) to report, ``numpy.percentile``'s default (linear) method on the
+    percentiles : sequence of float, or float
+        Percentiles (0..100) to report (one number: ``res.percentiles`` still has one per ``q``), ``numpy.percentile``'s default (linear) method on the
         values as float64 (in the data's own dtype integers wrap and float16 overflows).
     axis : int or sequence of int, optional
         Axes to reduce (default: all). ``axis=(0, 1, 2)`` on a 4D series gives one result per

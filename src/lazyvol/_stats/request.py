@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import itertools
 import math
-from collections.abc import Mapping, Sequence
+from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
 
@@ -128,6 +128,25 @@ def _reduced_axes(axis: int | Sequence[int] | None, ndim: int) -> tuple[int, ...
     return red
 
 
+def _percentiles(percentiles: Sequence[float] | float) -> tuple[float, ...]:
+    """The percentiles asked for as floats: a sequence, or one number (as numpy.percentile takes
+    it; the result still has a ``q`` axis of one)."""
+    items: list[Any] = []
+    if isinstance(percentiles, Iterable) and not isinstance(percentiles, str | bytes):
+        items = list(percentiles)  # ("50" would be 5 and 0)
+    elif _is_int(percentiles) or isinstance(percentiles, float | np.floating):
+        items = [percentiles]
+    else:
+        items = [None]
+    try:
+        return tuple(float(x) for x in items)
+    except (TypeError, ValueError):
+        raise TypeError(
+            f"percentiles must be numbers in 0..100 (a sequence such as (5, 50, 95), or one "
+            f"number), got {percentiles!r}"
+        ) from None
+
+
 def _bins(bins: int | Sequence[float] | None) -> Bins | None:
     if bins is None:
         return None
@@ -221,7 +240,7 @@ class StatsRequest:
         *,
         bins: int | Sequence[float] | None,
         hist_range: tuple[float, float] | None,
-        percentiles: Sequence[float],
+        percentiles: Sequence[float] | float,
         axis: int | Sequence[int] | None,
         exact_percentiles: bool,
         ddof: int,
@@ -232,7 +251,7 @@ class StatsRequest:
         (``where``: the volume's source, named in errors)."""
         kind = _data_kind(dtype, where)
         reduced = _reduced_axes(axis, ndim)
-        q = tuple(float(x) for x in percentiles)
+        q = _percentiles(percentiles)
         if any(not 0 <= x <= 100 for x in q):
             raise ValueError(f"percentiles must be in 0..100, got {q}")
         nbins: Bins | None = _bins(bins)
