@@ -303,3 +303,12 @@ def test_one_percentile_as_a_number():
     np.testing.assert_array_equal(res.percentiles, [np.percentile(x, 50)])
     with pytest.raises(TypeError, match=r"percentiles must be numbers in 0\.\.100"):
         lv.stats(x, percentiles="50")
+
+
+def test_strings_are_not_bin_edges_or_ranges():
+    """A string is a sequence: bins="12" gave one bin from 1 to 2, range="09" the range 0..9."""
+    x = np.arange(10)
+    with pytest.raises(TypeError, match="bins must be"):
+        lv.stats(x, bins="12")
+    with pytest.raises(ValueError, match="range must be"):
+        lv.stats(x, bins=4, range="09")

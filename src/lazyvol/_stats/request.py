@@ -154,7 +154,8 @@ def _bins(bins: int | Sequence[float] | None) -> Bins | None:
         if int(bins) < 1:
             raise ValueError(f"bins must be >= 1, got {bins}")
         return int(bins)
-    if not isinstance(bins, Sequence | np.ndarray):
+    if not isinstance(bins, Sequence | np.ndarray) or isinstance(bins, str | bytes):
+        # (a string is a sequence: "12" was one bin from 1 to 2)
         raise TypeError(f"bins must be a number of bins or a sequence of edges, got {bins!r}")
     edges = tuple(float(e) for e in bins)
     if (
@@ -171,7 +172,11 @@ def _bins(bins: int | Sequence[float] | None) -> Bins | None:
 def _range(hist_range: tuple[float, float] | None) -> tuple[float, float] | None:
     if hist_range is None:
         return None
-    if not isinstance(hist_range, Sequence | np.ndarray) or len(hist_range) != 2:
+    if (
+        not isinstance(hist_range, Sequence | np.ndarray)
+        or isinstance(hist_range, str | bytes)
+        or len(hist_range) != 2
+    ):
         raise ValueError(f"range must be two numbers (min, max), got {hist_range!r}")
     rng = (float(hist_range[0]), float(hist_range[1]))
     if not (math.isfinite(rng[0]) and math.isfinite(rng[1])) or rng[0] > rng[1]:
