@@ -312,3 +312,16 @@ def test_strings_are_not_bin_edges_or_ranges():
         lv.stats(x, bins="12")
     with pytest.raises(ValueError, match="range must be"):
         lv.stats(x, bins=4, range="09")
+
+
+def test_ddof_as_numpy_takes_it():
+    """A float ddof on integer data raised Fraction's TypeError after the whole pass, and a
+    string only then too."""
+    x = np.arange(10, dtype=np.int16)
+    for ddof in (1, 1.5, -1):
+        assert lv.stats(x, ddof=ddof).var == pytest.approx(np.var(x, ddof=ddof), rel=1e-15)
+        assert lv.stats(x.astype(np.float32), ddof=ddof).var == pytest.approx(
+            np.var(x, ddof=ddof), rel=1e-12
+        )
+    with pytest.raises(TypeError, match="ddof must be a number"):
+        lv.stats(x, ddof="1")

@@ -109,7 +109,8 @@ def _counts_row(
     cols.sums[r] = s
     cols.mean[r] = float(Fraction(s, n))
     if n - req.ddof > 0:
-        cols.var[r] = float(Fraction(n * ss - s * s, n * (n - req.ddof)))
+        # (Fraction of a float ddof is exact: numpy takes 1.5 too)
+        cols.var[r] = float(Fraction(n * ss - s * s) / (n * (n - Fraction(req.ddof))))
     if cols.hist is not None and edges is not None:
         sel = c > 0
         h, _ = np.histogram(vals[sel], bins=edges, weights=c[sel])

@@ -261,6 +261,9 @@ class StatsRequest:
             raise ValueError(f"percentiles must be in 0..100, got {q}")
         nbins: Bins | None = _bins(bins)
         rng = _range(hist_range)
+        if not (_is_int(ddof) or isinstance(ddof, bool | float | np.floating)):
+            # (checked now: the variance is computed only after the whole pass)
+            raise TypeError(f"ddof must be a number (numpy's meaning), got {ddof!r}")
         binned = np.dtype(np.uint8) if np.dtype(dtype) == np.bool_ else dtype  # counted as 0/1
         if isinstance(nbins, int) and rng is not None and not numpy_bins(rng, nbins, binned):
             # A range numpy cannot split in the data's dtype (a span that overflows, or one too
