@@ -183,6 +183,26 @@ def test_mask_other_grid(tmp_path):
     assert isinstance(ei.value, lv.LazyvolError) and isinstance(ei.value, ValueError)
 
 
+def test_mask_saved_as_one_volume_of_a_4d_image(tmp_path):
+    """A mask written as a 4D image of one volume (X, Y, Z, 1) was refused as "not on the grid"
+    of a 4D series (and of a 3D volume) on the same grid; it is the 3D mask."""
+    rng = np.random.default_rng(0)
+    x = rng.standard_normal((6, 7, 5, 3)).astype(np.float32)
+    m = rng.random((6, 7, 5)) < 0.5
+    mpath = tmp_path / "mask4d.nii"
+    nib.save(nib.Nifti1Image(m[..., None].astype(np.uint8), np.eye(4)), mpath)
+    mask = lv.open(mpath)
+    assert mask.shape == (6, 7, 5, 1)
+    series = lv.Volume(x, np.eye(4))
+    res = lv.stats(series, mask=mask, axis=(0, 1, 2))
+    np.testing.assert_array_equal(res.count, [m.sum()] * 3)
+    np.testing.assert_allclose(res.mean, [x[..., t][m].mean() for t in range(3)], rtol=1e-6)
+    assert lv.stats(lv.Volume(x[..., 0], np.eye(4)), mask=mask).count == m.sum()
+    two = lv.Volume(np.stack([m, m], axis=-1))  # two volumes: not one mask for every volume
+    with pytest.raises(lv.GridMismatchError):
+        lv.stats(series, mask=two)
+
+
 def test_empty_mask():
     vol = lv.Volume(np.arange(60, dtype="float32").reshape(3, 4, 5))
     res = lv.stats(vol, mask=lv.Volume(np.zeros((3, 4, 5), dtype=bool)))

@@ -48,9 +48,9 @@ def stats(
     vol : Volume, dask array or numpy array
         The data. Integer, boolean and floating-point dtypes are supported.
     mask : Volume or array, optional
-        Statistics over the voxels where the mask is non-zero (and not NaN). Must be on the same
-        grid: same shape (a 3D mask also applies to every volume of a 4D series) and, for
-        Volumes, the same affine within 1e-3 of a voxel; otherwise :class:`GridMismatchError`.
+        Statistics over the voxels where the mask is non-zero (and not NaN). Same grid: shape
+        (a 3D mask, or a 4D one of one volume, applies to every volume of a 4D series) and, for
+        Volumes, affine within 1e-3 of a voxel; otherwise :class:`GridMismatchError`.
         Neither volume is loaded whole: mask chunks are read alongside the data's.
     bins : int, sequence of float or None
         Histogram bins over ``range`` (default: the data's min..max; ``numpy.histogram`` rules), or
@@ -167,6 +167,10 @@ def _mask_on_grid(
     else:
         check_mask_dtype(np.asarray(mask).dtype)
     mdata, maff, msource = _as_dask(mask)
+    # A mask saved as one volume of a 4D image (X, Y, Z, 1) is the 3D mask (X, Y, Z): over every
+    # volume of a series, as a 3D one (it was refused as "not on the grid").
+    while mdata.ndim > 3 and mdata.shape[-1] == 1 and mdata.ndim >= data.ndim:
+        mdata = mdata[..., 0]
     check_same_grid(data.shape, affine, mdata.shape, maff, source=source, mask_source=msource)
     if mdata.ndim < data.ndim:
         mdata = da.broadcast_to(
