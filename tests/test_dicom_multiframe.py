@@ -279,6 +279,27 @@ def test_enhanced_acquisition_time_is_the_earliest_frame(tmp_path):
     assert lv.open(path).meta["bids"]["AcquisitionTime"] == "12:00:00.500000"
 
 
+def test_acquisition_time_from_acquisition_datetime_alone(tmp_path):
+    """An image stating only AcquisitionDateTime (0008,002A) (an enhanced file whose frames state
+    no FrameAcquisitionDateTime; a classic file without AcquisitionTime) has that time as the
+    sidecar's AcquisitionTime, as dcm2niix writes it (lazyvol wrote none)."""
+
+    def stamp(ds):
+        for kw in ("AcquisitionDate", "AcquisitionTime"):
+            if kw in ds:
+                delattr(ds, kw)
+        ds.AcquisitionDateTime = "20240101134512.25"
+
+    enhanced = tmp_path / "e.dcm"
+    write_enhanced_dicom(enhanced, (8, 8, 4))
+    _edit(enhanced, stamp)
+    assert lv.open(enhanced).meta["bids"]["AcquisitionTime"] == "13:45:12.250000"
+    classic = write_dicom_series(tmp_path / "c", shape=(8, 8, 4))
+    for f in classic.files:
+        _edit(f, stamp)
+    assert lv.open(tmp_path / "c").meta["bids"]["AcquisitionTime"] == "13:45:12.250000"
+
+
 def _two_stacks(path, shift, nk=8):
     """An enhanced file whose first half of frames is StackID 1 and second half StackID 2,
     the second stack moved by ``shift`` mm along the slice normal (z)."""

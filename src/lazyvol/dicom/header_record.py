@@ -34,7 +34,7 @@ from .header_values import (
     sequence_items,
 )
 from .model import DEFLATED_SYNTAX, FLOAT_PIXEL_VRS, PIXEL_HEAD_CUT
-from .multiframe import UNSUPPORTED_LAYOUT, expand_frames
+from .multiframe import UNSUPPORTED_LAYOUT, expand_frames, frame_time
 from .records import GE_NO_DTI, ONE_VALUE_SPACING, FrameRecord
 from .siemens_sidecar import record_siemens
 from .source import Fetch
@@ -282,7 +282,9 @@ def fill_record(
         trigger_time=r.get_float("TriggerTime"),
         echo_time=r.get_float("EchoTime"),
         echo_number=r.get_int("EchoNumbers"),
-        acquisition_time=r.get_str("AcquisitionTime") or None,
+        # (an image stating only AcquisitionDateTime (0008,002A): its time of day, as dcm2niix's)
+        acquisition_time=r.get_str("AcquisitionTime")
+        or frame_time(r.get_str("AcquisitionDateTime")),
         frame_of_reference_uid=r.get_str("FrameOfReferenceUID"),
         pixel_offset=pixel[0],
         pixel_length=pixel[1],

@@ -139,7 +139,9 @@ __all__ = [
 #: applied as pydicom applies it (55 skipped it as holding a lookup table).
 #: 57: GE records say when their series states no DTI directions ((0019,10E0) below 1: ``acq``
 #: ``_ge_no_dti``), as their b > 0 images without a direction are trace images then.
-INDEX_VERSION = 57
+#: 58: an image stating only AcquisitionDateTime (0008,002A) (an enhanced file whose frames state
+#: no FrameAcquisitionDateTime) has its time of day as its AcquisitionTime (56: none).
+INDEX_VERSION = 58
 #: Layout of a report: 2: files named by their listing position, identities taken from the listing;
 #: 3: a volume's files may differ in pixel encoding (each frame's, ``encodings``), where 2 split them;
 #: 4: ... and in BitsStored (each frame's, ``stored_bits``), where 3 split them;
@@ -240,7 +242,9 @@ INDEX_VERSION = 57
 #: PhilipsScaleSlope and UsePhilipsFloatNotDisplayScaling (its first image's, as dcm2niix).
 #: 49: a split by image kind names GE's image kind (0043,102F) beside the standard attributes.
 #: 50: a Siemens diffusion series' sidecar holds DiffusionScheme (sDiffusion.dsScheme), as dcm2niix.
-REPORT_FORMAT = 50
+#: 51: an image stating only AcquisitionDateTime (0008,002A) has that time as its AcquisitionTime
+#: (the sidecar's AcquisitionTime, as dcm2niix's; 46 wrote none).
+REPORT_FORMAT = 51
 #: A frame's identity in a report whose frames all have their listing entry's identity.
 _FROM_LISTING = "listing"
 #: The frames' paths of a report whose frames are its files, in order.
