@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import os
 
 import nibabel as nib
@@ -54,6 +55,41 @@ def test_enhanced_4d_temporal_and_echo(tmp_path):
     assert vol.meta["axis4"] == "EchoTime"
     assert vol.meta["axis4_values"]["EchoTime"] == [10.0, 20.0]
     np.testing.assert_array_equal(vol.compute(), truth.stored)
+
+
+def test_enhanced_echo_cut_has_its_echo_number(tmp_path):
+    """An echo cut from an enhanced file of several echo times (no EchoNumbers of its own per
+    frame) has dcm2niix's EchoNumber (1, 2, 3: it writes each echo apart) beside its EchoTime;
+    it had none. The axis stays named by EchoTime (with or without a DimensionIndexSequence)."""
+    from pydicom.datadict import tag_for_keyword
+    from pydicom.dataset import Dataset
+
+    def dimensions(ds):
+        items = []
+        for kw in ("InStackPositionNumber", "EffectiveEchoTime"):
+            item = Dataset()
+            item.DimensionIndexPointer = tag_for_keyword(kw)
+            items.append(item)
+        ds.DimensionIndexSequence = items
+        for g in ds.PerFrameFunctionalGroupsSequence:
+            fc = g.FrameContentSequence[0]
+            echo = int(g.MREchoSequence[0].EffectiveEchoTime // 10)
+            fc.DimensionIndexValues = [int(fc.InStackPositionNumber), echo]
+
+    for indexed in (False, True):
+        path = tmp_path / f"e{indexed}.dcm"
+        write_enhanced_dicom(path, (8, 8, 4), n_volumes=3, volume_tag="EffectiveEchoTime")
+        if indexed:
+            _edit(path, dimensions)
+        vol = lv.open(path)
+        assert vol.meta["axis4"] == "EchoTime"
+        assert vol.meta["axis4_values"]["EchoNumbers"] == [1, 2, 3]
+        echo = vol[..., 1]
+        assert echo.meta["bids"]["EchoTime"] == 0.02
+        assert echo.meta["bids"]["EchoNumber"] == 2
+        echo.to_nifti(tmp_path / f"echo{indexed}.nii")
+        sidecar = json.loads((tmp_path / f"echo{indexed}.json").read_text())
+        assert (sidecar["EchoTime"], sidecar["EchoNumber"]) == (0.02, 2)
 
 
 def test_one_frame_of_compressed_multiframe_decodes_one_frame(tmp_path, monkeypatch):

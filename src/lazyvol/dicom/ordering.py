@@ -72,7 +72,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from .model import ORDER_DOUBT_NOTE
-from .records import FrameRecord
+from .records import FrameRecord, echo_number_of
 from .volume_rank import Clock, RankKey, instance_rule, numbering, ranks, time_rank, time_rule
 
 __all__ = [
@@ -195,7 +195,7 @@ _REPORTED: tuple[tuple[str, Callable[[FrameRecord], Any]], ...] = (
     ("TemporalPositionIdentifier", lambda r: r.temporal_position),
     ("AcquisitionNumber", lambda r: r.acquisition_number),
     ("TriggerTime", lambda r: r.trigger_time),
-    ("EchoNumbers", lambda r: r.echo_number),
+    ("EchoNumbers", echo_number_of),  # (an enhanced file's frames: as dcm2niix numbers them)
     ("EchoTime", lambda r: r.echo_time),
     ("DiffusionBValue", lambda r: r.b_value),
     ("ASLContext", _asl_key),  # "label" / "control" per volume, as BIDS aslcontext.tsv
@@ -448,7 +448,10 @@ def order_volumes(
                         "TriggerTime",
                         "DiffusionBValue",
                     )
-                    if k in vals and len(set(vals[k])) == len(got)
+                    if k in vals
+                    and len(set(vals[k])) == len(got)
+                    # (an enhanced file's echo count, records.echo_number_of, names no axis)
+                    and (k != "EchoNumbers" or all(r.echo_number is not None for r in gs[0]))
                 ),
                 keyword,
             )

@@ -17,6 +17,7 @@ __all__ = [
     "RECORD_FIELDS",
     "SAME_REL",
     "close_groups",
+    "echo_number_of",
     "same_value",
     "spacing_pair",
 ]
@@ -68,6 +69,15 @@ def same_value(values: Iterable[Any]) -> Any:
     if len(groups) != 1:
         return None
     return min(groups[0][1], key=lambda v: (len(repr(v)), v))
+
+
+def echo_number_of(r: FrameRecord) -> int | None:
+    """The echo number of an image: the number an enhanced file of several echo times gave its
+    frame (``acq["EchoNumber"]``, :func:`lazyvol.dicom.multiframe.expand_frames`, as dcm2niix
+    numbers them: the file's one EchoNumbers (0018,0086), if any, cannot tell its frames apart),
+    else its EchoNumbers; None when neither is stated."""
+    given = (r.acq or {}).get("EchoNumber")
+    return given if isinstance(given, int) else r.echo_number
 
 
 def spacing_pair(value: Any) -> tuple[list[float] | None, bool]:

@@ -244,6 +244,8 @@ INDEX_VERSION = 58
 #: 50: a Siemens diffusion series' sidecar holds DiffusionScheme (sDiffusion.dsScheme), as dcm2niix.
 #: 51: an image stating only AcquisitionDateTime (0008,002A) has that time as its AcquisitionTime
 #: (the sidecar's AcquisitionTime, as dcm2niix's; 46 wrote none).
+#: 1: the volumes of an enhanced file of several echo times list dcm2niix's echo numbers
+#: (echo_numbers, axis4_values EchoNumbers), so an echo cut from them has its EchoNumber.
 REPORT_FORMAT = 51
 #: A frame's identity in a report whose frames all have their listing entry's identity.
 _FROM_LISTING = "listing"

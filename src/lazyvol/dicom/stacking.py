@@ -41,7 +41,7 @@ from .model import (
 )
 from .mosaic import annotate_volume
 from .ordering import RANK_INSTANCE, Axis4Order, order_volumes
-from .records import FrameRecord
+from .records import FrameRecord, echo_number_of
 from .shear import shear_notes
 from .siemens_sidecar import annotate_siemens
 from .source import Fetch, RemoteFetch, read_local
@@ -522,7 +522,7 @@ def _finish(st: _Stack, volumes: Volumes, axis4: str | None) -> None:
     if st.relaxations:
         meta["relaxations"] = st.relaxations
     meta["spacing"] = [float(x) for x in geo.voxel_sizes(info.affine)]
-    echoes = sorted({r.echo_number for r in ordered_frames if r.echo_number is not None})
+    echoes = sorted({n for r in ordered_frames if (n := echo_number_of(r)) is not None})
     if echoes:
         meta["echo_numbers"] = echoes
     echo_times = sorted({r.echo_time for r in ordered_frames if r.echo_time is not None})
