@@ -336,6 +336,56 @@ def test_acquisition_time_from_acquisition_datetime_alone(tmp_path):
     assert lv.open(tmp_path / "c").meta["bids"]["AcquisitionTime"] == "13:45:12.250000"
 
 
+@pytest.mark.parametrize("bad", [float("nan"), float("inf")], ids=["nan", "inf"])
+@pytest.mark.parametrize("what", ["b", "direction"])
+def test_non_finite_diffusion_values_are_refused(tmp_path, bad, what):
+    """A diffusion b-value or direction that is not finite (FD NaN / inf) is a malformed header,
+    refused naming the attribute, in an enhanced frame's functional groups as at the top level of
+    a classic file: an enhanced file's infinite direction was written to the .bvec as NaN, a NaN
+    one left the volumes unorderable with no word on why, and a classic file's NaN b-value
+    became b = 0."""
+    from pydicom.dataset import Dataset
+
+    def diffusion(ds, k):
+        item = Dataset()
+        item.DiffusionBValue = bad if what == "b" and k == 1 else 1000.0
+        direction = Dataset()
+        direction.DiffusionGradientOrientation = [
+            bad if what == "direction" and k == 1 else 1.0,
+            0.0,
+            0.0,
+        ]
+        item.DiffusionGradientDirectionSequence = [direction]
+        return item
+
+    def enhanced(ds):
+        for k, g in enumerate(ds.PerFrameFunctionalGroupsSequence):
+            g.MRDiffusionSequence = [diffusion(ds, k)]
+
+    path = tmp_path / "e.dcm"
+    write_enhanced_dicom(path, (8, 8, 4))
+    _edit(path, enhanced)
+    keyword = "DiffusionBValue" if what == "b" else "DiffusionGradientOrientation"
+    with pytest.raises(lv.FormatError, match=keyword):
+        lv.open(path)
+    classic = write_dicom_series(tmp_path / "c", shape=(8, 8, 4))
+    for k, f in enumerate(classic.files):
+        ds = pydicom.dcmread(f)
+        item = diffusion(ds, k)
+        ds.DiffusionBValue = item.DiffusionBValue
+        ds.DiffusionGradientOrientation = item.DiffusionGradientDirectionSequence[
+            0
+        ].DiffusionGradientOrientation
+        ds.save_as(f)
+    errors = []
+    for info in lv.scan(tmp_path / "c"):  # (a direction lost splits the image off: its group)
+        try:
+            lv.open(tmp_path / "c", series=info.id)
+        except lv.FormatError as exc:
+            errors.append(str(exc))
+    assert len(errors) == 1 and keyword in errors[0]
+
+
 def _two_stacks(path, shift, nk=8):
     """An enhanced file whose first half of frames is StackID 1 and second half StackID 2,
     the second stack moved by ``shift`` mm along the slice normal (z)."""

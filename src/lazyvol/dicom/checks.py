@@ -87,6 +87,10 @@ def _named(keyword: str) -> str:
     return f"{keyword} {_TAGS[keyword]}"
 
 
+#: The standard diffusion attributes: a malformed (non-finite) value refuses the image.
+_DIFFUSION_KEYWORDS = ("DiffusionBValue", "DiffusionGradientOrientation")
+
+
 def _finite(values: Sequence[float] | None) -> bool:
     return values is None or all(math.isfinite(float(v)) for v in values)
 
@@ -255,6 +259,11 @@ def record_problem(rec: FrameRecord) -> tuple[str, str] | None:
         keyword = b.split(" ", 1)[0]
         if keyword in ("PixelSpacing", "RescaleSlope", "RescaleIntercept"):
             return "format", f"{path}: malformed {b}; the header is corrupt"
+        if keyword in _DIFFUSION_KEYWORDS:  # (a .bval / .bvec from it: taken as unstated before)
+            return "format", (
+                f"{path}: malformed {b}: the image's diffusion b-value / direction is unknown; "
+                "the header is corrupt (re-export the series)"
+            )
         if keyword.startswith("RealWorldValue"):  # (Philips: what its values are scaled by)
             return "format", (
                 f"{path}: malformed {b}: the Philips real-world value mapping scales this image's "

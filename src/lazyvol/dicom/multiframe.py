@@ -21,7 +21,7 @@ from .codestream import END_MARKER_ROOM, SIZED_SYNTAXES, holds_end_marker
 from .dicom_time import stated_datetime
 from .excess import excess_problem, undefined_length_problem
 from .model import NATIVE_SYNTAXES, pixel_element_name
-from .records import ONE_VALUE_SPACING, FrameRecord, spacing_pair
+from .records import ONE_VALUE_SPACING, FrameRecord, drop_nonfinite, spacing_pair
 from .siemens_sidecar import SERIES_AT, xa_group_values
 from .source import Fetch, read_local
 from .vendor import philips_rwv, vendor_of
@@ -588,6 +588,7 @@ def _frame_record(
         taken[TOP_LEVEL_ORIENTATION] = True
     if taken:
         fr.acq = {**(fr.acq or {}), **taken}
+    drop_nonfinite(fr)
     if fr.pixel_spacing is not rec.pixel_spacing:  # the frame's own: its own count of values
         fr.acq = {k: v for k, v in (fr.acq or {}).items() if k != ONE_VALUE_SPACING} or None
         if one_value:

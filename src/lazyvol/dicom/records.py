@@ -17,6 +17,7 @@ __all__ = [
     "RECORD_FIELDS",
     "SAME_REL",
     "close_groups",
+    "drop_nonfinite",
     "echo_number_of",
     "same_value",
     "spacing_pair",
@@ -78,6 +79,32 @@ def echo_number_of(r: FrameRecord) -> int | None:
     else its EchoNumbers; None when neither is stated."""
     given = (r.acq or {}).get("EchoNumber")
     return given if isinstance(given, int) else r.echo_number
+
+
+#: The numbers an enhanced frame's functional groups give that :func:`drop_nonfinite` checks:
+#: (field, the attribute named in the note).
+_GROUP_NUMBERS = (
+    ("echo_time", "EffectiveEchoTime (0018,9082)"),
+    ("trigger_time", "NominalCardiacTriggerDelayTime (0020,9153)"),
+    ("b_value", "DiffusionBValue (0018,9087)"),
+    ("gradient", "DiffusionGradientOrientation (0018,9089)"),
+    ("slice_thickness", "SliceThickness (0018,0050)"),
+    ("spacing_between_slices", "SpacingBetweenSlices (0018,0088)"),
+)
+
+
+def drop_nonfinite(fr: FrameRecord) -> None:
+    """Unset (in place) the numbers of an enhanced frame's functional groups that are not finite
+    (a NaN or infinite FD), each noted in ``bad_attributes`` as the header reader notes a
+    top-level one ("DiffusionBValue (0018,9087)=nan is not finite"): a NaN compared as no value,
+    and an infinite direction normalised to NaN, in the .bvec. (Its position, orientation,
+    spacing and rescale are refused by :func:`lazyvol.dicom.checks.check_records`.)"""
+    for name, attribute in _GROUP_NUMBERS:
+        value = getattr(fr, name)
+        values = value if isinstance(value, list) else [value]
+        if value is not None and not all(math.isfinite(v) for v in values):
+            setattr(fr, name, None)
+            fr.bad_attributes = [*(fr.bad_attributes or []), f"{attribute}={value!r} is not finite"]
 
 
 def spacing_pair(value: Any) -> tuple[list[float] | None, bool]:

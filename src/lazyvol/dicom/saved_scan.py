@@ -141,6 +141,9 @@ __all__ = [
 #: ``_ge_no_dti``), as their b > 0 images without a direction are trace images then.
 #: 58: an image stating only AcquisitionDateTime (0008,002A) (an enhanced file whose frames state
 #: no FrameAcquisitionDateTime) has its time of day as its AcquisitionTime (56: none).
+#: 1: an enhanced frame's non-finite functional-group numbers (echo time, trigger delay, b-value,
+#: direction, thickness, spacing) are unset and noted in its bad attributes, as the header reader
+#: notes top-level ones.
 INDEX_VERSION = 58
 #: Layout of a report: 2: files named by their listing position, identities taken from the listing;
 #: 3: a volume's files may differ in pixel encoding (each frame's, ``encodings``), where 2 split them;
@@ -246,6 +249,7 @@ INDEX_VERSION = 58
 #: (the sidecar's AcquisitionTime, as dcm2niix's; 46 wrote none).
 #: 1: the volumes of an enhanced file of several echo times list dcm2niix's echo numbers
 #: (echo_numbers, axis4_values EchoNumbers), so an echo cut from them has its EchoNumber.
+#: 1: a non-finite DiffusionBValue / DiffusionGradientOrientation refuses its volume (FormatError).
 REPORT_FORMAT = 51
 #: A frame's identity in a report whose frames all have their listing entry's identity.
 _FROM_LISTING = "listing"
