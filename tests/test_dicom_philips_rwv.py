@@ -176,3 +176,36 @@ def test_philips_mapping_of_slope_zero_maps_nothing_as_dcm2niix(tmp_path, dcm2ni
     from test_dicom_realdata import compare_with_reference
 
     compare_with_reference(vol, ref)
+
+
+def test_philips_scaling_keys_in_the_sidecar_as_dcm2niix(tmp_path, dcm2niix):
+    """The sidecar has dcm2niix's Philips scaling keys: PhilipsRWVSlope / PhilipsRWVIntercept
+    (the mapping, applied or not), PhilipsRescaleSlope / PhilipsRescaleIntercept /
+    PhilipsScaleSlope where a scale slope (2005,100E) is stated; it had none.
+    UsePhilipsFloatNotDisplayScaling says which values lazyvol gives (dcm2niix writes its -p
+    option: 1 by default)."""
+    import json
+
+    _classic(tmp_path / "in", PHILIPS, (2.5, -10.0), [(3.0, 0.0)])
+    for f in sorted((tmp_path / "in").rglob("*.dcm")):
+        ds = pydicom.dcmread(f)
+        ds.add_new(0x20050010, "LO", "Philips MR Imaging DD 001")
+        ds.add_new(0x2005100E, "FL", 0.125)
+        ds.save_as(f)
+    expected = {
+        "PhilipsRWVSlope": 3,
+        "PhilipsRWVIntercept": 0,
+        "PhilipsRescaleSlope": 2.5,
+        "PhilipsRescaleIntercept": -10,
+        "PhilipsScaleSlope": 0.125,
+    }
+    vol = lv.open(tmp_path / "in")
+    vol.to_nifti(tmp_path / "lv.nii")
+    got = json.loads((tmp_path / "lv.json").read_text())
+    assert {k: got.get(k) for k in expected} == expected
+    assert got["UsePhilipsFloatNotDisplayScaling"] == 0
+    fp = lv.open(tmp_path / "in", philips_scaling="fp")
+    assert fp.meta["bids"]["UsePhilipsFloatNotDisplayScaling"] == 1
+    dcm2niix.run(tmp_path / "in", tmp_path / "ref", sidecar=True, check=True)
+    ref = json.loads(next((tmp_path / "ref").glob("*.json")).read_text())
+    assert {k: ref.get(k) for k in expected} == expected

@@ -23,9 +23,6 @@ the GE and Siemens series of dcm_qa_nih, Manufacturer changed for the other vend
   (only when all three are stated: dcm2niix writes -33333 for a missing one), and TablePosition
   [0, 0, the third value of (0043,10B2) - the table delta (0019,107F)].
 
-- Philips: PhilipsRescaleSlope, PhilipsRescaleIntercept, PhilipsScaleSlope and
-  UsePhilipsFloatNotDisplayScaling (:func:`philips_scaling_keys`), for a scale slope (2005,100E).
-
 Like dcm2niix, a volume takes these from its first image. dcm2niix writes an
 InstitutionalDepartmentName "None" for images that state none; lazyvol writes none.
 """
@@ -48,7 +45,6 @@ __all__ = [
     "RECEIVE_COIL",
     "SIEMENS_COIL_TEXT",
     "extra_record_values",
-    "philips_scaling_keys",
     "printed",
 ]
 
@@ -170,20 +166,3 @@ def extra_record_values(raw: dict[int, Any], vendor: str, acq: dict[str, Any]) -
             out["PhaseEncodingStepsNoPartialFourier"] = acq.pop("PhaseEncodingSteps")
     return out
 
-
-def philips_scaling_keys(first: Any, use_fp: bool) -> dict[str, Any]:
-    """The Philips scaling keys dcm2niix writes in the sidecar of a volume whose first image has a
-    Philips scale slope (2005,100E) ({} otherwise): that image's PhilipsRescaleSlope,
-    PhilipsRescaleIntercept (its RescaleSlope / RescaleIntercept) and PhilipsScaleSlope, and
-    UsePhilipsFloatNotDisplayScaling, 1 when the values are floating-point ones
-    (``philips_scaling="fp"``), 0 for display values (lazyvol's default; dcm2niix's -p n): what
-    tells a reader of the sidecar which values the image holds and how to get the others."""
-    ss = getattr(first, "philips_scale_slope", None)
-    if not ss:
-        return {}
-    return {
-        "PhilipsRescaleSlope": printed(first.rescale_slope),
-        "PhilipsRescaleIntercept": printed(first.rescale_intercept),
-        "PhilipsScaleSlope": printed(ss),
-        "UsePhilipsFloatNotDisplayScaling": int(use_fp),
-    }

@@ -9,6 +9,7 @@ from typing import Any
 import numpy as np
 
 from ..scaling import scaled_dtype_bits, scaled_dtype_images
+from .bids_extra import printed
 from .model import NATIVE_SYNTAXES, FrameTable, pixel_encoding, stored_dtype
 from .records import FrameRecord
 from .vendor import SAME_FLOAT
@@ -18,6 +19,7 @@ __all__ = [
     "dicom_rescale",
     "frame_table",
     "output_dtype",
+    "philips_keys",
     "rescale_pair",
     "stored_dtypes_warning",
 ]
@@ -110,6 +112,27 @@ def rescale_pair(r: FrameRecord, philips_fp: bool) -> tuple[float, float]:
     if philips_fp and ss:
         return 1.0 / ss, inter / (slope * ss)
     return slope, inter
+
+
+def philips_keys(first: FrameRecord, fp: bool) -> dict[str, Any]:
+    """The Philips scaling keys of a sidecar, from a volume's first image, as dcm2niix writes them:
+    PhilipsRWVSlope / PhilipsRWVIntercept where a real-world value mapping states a value other
+    than 1 / 0 (``FrameRecord.philips_rwv``, applied or not); PhilipsRescaleSlope /
+    PhilipsRescaleIntercept (:func:`dicom_rescale`), PhilipsScaleSlope (2005,100E) and
+    UsePhilipsFloatNotDisplayScaling where it states a scale slope: 1 when the values are the
+    floating-point ones (``fp``: philips_scaling="fp"; or both scalings agree), else 0 (dcm2niix writes its ``-p``
+    option, 1 by default, whether it applied it or not; lazyvol says which values it gives)."""
+    out: dict[str, Any] = {}
+    rwv = getattr(first, "philips_rwv", None)
+    if rwv:
+        out["PhilipsRWVSlope"], out["PhilipsRWVIntercept"] = (printed(v) for v in rwv)
+    if first.philips_scale_slope:
+        slope, inter = dicom_rescale(first)
+        same = abs(slope * first.philips_scale_slope - 1) <= 1e-6  # (the two scalings agree)
+        out["UsePhilipsFloatNotDisplayScaling"] = int(fp or same)
+        out["PhilipsRescaleSlope"], out["PhilipsRescaleIntercept"] = printed(slope), printed(inter)
+        out["PhilipsScaleSlope"] = printed(first.philips_scale_slope)
+    return out
 
 
 def philips_scaling(frames: list[FrameRecord], use_fp: bool) -> tuple[str | None, bool]:

@@ -141,10 +141,10 @@ __all__ = [
 #: ``_ge_no_dti``), as their b > 0 images without a direction are trace images then.
 #: 58: an image stating only AcquisitionDateTime (0008,002A) (an enhanced file whose frames state
 #: no FrameAcquisitionDateTime) has its time of day as its AcquisitionTime (56: none).
-#: 1: an enhanced frame's non-finite functional-group numbers (echo time, trigger delay, b-value,
+#: 59: an enhanced frame's non-finite functional-group numbers (echo time, trigger delay, b-value,
 #: direction, thickness, spacing) are unset and noted in its bad attributes, as the header reader
 #: notes top-level ones.
-INDEX_VERSION = 58
+INDEX_VERSION = 59
 #: Layout of a report: 2: files named by their listing position, identities taken from the listing;
 #: 3: a volume's files may differ in pixel encoding (each frame's, ``encodings``), where 2 split them;
 #: 4: ... and in BitsStored (each frame's, ``stored_bits``), where 3 split them;
@@ -247,10 +247,12 @@ INDEX_VERSION = 58
 #: 50: a Siemens diffusion series' sidecar holds DiffusionScheme (sDiffusion.dsScheme), as dcm2niix.
 #: 51: an image stating only AcquisitionDateTime (0008,002A) has that time as its AcquisitionTime
 #: (the sidecar's AcquisitionTime, as dcm2niix's; 46 wrote none).
-#: 1: the volumes of an enhanced file of several echo times list dcm2niix's echo numbers
+#: 52: the volumes of an enhanced file of several echo times list dcm2niix's echo numbers
 #: (echo_numbers, axis4_values EchoNumbers), so an echo cut from them has its EchoNumber.
-#: 1: a non-finite DiffusionBValue / DiffusionGradientOrientation refuses its volume (FormatError).
-REPORT_FORMAT = 51
+#: 53: a non-finite DiffusionBValue / DiffusionGradientOrientation refuses its volume (FormatError).
+#: 54: Philips sidecar keys (PhilipsRWVSlope / Intercept, PhilipsRescaleSlope / Intercept,
+#: PhilipsScaleSlope, UsePhilipsFloatNotDisplayScaling), as dcm2niix writes them.
+REPORT_FORMAT = 54
 #: A frame's identity in a report whose frames all have their listing entry's identity.
 _FROM_LISTING = "listing"
 #: The frames' paths of a report whose frames are its files, in order.

@@ -22,13 +22,13 @@ import numpy as np
 from .. import geometry as geo
 from .. import slice_grid
 from .bids import annotate as annotate_bids
-from .bids_extra import philips_scaling_keys
 from .checks import check_records, declared_spacing, moved_volume
 from .diffusion import diffusion_meta, flag_derived
 from .duplicates import drop_duplicates
 from .frame_table import (
     frame_table,
     output_dtype,
+    philips_keys,
     philips_scaling,
     rescale_pair,
     stored_dtypes_warning,
@@ -559,7 +559,7 @@ def _finish(st: _Stack, volumes: Volumes, axis4: str | None) -> None:
     annotate_volume(info, slots_all)
     if info.error is None:
         annotate_bids(info, slots_all, nk)  # (Siemens' CSA diffusion table is read here)
-        meta.get("bids", {}).update(philips_scaling_keys(first, use_fp))
+        meta.setdefault("bids", {}).update(philips_keys(first, use_fp))
         annotate_siemens(info, slots_all, st.fetch)  # (one read of the protocol per volume)
     flag_derived(meta, volumes, st.warnings)
 
