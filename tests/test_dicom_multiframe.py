@@ -386,6 +386,25 @@ def test_non_finite_diffusion_values_are_refused(tmp_path, bad, what):
     assert len(errors) == 1 and keyword in errors[0]
 
 
+def test_unorderable_volumes_name_the_malformed_attribute(tmp_path):
+    """Volumes told apart by an attribute that is not finite in some images (an enhanced frame's
+    EffectiveEchoTime NaN) cannot be ordered; the error names that attribute and value, not only
+    'EchoTime: missing in 4 image(s)'."""
+    from pydicom.dataset import Dataset
+
+    def echoes(ds):
+        for n, g in enumerate(ds.PerFrameFunctionalGroupsSequence):
+            item = Dataset()
+            item.EffectiveEchoTime = float("nan") if n >= 8 else 10.0 * (n // 4 + 1)
+            g.MREchoSequence = [item]
+
+    path = tmp_path / "e.dcm"
+    write_enhanced_dicom(path, (8, 8, 4), n_volumes=3, volume_tag="none")
+    _edit(path, echoes)
+    with pytest.raises(lv.SeriesError, match=r"EffectiveEchoTime \(0018,9082\)=nan is not finite"):
+        lv.open(path)
+
+
 def _two_stacks(path, shift, nk=8):
     """An enhanced file whose first half of frames is StackID 1 and second half StackID 2,
     the second stack moved by ``shift`` mm along the slice normal (z)."""

@@ -324,6 +324,10 @@ def _fourth_axis(
                 + ")",
             )
         hint = copies or instance_hint(recs_sorted, groups, st.opts.instance_order)
+        bad = sorted({b for r in recs_sorted for b in r.bad_attributes or [] if " is not " in b})
+        if bad:  # (why a tag that would order the volumes is "missing")
+            hint = (hint.rstrip(".") + ". " if hint else "") + "Malformed, so read as missing: "
+            hint += "; ".join(bad[:4]) + "."
         return Problem(
             "series",
             head
