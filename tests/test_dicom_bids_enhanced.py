@@ -403,3 +403,36 @@ def test_enhanced_parallel_reduction_factors_as_dcm2niix(tmp_path, dcm2niix, ven
     for key in ("ParallelReductionFactorInPlane", "ParallelReductionFactorOutOfPlane"):
         assert doc.get(key) == ref_doc.get(key), key
     assert doc["ParallelReductionFactorInPlane"] == 3
+
+
+@pytest.mark.parametrize("vendor", ["Philips", "SIEMENS", "GE"])
+def test_enhanced_frequency_fov_and_sequence_name_as_dcm2niix(tmp_path, dcm2niix, vendor):
+    """An enhanced MR file states its imaging frequency as TransmitterFrequency (0018,9098)
+    (MRImagingModifierSequence), PercentPhaseFieldOfView / PercentSampling in
+    MRFOVGeometrySequence and its sequence as PulseSequenceName (0018,9005): lazyvol's sidecar had
+    no ImagingFrequency, PercentPhaseFOV, PercentSampling or SequenceName where dcm2niix writes
+    them (the name is no ProtocolName, for dcm2niix neither)."""
+    src = tmp_path / "in"
+    src.mkdir()
+    write_enhanced_dicom(src / "e.dcm", shape=(16, 12, 5))
+    ds = pydicom.dcmread(src / "e.dcm")
+    ds.Manufacturer, ds.MRAcquisitionType, ds.PulseSequenceName = vendor, "2D", "epfid2d1"
+    del ds.SeriesDescription
+    modifier, fov = Dataset(), Dataset()
+    modifier.TransmitterFrequency = 123.2
+    fov.PercentPhaseFieldOfView, fov.PercentSampling = 87.5, 80.0
+    for g in ds.PerFrameFunctionalGroupsSequence:
+        g.MRImagingModifierSequence = DicomSequence([modifier])
+        g.MRFOVGeometrySequence = DicomSequence([fov])
+    ds.save_as(src / "e.dcm", enforce_file_format=True)
+    (ref_doc, _), *_ = _converted(dcm2niix, src, tmp_path / "out")
+    doc, _ = _written(lv.open(src), tmp_path / "mine.nii")
+    expected = {
+        "ImagingFrequency": 123.2,
+        "PercentPhaseFOV": 87.5,
+        "PercentSampling": 80,
+        "SequenceName": "epfid2d1",
+        "ProtocolName": None,
+    }
+    assert {k: doc.get(k) for k in expected} == expected
+    assert {k: ref_doc.get(k) for k in expected} == expected

@@ -28,7 +28,7 @@ from typing import Any
 import numpy as np
 
 from .bids_enhanced import enhanced_annotate, enhanced_record_values
-from .bids_extra import extra_record_values, printed
+from .bids_extra import SEQUENCE_NAME, extra_record_values, printed
 from .bids_pet import pet_annotate, pet_record_values
 from .dicom_time import acquired, tm_seconds
 from .ge_phase import annotate_pepolar, ge_echo_spacing, ge_phase_values
@@ -455,8 +455,8 @@ def _annotate(
     protocol = _protocol_name(bids, vendor_of(str(acq.get("Manufacturer", ""))))
     if protocol:
         bids["ProtocolName"] = protocol
-    if "_ge_sequence_name" in acq and "SequenceName" not in bids:  # (not a ProtocolName)
-        bids["SequenceName"] = acq["_ge_sequence_name"]
+    if SEQUENCE_NAME in acq and "SequenceName" not in bids:  # (not a ProtocolName)
+        bids["SequenceName"] = acq[SEQUENCE_NAME]
     if first.image_type:
         bids["ImageType"] = bids_image_type(first.image_type, first.complex_component)
     if first.series_number is not None:

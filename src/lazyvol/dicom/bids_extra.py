@@ -13,6 +13,8 @@ the GE and Siemens series of dcm_qa_nih, Manufacturer changed for the other vend
 - PhaseEncodingSteps (0018,0089) (:data:`BIDS_TAGS`) of a Philips image acquired with partial
   Fourier (ScanOptions PFF / PFP, PartialFourier (0018,9081) YES) is written, as dcm2niix writes
   it, as PhaseEncodingStepsNoPartialFourier with PartialFourierEnabled "YES";
+- SequenceName: PulseSequenceName (0018,9005) (enhanced MR) when (0018,0024) states none (not
+  a ProtocolName fallback, as GE's below);
 - Siemens: ImageOrientationText (0051,100E);
 - GE: ProcedureStepDescription with the PSEQ of the protocol data block (0025,101B)
   (:mod:`lazyvol.dicom.ge_timing`) appended (as dcm2niix appends it: "Gradient Echo" alone when
@@ -43,6 +45,7 @@ from .mosaic import raw_text
 __all__ = [
     "EXTRA_TAGS",
     "RECEIVE_COIL",
+    "SEQUENCE_NAME",
     "SIEMENS_COIL_TEXT",
     "extra_record_values",
     "printed",
@@ -55,6 +58,11 @@ SIEMENS_ORIENTATION_TEXT = 0x0051100E
 SIEMENS_COIL_TEXT = 0x0051100F
 GE_INTERNAL_SEQUENCE = 0x0019109E
 GE_PULSE_SEQUENCE = 0x0019109C
+#: PulseSequenceName (0018,9005) of the MR Pulse Sequence module (enhanced MR files).
+PULSE_SEQUENCE_NAME = 0x00189005
+#: The ``acq`` key of a pulse sequence name written as SequenceName where (0018,0024) states
+#: none, but no ProtocolName fallback (dcm2niix's is not): (0018,9005), else GE's (0019,109C).
+SEQUENCE_NAME = "_sequence_name"
 GE_PRESCAN_REUSE = 0x00431095
 GE_ACQUISITION_DURATION = 0x0019105A
 GE_SHIM = (0x00431002, 0x00431003, 0x00431004)
@@ -69,6 +77,7 @@ EXTRA_TAGS = frozenset(
         SIEMENS_COIL_TEXT,
         GE_INTERNAL_SEQUENCE,
         GE_PULSE_SEQUENCE,
+        PULSE_SEQUENCE_NAME,
         GE_PRESCAN_REUSE,
         GE_ACQUISITION_DURATION,
         GE_TABLE,
@@ -122,7 +131,7 @@ def _ge_values(raw: dict[int, Any], acq: dict[str, Any]) -> dict[str, Any]:
         out["InternalPulseSequenceName"] = internal
     sequence = _text(raw, GE_PULSE_SEQUENCE)
     if sequence and "SequenceName" not in acq:
-        out["_ge_sequence_name"] = sequence
+        out[SEQUENCE_NAME] = sequence
     reuse = _text(raw, GE_PRESCAN_REUSE)
     if reuse:
         out["PrescanReuseString"] = reuse
@@ -158,6 +167,9 @@ def extra_record_values(raw: dict[int, Any], vendor: str, acq: dict[str, Any]) -
             out["ImageOrientationText"] = orientation
     if vendor == "GE":
         out.update(_ge_values(raw, acq))
+    pulse_sequence = _text(raw, PULSE_SEQUENCE_NAME)
+    if pulse_sequence and "SequenceName" not in acq:  # (an enhanced file's, as dcm2niix reads it)
+        out[SEQUENCE_NAME] = pulse_sequence
     if vendor == "PHILIPS" and "PhaseEncodingSteps" in acq:
         options = str(acq.get("ScanOptions", ""))
         pf = (raw_text(raw, PARTIAL_FOURIER) or [""])[0].upper().startswith("Y")

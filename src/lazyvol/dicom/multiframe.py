@@ -170,6 +170,9 @@ _GROUP_VALUES: tuple[tuple[str, str, str, str], ...] = (
     ("MRTimingAndRelatedParametersSequence", "EchoTrainLength", "EchoTrainLength", "int"),
     ("MRModifierSequence", "InversionTimes", "InversionTime", "ms"),
     ("MRImagingModifierSequence", "PixelBandwidth", "PixelBandwidth", "float"),
+    ("MRImagingModifierSequence", "TransmitterFrequency", "ImagingFrequency", "float"),
+    ("MRFOVGeometrySequence", "PercentPhaseFieldOfView", "PercentPhaseFOV", "g"),
+    ("MRFOVGeometrySequence", "PercentSampling", "PercentSampling", "g"),
     ("MRModifierSequence", "ParallelReductionFactorInPlane", "ParallelReductionFactorInPlane", "g"),
     (
         "MRModifierSequence",

@@ -144,7 +144,10 @@ __all__ = [
 #: 59: an enhanced frame's non-finite functional-group numbers (echo time, trigger delay, b-value,
 #: direction, thickness, spacing) are unset and noted in its bad attributes, as the header reader
 #: notes top-level ones.
-INDEX_VERSION = 59
+#: 60: an enhanced MR file's PulseSequenceName (0018,9005) is read (its SequenceName where
+#: (0018,0024) states none; ``acq["_sequence_name"]``, GE's (0019,109C) too, was
+#: ``_ge_sequence_name``).
+INDEX_VERSION = 60
 #: Layout of a report: 2: files named by their listing position, identities taken from the listing;
 #: 3: a volume's files may differ in pixel encoding (each frame's, ``encodings``), where 2 split them;
 #: 4: ... and in BitsStored (each frame's, ``stored_bits``), where 3 split them;
@@ -252,7 +255,10 @@ INDEX_VERSION = 59
 #: 53: a non-finite DiffusionBValue / DiffusionGradientOrientation refuses its volume (FormatError).
 #: 54: Philips sidecar keys (PhilipsRWVSlope / Intercept, PhilipsRescaleSlope / Intercept,
 #: PhilipsScaleSlope, UsePhilipsFloatNotDisplayScaling), as dcm2niix writes them.
-REPORT_FORMAT = 54
+#: 55: enhanced MR sidecars: SequenceName from PulseSequenceName (0018,9005), ImagingFrequency
+#: from TransmitterFrequency (0018,9098), PercentPhaseFOV / PercentSampling from
+#: MRFOVGeometrySequence, as dcm2niix reads them.
+REPORT_FORMAT = 55
 #: A frame's identity in a report whose frames all have their listing entry's identity.
 _FROM_LISTING = "listing"
 #: The frames' paths of a report whose frames are its files, in order.
