@@ -436,3 +436,28 @@ def test_enhanced_frequency_fov_and_sequence_name_as_dcm2niix(tmp_path, dcm2niix
     }
     assert {k: doc.get(k) for k in expected} == expected
     assert {k: ref_doc.get(k) for k in expected} == expected
+
+
+@pytest.mark.parametrize("vendor", ["Philips", "SIEMENS"])
+def test_enhanced_philips_partial_fourier_steps_as_dcm2niix(tmp_path, dcm2niix, vendor):
+    """A Philips enhanced file acquired with partial Fourier (MRModifierSequence PartialFourier
+    (0018,9081) YES) has its phase-encoding steps (0018,9231) as PhaseEncodingStepsNoPartialFourier
+    with PartialFourierEnabled "YES", as dcm2niix writes them and as lazyvol writes a classic
+    Philips file's; it wrote PhaseEncodingSteps. Other vendors keep PhaseEncodingSteps."""
+    src = tmp_path / "in"
+    src.mkdir()
+    write_enhanced_dicom(src / "e.dcm", shape=(16, 12, 5))
+    ds = pydicom.dcmread(src / "e.dcm")
+    ds.Manufacturer, ds.MRAcquisitionType = vendor, "2D"
+    modifier, fov = Dataset(), Dataset()
+    modifier.PartialFourier, modifier.PartialFourierDirection = "YES", "PHASE"
+    fov.MRAcquisitionPhaseEncodingStepsInPlane = 62
+    ds.SharedFunctionalGroupsSequence[0].MRModifierSequence = DicomSequence([modifier])
+    ds.SharedFunctionalGroupsSequence[0].MRFOVGeometrySequence = DicomSequence([fov])
+    ds.save_as(src / "e.dcm", enforce_file_format=True)
+    (ref_doc, _), *_ = _converted(dcm2niix, src, tmp_path / "out")
+    doc, _ = _written(lv.open(src), tmp_path / "mine.nii")
+    keys = ("PhaseEncodingSteps", "PhaseEncodingStepsNoPartialFourier", "PartialFourierEnabled")
+    assert {k: doc.get(k) for k in keys} == {k: ref_doc.get(k) for k in keys}
+    philips = vendor == "Philips"
+    assert doc.get("PhaseEncodingStepsNoPartialFourier" if philips else "PhaseEncodingSteps") == 62

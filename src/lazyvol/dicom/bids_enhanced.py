@@ -14,8 +14,9 @@ reads the file in order):
 - AcquisitionDuration (0018,9073) (FD, seconds), above 0 (GE's (0019,105A) first); UIH: none,
   dcm2niix writes it, in thousandths, as TotalReadoutTime where no echo spacing is known;
 - PhaseEncodingSteps (0018,9231) and FrequencyEncodingSteps (0018,9058) (US), above 0
-  (a Philips partial-Fourier image's PhaseEncodingSteps as PhaseEncodingStepsNoPartialFourier:
-  :mod:`lazyvol.dicom.bids_extra`);
+  (a Philips partial-Fourier image's PhaseEncodingSteps as PhaseEncodingStepsNoPartialFourier
+  with PartialFourierEnabled "YES", as :mod:`lazyvol.dicom.bids_extra` writes a classic one's:
+  an enhanced file's PartialFourier (0018,9081) YES in MRModifierSequence);
 - CoilString: the ReceiveCoilName (0018,1250) of the MR Receive Coil macro (a Siemens file's
   coil name, ``_coil``: :mod:`lazyvol.dicom.siemens_sidecar`).
 """
@@ -73,6 +74,8 @@ _COPIED = (
     "ParallelAcquisitionTechnique",
     "FrequencyEncodingSteps",
 )
+#: ``acq`` key of an enhanced frame whose MRModifierSequence states PartialFourier (0018,9081) YES.
+_PARTIAL_FOURIER = "_partial_fourier"
 _DIRECTIONS = {"P": "PHASE", "F": "FREQUENCY", "S": "SLICE_SELECT", "C": "COMBINATION"}
 _MT = {"OF": True, "ON": False, "NO": False}
 
@@ -132,6 +135,8 @@ def enhanced_group_values(
             out["_coil" if siemens and key == "CoilString" else key] = got
     if siemens and "PhaseEncodingSteps" in out:
         out["_pe_lines"] = out["PhaseEncodingSteps"]  # (a partial Fourier estimate's lines)
+    if str(find(groups, "MRModifierSequence", "PartialFourier") or "").strip().upper()[:1] == "Y":
+        out[_PARTIAL_FOURIER] = True
     return out
 
 
@@ -143,7 +148,11 @@ def enhanced_annotate(bids: dict[str, Any], acq: dict[str, Any]) -> None:
     for key in _COPIED:
         if key in acq:
             bids[key] = acq[key]
-    uih = vendor_of(str(acq.get("Manufacturer", ""))) == "UIH"
+    vendor = vendor_of(str(acq.get("Manufacturer", "")))
+    if vendor == "PHILIPS" and acq.get(_PARTIAL_FOURIER) and "PhaseEncodingSteps" in bids:
+        bids["PartialFourierEnabled"] = "YES"  # (as a classic file's: lazyvol.dicom.bids_extra)
+        bids["PhaseEncodingStepsNoPartialFourier"] = bids.pop("PhaseEncodingSteps")
+    uih = vendor == "UIH"
     duration = bids.pop("AcquisitionDuration", None) if uih else None
     if duration is not None and "EffectiveEchoSpacing" not in bids:
         bids["TotalReadoutTime"] = printed(duration / 1000.0)

@@ -147,6 +147,7 @@ __all__ = [
 #: 60: an enhanced MR file's PulseSequenceName (0018,9005) is read (its SequenceName where
 #: (0018,0024) states none; ``acq["_sequence_name"]``, GE's (0019,109C) too, was
 #: ``_ge_sequence_name``).
+#: 1: an enhanced frame's PartialFourier (0018,9081) YES is kept (``acq["_partial_fourier"]``).
 INDEX_VERSION = 60
 #: Layout of a report: 2: files named by their listing position, identities taken from the listing;
 #: 3: a volume's files may differ in pixel encoding (each frame's, ``encodings``), where 2 split them;
@@ -258,7 +259,9 @@ INDEX_VERSION = 60
 #: 55: enhanced MR sidecars: SequenceName from PulseSequenceName (0018,9005), ImagingFrequency
 #: from TransmitterFrequency (0018,9098), PercentPhaseFOV / PercentSampling from
 #: MRFOVGeometrySequence, as dcm2niix reads them.
-REPORT_FORMAT = 55
+#: 56: a Philips enhanced partial-Fourier volume's PhaseEncodingSteps is written as
+#: PhaseEncodingStepsNoPartialFourier with PartialFourierEnabled, as a classic one's.
+REPORT_FORMAT = 56
 #: A frame's identity in a report whose frames all have their listing entry's identity.
 _FROM_LISTING = "listing"
 #: The frames' paths of a report whose frames are its files, in order.
