@@ -168,7 +168,7 @@ def _open_array(root: StoreRoot, array: str, manifest_sha256: str | None) -> Any
         return DirectArray(os.path.join(root.path, *array.split("/")), arr_meta, chunks, label)
     n_inner, loc = zi.inner_chunks_per_file(arr_meta)
     vstore = zi.VerifiedStore(
-        root.zarr_store(array),
+        root.zarr_store(array, checked=True),
         label=label,
         meta_sha256=str(info["meta_sha256"]),
         chunks=info["chunks"],

@@ -23,6 +23,7 @@ from typing import Any
 from . import _io
 from ._io import Location
 from .errors import FormatError, LazyvolError, SourceNotFoundError
+from .zarr_files import BoundedLocalStore, read_store_file
 
 __all__ = ["StoreRoot"]
 
@@ -85,9 +86,8 @@ class StoreRoot:
         OSError, LazyvolError
             Unreadable (a remote failure is a typed :mod:`lazyvol.errors` error naming the URL).
         """
-        if not self.is_remote:
-            with open(self.where(key), "rb") as f:
-                return f.read()
+        if not self.is_remote:  # (non-blocking, a regular file, bounded: zarr_files)
+            return read_store_file(self.where(key), f"file {key}")
         fs, path, loc = self._remote(key)
         try:
             return bytes(_io.retried(loc, lambda: fs.cat_file(path)))  # (429/50x: again)
@@ -169,12 +169,17 @@ class StoreRoot:
         base = path.rstrip("/") + "/"
         return sorted(self.loc.join(str(p)[len(base) :]).url for p in found)
 
-    def zarr_store(self, array: str) -> Any:
-        """A read-only zarr store rooted at ``array`` (LocalStore, or FsspecStore for a URL)."""
+    def zarr_store(self, array: str, *, checked: bool = False) -> Any:
+        """A read-only zarr store rooted at ``array``: for a local store, one reading every file
+        through :func:`~lazyvol.zarr_files.read_store_file` (non-blocking, regular files only,
+        bounded), or with ``checked`` (the caller checks each file against a manifest before
+        reading it whole: :func:`~lazyvol.zarr_integrity.VerifiedStore`) zarr's LocalStore;
+        FsspecStore for a URL."""
         if not self.is_remote:
             from zarr.storage import LocalStore
 
-            return LocalStore(os.path.join(self.path, array), read_only=True)
+            path = os.path.join(self.path, array)
+            return LocalStore(path, read_only=True) if checked else BoundedLocalStore(path)
         from zarr.storage import FsspecStore
 
         loc = self.loc.join(array)

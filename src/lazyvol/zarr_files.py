@@ -1,0 +1,154 @@
+"""Bounded, non-blocking reads of a local Zarr store's files.
+
+A store lazyvol did not write (an OME-Zarr image of another tool, a lazyvol store of format 1)
+has no manifest listing its files' sizes, and zarr-python's ``LocalStore`` reads a file whole
+with ``Path.read_bytes``: a chunk (or ``zarr.json``) that is a symlink to ``/dev/zero`` is read
+until memory runs out, a FIFO blocks the read for ever and a sparse file of many GiB is
+allocated whole. Every local read of a store's file goes through :func:`read_store_file`
+instead: opened non-blocking (a FIFO cannot block), ``fstat`` on that descriptor (no race with a
+rename) must show a regular file, and no more than :func:`max_file_bytes` are read from it. :func:`BoundedLocalStore` is the
+zarr store that reads through it.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import os
+import stat
+from typing import TYPE_CHECKING, Any
+
+from ._io_local import OPEN_FLAGS, pread_full
+from .config import max_chunk_bytes
+from .errors import FormatError, ResourceLimitError
+from .sources import _file_kind
+
+if TYPE_CHECKING:
+    from zarr.abc.store import ByteRequest
+    from zarr.core.buffer import Buffer, BufferPrototype
+
+__all__ = ["MIN_FILE_BYTES", "BoundedLocalStore", "max_file_bytes", "read_store_file"]
+
+
+#: The least :func:`max_file_bytes` allows, whatever the chunk limit: a store's metadata files
+#: (``zarr.json`` with consolidated metadata, a manifest listing every chunk) are read whole too.
+MIN_FILE_BYTES = 64 << 20
+
+
+def max_file_bytes() -> int:
+    """Most bytes one read of a store's file returns: the largest chunk lazyvol agrees to decode
+    (:func:`lazyvol.config.max_chunk_bytes`) plus what a compressor may add to incompressible
+    data (zstd and lz4 under 1/128 of it, blosc and gzip less) and 1 MiB, and never under
+    :data:`MIN_FILE_BYTES`."""
+    limit = max_chunk_bytes()
+    return max(limit + limit // 128 + (1 << 20), MIN_FILE_BYTES)
+
+
+def _byte_span(byte_range: ByteRequest | None, size: int) -> tuple[int, int]:
+    """``(start, stop)`` of zarr's byte request in a file of ``size`` bytes, clipped to it."""
+    if byte_range is None:
+        return 0, size
+    from zarr.abc.store import OffsetByteRequest, RangeByteRequest, SuffixByteRequest
+
+    if isinstance(byte_range, RangeByteRequest):
+        return min(byte_range.start, size), min(max(byte_range.end, byte_range.start), size)
+    if isinstance(byte_range, OffsetByteRequest):
+        return min(byte_range.offset, size), size
+    if isinstance(byte_range, SuffixByteRequest):
+        return max(0, size - byte_range.suffix), size
+    raise TypeError(f"unexpected byte range {byte_range!r}")
+
+
+def read_store_file(path: str, what: str, byte_range: ByteRequest | None = None) -> bytes:
+    """The bytes of the store's file ``path`` (``byte_range``: zarr's request, else all of it).
+
+    ``what`` names the file in messages (``"array metadata"``, ``"chunk c/0/0/0"``).
+
+    Raises
+    ------
+    FileNotFoundError
+        No such file (zarr and the reader take it as absent).
+    FormatError
+        Not a regular file (a FIFO, a device such as ``/dev/zero``, a directory), or unreadable.
+    ResourceLimitError
+        The bytes to read are more than :func:`max_file_bytes`.
+    """
+    try:
+        fd = os.open(path, OPEN_FLAGS)
+    except (FileNotFoundError, NotADirectoryError):
+        raise FileNotFoundError(path) from None
+    except OSError as exc:
+        raise FormatError(f"{path}: cannot open the store's {what} ({exc.strerror})") from None
+    try:
+        st = os.fstat(fd)
+        if not stat.S_ISREG(st.st_mode):
+            raise FormatError(
+                f"{path}: the store's {what} is a {_file_kind(st.st_mode)}, not a regular file; "
+                "lazyvol reads Zarr stores of regular files (replace it with the file it stands "
+                "for)"
+            )
+        start, stop = _byte_span(byte_range, st.st_size)
+        limit = max_file_bytes()
+        if stop - start > limit:
+            raise ResourceLimitError(
+                f"{path}: the store's {what} is {stop - start} bytes, over the limit of {limit} "
+                "bytes for one read of a Zarr store's file (the chunk limit and a compressor's "
+                "overhead; raise LAZYVOL_MAX_CHUNK_BYTES if this is real)"
+            )
+        buf = bytearray(stop - start)
+        got = pread_full(fd, memoryview(buf), start)
+    except OSError as exc:
+        raise FormatError(f"{path}: reading the store's {what} failed ({exc.strerror})") from None
+    finally:
+        os.close(fd)
+    return bytes(buf[:got])
+
+
+def _what(key: str) -> str:
+    name = key.rsplit("/", 1)[-1]
+    return (
+        "metadata " + key
+        if name in ("zarr.json", ".zarray", ".zattrs", ".zgroup")
+        else ("chunk " + key)
+    )
+
+
+class _Lazy:
+    cls: type | None = None
+
+
+def BoundedLocalStore(root: str) -> Any:
+    """A read-only zarr store of the local folder ``root`` whose every read is
+    :func:`read_store_file` (listing and existence checks are ``LocalStore``'s)."""
+    if _Lazy.cls is None:
+        _Lazy.cls = _make_store_class()
+    return _Lazy.cls(root)
+
+
+def _make_store_class() -> type:
+    from zarr.storage import LocalStore, WrapperStore
+
+    class _BoundedLocalStore(WrapperStore):  # type: ignore[misc]
+        def __init__(self, root: Any) -> None:
+            store = root if isinstance(root, LocalStore) else LocalStore(root, read_only=True)
+            super().__init__(store)
+            self._root = str(store.root)
+
+        def _with_store(self, store: Any) -> Any:
+            return type(self)(store)
+
+        async def get(
+            self, key: str, prototype: BufferPrototype, byte_range: ByteRequest | None = None
+        ) -> Buffer | None:
+            path = os.path.join(self._root, *key.split("/"))
+            try:
+                raw = await asyncio.to_thread(read_store_file, path, _what(key), byte_range)
+            except FileNotFoundError:
+                return None
+            return prototype.buffer.from_bytes(raw)
+
+        async def get_partial_values(
+            self, prototype: BufferPrototype, key_ranges: Any
+        ) -> list[Buffer | None]:
+            return [await self.get(k, prototype, r) for k, r in key_ranges]
+
+    return _BoundedLocalStore

@@ -1,0 +1,145 @@
+"""A foreign store's files are read non-blocking, as regular files only, and bounded.
+
+zarr-python's ``LocalStore`` reads a file whole (``Path.read_bytes``): an OME-Zarr store of
+another tool (no manifest lists its files) whose chunk or ``zarr.json`` was a symlink to
+``/dev/zero`` was read until memory ran out, a FIFO in a chunk's place blocked the read for
+ever, and a sparse file of GiB was allocated whole. Now each is a typed error naming the file.
+"""
+
+from __future__ import annotations
+
+import os
+import threading
+
+import numpy as np
+import pytest
+import zarr
+
+import lazyvol as lv
+
+
+def _foreign(path, fmt: int = 3) -> str:
+    """An OME-Zarr store of another tool (0.5 on Zarr v3, 0.4 on v2), 4x4x4 in 2x2x2 chunks."""
+    group = zarr.open_group(str(path), mode="w", zarr_format=fmt)
+    group.create_array("0", data=np.arange(64, dtype="f4").reshape(4, 4, 4), chunks=(2, 2, 2))
+    ms = {
+        "axes": [{"name": n, "type": "space"} for n in "zyx"],
+        "datasets": [
+            {"path": "0", "coordinateTransformations": [{"type": "scale", "scale": [1] * 3}]}
+        ],
+    }
+    if fmt == 3:
+        group.attrs["ome"] = {"version": "0.5", "multiscales": [ms]}
+    else:
+        group.attrs["multiscales"] = [{**ms, "version": "0.4"}]
+    return str(path)
+
+
+def _run_bounded(fn, seconds: float = 20.0):
+    """``fn()`` in a daemon thread: its exception or result, or a failure when it blocks."""
+    out: dict = {}
+
+    def run():
+        try:
+            out["value"] = fn()
+        except BaseException as exc:  # (handed back to the test)
+            out["exc"] = exc
+
+    t = threading.Thread(target=run, daemon=True)
+    t.start()
+    t.join(seconds)
+    assert not t.is_alive(), "the read blocked"
+    return out
+
+
+def _chunk(store: str, fmt: int) -> str:
+    return (
+        os.path.join(store, "0", "c", "0", "0", "0")
+        if fmt == 3
+        else os.path.join(store, "0", "0.0.0")
+    )
+
+
+@pytest.mark.parametrize("fmt", [3, 2])
+@pytest.mark.parametrize("kind", ["dev-zero", "fifo"])
+def test_a_chunk_that_is_not_a_regular_file_is_refused_unread(tmp_path, fmt, kind):
+    store = _foreign(tmp_path / "s.zarr", fmt)
+    chunk = _chunk(store, fmt)
+    os.remove(chunk)
+    if kind == "fifo":
+        os.mkfifo(chunk)
+    else:
+        os.symlink("/dev/zero", chunk)
+    vol = lv.open(store)
+    out = _run_bounded(lambda: vol[:2, :2, :2].compute())
+    exc = out.get("exc")
+    assert isinstance(exc, lv.FormatError), out
+    assert chunk in str(exc) and "not a regular file" in str(exc)
+    # the other chunks still read
+    assert np.array_equal(
+        vol[2:, 2:, 2:].compute(), np.arange(64, dtype="f4").reshape(4, 4, 4).T[2:, 2:, 2:]
+    )
+
+
+@pytest.mark.parametrize("kind", ["dev-zero", "fifo"])
+def test_array_metadata_that_is_not_a_regular_file_is_refused(tmp_path, kind):
+    store = _foreign(tmp_path / "s.zarr")
+    meta = os.path.join(store, "0", "zarr.json")
+    os.remove(meta)
+    if kind == "fifo":
+        os.mkfifo(meta)
+    else:
+        os.symlink("/dev/zero", meta)
+    out = _run_bounded(lambda: lv.open(store))
+    exc = out.get("exc")
+    assert isinstance(exc, lv.FormatError), out
+    assert meta in str(exc) and "not a regular file" in str(exc)
+
+
+def test_a_chunk_file_larger_than_any_chunk_is_refused_unallocated(tmp_path, monkeypatch):
+    monkeypatch.setenv("LAZYVOL_MAX_CHUNK_BYTES", "1048576")  # files: 64 MiB at most
+    store = _foreign(tmp_path / "s.zarr")
+    chunk = _chunk(store, 3)
+    with open(chunk, "r+b") as f:  # sparse: no disk used, but read whole it would be allocated
+        f.truncate(128 << 20)
+    vol = lv.open(store)
+    with pytest.raises(lv.ResourceLimitError, match="c/0/0/0"):
+        vol[:2, :2, :2].compute()
+
+
+def test_byte_ranges_read_only_their_bytes(tmp_path):
+    from zarr.abc.store import OffsetByteRequest, RangeByteRequest, SuffixByteRequest
+
+    from lazyvol.zarr_files import read_store_file
+
+    path = tmp_path / "f"
+    path.write_bytes(bytes(range(100)))
+    assert read_store_file(str(path), "chunk c/0") == bytes(range(100))
+    assert read_store_file(str(path), "x", RangeByteRequest(10, 20)) == bytes(range(10, 20))
+    assert read_store_file(str(path), "x", RangeByteRequest(90, 200)) == bytes(range(90, 100))
+    assert read_store_file(str(path), "x", OffsetByteRequest(95)) == bytes(range(95, 100))
+    assert read_store_file(str(path), "x", SuffixByteRequest(3)) == bytes(range(97, 100))
+    with pytest.raises(FileNotFoundError):
+        read_store_file(str(tmp_path / "missing"), "x")
+
+
+def test_a_sharded_foreign_store_reads_the_same_values(tmp_path):
+    """(Shards are read by byte ranges, index then inner chunks, through the bounded reads.)"""
+    group = zarr.open_group(str(tmp_path / "s.zarr"), mode="w")
+    data = np.random.default_rng(0).random((6, 8, 10)).astype("f4")
+    group.create_array("0", data=data, chunks=(2, 2, 5), shards=(4, 4, 10))
+    group.attrs["ome"] = {
+        "version": "0.5",
+        "multiscales": [
+            {
+                "axes": [{"name": n, "type": "space"} for n in "zyx"],
+                "datasets": [
+                    {
+                        "path": "0",
+                        "coordinateTransformations": [{"type": "scale", "scale": [1] * 3}],
+                    }
+                ],
+            }
+        ],
+    }
+    assert np.array_equal(lv.open(str(tmp_path / "s.zarr")).compute(), data.T)
