@@ -261,3 +261,41 @@ def test_a_corrupt_inner_chunk_shape_of_a_sharded_array_is_refused_naming_the_fi
         match=r"sharding_indexed\) configuration\.chunk_shape = .* dividing the shard",
     ):
         lv.open(store)
+
+
+def _timed_store(path, scale, translation) -> str:
+    """An OME-Zarr 0.5 store of a (t, z, y, x) array with these level-0 transforms."""
+    group = zarr.open_group(str(path), mode="w")
+    group.create_array("0", data=np.ones((2, 3, 4, 5), "f4"), chunks=(1, 3, 4, 5))
+    axes = [{"name": "t", "type": "time", "unit": "second"}]
+    axes += [{"name": n, "type": "space", "unit": "millimeter"} for n in "zyx"]
+    cts = [{"type": "scale", "scale": scale}, {"type": "translation", "translation": translation}]
+    ds = [{"path": "0", "coordinateTransformations": cts}]
+    group.attrs["ome"] = {"version": "0.5", "multiscales": [{"axes": axes, "datasets": ds}]}
+    return str(path)
+
+
+@pytest.mark.parametrize(
+    ("scale", "translation"),
+    [
+        ([float("nan"), 1, 1, 1], [0] * 4),
+        ([1] * 4, [float("nan"), 0, 0, 0]),
+        ([float("inf"), 1, 1, 1], [0] * 4),
+    ],
+    ids=["nan-step", "nan-first-time", "inf-step"],
+)
+def test_a_non_finite_time_transform_is_refused(tmp_path, scale, translation):
+    """The space axes' NaN was refused, a time axis's was carried into the volume's metadata
+    (a NaN NIfTI toffset in meta['nifti_fields'], the step silently dropped)."""
+    store = _timed_store(tmp_path / "s.zarr", scale, translation)
+    with pytest.raises(lv.FormatError, match="not finite on axis t"):
+        lv.open(store)
+
+
+@pytest.mark.parametrize("level", [-1, 2])
+def test_a_level_the_multiscales_does_not_have_is_refused(tmp_path, level):
+    """level=-1 read the last dataset (Python's negative index) with meta['level'] -1, where a
+    lazyvol store refuses it; the message now says how many levels there are."""
+    store = _timed_store(tmp_path / "s.zarr", [1] * 4, [0] * 4)
+    with pytest.raises(lv.FormatError, match=f"no level {level} .*1 levels"):
+        lv.open(store, level=level)

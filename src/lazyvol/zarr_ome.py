@@ -373,6 +373,18 @@ def _check_affine(store: str, affine: np.ndarray, scale: np.ndarray, trans: np.n
         )
 
 
+def _check_finite(store: str, names: list[Any], scale: np.ndarray, trans: np.ndarray) -> None:
+    """Every axis's scale and translation must be finite (time and channel too: a NaN first time
+    was carried into the volume's metadata as a NIfTI ``toffset``)."""
+    bad = [str(names[d]) for d in range(len(names)) if not np.isfinite([scale[d], trans[d]]).all()]
+    if bad:
+        raise FormatError(
+            f"{store}: OME coordinateTransformations scale {scale.tolist()} and translation "
+            f"{trans.tolist()} are not finite on axis {', '.join(bad)}; every scale and "
+            "translation must be a finite number; the OME metadata is corrupt"
+        )
+
+
 #: World row and sign (+1: towards R, A or S) of each RFC-4 anatomical orientation value: the
 #: RAS code each value is written for (:data:`lazyvol.zarr_nifti.RFC4`), read back.
 _RFC4_AXIS = {
@@ -422,11 +434,17 @@ def read_multiscales(store: str, ome: dict[str, Any], level: int) -> OmeLevel:
     try:
         ms = ome["multiscales"][0]
         axes = ms["axes"]
-        ds = ms["datasets"][level]
+        datasets = ms["datasets"]
+        ds = datasets[level] if 0 <= level < len(datasets) else None
     except (KeyError, IndexError, TypeError) as exc:
         raise FormatError(
-            f"{store}: OME-Zarr multiscales metadata lacks axes/datasets (or level {level}): {exc}"
+            f"{store}: OME-Zarr multiscales metadata lacks axes/datasets: {exc}"
         ) from exc
+    if not isinstance(ds, dict):  # (a negative level is no level: as for a lazyvol store)
+        raise FormatError(
+            f"{store}: OME-Zarr multiscales has no level {level} (datasets[{level}] = {ds!r}; "
+            f"{len(datasets)} levels, 0 = full resolution)"
+        )
     names = [a["name"] if isinstance(a, dict) else str(a) for a in axes]
     types = [_axis_type(a) for a in axes]
     units = [a.get("unit") if isinstance(a, dict) else None for a in axes]
@@ -463,6 +481,7 @@ def read_multiscales(store: str, ome: dict[str, Any], level: int) -> OmeLevel:
             affine[row, vol_ax] = sign * scale[disk_ax] * f
             affine[row, 3] = sign * trans[disk_ax] * f
     _check_affine(store, affine, scale, trans)
+    _check_finite(store, names, scale, trans)
     order = volume_axes(names, types)
     meta: dict[str, Any] = {
         "affine_source": "ome-orientation" if oriented else "ome",
