@@ -143,3 +143,20 @@ def test_a_sharded_foreign_store_reads_the_same_values(tmp_path):
         ],
     }
     assert np.array_equal(lv.open(str(tmp_path / "s.zarr")).compute(), data.T)
+
+
+@pytest.mark.parametrize("kind", ["dev-zero", "fifo"])
+def test_a_group_zarr_json_that_is_not_a_regular_file_is_named(tmp_path, kind):
+    """The folder was not taken for a Zarr store, and was scanned for DICOM files instead ("no
+    DICOM image volume found", listing the chunk files)."""
+    store = _foreign(tmp_path / "s.zarr")
+    meta = os.path.join(store, "zarr.json")
+    os.remove(meta)
+    if kind == "fifo":
+        os.mkfifo(meta)
+    else:
+        os.symlink("/dev/zero", meta)
+    out = _run_bounded(lambda: lv.open(store))
+    exc = out.get("exc")
+    assert isinstance(exc, lv.FormatError), out
+    assert meta in str(exc) and "not a regular file" in str(exc)

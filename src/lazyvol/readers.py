@@ -119,8 +119,11 @@ class ZarrReader:
     def can_open(self, source: Location) -> bool:
         source = Location.of(source)
         if not source.is_remote:
+            # (any entry but a folder: a zarr.json that is a FIFO or a device is the Zarr
+            # reader's to refuse, naming it, not a reason to scan the store for DICOM files)
             return os.path.isdir(source.url) and any(
-                os.path.isfile(os.path.join(source.url, n)) for n in _ZARR_METADATA
+                os.path.lexists(p := os.path.join(source.url, n)) and not os.path.isdir(p)
+                for n in _ZARR_METADATA
             )
         if source.name.lower().endswith((*NIFTI_SUFFIXES, ".dcm")):
             return False  # a file by its name: no requests for metadata that cannot be there
