@@ -296,6 +296,21 @@ def test_a_short_nifti_header_array_warns_and_uses_ome(tmp_path):
     np.testing.assert_allclose(vol.affine, expected[0], atol=1e-9)
 
 
+def test_a_nifti_header_array_claiming_a_huge_shape_is_refused_unread(tmp_path):
+    """Its whole claimed shape was read (zarr allocates it, fills missing chunks): 1 GB claimed in
+    348-byte chunks ran for minutes and was killed for memory under a 3 GB limit."""
+    store, _ = _write(tmp_path, np.diag([2.0, 2.0, 2.0, 1.0]))
+    _foreign(store, keep_nifti=True)
+    meta_path = os.path.join(store, "nifti", "zarr.json")
+    with open(meta_path) as f:
+        meta = json.load(f)
+    meta["shape"] = [2**40]
+    with open(meta_path, "w") as f:
+        json.dump(meta, f)
+    with pytest.raises(lv.ResourceLimitError, match=r"'nifti'.*claims 1099511627776 bytes"):
+        zarr_io.open_zarr(store)
+
+
 def test_a_micron_volume_is_labelled_in_microns_by_xarray_and_nibabel(tmp_path):
     import xarray as xr
 

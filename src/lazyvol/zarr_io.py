@@ -36,6 +36,7 @@ refused when it is read. Credentials never appear in ``Volume.source``, tokens o
 from __future__ import annotations
 
 import json
+import math
 import os
 from dataclasses import replace
 from typing import Any
@@ -46,7 +47,13 @@ from . import zarr_integrity as zi
 from . import zarr_nifti
 from ._io import Location
 from ._per_volume import source_volumes
-from .errors import FormatError, IntegrityError, UnknownOptionError, UnsupportedError
+from .errors import (
+    FormatError,
+    IntegrityError,
+    ResourceLimitError,
+    UnknownOptionError,
+    UnsupportedError,
+)
 from .scaling import apply_scale, nifti_scaling
 from .sources import HEADER_FILES_KEY
 from .volume import Volume
@@ -490,6 +497,16 @@ def _nifti_zarr_header(root: StoreRoot) -> bytes | None:
         return None
     try:
         arr = zi.open_array_fast(root.zarr_store(name))
+        nbytes = math.prod(arr.shape) * arr.dtype.itemsize
+    except Exception:  # zarr's own errors are not typed; the header is then not used
+        return b""
+    if nbytes > zarr_nifti.NIFTI_ARRAY_MAX_BYTES:  # (not read: it would be allocated whole)
+        raise ResourceLimitError(
+            f"{root.display} (array {name!r}): shape {list(arr.shape)} claims {nbytes} bytes for "
+            f"a NIfTI header and its extensions, over the limit of "
+            f"{zarr_nifti.NIFTI_ARRAY_MAX_BYTES}; the NIfTI-Zarr metadata is corrupt"
+        )
+    try:
         data = np.asarray(arr[...])
     except Exception:  # zarr's own errors are not typed; the header is then not used
         return b""

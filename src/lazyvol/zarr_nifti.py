@@ -47,6 +47,9 @@ __all__ = [
 
 #: Name of the NIfTI-Zarr header array in a store's group.
 NIFTI_ARRAY = "nifti"
+#: Most bytes a ``nifti`` array may claim (a header is 348 or 540 bytes; its extensions, a few
+#: kB to MB): a store claiming more is refused before anything is read or allocated.
+NIFTI_ARRAY_MAX_BYTES = 16 << 20
 
 #: RFC-4 value of an axis whose index increases towards the given RAS code.
 RFC4 = {
