@@ -299,3 +299,19 @@ def test_a_level_the_multiscales_does_not_have_is_refused(tmp_path, level):
     store = _timed_store(tmp_path / "s.zarr", [1] * 4, [0] * 4)
     with pytest.raises(lv.FormatError, match=f"no level {level} .*1 levels"):
         lv.open(store, level=level)
+
+
+def test_dimension_names_ordering_the_space_axes_otherwise_than_ome_are_refused(tmp_path):
+    """OME axes z, y, x over an array whose Zarr dimension_names say x, y, z (OME-NGFF 0.5: they
+    must match): read silently by the OME order, one of the two swapped x and z."""
+    group = _ome_group(tmp_path / "s.zarr")
+    group.create_array("0", data=np.zeros((3, 4, 5), "u1"), dimension_names=["x", "y", "z"])
+    with pytest.raises(lv.UnsupportedError, match=r"dimension_names \['x', 'y', 'z'\]"):
+        lv.open(str(tmp_path / "s.zarr"))
+
+
+def test_dimension_names_that_only_spell_axes_otherwise_are_read(tmp_path):
+    group = _ome_group(tmp_path / "s.zarr")
+    data = np.arange(60, dtype="u1").reshape(3, 4, 5)
+    group.create_array("0", data=data, dimension_names=["Z", "y", None])
+    assert np.array_equal(lv.open(str(tmp_path / "s.zarr")).compute(), data.T)
