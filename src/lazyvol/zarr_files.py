@@ -17,7 +17,7 @@ import os
 import stat
 from typing import TYPE_CHECKING, Any
 
-from ._io_local import OPEN_FLAGS, pread_full
+from ._io_local import OPEN_FLAGS
 from .config import max_chunk_bytes
 from .errors import FormatError, ResourceLimitError
 from .sources import _file_kind
@@ -94,13 +94,28 @@ def read_store_file(path: str, what: str, byte_range: ByteRequest | None = None)
                 "bytes for one read of a Zarr store's file (the chunk limit and a compressor's "
                 "overhead; raise LAZYVOL_MAX_CHUNK_BYTES if this is real)"
             )
-        buf = bytearray(stop - start)
-        got = pread_full(fd, memoryview(buf), start)
+        return _pread(fd, start, stop - start)
     except OSError as exc:
         raise FormatError(f"{path}: reading the store's {what} failed ({exc.strerror})") from None
     finally:
         os.close(fd)
-    return bytes(buf[:got])
+
+
+def _pread(fd: int, start: int, length: int) -> bytes:
+    """``length`` bytes from ``start`` (fewer at the file's end), in one buffer when one read
+    returns them all (the usual case: no copy)."""
+    parts = []
+    while length > 0:
+        if hasattr(os, "pread"):
+            part = os.pread(fd, length, start)
+        else:  # pragma: no cover - platforms without pread (Windows)
+            os.lseek(fd, start, os.SEEK_SET)
+            part = os.read(fd, length)
+        if not part:
+            break
+        parts.append(part)
+        start, length = start + len(part), length - len(part)
+    return parts[0] if len(parts) == 1 else b"".join(parts)
 
 
 def _what(key: str) -> str:
