@@ -220,3 +220,47 @@ def test_an_interrupt_after_a_new_sidecar_is_linked_leaves_the_old_set(tmp_path,
         if count[0] < n:
             break
     assert n > 3
+
+
+def test_a_set_another_writer_published_meanwhile_is_replaced_whole(tmp_path, monkeypatch):
+    """Two overwrites of one name at once: the T1 write checked the folder (old T1 set), a DWI
+    write then published its set, and the T1 write removed only the files it had found at its
+    check: the DWI's .bval/.bvec stayed beside the T1 image, both writes succeeding (h92)."""
+    out = tmp_path / "out.nii"
+    src, truth = _t1(tmp_path / "t")
+    lv.open(src).to_nifti(out)
+    dwi = lv.open(_dwi(tmp_path / "d"))
+    real = nifti_write._temp_file
+
+    def meanwhile(dest: str) -> tuple[str, int | None]:
+        monkeypatch.setattr(nifti_write, "_temp_file", real)
+        dwi.to_nifti(out, overwrite=True)  # (after the T1 write's check)
+        return real(dest)
+
+    monkeypatch.setattr(nifti_write, "_temp_file", meanwhile)
+    lv.open(src).to_nifti(out, overwrite=True)
+    assert sorted(os.listdir(tmp_path)) == ["d", "out.json", "out.nii", "t"]
+    np.testing.assert_array_equal(np.asarray(nib.load(out).dataobj), truth)
+
+
+def test_writers_of_one_folder_publish_one_at_a_time(tmp_path, monkeypatch):
+    """A set is replaced under the folder's lock: a write waits for it, and names the folder
+    when it stays held (a stopped writer), leaving nothing."""
+    import threading
+
+    src, truth = _t1(tmp_path / "t")
+    vol = lv.open(src)
+    done = threading.Event()
+    with fileset.publish_lock(str(tmp_path)):
+        worker = threading.Thread(target=lambda: (vol.to_nifti(tmp_path / "a.nii"), done.set()))
+        worker.start()
+        assert not done.wait(0.5)
+        assert not (tmp_path / "a.nii").exists()
+    worker.join(30)
+    assert done.is_set()
+    np.testing.assert_array_equal(np.asarray(nib.load(tmp_path / "a.nii").dataobj), truth)
+    monkeypatch.setattr(fileset, "PUBLISH_WAIT", 0.2)
+    with fileset.publish_lock(str(tmp_path)):
+        with pytest.raises(WriteError, match=rf"{tmp_path}: another writer .* nothing written"):
+            vol.to_nifti(tmp_path / "b.nii")
+    assert sorted(os.listdir(tmp_path)) == ["a.json", "a.nii", "t"]

@@ -9,7 +9,8 @@ killed mid-way leaves them for the next write of the name (:func:`recover_set`):
 published, the old set is put back and the new files recognised by their temporary twin are
 removed; the image published, they are swept. Where hard links are not supported (FAT), the old
 files are renamed aside instead: a failure still puts them back, but after a kill a new sidecar
-is not told from an old one.
+is not told from an old one. Writers of one folder replace their sets one at a time
+(:func:`publish_lock`), so two sets never interleave.
 """
 
 from __future__ import annotations
@@ -17,7 +18,8 @@ from __future__ import annotations
 import contextlib
 import errno
 import os
-from collections.abc import Iterable
+import time
+from collections.abc import Iterable, Iterator
 
 from ._fsutil import (
     HELD_LOCKS,
@@ -30,8 +32,9 @@ from ._fsutil import (
     sweep_leftovers,
     temp_sibling,
 )
+from .errors import WriteError
 
-__all__ = ["drop", "link_in", "put_back", "recover_set", "set_aside"]
+__all__ = ["drop", "link_in", "publish_lock", "put_back", "recover_set", "set_aside"]
 
 #: One old file set aside: (its name, the hidden name, the lock's descriptor or None).
 Aside = tuple[str, str, "int | None"]
@@ -191,3 +194,55 @@ def _twinned(path: str, temps: list[str]) -> bool:
             if (other.st_dev, other.st_ino) == (st.st_dev, st.st_ino):
                 return True
     return False
+
+
+#: How long :func:`publish_lock` waits for another writer's publication, in seconds.
+PUBLISH_WAIT = 60.0
+
+
+@contextlib.contextmanager
+def publish_lock(*folders: str) -> Iterator[None]:
+    """Hold the exclusive lock (``flock``) of each folder of ``folders`` (in one order: no
+    deadlock) while a set of files is replaced there, waiting up to :data:`PUBLISH_WAIT` seconds
+    for another writer's replacement to finish. Two writers that replace the set of one name
+    otherwise interleave: each removes the old files it found at its check, so the sidecars the
+    other published meanwhile (a DWI's ``.bval``) stay beside its image. A folder that cannot be
+    locked (no ``fcntl``, a file system without locks, no read permission) is not.
+
+    Raises
+    ------
+    WriteError
+        The lock stayed held for :data:`PUBLISH_WAIT` seconds (a stopped writer).
+    """
+    try:
+        import fcntl
+    except ImportError:  # (Windows)
+        yield
+        return
+    fds: list[int] = []
+    try:
+        for folder in sorted({os.path.abspath(f or ".") for f in folders}):
+            try:
+                fd = os.open(folder, os.O_RDONLY | os.O_DIRECTORY)
+            except OSError:
+                continue  # (a folder that cannot be read: written unlocked, as before)
+            fds.append(fd)
+            deadline = time.monotonic() + PUBLISH_WAIT
+            while True:
+                try:
+                    fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+                    break
+                except BlockingIOError:
+                    if time.monotonic() > deadline:
+                        raise WriteError(
+                            f"{folder}: another writer has been replacing files here for "
+                            f"{PUBLISH_WAIT:g} s (a stopped process?); nothing written: try "
+                            "again when it has finished"
+                        ) from None
+                    time.sleep(0.005)
+                except OSError:
+                    break  # (no locks on this file system)
+        yield
+    finally:
+        for fd in fds:
+            os.close(fd)

@@ -36,7 +36,7 @@ from typing import TYPE_CHECKING, Any, BinaryIO
 import dask
 import numpy as np
 
-from ._fileset import Aside, drop, link_in, put_back, recover_set, set_aside
+from ._fileset import Aside, drop, link_in, publish_lock, put_back, recover_set, set_aside
 from ._fsutil import fsync_dir, make_temp_file, publish_file, release_temp_dir, sweep_leftovers
 from ._location import local_destination, written_through
 from .chunking import as_plan_array, direct_compute_allowed
@@ -333,10 +333,10 @@ def _check_destination(
     vol: Volume, dest: str, where: str, overwrite: bool, sidecars: bool
 ) -> list[str]:
     """Refuse a bad name or (without ``overwrite``) an existing file, ``where`` being the file
-    written (:func:`~lazyvol._location.written_through`); returns the sidecar files there (any
-    lazyvol writes for that name, ``sidecars`` being true; through a link, for the file it names
-    too), which the write replaces or removes. With ``sidecars``, another image whose sidecars
-    have these names (``sidecar.sharing_images``: ``.nii`` beside ``.nii.gz``) is refused
+    written (:func:`~lazyvol._location.written_through`); returns the names of the sidecar
+    files there (any lazyvol writes for that name, ``sidecars`` being true; through a link, for
+    the file it names too), which the write replaces or removes where present when it publishes.
+    With ``sidecars``, another image whose sidecars have these names (``sidecar.sharing_images``: ``.nii`` beside ``.nii.gz``) is refused
     whatever ``overwrite`` says when the write would replace, remove or write one of them:
     lazyvol does not change another image's sidecars."""
     if not dest.lower().endswith((".nii", ".nii.gz")):
@@ -351,10 +351,10 @@ def _check_destination(
     if not sidecars:
         return []
     stems = [dest] if where == dest else [dest, where]  # (a link: the set of the file it names too)
-    taken = [p for n in stems for p in sidecar_paths(vol.meta, n, every=True) if os.path.lexists(p)]
+    names = list(dict.fromkeys(p for n in stems for p in sidecar_paths(vol.meta, n, every=True)))
+    taken = [p for p in names if os.path.lexists(p)]
     if taken or sidecar_paths(vol.meta, dest):  # (the write replaces, removes or writes some)
         _refuse_shared(vol, stems, dest, where)
-    taken = list(dict.fromkeys(taken))
     if taken and not overwrite:
         ours = set(sidecar_paths(vol.meta, dest))
         what = (
@@ -370,7 +370,7 @@ def _check_destination(
             f"{taken[0]}: sidecar file exists; pass overwrite=True to {what}, or sidecars=False "
             "to leave it (nothing written)"
         )
-    return taken
+    return names
 
 
 def _refuse_shared(vol: Volume, stems: list[str], dest: str, where: str) -> None:
@@ -498,10 +498,12 @@ def write_nifti(
 
 
 def _publish(
-    tmp: str, where: str, overwrite: bool, files: dict[str, str], present: list[str]
+    tmp: str, where: str, overwrite: bool, files: dict[str, str], names: list[str]
 ) -> None:
     """Move the finished image ``tmp`` to ``where`` with its sidecars ``files`` (path: text),
-    replacing the old image and the sidecar files ``present`` there (:func:`_check_destination`).
+    replacing the old image and the sidecar files of ``names`` there (:func:`_check_destination`)
+    present now, under the folders' lock (:func:`lazyvol._fileset.publish_lock`): the set another
+    writer published since the check is replaced whole too.
 
     With no sidecar on either side the image replaces the old one in one rename. Else the set is
     replaced as one (:mod:`lazyvol._fileset`): the new sidecars are written to temporary files (a
@@ -521,49 +523,51 @@ def _publish(
     WriteError
         Without ``overwrite``, a sidecar was created by someone else meanwhile.
     """
-    if not files and not present:
-        publish_file(tmp, where, overwrite=overwrite)
-        return
-    temps: list[tuple[str, int | None, str]] = []
-    published: list[str] = []
-    aside: list[Aside] = []
-    try:
-        for path, text in files.items():
-            sweep_leftovers(path)
-            part, lock = make_temp_file(path)
-            temps.append((part, lock, path))
-            with open(part, "w", encoding="utf-8") as f:
-                f.write(text)
-                f.flush()
-                os.fsync(f.fileno())
-        if overwrite:
-            aside = set_aside([where, *present])
-            for old in (where, *present):  # the image first: no image from here on
-                with contextlib.suppress(FileNotFoundError):
-                    os.unlink(old)
-            fsync_dir(os.path.dirname(where))
-        for part, _lock, path in temps:
-            try:
-                link_in(part, path)
-            except FileExistsError as exc:
-                raise WriteError(
-                    f"{path}: created by someone else while writing; left untouched"
-                ) from exc
-            published.append(path)
-        publish_file(tmp, where, overwrite=overwrite)
-    except BaseException:
-        for path in published:  # (no image beside them now: removed)
-            _unlink_quiet(path)
+    with publish_lock(os.path.dirname(where), *(os.path.dirname(p) for p in [*files, *names])):
+        present = [p for p in names if os.path.lexists(p)]
+        if not files and not present:
+            publish_file(tmp, where, overwrite=overwrite)
+            return
+        temps: list[tuple[str, int | None, str]] = []
+        published: list[str] = []
+        aside: list[Aside] = []
         try:
-            put_back(aside)
+            for path, text in files.items():
+                sweep_leftovers(path)
+                part, lock = make_temp_file(path)
+                temps.append((part, lock, path))
+                with open(part, "w", encoding="utf-8") as f:
+                    f.write(text)
+                    f.flush()
+                    os.fsync(f.fileno())
+            if overwrite:
+                aside = set_aside([where, *present])
+                for old in (where, *present):  # the image first: no image from here on
+                    with contextlib.suppress(FileNotFoundError):
+                        os.unlink(old)
+                fsync_dir(os.path.dirname(where))
+            for part, _lock, path in temps:
+                try:
+                    link_in(part, path)
+                except FileExistsError as exc:
+                    raise WriteError(
+                        f"{path}: created by someone else while writing; left untouched"
+                    ) from exc
+                published.append(path)
+            publish_file(tmp, where, overwrite=overwrite)
+        except BaseException:
+            for path in published:  # (no image beside them now: removed)
+                _unlink_quiet(path)
+            try:
+                put_back(aside)
+            finally:
+                aside = []  # (a second interrupt in put_back: the next write recovers the rest)
+            raise
         finally:
-            aside = []  # (a second interrupt in put_back: the next write recovers the rest)
-        raise
-    finally:
-        drop(aside)  # (the new set is in place)
-        for part, lock, _path in temps:
-            _unlink_quiet(part)
-            release_temp_dir(lock)
+            drop(aside)  # (the new set is in place)
+            for part, lock, _path in temps:
+                _unlink_quiet(part)
+                release_temp_dir(lock)
 
 
 def _write_header(hdr: Any, out: Any) -> None:
