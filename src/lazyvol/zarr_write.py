@@ -236,11 +236,16 @@ def _check_storable(vol: Volume, dest: str) -> None:
     """Refuse, before anything is written, a volume no store can keep: a dtype Zarr v3 cannot
     hold, no voxels, or an affine that is not finite and invertible."""
     dtype = vol.dtype
-    if dtype.kind not in "biufc" or dtype.fields is not None:
+    if dtype.kind not in "biufc" or dtype.fields is not None or dtype.char in "gG":
         keep = "; a .nii keeps RGB" if dtype.names else ""
+        hint = (  # (extended precision: zarr has no data type for it)
+            f"cast it, e.g. lazyvol.Volume(vol.data.astype('{dtype.kind}{dtype.itemsize // 2}'), "
+            "vol.affine)"
+            if dtype.char in "gG"
+            else numbers_hint(dtype)
+        )
         raise UnsupportedError(
-            f"{dest}: dtype {dtype} cannot be stored in Zarr v3 by lazyvol; "
-            f"{numbers_hint(dtype)}{keep}"
+            f"{dest}: dtype {dtype} cannot be stored in Zarr v3 by lazyvol; {hint}{keep}"
         )
     if 0 in vol.shape:
         raise UnsupportedError(
