@@ -159,6 +159,33 @@ def test_a_dwi_cut_along_its_4th_axis_writes_the_table_of_its_volumes(tmp_path, 
     np.testing.assert_allclose(got, np.loadtxt(tmp_path / "whole.bvec")[:, order], atol=1e-6)
 
 
+@pytest.mark.parametrize(
+    "cut", [np.s_[..., 2:4], np.s_[..., ::-1], np.s_[..., 3], np.s_[..., 3::-2]]
+)
+def test_a_cut_along_t_states_its_own_acquisition_time_and_number(tmp_path, cut):
+    """vol[..., 2:4] of a time series: its sidecar gave the whole series' first AcquisitionTime
+    and AcquisitionNumber (09:02:57.49 and 1 for dcm_qa_mosaic ep2d_Int_4, where dcm2niix on the
+    files of volumes 3 and 4 gives 09:03:03.89 and 3); now the earliest kept volume's, also
+    through a store (h92)."""
+    write_dicom_4d_series(tmp_path / "s", SHAPE, 5, labels=("AcquisitionTime", "AcquisitionNumber"))
+    by_volume: dict[int, list[float]] = {}
+    for f in (tmp_path / "s").iterdir():
+        ds = pydicom.dcmread(f, stop_before_pixels=True)
+        by_volume.setdefault(int(ds.AcquisitionNumber), []).append(
+            acquisition_seconds(ds.AcquisitionTime)
+        )
+    kept = [int(t) + 1 for t in np.atleast_1d(np.arange(5)[cut[-1]])]
+    first = min(kept, key=lambda n: min(by_volume[n]))
+    t = min(by_volume[first])
+    want = f"{int(t // 3600):02d}:{int(t % 3600 // 60):02d}:{t % 60:09.6f}"
+    vol = lv.open(tmp_path / "s")[cut]
+    vol.to_nifti(tmp_path / "cut.nii")
+    lv.open(vol.to_zarr(tmp_path / "cut.zarr")).to_nifti(tmp_path / "via.nii")
+    for name in ("cut.json", "via.json"):
+        doc = json.loads((tmp_path / name).read_text())
+        assert (doc["AcquisitionTime"], doc["AcquisitionNumber"]) == (want, first), name
+
+
 def test_magnitude_and_phase_are_split_not_stacked(tmp_path):
     truth = write_dicom_4d_series(tmp_path / "s", SHAPE, components=["M", "P"], labels=())
     report = lv.scan(tmp_path / "s")

@@ -13,6 +13,11 @@ volume holds, in its order (``vol[..., ::-1]`` reverses them, ``vol[..., 1:]`` d
   when its 4th axis tells echoes apart, and, one echo left, ``meta["bids"]`` ``EchoTime`` (seconds)
   and ``EchoNumber``, as a volume of that one echo's files has them.
 
+* each volume's acquisition (:data:`VOLUME_ACQUISITION`: its earliest image's time and the
+  AcquisitionNumber of its first image), and ``meta["bids"]`` ``AcquisitionTime`` and
+  ``AcquisitionNumber`` of the volumes kept: the earliest one's time and the first one's number, as
+  dcm2niix gives them for a folder of those volumes' files.
+
 Lists of another length than the 4th axis are not the volume's: they are left as they are (and
 the writers leave them out). Per-slice values (SliceTiming) follow the voxel axes instead
 (:func:`lazyvol.sidecar.sidecar`). Low level: no lazyvol imports.
@@ -29,6 +34,8 @@ __all__ = [
     "DIFFUSION_LISTS",
     "ECHO_LISTS",
     "PER_VOLUME_KEYS",
+    "VOLUME_ACQUISITION",
+    "clock",
     "cut_volumes",
     "source_volumes",
     "take_volumes",
@@ -49,6 +56,10 @@ PER_VOLUME_KEYS = (
     "FrameDuration",
     "FrameReferenceTime",
 )
+
+#: ``meta`` key of each volume's acquisition: ``{"stamp": [seconds on one timeline, to compare],
+#: "time": [its time of day, seconds], "number": [AcquisitionNumber or None]}`` (a DICOM series).
+VOLUME_ACQUISITION = "volume_acquisition"
 
 #: ``meta`` lists of a volume's distinct echoes, by the ``axis4_values`` name giving them per volume.
 ECHO_LISTS = {"echo_times": "EchoTime", "echo_numbers": "EchoNumbers"}
@@ -121,6 +132,31 @@ def take_volumes(meta: dict[str, Any], picks: Sequence[int], n: int | None) -> N
         for key in PER_VOLUME_KEYS:
             if fits(bids.get(key)):
                 bids[key] = [bids[key][p] for p in picks]
+    acquisition = meta.get(VOLUME_ACQUISITION)
+    if isinstance(acquisition, dict) and all(fits(v) for v in acquisition.values()) and picks:
+        chosen = {key: [v[p] for p in picks] for key, v in acquisition.items()}
+        meta[VOLUME_ACQUISITION] = chosen
+        if isinstance(bids, dict):
+            _first_acquisition(bids, chosen)
+
+
+def clock(seconds: float) -> str:
+    """A time of day in seconds as BIDS AcquisitionTime (``HH:MM:SS.ffffff``, as dcm2niix)."""
+    t = float(seconds)
+    return f"{int(t // 3600):02d}:{int(t % 3600 // 60):02d}:{t % 60:09.6f}"
+
+
+def _first_acquisition(bids: dict[str, Any], kept: dict[str, list[Any]]) -> None:
+    """``bids`` AcquisitionTime of the earliest volume ``kept`` and AcquisitionNumber of the
+    first (in acquisition order), where the series states them for every volume."""
+    stamps, times, numbers = kept.get("stamp"), kept.get("time"), kept.get("number")
+    if not (stamps and times and all(isinstance(x, int | float) for x in [*stamps, *times])):
+        return
+    earliest = min(range(len(stamps)), key=lambda n: stamps[n])
+    if "AcquisitionTime" in bids:
+        bids["AcquisitionTime"] = clock(times[earliest])
+    if "AcquisitionNumber" in bids and numbers and isinstance(numbers[earliest], int):
+        bids["AcquisitionNumber"] = numbers[earliest]
 
 
 def source_volumes(meta: dict[str, Any]) -> None:

@@ -28,9 +28,8 @@ from typing import Any
 import numpy as np
 
 from .bids_enhanced import enhanced_annotate, enhanced_record_values
-from .bids_extra import SEQUENCE_NAME, extra_record_values, printed
+from .bids_extra import SEQUENCE_NAME, acquisition_time, extra_record_values, printed
 from .bids_pet import pet_annotate, pet_record_values
-from .dicom_time import acquired, tm_seconds
 from .ge_phase import annotate_pepolar, ge_echo_spacing, ge_phase_values
 from .ge_timing import ge_record_values
 from .model import SPLIT_VALUES
@@ -504,14 +503,7 @@ def _annotate(
     timing = slice_timing(slots, nk, _acq, bids, info.warnings)
     if timing is not None:
         bids["SliceTiming"] = timing
-    # every frame: an enhanced file's frames carry their own FrameAcquisitionDateTime; the
-    # earliest by date and time when every frame states its date (across midnight); none when
-    # undated times of day may cross midnight (which is the earliest is unknown)
-    stamps, wrap = acquired(frames)
-    known = [(s, r) for s, r in zip(stamps, frames, strict=True) if s is not None and not wrap]
-    t = tm_seconds(min(known, key=lambda sr: sr[0])[1].acquisition_time) if known else None
-    if t is not None:
-        bids["AcquisitionTime"] = f"{int(t // 3600):02d}:{int(t % 3600 // 60):02d}:{t % 60:09.6f}"
+    acquisition_time(bids, info.meta, slots, nk, frames)
     if first.iop is not None:  # (printed as dcm2niix prints it: %g)
         bids["ImageOrientationPatientDICOM"] = [printed(float(c)) for c in first.iop]
     _copy(bids, acq, "ImageOrientationText")

@@ -31,8 +31,11 @@ InstitutionalDepartmentName "None" for images that state none; lazyvol writes no
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from typing import Any
 
+from .._per_volume import VOLUME_ACQUISITION, clock
+from .dicom_time import acquired, tm_seconds
 from .ge_phase import (
     IN_PLANE_FACTOR,
     PARTIAL_FOURIER,
@@ -178,3 +181,43 @@ def extra_record_values(raw: dict[int, Any], vendor: str, acq: dict[str, Any]) -
             out["PhaseEncodingStepsNoPartialFourier"] = acq.pop("PhaseEncodingSteps")
     return out
 
+
+def acquisition_time(
+    bids: dict[str, Any], meta: dict[str, Any], slots: Sequence[Any], nk: int, frames: list[Any]
+) -> None:
+    """``bids`` AcquisitionTime of a series' ``frames`` (``slots``: them by k, then t) and each
+    volume's (:func:`volume_acquisitions`). Every frame counts: an enhanced file's frames carry
+    their own FrameAcquisitionDateTime; the earliest by date and time when every frame states its
+    date (across midnight); none when undated times of day may cross midnight (which is the
+    earliest is unknown)."""
+    stamps, wrap = acquired(frames)
+    known = [(s, r) for s, r in zip(stamps, frames, strict=True) if s is not None and not wrap]
+    t = tm_seconds(min(known, key=lambda sr: sr[0])[1].acquisition_time) if known else None
+    if t is not None:
+        bids["AcquisitionTime"] = clock(t)
+        volume_acquisitions(meta, slots, nk, dict(zip(map(id, frames), stamps, strict=True)))
+
+
+def volume_acquisitions(
+    meta: dict[str, Any], slots: Sequence[Any], nk: int, stamps: dict[int, float | None]
+) -> None:
+    """``meta[VOLUME_ACQUISITION]`` of a series of several volumes (``slots``: its frames, k
+    fastest, then t; ``stamps``: when each frame was acquired, by ``id``, on one timeline): each
+    volume's earliest frame's stamp and time of day, and its first frame's AcquisitionNumber, so
+    that a volume cut along t (:mod:`lazyvol._per_volume`) states its own. Nothing when a
+    volume's frames state no time."""
+    nt = len(slots) // max(1, nk)
+    if nt < 2:
+        return
+    out: dict[str, list[Any]] = {"stamp": [], "time": [], "number": []}
+    for v in range(nt):
+        frames = [r for r in slots[v * nk : (v + 1) * nk] if r is not None]
+        timed = [(s, r) for r in frames if (s := stamps.get(id(r))) is not None]
+        t = tm_seconds(min(timed, key=lambda sr: sr[0])[1].acquisition_time) if timed else None
+        if t is None:
+            return
+        out["stamp"].append(min(s for s, _ in timed))
+        out["time"].append(t)
+        number = frames[0].acquisition_number
+        out["number"].append(number if isinstance(number, int) and number > 0 else None)
+    meta[VOLUME_ACQUISITION] = out

@@ -261,7 +261,9 @@ INDEX_VERSION = 60
 #: MRFOVGeometrySequence, as dcm2niix reads them.
 #: 56: a Philips enhanced partial-Fourier volume's PhaseEncodingSteps is written as
 #: PhaseEncodingStepsNoPartialFourier with PartialFourierEnabled, as a classic one's.
-REPORT_FORMAT = 56
+#: 57: meta["volume_acquisition"] (each volume's AcquisitionTime / AcquisitionNumber), so a volume
+#: cut along t states its own in the sidecar (56: the whole series' first).
+REPORT_FORMAT = 57
 #: A frame's identity in a report whose frames all have their listing entry's identity.
 _FROM_LISTING = "listing"
 #: The frames' paths of a report whose frames are its files, in order.
