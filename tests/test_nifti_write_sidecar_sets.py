@@ -54,7 +54,15 @@ def test_a_stale_sidecar_behind_a_link_is_refused_without_overwrite(tmp_path):
 
 
 @pytest.mark.parametrize(
-    ("first", "second"), [("out.nii", "out.nii.gz"), ("out.nii.gz", "out.nii")]
+    ("first", "second"),
+    [
+        ("out.nii", "out.nii.gz"),
+        ("out.nii.gz", "out.nii"),
+        # suffixes differing in case only (h92: the T1 replaced the DWI's set beside OUT.NII.GZ)
+        ("out.NII.GZ", "out.nii"),
+        ("out.NII.GZ", "out.nii.gz"),
+        ("out.Nii", "out.nii"),
+    ],
 )
 @pytest.mark.parametrize("overwrite", [False, True])
 def test_the_other_extension_of_the_stem_is_refused(tmp_path, first, second, overwrite):
@@ -72,6 +80,15 @@ def test_the_other_extension_of_the_stem_is_refused(tmp_path, first, second, ove
     assert _files(out).keys() == {*before, second}
     assert all((out / n).read_bytes() == b for n, b in before.items())
     np.testing.assert_array_equal(np.asarray(nib.load(out / second).dataobj), truth)
+
+
+def test_a_stem_spelled_otherwise_has_its_own_set(tmp_path):
+    """OUT.nii.gz beside out.nii: other sidecar names (OUT.json), so no refusal (a file system
+    that tells the names apart)."""
+    lv.open(_dwi(tmp_path)).to_nifti(tmp_path / "out.nii")
+    src, _truth = _t1(tmp_path)
+    lv.open(src).to_nifti(tmp_path / "OUT.nii.gz")
+    assert (tmp_path / "OUT.json").exists() and (tmp_path / "out.bval").exists()
 
 
 def _asl(tmp_path: Path) -> lv.Volume:

@@ -277,16 +277,43 @@ def any_sidecar_paths(dest: str) -> list[str]:
 
 def sharing_images(meta: dict[str, Any], dest: str) -> list[str]:
     """The other NIfTI images whose sidecars have the names of ``dest``'s (``every``, see
-    :func:`sidecar_paths`): ``<name>.nii`` beside ``<name>.nii.gz`` and the reverse, and
+    :func:`sidecar_paths`): ``<name>.nii`` beside ``<name>.nii.gz`` and the reverse (suffixes in
+    any case: ``<name>.NII.GZ`` too), and
     ``<name>_asl.nii[.gz]`` when ``<name>``'s set has ``<name>_aslcontext.tsv``."""
     stem = _stem(dest)
     ext = dest[len(stem) :]
-    out = [stem + (ext[:-3] if ext.lower().endswith(".gz") else ext + ".gz")]
+    other = stem + (ext[:-3] if ext.lower().endswith(".gz") else ext + ".gz")
+    out = [other, *_spelled_otherwise(other), *_spelled_otherwise(dest)]
     if not stem.endswith("_asl") and _asl_context_path(stem) in sidecar_paths(
         meta, dest, every=True
     ):
         out += [stem + "_asl.nii", stem + "_asl.nii.gz"]
     return out
+
+
+def _spelled_otherwise(path: str) -> list[str]:
+    """The files beside ``path`` whose names differ from its name only in the suffix' case
+    (``x.NII.GZ`` for ``x.nii.gz``): another image with the same sidecar names (``_stem`` ignores
+    the suffix' case), on a file system that tells the names apart."""
+    folder, name = os.path.split(path)
+    try:
+        names = os.listdir(folder or ".")
+    except OSError:
+        return []
+    stem = _stem(name)
+    out = [
+        os.path.join(folder, n)
+        for n in names
+        if n != name and n.lower() == name.lower() and _stem(n) == stem
+    ]
+    return [p for p in out if not _same_file(p, path)]  # (a file system ignoring case)
+
+
+def _same_file(a: str, b: str) -> bool:
+    try:
+        return os.path.samefile(a, b)
+    except OSError:
+        return False
 
 
 def _has_asl_context(meta: dict[str, Any]) -> bool:
