@@ -147,8 +147,8 @@ __all__ = [
 #: 60: an enhanced MR file's PulseSequenceName (0018,9005) is read (its SequenceName where
 #: (0018,0024) states none; ``acq["_sequence_name"]``, GE's (0019,109C) too, was
 #: ``_ge_sequence_name``).
-#: 1: an enhanced frame's PartialFourier (0018,9081) YES is kept (``acq["_partial_fourier"]``).
-INDEX_VERSION = 60
+#: 61: an enhanced frame's PartialFourier (0018,9081) YES is kept (``acq["_partial_fourier"]``).
+INDEX_VERSION = 61
 #: Layout of a report: 2: files named by their listing position, identities taken from the listing;
 #: 3: a volume's files may differ in pixel encoding (each frame's, ``encodings``), where 2 split them;
 #: 4: ... and in BitsStored (each frame's, ``stored_bits``), where 3 split them;
@@ -254,7 +254,8 @@ INDEX_VERSION = 60
 #: 52: the volumes of an enhanced file of several echo times list dcm2niix's echo numbers
 #: (echo_numbers, axis4_values EchoNumbers), so an echo cut from them has its EchoNumber.
 #: 53: a non-finite DiffusionBValue / DiffusionGradientOrientation refuses its volume (FormatError).
-#: 54: Philips sidecar keys (PhilipsRWVSlope / Intercept, PhilipsRescaleSlope / Intercept,
+#: 54: Philips sidecar keys from one implementation: PhilipsRWVSlope / Intercept added to 48's
+#: (PhilipsRescaleSlope / Intercept,
 #: PhilipsScaleSlope, UsePhilipsFloatNotDisplayScaling), as dcm2niix writes them.
 #: 55: enhanced MR sidecars: SequenceName from PulseSequenceName (0018,9005), ImagingFrequency
 #: from TransmitterFrequency (0018,9098), PercentPhaseFOV / PercentSampling from
