@@ -39,9 +39,9 @@ from typing import Any
 from . import _blockpool, _fsutil, handles
 from ._warn import warn as _warn_user
 from .config import cache_dir
-from .errors import FormatError
+from .errors import FormatError, LazyvolError
 from .gzahead import ReadAhead, read_from
-from .gzcheck import ChecksumError, StreamCheck, is_checksum_failure, stream_error
+from .gzcheck import ChecksumError, StreamCheck, is_os_failure, stream_error
 from .gzengine import (  # noqa: F401  (engine choice and budgets: gzaccess's API too)
     DEFAULT_GZIP_MEMORY,
     ENGINE_ENV,
@@ -467,7 +467,9 @@ def _read_once(src: GzSource, offset: int, view: memoryview) -> tuple[int, bool]
         )
         if used_index and not not_the_index:
             raise _IndexReadError(exc) from exc
-        raise
+        if not_the_index or is_os_failure(exc) or isinstance(exc, LazyvolError):
+            raise
+        raise stream_error(src.path, exc, forced_engine_hint(ent.kind)) from exc
     broken = False
     try:
         got = handle.read_at(offset, view)
@@ -587,7 +589,7 @@ def _build_index(src: GzSource, kind: str) -> Path:
     except ChecksumError:
         raise
     except Exception as exc:
-        if isinstance(exc, OSError) and not is_checksum_failure(exc):
+        if is_os_failure(exc) or isinstance(exc, LazyvolError):
             raise
         raise stream_error(src.path, exc, forced_engine_hint(kind)) from exc
     finally:

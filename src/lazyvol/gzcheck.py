@@ -30,7 +30,7 @@ from typing import Any
 
 from .errors import FormatError
 
-__all__ = ["ChecksumError", "StreamCheck", "is_checksum_failure", "stream_error"]
+__all__ = ["ChecksumError", "StreamCheck", "is_checksum_failure", "is_os_failure", "stream_error"]
 
 #: Scratch buffer for bytes inflated only to be checked.
 _SCRATCH = 2**20
@@ -56,6 +56,14 @@ def is_checksum_failure(exc: BaseException) -> bool:
     return any(w in text for w in _ENGINE_WORDS)
 
 
+def is_os_failure(exc: BaseException) -> bool:
+    """Whether ``exc`` is the operating system's (an ``OSError`` with an errno: out of
+    descriptors, a removed file, a full disk), not an engine's verdict on the stream: indexed_gzip's
+    ``ZranError`` and Python's "raw readinto() returned invalid length" are ``OSError`` without
+    one, and must become :func:`stream_error`'s typed error."""
+    return isinstance(exc, OSError) and exc.errno is not None
+
+
 def stream_error(where: str, exc: BaseException, hint: str = "") -> FormatError:
     """The typed error of an engine's failure to inflate ``where`` (a path or URL); ``hint`` is
     appended to a non-checksum failure's message."""
@@ -65,7 +73,12 @@ def stream_error(where: str, exc: BaseException, hint: str = "") -> FormatError:
             f"{where}: the gzip stream fails its own checksum: the file is damaged (an altered "
             f"or badly copied file); fetch or copy it again ({detail})"
         )
-    return FormatError(f"{where}: the gzip stream is corrupt or truncated ({detail}){hint}")
+    return FormatError(
+        f"{where}: the gzip stream does not inflate ({detail}): the file is corrupt or truncated, "
+        "or valid gzip the decompression engines cannot read (e.g. a gzip member header over "
+        "1 MiB of FNAME/FEXTRA/FCOMMENT); if `gzip -t` accepts it, recompress it "
+        f"(`gzip -dc FILE | gzip > NEW.nii.gz`){hint}"
+    )
 
 
 class StreamCheck:

@@ -1,0 +1,63 @@
+"""Every failure of a local gzip engine (indexed_gzip's ``ZranError``, rapidgzip's errors) is
+lazyvol's typed :class:`~lazyvol.FormatError` naming the file and the fix, whichever call met it:
+a first read, a saved-index build; an operating-system error (with an errno) stays itself."""
+
+from __future__ import annotations
+
+import errno
+import gzip
+import zlib
+from pathlib import Path
+
+import pytest
+
+import lazyvol as lv
+from lazyvol import gzaccess
+from lazyvol.nifti import build_gzip_index, clear_gzip_handles
+from lazyvol.testing import write_phantom_nifti
+
+ENGINES = ["indexed_gzip"]
+try:
+    import rapidgzip  # noqa: F401
+
+    ENGINES.append("rapidgzip")
+except ImportError:  # pragma: no cover - rapidgzip is a core dependency where it installs
+    pass
+
+
+def _member_with_long_name(raw: bytes, fname: bytes) -> bytes:
+    """One valid gzip member (gzip and nibabel read it) with an FNAME field of ``fname``."""
+    c = zlib.compressobj(6, zlib.DEFLATED, -15)
+    body = c.compress(raw) + c.flush()
+    head = b"\x1f\x8b\x08\x08" + b"\0\0\0\0" + b"\x00\xff" + fname + b"\0"
+    return head + body + zlib.crc32(raw).to_bytes(4, "little") + len(raw).to_bytes(4, "little")
+
+
+@pytest.mark.parametrize("engine", ENGINES)
+def test_engine_refusal_is_typed_at_read_and_index_build(
+    tmp_path: Path, gzip_cache: Path, monkeypatch: pytest.MonkeyPatch, engine: str
+) -> None:
+    """A gzip member header over 1 MiB (valid gzip, beyond both engines' buffers): building the
+    seek index let indexed_gzip's untyped ZranError (an OSError) escape."""
+    monkeypatch.setenv(gzaccess.ENGINE_ENV, engine)
+    clear_gzip_handles()
+    raw = Path(write_phantom_nifti(tmp_path / "p.nii", (20, 16, 12))).read_bytes()
+    path = tmp_path / "long_name.nii.gz"
+    path.write_bytes(_member_with_long_name(raw, b"a" * (2 * 2**20)))
+    assert gzip.decompress(path.read_bytes()) == raw
+    for attempt in (lambda: lv.open(path).compute(), lambda: build_gzip_index(path)):
+        clear_gzip_handles()
+        with pytest.raises(lv.FormatError, match=r"long_name\.nii\.gz.*recompress") as info:
+            attempt()
+        assert "gzip -dc" in str(info.value)
+
+
+def test_os_errors_are_told_from_engine_errors() -> None:
+    import indexed_gzip
+
+    from lazyvol.gzcheck import is_os_failure
+
+    assert not is_os_failure(indexed_gzip.ZranError("zran_read returned error"))
+    assert not is_os_failure(OSError("raw readinto() returned invalid length -4"))
+    assert is_os_failure(OSError(errno.EMFILE, "Too many open files"))
+    assert not is_os_failure(ValueError("Invalid deflate block"))
