@@ -40,3 +40,21 @@ def test_numeric_dtypes_still_open(sources):
         assert lv.open(src, scale=np.bool_(False)).dtype == np.int16
     ref = np.asanyarray(nib.load(nii).dataobj).astype(np.float32)
     assert np.array_equal(lv.open(nii, dtype="float32").compute(), ref)
+
+
+@pytest.mark.parametrize("bad", [1.5, True, np.bool_(False), [1], 3.0])
+def test_series_of_a_type_that_names_no_volume(sources, bad):
+    """``series=1.5`` / ``series=True`` raised a bare TypeError (after the scan of a folder)."""
+    for src in sources:
+        with pytest.raises(lv.OptionError, match=r"series=.*takes a SeriesNumber") as err:
+            lv.open(src, series=bad)
+        assert str(src) in str(err.value)
+
+
+def test_series_choice_refuses_other_types_typed(sources):
+    from lazyvol.dicom.choose import select
+
+    report = lv.scan(sources[1])
+    with pytest.raises(lv.OptionError, match=r"series=1\.5"):
+        select(report, str(sources[1]), 1.5)  # type: ignore[arg-type]
+    assert select(report, str(sources[1]), np.int64(report[0].number)) is report[0]

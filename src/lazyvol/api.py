@@ -87,6 +87,7 @@ def open(
         raise TypeError("lazyvol.open() missing the source (a path or URL)")
     loc = Location.of(source, storage_options)
     dtype = _checked_dtype(dtype, scale, loc)
+    _check_series(series, loc)
     # Exists? (FIFO, socket, device: a typed error, never a hang; a URL: one request.)
     _exists(loc)
     if cache:
@@ -125,6 +126,22 @@ def _exists(loc: Location) -> None:
                 continue
             return
         raise
+
+
+def _check_series(series: Any, loc: Location) -> None:
+    """Refuse a ``series`` of a type that names no volume (a float, a bool, a list ...) before a
+    folder is scanned: ``series=1.5`` raised a bare TypeError after the scan."""
+    import numpy as np
+
+    from .errors import OptionError
+
+    if series is None or isinstance(series, str):
+        return
+    if isinstance(series, bool | np.bool_) or not isinstance(series, int | np.integer):
+        raise OptionError(
+            f"{loc.display}: series={series!r} ({type(series).__name__}): takes a SeriesNumber "
+            "(an int or a string of digits), a SeriesInstanceUID, a description, an id or '#row'"
+        )
 
 
 def _checked_dtype(dtype: Any, scale: Any, loc: Location) -> Any:

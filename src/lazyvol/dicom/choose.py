@@ -10,6 +10,7 @@ from ..errors import (
     FormatError,
     LazyvolError,
     MultipleSeriesError,
+    OptionError,
     SeriesError,
     UnsupportedError,
 )
@@ -110,7 +111,10 @@ def select(report: ScanReport, path: str, series: str | int | None) -> SeriesInf
     if series is None:
         return _without_choice(report, path)
     if isinstance(series, bool) or not isinstance(series, int | np.integer | str):
-        raise TypeError(f"series= takes a str or an int, not {type(series).__name__}")
+        raise OptionError(
+            f"{path}: series={series!r} ({type(series).__name__}): takes a SeriesNumber (an int "
+            "or a string of digits), a SeriesInstanceUID, a description, an id or '#row'"
+        )
     s = str(int(series)) if isinstance(series, int | np.integer) else str(series).strip()
     if not s:
         raise SeriesError(f"{path}: series= is empty")
