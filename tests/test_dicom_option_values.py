@@ -87,3 +87,60 @@ def test_cli_bad_fill_is_one_line(lazyvol_cli, gap):
     res = lazyvol_cli("stats", gap, "--spacing-rtol", "1000")
     assert res.returncode == 2 and "Traceback" not in res.stderr
     assert "--spacing-rtol" in res.stderr
+
+
+@pytest.fixture(scope="module")
+def fine_gap(tmp_path_factory):
+    """As ``gap``, at positions written to three decimals (whole millimetres could be rounding)."""
+    d = tmp_path_factory.mktemp("fine_gap")
+    positions = np.array([[0.0, 0.0, 0.137 + 2.0 * k] for k in range(6)] + [[0.0, 0.0, 50.137]])
+    write_dicom_series(d, (8, 6, 7), positions=positions, spacing=(1.0, 1.0, 2.0))
+    return d
+
+
+@pytest.mark.parametrize("atol", [1.0, 5.0, 1000.0])
+def test_absolute_tolerance_of_half_the_spacing_or_more_is_refused(fine_gap, atol):
+    """spacing_atol=1000 stacked pydicom's CT2 (a 202 mm gap among 1.25 mm steps) as one volume at
+    an averaged 68.3 mm, warning that "the positions are regular": a tolerance of half the slice
+    spacing or more cannot tell a slice from its neighbour's place."""
+    with pytest.raises(lv.OptionError, match=rf"spacing_atol={atol:g} mm is at least half") as err:
+        lv.open(fine_gap, spacing_atol=atol)
+    assert "slice spacing (2 mm" in str(err.value) and "spacing_atol below 1 mm" in str(err.value)
+    (info,) = lv.scan(fine_gap, spacing_atol=atol, use_index=False)
+    assert info.error_kind == "option"
+
+
+def test_absolute_tolerance_below_half_the_spacing_is_taken(gap, tmp_path):
+    with pytest.raises(lv.SeriesError, match="irregular slice spacing") as err:
+        lv.open(gap, spacing_atol=0.9)
+    assert not isinstance(err.value, lv.OptionError)
+    regular = write_dicom_series(tmp_path / "r", (8, 6, 5), spacing=(1.0, 1.0, 2.0))
+    vol = lv.open(tmp_path / "r", spacing_atol=0.9, scale=False)
+    assert vol.spacing[2] == pytest.approx(2.0)
+    np.testing.assert_array_equal(vol.compute(), regular.stored)
+
+
+def test_pydicom_ct2_gap_is_not_bridged_by_a_wide_tolerance(tmp_path):
+    import shutil
+    from pathlib import Path
+
+    from pydicom.data import get_testdata_file
+
+    ct2 = Path(get_testdata_file("DICOMDIR")).parent / "77654033" / "CT2"
+    shutil.copytree(ct2, tmp_path / "CT2")
+    with pytest.raises(
+        lv.OptionError, match=r"spacing_atol=1000 .*\(1\.25 mm.*spacing_atol below 0\.625 mm"
+    ):
+        lv.open(tmp_path / "CT2", spacing_atol=1000)
+
+
+def test_tolerance_up_to_the_positions_rounding_is_still_taken(tmp_path):
+    """Positions written to whole millimetres (a 1.2 mm stack): spacing_atol=1 (their rounding,
+    which lazyvol advises) opens them although it is half a step or more; 2 does not."""
+    nk = 9
+    pos = np.column_stack([np.full(nk, -12.5), np.full(nk, -20.0), np.round(1.2 * np.arange(nk))])
+    truth = write_dicom_series(tmp_path / "s", (6, 5, nk), spacing=(0.8, 0.7, 1.2), positions=pos)
+    vol = lv.open(tmp_path / "s", spacing_atol=1.0)
+    np.testing.assert_array_equal(vol.compute(), truth.stored)
+    with pytest.raises(lv.OptionError, match=r"spacing_atol of at most 1 mm \(the positions'"):
+        lv.open(tmp_path / "s", spacing_atol=2.0)

@@ -87,6 +87,7 @@ def _without_choice(report: ScanReport, path: str) -> SeriesInfo:
         kinds: dict[str, type[LazyvolError]] = {
             "format": FormatError,
             "unsupported": UnsupportedError,
+            "option": OptionError,
         }
         refusal = kinds.get(report[0].error_kind, SeriesError)
         why = "\n".join(f"  #{n} [{info.id}]: {info.error}" for n, info in enumerate(report[:5]))

@@ -284,7 +284,8 @@ class SeriesInfo:
         ``lazyvol.open`` runs (stacking, spacing, readability) run at scan. ``None``: it opens.
     error_kind : str
         The kind of ``error``: ``"series"`` (:class:`~lazyvol.SeriesError`), ``"format"``
-        (:class:`~lazyvol.FormatError`) or ``"unsupported"`` (:class:`~lazyvol.UnsupportedError`);
+        (:class:`~lazyvol.FormatError`), ``"unsupported"`` (:class:`~lazyvol.UnsupportedError`)
+        or ``"option"`` (:class:`~lazyvol.OptionError`: an option's value does not suit it);
         ``""`` when it opens.
     """
 

@@ -194,9 +194,11 @@ def _chosen(
         info = select(scan(loc, **scan_kw, **options), name, series)
     # (the notes on unread or damaged files beside the volume are in the scan's report)
     if info.error:
-        cls = {"format": FormatError, "unsupported": UnsupportedError}.get(
-            info.error_kind, SeriesError
-        )
+        cls = {
+            "format": FormatError,
+            "unsupported": UnsupportedError,
+            "option": OptionError,
+        }.get(info.error_kind, SeriesError)
         raise cls(info.error)
     return info
 

@@ -264,7 +264,8 @@ INDEX_VERSION = 61
 #: PhaseEncodingStepsNoPartialFourier with PartialFourierEnabled, as a classic one's.
 #: 57: meta["volume_acquisition"] (each volume's AcquisitionTime / AcquisitionNumber), so a volume
 #: cut along t states its own in the sidecar (56: the whole series' first).
-REPORT_FORMAT = 57
+#: 58: a spacing_atol of half the slice spacing or more refuses the stack (error kind "option").
+REPORT_FORMAT = 58
 #: A frame's identity in a report whose frames all have their listing entry's identity.
 _FROM_LISTING = "listing"
 #: The frames' paths of a report whose frames are its files, in order.

@@ -21,6 +21,7 @@ from .source import Fetch, read_local
 from .support import file_list
 
 __all__ = [
+    "atol_too_large",
     "copies_note",
     "image_count",
     "image_list",
@@ -221,6 +222,25 @@ def incomplete_note(skipped: Sequence[tuple[str, str]]) -> str:
     return (
         f"{INCOMPLETE_NOTE}: {len(skipped)} file(s) with this SeriesInstanceUID were skipped: "
         + shown
+    )
+
+
+def atol_too_large(
+    atol: float, spacing: float, rounding: float, base: Sequence[FrameRecord]
+) -> str:
+    """Why ``spacing_atol`` is refused for the stack ``base`` of slice ``spacing`` mm: as large as
+    half of it or larger (:func:`~lazyvol.slice_grid.coarser_than_half_step`), and larger than
+    ``rounding``, the most the positions' written rounding moves a step (a tolerance up to it is
+    taken: the positions tell no more)."""
+    limit = f"below {spacing / 2:.6g} mm"
+    if rounding >= spacing / 2:
+        limit = f"of at most {rounding:.3g} mm (the positions' written rounding)"
+    return (
+        f"spacing_atol={atol:g} mm is at least half the slice spacing ({spacing:.6g} mm, "
+        f"{len(base)} slices from {base[0].where} to {base[-1].where}): a tolerance that large "
+        "cannot tell a slice from its neighbour's place, so a gap or a misplaced slice would pass "
+        f"as a regular grid of an averaged spacing. Pass a spacing_atol {limit} (default 0.001; "
+        "positions written coarsely are allowed for without it)"
     )
 
 

@@ -46,6 +46,7 @@ from .shear import shear_notes
 from .siemens_sidecar import annotate_siemens
 from .source import Fetch, RemoteFetch, read_local
 from .stack_notes import (
+    atol_too_large,
     copies_note,
     incomplete_note,
     instance_gaps,
@@ -69,7 +70,8 @@ REMOTE_CHECKS = 16
 
 @dataclass(frozen=True)
 class Problem:
-    """Why a group cannot be one volume: ``kind`` ("series", "format", "unsupported") and message."""
+    """Why a group cannot be one volume: ``kind`` ("series", "format", "unsupported", "option":
+    an option's value does not suit it) and message."""
 
     kind: str
     message: str
@@ -367,6 +369,11 @@ def _slice_step(
     q = slice_grid.position_quantum(p_first)
     changing = np.abs(np.asarray(normal, float))[np.ptp(p_first, axis=0) > 0]
     floor = q * float(changing.sum()) * (1.0 + 1e-6)
+    # (a tolerance up to the positions' own rounding is theirs to take: they tell no more; the
+    # default's steps under 2 um are repeated positions, refused as such further on)
+    wide = slice_grid.coarser_than_half_step(proj_base, opts.spacing_rtol, opts.spacing_atol)
+    if wide is not None and opts.spacing_atol > max(floor, _DEFAULTS.spacing_atol):
+        return Problem("option", atol_too_large(opts.spacing_atol, wide, floor, base))
     step = float(np.sort(np.diff(np.sort(proj_base)))[(len(proj_base) - 1) // 2])  # (median)
     # (rounding as coarse as half the spacing: a missing slice moves a step by a whole one, so
     # steps across a "gap" may be the rounding alone)
