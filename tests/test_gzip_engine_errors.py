@@ -1,6 +1,7 @@
 """Every failure of a local gzip engine (indexed_gzip's ``ZranError``, rapidgzip's errors) is
 lazyvol's typed :class:`~lazyvol.FormatError` naming the file and the fix, whichever call met it:
-a first read, a saved-index build; an operating-system error (with an errno) stays itself."""
+a first read, a saved-index build; an operating-system error (with an errno) stays itself. Bytes
+after the last gzip member, and a stream cut short, are named as what they are."""
 
 from __future__ import annotations
 
@@ -61,3 +62,34 @@ def test_os_errors_are_told_from_engine_errors() -> None:
     assert not is_os_failure(OSError("raw readinto() returned invalid length -4"))
     assert is_os_failure(OSError(errno.EMFILE, "Too many open files"))
     assert not is_os_failure(ValueError("Invalid deflate block"))
+
+
+@pytest.mark.parametrize("tail", [b"\x1f\x8b\x08\x00junk", b"\x1f\x8b\x07" + b"z" * 40])
+def test_gzip_magic_after_the_last_member_is_named_as_such(
+    tmp_path: Path, gzip_cache: Path, tail: bytes
+) -> None:
+    """Bytes after the last whole member that start with the gzip magic: refused (gzip refuses
+    them too), but it said "a download or copy was cut short" of a local file. It now says what
+    follows which member, and how to keep the whole members."""
+    raw = Path(write_phantom_nifti(tmp_path / "p.nii", (20, 16, 12))).read_bytes()
+    member = gzip.compress(raw, mtime=0)
+    path = tmp_path / "tail.nii.gz"
+    path.write_bytes(member + tail)
+    with pytest.raises(lv.FormatError, match=r"tail\.nii\.gz: the \d+ bytes after its last") as err:
+        lv.open(path).compute()
+    msg = str(err.value)
+    assert f"head -c {len(member)} FILE" in msg and "download" not in msg
+    fixed = tmp_path / "fixed.nii.gz"
+    fixed.write_bytes(path.read_bytes()[: len(member)])
+    assert lv.open(fixed).compute().tobytes() == lv.open(tmp_path / "p.nii").compute().tobytes()
+
+
+def test_a_truncated_local_stream_is_not_called_a_download(
+    tmp_path: Path, gzip_cache: Path
+) -> None:
+    raw = Path(write_phantom_nifti(tmp_path / "p.nii", (20, 16, 12))).read_bytes()
+    path = tmp_path / "cut.nii.gz"
+    path.write_bytes(gzip.compress(raw, mtime=0)[:-3000])
+    with pytest.raises(lv.FormatError, match="truncated") as err:
+        lv.open(path)
+    assert "writer, copy or download" in str(err.value)

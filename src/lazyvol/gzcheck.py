@@ -30,7 +30,15 @@ from typing import Any
 
 from .errors import FormatError
 
-__all__ = ["ChecksumError", "StreamCheck", "is_checksum_failure", "is_os_failure", "stream_error"]
+__all__ = [
+    "ChecksumError",
+    "StreamCheck",
+    "compression_kind",
+    "is_checksum_failure",
+    "is_os_failure",
+    "stream_error",
+    "trailing_error",
+]
 
 #: Scratch buffer for bytes inflated only to be checked.
 _SCRATCH = 2**20
@@ -48,6 +56,25 @@ class ChecksumError(FormatError):
 #: ZRAN_READ_CRC_ERROR (-4) from ``readinto``, which Python's buffered reader reports as
 #: "raw readinto() returned invalid length -4", or raises its ``CrcError`` ("CRC/size validation").
 _ENGINE_WORDS = ("Mismatching ", "returned invalid length -4 ", "CRC/size validation failed")
+
+
+#: Leading bytes of the formats a file named ``.gz`` is found to be instead (and of gzip).
+_MAGICS = (
+    (b"\x1f\x8b", "gzip"),
+    (b"BZh", "bzip2"),
+    (b"\xfd7zXZ\x00", "xz"),
+    (b"\x28\xb5\x2f\xfd", "zstd"),
+)
+
+
+def compression_kind(head: bytes) -> str:
+    """The compression ``head`` (a file's first bytes) starts with: a name, "zlib", or ""."""
+    for magic, name in _MAGICS:
+        if head.startswith(magic):
+            return name
+    if len(head) >= 2 and head[0] == 0x78 and (head[0] * 256 + head[1]) % 31 == 0:
+        return "zlib"
+    return ""
 
 
 def is_checksum_failure(exc: BaseException) -> bool:
@@ -78,6 +105,21 @@ def stream_error(where: str, exc: BaseException, hint: str = "") -> FormatError:
         "or valid gzip the decompression engines cannot read (e.g. a gzip member header over "
         "1 MiB of FNAME/FEXTRA/FCOMMENT); if `gzip -t` accepts it, recompress it "
         f"(`gzip -dc FILE | gzip > NEW.nii.gz`){hint}"
+    )
+
+
+def trailing_error(where: object, got: int, start: int, size: int, why: str) -> FormatError:
+    """The error of bytes after the last whole gzip member of ``where`` (ending at compressed byte
+    ``start`` of ``size``, ``got`` bytes inflated) that start with the gzip magic but are not a
+    member (``why``: zlib's complaint, or "" when they end before a member does): gzip refuses
+    such a file too; whether a member was cut or data appended, the bytes cannot tell."""
+    detail = f" ({why})" if why else ""
+    return FormatError(
+        f"{where}: the {size - start} bytes after its last whole gzip member (which ends at "
+        f"compressed byte {start}, {got} bytes uncompressed) start like a gzip member (1f 8b) but "
+        f"are not a whole one{detail}: a member cut short, or other data appended; gzip refuses "
+        f"the file too. If the first {start} bytes hold the whole image, keep only them "
+        f"(`head -c {start} FILE > FIXED.nii.gz`), else write or fetch the file again"
     )
 
 

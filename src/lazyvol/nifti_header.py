@@ -31,6 +31,7 @@ from .errors import (
     UnsupportedError,
 )
 from .geometry import affine_problem
+from .gzcheck import compression_kind, trailing_error
 from .nifti_analyze import analyze_header
 from .nifti_carry import QFORM_DIFFERS, same_transform
 from .nifti_codes import DATA_TYPES, NIFTI_SUFFIXES
@@ -160,6 +161,7 @@ def inflate(
     pos = 0
     pending = b""
     step = min(chunk, 4096)
+    start = at_start = 0  # where the member being read starts (compressed; uncompressed bytes)
     while got < need:
         data = pending
         pending = b""
@@ -181,9 +183,11 @@ def inflate(
                     d.unconsumed_tail, max(1, min(need - got, 2**24)) if keep else 2**24
                 )
         except zlib.error as exc:
+            if start and got == at_start:  # (not a member: bytes after the last one)
+                raise trailing_error(loc, got, start, size, str(exc)) from exc
             raise FormatError(
                 f"{loc}: the gzip stream is corrupt after {got} uncompressed bytes ({exc}; "
-                "'incorrect data check' is a CRC-32 mismatch); fetch or copy the file again"
+                "'incorrect data check' is a CRC-32 mismatch); write, copy or fetch it again"
             ) from exc
         if pos >= size and not d.eof and got < need and not d.unconsumed_tail:
             # All input is in: what zlib still holds (part of a match), then the member must end.
@@ -191,11 +195,13 @@ def inflate(
             got += len(out)
             if keep:
                 parts.append(out)
+            if not d.eof and got < need and start and got == at_start:
+                raise trailing_error(loc, got, start, size, "")
             if not d.eof and got < need:
                 raise FormatError(
                     f"{loc}: truncated: the gzip stream stops after {got} uncompressed bytes, "
-                    f"before its end ({size} compressed bytes: a download or copy was cut short; "
-                    "fetch the file again)"
+                    f"before its end ({size} compressed bytes: a writer, copy or download that "
+                    "did not finish); write, copy or fetch the file again"
                 )
             break
         if d.eof:
@@ -205,30 +211,11 @@ def inflate(
                 rest, pos = rest + more, pos + len(more)
             if rest[:2] != b"\x1f\x8b":
                 break  # trailing bytes after the last member are ignored, as gzip does
-            pending = rest
+            pending, start, at_start = rest, pos - len(rest), got
             d = zlib.decompressobj(31)
     if keep:
         return b"".join(parts)[:need]
     return got
-
-
-#: Leading bytes of the formats a file named ``.gz`` is found to be instead (and of gzip).
-_MAGICS = (
-    (b"\x1f\x8b", "gzip"),
-    (b"BZh", "bzip2"),
-    (b"\xfd7zXZ\x00", "xz"),
-    (b"\x28\xb5\x2f\xfd", "zstd"),
-)
-
-
-def _compression(head: bytes) -> str:
-    """The compression ``head`` (a file's first bytes) starts with: a name, "zlib", or ""."""
-    for magic, name in _MAGICS:
-        if head.startswith(magic):
-            return name
-    if len(head) >= 2 and head[0] == 0x78 and (head[0] * 256 + head[1]) % 31 == 0:
-        return "zlib"
-    return ""
 
 
 def read_head(loc: Location, n: int, stamp: SourceStamp | None = None) -> bytes:
@@ -255,7 +242,9 @@ def read_head(loc: Location, n: int, stamp: SourceStamp | None = None) -> bytes:
         try:
             out = inflate(loc, stamp, n, keep=True)
         except FormatError:
-            kind = _compression(_io.read(loc, 0, min(6, size), expect=stamp))  # (when it failed)
+            kind = compression_kind(
+                _io.read(loc, 0, min(6, size), expect=stamp)
+            )  # (when it failed)
             if kind == "gzip":
                 raise  # corrupt or cut short: the message names the file and says which
             what = f"{kind}-compressed" if kind else "not compressed"
@@ -268,7 +257,7 @@ def read_head(loc: Location, n: int, stamp: SourceStamp | None = None) -> bytes:
         assert isinstance(out, bytes)
         return out
     head = _io.read(loc, 0, min(n, size), expect=stamp)
-    if _compression(head[:6]) == "gzip":
+    if compression_kind(head[:6]) == "gzip":
         raise FormatError(
             f"{loc}: the file is gzip-compressed but not named .gz; rename it to end in .gz "
             "(e.g. .nii.gz)"
@@ -283,7 +272,7 @@ def gzip_isize(loc: Location, stamp: SourceStamp) -> int | None:
     checked against ``stamp`` (the file's identity at open)."""
     size = stamp.size
     head = _io.read(loc, 0, min(18, size), expect=stamp)
-    if len(head) < 18 or _compression(head) != "gzip":
+    if len(head) < 18 or compression_kind(head) != "gzip":
         raise FormatError(f"{loc}: not a gzip file (bad magic bytes); is it really .gz?")
     if head[3] & 0x04:  # FEXTRA: BGZF and other multi-member writers; the trailer is per member
         return None
