@@ -1146,3 +1146,32 @@ def test_a_file_named_without_a_suffix_gets_the_single_file_checks(tmp_path: Pat
             lv.open(tmp_path / name)
         with pytest.raises(FormatError, match=why):
             lv.references(tmp_path / name)
+
+
+@pytest.mark.parametrize("kind", ["nifti1", "nifti2"])
+def test_vox_offset_inside_the_header_says_the_field_is_invalid_and_the_fix(
+    tmp_path: Path, kind: str
+) -> None:
+    """vox_offset 0 (or any offset inside the header) of a single file: the refusal said "points
+    inside the header (minimum 348)". It names the field as invalid, the value, the minimum, and
+    where to write the offset if the data start right after the header (which then opens)."""
+    import struct
+
+    truth = np.arange(4 * 4 * 3, dtype="int16").reshape(4, 4, 3) - 7
+    cls, at, fmt, first = (
+        (nib.Nifti1Image, 108, "<f", 352) if kind == "nifti1" else (nib.Nifti2Image, 168, "<q", 544)
+    )
+    nib.save(cls(truth, np.eye(4)), tmp_path / "x.nii")
+    raw = bytearray((tmp_path / "x.nii").read_bytes())
+    assert struct.unpack_from(fmt, raw, at)[0] == first
+    for vox in (0, 100):
+        struct.pack_into(fmt, raw, at, vox)
+        (tmp_path / "bad.nii").write_bytes(bytes(raw))
+        with pytest.raises(lv.FormatError) as err:
+            lv.open(tmp_path / "bad.nii")
+        msg = str(err.value)
+        assert f"vox_offset = {vox} is invalid" in msg and "not written by a NIfTI writer" in msg
+        assert f"set vox_offset to {first}" in msg and f"at byte {at}" in msg
+    struct.pack_into(fmt, raw, at, first)  # the advised fix
+    (tmp_path / "fixed.nii").write_bytes(bytes(raw))
+    np.testing.assert_array_equal(lv.open(tmp_path / "fixed.nii").compute(), truth)

@@ -36,6 +36,7 @@ from .nifti_header import (
     is_nifti_path,
     is_single_file,
     load_image,
+    vox_offset_error,
 )
 from .nifti_plan import NiftiPlan, read_block
 from .scaling import nifti_scaling, scaled_dtype
@@ -184,10 +185,7 @@ def open_nifti(
     check_volume_bytes(n_voxels * out_dtype.itemsize, f"{loc}: header dim {list(shape)} claims")
     min_offset = {"nifti2": 540}.get(hdr.format, 348) if is_single_file(loc) else 0
     if offset < min_offset:
-        raise FormatError(
-            f"{loc}: NIfTI field vox_offset = {offset} points inside the header (minimum "
-            f"{min_offset})"
-        )
+        raise vox_offset_error(loc, offset, hdr.format == "nifti2")
     what = f"vox_offset {offset} + {data_bytes} bytes of {disk_dtype} data for dim {list(shape)}"
     _check_sizes(loc, data_loc, stamp, shape, offset + data_bytes, what)
     if not data_loc.is_remote:  # tasks may run in another working directory

@@ -51,6 +51,7 @@ __all__ = [
     "is_single_file",
     "load_image",
     "read_head",
+    "vox_offset_error",
 ]
 
 #: Most header bytes (header plus extensions) read to parse a header; a ``vox_offset`` beyond it
@@ -349,11 +350,21 @@ def _precheck_raw_header(hdr_loc: Location, raw: bytes, single: bool) -> tuple[b
         )
     min_vox = (540 if nifti2 else 348) if single else 0
     if single and not (math.isfinite(vox) and (vox == 0 or vox >= min_vox)):
-        raise FormatError(
-            f"{hdr_loc}: NIfTI field vox_offset = {vox:g} points inside the header (minimum "
-            f"{min_vox}); the header is corrupt"
-        )
+        raise vox_offset_error(hdr_loc, vox, nifti2)
     return nifti2, vox
+
+
+def vox_offset_error(where: object, vox: float, nifti2: bool) -> FormatError:
+    """The error of a single-file NIfTI header whose ``vox_offset`` points inside the header."""
+    size, field, at, first = (540, "int64", 168, 544) if nifti2 else (348, "float32", 108, 352)
+    return FormatError(
+        f"{where}: NIfTI field vox_offset = {vox:g} is invalid: the voxel data of a single-file "
+        f"NIfTI-{2 if nifti2 else 1} image start after its {size}-byte header (at byte {size} or "
+        "later); the file is corrupt or was not written by a NIfTI writer (nibabel would read "
+        "header bytes as voxels; lazyvol refuses). If the data really start right after the "
+        f"header and its 4-byte extension flag, set vox_offset to {first}: the {field} at byte "
+        f"{at} (of the uncompressed file), in the header's byte order"
+    )
 
 
 def _is_nifti_magic(raw: bytes, nifti2: bool) -> bool:
