@@ -24,7 +24,7 @@ from ._location import Location
 from .chunking import PlanArray, normalize_chunks, plan_array
 from .config import check_volume_bytes
 from .errors import FormatError, SourceNotFoundError
-from .nifti_fields import ParsedHeader
+from .nifti_fields import ParsedHeader, vox_offset_error
 from .nifti_header import (
     NIFTI_SUFFIXES,
     check_header,
@@ -36,8 +36,8 @@ from .nifti_header import (
     is_nifti_path,
     is_single_file,
     load_image,
-    vox_offset_error,
 )
+from .nifti_pair import near_miss
 from .nifti_plan import NiftiPlan, read_block
 from .scaling import nifti_scaling, scaled_dtype
 from .sources import SourceStamp, fingerprint
@@ -176,7 +176,9 @@ def open_nifti(
     try:
         stamp = first if data_loc == loc else _io.stamp(data_loc)
     except SourceNotFoundError:
-        raise SourceNotFoundError(f"{loc}: its image data file {data_loc} is missing") from None
+        raise SourceNotFoundError(
+            f"{loc}: its image data file {data_loc} is missing{near_miss(data_loc)}"
+        ) from None
     slope, inter = _scaling(loc, hdr, scale)
     disk_dtype, offset, shape = hdr.disk_dtype, hdr.offset, hdr.shape
     out_dtype = np.dtype(dtype) if dtype is not None else scaled_dtype(disk_dtype, [(slope, inter)])

@@ -41,6 +41,7 @@ __all__ = [
     "base_affine",
     "header_fields",
     "parse_nifti",
+    "vox_offset_error",
 ]
 
 
@@ -576,4 +577,17 @@ def parse_nifti(head: bytes, where: str, *, single: bool, whole: bool = True) ->
         pixdim_stored=[float(x) for x in raw["pixdim"][1:4]],
         pixdim_used=[float(x) for x in rec["pixdim"][1:4]],
         fields=_meta_fields(rec, extensions, every),
+    )
+
+
+def vox_offset_error(where: object, vox: float, nifti2: bool) -> FormatError:
+    """The error of a single-file NIfTI header whose ``vox_offset`` points inside the header."""
+    size, ctype, at, first = (540, "int64", 168, 544) if nifti2 else (348, "float32", 108, 352)
+    return FormatError(  # (if the data start right after the header: the value to write)
+        f"{where}: NIfTI field vox_offset = {vox:g} is invalid: the voxel data of a single-file "
+        f"NIfTI-{2 if nifti2 else 1} image start after its {size}-byte header (at byte {size} or "
+        "later); the file is corrupt or was not written by a NIfTI writer (nibabel would read "
+        "header bytes as voxels; lazyvol refuses). If the data start right after the header and "
+        f"its extension flag, set vox_offset to {first}: the {ctype} at byte {at} (of the "
+        "uncompressed file), in the header's byte order"
     )

@@ -35,7 +35,14 @@ from .gzcheck import compression_kind, trailing_error
 from .nifti_analyze import analyze_header
 from .nifti_carry import QFORM_DIFFERS, same_transform
 from .nifti_codes import DATA_TYPES, NIFTI_SUFFIXES
-from .nifti_fields import CARRIED_KEY, ParsedHeader, header_order, parse_nifti
+from .nifti_fields import (
+    CARRIED_KEY,
+    ParsedHeader,
+    header_order,
+    parse_nifti,
+    vox_offset_error,
+)
+from .nifti_pair import near_miss
 from .sources import SourceStamp
 
 __all__ = [
@@ -51,7 +58,6 @@ __all__ = [
     "is_single_file",
     "load_image",
     "read_head",
-    "vox_offset_error",
 ]
 
 #: Most header bytes (header plus extensions) read to parse a header; a ``vox_offset`` beyond it
@@ -354,19 +360,6 @@ def _precheck_raw_header(hdr_loc: Location, raw: bytes, single: bool) -> tuple[b
     return nifti2, vox
 
 
-def vox_offset_error(where: object, vox: float, nifti2: bool) -> FormatError:
-    """The error of a single-file NIfTI header whose ``vox_offset`` points inside the header."""
-    size, field, at, first = (540, "int64", 168, 544) if nifti2 else (348, "float32", 108, 352)
-    return FormatError(
-        f"{where}: NIfTI field vox_offset = {vox:g} is invalid: the voxel data of a single-file "
-        f"NIfTI-{2 if nifti2 else 1} image start after its {size}-byte header (at byte {size} or "
-        "later); the file is corrupt or was not written by a NIfTI writer (nibabel would read "
-        "header bytes as voxels; lazyvol refuses). If the data really start right after the "
-        f"header and its 4-byte extension flag, set vox_offset to {first}: the {field} at byte "
-        f"{at} (of the uncompressed file), in the header's byte order"
-    )
-
-
 def _is_nifti_magic(raw: bytes, nifti2: bool) -> bool:
     """True when the header is NIfTI (parsed here); False for Analyze (parsed by nibabel)."""
     if nifti2:
@@ -455,7 +448,9 @@ def load_image(
         head_stamp = stamp if (stamp is not None and hdr_loc == loc) else _io.stamp(hdr_loc)
     except SourceNotFoundError:
         if hdr_loc != loc:
-            raise SourceNotFoundError(f"{loc}: its header {hdr_loc} is missing") from None
+            raise SourceNotFoundError(
+                f"{loc}: its header {hdr_loc} is missing{near_miss(hdr_loc)}"
+            ) from None
         raise
     size = head_stamp.size
     try:

@@ -1,0 +1,53 @@
+"""A pair's missing file (``x.img`` of ``x.hdr``, or the header of ``x.img``) with a file beside
+it under another case or compression: the error names that file and how to pair it (nibabel and
+lazyvol find a pair's files by the other's name only; the message said only "is missing")."""
+
+from __future__ import annotations
+
+import gzip
+import os
+from pathlib import Path
+
+import nibabel as nib
+import numpy as np
+import pytest
+
+import lazyvol as lv
+
+
+def _pair(folder: Path) -> np.ndarray:
+    truth = np.arange(60, dtype=np.int16).reshape(3, 4, 5)
+    nib.save(nib.Nifti1Pair(truth, np.eye(4)), folder / "a.img")
+    return truth
+
+
+@pytest.mark.parametrize(
+    ("opened", "missing", "beside", "fix"),
+    [
+        ("a.hdr", "a.img", "a.img.gz", "both are gzipped or neither"),
+        ("a.hdr", "a.img", "a.IMG", "rename it to a.img"),
+        ("a.img", "a.hdr", "a.HDR", "rename it to a.hdr"),
+        ("a.img", "a.hdr", "a.hdr.gz", "both are gzipped or neither"),
+    ],
+)
+def test_missing_pair_file_names_the_one_beside_it(
+    tmp_path: Path, opened: str, missing: str, beside: str, fix: str
+) -> None:
+    truth = _pair(tmp_path)
+    raw = (tmp_path / missing).read_bytes()
+    os.remove(tmp_path / missing)
+    (tmp_path / beside).write_bytes(gzip.compress(raw) if beside.endswith(".gz") else raw)
+    with pytest.raises(lv.SourceNotFoundError) as err:
+        lv.open(tmp_path / opened)
+    msg = str(err.value)
+    assert f"{missing} is missing; {tmp_path / beside} is there" in msg and fix in msg
+    if fix.startswith("rename"):  # the advice works
+        os.rename(tmp_path / beside, tmp_path / missing)
+        np.testing.assert_array_equal(lv.open(tmp_path / opened).compute(), truth)
+
+
+def test_missing_pair_file_with_nothing_beside_it(tmp_path: Path) -> None:
+    _pair(tmp_path)
+    os.remove(tmp_path / "a.img")
+    with pytest.raises(lv.SourceNotFoundError, match=r"a\.img is missing$"):
+        lv.open(tmp_path / "a.hdr")
