@@ -93,3 +93,25 @@ def test_a_truncated_local_stream_is_not_called_a_download(
     with pytest.raises(lv.FormatError, match="truncated") as err:
         lv.open(path)
     assert "writer, copy or download" in str(err.value)
+
+
+def test_an_engine_refusing_to_open_is_typed_too(
+    tmp_path: Path, gzip_cache: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """indexed_gzip raising while its handle is made (not while reading): typed at the first read
+    and at the index build, whose handle was made outside the error mapping."""
+    import indexed_gzip
+
+    monkeypatch.setenv(gzaccess.ENGINE_ENV, "indexed_gzip")
+    raw = Path(write_phantom_nifti(tmp_path / "p.nii", (20, 16, 12))).read_bytes()
+    path = tmp_path / "x.nii.gz"
+    path.write_bytes(gzip.compress(raw, mtime=0))
+
+    def refuse(*args: object, **kwargs: object) -> None:
+        raise indexed_gzip.ZranError("zran_init returned error")
+
+    monkeypatch.setattr(indexed_gzip, "IndexedGzipFile", refuse)
+    for attempt in (lambda: lv.open(path).compute(), lambda: build_gzip_index(path)):
+        clear_gzip_handles()
+        with pytest.raises(lv.FormatError, match=r"x\.nii\.gz: the gzip stream does not inflate"):
+            attempt()

@@ -578,8 +578,9 @@ def build_index(src: GzSource) -> Path:
 
 def _build_index(src: GzSource, kind: str) -> Path:
     target = index_path(src)
-    handle = _Handle(src, kind, None, gzip_threads())
+    handle: _Handle | None = None
     try:
+        handle = _Handle(src, kind, None, gzip_threads())  # (an engine may refuse here too)
         buf = bytearray(8 * 2**20)
         view = memoryview(buf)
         total = 0
@@ -593,5 +594,6 @@ def _build_index(src: GzSource, kind: str) -> Path:
             raise
         raise stream_error(src.path, exc, forced_engine_hint(kind)) from exc
     finally:
-        handle.close()
+        if handle is not None:
+            handle.close()
     return target
