@@ -115,3 +115,24 @@ def test_an_engine_refusing_to_open_is_typed_too(
         clear_gzip_handles()
         with pytest.raises(lv.FormatError, match=r"x\.nii\.gz: the gzip stream does not inflate"):
             attempt()
+
+
+@pytest.mark.parametrize("engine", ENGINES)
+def test_an_engine_failing_to_export_its_index_leaves_the_read_intact(
+    tmp_path: Path, gzip_cache: Path, monkeypatch: pytest.MonkeyPatch, engine: str
+) -> None:
+    """Saving the seek index after a full pass is an optimisation: an engine's RuntimeError from
+    its export failed the (correct) read as a corrupt stream; it is now a warning."""
+    monkeypatch.setenv(gzaccess.ENGINE_ENV, engine)
+    clear_gzip_handles()
+    raw = Path(write_phantom_nifti(tmp_path / "p.nii", (20, 16, 12))).read_bytes()
+    path = tmp_path / "x.nii.gz"
+    path.write_bytes(gzip.compress(raw, mtime=0))
+
+    def fail(*args: object, **kwargs: object) -> None:
+        raise RuntimeError("export failed")
+
+    monkeypatch.setattr(gzaccess, "_save_index", fail)
+    with pytest.warns(RuntimeWarning, match="could not save the gzip seek index"):
+        got = lv.open(path).compute()
+    assert got.tobytes() == lv.open(tmp_path / "p.nii").compute().tobytes()

@@ -470,7 +470,7 @@ def _read_streaming(ent: _Entry, offset: int, view: memoryview) -> int:
                 ent.indexed = True
                 handle.file.random_access()  # small requests from now on, read ahead
                 handle.ahead = ReadAhead((p for p, _ in handle.raw.seek_points()), ent.src.data_end)
-            except (OSError, ValueError) as exc:
+            except (OSError, ValueError, RuntimeError) as exc:  # (an engine's export too)
                 _warn_user(
                     f"lazyvol could not save the gzip seek index of {ent.src.loc} in "
                     f"{ent.index_file.parent}: {exc}; random access into it stays slow",

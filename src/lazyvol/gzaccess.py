@@ -410,7 +410,7 @@ class _Entry:
             _save_index(handle, self.index_file, reached)
             self.indexed = True
             handle.read_ahead(self.src.data_end)  # (the pass's handle serves indexed reads too)
-        except (OSError, ValueError) as exc:
+        except (OSError, ValueError, RuntimeError) as exc:  # (an engine's export too)
             _warn_user(
                 f"lazyvol could not save the gzip seek index of {self.src.path} in "
                 f"{self.index_file.parent}: {exc}; random access into this file stays slow",
