@@ -194,7 +194,7 @@ def inflate(
                 raise trailing_error(loc, got, start, size, str(exc)) from exc
             raise FormatError(
                 f"{loc}: the gzip stream is corrupt after {got} uncompressed bytes ({exc}; "
-                "'incorrect data check' is a CRC-32 mismatch); write, copy or fetch it again"
+                "'incorrect data check' is a CRC-32 mismatch); fetch or copy the file again"
             ) from exc
         if pos >= size and not d.eof and got < need and not d.unconsumed_tail:
             # All input is in: what zlib still holds (part of a match), then the member must end.
