@@ -29,6 +29,7 @@ __all__ = [
     "instance_gaps",
     "instance_hint",
     "instance_order_blocker",
+    "malformed_hint",
     "repeats_note",
     "rounding_doubt",
     "spacing_missing",
@@ -444,6 +445,16 @@ def stack_remedy(base: list[FrameRecord]) -> str:
         "remove the odd files, open the parts separately, or, if the positions are only written "
         "coarsely, pass a larger spacing_atol / spacing_rtol"
     )
+
+
+def malformed_hint(recs: Sequence[FrameRecord], hint: str) -> str:
+    """``hint`` with the malformed attributes of ``recs`` appended (a value that is not what its
+    VR says, read as missing): why a tag that would order the volumes is "missing"."""
+    bad = sorted({b for r in recs for b in r.bad_attributes or [] if " is not " in b})
+    if not bad:
+        return hint
+    head = hint.rstrip(".") + ". " if hint else ""
+    return head + "Malformed, so read as missing: " + "; ".join(bad[:4]) + "."
 
 
 def instance_hint(

@@ -34,11 +34,7 @@ from .frame_table import (
     stored_dtypes_warning,
 )
 from .grouping import component_conflict, image_component, most_common, usual_orientation
-from .model import (
-    GroupOptions,
-    SeriesInfo,
-    stored_dtype,
-)
+from .model import GroupOptions, SeriesInfo, stored_dtype
 from .mosaic import annotate_volume
 from .ordering import RANK_INSTANCE, Axis4Order, order_volumes
 from .records import FrameRecord, echo_number_of
@@ -52,6 +48,7 @@ from .stack_notes import (
     instance_gaps,
     instance_hint,
     instance_order_blocker,
+    malformed_hint,
     repeats_note,
     rounding_doubt,
     spacing_missing,
@@ -325,11 +322,9 @@ def _fourth_axis(
                 + (copies or "missing images, or mixed acquisitions sharing one SeriesInstanceUID")
                 + ")",
             )
-        hint = copies or instance_hint(recs_sorted, groups, st.opts.instance_order)
-        bad = sorted({b for r in recs_sorted for b in r.bad_attributes or [] if " is not " in b})
-        if bad:  # (why a tag that would order the volumes is "missing")
-            hint = (hint.rstrip(".") + ". " if hint else "") + "Malformed, so read as missing: "
-            hint += "; ".join(bad[:4]) + "."
+        hint = malformed_hint(
+            recs_sorted, copies or instance_hint(recs_sorted, groups, st.opts.instance_order)
+        )
         return Problem(
             "series",
             head
@@ -369,8 +364,7 @@ def _slice_step(
     q = slice_grid.position_quantum(p_first)
     changing = np.abs(np.asarray(normal, float))[np.ptp(p_first, axis=0) > 0]
     floor = q * float(changing.sum()) * (1.0 + 1e-6)
-    # (a tolerance up to the positions' own rounding is theirs to take: they tell no more; the
-    # default's steps under 2 um are repeated positions, refused as such further on)
+    # (a tolerance up to the positions' rounding is theirs; under 2 um: repeated positions, later)
     wide = slice_grid.coarser_than_half_step(proj_base, opts.spacing_rtol, opts.spacing_atol)
     if wide is not None and opts.spacing_atol > max(floor, _DEFAULTS.spacing_atol):
         return Problem("option", atol_too_large(opts.spacing_atol, wide, floor, base))
