@@ -281,3 +281,45 @@ def test_writers_of_one_folder_publish_one_at_a_time(tmp_path, monkeypatch):
         with pytest.raises(WriteError, match=rf"{tmp_path}: another writer .* nothing written"):
             vol.to_nifti(tmp_path / "b.nii")
     assert sorted(os.listdir(tmp_path)) == ["a.json", "a.nii", "t"]
+
+
+def test_a_folder_reached_by_two_spellings_is_locked_once(tmp_path, monkeypatch):
+    """Overwriting alias/out.nii (alias -> real, out.nii -> img.nii): the image's folder and the
+    linked file's folder are one, spelled twice; it was opened twice and the second flock waited
+    on the first, then blamed 'another writer' (h94)."""
+    monkeypatch.setattr(fileset, "PUBLISH_WAIT", 1.0)
+    src, truth = _t1(tmp_path / "t")
+    (tmp_path / "real").mkdir()
+    (tmp_path / "alias").symlink_to("real")
+    lv.open(src).to_nifti(tmp_path / "real" / "img.nii")
+    (tmp_path / "real" / "out.nii").symlink_to("img.nii")
+    lv.open(src).to_nifti(tmp_path / "alias" / "out.nii", overwrite=True)
+    np.testing.assert_array_equal(np.asarray(nib.load(tmp_path / "real/img.nii").dataobj), truth)
+    with fileset.publish_lock(str(tmp_path / "real"), str(tmp_path / "alias")):
+        pass
+
+
+def test_folders_spelled_otherwise_are_locked_in_one_order(tmp_path, monkeypatch):
+    """Two writers naming folders x and y by other spellings (z_x -> x, a_y -> y) locked them in
+    the order of the spellings, x then y or y then x: each could hold one and wait on the other."""
+    import fcntl
+
+    for name in ("x", "y"):
+        (tmp_path / name).mkdir()
+    (tmp_path / "z_x").symlink_to("x")
+    (tmp_path / "a_y").symlink_to("y")
+    locked: list[tuple[int, int]] = []
+    real = fcntl.flock
+
+    def flock(fd: int, op: int) -> None:
+        st = os.fstat(fd)
+        locked.append((st.st_dev, st.st_ino))
+        real(fd, op)
+
+    monkeypatch.setattr(fcntl, "flock", flock)
+    with fileset.publish_lock(str(tmp_path / "x"), str(tmp_path / "y")):
+        pass
+    first, locked[:] = list(locked), []
+    with fileset.publish_lock(str(tmp_path / "z_x"), str(tmp_path / "a_y")):
+        pass
+    assert locked == first and len(first) == 2

@@ -20,6 +20,7 @@ import errno
 import os
 import time
 from collections.abc import Iterable, Iterator
+from typing import Any
 
 from ._fsutil import (
     HELD_LOCKS,
@@ -202,12 +203,15 @@ PUBLISH_WAIT = 60.0
 
 @contextlib.contextmanager
 def publish_lock(*folders: str) -> Iterator[None]:
-    """Hold the exclusive lock (``flock``) of each folder of ``folders`` (in one order: no
-    deadlock) while a set of files is replaced there, waiting up to :data:`PUBLISH_WAIT` seconds
-    for another writer's replacement to finish. Two writers that replace the set of one name
-    otherwise interleave: each removes the old files it found at its check, so the sidecars the
-    other published meanwhile (a DWI's ``.bval``) stay beside its image. A folder that cannot be
-    locked (no ``fcntl``, a file system without locks, no read permission) is not.
+    """Hold the exclusive lock (``flock``) of each folder of ``folders`` while a set of files is
+    replaced there, waiting up to :data:`PUBLISH_WAIT` seconds for another writer's replacement
+    to finish. Two writers that replace the set of one name otherwise interleave: each removes
+    the old files it found at its check, so the sidecars the other published meanwhile (a DWI's
+    ``.bval``) stay beside its image. Each folder is opened first and locked once per opened
+    directory, in the order of its (device, inode): a folder reached by two spellings (a
+    symlinked folder) is not locked twice (a second ``flock`` would wait on the first), and two
+    writers spelling the folders otherwise lock them in one order (no deadlock). A folder that
+    cannot be locked (no ``fcntl``, a file system without locks, no read permission) is not.
 
     Raises
     ------
@@ -221,28 +225,38 @@ def publish_lock(*folders: str) -> Iterator[None]:
         return
     fds: list[int] = []
     try:
-        for folder in sorted({os.path.abspath(f or ".") for f in folders}):
+        opened: dict[tuple[int, int], tuple[int, str]] = {}
+        for folder in dict.fromkeys(os.path.abspath(f or ".") for f in folders):
             try:
                 fd = os.open(folder, os.O_RDONLY | os.O_DIRECTORY)
             except OSError:
                 continue  # (a folder that cannot be read: written unlocked, as before)
             fds.append(fd)
-            deadline = time.monotonic() + PUBLISH_WAIT
-            while True:
-                try:
-                    fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
-                    break
-                except BlockingIOError:
-                    if time.monotonic() > deadline:
-                        raise WriteError(
-                            f"{folder}: another writer has been replacing files here for "
-                            f"{PUBLISH_WAIT:g} s (a stopped process?); nothing written: try "
-                            "again when it has finished"
-                        ) from None
-                    time.sleep(0.005)
-                except OSError:
-                    break  # (no locks on this file system)
+            st = os.fstat(fd)
+            opened.setdefault((st.st_dev, st.st_ino), (fd, folder))
+        for _key, (fd, folder) in sorted(opened.items()):
+            _wait_for_lock(fcntl, fd, folder)
         yield
     finally:
         for fd in fds:
             os.close(fd)
+
+
+def _wait_for_lock(fcntl: Any, fd: int, folder: str) -> None:
+    """Take the exclusive ``flock`` of the open folder ``fd``, waiting up to
+    :data:`PUBLISH_WAIT` seconds (none where the file system has no locks)."""
+    deadline = time.monotonic() + PUBLISH_WAIT
+    while True:
+        try:
+            fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+            return
+        except BlockingIOError:
+            if time.monotonic() > deadline:
+                raise WriteError(
+                    f"{folder}: another writer has been replacing files here for "
+                    f"{PUBLISH_WAIT:g} s (a stopped process?); nothing written: try "
+                    "again when it has finished"
+                ) from None
+            time.sleep(0.005)
+        except OSError:
+            return  # (no locks on this file system)
