@@ -5,6 +5,7 @@ is ``<name>_asl``'s; and a failed or killed overwrite leaves the old set or the 
 from __future__ import annotations
 
 import os
+import re
 from pathlib import Path
 
 import nibabel as nib
@@ -114,6 +115,39 @@ def test_the_asl_context_of_name_asl_is_not_the_set_of_name(tmp_path):
     with pytest.raises(WriteError, match=r"sub-01_asl\.nii: another image"):
         _asl(tmp_path).to_nifti(out / "sub-01.nii", overwrite=True)
     assert (out / "sub-01_aslcontext.tsv").read_text() == context
+
+
+@pytest.mark.parametrize("sibling", ["sub-01_asl.NII.GZ", "sub-01_asl.Nii", "sub-01_asl.nii.GZ"])
+def test_the_asl_sibling_with_a_suffix_in_another_case_is_refused(tmp_path, sibling):
+    """sub-01_asl.NII.GZ has sub-01_aslcontext.tsv too: an ASL volume written to sub-01.nii with
+    overwrite=True replaced it (only sub-01_asl.nii[.gz] were looked for; h94)."""
+    out = tmp_path / "o"
+    out.mkdir()
+    _asl(tmp_path).to_nifti(out / "sub-01_asl.nii")
+    os.rename(out / "sub-01_asl.nii", out / sibling)
+    if (out / "sub-01_asl.nii").exists():
+        pytest.skip("a file system that ignores case")
+    before = _files(out)
+    with pytest.raises(WriteError, match=rf"{re.escape(sibling)}: another image"):
+        _asl(tmp_path).to_nifti(out / "sub-01.nii", overwrite=True)
+    assert _files(out) == before
+
+
+def test_one_write_lists_the_folder_once_for_the_images_sharing_its_sidecars(tmp_path, monkeypatch):
+    """The images whose suffix differs in case were looked for by listing the folder once per
+    name (the other extension's, the name's own): twice a write."""
+    import sys
+
+    real, count = os.listdir, [0]
+
+    def listdir(path="."):
+        count[0] += sys._getframe(1).f_code.co_filename.endswith("sidecar.py")
+        return real(path)
+
+    _asl(tmp_path).to_nifti(tmp_path / "x.nii")
+    monkeypatch.setattr(os, "listdir", listdir)
+    _asl(tmp_path).to_nifti(tmp_path / "x.nii", overwrite=True)
+    assert count[0] == 1
 
 
 _CALLS = ("replace", "rename", "link", "unlink")

@@ -375,9 +375,10 @@ def _check_destination(
 
 def _refuse_shared(vol: Volume, stems: list[str], dest: str, where: str) -> None:
     """Refuse another image whose sidecars have the names of those of ``stems``."""
+    listed: dict[str, list[str]] = {}  # (each folder listed once)
     for name in stems:
-        others = [p for p in sharing_images(vol.meta, name) if _another_image(p, dest, where)]
-        if others:
+        found = sharing_images(vol.meta, name, listed)
+        if others := [p for p in found if _another_image(p, dest, where)]:
             shared = ", ".join(
                 os.path.basename(p) for p in sidecar_paths(vol.meta, name, every=True)
             )

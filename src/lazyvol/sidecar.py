@@ -275,38 +275,47 @@ def any_sidecar_paths(dest: str) -> list[str]:
     return [stem + ".json", stem + ".bval", stem + ".bvec", _asl_context_path(stem)]
 
 
-def sharing_images(meta: dict[str, Any], dest: str) -> list[str]:
+def sharing_images(
+    meta: dict[str, Any], dest: str, listed: dict[str, list[str]] | None = None
+) -> list[str]:
     """The other NIfTI images whose sidecars have the names of ``dest``'s (``every``, see
-    :func:`sidecar_paths`): ``<name>.nii`` beside ``<name>.nii.gz`` and the reverse (suffixes in
-    any case: ``<name>.NII.GZ`` too), and
-    ``<name>_asl.nii[.gz]`` when ``<name>``'s set has ``<name>_aslcontext.tsv``."""
+    :func:`sidecar_paths`): ``<name>.nii`` beside ``<name>.nii.gz`` and the reverse, and
+    ``<name>_asl.nii[.gz]`` when ``<name>``'s set has ``<name>_aslcontext.tsv``; each with its
+    suffix in any case too (``<name>.NII.GZ``, ``<name>_asl.Nii``), as found in the folder.
+    ``listed``: the folders' names already listed (folder: names), filled as they are listed, so
+    one write lists a folder once."""
     stem = _stem(dest)
     ext = dest[len(stem) :]
     other = stem + (ext[:-3] if ext.lower().endswith(".gz") else ext + ".gz")
-    out = [other, *_spelled_otherwise(other), *_spelled_otherwise(dest)]
+    out = [other]
     if not stem.endswith("_asl") and _asl_context_path(stem) in sidecar_paths(
         meta, dest, every=True
     ):
         out += [stem + "_asl.nii", stem + "_asl.nii.gz"]
-    return out
+    return [*out, *_spelled_otherwise([dest, *out], {} if listed is None else listed)]
 
 
-def _spelled_otherwise(path: str) -> list[str]:
-    """The files beside ``path`` whose names differ from its name only in the suffix' case
-    (``x.NII.GZ`` for ``x.nii.gz``): another image with the same sidecar names (``_stem`` ignores
-    the suffix' case), on a file system that tells the names apart."""
-    folder, name = os.path.split(path)
-    try:
-        names = os.listdir(folder or ".")
-    except OSError:
-        return []
-    stem = _stem(name)
-    out = [
-        os.path.join(folder, n)
-        for n in names
-        if n != name and n.lower() == name.lower() and _stem(n) == stem
-    ]
-    return [p for p in out if not _same_file(p, path)]  # (a file system ignoring case)
+def _spelled_otherwise(paths: list[str], listed: dict[str, list[str]]) -> list[str]:
+    """The files beside each of ``paths`` whose names differ from its name only in the suffix'
+    case (``x.NII.GZ`` for ``x.nii.gz``): another image with the same sidecar names (``_stem``
+    ignores the suffix' case), on a file system that tells the names apart. ``listed``: the
+    folders listed so far (folder: names), each listed once."""
+    out: list[str] = []
+    for path in paths:
+        folder, name = os.path.split(path)
+        if folder not in listed:
+            try:
+                listed[folder] = os.listdir(folder or ".")
+            except OSError:
+                listed[folder] = []
+        stem = _stem(name)
+        found = [
+            os.path.join(folder, n)
+            for n in listed[folder]
+            if n != name and n.lower() == name.lower() and _stem(n) == stem
+        ]
+        out += [p for p in found if not _same_file(p, path)]  # (a file system ignoring case)
+    return list(dict.fromkeys(out))
 
 
 def _same_file(a: str, b: str) -> bool:
