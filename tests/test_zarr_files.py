@@ -160,3 +160,68 @@ def test_a_group_zarr_json_that_is_not_a_regular_file_is_named(tmp_path, kind):
     exc = out.get("exc")
     assert isinstance(exc, lv.FormatError), out
     assert meta in str(exc) and "not a regular file" in str(exc)
+
+
+def _sharded(path, data: np.ndarray, chunks, shards) -> str:
+    """An OME-Zarr 0.5 store of another tool: ``data`` (z, y, x) uncompressed in shards."""
+    group = zarr.open_group(str(path), mode="w", zarr_format=3)
+    array = group.create_array(
+        "0", shape=data.shape, dtype=data.dtype, chunks=chunks, shards=shards, compressors=None
+    )
+    array[:] = data
+    group.attrs["ome"] = {
+        "version": "0.5",
+        "multiscales": [
+            {
+                "axes": [{"name": n, "type": "space"} for n in "zyx"],
+                "datasets": [
+                    {
+                        "path": "0",
+                        "coordinateTransformations": [{"type": "scale", "scale": [1] * 3}],
+                    }
+                ],
+            }
+        ],
+    }
+    return str(path)
+
+
+def test_a_shard_larger_than_the_chunk_limit_is_read_whole(tmp_path, monkeypatch):
+    """Small inner chunks in one shard larger than one read's limit (the chunk limit's, 64 MiB
+    at least: here lowered): the store opened, then compute() raised ResourceLimitError when
+    zarr read the whole shard in one get (h94). A shard is bounded by its array's metadata."""
+    import lazyvol.zarr_files as zarr_files
+
+    monkeypatch.setattr(zarr_files, "MIN_FILE_BYTES", 0)
+    monkeypatch.setenv("LAZYVOL_MAX_CHUNK_BYTES", "65536")  # one read: about 1.06 MiB
+    data = (np.arange(32 * 256 * 256) % 251).astype("u1").reshape(32, 256, 256)
+    store = _sharded(tmp_path / "s.zarr", data, (8, 64, 64), (32, 256, 256))
+    shard = os.path.join(store, "0", "c", "0", "0", "0")
+    assert os.path.getsize(shard) > zarr_files.max_file_bytes()
+    assert np.array_equal(lv.open(store).compute(), data.T)
+    # a shard file grown past what its metadata allows (sparse) is still refused unallocated
+    with open(shard, "r+b") as f:
+        f.truncate(64 << 20)
+    with pytest.raises(lv.ResourceLimitError, match="c/0/0/0"):
+        lv.open(store).compute()
+
+
+def test_the_shard_bound_follows_the_array_metadata(tmp_path, monkeypatch):
+    """Inner chunks and index, shard shape clipped to the array; 0 where not sharded or the
+    bound passes the volume limit."""
+    from lazyvol.zarr_files import shard_file_bound
+
+    data = np.ones((40, 128, 128), "u2")  # (1.25 MiB)
+    store = _sharded(tmp_path / "s.zarr", data, (16, 64, 64), (64, 128, 128))
+    root = os.path.join(store, "0")
+    shard = os.path.join(root, "c", "0", "0", "0")
+    bound = shard_file_bound(root, shard)
+    assert os.path.getsize(shard) <= bound < 48 * 128 * 128 * 2 * 1.01 + 20 * 1024
+    plain = _foreign(tmp_path / "p.zarr")
+    assert shard_file_bound(os.path.join(plain, "0"), _chunk(plain, 3)) == 0
+    monkeypatch.setenv("LAZYVOL_MAX_VOLUME_BYTES", "1")  # (and a read: 1 MiB and a little)
+    monkeypatch.setenv("LAZYVOL_MAX_CHUNK_BYTES", "1")
+    import lazyvol.zarr_files as zarr_files
+
+    monkeypatch.setattr(zarr_files, "MIN_FILE_BYTES", 0)
+    assert shard_file_bound(root, shard) == 0

@@ -6,19 +6,23 @@ with ``Path.read_bytes``: a chunk (or ``zarr.json``) that is a symlink to ``/dev
 until memory runs out, a FIFO blocks the read for ever and a sparse file of many GiB is
 allocated whole. Every local read of a store's file goes through :func:`read_store_file`
 instead: opened non-blocking (a FIFO cannot block), ``fstat`` on that descriptor (no race with a
-rename) must show a regular file, and no more than :func:`max_file_bytes` are read from it. :func:`BoundedLocalStore` is the
-zarr store that reads through it.
+rename) must show a regular file, and no more than :func:`max_file_bytes` are read from it, or
+for a shard file, no more than the shard's array metadata allows (:func:`shard_file_bound`: a
+whole-shard read of a sharded store whose inner chunks are small).
+:func:`BoundedLocalStore` is the zarr store that reads through it.
 """
 
 from __future__ import annotations
 
 import asyncio
+import json
+import math
 import os
 import stat
 from typing import TYPE_CHECKING, Any
 
 from ._io_local import OPEN_FLAGS
-from .config import max_chunk_bytes
+from .config import max_chunk_bytes, max_volume_bytes
 from .errors import FormatError, ResourceLimitError
 from .sources import _file_kind
 
@@ -26,7 +30,13 @@ if TYPE_CHECKING:
     from zarr.abc.store import ByteRequest
     from zarr.core.buffer import Buffer, BufferPrototype
 
-__all__ = ["MIN_FILE_BYTES", "BoundedLocalStore", "max_file_bytes", "read_store_file"]
+__all__ = [
+    "MIN_FILE_BYTES",
+    "BoundedLocalStore",
+    "max_file_bytes",
+    "read_store_file",
+    "shard_file_bound",
+]
 
 
 #: The least :func:`max_file_bytes` allows, whatever the chunk limit: a store's metadata files
@@ -58,10 +68,14 @@ def _byte_span(byte_range: ByteRequest | None, size: int) -> tuple[int, int]:
     raise TypeError(f"unexpected byte range {byte_range!r}")
 
 
-def read_store_file(path: str, what: str, byte_range: ByteRequest | None = None) -> bytes:
+def read_store_file(
+    path: str, what: str, byte_range: ByteRequest | None = None, *, root: str | None = None
+) -> bytes:
     """The bytes of the store's file ``path`` (``byte_range``: zarr's request, else all of it).
 
-    ``what`` names the file in messages (``"array metadata"``, ``"chunk c/0/0/0"``).
+    ``what`` names the file in messages (``"array metadata"``, ``"chunk c/0/0/0"``). ``root``:
+    the store's folder; a read of more than :func:`max_file_bytes` is then allowed up to
+    :func:`shard_file_bound` of the array the file belongs to (a shard read whole).
 
     Raises
     ------
@@ -70,7 +84,7 @@ def read_store_file(path: str, what: str, byte_range: ByteRequest | None = None)
     FormatError
         Not a regular file (a FIFO, a device such as ``/dev/zero``, a directory), or unreadable.
     ResourceLimitError
-        The bytes to read are more than :func:`max_file_bytes`.
+        The bytes to read are more than :func:`max_file_bytes` and than the shard's bound.
     """
     try:
         fd = os.open(path, OPEN_FLAGS)
@@ -88,17 +102,71 @@ def read_store_file(path: str, what: str, byte_range: ByteRequest | None = None)
             )
         start, stop = _byte_span(byte_range, st.st_size)
         limit = max_file_bytes()
+        if stop - start > limit and root is not None:
+            limit = max(limit, shard_file_bound(root, path))
         if stop - start > limit:
             raise ResourceLimitError(
                 f"{path}: the store's {what} is {stop - start} bytes, over the limit of {limit} "
                 "bytes for one read of a Zarr store's file (the chunk limit and a compressor's "
-                "overhead; raise LAZYVOL_MAX_CHUNK_BYTES if this is real)"
+                "overhead, or for a shard what its array's metadata allows; raise "
+                "LAZYVOL_MAX_CHUNK_BYTES if this is real)"
             )
         return _pread(fd, start, stop - start)
     except OSError as exc:
         raise FormatError(f"{path}: reading the store's {what} failed ({exc.strerror})") from None
     finally:
         os.close(fd)
+
+
+def shard_file_bound(root: str, path: str) -> int:
+    """Most bytes the file ``path`` of the local store ``root`` holds when it is a shard of a
+    sharded Zarr v3 array (0 otherwise, or when the metadata cannot tell): its inner chunks, as
+    many as the shard shape (clipped to the array's) holds, each at most its decoded size plus
+    what each bytes-to-bytes codec may add, and the shard index. Read from the array's
+    ``zarr.json`` (the nearest folder above the file that has one); a bound over the volume
+    limit (:func:`lazyvol.config.max_volume_bytes`) is not believed (0)."""
+    folder = os.path.dirname(os.path.abspath(path))
+    top = os.path.abspath(root)
+    while folder == top or folder.startswith(top + os.sep):
+        meta = os.path.join(folder, "zarr.json")
+        if os.path.lexists(meta):
+            try:
+                doc = json.loads(read_store_file(meta, "array metadata"))
+                bound = _sharded_bound(doc) if doc.get("node_type") == "array" else 0
+            except (OSError, ValueError, TypeError, KeyError, AttributeError, FormatError):
+                return 0
+            return bound if bound <= max_volume_bytes() + max_file_bytes() else 0
+        if folder == top:
+            break
+        folder = os.path.dirname(folder)
+    return 0
+
+
+def _sharded_bound(doc: dict[str, Any]) -> int:
+    """The most bytes one shard file of the array of metadata ``doc`` holds (0: not sharded)."""
+    import numpy as np
+
+    shape = [int(n) for n in doc["shape"]]
+    outer = [int(n) for n in doc["chunk_grid"]["configuration"]["chunk_shape"]]
+    codecs = doc["codecs"]
+    if not codecs or codecs[0].get("name") != "sharding_indexed":
+        return 0
+    itemsize = np.dtype(doc["data_type"]).itemsize
+    return _encoded_bound([min(o, n) for o, n in zip(outer, shape, strict=True)], codecs, itemsize)
+
+
+def _encoded_bound(shape: list[int], codecs: list[dict[str, Any]], itemsize: int) -> int:
+    """The most bytes a chunk of ``shape`` encodes to through ``codecs``."""
+    if codecs and codecs[0].get("name") == "sharding_indexed":
+        config = codecs[0]["configuration"]
+        inner = [int(n) for n in config["chunk_shape"]]
+        count = math.prod(-(-s // max(i, 1)) for s, i in zip(shape, inner, strict=True))
+        each = _encoded_bound(inner, config.get("codecs", []), itemsize)
+        return count * (each + 16) + 1024  # (the index: 16 bytes an inner chunk, a checksum)
+    size = math.prod(shape) * itemsize
+    for _codec in codecs:  # (a compressor may add up to 1/128 and a header: zstd, lz4, blosc)
+        size += size // 128 + 1024
+    return size
 
 
 def _pread(fd: int, start: int, length: int) -> bytes:
@@ -156,7 +224,9 @@ def _make_store_class() -> type:
         ) -> Buffer | None:
             path = os.path.join(self._root, *key.split("/"))
             try:
-                raw = await asyncio.to_thread(read_store_file, path, _what(key), byte_range)
+                raw = await asyncio.to_thread(
+                    read_store_file, path, _what(key), byte_range, root=self._root
+                )
             except FileNotFoundError:
                 return None
             return prototype.buffer.from_bytes(raw)
