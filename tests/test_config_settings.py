@@ -56,3 +56,39 @@ def test_cli_says_it_in_one_line(tmp_path):
     res = subprocess.run(cmd, env=env, capture_output=True, text=True, timeout=120)
     assert res.returncode == 2 and "Traceback" not in res.stderr
     assert res.stderr.startswith("lazyvol: error: LAZYVOL_MAX_SCAN_FILES='abc'")
+
+
+@pytest.mark.parametrize("value", ["abc", "0", "-5", "nan", "inf", "30s"])
+def test_a_bad_remote_timeout_is_an_option_error(monkeypatch, value):
+    """LAZYVOL_REMOTE_TIMEOUT=abc, 0 or nan silently became 30 s, and inf (no timeout: a
+    stalled server hangs the read) was taken (h94)."""
+    from lazyvol._io_remote import remote_timeout
+
+    monkeypatch.setenv("LAZYVOL_REMOTE_TIMEOUT", value)
+    with pytest.raises(lv.OptionError, match=r"LAZYVOL_REMOTE_TIMEOUT=.*seconds"):
+        remote_timeout()
+    monkeypatch.setenv("LAZYVOL_REMOTE_TIMEOUT", " 2.5 ")
+    assert remote_timeout() == 2.5
+    monkeypatch.delenv("LAZYVOL_REMOTE_TIMEOUT")
+    assert remote_timeout() == 30.0
+
+
+def test_the_gzip_settings_take_what_the_docs_say(monkeypatch):
+    """LAZYVOL_GZIP_THREADS=0 is one thread and LAZYVOL_GZIP_MEMORY=0 the least memory (one
+    thread, the smaller chunk), as docs/errors.md says; an unknown LAZYVOL_GZIP_ENGINE
+    (rapid) was ignored: now an OptionError naming it."""
+    from lazyvol import gzengine
+
+    monkeypatch.setattr(gzengine, "_cores", lambda: 16)
+    monkeypatch.setenv(gzengine.THREADS_ENV, "0")
+    assert gzengine.gzip_threads() == 1
+    monkeypatch.delenv(gzengine.THREADS_ENV)
+    monkeypatch.setenv(gzengine.MEMORY_ENV, "0")
+    assert gzengine.gzip_threads() == 1
+    assert gzengine._chunk_size(1, indexed=False) == gzengine.RG_CHUNK
+    for value in ("rapid", "zlib"):
+        monkeypatch.setenv(gzengine.ENGINE_ENV, value)
+        with pytest.raises(lv.OptionError, match=rf"LAZYVOL_GZIP_ENGINE='{value}'"):
+            gzengine.engine()
+    monkeypatch.setenv(gzengine.ENGINE_ENV, "igzip")
+    assert gzengine.index_engine() == "indexed_gzip"

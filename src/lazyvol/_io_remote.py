@@ -59,12 +59,11 @@ __all__ = [
 
 def remote_timeout() -> float:
     """Seconds a remote request may make no progress before it fails (``LAZYVOL_REMOTE_TIMEOUT``,
-    default 30)."""
-    try:
-        value = float(os.environ.get("LAZYVOL_REMOTE_TIMEOUT", "30"))
-    except ValueError:
-        value = 30.0
-    return value if value > 0 else 30.0
+    default 30; not a positive, finite number: :class:`~lazyvol.errors.OptionError`)."""
+    from .config import setting_seconds
+
+    env = os.environ.get("LAZYVOL_REMOTE_TIMEOUT")
+    return setting_seconds(env, "LAZYVOL_REMOTE_TIMEOUT") if env else 30.0
 
 
 _FS_LOCK = threading.Lock()

@@ -253,6 +253,23 @@ def setting_count(value: object, name: str, minimum: int = 1) -> int:
     return int(number)
 
 
+def setting_seconds(value: object, name: str) -> float:
+    """A time setting's positive, finite number of seconds (``"30"``, ``"2.5"``), or an
+    :class:`~lazyvol.errors.OptionError` naming the setting."""
+    try:
+        seconds = float(str(value).strip())
+    except ValueError:
+        seconds = math.nan
+    if not (math.isfinite(seconds) and seconds > 0):
+        from .errors import OptionError
+
+        raise OptionError(
+            f"{name}={value!r} is not a time lazyvol can use: give a positive, finite number of "
+            "seconds (e.g. '30', '2.5'), or unset it for the default"
+        )
+    return seconds
+
+
 def usable_cores() -> int:
     """Cores this process may run on (its CPU affinity where the platform has one), at least 1."""
     try:

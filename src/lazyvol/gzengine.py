@@ -28,8 +28,19 @@ DEFAULT_GZIP_MEMORY = 128 * 2**20
 
 
 def _forced() -> str:
-    forced = os.environ.get(ENGINE_ENV, "").strip().lower().replace("-", "_")
-    return "indexed_gzip" if forced == "igzip" else forced
+    """The engine ``LAZYVOL_GZIP_ENGINE`` forces ("" for none); another value is an
+    :class:`~lazyvol.errors.OptionError` (it was ignored)."""
+    value = os.environ.get(ENGINE_ENV, "")
+    forced = value.strip().lower().replace("-", "_")
+    forced = "indexed_gzip" if forced == "igzip" else forced
+    if forced not in ("", "rapidgzip", "indexed_gzip"):
+        from .errors import OptionError
+
+        raise OptionError(
+            f"{ENGINE_ENV}={value!r} is not a gzip engine: give rapidgzip or indexed_gzip, or "
+            "unset it to choose by what is installed"
+        )
+    return forced
 
 
 def engine() -> str:
