@@ -150,6 +150,29 @@ def test_one_write_lists_the_folder_once_for_the_images_sharing_its_sidecars(tmp
     assert count[0] == 1
 
 
+@pytest.mark.parametrize("overwrite", [False, True])
+def test_one_write_lists_its_folder_a_few_times_not_once_a_file(tmp_path, monkeypatch, overwrite):
+    """A DWI written to a new name listed its folder 34 times (the recovery of a killed write:
+    three listings for each of five names, then a sweep of each name; the sweeps before
+    publishing, once per sidecar), 11 times for an overwrite: a folder of many files made each
+    write slow. The recovery, the sweep and the look for images sharing the sidecars each list
+    it once."""
+    real, count = os.listdir, [0]
+
+    def listdir(path="."):
+        count[0] += os.path.abspath(path) == str(tmp_path / "o")
+        return real(path)
+
+    (tmp_path / "o").mkdir()
+    vol = lv.open(_dwi(tmp_path))
+    if overwrite:
+        vol.to_nifti(tmp_path / "o" / "out.nii")
+    monkeypatch.setattr(os, "listdir", listdir)
+    vol.to_nifti(tmp_path / "o" / "out.nii", overwrite=overwrite)
+    assert count[0] <= 6
+    assert sorted(os.listdir(tmp_path / "o")) == sorted(DWI_SET)
+
+
 _CALLS = ("replace", "rename", "link", "unlink")
 
 

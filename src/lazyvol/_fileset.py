@@ -30,12 +30,20 @@ from ._fsutil import (
     leftover_of,
     link_or_rename,
     lock_path,
-    sweep_leftovers,
+    sweep_folder,
     temp_sibling,
 )
 from .errors import WriteError
 
-__all__ = ["drop", "link_in", "publish_lock", "put_back", "recover_set", "set_aside"]
+__all__ = [
+    "drop",
+    "link_in",
+    "publish_lock",
+    "put_back",
+    "recover_set",
+    "set_aside",
+    "sweep",
+]
 
 #: One old file set aside: (its name, the hidden name, the lock's descriptor or None).
 Aside = tuple[str, str, "int | None"]
@@ -134,31 +142,37 @@ def link_in(tmp: str, dest: str) -> None:
         raise
 
 
-def _leftovers(folder: str, name: str, mark: str) -> list[str]:
-    try:
-        names = os.listdir(folder or ".")
-    except OSError:
-        return []
-    return [os.path.join(folder, n) for n in names if mark in n and leftover_of(n) == name]
+def _leftovers(path: str, mark: str, listed: dict[str, list[str]]) -> list[str]:
+    """The hidden siblings of ``path`` marked ``mark``, from its folder's names in ``listed``
+    (folder: names; listed here the first time: once for a whole set)."""
+    folder, base = os.path.split(path)
+    if folder not in listed:
+        try:
+            listed[folder] = os.listdir(folder or ".")
+        except OSError:
+            listed[folder] = []
+    return [os.path.join(folder, n) for n in listed[folder] if mark in n and leftover_of(n) == base]
 
 
 def recover_set(image: str, names: Iterable[str]) -> None:
     """Finish what a writer of ``image`` and its sidecars ``names`` killed mid-way left, unless a
     live writer holds it: the image published (present), the leftovers are swept; else the old
     files set aside are put back and the new ones published (linked to a temporary twin) are
-    removed, so the folder holds the old set again. Errors are ignored."""
+    removed, so the folder holds the old set again. Errors are ignored. Each folder is listed
+    once to find the leftovers, and once to sweep them."""
     members = list(dict.fromkeys([image, *names]))  # (a file locked twice is locked by another)
     if not os.path.lexists(image):
         locks: list[int | None] = []
+        listed: dict[str, list[str]] = {}
         try:
             asides: list[Aside] = []
             twins: list[str] = []
             for path in members:
-                folder, base = os.path.split(path)
                 found = sorted(
-                    _leftovers(folder, base, OLD_MARK), key=lambda p: os.lstat(p).st_ctime_ns
+                    _leftovers(path, OLD_MARK, listed), key=lambda p: os.lstat(p).st_ctime_ns
                 )
-                for part in (*found, *_leftovers(folder, base, TMP_MARK)):
+                temps = _leftovers(path, TMP_MARK, listed)
+                for part in (*found, *temps):
                     try:
                         locks.append(lock_path(part, directory=False))
                     except BlockingIOError:
@@ -167,7 +181,7 @@ def recover_set(image: str, names: Iterable[str]) -> None:
                         pass  # (a link aside)
                 if found:
                     asides.append((path, found[-1], None))  # (the latest)
-                elif _twinned(path, _leftovers(folder, base, TMP_MARK)):
+                elif _twinned(path, temps):
                     twins.append(path)
             for path in twins:
                 with contextlib.suppress(OSError):
@@ -179,8 +193,18 @@ def recover_set(image: str, names: Iterable[str]) -> None:
             for fd in locks:
                 if fd is not None:
                     os.close(fd)
-    for path in members:
-        sweep_leftovers(path)
+    sweep(members)
+
+
+def sweep(paths: Iterable[str]) -> None:
+    """Remove what killed writers of the files ``paths`` left, listing each folder once
+    (:func:`lazyvol._fsutil.sweep_folder`: a live writer's are kept)."""
+    folders: dict[str, set[str]] = {}
+    for path in paths:
+        folder, base = os.path.split(path)
+        folders.setdefault(folder, set()).add(base)
+    for folder, bases in folders.items():
+        sweep_folder(folder or ".", bases)
 
 
 def _twinned(path: str, temps: list[str]) -> bool:

@@ -23,7 +23,7 @@ import shutil
 import stat
 import sys
 import uuid
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Collection, Iterator
 from typing import IO, Any
 
 from .errors import WriteError
@@ -530,14 +530,14 @@ def _restore_moved_aside(dest: str) -> None:
         return
 
 
-def sweep_folder(folder: str) -> int:
-    """Remove every leftover of a killed writer in ``folder`` (any destination's, as
-    :func:`sweep_leftovers` tells them: a live writer's are kept); returns how many went.
-
-    For folders of many small files written by many processes (the cache's index folders), where
-    the next write rarely has the same name as a killed one.
-    """
-    return _sweep(folder, lambda name: leftover_of(name) is not None, False)
+def sweep_folder(folder: str, names: Collection[str] | None = None) -> int:
+    """Remove every leftover of a killed writer in ``folder`` (of any destination, or of the files
+    ``names``: one listing for a file set), as :func:`sweep_leftovers` tells them (a live
+    writer's are kept); returns how many went. For folders of many small files written by many
+    processes (the cache's index folders), where the next write rarely has a killed one's name."""
+    if names is None:
+        return _sweep(folder, lambda name: leftover_of(name) is not None, False)
+    return _sweep(folder, lambda name: leftover_of(name) in names, False)
 
 
 #: Age (seconds) past which a temporary file that cannot be locked (a file system without locks)

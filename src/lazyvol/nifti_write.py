@@ -36,7 +36,7 @@ from typing import TYPE_CHECKING, Any, BinaryIO
 import dask
 import numpy as np
 
-from ._fileset import Aside, drop, link_in, publish_lock, put_back, recover_set, set_aside
+from ._fileset import Aside, drop, link_in, publish_lock, put_back, recover_set, set_aside, sweep
 from ._fsutil import fsync_dir, make_temp_file, publish_file, release_temp_dir, sweep_leftovers
 from ._location import local_destination, written_through
 from .chunking import as_plan_array, direct_compute_allowed
@@ -533,8 +533,8 @@ def _publish(
         published: list[str] = []
         aside: list[Aside] = []
         try:
+            sweep(files)  # (what killed writers of these names left; one listing)
             for path, text in files.items():
-                sweep_leftovers(path)
                 part, lock = make_temp_file(path)
                 temps.append((part, lock, path))
                 with open(part, "w", encoding="utf-8") as f:
