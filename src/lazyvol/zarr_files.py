@@ -148,11 +148,13 @@ def _sharded_bound(doc: dict[str, Any]) -> int:
 
     shape = [int(n) for n in doc["shape"]]
     outer = [int(n) for n in doc["chunk_grid"]["configuration"]["chunk_shape"]]
-    codecs = doc["codecs"]
+    shard = [min(o, n) for o, n in zip(outer, shape, strict=True)]
+    codecs = list(doc["codecs"])
+    while codecs and codecs[0].get("name") == "transpose":  # (before sharding: its axis order)
+        shard = [shard[int(i)] for i in codecs.pop(0)["configuration"]["order"]]
     if not codecs or codecs[0].get("name") != "sharding_indexed":
         return 0
-    itemsize = np.dtype(doc["data_type"]).itemsize
-    return _encoded_bound([min(o, n) for o, n in zip(outer, shape, strict=True)], codecs, itemsize)
+    return _encoded_bound(shard, codecs, np.dtype(doc["data_type"]).itemsize)
 
 
 def _encoded_bound(shape: list[int], codecs: list[dict[str, Any]], itemsize: int) -> int:
