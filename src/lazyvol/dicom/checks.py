@@ -35,6 +35,7 @@ from .model import (
     MIXED_THICKNESS_NOTE,
     ORDER_DOUBT_NOTE,
 )
+from .vendor import malformed_diffusion
 
 if TYPE_CHECKING:  # (records are read by attribute: a reopen needs no FrameRecord class)
     from .records import FrameRecord
@@ -85,10 +86,6 @@ _TAGS = {
 
 def _named(keyword: str) -> str:
     return f"{keyword} {_TAGS[keyword]}"
-
-
-#: The standard diffusion attributes: a malformed (non-finite) value refuses the image.
-_DIFFUSION_KEYWORDS = ("DiffusionBValue", "DiffusionGradientOrientation")
 
 
 def _finite(values: Sequence[float] | None) -> bool:
@@ -259,10 +256,11 @@ def record_problem(rec: FrameRecord) -> tuple[str, str] | None:
         keyword = b.split(" ", 1)[0]
         if keyword in ("PixelSpacing", "RescaleSlope", "RescaleIntercept"):
             return "format", f"{path}: malformed {b}; the header is corrupt"
-        if keyword in _DIFFUSION_KEYWORDS:  # (a .bval / .bvec from it: taken as unstated before)
+        diffusion = malformed_diffusion([b])  # (standard, private, CSA: read as unstated before)
+        if diffusion:
             return "format", (
-                f"{path}: malformed {b}: the image's diffusion b-value / direction is unknown; "
-                "the header is corrupt (re-export the series)"
+                f"{path}: malformed {diffusion}: the image's diffusion b-value / direction is "
+                "unknown; the header is corrupt (re-export the series)"
             )
         if keyword.startswith("RealWorldValue"):  # (Philips: what its values are scaled by)
             return "format", (

@@ -18,7 +18,7 @@ from .ge_phase import split_reversed
 from .model import FLOAT_PIXEL_VRS, SPLIT_VALUES
 from .records import FrameRecord
 from .stack_notes import image_count
-from .vendor import vendor_of
+from .vendor import malformed_diffusion, vendor_of
 
 __all__ = [
     "component_conflict",
@@ -400,6 +400,10 @@ def _echo_order(r: FrameRecord) -> tuple[float, float]:
 
 
 def _is_trace(r: FrameRecord) -> bool:
+    """b > 0 and a zero or no direction (not one whose direction is malformed: it is refused in
+    its series, not split off as a trace image)."""
+    if malformed_diffusion(r.bad_attributes):
+        return False
     return bool(r.b_value and r.b_value > 0) and not any(abs(x) > 0 for x in (r.gradient or []))
 
 

@@ -39,6 +39,7 @@ from .records import GE_NO_DTI, ONE_VALUE_SPACING, FrameRecord
 from .siemens_sidecar import record_siemens
 from .source import Fetch
 from .vendor import (
+    csa_diffusion_problems,
     ge_without_directions,
     philips_rwv,
     read_diffusion,
@@ -387,6 +388,9 @@ def expand(rec: FrameRecord, raw: dict[int, Any], fetch: Fetch) -> HeaderResult:
         stated = (rec.b_value, rec.gradient, rec.diffusion_source)
         b, g = (mosaic.csa_floats(csa, k) for k in ("B_value", "DiffusionGradientDirection"))
         rec.b_value, rec.gradient, rec.diffusion_source = with_csa_diffusion(stated, b, g)
+        names = ("B_value", "DiffusionGradientDirection")
+        notes = csa_diffusion_problems({k: mosaic.csa_items(csa, k) for k in names})
+        rec.bad_attributes = [*(rec.bad_attributes or []), *notes] or None
     asl = asl_label(rec, raw)
     if asl:
         rec.acq = {**(rec.acq or {}), "_asl_label": asl}

@@ -148,7 +148,9 @@ __all__ = [
 #: (0018,0024) states none; ``acq["_sequence_name"]``, GE's (0019,109C) too, was
 #: ``_ge_sequence_name``).
 #: 61: an enhanced frame's PartialFourier (0018,9081) YES is kept (``acq["_partial_fourier"]``).
-INDEX_VERSION = 61
+#: 62: a non-finite GE (0043,1039) b-value, CSA DiffusionGradientDirection or Canon comment direction
+#: is noted in the record's bad attributes (the b-value was kept as NaN, the others dropped).
+INDEX_VERSION = 62
 #: Layout of a report: 2: files named by their listing position, identities taken from the listing;
 #: 3: a volume's files may differ in pixel encoding (each frame's, ``encodings``), where 2 split them;
 #: 4: ... and in BitsStored (each frame's, ``stored_bits``), where 3 split them;
@@ -265,7 +267,9 @@ INDEX_VERSION = 61
 #: 57: meta["volume_acquisition"] (each volume's AcquisitionTime / AcquisitionNumber), so a volume
 #: cut along t states its own in the sidecar (56: the whole series' first).
 #: 58: a spacing_atol of half the slice spacing or more refuses the stack (error kind "option").
-REPORT_FORMAT = 58
+#: 59: a non-finite private / CSA / Canon-comment diffusion value refuses its volume (was b = 0 or
+#: no direction; a Philips image of them was split off as a trace image).
+REPORT_FORMAT = 59
 #: A frame's identity in a report whose frames all have their listing entry's identity.
 _FROM_LISTING = "listing"
 #: The frames' paths of a report whose frames are its files, in order.

@@ -39,10 +39,13 @@ from collections.abc import Sequence
 from typing import Any
 
 __all__ = [
+    "DIFFUSION_KEYWORDS",
     "PRECEDENCE",
     "canon_comment_gradient",
+    "csa_diffusion_problems",
     "direction_source",
     "ge_without_directions",
+    "malformed_diffusion",
     "missing_bvalue_note",
     "read_diffusion",
     "read_ge_image_kind",
@@ -72,6 +75,61 @@ DIRECTION_ATTRIBUTES = {
     "CANON": "Canon ImageComments (0020,4000) b=...(x,y,z)",
     "SIEMENS_CSA": "Siemens CSA image header DiffusionGradientDirection",
 }
+
+
+#: The header reader's keywords of the diffusion values :func:`read_diffusion` reads, standard
+#: and private (the vendor's, read only when Manufacturer names it), each with the attribute name
+#: shown for it.
+DIFFUSION_KEYWORDS = {
+    "DiffusionBValue": "DiffusionBValue",
+    "DiffusionGradientOrientation": "DiffusionGradientOrientation",
+    "GE_BValue": "GE private b-value",
+    "GE_GradientX": "GE private gradient x",
+    "GE_GradientY": "GE private gradient y",
+    "GE_GradientZ": "GE private gradient z",
+    "Siemens_BValue": "Siemens private b-value",
+    "Siemens_Gradient": "Siemens private gradient",
+    "Philips_BValue": "Philips private b-value",
+    "Philips_GradientRL": "Philips private gradient RL",
+    "Philips_GradientAP": "Philips private gradient AP",
+    "Philips_GradientFH": "Philips private gradient FH",
+    "UIH_BValue": "UIH private b-value",
+    "UIH_Gradient": "UIH private gradient",
+}
+#: How a note on a Canon ImageComments diffusion direction or on a Siemens CSA image header's
+#: diffusion value begins.
+CANON_COMMENT_NOTE = "Canon diffusion ImageComments (0020,4000)"
+_CSA_NOTE = "Siemens CSA image header (0029,1010) {}"
+
+
+def malformed_diffusion(notes: Sequence[str] | None) -> str:
+    """The first of a record's notes on malformed values (``bad_attributes``) that is on one of
+    its diffusion values (standard, private, CSA or Canon comment), or "": such an image's
+    b-value / direction is unknown (read as unstated, a b = 1000 image would become a b = 0 one or
+    lose its direction), so it is refused (:func:`lazyvol.dicom.checks.record_problem`)."""
+    for note in notes or ():
+        keyword = note.split(" ", 1)[0]
+        if keyword in DIFFUSION_KEYWORDS:
+            return f"{DIFFUSION_KEYWORDS[keyword]}{note[len(keyword) :]}"
+        if note.startswith((CANON_COMMENT_NOTE, _CSA_NOTE.format(""))):
+            return note
+    return ""
+
+
+def csa_diffusion_problems(items: dict[str, Sequence[Any] | None]) -> list[str]:
+    """Notes on a Siemens CSA image header's diffusion values (``items``: B_value,
+    DiffusionGradientDirection as listed) that are numbers but not finite (a NaN or infinite
+    B_value would be read as none, so the private (0019,100C) or b = 0; text that is no number
+    is taken as no value, as before)."""
+    notes = []
+    for name, values in items.items():
+        try:
+            numbers = [float(x) for x in values or ()]
+        except (TypeError, ValueError):
+            continue
+        if not all(math.isfinite(x) for x in numbers):
+            notes.append(f"{_CSA_NOTE.format(name)}={list(values or ())!r} is not finite")
+    return notes
 
 
 def source_label(b_from: str, direction_from: str) -> str:
@@ -142,15 +200,23 @@ _CANON_COMMENT = re.compile(
 
 def canon_comment_gradient(comment: str, b: float) -> list[float] | None:
     """The gradient (image frame, as written) of a Canon ImageComments ``b=<b>(x,y,z)``, or None
-    when the comment is not one or its b-value is not ``b`` rounded (dcm2niix's condition)."""
+    when the comment is not one or its b-value is not ``b`` rounded (dcm2niix's condition), or a
+    component is not finite (:func:`_canon_comment` notes it)."""
+    return _canon_comment(comment, b)[0]
+
+
+def _canon_comment(comment: str, b: float) -> tuple[list[float] | None, str]:
+    """:func:`canon_comment_gradient` and the note on a component that is not finite ("")."""
     m = _CANON_COMMENT.match(comment)
     if m is None or int(m.group(1)) != math.floor(b + 0.5):
-        return None
+        return None, ""
     try:
         g = [float(x) for x in m.groups()[1:]]
     except ValueError:
-        return None
-    return g if all(math.isfinite(x) for x in g) else None
+        return None, ""
+    if all(math.isfinite(x) for x in g):
+        return g, ""
+    return None, f"{CANON_COMMENT_NOTE}={comment.strip()[:60]!r} is not finite"
 
 
 def _components(r: Any, keys: Sequence[str]) -> list[float] | None:
@@ -160,13 +226,10 @@ def _components(r: Any, keys: Sequence[str]) -> list[float] | None:
 
 
 def _ge_bvalue(r: Any) -> float | None:
-    """GE's b-value: the first value of (0043,1039), its 1e9 offset removed."""
-    v = r.values("GE_BValue")
-    if not v:
-        return None
-    try:
-        bv = float(v[0])
-    except (TypeError, ValueError):
+    """GE's b-value: the first value of (0043,1039), its 1e9 offset removed (one that is not a
+    finite number is noted by the reader, as a malformed value)."""
+    bv = r.get_float("GE_BValue")
+    if bv is None:
         return None
     return bv % GE_BVALUE_OFFSET if bv >= GE_BVALUE_OFFSET else bv
 
@@ -197,7 +260,10 @@ def _private(
     if vendor == "UIH":
         return r.get_float("UIH_BValue"), _unit_or_zero(r.get_floats("UIH_Gradient", 3))
     if vendor == "CANON" and standard_b is not None and standard_b > 0:
-        return None, canon_comment_gradient(r.get_str("Canon_ImageComments"), standard_b)
+        g, problem = _canon_comment(r.get_str("Canon_ImageComments"), standard_b)
+        if problem:
+            r.bad.append(problem)
+        return None, g
     return None, None
 
 

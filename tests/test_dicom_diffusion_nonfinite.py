@@ -1,0 +1,142 @@
+"""A diffusion b-value or direction that is not finite, in any attribute it is read from.
+
+The standard DiffusionBValue / DiffusionGradientOrientation, the vendors' private elements (GE,
+Siemens, Philips, UIH), a Siemens CSA image header and a Canon ImageComments note are each the
+image's b-value / direction: a NaN or infinite one is a corrupt header, refused naming the file and
+the attribute (read as unstated, a b = 1000 image became a b = 0 one, lost its direction, was
+flagged derived or was split off as a Philips trace image).
+"""
+
+from __future__ import annotations
+
+import shutil
+
+import pydicom
+import pytest
+from pydicom.dataelem import DataElement
+
+import lazyvol as lv
+from lazyvol.testing import write_dicom_4d_series
+from lazyvol.testing.mosaic import write_mosaic_series
+
+GRADIENTS = [[0, 0, 0], [1, 0, 0], [0, 1, 0], [0, 0, 1]]
+BVALS = [0, 1000, 1000, 1000]
+
+
+def _is_target(ds, vendor: str) -> bool:
+    """The image of the y direction (volume 2)."""
+    if vendor == "GE":
+        return float(ds[0x001910BC].value) == 1.0
+    if vendor == "SIEMENS":
+        return list(ds[0x0019100E].value)[1] == 1.0
+    if vendor == "PHILIPS":
+        return float(ds[0x200510B1].value) == 1.0
+    return list(ds.DiffusionGradientOrientation)[1] == 1.0
+
+
+def _to_uih(ds) -> None:
+    b = float(ds.DiffusionBValue)
+    g = [float(x) for x in ds.DiffusionGradientOrientation]
+    del ds.DiffusionBValue, ds.DiffusionGradientOrientation
+    ds.Manufacturer = "UIH"
+    ds.add_new(0x00650010, "LO", "Image Private Header")
+    ds.add_new(0x00651009, "FD", b if b else 1.25)
+    ds.add_new(0x00651037, "FD", g)
+
+
+def _element(tag: int, vr: str, value) -> object:
+    return lambda ds: ds.__setitem__(tag, DataElement(tag, vr, value))
+
+
+def _edit(source: str, text: str):
+    """The edit writing ``text`` (a non-finite number) into the attribute of ``source``."""
+    f = float(text)
+    return {
+        "GE b": _element(0x00431039, "UN", f"{text}\\8\\0\\0 ".encode()),
+        "GE g": _element(0x001910BB, "UN", f"{text} ".encode()),
+        "SIEMENS b": _element(0x0019100C, "UN", f"{text} ".encode()),
+        "SIEMENS g": _element(0x0019100E, "FD", [f, 1.0, 0.0]),
+        "PHILIPS b": _element(0x20011003, "FL", f),
+        "PHILIPS g": _element(0x200510B0, "FL", f),
+        "UIH b": _element(0x00651009, "FD", f),
+        "UIH g": _element(0x00651037, "FD", [f, 1.0, 0.0]),
+    }[source]
+
+
+@pytest.mark.parametrize("text", ["nan", "inf", "1e999"])
+@pytest.mark.parametrize(
+    ("source", "named"),
+    [
+        ("GE b", "GE private b-value (0043,1039)"),
+        ("GE g", "GE private gradient x (0019,10BB)"),
+        ("SIEMENS b", "Siemens private b-value (0019,100C)"),
+        ("SIEMENS g", "Siemens private gradient (0019,100E)"),
+        ("PHILIPS b", "Philips private b-value (2001,1003)"),
+        ("PHILIPS g", "Philips private gradient RL (2005,10B0)"),
+        ("UIH b", "UIH private b-value (0065,1009)"),
+        ("UIH g", "UIH private gradient (0065,1037)"),
+    ],
+)
+def test_a_non_finite_private_diffusion_value_is_refused(tmp_path, source, named, text):
+    vendor = source.split()[0]
+    written = "standard" if vendor == "UIH" else vendor
+    truth = write_dicom_4d_series(
+        tmp_path / "s", (8, 6, 3), labels=(), bvals=BVALS, bvecs=GRADIENTS, vendor=written
+    )
+    bad = []
+    for p in truth.files:
+        ds = pydicom.dcmread(p)
+        target = _is_target(ds, written)
+        if vendor == "UIH":
+            _to_uih(ds)
+        if target:
+            _edit(source, text)(ds)
+            bad.append(str(p))
+        ds.save_as(p)
+    with pytest.raises(lv.FormatError) as info:  # (the whole series: never split, never b = 0)
+        lv.open(tmp_path / "s")
+    assert named in str(info.value) and "not finite" in str(info.value)
+    assert str(info.value).split(":", 1)[0] in bad  # (a file of the volume, named)
+
+
+def test_a_non_finite_canon_comment_direction_is_refused(tmp_path):
+    truth = write_dicom_4d_series(
+        tmp_path / "s", (8, 6, 3), labels=(), bvals=BVALS, bvecs=GRADIENTS, vendor="standard"
+    )
+    for p in truth.files:
+        ds = pydicom.dcmread(p)
+        ds.Manufacturer = "CANON_MEC"
+        if float(ds.DiffusionBValue) == 0:
+            del ds.DiffusionBValue, ds.DiffusionGradientOrientation
+        else:
+            g = [f"{float(x):.3f}" for x in ds.DiffusionGradientOrientation]
+            del ds.DiffusionGradientOrientation
+            if g[1] == "1.000":
+                g[0] = "9" * 400  # (a number beyond the largest float)
+            ds.ImageComments = f"b=1000({','.join(g)})"
+        ds.save_as(p)
+    with pytest.raises(lv.FormatError, match=r"Canon diffusion ImageComments \(0020,4000\)"):
+        lv.open(tmp_path / "s")
+
+
+@pytest.mark.parametrize("text", [b"nan", b"-inf"])
+def test_a_non_finite_csa_direction_is_refused(tmp_path, text):
+    """A Siemens mosaic's CSA DiffusionGradientDirection (read before the private elements): its
+    non-finite value left the volume without a direction, flagged derived."""
+    src = tmp_path / "m"
+    truth = write_mosaic_series(
+        src,
+        (8, 6, 4),
+        volumes=3,
+        bvals=[0, 1000, 1000],
+        gradients_lps=[[0, 0, 0], [0.6, 0.8, 0], [0, 0, 1.0]],
+    )
+    ds = pydicom.dcmread(truth.files[1])
+    old = b"0.80000000\x00"
+    ds[0x00291010].value = ds[0x00291010].value.replace(old, text.ljust(len(old), b"\x00"), 1)
+    ds.save_as(truth.files[1])
+    with pytest.raises(
+        lv.FormatError, match=r"CSA image header \(0029,1010\) DiffusionGradientDirection"
+    ):
+        lv.open(src)
+    shutil.rmtree(src)
