@@ -144,3 +144,45 @@ def test_tolerance_up_to_the_positions_rounding_is_still_taken(tmp_path):
     np.testing.assert_array_equal(vol.compute(), truth.stored)
     with pytest.raises(lv.OptionError, match=r"spacing_atol of at most 1 mm \(the positions'"):
         lv.open(tmp_path / "s", spacing_atol=2.0)
+
+
+@pytest.mark.parametrize(
+    "given",
+    [
+        {"workers": np.int64(1)},
+        {"spacing_rtol": np.float32(0.01)},
+        {"spacing_atol": np.int64(0)},
+        {"allow_gaps": np.True_, "fill": np.int16(3)},
+        {"split_4d": np.False_},
+    ],
+)
+def test_numpy_option_values_are_taken(gap, tmp_path, given):
+    """Numpy scalars are numbers and flags as Python's are: taken (workers=np.int64 was refused),
+    saved in the scan's report and its listing digest as JSON (a float32 tolerance raised an
+    untyped 'not JSON serializable' TypeError), the same scan as the Python value's."""
+    folder = tmp_path / "s"
+    folder.mkdir()
+    for f in sorted(gap.iterdir())[:6]:
+        (folder / f.name).write_bytes(f.read_bytes())
+    python = {k: v.item() for k, v in given.items()}
+    for options in (given, python, given):  # (the second and third: the saved report)
+        (info,) = lv.scan(folder, **options)
+        assert info.shape == (8, 6, 6) and not info.error
+    vol = lv.open(folder, cache=tmp_path / "c", **given)
+    assert vol.shape == (8, 6, 6)
+
+
+def test_an_infinite_fill_is_a_float_outputs_value(gap):
+    """fill=inf (taken before the option checks) fills a float output; an integer output refuses
+    it as any value it cannot hold."""
+    data = lv.open(gap, allow_gaps=True, fill=-np.inf, dtype="float32").compute()
+    assert data.shape == (8, 6, 26)
+    assert (data[:, :, 6] == -np.inf).all() and np.isfinite(data[:, :, :6]).all()
+    with pytest.raises(lv.OptionError, match="does not fit the output dtype int16"):
+        lv.open(gap, allow_gaps=True, fill=np.inf)
+
+
+@pytest.mark.parametrize("workers", [np.True_, 2.0, np.float64(2)])
+def test_workers_takes_integers_only(gap, workers):
+    with pytest.raises(lv.OptionError, match="workers"):
+        lv.scan(gap, workers=workers)

@@ -467,24 +467,37 @@ class GroupOptions:
                     f"{limit} (default 0.001); a tolerance that accepts any position would stack "
                     "slices across a gap at an averaged spacing"
                 )
-        if self.fill is not None and not _real(self.fill, nan=True):
+        if self.fill is not None and not _real(self.fill, finite=False):
             raise OptionError(f"fill={self.fill!r}: takes a number (the value of filled slices)")
         if self.philips_scaling not in ("rescale", "fp"):
             raise OptionError(
                 f"philips_scaling={self.philips_scaling!r}: use 'rescale' (DICOM RescaleSlope/"
                 "RescaleIntercept, the default) or 'fp' (Philips floating-point values)"
             )
+        self._as_python()
+
+    def _as_python(self) -> None:
+        """Each value as its Python type (a numpy scalar passed the checks as a number or flag):
+        the scan's saved report, its listing digest and ``vol.meta`` write them as JSON."""
+        for f in fields(self):
+            value = getattr(self, f.name)
+            if isinstance(value, bool | np.bool_):
+                object.__setattr__(self, f.name, bool(value))
+            elif isinstance(value, numbers.Real):
+                object.__setattr__(self, f.name, float(value))
 
 
 #: Above half of the spacing, a position tolerance cannot tell a slice from its neighbour's place.
 _MAX_SPACING_RTOL = 0.5
 
 
-def _real(value: Any, nan: bool = False) -> bool:
-    """Whether ``value`` is a finite real number (NaN too with ``nan=True``), not a bool."""
+def _real(value: Any, finite: bool = True) -> bool:
+    """Whether ``value`` is a real number (a Python or numpy one, not a bool), finite unless
+    ``finite=False`` (a fill value may be NaN or infinite: a float output holds it, an integer
+    one refuses it when the volume is read)."""
     if isinstance(value, bool | np.bool_) or not isinstance(value, numbers.Real):
         return False
-    return math.isfinite(value) or (nan and math.isnan(value))
+    return not finite or math.isfinite(value)
 
 
 def stored_code(bits_allocated: int, signed: bool, pixel_vr: str) -> str:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import numbers
 import os
 from collections.abc import Mapping
 from typing import TYPE_CHECKING, Any
@@ -85,7 +86,7 @@ def scan(
         A list of :class:`SeriesInfo`, one per volume, with ``.skipped`` = [(path, reason), ...].
     """
     loc = Location.of(source, storage_options)
-    group_options = _checked_options(loc, workers, options)
+    group_options, workers = _checked_options(loc, workers, options)
     if not loc.is_remote and not os.path.exists(loc.url):
         shown = loc.display if isinstance(source, Location) else os.fspath(source)
         raise SourceNotFoundError(f"{shown}: no such file or directory")
@@ -96,7 +97,8 @@ def scan(
     # The report holds the listing's own skips (links not followed, special files) too: they and
     # follow_symlinks are part of what it was made from.
     made_from = {"follow_symlinks": follow_symlinks, "listing_skips": sorted(listing[1])}
-    digest = listing_digest(listing[0], **made_from, **options) if indexed else ""
+    given = {k: getattr(group_options, k) for k in options}  # (as Python values, for JSON)
+    digest = listing_digest(listing[0], **made_from, **given) if indexed else ""
     saved = load_report(root, digest, listing[0]) if indexed else None
     if saved is not None:
         return with_beside_notes(saved)
@@ -129,9 +131,11 @@ def scan(
     return with_beside_notes(report)
 
 
-def _checked_options(loc: Location, workers: Any, options: dict[str, Any]) -> GroupOptions:
-    """The stacking options of a scan of ``loc``, their names and values (and ``workers``)
-    checked before any file is read."""
+def _checked_options(
+    loc: Location, workers: Any, options: dict[str, Any]
+) -> tuple[GroupOptions, int | None]:
+    """The stacking options of a scan of ``loc`` and ``workers`` (a Python or numpy integer, as an
+    int), their names and values checked before any file is read."""
     unknown = set(options) - GROUP_OPTIONS
     if unknown:
         raise UnknownOptionError(
@@ -141,13 +145,15 @@ def _checked_options(loc: Location, workers: Any, options: dict[str, Any]) -> Gr
         group_options = GroupOptions(**options)
     except OptionError as exc:
         raise OptionError(f"{loc.display}: {exc}") from None
-    if workers is not None and (isinstance(workers, bool) or not isinstance(workers, int)):
+    if workers is None:
+        return group_options, None
+    if isinstance(workers, bool) or not isinstance(workers, numbers.Integral):  # (np.bool_ too)
         raise OptionError(
             f"{loc.display}: workers={workers!r}: takes a number of processes (1 or more) or None"
         )
-    if workers is not None and workers < 1:
+    if workers < 1:
         raise OptionError(f"{loc.display}: workers={workers}: takes 1 or more, or None")
-    return group_options
+    return group_options, int(workers)
 
 
 def _listed_stamps(records: list[FrameRecord]) -> dict[str, SourceStamp]:
