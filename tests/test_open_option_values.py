@@ -58,3 +58,29 @@ def test_series_choice_refuses_other_types_typed(sources):
     with pytest.raises(lv.OptionError, match=r"series=1\.5"):
         select(report, str(sources[1]), 1.5)  # type: ignore[arg-type]
     assert select(report, str(sources[1]), np.int64(report[0].number)) is report[0]
+
+
+@pytest.mark.parametrize("bad", [{"dtype": "U10"}, {"scale": "no"}, {"scale": 2}])
+def test_open_cached_checks_dtype_and_scale_too(sources, tmp_path, bad):
+    """lazyvol.cache.open_cached reads through the same check (it wrote a text dtype's values to a
+    store, and took scale='no' as true)."""
+    from lazyvol.cache import open_cached
+
+    (name,) = bad
+    for src in sources:
+        with pytest.raises(lv.OptionError, match=f"{name}=") as err:
+            open_cached(src, cache=tmp_path / "c", **bad)
+        assert str(src) in str(err.value)
+    assert not any((tmp_path / "c").rglob("zarr.json"))
+
+
+@pytest.mark.parametrize("flag", [1, 0, np.int64(1), np.uint8(0), np.True_])
+def test_scale_takes_one_and_zero_as_bools(sources, tmp_path, flag):
+    """scale=1 / scale=0 (taken before the check, as Python takes them) are True / False, also
+    through the cache."""
+    nii, dcm = sources
+    for src in (nii, dcm):
+        want = lv.open(src, scale=bool(flag))
+        for vol in (lv.open(src, scale=flag), lv.open(src, scale=flag, cache=tmp_path / "c")):
+            assert vol.dtype == want.dtype
+            assert np.array_equal(vol.compute(), want.compute())

@@ -51,7 +51,8 @@ def open(
         ``"auto"`` follows the on-disk layout (slabs of whole slices) within the chunk budget.
     scale : bool
         Values in real units (NIfTI scl_slope/scl_inter, DICOM RescaleSlope/RescaleIntercept) in
-        the narrowest dtype that holds them exactly, else float32; ``False`` gives stored values.
+        the narrowest dtype that holds them exactly, else float32; ``False`` gives stored values
+        (a numpy bool, ``1`` and ``0`` are taken as True and False; other values are refused).
     dtype : dtype, optional
         Force the output dtype (e.g. ``"float64"``).
     cache : bool or path, optional
@@ -86,7 +87,9 @@ def open(
     if source is None:
         raise TypeError("lazyvol.open() missing the source (a path or URL)")
     loc = Location.of(source, storage_options)
-    dtype = _checked_dtype(dtype, scale, loc)
+    from .readers import checked_read_options
+
+    dtype, scale = checked_read_options(dtype, scale, loc)  # (before anything is read)
     _check_series(series, loc)
     # Exists? (FIFO, socket, device: a typed error, never a hang; a URL: one request.)
     _exists(loc)
@@ -142,27 +145,3 @@ def _check_series(series: Any, loc: Location) -> None:
             f"{loc.display}: series={series!r} ({type(series).__name__}): takes a SeriesNumber "
             "(an int or a string of digits), a SeriesInstanceUID, a description, an id or '#row'"
         )
-
-
-def _checked_dtype(dtype: Any, scale: Any, loc: Location) -> Any:
-    """``dtype`` as numpy's dtype (None kept), checked with ``scale`` before anything is read:
-    a numeric dtype (a string or object dtype would turn values into truncated text or Python
-    objects), and ``scale`` True or False (``scale="no"`` is true)."""
-    import numpy as np
-
-    from .errors import OptionError
-
-    if not isinstance(scale, bool | np.bool_):
-        raise OptionError(f"{loc.display}: scale={scale!r}: takes True or False")
-    if dtype is None:
-        return None
-    try:
-        dt = np.dtype(dtype)
-    except (TypeError, ValueError) as exc:
-        raise OptionError(f"{loc.display}: dtype={dtype!r} is not a data type ({exc})") from None
-    if dt.kind not in "biufc":
-        raise OptionError(
-            f"{loc.display}: dtype={dtype!r} ({dt}) is not numeric: pass a numeric dtype such as "
-            "'float32', 'int16' or 'uint8'"
-        )
-    return dt

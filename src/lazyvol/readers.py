@@ -31,6 +31,7 @@ __all__ = [
     "DicomReader",
     "NiftiReader",
     "ZarrReader",
+    "checked_read_options",
     "open_source",
     "sniff",
     "sniff_head",
@@ -301,10 +302,42 @@ def open_source(
     """Open ``source`` (a path, a URL or a Location) with the reader the registry picks for it,
     without any cache."""
     loc = Location.of(source, storage_options)
+    dtype, scale = checked_read_options(dtype, scale, loc)
     reader = pick(loc)
     vol = reader.open(loc, series=series, chunks=chunks, scale=scale, dtype=dtype, **options)
     _record_header_files(vol)
     return vol
+
+
+def checked_read_options(dtype: Any, scale: Any, loc: Location) -> tuple[Any, bool]:
+    """``(dtype, scale)`` of a read of ``loc`` (:func:`open_source`, so :func:`lazyvol.open` and
+    :func:`lazyvol.cache.open_cached` alike), checked before anything is read: ``dtype`` as numpy's
+    dtype (None kept), a numeric one (a string or object dtype would turn values into truncated
+    text or Python objects); ``scale`` as a Python bool, from True / False, a numpy bool or the
+    integers 1 / 0 (``scale="no"`` is true: refused, as other values)."""
+    import numbers
+
+    import numpy as np
+
+    from .errors import OptionError
+
+    flag = isinstance(scale, bool | np.bool_) or (
+        isinstance(scale, numbers.Integral) and scale in (0, 1)
+    )
+    if not flag:
+        raise OptionError(f"{loc.display}: scale={scale!r}: takes True or False")
+    if dtype is None:
+        return None, bool(scale)
+    try:
+        dt = np.dtype(dtype)
+    except (TypeError, ValueError) as exc:
+        raise OptionError(f"{loc.display}: dtype={dtype!r} is not a data type ({exc})") from None
+    if dt.kind not in "biufc":
+        raise OptionError(
+            f"{loc.display}: dtype={dtype!r} ({dt}) is not numeric: pass a numeric dtype such as "
+            "'float32', 'int16' or 'uint8'"
+        )
+    return dt, bool(scale)
 
 
 def _record_header_files(vol: Volume) -> None:
