@@ -325,3 +325,14 @@ def test_ddof_as_numpy_takes_it():
         )
     with pytest.raises(TypeError, match="ddof must be a number"):
         lv.stats(x, ddof="1")
+
+
+def test_one_percentile_as_a_zero_d_array():
+    """numpy.percentile takes a 0-d array as one q (np.percentile(x, np.array(50))); stats
+    raised numpy's untyped 'iteration over a 0-d array'."""
+    x = np.arange(24, dtype=np.float32).reshape(2, 3, 4)
+    res = lv.stats(x, percentiles=np.array(50))
+    assert res.q == (50.0,)
+    np.testing.assert_array_equal(res.percentiles, [np.percentile(x, np.array(50))])
+    with pytest.raises(TypeError, match=r"percentiles must be numbers in 0\.\.100"):
+        lv.stats(x, percentiles=np.array("50"))

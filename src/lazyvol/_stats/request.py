@@ -132,6 +132,8 @@ def _percentiles(percentiles: Sequence[float] | float) -> tuple[float, ...]:
     """The percentiles asked for as floats: a sequence, or one number (as numpy.percentile takes
     it; the result still has a ``q`` axis of one)."""
     items: list[Any] = []
+    if isinstance(percentiles, np.ndarray) and percentiles.ndim < 2:
+        percentiles = percentiles.tolist()  # (a 0-d array is one number, as numpy takes it)
     if isinstance(percentiles, Iterable) and not isinstance(percentiles, str | bytes):
         items = list(percentiles)  # ("50" would be 5 and 0)
     elif _is_int(percentiles) or isinstance(percentiles, float | np.floating):
