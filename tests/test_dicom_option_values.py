@@ -36,6 +36,7 @@ def gap(tmp_path_factory):
         {"spacing_atol": float("inf")},
         {"spacing_atol": -0.5},
         {"split_4d": "no"},
+        {"split_4d": 2},
         {"allow_gaps": "yes"},
         {"fill": "abc"},
         {"fill": [1]},
@@ -186,3 +187,10 @@ def test_an_infinite_fill_is_a_float_outputs_value(gap):
 def test_workers_takes_integers_only(gap, workers):
     with pytest.raises(lv.OptionError, match="workers"):
         lv.scan(gap, workers=workers)
+
+
+def test_flags_take_one_and_zero(gap):
+    """allow_gaps=1 (taken before the option checks, as Python takes 1) is True; scale too."""
+    want = lv.open(gap, allow_gaps=True, dtype="float32").compute()
+    got = lv.open(gap, allow_gaps=1, scale=1, instance_order=0, dtype="float32").compute()
+    np.testing.assert_array_equal(got, want)

@@ -270,6 +270,18 @@ def setting_seconds(value: object, name: str) -> float:
     return seconds
 
 
+def is_flag(value: object) -> bool:
+    """Whether ``value`` is a True/False option as Python takes one: a bool, a numpy bool, or the
+    integer 1 or 0 (``"no"``, 2, 1.0 or None are not: a string is true whatever it says)."""
+    import numbers
+
+    import numpy as np
+
+    if isinstance(value, bool | np.bool_):
+        return True
+    return isinstance(value, numbers.Integral) and value in (0, 1)
+
+
 def usable_cores() -> int:
     """Cores this process may run on (its CPU affinity where the platform has one), at least 1."""
     try:

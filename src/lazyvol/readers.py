@@ -315,16 +315,12 @@ def checked_read_options(dtype: Any, scale: Any, loc: Location) -> tuple[Any, bo
     dtype (None kept), a numeric one (a string or object dtype would turn values into truncated
     text or Python objects); ``scale`` as a Python bool, from True / False, a numpy bool or the
     integers 1 / 0 (``scale="no"`` is true: refused, as other values)."""
-    import numbers
-
     import numpy as np
 
+    from .config import is_flag
     from .errors import OptionError
 
-    flag = isinstance(scale, bool | np.bool_) or (
-        isinstance(scale, numbers.Integral) and scale in (0, 1)
-    )
-    if not flag:
+    if not is_flag(scale):
         raise OptionError(f"{loc.display}: scale={scale!r}: takes True or False")
     if dtype is None:
         return None, bool(scale)

@@ -13,6 +13,7 @@ from typing import Any
 
 import numpy as np
 
+from ..config import is_flag
 from ..errors import OptionError
 from ..scaling import common_stored_dtype
 
@@ -455,8 +456,8 @@ class GroupOptions:
         # Checked here, where every caller (lazyvol.open, lazyvol.scan, the CLI) passes: a NaN
         # tolerance compares false with every deviation, so it once stacked a 202 mm gap as one
         # volume of an averaged spacing; a flag given as "no" is true.
-        for name in ("allow_gaps", "instance_order", "stack_localizers", "split_4d"):
-            if not isinstance(getattr(self, name), bool | np.bool_):
+        for name in _FLAGS:
+            if not is_flag(getattr(self, name)):
                 raise OptionError(f"{name}={getattr(self, name)!r}: takes True or False")
         for name, upper in (("spacing_rtol", _MAX_SPACING_RTOL), ("spacing_atol", math.inf)):
             value = getattr(self, name)
@@ -481,12 +482,14 @@ class GroupOptions:
         the scan's saved report, its listing digest and ``vol.meta`` write them as JSON."""
         for f in fields(self):
             value = getattr(self, f.name)
-            if isinstance(value, bool | np.bool_):
+            if f.name in _FLAGS:
                 object.__setattr__(self, f.name, bool(value))
             elif isinstance(value, numbers.Real):
                 object.__setattr__(self, f.name, float(value))
 
 
+#: The True/False options of :class:`GroupOptions` (each a bool, a numpy bool, or 1 or 0).
+_FLAGS = ("allow_gaps", "instance_order", "stack_localizers", "split_4d")
 #: Above half of the spacing, a position tolerance cannot tell a slice from its neighbour's place.
 _MAX_SPACING_RTOL = 0.5
 
