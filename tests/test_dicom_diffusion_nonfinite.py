@@ -140,3 +140,19 @@ def test_a_non_finite_csa_direction_is_refused(tmp_path, text):
     ):
         lv.open(src)
     shutil.rmtree(src)
+
+
+def test_only_a_private_elements_value_refuses():
+    """A private element written with another VR (maybe another creator's element: the vendor's
+    private creator is not checked) is not the image's diffusion value: it is not read, as
+    before, where a standard attribute's is refused whatever its note."""
+    from lazyvol.dicom.vendor import malformed_diffusion
+
+    vr = "Philips_BValue (2001,1003) is written with VR LO, where the DICOM dictionary has FL"
+    assert malformed_diffusion([vr]) == ""
+    assert malformed_diffusion(["GE_GradientX (0019,10BB)='abc' is not a number"]) == (
+        "GE private gradient x (0019,10BB)='abc' is not a number"
+    )
+    standard = "DiffusionBValue (0018,9087) is written with VR LO, where ..."
+    assert malformed_diffusion([standard]) == standard
+    assert malformed_diffusion(["PixelSpacing (0028,0030)=nan is not finite"]) == ""

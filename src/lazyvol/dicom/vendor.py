@@ -104,12 +104,16 @@ _CSA_NOTE = "Siemens CSA image header (0029,1010) {}"
 
 def malformed_diffusion(notes: Sequence[str] | None) -> str:
     """The first of a record's notes on malformed values (``bad_attributes``) that is on one of
-    its diffusion values (standard, private, CSA or Canon comment), or "": such an image's
-    b-value / direction is unknown (read as unstated, a b = 1000 image would become a b = 0 one or
-    lose its direction), so it is refused (:func:`lazyvol.dicom.checks.record_problem`)."""
+    its diffusion values, or "": a standard attribute's (any note), a private element's value
+    that is not a finite number (not one written with another VR or length: that may be another
+    private creator's element, as the vendor's creator is not checked), a CSA or Canon comment
+    value that is not finite. Such an image's b-value / direction is unknown (read as unstated, a
+    b = 1000 image would become a b = 0 one or lose its direction), so it is refused
+    (:func:`lazyvol.dicom.checks.record_problem`)."""
     for note in notes or ():
         keyword = note.split(" ", 1)[0]
-        if keyword in DIFFUSION_KEYWORDS:
+        value = keyword in ("DiffusionBValue", "DiffusionGradientOrientation") or ")=" in note
+        if keyword in DIFFUSION_KEYWORDS and value:
             return f"{DIFFUSION_KEYWORDS[keyword]}{note[len(keyword) :]}"
         if note.startswith((CANON_COMMENT_NOTE, _CSA_NOTE.format(""))):
             return note
