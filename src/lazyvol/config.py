@@ -16,11 +16,13 @@ __all__ = [
     "cache_dir",
     "chunk_budget",
     "configured_chunk_budget",
+    "is_flag",
     "max_chunk_bytes",
     "max_scan_files",
     "max_volume_bytes",
     "setting_bytes",
     "setting_count",
+    "setting_seconds",
     "usable_cores",
 ]
 
