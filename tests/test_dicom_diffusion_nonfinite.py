@@ -11,12 +11,13 @@ from __future__ import annotations
 
 import shutil
 
+import numpy as np
 import pydicom
 import pytest
 from pydicom.dataelem import DataElement
 
 import lazyvol as lv
-from lazyvol.testing import write_dicom_4d_series
+from lazyvol.testing import write_dicom_4d_series, write_dicom_series
 from lazyvol.testing.mosaic import write_mosaic_series
 
 GRADIENTS = [[0, 0, 0], [1, 0, 0], [0, 1, 0], [0, 0, 1]]
@@ -150,9 +151,73 @@ def test_only_a_private_elements_value_refuses():
 
     vr = "Philips_BValue (2001,1003) is written with VR LO, where the DICOM dictionary has FL"
     assert malformed_diffusion([vr]) == ""
-    assert malformed_diffusion(["GE_GradientX (0019,10BB)='abc' is not a number"]) == (
-        "GE private gradient x (0019,10BB)='abc' is not a number"
+    # (text or another count: maybe another creator's element (GE angiography's code text at
+    # (0019,10BB)); only a number that is not finite is a diffusion value gone wrong)
+    assert malformed_diffusion(["GE_GradientX (0019,10BB)='abc' is not a number"]) == ""
+    assert (
+        malformed_diffusion(["Siemens_Gradient (0019,100E)=['50'] is not 3 finite numbers"]) == ""
+    )
+    assert malformed_diffusion(["GE_GradientX (0019,10BB)='nan' is not finite"]) == (
+        "GE private gradient x (0019,10BB)='nan' is not finite"
     )
     standard = "DiffusionBValue (0018,9087) is written with VR LO, where ..."
     assert malformed_diffusion([standard]) == standard
     assert malformed_diffusion(["PixelSpacing (0028,0030)=nan is not finite"]) == ""
+
+
+@pytest.mark.parametrize(
+    ("manufacturer", "modality", "syntax", "creator", "elements"),
+    [
+        # GE X-ray (GEMS_DL_IMG_01): code text where GE MR has its gradient x (0019,10BB)
+        (
+            "GE MEDICAL SYSTEMS",
+            "XA",
+            "explicit",
+            "GEMS_DL_IMG_01",
+            [
+                (0x001910BB, "CS", "SUBTRACT"),
+                (0x001910BC, "FL", 1.0),
+                (0x001910BD, "CS", ["ON", "OFF"]),
+            ],
+        ),
+        (
+            "GE MEDICAL SYSTEMS",
+            "MR",
+            "explicit",
+            "GEMS_ACQU_01",
+            [(0x001910BB, "DS", "0"), (0x001910BC, "LO", "n/a"), (0x001910BD, "DS", "0")],
+        ),
+        # Siemens angiography: a US where Siemens MR has its gradient (0019,100E)
+        (
+            "SIEMENS",
+            "XA",
+            "explicit",
+            "SIEMENS SMS-AX  VIEW 1.0",
+            [(0x0019100C, "SS", 3), (0x0019100E, "US", 50)],
+        ),
+        # Siemens NM, implicit VR: an SS read as the b-value's IS text
+        (
+            "SIEMENS",
+            "NM",
+            "implicit",
+            "SIEMENS MED NM",
+            [(0x0019100C, "SS", 2), (0x0019100E, "LO", "ESFR1234")],
+        ),
+    ],
+)
+def test_another_creators_element_at_a_diffusion_number_is_no_refusal(
+    tmp_path, manufacturer, modality, syntax, creator, elements
+):
+    """Series that are no diffusion series, whose vendor writes another private creator's element
+    at a diffusion element number (text, another VR or count), open as before the refusal of
+    non-finite diffusion values (they were refused as "malformed diffusion")."""
+    truth = write_dicom_series(tmp_path / "s", (8, 8, 4), modality=modality, syntax=syntax)
+    for f in sorted((tmp_path / "s").iterdir()):
+        ds = pydicom.dcmread(f)
+        ds.Manufacturer = manufacturer
+        ds.add_new(0x00190010, "LO", creator)
+        for tag, vr, value in elements:
+            ds.add_new(tag, vr, value)
+        ds.save_as(f)
+    vol = lv.open(tmp_path / "s", scale=False)
+    np.testing.assert_array_equal(vol.compute(), truth.stored)

@@ -104,16 +104,17 @@ _CSA_NOTE = "Siemens CSA image header (0029,1010) {}"
 
 def malformed_diffusion(notes: Sequence[str] | None) -> str:
     """The first of a record's notes on malformed values (``bad_attributes``) that is on one of
-    its diffusion values, or "": a standard attribute's (any note), a private element's value
-    that is not a finite number (not one written with another VR or length: that may be another
-    private creator's element, as the vendor's creator is not checked), a CSA or Canon comment
-    value that is not finite. Such an image's b-value / direction is unknown (read as unstated, a
-    b = 1000 image would become a b = 0 one or lose its direction), so it is refused
-    (:func:`lazyvol.dicom.checks.record_problem`)."""
+    its diffusion values, or "": a standard attribute's (any note), a private element's number
+    that is not finite (NaN, inf, 1e999; not text, another VR or another count: the element may
+    be another private creator's, as the vendor's creator is not checked: GE angiography writes
+    code text at (0019,10BB), Siemens angiography a US at (0019,100E), Siemens NM an SS at
+    (0019,100C)), a CSA or Canon comment value that is not finite. Such an image's b-value /
+    direction is unknown (read as unstated, a b = 1000 image would become a b = 0 one or lose its
+    direction), so it is refused (:func:`lazyvol.dicom.checks.record_problem`)."""
     for note in notes or ():
         keyword = note.split(" ", 1)[0]
-        value = keyword in ("DiffusionBValue", "DiffusionGradientOrientation") or ")=" in note
-        if keyword in DIFFUSION_KEYWORDS and value:
+        standard = keyword in ("DiffusionBValue", "DiffusionGradientOrientation")
+        if keyword in DIFFUSION_KEYWORDS and (standard or note.endswith(" is not finite")):
             return f"{DIFFUSION_KEYWORDS[keyword]}{note[len(keyword) :]}"
         if note.startswith((CANON_COMMENT_NOTE, _CSA_NOTE.format(""))):
             return note
