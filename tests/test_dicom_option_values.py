@@ -194,3 +194,28 @@ def test_flags_take_one_and_zero(gap):
     want = lv.open(gap, allow_gaps=True, dtype="float32").compute()
     got = lv.open(gap, allow_gaps=1, scale=1, instance_order=0, dtype="float32").compute()
     np.testing.assert_array_equal(got, want)
+
+
+def test_the_advised_tolerance_is_taken_on_a_tilted_stack(tmp_path):
+    """A gantry-tilted CT whose table positions are written to whole millimetres: the refusal
+    advises spacing_atol=1 (the positions' rounding), and that tolerance is taken, though the
+    rounding moves the tilted slice step by less than 1 mm (the half-spacing limit refused
+    lazyvol's own advice)."""
+    import math
+
+    t = math.radians(25.0)
+    nk = 12
+    pos = np.c_[np.zeros(nk), np.full(nk, -20.0), np.round(np.arange(nk) * 1.3)]
+    truth = write_dicom_series(
+        tmp_path / "s",
+        (8, 8, nk),
+        orientation=[1, 0, 0, 0, math.cos(t), -math.sin(t)],
+        positions=pos,
+        spacing=(0.5, 0.5, 1.3),
+    )
+    with pytest.raises(lv.SeriesError, match=r"spacing_atol=1 to compare"):
+        lv.open(tmp_path / "s")
+    vol = lv.open(tmp_path / "s", spacing_atol=1.0, scale=False)
+    np.testing.assert_array_equal(vol.compute(), truth.stored)
+    with pytest.raises(lv.OptionError, match=r"spacing_atol of at most 1 mm"):
+        lv.open(tmp_path / "s", spacing_atol=2.0)

@@ -366,8 +366,9 @@ def _slice_step(
     floor = q * float(changing.sum()) * (1.0 + 1e-6)
     # (a tolerance up to the positions' rounding is theirs; under 2 um: repeated positions, later)
     wide = slice_grid.coarser_than_half_step(proj_base, opts.spacing_rtol, opts.spacing_atol)
-    if wide is not None and opts.spacing_atol > max(floor, _DEFAULTS.spacing_atol):
-        return Problem("option", atol_too_large(opts.spacing_atol, wide, floor, base))
+    taken = max(floor, q * (1.0 + 1e-6))  # (q: the rounding rounding_doubt advises as spacing_atol)
+    if wide is not None and opts.spacing_atol > max(taken, _DEFAULTS.spacing_atol):
+        return Problem("option", atol_too_large(opts.spacing_atol, wide, taken, base))
     step = float(np.sort(np.diff(np.sort(proj_base)))[(len(proj_base) - 1) // 2])  # (median)
     # (rounding as coarse as half the spacing: a missing slice moves a step by a whole one, so
     # steps across a "gap" may be the rounding alone)
