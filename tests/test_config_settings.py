@@ -92,3 +92,24 @@ def test_the_gzip_settings_take_what_the_docs_say(monkeypatch):
             gzengine.engine()
     monkeypatch.setenv(gzengine.ENGINE_ENV, "igzip")
     assert gzengine.index_engine() == "indexed_gzip"
+
+
+def test_a_forced_engine_that_is_not_installed_is_an_option_error(monkeypatch):
+    """LAZYVOL_GZIP_ENGINE=rapidgzip without rapidgzip raised a bare ImportError."""
+    import builtins
+
+    from lazyvol import gzengine
+
+    real_import = builtins.__import__
+
+    def no_rapidgzip(name, *args, **kwargs):
+        if name == "rapidgzip":
+            raise ImportError("No module named 'rapidgzip'")
+        return real_import(name, *args, **kwargs)
+
+    monkeypatch.setattr(builtins, "__import__", no_rapidgzip)
+    monkeypatch.setenv(gzengine.ENGINE_ENV, "rapidgzip")
+    with pytest.raises(lv.OptionError, match=r"LAZYVOL_GZIP_ENGINE=rapidgzip .*pip install"):
+        gzengine.engine()
+    monkeypatch.delenv(gzengine.ENGINE_ENV)
+    assert gzengine.engine() == "indexed_gzip"

@@ -53,7 +53,12 @@ def engine() -> str:
         import rapidgzip  # noqa: F401
     except ImportError:
         if forced == "rapidgzip":
-            raise ImportError(f"{ENGINE_ENV}=rapidgzip but rapidgzip is not installed") from None
+            from .errors import OptionError
+
+            raise OptionError(
+                f"{ENGINE_ENV}=rapidgzip but rapidgzip is not installed: install it "
+                "(`pip install rapidgzip`), or unset the setting to read with indexed_gzip"
+            ) from None
         return "indexed_gzip"
     return "rapidgzip"
 
