@@ -38,6 +38,7 @@ from .errors import WriteError
 __all__ = [
     "drop",
     "link_in",
+    "listed_names",
     "publish_lock",
     "put_back",
     "recover_set",
@@ -142,16 +143,23 @@ def link_in(tmp: str, dest: str) -> None:
         raise
 
 
-def _leftovers(path: str, mark: str, listed: dict[str, list[str]]) -> list[str]:
-    """The hidden siblings of ``path`` marked ``mark``, from its folder's names in ``listed``
-    (folder: names; listed here the first time: once for a whole set)."""
-    folder, base = os.path.split(path)
+def listed_names(folder: str, listed: dict[str, list[str]]) -> list[str]:
+    """The names in ``folder``, from ``listed`` (folder: names), which it is added to the first
+    time (none when it cannot be listed): one listing of each folder for a whole write."""
     if folder not in listed:
         try:
             listed[folder] = os.listdir(folder or ".")
         except OSError:
             listed[folder] = []
-    return [os.path.join(folder, n) for n in listed[folder] if mark in n and leftover_of(n) == base]
+    return listed[folder]
+
+
+def _leftovers(path: str, mark: str, listed: dict[str, list[str]]) -> list[str]:
+    """The hidden siblings of ``path`` marked ``mark``, from its folder's names in ``listed``
+    (:func:`listed_names`)."""
+    folder, base = os.path.split(path)
+    names = listed_names(folder, listed)
+    return [os.path.join(folder, n) for n in names if mark in n and leftover_of(n) == base]
 
 
 def recover_set(image: str, names: Iterable[str]) -> None:

@@ -22,6 +22,7 @@ from typing import Any
 
 import numpy as np
 
+from ._fileset import listed_names
 from ._fsutil import atomic_write_bytes
 from ._per_volume import PER_VOLUME_KEYS
 from ._source_index import source_stride
@@ -303,15 +304,10 @@ def _spelled_otherwise(paths: list[str], listed: dict[str, list[str]]) -> list[s
     out: list[str] = []
     for path in paths:
         folder, name = os.path.split(path)
-        if folder not in listed:
-            try:
-                listed[folder] = os.listdir(folder or ".")
-            except OSError:
-                listed[folder] = []
         stem = _stem(name)
         found = [
             os.path.join(folder, n)
-            for n in listed[folder]
+            for n in listed_names(folder, listed)
             if n != name and n.lower() == name.lower() and _stem(n) == stem
         ]
         out += [p for p in found if not _same_file(p, path)]  # (a file system ignoring case)
