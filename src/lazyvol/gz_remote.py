@@ -191,8 +191,8 @@ def _header_end(buf: bytes, at: int) -> int | None:
 def header_cut(data: memoryview | bytes) -> bool:
     """Whether ``data`` ends inside what may be a gzip member header (a member starting in it,
     with its variable fields not all there): the engine must be handed the rest with it."""
-    buf = bytes(data)
-    at = buf.find(_GZIP_MAGIC, max(0, len(buf) - HEADER_BUFFER))
+    buf = bytes(data[max(0, len(data) - HEADER_BUFFER) :])  # (a header starts in the last part)
+    at = buf.find(_GZIP_MAGIC)
     while at >= 0:
         if _header_end(buf, at) is None:
             return True
