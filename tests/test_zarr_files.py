@@ -81,10 +81,10 @@ def test_a_chunk_that_is_not_a_regular_file_is_refused_unread(tmp_path, fmt, kin
     )
 
 
-@pytest.mark.parametrize("kind", ["dev-zero", "fifo"])
-def test_array_metadata_that_is_not_a_regular_file_is_refused(tmp_path, kind):
-    store = _foreign(tmp_path / "s.zarr")
-    meta = os.path.join(store, "0", "zarr.json")
+def _assert_metadata_refused(store: str, name: str, kind: str) -> None:
+    """Replace the store's metadata file ``name`` by a FIFO or a link to /dev/zero ("fifo",
+    "dev-zero"): lv.open is refused promptly with a FormatError naming it."""
+    meta = os.path.join(store, name)
     os.remove(meta)
     if kind == "fifo":
         os.mkfifo(meta)
@@ -94,6 +94,11 @@ def test_array_metadata_that_is_not_a_regular_file_is_refused(tmp_path, kind):
     exc = out.get("exc")
     assert isinstance(exc, lv.FormatError), out
     assert meta in str(exc) and "not a regular file" in str(exc)
+
+
+@pytest.mark.parametrize("kind", ["dev-zero", "fifo"])
+def test_array_metadata_that_is_not_a_regular_file_is_refused(tmp_path, kind):
+    _assert_metadata_refused(_foreign(tmp_path / "s.zarr"), os.path.join("0", "zarr.json"), kind)
 
 
 def test_a_chunk_file_larger_than_any_chunk_is_refused_unallocated(tmp_path, monkeypatch):
@@ -149,17 +154,7 @@ def test_a_sharded_foreign_store_reads_the_same_values(tmp_path):
 def test_a_group_zarr_json_that_is_not_a_regular_file_is_named(tmp_path, kind):
     """The folder was not taken for a Zarr store, and was scanned for DICOM files instead ("no
     DICOM image volume found", listing the chunk files)."""
-    store = _foreign(tmp_path / "s.zarr")
-    meta = os.path.join(store, "zarr.json")
-    os.remove(meta)
-    if kind == "fifo":
-        os.mkfifo(meta)
-    else:
-        os.symlink("/dev/zero", meta)
-    out = _run_bounded(lambda: lv.open(store))
-    exc = out.get("exc")
-    assert isinstance(exc, lv.FormatError), out
-    assert meta in str(exc) and "not a regular file" in str(exc)
+    _assert_metadata_refused(_foreign(tmp_path / "s.zarr"), "zarr.json", kind)
 
 
 def _sharded(path, data: np.ndarray, chunks, shards) -> str:
