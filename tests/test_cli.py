@@ -436,6 +436,18 @@ def test_negative_numbers_in_exponent_form(env, phantom):
     assert d["histogram"]["counts"] == np.histogram(x, 4, range=(-1000, 1000))[0].tolist()
 
 
+def test_equal_range_ends_as_numpy(env, phantom):
+    # numpy (and lv.stats) widen an empty range by 0.5 each side; the CLI refused it
+    path, x = phantom
+    lo = float(np.median(x))
+    r = run(env, "stats", path, "--range", f"{lo!r}", f"{lo!r}", "--bins", "4", "--json")
+    assert r.returncode == 0, r.stderr
+    counts, edges = np.histogram(x, 4, range=(lo, lo))
+    d = json.loads(r.stdout)
+    assert d["histogram"]["counts"] == counts.tolist()
+    assert np.allclose(d["histogram"]["bin_edges"], edges)
+
+
 def test_stats_rgb_per_channel(env, tmp_path):
     rgb = np.dtype([("R", "u1"), ("G", "u1"), ("B", "u1")])
     rng = np.random.default_rng(0)

@@ -33,8 +33,8 @@ def _stats_kwargs(args: argparse.Namespace) -> dict[str, Any]:
     kwargs: dict[str, Any] = {"bins": args.bins, "exact_percentiles": args.exact_percentiles}
     if args.range:
         lo, hi = args.range
-        if not lo < hi:
-            raise CommandError(f"--range {lo:g} {hi:g}: LO must be less than HI")
+        if not lo <= hi:
+            raise CommandError(f"--range {lo:g} {hi:g}: LO must not be greater than HI")
         kwargs["range"] = (lo, hi)
     if args.percentiles:
         qs = []
