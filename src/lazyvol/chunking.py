@@ -56,8 +56,10 @@ __all__ = [
     "sub_array",
 ]
 
-#: Attribute set on the dask arrays :func:`plan_to_dask` makes: ``(read_block, plan, offsets)``.
-#: Any dask operation returns a new array without it, so only unmodified source arrays carry it.
+#: Attribute set on the dask arrays :func:`plan_to_dask` makes: ``(read_block, plan, name)``.
+#: Any dask operation returns a new array without it, so only unmodified source arrays carry it;
+#: an assignment into the array (``arr[0, 0, 0] = 7``, dask's in-place ``__setitem__``) keeps the
+#: attribute but gives the array a new name, so :func:`source_of` checks the name too.
 _SOURCE_ATTR = "_lazyvol_source"
 
 
@@ -227,7 +229,7 @@ def plan_to_dask(
         # block's consumer, holding every block of the volume; unchained, the reads come last
         # block first, seeking back through the stream's own seek points: slower, bounded.)
         arr = da.Array(_read_layer(read_block, plan, shape, chunks, name), name, chunks, meta=meta)
-        setattr(arr, _SOURCE_ATTR, (read_block, plan))
+        setattr(arr, _SOURCE_ATTR, (read_block, plan, name))
         return arr
     dsk: dict[tuple, tuple] = {}
     blocks = _blocks(chunks)
@@ -246,7 +248,7 @@ def plan_to_dask(
         marker = (f"{name}-read-order", *block)
         dsk[marker] = (_read_done, key)
     arr = da.Array(dsk, name, chunks, meta=meta, shape=tuple(shape))
-    setattr(arr, _SOURCE_ATTR, (read_block, plan))
+    setattr(arr, _SOURCE_ATTR, (read_block, plan, name))
     return arr
 
 
@@ -479,9 +481,14 @@ def as_plan_array(arr: Any) -> PlanArray | None:
 
 
 def source_of(arr: da.Array) -> tuple[Callable[..., np.ndarray], Any] | None:
-    """``(read_block, plan)`` of an unmodified array made by :func:`plan_to_dask`, else None."""
+    """``(read_block, plan)`` of an unmodified array made by :func:`plan_to_dask`, else None.
+
+    An array assigned into since (``arr[mask] = 0`` replaces its graph and name in place) is no
+    longer the plan's array: None, so its values come from its own graph."""
     src = getattr(arr, _SOURCE_ATTR, None)
-    return src if isinstance(src, tuple) else None
+    if not isinstance(src, tuple) or len(src) != 3 or src[2] != getattr(arr, "name", None):
+        return None
+    return src[0], src[1]
 
 
 def plan_of(arr: Any) -> Any:
