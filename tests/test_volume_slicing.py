@@ -37,3 +37,76 @@ def test_assignment_into_data_is_seen_by_compute_and_writers(nifti, tmp_path):
         warnings.simplefilter("ignore")
         vol.to_nifti(out)
     np.testing.assert_array_equal(nib.load(out).get_fdata(), want)
+
+
+def _random_slice(rng: np.random.Generator, n: int) -> slice:
+    """A slice with starts/stops past either end, negative values and steps beyond the size."""
+    ends = range(-n - 2, n + 3)
+    start, stop = (None if rng.random() < 0.4 else ends[rng.integers(len(ends))] for _ in "ab")
+    steps = [None, 1, 2, 3, -1, -2, -3, n + 2, -(n + 2)]
+    return slice(start, stop, steps[rng.integers(len(steps))])
+
+
+def _random_index(rng: np.random.Generator, shape: tuple[int, ...]) -> tuple:
+    """Slices on the spatial axes, slices or integers after them, sometimes an Ellipsis."""
+    index: list = [
+        _random_slice(rng, n) if axis < 3 or rng.random() < 0.7 else int(rng.integers(-n, n))
+        for axis, n in enumerate(shape)
+    ]
+    if rng.random() < 0.2:
+        index = [*index[: int(rng.integers(1, len(index)))], Ellipsis]
+    return tuple(index)
+
+
+def _sources(tmp_path) -> dict[str, tuple[str, dict, np.ndarray]]:
+    """Small sources of known values: ``name -> (path, open options, values)``."""
+    from lazyvol.testing import write_dicom_series
+
+    aff = np.array([[0, -1.5, 0.1, 10], [2, 0, 0, -5], [0, 0.2, 3, 7], [0, 0, 0, 1.0]])
+    values = np.random.default_rng(0).integers(-300, 300, (7, 6, 5, 3)).astype("int16")
+    img = nib.Nifti1Image(values.astype(">i2"), aff)
+    img.header.set_slope_inter(0.5, 3.0)
+    nib.save(img, tmp_path / "be.nii.gz")
+    nib.save(nib.Nifti1Image(values, aff), tmp_path / "plain.nii")
+    truth = write_dicom_series(tmp_path / "dcm", (7, 6, 5), orientation="oblique")
+    lv.Volume(values, aff).to_zarr(tmp_path / "s.zarr", chunks=(2, 2, 2, 1), shards=True)
+    return {
+        "nii": (str(tmp_path / "plain.nii"), {"chunks": (3, 4, 2, 2)}, values),
+        "nii.gz": (str(tmp_path / "be.nii.gz"), {"chunks": (7, 6, 2, 1)}, values * 0.5 + 3.0),
+        "dicom": (str(tmp_path / "dcm"), {"chunks": (3, 6, 2)}, truth.stored),
+        "zarr": (str(tmp_path / "s.zarr"), {}, values),
+    }
+
+
+@pytest.mark.parametrize("kind", ["nii", "nii.gz", "dicom", "zarr"])
+def test_cuts_match_numpy_direct_and_through_dask(tmp_path, kind):
+    """Random cuts (steps past the size, negative steps and starts, Ellipsis, integers on the
+    4th axis) and cuts of cuts give numpy's values through the direct read and through dask,
+    in the same dtype, with the affine of the first voxel kept and the steps taken."""
+    path, options, values = _sources(tmp_path)[kind]
+    vol = lv.open(path, **options)
+    rng = np.random.default_rng(1)
+    checked = 0
+    for _ in range(200):
+        index = _random_index(rng, vol.shape)
+        want = values[index]
+        if want.size == 0:
+            with pytest.raises(IndexError):
+                vol[index]
+            continue
+        cut = vol[index]
+        direct, through_dask = cut.compute(), cut.data.compute()
+        np.testing.assert_array_equal(direct, want, err_msg=str(index))
+        np.testing.assert_array_equal(through_dask, want, err_msg=str(index))
+        assert direct.dtype == through_dask.dtype == cut.dtype == vol.dtype
+        canon = lv.geometry.canonical_index(index, vol.shape)
+        first = [item.start for item in canon[:3]]
+        expected = vol.affine.copy()
+        expected[:3, :3] = vol.affine[:3, :3] * [item.step for item in canon[:3]]
+        expected[:3, 3] = vol.affine[:3, :3] @ first + vol.affine[:3, 3]
+        np.testing.assert_allclose(cut.affine, expected, atol=1e-9, err_msg=str(index))
+        again = _random_index(rng, cut.shape)
+        if want[again].size:
+            np.testing.assert_array_equal(cut[again].compute(), want[again], err_msg=str(again))
+        checked += 1
+    assert checked > 30
