@@ -39,6 +39,21 @@ def test_assignment_into_data_is_seen_by_compute_and_writers(nifti, tmp_path):
     np.testing.assert_array_equal(nib.load(out).get_fdata(), want)
 
 
+def test_volume_built_on_an_array_assigned_into_later(nifti):
+    """``lv.Volume(vol.data, ...)`` shares ``vol``'s dask array: an assignment into it afterwards
+    is seen by the new volume's direct reads and cuts too, as by its ``.data``."""
+    path, values = nifti
+    vol = lv.open(path)
+    built = lv.Volume(vol.data, vol.affine, meta=vol.meta)
+    cut_from = lv.Volume(vol.data, vol.affine, meta=vol.meta)
+    vol.data[1, 2, 3] = -7.0
+    want = values.copy()
+    want[1, 2, 3] = -7.0
+    np.testing.assert_array_equal(built.compute(), want)
+    np.testing.assert_array_equal(cut_from[1:3, 2:4, 3:5].compute(), want[1:3, 2:4, 3:5])
+    np.testing.assert_array_equal(built.data.compute(), want)
+
+
 def _random_slice(rng: np.random.Generator, n: int) -> slice:
     """A slice with starts/stops past either end, negative values and steps beyond the size."""
     ends = range(-n - 2, n + 3)

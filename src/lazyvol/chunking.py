@@ -387,6 +387,13 @@ class PlanArray:
             object.__setattr__(self, "_dask", cached)
         return cached
 
+    def assigned(self) -> bool:
+        """True when the dask array of this plan (:meth:`to_dask`, shared by every volume built
+        on it) has been assigned into since (``vol.data[0, 0, 0] = 7``): the plan no longer
+        gives its values."""
+        cached = self.__dict__.get("_dask")
+        return cached is not None and source_of(cached) is None
+
     def sub(self, bounds: tuple[tuple[int, int], ...]) -> PlanArray:
         """The region ``[lo, hi)`` per axis, as a plan that reads only that region."""
         read_block, plan, shape, chunks, name = _sub_plan(

@@ -172,6 +172,15 @@ class Volume:
     def data(self, value: da.Array) -> None:
         self._arr = value
 
+    def _array(self) -> da.Array | PlanArray:
+        """The volume's array: its read plan, or the plan's dask array once that has been
+        assigned into (``other.data[0, 0, 0] = 7`` on a volume sharing it), whose values the plan
+        no longer gives."""
+        arr = self._arr
+        if isinstance(arr, PlanArray) and arr.assigned():
+            arr = self._arr = arr.to_dask()
+        return arr
+
     @property
     def shape(self) -> tuple[int, ...]:
         """Shape of the volume, ``(i, j, k[, t])``."""
@@ -229,7 +238,7 @@ class Volume:
             if isinstance(item, slice) and not range(item.start, stop, item.step):
                 raise IndexError(f"empty slice on axis {axis}")
         affine = slice_affine(self.affine, canon)
-        data = _cut(self._arr, canon)
+        data = _cut(self._array(), canon)
         meta = copy.deepcopy(self.meta)
         slice_source_index(meta, canon, self.shape)
         if self.ndim > 3:
@@ -254,7 +263,7 @@ class Volume:
         lay them out), where dask's result is a C array (a transposing copy of every byte).
         """
         if not kwargs and direct_compute_allowed():
-            arr = self._arr
+            arr = self._array()
             # .data may have been used already: its array still carries the reader's plan
             plan = arr if isinstance(arr, PlanArray) else as_plan_array(arr)
             if plan is not None:
