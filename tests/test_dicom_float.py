@@ -46,7 +46,8 @@ def test_float_pixels_rescaled(tmp_path):
     truth = write_dicom_series(tmp_path / "s", SHAPE, dtype="float32", slope=slopes, intercept=-3)
     vol = lv.open(tmp_path / "s")
     assert vol.dtype == np.float32
-    want = truth.stored * np.float32(slopes) + np.float32(-3.0)  # in float32, as the doc says
+    # the rescale in float64, rounded once (as pydicom's Modality LUT; docs/dicom.md)
+    want = (truth.stored.astype(np.float64) * slopes - 3.0).astype(np.float32)
     np.testing.assert_array_equal(vol.compute(), want)
     raw = lv.open(tmp_path / "s", scale=False)
     np.testing.assert_array_equal(raw.compute(), truth.stored)

@@ -25,6 +25,7 @@ __all__ = [
     "nifti_scaling",
     "numbers_hint",
     "scale_into",
+    "scale_rounded_into",
     "scaled_dtype",
     "scaled_dtype_bits",
 ]
@@ -236,20 +237,42 @@ def apply_scale(
             return block.astype(out_dtype, copy=block.dtype != out_dtype)
         fields = ""  # (a cast to an integer dtype, checked: a message names no scaling)
     wide_ints = block.dtype.kind in "iu" and block.dtype.itemsize >= 4
+    out = np.empty_like(block, dtype=out_dtype)
     if out_dtype.kind not in "iu" and out_dtype.itemsize < 8 and wide_ints:
         # int32/int64 stored values do not all fit a float32 mantissa: scale in float64, then
         # round once.
-        with np.errstate(over="ignore", invalid="ignore"):
-            work = block.astype(np.float64)
-            work *= slope
-            work += inter
-            out = work.astype(out_dtype)
-        if may_overflow(block.dtype, slope, inter, out_dtype):
-            check_scaled(out, block, slope, inter, where=where, fields=fields)
+        scale_rounded_into(block, out, slope, inter, where=where, fields=fields)
         return out
-    out = np.empty_like(block, dtype=out_dtype)
     scale_into(block, out, slope, inter, where=where, fields=fields)
     return out
+
+
+def scale_rounded_into(
+    src: np.ndarray,
+    dest: np.ndarray,
+    slope: float,
+    inter: float,
+    *,
+    where: str = "",
+    fields: str = "slope / intercept",
+) -> None:
+    """``dest[...] = src * slope + inter`` computed in float64 and rounded once to ``dest``'s
+    floating-point dtype: each value the nearest of that dtype to the real one (float32
+    arithmetic rounds the slope, the product and the sum, up to 2 units in the last place off;
+    a DICOM DS slope such as 0.3 is no float32). ``src`` may be a strided view; one float64
+    temporary of its shape. Where :func:`may_overflow` says a result can leave ``dest``'s range,
+    checked with :func:`check_scaled` (``where``, ``fields``: the file and header fields errors
+    name)."""
+    if _rounds_once_in(src.dtype, slope, inter, dest.dtype):
+        scale_into(src, dest, slope, inter, where=where, fields=fields)  # (no temporary)
+        return
+    with np.errstate(over="ignore", invalid="ignore"):
+        work = np.multiply(src, float(slope), dtype=np.float64)
+        if inter != 0:
+            work += float(inter)
+        np.copyto(dest, work, casting="same_kind")
+    if may_overflow(src.dtype, slope, inter, dest.dtype):
+        check_scaled(dest, src, slope, inter, where=where, fields=fields)
 
 
 def scale_into(
@@ -294,6 +317,29 @@ def scale_into(
             np.copyto(dest, src, casting="unsafe")
     if risky:
         check_scaled(dest, src, slope, inter, where=where, fields=fields)
+
+
+@functools.lru_cache(maxsize=256)
+def _rounds_once_in(stored: np.dtype, slope: float, inter: float, out_dtype: np.dtype) -> bool:
+    """Whether ``x * slope + inter`` computed in ``out_dtype`` (a float dtype) is rounded once for
+    every ``x`` of the integer dtype ``stored``: the slope and intercept are ``out_dtype``
+    numbers and every product is exact (the stored values' bits and the slope's significant
+    bits fit its mantissa: 16-bit values times 0.5 or 1.25 in float32), so only the sum rounds.
+    Cached: DICOM asks once per frame, with a handful of distinct arguments per series."""
+    out_dtype, stored = np.dtype(out_dtype), np.dtype(stored)
+    if out_dtype.kind != "f" or stored.kind not in "iub":
+        return False
+    if not abs(slope) >= np.finfo(out_dtype).tiny:  # (0, NaN, or products that may be subnormal)
+        return False
+    cast = out_dtype.type
+    if float(cast(slope)) != slope or float(cast(inter)) != inter:
+        return False
+    odd = float(slope).as_integer_ratio()[0]
+    significant = abs(odd).bit_length() - ((odd & -odd).bit_length() - 1)
+    room = np.finfo(out_dtype).nmant + 1
+    return 8 * stored.itemsize + significant <= room and not may_overflow(
+        stored, slope, inter, out_dtype
+    )
 
 
 @functools.lru_cache(maxsize=256)

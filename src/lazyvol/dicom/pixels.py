@@ -20,7 +20,7 @@ from .._blockpool import block_array
 from .._cachedhash import CachedHash
 from .._io import Location, RangeRequest, pread_full, read, read_ranges, reads_check, verify
 from ..errors import FormatError, SourceChangedError, SourceNotFoundError
-from ..scaling import apply_scale, scale_into, stored_range
+from ..scaling import scale_into, scale_rounded_into, stored_range
 from ..sources import SourceStamp, display_path
 from .codestream import frame_problem
 from .decoding import decode_frame, decoded_range
@@ -335,8 +335,9 @@ def _scale_into(
 ) -> None:
     """``dest[...] = scaled(src)[..., sj, si]`` for frames with the rescale of frame ``n``.
 
-    Same arithmetic as the per-frame path (:func:`lazyvol.scaling.apply_scale`), vectorised over
-    the frames; in place when ``src`` is ``dest``. A float output the rescale can overflow (a
+    Integer outputs exactly (:func:`lazyvol.scaling.scale_into`), in place when ``src`` is
+    ``dest``; float outputs computed in float64 and rounded once
+    (:func:`lazyvol.scaling.scale_rounded_into`). A float output the rescale can overflow (a
     slope beyond any real one, :func:`~lazyvol.scaling.may_overflow`) is checked: a stored value
     that became inf or NaN raises, naming frame ``n``'s file.
     """
@@ -360,18 +361,11 @@ def _scale_into(
         if src is not dest:
             dest[...] = src[..., sj, si]
         return
+    # A float output: as pydicom's Modality LUT, the rescale (DS values: 0.3 is no float32) in
+    # float64, each value rounded once to out_dtype (float32 arithmetic was up to 2 units in the
+    # last place off the real value).
     part = src[..., sj, si]
-    if src is not dest and not (
-        out_dtype.kind == "f"
-        and out_dtype.itemsize < 8
-        and part.dtype.kind in "iu"
-        and part.dtype.itemsize >= 4
-    ):
-        # apply_scale's arithmetic (cast to out_dtype, then * slope, then + inter, each in
-        # out_dtype), and its overflow check, written straight into dest: no temporary.
-        scale_into(part, dest, slope, inter, where=where, fields=RESCALE_FIELDS)
-        return
-    dest[...] = apply_scale(part, slope, inter, out_dtype, where=where, fields=RESCALE_FIELDS)
+    scale_rounded_into(part, dest, slope, inter, where=where, fields=RESCALE_FIELDS)
 
 
 def _read_native_frames(
