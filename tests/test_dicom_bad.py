@@ -225,6 +225,25 @@ def test_multiframe_and_colour_are_unsupported_not_wrong(tmp_path):
         lv.open(get_testdata_file("image_dfl.dcm"))
 
 
+@pytest.mark.parametrize(
+    ("extra", "field", "fix"),
+    [
+        ({"SamplesPerPixel": 3, "PhotometricInterpretation": "RGB"}, "(0028,0002)", "dcm2niix"),
+        ({"PhotometricInterpretation": "PALETTE COLOR"}, "(0028,0004)", "apply_color_lut"),
+        ({"BitsAllocated": 1, "BitsStored": 1, "HighBit": 0}, "(0028,0100)", "pydicom"),
+    ],
+)
+def test_unsupported_pixel_layouts_name_file_field_and_a_way_past(tmp_path, extra, field, fix):
+    """Colour, palette and 1-bit images are refused naming the file, the attribute and what
+    reads them instead (the message named no way past the refusal)."""
+    truth = write_dicom_series(tmp_path / "s", (8, 6, 3), dtype="uint8", extra=extra)
+    with pytest.raises(lv.UnsupportedError) as err:
+        lv.open(tmp_path / "s")
+    message = str(err.value)
+    assert truth.files[0] in message or os.path.basename(truth.files[0]) in message
+    assert field in message and fix in message
+
+
 def test_folder_of_only_unsupported_files_is_unsupported(tmp_path):
     """A folder whose files are all valid DICOM of kinds lazyvol does not read (a deflated
     transfer syntax, an RT Dose, objects without pixels: a structured report, an RT plan, a

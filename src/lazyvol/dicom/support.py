@@ -122,6 +122,13 @@ def _float_pixels_problem(rec: FrameRecord) -> str:
     return ""
 
 
+#: What gets past the refusal of a colour image.
+_COLOUR_FIX = (
+    "read the files with pydicom (Dataset.pixel_array gives RGB), or convert them with dcm2niix "
+    "(an RGB NIfTI)"
+)
+
+
 def support_error(rec: FrameRecord, fetch: Fetch = read_local) -> tuple[str, str] | None:
     """(kind, message) when lazyvol cannot read this record's pixels yet. A compressed file's
     codestream precision is recorded on the way (``rec.codestream_bits``)."""
@@ -176,17 +183,19 @@ def support_error(rec: FrameRecord, fetch: Fetch = read_local) -> tuple[str, str
         return "unsupported", (
             f"{rec.path}: PhotometricInterpretation (0028,0004) PALETTE COLOR: the stored values "
             "index a colour lookup table, they are not intensities; colour images are not "
-            "supported yet"
+            "supported yet: read the files with pydicom (pydicom.pixels.apply_color_lut maps the "
+            "values to RGB)"
         )
     if rec.samples_per_pixel != 1:
         return "unsupported", (
             f"{rec.path}: colour images (SamplesPerPixel (0028,0002) = {rec.samples_per_pixel}, "
-            f"PhotometricInterpretation {rec.photometric}) are not supported yet"
+            f"PhotometricInterpretation {rec.photometric}) are not supported yet: {_COLOUR_FIX}"
         )
     if rec.bits_allocated not in (8, 16, 32) and rec.pixel_vr != "OD":
         return "unsupported", (
             f"{rec.path}: BitsAllocated (0028,0100) = {rec.bits_allocated} is not supported "
-            "(8, 16 or 32)"
+            "(8, 16 or 32): read the file with pydicom (Dataset.pixel_array unpacks the bits), or "
+            "re-export it with 8 or 16 bits allocated"
         )
     if not 1 <= rec.bits_stored <= rec.bits_allocated:
         return "format", (
