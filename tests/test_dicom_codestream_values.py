@@ -215,3 +215,40 @@ def test_a_later_rle_frame_of_other_segments_is_refused_when_read(tmp_path):
     vol = lv.open(path)
     with pytest.raises(lv.FormatError, match=r"frame 2's RLE data hold 1 segment\(s\) .* = 2"):
         vol.compute()
+
+
+@pytest.mark.parametrize(
+    ("syntax", "options"),
+    [
+        ("1.2.840.10008.1.2.4.70", {"lossless": True, "predictor": 1}),  # JPEG lossless SV1
+        ("1.2.840.10008.1.2.4.57", {"lossless": True, "predictor": 6}),  # JPEG lossless
+        ("1.2.840.10008.1.2.4.50", {"level": 95}),  # baseline (lossy: against its own decode)
+    ],
+    ids=["sv1", "lossless", "baseline"],
+)
+@pytest.mark.parametrize("dtype", ["uint16", "int16"])
+def test_eight_bit_jpeg_samples_in_sixteen_bits_allocated(tmp_path, syntax, options, dtype):
+    """JPEG lossless allows samples of 8-bit precision in 16 bits allocated (BitsStored 8).
+    pydicom's JPEG decoders return them one byte each and then fail to shape them as 16-bit
+    samples, which made every read of such a series a 'damaged frame' FormatError inside compute;
+    they read as their decoded values, widened to the stored dtype (signed: sign-extended from
+    BitsStored's 8 bits, as pydicom reads native data)."""
+    codecs = pytest.importorskip("imagecodecs")
+    truth = write_dicom_series(tmp_path / "s", (24, 20, 3), dtype=dtype, bits_stored=8)
+
+    def encode(values: np.ndarray) -> bytes:
+        return bytes(codecs.jpeg8_encode(values.astype(np.uint8), **options))  # the 8 bits
+
+    files = encoded(truth.files, syntax, encode)
+    vol = lv.open(tmp_path / "s")
+    got = vol.compute()
+    assert got.dtype == np.dtype(dtype) == vol.dtype
+    # each file as pydicom decodes its 8-bit samples (one byte a sample), in the stored dtype
+    want = []
+    for path in sorted(files, key=lambda f: int(pydicom.dcmread(f).InstanceNumber)):
+        plane = pydicom.pixels.pixel_array(path, bits_allocated=8).astype(dtype)
+        want.append(plane.T)
+    np.testing.assert_array_equal(got, np.stack(want, axis=-1))
+    if "lossless" in options:
+        np.testing.assert_array_equal(got, truth.stored)
+    np.testing.assert_array_equal(vol[3:9, :, 1:2].compute(), got[3:9, :, 1:2])

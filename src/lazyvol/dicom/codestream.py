@@ -34,6 +34,7 @@ __all__ = [
     "RLE_SYNTAX",
     "SIZED_SYNTAXES",
     "CodestreamHeader",
+    "byte_samples",
     "codestream_disagreement",
     "codestream_header",
     "end_marker_problem",
@@ -99,6 +100,28 @@ def codestream_header(syntax: str, frame: bytes) -> CodestreamHeader | None:
     if syntax in _J2K:
         return _j2k_header(frame)
     return None
+
+
+#: ISO 10918 JPEG (not JPEG-LS): pydicom's decoders of these (pylibjpeg's libjpeg, Pillow) return
+#: one byte a sample of a codestream of 8-bit precision, whatever BitsAllocated says.
+_JPEG_10918 = _JPEG - {"1.2.840.10008.1.2.4.80", "1.2.840.10008.1.2.4.81"}
+
+
+def byte_samples(syntax: str, buf: bytes) -> bool:
+    """Whether the one-frame encapsulated value ``buf`` (its items) holds an ISO 10918 JPEG
+    codestream (baseline, extended, lossless) of samples of at most 8 bits, which its decoders
+    return one byte each (JPEG lossless allows 8-bit samples in 16 bits allocated; pydicom then
+    fails to shape the bytes as 16-bit samples)."""
+    if syntax not in _JPEG_10918:
+        return False
+    from pydicom.encaps import get_frame
+
+    try:
+        frame = get_frame(buf, 0, number_of_frames=1)
+    except Exception:
+        return False
+    head = _jpeg_header(frame)
+    return head is not None and head.precision is not None and head.precision <= 8
 
 
 def kept_precision(syntax: str, frame: bytes) -> int:

@@ -22,7 +22,7 @@ from .._io import Location, RangeRequest, pread_full, read, read_ranges, reads_c
 from ..errors import FormatError, SourceChangedError, SourceNotFoundError
 from ..scaling import scale_into, scale_rounded_into, stored_range
 from ..sources import SourceStamp, display_path
-from .codestream import frame_problem
+from .codestream import byte_samples, frame_problem
 from .decoding import decode_frame, decoded_range
 from .model import encoding_reads, mirrored, stored_code, stored_layout
 
@@ -237,6 +237,10 @@ def _decode(plan: DicomPlan, n: int) -> np.ndarray:
         "number_of_frames": 1,
         "pixel_keyword": "PixelData",
     }
+    if plan.bits_allocated > 8 >= plan.bits_stored and byte_samples(plan.encapsulated_syntax, buf):
+        # 8-bit JPEG samples in 16 bits allocated: decoded as the bytes they are, then widened
+        # (pydicom's JPEG decoders return them one byte each, and fail shaped as 16-bit samples)
+        attrs["bits_allocated"] = 8
     arr = decode_frame(plan.encapsulated_syntax, buf, attrs, f"{path}: decoding volume frame {n}")
     return arr.reshape(plan.rows, plan.columns).astype(plan.stored_code, copy=False)
 
