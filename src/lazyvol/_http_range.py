@@ -6,7 +6,7 @@ These reads go through the filesystem's own aiohttp session (its connection pool
 storage options) and take an answer only when it is the range asked:
 
 - ``206``: its ``Content-Range`` must start at the offset asked; a longer range is cut to the
-  length asked, a shorter one (RFC 9110 allows it) is followed by requests for the rest (at most
+  length asked (its transfer ended there), a shorter one (RFC 9110 allows it) is followed by requests for the rest (at most
   :data:`MAX_FOLLOW_UPS`); the total it names must be the size at open;
 - ``200`` (the server ignored ``Range``): the body must be the whole object (its size at open),
   and the range is taken from it as it arrives: bytes before the range are dropped, and the
@@ -65,6 +65,9 @@ __all__ = ["ATTEMPTS", "MAX_FOLLOW_UPS", "MAX_RETRY_AFTER", "read_many"]
 MAX_FOLLOW_UPS = 8
 #: Most answers one range may come in.
 MAX_PIECES = 1024
+#: Most bytes past the range asked that a longer ``206`` is read on for (to check its length and
+#: keep the connection); beyond, the answer is left once the range has arrived.
+DRAIN_BYTES = 2**16
 #: Requests in flight at once per batch when the session states no connection limit (else its
 #: limit, up to 64: see ``_in_flight``).
 CONCURRENCY = 32
@@ -305,8 +308,9 @@ def _check_validators(want: Want, headers: Mapping[str, str]) -> bool:
 
 async def _partial(want: Want, start: int, stop: int, r: Any, verify: bool) -> tuple[_Got, bool]:
     """The bytes of a 206 answer from ``start`` (at most ``stop - start``), after checking its
-    Content-Range; and whether the object ends with them. A longer range than asked is read to
-    its end (its length checked), holding only the bytes asked."""
+    Content-Range; and whether the object ends with them. A longer range than asked is read
+    only up to the end of the range asked (on to its end, its length checked, when it is at most
+    :data:`DRAIN_BYTES` longer), holding only the bytes asked."""
     headers: Mapping[str, str] = r.headers
     asked = f"bytes {start}-{stop - 1}"
     label = str(headers.get("Content-Range", ""))
@@ -329,8 +333,12 @@ async def _partial(want: Want, start: int, stop: int, r: Any, verify: bool) -> t
             f"{want.loc.display}: the object changed after it was opened (size "
             f"{want.expect.size} -> {total}, from Content-Range {label!r}); open the source again"
         )
-    data, length = await _body(r, 0, min(last + 1, stop) - start, drain=True)
-    if length != last - first + 1:
+    keep = min(last + 1, stop) - start
+    # Bytes past the range are drained (the connection stays reusable) only when few: a server
+    # answering every range to the object's end would otherwise send the rest of the object on
+    # every read. The body's length is checked when it was read to its end.
+    data, length = await _body(r, 0, keep, drain=last - first + 1 - keep <= DRAIN_BYTES)
+    if length is not None and length != last - first + 1:
         raise RemoteReadError(
             f"{want.loc.display}: asked for {asked}, the server's Content-Range {label!r} names "
             f"{last - first + 1} bytes but the body holds {length}; nothing was used"

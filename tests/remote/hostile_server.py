@@ -60,6 +60,8 @@ class Hostile:
     #: replicas behind a round-robin balancer during an update.
     replicas: tuple[bytes, ...] = ()
     requests: int = 0
+    #: Body bytes written to clients (in 64 KiB pieces: a client that hangs up stops the count).
+    sent: int = 0
 
     def served(self, n: int, body: bool) -> bytes:
         """The bytes request ``n`` (1-based) is answered from."""
@@ -207,7 +209,11 @@ def _handler(st: HostileServer) -> type[BaseHTTPRequestHandler]:
             self.end_headers()
             if body:
                 try:
-                    self.wfile.write(payload)
+                    for at in range(0, len(payload), 2**16):
+                        piece = payload[at : at + 2**16]
+                        self.wfile.write(piece)
+                        with st.lock:
+                            obj.sent += len(piece)
                 except (BrokenPipeError, ConnectionResetError):  # the client had what it needed
                     self.close_connection = True
             return status

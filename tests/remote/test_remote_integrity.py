@@ -75,6 +75,24 @@ def test_a_longer_206_is_cut_where_it_starts(tmp_path, hostile_server: HostileSe
     assert _io.read_ranges([(url, 352, 100), (url, 1000, 8)]) == [raw[352:452], raw[1000:1008]]
 
 
+def test_a_206_running_to_the_end_of_the_object_is_left_after_the_range(
+    hostile_server: HostileServer,
+):
+    """A server answering each range from its offset to the object's end (Content-Range honest,
+    as a proxy turning ``bytes=a-b`` into ``bytes=a-``) had every read drained to the end: a
+    slab-wise compute of a 32 MiB .nii received 272 MiB. A read now leaves the answer once its
+    range has arrived (what the server still sends is what the sockets buffer)."""
+    size = 64 * 2**20
+    data = np.arange(size // 4, dtype="<u4").tobytes()
+    url = hostile_server.put("toend.bin", data, more=size)
+    assert _io.read(url, 5, 1000) == data[5:1005]
+    assert hostile_server.obj("toend.bin").sent < size // 2
+    # A few bytes more than asked are still read to the end of the answer and its length checked.
+    url = hostile_server.put("few.bin", data, more=100)
+    assert _io.read(url, 5, 1000) == data[5:1005]
+    assert hostile_server.obj("few.bin").sent == 1100
+
+
 def test_a_shorter_206_is_completed_by_follow_up_requests(tmp_path, hostile_server: HostileServer):
     """RFC 9110 lets a server send less than asked (a cap per answer): the rest is asked for;
     a server that keeps sending less and less is refused, naming the range asked and received."""
