@@ -47,6 +47,7 @@ from ._io_remote import (
     clear_filesystems,
     exact,
     filesystem,
+    fs_options,
     fs_path,
     info,
     ranged,
@@ -467,13 +468,13 @@ def read_ranges(requests: Iterable[RangeRequest]) -> list[bytes]:
         expect = req[3] if len(req) > 3 else None
         reqs.append((Location.of(req[0]), int(req[1]), int(req[2]), expect))
     out: list[bytes | None] = [None] * len(reqs)
-    groups: dict[tuple[str, StorageOptions], list[int]] = {}
+    groups: dict[tuple[Any, ...], list[int]] = {}
     for i, (loc, off, n, expect) in enumerate(reqs):
         check_range(loc, off, n)
         if not loc.is_remote or n == 0:
             out[i] = read(loc, off, n, expect=expect) if n else b""
         else:
-            groups.setdefault((loc.protocol, loc.options), []).append(i)
+            groups.setdefault(fs_options(loc)[0], []).append(i)  # one filesystem each
     for members in groups.values():
         first = reqs[members[0]][0]
         fs = filesystem(first)

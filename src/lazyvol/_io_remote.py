@@ -1,15 +1,17 @@
 """The remote half of the byte layer (:mod:`lazyvol._io`): fsspec filesystems made once per
-process, exact ranged requests, object stamps (size, ETag, last-modified) and the translation of
-every failure into a typed lazyvol error that names the URL without credentials.
+process, exact ranged requests and object stamps (size, ETag, last-modified); every failure is
+raised as the typed lazyvol error :mod:`lazyvol._remote_errors` makes of it, naming the URL
+without credentials.
 
 Remote requests time out after ``LAZYVOL_REMOTE_TIMEOUT`` seconds without progress (default 30).
 """
 
 from __future__ import annotations
 
+import hashlib
 import itertools
+import json
 import os
-import re
 import threading
 import time
 from collections.abc import Callable, Mapping
@@ -17,18 +19,15 @@ from datetime import datetime
 from typing import Any, TypeVar
 
 from ._io_local import short_read
-from ._location import _REDACTED, Location, display_url
-from ._range_refusal import range_refused, refusal_of
+from ._location import Location
+from ._remote_errors import _chain, _status, no_filesystem, remote_timeout, scrub, translate
 from ._retry import wait_before_retry
 from ._warn import warn as _warn_user
 from .errors import (
     FormatError,
-    LazyvolError,
-    RemoteAccessError,
     RemoteReadError,
-    RemoteTimeoutError,
     SourceChangedError,
-    SourceNotFoundError,
+    UnsupportedError,
 )
 from .sources import SourceStamp
 
@@ -39,6 +38,7 @@ __all__ = [
     "clear_filesystems",
     "exact",
     "filesystem",
+    "fs_options",
     "fs_path",
     "if_match",
     "info",
@@ -55,15 +55,6 @@ __all__ = [
 
 
 # -- filesystems -----------------------------------------------------------------------------------
-
-
-def remote_timeout() -> float:
-    """Seconds a remote request may make no progress before it fails (``LAZYVOL_REMOTE_TIMEOUT``,
-    default 30; not a positive, finite number: :class:`~lazyvol.errors.OptionError`)."""
-    from .config import setting_seconds
-
-    env = os.environ.get("LAZYVOL_REMOTE_TIMEOUT")
-    return setting_seconds(env, "LAZYVOL_REMOTE_TIMEOUT") if env else 30.0
 
 
 _FS_LOCK = threading.Lock()
@@ -105,33 +96,67 @@ def with_timeouts(protocol: str, options: dict[str, Any]) -> dict[str, Any]:
 
 
 def filesystem(loc: Location) -> Any:
-    """The fsspec filesystem of ``loc``, made once per process and storage options.
+    """The fsspec filesystem of ``loc``, made once per process, storage options and what the URL
+    itself says of the filesystem (``ftp://`` and ``hdfs://`` host, port and user, an Azure
+    account: fsspec's ``_get_kwargs_from_urls``, under the storage options given).
 
     Raises
     ------
     ImportError
         fsspec or the protocol's package is not installed (``pip install 'lazyvol[remote]'``).
+    UnsupportedError
+        fsspec knows no such protocol.
+    OptionError, RemoteReadError, ...
+        The filesystem cannot be made from the URL and storage options (typed as a failed
+        request when making it is one: a refused connection, a timeout, denied credentials).
     """
+    key, options = fs_options(loc)
+    with _FS_LOCK:
+        fs = _FS.get(key)
+        if fs is not None:
+            return fs
+    import fsspec
+
+    try:
+        fs = fsspec.filesystem(loc.protocol, **with_timeouts(loc.protocol, options))
+    except ImportError as exc:
+        raise _missing_package(loc, exc) from None
+    except Exception as exc:
+        raise no_filesystem(loc, exc) from None
+    with _FS_LOCK:
+        return _FS.setdefault(key, fs)
+
+
+def fs_options(loc: Location) -> tuple[tuple[Any, ...], dict[str, Any]]:
+    """The key of ``loc``'s filesystem in this process (two locations with one key are read
+    through one filesystem) and the options it is made with: the storage options over what the
+    URL says (:func:`filesystem`)."""
     try:
         import fsspec
     except ImportError as exc:  # pragma: no cover - fsspec comes with dask[array]
         raise ImportError(
             f"{loc.display}: reading URLs needs fsspec: pip install 'lazyvol[remote]'"
         ) from exc
-    key = (os.getpid(), loc.protocol, loc.options._full_digest(), remote_timeout())
-    with _FS_LOCK:
-        fs = _FS.get(key)
-        if fs is not None:
-            return fs
     try:
-        fs = fsspec.filesystem(loc.protocol, **with_timeouts(loc.protocol, loc.options.to_dict()))
+        cls = fsspec.get_filesystem_class(loc.protocol)
+        options = {**cls._get_kwargs_from_urls(loc.url), **loc.options.to_dict()}
     except ImportError as exc:
-        raise ImportError(
-            f"{loc.display}: reading {loc.protocol}:// URLs needs a package that is not "
-            f"installed ({_scrub(str(exc), loc)}); pip install 'lazyvol[remote]'"
+        raise _missing_package(loc, exc) from None
+    except ValueError as exc:  # "Protocol not known"
+        raise UnsupportedError(
+            f"{loc.display}: fsspec knows no {loc.protocol}:// protocol ({scrub(str(exc), loc)}); "
+            "lazyvol reads local paths and fsspec URLs (s3://, gs://, https://, ...): check the "
+            "URL's scheme, or install the package that registers it"
         ) from None
-    with _FS_LOCK:
-        return _FS.setdefault(key, fs)
+    digest = hashlib.sha256(json.dumps(options, sort_keys=True, default=repr).encode()).hexdigest()
+    return (os.getpid(), loc.protocol, digest, remote_timeout()), options
+
+
+def _missing_package(loc: Location, exc: ImportError) -> ImportError:
+    return ImportError(
+        f"{loc.display}: reading {loc.protocol}:// URLs needs a package that is not "
+        f"installed ({scrub(str(exc), loc)}); pip install 'lazyvol[remote]'"
+    )
 
 
 def clear_filesystems() -> None:
@@ -144,178 +169,6 @@ def fs_path(loc: Location, fs: Any) -> str:
     if loc.protocol in ("http", "https"):
         return loc.url  # HTTP "paths" are whole URLs
     return str(fs._strip_protocol(loc.url))
-
-
-# -- error translation -----------------------------------------------------------------------------
-
-
-def _scrub(text: str, loc: Location) -> str:
-    """``text`` with the raw URL and every credential value of ``loc`` removed."""
-    if loc.url != loc.display:
-        text = text.replace(loc.url, loc.display)
-    for secret in loc.options.secrets():
-        text = text.replace(secret, _REDACTED)
-    # URLs the library printed in another form (encoded, another query order): redact them all.
-    return re.sub(
-        r"[a-zA-Z][a-zA-Z0-9+.\-]*://[^\s'\"<>)]+", lambda m: display_url(m.group(0)), text
-    )
-
-
-def _chain(exc: BaseException) -> list[BaseException]:
-    """``exc`` and the exceptions it was raised from or during, outermost first."""
-    out: list[BaseException] = []
-    cur: BaseException | None = exc
-    while cur is not None and all(cur is not seen for seen in out):
-        out.append(cur)
-        cur = cur.__cause__ or cur.__context__
-    return out
-
-
-def _status(exc: BaseException) -> int | None:
-    """The HTTP status of a failure, also when a library re-raised it as another exception
-    (fsspec's HTTP ``info`` turns every failure into ``FileNotFoundError`` from the original)."""
-    for cur in _chain(exc):
-        found = _own_status(cur)
-        if found is not None:
-            return found
-    return None
-
-
-def _own_status(exc: BaseException) -> int | None:
-    for attr in ("status", "status_code", "code"):
-        if attr == "code" and hasattr(exc, "status"):
-            continue  # aiohttp's errors: "code" is a deprecated alias of "status" (it warns)
-        value = getattr(exc, attr, None)
-        if isinstance(value, int) and 100 <= value < 600:
-            return value
-    response = getattr(exc, "response", None)
-    if isinstance(response, Mapping):
-        meta = response.get("ResponseMetadata") or {}
-        value = meta.get("HTTPStatusCode")
-        if isinstance(value, int):
-            return value
-    return None
-
-
-def _timed_out(chain: list[BaseException]) -> bool:
-    return any(isinstance(e, TimeoutError) or "timeout" in type(e).__name__.lower() for e in chain)
-
-
-#: aiohttp's failures of the connection itself (the server hung up, a body cut short), whatever
-#: their subclass: they say nothing about whether the object exists.
-_AIOHTTP_CONNECTION = ("ClientConnectionError", "ClientPayloadError")
-
-
-def _no_connection(chain: list[BaseException]) -> bool:
-    """A failure to reach the server or to get its answer (refused, reset, DNS, the server
-    closing the connection without answering), wherever in the chain."""
-    return any(
-        isinstance(e, ConnectionError)
-        or (
-            type(e).__module__.startswith("aiohttp")
-            and any(
-                "Connect" in c.__name__ or c.__name__ in _AIOHTTP_CONNECTION
-                for c in type(e).__mro__
-            )
-        )
-        for e in chain
-    )
-
-
-#: The clients' "no usable credentials" errors, which carry no HTTP status (a class or one of its
-#: bases so named): botocore's (no key found, half a key, a credential provider or profile that
-#: fails, an SSO / login token missing or expired) and google-auth's.
-_NO_CREDENTIALS = frozenset(
-    {
-        "NoCredentialsError",
-        "PartialCredentialsError",
-        "CredentialRetrievalError",
-        "UnknownCredentialError",
-        "ProfileNotFound",
-        "TokenRetrievalError",
-        "NoAuthTokenError",
-        "SSOError",
-        "LoginError",
-        "DefaultCredentialsError",
-        "RefreshError",
-    }
-)
-
-
-def _no_credentials(chain: list[BaseException]) -> bool:
-    return any(k.__name__ in _NO_CREDENTIALS for e in chain for k in type(e).__mro__)
-
-
-def translate(
-    exc: BaseException,
-    loc: Location,
-    what: str,
-    start: int | None = None,
-    expect: SourceStamp | None = None,
-) -> LazyvolError:
-    """A typed lazyvol error for a failed remote operation (``what``: "reading bytes 0-99", from
-    ``start`` of the object stamped ``expect`` at open: they judge a refused range, HTTP 416).
-
-    The HTTP status and any timeout are looked for through the whole chain of causes: fsspec's
-    HTTP ``info`` re-raises every failure (a 503, a timeout) as ``FileNotFoundError``, which
-    means "no such object" only when no other status or cause explains it.
-    """
-    if isinstance(exc, LazyvolError):
-        return exc
-    where = loc.display
-    chain = _chain(exc)
-    detail = _scrub("; ".join(f"{type(e).__name__}: {e}" for e in chain[:3]), loc)
-    status = _status(exc)
-    if any(type(e).__name__ == "TooManyRedirects" for e in chain):  # aiohttp's and requests'
-        return RemoteReadError(
-            f"{where}: {what} failed: the server redirects in a loop, or through more redirects "
-            f"than the client follows ({detail}); check the URL, or use the URL it should end at"
-        )
-    if _no_credentials(chain):
-        return RemoteAccessError(
-            f"{where}: no usable credentials ({what}: {detail}); give them in storage_options "
-            "(key/secret, profile) or the environment (AWS_ACCESS_KEY_ID/AWS_SECRET_ACCESS_KEY, "
-            "GOOGLE_APPLICATION_CREDENTIALS, ...), or pass storage_options={'anon': True} for "
-            "public data"
-        )
-    if status in (401, 403) or isinstance(exc, PermissionError):
-        return RemoteAccessError(
-            f"{where}: access denied ({what}: {detail}); check the credentials in storage_options "
-            "or the environment (AWS_*, GOOGLE_APPLICATION_CREDENTIALS, ...) and the object's "
-            "permissions, or pass storage_options={'anon': True} for public data"
-        )
-    if status == 412:
-        return SourceChangedError(
-            f"{where}: the object changed after it was opened (its ETag no longer matches); "
-            "open the source again"
-        )
-    if status == 416:
-        return range_refused(loc, what, start, expect, *refusal_of(chain))
-    if status is None and any(isinstance(e, ValueError | TypeError) for e in chain[1:]):
-        # the client refused to make the request (aiohttp: credentials both in the URL and in an
-        # Authorization header), under fsspec's FileNotFoundError: nothing is known of the object
-        return RemoteReadError(
-            f"{where}: {what} failed: the request could not be made ({detail}); check the URL "
-            "and storage_options (credentials given twice, a malformed option)"
-        )
-    if status == 404 or (
-        status is None
-        and isinstance(exc, FileNotFoundError)
-        and not _timed_out(chain)
-        and not _no_connection(chain)
-    ):
-        return SourceNotFoundError(f"{where}: no such object ({what}: {detail})")
-    if _timed_out(chain):
-        return RemoteTimeoutError(
-            f"{where}: no response for {remote_timeout():g} s while {what} ({detail}); raise "
-            "LAZYVOL_REMOTE_TIMEOUT for a slow server"
-        )
-    if status is not None and (status == 429 or status >= 500):
-        return RemoteReadError(
-            f"{where}: {what} failed: the server answered HTTP {status} ({detail}); it is failing "
-            "or overloaded: try again later"
-        )
-    return RemoteReadError(f"{where}: {what} failed ({detail})")
 
 
 # -- stat, identity, listing -----------------------------------------------------------------------

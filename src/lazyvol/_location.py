@@ -186,11 +186,29 @@ def url_secrets(url: str) -> list[str]:
     return sorted(s for s in found if s)
 
 
+def _rough_display(url: str) -> str:
+    """A URL urllib cannot parse, for a message: its user/password and query shown as ``***``."""
+    out = re.sub(r"^([a-zA-Z][a-zA-Z0-9+.\-]*://)[^/?#]*@", rf"\1{_REDACTED}@", url)
+    return re.sub(r"\?.*$", f"?{_REDACTED}", out, flags=re.DOTALL)
+
+
+def _check_url(url: str) -> None:
+    """Raise :class:`~lazyvol.errors.OptionError` unless ``url``'s host and port parse."""
+    try:
+        urlsplit(url).port  # noqa: B018 - a port out of range, an unclosed "[" raise
+    except ValueError as exc:
+        from .errors import OptionError
+
+        why = "; fsspec URL chains (a::b) are not supported" if re.search(r"::\w+:", url) else ""
+        raise OptionError(f"{_rough_display(url)}: not a valid URL ({exc}){why}") from None
+
+
 def _split_url(url: str, *, keep_signing: bool) -> str:
-    parts = urlsplit(url)
-    host = parts.hostname or ""
-    if parts.port:
-        host = f"{host}:{parts.port}"
+    try:
+        parts = urlsplit(url)
+        host = (parts.hostname or "") + (f":{parts.port}" if parts.port else "")
+    except ValueError:  # (a URL quoted in a dependency's message; Location.of refuses these)
+        return _rough_display(url)
     netloc = (f"{_REDACTED}@" + host) if (parts.username or parts.password) else parts.netloc
     if not keep_signing and (parts.username or parts.password):
         netloc = host
@@ -469,6 +487,8 @@ class Location:
         ------
         ValueError
             ``storage_options`` given for a local path (they would be ignored silently).
+        OptionError
+            A URL that does not parse (a port out of range, an unclosed ``[``).
         """
         if isinstance(source, Location):
             if storage_options:
@@ -489,6 +509,7 @@ class Location:
                     "...), not local paths"
                 )
             return cls(_through_links(text))  # as spelled (messages); ``identity`` is absolute
+        _check_url(text)
         text, options = _userinfo_to_header(text, dict(storage_options or {}))
         return cls(text, StorageOptions(_version_aware(text, options)))
 

@@ -1,0 +1,219 @@
+"""The typed lazyvol errors of failed remote operations (:func:`translate`): the HTTP status and
+any timeout or lost connection are looked for through the whole chain of causes, and every message
+names the URL without credentials (:func:`scrub`). Also the remote timeout setting
+(``LAZYVOL_REMOTE_TIMEOUT``), which the timeout message names.
+"""
+
+from __future__ import annotations
+
+import os
+import re
+from collections.abc import Mapping
+
+from ._location import _REDACTED, Location, display_url
+from ._range_refusal import range_refused, refusal_of
+from .errors import (
+    LazyvolError,
+    OptionError,
+    RemoteAccessError,
+    RemoteReadError,
+    RemoteTimeoutError,
+    SourceChangedError,
+    SourceNotFoundError,
+)
+from .sources import SourceStamp
+
+__all__ = ["no_filesystem", "remote_timeout", "scrub", "translate"]
+
+
+def remote_timeout() -> float:
+    """Seconds a remote request may make no progress before it fails (``LAZYVOL_REMOTE_TIMEOUT``,
+    default 30; not a positive, finite number: :class:`~lazyvol.errors.OptionError`)."""
+    from .config import setting_seconds
+
+    env = os.environ.get("LAZYVOL_REMOTE_TIMEOUT")
+    return setting_seconds(env, "LAZYVOL_REMOTE_TIMEOUT") if env else 30.0
+
+
+def scrub(text: str, loc: Location) -> str:
+    """``text`` with the raw URL and every credential value of ``loc`` removed."""
+    if loc.url != loc.display:
+        text = text.replace(loc.url, loc.display)
+    for secret in loc.options.secrets():
+        text = text.replace(secret, _REDACTED)
+    # URLs the library printed in another form (encoded, another query order): redact them all.
+    return re.sub(
+        r"[a-zA-Z][a-zA-Z0-9+.\-]*://[^\s'\"<>)]+", lambda m: display_url(m.group(0)), text
+    )
+
+
+def _chain(exc: BaseException) -> list[BaseException]:
+    """``exc`` and the exceptions it was raised from or during, outermost first."""
+    out: list[BaseException] = []
+    cur: BaseException | None = exc
+    while cur is not None and all(cur is not seen for seen in out):
+        out.append(cur)
+        cur = cur.__cause__ or cur.__context__
+    return out
+
+
+def _status(exc: BaseException) -> int | None:
+    """The HTTP status of a failure, also when a library re-raised it as another exception
+    (fsspec's HTTP ``info`` turns every failure into ``FileNotFoundError`` from the original)."""
+    for cur in _chain(exc):
+        found = _own_status(cur)
+        if found is not None:
+            return found
+    return None
+
+
+def _own_status(exc: BaseException) -> int | None:
+    for attr in ("status", "status_code", "code"):
+        if attr == "code" and hasattr(exc, "status"):
+            continue  # aiohttp's errors: "code" is a deprecated alias of "status" (it warns)
+        value = getattr(exc, attr, None)
+        if isinstance(value, int) and 100 <= value < 600:
+            return value
+    response = getattr(exc, "response", None)
+    if isinstance(response, Mapping):
+        meta = response.get("ResponseMetadata") or {}
+        value = meta.get("HTTPStatusCode")
+        if isinstance(value, int):
+            return value
+    return None
+
+
+def _timed_out(chain: list[BaseException]) -> bool:
+    return any(isinstance(e, TimeoutError) or "timeout" in type(e).__name__.lower() for e in chain)
+
+
+#: aiohttp's failures of the connection itself (the server hung up, a body cut short), whatever
+#: their subclass: they say nothing about whether the object exists.
+_AIOHTTP_CONNECTION = ("ClientConnectionError", "ClientPayloadError")
+
+
+def _no_connection(chain: list[BaseException]) -> bool:
+    """A failure to reach the server or to get its answer (refused, reset, DNS, the server
+    closing the connection without answering), wherever in the chain."""
+    return any(
+        isinstance(e, ConnectionError)
+        or (
+            type(e).__module__.startswith("aiohttp")
+            and any(
+                "Connect" in c.__name__ or c.__name__ in _AIOHTTP_CONNECTION
+                for c in type(e).__mro__
+            )
+        )
+        for e in chain
+    )
+
+
+#: The clients' "no usable credentials" errors, which carry no HTTP status (a class or one of its
+#: bases so named): botocore's (no key found, half a key, a credential provider or profile that
+#: fails, an SSO / login token missing or expired) and google-auth's.
+_NO_CREDENTIALS = frozenset(
+    {
+        "NoCredentialsError",
+        "PartialCredentialsError",
+        "CredentialRetrievalError",
+        "UnknownCredentialError",
+        "ProfileNotFound",
+        "TokenRetrievalError",
+        "NoAuthTokenError",
+        "SSOError",
+        "LoginError",
+        "DefaultCredentialsError",
+        "RefreshError",
+    }
+)
+
+
+def _no_credentials(chain: list[BaseException]) -> bool:
+    return any(k.__name__ in _NO_CREDENTIALS for e in chain for k in type(e).__mro__)
+
+
+def translate(
+    exc: BaseException,
+    loc: Location,
+    what: str,
+    start: int | None = None,
+    expect: SourceStamp | None = None,
+) -> LazyvolError:
+    """A typed lazyvol error for a failed remote operation (``what``: "reading bytes 0-99", from
+    ``start`` of the object stamped ``expect`` at open: they judge a refused range, HTTP 416).
+
+    The HTTP status and any timeout are looked for through the whole chain of causes: fsspec's
+    HTTP ``info`` re-raises every failure (a 503, a timeout) as ``FileNotFoundError``, which
+    means "no such object" only when no other status or cause explains it.
+    """
+    if isinstance(exc, LazyvolError):
+        return exc
+    where = loc.display
+    chain = _chain(exc)
+    detail = scrub("; ".join(f"{type(e).__name__}: {e}" for e in chain[:3]), loc)
+    status = _status(exc)
+    if any(type(e).__name__ == "TooManyRedirects" for e in chain):  # aiohttp's and requests'
+        return RemoteReadError(
+            f"{where}: {what} failed: the server redirects in a loop, or through more redirects "
+            f"than the client follows ({detail}); check the URL, or use the URL it should end at"
+        )
+    if _no_credentials(chain):
+        return RemoteAccessError(
+            f"{where}: no usable credentials ({what}: {detail}); give them in storage_options "
+            "(key/secret, profile) or the environment (AWS_ACCESS_KEY_ID/AWS_SECRET_ACCESS_KEY, "
+            "GOOGLE_APPLICATION_CREDENTIALS, ...), or pass storage_options={'anon': True} for "
+            "public data"
+        )
+    if status in (401, 403) or isinstance(exc, PermissionError):
+        return RemoteAccessError(
+            f"{where}: access denied ({what}: {detail}); check the credentials in storage_options "
+            "or the environment (AWS_*, GOOGLE_APPLICATION_CREDENTIALS, ...) and the object's "
+            "permissions, or pass storage_options={'anon': True} for public data"
+        )
+    if status == 412:
+        return SourceChangedError(
+            f"{where}: the object changed after it was opened (its ETag no longer matches); "
+            "open the source again"
+        )
+    if status == 416:
+        return range_refused(loc, what, start, expect, *refusal_of(chain))
+    if status is None and any(isinstance(e, ValueError | TypeError) for e in chain[1:]):
+        # the client refused to make the request (aiohttp: credentials both in the URL and in an
+        # Authorization header), under fsspec's FileNotFoundError: nothing is known of the object
+        return RemoteReadError(
+            f"{where}: {what} failed: the request could not be made ({detail}); check the URL "
+            "and storage_options (credentials given twice, a malformed option)"
+        )
+    if status == 404 or (
+        status is None
+        and isinstance(exc, FileNotFoundError)
+        and not _timed_out(chain)
+        and not _no_connection(chain)
+    ):
+        return SourceNotFoundError(f"{where}: no such object ({what}: {detail})")
+    if _timed_out(chain):
+        return RemoteTimeoutError(
+            f"{where}: no response for {remote_timeout():g} s while {what} ({detail}); raise "
+            "LAZYVOL_REMOTE_TIMEOUT for a slow server"
+        )
+    if status is not None and (status == 429 or status >= 500):
+        return RemoteReadError(
+            f"{where}: {what} failed: the server answered HTTP {status} ({detail}); it is failing "
+            "or overloaded: try again later"
+        )
+    return RemoteReadError(f"{where}: {what} failed ({detail})")
+
+
+def no_filesystem(loc: Location, exc: Exception) -> LazyvolError:
+    """The typed error of a filesystem that could not be made: a failed request's (the client
+    connects when made, as FTP's does), else an option error naming the storage options."""
+    err = translate(exc, loc, f"connecting to its {loc.protocol}:// server")
+    if _status(exc) is not None or _no_connection(_chain(exc)) or _timed_out(_chain(exc)):
+        return err
+    if isinstance(err, RemoteAccessError | SourceNotFoundError):
+        return err
+    return OptionError(
+        f"{loc.display}: fsspec cannot make its {loc.protocol}:// filesystem from the URL and "
+        f"storage_options ({scrub(f'{type(exc).__name__}: {exc}', loc)}); check the URL's form "
+        "(host, port, user) and the storage_options the protocol takes"
+    )
