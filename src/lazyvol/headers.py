@@ -379,16 +379,50 @@ def _remote_nifti_header(loc: Any, stamp: Any, pair_header: Any) -> Any:
         bare = cls.from_fileobj(io.BytesIO(head[: cls.sizeof_hdr]), check=False)  # (no exts)
         vox = int(bare.get("vox_offset", 0))
         need = min(vox, MAX_HEADER_BYTES)
+        capped = vox > MAX_HEADER_BYTES
     else:  # a pair's .hdr holds the header and extensions only: all of it
         need = MAX_HEADER_BYTES if is_gzip_name(hdr_loc) else min(hdr_stamp.size, MAX_HEADER_BYTES)
     if need > len(head):
         head = read_head(hdr_loc, need, hdr_stamp)
+    if not single:
+        capped = len(head) >= MAX_HEADER_BYTES
     if not _io.reads_check(hdr_loc, hdr_stamp):
         _io.verify(hdr_loc, hdr_stamp)  # (an S3 or GCS read is not checked by itself)
     try:
+        if capped and hasattr(cls, "exts_klass"):  # (NIfTI: extensions past the bytes read)
+            return _capped_header(cls, head, hdr_loc.display, single)
         return cls.from_fileobj(io.BytesIO(head), check=False)
+    except LazyvolError:
+        raise
     except Exception as exc:  # nibabel's own errors are not typed for us
         raise FormatError(f"{hdr_loc.display}: nibabel cannot read the header: {exc}") from exc
+
+
+def _capped_header(cls: Any, head: bytes, where: str, single: bool) -> Any:
+    """The header of a NIfTI whose extensions run past the bytes read at open (``head``, the
+    first ``MAX_HEADER_BYTES``): its fields and the extensions within them, as ``open`` keeps
+    them, with a warning; nibabel, handed the bytes, fails on the extension they cut."""
+    import base64
+    import io
+
+    import nibabel as nib
+
+    from ._warn import warn
+    from .nifti_fields import CARRIED_KEY, EXTENSIONS_KEY, parse_nifti
+    from .nifti_header import MAX_HEADER_BYTES
+
+    hdr = cls.from_fileobj(io.BytesIO(head[: cls.sizeof_hdr]), check=False)
+    carried = parse_nifti(head, where, single=single, whole=False).fields.get(CARRIED_KEY, {})
+    for ext in carried.get(EXTENSIONS_KEY, []):
+        content = base64.b64decode(ext["base64"])
+        hdr.extensions.append(nib.nifti1.Nifti1Extension(int(ext["code"]), content))
+    warn(
+        f"lazyvol: {where}: the header's extensions past its first {MAX_HEADER_BYTES // 2**20} "
+        f"MiB are not read (the {len(hdr.extensions)} before them are kept); nibabel's "
+        "nib.load of a local copy reads them all",
+        RuntimeWarning,
+    )
+    return hdr
 
 
 def volume_header(vol: Volume) -> Any:
