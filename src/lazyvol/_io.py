@@ -257,7 +257,9 @@ def _http_find(
     .``) was crawled as ``s1/again/again/...`` for tens of seconds. Here links are resolved
     against their page (``..`` removed); only links into the folder on the same scheme and host
     are entries (:func:`_in_folder`); folders seen before are not followed, a folder listing the
-    same entries, files among them, as a folder above it (a link loop) is passed over, and so is
+    same entries, files among them, as a folder above it (a link loop) is passed over, as is one
+    listing the same two or more folders as two folders above it (links to a folder above, which
+    branch: ``a -> .`` and ``b -> .`` made 2**32 pages), and so is
     one deeper than :data:`HTTP_MAX_DEPTH`, or one the server does not list (404, 401/403: a
     dangling link, a folder without an index page), each appended to ``skipped`` with the reason.
     Each page is requested as :func:`retried` says (429/502/503/504 tried again).
@@ -277,7 +279,11 @@ def _http_find(
         held = [e for e in entries if not (urlsplit(str(e["name"])).query or "#" in str(e["name"]))]
         names = tuple(sorted(str(e["name"]).rstrip("/").rsplit("/", 1)[-1] for e in held))
         has_files = any(e.get("type") != "directory" for e in held)
-        if has_files and names in above:
+        # (folders only: a third listing of the same folders is a loop, a second one may be a
+        # tree with the same names at two levels; two or more links to a folder above branch,
+        # and a depth limit alone left their 2**32 pages)
+        repeats = above.count(names)
+        if (has_files and repeats) or (len(names) > 1 and repeats > 1):
             if skipped is not None:
                 skipped.append(
                     (

@@ -828,6 +828,37 @@ def test_nested_folders_listing_what_their_parent_lists_are_no_loop(tmp_path: Pa
         np.testing.assert_array_equal(lv.open(url).compute(), truth.stored)
 
 
+def test_two_links_to_a_folder_of_folders_above_end_without_crawling_every_path(tmp_path: Path):
+    """study/{series, a -> ., b -> .}: study/ holds folders only, so the loop check (a folder
+    listing the same files as one above it) never fired, and the two links branch: the listing
+    read 2**32 pages (a scan never ended). A third listing of the same folders ends it; the
+    same names at two levels (study/1/, 2/ holding series 1/, 2/) are still a tree."""
+    truth = write_dicom_series(tmp_path / "www" / "study" / "series", (16, 12, 4), seed=8)
+    for name in ("a", "b"):
+        (tmp_path / "www" / "study" / name).symlink_to(".")
+    pages: list[str] = []
+
+    class Counting(_Quiet):
+        def index_links(self, path: str) -> list[str] | None:
+            pages.append(path)
+            return _entry_links(path)
+
+    with _web_folder(tmp_path / "www", Counting) as base:
+        url = f"{base}/study/"
+        report = lv.scan(url)
+        assert len(pages) < 20, len(pages)
+        assert len(report) == 1 and len(report[0].files) == 4
+        assert report.skipped and all("link loop" in why for _p, why in report.skipped)
+        np.testing.assert_array_equal(lv.open(url).compute(), truth.stored)
+    same = tmp_path / "same"
+    for a in ("1", "2"):
+        for b in ("1", "2"):
+            write_dicom_series(same / "www" / "study" / a / b, (8, 8, 2), seed=int(a + b))
+    with _web_folder(same / "www") as base:
+        report = lv.scan(f"{base}/study/")
+        assert report.skipped == [] and len(report) == 4
+
+
 def test_siemens_protocol_keys_read_through_the_byte_layer(
     tmp_path: Path, s3_server: S3, s3_bucket
 ):
