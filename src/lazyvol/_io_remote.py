@@ -12,6 +12,7 @@ import hashlib
 import itertools
 import json
 import os
+import re
 import threading
 import time
 from collections.abc import Callable, Mapping
@@ -418,9 +419,41 @@ def info(loc: Location) -> Mapping[str, Any]:
         return found
 
     try:
-        return retried(loc, head)
+        found = retried(loc, head)
+        if found.get("size") is None and loc.protocol in ("http", "https") and not loc.names_prefix:
+            found = {**found, **retried(loc, lambda: _ranged_info(fs, loc))}
+        return found
     except Exception as exc:
         raise translate(exc, loc, "reading its size and ETag") from None
+
+
+_WHOLE_SIZE = re.compile(r"^\s*bytes\s+0-0/(\d+)\s*$", re.IGNORECASE)
+
+
+def _ranged_info(fs: Any, loc: Location) -> dict[str, Any]:
+    """The size, ETag and Last-Modified time a server states in its answer to a request for the
+    object's first byte (``Content-Range: bytes 0-0/SIZE``), for one that states no
+    Content-Length (a body sent in chunks, HEAD answered without it); ``{}`` when the answer
+    states no size or is encoded (its size would not be the object's)."""
+
+    async def first_byte() -> dict[str, Any]:
+        session = await fs.set_session()
+        kw = dict(fs.kwargs)
+        headers = {**(kw.pop("headers", None) or {}), "Range": "bytes=0-0"}
+        headers["Accept-Encoding"] = "identity"
+        async with session.get(fs.encode_url(loc.url), headers=headers, **kw) as r:
+            r.raise_for_status()
+            encoding = str(r.headers.get("Content-Encoding", "")).strip().lower()
+            m = _WHOLE_SIZE.match(str(r.headers.get("Content-Range", "")))
+            if r.status != 206 or m is None or encoding not in ("", "identity"):
+                return {}
+            stated = {k: r.headers.get(k) for k in ("ETag", "Last-Modified")}
+            return {"size": int(m.group(1)), **{k: v for k, v in stated.items() if v}}
+
+    from fsspec.asyn import sync
+
+    got: dict[str, Any] = sync(fs.loop, first_byte)
+    return got
 
 
 def retried(loc: Location, call: Callable[[], T]) -> T:

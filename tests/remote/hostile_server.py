@@ -51,6 +51,7 @@ class Hostile:
     encoding_get_only: bool = False  # ... on GETs only
     stall: float = 0.0  # seconds to wait before answering (GET and HEAD)
     hangup: bool = False  # close the connection without answering (a restarting server)
+    chunked: bool = False  # bodies sent in chunks (Transfer-Encoding), no Content-Length at all
     ignore_if_match: bool = False
     redirect_to: str = ""  # a 302 to this path for every request (itself: a redirect loop)
     #: GETs answered from these bytes (with their own ETag), HEADs from ``data``: a cache or a
@@ -203,7 +204,10 @@ def _handler(st: HostileServer) -> type[BaseHTTPRequestHandler]:
             if obj.mtime is not None:
                 headers["Last-Modified"] = formatdate(obj.mtime, usegmt=True)
             self.send_response(status)
-            self.send_header("Content-Length", str(len(payload)))
+            if obj.chunked:
+                self.send_header("Transfer-Encoding", "chunked")
+            else:
+                self.send_header("Content-Length", str(len(payload)))
             for k, v in headers.items():
                 self.send_header(k, v)
             self.end_headers()
@@ -211,9 +215,14 @@ def _handler(st: HostileServer) -> type[BaseHTTPRequestHandler]:
                 try:
                     for at in range(0, len(payload), 2**16):
                         piece = payload[at : at + 2**16]
-                        self.wfile.write(piece)
+                        if obj.chunked:
+                            self.wfile.write(b"%x\r\n%s\r\n" % (len(piece), piece))
+                        else:
+                            self.wfile.write(piece)
                         with st.lock:
                             obj.sent += len(piece)
+                    if obj.chunked:
+                        self.wfile.write(b"0\r\n\r\n")
                 except (BrokenPipeError, ConnectionResetError):  # the client had what it needed
                     self.close_connection = True
             return status

@@ -5,6 +5,7 @@ hostile_server.py; data compared with nibabel's and the synthetic writers' truth
 
 from __future__ import annotations
 
+import gzip
 import hashlib
 import json
 import os
@@ -21,7 +22,7 @@ from hostile_server import HostileServer
 import lazyvol as lv
 from lazyvol import _io
 from lazyvol.cache import CacheWarning
-from lazyvol.errors import RemoteReadError, SourceChangedError
+from lazyvol.errors import FormatError, RemoteReadError, SourceChangedError
 from lazyvol.testing import write_enhanced_dicom, write_phantom_nifti
 
 nib = pytest.importorskip("nibabel")
@@ -91,6 +92,23 @@ def test_a_206_running_to_the_end_of_the_object_is_left_after_the_range(
     url = hostile_server.put("few.bin", data, more=100)
     assert _io.read(url, 5, 1000) == data[5:1005]
     assert hostile_server.obj("few.bin").sent == 1100
+
+
+@pytest.mark.parametrize("name", ["a.nii", "a.nii.gz"])
+def test_a_server_sending_no_content_length_is_sized_by_its_content_range(
+    tmp_path, hostile_server: HostileServer, name
+):
+    """Bodies sent in chunks, without Content-Length (HEAD states none either), from a server that
+    honours Range and states the size in Content-Range: lv.open refused the object ("the server
+    does not report the object's size"). Its size is now asked with a request for its first byte."""
+    raw, truth = _nifti(tmp_path)
+    data = gzip.compress(raw) if name.endswith(".gz") else raw
+    url = hostile_server.put(name, data, chunked=True)
+    np.testing.assert_array_equal(lv.open(url, scale=False, chunks=CHUNKS).compute(), truth)
+    # an encoded answer still states no size of the object: refused, naming the server fix
+    url = hostile_server.put("enc-" + name, data, chunked=True, encoding_label="gzip")
+    with pytest.raises(FormatError, match="Content-Encoding"):
+        lv.open(url)
 
 
 def test_a_shorter_206_is_completed_by_follow_up_requests(tmp_path, hostile_server: HostileServer):
