@@ -38,6 +38,7 @@ from .records import FrameRecord, same_value
 from .slice_timing import slice_timing
 from .support import file_list
 from .vendor import missing_bvalue_note, vendor_of
+from .volume_timing import uneven_volumes_note
 from .xa_private import sdi_tag
 
 __all__ = [
@@ -504,6 +505,8 @@ def _annotate(
     if timing is not None:
         bids["SliceTiming"] = timing
     acquisition_time(bids, info.meta, slots, nk, frames)
+    if uneven := uneven_volumes_note(info.meta, slots, first.modality):
+        info.warnings.append(uneven)
     if first.iop is not None:  # (printed as dcm2niix prints it: %g)
         bids["ImageOrientationPatientDICOM"] = [printed(float(c)) for c in first.iop]
     _copy(bids, acq, "ImageOrientationText")

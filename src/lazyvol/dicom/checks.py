@@ -34,6 +34,7 @@ from .model import (
     INSTANCE_GAPS_NOTE,
     MIXED_THICKNESS_NOTE,
     ORDER_DOUBT_NOTE,
+    UNEVEN_VOLUMES_NOTE,
 )
 from .vendor import malformed_diffusion
 
@@ -371,7 +372,7 @@ DERIVED_NOTE = "derived diffusion volume(s)"
 
 #: The notes of a volume that are Python warnings too when it is opened: derived diffusion
 #: volumes, images of its series that may be missing, slices of different thickness, a volume
-#: order the headers contradict.
+#: order the headers contradict, volumes not evenly spaced in time.
 _WARNED_NOTES = (
     DERIVED_NOTE,
     INCOMPLETE_NOTE,
@@ -379,6 +380,7 @@ _WARNED_NOTES = (
     INSTANCE_GAPS_NOTE,
     MIXED_THICKNESS_NOTE,
     ORDER_DOUBT_NOTE,
+    UNEVEN_VOLUMES_NOTE,
 )
 
 

@@ -269,7 +269,9 @@ INDEX_VERSION = 62
 #: 58: a spacing_atol of half the slice spacing or more refuses the stack (error kind "option").
 #: 59: a non-finite private / CSA / Canon-comment diffusion value refuses its volume (was b = 0 or
 #: no direction; a Philips image of them was split off as a trace image).
-REPORT_FORMAT = 59
+#: 60: an MR 4D volume whose volumes are not evenly spaced in acquisition time carries a warning
+#: saying so (a missing or re-acquired volume, two runs sharing a SeriesInstanceUID).
+REPORT_FORMAT = 60
 #: A frame's identity in a report whose frames all have their listing entry's identity.
 _FROM_LISTING = "listing"
 #: The frames' paths of a report whose frames are its files, in order.

@@ -1,0 +1,90 @@
+"""An MR 4D series whose volumes are not evenly spaced in acquisition time says so (a Python
+warning at open, the scan report's warnings): a volume missing with InstanceNumber renumbered
+(as anonymisers do), two runs of one protocol sharing a SeriesInstanceUID, a volume acquired
+again. The images still stack in time order; RepetitionTime alone would describe a regular
+series. Evenly spaced series (and the jitter of whole-second times) do not warn."""
+
+from __future__ import annotations
+
+import warnings
+from pathlib import Path
+
+import pydicom
+import pytest
+
+import lazyvol as lv
+from lazyvol.testing import write_dicom_4d_series, write_mosaic_series
+
+pytestmark = pytest.mark.usefixtures("dicom_cache")
+
+#: How the note begins (lazyvol.dicom.model.UNEVEN_VOLUMES_NOTE).
+UNEVEN_VOLUMES_NOTE = "volumes not evenly spaced in acquisition time"
+
+
+def _open(folder: Path) -> tuple[lv.Volume, list[str]]:
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always")
+        vol = lv.open(folder, use_index=False)
+    return vol, [str(w.message) for w in caught]
+
+
+def _uneven(messages: list[str]) -> list[str]:
+    return [m for m in messages if UNEVEN_VOLUMES_NOTE in m]
+
+
+def _renumber(files: list[Path]) -> None:
+    """InstanceNumber and AcquisitionNumber 1..n in acquisition order, as an anonymiser does."""
+    for n, f in enumerate(sorted(files, key=lambda p: pydicom.dcmread(p).AcquisitionTime), 1):
+        ds = pydicom.dcmread(f)
+        ds.InstanceNumber = n
+        ds.AcquisitionNumber = n
+        ds.save_as(f, enforce_file_format=False)
+
+
+def test_missing_volume_renumbered(tmp_path: Path) -> None:
+    write_mosaic_series(tmp_path, volumes=6, repetition_ms=2000.0)
+    files = sorted(tmp_path.glob("*.dcm"))
+    files[2].unlink()
+    _renumber(files[:2] + files[3:])
+    vol, messages = _open(tmp_path)
+    assert vol.shape[3] == 5
+    (note,) = _uneven(messages)
+    assert "volume 1 to 2: 4 s" in note and "2 s apart" in note
+    assert any(UNEVEN_VOLUMES_NOTE in w for w in lv.scan(tmp_path, use_index=False)[0].warnings)
+
+
+def test_two_runs_sharing_a_series_uid(tmp_path: Path) -> None:
+    truth = write_dicom_4d_series(tmp_path / "a", n_volumes=3, seed=1)
+    run2 = write_dicom_4d_series(tmp_path / "b", n_volumes=3, seed=2, series_uid=truth.series_uid)
+    for f in run2.files:  # the second run 10 minutes later, its own AcquisitionNumber
+        ds = pydicom.dcmread(f)
+        t = str(ds.AcquisitionTime)
+        secs = int(t[:2]) * 3600 + int(t[2:4]) * 60 + float(t[4:]) + 600
+        ds.AcquisitionTime = f"{int(secs // 3600):02d}{int(secs % 3600 // 60):02d}{secs % 60:09.6f}"
+        ds.AcquisitionNumber = 2
+        ds.SOPInstanceUID = ds.file_meta.MediaStorageSOPInstanceUID = pydicom.uid.generate_uid()
+        ds.InstanceNumber = int(ds.InstanceNumber) + 1000
+        ds.save_as(f, enforce_file_format=False)
+    vol, messages = _open(tmp_path)
+    assert vol.shape[3] == 6
+    (note,) = _uneven(messages)
+    assert "volume 2 to 3" in note and "SeriesInstanceUID" in note and "vol[..., a:b]" in note
+
+
+def test_even_series_does_not_warn(tmp_path: Path) -> None:
+    write_mosaic_series(tmp_path / "m", volumes=5)
+    write_dicom_4d_series(tmp_path / "s", n_volumes=5)
+    for d in ("m", "s"):
+        vol, messages = _open(tmp_path / d)
+        assert vol.shape[3] == 5 and not _uneven(messages), messages
+
+
+def test_whole_second_jitter_does_not_warn(tmp_path: Path) -> None:
+    """Times written to the whole second (GE) jitter by up to 1 s around a 2.5 s repetition."""
+    write_mosaic_series(tmp_path, volumes=5, repetition_ms=2500.0)
+    for f in tmp_path.glob("*.dcm"):
+        ds = pydicom.dcmread(f)
+        ds.AcquisitionTime = str(ds.AcquisitionTime).partition(".")[0]
+        ds.save_as(f, enforce_file_format=False)
+    vol, messages = _open(tmp_path)
+    assert vol.shape[3] == 5 and not _uneven(messages), messages
