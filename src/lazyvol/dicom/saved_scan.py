@@ -271,7 +271,9 @@ INDEX_VERSION = 62
 #: no direction; a Philips image of them was split off as a trace image).
 #: 60: an MR 4D volume whose volumes are not evenly spaced in acquisition time carries a warning
 #: saying so (a missing or re-acquired volume, two runs sharing a SeriesInstanceUID).
-REPORT_FORMAT = 60
+#: 61: the refusal of a series whose last volume was cut short (an interrupted acquisition) names
+#: that volume's files and the remedy.
+REPORT_FORMAT = 61
 #: A frame's identity in a report whose frames all have their listing entry's identity.
 _FROM_LISTING = "listing"
 #: The frames' paths of a report whose frames are its files, in order.

@@ -19,6 +19,7 @@ from .ordering import instance_rank_problem, label_key, time_reasons
 from .records import ONE_VALUE_SPACING, FrameRecord, close_groups
 from .source import Fetch, read_local
 from .support import file_list
+from .volume_rank import Clock
 
 __all__ = [
     "atol_too_large",
@@ -34,6 +35,7 @@ __all__ = [
     "rounding_doubt",
     "spacing_missing",
     "stack_remedy",
+    "uneven_repeats_cause",
     "thickness_note",
     "top_level_notes",
 ]
@@ -327,6 +329,41 @@ def repeats_note(positions: Sequence[float], groups: Sequence[Sequence[FrameReco
         f"{head}; {_plural(len(odd), 'position')} along the normal "
         f"{'has' if len(odd) == 1 else 'have'} other than the {usual} images of the "
         f"{counts[usual]} other(s): {shown}"
+    )
+
+
+#: The cause a refusal of positions that repeat unevenly gives when no other is found.
+_UNEVEN_CAUSE = "missing images, or mixed acquisitions sharing one SeriesInstanceUID"
+
+
+def uneven_repeats_cause(groups: Sequence[Sequence[FrameRecord]]) -> str:
+    """Why the slice positions of a series repeat unevenly (``groups``: the images at each), for
+    its refusal: an interrupted acquisition when some positions hold one image more than the
+    others and those extra images (the latest at each such position, by acquisition time, then
+    InstanceNumber) are the latest images of the series, and the other images number without a
+    gap: a last volume cut short (or some of its files lost), named with the remedy (the
+    complete volumes open without its files). Otherwise the usual causes."""
+    counts = sorted({len(g) for g in groups})
+    if len(counts) != 2 or counts[1] != counts[0] + 1:
+        return _UNEVEN_CAUSE
+    rank = Clock.of(groups).rank
+    extra = [max(g, key=rank) for g in groups if len(g) == counts[1]]
+    chosen = {id(r) for r in extra}
+    others = [r for g in groups for r in g if id(r) not in chosen]
+    if min(rank(r) for r in extra) <= max(rank(r) for r in others):
+        return _UNEVEN_CAUSE
+    numbers = [r.instance_number for r in others if r.instance_number is not None]
+    if len(set(numbers)) == len(others) and _missing(numbers, ()):
+        return _UNEVEN_CAUSE  # (an image of an earlier volume missing: not the last one cut)
+    stated = [r.instance_number for r in extra if r.instance_number is not None]
+    named = image_list(extra) + (
+        f"; InstanceNumber {_frame_runs(stated)}" if len(stated) == len(extra) else ""
+    )
+    return (
+        f"the last volume is incomplete (an interrupted acquisition, or files of it lost): "
+        f"the series' latest images are {_plural(len(extra), 'image')} at {len(extra)} of the "
+        f"{len(groups)} positions ({named}); move {'it' if len(extra) == 1 else 'them'}"
+        f" out of the folder to open the {counts[0]} complete volume(s)"
     )
 
 

@@ -55,6 +55,7 @@ from .stack_notes import (
     stack_remedy,
     thickness_note,
     top_level_notes,
+    uneven_repeats_cause,
 )
 from .support import geometry_missing, support_error
 
@@ -319,7 +320,7 @@ def _fourth_axis(
                 "series",
                 head + ": positions repeat a different number of times, so the images "
                 "cannot form volumes of equal size ("
-                + (copies or "missing images, or mixed acquisitions sharing one SeriesInstanceUID")
+                + (copies or uneven_repeats_cause(groups))
                 + ")",
             )
         hint = malformed_hint(

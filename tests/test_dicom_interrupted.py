@@ -1,0 +1,54 @@
+"""A one-file-per-slice 4D series whose acquisition was interrupted inside its last volume (some
+positions hold one image more than the others, and those images are the series' latest) is
+refused, as BAD_INPUTS.md asks of positions that repeat unevenly, with the cause and the remedy
+named: the partial volume's files, and that the complete volumes open without them. A slice
+missing inside the series keeps the usual causes."""
+
+from __future__ import annotations
+
+import shutil
+from pathlib import Path
+
+import pydicom
+import pytest
+
+import lazyvol as lv
+from lazyvol.testing import write_dicom_4d_series
+
+pytestmark = pytest.mark.usefixtures("dicom_cache")
+
+
+def _by_instance(folder: Path) -> list[Path]:
+    files = sorted(folder.glob("*.dcm"))
+    return sorted(
+        files, key=lambda f: int(pydicom.dcmread(f, stop_before_pixels=True).InstanceNumber)
+    )
+
+
+@pytest.mark.parametrize("labels", [(), ("AcquisitionTime",)], ids=["instance", "time"])
+def test_interrupted_last_volume_named(tmp_path: Path, labels: tuple[str, ...]) -> None:
+    src = tmp_path / "in"
+    write_dicom_4d_series(src, shape=(8, 6, 5), n_volumes=4, labels=labels)
+    files = _by_instance(src)
+    for f in files[-2:]:  # the last volume stopped after 3 of its 5 slices
+        f.unlink()
+    partial = files[-5:-2]
+    with pytest.raises(lv.SeriesError) as e:
+        lv.open(src, use_index=False)
+    text = str(e.value)
+    assert "the last volume is incomplete" in text and "3 complete volume(s)" in text, text
+    assert all(str(f) in text for f in partial), text
+    aside = tmp_path / "aside"
+    aside.mkdir()
+    for f in partial:
+        shutil.move(f, aside / f.name)
+    assert lv.open(src, use_index=False).shape == (8, 6, 5, 3)
+
+
+def test_slice_missing_inside_keeps_usual_causes(tmp_path: Path) -> None:
+    write_dicom_4d_series(tmp_path, shape=(8, 6, 5), n_volumes=4, labels=())
+    _by_instance(tmp_path)[7].unlink()  # volume 1, slice 2
+    with pytest.raises(lv.SeriesError) as e:
+        lv.open(tmp_path, use_index=False)
+    assert "missing images, or mixed acquisitions" in str(e.value)
+    assert "last volume is incomplete" not in str(e.value)
