@@ -702,3 +702,18 @@ def test_no_slice_timing_from_acquisition_times_too_coarse_to_tell_slices_apart(
         lv.open(tmp_path / "ms").meta["bids"]["SliceTiming"], truth, atol=1e-9
     )
     assert "SliceTiming" not in lv.open(tmp_path / "s").meta["bids"]
+
+
+def test_mosaic_without_private_elements_names_the_fix(tmp_path: Path) -> None:
+    """A mosaic series anonymised with its private elements removed (the CSA header with
+    NumberOfImagesInMosaic gone): refused (the number of slices, and so the slice positions, are
+    unknown), naming why the header is missing and how to keep it."""
+    write_mosaic_series(tmp_path, volumes=2)
+    for f in tmp_path.glob("*.dcm"):
+        ds = pydicom.dcmread(f)
+        ds.remove_private_tags()
+        ds.save_as(f, enforce_file_format=False)
+    with pytest.raises(lv.FormatError) as e:
+        lv.open(tmp_path, use_index=False)
+    assert "private elements were removed" in str(e.value)
+    assert "keeping the private groups 0019 and 0029" in str(e.value)

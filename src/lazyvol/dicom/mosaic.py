@@ -294,9 +294,17 @@ def _mosaic_count(rec: FrameRecord, raw: dict[int, Any], csa: Any) -> int | Fram
             if csa is None
             else "not in the CSA header (0029,1010)"
         )
+        # (no CSA header at all: the Siemens private elements removed, as anonymisers do)
+        gone = (
+            " (the Siemens private elements were removed, as anonymisers do: convert the files "
+            "as exported, or anonymise them keeping the private groups 0019 and 0029)"
+            if csa is None
+            else ""
+        )
         return fail(
             rec,
-            f"NumberOfImagesInMosaic missing ({src} and no (0019,100A)): the number of slices is unknown",
+            f"NumberOfImagesInMosaic missing ({src} and no (0019,100A)): the number of slices is "
+            f"unknown{gone}",
         )
     assert isinstance(n, int)
     return n

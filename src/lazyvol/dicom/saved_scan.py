@@ -273,7 +273,8 @@ INDEX_VERSION = 62
 #: saying so (a missing or re-acquired volume, two runs sharing a SeriesInstanceUID).
 #: 61: the refusal of a series whose last volume was cut short (an interrupted acquisition) names
 #: that volume's files and the remedy.
-REPORT_FORMAT = 61
+#: 62: the refusal of a mosaic without its CSA header says the private elements were removed.
+REPORT_FORMAT = 62
 #: A frame's identity in a report whose frames all have their listing entry's identity.
 _FROM_LISTING = "listing"
 #: The frames' paths of a report whose frames are its files, in order.
