@@ -88,3 +88,16 @@ def test_whole_second_jitter_does_not_warn(tmp_path: Path) -> None:
         ds.save_as(f, enforce_file_format=False)
     vol, messages = _open(tmp_path)
     assert vol.shape[3] == 5 and not _uneven(messages), messages
+
+
+def test_a_cut_of_one_run_drops_the_note(tmp_path: Path) -> None:
+    """The note's remedy: cutting the 4th axis to one run's volumes leaves no uneven-time note
+    in the cut's meta; a cut still spanning both runs keeps it."""
+    write_mosaic_series(tmp_path, volumes=6, repetition_ms=2000.0)
+    files = sorted(tmp_path.glob("*.dcm"))
+    files[2].unlink()
+    _renumber(files[:2] + files[3:])
+    vol, _ = _open(tmp_path)
+    assert _uneven(vol.meta["warnings"])
+    assert not _uneven(vol[..., 2:].meta.get("warnings", []))
+    assert _uneven(vol[..., 1:4].meta["warnings"])

@@ -16,7 +16,8 @@ volume holds, in its order (``vol[..., ::-1]`` reverses them, ``vol[..., 1:]`` d
 * each volume's acquisition (:data:`VOLUME_ACQUISITION`: its earliest image's time and the
   AcquisitionNumber of its first image), and ``meta["bids"]`` ``AcquisitionTime`` and
   ``AcquisitionNumber`` of the volumes kept: the earliest one's time and the first one's number, as
-  dcm2niix gives them for a folder of those volumes' files.
+  dcm2niix gives them for a folder of those volumes' files; the warning that the volumes are not
+  evenly spaced in time (:data:`UNEVEN_VOLUMES_NOTE`) is dropped when the volumes kept are.
 
 Lists of another length than the 4th axis are not the volume's: they are left as they are (and
 the writers leave them out). Per-slice values (SliceTiming) follow the voxel axes instead
@@ -26,6 +27,7 @@ the writers leave them out). Per-slice values (SliceTiming) follow the voxel axe
 from __future__ import annotations
 
 from collections.abc import Sequence
+from itertools import pairwise
 from typing import Any
 
 __all__ = [
@@ -34,12 +36,42 @@ __all__ = [
     "DIFFUSION_LISTS",
     "ECHO_LISTS",
     "PER_VOLUME_KEYS",
+    "UNEVEN_VOLUMES_NOTE",
     "VOLUME_ACQUISITION",
     "clock",
     "cut_volumes",
     "source_volumes",
     "take_volumes",
+    "uneven_intervals",
 ]
+
+#: How the warning begins on an MR 4D volume whose volumes are not evenly spaced in acquisition
+#: time (:mod:`lazyvol.dicom.volume_timing`): a Python warning too at open.
+UNEVEN_VOLUMES_NOTE = "volumes not evenly spaced in acquisition time"
+#: dcm2niix's tolerance on the seconds between volumes, and the share of the usual interval
+#: allowed beside it (:func:`uneven_intervals`).
+_TOLERANCE_S = 0.05
+_TOLERANCE_SHARE = 0.1
+
+
+def uneven_intervals(
+    stamps: Sequence[float], resolution: float
+) -> tuple[float, list[tuple[int, float]]]:
+    """The usual interval between volumes starting at ``stamps`` (seconds, in volume order) and
+    the intervals off it: ``(median, [(t, seconds from volume t to t + 1), ...])``. An interval
+    is off when it differs from the median by more than max(50 ms, as dcm2niix, 10 % of the
+    median) plus the times' written ``resolution``; intervals of 0 (echoes or components of one
+    acquisition) are not compared, as dcm2niix. ``(0.0, [])`` for fewer than two positive
+    intervals."""
+    gaps = [b - a for a, b in pairwise(stamps)]
+    positive = sorted(g for g in gaps if g > 0)
+    if len(positive) < 2:
+        return 0.0, []
+    half = len(positive) // 2
+    usual = positive[half] if len(positive) % 2 else (positive[half - 1] + positive[half]) / 2
+    tolerance = max(_TOLERANCE_S, _TOLERANCE_SHARE * usual) + resolution
+    return usual, [(t, g) for t, g in enumerate(gaps) if g > 0 and abs(g - usual) > tolerance]
+
 
 #: ``meta`` key holding per-index values of the 4th axis (``{name: [value per index]}``); slicing the
 #: 4th axis slices these lists too.
@@ -138,6 +170,11 @@ def take_volumes(meta: dict[str, Any], picks: Sequence[int], n: int | None) -> N
         meta[VOLUME_ACQUISITION] = chosen
         if isinstance(bids, dict):
             _first_acquisition(bids, chosen)
+        notes = meta.get("warnings")
+        stamps = chosen.get("stamp") or []
+        if isinstance(notes, list) and all(isinstance(x, int | float) for x in stamps):
+            if not uneven_intervals(sorted(stamps), 0.0)[1]:  # (the volumes kept are even)
+                meta["warnings"] = [w for w in notes if not str(w).startswith(UNEVEN_VOLUMES_NOTE)]
 
 
 def clock(seconds: float) -> str:

@@ -13,6 +13,7 @@ from typing import Any
 
 import numpy as np
 
+from .._per_volume import UNEVEN_VOLUMES_NOTE
 from ..config import is_flag
 from ..errors import OptionError
 from ..scaling import common_stored_dtype
@@ -415,9 +416,6 @@ MIXED_THICKNESS_NOTE = "SliceThickness (0018,0050) differs between the slices"
 #: How the note begins on a 4D volume whose headers give another volume order than the one used
 #: (:mod:`lazyvol.dicom.ordering`): a Python warning too at open.
 ORDER_DOUBT_NOTE = "4th axis: volumes ordered by"
-#: How the note begins on an MR 4D volume whose volumes are not evenly spaced in acquisition time
-#: (:mod:`lazyvol.dicom.volume_timing`): a Python warning too at open.
-UNEVEN_VOLUMES_NOTE = "volumes not evenly spaced in acquisition time"
 #: The skip reason of a file that ends inside its Pixel Data element's header.
 PIXEL_HEAD_CUT = "truncated inside the Pixel Data (7FE0,0010) element header"
 #: How a scan's skip reason begins for a DICOM file compressed whole with gzip (``.dcm.gz``).
