@@ -101,3 +101,27 @@ def test_a_cut_of_one_run_drops_the_note(tmp_path: Path) -> None:
     assert _uneven(vol.meta["warnings"])
     assert not _uneven(vol[..., 2:].meta.get("warnings", []))
     assert _uneven(vol[..., 1:4].meta["warnings"])
+
+
+def test_label_order_contradicted_by_acquisition_time_warns(tmp_path: Path) -> None:
+    """An anonymiser renumbered AcquisitionNumber and InstanceNumber alike (here: reversed) but
+    kept AcquisitionTime: the volumes are stacked by AcquisitionNumber (a label comes first; so
+    does dcm2niix, by InstanceNumber), silently against their times. Now the order doubt is a
+    warning naming AcquisitionTime and the permutation."""
+    write_mosaic_series(tmp_path, volumes=4)
+    files = sorted(tmp_path.glob("*.dcm"), key=lambda f: pydicom.dcmread(f).AcquisitionTime)
+    for t, f in enumerate(files):
+        ds = pydicom.dcmread(f)
+        ds.AcquisitionNumber = ds.InstanceNumber = len(files) - t
+        ds.save_as(f, enforce_file_format=False)
+    vol, messages = _open(tmp_path)
+    assert vol.meta["axis4_rule"].startswith("AcquisitionNumber")
+    doubt = [m for m in messages if "AcquisitionTime (0008,0032) ranks them otherwise" in m]
+    assert doubt and "[3, 2, 1, 0]" in doubt[0], messages
+
+
+def test_label_order_agreeing_with_time_does_not_warn(tmp_path: Path) -> None:
+    write_mosaic_series(tmp_path, volumes=4)
+    vol, messages = _open(tmp_path)
+    assert vol.meta["axis4_rule"].startswith("AcquisitionNumber")
+    assert not [m for m in messages if "ranks them otherwise" in m], messages

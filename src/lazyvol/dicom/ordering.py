@@ -456,6 +456,7 @@ def order_volumes(
                 keyword,
             )
         note = instance_disagreement(gs, got, name) if keyword in _TIME_LABELS else ""
+        note = note or (time_disagreement(got, clock, [], name) if keyword in _TIME_LABELS else "")
         if not sort_by_key:  # (volumes in acquisition order)
             note = note or _wrap_warning(clock)
         return Axis4Order(got, name, kw, _values(got, kw, name, clock.rank), note)
@@ -568,29 +569,29 @@ def instance_disagreement(
     )
 
 
-def time_disagreement(volumes: list[list[FrameRecord]], clock: Clock, tried: list[str]) -> str:
-    """A warning when ``volumes``, ordered by InstanceNumber, are ranked otherwise at every slice
-    position by a time (a time label, AcquisitionTime) that did not order them itself (its values
-    overlap between volumes, say: the reason in ``tried``); "" when none does."""
+def time_disagreement(
+    volumes: list[list[FrameRecord]], clock: Clock, tried: list[str], used: str = RANK_INSTANCE
+) -> str:
+    """A warning when ``volumes``, ordered by ``used`` (InstanceNumber, or a time label first), are
+    ranked otherwise at every slice position by a time (a time label, AcquisitionTime) that did not
+    order them itself (the reason in ``tried``) or came after ``used``; "" when none does."""
     times = [(name, key, key) for name, keyword, key, _ in _LABELS if keyword in _TIME_LABELS]
-    for name, key, show in [*times, (RANK_TIME.removesuffix(" rank"), clock.at, _stamp)]:
+    stamp = (RANK_TIME.removesuffix(" rank"), clock.at, lambda r: r.acquisition_time)
+    for name, key, show in [*times, stamp]:
         perm = ranks(volumes, key)
         if perm is None or perm == sorted(perm):
             continue
         why = next((x for x in tried if x.startswith(name)), "").partition(": ")[2]
         values = [show(v[0]) for v in volumes]
         return (
-            f"{ORDER_DOUBT_NOTE} {RANK_INSTANCE}; {name} ranks them otherwise at every "
+            f"{ORDER_DOUBT_NOTE} {used}; {name} ranks them otherwise at every "
             f"slice position (volume t here is its volume {_shown(perm)}[t]; at the first "
-            f"position {_shown(values)} in this order), but does not order them itself"
+            f"position {_shown(values)} in this order)"
+            + (", but does not order them itself" if used == RANK_INSTANCE else "")
             + (f" ({why})" if why else "")
             + ": the headers contradict each other, check the volume order"
         )
     return ""
-
-
-def _stamp(r: FrameRecord) -> str | None:
-    return r.acquisition_time
 
 
 def _shown(values: Sequence[Any]) -> str:

@@ -274,7 +274,9 @@ INDEX_VERSION = 62
 #: 61: the refusal of a series whose last volume was cut short (an interrupted acquisition) names
 #: that volume's files and the remedy.
 #: 62: the refusal of a mosaic without its CSA header says the private elements were removed.
-REPORT_FORMAT = 62
+#: 63: a 4D order by a time label (AcquisitionNumber, ...) that AcquisitionTime contradicts at
+#: every position is a warning.
+REPORT_FORMAT = 63
 #: A frame's identity in a report whose frames all have their listing entry's identity.
 _FROM_LISTING = "listing"
 #: The frames' paths of a report whose frames are its files, in order.
