@@ -146,6 +146,34 @@ def test_multiband_slices_share_their_excitation_time(tmp_path):
     np.testing.assert_allclose(vol.meta["bids"]["SliceTiming"], want, atol=1e-5)
 
 
+@pytest.mark.parametrize("mb", ["inf", "1e400", "-1e999"])
+def test_a_multiband_factor_too_large_for_an_int_is_no_factor(tmp_path, mb):
+    """A HyperBand factor (0043,10B6) that is not finite ("inf", or "1e400" overflowing a float)
+    was passed to int(): an OverflowError escaped the header scan (lv.scan, lv.open and the CLI
+    alike). It reads as no factor now, as junk text does: single-band times (dcm2niix's atoi
+    gives 0 or 1 for these, single band too)."""
+    vol = _ge_series(tmp_path, 6, order=1, mb=mb)
+    want = _expected(vol, 6, _interleaved(6, TR_MS / 1000 / 6))
+    np.testing.assert_allclose(vol.meta["bids"]["SliceTiming"], want, atol=1e-5)
+
+
+def test_protocol_numbers_too_large_for_an_int(tmp_path):
+    """SLICEORDER "1e400" (an unknown order: no SliceTiming) and NOSLC "inf" (an unknown count,
+    as when absent) in the protocol data block: no OverflowError."""
+    vol = _ge_series(tmp_path / "order", 6, order="1e400")
+    assert "SliceTiming" not in vol.meta["bids"]
+    assert vol.meta["bids"]["Manufacturer"] == "GE"
+    folder = _write_ge(tmp_path / "nk", 6, order=1)
+    block = _protocol_block({"SLICEORDER": "1", "NOSLC": "inf", "DELACQ": "0"})
+    for f in sorted(folder.iterdir()):
+        ds = pydicom.dcmread(f)
+        ds.private_block(0x0025, "GEMS_SERS_01").add_new(0x1B, "OB", block)
+        ds.save_as(f)
+    vol = lv.open(folder)
+    want = _expected(vol, 6, _interleaved(6, TR_MS / 1000 / 6))
+    np.testing.assert_allclose(vol.meta["bids"]["SliceTiming"], want, atol=1e-5)
+
+
 @pytest.mark.parametrize(
     "change",
     [

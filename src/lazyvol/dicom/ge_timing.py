@@ -70,9 +70,11 @@ def _protocol(block: bytes) -> dict[str, str]:
 
 
 def _int(text: str | None) -> int | None:
+    """``text`` as a whole number (truncated), or None when it is absent, no number or not
+    finite ("inf", "1e400": a number ``int`` cannot hold)."""
     try:
         return int(float(text)) if text not in (None, "") else None
-    except ValueError:
+    except (ValueError, OverflowError):
         return None
 
 
