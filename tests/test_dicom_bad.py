@@ -1130,23 +1130,30 @@ def test_a_byte_swapped_dtype_reads_the_values(tmp_path, dtype):
     np.testing.assert_array_equal(got, truth.scaled().astype(dtype))
 
 
-def test_missing_pixel_representation_is_not_taken_as_unsigned(tmp_path):
+@pytest.mark.parametrize("state", ["missing", "empty"])
+def test_missing_pixel_representation_is_not_taken_as_unsigned(tmp_path, state):
     """PixelRepresentation (0028,0103) is required (pydicom refuses a file without it): a slice
     of a signed series without it was read as unsigned (its negatives as large numbers) and
-    stacked with the others; it is skipped, naming the attribute and the fix."""
+    stacked with the others; it is skipped, naming the attribute and the fix. An element present
+    with no value (length 0) was still read as unsigned (found by the byte-level fuzzer; dcm2niix
+    reads those files as signed, pydicom refuses them): skipped the same way."""
     truth = write_dicom_series(tmp_path / "s", (10, 8, 6), dtype="int16")
     bad = sorted(truth.files)[3]
     ds = pydicom.dcmread(bad)
-    del ds.PixelRepresentation
+    if state == "missing":
+        del ds.PixelRepresentation
+    else:
+        tag = pydicom.tag.Tag(0x00280103)
+        ds._dict[tag] = pydicom.dataelem.RawDataElement(tag, "US", 0, b"", 0, False, True)
     ds.save_as(bad)
     with pytest.raises(AttributeError):
         _ = pydicom.dcmread(bad).pixel_array  # the reference refuses it too
     report = lv.scan(tmp_path / "s")
     reasons = dict(report.skipped)
-    assert "PixelRepresentation (0028,0103) missing" in reasons[str(bad)]
+    assert f"PixelRepresentation (0028,0103) {state}" in reasons[str(bad)]
     with pytest.raises(lv.LazyvolError):  # one slice short: a gap in the series
         lv.open(tmp_path / "s")
-    with pytest.raises(lv.FormatError, match=r"PixelRepresentation \(0028,0103\) missing"):
+    with pytest.raises(lv.FormatError, match=rf"PixelRepresentation \(0028,0103\) {state}"):
         lv.open(bad)
 
 

@@ -515,10 +515,12 @@ def make_record(
     second = _after_pixels(rec, enc.implicit, enc.little, fetch)
     if second:
         return HeaderSkip(second, rec.series_uid)
-    if "PixelRepresentation" not in r and rec.pixel_vr not in FLOAT_PIXEL_VRS:
-        # (read as unsigned, a signed slice's negatives became large numbers beside its series)
+    if rec.pixel_vr not in FLOAT_PIXEL_VRS and not r.values("PixelRepresentation"):
+        # (read as unsigned, a signed slice's negatives became large numbers beside its series;
+        # an element of no value, present but empty, says no more than a missing one)
+        state = "empty" if "PixelRepresentation" in r else "missing"
         return HeaderSkip(
-            "PixelRepresentation (0028,0103) missing: the file does not say whether its stored "
+            f"PixelRepresentation (0028,0103) {state}: the file does not say whether its stored "
             "values are signed (a required attribute; pydicom refuses the file too); add it, "
             'e.g. `dcmodify -i "(0028,0103)=1"` for signed values, 0 for unsigned',
             rec.series_uid,

@@ -150,7 +150,9 @@ __all__ = [
 #: 61: an enhanced frame's PartialFourier (0018,9081) YES is kept (``acq["_partial_fourier"]``).
 #: 62: a non-finite GE (0043,1039) b-value, CSA DiffusionGradientDirection or Canon comment direction
 #: is noted in the record's bad attributes (the b-value was kept as NaN, the others dropped).
-INDEX_VERSION = 62
+#: 63: a file whose PixelRepresentation (0028,0103) is present but empty is skipped, as a file
+#: without it is (it was recorded as unsigned).
+INDEX_VERSION = 63
 #: Layout of a report: 2: files named by their listing position, identities taken from the listing;
 #: 3: a volume's files may differ in pixel encoding (each frame's, ``encodings``), where 2 split them;
 #: 4: ... and in BitsStored (each frame's, ``stored_bits``), where 3 split them;
