@@ -32,6 +32,26 @@ def test_compressed_series_equals_uncompressed_twin(tmp_path, syntax, dtype):
     assert vol.meta["transfer_syntax"] == syntax
 
 
+@pytest.mark.parametrize("syntax", [RLELossless, JPEGLSLossless], ids=["rle", "jpeg-ls"])
+@pytest.mark.parametrize("photometric", ["abc", "", "YBR_FULL"])
+def test_a_grayscale_photometric_that_is_junk_reads_as_native_data_does(
+    tmp_path, syntax, photometric
+):
+    """PhotometricInterpretation (0028,0004) junk or empty in a one-sample image: native data read
+    as stored (lazyvol and dcm2niix alike), but a compressed twin opened and then failed in
+    compute, the decoder refusing the value lazyvol passed it (found by the byte-level fuzzer).
+    The decoders are given MONOCHROME2 for it now: the same values as the native twin."""
+    plain = write_dicom_series(tmp_path / "plain", SHAPE, dtype="int16")
+    comp = write_dicom_series(tmp_path / "comp", SHAPE, dtype="int16", compress=syntax)
+    for folder in ("plain", "comp"):
+        for f in sorted((tmp_path / folder).iterdir()):
+            ds = pydicom.dcmread(f)
+            ds.PhotometricInterpretation = photometric
+            ds.save_as(f)
+    np.testing.assert_array_equal(lv.open(tmp_path / "plain").compute(), plain.stored)
+    np.testing.assert_array_equal(lv.open(tmp_path / "comp").compute(), comp.stored)
+
+
 def test_one_slice_decodes_one_frame(tmp_path, monkeypatch):
     from lazyvol.dicom import pixels
 

@@ -88,6 +88,7 @@ class DicomPlan(CachedHash):
         return self.locations[n] if self.locations else None
 
 
+_MONO = ("MONOCHROME1", "MONOCHROME2")
 _O_FLAGS = os.O_RDONLY | getattr(os, "O_NONBLOCK", 0) | getattr(os, "O_BINARY", 0)
 
 
@@ -230,7 +231,9 @@ def _decode(plan: DicomPlan, n: int) -> np.ndarray:
         "rows": plan.rows,
         "columns": plan.columns,
         "samples_per_pixel": 1,
-        "photometric_interpretation": plan.photometric,
+        # (one sample a pixel: the decoders only check the photometric, so a value that is no
+        # monochrome one, junk or empty, reads as it does in native data, as dcm2niix reads it)
+        "photometric_interpretation": plan.photometric if plan.photometric in _MONO else _MONO[1],
         "bits_allocated": plan.bits_allocated,
         "bits_stored": plan.bits_stored,
         "pixel_representation": int(plan.signed),
