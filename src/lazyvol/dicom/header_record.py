@@ -309,6 +309,8 @@ def fill_record(
     if "NumberOfFrames" in r:
         nf = r.get_int("NumberOfFrames")
         rec.number_of_frames = nf if nf is not None else -1  # (not parsed: noted in r.bad)
+        if not r.values("NumberOfFrames"):  # (present, no value: "= -1" was the message)
+            r.bad.append(f"NumberOfFrames {_tag_str('NumberOfFrames')} is empty")
     slope = r.get_float("RescaleSlope")
     inter = r.get_float("RescaleIntercept")
     rec.rescale_slope = 1.0 if slope is None else slope

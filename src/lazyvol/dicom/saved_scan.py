@@ -151,7 +151,7 @@ __all__ = [
 #: 62: a non-finite GE (0043,1039) b-value, CSA DiffusionGradientDirection or Canon comment direction
 #: is noted in the record's bad attributes (the b-value was kept as NaN, the others dropped).
 #: 63: a file whose PixelRepresentation (0028,0103) is present but empty is skipped, as a file
-#: without it is (it was recorded as unsigned).
+#: without it is (it was recorded as unsigned); an empty NumberOfFrames is noted as malformed.
 INDEX_VERSION = 63
 #: Layout of a report: 2: files named by their listing position, identities taken from the listing;
 #: 3: a volume's files may differ in pixel encoding (each frame's, ``encodings``), where 2 split them;
