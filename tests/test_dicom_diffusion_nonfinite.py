@@ -157,9 +157,11 @@ def test_only_a_private_elements_value_refuses():
     assert (
         malformed_diffusion(["Siemens_Gradient (0019,100E)=['50'] is not 3 finite numbers"]) == ""
     )
-    assert malformed_diffusion(["GE_GradientX (0019,10BB)='nan' is not finite"]) == (
+    nan_x = "GE_GradientX (0019,10BB)='nan' is not finite"
+    assert malformed_diffusion([nan_x], 1000.0) == (
         "GE private gradient x (0019,10BB)='nan' is not finite"
     )
+    assert malformed_diffusion([nan_x], None) == malformed_diffusion([nan_x], 0.0) == ""
     standard = "DiffusionBValue (0018,9087) is written with VR LO, where ..."
     assert malformed_diffusion([standard]) == standard
     assert malformed_diffusion(["PixelSpacing (0028,0030)=nan is not finite"]) == ""
@@ -221,3 +223,63 @@ def test_another_creators_element_at_a_diffusion_number_is_no_refusal(
         ds.save_as(f)
     vol = lv.open(tmp_path / "s", scale=False)
     np.testing.assert_array_equal(vol.compute(), truth.stored)
+
+
+@pytest.mark.parametrize(
+    ("manufacturer", "edit"),
+    [
+        ("ACME", lambda ds: setattr(ds, "DiffusionGradientOrientation", [np.nan, 0.0, 1.0])),
+        ("SIEMENS", _element(0x0019100E, "FD", [np.nan, 0.0, 1.0])),
+        ("Philips Medical Systems", _element(0x200510B0, "FL", np.nan)),
+        ("GE MEDICAL SYSTEMS", _element(0x001910BB, "UN", b"nan ")),
+    ],
+)
+def test_a_non_finite_direction_of_an_image_stating_no_b_value_is_not_used(
+    tmp_path, manufacturer, edit
+):
+    """A plain MR series (no b-value anywhere) whose gradient direction is NaN: the direction is
+    not used, so the series opens (dcm2niix converts it); it was refused as corrupt diffusion."""
+    truth = write_dicom_series(tmp_path / "s", (8, 6, 4), modality="MR")
+    for p in truth.files:
+        ds = pydicom.dcmread(p)
+        ds.Manufacturer = manufacturer
+        edit(ds)
+        ds.save_as(p)
+    vol = lv.open(tmp_path / "s")
+    np.testing.assert_allclose(vol.compute(), truth.scaled())
+    np.testing.assert_allclose(vol.affine, truth.affine, atol=1e-6)
+    assert "diffusion" not in vol.meta
+
+
+@pytest.mark.parametrize("vendor", ["standard", "PHILIPS", "SIEMENS"])
+def test_a_non_finite_direction_of_a_b0_image_reads_as_no_direction(tmp_path, vendor):
+    """A b = 0 image's direction is not used (its .bvec column is 0 0 0): a NaN one there opens;
+    the same NaN on a b = 1000 image is refused (above)."""
+    truth = write_dicom_4d_series(
+        tmp_path / "s", (8, 6, 3), labels=(), bvals=BVALS, bvecs=GRADIENTS, vendor=vendor
+    )
+    for p in truth.files:
+        ds = pydicom.dcmread(p)
+        if not any(float(x) for x in _direction(ds, vendor)):
+            _nan_direction(ds, vendor)
+        ds.save_as(p)
+    vol = lv.open(tmp_path / "s")
+    assert vol.meta["diffusion"]["bvals"] == BVALS
+    np.testing.assert_array_equal(np.abs(vol.meta["diffusion"]["gradients_lps"]), GRADIENTS)
+
+
+def _direction(ds, vendor: str) -> list:
+    if vendor == "SIEMENS":
+        return list(ds[0x0019100E].value)
+    if vendor == "PHILIPS":
+        return [float(ds[t].value) for t in (0x200510B0, 0x200510B1, 0x200510B2)]
+    return list(ds.DiffusionGradientOrientation)
+
+
+def _nan_direction(ds, vendor: str) -> None:
+    if vendor == "SIEMENS":
+        _element(0x0019100E, "FD", [np.nan, 0.0, 0.0])(ds)
+    elif vendor == "PHILIPS":
+        _element(0x200510B0, "FL", np.nan)(ds)
+    else:
+        ds.DiffusionGradientOrientation = [np.nan, 0.0, 0.0]

@@ -257,7 +257,7 @@ def record_problem(rec: FrameRecord) -> tuple[str, str] | None:
         keyword = b.split(" ", 1)[0]
         if keyword in ("PixelSpacing", "RescaleSlope", "RescaleIntercept"):
             return "format", f"{path}: malformed {b}; the header is corrupt"
-        diffusion = malformed_diffusion([b])  # (standard, private, CSA: read as unstated before)
+        diffusion = malformed_diffusion([b], rec.b_value)  # (standard, private, CSA)
         if diffusion:
             return "format", (
                 f"{path}: malformed {diffusion}: the image's diffusion b-value / direction is "

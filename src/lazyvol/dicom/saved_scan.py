@@ -152,7 +152,9 @@ __all__ = [
 #: is noted in the record's bad attributes (the b-value was kept as NaN, the others dropped).
 #: 63: a file whose PixelRepresentation (0028,0103) is present but empty is skipped, as a file
 #: without it is (it was recorded as unsigned); an empty NumberOfFrames is noted as malformed.
-INDEX_VERSION = 63
+#: 64: a malformed gradient direction of an image stating no b-value, or b = 0, is not a reason to
+#: skip the file (the direction is not used; it was refused as corrupt diffusion).
+INDEX_VERSION = 64
 #: Layout of a report: 2: files named by their listing position, identities taken from the listing;
 #: 3: a volume's files may differ in pixel encoding (each frame's, ``encodings``), where 2 split them;
 #: 4: ... and in BitsStored (each frame's, ``stored_bits``), where 3 split them;

@@ -102,7 +102,7 @@ CANON_COMMENT_NOTE = "Canon diffusion ImageComments (0020,4000)"
 _CSA_NOTE = "Siemens CSA image header (0029,1010) {}"
 
 
-def malformed_diffusion(notes: Sequence[str] | None) -> str:
+def malformed_diffusion(notes: Sequence[str] | None, b_value: float | None = None) -> str:
     """The first of a record's notes on malformed values (``bad_attributes``) that is on one of
     its diffusion values, or "": a standard attribute's (any note), a private element's number
     that is not finite (NaN, inf, 1e999; not text, another VR or another count: the element may
@@ -110,15 +110,28 @@ def malformed_diffusion(notes: Sequence[str] | None) -> str:
     code text at (0019,10BB), Siemens angiography a US at (0019,100E), Siemens NM an SS at
     (0019,100C)), a CSA or Canon comment value that is not finite. Such an image's b-value /
     direction is unknown (read as unstated, a b = 1000 image would become a b = 0 one or lose its
-    direction), so it is refused (:func:`lazyvol.dicom.checks.record_problem`)."""
+    direction), so it is refused (:func:`lazyvol.dicom.checks.record_problem`). A direction's
+    note counts only where the image states a b-value above 0 (``b_value``, as read from any
+    source): with none, or b = 0, no direction is used (a T1 or a b = 0 image with a NaN
+    gradient opens, as dcm2niix converts it; junk in an attribute not used is tolerated)."""
     for note in notes or ():
         keyword = note.split(" ", 1)[0]
         standard = keyword in ("DiffusionBValue", "DiffusionGradientOrientation")
         if keyword in DIFFUSION_KEYWORDS and (standard or note.endswith(" is not finite")):
+            if not b_value and _is_direction(keyword):
+                continue
             return f"{DIFFUSION_KEYWORDS[keyword]}{note[len(keyword) :]}"
+        direction = note.startswith((CANON_COMMENT_NOTE, _CSA_NOTE.format("DiffusionGradient")))
+        if direction and not b_value:
+            continue
         if note.startswith((CANON_COMMENT_NOTE, _CSA_NOTE.format(""))):
             return note
     return ""
+
+
+def _is_direction(keyword: str) -> bool:
+    """Whether a :data:`DIFFUSION_KEYWORDS` keyword is a gradient direction's (not a b-value's)."""
+    return "Gradient" in keyword
 
 
 def csa_diffusion_problems(items: dict[str, Sequence[Any] | None]) -> list[str]:
