@@ -118,3 +118,36 @@ def test_processes_scheduler_equals_threads(folder, cache_env):
     with lv_scheduler("processes"):
         got = lv.stats(vol, bins=32)
     _same(ref, got)
+
+
+def _open_cached_in_task(path: str, cache: str) -> tuple[float, list[str]]:
+    import warnings
+
+    import lazyvol.cache
+
+    lazyvol.cache.LOCK_TIMEOUT = 30.0  # (the old code's waiters gave up after it, uncached)
+    with warnings.catch_warnings(record=True) as seen:
+        warnings.simplefilter("always")
+        vol = lv.open(path, cache=cache)
+        total = float(vol.data.astype("float64").sum().compute(scheduler="sync"))
+    return total, [str(w.message) for w in seen]
+
+
+def test_tasks_opening_one_source_through_the_cache_do_not_starve_its_build(client, folder):
+    # Four tasks on two one-thread workers open one source through one cache: the first builds
+    # the entry (its write's tasks run on the cluster), the others wait for its lock. They used to
+    # wait in their thread slots, so the build's tasks got none until the waiters timed out.
+    import nibabel as nib
+
+    d = folder / "cached-in-tasks"
+    d.mkdir()
+    path = _nifti(d)
+    cache = str(d / "cache")
+    futures = [
+        client.submit(_open_cached_in_task, path, cache, pure=False, key=f"open-cached-{i}")
+        for i in range(4)
+    ]
+    results = client.gather(futures)
+    want = float(np.asarray(nib.load(path).dataobj, dtype=np.float64).sum())
+    assert [r[0] for r in results] == [want] * 4
+    assert [r[1] for r in results] == [[]] * 4  # none waited out the lock and read uncached

@@ -20,9 +20,11 @@ Listing and clearing: :mod:`lazyvol.cache_admin` (re-exported here).
 
 from __future__ import annotations
 
+import contextlib
 import copy
 import os
 import threading
+from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -48,6 +50,7 @@ from .cache_admin import (
 )
 from .cache_keys import UnvalidatedSourceError, entry_key, source_key
 from .errors import CacheError, FormatError, IntegrityError, LazyvolError, WriteError
+from .scheduling import slot_given_back
 from .sources import HEADER_FILES_KEY, display_path
 from .volume import Volume
 from .zarr_io import MANIFEST, ZarrPlan, open_store
@@ -359,7 +362,7 @@ def _locked_build(
     for attempt in range(GROUP_RETRIES + 1):
         lock = FileLock(path, timeout=LOCK_TIMEOUT)
         try:
-            with lock:
+            with _held(lock, Timeout):
                 if (entry / MANIFEST).is_file():
                     vol = _open_entry(entry, chunks, src, fb)
                     if vol is not None:
@@ -380,6 +383,24 @@ def _locked_build(
             )
         return src
     return src  # (not reached)
+
+
+@contextlib.contextmanager
+def _held(lock: Any, timeout_error: type[Exception]) -> Iterator[None]:
+    """Hold the entry's ``lock``, waiting for it (up to its timeout) outside the worker's thread
+    slots when this runs in a ``dask.distributed`` task (:func:`~lazyvol.scheduling.slot_given_back`):
+    a task waiting there in its slot starves the tasks of the build it waits for (two workers of
+    one thread each, three tasks opening one source through the cache: the waiters held both
+    slots, and the holder's write waited for them until the waiters' timeout)."""
+    try:
+        lock.acquire(timeout=0)
+    except timeout_error:
+        with slot_given_back():
+            lock.acquire()
+    try:
+        yield
+    finally:
+        lock.release()
 
 
 def _group_made_again(group: Path, lock_file: str, exc: OSError) -> bool:

@@ -8,8 +8,10 @@ configured choice for the readers (chained gzip reads, direct small reads).
 
 from __future__ import annotations
 
+import contextlib
 import os
 import sys
+from collections.abc import Iterator
 from typing import Any
 
 from ._readahead import configured_workers
@@ -17,6 +19,7 @@ from ._readahead import configured_workers
 __all__ = [
     "LOCAL_SCHEDULER_ENV",
     "current_client",
+    "slot_given_back",
     "direct_compute_allowed",
     "local_or_client_get",
     "prefer_local_scheduler",
@@ -144,3 +147,35 @@ def direct_compute_allowed() -> bool:
             return True
         return False
     return True
+
+
+@contextlib.contextmanager
+def slot_given_back() -> Iterator[None]:
+    """Inside a task of a ``dask.distributed`` worker, give the task's thread slot back to the
+    worker while the body waits (``distributed.secede``, then ``rejoin``), as distributed's own
+    ``Client.get`` does while a task waits for the results of the tasks it submitted; elsewhere
+    nothing.
+
+    A task that waits (for another task's file lock, say) while holding its slot can starve the
+    tasks the other one submitted (every slot held by waiters: a cache entry built inside a task
+    waited for its lock's timeout).
+    """
+    state = None
+    if "distributed" in sys.modules:
+        from distributed.worker import thread_state
+
+        state = thread_state
+    if not getattr(state, "key", False):  # (not a worker's task thread)
+        yield
+        return
+    from distributed import rejoin, secede
+
+    try:
+        secede()
+    except Exception:  # (a thread distributed does not know as a task's: keep it)
+        yield
+        return
+    try:
+        yield
+    finally:
+        rejoin()
