@@ -117,6 +117,35 @@ def test_the_asl_context_of_name_asl_is_not_the_set_of_name(tmp_path):
     assert (out / "sub-01_aslcontext.tsv").read_text() == context
 
 
+@pytest.mark.parametrize("other", ["sub-01.nii", "sub-01.NII.GZ"])
+def test_the_asl_context_an_asl_image_named_name_wrote_is_not_taken_by_name_asl(tmp_path, other):
+    """An ASL volume written as sub-01.nii (no sub-01_asl.nii then) wrote sub-01_aslcontext.tsv; a
+    write to sub-01_asl.nii with overwrite=True replaced it with its own label/control order, or
+    (a volume without ASL context) deleted it: sub-01.nii left described by another's file."""
+    out = tmp_path / "o"
+    out.mkdir()
+    _asl(tmp_path).to_nifti(out / "sub-01.nii")
+    os.rename(out / "sub-01.nii", out / other)
+    before = _files(out)
+    assert before["sub-01_aslcontext.tsv"].split() == [
+        b"volume_type",
+        b"label",
+        b"control",
+        b"label",
+    ]
+    src, truth = _t1(tmp_path)
+    flipped = _asl(tmp_path)
+    flipped.meta["axis4_values"]["ASLContext"] = ["control", "label", "control"]
+    for vol in (flipped, lv.open(src)):
+        with pytest.raises(WriteError, match=rf"{re.escape(other)}: another image"):
+            vol.to_nifti(out / "sub-01_asl.nii", overwrite=True)
+        assert _files(out) == before
+    # sidecars=False leaves the file alone; once sub-01_asl.nii exists, the context is its own
+    lv.open(src).to_nifti(out / "sub-01_asl.nii", sidecars=False)
+    np.testing.assert_array_equal(np.asarray(nib.load(out / "sub-01_asl.nii").dataobj), truth)
+    assert (out / "sub-01_aslcontext.tsv").read_bytes() == before["sub-01_aslcontext.tsv"]
+
+
 @pytest.mark.parametrize("sibling", ["sub-01_asl.NII.GZ", "sub-01_asl.Nii", "sub-01_asl.nii.GZ"])
 def test_the_asl_sibling_with_a_suffix_in_another_case_is_refused(tmp_path, sibling):
     """sub-01_asl.NII.GZ has sub-01_aslcontext.tsv too: an ASL volume written to sub-01.nii with

@@ -281,8 +281,11 @@ def sharing_images(
 ) -> list[str]:
     """The other NIfTI images whose sidecars have the names of ``dest``'s (``every``, see
     :func:`sidecar_paths`): ``<name>.nii`` beside ``<name>.nii.gz`` and the reverse, and
-    ``<name>_asl.nii[.gz]`` when ``<name>``'s set has ``<name>_aslcontext.tsv``; each with its
-    suffix in any case too (``<name>.NII.GZ``, ``<name>_asl.Nii``), as found in the folder.
+    ``<name>_asl.nii[.gz]`` when ``<name>``'s set has ``<name>_aslcontext.tsv``; for
+    ``<name>_asl.nii[.gz]`` not written yet, ``<name>.nii[.gz]`` when ``<name>_aslcontext.tsv``
+    is there (an ASL volume written as ``<name>.nii`` wrote it, ``<name>_asl`` not existing
+    then); each with its suffix in any case too (``<name>.NII.GZ``, ``<name>_asl.Nii``), as
+    found in the folder.
     ``listed``: the folders' names already listed (folder: names), filled as they are listed, so
     one write lists a folder once."""
     stem = _stem(dest)
@@ -293,6 +296,12 @@ def sharing_images(
         meta, dest, every=True
     ):
         out += [stem + "_asl.nii", stem + "_asl.nii.gz"]
+    elif (
+        stem.endswith("_asl")
+        and os.path.lexists(_asl_context_path(stem))
+        and not os.path.lexists(dest)
+    ):
+        out += [stem[:-4] + ".nii", stem[:-4] + ".nii.gz"]
     return [*out, *_spelled_otherwise([dest, *out], {} if listed is None else listed)]
 
 
