@@ -178,6 +178,33 @@ def test_dicom_slice_attributes(tmp_path):
     assert cut.InstanceNumber.values.tolist() == [int(d.InstanceNumber) for d in refs[3:]]
 
 
+def test_a_filled_slice_has_missing_image_attributes(tmp_path):
+    """A series opened with ``allow_gaps=True``: the filled slice has no file, and reading the
+    per-image coordinates (``.load()``, ``to_netcdf``, the engine's dataset) raised HeaderError
+    "slice 3 has no file". Its InstanceNumber is -1 and its UID and time empty, the others the
+    files'."""
+    positions = np.array([[0.0, 0.0, 2.5 * k] for k in (0, 1, 2, 4, 5)])
+    truth = write_dicom_series(tmp_path / "s", (6, 5, 5), positions=positions)
+    refs = sorted(
+        (pydicom.dcmread(f, stop_before_pixels=True) for f in truth.files),
+        key=lambda d: float(d.ImagePositionPatient[2]),
+    )
+    numbers = [int(d.InstanceNumber) for d in refs]
+    uids = [str(d.SOPInstanceUID) for d in refs]
+    vol = lv.open(tmp_path / "s", allow_gaps=True)
+    assert vol.meta["filled_slices"] == [3]
+    for image in (
+        vol.to_xarray(),
+        xr.open_dataset(tmp_path / "s", engine="lazyvol", allow_gaps=True)["image"],
+    ):
+        assert image.InstanceNumber.values.tolist() == [*numbers[:3], -1, *numbers[3:]]
+        assert image.SOPInstanceUID.values.tolist() == [*uids[:3], "", *uids[3:]]
+        assert image.AcquisitionTime.values[3] == ""
+    cut = vol[:, :, 2:5].to_xarray()
+    assert cut.InstanceNumber.values.tolist() == [numbers[2], -1, numbers[3]]
+    vol.to_xarray().to_dataset().to_netcdf(tmp_path / "f.nc")
+
+
 def test_a_zarr_copy_of_dicom_opens_without_its_source_files(tmp_path):
     """A store converted from DICOM listed the per-image attributes as coordinates, read from the
     original files: once those were gone, ``InstanceNumber.values`` and ``to_netcdf`` raised

@@ -77,7 +77,13 @@ def _read_slice_attributes(source: str, view: _HeaderView) -> list[np.ndarray]:
     shape = tuple(view.shape[2:])  # (nk,) or (nk, nt)
     numbers, times, uids = [], [], []
     where = [(k, t[0] if t else 0) for k, *t in np.ndindex(*shape)]
-    for ds in dicom_headers(view, where, peek_dataset):  # type: ignore[arg-type]
+    # a slice allow_gaps=True filled in has no image: stated missing (-1 and empty strings)
+    for ds in dicom_headers(view, where, peek_dataset, filled_ok=True):  # type: ignore[arg-type]
+        if ds is None:
+            numbers.append(-1)
+            times.append("")
+            uids.append("")
+            continue
         number = ds.get("InstanceNumber")
         numbers.append(int(number) if number not in (None, "") else -1)
         # a frame of an enhanced file: its own time (FrameAcquisitionDateTime), not the file's

@@ -257,11 +257,16 @@ def dicom_header(vol: Volume, k: int = 0, t: int = 0) -> Any:
 
 
 def dicom_headers(
-    vol: Volume, slices: Sequence[tuple[int, int]], read: Callable[[str], Any] | None = None
+    vol: Volume,
+    slices: Sequence[tuple[int, int]],
+    read: Callable[[str], Any] | None = None,
+    *,
+    filled_ok: bool = False,
 ) -> list[Any]:
     """:func:`dicom_header` of each ``(k, t)`` of ``slices``, the folder looked up once (a
     series' per-image values without a scan per image). ``read``: how a file's data set is read
-    (default :func:`read_dataset`, a copy the caller may change)."""
+    (default :func:`read_dataset`, a copy the caller may change). A slice ``allow_gaps=True``
+    filled in has no header: ``None`` in its place with ``filled_ok``, else a ``HeaderError``."""
     _dicom_source(vol)
     if _is_zarr(vol.source):
         return [_stored_dataset(vol.meta["source_header"]) for _ in slices]
@@ -288,7 +293,7 @@ def dicom_headers(
         )
     _same_files(vol, frames.paths)
     numbers = None
-    out = []
+    out: list[Any] = []
     for k, t in wanted:
         pos = t * int(info.shape[2]) + k
         if pos >= len(frames.paths):
@@ -296,6 +301,9 @@ def dicom_headers(
                 f"slice {k}, volume {t} is beyond the {len(frames.paths)} frames found"
             )
         path = frames.paths[pos]
+        if not path and filled_ok:
+            out.append(None)
+            continue
         if not path:
             raise HeaderError(
                 f"{vol.source}: slice {k} (volume {t}) has no file: it was filled in "

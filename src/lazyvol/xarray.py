@@ -23,7 +23,8 @@ affine's unit (their ``units`` attribute names it) that cost nothing until used:
 * DICOM: ``InstanceNumber``, ``AcquisitionTime`` and ``SOPInstanceUID`` of each image, on ``k``
   (on ``k`` and the 4th axis for a 4D series: each volume's images are other files), read from
   the headers (no pixel data) only when used (the frames of an enhanced multi-frame file: the
-  file's InstanceNumber and SOPInstanceUID, each frame's own FrameAcquisitionDateTime); a Zarr store converted from DICOM keeps one source
+  file's InstanceNumber and SOPInstanceUID, each frame's own FrameAcquisitionDateTime; a slice
+  ``allow_gaps=True`` filled in: InstanceNumber -1, empty strings); a Zarr store converted from DICOM keeps one source
   header, not each image's: it has them only while the original files are there, unchanged.
 
 The engine (registered in the ``xarray.backends`` entry-point group) returns lazily indexed
