@@ -30,6 +30,7 @@ from .. import geometry as geo
 from .._warn import warn as _warn_user
 from .model import (
     DAMAGED_BESIDE_NOTE,
+    EXACT_DUPLICATE_NOTE,
     INCOMPLETE_NOTE,
     INSTANCE_GAPS_NOTE,
     MIXED_THICKNESS_NOTE,
@@ -375,6 +376,7 @@ DERIVED_NOTE = "derived diffusion volume(s)"
 #: order the headers contradict, volumes not evenly spaced in time.
 _WARNED_NOTES = (
     DERIVED_NOTE,
+    EXACT_DUPLICATE_NOTE,
     INCOMPLETE_NOTE,
     DAMAGED_BESIDE_NOTE,
     INSTANCE_GAPS_NOTE,

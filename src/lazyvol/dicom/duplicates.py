@@ -12,7 +12,7 @@ from typing import Any
 import numpy as np
 
 from .frame_table import rescale_pair
-from .model import NO_DECODER, UNDECIDED_HERE
+from .model import EXACT_DUPLICATE_NOTE, NO_DECODER, UNDECIDED_HERE
 from .records import FrameRecord
 from .source import Fetch, read_local
 from .support import decoder_missing, image_shape
@@ -75,13 +75,14 @@ def _dropped_notes(dropped: dict[str, list[tuple[str, str, str]]]) -> list[str]:
         if len(pairs) == 1:
             (path, kept, uid), *_ = pairs
             notes.append(
-                f"exact duplicate dropped: {path} repeats {kept} (same SOPInstanceUID {uid}, {how})"
+                f"{EXACT_DUPLICATE_NOTE} dropped: {path} repeats {kept} (same SOPInstanceUID "
+                f"{uid}, {how})"
             )
             continue
         shown = "; ".join(f"{path} repeats {kept}" for path, kept, _ in pairs[:3])
         more = f"; and {len(pairs) - 3} more" if len(pairs) > 3 else ""
         notes.append(
-            f"exact duplicates dropped: {len(pairs)} images repeat images kept (each the same "
+            f"{EXACT_DUPLICATE_NOTE}s dropped: {len(pairs)} images repeat images kept (each the same "
             f"SOPInstanceUID, {how}): {shown}{more}"
         )
     return notes

@@ -416,6 +416,9 @@ MIXED_THICKNESS_NOTE = "SliceThickness (0018,0050) differs between the slices"
 #: How the note begins on a 4D volume whose headers give another volume order than the one used
 #: (:mod:`lazyvol.dicom.ordering`): a Python warning too at open.
 ORDER_DOUBT_NOTE = "4th axis: volumes ordered by"
+#: How the note begins on a volume from whose files exact duplicates (same SOPInstanceUID, same
+#: pixels) were dropped: a Python warning too at open, naming both files of each.
+EXACT_DUPLICATE_NOTE = "exact duplicate"
 #: The skip reason of a file that ends inside its Pixel Data element's header.
 PIXEL_HEAD_CUT = "truncated inside the Pixel Data (7FE0,0010) element header"
 #: How a scan's skip reason begins for a DICOM file compressed whole with gzip (``.dcm.gz``).
