@@ -140,6 +140,7 @@ def _remote_stamps(files: list[str], storage_options: Any) -> list[list[Any]]:
                 "not cached"
             )
         stamp: list[Any] = [st.path, st.size, st.mtime_ns, st.etag]
+        tail = b""
         if loc.name.lower().endswith(".gz"):
             # a web server's validators can be weak (Last-Modified to the second, ETags made of
             # time and size): the gzip trailer (CRC-32 of the whole stream) tells streams apart
@@ -148,6 +149,14 @@ def _remote_stamps(files: list[str], storage_options: Any) -> list[list[Any]]:
             tail = stream_tail(loc, st)
             if tail:
                 stamp.append(tail.hex())
+        if not st.etag and not tail:
+            # Last-Modified alone is size and whole-second mtime: what the cache does not trust
+            # locally either (a same-size rewrite within the second was served stale)
+            raise UnvalidatedSourceError(
+                f"{loc.display}: the server sends no ETag, only a Last-Modified time (whole "
+                "seconds), so a replacement of the same size within that second would be served "
+                "from the cache as the old object: not cached; serve it with an ETag to cache it"
+            )
         out.append(stamp)
     return out
 

@@ -362,3 +362,26 @@ def test_a_weak_etag_that_stays_does_not_hide_a_replacement(
     obj.data, obj.mtime = raw2, obj.mtime + 60
     with pytest.raises(SourceChangedError, match="changed after it was opened"):
         vol.compute()
+
+
+def test_an_object_with_only_a_last_modified_time_is_not_cached(
+    tmp_path, hostile_server: HostileServer
+):
+    """Served with no ETag (``python -m http.server``), an object's stamp is its size and its
+    Last-Modified time, in whole seconds: the identity the cache does not trust for a local file
+    (size and mtime). A replacement of the same size within that second was served from the
+    cache as the old object; it is now read uncached, with a warning saying why."""
+    from lazyvol.cache import open_cached
+
+    raw, truth = _nifti(tmp_path)
+    raw2, truth2 = _nifti(tmp_path, seed=7)
+    assert len(raw) == len(raw2)
+    url = hostile_server.put("lm.nii", raw, etag=None)
+    with pytest.warns(CacheWarning, match="no ETag, only a Last-Modified time"):
+        vol = open_cached(url, cache=tmp_path / "c", scale=False, chunks=CHUNKS)
+    np.testing.assert_array_equal(vol.compute(), truth)
+    hostile_server.obj("lm.nii").data = raw2  # same size, same Last-Modified
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", CacheWarning)
+        again = open_cached(url, cache=tmp_path / "c", scale=False, chunks=CHUNKS)
+    np.testing.assert_array_equal(again.compute(), truth2)
