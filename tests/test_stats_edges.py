@@ -336,3 +336,40 @@ def test_one_percentile_as_a_zero_d_array():
     np.testing.assert_array_equal(res.percentiles, [np.percentile(x, np.array(50))])
     with pytest.raises(TypeError, match=r"percentiles must be numbers in 0\.\.100"):
         lv.stats(x, percentiles=np.array("50"))
+
+
+@pytest.mark.parametrize(
+    "kw",
+    [
+        {"bins": 0},
+        {"bins": "12"},
+        {"bins": [1, 0]},
+        {"bins": ["a", "b"]},
+        {"range": (5, 1)},
+        {"range": ("a", 1)},
+        {"percentiles": [150]},
+        {"percentiles": ["x"]},
+        {"ddof": "1"},
+        {"axis": 5},
+        {"axis": 1.5},
+    ],
+)
+def test_argument_refusals_are_option_errors(kw):
+    """lv.stats refused its arguments with bare ValueError / TypeError (or numpy's, for edges or
+    a range that are not numbers): every rejection is a LazyvolError (BAD_INPUTS); still the
+    ValueError or TypeError it was."""
+    with pytest.raises(lv.OptionError) as exc:
+        lv.stats(np.arange(24.0).reshape(2, 3, 4), **kw)
+    assert isinstance(exc.value, ValueError | TypeError)
+
+
+def test_bins_beyond_the_limit_are_refused_before_allocating():
+    """bins=10**9 allocated the counts (8 GB a result row) and ended in a bare MemoryError; the
+    CLI refused more than 10 million bins, the API took any number (edges too)."""
+    from lazyvol._stats import limits
+
+    data = np.arange(24.0).reshape(2, 3, 4)
+    for bins in (limits.MAX_BINS + 1, 2**40, np.zeros(limits.MAX_BINS + 2)):
+        with pytest.raises(lv.OptionError, match="10,000,000 bins"):
+            lv.stats(data, bins=bins)
+    assert lv.stats(data, bins=limits.MAX_BINS).count == 24

@@ -53,8 +53,8 @@ def stats(
         Volumes, affine within 1e-3 of a voxel; otherwise :class:`GridMismatchError`.
         Neither volume is loaded whole: mask chunks are read alongside the data's.
     bins : int, sequence of float or None
-        Histogram bins over ``range`` (default: the data's min..max; ``numpy.histogram`` rules), or
-        explicit edges. ``None``: no histogram.
+        Histogram bins (at most 10 million) over ``range`` (default: the data's min..max;
+        ``numpy.histogram`` rules), or explicit edges. ``None``: no histogram.
     range : (float, float), optional
         Histogram range. For floating-point data, giving it keeps the computation to one pass.
     percentiles : sequence of float, or float

@@ -8,12 +8,16 @@ from __future__ import annotations
 
 __all__ = [
     "EXACT_COLLECT_LIMIT",
+    "MAX_BINS",
     "MAX_COUNT_CELLS",
     "MAX_COUNT_SPAN",
     "countable",
     "exact_budget",
 ]
 
+#: Most histogram bins :func:`lazyvol.stats` and ``lazyvol stats --bins`` take (the counts of
+#: each result row are held in memory: 10 million bins are 80 MB per row).
+MAX_BINS = 10_000_000
 #: Largest span of integer values (max - min + 1) kept as exact value counts in a partial.
 MAX_COUNT_SPAN = 1 << 16
 #: Largest counts partial (output rows x span of values, int64 cells: 32 MiB) kept as exact value

@@ -18,8 +18,9 @@ import numpy as np
 import numpy.typing as npt
 
 from .._source_index import source_axes
-from ..errors import DataTypeError
+from ..errors import DataTypeError, OptionError
 from ..scaling import numbers_hint
+from . import limits
 from .parts import Bins, Kind
 
 __all__ = ["StatsRequest", "check_components", "check_mask_dtype", "component_axes"]
@@ -104,6 +105,11 @@ def check_components(shape: Sequence[int], meta: Mapping[str, Any], where: str =
     )
 
 
+class _OptionTypeError(OptionError, TypeError):
+    """An argument of :func:`lazyvol.stats` of a type it does not take: an ``OptionError``, and
+    a ``TypeError`` as numpy's own for such arguments."""
+
+
 def _is_int(x: Any) -> bool:
     """An integer, not a bool (``True`` is not one bin, nor axis 1)."""
     return isinstance(x, int | np.integer) and not isinstance(x, bool | np.bool_)
@@ -118,13 +124,13 @@ def _reduced_axes(axis: int | Sequence[int] | None, ndim: int) -> tuple[int, ...
     ax: list[int] = []
     for a in given:
         if not _is_int(a):
-            raise TypeError(f"axis must be an integer or a tuple of integers, got {axis!r}")
+            raise _OptionTypeError(f"axis must be an integer or a tuple of integers, got {axis!r}")
         if not -ndim <= int(a) < ndim:  # numpy's AxisError; a modulo would reduce another axis
-            raise ValueError(f"axis {a} is out of bounds for a volume of {ndim} axes")
+            raise OptionError(f"axis {a} is out of bounds for a volume of {ndim} axes")
         ax.append(int(a))
     red = tuple(sorted({a % ndim for a in ax}))
     if len(red) != len(ax):
-        raise ValueError(f"repeated axis in {axis!r}")
+        raise OptionError(f"repeated axis in {axis!r}")
     return red
 
 
@@ -143,7 +149,7 @@ def _percentiles(percentiles: Sequence[float] | float) -> tuple[float, ...]:
     try:
         return tuple(float(x) for x in items)
     except (TypeError, ValueError):
-        raise TypeError(
+        raise _OptionTypeError(
             f"percentiles must be numbers in 0..100 (a sequence such as (5, 50, 95), or one "
             f"number), got {percentiles!r}"
         ) from None
@@ -154,18 +160,32 @@ def _bins(bins: int | Sequence[float] | None) -> Bins | None:
         return None
     if isinstance(bins, int | np.integer) and not isinstance(bins, bool | np.bool_):
         if int(bins) < 1:
-            raise ValueError(f"bins must be >= 1, got {bins}")
+            raise OptionError(f"bins must be >= 1, got {bins}")
+        if int(bins) > limits.MAX_BINS:  # (its counts are held per result row: 8 bytes a bin)
+            raise OptionError(
+                f"bins={bins} is more than the {limits.MAX_BINS:,} bins lazyvol.stats takes"
+            )
         return int(bins)
     if not isinstance(bins, Sequence | np.ndarray) or isinstance(bins, str | bytes):
         # (a string is a sequence: "12" was one bin from 1 to 2)
-        raise TypeError(f"bins must be a number of bins or a sequence of edges, got {bins!r}")
-    edges = tuple(float(e) for e in bins)
+        raise _OptionTypeError(
+            f"bins must be a number of bins or a sequence of edges, got {bins!r}"
+        )
+    if len(bins) > limits.MAX_BINS + 1:
+        raise OptionError(
+            f"bins: {len(bins):,} edges are more than the {limits.MAX_BINS:,} bins "
+            "lazyvol.stats takes"
+        )
+    try:
+        edges = tuple(float(e) for e in bins)
+    except (TypeError, ValueError):
+        raise OptionError(f"bin edges must be numbers, got {bins!r}") from None
     if (
         len(edges) < 2
         or any(math.isnan(e) for e in edges)
         or any(b2 < b1 for b1, b2 in itertools.pairwise(edges))
     ):
-        raise ValueError(
+        raise OptionError(
             "bin edges must be a monotonically increasing sequence of 2+ values (no NaN)"
         )
     return edges
@@ -179,10 +199,13 @@ def _range(hist_range: tuple[float, float] | None) -> tuple[float, float] | None
         or isinstance(hist_range, str | bytes)
         or len(hist_range) != 2
     ):
-        raise ValueError(f"range must be two numbers (min, max), got {hist_range!r}")
-    rng = (float(hist_range[0]), float(hist_range[1]))
+        raise OptionError(f"range must be two numbers (min, max), got {hist_range!r}")
+    try:
+        rng = (float(hist_range[0]), float(hist_range[1]))
+    except (TypeError, ValueError):
+        raise OptionError(f"range must be two numbers (min, max), got {hist_range!r}") from None
     if not (math.isfinite(rng[0]) and math.isfinite(rng[1])) or rng[0] > rng[1]:
-        raise ValueError(f"range must be finite with min <= max, got {hist_range!r}")
+        raise OptionError(f"range must be finite with min <= max, got {hist_range!r}")
     return rng
 
 
@@ -260,12 +283,12 @@ class StatsRequest:
         reduced = _reduced_axes(axis, ndim)
         q = _percentiles(percentiles)
         if any(not 0 <= x <= 100 for x in q):
-            raise ValueError(f"percentiles must be in 0..100, got {q}")
+            raise OptionError(f"percentiles must be in 0..100, got {q}")
         nbins: Bins | None = _bins(bins)
         rng = _range(hist_range)
         if not (_is_int(ddof) or isinstance(ddof, bool | float | np.floating)):
             # (checked now: the variance is computed only after the whole pass)
-            raise TypeError(f"ddof must be a number (numpy's meaning), got {ddof!r}")
+            raise _OptionTypeError(f"ddof must be a number (numpy's meaning), got {ddof!r}")
         binned = np.dtype(np.uint8) if np.dtype(dtype) == np.bool_ else dtype  # counted as 0/1
         if isinstance(nbins, int) and rng is not None and not numpy_bins(rng, nbins, binned):
             # A range numpy cannot split in the data's dtype (a span that overflows, or one too

@@ -42,13 +42,10 @@ def _finite_float(text: str) -> float:
     return value
 
 
-#: Most histogram bins ``lazyvol stats --bins`` accepts (the counts of each result row are held in
-#: memory: 10 million bins are 80 MB per row).
-MAX_BINS = 10_000_000
-
-
 def _bins(text: str) -> int:
-    """argparse type: a number of histogram bins, 1..MAX_BINS."""
+    """argparse type: a number of histogram bins, 1..MAX_BINS (the API's limit)."""
+    from .._stats.limits import MAX_BINS  # (the stats command loads the engine anyway)
+
     try:
         value = int(text)
     except ValueError:
