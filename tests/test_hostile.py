@@ -486,6 +486,27 @@ def test_writers_raise_only_lazyvol_errors(tmp_path, affine):
         bad_dtype.to_nifti(tmp_path / "c.nii")
 
 
+@pytest.mark.parametrize("level", [99, -5, "9", 1.5, True])
+def test_a_gzip_level_zlib_refuses_is_an_option_error_before_writing(tmp_path, level):
+    """to_nifti(..., compresslevel=99) ended in zlib's bare ValueError ("Invalid initialization
+    option") once the write had begun; checked first now, nothing written."""
+    vol = lv.Volume(np.zeros(NII_SHAPE, "int16"), np.eye(4))
+    with pytest.raises(lv.OptionError, match="compresslevel"):
+        vol.to_nifti(tmp_path / "o.nii.gz", compresslevel=level)
+    assert not list(tmp_path.iterdir())
+    for ok in (0, 9, -1, np.int64(5)):
+        vol.to_nifti(tmp_path / f"ok{ok}.nii.gz", compresslevel=ok)
+    vol.to_nifti(tmp_path / "plain.nii", compresslevel=99)  # (no gzip: the level is unused)
+
+
+def test_references_of_nifti_with_unknown_options_is_a_typed_error(tmp_path):
+    """lv.references(x.nii, bogus=1) raised a bare TypeError (lv.open: UnknownOptionError)."""
+    path = write_phantom_nifti(tmp_path / "a.nii", (4, 5, 6))
+    for kw in ({"bogus": 1}, {"series": 1}):
+        with pytest.raises(lv.UnknownOptionError, match=r"a\.nii: unexpected options"):
+            lv.references(path, **kw)
+
+
 def test_zarr_round_trip_never_gives_a_non_finite_affine(tmp_path):
     vol = lv.Volume(np.zeros(NII_SHAPE, "int16"), np.diag([np.nan, 1.0, 1.0, 1.0]))
     with pytest.raises(LazyvolError, match="non-finite"):  # refused at write or at open

@@ -26,7 +26,7 @@ from typing import Any
 import numpy as np
 
 from ._source_index import axis4_source
-from .errors import WriteError
+from .errors import OptionError, WriteError
 from .geometry import affine_problem, axis_map
 from .nifti_carry import axis_zooms, carry_fields, set_acquisition_fields, xform_codes
 from .nifti_fields import CARRIED_KEY, base_affine
@@ -163,3 +163,20 @@ def store_header_bytes(
     hdr.set_slope_inter(np.nan, np.nan)
     hdr["descrip"] = b"lazyvol"
     return bytes(hdr.binaryblock)
+
+
+def gzip_wanted(dest: str, compresslevel: Any) -> bool:
+    """Whether ``dest`` is written gzip-compressed (a ``.gz`` name), its ``compresslevel`` checked
+    first: an integer from -1 (zlib's default) to 9 (zlib's own error, a bare ValueError, came
+    only once the file was being written)."""
+    if not dest.lower().endswith(".gz"):
+        return False
+    level = compresslevel
+    if isinstance(level, bool | np.bool_) or not isinstance(level, int | np.integer):
+        level = None
+    if level is None or not -1 <= int(level) <= 9:
+        raise OptionError(
+            f"{dest}: compresslevel={compresslevel!r} is not a gzip level; give an integer from 0 "
+            "(no compression) to 9 (smallest), or -1 (zlib's default)"
+        )
+    return True

@@ -45,7 +45,7 @@ from .errors import WriteError
 from .geometry import affine_problem
 from .nifti_carry import set_text
 from .nifti_fields import CARRIED_KEY
-from .nifti_make import written_header
+from .nifti_make import gzip_wanted, written_header
 from .nifti_text import held_text
 from .sidecar import any_sidecar_paths, sharing_images, sidecar_files, sidecar_paths
 from .zarr_write import require_volume
@@ -425,7 +425,7 @@ def write_nifti(
     progress : bool
         Show a tqdm progress bar.
     compresslevel : int
-        gzip level for ``.nii.gz`` (1 = fastest, nibabel's default; 9 = smallest).
+        gzip level for ``.nii.gz``, -1..9 (1 = fastest, nibabel's default; 9 = smallest).
     sidecars : bool
         For a DICOM-derived volume, also write the BIDS JSON sidecar (``<name>.json``) and, for a
         diffusion series, FSL ``<name>.bval`` / ``<name>.bvec`` (as dcm2niix does); see
@@ -448,7 +448,7 @@ def write_nifti(
     """
     require_volume(vol, "write_nifti")
     dest = local_destination(path)
-    gz = dest.lower().endswith(".gz")
+    gz = gzip_wanted(dest, compresslevel)
     where = written_through(dest)  # (a symbolic link: the file it names)
     recover_set(where, [*any_sidecar_paths(dest), *any_sidecar_paths(where)])
     present = _check_destination(vol, dest, where, overwrite, sidecars)

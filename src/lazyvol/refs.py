@@ -68,6 +68,7 @@ from .errors import (
     ResourceLimitError,
     SourceChangedError,
     SourceNotFoundError,
+    UnknownOptionError,
     UnsupportedError,
 )
 from .scaling import numbers_hint
@@ -77,6 +78,13 @@ __all__ = ["check_references", "references", "write_references"]
 
 _GZIP_SUFFIXES = (".gz", ".bgz", ".zst", ".bz2", ".xz")
 _NIFTI_SUFFIXES = (".nii", ".hdr", ".img")
+
+
+def _nifti_options(loc: Location, given: list[str]) -> str:
+    return (
+        f"{loc.display}: unexpected options for a NIfTI file: {given}; it takes storage_options "
+        "and chunk_bytes"
+    )
 
 
 def references(
@@ -163,7 +171,7 @@ def references(
         )
     if kind == "nifti":
         if options or series is not None:
-            raise TypeError(f"unexpected options for a NIfTI file: {sorted(options) or ['series']}")
+            raise UnknownOptionError(_nifti_options(loc, sorted(options) or ["series"]))
         if loc.is_remote:
             layout = _remote_nifti(loc)
         else:
