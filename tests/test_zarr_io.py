@@ -1066,6 +1066,19 @@ def test_open_rejects_unknown_options(tmp_path):
         lv.Volume(np.ones((4, 4, 4))).to_zarr(tmp_path / "y.zarr", levels=0)
 
 
+def test_levels_past_one_voxel_are_refused_before_writing(tmp_path):
+    """levels=10**6 wrote level after level of the same single voxel (a million arrays); the
+    levels a volume has are those halving its spatial lengths (odd ones rounded up) down to one
+    voxel: 5 for (9, 16, 3) (9 -> 5 -> 3 -> 2 -> 1)."""
+    vol = lv.Volume(np.ones((9, 16, 3), "int16"))
+    for levels in (6, 10**6):
+        with pytest.raises(lv.OptionError, match=r"halves to one voxel in 5 levels"):
+            vol.to_zarr(tmp_path / "p.zarr", levels=levels)
+    assert not list(tmp_path.iterdir())
+    out = lv.open(vol.to_zarr(tmp_path / "p.zarr", levels=5), level=4)
+    assert out.shape == (1, 1, 1)
+
+
 def test_store_replaced_after_open_is_refused(tmp_path):
     a = _rand((8, 8, 8), "int16")
     out = lv.Volume(a).to_zarr(tmp_path / "x.zarr")

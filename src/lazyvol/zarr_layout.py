@@ -123,12 +123,20 @@ def compressor(codec: Any) -> Any:
     )
 
 
-def level_count(levels: Any) -> int:
-    """The number of multiscale levels of the ``levels=`` option: an integer >= 1."""
+def level_count(levels: Any, spatial: Sequence[int] = ()) -> int:
+    """The number of multiscale levels of the ``levels=`` option: an integer >= 1, and no more
+    than halving the ``spatial`` lengths (odd ones rounded up) takes to one voxel on every axis
+    (past it every level is the same single voxel: ``levels=10**6`` wrote a million arrays)."""
     if not _is_int(levels) or levels < 1:
         raise OptionError(
             f"levels={levels!r}: give the number of multiscale levels, an integer >= 1 (1: the "
             "full resolution only)"
+        )
+    most = 1 + max((int(n) - 1).bit_length() for n in spatial) if spatial else int(levels)
+    if levels > most:
+        raise OptionError(
+            f"levels={levels!r}: a volume of spatial shape {tuple(int(n) for n in spatial)} halves "
+            f"to one voxel in {most} levels; give at most levels={most}"
         )
     return int(levels)
 

@@ -196,7 +196,7 @@ def write_zarr(
     ``lazyvol.open`` reads it back (``Volume.to_zarr`` warns).
     """
     require_volume(vol, "write_zarr")
-    levels = level_count(levels)
+    levels = level_count(levels, vol.shape[:3])
     dest = local_destination(store)
     _check_storable(vol, dest)
     parent, base = os.path.split(dest)
