@@ -428,6 +428,20 @@ def test_allow_gaps_fills_missing_slices_lazily(tmp_path):
     # float output fills with NaN by default
     fvol = lv.open(tmp_path / "s", allow_gaps=True, dtype="float32")
     assert np.isnan(fvol.compute()[:, :, 4]).all()
+    # a cut numbers the filled slices in its own k (the source's k 4, 5, 9 were kept), and so
+    # does a cut of a cut, a reversed one and one keeping none of them
+    for cut, filled in (
+        (vol[:, :, 3:], [1, 2, 6]),
+        (vol[:, :, 3:][:, :, 2:], [0, 4]),
+        (vol[:, :, ::-1], [SHAPE[2] - 1 - k for k in (9, 5, 4)]),
+        (vol[:, :, 5::2], [0, 2]),
+        (vol[:, :, :4], []),
+        (vol[1:3], [4, 5, 9]),
+    ):
+        assert cut.meta["filled_slices"] == filled
+        got = cut.compute()
+        assert all((got[:, :, k] == -1000).all() for k in filled)
+        assert (got != -1000).any(axis=(0, 1)).sum() == got.shape[2] - len(filled)
 
 
 def test_monochrome1_kept_as_stored_and_flagged(tmp_path):

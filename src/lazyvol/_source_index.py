@@ -40,6 +40,8 @@ def slice_source_index(
     Called by :meth:`lazyvol.Volume.__getitem__` for DICOM volumes (per-slice headers) and 4D
     volumes (the 4th axis' time of each index); 3D NIfTI and Zarr volumes are left alone.
     """
+    if isinstance(canon[2], slice):
+        _cut_filled_slices(meta, canon[2], shape[2])
     if not is_dicom(meta) and SOURCE_INDEX_KEY not in meta and len(shape) < 4:
         return
     found = meta.get(SOURCE_INDEX_KEY)
@@ -64,6 +66,16 @@ def slice_source_index(
     meta[SOURCE_INDEX_KEY] = {"k": ks, "t": ts}
     if axes is not None:
         meta[SOURCE_INDEX_KEY]["axes"] = axes
+
+
+def _cut_filled_slices(meta: dict[str, Any], kitem: slice, nk: int) -> None:
+    """Renumber ``meta["filled_slices"]`` (the k of the slices ``allow_gaps=True`` filled) for
+    the slices ``kitem`` keeps of ``nk``: indices of the cut volume (they kept the source's)."""
+    filled = meta.get("filled_slices")
+    if not isinstance(filled, list) or not filled:
+        return
+    was = set(filled)
+    meta["filled_slices"] = [n for n, k in enumerate(range(nk)[kitem]) if k in was]
 
 
 def _cut_axes(
