@@ -1282,3 +1282,36 @@ def test_a_complete_object_of_a_class_without_pixels_is_unsupported(tmp_path, so
     ds.save_as(tmp_path / "x.dcm", enforce_file_format=True)
     with pytest.raises(lv.UnsupportedError, match="not an image"):
         lv.open(tmp_path / "x.dcm")
+
+
+@pytest.mark.parametrize("enhanced", [True, False])
+def test_a_nan_orientation_is_one_series_in_the_scan(tmp_path, enhanced):
+    """Each frame's own NaN (NaN equals nothing) made every frame of a file whose
+    ImageOrientationPatient holds a NaN a series of its own in lv.scan; now the frames of one
+    orientation are one series, whose open names the attribute."""
+    from pydicom.dataelem import RawDataElement
+    from pydicom.tag import Tag
+
+    from lazyvol.testing.dicom_enhanced import write_enhanced_dicom
+
+    def nan_iop(ds):
+        tag = Tag(0x00200037)
+        ds._dict[tag] = RawDataElement(tag, "DS", 12, b"1\\0\\0\\0\\nan\\0 ", 0, False, True)
+
+    folder = tmp_path / "s"
+    if enhanced:
+        folder.mkdir()
+        write_enhanced_dicom(folder / "mf.dcm", shape=(16, 12, 6))
+        ds = pydicom.dcmread(folder / "mf.dcm")
+        nan_iop(ds.SharedFunctionalGroupsSequence[0].PlaneOrientationSequence[0])
+        ds.save_as(folder / "mf.dcm")
+    else:
+        truth = write_dicom_series(folder, (16, 12, 6))
+        for p in truth.files:
+            ds = pydicom.dcmread(p)
+            nan_iop(ds)
+            ds.save_as(p)
+    report = lv.scan(folder)
+    assert len(report) == 1
+    with pytest.raises(lv.LazyvolError, match=r"\(0020,0037\)"):
+        lv.open(folder)

@@ -37,7 +37,7 @@ def _orientation_labels(records: list[FrameRecord]) -> tuple[list[int], list[lis
     whose first value it matches: the clusters, their numbers and first values depend on the
     values only, never on the files' names or order.
     """
-    counts = Counter(tuple(rec.iop) for rec in records if rec.iop is not None)
+    counts = Counter(_iop_key(rec.iop) for rec in records if rec.iop is not None)
     reps: list[tuple[float, ...]] = []
     label_of: dict[tuple[float, ...], int] = {}
     for iop in sorted(counts, key=lambda v: (-counts[v], v)):
@@ -45,8 +45,18 @@ def _orientation_labels(records: list[FrameRecord]) -> tuple[list[int], list[lis
         if n == len(reps):
             reps.append(iop)
         label_of[iop] = n
-    labels = [-1 if rec.iop is None else label_of[tuple(rec.iop)] for rec in records]
+    labels = [-1 if rec.iop is None else label_of[_iop_key(rec.iop)] for rec in records]
     return labels, [list(rep) for rep in reps]
+
+
+#: The one NaN an orientation's key holds (a NaN equals only itself: each frame's own NaN made
+#: every frame of a file with a NaN ImageOrientationPatient a series of its own in the scan).
+_NAN = math.nan
+
+
+def _iop_key(iop: list[float]) -> tuple[float, ...]:
+    """An orientation as a key equal for equal values, NaN included."""
+    return tuple(_NAN if x != x else x for x in iop)
 
 
 def usual_orientation(records: list[FrameRecord]) -> list[float] | None:
