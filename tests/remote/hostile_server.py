@@ -215,12 +215,12 @@ def _handler(st: HostileServer) -> type[BaseHTTPRequestHandler]:
                 try:
                     for at in range(0, len(payload), 2**16):
                         piece = payload[at : at + 2**16]
+                        with st.lock:  # (counted first: the client may check the count as soon
+                            obj.sent += len(piece)  # as it has the bytes)
                         if obj.chunked:
                             self.wfile.write(b"%x\r\n%s\r\n" % (len(piece), piece))
                         else:
                             self.wfile.write(piece)
-                        with st.lock:
-                            obj.sent += len(piece)
                     if obj.chunked:
                         self.wfile.write(b"0\r\n\r\n")
                 except (BrokenPipeError, ConnectionResetError):  # the client had what it needed
