@@ -48,7 +48,7 @@ from ._io_remote import (
 )
 from ._location import Location
 from ._range_refusal import opaque_etag, range_refused, stated
-from ._retry import ATTEMPTS, MAX_RETRY_AFTER, wait_before_retry
+from ._retry import ATTEMPTS, MAX_RETRY_AFTER, hung_up, wait_before_retry
 from .errors import (
     FormatError,
     LazyvolError,
@@ -218,28 +218,51 @@ def _request_args(
 
 
 async def _get(fs: Any, session: Any, want: Want, start: int, stop: int) -> tuple[_Got, bool]:
-    """One ranged GET of bytes ``start``-``stop - 1`` (retried on 429/502/503/504): the bytes
+    """One ranged GET of bytes ``start``-``stop - 1`` (retried on 429/502/503/504, and when the
+    server hangs up without answering: :mod:`lazyvol._retry`): the bytes
     received from ``start`` (at most ``stop - start``) and whether the object ends there."""
     url, kw = _request_args(fs, want.loc, start, stop, want.expect)
     for attempt in range(ATTEMPTS):
-        async with session.get(url, **kw) as r:
-            wait = wait_before_retry(r.status, r.headers.get("Retry-After"), attempt)
-            if wait is not None:
-                await asyncio.sleep(wait)
-                continue
-            if r.status == 416:  # judged from the start of this request, not of the range
-                raise range_refused(want.loc, want.what, start, want.expect, *stated(r.headers))
-            if r.status not in (200, 206):
-                r.raise_for_status()  # a status error, typed by translate
-                raise RemoteReadError(
-                    f"{want.loc.display}: {want.what}: unexpected answer HTTP {r.status}"
-                )
-            _check_encoding(want, r.headers)
-            verify = _check_validators(want, r.headers)
-            if r.status == 206:
-                return await _partial(want, start, stop, r, verify)
-            return await _whole(want, start, stop, r, verify)
+        try:
+            return await _get_once(session, want, start, stop, url, kw, attempt)
+        except _TryAgain as again:
+            await asyncio.sleep(again.wait)
+        except Exception as exc:
+            wait = wait_before_retry(None, None, attempt, unanswered=hung_up(exc))
+            if wait is None:
+                raise
+            await asyncio.sleep(wait)
     raise AssertionError("unreachable")  # pragma: no cover
+
+
+class _TryAgain(Exception):
+    """The answer says to ask again after ``wait`` seconds (429/502/503/504)."""
+
+    def __init__(self, wait: float) -> None:
+        super().__init__(wait)
+        self.wait = wait
+
+
+async def _get_once(
+    session: Any, want: Want, start: int, stop: int, url: Any, kw: dict[str, Any], attempt: int
+) -> tuple[_Got, bool]:
+    """One attempt of :func:`_get`; :class:`_TryAgain` when its answer asks for another."""
+    async with session.get(url, **kw) as r:
+        wait = wait_before_retry(r.status, r.headers.get("Retry-After"), attempt)
+        if wait is not None:
+            raise _TryAgain(wait)
+        if r.status == 416:  # judged from the start of this request, not of the range
+            raise range_refused(want.loc, want.what, start, want.expect, *stated(r.headers))
+        if r.status not in (200, 206):
+            r.raise_for_status()  # a status error, typed by translate
+            raise RemoteReadError(
+                f"{want.loc.display}: {want.what}: unexpected answer HTTP {r.status}"
+            )
+        _check_encoding(want, r.headers)
+        verify = _check_validators(want, r.headers)
+        if r.status == 206:
+            return await _partial(want, start, stop, r, verify)
+        return await _whole(want, start, stop, r, verify)
 
 
 async def _body(r: Any, skip: int, keep: int, *, drain: bool) -> tuple[bytes, int | None]:

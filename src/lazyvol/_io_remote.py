@@ -22,7 +22,7 @@ from typing import Any, TypeVar
 from ._io_local import short_read
 from ._location import Location
 from ._remote_errors import _chain, _status, no_filesystem, remote_timeout, scrub, translate
-from ._retry import wait_before_retry
+from ._retry import hung_up, wait_before_retry
 from ._warn import warn as _warn_user
 from .errors import (
     FormatError,
@@ -458,8 +458,8 @@ def _ranged_info(fs: Any, loc: Location) -> dict[str, Any]:
 
 def retried(loc: Location, call: Callable[[], T]) -> T:
     """``call()``, one request of ``loc`` through fsspec (a HEAD, an index page), tried again
-    as :mod:`lazyvol._retry` says when an HTTP(S) server answers 429/502/503/504 (the policy of
-    the ranged GETs); other protocols' clients retry on their own. The last failure is raised as
+    as :mod:`lazyvol._retry` says when an HTTP(S) server answers 429/502/503/504 or hangs up
+    without answering (the policy of the ranged GETs); other protocols' clients retry on their own. The last failure is raised as
     it came (the caller translates it)."""
     if loc.protocol not in ("http", "https"):
         return call()
@@ -467,7 +467,10 @@ def retried(loc: Location, call: Callable[[], T]) -> T:
         try:
             return call()
         except Exception as exc:
-            wait = wait_before_retry(_status(exc), _retry_after(exc), attempt)
+            status = _status(exc)
+            wait = wait_before_retry(
+                status, _retry_after(exc), attempt, unanswered=status is None and hung_up(exc)
+            )
             if wait is None:
                 raise
         time.sleep(wait)

@@ -4,7 +4,10 @@ index pages of a web folder, through :func:`lazyvol._io_remote.retried`).
 
 An answer ``429``, ``502``, ``503`` or ``504`` is tried again, :data:`ATTEMPTS` attempts in all,
 waiting 0.25 s then 0.5 s, or what its ``Retry-After`` asks (seconds or a date) up to
-:data:`MAX_RETRY_AFTER` seconds. S3 and GCS requests are retried by their own clients.
+:data:`MAX_RETRY_AFTER` seconds. So is a request the server closed the connection on without
+answering (:func:`hung_up`: aiohttp's ``ServerDisconnectedError``, as when a server closes an idle
+keep-alive connection just as the client reuses it); the requests are GETs and HEADs, safe to
+repeat. S3 and GCS requests are retried by their own clients.
 """
 
 from __future__ import annotations
@@ -13,7 +16,14 @@ import math
 import time
 from email.utils import parsedate_to_datetime
 
-__all__ = ["ATTEMPTS", "MAX_RETRY_AFTER", "RETRY_STATUS", "backoff", "wait_before_retry"]
+__all__ = [
+    "ATTEMPTS",
+    "MAX_RETRY_AFTER",
+    "RETRY_STATUS",
+    "backoff",
+    "hung_up",
+    "wait_before_retry",
+]
 
 #: Attempts of one request answered 429/502/503/504 (the first included).
 ATTEMPTS = 3
@@ -23,13 +33,29 @@ MAX_RETRY_AFTER = 5.0
 RETRY_STATUS = frozenset({429, 502, 503, 504})
 
 
-def wait_before_retry(status: int | None, retry_after: str | None, attempt: int) -> float | None:
+def wait_before_retry(
+    status: int | None, retry_after: str | None, attempt: int, *, unanswered: bool = False
+) -> float | None:
     """Seconds to wait before trying again a request whose attempt ``attempt`` (from 0) was
-    answered ``status`` (with the ``Retry-After`` header given); None when it is not tried again
-    (another status, or the last attempt)."""
-    if status not in RETRY_STATUS or attempt + 1 >= ATTEMPTS:
+    answered ``status`` (with the ``Retry-After`` header given), or was not answered at all
+    (``unanswered``: :func:`hung_up`); None when it is not tried again (another status, or the
+    last attempt)."""
+    if (status not in RETRY_STATUS and not unanswered) or attempt + 1 >= ATTEMPTS:
         return None
     return backoff(retry_after, attempt)
+
+
+def hung_up(exc: BaseException) -> bool:
+    """Whether ``exc`` (or an exception it came from) is aiohttp's ``ServerDisconnectedError``:
+    the server closed the connection without a (whole) answer."""
+    seen: set[int] = set()
+    cur: BaseException | None = exc
+    while cur is not None and id(cur) not in seen:
+        seen.add(id(cur))
+        if any(c.__name__ == "ServerDisconnectedError" for c in type(cur).__mro__):
+            return True
+        cur = cur.__cause__ or cur.__context__
+    return False
 
 
 def backoff(retry_after: str | None, attempt: int) -> float:

@@ -50,7 +50,8 @@ class Hostile:
     encoding_label: str = ""  # Content-Encoding header on the raw bytes (GETs and HEADs)
     encoding_get_only: bool = False  # ... on GETs only
     stall: float = 0.0  # seconds to wait before answering (GET and HEAD)
-    hangup: bool = False  # close the connection without answering (a restarting server)
+    hangup: bool = False  # close the connection without answering (a restarting server) ...
+    hangup_times: int | None = None  # ... up to the Nth request only (None: all)
     chunked: bool = False  # bodies sent in chunks (Transfer-Encoding), no Content-Length at all
     ignore_if_match: bool = False
     redirect_to: str = ""  # a 302 to this path for every request (itself: a redirect loop)
@@ -168,7 +169,7 @@ def _handler(st: HostileServer) -> type[BaseHTTPRequestHandler]:
                 n = obj.requests
             if obj.stall:
                 time.sleep(obj.stall)
-            if obj.hangup:
+            if obj.hangup and (obj.hangup_times is None or n <= obj.hangup_times):
                 self.close_connection = True
                 return 0
             if obj.redirect_to:

@@ -74,6 +74,21 @@ def test_a_server_hanging_up_at_open_is_not_a_missing_object(tmp_path, hostile_s
     assert not isinstance(info.value, SourceNotFoundError)
 
 
+def test_a_server_hanging_up_is_asked_again(tmp_path, hostile_server):
+    """A server closing the connection without answering (a restarting server; aiohttp's
+    ServerDisconnectedError) on a request and on aiohttp's own second try of it (aiohttp asks
+    once more only on a reused keep-alive connection) failed the compute, where asking again
+    gets the answer: ranged GETs are asked again as on a 503."""
+    raw, truth = _nifti(tmp_path)
+    url = hostile_server.put("a.nii", raw)
+    vol = lv.open(url, scale=False)
+    obj = hostile_server.obj("a.nii")
+    obj.hangup, obj.hangup_times = True, obj.requests + 2  # (the compute's first two requests)
+    np.testing.assert_array_equal(vol.compute(), truth)
+    assert obj.requests >= obj.hangup_times + 1  # (it was hung up on, then asked again)
+    assert ("GET", "/a.nii", 206) in {(m, p, s) for m, p, _, s in hostile_server.log}
+
+
 def test_a_request_the_client_cannot_make_is_not_a_missing_object(tmp_path, hostile_server):
     """Credentials both in the URL and in an Authorization header: aiohttp refuses to make the
     request (a ValueError, under fsspec's FileNotFoundError), which said "no such object"."""
