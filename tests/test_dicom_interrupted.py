@@ -25,7 +25,11 @@ def _by_instance(folder: Path) -> list[Path]:
     )
 
 
-@pytest.mark.parametrize("labels", [(), ("AcquisitionTime",)], ids=["instance", "time"])
+@pytest.mark.parametrize(
+    "labels",
+    [(), ("AcquisitionTime",), ("AcquisitionNumber",), ("TemporalPositionIdentifier",)],
+    ids=["instance", "time", "acquisition", "temporal"],
+)
 def test_interrupted_last_volume_named(tmp_path: Path, labels: tuple[str, ...]) -> None:
     src = tmp_path / "in"
     write_dicom_4d_series(src, shape=(8, 6, 5), n_volumes=4, labels=labels)
@@ -52,3 +56,22 @@ def test_slice_missing_inside_keeps_usual_causes(tmp_path: Path) -> None:
         lv.open(tmp_path, use_index=False)
     assert "missing images, or mixed acquisitions" in str(e.value)
     assert "last volume is incomplete" not in str(e.value)
+
+
+@pytest.mark.parametrize(
+    "labels", [(), ("AcquisitionNumber",), ("TemporalPositionIdentifier",)], ids=str
+)
+def test_first_images_lost_are_not_called_an_interrupted_last_volume(
+    tmp_path: Path, labels: tuple[str, ...]
+) -> None:
+    """The first volume's first two images lost (InstanceNumber 1-2) look, ranked by number, as
+    a last volume cut short: its remedy (move the latest images out) then opened volumes mixing
+    slices of two acquisitions. A volume label, or InstanceNumbers starting past 1, now keep the
+    usual causes."""
+    write_dicom_4d_series(tmp_path, shape=(8, 6, 5), n_volumes=4, labels=labels)
+    for f in _by_instance(tmp_path)[:2]:
+        f.unlink()
+    with pytest.raises(lv.SeriesError) as e:
+        lv.open(tmp_path, use_index=False)
+    text = str(e.value)
+    assert "last volume is incomplete" not in text and "missing images" in text, text

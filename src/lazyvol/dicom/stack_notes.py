@@ -355,6 +355,14 @@ def uneven_repeats_cause(groups: Sequence[Sequence[FrameRecord]]) -> str:
     numbers = [r.instance_number for r in others if r.instance_number is not None]
     if len(set(numbers)) == len(others) and _missing(numbers, ()):
         return _UNEVEN_CAUSE  # (an image of an earlier volume missing: not the last one cut)
+    if not _last_by_labels(extra, others):
+        return _UNEVEN_CAUSE  # (a volume label puts the short volume elsewhere)
+    if numbers and min(numbers) > 1:
+        # (images 1.. missing: the first volume's first images lost looks the same by rank)
+        return (
+            f"{_UNEVEN_CAUSE}; the series' InstanceNumbers start at {min(numbers)}, so images of "
+            "its first volume may be lost as well as those of its last"
+        )
     stated = [r.instance_number for r in extra if r.instance_number is not None]
     named = image_list(extra) + (
         f"; InstanceNumber {_frame_runs(stated)}" if len(stated) == len(extra) else ""
@@ -365,6 +373,20 @@ def uneven_repeats_cause(groups: Sequence[Sequence[FrameRecord]]) -> str:
         f"{len(groups)} positions ({named}); move {'it' if len(extra) == 1 else 'them'}"
         f" out of the folder to open the {counts[0]} complete volume(s)"
     )
+
+
+def _last_by_labels(extra: Sequence[FrameRecord], others: Sequence[FrameRecord]) -> bool:
+    """False when a volume label (TemporalPositionIdentifier, AcquisitionNumber) stated by every
+    image and taking several values does not set ``extra`` apart as the last volume: one value
+    for all of them, held by no other image and greater than the others'."""
+    for field in ("temporal_position", "acquisition_number"):
+        mine = {getattr(r, field) for r in extra}
+        theirs = {getattr(r, field) for r in others}
+        if None in mine or None in theirs or len(mine | theirs) < 2:
+            continue
+        if len(mine) != 1 or mine & theirs or min(mine) < max(theirs):  # type: ignore[type-var]
+            return False
+    return True
 
 
 def _file_gaps(
