@@ -125,3 +125,34 @@ def test_cuts_match_numpy_direct_and_through_dask(tmp_path, kind):
             np.testing.assert_array_equal(cut[again].compute(), want[again], err_msg=str(again))
         checked += 1
     assert checked > 30
+
+
+def test_a_pickled_volume_keeps_its_direct_reads_and_its_assignments(nifti, monkeypatch):
+    """A pickle holds a dask array's graph, not the reader's plan it carries: a volume whose
+    ``.data`` had been used came back reading every block through dask (its plan's cached array
+    then read as assigned into). It now comes back with its plan; an assigned array keeps its
+    values."""
+    import pickle
+
+    import dask.array as da
+
+    path, values = nifti
+    used = lv.open(path)
+    used.data.sum()  # (.data used, not assigned into)
+    planned = lv.open(path)
+    planned._arr.to_dask()  # (the plan's dask array made, e.g. by a cut through dask)
+    assigned = lv.open(path)
+    assigned.data[0, 0, 0] = -7.0
+    clones = [pickle.loads(pickle.dumps(v)) for v in (used, planned, assigned)]
+    want = values.copy()
+    want[0, 0, 0] = -7.0
+    np.testing.assert_array_equal(clones[2].compute(), want)
+
+    def no_dask(*args, **kwargs):
+        raise AssertionError("read through dask")
+
+    monkeypatch.setattr(da.Array, "compute", no_dask)
+    monkeypatch.setattr(da.Array, "__array__", no_dask)
+    for clone in clones[:2]:
+        np.testing.assert_array_equal(clone.compute(), values)
+        np.testing.assert_array_equal(clone[1:3, 0:2, 2:5].compute(), values[1:3, 0:2, 2:5])

@@ -394,6 +394,16 @@ class PlanArray:
         cached = self.__dict__.get("_dask")
         return cached is not None and source_of(cached) is None
 
+    def __getstate__(self) -> dict[str, Any]:
+        # The cached dask array loses its source attribute in a pickle (dask pickles its graph
+        # alone): unpickled, it would read as assigned into and every direct read would go
+        # through dask. It is left out unless it was assigned into (its graph then holds values
+        # the plan does not give).
+        state = dict(self.__dict__)
+        if not self.assigned():
+            state.pop("_dask", None)
+        return state
+
     def sub(self, bounds: tuple[tuple[int, int], ...]) -> PlanArray:
         """The region ``[lo, hi)`` per axis, as a plan that reads only that region."""
         read_block, plan, shape, chunks, name = _sub_plan(

@@ -159,6 +159,15 @@ class Volume:
         self.meta: dict[str, Any] = dict(meta or {})
         self.source: str = str(source)
 
+    def __getstate__(self) -> dict[str, Any]:
+        # A reader's unmodified dask array is pickled as its plan: dask pickles the graph alone,
+        # without the plan, and the copy would read every block through dask.
+        state = dict(self.__dict__)
+        plan = None if isinstance(self._arr, PlanArray) else as_plan_array(self._arr)
+        if plan is not None:
+            state["_arr"] = plan
+        return state
+
     # -- array-like properties ----------------------------------------------------------------
     @property
     def data(self) -> da.Array:
