@@ -18,6 +18,7 @@ import pytest
 from pydicom.pixels import apply_modality_lut
 
 import lazyvol as lv
+from lazyvol.scaling import scale_rounded_into
 from lazyvol.testing import write_dicom_series, write_enhanced_dicom
 
 #: Slopes and intercepts whose float32 arithmetic is not correctly rounded for most values.
@@ -89,3 +90,12 @@ def test_float_pixel_data_rescaled_rounds_once(tmp_path) -> None:
     got = lv.open(tmp_path / "f").compute()
     assert got.dtype == np.float32
     np.testing.assert_array_equal(got, _pydicom_volume(truth.files).astype(np.float32))
+
+
+@pytest.mark.parametrize("slope, inter", [(np.inf, 0.0), (-np.inf, 1.0), (1.0, np.inf)])
+def test_an_infinite_scaling_is_the_typed_overflow_error(slope, inter):
+    """An infinite slope reached ``float.as_integer_ratio`` (a bare OverflowError); it is the
+    FormatError of a scaling that takes values past the float32 range, as a NaN slope is."""
+    out = np.empty(3, np.float32)
+    with pytest.raises(lv.FormatError, match="slope / intercept"):
+        scale_rounded_into(np.array([0, 1, 2], np.int16), out, slope, inter)

@@ -329,6 +329,8 @@ def _rounds_once_in(stored: np.dtype, slope: float, inter: float, out_dtype: np.
     out_dtype, stored = np.dtype(out_dtype), np.dtype(stored)
     if out_dtype.kind != "f" or stored.kind not in "iub":
         return False
+    if not (math.isfinite(slope) and math.isfinite(inter)):
+        return False  # (checked by the float64 path; an infinite slope has no integer ratio)
     if not abs(slope) >= np.finfo(out_dtype).tiny:  # (0, NaN, or products that may be subnormal)
         return False
     cast = out_dtype.type
