@@ -125,3 +125,20 @@ def test_label_order_agreeing_with_time_does_not_warn(tmp_path: Path) -> None:
     vol, messages = _open(tmp_path)
     assert vol.meta["axis4_rule"].startswith("AcquisitionNumber")
     assert not [m for m in messages if "ranks them otherwise" in m], messages
+
+
+def test_a_cut_of_one_run_of_whole_second_times_drops_the_note(tmp_path: Path) -> None:
+    """The note's remedy with times written to the whole second (GE): the cut's check took
+    them as exact, so the jitter of a 2.5 s repetition (2 s, 3 s) kept the note on one run."""
+    write_mosaic_series(tmp_path, volumes=8, repetition_ms=2500.0)
+    files = sorted(tmp_path.glob("*.dcm"), key=lambda p: pydicom.dcmread(p).AcquisitionTime)
+    files[2].unlink()
+    _renumber(files[:2] + files[3:])
+    for f in files[:2] + files[3:]:
+        ds = pydicom.dcmread(f)
+        ds.AcquisitionTime = str(ds.AcquisitionTime).partition(".")[0]
+        ds.save_as(f, enforce_file_format=False)
+    vol, _ = _open(tmp_path)
+    assert _uneven(vol.meta["warnings"])
+    assert not _uneven(vol[..., 2:].meta.get("warnings", []))
+    assert _uneven(vol[..., 1:4].meta["warnings"])

@@ -55,20 +55,22 @@ _TOLERANCE_SHARE = 0.1
 
 
 def uneven_intervals(
-    stamps: Sequence[float], resolution: float
+    stamps: Sequence[float], resolution: float, usual: float | None = None
 ) -> tuple[float, list[tuple[int, float]]]:
     """The usual interval between volumes starting at ``stamps`` (seconds, in volume order) and
     the intervals off it: ``(median, [(t, seconds from volume t to t + 1), ...])``. An interval
     is off when it differs from the median by more than max(50 ms, as dcm2niix, 10 % of the
     median) plus the times' written ``resolution``; intervals of 0 (echoes or components of one
     acquisition) are not compared, as dcm2niix. ``(0.0, [])`` for fewer than two positive
-    intervals."""
+    intervals. ``usual``: the interval to compare with (a cut's volumes: their series'), instead
+    of their median."""
     gaps = [b - a for a, b in pairwise(stamps)]
     positive = sorted(g for g in gaps if g > 0)
-    if len(positive) < 2:
+    if len(positive) < (1 if usual else 2):
         return 0.0, []
-    half = len(positive) // 2
-    usual = positive[half] if len(positive) % 2 else (positive[half - 1] + positive[half]) / 2
+    if not usual:
+        half = len(positive) // 2
+        usual = positive[half] if len(positive) % 2 else (positive[half - 1] + positive[half]) / 2
     tolerance = max(_TOLERANCE_S, _TOLERANCE_SHARE * usual) + resolution
     return usual, [(t, g) for t, g in enumerate(gaps) if g > 0 and abs(g - usual) > tolerance]
 
@@ -173,8 +175,32 @@ def take_volumes(meta: dict[str, Any], picks: Sequence[int], n: int | None) -> N
         notes = meta.get("warnings")
         stamps = chosen.get("stamp") or []
         if isinstance(notes, list) and all(isinstance(x, int | float) for x in stamps):
-            if not uneven_intervals(sorted(stamps), 0.0)[1]:  # (the volumes kept are even)
+            # (the volumes kept are even: the series' usual interval, within the resolution its
+            # times were written to; a cut's own median of two intervals is no measure)
+            every = acquisition["stamp"]
+            resolution = _written_resolution(every)
+            usual = (
+                uneven_intervals(sorted(every), resolution)[0]
+                if all(isinstance(x, int | float) for x in every)
+                else None
+            )
+            if not uneven_intervals(sorted(stamps), resolution, usual or None)[1]:
                 meta["warnings"] = [w for w in notes if not str(w).startswith(UNEVEN_VOLUMES_NOTE)]
+
+
+def _written_resolution(stamps: Sequence[Any]) -> float:
+    """The coarsest decimal step (1, 0.1, ... 1e-6 s) every one of ``stamps`` is a multiple of,
+    from the first: the resolution their times were written to (GE: whole seconds), as the
+    check at open takes it; 0.0 when none."""
+    numbers = [x for x in stamps if isinstance(x, int | float)]
+    if not numbers:
+        return 0.0
+    offsets = [x - numbers[0] for x in numbers]
+    for digits in range(7):
+        scale = 10.0**digits
+        if all(abs(x * scale - round(x * scale)) < 1e-3 for x in offsets):
+            return 1.0 / scale
+    return 0.0
 
 
 def clock(seconds: float) -> str:
