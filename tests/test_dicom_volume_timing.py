@@ -142,3 +142,20 @@ def test_a_cut_of_one_run_of_whole_second_times_drops_the_note(tmp_path: Path) -
     assert _uneven(vol.meta["warnings"])
     assert not _uneven(vol[..., 2:].meta.get("warnings", []))
     assert _uneven(vol[..., 1:4].meta["warnings"])
+
+
+def test_a_pause_by_design_is_named_among_the_causes(tmp_path: Path) -> None:
+    """A dynamic contrast series pauses between its pre- and post-contrast volumes on purpose
+    (so do an M0 volume, a TR per b-value, a clustered design): the note named only damage (a
+    volume missing, acquired again, runs sharing a UID)."""
+    write_mosaic_series(tmp_path, volumes=6, repetition_ms=2000.0)
+    files = sorted(tmp_path.glob("*.dcm"), key=lambda p: pydicom.dcmread(p).AcquisitionTime)
+    for f in files[2:]:  # 60 s for the injection after two pre-contrast volumes
+        ds = pydicom.dcmread(f)
+        t = str(ds.AcquisitionTime)
+        secs = int(t[:2]) * 3600 + int(t[2:4]) * 60 + float(t[4:]) + 60
+        ds.AcquisitionTime = f"{int(secs // 3600):02d}{int(secs % 3600 // 60):02d}{secs % 60:09.6f}"
+        ds.save_as(f, enforce_file_format=False)
+    _vol, messages = _open(tmp_path)
+    (note,) = _uneven(messages)
+    assert "volume 1 to 2: 62 s" in note and "contrast injection" in note, note

@@ -48,7 +48,9 @@ def uneven_volumes_note(
     return (
         f"{UNEVEN_VOLUMES_NOTE} (AcquisitionTime (0008,0032)): the volumes start {usual:.6g} s "
         f"apart, but {shown}: a volume missing, acquired again or split off (another echo "
-        "time or image type), or runs of one protocol that share a SeriesInstanceUID; "
+        "time or image type), runs of one protocol that share a SeriesInstanceUID, or a "
+        "timing of the protocol's own (a pause for a contrast injection, a reference or M0 "
+        "volume, a repetition time per b-value, a sparse or clustered design); "
         "RepetitionTime does not give these volumes' times "
         '(meta["volume_acquisition"] does); to keep one run, cut the volume along its 4th axis '
         "(vol[..., a:b])"
