@@ -16,6 +16,9 @@ from dataclasses import dataclass, field
 from typing import Any
 from urllib.parse import parse_qsl, unquote_plus, urlsplit, urlunsplit
 
+from ._url_check import REDACTED as _REDACTED
+from ._url_check import check_url as _check_url
+from ._url_check import rough_display as _rough_display
 from .sources import display_path
 
 __all__ = [
@@ -96,7 +99,6 @@ _SIGNED_WITH = {
 }
 #: Every parameter of the S3 and GCS signing protocols (``X-Amz-Date``, ``X-Goog-Expires``, ...).
 _SIGNING_PREFIXES = ("x-amz-", "x-goog-")
-_REDACTED = "***"
 _URL_RE = re.compile(r"^[a-zA-Z][a-zA-Z0-9+.\-]*://")
 #: A trailing object-version parameter (s3fs ``?versionId=``, gcsfs ``?generation=``).
 _VERSION_SUFFIX = re.compile(r"\?(versionId|generation)=[^?#/]*$", re.IGNORECASE)
@@ -184,23 +186,6 @@ def url_secrets(url: str) -> list[str]:
             value = piece.split("=", 1)[1]
             found.update({value, unquote_plus(value)})
     return sorted(s for s in found if s)
-
-
-def _rough_display(url: str) -> str:
-    """A URL urllib cannot parse, for a message: its user/password and query shown as ``***``."""
-    out = re.sub(r"^([a-zA-Z][a-zA-Z0-9+.\-]*://)[^/?#]*@", rf"\1{_REDACTED}@", url)
-    return re.sub(r"\?.*$", f"?{_REDACTED}", out, flags=re.DOTALL)
-
-
-def _check_url(url: str) -> None:
-    """Raise :class:`~lazyvol.errors.OptionError` unless ``url``'s host and port parse."""
-    try:
-        urlsplit(url).port  # noqa: B018 - a port out of range, an unclosed "[" raise
-    except ValueError as exc:
-        from .errors import OptionError
-
-        why = "; fsspec URL chains (a::b) are not supported" if re.search(r"::\w+:", url) else ""
-        raise OptionError(f"{_rough_display(url)}: not a valid URL ({exc}){why}") from None
 
 
 def _split_url(url: str, *, keep_signing: bool) -> str:
@@ -503,6 +488,8 @@ class Location:
         elif low.startswith("local://"):
             text = text[len("local://") :]
         if not is_url(text):
+            if "::" in text:
+                _check_url(text)  # (an fsspec chain: not a path, whose message shows a password)
             if storage_options:
                 raise ValueError(
                     f"{display_path(text)}: storage_options are for URLs (s3://, gs://, https://, "

@@ -10,8 +10,9 @@ import os
 import re
 from collections.abc import Mapping
 
-from ._location import _REDACTED, Location, display_url
+from ._location import Location, display_url
 from ._range_refusal import range_refused, refusal_of
+from ._url_check import REDACTED as _REDACTED
 from .errors import (
     LazyvolError,
     OptionError,

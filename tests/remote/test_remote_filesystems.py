@@ -110,11 +110,15 @@ def test_an_unknown_protocol_is_unsupported_naming_it():
         "https://[::1/x.nii",
         "http://127.0.0.1:8o/x.nii?token=s3cr3t",
         "zip://x.nii::file:///archive.zip",
+        "zip://x.nii::ftp://user:pw-s3cr3t@127.0.0.1:21/archive.zip",  # (a chain's inner URL)
+        "zip://x.nii::ftp://user:p@ss-s3cr3t@127.0.0.1:21/archive.zip",  # (an @ in the password)
+        "simplecache::http://user:pw-s3cr3t@127.0.0.1:1/x.nii",  # (was taken for a local path)
     ],
 )
 def test_a_url_that_does_not_parse_is_an_option_error_without_credentials(url):
     for call in (lv.open, lv.scan, lv.references):
-        with pytest.raises(OptionError, match="not a valid URL") as err:
+        with pytest.raises(OptionError, match=r"not a valid URL|URL chains") as err:
             call(url)
         assert "s3cr3t" not in str(err.value)
         assert url.split("://")[0] + "://" in str(err.value)
+        assert "s3cr3t" not in repr(err.value.__cause__) + repr(err.value.__context__)
