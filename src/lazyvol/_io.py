@@ -289,7 +289,8 @@ def _http_find(
                     (
                         url,
                         "lists the same entries as a folder above it (a link loop "
-                        "on the server's disk?): not followed",
+                        "on the server's disk?): not followed; if it is a folder of its own "
+                        "(the same folder names at three levels), open or scan its URL",
                     )
                 )
             continue

@@ -859,6 +859,22 @@ def test_two_links_to_a_folder_of_folders_above_end_without_crawling_every_path(
         assert report.skipped == [] and len(report) == 4
 
 
+def test_a_tree_of_the_same_folder_names_at_three_levels_names_its_remedy(tmp_path: Path):
+    """study/{1,2}/{1,2}/{1,2}/ (numbered folders: subject, session, run) looks like a link loop
+    by its listings alone, and is passed over from its third level: the refusal named the
+    folders but no way to them. It now says to open a folder by its own URL, which reads it."""
+    for a in ("1", "2"):
+        for b in ("1", "2"):
+            for c in ("1", "2"):
+                write_dicom_series(
+                    tmp_path / "www" / "study" / a / b / c, (8, 8, 2), seed=int(a + b + c)
+                )
+    with _web_folder(tmp_path / "www") as base:
+        report = lv.scan(f"{base}/study/")
+        assert report.skipped and all("open or scan its URL" in why for _p, why in report.skipped)
+        assert len(lv.scan(report.skipped[0][0])) == 2
+
+
 def test_siemens_protocol_keys_read_through_the_byte_layer(
     tmp_path: Path, s3_server: S3, s3_bucket
 ):
