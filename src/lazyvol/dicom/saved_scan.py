@@ -280,7 +280,9 @@ INDEX_VERSION = 64
 #: 62: the refusal of a mosaic without its CSA header says the private elements were removed.
 #: 63: a 4D order by a time label (AcquisitionNumber, ...) that AcquisitionTime contradicts at
 #: every position is a warning.
-REPORT_FORMAT = 63
+#: 64: a series whose first images are lost is no longer refused as an interrupted last volume;
+#: the uneven-volume-time note names a timing by design among its causes.
+REPORT_FORMAT = 64
 #: A frame's identity in a report whose frames all have their listing entry's identity.
 _FROM_LISTING = "listing"
 #: The frames' paths of a report whose frames are its files, in order.
