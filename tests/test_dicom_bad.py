@@ -960,7 +960,6 @@ def test_undefined_length_pixel_data_in_an_uncompressed_syntax_is_refused(tmp_pa
         ("RescaleSlope", ["1", "2"], r"RescaleSlope \(0028,1053\).*2 values"),
         ("RescaleIntercept", ["0", "5"], r"RescaleIntercept \(0028,1052\).*2 values"),
         ("NumberOfFrames", "-1", r"NumberOfFrames \(0028,0008\) = -1: an image has at least"),
-        ("NumberOfFrames", "", r"NumberOfFrames \(0028,0008\) is empty"),
     ],
 )
 def test_impossible_values_of_read_attributes_are_refused(tmp_path, keyword, value, said):
@@ -973,6 +972,39 @@ def test_impossible_values_of_read_attributes_are_refused(tmp_path, keyword, val
     setattr(ds, keyword, value)
     ds.save_as(victim)
     with pytest.raises(lv.FormatError, match=said) as exc:
+        lv.open(victim)
+    assert victim in str(exc.value)
+
+
+@pytest.mark.parametrize("value", ["", "0"])
+def test_an_empty_or_zero_frame_count_over_one_native_frame_reads_as_one_frame(tmp_path, value):
+    """NumberOfFrames (0028,0008) present but empty or 0 (non-conformant) on files whose Pixel
+    Data holds one frame: pydicom and dcm2niix read one frame; lazyvol refused the series. Read
+    as one frame, said in meta and its warnings."""
+    truth = write_dicom_series(tmp_path / "s", (8, 6, 3))
+    for path in truth.files:
+        ds = pydicom.dcmread(path)
+        ds.add_new(0x00280008, "IS", value or None)
+        ds.save_as(path)
+    with pytest.warns(UserWarning, match="assuming 1 frame"):  # (the reference: pydicom)
+        assert pydicom.dcmread(truth.files[0]).pixel_array.shape == (6, 8)
+    vol = lv.open(tmp_path / "s")
+    np.testing.assert_array_equal(vol.compute(), truth.scaled())
+    np.testing.assert_allclose(vol.affine, truth.affine, atol=1e-6)
+    note = vol.meta["number_of_frames_source"]
+    assert "empty or 0" in note and "read as one frame" in note and note in vol.meta["warnings"]
+
+
+def test_an_empty_frame_count_over_two_frames_of_data_is_refused(tmp_path):
+    """An empty NumberOfFrames over Pixel Data holding two frames: the count is unknown, refused
+    naming the attribute (not read as one frame)."""
+    truth = write_dicom_series(tmp_path / "s", (8, 6, 3))
+    victim = sorted(truth.files)[1]
+    ds = pydicom.dcmread(victim)
+    ds.add_new(0x00280008, "IS", None)
+    ds.PixelData = ds.PixelData * 2
+    ds.save_as(victim)
+    with pytest.raises(lv.FormatError, match=r"NumberOfFrames \(0028,0008\) is empty") as exc:
         lv.open(victim)
     assert victim in str(exc.value)
 

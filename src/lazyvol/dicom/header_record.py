@@ -33,9 +33,9 @@ from .header_values import (
     holds_items,
     sequence_items,
 )
-from .model import DEFLATED_SYNTAX, FLOAT_PIXEL_VRS, PIXEL_HEAD_CUT
+from .model import DEFLATED_SYNTAX, FLOAT_PIXEL_VRS, NATIVE_SYNTAXES, PIXEL_HEAD_CUT
 from .multiframe import UNSUPPORTED_LAYOUT, expand_frames, frame_time
-from .records import GE_NO_DTI, ONE_VALUE_SPACING, FrameRecord
+from .records import GE_NO_DTI, ONE_FRAME_TAKEN, ONE_VALUE_SPACING, FrameRecord, one_frame_held
 from .siemens_sidecar import record_siemens
 from .source import Fetch
 from .vendor import (
@@ -306,10 +306,12 @@ def fill_record(
         # apply (the Floating Point Image Pixel module has none; pydicom ignores them too).
         rec.bits_stored, rec.high_bit = rec.bits_allocated, rec.bits_allocated - 1
         rec.pixel_representation = 1
+    one_frame = False  # (an empty or 0 NumberOfFrames of one native frame: read as 1, noted)
     if "NumberOfFrames" in r:
-        nf = r.get_int("NumberOfFrames")
-        rec.number_of_frames = nf if nf is not None else -1  # (not parsed: noted in r.bad)
-        if not r.values("NumberOfFrames"):  # (present, no value: "= -1" was the message)
+        nf, empty = r.get_int("NumberOfFrames"), not r.values("NumberOfFrames")
+        one_frame = (empty or nf == 0) and one_frame_held(rec, enc.tsyntax in NATIVE_SYNTAXES)
+        rec.number_of_frames = 1 if one_frame else nf if nf is not None else -1  # (-1: in r.bad)
+        if empty and not one_frame:  # (present, no value: "= -1" was the message)
             r.bad.append(f"NumberOfFrames {_tag_str('NumberOfFrames')} is empty")
     slope = r.get_float("RescaleSlope")
     inter = r.get_float("RescaleIntercept")
@@ -324,6 +326,7 @@ def fill_record(
     rec.philips_rwv, problem = read_philips_rwv(enc.raw, rec.manufacturer)
     rec.bad_attributes = [*r.bad, *([problem] if problem else [])] or None
     noted = {ONE_VALUE_SPACING: one_value, GE_NO_DTI: ge_without_directions(r, rec.manufacturer)}
+    noted[ONE_FRAME_TAKEN] = one_frame
     rec.acq = {k: True for k, v in noted.items() if v} or None
     return rec
 

@@ -13,12 +13,14 @@ from typing import Any, TypeVar
 
 __all__ = [
     "FrameRecord",
+    "ONE_FRAME_TAKEN",
     "ONE_VALUE_SPACING",
     "RECORD_FIELDS",
     "SAME_REL",
     "close_groups",
     "drop_nonfinite",
     "echo_number_of",
+    "one_frame_held",
     "same_value",
     "spacing_pair",
 ]
@@ -32,6 +34,10 @@ ONE_VALUE_SPACING = "_one_value_spacing"
 #: zero or missing direction is a derived trace / ADC image, as dcm2niix reads it, not a b = 0
 #: image (:func:`lazyvol.dicom.vendor.ge_without_directions`).
 GE_NO_DTI = "_ge_no_dti"
+#: ``FrameRecord.acq`` key of an image whose NumberOfFrames (0028,0008) is empty or 0 while its
+#: native Pixel Data holds one frame: read as one frame, as pydicom and dcm2niix read it, and said
+#: (:func:`one_frame_held`; :func:`lazyvol.dicom.stack_notes.top_level_notes`).
+ONE_FRAME_TAKEN = "_one_frame_taken"
 
 
 #: Numbers one attribute states in several images that differ by less than this (relative) are
@@ -105,6 +111,18 @@ def drop_nonfinite(fr: FrameRecord) -> None:
         if value is not None and not all(math.isfinite(v) for v in values):
             setattr(fr, name, None)
             fr.bad_attributes = [*(fr.bad_attributes or []), f"{attribute}={value!r} is not finite"]
+
+
+def one_frame_held(rec: FrameRecord, native: bool) -> bool:
+    """Whether ``rec``'s Pixel Data is ``native`` (not encapsulated) and holds one frame of Rows x
+    Columns x SamplesPerPixel x BitsAllocated, not two: an empty or 0 NumberOfFrames (0028,0008)
+    then says no more than its absence (pydicom and dcm2niix read one frame); elsewhere the frame
+    count is unknown and refused."""
+    bits = rec.bits_allocated
+    if not native or rec.pixel_length < 0 or bits <= 0 or bits % 8:
+        return False
+    frame = rec.rows * rec.columns * max(1, rec.samples_per_pixel) * (bits // 8)
+    return 0 < frame <= rec.pixel_length < 2 * frame
 
 
 def spacing_pair(value: Any) -> tuple[list[float] | None, bool]:

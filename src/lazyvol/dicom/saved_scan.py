@@ -154,7 +154,9 @@ __all__ = [
 #: without it is (it was recorded as unsigned); an empty NumberOfFrames is noted as malformed.
 #: 64: a malformed gradient direction of an image stating no b-value, or b = 0, is not a reason to
 #: skip the file (the direction is not used; it was refused as corrupt diffusion).
-INDEX_VERSION = 64
+#: 65: an empty or 0 NumberOfFrames (0028,0008) of a file whose native Pixel Data holds one frame
+#: is one frame (``acq["_one_frame_taken"]``; it was -1 or 0 and refused).
+INDEX_VERSION = 65
 #: Layout of a report: 2: files named by their listing position, identities taken from the listing;
 #: 3: a volume's files may differ in pixel encoding (each frame's, ``encodings``), where 2 split them;
 #: 4: ... and in BitsStored (each frame's, ``stored_bits``), where 3 split them;
@@ -282,7 +284,9 @@ INDEX_VERSION = 64
 #: every position is a warning.
 #: 64: a series whose first images are lost is no longer refused as an interrupted last volume;
 #: the uneven-volume-time note names a timing by design among its causes.
-REPORT_FORMAT = 64
+#: 65: a series whose NumberOfFrames (0028,0008) is empty or 0 on one-frame native files opens
+#: (meta "number_of_frames_source"), where it was refused.
+REPORT_FORMAT = 65
 #: A frame's identity in a report whose frames all have their listing entry's identity.
 _FROM_LISTING = "listing"
 #: The frames' paths of a report whose frames are its files, in order.

@@ -16,7 +16,7 @@ from .multiframe import (
     TOP_LEVEL_SPACING,
 )
 from .ordering import instance_rank_problem, label_key, time_reasons
-from .records import ONE_VALUE_SPACING, FrameRecord, close_groups
+from .records import ONE_FRAME_TAKEN, ONE_VALUE_SPACING, FrameRecord, close_groups
 from .source import Fetch, read_local
 from .support import file_list
 from .volume_rank import Clock
@@ -208,6 +208,12 @@ def top_level_notes(records: Sequence[FrameRecord]) -> dict[str, str]:
         )
         key = "pixel_spacing_source"
         notes[key] = f"{notes[key]}; {note}" if key in notes else note
+    one_frame = [r for r in records if (r.acq or {}).get(ONE_FRAME_TAKEN)]
+    if one_frame:
+        notes["number_of_frames_source"] = (
+            f"NumberOfFrames (0028,0008) of {image_list(one_frame)} is empty or 0 (non-conformant): "
+            "read as one frame, the one its Pixel Data holds, as pydicom and dcm2niix read it"
+        )
     return notes
 
 
