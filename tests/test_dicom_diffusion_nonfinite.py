@@ -283,3 +283,70 @@ def _nan_direction(ds, vendor: str) -> None:
         _element(0x200510B0, "FL", np.nan)(ds)
     else:
         ds.DiffusionGradientOrientation = [np.nan, 0.0, 0.0]
+
+
+def _nan_standard_beside_csa(ds) -> None:
+    ds.DiffusionBValue = float(ds[0x0019100C].value) if 0x0019100C in ds else 0.0
+    ds.DiffusionGradientOrientation = [np.nan, 0.0, 0.0]
+
+
+def _nan_private_beside_standard(ds) -> None:  # (Siemens: dcm2niix takes the standard one)
+    g = [float(x) for x in ds[0x0019100E].value]
+    ds.DiffusionBValue = float(ds[0x0019100C].value)
+    ds.DiffusionGradientOrientation = g
+    if g[1] == 1.0:
+        ds[0x0019100E].value = [np.nan, 1.0, 0.0]
+
+
+def _nan_standard_beside_ge(ds) -> None:  # (GE: dcm2niix takes the private one)
+    g = [float(ds[t].value) for t in (0x001910BB, 0x001910BC, 0x001910BD)]
+    ds.DiffusionGradientOrientation = [np.nan, 1.0, 0.0] if g[1] == 1.0 else g
+
+
+@pytest.mark.parametrize(
+    ("kind", "edit"),
+    [
+        ("mosaic", _nan_standard_beside_csa),
+        ("SIEMENS", _nan_private_beside_standard),
+        ("GE", _nan_standard_beside_ge),
+    ],
+)
+def test_a_non_finite_direction_beside_the_one_dcm2niix_takes_is_not_used(tmp_path, kind, edit):
+    """A NaN direction in an attribute the image states again where dcm2niix takes the other: the
+    CSA header's over the standard (0018,9089); Siemens' standard over its (0019,100E); GE's
+    private over the standard. dcm2niix converts these with the other direction; lazyvol refused
+    them as corrupt diffusion. They open with the directions of the unedited series."""
+    if kind == "mosaic":
+        bvals, grads = [0, 1000, 1000], [[0, 0, 0], [1, 0, 0], [0, 1, 0]]
+        truth = write_mosaic_series(
+            tmp_path / "s", (8, 6, 4), volumes=3, bvals=bvals, gradients_lps=grads
+        )
+    else:
+        truth = write_dicom_4d_series(
+            tmp_path / "s", (8, 6, 3), labels=(), bvals=BVALS, bvecs=GRADIENTS, vendor=kind
+        )
+    shutil.copytree(tmp_path / "s", tmp_path / "unedited")
+    for p in truth.files:
+        ds = pydicom.dcmread(p)
+        edit(ds)
+        ds.save_as(p)
+    vol = lv.open(tmp_path / "s")
+    want = lv.open(tmp_path / "unedited").meta["diffusion"]
+    assert vol.meta["diffusion"]["bvals"] == want["bvals"]
+    np.testing.assert_allclose(vol.meta["diffusion"]["gradients_lps"], want["gradients_lps"])
+
+
+def test_a_non_finite_direction_dcm2niix_would_take_still_refuses():
+    """Where dcm2niix takes the malformed direction (Philips' and Canon's standard one before
+    their private one; a CSA direction before any), it refuses whatever lazyvol fell back to."""
+    from lazyvol.dicom.vendor import SOURCES, malformed_diffusion, source_label
+
+    nan_std = "DiffusionGradientOrientation (0018,9089)=nan is not finite"
+    for maker, source in (("Philips", SOURCES["PHILIPS"]), ("Canon", SOURCES["CANON"])):
+        assert malformed_diffusion([nan_std], 1000.0, source, maker)
+    csa = "Siemens CSA image header (0029,1010) DiffusionGradientDirection=['nan'] is not finite"
+    used = source_label("SIEMENS_CSA", "SIEMENS")
+    assert malformed_diffusion([csa], 1000.0, used, "SIEMENS") == csa
+    assert malformed_diffusion([nan_std], 1000.0, SOURCES["GE"], "GE MEDICAL SYSTEMS") == ""
+    nan_ge = "GE_GradientX (0019,10BB)='nan' is not finite"  # (GE's private one is taken first)
+    assert malformed_diffusion([nan_ge], 1000.0, source_label("GE", "standard"), "GE")

@@ -258,7 +258,7 @@ def record_problem(rec: FrameRecord) -> tuple[str, str] | None:
         keyword = b.split(" ", 1)[0]
         if keyword in ("PixelSpacing", "RescaleSlope", "RescaleIntercept"):
             return "format", f"{path}: malformed {b}; the header is corrupt"
-        diffusion = malformed_diffusion([b], rec.b_value)  # (standard, private, CSA)
+        diffusion = malformed_diffusion([b], rec.b_value, rec.diffusion_source, rec.manufacturer)
         if diffusion:
             return "format", (
                 f"{path}: malformed {diffusion}: the image's diffusion b-value / direction is "

@@ -412,7 +412,7 @@ def _echo_order(r: FrameRecord) -> tuple[float, float]:
 def _is_trace(r: FrameRecord) -> bool:
     """b > 0 and a zero or no direction (not one whose direction is malformed: it is refused in
     its series, not split off as a trace image)."""
-    if malformed_diffusion(r.bad_attributes, r.b_value):
+    if malformed_diffusion(r.bad_attributes, r.b_value, r.diffusion_source, r.manufacturer):
         return False
     return bool(r.b_value and r.b_value > 0) and not any(abs(x) > 0 for x in (r.gradient or []))
 

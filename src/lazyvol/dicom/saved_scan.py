@@ -156,7 +156,9 @@ __all__ = [
 #: skip the file (the direction is not used; it was refused as corrupt diffusion).
 #: 65: an empty or 0 NumberOfFrames (0028,0008) of a file whose native Pixel Data holds one frame
 #: is one frame (``acq["_one_frame_taken"]``; it was -1 or 0 and refused).
-INDEX_VERSION = 65
+#: 66: a malformed diffusion value the image states again where dcm2niix takes the other (a NaN
+#: standard direction beside the CSA header's, ...) is not a reason to skip the file.
+INDEX_VERSION = 66
 #: Layout of a report: 2: files named by their listing position, identities taken from the listing;
 #: 3: a volume's files may differ in pixel encoding (each frame's, ``encodings``), where 2 split them;
 #: 4: ... and in BitsStored (each frame's, ``stored_bits``), where 3 split them;
@@ -286,6 +288,8 @@ INDEX_VERSION = 65
 #: the uneven-volume-time note names a timing by design among its causes.
 #: 65: a series whose NumberOfFrames (0028,0008) is empty or 0 on one-frame native files opens
 #: (meta "number_of_frames_source"), where it was refused.
+#: 1: a series whose malformed diffusion value is one dcm2niix does not take (the CSA header's,
+#: or the vendor's by PRECEDENCE, stated beside it) opens, where it was refused.
 REPORT_FORMAT = 65
 #: A frame's identity in a report whose frames all have their listing entry's identity.
 _FROM_LISTING = "listing"

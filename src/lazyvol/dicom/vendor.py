@@ -102,7 +102,12 @@ CANON_COMMENT_NOTE = "Canon diffusion ImageComments (0020,4000)"
 _CSA_NOTE = "Siemens CSA image header (0029,1010) {}"
 
 
-def malformed_diffusion(notes: Sequence[str] | None, b_value: float | None = None) -> str:
+def malformed_diffusion(
+    notes: Sequence[str] | None,
+    b_value: float | None = None,
+    source: str = "",
+    manufacturer: str = "",
+) -> str:
     """The first of a record's notes on malformed values (``bad_attributes``) that is on one of
     its diffusion values, or "": a standard attribute's (any note), a private element's number
     that is not finite (NaN, inf, 1e999; not text, another VR or another count: the element may
@@ -113,12 +118,19 @@ def malformed_diffusion(notes: Sequence[str] | None, b_value: float | None = Non
     direction), so it is refused (:func:`lazyvol.dicom.checks.record_problem`). A direction's
     note counts only where the image states a b-value above 0 (``b_value``, as read from any
     source): with none, or b = 0, no direction is used (a T1 or a b = 0 image with a NaN
-    gradient opens, as dcm2niix converts it; junk in an attribute not used is tolerated)."""
+    gradient opens, as dcm2niix converts it; junk in an attribute not used is tolerated). Nor
+    does a note on a value the image states again where dcm2niix takes it instead (``source``,
+    the record's :func:`source_label`, and ``manufacturer``; :func:`_overridden`): a NaN
+    standard or private direction beside the CSA header's, say."""
+    vendor = vendor_of(manufacturer)
     for note in notes or ():
         keyword = note.split(" ", 1)[0]
         standard = keyword in ("DiffusionBValue", "DiffusionGradientOrientation")
         if keyword in DIFFUSION_KEYWORDS and (standard or note.endswith(" is not finite")):
             if not b_value and _is_direction(keyword):
+                continue
+            noted = keyword.split("_", 1)[0].upper() if "_" in keyword else "standard"
+            if _overridden(noted, source, vendor, _is_direction(keyword)):
                 continue
             return f"{DIFFUSION_KEYWORDS[keyword]}{note[len(keyword) :]}"
         direction = note.startswith((CANON_COMMENT_NOTE, _CSA_NOTE.format("DiffusionGradient")))
@@ -132,6 +144,23 @@ def malformed_diffusion(notes: Sequence[str] | None, b_value: float | None = Non
 def _is_direction(keyword: str) -> bool:
     """Whether a :data:`DIFFUSION_KEYWORDS` keyword is a gradient direction's (not a b-value's)."""
     return "Gradient" in keyword
+
+
+def _overridden(noted: str, source: str, vendor: str, direction: bool) -> bool:
+    """Whether the b-value (or, ``direction``, the direction) of an image whose values came from
+    ``source`` (:func:`source_label`) came from attributes dcm2niix takes over the ``noted`` ones
+    (a key of :data:`B_ATTRIBUTES`) where both state it: the Siemens CSA image header's over any
+    other (:func:`with_csa_diffusion`), a vendor's private value over the standard one or the
+    reverse as :data:`PRECEDENCE` says. Then the noted value, malformed, is not used."""
+    used = direction_source(source) if direction else b_source(source)
+    if not used or used == noted:
+        return False
+    if used == "SIEMENS_CSA":
+        return True
+    first = PRECEDENCE.get(vendor, ("", ""))[1 if direction else 0]
+    if used == vendor and noted == "standard":
+        return first == "private"
+    return used == "standard" and noted == vendor and first == "standard"
 
 
 def csa_diffusion_problems(items: dict[str, Sequence[Any] | None]) -> list[str]:
