@@ -338,6 +338,17 @@ def test_one_percentile_as_a_zero_d_array():
         lv.stats(x, percentiles=np.array("50"))
 
 
+def test_a_bin_count_as_a_zero_d_array():
+    """numpy.histogram takes a 0-d integer array as the number of bins
+    (np.histogram(x, bins=np.array(10))); stats raised Python's untyped 'len() of unsized
+    object'. A 0-d float array is refused as numpy refuses it, as an OptionError."""
+    x = np.arange(24, dtype=np.float32).reshape(2, 3, 4)
+    res = lv.stats(x, bins=np.array(5))
+    np.testing.assert_array_equal(res.histogram, np.histogram(x, bins=np.array(5))[0])
+    with pytest.raises(lv.OptionError, match="a number of bins or a sequence of edges"):
+        lv.stats(x, bins=np.array(5.0))
+
+
 @pytest.mark.parametrize(
     "kw",
     [

@@ -158,6 +158,8 @@ def _percentiles(percentiles: Sequence[float] | float) -> tuple[float, ...]:
 def _bins(bins: int | Sequence[float] | None) -> Bins | None:
     if bins is None:
         return None
+    if isinstance(bins, np.ndarray) and bins.ndim == 0:  # (numpy.histogram takes np.array(10))
+        bins = bins.item()
     if isinstance(bins, int | np.integer) and not isinstance(bins, bool | np.bool_):
         if int(bins) < 1:
             raise OptionError(f"bins must be >= 1, got {bins}")
