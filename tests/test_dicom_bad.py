@@ -960,12 +960,17 @@ def test_undefined_length_pixel_data_in_an_uncompressed_syntax_is_refused(tmp_pa
         ("RescaleSlope", ["1", "2"], r"RescaleSlope \(0028,1053\).*2 values"),
         ("RescaleIntercept", ["0", "5"], r"RescaleIntercept \(0028,1052\).*2 values"),
         ("NumberOfFrames", "-1", r"NumberOfFrames \(0028,0008\) = -1: an image has at least"),
+        ("Rows", None, r"Rows \(0028,0010\) is empty"),
+        ("Columns", None, r"Columns \(0028,0011\) is empty"),
+        ("BitsAllocated", None, r"BitsAllocated \(0028,0100\) is empty"),
+        ("BitsStored", None, r"BitsStored \(0028,0101\) is empty"),
     ],
 )
 def test_impossible_values_of_read_attributes_are_refused(tmp_path, keyword, value, said):
     """A sample count of 0, a second rescale value, a negative frame count: corrupt headers that
-    were read as 1 sample, the first value, or 'multi-frame, unsupported'. An empty frame count
-    was reported as '= -1' (a value the file does not hold)."""
+    were read as 1 sample, the first value, or 'multi-frame, unsupported'. An empty Rows,
+    Columns, BitsAllocated or BitsStored was reported as '= 0' (a value the file does not hold;
+    an empty NumberOfFrames as '= -1': below)."""
     truth = write_dicom_series(tmp_path / "s", (8, 6, 3))
     victim = sorted(truth.files)[1]
     ds = pydicom.dcmread(victim)

@@ -24,6 +24,7 @@ from .header_values import (
     _PIXEL_TAGS,
     _TAG,
     DICOMDIR_SOP_CLASS,
+    EMPTY_NOTED,
     HEADER_TAGS,
     NOT_PLAIN_STACKS,
     Parsed,
@@ -311,8 +312,7 @@ def fill_record(
         nf, empty = r.get_int("NumberOfFrames"), not r.values("NumberOfFrames")
         one_frame = (empty or nf == 0) and one_frame_held(rec, enc.tsyntax in NATIVE_SYNTAXES)
         rec.number_of_frames = 1 if one_frame else nf if nf is not None else -1  # (-1: in r.bad)
-        if empty and not one_frame:  # (present, no value: "= -1" was the message)
-            r.bad.append(f"NumberOfFrames {_tag_str('NumberOfFrames')} is empty")
+    r.note_empty(EMPTY_NOTED[: len(EMPTY_NOTED) - one_frame])  # (NumberOfFrames last)
     slope = r.get_float("RescaleSlope")
     inter = r.get_float("RescaleIntercept")
     rec.rescale_slope = 1.0 if slope is None else slope

@@ -24,6 +24,7 @@ from .siemens_protocol import CSA_SERIES
 from .xa_private import SDI_TAGS, XA_PROTOCOL_TAGS
 
 __all__ = [
+    "EMPTY_NOTED",
     "HEADER_TAGS",
     "NOT_PLAIN_STACKS",
     "PRIVATE_TAGS",
@@ -276,6 +277,11 @@ SINGLE_VALUED = frozenset(
 )
 
 
+#: Pixel-layout attributes noted as malformed when present with no value
+#: (:meth:`ValueReader.note_empty`; NumberOfFrames last: one native frame is read as one).
+EMPTY_NOTED = ("Rows", "Columns", "BitsAllocated", "BitsStored", "NumberOfFrames")
+
+
 class ValueReader:
     """Typed, guarded access to raw header values; malformed ones are noted, not raised.
 
@@ -291,6 +297,13 @@ class ValueReader:
 
     def __contains__(self, keyword: str) -> bool:
         return _TAG[keyword] in self.raw
+
+    def note_empty(self, keywords: tuple[str, ...]) -> None:
+        """Note each of ``keywords`` present with no value as malformed ("... is empty"): read as
+        0 or -1, it was reported as that value, one the file does not hold."""
+        for keyword in keywords:
+            if keyword in self and not self.values(keyword):
+                self.bad.append(f"{keyword} {_tag_str(keyword)} is empty")
 
     def values(self, keyword: str) -> list[Any] | None:
         """Decoded values (strings stripped, numbers for binary VRs), or None when absent/empty.

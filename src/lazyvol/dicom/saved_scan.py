@@ -158,7 +158,9 @@ __all__ = [
 #: is one frame (``acq["_one_frame_taken"]``; it was -1 or 0 and refused).
 #: 66: a malformed diffusion value the image states again where dcm2niix takes the other (a NaN
 #: standard direction beside the CSA header's, ...) is not a reason to skip the file.
-INDEX_VERSION = 66
+#: 67: an empty Rows, Columns, BitsAllocated or BitsStored is noted as malformed ("is empty"; it
+#: was refused as "= 0").
+INDEX_VERSION = 67
 #: Layout of a report: 2: files named by their listing position, identities taken from the listing;
 #: 3: a volume's files may differ in pixel encoding (each frame's, ``encodings``), where 2 split them;
 #: 4: ... and in BitsStored (each frame's, ``stored_bits``), where 3 split them;
