@@ -303,18 +303,27 @@ def _nan_standard_beside_ge(ds) -> None:  # (GE: dcm2niix takes the private one)
     ds.DiffusionGradientOrientation = [np.nan, 1.0, 0.0] if g[1] == 1.0 else g
 
 
+def _nan_philips_beside_standard(ds) -> None:  # (dcm2niix takes the standard pair)
+    g = [float(ds[t].value) for t in (0x200510B0, 0x200510B1, 0x200510B2)]
+    ds.DiffusionBValue = float(ds[0x20011003].value)
+    ds.DiffusionGradientOrientation = g
+    if g[1] == 1.0:
+        ds[0x200510B0].value = np.nan
+
+
 @pytest.mark.parametrize(
     ("kind", "edit"),
     [
         ("mosaic", _nan_standard_beside_csa),
         ("SIEMENS", _nan_private_beside_standard),
         ("GE", _nan_standard_beside_ge),
+        ("PHILIPS", _nan_philips_beside_standard),
     ],
 )
 def test_a_non_finite_direction_beside_the_one_dcm2niix_takes_is_not_used(tmp_path, kind, edit):
     """A NaN direction in an attribute the image states again where dcm2niix takes the other: the
     CSA header's over the standard (0018,9089); Siemens' standard over its (0019,100E); GE's
-    private over the standard. dcm2niix converts these with the other direction; lazyvol refused
+    private over the standard; Philips' standard pair over its private direction. dcm2niix converts these with the other direction; lazyvol refused
     them as corrupt diffusion. They open with the directions of the unedited series."""
     if kind == "mosaic":
         bvals, grads = [0, 1000, 1000], [[0, 0, 0], [1, 0, 0], [0, 1, 0]]

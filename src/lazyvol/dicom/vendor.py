@@ -151,13 +151,17 @@ def _overridden(noted: str, source: str, vendor: str, direction: bool) -> bool:
     ``source`` (:func:`source_label`) came from attributes dcm2niix takes over the ``noted`` ones
     (a key of :data:`B_ATTRIBUTES`) where both state it: the Siemens CSA image header's over any
     other (:func:`with_csa_diffusion`), a vendor's private value over the standard one or the
-    reverse as :data:`PRECEDENCE` says. Then the noted value, malformed, is not used."""
+    reverse as :data:`PRECEDENCE` says (a vendor not listed: the standard b-value and direction
+    where the image states both). Then the noted value, malformed, is not used."""
     used = direction_source(source) if direction else b_source(source)
     if not used or used == noted:
         return False
     if used == "SIEMENS_CSA":
         return True
-    first = PRECEDENCE.get(vendor, ("", ""))[1 if direction else 0]
+    if vendor not in PRECEDENCE:  # (the standard pair where both are stated: read_diffusion)
+        both = b_source(source) == direction_source(source) == "standard"
+        return used == "standard" and noted == vendor and both
+    first = PRECEDENCE[vendor][1 if direction else 0]
     if used == vendor and noted == "standard":
         return first == "private"
     return used == "standard" and noted == vendor and first == "standard"
