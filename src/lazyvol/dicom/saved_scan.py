@@ -290,9 +290,9 @@ INDEX_VERSION = 67
 #: the uneven-volume-time note names a timing by design among its causes.
 #: 65: a series whose NumberOfFrames (0028,0008) is empty or 0 on one-frame native files opens
 #: (meta "number_of_frames_source"), where it was refused.
-#: 1: a series whose malformed diffusion value is one dcm2niix does not take (the CSA header's,
+#: 66: a series whose malformed diffusion value is one dcm2niix does not take (the CSA header's,
 #: or the vendor's by PRECEDENCE, stated beside it) opens, where it was refused.
-REPORT_FORMAT = 65
+REPORT_FORMAT = 66
 #: A frame's identity in a report whose frames all have their listing entry's identity.
 _FROM_LISTING = "listing"
 #: The frames' paths of a report whose frames are its files, in order.
