@@ -1352,3 +1352,17 @@ def test_a_nan_orientation_is_one_series_in_the_scan(tmp_path, enhanced):
     assert len(report) == 1
     with pytest.raises(lv.LazyvolError, match=r"\(0020,0037\)"):
         lv.open(folder)
+
+
+@pytest.mark.parametrize("spelled", ["monochrome2", "Monochrome2 ", "MONOCHROME2\x00"])
+def test_a_slice_spelling_its_photometric_otherwise_stays_in_its_series(tmp_path, spelled):
+    """One slice with PhotometricInterpretation 'monochrome2' (a CS value is upper case) was split
+    from the others (MultipleSeriesError); it is the same value, as pydicom decodes it."""
+    truth = write_dicom_series(tmp_path / "s", (8, 6, 4))
+    victim = truth.files[1]
+    ds = pydicom.dcmread(victim)
+    ds[0x00280004] = pydicom.DataElement(0x00280004, "CS", spelled)
+    ds.save_as(victim)
+    vol = lv.open(tmp_path / "s")
+    np.testing.assert_allclose(vol.compute(), truth.scaled())
+    assert "monochrome1" not in vol.meta

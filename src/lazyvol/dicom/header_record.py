@@ -269,7 +269,7 @@ def fill_record(
         rows=r.get_int("Rows") or 0,
         columns=r.get_int("Columns") or 0,
         samples_per_pixel=_or_default(r.get_int("SamplesPerPixel"), 1),
-        photometric=r.get_str("PhotometricInterpretation"),
+        photometric=r.get_str("PhotometricInterpretation").upper(),  # (CS is upper case)
         bits_allocated=r.get_int("BitsAllocated") or 0,
         bits_stored=r.get_int("BitsStored") or 0,
         high_bit=r.get_int("HighBit") or 0,

@@ -160,7 +160,9 @@ __all__ = [
 #: standard direction beside the CSA header's, ...) is not a reason to skip the file.
 #: 67: an empty Rows, Columns, BitsAllocated or BitsStored is noted as malformed ("is empty"; it
 #: was refused as "= 0").
-INDEX_VERSION = 67
+#: 68: PhotometricInterpretation is recorded upper-cased (a lower-case spelling, non-conformant
+#: CS, split its slices from the series).
+INDEX_VERSION = 68
 #: Layout of a report: 2: files named by their listing position, identities taken from the listing;
 #: 3: a volume's files may differ in pixel encoding (each frame's, ``encodings``), where 2 split them;
 #: 4: ... and in BitsStored (each frame's, ``stored_bits``), where 3 split them;
