@@ -359,3 +359,79 @@ def test_a_non_finite_direction_dcm2niix_would_take_still_refuses():
     assert malformed_diffusion([nan_std], 1000.0, SOURCES["GE"], "GE MEDICAL SYSTEMS") == ""
     nan_ge = "GE_GradientX (0019,10BB)='nan' is not finite"  # (GE's private one is taken first)
     assert malformed_diffusion([nan_ge], 1000.0, source_label("GE", "standard"), "GE")
+
+
+def _philips_with_standard(tmp_path, standard_b: float):
+    """A Philips DWI stating its b-values and directions in the standard attributes too, its y
+    volume's standard DiffusionBValue written as ``standard_b``; the private (2001,1003) keeps
+    the true 1000."""
+    truth = write_dicom_4d_series(
+        tmp_path / "s", (8, 6, 3), labels=(), bvals=BVALS, bvecs=GRADIENTS, vendor="PHILIPS"
+    )
+    for p in truth.files:
+        ds = pydicom.dcmread(p)
+        g = [float(ds[t].value) for t in (0x200510B0, 0x200510B1, 0x200510B2)]
+        b = float(ds[0x20011003].value)
+        ds[0x00189087] = DataElement(0x00189087, "FD", standard_b if g[1] == 1.0 else b)
+        ds.DiffusionGradientOrientation = g
+        ds.save_as(p)
+    return tmp_path / "s"
+
+
+@pytest.mark.parametrize("standard_b", [-5.0, -1e30, float("nan"), float("-inf")])
+def test_a_philips_standard_b_value_below_0_or_nan_takes_the_private_one(tmp_path, standard_b):
+    """A Philips image whose standard DiffusionBValue is below 0 or NaN beside its private
+    (2001,1003): dcm2niix writes the private b-value (checked: 1100 beside -5, NaN, -inf,
+    -1e30). lazyvol wrote -5 (or -1e30) to the .bval, and refused a NaN one as corrupt."""
+    vol = lv.open(_philips_with_standard(tmp_path, standard_b))
+    assert vol.meta["diffusion"]["bvals"] == BVALS
+    np.testing.assert_allclose(vol.meta["diffusion"]["gradients_lps"], GRADIENTS)
+
+
+def test_a_philips_standard_b_value_of_inf_still_refuses(tmp_path):
+    """+inf standard b-value beside the private one: dcm2niix writes inf to the .bval (it takes
+    the standard value): refused, not read as the private one."""
+    with pytest.raises(lv.FormatError, match=r"DiffusionBValue \(0018,9087\)=inf is not finite"):
+        lv.open(_philips_with_standard(tmp_path, float("inf")))
+
+
+@pytest.mark.parametrize(
+    ("vendor", "edit", "named"),
+    [
+        ("GE", _element(0x00431039, "IS", ["-5", "8", "0", "0"]), "GE private b-value (0043,1039)"),
+        ("SIEMENS", _element(0x0019100C, "IS", "-5"), "Siemens private b-value (0019,100C)"),
+        ("PHILIPS", _element(0x20011003, "FL", -5.0), "Philips private b-value (2001,1003)"),
+        ("standard", _element(0x00189087, "FD", -5.0), "DiffusionBValue (0018,9087)"),
+    ],
+)
+def test_a_negative_b_value_used_is_refused(tmp_path, vendor, edit, named):
+    """A negative b-value where it is the image's (no other source states one): dcm2niix writes
+    0 (Siemens, UIH, standard: with a zero vector) or -5 (GE); lazyvol wrote -5 to the .bval.
+    A b-value is never negative: refused naming the file and the attribute."""
+    truth = write_dicom_4d_series(
+        tmp_path / "s", (8, 6, 3), labels=(), bvals=BVALS, bvecs=GRADIENTS, vendor=vendor
+    )
+    bad = []
+    for p in truth.files:
+        ds = pydicom.dcmread(p)
+        if _is_target(ds, vendor):
+            edit(ds)
+            bad.append(str(p))
+            ds.save_as(p)
+    with pytest.raises(lv.FormatError, match="is negative") as info:
+        lv.open(tmp_path / "s")
+    assert named in str(info.value) and str(info.value).split(":", 1)[0] in bad
+
+
+def test_a_negative_enhanced_b_value_is_refused(tmp_path):
+    """An enhanced frame's MRDiffusionSequence DiffusionBValue below 0: refused as the classic
+    one is (it was read as stated)."""
+    from test_dicom_enhanced_notes import _enhanced_dwi
+
+    path = tmp_path / "in" / "dwi.dcm"
+    _enhanced_dwi(path)
+    ds = pydicom.dcmread(path)
+    ds.PerFrameFunctionalGroupsSequence[7].MRDiffusionSequence[0].DiffusionBValue = -1000.0
+    ds.save_as(path)
+    with pytest.raises(lv.FormatError, match=r"DiffusionBValue \(0018,9087\)=-1000.0 is negative"):
+        lv.open(path)

@@ -104,13 +104,18 @@ def drop_nonfinite(fr: FrameRecord) -> None:
     (a NaN or infinite FD), each noted in ``bad_attributes`` as the header reader notes a
     top-level one ("DiffusionBValue (0018,9087)=nan is not finite"): a NaN compared as no value,
     and an infinite direction normalised to NaN, in the .bvec. (Its position, orientation,
-    spacing and rescale are refused by :func:`lazyvol.dicom.checks.check_records`.)"""
+    spacing and rescale are refused by :func:`lazyvol.dicom.checks.check_records`.) A negative
+    b-value is unset and noted too ("... is negative"): read as stated it went to the .bval."""
     for name, attribute in _GROUP_NUMBERS:
         value = getattr(fr, name)
         values = value if isinstance(value, list) else [value]
         if value is not None and not all(math.isfinite(v) for v in values):
             setattr(fr, name, None)
             fr.bad_attributes = [*(fr.bad_attributes or []), f"{attribute}={value!r} is not finite"]
+    if fr.b_value is not None and fr.b_value < 0:  # (never negative: as the header reader notes)
+        note = f"DiffusionBValue (0018,9087)={fr.b_value!r} is negative"
+        fr.b_value = None
+        fr.bad_attributes = [*(fr.bad_attributes or []), note]
 
 
 def one_frame_held(rec: FrameRecord, native: bool) -> bool:

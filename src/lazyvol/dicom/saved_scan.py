@@ -162,7 +162,9 @@ __all__ = [
 #: was refused as "= 0").
 #: 68: PhotometricInterpretation is recorded upper-cased (a lower-case spelling, non-conformant
 #: CS, split its slices from the series).
-INDEX_VERSION = 68
+#: 69: a negative diffusion b-value is noted as malformed and unset (it was recorded as stated);
+#: Philips' private b-value is taken beside a standard one below 0 or NaN.
+INDEX_VERSION = 69
 #: Layout of a report: 2: files named by their listing position, identities taken from the listing;
 #: 3: a volume's files may differ in pixel encoding (each frame's, ``encodings``), where 2 split them;
 #: 4: ... and in BitsStored (each frame's, ``stored_bits``), where 3 split them;
@@ -294,7 +296,9 @@ INDEX_VERSION = 68
 #: (meta "number_of_frames_source"), where it was refused.
 #: 66: a series whose malformed diffusion value is one dcm2niix does not take (the CSA header's,
 #: or the vendor's by PRECEDENCE, stated beside it) opens, where it was refused.
-REPORT_FORMAT = 66
+#: 67: a negative b-value refuses its series (it went to the .bval); a Philips series whose standard
+#: b-value is NaN or below 0 beside its private one opens with the private one, as dcm2niix.
+REPORT_FORMAT = 67
 #: A frame's identity in a report whose frames all have their listing entry's identity.
 _FROM_LISTING = "listing"
 #: The frames' paths of a report whose frames are its files, in order.

@@ -126,11 +126,11 @@ def malformed_diffusion(
     for note in notes or ():
         keyword = note.split(" ", 1)[0]
         standard = keyword in ("DiffusionBValue", "DiffusionGradientOrientation")
-        if keyword in DIFFUSION_KEYWORDS and (standard or note.endswith(" is not finite")):
+        if keyword in DIFFUSION_KEYWORDS and (standard or note.endswith(_MALFORMED_ENDS)):
             if not b_value and _is_direction(keyword):
                 continue
             noted = keyword.split("_", 1)[0].upper() if "_" in keyword else "standard"
-            if _overridden(noted, source, vendor, _is_direction(keyword)):
+            if _overridden(noted, source, vendor, _is_direction(keyword), note):
                 continue
             return f"{DIFFUSION_KEYWORDS[keyword]}{note[len(keyword) :]}"
         direction = note.startswith((CANON_COMMENT_NOTE, _CSA_NOTE.format("DiffusionGradient")))
@@ -146,18 +146,22 @@ def _is_direction(keyword: str) -> bool:
     return "Gradient" in keyword
 
 
-def _overridden(noted: str, source: str, vendor: str, direction: bool) -> bool:
+def _overridden(noted: str, source: str, vendor: str, direction: bool, note: str = "") -> bool:
     """Whether the b-value (or, ``direction``, the direction) of an image whose values came from
     ``source`` (:func:`source_label`) came from attributes dcm2niix takes over the ``noted`` ones
     (a key of :data:`B_ATTRIBUTES`) where both state it: the Siemens CSA image header's over any
     other (:func:`with_csa_diffusion`), a vendor's private value over the standard one or the
     reverse as :data:`PRECEDENCE` says (a vendor not listed: the standard b-value and direction
-    where the image states both). Then the noted value, malformed, is not used."""
+    where the image states both; Philips' private b-value where the standard one, ``note``, is
+    NaN or below 0, as dcm2niix takes it: not where it is +inf, which dcm2niix writes). Then the
+    noted value, malformed, is not used."""
     used = direction_source(source) if direction else b_source(source)
     if not used or used == noted:
         return False
     if used == "SIEMENS_CSA":
         return True
+    if vendor not in PRECEDENCE and not direction and used == vendor and noted == "standard":
+        return _nan_or_negative(note)
     if vendor not in PRECEDENCE:  # (the standard pair where both are stated: read_diffusion)
         both = b_source(source) == direction_source(source) == "standard"
         return used == "standard" and noted == vendor and both
@@ -165,6 +169,43 @@ def _overridden(noted: str, source: str, vendor: str, direction: bool) -> bool:
     if used == vendor and noted == "standard":
         return first == "private"
     return used == "standard" and noted == vendor and first == "standard"
+
+
+#: How a note on a malformed private diffusion value ends (a standard one's: any note counts).
+_MALFORMED_ENDS = (" is not finite", " is negative")
+
+
+def _nan_or_negative(note: str) -> bool:
+    """Whether a note on a b-value (``... is negative``, ``...=nan is not finite``) is on one
+    that is NaN or below 0 (-inf included), not +inf."""
+    if note.endswith(" is negative"):
+        return True
+    text = note.rsplit("=", 1)[-1].removesuffix(" is not finite").strip("b'\" ")
+    try:
+        return not float(text) > 0
+    except ValueError:
+        return False
+
+
+#: The attributes a b-value is read from, by the header reader's keyword (for a note on one).
+_B_TAGS = {
+    "DiffusionBValue": "(0018,9087)",
+    "GE_BValue": "(0043,1039)",
+    "Siemens_BValue": "(0019,100C)",
+    "Philips_BValue": "(2001,1003)",
+    "UIH_BValue": "(0065,1009)",
+}
+
+
+def _not_negative(r: Any, keyword: str, b: float | None) -> float | None:
+    """``b``, read from ``keyword``, or None with a note (``r.bad``) when it is below 0. A
+    b-value is never negative: read as stated it was written to the .bval; dcm2niix reads such a
+    value as none (b = 0, or Philips' private b-value beside a negative standard one), so it is
+    malformed (:func:`malformed_diffusion`), refused unless the value used is another's."""
+    if b is None or b >= 0:
+        return b
+    r.bad.append(f"{keyword} {_B_TAGS[keyword]}={b!r} is negative")
+    return None
 
 
 def csa_diffusion_problems(items: dict[str, Sequence[Any] | None]) -> list[str]:
@@ -302,14 +343,19 @@ def _private(
 ) -> tuple[float | None, list[float] | None]:
     """``(b_value, gradient)`` from ``vendor``'s private attributes (None where not stated)."""
     if vendor == "GE":
-        return _ge_bvalue(r), _components(r, ("GE_GradientX", "GE_GradientY", "GE_GradientZ"))
+        ge_g = _components(r, ("GE_GradientX", "GE_GradientY", "GE_GradientZ"))
+        return _not_negative(r, "GE_BValue", _ge_bvalue(r)), ge_g
     if vendor == "SIEMENS":
-        return r.get_float("Siemens_BValue"), _unit_or_zero(r.get_floats("Siemens_Gradient", 3))
+        b = _not_negative(r, "Siemens_BValue", r.get_float("Siemens_BValue"))
+        return b, _unit_or_zero(r.get_floats("Siemens_Gradient", 3))
     if vendor == "PHILIPS":
         keys = ("Philips_GradientRL", "Philips_GradientAP", "Philips_GradientFH")
-        return r.get_float("Philips_BValue"), _components(r, keys)
+        return _not_negative(r, "Philips_BValue", r.get_float("Philips_BValue")), _components(
+            r, keys
+        )
     if vendor == "UIH":
-        return r.get_float("UIH_BValue"), _unit_or_zero(r.get_floats("UIH_Gradient", 3))
+        b = _not_negative(r, "UIH_BValue", r.get_float("UIH_BValue"))
+        return b, _unit_or_zero(r.get_floats("UIH_Gradient", 3))
     if vendor == "CANON" and standard_b is not None and standard_b > 0:
         g, problem = _canon_comment(r.get_str("Canon_ImageComments"), standard_b)
         if problem:
@@ -325,7 +371,7 @@ def read_diffusion(r: Any, manufacturer: str) -> tuple[float | None, list[float]
     attributes that state it, from those :data:`PRECEDENCE` names where the image states it in
     both (see the module notes), ``source`` naming both (:func:`source_label`).
     """
-    b = r.get_float("DiffusionBValue")
+    b = _not_negative(r, "DiffusionBValue", r.get_float("DiffusionBValue"))
     g = _unit_or_zero(r.get_floats("DiffusionGradientOrientation", 3))
     vendor = vendor_of(manufacturer)
     private_b, private_g = _private(r, vendor, b)
