@@ -144,6 +144,22 @@ def test_a_cut_of_one_run_of_whole_second_times_drops_the_note(tmp_path: Path) -
     assert _uneven(vol[..., 1:4].meta["warnings"])
 
 
+def test_a_cut_spanning_a_missing_volume_of_a_1s_repetition_keeps_the_note(tmp_path: Path) -> None:
+    """Times written with fractions (HHMMSS.FFFFFF) 1 s apart: the cut's check took them for
+    whole seconds (every stamp a whole second from the first), so a missing volume's 2 s
+    interval passed within 1 s of the usual one and a cut spanning it dropped the note (it kept
+    it before 5add16e). The check at open takes the written digits; so does the cut now."""
+    write_mosaic_series(tmp_path, volumes=6, repetition_ms=1000.0)
+    files = sorted(tmp_path.glob("*.dcm"), key=lambda p: pydicom.dcmread(p).AcquisitionTime)
+    assert "." in str(pydicom.dcmread(files[0]).AcquisitionTime)
+    files[2].unlink()
+    _renumber(files[:2] + files[3:])
+    vol, _ = _open(tmp_path)
+    assert _uneven(vol.meta["warnings"])
+    assert _uneven(vol[..., 0:4].meta["warnings"])
+    assert not _uneven(vol[..., 2:].meta.get("warnings", []))
+
+
 def test_a_pause_by_design_is_named_among_the_causes(tmp_path: Path) -> None:
     """A dynamic contrast series pauses between its pre- and post-contrast volumes on purpose
     (so do an M0 volume, a TR per b-value, a clustered design): the note named only damage (a

@@ -92,7 +92,8 @@ PER_VOLUME_KEYS = (
 )
 
 #: ``meta`` key of each volume's acquisition: ``{"stamp": [seconds on one timeline, to compare],
-#: "time": [its time of day, seconds], "number": [AcquisitionNumber or None]}`` (a DICOM series).
+#: "time": [its time of day, seconds], "number": [AcquisitionNumber or None], "resolution": [the
+#: seconds its AcquisitionTimes are written to]}`` (a DICOM series).
 VOLUME_ACQUISITION = "volume_acquisition"
 
 #: ``meta`` lists of a volume's distinct echoes, by the ``axis4_values`` name giving them per volume.
@@ -178,7 +179,7 @@ def take_volumes(meta: dict[str, Any], picks: Sequence[int], n: int | None) -> N
             # (the volumes kept are even: the series' usual interval, within the resolution its
             # times were written to; a cut's own median of two intervals is no measure)
             every = acquisition["stamp"]
-            resolution = _written_resolution(every)
+            resolution = _series_resolution(acquisition)
             usual = (
                 uneven_intervals(sorted(every), resolution)[0]
                 if all(isinstance(x, int | float) for x in every)
@@ -186,6 +187,18 @@ def take_volumes(meta: dict[str, Any], picks: Sequence[int], n: int | None) -> N
             )
             if not uneven_intervals(sorted(stamps), resolution, usual or None)[1]:
                 meta["warnings"] = [w for w in notes if not str(w).startswith(UNEVEN_VOLUMES_NOTE)]
+
+
+def _series_resolution(acquisition: dict[str, Any]) -> float:
+    """The resolution the series' AcquisitionTimes are written to, as the check at open took it
+    (``acquisition["resolution"]``, each volume's: the coarsest); a store of an older lazyvol,
+    without it: guessed from the stamps (:func:`_written_resolution`). Times written with
+    fractions 1 s apart (a 1 s repetition) are not whole seconds: guessed so, a missing volume's
+    2 s interval passed as even and a cut spanning it dropped the note."""
+    stated = acquisition.get("resolution")
+    if isinstance(stated, list) and stated and all(isinstance(x, int | float) for x in stated):
+        return float(max(stated))
+    return _written_resolution(acquisition["stamp"])
 
 
 def _written_resolution(stamps: Sequence[Any]) -> float:

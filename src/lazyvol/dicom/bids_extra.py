@@ -35,7 +35,7 @@ from collections.abc import Sequence
 from typing import Any
 
 from .._per_volume import VOLUME_ACQUISITION, clock
-from .dicom_time import acquired, tm_seconds
+from .dicom_time import acquired, tm_resolution, tm_seconds
 from .ge_phase import (
     IN_PLANE_FACTOR,
     PARTIAL_FOURIER,
@@ -203,15 +203,18 @@ def volume_acquisitions(
 ) -> None:
     """``meta[VOLUME_ACQUISITION]`` of a series of several volumes (``slots``: its frames, k
     fastest, then t; ``stamps``: when each frame was acquired, by ``id``, on one timeline): each
-    volume's earliest frame's stamp and time of day, and its first frame's AcquisitionNumber, so
+    volume's earliest frame's stamp and time of day, its first frame's AcquisitionNumber and the
+    resolution its frames' AcquisitionTimes are written to (:func:`~.dicom_time.tm_resolution`), so
     that a volume cut along t (:mod:`lazyvol._per_volume`) states its own. Nothing when a
     volume's frames state no time."""
     nt = len(slots) // max(1, nk)
     if nt < 2:
         return
-    out: dict[str, list[Any]] = {"stamp": [], "time": [], "number": []}
+    out: dict[str, list[Any]] = {"stamp": [], "time": [], "number": [], "resolution": []}
     for v in range(nt):
         frames = [r for r in slots[v * nk : (v + 1) * nk] if r is not None]
+        # (the resolution its AcquisitionTimes are written to: a cut's check takes the series')
+        out["resolution"].append(tm_resolution([r.acquisition_time for r in frames]))
         timed = [(s, r) for r in frames if (s := stamps.get(id(r))) is not None]
         t = tm_seconds(min(timed, key=lambda sr: sr[0])[1].acquisition_time) if timed else None
         if t is None:

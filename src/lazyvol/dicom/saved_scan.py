@@ -298,7 +298,9 @@ INDEX_VERSION = 69
 #: or the vendor's by PRECEDENCE, stated beside it) opens, where it was refused.
 #: 67: a negative b-value refuses its series (it went to the .bval); a Philips series whose standard
 #: b-value is NaN or below 0 beside its private one opens with the private one, as dcm2niix.
-REPORT_FORMAT = 67
+#: 68: meta["volume_acquisition"]["resolution"] (each volume's AcquisitionTime resolution), so a
+#: cut's uneven-time check takes the written digits, as at open.
+REPORT_FORMAT = 68
 #: A frame's identity in a report whose frames all have their listing entry's identity.
 _FROM_LISTING = "listing"
 #: The frames' paths of a report whose frames are its files, in order.
