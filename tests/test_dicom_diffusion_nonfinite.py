@@ -405,9 +405,10 @@ def test_a_philips_standard_b_value_of_inf_still_refuses(tmp_path):
     ],
 )
 def test_a_negative_b_value_used_is_refused(tmp_path, vendor, edit, named):
-    """A negative b-value where it is the image's (no other source states one): dcm2niix writes
-    0 (Siemens, UIH, standard: with a zero vector) or -5 (GE); lazyvol wrote -5 to the .bval.
-    A b-value is never negative: refused naming the file and the attribute."""
+    """A negative b-value where it is the image's (no other source states one) and the image
+    states a direction: dcm2niix writes 0 (Siemens, UIH; the standard one of Canon and unlisted
+    vendors, with a zero vector) or -5 (GE); lazyvol wrote -5 to the .bval. A b-value is never
+    negative: refused naming the file and the attribute."""
     truth = write_dicom_4d_series(
         tmp_path / "s", (8, 6, 3), labels=(), bvals=BVALS, bvecs=GRADIENTS, vendor=vendor
     )
@@ -435,3 +436,23 @@ def test_a_negative_enhanced_b_value_is_refused(tmp_path):
     ds.save_as(path)
     with pytest.raises(lv.FormatError, match=r"DiffusionBValue \(0018,9087\)=-1000.0 is negative"):
         lv.open(path)
+
+
+@pytest.mark.parametrize("vendor", ["GE", "PHILIPS", "standard"])
+def test_a_negative_b_value_of_a_3d_image_is_not_refused(tmp_path, vendor):
+    """A 3D (not diffusion) series whose b-value element is negative (GE's (0043,1039) is a
+    shared private slot) states no direction: it opens as before, without a diffusion table."""
+    truth = write_dicom_series(tmp_path / "s", (6, 5, 3), modality="MR")
+    edit = {
+        "GE": _element(0x00431039, "IS", ["-5", "8", "0", "0"]),
+        "PHILIPS": _element(0x20011003, "FL", -5.0),
+        "standard": _element(0x00189087, "FD", -5.0),
+    }[vendor]
+    for p in truth.files:
+        ds = pydicom.dcmread(p)
+        ds.Manufacturer = {"GE": "GE MEDICAL SYSTEMS", "PHILIPS": "Philips"}.get(vendor, "ACME")
+        edit(ds)
+        ds.save_as(p)
+    vol = lv.open(tmp_path / "s")
+    np.testing.assert_array_equal(vol.compute(), truth.scaled())
+    assert "diffusion" not in vol.meta

@@ -114,8 +114,10 @@ def drop_nonfinite(fr: FrameRecord) -> None:
             fr.bad_attributes = [*(fr.bad_attributes or []), f"{attribute}={value!r} is not finite"]
     if fr.b_value is not None and fr.b_value < 0:  # (never negative: as the header reader notes)
         note = f"DiffusionBValue (0018,9087)={fr.b_value!r} is negative"
+        directed = any(abs(x) > 0 for x in fr.gradient or ())
         fr.b_value = None
-        fr.bad_attributes = [*(fr.bad_attributes or []), note]
+        if directed:  # (stating no direction: read as none, as the header reader reads it)
+            fr.bad_attributes = [*(fr.bad_attributes or []), note]
 
 
 def one_frame_held(rec: FrameRecord, native: bool) -> bool:

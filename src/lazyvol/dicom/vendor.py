@@ -371,10 +371,15 @@ def read_diffusion(r: Any, manufacturer: str) -> tuple[float | None, list[float]
     attributes that state it, from those :data:`PRECEDENCE` names where the image states it in
     both (see the module notes), ``source`` naming both (:func:`source_label`).
     """
+    mark = len(r.bad)
     b = _not_negative(r, "DiffusionBValue", r.get_float("DiffusionBValue"))
     g = _unit_or_zero(r.get_floats("DiffusionGradientOrientation", 3))
     vendor = vendor_of(manufacturer)
     private_b, private_g = _private(r, vendor, b)
+    if not any(abs(x) > 0 for x in [*(g or ()), *(private_g or ())]):
+        # (a negative b-value of an image stating no direction is read as none, not refused: a
+        # 3D image's slot (GE's (0043,1039) is shared), or a b = 0 image, as dcm2niix writes it)
+        r.bad[mark:] = [n for n in r.bad[mark:] if not n.endswith(" is negative")]
     first = PRECEDENCE.get(vendor)
     if first is None:
         first = ("standard", "standard") if b is not None and g is not None else _EITHER
