@@ -1000,6 +1000,25 @@ def test_an_empty_or_zero_frame_count_over_one_native_frame_reads_as_one_frame(t
     assert "empty or 0" in note and "read as one frame" in note and note in vol.meta["warnings"]
 
 
+def test_a_zero_frame_count_of_one_bit_pixels_is_refused_for_its_bits(tmp_path):
+    """NumberOfFrames 0 over one frame of BitsAllocated 1 (pydicom reads one frame): refused as
+    'NumberOfFrames = 0 ... the header is corrupt', hiding the reason and its remedy (1-bit pixels
+    are not supported: read them with pydicom), which the same file without the count gets."""
+    from pydicom.pixels import pack_bits
+
+    truth = write_dicom_series(tmp_path / "s", (8, 8, 2), dtype="uint8")
+    for path in truth.files:
+        ds = pydicom.dcmread(path)
+        ds.BitsAllocated = ds.BitsStored = 1
+        ds.HighBit = 0
+        ds.PixelData = pack_bits((np.arange(64).reshape(8, 8) % 2).astype(np.uint8))
+        ds.add_new(0x00280008, "IS", "0")
+        ds.save_as(path)
+    assert pydicom.dcmread(truth.files[0]).pixel_array.shape == (8, 8)
+    with pytest.raises(lv.LazyvolError, match=r"BitsAllocated \(0028,0100\) = 1 is not supported"):
+        lv.open(tmp_path / "s")
+
+
 def test_an_empty_frame_count_over_two_frames_of_data_is_refused(tmp_path):
     """An empty NumberOfFrames over Pixel Data holding two frames: the count is unknown, refused
     naming the attribute (not read as one frame)."""

@@ -126,9 +126,11 @@ def one_frame_held(rec: FrameRecord, native: bool) -> bool:
     then says no more than its absence (pydicom and dcm2niix read one frame); elsewhere the frame
     count is unknown and refused."""
     bits = rec.bits_allocated
-    if not native or rec.pixel_length < 0 or bits <= 0 or bits % 8:
+    if not native or rec.pixel_length < 0 or bits <= 0:
         return False
-    frame = rec.rows * rec.columns * max(1, rec.samples_per_pixel) * (bits // 8)
+    # (bits packed, as BitsAllocated 1 is: the frame's whole bytes; the file is then refused
+    # for its BitsAllocated, naming the remedy, not for a frame count it does not lack)
+    frame = (rec.rows * rec.columns * max(1, rec.samples_per_pixel) * bits + 7) // 8
     return 0 < frame <= rec.pixel_length < 2 * frame
 
 

@@ -163,7 +163,9 @@ __all__ = [
 #: 68: PhotometricInterpretation is recorded upper-cased (a lower-case spelling, non-conformant
 #: CS, split its slices from the series).
 #: 69: a negative diffusion b-value is noted as malformed and unset (it was recorded as stated);
-#: Philips' private b-value is taken beside a standard one below 0 or NaN.
+#: Philips' private b-value is taken beside a standard one below 0 or NaN; an empty or 0
+#: NumberOfFrames over one frame of packed bits (BitsAllocated 1) is one frame (then refused for
+#: its BitsAllocated).
 INDEX_VERSION = 69
 #: Layout of a report: 2: files named by their listing position, identities taken from the listing;
 #: 3: a volume's files may differ in pixel encoding (each frame's, ``encodings``), where 2 split them;
