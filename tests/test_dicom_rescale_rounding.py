@@ -99,3 +99,13 @@ def test_an_infinite_scaling_is_the_typed_overflow_error(slope, inter):
     out = np.empty(3, np.float32)
     with pytest.raises(lv.FormatError, match="slope / intercept"):
         scale_rounded_into(np.array([0, 1, 2], np.int16), out, slope, inter)
+
+
+def test_a_huge_finite_slope_is_the_typed_error_without_numpy_warnings():
+    """A slope of 1e308 (finite, past float32) let numpy's 'overflow encountered in cast'
+    RuntimeWarning out of the fast-path test before the typed overflow error."""
+    out = np.empty(3, np.float32)
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        with pytest.raises(lv.FormatError, match="slope / intercept"):
+            scale_rounded_into(np.array([0, 1, 2], np.int16), out, 1e308, 0.0)

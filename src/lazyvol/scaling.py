@@ -331,11 +331,12 @@ def _rounds_once_in(stored: np.dtype, slope: float, inter: float, out_dtype: np.
         return False
     if not (math.isfinite(slope) and math.isfinite(inter)):
         return False  # (checked by the float64 path; an infinite slope has no integer ratio)
-    if not abs(slope) >= np.finfo(out_dtype).tiny:  # (0, NaN, or products that may be subnormal)
+    if not abs(slope) >= float(np.finfo(out_dtype).tiny):  # (0, NaN, or subnormal products)
         return False
     cast = out_dtype.type
-    if float(cast(slope)) != slope or float(cast(inter)) != inter:
-        return False
+    with np.errstate(over="ignore"):  # (1e308 as float32 is inf: not exact, no warning)
+        if float(cast(slope)) != slope or float(cast(inter)) != inter:
+            return False
     odd = float(slope).as_integer_ratio()[0]
     significant = abs(odd).bit_length() - ((odd & -odd).bit_length() - 1)
     room = np.finfo(out_dtype).nmant + 1
