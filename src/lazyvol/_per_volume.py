@@ -39,6 +39,7 @@ __all__ = [
     "UNEVEN_VOLUMES_NOTE",
     "VOLUME_ACQUISITION",
     "clock",
+    "series_resolution",
     "cut_volumes",
     "source_volumes",
     "take_volumes",
@@ -179,7 +180,7 @@ def take_volumes(meta: dict[str, Any], picks: Sequence[int], n: int | None) -> N
             # (the volumes kept are even: the series' usual interval, within the resolution its
             # times were written to; a cut's own median of two intervals is no measure)
             every = acquisition["stamp"]
-            resolution = _series_resolution(acquisition)
+            resolution = series_resolution(acquisition)
             usual = (
                 uneven_intervals(sorted(every), resolution)[0]
                 if all(isinstance(x, int | float) for x in every)
@@ -189,9 +190,9 @@ def take_volumes(meta: dict[str, Any], picks: Sequence[int], n: int | None) -> N
                 meta["warnings"] = [w for w in notes if not str(w).startswith(UNEVEN_VOLUMES_NOTE)]
 
 
-def _series_resolution(acquisition: dict[str, Any]) -> float:
-    """The resolution the series' AcquisitionTimes are written to, as the check at open took it
-    (``acquisition["resolution"]``, each volume's: the coarsest); a store of an older lazyvol,
+def series_resolution(acquisition: dict[str, Any]) -> float:
+    """The resolution the series' AcquisitionTimes are written to, for the check at open and a
+    cut's (``acquisition["resolution"]``, each volume's: the coarsest); a store of an older lazyvol,
     without it: guessed from the stamps (:func:`_written_resolution`). Times written with
     fractions 1 s apart (a 1 s repetition) are not whole seconds: guessed so, a missing volume's
     2 s interval passed as even and a cut spanning it dropped the note."""

@@ -505,7 +505,7 @@ def _annotate(
     if timing is not None:
         bids["SliceTiming"] = timing
     acquisition_time(bids, info.meta, slots, nk, frames)
-    if uneven := uneven_volumes_note(info.meta, slots, first.modality):
+    if uneven := uneven_volumes_note(info.meta, first.modality):
         info.warnings.append(uneven)
     if first.iop is not None:  # (printed as dcm2niix prints it: %g)
         bids["ImageOrientationPatientDICOM"] = [printed(float(c)) for c in first.iop]

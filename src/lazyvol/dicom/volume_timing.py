@@ -14,12 +14,14 @@ Not for other modalities: a PET dynamic's frames and a CT perfusion's phases are
 
 from __future__ import annotations
 
-from collections.abc import Sequence
 from typing import Any
 
-from .._per_volume import UNEVEN_VOLUMES_NOTE, VOLUME_ACQUISITION, uneven_intervals
-from .dicom_time import tm_resolution
-from .records import FrameRecord
+from .._per_volume import (
+    UNEVEN_VOLUMES_NOTE,
+    VOLUME_ACQUISITION,
+    series_resolution,
+    uneven_intervals,
+)
 
 __all__ = ["uneven_volumes_note"]
 
@@ -27,19 +29,16 @@ __all__ = ["uneven_volumes_note"]
 _SHOWN = 3
 
 
-def uneven_volumes_note(
-    meta: dict[str, Any], slots: Sequence[FrameRecord | None], modality: str
-) -> str:
+def uneven_volumes_note(meta: dict[str, Any], modality: str) -> str:
     """The warning for an MR series of three or more volumes whose start times
     (``meta["volume_acquisition"]["stamp"]``, each volume's earliest image) are not evenly spaced,
-    or "" (:func:`~lazyvol._per_volume.uneven_intervals`); ``slots``: the series' images (their
-    AcquisitionTime's written resolution)."""
+    or "" (:func:`~lazyvol._per_volume.uneven_intervals`, within the resolution the times are
+    written to: :func:`~lazyvol._per_volume.series_resolution`, as a cut takes it)."""
     acquisition = meta.get(VOLUME_ACQUISITION) or {}
     stamps = [s for s in acquisition.get("stamp") or () if s is not None]
     if modality != "MR" or len(stamps) < 3 or len(stamps) != len(acquisition["stamp"]):
         return ""
-    resolution = tm_resolution([r.acquisition_time for r in slots if r is not None])
-    usual, odd = uneven_intervals(stamps, resolution)
+    usual, odd = uneven_intervals(stamps, series_resolution(acquisition))
     if not odd:
         return ""
     shown = ", ".join(f"volume {t} to {t + 1}: {g:.6g} s" for t, g in odd[:_SHOWN])
