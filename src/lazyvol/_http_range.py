@@ -224,45 +224,30 @@ async def _get(fs: Any, session: Any, want: Want, start: int, stop: int) -> tupl
     url, kw = _request_args(fs, want.loc, start, stop, want.expect)
     for attempt in range(ATTEMPTS):
         try:
-            return await _get_once(session, want, start, stop, url, kw, attempt)
-        except _TryAgain as again:
-            await asyncio.sleep(again.wait)
+            async with session.get(url, **kw) as r:
+                wait = wait_before_retry(r.status, r.headers.get("Retry-After"), attempt)
+                if wait is None:
+                    return await _answered(want, start, stop, r)
         except Exception as exc:
             wait = wait_before_retry(None, None, attempt, unanswered=hung_up(exc))
             if wait is None:
                 raise
-            await asyncio.sleep(wait)
+        await asyncio.sleep(wait)
     raise AssertionError("unreachable")  # pragma: no cover
 
 
-class _TryAgain(Exception):
-    """The answer says to ask again after ``wait`` seconds (429/502/503/504)."""
-
-    def __init__(self, wait: float) -> None:
-        super().__init__(wait)
-        self.wait = wait
-
-
-async def _get_once(
-    session: Any, want: Want, start: int, stop: int, url: Any, kw: dict[str, Any], attempt: int
-) -> tuple[_Got, bool]:
-    """One attempt of :func:`_get`; :class:`_TryAgain` when its answer asks for another."""
-    async with session.get(url, **kw) as r:
-        wait = wait_before_retry(r.status, r.headers.get("Retry-After"), attempt)
-        if wait is not None:
-            raise _TryAgain(wait)
-        if r.status == 416:  # judged from the start of this request, not of the range
-            raise range_refused(want.loc, want.what, start, want.expect, *stated(r.headers))
-        if r.status not in (200, 206):
-            r.raise_for_status()  # a status error, typed by translate
-            raise RemoteReadError(
-                f"{want.loc.display}: {want.what}: unexpected answer HTTP {r.status}"
-            )
-        _check_encoding(want, r.headers)
-        verify = _check_validators(want, r.headers)
-        if r.status == 206:
-            return await _partial(want, start, stop, r, verify)
-        return await _whole(want, start, stop, r, verify)
+async def _answered(want: Want, start: int, stop: int, r: Any) -> tuple[_Got, bool]:
+    """What :func:`_get` takes from an answer ``r`` not to be asked again."""
+    if r.status == 416:  # judged from the start of this request, not of the range
+        raise range_refused(want.loc, want.what, start, want.expect, *stated(r.headers))
+    if r.status not in (200, 206):
+        r.raise_for_status()  # a status error, typed by translate
+        raise RemoteReadError(f"{want.loc.display}: {want.what}: unexpected answer HTTP {r.status}")
+    _check_encoding(want, r.headers)
+    verify = _check_validators(want, r.headers)
+    if r.status == 206:
+        return await _partial(want, start, stop, r, verify)
+    return await _whole(want, start, stop, r, verify)
 
 
 async def _body(r: Any, skip: int, keep: int, *, drain: bool) -> tuple[bytes, int | None]:
