@@ -22,6 +22,13 @@ def _foreign(path, fmt: int = 3) -> str:
     """An OME-Zarr store of another tool (0.5 on Zarr v3, 0.4 on v2), 4x4x4 in 2x2x2 chunks."""
     group = zarr.open_group(str(path), mode="w", zarr_format=fmt)
     group.create_array("0", data=np.arange(64, dtype="f4").reshape(4, 4, 4), chunks=(2, 2, 2))
+    _mark_ome(group, fmt)
+    return str(path)
+
+
+def _mark_ome(group: zarr.Group, fmt: int = 3) -> None:
+    """OME-Zarr attributes (0.5 on Zarr v3, 0.4 on v2) of one dataset, array "0": axes z, y, x
+    of space without units, scale 1."""
     ms = {
         "axes": [{"name": n, "type": "space"} for n in "zyx"],
         "datasets": [
@@ -32,7 +39,6 @@ def _foreign(path, fmt: int = 3) -> str:
         group.attrs["ome"] = {"version": "0.5", "multiscales": [ms]}
     else:
         group.attrs["multiscales"] = [{**ms, "version": "0.4"}]
-    return str(path)
 
 
 def _run_bounded(fn, seconds: float = 20.0):
@@ -133,20 +139,7 @@ def test_a_sharded_foreign_store_reads_the_same_values(tmp_path):
     group = zarr.open_group(str(tmp_path / "s.zarr"), mode="w")
     data = np.random.default_rng(0).random((6, 8, 10)).astype("f4")
     group.create_array("0", data=data, chunks=(2, 2, 5), shards=(4, 4, 10))
-    group.attrs["ome"] = {
-        "version": "0.5",
-        "multiscales": [
-            {
-                "axes": [{"name": n, "type": "space"} for n in "zyx"],
-                "datasets": [
-                    {
-                        "path": "0",
-                        "coordinateTransformations": [{"type": "scale", "scale": [1] * 3}],
-                    }
-                ],
-            }
-        ],
-    }
+    _mark_ome(group)
     assert np.array_equal(lv.open(str(tmp_path / "s.zarr")).compute(), data.T)
 
 
@@ -164,20 +157,7 @@ def _sharded(path, data: np.ndarray, chunks, shards) -> str:
         "0", shape=data.shape, dtype=data.dtype, chunks=chunks, shards=shards, compressors=None
     )
     array[:] = data
-    group.attrs["ome"] = {
-        "version": "0.5",
-        "multiscales": [
-            {
-                "axes": [{"name": n, "type": "space"} for n in "zyx"],
-                "datasets": [
-                    {
-                        "path": "0",
-                        "coordinateTransformations": [{"type": "scale", "scale": [1] * 3}],
-                    }
-                ],
-            }
-        ],
-    }
+    _mark_ome(group)
     return str(path)
 
 
