@@ -95,6 +95,39 @@ def test_missing_position_errors_and_instance_order_fallback_is_flagged(tmp_path
     np.testing.assert_array_equal(vol.compute(), truth.stored[:, :, ::-1])
 
 
+@pytest.mark.parametrize("tilt", [0.0, 12.0])
+def test_missing_pixel_spacing_with_instance_order_keeps_the_stated_positions(tmp_path, tilt):
+    """Positions and orientations stated, PixelSpacing missing (XA/RF exports carry
+    ImagerPixelSpacing instead): instance_order=True stacked the slices by InstanceNumber and
+    stepped them along the normal from the first file, so a stack numbered against its positions
+    came out mirrored along k (slice k at 42 + 3k mm where its file says 42 - 3k mm; a gantry
+    tilt's shear dropped). The slices keep their stated positions, as dcm2niix and SimpleITK
+    place them; only the 1 mm pixel spacing is assumed and flagged."""
+    truth = write_dicom_series(
+        tmp_path / "s",
+        (8, 6, 5),
+        spacing=(1.0, 1.0, 3.0),
+        tilt_deg=tilt,
+        reverse_instance_numbers=True,
+        shuffle_names=True,
+    )
+    for f in truth.files:
+        ds = pydicom.dcmread(f)
+        del ds.PixelSpacing
+        ds.ImagerPixelSpacing = ["1.0", "1.0"]
+        ds.save_as(f)
+    with pytest.raises(lv.SeriesError, match=r"PixelSpacing \(0028,0030\) missing") as exc:
+        lv.open(tmp_path / "s")
+    assert "pass instance_order=True" in str(exc.value)
+    vol = lv.open(tmp_path / "s", instance_order=True)
+    assert vol.meta["relaxations"] == {"instance_order": True}
+    assert vol.meta["geometry_approximate"] == (
+        "slices at their stated positions; pixel spacing missing (1 mm assumed)"
+    )
+    np.testing.assert_allclose(vol.affine, truth.affine, atol=1e-6)  # (1 mm is the truth here)
+    np.testing.assert_array_equal(vol.compute(), truth.stored)
+
+
 def test_gap_reports_expected_and_found_spacing(tmp_path):
     truth = write_dicom_series(tmp_path / "s", SHAPE, spacing=(0.8, 0.7, 2.5))
     os.remove(truth.files[6])

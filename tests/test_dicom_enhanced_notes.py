@@ -210,19 +210,23 @@ def _no_pixel_measures(path: Path, top_level: bool) -> np.ndarray:
 
 
 def test_enhanced_file_without_pixel_measures_is_refused_naming_its_frames(tmp_path):
-    """The refusal named the file once per frame ("missing in 10 file(s): a.dcm, a.dcm, ...") and
-    offered instance_order=True, which cannot order frames sharing one InstanceNumber."""
+    """The refusal named the file once per frame ("missing in 10 file(s): a.dcm, a.dcm, ...").
+    instance_order=True opens it with the frames at their stated positions (1 mm pixels assumed,
+    flagged): frames sharing one InstanceNumber need no InstanceNumber order, as they did when
+    that option stacked by InstanceNumber what had positions."""
     path = tmp_path / "in" / "a.dcm"
-    _no_pixel_measures(path, top_level=False)
+    stored = _no_pixel_measures(path, top_level=False)
     nframes = int(pydicom.dcmread(path).NumberOfFrames)
     with pytest.raises(SeriesError) as err:
         lv.open(path)
     msg = str(err.value)
-    assert f"{path} frames 1-{nframes}" in msg and msg.count(str(path)) == 2
+    assert f"{path} frames 1-{nframes}" in msg and msg.count(str(path)) == 1
     assert "PixelMeasuresSequence (0028,9110)" in msg and "file(s)" not in msg
-    assert "pass instance_order=True" not in msg and "cannot order them" in msg
-    with pytest.raises(SeriesError, match="share the file's one InstanceNumber"):
-        lv.open(path, instance_order=True)
+    assert "pass instance_order=True" in msg
+    vol = lv.open(path, instance_order=True)
+    assert "pixel spacing missing (1 mm assumed)" in vol.meta["geometry_approximate"]
+    np.testing.assert_array_equal(vol.compute(), stored)
+    np.testing.assert_allclose(np.abs(np.diag(vol.affine))[:3], [1.0, 1.0, 2.5])
 
 
 #: (functional group moved out, its attribute, the ``meta`` key naming where it came from)

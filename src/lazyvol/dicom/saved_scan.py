@@ -302,7 +302,9 @@ INDEX_VERSION = 69
 #: b-value is NaN or below 0 beside its private one opens with the private one, as dcm2niix.
 #: 68: meta["volume_acquisition"]["resolution"] (each volume's AcquisitionTime resolution), so a
 #: cut's uneven-time check takes the written digits, as at open.
-REPORT_FORMAT = 68
+#: 69: instance_order=True past a missing PixelSpacing keeps the slices' stated positions (it
+#: stacked them by InstanceNumber, mirrored when numbered against them; h114).
+REPORT_FORMAT = 69
 #: A frame's identity in a report whose frames all have their listing entry's identity.
 _FROM_LISTING = "listing"
 #: The frames' paths of a report whose frames are its files, in order.

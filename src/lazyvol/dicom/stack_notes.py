@@ -113,11 +113,12 @@ def instance_order_blocker(records: Sequence[FrameRecord]) -> str:
     return f"{shared}, so instance_order=True cannot order them"
 
 
-def spacing_missing(no_spacing: Sequence[FrameRecord], records: Sequence[FrameRecord]) -> str:
-    """The refusal of a series whose ``no_spacing`` images (of ``records``) have no PixelSpacing:
-    the files named once each, an enhanced file's frames as frames (their Pixel Measures
-    functional group lacks it), and ``instance_order=True`` (1 mm assumed) offered only when it
-    can order the images."""
+def spacing_missing(no_spacing: Sequence[FrameRecord]) -> str:
+    """The refusal of a series whose ``no_spacing`` images (every one stating its
+    position and orientation) have no PixelSpacing: the files named once each, an enhanced file's
+    frames as frames (their Pixel Measures functional group lacks it), and ``instance_order=True``
+    offered (1 mm assumed; the slices keep their stated positions, so no InstanceNumber order is
+    needed: frames sharing one InstanceNumber open too)."""
     frames = [r for r in no_spacing if r.number_of_frames > 1 and r.frame >= 0]
     plain = [r for r in no_spacing if not (r.number_of_frames > 1 and r.frame >= 0)]
     where = []
@@ -128,13 +129,11 @@ def spacing_missing(no_spacing: Sequence[FrameRecord], records: Sequence[FrameRe
         )
     if plain:
         where.append(f"{image_count(plain)}: {image_list(plain)}")
-    blocker = instance_order_blocker(records)
-    hint = (
-        f"lazyvol does not invent a pixel spacing, and {blocker}"
-        if blocker
-        else "pass instance_order=True for an approximate, flagged affine (1 mm assumed)"
+    return (
+        f"PixelSpacing (0028,0030) missing in {'; and in '.join(where)}; lazyvol does not invent "
+        "a pixel spacing: pass instance_order=True for an approximate, flagged affine (1 mm "
+        "assumed, the slices at their stated positions)"
     )
-    return f"PixelSpacing (0028,0030) missing in {'; and in '.join(where)}; {hint}"
 
 
 #: Where a Philips frame's value comes from when it is taken from its private per-frame sequence.

@@ -212,40 +212,40 @@ def _first_support_error(records: list[FrameRecord], fetch: Fetch) -> tuple[str,
 
 def _geometry(st: _Stack, records: list[FrameRecord]) -> tuple[Volumes, str | None] | Problem:
     """Slice order, 4th axis and affine (set on ``st.info``): by position, or by InstanceNumber
-    when positions/spacing are missing and ``instance_order=True``."""
+    when positions are missing; ``instance_order=True`` lets either (or no PixelSpacing) through."""
     missing = [r for r in records if r.iop is None or r.ipp is None]
     no_spacing = [r for r in records if r.pixel_spacing is None]
     if missing and not st.opts.instance_order:
         return Problem("series", geometry_missing(missing, records))
     if no_spacing and not st.opts.instance_order:
-        return Problem("series", spacing_missing(no_spacing, records))
-    if missing or no_spacing:
-        return _order_by_instance(st, records, bool(missing), bool(no_spacing))
-    return _order_by_position(st, records)
+        return Problem("series", spacing_missing(no_spacing))
+    if missing:
+        stacked, what = _order_by_instance(st, records), "ordered by InstanceNumber"
+    else:  # (InstanceNumber order mirrored slices numbered against their stated positions)
+        stacked, what = _order_by_position(st, records), "at their stated positions"
+    if (missing or no_spacing) and not isinstance(stacked, Problem):
+        st.relaxations["instance_order"] = True
+        what += "; orientation/position missing" if missing else ""
+        what += "; pixel spacing missing (1 mm assumed)" if no_spacing else ""
+        st.meta["geometry_approximate"] = "slices " + what
+        st.warnings.append("geometry approximate: " + st.meta["geometry_approximate"])
+    return stacked
 
 
 def _order_by_instance(
-    st: _Stack, records: list[FrameRecord], missing: bool, no_spacing: bool
+    st: _Stack, records: list[FrameRecord]
 ) -> tuple[Volumes, str | None] | Problem:
-    """Opt-in fallback: InstanceNumber order, geometry flagged as approximate."""
-    first = st.first
+    """Opt-in fallback without positions: InstanceNumber order (flagged by :func:`_geometry`)."""
     blocker = instance_order_blocker(records)  # (one image needs no order)
     if blocker:
         return Problem("series", f"instance_order=True was passed, but {blocker}")
     ordered = sorted(records, key=lambda r: (r.instance_number or 0, r.path))
     iop = usual_orientation(records) or [1.0, 0.0, 0.0, 0.0, 1.0, 0.0]
-    ps = first.pixel_spacing or [1.0, 1.0]
+    ps = st.first.pixel_spacing or [1.0, 1.0]
     _, _, normal = geo.dicom_cosines(iop)
-    dk = declared_spacing(first)[0] or 1.0
-    origin = first.ipp or [0.0, 0.0, 0.0]
+    dk = declared_spacing(st.first)[0] or 1.0
+    origin = st.first.ipp or [0.0, 0.0, 0.0]
     st.info.affine = geo.dicom_affine(iop, ps, origin, normal * dk)
-    st.relaxations["instance_order"] = True
-    st.meta["geometry_approximate"] = (
-        "slices ordered by InstanceNumber; "
-        + ("orientation/position missing: " if missing else "")
-        + ("pixel spacing missing (1 mm assumed)" if no_spacing else "")
-    ).strip()
-    st.warnings.append("geometry approximate: " + st.meta["geometry_approximate"])
     return [ordered], None
 
 
