@@ -128,6 +128,57 @@ def test_missing_pixel_spacing_with_instance_order_keeps_the_stated_positions(tm
     np.testing.assert_array_equal(vol.compute(), truth.stored)
 
 
+@pytest.mark.parametrize("reverse", [False, True])
+def test_instance_order_past_one_missing_position_places_slice_0_where_its_file_says(
+    tmp_path, reverse
+):
+    """One file of five without ImagePositionPatient: instance_order=True took the origin from
+    whichever file came first by name (slice 4's position for slice 0: the volume 12 mm off) and
+    stepped +normal x SliceThickness whatever the numbering (mirrored for InstanceNumbers running
+    against the positions). The four stated positions now give the step and slice 0's place."""
+    truth = write_dicom_series(
+        tmp_path / "s",
+        (8, 6, 5),
+        spacing=(1.0, 1.0, 3.0),
+        shuffle_names=True,
+        reverse_instance_numbers=reverse,
+    )
+    ds = pydicom.dcmread(truth.files[2])
+    del ds.ImagePositionPatient
+    ds.save_as(truth.files[2])
+    vol = lv.open(tmp_path / "s", instance_order=True)
+    assert "orientation/position missing" in vol.meta["geometry_approximate"]
+    order = slice(None, None, -1) if reverse else slice(None)
+    np.testing.assert_array_equal(vol.compute(), truth.stored[:, :, order])
+    expected = truth.affine.copy()
+    if reverse:  # (InstanceNumber order runs from the last slice down)
+        expected[:, 3] = truth.affine @ [0, 0, 4, 1]
+        expected[:3, 2] *= -1
+    np.testing.assert_allclose(vol.affine, expected, atol=1e-6)
+
+
+def test_numbered_stack_takes_what_the_stated_positions_say():
+    """slice_grid.numbered_stack: the step from the first and last stated positions, slice 0's
+    place moved back from the first; the declared spacing along the normal when the positions
+    cannot say (none or one stated, one position twice, a step in the slices' plane)."""
+    from lazyvol.slice_grid import numbered_stack
+
+    normal = np.array([0.0, 0.0, 1.0])
+    origin, step = numbered_stack([None, [1, 2, 7], None, [1, 2, 1]], normal, 2.5)
+    np.testing.assert_allclose(step, [0, 0, -3])
+    np.testing.assert_allclose(origin, [1, 2, 10])
+    for positions in (
+        [None, None],
+        [None, [1, 2, 3]],
+        [[1, 2, 3], [1, 2, 3]],
+        [[0, 0, 0], [5, 0, 0]],
+    ):
+        origin, step = numbered_stack(positions, normal, 2.5)
+        np.testing.assert_allclose(step, [0, 0, 2.5])
+    assert numbered_stack([None, None], normal, 2.5)[0].tolist() == [0.0, 0.0, 0.0]
+    np.testing.assert_allclose(numbered_stack([None, [1, 2, 3]], normal, 2.5)[0], [1, 2, 0.5])
+
+
 def test_gap_reports_expected_and_found_spacing(tmp_path):
     truth = write_dicom_series(tmp_path / "s", SHAPE, spacing=(0.8, 0.7, 2.5))
     os.remove(truth.files[6])

@@ -5,6 +5,7 @@ used by DICOM stacking (:mod:`lazyvol.dicom.stacking`)."""
 from __future__ import annotations
 
 import math
+from collections.abc import Sequence
 from decimal import Decimal
 
 import numpy as np
@@ -13,6 +14,7 @@ from numpy.typing import ArrayLike
 __all__ = [
     "coarser_than_half_step",
     "grid_slots",
+    "numbered_stack",
     "position_quantum",
     "regular_grid_errors",
     "slice_projections",
@@ -23,6 +25,44 @@ __all__ = [
 def slice_projections(positions: np.ndarray, normal: np.ndarray) -> np.ndarray:
     """Distance of each ImagePositionPatient along the slice normal (the sort key of a stack)."""
     return np.asarray(positions, dtype=np.float64) @ np.asarray(normal, dtype=np.float64)
+
+
+def numbered_stack(
+    positions: Sequence[Sequence[float] | None], normal: ArrayLike, spacing: float
+) -> tuple[np.ndarray, np.ndarray]:
+    """Origin and step of slices stacked in an order of their own (InstanceNumber's) when not
+    every one states its position (an opt-in approximation): the step from the first and last
+    slices stating one, the origin from the first stating one, moved back along that step to
+    slice 0. ``normal * spacing`` is the step when the positions cannot say (fewer than two, or a
+    step with no part along ``normal``), and 0 the origin when none is stated.
+
+    Parameters
+    ----------
+    positions : sequence of (3,) or None
+        Each slice's ImagePositionPatient in stack order, None where it is missing.
+    normal : (3,) array_like
+        The slice normal.
+    spacing : float
+        The declared slice spacing (mm).
+
+    Returns
+    -------
+    origin, step : (3,) ndarray
+        Position of slice 0 and the step from one slice to the next (LPS mm).
+    """
+    known = [(k, np.asarray(p, dtype=np.float64)) for k, p in enumerate(positions) if p is not None]
+    n = np.asarray(normal, dtype=np.float64)
+    step = n * float(spacing)
+    if len(known) > 1:
+        (ka, pa), (kb, pb) = known[0], known[-1]
+        found = (pb - pa) / (kb - ka)
+        # (one position stated twice says no step; a step within the slices' plane -- an assumed
+        # orientation the positions contradict -- would make the affine singular)
+        if abs(float(found @ n)) > 1e-3 * max(float(np.linalg.norm(found)), 1e-3):
+            step = found
+    if not known:
+        return np.zeros(3), step
+    return known[0][1] - known[0][0] * step, step
 
 
 def spacing_tolerance(spacing: float, rel: float = 1e-3, floor: float = 1e-3) -> float:

@@ -304,7 +304,9 @@ INDEX_VERSION = 69
 #: cut's uneven-time check takes the written digits, as at open.
 #: 69: instance_order=True past a missing PixelSpacing keeps the slices' stated positions (it
 #: stacked them by InstanceNumber, mirrored when numbered against them; h114).
-REPORT_FORMAT = 69
+#: 70: instance_order=True past missing positions takes slice 0's place and the step from the
+#: positions stated (the first file by name gave the origin, +normal the step; h114).
+REPORT_FORMAT = 70
 #: A frame's identity in a report whose frames all have their listing entry's identity.
 _FROM_LISTING = "listing"
 #: The frames' paths of a report whose frames are its files, in order.

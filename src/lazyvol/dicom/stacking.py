@@ -244,8 +244,8 @@ def _order_by_instance(
     ps = st.first.pixel_spacing or [1.0, 1.0]
     _, _, normal = geo.dicom_cosines(iop)
     dk = declared_spacing(st.first)[0] or 1.0
-    origin = st.first.ipp or [0.0, 0.0, 0.0]
-    st.info.affine = geo.dicom_affine(iop, ps, origin, normal * dk)
+    origin, step = slice_grid.numbered_stack([r.ipp for r in ordered], normal, dk)
+    st.info.affine = geo.dicom_affine(iop, ps, origin, step)
     return [ordered], None
 
 
