@@ -210,3 +210,28 @@ def test_pet_order_warning_says_what_dcm2niix_does(tmp_path, numbering, image_in
         assert "else keeps the InstanceNumber order" in note
         assert got == [2, 0, 1]  # (the frame numbered first: time point 2)
     assert ("keeps the InstanceNumber order" in note) == (numbering == "out_of_time_order")
+
+
+def test_overlapping_pet_beds_in_one_series_are_refused_with_a_remedy(tmp_path):
+    """Two PET beds under one SeriesInstanceUID whose slices overlap (InstanceNumber restarting
+    in each bed): the positions in the overlap hold two images, the others one. The refusal
+    named those images and the causes but no way past them; it now says what to do."""
+    uid = "1.2.826.0.1.3680043.8.498.4242"
+    extra = {"SOPClassUID": PET_STORAGE, "Units": "BQML", "DecayCorrection": "START"}
+    for prefix, z0, slope in (("B1", 0.0, 0.5), ("B2", 15.0, 0.25)):
+        write_dicom_series(
+            tmp_path / "s",
+            (8, 6, 10),
+            modality="PT",
+            spacing=(2.0, 2.0, 2.5),
+            origin=(-10.0, -10.0, z0),
+            series_uid=uid,
+            prefix=prefix,
+            slope=slope,
+            extra=extra,
+        )
+    with pytest.raises(lv.SeriesError) as exc:
+        lv.open(tmp_path / "s")
+    msg = str(exc.value)
+    assert "B100006.dcm" in msg and "B200000.dcm" in msg  # (both images at 15 mm)
+    assert "move each acquisition's files" in msg and "into a folder of its own" in msg

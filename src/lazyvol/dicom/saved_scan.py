@@ -306,7 +306,8 @@ INDEX_VERSION = 69
 #: stacked them by InstanceNumber, mirrored when numbered against them; h114).
 #: 70: instance_order=True past missing positions takes slice 0's place and the step from the
 #: positions stated (the first file by name gave the origin, +normal the step; h114).
-REPORT_FORMAT = 70
+#: 71: the refusal of positions repeating unevenly says what to do (it named only causes; h114).
+REPORT_FORMAT = 71
 #: A frame's identity in a report whose frames all have their listing entry's identity.
 _FROM_LISTING = "listing"
 #: The frames' paths of a report whose frames are its files, in order.

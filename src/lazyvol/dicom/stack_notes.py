@@ -338,7 +338,11 @@ def repeats_note(positions: Sequence[float], groups: Sequence[Sequence[FrameReco
 
 
 #: The cause a refusal of positions that repeat unevenly gives when no other is found.
-_UNEVEN_CAUSE = "missing images, or mixed acquisitions sharing one SeriesInstanceUID"
+_UNEVEN_CAUSE = (
+    "missing images, or mixed acquisitions sharing one SeriesInstanceUID (overlapping PET beds, "
+    "two reconstructions of one scan): restore the missing images, or move each acquisition's "
+    "files (the images named above tell them apart) into a folder of its own and open each"
+)
 
 
 def uneven_repeats_cause(groups: Sequence[Sequence[FrameRecord]]) -> str:
