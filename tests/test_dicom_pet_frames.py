@@ -235,3 +235,47 @@ def test_overlapping_pet_beds_in_one_series_are_refused_with_a_remedy(tmp_path):
     msg = str(exc.value)
     assert "B100006.dcm" in msg and "B200000.dcm" in msg  # (both images at 15 mm)
     assert "move each acquisition's files" in msg and "into a folder of its own" in msg
+
+
+@pytest.mark.parametrize(
+    ("attribute", "values"),
+    [
+        ("CorrectedImage", (["DECY", "ATTN", "SCAT"], ["DECY"])),
+        ("Units", ("BQML", "CNTS")),
+        ("ReconstructionMethod", ("OSEM3D 4i8s", "FBP")),
+        ("DecayCorrection", ("START", "NONE")),
+    ],
+)
+def test_two_pet_reconstructions_under_one_uid_are_split_not_stacked_as_frames(
+    tmp_path, attribute, values
+):
+    """Attenuation-corrected and uncorrected images of one PET acquisition (or two methods, two
+    units) filed under one SeriesInstanceUID, InstanceNumbers numbering them one set after the
+    other: they were stacked as two frames of a 4D volume by InstanceNumber rank, different
+    quantities given as time points, no word said (dcm2niix stacks them so). They are split, as
+    two CT kernels are, each volume opening with its own values."""
+    uid = "1.2.826.0.1.3680043.8.498.1212"
+    truths = []
+    for n, value in enumerate(values):
+        extra = {"SOPClassUID": PET_STORAGE, "Units": "BQML", "AcquisitionTime": "100000"}
+        truths.append(
+            write_dicom_series(
+                tmp_path / "s",
+                (8, 6, 5),
+                modality="PT",
+                series_uid=uid,
+                prefix=f"R{n}",
+                seed=n,
+                slope=0.5 + n,
+                extra={**extra, attribute: value},
+                per_slice=[{"InstanceNumber": n * 5 + k + 1} for k in range(5)],
+            )
+        )
+    with pytest.raises(lv.MultipleSeriesError, match=rf"{attribute} \(00[0-9a-fA-F,]+\) differs"):
+        lv.open(tmp_path / "s")
+    infos = lv.scan(tmp_path / "s")
+    assert sorted(info.shape for info in infos) == [(8, 6, 5), (8, 6, 5)]
+    for info in infos:
+        truth = next(t for t in truths if sorted(t.files) == sorted(info.files))
+        vol = lv.open(tmp_path / "s", series=info.id)
+        np.testing.assert_array_equal(vol.compute(), truth.stored * truth.slopes[0])

@@ -48,6 +48,7 @@ from .records import FrameRecord
 __all__ = [
     "PET_TAGS",
     "RADIOPHARMACEUTICAL_SEQUENCE",
+    "RECONSTRUCTIONS",
     "pet_annotate",
     "pet_record_values",
     "radiopharmaceutical_values",
@@ -61,6 +62,7 @@ FRAME_DURATION = 0x00181242
 FRAME_REFERENCE = 0x00541300
 DECAY_FACTOR = 0x00541321
 RADIOPHARMACEUTICAL_SEQUENCE = 0x00540016
+CORRECTED_IMAGE = 0x00280051
 #: Text values written as they are: tag -> key.
 _TEXT = {
     0x00541001: "Units",
@@ -92,6 +94,7 @@ PET_TAGS = frozenset(
         FRAME_REFERENCE,
         DECAY_FACTOR,
         RADIOPHARMACEUTICAL_SEQUENCE,
+        CORRECTED_IMAGE,
         *_TEXT,
         *_NUMBERS,
     }
@@ -181,6 +184,9 @@ def pet_record_values(raw: dict[int, Any]) -> dict[str, Any]:
             out[key] = printed(value * scale)
     if _first(raw, DECAY_FACTOR) is None and (raw_text(raw, MODALITY) or [""])[0] != "PT":
         return out  # (the timing inputs serve PET frames and decay factors only: not kept)
+    corrected = {v.strip().upper() for v in raw_text(raw, CORRECTED_IMAGE) or [] if v.strip()}
+    if corrected:  # (in any order: what tells AC and NAC images apart, not a sidecar key)
+        out["_corrected_image"] = "\\".join(sorted(corrected))
     for tag, key in (
         (SERIES_TIME, "_series_time"),
         (FRAME_DURATION, "_frame_duration"),
@@ -191,6 +197,23 @@ def pet_record_values(raw: dict[int, Any]) -> dict[str, Any]:
         if text is not None:
             out[key] = text
     return out
+
+
+def _stated(key: str) -> Callable[[FrameRecord], str]:
+    """A record's ``acq`` value of ``key`` as text, "missing" when it states none."""
+    return lambda r: str((r.acq or {}).get(key) or "missing")
+
+
+#: What tells two reconstructions of one acquisition apart (a CT's kernels; a PET's images with
+#: and without attenuation correction, of another method or in other units), for the split of a
+#: series that holds both (:mod:`lazyvol.dicom.grouping`): (attribute, label, a record's value).
+RECONSTRUCTIONS: tuple[tuple[str, str, Callable[[FrameRecord], str]], ...] = (
+    ("ConvolutionKernel (0018,1210)", "kernel", lambda r: r.convolution_kernel or "missing"),
+    ("CorrectedImage (0028,0051)", "corrections", _stated("_corrected_image")),
+    ("Units (0054,1001)", "units", _stated("Units")),
+    ("ReconstructionMethod (0054,1103)", "reconstruction", _stated("ReconstructionMethod")),
+    ("DecayCorrection (0054,1102)", "decay correction", _stated("DecayCorrection")),
+)
 
 
 def recon_method(method: str) -> dict[str, Any]:

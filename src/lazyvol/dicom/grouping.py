@@ -13,6 +13,7 @@ from collections import Counter, defaultdict
 from collections.abc import Callable
 from typing import Any
 
+from .bids_pet import RECONSTRUCTIONS
 from .checks import same_orientation
 from .ge_phase import split_reversed
 from .model import FLOAT_PIXEL_VRS, SPLIT_VALUES
@@ -354,17 +355,12 @@ def _split_stacks(keyed: dict[tuple[str, ...], list[FrameRecord]]) -> str:
 
 
 def _split_kernels(keyed: dict[tuple[str, ...], list[FrameRecord]]) -> str:
-    """Two reconstructions of one CT acquisition (soft tissue and bone kernels) filed under one
-    SeriesInstanceUID share its positions and times: stacked, they were a 4th axis no attribute
-    explains (dcm2niix stacks them so). Split where stated kernels differ (an image stating
-    none, as most MR images, splits nothing alone)."""
-    return _split_where_differs(
-        keyed,
-        "ConvolutionKernel (0018,1210)",
-        "kernel",
-        lambda r: r.convolution_kernel or "missing",
-        stated=True,
-    )
+    """Two reconstructions of one acquisition under one SeriesInstanceUID (a CT's soft tissue and
+    bone kernels, a PET's images with and without attenuation correction) share its positions and
+    times: stacked, they were a 4th axis no attribute explains (dcm2niix stacks them so). Split
+    where stated values differ (an image stating none, as most MR images, splits nothing alone)."""
+    notes = [_split_where_differs(keyed, *how, stated=True) for how in RECONSTRUCTIONS]
+    return "; ".join(n for n in notes if n)
 
 
 def _differs(name: str, by_value: dict[str, list[FrameRecord]]) -> str:

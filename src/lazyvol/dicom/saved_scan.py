@@ -166,7 +166,8 @@ __all__ = [
 #: Philips' private b-value is taken beside a standard one below 0 or NaN; an empty or 0
 #: NumberOfFrames over one frame of packed bits (BitsAllocated 1) is one frame (then refused for
 #: its BitsAllocated).
-INDEX_VERSION = 69
+#: 70: PET records keep CorrectedImage (0028,0051), which splits AC from NAC images (h114).
+INDEX_VERSION = 70
 #: Layout of a report: 2: files named by their listing position, identities taken from the listing;
 #: 3: a volume's files may differ in pixel encoding (each frame's, ``encodings``), where 2 split them;
 #: 4: ... and in BitsStored (each frame's, ``stored_bits``), where 3 split them;
@@ -307,7 +308,10 @@ INDEX_VERSION = 69
 #: 70: instance_order=True past missing positions takes slice 0's place and the step from the
 #: positions stated (the first file by name gave the origin, +normal the step; h114).
 #: 71: the refusal of positions repeating unevenly says what to do (it named only causes; h114).
-REPORT_FORMAT = 71
+#: 72: PET images with and without attenuation correction (CorrectedImage), or in other Units or
+#: of another ReconstructionMethod or DecayCorrection, under one SeriesInstanceUID are split,
+#: not a 4D (h114).
+REPORT_FORMAT = 72
 #: A frame's identity in a report whose frames all have their listing entry's identity.
 _FROM_LISTING = "listing"
 #: The frames' paths of a report whose frames are its files, in order.
