@@ -461,3 +461,48 @@ def test_enhanced_philips_partial_fourier_steps_as_dcm2niix(tmp_path, dcm2niix, 
     assert {k: doc.get(k) for k in keys} == {k: ref_doc.get(k) for k in keys}
     philips = vendor == "Philips"
     assert doc.get("PhaseEncodingStepsNoPartialFourier" if philips else "PhaseEncodingSteps") == 62
+
+
+@pytest.mark.parametrize(
+    ("vendor", "modality", "image_type", "frame_type"),
+    [
+        (
+            "Philips",
+            "MR",
+            ["ORIGINAL", "PRIMARY", "M_FFE", "M", "FFE"],
+            ["ORIGINAL", "PRIMARY", "T1"],
+        ),
+        (
+            "SIEMENS",
+            "MR",
+            ["ORIGINAL", "PRIMARY", "M", "DIS2D", "NORM"],
+            ["ORIGINAL", "PRIMARY", "M"],
+        ),
+        ("SIEMENS", "MR", ["ORIGINAL", "PRIMARY", "M", "ND", "NORM"], ["ORIGINAL", "PRIMARY", "M"]),
+        ("CANON_MEC", "CT", ["ORIGINAL", "PRIMARY", "AXIAL"], ["ORIGINAL", "PRIMARY", "AXIAL"]),
+    ],
+)
+def test_enhanced_image_type_is_the_files_as_dcm2niixs(
+    tmp_path, dcm2niix, vendor, modality, image_type, frame_type
+):
+    """The sidecar's ImageType of an enhanced file is its ImageType (0008,0008), as dcm2niix
+    writes it: lazyvol wrote the first frame's FrameType (0008,9007) (['ORIGINAL', 'PRIMARY',
+    'M', 'NONE'] where the file says M\\DIS2D\\NORM), so a Siemens XA volume had no
+    NonlinearGradientCorrection either. The frames' FrameType still splits them by kind."""
+    src = tmp_path / "in"
+    src.mkdir()
+    write_enhanced_dicom(src / "e.dcm", shape=(16, 12, 5), modality=modality)
+    ds = pydicom.dcmread(src / "e.dcm")
+    ds.Manufacturer, ds.ImageType = vendor, image_type
+    kind = Dataset()
+    kind.FrameType = [*frame_type, "NONE"]
+    if modality == "MR":
+        kind.ComplexImageComponent = "MAGNITUDE"
+    for g in ds.PerFrameFunctionalGroupsSequence:
+        setattr(g, f"{modality}ImageFrameTypeSequence", DicomSequence([kind]))
+    ds.save_as(src / "e.dcm", enforce_file_format=True)
+    (ref_doc, _), *_ = _converted(dcm2niix, src, tmp_path / "out")
+    doc, _ = _written(lv.open(src), tmp_path / "mine.nii")
+    keys = ("ImageType", "NonlinearGradientCorrection")
+    assert {k: doc.get(k) for k in keys} == {k: ref_doc.get(k) for k in keys}
+    assert doc["ImageType"][:3] == [t for v in image_type for t in v.split("_")][:3]

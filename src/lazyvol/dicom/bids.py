@@ -457,8 +457,8 @@ def _annotate(
         bids["ProtocolName"] = protocol
     if SEQUENCE_NAME in acq and "SequenceName" not in bids:  # (not a ProtocolName)
         bids["SequenceName"] = acq[SEQUENCE_NAME]
-    if first.image_type:
-        bids["ImageType"] = bids_image_type(first.image_type, first.complex_component)
+    if first.stated_image_type:  # (the file's ImageType, not an enhanced frame's FrameType)
+        bids["ImageType"] = bids_image_type(first.stated_image_type, first.complex_component)
     if first.series_number is not None:
         bids["SeriesNumber"] = first.series_number
     if first.acquisition_number is not None and first.acquisition_number > 0:

@@ -249,6 +249,10 @@ class FrameRecord:
     #: pixels' support is checked; 0: not read, or not stated. Their decoders return values of
     #: that precision whatever BitsStored says, as pydicom does: the volume's dtype holds them.
     codestream_bits: int = 0
+    #: Enhanced frame whose FrameType (0008,9007) is its ``image_type``: its file's ImageType
+    #: (0008,0008), which a sidecar states (dcm2niix reads the file's, not the frames'); None
+    #: elsewhere (``image_type`` is then the file's). See :attr:`stated_image_type`.
+    file_image_type: list[str] | None = None
 
     def to_list(self) -> list[Any]:
         """Values in field order (compact form for the scan index)."""
@@ -269,6 +273,13 @@ class FrameRecord:
         if self.number_of_frames > 1 and self.frame >= 0:
             return f"{self.path} (frame {self.frame + 1} of {self.number_of_frames})"
         return self.path
+
+    @property
+    def stated_image_type(self) -> list[str] | None:
+        """ImageType (0008,0008) as the file states it: what a sidecar's ImageType and the keys
+        read from it (NonlinearGradientCorrection) come from, as dcm2niix reads them. An enhanced
+        frame's ``image_type`` is its FrameType (0008,9007), which splits the frames by kind."""
+        return self.file_image_type if self.file_image_type is not None else self.image_type
 
     @property
     def is_localizer(self) -> bool:

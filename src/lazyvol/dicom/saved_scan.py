@@ -167,7 +167,8 @@ __all__ = [
 #: NumberOfFrames over one frame of packed bits (BitsAllocated 1) is one frame (then refused for
 #: its BitsAllocated).
 #: 70: PET records keep CorrectedImage (0028,0051), which splits AC from NAC images (h114).
-INDEX_VERSION = 70
+#: 71: an enhanced frame keeps its file's ImageType (``file_image_type``) beside its FrameType.
+INDEX_VERSION = 71
 #: Layout of a report: 2: files named by their listing position, identities taken from the listing;
 #: 3: a volume's files may differ in pixel encoding (each frame's, ``encodings``), where 2 split them;
 #: 4: ... and in BitsStored (each frame's, ``stored_bits``), where 3 split them;
@@ -311,7 +312,9 @@ INDEX_VERSION = 70
 #: 72: PET images with and without attenuation correction (CorrectedImage), or in other Units or
 #: of another ReconstructionMethod or DecayCorrection, under one SeriesInstanceUID are split,
 #: not a 4D (h114).
-REPORT_FORMAT = 72
+#: 73: an enhanced volume's sidecar ImageType / NonlinearGradientCorrection come from the file's
+#: ImageType (0008,0008), as dcm2niix's (68: from the first frame's FrameType (0008,9007)).
+REPORT_FORMAT = 73
 #: A frame's identity in a report whose frames all have their listing entry's identity.
 _FROM_LISTING = "listing"
 #: The frames' paths of a report whose frames are its files, in order.

@@ -283,7 +283,7 @@ def annotate_siemens(info: Any, slots: Sequence[FrameRecord | None], fetch: Fetc
         return
     first = frames[0]
     acq = _file_values(frames)
-    bids.update(_plain_keys(acq, first.image_type or []))
+    bids.update(_plain_keys(acq, first.stated_image_type or []))
     at = acq.get(SERIES_AT)
     if not at:
         bids.update(_no_protocol_keys(acq, bids))
