@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import json
 from pathlib import Path
+from typing import Any
 
 import nibabel as nib
 import numpy as np
@@ -506,3 +507,51 @@ def test_enhanced_image_type_is_the_files_as_dcm2niixs(
     keys = ("ImageType", "NonlinearGradientCorrection")
     assert {k: doc.get(k) for k in keys} == {k: ref_doc.get(k) for k in keys}
     assert doc["ImageType"][:3] == [t for v in image_type for t in v.split("_")][:3]
+
+
+def _enhanced_ct(path: Path, kernel: Any, seed: int) -> np.ndarray:
+    """An enhanced CT file stating ``kernel`` in its CT Reconstruction macro only (as the IOD
+    puts it: CTReconstructionSequence (0018,9314) of the shared functional groups)."""
+    truth = write_enhanced_dicom(path, shape=(16, 12, 5), modality="CT", seed=seed)
+    ds = pydicom.dcmread(path)
+    ds.Manufacturer, ds.InstanceNumber = "CANON_MEC", seed + 1
+    ds.StudyInstanceUID, ds.FrameOfReferenceUID = "1.2.826.0.1.3680043.8.498.98", "1.2.3.4"
+    ds.SeriesInstanceUID = "1.2.826.0.1.3680043.8.498.99"  # (one series, whatever the seed)
+    ds.SOPInstanceUID = ds.file_meta.MediaStorageSOPInstanceUID = (
+        f"1.2.826.0.1.3680043.8.498.{seed}"
+    )
+    recon = Dataset()
+    recon.ConvolutionKernel, recon.ReconstructionDiameter = kernel, 320.0
+    ds.SharedFunctionalGroupsSequence[0].CTReconstructionSequence = DicomSequence([recon])
+    ds.save_as(path, enforce_file_format=True)
+    return truth.stored
+
+
+@pytest.mark.parametrize("kernel", ["FC13", ["FC52", "AIDR 3D"]])
+def test_enhanced_ct_convolution_kernel_as_dcm2niixs(tmp_path, dcm2niix, kernel):
+    """An enhanced CT file states its ConvolutionKernel (0018,1210) in CTReconstructionSequence
+    (0018,9314): dcm2niix writes it (with ReconFilterType / ReconFilterSize), lazyvol wrote
+    none of the three, as it does for a classic file's top-level kernel."""
+    src = tmp_path / "in"
+    src.mkdir()
+    _enhanced_ct(src / "e.dcm", kernel, 0)
+    doc, _ = _written(lv.open(src), tmp_path / "mine.nii")
+    keys = ("ConvolutionKernel", "ReconFilterType", "ReconFilterSize")
+    if isinstance(kernel, str):  # (dcm2niix writes a backslash unescaped: its JSON is invalid)
+        (ref_doc, _), *_ = _converted(dcm2niix, src, tmp_path / "out")
+        assert {k: doc.get(k) for k in keys} == {k: ref_doc.get(k) for k in keys}
+    assert doc["ConvolutionKernel"] == (kernel if isinstance(kernel, str) else "\\".join(kernel))
+
+
+def test_two_enhanced_ct_reconstruction_kernels_are_two_volumes(tmp_path):
+    """Two enhanced CT files of one series at the same positions, reconstructed with two
+    kernels stated in their CTReconstructionSequence: they became one 4D volume ordered by
+    InstanceNumber (the kernel at the top level of classic files splits them). One volume per
+    kernel, each its own file's data."""
+    truth = {k: _enhanced_ct(tmp_path / f"{k}.dcm", k, n) for n, k in enumerate(["FC13", "FC52"])}
+    report = lv.scan(tmp_path)
+    assert sorted(i.shape for i in report) == [(16, 12, 5), (16, 12, 5)]
+    for info in report:
+        (kernel,) = [r.split()[-1] for r in info.reasons if r.startswith("this volume: kernel ")]
+        vol = lv.open(tmp_path, series=info.id, scale=False)
+        np.testing.assert_array_equal(vol.compute(), truth[kernel])

@@ -18,7 +18,11 @@ reads the file in order):
   with PartialFourierEnabled "YES", as :mod:`lazyvol.dicom.bids_extra` writes a classic one's:
   an enhanced file's PartialFourier (0018,9081) YES in MRModifierSequence);
 - CoilString: the ReceiveCoilName (0018,1250) of the MR Receive Coil macro (a Siemens file's
-  coil name, ``_coil``: :mod:`lazyvol.dicom.siemens_sidecar`).
+  coil name, ``_coil``: :mod:`lazyvol.dicom.siemens_sidecar`);
+- ConvolutionKernel (0018,1210) of an enhanced CT file's CT Reconstruction macro
+  (CTReconstructionSequence (0018,9314)), its values joined by a backslash: the sidecar's
+  ConvolutionKernel / ReconFilterType / ReconFilterSize (:mod:`lazyvol.dicom.bids_pet`, as a
+  classic file's) and the frame's ``convolution_kernel`` (two reconstructions are two volumes).
 """
 
 from __future__ import annotations
@@ -64,9 +68,11 @@ _ATTRIBUTES: dict[int, tuple[str, str, str, str]] = {
         "count",
     ),
     0x00181250: ("MRReceiveCoilSequence", "ReceiveCoilName", "CoilString", "str"),
+    0x00181210: ("CTReconstructionSequence", "ConvolutionKernel", "ConvolutionKernel", "text"),
 }
-#: The elements read at the top level (ReceiveCoilName there: :mod:`lazyvol.dicom.bids_extra`).
-ENHANCED_TAGS = frozenset(t for t in _ATTRIBUTES if t != 0x00181250)
+#: The elements read at the top level (ReceiveCoilName there: :mod:`lazyvol.dicom.bids_extra`;
+#: ConvolutionKernel: :mod:`lazyvol.dicom.bids_pet`, which writes it and its ReconFilter keys).
+ENHANCED_TAGS = frozenset(t for t in _ATTRIBUTES if t not in (0x00181250, 0x00181210))
 #: The keys copied here (AcquisitionDuration, PhaseEncodingSteps, CoilString: with others').
 _COPIED = (
     "MTState",
@@ -82,7 +88,10 @@ _MT = {"OF": True, "ON": False, "NO": False}
 
 def _value(kind: str, value: Any) -> Any:
     """The BIDS value of ``value`` (text or number) of ``kind``, or None."""
-    if isinstance(value, list | tuple) or type(value).__name__ == "MultiValue":
+    many = isinstance(value, list | tuple) or type(value).__name__ == "MultiValue"
+    if kind == "text" and value is not None:  # (every value, as a top-level one is written)
+        return "\\".join(str(v).strip(" \x00") for v in (value if many else [value])) or None
+    if many:
         value = value[0] if len(value) else None
     if value is None:
         return None

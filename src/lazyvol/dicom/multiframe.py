@@ -78,9 +78,7 @@ def _floats(value: Any, n: int) -> list[float] | None:
 
 
 def _num(value: Any) -> float | None:
-    if value is None:
-        return None
-    try:
+    try:  # (None: a TypeError)
         return float(value)
     except (TypeError, ValueError):
         return None
@@ -576,6 +574,7 @@ def _frame_record(
     stack = _find(groups, "FrameContentSequence", "StackID")
     fr.stack_id = str(stack).strip() if stack is not None else ""
     fr.acq = _group_values(groups, rec.acq, vendor_of(rec.manufacturer) == "SIEMENS")
+    fr.convolution_kernel = (fr.acq or {}).get("ConvolutionKernel", rec.convolution_kernel)
     if vendor_of(rec.manufacturer) == "PHILIPS":
         _philips_frame(fr, groups)
     # No Pixel Measures or Plane Orientation functional group (which the enhanced IODs require)

@@ -168,7 +168,9 @@ __all__ = [
 #: its BitsAllocated).
 #: 70: PET records keep CorrectedImage (0028,0051), which splits AC from NAC images (h114).
 #: 71: an enhanced frame keeps its file's ImageType (``file_image_type``) beside its FrameType.
-INDEX_VERSION = 71
+#: 72: an enhanced frame keeps its file's ImageType (``file_image_type``) beside its FrameType,
+#: and its CTReconstructionSequence's ConvolutionKernel (``convolution_kernel``, ``acq``).
+INDEX_VERSION = 72
 #: Layout of a report: 2: files named by their listing position, identities taken from the listing;
 #: 3: a volume's files may differ in pixel encoding (each frame's, ``encodings``), where 2 split them;
 #: 4: ... and in BitsStored (each frame's, ``stored_bits``), where 3 split them;
@@ -314,7 +316,10 @@ INDEX_VERSION = 71
 #: not a 4D (h114).
 #: 73: an enhanced volume's sidecar ImageType / NonlinearGradientCorrection come from the file's
 #: ImageType (0008,0008), as dcm2niix's (68: from the first frame's FrameType (0008,9007)).
-REPORT_FORMAT = 73
+#: 74: an enhanced volume's sidecar ImageType / NonlinearGradientCorrection come from the file's
+#: ImageType (0008,0008), as dcm2niix's (68: from the first frame's FrameType (0008,9007)); an
+#: enhanced CT's ConvolutionKernel (CTReconstructionSequence) is written and splits volumes.
+REPORT_FORMAT = 74
 #: A frame's identity in a report whose frames all have their listing entry's identity.
 _FROM_LISTING = "listing"
 #: The frames' paths of a report whose frames are its files, in order.
