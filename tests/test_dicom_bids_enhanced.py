@@ -555,3 +555,45 @@ def test_two_enhanced_ct_reconstruction_kernels_are_two_volumes(tmp_path):
         (kernel,) = [r.split()[-1] for r in info.reasons if r.startswith("this volume: kernel ")]
         vol = lv.open(tmp_path, series=info.id, scale=False)
         np.testing.assert_array_equal(vol.compute(), truth[kernel])
+
+
+@pytest.mark.parametrize("where", ["top", "groups"])
+@pytest.mark.parametrize(
+    "values",
+    [
+        {"NumberOfAverages": 2.0, "EchoTrainLength": 1, "GradientEchoTrainLength": 35},
+        {"NumberOfAverages": 1.0, "EchoTrainLength": 12, "GradientEchoTrainLength": 1},
+        {"NumberOfAverages": 2.5, "EchoTrainLength": 12, "GradientEchoTrainLength": 3},
+        {"EchoTrainLength": 10, "GradientEchoTrainLength": 0},
+    ],
+)
+def test_averages_and_echo_train_as_dcm2niixs(tmp_path, dcm2niix, where, values):
+    """NumberOfAverages (0018,0083) (MRAveragesSequence in an enhanced file) and
+    GradientEchoTrainLength (0018,9241) (MRTimingAndRelatedParametersSequence): dcm2niix writes
+    NumberOfAverages above 1, and the gradient echo train as EchoTrainLength where above 1 (an
+    EPI stating EchoTrainLength 1); lazyvol wrote no NumberOfAverages, EchoTrainLength from
+    (0018,0091) alone, and no Siemens PartialFourier estimate from the echo train."""
+    src = tmp_path / "in"
+    src.mkdir()
+    write_enhanced_dicom(src / "e.dcm", shape=(96, 96, 3))
+    ds = pydicom.dcmread(src / "e.dcm")
+    ds.Manufacturer, ds.MRAcquisitionType = "SIEMENS", "2D"
+    averages = {k: v for k, v in values.items() if k == "NumberOfAverages"}
+    timing = {k: v for k, v in values.items() if k != "NumberOfAverages"}
+    fov = Dataset()
+    fov.MRAcquisitionPhaseEncodingStepsInPlane, fov.InPlanePhaseEncodingDirection = 94, "COLUMN"
+    shared = ds.SharedFunctionalGroupsSequence[0]
+    shared.MRFOVGeometrySequence = DicomSequence([fov])
+    for target, attrs, seq in (
+        (ds if where == "top" else Dataset(), timing, "MRTimingAndRelatedParametersSequence"),
+        (ds if where == "top" else Dataset(), averages, "MRAveragesSequence"),
+    ):
+        for k, v in attrs.items():
+            setattr(target, k, v)
+        if where == "groups" and attrs:
+            setattr(shared, seq, DicomSequence([target]))
+    ds.save_as(src / "e.dcm", enforce_file_format=True)
+    (ref_doc, _), *_ = _converted(dcm2niix, src, tmp_path / "out")
+    doc, _ = _written(lv.open(src), tmp_path / "mine.nii")
+    keys = ("NumberOfAverages", "EchoTrainLength", "PartialFourier")
+    assert {k: doc.get(k) for k in keys} == {k: ref_doc.get(k) for k in keys}

@@ -27,7 +27,7 @@ from typing import Any
 
 import numpy as np
 
-from .bids_enhanced import enhanced_annotate, enhanced_record_values
+from .bids_enhanced import GRADIENT_ECHO_TRAIN, enhanced_annotate, enhanced_record_values
 from .bids_extra import SEQUENCE_NAME, acquisition_time, extra_record_values, printed
 from .bids_pet import pet_annotate, pet_record_values
 from .ge_phase import annotate_pepolar, ge_echo_spacing, ge_phase_values
@@ -93,6 +93,7 @@ BIDS_TAGS: dict[int, tuple[str, str]] = {
     0x00180094: ("PercentPhaseFOV", "g"),
     0x00180093: ("PercentSampling", "g"),
     0x00180089: ("PhaseEncodingSteps", "count"),
+    0x00180083: ("NumberOfAverages", "g"),
 }
 
 #: Siemens XA files (no CSA header): PhaseEncodingDirectionPositive (0021,111C) ("SIEMENS MR SDI
@@ -171,6 +172,14 @@ def acq_value(kind: str, value: Any) -> str | float | int | None:
         text = str(value).strip(" \x00").upper()
         return {"R": "ROW", "C": "COL"}.get(text[:1])
     return number_value(kind, value)
+
+
+def _echo_train(acq: dict[str, Any]) -> int:
+    """The echo train length dcm2niix takes: GradientEchoTrainLength (0018,9241) where above 1
+    (:data:`~lazyvol.dicom.bids_enhanced.GRADIENT_ECHO_TRAIN`), else EchoTrainLength (0018,0091);
+    0 when neither is stated."""
+    train = int(acq.get(GRADIENT_ECHO_TRAIN, 0))
+    return train if train > 1 else int(acq.get("EchoTrainLength", 0))
 
 
 def pe_positive(value: Any) -> int | None:
@@ -356,7 +365,7 @@ def _phase_encoding(first: FrameRecord, acq: dict[str, Any]) -> dict[str, Any]:
     # no spin echo in ScanningSequence: 3D EPI, segmented or Siemens gradient echo (MPRAGE), not
     # SPACE / CUBE / VISTA; dcm2niix's issue 849 rule, checked against the installed dcm2niix)
     spin_echo = "SE" in str(acq.get("ScanningSequence", "")).split("\\")
-    readout = acq.get("EchoTrainLength", 0) > 1 or bool(acq.get("BandwidthPerPixelPhaseEncode"))
+    readout = _echo_train(acq) > 1 or bool(acq.get("BandwidthPerPixelPhaseEncode"))
     if acq.get("MRAcquisitionType") != "3D" or (readout and not spin_echo):
         if positive is not None:
             out["PhaseEncodingDirection"] = axis if positive == 1 else axis + "-"
@@ -487,8 +496,10 @@ def _annotate(
         bids["PhaseEncodingPolarityGE"] = acq["_ge_polarity"]
     annotate_pepolar(info, frames)
     _copy(bids, acq, "ShimSetting PrescanReuseString CoilString PercentPhaseFOV PercentSampling")
-    if acq.get("EchoTrainLength", 0) > 1:  # as dcm2niix, any vendor: GE writes 1 for EPI
-        bids["EchoTrainLength"] = acq["EchoTrainLength"]
+    if (train := _echo_train(acq)) > 1:  # as dcm2niix, any vendor: GE writes 1 for EPI
+        bids["EchoTrainLength"] = train
+    if acq.get("NumberOfAverages", 0) > 1:  # (as dcm2niix: none for 1)
+        bids["NumberOfAverages"] = acq["NumberOfAverages"]
     _copy(bids, acq, "PartialFourierEnabled PhaseEncodingStepsNoPartialFourier PhaseEncodingSteps")
     if first.modality == "MR":
         _copy(bids, acq, "AcquisitionMatrixPE")

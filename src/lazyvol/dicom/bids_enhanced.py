@@ -19,6 +19,8 @@ reads the file in order):
   an enhanced file's PartialFourier (0018,9081) YES in MRModifierSequence);
 - CoilString: the ReceiveCoilName (0018,1250) of the MR Receive Coil macro (a Siemens file's
   coil name, ``_coil``: :mod:`lazyvol.dicom.siemens_sidecar`);
+- EchoTrainLength: GradientEchoTrainLength (0018,9241) (MR Timing and Related Parameters) where
+  above 1, in place of EchoTrainLength (0018,0091) (:data:`GRADIENT_ECHO_TRAIN`);
 - ConvolutionKernel (0018,1210) of an enhanced CT file's CT Reconstruction macro
   (CTReconstructionSequence (0018,9314)), its values joined by a backslash: the sidecar's
   ConvolutionKernel / ReconFilterType / ReconFilterSize (:mod:`lazyvol.dicom.bids_pet`, as a
@@ -38,11 +40,15 @@ from .vendor import vendor_of
 
 __all__ = [
     "ENHANCED_TAGS",
+    "GRADIENT_ECHO_TRAIN",
     "enhanced_annotate",
     "enhanced_group_values",
     "enhanced_record_values",
 ]
 
+#: ``acq`` key of GradientEchoTrainLength (0018,9241): the EchoTrainLength dcm2niix writes when it
+#: is above 1 (an EPI's echoes per excitation; TSE files state 1), whatever (0018,0091) says.
+GRADIENT_ECHO_TRAIN = "_gradient_echo_train"
 #: tag -> (functional group sequence, keyword, BIDS key, kind); kinds: "mt" (MTState), "pfd"
 #: (PartialFourierDirection), "str", "s" (FD seconds), "count" (US above 0).
 _ATTRIBUTES: dict[int, tuple[str, str, str, str]] = {
@@ -68,6 +74,12 @@ _ATTRIBUTES: dict[int, tuple[str, str, str, str]] = {
         "count",
     ),
     0x00181250: ("MRReceiveCoilSequence", "ReceiveCoilName", "CoilString", "str"),
+    0x00189241: (
+        "MRTimingAndRelatedParametersSequence",
+        "GradientEchoTrainLength",
+        GRADIENT_ECHO_TRAIN,
+        "count",
+    ),
     0x00181210: ("CTReconstructionSequence", "ConvolutionKernel", "ConvolutionKernel", "text"),
 }
 #: The elements read at the top level (ReceiveCoilName there: :mod:`lazyvol.dicom.bids_extra`;

@@ -167,6 +167,7 @@ _GROUP_VALUES: tuple[tuple[str, str, str, str], ...] = (
     ("MRTimingAndRelatedParametersSequence", "FlipAngle", "FlipAngle", "float"),
     ("MRTimingAndRelatedParametersSequence", "EchoTrainLength", "EchoTrainLength", "int"),
     ("MRModifierSequence", "InversionTimes", "InversionTime", "ms"),
+    ("MRAveragesSequence", "NumberOfAverages", "NumberOfAverages", "g"),
     ("MRImagingModifierSequence", "PixelBandwidth", "PixelBandwidth", "float"),
     ("MRImagingModifierSequence", "TransmitterFrequency", "ImagingFrequency", "float"),
     ("MRFOVGeometrySequence", "PercentPhaseFieldOfView", "PercentPhaseFOV", "g"),

@@ -170,7 +170,10 @@ __all__ = [
 #: 71: an enhanced frame keeps its file's ImageType (``file_image_type``) beside its FrameType.
 #: 72: an enhanced frame keeps its file's ImageType (``file_image_type``) beside its FrameType,
 #: and its CTReconstructionSequence's ConvolutionKernel (``convolution_kernel``, ``acq``).
-INDEX_VERSION = 72
+#: 73: an enhanced frame keeps its file's ImageType (``file_image_type``) beside its FrameType,
+#: and its CTReconstructionSequence's ConvolutionKernel (``convolution_kernel``, ``acq``); records
+#: hold NumberOfAverages (0018,0083) and GradientEchoTrainLength (0018,9241) (``acq``).
+INDEX_VERSION = 73
 #: Layout of a report: 2: files named by their listing position, identities taken from the listing;
 #: 3: a volume's files may differ in pixel encoding (each frame's, ``encodings``), where 2 split them;
 #: 4: ... and in BitsStored (each frame's, ``stored_bits``), where 3 split them;
