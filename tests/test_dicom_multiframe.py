@@ -405,6 +405,33 @@ def test_unorderable_volumes_name_the_malformed_attribute(tmp_path):
         lv.open(path)
 
 
+@pytest.mark.parametrize(
+    ("keyword", "stated", "written"),
+    [("RescaleSlope", "7.77", b"x.77"), ("RescaleIntercept", "-7.7", b"-7.x")],
+)
+def test_a_frame_rescale_that_is_not_a_number_is_refused(tmp_path, keyword, stated, written):
+    """A frame's RescaleSlope / RescaleIntercept (PixelValueTransformationSequence) that is not a
+    number (DS 'x.77') was read as absent, so the frame took the file's value, or 1 / 0: its
+    values silently scaled wrongly (pydicom cannot read it; a classic file's is refused). It is
+    refused, naming the attribute and the value, as the top-level one is."""
+    path = tmp_path / "e.dcm"
+    write_enhanced_dicom(path, (8, 8, 4), slope=2.0, intercept=-5.0)
+
+    def one_frame(ds):
+        setattr(
+            ds.PerFrameFunctionalGroupsSequence[2].PixelValueTransformationSequence[0],
+            keyword,
+            stated,
+        )
+
+    _edit(path, one_frame)
+    raw = path.read_bytes()
+    assert raw.count(stated.encode()) == 1
+    path.write_bytes(raw.replace(stated.encode(), written))
+    with pytest.raises(lv.FormatError, match=rf"{keyword} \(0028,105.\)='{written.decode()}'"):
+        lv.open(path)
+
+
 def _two_stacks(path, shift, nk=8):
     """An enhanced file whose first half of frames is StackID 1 and second half StackID 2,
     the second stack moved by ``shift`` mm along the slice normal (z)."""

@@ -71,7 +71,7 @@ class _HeaderView:
 
 
 def _read_slice_attributes(source: str, view: _HeaderView) -> list[np.ndarray]:
-    from .dicom.multiframe import frame_time
+    from .dicom.dicom_time import frame_time
     from .headers import dicom_headers, peek_dataset
 
     shape = tuple(view.shape[2:])  # (nk,) or (nk, nt)

@@ -14,6 +14,7 @@ from __future__ import annotations
 import datetime
 import re
 from collections.abc import Sequence
+from typing import Any
 
 from .records import FrameRecord
 
@@ -22,6 +23,7 @@ __all__ = [
     "acquired",
     "da_day",
     "dt_instant",
+    "frame_time",
     "stated_datetime",
     "tm_resolution",
     "tm_seconds",
@@ -143,3 +145,12 @@ def acquired(records: Sequence[FrameRecord]) -> tuple[list[float | None], str]:
             return instants, ""
     times = [tm_seconds(r.acquisition_time) for r in records]
     return times, wrap_note([t for t in times if t is not None])
+
+
+def frame_time(value: Any) -> str | None:
+    """Time part (HHMMSS.FFFFFF) of a FrameAcquisitionDateTime (DT) value."""
+    text = str(value or "").strip()
+    if len(text) < 10 or not text[:8].isdigit():
+        return None
+    t = text[8:].split("+")[0].split("-")[0]
+    return t or None

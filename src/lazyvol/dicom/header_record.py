@@ -17,7 +17,7 @@ from ..sources import SourceStamp
 from . import bids, grid, mosaic
 from .bids_pet import RADIOPHARMACEUTICAL_SEQUENCE, radiopharmaceutical_values
 from .charset import python_encodings
-from .dicom_time import stated_datetime
+from .dicom_time import frame_time, stated_datetime
 from .excess import excess_holds_data
 from .header_values import (
     _LONG_VRS,
@@ -35,7 +35,7 @@ from .header_values import (
     sequence_items,
 )
 from .model import DEFLATED_SYNTAX, FLOAT_PIXEL_VRS, NATIVE_SYNTAXES, PIXEL_HEAD_CUT
-from .multiframe import UNSUPPORTED_LAYOUT, expand_frames, frame_time
+from .multiframe import UNSUPPORTED_LAYOUT, expand_frames
 from .records import GE_NO_DTI, ONE_FRAME_TAKEN, ONE_VALUE_SPACING, FrameRecord, one_frame_held
 from .siemens_sidecar import record_siemens
 from .source import Fetch

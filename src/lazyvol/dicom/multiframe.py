@@ -18,7 +18,7 @@ from typing import Any
 from .bids import XA_BW_PHASE, XA_PE_POSITIVE, acq_value, pe_positive, xa_bandwidth
 from .bids_enhanced import enhanced_group_values
 from .codestream import END_MARKER_ROOM, SIZED_SYNTAXES, holds_end_marker
-from .dicom_time import stated_datetime
+from .dicom_time import frame_time, stated_datetime
 from .excess import excess_problem, undefined_length_problem
 from .model import NATIVE_SYNTAXES, pixel_element_name
 from .records import ONE_VALUE_SPACING, FrameRecord, drop_nonfinite, spacing_pair
@@ -77,10 +77,14 @@ def _floats(value: Any, n: int) -> list[float] | None:
     return out if len(out) == n else None
 
 
-def _num(value: Any) -> float | None:
+def _num(value: Any, fr: FrameRecord | None = None, name: str = "") -> float | None:
+    """``value`` as a number, None when absent or not a number (noted in ``fr.bad_attributes``)."""
     try:  # (None: a TypeError)
         return float(value)
     except (TypeError, ValueError):
+        if fr is not None and value is not None and str(value).strip(" \x00"):
+            note = f"{name}={str(value)!r} is not a number"  # (refused or said, as top-level)
+            fr.bad_attributes = [*(fr.bad_attributes or []), note]
         return None
 
 
@@ -118,6 +122,7 @@ def _walk_items(
 #: Dimension index pointers that locate a frame in space (not a 4th-axis dimension).
 _SPATIAL_POINTERS = {0x00209056, 0x00209057, 0x00200032}  # StackID, InStackPositionNumber, IPP
 _FRAME_TYPE_SEQS = ("MRImageFrameTypeSequence", "CTImageFrameTypeSequence")
+_PM, _PVT = "PixelMeasuresSequence", "PixelValueTransformationSequence"
 _INDEX_VALUES = ("FrameContentSequence", "DimensionIndexValues")
 
 
@@ -149,15 +154,6 @@ def _dimensions(raw: dict[int, Any]) -> tuple[list[int], list[str], list[int]]:
     order = list(reversed(slots))
     keep = [n for n in order if tags[n] not in _SPATIAL_POINTERS]
     return keep, [names[n] for n in keep], order
-
-
-def frame_time(value: Any) -> str | None:
-    """Time part (HHMMSS.FFFFFF) of a FrameAcquisitionDateTime (DT) value."""
-    text = str(value or "").strip()
-    if len(text) < 10 or not text[:8].isdigit():
-        return None
-    t = text[8:].split("+")[0].split("-")[0]
-    return t or None
 
 
 #: Acquisition values enhanced files keep in functional groups rather than at the top level:
@@ -517,17 +513,21 @@ def _frame_record(
     fr.frame = i
     fr.ipp = _floats(_find(groups, "PlanePositionSequence", "ImagePositionPatient"), 3)
     fr.iop = _floats(_find(groups, "PlaneOrientationSequence", "ImageOrientationPatient"), 6)
-    fr.pixel_spacing, one_value = spacing_pair(
-        _find(groups, "PixelMeasuresSequence", "PixelSpacing")
-    )
+    spacing = _find(groups, _PM, "PixelSpacing")
+    fr.pixel_spacing, one_value = spacing_pair(spacing)
+    if spacing is not None and fr.pixel_spacing is None and (nframes > 1 or not rec.pixel_spacing):
+        note = f"PixelSpacing (0028,0030)={str(spacing)!r} is not one or two numbers"
+        fr.bad_attributes = [*(fr.bad_attributes or []), note]  # (refused, as a top-level one)
     if nframes == 1:  # the file's own geometry first (dcm2niix's choice), else its frame's
         fr.ipp = fr.ipp if rec.ipp is None else rec.ipp
         fr.iop = fr.iop if rec.iop is None else rec.iop
         fr.pixel_spacing = fr.pixel_spacing if rec.pixel_spacing is None else rec.pixel_spacing
-    fr.slice_thickness = _num(_find(groups, "PixelMeasuresSequence", "SliceThickness"))
-    fr.spacing_between_slices = _num(_find(groups, "PixelMeasuresSequence", "SpacingBetweenSlices"))
-    slope = _num(_find(groups, "PixelValueTransformationSequence", "RescaleSlope"))
-    inter = _num(_find(groups, "PixelValueTransformationSequence", "RescaleIntercept"))
+    thick = _find(groups, _PM, "SliceThickness")
+    fr.slice_thickness = _num(thick, fr, "SliceThickness (0018,0050)")
+    between = _find(groups, _PM, "SpacingBetweenSlices")
+    fr.spacing_between_slices = _num(between, fr, "SpacingBetweenSlices (0018,0088)")
+    slope = _num(_find(groups, _PVT, "RescaleSlope"), fr, "RescaleSlope (0028,1053)")
+    inter = _num(_find(groups, _PVT, "RescaleIntercept"), fr, "RescaleIntercept (0028,1052)")
     fr.rescale_slope = rec.rescale_slope if slope is None else slope
     fr.rescale_intercept = rec.rescale_intercept if inter is None else inter
     tpi = _num(_find(groups, "FrameContentSequence", "TemporalPositionIndex"))
