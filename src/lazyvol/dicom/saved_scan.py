@@ -167,13 +167,12 @@ __all__ = [
 #: NumberOfFrames over one frame of packed bits (BitsAllocated 1) is one frame (then refused for
 #: its BitsAllocated).
 #: 70: PET records keep CorrectedImage (0028,0051), which splits AC from NAC images (h114).
-#: 71: an enhanced frame keeps its file's ImageType (``file_image_type``) beside its FrameType.
-#: 72: an enhanced frame keeps its file's ImageType (``file_image_type``) beside its FrameType,
-#: and its CTReconstructionSequence's ConvolutionKernel (``convolution_kernel``, ``acq``).
-#: 73: an enhanced frame keeps its file's ImageType (``file_image_type``) beside its FrameType,
+#: 71: an enhanced frame keeps its file's ImageType (``file_image_type``) beside its FrameType,
 #: and its CTReconstructionSequence's ConvolutionKernel (``convolution_kernel``, ``acq``); records
-#: hold NumberOfAverages (0018,0083) and GradientEchoTrainLength (0018,9241) (``acq``).
-INDEX_VERSION = 73
+#: hold NumberOfAverages (0018,0083) and GradientEchoTrainLength (0018,9241) (``acq``); an
+#: enhanced frame's RescaleSlope / Intercept / PixelSpacing / SliceThickness / SpacingBetweenSlices
+#: that is not a number is noted in its bad attributes (it was read as absent) (h109).
+INDEX_VERSION = 71
 #: Layout of a report: 2: files named by their listing position, identities taken from the listing;
 #: 3: a volume's files may differ in pixel encoding (each frame's, ``encodings``), where 2 split them;
 #: 4: ... and in BitsStored (each frame's, ``stored_bits``), where 3 split them;
@@ -318,11 +317,12 @@ INDEX_VERSION = 73
 #: of another ReconstructionMethod or DecayCorrection, under one SeriesInstanceUID are split,
 #: not a 4D (h114).
 #: 73: an enhanced volume's sidecar ImageType / NonlinearGradientCorrection come from the file's
-#: ImageType (0008,0008), as dcm2niix's (68: from the first frame's FrameType (0008,9007)).
-#: 74: an enhanced volume's sidecar ImageType / NonlinearGradientCorrection come from the file's
 #: ImageType (0008,0008), as dcm2niix's (68: from the first frame's FrameType (0008,9007)); an
-#: enhanced CT's ConvolutionKernel (CTReconstructionSequence) is written and splits volumes.
-REPORT_FORMAT = 74
+#: enhanced CT's ConvolutionKernel (CTReconstructionSequence) is written and splits volumes;
+#: NumberOfAverages above 1, and GradientEchoTrainLength above 1 as EchoTrainLength, as dcm2niix;
+#: an enhanced frame's rescale that is not a number refuses its volume (it took the file's value)
+#: (h109).
+REPORT_FORMAT = 73
 #: A frame's identity in a report whose frames all have their listing entry's identity.
 _FROM_LISTING = "listing"
 #: The frames' paths of a report whose frames are its files, in order.
