@@ -315,3 +315,65 @@ def test_dimension_names_that_only_spell_axes_otherwise_are_read(tmp_path):
     data = np.arange(60, dtype="u1").reshape(3, 4, 5)
     group.create_array("0", data=data, dimension_names=["Z", "y", None])
     assert np.array_equal(lv.open(str(tmp_path / "s.zarr")).compute(), data.T)
+
+
+@pytest.mark.parametrize(
+    ("config", "error", "said"),
+    [
+        (None, lv.FormatError, r"chunk_grid\.configuration = None is not an object"),
+        (5, lv.FormatError, r"chunk_grid\.configuration = 5 is not an object"),
+        ("2,2,2", lv.FormatError, r"chunk_grid\.configuration = '2,2,2' is not an object"),
+        ({"chunks": [2, 2, 2]}, lv.FormatError, r"chunk_grid = .* states no chunk_shape"),
+    ],
+    ids=["null", "number", "string", "no-chunk-shape"],
+)
+def test_a_chunk_grid_of_the_wrong_json_type_is_refused_naming_the_field(
+    tmp_path, config, error, said
+):
+    """A chunk_grid configuration that is not an object raised a bare AttributeError ('int'
+    object has no attribute 'get'), and a grid of another kind an UnsupportedError that named
+    no file; both now name the array's zarr.json and the field."""
+    store = _foreign(tmp_path / "s.zarr", 3, "int16", np.ones((3, 4, 5), "int16"))
+    _edit_array_meta(store, "zarr.json", "chunk_grid.configuration", config)
+    with pytest.raises(error, match=r"0/zarr\.json: Zarr array field " + said):
+        lv.open(store)
+
+
+def test_a_chunk_grid_of_another_kind_is_refused_naming_the_file(tmp_path):
+    store = _foreign(tmp_path / "s.zarr", 3, "int16", np.ones((3, 4, 5), "int16"))
+    _edit_array_meta(store, "zarr.json", "chunk_grid", {"name": "rectilinear"})
+    with pytest.raises(lv.UnsupportedError, match=r"0/zarr\.json: .*grid name 'rectilinear'"):
+        lv.open(store)
+
+
+@pytest.mark.parametrize(
+    "axes",
+    [None, 5, 1e300, {"z": {}, "y": {}, "x": {}}, [{"type": "space"}] * 3],
+    ids=["null", "int", "float", "object", "axis-without-name"],
+)
+def test_ome_axes_of_the_wrong_json_type_are_refused(tmp_path, axes):
+    """OME ``axes`` that is not a list raised a bare TypeError ('NoneType' object is not
+    iterable), an axis object without its name a KeyError; now a FormatError naming the store."""
+    store = _foreign(tmp_path / "s.zarr", 3, "int16", np.ones((3, 4, 5), "int16"))
+    group = zarr.open_group(store, mode="r+")
+    ome = dict(group.attrs["ome"])
+    group.attrs["ome"] = {**ome, "multiscales": [{**ome["multiscales"][0], "axes": axes}]}
+    with pytest.raises(lv.FormatError, match=r"s\.zarr: OME-Zarr multiscales .*axes.*corrupt"):
+        lv.open(store)
+
+
+@pytest.mark.parametrize("version", [None, "x", "", [], {}, 2.5, True])
+def test_a_lazyvol_store_version_that_is_no_whole_number_is_refused(tmp_path, version):
+    """``lazyvol.version`` of another JSON type raised int()'s bare TypeError or ValueError
+    (before the manifest's hash of the group metadata is checked)."""
+    store = str(tmp_path / "s.zarr")
+    lv.Volume(np.ones((3, 4, 5), "int16"), np.eye(4)).to_zarr(store)
+    path = os.path.join(store, "zarr.json")
+    with open(path) as f:
+        meta = json.load(f)
+    meta["attributes"]["lazyvol"]["version"] = version
+    with open(path, "w") as f:
+        json.dump(meta, f)
+    with pytest.raises(lv.FormatError, match=r"lazyvol\.version = .* is not a whole number"):
+        lv.open(store)
+

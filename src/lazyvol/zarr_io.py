@@ -201,9 +201,26 @@ def source_objects(
     except FormatError:
         attrs = {}
     lv = attrs.get("lazyvol")
-    if isinstance(lv, dict) and int(lv.get("version", 0)) >= 2 and root.exists(MANIFEST):
+    try:
+        sealed = isinstance(lv, dict) and _store_version(lv, root.display) >= 2
+    except FormatError:
+        sealed = False  # (opening the store refuses it, naming the field)
+    if sealed and root.exists(MANIFEST):
         return [root.loc.join(MANIFEST).url if root.is_remote else root.where(MANIFEST)]
     return root.list_all()
+
+
+def _store_version(lv: dict[str, Any], store: str) -> int:
+    """The store format version of a lazyvol store's attributes (``lazyvol.version``, a whole
+    number; 0 when not stated, as the first stores wrote none); FormatError for another value."""
+    version = lv.get("version", 0)
+    if isinstance(version, bool) or not isinstance(version, (int, float)) or version % 1:
+        raise FormatError(
+            f"{store}: attribute lazyvol.version = {version!r} is not a whole number (the "
+            "store format version lazyvol writes); the group metadata is corrupt; write the "
+            "store again"
+        )
+    return int(version)
 
 
 def _group_meta(root: StoreRoot) -> tuple[bytes, dict[str, Any]]:
@@ -312,7 +329,7 @@ class _OpenLazyvol:
             raise FormatError(
                 f"{store}: attribute lazyvol.format = {lv.get('format')!r}, expected {FORMAT!r}"
             )
-        if int(lv.get("version", 0)) > FORMAT_VERSION:
+        if _store_version(lv, store) > FORMAT_VERSION:
             raise UnsupportedError(
                 f"{store}: written by a newer lazyvol (store format {lv.get('version')}); upgrade "
                 "lazyvol"
@@ -350,7 +367,7 @@ class _OpenLazyvol:
     def volume(self, chunks: Any, group_raw: bytes, fallback: Any) -> Volume:
         root, manifest, level = self.root, self.manifest, self.level
         store, where = root.display, root.where(self.mkey)
-        checked = int(self.lv.get("version", 0)) >= 2 or "manifest_sha256" in manifest
+        checked = _store_version(self.lv, store) >= 2 or "manifest_sha256" in manifest
         manifest_sha: str | None = None
         if checked:
             manifest_sha = zi.verify_manifest_seal(manifest, where)

@@ -183,8 +183,14 @@ def _check_grid(meta: dict[str, Any], where: str, *, v2: bool = False) -> None:
     names the ``.zarray`` fields (``shape``, ``chunks``)."""
     shape = meta.get("shape")
     grid = meta.get("chunk_grid")
-    chunk = grid.get("configuration", {}).get("chunk_shape") if isinstance(grid, dict) else None
+    config = grid.get("configuration") if isinstance(grid, dict) else None
+    chunk = config.get("chunk_shape") if isinstance(config, dict) else None
     kind = "Zarr v2 .zarray" if v2 else "Zarr array"
+    if isinstance(grid, dict) and "configuration" in grid and not isinstance(config, dict):
+        raise FormatError(
+            f"{where}: {kind} field chunk_grid.configuration = {config!r} is not an object "
+            "(it holds the chunk_shape); the array metadata is corrupt"
+        )
     if not isinstance(shape, list) or not all(
         isinstance(n, int) and not isinstance(n, bool) and n >= 0 for n in shape
     ):
@@ -193,7 +199,14 @@ def _check_grid(meta: dict[str, Any], where: str, *, v2: bool = False) -> None:
             "array metadata is corrupt"
         )
     if chunk is None and not v2:
-        return  # not a regular grid: refused where the grid is read (unit_of)
+        name = grid.get("name") if isinstance(grid, dict) else None
+        cls = FormatError if name == "regular" or grid is None else UnsupportedError
+        raise cls(
+            f"{where}: {kind} field chunk_grid = {grid!r} states no chunk_shape of a regular "
+            f"grid (grid name {name!r}); lazyvol reads the Zarr v3 'regular' chunk grid "
+            "({'name': 'regular', 'configuration': {'chunk_shape': [...]}}): the metadata is "
+            "corrupt, or the array needs rewriting with regular chunks"
+        )
     if (
         not isinstance(chunk, list)
         or len(chunk) != len(shape)

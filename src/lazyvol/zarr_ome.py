@@ -434,18 +434,21 @@ def read_multiscales(store: str, ome: dict[str, Any], level: int) -> OmeLevel:
     try:
         ms = ome["multiscales"][0]
         axes = ms["axes"]
+        if not isinstance(axes, list):
+            raise TypeError(f"axes = {axes!r} is not a list")
+        names = [a["name"] if isinstance(a, dict) else str(a) for a in axes]  # (0.3: names)
         datasets = ms["datasets"]
         ds = datasets[level] if 0 <= level < len(datasets) else None
     except (KeyError, IndexError, TypeError) as exc:
         raise FormatError(
-            f"{store}: OME-Zarr multiscales metadata lacks axes/datasets: {exc}"
+            f"{store}: OME-Zarr multiscales metadata lacks axes/datasets, or an axis its name: "
+            f"{type(exc).__name__}: {exc}; the OME metadata is corrupt"
         ) from exc
     if not isinstance(ds, dict):  # (a negative level is no level: as for a lazyvol store)
         raise FormatError(
             f"{store}: OME-Zarr multiscales has no level {level} (datasets[{level}] = {ds!r}; "
             f"{len(datasets)} levels, 0 = full resolution)"
         )
-    names = [a["name"] if isinstance(a, dict) else str(a) for a in axes]
     types = [_axis_type(a) for a in axes]
     units = [a.get("unit") if isinstance(a, dict) else None for a in axes]
     nd = len(axes)
