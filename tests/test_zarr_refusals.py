@@ -12,6 +12,7 @@ import json
 import os
 import subprocess
 import sys
+import warnings
 
 import numpy as np
 import pytest
@@ -377,3 +378,16 @@ def test_a_lazyvol_store_version_that_is_no_whole_number_is_refused(tmp_path, ve
     with pytest.raises(lv.FormatError, match=r"lazyvol\.version = .* is not a whole number"):
         lv.open(store)
 
+
+def test_a_huge_ome_scale_lets_no_numpy_warning_out(tmp_path):
+    """A scale of 1e200 mm per axis (finite, invertible) opened with numpy's 'overflow
+    encountered in det' RuntimeWarning, and to_nifti let 'invalid value encountered in multiply'
+    out before its typed refusal of sizes NIfTI's float32 fields cannot hold."""
+    store = _foreign(tmp_path / "s.zarr", 3, "int16", np.ones((3, 4, 5), "int16"))
+    _set_transforms(store, [{"type": "scale", "scale": [1e200] * 3}])
+    with warnings.catch_warnings():
+        warnings.simplefilter("error", RuntimeWarning)
+        vol = lv.open(store)
+        np.testing.assert_allclose(np.diag(vol.affine)[:3], [1e200] * 3)
+        with pytest.raises(lv.WriteError, match="too large for NIfTI"):
+            vol.to_nifti(tmp_path / "s.nii")

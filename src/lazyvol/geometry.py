@@ -371,7 +371,9 @@ def affine_problem(affine: ArrayLike) -> str | None:
     sv = np.linalg.svd(axes / lengths, compute_uv=False)
     if sv[-1] <= 1e-9:
         return "is singular (two voxel axes are parallel)"
-    if np.linalg.det(a[:3, :3]) == 0:
+    with np.errstate(over="ignore", under="ignore"):  # (a voxel volume past float64 is not 0)
+        det = np.linalg.det(a[:3, :3])
+    if det == 0:
         return "is singular (its voxel volume is below the smallest float64)"
     if not np.allclose(a[3], [0.0, 0.0, 0.0, 1.0]):
         return f"has bottom row {a[3].tolist()}, not [0, 0, 0, 1]"

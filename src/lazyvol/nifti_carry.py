@@ -70,8 +70,9 @@ def qform_holds(affine: Any, shape: tuple[int, ...]) -> bool:
     any shear, the nearest rotation by polar decomposition, as here) places every voxel of a
     volume of ``shape`` within :data:`QFORM_TOL_VOXELS` of where ``affine`` does."""
     lin = np.asarray(affine, dtype=np.float64)[:3, :3]
-    sizes = np.linalg.norm(lin, axis=0)
-    if not np.all(np.isfinite(lin)) or not np.all(sizes > 0):
+    with np.errstate(over="ignore", invalid="ignore"):  # (sizes past float64: not held)
+        sizes = np.linalg.norm(lin, axis=0)
+    if not np.all(np.isfinite(lin)) or not np.all(np.isfinite(sizes)) or not np.all(sizes > 0):
         return False
     p, _, q = np.linalg.svd(lin / sizes)
     off = lin - (p @ q) * sizes  # the shear the qform drops, per voxel step
