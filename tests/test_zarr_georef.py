@@ -322,3 +322,25 @@ def test_a_micron_volume_is_labelled_in_microns_by_xarray_and_nibabel(tmp_path):
     ds = xr.open_dataset(tmp_path / "um.nii", engine="lazyvol")
     assert {ds[c].attrs["units"] for c in ("x", "y", "z")} == {"micron"}
     assert vol.to_nibabel().header.get_xyzt_units()[0] == "micron"
+
+
+@pytest.mark.parametrize("keep_nifti", [False, True], ids=["ome", "nifti-zarr"])
+def test_a_level_whose_shape_disagrees_with_its_scale_warns(tmp_path, keep_nifti):
+    """A writer that states level 0's scale for every level: level 1 (half the voxels) opened
+    silently with level 0's voxel size, its affine covering half the field of view. Its voxels
+    x scale no longer span level 0's extent: a warning names the level and the axes, and
+    meta['level_disagreement'] keeps it. A consistent pyramid (odd sizes rounded) opens quietly."""
+    out, _ = _write(tmp_path, LAS, levels=2)
+    _foreign(out, keep_nifti=keep_nifti)
+    assert "level_disagreement" not in _open_quiet(out, 1).meta
+
+    def same_scale(attrs):
+        datasets = attrs["ome"]["multiscales"][0]["datasets"]
+        datasets[1]["coordinateTransformations"][0] = datasets[0]["coordinateTransformations"][0]
+
+    _edit_group(out, same_scale)
+    assert "level_disagreement" not in _open_quiet(out, 0).meta
+    said = r"level 1 \(array '1'\) does not span level 0's extent .*x: 4 x 1\.5 = 6, level 0: 8"
+    with pytest.warns(RuntimeWarning, match=said):
+        vol = zarr_io.open_zarr(out, level=1)
+    assert "x: 4 x 1.5 = 6" in vol.meta["level_disagreement"]

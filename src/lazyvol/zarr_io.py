@@ -47,6 +47,7 @@ from . import zarr_integrity as zi
 from . import zarr_nifti
 from ._io import Location
 from ._per_volume import source_volumes
+from ._warn import warn as _warn_user
 from .errors import (
     FormatError,
     IntegrityError,
@@ -476,6 +477,8 @@ def _open_ome(root: StoreRoot, ome: dict[str, Any], chunks: Any, level: int, sca
             f"{lvl.ndim}"
         )
     _check_dimension_names(root, lvl, arr_meta)
+    if level != 0:
+        lvl = _check_level_extent(root, ome, lvl, arr_meta)
     raw = _nifti_zarr_header(root)
     scaling = (1.0, 0.0)
     if raw is not None:  # NIfTI-Zarr: its header's affine is the authority
@@ -490,6 +493,39 @@ def _open_ome(root: StoreRoot, ome: dict[str, Any], chunks: Any, level: int, sca
     return make_volume(
         root, lvl.path, arr_meta, chunks, False, georef, order=lvl.order, scaling=scaling
     )
+
+
+def _check_level_extent(
+    root: StoreRoot, ome: dict[str, Any], lvl: Any, arr_meta: dict[str, Any]
+) -> Any:
+    """``lvl`` (a level other than 0), with a warning and ``meta["level_disagreement"]`` when
+    its space axes do not span level 0's extent: voxels x OME scale differing by a voxel of the
+    level or more (a downsampled level rounds its voxel count, up or down, by less). A writer
+    that stated one scale for every level, or none per level, gives such a level a voxel size
+    (its affine) that its array shape contradicts; which of the two is wrong is not known."""
+    lvl0 = read_multiscales(root.display, ome, 0)
+    shape0 = _array_meta(root, lvl0.path)["shape"]
+    problems = []
+    for v in range(3):  # the volume's space axes i, j, k
+        n, n0 = int(arr_meta["shape"][lvl.order[v]]), int(shape0[lvl0.order[v]])
+        size, size0 = abs(lvl.meta["ome_scale"][v]), abs(lvl0.meta["ome_scale"][v])
+        if abs(n * size - n0 * size0) >= size * (1 + 1e-9):
+            problems.append(
+                f"{lvl.meta['axes'][v]}: {n} x {size:g} = {n * size:g}, level 0: {n0} x "
+                f"{size0:g} = {n0 * size0:g}"
+            )
+    if not problems:
+        return lvl
+    problem = (
+        f"level {lvl.meta['level']} (array {lvl.path!r}) does not span level 0's extent (voxels x "
+        f"OME scale, per axis; {'; '.join(problems)})"
+    )
+    _warn_user(
+        f"lazyvol: {root.display}: {problem}: the level's OME scale or its array shape is wrong, "
+        "so its voxel size and affine may be; compare it with level 0 (level=0)",
+        RuntimeWarning,
+    )
+    return replace(lvl, meta=dict(lvl.meta, level_disagreement=problem))
 
 
 def _check_dimension_names(root: StoreRoot, lvl: Any, arr_meta: dict[str, Any]) -> None:
