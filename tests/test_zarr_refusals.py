@@ -391,3 +391,26 @@ def test_a_huge_ome_scale_lets_no_numpy_warning_out(tmp_path):
         np.testing.assert_allclose(np.diag(vol.affine)[:3], [1e200] * 3)
         with pytest.raises(lv.WriteError, match="too large for NIfTI"):
             vol.to_nifti(tmp_path / "s.nii")
+
+
+@pytest.mark.parametrize("axes", ["yx", "cyx", "tcyx"])
+def test_a_2d_ome_image_is_refused_saying_why(tmp_path, axes):
+    """A 2-D OME-Zarr image (y, x; with channels or time) is valid OME-NGFF but no volume: the
+    refusal said only "need exactly three trailing space axes"; it now says why (no slice
+    thickness is stated, and lazyvol does not invent one) and what reads it."""
+    group = zarr.open_group(str(tmp_path / "s.zarr"), mode="w")
+    shape = (2, 3, 4, 5)[-len(axes) :]
+    group.create_array("0", data=np.zeros(shape, "u1"))
+    kinds = {"t": "time", "c": "channel"}
+    ms = {
+        "axes": [{"name": a, "type": kinds.get(a, "space")} for a in axes],
+        "datasets": [
+            {
+                "path": "0",
+                "coordinateTransformations": [{"type": "scale", "scale": [1] * len(axes)}],
+            }
+        ],
+    }
+    group.attrs["ome"] = {"version": "0.5", "multiscales": [ms]}
+    with pytest.raises(lv.UnsupportedError, match=r"2-D image states no slice thickness.*zarr"):
+        lv.open(str(tmp_path / "s.zarr"))

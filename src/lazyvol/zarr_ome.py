@@ -441,8 +441,7 @@ def read_multiscales(store: str, ome: dict[str, Any], level: int) -> OmeLevel:
         ds = datasets[level] if 0 <= level < len(datasets) else None
     except (KeyError, IndexError, TypeError) as exc:
         raise FormatError(
-            f"{store}: OME-Zarr multiscales metadata lacks axes/datasets, or an axis its name: "
-            f"{type(exc).__name__}: {exc}; the OME metadata is corrupt"
+            f"{store}: OME-Zarr multiscales axes/datasets are corrupt: {type(exc).__name__}: {exc}"
         ) from exc
     if not isinstance(ds, dict):  # (a negative level is no level: as for a lazyvol store)
         raise FormatError(
@@ -455,7 +454,8 @@ def read_multiscales(store: str, ome: dict[str, Any], level: int) -> OmeLevel:
     space = [i for i, t in enumerate(types) if t == "space"]
     if len(space) != 3 or space != list(range(nd - 3, nd)):
         raise UnsupportedError(
-            f"{store}: OME-Zarr axes {names} need exactly three trailing space axes for a volume"
+            f"{store}: OME-Zarr axes {names} need exactly three trailing space axes for a volume "
+            "(a 2-D image states no slice thickness, which lazyvol does not invent); use zarr"
         )
     space_names = [str(names[i]).lower() for i in space]
     if sorted(space_names) == ["x", "y", "z"] and space_names != ["z", "y", "x"]:
