@@ -2,7 +2,8 @@
 
 - SliceTiming from each slice's AcquisitionTime: dcm2niix gives it for Siemens and UIH one file per
   slice series (lazyvol only for Siemens), for no other vendor.
-- EchoNumber of each echo of a multi-echo series (dcm2niix writes it; lazyvol did not).
+- EchoNumber of each echo of a multi-echo series (dcm2niix writes it; lazyvol did not), and of a
+  single-echo series whose echo number is above 1 (a Siemens phase-difference series).
 - ProtocolName without (0018,1030): dcm2niix falls back on SeriesDescription, then (not for
   Siemens) SequenceName.
 - Siemens CSA diffusion tables: a volume without a b-value, or slices that disagree, dropped the
@@ -90,18 +91,54 @@ def test_each_echo_of_a_multi_echo_series_has_its_echo_number(tmp_path, dcm2niix
     assert mine == {r["EchoNumber"]: r["EchoTime"] for r, _ in refs}
 
 
-def test_a_single_echo_series_has_no_echo_number(tmp_path, dcm2niix):
-    """dcm2niix writes EchoNumber for multi-echo series only, whatever EchoNumbers says."""
-    write_dicom_4d_series(
-        tmp_path / "s",
-        SHAPE,
-        n_volumes=2,
-        modality="MR",
-        extra={"Manufacturer": "SIEMENS", "EchoNumbers": 2},
+def _restate_echo_number(files: list[str], echo: int) -> None:
+    """Rewrite EchoNumbers (0018,0086) of ``files`` (the 4D writer states 1 whatever ``extra``)."""
+    for p in files:
+        ds = pydicom.dcmread(p)
+        ds.EchoNumbers = echo
+        ds.save_as(p)
+
+
+@pytest.mark.parametrize(("echo", "expected"), [(1, None), (2, 2), (3, 3)])
+def test_a_single_echo_series_has_an_echo_number_above_one(tmp_path, dcm2niix, echo, expected):
+    """dcm2niix writes EchoNumber for an echo number above 1 (``echoNum > 1 || isMultiEcho``),
+    a single-echo series too: a Siemens phase-difference series (EchoNumbers 2), an echo exported
+    as a series of its own; none for echo 1 of a single-echo series. lazyvol wrote none for any
+    single-echo series (this test's old form wrote EchoNumbers 1 where it meant 2)."""
+    truth = write_dicom_4d_series(
+        tmp_path / "s", SHAPE, n_volumes=2, modality="MR", extra={"Manufacturer": "SIEMENS"}
     )
+    _restate_echo_number(truth.files, echo)
     ((ref, _),) = _dcm2niix_sidecars(dcm2niix, tmp_path / "s", tmp_path / "out")
-    assert "EchoNumber" not in ref
-    assert "EchoNumber" not in _sidecar(lv.open(tmp_path / "s"), tmp_path / "v.nii")
+    mine = _sidecar(lv.open(tmp_path / "s"), tmp_path / "v.nii")
+    assert ref.get("EchoNumber") == expected
+    assert mine.get("EchoNumber") == expected
+
+
+def test_a_field_maps_phase_split_by_image_type_has_its_echo_number(tmp_path, dcm2niix):
+    """A Siemens field map in one series: magnitude echoes 1 and 2, phase difference at echo 2.
+    The phase is split off by its image type (not per echo): dcm2niix writes its EchoNumber 2."""
+    mag = write_dicom_4d_series(
+        tmp_path / "s", SHAPE, n_volumes=1, echoes=2, modality="MR",
+        extra={"Manufacturer": "SIEMENS", "ImageType": ["ORIGINAL", "PRIMARY", "M", "ND"]},
+    )  # fmt: skip
+    series_uid = pydicom.dcmread(mag.files[0]).SeriesInstanceUID
+    for p in mag.files:
+        ds = pydicom.dcmread(p)
+        if int(ds.EchoNumbers) != 2:
+            continue
+        ds.ImageType = ["ORIGINAL", "PRIMARY", "P", "ND"]
+        ds.SOPInstanceUID = pydicom.uid.generate_uid()
+        ds.InstanceNumber = int(ds.InstanceNumber) + 1000
+        ds.SeriesInstanceUID = series_uid
+        ds.save_as(str(p).replace(".dcm", "") + "_phase.dcm")
+    refs = _dcm2niix_sidecars(dcm2niix, tmp_path / "s", tmp_path / "out")
+    phase_ref = [r for r, _ in refs if "P" in r["ImageType"]]
+    assert [r["EchoNumber"] for r in phase_ref] == [2]
+    phases = [i for i in lv.scan(tmp_path / "s") if "P" in i.meta["bids"]["ImageType"]]
+    assert len(phases) == 1
+    doc = _sidecar(lv.open(tmp_path / "s", series=phases[0].id), tmp_path / "p.nii")
+    assert doc["EchoNumber"] == 2
 
 
 @pytest.mark.parametrize(

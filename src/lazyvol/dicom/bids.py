@@ -399,20 +399,25 @@ def _protocol_name(bids: dict[str, Any], vendor: str) -> str:
 
 
 def _one_echo_of_several(info: Any, frames: Sequence[FrameRecord], _acq: Getter) -> int | None:
-    """The EchoNumber of a volume that is one echo of a multi-echo series (split from it per
-    echo), as dcm2niix's (which it writes for multi-echo series only); else None. Its EchoNumbers
-    when the split went by them; else the number an enhanced file of several echo times gave its
-    echo (:func:`lazyvol.dicom.multiframe.expand_frames`, as dcm2niix numbers them). (Single-frame
-    files told apart by EchoTime alone get none: dcm2niix writes them as separate series.)"""
+    """The EchoNumber of a volume of one echo, as dcm2niix writes it (for an echo number above 1,
+    or an echo of a multi-echo series); else None. Its EchoNumbers when every image states one
+    above 1 (a Siemens phase-difference series, EchoNumbers 2; the second echo of a field map
+    split from the first by its image type; an echo exported as a series of its own) or when the
+    volume was split from its series per echo by them; else the number an enhanced file of
+    several echo times gave its echo (:func:`lazyvol.dicom.multiframe.expand_frames`, as dcm2niix
+    numbers them). (Single-frame files told apart by EchoTime alone get none: dcm2niix writes
+    them as separate series.)"""
     numbers = {r.echo_number for r in frames}
-    if len(numbers) == 1 and None not in numbers:
-        echo = numbers.pop()
+    echo = numbers.pop() if len(numbers) == 1 else None
+    if echo is not None:
         label = f"EchoNumbers {echo}"
         for reason in getattr(info, "reasons", ()):
             if reason.startswith(SPLIT_VALUES) and label in reason[len(SPLIT_VALUES) :].split(", "):
                 return echo
     given = {_acq(r).get("EchoNumber") for r in frames}
-    return given.pop() if len(given) == 1 and None not in given else None
+    if len(given) == 1 and None not in given:
+        return given.pop()
+    return echo if echo is not None and echo > 1 else None
 
 
 def annotate(info: Any, slots: Sequence[FrameRecord | None], nk: int) -> None:

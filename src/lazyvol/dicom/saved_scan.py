@@ -322,7 +322,9 @@ INDEX_VERSION = 71
 #: NumberOfAverages above 1, and GradientEchoTrainLength above 1 as EchoTrainLength, as dcm2niix;
 #: an enhanced frame's rescale that is not a number refuses its volume (it took the file's value)
 #: (h109).
-REPORT_FORMAT = 73
+#: 74: a single-echo volume whose EchoNumbers is above 1 (a phase-difference series) has its
+#: EchoNumber in meta["bids"], as dcm2niix writes it.
+REPORT_FORMAT = 74
 #: A frame's identity in a report whose frames all have their listing entry's identity.
 _FROM_LISTING = "listing"
 #: The frames' paths of a report whose frames are its files, in order.
