@@ -141,6 +141,31 @@ def test_a_field_maps_phase_split_by_image_type_has_its_echo_number(tmp_path, dc
     assert doc["EchoNumber"] == 2
 
 
+@pytest.mark.parametrize("manufacturer", ["UIH", "GE MEDICAL SYSTEMS", "Philips", None])
+@pytest.mark.parametrize(("kind", "expected"), [("ND", False), ("DIS2D", True), ("NORM", None)])
+def test_nonlinear_gradient_correction_for_every_vendor(
+    tmp_path, dcm2niix, manufacturer, kind, expected
+):
+    """dcm2niix writes NonlinearGradientCorrection from ImageType (ND / DIS2D / DIS3D) whatever
+    the vendor, and for a series whose Manufacturer an anonymiser dropped; lazyvol wrote it for
+    Siemens only."""
+    truth = write_dicom_4d_series(
+        tmp_path / "s", SHAPE, n_volumes=2, modality="MR",
+        extra={"ImageType": ["ORIGINAL", "PRIMARY", "M", kind]},
+    )  # fmt: skip
+    for p in truth.files:
+        ds = pydicom.dcmread(p)
+        if manufacturer is None:
+            ds.pop("Manufacturer", None)
+        else:
+            ds.Manufacturer = manufacturer
+        ds.save_as(p)
+    ((ref, _),) = _dcm2niix_sidecars(dcm2niix, tmp_path / "s", tmp_path / "out")
+    mine = _sidecar(lv.open(tmp_path / "s"), tmp_path / "v.nii")
+    assert ref.get("NonlinearGradientCorrection") is expected
+    assert mine.get("NonlinearGradientCorrection") is expected
+
+
 @pytest.mark.parametrize(
     ("manufacturer", "protocol", "description", "sequence"),
     [

@@ -51,6 +51,7 @@ __all__ = [
     "acq_value",
     "annotate",
     "bids_image_type",
+    "nonlinear_gradient_correction",
     "pe_positive",
     "record_values",
     "xa_bandwidth",
@@ -231,6 +232,16 @@ def bids_image_type(values: Sequence[str], component: str = "") -> list[str]:
     if flags["REAL"] and "B0" in text and "MAP" in text:
         return [*out, "FIELDMAPHZ"]
     return out + [k for k, on in flags.items() if on and f"_{k}_" not in text]
+
+
+def nonlinear_gradient_correction(values: Sequence[str]) -> bool | None:
+    """NonlinearGradientCorrection from ImageType, as dcm2niix writes it for any vendor (an
+    anonymiser may drop Manufacturer; UIH and others write these values too): true for DIS2D /
+    DIS3D (corrected), false for ND (not distortion corrected), else None."""
+    kinds = {str(t).strip().upper() for t in values}
+    if kinds & {"DIS2D", "DIS3D"}:
+        return True
+    return False if "ND" in kinds else None
 
 
 def xa_bandwidth(elem: Any) -> float | None:
@@ -473,6 +484,8 @@ def _annotate(
         bids["SequenceName"] = acq[SEQUENCE_NAME]
     if first.stated_image_type:  # (the file's ImageType, not an enhanced frame's FrameType)
         bids["ImageType"] = bids_image_type(first.stated_image_type, first.complex_component)
+        if (corrected := nonlinear_gradient_correction(first.stated_image_type)) is not None:
+            bids["NonlinearGradientCorrection"] = corrected
     if first.series_number is not None:
         bids["SeriesNumber"] = first.series_number
     if first.acquisition_number is not None and first.acquisition_number > 0:

@@ -324,7 +324,9 @@ INDEX_VERSION = 71
 #: (h109).
 #: 74: a single-echo volume whose EchoNumbers is above 1 (a phase-difference series) has its
 #: EchoNumber in meta["bids"], as dcm2niix writes it.
-REPORT_FORMAT = 74
+#: 75: NonlinearGradientCorrection (from ImageType ND / DIS2D / DIS3D) for every vendor, not
+#: Siemens only (h108).
+REPORT_FORMAT = 75
 #: A frame's identity in a report whose frames all have their listing entry's identity.
 _FROM_LISTING = "listing"
 #: The frames' paths of a report whose frames are its files, in order.

@@ -249,11 +249,11 @@ def _file_values(frames: Sequence[FrameRecord]) -> dict[str, Any]:
     return max(found, key=len) if found else {}
 
 
-def _plain_keys(acq: dict[str, Any], image_type: Sequence[str]) -> dict[str, Any]:
+def _plain_keys(acq: dict[str, Any]) -> dict[str, Any]:
     """The keys that need no protocol: ParallelReductionFactorInPlane and
     MultibandAccelerationFactor from PATModeText (:func:`pat_factors`), else the mosaic's slice times (as
-    many slices at the first one's time as slices at once), DwellTime, and
-    NonlinearGradientCorrection from ImageType (ND: none; DIS2D / DIS3D: corrected)."""
+    many slices at the first one's time as slices at once), and DwellTime (NonlinearGradientCorrection,
+    from ImageType, is every vendor's: :func:`lazyvol.dicom.bids.nonlinear_gradient_correction`)."""
     out: dict[str, Any] = {}
     pat = acq.get("_pat_mode")  # ((0051,1011), read after XA's (0021,1009), wins)
     accel, bands = pat_factors(pat) if pat else pat_factors(acq.get("_pat_mode_xa", ""), True)
@@ -266,11 +266,6 @@ def _plain_keys(acq: dict[str, Any], image_type: Sequence[str]) -> dict[str, Any
         out["MultibandAccelerationFactor"] = bands
     if "DwellTime" in acq:
         out["DwellTime"] = acq["DwellTime"]
-    kinds = {str(t).upper() for t in image_type}
-    if kinds & {"DIS2D", "DIS3D"}:
-        out["NonlinearGradientCorrection"] = True
-    elif "ND" in kinds:
-        out["NonlinearGradientCorrection"] = False
     return out
 
 
@@ -283,7 +278,7 @@ def annotate_siemens(info: Any, slots: Sequence[FrameRecord | None], fetch: Fetc
         return
     first = frames[0]
     acq = _file_values(frames)
-    bids.update(_plain_keys(acq, first.stated_image_type or []))
+    bids.update(_plain_keys(acq))
     at = acq.get(SERIES_AT)
     if not at:
         bids.update(_no_protocol_keys(acq, bids))
