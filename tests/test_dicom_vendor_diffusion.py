@@ -271,3 +271,35 @@ def test_a_volume_takes_its_b_value_from_the_slices_that_state_it(tmp_path):
     vol = lv.open(tmp_path / "s")
     assert vol.meta["diffusion"]["bvals"] == [0.0, 1000.0, 1000.0, 1000.0]
     assert np.linalg.norm(vol.meta["diffusion"]["gradients_lps"][1]) > 0.99
+
+
+@pytest.mark.parametrize("creator", ["Philips Imaging DD 001", "ACME PRIVATE 01"])
+def test_philips_file_without_manufacturer_read_as_dcm2niix(tmp_path, dcm2niix, creator):
+    """An anonymiser dropped Manufacturer from a Philips DWI that states its diffusion in its
+    private (2001,1003) / (2005,10B0-10B2) only: dcm2niix reads it as Philips' (its block
+    (2001,0010) says so) and writes the table and "Manufacturer": "Philips"; lazyvol wrote no
+    .bval / .bvec. Another creator's block at (2001,0010) is not Philips'."""
+    bvals = [0, 1000, 1000, 1000]
+    truth = _series(tmp_path / "s", "Philips Medical Systems", bvals)
+
+    def anonymise(ds) -> None:
+        b, g = float(ds.DiffusionBValue), [float(x) for x in ds.DiffusionGradientOrientation]
+        del ds.DiffusionBValue, ds.DiffusionGradientOrientation, ds.Manufacturer
+        ds.private_block(0x2001, creator, create=True).add_new(0x03, "FL", b)
+        block = ds.private_block(0x2005, "Philips MR Imaging DD 001", create=True)
+        for element, value in zip((0xB0, 0xB1, 0xB2), g, strict=True):
+            block.add_new(element, "FL", value)
+
+    _rewrite(truth, anonymise)
+    vol = lv.open(tmp_path / "s")
+    ref_bvals, ref_lps = _reference(dcm2niix, tmp_path / "s", tmp_path / "out")
+    if not creator.startswith("Philips"):
+        assert ref_bvals is None and "diffusion" not in vol.meta
+        return
+    np.testing.assert_allclose(vol.meta["diffusion"]["bvals"], bvals)
+    np.testing.assert_allclose(vol.meta["diffusion"]["bvals"], ref_bvals)
+    np.testing.assert_allclose(
+        vol.meta["diffusion"]["gradients_lps"], truth.meta["bvecs"], atol=1e-6
+    )
+    np.testing.assert_allclose(_written_lps(vol, tmp_path / "v.nii"), ref_lps, atol=1e-4)
+    assert vol.meta["bids"]["Manufacturer"] == "Philips"

@@ -37,7 +37,7 @@ from .mosaic import csa_floats, csa_items, private_value, raw_text
 from .records import FrameRecord, same_value
 from .slice_timing import slice_timing
 from .support import file_list
-from .vendor import missing_bvalue_note, vendor_of
+from .vendor import missing_bvalue_note, stated_manufacturer, vendor_of
 from .volume_timing import uneven_volumes_note
 from .xa_private import sdi_tag
 
@@ -286,8 +286,10 @@ def record_values(raw: dict[int, Any], csa: dict[str, Any] | str | None) -> dict
             value = acq_value(kind, vals[0])
             if value is not None:
                 out[key] = value
-    if "Manufacturer" in out:
-        out["Manufacturer"] = manufacturer(out["Manufacturer"])
+    creator = raw_text(raw, 0x20010010)
+    maker = stated_manufacturer(out.get("Manufacturer"), creator[0] if creator else None)
+    if maker:
+        out["Manufacturer"] = manufacturer(maker)
     vendor = vendor_of(str(out.get("Manufacturer", "")))
     if out.get("Manufacturer") == "GE":
         out.update(ge_record_values(raw))

@@ -317,7 +317,7 @@ def fill_record(
     inter = r.get_float("RescaleIntercept")
     rec.rescale_slope = 1.0 if slope is None else slope
     rec.rescale_intercept = 0.0 if inter is None else inter
-    rec.manufacturer = r.get_str("Manufacturer")
+    rec.manufacturer = r.manufacturer()
     rec.complex_component = r.get_str("ComplexImageComponent") or read_ge_image_kind(
         r, rec.manufacturer
     )

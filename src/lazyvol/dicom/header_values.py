@@ -21,6 +21,7 @@ from .ge_phase import GE_PHASE_TAGS
 from .ge_timing import GE_TAGS
 from .mosaic import CSA_TAGS
 from .siemens_protocol import CSA_SERIES
+from .vendor import stated_manufacturer
 from .xa_private import SDI_TAGS, XA_PROTOCOL_TAGS
 
 __all__ = [
@@ -105,6 +106,7 @@ PRIVATE_TAGS: dict[str, tuple[int, str]] = {
     "Canon_ImageComments": (0x00204000, "LT"),
     "UIH_BValue": (0x00651009, "FD"),
     "UIH_Gradient": (0x00651037, "FD"),
+    "Philips_Creator": (0x20010010, "LO"),  # (a file without Manufacturer: Philips' block)
     "Philips_BValue": (0x20011003, "FL"),
     "Philips_GradientRL": (0x200510B0, "FL"),
     "Philips_GradientAP": (0x200510B1, "FL"),
@@ -364,6 +366,11 @@ class ValueReader:
                 return text.strip()
         v = self.values(keyword)
         return "" if not v else "\\".join(str(x) for x in v).strip()
+
+    def manufacturer(self) -> str:
+        """Manufacturer (0008,0070), or the vendor its private block names where it is empty
+        (:func:`lazyvol.dicom.vendor.stated_manufacturer`)."""
+        return stated_manufacturer(self.get_str("Manufacturer"), self.get_str("Philips_Creator"))
 
     def get_strs(self, keyword: str) -> list[str] | None:
         v = self.values(keyword)

@@ -172,7 +172,9 @@ __all__ = [
 #: hold NumberOfAverages (0018,0083) and GradientEchoTrainLength (0018,9241) (``acq``); an
 #: enhanced frame's RescaleSlope / Intercept / PixelSpacing / SliceThickness / SpacingBetweenSlices
 #: that is not a number is noted in its bad attributes (it was read as absent) (h109).
-INDEX_VERSION = 71
+#: 72: a file whose Manufacturer is empty or absent is Philips' when its private block (2001,0010)
+#: is (its diffusion values, scalings and sidecar Manufacturer read as Philips', as dcm2niix).
+INDEX_VERSION = 72
 #: Layout of a report: 2: files named by their listing position, identities taken from the listing;
 #: 3: a volume's files may differ in pixel encoding (each frame's, ``encodings``), where 2 split them;
 #: 4: ... and in BitsStored (each frame's, ``stored_bits``), where 3 split them;
@@ -326,7 +328,10 @@ INDEX_VERSION = 71
 #: EchoNumber in meta["bids"], as dcm2niix writes it.
 #: 75: NonlinearGradientCorrection (from ImageType ND / DIS2D / DIS3D) for every vendor, not
 #: Siemens only (h108).
-REPORT_FORMAT = 75
+#: 76: NonlinearGradientCorrection (from ImageType ND / DIS2D / DIS3D) for every vendor, not
+#: Siemens only.
+#: 77: a Philips file without Manufacturer (its private block (2001,0010) Philips') reads as Philips'.
+REPORT_FORMAT = 77
 #: A frame's identity in a report whose frames all have their listing entry's identity.
 _FROM_LISTING = "listing"
 #: The frames' paths of a report whose frames are its files, in order.

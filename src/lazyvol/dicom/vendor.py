@@ -2,7 +2,9 @@
 
 Standard attributes: DiffusionBValue (0018,9087) and DiffusionGradientOrientation (0018,9089).
 The vendor's private ones are read as dcm2niix reads them, only when Manufacturer (0008,0070)
-names that vendor (a private element number means nothing otherwise). The b-value and the
+names that vendor (a private element number means nothing otherwise; an empty or absent
+Manufacturer is Philips' where the private block (2001,0010) is, :func:`stated_manufacturer`,
+as dcm2niix reads it). The b-value and the
 direction are each taken from the attributes that state them; where an image states one in both,
 from those dcm2niix takes (:data:`PRECEDENCE`, checked against its .bval / .bvec): the vendor's
 b-value (GE: its gradient length is relative to its (0043,1039); GE from software 27 on writes
@@ -52,6 +54,7 @@ __all__ = [
     "philips_rwv",
     "read_philips_scale_slope",
     "source_label",
+    "stated_manufacturer",
     "vendor_of",
     "with_csa_diffusion",
 ]
@@ -276,6 +279,17 @@ def vendor_of(manufacturer: str) -> str:
     if m.startswith("UIH") or "UNITED IMAGING" in m:
         return "UIH"
     return ""
+
+
+def stated_manufacturer(manufacturer: str | None, philips_creator: str | None) -> str:
+    """Manufacturer (0008,0070), or "Philips" where it is empty or absent (an anonymiser blanked
+    it) and the file's private block (2001,0010) is Philips' ("Philips Imaging DD 001"), as
+    dcm2niix reads such a file as Philips (its diffusion values and scalings with it). No other
+    vendor is told from its private blocks, as dcm2niix tells none."""
+    stated = (manufacturer or "").strip()
+    if stated or not (philips_creator or "").strip().upper().startswith("PHILIPS"):
+        return stated
+    return "Philips"
 
 
 def _unit_or_zero(g: list[float] | None) -> list[float] | None:
