@@ -75,3 +75,39 @@ def test_first_images_lost_are_not_called_an_interrupted_last_volume(
         lv.open(tmp_path, use_index=False)
     text = str(e.value)
     assert "last volume is incomplete" not in text and "missing images" in text, text
+
+
+@pytest.mark.parametrize("label", ["TemporalPositionIdentifier", "AcquisitionNumber"])
+@pytest.mark.parametrize("lost", ["last", "earlier"])
+def test_slice_by_slice_numbering_interrupted_last_volume_named(
+    tmp_path: Path, label: str, lost: str
+) -> None:
+    """InstanceNumbers that run slice by slice (position-major, as Philips exports number them):
+    the last volume's missing images leave gaps inside the numbering, which were taken for an
+    earlier volume's lost image, so the interrupted acquisition went unnamed. A volume label
+    stated by every image saying the earlier volumes are whole now names it; an earlier
+    volume's image lost still gives the usual causes."""
+    nv, nk = 4, 5
+    truth = write_dicom_4d_series(tmp_path, shape=(8, 6, nk), n_volumes=nv, labels=(label,))
+    by_key = {}
+    for f in truth.files:
+        ds = pydicom.dcmread(f)
+        k = round(float(ds.ImagePositionPatient[2]), 3)
+        by_key.setdefault(k, []).append((int(getattr(ds, label)), f))  # (volume order)
+    for s, k in enumerate(sorted(by_key)):
+        for v, (_, f) in enumerate(sorted(by_key[k])):
+            ds = pydicom.dcmread(f)
+            ds.InstanceNumber = s * nv + v + 1  # position-major
+            ds.save_as(f)
+    slots = [sorted(by_key[k])[nv - 1 if lost == "last" else 1][1] for k in sorted(by_key)[-2:]]
+    for f in slots:
+        Path(f).unlink()
+    with pytest.raises(lv.SeriesError) as e:
+        lv.open(tmp_path, use_index=False)
+    text = str(e.value)
+    if lost == "earlier":
+        assert "last volume is incomplete" not in text and "missing images" in text, text
+        return
+    assert "the last volume is incomplete" in text and "3 complete volume(s)" in text, text
+    partial = [sorted(by_key[k])[nv - 1][1] for k in sorted(by_key)[:-2]]
+    assert all(str(f) in text for f in partial), text

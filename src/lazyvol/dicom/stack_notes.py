@@ -350,8 +350,9 @@ def uneven_repeats_cause(groups: Sequence[Sequence[FrameRecord]]) -> str:
     its refusal: an interrupted acquisition when some positions hold one image more than the
     others and those extra images (the latest at each such position, by acquisition time, then
     InstanceNumber) are the latest images of the series, and the other images number without a
-    gap: a last volume cut short (or some of its files lost), named with the remedy (the
-    complete volumes open without its files). Otherwise the usual causes."""
+    gap (or a volume label says so, :func:`_cut_by_labels`): a last volume cut short (or some of
+    its files lost), named with the remedy (the complete volumes open without its files).
+    Otherwise the usual causes."""
     counts = sorted({len(g) for g in groups})
     if len(counts) != 2 or counts[1] != counts[0] + 1:
         return _UNEVEN_CAUSE
@@ -359,13 +360,15 @@ def uneven_repeats_cause(groups: Sequence[Sequence[FrameRecord]]) -> str:
     extra = [max(g, key=rank) for g in groups if len(g) == counts[1]]
     chosen = {id(r) for r in extra}
     others = [r for g in groups for r in g if id(r) not in chosen]
-    if min(rank(r) for r in extra) <= max(rank(r) for r in others):
+    proven = _cut_by_labels(groups, chosen, counts[0])
+    if not proven and min(rank(r) for r in extra) <= max(rank(r) for r in others):
         return _UNEVEN_CAUSE
     numbers = [r.instance_number for r in others if r.instance_number is not None]
-    if len(set(numbers)) == len(others) and _missing(numbers, ()):
-        return _UNEVEN_CAUSE  # (an image of an earlier volume missing: not the last one cut)
     if not _last_by_labels(extra, others):
         return _UNEVEN_CAUSE  # (a volume label puts the short volume elsewhere)
+    gap = len(set(numbers)) == len(others) and _missing(numbers, ())
+    if gap and not proven:
+        return _UNEVEN_CAUSE  # (an image of an earlier volume missing: not the last one cut)
     if numbers and min(numbers) > 1:
         # (images 1.. missing: the first volume's first images lost looks the same by rank)
         return (
@@ -382,6 +385,22 @@ def uneven_repeats_cause(groups: Sequence[Sequence[FrameRecord]]) -> str:
         f"{len(groups)} positions ({named}); move {'it' if len(extra) == 1 else 'them'}"
         f" out of the folder to open the {counts[0]} complete volume(s)"
     )
+
+
+def _cut_by_labels(groups: Sequence[Sequence[FrameRecord]], chosen: set[int], whole: int) -> bool:
+    """Whether a volume label (TemporalPositionIdentifier, AcquisitionNumber) stated by every
+    image says the ``chosen`` images (ids) are one last volume and every earlier one is whole:
+    the same ``whole`` values at every position, once each, the chosen's one value above them
+    (InstanceNumbers run slice by slice, as Philips numbers them, say neither)."""
+    for field in ("temporal_position", "acquisition_number"):
+        sets = [[getattr(r, field) for r in g if id(r) not in chosen] for g in groups]
+        last = {getattr(r, field) for g in groups for r in g if id(r) in chosen}
+        first = set(sets[0])
+        if None in first | last or len(first) != whole or len(last) != 1 or min(last) <= max(first):
+            continue
+        if all(len(v) == whole and set(v) == first for v in sets):
+            return True
+    return False
 
 
 def _last_by_labels(extra: Sequence[FrameRecord], others: Sequence[FrameRecord]) -> bool:
