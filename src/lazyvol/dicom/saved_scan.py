@@ -328,12 +328,10 @@ INDEX_VERSION = 72
 #: EchoNumber in meta["bids"], as dcm2niix writes it.
 #: 75: NonlinearGradientCorrection (from ImageType ND / DIS2D / DIS3D) for every vendor, not
 #: Siemens only (h108).
-#: 76: NonlinearGradientCorrection (from ImageType ND / DIS2D / DIS3D) for every vendor, not
-#: Siemens only.
-#: 77: a Philips file without Manufacturer (its private block (2001,0010) Philips') reads as Philips'.
-#: 78: an interrupted last volume is named where InstanceNumbers run slice by slice and a volume
+#: 76: a Philips file without Manufacturer (its private block (2001,0010) Philips') reads as Philips'.
+#: 77: an interrupted last volume is named where InstanceNumbers run slice by slice and a volume
 #: label says the earlier volumes are whole (the refusal's text).
-REPORT_FORMAT = 78
+REPORT_FORMAT = 77
 #: A frame's identity in a report whose frames all have their listing entry's identity.
 _FROM_LISTING = "listing"
 #: The frames' paths of a report whose frames are its files, in order.
