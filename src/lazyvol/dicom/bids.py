@@ -32,6 +32,7 @@ from .bids_extra import SEQUENCE_NAME, acquisition_time, extra_record_values, pr
 from .bids_pet import pet_annotate, pet_record_values
 from .ge_phase import annotate_pepolar, ge_echo_spacing, ge_phase_values
 from .ge_timing import ge_record_values
+from .image_type import bids_image_type, nonlinear_gradient_correction
 from .model import SPLIT_VALUES
 from .mosaic import csa_floats, csa_items, private_value, raw_text
 from .records import FrameRecord, same_value
@@ -50,8 +51,6 @@ __all__ = [
     "XA_SDI_SEQUENCE",
     "acq_value",
     "annotate",
-    "bids_image_type",
-    "nonlinear_gradient_correction",
     "pe_positive",
     "record_values",
     "xa_bandwidth",
@@ -201,47 +200,6 @@ def manufacturer(text: str) -> str:
         if re.search(rf"(^|[^A-Z]){key}([^A-Z]|$)", up):
             return name
     return text
-
-
-#: The longest ImageType text dcm2niix keeps (its values joined by "_"); the rest is cut off.
-_IMAGE_TYPE_CHARS = 65
-
-
-def bids_image_type(values: Sequence[str], component: str = "") -> list[str]:
-    """ImageType as dcm2niix writes it in a sidecar (heudiconv and other BIDS tools match on it).
-
-    dcm2niix joins the DICOM values with "_" (cut after 65 characters), splits the text at every
-    "_" (``M_FFE`` gives "M", "FFE"; empty values are dropped, but a leading one), and appends the
-    image kind the data state but the text does not name between underscores: MAGNITUDE (``_M_``,
-    ``_MAGNITUDE_``), PHASE (``_P_``, any ``PHASE``), REAL (``_R_``, ``_REAL_``), IMAGINARY (``_I_``,
-    ``_IMAGINARY_``), or the ComplexImageComponent / GE (0043,102F) kind (``component``); a real
-    image whose text holds "B0" and "MAP" gets FIELDMAPHZ alone.
-    """
-    text = "_".join(str(v) for v in values)[:_IMAGE_TYPE_CHARS]
-    if not text:
-        return []
-    first, *rest = text.split("_")
-    out = [first, *(part for part in rest if part)]
-    kind = str(component or "").upper()[:2]
-    flags = {
-        "MAGNITUDE": "_M_" in text or "_MAGNITUDE_" in text or kind == "MA",
-        "PHASE": "_P_" in text or "PHASE" in text or kind == "PH",
-        "REAL": "_R_" in text or "_REAL_" in text or kind == "RE",
-        "IMAGINARY": "_I_" in text or "_IMAGINARY_" in text or kind == "IM",
-    }
-    if flags["REAL"] and "B0" in text and "MAP" in text:
-        return [*out, "FIELDMAPHZ"]
-    return out + [k for k, on in flags.items() if on and f"_{k}_" not in text]
-
-
-def nonlinear_gradient_correction(values: Sequence[str]) -> bool | None:
-    """NonlinearGradientCorrection from ImageType, as dcm2niix writes it for any vendor (an
-    anonymiser may drop Manufacturer; UIH and others write these values too): true for DIS2D /
-    DIS3D (corrected), false for ND (not distortion corrected), else None."""
-    kinds = {str(t).strip().upper() for t in values}
-    if kinds & {"DIS2D", "DIS3D"}:
-        return True
-    return False if "ND" in kinds else None
 
 
 def xa_bandwidth(elem: Any) -> float | None:

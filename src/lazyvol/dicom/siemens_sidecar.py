@@ -253,7 +253,7 @@ def _plain_keys(acq: dict[str, Any]) -> dict[str, Any]:
     """The keys that need no protocol: ParallelReductionFactorInPlane and
     MultibandAccelerationFactor from PATModeText (:func:`pat_factors`), else the mosaic's slice times (as
     many slices at the first one's time as slices at once), and DwellTime (NonlinearGradientCorrection,
-    from ImageType, is every vendor's: :func:`lazyvol.dicom.bids.nonlinear_gradient_correction`)."""
+    from ImageType, is every vendor's: :func:`lazyvol.dicom.image_type.nonlinear_gradient_correction`)."""
     out: dict[str, Any] = {}
     pat = acq.get("_pat_mode")  # ((0051,1011), read after XA's (0021,1009), wins)
     accel, bands = pat_factors(pat) if pat else pat_factors(acq.get("_pat_mode_xa", ""), True)

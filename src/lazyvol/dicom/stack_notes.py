@@ -1,10 +1,10 @@
 """Notes on stacks: whether InstanceNumber skips numbers (a warning on a volume that opens),
-whether images repeating a position are copies of one another and which positions hold other than
-the usual number of images (the cause and the place named when a series is refused), and which files of the series the scan skipped and why."""
+whether images repeating a position are copies of one another (named when a series is refused;
+which positions repeat unevenly and why: :mod:`.repeat_notes`), and which files of the series the
+scan skipped and why."""
 
 from __future__ import annotations
 
-from collections import Counter
 from collections.abc import Collection, Sequence
 
 from .duplicates import NOT_COMPARED, same_image
@@ -19,23 +19,23 @@ from .ordering import instance_rank_problem, label_key, time_reasons
 from .records import ONE_FRAME_TAKEN, ONE_VALUE_SPACING, FrameRecord, close_groups
 from .source import Fetch, read_local
 from .support import file_list
-from .volume_rank import Clock
 
 __all__ = [
     "atol_too_large",
     "copies_note",
     "image_count",
     "image_list",
+    "frame_runs",
     "incomplete_note",
     "instance_gaps",
     "instance_hint",
     "instance_order_blocker",
     "malformed_hint",
-    "repeats_note",
+    "missing_numbers",
+    "plural",
     "rounding_doubt",
     "spacing_missing",
     "stack_remedy",
-    "uneven_repeats_cause",
     "thickness_note",
     "top_level_notes",
 ]
@@ -44,7 +44,7 @@ __all__ = [
 _REASONS_SHOWN = 3
 
 
-def _frame_runs(numbers: Sequence[int]) -> str:
+def frame_runs(numbers: Sequence[int]) -> str:
     """1-based frame numbers as runs: ``1-10``, ``2, 5-7``."""
     runs: list[list[int]] = []
     for n in sorted(set(numbers)):
@@ -66,7 +66,7 @@ def image_list(records: Sequence[FrameRecord], limit: int = 4) -> str:
         if r.number_of_frames > 1 and r.frame >= 0:
             numbers.append(r.frame + 1)
     named = [
-        f"{path} frame{'s' if len(set(ns)) > 1 else ''} {_frame_runs(ns)}" if ns else path
+        f"{path} frame{'s' if len(set(ns)) > 1 else ''} {frame_runs(ns)}" if ns else path
         for path, ns in frames.items()
     ]
     return file_list(named, limit)
@@ -77,14 +77,14 @@ def image_count(records: Sequence[FrameRecord]) -> str:
     frames of 1 file"``, or both (``"3 files and 20 frames of 2 files"``)."""
     single = {r.path for r in records if r.number_of_frames <= 1 or r.frame < 0}
     multi = [r for r in records if r.number_of_frames > 1 and r.frame >= 0]
-    parts = [_plural(len(single), "file")] if single or not multi else []
+    parts = [plural(len(single), "file")] if single or not multi else []
     if multi:
         files = len({r.path for r in multi})
-        parts.append(f"{_plural(len(multi), 'frame')} of {_plural(files, 'file')}")
+        parts.append(f"{plural(len(multi), 'frame')} of {plural(files, 'file')}")
     return " and ".join(parts)
 
 
-def _plural(n: int, word: str) -> str:
+def plural(n: int, word: str) -> str:
     return f"{n} {word}" if n == 1 else f"{n} {word}s"
 
 
@@ -285,7 +285,7 @@ def instance_gaps(
     ns = sorted(
         int(n) for n in (every if unique else [r.instance_number for r in base]) if n is not None
     )
-    if len(set(ns)) != len(ns) or not _missing(ns, held):
+    if len(set(ns)) != len(ns) or not missing_numbers(ns, held):
         return []
     what = "images" if unique and len(ns) > len(base) else "slices"
     found = f"{INSTANCE_GAPS_NOTE} ({ns[0]}..{ns[-1]} for {len(ns)} {what})"
@@ -294,127 +294,11 @@ def instance_gaps(
     return [f"{found} but the positions are regular"]
 
 
-def _missing(numbers: Sequence[int], held: Collection[int | None]) -> list[int]:
+def missing_numbers(numbers: Sequence[int], held: Collection[int | None]) -> list[int]:
     """The numbers between the least and the greatest of ``numbers`` that no image holds
     (``held``: the numbers of every image of the series)."""
     lo, hi = min(numbers), max(numbers)
     return sorted(set(range(lo, hi + 1)) - set(numbers) - {n for n in held if n is not None})
-
-
-#: Positions a refusal of positions that repeat unevenly names (with their files); the rest counted.
-_ODD_POSITIONS_SHOWN = 3
-
-
-def repeats_note(positions: Sequence[float], groups: Sequence[Sequence[FrameRecord]]) -> str:
-    """The head of a refusal of a series whose slice positions repeat: how many positions hold
-    how many images, and where to look. ``positions``: each distinct position along the normal
-    (mm), in order; ``groups``: the images at each.
-
-    When the counts differ, the positions whose count is not the most common one (a tie: the
-    larger, as an image missing is the usual damage) are named with their files: there an image
-    is missing or extra. When every position repeats equally often, the first one is the
-    example."""
-    counts = Counter(len(g) for g in groups)
-    usual = max(counts, key=lambda c: (counts[c], c))
-    head = (
-        f"{len(groups)} distinct slice positions but positions repeat "
-        f"({', '.join(f'{n} position(s) x{c}' for c, n in sorted(counts.items()))})"
-    )
-    odd = [(p, g) for p, g in zip(positions, groups) if len(g) != usual]
-    if not odd:
-        p, g = next((p, g) for p, g in zip(positions, groups) if len(g) > 1)
-        return f"{head}; e.g. position {p:.4f} mm along the normal in {image_list(g)}"
-    shown = "; ".join(
-        f"{p:.4f} mm ({_plural(len(g), 'image')}: {image_list(g)})"
-        for p, g in odd[:_ODD_POSITIONS_SHOWN]
-    )
-    if len(odd) > _ODD_POSITIONS_SHOWN:
-        shown += f"; and {len(odd) - _ODD_POSITIONS_SHOWN} more"
-    return (
-        f"{head}; {_plural(len(odd), 'position')} along the normal "
-        f"{'has' if len(odd) == 1 else 'have'} other than the {usual} images of the "
-        f"{counts[usual]} other(s): {shown}"
-    )
-
-
-#: The cause a refusal of positions that repeat unevenly gives when no other is found.
-_UNEVEN_CAUSE = (
-    "missing images, or mixed acquisitions sharing one SeriesInstanceUID (overlapping PET beds, "
-    "two reconstructions of one scan): restore the missing images, or move each acquisition's "
-    "files (the images named above tell them apart) into a folder of its own and open each"
-)
-
-
-def uneven_repeats_cause(groups: Sequence[Sequence[FrameRecord]]) -> str:
-    """Why the slice positions of a series repeat unevenly (``groups``: the images at each), for
-    its refusal: an interrupted acquisition when some positions hold one image more than the
-    others and those extra images (the latest at each such position, by acquisition time, then
-    InstanceNumber) are the latest images of the series, and the other images number without a
-    gap (or a volume label says so, :func:`_cut_by_labels`): a last volume cut short (or some of
-    its files lost), named with the remedy (the complete volumes open without its files).
-    Otherwise the usual causes."""
-    counts = sorted({len(g) for g in groups})
-    if len(counts) != 2 or counts[1] != counts[0] + 1:
-        return _UNEVEN_CAUSE
-    rank = Clock.of(groups).rank
-    extra = [max(g, key=rank) for g in groups if len(g) == counts[1]]
-    chosen = {id(r) for r in extra}
-    others = [r for g in groups for r in g if id(r) not in chosen]
-    proven = _cut_by_labels(groups, chosen, counts[0])
-    if not proven and min(rank(r) for r in extra) <= max(rank(r) for r in others):
-        return _UNEVEN_CAUSE
-    numbers = [r.instance_number for r in others if r.instance_number is not None]
-    if not _last_by_labels(extra, others):
-        return _UNEVEN_CAUSE  # (a volume label puts the short volume elsewhere)
-    gap = len(set(numbers)) == len(others) and _missing(numbers, ())
-    if gap and not proven:
-        return _UNEVEN_CAUSE  # (an image of an earlier volume missing: not the last one cut)
-    if numbers and min(numbers) > 1:
-        # (images 1.. missing: the first volume's first images lost looks the same by rank)
-        return (
-            f"{_UNEVEN_CAUSE}; the series' InstanceNumbers start at {min(numbers)}, so images of "
-            "its first volume may be lost as well as those of its last"
-        )
-    stated = [r.instance_number for r in extra if r.instance_number is not None]
-    named = image_list(extra) + (
-        f"; InstanceNumber {_frame_runs(stated)}" if len(stated) == len(extra) else ""
-    )
-    return (
-        f"the last volume is incomplete (an interrupted acquisition, or files of it lost): "
-        f"the series' latest images are {_plural(len(extra), 'image')} at {len(extra)} of the "
-        f"{len(groups)} positions ({named}); move {'it' if len(extra) == 1 else 'them'}"
-        f" out of the folder to open the {counts[0]} complete volume(s)"
-    )
-
-
-def _cut_by_labels(groups: Sequence[Sequence[FrameRecord]], chosen: set[int], whole: int) -> bool:
-    """Whether a volume label (TemporalPositionIdentifier, AcquisitionNumber) stated by every
-    image says the ``chosen`` images (ids) are one last volume and every earlier one is whole:
-    the same ``whole`` values at every position, once each, the chosen's one value above them
-    (InstanceNumbers run slice by slice, as Philips numbers them, say neither)."""
-    for field in ("temporal_position", "acquisition_number"):
-        sets = [[getattr(r, field) for r in g if id(r) not in chosen] for g in groups]
-        last = {getattr(r, field) for g in groups for r in g if id(r) in chosen}
-        first = set(sets[0])
-        if None in first | last or len(first) != whole or len(last) != 1 or min(last) <= max(first):
-            continue
-        if all(len(v) == whole and set(v) == first for v in sets):
-            return True
-    return False
-
-
-def _last_by_labels(extra: Sequence[FrameRecord], others: Sequence[FrameRecord]) -> bool:
-    """False when a volume label (TemporalPositionIdentifier, AcquisitionNumber) stated by every
-    image and taking several values does not set ``extra`` apart as the last volume: one value
-    for all of them, held by no other image and greater than the others'."""
-    for field in ("temporal_position", "acquisition_number"):
-        mine = {getattr(r, field) for r in extra}
-        theirs = {getattr(r, field) for r in others}
-        if None in mine or None in theirs or len(mine | theirs) < 2:
-            continue
-        if len(mine) != 1 or mine & theirs or min(mine) < max(theirs):  # type: ignore[type-var]
-            return False
-    return True
 
 
 def _file_gaps(
@@ -425,7 +309,7 @@ def _file_gaps(
     if len(numbers) < 2 or None in numbers or len(set(numbers)) != len(numbers):
         return []
     ns = sorted(int(n) for n in numbers if n is not None)
-    missing = _missing(ns, held)
+    missing = missing_numbers(ns, held)
     if not missing:
         return []
     shown = ", ".join(str(n) for n in missing[:5]) + (" ..." if len(missing) > 5 else "")

@@ -38,6 +38,7 @@ from .model import GroupOptions, SeriesInfo, stored_dtype
 from .mosaic import annotate_volume
 from .ordering import RANK_INSTANCE, Axis4Order, order_volumes
 from .records import FrameRecord, echo_number_of
+from .repeat_notes import repeats_note, uneven_repeats_cause
 from .shear import shear_notes
 from .siemens_sidecar import annotate_siemens
 from .source import Fetch, RemoteFetch, read_local
@@ -49,13 +50,11 @@ from .stack_notes import (
     instance_hint,
     instance_order_blocker,
     malformed_hint,
-    repeats_note,
     rounding_doubt,
     spacing_missing,
     stack_remedy,
     thickness_note,
     top_level_notes,
-    uneven_repeats_cause,
 )
 from .support import geometry_missing, support_error
 
