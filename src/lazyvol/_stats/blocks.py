@@ -57,6 +57,8 @@ def _prepare(block: Any, mblock: Any, kept: tuple[int, ...]) -> tuple[Values, Va
     elif not arr.flags.aligned:
         arr = arr.copy(order="K")
     mb = None if mblock is None else np.asarray(mblock)
+    if mb is not None and mb.ndim < arr.ndim:  # a 3D mask of a 4D block: every volume
+        mb = np.broadcast_to(mb.reshape(mb.shape + (1,) * (arr.ndim - mb.ndim)), arr.shape)
     k = int(np.prod(tuple(arr.shape[a] for a in kept), dtype=np.int64))
     return arr, mb, k
 

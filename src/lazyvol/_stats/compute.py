@@ -161,7 +161,8 @@ def _as_dask(vol: Volume | da.Array | npt.ArrayLike) -> tuple[da.Array, FloatArr
 def _mask_on_grid(
     data: da.Array, affine: FloatArray | None, source: str, mask: Volume | da.Array | npt.ArrayLike
 ) -> da.Array:
-    """The mask checked against the data's grid, broadcast and chunked like the data."""
+    """The mask checked against the data's grid, chunked like the data's first axes (a mask of
+    fewer axes applies to every index of the others)."""
     if isinstance(mask, Volume | da.Array | np.ndarray):
         check_mask_dtype(mask.dtype, mask.source if isinstance(mask, Volume) else "")
     else:
@@ -172,11 +173,11 @@ def _mask_on_grid(
     while mdata.ndim > 3 and mdata.shape[-1] == 1 and mdata.ndim >= data.ndim:
         mdata = mdata[..., 0]
     check_same_grid(data.shape, affine, mdata.shape, maff, source=source, mask_source=msource)
-    if mdata.ndim < data.ndim:
-        mdata = da.broadcast_to(
-            mdata.reshape(mdata.shape + (1,) * (data.ndim - mdata.ndim)), data.shape
-        )
-    out: da.Array = mdata.rechunk(data.chunks)
+    # A mask of fewer axes (3D on a 4D series) is not broadcast here: a block task broadcasts
+    # its block (a view). Broadcast and rechunked in dask, every block of the series had a mask
+    # block of its own, materialised by cheap tasks that ran ahead of the reads and were held
+    # until their data block came: memory grew with the number of volumes.
+    out: da.Array = mdata.rechunk(data.chunks[: mdata.ndim])
     return out
 
 

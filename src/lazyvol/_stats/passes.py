@@ -68,7 +68,8 @@ class Passes:
     data : dask.array.Array
         The data (booleans already as ``uint8``).
     mask : dask.array.Array or None
-        The mask, broadcast and rechunked to ``data``'s shape and chunks.
+        The mask, of ``data``'s first axes (a 3D mask of a 4D series: every volume) and chunked
+        like them; the blocks of the other axes share its blocks.
     request : StatsRequest
     """
 
@@ -110,14 +111,17 @@ class Passes:
         node = dask.delayed(task, pure=True)
         finals = []
         for g, spec in specs.items():
-            parts = [
-                node(self._blocks[b], None if self._mblocks is None else self._mblocks[b], spec)
-                for b in self.groups[g]
-            ]
+            parts = [node(self._blocks[b], self._mask_block(b), spec) for b in self.groups[g]]
             finals.append(_tree(parts, merge, _cells(spec, len(self.rows[g]))))
         results = compute(finals, progress=self.request.progress, desc=desc, nbytes=self.nbytes)
         self.count += 1
         return {g: cast(T, r) for g, r in zip(specs, results)}
+
+    def _mask_block(self, bidx: tuple[int, ...]) -> Any:
+        """The mask block of data block ``bidx`` (None without a mask)."""
+        if self._mblocks is None:
+            return None
+        return self._mblocks[bidx[: self._mblocks.ndim]]
 
     def statistics(self) -> Part:
         """First pass: counts or moments (and the histogram when its range is known)."""
