@@ -173,3 +173,27 @@ def test_exact_percentiles_of_int32_extremes_in_small_passes(monkeypatch):
     r = lv.stats(da.from_array(a, chunks=(4, 1, 3)), percentiles=q, exact_percentiles=True, bins=3)
     assert r.percentile_method == "exact"
     np.testing.assert_array_equal(r.percentiles, np.percentile(a.astype(np.float64), q))
+
+
+def test_histograms_of_every_row_are_capped_before_any_data_is_read():
+    """bins alone was capped (10 million, 80 MB a row), but not rows x bins: per-voxel
+    histograms (axis=3) of 10,000 voxels with 100,000 bins allocated 7.5 GiB in every block's
+    partial (a bare MemoryError, or the OOM killer), and the default 256 bins of a 4-million-row
+    run 8 GiB a copy. Refused, typed, before a chunk is read; bins=None still runs."""
+    read = []
+
+    def chunk(block):
+        if block.size > 1:  # (not dask's own probes of the function)
+            read.append(block.shape)
+        return block
+
+    x = da.zeros((100, 100, 1, 4), chunks=(50, 100, 1, 4), dtype=np.float32)
+    x = x.map_blocks(chunk, meta=np.empty((0, 0, 0, 0), np.float32))
+    with pytest.raises(lv.OptionError, match=r"bins=None") as ei:
+        lv.stats(x, axis=3, bins=100_000)
+    assert "10,000 output rows" in str(ei.value) and "GiB" in str(ei.value)
+    with pytest.raises(lv.OptionError, match=r"bins=None"):
+        lv.stats(x, axis=3, bins=np.linspace(0, 1, 100_001))
+    assert not read
+    assert lv.stats(x, axis=3, bins=None).count.shape == (100, 100, 1)
+    assert lv.stats(x, axis=3, bins=256).histogram.shape == (100, 100, 1, 256)

@@ -20,6 +20,7 @@ from .passes import Passes
 from .request import (
     StatsRequest,
     check_components,
+    check_histogram_cells,
     check_mask_dtype,
     numpy_bins,
     wide_edges,
@@ -138,6 +139,7 @@ def _request(
     req = StatsRequest.build(data.dtype, data.ndim, axis=axis, where=source or "", **options)
     if isinstance(vol, Volume) and axis is None:
         check_components(data.shape, vol.meta, source)
+    check_histogram_cells(req, data.shape, source)
     return req
 
 

@@ -9,6 +9,7 @@ from __future__ import annotations
 __all__ = [
     "EXACT_COLLECT_LIMIT",
     "MAX_BINS",
+    "MAX_HIST_CELLS",
     "MAX_COUNT_CELLS",
     "MAX_COUNT_SPAN",
     "countable",
@@ -18,6 +19,10 @@ __all__ = [
 #: Most histogram bins :func:`lazyvol.stats` and ``lazyvol stats --bins`` take (the counts of
 #: each result row are held in memory: 10 million bins are 80 MB per row).
 MAX_BINS = 10_000_000
+#: Most histogram counts of all output rows together (rows x bins, int64: 1 GiB). A run holds
+#: them in its result and, while it merges, a few partials of that size per thread: per-voxel
+#: statistics (``axis=3``) of a 1.5-million-voxel series with 256 bins are 3 GiB a copy.
+MAX_HIST_CELLS = 1 << 27
 #: Largest span of integer values (max - min + 1) kept as exact value counts in a partial.
 MAX_COUNT_SPAN = 1 << 16
 #: Largest counts partial (output rows x span of values, int64 cells: 32 MiB) kept as exact value

@@ -23,7 +23,13 @@ from ..scaling import numbers_hint
 from . import limits
 from .parts import Bins, Kind
 
-__all__ = ["StatsRequest", "check_components", "check_mask_dtype", "component_axes"]
+__all__ = [
+    "StatsRequest",
+    "check_components",
+    "check_histogram_cells",
+    "check_mask_dtype",
+    "component_axes",
+]
 
 
 def _data_kind(dtype: np.dtype[np.generic], where: str = "") -> Kind:
@@ -102,6 +108,26 @@ def check_components(shape: Sequence[int], meta: Mapping[str, Any], where: str =
         f"components{kind}, which one result over "
         f"every axis would pool; pass axis={per} for one result per component (the "
         f"`lazyvol stats` command reports each), or axis={tuple(range(len(shape)))} to pool them"
+    )
+
+
+def check_histogram_cells(req: StatsRequest, shape: Sequence[int], where: str = "") -> None:
+    """Refuse, before any data is read, histograms whose counts over every output row (rows x
+    bins) pass :data:`~lazyvol._stats.limits.MAX_HIST_CELLS`: they are allocated whole in
+    every block's partial, and ``bins`` alone is capped per row. An
+    :class:`~lazyvol.errors.OptionError` naming the rows, bins and memory, and what to pass."""
+    if req.bins is None:
+        return
+    nbins = req.bins if isinstance(req.bins, int) else len(req.bins) - 1
+    rows = math.prod(int(shape[a]) for a in req.kept)
+    if rows * nbins <= limits.MAX_HIST_CELLS:
+        return
+    raise OptionError(
+        f"{where + ': ' if where else ''}a histogram of {nbins:,} bins for each of the "
+        f"{rows:,} output rows of axis={req.reduced} is {rows * nbins:,} counts "
+        f"({rows * nbins * 8 / 2**30:.1f} GiB, held several times over while merging), more "
+        f"than the {limits.MAX_HIST_CELLS:,} lazyvol.stats takes; pass bins=None for no "
+        "histograms (`lazyvol stats`: fewer --bins), fewer bins, or reduce more axes"
     )
 
 
