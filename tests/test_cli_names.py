@@ -5,6 +5,10 @@ series ``--series`` picked in a folder (it printed only the folder)."""
 from __future__ import annotations
 
 import json
+import os
+import subprocess
+import sys
+from pathlib import Path
 
 import pydicom
 import pytest
@@ -12,6 +16,9 @@ import pytest
 import lazyvol as lv
 from lazyvol.cli import main
 from lazyvol.testing import write_dicom_series, write_phantom_nifti
+
+_SRC = str(Path(__file__).resolve().parents[1] / "src")
+_UTF8 = {"SpecificCharacterSet": "ISO_IR 192"}
 
 
 @pytest.fixture
@@ -83,3 +90,38 @@ def test_text_from_files_cannot_act_on_the_terminal(tmp_path, capsys):
     assert series == ["series          2  line one\\nline two\\x1b[2J\\u202eevil"]
     assert main(["info", str(tmp_path / "study"), "--series", "2", "--json"]) == 0
     assert json.loads(capsys.readouterr().out)["series"]["description"] == odd
+
+
+@pytest.mark.skipif(sys.platform == "win32", reason="POSIX file names are bytes")
+@pytest.mark.parametrize("encoding", ["utf-8:strict", "ascii", "latin-1"])
+def test_names_and_descriptions_the_stream_cannot_encode_do_not_crash(tmp_path, encoding):
+    # Under a UTF-8 locale such as en_US.UTF-8 Python's stdout is strict: a Latin-1 file name
+    # (a lone surrogate once decoded) raised UnicodeEncodeError with a traceback mid-table, and a
+    # description in Greek did on an ASCII or Latin-1 stream. The name's own bytes are written;
+    # other characters the stream cannot hold, as escapes.
+    folder = tmp_path / "study"
+    write_dicom_series(folder / "a", (6, 6, 3), description="\u03b1\u03b2 T1", extra=_UTF8)
+    raw = os.fsencode(folder) + b"/M\xfcller.dcm"
+    with open(raw, "wb") as f:
+        f.write(b"")  # an empty file, named in the skipped list
+    env = {**os.environ, "PYTHONIOENCODING": encoding, "LAZYVOL_CACHE_DIR": str(tmp_path / "c")}
+    env["PYTHONPATH"] = os.pathsep.join([_SRC, env.get("PYTHONPATH", "")])
+    for args in (["info", str(folder), "-v"], ["info", os.fsdecode(raw)]):
+        r = subprocess.run(
+            [sys.executable, "-m", "lazyvol", *args], env=env, capture_output=True, timeout=120
+        )
+        assert b"Traceback" not in r.stderr, r.stderr.decode(errors="replace")
+        if len(args) == 3:  # the folder: its table, the empty file listed by its own bytes
+            assert r.returncode == 0 and raw in r.stdout
+        else:  # the empty file alone: a one-line error naming it
+            assert r.returncode == 2 and b"ller.dcm: empty file" in r.stderr
+    r = subprocess.run(
+        [sys.executable, "-m", "lazyvol", "info", str(folder / "a")],
+        env=env,
+        capture_output=True,
+        timeout=120,
+    )
+    assert r.returncode == 0 and b"Traceback" not in r.stderr
+    description = "\u03b1\u03b2 T1".encode(encoding.split(":")[0], "backslashreplace")
+    assert description in r.stdout
+

@@ -16,14 +16,17 @@ Parsing rules (``lazyvol info --help`` repeats them):
 Credentials (values whose option name looks like one: key, secret, token, password, an
 ``Authorization`` header, ...; and a password or signature inside the URL) are replaced by ``***``
 in everything the command writes: results, ``--json``, errors, warnings, progress bars and
-``--debug`` tracebacks (:func:`safe_output`, which also escapes control characters on stdout).
+``--debug`` tracebacks (:func:`safe_output`, which also escapes control characters on stdout, and writes what the
+stream's encoding cannot hold, a non-UTF-8 file name's bytes, without failing).
 """
 
 from __future__ import annotations
 
 import argparse
+import codecs
 import contextlib
 import errno
+import io
 import json
 import os
 import sys
@@ -208,6 +211,37 @@ class _CleanStream:
         return getattr(self._stream, name)
 
 
+def _output_errors(exc: UnicodeError) -> tuple[str | bytes, int]:
+    """Codec error handler of standard output: a file name's undecodable byte (a lone surrogate
+    from ``os.fsdecode``, e.g. a Latin-1 name) is written back as that byte, as the file system
+    holds it; any other character the stream's encoding lacks (a DICOM description in Greek on
+    an ASCII or Latin-1 stream) as a backslash escape."""
+    if not isinstance(exc, UnicodeEncodeError):
+        raise exc
+    ch = exc.object[exc.start]
+    if 0xDC80 <= ord(ch) <= 0xDCFF:
+        return bytes([ord(ch) - 0xDC00]), exc.start + 1
+    return ascii(ch)[1:-1], exc.start + 1
+
+
+_OUTPUT_ERRORS = "lazyvol.output"
+codecs.register_error(_OUTPUT_ERRORS, _output_errors)
+
+
+def _tolerant(stream: TextIO) -> str | None:
+    """Make ``stream`` write what its encoding cannot hold (see :func:`_output_errors`) instead
+    of raising UnicodeEncodeError mid-output (Python's stdout is strict under a UTF-8 locale
+    such as en_US.UTF-8, and a file name need not be UTF-8); returns the errors setting to
+    restore, or None when left as it was."""
+    if not isinstance(stream, io.TextIOWrapper) or stream.errors != "strict":
+        return None
+    try:
+        stream.reconfigure(errors=_OUTPUT_ERRORS)
+    except (OSError, ValueError):  # a closed or detached stream: its own write says so later
+        return None
+    return "strict"
+
+
 @contextlib.contextmanager
 def safe_output(secrets: Sequence[str]) -> Iterator[None]:
     """Within the block, ``sys.stdout`` and ``sys.stderr`` print ``***`` for every secret, and
@@ -219,6 +253,7 @@ def safe_output(secrets: Sequence[str]) -> Iterator[None]:
     tracebacks write each value in one call.)
     """
     out, err = sys.stdout, sys.stderr
+    restore = [(s, _tolerant(s)) for s in (out, err) if s is not None]
     sys.stdout = cast(TextIO, _CleanStream(out, secrets, escape=True))
     if secrets:
         sys.stderr = cast(TextIO, _CleanStream(err, secrets, escape=False))
@@ -226,6 +261,10 @@ def safe_output(secrets: Sequence[str]) -> Iterator[None]:
         yield
     finally:
         sys.stdout, sys.stderr = out, err
+        for stream, errors in restore:
+            if errors is not None and isinstance(stream, io.TextIOWrapper):
+                with contextlib.suppress(OSError, ValueError):
+                    stream.reconfigure(errors=errors)
 
 
 def add_storage_arguments(parser: argparse.ArgumentParser) -> None:
