@@ -125,3 +125,18 @@ def test_names_and_descriptions_the_stream_cannot_encode_do_not_crash(tmp_path, 
     description = "\u03b1\u03b2 T1".encode(encoding.split(":")[0], "backslashreplace")
     assert description in r.stdout
 
+
+def test_status_column_gives_the_refusal_not_a_file_name(tmp_path, capsys):
+    # A refusal opening with "ImagePositionPatient (0020,0032) / ImageOrientationPatient
+    # (0020,0037) missing ... in 1 file(s): PATH" was taken for one opening with a file name
+    # (its " / "): the status column showed "refused: PATH".
+    write_dicom_series(tmp_path / "study" / "a", (6, 6, 3), series_number=2)
+    b = write_dicom_series(tmp_path / "study" / "b", (6, 6, 3), series_number=3, prefix="B")
+    for path in b.files:
+        ds = pydicom.dcmread(path)
+        del ds.ImagePositionPatient
+        ds.save_as(path)
+    assert main(["info", str(tmp_path / "study"), "--json"]) == 0
+    refused = next(s for s in json.loads(capsys.readouterr().out)["series"] if s["number"] == 3)
+    assert refused["error"].startswith("ImagePositionPatient (0020,0032) / ")
+    assert refused["status"] == "refused: ImagePositionPatient"

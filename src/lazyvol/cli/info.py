@@ -6,6 +6,7 @@ from __future__ import annotations
 import argparse
 import os
 import posixpath
+import re
 from collections import Counter
 from collections.abc import Sequence
 from typing import Any
@@ -221,6 +222,10 @@ def _print_volume_info(info: dict[str, Any], series: dict[str, Any] | None = Non
 # -- a folder of series ----------------------------------------------------------------------------
 
 
+#: A DICOM tag as messages write it: (0028,0010).
+_TAG = re.compile(r"\([0-9A-Fa-f]{4},[0-9A-Fa-f]{4}\)")
+
+
 def _short_reason(error: str, files: Sequence[str]) -> str:
     """The gist of a refusal: without the file name that starts it, up to the first detail."""
     text = error.strip()
@@ -230,7 +235,9 @@ def _short_reason(error: str, files: Sequence[str]) -> str:
             break
     else:
         head, sep, rest = text.partition(": ")
-        if sep and (os.sep in head or head.lower().endswith(".dcm")):
+        # (a head naming attributes, "Rows/Columns (0028,0010)/(0028,0011)" or "A (..) / B (..)",
+        # is the gist itself, not a file name: its slash is no path's)
+        if sep and not _TAG.search(head) and (os.sep in head or head.lower().endswith(".dcm")):
             text = rest
     for stop in (" (", "; ", ". "):
         cut = text.find(stop)
