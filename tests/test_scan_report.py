@@ -145,3 +145,24 @@ def test_a_group_open_refuses_does_not_look_openable_in_the_scan(tmp_path):
     assert "cannot open: " in lines["1"] and "positions repeat" in lines["1"]
     assert "(16, 12, 7)" not in lines["1"]
     assert "shape=(8, 8, 3)" in lines["2"] and "cannot open" not in lines["2"]
+
+
+def test_every_file_is_in_a_volume_or_skipped_with_a_reason(tmp_path, capsys):
+    """An export copied twice: the copies dropped as exact duplicates were in no volume and not in
+    ``report.skipped``; the warning named the first three, and the rest were nowhere (``lazyvol
+    info --verbose`` and ``--json`` included). Each is now a skipped file with its reason."""
+    a = write_dicom_series(tmp_path / "export" / "a", (8, 8, 6), seed=1, series_number=2)
+    shutil.copytree(tmp_path / "export" / "a", tmp_path / "export" / "b")
+    shutil.copy(a.files[2], tmp_path / "export" / "a" / "again.dcm")
+    every = {str(p) for p in (tmp_path / "export").rglob("*.dcm")}
+    (info,) = report = lv.scan(tmp_path / "export", use_index=False)
+    skipped = dict(report.skipped)
+    assert set(info.files) | set(skipped) == every and not set(info.files) & set(skipped)
+    assert len(skipped) == 7 and all(r.startswith("exact duplicate") for r in skipped.values())
+    assert main(["info", str(tmp_path / "export"), "--json"]) == 0
+    doc = json.loads(capsys.readouterr().out)
+    assert {p for p, _ in doc["skipped"]} == set(skipped)
+    # the saved report (scan index) gives the same accounting back
+    again = lv.scan(tmp_path / "export")
+    assert lv.scan(tmp_path / "export").skipped == again.skipped == report.skipped
+

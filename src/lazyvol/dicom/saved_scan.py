@@ -331,7 +331,8 @@ INDEX_VERSION = 72
 #: 76: a Philips file without Manufacturer (its private block (2001,0010) Philips') reads as Philips'.
 #: 77: an interrupted last volume is named where InstanceNumbers run slice by slice and a volume
 #: label says the earlier volumes are whole (the refusal's text).
-REPORT_FORMAT = 77
+#: 78: report.skipped holds each exact duplicate dropped from a volume (a saved report had none).
+REPORT_FORMAT = 78
 #: A frame's identity in a report whose frames all have their listing entry's identity.
 _FROM_LISTING = "listing"
 #: The frames' paths of a report whose frames are its files, in order.

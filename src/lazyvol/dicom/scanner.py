@@ -12,7 +12,7 @@ from ..errors import OptionError, SourceNotFoundError, UnknownOptionError
 from ..sources import SourceStamp
 from .beside import with_beside_notes
 from .listing import list_source
-from .model import GroupOptions, ScanReport, damage_skip, decided_here
+from .model import GroupOptions, ScanReport, SeriesInfo, damage_skip, decided_here
 from .saved_scan import indexable, listing_digest, load_report, save_report
 
 if TYPE_CHECKING:
@@ -31,6 +31,15 @@ GROUP_OPTIONS = {
     "philips_scaling",
 }
 SCAN_OPTIONS = {"workers", "use_index", "follow_symlinks", "progress"}
+
+#: The skip reason of a file whose image a volume holds from another file (an export copied
+#: twice): the volume's warning names the first few pairs.
+DROPPED_COPY = (
+    "exact duplicate: the same image (SOPInstanceUID and pixel values) as a file of a volume; "
+    "dropped"
+)
+#: The skip reason of a file read whose image no volume holds for another reason.
+NOT_PLACED = "read, but in no volume"
 
 
 def scan(
@@ -125,7 +134,8 @@ def scan(
     )
     named = {p for paths in files.incomplete.values() for p in paths}
     unnamed = [p for p, why in files.skipped if p not in named and damage_skip(why)]
-    report = ScanReport(infos, sorted(files.skipped), files.unsupported, unnamed)
+    skipped = files.skipped + _copies_dropped(files.records, infos)
+    report = ScanReport(infos, sorted(skipped), files.unsupported, unnamed)
     if indexed and decided_here(report):  # (a refusal for want of a decoder is decided again)
         save_report(root, digest, report, listing[0])
     return with_beside_notes(report)
@@ -154,6 +164,21 @@ def _checked_options(
     if workers < 1:
         raise OptionError(f"{loc.display}: workers={workers}: takes 1 or more, or None")
     return group_options, int(workers)
+
+
+def _copies_dropped(records: list[FrameRecord], infos: list[SeriesInfo]) -> list[tuple[str, str]]:
+    """``(path, reason)`` of each file read whose image is in no volume: a copy of one kept
+    (the same SOPInstanceUID and pixels, dropped by the stacking), so that the report accounts
+    for every file (the volume's warning names only the first few copies)."""
+    placed = {p for info in infos for p in info.files}
+    if len(placed) == len({r.path for r in records}):
+        return []
+    kept = {r.sop_instance_uid for r in records if r.path in placed and r.sop_instance_uid}
+    out = {}
+    for r in records:
+        if r.path not in placed and r.path not in out:
+            out[r.path] = DROPPED_COPY if r.sop_instance_uid in kept else NOT_PLACED
+    return list(out.items())
 
 
 def _listed_stamps(records: list[FrameRecord]) -> dict[str, SourceStamp]:
