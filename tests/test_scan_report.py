@@ -166,3 +166,19 @@ def test_every_file_is_in_a_volume_or_skipped_with_a_reason(tmp_path, capsys):
     again = lv.scan(tmp_path / "export")
     assert lv.scan(tmp_path / "export").skipped == again.skipped == report.skipped
 
+
+def test_a_cut_copy_of_a_slice_is_named_as_the_damaged_one(tmp_path):
+    """A copy of a slice cut short inside its Pixel Data (a copy interrupted mid-file) beside the
+    whole file was refused as two copies "with different pixel data; remove one of the files": the
+    refusal says which copy is damaged and how, and that it is the one to remove."""
+    a = write_dicom_series(tmp_path / "s", (8, 8, 4), seed=1)
+    data = open(a.files[1], "rb").read()
+    cut = tmp_path / "s" / "partial_copy.dcm"
+    cut.write_bytes(data[:-50])
+    with pytest.raises(lv.FormatError) as exc:
+        lv.open(tmp_path / "s", use_index=False)
+    msg = str(exc.value)
+    assert f"{cut}: truncated" in msg and f"remove {cut} (the other copy is whole)" in msg
+    assert "different pixel data" not in msg
+    (info,) = lv.scan(tmp_path / "s", use_index=False)
+    assert info.error == msg and info.error_kind == "format"

@@ -15,7 +15,7 @@ from .frame_table import rescale_pair
 from .model import EXACT_DUPLICATE_NOTE, NO_DECODER, UNDECIDED_HERE
 from .records import FrameRecord
 from .source import Fetch, read_local
-from .support import decoder_missing, image_shape
+from .support import decoder_missing, image_shape, support_error
 
 __all__ = ["DECODE_COMPARE_BYTES", "NOT_COMPARED", "drop_duplicates", "same_image"]
 
@@ -59,11 +59,26 @@ def drop_duplicates(
                     if UNDECIDED_HERE in how:  # for want of a decoder or memory, not the files
                         kind = "unsupported" if NO_DECODER in how else "series"
                         return kept, (kind, f"{head} {how}")
+                    damaged = _damaged_copy(recs[0], dup, fetch)
+                    if damaged:
+                        return kept, ("format", f"{head}: {damaged}")
                     return kept, ("series", f"{head} {how}; remove one of the files")
                 dropped[how].append((dup.where, recs[0].where, uid))
     finally:  # (the copies dropped before a conflict are said too)
         notes.extend(_dropped_notes(dropped))
     return kept, None
+
+
+def _damaged_copy(a: FrameRecord, b: FrameRecord, fetch: Fetch) -> str:
+    """Why their pixels differ when one of two copies of an image is damaged (cut short, its
+    Pixel Data shorter than its header states) and the other is not: that copy's problem and
+    which file to remove; "" otherwise (two whole copies that differ)."""
+    problems = [support_error(r, fetch) for r in (a, b)]
+    damaged = [(r, p[1]) for r, p in zip((a, b), problems, strict=True) if p and p[0] == "format"]
+    if len(damaged) != 1:
+        return ""
+    rec, why = damaged[0]
+    return f"one copy is damaged, {why}; remove {rec.path} (the other copy is whole)"
 
 
 def _dropped_notes(dropped: dict[str, list[tuple[str, str, str]]]) -> list[str]:
