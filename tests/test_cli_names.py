@@ -140,3 +140,16 @@ def test_status_column_gives_the_refusal_not_a_file_name(tmp_path, capsys):
     refused = next(s for s in json.loads(capsys.readouterr().out)["series"] if s["number"] == 3)
     assert refused["error"].startswith("ImagePositionPatient (0020,0032) / ")
     assert refused["status"] == "refused: ImagePositionPatient"
+
+
+def test_json_of_a_one_volume_folder_always_has_its_skipped_list(tmp_path, capsys):
+    # "skipped" and "skipped_by_reason" were there only when a file was skipped: a script
+    # reading doc["skipped"] worked on a messy folder and failed (KeyError) on a clean one.
+    write_dicom_series(tmp_path / "clean", (6, 6, 3))
+    assert main(["info", str(tmp_path / "clean"), "--json"]) == 0
+    doc = json.loads(capsys.readouterr().out)
+    assert doc["skipped"] == [] and doc["skipped_by_reason"] == {}
+    (tmp_path / "clean" / "notes.txt").write_text("not dicom")
+    assert main(["info", str(tmp_path / "clean"), "--json"]) == 0
+    doc = json.loads(capsys.readouterr().out)
+    assert [os.path.basename(p) for p, _ in doc["skipped"]] == ["notes.txt"]

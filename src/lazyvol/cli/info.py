@@ -476,7 +476,8 @@ def cmd_info(args: argparse.Namespace) -> int:
             info["series"] = {
                 k: series_row.get(k) for k in ("number", "description", "modality", "uid", "id")
             }
-        if skipped:  # the folder's other files, which the one volume does not hold
+        if table:  # the folder's other files, which the one volume does not hold (maybe none:
+            # the keys are there whenever the source was scanned, as in the table's form)
             info["skipped"] = skipped
             info["skipped_by_reason"] = dict(_skip_counts(skipped).most_common())
         _print_json(info)
