@@ -182,3 +182,22 @@ def test_a_cut_copy_of_a_slice_is_named_as_the_damaged_one(tmp_path):
     assert "different pixel data" not in msg
     (info,) = lv.scan(tmp_path / "s", use_index=False)
     assert info.error == msg and info.error_kind == "format"
+
+
+def test_a_folder_of_nifti_files_says_to_open_them_by_path(tmp_path, capsys):
+    """A BIDS dataset given as a folder: every .nii.gz was 'not a DICOM file', and nothing said
+    that lazyvol reads a folder as DICOM and opens a NIfTI file (or a Zarr store) by its path."""
+    from lazyvol.testing import write_phantom_nifti
+
+    anat = tmp_path / "bids" / "sub-01" / "anat"
+    anat.mkdir(parents=True)
+    nii = write_phantom_nifti(anat / "sub-01_T1w.nii.gz", (6, 6, 4))
+    lv.open(nii).to_zarr(anat / "sub-01_T2w.zarr")
+    (tmp_path / "bids" / "dataset_description.json").write_text('{"Name": "x"}')
+    with pytest.raises(lv.FormatError) as exc:
+        lv.open(tmp_path / "bids")
+    for said in (f"1 NIfTI file(s) (e.g. {nii})", f"1 Zarr store(s) (e.g. {anat}/sub-01_T2w.zarr)"):
+        assert said in str(exc.value)
+    assert "open each NIfTI file or Zarr store by its own path" in str(exc.value)
+    assert main(["info", str(tmp_path / "bids")]) == 2
+    assert f"1 NIfTI file(s) (e.g. {nii})" in capsys.readouterr().err

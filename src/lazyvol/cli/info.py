@@ -410,6 +410,7 @@ def _series_report(
     """Scan the folder (or prefix); refuse one holding no image volume."""
     import lazyvol as lv
 
+    from ..dicom.choose import other_formats_hint
     from ..errors import FormatError
 
     path = args.path
@@ -421,15 +422,17 @@ def _series_report(
         return report, skipped
     if not skipped:
         raise FormatError(f"{display_source(path)}: no files found in this folder")
+    hint = other_formats_hint(skipped)
     if args.verbose:
         raise FormatError(
             f"{display_source(path)}: no DICOM image volume found; skipped: "
             + "; ".join(f"{p}: {r}" for p, r in skipped)
+            + hint
         )
     reasons = ", ".join(f"{n} {r}" for r, n in _skip_counts(skipped).most_common(3))
     raise FormatError(
         f"{display_source(path)}: no DICOM image volume found; {len(skipped)} file(s) skipped "
-        f"({reasons}); lazyvol info --verbose lists them"
+        f"({reasons}); lazyvol info --verbose lists them{hint}"
     )
 
 

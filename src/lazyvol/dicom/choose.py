@@ -14,9 +14,10 @@ from ..errors import (
     SeriesError,
     UnsupportedError,
 )
+from ..nifti_codes import NIFTI_SUFFIXES
 from .model import ScanReport, SeriesInfo
 
-__all__ = ["select"]
+__all__ = ["other_formats_hint", "select"]
 
 #: Characters of a volume's refusal a candidate line shows (the whole is in lazyvol.scan).
 _REFUSAL_SHOWN = 160
@@ -67,6 +68,24 @@ def _slash(path: str, report: ScanReport) -> str:
     return ""
 
 
+def other_formats_hint(skipped: list[tuple[str, str]] | list[list[str]]) -> str:
+    """For a folder that holds no DICOM image but NIfTI files or Zarr stores (a BIDS dataset, a
+    folder of conversions): ``"; it holds ..."`` saying to open them by their own paths (a folder
+    is read as a DICOM series), or ``""``."""
+    nifti = [p for p, *_ in skipped if p.lower().endswith(NIFTI_SUFFIXES)]
+    stores = sorted(
+        {p[: p.lower().index(".zarr/") + 5] for p, *_ in skipped if ".zarr/" in p.lower()}
+    )
+    found = [f"{len(nifti)} NIfTI file(s) (e.g. {nifti[0]})"] if nifti else []
+    found += [f"{len(stores)} Zarr store(s) (e.g. {stores[0]})"] if stores else []
+    if not found:
+        return ""
+    return (
+        f"; it holds {' and '.join(found)}: lazyvol reads a folder as DICOM files, so open each "
+        "NIfTI file or Zarr store by its own path"
+    )
+
+
 def _without_choice(report: ScanReport, path: str) -> SeriesInfo:
     """The volume opened when no ``series`` is given: the only one; else why none, or which."""
     if len(report) == 1:
@@ -79,7 +98,7 @@ def _without_choice(report: ScanReport, path: str) -> SeriesInfo:
         # Only valid files of kinds lazyvol does not read: say so by the error's class too.
         unsupported = all(p in report.unsupported for p, _ in report.skipped)
         cls = UnsupportedError if unsupported else FormatError
-        hint = _slash(path, report)
+        hint = _slash(path, report) + other_formats_hint(report.skipped)
         raise cls(f"{path}: no DICOM image volume found. Skipped: {reasons}{more}{hint}")
     if all(info.error for info in report):
         # Nothing to choose: every volume is refused (e.g. every file's NumberOfFrames
