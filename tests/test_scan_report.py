@@ -201,3 +201,28 @@ def test_a_folder_of_nifti_files_says_to_open_them_by_path(tmp_path, capsys):
     assert "open each NIfTI file or Zarr store by its own path" in str(exc.value)
     assert main(["info", str(tmp_path / "bids")]) == 2
     assert f"1 NIfTI file(s) (e.g. {nii})" in capsys.readouterr().err
+
+
+def test_two_series_without_uid_stacked_as_one_are_flagged(tmp_path):
+    """Two series of one study and frame of reference whose files state no SeriesInstanceUID and
+    no SeriesNumber, the second shifted half a slice: nothing tells them apart, and they stack as
+    one volume at half the spacing (dcm2niix too) with only the general missing-UID note. Their
+    InstanceNumbers repeating where no position does now says they may be several series (a
+    warning at open too); one such series alone gets the general note only."""
+    same = {"StudyInstanceUID": "1.2.3.4", "FrameOfReferenceUID": "1.2.3.5"}
+    for name, z, seed in (("a", 0.0, 1), ("b", 1.25, 2)):
+        write_dicom_series(
+            tmp_path / "s" / name, (8, 8, 6), spacing=(1, 1, 2.5), origin=(0, 0, z),
+            description="T1", seed=seed, prefix=name, extra=same,
+        )  # fmt: skip
+    for path in (tmp_path / "s").rglob("*.dcm"):
+        ds = pydicom.dcmread(path)
+        del ds.SeriesInstanceUID, ds.SeriesNumber
+        ds.save_as(path)
+    with pytest.warns(RuntimeWarning, match="several series may be stacked as one"):
+        vol = lv.open(tmp_path / "s", use_index=False)
+    assert vol.shape == (8, 8, 12)  # (what the files allow: the note is the remedy)
+    (info,) = lv.scan(tmp_path / "s" / "a", use_index=False)
+    assert info.warnings == [
+        "SeriesInstanceUID (0020,000E) missing: files grouped by their other attributes"
+    ]

@@ -21,6 +21,7 @@ from __future__ import annotations
 
 import functools
 import math
+from collections import Counter
 from collections.abc import Sequence
 from typing import TYPE_CHECKING, Any
 
@@ -48,6 +49,7 @@ __all__ = [
     "ORIENTATION_TOL",
     "check_records",
     "declared_spacing",
+    "missing_uid_notes",
     "moved_volume",
     "normalised_iop",
     "orientation_precision_deg",
@@ -374,7 +376,14 @@ DERIVED_NOTE = "derived diffusion volume(s)"
 #: The notes of a volume that are Python warnings too when it is opened: derived diffusion
 #: volumes, images of its series that may be missing, slices of different thickness, a volume
 #: order the headers contradict, volumes not evenly spaced in time.
+#: How the note begins on a volume whose files state no SeriesInstanceUID.
+MISSING_UID_NOTE = "SeriesInstanceUID (0020,000E) missing: files grouped by their other attributes"
+#: How the note begins on such a volume whose InstanceNumbers repeat where no position does: a
+#: Python warning too at open.
+MAYBE_MERGED_NOTE = "several series may be stacked as one"
+
 _WARNED_NOTES = (
+    MAYBE_MERGED_NOTE,
     DERIVED_NOTE,
     EXACT_DUPLICATE_NOTE,
     INCOMPLETE_NOTE,
@@ -428,3 +437,23 @@ def declared_spacing(rec: FrameRecord) -> tuple[float | None, str]:
         if value is not None and value > 0:
             return float(value), name
     return None, ""
+
+
+def missing_uid_notes(records: Sequence[FrameRecord]) -> list[str]:
+    """The notes on a volume grouped without a SeriesInstanceUID; when its files' InstanceNumbers
+    repeat while no position does (each series numbering its images from 1, its positions apart
+    from the other's, e.g. a repeat shifted half a slice), a second note: they may be several
+    series stacked as one, which no attribute left tells apart."""
+    number_of = {r.path: r.instance_number for r in records}  # (per file: a multi-frame's frames)
+    numbers = Counter(n for n in number_of.values() if n is not None)
+    repeated = sum(1 for c in numbers.values() if c > 1)
+    places = {tuple(np.round(r.ipp, 3)) for r in records if r.ipp is not None}
+    if not repeated or len(places) != len(records):
+        return [MISSING_UID_NOTE]
+    return [
+        MISSING_UID_NOTE,
+        f"{MAYBE_MERGED_NOTE}: SeriesInstanceUID (0020,000E) is missing and InstanceNumber "
+        f"(0020,0013) repeats ({repeated} number(s) held by several files) where no "
+        "ImagePositionPatient (0020,0032) does; check the volume's files, or open each series' "
+        "folder on its own",
+    ]

@@ -332,7 +332,9 @@ INDEX_VERSION = 72
 #: 77: an interrupted last volume is named where InstanceNumbers run slice by slice and a volume
 #: label says the earlier volumes are whole (the refusal's text).
 #: 78: report.skipped holds each exact duplicate dropped from a volume (a saved report had none).
-REPORT_FORMAT = 78
+#: 79: a volume without SeriesInstanceUID whose InstanceNumbers repeat where no position does
+#: carries a "several series may be stacked as one" note.
+REPORT_FORMAT = 79
 #: A frame's identity in a report whose frames all have their listing entry's identity.
 _FROM_LISTING = "listing"
 #: The frames' paths of a report whose frames are its files, in order.

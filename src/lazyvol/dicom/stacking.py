@@ -22,7 +22,7 @@ import numpy as np
 from .. import geometry as geo
 from .. import slice_grid
 from .bids import annotate as annotate_bids
-from .checks import check_records, declared_spacing, moved_volume
+from .checks import check_records, declared_spacing, missing_uid_notes, moved_volume
 from .diffusion import diffusion_meta, flag_derived
 from .duplicates import drop_duplicates
 from .frame_table import (
@@ -128,9 +128,7 @@ def _new_info(
             "(lazyvol does not)"
         )
     if not uid:
-        warnings.append(
-            "SeriesInstanceUID (0020,000E) missing: files grouped by their other attributes"
-        )
+        warnings += missing_uid_notes(uid_records)
     return SeriesInfo(
         id=sid,
         uid=uid,
