@@ -19,10 +19,12 @@ __all__ = [
 #: Most histogram bins :func:`lazyvol.stats` and ``lazyvol stats --bins`` take (the counts of
 #: each result row are held in memory: 10 million bins are 80 MB per row).
 MAX_BINS = 10_000_000
-#: Most histogram counts of all output rows together (rows x bins, int64: 1 GiB). A run holds
-#: them in its result and, while it merges, a few partials of that size per thread: per-voxel
-#: statistics (``axis=3``) of a 1.5-million-voxel series with 256 bins are 3 GiB a copy.
-MAX_HIST_CELLS = 1 << 27
+#: Most histogram counts of all output rows together (rows x bins, int64: 2 GiB, as the largest
+#: chunk lazyvol reads by default). A run holds them in its result and, while it merges, a few
+#: partials of that size per thread. Per-voxel statistics (``axis=3``) with the default 256 bins
+#: of a 2 mm MNI-space series (91 x 109 x 91 voxels: 231 million counts) fit; of a 1 mm one
+#: (7.2 million voxels: 15 GiB a copy) they do not.
+MAX_HIST_CELLS = 1 << 28
 #: Largest span of integer values (max - min + 1) kept as exact value counts in a partial.
 MAX_COUNT_SPAN = 1 << 16
 #: Largest counts partial (output rows x span of values, int64 cells: 32 MiB) kept as exact value
