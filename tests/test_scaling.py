@@ -71,7 +71,7 @@ def test_a_nifti_slope_that_overflows_float32_reads_finite_values_as_nibabel(tmp
 
 
 def test_float_data_scaled_past_its_dtype_raises_instead_of_reading_inf() -> None:
-    """float32 data is scaled in float32; a slope that takes finite values past float32's range
+    """float32 data scaled into float32: a slope that takes finite values past float32's range
     must not turn them into inf (or 0 * inf into NaN). Found by the long NIfTI fuzz run: a damaged
     scl_slope byte gave a slope of 5e36."""
     import lazyvol as lv

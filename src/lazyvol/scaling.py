@@ -12,6 +12,7 @@ import contextlib
 import functools
 import math
 from collections.abc import Iterable, Sequence
+from typing import Literal
 
 import numpy as np
 
@@ -222,29 +223,38 @@ def apply_scale(
     where: str = "",
     fields: str = "slope / intercept",
 ) -> np.ndarray:
-    """``block * slope + inter`` computed in ``out_dtype`` (a new array unless nothing changes).
+    """``block * slope + inter`` in ``out_dtype`` (a new array unless nothing changes).
 
-    Stored floating-point values are scaled in ``out_dtype`` (:func:`scaled_dtype`: float32 for
-    float32 data), which a slope above 1 or an intercept can take past its range (and a slope
-    beyond float64 takes integers past float64's). Where :func:`may_overflow` says it can happen,
-    a finite stored value that comes out inf or NaN raises :class:`~lazyvol.errors.FormatError`
-    (:func:`check_scaled`; ``where``: the file, ``fields``: the header fields of the scaling)
-    instead of becoming a value no stored value said; the stored data's own NaN and inf are kept.
+    A float32 (complex64) ``out_dtype`` gets each value rounded once from the float64
+    (complex128) result (:func:`scale_rounded_into`), whatever the stored dtype: float32
+    arithmetic rounds the product before the intercept is added, thousands of units in the last
+    place off where the intercept cancels it (int16 * 0.3 - 1024.7 near 0). A result past
+    ``out_dtype``'s range (a slope above 1 or an intercept on float32 data, a slope beyond
+    float64 on integers) is where :func:`may_overflow` says it can happen: a finite stored value
+    that comes out inf or NaN raises :class:`~lazyvol.errors.FormatError` (:func:`check_scaled`;
+    ``where``: the file, ``fields``: the header fields of the scaling) instead of becoming a value
+    no stored value said; the stored data's own NaN and inf are kept.
     """
     out_dtype = np.dtype(out_dtype)
     if is_identity(slope, inter):
         if out_dtype.kind not in "iu" or _exact_in(block.dtype, 1.0, 0.0, out_dtype):
             return block.astype(out_dtype, copy=block.dtype != out_dtype)
         fields = ""  # (a cast to an integer dtype, checked: a message names no scaling)
-    wide_ints = block.dtype.kind in "iu" and block.dtype.itemsize >= 4
     out = np.empty_like(block, dtype=out_dtype)
-    if out_dtype.kind not in "iu" and out_dtype.itemsize < 8 and wide_ints:
-        # int32/int64 stored values do not all fit a float32 mantissa: scale in float64, then
-        # round once.
+    if _rounds_in_wide(block.dtype, out_dtype):
         scale_rounded_into(block, out, slope, inter, where=where, fields=fields)
         return out
     scale_into(block, out, slope, inter, where=where, fields=fields)
     return out
+
+
+def _rounds_in_wide(stored: np.dtype, out_dtype: np.dtype) -> bool:
+    """Whether scaling ``stored`` values into ``out_dtype`` is computed in float64 (complex128)
+    and rounded once (:func:`scale_rounded_into`): a float output narrower than float64, or a
+    complex one narrower than complex128, from real (or, for complex, any) stored numbers."""
+    if out_dtype.kind == "f":
+        return out_dtype.itemsize < 8 and stored.kind in "iubf"
+    return out_dtype.kind == "c" and out_dtype.itemsize < 16 and stored.kind in "iubfc"
 
 
 def scale_rounded_into(
@@ -256,23 +266,56 @@ def scale_rounded_into(
     where: str = "",
     fields: str = "slope / intercept",
 ) -> None:
-    """``dest[...] = src * slope + inter`` computed in float64 and rounded once to ``dest``'s
-    floating-point dtype: each value the nearest of that dtype to the real one (float32
-    arithmetic rounds the slope, the product and the sum, up to 2 units in the last place off;
-    a DICOM DS slope such as 0.3 is no float32). ``src`` may be a strided view; one float64
-    temporary of its shape. Where :func:`may_overflow` says a result can leave ``dest``'s range,
-    checked with :func:`check_scaled` (``where``, ``fields``: the file and header fields errors
-    name)."""
+    """``dest[...] = src * slope + inter`` computed in float64 (complex128 for a complex
+    ``dest``) and rounded once to ``dest``'s dtype: each value the nearest of that dtype to the
+    real one (float32 arithmetic rounds the slope, the product and the sum: a DICOM DS slope such
+    as 0.3 is no float32, and an intercept cancelling the rounded product leaves its error, up to
+    thousands of units in the last place of a result near 0). ``src`` may be a strided view; the
+    wide temporaries are of at most ``ROUNDED_PIECE`` values at a time. Where
+    :func:`may_overflow` says a result can leave ``dest``'s range, checked with
+    :func:`check_scaled` (``where``, ``fields``: the file and header fields errors name)."""
     if _rounds_once_in(src.dtype, slope, inter, dest.dtype):
         scale_into(src, dest, slope, inter, where=where, fields=fields)  # (no temporary)
         return
+    buf: np.ndarray = np.empty(min(src.size, ROUNDED_PIECE), dtype=_wide(dest.dtype))  # (reused)
     with np.errstate(over="ignore", invalid="ignore"):
-        work = np.multiply(src, float(slope), dtype=np.float64)
-        if inter != 0:
-            work += float(inter)
-        np.copyto(dest, work, casting="same_kind")
+        for part, out in _pieces(src, dest):
+            work = buf[: part.size].reshape(part.shape)
+            np.multiply(part, float(slope), out=work, dtype=work.dtype, casting="unsafe")
+            if inter != 0:
+                work += float(inter)
+            np.copyto(out, work, casting="same_kind")
     if may_overflow(src.dtype, slope, inter, dest.dtype):
         check_scaled(dest, src, slope, inter, where=where, fields=fields)
+
+
+#: Most values scaled through one wide temporary by :func:`scale_rounded_into` (2 MiB of float64:
+#: the temporary stays in cache, and a block's scaling needs no memory of the block's size).
+ROUNDED_PIECE = 2**18
+
+
+def _wide(dtype: np.dtype) -> type:
+    """The dtype a value of ``dtype`` is computed in before its one rounding."""
+    return np.complex128 if np.dtype(dtype).kind == "c" else np.float64
+
+
+def _pieces(src: np.ndarray, dest: np.ndarray) -> Iterable[tuple[np.ndarray, np.ndarray]]:
+    """Matching views of ``src`` and ``dest`` (same shape) covering both, each of at most
+    ``ROUNDED_PIECE`` values where the layout allows (whole planes of the last axis else)."""
+    if src.size <= ROUNDED_PIECE or src.ndim == 0:
+        yield src, dest
+        return
+    both_f = src.flags.f_contiguous and dest.flags.f_contiguous
+    if both_f or (src.flags.c_contiguous and dest.flags.c_contiguous):
+        order: Literal["F", "C"] = "F" if both_f else "C"
+        flat_src, flat_dest = src.reshape(-1, order=order), dest.reshape(-1, order=order)
+        for at in range(0, flat_src.size, ROUNDED_PIECE):
+            yield flat_src[at : at + ROUNDED_PIECE], flat_dest[at : at + ROUNDED_PIECE]
+        return
+    plane = max(1, src.size // max(1, src.shape[-1]))
+    step = max(1, ROUNDED_PIECE // plane)
+    for at in range(0, src.shape[-1], step):
+        yield src[..., at : at + step], dest[..., at : at + step]
 
 
 def scale_into(
