@@ -75,9 +75,12 @@ def qform_holds(affine: Any, shape: tuple[int, ...]) -> bool:
     if not np.all(np.isfinite(lin)) or not np.all(np.isfinite(sizes)) or not np.all(sizes > 0):
         return False
     p, _, q = np.linalg.svd(lin / sizes)
-    off = lin - (p @ q) * sizes  # the shear the qform drops, per voxel step
-    corners = _corners(shape)[:3]
-    return bool(np.max(np.linalg.norm(off @ corners, axis=0)) <= QFORM_TOL_VOXELS * sizes.min())
+    # (voxel sizes near float64's limit overflow here: NaN or inf, which compares False: the
+    # qform does not hold, said without numpy's RuntimeWarning)
+    with np.errstate(over="ignore", invalid="ignore"):
+        off = lin - (p @ q) * sizes  # the shear the qform drops, per voxel step
+        far = np.max(np.linalg.norm(off @ _corners(shape)[:3], axis=0))
+    return bool(far <= QFORM_TOL_VOXELS * sizes.min())
 
 
 def same_transform(affine: Any, other: Any, shape: tuple[int, ...]) -> bool:
