@@ -39,7 +39,7 @@ from .nifti_header import (
 )
 from .nifti_pair import near_miss
 from .nifti_plan import NiftiPlan, read_block
-from .scaling import nifti_scaling, scaled_dtype
+from .scaling import check_cast, nifti_scaling, scaled_dtype
 from .sources import SourceStamp, fingerprint
 from .volume import Volume
 
@@ -182,6 +182,8 @@ def open_nifti(
     slope, inter = _scaling(loc, hdr, scale)
     disk_dtype, offset, shape = hdr.disk_dtype, hdr.offset, hdr.shape
     out_dtype = np.dtype(dtype) if dtype is not None else scaled_dtype(disk_dtype, [(slope, inter)])
+    if dtype is not None:
+        check_cast(str(loc), disk_dtype, out_dtype, "NIfTI field datatype")
     n_voxels = int(np.prod(shape, dtype=object))
     data_bytes = n_voxels * disk_dtype.itemsize
     check_volume_bytes(n_voxels * out_dtype.itemsize, f"{loc}: header dim {list(shape)} claims")

@@ -20,6 +20,7 @@ from .errors import DataTypeError, FormatError
 
 __all__ = [
     "apply_scale",
+    "check_cast",
     "check_scaled",
     "is_identity",
     "may_overflow",
@@ -48,6 +49,28 @@ def numbers_hint(dtype: np.dtype) -> str:
     if dtype.kind == "c":
         return "take a real quantity, e.g. the magnitude: lazyvol.Volume(abs(vol.data), vol.affine)"
     return "convert the values, e.g. lazyvol.Volume(vol.data.astype('float32'), vol.affine)"
+
+
+def check_cast(where: str, stored: np.dtype, out: np.dtype, field: str) -> None:
+    """Refuse a ``dtype=`` that cannot hold what each stored value is: one number for the
+    channels of RGB/RGBA (structured) data, a real number for complex data (numpy's cast drops
+    the channels with a bare TypeError inside the read, or the imaginary part with a warning).
+
+    Raises
+    ------
+    DataTypeError
+        Naming ``where`` (the source), ``field`` (where its dtype is stated) and the fix.
+    """
+    lost = ""
+    if stored.names and out != stored:
+        lost = f"one number per voxel cannot hold its channels ({', '.join(stored.names)})"
+    elif stored.kind == "c" and out.kind != "c":
+        lost = "the cast would drop the imaginary part of each value"
+    if lost:
+        raise DataTypeError(
+            f"{where}: dtype={out.name!r} cannot hold this image's {stored.newbyteorder('=')} "
+            f"values ({field}): {lost}; open it without dtype= and {numbers_hint(stored)}"
+        )
 
 
 _INT_CANDIDATES = [

@@ -55,7 +55,7 @@ from .errors import (
     UnknownOptionError,
     UnsupportedError,
 )
-from .scaling import apply_scale, nifti_scaling
+from .scaling import apply_scale, check_cast, nifti_scaling
 from .sources import HEADER_FILES_KEY
 from .volume import Volume
 from .zarr_meta import (
@@ -290,6 +290,7 @@ def open_store(
             # (as the other readers cast: truncated as numpy does, a value that does not fit an
             # integer dtype refused, not wrapped)
             out = np.dtype(dtype)
+            check_cast(root.display, vol.dtype, out, "the store's array dtype")
             import dask.array as da
 
             data = da.map_blocks(_cast, vol.data, dtype=out, to=out, where=root.display)
