@@ -167,6 +167,36 @@ def test_nonlinear_gradient_correction_for_every_vendor(
 
 
 @pytest.mark.parametrize(
+    "image_type",
+    [
+        ["ORIGINAL", "PRIMARY", "M", "ND", "DIS2D"],  # (both: dcm2niix's false, written last)
+        ["ORIGINAL", "PRIMARY", "M", "nd"],  # (lower case: not matched)
+        ["ORIGINAL", "PRIMARY", "M", "dis2d"],
+        ["ND", "PRIMARY", "M"],  # (a first value: no "_" before it)
+        ["ORIGINAL", "PRIMARY", "M", "NDX"],  # (matched where a value starts with ND)
+        ["ORIGINAL", "PRIMARY", "M_ND", "NORM"],
+        ["ORIGINAL", "PRIMARY", "M", "XDIS2D"],
+        ["ORIGINAL", "PRIMARY", "M", "DIS3D", "NORM"],
+    ],
+)
+def test_nonlinear_gradient_correction_spellings_as_dcm2niix(tmp_path, dcm2niix, image_type):
+    """dcm2niix finds ``_ND`` / ``_DIS2D`` / ``_DIS3D`` in its "_"-joined ImageType text, case
+    as written, ``_ND`` winning; lazyvol compared whole values, upper-cased and stripped: a
+    series stating both ND and DIS2D got true (dcm2niix: false), "nd" / "dis2d" or a first
+    value ND got a value dcm2niix does not write, "NDX" or "M_ND" none where it writes false."""
+    truth = write_dicom_4d_series(
+        tmp_path / "s", SHAPE, n_volumes=2, modality="MR", extra={"ImageType": image_type}
+    )
+    for p in truth.files:
+        ds = pydicom.dcmread(p)
+        ds.Manufacturer = "GE MEDICAL SYSTEMS"
+        ds.save_as(p)
+    ((ref, _),) = _dcm2niix_sidecars(dcm2niix, tmp_path / "s", tmp_path / "out")
+    mine = _sidecar(lv.open(tmp_path / "s"), tmp_path / "v.nii")
+    assert mine.get("NonlinearGradientCorrection") is ref.get("NonlinearGradientCorrection")
+
+
+@pytest.mark.parametrize(
     ("manufacturer", "protocol", "description", "sequence"),
     [
         ("SIEMENS", None, "dwi desc", "epfid2d1"),

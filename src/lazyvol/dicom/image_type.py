@@ -41,9 +41,12 @@ def bids_image_type(values: Sequence[str], component: str = "") -> list[str]:
 
 def nonlinear_gradient_correction(values: Sequence[str]) -> bool | None:
     """NonlinearGradientCorrection from ImageType, as dcm2niix writes it for any vendor (an
-    anonymiser may drop Manufacturer; UIH and others write these values too): true for DIS2D /
-    DIS3D (corrected), false for ND (not distortion corrected), else None."""
-    kinds = {str(t).strip().upper() for t in values}
-    if kinds & {"DIS2D", "DIS3D"}:
-        return True
-    return False if "ND" in kinds else None
+    anonymiser may drop Manufacturer; UIH and others write these values too): in the text it
+    reads (the values joined by "_", cut after 65 characters; case and spaces as written) false
+    where ``_ND`` occurs (not distortion corrected; it wins, as dcm2niix writes it last), else
+    true where ``_DIS2D`` or ``_DIS3D`` does, else None. A first value is not matched (no "_"
+    before it) and a value holding these letters after its start is (``NDX``, ``M_ND``)."""
+    text = "_".join(str(v) for v in values)[:_IMAGE_TYPE_CHARS]
+    if "_ND" in text:
+        return False
+    return True if "_DIS2D" in text or "_DIS3D" in text else None

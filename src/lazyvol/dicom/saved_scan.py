@@ -334,7 +334,9 @@ INDEX_VERSION = 72
 #: 78: report.skipped holds each exact duplicate dropped from a volume (a saved report had none).
 #: 79: a volume without SeriesInstanceUID whose InstanceNumbers repeat where no position does
 #: carries a "several series may be stacked as one" note.
-REPORT_FORMAT = 79
+#: 80: NonlinearGradientCorrection by dcm2niix's text rule (_ND / _DIS2D / _DIS3D in the
+#: "_"-joined ImageType, case as written, _ND winning), not by whole upper-cased values (h115).
+REPORT_FORMAT = 80
 #: A frame's identity in a report whose frames all have their listing entry's identity.
 _FROM_LISTING = "listing"
 #: The frames' paths of a report whose frames are its files, in order.
