@@ -509,6 +509,32 @@ def test_enhanced_image_type_is_the_files_as_dcm2niixs(
     assert doc["ImageType"][:3] == [t for v in image_type for t in v.split("_")][:3]
 
 
+@pytest.mark.parametrize("stated", [None, ""])
+def test_enhanced_file_without_image_type_has_none_as_dcm2niix(tmp_path, dcm2niix, stated):
+    """An enhanced file whose ImageType (0008,0008) is absent or empty (an anonymiser's or a
+    converter's file) has no sidecar ImageType and no NonlinearGradientCorrection, as dcm2niix
+    writes it (it reads the file's ImageType, never a frame's FrameType): lazyvol fell back to
+    the first frame's FrameType (['ORIGINAL', 'PRIMARY', 'M', 'ND', 'MAGNITUDE'], false)."""
+    src = tmp_path / "in"
+    src.mkdir()
+    write_enhanced_dicom(src / "e.dcm", shape=(16, 12, 5))
+    ds = pydicom.dcmread(src / "e.dcm")
+    ds.Manufacturer = "SIEMENS"
+    if stated is None:
+        ds.pop("ImageType", None)
+    else:
+        ds.ImageType = stated
+    kind = Dataset()
+    kind.FrameType, kind.ComplexImageComponent = ["ORIGINAL", "PRIMARY", "M", "ND"], "MAGNITUDE"
+    for g in ds.PerFrameFunctionalGroupsSequence:
+        g.MRImageFrameTypeSequence = DicomSequence([kind])
+    ds.save_as(src / "e.dcm", enforce_file_format=True)
+    (ref_doc, _), *_ = _converted(dcm2niix, src, tmp_path / "out")
+    doc, _ = _written(lv.open(src), tmp_path / "mine.nii")
+    keys = ("ImageType", "NonlinearGradientCorrection")
+    assert {k: doc.get(k) for k in keys} == {k: ref_doc.get(k) for k in keys} == dict.fromkeys(keys)
+
+
 def _enhanced_ct(path: Path, kernel: Any, seed: int) -> np.ndarray:
     """An enhanced CT file stating ``kernel`` in its CT Reconstruction macro only (as the IOD
     puts it: CTReconstructionSequence (0018,9314) of the shared functional groups)."""

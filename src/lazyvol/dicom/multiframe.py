@@ -548,7 +548,7 @@ def _frame_record(
     for seq in _FRAME_TYPE_SEQS:
         ftype = _find(groups, seq, "FrameType")
         if ftype:
-            fr.file_image_type = rec.image_type or None  # (the sidecar's: stated_image_type)
+            fr.file_image_type = list(rec.image_type or [])  # (the sidecar's; [] none)
             fr.image_type = [str(t) for t in (ftype if not isinstance(ftype, str) else [ftype])]
             comp = _find(groups, seq, "ComplexImageComponent")
             fr.complex_component = str(comp) if comp else rec.complex_component

@@ -250,8 +250,9 @@ class FrameRecord:
     #: that precision whatever BitsStored says, as pydicom does: the volume's dtype holds them.
     codestream_bits: int = 0
     #: Enhanced frame whose FrameType (0008,9007) is its ``image_type``: its file's ImageType
-    #: (0008,0008), which a sidecar states (dcm2niix reads the file's, not the frames'); None
-    #: elsewhere (``image_type`` is then the file's). See :attr:`stated_image_type`.
+    #: (0008,0008), which a sidecar states (dcm2niix reads the file's, not the frames'; [] where
+    #: the file states none: no sidecar ImageType); None elsewhere (``image_type`` is then the
+    #: file's). See :attr:`stated_image_type`.
     file_image_type: list[str] | None = None
 
     def to_list(self) -> list[Any]:

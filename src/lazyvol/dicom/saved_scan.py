@@ -174,7 +174,9 @@ __all__ = [
 #: that is not a number is noted in its bad attributes (it was read as absent) (h109).
 #: 72: a file whose Manufacturer is empty or absent is Philips' when its private block (2001,0010)
 #: is (its diffusion values, scalings and sidecar Manufacturer read as Philips', as dcm2niix).
-INDEX_VERSION = 72
+#: 73: an enhanced frame whose file states no ImageType keeps [] as ``file_image_type`` (None
+#: gave its FrameType to the sidecar; h115).
+INDEX_VERSION = 73
 #: Layout of a report: 2: files named by their listing position, identities taken from the listing;
 #: 3: a volume's files may differ in pixel encoding (each frame's, ``encodings``), where 2 split them;
 #: 4: ... and in BitsStored (each frame's, ``stored_bits``), where 3 split them;
@@ -336,7 +338,9 @@ INDEX_VERSION = 72
 #: carries a "several series may be stacked as one" note.
 #: 80: NonlinearGradientCorrection by dcm2niix's text rule (_ND / _DIS2D / _DIS3D in the
 #: "_"-joined ImageType, case as written, _ND winning), not by whole upper-cased values (h115).
-REPORT_FORMAT = 80
+#: 81: an enhanced file without ImageType (0008,0008) has no sidecar ImageType or
+#: NonlinearGradientCorrection, as dcm2niix (its first frame's FrameType gave them; h115).
+REPORT_FORMAT = 81
 #: A frame's identity in a report whose frames all have their listing entry's identity.
 _FROM_LISTING = "listing"
 #: The frames' paths of a report whose frames are its files, in order.
