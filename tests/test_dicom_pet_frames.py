@@ -279,3 +279,36 @@ def test_two_pet_reconstructions_under_one_uid_are_split_not_stacked_as_frames(
         truth = next(t for t in truths if sorted(t.files) == sorted(info.files))
         vol = lv.open(tmp_path / "s", series=info.id)
         np.testing.assert_array_equal(vol.compute(), truth.stored * truth.slopes[0])
+
+
+@pytest.mark.parametrize(
+    ("attribute", "values"),
+    [
+        ("Units", ("BQML", "Bqml")),
+        ("ReconstructionMethod", ("OSEM3D 4i8s", "osem3d  4I8S ")),
+        ("DecayCorrection", ("START", "start")),
+    ],
+)
+def test_a_reconstruction_spelt_two_ways_is_one_series(tmp_path, attribute, values):
+    """The frames of one dynamic PET reconstruction whose later frames spell a Units /
+    ReconstructionMethod / DecayCorrection value in another case or spacing are one 4D series
+    (as dcm2niix stacks them), not two reconstructions split apart."""
+    uid = "1.2.826.0.1.3680043.8.498.1213"
+    for n, value in enumerate(values):
+        write_dicom_series(
+            tmp_path / "s",
+            (8, 6, 5),
+            modality="PT",
+            series_uid=uid,
+            prefix=f"F{n}",
+            seed=n,
+            extra={
+                "SOPClassUID": PET_STORAGE,
+                "Units": "BQML",
+                attribute: value,
+                "AcquisitionTime": f"10{n}000",
+            },
+            per_slice=[{"InstanceNumber": n * 5 + k + 1} for k in range(5)],
+        )
+    infos = lv.scan(tmp_path / "s")
+    assert [info.shape for info in infos] == [(8, 6, 5, 2)]

@@ -340,7 +340,9 @@ INDEX_VERSION = 73
 #: "_"-joined ImageType, case as written, _ND winning), not by whole upper-cased values (h115).
 #: 81: an enhanced file without ImageType (0008,0008) has no sidecar ImageType or
 #: NonlinearGradientCorrection, as dcm2niix (its first frame's FrameType gave them; h115).
-REPORT_FORMAT = 81
+#: 82: PET Units / ReconstructionMethod / DecayCorrection compared upper-cased, runs of spaces as
+#: one, before they split a series (a spelling split one reconstruction in two).
+REPORT_FORMAT = 82
 #: A frame's identity in a report whose frames all have their listing entry's identity.
 _FROM_LISTING = "listing"
 #: The frames' paths of a report whose frames are its files, in order.
