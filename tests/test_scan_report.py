@@ -226,3 +226,20 @@ def test_two_series_without_uid_stacked_as_one_are_flagged(tmp_path):
     assert info.warnings == [
         "SeriesInstanceUID (0020,000E) missing: files grouped by their other attributes"
     ]
+
+
+@pytest.mark.parametrize("number", [0, 1])
+def test_one_series_without_uid_with_a_constant_instance_number_is_not_flagged(tmp_path, number):
+    """An anonymised series stating no SeriesInstanceUID whose every file states one
+    InstanceNumber (an anonymiser's 0 or 1) is one series: it got the 'several series may be
+    stacked as one' warning at open, as if each file began a series of its own."""
+    write_dicom_series(tmp_path / "s", (4, 4, 6))
+    for path in (tmp_path / "s").glob("*.dcm"):
+        ds = pydicom.dcmread(path)
+        del ds.SeriesInstanceUID, ds.SeriesNumber
+        ds.InstanceNumber = number
+        ds.save_as(path)
+    (info,) = lv.scan(tmp_path / "s", use_index=False)
+    assert info.warnings == [
+        "SeriesInstanceUID (0020,000E) missing: files grouped by their other attributes"
+    ]

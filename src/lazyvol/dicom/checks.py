@@ -443,10 +443,12 @@ def missing_uid_notes(records: Sequence[FrameRecord]) -> list[str]:
     """The notes on a volume grouped without a SeriesInstanceUID; when its files' InstanceNumbers
     repeat while no position does (each series numbering its images from 1, its positions apart
     from the other's, e.g. a repeat shifted half a slice), a second note: they may be several
-    series stacked as one, which no attribute left tells apart."""
+    series stacked as one, which no attribute left tells apart. Not when every file states the
+    same InstanceNumber (an anonymiser's constant): that is no numbering to repeat."""
     number_of = {r.path: r.instance_number for r in records}  # (per file: a multi-frame's frames)
     numbers = Counter(n for n in number_of.values() if n is not None)
-    repeated = sum(1 for c in numbers.values() if c > 1)
+    # (one number on every file, such as an anonymiser's 0 or 1, tells nothing about series)
+    repeated = sum(1 for c in numbers.values() if c > 1) if len(numbers) > 1 else 0
     places = {tuple(np.round(r.ipp, 3)) for r in records if r.ipp is not None}
     if not repeated or len(places) != len(records):
         return [MISSING_UID_NOTE]

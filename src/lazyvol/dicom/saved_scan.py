@@ -342,7 +342,8 @@ INDEX_VERSION = 73
 #: NonlinearGradientCorrection, as dcm2niix (its first frame's FrameType gave them; h115).
 #: 82: PET Units / ReconstructionMethod / DecayCorrection compared upper-cased, runs of spaces as
 #: one, before they split a series (a spelling split one reconstruction in two).
-REPORT_FORMAT = 82
+#: 83: no such note when every file states one InstanceNumber (an anonymiser's constant).
+REPORT_FORMAT = 83
 #: A frame's identity in a report whose frames all have their listing entry's identity.
 _FROM_LISTING = "listing"
 #: The frames' paths of a report whose frames are its files, in order.
