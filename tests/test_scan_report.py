@@ -243,3 +243,18 @@ def test_one_series_without_uid_with_a_constant_instance_number_is_not_flagged(t
     assert info.warnings == [
         "SeriesInstanceUID (0020,000E) missing: files grouped by their other attributes"
     ]
+
+
+def test_a_folder_of_zarr_stores_not_named_zarr_says_to_open_them_by_path(tmp_path):
+    """A Zarr store need not be named ``*.zarr``: a folder holding one (its zarr.json and
+    chunks skipped as 'not a DICOM file') got no hint to open the store by its path."""
+    from lazyvol.testing import write_phantom_nifti
+
+    nii = write_phantom_nifti(tmp_path / "t1.nii", (6, 6, 4))
+    (tmp_path / "data" / "sub-01").mkdir(parents=True)
+    lv.open(nii).to_zarr(tmp_path / "data" / "sub-01" / "anat_store")
+    os.remove(nii)
+    with pytest.raises(lv.FormatError) as exc:
+        lv.open(tmp_path / "data", use_index=False)
+    store = tmp_path / "data" / "sub-01" / "anat_store"
+    assert f"1 Zarr store(s) (e.g. {store})" in str(exc.value)

@@ -68,14 +68,30 @@ def _slash(path: str, report: ScanReport) -> str:
     return ""
 
 
+#: The metadata files of a Zarr store (v3, v2) at its root and in each of its groups.
+_ZARR_METADATA = ("zarr.json", ".zarray", ".zgroup", ".zattrs")
+
+
+def _zarr_stores(paths: list[str]) -> list[str]:
+    """The outermost Zarr stores the files lie in: a folder named ``*.zarr``, or one holding a
+    store's metadata file (a store need not be named ``.zarr``)."""
+    roots = set()
+    for p in paths:
+        low = p.replace("\\", "/").lower()
+        if ".zarr/" in low:
+            roots.add(p[: low.index(".zarr/") + 5])
+        head, _, name = p.replace("\\", "/").rpartition("/")
+        if name in _ZARR_METADATA and head:
+            roots.add(p[: len(head)])
+    return sorted(r for r in roots if not any(r.startswith(o + c) for o in roots for c in "/\\"))
+
+
 def other_formats_hint(skipped: list[tuple[str, str]] | list[list[str]]) -> str:
     """For a folder that holds no DICOM image but NIfTI files or Zarr stores (a BIDS dataset, a
     folder of conversions): ``"; it holds ..."`` saying to open them by their own paths (a folder
     is read as a DICOM series), or ``""``."""
     nifti = [p for p, *_ in skipped if p.lower().endswith(NIFTI_SUFFIXES)]
-    stores = sorted(
-        {p[: p.lower().index(".zarr/") + 5] for p, *_ in skipped if ".zarr/" in p.lower()}
-    )
+    stores = _zarr_stores([p for p, *_ in skipped])
     found = [f"{len(nifti)} NIfTI file(s) (e.g. {nifti[0]})"] if nifti else []
     found += [f"{len(stores)} Zarr store(s) (e.g. {stores[0]})"] if stores else []
     if not found:
