@@ -153,3 +153,24 @@ def test_json_of_a_one_volume_folder_always_has_its_skipped_list(tmp_path, capsy
     assert main(["info", str(tmp_path / "clean"), "--json"]) == 0
     doc = json.loads(capsys.readouterr().out)
     assert [os.path.basename(p) for p, _ in doc["skipped"]] == ["notes.txt"]
+
+
+@pytest.mark.skipif(sys.platform == "win32", reason="POSIX file names are bytes")
+@pytest.mark.parametrize("encoding", ["utf-16", "utf-32-le"])
+def test_a_non_utf8_name_on_a_utf16_stream_is_escaped(tmp_path, encoding):
+    # 42c58a4 wrote a lone surrogate back as the name's own byte, which the UTF-16 and UTF-32
+    # encoders refuse (a byte alone is no code unit of theirs): UnicodeEncodeError traceback.
+    folder = tmp_path / "study"
+    write_dicom_series(folder / "a", (6, 6, 3))
+    with open(os.fsencode(folder) + b"/M\xfcller.dcm", "wb") as f:
+        f.write(b"")
+    env = {**os.environ, "PYTHONIOENCODING": encoding, "LAZYVOL_CACHE_DIR": str(tmp_path / "c")}
+    env["PYTHONPATH"] = os.pathsep.join([_SRC, env.get("PYTHONPATH", "")])
+    r = subprocess.run(
+        [sys.executable, "-m", "lazyvol", "info", str(folder), "-v"],
+        env=env,
+        capture_output=True,
+        timeout=120,
+    )
+    assert r.returncode == 0 and b"Traceback" not in r.stderr, r.stderr.decode(errors="replace")
+    assert "M\\udcfcller.dcm" in r.stdout.decode(encoding)

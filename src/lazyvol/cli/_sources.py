@@ -219,7 +219,10 @@ def _output_errors(exc: UnicodeError) -> tuple[str | bytes, int]:
     if not isinstance(exc, UnicodeEncodeError):
         raise exc
     ch = exc.object[exc.start]
-    if 0xDC80 <= ord(ch) <= 0xDCFF:
+    # (a byte alone is no UTF-16 or UTF-32 code unit: their encoders refuse it, so it is escaped)
+    if 0xDC80 <= ord(ch) <= 0xDCFF and not codecs.lookup(exc.encoding).name.startswith(
+        ("utf-16", "utf-32")
+    ):
         return bytes([ord(ch) - 0xDC00]), exc.start + 1
     return ascii(ch)[1:-1], exc.start + 1
 
