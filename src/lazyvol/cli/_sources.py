@@ -228,21 +228,26 @@ def _output_errors(exc: UnicodeError) -> tuple[str | bytes, int]:
 
 
 _OUTPUT_ERRORS = "lazyvol.output"
+#: The error handlers of a stream that fail on some character: replaced while a command runs.
+_FAILING_ERRORS = ("strict", "surrogateescape")
 codecs.register_error(_OUTPUT_ERRORS, _output_errors)
 
 
 def _tolerant(stream: TextIO) -> str | None:
     """Make ``stream`` write what its encoding cannot hold (see :func:`_output_errors`) instead
     of raising UnicodeEncodeError mid-output (Python's stdout is strict under a UTF-8 locale
-    such as en_US.UTF-8, and a file name need not be UTF-8); returns the errors setting to
-    restore, or None when left as it was."""
-    if not isinstance(stream, io.TextIOWrapper) or stream.errors != "strict":
+    such as en_US.UTF-8, and a file name need not be UTF-8; under a C/POSIX locale without
+    UTF-8 mode it is ASCII with ``surrogateescape``, which writes a file name's bytes but fails
+    on any other character beyond ASCII); returns the errors setting to restore, or None when
+    left as it was (a handler the user chose, such as ``replace``)."""
+    if not isinstance(stream, io.TextIOWrapper) or stream.errors not in _FAILING_ERRORS:
         return None
+    errors = stream.errors
     try:
         stream.reconfigure(errors=_OUTPUT_ERRORS)
     except (OSError, ValueError):  # a closed or detached stream: its own write says so later
         return None
-    return "strict"
+    return errors
 
 
 @contextlib.contextmanager
