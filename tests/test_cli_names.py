@@ -179,3 +179,16 @@ def test_a_non_utf8_name_on_a_utf16_stream_is_escaped(tmp_path, encoding):
     )
     assert r.returncode == 0 and b"Traceback" not in r.stderr, r.stderr.decode(errors="replace")
     assert "M\\udcfcller.dcm" in r.stdout.decode(encoding)
+
+
+def test_json_of_a_series_picked_in_a_folder_has_its_skipped_list(tmp_path, capsys):
+    # f9e0d9c put "skipped" / "skipped_by_reason" in every --json of a scanned folder but the
+    # one --series picks: a script reading doc["skipped"] failed (KeyError) with --series.
+    write_dicom_series(tmp_path / "s" / "a", (6, 6, 3), series_number=1)
+    write_dicom_series(tmp_path / "s" / "b", (6, 6, 2), series_number=2)
+    (tmp_path / "s" / "notes.txt").write_text("not dicom")
+    assert main(["info", str(tmp_path / "s"), "--series", "2", "--json"]) == 0
+    doc = json.loads(capsys.readouterr().out)
+    assert doc["series"]["number"] == 2 and doc["shape"][2] == 2
+    assert [os.path.basename(p) for p, _ in doc["skipped"]] == ["notes.txt"]
+    assert doc["skipped_by_reason"] and sum(doc["skipped_by_reason"].values()) == 1

@@ -450,7 +450,10 @@ def cmd_info(args: argparse.Namespace) -> int:
     series_row = None
     skipped: list[Any] = []
     # (--verbose, a verbosity flag, is accepted everywhere: it adds to the scan table only.)
-    table = args.series is None and _is_dicom_source(path, kwargs)
+    scanned = _is_dicom_source(path, kwargs)
+    table = args.series is None and scanned
+    if scanned and not table and args.json:  # --series: the folder's skipped files, as below
+        skipped = _series_report(args, kwargs, opts)[1]
     if table:
         report, skipped = _series_report(args, kwargs, opts)
         sizes = _remote_sizes(path, kwargs) if is_url(path) else None
@@ -479,8 +482,9 @@ def cmd_info(args: argparse.Namespace) -> int:
             info["series"] = {
                 k: series_row.get(k) for k in ("number", "description", "modality", "uid", "id")
             }
-        if table:  # the folder's other files, which the one volume does not hold (maybe none:
-            # the keys are there whenever the source was scanned, as in the table's form)
+        if scanned:  # the folder's other files, which the one volume does not hold (maybe none:
+            # the keys are there whenever the source was scanned, as in the table's form, also
+            # for the volume --series picks)
             info["skipped"] = skipped
             info["skipped_by_reason"] = dict(_skip_counts(skipped).most_common())
         _print_json(info)
