@@ -342,7 +342,8 @@ INDEX_VERSION = 73
 #: NonlinearGradientCorrection, as dcm2niix (its first frame's FrameType gave them; h115).
 #: 82: PET Units / ReconstructionMethod / DecayCorrection compared upper-cased, runs of spaces as
 #: one, before they split a series (a spelling split one reconstruction in two).
-#: 83: no such note when every file states one InstanceNumber (an anonymiser's constant).
+#: 83: no "several series may be stacked as one" note (79) when every file states one
+#: InstanceNumber (an anonymiser's constant).
 REPORT_FORMAT = 83
 #: A frame's identity in a report whose frames all have their listing entry's identity.
 _FROM_LISTING = "listing"
