@@ -65,3 +65,32 @@ def test_an_overflow_found_in_any_piece_counts_the_whole_block() -> None:
     stored[::2] = 1e38
     with pytest.raises(lv.FormatError, match=f"takes {ROUNDED_PIECE + 3} finite stored values"):
         apply_scale(stored, 10.0, 0.0, np.dtype(np.float32), where="f.nii")
+
+
+@pytest.mark.parametrize("cut", ["first_axis", "middle_axis", "reversed"])
+def test_a_non_contiguous_block_whose_planes_exceed_a_piece_is_scaled(cut) -> None:
+    # (the pieces of a strided block were whole planes of its last axis: a plane of more than
+    # ROUNDED_PIECE values did not fit the wide temporary, and numpy's reshape ValueError escaped)
+    big = np.arange(2 * (ROUNDED_PIECE + 7) * 6, dtype=np.int64) % 60001 - 30000
+    whole = big.astype(np.int16).reshape(2 * (ROUNDED_PIECE + 7), 3, 2, order="F")
+    stored = {
+        "first_axis": whole[: ROUNDED_PIECE + 9],
+        "middle_axis": whole[:, :2],
+        "reversed": whole[::-1, ::-1],
+    }[cut]
+    assert not (stored.flags.c_contiguous or stored.flags.f_contiguous)
+    got = apply_scale(stored, 0.3, -1024.7, np.dtype(np.float32))
+    want = (stored.astype(np.float64) * 0.3 - 1024.7).astype(np.float32)
+    np.testing.assert_array_equal(got, want)
+
+
+def test_a_nifti_cut_into_chunks_of_large_planes_reads(tmp_path) -> None:
+    import nibabel as nib
+
+    stored = (np.arange(1100 * 600 * 2) % 5000 - 2000).astype(np.int16).reshape(1100, 600, 2)
+    img = nib.Nifti1Image(stored, np.eye(4))
+    img.header.set_slope_inter(0.3, -1024.7)
+    nib.save(img, tmp_path / "s.nii")
+    theirs = np.asanyarray(nib.load(tmp_path / "s.nii").dataobj).astype(np.float32)
+    vol = lv.open(tmp_path / "s.nii", chunks=(550, 600, 2))  # a block: 330000-value planes
+    np.testing.assert_array_equal(vol.compute(), theirs)

@@ -324,7 +324,8 @@ def _wide(dtype: np.dtype) -> type:
 
 def _pieces(src: np.ndarray, dest: np.ndarray) -> Iterable[tuple[np.ndarray, np.ndarray]]:
     """Matching views of ``src`` and ``dest`` (same shape) covering both, each of at most
-    ``ROUNDED_PIECE`` values where the layout allows (whole planes of the last axis else)."""
+    ``ROUNDED_PIECE`` values: flat runs where both share a contiguous layout, else slabs along
+    ``src``'s outermost axis in memory, a slab still too big cut the same way in turn."""
     if src.size <= ROUNDED_PIECE or src.ndim == 0:
         yield src, dest
         return
@@ -335,10 +336,12 @@ def _pieces(src: np.ndarray, dest: np.ndarray) -> Iterable[tuple[np.ndarray, np.
         for at in range(0, flat_src.size, ROUNDED_PIECE):
             yield flat_src[at : at + ROUNDED_PIECE], flat_dest[at : at + ROUNDED_PIECE]
         return
-    plane = max(1, src.size // max(1, src.shape[-1]))
-    step = max(1, ROUNDED_PIECE // plane)
-    for at in range(0, src.shape[-1], step):
-        yield src[..., at : at + step], dest[..., at : at + step]
+    axis = max((a for a in range(src.ndim) if src.shape[a] > 1), key=lambda a: abs(src.strides[a]))
+    slab = src.size // src.shape[axis]
+    step = max(1, ROUNDED_PIECE // max(1, slab))
+    for at in range(0, src.shape[axis], step):
+        cut = (slice(None),) * axis + (slice(at, at + step),)
+        yield from _pieces(src[cut], dest[cut])
 
 
 def scale_into(
