@@ -143,10 +143,22 @@ def slice_affine(affine: np.ndarray, index: Sequence[slice | int]) -> np.ndarray
     return np.asarray(affine, dtype=np.float64) @ transform
 
 
+def column_lengths(matrix: ArrayLike) -> np.ndarray:
+    """Euclidean length of each column of ``matrix`` (float64), each column scaled by its largest
+    entry first: a length float64 holds comes out as itself, not inf (a 1e300 mm voxel) or 0 (a
+    1e-170 one), and no numpy overflow or underflow warning. A column holding inf: inf; NaN: NaN."""
+    m = np.asarray(matrix, dtype=np.float64)
+    big = np.max(np.abs(m), axis=0)
+    safe = np.where(np.isfinite(big) & (big > 0), big, 1.0)
+    with np.errstate(over="ignore", under="ignore", invalid="ignore"):
+        lengths = safe * np.sqrt(((m / safe) ** 2).sum(axis=0))
+    out: np.ndarray = np.where(np.isfinite(big), lengths, big)
+    return out
+
+
 def voxel_sizes(affine: np.ndarray) -> tuple[float, float, float]:
     """Length of each voxel axis in millimetres (the column norms of the 3x3 part)."""
-    rzs = np.asarray(affine, dtype=np.float64)[:3, :3]
-    sizes = np.sqrt((rzs**2).sum(axis=0))
+    sizes = column_lengths(np.asarray(affine, dtype=np.float64)[:3, :3])
     return (float(sizes[0]), float(sizes[1]), float(sizes[2]))
 
 
@@ -155,7 +167,7 @@ def _io_orientation(affine: np.ndarray) -> list[tuple[int, int] | None]:
     along most (None for a degenerate axis), from the polar decomposition of the 3x3 part; voxel
     axes taken strongest first (stable on ties), each world axis used once."""
     rzs = np.asarray(affine, dtype=np.float64)[:3, :3]
-    zooms = np.sqrt(np.sum(rzs * rzs, axis=0))
+    zooms = column_lengths(rzs)
     zooms[zooms == 0] = 1
     rs = rzs / zooms
     p, sv, qs = np.linalg.svd(rs, full_matrices=False)
@@ -215,7 +227,7 @@ def grid_difference(
         return "shape"
     if affine is not None and other_affine is not None:
         ref = np.asarray(affine, dtype=np.float64)
-        sizes = np.sqrt((ref[:3, :3] ** 2).sum(axis=0))
+        sizes = column_lengths(ref[:3, :3])
         atol = tol * float(max(sizes.min(), 1e-12))
         if not np.allclose(ref, np.asarray(other_affine, dtype=np.float64), rtol=0, atol=atol):
             return "affine"

@@ -19,6 +19,7 @@ from typing import Any
 import numpy as np
 
 from ._source_index import SOURCE_INDEX_KEY, axis4_reversed, axis4_source, source_stride
+from .geometry import orientation_codes
 from .nifti_carry import axis_zooms, same_transform
 from .nifti_fields import CARRIED_KEY
 from .ome_units import SECONDS_PER_UNIT
@@ -229,13 +230,12 @@ def space_unit(meta: dict[str, Any]) -> str:
 def anatomical_orientations(affine: np.ndarray) -> list[dict[str, str] | None]:
     """RFC-4 orientation of voxel axes i, j, k: the direction each index increases towards.
 
-    The nearest anatomical direction of each affine column (nibabel's ``aff2axcodes``); None for
-    an axis with no direction (a degenerate affine).
+    The nearest anatomical direction of each affine column (nibabel's ``aff2axcodes``, as
+    :func:`lazyvol.geometry.orientation_codes` computes it: voxel sizes past float64's square
+    root, 1e300 mm, are directions too); None for an axis with no direction (a degenerate affine).
     """
-    from nibabel.orientations import aff2axcodes
-
     try:
-        codes = aff2axcodes(np.asarray(affine, dtype=np.float64))
+        codes = orientation_codes(np.asarray(affine, dtype=np.float64))
     except (ValueError, np.linalg.LinAlgError):
         return [None, None, None]
     return [{"type": "anatomical", "value": RFC4[c]} if c in RFC4 else None for c in codes]

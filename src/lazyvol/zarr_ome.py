@@ -30,7 +30,7 @@ from . import zarr_nifti
 from ._source_index import axis4_source, source_axes
 from ._warn import warn as _warn_user
 from .errors import FormatError, UnsupportedError
-from .geometry import affine_problem
+from .geometry import affine_problem, column_lengths
 from .nifti_carry import QFORM_DIFFERS
 from .nifti_fields import CARRIED_KEY
 from .ome_units import MM_PER_UNIT, space_unit_name
@@ -221,14 +221,14 @@ def ome_transforms(
     affine is a signed permutation of voxel sizes (:func:`axis_directions`). An oblique affine
     cannot be placed: level 0 (``base``, the level-0 affine; None: this is level 0) is at zero and
     a downsampled level is shifted by where its first voxel lies in level 0's voxel grid."""
-    scale_xyz = list(np.sqrt((affine[:3, :3] ** 2).sum(axis=0)))
+    scale_xyz = [float(s) for s in column_lengths(affine[:3, :3])]
     directions = axis_directions(affine)
     if directions is not None:
         rows, signs = directions
         trans_xyz = [sign * affine[r, 3] + 0.0 for r, sign in zip(rows, signs)]  # no -0.0
     elif base is not None:
         offset = np.linalg.solve(base[:3, :3], affine[:3, 3] - base[:3, 3])  # level-0 voxels
-        trans_xyz = list(offset * np.sqrt((base[:3, :3] ** 2).sum(axis=0)))
+        trans_xyz = list(offset * column_lengths(base[:3, :3]))
     else:
         trans_xyz = [0.0, 0.0, 0.0]
     lead_scale = [1.0] * (ndim - 3)
