@@ -258,3 +258,37 @@ def test_a_folder_of_zarr_stores_not_named_zarr_says_to_open_them_by_path(tmp_pa
         lv.open(tmp_path / "data", use_index=False)
     store = tmp_path / "data" / "sub-01" / "anat_store"
     assert f"1 Zarr store(s) (e.g. {store})" in str(exc.value)
+
+
+@pytest.mark.parametrize("name", ["zarr.json", ".zgroup", ".zattrs"])
+def test_a_dicom_folder_holding_a_stray_zarr_metadata_file_is_read_as_dicom(tmp_path, name):
+    """A DICOM folder whose top level also holds a Zarr metadata file naming no image (a tool's
+    leftover zarr.json) is the DICOM series dcm2niix converts; it was taken for a Zarr store and
+    refused as 'neither a lazyvol store nor an OME-Zarr image'. A store that names an image
+    stays a store (see the next test)."""
+    truth = write_dicom_series(tmp_path / "s", (8, 6, 4), modality="MR")
+    (tmp_path / "s" / name).write_text('{"zarr_format": 3, "node_type": "group"}')
+    vol = lv.open(tmp_path / "s", use_index=False)
+    assert vol.shape == (8, 6, 4)
+    assert (vol.compute() == truth.stored).all()
+
+
+def test_a_lazyvol_store_with_a_dicom_file_at_its_top_stays_a_store(tmp_path):
+    """The DICOM-beside-Zarr-metadata rule leaves a store whose metadata names an image alone."""
+    truth = write_dicom_series(tmp_path / "s", (8, 6, 4), modality="MR")
+    lv.open(tmp_path / "s", use_index=False).to_zarr(tmp_path / "store")
+    shutil.copy(truth.files[0], tmp_path / "store" / "IM0.dcm")
+    from lazyvol.formats.registry import pick
+
+    assert pick(tmp_path / "store").name == "zarr"
+    assert lv.open(tmp_path / "store").shape == (8, 6, 4)
+
+
+def test_header_and_references_of_a_dicom_folder_holding_a_stray_zarr_json(tmp_path):
+    """``vol.header`` and ``lazyvol.references`` of that DICOM folder: they took it for a Zarr
+    store too ('keeps no copy of its source's header'; 'is a Zarr store already')."""
+    truth = write_dicom_series(tmp_path / "s", (8, 6, 4), modality="MR")
+    (tmp_path / "s" / "zarr.json").write_text('{"zarr_format": 3, "node_type": "group"}')
+    vol = lv.open(tmp_path / "s", use_index=False)
+    assert vol.header.SOPInstanceUID == pydicom.dcmread(truth.files[0]).SOPInstanceUID
+    assert lv.references(tmp_path / "s")["refs"]

@@ -13,6 +13,7 @@ import numpy as np
 from . import _io
 from ._frame_codecs import frame_codec, single_fragment
 from ._refs_common import EXTRA_AXES, assemble, identity, jsonable, scale_attrs, target_url
+from ._zarr_folder import is_zarr_folder
 from .errors import FormatError, UnsupportedError
 
 __all__ = ["dicom_refs"]
@@ -124,6 +125,7 @@ def dicom_refs(
         and any(
             os.path.exists(os.path.join(loc.url, m)) for m in ("zarr.json", ".zgroup", ".zarray")
         )
+        and is_zarr_folder(loc.url)  # (not a DICOM folder holding a stray zarr.json)
     ):
         raise UnsupportedError(f"{path}: is a Zarr store already; open it with zarr directly")
     vol = open_dicom(loc, series=series, scale=False, **options)

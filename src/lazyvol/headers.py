@@ -26,6 +26,7 @@ from ._location import display_url, is_url
 from ._opened import opened_plan, opened_stamps
 from ._source_index import SOURCE_INDEX_KEY, slice_source_index
 from ._source_index import is_dicom as _is_dicom
+from ._zarr_folder import is_zarr_folder
 from .errors import FormatError, LazyvolError, SourceChangedError, SourceNotFoundError
 from .sources import HEADER_FILES_KEY, header_files_token
 
@@ -54,7 +55,12 @@ class HeaderError(LazyvolError, ValueError):
 
 
 def _is_zarr(source: str) -> bool:
-    return bool(source) and os.path.isfile(os.path.join(source, "zarr.json"))
+    # (the registry's rule: a DICOM folder holding a stray zarr.json is no store)
+    return (
+        bool(source)
+        and os.path.isfile(os.path.join(source, "zarr.json"))
+        and is_zarr_folder(source)
+    )
 
 
 @functools.lru_cache(maxsize=64)

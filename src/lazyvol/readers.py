@@ -19,6 +19,7 @@ from typing import TYPE_CHECKING, Any
 
 from . import _io
 from ._location import Location
+from ._zarr_folder import ZARR_METADATA, is_part10, is_zarr_folder
 from .errors import LazyvolError, UnknownOptionError, UnsupportedError
 from .formats.registry import pick
 from .nifti_codes import NIFTI_SUFFIXES
@@ -37,7 +38,6 @@ __all__ = [
     "sniff_head",
 ]
 
-_ZARR_METADATA = ("zarr.json", ".zgroup", ".zattrs")
 #: Bytes of a file's start the content sniff reads (a NIfTI-2 header is 540 + 4).
 SNIFF_BYTES = 544
 
@@ -65,7 +65,7 @@ def sniff(source: Location | str | os.PathLike[str]) -> str:
     stamp = _io.stamp(loc)
     head = _io.read(loc, 0, min(stamp.size, SNIFF_BYTES), expect=stamp)
     if name.endswith(".img"):
-        return "dicom" if _is_part10(head) or _headerless_dicom(loc, head) else "nifti"
+        return "dicom" if is_part10(head) or _headerless_dicom(loc, head) else "nifti"
     return sniff_head(head)
 
 
@@ -76,12 +76,6 @@ def _headerless_dicom(loc: Location, head: bytes) -> bool:
     from .nifti_header import header_location
 
     return _plausible_headerless(head) and not _is_object(header_location(loc))
-
-
-def _is_part10(head: bytes) -> bool:
-    """A DICOM Part 10 start: the ``DICM`` marker after the preamble and the file meta group
-    (0002,xxxx) right after it."""
-    return head[128:132] == b"DICM" and head[132:134] == b"\x02\x00"
 
 
 def sniff_head(head: bytes) -> str:
@@ -120,15 +114,10 @@ class ZarrReader:
     def can_open(self, source: Location) -> bool:
         source = Location.of(source)
         if not source.is_remote:
-            # (any entry but a folder: a zarr.json that is a FIFO or a device is the Zarr
-            # reader's to refuse, naming it, not a reason to scan the store for DICOM files)
-            return os.path.isdir(source.url) and any(
-                os.path.lexists(p := os.path.join(source.url, n)) and not os.path.isdir(p)
-                for n in _ZARR_METADATA
-            )
+            return is_zarr_folder(source.url)
         if source.name.lower().endswith((*NIFTI_SUFFIXES, ".dcm")):
             return False  # a file by its name: no requests for metadata that cannot be there
-        return any(_is_object(source.join(n)) for n in _ZARR_METADATA)
+        return any(_is_object(source.join(n)) for n in ZARR_METADATA)
 
     def open(self, source: Location, **options: Any) -> Volume:
         source = Location.of(source)

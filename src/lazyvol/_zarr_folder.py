@@ -1,0 +1,84 @@
+"""Is a local folder a Zarr store? One answer for the reader registry, ``vol.header`` and
+``lazyvol.references``: it holds Zarr metadata (``zarr.json``, ``.zgroup``, ``.zattrs``) at its
+top, unless that metadata names no image (no ``lazyvol``, ``ome`` or ``multiscales`` attributes)
+and the top also holds DICOM Part 10 files: a DICOM folder with a tool's stray ``zarr.json``
+(dcm2niix converts it), not a store to refuse as neither lazyvol's nor OME-Zarr."""
+
+from __future__ import annotations
+
+import json
+import os
+
+from . import _io
+from ._location import Location
+from .errors import LazyvolError
+
+__all__ = ["ZARR_METADATA", "is_part10", "is_zarr_folder"]
+
+#: The metadata files whose presence at a folder's top makes it a Zarr store (v3, v2 group, v2
+#: attributes).
+ZARR_METADATA = ("zarr.json", ".zgroup", ".zattrs")
+#: Files at the top of such a folder sniffed for DICOM (a store's top holds its metadata and
+#: folders; a flat DICOM folder's first files are DICOM): a bound on the reads.
+_TOP_SNIFFS = 4
+#: Zarr metadata larger than this is taken as a store's (not read to look for image attributes).
+_METADATA_READ_LIMIT = 1 << 20
+
+
+def is_part10(head: bytes) -> bool:
+    """A DICOM Part 10 start: the ``DICM`` marker after the preamble and the file meta group
+    (0002,xxxx) right after it."""
+    return head[128:132] == b"DICM" and head[132:134] == b"\x02\x00"
+
+
+def is_zarr_folder(folder: str) -> bool:
+    """Does the local ``folder`` hold a Zarr store at its top (see the module's docstring)?"""
+    if not os.path.isdir(folder) or not any(
+        os.path.lexists(p := os.path.join(folder, n)) and not os.path.isdir(p)
+        for n in ZARR_METADATA
+    ):
+        return False
+    # (any entry but a folder: a zarr.json that is a FIFO or a device is the Zarr reader's to
+    # refuse, naming it, not a reason to scan the store for DICOM files)
+    return not _dicom_beside_stray_metadata(folder)
+
+
+def _dicom_beside_stray_metadata(folder: str) -> bool:
+    try:
+        with os.scandir(folder) as entries:
+            names = sorted(
+                e.name
+                for e in entries
+                if e.name not in (*ZARR_METADATA, ".zarray") and e.is_file(follow_symlinks=False)
+            )
+    except OSError:
+        return False
+    if not any(_is_dicom_file(os.path.join(folder, n)) for n in names[:_TOP_SNIFFS]):
+        return False
+    return not any(_names_an_image(os.path.join(folder, n)) for n in ("zarr.json", ".zattrs"))
+
+
+def _is_dicom_file(path: str) -> bool:
+    loc = Location.of(path)
+    try:
+        stamp = _io.stamp(loc)
+        return is_part10(_io.read(loc, 0, min(stamp.size, 134), expect=stamp))
+    except LazyvolError:
+        return False
+
+
+def _names_an_image(path: str) -> bool:
+    """Does this Zarr metadata file state an image's attributes (lazyvol's, OME-Zarr's)? An
+    unreadable or outsized one is taken to (the Zarr reader then names its problem)."""
+    loc = Location.of(path)
+    try:
+        if not os.path.isfile(path):
+            return False
+        stamp = _io.stamp(loc)
+        if stamp.size > _METADATA_READ_LIMIT:
+            return True
+        doc = json.loads(_io.read(loc, 0, stamp.size, expect=stamp))
+    except (LazyvolError, ValueError):
+        return True
+    attrs = doc.get("attributes", doc) if isinstance(doc, dict) else {}
+    return isinstance(attrs, dict) and bool({"lazyvol", "ome", "multiscales"} & set(attrs))
