@@ -197,6 +197,44 @@ def test_nonlinear_gradient_correction_spellings_as_dcm2niix(tmp_path, dcm2niix,
 
 
 @pytest.mark.parametrize(
+    "raw",
+    [
+        b"ORIGINAL\\PRIMARY\\M\\ ND",  # (a leading space: no "_ND")
+        b"ORIGINAL\\PRIMARY\\M\\  DIS2D",
+        b"ORIGINAL\\PRIMARY\\M \\ND",  # ("M ": no "_M_", no MAGNITUDE)
+        b"ORIGINAL \\PRIMARY\\M\\ND\\NORM",
+        b"ORIGINAL\\PRIMARY\\M\\ND    ",  # (one trailing padding space dropped)
+        b"ORIGINAL\\PRIMARY\\M\\ND\x00\x00",
+    ],
+)
+@pytest.mark.parametrize("enhanced", [False, True])
+def test_image_type_spaces_inside_values_as_dcm2niix(tmp_path, dcm2niix, raw, enhanced):
+    """dcm2niix keeps the spaces around ImageType's values (it drops one trailing padding space
+    and what follows a NUL): sidecar ImageType, its image kind and NonlinearGradientCorrection
+    come from that text. lazyvol stripped each value: ' ND' gave false where dcm2niix writes
+    none, 'M ' gave MAGNITUDE where dcm2niix does not, 'ND  ' was 'ND'."""
+    from pydicom.dataelem import DataElement
+
+    from lazyvol.testing import write_enhanced_dicom
+
+    if enhanced:
+        (tmp_path / "s").mkdir()
+        write_enhanced_dicom(tmp_path / "s" / "e.dcm", shape=SHAPE)
+        files = [tmp_path / "s" / "e.dcm"]
+    else:
+        files = write_dicom_4d_series(tmp_path / "s", SHAPE, n_volumes=2, modality="MR").files
+    for p in files:
+        ds = pydicom.dcmread(p)
+        ds.Manufacturer = "GE MEDICAL SYSTEMS"
+        ds[0x00080008] = DataElement(0x00080008, "CS", raw + b" " * (len(raw) % 2))
+        ds.save_as(p)
+    ((ref, _),) = _dcm2niix_sidecars(dcm2niix, tmp_path / "s", tmp_path / "out")
+    mine = _sidecar(lv.open(tmp_path / "s"), tmp_path / "v.nii")
+    keys = ("ImageType", "NonlinearGradientCorrection")
+    assert {k: mine.get(k) for k in keys} == {k: ref.get(k) for k in keys}
+
+
+@pytest.mark.parametrize(
     ("manufacturer", "protocol", "description", "sequence"),
     [
         ("SIEMENS", None, "dwi desc", "epfid2d1"),

@@ -32,7 +32,7 @@ from .bids_extra import SEQUENCE_NAME, acquisition_time, extra_record_values, pr
 from .bids_pet import pet_annotate, pet_record_values
 from .ge_phase import annotate_pepolar, ge_echo_spacing, ge_phase_values
 from .ge_timing import ge_record_values
-from .image_type import bids_image_type, nonlinear_gradient_correction
+from .image_type import IMAGE_TYPE_TEXT, bids_image_type, nonlinear_gradient_correction, stated_text
 from .model import SPLIT_VALUES
 from .mosaic import csa_floats, csa_items, private_value, raw_text
 from .records import FrameRecord, same_value
@@ -244,6 +244,8 @@ def record_values(raw: dict[int, Any], csa: dict[str, Any] | str | None) -> dict
             value = acq_value(kind, vals[0])
             if value is not None:
                 out[key] = value
+    if (image_type := stated_text(getattr(raw.get(0x00080008), "value", None))) is not None:
+        out[IMAGE_TYPE_TEXT] = image_type
     creator = raw_text(raw, 0x20010010)
     maker = stated_manufacturer(out.get("Manufacturer"), creator[0] if creator else None)
     if maker:
@@ -406,6 +408,18 @@ def _copy(bids: dict[str, Any], acq: dict[str, Any], keys: str) -> None:
             bids[key] = acq[key]
 
 
+def _image_type(bids: dict[str, Any], first: FrameRecord, acq: dict[str, Any]) -> None:
+    """ImageType and NonlinearGradientCorrection from the file's ImageType (not an enhanced
+    frame's FrameType), from its text as written where stripping its values changes it."""
+    stated = first.stated_image_type
+    if not stated:
+        return
+    text = acq.get(IMAGE_TYPE_TEXT)
+    bids["ImageType"] = bids_image_type(stated, first.complex_component, text)
+    if (corrected := nonlinear_gradient_correction(stated, text)) is not None:
+        bids["NonlinearGradientCorrection"] = corrected
+
+
 def _annotate(
     info: Any,
     slots: Sequence[FrameRecord | None],
@@ -442,10 +456,7 @@ def _annotate(
         bids["ProtocolName"] = protocol
     if SEQUENCE_NAME in acq and "SequenceName" not in bids:  # (not a ProtocolName)
         bids["SequenceName"] = acq[SEQUENCE_NAME]
-    if first.stated_image_type:  # (the file's ImageType, not an enhanced frame's FrameType)
-        bids["ImageType"] = bids_image_type(first.stated_image_type, first.complex_component)
-        if (corrected := nonlinear_gradient_correction(first.stated_image_type)) is not None:
-            bids["NonlinearGradientCorrection"] = corrected
+    _image_type(bids, first, acq)
     if first.series_number is not None:
         bids["SeriesNumber"] = first.series_number
     if first.acquisition_number is not None and first.acquisition_number > 0:

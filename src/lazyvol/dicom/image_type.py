@@ -6,13 +6,37 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 
-__all__ = ["bids_image_type", "nonlinear_gradient_correction"]
+__all__ = ["IMAGE_TYPE_TEXT", "bids_image_type", "nonlinear_gradient_correction", "stated_text"]
 
 #: The longest ImageType text dcm2niix keeps (its values joined by "_"); the rest is cut off.
 _IMAGE_TYPE_CHARS = 65
+#: A record's ``acq`` key holding ImageType's text as written, where stripping its values changes
+#: it (:func:`stated_text`).
+IMAGE_TYPE_TEXT = "_image_type_text"
 
 
-def bids_image_type(values: Sequence[str], component: str = "") -> list[str]:
+def stated_text(value: object) -> str | None:
+    """ImageType's raw value (bytes) as dcm2niix reads it: up to its first NUL, one trailing
+    padding space dropped, the spaces around its values kept (``"M \\ND"`` is ``M `` and ``ND``;
+    ``"  DIS2D"`` is no ``_DIS2D``); None where that is the stripped values joined by "\\" (the
+    usual file) or the value is not bytes."""
+    if not isinstance(value, bytes | bytearray):
+        return None
+    text = bytes(value).split(b"\x00", 1)[0].decode("latin-1")
+    text = text[:-1] if text.endswith(" ") else text
+    stripped = "\\".join(t.strip(" ") for t in text.split("\\")) if text.strip(" ") else ""
+    return text if text and text != stripped else None
+
+
+def _text(values: Sequence[str], text: str | None) -> str:
+    """The "_"-joined text dcm2niix reads, cut after 65 characters."""
+    joined = text.replace("\\", "_") if text is not None else "_".join(str(v) for v in values)
+    return joined[:_IMAGE_TYPE_CHARS]
+
+
+def bids_image_type(
+    values: Sequence[str], component: str = "", text: str | None = None
+) -> list[str]:
     """ImageType as dcm2niix writes it in a sidecar (heudiconv and other BIDS tools match on it).
 
     dcm2niix joins the DICOM values with "_" (cut after 65 characters), splits the text at every
@@ -20,9 +44,10 @@ def bids_image_type(values: Sequence[str], component: str = "") -> list[str]:
     image kind the data state but the text does not name between underscores: MAGNITUDE (``_M_``,
     ``_MAGNITUDE_``), PHASE (``_P_``, any ``PHASE``), REAL (``_R_``, ``_REAL_``), IMAGINARY (``_I_``,
     ``_IMAGINARY_``), or the ComplexImageComponent / GE (0043,102F) kind (``component``); a real
-    image whose text holds "B0" and "MAP" gets FIELDMAPHZ alone.
+    image whose text holds "B0" and "MAP" gets FIELDMAPHZ alone. ``text``: the value as written
+    (:func:`stated_text`), where it is not the values joined.
     """
-    text = "_".join(str(v) for v in values)[:_IMAGE_TYPE_CHARS]
+    text = _text(values, text)
     if not text:
         return []
     first, *rest = text.split("_")
@@ -39,14 +64,15 @@ def bids_image_type(values: Sequence[str], component: str = "") -> list[str]:
     return out + [k for k, on in flags.items() if on and f"_{k}_" not in text]
 
 
-def nonlinear_gradient_correction(values: Sequence[str]) -> bool | None:
+def nonlinear_gradient_correction(values: Sequence[str], text: str | None = None) -> bool | None:
     """NonlinearGradientCorrection from ImageType, as dcm2niix writes it for any vendor (an
     anonymiser may drop Manufacturer; UIH and others write these values too): in the text it
     reads (the values joined by "_", cut after 65 characters; case and spaces as written) false
     where ``_ND`` occurs (not distortion corrected; it wins, as dcm2niix writes it last), else
     true where ``_DIS2D`` or ``_DIS3D`` does, else None. A first value is not matched (no "_"
-    before it) and a value holding these letters after its start is (``NDX``, ``M_ND``)."""
-    text = "_".join(str(v) for v in values)[:_IMAGE_TYPE_CHARS]
+    before it) and a value holding these letters after its start is (``NDX``, ``M_ND``).
+    ``text`` as for :func:`bids_image_type`."""
+    text = _text(values, text)
     if "_ND" in text:
         return False
     return True if "_DIS2D" in text or "_DIS3D" in text else None

@@ -176,7 +176,9 @@ __all__ = [
 #: is (its diffusion values, scalings and sidecar Manufacturer read as Philips', as dcm2niix).
 #: 73: an enhanced frame whose file states no ImageType keeps [] as ``file_image_type`` (None
 #: gave its FrameType to the sidecar; h115).
-INDEX_VERSION = 73
+#: 74: a record's ``acq`` holds ImageType's text as written (``_image_type_text``) where
+#: stripping its values changes it (the spaces dcm2niix keeps; h118).
+INDEX_VERSION = 74
 #: Layout of a report: 2: files named by their listing position, identities taken from the listing;
 #: 3: a volume's files may differ in pixel encoding (each frame's, ``encodings``), where 2 split them;
 #: 4: ... and in BitsStored (each frame's, ``stored_bits``), where 3 split them;
@@ -344,7 +346,9 @@ INDEX_VERSION = 73
 #: one, before they split a series (a spelling split one reconstruction in two).
 #: 83: no "several series may be stacked as one" note (79) when every file states one
 #: InstanceNumber (an anonymiser's constant).
-REPORT_FORMAT = 83
+#: 84: sidecar ImageType / NonlinearGradientCorrection from ImageType's text with the spaces
+#: around its values kept, as dcm2niix reads it (' ND' is no '_ND'; h118).
+REPORT_FORMAT = 84
 #: A frame's identity in a report whose frames all have their listing entry's identity.
 _FROM_LISTING = "listing"
 #: The frames' paths of a report whose frames are its files, in order.
