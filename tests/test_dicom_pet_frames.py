@@ -312,3 +312,37 @@ def test_a_reconstruction_spelt_two_ways_is_one_series(tmp_path, attribute, valu
         )
     infos = lv.scan(tmp_path / "s")
     assert [info.shape for info in infos] == [(8, 6, 5, 2)]
+
+
+@pytest.mark.parametrize(
+    ("attribute", "value"),
+    [
+        ("ReconstructionMethod", "OSEM3D 4i8s"),
+        ("DecayCorrection", "START"),
+        ("CorrectedImage", ["DECY", "ATTN"]),
+        ("Units", "BQML"),
+    ],
+)
+def test_a_reconstruction_some_frames_of_which_leave_a_value_out_is_one_series(
+    tmp_path, attribute, value
+):
+    """A value left out (an anonymiser's blank) splits nothing alone: 9f56e53 upper-cased the
+    'missing' placeholder too, so frames without ReconstructionMethod / DecayCorrection /
+    CorrectedImage / Units were split from those stating it (two 3D volumes where dcm2niix
+    stacks one 4D series)."""
+    for n in range(2):
+        extra = {"SOPClassUID": PET_STORAGE, "AcquisitionTime": f"10{n}000"}
+        if n == 0:
+            extra[attribute] = value
+        write_dicom_series(
+            tmp_path / "s",
+            (8, 6, 5),
+            modality="PT",
+            series_uid="1.2.826.0.1.3680043.8.498.1214",
+            prefix=f"F{n}",
+            seed=n,
+            extra=extra,
+            per_slice=[{"InstanceNumber": n * 5 + k + 1} for k in range(5)],
+        )
+    infos = lv.scan(tmp_path / "s")
+    assert [info.shape for info in infos] == [(8, 6, 5, 2)]

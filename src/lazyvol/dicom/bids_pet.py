@@ -202,8 +202,8 @@ def pet_record_values(raw: dict[int, Any]) -> dict[str, Any]:
 def _stated(key: str) -> Callable[[FrameRecord], str]:
     """A record's ``acq`` value of ``key`` as text, upper-cased with its runs of spaces made one
     (a spelling is no other reconstruction: ``Bqml`` is ``BQML``, ``OSEM3D  4i8s`` is
-    ``OSEM3D 4I8S``), "missing" when it states none."""
-    return lambda r: " ".join(str((r.acq or {}).get(key) or "missing").split()).upper()
+    ``OSEM3D 4I8S``), "missing" when it states none (as written: what the split leaves out)."""
+    return lambda r: " ".join(str((r.acq or {}).get(key) or "").split()).upper() or "missing"
 
 
 #: What tells two reconstructions of one acquisition apart (a CT's kernels; a PET's images with

@@ -348,7 +348,9 @@ INDEX_VERSION = 74
 #: InstanceNumber (an anonymiser's constant).
 #: 84: sidecar ImageType / NonlinearGradientCorrection from ImageType's text with the spaces
 #: around its values kept, as dcm2niix reads it (' ND' is no '_ND'; h118).
-REPORT_FORMAT = 84
+#: 85: a PET frame without Units / ReconstructionMethod / DecayCorrection / CorrectedImage
+#: splits nothing alone again (82 upper-cased the 'missing' placeholder; h118).
+REPORT_FORMAT = 85
 #: A frame's identity in a report whose frames all have their listing entry's identity.
 _FROM_LISTING = "listing"
 #: The frames' paths of a report whose frames are its files, in order.
