@@ -144,15 +144,19 @@ def slice_affine(affine: np.ndarray, index: Sequence[slice | int]) -> np.ndarray
 
 
 def column_lengths(matrix: ArrayLike) -> np.ndarray:
-    """Euclidean length of each column of ``matrix`` (float64), each column scaled by its largest
-    entry first: a length float64 holds comes out as itself, not inf (a 1e300 mm voxel) or 0 (a
-    1e-170 one), and no numpy overflow or underflow warning. A column holding inf: inf; NaN: NaN."""
+    """Euclidean length of each column of ``matrix`` (float64): ``sqrt(sum(x**2))`` as nibabel's
+    ``voxel_sizes`` computes it (the same bits) where the column's largest entry lies within
+    2**+-500 (its squares and their sum stay normal floats), else the column scaled by that entry
+    first: a length float64 holds comes out as itself, not inf (a 1e300 mm voxel) or 0 (a 1e-170
+    one), and no numpy overflow or underflow warning. A column holding inf: inf; NaN: NaN."""
     m = np.asarray(matrix, dtype=np.float64)
     big = np.max(np.abs(m), axis=0)
     safe = np.where(np.isfinite(big) & (big > 0), big, 1.0)
     with np.errstate(over="ignore", under="ignore", invalid="ignore"):
+        plain = np.sqrt((m**2).sum(axis=0))
         lengths = safe * np.sqrt(((m / safe) ** 2).sum(axis=0))
-    out: np.ndarray = np.where(np.isfinite(big), lengths, big)
+    ordinary = (big >= 2.0**-500) & (big <= 2.0**500)
+    out: np.ndarray = np.where(ordinary, plain, np.where(np.isfinite(big), lengths, big))
     return out
 
 
