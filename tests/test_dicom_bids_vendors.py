@@ -205,6 +205,10 @@ def test_nonlinear_gradient_correction_spellings_as_dcm2niix(tmp_path, dcm2niix,
         b"ORIGINAL \\PRIMARY\\M\\ND\\NORM",
         b"ORIGINAL\\PRIMARY\\M\\ND    ",  # (one trailing padding space dropped)
         b"ORIGINAL\\PRIMARY\\M\\ND\x00\x00",
+        b"ORIGINAL\\PRIMARY\\M\\N\x00D",  # (a NUL inside a value: the text ends there)
+        b"ORIGINAL\\PRIMARY\\M\\DIS2D\x00\\ND",
+        b"\x00ORIGINAL\\PRIMARY\\M\\ND",
+        b"   ",  # (blanks only: dcm2niix writes them)
     ],
 )
 @pytest.mark.parametrize("enhanced", [False, True])

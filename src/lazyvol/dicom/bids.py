@@ -411,11 +411,12 @@ def _copy(bids: dict[str, Any], acq: dict[str, Any], keys: str) -> None:
 def _image_type(bids: dict[str, Any], first: FrameRecord, acq: dict[str, Any]) -> None:
     """ImageType and NonlinearGradientCorrection from the file's ImageType (not an enhanced
     frame's FrameType), from its text as written where stripping its values changes it."""
-    stated = first.stated_image_type
-    if not stated:
-        return
+    stated = first.stated_image_type or []
     text = acq.get(IMAGE_TYPE_TEXT)
-    bids["ImageType"] = bids_image_type(stated, first.complex_component, text)
+    if not stated and text is None:  # (text without values: blanks, as dcm2niix writes them)
+        return
+    if image_type := bids_image_type(stated, first.complex_component, text):
+        bids["ImageType"] = image_type
     if (corrected := nonlinear_gradient_correction(stated, text)) is not None:
         bids["NonlinearGradientCorrection"] = corrected
 

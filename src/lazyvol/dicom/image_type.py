@@ -18,14 +18,16 @@ IMAGE_TYPE_TEXT = "_image_type_text"
 def stated_text(value: object) -> str | None:
     """ImageType's raw value (bytes) as dcm2niix reads it: up to its first NUL, one trailing
     padding space dropped, the spaces around its values kept (``"M \\ND"`` is ``M `` and ``ND``;
-    ``"  DIS2D"`` is no ``_DIS2D``); None where that is the stripped values joined by "\\" (the
-    usual file) or the value is not bytes."""
+    ``"  DIS2D"`` is no ``_DIS2D``; ``"N\\x00D"`` is ``N``); None where that is the stripped values
+    joined by "\\" (the usual file: no NUL before its end) or the value is not bytes."""
     if not isinstance(value, bytes | bytearray):
         return None
-    text = bytes(value).split(b"\x00", 1)[0].decode("latin-1")
+    raw = bytes(value)
+    text = raw.split(b"\x00", 1)[0].decode("latin-1")
     text = text[:-1] if text.endswith(" ") else text
     stripped = "\\".join(t.strip(" ") for t in text.split("\\")) if text.strip(" ") else ""
-    return text if text and text != stripped else None
+    inner_nul = b"\x00" in raw.rstrip(b"\x00 ")  # (the values read on past it: "N\x00D")
+    return text if (text and text != stripped) or inner_nul else None
 
 
 def _text(values: Sequence[str], text: str | None) -> str:

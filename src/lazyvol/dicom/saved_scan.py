@@ -178,7 +178,8 @@ __all__ = [
 #: gave its FrameType to the sidecar; h115).
 #: 74: a record's ``acq`` holds ImageType's text as written (``_image_type_text``) where
 #: stripping its values changes it (the spaces dcm2niix keeps; h118).
-INDEX_VERSION = 74
+#: 75: ... and where a NUL inside it ends the text dcm2niix reads ('N<NUL>D' is 'N'; h119).
+INDEX_VERSION = 75
 #: Layout of a report: 2: files named by their listing position, identities taken from the listing;
 #: 3: a volume's files may differ in pixel encoding (each frame's, ``encodings``), where 2 split them;
 #: 4: ... and in BitsStored (each frame's, ``stored_bits``), where 3 split them;
@@ -350,7 +351,9 @@ INDEX_VERSION = 74
 #: around its values kept, as dcm2niix reads it (' ND' is no '_ND'; h118).
 #: 85: a PET frame without Units / ReconstructionMethod / DecayCorrection / CorrectedImage
 #: splits nothing alone again (82 upper-cased the 'missing' placeholder; h118).
-REPORT_FORMAT = 85
+#: 86: sidecar ImageType cut at a NUL inside a value, and an ImageType of blanks written, as
+#: dcm2niix (h119).
+REPORT_FORMAT = 86
 #: A frame's identity in a report whose frames all have their listing entry's identity.
 _FROM_LISTING = "listing"
 #: The frames' paths of a report whose frames are its files, in order.
