@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import json
 import os
+import pathlib
 import shutil
 from collections import Counter
 
@@ -270,6 +271,26 @@ def test_a_dicom_folder_holding_a_stray_zarr_metadata_file_is_read_as_dicom(tmp_
     (tmp_path / "s" / name).write_text('{"zarr_format": 3, "node_type": "group"}')
     vol = lv.open(tmp_path / "s", use_index=False)
     assert vol.shape == (8, 6, 4)
+    assert (vol.compute() == truth.stored).all()
+
+
+@pytest.mark.parametrize("beside", ["appledouble", "notes"])
+def test_a_dicom_folder_with_a_stray_zarr_json_and_other_files_first_is_read_as_dicom(
+    tmp_path, beside
+):
+    """The DICOM sniff of a folder holding a stray zarr.json looked at its first 4 files by name
+    only: a Mac's ``._IM0001`` AppleDouble companions (one per file, sorting first) or a README
+    and a few notes hid the DICOM files, and the folder dcm2niix converts was refused as a Zarr
+    store. Hidden files are not sniffed now, and a few more files are."""
+    truth = write_dicom_series(tmp_path / "s", (8, 6, 4), modality="MR")
+    for f in map(pathlib.Path, truth.files):
+        if beside == "appledouble":
+            (f.parent / f"._{f.name}").write_bytes(b"\x00\x05\x16\x07" + bytes(200))
+    if beside == "notes":
+        for n in ("0README.txt", "1LICENSE", "2notes.txt", "3a.txt", "4b.txt"):
+            (tmp_path / "s" / n).write_text("notes")
+    (tmp_path / "s" / "zarr.json").write_text('{"zarr_format": 3, "node_type": "group"}')
+    vol = lv.open(tmp_path / "s", use_index=False)
     assert (vol.compute() == truth.stored).all()
 
 

@@ -19,8 +19,10 @@ __all__ = ["ZARR_METADATA", "is_part10", "is_zarr_folder"]
 #: attributes).
 ZARR_METADATA = ("zarr.json", ".zgroup", ".zattrs")
 #: Files at the top of such a folder sniffed for DICOM (a store's top holds its metadata and
-#: folders; a flat DICOM folder's first files are DICOM): a bound on the reads.
-_TOP_SNIFFS = 4
+#: folders; a flat DICOM folder's first files are DICOM, after a README or a few notes): a bound
+#: on the reads. Hidden files (a Mac's ``.DS_Store`` and ``._IM0001`` AppleDouble companions,
+#: one per file, sorting first) are not sniffed.
+_TOP_SNIFFS = 16
 #: Zarr metadata larger than this is taken as a store's (not read to look for image attributes).
 _METADATA_READ_LIMIT = 1 << 20
 
@@ -49,7 +51,9 @@ def _dicom_beside_stray_metadata(folder: str) -> bool:
             names = sorted(
                 e.name
                 for e in entries
-                if e.name not in (*ZARR_METADATA, ".zarray") and e.is_file(follow_symlinks=False)
+                if e.name != "zarr.json"
+                and not e.name.startswith(".")
+                and e.is_file(follow_symlinks=False)
             )
     except OSError:
         return False
