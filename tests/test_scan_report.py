@@ -274,14 +274,15 @@ def test_a_dicom_folder_holding_a_stray_zarr_metadata_file_is_read_as_dicom(tmp_
     assert (vol.compute() == truth.stored).all()
 
 
-@pytest.mark.parametrize("beside", ["appledouble", "notes"])
+@pytest.mark.parametrize("beside", ["appledouble", "notes", "nested"])
 def test_a_dicom_folder_with_a_stray_zarr_json_and_other_files_first_is_read_as_dicom(
     tmp_path, beside
 ):
     """The DICOM sniff of a folder holding a stray zarr.json looked at its first 4 files by name
     only: a Mac's ``._IM0001`` AppleDouble companions (one per file, sorting first) or a README
     and a few notes hid the DICOM files, and the folder dcm2niix converts was refused as a Zarr
-    store. Hidden files are not sniffed now, and a few more files are."""
+    store; so was a folder whose series lie in a subfolder. Hidden files are not sniffed now, a
+    few more files are, and the folders below are looked in (bounded)."""
     truth = write_dicom_series(tmp_path / "s", (8, 6, 4), modality="MR")
     for f in map(pathlib.Path, truth.files):
         if beside == "appledouble":
@@ -289,9 +290,26 @@ def test_a_dicom_folder_with_a_stray_zarr_json_and_other_files_first_is_read_as_
     if beside == "notes":
         for n in ("0README.txt", "1LICENSE", "2notes.txt", "3a.txt", "4b.txt"):
             (tmp_path / "s" / n).write_text("notes")
+    if beside == "nested":  # (the series in a subfolder, as dcm2niix reads it)
+        (tmp_path / "s" / "series1").mkdir()
+        for f in map(pathlib.Path, truth.files):
+            f.rename(tmp_path / "s" / "series1" / f.name)
     (tmp_path / "s" / "zarr.json").write_text('{"zarr_format": 3, "node_type": "group"}')
     vol = lv.open(tmp_path / "s", use_index=False)
     assert (vol.compute() == truth.stored).all()
+
+
+def test_a_store_naming_an_image_is_not_searched_for_dicom(tmp_path, monkeypatch):
+    """The DICOM search (bounded, into the folders below) is only for metadata naming no image:
+    a lazyvol store's chunk files are never sniffed when it is opened."""
+    from lazyvol import _zarr_folder
+
+    write_dicom_series(tmp_path / "s", (8, 6, 4), modality="MR")
+    lv.open(tmp_path / "s", use_index=False).to_zarr(tmp_path / "store")
+    sniffed: list[str] = []
+    monkeypatch.setattr(_zarr_folder, "_is_dicom_file", lambda p: bool(sniffed.append(p)))
+    assert _zarr_folder.is_zarr_folder(str(tmp_path / "store"))
+    assert sniffed == []
 
 
 def test_a_lazyvol_store_with_a_dicom_file_at_its_top_stays_a_store(tmp_path):

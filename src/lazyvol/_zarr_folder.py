@@ -1,11 +1,12 @@
 """Is a local folder a Zarr store? One answer for the reader registry, ``vol.header`` and
 ``lazyvol.references``: it holds Zarr metadata (``zarr.json``, ``.zgroup``, ``.zattrs``) at its
 top, unless that metadata names no image (no ``lazyvol``, ``ome`` or ``multiscales`` attributes)
-and the top also holds DICOM Part 10 files: a DICOM folder with a tool's stray ``zarr.json``
+and the folder also holds DICOM Part 10 files (at its top or in its folders): a DICOM folder with a tool's stray ``zarr.json``
 (dcm2niix converts it), not a store to refuse as neither lazyvol's nor OME-Zarr."""
 
 from __future__ import annotations
 
+import itertools
 import json
 import os
 
@@ -23,6 +24,9 @@ ZARR_METADATA = ("zarr.json", ".zgroup", ".zattrs")
 #: on the reads. Hidden files (a Mac's ``.DS_Store`` and ``._IM0001`` AppleDouble companions,
 #: one per file, sorting first) are not sniffed.
 _TOP_SNIFFS = 16
+#: Folders listed (breadth first) looking for them, and entries read from each listing.
+_DIRS_LISTED = 32
+_LISTED_ENTRIES = 256
 #: Zarr metadata larger than this is taken as a store's (not read to look for image attributes).
 _METADATA_READ_LIMIT = 1 << 20
 
@@ -46,20 +50,42 @@ def is_zarr_folder(folder: str) -> bool:
 
 
 def _dicom_beside_stray_metadata(folder: str) -> bool:
-    try:
-        with os.scandir(folder) as entries:
-            names = sorted(
-                e.name
-                for e in entries
-                if e.name != "zarr.json"
-                and not e.name.startswith(".")
-                and e.is_file(follow_symlinks=False)
-            )
-    except OSError:
+    # (the metadata first: a store naming an image, every real one, is not searched for DICOM)
+    if any(_names_an_image(os.path.join(folder, n)) for n in ("zarr.json", ".zattrs")):
         return False
-    if not any(_is_dicom_file(os.path.join(folder, n)) for n in names[:_TOP_SNIFFS]):
-        return False
-    return not any(_names_an_image(os.path.join(folder, n)) for n in ("zarr.json", ".zattrs"))
+    return _holds_dicom(folder)
+
+
+def _holds_dicom(folder: str) -> bool:
+    """Does ``folder`` hold a DICOM Part 10 file at its top or in its folders (a series per
+    subfolder, as dcm2niix reads them)? Breadth first, bounded: at most ``_TOP_SNIFFS`` files
+    sniffed, ``_DIRS_LISTED`` folders listed, ``_LISTED_ENTRIES`` entries of each (a store's chunk
+    folder may hold millions); hidden entries and Zarr metadata skipped."""
+    queue, listed, sniffed = [folder], 0, 0
+    while queue and listed < _DIRS_LISTED:
+        here = queue.pop(0)
+        listed += 1
+        try:
+            with os.scandir(here) as entries:
+                first = sorted(
+                    (
+                        (e.name, e.is_dir(follow_symlinks=False))
+                        for e in itertools.islice(
+                            (e for e in entries if not e.name.startswith(".")), _LISTED_ENTRIES
+                        )
+                    ),
+                )
+        except OSError:
+            continue
+        for name, is_dir in first:
+            path = os.path.join(here, name)
+            if is_dir:
+                queue.append(path)
+            elif name != "zarr.json" and os.path.isfile(path) and sniffed < _TOP_SNIFFS:
+                sniffed += 1
+                if _is_dicom_file(path):
+                    return True
+    return False
 
 
 def _is_dicom_file(path: str) -> bool:
