@@ -373,15 +373,15 @@ def warn_slope_zero(files: Sequence[str]) -> None:
 DERIVED_NOTE = "derived diffusion volume(s)"
 
 
-#: The notes of a volume that are Python warnings too when it is opened: derived diffusion
-#: volumes, images of its series that may be missing, slices of different thickness, a volume
-#: order the headers contradict, volumes not evenly spaced in time.
 #: How the note begins on a volume whose files state no SeriesInstanceUID.
 MISSING_UID_NOTE = "SeriesInstanceUID (0020,000E) missing: files grouped by their other attributes"
 #: How the note begins on such a volume whose InstanceNumbers repeat where no position does: a
 #: Python warning too at open.
 MAYBE_MERGED_NOTE = "several series may be stacked as one"
-
+#: The notes of a volume that are Python warnings too when it is opened: series that may be
+#: stacked as one, derived diffusion volumes, images of its series that may be missing, slices
+#: of different thickness, a volume order the headers contradict, volumes not evenly spaced in
+#: time.
 _WARNED_NOTES = (
     MAYBE_MERGED_NOTE,
     DERIVED_NOTE,
