@@ -25,6 +25,28 @@ from lazyvol.testing import write_dicom_series
 pytestmark = pytest.mark.usefixtures("dicom_cache")
 
 PET_STORAGE = "1.2.840.10008.5.1.4.1.1.128"
+
+
+def _pet_runs(folder, uid, extras, slopes=None):
+    """One 5-slice PET run (8 x 6 x 5) per dict of ``extras`` under one SeriesInstanceUID, the
+    runs numbered one after the other (InstanceNumber 1-5, 6-10, ...), run n's slope
+    ``slopes[n]`` (1 by default); their truths."""
+    return [
+        write_dicom_series(
+            folder,
+            (8, 6, 5),
+            modality="PT",
+            series_uid=uid,
+            prefix=f"R{n}",
+            seed=n,
+            slope=slopes[n] if slopes else 1.0,
+            extra={"SOPClassUID": PET_STORAGE, **extra},
+            per_slice=[{"InstanceNumber": n * 5 + k + 1} for k in range(5)],
+        )
+        for n, extra in enumerate(extras)
+    ]
+
+
 SHAPE = (12, 10, 5)
 #: Frame t (in time order): its duration (ms) and decay factor.
 DURATIONS = [30000, 60000, 120000]
@@ -254,23 +276,12 @@ def test_two_pet_reconstructions_under_one_uid_are_split_not_stacked_as_frames(
     other: they were stacked as two frames of a 4D volume by InstanceNumber rank, different
     quantities given as time points, no word said (dcm2niix stacks them so). They are split, as
     two CT kernels are, each volume opening with its own values."""
-    uid = "1.2.826.0.1.3680043.8.498.1212"
-    truths = []
-    for n, value in enumerate(values):
-        extra = {"SOPClassUID": PET_STORAGE, "Units": "BQML", "AcquisitionTime": "100000"}
-        truths.append(
-            write_dicom_series(
-                tmp_path / "s",
-                (8, 6, 5),
-                modality="PT",
-                series_uid=uid,
-                prefix=f"R{n}",
-                seed=n,
-                slope=0.5 + n,
-                extra={**extra, attribute: value},
-                per_slice=[{"InstanceNumber": n * 5 + k + 1} for k in range(5)],
-            )
-        )
+    truths = _pet_runs(
+        tmp_path / "s",
+        "1.2.826.0.1.3680043.8.498.1212",
+        [{"Units": "BQML", "AcquisitionTime": "100000", attribute: v} for v in values],
+        slopes=[0.5 + n for n in range(len(values))],
+    )
     with pytest.raises(lv.MultipleSeriesError, match=rf"{attribute} \(00[0-9a-fA-F,]+\) differs"):
         lv.open(tmp_path / "s")
     infos = lv.scan(tmp_path / "s")
@@ -293,23 +304,14 @@ def test_a_reconstruction_spelt_two_ways_is_one_series(tmp_path, attribute, valu
     """The frames of one dynamic PET reconstruction whose later frames spell a Units /
     ReconstructionMethod / DecayCorrection value in another case or spacing are one 4D series
     (as dcm2niix stacks them), not two reconstructions split apart."""
-    uid = "1.2.826.0.1.3680043.8.498.1213"
-    for n, value in enumerate(values):
-        write_dicom_series(
-            tmp_path / "s",
-            (8, 6, 5),
-            modality="PT",
-            series_uid=uid,
-            prefix=f"F{n}",
-            seed=n,
-            extra={
-                "SOPClassUID": PET_STORAGE,
-                "Units": "BQML",
-                attribute: value,
-                "AcquisitionTime": f"10{n}000",
-            },
-            per_slice=[{"InstanceNumber": n * 5 + k + 1} for k in range(5)],
-        )
+    _pet_runs(
+        tmp_path / "s",
+        "1.2.826.0.1.3680043.8.498.1213",
+        [
+            {"Units": "BQML", attribute: v, "AcquisitionTime": f"10{n}000"}
+            for n, v in enumerate(values)
+        ],
+    )
     infos = lv.scan(tmp_path / "s")
     assert [info.shape for info in infos] == [(8, 6, 5, 2)]
 
@@ -330,19 +332,10 @@ def test_a_reconstruction_some_frames_of_which_leave_a_value_out_is_one_series(
     'missing' placeholder too, so frames without ReconstructionMethod / DecayCorrection /
     CorrectedImage / Units were split from those stating it (two 3D volumes where dcm2niix
     stacks one 4D series)."""
-    for n in range(2):
-        extra = {"SOPClassUID": PET_STORAGE, "AcquisitionTime": f"10{n}000"}
-        if n == 0:
-            extra[attribute] = value
-        write_dicom_series(
-            tmp_path / "s",
-            (8, 6, 5),
-            modality="PT",
-            series_uid="1.2.826.0.1.3680043.8.498.1214",
-            prefix=f"F{n}",
-            seed=n,
-            extra=extra,
-            per_slice=[{"InstanceNumber": n * 5 + k + 1} for k in range(5)],
-        )
+    _pet_runs(
+        tmp_path / "s",
+        "1.2.826.0.1.3680043.8.498.1214",
+        [{"AcquisitionTime": "100000", attribute: value}, {"AcquisitionTime": "101000"}],
+    )
     infos = lv.scan(tmp_path / "s")
     assert [info.shape for info in infos] == [(8, 6, 5, 2)]
