@@ -104,11 +104,6 @@ def open(
     return open_source(loc, series=series, chunks=chunks, scale=scale, dtype=dtype, **options)
 
 
-#: Metadata objects of a Zarr store (v3, v2 group, v2 attributes): an HTTP(S) URL whose folder
-#: the server does not answer is a store when one of them is there.
-_ZARR_MARKERS = ("zarr.json", ".zgroup", ".zattrs")
-
-
 def _exists(loc: Location) -> None:
     """Raise the typed error of a source that is not there (see :func:`lazyvol._io.kind`).
 
@@ -122,7 +117,9 @@ def _exists(loc: Location) -> None:
     except (SourceNotFoundError, RemoteAccessError):
         if loc.protocol not in ("http", "https"):
             raise
-        for name in _ZARR_MARKERS:
+        from ._zarr_folder import ZARR_METADATA
+
+        for name in ZARR_METADATA:
             try:
                 _io.kind(loc.join(name))
             except (SourceNotFoundError, RemoteAccessError):

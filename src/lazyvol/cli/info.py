@@ -104,7 +104,9 @@ def _is_dicom_source(path: str, kwargs: dict[str, Any]) -> bool:
         pass  # a prefix (directory)
     if path.rstrip("/").lower().endswith(".zarr"):
         return False
-    for name in ("zarr.json", ".zgroup", ".zattrs"):
+    from .._zarr_folder import ZARR_METADATA
+
+    for name in ZARR_METADATA:
         try:
             _io.stamp(loc.join(name))
             return False
