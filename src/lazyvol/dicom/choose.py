@@ -6,6 +6,7 @@ from typing import Any
 
 import numpy as np
 
+from .._zarr_folder import ZARR_METADATA
 from ..errors import (
     FormatError,
     LazyvolError,
@@ -68,8 +69,8 @@ def _slash(path: str, report: ScanReport) -> str:
     return ""
 
 
-#: The metadata files of a Zarr store (v3, v2) at its root and in each of its groups.
-_ZARR_METADATA = ("zarr.json", ".zarray", ".zgroup", ".zattrs")
+#: The metadata files of a Zarr store (v3, v2) at its root and in each of its groups and arrays.
+_ZARR_METADATA = (*ZARR_METADATA, ".zarray")
 
 
 def _zarr_stores(paths: list[str]) -> list[str]:
