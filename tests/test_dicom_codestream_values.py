@@ -252,3 +252,24 @@ def test_eight_bit_jpeg_samples_in_sixteen_bits_allocated(tmp_path, syntax, opti
     if "lossless" in options:
         np.testing.assert_array_equal(got, truth.stored)
     np.testing.assert_array_equal(vol[3:9, :, 1:2].compute(), got[3:9, :, 1:2])
+
+
+@pytest.mark.parametrize(
+    "syntax", ["1.2.840.10008.1.2.4.80", "1.2.840.10008.1.2.4.90"], ids=["jpeg-ls", "j2k"]
+)
+@pytest.mark.parametrize("dtype", ["uint16", "int16"])
+def test_references_of_a_codestream_wider_than_bits_stored(tmp_path, syntax, dtype):
+    # A 16-bit codestream under BitsStored 12 (common: encoders write the precision of
+    # BitsAllocated): the reading widens the dtype's range (DicomPlan.decoded_bits), which the
+    # references took for a layout no chunk can address ("e.g. Siemens mosaic tiles") and
+    # refused. A Zarr reader decodes the codestream's values, as pydicom and lazyvol do.
+    zarr = pytest.importorskip("zarr")
+    fsspec = pytest.importorskip("fsspec")
+    pytest.importorskip("imagecodecs")
+    files = _wide_series(tmp_path / "s", syntax, dtype, RescaleSlope=1, RescaleIntercept=-1024)
+    refs = lv.references(tmp_path / "s")
+    mapper = fsspec.filesystem("reference", fo=refs).get_mapper("")
+    image = zarr.open_group(mapper, mode="r", zarr_format=2)["image"]
+    attrs = dict(image.attrs)
+    got = np.asarray(image[...]).astype(np.float64) * attrs["scale_factor"] + attrs["add_offset"]
+    np.testing.assert_array_equal(got.transpose(2, 1, 0), _pydicom_values(files))

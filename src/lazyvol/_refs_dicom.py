@@ -44,6 +44,9 @@ _DICOM_PLAN_FIELDS = {
     "fill",
     "stamps",  # identity of each frame's file (read-time checks), not layout
     "locations",  # where each remote frame's object is (the same paths, with storage options)
+    # a codestream precision beyond BitsStored widens the dtype's range, not the layout: a Zarr
+    # reader's codec returns the decoded values as lazyvol and pydicom do (_verify_decoded)
+    "decoded_bits",
 }
 
 
