@@ -273,3 +273,57 @@ def test_references_of_a_codestream_wider_than_bits_stored(tmp_path, syntax, dty
     attrs = dict(image.attrs)
     got = np.asarray(image[...]).astype(np.float64) * attrs["scale_factor"] + attrs["add_offset"]
     np.testing.assert_array_equal(got.transpose(2, 1, 0), _pydicom_values(files))
+
+
+@pytest.mark.parametrize(
+    ("dtype", "bits_stored", "precision", "relabel"),
+    [
+        ("uint16", 8, 8, {"BitsStored": 12, "HighBit": 11}),  # 8-bit samples, BitsStored 12
+        ("int16", 8, 8, {"BitsStored": 12, "HighBit": 11, "PixelRepresentation": 1}),
+        ("uint32", 12, 12, {}),  # 12-bit samples in 32 bits allocated
+        ("int32", 12, 12, {}),  # (two's complement in BitsStored's 12 bits)
+        ("int32", 16, 16, {}),
+        ("uint32", 8, 8, {}),
+    ],
+    ids=[
+        "8-of-12-in-16",
+        "8-of-12-in-16-signed",
+        "12-in-32",
+        "12-in-32-signed",
+        "16-in-32",
+        "8-in-32",
+    ],
+)
+def test_jpeg_samples_narrower_than_bits_allocated(
+    tmp_path, dtype, bits_stored, precision, relabel
+):
+    """The siblings of 8-bit JPEG samples under BitsStored 8 in 16 bits allocated: 8-bit samples
+    under a BitsStored of 12, 12- or 16-bit ones in 32 bits allocated. pydicom's JPEG decoders
+    return a sample in one byte (precision up to 8) or two, and fail to shape them as the wider
+    samples BitsAllocated says; every read was a 'damaged frame' FormatError in compute. They read
+    as the codestream's samples (lossless: the values written), in BitsStored's two's complement
+    for signed data."""
+    codecs = pytest.importorskip("imagecodecs")
+    truth = write_dicom_series(tmp_path / "s", (24, 20, 3), dtype=dtype, bits_stored=bits_stored)
+    mask = (1 << precision) - 1
+    sample = np.uint8 if precision <= 8 else np.uint16
+
+    def encode(values: np.ndarray) -> bytes:
+        samples = (values.astype(np.int64) & mask).astype(sample)
+        return bytes(
+            codecs.jpeg8_encode(samples, lossless=True, predictor=1, bitspersample=precision)
+        )
+
+    files = encoded(truth.files, "1.2.840.10008.1.2.4.70", encode)
+    if relabel:
+        _relabel(files, **relabel)
+    vol = lv.open(tmp_path / "s")
+    got = vol.compute()
+    assert got.dtype == np.dtype(dtype) == vol.dtype
+    # the samples written, as values of BitsStored's bits (two's complement when signed)
+    want = truth.stored.astype(np.int64) & mask
+    bits = int(relabel.get("BitsStored", bits_stored))
+    if dtype.startswith("int"):
+        want = np.where(want >= 1 << (bits - 1), want - (1 << bits), want)
+    np.testing.assert_array_equal(got, want)
+    np.testing.assert_array_equal(vol[3:9, :, 1:2].compute(), got[3:9, :, 1:2])

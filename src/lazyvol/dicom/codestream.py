@@ -34,13 +34,13 @@ __all__ = [
     "RLE_SYNTAX",
     "SIZED_SYNTAXES",
     "CodestreamHeader",
-    "byte_samples",
     "codestream_disagreement",
     "codestream_header",
     "end_marker_problem",
     "ends_codestream",
     "frame_problem",
     "holds_end_marker",
+    "jpeg_sample_bytes",
     "kept_precision",
     "rle_room_problem",
     "rle_segments_problem",
@@ -103,25 +103,29 @@ def codestream_header(syntax: str, frame: bytes) -> CodestreamHeader | None:
 
 
 #: ISO 10918 JPEG (not JPEG-LS): pydicom's decoders of these (pylibjpeg's libjpeg, Pillow) return
-#: one byte a sample of a codestream of 8-bit precision, whatever BitsAllocated says.
+#: a codestream's samples one byte each (precision up to 8) or two (up to 16), whatever
+#: BitsAllocated says.
 _JPEG_10918 = _JPEG - {"1.2.840.10008.1.2.4.80", "1.2.840.10008.1.2.4.81"}
 
 
-def byte_samples(syntax: str, buf: bytes) -> bool:
-    """Whether the one-frame encapsulated value ``buf`` (its items) holds an ISO 10918 JPEG
-    codestream (baseline, extended, lossless) of samples of at most 8 bits, which its decoders
-    return one byte each (JPEG lossless allows 8-bit samples in 16 bits allocated; pydicom then
-    fails to shape the bytes as 16-bit samples)."""
+def jpeg_sample_bytes(syntax: str, buf: bytes) -> int:
+    """Bytes a sample of the ISO 10918 JPEG codestream (baseline, extended, lossless) in the
+    one-frame encapsulated value ``buf`` (its items) is decoded into: 1 for a precision of at most
+    8 bits, else 2; 0 for other syntaxes or when its SOF segment does not say. Its decoders return
+    samples of that size whatever BitsAllocated says, and pydicom then fails to shape them as
+    wider samples (8-bit samples under BitsAllocated 16, 12-bit ones under 32)."""
     if syntax not in _JPEG_10918:
-        return False
+        return 0
     from pydicom.encaps import get_frame
 
     try:
         frame = get_frame(buf, 0, number_of_frames=1)
     except Exception:
-        return False
+        return 0
     head = _jpeg_header(frame)
-    return head is not None and head.precision is not None and head.precision <= 8
+    if head is None or not head.precision:
+        return 0
+    return 1 if head.precision <= 8 else 2
 
 
 def kept_precision(syntax: str, frame: bytes) -> int:

@@ -22,7 +22,7 @@ from .._io import Location, RangeRequest, pread_full, read, read_ranges, reads_c
 from ..errors import FormatError, SourceChangedError, SourceNotFoundError
 from ..scaling import scale_into, scale_rounded_into, stored_range
 from ..sources import SourceStamp, display_path
-from .codestream import byte_samples, frame_problem
+from .codestream import frame_problem, jpeg_sample_bytes
 from .decoding import decode_frame, decoded_range
 from .model import encoding_reads, mirrored, stored_code, stored_layout
 
@@ -240,10 +240,13 @@ def _decode(plan: DicomPlan, n: int) -> np.ndarray:
         "number_of_frames": 1,
         "pixel_keyword": "PixelData",
     }
-    if plan.bits_allocated > 8 >= plan.bits_stored and byte_samples(plan.encapsulated_syntax, buf):
-        # 8-bit JPEG samples in 16 bits allocated: decoded as the bytes they are, then widened
-        # (pydicom's JPEG decoders return them one byte each, and fail shaped as 16-bit samples)
-        attrs["bits_allocated"] = 8
+    width = 8 * jpeg_sample_bytes(plan.encapsulated_syntax, buf)
+    if 0 < width < plan.bits_allocated:
+        # JPEG samples narrower than allocated (8 bits under 16 or 32, 12 or 16 under 32): decoded
+        # in the size decoders return (pydicom's fail shaped as wider samples), then widened
+        attrs["bits_allocated"] = width
+        if plan.bits_stored > width:  # (unsigned samples, within a wider BitsStored's range)
+            attrs.update(bits_stored=width, pixel_representation=0)
     arr = decode_frame(plan.encapsulated_syntax, buf, attrs, f"{path}: decoding volume frame {n}")
     return arr.reshape(plan.rows, plan.columns).astype(plan.stored_code, copy=False)
 
