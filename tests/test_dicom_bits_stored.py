@@ -258,3 +258,22 @@ def test_one_volume_as_dcm2niix_stacks_it(tmp_path, dcm2niix):
     mine = nib.as_closest_canonical(nib.Nifti1Image(vol.compute(), vol.affine))
     np.testing.assert_allclose(mine.affine, img.affine, atol=1e-3)
     np.testing.assert_array_equal(np.asarray(mine.dataobj), img.get_fdata())
+
+
+@pytest.mark.parametrize("value", [None, 0], ids=["missing", "zero"])
+def test_a_missing_bits_stored_is_named_as_missing(tmp_path, value):
+    # A file without BitsStored was refused as 'BitsStored (0028,0101) = 0', a value it does not
+    # hold; the message says it is missing (or 0) and how to set it.
+    files = write_dicom_series(tmp_path / "s", (8, 6, 3)).files
+    for f in files:
+        ds = pydicom.dcmread(f)
+        if value is None:
+            del ds.BitsStored
+        else:
+            ds.BitsStored = value
+        ds.save_as(f)
+    with pytest.raises(lv.FormatError) as exc:
+        lv.open(tmp_path / "s")
+    message = str(exc.value)
+    assert "BitsStored (0028,0101) is missing, empty or 0" in message
+    assert "= 0" not in message and "dcmodify" in message

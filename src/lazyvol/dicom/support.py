@@ -198,9 +198,12 @@ def support_error(rec: FrameRecord, fetch: Fetch = read_local) -> tuple[str, str
             "re-export it with 8 or 16 bits allocated"
         )
     if not 1 <= rec.bits_stored <= rec.bits_allocated:
+        # (0: the attribute is missing, empty or 0; the record does not tell them apart)
+        stated = f"= {rec.bits_stored}" if rec.bits_stored else "is missing, empty or 0, which"
         return "format", (
-            f"{rec.path}: BitsStored (0028,0101) = {rec.bits_stored} is not within 1..BitsAllocated "
-            f"({rec.bits_allocated})"
+            f"{rec.path}: BitsStored (0028,0101) {stated} is not within 1..BitsAllocated "
+            f"({rec.bits_allocated}); a required attribute (pydicom refuses the file too): set it "
+            'to the bits each value uses (e.g. `dcmodify -i "(0028,0101)=12"`)'
         )
     mosaic_problem = mosaic_error(rec)
     if mosaic_problem:
