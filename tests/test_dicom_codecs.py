@@ -257,6 +257,26 @@ def test_eight_bit_big_endian_ow_among_little_endian_files(tmp_path):
     np.testing.assert_array_equal(vol.compute(), _pydicom_stack(files))
 
 
+@pytest.mark.parametrize("shape", [(7, 9, 3), (7, 9, 4), (5, 3, 6)], ids=["3", "4", "6"])
+def test_eight_bit_big_endian_ow_frames_of_odd_size_in_one_file(tmp_path, shape):
+    # An enhanced file's 8-bit frames in a big-endian OW element: its bytes are swapped in pairs
+    # counted from the element's start. Of odd Rows x Columns, every other frame starts inside a
+    # pair: frame 1 was unswapped one byte off (wrong values, no error), and a last frame ending
+    # with the element was refused as truncated (its read ran one byte past it).
+    path = tmp_path / "e.dcm"
+    write_enhanced_dicom(path, shape, dtype="uint8")
+    ds = pydicom.dcmread(path)
+    want = ds.pixel_array
+    raw = want.tobytes() + b"\0" * (want.size % 2)
+    ds.PixelData = np.frombuffer(raw, dtype="<u2").byteswap().tobytes()
+    ds["PixelData"].VR = "OW"
+    ds.file_meta.TransferSyntaxUID = pydicom.uid.ExplicitVRBigEndian
+    pydicom.dcmwrite(path, ds, little_endian=False, implicit_vr=False, enforce_file_format=True)
+    np.testing.assert_array_equal(pydicom.dcmread(path).pixel_array, want)  # the file is right
+    got = lv.open(path, scale=False).compute()
+    np.testing.assert_array_equal(got, np.moveaxis(want, 0, -1).transpose(1, 0, 2))
+
+
 def test_a_mosaic_series_partly_compressed(tmp_path):
     # Siemens mosaics, one file per volume, every other file RLE-compressed: each volume's tiles
     # are cut from its own file's decoded (or native) mosaic.

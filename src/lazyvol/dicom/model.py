@@ -42,6 +42,7 @@ __all__ = [
     "decided_here",
     "encoding_reads",
     "mirrored",
+    "ow8_pairs",
     "pixel_element_name",
     "pixel_encoding",
     "stored_code",
@@ -107,6 +108,15 @@ def encoding_reads(encoding: str) -> tuple[str, bool, bool]:
     if encoding.startswith(NATIVE_BIG):
         return "", False, encoding == f"{NATIVE_BIG} OW"
     return encoding, True, False
+
+
+def ow8_pairs(offset: int, nbytes: int) -> tuple[int, int]:
+    """``(start, length)`` of the whole byte pairs holding ``nbytes`` 8-bit values from file byte
+    ``offset`` of a big-endian OW element, whose bytes are swapped in pairs counted from the
+    element's start: an even file offset, every element's length being even (PS3.5 7.1.1). A
+    frame of a multi-frame file of odd Rows x Columns starts inside a pair every other frame."""
+    start = offset - offset % 2
+    return start, (offset + nbytes + 1) // 2 * 2 - start
 
 
 def _tuples(v: Any) -> Any:

@@ -24,7 +24,7 @@ from ..scaling import scale_into, scale_rounded_into, stored_range
 from ..sources import SourceStamp, display_path
 from .codestream import frame_problem, jpeg_sample_bytes
 from .decoding import decode_frame, decoded_range
-from .model import encoding_reads, mirrored, stored_code, stored_layout
+from .model import encoding_reads, mirrored, ow8_pairs, stored_code, stored_layout
 
 __all__ = ["DicomPlan", "read_block"]
 
@@ -272,9 +272,8 @@ def _frame(plan: DicomPlan, n: int) -> np.ndarray:
     path = plan.paths[n]
     offset = plan.offsets[n]
     start, length = offset, nbytes
-    if plan.swap_ow8:
-        # 8-bit data in an OW element of a big-endian file: bytes are swapped pairwise.
-        length = nbytes + (nbytes % 2)
+    if plan.swap_ow8:  # 8-bit data in an OW element of a big-endian file: its byte pairs
+        start, length = ow8_pairs(offset, nbytes)
     buf = _frame_bytes(plan, n, start, length)
     if len(buf) < length:
         raise FormatError(
@@ -283,7 +282,8 @@ def _frame(plan: DicomPlan, n: int) -> np.ndarray:
         )
     stored = np.dtype(plan.stored_code)
     if plan.swap_ow8:
-        arr = np.frombuffer(buf, dtype=">u2").astype("<u2").view(np.uint8)[:nbytes].view(stored)
+        swapped = np.frombuffer(buf, dtype=">u2").astype("<u2").view(np.uint8)
+        arr = swapped[offset - start : offset - start + nbytes].view(stored)
     else:
         arr = np.frombuffer(buf, dtype=stored.newbyteorder("<" if plan.little_endian else ">"))
     arr = arr.astype(stored)  # native order; always a writable copy
