@@ -179,7 +179,9 @@ __all__ = [
 #: 74: a record's ``acq`` holds ImageType's text as written (``_image_type_text``) where
 #: stripping its values changes it (the spaces dcm2niix keeps; h118).
 #: 75: ... and where a NUL inside it ends the text dcm2niix reads ('N<NUL>D' is 'N'; h119).
-INDEX_VERSION = 75
+#: 76: a file without BitsStored is skipped with a message naming the attribute as missing
+#: (it said '= 0'; h123).
+INDEX_VERSION = 76
 #: Layout of a report: 2: files named by their listing position, identities taken from the listing;
 #: 3: a volume's files may differ in pixel encoding (each frame's, ``encodings``), where 2 split them;
 #: 4: ... and in BitsStored (each frame's, ``stored_bits``), where 3 split them;
