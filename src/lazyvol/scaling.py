@@ -20,6 +20,7 @@ from .errors import DataTypeError, FormatError
 
 __all__ = [
     "apply_scale",
+    "cast_into",
     "check_cast",
     "check_scaled",
     "is_identity",
@@ -260,6 +261,10 @@ def apply_scale(
     """
     out_dtype = np.dtype(out_dtype)
     if is_identity(slope, inter):
+        if out_dtype.kind in "fc" and may_overflow(block.dtype, 1.0, 0.0, out_dtype):
+            out = np.empty_like(block, dtype=out_dtype)
+            cast_into(block, out, where=where)
+            return out
         if out_dtype.kind not in "iu" or _exact_in(block.dtype, 1.0, 0.0, out_dtype):
             return block.astype(out_dtype, copy=block.dtype != out_dtype)
         fields = ""  # (a cast to an integer dtype, checked: a message names no scaling)
@@ -473,6 +478,27 @@ def _checked_int(
     return out
 
 
+def cast_into(src: np.ndarray, dest: np.ndarray, *, where: str = "") -> None:
+    """``dest[...] = src`` unscaled, for a float (complex) ``dest`` of the ``dtype=`` asked for:
+    where :func:`may_overflow` says a finite value of ``src`` can pass ``dest``'s range (float64
+    data as float32, uint16 as float16), one that did raises
+    :class:`~lazyvol.errors.DataTypeError` naming ``where`` instead of reading as inf."""
+    risky = may_overflow(src.dtype, 1.0, 0.0, dest.dtype)
+    with np.errstate(over="ignore", invalid="ignore") if risky else contextlib.nullcontext():
+        np.copyto(dest, src, casting="unsafe")
+    if not risky:
+        return
+    made = ~np.isfinite(dest)
+    if src.dtype.kind in "fc":
+        made &= np.isfinite(src)
+    if made.any():
+        lost = np.abs(src[made]) if src.dtype.kind == "c" else src[made]
+        shown = f"{lost.min()} .. {lost.max()}"
+        raise _unfit(
+            where, "", dest.dtype, ("magnitudes " if src.dtype.kind == "c" else "") + shown
+        )
+
+
 def _unfit(where: str, fields: str, out_dtype: np.dtype, shown: str) -> DataTypeError:
     what = f"values scaled by {fields}" if fields else "values"
     return DataTypeError(
@@ -491,7 +517,10 @@ def may_overflow(stored: np.dtype, slope: float, inter: float, out_dtype: np.dty
     out_dtype, stored = np.dtype(out_dtype), np.dtype(stored)
     if out_dtype.kind not in "fc":
         return False
-    if stored.kind in "fc":  # complex parts scale as floats do
+    if stored.kind in "fc":  # complex parts scale as floats do; a narrower float (a dtype=
+        # asked for: float64 data as float32) overflows whatever the scaling
+        if float(np.finfo(stored).max) > float(np.finfo(out_dtype).max):
+            return True
         return abs(float(slope)) > 1 or float(inter) != 0
     if stored.kind in "iub":
         top = _int_reach(stored) * abs(float(slope)) + abs(float(inter))

@@ -20,7 +20,7 @@ from .._blockpool import block_array
 from .._cachedhash import CachedHash
 from .._io import Location, RangeRequest, pread_full, read, read_ranges, reads_check, verify
 from ..errors import FormatError, SourceChangedError, SourceNotFoundError
-from ..scaling import scale_into, scale_rounded_into, stored_range
+from ..scaling import cast_into, scale_into, scale_rounded_into, stored_range
 from ..sources import SourceStamp, display_path
 from .codestream import frame_problem, jpeg_sample_bytes
 from .decoding import decode_frame, decoded_range
@@ -369,7 +369,7 @@ def _scale_into(
         return
     if not plan.scale:
         if src is not dest:
-            dest[...] = src[..., sj, si]
+            cast_into(src[..., sj, si], dest, where=where)
         return
     # A float output: as pydicom's Modality LUT, the rescale (DS values: 0.3 is no float32) in
     # float64, each value rounded once to out_dtype (float32 arithmetic was up to 2 units in the
