@@ -279,9 +279,19 @@ SINGLE_VALUED = frozenset(
 )
 
 
-#: Pixel-layout attributes noted as malformed when present with no value
-#: (:meth:`ValueReader.note_empty`; NumberOfFrames last: one native frame is read as one).
-EMPTY_NOTED = ("Rows", "Columns", "BitsAllocated", "BitsStored", "NumberOfFrames")
+#: Pixel-layout and rescale attributes noted as malformed when present with no value
+#: (:meth:`ValueReader.note_empty`; NumberOfFrames last: one native frame is read as one). An
+#: empty RescaleSlope / RescaleIntercept read as 1 / 0 scaled that image unlike the series' others
+#: (pydicom cannot apply it, dcm2niix reads 0).
+EMPTY_NOTED = (
+    "Rows",
+    "Columns",
+    "BitsAllocated",
+    "BitsStored",
+    "RescaleSlope",
+    "RescaleIntercept",
+    "NumberOfFrames",
+)
 
 
 class ValueReader:

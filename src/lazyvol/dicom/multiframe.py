@@ -54,17 +54,17 @@ PRIVATE_ORIENTATION = "_philips_private_orientation"
 PHILIPS_PRIVATE_SEQUENCE = 0x2005140F
 
 
-def _find(groups: list[Any], seq: str, attr: str) -> Any:
-    """``attr`` of the first item of ``seq`` in the first functional group that has it."""
+def _find(groups: list[Any], seq: str, attr: str, empty: Any = None) -> Any:
+    """``attr`` of the first item of ``seq`` in the first group with a value (else ``empty``)."""
+    found = None
     for g in groups:
-        if g is None:
-            continue
-        s = g.get(seq)
+        s = g.get(seq) if g is not None else None
         if s:
             value = s[0].get(attr)
             if value is not None and value != "":
                 return value
-    return None
+            found = empty if attr in s[0] else found
+    return found
 
 
 def _floats(value: Any, n: int) -> list[float] | None:
@@ -82,7 +82,7 @@ def _num(value: Any, fr: FrameRecord | None = None, name: str = "") -> float | N
     try:  # (None: a TypeError)
         return float(value)
     except (TypeError, ValueError):
-        if fr is not None and value is not None and str(value).strip(" \x00"):
+        if fr is not None and value is not None and (value == "" or str(value).strip(" \x00")):
             note = f"{name}={str(value)!r} is not a number"  # (refused or said, as top-level)
             fr.bad_attributes = [*(fr.bad_attributes or []), note]
         return None
@@ -526,8 +526,8 @@ def _frame_record(
     fr.slice_thickness = _num(thick, fr, "SliceThickness (0018,0050)")
     between = _find(groups, _PM, "SpacingBetweenSlices")
     fr.spacing_between_slices = _num(between, fr, "SpacingBetweenSlices (0018,0088)")
-    slope = _num(_find(groups, _PVT, "RescaleSlope"), fr, "RescaleSlope (0028,1053)")
-    inter = _num(_find(groups, _PVT, "RescaleIntercept"), fr, "RescaleIntercept (0028,1052)")
+    slope = _num(_find(groups, _PVT, "RescaleSlope", ""), fr, "RescaleSlope (0028,1053)")
+    inter = _num(_find(groups, _PVT, "RescaleIntercept", ""), fr, "RescaleIntercept (0028,1052)")
     fr.rescale_slope = rec.rescale_slope if slope is None else slope
     fr.rescale_intercept = rec.rescale_intercept if inter is None else inter
     tpi = _num(_find(groups, "FrameContentSequence", "TemporalPositionIndex"))

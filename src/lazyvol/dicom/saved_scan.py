@@ -181,7 +181,9 @@ __all__ = [
 #: 75: ... and where a NUL inside it ends the text dcm2niix reads ('N<NUL>D' is 'N'; h119).
 #: 76: a file without BitsStored is skipped with a message naming the attribute as missing
 #: (it said '= 0'; h123).
-INDEX_VERSION = 76
+#: 77: an empty RescaleSlope / RescaleIntercept (0028,1053 / 1052), top-level or in a frame's
+#: PixelValueTransformationSequence, is noted in the bad attributes (it was read as 1 / 0; h121).
+INDEX_VERSION = 77
 #: Layout of a report: 2: files named by their listing position, identities taken from the listing;
 #: 3: a volume's files may differ in pixel encoding (each frame's, ``encodings``), where 2 split them;
 #: 4: ... and in BitsStored (each frame's, ``stored_bits``), where 3 split them;
