@@ -13,6 +13,7 @@ import numpy as np
 import pytest
 
 import lazyvol as lv
+from lazyvol.testing import write_phantom_nifti
 
 Q = (1, 5, 25, 50, 75, 95, 99)
 
@@ -384,3 +385,13 @@ def test_bins_beyond_the_limit_are_refused_before_allocating():
         with pytest.raises(lv.OptionError, match="10,000,000 bins"):
             lv.stats(data, bins=bins)
     assert lv.stats(data, bins=limits.MAX_BINS).count == 24
+
+
+@pytest.mark.parametrize("as_mask", [False, True])
+def test_a_path_given_as_data_or_mask_says_to_open_it(tmp_path, as_mask):
+    # lv.stats("scan.nii") took the path as a 0-d string array: "needs integer ... data, got
+    # <U..; convert the values, e.g. ....astype('float32')", advice that cannot work.
+    path = write_phantom_nifti(tmp_path / "scan.nii", (6, 5, 4))
+    args = (lv.open(path), {"mask": path}) if as_mask else (path, {})
+    with pytest.raises(lv.DataTypeError, match=r"scan\.nii' is a path, not data.*lazyvol\.open"):
+        lv.stats(args[0], **args[1])

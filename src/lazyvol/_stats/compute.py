@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import math
+import os
 from collections.abc import Sequence
 from typing import Any
 
@@ -10,7 +11,7 @@ import dask.array as da
 import numpy as np
 import numpy.typing as npt
 
-from ..errors import OptionError
+from ..errors import DataTypeError, OptionError
 from ..geometry import check_same_grid
 from ..volume import Volume
 from .finalise import finalise
@@ -145,6 +146,7 @@ def _request(
 
 def _as_dask(vol: Volume | da.Array | npt.ArrayLike) -> tuple[da.Array, FloatArray | None, str]:
     """(data, affine or None, source name) of a Volume, dask array or array-like."""
+    _not_a_path(vol)
     if isinstance(vol, Volume):
         return vol.data, vol.affine, vol.source
     if isinstance(vol, da.Array):
@@ -160,6 +162,17 @@ def _as_dask(vol: Volume | da.Array | npt.ArrayLike) -> tuple[da.Array, FloatArr
     return da.asarray(arr, chunks=-1 if arr.dtype.hasobject else "auto"), None, ""
 
 
+def _not_a_path(obj: object, what: str = "the data") -> None:
+    """Refuse a file name where data goes (numpy would take it as one string, refused as "not
+    numbers" with a hint to cast it) with a :class:`~lazyvol.errors.DataTypeError` saying to
+    open it."""
+    if isinstance(obj, str | bytes | os.PathLike):
+        raise DataTypeError(
+            f"lazyvol.stats: {what} {os.fsdecode(obj)!r} is a path, not data; open it first: "
+            "lazyvol.stats(lazyvol.open(path)) (the `lazyvol stats PATH` command opens it)"
+        )
+
+
 def _mask_on_grid(
     data: da.Array, affine: FloatArray | None, source: str, mask: Volume | da.Array | npt.ArrayLike
 ) -> da.Array:
@@ -168,6 +181,7 @@ def _mask_on_grid(
     if isinstance(mask, Volume | da.Array | np.ndarray):
         check_mask_dtype(mask.dtype, mask.source if isinstance(mask, Volume) else "")
     else:
+        _not_a_path(mask, "mask=")
         check_mask_dtype(np.asarray(mask).dtype)
     mdata, maff, msource = _as_dask(mask)
     # A mask saved as one volume of a 4D image (X, Y, Z, 1) is the 3D mask (X, Y, Z): over every
