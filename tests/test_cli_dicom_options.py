@@ -114,3 +114,20 @@ def test_follow_symlinks(lazyvol_cli, tmp_path):
     res = lazyvol_cli("info", tmp_path / "s", "--follow-symlinks", "--json")
     assert res.returncode == 0, res.stderr
     assert json.loads(res.stdout)["shape"] == [8, 6, 4]
+
+
+def test_fill_takes_nan_for_float_output_and_refuses_it_for_integers(lazyvol_cli, tmp_path):
+    # --fill nan was refused as "not a finite number" although lv.open(fill=nan) takes it for a
+    # float series (and NaN is the default fill of float output): the API's check decides now.
+    folder = tmp_path / "f"
+    write_dicom_series(folder, (6, 6, 5), slope=0.5)  # (float32 output)
+    sorted(folder.iterdir())[2].unlink()
+    out = tmp_path / "g.nii"
+    res = lazyvol_cli("convert", folder, out, "--allow-gaps", "--fill", "nan")
+    assert res.returncode == 0, res.stderr
+    assert np.isnan(np.asarray(nib.load(out).dataobj)[:, :, 2]).all()
+    ints = tmp_path / "i"
+    write_dicom_series(ints, (6, 6, 5))
+    sorted(ints.iterdir())[2].unlink()
+    res = lazyvol_cli("stats", ints, "--allow-gaps", "--fill", "nan")
+    assert res.returncode == 2 and "--fill nan does not fit the output dtype int16" in res.stderr

@@ -42,6 +42,14 @@ def _finite_float(text: str) -> float:
     return value
 
 
+def _number(text: str) -> float:
+    """argparse type: a number, NaN and inf included (``--fill``: the API checks it fits)."""
+    try:
+        return float(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"{text!r} is not a number") from None
+
+
 def _bins(text: str) -> int:
     """argparse type: a number of histogram bins, 1..MAX_BINS (the API's limit)."""
     from .._stats.limits import MAX_BINS  # (the stats command loads the engine anyway)

@@ -13,7 +13,7 @@ from __future__ import annotations
 import argparse
 from typing import Any
 
-from ._common import _check_series_applies, _finite_float, _non_negative_float
+from ._common import _check_series_applies, _non_negative_float, _number
 
 __all__ = ["DICOM_FLAGS", "add_dicom_arguments", "dicom_kwargs", "dicom_usage_problem"]
 
@@ -44,10 +44,10 @@ def add_dicom_arguments(parser: argparse.ArgumentParser) -> None:
     )
     g.add_argument(
         "--fill",
-        type=_finite_float,
+        type=_number,
         metavar="VALUE",
         default=off,
-        help="with --allow-gaps: the value of the filled slices",
+        help="with --allow-gaps: the value of the filled slices (nan or inf for float output)",
     )
     g.add_argument(
         "--instance-order",
