@@ -258,8 +258,15 @@ def record_problem(rec: FrameRecord) -> tuple[str, str] | None:
     # paths are checked here.)
     for b in rec.bad_attributes or []:
         keyword = b.split(" ", 1)[0]
-        if keyword in ("PixelSpacing", "RescaleSlope", "RescaleIntercept"):
+        if keyword == "PixelSpacing":
             return "format", f"{path}: malformed {b}; the header is corrupt"
+        if keyword in ("RescaleSlope", "RescaleIntercept"):
+            tag, plain = ("(0028,1053)", 1) if keyword == "RescaleSlope" else ("(0028,1052)", 0)
+            return "format", (
+                f"{path}: malformed {b}; the header is corrupt: how this image's values are "
+                f'scaled is unknown. Re-export the series, or set it (`dcmodify -i "{tag}=<value>"`: '
+                f"the value the series' other files state, or {plain} where none states one)"
+            )
         diffusion = malformed_diffusion([b], rec.b_value, rec.diffusion_source, rec.manufacturer)
         if diffusion:
             return "format", (

@@ -183,7 +183,8 @@ __all__ = [
 #: (it said '= 0'; h123).
 #: 77: an empty RescaleSlope / RescaleIntercept (0028,1053 / 1052), top-level or in a frame's
 #: PixelValueTransformationSequence, is noted in the bad attributes (it was read as 1 / 0; h121).
-INDEX_VERSION = 77
+#: 78: the refusal of a malformed RescaleSlope / RescaleIntercept names the fix (dcmodify).
+INDEX_VERSION = 78
 #: Layout of a report: 2: files named by their listing position, identities taken from the listing;
 #: 3: a volume's files may differ in pixel encoding (each frame's, ``encodings``), where 2 split them;
 #: 4: ... and in BitsStored (each frame's, ``stored_bits``), where 3 split them;
