@@ -175,8 +175,10 @@ async def _gather(fs: Any, wants: list[Want]) -> list[_Got | BaseException]:
     return list(await asyncio.gather(*(one(w) for w in wants), return_exceptions=True))
 
 
-async def _read(fs: Any, session: Any, want: Want) -> _Got:
-    """``want``'s bytes: one request, then one per missing rest of a shorter 206."""
+async def _read(fs: Any, session: Any, want: Want, *, upto_end: bool = False) -> _Got:
+    """``want``'s bytes: one request, then one per missing rest of a shorter 206; with
+    ``upto_end``, fewer when the object ends first (as a file read past its end), else a
+    truncated object."""
     if want.length == 0:
         return _Got(b"")
     parts: list[bytes] = []
@@ -194,6 +196,8 @@ async def _read(fs: Any, session: Any, want: Want) -> _Got:
         parts.append(got.data)
         pos += len(got.data)
         if pos >= stop:
+            return _Got(b"".join(parts), verify)
+        if ended and upto_end:
             return _Got(b"".join(parts), verify)
         if ended:
             raise short_read(want.loc, want.offset, want.length, pos - want.offset)

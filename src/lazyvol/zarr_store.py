@@ -185,6 +185,10 @@ class StoreRoot:
         loc = self.loc.join(array)
         opts = _io.with_timeouts(loc.protocol, loc.options.to_dict())
         try:
+            if loc.protocol in ("http", "https"):  # (ranged reads checked: _zarr_http)
+                from ._zarr_http import checked_http_store
+
+                return checked_http_store(loc, opts)
             return FsspecStore.from_url(loc.url, storage_options=opts, read_only=True)
         except ImportError as exc:
             raise ImportError(

@@ -1,0 +1,150 @@
+"""Zarr stores over HTTP(S): zarr's ``FsspecStore`` on a filesystem whose ranged reads are checked.
+
+zarr-python reads a sharded array's chunks by byte range (the shard index with a suffix request,
+``Range: bytes=-N``, then each chunk with ``bytes=a-b``) through fsspec's HTTP ``_cat_file``,
+which returns whatever body the server sends: a ``206`` naming other bytes than asked (a proxy
+that mishandles ranges) was decoded as the chunk, silently, and a ``200`` with the whole shard (a
+server that ignores ``Range``, as ``python -m http.server`` does) was taken for its index (a
+checksum error blaming the file). Here a range is taken only when the answer is that range, by
+the rules of the byte layer's own reads (:mod:`lazyvol._http_range`: Content-Range checked, a
+longer answer cut, a shorter one followed up, a whole-object ``200`` cut to the range, encoded
+bodies refused, 429/502/503/504 and hang-ups retried); a suffix must be the object's last bytes.
+Whole-file reads (metadata, unsharded chunk files) stay fsspec's.
+"""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import Iterable
+from typing import Any
+
+from zarr.abc.store import ByteRequest, RangeByteRequest, SuffixByteRequest
+from zarr.core.buffer import Buffer, BufferPrototype
+from zarr.storage import FsspecStore
+
+from ._http_range import (
+    _CONTENT_RANGE,
+    Want,
+    _body,
+    _check_encoding,
+    _content_length,
+    _partial,
+    _read,
+)
+from ._location import Location
+from ._retry import ATTEMPTS, hung_up, wait_before_retry
+from .errors import LazyvolError, RemoteReadError
+
+__all__ = ["checked_http_store"]
+
+
+def checked_http_store(loc: Location, options: dict[str, Any]) -> Any:
+    """A read-only zarr ``FsspecStore`` rooted at ``loc`` (an HTTP(S) URL) whose ranged reads are
+    checked (module docstring); ``options`` are the filesystem's storage options."""
+    plain = FsspecStore.from_url(loc.url, storage_options=options, read_only=True)
+    return CheckedFsspecStore(plain.fs, read_only=True, path=plain.path)
+
+
+class CheckedFsspecStore(FsspecStore):  # type: ignore[misc]
+    """zarr's ``FsspecStore`` over HTTP(S) whose ranged reads are checked (module docstring)."""
+
+    async def get(
+        self, key: str, prototype: BufferPrototype, byte_range: ByteRequest | None = None
+    ) -> Buffer | None:
+        if byte_range is None:
+            return await super().get(key, prototype, None)
+        if not self._is_open:
+            await self._open()
+        url = f"{self.path.rstrip('/')}/{key.lstrip('/')}"
+        try:
+            data = await _ranged(self.fs, url, byte_range)
+        except FileNotFoundError as exc:  # (no such file: zarr's missing chunk, not an error)
+            if isinstance(exc, LazyvolError):
+                raise
+            return None
+        return prototype.buffer.from_bytes(data)
+
+    async def get_partial_values(
+        self, prototype: BufferPrototype, key_ranges: Iterable[tuple[str, ByteRequest | None]]
+    ) -> list[Buffer | None]:
+        return list(await asyncio.gather(*(self.get(k, prototype, r) for k, r in key_ranges)))
+
+
+async def _ranged(fs: Any, url: str, byte_range: ByteRequest) -> bytes:
+    """The bytes of ``url`` that ``byte_range`` names, checked."""
+    where = Location(url)  # (for messages: display_url hides what credentials it holds)
+    session = await fs.set_session()
+    if isinstance(byte_range, SuffixByteRequest):
+        return await _suffix(fs, session, where, byte_range.suffix)
+    if isinstance(byte_range, RangeByteRequest):
+        start, end = byte_range.start, byte_range.end
+    else:  # an OffsetByteRequest: to the object's end
+        start, end = byte_range.offset, int((await fs._info(url))["size"])
+    if end <= start:
+        return b""
+    got = await _read(fs, session, Want(where, start, end - start), upto_end=True)
+    return got.data
+
+
+async def _suffix(fs: Any, session: Any, loc: Location, n: int) -> bytes:
+    """The last ``n`` bytes of ``loc`` (all of it when shorter): one GET ``Range: bytes=-n``,
+    tried again as the byte layer's reads are."""
+    kw = dict(fs.kwargs)
+    headers = {**(kw.pop("headers", None) or {}), "Range": f"bytes=-{n}"}
+    headers["Accept-Encoding"] = "identity"
+    url = fs.encode_url(loc.url)
+    for attempt in range(ATTEMPTS):
+        try:
+            async with session.get(url, **{**kw, "headers": headers}) as r:
+                wait = wait_before_retry(r.status, r.headers.get("Retry-After"), attempt)
+                if wait is None:
+                    return await _suffix_answer(fs, loc, n, r)
+        except Exception as exc:
+            wait = wait_before_retry(None, None, attempt, unanswered=hung_up(exc))
+            if wait is None:
+                raise
+        await asyncio.sleep(wait)
+    raise AssertionError("unreachable")  # pragma: no cover
+
+
+async def _suffix_answer(fs: Any, loc: Location, n: int, r: Any) -> bytes:
+    """The last ``n`` bytes of the object from answer ``r`` to a suffix request."""
+    what = f"reading its last {n} bytes"
+    if r.status not in (200, 206):
+        fs._raise_not_found_for_status(r, loc.url)  # a 404: no such file (zarr: no chunk)
+        raise RemoteReadError(f"{loc.display}: {what}: unexpected answer HTTP {r.status}")
+    _check_encoding(Want(loc, 0, n), r.headers)
+    if r.status == 200:  # Range ignored: the whole object, of which the end is kept
+        return await _tail(r, n)
+    label = str(r.headers.get("Content-Range", ""))
+    m = _CONTENT_RANGE.match(label)
+    total = int(m.group(3)) if m is not None and m.group(3) != "*" else None
+    first = max(0, total - n) if total is not None else -1
+    if m is None or total is None or int(m.group(1)) != first:
+        raise RemoteReadError(
+            f"{loc.display}: {what}, the server answered 206 with Content-Range {label!r}, "
+            "which is not the object's last bytes (nor states its size); nothing was used. "
+            "The server or a proxy in between mishandles range requests"
+        )
+    want = Want(loc, first, total - first)
+    got, _ended = await _partial(want, first, total, r, False)
+    if len(got.data) == want.length:
+        return got.data
+    # (a shorter 206, which RFC 9110 allows: the rest asked for as any range is)
+    rest = await _read(
+        fs, await fs.set_session(), Want(loc, first + len(got.data), want.length - len(got.data))
+    )
+    return got.data + rest.data
+
+
+async def _tail(r: Any, n: int) -> bytes:
+    """The last ``n`` bytes of a whole-object answer ``r``, holding no more than them."""
+    size = _content_length(r.headers)
+    if size is not None:
+        data, _ = await _body(r, max(0, size - n), n, drain=False)
+        return data
+    kept = bytearray()
+    async for piece in r.content.iter_any():
+        kept += piece
+        del kept[: max(0, len(kept) - n)]
+    return bytes(kept)

@@ -1,0 +1,82 @@
+"""A sharded Zarr store over HTTP(S) read slice by slice: zarr-python asks for byte ranges (a shard
+index by suffix, then each chunk), and fsspec's HTTP reads returned whatever body a server sent.
+A 206 naming other bytes than asked was decoded as the chunk (wrong voxels, no error); a server
+ignoring Range (200, the whole shard) or sending a shorter or longer 206 made a checksum or
+reshape error blaming the store. Against the loopback hostile server; truth from zarr-python on
+the local store."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import numpy as np
+import pytest
+from hostile_server import HostileServer
+
+import lazyvol as lv
+from lazyvol.errors import RemoteReadError
+
+zarr = pytest.importorskip("zarr")
+
+
+def _sharded_store(tmp_path: Path, server: HostileServer, **behaviour: object) -> np.ndarray:
+    """A foreign OME-Zarr 0.5 store (zarr-python, uncompressed chunks in shards) served with
+    ``behaviour``; its values in volume order (i, j, k)."""
+    truth = np.random.default_rng(7).integers(-2000, 2000, (8, 16, 16)).astype("int16")
+    root = tmp_path / "sharded.zarr"
+    group = zarr.open_group(root, mode="w", zarr_format=3)
+    arr = group.create_array(
+        "0",
+        shape=truth.shape,
+        dtype="int16",
+        chunks=(2, 8, 8),
+        shards=(4, 16, 16),
+        compressors=None,
+    )
+    arr[:] = truth
+    axes = [{"name": n, "type": "space", "unit": "millimeter"} for n in "zyx"]
+    scale = [{"type": "scale", "scale": [1.0, 1.0, 1.0]}]
+    group.attrs["ome"] = {
+        "version": "0.5",
+        "multiscales": [
+            {"axes": axes, "datasets": [{"path": "0", "coordinateTransformations": scale}]}
+        ],
+    }
+    for file in root.rglob("*"):
+        if file.is_file():
+            server.put(f"s.zarr/{file.relative_to(root)}", file.read_bytes(), **behaviour)
+    return truth.transpose(2, 1, 0)
+
+
+@pytest.mark.parametrize(
+    "behaviour",
+    [{}, {"norange": True}, {"halve": True}, {"cap": 100}, {"more": 100}, {"chunked": True}],
+    ids=["honest", "range-ignored", "halved", "capped", "longer", "chunked"],
+)
+def test_a_sharded_store_read_by_ranges_gets_its_voxels(tmp_path, hostile_server, behaviour):
+    truth = _sharded_store(tmp_path, hostile_server, **behaviour)
+    vol = lv.open(f"{hostile_server.url}/s.zarr", chunks=(8, 8, 2))
+    np.testing.assert_array_equal(vol[:8, :8, 0:1].compute(), truth[:8, :8, 0:1])
+    np.testing.assert_array_equal(vol[8:, 8:, 5:7].compute(), truth[8:, 8:, 5:7])
+    ranged = [e for e in hostile_server.log if e[0] == "GET" and e[2]]
+    assert any(e[2].startswith("bytes=-") for e in ranged)  # (a suffix read of a shard index)
+    assert any(e[2].startswith("bytes=0-") for e in ranged)  # (and a chunk read by its range)
+
+
+def test_a_shifted_range_is_never_decoded_as_the_chunk(tmp_path, hostile_server):
+    """A 206 whose Content-Range names other bytes than asked: the voxels came out shifted."""
+    _sharded_store(tmp_path, hostile_server, shift=16)
+    vol = lv.open(f"{hostile_server.url}/s.zarr", chunks=(8, 8, 2))
+    with pytest.raises(
+        RemoteReadError, match=r"asked for bytes 0-255, the server sent bytes 16-271"
+    ):
+        vol[:8, :8, 0:1].compute()
+
+
+def test_a_missing_shard_still_reads_as_the_fill_value(tmp_path, hostile_server):
+    """A shard never written (all fill value) is a 404 on its index read: not an error."""
+    truth = _sharded_store(tmp_path, hostile_server)
+    del hostile_server.objects["/s.zarr/0/c/1/0/0"]  # k = 4..7
+    got = lv.open(f"{hostile_server.url}/s.zarr", chunks=(8, 8, 2))[:, :, 3:6].compute()
+    np.testing.assert_array_equal(got[:, :, 0], truth[:, :, 3])
+    assert not got[:, :, 1:].any()
