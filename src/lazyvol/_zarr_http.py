@@ -30,6 +30,7 @@ from ._http_range import (
     _content_length,
     _partial,
     _read,
+    _warn_norange,
 )
 from ._location import Location
 from ._retry import ATTEMPTS, hung_up, wait_before_retry
@@ -82,7 +83,10 @@ async def _ranged(fs: Any, url: str, byte_range: ByteRequest) -> bytes:
         start, end = byte_range.offset, int((await fs._info(url))["size"])
     if end <= start:
         return b""
-    got = await _read(fs, session, Want(where, start, end - start), upto_end=True)
+    want = Want(where, start, end - start)
+    got = await _read(fs, session, want, upto_end=True)
+    if got.whole:
+        _warn_norange(want, got.whole)  # (every read downloads the shard to the range's end)
     return got.data
 
 
