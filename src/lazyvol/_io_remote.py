@@ -409,51 +409,73 @@ def exact(loc: Location, offset: int, length: int, data: bytes) -> bytes:
 
 
 def info(loc: Location) -> Mapping[str, Any]:
-    """fsspec's ``info`` of the object or prefix (one HEAD or listing request), errors typed."""
+    """fsspec's ``info`` of the object or prefix (one HEAD or listing request), errors typed;
+    an HTTP(S) object's from :func:`_http_info`."""
     fs = filesystem(loc)
     path = fs_path(loc, fs)
 
     def head() -> Mapping[str, Any]:
+        if loc.protocol in ("http", "https") and not loc.names_prefix:
+            return _http_info(fs, loc)
         fs.invalidate_cache(path)  # a listing's cached entry is not "now"
         found: Mapping[str, Any] = fs.info(path)
         return found
 
     try:
-        found = retried(loc, head)
-        if found.get("size") is None and loc.protocol in ("http", "https") and not loc.names_prefix:
-            found = {**found, **retried(loc, lambda: _ranged_info(fs, loc))}
-        return found
+        return retried(loc, head)
     except Exception as exc:
         raise translate(exc, loc, "reading its size and ETag") from None
 
 
 _WHOLE_SIZE = re.compile(r"^\s*bytes\s+0-0/(\d+)\s*$", re.IGNORECASE)
+#: Validators an HTTP answer may state (fsspec's ``info`` keys; :func:`_etag`, :func:`_mtime_ns`).
+_VALIDATORS = ("ETag", "Content-MD5", "Digest", "Last-Modified")
 
 
-def _ranged_info(fs: Any, loc: Location) -> dict[str, Any]:
-    """The size, ETag and Last-Modified time a server states in its answer to a request for the
-    object's first byte (``Content-Range: bytes 0-0/SIZE``), for one that states no
-    Content-Length (a body sent in chunks, HEAD answered without it); ``{}`` when the answer
-    states no size or is encoded (its size would not be the object's)."""
+def _http_info(fs: Any, loc: Location) -> dict[str, Any]:
+    """An HTTP(S) object's size and validators: its HEAD's, else (a HEAD refused or stating no
+    size: a body sent in chunks, a URL signed for GET only) those of the answer to a GET of its
+    first byte (``Content-Range: bytes 0-0/SIZE``, or a ``200``'s ``Content-Length``), whose
+    failure is raised. fsspec's ``info`` fell back to a GET of the whole object there, started
+    for every stamp (a web folder served in chunks was sent whole at open); a size is never
+    taken from an encoded answer."""
 
-    async def first_byte() -> dict[str, Any]:
+    async def stat() -> dict[str, Any]:
         session = await fs.set_session()
         kw = dict(fs.kwargs)
-        headers = {**(kw.pop("headers", None) or {}), "Range": "bytes=0-0"}
-        headers["Accept-Encoding"] = "identity"
-        async with session.get(fs.encode_url(loc.url), headers=headers, **kw) as r:
+        headers = {**(kw.pop("headers", None) or {}), "Accept-Encoding": "identity"}
+        url = fs.encode_url(loc.url)
+        found: dict[str, Any] = {"name": loc.url, "size": None, "type": "file"}
+        async with session.head(url, headers=headers, **kw) as r:
+            if r.status < 400:
+                found.update(_stated(r.headers, r.status == 200))
+                if found["size"] is not None:
+                    return found
+        async with session.get(url, headers={**headers, "Range": "bytes=0-0"}, **kw) as r:
             r.raise_for_status()
-            encoding = str(r.headers.get("Content-Encoding", "")).strip().lower()
-            m = _WHOLE_SIZE.match(str(r.headers.get("Content-Range", "")))
-            if r.status != 206 or m is None or encoding not in ("", "identity"):
-                return {}
-            stated = {k: r.headers.get(k) for k in ("ETag", "Last-Modified")}
-            return {"size": int(m.group(1)), **{k: v for k, v in stated.items() if v}}
+            return {**found, **_stated(r.headers, r.status == 200)}
 
     from fsspec.asyn import sync
 
-    got: dict[str, Any] = sync(fs.loop, first_byte)
+    got: dict[str, Any] = sync(fs.loop, stat)
     return got
+
+
+def _stated(headers: Mapping[str, str], whole: bool) -> dict[str, Any]:
+    """The validators an answer states, and the object's size unless encoded: the
+    ``Content-Length`` of a whole answer (``whole``: HEAD or ``200``), else the size a
+    ``Content-Range: bytes 0-0/SIZE`` names."""
+    out: dict[str, Any] = {k: headers[k] for k in _VALIDATORS if headers.get(k)}
+    encoding = str(headers.get("Content-Encoding", "")).strip().lower()
+    if encoding not in ("", "identity"):
+        return out
+    length = str(headers.get("Content-Length", "")).strip()
+    m = _WHOLE_SIZE.match(str(headers.get("Content-Range", "")))
+    if whole and length.isdigit():
+        out["size"] = int(length)
+    elif not whole and m is not None:
+        out["size"] = int(m.group(1))
+    return out
 
 
 def retried(loc: Location, call: Callable[[], T]) -> T:

@@ -23,7 +23,7 @@ import lazyvol as lv
 from lazyvol import _io
 from lazyvol.cache import CacheWarning
 from lazyvol.errors import FormatError, RemoteReadError, SourceChangedError
-from lazyvol.testing import write_enhanced_dicom, write_phantom_nifti
+from lazyvol.testing import write_dicom_series, write_enhanced_dicom, write_phantom_nifti
 
 nib = pytest.importorskip("nibabel")
 
@@ -109,6 +109,36 @@ def test_a_server_sending_no_content_length_is_sized_by_its_content_range(
     url = hostile_server.put("enc-" + name, data, chunked=True, encoding_label="gzip")
     with pytest.raises(FormatError, match="Content-Encoding"):
         lv.open(url)
+
+
+def test_stamping_an_object_never_asks_for_all_of_it(tmp_path, hostile_server: HostileServer):
+    """fsspec's info follows a HEAD stating no size (bodies sent in chunks) or refused (a URL
+    signed for GET only: 403) with a GET of the whole object, left after its headers: each stamp
+    had the server start sending the object (a 32 MiB .nii: 4 MiB sent at open; a web folder
+    of 40 DICOM files: every file sent whole at open, then read again at compute)."""
+    big = np.zeros((256, 256, 128), np.int16)
+    path = tmp_path / "big.nii"
+    nib.save(nib.Nifti1Image(big, np.eye(4)), path)
+    raw = path.read_bytes()
+    for name, behaviour in [("chunked.nii", {"chunked": True}), ("signed.nii", {})]:
+        url = hostile_server.put(name, raw, **behaviour)
+        if name == "signed.nii":  # HEAD refused, GET answered
+            hostile_server.obj(name).status_head = 403
+        vol = lv.open(url)
+        assert vol.shape == big.shape
+        assert not [e for e in hostile_server.gets(name) if not e[2]]  # (no GET without Range)
+        assert hostile_server.obj(name).sent < 2**16
+    write_dicom_series(tmp_path / "dcm", (512, 512, 8))
+    hostile_server.index_pages = True
+    for file in sorted((tmp_path / "dcm").iterdir()):
+        hostile_server.put(f"dcm/{file.name}", file.read_bytes(), chunked=True)
+    vol = lv.open(f"{hostile_server.url}/dcm/")
+    dicom = [o for p, o in hostile_server.objects.items() if p.startswith("/dcm/")]
+    assert sum(o.sent for o in dicom) < sum(len(o.data) for o in dicom) / 2  # (headers only)
+    np.testing.assert_array_equal(vol.compute(), lv.open(tmp_path / "dcm").compute())
+    assert not [
+        e for e in hostile_server.log if e[0] == "GET" and e[1].endswith(".dcm") and not e[2]
+    ]
 
 
 def test_a_shorter_206_is_completed_by_follow_up_requests(tmp_path, hostile_server: HostileServer):
