@@ -32,7 +32,9 @@ from ._http_range import (
     _read,
     _warn_norange,
 )
+from ._io_remote import _retry_after
 from ._location import Location
+from ._remote_errors import _status
 from ._retry import ATTEMPTS, hung_up, wait_before_retry
 from .errors import LazyvolError, RemoteReadError
 
@@ -53,7 +55,7 @@ class CheckedFsspecStore(FsspecStore):  # type: ignore[misc]
         self, key: str, prototype: BufferPrototype, byte_range: ByteRequest | None = None
     ) -> Buffer | None:
         if byte_range is None:
-            return await super().get(key, prototype, None)
+            return await self._whole(key, prototype)
         if not self._is_open:
             await self._open()
         url = f"{self.path.rstrip('/')}/{key.lstrip('/')}"
@@ -64,6 +66,23 @@ class CheckedFsspecStore(FsspecStore):  # type: ignore[misc]
                 raise
             return None
         return prototype.buffer.from_bytes(data)
+
+    async def _whole(self, key: str, prototype: BufferPrototype) -> Buffer | None:
+        """A whole file (an unsharded chunk, a whole shard) as fsspec reads it, tried again
+        on 429/502/503/504 and hang-ups as the byte layer's reads are (a missing file: None)."""
+        for attempt in range(ATTEMPTS):
+            try:
+                got: Buffer | None = await super().get(key, prototype, None)
+                return got
+            except Exception as exc:
+                status = _status(exc)
+                wait = wait_before_retry(
+                    status, _retry_after(exc), attempt, unanswered=status is None and hung_up(exc)
+                )
+                if wait is None:
+                    raise
+            await asyncio.sleep(wait)
+        raise AssertionError("unreachable")  # pragma: no cover
 
     async def get_partial_values(
         self, prototype: BufferPrototype, key_ranges: Iterable[tuple[str, ByteRequest | None]]

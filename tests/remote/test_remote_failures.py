@@ -219,7 +219,7 @@ def _served_store(tmp_path, server, faults) -> np.ndarray:
 
 def test_a_rate_limited_zarr_metadata_read_is_asked_again(tmp_path, hostile_server):
     """A store's metadata documents, read by lazyvol itself, were not retried: one 503 on a
-    zarr.json failed lv.open (its chunks are zarr-python's reads: see docs/remote.md)."""
+    zarr.json failed lv.open (its chunks: test_remote_zarr_ranges)."""
     faulty = {"status_get": 503, "status_times": 1}
     truth = _served_store(tmp_path, hostile_server, lambda f: faulty if f.suffix == ".json" else {})
     got = lv.open(f"{hostile_server.url}/store.zarr", scale=False).compute()

@@ -80,3 +80,21 @@ def test_a_missing_shard_still_reads_as_the_fill_value(tmp_path, hostile_server)
     got = lv.open(f"{hostile_server.url}/s.zarr", chunks=(8, 8, 2))[:, :, 3:6].compute()
     np.testing.assert_array_equal(got[:, :, 0], truth[:, :, 3])
     assert not got[:, :, 1:].any()
+
+
+def test_a_rate_limited_chunk_read_is_asked_again(tmp_path, hostile_server):
+    """A foreign store's chunk and shard files (read whole by zarr-python through fsspec) were
+    not retried: one 503 on a shard failed the compute; now as every other HTTP(S) read, then
+    a typed error."""
+    truth = _sharded_store(tmp_path, hostile_server)
+    for path, obj in hostile_server.objects.items():
+        if "/c/" in path:
+            obj.status_get, obj.status_times = 503, 1
+    vol = lv.open(f"{hostile_server.url}/s.zarr")
+    np.testing.assert_array_equal(vol.compute(), truth)  # (whole shards)
+    assert any(e[3] == 503 and "/c/" in e[1] for e in hostile_server.log)
+    for path, obj in hostile_server.objects.items():
+        if "/c/" in path:
+            obj.status_times = None  # failing for good
+    with pytest.raises(RemoteReadError, match="HTTP 503"):
+        lv.open(f"{hostile_server.url}/s.zarr").compute()
