@@ -100,13 +100,14 @@ class StoreRoot:
             raise err from None
 
     def exists(self, key: str) -> bool:
-        """True when file ``key`` exists (a failed remote request counts as absent)."""
+        """True when file ``key`` exists (a remote request failing for good counts as absent;
+        one answered 429/502/503/504 is asked again first, and an HTTP(S) object is asked for by
+        HEAD, never whole: :func:`lazyvol._io.kind`)."""
         if not self.is_remote:
             return os.path.isfile(self.where(key))
-        fs, path, _ = self._remote(key)
         try:
-            return bool(fs.isfile(path))
-        except Exception:
+            return _io.kind(self.loc.join(key)) == "file"
+        except (OSError, LazyvolError):
             return False
 
     def file_id(self, key: str) -> tuple[Any, ...]:

@@ -98,3 +98,23 @@ def test_a_rate_limited_chunk_read_is_asked_again(tmp_path, hostile_server):
             obj.status_times = None  # failing for good
     with pytest.raises(RemoteReadError, match="HTTP 503"):
         lv.open(f"{hostile_server.url}/s.zarr").compute()
+
+
+def test_a_store_file_is_looked_for_by_head_and_asked_again(tmp_path, hostile_server):
+    """StoreRoot.exists (which manifest a store has, whether a chunk file is there) was fsspec's
+    isfile: a 503 (HEAD, then fsspec's GET) counted as absent, and a server sending bodies in
+    chunks (a HEAD stating no size) had fsspec ask for the whole file."""
+    from lazyvol.zarr_store import StoreRoot
+
+    _sharded_store(tmp_path, hostile_server)
+    root = StoreRoot.of(f"{hostile_server.url}/s.zarr")
+    meta = hostile_server.obj("s.zarr/zarr.json")
+    meta.status_head = meta.status_get = 503
+    meta.status_times = 2
+    assert root.exists("zarr.json")
+    assert not root.exists("lazyvol-manifest.json")
+    shard = hostile_server.obj("s.zarr/0/c/0/0/0")
+    shard.chunked = True
+    assert root.exists("0/c/0/0/0")
+    assert not [e for e in hostile_server.gets("s.zarr/0/c/0/0/0") if not e[2]]
+    assert shard.sent <= 1
