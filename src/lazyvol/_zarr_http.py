@@ -15,7 +15,7 @@ Whole-file reads (metadata, unsharded chunk files) stay fsspec's.
 from __future__ import annotations
 
 import asyncio
-from collections.abc import Iterable
+from collections.abc import Iterable, Mapping
 from typing import Any
 
 from zarr.abc.store import ByteRequest, RangeByteRequest, SuffixByteRequest
@@ -32,11 +32,12 @@ from ._http_range import (
     _read,
     _warn_norange,
 )
-from ._io_remote import _retry_after
+from ._io_remote import _etag, _mtime_ns, _retry_after
 from ._location import Location
 from ._remote_errors import _status
 from ._retry import ATTEMPTS, hung_up, wait_before_retry
 from .errors import LazyvolError, RemoteReadError
+from .sources import SourceStamp
 
 __all__ = ["checked_http_store"]
 
@@ -51,6 +52,16 @@ def checked_http_store(loc: Location, options: dict[str, Any]) -> Any:
 class CheckedFsspecStore(FsspecStore):  # type: ignore[misc]
     """zarr's ``FsspecStore`` over HTTP(S) whose ranged reads are checked (module docstring)."""
 
+    #: Shards whose index version is remembered (the oldest forgotten first).
+    VERSIONS = 4096
+
+    def __init__(self, *args: Any, **kwargs: Any) -> None:
+        super().__init__(*args, **kwargs)
+        #: Each shard's version (size, ETag, Last-Modified) as its last index read stated: the
+        #: chunk reads that follow are checked against it, so that an index and the chunks it
+        #: locates come from one version of the shard.
+        self.versions: dict[str, SourceStamp] = {}
+
     async def get(
         self, key: str, prototype: BufferPrototype, byte_range: ByteRequest | None = None
     ) -> Buffer | None:
@@ -60,7 +71,7 @@ class CheckedFsspecStore(FsspecStore):  # type: ignore[misc]
             await self._open()
         url = f"{self.path.rstrip('/')}/{key.lstrip('/')}"
         try:
-            data = await _ranged(self.fs, url, byte_range)
+            data = await self._ranged(url, byte_range)
         except FileNotFoundError as exc:  # (no such file: zarr's missing chunk, not an error)
             if isinstance(exc, LazyvolError):
                 raise
@@ -84,34 +95,41 @@ class CheckedFsspecStore(FsspecStore):  # type: ignore[misc]
             await asyncio.sleep(wait)
         raise AssertionError("unreachable")  # pragma: no cover
 
+    async def _ranged(self, url: str, byte_range: ByteRequest) -> bytes:
+        """The bytes of ``url`` that ``byte_range`` names, checked (a range against the
+        version of the shard its index was read from)."""
+        where = Location(url)  # (for messages: display_url hides what credentials it holds)
+        session = await self.fs.set_session()
+        if isinstance(byte_range, SuffixByteRequest):
+            data, version = await _suffix(self.fs, session, where, byte_range.suffix)
+            self.versions.pop(url, None)
+            if version is not None:
+                self.versions[url] = version
+                while len(self.versions) > self.VERSIONS:
+                    self.versions.pop(next(iter(self.versions)))
+            return data
+        if isinstance(byte_range, RangeByteRequest):
+            start, end = byte_range.start, byte_range.end
+        else:  # an OffsetByteRequest: to the object's end
+            start, end = byte_range.offset, int((await self.fs._info(url))["size"])
+        if end <= start:
+            return b""
+        want = Want(where, start, end - start, self.versions.get(url))
+        got = await _read(self.fs, session, want, upto_end=True)
+        if got.whole:
+            _warn_norange(want, got.whole)  # (every read downloads the shard to the range's end)
+        return got.data
+
     async def get_partial_values(
         self, prototype: BufferPrototype, key_ranges: Iterable[tuple[str, ByteRequest | None]]
     ) -> list[Buffer | None]:
         return list(await asyncio.gather(*(self.get(k, prototype, r) for k, r in key_ranges)))
 
 
-async def _ranged(fs: Any, url: str, byte_range: ByteRequest) -> bytes:
-    """The bytes of ``url`` that ``byte_range`` names, checked."""
-    where = Location(url)  # (for messages: display_url hides what credentials it holds)
-    session = await fs.set_session()
-    if isinstance(byte_range, SuffixByteRequest):
-        return await _suffix(fs, session, where, byte_range.suffix)
-    if isinstance(byte_range, RangeByteRequest):
-        start, end = byte_range.start, byte_range.end
-    else:  # an OffsetByteRequest: to the object's end
-        start, end = byte_range.offset, int((await fs._info(url))["size"])
-    if end <= start:
-        return b""
-    want = Want(where, start, end - start)
-    got = await _read(fs, session, want, upto_end=True)
-    if got.whole:
-        _warn_norange(want, got.whole)  # (every read downloads the shard to the range's end)
-    return got.data
-
-
-async def _suffix(fs: Any, session: Any, loc: Location, n: int) -> bytes:
+async def _suffix(fs: Any, session: Any, loc: Location, n: int) -> tuple[bytes, SourceStamp | None]:
     """The last ``n`` bytes of ``loc`` (all of it when shorter): one GET ``Range: bytes=-n``,
-    tried again as the byte layer's reads are."""
+    tried again as the byte layer's reads are; and the version the answer states (None when it
+    states no ETag nor Last-Modified)."""
     kw = dict(fs.kwargs)
     headers = {**(kw.pop("headers", None) or {}), "Range": f"bytes=-{n}"}
     headers["Accept-Encoding"] = "identity"
@@ -130,15 +148,19 @@ async def _suffix(fs: Any, session: Any, loc: Location, n: int) -> bytes:
     raise AssertionError("unreachable")  # pragma: no cover
 
 
-async def _suffix_answer(fs: Any, loc: Location, n: int, r: Any) -> bytes:
-    """The last ``n`` bytes of the object from answer ``r`` to a suffix request."""
+async def _suffix_answer(
+    fs: Any, loc: Location, n: int, r: Any
+) -> tuple[bytes, SourceStamp | None]:
+    """The last ``n`` bytes of the object from answer ``r`` to a suffix request, and the
+    version the answer states."""
     what = f"reading its last {n} bytes"
     if r.status not in (200, 206):
         fs._raise_not_found_for_status(r, loc.url)  # a 404: no such file (zarr: no chunk)
         raise RemoteReadError(f"{loc.display}: {what}: unexpected answer HTTP {r.status}")
     _check_encoding(Want(loc, 0, n), r.headers)
     if r.status == 200:  # Range ignored: the whole object, of which the end is kept
-        return await _tail(r, n)
+        data, size = await _tail(r, n)
+        return data, _version(loc, size, r.headers)
     label = str(r.headers.get("Content-Range", ""))
     m = _CONTENT_RANGE.match(label)
     total = int(m.group(3)) if m is not None and m.group(3) != "*" else None
@@ -149,25 +171,40 @@ async def _suffix_answer(fs: Any, loc: Location, n: int, r: Any) -> bytes:
             "which is not the object's last bytes (nor states its size); nothing was used. "
             "The server or a proxy in between mishandles range requests"
         )
-    want = Want(loc, first, total - first)
+    version = _version(loc, total, r.headers)
+    want = Want(loc, first, total - first, version)
     got, _ended = await _partial(want, first, total, r, False)
     if len(got.data) == want.length:
-        return got.data
+        return got.data, version
     # (a shorter 206, which RFC 9110 allows: the rest asked for as any range is)
     rest = await _read(
-        fs, await fs.set_session(), Want(loc, first + len(got.data), want.length - len(got.data))
+        fs,
+        await fs.set_session(),
+        Want(loc, first + len(got.data), want.length - len(got.data), version),
     )
-    return got.data + rest.data
+    return got.data + rest.data, version
 
 
-async def _tail(r: Any, n: int) -> bytes:
-    """The last ``n`` bytes of a whole-object answer ``r``, holding no more than them."""
+def _version(loc: Location, size: int | None, headers: Mapping[str, str]) -> SourceStamp | None:
+    """The version of ``loc`` an answer states: its size, ETag and Last-Modified time (None
+    when it states neither validator, or no size)."""
+    if size is None or not (headers.get("ETag") or headers.get("Last-Modified")):
+        return None
+    stated = {k: headers[k] for k in ("ETag", "Last-Modified") if headers.get(k)}
+    return SourceStamp(loc.identity, size, _mtime_ns(stated), etag=_etag(stated))
+
+
+async def _tail(r: Any, n: int) -> tuple[bytes, int]:
+    """The last ``n`` bytes of a whole-object answer ``r``, holding no more than them, and the
+    object's size."""
     size = _content_length(r.headers)
     if size is not None:
         data, _ = await _body(r, max(0, size - n), n, drain=False)
-        return data
+        return data, size
     kept = bytearray()
+    total = 0
     async for piece in r.content.iter_any():
         kept += piece
+        total += len(piece)
         del kept[: max(0, len(kept) - n)]
-    return bytes(kept)
+    return bytes(kept), total

@@ -19,10 +19,12 @@ from lazyvol.errors import RemoteReadError
 zarr = pytest.importorskip("zarr")
 
 
-def _sharded_store(tmp_path: Path, server: HostileServer, **behaviour: object) -> np.ndarray:
+def _sharded_store(
+    tmp_path: Path, server: HostileServer, seed: int = 7, **behaviour: object
+) -> np.ndarray:
     """A foreign OME-Zarr 0.5 store (zarr-python, uncompressed chunks in shards) served with
     ``behaviour``; its values in volume order (i, j, k)."""
-    truth = np.random.default_rng(7).integers(-2000, 2000, (8, 16, 16)).astype("int16")
+    truth = np.random.default_rng(seed).integers(-2000, 2000, (8, 16, 16)).astype("int16")
     root = tmp_path / "sharded.zarr"
     group = zarr.open_group(root, mode="w", zarr_format=3)
     arr = group.create_array(
@@ -118,3 +120,23 @@ def test_a_store_file_is_looked_for_by_head_and_asked_again(tmp_path, hostile_se
     assert root.exists("0/c/0/0/0")
     assert not [e for e in hostile_server.gets("s.zarr/0/c/0/0/0") if not e[2]]
     assert shard.sent <= 1
+
+
+def test_a_shard_replaced_between_its_index_and_a_chunk_is_never_mixed(tmp_path, hostile_server):
+    """Two replicas answering in turn while a shard is rewritten: the index came from one
+    version and the chunk bytes from the other (the same layout, other voxels: read silently).
+    A chunk read is checked against the version its index read stated."""
+    from lazyvol.errors import SourceChangedError
+
+    _sharded_store(tmp_path / "new", hostile_server, seed=8)
+    new = {p: o.data for p, o in hostile_server.objects.items()}
+    truth = _sharded_store(tmp_path, hostile_server)
+    for path, obj in hostile_server.objects.items():
+        if "/c/" in path:
+            obj.replicas = (new[path],)  # (a rewrite: the same layout, other voxels)
+    vol = lv.open(f"{hostile_server.url}/s.zarr", chunks=(8, 8, 2))
+    with pytest.raises(SourceChangedError, match=r"the object changed"):
+        vol[:8, :8, 0:1].compute()
+    for obj in hostile_server.objects.values():
+        obj.replicas = ()
+    np.testing.assert_array_equal(vol[:8, :8, 0:1].compute(), truth[:8, :8, 0:1])
