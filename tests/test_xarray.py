@@ -490,3 +490,25 @@ def test_a_zarr_copy_of_nifti_refuses_a_rewritten_sources_header(tmp_path, name)
     assert nib.load(src).header.get_zooms() == (3.0, 3.0, 3.0)
     with pytest.raises(SourceChangedError, match="written from changed since"):
         _ = lv.open(store).header
+
+
+@pytest.mark.parametrize("kind", ["nifti", "dicom", "zarr"])
+def test_an_empty_descending_selection_selects_nothing(sources, kind):
+    # xarray's split of a descending slice took the last index of an empty one (a bare
+    # IndexError 'range object index out of range'); numpy, and the dataset with chunks={},
+    # select nothing
+    ref = _reference(sources, kind)
+    ds = xr.open_dataset(sources[kind], engine="lazyvol")
+    for sel in (
+        {"k": slice(-4, -1, -1)},
+        {"i": slice(None, None, -1), "k": slice(0, 3, -2)},
+        {"j": [0, 2], "k": slice(2, 5, -1)},
+    ):
+        want = ref
+        for dim, item in sel.items():
+            want = want[(slice(None),) * "ijk".index(dim) + (item,)]
+        got = ds.image.isel(sel)
+        assert got.shape == want.shape and got.values.shape == want.shape
+        assert got.values.dtype == ds.image.dtype
+        dask_backed = xr.open_dataset(sources[kind], engine="lazyvol", chunks={}).image.isel(sel)
+        assert dask_backed.values.shape == want.shape

@@ -399,7 +399,10 @@ class VolumeBackendArray(_BackendArray):  # type: ignore[misc,valid-type]
         from xarray.core import indexing
 
         return indexing.explicit_indexing_adapter(
-            key, self.shape, indexing.IndexingSupport.BASIC, self._raw
+            _forward_empty_slices(key, self.shape),
+            self.shape,
+            indexing.IndexingSupport.BASIC,
+            self._raw,
         )
 
     def _raw(self, key: tuple[Any, ...]) -> np.ndarray:
@@ -418,6 +421,28 @@ class VolumeBackendArray(_BackendArray):  # type: ignore[misc,valid-type]
         else:
             out = self.vol[tuple(canon)].compute()
         return out.reshape([n for a, n in enumerate(out.shape) if a not in squeeze])
+
+
+def _forward_empty_slices(key: Any, shape: tuple[int, ...]) -> Any:
+    """``key`` (an xarray indexer) with every empty slice spelled ``slice(0, 0, 1)``.
+
+    xarray's split of a key into what the backend reads and what numpy does after takes the last
+    index of a descending slice, which an empty one has not: ``isel(k=slice(-4, -1, -1))`` raised
+    a bare ``IndexError: range object index out of range`` (xarray 2026.9, every lazily indexed
+    backend), where numpy and a dask-backed dataset select nothing. Same selection, ascending.
+    """
+    items = getattr(key, "tuple", None)
+    if not isinstance(items, tuple) or len(items) != len(shape):
+        return key
+    empty = [
+        isinstance(item, slice) and not range(*item.indices(int(n)))
+        for item, n in zip(items, shape, strict=True)
+    ]
+    if not any(empty):
+        return key
+    return type(key)(
+        tuple(slice(0, 0, 1) if gone else item for item, gone in zip(items, empty, strict=True))
+    )
 
 
 def _looks_like_ours(path: str) -> bool:
