@@ -26,6 +26,7 @@ from typing import TYPE_CHECKING, Any
 import numpy as np
 
 from . import scheduling
+from ._chunk_spec import checked_spec
 from ._readahead import after_read, before_read
 from .config import chunk_budget, configured_chunk_budget
 from .errors import OptionError
@@ -145,6 +146,7 @@ def normalize_chunks(
         ``chunks`` is not a chunk specification for ``shape`` (a tuple of another length, zero
         or negative lengths, an unknown string): the message says what it takes.
     """
+    chunks = checked_spec(chunks, shape, where)
     if chunks is None or (isinstance(chunks, str) and chunks == "auto"):
         budget = None
         if default_budget is not None and configured_chunk_budget() is None:
