@@ -66,3 +66,11 @@ def test_valid_specs_still_open(sources) -> None:
     for chunks in ("auto", None, "1KiB", ("auto", -1, None, 1), {0: "auto", 3: 1}, -1, 2):
         vol = lv.open(path, chunks=chunks)
         np.testing.assert_array_equal(vol.compute(), np.asarray(nib.load(path).dataobj))
+
+
+def test_rechunk_refuses_the_same_specs(sources) -> None:
+    vol = lv.open(sources["nifti"])
+    for chunks in (True, {"k": 1}, ("-1", 2, 2, 2)):
+        with pytest.raises(OptionError, match=r"c\.nii: chunks="):
+            vol.rechunk(chunks)
+    assert vol.rechunk({-1: 1}).chunks[-1] == (1,) * vol.shape[-1]

@@ -10,6 +10,7 @@ from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
+from ._chunk_spec import checked_spec
 from ._per_volume import cut_volumes
 from ._source_index import axis4_reversed, slice_source_index
 from ._warn import warn as _warn_user
@@ -257,8 +258,11 @@ class Volume:
         return Volume(data, affine, meta=meta, source=self.source)
 
     def rechunk(self, chunks: Any) -> Volume:
-        """Same volume with other dask chunks (``vol.data.rechunk``)."""
-        return Volume(self.data.rechunk(chunks), self.affine, meta=self.meta, source=self.source)
+        """Same volume with other dask chunks (``vol.data.rechunk``); a spec dask would read
+        otherwise than meant (``True``, ``"-1"``, a dict key that is no axis number) is an
+        :class:`~lazyvol.errors.OptionError`, as for ``lv.open(..., chunks=)``."""
+        spec = checked_spec(chunks, self.shape, self.source)
+        return Volume(self.data.rechunk(spec), self.affine, meta=self.meta, source=self.source)
 
     def compute(self, **kwargs: Any) -> np.ndarray:
         """Read the whole volume into a numpy array (``kwargs`` go to ``dask.compute``).
