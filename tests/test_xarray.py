@@ -499,10 +499,15 @@ def test_an_empty_descending_selection_selects_nothing(sources, kind):
     # select nothing
     ref = _reference(sources, kind)
     ds = xr.open_dataset(sources[kind], engine="lazyvol")
+    n = ref.shape[2]
     for sel in (
         {"k": slice(-4, -1, -1)},
         {"i": slice(None, None, -1), "k": slice(0, 3, -2)},
         {"j": [0, 2], "k": slice(2, 5, -1)},
+        # a descending slice starting before the front: xarray composed it as the whole axis
+        # reversed (slice.indices' -1 read as the last index), silently
+        {"k": slice(-n - 3, None, -1)},
+        {"i": slice(2, 5), "k": slice(-n - 1, -n - 2, -2)},
     ):
         want = ref
         for dim, item in sel.items():
@@ -510,5 +515,8 @@ def test_an_empty_descending_selection_selects_nothing(sources, kind):
         got = ds.image.isel(sel)
         assert got.shape == want.shape and got.values.shape == want.shape
         assert got.values.dtype == ds.image.dtype
-        dask_backed = xr.open_dataset(sources[kind], engine="lazyvol", chunks={}).image.isel(sel)
-        assert dask_backed.values.shape == want.shape
+        # composed onto an earlier selection too
+        chained = ref[:, :, 1:]
+        for dim, item in sel.items():
+            chained = chained[(slice(None),) * "ijk".index(dim) + (item,)]
+        assert ds.image.isel(k=slice(1, None)).isel(sel).values.shape == chained.shape

@@ -398,8 +398,10 @@ class VolumeBackendArray(_BackendArray):  # type: ignore[misc,valid-type]
     def __getitem__(self, key: Any) -> np.ndarray:
         from xarray.core import indexing
 
+        from ._xarray_keys import forward_empty_slices
+
         return indexing.explicit_indexing_adapter(
-            _forward_empty_slices(key, self.shape),
+            forward_empty_slices(key, self.shape),
             self.shape,
             indexing.IndexingSupport.BASIC,
             self._raw,
@@ -421,28 +423,6 @@ class VolumeBackendArray(_BackendArray):  # type: ignore[misc,valid-type]
         else:
             out = self.vol[tuple(canon)].compute()
         return out.reshape([n for a, n in enumerate(out.shape) if a not in squeeze])
-
-
-def _forward_empty_slices(key: Any, shape: tuple[int, ...]) -> Any:
-    """``key`` (an xarray indexer) with every empty slice spelled ``slice(0, 0, 1)``.
-
-    xarray's split of a key into what the backend reads and what numpy does after takes the last
-    index of a descending slice, which an empty one has not: ``isel(k=slice(-4, -1, -1))`` raised
-    a bare ``IndexError: range object index out of range`` (xarray 2026.9, every lazily indexed
-    backend), where numpy and a dask-backed dataset select nothing. Same selection, ascending.
-    """
-    items = getattr(key, "tuple", None)
-    if not isinstance(items, tuple) or len(items) != len(shape):
-        return key
-    empty = [
-        isinstance(item, slice) and not range(*item.indices(int(n)))
-        for item, n in zip(items, shape, strict=True)
-    ]
-    if not any(empty):
-        return key
-    return type(key)(
-        tuple(slice(0, 0, 1) if gone else item for item, gone in zip(items, empty, strict=True))
-    )
 
 
 def _looks_like_ours(path: str) -> bool:
@@ -539,9 +519,10 @@ class LazyvolBackendEntrypoint(_BackendEntrypoint):  # type: ignore[misc,valid-t
     ) -> xr.Dataset:
         """Open ``filename_or_obj`` with :func:`lazyvol.open` as a Dataset with one ``image``."""
         import xarray as xr
-        from xarray.core import indexing
 
         import lazyvol as lv
+
+        from ._xarray_keys import lazily_indexed
 
         if not isinstance(filename_or_obj, str | os.PathLike):
             raise TypeError(
@@ -564,7 +545,7 @@ class LazyvolBackendEntrypoint(_BackendEntrypoint):  # type: ignore[misc,valid-t
         )
         dims = dims_of(vol.ndim, vol.meta)
         backend = VolumeBackendArray(vol)
-        data = indexing.LazilyIndexedArray(backend)
+        data = lazily_indexed(backend)
         encoding = {
             "preferred_chunks": {d: c[0] for d, c in zip(dims, vol.chunks, strict=True)},
             "dtype": vol.dtype,
