@@ -520,3 +520,22 @@ def test_an_empty_descending_selection_selects_nothing(sources, kind):
         for dim, item in sel.items():
             chained = chained[(slice(None),) * "ijk".index(dim) + (item,)]
         assert ds.image.isel(k=slice(1, None)).isel(sel).values.shape == chained.shape
+
+
+def test_coordinates_follow_an_empty_descending_selection(tmp_path):
+    """An oblique DICOM series' world coordinates and per-image attributes (dask arrays) kept every
+    slice of a selection the image reads as empty: a dataset whose variables disagreed on k."""
+    write_dicom_series(tmp_path / "obl", (6, 5, 4), orientation="oblique")
+    ds = xr.open_dataset(tmp_path / "obl", engine="lazyvol")
+    for sel in ({"k": slice(-7, None, -1)}, {"k": slice(None, None, -3), "i": slice(1, 4)}):
+        part = ds.isel(sel)
+        want = ds.sizes["k"] if "i" not in sel else len(range(4)[sel["k"]])
+        want = 0 if "i" not in sel else want
+        for name in ("image", "x", "y", "z", "InstanceNumber", "SOPInstanceUID"):
+            assert part[name].sizes["k"] == want, name
+            assert part[name].values.shape[part[name].dims.index("k")] == want, name
+        if want:
+            np.testing.assert_array_equal(
+                part.InstanceNumber.values, ds.InstanceNumber.values[sel["k"]]
+            )
+            np.testing.assert_array_equal(part.x.values, ds.x.values[sel["i"], :, sel["k"]])

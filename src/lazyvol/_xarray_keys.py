@@ -17,7 +17,7 @@ from typing import Any
 
 from xarray.core import indexing
 
-__all__ = ["forward_empty_slices", "lazily_indexed"]
+__all__ = ["forward_empty_slices", "lazily_indexed", "lazily_indexed_coords"]
 
 
 def forward_empty_slices(key: Any, shape: tuple[int, ...]) -> Any:
@@ -50,3 +50,18 @@ class _LazilyIndexed(indexing.LazilyIndexedArray):
 def lazily_indexed(backend: Any) -> indexing.LazilyIndexedArray:
     """The lazily indexed array over ``backend`` that the engine's image variable holds."""
     return _LazilyIndexed(backend)
+
+
+def lazily_indexed_coords(coords: dict[str, Any]) -> dict[str, Any]:
+    """``coords`` (``{name: (dims, values, attrs)}``) with each dask array's values lazily indexed
+    as the image is (an oblique grid's world coordinates, the DICOM per-image attributes): indexed
+    through dask they kept every slice of a selection the image reads as empty, and the dataset's
+    variables disagreed on the length of ``k``."""
+    import dask.array as da
+
+    out: dict[str, Any] = {}
+    for name, value in coords.items():
+        if isinstance(value, tuple) and len(value) == 3 and isinstance(value[1], da.Array):
+            value = (value[0], _LazilyIndexed(value[1]), value[2])
+        out[name] = value
+    return out

@@ -522,7 +522,7 @@ class LazyvolBackendEntrypoint(_BackendEntrypoint):  # type: ignore[misc,valid-t
 
         import lazyvol as lv
 
-        from ._xarray_keys import lazily_indexed
+        from ._xarray_keys import lazily_indexed, lazily_indexed_coords
 
         if not isinstance(filename_or_obj, str | os.PathLike):
             raise TypeError(
@@ -555,7 +555,7 @@ class LazyvolBackendEntrypoint(_BackendEntrypoint):  # type: ignore[misc,valid-t
         if mask_and_scale is False and scale is None:
             attrs.update(_cf_scaling(vol.meta, os.fspath(filename_or_obj)))
         image = xr.Variable(dims, data, attrs=attrs, encoding=encoding)
-        coords = _coords(vol, vol.chunks)
+        coords = lazily_indexed_coords(_coords(vol, vol.chunks))
         drop = {drop_variables} if isinstance(drop_variables, str) else set(drop_variables or ())
         variables = {} if "image" in drop else {"image": image}
         ds = xr.Dataset(
