@@ -175,6 +175,40 @@ def test_site_keys_are_the_files_values(tmp_path: Path) -> None:
     assert bids["AcquisitionMatrixPE"] == ds.AcquisitionMatrix[3]
 
 
+#: Text written by a writer that pads with NULs and leaves what follows (a C buffer copied whole):
+#: keyword -> (VR, raw bytes); dcm2niix reads each up to its first NUL.
+NUL_TEXT = {
+    "SeriesDescription": ("LO", b"rest state\x00junk"),
+    "ProtocolName": ("LO", b"ep2d_bold\x00\x00old"),
+    "InstitutionName": ("LO", b"Example Hospital\x00Other"),
+    "StationName": ("SH", b"AWP45160\x00X"),
+    "ImageComments": ("LT", b"\x00left over"),  # (a value starting with a NUL is empty)
+    "SequenceName": ("SH", b"*epfid2d1_64\x00zz"),
+    "ScanningSequence": ("CS", b"EP\x00\\GR"),  # (the values after it are gone too)
+    "SoftwareVersions": ("LO", b"syngo MR E11\x00B"),
+}
+
+
+def test_text_after_a_nul_is_not_the_value(tmp_path: Path) -> None:
+    """dcm2niix reads a text element up to its first NUL; lazyvol wrote what followed it into
+    the sidecar ("rest state\\u0000junk" where dcm2niix writes "rest state") and the series
+    description. The sidecar now holds dcm2niix's values, and so does vol.meta."""
+    from pydicom.dataelem import DataElement
+
+    def nul_text(ds: pydicom.Dataset) -> None:
+        for key, (vr, raw) in NUL_TEXT.items():
+            tag = pydicom.datadict.tag_for_keyword(key)
+            ds[tag] = DataElement(tag, vr, raw + b"\x00" * (len(raw) % 2))
+
+    src = _write(tmp_path / "s", "SIEMENS", nul_text)
+    keys = (*KEYS, "SeriesDescription", "ProtocolName", "ScanningSequence", "SoftwareVersions")
+    mine, ref = sidecar_pair(src, tmp_path, keys)
+    ref.pop("InstitutionalDepartmentName")
+    assert mine == ref
+    assert ref["SeriesDescription"] == "rest state" and "ImageComments" not in ref
+    assert lv.open(src).meta["series_description"] == "rest state"
+
+
 REAL_SERIES = [
     REAL / "dcm_qa_nih" / "In" / "20180918GE" / "mr_0004",
     REAL / "dcm_qa_nih" / "In" / "20180918Si" / "mr_0003",

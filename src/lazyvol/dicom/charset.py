@@ -11,7 +11,7 @@ from __future__ import annotations
 from functools import lru_cache
 from typing import Any
 
-__all__ = ["SPECIFIC_CHARACTER_SET", "decode_text", "python_encodings"]
+__all__ = ["SPECIFIC_CHARACTER_SET", "before_nul", "decode_text", "python_encodings"]
 
 SPECIFIC_CHARACTER_SET = 0x00080005
 _PLAIN_CHARSETS = {
@@ -38,6 +38,14 @@ def _stated(raw: dict[int, Any]) -> tuple[str, ...]:
     elif isinstance(stated, list | tuple) or type(stated).__name__ == "MultiValue":
         stated = "\\".join(str(v) for v in stated or ()).encode("ascii", "replace")
     return _names(bytes(stated)) if isinstance(stated, bytes | bytearray) else ("ISO_IR 6",)
+
+
+def before_nul(text: str) -> str:
+    """``text`` up to its first NUL, as dcm2niix reads a text element (a C string): a writer's
+    NUL padding, and whatever it left after it, are not part of the value (``"abc<NUL>def"`` is
+    ``abc``; a value starting with a NUL is empty). No character set encodes another character
+    with a zero byte, so cutting the decoded text is cutting the bytes."""
+    return text.split("\x00", 1)[0]
 
 
 def python_encodings(raw: dict[int, Any]) -> list[str]:

@@ -16,7 +16,7 @@ from .bids import BIDS_TAGS, PE_POLARITY_TAGS, XA_BW_PHASE
 from .bids_enhanced import ENHANCED_TAGS
 from .bids_extra import EXTRA_TAGS
 from .bids_pet import PET_TAGS
-from .charset import decode_text
+from .charset import before_nul, decode_text
 from .ge_phase import GE_PHASE_TAGS
 from .ge_timing import GE_TAGS
 from .mosaic import CSA_TAGS
@@ -450,11 +450,11 @@ class ValueReader:
 #: value has no ISO 2022 escape: the usual files need no pydicom import.
 def _description(raw: dict[int, Any], r: ValueReader) -> str:
     """SeriesDescription decoded with the file's Specific Character Set
-    (:func:`lazyvol.dicom.charset.decode_text`)."""
+    (:func:`lazyvol.dicom.charset.decode_text`), up to its first NUL (as dcm2niix reads it)."""
     elem = raw.get(0x0008103E)
     if elem is None or not isinstance(elem.value, bytes | bytearray):
-        return r.get_str("SeriesDescription")
-    return decode_text(raw, bytes(elem.value)).strip(" \x00")
+        return before_nul(r.get_str("SeriesDescription")).strip()
+    return before_nul(decode_text(raw, bytes(elem.value))).strip(" ")
 
 
 class Parsed:

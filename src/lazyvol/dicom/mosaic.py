@@ -25,7 +25,7 @@ from typing import Any
 
 import numpy as np
 
-from .charset import decode_text
+from .charset import before_nul, decode_text
 from .checks import declared_spacing, same_orientation
 from .records import FrameRecord
 from .siemens_protocol import CSA_SERIES, PAT_MODE_TEXT, protocol_slice_times
@@ -128,19 +128,23 @@ def _raw_bytes(raw: dict[int, Any], tag: int) -> bytes | None:
 
 def raw_text(raw: dict[int, Any], tag: int) -> list[str] | None:
     """The text values of a raw element (bytes, decoded with the file's Specific Character Set, or
-    a value pydicom converted), each stripped; None when absent or empty."""
+    a value pydicom converted) up to its first NUL (:func:`~lazyvol.dicom.charset.before_nul`, as
+    dcm2niix reads it), each stripped; None when absent or empty."""
     elem = raw.get(tag)
     if elem is None:
         return None
     value = getattr(elem, "value", None)
     if isinstance(value, bytes | bytearray):
-        text = decode_text(raw, bytes(value)).strip(" \x00")
+        text = before_nul(decode_text(raw, bytes(value))).strip(" ")
     elif value is None:
         return None
     elif isinstance(value, list | tuple) or type(value).__name__ == "MultiValue":
-        return [str(v).strip() for v in value] or None
+        values = [str(v) for v in value]
+        if not any("\x00" in v for v in values):
+            return [v.strip() for v in values] or None
+        text = before_nul("\\".join(values)).strip(" ")
     else:
-        text = str(value).strip(" \x00")
+        text = before_nul(str(value)).strip(" ")
     if not text:
         return None
     return [t.strip(" \x00") for t in text.split("\\")]

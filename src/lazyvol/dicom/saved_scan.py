@@ -184,7 +184,9 @@ __all__ = [
 #: 77: an empty RescaleSlope / RescaleIntercept (0028,1053 / 1052), top-level or in a frame's
 #: PixelValueTransformationSequence, is noted in the bad attributes (it was read as 1 / 0; h121).
 #: 78: the refusal of a malformed RescaleSlope / RescaleIntercept names the fix (dcmodify).
-INDEX_VERSION = 78
+#: 79: a record's text values (``acq``, SeriesDescription) end at their first NUL, as dcm2niix
+#: reads them (h120).
+INDEX_VERSION = 79
 #: Layout of a report: 2: files named by their listing position, identities taken from the listing;
 #: 3: a volume's files may differ in pixel encoding (each frame's, ``encodings``), where 2 split them;
 #: 4: ... and in BitsStored (each frame's, ``stored_bits``), where 3 split them;
@@ -358,7 +360,9 @@ INDEX_VERSION = 78
 #: splits nothing alone again (82 upper-cased the 'missing' placeholder; h118).
 #: 86: sidecar ImageType cut at a NUL inside a value, and an ImageType of blanks written, as
 #: dcm2niix (h119).
-REPORT_FORMAT = 86
+#: 87: sidecar text values and the series description end at their first NUL, as dcm2niix
+#: (h120).
+REPORT_FORMAT = 87
 #: A frame's identity in a report whose frames all have their listing entry's identity.
 _FROM_LISTING = "listing"
 #: The frames' paths of a report whose frames are its files, in order.
