@@ -157,6 +157,30 @@ def test_instance_order_past_one_missing_position_places_slice_0_where_its_file_
     np.testing.assert_allclose(vol.affine, expected, atol=1e-6)
 
 
+@pytest.mark.parametrize("case", ["4d volume by volume", "4d position by position", "gap"])
+def test_instance_order_refuses_stated_positions_off_the_numbered_stack(tmp_path, case):
+    """instance_order=True past one missing position stacked every image in InstanceNumber
+    order on a line through the first and last stated positions, whatever the others stated: a
+    4D series (three volumes of three slices) became one 9-slice volume 0.36 or 0.63 mm apart,
+    the volumes interleaved into k; a stack missing a slice got an averaged spacing (3.125 mm
+    for 2.5 mm and a 5 mm gap). A stated position off that line is now refused, naming it."""
+    from lazyvol.testing import write_dicom_4d_series
+
+    if case == "gap":
+        files = write_dicom_series(tmp_path / "s", (6, 5, 6), spacing=(1.0, 1.0, 2.5)).files
+        os.remove(files.pop(4))
+    else:
+        numbering = "position" if "position" in case else "volume"
+        files = write_dicom_4d_series(tmp_path / "s", (6, 5, 3), 3, numbering=numbering).files
+    files = sorted(files, key=lambda f: int(pydicom.dcmread(f).InstanceNumber))
+    ds = pydicom.dcmread(files[2])
+    del ds.ImagePositionPatient
+    ds.save_as(files[2])
+    with pytest.raises(lv.SeriesError, match=r"instance_order=True was passed, but .*\.dcm") as e:
+        lv.open(tmp_path / "s", instance_order=True)
+    assert "ImagePositionPatient (0020,0032)" in str(e.value) and str(files[2]) in str(e.value)
+
+
 def test_numbered_stack_takes_what_the_stated_positions_say():
     """slice_grid.numbered_stack: the step from the first and last stated positions, slice 0's
     place moved back from the first; the declared spacing along the normal when the positions

@@ -362,7 +362,9 @@ INDEX_VERSION = 79
 #: dcm2niix (h119).
 #: 87: sidecar text values and the series description end at their first NUL, as dcm2niix
 #: (h120).
-REPORT_FORMAT = 87
+#: 88: instance_order=True past a missing position refuses stated positions off the numbered
+#: stack (a 4D series, a gap) where it stacked them evenly (h120).
+REPORT_FORMAT = 88
 #: A frame's identity in a report whose frames all have their listing entry's identity.
 _FROM_LISTING = "listing"
 #: The frames' paths of a report whose frames are its files, in order.

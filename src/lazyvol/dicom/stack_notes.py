@@ -6,7 +6,11 @@ scan skipped and why."""
 from __future__ import annotations
 
 from collections.abc import Collection, Sequence
+from typing import Any
 
+import numpy as np
+
+from .. import slice_grid
 from .duplicates import NOT_COMPARED, same_image
 from .model import INCOMPLETE_NOTE, INSTANCE_GAPS_NOTE, MIXED_THICKNESS_NOTE, UNDECIDED_HERE
 from .multiframe import (
@@ -32,6 +36,7 @@ __all__ = [
     "instance_order_blocker",
     "malformed_hint",
     "missing_numbers",
+    "off_numbered_stack",
     "plural",
     "rounding_doubt",
     "spacing_missing",
@@ -111,6 +116,42 @@ def instance_order_blocker(records: Sequence[FrameRecord]) -> str:
     else:
         shared = f"InstanceNumber (0020,0013) {n} repeats in {image_list(same)}"
     return f"{shared}, so instance_order=True cannot order them"
+
+
+def off_numbered_stack(ordered: Sequence[FrameRecord], origin: Any, step: Any) -> str:
+    """Why the images ``ordered`` by InstanceNumber are not the stack ``origin + k * step``
+    (:func:`lazyvol.slice_grid.numbered_stack`, drawn through the first and last stated
+    positions) that ``instance_order=True`` would return past a missing position, or "": the
+    first image whose stated ImagePositionPatient lies off it (beyond the slice tolerance and
+    the positions' written precision). Such images are several volumes at repeated positions, a
+    stack with a gap, or numbered against their positions: their stated positions would be
+    replaced by an even step nothing states."""
+    known = [(k, r) for k, r in enumerate(ordered) if r.ipp is not None]
+    if len(known) < 2:
+        return ""
+    o, d = np.asarray(origin, dtype=np.float64), np.asarray(step, dtype=np.float64)
+    stated = np.array([r.ipp for _, r in known], dtype=np.float64)
+    tol = slice_grid.spacing_tolerance(float(np.linalg.norm(d)))
+    tol += 2.0 * slice_grid.position_quantum(stated)
+    for (k, r), p in zip(known, stated, strict=True):
+        expected = o + k * d
+        if float(np.linalg.norm(p - expected)) > tol:
+            no_position = [x for x in ordered if x.ipp is None]
+            return (
+                f"{image_list([r])} (InstanceNumber (0020,0013) {r.instance_number}, image "
+                f"{k + 1} of {len(ordered)} in that order) states ImagePositionPatient "
+                f"(0020,0032) {_mm(p)}, off the evenly spaced stack through the first and last "
+                f"stated positions ({_mm(expected)}): the images are not one stack in "
+                "InstanceNumber order (several volumes at repeated positions, a missing slice, "
+                "or numbers not along the slices), and stacking them so would replace stated "
+                f"positions. Move out the files without a position ({image_list(no_position)}) "
+                "or restore their ImagePositionPatient, and open the rest at their positions"
+            )
+    return ""
+
+
+def _mm(p: Any) -> str:
+    return "[" + ", ".join(f"{float(x):.6g}" for x in p) + "]"
 
 
 def spacing_missing(no_spacing: Sequence[FrameRecord]) -> str:

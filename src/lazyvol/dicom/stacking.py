@@ -50,6 +50,7 @@ from .stack_notes import (
     instance_hint,
     instance_order_blocker,
     malformed_hint,
+    off_numbered_stack,
     rounding_doubt,
     spacing_missing,
     stack_remedy,
@@ -242,6 +243,8 @@ def _order_by_instance(
     _, _, normal = geo.dicom_cosines(iop)
     dk = declared_spacing(st.first)[0] or 1.0
     origin, step = slice_grid.numbered_stack([r.ipp for r in ordered], normal, dk)
+    if off := off_numbered_stack(ordered, origin, step):
+        return Problem("series", f"instance_order=True was passed, but {off}")
     st.info.affine = geo.dicom_affine(iop, ps, origin, step)
     return [ordered], None
 
