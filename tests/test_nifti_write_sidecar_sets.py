@@ -83,6 +83,46 @@ def test_the_other_extension_of_the_stem_is_refused(tmp_path, first, second, ove
     np.testing.assert_array_equal(np.asarray(nib.load(out / second).dataobj), truth)
 
 
+@pytest.mark.parametrize(
+    ("first", "second", "asl"),
+    [
+        ("out.nii", "out.nii.gz", False),
+        ("out.nii.gz", "out.NII", False),
+        ("sub-01_asl.nii", "sub-01.nii", True),  # (sub-01_aslcontext.tsv is sub-01_asl's)
+    ],
+)
+@pytest.mark.parametrize("first_sidecars", [True, False])
+def test_an_image_sharing_the_sidecars_published_during_the_write_is_refused(
+    tmp_path, monkeypatch, first, second, asl, first_sidecars
+):
+    """Two writers at once of names sharing the sidecars (out.nii, out.nii.gz): each checked the
+    other's image was absent before writing, then the later one replaced the earlier one's
+    sidecars under the lock (a DWI out.nii left beside the T1's out.json, its .bval/.bvec
+    deleted; both writes returned). The check is made again under the folders' lock."""
+    out = tmp_path / "o"
+    out.mkdir()
+    second_vol = _asl(tmp_path) if asl else lv.open(_t1(tmp_path)[0])
+    real, calls = nifti_write._publish, []
+
+    def first_publishes_meanwhile(*args, **kwargs):
+        if not calls:  # (the other writer runs whole between this one's check and its publish)
+            calls.append(1)
+            vol = _asl(tmp_path) if asl else lv.open(_dwi(tmp_path))
+            vol.to_nifti(out / first, sidecars=first_sidecars)
+        return real(*args, **kwargs)
+
+    monkeypatch.setattr(nifti_write, "_publish", first_publishes_meanwhile)
+    with pytest.raises(WriteError, match=rf"{re.escape(first)}: another image.*sidecars=False"):
+        second_vol.to_nifti(out / second, overwrite=True)
+    monkeypatch.setattr(nifti_write, "_publish", real)
+    alone = tmp_path / "alone"  # (the first writer's set, written with no other writer)
+    alone.mkdir()
+    (_asl(tmp_path) if asl else lv.open(_dwi(tmp_path))).to_nifti(
+        alone / first, sidecars=first_sidecars
+    )
+    assert _files(out) == _files(alone)
+
+
 def test_a_stem_spelled_otherwise_has_its_own_set(tmp_path):
     """OUT.nii.gz beside out.nii: other sidecar names (OUT.json), so no refusal (a file system
     that tells the names apart)."""
@@ -178,7 +218,7 @@ def test_one_write_lists_the_folder_once_for_the_images_sharing_its_sidecars(tmp
     _asl(tmp_path).to_nifti(tmp_path / "x.nii")
     monkeypatch.setattr(os, "listdir", listdir)
     _asl(tmp_path).to_nifti(tmp_path / "x.nii", overwrite=True)
-    assert count[0] == 1
+    assert count[0] == 2  # (before writing, and again under the folders' lock before publishing)
 
 
 @pytest.mark.parametrize("overwrite", [False, True])
@@ -187,7 +227,7 @@ def test_one_write_lists_its_folder_a_few_times_not_once_a_file(tmp_path, monkey
     three listings for each of five names, then a sweep of each name; the sweeps before
     publishing, once per sidecar), 11 times for an overwrite: a folder of many files made each
     write slow. The recovery, the sweep and the look for images sharing the sidecars each list
-    it once."""
+    it once (the look for those images twice: before writing and under the lock)."""
     real, count = os.listdir, [0]
 
     def listdir(path="."):
@@ -200,7 +240,7 @@ def test_one_write_lists_its_folder_a_few_times_not_once_a_file(tmp_path, monkey
         vol.to_nifti(tmp_path / "o" / "out.nii")
     monkeypatch.setattr(os, "listdir", listdir)
     vol.to_nifti(tmp_path / "o" / "out.nii", overwrite=overwrite)
-    assert count[0] <= 6
+    assert count[0] <= 7
     assert sorted(os.listdir(tmp_path / "o")) == sorted(DWI_SET)
 
 

@@ -47,7 +47,7 @@ from .nifti_carry import set_text
 from .nifti_fields import CARRIED_KEY
 from .nifti_make import gzip_wanted, written_header
 from .nifti_text import held_text
-from .sidecar import any_sidecar_paths, sharing_images, sidecar_files, sidecar_paths
+from .sidecar import any_sidecar_paths, check_shared, sidecar_files, sidecar_paths
 from .zarr_write import require_volume
 
 if TYPE_CHECKING:
@@ -336,9 +336,10 @@ def _check_destination(
     written (:func:`~lazyvol._location.written_through`); returns the names of the sidecar
     files there (any lazyvol writes for that name, ``sidecars`` being true; through a link, for
     the file it names too), which the write replaces or removes where present when it publishes.
-    With ``sidecars``, another image whose sidecars have these names (``sidecar.sharing_images``: ``.nii`` beside ``.nii.gz``) is refused
-    whatever ``overwrite`` says when the write would replace, remove or write one of them:
-    lazyvol does not change another image's sidecars."""
+    With ``sidecars``, another image whose sidecars have these names (``.nii`` beside
+    ``.nii.gz``: :func:`lazyvol.sidecar.check_shared`) is refused whatever ``overwrite`` says
+    when the write would replace, remove or write one of them: lazyvol does not change another
+    image's sidecars (checked again under the folders' lock before publishing: ``_publish``)."""
     if not dest.lower().endswith((".nii", ".nii.gz")):
         raise WriteError(f"{dest}: a NIfTI file name must end in .nii or .nii.gz")
     if os.path.isdir(dest):
@@ -350,11 +351,7 @@ def _check_destination(
         raise WriteError(f"{dest}: the folder {parent} does not exist; create it first")
     if not sidecars:
         return []
-    stems = [dest] if where == dest else [dest, where]  # (a link: the set of the file it names too)
-    names = list(dict.fromkeys(p for n in stems for p in sidecar_paths(vol.meta, n, every=True)))
-    taken = [p for p in names if os.path.lexists(p)]
-    if taken or sidecar_paths(vol.meta, dest):  # (the write replaces, removes or writes some)
-        _refuse_shared(vol, stems, dest, where)
+    names, taken = check_shared(vol.meta, dest, where)
     if taken and not overwrite:
         ours = set(sidecar_paths(vol.meta, dest))
         what = (
@@ -371,29 +368,6 @@ def _check_destination(
             "to leave it (nothing written)"
         )
     return names
-
-
-def _refuse_shared(vol: Volume, stems: list[str], dest: str, where: str) -> None:
-    """Refuse another image whose sidecars have the names of those of ``stems``."""
-    listed: dict[str, list[str]] = {}  # (each folder listed once)
-    for name in stems:
-        found = sharing_images(vol.meta, name, listed)
-        if others := [p for p in found if _another_image(p, dest, where)]:
-            shared = ", ".join(
-                os.path.basename(p) for p in sidecar_paths(vol.meta, name, every=True)
-            )
-            raise WriteError(
-                f"{others[0]}: another image has the sidecar names of {name} ({shared}), which "
-                "this write would replace, remove or write; remove it, choose another name, or "
-                "pass sidecars=False (nothing written)"
-            )
-
-
-def _another_image(path: str, dest: str, where: str) -> bool:
-    """``path`` exists and is neither the name written nor the file written through it."""
-    if not os.path.lexists(path) or os.path.abspath(path) in (dest, where):
-        return False
-    return os.path.realpath(path) != where
 
 
 def write_nifti(
@@ -477,7 +451,7 @@ def write_nifti(
             raw.flush()
             os.fsync(raw.fileno())
         try:
-            _publish(tmp, where, overwrite, files, present)
+            _publish(tmp, where, overwrite, files, present, (vol.meta, dest) if sidecars else None)
         except FileExistsError as exc:
             raise WriteError(
                 f"{dest}: created by someone else while writing; left untouched"
@@ -499,7 +473,12 @@ def write_nifti(
 
 
 def _publish(
-    tmp: str, where: str, overwrite: bool, files: dict[str, str], names: list[str]
+    tmp: str,
+    where: str,
+    overwrite: bool,
+    files: dict[str, str],
+    names: list[str],
+    shared: tuple[dict[str, Any], str] | None = None,
 ) -> None:
     """Move the finished image ``tmp`` to ``where`` with its sidecars ``files`` (path: text),
     replacing the old image and the sidecar files of ``names`` there (:func:`_check_destination`)
@@ -516,15 +495,23 @@ def _publish(
     published (:func:`lazyvol._fileset.recover_set`). Readers find no image for the moment
     between removal and rename.
 
+    ``shared``: the volume's meta and the name given, whose check of the images sharing the
+    sidecar names (:func:`lazyvol.sidecar.check_shared`) is made again under the lock: another
+    writer may have published one (``out.nii.gz`` beside ``out.nii``) since this write's check,
+    and its sidecars would be replaced or removed.
+
     Raises
     ------
     FileExistsError
         Without ``overwrite``, the image was created by someone else meanwhile (the sidecars
         just published are removed again).
     WriteError
-        Without ``overwrite``, a sidecar was created by someone else meanwhile.
+        Without ``overwrite``, a sidecar was created by someone else meanwhile; or ``shared``
+        refused (nothing changed).
     """
     with publish_lock(os.path.dirname(where), *(os.path.dirname(p) for p in [*files, *names])):
+        if shared is not None:  # (an image sharing the sidecar names published since the check)
+            check_shared(*shared, where)
         present = [p for p in names if os.path.lexists(p)]
         if not files and not present:
             publish_file(tmp, where, overwrite=overwrite)

@@ -27,12 +27,14 @@ from ._fsutil import atomic_write_bytes
 from ._per_volume import PER_VOLUME_KEYS
 from ._source_index import source_stride
 from ._warn import warn as _warn_user
+from .errors import WriteError
 from .geometry import axis_map
 from .zarr_nifti import repetition_time
 
 __all__ = [
     "PER_VOLUME_KEYS",
     "any_sidecar_paths",
+    "check_shared",
     "fsl_bvals_bvecs",
     "fsl_bvecs",
     "sidecar",
@@ -303,6 +305,44 @@ def sharing_images(
     ):
         out += [stem[:-4] + ".nii", stem[:-4] + ".nii.gz"]
     return [*out, *_spelled_otherwise([dest, *out], {} if listed is None else listed)]
+
+
+def check_shared(meta: dict[str, Any], dest: str, where: str) -> tuple[list[str], list[str]]:
+    """Refuse another image whose sidecars have the names of NIfTI ``dest``'s (and, ``where``
+    being the file a link ``dest`` names, of that file's) when a write of a volume with ``meta``
+    would replace, remove or write one of them (:func:`sharing_images`: ``.nii`` beside
+    ``.nii.gz``). Run before the write and again under the folders' lock before publishing, as
+    another writer may publish such an image meanwhile. Returns every sidecar name of the set
+    (:func:`sidecar_paths` ``every``) and those present.
+
+    Raises
+    ------
+    WriteError
+        Such an image exists.
+    """
+    stems = [dest] if where == dest else [dest, where]  # (a link: the set of the file it names too)
+    names = list(dict.fromkeys(p for n in stems for p in sidecar_paths(meta, n, every=True)))
+    taken = [p for p in names if os.path.lexists(p)]
+    if not taken and not sidecar_paths(meta, dest):  # (the write changes none of them)
+        return names, taken
+    listed: dict[str, list[str]] = {}  # (each folder listed once)
+    for name in stems:
+        found = sharing_images(meta, name, listed)
+        if others := [p for p in found if _another_image(p, dest, where)]:
+            shared = ", ".join(os.path.basename(p) for p in sidecar_paths(meta, name, every=True))
+            raise WriteError(
+                f"{others[0]}: another image has the sidecar names of {name} ({shared}), which "
+                "this write would replace, remove or write; remove it, choose another name, or "
+                "pass sidecars=False (nothing written)"
+            )
+    return names, taken
+
+
+def _another_image(path: str, dest: str, where: str) -> bool:
+    """``path`` exists and is neither the name written nor the file written through it."""
+    if not os.path.lexists(path) or os.path.abspath(path) in (dest, where):
+        return False
+    return os.path.realpath(path) != where
 
 
 def _spelled_otherwise(paths: list[str], listed: dict[str, list[str]]) -> list[str]:
