@@ -458,3 +458,80 @@ def test_overwrite_killed_while_replacing_keeps_a_store(tmp_path, how):
     lv.open(new).to_zarr(dest, overwrite=True)  # and the next write leaves nothing beside it
     assert sorted(p.name for p in tmp_path.iterdir()) == ["a.nii", "b.nii", "out.zarr"]
     np.testing.assert_array_equal(lv.open(dest).compute(), np.asarray(nib.load(new).dataobj))
+
+
+class _Killed(BaseException):
+    """Stands for SIGKILL in the middle of a deletion (nothing after it runs)."""
+
+
+def _two_renames(monkeypatch) -> None:
+    """publish_dir as on a platform or file system without RENAME_EXCHANGE."""
+    from lazyvol import _fsutil
+
+    monkeypatch.setattr(_fsutil, "_exchange", lambda a, b: False)
+
+
+def test_a_kill_deleting_the_old_store_leaves_nothing_the_next_write_puts_back(
+    tmp_path, monkeypatch
+):
+    """Killed while deleting the old store it had moved aside (the new one published), a writer
+    left part of it under the moved-aside name; once out.zarr was removed, the next write put
+    that half-deleted store back at out.zarr and refused ('destination already exists'), and
+    opening it failed (missing chunks). It is now renamed to a temporary name before the
+    deletion: a leftover the next write sweeps."""
+    import shutil
+
+    from lazyvol import _fsutil
+
+    old, new = tmp_path / "a.nii", tmp_path / "b.nii"
+    write_phantom_nifti(old, (8, 6, 4), seed=1)
+    write_phantom_nifti(new, (8, 6, 4), seed=2)
+    dest = tmp_path / "out.zarr"
+    lv.open(old).to_zarr(dest)
+    _two_renames(monkeypatch)
+    real_rmtree = shutil.rmtree
+
+    def killed_midway(path, *args, **kwargs):  # (the first deletion: the old store's)
+        monkeypatch.setattr(_fsutil.shutil, "rmtree", real_rmtree)
+        files = sorted(p for p in Path(path).rglob("*") if p.is_file())
+        files[0].unlink()  # (one file deleted, then killed)
+        raise _Killed
+
+    monkeypatch.setattr(_fsutil.shutil, "rmtree", killed_midway)
+    with pytest.raises(_Killed):
+        lv.open(new).to_zarr(dest, overwrite=True)
+    truth = np.asarray(nib.load(new).dataobj)
+    np.testing.assert_array_equal(lv.open(dest).compute(), truth)
+    real_rmtree(dest)  # (the user removes the output)
+    lv.open(new).to_zarr(dest)
+    np.testing.assert_array_equal(lv.open(dest).compute(), truth)
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["a.nii", "b.nii", "out.zarr"]
+
+
+@pytest.mark.parametrize("error", [OSError(5, "Input/output error"), KeyboardInterrupt()])
+def test_a_failed_move_into_place_puts_the_old_store_back(tmp_path, monkeypatch, error):
+    """The old store moved aside, the new one failing to move in (an I/O error, a Ctrl-C): the
+    old one was deleted, leaving no store at all (the docstring: 'an existing store is
+    untouched'). It is now put back."""
+    from lazyvol import _fsutil
+
+    old, new = tmp_path / "a.nii", tmp_path / "b.nii"
+    write_phantom_nifti(old, (8, 6, 4), seed=1)
+    write_phantom_nifti(new, (8, 6, 4), seed=2)
+    dest = tmp_path / "out.zarr"
+    lv.open(old).to_zarr(dest)
+    _two_renames(monkeypatch)
+    real_rename = os.rename
+
+    def rename(src, dst, *args, **kwargs):
+        moved_aside = any(_fsutil.OLD_MARK in n for n in os.listdir(tmp_path))
+        if moved_aside and _fsutil.TMP_MARK in os.path.basename(src) and dst == str(dest):
+            raise error  # (the old store moved aside, the new one not moved in)
+        return real_rename(src, dst, *args, **kwargs)
+
+    monkeypatch.setattr(_fsutil.os, "rename", rename)
+    with pytest.raises((lv.errors.WriteError, KeyboardInterrupt)):
+        lv.open(new).to_zarr(dest, overwrite=True)
+    monkeypatch.setattr(_fsutil.os, "rename", real_rename)
+    np.testing.assert_array_equal(lv.open(dest).compute(), np.asarray(nib.load(old).dataobj))
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["a.nii", "b.nii", "out.zarr"]

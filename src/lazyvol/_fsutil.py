@@ -38,7 +38,6 @@ __all__ = [
     "leftover_of",
     "link_or_rename",
     "lock_path",
-    "list_dir_consistent",
     "make_temp_dir",
     "make_temp_file",
     "publish_dir",
@@ -207,34 +206,6 @@ def atomic_write_bytes(dest: str, data: bytes | str, *, overwrite: bool = True) 
         f.write(data)
 
 
-def list_dir_consistent(dest: str) -> list[str] | None:
-    """Entries of the directory at ``dest`` as one consistent look, ``[]`` if nothing is there,
-    None for something that is not a directory.
-
-    A concurrent writer may rename directories in and out of ``dest`` (and delete the ones it moved
-    away) while we look: the directory is opened once, listed through that handle, and the look is
-    repeated when the object listed is no longer the one at ``dest``.
-    """
-    for _attempt in range(50):
-        try:
-            fd = os.open(dest, os.O_RDONLY | os.O_DIRECTORY)
-        except FileNotFoundError:
-            return []
-        except OSError:
-            return None if os.path.lexists(dest) else []
-        try:
-            entries = os.listdir(fd)
-            ino = os.fstat(fd).st_ino
-        finally:
-            os.close(fd)
-        try:
-            if os.stat(dest).st_ino == ino:
-                return entries
-        except FileNotFoundError:
-            return []
-    raise WriteError(f"{dest}: keeps changing under concurrent writers; try again")
-
-
 def publish_dir(
     tmp: str, dest: str, *, overwrite: bool, check_replace: Callable[[str], None]
 ) -> None:
@@ -243,8 +214,8 @@ def publish_dir(
     An empty directory at ``dest`` is replaced silently. With ``overwrite``, an existing directory
     is first passed to ``check_replace(dest)`` (which raises to refuse) and exchanged with the new
     one in one step where the platform can (Linux ``renameat2(RENAME_EXCHANGE)``), else moved
-    aside before the new one is renamed in (a writer killed between the two leaves the old one
-    aside: :func:`sweep_leftovers` puts it back); the old one is then deleted. Readers see the old
+    aside before the new one is renamed in (a failure there puts it back; a writer killed between
+    the two leaves it aside: :func:`sweep_leftovers` puts it back); the old one is then deleted. Readers see the old
     or the new directory, never a mix. The parent directory is synced after the rename.
 
     Raises
@@ -288,14 +259,34 @@ def publish_dir(
             continue  # another writer moved it away first; try again
         try:
             os.rename(tmp, dest)
-            fsync_dir(parent)
-            return
-        except OSError as exc:
-            if exc.errno not in (errno.EEXIST, errno.ENOTEMPTY):
-                raise
-        finally:
-            shutil.rmtree(old, ignore_errors=True)
+        except BaseException as exc:  # not published: the old store goes back to its name
+            _settle_aside(old, dest, back=True)  # (deleted: another writer's store took its place)
+            if isinstance(exc, OSError) and exc.errno in (errno.EEXIST, errno.ENOTEMPTY):
+                continue
+            raise
+        fsync_dir(parent)
+        _settle_aside(old, dest, back=False)
+        return
     raise WriteError(f"{dest}: could not move the finished directory into place (too many writers)")
+
+
+def _settle_aside(old: str, dest: str, *, back: bool) -> None:
+    """The old store :func:`publish_dir` moved aside as ``old``: ``back`` (the new one not
+    published), renamed to ``dest`` again; else, or where another store took ``dest``, deleted,
+    renamed to a temporary name first: a writer killed while deleting it leaves a leftover the
+    next write sweeps, never part of a store :func:`sweep_leftovers` would put back."""
+    if back and _renamed(old, dest):
+        return
+    doomed = temp_sibling(dest)
+    shutil.rmtree(doomed if _renamed(old, doomed) else old, ignore_errors=True)
+
+
+def _renamed(a: str, b: str) -> bool:
+    try:
+        os.rename(a, b)
+    except OSError:
+        return False
+    return True
 
 
 #: ``renameat2`` flag swapping two names atomically (Linux 3.15+; not every file system).

@@ -32,7 +32,6 @@ from . import zarr_integrity as zi
 from . import zarr_nifti
 from ._fsutil import (
     fsync_dir,
-    list_dir_consistent,
     make_temp_dir,
     publish_dir,
     release_temp_dir,
@@ -101,6 +100,34 @@ def _read_bytes(path: str) -> bytes:
 
 
 # -- destination and publishing ----------------------------------------------------------------------
+
+
+def list_dir_consistent(dest: str) -> list[str] | None:
+    """Entries of the directory at ``dest`` as one consistent look, ``[]`` if nothing is there,
+    None for something that is not a directory.
+
+    A concurrent writer may rename directories in and out of ``dest`` (and delete the ones it moved
+    away) while we look: the directory is opened once, listed through that handle, and the look is
+    repeated when the object listed is no longer the one at ``dest``.
+    """
+    for _attempt in range(50):
+        try:
+            fd = os.open(dest, os.O_RDONLY | os.O_DIRECTORY)
+        except FileNotFoundError:
+            return []
+        except OSError:
+            return None if os.path.lexists(dest) else []
+        try:
+            entries = os.listdir(fd)
+            ino = os.fstat(fd).st_ino
+        finally:
+            os.close(fd)
+        try:
+            if os.stat(dest).st_ino == ino:
+                return entries
+        except FileNotFoundError:
+            return []
+    raise WriteError(f"{dest}: keeps changing under concurrent writers; try again")
 
 
 def _check_destination(dest: str, overwrite: bool) -> None:
