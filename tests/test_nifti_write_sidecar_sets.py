@@ -451,3 +451,23 @@ def test_folders_spelled_otherwise_are_locked_in_one_order(tmp_path, monkeypatch
     with fileset.publish_lock(str(tmp_path / "z_x"), str(tmp_path / "a_y")):
         pass
     assert locked == first and len(first) == 2
+
+
+@pytest.mark.parametrize("folder", ["out.json", "out.bval"])
+@pytest.mark.parametrize("source", ["dwi", "t1"])
+def test_a_folder_with_a_sidecar_name_is_refused_not_deleted(tmp_path, folder, source):
+    """A folder named out.json (or out.bval) beside out.nii: an overwrite moved it aside as a
+    '.out.json.lazyvol-old-*' leftover (hard links of folders fail: it was renamed), and the
+    next write's sweep deleted it with the user's files in it. It is refused, as a folder at the
+    image's name is, naming it."""
+    out = tmp_path / "o"
+    (out / folder).mkdir(parents=True)
+    (out / folder / "notes.txt").write_text("mine")
+    vol = lv.open(_dwi(tmp_path) if source == "dwi" else _t1(tmp_path)[0])
+    for _ in range(2):
+        with pytest.raises(WriteError, match=rf"{re.escape(folder)}: is a folder.*sidecars=False"):
+            vol.to_nifti(out / "out.nii", overwrite=True)
+    assert sorted(os.listdir(out)) == [folder]
+    assert (out / folder / "notes.txt").read_text() == "mine"
+    vol.to_nifti(out / "out.nii", overwrite=True, sidecars=False)
+    assert sorted(os.listdir(out)) == sorted([folder, "out.nii"])

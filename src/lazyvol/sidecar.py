@@ -318,11 +318,16 @@ def check_shared(meta: dict[str, Any], dest: str, where: str) -> tuple[list[str]
     Raises
     ------
     WriteError
-        Such an image exists.
+        Such an image exists, or a folder has a sidecar's name.
     """
     stems = [dest] if where == dest else [dest, where]  # (a link: the set of the file it names too)
     names = list(dict.fromkeys(p for n in stems for p in sidecar_paths(meta, n, every=True)))
     taken = [p for p in names if os.path.lexists(p)]
+    if folder := next((p for p in taken if os.path.isdir(p) and not os.path.islink(p)), None):
+        raise WriteError(  # (it would be moved aside, then deleted as a leftover)
+            f"{folder}: is a folder, where a sidecar of {dest} goes; move or rename it, or pass "
+            "sidecars=False (nothing written)"
+        )
     if not taken and not sidecar_paths(meta, dest):  # (the write changes none of them)
         return names, taken
     listed: dict[str, list[str]] = {}  # (each folder listed once)
