@@ -378,14 +378,18 @@ def _one_echo_of_several(info: Any, frames: Sequence[FrameRecord], _acq: Getter)
     split from the first by its image type; an echo exported as a series of its own) or when the
     volume was split from its series per echo by them; else the number an enhanced file of
     several echo times gave its echo (:func:`lazyvol.dicom.multiframe.expand_frames`, as dcm2niix
-    numbers them). (Single-frame files told apart by EchoTime alone get none: dcm2niix writes
-    them as separate series.)"""
+    numbers them). A volume split from its series by EchoTime whose images all state one
+    EchoNumbers has it too, 1 included (dcm2niix's multi-echo flag is set by the echo times
+    differing); single-frame files told apart by EchoTime stating no EchoNumbers get none.)"""
     numbers = {r.echo_number for r in frames}
     echo = numbers.pop() if len(numbers) == 1 else None
     if echo is not None:
         label = f"EchoNumbers {echo}"
         for reason in getattr(info, "reasons", ()):
-            if reason.startswith(SPLIT_VALUES) and label in reason[len(SPLIT_VALUES) :].split(", "):
+            values = reason[len(SPLIT_VALUES) :].split(", ")
+            if reason.startswith(SPLIT_VALUES) and (
+                label in values or any(v.startswith("EchoTime ") for v in values)
+            ):
                 return echo
     given = {_acq(r).get("EchoNumber") for r in frames}
     if len(given) == 1 and None not in given:

@@ -189,8 +189,11 @@ def _split_echo_series(keyed: dict[tuple[str, ...], list[FrameRecord]]) -> str:
     Echoes are told apart by EchoNumbers (0018,0086) when every image has it, else by EchoTime
     (0018,0081) when every image has that (EchoNumbers is optional: without it, the echoes of a
     time series were stacked as more time points). Only when there are several echoes and
-    positions still repeat within each echo (a time series of several echoes); echoes of a single
-    volume stay one 4D volume with the echo as its 4th axis. Returns the split reason or "".
+    positions still repeat within one of them: a time series of several echoes, or a time series
+    or DWI with some of its volumes at another echo time (b = 0 images at other TEs, a volume
+    acquired again at another TE), which dcm2niix also writes one file per echo time; echoes of a
+    single volume, no position repeating within any echo, stay one 4D volume with the echo as
+    its 4th axis. Returns the split reason or "".
     """
     note = ""
     for key in list(keyed):
@@ -204,18 +207,18 @@ def _split_echo_series(keyed: dict[tuple[str, ...], list[FrameRecord]]) -> str:
         places = [
             {tuple(round(float(x), 3) for x in (r.ipp or [])) for r in v} for v in by_echo.values()
         ]
-        repeats = all(len(v) > len(p) for v, p in zip(by_echo.values(), places, strict=True))
+        repeated = [len(v) > len(p) for v, p in zip(by_echo.values(), places, strict=True)]
         # The echoes share positions: an echo time that differs from slice to slice (and repeats
         # in time) is not several echoes. (A file missing from one echo still splits, so that
         # echo's gap is reported.)
-        if not repeats or not set.intersection(*places):
+        if not any(repeated) or not set.intersection(*places):
             continue
         del keyed[key]
         for echo, v in sorted(by_echo.items(), key=lambda kv: _echo_order(kv[1][0])):
             keyed[(*key, echo)] = v
         note = (
             f"{name} differ in a time series ({len(by_echo)} echoes, positions repeating within "
-            "each): one volume per echo"
+            f"{'each' if all(repeated) else 'some'}): one volume per echo"
         )
     return note
 

@@ -364,7 +364,9 @@ INDEX_VERSION = 79
 #: (h120).
 #: 88: instance_order=True past a missing position refuses stated positions off the numbered
 #: stack (a 4D series, a gap) where it stacked them evenly (h120).
-REPORT_FORMAT = 88
+#: 89: a time series or DWI with some volumes at another EchoTime / EchoNumbers (positions repeating
+#: within some echoes only) is one volume per echo, as dcm2niix writes it (was one 4D volume).
+REPORT_FORMAT = 89
 #: A frame's identity in a report whose frames all have their listing entry's identity.
 _FROM_LISTING = "listing"
 #: The frames' paths of a report whose frames are its files, in order.

@@ -1,0 +1,119 @@
+"""Volumes of one series at other echo times: written apart per echo time, as dcm2niix writes them.
+
+A DWI whose b = 0 images were acquired at other TEs, or a time series with a volume acquired again
+at another TE, repeats its positions within one echo time only. Such a series was one 4D volume
+ordered by its other labels, its echo times mixed along the 4th axis with no warning (the sidecar
+leaving EchoTime out), where dcm2niix writes one file per echo time.
+"""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import nibabel as nib
+import numpy as np
+import pydicom
+import pytest
+
+import lazyvol as lv
+from lazyvol.testing import write_dicom_4d_series
+from lazyvol.testing.mosaic import write_mosaic_series
+
+SHAPE = (16, 12, 5)
+
+
+def _set_echo_time(files: list[str], te: str) -> None:
+    for f in files:
+        ds = pydicom.dcmread(f)
+        ds.EchoTime = te
+        ds.save_as(f)
+
+
+def _volume_files(files: list[str], t: int, nk: int) -> list[str]:
+    """The files of volume t of a series numbered volume by volume."""
+    return [f for f in files if (int(pydicom.dcmread(f).InstanceNumber) - 1) // nk == t]
+
+
+def _sidecar(vol: lv.Volume, path: Path) -> dict:
+    vol.to_nifti(path)
+    return json.loads(path.with_suffix(".json").read_text())
+
+
+@pytest.mark.filterwarnings("ignore:lazyvol. volumes not evenly spaced:RuntimeWarning")
+def test_a_b0_at_another_echo_time_is_written_apart_as_dcm2niix(tmp_path, dcm2niix):
+    bvals = [0, 0, 1000, 1000, 1000]
+    bvecs = [(0, 0, 0), (0, 0, 0), (1, 0, 0), (0, 1, 0), (0, 0, 1)]
+    truth = write_dicom_4d_series(
+        tmp_path / "s", SHAPE, bvals=bvals, bvecs=bvecs, labels=("AcquisitionTime",)
+    )
+    _set_echo_time(_volume_files(truth.files, 1, SHAPE[2]), "80")
+    report = lv.scan(tmp_path / "s")
+    assert sorted(i.shape for i in report) == [SHAPE, (*SHAPE, 4)], report
+    assert all(any("EchoTime (0018,0081) differ" in r for r in i.reasons) for i in report)
+    (main,) = [i for i in report if len(i.shape) == 4]
+    (other,) = [i for i in report if len(i.shape) == 3]
+    vol = lv.open(tmp_path / "s", series=main.id)
+    np.testing.assert_array_equal(vol.compute(), truth.stored[..., [0, 2, 3, 4]])
+    assert vol.meta["diffusion"]["bvals"] == [0.0, 1000.0, 1000.0, 1000.0]
+    b0 = lv.open(tmp_path / "s", series=other.id)
+    np.testing.assert_array_equal(b0.compute(), truth.stored[..., 1])
+    docs = {
+        i.id: _sidecar(lv.open(tmp_path / "s", series=i.id), tmp_path / f"{i.id}.nii")
+        for i in report
+    }
+    dcm2niix.run(tmp_path / "s", tmp_path / "ref", name="%s_%e_%t", sidecar=True, check=True)
+    refs = sorted((tmp_path / "ref").glob("*.nii"))
+    assert sorted(nib.load(r).shape for r in refs) == [SHAPE, (*SHAPE, 4)]
+    for r in refs:
+        ref = json.loads(r.with_suffix(".json").read_text())
+        mine = docs[main.id if len(nib.load(r).shape) == 4 else other.id]
+        assert (mine["EchoTime"], mine.get("EchoNumber")) == (ref["EchoTime"], ref["EchoNumber"])
+
+
+def test_a_mosaic_time_point_at_another_echo_time_is_written_apart(tmp_path):
+    truth = write_mosaic_series(tmp_path / "m", (16, 12, 7), volumes=4)
+    _set_echo_time([truth.files[3]], "45")
+    report = lv.scan(tmp_path / "m")
+    assert sorted(i.shape for i in report) == [(16, 12, 7), (16, 12, 7, 3)], report
+    for info in report:
+        vol = lv.open(tmp_path / "m", series=info.id)
+        want = truth.stored[..., :3] if vol.ndim == 4 else truth.stored[..., 3]
+        np.testing.assert_array_equal(vol.compute(), want)
+        assert vol.meta["echo_times"] == ([30.0] if vol.ndim == 4 else [45.0])
+
+
+@pytest.mark.parametrize("labels", [(), ("AcquisitionTime",)])
+def test_echoes_stating_echo_numbers_1_told_apart_by_echo_time_have_echo_number_1(
+    tmp_path, dcm2niix, labels
+):
+    """A multi-echo time series whose images all state EchoNumbers 1 (told apart by EchoTime):
+    dcm2niix writes EchoNumber 1 in each echo's sidecar (its echo times differing make it
+    multi-echo); lazyvol wrote none."""
+    truth = write_dicom_4d_series(tmp_path / "s", SHAPE, 3, labels=labels, echoes=2)
+    for f in truth.files:
+        ds = pydicom.dcmread(f)
+        ds.EchoNumbers = 1
+        ds.save_as(f)
+    report = lv.scan(tmp_path / "s")
+    assert len(report) == 2
+    mine = sorted(
+        (d["EchoTime"], d.get("EchoNumber"))
+        for d in (
+            _sidecar(lv.open(tmp_path / "s", series=i.id), tmp_path / f"{i.id}.nii") for i in report
+        )
+    )
+    dcm2niix.run(tmp_path / "s", tmp_path / "ref", name="%s_%t_%e", sidecar=True, check=True)
+    docs = [json.loads(p.read_text()) for p in sorted((tmp_path / "ref").glob("*.json"))]
+    assert mine == sorted((d["EchoTime"], d.get("EchoNumber")) for d in docs)
+    assert [n for _, n in mine] == [1, 1]
+
+
+def test_echoes_of_one_volume_stay_one_4d_volume(tmp_path):
+    """No position repeats within any echo (one volume, several echoes): one 4D volume with the
+    echo as its 4th axis, as before."""
+    truth = write_dicom_4d_series(tmp_path / "s", SHAPE, 1, labels=(), echoes=3)
+    (info,) = lv.scan(tmp_path / "s")
+    vol = lv.open(tmp_path / "s", series=info.id)
+    assert vol.shape == (*SHAPE, 3)
+    np.testing.assert_array_equal(vol.compute(), truth.stored)
