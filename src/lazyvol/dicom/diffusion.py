@@ -125,6 +125,20 @@ def _phase_notes(firsts: Sequence[FrameRecord], vendor: str) -> tuple[str, list[
     return phase, notes
 
 
+def _b0_diffusion_images(firsts: Sequence[FrameRecord], bvals: Sequence[float]) -> bool:
+    """Whether a series of b = 0 volumes only is still a diffusion series, as dcm2niix writes its
+    table (zeros): every volume states b = 0 and its ImageType says DIFFUSION (a reverse phase-
+    encoding b = 0 series for distortion correction, as Siemens' ep2d_diff exports it). Not GE's:
+    GE writes b = 0 in every BOLD image (dcm2niix writes no table for GE's)."""
+    return all(
+        r.b_value is not None
+        and b == 0
+        and not _ge(r.diffusion_source)
+        and any("DIFFUSION" in str(v).upper() for v in (r.image_type or ()))
+        for r, b in zip(firsts, bvals, strict=True)
+    )
+
+
 def _ge(source: str) -> bool:
     """Whether GE's private attributes gave a volume's b-value or direction: its (0043,1039)
     holds the series' nominal b-value on a b = 0 image too (a b-value there with no direction is
@@ -203,7 +217,7 @@ def diffusion_meta(
         bvals[n] = 0.0
     if not any(
         b > DERIVED_MIN_B or (b > 0 and not _no_direction(r)) for r, b in zip(firsts, bvals)
-    ):
+    ) and not _b0_diffusion_images(firsts, bvals):
         # Not a diffusion series (GE writes b = 0 in every BOLD image, UIH b = 1.25 in its b = 0
         # images): no table, as dcm2niix.
         if zeroed and warnings is not None:

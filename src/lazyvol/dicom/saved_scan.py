@@ -366,7 +366,9 @@ INDEX_VERSION = 79
 #: stack (a 4D series, a gap) where it stacked them evenly (h120).
 #: 89: a time series or DWI with some volumes at another EchoTime / EchoNumbers (positions repeating
 #: within some echoes only) is one volume per echo, as dcm2niix writes it (was one 4D volume).
-REPORT_FORMAT = 89
+#: 90: a series of b = 0 volumes only whose ImageType says DIFFUSION (not GE's) has a diffusion
+#: table of zeros, as dcm2niix writes its .bval/.bvec (it had none).
+REPORT_FORMAT = 90
 #: A frame's identity in a report whose frames all have their listing entry's identity.
 _FROM_LISTING = "listing"
 #: The frames' paths of a report whose frames are its files, in order.
