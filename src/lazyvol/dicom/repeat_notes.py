@@ -1,6 +1,7 @@
 """Why the slice positions of a series repeat unevenly, for its refusal: which positions hold
 other than the usual number of images (:func:`repeats_note`), and the cause (:func:`uneven_repeats_cause`:
-an interrupted last volume named with its files and the remedy, else the usual causes)."""
+an interrupted last volume named with its files and the remedy, else the usual causes); and why
+evenly repeated positions no rule orders may be several runs under one series (:func:`runs_note`)."""
 
 from __future__ import annotations
 
@@ -11,8 +12,14 @@ from .records import FrameRecord
 from .stack_notes import frame_runs, image_list, missing_numbers, plural
 from .volume_rank import Clock
 
-__all__ = ["repeats_note", "uneven_repeats_cause"]
+__all__ = ["repeats_note", "runs_note", "uneven_repeats_cause"]
 
+
+#: Per-image labels that may tell runs of one protocol apart under one SeriesInstanceUID.
+_RUN_LABELS = (
+    ("AcquisitionNumber (0020,0012)", lambda r: r.acquisition_number),
+    ("AcquisitionTime (0008,0032)", lambda r: r.acquisition_time),
+)
 
 #: Positions a refusal of positions that repeat unevenly names (with their files); the rest counted.
 _ODD_POSITIONS_SHOWN = 3
@@ -128,3 +135,26 @@ def _last_by_labels(extra: Sequence[FrameRecord], others: Sequence[FrameRecord])
         if len(mine) != 1 or mine & theirs or min(mine) < max(theirs):  # type: ignore[type-var]
             return False
     return True
+
+
+def runs_note(groups: Sequence[Sequence[FrameRecord]]) -> str:
+    """The remedy for evenly repeated positions no rule orders when a label splits them into runs:
+    an attribute every image states whose values are the same few at every position, each as
+    often (fewer values than images at a position: it tells runs apart, not volumes), as two runs
+    of one protocol under one SeriesInstanceUID (a PACS or anonymiser that reused the UID) state
+    their AcquisitionNumber or AcquisitionTime. "" when none does."""
+    for name, label in _RUN_LABELS:
+        values = [[label(r) for r in g] for g in groups]
+        if any(v is None for vs in values for v in vs):
+            continue
+        counts = [Counter(vs) for vs in values]
+        if any(c != counts[0] for c in counts) or not 1 < len(counts[0]) < len(groups[0]):
+            continue
+        each = sorted(counts[0].items(), key=lambda kv: str(kv[0]))
+        shown = ", ".join(f"{v} ({n * len(groups)} images)" for v, n in each[:4])
+        more = f" and {len(each) - 4} more" if len(each) > 4 else ""
+        return (
+            f"The images look like {len(each)} runs under one SeriesInstanceUID, told apart by "
+            f"{name}: {shown}{more}; move each run's files to a folder of its own to open it"
+        )
+    return ""

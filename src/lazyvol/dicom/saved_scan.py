@@ -368,7 +368,9 @@ INDEX_VERSION = 79
 #: within some echoes only) is one volume per echo, as dcm2niix writes it (was one 4D volume).
 #: 90: a series of b = 0 volumes only whose ImageType says DIFFUSION (not GE's) has a diffusion
 #: table of zeros, as dcm2niix writes its .bval/.bvec (it had none).
-REPORT_FORMAT = 90
+#: 91: the refusal of evenly repeated positions no rule orders says when a label splits them into
+#: runs under one SeriesInstanceUID, and to move each run to a folder of its own.
+REPORT_FORMAT = 91
 #: A frame's identity in a report whose frames all have their listing entry's identity.
 _FROM_LISTING = "listing"
 #: The frames' paths of a report whose frames are its files, in order.

@@ -38,7 +38,7 @@ from .model import GroupOptions, SeriesInfo, stored_dtype
 from .mosaic import annotate_volume
 from .ordering import RANK_INSTANCE, Axis4Order, order_volumes
 from .records import FrameRecord, echo_number_of
-from .repeat_notes import repeats_note, uneven_repeats_cause
+from .repeat_notes import repeats_note, runs_note, uneven_repeats_cause
 from .shear import shear_notes
 from .siemens_sidecar import annotate_siemens
 from .source import Fetch, RemoteFetch, read_local
@@ -323,8 +323,10 @@ def _fourth_axis(
                 + (copies or uneven_repeats_cause(groups))
                 + ")",
             )
+        order_hint = instance_hint(recs_sorted, groups, st.opts.instance_order)
+        runs = runs_note(groups)
         hint = malformed_hint(
-            recs_sorted, copies or instance_hint(recs_sorted, groups, st.opts.instance_order)
+            recs_sorted, copies or (f"{runs}. {order_hint}" if runs else order_hint)
         )
         return Problem(
             "series",
