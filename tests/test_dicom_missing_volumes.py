@@ -197,3 +197,39 @@ def test_a_gap_in_an_echo_numbered_on_its_own_is_still_warned(tmp_path):
     assert shapes[nt] == []  # the complete echo
     assert len(shapes[nt - 1]) == 1, shapes  # the echo missing a time point
     assert sorted(missing) == list(range(nk + 1, 2 * nk + 1))
+
+
+@pytest.mark.parametrize("lost", [[2], [1, 2]])
+def test_a_slice_per_file_time_series_missing_whole_volumes_says_so(tmp_path, lost):
+    """One file a slice (GE fMRI numbers its images 1.. across volumes, no other label): a time
+    point whose files are all lost leaves regular positions and a 4D volume one time point short
+    (dcm2niix too); the warning said only that InstanceNumber has gaps 'but the positions are
+    regular'. It now says how many whole volumes the missing numbers make, as for a mosaic."""
+    nk = 5
+    truth = write_dicom_4d_series(tmp_path / "s", (8, 6, nk), 5, labels=())
+    for f in truth.files:
+        if (int(pydicom.dcmread(f).InstanceNumber) - 1) // nk in lost:
+            Path(f).unlink()
+    vol, said = _open_warned(tmp_path / "s")
+    kept = [t for t in range(5) if t not in lost]
+    np.testing.assert_array_equal(vol.compute(), truth.stored[..., kept])
+    (gap,) = [w for w in said if "InstanceNumber (0020,0013) has gaps" in w]
+    first, last = min(lost) * nk + 1, (max(lost) + 1) * nk
+    assert f"{first}..{last} missing, as many images as {len(lost)} whole volume(s) of {nk}" in gap
+    assert "a volume (time point) of the series may be missing" in gap
+
+
+def test_a_gap_smaller_than_a_volume_is_not_called_a_missing_volume():
+    records = [
+        FrameRecord(
+            path=f"f{n}",
+            size=0,
+            mtime_ns=0,
+            transfer_syntax="1.2.840.10008.1.2.1",
+            instance_number=n,
+            ipp=[0.0, 0.0, float(n % 3)],
+        )
+        for n in (1, 2, 3, 4, 6, 7)
+    ]
+    (note,) = instance_gaps(records[:3], records)
+    assert note.endswith("but the positions are regular")

@@ -370,7 +370,9 @@ INDEX_VERSION = 79
 #: table of zeros, as dcm2niix writes its .bval/.bvec (it had none).
 #: 91: the refusal of evenly repeated positions no rule orders says when a label splits them into
 #: runs under one SeriesInstanceUID, and to move each run to a folder of its own.
-REPORT_FORMAT = 91
+#: 92: the InstanceNumber gap note of a one-file-a-slice 4D series missing as many numbers as
+#: whole volumes names them and the missing time point.
+REPORT_FORMAT = 92
 #: A frame's identity in a report whose frames all have their listing entry's identity.
 _FROM_LISTING = "listing"
 #: The frames' paths of a report whose frames are its files, in order.

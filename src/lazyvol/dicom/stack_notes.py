@@ -332,6 +332,15 @@ def instance_gaps(
     found = f"{INSTANCE_GAPS_NOTE} ({ns[0]}..{ns[-1]} for {len(ns)} {what})"
     if filled:
         return [f"{found}, and the positions miss {len(filled)} slice(s), filled at k = {filled}"]
+    missing = missing_numbers(ns, held)
+    if what == "images" and len(missing) % len(base) == 0:  # as many as whole volumes
+        shown = f"{missing[0]}..{missing[-1]}" if len(missing) > 2 else ", ".join(map(str, missing))
+        return [
+            f"{found} but the positions are regular: {shown} missing, as many images as "
+            f"{len(missing) // len(base)} whole volume(s) of {len(base)}, so a volume (time point) "
+            "of the series may be missing, and the volumes after it are no longer one repetition "
+            "apart in acquisition time"
+        ]
     return [f"{found} but the positions are regular"]
 
 
