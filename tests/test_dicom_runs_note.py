@@ -61,3 +61,40 @@ def test_one_run_whose_images_repeat_a_label_is_not_called_runs(tmp_path):
     with pytest.raises(lv.SeriesError) as err:
         lv.open(tmp_path / "s")
     assert "runs under one SeriesInstanceUID" not in str(err.value)
+
+
+def test_two_mosaic_runs_under_one_uid_stacked_one_after_the_other_are_warned(tmp_path):
+    """Mosaic runs (one file a time point) under one SeriesInstanceUID, each numbering its files
+    1..: the volumes stack run after run by AcquisitionNumber (here the second run's continue the
+    first's; no AcquisitionTime), with no word; now a warning that several series may be
+    stacked as one, naming the numbering."""
+    from lazyvol.testing.mosaic import write_mosaic_series
+
+    first = write_mosaic_series(tmp_path / "s" / "a", (8, 6, 4), volumes=3, seed=0)
+    second = write_mosaic_series(tmp_path / "s" / "b", (8, 6, 4), volumes=3, seed=1)
+    head = pydicom.dcmread(first.files[0])
+    for n, f in enumerate(first.files + second.files):
+        ds = pydicom.dcmread(f)
+        for key in ("SeriesInstanceUID", "StudyInstanceUID", "FrameOfReferenceUID", "PatientID"):
+            if key in head:
+                setattr(ds, key, getattr(head, key))
+        ds.InstanceNumber = n % 3 + 1
+        ds.AcquisitionNumber = n + 1
+        for key in ("AcquisitionTime", "ContentTime"):
+            if key in ds:
+                delattr(ds, key)
+        ds.save_as(f)
+    with pytest.warns(RuntimeWarning, match="several series may be stacked as one") as caught:
+        vol = lv.open(tmp_path / "s")
+    (note,) = [str(w.message) for w in caught if "several series" in str(w.message)]
+    assert "numbers the files 2 times over (1..3, each number in 2 files)" in note
+    both = np.concatenate([first.stored, second.stored], axis=-1)
+    np.testing.assert_array_equal(vol.compute(), both)
+
+
+def test_one_mosaic_run_numbered_once_is_not_warned(tmp_path):
+    from lazyvol.testing.mosaic import write_mosaic_series
+
+    write_mosaic_series(tmp_path / "s", (8, 6, 4), volumes=3)
+    vol = lv.open(tmp_path / "s")
+    assert not any("several series" in w for w in vol.meta.get("warnings") or [])

@@ -372,7 +372,9 @@ INDEX_VERSION = 79
 #: runs under one SeriesInstanceUID, and to move each run to a folder of its own.
 #: 92: the InstanceNumber gap note of a one-file-a-slice 4D series missing as many numbers as
 #: whole volumes names them and the missing time point.
-REPORT_FORMAT = 92
+#: 93: a volume of multi-image files (mosaic) numbered the same several times over carries a
+#: "several series may be stacked as one" note (runs under one SeriesInstanceUID).
+REPORT_FORMAT = 93
 #: A frame's identity in a report whose frames all have their listing entry's identity.
 _FROM_LISTING = "listing"
 #: The frames' paths of a report whose frames are its files, in order.

@@ -5,12 +5,14 @@ scan skipped and why."""
 
 from __future__ import annotations
 
+from collections import Counter
 from collections.abc import Collection, Sequence
 from typing import Any
 
 import numpy as np
 
 from .. import slice_grid
+from .checks import MAYBE_MERGED_NOTE
 from .duplicates import NOT_COMPARED, same_image
 from .model import INCOMPLETE_NOTE, INSTANCE_GAPS_NOTE, MIXED_THICKNESS_NOTE, UNDECIDED_HERE
 from .multiframe import (
@@ -356,8 +358,10 @@ def _file_gaps(
 ) -> list[str]:
     """The InstanceNumber gap warning of a series of multi-image files (``numbers``: one a file;
     ``held``: as :func:`instance_gaps`; ``images`` in all, ``per_volume`` a volume)."""
-    if len(numbers) < 2 or None in numbers or len(set(numbers)) != len(numbers):
+    if len(numbers) < 2 or None in numbers:
         return []
+    if len(set(numbers)) != len(numbers):
+        return _numbered_over(Counter(int(n) for n in numbers if n is not None))
     ns = sorted(int(n) for n in numbers if n is not None)
     missing = missing_numbers(ns, held)
     if not missing:
@@ -370,6 +374,24 @@ def _file_gaps(
             "volumes after it are no longer one repetition apart in acquisition time"
         ]
     return [f"{INSTANCE_GAPS_NOTE} ({ns[0]}..{ns[-1]} for {len(ns)} files): {shown} missing"]
+
+
+def _numbered_over(counts: Counter[int]) -> list[str]:
+    """The warning on a volume of multi-image files (a mosaic: one file a time point) numbered
+    the same several times over: each InstanceNumber in k > 1 files, as k runs of one protocol
+    under one SeriesInstanceUID (a PACS or anonymiser that reused the UID), each numbering its
+    files 1.., are stacked one after another along the 4th axis. Nothing when every file states
+    one number (an anonymiser's) or the numbers repeat unevenly."""
+    times = set(counts.values())
+    if len(counts) < 2 or len(times) != 1 or (k := times.pop()) < 2:
+        return []
+    return [
+        f"{MAYBE_MERGED_NOTE}: InstanceNumber (0020,0013) numbers the files {k} times over "
+        f"({min(counts)}..{max(counts)}, each number in {k} files), as {k} runs of one protocol "
+        "under one SeriesInstanceUID (reused by a PACS or an anonymiser) are numbered: they are "
+        "stacked one after another along the 4th axis; check the volume's files, or open each "
+        "run's files on their own (vol[..., a:b] keeps one run)"
+    ]
 
 
 def _unordered_time(groups: Sequence[Sequence[FrameRecord]]) -> str:
