@@ -24,6 +24,7 @@ __all__ = [
     "FLOAT_PIXEL_VRS",
     "GZIPPED_DICOM",
     "INCOMPLETE_NOTE",
+    "TRUNCATED_REMEDY",
     "INSTANCE_GAPS_NOTE",
     "UNEVEN_VOLUMES_NOTE",
     "MIXED_THICKNESS_NOTE",
@@ -418,6 +419,11 @@ UNREAD_REASONS = ("cannot stat", "cannot read", "empty file", "empty object")
 #: scan skipped, damaged files beside it that name no series, InstanceNumber skipping numbers.
 #: Each is a Python warning when the volume is opened, as well as in ``vol.meta["warnings"]``.
 INCOMPLETE_NOTE = "series incomplete"
+#: The remedy a refusal of a file whose pixel data were cut short names (an interrupted copy).
+TRUNCATED_REMEDY = (
+    "copy the file again from its source, or move it out of the folder to open its series "
+    "without it"
+)
 DAMAGED_BESIDE_NOTE = "damaged file(s) beside this volume"
 INSTANCE_GAPS_NOTE = "InstanceNumber (0020,0013) has gaps"
 #: How the note begins on a volume whose slices state different SliceThickness values (two

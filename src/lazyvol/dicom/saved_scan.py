@@ -186,7 +186,8 @@ __all__ = [
 #: 78: the refusal of a malformed RescaleSlope / RescaleIntercept names the fix (dcmodify).
 #: 79: a record's text values (``acq``, SeriesDescription) end at their first NUL, as dcm2niix
 #: reads them (h120).
-INDEX_VERSION = 79
+#: 80: a mosaic record refused for pixel data cut short names the remedy (its stored text).
+INDEX_VERSION = 80
 #: Layout of a report: 2: files named by their listing position, identities taken from the listing;
 #: 3: a volume's files may differ in pixel encoding (each frame's, ``encodings``), where 2 split them;
 #: 4: ... and in BitsStored (each frame's, ``stored_bits``), where 3 split them;
@@ -374,7 +375,9 @@ INDEX_VERSION = 79
 #: whole volumes names them and the missing time point.
 #: 93: a volume of multi-image files (mosaic) numbered the same several times over carries a
 #: "several series may be stacked as one" note (runs under one SeriesInstanceUID).
-REPORT_FORMAT = 93
+#: 94: the refusal of a file whose pixel data were cut short names the remedy (copy it again, or
+#: move it out of the folder to open its series without it).
+REPORT_FORMAT = 94
 #: A frame's identity in a report whose frames all have their listing entry's identity.
 _FROM_LISTING = "listing"
 #: The frames' paths of a report whose frames are its files, in order.

@@ -24,6 +24,7 @@ from .model import (
     FLOAT_PIXEL_VRS,
     NATIVE_SYNTAXES,
     NO_DECODER,
+    TRUNCATED_REMEDY,
     pixel_element_name,
 )
 from .mosaic import mosaic_error
@@ -216,11 +217,12 @@ def support_error(rec: FrameRecord, fetch: Fetch = read_local) -> tuple[str, str
             f"{rec.path}: {pixel_element_name(rec.pixel_vr)} length {rec.pixel_length} is shorter "
             "than Rows x "
             f"Columns x BitsAllocated/8 = {rec.rows}x{rec.columns}x{rec.bits_allocated // 8} = {need}"
+            f" (truncated file?): {TRUNCATED_REMEDY}"
         )
     if rec.pixel_offset + need > rec.size:
         return "format", (
             f"{rec.path}: truncated: {pixel_element_name(rec.pixel_vr)} needs {need} bytes from offset "
-            f"{rec.pixel_offset} but the file has {rec.size} bytes"
+            f"{rec.pixel_offset} but the file has {rec.size} bytes: {TRUNCATED_REMEDY}"
         )
     return _excess_problem(rec)
 

@@ -10,6 +10,7 @@ is never read as one slice.
 
 from __future__ import annotations
 
+from .model import TRUNCATED_REMEDY
 from .records import FrameRecord
 from .vendor import vendor_of
 
@@ -134,7 +135,8 @@ def tile_layout(
         return fail(
             rec,
             f"Pixel Data (7FE0,0010) holds {min(rec.pixel_length, rec.size - rec.pixel_offset)} "
-            f"bytes but the {mrows}x{mcols} mosaic needs {need} (truncated file?)",
+            f"bytes but the {mrows}x{mcols} mosaic needs {need} (truncated file?): "
+            + TRUNCATED_REMEDY,
             tile,
             mark,
         )
