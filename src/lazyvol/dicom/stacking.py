@@ -13,7 +13,6 @@ from __future__ import annotations
 
 import hashlib
 import math
-from collections import Counter
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -33,7 +32,8 @@ from .frame_table import (
     rescale_pair,
     stored_dtypes_warning,
 )
-from .grouping import component_conflict, image_component, most_common, usual_orientation
+from .grouping import image_component, usual_orientation
+from .image_notes import component_conflicts, mixed_photometric
 from .model import GroupOptions, SeriesInfo, stored_dtype
 from .mosaic import annotate_volume
 from .ordering import RANK_INSTANCE, Axis4Order, order_volumes
@@ -540,8 +540,8 @@ def _finish(st: _Stack, volumes: Volumes, axis4: str | None) -> None:
     for meta_key, note in top_level_notes(ordered_frames).items():
         meta[meta_key] = note
         st.warnings.append(note)
-    _mixed_photometric(st, ordered_frames)
-    _component_conflicts(st, ordered_frames)
+    mixed_photometric(ordered_frames, st.meta, st.warnings)
+    component_conflicts(ordered_frames, st.warnings)
     st.warnings.extend(n for n in [thickness_note(ordered_frames)] if n)
     component = image_component(first)
     if component:
@@ -571,32 +571,3 @@ def _finish(st: _Stack, volumes: Volumes, axis4: str | None) -> None:
         meta.setdefault("bids", {}).update(philips_keys(first, use_fp))
         annotate_siemens(info, slots_all, st.fetch)  # (one read of the protocol per volume)
     flag_derived(meta, volumes, st.warnings)
-
-
-def _mixed_photometric(st: _Stack, frames: list[FrameRecord]) -> None:
-    """MONOCHROME1 and MONOCHROME2 images in one volume: their values as stored, said so."""
-    counts = Counter(r.photometric for r in frames)
-    if len(counts) < 2:
-        return
-    st.meta["photometric"] = most_common([r.photometric for r in frames])
-    st.meta["photometric_counts"] = {p: counts[p] for p in sorted(counts)}
-    shown = ", ".join(f"{p} ({n} images)" for p, n in sorted(counts.items()))
-    st.warnings.append(
-        f"PhotometricInterpretation (0028,0004) differs between the images ({shown}): values "
-        "are as stored in each (lazyvol inverts none); the MONOCHROME1 images display inverted"
-    )
-    st.meta["monochrome1"] = (
-        f"values are as stored: the {counts.get('MONOCHROME1', 0)} MONOCHROME1 images display "
-        "inverted, the others not (lazyvol inverts none)"
-    )
-
-
-def _component_conflicts(st: _Stack, frames: list[FrameRecord]) -> None:
-    """Say when ImageType names another complex component than the one the volume goes by."""
-    named = Counter(c for r in frames if (c := component_conflict(r)))
-    if named:
-        shown = ", ".join(f"{c} ({n} images)" for c, n in sorted(named.items()))
-        st.warnings.append(
-            f"ImageType (0008,0008) names {shown} where ComplexImageComponent (0008,9208) or GE's "
-            f"(0043,102F) says {image_component(frames[0])}: the volume goes by the latter"
-        )
