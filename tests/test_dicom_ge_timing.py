@@ -259,3 +259,19 @@ def test_rtia_timer_values_do_not_hide_the_protocol_timing(tmp_path):
     np.testing.assert_allclose(mine[::-1] if t[2, 2] < 0 else mine, side["SliceTiming"], atol=1e-4)
     expected = _expected(vol, nk, _interleaved(nk, TR_MS / 1000 / nk))
     np.testing.assert_allclose(mine, expected, atol=1e-5)
+
+
+@pytest.mark.parametrize("implicit", [False, True], ids=["explicit-FL", "implicit-UN"])
+@pytest.mark.parametrize("group_delay", [0.5, 1.0, 0.0])
+def test_the_group_delay_is_read_as_the_binary_float_ge_writes(tmp_path, implicit, group_delay):
+    # (0043,107C) is a binary FL: 0.5 is 00 00 00 3F, whose text ends at its first NUL, so a
+    # reader taking it as text saw no delay and wrote a SliceTiming the protocol does not define.
+    folder = _write_ge(tmp_path / "s", 6, order=1, group_delay=group_delay)
+    if implicit:  # (private elements of an implicit VR file are read as UN bytes)
+        for f in sorted(folder.iterdir()):
+            ds = pydicom.dcmread(f)
+            ds.file_meta.TransferSyntaxUID = pydicom.uid.ImplicitVRLittleEndian
+            ds.save_as(f, implicit_vr=True, little_endian=True)
+        assert pydicom.dcmread(next(folder.iterdir())).file_meta.TransferSyntaxUID.is_implicit_VR
+    bids = lv.open(folder).meta["bids"]
+    assert ("SliceTiming" in bids) is (group_delay == 0.0)

@@ -35,11 +35,12 @@ import functools
 import itertools
 import math
 import re
+import struct
 import zlib
 from collections.abc import Callable, Sequence
 from typing import Any
 
-from .mosaic import _raw_bytes, raw_text
+from .mosaic import _little, _raw_bytes, raw_text
 
 __all__ = ["GE_TAGS", "ge_record_values", "ge_slice_timing"]
 
@@ -104,13 +105,36 @@ def ge_record_values(raw: dict[int, Any]) -> dict[str, Any]:
     mb = _first(raw, MULTIBAND)
     if mb:
         out["_ge_mb"] = _int(mb)
-    delay = _first(raw, GROUP_DELAY)
-    if delay:
-        try:
-            out["_ge_group_delay"] = float(delay) != 0.0
-        except ValueError:
-            out["_ge_group_delay"] = True
+    delayed = _group_delay(raw)
+    if delayed is not None:
+        out["_ge_group_delay"] = delayed
     return out
+
+
+def _group_delay(raw: dict[int, Any]) -> bool | None:
+    """Is the delay after slice group (0043,107C) stated non-zero? None when absent or empty.
+
+    GE writes it as a binary FL (4 bytes, UN in an implicit VR file): read as a float, not as
+    text (0.5 is ``00 00 00 3F``, whose text ends at its first NUL); a value a re-encoding tool
+    wrote as text (explicit VR DS/LO, or pydicom decoded) is read as a number, and one that is no number (NaN, a
+    word) counts as a delay not known here."""
+    elem = raw.get(GROUP_DELAY)
+    value = getattr(elem, "value", None)
+    if value is None or value in (b"", ""):
+        return None
+    binary = getattr(elem, "VR", None) in (None, "FL", "UN", "OB")  # (None: implicit VR)
+    if isinstance(value, bytes | bytearray) and binary:
+        if len(value) % 4:
+            return True  # (a damaged binary value: a delay not known)
+        (number,) = struct.unpack_from("<f" if _little(raw, GROUP_DELAY) else ">f", value)
+        return number != 0.0
+    text = _first(raw, GROUP_DELAY)
+    if not text:
+        return None
+    try:
+        return float(text) != 0.0
+    except ValueError:
+        return True
 
 
 def _release(software: Any) -> tuple[int, int, int] | None:

@@ -187,7 +187,9 @@ __all__ = [
 #: 79: a record's text values (``acq``, SeriesDescription) end at their first NUL, as dcm2niix
 #: reads them (h120).
 #: 80: a mosaic record refused for pixel data cut short names the remedy (its stored text).
-INDEX_VERSION = 80
+#: 81: GE's delay after slice group (0043,107C) read as the binary FL it is (read as text, cut at
+#: its first NUL since 79, 0.5 was no delay and SliceTiming was written).
+INDEX_VERSION = 81
 #: Layout of a report: 2: files named by their listing position, identities taken from the listing;
 #: 3: a volume's files may differ in pixel encoding (each frame's, ``encodings``), where 2 split them;
 #: 4: ... and in BitsStored (each frame's, ``stored_bits``), where 3 split them;
