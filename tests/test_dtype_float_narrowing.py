@@ -74,3 +74,15 @@ def test_dicom_opened_with_a_float_dtype_too_narrow_for_its_values(tmp_path, sca
         warnings.simplefilter("error")
         with pytest.raises(lv.LazyvolError, match=r"IM0000\d\.dcm.*float16"):
             vol.compute()
+
+
+def test_a_complex_value_with_one_inf_part_keeps_its_finite_part_checked(tmp_path):
+    # (inf + 1e300j) is no finite value, but its imaginary part is: as complex64 it read as
+    # inf + infj, silently (the check skipped every value that was not finite as a whole).
+    data = np.array([complex(np.inf, 1e300), complex(np.nan, -1e300), 1, 2, 3, 4]).reshape(1, 2, 3)
+    vol = lv.open(_nifti(tmp_path / "a.nii", data.astype("c16")), dtype="complex64")
+    with pytest.raises(lv.DataTypeError, match=r"a\.nii.*parts -1e\+300 \.\. 1e\+300.*complex64"):
+        vol.compute()
+    kept = np.array([complex(np.inf, 2.5), complex(1, np.nan), 1, 2, 3, 4]).reshape(1, 2, 3)
+    got = lv.open(_nifti(tmp_path / "b.nii", kept.astype("c16")), dtype="complex64").compute()
+    np.testing.assert_array_equal(got, kept.astype("c8"))

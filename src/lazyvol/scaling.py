@@ -488,15 +488,24 @@ def cast_into(src: np.ndarray, dest: np.ndarray, *, where: str = "") -> None:
         np.copyto(dest, src, casting="unsafe")
     if not risky:
         return
-    made = ~np.isfinite(dest)
-    if src.dtype.kind in "fc":
-        made &= np.isfinite(src)
-    if made.any():
-        lost = np.abs(src[made]) if src.dtype.kind == "c" else src[made]
-        shown = f"{lost.min()} .. {lost.max()}"
-        raise _unfit(
-            where, "", dest.dtype, ("magnitudes " if src.dtype.kind == "c" else "") + shown
-        )
+    # Part by part: a complex value with one inf part (inf + 1e300j) is no finite value, yet its
+    # finite part must not read as inf either. A real src fills dest's real part only.
+    lost = []
+    for part, made in zip(_parts(src), _parts(dest), strict=False):
+        bad = ~np.isfinite(made)
+        if part.dtype.kind == "f":
+            bad &= np.isfinite(part)
+        if bad.any():
+            lost.append(part[bad])
+    if lost:
+        every = np.concatenate(lost)
+        shown = f"{every.min()} .. {every.max()}"
+        raise _unfit(where, "", dest.dtype, ("parts " if src.dtype.kind == "c" else "") + shown)
+
+
+def _parts(values: np.ndarray) -> tuple[np.ndarray, ...]:
+    """A complex array's real and imaginary parts, any other array alone."""
+    return (values.real, values.imag) if values.dtype.kind == "c" else (values,)
 
 
 def _unfit(where: str, fields: str, out_dtype: np.dtype, shown: str) -> DataTypeError:
