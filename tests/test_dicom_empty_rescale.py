@@ -57,3 +57,26 @@ def test_an_empty_frame_rescale_takes_the_shared_groups_value(tmp_path):
     ds.PerFrameFunctionalGroupsSequence[2].PixelValueTransformationSequence[0].RescaleSlope = None
     ds.save_as(path)
     assert (lv.open(path).compute() == expected).all()
+
+
+@pytest.mark.parametrize(
+    ("empty", "slope", "intercept"),
+    [
+        (("RescaleSlope", "RescaleIntercept"), 1.0, 0.0),  # dcm2niix, SimpleITK: 1 / 0
+        (("RescaleIntercept",), 2.0, 0.0),  # dcm2niix, SimpleITK: 2 / 0
+        (("RescaleSlope",), 1.0, -5.0),  # SimpleITK: 1 / -5
+    ],
+)
+def test_a_rescale_empty_in_every_file_is_read_as_absent(tmp_path, empty, slope, intercept):
+    # A zero-length element means what its absence does where the attribute is optional (PS3.5
+    # 7.4.5; classic MR has no Modality LUT module): an MR series whose every file writes an
+    # empty RescaleSlope / RescaleIntercept was refused as corrupt. Empty in every file, nothing
+    # scales one image unlike another; it reads as absent.
+    truth = write_dicom_series(tmp_path / "s", (6, 6, 4), modality="MR", slope=2.0, intercept=-5.0)
+    for path in truth.files:
+        ds = pydicom.dcmread(path)
+        for keyword in empty:
+            setattr(ds, keyword, None)
+        ds.save_as(path)
+    got = lv.open(tmp_path / "s").compute()
+    assert (got == truth.stored * slope + intercept).all()

@@ -22,7 +22,7 @@ from __future__ import annotations
 import functools
 import math
 from collections import Counter
-from collections.abc import Sequence
+from collections.abc import Collection, Sequence
 from typing import TYPE_CHECKING, Any
 
 import numpy as np
@@ -48,6 +48,7 @@ __all__ = [
     "COARSEST_STEP",
     "ORIENTATION_TOL",
     "check_records",
+    "empty_in_every_record",
     "declared_spacing",
     "missing_uid_notes",
     "moved_volume",
@@ -206,10 +207,13 @@ def _normalised_iop(iop: Sequence[float]) -> tuple[list[float] | None, str]:
     return [float(x) for x in (*polar[:, 0], *polar[:, 1])], ""
 
 
-def record_problem(rec: FrameRecord) -> tuple[str, str] | None:
+def record_problem(
+    rec: FrameRecord, absent: Collection[str] = frozenset()
+) -> tuple[str, str] | None:
     """``("format", message)`` when a record's values cannot describe an image, else None.
 
-    Attributes that did not parse at all are left to the caller's malformed-value report.
+    Attributes that did not parse at all are left to the caller's malformed-value report;
+    ``absent``'s notes are read as absence (:func:`empty_in_every_record`).
     """
     bad = {b.split(" ", 1)[0] for b in (rec.bad_attributes or [])}
     path = rec.path
@@ -260,13 +264,8 @@ def record_problem(rec: FrameRecord) -> tuple[str, str] | None:
         keyword = b.split(" ", 1)[0]
         if keyword == "PixelSpacing":
             return "format", f"{path}: malformed {b}; the header is corrupt"
-        if keyword in ("RescaleSlope", "RescaleIntercept"):
-            tag, plain = ("(0028,1053)", 1) if keyword == "RescaleSlope" else ("(0028,1052)", 0)
-            return "format", (
-                f"{path}: malformed {b}; the header is corrupt: how this image's values are "
-                f'scaled is unknown. Re-export the series, or set it (`dcmodify -i "{tag}=<value>"`: '
-                f"the value the series' other files state, or {plain} where none states one)"
-            )
+        if keyword in ("RescaleSlope", "RescaleIntercept") and b not in absent:
+            return "format", _malformed_rescale(path, keyword, b)
         diffusion = malformed_diffusion([b], rec.b_value, rec.diffusion_source, rec.manufacturer)
         if diffusion:
             return "format", (
@@ -340,8 +339,9 @@ def check_records(
             "mosaic)"
         )
     coarsest = 0.0
+    absent = empty_in_every_record(records)
     for rec in records:
-        problem = record_problem(rec)
+        problem = record_problem(rec, absent)
         if problem is not None:
             return problem
         if rec.iop is not None:
@@ -359,6 +359,31 @@ def check_records(
         meta["rescale_slope_zero"] = files
         warnings.append(_slope_zero_message(files))
     return None
+
+
+def _malformed_rescale(path: str, keyword: str, note: str) -> str:
+    tag, plain = ("(0028,1053)", 1) if keyword == "RescaleSlope" else ("(0028,1052)", 0)
+    return (
+        f"{path}: malformed {note}; the header is corrupt: how this image's values are "
+        f'scaled is unknown. Re-export the series, or set it (`dcmodify -i "{tag}=<value>"`: '
+        f"the value the series' other files state, or {plain} where none states one)"
+    )
+
+
+#: The notes of an empty RescaleSlope / RescaleIntercept (:data:`~.header_values.EMPTY_NOTED`).
+_EMPTY_RESCALE = ("RescaleSlope (0028,1053) is empty", "RescaleIntercept (0028,1052) is empty")
+
+
+def empty_in_every_record(records: Sequence[FrameRecord]) -> frozenset[str]:
+    """The notes of an empty RescaleSlope / RescaleIntercept that every one of ``records`` (one
+    volume) carries: read as the attribute's absence (slope 1, intercept 0). A zero-length
+    element means what its absence does where the attribute is optional (PS3.5 7.4.5: classic MR
+    has no Modality LUT, its RescaleSlope is a Type 3 one), and dcm2niix and SimpleITK read a
+    value empty in every file as 1 / 0. Empty in some files only, the series' other files scale
+    otherwise: refused (:func:`record_problem`), never read as 1 / 0 beside them."""
+    return frozenset(
+        note for note in _EMPTY_RESCALE if all(note in (r.bad_attributes or ()) for r in records)
+    )
 
 
 def _slope_zero_message(files: Sequence[str]) -> str:

@@ -282,7 +282,8 @@ SINGLE_VALUED = frozenset(
 #: Pixel-layout and rescale attributes noted as malformed when present with no value
 #: (:meth:`ValueReader.note_empty`; NumberOfFrames last: one native frame is read as one). An
 #: empty RescaleSlope / RescaleIntercept read as 1 / 0 scaled that image unlike the series' others
-#: (pydicom cannot apply it, dcm2niix reads 0).
+#: (pydicom cannot apply it, dcm2niix reads 0); empty in every file of a volume, it is read as absent
+#: (:func:`lazyvol.dicom.checks.empty_in_every_record`).
 EMPTY_NOTED = (
     "Rows",
     "Columns",

@@ -379,7 +379,9 @@ INDEX_VERSION = 81
 #: "several series may be stacked as one" note (runs under one SeriesInstanceUID).
 #: 94: the refusal of a file whose pixel data were cut short names the remedy (copy it again, or
 #: move it out of the folder to open its series without it).
-REPORT_FORMAT = 94
+#: 95: an empty RescaleSlope / RescaleIntercept in every file of a volume is read as absent (1 / 0)
+#: where it refused the series; empty in some files only, still refused (h128).
+REPORT_FORMAT = 95
 #: A frame's identity in a report whose frames all have their listing entry's identity.
 _FROM_LISTING = "listing"
 #: The frames' paths of a report whose frames are its files, in order.
