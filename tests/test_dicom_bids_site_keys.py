@@ -209,6 +209,27 @@ def test_text_after_a_nul_is_not_the_value(tmp_path: Path) -> None:
     assert lv.open(src).meta["series_description"] == "rest state"
 
 
+def test_a_nul_inside_the_values_lazyvol_reads_itself_ends_them(tmp_path: Path) -> None:
+    """Modality, Manufacturer and the other text the header reader keeps on a record (not only
+    the sidecar's text) end at their first NUL, as dcm2niix reads them: Modality 'MR<NUL>X' was
+    written to the sidecar whole and was no MR image, so the MR keys (ReconMatrixPE) were left
+    out; Manufacturer 'GE<NUL>...' named no vendor. UIDs are kept whole."""
+    from pydicom.dataelem import DataElement
+
+    text = {"Modality": ("CS", b"MR\x00X"), "Manufacturer": ("LO", b"GE\x00MEDICAL SYSTEMS")}
+
+    def nul_text(ds: pydicom.Dataset) -> None:
+        for key, (vr, raw) in text.items():
+            tag = pydicom.datadict.tag_for_keyword(key)
+            ds[tag] = DataElement(tag, vr, raw + b"\x00" * (len(raw) % 2))
+
+    src = _write(tmp_path / "s", "X", nul_text)
+    keys = ("Modality", "Manufacturer", "ReconMatrixPE", "MRAcquisitionType")
+    mine, ref = sidecar_pair(src, tmp_path, keys)
+    assert mine == ref
+    assert ref["Modality"] == "MR" and "ReconMatrixPE" in ref
+
+
 REAL_SERIES = [
     REAL / "dcm_qa_nih" / "In" / "20180918GE" / "mr_0004",
     REAL / "dcm_qa_nih" / "In" / "20180918Si" / "mr_0003",

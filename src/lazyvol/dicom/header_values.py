@@ -365,18 +365,22 @@ class ValueReader:
             self.bad.append(what)
 
     def get_str(self, keyword: str) -> str:
+        """The text of ``keyword``'s values (joined by backslashes), up to its first NUL as
+        dcm2niix reads text (:func:`~lazyvol.dicom.charset.before_nul`: 'MR<NUL>X' is an MR
+        image); a UID whole, as pydicom keeps it (what tells files apart is never cut)."""
         tag, fmt, _, dict_vr = _SPEC[keyword]
         elem = self.raw.get(tag)
         if elem is None:
             return ""
+        cut = (lambda t: t) if dict_vr == "UI" else before_nul
         value = elem.value
         if type(value) is bytes and not fmt and getattr(elem, "VR", None) in (None, "UN", dict_vr):
             # one text value written as the dictionary's VR: what the general path gives
-            text = value.decode("latin-1").strip(" \x00")
+            text = cut(value.decode("latin-1")).strip(" \x00")
             if "\\" not in text:
                 return text.strip()
         v = self.values(keyword)
-        return "" if not v else "\\".join(str(x) for x in v).strip()
+        return "" if not v else cut("\\".join(str(x) for x in v)).strip()
 
     def manufacturer(self) -> str:
         """Manufacturer (0008,0070), or the vendor its private block names where it is empty

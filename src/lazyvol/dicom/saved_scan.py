@@ -189,7 +189,9 @@ __all__ = [
 #: 80: a mosaic record refused for pixel data cut short names the remedy (its stored text).
 #: 81: GE's delay after slice group (0043,107C) read as the binary FL it is (read as text, cut at
 #: its first NUL since 79, 0.5 was no delay and SliceTiming was written).
-INDEX_VERSION = 81
+#: 82: a record's text read by the header reader (Modality, Manufacturer, dates, ...; UIDs
+#: kept whole) ends at its first NUL, as dcm2niix reads it (h128).
+INDEX_VERSION = 82
 #: Layout of a report: 2: files named by their listing position, identities taken from the listing;
 #: 3: a volume's files may differ in pixel encoding (each frame's, ``encodings``), where 2 split them;
 #: 4: ... and in BitsStored (each frame's, ``stored_bits``), where 3 split them;
@@ -381,7 +383,8 @@ INDEX_VERSION = 81
 #: move it out of the folder to open its series without it).
 #: 95: an empty RescaleSlope / RescaleIntercept in every file of a volume is read as absent (1 / 0)
 #: where it refused the series; empty in some files only, still refused (h128).
-REPORT_FORMAT = 95
+#: 96: sidecar Modality (and the MR keys it gates) end at a NUL as dcm2niix (h128).
+REPORT_FORMAT = 96
 #: A frame's identity in a report whose frames all have their listing entry's identity.
 _FROM_LISTING = "listing"
 #: The frames' paths of a report whose frames are its files, in order.
