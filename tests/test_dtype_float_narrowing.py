@@ -86,3 +86,14 @@ def test_a_complex_value_with_one_inf_part_keeps_its_finite_part_checked(tmp_pat
     kept = np.array([complex(np.inf, 2.5), complex(1, np.nan), 1, 2, 3, 4]).reshape(1, 2, 3)
     got = lv.open(_nifti(tmp_path / "b.nii", kept.astype("c16")), dtype="complex64").compute()
     np.testing.assert_array_equal(got, kept.astype("c8"))
+
+
+def test_dicom_without_a_rescale_blames_the_dtype_asked_for_not_the_header(tmp_path):
+    # RescaleSlope 1, no intercept, scale=True: 65535 past float16 was a FormatError saying the
+    # scaling took the values past its range ('a damaged header?'); nothing scaled them, the
+    # dtype= asked for cannot hold them (as with scale=False).
+    write_dicom_series(tmp_path / "s", (4, 4, 3), dtype="uint16")
+    with pytest.raises(
+        lv.DataTypeError, match=r"IM0000\d\.dcm: values .*float16 asked for with dtype="
+    ):
+        lv.open(tmp_path / "s", dtype="float16").compute()

@@ -301,7 +301,11 @@ def scale_rounded_into(
     thousands of units in the last place of a result near 0). ``src`` may be a strided view; the
     wide temporaries are of at most ``ROUNDED_PIECE`` values at a time. Where
     :func:`may_overflow` says a result can leave ``dest``'s range, checked with
-    :func:`check_scaled` (``where``, ``fields``: the file and header fields errors name)."""
+    :func:`check_scaled` (``where``, ``fields``: the file and header fields errors name); a
+    slope of 1 and no intercept is a cast (:func:`cast_into`: what does not fit is the dtype=)."""
+    if is_identity(slope, inter):
+        cast_into(src, dest, where=where)
+        return
     if _rounds_once_in(src.dtype, slope, inter, dest.dtype):
         scale_into(src, dest, slope, inter, where=where, fields=fields)  # (no temporary)
         return
