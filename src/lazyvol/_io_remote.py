@@ -446,7 +446,10 @@ def _http_info(fs: Any, loc: Location) -> dict[str, Any]:
         headers = {**(kw.pop("headers", None) or {}), "Accept-Encoding": "identity"}
         url = fs.encode_url(loc.url)
         found: dict[str, Any] = {"name": loc.url, "size": None, "type": "file"}
-        async with session.head(url, headers=headers, **kw) as r:
+        # (aiohttp's HEAD stays on a redirect, its GET follows it: a HEAD is followed as
+        # fsspec's info follows it, not answered by the redirect's headers and a second GET)
+        head_kw = {"allow_redirects": True, **kw}
+        async with session.head(url, headers=headers, **head_kw) as r:
             if r.status < 400:
                 found.update(_stated(r.headers, r.status == 200))
                 if found["size"] is not None:

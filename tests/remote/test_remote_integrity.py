@@ -21,6 +21,7 @@ from hostile_server import HostileServer
 
 import lazyvol as lv
 from lazyvol import _io
+from lazyvol._location import Location
 from lazyvol.cache import CacheWarning
 from lazyvol.errors import FormatError, RemoteReadError, SourceChangedError
 from lazyvol.testing import write_dicom_series, write_enhanced_dicom, write_phantom_nifti
@@ -139,6 +140,23 @@ def test_stamping_an_object_never_asks_for_all_of_it(tmp_path, hostile_server: H
     assert not [
         e for e in hostile_server.log if e[0] == "GET" and e[1].endswith(".dcm") and not e[2]
     ]
+
+
+def test_stamping_an_object_behind_a_redirect_follows_its_head(
+    tmp_path, hostile_server: HostileServer
+):
+    """aiohttp's HEAD stays on a redirect (its GET follows): the stamp's HEAD was answered by the
+    302 itself, stating no size, and each stamp sent a GET of the first byte after it (two
+    requests more per object behind a redirect, and the 302's headers taken into the stamp)."""
+    arr = np.arange(6 * 7 * 5, dtype=np.int16).reshape(6, 7, 5)
+    path = tmp_path / "a.nii"
+    nib.save(nib.Nifti1Image(arr, np.eye(4)), path)
+    hostile_server.put("real/a.nii", path.read_bytes())
+    hostile_server.put("a.nii", b"", redirect_to="/real/a.nii")
+    info = _io.stamp(Location(f"{hostile_server.url}/a.nii"))
+    assert info.size == len(path.read_bytes())
+    assert [e[0] for e in hostile_server.log] == ["HEAD", "HEAD"]  # (the 302, then the object)
+    np.testing.assert_array_equal(lv.open(f"{hostile_server.url}/a.nii").compute(), arr)
 
 
 def test_a_shorter_206_is_completed_by_follow_up_requests(tmp_path, hostile_server: HostileServer):
