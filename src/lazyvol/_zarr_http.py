@@ -34,6 +34,7 @@ from ._http_range import (
 )
 from ._io_remote import _etag, _mtime_ns, _retry_after
 from ._location import Location
+from ._range_refusal import range_refused, stated
 from ._remote_errors import _status
 from ._retry import ATTEMPTS, hung_up, wait_before_retry
 from .errors import LazyvolError, RemoteReadError
@@ -154,6 +155,10 @@ async def _suffix_answer(
     """The last ``n`` bytes of the object from answer ``r`` to a suffix request, and the
     version the answer states."""
     what = f"reading its last {n} bytes"
+    if r.status == 416:  # (judged from the suffix's first byte, not read as a missing start)
+        size, etag = stated(r.headers)
+        start = None if size is None else max(0, size - n)
+        raise range_refused(loc, what, start, None, size, etag)
     if r.status not in (200, 206):
         fs._raise_not_found_for_status(r, loc.url)  # a 404: no such file (zarr: no chunk)
         raise RemoteReadError(f"{loc.display}: {what}: unexpected answer HTTP {r.status}")

@@ -14,7 +14,7 @@ import pytest
 from hostile_server import HostileServer
 
 import lazyvol as lv
-from lazyvol.errors import RemoteReadError
+from lazyvol.errors import FormatError, RemoteReadError
 
 zarr = pytest.importorskip("zarr")
 
@@ -140,3 +140,18 @@ def test_a_shard_replaced_between_its_index_and_a_chunk_is_never_mixed(tmp_path,
     for obj in hostile_server.objects.values():
         obj.replicas = ()
     np.testing.assert_array_equal(vol[:8, :8, 0:1].compute(), truth[:8, :8, 0:1])
+
+
+def test_a_refused_index_read_of_a_whole_shard_is_not_said_truncated(tmp_path, hostile_server):
+    """A proxy answering the shard index's suffix read with 416 while its Content-Range states
+    the shard's size: the error said the shard was truncated ('shorter than its header says',
+    write the store again) when the shard is whole and the range was valid."""
+    _sharded_store(tmp_path, hostile_server)
+    shard = hostile_server.obj("s.zarr/0/c/0/0/0")
+    shard.refuse_ranges = True
+    vol = lv.open(f"{hostile_server.url}/s.zarr", chunks=(8, 8, 2))
+    with pytest.raises(RemoteReadError, match=r"refused a valid range: reading its last \d+ bytes"):
+        vol[:8, :8, 0:1].compute()
+    hostile_server.put("s.zarr/0/c/0/0/0", b"")  # (an empty shard: truncated, as said before)
+    with pytest.raises(FormatError, match=r"truncated: reading its last \d+ bytes"):
+        lv.open(f"{hostile_server.url}/s.zarr", chunks=(8, 8, 2))[:8, :8, 0:1].compute()
