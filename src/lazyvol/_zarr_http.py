@@ -16,6 +16,7 @@ from __future__ import annotations
 
 import asyncio
 from collections.abc import Iterable, Mapping
+from contextvars import ContextVar
 from typing import Any
 
 from zarr.abc.store import ByteRequest, RangeByteRequest, SuffixByteRequest
@@ -48,6 +49,16 @@ def checked_http_store(loc: Location, options: dict[str, Any]) -> Any:
     checked (module docstring); ``options`` are the filesystem's storage options."""
     plain = FsspecStore.from_url(loc.url, storage_options=options, read_only=True)
     return CheckedFsspecStore(plain.fs, read_only=True, path=plain.path)
+
+
+#: The version each shard index read in this asyncio task stated (``{url: stamp or None}``,
+#: replaced, never mutated): zarr reads a shard's index and then its chunks in one task, while
+#: other tasks (other dask threads' reads) may read the index again; the store's ``versions``
+#: hold the last index read of any task, which a rewrite between two tasks' reads made the
+#: chunk reads of the first task be checked against (the new bytes at the old index's offsets).
+_INDEX_READ: ContextVar[Mapping[str, SourceStamp | None] | None] = ContextVar(
+    "lazyvol_zarr_index_read", default=None
+)
 
 
 class CheckedFsspecStore(FsspecStore):  # type: ignore[misc]
@@ -108,6 +119,7 @@ class CheckedFsspecStore(FsspecStore):  # type: ignore[misc]
                 self.versions[url] = version
                 while len(self.versions) > self.VERSIONS:
                     self.versions.pop(next(iter(self.versions)))
+            _INDEX_READ.set({**(_INDEX_READ.get() or {}), url: version})
             return data
         if isinstance(byte_range, RangeByteRequest):
             start, end = byte_range.start, byte_range.end
@@ -115,7 +127,8 @@ class CheckedFsspecStore(FsspecStore):  # type: ignore[misc]
             start, end = byte_range.offset, int((await self.fs._info(url))["size"])
         if end <= start:
             return b""
-        want = Want(where, start, end - start, self.versions.get(url))
+        read = _INDEX_READ.get() or {}  # (this task's own index read, else the store's last)
+        want = Want(where, start, end - start, read[url] if url in read else self.versions.get(url))
         got = await _read(self.fs, session, want, upto_end=True)
         if got.whole:
             _warn_norange(want, got.whole)  # (every read downloads the shard to the range's end)

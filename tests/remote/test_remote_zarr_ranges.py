@@ -7,6 +7,7 @@ the local store."""
 
 from __future__ import annotations
 
+import asyncio
 from pathlib import Path
 
 import numpy as np
@@ -155,3 +156,45 @@ def test_a_refused_index_read_of_a_whole_shard_is_not_said_truncated(tmp_path, h
     hostile_server.put("s.zarr/0/c/0/0/0", b"")  # (an empty shard: truncated, as said before)
     with pytest.raises(FormatError, match=r"truncated: reading its last \d+ bytes"):
         lv.open(f"{hostile_server.url}/s.zarr", chunks=(8, 8, 2))[:8, :8, 0:1].compute()
+
+
+def test_a_chunk_read_is_checked_against_its_own_index_read(tmp_path, hostile_server):
+    """Two reads of one shard at once (two dask threads), the shard rewritten between their
+    index reads: the first read's chunk was checked against the version the second's index
+    stated (the store remembered the last index read of any read), so it was the new bytes at the
+    old index's offsets, read silently. Each read's chunks are checked against its own index."""
+    from zarr.abc.store import RangeByteRequest, SuffixByteRequest
+    from zarr.core.buffer import default_buffer_prototype
+    from zarr.core.sync import sync
+
+    from lazyvol._remote_errors import _status
+    from lazyvol.errors import SourceChangedError
+    from lazyvol.zarr_store import StoreRoot
+
+    _sharded_store(tmp_path / "new", hostile_server, seed=8)
+    new = hostile_server.obj("s.zarr/0/c/0/0/0").data
+    _sharded_store(tmp_path, hostile_server)
+    shard = hostile_server.obj("s.zarr/0/c/0/0/0")
+    store = StoreRoot.of(f"{hostile_server.url}/s.zarr").zarr_store("0")
+    proto = default_buffer_prototype()
+
+    async def both() -> None:
+        first_index, second_index = asyncio.Event(), asyncio.Event()
+
+        async def first() -> None:
+            await store.get("c/0/0/0", proto, SuffixByteRequest(16 * 4 + 4))
+            first_index.set()
+            await second_index.wait()
+            await store.get("c/0/0/0", proto, RangeByteRequest(0, 256))
+
+        async def second() -> None:
+            await first_index.wait()
+            shard.data = new  # (rewritten between the two index reads)
+            await store.get("c/0/0/0", proto, SuffixByteRequest(16 * 4 + 4))
+            second_index.set()
+
+        await asyncio.gather(asyncio.ensure_future(first()), asyncio.ensure_future(second()))
+
+    with pytest.raises(Exception) as info:  # (412 to its If-Match: lazyvol's reader types it)
+        sync(both())
+    assert isinstance(info.value, SourceChangedError) or _status(info.value) == 412
