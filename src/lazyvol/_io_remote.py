@@ -436,7 +436,8 @@ def _http_info(fs: Any, loc: Location) -> dict[str, Any]:
     """An HTTP(S) object's size and validators: its HEAD's, else (a HEAD refused or stating no
     size: a body sent in chunks, a URL signed for GET only) those of the answer to a GET of its
     first byte (``Content-Range: bytes 0-0/SIZE``, or a ``200``'s ``Content-Length``), whose
-    failure is raised. fsspec's ``info`` fell back to a GET of the whole object there, started
+    failure is raised (a HEAD answered 404 or 410 is final: no such object, as fsspec's isfile
+    took one GET's 404 for). fsspec's ``info`` fell back to a GET of the whole object there, started
     for every stamp (a web folder served in chunks was sent whole at open); a size is never
     taken from an encoded answer."""
 
@@ -450,6 +451,8 @@ def _http_info(fs: Any, loc: Location) -> dict[str, Any]:
         # fsspec's info follows it, not answered by the redirect's headers and a second GET)
         head_kw = {"allow_redirects": True, **kw}
         async with session.head(url, headers=headers, **head_kw) as r:
+            if r.status in (404, 410):  # (no such object: a HEAD refused is 403/405/501)
+                fs._raise_not_found_for_status(r, loc.url)
             if r.status < 400:
                 found.update(_stated(r.headers, r.status == 200))
                 if found["size"] is not None:
