@@ -428,6 +428,7 @@ def info(loc: Location) -> Mapping[str, Any]:
 
 
 _WHOLE_SIZE = re.compile(r"^\s*bytes\s+0-0/(\d+)\s*$", re.IGNORECASE)
+_EMPTY = re.compile(r"^\s*bytes\s+\*/0+\s*$", re.IGNORECASE)
 #: Validators an HTTP answer may state (fsspec's ``info`` keys; :func:`_etag`, :func:`_mtime_ns`).
 _VALIDATORS = ("ETag", "Content-MD5", "Digest", "Last-Modified")
 
@@ -458,6 +459,9 @@ def _http_info(fs: Any, loc: Location) -> dict[str, Any]:
                 if found["size"] is not None:
                     return found
         async with session.get(url, headers={**headers, "Range": "bytes=0-0"}, **kw) as r:
+            if r.status == 416 and _EMPTY.match(str(r.headers.get("Content-Range", ""))):
+                # (an empty object has no first byte: its refusal states its size, 0)
+                return {**found, **_stated(r.headers, False), "size": 0}
             r.raise_for_status()
             return {**found, **_stated(r.headers, r.status == 200)}
 

@@ -142,6 +142,24 @@ def test_stamping_an_object_never_asks_for_all_of_it(tmp_path, hostile_server: H
     ]
 
 
+@pytest.mark.parametrize("behaviour", [{"status_head": 405}, {"chunked": True}])
+def test_an_empty_object_is_stamped_by_the_refusal_of_its_first_byte(
+    tmp_path, hostile_server: HostileServer, behaviour
+):
+    """1d1104b stamps an object its HEAD does not size (refused, or bodies sent in chunks) by a
+    GET of its first byte: an empty object has none, and its 416 ('bytes */0') failed the stamp,
+    so a web folder of a DICOM series with one empty file (a placeholder) failed to open
+    ('truncated'), where fsspec's whole GET had sized it 0 and the file was skipped."""
+    write_dicom_series(tmp_path / "dcm", (16, 16, 4))
+    hostile_server.index_pages = True
+    for file in sorted((tmp_path / "dcm").iterdir()):
+        hostile_server.put(f"dcm/{file.name}", file.read_bytes(), **behaviour)
+    url = hostile_server.put("dcm/EMPTY", b"", **behaviour)
+    assert _io.stamp(Location(url)).size == 0
+    vol = lv.open(f"{hostile_server.url}/dcm/", cache=False)
+    np.testing.assert_array_equal(vol.compute(), lv.open(tmp_path / "dcm").compute())
+
+
 def test_stamping_an_object_behind_a_redirect_follows_its_head(
     tmp_path, hostile_server: HostileServer
 ):
