@@ -467,7 +467,10 @@ def _http_info(fs: Any, loc: Location) -> dict[str, Any]:
 
     from fsspec.asyn import sync
 
-    got: dict[str, Any] = sync(fs.loop, stat)
+    try:
+        got: dict[str, Any] = sync(fs.loop, stat)
+    except (ValueError, TypeError) as exc:  # (a request aiohttp refuses to make, raised as
+        raise FileNotFoundError(loc.url) from exc  # fsspec's info raised it: translate says so)
     return got
 
 

@@ -178,10 +178,11 @@ def translate(
         )
     if status == 416:
         return range_refused(loc, what, start, expect, *refusal_of(chain))
-    if status is None and any(isinstance(e, ValueError | TypeError) for e in chain):
+    if status is None and any(isinstance(e, ValueError | TypeError) for e in chain[1:]):
         # the client refused to make the request (aiohttp: credentials both in the URL and in an
-        # Authorization header; under fsspec's FileNotFoundError from its requests, bare from
-        # lazyvol's own): nothing is known of the object
+        # Authorization header), under fsspec's FileNotFoundError (and _io_remote._http_info's):
+        # nothing is known of the object. A bare ValueError is no request's (zarr decoding a
+        # chunk: 'cannot reshape'), said as it is below
         return RemoteReadError(
             f"{where}: {what} failed: the request could not be made ({detail}); check the URL "
             "and storage_options (credentials given twice, a malformed option)"

@@ -214,3 +214,42 @@ def test_a_store_file_that_is_not_there_costs_one_request(tmp_path, hostile_serv
     assert [e[0] for e in hostile_server.log] == ["HEAD"]
     hostile_server.obj("s.zarr/zarr.json").status_head = 405
     assert root.exists("zarr.json")
+
+
+def test_a_chunk_that_does_not_decode_is_not_said_a_request_that_could_not_be_made(
+    tmp_path, hostile_server
+):
+    """1d1104b read any ValueError in a remote failure as aiohttp refusing to make the request:
+    a shard cut short after its index (index_location 'start') made zarr's 'cannot reshape' a
+    'request could not be made; check the URL and storage_options (credentials given twice)'."""
+    from zarr.codecs import BytesCodec, ShardingCodec
+
+    root = tmp_path / "start.zarr"
+    group = zarr.open_group(root, mode="w", zarr_format=3)
+    sharding = ShardingCodec(chunk_shape=(2, 8, 8), codecs=[BytesCodec()], index_location="start")
+    arr = group.create_array(
+        "0",
+        shape=(8, 16, 16),
+        dtype="int16",
+        chunks=(4, 16, 16),
+        serializer=sharding,
+        compressors=None,
+    )
+    arr[:] = np.arange(8 * 16 * 16, dtype="int16").reshape(8, 16, 16) + 1
+    axes = [{"name": n, "type": "space", "unit": "millimeter"} for n in "zyx"]
+    scale = [{"type": "scale", "scale": [1.0, 1.0, 1.0]}]
+    group.attrs["ome"] = {
+        "version": "0.5",
+        "multiscales": [
+            {"axes": axes, "datasets": [{"path": "0", "coordinateTransformations": scale}]}
+        ],
+    }
+    for file in root.rglob("*"):
+        if file.is_file():
+            data = file.read_bytes()
+            cut = file.relative_to(root).as_posix() == "0/c/0/0/0"
+            hostile_server.put(f"s.zarr/{file.relative_to(root)}", data[:-100] if cut else data)
+    vol = lv.open(f"{hostile_server.url}/s.zarr", chunks=(8, 8, 2))
+    with pytest.raises(lv.errors.LazyvolError, match="cannot reshape") as info:
+        vol[:, :, 0:4].compute()
+    assert "could not be made" not in str(info.value)
