@@ -384,7 +384,9 @@ INDEX_VERSION = 82
 #: 95: an empty RescaleSlope / RescaleIntercept in every file of a volume is read as absent (1 / 0)
 #: where it refused the series; empty in some files only, still refused (h128).
 #: 96: sidecar Modality (and the MR keys it gates) end at a NUL as dcm2niix (h128).
-REPORT_FORMAT = 96
+#: 97: sidecar PulseSequenceType (every vendor) and a Siemens one-file-per-slice series'
+#: MultibandAccelerationFactor from its SliceTiming, as dcm2niix writes them (h129).
+REPORT_FORMAT = 97
 #: A frame's identity in a report whose frames all have their listing entry's identity.
 _FROM_LISTING = "listing"
 #: The frames' paths of a report whose frames are its files, in order.

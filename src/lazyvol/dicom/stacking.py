@@ -20,14 +20,12 @@ import numpy as np
 
 from .. import geometry as geo
 from .. import slice_grid
-from .bids import annotate as annotate_bids
 from .checks import check_records, declared_spacing, missing_uid_notes, moved_volume
 from .diffusion import diffusion_meta, flag_derived
 from .duplicates import drop_duplicates
 from .frame_table import (
     frame_table,
     output_dtype,
-    philips_keys,
     philips_scaling,
     rescale_pair,
     stored_dtypes_warning,
@@ -40,7 +38,7 @@ from .ordering import RANK_INSTANCE, Axis4Order, order_volumes
 from .records import FrameRecord, echo_number_of
 from .repeat_notes import repeats_note, runs_note, uneven_repeats_cause
 from .shear import shear_notes
-from .siemens_sidecar import annotate_siemens
+from .sidecar_derived import annotate_sidecar
 from .source import Fetch, RemoteFetch, read_local
 from .stack_notes import (
     atol_too_large,
@@ -567,7 +565,5 @@ def _finish(st: _Stack, volumes: Volumes, axis4: str | None) -> None:
         st.warnings.append(stored_dtypes_warning(meta["stored_dtype_counts"], info.dtype))
     annotate_volume(info, slots_all)
     if info.error is None:
-        annotate_bids(info, slots_all, nk)  # (Siemens' CSA diffusion table is read here)
-        meta.setdefault("bids", {}).update(philips_keys(first, use_fp))
-        annotate_siemens(info, slots_all, st.fetch)  # (one read of the protocol per volume)
+        annotate_sidecar(info, slots_all, nk, (first, use_fp), st.fetch)
     flag_derived(meta, volumes, st.warnings)

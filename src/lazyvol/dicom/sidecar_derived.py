@@ -1,0 +1,81 @@
+"""Sidecar keys dcm2niix derives from other sidecar values, once every vendor's keys are in.
+
+- MultibandAccelerationFactor of a Siemens series stored one slice per file that states no
+  PATModeText: the number of slices sharing the first slice's time in its SliceTiming (from each
+  slice's AcquisitionTime, :mod:`lazyvol.dicom.slice_timing`), as dcm2niix counts them (a mosaic's
+  comes from its stated times: :mod:`lazyvol.dicom.siemens_sidecar`). dcm2niix does so for no
+  other vendor (checked: UIH, GE, Philips, Canon). Unlike dcm2niix, none when lazyvol writes no
+  SliceTiming (every slice at one time, or times too coarse to tell them apart).
+- PulseSequenceType, every vendor, from ScanningSequence (0018,0020) and SequenceVariant
+  (0018,0021) as written (case kept: dcm2niix matches upper-case letters inside the joined text)
+  and the MultibandAccelerationFactor above 1: "EP" gives an EPI type ("Multiband " when
+  multiband, "Spin Echo EPI" with "SE"), else "GR" a gradient echo ("MPRAGE" with "IR" and
+  variant "MP"; "Spoiled Gradient Echo" with a variant value "SP"), else "SE" a spin echo
+  ("Inversion Recovery Spin Echo" with "IR"); none otherwise. Checked against the installed
+  dcm2niix over 18 ScanningSequence x 12 SequenceVariant texts.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from typing import Any
+
+from .bids import annotate as annotate_bids
+from .frame_table import philips_keys
+from .records import FrameRecord
+from .siemens_sidecar import annotate_siemens
+from .source import Fetch
+
+__all__ = ["annotate_sidecar", "derived_keys", "pulse_sequence_type"]
+
+
+def annotate_sidecar(
+    info: Any,
+    slots: Sequence[FrameRecord | None],
+    nk: int,
+    philips: tuple[FrameRecord, bool],
+    fetch: Fetch,
+) -> None:
+    """Fill ``info.meta["bids"]`` of a volume whose records are ``slots`` (k fastest, then t):
+    every vendor's keys (:func:`lazyvol.dicom.bids.annotate`, which reads Siemens' CSA diffusion
+    table too), the Philips scaling keys of ``philips`` (its first image, and whether its values
+    are the floating-point ones), the Siemens keys (one read of the
+    protocol per volume), then the keys derived from those (:func:`derived_keys`)."""
+    annotate_bids(info, slots, nk)
+    info.meta.setdefault("bids", {}).update(philips_keys(*philips))
+    annotate_siemens(info, slots, fetch)
+    derived_keys(info.meta["bids"])
+
+
+def pulse_sequence_type(bids: dict[str, Any]) -> str | None:
+    """PulseSequenceType of a sidecar holding ScanningSequence / SequenceVariant (module doc)."""
+    seq = str(bids.get("ScanningSequence", ""))
+    variant = str(bids.get("SequenceVariant", ""))
+    multiband = int(bids.get("MultibandAccelerationFactor") or 0) > 1
+    spin_echo, inversion = "SE" in seq, "IR" in seq
+    if "EP" in seq:
+        kind = "Spin Echo EPI" if spin_echo else "Gradient Echo EPI"
+        return f"Multiband {kind}" if multiband else kind
+    if "GR" in seq:
+        if inversion and "MP" in variant:
+            return "MPRAGE"
+        return "Spoiled Gradient Echo" if "SP" in variant.split("\\") else "Gradient Echo"
+    if spin_echo:
+        return "Inversion Recovery Spin Echo" if inversion else "Spin Echo"
+    return None
+
+
+def _siemens_bands(bids: dict[str, Any]) -> int:
+    """Slices acquired at once by a Siemens series' SliceTiming (0 without one)."""
+    times = bids.get("SliceTiming")
+    if bids.get("Manufacturer") != "Siemens" or not times:
+        return 0
+    return sum(1 for t in times if t == times[0])
+
+
+def derived_keys(bids: dict[str, Any]) -> None:
+    """Add the keys of the module docstring to a volume's finished sidecar values ``bids``."""
+    if "MultibandAccelerationFactor" not in bids and (bands := _siemens_bands(bids)) > 1:
+        bids["MultibandAccelerationFactor"] = bands
+    if bids.get("Modality") == "MR" and (kind := pulse_sequence_type(bids)) is not None:
+        bids["PulseSequenceType"] = kind

@@ -1,0 +1,89 @@
+"""Sidecar keys dcm2niix derives from other sidecar values (lazyvol.dicom.sidecar_derived):
+PulseSequenceType for every vendor, and a Siemens one-file-per-slice series' multiband factor
+from its slice times, checked against the installed dcm2niix."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import pydicom
+import pytest
+
+import lazyvol as lv
+from lazyvol.testing import write_dicom_4d_series, write_dicom_series
+
+SHAPE = (8, 6, 6)
+
+
+def _ref(dcm2niix, src: Path, out: Path) -> dict:
+    dcm2niix.run(src, out, name="%s", sidecar=True, check=True)
+    (path,) = sorted(out.glob("*.json"))
+    return json.loads(path.read_text())
+
+
+def _mine(src: Path, out: Path) -> dict:
+    vol = lv.open(src)
+    vol.to_nifti(out)
+    return json.loads(out.with_suffix(".json").read_text())
+
+
+@pytest.mark.parametrize(
+    ("sequence", "variant"),
+    [
+        ("EP", "SK\\SS"),
+        ("EP\\SE", "NONE"),
+        ("SE\\EP", "SK"),
+        ("GR", "SP"),
+        ("GR", "OSP"),
+        ("GR", "TRSS\\SP"),
+        ("GR\\IR", "SK\\MP\\SP"),
+        ("IR\\GR", "SP"),
+        ("RM\\GR", "MP"),
+        ("SE", "SK"),
+        ("IR\\SE", "NONE"),
+        ("IR", "MP"),
+        ("RM", "NONE"),
+    ],
+)
+@pytest.mark.parametrize("manufacturer", ["GE MEDICAL SYSTEMS", "Philips Medical Systems", "UIH"])
+def test_pulse_sequence_type_as_dcm2niix(tmp_path, dcm2niix, manufacturer, sequence, variant):
+    extra = {"Manufacturer": manufacturer, "ScanningSequence": sequence, "SequenceVariant": variant}
+    write_dicom_series(tmp_path / "s", shape=SHAPE, modality="MR", extra=extra)
+    ref = _ref(dcm2niix, tmp_path / "s", tmp_path / "out")
+    mine = _mine(tmp_path / "s", tmp_path / "v.nii")
+    assert mine.get("PulseSequenceType") == ref.get("PulseSequenceType")
+    if sequence in ("EP", "GR\\IR", "SE"):
+        assert "PulseSequenceType" in mine
+
+
+@pytest.mark.parametrize(
+    ("manufacturer", "bands"), [("SIEMENS", 2), ("SIEMENS", 3), ("SIEMENS", 1), ("UIH", 2)]
+)
+def test_siemens_multiband_factor_from_slice_times(tmp_path, dcm2niix, manufacturer, bands):
+    nk, tr_s = SHAPE[2], 2.0
+    truth = write_dicom_4d_series(
+        tmp_path / "s",
+        SHAPE,
+        n_volumes=2,
+        labels=("AcquisitionTime", "AcquisitionNumber"),
+        modality="MR",
+        tr_s=tr_s,
+        extra={"Manufacturer": manufacturer, "ScanningSequence": "EP", "MRAcquisitionType": "2D"},
+    )
+    # slices k and k + nk / bands excited together, the excitations tr_s / (nk / bands) apart
+    shots = nk // bands
+    for path in truth.files:
+        ds = pydicom.dcmread(path)
+        k = int(ds.InstanceNumber - 1) % nk
+        t = int(ds.AcquisitionNumber) - 1
+        secs = 36000 + t * tr_s + (k % shots) * tr_s / shots
+        ds.AcquisitionTime = f"{int(secs // 3600):02d}{int(secs % 3600 // 60):02d}{secs % 60:09.6f}"
+        ds.save_as(path)
+    ref = _ref(dcm2niix, tmp_path / "s", tmp_path / "out")
+    mine = _mine(tmp_path / "s", tmp_path / "v.nii")
+    assert mine.get("MultibandAccelerationFactor") == ref.get("MultibandAccelerationFactor")
+    assert mine.get("PulseSequenceType") == ref.get("PulseSequenceType")
+    if manufacturer == "SIEMENS" and bands > 1:
+        assert mine["MultibandAccelerationFactor"] == bands
+        assert mine["PulseSequenceType"] == "Multiband Gradient Echo EPI"
