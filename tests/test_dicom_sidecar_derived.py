@@ -87,3 +87,60 @@ def test_siemens_multiband_factor_from_slice_times(tmp_path, dcm2niix, manufactu
     if manufacturer == "SIEMENS" and bands > 1:
         assert mine["MultibandAccelerationFactor"] == bands
         assert mine["PulseSequenceType"] == "Multiband Gradient Echo EPI"
+
+
+_READOUT_KEYS = (
+    "WaterFatShift",
+    "EstimatedTotalReadoutTime",
+    "EstimatedEffectiveEchoSpacing",
+    "EchoTrainLength",
+)
+
+
+@pytest.mark.parametrize(
+    ("shift", "epi", "train", "direction", "manufacturer"),
+    [
+        (12.3, 35, 35, "COL", "Philips Medical Systems"),
+        (12.3, 35, None, "COL", "Philips Medical Systems"),  # the EPI factor is the train
+        (12.3, 35, 0, "ROW", "Philips Medical Systems"),
+        (12.3, 20, 35, "COL", "Philips Medical Systems"),  # (0018,0091) wins
+        (12.3, 35, 1, "COL", "Philips Medical Systems"),
+        (9.1, None, 53, "ROW", "Philips Healthcare"),
+        (0.0, 35, 35, "COL", "Philips Medical Systems"),  # no shift: none
+        (12.3, 35, 35, "COL", "GE MEDICAL SYSTEMS"),  # another vendor's element: not read
+    ],
+)
+def test_philips_readout_estimate_as_dcm2niix(
+    tmp_path, dcm2niix, shift, epi, train, direction, manufacturer
+):
+    extra = {
+        "Manufacturer": manufacturer,
+        "ImagingFrequency": "127.8",
+        "ScanningSequence": "GR",
+        "SequenceVariant": "SK",
+        "MRAcquisitionType": "2D",
+        "InPlanePhaseEncodingDirection": direction,
+    }
+    if train is not None:
+        extra["EchoTrainLength"] = train
+    truth = write_dicom_4d_series(
+        tmp_path / "s", SHAPE, n_volumes=2, numbering="position", modality="MR", extra=extra
+    )
+    for path in truth.files:
+        ds = pydicom.dcmread(path)
+        block = ds.private_block(0x2001, "Philips Imaging DD 001", create=True)
+        block.add_new(0x22, "FL", shift)
+        if epi is not None:
+            block.add_new(0x13, "SL", epi)
+        ds.save_as(path)
+    ref = _ref(dcm2niix, tmp_path / "s", tmp_path / "out")
+    mine = _mine(tmp_path / "s", tmp_path / "v.nii")
+    assert {k: mine.get(k) for k in _READOUT_KEYS} == {k: ref.get(k) for k in _READOUT_KEYS}
+    if shift and manufacturer.startswith("Philips"):
+        n = train if train else epi
+        readout = shift / (127.8 * 3.4 * (n + 1)) * n  # (the formula's own value)
+        assert mine["EstimatedTotalReadoutTime"] == pytest.approx(readout, rel=1e-5)
+        recon = SHAPE[0] if direction == "ROW" else SHAPE[1]
+        assert mine["EstimatedEffectiveEchoSpacing"] == pytest.approx(
+            readout / (recon - 1), rel=1e-5
+        )

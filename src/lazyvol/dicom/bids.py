@@ -28,7 +28,13 @@ from typing import Any
 import numpy as np
 
 from .bids_enhanced import GRADIENT_ECHO_TRAIN, enhanced_annotate, enhanced_record_values
-from .bids_extra import SEQUENCE_NAME, acquisition_time, extra_record_values, printed
+from .bids_extra import (
+    SEQUENCE_NAME,
+    acquisition_time,
+    extra_record_values,
+    philips_readout,
+    printed,
+)
 from .bids_pet import pet_annotate, pet_record_values
 from .ge_phase import annotate_pepolar, ge_echo_spacing, ge_phase_values
 from .ge_timing import ge_record_values
@@ -498,6 +504,8 @@ def _annotate(
     if first.modality == "MR":
         _copy(bids, acq, "AcquisitionMatrixPE")
     bids.update(_phase_encoding(first, acq))
+    if bids.get("Manufacturer") == "Philips":
+        bids.update(philips_readout(acq, bids, _echo_train(acq)))
     _copy(
         bids,
         acq,

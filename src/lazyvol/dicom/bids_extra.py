@@ -31,6 +31,7 @@ InstitutionalDepartmentName "None" for images that state none; lazyvol writes no
 
 from __future__ import annotations
 
+import math
 from collections.abc import Sequence
 from typing import Any
 
@@ -51,10 +52,15 @@ __all__ = [
     "SEQUENCE_NAME",
     "SIEMENS_COIL_TEXT",
     "extra_record_values",
+    "philips_readout",
     "printed",
 ]
 
 OUT_OF_PLANE_FACTOR = 0x00189155
+#: Philips' water-fat shift in pixels (2001,1022) (FL) and EPI factor (2001,1013) (SL), read by
+#: element number in Philips files, as dcm2niix reads them.
+PHILIPS_WATER_FAT_SHIFT = 0x20011022
+PHILIPS_EPI_FACTOR = 0x20011013
 RECEIVE_COIL = 0x00181250
 SIEMENS_ORIENTATION_TEXT = 0x0051100E
 #: Siemens' coil name (CoilString (0051,100F)); dcm2niix takes it over ReceiveCoilName.
@@ -86,6 +92,8 @@ EXTRA_TAGS = frozenset(
         GE_TABLE,
         GE_TABLE_DELTA,
         *GE_SHIM,
+        PHILIPS_WATER_FAT_SHIFT,
+        PHILIPS_EPI_FACTOR,
     }
 )
 
@@ -173,12 +181,49 @@ def extra_record_values(raw: dict[int, Any], vendor: str, acq: dict[str, Any]) -
     pulse_sequence = _text(raw, PULSE_SEQUENCE_NAME)
     if pulse_sequence and "SequenceName" not in acq:  # (an enhanced file's, as dcm2niix reads it)
         out[SEQUENCE_NAME] = pulse_sequence
+    if vendor == "PHILIPS":
+        out.update(_philips_values(raw, acq))
     if vendor == "PHILIPS" and "PhaseEncodingSteps" in acq:
         options = str(acq.get("ScanOptions", ""))
         pf = (raw_text(raw, PARTIAL_FOURIER) or [""])[0].upper().startswith("Y")
         if pf or "PFF" in options or "PFP" in options:
             out["PartialFourierEnabled"] = "YES"
             out["PhaseEncodingStepsNoPartialFourier"] = acq.pop("PhaseEncodingSteps")
+    return out
+
+
+def _philips_values(raw: dict[int, Any], acq: dict[str, Any]) -> dict[str, Any]:
+    """A Philips file's WaterFatShift (2001,1022) (none for 0, a negative or non-finite value),
+    and its EPI factor (2001,1013) as EchoTrainLength where (0018,0091) states none or 0, as
+    dcm2niix reads them."""
+    out: dict[str, Any] = {}
+    shift = _numbers(raw, PHILIPS_WATER_FAT_SHIFT, "f")
+    if shift and math.isfinite(shift[0]) and shift[0] > 0:
+        out["WaterFatShift"] = shift[0]
+    epi = _numbers(raw, PHILIPS_EPI_FACTOR, "i")
+    if int(acq.get("EchoTrainLength", 0)) <= 0 and epi and epi[0] > 0:
+        out["EchoTrainLength"] = int(epi[0])
+    return out
+
+
+def philips_readout(acq: dict[str, Any], bids: dict[str, Any], train: int) -> dict[str, Any]:
+    """WaterFatShift, EstimatedTotalReadoutTime and EstimatedEffectiveEchoSpacing of a Philips
+    volume, as dcm2niix estimates them from the water-fat shift (pixels), ImagingFrequency (MHz)
+    and the echo train ``train``: the echo spacing is WaterFatShift / (ImagingFrequency x 3.4 ppm
+    x (train + 1)), the readout that times the train, the effective spacing the readout over
+    ReconMatrixPE - 1 (none without a phase-encoding direction). Every sequence, as dcm2niix;
+    none without a train or a frequency."""
+    shift, freq = acq.get("WaterFatShift"), acq.get("ImagingFrequency")
+    if not shift:
+        return {}
+    out: dict[str, Any] = {"WaterFatShift": printed(shift)}
+    if not (isinstance(freq, int | float) and freq > 0 and train > 0):
+        return out
+    readout = shift / (freq * 3.4 * (train + 1)) * train
+    out["EstimatedTotalReadoutTime"] = printed(readout)
+    recon = bids.get("ReconMatrixPE", 0)
+    if recon > 1:
+        out["EstimatedEffectiveEchoSpacing"] = printed(readout / (recon - 1))
     return out
 
 

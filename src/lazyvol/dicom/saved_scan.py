@@ -191,7 +191,9 @@ __all__ = [
 #: its first NUL since 79, 0.5 was no delay and SliceTiming was written).
 #: 82: a record's text read by the header reader (Modality, Manufacturer, dates, ...; UIDs
 #: kept whole) ends at its first NUL, as dcm2niix reads it (h128).
-INDEX_VERSION = 82
+#: 83: a Philips record's ``acq`` holds its WaterFatShift (2001,1022), and its EPI factor
+#: (2001,1013) as EchoTrainLength where (0018,0091) states none (h129).
+INDEX_VERSION = 83
 #: Layout of a report: 2: files named by their listing position, identities taken from the listing;
 #: 3: a volume's files may differ in pixel encoding (each frame's, ``encodings``), where 2 split them;
 #: 4: ... and in BitsStored (each frame's, ``stored_bits``), where 3 split them;
@@ -386,7 +388,9 @@ INDEX_VERSION = 82
 #: 96: sidecar Modality (and the MR keys it gates) end at a NUL as dcm2niix (h128).
 #: 97: sidecar PulseSequenceType (every vendor) and a Siemens one-file-per-slice series'
 #: MultibandAccelerationFactor from its SliceTiming, as dcm2niix writes them (h129).
-REPORT_FORMAT = 97
+#: 98: Philips sidecars: WaterFatShift, EstimatedTotalReadoutTime, EstimatedEffectiveEchoSpacing,
+#: and EchoTrainLength from the EPI factor (2001,1013), as dcm2niix writes them (h129).
+REPORT_FORMAT = 98
 #: A frame's identity in a report whose frames all have their listing entry's identity.
 _FROM_LISTING = "listing"
 #: The frames' paths of a report whose frames are its files, in order.
