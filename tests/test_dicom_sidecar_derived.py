@@ -144,3 +144,47 @@ def test_philips_readout_estimate_as_dcm2niix(
         assert mine["EstimatedEffectiveEchoSpacing"] == pytest.approx(
             readout / (recon - 1), rel=1e-5
         )
+
+
+@pytest.mark.parametrize(
+    ("software", "after_start"),
+    [
+        ("syngo MR XA30", True),
+        ("syngo MR XA60A", False),  # XA classic without it: none, as dcm2niix
+        ("syngo MR E11", False),  # AcquisitionTime, as before
+    ],
+)
+def test_siemens_xa_classic_slice_timing_from_time_after_start(
+    tmp_path, dcm2niix, software, after_start
+):
+    nk = SHAPE[2]
+    truth = write_dicom_4d_series(
+        tmp_path / "s",
+        SHAPE,
+        n_volumes=2,
+        labels=("AcquisitionTime", "AcquisitionNumber"),
+        modality="MR",
+        extra={
+            "Manufacturer": "SIEMENS",
+            "SoftwareVersions": software,
+            "ScanningSequence": "EP",
+            "MRAcquisitionType": "2D",
+            "AcquisitionDate": "20240101",
+        },
+    )
+    # TimeAfterStart in another slice order than AcquisitionTime's: descending, 0.3 s apart
+    for path in truth.files:
+        ds = pydicom.dcmread(path)
+        k, t = (int(ds.InstanceNumber) - 1) % nk, int(ds.AcquisitionNumber) - 1
+        if after_start:
+            block = ds.private_block(0x0021, "SIEMENS MR SDI 02", create=True)
+            block.add_new(0x04, "DS", f"{5 + 2.0 * t + 0.3 * (nk - 1 - k):.4f}")
+        ds.save_as(path)
+    ref = _ref(dcm2niix, tmp_path / "s", tmp_path / "out")
+    mine = _mine(tmp_path / "s", tmp_path / "v.nii")
+    assert ("SliceTiming" in mine) == ("SliceTiming" in ref)
+    if after_start:
+        expected = [round(0.3 * (nk - 1 - k), 4) for k in range(nk)]
+        assert mine["SliceTiming"] == pytest.approx(expected, abs=1e-6)
+    if "SliceTiming" in ref:
+        assert mine["SliceTiming"] == pytest.approx(ref["SliceTiming"], abs=5e-3)

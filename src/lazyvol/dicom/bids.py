@@ -46,7 +46,7 @@ from .slice_timing import slice_timing
 from .support import file_list
 from .vendor import missing_bvalue_note, stated_manufacturer, vendor_of
 from .volume_timing import uneven_volumes_note
-from .xa_private import sdi_tag
+from .xa_private import TIME_AFTER_START, sdi_tag
 
 __all__ = [
     "BIDS_TAGS",
@@ -274,6 +274,10 @@ def record_values(raw: dict[int, Any], csa: dict[str, Any] | str | None) -> dict
         bw = None if xa is None else [xa]
     if bw and bw[0] > 0:
         out["BandwidthPerPixelPhaseEncode"] = bw[0]
+    if vendor == "SIEMENS" and (after := raw_text(raw, sdi_tag(raw, TIME_AFTER_START))):
+        value = _number(after[0])
+        if value is not None and math.isfinite(value):
+            out["_time_after_start"] = float(value)  # (XA classic slice times: slice_timing)
     pos = csa_items(table, "PhaseEncodingDirectionPositive")
     positive = pe_positive(pos)
     tag, plus = PE_POLARITY_TAGS.get(vendor, (0, 1))

@@ -193,7 +193,8 @@ __all__ = [
 #: kept whole) ends at its first NUL, as dcm2niix reads it (h128).
 #: 83: a Philips record's ``acq`` holds its WaterFatShift (2001,1022), and its EPI factor
 #: (2001,1013) as EchoTrainLength where (0018,0091) states none (h129).
-INDEX_VERSION = 83
+#: 84: a Siemens record's ``acq`` holds its TimeAfterStart (0021,1104) (h129).
+INDEX_VERSION = 84
 #: Layout of a report: 2: files named by their listing position, identities taken from the listing;
 #: 3: a volume's files may differ in pixel encoding (each frame's, ``encodings``), where 2 split them;
 #: 4: ... and in BitsStored (each frame's, ``stored_bits``), where 3 split them;
@@ -390,7 +391,9 @@ INDEX_VERSION = 83
 #: MultibandAccelerationFactor from its SliceTiming, as dcm2niix writes them (h129).
 #: 98: Philips sidecars: WaterFatShift, EstimatedTotalReadoutTime, EstimatedEffectiveEchoSpacing,
 #: and EchoTrainLength from the EPI factor (2001,1013), as dcm2niix writes them (h129).
-REPORT_FORMAT = 98
+#: 99: Siemens XA classic SliceTiming from TimeAfterStart (0021,1104), none from AcquisitionTime,
+#: as dcm2niix (h129).
+REPORT_FORMAT = 99
 #: A frame's identity in a report whose frames all have their listing entry's identity.
 _FROM_LISTING = "listing"
 #: The frames' paths of a report whose frames are its files, in order.

@@ -8,6 +8,8 @@ The times (seconds, in slice order ``k``) come from, in this order:
   volume's when the first volume's are corrupted, by dcm2niix's rule (its ``checkSliceTiming``;
   issues 271, 704, 870, 879: CMRR and XA sequences can write times spanning past the TR, or offset
   by a TR, in the first volume only);
+- each slice's TimeAfterStart (0021,1104) (Siemens XA classic files, as dcm2niix: their
+  AcquisitionTime is not read, so an XA classic series without it has none);
 - each slice's AcquisitionTime (Siemens and UIH one file per slice);
 - GE's protocol data block (:func:`lazyvol.dicom.ge_timing.ge_slice_timing`).
 
@@ -106,10 +108,22 @@ def _from_acquisition_time(
     return _rounded(rel)
 
 
+def _after_start(base: Sequence[FrameRecord | None], _acq: Getter) -> list[float] | None:
+    """Siemens XA classic slices: the seconds of each slice's TimeAfterStart (0021,1104) after
+    the volume's first slice, as dcm2niix takes them; None when a slice states none."""
+    secs = [_acq(r).get("_time_after_start") for r in base]
+    if not secs or any(t is None for t in secs):
+        return None
+    t0 = min(float(t) for t in secs if t is not None)
+    return _rounded([float(t) - t0 for t in secs if t is not None])
+
+
 def _source(first: FrameRecord, acq: dict[str, Any]) -> str:
     """The attribute the stated slice times of ``first`` come from, as a warning names it."""
     if first.mosaic is not None and vendor_of(str(acq.get("Manufacturer", ""))) == "SIEMENS":
         return "MosaicRefAcqTimes (CSA image header (0029,1010) / (0019,1029))"
+    if "_time_after_start" in acq:
+        return "TimeAfterStart (0021,1104)"
     return "the per-slice acquisition times"
 
 
@@ -135,7 +149,12 @@ def slice_timing(
     stated, problem = _stated_timing(list(slots), nk, _acq, tr_ms)
     timing = None if stated is None else _rounded([t / 1000.0 for t in stated])
     vendor = vendor_of(str(bids.get("Manufacturer", "")))
-    if timing is None and vendor in ACQUISITION_TIME_VENDORS and nk > 1:
+    # (Siemens XA classic files: TimeAfterStart, not AcquisitionTime, as dcm2niix reads them)
+    xa = vendor == "SIEMENS" and " XA" in str(bids.get("SoftwareVersions", ""))
+    if timing is None and vendor == "SIEMENS" and nk > 1:
+        timing = _after_start(list(slots[:nk]), _acq)
+        xa = xa or timing is not None
+    if timing is None and vendor in ACQUISITION_TIME_VENDORS and nk > 1 and not xa:
         timing = _from_acquisition_time(list(slots[:nk]), tr)
     if timing is None and bids.get("Manufacturer") == "GE" and nk > 1:
         timing = ge_slice_timing(list(slots[:nk]), _acq, {**_acq(first), **bids})

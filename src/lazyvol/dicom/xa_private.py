@@ -21,6 +21,7 @@ __all__ = [
     "SDI_CREATOR",
     "SDI_TAGS",
     "SDS_CREATOR",
+    "TIME_AFTER_START",
     "XA_PROTOCOL_TAGS",
     "sdi_element",
     "sdi_tag",
@@ -52,9 +53,12 @@ def sdi_tags(elements: tuple[int, ...]) -> frozenset[int]:
 
 
 #: Read at the top level of classic files: the polarity (0x1C), the phase-encode bandwidth (0x53),
-#: RealDwellTime (0x42), the active coil elements (0x4F) of the SDI block and PATModeText (0x09)
-#: of the SDS block (the tags of every block, whichever creator owns it).
-SDI_TAGS = sdi_tags((0x1C, 0x53, 0x42, 0x4F, 0x09))
+#: RealDwellTime (0x42), the active coil elements (0x4F), TimeAfterStart (0x04) of the SDI block
+#: and PATModeText (0x09) of the SDS block (the tags of every block, whichever creator owns it).
+SDI_TAGS = sdi_tags((0x1C, 0x53, 0x42, 0x4F, 0x04, 0x09))
+#: TimeAfterStart (0021,1104) of the SDI block (DS, seconds since the run started): an XA classic
+#: slice's acquisition time, from which dcm2niix takes its SliceTiming.
+TIME_AFTER_START = 0x04
 #: Where the protocol text (0021,1019) may lie, in whichever block: located by the header scan,
 #: never read there (about 100 kB; the sidecar reads it once per volume).
 XA_PROTOCOL_TAGS = frozenset(_tag(b, _PROTOCOL) for b in SDI_BLOCKS)
