@@ -188,3 +188,29 @@ def test_siemens_xa_classic_slice_timing_from_time_after_start(
         assert mine["SliceTiming"] == pytest.approx(expected, abs=1e-6)
     if "SliceTiming" in ref:
         assert mine["SliceTiming"] == pytest.approx(ref["SliceTiming"], abs=5e-3)
+
+
+@pytest.mark.parametrize(
+    ("hyperband", "sequence"),
+    [("3\\1\\0\\0", "EP\\GR"), ("1\\1\\0", "EP\\GR"), ("2", "SE"), ("2.7", "EP"), ("x", "EP")],
+)
+def test_ge_hyperband_factor_as_dcm2niix(tmp_path, dcm2niix, hyperband, sequence):
+    truth = write_dicom_4d_series(
+        tmp_path / "s",
+        SHAPE,
+        n_volumes=2,
+        labels=(),
+        modality="MR",
+        extra={"Manufacturer": "GE MEDICAL SYSTEMS", "ScanningSequence": sequence},
+    )
+    for path in truth.files:
+        ds = pydicom.dcmread(path)
+        ds.add_new((0x0043, 0x0010), "LO", "GEMS_PARM_01")
+        ds.add_new((0x0043, 0x10B6), "LO", hyperband)
+        ds.save_as(path)
+    ref = _ref(dcm2niix, tmp_path / "s", tmp_path / "out")
+    mine = _mine(tmp_path / "s", tmp_path / "v.nii")
+    for key in ("MultibandAccelerationFactor", "PulseSequenceType"):
+        assert mine.get(key) == ref.get(key)
+    if hyperband[0] in "23":
+        assert mine["MultibandAccelerationFactor"] == int(hyperband[0])

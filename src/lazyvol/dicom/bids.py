@@ -435,6 +435,15 @@ def _image_type(bids: dict[str, Any], first: FrameRecord, acq: dict[str, Any]) -
         bids["NonlinearGradientCorrection"] = corrected
 
 
+def _ge_keys(bids: dict[str, Any], acq: dict[str, Any]) -> None:
+    """PhaseEncodingPolarityGE, and GE's HyperBand factor (0043,10B6) as
+    MultibandAccelerationFactor where above 1 (any sequence, as dcm2niix)."""
+    if "_ge_polarity" in acq:
+        bids["PhaseEncodingPolarityGE"] = acq["_ge_polarity"]
+    if (acq.get("_ge_mb") or 0) > 1:
+        bids["MultibandAccelerationFactor"] = acq["_ge_mb"]
+
+
 def _annotate(
     info: Any,
     slots: Sequence[FrameRecord | None],
@@ -496,8 +505,7 @@ def _annotate(
     for key in ("PixelBandwidth", "BandwidthPerPixelPhaseEncode"):
         if key in acq:
             bids[key] = acq[key]
-    if "_ge_polarity" in acq:
-        bids["PhaseEncodingPolarityGE"] = acq["_ge_polarity"]
+    _ge_keys(bids, acq)
     annotate_pepolar(info, frames)
     _copy(bids, acq, "ShimSetting PrescanReuseString CoilString PercentPhaseFOV PercentSampling")
     if (train := _echo_train(acq)) > 1:  # as dcm2niix, any vendor: GE writes 1 for EPI

@@ -393,7 +393,8 @@ INDEX_VERSION = 84
 #: and EchoTrainLength from the EPI factor (2001,1013), as dcm2niix writes them (h129).
 #: 99: Siemens XA classic SliceTiming from TimeAfterStart (0021,1104), none from AcquisitionTime,
 #: as dcm2niix (h129).
-REPORT_FORMAT = 99
+#: 100: GE sidecars: MultibandAccelerationFactor from the HyperBand factor (0043,10B6) (h129).
+REPORT_FORMAT = 100
 #: A frame's identity in a report whose frames all have their listing entry's identity.
 _FROM_LISTING = "listing"
 #: The frames' paths of a report whose frames are its files, in order.

@@ -6,6 +6,8 @@
   comes from its stated times: :mod:`lazyvol.dicom.siemens_sidecar`). dcm2niix does so for no
   other vendor (checked: UIH, GE, Philips, Canon). Unlike dcm2niix, none when lazyvol writes no
   SliceTiming (every slice at one time, or times too coarse to tell them apart).
+- (GE's MultibandAccelerationFactor, its HyperBand factor (0043,10B6), comes with its other keys:
+  :func:`lazyvol.dicom.bids.annotate`.)
 - PulseSequenceType, every vendor, from ScanningSequence (0018,0020) and SequenceVariant
   (0018,0021) as written (case kept: dcm2niix matches upper-case letters inside the joined text)
   and the MultibandAccelerationFactor above 1: "EP" gives an EPI type ("Multiband " when
