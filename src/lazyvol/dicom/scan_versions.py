@@ -1,0 +1,366 @@
+"""The versions of what a DICOM scan saves (:mod:`.saved_scan`): ``INDEX_VERSION`` for the
+per-file records and skips (:mod:`.scan_index`), ``REPORT_FORMAT`` for the grouped scan report
+and the cache keys of DICOM sources (:mod:`lazyvol.cache_keys`). A saved document of another
+version is not read (the folder is scanned again), so any change to what a record holds, to a
+skip's message, or to a stacking result, note or sidecar value bumps one of them by one, with a
+comment line below saying why (their history, newest last)."""
+
+from __future__ import annotations
+
+__all__ = ["INDEX_VERSION", "REPORT_FORMAT"]
+
+#: 3: FrameRecord gained 4D/diffusion/vendor fields; 4: inode/ctime_ns too; 5: ETag (objects);
+#: 6: a skip records whether the file is valid DICOM of an unsupported kind; 7: StackID, and
+#: enhanced files' functional-group acquisition values in ``acq``; 8: a Siemens image whose
+#: NumberOfImagesInMosaic counts several slices is a mosaic even without MOSAIC in its ImageType;
+#: 9: an enhanced file whose ImageType says MOSAIC, with no slice count, and whose frames lie at
+#: several positions is read as its frames (Siemens XA de-mosaiced exports), not refused;
+#: 10: an image with a Modality LUT Sequence (0028,3000) is skipped as unsupported, not recorded;
+#: 11: an enhanced file of one frame (NumberOfFrames 1 stated) is read through its functional
+#: groups (its top-level geometry first); 12: Float / Double Float Pixel Data recorded with
+#: BitsStored = BitsAllocated (they state none) and read, no longer refused; SamplesPerPixel 0,
+#: a negative NumberOfFrames and a rescale of several values recorded as malformed; 13: enhanced
+#: DimensionIndexValues recorded most significant first, in dcm2niix's order; a mosaic with a
+#: negative SpacingBetweenSlices placed by its SliceThickness (it was refused); an enhanced file
+#: whose frames cannot be located is skipped as unsupported (it was a format error); 14: the
+#: index and report files start with the SHA-256 of their JSON (a damaged file is rescanned); 15:
+#: a file with a second pixel element right after the first is skipped as malformed; 16: GE files
+#: record their protocol block's slice order, multiband factor and RTIA timer (GE SliceTiming);
+#: 17: a file repeating an attribute is skipped as malformed; a mosaic count the slice times
+#: contradict is refused; a skipped file names the SeriesInstanceUID read before its damage; 18:
+#: an enhanced file whose native Pixel Data hold a whole frame or more beyond its stated frames
+#: is skipped as malformed (its frames were located at the stated size); 19: a data set in the
+#: other VR encoding than its transfer syntax says is read (it was skipped); a Deflated file's skip
+#: names its SeriesInstanceUID; values are decoded by the VR they are written with; a value cut by
+#: the end of the file is dropped (the file skipped as truncated); 20: a file with neither a
+#: SOP class nor Pixel Data (cut in its file meta group) is skipped as truncated, not as a
+#: non-image; 21: a gzip-compressed DICOM file's skip names the SeriesInstanceUID of its bounded
+#: inflated start (it named none); 22: an enhanced file whose functional groups hold no
+#: PixelSpacing takes its top-level one (it had none); 23: JPEG-family frames split over several
+#: fragments with no usable offset table are located by their end markers (they were skipped);
+#: 24: UIH GRID files give one record a tile; Philips (2005,1429) label/control, Canon
+#: ImageComments directions and UIH (0065,1009)/(0065,1037) diffusion values are read; 25: ... and
+#: one whose functional groups hold no ImageOrientationPatient takes its top-level one (refused);
+#: 26: enhanced files' in-plane phase-encoding direction and Siemens XA polarity (0021,111C) are
+#: read, and the frames of an enhanced file of several echo times carry their echo's EchoNumber; a
+#: codestream wider than BitsAllocated or of other components than SamplesPerPixel is refused;
+#: records say whether native pixel data hold non-zero bytes past the stated image (excess_data);
+#: 27: GE phase-encoding elements ((0043,102A/102C/1083), (0018,1310/9034/9069/9081)) are read.
+#: 28: records hold PatientID (0010,0020) (two patients' images under one SeriesInstanceUID split).
+#: 29: an image without both standard diffusion attributes takes its direction from the vendor's
+#: private ones (a GE 27 image stating (0018,9087) held none); the source names both attributes.
+#: 30: GE epi_pepolar images say their mode (0019,109C)/(0019,10B3) and whether their rows are
+#: stored reversed (``_ge_reversed``, from TemporalPositionIdentifier (0020,0100)).
+#: 31: a complete file of a class without pixels (a structured report, spectroscopy, a vendor's
+#: physiological log) is skipped as valid DICOM of an unsupported kind (it was as damage); an
+#: image without PixelRepresentation (0028,0103) is skipped (it was read as unsigned).
+#: 32: records hold the acquisition date and time (``acquisition_datetime``: AcquisitionDate +
+#: AcquisitionTime, else AcquisitionDateTime; an enhanced frame's whole FrameAcquisitionDateTime);
+#: a file with an attribute the scan reads right after its pixel element is skipped as malformed.
+#: 33: records hold ConvolutionKernel (0018,1210) (two CT reconstructions of one series split).
+#: 34: Philips records hold the real-world value mapping that replaces an identity rescale
+#: (``philips_rwv``, as dcm2niix applies it; the values were the stored ones).
+#: 35: a Philips enhanced frame without public ImagePositionPatient / ImageOrientationPatient takes
+#: those of its private per-frame sequence (2005,140F), as dcm2niix does (the file was refused).
+#: 36: every element after the pixel element is walked (within 64 KiB) for an attribute the scan
+#: reads (35: the first only); a file of a class holding pixels cut before them is damage, not a
+#: non-image (only classes known to hold none are).
+#: 37: a Siemens mosaic without MosaicRefAcqTimes records its tiles' times from the protocol of its
+#: CSA series header (sSliceArray.ucMode), read for such a mosaic only; GE files no longer record
+#: their RTIA timer.
+#: 38: the walk after the pixel element reads long-VR element headers (37 took them for short
+#: ones and stopped behind the data set's trailing padding); a standard class that is no image
+#: class holds no pixels (37 called some truncated images); a Philips mapping item of slope 0 is
+#: none, its intercept too.
+#: 39: UIH files record their phase-encoding polarity (0065,1058) (PhaseEncodingDirection).
+#: 40: an image stating a diffusion value in both the standard and its vendor's attributes takes
+#: the one dcm2niix takes (vendor.PRECEDENCE; 39 took the standard pair whenever it was complete).
+#: 41: a remote header is read checked against its listing's stamp (40 saved, under that stamp, a
+#: header read from another version of the object: a replacement between listing and read, a
+#: cache answering HEADs, which a rollback to the listed version then served as current).
+#: 42: Siemens XA files record their phase-encode bandwidth (0021,1153) (top level, or the
+#: functional groups' (0021,11FE) sequence): EffectiveEchoSpacing / TotalReadoutTime.
+#: 43: records hold the site, study and coil keys of the sidecar (InstitutionName ..., SAR,
+#: AcquisitionMatrixPE, GE's ShimSetting ...; lazyvol.dicom.bids_extra).
+#: 44: Siemens XA polarity / bandwidth read in the block "SIEMENS MR SDI 02" names
+#: (lazyvol.dicom.xa_private).
+#: 45: Siemens files record RealDwellTime (0019,1018), PATModeText and where their CSA series
+#: header lies (its protocol is read once per volume for the sidecar).
+#: 46: text values decoded with the file's Specific Character Set (45 read them as Latin-1).
+#: 47: enhanced frames record their MRModifierSequence's parallel reduction factors.
+#: 48: records hold the PET and CT values of the sidecar (lazyvol.dicom.bids_pet: tracer, units,
+#: reconstruction, frame times, kernel, exposure).
+#: 49: Siemens XA files record where their protocol text (0021,1019) lies.
+#: 50: text inside the sequences the scan parses decoded with the file's character set.
+#: 51: Siemens files record XA's PATModeText (0021,1009), RealDwellTime (0021,1142), coil
+#: elements (0021,114F) and the coil name; every file the standard enhanced attributes (MTState,
+#: PartialFourierDirection, ...).
+#: 52: Siemens files record where their protocol text lies whatever its size (51: none past 16 MiB).
+#: 53: a PixelSpacing of one value is read (for both axes, as dcm2niix reads it; 52: malformed);
+#: a Siemens image's diffusion values from its CSA image header first (as dcm2niix reads them).
+#: 54: an enhanced file whose Pixel Data has an undefined length under a native syntax is skipped
+#: (53: its items were located as native frames); damaged headers skipped with reasons naming the
+#: damage (a malformed TransferSyntaxUID, an implicit VR element of undefined length, a file cut
+#: inside its Pixel Data element header).
+#: 55: JPEG 2000, HTJ2K and JPEG-LS records hold the precision their first frame's codestream
+#: states (``codestream_bits``, read at open).
+#: 56: an image whose Modality LUT Sequence (0028,3000) holds no item is recorded, its rescale
+#: applied as pydicom applies it (55 skipped it as holding a lookup table).
+#: 57: GE records say when their series states no DTI directions ((0019,10E0) below 1: ``acq``
+#: ``_ge_no_dti``), as their b > 0 images without a direction are trace images then.
+#: 58: an image stating only AcquisitionDateTime (0008,002A) (an enhanced file whose frames state
+#: no FrameAcquisitionDateTime) has its time of day as its AcquisitionTime (56: none).
+#: 59: an enhanced frame's non-finite functional-group numbers (echo time, trigger delay, b-value,
+#: direction, thickness, spacing) are unset and noted in its bad attributes, as the header reader
+#: notes top-level ones.
+#: 60: an enhanced MR file's PulseSequenceName (0018,9005) is read (its SequenceName where
+#: (0018,0024) states none; ``acq["_sequence_name"]``, GE's (0019,109C) too, was
+#: ``_ge_sequence_name``).
+#: 61: an enhanced frame's PartialFourier (0018,9081) YES is kept (``acq["_partial_fourier"]``).
+#: 62: a non-finite GE (0043,1039) b-value, CSA DiffusionGradientDirection or Canon comment direction
+#: is noted in the record's bad attributes (the b-value was kept as NaN, the others dropped).
+#: 63: a file whose PixelRepresentation (0028,0103) is present but empty is skipped, as a file
+#: without it is (it was recorded as unsigned); an empty NumberOfFrames is noted as malformed.
+#: 64: a malformed gradient direction of an image stating no b-value, or b = 0, is not a reason to
+#: skip the file (the direction is not used; it was refused as corrupt diffusion).
+#: 65: an empty or 0 NumberOfFrames (0028,0008) of a file whose native Pixel Data holds one frame
+#: is one frame (``acq["_one_frame_taken"]``; it was -1 or 0 and refused).
+#: 66: a malformed diffusion value the image states again where dcm2niix takes the other (a NaN
+#: standard direction beside the CSA header's, ...) is not a reason to skip the file.
+#: 67: an empty Rows, Columns, BitsAllocated or BitsStored is noted as malformed ("is empty"; it
+#: was refused as "= 0").
+#: 68: PhotometricInterpretation is recorded upper-cased (a lower-case spelling, non-conformant
+#: CS, split its slices from the series).
+#: 69: a negative diffusion b-value is noted as malformed and unset (it was recorded as stated);
+#: Philips' private b-value is taken beside a standard one below 0 or NaN; an empty or 0
+#: NumberOfFrames over one frame of packed bits (BitsAllocated 1) is one frame (then refused for
+#: its BitsAllocated).
+#: 70: PET records keep CorrectedImage (0028,0051), which splits AC from NAC images (h114).
+#: 71: an enhanced frame keeps its file's ImageType (``file_image_type``) beside its FrameType,
+#: and its CTReconstructionSequence's ConvolutionKernel (``convolution_kernel``, ``acq``); records
+#: hold NumberOfAverages (0018,0083) and GradientEchoTrainLength (0018,9241) (``acq``); an
+#: enhanced frame's RescaleSlope / Intercept / PixelSpacing / SliceThickness / SpacingBetweenSlices
+#: that is not a number is noted in its bad attributes (it was read as absent) (h109).
+#: 72: a file whose Manufacturer is empty or absent is Philips' when its private block (2001,0010)
+#: is (its diffusion values, scalings and sidecar Manufacturer read as Philips', as dcm2niix).
+#: 73: an enhanced frame whose file states no ImageType keeps [] as ``file_image_type`` (None
+#: gave its FrameType to the sidecar; h115).
+#: 74: a record's ``acq`` holds ImageType's text as written (``_image_type_text``) where
+#: stripping its values changes it (the spaces dcm2niix keeps; h118).
+#: 75: ... and where a NUL inside it ends the text dcm2niix reads ('N<NUL>D' is 'N'; h119).
+#: 76: a file without BitsStored is skipped with a message naming the attribute as missing
+#: (it said '= 0'; h123).
+#: 77: an empty RescaleSlope / RescaleIntercept (0028,1053 / 1052), top-level or in a frame's
+#: PixelValueTransformationSequence, is noted in the bad attributes (it was read as 1 / 0; h121).
+#: 78: the refusal of a malformed RescaleSlope / RescaleIntercept names the fix (dcmodify).
+#: 79: a record's text values (``acq``, SeriesDescription) end at their first NUL, as dcm2niix
+#: reads them (h120).
+#: 80: a mosaic record refused for pixel data cut short names the remedy (its stored text).
+#: 81: GE's delay after slice group (0043,107C) read as the binary FL it is (read as text, cut at
+#: its first NUL since 79, 0.5 was no delay and SliceTiming was written).
+#: 82: a record's text read by the header reader (Modality, Manufacturer, dates, ...; UIDs
+#: kept whole) ends at its first NUL, as dcm2niix reads it (h128).
+#: 83: a Philips record's ``acq`` holds its WaterFatShift (2001,1022), and its EPI factor
+#: (2001,1013) as EchoTrainLength where (0018,0091) states none (h129).
+#: 84: a Siemens record's ``acq`` holds its TimeAfterStart (0021,1104) (h129).
+INDEX_VERSION = 84
+#: Layout of a report: 2: files named by their listing position, identities taken from the listing;
+#: 3: a volume's files may differ in pixel encoding (each frame's, ``encodings``), where 2 split them;
+#: 4: ... and in BitsStored (each frame's, ``stored_bits``), where 3 split them;
+#: 5: ... and in BitsAllocated/PixelRepresentation (each frame's ``stored_types``), where 4 split them;
+#: 6: MONOCHROME1 and MONOCHROME2 images stack; images whose ImageType contradicts their
+#: ComplexImageComponent or GE (0043,102F) are split off (grouping rules a saved report holds);
+#: 7: GE diffusion directions turned into LPS by dcm2niix's rule (6 held mirrored ones); no gantry
+#: tilt within the written orientation's precision; InstanceNumber gaps over the whole series.
+#: 8: ORIGINAL and DERIVED single-frame images of one series are split; images with a Modality
+#: LUT Sequence are skipped (index 10); a warning when a time rule's volume order contradicts
+#: InstanceNumber; Philips images with a scale slope say which scaling their values are in.
+#: 9: enhanced files of one frame read through their functional groups (index 11); the Philips
+#: note's wording; frames without geometry named as frames.
+#: 10: float pixel data read (index 12); enhanced volumes sorted by DimensionIndexValues in
+#: dcm2niix's order (9 sorted by the first listed dimension). 11: copies of one SOPInstanceUID
+#: in different places (position, orientation, spacing, frame of reference) are a conflict, not
+#: duplicates. 12: one SeriesInstanceUID of several SeriesNumbers is split by them; repeated
+#: frame positions of one file without a label are refused; Philips scaling judged per echo;
+#: a folder of only refused volumes raises their refusals; GE SliceTiming (index 16); 13: the
+#: damaged files that name no series ("unnamed"), which every series beside them may miss.
+#: 14: a stack with missing slices is on the grid of the step every step is a whole multiple of
+#: (the median of the steps was taken for it, refusing such stacks as uneven); uneven spacing is
+#: refused against the most common step. 15: a volume split from its series says what tells it
+#: apart (``this volume: ...``); messages count an enhanced file's frames as frames of one file;
+#: derived diffusion volumes (b > 0, zero gradient) are flagged. 16: a GE image with a b-value
+#: but no gradient direction is a b = 0 image (as dcm2niix writes it). 17: Canon/UIH diffusion
+#: tables, a missing b-value read as 0 (``no_bvalue``), ASLContext, ProtocolName/EchoNumber in the
+#: BIDS values, SliceTiming of UIH series, UIH GRID tiles. 18: a volume's diffusion values and
+#: ASL kind come from the images that state them, which must agree (an image stating none no
+#: longer hides a mixed volume); a UIH b = 0-only series has no table. 19: a sheared stack's
+#: lean (``shear_deg``), a gantry tilt only for a gantry's lean; orientations a cosine more than
+#: 1e-4 apart (18: 1e-3) are split, as dcm2niix splits them, or, written coarsely, more than one
+#: step of their last decimal; a volume's orientation is the one most of its files state (18: its
+#: first file's); a zero written ``2.07e-013`` no longer hides a gantry tilt; an orientation off
+#: orthonormal beyond its written rounding (18: 1e-2) is refused. 20: BIDS values as dcm2niix
+#: writes them: GE PhaseEncodingPolarityGE / PhaseEncodingDirection / EffectiveEchoSpacing /
+#: TotalReadoutTime, ReconMatrixPE for every MR volume, no phase-encoding axis in 3D but EPI;
+#: EchoTrainLength only above 1; ImageType split at "_" with the image kind appended.
+#: 21: copies of one SOPInstanceUID no decoder here can compare are refused as unsupported (asking
+#: for the decoder), and a scan holding such a refusal is not saved (it was, as "remove one").
+#: 22: one SeriesInstanceUID's images of two studies or patients are split (stacked as a 4th axis
+#: before); images repeating others' headers are called copies only when their pixels agree.
+#: 23: a diffusion b-value and direction come from the attributes that state them (a standard
+#: b-value hid the vendor's private direction: zero vectors, flagged derived); sources name both.
+#: 24: diffusion directions are unit vectors; a GE / Canon image-frame gradient shorter than unit
+#: (a multi-shell series' lower shell) scales its b-value to b |g|^2 (``shell_scaled``).
+#: 25: GE epi_pepolar volumes of reversed polarity are split off, their rows read in reverse
+#: order (``FrameTable.flip_rows``) and their polarity reversed (stacked as stored before).
+#: 26: volumes acquired across midnight ordered by date and time (25 put the ones after midnight
+#: first); undated times of day spanning more than 12 h order no volumes.
+#: 27: images of one SeriesInstanceUID stating different ConvolutionKernels (0018,1210) are split
+#: (two CT reconstructions were a 4th axis ordered by InstanceNumber).
+#: 28: one date on every image of a set whose times of day span more than 12 h tells no day: the
+#: set is judged as undated (27 ordered it by that date, the volumes after midnight first).
+#: 29: SliceTiming by dcm2niix's rules (lazyvol.dicom.slice_timing): none for 3D acquisitions or
+#: CT/PET, none outside [0, TR) (a mosaic's corrupted first volume gives way to its second), none
+#: when every slice has one time; GE's from its protocol whatever its RTIA timer says.
+#: 30: messages name a mosaic's or GRID's tiles ("tile 4 of F"; 29 named the file alone, twice
+#: for a gap between two tiles of one file) and do not advise removing files for such a gap.
+#: 31: sidecar values as this release writes them (ImageOrientationPatientDICOM printed as
+#: dcm2niix prints it; protocol codes whole numbers only; no estimates for an unread protocol);
+#: positions on a grid finer than twice their apparent rounding compared strictly (30 took a
+#: fine grid written exactly, 0.1 mm apart, for a 0.1 mm rounding and absorbed a missing slice).
+#: 32: series whose PixelSpacing holds one value open (taken for both axes), with a note.
+#: 33: a series of files one volume each (mosaic, enhanced) whose InstanceNumbers skip numbers
+#: has a note naming the missing ones (a time point may be missing).
+#: 34: InstanceNumber gaps are numbers no image of the SeriesInstanceUID holds (a complete
+#: multi-echo or magnitude/phase series was said to have gaps: the other volume's numbers).
+#: 35: a series numbering each volume on its own (its numbers repeating across its files) notes
+#: each volume's own InstanceNumber gaps (34 took the other volumes' numbers as held).
+#: 36: exact duplicates dropped the same way are one note naming the first copies (a note a file).
+#: 37: PET volumes ordered by FrameReferenceTime (0054,1300) (36: by InstanceNumber, or refused as
+#: another export's images); a refusal names a time attribute that varies at a position; the
+#: InstanceNumber gap note of a stack with slices filled (allow_gaps) names them (36: "regular").
+#: 38: a volume of JPEG 2000, HTJ2K or JPEG-LS frames whose codestreams hold wider samples than
+#: BitsStored has a dtype holding them (``decoded_bits``; 37 wrapped them into BitsStored's).
+#: 39: RLE files whose frames hold other byte planes (segments) than SamplesPerPixel x
+#: BitsAllocated / 8 are refused at open (38 opened them, to fail when read).
+#: 40: positions written coarsely are compared with the grid through the first and last slices
+#: (a regular stack 39 refused opens).
+#: 41: slices stating different SliceThickness values are noted (a warning); the sidecar leaves
+#: SliceThickness out then.
+#: 42: the volumes of one SeriesInstanceUID are listed by what tells them apart (split key values,
+#: index on a split 4th axis, id), no longer by their first file's name.
+#: 43: a split_4d volume's meta holds its own per-volume lists (diffusion table, PET frames) and
+#: echoes (echo_times, echo_numbers, bids EchoTime/EchoNumber), as vol[..., t] cuts them.
+#: 44: FrameReferenceTime (0054,1300) and TriggerTime (0018,1060) stated per image (a few ms
+#: later each slice or bed) order the volumes when they rank every position alike (41: the
+#: InstanceNumber rank, no word said); volume orders the headers contradict are Python warnings.
+#: 45: positions written to whole millimetres (halves, fives) are compared within that rounding
+#: (44 took them as exact: a 1.2 mm stack written to whole mm was 2 slices missing).
+#: 46: SliceThickness values within float32 noise of each other (1.5, 1.49999988079071) are one
+#: thickness: no note (45 said the slices differed).
+#: 47: a GE trace image (b > 0, no direction) of a series stating no DTI directions ((0019,10E0)
+#: 0) keeps its b-value and is flagged derived (46 made it b = 0; a b = 0 + trace series had no
+#: diffusion table).
+#: 48: a Philips volume's sidecar holds PhilipsRescaleSlope, PhilipsRescaleIntercept,
+#: PhilipsScaleSlope and UsePhilipsFloatNotDisplayScaling (its first image's, as dcm2niix).
+#: 49: a split by image kind names GE's image kind (0043,102F) beside the standard attributes.
+#: 50: a Siemens diffusion series' sidecar holds DiffusionScheme (sDiffusion.dsScheme), as dcm2niix.
+#: 51: an image stating only AcquisitionDateTime (0008,002A) has that time as its AcquisitionTime
+#: (the sidecar's AcquisitionTime, as dcm2niix's; 46 wrote none).
+#: 52: the volumes of an enhanced file of several echo times list dcm2niix's echo numbers
+#: (echo_numbers, axis4_values EchoNumbers), so an echo cut from them has its EchoNumber.
+#: 53: a non-finite DiffusionBValue / DiffusionGradientOrientation refuses its volume (FormatError).
+#: 54: Philips sidecar keys from one implementation: PhilipsRWVSlope / Intercept added to 48's
+#: (PhilipsRescaleSlope / Intercept,
+#: PhilipsScaleSlope, UsePhilipsFloatNotDisplayScaling), as dcm2niix writes them.
+#: 55: enhanced MR sidecars: SequenceName from PulseSequenceName (0018,9005), ImagingFrequency
+#: from TransmitterFrequency (0018,9098), PercentPhaseFOV / PercentSampling from
+#: MRFOVGeometrySequence, as dcm2niix reads them.
+#: 56: a Philips enhanced partial-Fourier volume's PhaseEncodingSteps is written as
+#: PhaseEncodingStepsNoPartialFourier with PartialFourierEnabled, as a classic one's.
+#: 57: meta["volume_acquisition"] (each volume's AcquisitionTime / AcquisitionNumber), so a volume
+#: cut along t states its own in the sidecar (56: the whole series' first).
+#: 58: a spacing_atol of half the slice spacing or more refuses the stack (error kind "option").
+#: 59: a non-finite private / CSA / Canon-comment diffusion value refuses its volume (was b = 0 or
+#: no direction; a Philips image of them was split off as a trace image).
+#: 60: an MR 4D volume whose volumes are not evenly spaced in acquisition time carries a warning
+#: saying so (a missing or re-acquired volume, two runs sharing a SeriesInstanceUID).
+#: 61: the refusal of a series whose last volume was cut short (an interrupted acquisition) names
+#: that volume's files and the remedy.
+#: 62: the refusal of a mosaic without its CSA header says the private elements were removed.
+#: 63: a 4D order by a time label (AcquisitionNumber, ...) that AcquisitionTime contradicts at
+#: every position is a warning.
+#: 64: a series whose first images are lost is no longer refused as an interrupted last volume;
+#: the uneven-volume-time note names a timing by design among its causes.
+#: 65: a series whose NumberOfFrames (0028,0008) is empty or 0 on one-frame native files opens
+#: (meta "number_of_frames_source"), where it was refused.
+#: 66: a series whose malformed diffusion value is one dcm2niix does not take (the CSA header's,
+#: or the vendor's by PRECEDENCE, stated beside it) opens, where it was refused.
+#: 67: a negative b-value refuses its series (it went to the .bval); a Philips series whose standard
+#: b-value is NaN or below 0 beside its private one opens with the private one, as dcm2niix.
+#: 68: meta["volume_acquisition"]["resolution"] (each volume's AcquisitionTime resolution), so a
+#: cut's uneven-time check takes the written digits, as at open.
+#: 69: instance_order=True past a missing PixelSpacing keeps the slices' stated positions (it
+#: stacked them by InstanceNumber, mirrored when numbered against them; h114).
+#: 70: instance_order=True past missing positions takes slice 0's place and the step from the
+#: positions stated (the first file by name gave the origin, +normal the step; h114).
+#: 71: the refusal of positions repeating unevenly says what to do (it named only causes; h114).
+#: 72: PET images with and without attenuation correction (CorrectedImage), or in other Units or
+#: of another ReconstructionMethod or DecayCorrection, under one SeriesInstanceUID are split,
+#: not a 4D (h114).
+#: 73: an enhanced volume's sidecar ImageType / NonlinearGradientCorrection come from the file's
+#: ImageType (0008,0008), as dcm2niix's (68: from the first frame's FrameType (0008,9007)); an
+#: enhanced CT's ConvolutionKernel (CTReconstructionSequence) is written and splits volumes;
+#: NumberOfAverages above 1, and GradientEchoTrainLength above 1 as EchoTrainLength, as dcm2niix;
+#: an enhanced frame's rescale that is not a number refuses its volume (it took the file's value)
+#: (h109).
+#: 74: a single-echo volume whose EchoNumbers is above 1 (a phase-difference series) has its
+#: EchoNumber in meta["bids"], as dcm2niix writes it.
+#: 75: NonlinearGradientCorrection (from ImageType ND / DIS2D / DIS3D) for every vendor, not
+#: Siemens only (h108).
+#: 76: a Philips file without Manufacturer (its private block (2001,0010) Philips') reads as Philips'.
+#: 77: an interrupted last volume is named where InstanceNumbers run slice by slice and a volume
+#: label says the earlier volumes are whole (the refusal's text).
+#: 78: report.skipped holds each exact duplicate dropped from a volume (a saved report had none).
+#: 79: a volume without SeriesInstanceUID whose InstanceNumbers repeat where no position does
+#: carries a "several series may be stacked as one" note.
+#: 80: NonlinearGradientCorrection by dcm2niix's text rule (_ND / _DIS2D / _DIS3D in the
+#: "_"-joined ImageType, case as written, _ND winning), not by whole upper-cased values (h115).
+#: 81: an enhanced file without ImageType (0008,0008) has no sidecar ImageType or
+#: NonlinearGradientCorrection, as dcm2niix (its first frame's FrameType gave them; h115).
+#: 82: PET Units / ReconstructionMethod / DecayCorrection compared upper-cased, runs of spaces as
+#: one, before they split a series (a spelling split one reconstruction in two).
+#: 83: no "several series may be stacked as one" note (79) when every file states one
+#: InstanceNumber (an anonymiser's constant).
+#: 84: sidecar ImageType / NonlinearGradientCorrection from ImageType's text with the spaces
+#: around its values kept, as dcm2niix reads it (' ND' is no '_ND'; h118).
+#: 85: a PET frame without Units / ReconstructionMethod / DecayCorrection / CorrectedImage
+#: splits nothing alone again (82 upper-cased the 'missing' placeholder; h118).
+#: 86: sidecar ImageType cut at a NUL inside a value, and an ImageType of blanks written, as
+#: dcm2niix (h119).
+#: 87: sidecar text values and the series description end at their first NUL, as dcm2niix
+#: (h120).
+#: 88: instance_order=True past a missing position refuses stated positions off the numbered
+#: stack (a 4D series, a gap) where it stacked them evenly (h120).
+#: 89: a time series or DWI with some volumes at another EchoTime / EchoNumbers (positions repeating
+#: within some echoes only) is one volume per echo, as dcm2niix writes it (was one 4D volume).
+#: 90: a series of b = 0 volumes only whose ImageType says DIFFUSION (not GE's) has a diffusion
+#: table of zeros, as dcm2niix writes its .bval/.bvec (it had none).
+#: 91: the refusal of evenly repeated positions no rule orders says when a label splits them into
+#: runs under one SeriesInstanceUID, and to move each run to a folder of its own.
+#: 92: the InstanceNumber gap note of a one-file-a-slice 4D series missing as many numbers as
+#: whole volumes names them and the missing time point.
+#: 93: a volume of multi-image files (mosaic) numbered the same several times over carries a
+#: "several series may be stacked as one" note (runs under one SeriesInstanceUID).
+#: 94: the refusal of a file whose pixel data were cut short names the remedy (copy it again, or
+#: move it out of the folder to open its series without it).
+#: 95: an empty RescaleSlope / RescaleIntercept in every file of a volume is read as absent (1 / 0)
+#: where it refused the series; empty in some files only, still refused (h128).
+#: 96: sidecar Modality (and the MR keys it gates) end at a NUL as dcm2niix (h128).
+#: 97: sidecar PulseSequenceType (every vendor) and a Siemens one-file-per-slice series'
+#: MultibandAccelerationFactor from its SliceTiming, as dcm2niix writes them (h129).
+#: 98: Philips sidecars: WaterFatShift, EstimatedTotalReadoutTime, EstimatedEffectiveEchoSpacing,
+#: and EchoTrainLength from the EPI factor (2001,1013), as dcm2niix writes them (h129).
+#: 99: Siemens XA classic SliceTiming from TimeAfterStart (0021,1104), none from AcquisitionTime,
+#: as dcm2niix (h129).
+#: 100: GE sidecars: MultibandAccelerationFactor from the HyperBand factor (0043,10B6) (h129).
+REPORT_FORMAT = 100
