@@ -39,6 +39,7 @@ from ._io_remote import (
     _etag,
     _mtime_ns,
     changed,
+    filesystem,
     fs_path,
     if_match,
     info,
@@ -53,12 +54,21 @@ from .errors import (
     FormatError,
     LazyvolError,
     RemoteReadError,
+    ResourceLimitError,
     SourceChangedError,
     SourceNotFoundError,
 )
 from .sources import SourceStamp
 
-__all__ = ["ATTEMPTS", "MAX_FOLLOW_UPS", "MAX_RETRY_AFTER", "read_many"]
+__all__ = [
+    "ATTEMPTS",
+    "MAX_FOLLOW_UPS",
+    "MAX_RETRY_AFTER",
+    "read_many",
+    "read_whole",
+    "too_large",
+    "whole",
+]
 
 #: Requests for the rest of a range after a shorter ``206`` answer that are shorter still than
 #: the first answer (answers of the first one's size, a server's cap, are always followed).
@@ -392,3 +402,100 @@ def _content_length(headers: Mapping[str, str]) -> int | None:
     """The answer's ``Content-Length`` (None when absent or not a number of bytes)."""
     text = str(headers.get("Content-Length", "")).strip()
     return int(text) if text.isdigit() else None
+
+
+# -- whole objects, bounded --------------------------------------------------------------------------
+
+
+def too_large(
+    loc: Location, size: int | None, limit: int, what: str, fix: str
+) -> ResourceLimitError:
+    """The error of a whole read of ``loc`` (``what`` it is) that would hold more than ``limit``
+    bytes: ``size`` as the answer stated it, None when the body went on past the limit."""
+    found = (
+        f"is {size} bytes, over the limit of {limit} bytes"
+        if size is not None
+        else f"went on past {limit} bytes, the limit"
+    )
+    return ResourceLimitError(
+        f"{loc.display}: {what} {found} for reading it; nothing was used ({fix})"
+    )
+
+
+def read_whole(loc: Location, limit: int, *, what: str, fix: str) -> bytes:
+    """The whole object ``loc`` (a URL) in one request, never holding more than ``limit + 1``
+    bytes of it, whatever the server sends (a huge body, a body sent in chunks for ever, a
+    ``Content-Length`` that lies): HTTP(S) by :func:`whole`, other protocols by a ranged
+    ``cat_file`` of the first ``limit + 1`` bytes.
+
+    Raises
+    ------
+    FileNotFoundError
+        No such object (HTTP 404, an absent key).
+    ResourceLimitError
+        The object is more than ``limit`` bytes (:func:`too_large`, ``what`` and ``fix`` word it).
+    LazyvolError
+        The request failed (typed as :func:`~lazyvol._remote_errors.translate` types it).
+    """
+    from fsspec.asyn import sync
+
+    fs = filesystem(loc)
+    if loc.protocol in ("http", "https"):
+
+        async def go() -> bytes:
+            return await whole(fs, await fs.set_session(), loc, limit, what, fix)
+
+        try:
+            got: bytes = sync(fs.loop, go)
+        except (FileNotFoundError, LazyvolError):
+            raise
+        except Exception as exc:
+            raise translate(exc, loc, "reading it") from None
+        return got
+    try:
+        data = bytes(fs.cat_file(fs_path(loc, fs), start=0, end=limit + 1))
+    except FileNotFoundError:
+        raise
+    except Exception as exc:
+        if "not satisfiable" not in str(exc):  # (S3 refuses any range of an empty object)
+            raise translate(exc, loc, "reading it") from None
+        data = b""
+    if len(data) > limit:
+        raise too_large(loc, None, limit, what, fix)
+    return data
+
+
+async def whole(fs: Any, session: Any, loc: Location, limit: int, what: str, fix: str) -> bytes:
+    """The whole object ``loc`` (HTTP(S)): one GET without ``Range`` (a body encoded on the fly
+    decoded, as any client reads it), tried again on 429/502/503/504 and hang-ups as ranged
+    reads are; refused (:func:`too_large`) when its ``Content-Length`` states more than
+    ``limit`` bytes, before any is read, or when its body goes on past ``limit`` bytes, of
+    which no more than ``limit + 1`` are held."""
+    url = fs.encode_url(fs_path(loc, fs))
+    for attempt in range(ATTEMPTS):
+        try:
+            async with session.get(url, **fs.kwargs) as r:
+                wait = wait_before_retry(r.status, r.headers.get("Retry-After"), attempt)
+                if wait is None:
+                    fs._raise_not_found_for_status(r, loc.url)  # (404: FileNotFoundError)
+                    if r.status == 206:
+                        raise RemoteReadError(
+                            f"{loc.display}: reading it whole, the server answered 206 (a part) "
+                            "to a request that asked for no range; nothing was used"
+                        )
+                    encoding = str(r.headers.get("Content-Encoding", "")).strip().lower()
+                    declared = _content_length(r.headers) if encoding in ("", "identity") else None
+                    if declared is not None and declared > limit:
+                        raise too_large(loc, declared, limit, what, fix)
+                    data, _ = await _body(r, 0, limit + 1, drain=False)
+                    if len(data) > limit:
+                        raise too_large(loc, None, limit, what, fix)
+                    return data
+        except (FileNotFoundError, LazyvolError):
+            raise
+        except Exception as exc:
+            wait = wait_before_retry(None, None, attempt, unanswered=hung_up(exc))
+            if wait is None:
+                raise
+        await asyncio.sleep(wait)
+    raise AssertionError("unreachable")  # pragma: no cover

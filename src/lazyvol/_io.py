@@ -40,7 +40,7 @@ from urllib.parse import SplitResult, urlsplit, urlunsplit
 
 import numpy as np
 
-from ._http_range import Want, read_many
+from ._http_range import Want, read_many, read_whole
 from ._io_local import OPEN_FLAGS, check_range, pread_full, pread_into, short_read
 from ._io_remote import (
     changed,
@@ -97,6 +97,7 @@ __all__ = [
     "read",
     "read_into",
     "read_ranges",
+    "read_whole",
     "reads_check",
     "remote_timeout",
     "retried",

@@ -9,17 +9,24 @@ checksum error blaming the file). Here a range is taken only when the answer is 
 the rules of the byte layer's own reads (:mod:`lazyvol._http_range`: Content-Range checked, a
 longer answer cut, a shorter one followed up, a whole-object ``200`` cut to the range, encoded
 bodies refused, 429/502/503/504 and hang-ups retried); a suffix must be the object's last bytes.
-Whole-file reads (metadata, unsharded chunk files) stay fsspec's.
+Whole-file reads (metadata, unsharded chunk files) are one GET, bounded
+(:func:`lazyvol._http_range.whole`).
+
+Every remote store (:class:`BoundedFsspecStore`, any protocol) reads no more than a local store
+would hold (:mod:`lazyvol.zarr_files`), whatever the server sends or a shard index claims: a
+metadata file at most ``limit_of(key)`` bytes, a chunk file (or a range of one) at most what its
+array's ``zarr.json`` allows (``bound_of``, as the store reads that file), else
+``limit_of(key)``; more is a :class:`~lazyvol.errors.ResourceLimitError` naming the URL.
 """
 
 from __future__ import annotations
 
 import asyncio
-from collections.abc import Iterable, Mapping
+from collections.abc import Callable, Iterable, Mapping
 from contextvars import ContextVar
 from typing import Any
 
-from zarr.abc.store import ByteRequest, RangeByteRequest, SuffixByteRequest
+from zarr.abc.store import ByteRequest, OffsetByteRequest, RangeByteRequest, SuffixByteRequest
 from zarr.core.buffer import Buffer, BufferPrototype
 from zarr.storage import FsspecStore
 
@@ -32,6 +39,8 @@ from ._http_range import (
     _partial,
     _read,
     _warn_norange,
+    too_large,
+    whole,
 )
 from ._io_remote import _etag, _mtime_ns, _retry_after
 from ._location import Location
@@ -41,14 +50,24 @@ from ._retry import ATTEMPTS, hung_up, wait_before_retry
 from .errors import LazyvolError, RemoteReadError
 from .sources import SourceStamp
 
-__all__ = ["checked_http_store"]
+__all__ = ["BoundedFsspecStore", "bounded_store"]
 
 
-def checked_http_store(loc: Location, options: dict[str, Any]) -> Any:
-    """A read-only zarr ``FsspecStore`` rooted at ``loc`` (an HTTP(S) URL) whose ranged reads are
-    checked (module docstring); ``options`` are the filesystem's storage options."""
+def bounded_store(
+    loc: Location,
+    options: dict[str, Any],
+    limit_of: Callable[[str], int],
+    bound_of: Callable[[bytes], int],
+    fix: str,
+) -> Any:
+    """A read-only zarr ``FsspecStore`` rooted at ``loc`` whose reads are bounded (module
+    docstring), and for an HTTP(S) URL checked; ``options`` are the filesystem's storage
+    options; ``fix`` ends the message of a refused read."""
     plain = FsspecStore.from_url(loc.url, storage_options=options, read_only=True)
-    return CheckedFsspecStore(plain.fs, read_only=True, path=plain.path)
+    cls = CheckedFsspecStore if loc.protocol in ("http", "https") else BoundedFsspecStore
+    store: BoundedFsspecStore = cls(plain.fs, read_only=True, path=plain.path)
+    store.limit_of, store.bound_of, store.fix = limit_of, bound_of, fix
+    return store
 
 
 #: The version each shard index read in this asyncio task stated (``{url: stamp or None}``,
@@ -61,8 +80,86 @@ _INDEX_READ: ContextVar[Mapping[str, SourceStamp | None] | None] = ContextVar(
 )
 
 
-class CheckedFsspecStore(FsspecStore):  # type: ignore[misc]
-    """zarr's ``FsspecStore`` over HTTP(S) whose ranged reads are checked (module docstring)."""
+class BoundedFsspecStore(FsspecStore):  # type: ignore[misc]
+    """zarr's ``FsspecStore`` whose reads are bounded (module docstring)."""
+
+    #: Most bytes of one read of a key (None: no bound; :func:`bounded_store` sets it) ...
+    limit_of: Callable[[str], int] | None = None
+    #: ... and for a chunk file, from the bytes of the array's ``zarr.json`` (0: none).
+    bound_of: Callable[[bytes], int] | None = None
+    #: The chunk file bound found when the store read its ``zarr.json``.
+    file_limit = 0
+    #: How a refusal ends: what to do.
+    fix = ""
+
+    def with_read_only(self, read_only: bool = False) -> Any:
+        store = super().with_read_only(read_only)
+        for name in ("limit_of", "bound_of", "file_limit", "fix"):
+            setattr(store, name, getattr(self, name))
+        return store
+
+    def _url(self, key: str) -> str:
+        return f"{self.path.rstrip('/')}/{key.lstrip('/')}"
+
+    def _limit(self, key: str) -> int:
+        """The most bytes a read of ``key`` may return (0: no bound): for a chunk file (not a
+        metadata file), the bound its array's metadata gives when it gives one."""
+        if self.limit_of is None:
+            return 0
+        limit = self.limit_of(key)
+        return self.file_limit or limit if limit == self.limit_of("c/0") else limit
+
+    def _check(self, key: str, byte_range: ByteRequest | None) -> int:
+        """The most bytes a read of ``key`` may return (0: none set); a range asking for more is
+        refused before any request."""
+        limit = self._limit(key)
+        if not limit:
+            return 0
+        n = None
+        if isinstance(byte_range, RangeByteRequest):
+            n = byte_range.end - byte_range.start
+        elif isinstance(byte_range, SuffixByteRequest):
+            n = byte_range.suffix
+        if n is not None and n > limit:
+            where = Location(self._url(key))
+            raise too_large(where, n, limit, f"a range of the Zarr store's file {key}", self.fix)
+        return limit
+
+    def _saw(self, key: str, data: bytes) -> None:
+        """Note the chunk file bound of the array when ``data`` is its ``zarr.json``."""
+        if key.rsplit("/", 1)[-1] == "zarr.json" and self.bound_of is not None:
+            self.file_limit = self.bound_of(data)
+
+    async def get(
+        self, key: str, prototype: BufferPrototype, byte_range: ByteRequest | None = None
+    ) -> Buffer | None:
+        limit = self._check(key, byte_range)
+        if not limit or not (byte_range is None or isinstance(byte_range, OffsetByteRequest)):
+            return await super().get(key, prototype, byte_range)
+        if not self._is_open:
+            await self._open()
+        start = byte_range.offset if isinstance(byte_range, OffsetByteRequest) else 0
+        try:
+            data = bytes(
+                await self.fs._cat_file(self._url(key), start=start, end=start + limit + 1)
+            )
+        except self.allowed_exceptions:
+            return None
+        except OSError as exc:
+            if "not satisfiable" not in str(exc):  # (S3 refuses any range of an empty object)
+                raise
+            data = b""
+        if len(data) > limit:
+            where = Location(self._url(key))
+            raise too_large(where, None, limit, f"the Zarr store's file {key}", self.fix)
+        if byte_range is None:
+            self._saw(key, data)
+        return prototype.buffer.from_bytes(data)
+
+
+class CheckedFsspecStore(BoundedFsspecStore):
+    """zarr's ``FsspecStore`` over HTTP(S) whose reads are bounded and ranged reads checked
+    (module docstring)."""
 
     #: Shards whose index version is remembered (the oldest forgotten first).
     VERSIONS = 4096
@@ -77,22 +174,39 @@ class CheckedFsspecStore(FsspecStore):  # type: ignore[misc]
     async def get(
         self, key: str, prototype: BufferPrototype, byte_range: ByteRequest | None = None
     ) -> Buffer | None:
+        limit = self._check(key, byte_range)
         if byte_range is None:
-            return await self._whole(key, prototype)
+            return await self._whole(key, prototype, limit)
         if not self._is_open:
             await self._open()
-        url = f"{self.path.rstrip('/')}/{key.lstrip('/')}"
+        url = self._url(key)
         try:
-            data = await self._ranged(url, byte_range)
+            data = await self._ranged(url, byte_range, limit)
         except FileNotFoundError as exc:  # (no such file: zarr's missing chunk, not an error)
             if isinstance(exc, LazyvolError):
                 raise
             return None
         return prototype.buffer.from_bytes(data)
 
-    async def _whole(self, key: str, prototype: BufferPrototype) -> Buffer | None:
-        """A whole file (an unsharded chunk, a whole shard) as fsspec reads it, tried again
-        on 429/502/503/504 and hang-ups as the byte layer's reads are (a missing file: None)."""
+    async def _whole(self, key: str, prototype: BufferPrototype, limit: int) -> Buffer | None:
+        """A whole file (metadata, an unsharded chunk, a whole shard): at most ``limit`` bytes
+        (:func:`lazyvol._http_range.whole`), else as fsspec reads it, tried again on
+        429/502/503/504 and hang-ups as the byte layer's reads are (a missing file: None)."""
+        if limit:
+            if not self._is_open:
+                await self._open()
+            url = self._url(key)
+            session = await self.fs.set_session()
+            try:
+                data = await whole(
+                    self.fs, session, Location(url), limit, f"the Zarr store's file {key}", self.fix
+                )
+            except FileNotFoundError as exc:
+                if isinstance(exc, LazyvolError):
+                    raise
+                return None
+            self._saw(key, data)
+            return prototype.buffer.from_bytes(data)
         for attempt in range(ATTEMPTS):
             try:
                 got: Buffer | None = await super().get(key, prototype, None)
@@ -107,7 +221,7 @@ class CheckedFsspecStore(FsspecStore):  # type: ignore[misc]
             await asyncio.sleep(wait)
         raise AssertionError("unreachable")  # pragma: no cover
 
-    async def _ranged(self, url: str, byte_range: ByteRequest) -> bytes:
+    async def _ranged(self, url: str, byte_range: ByteRequest, limit: int = 0) -> bytes:
         """The bytes of ``url`` that ``byte_range`` names, checked (a range against the
         version of the shard its index was read from)."""
         where = Location(url)  # (for messages: display_url hides what credentials it holds)
@@ -125,6 +239,10 @@ class CheckedFsspecStore(FsspecStore):  # type: ignore[misc]
             start, end = byte_range.start, byte_range.end
         else:  # an OffsetByteRequest: to the object's end
             start, end = byte_range.offset, int((await self.fs._info(url))["size"])
+            if limit and end - start > limit:
+                raise too_large(
+                    where, end - start, limit, "a range of a Zarr store's file", self.fix
+                )
         if end <= start:
             return b""
         read = _INDEX_READ.get() or {}  # (this task's own index read, else the store's last)

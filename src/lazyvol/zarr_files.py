@@ -31,10 +31,16 @@ if TYPE_CHECKING:
     from zarr.core.buffer import Buffer, BufferPrototype
 
 __all__ = [
+    "META_BYTES",
+    "META_NAMES",
+    "READ_LIMIT_FIX",
     "MIN_FILE_BYTES",
     "BoundedLocalStore",
+    "chunk_file_bound_of",
     "max_file_bytes",
+    "read_limit",
     "read_store_file",
+    "shard_bound_of",
     "shard_file_bound",
 ]
 
@@ -51,6 +57,28 @@ def max_file_bytes() -> int:
     :data:`MIN_FILE_BYTES`."""
     limit = max_chunk_bytes()
     return max(limit + limit // 128 + (1 << 20), MIN_FILE_BYTES)
+
+
+#: Zarr's metadata documents, JSON read whole: at most :data:`META_BYTES` each.
+META_NAMES = ("zarr.json", ".zarray", ".zattrs", ".zgroup")
+META_BYTES = 64 << 20
+#: What a read refused by its limit says to do.
+READ_LIMIT_FIX = (
+    "one read of a Zarr store's file holds at most 64 MiB of Zarr metadata, or a chunk file (a "
+    "range of one) as large as its array's metadata allows from its chunk or shard shape, dtype "
+    "and codecs, else the chunk limit and a compressor's overhead; a file over it is damaged or "
+    "not the store's. Raise LAZYVOL_MAX_CHUNK_BYTES if a chunk this large is real"
+)
+
+
+def read_limit(key: str) -> int:
+    """Most bytes one read of the store's file ``key`` (a path or a key) returns, local or
+    remote: :data:`META_BYTES` for a Zarr metadata document (:data:`META_NAMES`: no image's
+    metadata comes near it, and a server answering one with an endless body must not cost
+    gigabytes), else :func:`max_file_bytes` (a shard may be allowed more:
+    :func:`shard_file_bound`)."""
+    name = key.replace(os.sep, "/").rsplit("/", 1)[-1]
+    return META_BYTES if name in META_NAMES else max_file_bytes()
 
 
 def _byte_span(byte_range: ByteRequest | None, size: int) -> tuple[int, int]:
@@ -101,15 +129,13 @@ def read_store_file(
                 "for)"
             )
         start, stop = _byte_span(byte_range, st.st_size)
-        limit = max_file_bytes()
-        if stop - start > limit and root is not None:
+        limit = read_limit(path)
+        if stop - start > limit and root is not None and limit == max_file_bytes():
             limit = max(limit, shard_file_bound(root, path))
         if stop - start > limit:
             raise ResourceLimitError(
                 f"{path}: the store's {what} is {stop - start} bytes, over the limit of {limit} "
-                "bytes for one read of a Zarr store's file (the chunk limit and a compressor's "
-                "overhead, or for a shard what its array's metadata allows; raise "
-                "LAZYVOL_MAX_CHUNK_BYTES if this is real)"
+                f"bytes for reading it; nothing was used ({READ_LIMIT_FIX})"
             )
         return _pread(fd, start, stop - start)
     except OSError as exc:
@@ -131,15 +157,44 @@ def shard_file_bound(root: str, path: str) -> int:
         meta = os.path.join(folder, "zarr.json")
         if os.path.lexists(meta):
             try:
-                doc = json.loads(read_store_file(meta, "array metadata"))
-                bound = _sharded_bound(doc) if doc.get("node_type") == "array" else 0
-            except (OSError, ValueError, TypeError, KeyError, AttributeError, FormatError):
+                return shard_bound_of(read_store_file(meta, "array metadata"))
+            except (OSError, FormatError):
                 return 0
-            return bound if bound <= max_volume_bytes() + max_file_bytes() else 0
         if folder == top:
             break
         folder = os.path.dirname(folder)
     return 0
+
+
+def shard_bound_of(raw: bytes) -> int:
+    """Most bytes one shard file of the array whose ``zarr.json`` is ``raw`` holds (0: not a
+    sharded Zarr v3 array, metadata that cannot tell, or a bound over the volume limit, not
+    believed): the bound of :func:`shard_file_bound`."""
+    return _bound_of(raw, unsharded=False)
+
+
+def chunk_file_bound_of(raw: bytes) -> int:
+    """Most bytes one chunk file (a shard, or an unsharded chunk: its decoded size and what each
+    bytes-to-bytes codec may add) of the Zarr v3 array whose ``zarr.json`` is ``raw`` holds;
+    0 when the metadata cannot tell. A remote store's chunk file is read up to it, not up to
+    :func:`max_file_bytes`: a server's body has no size to check before it is read."""
+    return _bound_of(raw, unsharded=True)
+
+
+def _bound_of(raw: bytes, *, unsharded: bool) -> int:
+    import numpy as np
+
+    try:
+        doc = json.loads(raw)
+        if doc.get("node_type") != "array":
+            return 0
+        bound = _sharded_bound(doc)
+        if not bound and unsharded:
+            shape = [int(n) for n in doc["chunk_grid"]["configuration"]["chunk_shape"]]
+            bound = _encoded_bound(shape, list(doc["codecs"]), np.dtype(doc["data_type"]).itemsize)
+    except (ValueError, TypeError, KeyError, AttributeError, IndexError):
+        return 0
+    return bound if bound <= max_volume_bytes() + max_file_bytes() else 0
 
 
 def _sharded_bound(doc: dict[str, Any]) -> int:

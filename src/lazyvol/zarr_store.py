@@ -23,9 +23,20 @@ from typing import Any
 from . import _io
 from ._io import Location
 from .errors import FormatError, LazyvolError, SourceNotFoundError
-from .zarr_files import BoundedLocalStore, read_store_file
+from .zarr_files import (
+    READ_LIMIT_FIX,
+    BoundedLocalStore,
+    chunk_file_bound_of,
+    read_limit,
+    read_store_file,
+)
 
 __all__ = ["StoreRoot"]
+
+
+def _limit(key: str) -> dict[str, str]:
+    """How a read of the store's file ``key`` names it and its fix in a refusal."""
+    return {"what": f"the Zarr store's file {key}", "fix": READ_LIMIT_FIX}
 
 
 @dataclass(frozen=True)
@@ -88,16 +99,11 @@ class StoreRoot:
         """
         if not self.is_remote:  # (non-blocking, a regular file, bounded: zarr_files)
             return read_store_file(self.where(key), f"file {key}")
-        fs, path, loc = self._remote(key)
-        try:
-            return bytes(_io.retried(loc, lambda: fs.cat_file(path)))  # (429/50x: again)
-        except FileNotFoundError:
+        loc = self.loc.join(key)
+        try:  # (bounded as a local read is, whatever the server sends; 429/50x: again)
+            return _io.read_whole(loc, read_limit(key), **_limit(key))
+        except (FileNotFoundError, SourceNotFoundError):
             raise FileNotFoundError(loc.display) from None
-        except Exception as exc:
-            err = _io.translate(exc, loc, "reading it")
-            if isinstance(err, SourceNotFoundError):
-                raise FileNotFoundError(loc.display) from None
-            raise err from None
 
     def exists(self, key: str) -> bool:
         """True when file ``key`` exists (a remote request failing for good counts as absent;
@@ -181,16 +187,12 @@ class StoreRoot:
 
             path = os.path.join(self.path, array)
             return LocalStore(path, read_only=True) if checked else BoundedLocalStore(path)
-        from zarr.storage import FsspecStore
-
         loc = self.loc.join(array)
         opts = _io.with_timeouts(loc.protocol, loc.options.to_dict())
         try:
-            if loc.protocol in ("http", "https"):  # (ranged reads checked: _zarr_http)
-                from ._zarr_http import checked_http_store
+            from ._zarr_http import bounded_store  # (bounded; HTTP ranged reads checked)
 
-                return checked_http_store(loc, opts)
-            return FsspecStore.from_url(loc.url, storage_options=opts, read_only=True)
+            return bounded_store(loc, opts, read_limit, chunk_file_bound_of, READ_LIMIT_FIX)
         except ImportError as exc:
             raise ImportError(
                 f"{loc.display}: reading {loc.protocol}:// stores needs a package that is not "
