@@ -64,6 +64,7 @@ __all__ = [
     "ATTEMPTS",
     "MAX_FOLLOW_UPS",
     "MAX_RETRY_AFTER",
+    "ignores_range",
     "read_many",
     "read_whole",
     "too_large",
@@ -387,6 +388,8 @@ async def _whole(want: Want, start: int, stop: int, r: Any, verify: bool) -> tup
             "open) nor a range it labelled; nothing was used"
         )
     assert size is not None  # (declared, or counted to the body's end)
+    if start > 0 or stop < size:  # (a part asked, the whole object answered)
+        _NORANGE.add(want.loc.identity)
     if size < stop:
         if start >= size:
             raise FormatError(
@@ -396,6 +399,18 @@ async def _whole(want: Want, start: int, stop: int, r: Any, verify: bool) -> tup
             )
         return _Got(data, verify), True
     return _Got(data, verify, whole=size), False
+
+
+#: Identities of the URLs whose server answered a request for a part of the object with the
+#: whole object (it ignores ``Range``) in this process.
+_NORANGE: set[str] = set()
+
+
+def ignores_range(loc: Location) -> bool:
+    """Whether a read of ``loc`` in this process asked for a part of the object and received
+    the whole object (a server that ignores ``Range``: the byte layer takes its range from such
+    an answer, other clients do not)."""
+    return loc.identity in _NORANGE
 
 
 def _content_length(headers: Mapping[str, str]) -> int | None:

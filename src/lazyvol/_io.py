@@ -40,7 +40,7 @@ from urllib.parse import SplitResult, urlsplit, urlunsplit
 
 import numpy as np
 
-from ._http_range import Want, read_many, read_whole
+from ._http_range import Want, ignores_range, read_many, read_whole
 from ._io_local import OPEN_FLAGS, check_range, pread_full, pread_into, short_read
 from ._io_remote import (
     changed,
@@ -89,6 +89,7 @@ __all__ = [
     "display_url",
     "filesystem",
     "identity_url",
+    "ignores_range",
     "is_url",
     "kind",
     "list_objects",

@@ -15,7 +15,15 @@ from ._location import Location, credential_params
 from .errors import FormatError, ResourceLimitError, UnsupportedError
 from .sources import SourceStamp
 
-__all__ = ["EXTRA_AXES", "assemble", "identity", "jsonable", "scale_attrs", "target_url"]
+__all__ = [
+    "EXTRA_AXES",
+    "assemble",
+    "identity",
+    "jsonable",
+    "refuse_norange",
+    "scale_attrs",
+    "target_url",
+]
 
 #: Names of the axes after k, in stored order.
 EXTRA_AXES = ("t", "u", "v", "w")
@@ -137,3 +145,20 @@ def target_url(loc: Location) -> str:
             "the reference filesystem's remote_options"
         )
     return loc.identity
+
+
+def refuse_norange(locs: Sequence[Location], ignores_range: Any) -> None:
+    """Refuse references to an HTTP(S) server that ignores ``Range`` (``ignores_range(loc)``: a
+    read of it made for these references asked for a part and received the whole object): a
+    reference reader (fsspec's reference filesystem, kerchunk) takes each chunk from the answer
+    to its ranged request, which is then the whole object, and fails (a reshape error) or
+    decodes the wrong bytes."""
+    for loc in locs:
+        if loc.protocol in ("http", "https") and ignores_range(loc):
+            raise UnsupportedError(
+                f"{loc.display}: the server ignores Range requests (it answered a request for "
+                "part of the object with the whole object), so no reference reader can fetch a "
+                "chunk from it: each read would return the whole file. Enable range requests on "
+                "the server (or serve the files from one that honours them), or convert with "
+                "lazyvol.open(...).to_zarr(...)"
+            )

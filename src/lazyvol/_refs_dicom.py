@@ -12,7 +12,15 @@ import numpy as np
 
 from . import _io
 from ._frame_codecs import frame_codec, single_fragment
-from ._refs_common import EXTRA_AXES, assemble, identity, jsonable, scale_attrs, target_url
+from ._refs_common import (
+    EXTRA_AXES,
+    assemble,
+    identity,
+    jsonable,
+    refuse_norange,
+    scale_attrs,
+    target_url,
+)
 from ._zarr_folder import is_zarr_folder
 from .errors import FormatError, UnsupportedError
 
@@ -199,6 +207,8 @@ def dicom_refs(
     out = assemble(
         refs, "image", stored_shape, chunks, dtype, dims, attrs, group_attrs, extra, codec
     )
+    if loc.is_remote:  # (before _verify_decoded, which would blame the codec)
+        refuse_norange([where(p) for p in dict.fromkeys(plan.paths)], _io.ignores_range)
     if compressed and verify_decoded:
         _verify_decoded(out, vol, path, plan.paths, loc)
     return out

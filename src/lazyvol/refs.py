@@ -61,7 +61,15 @@ import numpy as np
 from . import _io
 from ._io import Location
 from ._location import names_version
-from ._refs_common import EXTRA_AXES, assemble, identity, jsonable, scale_attrs, target_url
+from ._refs_common import (
+    EXTRA_AXES,
+    assemble,
+    identity,
+    jsonable,
+    refuse_norange,
+    scale_attrs,
+    target_url,
+)
 from .errors import (
     FormatError,
     LazyvolError,
@@ -354,6 +362,7 @@ def _remote_nifti(loc: Location) -> _NiftiLayout:
             f"{loc.display}: NIfTI field scl_slope={slope} / scl_inter={inter} is not finite: no "
             "scale_factor can express it"
         )
+    refuse_norange([loc], _io.ignores_range)
     now = _io.stamp(loc)
     if _io.changed(loc, stamp, now) is not None:
         raise SourceChangedError(

@@ -673,3 +673,19 @@ def test_a_nifti_named_without_a_suffix_is_referenced_by_its_content(
     for source in (packed, gz_url):
         with pytest.raises(UnsupportedError, match="a compressed file cannot be referenced"):
             references(source)
+
+
+def test_references_to_a_server_ignoring_range_are_refused(tmp_path, http_server: HttpServer):
+    """A server answering every ranged GET with the whole object (``python -m http.server``):
+    lazyvol's reads take their range from it, but a reference reader takes the whole body as the
+    chunk (a reshape error, or for a compressed frame lazyvol's decode check blaming the codec)."""
+    path = write_phantom_nifti(tmp_path / "r.nii", (16, 12, 8), dtype="int16")
+    url = http_server.put("r.nii", open(path, "rb").read(), mode="norange")
+    with pytest.raises(UnsupportedError, match=r"r\.nii: the server ignores Range requests"):
+        references(url)
+    _need_codecs()
+    write_dicom_series(tmp_path / "rle", (8, 6, 1), compress="1.2.840.10008.1.2.5")
+    (dcm,) = sorted((tmp_path / "rle").iterdir())
+    url = http_server.put("one.dcm", dcm.read_bytes(), mode="norange")
+    with pytest.raises(UnsupportedError, match=r"one\.dcm: the server ignores Range requests"):
+        references(url)
