@@ -117,3 +117,25 @@ def test_echoes_of_one_volume_stay_one_4d_volume(tmp_path):
     vol = lv.open(tmp_path / "s", series=info.id)
     assert vol.shape == (*SHAPE, 3)
     np.testing.assert_array_equal(vol.compute(), truth.stored)
+
+
+def test_a_derived_copy_of_one_echo_leaves_the_echoes_of_one_volume_one_4d_volume(tmp_path):
+    """Two echoes of one volume (a GRE field map's magnitudes) whose first echo also has a DERIVED
+    copy at the same positions: the copy repeats echo 1's positions, yet no position repeats
+    within an echo once the copy is set apart (as it is, by ImageType value 1). The echoes stay
+    one 4D volume, as without the copy; they were split into two 3D volumes, reported as a time
+    series of echoes."""
+    truth = write_dicom_4d_series(tmp_path / "s", SHAPE, 1, labels=(), echoes=2)
+    for f in truth.files:
+        ds = pydicom.dcmread(f)
+        if int(ds.EchoNumbers) == 1:
+            kind = list(ds.ImageType)
+            ds.ImageType = ["DERIVED", *kind[1:]]
+            ds.SOPInstanceUID = pydicom.uid.generate_uid()
+            ds.InstanceNumber = int(ds.InstanceNumber) + 1000
+            ds.save_as(f"{f}_derived.dcm")
+    report = lv.scan(tmp_path / "s")
+    assert sorted(i.shape for i in report) == [SHAPE, (*SHAPE, 2)], report
+    assert not any("echo" in r for i in report for r in i.reasons), report
+    (info,) = [i for i in report if len(i.shape) == 4]
+    np.testing.assert_array_equal(lv.open(tmp_path / "s", series=info.id).compute(), truth.stored)

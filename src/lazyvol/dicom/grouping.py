@@ -463,12 +463,14 @@ def split_series(
     number_note = _split_series_numbers(keyed)
     stack_note = _split_stacks(keyed)
     kernel_note = _split_kernels(keyed)
-    echo_note = _split_echo_series(keyed)
     trace_note = _split_philips_trace(keyed)
     polarity_note = split_reversed(keyed)
     conflict_note = _split_component_conflicts(keyed)
     derived_note = _split_original_derived(keyed)
     copies_note = _split_photometric_copies(keyed)
+    # Last: a position repeating within an echo only through a copy the splits above set apart
+    # (a DERIVED copy of one echo's images, a Philips trace image) is no time series.
+    echo_note = _split_echo_series(keyed)
     if len(keyed) == 1:
         key, recs = next(iter(keyed.items()))
         return [(_id_key(key, recs), recs, [])]

@@ -363,4 +363,6 @@ INDEX_VERSION = 84
 #: 99: Siemens XA classic SliceTiming from TimeAfterStart (0021,1104), none from AcquisitionTime,
 #: as dcm2niix (h129).
 #: 100: GE sidecars: MultibandAccelerationFactor from the HyperBand factor (0043,10B6) (h129).
-REPORT_FORMAT = 100
+#: 101: the echo split runs after the derived / trace / polarity / copy splits: two echoes of one
+#: volume with a copy of one echo stay one 4D volume (keys of groups split by both change; h131).
+REPORT_FORMAT = 101
