@@ -52,3 +52,42 @@ def test_a_b0_only_series_has_the_table_dcm2niix_writes(
     assert (vol.meta.get("diffusion") is not None) == expected
     if expected:
         assert vol.meta["diffusion"]["bvals"] == [0.0] * volumes
+
+
+@pytest.mark.parametrize("vendor", ["standard", "SIEMENS", "PHILIPS"])
+@pytest.mark.parametrize(
+    "image_type",
+    [
+        ("DERIVED", "PRIMARY", "DIFFUSION", "ADC"),
+        ("DERIVED", "PRIMARY", "DIFFUSION", "TRACEW"),
+        ("ORIGINAL", "PRIMARY", "NODIFFUSION"),
+        ("ORIGINAL", "PRIMARY", "M", "DIFFUSION"),
+        ("ORIGINAL", "PRIMARY", "DIFFUSION_MAP"),
+        ("ORIGINAL", "PRIMARY", "DIFFUSION", "TRACEW"),
+    ],
+)
+def test_a_b0_only_series_is_diffusion_as_dcm2niix_reads_its_image_type(
+    tmp_path, dcm2niix, vendor, image_type
+):
+    """ImageType holding DIFFUSION-like words: a derived map (ADC / TRACEW, first value DERIVED),
+    NODIFFUSION, or DIFFUSION as the last value got a table of zeros (any value containing
+    DIFFUSION counted); dcm2niix writes none for them (its test: '_DIFFUSION_' in the values
+    joined by '_', not DERIVED)."""
+    src = tmp_path / "s"
+    write_dicom_4d_series(
+        src,
+        SHAPE,
+        bvals=[0],
+        bvecs=[(0, 0, 0)],
+        labels=("AcquisitionTime",),
+        vendor=vendor,
+        image_type=image_type,
+    )
+    mine = tmp_path / "lv"
+    mine.mkdir()
+    vol = lv.open(src)
+    vol.to_nifti(mine / "v.nii")
+    dcm2niix.run(src, tmp_path / "ref", sidecar=True, check=True)
+    theirs = _tables(tmp_path / "ref")
+    assert len(_tables(mine)) == len(theirs)
+    assert (vol.meta.get("diffusion") is not None) == bool(theirs)

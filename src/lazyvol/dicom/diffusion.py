@@ -134,9 +134,18 @@ def _b0_diffusion_images(firsts: Sequence[FrameRecord], bvals: Sequence[float]) 
         r.b_value is not None
         and b == 0
         and not _ge(r.diffusion_source)
-        and any("DIFFUSION" in str(v).upper() for v in (r.image_type or ()))
+        and _says_diffusion(r.image_type)
         for r, b in zip(firsts, bvals, strict=True)
     )
+
+
+def _says_diffusion(image_type: Sequence[str] | None) -> bool:
+    """Whether ImageType (0008,0008) says DIFFUSION as dcm2niix reads it for a b = 0 series: its
+    values joined by "_" hold "_DIFFUSION_" (a value DIFFUSION that is not the first or last,
+    DIFFUSION_MAP, ...; not NODIFFUSION, nor a last value DIFFUSION), and its first value is not
+    DERIVED (ADC / TRACEW / FA maps computed from a DWI: dcm2niix writes no table for them)."""
+    values = [str(v).strip().upper() for v in (image_type or ())]
+    return bool(values) and values[0] != "DERIVED" and "_DIFFUSION_" in "_".join(values)
 
 
 def _ge(source: str) -> bool:

@@ -365,4 +365,5 @@ INDEX_VERSION = 84
 #: 100: GE sidecars: MultibandAccelerationFactor from the HyperBand factor (0043,10B6) (h129).
 #: 101: the echo split runs after the derived / trace / polarity / copy splits: two echoes of one
 #: volume with a copy of one echo stay one 4D volume (keys of groups split by both change; h131).
-REPORT_FORMAT = 101
+#: 102: a b = 0-only series' table of zeros needs ImageType's DIFFUSION as dcm2niix reads it (h131).
+REPORT_FORMAT = 102
