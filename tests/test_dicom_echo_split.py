@@ -139,3 +139,30 @@ def test_a_derived_copy_of_one_echo_leaves_the_echoes_of_one_volume_one_4d_volum
     assert not any("echo" in r for i in report for r in i.reasons), report
     (info,) = [i for i in report if len(i.shape) == 4]
     np.testing.assert_array_equal(lv.open(tmp_path / "s", series=info.id).compute(), truth.stored)
+
+
+@pytest.mark.parametrize("at", [1, 3])
+def test_an_enhanced_file_with_one_time_point_at_another_echo_time_is_one_4d_volume(
+    tmp_path, dcm2niix, at
+):
+    """An enhanced file of 4 time points whose frames of one state another EffectiveEchoTime:
+    dcm2niix writes one 4D volume (its echo times differing within the file); since the split on
+    repeats within some echo it was split into 3 + 1 volumes."""
+    from pydicom.dataset import Dataset
+    from pydicom.sequence import Sequence
+
+    from lazyvol.testing.dicom_enhanced import write_enhanced_dicom
+
+    (tmp_path / "in").mkdir()
+    path = tmp_path / "in" / "e.dcm"
+    truth = write_enhanced_dicom(path, SHAPE, n_volumes=4)
+    ds = pydicom.dcmread(path)
+    for n, item in enumerate(ds.PerFrameFunctionalGroupsSequence):
+        echo = Dataset()
+        echo.EffectiveEchoTime = 45.0 if n // SHAPE[2] == at else 30.0
+        item.MREchoSequence = Sequence([echo])
+    ds.save_as(path)
+    (info,) = lv.scan(tmp_path / "in")
+    np.testing.assert_array_equal(lv.open(tmp_path / "in").compute(), truth.stored)
+    dcm2niix.run(tmp_path / "in", tmp_path / "ref", name="%s_%e", sidecar=True, check=True)
+    assert [nib.load(p).shape for p in (tmp_path / "ref").glob("*.nii")] == [info.shape]

@@ -211,7 +211,9 @@ def _split_echo_series(keyed: dict[tuple[str, ...], list[FrameRecord]]) -> str:
         # The echoes share positions: an echo time that differs from slice to slice (and repeats
         # in time) is not several echoes. (A file missing from one echo still splits, so that
         # echo's gap is reported.)
-        if not any(repeated) or not set.intersection(*places):
+        # (dcm2niix keeps an enhanced file's frames at another echo time in its one 4D volume)
+        some = any(repeated) and all(r.number_of_frames == 1 for r in recs)
+        if not (all(repeated) or some) or not set.intersection(*places):
             continue
         del keyed[key]
         for echo, v in sorted(by_echo.items(), key=lambda kv: _echo_order(kv[1][0])):
@@ -468,8 +470,7 @@ def split_series(
     conflict_note = _split_component_conflicts(keyed)
     derived_note = _split_original_derived(keyed)
     copies_note = _split_photometric_copies(keyed)
-    # Last: a position repeating within an echo only through a copy the splits above set apart
-    # (a DERIVED copy of one echo's images, a Philips trace image) is no time series.
+    # Last: a position repeated only by a copy the splits above set apart is no time series.
     echo_note = _split_echo_series(keyed)
     if len(keyed) == 1:
         key, recs = next(iter(keyed.items()))

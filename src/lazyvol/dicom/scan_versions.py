@@ -366,4 +366,5 @@ INDEX_VERSION = 84
 #: 101: the echo split runs after the derived / trace / polarity / copy splits: two echoes of one
 #: volume with a copy of one echo stay one 4D volume (keys of groups split by both change; h131).
 #: 102: a b = 0-only series' table of zeros needs ImageType's DIFFUSION as dcm2niix reads it (h131).
-REPORT_FORMAT = 102
+#: 103: an enhanced file's frames at another echo time in some volumes only are not split off (h131).
+REPORT_FORMAT = 103
