@@ -233,3 +233,17 @@ def test_a_gap_smaller_than_a_volume_is_not_called_a_missing_volume():
     ]
     (note,) = instance_gaps(records[:3], records)
     assert note.endswith("but the positions are regular")
+
+
+def test_whole_volumes_missing_apart_are_named_each(tmp_path):
+    """Time points 1 and 3 of 5 lost (numbers 6..10 and 16..20): the warning named '6..20
+    missing', ten numbers that are no gap among them (11..15) included."""
+    nk = 5
+    truth = write_dicom_4d_series(tmp_path / "s", (8, 6, nk), 5, labels=())
+    for f in truth.files:
+        if (int(pydicom.dcmread(f).InstanceNumber) - 1) // nk in (1, 3):
+            Path(f).unlink()
+    vol, said = _open_warned(tmp_path / "s")
+    np.testing.assert_array_equal(vol.compute(), truth.stored[..., [0, 2, 4]])
+    (gap,) = [w for w in said if "InstanceNumber (0020,0013) has gaps" in w]
+    assert "6..10, 16..20 missing, as many images as 2 whole volume(s) of 5" in gap

@@ -367,4 +367,5 @@ INDEX_VERSION = 84
 #: volume with a copy of one echo stay one 4D volume (keys of groups split by both change; h131).
 #: 102: a b = 0-only series' table of zeros needs ImageType's DIFFUSION as dcm2niix reads it (h131).
 #: 103: an enhanced file's frames at another echo time in some volumes only are not split off (h131).
-REPORT_FORMAT = 103
+#: 104: the missing-volumes note names each run of missing numbers (6..10, 16..20), not 6..20 (h131).
+REPORT_FORMAT = 104

@@ -336,14 +336,24 @@ def instance_gaps(
         return [f"{found}, and the positions miss {len(filled)} slice(s), filled at k = {filled}"]
     missing = missing_numbers(ns, held)
     if what == "images" and len(missing) % len(base) == 0:  # as many as whole volumes
-        shown = f"{missing[0]}..{missing[-1]}" if len(missing) > 2 else ", ".join(map(str, missing))
         return [
-            f"{found} but the positions are regular: {shown} missing, as many images as "
+            f"{found} but the positions are regular: {_runs(missing)} missing, as many images as "
             f"{len(missing) // len(base)} whole volume(s) of {len(base)}, so a volume (time point) "
             "of the series may be missing, and the volumes after it are no longer one repetition "
             "apart in acquisition time"
         ]
     return [f"{found} but the positions are regular"]
+
+
+def _runs(numbers: Sequence[int]) -> str:
+    """Sorted ``numbers`` as their runs of consecutive numbers ("6..10, 21..25", "7, 9")."""
+    runs: list[list[int]] = []
+    for n in numbers:
+        if runs and n == runs[-1][-1] + 1:
+            runs[-1].append(n)
+        else:
+            runs.append([n])
+    return ", ".join(f"{r[0]}..{r[-1]}" if len(r) > 2 else ", ".join(map(str, r)) for r in runs)
 
 
 def missing_numbers(numbers: Sequence[int], held: Collection[int | None]) -> list[int]:
