@@ -19,6 +19,7 @@ from .bids import XA_BW_PHASE, XA_PE_POSITIVE, acq_value, pe_positive, xa_bandwi
 from .bids_enhanced import enhanced_group_values
 from .codestream import END_MARKER_ROOM, SIZED_SYNTAXES, holds_end_marker
 from .dicom_time import frame_time, stated_datetime
+from .dimension_index import dcm2niix_rank, dimensions, number_echoes
 from .excess import excess_problem, undefined_length_problem
 from .model import NATIVE_SYNTAXES, pixel_element_name
 from .records import ONE_VALUE_SPACING, FrameRecord, drop_nonfinite, spacing_pair
@@ -119,41 +120,9 @@ def _walk_items(
         pos += 8 + length
 
 
-#: Dimension index pointers that locate a frame in space (not a 4th-axis dimension).
-_SPATIAL_POINTERS = {0x00209056, 0x00209057, 0x00200032}  # StackID, InStackPositionNumber, IPP
 _FRAME_TYPE_SEQS = ("MRImageFrameTypeSequence", "CTImageFrameTypeSequence")
 _PM, _PVT = "PixelMeasuresSequence", "PixelValueTransformationSequence"
 _INDEX_VALUES = ("FrameContentSequence", "DimensionIndexValues")
-
-
-def _dimensions(raw: dict[int, Any]) -> tuple[list[int], list[str], list[int]]:
-    """Positions (in DimensionIndexValues) and names of the non-spatial dimensions, and the
-    positions of all of them, the most significant first, as dcm2niix sorts enhanced frames: the
-    InStackPositionNumber index swapped into the first place of the index vector, then the vector
-    compared from its last place to its first (listed (StackID, InStackPositionNumber, b-value,
-    gradient): gradient, then b-value; listed (b-value, gradient, StackID, InStackPositionNumber):
-    b-value, then gradient)."""
-    from pydicom.datadict import keyword_for_tag
-
-    tags: list[int] = []
-    names: list[str] = []
-    for item in _sequence(raw.get(0x00209222)):
-        ptr = item.get("DimensionIndexPointer")
-        try:
-            tag = int(ptr) if ptr is not None else -1
-        except (TypeError, ValueError):
-            tag = -1
-        tags.append(tag)
-        names.append(
-            keyword_for_tag(tag) or str(item.get("DimensionDescriptionLabel") or f"{tag:08X}")
-        )
-    slots = list(range(len(tags)))
-    if 0x00209057 in tags:  # InStackPositionNumber
-        s = tags.index(0x00209057)
-        slots[0], slots[s] = slots[s], slots[0]
-    order = list(reversed(slots))
-    keep = [n for n in order if tags[n] not in _SPATIAL_POINTERS]
-    return keep, [names[n] for n in keep], order
 
 
 #: Acquisition values enhanced files keep in functional groups rather than at the top level:
@@ -347,43 +316,14 @@ def expand_frames(
     ranges = _frame_ranges(rec, nframes, fetch)
     if isinstance(ranges, str):
         return ranges
-    dim_keep, dim_names, dim_order = _dimensions(raw)
+    dim_keep, dim_names, dim_order = dimensions(_sequence(raw.get(0x00209222)))
     dims = (dim_keep, dim_names)
     frames = [_frame_record(rec, [per[i], shared], i, ranges[i], dims) for i in range(nframes)]
     sort_keys = [
-        _dcm2niix_rank(_find([per[i], shared], *_INDEX_VALUES), dim_order, i)
-        for i in range(nframes)
+        dcm2niix_rank(_find([per[i], shared], *_INDEX_VALUES), dim_order, i) for i in range(nframes)
     ]
-    _number_echoes(frames, sort_keys)
+    number_echoes(frames, sort_keys)
     return frames
-
-
-def _dcm2niix_rank(values: Any, order: list[int], i: int) -> tuple[int, ...]:
-    """Where dcm2niix puts frame ``i`` among the file's frames: by its DimensionIndexValues in
-    ``order`` (:func:`_dimensions`; without a DimensionIndexSequence, compared from the last to
-    the first), then as stored."""
-    vals = [values] if isinstance(values, int) else list(values or [])
-    places = order or list(reversed(range(len(vals))))
-    try:
-        return (*(int(vals[n]) for n in places), i) if vals and max(places) < len(vals) else (i,)
-    except (TypeError, ValueError):
-        return (i,)
-
-
-def _number_echoes(frames: list[FrameRecord], sort_keys: list[tuple[int, ...]]) -> None:
-    """The EchoNumber (``acq``) of each frame of a file of several echo times: 1, 2, ... in the
-    order dcm2niix meets the echoes, its frames sorted by ``sort_keys`` (:func:`_dcm2niix_rank`).
-    dcm2niix numbers so the volumes it writes one per echo (not by ascending echo time, nor by a
-    Philips private per-frame EchoNumbers): each echo of a multi-echo time series gets the
-    sidecar's EchoNumber (:func:`lazyvol.dicom.bids.annotate`)."""
-    times = {fr.echo_time for fr in frames}
-    if len(times) < 2 or None in times:
-        return
-    numbers: dict[float | None, int] = {}
-    for i in sorted(range(len(frames)), key=sort_keys.__getitem__):
-        numbers.setdefault(frames[i].echo_time, len(numbers) + 1)
-    for fr in frames:
-        fr.acq = {**(fr.acq or {}), "EchoNumber": numbers[fr.echo_time]}
 
 
 def _frame_ranges(rec: FrameRecord, nframes: int, fetch: Fetch) -> list[tuple[int, int]] | str:
