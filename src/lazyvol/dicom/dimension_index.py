@@ -30,15 +30,13 @@ def dimensions(items: list[Any]) -> tuple[list[int], list[str], list[int]]:
     tags: list[int] = []
     names: list[str] = []
     for item in items:
-        ptr = item.get("DimensionIndexPointer")
-        try:
-            tag = int(ptr) if ptr is not None else -1
-        except (TypeError, ValueError):
-            tag = -1
+        tag = _pointer(item)
         tags.append(tag)
-        names.append(
-            keyword_for_tag(tag) or str(item.get("DimensionDescriptionLabel") or f"{tag:08X}")
-        )
+        label = str(item.get("DimensionDescriptionLabel") or "")
+        # (an empty or malformed pointer, tag -1, names no attribute: dcm2niix still sorts by
+        # its index, so the dimension stays, named by its label)
+        known = keyword_for_tag(tag) if tag >= 0 else ""
+        names.append(known or label or (f"{tag:08X}" if tag >= 0 else "unnamed dimension"))
     slots = list(range(len(tags)))
     if 0x00209057 in tags:  # InStackPositionNumber
         s = tags.index(0x00209057)
@@ -74,3 +72,13 @@ def number_echoes(frames: list[FrameRecord], sort_keys: list[tuple[int, ...]]) -
         numbers.setdefault(frames[i].echo_time, len(numbers) + 1)
     for fr in frames:
         fr.acq = {**(fr.acq or {}), "EchoNumber": numbers[fr.echo_time]}
+
+
+def _pointer(item: Any) -> int:
+    """An item's DimensionIndexPointer (0020,9165) as a tag, -1 where it is empty or malformed."""
+    try:
+        ptr = item.get("DimensionIndexPointer")
+        tag = int(ptr) if ptr is not None else -1
+    except (TypeError, ValueError, OverflowError):
+        return -1
+    return tag if 0 <= tag <= 0xFFFFFFFF else -1

@@ -163,7 +163,8 @@ __all__ = ["INDEX_VERSION", "REPORT_FORMAT"]
 #: 83: a Philips record's ``acq`` holds its WaterFatShift (2001,1022), and its EPI factor
 #: (2001,1013) as EchoTrainLength where (0018,0091) states none (h129).
 #: 84: a Siemens record's ``acq`` holds its TimeAfterStart (0021,1104) (h129).
-INDEX_VERSION = 84
+#: 85: an enhanced file whose DimensionIndexSequence has an empty pointer is read, not skipped (h136).
+INDEX_VERSION = 85
 #: Layout of a report: 2: files named by their listing position, identities taken from the listing;
 #: 3: a volume's files may differ in pixel encoding (each frame's, ``encodings``), where 2 split them;
 #: 4: ... and in BitsStored (each frame's, ``stored_bits``), where 3 split them;
