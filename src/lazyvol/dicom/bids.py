@@ -35,6 +35,9 @@ from .bids_extra import (
     philips_readout,
     printed,
 )
+from .bids_numbers import acq_value
+from .bids_numbers import number as _number
+from .bids_numbers import seconds as _seconds
 from .bids_pet import pet_annotate, pet_record_values
 from .ge_phase import annotate_pepolar, ge_echo_spacing, ge_phase_values
 from .ge_timing import ge_record_values
@@ -135,49 +138,6 @@ _MANUFACTURERS = (
     ("UIH", "UIH"),
     ("BRUKER", "Bruker"),
 )
-
-
-def _number(text: str) -> float | int | None:
-    try:
-        f = float(text)
-    except ValueError:
-        return None
-    if not math.isfinite(f):
-        return None
-    return int(f) if f.is_integer() and abs(f) < 2**53 else f
-
-
-def _seconds(ms: float) -> float:
-    """Milliseconds to seconds, rounded as dcm2niix prints them (6 significant digits)."""
-    return float(f"{ms / 1000.0:.6g}")
-
-
-def number_value(kind: str, value: Any) -> float | int | None:
-    """The BIDS value of a numeric DICOM value (text or number) of ``kind`` (as in
-    :data:`BIDS_TAGS`): ``"ms"`` in seconds as dcm2niix prints them, ``"int"`` an int, else the
-    number (an int when integral); None when it is not a finite number."""
-    num = _number(str(value))
-    if num is None:
-        return None
-    if kind == "ms":
-        return _seconds(float(num))
-    if kind == "int":
-        return int(num)
-    if kind == "g":
-        return printed(num) if num > 0 else None
-    if kind == "count":
-        return int(num) if num >= 1 else None
-    return num
-
-
-def acq_value(kind: str, value: Any) -> str | float | int | None:
-    """The BIDS value of a DICOM value (text or number) of ``kind`` (as in :data:`BIDS_TAGS`, but
-    "str" and "join"): ``"rc"`` "ROW" / "COL" by the first letter (another value, such as
-    "OTHER", None: dcm2niix writes no in-plane direction for it), else as :func:`number_value`."""
-    if kind == "rc":
-        text = str(value).strip(" \x00").upper()
-        return {"R": "ROW", "C": "COL"}.get(text[:1])
-    return number_value(kind, value)
 
 
 def _echo_train(acq: dict[str, Any]) -> int:

@@ -1,0 +1,57 @@
+"""Numeric DICOM values as dcm2niix writes them in its BIDS sidecar.
+
+:func:`number_value` converts a value of a :data:`lazyvol.dicom.bids.BIDS_TAGS` kind,
+:func:`acq_value` also the phase-encoding axis kind.
+"""
+
+from __future__ import annotations
+
+import math
+from typing import Any
+
+from .bids_extra import printed
+
+__all__ = ["acq_value", "number", "number_value", "seconds"]
+
+
+def number(text: str) -> float | int | None:
+    try:
+        f = float(text)
+    except ValueError:
+        return None
+    if not math.isfinite(f):
+        return None
+    return int(f) if f.is_integer() and abs(f) < 2**53 else f
+
+
+def seconds(ms: float) -> float:
+    """Milliseconds to seconds, rounded as dcm2niix prints them (6 significant digits)."""
+    return float(f"{ms / 1000.0:.6g}")
+
+
+def number_value(kind: str, value: Any) -> float | int | None:
+    """The BIDS value of a numeric DICOM value (text or number) of ``kind`` (as in
+    :data:`BIDS_TAGS`): ``"ms"`` in seconds as dcm2niix prints them, ``"int"`` an int, else the
+    number (an int when integral); None when it is not a finite number."""
+    num = number(str(value))
+    if num is None:
+        return None
+    if kind == "ms":
+        return seconds(float(num))
+    if kind == "int":
+        return int(num)
+    if kind == "g":
+        return printed(num) if num > 0 else None
+    if kind == "count":
+        return int(num) if num >= 1 else None
+    return num
+
+
+def acq_value(kind: str, value: Any) -> str | float | int | None:
+    """The BIDS value of a DICOM value (text or number) of ``kind`` (as in :data:`BIDS_TAGS`, but
+    "str" and "join"): ``"rc"`` "ROW" / "COL" by the first letter (another value, such as
+    "OTHER", None: dcm2niix writes no in-plane direction for it), else as :func:`number_value`."""
+    if kind == "rc":
+        text = str(value).strip(" \x00").upper()
+        return {"R": "ROW", "C": "COL"}.get(text[:1])
+    return number_value(kind, value)
