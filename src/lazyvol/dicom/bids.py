@@ -33,9 +33,8 @@ from .bids_extra import (
     acquisition_time,
     extra_record_values,
     philips_readout,
-    printed,
 )
-from .bids_numbers import acq_value
+from .bids_numbers import acq_value, dcm2niix_float
 from .bids_numbers import number as _number
 from .bids_numbers import seconds as _seconds
 from .bids_pet import pet_annotate, pet_record_values
@@ -66,7 +65,8 @@ __all__ = [
 ]
 
 #: Standard attributes read for the sidecar: tag -> (BIDS key, kind).
-#: kinds: "str", "join" (multi-valued, joined with a backslash as dcm2niix), "float", "int", "ms" (ms -> s),
+#: kinds: "str", "join" (multi-valued, joined with a backslash as dcm2niix), "float" (a value dcm2niix
+#: holds as a C float, printed as it prints them), "double" (the number as stated), "int", "ms" (ms -> s),
 #: "rc" (an in-plane direction: "ROW" or "COL" by its first letter, as dcm2niix reads it; enhanced
 #: files write "COLUMN"), "g" (a number above 0, printed with 6 significant digits) and "count"
 #: (an integer above 0): dcm2niix writes neither for 0. More keys in :mod:`.bids_extra`.
@@ -75,7 +75,7 @@ BIDS_TAGS: dict[int, tuple[str, str]] = {
     0x00081090: ("ManufacturersModelName", "str"),
     0x00181020: ("SoftwareVersions", "str"),
     0x00180087: ("MagneticFieldStrength", "float"),
-    0x00180084: ("ImagingFrequency", "float"),
+    0x00180084: ("ImagingFrequency", "double"),
     0x00180080: ("RepetitionTime", "ms"),
     0x00180082: ("InversionTime", "ms"),
     0x00181314: ("FlipAngle", "float"),
@@ -448,9 +448,9 @@ def _annotate(
     _copy(bids, acq, "ImageComments")
     thick = same_value(r.slice_thickness for r in frames if r.slice_thickness is not None)
     if thick is not None:  # (else thickness_note)
-        bids["SliceThickness"] = thick
+        bids["SliceThickness"] = dcm2niix_float(thick)
     if first.spacing_between_slices is not None:
-        bids["SpacingBetweenSlices"] = first.spacing_between_slices
+        bids["SpacingBetweenSlices"] = dcm2niix_float(first.spacing_between_slices)
     _copy(bids, acq, "SAR TablePosition")
     if (echo := same_value(r.echo_time for r in frames if r.echo_time is not None)) is not None:
         bids["EchoTime"] = _seconds(echo)
@@ -492,8 +492,8 @@ def _annotate(
     acquisition_time(bids, info.meta, slots, nk, frames)
     if uneven := uneven_volumes_note(info.meta, first.modality):
         info.warnings.append(uneven)
-    if first.iop is not None:  # (printed as dcm2niix prints it: %g)
-        bids["ImageOrientationPatientDICOM"] = [printed(float(c)) for c in first.iop]
+    if first.iop is not None:  # (printed as dcm2niix prints its float orient[]: %g)
+        bids["ImageOrientationPatientDICOM"] = [dcm2niix_float(c) for c in first.iop]
     _copy(bids, acq, "ImageOrientationText")
     pet_annotate(bids, acq, slots, nk, _acq)
     info.meta["bids"] = bids

@@ -9,9 +9,11 @@ from __future__ import annotations
 import math
 from typing import Any
 
+import numpy as np
+
 from .bids_extra import printed
 
-__all__ = ["acq_value", "number", "number_value", "seconds"]
+__all__ = ["acq_value", "dcm2niix_float", "number", "number_value", "seconds"]
 
 
 def number(text: str) -> float | int | None:
@@ -24,14 +26,27 @@ def number(text: str) -> float | int | None:
     return int(f) if f.is_integer() and abs(f) < 2**53 else f
 
 
+def dcm2niix_float(value: float) -> float | int:
+    """``value`` as dcm2niix writes a value it holds as a C ``float`` (its TDICOMdata fields:
+    FlipAngle, PixelBandwidth, MagneticFieldStrength, ImagingFrequency, SliceThickness, the
+    orientation ...): rounded to 32 bits, then printed with ``%g`` (:func:`printed`). A DICOM
+    text of more digits than a float holds (0.95533648912560, Philips' 2.20000004768371) can
+    print otherwise from its 64-bit value: 0.955336 where dcm2niix writes 0.955337."""
+    v = float(value)
+    return printed(float(np.float32(v)) if abs(v) < 3.4e38 else v)
+
+
 def seconds(ms: float) -> float:
-    """Milliseconds to seconds, rounded as dcm2niix prints them (6 significant digits)."""
-    return float(f"{ms / 1000.0:.6g}")
+    """Milliseconds (a C float in dcm2niix: TE, TR, TI) to seconds, printed as dcm2niix prints
+    them (6 significant digits)."""
+    v = float(ms)
+    return float(f"{(float(np.float32(v)) if abs(v) < 3.4e38 else v) / 1000.0:.6g}")
 
 
 def number_value(kind: str, value: Any) -> float | int | None:
     """The BIDS value of a numeric DICOM value (text or number) of ``kind`` (as in
-    :data:`BIDS_TAGS`): ``"ms"`` in seconds as dcm2niix prints them, ``"int"`` an int, else the
+    :data:`BIDS_TAGS`): ``"ms"`` in seconds as dcm2niix prints them, ``"int"`` an int,
+    ``"float"`` and ``"g"`` as dcm2niix prints its C floats (:func:`dcm2niix_float`), else the
     number (an int when integral); None when it is not a finite number."""
     num = number(str(value))
     if num is None:
@@ -41,10 +56,10 @@ def number_value(kind: str, value: Any) -> float | int | None:
     if kind == "int":
         return int(num)
     if kind == "g":
-        return printed(num) if num > 0 else None
+        return dcm2niix_float(num) if num > 0 else None
     if kind == "count":
         return int(num) if num >= 1 else None
-    return num
+    return dcm2niix_float(num) if kind == "float" else num
 
 
 def acq_value(kind: str, value: Any) -> str | float | int | None:

@@ -134,7 +134,7 @@ _GROUP_VALUES: tuple[tuple[str, str, str, str], ...] = (
     ("MRModifierSequence", "InversionTimes", "InversionTime", "ms"),
     ("MRAveragesSequence", "NumberOfAverages", "NumberOfAverages", "g"),
     ("MRImagingModifierSequence", "PixelBandwidth", "PixelBandwidth", "float"),
-    ("MRImagingModifierSequence", "TransmitterFrequency", "ImagingFrequency", "float"),
+    ("MRImagingModifierSequence", "TransmitterFrequency", "ImagingFrequency", "double"),
     ("MRFOVGeometrySequence", "PercentPhaseFieldOfView", "PercentPhaseFOV", "g"),
     ("MRFOVGeometrySequence", "PercentSampling", "PercentSampling", "g"),
     ("MRModifierSequence", "ParallelReductionFactorInPlane", "ParallelReductionFactorInPlane", "g"),

@@ -369,4 +369,5 @@ INDEX_VERSION = 85
 #: 102: a b = 0-only series' table of zeros needs ImageType's DIFFUSION as dcm2niix reads it (h131).
 #: 103: an enhanced file's frames at another echo time in some volumes only are not split off (h131).
 #: 104: the missing-volumes note names each run of missing numbers (6..10, 16..20), not 6..20 (h131).
-REPORT_FORMAT = 104
+#: 105: sidecar values dcm2niix holds as C floats printed from their float32 value with %g (h136).
+REPORT_FORMAT = 105
