@@ -212,16 +212,49 @@ def _sharded_bound(doc: dict[str, Any]) -> int:
     return _encoded_bound(shard, codecs, np.dtype(doc["data_type"]).itemsize)
 
 
+#: Codecs whose output is at most their input and a compressor's overhead (zarr's own and
+#: numcodecs' lossless compressors, checksums, shuffles, byte order, axis order).
+_SIZE_KEEPING = frozenset(
+    {"bytes", "endian", "transpose", "blosc", "zstd", "gzip", "crc32c"}
+    | {
+        "numcodecs." + name
+        for name in (
+            "blosc zstd lz4 gzip zlib bz2 lzma shuffle bitround packbits crc32 crc32c "
+            "adler32 fletcher32 jenkins_lookup3"
+        ).split()
+    }
+)
+#: numcodecs' array-to-array codecs that store another dtype, by the configuration key naming it.
+_RETYPING = {
+    "numcodecs.astype": "encode_dtype",
+    "numcodecs.delta": "astype",
+    "numcodecs.fixedscaleoffset": "astype",
+    "numcodecs.quantize": "astype",
+    "numcodecs.categorize": "astype",
+}
+
+
 def _encoded_bound(shape: list[int], codecs: list[dict[str, Any]], itemsize: int) -> int:
-    """The most bytes a chunk of ``shape`` encodes to through ``codecs``."""
+    """The most bytes a chunk of ``shape`` encodes to through ``codecs`` (0: a codec whose
+    output size cannot be told, such as an image codec, which may expand noise)."""
+    import numpy as np
+
     if codecs and codecs[0].get("name") == "sharding_indexed":
         config = codecs[0]["configuration"]
         inner = [int(n) for n in config["chunk_shape"]]
         count = math.prod(-(-s // max(i, 1)) for s, i in zip(shape, inner, strict=True))
         each = _encoded_bound(inner, config.get("codecs", []), itemsize)
-        return count * (each + 16) + 1024  # (the index: 16 bytes an inner chunk, a checksum)
+        # (the index: 16 bytes an inner chunk, a checksum)
+        return count * (each + 16) + 1024 if each else 0
     size = math.prod(shape) * itemsize
-    for _codec in codecs:  # (a compressor may add up to 1/128 and a header: zstd, lz4, blosc)
+    for codec in codecs:  # (a compressor may add up to 1/128 and a header: zstd, lz4, blosc)
+        name = codec.get("name")
+        if name in _RETYPING:  # (a wider stored dtype: uint16 kept as float64 is 4x larger)
+            stored = (codec.get("configuration") or {}).get(_RETYPING[name])
+            if stored is not None:
+                size = max(size, math.prod(shape) * np.dtype(stored).itemsize)
+        elif name not in _SIZE_KEEPING:
+            return 0
         size += size // 128 + 1024
     return size
 

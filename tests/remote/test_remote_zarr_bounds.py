@@ -7,6 +7,7 @@ more than its limit: 64 MiB of metadata, a chunk file what its array's metadata 
 
 from __future__ import annotations
 
+import json
 import os
 import subprocess
 import sys
@@ -96,12 +97,13 @@ class Endless:
         return Handler
 
 
-def _store(tmp_path: Path) -> tuple[Path, np.ndarray]:
-    """A foreign OME-Zarr 0.5 store (zarr-python, one array, unsharded) and its values (i, j, k)."""
+def _store(tmp_path: Path, **codecs: Any) -> tuple[Path, np.ndarray]:
+    """A foreign OME-Zarr 0.5 store (zarr-python, one array, unsharded; ``codecs``: its filters
+    and compressors) and its values (i, j, k)."""
     truth = np.arange(8 * 9 * 10, dtype="int16").reshape(8, 9, 10)
     root = tmp_path / "s.zarr"
     group = zarr.open_group(root, mode="w", zarr_format=3)
-    arr = group.create_array("0", shape=truth.shape, chunks=(4, 9, 10), dtype="int16")
+    arr = group.create_array("0", shape=truth.shape, chunks=(4, 9, 10), dtype="int16", **codecs)
     arr[:] = truth
     axes = [{"name": n, "type": "space", "unit": "millimeter"} for n in "zyx"]
     scale = [{"type": "scale", "scale": [1.0, 1.0, 1.0]}]
@@ -168,6 +170,25 @@ def test_valid_stores_read_as_the_local_copy_in_as_many_requests(tmp_path: Path)
     np.testing.assert_array_equal(got, truth)
     np.testing.assert_array_equal(lv.open(folder).compute(), truth)
     assert server.gets.count("0/c/0/0/0") == 1 and server.gets.count("0/c/1/0/0") == 1
+
+
+def test_a_chunk_stored_as_a_wider_dtype_reads_as_the_local_copy(tmp_path: Path) -> None:
+    """numcodecs' delta with astype int64 (no compressor) stores an int16 chunk in 4x its bytes,
+    and a codec lazyvol cannot size (an image codec may expand noise) any size: the array's bound
+    counts the stored dtype, or gives none (the chunk limit then), not refuse a valid store."""
+    nz = pytest.importorskip("numcodecs.zarr3")
+    folder, truth = _store(
+        tmp_path, filters=[nz.Delta(dtype="int16", astype="int64")], compressors=None
+    )
+    server = Endless(folder, "", "")
+    port = free_port()
+    with serving(server.handler(), port):
+        got = lv.open(f"http://127.0.0.1:{port}").compute()
+    np.testing.assert_array_equal(got, truth)
+    np.testing.assert_array_equal(np.asarray(zarr.open_array(folder / "0")[:]), truth.T)
+    doc = json.loads((folder / "0" / "zarr.json").read_bytes())
+    doc["codecs"].insert(0, {"name": "imagecodecs_jpeg2k", "configuration": {"level": 0}})
+    assert zarr_files.chunk_file_bound_of(json.dumps(doc).encode()) == 0
 
 
 def test_s3_whole_reads_are_one_ranged_get_bounded(s3_server: Any, s3_bucket: str) -> None:
