@@ -30,6 +30,7 @@ from __future__ import annotations
 
 import asyncio
 import re
+import threading
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
@@ -260,7 +261,8 @@ async def _answered(want: Want, start: int, stop: int, r: Any) -> tuple[_Got, bo
         raise RemoteReadError(f"{want.loc.display}: {want.what}: unexpected answer HTTP {r.status}")
     _check_encoding(want, r.headers)
     verify = _check_validators(want, r.headers)
-    if r.status == 206:
+    if r.status == 206:  # (Range honoured: a whole answer seen before was a passing proxy's)
+        _forget_norange(want.loc.identity)
         return await _partial(want, start, stop, r, verify)
     return await _whole(want, start, stop, r, verify)
 
@@ -389,7 +391,11 @@ async def _whole(want: Want, start: int, stop: int, r: Any, verify: bool) -> tup
         )
     assert size is not None  # (declared, or counted to the body's end)
     if start > 0 or stop < size:  # (a part asked, the whole object answered)
-        _NORANGE.add(want.loc.identity)
+        with _NORANGE_LOCK:  # (moved last; the oldest forgotten first)
+            _NORANGE.pop(want.loc.identity, None)
+            _NORANGE[want.loc.identity] = None
+            while len(_NORANGE) > NORANGE_KEPT:
+                _NORANGE.pop(next(iter(_NORANGE)))
     if size < stop:
         if start >= size:
             raise FormatError(
@@ -401,9 +407,18 @@ async def _whole(want: Want, start: int, stop: int, r: Any, verify: bool) -> tup
     return _Got(data, verify, whole=size), False
 
 
-#: Identities of the URLs whose server answered a request for a part of the object with the
-#: whole object (it ignores ``Range``) in this process.
-_NORANGE: set[str] = set()
+#: Identities of the URLs whose server answered the last request for a part of the object with
+#: the whole object (it ignores ``Range``) in this process, oldest first: a later 206 (Range
+#: honoured: the whole answer came from a passing proxy, or a server since fixed) removes one,
+#: and at most :data:`NORANGE_KEPT` are kept.
+_NORANGE: dict[str, None] = {}
+NORANGE_KEPT = 4096
+_NORANGE_LOCK = threading.Lock()
+
+
+def _forget_norange(identity: str) -> None:
+    with _NORANGE_LOCK:
+        _NORANGE.pop(identity, None)
 
 
 def ignores_range(loc: Location) -> bool:

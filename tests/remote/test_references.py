@@ -689,3 +689,28 @@ def test_references_to_a_server_ignoring_range_are_refused(tmp_path, http_server
     url = http_server.put("one.dcm", dcm.read_bytes(), mode="norange")
     with pytest.raises(UnsupportedError, match=r"one\.dcm: the server ignores Range requests"):
         references(url)
+
+
+def test_a_server_that_honours_range_again_is_referenced(
+    tmp_path, http_server: HttpServer, monkeypatch: pytest.MonkeyPatch
+):
+    """A ranged read once answered whole (a passing proxy, a server since fixed) is no refusal for
+    ever: a later read answered 206 clears the record, and only the last URLs are remembered."""
+    from lazyvol import _http_range
+
+    path = write_phantom_nifti(tmp_path / "r.nii", (16, 12, 8), dtype="int16")
+    url = http_server.put("r.nii", open(path, "rb").read(), mode="norange")
+    loc = _io.Location.of(url)
+    assert _io.read(loc, 100, 50) == open(path, "rb").read()[100:150]
+    assert _io.ignores_range(loc)
+    http_server.objects["/r.nii"].mode = ""  # (Range honoured from now on)
+    refs = references(url)
+    assert not _io.ignores_range(loc)
+    arr = _group(refs, remote_protocol="http")["image"]
+    stored = np.asarray(nib.load(path).dataobj.get_unscaled())
+    np.testing.assert_array_equal(_ijk(arr[...]), stored)
+    monkeypatch.setattr(_http_range, "NORANGE_KEPT", 3)
+    for n in range(5):
+        other = http_server.put(f"o{n}", b"x" * 64, mode="norange")
+        _io.read(_io.Location.of(other), 1, 2)
+    assert len(_http_range._NORANGE) == 3 and _io.ignores_range(_io.Location.of(other))
