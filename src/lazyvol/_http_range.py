@@ -513,6 +513,12 @@ async def whole(fs: Any, session: Any, loc: Location, limit: int, what: str, fix
                             f"{loc.display}: reading it whole, the server answered 206 (a part) "
                             "to a request that asked for no range; nothing was used"
                         )
+                    if r.status != 200:  # (a redirect not followed, 204, 304: no object's body)
+                        raise RemoteReadError(
+                            f"{loc.display}: reading it whole: unexpected answer HTTP {r.status} "
+                            "(not the object); nothing was used. Check the URL (a redirect "
+                            "the client did not follow: storage_options allow_redirects)"
+                        )
                     encoding = str(r.headers.get("Content-Encoding", "")).strip().lower()
                     declared = _content_length(r.headers) if encoding in ("", "identity") else None
                     if declared is not None and declared > limit:

@@ -334,6 +334,8 @@ def _array_meta(root: StoreRoot, array: str, sha256: str | None = None) -> dict[
                 f"{root.display}: array {array!r} is missing ({root.where(key)} not found); the "
                 "store is incomplete"
             ) from exc
+    except LazyvolError:  # (typed: a remote read's failure is no damaged file)
+        raise
     except OSError as exc:
         raise FormatError(f"{root.where(key)}: unreadable Zarr array metadata: {exc}") from exc
     label = f"{root.display} (array {array!r})"

@@ -32,7 +32,8 @@ BLOCK = b"{" * (1 << 16)
 
 class Endless:
     """A loopback server of a local folder whose one path is answered with a hostile body:
-    ``"huge"`` (Content-Length 10 GiB), ``"endless"`` (chunked, for ever); counts body bytes."""
+    ``"huge"`` (Content-Length 10 GiB), ``"endless"`` (chunked, for ever), or another status
+    (``"302"``: a redirect without a Location, ``"204"``); counts body bytes."""
 
     def __init__(self, folder: Path, bad: str, mode: str) -> None:
         self.folder, self.bad, self.mode = folder, bad, mode
@@ -67,6 +68,14 @@ class Endless:
                     self.wfile.write(data)
 
             def _hostile(self, body: bool) -> None:
+                if st.mode.isdigit():  # (another status, with a body that is not the file)
+                    page = b"<html>moved</html>" if st.mode != "204" else b""
+                    self.send_response(int(st.mode))
+                    self.send_header("Content-Length", str(len(page)))
+                    self.end_headers()
+                    if body:
+                        self.wfile.write(page)
+                    return
                 self.send_response(200)
                 self.send_header("ETag", '"v1"')
                 if st.mode == "huge":
@@ -159,6 +168,21 @@ def test_a_foreign_chunk_file_over_its_array_bound_is_refused(endless: tuple[End
     with pytest.raises(lv.ResourceLimitError, match=rf"{server.bad}.*over the limit|went on past"):
         vol.compute()
     assert server.sent < 8 << 20
+
+
+@pytest.mark.parametrize(
+    "endless",
+    [("0/zarr.json", "302"), ("0/c/0/0/0", "302"), ("0/c/0/0/0", "204"), ("0/zarr.json", "304")],
+    indirect=True,
+)
+def test_a_whole_read_answered_with_another_status_is_refused(endless: tuple[Endless, str]) -> None:
+    """A store file read whole and answered 204, 304 or a redirect the client does not follow
+    (no Location, allow_redirects off): its body is not the file, so it is refused naming the
+    file and the status (it was decoded as the chunk, an error blaming zstd, or as the JSON)."""
+    server, url = endless
+    want = rf"{url}/{server.bad}: reading it whole: unexpected answer HTTP {server.mode}"
+    with pytest.raises(lv.RemoteReadError, match=want.replace(".", r"\.")):
+        lv.open(url).compute()
 
 
 def test_valid_stores_read_as_the_local_copy_in_as_many_requests(tmp_path: Path) -> None:
