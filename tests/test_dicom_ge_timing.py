@@ -275,3 +275,26 @@ def test_the_group_delay_is_read_as_the_binary_float_ge_writes(tmp_path, implici
         assert pydicom.dcmread(next(folder.iterdir())).file_meta.TransferSyntaxUID.is_implicit_VR
     bids = lv.open(folder).meta["bids"]
     assert ("SliceTiming" in bids) is (group_delay == 0.0)
+
+
+@pytest.mark.parametrize("implicit", [False, True], ids=["explicit-FL", "implicit-UN"])
+@pytest.mark.parametrize("group_delay", [0.5, 0.25, 0.0, -0.5])
+def test_a_delay_after_slice_group_is_part_of_the_repetition_time(tmp_path, implicit, group_delay):
+    # GE's RepetitionTime (0018,0080) leaves out the delay after slice group (0043,107C): dcm2niix
+    # writes TR + delay (above 0, any sequence) as RepetitionTime and pixdim[4]; lazyvol wrote TR.
+    import nibabel as nib
+
+    folder = _write_ge(tmp_path / "s", 6, order=1, group_delay=group_delay, sequence=("GR",))
+    if implicit:
+        for f in sorted(folder.iterdir()):
+            ds = pydicom.dcmread(f)
+            ds.file_meta.TransferSyntaxUID = pydicom.uid.ImplicitVRLittleEndian
+            ds.save_as(f, implicit_vr=True, little_endian=True)
+    vol = lv.open(folder)
+    expected = TR_MS / 1000 + max(group_delay, 0.0)
+    assert vol.meta["bids"]["RepetitionTime"] == pytest.approx(expected)
+    assert vol.spacing[3] == pytest.approx(expected)
+    side, _ = _dcm2niix_sidecar(folder, tmp_path / "ref")
+    assert side["RepetitionTime"] == pytest.approx(expected)
+    vol.to_nifti(tmp_path / "lz.nii")
+    assert nib.load(tmp_path / "lz.nii").header["pixdim"][4] == pytest.approx(expected)

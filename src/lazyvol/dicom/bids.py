@@ -39,7 +39,7 @@ from .bids_numbers import number as _number
 from .bids_numbers import seconds as _seconds
 from .bids_pet import pet_annotate, pet_record_values
 from .ge_phase import annotate_pepolar, ge_echo_spacing, ge_phase_values
-from .ge_timing import ge_record_values
+from .ge_timing import ge_keys, ge_record_values
 from .image_type import IMAGE_TYPE_TEXT, bids_image_type, nonlinear_gradient_correction, stated_text
 from .model import SPLIT_VALUES
 from .mosaic import csa_floats, csa_items, private_value, raw_text
@@ -395,15 +395,6 @@ def _image_type(bids: dict[str, Any], first: FrameRecord, acq: dict[str, Any]) -
         bids["NonlinearGradientCorrection"] = corrected
 
 
-def _ge_keys(bids: dict[str, Any], acq: dict[str, Any]) -> None:
-    """PhaseEncodingPolarityGE, and GE's HyperBand factor (0043,10B6) as
-    MultibandAccelerationFactor where above 1 (any sequence, as dcm2niix)."""
-    if "_ge_polarity" in acq:
-        bids["PhaseEncodingPolarityGE"] = acq["_ge_polarity"]
-    if (acq.get("_ge_mb") or 0) > 1:
-        bids["MultibandAccelerationFactor"] = acq["_ge_mb"]
-
-
 def _annotate(
     info: Any,
     slots: Sequence[FrameRecord | None],
@@ -465,7 +456,7 @@ def _annotate(
     for key in ("PixelBandwidth", "BandwidthPerPixelPhaseEncode"):
         if key in acq:
             bids[key] = acq[key]
-    _ge_keys(bids, acq)
+    ge_keys(bids, acq)
     annotate_pepolar(info, frames)
     _copy(bids, acq, "ShimSetting PrescanReuseString CoilString PercentPhaseFOV PercentSampling")
     if (train := _echo_train(acq)) > 1:  # as dcm2niix, any vendor: GE writes 1 for EPI

@@ -42,13 +42,15 @@ from typing import Any
 
 from .mosaic import _little, _raw_bytes, raw_text
 
-__all__ = ["GE_TAGS", "ge_record_values", "ge_slice_timing"]
+__all__ = ["GE_TAGS", "GROUP_DELAY_SECONDS", "ge_keys", "ge_record_values", "ge_slice_timing"]
 
 PROTOCOL_BLOCK = 0x0025101B
 MULTIBAND = 0x004310B6
 GROUP_DELAY = 0x0043107C
 #: The GE elements read for slice timing (the protocol block's size is capped as a CSA header's).
 GE_TAGS = frozenset({PROTOCOL_BLOCK, MULTIBAND, GROUP_DELAY})
+#: A record's ``acq`` key of its delay after slice group (s), where above 0 (:func:`ge_keys`).
+GROUP_DELAY_SECONDS = "_ge_group_delay_s"
 #: Largest decompressed protocol block accepted (real ones are a few KiB).
 _MAX_PROTOCOL = 1 << 20
 #: One ``KEY "value"`` line (``[ \t]``, not ``\s``: ``^\s*`` runs over every following blank line
@@ -108,16 +110,26 @@ def ge_record_values(raw: dict[int, Any]) -> dict[str, Any]:
     delayed = _group_delay(raw)
     if delayed is not None:
         out["_ge_group_delay"] = delayed
+    seconds = group_delay_value(raw)
+    if isinstance(seconds, float) and seconds > 0:  # (finite or inf: as dcm2niix, only above 0)
+        out[GROUP_DELAY_SECONDS] = seconds
     return out
 
 
 def _group_delay(raw: dict[int, Any]) -> bool | None:
-    """Is the delay after slice group (0043,107C) stated non-zero? None when absent or empty.
+    """Is the delay after slice group (0043,107C) stated non-zero? None when absent or empty; a
+    value that is no number (damaged, NaN, a word) counts as a delay not known here."""
+    value = group_delay_value(raw)
+    return value if value is None or isinstance(value, bool) else value != 0.0
+
+
+def group_delay_value(raw: dict[int, Any]) -> float | bool | None:
+    """The delay after slice group (0043,107C) in seconds; None when absent or empty, True when
+    stated but no number (a damaged binary value, a word).
 
     GE writes it as a binary FL (4 bytes, UN in an implicit VR file): read as a float, not as
     text (0.5 is ``00 00 00 3F``, whose text ends at its first NUL); a value a re-encoding tool
-    wrote as text (explicit VR DS/LO, or pydicom decoded) is read as a number, and one that is no number (NaN, a
-    word) counts as a delay not known here."""
+    wrote as text (explicit VR DS/LO, or pydicom decoded) is read as a number."""
     elem = raw.get(GROUP_DELAY)
     value = getattr(elem, "value", None)
     if value is None or value in (b"", ""):
@@ -127,14 +139,27 @@ def _group_delay(raw: dict[int, Any]) -> bool | None:
         if len(value) % 4:
             return True  # (a damaged binary value: a delay not known)
         (number,) = struct.unpack_from("<f" if _little(raw, GROUP_DELAY) else ">f", value)
-        return number != 0.0
+        return float(number)
     text = _first(raw, GROUP_DELAY)
     if not text:
         return None
     try:
-        return float(text) != 0.0
+        return float(text)
     except ValueError:
         return True
+
+
+def ge_keys(bids: dict[str, Any], acq: dict[str, Any]) -> None:
+    """PhaseEncodingPolarityGE, GE's HyperBand factor (0043,10B6) as MultibandAccelerationFactor
+    where above 1, and a delay after slice group (0043,107C) above 0 added to RepetitionTime (the
+    time between volumes: GE's (0018,0080) leaves it out), for any sequence, as dcm2niix."""
+    if "_ge_polarity" in acq:
+        bids["PhaseEncodingPolarityGE"] = acq["_ge_polarity"]
+    if (acq.get("_ge_mb") or 0) > 1:
+        bids["MultibandAccelerationFactor"] = acq["_ge_mb"]
+    tr, delay = bids.get("RepetitionTime"), acq.get(GROUP_DELAY_SECONDS)
+    if isinstance(tr, int | float) and isinstance(delay, float) and math.isfinite(delay + tr):
+        bids["RepetitionTime"] = float(f"{tr + delay:.6g}")  # (dcm2niix prints %g)
 
 
 def _release(software: Any) -> tuple[int, int, int] | None:

@@ -164,7 +164,8 @@ __all__ = ["INDEX_VERSION", "REPORT_FORMAT"]
 #: (2001,1013) as EchoTrainLength where (0018,0091) states none (h129).
 #: 84: a Siemens record's ``acq`` holds its TimeAfterStart (0021,1104) (h129).
 #: 85: an enhanced file whose DimensionIndexSequence has an empty pointer is read, not skipped (h136).
-INDEX_VERSION = 85
+#: 86: a GE record's ``acq`` holds its delay after slice group (0043,107C) in seconds (h134).
+INDEX_VERSION = 86
 #: Layout of a report: 2: files named by their listing position, identities taken from the listing;
 #: 3: a volume's files may differ in pixel encoding (each frame's, ``encodings``), where 2 split them;
 #: 4: ... and in BitsStored (each frame's, ``stored_bits``), where 3 split them;
@@ -370,4 +371,5 @@ INDEX_VERSION = 85
 #: 103: an enhanced file's frames at another echo time in some volumes only are not split off (h131).
 #: 104: the missing-volumes note names each run of missing numbers (6..10, 16..20), not 6..20 (h131).
 #: 105: sidecar values dcm2niix holds as C floats printed from their float32 value with %g (h136).
-REPORT_FORMAT = 105
+#: 106: GE RepetitionTime adds a delay after slice group (0043,107C) above 0, as dcm2niix (h134).
+REPORT_FORMAT = 106
