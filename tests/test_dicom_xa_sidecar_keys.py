@@ -241,3 +241,22 @@ def test_no_partial_fourier_estimate_for_a_turbo_spin_echo(tmp_path):
         )
         assert ref["PartialFourier"] == pytest.approx(15 / 64, rel=1e-5)
         assert mine.get("PartialFourier") == (ref["PartialFourier"] if sequence == "EP" else None)
+
+
+@pytest.mark.parametrize("positive", ["0", "1"])
+def test_xa_enhanced_private_text_ends_at_its_first_nul(tmp_path, monkeypatch, positive):
+    """XA's private text values in an enhanced file's groups end at their first NUL, as dcm2niix
+    reads them and as lazyvol reads a classic file's (6d6e5ea): 'HC1-6<NUL>junk' was written
+    whole as ReceiveCoilActiveElements, RealDwellTime '3400<NUL>junk' and a polarity
+    '1<NUL>junk' were no value, PATModeText 'p2<NUL>s3' a multiband factor 3."""
+    monkeypatch.setattr(pydicom.config.settings, "writing_validation_mode", 0)  # (NUL in text)
+    sdi = {0x42: ("LO", "3400\x00junk"), 0x4F: ("LO", "HC1-6\x00junk")}
+    sdi[0x1C] = ("LO", positive + "\x00junk")
+    sds = {0x09: ("LO", "p2\x00s3")}
+    mine, ref = sidecar_pair(_enhanced(tmp_path / "in", sds, sdi), tmp_path, KEYS)
+    assert ref["ReceiveCoilActiveElements"] == "HC1-6" and ref["DwellTime"] == 3.4e-06
+    assert mine == ref
+    clean = {0x42: ("IS", "3400"), 0x4F: ("LO", "HC1-6"), 0x1C: ("IS", positive)}
+    plain = lv.open(_enhanced(tmp_path / "clean", {0x09: ("LO", "p2")}, clean)).meta["bids"]
+    ours = lv.open(tmp_path / "in").meta["bids"]
+    assert ours["PhaseEncodingDirection"] == plain["PhaseEncodingDirection"]

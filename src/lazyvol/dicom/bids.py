@@ -38,6 +38,7 @@ from .bids_numbers import acq_value, dcm2niix_float
 from .bids_numbers import number as _number
 from .bids_numbers import seconds as _seconds
 from .bids_pet import pet_annotate, pet_record_values
+from .charset import before_nul
 from .ge_phase import annotate_pepolar, ge_echo_spacing, ge_phase_values
 from .ge_timing import ge_keys, ge_record_values
 from .image_type import IMAGE_TYPE_TEXT, bids_image_type, nonlinear_gradient_correction, stated_text
@@ -155,7 +156,7 @@ def pe_positive(value: Any) -> int | None:
         value = value[0] if len(value) else None
     if isinstance(value, bytes | bytearray):
         value = bytes(value).decode("latin-1")
-    text = str(value).strip(" \x00")
+    text = before_nul(str(value)).strip(" \x00")  # (as dcm2niix reads text)
     return int(text) if text in ("0", "1") else None
 
 

@@ -28,6 +28,7 @@ import numpy as np
 
 from ..errors import LazyvolError
 from .bids_extra import RECEIVE_COIL, SIEMENS_COIL_TEXT, printed
+from .charset import before_nul
 from .mosaic import csa_items, private_value, raw_text
 from .records import FrameRecord
 from .siemens_protocol import CSA_SERIES, PAT_MODE_TEXT, Protocol, pat_factors, read_protocol
@@ -160,12 +161,15 @@ def xa_group_values(read: Callable[..., Any]) -> dict[str, Any]:
 
 
 def _texts(value: Any) -> list[str]:
-    """A private text value (bytes, text or several) as stripped strings."""
+    """A private text value (bytes, text or several) as stripped strings, up to its first NUL
+    (:func:`~lazyvol.dicom.charset.before_nul`, as :func:`~lazyvol.dicom.mosaic.raw_text` reads
+    a classic file's and dcm2niix reads both)."""
     if isinstance(value, bytes | bytearray):
-        value = bytes(value).decode("latin-1").split("\\")
-    if not isinstance(value, list | tuple) and type(value).__name__ != "MultiValue":
-        value = [] if value is None else [value]
-    return [str(v).strip(" \x00") for v in value]
+        value = bytes(value).decode("latin-1")
+    if isinstance(value, list | tuple) or type(value).__name__ == "MultiValue":
+        value = "\\".join(str(v) for v in value)
+    text = before_nul("" if value is None else str(value))
+    return [v.strip(" \x00") for v in text.split("\\")] if text else []
 
 
 def _xa_tag(raw: dict[int, Any], element: int) -> int:
