@@ -13,6 +13,7 @@ import struct
 from pathlib import Path
 from typing import Any
 
+import numpy as np
 import pydicom
 import pytest
 
@@ -249,3 +250,29 @@ def test_real_series_as_dcm2niix(tmp_path: Path, src: Path) -> None:
         ref.pop("TablePosition")
     assert mine == ref
     assert {"InstitutionName", "SAR", "AcquisitionMatrixPE", "AcquisitionNumber"} <= set(mine)
+
+
+def test_a_nul_inside_a_number_written_as_text_ends_it(tmp_path):
+    # 290bb7f's sibling: the decimal / integer strings the header reader parses (EchoTime,
+    # SliceThickness, RescaleSlope ...) read on past a NUL: EchoTime '30<NUL>junk!' was no echo
+    # time, SliceThickness none, RescaleSlope '2<NUL>junkju' refused; dcm2niix reads 30, 2.5, 2.
+    truth = write_dicom_series(tmp_path / "s", (8, 8, 4), modality="MR", slope=2.0)
+    patches = {
+        "EchoTime": ("30.12345", b"30\x00junk!"),
+        "SliceThickness": ("2.512345", b"2.5\x00junk"),
+    }
+    patches["RescaleSlope"] = ("2.123456", b"2\x00junkju")
+    for f in truth.files:
+        ds = pydicom.dcmread(f)
+        for keyword, (placeholder, _) in patches.items():
+            setattr(ds, keyword, placeholder)
+        ds.save_as(f)
+        data = Path(f).read_bytes()
+        for placeholder, value in patches.values():
+            assert data.count(placeholder.encode()) == 1
+            data = data.replace(placeholder.encode(), value)
+        Path(f).write_bytes(data)
+    vol = lv.open(tmp_path / "s")
+    assert vol.meta["bids"]["EchoTime"] == 0.03
+    assert vol.meta["bids"]["SliceThickness"] == 2.5
+    np.testing.assert_array_equal(vol.compute(), truth.stored.astype(np.float64) * 2)

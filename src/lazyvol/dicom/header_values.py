@@ -251,9 +251,12 @@ def _written_format(dict_vr: str, vr: str) -> tuple[str, int] | None:
     return None
 
 
-def _split_text(value: bytes | bytearray) -> list[Any] | None:
-    """A text value's items, stripped of padding; None when it is empty."""
-    text = value.decode("latin-1").strip(" \x00")
+def _split_text(value: bytes | bytearray, whole: bool = False) -> list[Any] | None:
+    """A text value's items up to its first NUL, as dcm2niix reads text (EchoTime '30<NUL>junk'
+    is 30; ``whole``: a UID, kept whole as pydicom keeps it), stripped of padding; None when it
+    is empty."""
+    text = value.decode("latin-1")
+    text = (text if whole else before_nul(text)).strip(" \x00")
     if not text:
         return None
     if "\\" not in text:
@@ -350,7 +353,7 @@ class ValueReader:
             )
             return [x for x in items] or None
         if not fmt:
-            return _split_text(value)
+            return _split_text(value, whole=dict_vr == "UI")
         if len(value) % size:
             self._note(
                 f"{keyword} {_tag_str(keyword)}: {len(value)} bytes is not a multiple of {size}"

@@ -166,7 +166,8 @@ __all__ = ["INDEX_VERSION", "REPORT_FORMAT"]
 #: 85: an enhanced file whose DimensionIndexSequence has an empty pointer is read, not skipped (h136).
 #: 86: a GE record's ``acq`` holds its delay after slice group (0043,107C) in seconds (h134).
 #: 87: XA private text of an enhanced file's groups, and the polarity (0021,111C), end at a NUL (h134).
-INDEX_VERSION = 87
+#: 88: text numbers (DS / IS) and other non-UID text the header reader parses end at a NUL (h134).
+INDEX_VERSION = 88
 #: Layout of a report: 2: files named by their listing position, identities taken from the listing;
 #: 3: a volume's files may differ in pixel encoding (each frame's, ``encodings``), where 2 split them;
 #: 4: ... and in BitsStored (each frame's, ``stored_bits``), where 3 split them;
@@ -374,4 +375,5 @@ INDEX_VERSION = 87
 #: 105: sidecar values dcm2niix holds as C floats printed from their float32 value with %g (h136).
 #: 106: GE RepetitionTime adds a delay after slice group (0043,107C) above 0, as dcm2niix (h134).
 #: 107: the sidecar keys of XA enhanced private text (DwellTime, coil elements, PAT) end at a NUL (h134).
-REPORT_FORMAT = 107
+#: 108: EchoTime, SliceThickness, RescaleSlope ... written with a NUL inside read up to it (h134).
+REPORT_FORMAT = 108
