@@ -214,3 +214,49 @@ def test_ge_hyperband_factor_as_dcm2niix(tmp_path, dcm2niix, hyperband, sequence
         assert mine.get(key) == ref.get(key)
     if hyperband[0] in "23":
         assert mine["MultibandAccelerationFactor"] == int(hyperband[0])
+
+
+@pytest.mark.parametrize(
+    ("software", "after_start", "volumes", "expected"),
+    [
+        ("syngo MR XA30", True, 1, None),  # one volume: neither TimeAfterStart nor AcquisitionTime
+        ("syngo MR XA30", False, 1, "acquisition"),  # one volume without it: AcquisitionTime
+        ("syngo MR E11", True, 2, None),  # not XA: TimeAfterStart read by no rule, none
+        ("XA30", True, 3, None),  # (a bare "XA30" is not XA to dcm2niix)
+        ("syngo MR XA30", "first corrupted", 3, "after start"),  # the second volume's
+    ],
+)
+def test_siemens_time_after_start_only_for_xa_series(
+    tmp_path, dcm2niix, software, after_start, volumes, expected
+):
+    nk = SHAPE[2]
+    truth = write_dicom_4d_series(
+        tmp_path / "s",
+        SHAPE,
+        n_volumes=volumes,
+        labels=("AcquisitionTime", "AcquisitionNumber"),
+        modality="MR",
+        extra={
+            "Manufacturer": "SIEMENS",
+            "SoftwareVersions": software,
+            "ScanningSequence": "EP",
+            "MRAcquisitionType": "2D",
+            "AcquisitionDate": "20240101",
+        },
+    )
+    for path in truth.files:
+        ds = pydicom.dcmread(path)
+        k, t = (int(ds.InstanceNumber) - 1) % nk, int(ds.AcquisitionNumber) - 1
+        if after_start:
+            # descending, 0.3 s apart; "first corrupted": the first volume's first slice 3 s late
+            late = 3.0 if (after_start == "first corrupted" and t == 0 and k == 0) else 0.0
+            block = ds.private_block(0x0021, "SIEMENS MR SDI 02", create=True)
+            block.add_new(0x04, "DS", f"{5 + 2.0 * t + 0.3 * (nk - 1 - k) + late:.4f}")
+        ds.save_as(path)
+    ref = _ref(dcm2niix, tmp_path / "s", tmp_path / "out")
+    mine = _mine(tmp_path / "s", tmp_path / "v.nii")
+    assert ("SliceTiming" in mine) == (expected is not None) == ("SliceTiming" in ref)
+    if expected == "after start":
+        assert mine["SliceTiming"] == pytest.approx([0.3 * (nk - 1 - k) for k in range(nk)])
+    if expected is not None:
+        assert mine["SliceTiming"] == pytest.approx(ref["SliceTiming"], abs=5e-3)

@@ -376,4 +376,6 @@ INDEX_VERSION = 88
 #: 106: GE RepetitionTime adds a delay after slice group (0043,107C) above 0, as dcm2niix (h134).
 #: 107: the sidecar keys of XA enhanced private text (DwellTime, coil elements, PAT) end at a NUL (h134).
 #: 108: EchoTime, SliceThickness, RescaleSlope ... written with a NUL inside read up to it (h134).
-REPORT_FORMAT = 108
+#: 109: Siemens TimeAfterStart slice times for XA series of more than one volume only, the second
+#: volume's when the first's are corrupted; a series with it and not so has none, as dcm2niix (h132).
+REPORT_FORMAT = 109

@@ -8,8 +8,11 @@ The times (seconds, in slice order ``k``) come from, in this order:
   volume's when the first volume's are corrupted, by dcm2niix's rule (its ``checkSliceTiming``;
   issues 271, 704, 870, 879: CMRR and XA sequences can write times spanning past the TR, or offset
   by a TR, in the first volume only);
-- each slice's TimeAfterStart (0021,1104) (Siemens XA classic files, as dcm2niix: their
-  AcquisitionTime is not read, so an XA classic series without it has none);
+- each slice's TimeAfterStart (0021,1104) (Siemens XA classic files of more than one volume, as
+  dcm2niix: the first volume's, or the second's by the same rule as stated times; their
+  AcquisitionTime is not read, so such a series without it has none; a Siemens series of one
+  volume, or not naming " XA" in SoftwareVersions, whose slices state TimeAfterStart: none, as
+  dcm2niix reads neither then);
 - each slice's AcquisitionTime (Siemens and UIH one file per slice);
 - GE's protocol data block (:func:`lazyvol.dicom.ge_timing.ge_slice_timing`).
 
@@ -54,17 +57,32 @@ def _stated_ms(base: Sequence[FrameRecord | None], _acq: Getter) -> list[float] 
     return [float(t) for t in times if t is not None]
 
 
+def _after_start_ms(base: Sequence[FrameRecord | None], _acq: Getter) -> list[float] | None:
+    """Siemens XA classic slices of one volume: the ms of each slice's TimeAfterStart
+    (0021,1104) after the volume's first slice, as dcm2niix takes them; None when a slice states
+    none."""
+    secs = [_acq(r).get("_time_after_start") for r in base]
+    if not secs or any(t is None for t in secs):
+        return None
+    t0 = min(float(t) for t in secs if t is not None)
+    return [(float(t) - t0) * 1000.0 for t in secs if t is not None]
+
+
 def _stated_timing(
-    slots: Sequence[FrameRecord | None], nk: int, _acq: Getter, tr_ms: float | None
+    slots: Sequence[FrameRecord | None],
+    nk: int,
+    _acq: Getter,
+    tr_ms: float | None,
+    read: Callable[[Sequence[FrameRecord | None], Getter], list[float] | None] = _stated_ms,
 ) -> tuple[list[float] | None, str]:
     """The first volume's stated times (ms), or the second volume's when the first's are
     corrupted or span a shorter acquisition (dcm2niix's ``checkSliceTiming`` and its issue 870
     rule): ``(times, problem)``, ``problem`` saying why neither is usable ("" when one is, or
-    when no times are stated)."""
-    first = _stated_ms(slots[:nk], _acq)
+    when no times are stated). ``read``: one volume's times (ms) from its records."""
+    first = read(slots[:nk], _acq)
     if first is None or not tr_ms:
         return first, ""
-    second = _stated_ms(slots[nk : 2 * nk], _acq) if len(slots) >= 2 * nk else None
+    second = read(slots[nk : 2 * nk], _acq) if len(slots) >= 2 * nk else None
     if second is not None:
         lo, hi = min(second), max(second)
         if lo < hi and lo > 0 and hi - lo <= tr_ms:
@@ -108,14 +126,12 @@ def _from_acquisition_time(
     return _rounded(rel)
 
 
-def _after_start(base: Sequence[FrameRecord | None], _acq: Getter) -> list[float] | None:
-    """Siemens XA classic slices: the seconds of each slice's TimeAfterStart (0021,1104) after
-    the volume's first slice, as dcm2niix takes them; None when a slice states none."""
-    secs = [_acq(r).get("_time_after_start") for r in base]
-    if not secs or any(t is None for t in secs):
-        return None
-    t0 = min(float(t) for t in secs if t is not None)
-    return _rounded([float(t) - t0 for t in secs if t is not None])
+def _xa_series(bids: dict[str, Any], volumes: int) -> bool:
+    """Whether dcm2niix reads a Siemens one-file-per-slice series' times as XA classic files':
+    from TimeAfterStart only, and only for a series of more than one volume (SoftwareVersions
+    naming " XA"; a bare "XA30" is not read so)."""
+    xa = " XA" in str(bids.get("SoftwareVersions", ""))
+    return xa and volumes > 1 and vendor_of(str(bids.get("Manufacturer", ""))) == "SIEMENS"
 
 
 def _source(first: FrameRecord, acq: dict[str, Any]) -> str:
@@ -147,15 +163,20 @@ def slice_timing(
     tr = bids.get("RepetitionTime")
     tr_ms = float(tr) * 1000.0 if isinstance(tr, int | float) and tr > 0 else None
     stated, problem = _stated_timing(list(slots), nk, _acq, tr_ms)
-    timing = None if stated is None else _rounded([t / 1000.0 for t in stated])
     vendor = vendor_of(str(bids.get("Manufacturer", "")))
-    # (Siemens XA classic files: TimeAfterStart, not AcquisitionTime, as dcm2niix reads them)
-    xa = vendor == "SIEMENS" and " XA" in str(bids.get("SoftwareVersions", ""))
-    if timing is None and vendor == "SIEMENS" and nk > 1:
-        timing = _after_start(list(slots[:nk]), _acq)
-        xa = xa or timing is not None
-    if timing is None and vendor in ACQUISITION_TIME_VENDORS and nk > 1 and not xa:
-        timing = _from_acquisition_time(list(slots[:nk]), tr)
+    # Siemens XA classic files of more than one volume: TimeAfterStart (0021,1104), as dcm2niix
+    # reads them (the first volume's, or the second's when the first's are corrupted); a Siemens
+    # series with TimeAfterStart and no other (one volume, no " XA"): none, as dcm2niix
+    xa = _xa_series(bids, len(slots) // nk)
+    if stated is None and nk > 1 and xa:
+        stated, problem = _stated_timing(list(slots), nk, _acq, tr_ms, read=_after_start_ms)
+    after_start = vendor == "SIEMENS" and any(
+        "_time_after_start" in _acq(r) for r in slots[:nk] if r is not None
+    )
+    timing = None if stated is None else _rounded([t / 1000.0 for t in stated])
+    if timing is None and vendor in ACQUISITION_TIME_VENDORS and nk > 1:
+        if not (xa or after_start):
+            timing = _from_acquisition_time(list(slots[:nk]), tr)
     if timing is None and bids.get("Manufacturer") == "GE" and nk > 1:
         timing = ge_slice_timing(list(slots[:nk]), _acq, {**_acq(first), **bids})
     if timing is None or len(set(timing)) < 2:
