@@ -260,3 +260,16 @@ def test_siemens_time_after_start_only_for_xa_series(
         assert mine["SliceTiming"] == pytest.approx([0.3 * (nk - 1 - k) for k in range(nk)])
     if expected is not None:
         assert mine["SliceTiming"] == pytest.approx(ref["SliceTiming"], abs=5e-3)
+
+
+@pytest.mark.parametrize(("modality", "sequence"), [("CT", "SE"), ("PT", "GR"), ("CT", None)])
+def test_pulse_sequence_type_any_modality_as_dcm2niix(tmp_path, dcm2niix, modality, sequence):
+    extra = {"Manufacturer": "SIEMENS"}
+    if sequence is not None:
+        extra["ScanningSequence"] = sequence
+    write_dicom_series(tmp_path / "s", shape=SHAPE, modality=modality, extra=extra)
+    ref = _ref(dcm2niix, tmp_path / "s", tmp_path / "out")
+    mine = _mine(tmp_path / "s", tmp_path / "v.nii")
+    assert mine.get("PulseSequenceType") == ref.get("PulseSequenceType")
+    expected = {"SE": "Spin Echo", "GR": "Gradient Echo", None: None}[sequence]
+    assert mine.get("PulseSequenceType") == expected

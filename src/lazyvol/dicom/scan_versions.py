@@ -378,4 +378,5 @@ INDEX_VERSION = 88
 #: 108: EchoTime, SliceThickness, RescaleSlope ... written with a NUL inside read up to it (h134).
 #: 109: Siemens TimeAfterStart slice times for XA series of more than one volume only, the second
 #: volume's when the first's are corrupted; a series with it and not so has none, as dcm2niix (h132).
-REPORT_FORMAT = 109
+#: 110: PulseSequenceType for any modality stating a ScanningSequence (CT, PET), as dcm2niix (h132).
+REPORT_FORMAT = 110

@@ -8,7 +8,8 @@
   SliceTiming (every slice at one time, or times too coarse to tell them apart).
 - (GE's MultibandAccelerationFactor, its HyperBand factor (0043,10B6), comes with its other keys:
   :func:`lazyvol.dicom.bids.annotate`.)
-- PulseSequenceType, every vendor, from ScanningSequence (0018,0020) and SequenceVariant
+- PulseSequenceType, every vendor and modality (a CT or PET file stating a ScanningSequence gets
+  one, as dcm2niix), from ScanningSequence (0018,0020) and SequenceVariant
   (0018,0021) as written (case kept: dcm2niix matches upper-case letters inside the joined text)
   and the MultibandAccelerationFactor above 1: "EP" gives an EPI type ("Multiband " when
   multiband, "Spin Echo EPI" with "SE"), else "GR" a gradient echo ("MPRAGE" with "IR" and
@@ -79,5 +80,6 @@ def derived_keys(bids: dict[str, Any]) -> None:
     """Add the keys of the module docstring to a volume's finished sidecar values ``bids``."""
     if "MultibandAccelerationFactor" not in bids and (bands := _siemens_bands(bids)) > 1:
         bids["MultibandAccelerationFactor"] = bands
-    if bids.get("Modality") == "MR" and (kind := pulse_sequence_type(bids)) is not None:
+    # (any modality whose files state a ScanningSequence, as dcm2niix: a CT or PET file with one)
+    if (kind := pulse_sequence_type(bids)) is not None:
         bids["PulseSequenceType"] = kind
