@@ -273,3 +273,40 @@ def test_pulse_sequence_type_any_modality_as_dcm2niix(tmp_path, dcm2niix, modali
     assert mine.get("PulseSequenceType") == ref.get("PulseSequenceType")
     expected = {"SE": "Spin Echo", "GR": "Gradient Echo", None: None}[sequence]
     assert mine.get("PulseSequenceType") == expected
+
+
+@pytest.mark.parametrize(("train", "epi"), [(0, 35), (53, 35), (None, 35)])
+def test_philips_enhanced_epi_factor_where_groups_state_no_train(tmp_path, dcm2niix, train, epi):
+    """An enhanced file's EchoTrainLength (MR Timing and Related Parameters) of 0 is no train:
+    the EPI factor (2001,1013) is, as dcm2niix takes it (and as for a classic file)."""
+    from pydicom.dataset import Dataset
+    from pydicom.sequence import Sequence
+
+    from lazyvol.testing import write_enhanced_dicom
+
+    (tmp_path / "s").mkdir()
+    truth = write_enhanced_dicom(tmp_path / "s" / "e.dcm", SHAPE, n_volumes=2)
+    (path,) = truth.files
+    ds = pydicom.dcmread(path)
+    ds.Manufacturer = "Philips Medical Systems"
+    ds.ImagingFrequency = "127.8"
+    ds.ScanningSequence, ds.SequenceVariant, ds.MRAcquisitionType = "EP", "SK", "2D"
+    block = ds.private_block(0x2001, "Philips Imaging DD 001", create=True)
+    block.add_new(0x22, "FL", 12.3)
+    block.add_new(0x13, "SL", epi)
+    timing, fov = Dataset(), Dataset()
+    if train is not None:
+        timing.EchoTrainLength = train
+    fov.InPlanePhaseEncodingDirection = "COL"
+    shared = ds.SharedFunctionalGroupsSequence[0]
+    shared.MRTimingAndRelatedParametersSequence = Sequence([timing])
+    shared.MRFOVGeometrySequence = Sequence([fov])
+    ds.save_as(path)
+    ref = _ref(dcm2niix, tmp_path / "s", tmp_path / "out")
+    mine = _mine(tmp_path / "s", tmp_path / "v.nii")
+    keys = (*_READOUT_KEYS, "EchoTrainLength")
+    assert {k: mine.get(k) for k in keys} == {k: ref.get(k) for k in keys}
+    n = train or epi
+    assert mine["EchoTrainLength"] == n
+    readout = 12.3 / (127.8 * 3.4 * (n + 1)) * n
+    assert mine["EstimatedTotalReadoutTime"] == pytest.approx(readout, rel=1e-5)

@@ -27,7 +27,7 @@ from typing import Any
 
 import numpy as np
 
-from .bids_enhanced import GRADIENT_ECHO_TRAIN, enhanced_annotate, enhanced_record_values
+from .bids_enhanced import echo_train, enhanced_annotate, enhanced_record_values
 from .bids_extra import (
     SEQUENCE_NAME,
     acquisition_time,
@@ -139,14 +139,6 @@ _MANUFACTURERS = (
     ("UIH", "UIH"),
     ("BRUKER", "Bruker"),
 )
-
-
-def _echo_train(acq: dict[str, Any]) -> int:
-    """The echo train length dcm2niix takes: GradientEchoTrainLength (0018,9241) where above 1
-    (:data:`~lazyvol.dicom.bids_enhanced.GRADIENT_ECHO_TRAIN`), else EchoTrainLength (0018,0091);
-    0 when neither is stated."""
-    train = int(acq.get(GRADIENT_ECHO_TRAIN, 0))
-    return train if train > 1 else int(acq.get("EchoTrainLength", 0))
 
 
 def pe_positive(value: Any) -> int | None:
@@ -309,7 +301,7 @@ def _phase_encoding(first: FrameRecord, acq: dict[str, Any]) -> dict[str, Any]:
     # no spin echo in ScanningSequence: 3D EPI, segmented or Siemens gradient echo (MPRAGE), not
     # SPACE / CUBE / VISTA; dcm2niix's issue 849 rule, checked against the installed dcm2niix)
     spin_echo = "SE" in str(acq.get("ScanningSequence", "")).split("\\")
-    readout = _echo_train(acq) > 1 or bool(acq.get("BandwidthPerPixelPhaseEncode"))
+    readout = echo_train(acq) > 1 or bool(acq.get("BandwidthPerPixelPhaseEncode"))
     if acq.get("MRAcquisitionType") != "3D" or (readout and not spin_echo):
         if positive is not None:
             out["PhaseEncodingDirection"] = axis if positive == 1 else axis + "-"
@@ -460,7 +452,7 @@ def _annotate(
     ge_keys(bids, acq)
     annotate_pepolar(info, frames)
     _copy(bids, acq, "ShimSetting PrescanReuseString CoilString PercentPhaseFOV PercentSampling")
-    if (train := _echo_train(acq)) > 1:  # as dcm2niix, any vendor: GE writes 1 for EPI
+    if (train := echo_train(acq)) > 1:  # as dcm2niix, any vendor: GE writes 1 for EPI
         bids["EchoTrainLength"] = train
     if acq.get("NumberOfAverages", 0) > 1:  # (as dcm2niix: none for 1)
         bids["NumberOfAverages"] = acq["NumberOfAverages"]
@@ -469,7 +461,7 @@ def _annotate(
         _copy(bids, acq, "AcquisitionMatrixPE")
     bids.update(_phase_encoding(first, acq))
     if bids.get("Manufacturer") == "Philips":
-        bids.update(philips_readout(acq, bids, _echo_train(acq)))
+        bids.update(philips_readout(acq, bids, echo_train(acq)))
     _copy(
         bids,
         acq,

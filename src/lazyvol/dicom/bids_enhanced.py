@@ -33,7 +33,7 @@ import math
 from collections.abc import Callable
 from typing import Any
 
-from .bids_extra import printed
+from .bids_extra import EPI_FACTOR, printed
 from .ge_phase import _numbers
 from .mosaic import raw_text
 from .vendor import vendor_of
@@ -41,6 +41,7 @@ from .vendor import vendor_of
 __all__ = [
     "ENHANCED_TAGS",
     "GRADIENT_ECHO_TRAIN",
+    "echo_train",
     "enhanced_annotate",
     "enhanced_group_values",
     "enhanced_record_values",
@@ -177,3 +178,15 @@ def enhanced_annotate(bids: dict[str, Any], acq: dict[str, Any]) -> None:
     duration = bids.pop("AcquisitionDuration", None) if uih else None
     if duration is not None and "EffectiveEchoSpacing" not in bids:
         bids["TotalReadoutTime"] = printed(duration / 1000.0)
+
+
+def echo_train(acq: dict[str, Any]) -> int:
+    """The echo train length dcm2niix takes from a volume's values ``acq``: GradientEchoTrainLength
+    (0018,9241) where above 1 (:data:`GRADIENT_ECHO_TRAIN`), else EchoTrainLength (0018,0091),
+    else (that stating none or 0, at the top level or in the functional groups) a Philips file's
+    EPI factor (:data:`~lazyvol.dicom.bids_extra.EPI_FACTOR`); 0 when none is stated."""
+    train = int(acq.get(GRADIENT_ECHO_TRAIN, 0))
+    if train > 1:
+        return train
+    stated = int(acq.get("EchoTrainLength", 0))
+    return stated if stated > 0 else int(acq.get(EPI_FACTOR, 0))

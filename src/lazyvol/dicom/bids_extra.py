@@ -61,6 +61,10 @@ OUT_OF_PLANE_FACTOR = 0x00189155
 #: element number in Philips files, as dcm2niix reads them.
 PHILIPS_WATER_FAT_SHIFT = 0x20011022
 PHILIPS_EPI_FACTOR = 0x20011013
+#: ``acq`` key of the EPI factor (2001,1013): the echo train dcm2niix takes where the file's
+#: EchoTrainLength (0018,0091), at the top level or in an enhanced file's functional groups,
+#: states none or 0 (:func:`lazyvol.dicom.bids._echo_train`, once every source is merged).
+EPI_FACTOR = "_philips_epi_factor"
 RECEIVE_COIL = 0x00181250
 SIEMENS_ORIENTATION_TEXT = 0x0051100E
 #: Siemens' coil name (CoilString (0051,100F)); dcm2niix takes it over ReceiveCoilName.
@@ -194,15 +198,14 @@ def extra_record_values(raw: dict[int, Any], vendor: str, acq: dict[str, Any]) -
 
 def _philips_values(raw: dict[int, Any], acq: dict[str, Any]) -> dict[str, Any]:
     """A Philips file's WaterFatShift (2001,1022) (none for 0, a negative or non-finite value),
-    and its EPI factor (2001,1013) as EchoTrainLength where (0018,0091) states none or 0, as
-    dcm2niix reads them."""
+    and its EPI factor (2001,1013) (:data:`EPI_FACTOR`), as dcm2niix reads them."""
     out: dict[str, Any] = {}
     shift = _numbers(raw, PHILIPS_WATER_FAT_SHIFT, "f")
     if shift and math.isfinite(shift[0]) and shift[0] > 0:
         out["WaterFatShift"] = shift[0]
     epi = _numbers(raw, PHILIPS_EPI_FACTOR, "i")
-    if int(acq.get("EchoTrainLength", 0)) <= 0 and epi and epi[0] > 0:
-        out["EchoTrainLength"] = int(epi[0])
+    if epi and epi[0] > 0:
+        out[EPI_FACTOR] = int(epi[0])
     return out
 
 

@@ -167,7 +167,9 @@ __all__ = ["INDEX_VERSION", "REPORT_FORMAT"]
 #: 86: a GE record's ``acq`` holds its delay after slice group (0043,107C) in seconds (h134).
 #: 87: XA private text of an enhanced file's groups, and the polarity (0021,111C), end at a NUL (h134).
 #: 88: text numbers (DS / IS) and other non-UID text the header reader parses end at a NUL (h134).
-INDEX_VERSION = 88
+#: 89: a Philips record keeps its EPI factor (2001,1013) apart, taken as the echo train once an
+#: enhanced file's functional groups are merged (their EchoTrainLength 0 hid it; h132).
+INDEX_VERSION = 89
 #: Layout of a report: 2: files named by their listing position, identities taken from the listing;
 #: 3: a volume's files may differ in pixel encoding (each frame's, ``encodings``), where 2 split them;
 #: 4: ... and in BitsStored (each frame's, ``stored_bits``), where 3 split them;
@@ -379,4 +381,5 @@ INDEX_VERSION = 88
 #: 109: Siemens TimeAfterStart slice times for XA series of more than one volume only, the second
 #: volume's when the first's are corrupted; a series with it and not so has none, as dcm2niix (h132).
 #: 110: PulseSequenceType for any modality stating a ScanningSequence (CT, PET), as dcm2niix (h132).
-REPORT_FORMAT = 110
+#: 111: Philips enhanced files whose functional groups state EchoTrainLength 0 take the EPI factor (h132).
+REPORT_FORMAT = 111
