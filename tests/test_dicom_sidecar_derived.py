@@ -192,7 +192,15 @@ def test_siemens_xa_classic_slice_timing_from_time_after_start(
 
 @pytest.mark.parametrize(
     ("hyperband", "sequence"),
-    [("3\\1\\0\\0", "EP\\GR"), ("1\\1\\0", "EP\\GR"), ("2", "SE"), ("2.7", "EP"), ("x", "EP")],
+    [
+        ("3\\1\\0\\0", "EP\\GR"),
+        ("1\\1\\0", "EP\\GR"),
+        ("2", "SE"),
+        ("2.7", "EP"),
+        ("x", "EP"),
+        ("3x", "EP"),  # (dcm2niix reads the leading whole number, as atoi: 3)
+        ("1e1", "EP"),  # (1, not 10)
+    ],
 )
 def test_ge_hyperband_factor_as_dcm2niix(tmp_path, dcm2niix, hyperband, sequence):
     truth = write_dicom_4d_series(

@@ -72,6 +72,10 @@ def _protocol(block: bytes) -> dict[str, str]:
     return {k.decode("latin-1"): v.decode("latin-1").strip() for k, v in _LINE.findall(text)}
 
 
+#: The whole number a HyperBand text (0043,10B6) starts with, as C's atoi reads it.
+_LEADING_INT = re.compile(r"\s*([+-]?\d+)")
+
+
 def _int(text: str | None) -> int | None:
     """``text`` as a whole number (truncated), or None when it is absent, no number or not
     finite ("inf", "1e400": a number ``int`` cannot hold)."""
@@ -105,8 +109,9 @@ def ge_record_values(raw: dict[int, Any]) -> dict[str, Any]:
             except ValueError:
                 out["_ge_delay"] = True  # "Minimum" and other words: a delay not known here
     mb = _first(raw, MULTIBAND)
-    if mb:
-        out["_ge_mb"] = _int(mb)
+    leading = _LEADING_INT.match(mb or "")  # (dcm2niix: atoi, "3x" is 3, "1e1" 1)
+    if leading and int(leading.group(1)) > 0:  # (0 or below: single band, as no factor)
+        out["_ge_mb"] = int(leading.group(1))
     delayed = _group_delay(raw)
     if delayed is not None:
         out["_ge_group_delay"] = delayed

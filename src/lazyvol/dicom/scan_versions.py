@@ -169,7 +169,8 @@ __all__ = ["INDEX_VERSION", "REPORT_FORMAT"]
 #: 88: text numbers (DS / IS) and other non-UID text the header reader parses end at a NUL (h134).
 #: 89: a Philips record keeps its EPI factor (2001,1013) apart, taken as the echo train once an
 #: enhanced file's functional groups are merged (their EchoTrainLength 0 hid it; h132).
-INDEX_VERSION = 89
+#: 90: GE's HyperBand factor (0043,10B6) read as its leading whole number, as dcm2niix (h132).
+INDEX_VERSION = 90
 #: Layout of a report: 2: files named by their listing position, identities taken from the listing;
 #: 3: a volume's files may differ in pixel encoding (each frame's, ``encodings``), where 2 split them;
 #: 4: ... and in BitsStored (each frame's, ``stored_bits``), where 3 split them;
@@ -382,4 +383,5 @@ INDEX_VERSION = 89
 #: volume's when the first's are corrupted; a series with it and not so has none, as dcm2niix (h132).
 #: 110: PulseSequenceType for any modality stating a ScanningSequence (CT, PET), as dcm2niix (h132).
 #: 111: Philips enhanced files whose functional groups state EchoTrainLength 0 take the EPI factor (h132).
-REPORT_FORMAT = 111
+#: 112: GE MultibandAccelerationFactor from the HyperBand text's leading whole number (h132).
+REPORT_FORMAT = 112
