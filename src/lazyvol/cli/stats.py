@@ -102,9 +102,21 @@ def _open_mask(args: argparse.Namespace) -> Any:
 
     if not args.mask:
         return None
+    from ..errors import MultipleSeriesError
+
     # the mask shares the source's storage options when it is a URL too
     kwargs = source_kwargs(args, args.mask) if is_url(args.mask) else {}
-    return lv.open(args.mask, **kwargs)
+    try:
+        return lv.open(args.mask, **kwargs)
+    except MultipleSeriesError as e:
+        # --series chooses the source's volume, never the mask's: its hint would not help
+        shown = display_source(args.mask)
+        raise MultipleSeriesError(
+            f"--mask {shown} holds {len(e.series)} volumes, and --series chooses only the "
+            f"volume of {display_source(args.path)}; write the mask's volume to a file first "
+            f"(lazyvol convert {shown} --series N mask.nii.gz) and pass that as --mask",
+            e.series,
+        ) from None
 
 
 def cmd_stats(args: argparse.Namespace) -> int:
