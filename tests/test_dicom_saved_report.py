@@ -210,3 +210,16 @@ def test_a_checksum_valid_index_entry_that_does_not_decode_rescans(tmp_path, ent
         vol = lv.open(tmp_path / "s")
     np.testing.assert_array_equal(vol.compute(), truth.stored)
     assert read_json_checked(path)["entries"][name][5] != entry  # a fresh index was saved
+
+
+def test_scans_compare_equal_through_the_saved_index(tmp_path):
+    """Two scans of one folder (the second from the saved index) compared with == raised numpy's
+    'truth value of an array is ambiguous' ValueError (the generated SeriesInfo.__eq__ compared
+    the affine arrays inside a tuple); now equal, and a changed affine is unequal."""
+    write_dicom_series(tmp_path / "a", (6, 5, 4), series_number=2)
+    write_dicom_series(tmp_path / "b", (6, 5, 3), series_number=3, orientation="sagittal")
+    first, second = lv.scan(tmp_path), lv.scan(tmp_path)
+    assert first == second and first[0] == second[0] and first[0] != second[1]
+    assert second.index(second[1]) == 1 and first[1] in second
+    moved = lv.SeriesInfo(**{**vars(second[0]), "affine": second[0].affine + 1})
+    assert moved != first[0] and first[0] != "not a SeriesInfo"

@@ -345,6 +345,22 @@ class SeriesInfo:
             doc["frames"] = FrameTable(**kw)
         return cls(**doc)
 
+    def __eq__(self, other: object) -> bool:
+        """Field by field, the affine by value: the generated comparison put the affine arrays in
+        a tuple, so two equal scans (``lazyvol.scan(p) == lazyvol.scan(p)``) raised numpy's
+        'truth value of an array is ambiguous' ValueError."""
+        if other.__class__ is not self.__class__:
+            return NotImplemented
+        assert isinstance(other, SeriesInfo)
+        return all(
+            np.array_equal(getattr(self, k), getattr(other, k))
+            if k == "affine"
+            else getattr(self, k) == getattr(other, k)
+            for k in self.__dataclass_fields__
+        )
+
+    __hash__ = None  # type: ignore[assignment]  # mutable, as the generated __eq__ left it
+
     def __repr__(self) -> str:
         return f"<SeriesInfo {self.summary()} files={len(self.files)}>"
 
