@@ -401,6 +401,11 @@ def _print_skipped(skipped: list[Any], verbose: bool) -> None:
             print(f"  {one_line(item[0])}: {one_line(item[1])}")
     else:
         print("  (--verbose lists the files)")
+    from ..dicom.choose import other_formats_hint
+
+    hint = other_formats_hint(skipped)  # NIfTI files or Zarr stores beside the DICOM volumes
+    if hint:
+        print(f"  {hint.removeprefix('; ')}")
 
 
 # -- the command -----------------------------------------------------------------------------------
