@@ -197,3 +197,21 @@ def test_histograms_of_every_row_are_capped_before_any_data_is_read():
     assert not read
     assert lv.stats(x, axis=3, bins=None).count.shape == (100, 100, 1)
     assert lv.stats(x, axis=3, bins=256).histogram.shape == (100, 100, 1, 256)
+
+
+def test_results_compare_by_value():
+    """Two results of one computation compared with == raised numpy's 'truth value of an array
+    is ambiguous' ValueError (the generated __eq__ put the histogram, bin edges and per-row
+    arrays in a tuple); now equal by value, NaN (an empty mask's mean) equal to NaN."""
+    import dataclasses
+
+    from lazyvol.volume import Volume
+
+    data = np.arange(4 * 3 * 2 * 5, dtype=np.float32).reshape(4, 3, 2, 5)
+    vol = Volume(da.from_array(data, chunks=(4, 3, 2, 2)), np.eye(4))
+    first, second = lv.stats(vol, percentiles=(5, 50)), lv.stats(vol, percentiles=(5, 50))
+    assert first == second and first != lv.stats(vol, bins=10) and first != "x"
+    rows = lv.stats(vol, axis=(0, 1, 2))
+    assert rows == lv.stats(vol, axis=(0, 1, 2)) and rows != first
+    empty = lv.stats(vol[..., 0], mask=np.zeros((4, 3, 2), bool))
+    assert np.isnan(empty.mean) and empty == dataclasses.replace(empty)

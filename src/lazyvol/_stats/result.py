@@ -27,6 +27,18 @@ def jsonable(x: Any) -> Any:
     return x
 
 
+def _same(a: Any, b: Any) -> bool:
+    """``a`` and ``b`` hold the same values (NaN equal to NaN where the values are numbers)."""
+    if not isinstance(a, np.ndarray | np.generic | float) and not isinstance(
+        b, np.ndarray | np.generic | float
+    ):
+        return bool(a == b)
+    try:
+        return bool(np.array_equal(a, b, equal_nan=True))
+    except TypeError:  # values no NaN test takes (None, text)
+        return bool(np.array_equal(a, b))
+
+
 @dataclass
 class VolumeStats:
     """Statistics of a volume (or of each output row when computed with ``axis=``).
@@ -96,6 +108,14 @@ class VolumeStats:
     passes: int
     ddof: int = 0
     shape: tuple[int, ...] = ()  # shape of the kept axes (() without axis)
+
+    def __eq__(self, other: object) -> bool:
+        """Field by field, arrays by value, NaN equal to NaN (two runs over one volume are
+        equal): the generated comparison put the fields' arrays in a tuple, so comparing two
+        results raised numpy's 'truth value of an array is ambiguous' ValueError."""
+        if other.__class__ is not self.__class__:
+            return NotImplemented
+        return all(_same(getattr(self, k), getattr(other, k)) for k in self.__dataclass_fields__)
 
     def __getitem__(self, index: Any) -> VolumeStats:
         """Statistics of one row of a per-axis result (``res[t]``, ``res[i, j]``)."""
