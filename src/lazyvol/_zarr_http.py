@@ -126,8 +126,9 @@ class BoundedFsspecStore(FsspecStore):  # type: ignore[misc]
         return limit
 
     def _saw(self, key: str, data: bytes) -> None:
-        """Note the chunk file bound of the array when ``data`` is its ``zarr.json``."""
-        if key.rsplit("/", 1)[-1] == "zarr.json" and self.bound_of is not None:
+        """Note the chunk file bound of the array when ``data`` is its ``zarr.json`` (or a Zarr
+        v2 array's ``.zarray``)."""
+        if key.rsplit("/", 1)[-1] in ("zarr.json", ".zarray") and self.bound_of is not None:
             self.file_limit = self.bound_of(data)
 
     async def get(

@@ -175,8 +175,8 @@ def shard_bound_of(raw: bytes) -> int:
 
 def chunk_file_bound_of(raw: bytes) -> int:
     """Most bytes one chunk file (a shard, or an unsharded chunk: its decoded size and what each
-    bytes-to-bytes codec may add) of the Zarr v3 array whose ``zarr.json`` is ``raw`` holds;
-    0 when the metadata cannot tell. A remote store's chunk file is read up to it, not up to
+    bytes-to-bytes codec may add) of the Zarr array whose ``zarr.json`` (or v2 ``.zarray``) is
+    ``raw`` holds; 0 when the metadata cannot tell. A remote store's chunk file is read up to it, not up to
     :func:`max_file_bytes`: a server's body has no size to check before it is read."""
     return _bound_of(raw, unsharded=True)
 
@@ -186,6 +186,12 @@ def _bound_of(raw: bytes, *, unsharded: bool) -> int:
 
     try:
         doc = json.loads(raw)
+        if doc.get("zarr_format") == 2:  # (an array's .zarray: no shards)
+            if not unsharded:
+                return 0
+            shape = [int(n) for n in doc["chunks"]]
+            bound = _encoded_bound(shape, _v2_codecs(doc), np.dtype(doc["dtype"]).itemsize)
+            return bound if bound <= max_volume_bytes() + max_file_bytes() else 0
         if doc.get("node_type") != "array":
             return 0
         bound = _sharded_bound(doc)
@@ -195,6 +201,17 @@ def _bound_of(raw: bytes, *, unsharded: bool) -> int:
     except (ValueError, TypeError, KeyError, AttributeError, IndexError):
         return 0
     return bound if bound <= max_volume_bytes() + max_file_bytes() else 0
+
+
+def _v2_codecs(doc: dict[str, Any]) -> list[dict[str, Any]]:
+    """A Zarr v2 array's ``filters`` and ``compressor`` (numcodecs configurations) as the v3
+    codec list :func:`_encoded_bound` reads (``numcodecs.<id>``, the bytes codec between)."""
+    steps = [*(doc.get("filters") or []), "bytes", doc.get("compressor")]
+    return [
+        {"name": "bytes"} if c == "bytes" else {"name": f"numcodecs.{c['id']}", "configuration": c}
+        for c in steps
+        if c is not None
+    ]
 
 
 def _sharded_bound(doc: dict[str, Any]) -> int:

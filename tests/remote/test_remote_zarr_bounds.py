@@ -261,3 +261,48 @@ def test_memory_stays_bounded_under_a_2gib_address_space(endless: tuple[Endless,
     lines = out.stdout.strip().splitlines()
     assert lines and lines[0].startswith("refused"), out.stdout + out.stderr
     assert int(lines[-1]) < 600, lines  # MiB
+
+
+def test_a_zarr_v2_chunk_file_is_bounded_by_its_zarray(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """An OME-Zarr 0.4 (Zarr v2) array's chunk file is read up to what its ``.zarray`` allows
+    (chunks, dtype, filters storing a wider dtype, compressor), as a v3 array's: the bound read
+    only ``zarr.json``, so a v2 chunk answered with an endless body was read up to the 2 GiB chunk
+    limit (a MemoryError under a 2 GiB address space); valid v2 stores still read whole."""
+    numcodecs = pytest.importorskip("numcodecs")
+    monkeypatch.setenv("LAZYVOL_MAX_CHUNK_BYTES", "64MiB")  # (before: 64 MiB read, not 2 GiB)
+    truth = np.arange(8 * 9 * 10, dtype="int16").reshape(8, 9, 10)
+    for name, filters, compressor in (
+        ("a", None, numcodecs.Zstd()),
+        ("b", [numcodecs.Delta(dtype="int16", astype="int64")], None),
+        ("c", [numcodecs.AsType(encode_dtype="float64", decode_dtype="int16")], numcodecs.BZ2()),
+    ):
+        root = tmp_path / f"{name}.zarr"
+        group = zarr.open_group(root, mode="w", zarr_format=2)
+        kw = {"filters": filters, "compressors": compressor}
+        group.create_array("0", shape=truth.shape, chunks=(4, 9, 10), dtype="int16", **kw)[:] = (
+            truth
+        )
+        axes = [{"name": n, "type": "space", "unit": "millimeter"} for n in "zyx"]
+        scale = [{"type": "scale", "scale": [1.0, 1.0, 1.0]}]
+        group.attrs["multiscales"] = [
+            {
+                "version": "0.4",
+                "axes": axes,
+                "datasets": [{"path": "0", "coordinateTransformations": scale}],
+            }
+        ]
+        bound = zarr_files.chunk_file_bound_of((root / "0" / ".zarray").read_bytes())
+        assert (root / "0" / "0.0.0").stat().st_size <= bound < 8 << 10
+        for bad in ("", "0/0.0.0"):
+            server = Endless(root, bad, "endless")
+            port = free_port()
+            with serving(server.handler(), port):
+                vol = lv.open(f"http://127.0.0.1:{port}")
+                if not bad:
+                    np.testing.assert_array_equal(vol.compute(), truth.transpose(2, 1, 0))
+                    continue
+                with pytest.raises(lv.ResourceLimitError, match=r"0\.0\.0 went on past"):
+                    vol.compute()
+            assert server.sent < 8 << 20
