@@ -111,10 +111,12 @@ def _open_mask(args: argparse.Namespace) -> Any:
     except MultipleSeriesError as e:
         # --series chooses the source's volume, never the mask's: its hint would not help
         shown = display_source(args.mask)
+        listing = str(e).partition("\n")[2]  # (the mask's volumes, to choose N from)
         raise MultipleSeriesError(
             f"--mask {shown} holds {len(e.series)} volumes, and --series chooses only the "
             f"volume of {display_source(args.path)}; write the mask's volume to a file first "
-            f"(lazyvol convert {shown} --series N mask.nii.gz) and pass that as --mask",
+            f"(lazyvol convert {shown} --series N mask.nii.gz) and pass that as --mask"
+            + (f"; N is one of:\n{listing}" if listing else ""),
             e.series,
         ) from None
 
