@@ -76,3 +76,71 @@ def test_c_float_values_print_as_dcm2niix_prints_them(tmp_path, dcm2niix, enhanc
     ref = json.loads(refs[0].read_text()) if refs else None
     assert ref is not None, log
     _check(_sidecar(vol), ref)
+
+
+#: Values dcm2niix writes no key for (its json_Float: none at or below 0; ImagingFrequency none
+#: from 9e6 up, UIH's Hz), and ImagingFrequency's double printed with %.10g.
+_NOT_WRITTEN = {
+    "zero": {
+        "FlipAngle": "0",
+        "PixelBandwidth": "0",
+        "MagneticFieldStrength": "0",
+        "SliceThickness": "0",
+        "SpacingBetweenSlices": "0",
+        "EchoTime": "0",
+        "RepetitionTime": "0",
+        "InversionTime": "0",
+        "ImagingFrequency": "0",
+    },
+    "negative": {
+        "FlipAngle": "-7.5",
+        "PixelBandwidth": "-2604.17",
+        "MagneticFieldStrength": "-3",
+        "SliceThickness": "-2.2",
+        "SpacingBetweenSlices": "-1.5",
+        "EchoTime": "-30",
+        "RepetitionTime": "-2000",
+        "InversionTime": "-5",
+        "ImagingFrequency": "-123.25",
+    },
+    "hertz": {"ImagingFrequency": "128176031"},
+}
+
+
+@pytest.mark.parametrize("case", sorted(_NOT_WRITTEN))
+def test_values_at_or_below_zero_are_not_written(tmp_path, dcm2niix, case):
+    """dcm2niix writes no FlipAngle, PixelBandwidth, MagneticFieldStrength, SliceThickness,
+    SpacingBetweenSlices, EchoTime, RepetitionTime, InversionTime or ImagingFrequency of 0 or
+    below (nor an ImagingFrequency stated in Hz): lazyvol wrote 0 and negative values."""
+    import pydicom
+
+    src = tmp_path / "s"
+    truth = write_dicom_series(src, (6, 5, 3))
+    for path in truth.files:
+        ds = pydicom.dcmread(path)
+        ds.Modality = "MR"
+        for key, text in _NOT_WRITTEN[case].items():
+            setattr(ds, key, text)
+        ds.save_as(path)
+    doc = _sidecar(lv.open(src))
+    assert not set(_NOT_WRITTEN[case]) & set(doc), doc
+    log = dcm2niix.run(src, tmp_path / "ref", sidecar=True)
+    ref = json.loads(next((tmp_path / "ref").glob("*.json")).read_text())
+    assert not set(_NOT_WRITTEN[case]) & set(ref), log
+
+
+def test_imaging_frequency_prints_as_dcm2niix_prints_its_double(tmp_path, dcm2niix):
+    """dcm2niix prints ImagingFrequency (a double) with %.10g: lazyvol wrote the stated text's
+    every digit (123.25678949999 where dcm2niix writes 123.2567895)."""
+    import pydicom
+
+    src = tmp_path / "s"
+    for path in write_dicom_series(src, (6, 5, 3)).files:
+        ds = pydicom.dcmread(path)
+        ds.ImagingFrequency = "123.25678949999"
+        ds.save_as(path)
+    doc = _sidecar(lv.open(src))
+    assert doc["ImagingFrequency"] == 123.2567895
+    dcm2niix.run(src, tmp_path / "ref", sidecar=True)
+    ref = json.loads(next((tmp_path / "ref").glob("*.json")).read_text())
+    assert doc["ImagingFrequency"] == ref["ImagingFrequency"]

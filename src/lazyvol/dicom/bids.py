@@ -34,7 +34,7 @@ from .bids_extra import (
     extra_record_values,
     philips_readout,
 )
-from .bids_numbers import acq_value, dcm2niix_float
+from .bids_numbers import acq_value, dcm2niix_float, imaging_frequency
 from .bids_numbers import number as _number
 from .bids_numbers import seconds as _seconds
 from .bids_pet import pet_annotate, pet_record_values
@@ -403,11 +403,13 @@ def _annotate(
     _copy(
         bids,
         acq,
-        "MagneticFieldStrength ImagingFrequency Manufacturer InternalPulseSequenceName "
+        "MagneticFieldStrength Manufacturer InternalPulseSequenceName "
         "ManufacturersModelName InstitutionName InstitutionalDepartmentName InstitutionAddress "
         "DeviceSerialNumber StationName BodyPart PatientPosition ProcedureStepDescription "
         "SoftwareVersions MRAcquisitionType StudyDescription",
     )
+    if (frequency := imaging_frequency(acq.get("ImagingFrequency"))) is not None:
+        bids["ImagingFrequency"] = frequency
     if first.series_description:
         bids["SeriesDescription"] = first.series_description
     for key in (
@@ -431,12 +433,13 @@ def _annotate(
         bids["AcquisitionNumber"] = first.acquisition_number  # (the first image's, as dcm2niix)
     _copy(bids, acq, "ImageComments")
     thick = same_value(r.slice_thickness for r in frames if r.slice_thickness is not None)
-    if thick is not None:  # (else thickness_note)
+    if thick is not None and thick > 0:  # (else thickness_note; none at or below 0, as dcm2niix)
         bids["SliceThickness"] = dcm2niix_float(thick)
-    if first.spacing_between_slices is not None:
-        bids["SpacingBetweenSlices"] = dcm2niix_float(first.spacing_between_slices)
+    if (spacing := first.spacing_between_slices) is not None and spacing > 0:
+        bids["SpacingBetweenSlices"] = dcm2niix_float(spacing)
     _copy(bids, acq, "SAR TablePosition")
-    if (echo := same_value(r.echo_time for r in frames if r.echo_time is not None)) is not None:
+    echo = same_value(r.echo_time for r in frames if r.echo_time is not None)
+    if echo is not None and echo > 0:
         bids["EchoTime"] = _seconds(echo)
     echo_number = _one_echo_of_several(info, frames, _acq)
     if echo_number is not None:

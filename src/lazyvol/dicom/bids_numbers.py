@@ -13,7 +13,10 @@ import numpy as np
 
 from .bids_extra import printed
 
-__all__ = ["acq_value", "dcm2niix_float", "number", "number_value", "seconds"]
+__all__ = ["acq_value", "dcm2niix_float", "imaging_frequency", "number", "number_value", "seconds"]
+
+#: ImagingFrequency (MHz) at or above which dcm2niix writes none (UIH states 128176031 Hz).
+_MAX_FREQUENCY = 9e6
 
 
 def number(text: str) -> float | int | None:
@@ -43,23 +46,37 @@ def seconds(ms: float) -> float:
     return float(f"{(float(np.float32(v)) if abs(v) < 3.4e38 else v) / 1000.0:.6g}")
 
 
+def imaging_frequency(value: Any) -> float | int | None:
+    """ImagingFrequency (MHz) as dcm2niix writes it: its double printed with ``%.10g``, none at
+    or below 0 nor from 9e6 up (a value stated in Hz); None when it is not a finite number."""
+    num = number(str(value))
+    if num is None or not 0 < num < _MAX_FREQUENCY:
+        return None
+    x = float(f"{num:.10g}")
+    return int(x) if x.is_integer() else x
+
+
 def number_value(kind: str, value: Any) -> float | int | None:
     """The BIDS value of a numeric DICOM value (text or number) of ``kind`` (as in
     :data:`BIDS_TAGS`): ``"ms"`` in seconds as dcm2niix prints them, ``"int"`` an int,
     ``"float"`` and ``"g"`` as dcm2niix prints its C floats (:func:`dcm2niix_float`), else the
-    number (an int when integral); None when it is not a finite number."""
+    number (an int when integral); None when it is not a finite number, and for ``"ms"``,
+    ``"float"`` and ``"g"`` at or below 0 (dcm2niix's json_Float writes none: a FlipAngle,
+    EchoTime or RepetitionTime of 0 or below is no value)."""
     num = number(str(value))
     if num is None:
+        return None
+    if kind in ("ms", "float", "g") and not num > 0:
         return None
     if kind == "ms":
         return seconds(float(num))
     if kind == "int":
         return int(num)
-    if kind == "g":
-        return dcm2niix_float(num) if num > 0 else None
+    if kind in ("g", "float"):
+        return dcm2niix_float(num)
     if kind == "count":
         return int(num) if num >= 1 else None
-    return dcm2niix_float(num) if kind == "float" else num
+    return num
 
 
 def acq_value(kind: str, value: Any) -> str | float | int | None:

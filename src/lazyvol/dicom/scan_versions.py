@@ -384,4 +384,6 @@ INDEX_VERSION = 90
 #: 110: PulseSequenceType for any modality stating a ScanningSequence (CT, PET), as dcm2niix (h132).
 #: 111: Philips enhanced files whose functional groups state EchoTrainLength 0 take the EPI factor (h132).
 #: 112: GE MultibandAccelerationFactor from the HyperBand text's leading whole number (h132).
-REPORT_FORMAT = 112
+#: 113: no sidecar FlipAngle, PixelBandwidth, field strength, thickness, spacing, TE/TR/TI or
+#:   ImagingFrequency at or below 0 (nor a frequency in Hz); ImagingFrequency printed %.10g (h137).
+REPORT_FORMAT = 113
