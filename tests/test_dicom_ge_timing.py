@@ -298,3 +298,27 @@ def test_a_delay_after_slice_group_is_part_of_the_repetition_time(tmp_path, impl
     assert side["RepetitionTime"] == pytest.approx(expected)
     vol.to_nifti(tmp_path / "lz.nii")
     assert nib.load(tmp_path / "lz.nii").header["pixdim"][4] == pytest.approx(expected)
+
+
+@pytest.mark.parametrize(
+    ("tr_text", "group_delay", "expected"),
+    [("0", 0.5, 0.5), ("-100", 0.5, 0.4), ("1234.5649", 2e-7, 1.23457)],
+)
+def test_the_delay_is_added_to_the_stated_repetition_time(tmp_path, tr_text, group_delay, expected):
+    # dcm2niix adds the delay to the TR it read, then rounds the sum and writes it where above 0:
+    # lazyvol added it to the sidecar's TR (rounded to 6 digits: 1.23456, none at or below 0), so
+    # a TR of 0 or below with a delay had no RepetitionTime (a 3D spacing), 1234.5649 ms 1.23456.
+    import nibabel as nib
+
+    folder = _write_ge(tmp_path / "s", 6, order=1, group_delay=group_delay, sequence=("GR",))
+    for f in sorted(folder.iterdir()):
+        ds = pydicom.dcmread(f)
+        ds.RepetitionTime = tr_text
+        ds.save_as(f)
+    vol = lv.open(folder)
+    assert vol.meta["bids"]["RepetitionTime"] == expected
+    assert vol.spacing[3] == pytest.approx(expected)
+    vol.to_nifti(tmp_path / "lz.nii")
+    assert nib.load(tmp_path / "lz.nii").header["pixdim"][4] == pytest.approx(expected)
+    side, _ = _dcm2niix_sidecar(folder, tmp_path / "ref")
+    assert side["RepetitionTime"] == expected

@@ -36,6 +36,7 @@ from collections.abc import Sequence
 from typing import Any
 
 from .._per_volume import VOLUME_ACQUISITION, clock
+from .bids_numbers import printed  # (defined there: ge_timing needs it without bids_extra)
 from .dicom_time import acquired, tm_resolution, tm_seconds
 from .ge_phase import (
     IN_PLANE_FACTOR,
@@ -100,13 +101,6 @@ EXTRA_TAGS = frozenset(
         PHILIPS_EPI_FACTOR,
     }
 )
-
-
-def printed(value: float) -> float | int:
-    """A number as dcm2niix prints it (``%g``: 6 significant digits), an int when integral (and
-    below 2**53: a junk 1e308 stays 1e+308, not 309 digits)."""
-    x = float(f"{value:.6g}") + 0.0  # (+ 0.0: no -0)
-    return int(x) if x.is_integer() and abs(x) < 2.0**53 else x
 
 
 def _first_number(raw: dict[int, Any], tag: int, at: int = 0) -> float | None:

@@ -11,12 +11,25 @@ from typing import Any
 
 import numpy as np
 
-from .bids_extra import printed
-
-__all__ = ["acq_value", "dcm2niix_float", "imaging_frequency", "number", "number_value", "seconds"]
+__all__ = [
+    "acq_value",
+    "dcm2niix_float",
+    "imaging_frequency",
+    "number",
+    "number_value",
+    "printed",
+    "seconds",
+]
 
 #: ImagingFrequency (MHz) at or above which dcm2niix writes none (UIH states 128176031 Hz).
 _MAX_FREQUENCY = 9e6
+
+
+def printed(value: float) -> float | int:
+    """A number as dcm2niix prints it (``%g``: 6 significant digits), an int when integral (and
+    below 2**53: a junk 1e308 stays 1e+308, not 309 digits)."""
+    x = float(f"{value:.6g}") + 0.0  # (+ 0.0: no -0)
+    return int(x) if x.is_integer() and abs(x) < 2.0**53 else x
 
 
 def number(text: str) -> float | int | None:

@@ -40,6 +40,7 @@ import zlib
 from collections.abc import Callable, Sequence
 from typing import Any
 
+from . import bids_numbers
 from .mosaic import _little, _raw_bytes, raw_text
 
 __all__ = ["GE_TAGS", "GROUP_DELAY_SECONDS", "ge_keys", "ge_record_values", "ge_slice_timing"]
@@ -51,6 +52,9 @@ GROUP_DELAY = 0x0043107C
 GE_TAGS = frozenset({PROTOCOL_BLOCK, MULTIBAND, GROUP_DELAY})
 #: A record's ``acq`` key of its delay after slice group (s), where above 0 (:func:`ge_keys`).
 GROUP_DELAY_SECONDS = "_ge_group_delay_s"
+#: A record's ``acq`` key of its RepetitionTime (0018,0080) as stated (ms, any sign): the delay is
+#: added to it before the sum is rounded and tested above 0, as dcm2niix adds it to its d.TR.
+_STATED_TR_MS = "_ge_tr_ms"
 #: Largest decompressed protocol block accepted (real ones are a few KiB).
 _MAX_PROTOCOL = 1 << 20
 #: One ``KEY "value"`` line (``[ \t]``, not ``\s``: ``^\s*`` runs over every following blank line
@@ -115,9 +119,12 @@ def ge_record_values(raw: dict[int, Any]) -> dict[str, Any]:
     delayed = _group_delay(raw)
     if delayed is not None:
         out["_ge_group_delay"] = delayed
-    seconds = group_delay_value(raw)
-    if isinstance(seconds, float) and seconds > 0:  # (finite or inf: as dcm2niix, only above 0)
-        out[GROUP_DELAY_SECONDS] = seconds
+    delay_s = group_delay_value(raw)
+    if isinstance(delay_s, float) and delay_s > 0:  # (finite or inf: as dcm2niix, only above 0)
+        out[GROUP_DELAY_SECONDS] = delay_s
+        stated = raw_text(raw, 0x00180080)
+        if stated and (tr_ms := bids_numbers.number(stated[0])) is not None:
+            out[_STATED_TR_MS] = float(tr_ms)
     return out
 
 
@@ -162,9 +169,17 @@ def ge_keys(bids: dict[str, Any], acq: dict[str, Any]) -> None:
         bids["PhaseEncodingPolarityGE"] = acq["_ge_polarity"]
     if (acq.get("_ge_mb") or 0) > 1:
         bids["MultibandAccelerationFactor"] = acq["_ge_mb"]
-    tr, delay = bids.get("RepetitionTime"), acq.get(GROUP_DELAY_SECONDS)
-    if isinstance(tr, int | float) and isinstance(delay, float) and math.isfinite(delay + tr):
-        bids["RepetitionTime"] = float(f"{tr + delay:.6g}")  # (dcm2niix prints %g)
+    delay = acq.get(GROUP_DELAY_SECONDS)
+    if not isinstance(delay, float):
+        return
+    # the stated TR, not the sidecar's (rounded to 6 digits, none at or below 0: TR 0 + 0.5 s is
+    # 0.5 s); an enhanced file's functional-group TR where the file states none
+    tr_ms = acq.get(_STATED_TR_MS, 1000.0 * bids.get("RepetitionTime", 0.0))
+    total = tr_ms + 1000.0 * delay
+    if math.isfinite(total) and total > 0:
+        bids["RepetitionTime"] = bids_numbers.seconds(
+            total
+        )  # (dcm2niix prints its float TR / 1000 with %g)
 
 
 def _release(software: Any) -> tuple[int, int, int] | None:

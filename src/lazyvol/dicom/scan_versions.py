@@ -170,7 +170,8 @@ __all__ = ["INDEX_VERSION", "REPORT_FORMAT"]
 #: 89: a Philips record keeps its EPI factor (2001,1013) apart, taken as the echo train once an
 #: enhanced file's functional groups are merged (their EchoTrainLength 0 hid it; h132).
 #: 90: GE's HyperBand factor (0043,10B6) read as its leading whole number, as dcm2niix (h132).
-INDEX_VERSION = 90
+#: 91: GE records keep the stated RepetitionTime (ms) where a group delay is added (h137).
+INDEX_VERSION = 91
 #: Layout of a report: 2: files named by their listing position, identities taken from the listing;
 #: 3: a volume's files may differ in pixel encoding (each frame's, ``encodings``), where 2 split them;
 #: 4: ... and in BitsStored (each frame's, ``stored_bits``), where 3 split them;
@@ -386,4 +387,5 @@ INDEX_VERSION = 90
 #: 112: GE MultibandAccelerationFactor from the HyperBand text's leading whole number (h132).
 #: 113: no sidecar FlipAngle, PixelBandwidth, field strength, thickness, spacing, TE/TR/TI or
 #:   ImagingFrequency at or below 0 (nor a frequency in Hz); ImagingFrequency printed %.10g (h137).
-REPORT_FORMAT = 113
+#: 114: GE's group delay added to the stated TR, not the sidecar's rounded one (h137).
+REPORT_FORMAT = 114
