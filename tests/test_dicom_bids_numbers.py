@@ -144,3 +144,27 @@ def test_imaging_frequency_prints_as_dcm2niix_prints_its_double(tmp_path, dcm2ni
     dcm2niix.run(src, tmp_path / "ref", sidecar=True)
     ref = json.loads(next((tmp_path / "ref").glob("*.json")).read_text())
     assert doc["ImagingFrequency"] == ref["ImagingFrequency"]
+
+
+def test_one_echo_cut_from_a_volume_prints_its_echo_time_from_float32(tmp_path, dcm2niix):
+    """EchoTime of one echo of a multi-echo volume (vol[..., e]): dcm2niix prints its C float /
+    1000 with %g (8.123455 ms: 0.00812346); lazyvol printed the 64-bit value (0.00812345)."""
+    import pydicom
+
+    from lazyvol.testing import write_dicom_4d_series
+
+    src = tmp_path / "s"
+    truth = write_dicom_4d_series(
+        src, (6, 5, 3), n_volumes=1, echoes=2, labels=("EchoTime",), numbering="volume"
+    )
+    stated = {"30": "8.123455", "45": "17.34565"}
+    for path in truth.files:
+        ds = pydicom.dcmread(path)
+        ds.EchoTime = stated[str(ds.EchoTime).split(".")[0]]
+        ds.save_as(path)
+    vol = lv.open(src)
+    got = [_sidecar(vol[..., e])["EchoTime"] for e in range(vol.shape[3])]
+    assert got == [0.00812346, 0.0173456]
+    dcm2niix.run(src, tmp_path / "ref", sidecar=True)
+    refs = sorted((tmp_path / "ref").glob("*_e*.json"))
+    assert [json.loads(r.read_text())["EchoTime"] for r in refs] == got

@@ -30,6 +30,8 @@ from collections.abc import Sequence
 from itertools import pairwise
 from typing import Any
 
+import numpy as np
+
 __all__ = [
     "AXIS4_KEY",
     "DIFFUSION_INDICES",
@@ -39,12 +41,21 @@ __all__ = [
     "UNEVEN_VOLUMES_NOTE",
     "VOLUME_ACQUISITION",
     "clock",
+    "ms_seconds",
     "series_resolution",
     "cut_volumes",
     "source_volumes",
     "take_volumes",
     "uneven_intervals",
 ]
+
+
+def ms_seconds(ms: float) -> float:
+    """Milliseconds (a C float in dcm2niix: TE, TR, TI) to seconds as dcm2niix prints them: the
+    float32 value / 1000 with ``%g`` (6 significant digits)."""
+    v = float(ms)
+    return float(f"{(float(np.float32(v)) if abs(v) < 3.4e38 else v) / 1000.0:.6g}")
+
 
 #: How the warning begins on an MR 4D volume whose volumes are not evenly spaced in acquisition
 #: time (:mod:`lazyvol.dicom.volume_timing`): a Python warning too at open.
@@ -132,7 +143,7 @@ def _own_echoes(meta: dict[str, Any], kept: dict[str, Any]) -> None:
     bids = meta.get("bids")
     times, numbers = own.get("echo_times", []), own.get("echo_numbers", [])
     if isinstance(bids, dict) and len(times) == 1:
-        bids["EchoTime"] = float(f"{float(times[0]) / 1000.0:.6g}")  # ms -> s, as dcm2niix
+        bids["EchoTime"] = ms_seconds(times[0])  # ms -> s, as dcm2niix
         if len(numbers) == 1:
             bids["EchoNumber"] = int(numbers[0])
 

@@ -24,7 +24,7 @@ import numpy as np
 
 from ._fileset import listed_names
 from ._fsutil import atomic_write_bytes
-from ._per_volume import PER_VOLUME_KEYS
+from ._per_volume import PER_VOLUME_KEYS, ms_seconds
 from ._source_index import source_stride
 from ._warn import warn as _warn_user
 from .errors import WriteError
@@ -168,7 +168,7 @@ def _echo_of_the_volume(meta: dict[str, Any], doc: dict[str, Any]) -> dict[str, 
                 one[key] = next(iter(distinct))
     out: dict[str, Any] = {}
     if "EchoTime" in one:
-        out["EchoTime"] = float(f"{float(one['EchoTime']) / 1000.0:.6g}")  # ms -> s, as dcm2niix
+        out["EchoTime"] = ms_seconds(one["EchoTime"])  # ms -> s, as dcm2niix
         if "EchoNumbers" in one:
             out["EchoNumber"] = int(one["EchoNumbers"])
     return out

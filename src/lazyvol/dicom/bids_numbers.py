@@ -11,6 +11,8 @@ from typing import Any
 
 import numpy as np
 
+from .._per_volume import ms_seconds as seconds
+
 __all__ = [
     "acq_value",
     "dcm2niix_float",
@@ -50,13 +52,6 @@ def dcm2niix_float(value: float) -> float | int:
     print otherwise from its 64-bit value: 0.955336 where dcm2niix writes 0.955337."""
     v = float(value)
     return printed(float(np.float32(v)) if abs(v) < 3.4e38 else v)
-
-
-def seconds(ms: float) -> float:
-    """Milliseconds (a C float in dcm2niix: TE, TR, TI) to seconds, printed as dcm2niix prints
-    them (6 significant digits)."""
-    v = float(ms)
-    return float(f"{(float(np.float32(v)) if abs(v) < 3.4e38 else v) / 1000.0:.6g}")
 
 
 def imaging_frequency(value: Any) -> float | int | None:

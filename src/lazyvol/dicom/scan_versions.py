@@ -388,4 +388,5 @@ INDEX_VERSION = 91
 #: 113: no sidecar FlipAngle, PixelBandwidth, field strength, thickness, spacing, TE/TR/TI or
 #:   ImagingFrequency at or below 0 (nor a frequency in Hz); ImagingFrequency printed %.10g (h137).
 #: 114: GE's group delay added to the stated TR, not the sidecar's rounded one (h137).
-REPORT_FORMAT = 114
+#: 115: one echo's EchoTime (vol[..., e], a per-volume cut) from its float32 value (h137).
+REPORT_FORMAT = 115
