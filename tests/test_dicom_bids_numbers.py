@@ -168,3 +168,33 @@ def test_one_echo_cut_from_a_volume_prints_its_echo_time_from_float32(tmp_path, 
     dcm2niix.run(src, tmp_path / "ref", sidecar=True)
     refs = sorted((tmp_path / "ref").glob("*_e*.json"))
     assert [json.loads(r.read_text())["EchoTime"] for r in refs] == got
+
+
+@pytest.mark.parametrize("enhanced", [False, True])
+def test_orientation_in_the_sidecar_is_the_stated_one(tmp_path, dcm2niix, enhanced):
+    """ImageOrientationPatientDICOM is the stated orientation (as dcm2niix writes it), not the
+    orthonormal one lazyvol repairs rounded cosines to for its geometry: 0.999 / 0.045 (three
+    decimals) was written 0.998987 / 0.0449994."""
+    import pydicom
+
+    iop = ["0.999", "0.045", "0", "-0.045", "0.999", "0"]
+    src = tmp_path / "s"
+    if enhanced:
+        truth = write_enhanced_dicom(src / "e.dcm", (6, 5, 3))
+    else:
+        truth = write_dicom_series(src, (6, 5, 3))
+    for path in truth.files:
+        ds = pydicom.dcmread(path)
+        if enhanced:
+            groups = [ds.SharedFunctionalGroupsSequence[0], *ds.PerFrameFunctionalGroupsSequence]
+            for item in groups:
+                if "PlaneOrientationSequence" in item:
+                    item.PlaneOrientationSequence[0].ImageOrientationPatient = iop
+        else:
+            ds.ImageOrientationPatient = iop
+        ds.save_as(path)
+    doc = _sidecar(lv.open(src))
+    assert doc["ImageOrientationPatientDICOM"] == [0.999, 0.045, 0, -0.045, 0.999, 0]
+    dcm2niix.run(src, tmp_path / "ref", sidecar=True)
+    ref = json.loads(next((tmp_path / "ref").glob("*.json")).read_text())
+    assert doc["ImageOrientationPatientDICOM"] == ref["ImageOrientationPatientDICOM"]

@@ -479,8 +479,8 @@ def _annotate(
     acquisition_time(bids, info.meta, slots, nk, frames)
     if uneven := uneven_volumes_note(info.meta, first.modality):
         info.warnings.append(uneven)
-    if first.iop is not None:  # (printed as dcm2niix prints its float orient[]: %g)
-        bids["ImageOrientationPatientDICOM"] = [dcm2niix_float(c) for c in first.iop]
+    if (iop := first.stated_iop or first.iop) is not None:  # (as stated, not repaired; %g)
+        bids["ImageOrientationPatientDICOM"] = [dcm2niix_float(c) for c in iop]
     _copy(bids, acq, "ImageOrientationText")
     pet_annotate(bids, acq, slots, nk, _acq)
     info.meta["bids"] = bids

@@ -348,6 +348,8 @@ def check_records(
             coarsest = max(coarsest, orientation_precision_deg(rec.iop))
             fixed, _ = normalised_iop(rec.iop)
             if fixed is not None:
+                if list(fixed) != list(rec.iop):
+                    rec.stated_iop = list(rec.iop)  # (the sidecar's, as dcm2niix)
                 rec.iop = fixed
         if rec.rescale_slope == 0:
             rec.rescale_slope = 1.0

@@ -254,6 +254,10 @@ class FrameRecord:
     #: the file states none: no sidecar ImageType); None elsewhere (``image_type`` is then the
     #: file's). See :attr:`stated_image_type`.
     file_image_type: list[str] | None = None
+    #: ImageOrientationPatient as stated where :func:`lazyvol.dicom.checks.check_records` repaired
+    #: ``iop`` (rounded cosines made orthonormal): the sidecar's ImageOrientationPatientDICOM,
+    #: as dcm2niix writes the stated values. None where ``iop`` is as stated.
+    stated_iop: list[float] | None = None
 
     def to_list(self) -> list[Any]:
         """Values in field order (compact form for the scan index)."""
