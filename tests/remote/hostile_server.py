@@ -229,12 +229,21 @@ def _handler(st: HostileServer) -> type[BaseHTTPRequestHandler]:
             return status
 
         def _serve(self, body: bool) -> None:
+            # Logged before the answer is sent (its status filled in after): a test reading the
+            # log once the client has its answer must see the request, which logging after the
+            # answer raced (a HEAD missing from the log one run in a few under load).
+            entry = (self.command, self.path, self.headers.get("Range", ""))
+            placeholder = (*entry, 0)
+            with st.lock:
+                st.log.append(placeholder)
             status = 0
             try:
                 status = self._answer(body)
             finally:
-                with st.lock:
-                    st.log.append((self.command, self.path, self.headers.get("Range", ""), status))
+                with st.lock:  # (found by identity: a test may have cleared the log meanwhile)
+                    at = next((i for i, e in enumerate(st.log) if e is placeholder), None)
+                    if at is not None:
+                        st.log[at] = (*entry, status)
 
         def do_HEAD(self) -> None:
             self._serve(body=False)

@@ -241,7 +241,11 @@ _MEASURE = textwrap.dedent(
         print("read")
     except lv.ResourceLimitError as exc:
         print("refused", str(exc)[:200])
-    print(resource.getrusage(resource.RUSAGE_SELF).ru_maxrss // 1024)
+    # (VmHWM: this process's own peak; ru_maxrss carries over the forking parent's peak RSS
+    # through exec on Linux, so a pytest worker grown to 700 MiB reported 691 here)
+    with open("/proc/self/status") as f:
+        hwm = [line.split()[1] for line in f if line.startswith("VmHWM:")]
+    print(int(hwm[0]) // 1024 if hwm else resource.getrusage(resource.RUSAGE_SELF).ru_maxrss // 1024)
     """
 )
 
