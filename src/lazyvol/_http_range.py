@@ -31,9 +31,9 @@ from __future__ import annotations
 import asyncio
 import re
 import threading
-from collections.abc import Mapping, Sequence
+from collections.abc import Awaitable, Callable, Mapping, Sequence
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, TypeVar
 
 from ._io_local import short_read
 from ._io_remote import (
@@ -61,10 +61,13 @@ from .errors import (
 )
 from .sources import SourceStamp
 
+_T = TypeVar("_T")
+
 __all__ = [
     "ATTEMPTS",
     "MAX_FOLLOW_UPS",
     "MAX_RETRY_AFTER",
+    "get_retried",
     "ignores_range",
     "read_many",
     "read_whole",
@@ -233,23 +236,39 @@ def _request_args(
     return fs.encode_url(fs_path(loc, fs)), {**kw, "headers": headers}
 
 
-async def _get(fs: Any, session: Any, want: Want, start: int, stop: int) -> tuple[_Got, bool]:
-    """One ranged GET of bytes ``start``-``stop - 1`` (retried on 429/502/503/504, and when the
-    server hangs up without answering: :mod:`lazyvol._retry`): the bytes
-    received from ``start`` (at most ``stop - start``) and whether the object ends there."""
-    url, kw = _request_args(fs, want.loc, start, stop, want.expect)
+async def get_retried(
+    session: Any,
+    url: str,
+    kw: Mapping[str, Any],
+    answer: Callable[[Any], Awaitable[_T]],
+    final: tuple[type[BaseException], ...] = (),
+) -> _T:
+    """GET ``url`` (``kw``: the request's arguments) and return what ``answer`` makes of the
+    response, asked again on 429/502/503/504 (Retry-After honoured) and when the server hangs
+    up without a whole answer (:mod:`lazyvol._retry`); an exception of a ``final`` type is
+    raised as it is, never asked again. The one retry loop of every HTTP(S) GET here."""
     for attempt in range(ATTEMPTS):
         try:
             async with session.get(url, **kw) as r:
                 wait = wait_before_retry(r.status, r.headers.get("Retry-After"), attempt)
                 if wait is None:
-                    return await _answered(want, start, stop, r)
+                    return await answer(r)
+        except final:
+            raise
         except Exception as exc:
             wait = wait_before_retry(None, None, attempt, unanswered=hung_up(exc))
             if wait is None:
                 raise
         await asyncio.sleep(wait)
     raise AssertionError("unreachable")  # pragma: no cover
+
+
+async def _get(fs: Any, session: Any, want: Want, start: int, stop: int) -> tuple[_Got, bool]:
+    """One ranged GET of bytes ``start``-``stop - 1`` (retried on 429/502/503/504, and when the
+    server hangs up without answering: :func:`get_retried`): the bytes
+    received from ``start`` (at most ``stop - start``) and whether the object ends there."""
+    url, kw = _request_args(fs, want.loc, start, stop, want.expect)
+    return await get_retried(session, url, kw, lambda r: _answered(want, start, stop, r))
 
 
 async def _answered(want: Want, start: int, stop: int, r: Any) -> tuple[_Got, bool]:
@@ -502,36 +521,29 @@ async def whole(fs: Any, session: Any, loc: Location, limit: int, what: str, fix
     ``limit`` bytes, before any is read, or when its body goes on past ``limit`` bytes, of
     which no more than ``limit + 1`` are held."""
     url = fs.encode_url(fs_path(loc, fs))
-    for attempt in range(ATTEMPTS):
-        try:
-            async with session.get(url, **fs.kwargs) as r:
-                wait = wait_before_retry(r.status, r.headers.get("Retry-After"), attempt)
-                if wait is None:
-                    fs._raise_not_found_for_status(r, loc.url)  # (404: FileNotFoundError)
-                    if r.status == 206:
-                        raise RemoteReadError(
-                            f"{loc.display}: reading it whole, the server answered 206 (a part) "
-                            "to a request that asked for no range; nothing was used"
-                        )
-                    if r.status != 200:  # (a redirect not followed, 204, 304: no object's body)
-                        raise RemoteReadError(
-                            f"{loc.display}: reading it whole: unexpected answer HTTP {r.status} "
-                            "(not the object); nothing was used. Check the URL (a redirect "
-                            "the client did not follow: storage_options allow_redirects)"
-                        )
-                    encoding = str(r.headers.get("Content-Encoding", "")).strip().lower()
-                    declared = _content_length(r.headers) if encoding in ("", "identity") else None
-                    if declared is not None and declared > limit:
-                        raise too_large(loc, declared, limit, what, fix)
-                    data, _ = await _body(r, 0, limit + 1, drain=False)
-                    if len(data) > limit:
-                        raise too_large(loc, None, limit, what, fix)
-                    return data
-        except (FileNotFoundError, LazyvolError):
-            raise
-        except Exception as exc:
-            wait = wait_before_retry(None, None, attempt, unanswered=hung_up(exc))
-            if wait is None:
-                raise
-        await asyncio.sleep(wait)
-    raise AssertionError("unreachable")  # pragma: no cover
+
+    async def answer(r: Any) -> bytes:
+        fs._raise_not_found_for_status(r, loc.url)  # (404: FileNotFoundError)
+        if r.status == 206:
+            raise RemoteReadError(
+                f"{loc.display}: reading it whole, the server answered 206 (a part) "
+                "to a request that asked for no range; nothing was used"
+            )
+        if r.status != 200:  # (a redirect not followed, 204, 304: no object's body)
+            raise RemoteReadError(
+                f"{loc.display}: reading it whole: unexpected answer HTTP {r.status} "
+                "(not the object); nothing was used. Check the URL (a redirect "
+                "the client did not follow: storage_options allow_redirects)"
+            )
+        encoding = str(r.headers.get("Content-Encoding", "")).strip().lower()
+        declared = _content_length(r.headers) if encoding in ("", "identity") else None
+        if declared is not None and declared > limit:
+            raise too_large(loc, declared, limit, what, fix)
+        data, _ = await _body(r, 0, limit + 1, drain=False)
+        if len(data) > limit:
+            raise too_large(loc, None, limit, what, fix)
+        return data
+
+    return await get_retried(
+        session, url, fs.kwargs, answer, final=(FileNotFoundError, LazyvolError)
+    )

@@ -39,6 +39,7 @@ from ._http_range import (
     _partial,
     _read,
     _warn_norange,
+    get_retried,
     too_large,
     whole,
 )
@@ -267,18 +268,8 @@ async def _suffix(fs: Any, session: Any, loc: Location, n: int) -> tuple[bytes, 
     headers = {**(kw.pop("headers", None) or {}), "Range": f"bytes=-{n}"}
     headers["Accept-Encoding"] = "identity"
     url = fs.encode_url(loc.url)
-    for attempt in range(ATTEMPTS):
-        try:
-            async with session.get(url, **{**kw, "headers": headers}) as r:
-                wait = wait_before_retry(r.status, r.headers.get("Retry-After"), attempt)
-                if wait is None:
-                    return await _suffix_answer(fs, loc, n, r)
-        except Exception as exc:
-            wait = wait_before_retry(None, None, attempt, unanswered=hung_up(exc))
-            if wait is None:
-                raise
-        await asyncio.sleep(wait)
-    raise AssertionError("unreachable")  # pragma: no cover
+    kw = {**kw, "headers": headers}
+    return await get_retried(session, url, kw, lambda r: _suffix_answer(fs, loc, n, r))
 
 
 async def _suffix_answer(
