@@ -79,7 +79,7 @@ def test_skips_non_dicom_dicomdir_and_non_images(tmp_path):
     assert report[0].shape == SHAPE
     reasons = dict((os.path.basename(p), r) for p, r in report.skipped)
     assert "not a DICOM" in reasons["README"]
-    assert "not a DICOM" in reasons[".DS_Store"]
+    assert "hidden" in reasons[".DS_Store"]  # (never read, as dcm2niix)
     assert reasons["empty"] == "empty file"
     assert "SR" in reasons["sr.dcm"] and "no Pixel Data" in reasons["sr.dcm"]
     assert "RT Structure Set" in reasons["rt.dcm"]
@@ -341,3 +341,38 @@ def test_parallel_scan_refused_children_falls_back(tmp_path, monkeypatch):
     with pytest.warns(RuntimeWarning, match="continuing in-process"):
         vol = lv.open(tmp_path / "s", workers=2, use_index=False)
     np.testing.assert_array_equal(vol.compute(), _pydicom_stack(tmp_path / "s"))
+
+
+def test_hidden_files_and_folders_are_not_read(tmp_path):
+    """A file or folder whose name starts with "." is skipped with a reason, as dcm2niix skips it:
+    a hidden slice of the series (an editor's backup, a ".snapshot" or ".Trash" copy) was stacked
+    beside the visible ones, and a repeated position then refused a series dcm2niix converts."""
+    write_dicom_series(tmp_path / "s", shape=(8, 8, 4), seed=1)
+    names = sorted(os.listdir(tmp_path / "s"))
+    (tmp_path / "s" / ".trash").mkdir()
+    shutil.copy(tmp_path / "s" / names[0], tmp_path / "s" / ".trash" / "old.dcm")
+    shutil.move(tmp_path / "s" / names[-1], tmp_path / "s" / ".hidden.dcm")
+    report = lv.scan(tmp_path / "s", use_index=False)
+    assert [i.shape for i in report] == [(8, 8, 3)]
+    skipped = dict(report.skipped)
+    for hidden in (".trash", ".hidden.dcm"):
+        assert "hidden" in skipped[str(tmp_path / "s" / hidden)]
+    assert lv.open(tmp_path / "s", cache=None).shape == (8, 8, 3)
+
+
+def test_hidden_objects_under_a_prefix_are_not_read(tmp_path):
+    """The same rule under a remote prefix: a key with a part starting with "." is skipped."""
+    fsspec = pytest.importorskip("fsspec")
+    write_dicom_series(tmp_path / "s", shape=(8, 8, 4), seed=2)
+    names = sorted(os.listdir(tmp_path / "s"))
+    fs = fsspec.filesystem("memory")
+    root = f"/h144-{os.getpid()}/s"
+    for name in names:
+        fs.pipe(f"{root}/{name}", (tmp_path / "s" / name).read_bytes())
+    fs.pipe(f"{root}/.old/{names[0]}", (tmp_path / "s" / names[0]).read_bytes())
+    try:
+        report = lv.scan(f"memory:/{root}/", use_index=False)
+    finally:
+        fs.rm(root, recursive=True)
+    assert [i.shape for i in report] == [(8, 8, 4)]
+    assert [why for _, why in report.skipped if "hidden" in why]

@@ -9,13 +9,14 @@ from __future__ import annotations
 
 import os
 from operator import itemgetter
+from typing import Any
 
 from .._io import Location, list_objects, stamp
 from ..config import max_scan_files
 from ..errors import FormatError, ResourceLimitError, SourceNotFoundError
 from ..sources import stat_regular
 
-__all__ = ["Listed", "find_files", "list_prefix", "list_source"]
+__all__ = ["HIDDEN", "Listed", "find_files", "list_prefix", "list_source"]
 
 #: One listed file: (path, size, mtime_ns, inode, ctime_ns, etag). ctime cannot be set back by a
 #: writer, so a header rewritten with the same size and its old mtime restored is still noticed;
@@ -24,6 +25,13 @@ Listed = tuple[str, int, int, int, int, str]
 
 
 _DANGLING = "dangling symbolic link (its target does not exist)"
+#: The skip reason of a file or folder whose name starts with "." under the listed folder: as
+#: dcm2niix (which never reads them), a hidden copy, an editor's backup, a macOS "._" file or a
+#: ".snapshot" / ".Trash" folder of old versions is not part of the series beside it.
+HIDDEN = (
+    "hidden (name starts with '.'): not read, as dcm2niix; rename it, or open the file itself, "
+    "to read it"
+)
 
 
 def list_source(
@@ -73,6 +81,9 @@ def find_files(
         try:
             for entry in entries:
                 path = prefix + entry.name
+                if entry.name.startswith("."):
+                    skipped.append((path, HIDDEN))
+                    continue
                 try:
                     if entry.is_file(follow_symlinks=False):  # the common case: a regular file
                         st = entry.stat(follow_symlinks=False)
@@ -168,7 +179,24 @@ def list_prefix(loc: Location, skipped: list[tuple[str, str]] | None = None) -> 
             found = [(loc, stamp(loc))]  # one object (raises SourceNotFoundError when absent)
         except FormatError:  # an empty prefix ("directory")
             raise SourceNotFoundError(f"{loc.display}: no object under this prefix") from None
+    if not one_object:
+        found = _visible(loc.url, found, skips)
     limit = max_scan_files()
     if len(found) > limit:
         raise ResourceLimitError(_too_many(loc.display, limit, len(found)))
     return [(child.url, int(st.size), int(st.mtime_ns), 0, 0, st.etag or "") for child, st in found]
+
+
+def _visible(root: str, found: list[Any], skipped: list[tuple[str, str]]) -> list[Any]:
+    """The objects of ``found`` (``(Location, stamp)``) whose key under the prefix ``root`` has no
+    hidden part (a name starting with "."), the others appended to ``skipped``: the rule of
+    :func:`find_files` for folders."""
+    base = root if root.endswith("/") else root + "/"
+    out = []
+    for child, st in found:
+        rel = child.url[len(base) :] if child.url.startswith(base) else ""
+        if any(part.startswith(".") for part in rel.split("/")):
+            skipped.append((child.url, HIDDEN))
+        else:
+            out.append((child, st))
+    return out
