@@ -46,6 +46,7 @@ from .ge_phase import (
     acquisition_matrix_pe,
 )
 from .mosaic import raw_text
+from .stated_counts import STATED_TAGS, stated_counts
 
 __all__ = [
     "EXTRA_TAGS",
@@ -99,6 +100,7 @@ EXTRA_TAGS = frozenset(
         *GE_SHIM,
         PHILIPS_WATER_FAT_SHIFT,
         PHILIPS_EPI_FACTOR,
+        *STATED_TAGS,
     }
 )
 
@@ -161,7 +163,7 @@ def extra_record_values(raw: dict[int, Any], vendor: str, acq: dict[str, Any]) -
     """The keys of the module docstring from one file's raw elements; ``vendor`` is
     :func:`lazyvol.dicom.vendor.vendor_of`'s, ``acq`` the file's :data:`BIDS_TAGS` values (a
     Philips PhaseEncodingSteps is renamed in it)."""
-    out: dict[str, Any] = {}
+    out: dict[str, Any] = stated_counts(raw, vendor)
     lines = acquisition_matrix_pe(raw)
     if lines:
         out["AcquisitionMatrixPE"] = lines

@@ -172,7 +172,8 @@ __all__ = ["INDEX_VERSION", "REPORT_FORMAT"]
 #: 90: GE's HyperBand factor (0043,10B6) read as its leading whole number, as dcm2niix (h132).
 #: 91: GE records keep the stated RepetitionTime (ms) where a group delay is added (h137).
 #: 92: records keep a repaired ImageOrientationPatient's stated values (stated_iop) (h137).
-INDEX_VERSION = 92
+#: 93: records keep the slice and time point counts their headers state (stated_counts) (h144).
+INDEX_VERSION = 93
 #: Layout of a report: 2: files named by their listing position, identities taken from the listing;
 #: 3: a volume's files may differ in pixel encoding (each frame's, ``encodings``), where 2 split them;
 #: 4: ... and in BitsStored (each frame's, ``stored_bits``), where 3 split them;
@@ -391,4 +392,5 @@ INDEX_VERSION = 92
 #: 114: GE's group delay added to the stated TR, not the sidecar's rounded one (h137).
 #: 115: one echo's EchoTime (vol[..., e], a per-volume cut) from its float32 value (h137).
 #: 116: ImageOrientationPatientDICOM as stated, not as made orthonormal (h137).
-REPORT_FORMAT = 116
+#: 117: a volume short of the slices or time points its series states is noted incomplete (h144).
+REPORT_FORMAT = 117

@@ -31,6 +31,7 @@ from .model import (
 from .records import FrameRecord
 from .source import Fetch, read_local
 from .stacking import build_volume
+from .stated_counts import stated_count_note
 
 __all__ = [
     "DEFLATED_SYNTAX",
@@ -125,6 +126,8 @@ def build_series(
                 fetch or read_local,
                 held,
             )
+            if note := stated_count_note(info, recs):
+                info.warnings.append(note)
             for t, one in enumerate(_split_4d(info) if opts.split_4d else [info]):
                 ranked.append((_rank(one, key, t), one))
     ranked.sort(key=lambda pair: pair[0])

@@ -1,0 +1,113 @@
+"""How many slices (and time points) a series says it holds, and the note on a volume with fewer.
+
+A slice file lost at either end of a stack (deleted, a zero-byte copy, a file cut before its
+SeriesInstanceUID) leaves no gap in the positions: the volume opens one slice short, and nothing
+in its own files says so, except the count its headers state. dcm2niix reads that count
+(``locationsInAcquisition``, nii_dicom.cpp) and says "DICOM images may be missing, expected N
+spatial locations per volume, but found M slices" when the images do not fill it; the count is:
+
+- NumberOfSlices (0054,0081), any vendor (PET and NM state it);
+- Philips: Number of Slices MR (2001,1018) where (0054,0081) states none;
+- GE: ImagesInAcquisition (0020,1002) in its place, and LocationsInAcquisition (0021,104F) where
+  the two differ (GE states the slices of one volume in one of them and, for EPI, the images of
+  the series in the other; a ZIP-interpolated stack states the acquired slices, half the images).
+
+So lazyvol keeps every count stated and notes a volume none of them fits: its slices (k) are not
+the count nor a multiple of it (an interpolated stack), and the images of its series (every volume
+split from the SeriesInstanceUID: echoes, magnitude and phase) are no multiple of it either (a
+count over the series, or over the echoes of one acquisition).
+
+NumberOfTemporalPositions (0020,0105) (which dcm2niix does not read) tells the same of time
+points: a series of fewer images than its slices times the stated time points, and no multiple of
+one volume's images, has lost a volume (its last one leaves no InstanceNumber gap).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from typing import Any
+
+from .ge_phase import _numbers
+from .model import INCOMPLETE_NOTE, SeriesInfo
+from .mosaic import raw_text
+from .records import FrameRecord
+
+__all__ = ["STATED_TAGS", "stated_count_note", "stated_counts"]
+
+NUMBER_OF_SLICES = 0x00540081
+IMAGES_IN_ACQUISITION = 0x00201002
+GE_LOCATIONS = 0x0021104F
+PHILIPS_SLICES = 0x20011018
+TEMPORAL_POSITIONS = 0x00200105
+STATED_TAGS = frozenset(
+    {NUMBER_OF_SLICES, IMAGES_IN_ACQUISITION, GE_LOCATIONS, PHILIPS_SLICES, TEMPORAL_POSITIONS}
+)
+#: ``acq`` keys: the stated slice counts ``[(count, attribute), ...]``, and the stated time points.
+SLICES_KEY = "_stated_slices"
+TIMES_KEY = "_stated_time_points"
+
+
+def _text_count(raw: dict[int, Any], tag: int) -> int:
+    text = raw_text(raw, tag)
+    try:
+        n = int(float(text[0])) if text else 0
+    except (TypeError, ValueError, OverflowError):
+        return 0
+    return n if n > 0 else 0
+
+
+def _binary_count(raw: dict[int, Any], tag: int, fmt: str) -> int:
+    values = _numbers(raw, tag, fmt)
+    n = values[0] if values else 0.0
+    return int(n) if n == n and 0 < n < 1 << 31 else 0
+
+
+def stated_counts(raw: dict[int, Any], vendor: str) -> dict[str, Any]:
+    """The ``acq`` values of one file's stated counts (see the module docstring); ``vendor``:
+    :func:`lazyvol.dicom.vendor.vendor_of`'s."""
+    slices: list[tuple[int, str]] = []
+    if n := _binary_count(raw, NUMBER_OF_SLICES, "H"):
+        slices.append((n, "NumberOfSlices (0054,0081)"))
+    if vendor == "PHILIPS" and not slices and (n := _binary_count(raw, PHILIPS_SLICES, "l")):
+        slices.append((n, "Philips Number of Slices MR (2001,1018)"))
+    if vendor == "GE":
+        if n := _text_count(raw, IMAGES_IN_ACQUISITION):
+            slices = [(n, "ImagesInAcquisition (0020,1002)")]
+        if n := _binary_count(raw, GE_LOCATIONS, "h"):
+            slices.append((n, "GE LocationsInAcquisition (0021,104F)"))
+    out: dict[str, Any] = {}
+    if slices:
+        out[SLICES_KEY] = slices
+    if (t := _text_count(raw, TEMPORAL_POSITIONS)) > 1:
+        out[TIMES_KEY] = t
+    return out
+
+
+def stated_count_note(info: SeriesInfo, series: Sequence[FrameRecord]) -> str:
+    """The series-incomplete note on ``info`` (a volume opened from ``series``, every image of its
+    SeriesInstanceUID) when the counts its first image states say images are missing; "" when
+    they fit, or state nothing."""
+    if info.error or len(info.shape) < 3 or not series:
+        return ""
+    k = int(info.shape[2])
+    t = int(info.shape[3]) if len(info.shape) > 3 else 1
+    n = len({(r.sop_instance_uid or r.path, r.frame) for r in series})
+    acq = next((r.acq for r in series if r.path in info.files and r.acq), None) or {}
+    stated = [(int(c), str(name)) for c, name in acq.get(SLICES_KEY, ())]
+    if stated and k > 1 and not any(k == c or k % c == 0 or n % c == 0 for c, _ in stated):
+        said = " and ".join(f"{name} states {c}" for c, name in stated)
+        return (
+            f"{INCOMPLETE_NOTE}: {said} slice locations, but this volume has {k} slices "
+            f"({n} images in its series, no multiple of it): a slice file of the series may be "
+            "missing (an end slice leaves no gap in the positions; dcm2niix says so too). Check "
+            "the folder for a removed, empty or unreadable file"
+        )
+    times = int(acq.get(TIMES_KEY, 0))
+    if times > 1 and t < times and n < k * times and n % k == 0:
+        return (
+            f"{INCOMPLETE_NOTE}: NumberOfTemporalPositions (0020,0105) states {times} time "
+            f"points of {k} slices, but the series has {n} images ({n // k} volumes): a volume "
+            "of it may be missing (the last one leaves no InstanceNumber gap). Check the folder "
+            "for removed, empty or unreadable files"
+        )
+    return ""

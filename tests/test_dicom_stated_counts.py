@@ -1,0 +1,76 @@
+"""A volume one slice (or one time point) short of the count its series states: noted.
+
+A slice file lost at an end of a stack leaves no gap in the positions; dcm2niix reads the stated
+count (NumberOfSlices (0054,0081); GE ImagesInAcquisition (0020,1002) / (0021,104F); Philips
+(2001,1018)) and says "DICOM images may be missing". lazyvol opened the volume one slice short
+without a word.
+"""
+
+from __future__ import annotations
+
+import os
+import warnings
+
+import pytest
+
+import lazyvol as lv
+from lazyvol.testing import write_dicom_4d_series, write_dicom_series
+
+GE = {"Manufacturer": "GE MEDICAL SYSTEMS", "Modality": "MR"}
+
+
+def _incomplete(info: lv.SeriesInfo) -> list[str]:
+    return [w for w in info.warnings if w.startswith("series incomplete")]
+
+
+@pytest.mark.parametrize("lost", [0, -1, "empty"])
+def test_a_lost_end_slice_is_noted_from_images_in_acquisition(tmp_path, lost):
+    truth = write_dicom_series(
+        tmp_path / "s", (8, 8, 6), modality="MR", extra={**GE, "ImagesInAcquisition": 6}
+    )
+    assert not _incomplete(lv.scan(tmp_path / "s", use_index=False)[0])
+    if lost == "empty":
+        open(truth.files[-1], "wb").close()  # (a zero-byte file: skipped quietly, BAD_INPUTS)
+    else:
+        os.remove(truth.files[lost])
+    (info,) = lv.scan(tmp_path / "s", use_index=False)
+    assert info.shape == (8, 8, 5)
+    (note,) = _incomplete(info)
+    assert "ImagesInAcquisition (0020,1002) states 6" in note and "5 slices" in note
+    with warnings.catch_warnings(record=True) as seen:
+        warnings.simplefilter("always")
+        lv.open(tmp_path / "s", cache=None)
+    assert any("ImagesInAcquisition" in str(w.message) for w in seen)
+
+
+def test_number_of_slices_any_vendor_and_counts_that_fit(tmp_path):
+    """NumberOfSlices (0054,0081) is read for any vendor; a count the volume's slices are a
+    multiple of (an interpolated stack), or the series' images are (a count over the series),
+    fits."""
+    truth = write_dicom_series(
+        tmp_path / "pet", (8, 8, 5), modality="PT", extra={"NumberOfSlices": 6}
+    )
+    (info,) = lv.scan(tmp_path / "pet", use_index=False)
+    assert "NumberOfSlices (0054,0081) states 6" in _incomplete(info)[0]
+    del truth
+    for n, stated in ((8, 4), (6, 6)):  # ZIP2 (8 slices of 4 acquired); complete
+        write_dicom_series(
+            tmp_path / f"s{n}", (8, 8, n), extra={**GE, "ImagesInAcquisition": stated}
+        )
+        assert not _incomplete(lv.scan(tmp_path / f"s{n}", use_index=False)[0])
+    # not GE: ImagesInAcquisition is not read as the slice count (as dcm2niix)
+    write_dicom_series(tmp_path / "ct", (8, 8, 5), extra={"ImagesInAcquisition": 6})
+    assert not _incomplete(lv.scan(tmp_path / "ct", use_index=False)[0])
+
+
+def test_a_lost_last_volume_is_noted_from_number_of_temporal_positions(tmp_path):
+    truth = write_dicom_4d_series(
+        tmp_path / "f", (8, 8, 3), 4, labels=("TemporalPositionIdentifier",), shuffle_names=False
+    )
+    assert not _incomplete(lv.scan(tmp_path / "f", use_index=False)[0])
+    for path in truth.files[-3:]:  # the last volume's three slices (numbered volume by volume)
+        os.remove(path)
+    (info,) = lv.scan(tmp_path / "f", use_index=False)
+    assert info.shape == (8, 8, 3, 3)
+    (note,) = _incomplete(info)
+    assert "NumberOfTemporalPositions (0020,0105) states 4" in note and "3 volumes" in note
