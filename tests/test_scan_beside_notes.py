@@ -61,3 +61,22 @@ def test_cli_table_and_json_carry_the_notes(lazyvol_cli, two):
     assert UNREAD in rows[2]["error"]
     table = lazyvol_cli("info", root).stdout
     assert BESIDE in table and UNREAD in table
+
+
+@pytest.mark.parametrize("at", [0, -1])
+def test_an_emptied_end_slice_named_like_the_volume_is_noted(tmp_path, at):
+    """A zero-byte file is junk skipped quietly (BAD_INPUTS), but one named like the files of the
+    volume beside it is an emptied slice: an end slice leaves no gap, and the volume opened one
+    slice short without a word (dcm2niix too: it writes what it can read). An empty file named
+    otherwise stays quiet."""
+    truth = write_dicom_series(tmp_path / "s", (8, 6, 6))
+    open(truth.files[at], "wb").close()
+    (tmp_path / "s" / "notes.txt").write_bytes(b"")
+    (info,) = lv.scan(tmp_path / "s", use_index=False)
+    assert info.error is None and info.shape == (8, 6, 5)
+    (note,) = [w for w in info.warnings if w.startswith("empty file(s) beside this volume")]
+    assert truth.files[at] in note and "notes.txt" not in note
+    with warnings.catch_warnings(record=True) as seen:
+        warnings.simplefilter("always")
+        lv.open(tmp_path / "s", cache=None)
+    assert any(truth.files[at] in str(w.message) for w in seen)

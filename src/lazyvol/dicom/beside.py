@@ -8,11 +8,13 @@ slice to an unreadable file shows no gap, and only this note tells it.
 
 from __future__ import annotations
 
+import re
 from collections import defaultdict
 from dataclasses import replace
 
 from .model import (
     DAMAGED_BESIDE_NOTE,
+    EMPTY_BESIDE_NOTE,
     INCOMPLETE_NOTE,
     UNREAD_REASONS,
     ScanReport,
@@ -23,6 +25,11 @@ __all__ = ["with_beside_notes"]
 
 #: How the stacking names missing slices (a gap) in its error.
 _GAP = "slice(s) missing"
+
+#: How the skip reason of an empty file begins (junk, skipped quietly: BAD_INPUTS), unless it is
+#: named like the files of a volume beside it (an emptied slice: only the name tells).
+_EMPTY = ("empty file", "empty object")
+_DIGITS = re.compile(r"\d+")
 
 #: What the notes on missing files add when each file of the volume is a whole volume.
 _WHOLE_VOLUME = (
@@ -80,7 +87,18 @@ def _noted(info: SeriesInfo, unread: list[tuple[str, str]], orphans: list[str]) 
         return replace(
             info, warnings=[*info.warnings, f"slices filled while {_unread_note(unread)}"]
         )
-    return _whole_volume_notes(info, orphans)
+    return _whole_volume_notes(info, orphans, _named_like(info, unread))
+
+
+def _named_like(info: SeriesInfo, unread: list[tuple[str, str]]) -> list[str]:
+    """The empty files of ``unread`` named like a file of ``info`` but for their numbers
+    (``IM-0001-0015.dcm`` beside ``IM-0001-0001.dcm``..``IM-0001-0014.dcm``): an emptied slice
+    (or time point) of it, which an end slice leaves no gap to tell."""
+    empty = [p for p, why in unread if why.startswith(_EMPTY)]
+    if not empty:
+        return []
+    shapes = {_DIGITS.sub("#", f.rsplit("/", 1)[-1]) for f in info.files}
+    return [p for p in empty if _DIGITS.sub("#", p.rsplit("/", 1)[-1]) in shapes]
 
 
 def _whole_volume_files(info: SeriesInfo) -> bool:
@@ -100,9 +118,9 @@ def _orphan_note(orphans: list[str], whole_volumes: bool = False) -> str:
     )
 
 
-def _whole_volume_notes(info: SeriesInfo, orphans: list[str]) -> SeriesInfo:
-    """``info`` with the note on damaged files beside it, and its series-incomplete note saying
-    when each file is a whole volume."""
+def _whole_volume_notes(info: SeriesInfo, orphans: list[str], empty: list[str]) -> SeriesInfo:
+    """``info`` with the note on damaged files beside it, and on empty files named like its own,
+    and its series-incomplete note saying when each file is a whole volume."""
     whole = _whole_volume_files(info)
     notes = [
         f"{w}; {_WHOLE_VOLUME}" if whole and w.startswith(INCOMPLETE_NOTE) else w
@@ -111,6 +129,14 @@ def _whole_volume_notes(info: SeriesInfo, orphans: list[str]) -> SeriesInfo:
     if orphans:
         # The volume may miss one of them (an end slice leaves no gap to see): it says so.
         notes.append(_orphan_note(orphans, whole))
+    if empty:
+        shown = "; ".join(empty[:3]) + (f"; and {len(empty) - 3} more" if len(empty) > 3 else "")
+        may = f"time points of it ({_WHOLE_VOLUME})" if whole else "slices of it"
+        notes.append(
+            f"{EMPTY_BESIDE_NOTE} named like this volume's files may be emptied {may} (an end "
+            f"slice leaves no gap to see): {len(empty)} file(s): {shown}; copy them again from "
+            "their source"
+        )
     return replace(info, warnings=notes) if notes != info.warnings else info
 
 

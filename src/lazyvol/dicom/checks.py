@@ -31,6 +31,7 @@ from .. import geometry as geo
 from .._warn import warn as _warn_user
 from .model import (
     DAMAGED_BESIDE_NOTE,
+    EMPTY_BESIDE_NOTE,
     EXACT_DUPLICATE_NOTE,
     INCOMPLETE_NOTE,
     INSTANCE_GAPS_NOTE,
@@ -422,6 +423,7 @@ _WARNED_NOTES = (
     EXACT_DUPLICATE_NOTE,
     INCOMPLETE_NOTE,
     DAMAGED_BESIDE_NOTE,
+    EMPTY_BESIDE_NOTE,
     INSTANCE_GAPS_NOTE,
     MIXED_THICKNESS_NOTE,
     ORDER_DOUBT_NOTE,
