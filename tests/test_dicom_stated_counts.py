@@ -74,3 +74,23 @@ def test_a_lost_last_volume_is_noted_from_number_of_temporal_positions(tmp_path)
     assert info.shape == (8, 8, 3, 3)
     (note,) = _incomplete(info)
     assert "NumberOfTemporalPositions (0020,0105) states 4" in note and "3 volumes" in note
+
+
+def test_time_points_of_volumes_split_from_the_series_are_not_counted(tmp_path):
+    """Two image types at the same positions (a TRACEW and an ADC map) are two volumes of one
+    time point each: the series' stated time points are no count of either."""
+    kinds = [["DERIVED", "PRIMARY", "DIFFUSION", k] for k in ("TRACEW", "ADC")]
+    for n, kind in enumerate(kinds):
+        write_dicom_series(
+            tmp_path / "d" / kind[-1],
+            (8, 8, 3),
+            modality="MR",
+            series_uid="1.2.3.4.5",
+            image_type=kind,
+            prefix=f"I{n}",
+            seed=n,
+            extra={"NumberOfTemporalPositions": 4, "TemporalPositionIdentifier": 1},
+        )
+    report = lv.scan(tmp_path / "d", use_index=False)
+    assert len(report) == 2
+    assert not any(_incomplete(i) for i in report)

@@ -18,8 +18,9 @@ split from the SeriesInstanceUID: echoes, magnitude and phase) are no multiple o
 count over the series, or over the echoes of one acquisition).
 
 NumberOfTemporalPositions (0020,0105) (which dcm2niix does not read) tells the same of time
-points: a series of fewer images than its slices times the stated time points, and no multiple of
-one volume's images, has lost a volume (its last one leaves no InstanceNumber gap).
+points: a volume holding every image of its series (no echo, image type or map split from it),
+with fewer time points than stated, has lost a volume (its last one leaves no InstanceNumber
+gap).
 """
 
 from __future__ import annotations
@@ -103,7 +104,7 @@ def stated_count_note(info: SeriesInfo, series: Sequence[FrameRecord]) -> str:
             "the folder for a removed, empty or unreadable file"
         )
     times = int(acq.get(TIMES_KEY, 0))
-    if times > 1 and t < times and n < k * times and n % k == 0:
+    if times > 1 and t < times and n == k * t:  # (no volume split from the series beside it)
         return (
             f"{INCOMPLETE_NOTE}: NumberOfTemporalPositions (0020,0105) states {times} time "
             f"points of {k} slices, but the series has {n} images ({n // k} volumes): a volume "
