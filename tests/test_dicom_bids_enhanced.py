@@ -623,3 +623,31 @@ def test_averages_and_echo_train_as_dcm2niixs(tmp_path, dcm2niix, where, values)
     doc, _ = _written(lv.open(src), tmp_path / "mine.nii")
     keys = ("NumberOfAverages", "EchoTrainLength", "PartialFourier")
     assert {k: doc.get(k) for k in keys} == {k: ref_doc.get(k) for k in keys}
+
+
+@pytest.mark.parametrize("in_groups", [None, "2.5"])
+def test_top_level_spacing_between_slices_as_dcm2niix_writes_it(tmp_path, dcm2niix, in_groups):
+    """An enhanced file stating SpacingBetweenSlices (0018,0088) (and SliceThickness) at its top
+    level, not in its Pixel Measures: dcm2niix writes the top-level value, lazyvol wrote no
+    SpacingBetweenSlices (each frame took its groups' None over the file's value). Stated in
+    the groups too, theirs wins (dcm2niix reads them last). The geometry stays the positions'."""
+    path = tmp_path / "in" / "e.dcm"
+    path.parent.mkdir()
+    write_enhanced_dicom(path, SHAPE, spacing=(1.0, 1.0, 2.5))
+    ds = pydicom.dcmread(path)
+    pm = ds.SharedFunctionalGroupsSequence[0].PixelMeasuresSequence[0]
+    for key in ("SpacingBetweenSlices", "SliceThickness"):
+        if key in pm:
+            delattr(pm, key)
+    if in_groups is not None:
+        pm.SpacingBetweenSlices = in_groups
+    ds.SpacingBetweenSlices = "3.1"
+    ds.SliceThickness = "2.75"
+    ds.save_as(path)
+    ((ref, _),) = _converted(dcm2niix, path.parent, tmp_path / "ref")
+    vol = lv.open(path.parent, cache=None)
+    mine, img = _written(vol, tmp_path / "lv.nii")
+    for key in ("SpacingBetweenSlices", "SliceThickness"):
+        assert mine.get(key) == ref.get(key), key
+    assert mine["SpacingBetweenSlices"] == float(in_groups or 3.1)
+    assert img.header.get_zooms()[2] == pytest.approx(2.5)  # (the positions', not 3.1)

@@ -439,6 +439,18 @@ def _bad_offset_table(starts: list[int], first_item: int, fragments: list[tuple[
     return ""
 
 
+def _measures(groups: list[Any], fr: FrameRecord) -> None:
+    """``fr``'s SliceThickness and SpacingBetweenSlices from its Pixel Measures, else the file's
+    own top-level ones it holds (dcm2niix reads (0018,0050) and (0018,0088) wherever they are,
+    the last read winning: the groups', else the top level's)."""
+    thick = _find(groups, _PM, "SliceThickness")
+    if thick is not None:
+        fr.slice_thickness = _num(thick, fr, "SliceThickness (0018,0050)")
+    between = _find(groups, _PM, "SpacingBetweenSlices")
+    if between is not None:
+        fr.spacing_between_slices = _num(between, fr, "SpacingBetweenSlices (0018,0088)")
+
+
 def _frame_record(
     rec: FrameRecord,
     groups: list[Any],
@@ -462,10 +474,7 @@ def _frame_record(
         fr.ipp = fr.ipp if rec.ipp is None else rec.ipp
         fr.iop = fr.iop if rec.iop is None else rec.iop
         fr.pixel_spacing = fr.pixel_spacing if rec.pixel_spacing is None else rec.pixel_spacing
-    thick = _find(groups, _PM, "SliceThickness")
-    fr.slice_thickness = _num(thick, fr, "SliceThickness (0018,0050)")
-    between = _find(groups, _PM, "SpacingBetweenSlices")
-    fr.spacing_between_slices = _num(between, fr, "SpacingBetweenSlices (0018,0088)")
+    _measures(groups, fr)
     slope = _num(_find(groups, _PVT, "RescaleSlope", ""), fr, "RescaleSlope (0028,1053)")
     inter = _num(_find(groups, _PVT, "RescaleIntercept", ""), fr, "RescaleIntercept (0028,1052)")
     fr.rescale_slope = rec.rescale_slope if slope is None else slope

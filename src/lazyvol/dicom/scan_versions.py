@@ -173,7 +173,9 @@ __all__ = ["INDEX_VERSION", "REPORT_FORMAT"]
 #: 91: GE records keep the stated RepetitionTime (ms) where a group delay is added (h137).
 #: 92: records keep a repaired ImageOrientationPatient's stated values (stated_iop) (h137).
 #: 93: records keep the slice and time point counts their headers state (stated_counts) (h144).
-INDEX_VERSION = 93
+#: 94: an enhanced frame keeps the file's top-level SliceThickness / SpacingBetweenSlices where its
+#:   Pixel Measures state none (h144).
+INDEX_VERSION = 94
 #: Layout of a report: 2: files named by their listing position, identities taken from the listing;
 #: 3: a volume's files may differ in pixel encoding (each frame's, ``encodings``), where 2 split them;
 #: 4: ... and in BitsStored (each frame's, ``stored_bits``), where 3 split them;
@@ -393,4 +395,5 @@ INDEX_VERSION = 93
 #: 115: one echo's EchoTime (vol[..., e], a per-volume cut) from its float32 value (h137).
 #: 116: ImageOrientationPatientDICOM as stated, not as made orthonormal (h137).
 #: 117: a volume short of the slices or time points its series states is noted incomplete (h144).
-REPORT_FORMAT = 117
+#: 118: an enhanced file's top-level SpacingBetweenSlices / SliceThickness in its sidecar (h144).
+REPORT_FORMAT = 118
