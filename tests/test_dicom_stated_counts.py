@@ -94,3 +94,12 @@ def test_time_points_of_volumes_split_from_the_series_are_not_counted(tmp_path):
     report = lv.scan(tmp_path / "d", use_index=False)
     assert len(report) == 2
     assert not any(_incomplete(i) for i in report)
+
+
+def test_counts_that_differ_between_the_images_are_not_read(tmp_path):
+    """Two acquisitions stacked as one volume (a CT series of 5 then 3 slices), each image
+    stating its own acquisition's count: no count of the volume, no note."""
+    per = [{**GE, "ImagesInAcquisition": 5 if k < 5 else 3} for k in range(8)]
+    write_dicom_series(tmp_path / "ct", (8, 8, 8), per_slice=per)
+    (info,) = lv.scan(tmp_path / "ct", use_index=False)
+    assert info.error is None and not _incomplete(info)

@@ -93,8 +93,13 @@ def stated_count_note(info: SeriesInfo, series: Sequence[FrameRecord]) -> str:
     k = int(info.shape[2])
     t = int(info.shape[3]) if len(info.shape) > 3 else 1
     n = len({(r.sop_instance_uid or r.path, r.frame) for r in series})
-    acq = next((r.acq for r in series if r.path in info.files and r.acq), None) or {}
-    stated = [(int(c), str(name)) for c, name in acq.get(SLICES_KEY, ())]
+    files = set(info.files)
+    acqs = [r.acq or {} for r in series if r.path in files]
+    # (counts that differ between its images, as two acquisitions of a CT series state theirs:
+    # no count of the volume)
+    sets = {tuple(tuple(v) for v in a.get(SLICES_KEY, ())) for a in acqs}
+    stated = [(int(c), str(name)) for c, name in next(iter(sets))] if len(sets) == 1 else []
+    acq = acqs[0] if acqs else {}
     if stated and k > 1 and not any(k == c or k % c == 0 or n % c == 0 for c, _ in stated):
         said = " and ".join(f"{name} states {c}" for c, name in stated)
         return (
