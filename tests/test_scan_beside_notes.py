@@ -80,3 +80,16 @@ def test_an_emptied_end_slice_named_like_the_volume_is_noted(tmp_path, at):
         warnings.simplefilter("always")
         lv.open(tmp_path / "s", cache=None)
     assert any(truth.files[at] in str(w.message) for w in seen)
+
+
+def test_a_4d_series_short_of_one_image_names_the_unread_file(tmp_path):
+    """A 4D series (3 volumes of 4 slices) whose one slice file is empty: its refusal (a position
+    with fewer images than the others) names the unread file as the missing slice, as a gap's
+    refusal does; it named neither the empty file nor the series-incomplete note."""
+    from lazyvol.testing import write_dicom_4d_series
+
+    truth = write_dicom_4d_series(tmp_path / "f", (8, 8, 4), 3, shuffle_names=False)
+    open(truth.files[5], "wb").close()
+    (info,) = lv.scan(tmp_path / "f", use_index=False)
+    assert "positions repeat a different number of times" in info.error
+    assert UNREAD in info.error and truth.files[5] in info.error

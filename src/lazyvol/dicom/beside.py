@@ -23,8 +23,9 @@ from .model import (
 
 __all__ = ["with_beside_notes"]
 
-#: How the stacking names missing slices (a gap) in its error.
-_GAP = "slice(s) missing"
+#: How the stacking names missing slices in its errors: a gap in the positions, or a position
+#: of a 4D series with fewer images than the others (a slice of one volume lost).
+_GAP = ("slice(s) missing", "positions repeat a different number of times")
 
 #: How the skip reason of an empty file begins (junk, skipped quietly: BAD_INPUTS), unless it is
 #: named like the files of a volume beside it (an emptied slice: only the name tells).
@@ -72,7 +73,7 @@ def with_beside_notes(report: ScanReport) -> ScanReport:
 
 def _noted(info: SeriesInfo, unread: list[tuple[str, str]], orphans: list[str]) -> SeriesInfo:
     if info.error:
-        if info.error_kind in ("format", "unsupported") or _GAP not in info.error:
+        if info.error_kind in ("format", "unsupported") or not any(g in info.error for g in _GAP):
             return info
         notes: list[str] = []  # the skipped files may be the missing ones
         if unread:
