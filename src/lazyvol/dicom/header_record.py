@@ -326,8 +326,8 @@ def fill_record(
     rec.philips_rwv, problem = read_philips_rwv(enc.raw, rec.manufacturer)
     rec.bad_attributes = [*r.bad, *([problem] if problem else [])] or None
     noted = {ONE_VALUE_SPACING: one_value, GE_NO_DTI: ge_without_directions(r, rec.manufacturer)}
-    noted[ONE_FRAME_TAKEN] = one_frame
-    rec.acq = {k: True for k, v in noted.items() if v} or None
+    noted.update({ONE_FRAME_TAKEN: one_frame, **r.read_notes()})
+    rec.acq = {k: v for k, v in noted.items() if v} or None
     return rec
 
 

@@ -20,6 +20,7 @@ from .charset import before_nul, decode_text
 from .ge_phase import GE_PHASE_TAGS
 from .ge_timing import GE_TAGS
 from .mosaic import CSA_TAGS
+from .records import EXTRA_VALUES, leading_numbers
 from .siemens_protocol import CSA_SERIES
 from .vendor import stated_manufacturer
 from .xa_private import SDI_TAGS, XA_PROTOCOL_TAGS
@@ -310,6 +311,13 @@ class ValueReader:
         self.ds = ds
         self.raw = ds._dict
         self.bad: list[str] = []
+        #: Keywords read by their leading values (:data:`~lazyvol.dicom.records.EXTRA_VALUES`).
+        self.extra: list[str] = []
+
+    def read_notes(self) -> dict[str, Any]:
+        """How values were read, for ``FrameRecord.acq``: the keywords read by their leading
+        values (:data:`~lazyvol.dicom.records.EXTRA_VALUES`), when any was."""
+        return {EXTRA_VALUES: sorted(set(self.extra))} if self.extra else {}
 
     def __contains__(self, keyword: str) -> bool:
         return _TAG[keyword] in self.raw
@@ -447,6 +455,11 @@ class ValueReader:
         v = self.values(keyword)
         if v is None:
             return None
+        if len(v) > n:  # (a trailing backslash, a third PixelSpacing: read as dcm2niix reads it)
+            lead, _ = leading_numbers(v, n)
+            self.extra += [keyword] if lead is not None else []
+            if lead is not None:
+                return lead
         out = [self._num(keyword, x) for x in v]
         if len(out) != n or any(x is None for x in out):
             self.bad.append(f"{keyword} {_tag_str(keyword)}={v!r} is not {n} finite numbers")

@@ -22,7 +22,15 @@ from .dicom_time import frame_time, stated_datetime
 from .dimension_index import dcm2niix_rank, dimensions, number_echoes
 from .excess import excess_problem, undefined_length_problem
 from .model import NATIVE_SYNTAXES, pixel_element_name
-from .records import ONE_VALUE_SPACING, FrameRecord, drop_nonfinite, spacing_pair
+from .records import (
+    EXTRA_VALUES,
+    ONE_VALUE_SPACING,
+    FrameRecord,
+    add_extra_values,
+    drop_nonfinite,
+    leading_numbers,
+    spacing_pair,
+)
 from .siemens_sidecar import SERIES_AT, xa_group_values
 from .source import Fetch, read_local
 from .vendor import philips_rwv, vendor_of
@@ -68,14 +76,24 @@ def _find(groups: list[Any], seq: str, attr: str, empty: Any = None) -> Any:
     return found
 
 
-def _floats(value: Any, n: int) -> list[float] | None:
+def _floats(
+    value: Any, n: int, extra: list[str] | None = None, name: str = ""
+) -> list[float] | None:
+    """``n`` numbers, or the first ``n`` of more whose extra ones are empty or numbers (as
+    dcm2niix reads them; ``name`` then added to ``extra``: :data:`EXTRA_VALUES`)."""
     if value is None:
         return None
     try:
         out = [float(v) for v in value]
     except (TypeError, ValueError):
-        return None
-    return out if len(out) == n else None
+        out = []
+    if len(out) == n:
+        return out
+    more = hasattr(value, "__len__") and not isinstance(value, str) and len(value) > n
+    lead = leading_numbers(value, n)[0] if more else None
+    if lead is not None and extra is not None:
+        extra.append(name)
+    return lead
 
 
 def _num(value: Any, fr: FrameRecord | None = None, name: str = "") -> float | None:
@@ -451,6 +469,20 @@ def _measures(groups: list[Any], fr: FrameRecord) -> None:
         fr.spacing_between_slices = _num(between, fr, "SpacingBetweenSlices (0018,0088)")
 
 
+def _frame_plane(fr: FrameRecord, groups: list[Any], extra: list[str]) -> tuple[Any, str]:
+    """Set ``fr``'s position, orientation and pixel spacing from its functional groups; the
+    PixelSpacing value found and how it was read (:func:`~.records.spacing_pair`). Attributes
+    read by their leading values are added to ``extra``."""
+    ipp = _find(groups, "PlanePositionSequence", "ImagePositionPatient")
+    fr.ipp = _floats(ipp, 3, extra, "ImagePositionPatient")
+    iop = _find(groups, "PlaneOrientationSequence", "ImageOrientationPatient")
+    fr.iop = _floats(iop, 6, extra, "ImageOrientationPatient")
+    spacing = _find(groups, _PM, "PixelSpacing")
+    fr.pixel_spacing, read_as = spacing_pair(spacing)
+    extra += ["PixelSpacing"] if read_as == EXTRA_VALUES else []
+    return spacing, read_as
+
+
 def _frame_record(
     rec: FrameRecord,
     groups: list[Any],
@@ -463,10 +495,8 @@ def _frame_record(
     nframes = rec.number_of_frames
     fr = copy.copy(rec)
     fr.frame = i
-    fr.ipp = _floats(_find(groups, "PlanePositionSequence", "ImagePositionPatient"), 3)
-    fr.iop = _floats(_find(groups, "PlaneOrientationSequence", "ImageOrientationPatient"), 6)
-    spacing = _find(groups, _PM, "PixelSpacing")
-    fr.pixel_spacing, one_value = spacing_pair(spacing)
+    extra: list[str] = []  # (attributes read by their leading values: EXTRA_VALUES)
+    spacing, read_as = _frame_plane(fr, groups, extra)
     if spacing is not None and fr.pixel_spacing is None and (nframes > 1 or not rec.pixel_spacing):
         note = f"PixelSpacing (0028,0030)={str(spacing)!r} is not one or two numbers"
         fr.bad_attributes = [*(fr.bad_attributes or []), note]  # (refused, as a top-level one)
@@ -544,6 +574,7 @@ def _frame_record(
     drop_nonfinite(fr)
     if fr.pixel_spacing is not rec.pixel_spacing:  # the frame's own: its own count of values
         fr.acq = {k: v for k, v in (fr.acq or {}).items() if k != ONE_VALUE_SPACING} or None
-        if one_value:
+        if read_as == ONE_VALUE_SPACING:
             fr.acq = {**(fr.acq or {}), ONE_VALUE_SPACING: True}
+    fr.acq = add_extra_values(fr.acq, extra)
     return fr

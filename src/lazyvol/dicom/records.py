@@ -12,14 +12,17 @@ from dataclasses import dataclass, fields
 from typing import Any, TypeVar
 
 __all__ = [
+    "EXTRA_VALUES",
     "FrameRecord",
     "ONE_FRAME_TAKEN",
     "ONE_VALUE_SPACING",
     "RECORD_FIELDS",
     "SAME_REL",
+    "add_extra_values",
     "close_groups",
     "drop_nonfinite",
     "echo_number_of",
+    "leading_numbers",
     "one_frame_held",
     "same_value",
     "spacing_pair",
@@ -38,6 +41,12 @@ GE_NO_DTI = "_ge_no_dti"
 #: native Pixel Data holds one frame: read as one frame, as pydicom and dcm2niix read it, and said
 #: (:func:`one_frame_held`; :func:`lazyvol.dicom.stack_notes.top_level_notes`).
 ONE_FRAME_TAKEN = "_one_frame_taken"
+#: ``FrameRecord.acq`` key of an image whose ImagePositionPatient, ImageOrientationPatient,
+#: PixelSpacing (or another multi-valued number lazyvol reads) holds more values than the standard's
+#: count, the extra ones empty or numbers (a trailing backslash, a third PixelSpacing value): the
+#: sorted keywords of those read by their leading values, as dcm2niix and SimpleITK read them
+#: (:func:`leading_numbers`; said by :func:`lazyvol.dicom.stack_notes.top_level_notes`).
+EXTRA_VALUES = "_extra_values"
 
 
 #: Numbers one attribute states in several images that differ by less than this (relative) are
@@ -134,18 +143,49 @@ def one_frame_held(rec: FrameRecord, native: bool) -> bool:
     return 0 < frame <= rec.pixel_length < 2 * frame
 
 
-def spacing_pair(value: Any) -> tuple[list[float] | None, bool]:
-    """A PixelSpacing value as read by pydicom (row, column spacing) and whether it held one
-    number, taken for both (``ONE_VALUE_SPACING``); None when it is not one or two numbers."""
+def leading_numbers(values: Any, n: int) -> tuple[list[float] | None, bool]:
+    """The first ``n`` of ``values`` as finite numbers, and whether more values followed them.
+
+    Values past the standard's ``n`` that are empty or numbers (a trailing backslash, a third
+    PixelSpacing value) are left, as dcm2niix and SimpleITK leave them (:data:`EXTRA_VALUES`).
+    None when there are fewer than ``n``, a leading one is not a finite number, or an extra one
+    is text: a value that may not be what it says.
+    """
+    try:
+        items = list(values)
+        lead = [float(v) for v in items[:n]]
+        extra = [str(v).strip(" \x00") for v in items[n:]]
+        rest = [float(v) for v in extra if v]
+    except (TypeError, ValueError):
+        return None, False
+    if len(lead) != n or not all(math.isfinite(v) for v in lead + rest):
+        return None, False
+    return lead, len(items) > n
+
+
+def add_extra_values(acq: dict[str, Any] | None, keywords: Iterable[str]) -> dict[str, Any] | None:
+    """``acq`` noting ``keywords`` as read by their leading values (:data:`EXTRA_VALUES`)."""
+    named = sorted({*(acq or {}).get(EXTRA_VALUES, ()), *keywords})
+    return {**(acq or {}), EXTRA_VALUES: named} if named else acq
+
+
+def spacing_pair(value: Any) -> tuple[list[float] | None, str]:
+    """A PixelSpacing value as read by pydicom (row, column spacing) and how it was read: ``""``
+    from two numbers, :data:`ONE_VALUE_SPACING` from one number taken for both,
+    :data:`EXTRA_VALUES` from the first two of more (:func:`leading_numbers`); None when it is
+    none of these."""
     if isinstance(value, str) or (value is not None and not hasattr(value, "__iter__")):
         value = [value]
+    if value is not None and len(list(value)) > 2:
+        pair, _ = leading_numbers(value, 2)
+        return pair, EXTRA_VALUES if pair is not None else ""
     try:
         out = [float(v) for v in value] if value is not None else []
     except (TypeError, ValueError):
-        return None, False
+        return None, ""
     if len(out) == 1:
-        return out * 2, True
-    return (out, False) if len(out) == 2 else (None, False)
+        return out * 2, ONE_VALUE_SPACING
+    return (out, "") if len(out) == 2 else (None, "")
 
 
 @dataclass

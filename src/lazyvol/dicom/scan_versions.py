@@ -175,7 +175,9 @@ __all__ = ["INDEX_VERSION", "REPORT_FORMAT"]
 #: 93: records keep the slice and time point counts their headers state (stated_counts) (h144).
 #: 94: an enhanced frame keeps the file's top-level SliceThickness / SpacingBetweenSlices where its
 #:   Pixel Measures state none (h144).
-INDEX_VERSION = 94
+#: 95: ImagePositionPatient / ImageOrientationPatient / PixelSpacing holding more values than the
+#: standard's count, the extra ones empty or numbers, read by their leading values (h142).
+INDEX_VERSION = 95
 #: Layout of a report: 2: files named by their listing position, identities taken from the listing;
 #: 3: a volume's files may differ in pixel encoding (each frame's, ``encodings``), where 2 split them;
 #: 4: ... and in BitsStored (each frame's, ``stored_bits``), where 3 split them;
@@ -396,4 +398,5 @@ INDEX_VERSION = 94
 #: 116: ImageOrientationPatientDICOM as stated, not as made orthonormal (h137).
 #: 117: a volume short of the slices or time points its series states is noted incomplete (h144).
 #: 118: an enhanced file's top-level SpacingBetweenSlices / SliceThickness in its sidecar (h144).
-REPORT_FORMAT = 118
+#: 119: geometry attributes with extra trailing values are read by their leading ones, noted (h142).
+REPORT_FORMAT = 119

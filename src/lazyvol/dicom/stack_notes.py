@@ -22,7 +22,7 @@ from .multiframe import (
     TOP_LEVEL_SPACING,
 )
 from .ordering import instance_rank_problem, label_key, time_reasons
-from .records import ONE_FRAME_TAKEN, ONE_VALUE_SPACING, FrameRecord, close_groups
+from .records import EXTRA_VALUES, ONE_FRAME_TAKEN, ONE_VALUE_SPACING, FrameRecord, close_groups
 from .source import Fetch, read_local
 from .support import file_list
 
@@ -250,6 +250,7 @@ def top_level_notes(records: Sequence[FrameRecord]) -> dict[str, str]:
         )
         key = "pixel_spacing_source"
         notes[key] = f"{notes[key]}; {note}" if key in notes else note
+    _extra_value_notes(records, notes)
     one_frame = [r for r in records if (r.acq or {}).get(ONE_FRAME_TAKEN)]
     if one_frame:
         notes["number_of_frames_source"] = (
@@ -257,6 +258,30 @@ def top_level_notes(records: Sequence[FrameRecord]) -> dict[str, str]:
             "read as one frame, the one its Pixel Data holds, as pydicom and dcm2niix read it"
         )
     return notes
+
+
+#: The meta key of the note on an attribute read by its leading values, and the standard's count.
+_EXTRA_KEYS = {
+    "PixelSpacing": ("pixel_spacing_source", 2, " (0028,0030)"),
+    "ImagePositionPatient": ("position_source", 3, " (0020,0032)"),
+    "ImageOrientationPatient": ("orientation_source", 6, " (0020,0037)"),
+}
+
+
+def _extra_value_notes(records: Sequence[FrameRecord], notes: dict[str, str]) -> None:
+    """Add to ``notes`` those on attributes holding more values than the standard's count, read
+    by their leading ones (:data:`~lazyvol.dicom.records.EXTRA_VALUES`)."""
+    named = sorted({k for r in records for k in (r.acq or {}).get(EXTRA_VALUES, ())})
+    for keyword in named:
+        held = [r for r in records if keyword in (r.acq or {}).get(EXTRA_VALUES, ())]
+        key, n, tag = _EXTRA_KEYS.get(keyword, ("extra_values", 0, ""))
+        note = (
+            f"{keyword}{tag} of {image_list(held)} holds more values than the standard's "
+            f"{n or 'count'} (extra ones empty or numbers: a writer's slip): the first "
+            f"{n or 'ones'} taken, as dcm2niix and SimpleITK take them; check the geometry, or "
+            "rewrite the attribute with its values alone (dcmodify -m)"
+        )
+        notes[key] = f"{notes[key]}; {note}" if key in notes else note
 
 
 def incomplete_note(skipped: Sequence[tuple[str, str]]) -> str:
