@@ -267,3 +267,24 @@ def test_decay_correction_time_of_a_scan_hours_after_injection(tmp_path: Path) -
     _rewrite(t.files, late)
     mine, ref = sidecar_pair(src, tmp_path, KEYS)
     assert mine["ImageDecayCorrectionTime"] == ref["ImageDecayCorrectionTime"] == -47400
+
+
+@pytest.mark.parametrize("exposure", [150, 0, "", None], ids=["150", "0", "empty", "absent"])
+def test_slice_thickness_and_spacing_as_dcm2niix_with_exposure(tmp_path: Path, exposure) -> None:
+    """dcm2niix takes an image stating Exposure (0018,1152), whatever its value, for an X-ray one
+    and writes no SliceThickness, SpacingBetweenSlices nor EchoTime for it ("with CT scans, slice
+    thickness often varies"); lazyvol wrote both for every CT series (CT_small among them)."""
+    src = tmp_path / "in"
+    t = write_dicom_series(src, (8, 8, 3), modality="CT", slope=1.0, intercept=-1024.0)
+
+    def ct(ds: pydicom.Dataset) -> None:
+        ds.SliceThickness = 2.5
+        ds.SpacingBetweenSlices = 2.5
+        if exposure is not None:
+            ds.Exposure = exposure
+
+    _rewrite(t.files, ct)
+    keys = ("SliceThickness", "SpacingBetweenSlices", "EchoTime", "XRayExposure")
+    mine, ref = sidecar_pair(src, tmp_path, keys)
+    assert mine == ref
+    assert ("SliceThickness" in mine) == (exposure is None)

@@ -37,7 +37,7 @@ from .bids_extra import (
 from .bids_numbers import acq_value, dcm2niix_float, imaging_frequency
 from .bids_numbers import number as _number
 from .bids_numbers import seconds as _seconds
-from .bids_pet import pet_annotate, pet_record_values
+from .bids_pet import pet_annotate, pet_record_values, x_ray
 from .charset import before_nul
 from .ge_phase import annotate_pepolar, ge_echo_spacing, ge_phase_values
 from .ge_timing import ge_keys, ge_record_values
@@ -388,6 +388,26 @@ def _image_type(bids: dict[str, Any], first: FrameRecord, acq: dict[str, Any]) -
         bids["NonlinearGradientCorrection"] = corrected
 
 
+def _thickness_and_echo(
+    bids: dict[str, Any], frames: Sequence[FrameRecord], acq: dict[str, Any]
+) -> None:
+    """SliceThickness (every image's one value: else :func:`~.stack_notes.thickness_note`),
+    SpacingBetweenSlices (the first image's), SAR, TablePosition and EchoTime (every image's one
+    value); none at or below 0, nor (thickness, spacing, echo time) for an image stating Exposure
+    (:func:`~.bids_pet.x_ray`), as dcm2niix writes them."""
+    xray = x_ray(acq)
+    thick = same_value(r.slice_thickness for r in frames if r.slice_thickness is not None)
+    if thick is not None and thick > 0 and not xray:
+        bids["SliceThickness"] = dcm2niix_float(thick)
+    spacing = frames[0].spacing_between_slices
+    if spacing is not None and spacing > 0 and not xray:
+        bids["SpacingBetweenSlices"] = dcm2niix_float(spacing)
+    _copy(bids, acq, "SAR TablePosition")
+    echo = same_value(r.echo_time for r in frames if r.echo_time is not None)
+    if echo is not None and echo > 0 and not xray:
+        bids["EchoTime"] = _seconds(echo)
+
+
 def _annotate(
     info: Any,
     slots: Sequence[FrameRecord | None],
@@ -432,15 +452,7 @@ def _annotate(
     if first.acquisition_number is not None and first.acquisition_number > 0:
         bids["AcquisitionNumber"] = first.acquisition_number  # (the first image's, as dcm2niix)
     _copy(bids, acq, "ImageComments")
-    thick = same_value(r.slice_thickness for r in frames if r.slice_thickness is not None)
-    if thick is not None and thick > 0:  # (else thickness_note; none at or below 0, as dcm2niix)
-        bids["SliceThickness"] = dcm2niix_float(thick)
-    if (spacing := first.spacing_between_slices) is not None and spacing > 0:
-        bids["SpacingBetweenSlices"] = dcm2niix_float(spacing)
-    _copy(bids, acq, "SAR TablePosition")
-    echo = same_value(r.echo_time for r in frames if r.echo_time is not None)
-    if echo is not None and echo > 0:
-        bids["EchoTime"] = _seconds(echo)
+    _thickness_and_echo(bids, frames, acq)
     echo_number = _one_echo_of_several(info, frames, _acq)
     if echo_number is not None:
         bids["EchoNumber"] = echo_number

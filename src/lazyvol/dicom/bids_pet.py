@@ -51,6 +51,7 @@ __all__ = [
     "RECONSTRUCTIONS",
     "pet_annotate",
     "pet_record_values",
+    "x_ray",
     "radiopharmaceutical_values",
     "recon_filter",
     "recon_method",
@@ -63,6 +64,8 @@ FRAME_REFERENCE = 0x00541300
 DECAY_FACTOR = 0x00541321
 RADIOPHARMACEUTICAL_SEQUENCE = 0x00540016
 CORRECTED_IMAGE = 0x00280051
+#: Exposure (0018,1152): stated (any value, even none), dcm2niix takes the image for an X-ray one.
+EXPOSURE = 0x00181152
 #: Text values written as they are: tag -> key.
 _TEXT = {
     0x00541001: "Units",
@@ -182,6 +185,8 @@ def pet_record_values(raw: dict[int, Any]) -> dict[str, Any]:
         value = _number(_first(raw, tag), integer)
         if value is not None and value > 0:
             out[key] = printed(value * scale)
+    if EXPOSURE in raw:
+        out["_x_ray"] = True
     if _first(raw, DECAY_FACTOR) is None and (raw_text(raw, MODALITY) or [""])[0] != "PT":
         return out  # (the timing inputs serve PET frames and decay factors only: not kept)
     corrected = {v.strip().upper() for v in raw_text(raw, CORRECTED_IMAGE) or [] if v.strip()}
@@ -216,6 +221,13 @@ RECONSTRUCTIONS: tuple[tuple[str, str, Callable[[FrameRecord], str]], ...] = (
     ("ReconstructionMethod (0054,1103)", "reconstruction", _stated("ReconstructionMethod")),
     ("DecayCorrection (0054,1102)", "decay correction", _stated("DecayCorrection")),
 )
+
+
+def x_ray(acq: dict[str, Any]) -> bool:
+    """Whether a file of values ``acq`` (:func:`pet_record_values`) states Exposure (0018,1152),
+    any value: dcm2niix then writes no SliceThickness, SpacingBetweenSlices nor EchoTime ("with
+    CT scans, slice thickness often varies"; its ``isXRay``), whatever the modality."""
+    return bool(acq.get("_x_ray"))
 
 
 def recon_method(method: str) -> dict[str, Any]:

@@ -177,7 +177,8 @@ __all__ = ["INDEX_VERSION", "REPORT_FORMAT"]
 #:   Pixel Measures state none (h144).
 #: 95: ImagePositionPatient / ImageOrientationPatient / PixelSpacing holding more values than the
 #: standard's count, the extra ones empty or numbers, read by their leading values (h142).
-INDEX_VERSION = 95
+#: 96: a record's ``acq`` says whether its file states Exposure (0018,1152) (``_x_ray``; h142).
+INDEX_VERSION = 96
 #: Layout of a report: 2: files named by their listing position, identities taken from the listing;
 #: 3: a volume's files may differ in pixel encoding (each frame's, ``encodings``), where 2 split them;
 #: 4: ... and in BitsStored (each frame's, ``stored_bits``), where 3 split them;
@@ -399,4 +400,5 @@ INDEX_VERSION = 95
 #: 117: a volume short of the slices or time points its series states is noted incomplete (h144).
 #: 118: an enhanced file's top-level SpacingBetweenSlices / SliceThickness in its sidecar (h144).
 #: 119: geometry attributes with extra trailing values are read by their leading ones, noted (h142).
-REPORT_FORMAT = 119
+#: 120: no SliceThickness / SpacingBetweenSlices / EchoTime where Exposure is stated, as dcm2niix (h142).
+REPORT_FORMAT = 120
