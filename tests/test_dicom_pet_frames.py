@@ -339,3 +339,43 @@ def test_a_reconstruction_some_frames_of_which_leave_a_value_out_is_one_series(
     )
     infos = lv.scan(tmp_path / "s")
     assert [info.shape for info in infos] == [(8, 6, 5, 2)]
+
+
+@pytest.mark.parametrize("image_index", [True, False], ids=["ImageIndex", "no-ImageIndex"])
+def test_gated_pet_order_warning_says_what_dcm2niix_does(tmp_path, image_index, dcm2niix):
+    """Gated PET (gates told apart by TriggerTime (0018,1060), numbered out of gate order): the
+    warning said dcm2niix keeps the InstanceNumber order, but dcm2niix orders PET frames by
+    ImageIndex (0054,1330) whenever stated, as it does for frames told apart by
+    FrameReferenceTime. lazyvol's order (TriggerTime) is compared with dcm2niix's."""
+    src, nk, order = tmp_path / "s", 5, [2, 0, 3, 1]
+    uid = pydicom.uid.generate_uid()
+    truths = []
+    for g in range(4):
+        per = [
+            {"TriggerTime": 250.0 * g, "InstanceNumber": order[g] * nk + k + 1}
+            | ({"ImageIndex": g * nk + k + 1} if image_index else {})
+            for k in range(nk)
+        ]
+        truths.append(
+            write_dicom_series(
+                src,
+                (8, 6, nk),
+                modality="PT",
+                series_uid=uid,
+                prefix=f"G{g}",
+                seed=g,
+                extra={"SOPClassUID": PET_STORAGE, "SeriesType": ["GATED", "IMAGE"]},
+                per_slice=per,
+            ).stored
+        )
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        vol = lv.open(src, scale=False)
+    np.testing.assert_array_equal(vol.compute(), np.stack(truths, axis=-1))
+    (note,) = [w for w in vol.meta["warnings"] if "4th axis" in w]
+    assert "dcm2niix orders PET frames by ImageIndex (0054,1330) when stated, else " in note
+    (nii,) = dcm2niix(src, tmp_path / "out")
+    theirs = np.asarray(nib.load(nii).dataobj, dtype=np.float64)
+    sums = [float(t.sum()) for t in truths]
+    got = [int(np.argmin([abs(float(theirs[..., i].sum()) - x) for x in sums])) for i in range(4)]
+    assert got == ([0, 1, 2, 3] if image_index else [1, 3, 0, 2])  # (else InstanceNumber order)

@@ -553,14 +553,14 @@ def instance_disagreement(
     perm = [where[id(v[0])] for v in volumes]
     if perm == list(range(len(volumes))):
         return ""
-    # dcm2niix (v1.0.20260724, as measured) keeps the InstanceNumber order; PET frames it orders
-    # by ImageIndex (0054,1330) when stated (lazyvol does not read it), else by FrameReferenceTime
-    # when the InstanceNumbers run position by position
-    how = numbering(alt)
-    theirs = "keeps the InstanceNumber order"
-    if rule == _LABEL["FrameReferenceTime"][0]:
-        if how == "position by position":
-            theirs = "orders them by FrameReferenceTime too"
+    # dcm2niix (v1.0.20260724, as measured) keeps the InstanceNumber order; PET frames (gated by
+    # TriggerTime too) it orders by ImageIndex (0054,1330) when stated (lazyvol does not read it),
+    # else by FrameReferenceTime when the InstanceNumbers run position by position
+    how, theirs = numbering(alt), "keeps the InstanceNumber order"
+    frt = _LABEL["FrameReferenceTime"][0]
+    if rule == frt and how == "position by position":
+        theirs = "orders them by FrameReferenceTime too"
+    if rule == frt or volumes[0][0].modality == "PT":
         theirs = f"orders PET frames by ImageIndex (0054,1330) when stated, else {theirs}"
     return (
         f"{ORDER_DOUBT_NOTE} {rule}; InstanceNumber (0020,0013) orders them otherwise (numbering "

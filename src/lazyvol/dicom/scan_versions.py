@@ -401,4 +401,5 @@ INDEX_VERSION = 96
 #: 118: an enhanced file's top-level SpacingBetweenSlices / SliceThickness in its sidecar (h144).
 #: 119: geometry attributes with extra trailing values are read by their leading ones, noted (h142).
 #: 120: no SliceThickness / SpacingBetweenSlices / EchoTime where Exposure is stated, as dcm2niix (h142).
-REPORT_FORMAT = 120
+#: 121: the order warning on PET frames ordered by TriggerTime (gated) names dcm2niix's ImageIndex order (h142).
+REPORT_FORMAT = 121
