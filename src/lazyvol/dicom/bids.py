@@ -192,6 +192,8 @@ def record_values(raw: dict[int, Any], csa: dict[str, Any] | str | None) -> dict
     """
     out: dict[str, Any] = {}
     for tag, (key, kind) in BIDS_TAGS.items():
+        if tag not in raw:  # (most are absent from a file: no call for them)
+            continue
         vals = raw_text(raw, tag)
         if not vals:
             continue

@@ -128,6 +128,8 @@ def enhanced_record_values(raw: dict[int, Any]) -> dict[str, Any]:
     """The keys of the module docstring from one file's top-level raw elements."""
     out: dict[str, Any] = {}
     for tag in ENHANCED_TAGS:
+        if tag not in raw:  # (absent: no value; most files have none of them)
+            continue
         _, _, key, kind = _ATTRIBUTES[tag]
         if kind == "s":
             value: Any = _numbers(raw, tag, "d")

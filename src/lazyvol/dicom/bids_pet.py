@@ -178,10 +178,14 @@ def pet_record_values(raw: dict[int, Any]) -> dict[str, Any]:
     sequence's are :func:`radiopharmaceutical_values`'."""
     out: dict[str, Any] = {}
     for tag, key in _TEXT.items():
+        if tag not in raw:  # (absent from most files: no call for them)
+            continue
         vals = raw_text(raw, tag)
         if vals and any(vals):
             out[key] = "\\".join(vals)
     for tag, (key, integer, scale) in _NUMBERS.items():
+        if tag not in raw:
+            continue
         value = _number(_first(raw, tag), integer)
         if value is not None and value > 0:
             out[key] = printed(value * scale)
