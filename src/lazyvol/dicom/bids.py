@@ -19,6 +19,7 @@ in the phase direction is recorded).
 
 from __future__ import annotations
 
+import functools
 import math
 import re
 import struct
@@ -152,6 +153,7 @@ def pe_positive(value: Any) -> int | None:
     return int(text) if text in ("0", "1") else None
 
 
+@functools.lru_cache(maxsize=64)  # (per file, of a few values per scan)
 def manufacturer(text: str) -> str:
     """dcm2niix's short manufacturer name ("SIEMENS" -> "Siemens", "GE MEDICAL SYSTEMS" -> "GE")."""
     up = text.upper()
