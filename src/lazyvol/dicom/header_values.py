@@ -233,6 +233,12 @@ _SPEC: dict[str, tuple[int, str, int, str]] = {
     k: (t, _BINARY.get(vr, ""), _item_size(vr), vr)
     for k, (t, vr) in (STANDARD_TAGS | PRIVATE_TAGS).items()
 }
+#: (little endian, struct format) -> the Struct of one item (:meth:`ValueReader.values`).
+_ONE_ITEM = {
+    (le, f): struct.Struct(("<" if le else ">") + f)
+    for le in (True, False)
+    for f in _BINARY.values()
+}
 _TEXT_VRS = frozenset("AE AS CS DA DS DT IS LO LT PN SH ST TM UC UI UR UT".split())
 #: VRs of numbers written as text.
 _NUMBER_TEXT_VRS = frozenset({"IS", "DS"})
@@ -343,6 +349,14 @@ class ValueReader:
         if value is None:
             return None
         vr = getattr(elem, "VR", None)
+        if type(value) is bytes and (vr is None or vr == dict_vr or vr == "UN"):
+            # The usual element (the walker's bytes, written with the dictionary's VR): text, or
+            # one binary item, decoded at once; everything else by the general path below.
+            if not fmt:
+                return _split_text(value, whole=dict_vr == "UI")
+            if len(value) == size:
+                little = bool(getattr(elem, "is_little_endian", True))
+                return [_ONE_ITEM[little, fmt].unpack(value)[0]]
         if vr and vr != dict_vr and vr != "UN" and isinstance(value, bytes | bytearray):
             written = _written_format(dict_vr, vr)
             if written is None:
