@@ -23,6 +23,7 @@ from typing import Any
 from .._io import Location, read_into
 from ..errors import LazyvolError
 from ..sources import SourceStamp
+from .data_set_head import byte_order_problem, data_set_implicit, looks_explicit
 from .header_record import HeaderResult, HeaderSkip, drop_cut_values, make_record
 from .header_values import DICOMDIR_SOP_CLASS, HEADER_TAGS, Parsed
 from .model import DEFLATED_SYNTAX, GZIPPED_DICOM, PIXEL_HEAD_CUT
@@ -32,10 +33,7 @@ from .walker import (
     INFLATE_LIMIT,
     WINDOW,
     Fetch,
-    byte_order_problem,
-    data_set_implicit,
     inflate_prefix,
-    looks_explicit,
     walk_deflated,
     walk_file,
     walk_prefix,

@@ -14,6 +14,7 @@ import zlib
 from collections.abc import Callable
 from typing import Any
 
+from .data_set_head import byte_order_problem, data_set_implicit
 from .ge_timing import PROTOCOL_BLOCK
 from .header_values import (
     _EXTRA_TAGS,
@@ -34,8 +35,6 @@ __all__ = [
     "WINDOW",
     "Unusual",
     "Window",
-    "data_set_implicit",
-    "looks_explicit",
     "inflate_prefix",
     "walk_deflated",
     "walk_file",
@@ -109,47 +108,6 @@ class _RawValue:
         self.length = length
 
 
-def looks_explicit(vr: bytes) -> bool:
-    """Do the two bytes after a data set's first tag read as an explicit VR (two capital letters)?
-
-    pydicom's test (``filereader._is_implicit_vr``): a 4-byte implicit length would have to exceed
-    16 kB to look like one.
-    """
-    return len(vr) == 2 and 0x40 < vr[0] < 0x5B and 0x40 < vr[1] < 0x5B
-
-
-def data_set_implicit(says_implicit: bool, head: bytes) -> bool:
-    """Whether the data set whose first 6 bytes are ``head`` is implicit VR, as pydicom decides it:
-    by the first element's bytes, whatever the transfer syntax says (exporters relabel files in
-    both directions); by the transfer syntax when the data set is shorter than that."""
-    if len(head) < 6:
-        return says_implicit
-    return not looks_explicit(head[4:6])
-
-
-def byte_order_problem(tsyntax: str, head: bytes) -> str:
-    """Why the data set whose first 4 bytes are ``head`` is not in the byte order its transfer
-    syntax ``tsyntax`` says ("" when it is, or when that cannot be told): its first element's
-    group is a data set's (below 0x0100, as every image attribute's) only read in the other order.
-    Neither lazyvol nor pydicom reads such a file (read in the stated order its elements are
-    nonsense, their lengths running past the end of the file: it looked truncated)."""
-    if len(head) < 4 or not tsyntax.startswith("1.2.840.10008.1.2"):
-        return ""  # a private or unknown syntax: pydicom decides the encoding
-    big = tsyntax == "1.2.840.10008.1.2.2"
-    stated, other = (">", "<") if big else ("<", ">")
-    group, elem = struct.unpack(f"{stated}HH", head[:4])
-    swapped, swapped_elem = struct.unpack(f"{other}HH", head[:4])
-    if group < 0x0100 or not 0 < swapped < 0x0100:
-        return ""
-    said, found = ("big", "little") if big else ("little", "big")
-    return (
-        f"the data set is {found} endian but TransferSyntaxUID (0002,0010) {tsyntax} says "
-        f"{said} endian (its first element reads as ({swapped:04X},{swapped_elem:04X}) in "
-        f"{found}-endian order, ({group:04X},{elem:04X}) in the stated one): the file meta is "
-        "wrong; fix its transfer syntax or re-export the file"
-    )
-
-
 #: ``fetch(offset, n) -> bytes``: up to ``n`` bytes of the file at ``offset``.
 Fetch = Callable[[int, int], bytes]
 
@@ -215,6 +173,11 @@ def _le_key(tag: int) -> int:
 
 #: Keys (see :data:`_LE_KEY_HEAD`) of the elements :func:`_walk_le` looks at: wanted or Pixel Data.
 _LE_HOT = frozenset(_le_key(t) for t in _WANTED | _STOP | _LOCATED)
+#: Keys of the wanted elements whose value :func:`_capture` always reads whole (no size bound, no
+#: sequence parsed by pydicom, no stop): :func:`_walk_le` keeps them itself.
+_LE_PLAIN = frozenset(
+    _le_key(t) for t in _WANTED - _BOUNDED - set(_SHORT_ONLY) - _WANTED_SQ - _STOP - _LOCATED
+)
 _IMPLICIT_HEAD = {e: struct.Struct(e + "HHL") for e in "<>"}
 _LONG_LENGTH = {e: struct.Struct(e + "L") for e in "<>"}
 
@@ -318,6 +281,7 @@ def _walk_le(w: Window, pos: int, out: dict[int, Any]) -> int:
     real header has hundreds of elements (private groups), of which ~50 are wanted."""
     head, long_len = _LE_KEY_HEAD, _LONG_LENGTH["<"]
     hot, stop, wanted, short_vrs, long_vrs = _LE_HOT, _STOP, _WANTED, _SHORT_VRS, _LONG_VRS
+    plain, vr_text = _LE_PLAIN, _VR_TEXT
     buf, base = w.buf, w.base
     nbuf = len(buf)
     while True:
@@ -358,6 +322,15 @@ def _walk_le(w: Window, pos: int, out: dict[int, Any]) -> int:
                 continue
         else:
             raise Unusual(f"VR {vr!r}")
+        voff = vpos - base
+        if key in plain and voff + length <= nbuf:
+            # A wanted value read whole, in the window: kept here, as _capture keeps it (a tag
+            # met again goes the general way, which compares the two values).
+            tag = (key & 0xFFFF) << 16 | key >> 16
+            if tag not in out:
+                out[tag] = _RawValue(buf[voff : voff + length], True, vr_text[vr], vpos, length)
+                pos = vpos + length
+                continue
         if key in hot:
             tag = _le_key(key)
             if tag in stop:
