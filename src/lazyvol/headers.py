@@ -382,7 +382,8 @@ def _remote_nifti_header(loc: Any, stamp: Any, pair_header: Any) -> Any:
     import io
 
     from . import _io
-    from .nifti_header import MAX_HEADER_BYTES, header_location, is_gzip_name, read_head
+    from .nifti_gzhead import is_gzip_name, read_head
+    from .nifti_header import MAX_HEADER_BYTES, header_location
 
     single = pair_header is None
     hdr_loc = loc if single else header_location(loc)

@@ -15,7 +15,6 @@ from __future__ import annotations
 import functools
 import math
 import os
-import zlib
 from typing import Any
 
 import numpy as np
@@ -31,7 +30,6 @@ from .errors import (
     UnsupportedError,
 )
 from .geometry import affine_problem
-from .gzcheck import compression_kind, trailing_error
 from .nifti_analyze import analyze_header
 from .nifti_carry import QFORM_DIFFERS, same_transform
 from .nifti_codes import DATA_TYPES, NIFTI_SUFFIXES
@@ -42,6 +40,7 @@ from .nifti_fields import (
     parse_nifti,
     vox_offset_error,
 )
+from .nifti_gzhead import gzip_isize, inflate, is_gzip_name, read_head
 from .nifti_pair import near_miss
 from .sources import SourceStamp
 
@@ -66,8 +65,6 @@ MAX_HEADER_BYTES = 16 * 2**20
 #: Most bytes of a pair's ``.mat`` sidecar (SPM's affine: 4x4 doubles, one per volume of a
 #: series); a larger file is refused, not read.
 MAX_SIDECAR_BYTES = 4 * 2**20
-#: Compressed bytes fetched per read while inflating a header (one ranged request for a URL).
-_HEAD_CHUNK = 64 * 2**10
 
 
 def is_nifti_path(path: Any) -> bool:
@@ -138,152 +135,6 @@ def sidecar_location(loc: Location, kind: str = "mat") -> Location | None:
     if not hdr.name.lower().endswith(old):
         return None
     return _swap_suffix(hdr, old, f".{kind}.gz" if old.endswith(".gz") else f".{kind}")
-
-
-def is_gzip_name(loc: Location) -> bool:
-    """True for a ``.gz`` name."""
-    return loc.name.lower().endswith(".gz")
-
-
-def inflate(
-    loc: Location, stamp: SourceStamp, need: int, *, keep: bool, chunk: int = _HEAD_CHUNK
-) -> bytes | int:
-    """The first ``need`` uncompressed bytes of the gzip file ``loc`` (``keep=True``), or how many
-    it holds, counted up to ``need`` (``keep=False``), streaming in bounded memory.
-
-    Every member in turn, as gzip and nibabel read them; trailing bytes after the last member are
-    ignored. Compressed bytes come through the byte layer, ``chunk`` at a time, each read checked
-    against ``stamp`` (the file's identity at open: its size bounds the stream).
-
-    Raises
-    ------
-    FormatError
-        The stream is corrupt (the message gives how far it got), or ends inside a member before
-        ``need`` bytes (the file is truncated).
-    """
-    size = stamp.size
-    got = 0
-    parts: list[bytes] = []
-    d = zlib.decompressobj(31)
-    pos = 0
-    pending = b""
-    step = min(chunk, 4096)
-    start = at_start = 0  # where the member being read starts (compressed; uncompressed bytes)
-    while got < need:
-        data = pending
-        pending = b""
-        if not data:
-            if pos >= size:
-                break
-            data = _io.read(loc, pos, min(step, size - pos), expect=stamp)
-            pos += len(data)
-            step = min(chunk, step * 2)  # small first (a header), growing for a long stream
-        try:
-            out = d.decompress(data, max(1, min(need - got, 2**24)) if keep else 2**24)
-            while True:
-                got += len(out)
-                if keep:
-                    parts.append(out)
-                if not d.unconsumed_tail or got >= need:
-                    break
-                out = d.decompress(
-                    d.unconsumed_tail, max(1, min(need - got, 2**24)) if keep else 2**24
-                )
-        except zlib.error as exc:
-            if start and got == at_start:  # (not a member: bytes after the last one)
-                raise trailing_error(loc, got, start, size, str(exc)) from exc
-            raise FormatError(
-                f"{loc}: the gzip stream is corrupt after {got} uncompressed bytes ({exc}; "
-                "'incorrect data check' is a CRC-32 mismatch); fetch or copy the file again"
-            ) from exc
-        if pos >= size and not d.eof and got < need and not d.unconsumed_tail:
-            # All input is in: what zlib still holds (part of a match), then the member must end.
-            out = d.flush()[: need - got] if keep else d.flush()
-            got += len(out)
-            if keep:
-                parts.append(out)
-            if not d.eof and got < need and start and got == at_start:
-                raise trailing_error(loc, got, start, size, "")
-            if not d.eof and got < need:
-                raise FormatError(
-                    f"{loc}: truncated: the gzip stream stops after {got} uncompressed bytes, "
-                    f"before its end ({size} compressed bytes: a writer, copy or download that "
-                    "did not finish); write, copy or fetch the file again"
-                )
-            break
-        if d.eof:
-            rest = d.unused_data
-            if len(rest) < 2 and pos < size:  # (a next member's magic may straddle two reads)
-                more = _io.read(loc, pos, min(2 - len(rest), size - pos), expect=stamp)
-                rest, pos = rest + more, pos + len(more)
-            if rest[:2] != b"\x1f\x8b":
-                break  # trailing bytes after the last member are ignored, as gzip does
-            pending, start, at_start = rest, pos - len(rest), got
-            d = zlib.decompressobj(31)
-    if keep:
-        return b"".join(parts)[:need]
-    return got
-
-
-def read_head(loc: Location, n: int, stamp: SourceStamp | None = None) -> bytes:
-    """The first ``n`` (uncompressed) bytes of a header file, ``.gz`` or not (fewer when it is
-    shorter): one read, or a short inflate of the stream's start.
-
-    ``stamp``: the file's identity at open (taken now when not given); every read is checked
-    against it, so a header and the data it describes come from one version of an object
-    (:class:`~lazyvol.errors.SourceChangedError` otherwise).
-
-    Raises
-    ------
-    FormatError
-        A corrupt gzip stream; a ``.gz`` file that is not gzip (bzip2, xz, zstd, zlib or
-        uncompressed), or a file not named ``.gz`` that is gzip: the message says which, and how
-        to fix the name.
-    """
-    if stamp is None:
-        stamp = _io.stamp(loc)
-    size = stamp.size
-    if is_gzip_name(loc):
-        if size == 0:
-            raise FormatError(f"{loc}: the file is empty (0 bytes): not a gzip stream")
-        try:
-            out = inflate(loc, stamp, n, keep=True)
-        except FormatError:
-            kind = compression_kind(
-                _io.read(loc, 0, min(6, size), expect=stamp)
-            )  # (when it failed)
-            if kind == "gzip":
-                raise  # corrupt or cut short: the message names the file and says which
-            what = f"{kind}-compressed" if kind else "not compressed"
-            fix = (
-                f"decompress it with {kind} and open the .nii"
-                if kind
-                else "rename it without .gz (or gzip it)"
-            )
-            raise FormatError(f"{loc}: named .gz but the file is {what}, not gzip; {fix}") from None
-        assert isinstance(out, bytes)
-        return out
-    head = _io.read(loc, 0, min(n, size), expect=stamp)
-    if compression_kind(head[:6]) == "gzip":
-        raise FormatError(
-            f"{loc}: the file is gzip-compressed but not named .gz; rename it to end in .gz "
-            "(e.g. .nii.gz)"
-        )
-    return head
-
-
-def gzip_isize(loc: Location, stamp: SourceStamp) -> int | None:
-    """Uncompressed size modulo 2**32 from a single-member gzip trailer, None if unknowable.
-
-    In a file of several members, the trailer gives the last member's size only. The reads are
-    checked against ``stamp`` (the file's identity at open)."""
-    size = stamp.size
-    head = _io.read(loc, 0, min(18, size), expect=stamp)
-    if len(head) < 18 or compression_kind(head) != "gzip":
-        raise FormatError(f"{loc}: not a gzip file (bad magic bytes); is it really .gz?")
-    if head[3] & 0x04:  # FEXTRA: BGZF and other multi-member writers; the trailer is per member
-        return None
-    return int.from_bytes(_io.read(loc, size - 4, 4, expect=stamp), "little")
 
 
 _MAGIC1 = (b"n+1\0", b"ni1\0")
