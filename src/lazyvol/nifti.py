@@ -25,12 +25,14 @@ from .chunking import PlanArray, normalize_chunks, plan_array
 from .config import check_volume_bytes
 from .errors import FormatError, SourceNotFoundError
 from .nifti_fields import ParsedHeader, vox_offset_error
+from .nifti_gzhead import compressed_error, data_compression
 from .nifti_header import (
     NIFTI_SUFFIXES,
     check_header,
     checked_affine,
     data_location,
     gzip_isize,
+    header_location,
     header_meta,
     inflate,
     is_nifti_path,
@@ -91,6 +93,9 @@ def _check_sizes(
     size = stamp.size
     where = str(loc) if data == loc else f"{data} (data of {loc})"
     if not data.name.lower().endswith(".gz"):
+        kind = "" if is_single_file(data) else data_compression(data, stamp)  # (a .nii: read_head)
+        if kind:  # read as voxels, the compressed bytes were garbage (or "truncated")
+            raise compressed_error(data, kind, header=header_location(data))
         if size < end:
             raise FormatError(
                 f"{where}: truncated: the header needs {end} bytes ({what}) but the file has {size}"

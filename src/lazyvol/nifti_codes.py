@@ -7,11 +7,16 @@ from __future__ import annotations
 
 import numpy as np
 
-__all__ = ["DATA_TYPES", "INTENTS", "NIFTI_SUFFIXES", "UNITS"]
+__all__ = ["DATA_TYPES", "INTENTS", "NIFTI_SUFFIXES", "OTHER_COMPRESSED_SUFFIXES", "UNITS"]
 
 #: File name endings of NIfTI-1/2 and Analyze 7.5 files (single-file and header/image pairs,
 #: gzipped or not), matched lower-cased.
 NIFTI_SUFFIXES = (".nii", ".nii.gz", ".hdr", ".img", ".hdr.gz", ".img.gz")
+#: Endings of NIfTI/Analyze files compressed otherwise than with gzip (nibabel reads ``.bz2`` and
+#: ``.zst``): known by name, so that opening one says what it is and how to read it; not read.
+OTHER_COMPRESSED_SUFFIXES = tuple(
+    f"{kind}{packed}" for kind in (".nii", ".hdr", ".img") for packed in (".bz2", ".xz", ".zst")
+)
 
 
 def _binary128() -> bool:

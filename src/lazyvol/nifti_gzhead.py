@@ -7,14 +7,22 @@ typed errors of a file whose compression is not what its name says. Used by
 from __future__ import annotations
 
 import zlib
+from typing import Any
 
 from . import _io
 from ._location import Location
-from .errors import FormatError
+from .errors import FormatError, UnsupportedError
 from .gzcheck import compression_kind, trailing_error
 from .sources import SourceStamp
 
-__all__ = ["gzip_isize", "inflate", "is_gzip_name", "read_head"]
+__all__ = [
+    "compressed_error",
+    "data_compression",
+    "gzip_isize",
+    "inflate",
+    "is_gzip_name",
+    "read_head",
+]
 
 #: Compressed bytes fetched per read while inflating a header (one ranged request for a URL).
 _HEAD_CHUNK = 64 * 2**10
@@ -117,8 +125,8 @@ def read_head(loc: Location, n: int, stamp: SourceStamp | None = None) -> bytes:
     ------
     FormatError
         A corrupt gzip stream; a ``.gz`` file that is not gzip (bzip2, xz, zstd, zlib or
-        uncompressed), or a file not named ``.gz`` that is gzip: the message says which, and how
-        to fix the name.
+        uncompressed), or a file not named ``.gz`` that is compressed (:func:`compressed_error`):
+        the message says which, and how to fix the name or decompress it.
     """
     if stamp is None:
         stamp = _io.stamp(loc)
@@ -144,12 +152,85 @@ def read_head(loc: Location, n: int, stamp: SourceStamp | None = None) -> bytes:
         assert isinstance(out, bytes)
         return out
     head = _io.read(loc, 0, min(n, size), expect=stamp)
-    if compression_kind(head[:6]) == "gzip":
-        raise FormatError(
-            f"{loc}: the file is gzip-compressed but not named .gz; rename it to end in .gz "
-            "(e.g. .nii.gz)"
-        )
+    kind = compression_kind(head[:6])  # (no header starts so: sizeof_hdr is 348 or 540)
+    if kind:
+        raise compressed_error(loc, kind)
     return head
+
+
+def compressed_error(loc: Location, kind: str, header: Location | None = None) -> FormatError:
+    """The error of a NIfTI/Analyze file not named ``.gz`` whose bytes are a ``kind`` stream
+    (:func:`lazyvol.gzcheck.compression_kind`): the header file itself, or the data file of the
+    pair whose header is ``header``. gzip is read under a ``.gz`` name (the message gives it);
+    bzip2, xz, zstd and zlib are not read (an :class:`~lazyvol.errors.UnsupportedError` saying
+    how to decompress it: nibabel reads ``.nii.bz2`` and ``.nii.zst``, lazyvol does not)."""
+    low = loc.name.lower()
+    pair = header is not None or low.endswith((".hdr", ".img"))
+    where = f"{loc} (data of {header})" if header is not None else str(loc)
+    if kind == "gzip":
+        stem = loc.name[:-4] if low.endswith((".hdr", ".img")) else "x"
+        fix = (
+            f"name the pair's files {stem}.hdr.gz and {stem}.img.gz (both gzipped), or gunzip "
+            "this one"
+            if pair
+            else "rename it to end in .gz (e.g. .nii.gz)"
+        )
+        return FormatError(f"{where}: the file is gzip-compressed but not named .gz; {fix}")
+    tool = _DECOMPRESS.get(kind, f"decompress the {kind} stream")
+    return UnsupportedError(
+        f"{where}: the file is {kind}-compressed; lazyvol reads NIfTI/Analyze files uncompressed "
+        f"or gzip-compressed (.nii.gz, .hdr.gz/.img.gz) only: {tool} and open the result (gzip it "
+        "to keep it compressed)"
+    )
+
+
+#: Compressed bytes of a pair's data file decoded at open to tell a stream from voxel values.
+_SAMPLE = 64 * 2**10
+
+
+def _decodes(kind: str, sample: bytes) -> bool:
+    """Whether ``sample`` (a file's first bytes) decodes as the start of a ``kind`` stream."""
+    import bz2
+    import lzma
+
+    decoder: Any
+    if kind == "gzip":
+        decoder = zlib.decompressobj(31)
+    elif kind == "bzip2":
+        decoder = bz2.BZ2Decompressor()
+    elif kind == "xz":
+        decoder = lzma.LZMADecompressor()
+    else:
+        return False  # (zstd: no decoder in the standard library; zlib: two bytes prove little)
+    try:
+        out = decoder.decompress(sample, _SAMPLE)
+    except (zlib.error, OSError, EOFError, ValueError, lzma.LZMAError):
+        return False
+    # bzip2 gives nothing before a whole block (up to 900 kB): its 10 magic bytes suffice.
+    return bool(out) or kind == "bzip2"
+
+
+def data_compression(loc: Location, stamp: SourceStamp) -> str:
+    """The compression (gzip, bzip2 or xz) of a pair's data file not named ``.gz`` whose bytes
+    are such a stream (a gzipped ``.img`` named ``.img``), else ``""``.
+
+    Its first bytes are read (6, and up to 64 KiB when they start such a stream): voxel values
+    may start with a stream's magic bytes, they do not decode as one."""
+    head = _io.read(loc, 0, min(6, stamp.size), expect=stamp)
+    kind = compression_kind(head)
+    if not kind:
+        return ""
+    sample = _io.read(loc, 0, min(_SAMPLE, stamp.size), expect=stamp)
+    return kind if _decodes(kind, sample) else ""
+
+
+#: How to undo each compression :func:`compressed_error` names.
+_DECOMPRESS = {
+    "bzip2": "decompress it with bunzip2",
+    "xz": "decompress it with unxz",
+    "zstd": "decompress it with unzstd",
+    "zlib": "inflate it (Python's zlib.decompress)",
+}
 
 
 def gzip_isize(loc: Location, stamp: SourceStamp) -> int | None:

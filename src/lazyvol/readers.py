@@ -22,7 +22,7 @@ from ._location import Location
 from ._zarr_folder import ZARR_METADATA, is_part10, is_zarr_folder
 from .errors import LazyvolError, UnknownOptionError, UnsupportedError
 from .formats.registry import pick
-from .nifti_codes import NIFTI_SUFFIXES
+from .nifti_codes import NIFTI_SUFFIXES, OTHER_COMPRESSED_SUFFIXES
 
 if TYPE_CHECKING:
     from .volume import Volume
@@ -61,6 +61,8 @@ def sniff(source: Location | str | os.PathLike[str]) -> str:
     loc = Location.of(source)
     name = loc.name.lower()
     if name.endswith(NIFTI_SUFFIXES) and not name.endswith(".img"):
+        return "nifti"
+    if name.endswith(OTHER_COMPRESSED_SUFFIXES):  # (the NIfTI reader says how to read it)
         return "nifti"
     stamp = _io.stamp(loc)
     head = _io.read(loc, 0, min(stamp.size, SNIFF_BYTES), expect=stamp)

@@ -1,0 +1,100 @@
+"""A NIfTI/Analyze file whose compression its name does not say (lazyvol.nifti_gzhead).
+
+- a pair's ``.img`` holding a gzip (bzip2, xz) stream under a plain ``.img`` name: its compressed
+  bytes were read as voxels (silently, when the stream is as long as the data: incompressible
+  values, gzip level 0, bzip2), or refused as "truncated";
+- ``x.nii.bz2`` / ``.nii.xz`` / ``.nii.zst`` (nibabel reads ``.bz2`` and ``.zst``): "no DICOM
+  image volume found"; a bzip2/xz ``.nii`` or ``.hdr``: "too short for a NIfTI/Analyze header";
+"""
+
+from __future__ import annotations
+
+import bz2
+import gzip
+import lzma
+from pathlib import Path
+
+import nibabel as nib
+import numpy as np
+import pytest
+
+import lazyvol as lv
+
+_COMPRESS = {
+    "gzip0": lambda raw: gzip.compress(raw, compresslevel=0, mtime=0),
+    "gzip": lambda raw: gzip.compress(raw, mtime=0),
+    "bzip2": bz2.compress,
+    "xz": lzma.compress,
+}
+
+
+def _noise_pair(folder: Path, cls: type = nib.Nifti1Pair) -> np.ndarray:
+    truth = np.random.default_rng(0).normal(size=(16, 16, 8)).astype(np.float32)
+    nib.save(cls(truth, np.eye(4)), folder / "a.img")
+    return truth
+
+
+@pytest.mark.parametrize("cls", [nib.Nifti1Pair, nib.AnalyzeImage])
+@pytest.mark.parametrize("how", sorted(_COMPRESS))
+@pytest.mark.parametrize("opened", ["a.hdr", "a.img"])
+def test_a_compressed_img_under_a_plain_name_is_never_read_as_voxels(
+    tmp_path: Path, cls: type, how: str, opened: str
+) -> None:
+    _noise_pair(tmp_path, cls)
+    img = tmp_path / "a.img"
+    img.write_bytes(_COMPRESS[how](img.read_bytes()))
+    kind = {"gzip0": "gzip"}.get(how, how)
+    with pytest.raises(lv.FormatError) as err:
+        lv.open(tmp_path / opened).compute()
+    msg = str(err.value)
+    assert f"{img} (data of {tmp_path / 'a.hdr'})" in msg and f"{kind}-compressed" in msg
+    assert "truncated" not in msg
+    if kind == "gzip":
+        assert "a.hdr.gz and a.img.gz" in msg  # the advice works:
+        (tmp_path / "a.img.gz").write_bytes(img.read_bytes())
+        (tmp_path / "a.hdr.gz").write_bytes(gzip.compress((tmp_path / "a.hdr").read_bytes()))
+        got = lv.open(tmp_path / "a.hdr.gz").compute()
+        np.testing.assert_array_equal(got, np.asanyarray(nib.load(tmp_path / "a.hdr.gz").dataobj))
+    else:
+        assert isinstance(err.value, lv.UnsupportedError)
+
+
+def test_voxel_values_that_start_like_a_gzip_stream_still_read(tmp_path: Path) -> None:
+    values = np.arange(2 * 3 * 4, dtype="<u2")
+    # The first bytes of the .img: 1f 8b 08 00 (gzip's magic, deflate, no flags), not a stream.
+    values[:2] = 0x8B1F, 0x0008
+    truth = values.reshape(2, 3, 4, order="F")
+    nib.save(nib.Nifti1Pair(truth, np.eye(4)), tmp_path / "v.img")
+    assert (tmp_path / "v.img").read_bytes()[:4] == b"\x1f\x8b\x08\x00"
+    np.testing.assert_array_equal(lv.open(tmp_path / "v.hdr").compute(), truth)
+
+
+@pytest.mark.parametrize(
+    ("name", "how", "kind"),
+    [
+        ("x.nii.bz2", "bzip2", "bzip2"),
+        ("x.nii.xz", "xz", "xz"),
+        ("x.nii", "bzip2", "bzip2"),
+        ("x.NII", "xz", "xz"),
+        ("x.hdr.bz2", "bzip2", "bzip2"),
+    ],
+)
+def test_a_nifti_compressed_otherwise_than_gzip_says_so(
+    tmp_path: Path, name: str, how: str, kind: str
+) -> None:
+    img = nib.Nifti1Image(np.arange(60, dtype=np.int16).reshape(3, 4, 5), np.eye(4))
+    plain = tmp_path / "plain.nii"
+    nib.save(img, plain)
+    path = tmp_path / name
+    path.write_bytes(_COMPRESS[how](plain.read_bytes()))
+    with pytest.raises(lv.UnsupportedError) as err:
+        lv.open(path)
+    msg = str(err.value)
+    assert msg.startswith(f"{path}: the file is {kind}-compressed") and "DICOM" not in msg
+
+
+def test_a_zstd_nii_is_named_by_its_name(tmp_path: Path) -> None:
+    path = tmp_path / "x.nii.zst"
+    path.write_bytes(b"\x28\xb5\x2f\xfd" + bytes(600))  # a zstd frame's magic
+    with pytest.raises(lv.UnsupportedError, match=r"zstd-compressed.*unzstd"):
+        lv.open(path)
