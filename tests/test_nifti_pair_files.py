@@ -51,3 +51,17 @@ def test_missing_pair_file_with_nothing_beside_it(tmp_path: Path) -> None:
     os.remove(tmp_path / "a.img")
     with pytest.raises(lv.SourceNotFoundError, match=r"a\.img is missing$"):
         lv.open(tmp_path / "a.hdr")
+
+
+@pytest.mark.parametrize("cls", [nib.Nifti1Pair, nib.Nifti2Pair, nib.AnalyzeImage])
+def test_a_pairs_negative_vox_offset_is_not_called_a_single_files(
+    tmp_path: Path, cls: type
+) -> None:
+    nib.save(cls(np.zeros((2, 3, 4), np.int16), np.eye(4)), tmp_path / "p.img")
+    hdr = cls.header_class.from_fileobj(open(tmp_path / "p.hdr", "rb"), check=False)
+    hdr["vox_offset"] = -8
+    (tmp_path / "p.hdr").write_bytes(hdr.binaryblock)
+    with pytest.raises(lv.FormatError) as err:
+        lv.open(tmp_path / "p.hdr")
+    msg = str(err.value)
+    assert "vox_offset = -8" in msg and "single-file" not in msg and "0 or more" in msg

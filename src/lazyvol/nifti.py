@@ -192,9 +192,10 @@ def open_nifti(
     n_voxels = int(np.prod(shape, dtype=object))
     data_bytes = n_voxels * disk_dtype.itemsize
     check_volume_bytes(n_voxels * out_dtype.itemsize, f"{loc}: header dim {list(shape)} claims")
-    min_offset = {"nifti2": 540}.get(hdr.format, 348) if is_single_file(loc) else 0
+    single = is_single_file(loc)
+    min_offset = {"nifti2": 540}.get(hdr.format, 348) if single else 0
     if offset < min_offset:
-        raise vox_offset_error(loc, offset, hdr.format == "nifti2")
+        raise vox_offset_error(loc, offset, hdr.format == "nifti2", single)
     what = f"vox_offset {offset} + {data_bytes} bytes of {disk_dtype} data for dim {list(shape)}"
     _check_sizes(loc, data_loc, stamp, shape, offset + data_bytes, what)
     if not data_loc.is_remote:  # tasks may run in another working directory

@@ -580,9 +580,15 @@ def parse_nifti(head: bytes, where: str, *, single: bool, whole: bool = True) ->
     )
 
 
-def vox_offset_error(where: object, vox: float, nifti2: bool) -> FormatError:
-    """The error of a single-file NIfTI header whose ``vox_offset`` points inside the header."""
+def vox_offset_error(where: object, vox: float, nifti2: bool, single: bool = True) -> FormatError:
+    """The error of a ``vox_offset`` inside a single file's header, or negative in a pair's."""
     size, ctype, at, first = (540, "int64", 168, 544) if nifti2 else (348, "float32", 108, 352)
+    if not single:  # (Analyze too: the same field, at the same byte)
+        return FormatError(
+            f"{where}: NIfTI field vox_offset = {vox:g} is invalid: a pair's voxel data start at "
+            f"byte vox_offset of its .img, 0 or more; the header is corrupt (set the {ctype} at "
+            f"byte {at} of the .hdr to 0 if the data start at the .img's first byte)"
+        )
     return FormatError(  # (if the data start right after the header: the value to write)
         f"{where}: NIfTI field vox_offset = {vox:g} is invalid: the voxel data of a single-file "
         f"NIfTI-{2 if nifti2 else 1} image start after its {size}-byte header (at byte {size} or "
