@@ -132,3 +132,40 @@ def test_a_complex64_nifti_whose_slope_overflows_is_refused_and_complex128_reads
     with pytest.raises(lv.FormatError, match="complex128"):
         lv.open(path).compute()
     np.testing.assert_allclose(lv.open(path, dtype="complex128").compute(), ref, rtol=1e-6)
+
+
+@pytest.mark.parametrize("stored", ["int16", "uint8", "float32", "int64"])
+@pytest.mark.parametrize(
+    ("slope", "inter"), [(1.0, 0.0), (0.5, -3.0), (1.0, -3.0), (3.0, -9.0), (0.1, -0.3), (1, -300)]
+)
+def test_dtype_bool_is_whether_the_real_value_is_nonzero(stored, slope, inter) -> None:
+    """``dtype=bool`` of scaled values is numpy's ``astype(bool)`` of the real (float64) values.
+    The slope and intercept were cast to bool (True) first: with an intercept every voxel read
+    True (NIfTI), and DICOM's float path raised numpy's bare TypeError ('same_kind')."""
+    from lazyvol.scaling import scale_rounded_into
+
+    src = np.array([0, 1, 2, 3, 6, 100, 0, 5] * 3, dtype=stored)
+    truth = (src.astype(np.float64) * np.float64(slope) + np.float64(inter)).astype(bool)
+    np.testing.assert_array_equal(apply_scale(src, slope, inter, np.dtype(bool)), truth)
+    dest = np.empty(src.shape, dtype=bool)
+    scale_rounded_into(src, dest, slope, inter)
+    np.testing.assert_array_equal(dest, truth)
+
+
+def test_dtype_bool_of_a_scaled_nifti_and_dicom_series(tmp_path) -> None:
+    import nibabel as nib
+
+    import lazyvol as lv
+    from lazyvol.testing import write_dicom_series
+
+    data = np.array([0, 1, 2, 3, 6, -1, 0, 5] * 3, dtype=np.int16).reshape(2, 3, 4)
+    img = nib.Nifti1Image(data, np.eye(4))
+    img.header.set_slope_inter(1.0, -3.0)
+    nib.save(img, tmp_path / "m.nii.gz")
+    ref = np.asanyarray(nib.load(tmp_path / "m.nii.gz").dataobj).astype(bool)
+    got = lv.open(tmp_path / "m.nii.gz", dtype=bool).compute()
+    assert got.dtype == bool and not got.all()
+    np.testing.assert_array_equal(got, ref)
+    write_dicom_series(tmp_path / "ct", (8, 8, 4), slope=0.5, intercept=-3.0)
+    scaled = lv.open(tmp_path / "ct").compute()
+    np.testing.assert_array_equal(lv.open(tmp_path / "ct", dtype=bool).compute(), scaled != 0)

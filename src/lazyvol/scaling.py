@@ -12,6 +12,7 @@ import contextlib
 import functools
 import math
 from collections.abc import Iterable, Sequence
+from fractions import Fraction
 from typing import Literal
 
 import numpy as np
@@ -303,6 +304,9 @@ def scale_rounded_into(
     :func:`may_overflow` says a result can leave ``dest``'s range, checked with
     :func:`check_scaled` (``where``, ``fields``: the file and header fields errors name); a
     slope of 1 and no intercept is a cast (:func:`cast_into`: what does not fit is the dtype=)."""
+    if dest.dtype.kind == "b":
+        _nonzero_into(src, dest, slope, inter)
+        return
     if is_identity(slope, inter):
         cast_into(src, dest, where=where)
         return
@@ -374,6 +378,9 @@ def scale_into(
     can leave its range, checked with :func:`check_scaled` (``where``, ``fields``: the file and
     header fields errors name)."""
     out_dtype = dest.dtype
+    if out_dtype.kind == "b":  # (slope and intercept as bool were True: every value read True)
+        _nonzero_into(src, dest, slope, inter)
+        return
     if out_dtype.kind in "iu" and not _exact_in(src.dtype, slope, inter, out_dtype, stored):
         np.copyto(dest, _checked_int(src, slope, inter, out_dtype, where, fields), casting="unsafe")
         return
@@ -395,6 +402,22 @@ def scale_into(
             np.copyto(dest, src, casting="unsafe")
     if risky:
         check_scaled(dest, src, slope, inter, where=where, fields=fields)
+
+
+def _nonzero_into(src: np.ndarray, dest: np.ndarray, slope: float, inter: float) -> None:
+    """``dest[...] = src * slope + inter != 0`` (numpy's ``astype(bool)`` of the real values):
+    for integers, exactly (zero only at ``-inter / slope``), else computed in float64 (complex128)."""
+    if src.dtype.kind in "iub" and slope != 0 and math.isfinite(slope) and math.isfinite(inter):
+        zero = Fraction(-inter) / Fraction(slope)  # (floats are exact fractions)
+        lo, hi = _int_bounds(src.dtype)
+        if zero.denominator != 1 or not lo <= zero.numerator <= hi:
+            dest[...] = True
+            return
+        np.not_equal(src, src.dtype.type(zero.numerator), out=dest)
+        return
+    with np.errstate(over="ignore", invalid="ignore"):
+        for part, out in _pieces(src, dest):
+            np.not_equal(part.astype(_wide(part.dtype)) * slope + inter, 0, out=out)
 
 
 @functools.lru_cache(maxsize=256)
