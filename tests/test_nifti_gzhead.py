@@ -12,6 +12,7 @@ from __future__ import annotations
 import bz2
 import gzip
 import lzma
+import zlib
 from pathlib import Path
 
 import nibabel as nib
@@ -25,6 +26,7 @@ _COMPRESS = {
     "gzip": lambda raw: gzip.compress(raw, mtime=0),
     "bzip2": bz2.compress,
     "xz": lzma.compress,
+    "zlib": zlib.compress,
 }
 
 
@@ -77,6 +79,7 @@ def test_voxel_values_that_start_like_a_gzip_stream_still_read(tmp_path: Path) -
         ("x.nii", "bzip2", "bzip2"),
         ("x.NII", "xz", "xz"),
         ("x.hdr.bz2", "bzip2", "bzip2"),
+        ("x.nii", "zlib", "zlib"),
     ],
 )
 def test_a_nifti_compressed_otherwise_than_gzip_says_so(
@@ -98,3 +101,11 @@ def test_a_zstd_nii_is_named_by_its_name(tmp_path: Path) -> None:
     path.write_bytes(b"\x28\xb5\x2f\xfd" + bytes(600))  # a zstd frame's magic
     with pytest.raises(lv.UnsupportedError, match=r"zstd-compressed.*unzstd"):
         lv.open(path)
+
+
+def test_two_bytes_that_look_like_zlib_are_not_called_a_zlib_stream(tmp_path: Path) -> None:
+    path = tmp_path / "x.nii"
+    path.write_bytes(b"\x78\x9c" + bytes(range(256)) * 3)  # zlib's header, then no deflate data
+    with pytest.raises(lv.FormatError) as err:
+        lv.open(path)
+    assert "compressed" not in str(err.value) and "sizeof_hdr" in str(err.value)

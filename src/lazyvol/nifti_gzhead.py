@@ -153,6 +153,8 @@ def read_head(loc: Location, n: int, stamp: SourceStamp | None = None) -> bytes:
         return out
     head = _io.read(loc, 0, min(n, size), expect=stamp)
     kind = compression_kind(head[:6])  # (no header starts so: sizeof_hdr is 348 or 540)
+    if kind == "zlib" and not _decodes(kind, head):
+        kind = ""  # (two bytes that happen to be a zlib header: a file that is not NIfTI)
     if kind:
         raise compressed_error(loc, kind)
     return head
@@ -200,8 +202,10 @@ def _decodes(kind: str, sample: bytes) -> bool:
         decoder = bz2.BZ2Decompressor()
     elif kind == "xz":
         decoder = lzma.LZMADecompressor()
+    elif kind == "zlib":
+        decoder = zlib.decompressobj()
     else:
-        return False  # (zstd: no decoder in the standard library; zlib: two bytes prove little)
+        return False  # (zstd: no decoder in the standard library)
     try:
         out = decoder.decompress(sample, _SAMPLE)
     except (zlib.error, OSError, EOFError, ValueError, lzma.LZMAError):
@@ -211,7 +215,7 @@ def _decodes(kind: str, sample: bytes) -> bool:
 
 
 def data_compression(loc: Location, stamp: SourceStamp) -> str:
-    """The compression (gzip, bzip2 or xz) of a pair's data file not named ``.gz`` whose bytes
+    """The compression (gzip, bzip2, xz or zlib) of a pair's data file not named ``.gz`` whose bytes
     are such a stream (a gzipped ``.img`` named ``.img``), else ``""``.
 
     Its first bytes are read (6, and up to 64 KiB when they start such a stream): voxel values
