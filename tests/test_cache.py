@@ -543,3 +543,19 @@ def test_a_dicom_entry_built_under_older_reader_rules_is_not_reused(
     lv.open(tmp_path / "s", cache=True)
     (after,) = lv.cache.list_entries()  # the old entry is evicted by the new one
     assert after.key != before.key
+
+
+def test_an_rgb_nifti_with_cache_true_reads_uncached_with_a_warning(tmp_path, cache_dir):
+    """No Zarr entry holds RGB records: cache=True raised the store writer's UnsupportedError,
+    which named the entry's hashed path as if it were the user's store; it is now the documented
+    unusable-cache fallback (a CacheWarning naming the source, or a CacheError when required)."""
+    rgb = np.zeros((4, 5, 3), dtype=[("R", "u1"), ("G", "u1"), ("B", "u1")])
+    rgb["G"] = np.arange(60, dtype=np.uint8).reshape(4, 5, 3)
+    path = tmp_path / "rgb.nii"
+    nib.save(nib.Nifti1Image(rgb, np.eye(4)), path)
+    with pytest.warns(lvcache.CacheWarning, match=r"rgb\.nii: its .* voxels cannot be cached"):
+        vol = lv.open(path, cache=True)
+    np.testing.assert_array_equal(vol.compute(), np.asanyarray(nib.load(path).dataobj))
+    assert lvcache.list_entries() == []
+    with pytest.raises(CacheError, match=r"rgb\.nii: its .* voxels cannot be cached"):
+        lv.open(path, cache=True, require_cache=True)

@@ -55,7 +55,7 @@ from .sources import HEADER_FILES_KEY, display_path
 from .volume import Volume
 from .zarr_io import MANIFEST, ZarrPlan, open_store
 from .zarr_read import store_replaced
-from .zarr_write import write_zarr
+from .zarr_write import storable_dtype, write_zarr
 
 __all__ = [
     "INDEX_KINDS",
@@ -464,6 +464,17 @@ def open_cached(
     )
     src = _open_source(arg, series=series, chunks=chunks, scale=scale, dtype=dtype, **options)
     req = _Request(arg, loc, _root(cache), series, scale, dtype, options, require_cache)
+    if not storable_dtype(src.dtype):  # (RGB: to_zarr refused it, naming the entry as a store)
+        channel = (
+            " (a channel can be: lazyvol.Volume(vol.data['R'], vol.affine))"
+            if (src.dtype.names)
+            else ""
+        )
+        req.unusable(
+            f"{req.what}: its {src.dtype} voxels cannot be cached (a Zarr entry holds numbers "
+            f"only{channel}); open it without cache="
+        )
+        return src
     try:
         sid, key = req.key(src)
     except UnvalidatedSourceError as exc:

@@ -76,7 +76,7 @@ from .zarr_pyramid import downsample
 if TYPE_CHECKING:
     from .volume import Volume
 
-__all__ = ["require_volume", "write_zarr"]
+__all__ = ["require_volume", "storable_dtype", "write_zarr"]
 
 OME_VERSION = "0.5"
 _VOLUME_ATTRS = ("data", "affine", "meta", "source", "dtype", "shape", "ndim")
@@ -259,11 +259,18 @@ def write_zarr(
     return dest
 
 
+def storable_dtype(dtype: np.dtype) -> bool:
+    """Whether a lazyvol store (``to_zarr``, a cache entry) holds values of ``dtype``: numbers
+    Zarr v3 has a data type for (not RGB/RGBA records, not extended-precision floats)."""
+    dtype = np.dtype(dtype)
+    return dtype.kind in "biufc" and dtype.fields is None and dtype.char not in "gG"
+
+
 def _check_storable(vol: Volume, dest: str) -> None:
     """Refuse, before anything is written, a volume no store can keep: a dtype Zarr v3 cannot
     hold, no voxels, or an affine that is not finite and invertible."""
     dtype = vol.dtype
-    if dtype.kind not in "biufc" or dtype.fields is not None or dtype.char in "gG":
+    if not storable_dtype(dtype):
         keep = "; a .nii keeps RGB" if dtype.names else ""
         hint = (  # (extended precision: zarr has no data type for it)
             f"cast it, e.g. lazyvol.Volume(vol.data.astype('{dtype.kind}{dtype.itemsize // 2}'), "
