@@ -158,3 +158,26 @@ def test_a_dicom_store_header_carries_dim_info_and_slice_timing(tmp_path):
         assert hdr.get_dim_info() == (0, 1, 2)  # phase along j (COL), frequency along i
         assert hdr.get_value_label("slice_code") == "alternating increasing"
         np.testing.assert_allclose(hdr.get_slice_times(), times, atol=1e-4)
+
+
+def test_the_store_header_keeps_the_source_description(tmp_path):
+    """The store's NIfTI-Zarr header had descrip "lazyvol" in place of the source's (to_nifti and
+    nib.save keep it), so a NIfTI written from the store by niizarr lost it; and a source with none
+    got "lazyvol". Both headers now carry the source's text fields, cut or not."""
+    img = nib.Nifti1Image(np.arange(60, dtype=np.int16).reshape(3, 4, 5), np.diag([1, 2, 3, 1]))
+    img.header["descrip"] = b"FSL5.0 realigned"
+    img.header["aux_file"] = b"lut.txt"
+    nib.save(img, tmp_path / "src.nii")
+    nib.save(nib.Nifti1Image(np.ones((3, 4, 5), np.uint8), np.eye(4)), tmp_path / "none.nii")
+    for src, want in (("src.nii", b"FSL5.0 realigned"), ("none.nii", b"")):
+        for i, vol in enumerate((lv.open(tmp_path / src), lv.open(tmp_path / src)[::-1, 1:])):
+            out = tmp_path / f"{src}{i}"
+            out.mkdir()
+            written, stored, _, _ = _both(vol, out)
+            assert written["descrip"] == want
+            assert stored["descrip"] == want
+            assert (
+                stored["aux_file"]
+                == written["aux_file"]
+                == nib.load(tmp_path / src).header["aux_file"]
+            )

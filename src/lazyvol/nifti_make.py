@@ -12,7 +12,8 @@
 - The affine as sform and qform, codes by :func:`lazyvol.nifti_carry.xform_codes`: each the code
   of the transform the affine came from, 0 for a qform that held another transform or cannot
   hold the affine (a sheared one), 0 and 0 for an affine the header's voxel sizes give.
-- The carried fields of a NIfTI source (:func:`lazyvol.nifti_carry.carry_fields`; ``toffset``: the
+- The description (``meta["descrip"]``, as the source's bytes where it is theirs) and the carried
+  fields of a NIfTI source (:func:`lazyvol.nifti_carry.carry_fields`; ``toffset``: the
   4th axis' origin, :func:`lazyvol.zarr_nifti.axis4_origin`) or, for a DICOM series, ``dim_info``
   and the slice timing from its BIDS values.
 """
@@ -28,8 +29,9 @@ import numpy as np
 from ._source_index import axis4_source
 from .errors import OptionError, WriteError
 from .geometry import affine_problem, axis_map
-from .nifti_carry import axis_zooms, carry_fields, set_acquisition_fields, xform_codes
+from .nifti_carry import axis_zooms, carry_fields, set_acquisition_fields, set_text, xform_codes
 from .nifti_fields import CARRIED_KEY, base_affine
+from .nifti_text import held_text
 from .scaling import numbers_hint
 from .sidecar import sidecar
 from .zarr_nifti import TIME_UNITS, axis4_origin, axis4_step, space_unit
@@ -90,8 +92,9 @@ def written_header(
     shape: Sequence[int], dtype: np.dtype, affine: np.ndarray, meta: dict[str, Any]
 ) -> Any:
     """nibabel header (NIfTI-1 or NIfTI-2) of a volume of ``shape`` (volume order), ``dtype``,
-    ``affine`` and ``meta`` as lazyvol writes it (see the module docstring); no scaling and no
-    description set (the caller's). Errors of nibabel for a field it refuses escape.
+    ``affine`` and ``meta`` as lazyvol writes it (see the module docstring), with the source's
+    description (``meta["descrip"]``); no scaling set (the caller's). Errors of nibabel for a field
+    it refuses escape.
 
     Raises
     ------
@@ -129,6 +132,10 @@ def written_header(
         # too (set_zooms refuses a negative one; the spatial ones come from the affine).
         hdr["pixdim"][1 : len(zooms) + 1] = zooms
     carry_fields(hdr, meta, affine, shape)
+    descrip = meta.get("descrip")
+    descrip = descrip if isinstance(descrip, str) else ""
+    if descrip or held_text(meta.get(CARRIED_KEY), "descrip"):
+        set_text(hdr, "descrip", descrip, meta)
     if len(shape) > 3:  # the time of the first volume (a cut moves it, also from toffset 0)
         hdr["toffset"] = axis4_origin(meta)
     if isinstance(meta.get("bids"), dict) and CARRIED_KEY not in meta:  # a DICOM series
@@ -145,8 +152,9 @@ def store_header_bytes(
 ) -> bytes | None:
     """Binary NIfTI header of a lazyvol store's volume, the NIfTI-Zarr ``nifti`` array (uint8,
     without the extension flag): :func:`written_header`, values unscaled (``scl_slope`` NaN: the
-    stored values are final), description "lazyvol". None when NIfTI cannot describe the volume
-    (a dtype without a NIfTI code, more than 7 axes, an affine no header field holds)."""
+    stored values are final), its text fields (``descrip``, ``aux_file``, ``intent_name``) the
+    source's, as ``to_nifti`` writes them. None when NIfTI cannot describe the volume (a dtype
+    without a NIfTI code, more than 7 axes, an affine no header field holds)."""
     if len(shape) > 7 or affine_problem(np.asarray(affine, dtype=np.float64)) is not None:
         return None
     try:
@@ -161,7 +169,6 @@ def store_header_bytes(
     if not np.all(np.isfinite(np.asarray(hdr["pixdim"], dtype=np.float64))):
         return None
     hdr.set_slope_inter(np.nan, np.nan)
-    hdr["descrip"] = b"lazyvol"
     return bytes(hdr.binaryblock)
 
 

@@ -43,10 +43,7 @@ from .chunking import as_plan_array, direct_compute_allowed
 from .config import chunk_budget
 from .errors import WriteError
 from .geometry import affine_problem
-from .nifti_carry import set_text
-from .nifti_fields import CARRIED_KEY
 from .nifti_make import gzip_wanted, written_header
-from .nifti_text import held_text
 from .sidecar import any_sidecar_paths, check_shared, sidecar_files, sidecar_paths
 from .zarr_write import require_volume
 
@@ -122,10 +119,6 @@ def to_nibabel_image(vol: Volume) -> Any:
 
 def _header(vol: Volume, dtype: np.dtype) -> Any:
     hdr = written_header(vol.shape, dtype, vol.affine, vol.meta)
-    descrip = vol.meta.get("descrip")
-    descrip = descrip if isinstance(descrip, str) else ""
-    if descrip or held_text(vol.meta.get(CARRIED_KEY), "descrip"):
-        set_text(hdr, "descrip", descrip, vol.meta)
     hdr.set_slope_inter(1.0, 0.0)
     return hdr
 
