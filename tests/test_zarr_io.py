@@ -1472,3 +1472,28 @@ def test_a_nifti_link_is_written_through_under_its_own_name(tmp_path):
     np.testing.assert_array_equal(np.asanyarray(nib.load(link).dataobj), vol.compute())
     assert sorted(p.name for p in tmp_path.iterdir()) == ["annex", link.name]
     assert [p.name for p in (tmp_path / "annex").iterdir()] == [blob.name]
+
+
+def test_a_local_destination_whose_name_holds_two_colons_is_written(tmp_path):
+    """zarr takes a path string holding "::" for a chained fsspec URL: to_zarr into such a folder
+    (a legal POSIX name) failed 'No such file or directory' (a pyramid's level 1 too), and a cache
+    folder so named never held an entry (every open warned and read uncached)."""
+    import warnings
+
+    from lazyvol import cache as lvcache
+
+    data = np.arange(4 * 6 * 8, dtype=np.int16).reshape(4, 6, 8)
+    vol = lv.Volume(data, np.diag([1.0, 2.0, 3.0, 1.0]))
+    folder = tmp_path / "scan::2"
+    folder.mkdir()
+    store = vol.to_zarr(folder / "a::b.zarr", levels=2)
+    disk = zarr.open_group(zarr.storage.LocalStore(store, read_only=True), mode="r")["0"]
+    np.testing.assert_array_equal(disk[:].T, data)
+    np.testing.assert_array_equal(lv.open(store).compute(), data)
+    assert lv.open(store, level=1).shape == (2, 3, 4)
+    src = vol.to_nifti(tmp_path / "a.nii")
+    with warnings.catch_warnings():
+        warnings.simplefilter("error", lvcache.CacheWarning)
+        cached = lv.open(src, cache=folder / "cache")
+    np.testing.assert_array_equal(cached.compute(), data)
+    assert lvcache.list_entries(folder / "cache")

@@ -89,6 +89,14 @@ def require_volume(vol: Any, what: str) -> None:
         raise TypeError(f"{what} needs a lazyvol.Volume, got {type(vol).__name__}")
 
 
+def _local(path: str) -> Any:
+    """zarr's store of the local folder ``path``, whatever its name: zarr takes a path string
+    holding ``::`` (a legal file name) for a chained fsspec URL and wrote nowhere."""
+    from zarr.storage import LocalStore
+
+    return LocalStore(path)
+
+
 def _read_json(path: str) -> Any:
     with open(path, "rb") as f:
         return json.loads(f.read())
@@ -314,7 +322,7 @@ class _StoreWriter:
         # The lazyvol attribute goes in first, so an interrupted store reads as an incomplete
         # lazyvol store (no manifest), not as a foreign one; it is completed at the end.
         self.group = zarr.open_group(
-            tmp,
+            _local(tmp),  # (a path string with "::" would be taken for a chained fsspec URL)
             mode="w-",  # (not "w": it would replace the directory, and with it its lock)
             zarr_format=3,
             attributes={
@@ -332,7 +340,7 @@ class _StoreWriter:
         if lvl == 0:
             x = self.vol.data.transpose(self.order)
             return (x if x.dtype == self.dtype else x.astype(self.dtype)), factors_total
-        prev = da.from_zarr(zarr.open_array(os.path.join(self.tmp, str(lvl - 1)), mode="r"))
+        prev = da.from_zarr(zarr.open_array(_local(os.path.join(self.tmp, str(lvl - 1))), mode="r"))
         fac_disk = [1] * (self.ndim - 3) + [2 if n > 1 else 1 for n in prev.shape[-3:]]
         f_ijk = list(reversed(fac_disk[-3:]))
         return downsample(prev, fac_disk), [a * b for a, b in zip(factors_total, f_ijk)]
