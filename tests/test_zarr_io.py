@@ -344,6 +344,45 @@ def test_integer_levels_are_the_exact_block_mean(tmp_path, dtype):
     np.testing.assert_array_equal(level1, ref)
 
 
+@pytest.mark.parametrize("dtype", ["float16", "float32", "float64", "complex64", "complex128"])
+def test_float_levels_are_the_block_mean_without_overflow(tmp_path, dtype):
+    """A float level was np.mean in the values' own dtype: eight float32 values of 3e38 (near
+    FLT_MAX, some tools' mark for 'no value') summed to inf, and float64 1.7e308 likewise, so
+    level 1 held inf where every value of the block is finite. Reference: Python fractions of the
+    edge-padded array's blocks, rounded to the dtype; NaN and inf as np.mean gives them."""
+    from fractions import Fraction
+
+    real = np.dtype(dtype).type(0).real.dtype
+    big = float(np.finfo(real).max) * 0.9
+    rng = np.random.default_rng(6)
+    shape = (5, 4, 4)
+    a = (rng.random(shape) * 200 - 100).astype(dtype)
+    a[:2, :2, :2] = big  # whole blocks near the largest value, positive and negative
+    a[2:4, :2, :2] = -big
+    a[:2, 2:, :2] = big * 0.5 if np.dtype(dtype).kind == "f" else big * (0.5 - 0.25j)
+    a[2:4, 2:, 2:] = np.nan
+    a[:2, :2, 2:] = np.inf
+    out = lv.Volume(a, np.eye(4)).to_zarr(tmp_path / "f.zarr", levels=2)
+    level1 = zarr.open_group(out, mode="r")["1"][:].T
+    p = np.pad(a, [(0, 1), (0, 0), (0, 0)], mode="edge")
+
+    def mean(values):
+        if not np.all(np.isfinite(values)):
+            with np.errstate(invalid="ignore"):
+                return np.mean(values.astype(np.complex128 if values.dtype.kind == "c" else float))
+        parts = [values.real] + ([values.imag] if values.dtype.kind == "c" else [])
+        exact = [sum(Fraction(float(v)) for v in x.ravel()) / values.size for x in parts]
+        return complex(*map(float, exact)) if len(exact) == 2 else float(exact[0])
+
+    ref = np.empty((3, 2, 2), dtype=dtype)
+    for idx in np.ndindex(ref.shape):
+        ref[idx] = mean(p[tuple(slice(2 * n, 2 * n + 2) for n in idx)])
+    assert level1.dtype == np.dtype(dtype)
+    assert np.array_equal(np.isfinite(level1), np.isfinite(ref))
+    eps = float(np.finfo(real).eps)  # (the random blocks' sums cancel: an absolute bound too)
+    np.testing.assert_allclose(level1, ref, rtol=4 * eps, atol=1000 * eps)
+
+
 def test_graph_is_picklable_and_runs_on_processes(tmp_path):
     a = _rand((32, 24, 20), "int16", seed=8)
     out = lv.Volume(a).to_zarr(tmp_path / "p.zarr", chunks=(32, 24, 5))

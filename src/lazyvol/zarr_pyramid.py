@@ -2,7 +2,8 @@
 (:func:`downsample`, used by :mod:`lazyvol.zarr_write` for every level after the first).
 
 Integers are rounded half to even, exactly for every integer dtype: a float64 mean cannot hold a
-64-bit integer above 2**53 (a constant uint64 volume of 2**64 - 1 became 0 at level 1).
+64-bit integer above 2**53 (a constant uint64 volume of 2**64 - 1 became 0 at level 1). Floats
+are averaged without overflow (:func:`float_block_mean`: a float32 block of 3e38 became inf).
 """
 
 from __future__ import annotations
@@ -30,7 +31,8 @@ def downsample(x: da.Array, factors: Sequence[int]) -> da.Array:
     -------
     dask.array.Array
         The next level, of ``x``'s dtype: integers rounded half to even (exactly), booleans true
-        where at least half the block is, floats and complex numbers the mean in their own dtype.
+        where at least half the block is, floats and complex numbers the mean (without overflow)
+        rounded to their own dtype.
     """
     pad = [(0, (n % f) if f > 1 else 0) for n, f in zip(x.shape, factors)]
     if any(p for _, p in pad):
@@ -46,8 +48,32 @@ def downsample(x: da.Array, factors: Sequence[int]) -> da.Array:
     elif dtype.kind in "iu":
         out = da.coarsen(int_block_mean, x, axes, trim_excess=False)
     else:
-        out = da.coarsen(np.mean, x, axes, trim_excess=False).astype(dtype)
+        out = da.coarsen(float_block_mean, x, axes, trim_excess=False).astype(dtype)
     return out
+
+
+def float_block_mean(a: np.ndarray, axis: tuple[int, ...] | None = None) -> np.ndarray:
+    """Mean of the float or complex array ``a`` over ``axis``, in ``a``'s dtype, finite wherever
+    the block's values are (``np.mean`` sums in the values' own dtype: eight float32 values of
+    3e38, near ``FLT_MAX``, some tools' mark for 'no value', summed to inf).
+
+    Types of at most 32-bit parts are summed in float64 (complex128), where no block of fewer
+    than 2**30 values can overflow; wider ones, where the sum overflows, as the sum of each value
+    divided by the block's length. NaN and inf in a block give what ``np.mean`` gives.
+    ``axis=None``: all axes (as ``np.mean``; dask calls it so for the result's type).
+    """
+    axis = tuple(range(a.ndim)) if axis is None else axis
+    part = a.dtype.itemsize // (2 if a.dtype.kind == "c" else 1)
+    with np.errstate(over="ignore", invalid="ignore"):  # (a block of inf and -inf: NaN)
+        if part <= 4:
+            wide = np.complex128 if a.dtype.kind == "c" else np.float64
+            return np.asarray(np.mean(a, axis=axis, dtype=wide)).astype(a.dtype)
+        out = np.asarray(np.mean(a, axis=axis))
+        lost = ~np.isfinite(out) & np.all(np.isfinite(a), axis=axis)
+        if np.any(lost):
+            n = math.prod(a.shape[ax] for ax in axis)
+            out = np.where(lost, np.sum(a / n, axis=axis), out)
+    return out.astype(a.dtype)
 
 
 def int_block_mean(a: np.ndarray, axis: tuple[int, ...] | None = None) -> np.ndarray:
