@@ -30,10 +30,10 @@ from . import zarr_nifti
 from ._source_index import axis4_source, source_axes
 from ._warn import warn as _warn_user
 from .errors import FormatError, UnsupportedError
-from .geometry import affine_problem, column_lengths
+from .geometry import column_lengths
 from .nifti_carry import QFORM_DIFFERS
 from .nifti_fields import CARRIED_KEY
-from .ome_units import MM_PER_UNIT, space_unit_name
+from .ome_transforms import check_affine, check_finite, dataset_path, mm_per_axis, transforms
 
 __all__ = [
     "OmeLevel",
@@ -276,115 +276,6 @@ class OmeLevel:
     order: tuple[int, ...] = ()
 
 
-def _vector(tr: dict[str, Any], key: str, nd: int, store: str) -> np.ndarray:
-    """An OME transformation's ``scale`` or ``translation``: ``nd`` numbers, else FormatError."""
-    value = tr[key]
-    if (
-        not isinstance(value, list)
-        or len(value) != nd
-        or not all(isinstance(v, (int, float)) and not isinstance(v, bool) for v in value)
-    ):
-        raise FormatError(
-            f"{store}: OME coordinateTransformations {key} = {value!r} is not {nd} numbers (one "
-            "per axis); the OME metadata is corrupt"
-        )
-    return np.asarray(value, dtype=np.float64)
-
-
-def _transforms(
-    lst: Any, nd: int, store: str, dataset: str | None = None
-) -> tuple[np.ndarray, np.ndarray]:
-    """Scale and translation of an OME ``coordinateTransformations`` list; ``dataset``: the path of
-    the multiscales dataset it belongs to, whose list must state the scale (OME-NGFF requires one
-    per dataset: without it the voxel size is unknown, and lazyvol does not invent one; an explicit
-    ``identity`` states unit voxels)."""
-    s = np.ones(nd)
-    t = np.zeros(nd)
-    if lst is not None and not isinstance(lst, list):
-        raise FormatError(f"{store}: OME coordinateTransformations is not a list: {lst!r}")
-    stated = False
-    for tr in lst or []:
-        if not isinstance(tr, dict):
-            raise FormatError(f"{store}: an OME coordinate transformation is not an object: {tr!r}")
-        kind = tr.get("type")
-        if kind in ("scale", "translation") and kind not in tr and "path" in tr:
-            raise UnsupportedError(
-                f"{store}: OME coordinate transformation {kind!r} is stored in the array "
-                f"{tr['path']!r} ('path'), which lazyvol does not read; state the values inline "
-                f"({{'type': {kind!r}, {kind!r}: [...]}})"
-            )
-        if kind == "scale" and "scale" in tr:
-            scale = _vector(tr, "scale", nd, store)
-            s = s * scale
-            t = t * scale
-            stated = True
-        elif kind == "translation" and "translation" in tr:
-            t = t + _vector(tr, "translation", nd, store)
-        elif kind == "identity":
-            stated = True
-        elif kind is not None:
-            raise UnsupportedError(f"{store}: OME coordinate transformation {kind!r}")
-    if dataset is not None and not stated:
-        raise FormatError(
-            f"{store}: OME multiscales dataset {dataset!r} states no 'scale' in its "
-            "coordinateTransformations (OME-NGFF requires one per dataset): its voxel size is "
-            "unknown and lazyvol does not invent one; add [{'type': 'scale', 'scale': [...]}] "
-            "(one value per axis) to the dataset"
-        )
-    return s, t
-
-
-def _dataset_path(store: str, path: Any) -> str:
-    """A multiscales dataset's ``path``: a key inside the store (never ``..``, absolute or empty
-    parts, which would read another store's array under this one's name). A number (``0``, as
-    some writers put it) and a trailing ``/`` are taken as the key they mean."""
-    if isinstance(path, int) and not isinstance(path, bool) and path >= 0:
-        path = str(path)
-    if isinstance(path, str) and len(path) > 1 and path.endswith("/"):
-        path = path.rstrip("/")
-    parts = path.split("/") if isinstance(path, str) else []
-    if not parts or any(p in ("", ".", "..") or "\\" in p for p in parts):
-        raise FormatError(
-            f"{store}: OME multiscales dataset path {path!r} is not a key inside the store (no "
-            "'..', '.', empty or absolute parts); the OME metadata is corrupt"
-        )
-    return str(path)
-
-
-def _mm_per_axis(store: str, names: list[Any], units: list[Any]) -> list[float]:
-    """Millimetres per unit of each OME space axis, volume order i, j, k (disk order ``z, y, x``
-    last): OME axes are read in millimetres, each converted from its own unit (DESIGN's RAS+
-    millimetres; OME-NGFF allows any length unit, per axis). Only a NIfTI header (a NIfTI file, a
-    NIfTI-Zarr store's ``nifti`` array) keeps its own unit, as nibabel gives the file."""
-    return [MM_PER_UNIT[space_unit_name(store, names[d], units[d])] for d in (-1, -2, -3)]
-
-
-def _check_affine(store: str, affine: np.ndarray, scale: np.ndarray, trans: np.ndarray) -> None:
-    """A volume's affine from OME scale and translation must be finite and invertible
-    (:func:`lazyvol.geometry.affine_problem`, every reader's rule): a zero, NaN or overflowing
-    scale (1e308 times a unit factor) is refused here, naming the OME fields, before the array is
-    opened."""
-    problem = affine_problem(affine)
-    if problem is not None:
-        raise FormatError(
-            f"{store}: OME coordinateTransformations scale {scale.tolist()} and translation "
-            f"{trans.tolist()} give a non-finite or singular affine (it {problem}); each spatial "
-            "scale must be a finite, non-zero voxel size; the OME metadata is corrupt"
-        )
-
-
-def _check_finite(store: str, names: list[Any], scale: np.ndarray, trans: np.ndarray) -> None:
-    """Every axis's scale and translation must be finite (time and channel too: a NaN first time
-    was carried into the volume's metadata as a NIfTI ``toffset``)."""
-    bad = [str(names[d]) for d in range(len(names)) if not np.isfinite([scale[d], trans[d]]).all()]
-    if bad:
-        raise FormatError(
-            f"{store}: OME coordinateTransformations scale {scale.tolist()} and translation "
-            f"{trans.tolist()} are not finite on axis {', '.join(bad)}; every scale and "
-            "translation must be a finite number; the OME metadata is corrupt"
-        )
-
-
 #: World row and sign (+1: towards R, A or S) of each RFC-4 anatomical orientation value: the
 #: RAS code each value is written for (:data:`lazyvol.zarr_nifti.RFC4`), read back.
 _RFC4_AXIS = {
@@ -470,21 +361,21 @@ def read_multiscales(store: str, ome: dict[str, Any], level: int) -> OmeLevel:
     rows, signs = oriented[:2] if oriented else ([0, 1, 2], [1.0, 1.0, 1.0])
     affine = np.eye(4)
     with np.errstate(over="ignore", invalid="ignore"):  # an overflow is refused just below
-        s1, t1 = _transforms(
+        s1, t1 = transforms(
             ds.get("coordinateTransformations"), nd, store, dataset=str(ds.get("path"))
         )
-        s2, t2 = _transforms(ms.get("coordinateTransformations"), nd, store)
+        s2, t2 = transforms(ms.get("coordinateTransformations"), nd, store)
         scale = s1 * s2
         trans = t1 * s2 + t2
-        factors = _mm_per_axis(store, names, units)
+        factors = mm_per_axis(store, names, units)
         for vol_ax, disk_ax in enumerate(reversed(space)):
             f = factors[vol_ax]
             row, sign = rows[vol_ax], signs[vol_ax]
             affine[:3, vol_ax] = 0.0
             affine[row, vol_ax] = sign * scale[disk_ax] * f
             affine[row, 3] = sign * trans[disk_ax] * f
-    _check_affine(store, affine, scale, trans)
-    _check_finite(store, names, scale, trans)
+    check_affine(store, affine, scale, trans)
+    check_finite(store, names, scale, trans)
     order = volume_axes(names, types)
     meta: dict[str, Any] = {
         "affine_source": "ome-orientation" if oriented else "ome",
@@ -507,7 +398,7 @@ def read_multiscales(store: str, ome: dict[str, Any], level: int) -> OmeLevel:
     meta["xyzt_units"] = ["mm", time_unit or "unknown"]
     if timed and trans[order[3]] != 0:  # the first volume's time, where a NIfTI keeps it
         meta[CARRIED_KEY] = {"toffset": float(trans[order[3]])}
-    return OmeLevel(_dataset_path(store, ds.get("path")), nd, affine, meta, order)
+    return OmeLevel(dataset_path(store, ds.get("path")), nd, affine, meta, order)
 
 
 #: The type of an OME axis that does not state one, by its name (OME 0.3's names: x, y, z, c, t).
