@@ -363,6 +363,18 @@ def test_ome_axes_of_the_wrong_json_type_are_refused(tmp_path, axes):
         lv.open(store)
 
 
+@pytest.mark.parametrize("version", ["0.1", "0.2"])
+def test_an_ome_image_of_ngff_0_1_or_0_2_is_refused_as_such(tmp_path, version):
+    """OME-NGFF 0.1 and 0.2 multiscales have no 'axes' (t, c, z, y, x implied) and no voxel size:
+    such a store (zarr v2, as written then) was refused as corrupt metadata, "KeyError: 'axes'".
+    Now an UnsupportedError naming the version, what is missing and what to do."""
+    group = zarr.open_group(str(tmp_path / "s.zarr"), mode="w", zarr_format=2)
+    group.attrs["multiscales"] = [{"version": version, "datasets": [{"path": "0"}]}]
+    group.create_array("0", shape=(1, 1, 3, 4, 5), dtype="uint16")[...] = 7
+    with pytest.raises(lv.UnsupportedError, match=rf"s\.zarr: .*version '{version}'.*no 'axes'"):
+        lv.open(tmp_path / "s.zarr")
+
+
 @pytest.mark.parametrize("version", [None, "x", "", [], {}, 2.5, True])
 def test_a_lazyvol_store_version_that_is_no_whole_number_is_refused(tmp_path, version):
     """``lazyvol.version`` of another JSON type raised int()'s bare TypeError or ValueError

@@ -312,6 +312,21 @@ def _orientations(
     return [r for r, _ in found], [s for _, s in found], [str(v) for v in values]
 
 
+def _require_axes(store: str, ome: dict[str, Any]) -> None:
+    """OME-NGFF 0.1 and 0.2 ``multiscales`` have no ``axes`` (t, c, z, y, x implied) and no voxel
+    size: refused as what they are, not as corrupt metadata (a bare KeyError 'axes')."""
+    scales = ome.get("multiscales")
+    ms = scales[0] if isinstance(scales, list) and scales else None
+    if isinstance(ms, dict) and "axes" not in ms:
+        version = ms.get("version", ome.get("version"))
+        raise UnsupportedError(
+            f"{store}: OME-Zarr multiscales (version {version!r}) state no 'axes': OME-NGFF 0.1 "
+            "and 0.2 imply t, c, z, y, x and state no voxel size, which lazyvol does not invent; "
+            "add 'axes' and a 'scale' per dataset (OME-Zarr 0.4 or later), or read the arrays "
+            "with zarr"
+        )
+
+
 def read_multiscales(store: str, ome: dict[str, Any], level: int) -> OmeLevel:
     """Level ``level`` of OME ``multiscales`` metadata (``store`` names it in errors).
 
@@ -320,8 +335,10 @@ def read_multiscales(store: str, ome: dict[str, Any], level: int) -> OmeLevel:
     FormatError
         No axes/datasets, or no such level.
     UnsupportedError
-        Not exactly three trailing space axes, or a transformation other than scale/translation.
+        Not exactly three trailing space axes, a transformation other than scale/translation, or
+        no axes (OME-NGFF 0.1/0.2).
     """
+    _require_axes(store, ome)
     try:
         ms = ome["multiscales"][0]
         axes = ms["axes"]
