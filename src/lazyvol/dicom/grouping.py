@@ -15,6 +15,7 @@ from typing import Any
 
 from .bids_pet import RECONSTRUCTIONS
 from .checks import same_orientation
+from .echo_split import split_echo_series
 from .ge_phase import split_reversed
 from .model import FLOAT_PIXEL_VRS, SPLIT_VALUES
 from .records import FrameRecord
@@ -183,48 +184,6 @@ _SPLITS: tuple[tuple[str, Callable[[FrameRecord], Any]], ...] = (
 )
 
 
-def _split_echo_series(keyed: dict[tuple[str, ...], list[FrameRecord]]) -> str:
-    """Multi-echo time series: one group per echo (in place), as dcm2niix writes one file per echo.
-
-    Echoes are told apart by EchoNumbers (0018,0086) when every image has it, else by EchoTime
-    (0018,0081) when every image has that (EchoNumbers is optional: without it, the echoes of a
-    time series were stacked as more time points). Only when there are several echoes and
-    positions still repeat within one of them: a time series of several echoes, or a time series
-    or DWI with some of its volumes at another echo time (b = 0 images at other TEs, a volume
-    acquired again at another TE), which dcm2niix also writes one file per echo time; echoes of a
-    single volume, no position repeating within any echo, stay one 4D volume with the echo as
-    its 4th axis. Returns the split reason or "".
-    """
-    note = ""
-    for key in list(keyed):
-        recs = keyed[key]
-        if any(r.ipp is None for r in recs):
-            continue
-        found = _echoes(recs)
-        if found is None:
-            continue
-        name, by_echo = found
-        places = [
-            {tuple(round(float(x), 3) for x in (r.ipp or [])) for r in v} for v in by_echo.values()
-        ]
-        repeated = [len(v) > len(p) for v, p in zip(by_echo.values(), places, strict=True)]
-        # The echoes share positions: an echo time that differs from slice to slice (and repeats
-        # in time) is not several echoes. (A file missing from one echo still splits, so that
-        # echo's gap is reported.)
-        # (dcm2niix keeps an enhanced file's frames at another echo time in its one 4D volume)
-        some = any(repeated) and all(r.number_of_frames == 1 for r in recs)
-        if not (all(repeated) or some) or not set.intersection(*places):
-            continue
-        del keyed[key]
-        for echo, v in sorted(by_echo.items(), key=lambda kv: _echo_order(kv[1][0])):
-            keyed[(*key, echo)] = v
-        note = (
-            f"{name} differ in a time series ({len(by_echo)} echoes, positions repeating within "
-            f"{'each' if all(repeated) else 'some'}): one volume per echo"
-        )
-    return note
-
-
 def _split_where_differs(
     keyed: dict[tuple[str, ...], list[FrameRecord]],
     name: str,
@@ -377,39 +336,6 @@ def _differs(name: str, by_value: dict[str, list[FrameRecord]]) -> str:
     return f"{name} differs: {listed}{more}"
 
 
-def _echoes(recs: list[FrameRecord]) -> tuple[str, dict[str, list[FrameRecord]]] | None:
-    """The records by echo: by EchoNumbers when every record has it and it tells two echoes
-    apart, else by EchoTime (an enhanced file's frames all carry its one top-level EchoNumbers;
-    their echo is the per-frame EffectiveEchoTime); None for fewer than two echoes."""
-    keys: tuple[tuple[str, Any], ...] = (
-        (
-            "EchoNumbers (0018,0086)",
-            lambda r: None if r.echo_number is None else f"echo {r.echo_number}",
-        ),
-        (
-            "EchoTime (0018,0081)",
-            lambda r: None if r.echo_time is None else f"echo time {r.echo_time:g}",
-        ),
-    )
-    for name, echo_of in keys:
-        labels = [echo_of(r) for r in recs]
-        if any(label is None for label in labels) or len(set(labels)) < 2:
-            continue
-        by_echo: dict[str, list[FrameRecord]] = defaultdict(list)
-        for r, label in zip(recs, labels, strict=True):
-            by_echo[label].append(r)
-        return name, by_echo
-    return None
-
-
-def _echo_order(r: FrameRecord) -> tuple[float, float]:
-    """Echoes in order: by EchoNumbers, then EchoTime."""
-    return (
-        float(r.echo_number) if r.echo_number is not None else math.inf,
-        float(r.echo_time) if r.echo_time is not None else math.inf,
-    )
-
-
 def _is_trace(r: FrameRecord) -> bool:
     """b > 0 and a zero or no direction (not one whose direction is malformed: it is refused in
     its series, not split off as a trace image)."""
@@ -471,7 +397,7 @@ def split_series(
     derived_note = _split_original_derived(keyed)
     copies_note = _split_photometric_copies(keyed)
     # Last: a position repeated only by a copy the splits above set apart is no time series.
-    echo_note = _split_echo_series(keyed)
+    echo_note = split_echo_series(keyed)
     if len(keyed) == 1:
         key, recs = next(iter(keyed.items()))
         return [(_id_key(key, recs), recs, [])]

@@ -1,0 +1,89 @@
+"""The echo split of :func:`lazyvol.dicom.grouping.split_series`: the images of one series at
+several echoes (EchoNumbers (0018,0086), else EchoTime (0018,0081)) as one group per echo, where
+dcm2niix writes one file per echo.
+"""
+
+from __future__ import annotations
+
+import math
+from collections import defaultdict
+from typing import Any
+
+from .records import FrameRecord
+
+__all__ = ["split_echo_series"]
+
+
+def split_echo_series(keyed: dict[tuple[str, ...], list[FrameRecord]]) -> str:
+    """Multi-echo time series: one group per echo (in place), as dcm2niix writes one file per echo.
+
+    Echoes are told apart by EchoNumbers (0018,0086) when every image has it, else by EchoTime
+    (0018,0081) when every image has that (EchoNumbers is optional: without it, the echoes of a
+    time series were stacked as more time points). Only when there are several echoes and
+    positions still repeat within one of them: a time series of several echoes, or a time series
+    or DWI with some of its volumes at another echo time (b = 0 images at other TEs, a volume
+    acquired again at another TE), which dcm2niix also writes one file per echo time; echoes of a
+    single volume, no position repeating within any echo, stay one 4D volume with the echo as
+    its 4th axis. Returns the split reason or "".
+    """
+    note = ""
+    for key in list(keyed):
+        recs = keyed[key]
+        if any(r.ipp is None for r in recs):
+            continue
+        found = _echoes(recs)
+        if found is None:
+            continue
+        name, by_echo = found
+        places = [
+            {tuple(round(float(x), 3) for x in (r.ipp or [])) for r in v} for v in by_echo.values()
+        ]
+        repeated = [len(v) > len(p) for v, p in zip(by_echo.values(), places, strict=True)]
+        # The echoes share positions: an echo time that differs from slice to slice (and repeats
+        # in time) is not several echoes. (A file missing from one echo still splits, so that
+        # echo's gap is reported.)
+        # (dcm2niix keeps an enhanced file's frames at another echo time in its one 4D volume)
+        some = any(repeated) and all(r.number_of_frames == 1 for r in recs)
+        if not (all(repeated) or some) or not set.intersection(*places):
+            continue
+        del keyed[key]
+        for echo, v in sorted(by_echo.items(), key=lambda kv: _echo_order(kv[1][0])):
+            keyed[(*key, echo)] = v
+        note = (
+            f"{name} differ in a time series ({len(by_echo)} echoes, positions repeating within "
+            f"{'each' if all(repeated) else 'some'}): one volume per echo"
+        )
+    return note
+
+
+def _echoes(recs: list[FrameRecord]) -> tuple[str, dict[str, list[FrameRecord]]] | None:
+    """The records by echo: by EchoNumbers when every record has it and it tells two echoes
+    apart, else by EchoTime (an enhanced file's frames all carry its one top-level EchoNumbers;
+    their echo is the per-frame EffectiveEchoTime); None for fewer than two echoes."""
+    keys: tuple[tuple[str, Any], ...] = (
+        (
+            "EchoNumbers (0018,0086)",
+            lambda r: None if r.echo_number is None else f"echo {r.echo_number}",
+        ),
+        (
+            "EchoTime (0018,0081)",
+            lambda r: None if r.echo_time is None else f"echo time {r.echo_time:g}",
+        ),
+    )
+    for name, echo_of in keys:
+        labels = [echo_of(r) for r in recs]
+        if any(label is None for label in labels) or len(set(labels)) < 2:
+            continue
+        by_echo: dict[str, list[FrameRecord]] = defaultdict(list)
+        for r, label in zip(recs, labels, strict=True):
+            by_echo[label].append(r)
+        return name, by_echo
+    return None
+
+
+def _echo_order(r: FrameRecord) -> tuple[float, float]:
+    """Echoes in order: by EchoNumbers, then EchoTime."""
+    return (
+        float(r.echo_number) if r.echo_number is not None else math.inf,
+        float(r.echo_time) if r.echo_time is not None else math.inf,
+    )
