@@ -17,7 +17,7 @@ import pydicom
 import pytest
 
 import lazyvol as lv
-from lazyvol.testing import write_dicom_4d_series
+from lazyvol.testing import write_dicom_4d_series, write_dicom_series
 from lazyvol.testing.mosaic import write_mosaic_series
 
 SHAPE = (16, 12, 5)
@@ -166,3 +166,33 @@ def test_an_enhanced_file_with_one_time_point_at_another_echo_time_is_one_4d_vol
     np.testing.assert_array_equal(lv.open(tmp_path / "in").compute(), truth.stored)
     dcm2niix.run(tmp_path / "in", tmp_path / "ref", name="%s_%e", sidecar=True, check=True)
     assert [nib.load(p).shape for p in (tmp_path / "ref").glob("*.nii")] == [info.shape]
+
+
+def _alternating(k: int, n_echoes: int, numbered: bool) -> dict:
+    echo = {"EchoTime": 10.0 + 5 * (k % n_echoes)}
+    return {**echo, "EchoNumbers": 1 + k % n_echoes} if numbered else echo
+
+
+@pytest.mark.parametrize(
+    ("n_echoes", "nk", "numbered"), [(2, 8, True), (2, 9, False), (3, 9, True)]
+)
+def test_echoes_alternating_slice_by_slice_are_one_volume_per_echo(
+    tmp_path, dcm2niix, n_echoes, nk, numbered
+):
+    """Slices alternating between echoes at distinct positions (EchoNumbers 1/2/..., or EchoTime
+    alone): dcm2niix writes one volume per echo at the echo's own spacing. They were stacked as
+    one volume of every slice at a fraction of the spacing, the echoes interleaved along k."""
+    per = [_alternating(k, n_echoes, numbered) for k in range(nk)]
+    truth = write_dicom_series(
+        tmp_path / "s", shape=(16, 12, nk), spacing=(0.8, 0.9, 1.25), per_slice=per, modality="MR"
+    )
+    report = lv.scan(tmp_path / "s")
+    assert len(report) == n_echoes, report
+    vols = [lv.open(tmp_path / "s", series=i.id) for i in report]
+    for e, vol in enumerate(vols):
+        np.testing.assert_array_equal(vol.compute(), truth.stored[..., e::n_echoes])
+        np.testing.assert_allclose(vol.affine[:3, 2], truth.affine[:3, 2] * n_echoes, atol=1e-6)
+        assert vol.meta["echo_times"] == [10.0 + 5 * e]
+    assert all(any("one volume per echo" in r for r in i.reasons) for i in report)
+    refs = dcm2niix(tmp_path / "s", tmp_path / "ref")
+    assert sorted(nib.load(r).shape for r in refs) == sorted(v.shape for v in vols)

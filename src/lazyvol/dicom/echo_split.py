@@ -24,7 +24,11 @@ def split_echo_series(keyed: dict[tuple[str, ...], list[FrameRecord]]) -> str:
     or DWI with some of its volumes at another echo time (b = 0 images at other TEs, a volume
     acquired again at another TE), which dcm2niix also writes one file per echo time; echoes of a
     single volume, no position repeating within any echo, stay one 4D volume with the echo as
-    its 4th axis. Returns the split reason or "".
+    its 4th axis. Also when single-frame echoes lie at distinct positions, each at several of
+    them (slices alternating between echoes): stacked, they were one volume of every echo's
+    slices at a fraction of the spacing, echoes interleaved along k. An echo time of one position
+    each (an EchoTime that differs slice by slice, repeating in time) is no echo. Returns the
+    split reason or "".
     """
     note = ""
     for key in list(keyed):
@@ -43,17 +47,30 @@ def split_echo_series(keyed: dict[tuple[str, ...], list[FrameRecord]]) -> str:
         # in time) is not several echoes. (A file missing from one echo still splits, so that
         # echo's gap is reported.)
         # (dcm2niix keeps an enhanced file's frames at another echo time in its one 4D volume)
-        some = any(repeated) and all(r.number_of_frames == 1 for r in recs)
-        if not (all(repeated) or some) or not set.intersection(*places):
+        single = all(r.number_of_frames == 1 for r in recs)
+        some = any(repeated) and single
+        apart = single and _interleaved(places)
+        if not apart and (not (all(repeated) or some) or not set.intersection(*places)):
             continue
         del keyed[key]
         for echo, v in sorted(by_echo.items(), key=lambda kv: _echo_order(kv[1][0])):
             keyed[(*key, echo)] = v
         note = (
-            f"{name} differ in a time series ({len(by_echo)} echoes, positions repeating within "
-            f"{'each' if all(repeated) else 'some'}): one volume per echo"
+            f"{name} differ between slices at distinct positions ({len(by_echo)} echoes of "
+            f"{'/'.join(str(len(p)) for p in places)} positions): one volume per echo, as "
+            "dcm2niix writes one file per echo, never the echoes interleaved along the slices"
+            if apart
+            else f"{name} differ in a time series ({len(by_echo)} echoes, positions repeating "
+            f"within {'each' if all(repeated) else 'some'}): one volume per echo"
         )
     return note
+
+
+def _interleaved(places: list[set[tuple[float, ...]]]) -> bool:
+    """Echoes at distinct positions (no position in two echoes), each echo at two or more: the
+    slices of several echoes alternating (or one slab per echo), not an echo time that differs
+    slice by slice (one position per value)."""
+    return all(len(p) > 1 for p in places) and sum(map(len, places)) == len(set().union(*places))
 
 
 def _echoes(recs: list[FrameRecord]) -> tuple[str, dict[str, list[FrameRecord]]] | None:

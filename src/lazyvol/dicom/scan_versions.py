@@ -402,4 +402,6 @@ INDEX_VERSION = 96
 #: 119: geometry attributes with extra trailing values are read by their leading ones, noted (h142).
 #: 120: no SliceThickness / SpacingBetweenSlices / EchoTime where Exposure is stated, as dcm2niix (h142).
 #: 121: the order warning on PET frames ordered by TriggerTime (gated) names dcm2niix's ImageIndex order (h142).
-REPORT_FORMAT = 121
+#: 122: single-frame echoes at distinct positions (slices alternating between echoes) are one
+#: volume per echo, as dcm2niix writes them; they were interleaved along k (h146).
+REPORT_FORMAT = 122
