@@ -288,3 +288,31 @@ def test_slice_thickness_and_spacing_as_dcm2niix_with_exposure(tmp_path: Path, e
     mine, ref = sidecar_pair(src, tmp_path, keys)
     assert mine == ref
     assert ("SliceThickness" in mine) == (exposure is None)
+
+
+@pytest.mark.parametrize(
+    ("modality", "echo_time", "x_ray"),
+    [("MR", 12.0, False), ("CT", 3.0, False), ("MR", 0, True), ("MR", "", True)],
+    ids=["MR-TE12", "CT-TE3", "MR-TE0", "MR-TE-empty"],
+)
+def test_an_image_stating_an_echo_time_and_exposure_is_no_x_ray(
+    tmp_path: Path, modality, echo_time, x_ray
+) -> None:
+    """dcm2niix takes Exposure (0018,1152) for an X-ray image only while the echo time it read
+    before it (EchoTime (0018,0081)) is 0 ('if (d.TE == 0) { d.isXRay = true'): an MR image with
+    an Exposure tag keeps its SliceThickness, SpacingBetweenSlices and EchoTime, and has no
+    XRayExposure; lazyvol dropped them for any image stating Exposure."""
+    src = tmp_path / "in"
+    t = write_dicom_series(src, (8, 8, 3), modality=modality)
+
+    def stated(ds: pydicom.Dataset) -> None:
+        ds.SliceThickness = 2.5
+        ds.SpacingBetweenSlices = 2.5
+        ds.EchoTime = echo_time
+        ds.Exposure = 5
+
+    _rewrite(t.files, stated)
+    keys = ("SliceThickness", "SpacingBetweenSlices", "EchoTime", "XRayExposure")
+    mine, ref = sidecar_pair(src, tmp_path, keys)
+    assert mine == ref
+    assert ("SliceThickness" in mine) == (not x_ray) == ("XRayExposure" not in mine)

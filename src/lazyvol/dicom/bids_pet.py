@@ -64,8 +64,10 @@ FRAME_REFERENCE = 0x00541300
 DECAY_FACTOR = 0x00541321
 RADIOPHARMACEUTICAL_SEQUENCE = 0x00540016
 CORRECTED_IMAGE = 0x00280051
-#: Exposure (0018,1152): stated (any value, even none), dcm2niix takes the image for an X-ray one.
+#: Exposure (0018,1152): stated (any value, even none) where EchoTime (0018,0081), read before it,
+#: is not stated or 0, dcm2niix takes the image for an X-ray one.
 EXPOSURE = 0x00181152
+ECHO_TIME = 0x00180081
 #: Text values written as they are: tag -> key.
 _TEXT = {
     0x00541001: "Units",
@@ -189,8 +191,10 @@ def pet_record_values(raw: dict[int, Any]) -> dict[str, Any]:
         value = _number(_first(raw, tag), integer)
         if value is not None and value > 0:
             out[key] = printed(value * scale)
-    if EXPOSURE in raw:
-        out["_x_ray"] = True
+    if EXPOSURE in raw and not _number(_first(raw, ECHO_TIME)):
+        out["_x_ray"] = True  # (dcm2niix: 'if (d.TE == 0) { d.isXRay = true; ...')
+    else:  # (dcm2niix writes the exposure it kept as its TE of an X-ray image only)
+        out.pop("XRayExposure", None)
     if _first(raw, DECAY_FACTOR) is None and (raw_text(raw, MODALITY) or [""])[0] != "PT":
         return out  # (the timing inputs serve PET frames and decay factors only: not kept)
     corrected = {v.strip().upper() for v in raw_text(raw, CORRECTED_IMAGE) or [] if v.strip()}
@@ -229,8 +233,10 @@ RECONSTRUCTIONS: tuple[tuple[str, str, Callable[[FrameRecord], str]], ...] = (
 
 def x_ray(acq: dict[str, Any]) -> bool:
     """Whether a file of values ``acq`` (:func:`pet_record_values`) states Exposure (0018,1152),
-    any value: dcm2niix then writes no SliceThickness, SpacingBetweenSlices nor EchoTime ("with
-    CT scans, slice thickness often varies"; its ``isXRay``), whatever the modality."""
+    any value, and no EchoTime (0018,0081) but 0: dcm2niix then writes no SliceThickness,
+    SpacingBetweenSlices nor EchoTime ("with CT scans, slice thickness often varies"; its
+    ``isXRay``, set by Exposure only while the echo time it read before is 0), whatever the
+    modality: an MR image stating both keeps them."""
     return bool(acq.get("_x_ray"))
 
 

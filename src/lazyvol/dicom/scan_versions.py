@@ -178,7 +178,8 @@ __all__ = ["INDEX_VERSION", "REPORT_FORMAT"]
 #: 95: ImagePositionPatient / ImageOrientationPatient / PixelSpacing holding more values than the
 #: standard's count, the extra ones empty or numbers, read by their leading values (h142).
 #: 96: a record's ``acq`` says whether its file states Exposure (0018,1152) (``_x_ray``; h142).
-INDEX_VERSION = 96
+#: 97: ``_x_ray`` only where no EchoTime (0018,0081) but 0 is stated beside Exposure, as dcm2niix (h146).
+INDEX_VERSION = 97
 #: Layout of a report: 2: files named by their listing position, identities taken from the listing;
 #: 3: a volume's files may differ in pixel encoding (each frame's, ``encodings``), where 2 split them;
 #: 4: ... and in BitsStored (each frame's, ``stored_bits``), where 3 split them;
@@ -404,4 +405,5 @@ INDEX_VERSION = 96
 #: 121: the order warning on PET frames ordered by TriggerTime (gated) names dcm2niix's ImageIndex order (h142).
 #: 122: single-frame echoes at distinct positions (slices alternating between echoes) are one
 #: volume per echo, as dcm2niix writes them; they were interleaved along k (h146).
-REPORT_FORMAT = 122
+#: 123: an image stating EchoTime and Exposure keeps SliceThickness / SpacingBetweenSlices / EchoTime (h146).
+REPORT_FORMAT = 123
