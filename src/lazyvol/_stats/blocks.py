@@ -45,18 +45,29 @@ Values = npt.NDArray[Any]
 
 
 def _prepare(block: Any, mblock: Any, kept: tuple[int, ...]) -> tuple[Values, Values | None, int]:
-    """The block in native byte order and aligned memory, the mask block, and the number of
-    output rows.
+    """The block in native byte order, aligned memory and the layout pickling gives it, the
+    mask block, and the number of output rows.
 
-    numpy sums misaligned floats through a buffered loop that rounds differently from the
-    aligned one; a dask.distributed worker receives blocks unpickled at any byte offset, so
-    without the copy its float sums (and means) would differ from the threaded scheduler's."""
+    Float sums round by memory layout, and a block's layout depends on the scheduler: the
+    threaded one hands over the task's array as it is, processes and dask.distributed workers
+    receive it unpickled (so with the mask block, which sets the layout of the arrays numpy makes
+    from both). numpy sums misaligned floats through a buffered loop that rounds
+    differently from the aligned one, and an unpickled block is at any byte offset; a view
+    that is neither C- nor Fortran-contiguous (``vol[::2, ..., ::-1]``, a slab of a larger
+    array) is unpickled C-contiguous, its values taken in another order by
+    :class:`~lazyvol._stats.rows.Rows` (by stride) and by numpy's reductions (pairwise over
+    contiguous lines). Without the copies, float sums, means and variances would differ in their
+    last digits from the threaded scheduler's."""
     arr: Values = np.asarray(block)
     if not arr.dtype.isnative:
         arr = arr.astype(arr.dtype.newbyteorder("="))
+    elif not (arr.flags.c_contiguous or arr.flags.f_contiguous):
+        arr = np.ascontiguousarray(arr)  # (as pickle.loads(pickle.dumps(arr)) gives it)
     elif not arr.flags.aligned:
         arr = arr.copy(order="K")
     mb = None if mblock is None else np.asarray(mblock)
+    if mb is not None and not (mb.flags.c_contiguous or mb.flags.f_contiguous):
+        mb = np.ascontiguousarray(mb)  # (the layout of results numpy computes with it)
     if mb is not None and mb.ndim < arr.ndim:  # a 3D mask of a 4D block: every volume
         mb = np.broadcast_to(mb.reshape(mb.shape + (1,) * (arr.ndim - mb.ndim)), arr.shape)
     k = int(np.prod(tuple(arr.shape[a] for a in kept), dtype=np.int64))
