@@ -194,7 +194,7 @@ def _moments_percentiles(
     prev, nxt, gamma = ranks(n[rows], req.q)  # (rows, q)
     # the distinct (row, rank) pairs: a row's rank r is key row * span + r
     span = int(n.max()) + 1
-    pairs = np.unique(
+    pairs = _distinct(
         np.concatenate(
             [(rows[:, None] * span + prev).ravel(), (rows[:, None] * span + nxt).ravel()]
         )
@@ -236,6 +236,18 @@ def _moments_percentiles(
         gamma == 0, err[a], np.where(gamma == 1, err[b], np.maximum(err[a], err[b]))
     )
     return extra
+
+
+def _distinct(keys: IntArray) -> IntArray:
+    """The distinct ``keys``, sorted: numpy.unique's result, by a stable (radix) sort of the
+    int64 keys. numpy 2.4's unique hashes integers first, and these keys (``row * span + rank``:
+    even steps) are its worst case: 29 s for the 14.7 million keys of 7 percentiles of each of
+    1,048,576 voxels (per-voxel statistics), where the sort takes 0.2 s."""
+    ordered = np.sort(keys, kind="stable")
+    first = np.ones(len(ordered), dtype=np.bool_)
+    np.not_equal(ordered[1:], ordered[:-1], out=first[1:])
+    out: IntArray = ordered[first]
+    return out
 
 
 def _clamped(
