@@ -59,9 +59,10 @@ def _prepare(block: Any, mblock: Any, kept: tuple[int, ...]) -> tuple[Values, Va
     contiguous lines). Without the copies, float sums, means and variances would differ in their
     last digits from the threaded scheduler's."""
     arr: Values = np.asarray(block)
+    contiguous = arr.flags.c_contiguous or arr.flags.f_contiguous
     if not arr.dtype.isnative:
-        arr = arr.astype(arr.dtype.newbyteorder("="))
-    elif not (arr.flags.c_contiguous or arr.flags.f_contiguous):
+        arr = arr.astype(arr.dtype.newbyteorder("="), order="K" if contiguous else "C")
+    elif not contiguous:
         arr = np.ascontiguousarray(arr)  # (as pickle.loads(pickle.dumps(arr)) gives it)
     elif not arr.flags.aligned:
         arr = arr.copy(order="K")
