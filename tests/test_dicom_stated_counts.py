@@ -103,3 +103,18 @@ def test_counts_that_differ_between_the_images_are_not_read(tmp_path):
     write_dicom_series(tmp_path / "ct", (8, 8, 8), per_slice=per)
     (info,) = lv.scan(tmp_path / "ct", use_index=False)
     assert info.error is None and not _incomplete(info)
+
+
+@pytest.mark.parametrize("position", [1, 3])
+def test_one_time_point_stored_as_its_own_series_is_not_noted(tmp_path, position):
+    """NumberOfTemporalPositions (0020,0105) counts the acquisition's time points: a series
+    holding one of them (one series per measurement, a subtraction of one dynamic) is complete,
+    and dcm2niix converts it without a word. It was noted as missing 4 volumes."""
+    write_dicom_series(
+        tmp_path / "t",
+        (8, 8, 6),
+        modality="MR",
+        extra={"NumberOfTemporalPositions": 5, "TemporalPositionIdentifier": position},
+    )
+    (info,) = lv.scan(tmp_path / "t", use_index=False)
+    assert info.error is None and not _incomplete(info)

@@ -406,4 +406,5 @@ INDEX_VERSION = 97
 #: 122: single-frame echoes at distinct positions (slices alternating between echoes) are one
 #: volume per echo, as dcm2niix writes them; they were interleaved along k (h146).
 #: 123: an image stating EchoTime and Exposure keeps SliceThickness / SpacingBetweenSlices / EchoTime (h146).
-REPORT_FORMAT = 123
+#: 124: no NumberOfTemporalPositions note on a 3-D volume (one time point a series may hold alone) (h145).
+REPORT_FORMAT = 124

@@ -18,9 +18,11 @@ split from the SeriesInstanceUID: echoes, magnitude and phase) are no multiple o
 count over the series, or over the echoes of one acquisition).
 
 NumberOfTemporalPositions (0020,0105) (which dcm2niix does not read) tells the same of time
-points: a volume holding every image of its series (no echo, image type or map split from it),
-with fewer time points than stated, has lost a volume (its last one leaves no InstanceNumber
-gap).
+points: a 4-D volume holding every image of its series (no echo, image type or map split from
+it), with fewer time points than stated, has lost a volume (its last one leaves no InstanceNumber
+gap). The count is the acquisition's ("total number of temporal positions prescribed"): a 3-D
+volume is one time point, which a series may hold alone (one series per measurement, a
+subtraction of one dynamic), so it is not counted.
 """
 
 from __future__ import annotations
@@ -109,7 +111,10 @@ def stated_count_note(info: SeriesInfo, series: Sequence[FrameRecord]) -> str:
             "the folder for a removed, empty or unreadable file"
         )
     times = int(acq.get(TIMES_KEY, 0))
-    if times > 1 and t < times and n == k * t:  # (no volume split from the series beside it)
+    # (a 4-D volume holding every image of its series, no volume split from it beside it. A
+    # 3-D one holds one time point: a series may store one each, as Siemens' 'multiple series:
+    # each measurement' or a subtraction of one dynamic do, the count being the acquisition's)
+    if times > 1 and 1 < t < times and n == k * t:
         return (
             f"{INCOMPLETE_NOTE}: NumberOfTemporalPositions (0020,0105) states {times} time "
             f"points of {k} slices, but the series has {n} images ({n // k} volumes): a volume "
