@@ -93,3 +93,26 @@ def test_a_4d_series_short_of_one_image_names_the_unread_file(tmp_path):
     (info,) = lv.scan(tmp_path / "f", use_index=False)
     assert "positions repeat a different number of times" in info.error
     assert UNREAD in info.error and truth.files[5] in info.error
+
+
+def test_an_empty_file_of_another_series_in_a_flat_folder_is_not_noted(tmp_path):
+    """A flat folder of two series named alike but for their numbers (IM-0001-NNNNN,
+    IM-0002-NNNNN): an emptied file of series 2 (IM-0002-00004, its end slice) is noted on
+    series 2 only; series 1 is complete and was noted as maybe missing it."""
+    for s in (1, 2):
+        write_dicom_series(tmp_path / "f", (8, 6, 4), series_number=s, prefix=f"IM-000{s}-")
+    empty = tmp_path / "f" / "IM-0002-00004.dcm"
+    empty.write_bytes(b"")
+    notes = {
+        i.number: [w for w in i.warnings if w.startswith("empty file(s) beside this volume")]
+        for i in lv.scan(tmp_path / "f", use_index=False)
+    }
+    assert notes[1] == []
+    assert len(notes[2]) == 1 and str(empty) in notes[2][0]
+    # far from the volume's own numbers (another run's file): not noted either
+    empty.rename(tmp_path / "f" / "IM-0002-00040.dcm")
+    assert not any(
+        w.startswith("empty file(s)")
+        for i in lv.scan(tmp_path / "f", use_index=False)
+        for w in i.warnings
+    )

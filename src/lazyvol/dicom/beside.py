@@ -94,12 +94,42 @@ def _noted(info: SeriesInfo, unread: list[tuple[str, str]], orphans: list[str]) 
 def _named_like(info: SeriesInfo, unread: list[tuple[str, str]]) -> list[str]:
     """The empty files of ``unread`` named like a file of ``info`` but for their numbers
     (``IM-0001-0015.dcm`` beside ``IM-0001-0001.dcm``..``IM-0001-0014.dcm``): an emptied slice
-    (or time point) of it, which an end slice leaves no gap to tell."""
+    (or time point) of it, which an end slice leaves no gap to tell.
+
+    Named like it: the same name with its digit runs as ``#``, the same digits where every file
+    of the volume has the same (``0001`` above, the series' number in the name; a UID's series
+    part), and numbers within (or next to, by as many as there are such empty files) the
+    volume's own range where its files' numbers differ. A flat folder of several series names
+    their files alike: an empty file of one is no slice of the others."""
     empty = [p for p, why in unread if why.startswith(_EMPTY)]
     if not empty:
         return []
-    shapes = {_DIGITS.sub("#", f.rsplit("/", 1)[-1]) for f in info.files}
-    return [p for p in empty if _DIGITS.sub("#", p.rsplit("/", 1)[-1]) in shapes]
+    runs: dict[str, list[list[str]]] = defaultdict(list)
+    for f in info.files:
+        name = f.rsplit("/", 1)[-1]
+        runs[_DIGITS.sub("#", name)].append(_DIGITS.findall(name))
+    candidates = [
+        (p, _DIGITS.findall(p.rsplit("/", 1)[-1]), runs.get(_DIGITS.sub("#", p.rsplit("/", 1)[-1])))
+        for p in empty
+    ]
+    like = [(p, digits, own) for p, digits, own in candidates if own]
+    return [p for p, digits, own in like if _numbered_like(digits, own, len(like))]
+
+
+def _numbered_like(digits: list[str], own: list[list[str]], spare: int) -> bool:
+    """Whether the digit runs ``digits`` of an empty file's name fit those of a volume's files
+    (``own``, one list per file, all of the same length): equal where theirs are all equal,
+    within their range widened by ``spare`` where they differ."""
+    for at, value in enumerate(digits):
+        values = {n[at] for n in own}
+        if len(values) == 1:
+            if value not in values:
+                return False
+            continue
+        numbers = [int(v) for v in values]
+        if not min(numbers) - spare <= int(value) <= max(numbers) + spare:
+            return False
+    return True
 
 
 def _whole_volume_files(info: SeriesInfo) -> bool:

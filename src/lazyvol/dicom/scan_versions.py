@@ -407,4 +407,5 @@ INDEX_VERSION = 97
 #: volume per echo, as dcm2niix writes them; they were interleaved along k (h146).
 #: 123: an image stating EchoTime and Exposure keeps SliceThickness / SpacingBetweenSlices / EchoTime (h146).
 #: 124: no NumberOfTemporalPositions note on a 3-D volume (one time point a series may hold alone) (h145).
-REPORT_FORMAT = 124
+#: 125: an empty file is noted on a volume only where its name's numbers fit the volume's (h145).
+REPORT_FORMAT = 125
