@@ -118,3 +118,15 @@ def test_one_time_point_stored_as_its_own_series_is_not_noted(tmp_path, position
     )
     (info,) = lv.scan(tmp_path / "t", use_index=False)
     assert info.error is None and not _incomplete(info)
+
+
+def test_the_note_names_the_file_stating_the_count_and_the_folder(tmp_path):
+    """The note (and the warning at open) names the file whose header states the count and the
+    folder to look in; it named neither ('Check the folder for ...')."""
+    truth = write_dicom_series(
+        tmp_path / "pet", (8, 8, 5), modality="PT", extra={"NumberOfSlices": 6}
+    )
+    (info,) = lv.scan(tmp_path / "pet", use_index=False)
+    (note,) = _incomplete(info)
+    assert info.files[0] in note and f"the folder {tmp_path / 'pet'}" in note
+    assert info.files[0] in truth.files

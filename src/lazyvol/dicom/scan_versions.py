@@ -408,4 +408,5 @@ INDEX_VERSION = 97
 #: 123: an image stating EchoTime and Exposure keeps SliceThickness / SpacingBetweenSlices / EchoTime (h146).
 #: 124: no NumberOfTemporalPositions note on a 3-D volume (one time point a series may hold alone) (h145).
 #: 125: an empty file is noted on a volume only where its name's numbers fit the volume's (h145).
-REPORT_FORMAT = 125
+#: 126: the stated-count notes name the file stating the count and the folder to check (h145).
+REPORT_FORMAT = 126

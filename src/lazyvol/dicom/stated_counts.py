@@ -86,6 +86,13 @@ def stated_counts(raw: dict[int, Any], vendor: str) -> dict[str, Any]:
     return out
 
 
+def _where(files: Sequence[str]) -> str:
+    """Where a volume's missing file would be: the folder (or folders, or prefix) of its files."""
+    folders = sorted({f.replace("\\", "/").rsplit("/", 1)[0] for f in files if "/" in f})
+    shown = ", ".join(folders[:3]) + (f" and {len(folders) - 3} more" if len(folders) > 3 else "")
+    return f"the folder {shown}" if folders else "the folder"
+
+
 def stated_count_note(info: SeriesInfo, series: Sequence[FrameRecord]) -> str:
     """The series-incomplete note on ``info`` (a volume opened from ``series``, every image of its
     SeriesInstanceUID) when the counts its first image states say images are missing; "" when
@@ -102,13 +109,14 @@ def stated_count_note(info: SeriesInfo, series: Sequence[FrameRecord]) -> str:
     sets = {tuple(tuple(v) for v in a.get(SLICES_KEY, ())) for a in acqs}
     stated = [(int(c), str(name)) for c, name in next(iter(sets))] if len(sets) == 1 else []
     acq = acqs[0] if acqs else {}
+    where = _where(info.files)
     if stated and k > 1 and not any(k == c or k % c == 0 or n % c == 0 for c, _ in stated):
         said = " and ".join(f"{name} states {c}" for c, name in stated)
         return (
-            f"{INCOMPLETE_NOTE}: {said} slice locations, but this volume has {k} slices "
+            f"{INCOMPLETE_NOTE}: {said} slice locations ({info.files[0]}), but this volume has {k} slices "
             f"({n} images in its series, no multiple of it): a slice file of the series may be "
             "missing (an end slice leaves no gap in the positions; dcm2niix says so too). Check "
-            "the folder for a removed, empty or unreadable file"
+            f"{where} for a removed, empty or unreadable file"
         )
     times = int(acq.get(TIMES_KEY, 0))
     # (a 4-D volume holding every image of its series, no volume split from it beside it. A
@@ -117,8 +125,8 @@ def stated_count_note(info: SeriesInfo, series: Sequence[FrameRecord]) -> str:
     if times > 1 and 1 < t < times and n == k * t:
         return (
             f"{INCOMPLETE_NOTE}: NumberOfTemporalPositions (0020,0105) states {times} time "
-            f"points of {k} slices, but the series has {n} images ({n // k} volumes): a volume "
-            "of it may be missing (the last one leaves no InstanceNumber gap). Check the folder "
+            f"points of {k} slices ({info.files[0]}), but the series has {n} images ({n // k} volumes): a volume "
+            f"of it may be missing (the last one leaves no InstanceNumber gap). Check {where} "
             "for removed, empty or unreadable files"
         )
     return ""
