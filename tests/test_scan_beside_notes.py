@@ -116,3 +116,14 @@ def test_an_empty_file_of_another_series_in_a_flat_folder_is_not_noted(tmp_path)
         for i in lv.scan(tmp_path / "f", use_index=False)
         for w in i.warnings
     )
+
+
+def test_an_emptied_file_beside_a_volume_of_one_file_is_noted(tmp_path):
+    """A volume of one file (its files' numbers differ nowhere): an empty file numbered next to
+    it is noted; one of another series' numbering is not."""
+    write_dicom_series(tmp_path / "o", (8, 6, 1), prefix="IM-0001-")
+    (tmp_path / "o" / "IM-0001-00001.dcm").write_bytes(b"")
+    (tmp_path / "o" / "IM-0002-00000.dcm").write_bytes(b"")
+    (info,) = lv.scan(tmp_path / "o", use_index=False)
+    (note,) = [w for w in info.warnings if w.startswith("empty file(s) beside this volume")]
+    assert "IM-0001-00001.dcm" in note and "IM-0002" not in note

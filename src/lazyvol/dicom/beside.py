@@ -119,10 +119,15 @@ def _named_like(info: SeriesInfo, unread: list[tuple[str, str]]) -> list[str]:
 def _numbered_like(digits: list[str], own: list[list[str]], spare: int) -> bool:
     """Whether the digit runs ``digits`` of an empty file's name fit those of a volume's files
     (``own``, one list per file, all of the same length): equal where theirs are all equal,
-    within their range widened by ``spare`` where they differ."""
+    within their range widened by ``spare`` where they differ (the last number where none
+    does)."""
+    # (a volume of one file numbers nothing by its own: its name's last number is the count)
+    counted = {at for at in range(len(digits)) if len({n[at] for n in own}) > 1} or {
+        len(digits) - 1
+    }
     for at, value in enumerate(digits):
         values = {n[at] for n in own}
-        if len(values) == 1:
+        if at not in counted:
             if value not in values:
                 return False
             continue
