@@ -130,3 +130,20 @@ def test_the_note_names_the_file_stating_the_count_and_the_folder(tmp_path):
     (note,) = _incomplete(info)
     assert info.files[0] in note and f"the folder {tmp_path / 'pet'}" in note
     assert info.files[0] in truth.files
+
+
+@pytest.mark.parametrize("kind", ["echoes", "diffusion"])
+def test_a_4d_volume_of_echoes_or_b_values_is_not_counted_in_time_points(tmp_path, kind):
+    """A 4-D volume whose 4th axis is echoes or b-values is one time point: a series stating 5
+    NumberOfTemporalPositions (0020,0105) that holds one (one series per measurement) is
+    complete; it was noted as missing 2 volumes."""
+    extra = {"NumberOfTemporalPositions": 5, "TemporalPositionIdentifier": 2}
+    if kind == "echoes":
+        kw: dict = {"echoes": 3}
+        n = 1
+    else:
+        kw = {"bvals": [0, 1000, 1000], "bvecs": [[0, 0, 0], [1, 0, 0], [0, 1, 0]]}
+        n = 3
+    write_dicom_4d_series(tmp_path / "v", (8, 8, 4), n, labels=(), modality="MR", extra=extra, **kw)
+    (info,) = lv.scan(tmp_path / "v", use_index=False)
+    assert info.error is None and len(info.shape) == 4 and not _incomplete(info)

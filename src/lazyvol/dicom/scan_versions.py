@@ -409,4 +409,5 @@ INDEX_VERSION = 97
 #: 124: no NumberOfTemporalPositions note on a 3-D volume (one time point a series may hold alone) (h145).
 #: 125: an empty file is noted on a volume only where its name's numbers fit the volume's (h145).
 #: 126: the stated-count notes name the file stating the count and the folder to check (h145).
-REPORT_FORMAT = 126
+#: 127: no NumberOfTemporalPositions note on a 4-D volume of echoes or b-values (one time point) (h145).
+REPORT_FORMAT = 127

@@ -48,6 +48,8 @@ STATED_TAGS = frozenset(
 #: ``acq`` keys: the stated slice counts ``[(count, attribute), ...]``, and the stated time points.
 SLICES_KEY = "_stated_slices"
 TIMES_KEY = "_stated_time_points"
+#: 4th axes that are not time (:attr:`SeriesInfo.axis4`): their volumes are one time point.
+_NOT_TIME = frozenset({"EchoNumbers", "EchoTime", "DiffusionBValue"})
 
 
 def _text_count(raw: dict[int, Any], tag: int) -> int:
@@ -119,10 +121,11 @@ def stated_count_note(info: SeriesInfo, series: Sequence[FrameRecord]) -> str:
             f"{where} for a removed, empty or unreadable file"
         )
     times = int(acq.get(TIMES_KEY, 0))
-    # (a 4-D volume holding every image of its series, no volume split from it beside it. A
-    # 3-D one holds one time point: a series may store one each, as Siemens' 'multiple series:
-    # each measurement' or a subtraction of one dynamic do, the count being the acquisition's)
-    if times > 1 and 1 < t < times and n == k * t:
+    # (a 4-D volume in time holding every image of its series, no volume split from it beside
+    # it. A 3-D one holds one time point, and one of echoes or b-values one time point too: a
+    # series may store one each, as Siemens' 'multiple series: each measurement' or a
+    # subtraction of one dynamic do, the count being the acquisition's)
+    if times > 1 and 1 < t < times and n == k * t and info.axis4 not in _NOT_TIME:
         return (
             f"{INCOMPLETE_NOTE}: NumberOfTemporalPositions (0020,0105) states {times} time "
             f"points of {k} slices ({info.files[0]}), but the series has {n} images ({n // k} volumes): a volume "
