@@ -5,6 +5,7 @@
 from __future__ import annotations
 
 import json
+import os
 import warnings
 
 import pydicom
@@ -127,3 +128,17 @@ def test_an_emptied_file_beside_a_volume_of_one_file_is_noted(tmp_path):
     (info,) = lv.scan(tmp_path / "o", use_index=False)
     (note,) = [w for w in info.warnings if w.startswith("empty file(s) beside this volume")]
     assert "IM-0001-00001.dcm" in note and "IM-0002" not in note
+
+
+def test_an_emptied_slice_named_with_a_time_of_day_is_noted(tmp_path):
+    """Names holding the series number, the instance number and a time of day stepping by 5 (a
+    Siemens-style export): the emptied next slice is noted though its time is past the others'
+    by more than one; one numbered for another series is not."""
+    truth = write_dicom_series(tmp_path / "t", (8, 6, 4), prefix="X")
+    for i, path in enumerate(truth.files, start=1):
+        os.rename(path, tmp_path / "t" / f"MR.0005.{i:04d}.{115550 + 5 * i}.dcm")
+    (tmp_path / "t" / "MR.0005.0005.115575.dcm").write_bytes(b"")
+    (tmp_path / "t" / "MR.0006.0001.115580.dcm").write_bytes(b"")
+    (info,) = lv.scan(tmp_path / "t", use_index=False)
+    (note,) = [w for w in info.warnings if w.startswith("empty file(s) beside this volume")]
+    assert "MR.0005.0005.115575.dcm" in note and "MR.0006" not in note

@@ -118,13 +118,15 @@ def _named_like(info: SeriesInfo, unread: list[tuple[str, str]]) -> list[str]:
 
 def _numbered_like(digits: list[str], own: list[list[str]], spare: int) -> bool:
     """Whether the digit runs ``digits`` of an empty file's name fit those of a volume's files
-    (``own``, one list per file, all of the same length): equal where theirs are all equal,
-    within their range widened by ``spare`` where they differ (the last number where none
-    does)."""
+    (``own``, one list per file, all of the same length): equal where theirs are all equal, and
+    within their range widened by ``spare`` in one at least of those where they differ (the
+    last number where none does): an instance number counts on while a time of day in the same
+    name may step by more than one."""
     # (a volume of one file numbers nothing by its own: its name's last number is the count)
     counted = {at for at in range(len(digits)) if len({n[at] for n in own}) > 1} or {
         len(digits) - 1
     }
+    near = not digits
     for at, value in enumerate(digits):
         values = {n[at] for n in own}
         if at not in counted:
@@ -132,9 +134,8 @@ def _numbered_like(digits: list[str], own: list[list[str]], spare: int) -> bool:
                 return False
             continue
         numbers = [int(v) for v in values]
-        if not min(numbers) - spare <= int(value) <= max(numbers) + spare:
-            return False
-    return True
+        near = near or min(numbers) - spare <= int(value) <= max(numbers) + spare
+    return near
 
 
 def _whole_volume_files(info: SeriesInfo) -> bool:

@@ -410,4 +410,5 @@ INDEX_VERSION = 97
 #: 125: an empty file is noted on a volume only where its name's numbers fit the volume's (h145).
 #: 126: the stated-count notes name the file stating the count and the folder to check (h145).
 #: 127: no NumberOfTemporalPositions note on a 4-D volume of echoes or b-values (one time point) (h145).
-REPORT_FORMAT = 127
+#: 128: an empty file fits a volume's numbering when one of its differing numbers is near theirs (h145).
+REPORT_FORMAT = 128
