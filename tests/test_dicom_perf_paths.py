@@ -403,3 +403,27 @@ def test_sidecar_text_decodes_as_pydicom_does(tmp_path, charset, raw):
         bids = lv.open(folder).meta["bids"]
     for key in ("InstitutionName", "ProtocolName", "StudyDescription"):
         assert bids[key] == str(ds[key].value).strip(" \x00"), key
+
+
+def test_header_text_caches_do_not_keep_a_long_value_alive(tmp_path):
+    """The answers remembered per Manufacturer / Specific Character Set text (vendor_of,
+    bids.manufacturer, the character set names) kept every text they were asked about alive after
+    the scan, 64 of each however long: a folder of files with a 5 MB Manufacturer each left them
+    in memory. A long text is answered, not kept; the usual short one still is."""
+    import sys
+
+    from lazyvol.dicom import bids, charset, vendor
+
+    write_dicom_series(tmp_path, (8, 8, 2))
+    f = sorted(tmp_path.iterdir())[0]
+    ds = pydicom.dcmread(f)
+    ds.Manufacturer = "GE MEDICAL SYSTEMS " + "x" * 100_000
+    ds.save_as(f, enforce_file_format=False)
+    long_text = "ACME " + "y" * 100_000
+    long_set = b"ISO_IR 100" + b" " * 100_000
+    before = [sys.getrefcount(x) for x in (long_text, long_set)]
+    assert vendor.vendor_of(long_text) == "" and bids.manufacturer(long_text) == long_text
+    assert charset._names(long_set) == ("ISO_IR 100",)
+    assert [sys.getrefcount(x) for x in (long_text, long_set)] == before
+    assert len(lv.scan(tmp_path)) == 1  # (the scan's path through them)
+    assert vendor.vendor_of("GE MEDICAL SYSTEMS") == "GE"  # (short texts: as before)

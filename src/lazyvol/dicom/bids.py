@@ -19,7 +19,6 @@ in the phase direction is recorded).
 
 from __future__ import annotations
 
-import functools
 import math
 import re
 import struct
@@ -39,7 +38,7 @@ from .bids_numbers import acq_value, dcm2niix_float, imaging_frequency
 from .bids_numbers import number as _number
 from .bids_numbers import seconds as _seconds
 from .bids_pet import pet_annotate, pet_record_values, x_ray
-from .charset import before_nul
+from .charset import before_nul, short_text_cache
 from .ge_phase import annotate_pepolar, ge_echo_spacing, ge_phase_values
 from .ge_timing import ge_keys, ge_record_values
 from .image_type import IMAGE_TYPE_TEXT, bids_image_type, nonlinear_gradient_correction, stated_text
@@ -153,7 +152,7 @@ def pe_positive(value: Any) -> int | None:
     return int(text) if text in ("0", "1") else None
 
 
-@functools.lru_cache(maxsize=64)  # (per file, of a few values per scan)
+@short_text_cache  # (per file, of a few values per scan)
 def manufacturer(text: str) -> str:
     """dcm2niix's short manufacturer name ("SIEMENS" -> "Siemens", "GE MEDICAL SYSTEMS" -> "GE")."""
     up = text.upper()

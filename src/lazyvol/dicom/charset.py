@@ -8,10 +8,38 @@ decoder for the rest (ISO 2022 escapes, multi-valued sets).
 
 from __future__ import annotations
 
-from functools import lru_cache
-from typing import Any
+from collections.abc import Callable
+from functools import lru_cache, wraps
+from typing import Any, TypeVar
 
-__all__ = ["SPECIFIC_CHARACTER_SET", "before_nul", "decode_text", "python_encodings"]
+__all__ = [
+    "SPECIFIC_CHARACTER_SET",
+    "before_nul",
+    "decode_text",
+    "python_encodings",
+    "short_text_cache",
+]
+
+_Text = TypeVar("_Text", str, bytes)
+_Answer = TypeVar("_Answer")
+#: Longest header text :func:`short_text_cache` remembers (a Manufacturer LO is 64 characters at
+#: most, a Specific Character Set a few 16-character CS values).
+SHORT_TEXT = 256
+
+
+def short_text_cache(fn: Callable[[_Text], _Answer]) -> Callable[[_Text], _Answer]:
+    """``fn``, a pure function of one header text, remembering its answers for the few short
+    texts a scan meets again (64 of them); a longer text is answered but not kept: a header's
+    value can be as long as its file (a hostile Manufacturer of 100 MB), and a cache keeps its
+    keys alive after the scan, 64 of them."""
+    cached = lru_cache(maxsize=64)(fn)
+
+    @wraps(fn)
+    def call(text: _Text) -> _Answer:
+        return cached(text) if len(text) <= SHORT_TEXT else fn(text)
+
+    return call
+
 
 SPECIFIC_CHARACTER_SET = 0x00080005
 _PLAIN_CHARSETS = {
@@ -22,7 +50,7 @@ _PLAIN_CHARSETS = {
 }
 
 
-@lru_cache(maxsize=64)
+@short_text_cache
 def _names(stated: bytes) -> tuple[str, ...]:
     if not stated.strip():
         return ("ISO_IR 6",)

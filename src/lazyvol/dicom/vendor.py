@@ -35,11 +35,12 @@ then the direction's (:func:`source_label`, :func:`direction_source`).
 
 from __future__ import annotations
 
-import functools
 import math
 import re
 from collections.abc import Sequence
 from typing import Any
+
+from .charset import short_text_cache
 
 __all__ = [
     "DIFFUSION_KEYWORDS",
@@ -265,7 +266,7 @@ SOURCES["CANON"] = source_label("standard", "CANON")
 GE_BVALUE_OFFSET = 1_000_000_000
 
 
-@functools.lru_cache(maxsize=64)  # (asked several times per file, of a few values per scan)
+@short_text_cache  # (asked several times per file, of a few values per scan)
 def vendor_of(manufacturer: str) -> str:
     """``"GE"``, ``"SIEMENS"``, ``"PHILIPS"``, ``"CANON"`` (Canon or Toshiba), ``"UIH"`` (UIH,
     United Imaging) or ``""`` from Manufacturer (0008,0070)."""
