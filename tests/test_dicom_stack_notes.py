@@ -204,3 +204,46 @@ def test_a_value_written_with_float32_noise_is_one_value(tmp_path, keyword):
     vol.to_nifti(tmp_path / "v.nii")
     side = json.loads((tmp_path / "v.json").read_text())
     assert side[key] == pytest.approx(float(decimal) * scale, rel=1e-6)
+
+
+def test_an_instance_number_far_from_the_others_costs_no_memory(tmp_path):
+    """A slice numbered 999999999999 (an IS value of 12 digits) among slices 1..3: the gap note
+    built the set of every number between them, a trillion (MemoryError; without a limit the scan
+    grew past 20 GB and was killed). Run in a child under a 2 GB address-space limit; the note
+    names the range."""
+    import subprocess
+    import sys
+    import textwrap
+
+    folder = tmp_path / "s"
+    write_dicom_series(folder, (8, 8, 4))
+    last = sorted(folder.iterdir())[-1]
+    ds = pydicom.dcmread(last)
+    ds.InstanceNumber = "999999999999"
+    ds.save_as(last, enforce_file_format=False)
+    code = textwrap.dedent(
+        f"""
+        import resource, warnings
+        resource.setrlimit(resource.RLIMIT_AS, (2 << 30, 2 << 30))
+        import lazyvol as lv
+        warnings.simplefilter("ignore")
+        print([w for s in lv.scan({str(folder)!r}) for w in s.warnings])
+        """
+    )
+    env = {**__import__("os").environ, "LAZYVOL_CACHE_DIR": str(tmp_path / "cache")}
+    run = subprocess.run(
+        [sys.executable, "-c", code], capture_output=True, text=True, timeout=120, env=env
+    )
+    assert run.returncode == 0, run.stderr[-500:]
+    assert "has gaps (1..999999999999 for 4 slices)" in run.stdout
+
+
+def test_missing_instance_numbers_are_named_as_runs(tmp_path):
+    """The gap note's runs, as before: runs of 3 or more as a..b, shorter ones number by number."""
+    from lazyvol.dicom.stack_notes import _runs, missing_numbers
+
+    runs = missing_numbers([1, 5, 7, 10, 20], [None, 9, 15])
+    assert runs == [(2, 4), (6, 6), (8, 8), (11, 14), (16, 19)]
+    assert _runs(runs) == "2..4, 6, 8, 11..14, 16..19"
+    assert _runs(missing_numbers([1, 4], ())) == "2, 3"
+    assert missing_numbers([3, 4, 5], [1, 9]) == []

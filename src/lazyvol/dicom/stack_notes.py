@@ -7,6 +7,7 @@ from __future__ import annotations
 
 from collections import Counter
 from collections.abc import Collection, Sequence
+from itertools import pairwise
 from typing import Any
 
 import numpy as np
@@ -360,32 +361,36 @@ def instance_gaps(
     if filled:
         return [f"{found}, and the positions miss {len(filled)} slice(s), filled at k = {filled}"]
     missing = missing_numbers(ns, held)
-    if what == "images" and len(missing) % len(base) == 0:  # as many as whole volumes
+    count = _missing_count(missing)
+    if what == "images" and count % len(base) == 0:  # as many as whole volumes
         return [
             f"{found} but the positions are regular: {_runs(missing)} missing, as many images as "
-            f"{len(missing) // len(base)} whole volume(s) of {len(base)}, so a volume (time point) "
+            f"{count // len(base)} whole volume(s) of {len(base)}, so a volume (time point) "
             "of the series may be missing, and the volumes after it are no longer one repetition "
             "apart in acquisition time"
         ]
     return [f"{found} but the positions are regular"]
 
 
-def _runs(numbers: Sequence[int]) -> str:
-    """Sorted ``numbers`` as their runs of consecutive numbers ("6..10, 21..25", "7, 9")."""
-    runs: list[list[int]] = []
-    for n in numbers:
-        if runs and n == runs[-1][-1] + 1:
-            runs[-1].append(n)
-        else:
-            runs.append([n])
-    return ", ".join(f"{r[0]}..{r[-1]}" if len(r) > 2 else ", ".join(map(str, r)) for r in runs)
+def _runs(runs: Sequence[tuple[int, int]]) -> str:
+    """Runs of :func:`missing_numbers` as text ("6..10, 21..25", "7, 9")."""
+    return ", ".join(
+        f"{a}..{b}" if b > a + 1 else f"{a}, {b}" if b > a else f"{a}" for a, b in runs
+    )
 
 
-def missing_numbers(numbers: Sequence[int], held: Collection[int | None]) -> list[int]:
-    """The numbers between the least and the greatest of ``numbers`` that no image holds
-    (``held``: the numbers of every image of the series)."""
+def missing_numbers(numbers: Sequence[int], held: Collection[int | None]) -> list[tuple[int, int]]:
+    """The runs ``(first, last)`` of the numbers between the least and the greatest of
+    ``numbers`` that no image holds (``held``: the numbers of every image of the series), in
+    order. Runs, not the numbers: InstanceNumbers 1 and 999999999999 (an IS value of 12 digits)
+    miss a trillion numbers, which a list of them held in memory (the scan was killed)."""
     lo, hi = min(numbers), max(numbers)
-    return sorted(set(range(lo, hi + 1)) - set(numbers) - {n for n in held if n is not None})
+    known = sorted({n for n in (*numbers, *held) if n is not None and lo <= n <= hi})
+    return [(a + 1, b - 1) for a, b in pairwise(known) if b > a + 1]
+
+
+def _missing_count(runs: Sequence[tuple[int, int]]) -> int:
+    return sum(b - a + 1 for a, b in runs)
 
 
 def _file_gaps(
@@ -401,7 +406,8 @@ def _file_gaps(
     missing = missing_numbers(ns, held)
     if not missing:
         return []
-    shown = ", ".join(str(n) for n in missing[:5]) + (" ..." if len(missing) > 5 else "")
+    first = [n for a, b in missing[:5] for n in range(a, min(b, a + 4) + 1)][:5]
+    shown = ", ".join(map(str, first)) + (" ..." if _missing_count(missing) > 5 else "")
     if images == per_volume * len(ns):  # one volume a file
         return [
             f"{INSTANCE_GAPS_NOTE} ({ns[0]}..{ns[-1]} for {len(ns)} files, each a whole volume): "
