@@ -83,3 +83,29 @@ def test_absent_and_empty_values() -> None:
     assert r.get_str("SeriesDescription") == "" and r.get_str("Modality") == ""
     assert r.get_int("InstanceNumber") is None and r.get_strs("ImageType") is None
     assert r.bad == []
+
+
+@pytest.mark.parametrize("vr", ["OB", "OW", "UN", "SQ", "AT", "LO", "FD"])
+def test_an_empty_element_is_empty_whatever_its_vr(tmp_path, monkeypatch, vr: str) -> None:
+    """An element of no value written with a VR other than the dictionary's (RescaleSlope as
+    OB): the walker's reader noted 'written with VR OB ... cannot be read' beside 'is empty',
+    pydicom's reader only 'is empty'; a series with the slope empty in every file opened by
+    pydicom's reader (empty everywhere: absent) was refused by the walker's as malformed."""
+    import pydicom
+    from pydicom.dataelem import DataElement
+
+    import lazyvol as lv
+    from lazyvol.dicom.header import read_header
+    from lazyvol.testing import write_dicom_series
+
+    folder = tmp_path / "s"
+    write_dicom_series(folder, (8, 8, 3), slope=2.0, intercept=1.0, dtype="uint16")
+    for f in sorted(folder.iterdir()):
+        ds = pydicom.dcmread(f)
+        ds[0x00281053] = DataElement(0x00281053, vr, b"" if vr != "SQ" else [])
+        ds.save_as(f, enforce_file_format=False)
+    first = str(sorted(folder.iterdir())[0])
+    walked, parsed = read_header(first), read_header(first, walker=False)
+    assert walked.bad_attributes == parsed.bad_attributes == ["RescaleSlope (0028,1053) is empty"]
+    monkeypatch.setenv("LAZYVOL_CACHE_DIR", str(tmp_path / "cache"))
+    assert lv.open(folder).shape == (8, 8, 3)

@@ -346,8 +346,8 @@ class ValueReader:
         if elem is None:
             return None
         value = elem.value
-        if value is None:
-            return None
+        if value is None or (isinstance(value, bytes | bytearray) and not value):
+            return None  # (empty whatever its VR, as pydicom's reader gives it: no VR note)
         vr = getattr(elem, "VR", None)
         if type(value) is bytes and (vr is None or vr == dict_vr or vr == "UN"):
             # The usual element (the walker's bytes, written with the dictionary's VR): text, or
