@@ -179,7 +179,8 @@ __all__ = ["INDEX_VERSION", "REPORT_FORMAT"]
 #: standard's count, the extra ones empty or numbers, read by their leading values (h142).
 #: 96: a record's ``acq`` says whether its file states Exposure (0018,1152) (``_x_ray``; h142).
 #: 97: ``_x_ray`` only where no EchoTime (0018,0081) but 0 is stated beside Exposure, as dcm2niix (h146).
-INDEX_VERSION = 97
+#: 98: an empty element written with another VR than the dictionary's is noted empty only (h147).
+INDEX_VERSION = 98
 #: Layout of a report: 2: files named by their listing position, identities taken from the listing;
 #: 3: a volume's files may differ in pixel encoding (each frame's, ``encodings``), where 2 split them;
 #: 4: ... and in BitsStored (each frame's, ``stored_bits``), where 3 split them;
@@ -411,4 +412,5 @@ INDEX_VERSION = 97
 #: 126: the stated-count notes name the file stating the count and the folder to check (h145).
 #: 127: no NumberOfTemporalPositions note on a 4-D volume of echoes or b-values (one time point) (h145).
 #: 128: an empty file fits a volume's numbering when one of its differing numbers is near theirs (h145).
-REPORT_FORMAT = 128
+#: 129: an empty element written with another VR than the dictionary's is noted empty only (h147).
+REPORT_FORMAT = 129
