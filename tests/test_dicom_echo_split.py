@@ -196,3 +196,36 @@ def test_echoes_alternating_slice_by_slice_are_one_volume_per_echo(
     assert all(any("one volume per echo" in r for r in i.reasons) for i in report)
     refs = dcm2niix(tmp_path / "s", tmp_path / "ref")
     assert sorted(nib.load(r).shape for r in refs) == sorted(v.shape for v in vols)
+
+
+@pytest.mark.parametrize(
+    ("nk", "echo_of"),
+    [
+        (3, lambda k: 1 + k % 2),
+        (8, lambda k: 2 if k == 3 else 1),
+        (6, lambda k: 2 if k == 0 else 1),
+    ],
+    ids=["two-echoes-over-three-slices", "one-slice-of-echo-2", "first-slice-of-echo-2"],
+)
+def test_an_echo_number_at_one_position_among_another_echos_slices_is_apart(
+    tmp_path, dcm2niix, nk, echo_of
+):
+    """Slices at distinct positions told apart by EchoNumbers where one echo holds a single
+    position: dcm2niix writes each echo apart. They were stacked as one volume (the split needed
+    every echo at two or more positions, a rule for EchoTime alone), the echoes mixed along k."""
+    per = [{"EchoTime": 5.0 + 5 * echo_of(k), "EchoNumbers": echo_of(k)} for k in range(nk)]
+    truth = write_dicom_series(
+        tmp_path / "s", shape=(16, 12, nk), spacing=(0.8, 0.9, 1.25), per_slice=per, modality="MR"
+    )
+    report = lv.scan(tmp_path / "s")
+    assert len(report) == 2, report
+    for info in report:
+        assert any("one volume per echo" in r for r in info.reasons), info.reasons
+    ks = {e: [k for k in range(nk) if echo_of(k) == e] for e in (1, 2)}
+    single = next(i for i in report if i.shape[2] == 1)
+    vol = lv.open(tmp_path / "s", series=single.id)
+    (e,) = (e for e, k in ks.items() if len(k) == 1)
+    np.testing.assert_array_equal(vol.compute()[..., 0], truth.stored[..., ks[e][0]])
+    assert vol.meta["echo_times"] == [5.0 + 5 * e]
+    refs = [r for r in dcm2niix(tmp_path / "s", tmp_path / "ref") if "_Eq" not in r.name]
+    assert sorted(nib.load(r).shape[2] for r in refs) == sorted(len(k) for k in ks.values())

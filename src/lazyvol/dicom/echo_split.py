@@ -25,8 +25,9 @@ def split_echo_series(keyed: dict[tuple[str, ...], list[FrameRecord]]) -> str:
     acquired again at another TE), which dcm2niix also writes one file per echo time; echoes of a
     single volume, no position repeating within any echo, stay one 4D volume with the echo as
     its 4th axis. Also when single-frame echoes lie at distinct positions, each at several of
-    them (slices alternating between echoes): stacked, they were one volume of every echo's
-    slices at a fraction of the spacing, echoes interleaved along k. An echo time of one position
+    them (slices alternating between echoes), or at any number where EchoNumbers tells them
+    apart: stacked, they were one volume of every echo's slices at a fraction of the spacing,
+    echoes interleaved along k. An echo time of one position
     each (an EchoTime that differs slice by slice, repeating in time) is no echo. Returns the
     split reason or "".
     """
@@ -49,7 +50,7 @@ def split_echo_series(keyed: dict[tuple[str, ...], list[FrameRecord]]) -> str:
         # (dcm2niix keeps an enhanced file's frames at another echo time in its one 4D volume)
         single = all(r.number_of_frames == 1 for r in recs)
         some = any(repeated) and single
-        apart = single and _interleaved(places)
+        apart = single and _interleaved(places, numbered=name.startswith("EchoNumbers"))
         if not apart and (not (all(repeated) or some) or not set.intersection(*places)):
             continue
         del keyed[key]
@@ -66,11 +67,14 @@ def split_echo_series(keyed: dict[tuple[str, ...], list[FrameRecord]]) -> str:
     return note
 
 
-def _interleaved(places: list[set[tuple[float, ...]]]) -> bool:
-    """Echoes at distinct positions (no position in two echoes), each echo at two or more: the
-    slices of several echoes alternating (or one slab per echo), not an echo time that differs
-    slice by slice (one position per value)."""
-    return all(len(p) > 1 for p in places) and sum(map(len, places)) == len(set().union(*places))
+def _interleaved(places: list[set[tuple[float, ...]]], numbered: bool) -> bool:
+    """Echoes at distinct positions (no position in two echoes): the slices of several echoes
+    alternating (or one slab per echo). Told apart by EchoTime alone, each echo at two or more
+    positions, not an echo time that differs slice by slice (one position per value); told apart
+    by EchoNumbers, an echo at one position too (one slice of another echo among a volume's, two
+    echoes alternating over three slices), which dcm2niix also writes apart."""
+    apart = sum(map(len, places)) == len(set().union(*places))
+    return apart and (numbered or all(len(p) > 1 for p in places))
 
 
 def _echoes(recs: list[FrameRecord]) -> tuple[str, dict[str, list[FrameRecord]]] | None:

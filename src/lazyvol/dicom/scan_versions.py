@@ -413,4 +413,6 @@ INDEX_VERSION = 98
 #: 127: no NumberOfTemporalPositions note on a 4-D volume of echoes or b-values (one time point) (h145).
 #: 128: an empty file fits a volume's numbering when one of its differing numbers is near theirs (h145).
 #: 129: an empty element written with another VR than the dictionary's is noted empty only (h147).
-REPORT_FORMAT = 129
+#: 130: echoes told apart by EchoNumbers at distinct positions are one volume per echo also where
+#: one echo holds a single position; they were stacked as one volume, echoes mixed along k (h150).
+REPORT_FORMAT = 130
