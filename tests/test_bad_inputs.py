@@ -598,9 +598,17 @@ def test_uneven_repeats_are_an_error(tmp_path):
         extra={"EchoTime": "20", "EchoNumbers": 2},
     )
     os.remove(e2.files[3])
-    msg = _raises(lv.SeriesError, lv.open, tmp_path / "s")
-    assert "(0018,0086)" in msg or "EchoNumbers" in msg or "positions" in msg
+    # never stacked with the second echo's positions repeating unevenly: each echo is a volume
+    # of its own (as dcm2niix writes them), the complete one opens, the other's gap is refused
+    msg = _raises(lv.MultipleSeriesError, lv.open, tmp_path / "s")
+    assert "(0018,0086)" in msg and "not at the same positions" in msg
     assert str(tmp_path / "s") in msg
+    report = sorted(lv.scan(tmp_path / "s"), key=lambda i: i.id)
+    shapes = {lv.open(tmp_path / "s", series=i.id).shape for i in report if i.shape[2] == SHAPE[2]}
+    assert shapes == {tuple(SHAPE)}
+    gap = next(i for i in report if i.shape[2] != SHAPE[2])
+    msg = _raises(lv.SeriesError, lv.open, tmp_path / "s", series=gap.id)
+    assert "spacing" in msg and str(tmp_path / "s") in msg
 
 
 def test_tilt_found_from_positions_not_tag(tmp_path):

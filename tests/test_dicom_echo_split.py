@@ -229,3 +229,39 @@ def test_an_echo_number_at_one_position_among_another_echos_slices_is_apart(
     assert vol.meta["echo_times"] == [5.0 + 5 * e]
     refs = [r for r in dcm2niix(tmp_path / "s", tmp_path / "ref") if "_Eq" not in r.name]
     assert sorted(nib.load(r).shape[2] for r in refs) == sorted(len(k) for k in ks.values())
+
+
+@pytest.mark.parametrize("missing", [2, 5], ids=["inside", "last"])
+def test_echoes_of_one_volume_missing_a_file_of_one_echo_are_each_apart(tmp_path, missing):
+    """Two echoes of one volume sharing six positions, one file of echo 2 missing: dcm2niix
+    writes each echo apart (echo 1 whole). The echo split needed positions repeating within an
+    echo, so the series was one group with one position once and five twice, refused whole."""
+    truths = [
+        write_dicom_series(
+            tmp_path / "s",
+            shape=(16, 12, 6),
+            modality="MR",
+            prefix=f"E{e}",
+            series_uid="1.2.826.0.1.3680043.8.498.150",
+            seed=e,
+            extra={"EchoTime": 10.0 * e, "EchoNumbers": e},
+        )
+        for e in (1, 2)
+    ]
+    gone = truths[1].files[missing]
+    Path(gone).unlink()
+    report = lv.scan(tmp_path / "s")
+    assert len(report) == 2, report
+    assert all(any("one volume per echo" in r for r in i.reasons) for i in report)
+    one, two = sorted(report, key=lambda i: -i.shape[2])
+    vol = lv.open(tmp_path / "s", series=one.id)
+    np.testing.assert_array_equal(vol.compute(), truths[0].stored)
+    assert vol.meta["echo_times"] == [10.0]
+    ks = [k for k in range(6) if k != missing]
+    if missing == 5:
+        np.testing.assert_array_equal(
+            lv.open(tmp_path / "s", series=two.id).compute(), truths[1].stored[..., ks]
+        )
+    else:
+        with pytest.raises(lv.errors.SeriesError, match="spacing"):
+            lv.open(tmp_path / "s", series=two.id)

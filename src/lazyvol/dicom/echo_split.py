@@ -51,7 +51,11 @@ def split_echo_series(keyed: dict[tuple[str, ...], list[FrameRecord]]) -> str:
         single = all(r.number_of_frames == 1 for r in recs)
         some = any(repeated) and single
         apart = single and _interleaved(places, numbered=name.startswith("EchoNumbers"))
-        if not apart and (not (all(repeated) or some) or not set.intersection(*places)):
+        # Echoes of one volume not at the same positions (a file missing from one): each apart,
+        # as dcm2niix writes them, so the complete echoes open and the other's gap is reported.
+        uneven = single and any(p != places[0] for p in places)
+        shared = bool(set.intersection(*places))
+        if not apart and (not (all(repeated) or some or uneven) or not shared):
             continue
         del keyed[key]
         for echo, v in sorted(by_echo.items(), key=lambda kv: _echo_order(kv[1][0])):
@@ -61,6 +65,9 @@ def split_echo_series(keyed: dict[tuple[str, ...], list[FrameRecord]]) -> str:
             f"{'/'.join(str(len(p)) for p in places)} positions): one volume per echo, as "
             "dcm2niix writes one file per echo, never the echoes interleaved along the slices"
             if apart
+            else f"{name} differ and the echoes are not at the same positions "
+            f"({'/'.join(str(len(p)) for p in places)}): one volume per echo"
+            if uneven and not any(repeated)
             else f"{name} differ in a time series ({len(by_echo)} echoes, positions repeating "
             f"within {'each' if all(repeated) else 'some'}): one volume per echo"
         )

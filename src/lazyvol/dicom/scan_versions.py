@@ -415,4 +415,6 @@ INDEX_VERSION = 98
 #: 129: an empty element written with another VR than the dictionary's is noted empty only (h147).
 #: 130: echoes told apart by EchoNumbers at distinct positions are one volume per echo also where
 #: one echo holds a single position; they were stacked as one volume, echoes mixed along k (h150).
-REPORT_FORMAT = 130
+#: 131: single-frame echoes of one volume not at the same positions (a file missing from one echo)
+#: are one volume per echo; the series was one group, refused for positions repeating unevenly (h150).
+REPORT_FORMAT = 131
