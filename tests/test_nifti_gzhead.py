@@ -109,3 +109,35 @@ def test_two_bytes_that_look_like_zlib_are_not_called_a_zlib_stream(tmp_path: Pa
     with pytest.raises(lv.FormatError) as err:
         lv.open(path)
     assert "compressed" not in str(err.value) and "sizeof_hdr" in str(err.value)
+
+
+@pytest.mark.parametrize(
+    ("kind", "first"),
+    [  # a small image's bytes: a stream's magic, then bytes that decode until they run out
+        ("gzip", [31, 139, 8, 0, 207, 58, 53, 108, 12, 163, 58, 103, 61, 245, 63, 7]),
+        ("zlib", [120, 156, 154, 248, 253, 146, 64, 231, 178, 254, 157, 134, 143, 188, 26, 173]),
+        ("bzip2", list(b"BZh1")),  # one voxel (int32 825907778): all of bzip2's stream header
+    ],
+)
+def test_a_small_img_whose_voxels_start_like_a_stream_still_reads(
+    tmp_path: Path, kind: str, first: list[int]
+) -> None:
+    # Valid uncompressed data: the old check took a stream start that decodes without error
+    # for as long as the file lasts for a compressed file, and refused it.
+    raw = np.array(first, np.uint8)
+    truth = raw.reshape(2, 2, 4, order="F") if raw.size == 16 else raw.view("<i4").reshape(1, 1, 1)
+    nib.save(nib.Nifti1Pair(truth, np.eye(4)), tmp_path / "s.img")
+    assert (tmp_path / "s.img").read_bytes() == raw.tobytes()
+    expected = np.asanyarray(nib.load(tmp_path / "s.hdr").dataobj)
+    np.testing.assert_array_equal(lv.open(tmp_path / "s.hdr").compute(), expected)
+
+
+@pytest.mark.parametrize("how", sorted(set(_COMPRESS) - {"gzip0"}))  # (level 0: not small)
+def test_a_small_compressed_img_of_many_voxels_is_refused(tmp_path: Path, how: str) -> None:
+    # The whole (small) file is read; its stream inflates past the bytes decoded to tell.
+    nib.save(nib.Nifti1Pair(np.zeros((64, 64, 32), np.uint8), np.eye(4)), tmp_path / "z.img")
+    img = tmp_path / "z.img"
+    img.write_bytes(_COMPRESS[how](img.read_bytes()))
+    assert img.stat().st_size < 2**16
+    with pytest.raises(lv.FormatError, match="-compressed"):
+        lv.open(tmp_path / "z.hdr")

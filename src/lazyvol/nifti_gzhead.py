@@ -153,7 +153,7 @@ def read_head(loc: Location, n: int, stamp: SourceStamp | None = None) -> bytes:
         return out
     head = _io.read(loc, 0, min(n, size), expect=stamp)
     kind = compression_kind(head[:6])  # (no header starts so: sizeof_hdr is 348 or 540)
-    if kind == "zlib" and not _decodes(kind, head):
+    if kind == "zlib" and not _decodes(kind, head, whole=len(head) >= size):
         kind = ""  # (two bytes that happen to be a zlib header: a file that is not NIfTI)
     if kind:
         raise compressed_error(loc, kind)
@@ -190,8 +190,15 @@ def compressed_error(loc: Location, kind: str, header: Location | None = None) -
 _SAMPLE = 64 * 2**10
 
 
-def _decodes(kind: str, sample: bytes) -> bool:
-    """Whether ``sample`` (a file's first bytes) decodes as the start of a ``kind`` stream."""
+def _decodes(kind: str, sample: bytes, *, whole: bool) -> bool:
+    """Whether ``sample`` (a file's first bytes; ``whole``: all of them) decodes as a ``kind``
+    stream: a complete one (it ends, its checksum holds) when the sample is the whole file, else
+    a start that gives bytes without an error.
+
+    A whole file must hold a whole stream: the start of voxel data that happen to begin with a
+    stream's magic decodes without error as long as the bytes last, and in a file of a few dozen
+    bytes (a 2 x 2 x 2 image, one voxel) they run out before any error (and a lone ``BZh1``
+    decodes to nothing at all)."""
     import bz2
     import lzma
 
@@ -210,6 +217,10 @@ def _decodes(kind: str, sample: bytes) -> bool:
         out = decoder.decompress(sample, _SAMPLE)
     except (zlib.error, OSError, EOFError, ValueError, lzma.LZMAError):
         return False
+    if decoder.eof or len(out) >= _SAMPLE:  # (ended, checksum checked; or it inflates on)
+        return True
+    if whole:
+        return False  # (a stream that stops with the file: a compressed file is not cut short)
     # bzip2 gives nothing before a whole block (up to 900 kB): its 10 magic bytes suffice.
     return bool(out) or kind == "bzip2"
 
@@ -225,7 +236,7 @@ def data_compression(loc: Location, stamp: SourceStamp) -> str:
     if not kind:
         return ""
     sample = _io.read(loc, 0, min(_SAMPLE, stamp.size), expect=stamp)
-    return kind if _decodes(kind, sample) else ""
+    return kind if _decodes(kind, sample, whole=len(sample) >= stamp.size) else ""
 
 
 #: How to undo each compression :func:`compressed_error` names.
