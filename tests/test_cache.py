@@ -559,3 +559,23 @@ def test_an_rgb_nifti_with_cache_true_reads_uncached_with_a_warning(tmp_path, ca
     assert lvcache.list_entries() == []
     with pytest.raises(CacheError, match=r"rgb\.nii: its .* voxels cannot be cached"):
         lv.open(path, cache=True, require_cache=True)
+
+
+def test_an_extended_precision_volume_with_cache_true_is_told_the_dtype_that_caches(
+    tmp_path, cache_dir
+):
+    """float128 (x86 long double) is a number: the warning said 'a Zarr entry holds numbers
+    only'; it now says Zarr has no such data type and which dtype= gets an entry."""
+    path = tmp_path / "f.nii"
+    nib.save(nib.Nifti1Image(np.ones((4, 5, 3), np.float32), np.eye(4)), path)
+    long = np.dtype(np.longdouble)
+    if long.itemsize <= 8:
+        pytest.skip("long double is float64 here")
+    with pytest.warns(lvcache.CacheWarning) as rec:
+        vol = lv.open(path, cache=True, dtype=long)
+    msg = str(rec[0].message)
+    assert f"f.nii: its {long} voxels cannot be cached" in msg and "numbers only" not in msg
+    assert "dtype='f8'" in msg
+    assert vol.dtype == long and lvcache.list_entries() == []
+    assert lv.open(path, cache=True, dtype="f8").dtype == np.float64
+    assert len(lvcache.list_entries()) == 1

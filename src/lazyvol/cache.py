@@ -465,14 +465,14 @@ def open_cached(
     src = _open_source(arg, series=series, chunks=chunks, scale=scale, dtype=dtype, **options)
     req = _Request(arg, loc, _root(cache), series, scale, dtype, options, require_cache)
     if not storable_dtype(src.dtype):  # (RGB: to_zarr refused it, naming the entry as a store)
-        channel = (
-            " (a channel can be: lazyvol.Volume(vol.data['R'], vol.affine))"
-            if (src.dtype.names)
-            else ""
+        fix = (  # (records: one channel is a number; extended precision: a narrower float)
+            "Zarr holds numbers only; one channel can be: lazyvol.Volume(vol.data['R'], vol.affine)"
+            if src.dtype.names
+            else f"Zarr has no {src.dtype} data type; pass dtype='{src.dtype.kind}"
+            f"{src.dtype.itemsize // 2}' to cache it as such"
         )
         req.unusable(
-            f"{req.what}: its {src.dtype} voxels cannot be cached (a Zarr entry holds numbers "
-            f"only{channel}); open it without cache="
+            f"{req.what}: its {src.dtype} voxels cannot be cached ({fix}), or open it without cache="
         )
         return src
     try:
