@@ -141,3 +141,33 @@ def test_a_small_compressed_img_of_many_voxels_is_refused(tmp_path: Path, how: s
     assert img.stat().st_size < 2**16
     with pytest.raises(lv.FormatError, match="-compressed"):
         lv.open(tmp_path / "z.hdr")
+
+
+@pytest.mark.parametrize(
+    "first",
+    [[376], [-29921, 8, 0, 0, 0]],  # bytes 78 01 (zlib's header); 1f 8b 08 00 ... (gzip's)
+)
+def test_constant_voxels_after_a_stream_header_still_read(tmp_path: Path, first: list[int]) -> None:
+    # A background of -1878 (bytes aa f8) decodes as deflate literals for as long as it lasts:
+    # the first 64 KiB of a large .img "inflated", and the valid voxels were refused.
+    values = np.full(64 * 64 * 16, -1878, dtype="<i2")
+    values[: len(first)] = first
+    truth = values.reshape(64, 64, 16, order="F")  # (the .img's first bytes: ``first``)
+    nib.save(nib.Nifti1Pair(truth, np.eye(4)), tmp_path / "c.img")
+    assert (tmp_path / "c.img").stat().st_size > 2**16
+    np.testing.assert_array_equal(lv.open(tmp_path / "c.hdr").compute(), truth)
+
+
+@pytest.mark.parametrize("how", sorted(_COMPRESS))
+def test_a_large_incompressible_img_stream_is_decoded_to_its_end_and_refused(
+    tmp_path: Path, how: str
+) -> None:
+    # Noise: the stream is about as long as the voxels (gzip -0, bzip2: longer), so its bytes
+    # could be voxels; the whole stream is decoded (it ends, its checksum holds): refused.
+    noise = np.random.default_rng(1).integers(0, 2**32, (64, 64, 16), dtype=np.uint32)
+    nib.save(nib.Nifti1Pair(noise, np.eye(4)), tmp_path / "n.img")
+    img = tmp_path / "n.img"
+    img.write_bytes(_COMPRESS[how](img.read_bytes()))
+    assert img.stat().st_size >= noise.nbytes > 2**16
+    with pytest.raises(lv.FormatError, match="-compressed"):
+        lv.open(tmp_path / "n.hdr")

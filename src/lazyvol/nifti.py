@@ -93,7 +93,9 @@ def _check_sizes(
     size = stamp.size
     where = str(loc) if data == loc else f"{data} (data of {loc})"
     if not data.name.lower().endswith(".gz"):
-        kind = "" if is_single_file(data) else data_compression(data, stamp)  # (a .nii: read_head)
+        kind = (
+            "" if is_single_file(data) else data_compression(data, stamp, end)
+        )  # (a .nii: read_head)
         if kind:  # read as voxels, the compressed bytes were garbage (or "truncated")
             raise compressed_error(data, kind, header=header_location(data))
         if size < end:

@@ -199,20 +199,11 @@ def _decodes(kind: str, sample: bytes, *, whole: bool) -> bool:
     stream's magic decodes without error as long as the bytes last, and in a file of a few dozen
     bytes (a 2 x 2 x 2 image, one voxel) they run out before any error (and a lone ``BZh1``
     decodes to nothing at all)."""
-    import bz2
+    decoder = _decoder(kind)
+    if decoder is None:
+        return False  # (zstd: no decoder in the standard library)
     import lzma
 
-    decoder: Any
-    if kind == "gzip":
-        decoder = zlib.decompressobj(31)
-    elif kind == "bzip2":
-        decoder = bz2.BZ2Decompressor()
-    elif kind == "xz":
-        decoder = lzma.LZMADecompressor()
-    elif kind == "zlib":
-        decoder = zlib.decompressobj()
-    else:
-        return False  # (zstd: no decoder in the standard library)
     try:
         out = decoder.decompress(sample, _SAMPLE)
     except (zlib.error, OSError, EOFError, ValueError, lzma.LZMAError):
@@ -225,18 +216,80 @@ def _decodes(kind: str, sample: bytes, *, whole: bool) -> bool:
     return bool(out) or kind == "bzip2"
 
 
-def data_compression(loc: Location, stamp: SourceStamp) -> str:
+def _decoder(kind: str) -> Any:
+    """A fresh standard-library decoder of a ``kind`` stream, or None (zstd)."""
+    import bz2
+    import lzma
+
+    makers = {
+        "gzip": lambda: zlib.decompressobj(31),
+        "zlib": zlib.decompressobj,
+        "bzip2": bz2.BZ2Decompressor,
+        "xz": lzma.LZMADecompressor,
+    }
+    return makers[kind]() if kind in makers else None
+
+
+def _inflated(decoder: Any, data: bytes, step: int, limit: int) -> int:
+    """How many bytes ``decoder`` gives for ``data`` and what it holds back (``step`` at a time,
+    discarded), up to the stream's end, the input's or past ``limit``; -1 if the bytes are not
+    such a stream."""
+    import lzma
+
+    made = 0
+    try:
+        made += len(decoder.decompress(data, step))
+        while not decoder.eof and made <= limit:
+            tail = getattr(decoder, "unconsumed_tail", b"")  # (zlib)
+            if tail:
+                made += len(decoder.decompress(tail, step))
+            elif not getattr(decoder, "needs_input", True):  # (bz2, lzma)
+                made += len(decoder.decompress(b"", step))
+            else:
+                break
+    except (zlib.error, OSError, EOFError, ValueError, lzma.LZMAError):
+        return -1
+    return made
+
+
+def _stream_ends(loc: Location, stamp: SourceStamp, kind: str) -> bool:
+    """Whether the whole file ``loc`` decodes as a ``kind`` stream that ends (its checksum holds),
+    read a MiB at a time, the output discarded; one that inflates past 64 times the file's size
+    (plus 64 MiB) is taken for one unread (a stream, as no voxel values decode so), bounding the
+    time a decompression bomb takes."""
+    decoder = _decoder(kind)
+    size, pos, made = stamp.size, 0, 0
+    limit = 64 * size + 2**26
+    while pos < size and not decoder.eof and made <= limit:
+        data = _io.read(loc, pos, min(2**20, size - pos), expect=stamp)
+        pos += len(data)
+        got = _inflated(decoder, data, 2**20, limit - made)
+        if got < 0:
+            return False
+        made += got
+    return bool(decoder.eof) or made > limit
+
+
+def data_compression(loc: Location, stamp: SourceStamp, need: int) -> str:
     """The compression (gzip, bzip2, xz or zlib) of a pair's data file not named ``.gz`` whose bytes
     are such a stream (a gzipped ``.img`` named ``.img``), else ``""``.
 
     Its first bytes are read (6, and up to 64 KiB when they start such a stream): voxel values
-    may start with a stream's magic bytes, they do not decode as one."""
+    may start with a stream's magic bytes, they do not decode as one. A file of at least ``need``
+    bytes (the header's vox_offset + data: it may be voxels) whose start decodes is decoded to its
+    end: the start of constant or periodic voxel values can decode without error for as long as it
+    lasts, a whole file does not end as a stream."""
     head = _io.read(loc, 0, min(6, stamp.size), expect=stamp)
     kind = compression_kind(head)
     if not kind:
         return ""
     sample = _io.read(loc, 0, min(_SAMPLE, stamp.size), expect=stamp)
-    return kind if _decodes(kind, sample, whole=len(sample) >= stamp.size) else ""
+    whole = len(sample) >= stamp.size
+    if not _decodes(kind, sample, whole=whole):
+        return ""
+    if whole or stamp.size < need:  # (ended; or too short to be the voxels: refused either way)
+        return kind
+    return kind if _stream_ends(loc, stamp, kind) else ""
 
 
 #: How to undo each compression :func:`compressed_error` names.
