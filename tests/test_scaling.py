@@ -134,7 +134,7 @@ def test_a_complex64_nifti_whose_slope_overflows_is_refused_and_complex128_reads
     np.testing.assert_allclose(lv.open(path, dtype="complex128").compute(), ref, rtol=1e-6)
 
 
-@pytest.mark.parametrize("stored", ["int16", "uint8", "float32", "int64"])
+@pytest.mark.parametrize("stored", ["int16", "uint8", "float32", "int64", "bool"])
 @pytest.mark.parametrize(
     ("slope", "inter"), [(1.0, 0.0), (0.5, -3.0), (1.0, -3.0), (3.0, -9.0), (0.1, -0.3), (1, -300)]
 )

@@ -409,7 +409,7 @@ def _nonzero_into(src: np.ndarray, dest: np.ndarray, slope: float, inter: float)
     for integers, exactly (zero only at ``-inter / slope``), else computed in float64 (complex128)."""
     if src.dtype.kind in "iub" and slope != 0 and math.isfinite(slope) and math.isfinite(inter):
         zero = Fraction(-inter) / Fraction(slope)  # (floats are exact fractions)
-        lo, hi = _int_bounds(src.dtype)
+        lo, hi = (0, 1) if src.dtype.kind == "b" else _int_bounds(src.dtype)  # (bool: 0, 1)
         if zero.denominator != 1 or not lo <= zero.numerator <= hi:
             dest[...] = True
             return
