@@ -278,7 +278,8 @@ def data_compression(loc: Location, stamp: SourceStamp, need: int) -> str:
     may start with a stream's magic bytes, they do not decode as one. A file of at least ``need``
     bytes (the header's vox_offset + data: it may be voxels) whose start decodes is decoded to its
     end: the start of constant or periodic voxel values can decode without error for as long as it
-    lasts, a whole file does not end as a stream."""
+    lasts, a whole file does not end as a stream (not from a server that ignores Range: each read
+    would fetch the whole object, so there the start decides)."""
     head = _io.read(loc, 0, min(6, stamp.size), expect=stamp)
     kind = compression_kind(head)
     if not kind:
@@ -288,6 +289,8 @@ def data_compression(loc: Location, stamp: SourceStamp, need: int) -> str:
     if not _decodes(kind, sample, whole=whole):
         return ""
     if whole or stamp.size < need:  # (ended; or too short to be the voxels: refused either way)
+        return kind
+    if _io.ignores_range(loc):  # (each MiB read would fetch the whole object: the start decides)
         return kind
     return kind if _stream_ends(loc, stamp, kind) else ""
 

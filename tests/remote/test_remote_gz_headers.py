@@ -97,3 +97,23 @@ def test_header_cut_finds_a_member_header_the_bytes_end_inside():
     assert not header_cut(before + member)
     assert not header_cut(b"\x1f\x8b\x08\xe0" + b"\0" * 5)  # reserved flags: no header
     assert not header_cut(b"no gzip magic here")
+
+
+def test_a_stored_gzip_img_on_a_server_ignoring_range_is_refused_in_two_fetches(
+    tmp_path: Path, http_server: HttpServer
+) -> None:
+    """A gzip -0 stream under a plain .img name, as long as the voxels (it may be them): locally
+    decoded to its end a MiB at a time; from a server that ignores Range each such read fetched
+    the whole object (a 4 MiB file: 6 fetches at open). The stream's start decides there."""
+    import gzip
+
+    nib = pytest.importorskip("nibabel")
+    noise = np.random.default_rng(2).integers(0, 2**32, (128, 128, 64), dtype=np.uint32)
+    nib.save(nib.Nifti1Pair(noise, np.eye(4)), tmp_path / "n.img")
+    packed = gzip.compress((tmp_path / "n.img").read_bytes(), compresslevel=0, mtime=0)
+    url = http_server.put("n.img", packed, mode="norange")
+    http_server.put("n.hdr", (tmp_path / "n.hdr").read_bytes())
+    http_server.reset_counts()
+    with pytest.raises(lv.FormatError, match="gzip-compressed"):
+        lv.open(url[: -len(".img")] + ".hdr")
+    assert http_server.bytes_served < 3 * len(packed)
