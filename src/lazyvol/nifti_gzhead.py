@@ -279,7 +279,14 @@ def data_compression(loc: Location, stamp: SourceStamp, need: int) -> str:
     bytes (the header's vox_offset + data: it may be voxels) whose start decodes is decoded to its
     end: the start of constant or periodic voxel values can decode without error for as long as it
     lasts, a whole file does not end as a stream (not from a server that ignores Range: each read
-    would fetch the whole object, so there the start decides)."""
+    would fetch the whole object, so there the start decides).
+
+    A file of exactly ``need`` bytes is voxels, unread here (as nibabel reads it): every file a
+    writer makes is that size, and a compressed stream of the data the header describes is not
+    (shorter where the values compress, longer by its framing where they do not), so the common
+    case costs no read at open and no sniffing can refuse it."""
+    if stamp.size == need:
+        return ""
     head = _io.read(loc, 0, min(6, stamp.size), expect=stamp)
     kind = compression_kind(head)
     if not kind:
