@@ -265,3 +265,40 @@ def test_echoes_of_one_volume_missing_a_file_of_one_echo_are_each_apart(tmp_path
     else:
         with pytest.raises(lv.errors.SeriesError, match="spacing"):
             lv.open(tmp_path / "s", series=two.id)
+
+
+@pytest.mark.parametrize("n3", [1, 6], ids=["one-slice", "a-slab"])
+def test_echoes_sharing_positions_beside_a_third_echo_elsewhere_are_each_apart(
+    tmp_path, dcm2niix, n3
+):
+    """Echoes 1 and 2 of one volume at six shared positions, echo 3 (EchoNumbers 3) at positions
+    of its own above them (one re-acquired slice, or a slab): dcm2niix writes each echo apart. The
+    echo split wanted a position common to every echo, so the series stayed one group with
+    positions repeating unevenly and was refused whole, echoes 1 and 2 with it."""
+    truths = [
+        write_dicom_series(
+            tmp_path / "s",
+            shape=(16, 12, 6 if e < 3 else n3),
+            origin=(-12.5, -20.0, 30.0 if e < 3 else 45.0),
+            modality="MR",
+            prefix=f"E{e}",
+            series_uid="1.2.826.0.1.3680043.8.498.152",
+            seed=e,
+            extra={"EchoTime": 5.0 * e, "EchoNumbers": e},
+        )
+        for e in (1, 2, 3)
+    ]
+    report = lv.scan(tmp_path / "s")
+    assert len(report) == 3, report
+    assert all(any("one volume per echo" in r for r in i.reasons) for i in report)
+    by_te = {}
+    for info in report:
+        vol = lv.open(tmp_path / "s", series=info.id)
+        (te,) = vol.meta["echo_times"]
+        by_te[te] = vol
+    assert sorted(by_te) == [5.0, 10.0, 15.0]
+    for e, truth in enumerate(truths, start=1):
+        np.testing.assert_array_equal(by_te[5.0 * e].compute(), truth.stored)
+        np.testing.assert_allclose(by_te[5.0 * e].affine, truth.affine, atol=1e-6)
+    refs = dcm2niix(tmp_path / "s", tmp_path / "ref")
+    assert sorted(nib.load(r).shape for r in refs) == sorted(v.shape for v in by_te.values())

@@ -50,11 +50,12 @@ def split_echo_series(keyed: dict[tuple[str, ...], list[FrameRecord]]) -> str:
         # (dcm2niix keeps an enhanced file's frames at another echo time in its one 4D volume)
         single = all(r.number_of_frames == 1 for r in recs)
         some = any(repeated) and single
-        apart = single and _interleaved(places, numbered=name.startswith("EchoNumbers"))
+        numbered = name.startswith("EchoNumbers")
+        apart = single and _interleaved(places, numbered=numbered)
         # Echoes of one volume not at the same positions (a file missing from one): each apart,
         # as dcm2niix writes them, so the complete echoes open and the other's gap is reported.
         uneven = single and any(p != places[0] for p in places)
-        shared = bool(set.intersection(*places))
+        shared = _shared(places, numbered)
         if not apart and (not (all(repeated) or some or uneven) or not shared):
             continue
         del keyed[key]
@@ -72,6 +73,16 @@ def split_echo_series(keyed: dict[tuple[str, ...], list[FrameRecord]]) -> str:
             f"within {'each' if all(repeated) else 'some'}): one volume per echo"
         )
     return note
+
+
+def _shared(places: list[set[tuple[float, ...]]], numbered: bool) -> bool:
+    """The echoes share positions. Told apart by EchoNumbers, a position in any two of them (two
+    echoes of a volume beside a third echo's slice elsewhere: dcm2niix writes each echo apart);
+    by EchoTime alone, a position in every one (an echo time that differs from slice to slice,
+    repeating in time, shares none)."""
+    if numbered:
+        return sum(map(len, places)) > len(set().union(*places))
+    return bool(set.intersection(*places))
 
 
 def _interleaved(places: list[set[tuple[float, ...]]], numbered: bool) -> bool:

@@ -417,4 +417,6 @@ INDEX_VERSION = 98
 #: one echo holds a single position; they were stacked as one volume, echoes mixed along k (h150).
 #: 131: single-frame echoes of one volume not at the same positions (a file missing from one echo)
 #: are one volume per echo; the series was one group, refused for positions repeating unevenly (h150).
-REPORT_FORMAT = 131
+#: 132: echoes told apart by EchoNumbers sharing positions beside another echo elsewhere are one
+#: volume per echo; the split wanted a position common to every echo, the series was refused (h152).
+REPORT_FORMAT = 132
