@@ -375,6 +375,35 @@ def test_an_ome_image_of_ngff_0_1_or_0_2_is_refused_as_such(tmp_path, version):
         lv.open(tmp_path / "s.zarr")
 
 
+def test_an_ome_image_of_ngff_0_3_is_refused_as_such_and_missing_axes_as_corrupt(tmp_path):
+    """OME-NGFF 0.3 names its axes but its datasets state no coordinateTransformations (they came
+    with 0.4), so no voxel size: a valid 0.3 store was refused as corrupt metadata (FormatError,
+    "OME-NGFF requires one per dataset"), the sibling of 0.1/0.2's refusal. A 0.4 store without
+    'axes' (required since 0.3) was told it was OME-NGFF 0.1/0.2 (UnsupportedError): it is
+    corrupt metadata."""
+    group = zarr.open_group(str(tmp_path / "s.zarr"), mode="w", zarr_format=2)
+    group.attrs["multiscales"] = [
+        {"version": "0.3", "axes": ["z", "y", "x"], "datasets": [{"path": "0"}]}
+    ]
+    group.create_array("0", shape=(3, 4, 5), dtype="uint16")[...] = 7
+    with pytest.raises(lv.UnsupportedError, match=r"s\.zarr: .*version '0\.3'.*no voxel size"):
+        lv.open(tmp_path / "s.zarr")
+    scale = [{"type": "scale", "scale": [3.0, 2.0, 1.0]}]
+    group.attrs["multiscales"] = [
+        {
+            "version": "0.3",
+            "axes": ["z", "y", "x"],
+            "datasets": [{"path": "0", **{"coordinateTransformations": scale}}],
+        }
+    ]
+    np.testing.assert_allclose(np.diag(lv.open(tmp_path / "s.zarr").affine), [1, 2, 3, 1])
+    group.attrs["multiscales"] = [
+        {"version": "0.4", "datasets": [{"path": "0", "coordinateTransformations": scale}]}
+    ]
+    with pytest.raises(lv.FormatError, match=r"s\.zarr: .*version '0\.4'.* no 'axes'.*require"):
+        lv.open(tmp_path / "s.zarr")
+
+
 @pytest.mark.parametrize("version", [None, "x", "", [], {}, 2.5, True])
 def test_a_lazyvol_store_version_that_is_no_whole_number_is_refused(tmp_path, version):
     """``lazyvol.version`` of another JSON type raised int()'s bare TypeError or ValueError

@@ -312,18 +312,36 @@ def _orientations(
     return [r for r, _ in found], [s for _, s in found], [str(v) for v in values]
 
 
-def _require_axes(store: str, ome: dict[str, Any]) -> None:
-    """OME-NGFF 0.1 and 0.2 ``multiscales`` have no ``axes`` (t, c, z, y, x implied) and no voxel
-    size: refused as what they are, not as corrupt metadata (a bare KeyError 'axes')."""
+def _require_axes(store: str, ome: dict[str, Any], level: int) -> None:
+    """OME-NGFF 0.1 and 0.2 ``multiscales`` have no ``axes`` (t, c, z, y, x implied) and 0.3's
+    datasets no ``coordinateTransformations``: neither states a voxel size, and both are refused
+    as what they are (an UnsupportedError), not as corrupt metadata. ``axes`` missing from a
+    later version (which requires them) is corrupt metadata (a FormatError)."""
     scales = ome.get("multiscales")
     ms = scales[0] if isinstance(scales, list) and scales else None
-    if isinstance(ms, dict) and "axes" not in ms:
-        version = ms.get("version", ome.get("version"))
+    if not isinstance(ms, dict):
+        return
+    version = ms.get("version", ome.get("version"))
+    if "axes" not in ms:
+        if version is None or str(version) in ("0.1", "0.2"):
+            raise UnsupportedError(
+                f"{store}: OME-Zarr multiscales (version {version!r}) state no 'axes': OME-NGFF "
+                "0.1 and 0.2 imply t, c, z, y, x and state no voxel size, which lazyvol does not "
+                "invent; add 'axes' and a 'scale' per dataset (OME-Zarr 0.4 or later), or read "
+                "the arrays with zarr"
+            )
+        raise FormatError(
+            f"{store}: OME-Zarr multiscales (version {version!r}) state no 'axes', which "
+            "OME-NGFF 0.3 and later require; add the 'axes' list (one entry per array axis)"
+        )
+    datasets = ms.get("datasets")
+    ds = datasets[level] if isinstance(datasets, list) and 0 <= level < len(datasets) else None
+    if str(version) == "0.3" and isinstance(ds, dict) and "coordinateTransformations" not in ds:
         raise UnsupportedError(
-            f"{store}: OME-Zarr multiscales (version {version!r}) state no 'axes': OME-NGFF 0.1 "
-            "and 0.2 imply t, c, z, y, x and state no voxel size, which lazyvol does not invent; "
-            "add 'axes' and a 'scale' per dataset (OME-Zarr 0.4 or later), or read the arrays "
-            "with zarr"
+            f"{store}: OME-Zarr multiscales version '0.3' state no voxel size (a dataset's "
+            "'coordinateTransformations' came with OME-NGFF 0.4), which lazyvol does not invent; "
+            f"add [{{'type': 'scale', 'scale': [...]}}] to dataset {ds.get('path')!r} "
+            "(OME-Zarr 0.4 or later), or read the arrays with zarr"
         )
 
 
@@ -336,9 +354,9 @@ def read_multiscales(store: str, ome: dict[str, Any], level: int) -> OmeLevel:
         No axes/datasets, or no such level.
     UnsupportedError
         Not exactly three trailing space axes, a transformation other than scale/translation, or
-        no axes (OME-NGFF 0.1/0.2).
+        no voxel size by the version's rules (OME-NGFF 0.1/0.2: no axes; 0.3: no transformations).
     """
-    _require_axes(store, ome)
+    _require_axes(store, ome, level)
     try:
         ms = ome["multiscales"][0]
         axes = ms["axes"]
