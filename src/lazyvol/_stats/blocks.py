@@ -163,25 +163,47 @@ def _extremes(part: MomentsPart, sl: slice, t: Values, ok: Values | None, fill: 
 def _int_moments(rows: Rows) -> MomentsPart:
     """Integer rows too spread out to count values: exact sums, and M2 from each value's
     deviation from an integer near the row's mean, exact in integers (int64 values beyond 2**53
-    would round first)."""
+    would round first). Integers of at most 32 bits in rows of fewer than limits.NATIVE_MAX_N values
+    give native moments (int64 sums and extremes), others Python ints."""
     k, dt = rows.k, rows.x.dtype
     info = np.iinfo(dt)
-    part = MomentsPart.empty(k, integer=True)
+    native = dt.itemsize <= 4 and rows.x.shape[1] < limits.NATIVE_MAX_N
+    part = MomentsPart.empty(k, integer=True, native=native)
     part.vmin, part.vmax = np.full(k, info.max, dtype=dt), np.full(k, info.min, dtype=dt)
     for sl, t, w in rows.tiles():
         part.n[sl] += t.shape[1] if w is None else np.count_nonzero(w, axis=1)
         tz = t if w is None else np.where(w, t, 0)
         part.nonzero[sl] += np.count_nonzero(tz, axis=1)
-        part.sums[sl] = part.sums[sl] + row_int_sums(tz)
+        if native:  # |sum| <= n * 2**32 < 2**63
+            part.sums[sl] += np.sum(tz, axis=1, dtype=np.int64)
+        else:
+            part.sums[sl] = part.sums[sl] + row_int_sums(tz)
         _extremes(part, sl, t, w, (info.max, info.min))
     part.mean, part.mean_lo, floor = exact_means(part.sums, part.n)
     pivot = np.array(floor, dtype=dt)
-    # deviations exact while a row spans less than 2**63 (a wider one: from the float mean)
-    vmin, vmax = part.vmin.astype(object), part.vmax.astype(object)
-    wide = np.array([hi - lo >= 1 << 63 for lo, hi in zip(vmin.tolist(), vmax.tolist())], bool)
+    part.m2 = _int_m2(rows, part, pivot)
+    empty = part.n == 0
+    if native:
+        part.vmin, part.vmax = part.vmin.astype(np.int64), part.vmax.astype(np.int64)
+        part.vmin[empty] = part.vmax[empty] = 0
+    else:
+        part.vmin, part.vmax = part.vmin.astype(object), part.vmax.astype(object)
+        part.vmin[empty] = part.vmax[empty] = None
+    part.fmin, part.fmax = part.vmin, part.vmax
+    return _in_row_order(rows, part)
+
+
+def _int_m2(rows: Rows, part: MomentsPart, pivot: Values) -> npt.NDArray[np.float64]:
+    """M2 of integer rows (extremes still in the data's dtype) from deviations from ``pivot``,
+    each row's floor(mean)."""
+    k, dt = rows.k, rows.x.dtype
     d_sum, d_sq = np.zeros(k), np.zeros(k)
+    wide = None
+    if dt.itemsize == 8:  # deviations exact while a row spans less than 2**63 (else from the mean)
+        vmin, vmax = part.vmin.astype(object), part.vmax.astype(object)
+        wide = np.array([hi - lo >= 1 << 63 for lo, hi in zip(vmin.tolist(), vmax.tolist())], bool)
     for sl, t, w in rows.tiles():
-        if dt.itemsize < 8:
+        if wide is None:
             d = (t.astype(np.int64) - pivot[sl, None]).astype(np.float64)
         else:
             d = (t.view(np.uint64) - pivot[sl, None].view(np.uint64)).view(np.int64)
@@ -194,12 +216,10 @@ def _int_moments(rows: Rows) -> MomentsPart:
         d_sq[sl] += np.einsum("ij,ij->i", d, d)
         d_sum[sl] += d.sum(axis=1)
     with np.errstate(invalid="ignore", divide="ignore"):
-        part.m2 = np.where(part.n > 0, np.maximum(d_sq - d_sum * d_sum / part.n, 0.0), 0.0)
-    empty = part.n == 0
-    part.vmin, part.vmax = vmin, vmax
-    part.vmin[empty] = part.vmax[empty] = None
-    part.fmin, part.fmax = part.vmin, part.vmax
-    return _in_row_order(rows, part)
+        m2: npt.NDArray[np.float64] = np.where(
+            part.n > 0, np.maximum(d_sq - d_sum * d_sum / part.n, 0.0), 0.0
+        )
+    return m2
 
 
 def _in_row_order(rows: Rows, part: MomentsPart) -> MomentsPart:

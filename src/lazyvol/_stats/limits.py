@@ -12,6 +12,7 @@ __all__ = [
     "MAX_HIST_CELLS",
     "MAX_COUNT_CELLS",
     "MAX_COUNT_SPAN",
+    "NATIVE_MAX_N",
     "countable",
     "exact_budget",
 ]
@@ -38,6 +39,10 @@ EXACT_COLLECT_LIMIT = 1 << 21
 #: Exact percentiles of many output rows: cells a row may add to the budget of a pass (the
 #: default histogram's 256 bins; more with more bins).
 EXACT_ROW_CELLS = 256
+#: Integer moments of data of at most 32 bits are kept in int64 (extremes, exact sums) for rows of
+#: fewer values than this: a value is at most 2**32 in magnitude, so a row's sum stays below 2**63
+#: (never more than 2**31; rows with more go the Python-int way).
+NATIVE_MAX_N = 1 << 31
 #: Elements processed at a time inside a chunk (bounds temporaries to a few MiB).
 PIECE = 1 << 20
 #: Fan-in of the merge tree.

@@ -7,6 +7,7 @@ the pairwise update of Chan, Golub & LeVeque (1979).
 
 from __future__ import annotations
 
+import dataclasses
 from collections.abc import Mapping
 
 import numpy as np
@@ -30,6 +31,7 @@ from .rows import add_exactly, exact_means
 __all__ = [
     "assemble_hist",
     "assemble_stats",
+    "exact_ints",
     "global_range",
     "merge_hists",
     "merge_parts",
@@ -63,6 +65,28 @@ def to_moments(p: Part) -> MomentsPart:
         q.m2[r] = (n * ss[r] - s[r] * s[r]) / n  # Python ints: rounded once
     q.fmin, q.fmax = q.vmin, q.vmax
     return q
+
+
+def exact_ints(p: MomentsPart) -> MomentsPart:
+    """A native integer partial (int64 sums and extremes) as Python ints (None: no value); any
+    other partial as it is."""
+    if not p.native:
+        return p
+    empty = p.n == 0
+    vmin, vmax = p.vmin.astype(object), p.vmax.astype(object)
+    vmin[empty] = vmax[empty] = None
+    q = dataclasses.replace(p, vmin=vmin, vmax=vmax, fmin=vmin, fmax=vmax)
+    q.sums = p.sums.astype(object)
+    return q
+
+
+def _native_extremes(a: MomentsPart, b: MomentsPart, out: MomentsPart) -> None:
+    """Extremes of two native partials (0 where neither has a value)."""
+    ha, hb = a.n > 0, b.n > 0
+    both = ha & hb
+    out.vmin = np.where(both, np.minimum(a.vmin, b.vmin), np.where(ha, a.vmin, b.vmin))
+    out.vmax = np.where(both, np.maximum(a.vmax, b.vmax), np.where(ha, a.vmax, b.vmax))
+    out.fmin, out.fmax = out.vmin, out.vmax
 
 
 def _merge_counts(a: CountsPart, b: CountsPart) -> CountsPart | None:
@@ -105,12 +129,19 @@ def _add_sums(a: MomentsPart, b: MomentsPart, out: MomentsPart) -> None:
 
 
 def _merge_moments(a: MomentsPart, b: MomentsPart) -> MomentsPart:
-    out = MomentsPart.empty(a.k, integer=a.integer and b.integer)
+    n = a.n + b.n
+    native = a.native and b.native and not bool((n >= limits.NATIVE_MAX_N).any())
+    if not native:  # (a sum that could pass int64, or one side in Python ints)
+        a, b = exact_ints(a), exact_ints(b)
+    out = MomentsPart.empty(a.k, integer=a.integer and b.integer, native=native)
     out.nan = a.nan + b.nan
     out.nonzero = a.nonzero + b.nonzero
-    out.n = n = a.n + b.n
-    out.vmin, out.vmax = pick(np.minimum, a.vmin, b.vmin), pick(np.maximum, a.vmax, b.vmax)
-    out.fmin, out.fmax = pick(np.minimum, a.fmin, b.fmin), pick(np.maximum, a.fmax, b.fmax)
+    out.n = n
+    if native:
+        _native_extremes(a, b, out)
+    else:
+        out.vmin, out.vmax = pick(np.minimum, a.vmin, b.vmin), pick(np.maximum, a.vmax, b.vmax)
+        out.fmin, out.fmax = pick(np.minimum, a.fmin, b.fmin), pick(np.maximum, a.fmax, b.fmax)
     _add_sums(a, b, out)
     # Chan, Golub & LeVeque: pairwise update of mean and M2, the means carried with what
     # float64 leaves off them: the difference of two close means (1e9 + noise of 1e-4) is
@@ -179,10 +210,12 @@ def global_range(p: Part) -> tuple[Scalar, Scalar] | None:
         if not nz.size:
             return None
         return p.offset + int(nz[0]), p.offset + int(nz[-1])
-    has = defined(p.fmin)
+    has = p.n > 0 if p.native else defined(p.fmin)
     if not has.any():
         return None
     lo, hi = np.min(p.fmin[has]), np.max(p.fmax[has])
+    if p.native:
+        return int(lo), int(hi)
     return (lo, hi) if p.integer else (lo.item(), hi.item())  # Python ints stay exact
 
 
@@ -228,8 +261,13 @@ def _assemble_moments(
     res: Mapping[GroupKey, MomentsPart], rows: Mapping[GroupKey, IntArray], k: int
 ) -> MomentsPart:
     parts = list(res.values())
+    native = all(p.native for p in parts)
+    if not native:
+        res = {g: exact_ints(p) for g, p in res.items()}
+        parts = list(res.values())
     first = parts[0]
-    out = MomentsPart.empty(k, integer=all(p.integer for p in parts), vdtype=first.vmin.dtype)
+    integer = all(p.integer for p in parts)
+    out = MomentsPart.empty(k, integer=integer, vdtype=first.vmin.dtype, native=native)
     if first.hist is not None and all(p.hist is not None for p in parts):
         out.hist = Histogram.zeros(k, first.hist.nbins)
     names: tuple[str, ...] = ("n", "nan", "nonzero", "vmin", "vmax", "fmin", "fmax")

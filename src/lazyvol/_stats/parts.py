@@ -121,7 +121,11 @@ class MomentsPart:
     array over the rows.
 
     Extremes are float64 arrays (NaN: no such value) for floating-point data, object arrays of
-    Python ints (None: no value) for integers (exact beyond 2**53)."""
+    Python ints (None: no value) for integers (exact beyond 2**53). Integers of at most 32 bits
+    in rows of fewer than
+    :data:`~lazyvol._stats.limits.NATIVE_MAX_N` values are *native*: extremes and sums int64
+    (exact: a sum is at most ``n * 2**32 < 2**63`` in magnitude), extremes 0 where ``n == 0``;
+    :func:`~lazyvol._stats.merge.exact_ints` turns them into the object form."""
 
     n: IntArray
     nan: IntArray
@@ -143,8 +147,15 @@ class MomentsPart:
     hist: Histogram | None = None
 
     @classmethod
-    def empty(cls, k: int, *, integer: bool, vdtype: Any = np.float64) -> MomentsPart:
-        if integer:
+    def empty(
+        cls, k: int, *, integer: bool, vdtype: Any = np.float64, native: bool = False
+    ) -> MomentsPart:
+        ext: npt.NDArray[Any]
+        sums: npt.NDArray[Any]
+        if integer and native:
+            ext = np.zeros(k, dtype=np.int64)
+            sums = np.zeros(k, dtype=np.int64)
+        elif integer:
             ext = np.full(k, None, dtype=object)
             sums = np.zeros(k, dtype=object)
         else:
@@ -172,7 +183,12 @@ class MomentsPart:
 
     @property
     def integer(self) -> bool:
-        return bool(self.sums.dtype == object)
+        return bool(self.sums.dtype == object or self.native)
+
+    @property
+    def native(self) -> bool:
+        """Integer rows held in int64 (see the class docstring)."""
+        return bool(self.sums.dtype == np.int64)
 
 
 #: A partial of the statistics pass.
@@ -313,7 +329,8 @@ class Found:
 def defined(x: npt.NDArray[Any]) -> npt.NDArray[np.bool_]:
     """Where an extremes array holds a value (floats: not NaN; Python ints: not None)."""
     if x.dtype == object:
-        return np.array([v is not None for v in x.tolist()], dtype=np.bool_)
+        has: npt.NDArray[np.bool_] = np.asarray(x != None, dtype=np.bool_)  # noqa: E711
+        return has
     out: npt.NDArray[np.bool_] = ~np.isnan(x)
     return out
 

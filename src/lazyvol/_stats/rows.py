@@ -121,20 +121,62 @@ def row_int_sums(x: Values) -> npt.NDArray[np.object_]:
 
 
 def exact_means(
-    sums: npt.NDArray[np.object_], n: IntArray
-) -> tuple[FloatArray, FloatArray, list[int]]:
+    sums: npt.NDArray[Any], n: IntArray
+) -> tuple[FloatArray, FloatArray, list[int] | IntArray]:
     """Mean of exact integer row sums rounded once, what the rounding left off, and each row's
-    ``floor(mean)`` (an integer between the row's extremes; 0 for an empty row)."""
+    ``floor(mean)`` (an integer between the row's extremes; 0 for an empty row).
+
+    ``sums``: Python ints (object array), or int64 (native moments: then the floors are int64
+    too, and rows of ``|sum| <= 2**53`` and fewer than 2**31 values are computed as arrays)."""
+    if sums.dtype == np.int64:
+        return _int64_means(sums, n)
     k = len(n)
     mean, lo = np.zeros(k), np.zeros(k)
     floor = [0] * k
     for r in np.flatnonzero(n).tolist():
-        s, c = int(sums[r]), int(n[r])
-        mean[r] = f = s / c  # Python's int division: correctly rounded
-        num, den = f.as_integer_ratio()
-        lo[r] = (s * den - num * c) / (c * den)
-        floor[r] = s // c
+        mean[r], lo[r], floor[r] = _exact_mean(int(sums[r]), int(n[r]))
     return mean, lo, floor
+
+
+def _exact_mean(s: int, c: int) -> tuple[float, float, int]:
+    """``s / c`` rounded once, what the rounding left off (rounded), and ``s // c``."""
+    f = s / c  # Python's int division: correctly rounded
+    num, den = f.as_integer_ratio()
+    return f, (s * den - num * c) / (c * den), s // c
+
+
+def _int64_means(sums: IntArray, n: IntArray) -> tuple[FloatArray, FloatArray, IntArray]:
+    """:func:`exact_means` of int64 sums, the same numbers as the Python-int way.
+
+    With ``|s| <= 2**53`` and ``1 <= c < 2**31`` both are exact in float64, so ``f = s / c`` is
+    the correctly rounded quotient. The residual ``R = s - f * c`` is exact in float64 too: ``f``
+    is a multiple of ``1 / den`` (``den`` a power of two at most ``1 / ulp(f)``, or 1) and
+    ``|R| <= c * ulp(f) / 2``, so ``R * den`` is an integer of magnitude below ``c < 2**53``.
+    TwoProduct gives ``f * c = p + e`` exactly, ``s - p`` is exact (Sterbenz: ``p`` is within a
+    few ulps of ``s``), and ``(s - p) - e`` rounds to ``R`` itself. ``R / c`` is then rounded
+    once, as ``(s * den - num * c) / (c * den)`` is. Other rows: Python ints."""
+    has = n > 0
+    c = np.where(has, n, 1)
+    floor = np.where(has, sums // c, 0)  # numpy's floor division floors, like Python's
+    sf, cf = sums.astype(np.float64), c.astype(np.float64)
+    f = sf / cf
+    p = f * cf
+    fh, fl = _split(f)
+    ch, cl = _split(cf)
+    e = ((fh * ch - p) + fh * cl + fl * ch) + fl * cl
+    mean = np.where(has, f, 0.0)
+    lo = np.where(has, ((sf - p) - e) / cf, 0.0)
+    slow = has & ((np.abs(sums) > 1 << 53) | (n >= 1 << 31))
+    for r in np.flatnonzero(slow).tolist():
+        mean[r], lo[r], _ = _exact_mean(int(sums[r]), int(n[r]))
+    return mean, lo, floor
+
+
+def _split(x: FloatArray) -> tuple[FloatArray, FloatArray]:
+    """Veltkamp's split: ``x == hi + lo`` exactly, each of at most 26 significant bits."""
+    t = x * 134217729.0  # 2**27 + 1
+    hi = t - (t - x)
+    return hi, x - hi
 
 
 def shift(p: Values, lo: int, step: int = 0) -> IntArray:
