@@ -17,6 +17,7 @@ from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any
 
+from .memory import vm_hwm
 from .worker import MARKER
 
 REPO = Path(__file__).resolve().parent.parent
@@ -272,18 +273,6 @@ def run_once(m: Measure, ctx: Context, cold: bool = False) -> dict[str, Any]:
             shutil.rmtree(fresh, ignore_errors=True)
 
 
-def _vm_hwm(pid: int) -> int:
-    """Peak resident bytes of process ``pid``'s current program (``VmHWM``), 0 if unknown."""
-    try:
-        with open(f"/proc/{pid}/status", "rb") as f:
-            for line in f:
-                if line.startswith(b"VmHWM:"):
-                    return int(line.split()[1]) * 1024
-    except (OSError, ValueError, IndexError):
-        pass
-    return 0
-
-
 def _run_script(m: Measure, ctx: Context, cache: str | None) -> dict[str, Any]:
     """Time a whole command line from the parent (start-up, imports, work, exit), as a user's
     ``time python script.py`` does. Peak RSS is the command's own ``VmHWM``, read from ``/proc``
@@ -300,7 +289,7 @@ def _run_script(m: Measure, ctx: Context, cache: str | None) -> dict[str, Any]:
         deadline = t0 + ctx.timeout
         hwm = 0
         while True:  # os.wait4: this child's own status, not any other child's
-            hwm = _vm_hwm(proc.pid) or hwm  # before wait4: the process may be gone after it
+            hwm = vm_hwm(proc.pid) or hwm  # before wait4: the process may be gone after it
             pid, status, usage = os.wait4(proc.pid, os.WNOHANG)
             if pid:
                 break

@@ -22,8 +22,18 @@ from __future__ import annotations
 import os
 import subprocess
 import sys
+import time
+from typing import Any
 
-__all__ = ["PeakSampler", "read_status", "reset_peak_rss"]
+__all__ = [
+    "PeakSampler",
+    "child_peak_rss",
+    "read_status",
+    "reset_child_peaks",
+    "reset_peak_rss",
+    "run_child",
+    "vm_hwm",
+]
 
 _FIELDS = ("RssAnon", "RssFile", "RssShmem", "VmRSS", "VmHWM")
 
@@ -48,6 +58,63 @@ def reset_peak_rss() -> bool:
         return True
     except OSError:
         return False
+
+
+def vm_hwm(pid: int) -> int:
+    """Peak resident bytes of process ``pid``'s current program (``VmHWM``), 0 if unknown."""
+    try:
+        with open(f"/proc/{pid}/status", "rb") as f:
+            for line in f:
+                if line.startswith(b"VmHWM:"):
+                    return int(line.split()[1]) * 1024
+    except (OSError, ValueError, IndexError):
+        pass
+    return 0
+
+
+#: Peak RSS of each command :func:`run_child` ran since :func:`reset_child_peaks`.
+_CHILD_PEAKS: list[int] = []
+
+
+def reset_child_peaks() -> None:
+    """Forget the commands run so far (the worker calls it just before the timed work)."""
+    _CHILD_PEAKS.clear()
+
+
+def child_peak_rss() -> int:
+    """The largest own peak RSS of the commands :func:`run_child` ran since the reset, 0 if none."""
+    return max(_CHILD_PEAKS, default=0)
+
+
+def run_child(cmd: list[str], **popen_kw: Any) -> int:
+    """Run an external command to its end, as ``subprocess.run(cmd, check=True)``, and record its
+    *own* peak RSS (its ``VmHWM``, read from ``/proc`` while it runs); returns its exit status 0.
+
+    ``ru_maxrss`` of a child (``RUSAGE_CHILDREN``, ``os.wait4``) cannot be used: Linux carries
+    the parent's resident high-water mark across the fork (or vfork) and the ``execve``, so a
+    2 MiB ``gzip`` started from a 27 MiB worker reported 27 MiB. ``stdin`` is ``/dev/null``
+    unless given (a command waiting on it would never end). A command that ends before the
+    first look is recorded as 0 (unknown), never as the parent's figure.
+
+    Raises
+    ------
+    subprocess.CalledProcessError
+        When the command exits with a non-zero status.
+    """
+    popen_kw.setdefault("stdin", subprocess.DEVNULL)
+    proc = subprocess.Popen(cmd, **popen_kw)  # returns once the new program is exec'd
+    hwm = 0
+    while True:  # os.wait4 on this pid: its status only, not any other child's
+        hwm = vm_hwm(proc.pid) or hwm  # before wait4: the process is gone after it
+        pid, status, _ = os.wait4(proc.pid, os.WNOHANG)
+        if pid:
+            break
+        time.sleep(0.001)
+    proc.returncode = os.waitstatus_to_exitcode(status)
+    _CHILD_PEAKS.append(hwm)
+    if proc.returncode != 0:
+        raise subprocess.CalledProcessError(proc.returncode, cmd)
+    return 0
 
 
 #: The sampling process: samples ``/proc/<pid>/status`` every ``interval`` s until a line arrives

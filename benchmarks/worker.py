@@ -27,12 +27,17 @@ import gc  # noqa: E402
 import importlib  # noqa: E402
 import json  # noqa: E402
 import os  # noqa: E402
-import resource  # noqa: E402
 import sys  # noqa: E402
 import traceback  # noqa: E402
 from typing import Any  # noqa: E402
 
-from .memory import PeakSampler, read_status, reset_peak_rss  # noqa: E402
+from .memory import (  # noqa: E402
+    PeakSampler,
+    child_peak_rss,
+    read_status,
+    reset_child_peaks,
+    reset_peak_rss,
+)
 
 MARKER = "BENCH-RESULT "
 
@@ -77,6 +82,7 @@ def measure(
         except Exception:
             warmed = False
     gc.collect()
+    reset_child_peaks()  # (a warm-up call's commands are not the work's)
     hwm_reset = reset_peak_rss()
     base = read_status()
     sampler = PeakSampler().start()
@@ -94,7 +100,9 @@ def measure(
     if finish is not None:  # untimed: e.g. the bytes a remote server served for the work
         value = finish(value)
     end = read_status()
-    child = resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss * 1024
+    # The timed work's external commands' own peak RSS (benchmarks.memory.run_child), not
+    # ru_maxrss of RUSAGE_CHILDREN: that carries this process's peak into every child it starts.
+    child = child_peak_rss()
     return {
         "status": "ok",
         "elapsed": elapsed,

@@ -160,15 +160,16 @@ def dcm2niix_convert(folder: str, out_dir: str) -> Work:
     exe = shutil.which("dcm2niix") or str(Path(sys.executable).parent / "dcm2niix")
     if not os.path.exists(exe):
         raise ImportError("dcm2niix is not installed")
+    from ..memory import run_child
+
     shutil.rmtree(out_dir, ignore_errors=True)
     os.makedirs(out_dir)
 
     def work() -> dict[str, Any]:
-        subprocess.run(
+        run_child(
             [exe, "-z", "n", "-b", "n", "-f", "out", "-o", out_dir, folder],
             stdout=subprocess.DEVNULL,
             stderr=subprocess.DEVNULL,
-            check=True,
         )
         return {"files_out": len(os.listdir(out_dir))}
 
@@ -177,13 +178,13 @@ def dcm2niix_convert(folder: str, out_dir: str) -> Work:
 
 def cat_files(folder: str) -> Work:
     """``cat`` every file to /dev/null: the cost of reading the bytes at all."""
+    from ..memory import run_child
+
     files = _files(folder)
 
     def work() -> None:
-        # stdin closed: with no file named, cat would wait on it for good
-        subprocess.run(
-            ["cat", *files], stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL, check=True
-        )
+        # stdin closed (run_child's default): with no file named, cat would wait on it for good
+        run_child(["cat", *files], stdout=subprocess.DEVNULL)
 
     return work
 

@@ -226,8 +226,10 @@ def gzip_cli(path: str) -> Work:
     if exe is None:
         raise ImportError("no gzip executable on PATH")
 
+    from ..memory import run_child
+
     def work() -> None:
-        subprocess.run([exe, "-dc", path], stdout=subprocess.DEVNULL, check=True)
+        run_child([exe, "-dc", path], stdout=subprocess.DEVNULL)
 
     return work
 
