@@ -8,6 +8,7 @@ interrupted run never leaves a file that looks finished.
 
 from __future__ import annotations
 
+import json
 import os
 import shutil
 import sys
@@ -69,7 +70,7 @@ def nifti_info(path: str) -> dict[str, Any]:
     }
 
 
-#: Tools whose timed work has no lazy imports (external commands, numpy/indexed_gzip imported in the
+#: Tools whose timed work has no lazy imports (external commands, numpy/indexed_gzip/rapidgzip imported in the
 #: untimed preparation) or whose warm-up would need more than a path (a cluster): no warm-up call.
 NO_WARMUP = {
     "gzip_cli",
@@ -78,11 +79,14 @@ NO_WARMUP = {
     "memmap_mean",
     "igzip_read",
     "igzip_parallel",
+    "rapidgzip_read",
     "zlib_read",
     "cluster_mean",
     "cluster_start",
 }
 TINY = (16, 16, 8)
+#: Slice size of the tiny compressed DICOM warm-up series.
+COMPRESSED_TINY = 64
 
 
 def warmup_source(data_dir: Path, path: str) -> str | None:
@@ -95,6 +99,19 @@ def warmup_source(data_dir: Path, path: str) -> str | None:
             data_dir / "warmup", TINY, np.dtype(info["dtype"]).newbyteorder("=").name, info["gz"]
         )
     if p.is_dir() and (p / "zarr.json").exists():
+        if json.loads((p / "zarr.json").read_text()).get("node_type") == "array":
+            # A plain Zarr array (the zarr-python baseline's store), not one of lazyvol's groups:
+            # zarr.open_array cannot read lazyvol's tiny store, and the warm-up failed silently.
+            plain = data_dir / "warmup" / "tiny_plain.zarr"
+            if not plain.exists():
+                from .cases.zarr import _write_plain_store
+
+                tiny = nifti(data_dir / "warmup", TINY, "int16", False)
+                tmp = plain.with_name(plain.name + ".partial")
+                shutil.rmtree(tmp, ignore_errors=True)
+                _write_plain_store(tiny, str(tmp), "int16")
+                os.replace(tmp, plain)
+            return str(plain)
         store = data_dir / "warmup" / "tiny.zarr"
         if not store.exists():
             import lazyvol as lv
@@ -121,10 +138,14 @@ def warmup_source(data_dir: Path, path: str) -> str | None:
                 write_mosaic_series(tmp, (8, 8, 4), volumes=2, orientation="oblique")
                 os.replace(tmp, target)
             return str(target)
-        plain = base / "tiny"
+        # A compressed kind is made from 64 x 64 slices: openjpeg refuses a 16 x 16 image (too
+        # small for its resolution levels), and a failed warm-up left the decoder's first-call
+        # set-up in every JPEG 2000 tool's warm column.
+        ni, nj = (TINY[0], TINY[1]) if kind is None else (COMPRESSED_TINY, COMPRESSED_TINY)
+        plain = base / ("tiny" if kind is None else f"tiny_{ni}")
         if not plain.exists():
             base.mkdir(parents=True, exist_ok=True)
-            dicom.write_series(str(plain), (TINY[0], TINY[1], 4))
+            dicom.write_series(str(plain), (ni, nj, 4))
         if kind is None:
             return str(plain)
         target = base / f"tiny_{kind.split()[0].lower()}"
