@@ -139,7 +139,6 @@ def test_jpeg2000_and_plain_zarr_measures_really_warm_up(tmp_path: Path) -> None
     baseline's warm-up got lazyvol's group store, which zarr.open_array cannot read; both
     failed silently and left the first call in the warm column."""
     import pydicom
-
     from benchmarks import data
     from benchmarks.cases.zarr import _write_plain_store
     from benchmarks.worker import measure
@@ -200,6 +199,36 @@ def test_target_miss_is_reported_with_numbers() -> None:
     assert "ratio 0.25" in got["nii-mean-int16"]["measured"]
     assert "warm: 2 s vs 1 s" in got["nii-mean-int16"]["measured"]
     assert got["nii-mean-float32"]["status"] == "N/A"
+
+
+def test_far_gz_slice_target_is_judged_on_the_whole_scripts() -> None:
+    """Issue 15: a fresh-process *script* reading one slice of a ``.nii.gz`` with a saved index,
+    < 0.1x of a full inflate. The first call with the imports apart (gzindex/far slice) may pass
+    while the scripts, which pay lazyvol's imports, miss."""
+    recs = []
+    rows = (
+        ("gzindex", "far slice", "lazyvol, saved index", 0.01),
+        ("gzindex", "far slice", "full decompression (indexed_gzip)", 1.0),
+        ("startup", "script: one slice far into a .nii.gz", "lazyvol, saved index", 0.5),
+        (
+            "startup",
+            "script: one slice far into a .nii.gz",
+            "full inflate (indexed_gzip script)",
+            2.0,
+        ),
+    )
+    for group, case, tool, t in rows:
+        script = group == "startup"
+        m = harness.Measure(
+            group=group, case=case, tool=tool, module="m", func="f", cmd=["x"] if script else []
+        )
+        m.runs = [{"status": "ok", "elapsed": t, "peak_anon": 1, "peak_rss": 1, "base_anon": 1}]
+        if not script:
+            m.cold_runs = [{"status": "ok", "elapsed": t, "import_s": 0.3}]
+        recs.append(harness.summarize(m))
+    got = {t["id"]: t for t in targets.evaluate(recs)}["gz-far-slice"]
+    assert got["status"] == "MISS", got
+    assert "ratio 4.00" in got["measured"]
 
 
 def test_agreement_catches_a_scan_that_counts_other_files() -> None:
