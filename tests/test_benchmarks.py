@@ -661,6 +661,24 @@ def test_an_interrupt_exits_130_with_one_line(
     assert not (tmp_path / "d" / "results-partial" / "report.md").exists()
 
 
+def test_distributed_saved_index_rows_get_a_fresh_index(tmp_path: Path) -> None:
+    """A cache folder left by an earlier run that holds some ``.gzidx`` (a warm-up file's, or a
+    stale one) was taken as the saved index: the "saved index" rows then timed a first pass."""
+    from benchmarks.cases import distributed
+
+    ctx = cli.make_context(cli.parse_args(["--quick", "--data-dir", str(tmp_path / "d")]))
+    measures = [m for m in distributed.plan(ctx) if m.case.startswith("mean .nii.gz")]
+    path = measures[0].files[0]
+    old = ctx.data_dir / "cache" / ("gzindex-" + Path(path).name)
+    old.mkdir(parents=True)
+    (old / "stale.gzidx").write_bytes(b"not the index of this file")
+    distributed.prepare(ctx, measures)
+    folder = Path(measures[0].cache)
+    assert not (folder / "stale.gzidx").exists()
+    assert list(folder.glob("**/*.gzidx"))
+    assert all(m.cache == str(folder) for m in measures)
+
+
 def test_nifti_prepare_generates_only_the_selected_measures_files(tmp_path: Path) -> None:
     ctx = harness.Context(data_dir=tmp_path, size=0.001)  # 512 x 512 x 8
     keys = ["nifti/open .nii int16/nibabel load"]

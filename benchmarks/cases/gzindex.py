@@ -147,14 +147,19 @@ def scaling_measures(path: str) -> list[Measure]:
 
 
 def build_index(ctx: Context, path: str) -> tuple[Path, Path]:
-    """A lazyvol cache directory holding the saved seek index of ``path`` (rebuilt every suite run)."""
+    """A lazyvol cache directory holding the saved seek index of ``path``: rebuilt once per suite
+    run (the groups that use it share it), so it always matches the current file and lazyvol."""
     from lazyvol.nifti import build_gzip_index
 
+    done = ctx.extra.setdefault("gz-index-built", {})
+    if path in done:
+        return done[path]
     folder = ctx.data_dir / "cache" / ("gzindex-" + Path(path).name)
     shutil.rmtree(folder, ignore_errors=True)
     folder.mkdir(parents=True)
     with lazyvol_cache_dir(folder):
         index_file = Path(build_gzip_index(path))
+    done[path] = (folder, index_file)
     return folder, index_file
 
 
