@@ -418,6 +418,7 @@ def _cold_summary(runs: list[dict[str, Any]], *, script: bool) -> dict[str, Any]
     anon = [r["peak_anon"] for r in ok if r.get("peak_anon")]
     if anon:
         out["peak_anon"] = max(anon)
+    out["result"] = ok[-1].get("result", {})  # checked against lazyvol's like the warm one's
     return out
 
 

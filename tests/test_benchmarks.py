@@ -249,6 +249,29 @@ def test_agreement_catches_a_scan_that_counts_other_files() -> None:
     ]
 
 
+def test_agreement_checks_the_cold_runs_results_too() -> None:
+    """The speed targets are judged on the cold runs: their results are checked against
+    lazyvol's as the warm runs' are (a first call computing something else went unnoticed)."""
+    recs = []
+    for tool, warm, cold in (("lazyvol", 5.0, 5.0), ("nibabel get_fdata", 5.0, 7.0)):
+        m = harness.Measure(
+            group="nifti",
+            case="mean .nii int16",
+            tool=tool,
+            module="m",
+            func="f",
+            ref=tool == "lazyvol",
+        )
+        m.runs = [{"status": "ok", "elapsed": 1.0, "peak_anon": 1, "peak_rss": 1, "base_anon": 1}]
+        m.runs[0]["result"] = {"value": warm}
+        m.cold_runs = [{"status": "ok", "elapsed": 1.0, "result": {"value": cold}}]
+        recs.append(harness.summarize(m))
+    assert report.agreement(recs) == [
+        "nifti/mean .nii int16: nibabel get_fdata computed 7.0, lazyvol 5.0 in the cold runs "
+        "(results disagree)"
+    ]
+
+
 def test_cold_columns_in_table() -> None:
     m = harness.Measure(group="g", case="c", tool="lazyvol", module="m", func="f", ref=True)
     m.runs = [{"status": "ok", "elapsed": 0.01, "peak_anon": 1, "peak_rss": 1, "base_anon": 1}]
