@@ -156,3 +156,20 @@ def test_a_pickled_volume_keeps_its_direct_reads_and_its_assignments(nifti, monk
     for clone in clones[:2]:
         np.testing.assert_array_equal(clone.compute(), values)
         np.testing.assert_array_equal(clone[1:3, 0:2, 2:5].compute(), values[1:3, 0:2, 2:5])
+
+
+def test_a_volume_over_a_dask_array_of_unknown_chunk_sizes_is_refused_at_construction() -> None:
+    # A boolean-mask selection has NaN chunk sizes: Volume(...) gave a bare numpy ValueError
+    # ("cannot convert float NaN to integer") at .shape, far from its cause.
+    import dask.array as da
+
+    x = da.arange(64, chunks=8)
+    unknown = x[x >= 0]  # (its length is known only once computed)
+    cube = da.stack([unknown, unknown, unknown], axis=1)[:, :, None]
+    assert any(n != n for n in cube.shape)
+    with pytest.raises(lv.OptionError, match=r"compute_chunk_sizes\(\)"):
+        lv.Volume(cube, np.eye(4))
+    known = cube.compute_chunk_sizes()
+    assert lv.Volume(known, np.eye(4)).shape == (64, 3, 1)
+    with pytest.raises(ValueError, match="at least 3 axes"):  # (OptionError is a ValueError)
+        lv.Volume(x, np.eye(4))

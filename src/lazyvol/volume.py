@@ -15,6 +15,7 @@ from ._per_volume import cut_volumes
 from ._source_index import axis4_reversed, slice_source_index
 from ._warn import warn as _warn_user
 from .chunking import PlanArray, as_plan_array, direct_compute_allowed, sub_array
+from .errors import OptionError
 from .geometry import canonical_index, orientation_codes, slice_affine, voxel_sizes
 from .nifti_carry import cifti_dropped
 from .nifti_fields import CARRIED_KEY, EXTENSIONS_UNREAD_KEY
@@ -151,10 +152,16 @@ class Volume:
             else:
                 arr = da.from_array(np.asarray(data), chunks="auto")
         if arr.ndim < 3:
-            raise ValueError(f"a Volume needs at least 3 axes (i, j, k); got shape {arr.shape}")
+            raise OptionError(f"a Volume needs at least 3 axes (i, j, k); got shape {arr.shape}")
+        if any(n != n for n in arr.shape):  # (NaN: a dask array of unknown chunk sizes)
+            raise OptionError(
+                f"a Volume needs known chunk sizes; this dask array's shape is {arr.shape} (after "
+                "a boolean mask or another operation of data-dependent size): call its "
+                ".compute_chunk_sizes() first"
+            )
         aff = np.eye(4) if affine is None else np.array(affine, dtype=np.float64)
         if aff.shape != (4, 4):
-            raise ValueError(f"affine must be 4x4, got {aff.shape}")
+            raise OptionError(f"affine must be 4x4, got {aff.shape}")
         self._arr: da.Array | PlanArray = arr
         self.affine: np.ndarray = aff
         self.meta: dict[str, Any] = dict(meta or {})
