@@ -27,9 +27,8 @@ def split_echo_series(keyed: dict[tuple[str, ...], list[FrameRecord]]) -> str:
     its 4th axis. Also when single-frame echoes lie at distinct positions, each at several of
     them (slices alternating between echoes), or at any number where EchoNumbers tells them
     apart: stacked, they were one volume of every echo's slices at a fraction of the spacing,
-    echoes interleaved along k. An echo time of one position
-    each (an EchoTime that differs slice by slice, repeating in time) is no echo. Returns the
-    split reason or "".
+    echoes interleaved along k. An echo time of one position each (an EchoTime that differs
+    slice by slice, repeating in time) is no echo. Returns the split reason or "".
     """
     note = ""
     for key in list(keyed):
