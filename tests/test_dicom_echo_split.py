@@ -302,3 +302,26 @@ def test_echoes_sharing_positions_beside_a_third_echo_elsewhere_are_each_apart(
         np.testing.assert_allclose(by_te[5.0 * e].affine, truth.affine, atol=1e-6)
     refs = dcm2niix(tmp_path / "s", tmp_path / "ref")
     assert sorted(nib.load(r).shape for r in refs) == sorted(v.shape for v in by_te.values())
+
+
+@pytest.mark.parametrize("jitter", [6e-4, -6e-4])
+def test_echoes_at_positions_differing_by_rounding_noise_stay_one_4d_volume(tmp_path, jitter):
+    """Two echoes of one volume whose second echo's positions are written 6e-4 mm off the first's,
+    across a 3-decimal rounding boundary: the same positions within the stacking's tolerance, so
+    one 4D volume with the echo as its 4th axis (as without the noise). The echo split compared
+    positions rounded to 3 decimals and split them into two 3D volumes, said to lie at distinct
+    positions."""
+    truth = write_dicom_4d_series(tmp_path / "s", SHAPE, 1, labels=(), echoes=2)
+    for f in truth.files:
+        ds = pydicom.dcmread(f)
+        if int(ds.EchoNumbers) == 2:
+            p = [float(x) for x in ds.ImagePositionPatient]
+            p[2] += jitter  # 30.0 -> 30.0006 (or 29.9994): 30.001 (29.999) at 3 decimals
+            assert round(p[2], 3) != round(float(ds.ImagePositionPatient[2]), 3)
+            ds.ImagePositionPatient = [f"{x:.4f}" for x in p]
+            ds.save_as(f)
+    (info,) = lv.scan(tmp_path / "s")
+    assert not any("echo" in r for r in info.reasons), info.reasons
+    vol = lv.open(tmp_path / "s", series=info.id)
+    assert vol.shape == (*SHAPE, 2)
+    np.testing.assert_array_equal(vol.compute(), truth.stored)

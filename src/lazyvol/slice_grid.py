@@ -17,6 +17,7 @@ __all__ = [
     "numbered_stack",
     "position_quantum",
     "regular_grid_errors",
+    "same_position_tolerance",
     "slice_projections",
     "spacing_tolerance",
 ]
@@ -63,6 +64,12 @@ def numbered_stack(
     if not known:
         return np.zeros(3), step
     return known[0][1] - known[0][0] * step, step
+
+
+def same_position_tolerance(extent: float) -> float:
+    """How far apart (mm) two slice positions may lie and still be one position (a repeat of a
+    4th axis, not another slice): 1e-3 mm, or 1e-5 of the positions' ``extent`` where larger."""
+    return max(1e-3, 1e-5 * abs(float(extent)))
 
 
 def spacing_tolerance(spacing: float, rel: float = 1e-3, floor: float = 1e-3) -> float:

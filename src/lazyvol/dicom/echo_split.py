@@ -5,10 +5,14 @@ dcm2niix writes one file per echo.
 
 from __future__ import annotations
 
+import itertools
 import math
 from collections import defaultdict
 from typing import Any
 
+import numpy as np
+
+from .. import slice_grid
 from .records import FrameRecord
 
 __all__ = ["split_echo_series"]
@@ -39,9 +43,8 @@ def split_echo_series(keyed: dict[tuple[str, ...], list[FrameRecord]]) -> str:
         if found is None:
             continue
         name, by_echo = found
-        places = [
-            {tuple(round(float(x), 3) for x in (r.ipp or [])) for r in v} for v in by_echo.values()
-        ]
+        at = _positions(recs)
+        places = [{at[id(r)] for r in v} for v in by_echo.values()]
         repeated = [len(v) > len(p) for v, p in zip(by_echo.values(), places, strict=True)]
         # The echoes share positions: an echo time that differs from slice to slice (and repeats
         # in time) is not several echoes. (A file missing from one echo still splits, so that
@@ -74,7 +77,32 @@ def split_echo_series(keyed: dict[tuple[str, ...], list[FrameRecord]]) -> str:
     return note
 
 
-def _shared(places: list[set[tuple[float, ...]]], numbered: bool) -> bool:
+def _positions(recs: list[FrameRecord]) -> dict[int, int]:
+    """Each record's position (by ``id``) as the number of the first position within the
+    stacking's same-position tolerance (:func:`lazyvol.slice_grid.same_position_tolerance`) of
+    it: echoes whose written positions differ by rounding noise share positions, as the stacking
+    takes them to."""
+    distinct = sorted({tuple(float(x) for x in (r.ipp or [])) for r in recs})
+    pos = np.array(distinct, dtype=np.float64)
+    tol = slice_grid.same_position_tolerance(float(np.linalg.norm(np.ptp(pos, axis=0))))
+    cells: dict[tuple[int, ...], list[int]] = defaultdict(list)  # a tol-sized cell's positions
+    label: dict[tuple[float, ...], int] = {}
+    for n, p in enumerate(distinct):
+        cell = tuple(int(c) for c in np.floor(pos[n] / tol))
+        near = (
+            m
+            for d in itertools.product((-1, 0, 1), repeat=len(cell))
+            for m in cells.get(tuple(c + e for c, e in zip(cell, d, strict=True)), ())
+            if float(np.linalg.norm(pos[m] - pos[n])) <= tol
+        )
+        first = next(near, None)
+        if first is None:
+            cells[cell].append(n)
+        label[p] = n if first is None else label[distinct[first]]
+    return {id(r): label[tuple(float(x) for x in (r.ipp or []))] for r in recs}
+
+
+def _shared(places: list[set[int]], numbered: bool) -> bool:
     """The echoes share positions. Told apart by EchoNumbers, a position in any two of them (two
     echoes of a volume beside a third echo's slice elsewhere: dcm2niix writes each echo apart);
     by EchoTime alone, a position in every one (an echo time that differs from slice to slice,
@@ -84,7 +112,7 @@ def _shared(places: list[set[tuple[float, ...]]], numbered: bool) -> bool:
     return bool(set.intersection(*places))
 
 
-def _interleaved(places: list[set[tuple[float, ...]]], numbered: bool) -> bool:
+def _interleaved(places: list[set[int]], numbered: bool) -> bool:
     """Echoes at distinct positions (no position in two echoes): the slices of several echoes
     alternating (or one slab per echo). Told apart by EchoTime alone, each echo at two or more
     positions, not an echo time that differs slice by slice (one position per value); told apart

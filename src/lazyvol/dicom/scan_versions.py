@@ -419,4 +419,5 @@ INDEX_VERSION = 98
 #: are one volume per echo; the series was one group, refused for positions repeating unevenly (h150).
 #: 132: echoes told apart by EchoNumbers sharing positions beside another echo elsewhere are one
 #: volume per echo; the split wanted a position common to every echo, the series was refused (h152).
-REPORT_FORMAT = 132
+#: 133: echoes at positions within the stacking's same-position tolerance share them (h155).
+REPORT_FORMAT = 133

@@ -296,7 +296,7 @@ def _fourth_axis(
 ) -> tuple[list[list[FrameRecord]], str | None] | Problem:
     """Distinct positions (within tolerance); when they repeat, the volumes of the 4th axis."""
     extent = float(proj_sorted[-1] - proj_sorted[0]) if len(proj_sorted) > 1 else 0.0
-    same_tol = max(1e-3, 1e-5 * extent)
+    same_tol = slice_grid.same_position_tolerance(extent)
     bins: list[list[int]] = [[0]]
     for n in range(1, len(proj_sorted)):
         if proj_sorted[n] - proj_sorted[bins[-1][0]] <= same_tol:
