@@ -325,3 +325,30 @@ def test_echoes_at_positions_differing_by_rounding_noise_stay_one_4d_volume(tmp_
     vol = lv.open(tmp_path / "s", series=info.id)
     assert vol.shape == (*SHAPE, 2)
     np.testing.assert_array_equal(vol.compute(), truth.stored)
+
+
+def test_a_slice_at_another_echo_time_alone_stays_in_the_volume_with_a_warning(tmp_path, dcm2niix):
+    """EchoTime alone (no EchoNumbers): seven slices at TE 10 and one at TE 15 stay one volume
+    (an echo time that differs slice by slice: 5514d54), now with a warning naming each echo time
+    and its count and that dcm2niix writes one file per echo time (it does: 7 + 1 slices). It was
+    silent, its sidecar without EchoTime."""
+    per = [{"EchoTime": 15.0 if k == 3 else 10.0} for k in range(8)]
+    truth = write_dicom_series(tmp_path / "s", shape=(16, 12, 8), per_slice=per, modality="MR")
+    (info,) = lv.scan(tmp_path / "s")
+    vol = lv.open(tmp_path / "s", series=info.id)
+    np.testing.assert_array_equal(vol.compute(), truth.stored)
+    assert vol.meta["echo_times"] == [10.0, 15.0]
+    assert "EchoTime" not in _sidecar(vol, tmp_path / "v.nii")
+    (note,) = [w for w in info.warnings if w.startswith("EchoTime (0018,0081) differs")]
+    assert "10 ms (7 images), 15 ms (1 image)" in note and "dcm2niix" in note, note
+    refs = dcm2niix(tmp_path / "s", tmp_path / "ref")
+    assert sorted(nib.load(r).shape[2] for r in refs if "_Eq" not in r.name) == [1, 7]
+
+
+def test_echoes_of_one_volume_each_at_one_echo_time_get_no_echo_time_warning(tmp_path):
+    """A 4D volume of echoes (each volume one echo time) differs in EchoTime between volumes,
+    not between the slices of one: no warning."""
+    write_dicom_4d_series(tmp_path / "s", SHAPE, 1, labels=(), echoes=3)
+    (info,) = lv.scan(tmp_path / "s")
+    assert info.shape == (*SHAPE, 3)
+    assert not any(w.startswith("EchoTime") for w in info.warnings), info.warnings

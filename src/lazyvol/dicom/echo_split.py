@@ -8,14 +8,15 @@ from __future__ import annotations
 import itertools
 import math
 from collections import defaultdict
+from collections.abc import Sequence
 from typing import Any
 
 import numpy as np
 
 from .. import slice_grid
-from .records import FrameRecord
+from .records import FrameRecord, close_groups
 
-__all__ = ["split_echo_series"]
+__all__ = ["echo_time_note", "split_echo_series"]
 
 
 def split_echo_series(keyed: dict[tuple[str, ...], list[FrameRecord]]) -> str:
@@ -75,6 +76,27 @@ def split_echo_series(keyed: dict[tuple[str, ...], list[FrameRecord]]) -> str:
             f"within {'each' if all(repeated) else 'some'}): one volume per echo"
         )
     return note
+
+
+def echo_time_note(volumes: Sequence[Sequence[FrameRecord | None]]) -> str | None:
+    """The warning on a volume whose slices state different EchoTime (0018,0081) within one of
+    its volumes (an echo time that differs slice by slice, kept as one volume by
+    :func:`split_echo_series`): each value with its count of images, and that dcm2niix writes
+    one file per echo time; None where each volume's slices share one."""
+    stated = [[r for r in vol if r is not None and r.echo_time is not None] for vol in volumes]
+    if all(len(close_groups(recs, _echo_time)) < 2 for recs in stated):
+        return None  # (values within float32 noise of each other are one: records.same_value)
+    groups = close_groups([r for recs in stated for r in recs], _echo_time)
+    listed = ", ".join(f"{te:g} ms ({len(g)} image{'s' * (len(g) != 1)})" for te, g in groups)
+    return (
+        f"EchoTime (0018,0081) differs between the slices of one volume: {listed}; kept as one "
+        "volume, as an echo time that differs slice by slice, with no EchoTime in its sidecar, "
+        "where dcm2niix writes one file per echo time: check that the slices belong together"
+    )
+
+
+def _echo_time(r: FrameRecord) -> float:
+    return float(r.echo_time or 0.0)
 
 
 def _positions(recs: list[FrameRecord]) -> dict[int, int]:

@@ -420,4 +420,5 @@ INDEX_VERSION = 98
 #: 132: echoes told apart by EchoNumbers sharing positions beside another echo elsewhere are one
 #: volume per echo; the split wanted a position common to every echo, the series was refused (h152).
 #: 133: echoes at positions within the stacking's same-position tolerance share them (h155).
-REPORT_FORMAT = 133
+#: 134: a volume whose slices differ in EchoTime is warned of, each value with its count (h155).
+REPORT_FORMAT = 134

@@ -23,6 +23,7 @@ from .. import slice_grid
 from .checks import check_records, declared_spacing, missing_uid_notes, moved_volume
 from .diffusion import diffusion_meta, flag_derived
 from .duplicates import drop_duplicates
+from .echo_split import echo_time_note
 from .frame_table import (
     frame_table,
     output_dtype,
@@ -535,6 +536,7 @@ def _finish(st: _Stack, volumes: Volumes, axis4: str | None) -> None:
     echo_times = sorted({r.echo_time for r in ordered_frames if r.echo_time is not None})
     if echo_times:
         meta["echo_times"] = echo_times
+    st.warnings.extend(n for n in [echo_time_note(volumes)] if n)
     for meta_key, note in top_level_notes(ordered_frames).items():
         meta[meta_key] = note
         st.warnings.append(note)
