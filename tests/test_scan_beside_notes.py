@@ -96,6 +96,33 @@ def test_a_4d_series_short_of_one_image_names_the_unread_file(tmp_path):
     assert UNREAD in info.error and truth.files[5] in info.error
 
 
+@pytest.mark.parametrize("named", [True, False], ids=["named-like-it", "no-name-matches"])
+def test_a_4d_refusal_in_a_flat_folder_names_only_the_unread_files_named_like_it(tmp_path, named):
+    """A flat folder: a 4D series IM-0001-NNNNN short of one image (an emptied file) beside
+    series IM-0002-NNNNN whose end slice is emptied too. The 4D refusal named both as maybe its
+    missing slice; it names its own only (the name matching of the empty-file note), and every
+    unread file, as before, where none is named like its files (its emptied file renamed)."""
+    from lazyvol.testing import write_dicom_4d_series
+
+    truth = write_dicom_4d_series(tmp_path / "f", (8, 8, 4), 3, shuffle_names=False)
+    mine = [str(tmp_path / "f" / f"IM-0001-{n:05d}.dcm") for n in range(1, 13)]
+    for f, name in zip(truth.files, mine, strict=True):
+        os.rename(f, name)
+    if not named:
+        os.rename(mine[5], tmp_path / "f" / "lost")
+        mine[5] = str(tmp_path / "f" / "lost")
+    other = write_dicom_series(
+        tmp_path / "f", (8, 6, 4), series_number=2, prefix="IM-0002-", shuffle_names=False
+    )
+    gone = other.files[-1]  # its end slice: no gap in series 2
+    for f in (mine[5], gone):
+        open(f, "wb").close()
+    (info,) = [i for i in lv.scan(tmp_path / "f", use_index=False) if i.error]
+    assert "positions repeat a different number of times" in info.error
+    assert UNREAD in info.error and mine[5] in info.error
+    assert (gone in info.error) is not named, info.error
+
+
 def test_an_empty_file_of_another_series_in_a_flat_folder_is_not_noted(tmp_path):
     """A flat folder of two series named alike but for their numbers (IM-0001-NNNNN,
     IM-0002-NNNNN): an emptied file of series 2 (IM-0002-00004, its end slice) is noted on

@@ -77,7 +77,10 @@ def _noted(info: SeriesInfo, unread: list[tuple[str, str]], orphans: list[str]) 
             return info
         notes: list[str] = []  # the skipped files may be the missing ones
         if unread:
-            notes.append(f"{_unread_note(unread)}; make them readable first")
+            # (those named like its files, where any is: a flat folder's other series' are not)
+            like = set(_like(info, [p for p, _ in unread]))
+            named = [(p, why) for p, why in unread if p in like] or unread
+            notes.append(f"{_unread_note(named)}; make them readable first")
         notes += [w for w in info.warnings if w.startswith(INCOMPLETE_NOTE)]
         unread_paths = {p for p, _ in unread}
         cut = [p for p in orphans if p not in unread_paths]
@@ -101,8 +104,13 @@ def _named_like(info: SeriesInfo, unread: list[tuple[str, str]]) -> list[str]:
     part), and numbers within (or next to, by as many as there are such empty files) the
     volume's own range where its files' numbers differ. A flat folder of several series names
     their files alike: an empty file of one is no slice of the others."""
-    empty = [p for p, why in unread if why.startswith(_EMPTY)]
-    if not empty:
+    return _like(info, [p for p, why in unread if why.startswith(_EMPTY)])
+
+
+def _like(info: SeriesInfo, paths: list[str]) -> list[str]:
+    """The files of ``paths`` named like a file of ``info`` but for their numbers, as
+    :func:`_named_like` tells."""
+    if not paths:
         return []
     runs: dict[str, list[list[str]]] = defaultdict(list)
     for f in info.files:
@@ -110,7 +118,7 @@ def _named_like(info: SeriesInfo, unread: list[tuple[str, str]]) -> list[str]:
         runs[_DIGITS.sub("#", name)].append(_DIGITS.findall(name))
     candidates = [
         (p, _DIGITS.findall(p.rsplit("/", 1)[-1]), runs.get(_DIGITS.sub("#", p.rsplit("/", 1)[-1])))
-        for p in empty
+        for p in paths
     ]
     like = [(p, digits, own) for p, digits, own in candidates if own]
     return [p for p, digits, own in like if _numbered_like(digits, own, len(like))]
