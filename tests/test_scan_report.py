@@ -331,3 +331,28 @@ def test_header_and_references_of_a_dicom_folder_holding_a_stray_zarr_json(tmp_p
     vol = lv.open(tmp_path / "s", use_index=False)
     assert vol.header.SOPInstanceUID == pydicom.dcmread(truth.files[0]).SOPInstanceUID
     assert lv.references(tmp_path / "s")["refs"]
+
+
+def test_repeats_written_with_rounding_noise_without_uid_are_not_flagged_as_merged(tmp_path):
+    """A time series of 2 volumes stating no SeriesInstanceUID, each volume numbering its images
+    from 1, the second's positions written 6e-4 mm off the first's (30.0006: 30.001 at 3
+    decimals): its positions repeat (within the stacking's same-position tolerance, one 4D
+    volume), so its InstanceNumbers repeating is no sign of several series. Compared rounded to 3
+    decimals, no position repeated and it was flagged 'several series may be stacked as one'."""
+    from lazyvol.testing import write_dicom_4d_series
+
+    truth = write_dicom_4d_series(tmp_path / "s", (8, 8, 5), 2, shuffle_names=False)
+    for path in truth.files:
+        ds = pydicom.dcmread(path)
+        del ds.SeriesInstanceUID, ds.SeriesNumber
+        n = int(ds.InstanceNumber) - 1
+        ds.InstanceNumber = n % 5 + 1
+        if n >= 5:
+            ds.ImagePositionPatient = [
+                *ds.ImagePositionPatient[:2],
+                float(ds.ImagePositionPatient[2]) + 6e-4,
+            ]
+        ds.save_as(path)
+    (info,) = lv.scan(tmp_path / "s", use_index=False)
+    assert info.shape == (8, 8, 5, 2), info
+    assert not any("several series may be stacked" in w for w in info.warnings), info.warnings

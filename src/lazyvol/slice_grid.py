@@ -4,6 +4,7 @@ used by DICOM stacking (:mod:`lazyvol.dicom.stacking`)."""
 
 from __future__ import annotations
 
+import itertools
 import math
 from collections.abc import Sequence
 from decimal import Decimal
@@ -15,6 +16,7 @@ __all__ = [
     "coarser_than_half_step",
     "grid_slots",
     "numbered_stack",
+    "position_labels",
     "position_quantum",
     "regular_grid_errors",
     "same_position_tolerance",
@@ -70,6 +72,32 @@ def same_position_tolerance(extent: float) -> float:
     """How far apart (mm) two slice positions may lie and still be one position (a repeat of a
     4th axis, not another slice): 1e-3 mm, or 1e-5 of the positions' ``extent`` where larger."""
     return max(1e-3, 1e-5 * abs(float(extent)))
+
+
+def position_labels(positions: Sequence[Sequence[float]]) -> list[int]:
+    """A number per position (ImagePositionPatient), one for positions within
+    :func:`same_position_tolerance` (of their extent) of the first such one in sorted order:
+    positions written with rounding noise across a decimal boundary (30.0, 30.0006) are one."""
+    distinct = sorted({tuple(float(x) for x in p) for p in positions})
+    if not distinct:
+        return []
+    pos = np.array(distinct, dtype=np.float64)
+    tol = same_position_tolerance(float(np.linalg.norm(np.ptp(pos, axis=0))))
+    cells: dict[tuple[int, ...], list[int]] = {}  # a tol-sized cell's first positions
+    label: dict[tuple[float, ...], int] = {}
+    for n, p in enumerate(distinct):
+        cell = tuple(int(c) for c in np.floor(pos[n] / tol))
+        near = (
+            m
+            for d in itertools.product((-1, 0, 1), repeat=len(cell))
+            for m in cells.get(tuple(c + e for c, e in zip(cell, d, strict=True)), ())
+            if float(np.linalg.norm(pos[m] - pos[n])) <= tol
+        )
+        first = next(near, None)
+        if first is None:
+            cells.setdefault(cell, []).append(n)
+        label[p] = n if first is None else label[distinct[first]]
+    return [label[tuple(float(x) for x in p)] for p in positions]
 
 
 def spacing_tolerance(spacing: float, rel: float = 1e-3, floor: float = 1e-3) -> float:

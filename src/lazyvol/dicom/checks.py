@@ -28,6 +28,7 @@ from typing import TYPE_CHECKING, Any
 import numpy as np
 
 from .. import geometry as geo
+from .. import slice_grid
 from .._warn import warn as _warn_user
 from .model import (
     DAMAGED_BESIDE_NOTE,
@@ -485,7 +486,8 @@ def missing_uid_notes(records: Sequence[FrameRecord]) -> list[str]:
     numbers = Counter(n for n in number_of.values() if n is not None)
     # (one number on every file, such as an anonymiser's 0 or 1, tells nothing about series)
     repeated = sum(1 for c in numbers.values() if c > 1) if len(numbers) > 1 else 0
-    places = {tuple(np.round(r.ipp, 3)) for r in records if r.ipp is not None}
+    # (positions within the stacking's same-position tolerance are one: rounding noise repeats)
+    places = set(slice_grid.position_labels([r.ipp for r in records if r.ipp is not None]))
     if not repeated or len(places) != len(records):
         return [MISSING_UID_NOTE]
     return [

@@ -5,13 +5,10 @@ dcm2niix writes one file per echo.
 
 from __future__ import annotations
 
-import itertools
 import math
 from collections import defaultdict
 from collections.abc import Sequence
 from typing import Any
-
-import numpy as np
 
 from .. import slice_grid
 from .records import FrameRecord, close_groups
@@ -100,28 +97,11 @@ def _echo_time(r: FrameRecord) -> float:
 
 
 def _positions(recs: list[FrameRecord]) -> dict[int, int]:
-    """Each record's position (by ``id``) as the number of the first position within the
-    stacking's same-position tolerance (:func:`lazyvol.slice_grid.same_position_tolerance`) of
-    it: echoes whose written positions differ by rounding noise share positions, as the stacking
-    takes them to."""
-    distinct = sorted({tuple(float(x) for x in (r.ipp or [])) for r in recs})
-    pos = np.array(distinct, dtype=np.float64)
-    tol = slice_grid.same_position_tolerance(float(np.linalg.norm(np.ptp(pos, axis=0))))
-    cells: dict[tuple[int, ...], list[int]] = defaultdict(list)  # a tol-sized cell's positions
-    label: dict[tuple[float, ...], int] = {}
-    for n, p in enumerate(distinct):
-        cell = tuple(int(c) for c in np.floor(pos[n] / tol))
-        near = (
-            m
-            for d in itertools.product((-1, 0, 1), repeat=len(cell))
-            for m in cells.get(tuple(c + e for c, e in zip(cell, d, strict=True)), ())
-            if float(np.linalg.norm(pos[m] - pos[n])) <= tol
-        )
-        first = next(near, None)
-        if first is None:
-            cells[cell].append(n)
-        label[p] = n if first is None else label[distinct[first]]
-    return {id(r): label[tuple(float(x) for x in (r.ipp or []))] for r in recs}
+    """Each record's position (by ``id``) as a number, positions within the stacking's
+    same-position tolerance one (:func:`lazyvol.slice_grid.position_labels`): echoes whose
+    written positions differ by rounding noise share positions, as the stacking takes them to."""
+    labels = slice_grid.position_labels([r.ipp or [] for r in recs])
+    return {id(r): int(n) for r, n in zip(recs, labels, strict=True)}
 
 
 def _shared(places: list[set[int]], numbered: bool) -> bool:

@@ -421,4 +421,5 @@ INDEX_VERSION = 98
 #: volume per echo; the split wanted a position common to every echo, the series was refused (h152).
 #: 133: echoes at positions within the stacking's same-position tolerance share them (h155).
 #: 134: a volume whose slices differ in EchoTime is warned of, each value with its count (h155).
-REPORT_FORMAT = 134
+#: 135: the missing-UID 'several series' note takes positions within that tolerance as one (h155).
+REPORT_FORMAT = 135
