@@ -352,3 +352,19 @@ def test_echoes_of_one_volume_each_at_one_echo_time_get_no_echo_time_warning(tmp
     (info,) = lv.scan(tmp_path / "s")
     assert info.shape == (*SHAPE, 3)
     assert not any(w.startswith("EchoTime") for w in info.warnings), info.warnings
+
+
+def test_the_echo_time_warning_of_a_time_series_lists_a_few_values(tmp_path):
+    """An fMRI series whose EchoTime differs slice by slice (one value per position, the same in
+    every volume: one 4D volume, 5514d54) is warned of with its first values and a count of the
+    others, not one entry per slice."""
+    truth = write_dicom_4d_series(tmp_path / "s", (8, 8, 9), 2, labels=("AcquisitionTime",))
+    for f in truth.files:
+        ds = pydicom.dcmread(f)
+        ds.EchoTime = 30.0 + float(ds.ImagePositionPatient[2])  # one value per slice
+        del ds.EchoNumbers
+        ds.save_as(f)
+    (info,) = lv.scan(tmp_path / "s")
+    assert info.shape == (8, 8, 9, 2)
+    (note,) = [w for w in info.warnings if w.startswith("EchoTime (0018,0081) differs")]
+    assert "60 ms (2 images)" in note and "and 3 more values" in note, note

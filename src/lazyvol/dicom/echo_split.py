@@ -84,7 +84,8 @@ def echo_time_note(volumes: Sequence[Sequence[FrameRecord | None]]) -> str | Non
     if all(len(close_groups(recs, _echo_time)) < 2 for recs in stated):
         return None  # (values within float32 noise of each other are one: records.same_value)
     groups = close_groups([r for recs in stated for r in recs], _echo_time)
-    listed = ", ".join(f"{te:g} ms ({len(g)} image{'s' * (len(g) != 1)})" for te, g in groups)
+    listed = ", ".join(f"{te:g} ms ({len(g)} image{'s' * (len(g) != 1)})" for te, g in groups[:6])
+    listed += f" and {len(groups) - 6} more values" if len(groups) > 6 else ""
     return (
         f"EchoTime (0018,0081) differs between the slices of one volume: {listed}; kept as one "
         "volume, as an echo time that differs slice by slice, with no EchoTime in its sidecar, "
