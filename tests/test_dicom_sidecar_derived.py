@@ -158,28 +158,8 @@ def test_siemens_xa_classic_slice_timing_from_time_after_start(
     tmp_path, dcm2niix, software, after_start
 ):
     nk = SHAPE[2]
-    truth = write_dicom_4d_series(
-        tmp_path / "s",
-        SHAPE,
-        n_volumes=2,
-        labels=("AcquisitionTime", "AcquisitionNumber"),
-        modality="MR",
-        extra={
-            "Manufacturer": "SIEMENS",
-            "SoftwareVersions": software,
-            "ScanningSequence": "EP",
-            "MRAcquisitionType": "2D",
-            "AcquisitionDate": "20240101",
-        },
-    )
     # TimeAfterStart in another slice order than AcquisitionTime's: descending, 0.3 s apart
-    for path in truth.files:
-        ds = pydicom.dcmread(path)
-        k, t = (int(ds.InstanceNumber) - 1) % nk, int(ds.AcquisitionNumber) - 1
-        if after_start:
-            block = ds.private_block(0x0021, "SIEMENS MR SDI 02", create=True)
-            block.add_new(0x04, "DS", f"{5 + 2.0 * t + 0.3 * (nk - 1 - k):.4f}")
-        ds.save_as(path)
+    _siemens_series(tmp_path / "s", software, 2, after_start)
     ref = _ref(dcm2niix, tmp_path / "s", tmp_path / "out")
     mine = _mine(tmp_path / "s", tmp_path / "v.nii")
     assert ("SliceTiming" in mine) == ("SliceTiming" in ref)
@@ -238,29 +218,7 @@ def test_siemens_time_after_start_only_for_xa_series(
     tmp_path, dcm2niix, software, after_start, volumes, expected
 ):
     nk = SHAPE[2]
-    truth = write_dicom_4d_series(
-        tmp_path / "s",
-        SHAPE,
-        n_volumes=volumes,
-        labels=("AcquisitionTime", "AcquisitionNumber"),
-        modality="MR",
-        extra={
-            "Manufacturer": "SIEMENS",
-            "SoftwareVersions": software,
-            "ScanningSequence": "EP",
-            "MRAcquisitionType": "2D",
-            "AcquisitionDate": "20240101",
-        },
-    )
-    for path in truth.files:
-        ds = pydicom.dcmread(path)
-        k, t = (int(ds.InstanceNumber) - 1) % nk, int(ds.AcquisitionNumber) - 1
-        if after_start:
-            # descending, 0.3 s apart; "first corrupted": the first volume's first slice 3 s late
-            late = 3.0 if (after_start == "first corrupted" and t == 0 and k == 0) else 0.0
-            block = ds.private_block(0x0021, "SIEMENS MR SDI 02", create=True)
-            block.add_new(0x04, "DS", f"{5 + 2.0 * t + 0.3 * (nk - 1 - k) + late:.4f}")
-        ds.save_as(path)
+    _siemens_series(tmp_path / "s", software, volumes, after_start)
     ref = _ref(dcm2niix, tmp_path / "s", tmp_path / "out")
     mine = _mine(tmp_path / "s", tmp_path / "v.nii")
     assert ("SliceTiming" in mine) == (expected is not None) == ("SliceTiming" in ref)
@@ -318,3 +276,32 @@ def test_philips_enhanced_epi_factor_where_groups_state_no_train(tmp_path, dcm2n
     assert mine["EchoTrainLength"] == n
     readout = 12.3 / (127.8 * 3.4 * (n + 1)) * n
     assert mine["EstimatedTotalReadoutTime"] == pytest.approx(readout, rel=1e-5)
+
+
+def _siemens_series(folder, software: str, volumes: int, after_start) -> None:
+    """A Siemens 2-D EPI series of ``volumes`` volumes with AcquisitionTime; where ``after_start``,
+    each image's TimeAfterStart (0021,1104) descending over the slices, 0.3 s apart, volumes 2 s
+    apart ("first corrupted": the first volume's first slice 3 s late)."""
+    nk = SHAPE[2]
+    truth = write_dicom_4d_series(
+        folder,
+        SHAPE,
+        n_volumes=volumes,
+        labels=("AcquisitionTime", "AcquisitionNumber"),
+        modality="MR",
+        extra={
+            "Manufacturer": "SIEMENS",
+            "SoftwareVersions": software,
+            "ScanningSequence": "EP",
+            "MRAcquisitionType": "2D",
+            "AcquisitionDate": "20240101",
+        },
+    )
+    for path in truth.files:
+        ds = pydicom.dcmread(path)
+        k, t = (int(ds.InstanceNumber) - 1) % nk, int(ds.AcquisitionNumber) - 1
+        if after_start:
+            late = 3.0 if (after_start == "first corrupted" and t == 0 and k == 0) else 0.0
+            block = ds.private_block(0x0021, "SIEMENS MR SDI 02", create=True)
+            block.add_new(0x04, "DS", f"{5 + 2.0 * t + 0.3 * (nk - 1 - k) + late:.4f}")
+        ds.save_as(path)
