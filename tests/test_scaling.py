@@ -27,6 +27,12 @@ from lazyvol.scaling import apply_scale, scaled_dtype
         ("int16", [(3e38, 0)], "float64"),  # 32767 * 3e38 overflows float32
         ("uint8", [(2e36, 0.5)], "float64"),  # 255 * 2e36 overflows float32
         ("int16", [(1e30, 0.5)], "float32"),  # 3.3e34 fits
+        ("int16", [(1e-300, 0)], "float64"),  # 1e-300 is 0 in float32
+        ("float32", [(1e-300, 0)], "float64"),
+        ("int16", [(1, 1e-320)], "float64"),
+        ("int16", [(1e-40, 0)], "float64"),  # float32 subnormal: digits lost
+        ("int16", [(1e-37, 0)], "float32"),  # a normal float32
+        ("complex64", [(1e-300, 1)], "complex128"),
         ("complex64", [(2, 1)], "complex64"),
         ("complex128", [(2, 1)], "complex128"),
     ],
@@ -68,6 +74,26 @@ def test_a_nifti_slope_that_overflows_float32_reads_finite_values_as_nibabel(tmp
     got = vol.compute()
     assert vol.dtype == np.float64 and np.isfinite(got).all()
     np.testing.assert_allclose(got, ref, rtol=1e-6)
+
+
+@pytest.mark.parametrize("stored_dtype", ["int16", "float32"])
+def test_a_nifti2_slope_below_float32s_range_reads_values_not_zeros(tmp_path, stored_dtype) -> None:
+    """A NIfTI-2 header holds scl_slope as float64: 1e-300 scaled the values into float32, where
+    every one of them is 0. nibabel's dataobj gives the float64 values."""
+    import nibabel as nib
+
+    import lazyvol as lv
+
+    stored = np.array([1, -2, 3, 100, 0, 7], dtype=stored_dtype).reshape(3, 2, 1)
+    img = nib.Nifti2Image(stored, np.eye(4))
+    img.header.set_slope_inter(1e-300, 0)
+    path = tmp_path / "tiny.nii"
+    nib.save(img, path)
+    ref = np.asanyarray(nib.load(path).dataobj)
+    vol = lv.open(path)
+    got = vol.compute()
+    assert vol.dtype == np.float64 and np.count_nonzero(got) == 5
+    np.testing.assert_allclose(got, ref, rtol=1e-12)
 
 
 def test_float_data_scaled_past_its_dtype_raises_instead_of_reading_inf() -> None:

@@ -133,13 +133,17 @@ def scaled_dtype(stored: np.dtype, pairs: Iterable[tuple[float, float]]) -> np.d
     numpy.dtype
         ``stored`` (native byte order) when every pair is the identity; an integer dtype when every
         pair is integral and the whole range of results fits; complex stays complex; otherwise
-        float32 (float64 if the stored data is float64, or if scaled integers could overflow
-        float32).
+        float32 (float64 if the stored data is float64, if scaled integers could overflow float32,
+        or if a nonzero slope or intercept is below float32's smallest normal number).
     """
     stored = np.dtype(stored).newbyteorder("=")
     pairs = [(float(s), float(i)) for s, i in pairs]
     if not pairs or all(is_identity(s, i) for s, i in pairs):
         return stored
+    if any(0 < abs(x) < float(np.finfo(np.float32).tiny) for p in pairs for x in p):
+        # A slope or intercept below float32's smallest normal number (scl_slope 1e-300 in a
+        # NIfTI-2 header) reads as zeros or loses its digits in float32: float64, as nibabel.
+        return np.dtype(np.complex128) if stored.kind == "c" else np.dtype(np.float64)
     if stored.kind == "c":
         return np.dtype(np.complex128) if stored.itemsize >= 16 else np.dtype(np.complex64)
     if stored.kind == "f":
