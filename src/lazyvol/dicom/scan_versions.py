@@ -422,4 +422,6 @@ INDEX_VERSION = 98
 #: 133: echoes at positions within the stacking's same-position tolerance share them (h155).
 #: 134: a volume whose slices differ in EchoTime is warned of, each value with its count (h155).
 #: 135: the missing-UID 'several series' note takes positions within that tolerance as one (h155).
-REPORT_FORMAT = 135
+#: 136: a RescaleSlope / RescaleIntercept below float32's smallest normal number scales into
+#: float64 (float32 read the values as zeros).
+REPORT_FORMAT = 136
