@@ -195,3 +195,54 @@ def test_dtype_bool_of_a_scaled_nifti_and_dicom_series(tmp_path) -> None:
     write_dicom_series(tmp_path / "ct", (8, 8, 4), slope=0.5, intercept=-3.0)
     scaled = lv.open(tmp_path / "ct").compute()
     np.testing.assert_array_equal(lv.open(tmp_path / "ct", dtype=bool).compute(), scaled != 0)
+
+
+@pytest.mark.parametrize(
+    ("stored", "slope", "inter", "dtype"),
+    [
+        ("uint8", -1, 255, None),  # 255 - x: uint8
+        ("int8", -1, 127, None),  # 127 - x: 0 .. 255, uint8
+        ("uint16", -1, 65535, None),
+        ("uint16", -2, 131070, None),  # uint32
+        ("uint8", -1, 255, "uint32"),
+        ("int16", -1, 0, "int64"),
+    ],
+)
+def test_a_negative_integral_slope_into_an_unsigned_dtype(stored, slope, inter, dtype) -> None:
+    """A slope of -1 (an inverted image: 255 - x) whose values all fit an unsigned dtype: the
+    slope was cast to that dtype first (numpy's bare OverflowError: -1 out of bounds for uint8)."""
+    info = np.iinfo(stored)
+    src = np.array([info.min, info.min + 1, 0, 7, info.max - 1, info.max], dtype=stored)
+    out = np.dtype(dtype) if dtype else scaled_dtype(src.dtype, [(slope, inter)])
+    truth = src.astype(np.int64) * slope + inter
+    got = apply_scale(src, float(slope), float(inter), out)
+    assert got.dtype == out
+    np.testing.assert_array_equal(got, truth)
+
+
+def test_an_inverting_rescale_of_a_dicom_series_and_a_nifti_reads_as_the_references(
+    tmp_path,
+) -> None:
+    import nibabel as nib
+    import pydicom
+    from pydicom.pixels import apply_modality_lut
+
+    import lazyvol as lv
+    from lazyvol.testing import write_dicom_series
+
+    truth = write_dicom_series(tmp_path / "ct", (8, 6, 3), dtype="uint8", slope=-1, intercept=255)
+    ref = np.stack(
+        [
+            apply_modality_lut(pydicom.dcmread(f).pixel_array, pydicom.dcmread(f)).T
+            for f in truth.files
+        ],
+        axis=-1,
+    )
+    vol = lv.open(tmp_path / "ct")
+    assert vol.dtype == np.uint8
+    np.testing.assert_array_equal(vol.compute(), ref)
+    img = nib.Nifti1Image(np.arange(24, dtype=np.uint8).reshape(2, 3, 4), np.eye(4))
+    img.header.set_slope_inter(-1.0, 255.0)
+    nib.save(img, tmp_path / "m.nii")
+    got = lv.open(tmp_path / "m.nii").compute()
+    np.testing.assert_array_equal(got, nib.load(tmp_path / "m.nii").get_fdata())

@@ -390,12 +390,15 @@ def scale_into(
         return
     risky = may_overflow(src.dtype, slope, inter, out_dtype)
     with np.errstate(over="ignore", invalid="ignore") if risky else contextlib.nullcontext():
-        cast = out_dtype.type
-        if out_dtype.kind in "iu":
-            s_val, i_val = cast(int(slope)), cast(int(inter))
-        else:
-            s_val, i_val = cast(slope), cast(inter)
         native = out_dtype.newbyteorder("=")  # (a ufunc's dtype= takes no byte order)
+        if out_dtype.kind in "iu":  # (in its wrapping arithmetic, every result fitting it: the
+            # slope and intercept modulo 2**bits, as -1 into uint8 for 255 - x is 255)
+            size = 1 << (8 * native.itemsize)
+            s_val, i_val = (
+                np.array(int(v) % size, np.uint64).astype(native)[()] for v in (slope, inter)
+            )
+        else:
+            s_val, i_val = native.type(slope), native.type(inter)
         if slope != 1:
             np.multiply(src, s_val, out=dest, dtype=native, casting="unsafe")
             if inter != 0:
