@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import struct
+
 import numpy as np
 import pydicom
 import pytest
@@ -608,3 +610,59 @@ def test_a_codestream_of_another_family_than_its_syntax_is_refused(tmp_path, nam
     with pytest.raises(lv.FormatError, match=f"holds {found}, but TransferSyntaxUID") as exc:
         lv.open(tmp_path / "x.dcm")
     assert "x.dcm" in str(exc.value)
+
+
+def _j2k_claiming(rows: int, columns: int) -> bytes:
+    """A small JPEG 2000 codestream whose SIZ segment states ``rows`` x ``columns`` (one tile)."""
+    import imagecodecs
+
+    data = bytearray(
+        imagecodecs.jpeg2k_encode(np.zeros((16, 16), "<u2"), level=0, codecformat="J2K")
+    )
+    at = data.find(b"\xff\x51")  # SIZ: Lsiz Rsiz, then Xsiz Ysiz XOsiz YOsiz XTsiz YTsiz
+    struct.pack_into(">6I", data, at + 6, columns, rows, 0, 0, columns, rows)
+    return bytes(data)
+
+
+@pytest.mark.parametrize("enhanced", [False, True], ids=["single-frame", "enhanced"])
+def test_compressed_frames_claiming_more_than_the_chunk_limit_are_refused_at_open(
+    tmp_path, enhanced
+):
+    # A header and codestream that agree on 40000 x 40000 16-bit frames (3.2 GB each) in files of
+    # about a kilobyte: opened as a 9 GB volume, and reading one voxel had the decoder allocate
+    # the whole frame (no byte backs a compressed frame's size; RLE's ratio bound cannot apply to
+    # JPEG 2000, whose constant image takes a few bytes at any size). Refused at open as a Zarr
+    # chunk over LAZYVOL_MAX_CHUNK_BYTES is, before any frame is read.
+    pytest.importorskip("imagecodecs")
+    from pydicom.encaps import encapsulate
+
+    if enhanced:
+        write_enhanced_dicom(tmp_path / "e.dcm", shape=(16, 16, 3))
+        files = [str(tmp_path / "e.dcm")]
+    else:
+        files = write_dicom_series(tmp_path / "s", (16, 16, 3)).files
+    for f in files:
+        ds = pydicom.dcmread(f)
+        frames = int(ds.get("NumberOfFrames", 1))
+        ds.PixelData = encapsulate([_j2k_claiming(40000, 40000)] * frames, has_bot=True)
+        ds["PixelData"].VR, ds["PixelData"].is_undefined_length = "OB", True
+        ds.Rows = ds.Columns = 40000
+        ds.file_meta.TransferSyntaxUID = JPEG2000Lossless
+        ds.save_as(f)
+    with pytest.raises(lv.ResourceLimitError, match=r"40000 x 40000 .* 3200000000 bytes per frame"):
+        lv.open(files[0] if enhanced else tmp_path / "s")
+
+
+def test_the_frame_limit_is_the_chunk_limit_setting_and_native_frames_are_not_held_to_it(
+    tmp_path, monkeypatch
+):
+    # A native frame's bytes are in the file (its length is checked at open): only a compressed
+    # frame's size is a claim. The limit is LAZYVOL_MAX_CHUNK_BYTES, as for Zarr chunks.
+    truth = write_dicom_series(tmp_path / "native", (32, 24, 3))
+    write_dicom_series(tmp_path / "rle", (32, 24, 3), compress=RLELossless)
+    monkeypatch.setenv("LAZYVOL_MAX_CHUNK_BYTES", str(32 * 24 * 2 - 1))
+    np.testing.assert_array_equal(lv.open(tmp_path / "native").compute(), truth.stored)
+    with pytest.raises(lv.ResourceLimitError, match="RLE Lossless frame of Rows x Columns 24 x 32"):
+        lv.open(tmp_path / "rle")
+    monkeypatch.setenv("LAZYVOL_MAX_CHUNK_BYTES", str(32 * 24 * 2))
+    np.testing.assert_array_equal(lv.open(tmp_path / "rle").compute(), truth.stored)

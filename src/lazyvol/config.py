@@ -182,9 +182,12 @@ def check_volume_bytes(nbytes: int, claim: str) -> None:
         )
 
 
-def check_chunk_bytes(nbytes: int, claim: str) -> None:
+def check_chunk_bytes(
+    nbytes: int, claim: str, *, unit: str = "chunk", remedy: str = "rechunk the store"
+) -> None:
     """Refuse a stored chunk of ``nbytes`` (decoded) over :func:`max_chunk_bytes`, before any is
-    read. ``claim`` opens the message, as for :func:`check_volume_bytes`.
+    read. ``claim`` opens the message, as for :func:`check_volume_bytes`; ``unit`` names what is
+    decoded whole (a Zarr chunk, a compressed DICOM frame) and ``remedy`` the other way past.
 
     Raises
     ------
@@ -196,17 +199,17 @@ def check_chunk_bytes(nbytes: int, claim: str) -> None:
         from .errors import ResourceLimitError
 
         raise ResourceLimitError(
-            f"{claim} {nbytes} bytes per chunk, over the limit of {limit}: reading any voxel "
-            "decodes a whole chunk (raise LAZYVOL_MAX_CHUNK_BYTES if this is real, or rechunk the "
-            "store)"
+            f"{claim} {nbytes} bytes per {unit}, over the limit of {limit}: reading any voxel "
+            f"decodes a whole {unit} (raise LAZYVOL_MAX_CHUNK_BYTES if this is real, or {remedy})"
         )
 
 
 def max_chunk_bytes() -> int:
-    """Largest stored Zarr chunk (decoded bytes) lazyvol agrees to read.
+    """Largest stored Zarr chunk or compressed DICOM frame (decoded bytes) lazyvol agrees to read.
 
     ``LAZYVOL_MAX_CHUNK_BYTES`` or ``lazyvol.max-chunk-bytes``; default 2 GiB. A store whose
-    ``chunk_shape`` claims more is refused at open with :class:`lazyvol.ResourceLimitError`.
+    ``chunk_shape`` claims more, or a compressed DICOM series whose Rows x Columns do, is refused
+    at open with :class:`lazyvol.ResourceLimitError`.
     """
     configured = _bytes_setting("LAZYVOL_MAX_CHUNK_BYTES", "max-chunk-bytes")
     return DEFAULT_MAX_CHUNK_BYTES if configured is None else configured

@@ -16,7 +16,7 @@ import numpy as np
 
 from .._io import Location
 from ..chunking import normalize_chunks, plan_array
-from ..config import check_volume_bytes
+from ..config import check_chunk_bytes, check_volume_bytes
 from ..errors import (
     FormatError,
     OptionError,
@@ -34,6 +34,7 @@ from .model import (
     SeriesInfo,
     encoding_reads,
     pixel_encoding,
+    stored_layout,
 )
 from .pixels import DicomPlan, read_block
 from .scanner import SCAN_OPTIONS, scan
@@ -126,6 +127,7 @@ def open_dicom(
         int(np.prod(shape, dtype=object)) * out_dtype.itemsize,
         f"{name}: volume {info.id} of shape {shape} ({out_dtype}) needs",
     )
+    _check_decoded_frames(frames, name)
     plan = make_plan(
         frames, loc, shape[2], out_dtype, scale, _fill_value(options.get("fill"), out_dtype, name)
     )
@@ -201,6 +203,30 @@ def _chosen(
         }.get(info.error_kind, SeriesError)
         raise cls(info.error)
     return info
+
+
+def _check_decoded_frames(frames: FrameTable, name: str) -> None:
+    """Refuse compressed frames that each decode to more than ``LAZYVOL_MAX_CHUNK_BYTES``, at open
+    (:func:`lazyvol.config.check_chunk_bytes`): their Rows x Columns are a claim no stored byte
+    backs (a 1 KB JPEG 2000 fragment can state 40000 x 40000), and reading any voxel of a frame
+    decodes it whole, into memory of that size."""
+    encodings = frames.encodings or (pixel_encoding(frames),)
+    syntaxes = sorted({encoding_reads(e)[0] for e in encodings if e} - {""})
+    if not syntaxes:
+        return
+    from pydicom.uid import UID
+
+    rows, columns = frames.mosaic[:2] if frames.mosaic else (frames.rows, frames.columns)
+    kinds = frames.stored_types or ()
+    bits = max([frames.bits_allocated, *(stored_layout(k)[0] for k in kinds)])
+    check_chunk_bytes(
+        rows * columns * (bits // 8),
+        f"{name}: each {UID(syntaxes[0]).name} frame of Rows x Columns {rows} x {columns} and "
+        f"BitsAllocated (0028,0100) {bits} decodes to",
+        unit="frame",
+        remedy="decompress the files (gdcmconv --raw) if the header is right, else fix Rows and "
+        "Columns (0028,0010) / (0028,0011)",
+    )
 
 
 def _out_dtype(info: SeriesInfo, frames: FrameTable, scale: bool, dtype: Any) -> np.dtype:
