@@ -1493,3 +1493,32 @@ def test_a_slice_spelling_its_photometric_otherwise_stays_in_its_series(tmp_path
     vol = lv.open(tmp_path / "s")
     np.testing.assert_allclose(vol.compute(), truth.scaled())
     assert "monochrome1" not in vol.meta
+
+
+@pytest.mark.parametrize(
+    ("bits", "advice"),
+    [
+        (64, "reads 64-bit integers"),
+        (24, "pydicom does not read it either"),
+        (1, "unpacks the bits"),
+    ],
+)
+def test_an_unread_bits_allocated_is_refused_with_advice_that_fits_it(tmp_path, bits, advice):
+    """BitsAllocated 64 (pydicom reads 64-bit integers) or 24 (no reader does) was refused with
+    the advice for packed 1-bit pixels: 'Dataset.pixel_array unpacks the bits'."""
+    from pydicom.pixels import pack_bits
+
+    truth = write_dicom_series(tmp_path / "s", (8, 8, 2), dtype="uint8")
+    for path in truth.files:
+        ds = pydicom.dcmread(path)
+        ds.BitsAllocated = ds.BitsStored = bits
+        ds.HighBit = bits - 1
+        if bits == 1:
+            ds.PixelData = pack_bits((np.arange(64).reshape(8, 8) % 2).astype(np.uint8))
+        else:
+            ds.PixelData = bytes(64 * bits // 8)
+        ds.save_as(path)
+    with pytest.raises(lv.UnsupportedError, match=rf"BitsAllocated \(0028,0100\) = {bits} ") as exc:
+        lv.open(tmp_path / "s")
+    assert advice in str(exc.value)
+    assert bits == 1 or "unpacks the bits" not in str(exc.value)
