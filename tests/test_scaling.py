@@ -5,7 +5,8 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from lazyvol.scaling import apply_scale, scaled_dtype
+from lazyvol.scaled_dtypes import scaled_dtype
+from lazyvol.scaling import apply_scale
 
 
 @pytest.mark.parametrize(

@@ -41,7 +41,8 @@ from .nifti_header import (
 )
 from .nifti_pair import near_miss
 from .nifti_plan import NiftiPlan, read_block
-from .scaling import check_cast, nifti_scaling, scaled_dtype
+from .scaled_dtypes import scaled_dtype
+from .scaling import check_cast, nifti_scaling
 from .sources import SourceStamp, fingerprint
 from .volume import Volume
 

@@ -143,7 +143,7 @@ def open_zarr(
         Apply the ``scl_slope``/``scl_inter`` of a NIfTI-Zarr store's header (the NIfTI-Zarr
         converter stores a scaled NIfTI's stored integers and keeps its scaling there), by the
         NIfTI rule (:func:`lazyvol.scaling.nifti_scaling`) and dtype rule
-        (:func:`lazyvol.scaling.scaled_dtype`); ``False`` gives the stored values. A lazyvol store
+        (:func:`lazyvol.scaled_dtypes.scaled_dtype`); ``False`` gives the stored values. A lazyvol store
         holds the values as they were written: nothing to apply.
     storage_options : mapping, optional
         fsspec options for a URL (credentials, endpoint); never shown or saved.

@@ -30,7 +30,8 @@ from .errors import (
     UnsupportedError,
 )
 from .geometry import check_affine
-from .scaling import apply_scale, is_identity, scaled_dtype
+from .scaled_dtypes import is_identity, scaled_dtype
+from .scaling import apply_scale
 from .volume import Volume
 from .zarr_direct import DirectArray, direct_layout
 from .zarr_meta import (
@@ -416,7 +417,7 @@ def make_volume(
     """The Volume of a Zarr array: ``order`` gives, for each volume axis, the disk axis holding it
     (None: from the array's ``dimension_names``, as lazyvol writes them; see
     :func:`~lazyvol.zarr_ome.volume_axes`); ``scaling``, the ``(slope, inter)`` applied to the
-    stored values (a NIfTI-Zarr header's; the dtype follows :func:`lazyvol.scaling.scaled_dtype`)."""
+    stored values (a NIfTI-Zarr header's; the dtype follows :func:`lazyvol.scaled_dtypes.scaled_dtype`)."""
     affine, meta, source = georef
     shape_disk = tuple(int(n) for n in arr_meta["shape"])
     unit = unit_of(arr_meta)

@@ -18,7 +18,7 @@ from typing import Any
 import numpy as np
 
 from ..errors import FormatError
-from ..scaling import stored_range
+from ..scaled_dtypes import stored_range
 
 __all__ = ["decode_frame", "decoded_range", "decoding_plugin"]
 

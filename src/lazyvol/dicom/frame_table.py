@@ -8,7 +8,7 @@ from typing import Any
 
 import numpy as np
 
-from ..scaling import scaled_dtype_bits, scaled_dtype_images
+from ..scaled_dtypes import scaled_dtype_bits, scaled_dtype_images
 from .bids_extra import printed
 from .model import NATIVE_SYNTAXES, FrameTable, pixel_encoding, stored_dtype
 from .records import FrameRecord
@@ -30,8 +30,8 @@ STORED_DTYPES = "BitsAllocated/PixelRepresentation (0028,0100)/(0028,0103) diffe
 
 def output_dtype(frames: FrameTable) -> np.dtype:
     """The dtype holding every image's rescaled values exactly where it can: from the widest
-    BitsStored (:func:`~lazyvol.scaling.scaled_dtype_bits`); when the images differ in stored
-    dtype, from each one's own range and rescale (:func:`~lazyvol.scaling.scaled_dtype_images`).
+    BitsStored (:func:`~lazyvol.scaled_dtypes.scaled_dtype_bits`); when the images differ in stored
+    dtype, from each one's own range and rescale (:func:`~lazyvol.scaled_dtypes.scaled_dtype_images`).
     A compressed image's range is that of the precision its decoder returns when wider
     (``FrameTable.value_kinds``). Filled-in slices (no file) do not count."""
     images = [

@@ -16,7 +16,7 @@ import numpy as np
 from .._per_volume import UNEVEN_VOLUMES_NOTE
 from ..config import is_flag
 from ..errors import OptionError
-from ..scaling import common_stored_dtype
+from ..scaled_dtypes import common_stored_dtype
 
 __all__ = [
     "DAMAGED_BESIDE_NOTE",
@@ -251,7 +251,7 @@ class FrameTable:
     def stored_dtype(self) -> np.dtype:
         """Dtype of the stored values (native byte order): when the frames differ in stored
         dtype, the narrowest holding every frame's values
-        (:func:`~lazyvol.scaling.common_stored_dtype`)."""
+        (:func:`~lazyvol.scaled_dtypes.common_stored_dtype`)."""
         if self.stored_types:
             return common_stored_dtype((np.dtype(t), b) for t, b in self.value_kinds())
         return np.dtype(self._own_type)

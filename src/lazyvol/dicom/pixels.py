@@ -20,10 +20,10 @@ from .._blockpool import block_array
 from .._cachedhash import CachedHash
 from .._io import Location, RangeRequest, pread_full, read, read_ranges, reads_check, verify
 from ..errors import FormatError, SourceChangedError, SourceNotFoundError
-from ..scaling import cast_into, scale_into, scale_rounded_into, stored_range
 from ..sources import SourceStamp, display_path
 from .codestream import frame_problem, jpeg_sample_bytes
-from .decoding import decode_frame, decoded_range
+from .decoding import decode_frame
+from .frame_rescale import rescale_frame_into
 from .model import encoding_reads, mirrored, ow8_pairs, stored_code, stored_layout
 
 __all__ = ["DicomPlan", "read_block"]
@@ -331,53 +331,6 @@ def _read_into(
 
 
 #: The header fields of a DICOM rescale, as errors name them.
-RESCALE_FIELDS = "RescaleSlope / RescaleIntercept (0028,1053) / (0028,1052)"
-
-
-def _scale_into(
-    plan: DicomPlan,
-    n: int,
-    src: np.ndarray,
-    dest: np.ndarray,
-    out_dtype: np.dtype,
-    sj: slice,
-    si: slice,
-) -> None:
-    """``dest[...] = scaled(src)[..., sj, si]`` for frames with the rescale of frame ``n``.
-
-    Integer outputs exactly (:func:`lazyvol.scaling.scale_into`), in place when ``src`` is
-    ``dest``; float outputs computed in float64 and rounded once
-    (:func:`lazyvol.scaling.scale_rounded_into`). A float output the rescale can overflow (a
-    slope beyond any real one, :func:`~lazyvol.scaling.may_overflow`) is checked: a stored value
-    that became inf or NaN raises, naming frame ``n``'s file.
-    """
-    slope, inter, where = plan.slopes[n], plan.inters[n], plan.paths[n]
-    if out_dtype.kind in "iu":
-        # An integer output: exact where the frame's values lie in the range that chose the dtype
-        # (native: BitsStored's, as read; decoded: checked here, decoded_range), else scaled
-        # exactly or in float64 and checked to fit (scale_into).
-        if not plan.scale:
-            slope, inter = 1.0, 0.0
-        bits = plan.stored_bits[n] if plan.stored_bits else plan.bits_stored
-        known = stored_range(src.dtype, bits) if src.dtype.kind in "iu" else None
-        fields = RESCALE_FIELDS if plan.scale else ""
-        part = src if src is dest else src[..., sj, si]
-        if known and plan.encapsulated_syntax:
-            scaling, frame = (slope, inter), f"{where}: volume frame {n}"
-            known = decoded_range(part, bits, plan.decoded_bits, scaling, out_dtype, frame)
-        scale_into(part, dest, slope, inter, where=where, fields=fields, stored=known)
-        return
-    if not plan.scale:
-        if src is not dest:
-            cast_into(src[..., sj, si], dest, where=where)
-        return
-    # A float output: as pydicom's Modality LUT, the rescale (DS values: 0.3 is no float32) in
-    # float64, each value rounded once to out_dtype (float32 arithmetic was up to 2 units in the
-    # last place off the real value).
-    part = src[..., sj, si]
-    scale_rounded_into(part, dest, slope, inter, where=where, fields=RESCALE_FIELDS)
-
-
 def _read_native_frames(
     plan: DicomPlan,
     ns: list[int],
@@ -411,7 +364,9 @@ def _read_native_frames(
             # As pydicom (correct_unused_bits): clear unused high bits, sign-extend signed data.
             np.left_shift(frame, shift, out=frame)
             np.right_shift(frame, shift, out=frame)
-        _scale_into(plan, n, frame, frame if bounce is None else dest[b : b + 1], out_dtype, sj, si)
+        rescale_frame_into(
+            plan, n, frame, frame if bounce is None else dest[b : b + 1], out_dtype, sj, si
+        )
 
 
 def read_block(plan: DicomPlan, index: tuple[slice, ...]) -> np.ndarray:
@@ -523,7 +478,7 @@ def _read_frames(
         if not plan.paths[n]:
             dest[b] = plan.fill  # a missing slice filled in (allow_gaps=True)
             continue
-        _scale_into(plan, n, _frame(plan, n)[None], dest[b : b + 1], out_dtype, sj, si)
+        rescale_frame_into(plan, n, _frame(plan, n)[None], dest[b : b + 1], out_dtype, sj, si)
 
 
 def _mosaic_rows(plan: DicomPlan, n: int, row0: int, nrows: int) -> np.ndarray:
@@ -597,4 +552,4 @@ def _read_tiles(
             lo_row = next(lo_ for lo_, hi_, _ in runs if lo_ <= trow < hi_)
             r0 = (trow - lo_row) * tr
             tile = block[None, r0 : r0 + tr, tcol * tc : (tcol + 1) * tc]
-            _scale_into(plan, n, tile, dest[b : b + 1], out_dtype, sj, si)
+            rescale_frame_into(plan, n, tile, dest[b : b + 1], out_dtype, sj, si)
