@@ -651,3 +651,59 @@ def test_top_level_spacing_between_slices_as_dcm2niix_writes_it(tmp_path, dcm2ni
         assert mine.get(key) == ref.get(key), key
     assert mine["SpacingBetweenSlices"] == float(in_groups or 3.1)
     assert img.header.get_zooms()[2] == pytest.approx(2.5)  # (the positions', not 3.1)
+
+
+@pytest.mark.parametrize("where", ["top", "shared", "per-frame"])
+@pytest.mark.parametrize(
+    ("spoiling", "variant"),
+    [
+        ("RF_AND_GRADIENT", None),
+        ("RF", "SK"),
+        ("GRADIENT", None),
+        ("NONE", "SP"),
+        (None, "SP"),
+        (None, "SK\\SP"),
+        (None, "OSP"),
+        ("X", "SP\\SK"),
+    ],
+)
+def test_spoiling_as_dcm2niix_writes_it(tmp_path, dcm2niix, where, spoiling, variant):
+    """Spoiling (0018,9016) (MRModifierSequence in an enhanced file, or the top level) and a
+    SequenceVariant (0018,0021) value SP: dcm2niix writes SpoilingState (and SpoilingType);
+    lazyvol wrote neither, classic or enhanced files."""
+    src = tmp_path / "in"
+    src.mkdir()
+    write_enhanced_dicom(src / "e.dcm", shape=(8, 6, 3))
+    ds = pydicom.dcmread(src / "e.dcm")
+    ds.Manufacturer, ds.ScanningSequence = "SIEMENS", "GR"
+    if variant is not None:
+        ds.SequenceVariant = variant
+    if spoiling is not None:
+        modifier = Dataset()
+        modifier.Spoiling = spoiling
+        if where == "top":
+            ds.Spoiling = spoiling
+        elif where == "shared":
+            ds.SharedFunctionalGroupsSequence[0].MRModifierSequence = DicomSequence([modifier])
+        else:
+            for group in ds.PerFrameFunctionalGroupsSequence:
+                group.MRModifierSequence = DicomSequence([modifier])
+    ds.save_as(src / "e.dcm", enforce_file_format=True)
+    (ref_doc, _), *_ = _converted(dcm2niix, src, tmp_path / "out")
+    doc, _ = _written(lv.open(src), tmp_path / "mine.nii")
+    keys = ("SpoilingState", "SpoilingType")
+    assert {k: doc.get(k) for k in keys} == {k: ref_doc.get(k) for k in keys}
+
+
+def test_classic_spoiled_variant_has_a_spoiling_state(tmp_path):
+    """A classic series whose SequenceVariant holds SP: SpoilingState true, as dcm2niix."""
+    from lazyvol.testing import write_dicom_series
+
+    truth = write_dicom_series(tmp_path / "s", (6, 5, 3))
+    for path in truth.files:
+        ds = pydicom.dcmread(path)
+        ds.SequenceVariant, ds.ScanningSequence = ["SK", "SP"], "GR"
+        ds.save_as(path)
+    doc, _ = _written(lv.open(tmp_path / "s"), tmp_path / "mine.nii")
+    assert doc["SpoilingState"] is True
+    assert "SpoilingType" not in doc

@@ -21,6 +21,8 @@ reads the file in order):
   coil name, ``_coil``: :mod:`lazyvol.dicom.siemens_sidecar`);
 - EchoTrainLength: GradientEchoTrainLength (0018,9241) (MR Timing and Related Parameters) where
   above 1, in place of EchoTrainLength (0018,0091) (:data:`GRADIENT_ECHO_TRAIN`);
+- SpoilingState / SpoilingType: Spoiling (0018,9016) (MR Modifier macro, or the top level) and
+  SequenceVariant (0018,0021), as the installed dcm2niix writes them (:func:`spoiling_keys`);
 - ConvolutionKernel (0018,1210) of an enhanced CT file's CT Reconstruction macro
   (CTReconstructionSequence (0018,9314)), its values joined by a backslash: the sidecar's
   ConvolutionKernel / ReconFilterType / ReconFilterSize (:mod:`lazyvol.dicom.bids_pet`, as a
@@ -41,15 +43,19 @@ from .vendor import vendor_of
 __all__ = [
     "ENHANCED_TAGS",
     "GRADIENT_ECHO_TRAIN",
+    "SPOILING",
     "echo_train",
     "enhanced_annotate",
     "enhanced_group_values",
     "enhanced_record_values",
+    "spoiling_keys",
 ]
 
 #: ``acq`` key of GradientEchoTrainLength (0018,9241): the EchoTrainLength dcm2niix writes when it
 #: is above 1 (an EPI's echoes per excitation; TSE files state 1), whatever (0018,0091) says.
 GRADIENT_ECHO_TRAIN = "_gradient_echo_train"
+#: ``acq`` key of Spoiling (0018,9016), its values joined by a backslash (:func:`spoiling_keys`).
+SPOILING = "_spoiling"
 #: tag -> (functional group sequence, keyword, BIDS key, kind); kinds: "mt" (MTState), "pfd"
 #: (PartialFourierDirection), "str", "s" (FD seconds), "count" (US above 0).
 _ATTRIBUTES: dict[int, tuple[str, str, str, str]] = {
@@ -82,6 +88,7 @@ _ATTRIBUTES: dict[int, tuple[str, str, str, str]] = {
         "count",
     ),
     0x00181210: ("CTReconstructionSequence", "ConvolutionKernel", "ConvolutionKernel", "text"),
+    0x00189016: ("MRModifierSequence", "Spoiling", SPOILING, "text"),
 }
 #: The elements read at the top level (ReceiveCoilName there: :mod:`lazyvol.dicom.bids_extra`;
 #: ConvolutionKernel: :mod:`lazyvol.dicom.bids_pet`, which writes it and its ReconFilter keys).
@@ -172,6 +179,7 @@ def enhanced_annotate(bids: dict[str, Any], acq: dict[str, Any]) -> None:
     for key in _COPIED:
         if key in acq:
             bids[key] = acq[key]
+    bids.update(spoiling_keys(acq.get(SPOILING), str(bids.get("SequenceVariant", ""))))
     vendor = vendor_of(str(acq.get("Manufacturer", "")))
     if vendor == "PHILIPS" and acq.get(_PARTIAL_FOURIER) and "PhaseEncodingSteps" in bids:
         bids["PartialFourierEnabled"] = "YES"  # (as a classic file's: lazyvol.dicom.bids_extra)
@@ -180,6 +188,28 @@ def enhanced_annotate(bids: dict[str, Any], acq: dict[str, Any]) -> None:
     duration = bids.pop("AcquisitionDuration", None) if uih else None
     if duration is not None and "EffectiveEchoSpacing" not in bids:
         bids["TotalReadoutTime"] = printed(duration / 1000.0)
+
+
+def spoiling_keys(spoiling: str | None, variant: str) -> dict[str, Any]:
+    """SpoilingState / SpoilingType of a volume stating ``spoiling`` (Spoiling (0018,9016), its
+    values joined by a backslash, or None) and SequenceVariant ``variant`` (joined likewise), as
+    the installed dcm2niix writes them (checked on enhanced and classic files, each place the
+    attribute can be): a Spoiling text holding "RF" (case as written) is a spoiled state of type
+    COMBINED (RF_AND_GRADIENT, and RF alone too: dcm2niix writes COMBINED for it, where BIDS would
+    say RF), else one holding "GRADIENT" of type GRADIENT, else one holding "NONE" is not spoiled;
+    any other Spoiling, or none, says nothing, and then a SequenceVariant value "SP" (spoiled) is
+    a spoiled state of no type. (dcm2niix tests the variant text as "SP", starting "SP\\" or
+    holding "\\SP", so "SK\\SPX" counts.)"""
+    text = spoiling or ""
+    if "RF" in text:
+        return {"SpoilingState": True, "SpoilingType": "COMBINED"}
+    if "GRADIENT" in text:
+        return {"SpoilingState": True, "SpoilingType": "GRADIENT"}
+    if "NONE" in text:
+        return {"SpoilingState": False}
+    if variant == "SP" or variant.startswith("SP\\") or "\\SP" in variant:
+        return {"SpoilingState": True}
+    return {}
 
 
 def echo_train(acq: dict[str, Any]) -> int:
