@@ -147,3 +147,66 @@ def test_a_4d_volume_of_echoes_or_b_values_is_not_counted_in_time_points(tmp_pat
     write_dicom_4d_series(tmp_path / "v", (8, 8, 4), n, labels=(), modality="MR", extra=extra, **kw)
     (info,) = lv.scan(tmp_path / "v", use_index=False)
     assert info.error is None and len(info.shape) == 4 and not _incomplete(info)
+
+
+def _concatenation(folder, parts, *, total=True, offsets=True):
+    """An enhanced 4-D file (4 time points of 3 slices) split into files of ``parts`` frames each
+    (a concatenation, as DCMTK's ConcatenationCreator writes one: one InstanceNumber)."""
+    import copy
+
+    import pydicom
+    from pydicom.uid import generate_uid
+
+    from lazyvol.testing import write_enhanced_dicom
+
+    folder.mkdir(parents=True)
+    whole = folder / "whole.dcm"
+    write_enhanced_dicom(whole, (6, 5, 3), n_volumes=4)
+    ds = pydicom.dcmread(whole)
+    whole.unlink()
+    frames = list(ds.PerFrameFunctionalGroupsSequence)
+    size = len(ds.PixelData) // len(frames)
+    uid, start = generate_uid(), 0
+    paths = []
+    for n, count in enumerate(parts):
+        part = copy.deepcopy(ds)
+        part.SOPInstanceUID = part.file_meta.MediaStorageSOPInstanceUID = generate_uid()
+        part.ConcatenationUID, part.InConcatenationNumber = uid, n + 1
+        if total:
+            part.InConcatenationTotalNumber = len(parts)
+        if offsets:
+            part.ConcatenationFrameOffsetNumber = start
+        part.PerFrameFunctionalGroupsSequence = frames[start : start + count]
+        part.NumberOfFrames = count
+        part.PixelData = ds.PixelData[start * size : (start + count) * size]
+        paths.append(folder / f"part{n + 1}.dcm")
+        part.save_as(paths[-1], enforce_file_format=True)
+        start += count
+    return paths
+
+
+@pytest.mark.parametrize(
+    ("lost", "total", "offsets", "said"),
+    [
+        (1, True, True, "InConcatenationTotalNumber (0020,9163) states 3 parts"),
+        (2, True, False, "InConcatenationNumber (0020,9162) 3 missing"),
+        (0, False, True, "frames 0-2 (from 0) in none"),
+        (1, False, True, "frames 3-5 (from 0) in none"),
+    ],
+)
+def test_a_lost_part_of_a_concatenation_is_noted(tmp_path, lost, total, offsets, said):
+    """An enhanced image split across files (ConcatenationUID) with a part file lost on a volume
+    boundary: the others stack into fewer complete volumes, without a gap; the parts' stated
+    total or frame offsets tell. lazyvol opened the shorter volume without a word."""
+    paths = _concatenation(tmp_path / "s", [3, 3, 6], total=total, offsets=offsets)
+    assert not _incomplete(lv.scan(tmp_path / "s", use_index=False)[0])
+    assert lv.open(tmp_path / "s", cache=None).shape == (6, 5, 3, 4)
+    os.remove(paths[lost])
+    (info,) = lv.scan(tmp_path / "s", use_index=False)
+    assert info.error is None and info.shape[3] < 4
+    (note,) = _incomplete(info)
+    assert said in note and "ConcatenationUID (0020,9161)" in note
+    with warnings.catch_warnings(record=True) as seen:
+        warnings.simplefilter("always")
+        lv.open(tmp_path / "s", cache=None)
+    assert any("ConcatenationUID" in str(w.message) for w in seen)

@@ -181,7 +181,9 @@ __all__ = ["INDEX_VERSION", "REPORT_FORMAT"]
 #: 97: ``_x_ray`` only where no EchoTime (0018,0081) but 0 is stated beside Exposure, as dcm2niix (h146).
 #: 98: an empty element written with another VR than the dictionary's is noted empty only (h147).
 #: 99: records keep Spoiling (0018,9016), top level or MRModifierSequence (``_spoiling``; h160).
-INDEX_VERSION = 99
+#: 100: records keep a concatenation part's ConcatenationUID / InConcatenationNumber /
+#: InConcatenationTotalNumber / ConcatenationFrameOffsetNumber (``_concatenation``; h160).
+INDEX_VERSION = 100
 #: Layout of a report: 2: files named by their listing position, identities taken from the listing;
 #: 3: a volume's files may differ in pixel encoding (each frame's, ``encodings``), where 2 split them;
 #: 4: ... and in BitsStored (each frame's, ``stored_bits``), where 3 split them;
@@ -426,4 +428,5 @@ INDEX_VERSION = 99
 #: 136: a RescaleSlope / RescaleIntercept below float32's smallest normal number scales into
 #: float64 (float32 read the values as zeros).
 #: 137: sidecar SpoilingState / SpoilingType from Spoiling (0018,9016) or SequenceVariant SP, as dcm2niix (h160).
-REPORT_FORMAT = 137
+#: 138: a volume holding frames of a concatenation missing a part (stated total, frame offsets) is noted (h160).
+REPORT_FORMAT = 138

@@ -23,6 +23,14 @@ it), with fewer time points than stated, has lost a volume (its last one leaves 
 gap). The count is the acquisition's ("total number of temporal positions prescribed"): a 3-D
 volume is one time point, which a series may hold alone (one series per measurement, a
 subtraction of one dynamic), so it is not counted.
+
+An enhanced image split across several files (a concatenation: ConcatenationUID (0020,9161), each
+file's InConcatenationNumber (0020,9162) and ConcatenationFrameOffsetNumber (0020,9228)) says
+what its files hold: InConcatenationTotalNumber (0020,9163) counts them, and each file's frames
+follow the previous file's. A part lost (a volume's worth of frames or more) leaves complete
+volumes of the others, stacked without a gap (dcm2niix, which converts each file apart, says
+nothing either); a volume holding frames of a concatenation whose stated parts are not all found,
+or whose frame offsets leave frames in no file, is noted.
 """
 
 from __future__ import annotations
@@ -42,12 +50,32 @@ IMAGES_IN_ACQUISITION = 0x00201002
 GE_LOCATIONS = 0x0021104F
 PHILIPS_SLICES = 0x20011018
 TEMPORAL_POSITIONS = 0x00200105
+CONCATENATION_UID = 0x00209161
+IN_CONCATENATION = 0x00209162
+CONCATENATION_TOTAL = 0x00209163
+CONCATENATION_OFFSET = 0x00209228
+_CONCATENATION_TAGS = (
+    CONCATENATION_UID,
+    IN_CONCATENATION,
+    CONCATENATION_TOTAL,
+    CONCATENATION_OFFSET,
+)
 STATED_TAGS = frozenset(
-    {NUMBER_OF_SLICES, IMAGES_IN_ACQUISITION, GE_LOCATIONS, PHILIPS_SLICES, TEMPORAL_POSITIONS}
+    {
+        NUMBER_OF_SLICES,
+        IMAGES_IN_ACQUISITION,
+        GE_LOCATIONS,
+        PHILIPS_SLICES,
+        TEMPORAL_POSITIONS,
+        *_CONCATENATION_TAGS,
+    }
 )
 #: ``acq`` keys: the stated slice counts ``[(count, attribute), ...]``, and the stated time points.
 SLICES_KEY = "_stated_slices"
 TIMES_KEY = "_stated_time_points"
+#: ``acq`` key of a concatenation's part: [ConcatenationUID, InConcatenationNumber (0 when not
+#: stated), InConcatenationTotalNumber (0), ConcatenationFrameOffsetNumber (-1)].
+CONCATENATION_KEY = "_concatenation"
 #: 4th axes that are not time (:attr:`SeriesInfo.axis4`): their volumes are one time point.
 _NOT_TIME = frozenset({"EchoNumbers", "EchoTime", "DiffusionBValue"})
 
@@ -85,6 +113,14 @@ def stated_counts(raw: dict[int, Any], vendor: str) -> dict[str, Any]:
         out[SLICES_KEY] = slices
     if (t := _text_count(raw, TEMPORAL_POSITIONS)) > 1:
         out[TIMES_KEY] = t
+    if uid := "".join(raw_text(raw, CONCATENATION_UID) or []).strip(" \x00"):
+        offset = _numbers(raw, CONCATENATION_OFFSET, "I")
+        out[CONCATENATION_KEY] = [
+            uid,
+            _binary_count(raw, IN_CONCATENATION, "H"),
+            _binary_count(raw, CONCATENATION_TOTAL, "H"),
+            int(offset[0]) if offset else -1,
+        ]
     return out
 
 
@@ -99,6 +135,8 @@ def stated_count_note(info: SeriesInfo, series: Sequence[FrameRecord]) -> str:
     """The series-incomplete note on ``info`` (a volume opened from ``series``, every image of its
     SeriesInstanceUID) when the counts its first image states say images are missing; "" when
     they fit, or state nothing."""
+    if note := _concatenation_note(info, series):
+        return note
     if info.error or len(info.shape) < 3 or not series:
         return ""
     k = int(info.shape[2])
@@ -132,4 +170,57 @@ def stated_count_note(info: SeriesInfo, series: Sequence[FrameRecord]) -> str:
             f"of it may be missing (the last one leaves no InstanceNumber gap). Check {where} "
             "for removed, empty or unreadable files"
         )
+    return ""
+
+
+def _concatenation_note(info: SeriesInfo, series: Sequence[FrameRecord]) -> str:
+    """The series-incomplete note on a volume holding frames of a concatenation that misses a part
+    (see the module docstring), "" otherwise."""
+    files = set(info.files)
+    parts: dict[str, dict[str, tuple[int, int, int, int]]] = {}
+    for r in series:  # (every file of the series: a lost part's frames are in no volume)
+        stated = (r.acq or {}).get(CONCATENATION_KEY)
+        if stated:
+            uid, number, total, offset = stated
+            parts.setdefault(str(uid), {})[r.path] = (
+                int(number),
+                int(total),
+                int(offset),
+                r.number_of_frames,
+            )
+    for uid, found in parts.items():
+        if not files & set(found):
+            continue
+        numbered = all(p[0] > 0 for p in found.values())
+        numbers = {p[0] for p in found.values()} if numbered else set()
+        total = max(p[1] for p in found.values())
+        problem = ""
+        if total > (len(numbers) if numbered else len(found)):
+            missing = sorted(set(range(1, total + 1)) - numbers) if numbered else []
+            problem = (
+                f"InConcatenationTotalNumber (0020,9163) states {total} parts, "
+                f"{len(numbers) if numbered else len(found)} found"
+                + (
+                    f" (InConcatenationNumber (0020,9162) {', '.join(map(str, missing))} missing)"
+                    if missing
+                    else ""
+                )
+            )
+        elif all(p[2] >= 0 for p in found.values()):
+            end = 0
+            for _, _, offset, frames in sorted(found.values(), key=lambda p: p[2]):
+                if offset != end:
+                    problem = (
+                        f"ConcatenationFrameOffsetNumber (0020,9228) leaves its frames "
+                        f"{end}-{offset - 1} (from 0) in none of its files"
+                    )
+                    break
+                end = offset + frames
+        if problem:
+            return (
+                f"{INCOMPLETE_NOTE}: {sorted(files & set(found))[0]} is part of an image split "
+                f"across files (ConcatenationUID (0020,9161) {uid}): {problem}: frames of "
+                "the series are missing (a lost part leaves no gap in the volumes). Check "
+                f"{_where(info.files)} for a removed, empty or unreadable part file"
+            )
     return ""
