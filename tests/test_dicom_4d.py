@@ -822,6 +822,50 @@ def test_enhanced_dwi_per_frame_diffusion_meta(tmp_path):
     assert "MRDiffusionSequence" in diff["source"]
 
 
+@pytest.mark.parametrize("manufacturer", ["Bruker BioSpin MRI GmbH", "Philips", "SIEMENS"])
+def test_enhanced_dwi_b_matrix_gives_the_direction(tmp_path, manufacturer):
+    """Frames whose DiffusionDirectionality is BMATRIX state their direction only as a B-matrix
+    (DiffusionBMatrixSequence, b g g^T in the patient frame): they were read as having none, so
+    every weighted volume was flagged a derived trace with a zero .bvec. The direction is the
+    matrix's principal eigenvector, up to its sign (first non-zero component positive)."""
+    from pydicom import dcmread
+    from pydicom.dataset import Dataset
+    from pydicom.sequence import Sequence as DicomSequence
+
+    path = tmp_path / "in" / "dwi.dcm"
+    bvals = [0.0, 1000.0, 1000.0, 2000.0, 2000.0]
+    bvecs = [(0, 0, 0), (0.6, 0, 0.8), (0, -0.6, 0.8), (-0.48, 0.6, 0.64), (0, 0, -1)]
+    truth = write_enhanced_dicom(path, SHAPE, n_volumes=len(bvals), orientation="oblique")
+    ds = dcmread(path)
+    ds.Manufacturer = manufacturer
+    nk = SHAPE[2]
+    for n, item in enumerate(ds.PerFrameFunctionalGroupsSequence):
+        t = n // nk
+        d = Dataset()
+        d.DiffusionBValue = bvals[t]
+        d.DiffusionDirectionality = "BMATRIX" if bvals[t] else "NONE"
+        if bvals[t]:
+            g, m = np.asarray(bvecs[t], float), Dataset()
+            for name, (a, b) in zip(("XX", "XY", "XZ", "YY", "YZ", "ZZ"), _PAIRS, strict=True):
+                setattr(m, f"DiffusionBValue{name}", bvals[t] * g[a] * g[b])
+            d.DiffusionBMatrixSequence = DicomSequence([m])
+        item.MRDiffusionSequence = DicomSequence([d])
+    ds.save_as(path)
+    vol = lv.open(path)
+    np.testing.assert_array_equal(vol.compute(), truth.stored)
+    diff = vol.meta["diffusion"]
+    assert diff["bvals"] == bvals and not diff.get("derived_volumes")
+    assert "DiffusionBMatrixSequence (0018,9601)" in diff["source"]
+    got = np.asarray(diff["gradients_lps"], float)
+    for g, want in zip(got, bvecs, strict=True):
+        want = np.asarray(want, float)
+        lead = next((c for c in want if c != 0), 1.0)
+        np.testing.assert_allclose(g, want * np.sign(lead), atol=1e-6)
+
+
+_PAIRS = ((0, 0), (0, 1), (0, 2), (1, 1), (1, 2), (2, 2))
+
+
 @pytest.mark.parametrize("top_level_echo_number", [False, True])
 def test_enhanced_multi_echo_time_series_is_one_volume_per_echo(tmp_path, top_level_echo_number):
     """An enhanced MR file of 3 time points x 2 echoes: each frame's echo is its MREchoSequence

@@ -21,6 +21,7 @@ from .codestream import END_MARKER_ROOM, SIZED_SYNTAXES, holds_end_marker
 from .dicom_time import frame_time, stated_datetime
 from .dimension_index import dcm2niix_rank, dimensions, number_echoes
 from .excess import excess_problem, undefined_length_problem
+from .frame_diffusion import frame_diffusion
 from .model import NATIVE_SYNTAXES, pixel_element_name
 from .records import (
     EXTRA_VALUES,
@@ -515,15 +516,7 @@ def _frame_record(
     fr.temporal_position = int(tpi) if tpi is not None else own
     echo = _num(_find(groups, "MREchoSequence", "EffectiveEchoTime"))
     fr.echo_time = echo if echo is not None else rec.echo_time
-    b = _num(_find(groups, "MRDiffusionSequence", "DiffusionBValue"))
-    if b is not None:
-        fr.b_value, fr.gradient = b, None
-        fr.diffusion_source = (
-            "MRDiffusionSequence (0018,9117) DiffusionBValue / DiffusionGradientOrientation"
-        )
-        dir_seq = _find(groups, "MRDiffusionSequence", "DiffusionGradientDirectionSequence")
-        if dir_seq:
-            fr.gradient = _floats(dir_seq[0].get("DiffusionGradientOrientation"), 3)
+    frame_diffusion(fr, groups, _find, _floats)
     for seq in _FRAME_TYPE_SEQS:
         ftype = _find(groups, seq, "FrameType")
         if ftype:

@@ -183,7 +183,8 @@ __all__ = ["INDEX_VERSION", "REPORT_FORMAT"]
 #: 99: records keep Spoiling (0018,9016), top level or MRModifierSequence (``_spoiling``; h160).
 #: 100: records keep a concatenation part's ConcatenationUID / InConcatenationNumber /
 #: InConcatenationTotalNumber / ConcatenationFrameOffsetNumber (``_concatenation``; h160).
-INDEX_VERSION = 100
+#: 101: an enhanced frame stating a B-matrix (DiffusionDirectionality BMATRIX) has its direction (h160).
+INDEX_VERSION = 101
 #: Layout of a report: 2: files named by their listing position, identities taken from the listing;
 #: 3: a volume's files may differ in pixel encoding (each frame's, ``encodings``), where 2 split them;
 #: 4: ... and in BitsStored (each frame's, ``stored_bits``), where 3 split them;
@@ -429,4 +430,5 @@ INDEX_VERSION = 100
 #: float64 (float32 read the values as zeros).
 #: 137: sidecar SpoilingState / SpoilingType from Spoiling (0018,9016) or SequenceVariant SP, as dcm2niix (h160).
 #: 138: a volume holding frames of a concatenation missing a part (stated total, frame offsets) is noted (h160).
-REPORT_FORMAT = 138
+#: 139: .bvec of enhanced B-matrix frames from the matrix; they were flagged derived traces (h160).
+REPORT_FORMAT = 139
