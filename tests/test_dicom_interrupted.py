@@ -111,3 +111,24 @@ def test_slice_by_slice_numbering_interrupted_last_volume_named(
     assert "the last volume is incomplete" in text and "3 complete volume(s)" in text, text
     partial = [sorted(by_key[k])[nv - 1][1] for k in sorted(by_key)[:-2]]
     assert all(str(f) in text for f in partial), text
+
+
+def test_interrupted_enhanced_file_is_not_told_to_move_its_frames(tmp_path: Path) -> None:
+    """An enhanced 4D file cut inside its last volume (its frames of the partial volume and of
+    the complete ones in one file): the refusal said to move the partial volume's images out of
+    the folder, which would move the whole file; it says they are frames of that file."""
+    from lazyvol.testing import write_enhanced_dicom
+
+    path = tmp_path / "in" / "e.dcm"
+    write_enhanced_dicom(path, (8, 6, 5), n_volumes=3)
+    ds = pydicom.dcmread(path)
+    size = len(ds.PixelData) // ds.NumberOfFrames
+    keep = 2 * 5 + 3  # (the last volume stopped after 3 of its 5 slices)
+    ds.PerFrameFunctionalGroupsSequence = ds.PerFrameFunctionalGroupsSequence[:keep]
+    ds.NumberOfFrames, ds.PixelData = keep, ds.PixelData[: keep * size]
+    ds.save_as(path)
+    with pytest.raises(lv.SeriesError) as e:
+        lv.open(tmp_path / "in")
+    message = str(e.value)
+    assert "the last volume is incomplete" in message
+    assert f"they are frames of {path}" in message and "out of the folder to open" not in message

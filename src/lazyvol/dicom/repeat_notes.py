@@ -10,6 +10,7 @@ from collections.abc import Sequence
 
 from .records import FrameRecord
 from .stack_notes import frame_runs, image_list, missing_numbers, plural
+from .support import file_list
 from .volume_rank import Clock
 
 __all__ = ["repeats_note", "runs_note", "uneven_repeats_cause"]
@@ -99,11 +100,22 @@ def uneven_repeats_cause(groups: Sequence[Sequence[FrameRecord]]) -> str:
     named = image_list(extra) + (
         f"; InstanceNumber {frame_runs(stated)}" if len(stated) == len(extra) else ""
     )
+    # (frames of a multi-frame file whose other frames are the complete volumes' cannot be moved
+    # apart from them: a lost part of the image, such as a concatenation's next file)
+    shared = sorted({r.path for r in extra} & {r.path for r in others})
+    remedy = (
+        f"move {'it' if len(extra) == 1 else 'them'} out of the folder to open the "
+        f"{counts[0]} complete volume(s)"
+        if not shared
+        else f"they are frames of {file_list(shared, 2)}, whose other frames are the complete "
+        "volumes', so no file can be moved out to open those: restore the missing frames (a "
+        "lost part of a multi-frame image, such as a concatenation's next file) or re-export "
+        "the series"
+    )
     return (
         f"the last volume is incomplete (an interrupted acquisition, or files of it lost): "
         f"the series' latest images are {plural(len(extra), 'image')} at {len(extra)} of the "
-        f"{len(groups)} positions ({named}); move {'it' if len(extra) == 1 else 'them'}"
-        f" out of the folder to open the {counts[0]} complete volume(s)"
+        f"{len(groups)} positions ({named}); {remedy}"
     )
 
 

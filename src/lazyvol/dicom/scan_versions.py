@@ -431,4 +431,6 @@ INDEX_VERSION = 101
 #: 137: sidecar SpoilingState / SpoilingType from Spoiling (0018,9016) or SequenceVariant SP, as dcm2niix (h160).
 #: 138: a volume holding frames of a concatenation missing a part (stated total, frame offsets) is noted (h160).
 #: 139: .bvec of enhanced B-matrix frames from the matrix; they were flagged derived traces (h160).
-REPORT_FORMAT = 139
+#: 140: an interrupted last volume whose images are frames of a file holding complete volumes too is
+#: not told to move them out of the folder (h160).
+REPORT_FORMAT = 140
