@@ -368,3 +368,26 @@ def test_the_echo_time_warning_of_a_time_series_lists_a_few_values(tmp_path):
     assert info.shape == (8, 8, 9, 2)
     (note,) = [w for w in info.warnings if w.startswith("EchoTime (0018,0081) differs")]
     assert "60 ms (2 images)" in note and "and 3 more values" in note, note
+
+
+def test_the_echo_time_warning_of_enhanced_frames_says_what_dcm2niix_does(tmp_path, dcm2niix):
+    """An enhanced file whose frames alternate between two EffectiveEchoTime values at distinct
+    positions stays one volume, as dcm2niix keeps it (one file, its sidecar stating one echo
+    time); the warning said dcm2niix writes one file per echo time."""
+    from lazyvol.testing import write_enhanced_dicom
+
+    src = tmp_path / "in"
+    src.mkdir()
+    write_enhanced_dicom(src / "e.dcm", (16, 12, 8))
+    ds = pydicom.dcmread(src / "e.dcm")
+    for k, group in enumerate(ds.PerFrameFunctionalGroupsSequence):
+        echo = pydicom.Dataset()
+        echo.EffectiveEchoTime = 10.0 if k % 2 == 0 else 15.0
+        group.MREchoSequence = pydicom.Sequence([echo])
+    ds.save_as(src / "e.dcm")
+    (info,) = lv.scan(src)
+    assert info.shape == (16, 12, 8)
+    (note,) = [w for w in info.warnings if w.startswith("EchoTime (0018,0081) differs")]
+    assert "one file per echo time" not in note and "enhanced file's frames in one volume" in note
+    refs = dcm2niix(src, tmp_path / "ref")
+    assert [nib.load(r).shape[2] for r in refs] == [8]

@@ -86,10 +86,18 @@ def echo_time_note(volumes: Sequence[Sequence[FrameRecord | None]]) -> str | Non
     groups = close_groups([r for recs in stated for r in recs], _echo_time)
     listed = ", ".join(f"{te:g} ms ({len(g)} image{'s' * (len(g) != 1)})" for te, g in groups[:6])
     listed += f" and {len(groups) - 6} more values" if len(groups) > 6 else ""
+    # (an enhanced file's frames: dcm2niix keeps them in one volume too, split_echo_series)
+    frames = any(r.number_of_frames > 1 for recs in stated for r in recs)
+    theirs = (
+        "as dcm2niix keeps an enhanced file's frames in one volume (its sidecar stating one of "
+        "the echo times)"
+        if frames
+        else "where dcm2niix writes one file per echo time"
+    )
     return (
         f"EchoTime (0018,0081) differs between the slices of one volume: {listed}; kept as one "
-        "volume, as an echo time that differs slice by slice, with no EchoTime in its sidecar, "
-        "where dcm2niix writes one file per echo time: check that the slices belong together"
+        f"volume, as an echo time that differs slice by slice, with no EchoTime in its sidecar, "
+        f"{theirs}: check that the slices belong together"
     )
 
 

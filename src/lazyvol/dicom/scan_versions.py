@@ -433,4 +433,5 @@ INDEX_VERSION = 101
 #: 139: .bvec of enhanced B-matrix frames from the matrix; they were flagged derived traces (h160).
 #: 140: an interrupted last volume whose images are frames of a file holding complete volumes too is
 #: not told to move them out of the folder (h160).
+#: 1: the EchoTime warning of an enhanced file's frames says dcm2niix keeps them in one volume (h160).
 REPORT_FORMAT = 140
