@@ -707,3 +707,41 @@ def test_classic_spoiled_variant_has_a_spoiling_state(tmp_path):
     doc, _ = _written(lv.open(tmp_path / "s"), tmp_path / "mine.nii")
     assert doc["SpoilingState"] is True
     assert "SpoilingType" not in doc
+
+
+@pytest.mark.parametrize(
+    "kinds", [("MAGNITUDE", "PHASE"), ("REAL", "IMAGINARY"), ("MAGNITUDE", "PHASE", "REAL")]
+)
+@pytest.mark.parametrize("text", [("M", "NONE"), ("P", "NONE"), ("R", "I"), ("MIXED", "NONE")])
+def test_philips_file_of_several_kinds_image_type_as_dcm2niix(tmp_path, dcm2niix, kinds, text):
+    """A Philips enhanced file whose frames are of several kinds (ComplexImageComponent, indexed
+    by DimensionIndexValues): dcm2niix writes one volume per kind whose ImageType has that kind
+    alone appended (MAGNITUDE never), not the kinds its text names; lazyvol appended both (a
+    phase volume's ['ORIGINAL', 'PRIMARY', 'M', 'NONE', 'MAGNITUDE', 'PHASE'] where dcm2niix
+    writes [..., 'NONE', 'PHASE'])."""
+    src = tmp_path / "in"
+    src.mkdir()
+    nk = 3
+    write_enhanced_dicom(src / "e.dcm", shape=(8, 6, nk), n_volumes=len(kinds))
+    ds = pydicom.dcmread(src / "e.dcm")
+    ds.Manufacturer, ds.ImageType = "Philips", ["ORIGINAL", "PRIMARY", *text]
+    pointers = ((0x00209056, 0x00209111), (0x00209057, 0x00209111), (0x00089208, 0x00189226))
+    ds.DimensionIndexSequence = DicomSequence([Dataset() for _ in pointers])
+    for item, (ptr, group) in zip(ds.DimensionIndexSequence, pointers, strict=True):
+        item.DimensionIndexPointer, item.FunctionalGroupPointer = ptr, group
+    for n, group in enumerate(ds.PerFrameFunctionalGroupsSequence):
+        t, k = divmod(n, nk)
+        content = group.FrameContentSequence[0]
+        content.StackID, content.DimensionIndexValues = "1", [1, k + 1, t + 1]
+        del content.TemporalPositionIndex
+        kind = Dataset()
+        kind.FrameType = ["ORIGINAL", "PRIMARY", kinds[t][0], "NONE"]
+        kind.ComplexImageComponent = kinds[t]
+        group.MRImageFrameTypeSequence = DicomSequence([kind])
+    ds.save_as(src / "e.dcm", enforce_file_format=True)
+    refs = sorted(doc["ImageType"] for doc, _ in _converted(dcm2niix, src, tmp_path / "out"))
+    mine = []
+    for info in lv.scan(src):
+        doc, _ = _written(lv.open(src, series=info.id), tmp_path / f"{info.id}.nii")
+        mine.append(doc["ImageType"])
+    assert sorted(mine) == refs

@@ -41,7 +41,13 @@ from .bids_pet import pet_annotate, pet_record_values, x_ray
 from .charset import before_nul, short_text_cache
 from .ge_phase import annotate_pepolar, ge_echo_spacing, ge_phase_values
 from .ge_timing import ge_keys, ge_record_values
-from .image_type import IMAGE_TYPE_TEXT, bids_image_type, nonlinear_gradient_correction, stated_text
+from .image_type import (
+    IMAGE_TYPE_TEXT,
+    KINDS_APART,
+    bids_image_type,
+    nonlinear_gradient_correction,
+    stated_text,
+)
 from .model import SPLIT_VALUES
 from .mosaic import csa_floats, csa_items, private_value, raw_text
 from .records import FrameRecord, same_value
@@ -385,7 +391,8 @@ def _image_type(bids: dict[str, Any], first: FrameRecord, acq: dict[str, Any]) -
     text = acq.get(IMAGE_TYPE_TEXT)
     if not stated and text is None:  # (text without values: blanks, as dcm2niix writes them)
         return
-    if image_type := bids_image_type(stated, first.complex_component, text):
+    apart = bool(acq.get(KINDS_APART))
+    if image_type := bids_image_type(stated, first.complex_component, text, apart):
         bids["ImageType"] = image_type
     if (corrected := nonlinear_gradient_correction(stated, text)) is not None:
         bids["NonlinearGradientCorrection"] = corrected

@@ -6,13 +6,23 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 
-__all__ = ["IMAGE_TYPE_TEXT", "bids_image_type", "nonlinear_gradient_correction", "stated_text"]
+__all__ = [
+    "IMAGE_TYPE_TEXT",
+    "KINDS_APART",
+    "bids_image_type",
+    "nonlinear_gradient_correction",
+    "stated_text",
+]
 
 #: The longest ImageType text dcm2niix keeps (its values joined by "_"); the rest is cut off.
 _IMAGE_TYPE_CHARS = 65
 #: A record's ``acq`` key holding ImageType's text as written, where stripping its values changes
 #: it (:func:`stated_text`).
 IMAGE_TYPE_TEXT = "_image_type_text"
+#: A record's ``acq`` key: its frame is one of a Philips enhanced file whose frames are of several
+#: kinds (ComplexImageComponent), which dcm2niix writes one volume per kind with that kind alone
+#: (:func:`bids_image_type`'s ``apart``).
+KINDS_APART = "_kinds_apart"
 
 
 def stated_text(value: object) -> str | None:
@@ -37,7 +47,7 @@ def _text(values: Sequence[str], text: str | None) -> str:
 
 
 def bids_image_type(
-    values: Sequence[str], component: str = "", text: str | None = None
+    values: Sequence[str], component: str = "", text: str | None = None, apart: bool = False
 ) -> list[str]:
     """ImageType as dcm2niix writes it in a sidecar (heudiconv and other BIDS tools match on it).
 
@@ -47,7 +57,10 @@ def bids_image_type(
     ``_MAGNITUDE_``), PHASE (``_P_``, any ``PHASE``), REAL (``_R_``, ``_REAL_``), IMAGINARY (``_I_``,
     ``_IMAGINARY_``), or the ComplexImageComponent / GE (0043,102F) kind (``component``); a real
     image whose text holds "B0" and "MAP" gets FIELDMAPHZ alone. ``text``: the value as written
-    (:func:`stated_text`), where it is not the values joined.
+    (:func:`stated_text`), where it is not the values joined. ``apart``: a volume of one kind of
+    a Philips enhanced file holding several (:data:`KINDS_APART`), which dcm2niix writes with its
+    own kind alone appended, MAGNITUDE never, the text's kinds not (checked against the installed
+    dcm2niix on magnitude / phase / real / imaginary mixes under texts naming M, P, R and I).
     """
     text = _text(values, text)
     if not text:
@@ -61,6 +74,8 @@ def bids_image_type(
         "REAL": "_R_" in text or "_REAL_" in text or kind == "RE",
         "IMAGINARY": "_I_" in text or "_IMAGINARY_" in text or kind == "IM",
     }
+    if apart:  # (the volume's own kind only; its magnitude none)
+        flags = {k: k == str(component or "").upper() and k != "MAGNITUDE" for k in flags}
     if flags["REAL"] and "B0" in text and "MAP" in text:
         return [*out, "FIELDMAPHZ"]
     return out + [k for k, on in flags.items() if on and f"_{k}_" not in text]

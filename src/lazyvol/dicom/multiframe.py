@@ -22,6 +22,7 @@ from .dicom_time import frame_time, stated_datetime
 from .dimension_index import dcm2niix_rank, dimensions, number_echoes
 from .excess import excess_problem, undefined_length_problem
 from .frame_diffusion import frame_diffusion
+from .image_type import KINDS_APART
 from .model import NATIVE_SYNTAXES, pixel_element_name
 from .records import (
     EXTRA_VALUES,
@@ -342,6 +343,9 @@ def expand_frames(
         dcm2niix_rank(_find([per[i], shared], *_INDEX_VALUES), dim_order, i) for i in range(nframes)
     ]
     number_echoes(frames, sort_keys)
+    if vendor_of(rec.manufacturer) == "PHILIPS" and len({f.complex_component for f in frames}) > 1:
+        for f in frames:  # (dcm2niix's ImageType of each kind: image_type.KINDS_APART)
+            f.acq = {**(f.acq or {}), KINDS_APART: True}
     return frames
 
 

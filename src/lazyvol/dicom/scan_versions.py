@@ -184,7 +184,8 @@ __all__ = ["INDEX_VERSION", "REPORT_FORMAT"]
 #: 100: records keep a concatenation part's ConcatenationUID / InConcatenationNumber /
 #: InConcatenationTotalNumber / ConcatenationFrameOffsetNumber (``_concatenation``; h160).
 #: 101: an enhanced frame stating a B-matrix (DiffusionDirectionality BMATRIX) has its direction (h160).
-INDEX_VERSION = 101
+#: 102: frames of a Philips enhanced file of several kinds say so (``_kinds_apart``; h160).
+INDEX_VERSION = 102
 #: Layout of a report: 2: files named by their listing position, identities taken from the listing;
 #: 3: a volume's files may differ in pixel encoding (each frame's, ``encodings``), where 2 split them;
 #: 4: ... and in BitsStored (each frame's, ``stored_bits``), where 3 split them;
@@ -434,4 +435,5 @@ INDEX_VERSION = 101
 #: 140: an interrupted last volume whose images are frames of a file holding complete volumes too is
 #: not told to move them out of the folder (h160).
 #: 1: the EchoTime warning of an enhanced file's frames says dcm2niix keeps them in one volume (h160).
-REPORT_FORMAT = 140
+#: 141: ImageType of a kind of a Philips enhanced file of several kinds as dcm2niix writes it (h160).
+REPORT_FORMAT = 141
