@@ -32,9 +32,10 @@ BMATRIX_SOURCE = (
     "(direction up to its sign: a B-matrix holds no polarity)"
 )
 _MATRIX = ("XX", "XY", "XZ", "YY", "YZ", "ZZ")
-#: Eigenvalue share below which a B-matrix has no single direction (an isotropic or a damaged
-#: one): its principal eigenvalue holds the trace for a matrix made of one direction.
-_RANK_ONE = 0.99
+#: Eigenvalue share below which a B-matrix has no single direction (an isotropic one: 1/3, or a
+#: damaged one): its principal eigenvalue holds the trace for a matrix made of one direction, nearly
+#: all of it where the imaging gradients add their small terms (a scanner's effective B-matrix).
+_RANK_ONE = 0.9
 
 
 def _bmatrix_direction(item: Any) -> list[float] | None:
