@@ -305,3 +305,40 @@ def _siemens_series(folder, software: str, volumes: int, after_start) -> None:
             block = ds.private_block(0x0021, "SIEMENS MR SDI 02", create=True)
             block.add_new(0x04, "DS", f"{5 + 2.0 * t + 0.3 * (nk - 1 - k) + late:.4f}")
         ds.save_as(path)
+
+
+@pytest.mark.parametrize(
+    ("software", "volumes"), [("syngo MR XA30", 3), ("syngo MR XA60", 1), ("XA30", 2)]
+)
+def test_siemens_enhanced_slice_timing_from_frames_time_after_start(
+    tmp_path, dcm2niix, software, volumes
+):
+    """A Siemens XA enhanced time series states each frame's TimeAfterStart (0021,1104) in its
+    functional groups' private sequence (0021,11FE) ("SIEMENS MR SDI 02"): dcm2niix writes
+    SliceTiming from the first volume's, whatever the software version and the volume count;
+    lazyvol read it at the top level of classic files only and wrote none."""
+    from pydicom.dataset import Dataset
+    from pydicom.sequence import Sequence as DicomSequence
+
+    from lazyvol.testing import write_enhanced_dicom
+
+    nk = SHAPE[2]
+    src = tmp_path / "in"
+    src.mkdir()
+    write_enhanced_dicom(src / "e.dcm", SHAPE, n_volumes=volumes)
+    ds = pydicom.dcmread(src / "e.dcm")
+    ds.Manufacturer, ds.SoftwareVersions = "SIEMENS", software
+    ds.MRAcquisitionType, ds.RepetitionTime = "2D", 1800.0
+    order = [0, 2, 4, 1, 3, 5]  # (interleaved, 0.3 s apart)
+    for n, group in enumerate(ds.PerFrameFunctionalGroupsSequence):
+        t, k = divmod(n, nk)
+        item = Dataset()
+        item.add_new(0x00210011, "LO", "SIEMENS MR SDI 02")
+        item.add_new(0x00211104, "DS", f"{1.8 * t + 0.3 * order[k]:.4f}")
+        group.add_new(0x00210011, "LO", "SIEMENS MR SDI 02")
+        group.add_new(0x002111FE, "SQ", DicomSequence([item]))
+    ds.save_as(src / "e.dcm")
+    ref = _ref(dcm2niix, src, tmp_path / "out")
+    mine = _mine(src, tmp_path / "v.nii")
+    assert mine["SliceTiming"] == pytest.approx([0.3 * o for o in order], abs=1e-6)
+    assert mine["SliceTiming"] == pytest.approx(ref["SliceTiming"], abs=5e-3)

@@ -185,7 +185,8 @@ __all__ = ["INDEX_VERSION", "REPORT_FORMAT"]
 #: InConcatenationTotalNumber / ConcatenationFrameOffsetNumber (``_concatenation``; h160).
 #: 101: an enhanced frame stating a B-matrix (DiffusionDirectionality BMATRIX) has its direction (h160).
 #: 102: frames of a Philips enhanced file of several kinds say so (``_kinds_apart``; h160).
-INDEX_VERSION = 102
+#: 103: an enhanced Siemens frame keeps its TimeAfterStart (0021,1104) from (0021,11FE) (h160).
+INDEX_VERSION = 103
 #: Layout of a report: 2: files named by their listing position, identities taken from the listing;
 #: 3: a volume's files may differ in pixel encoding (each frame's, ``encodings``), where 2 split them;
 #: 4: ... and in BitsStored (each frame's, ``stored_bits``), where 3 split them;
@@ -436,4 +437,5 @@ INDEX_VERSION = 102
 #: not told to move them out of the folder (h160).
 #: 1: the EchoTime warning of an enhanced file's frames says dcm2niix keeps them in one volume (h160).
 #: 141: ImageType of a kind of a Philips enhanced file of several kinds as dcm2niix writes it (h160).
-REPORT_FORMAT = 141
+#: 142: SliceTiming of enhanced Siemens files from their frames' TimeAfterStart, as dcm2niix (h160).
+REPORT_FORMAT = 142

@@ -21,6 +21,7 @@ significant digits, TxRefAmp from a 32-bit float).
 
 from __future__ import annotations
 
+import math
 from collections.abc import Callable, Sequence
 from typing import Any
 
@@ -59,6 +60,7 @@ XA_PAT_MODE = 0x09
 #: block "SIEMENS MR SDI 02".
 XA_DWELL_TIME = 0x00211142
 XA_COIL_ELEMENTS = 0x0021114F
+XA_TIME_AFTER_START = 0x00211104
 #: sKSpace.ucPhasePartialFourier -> PartialFourier (other values, such as 0x10 "off": none).
 _PARTIAL_FOURIER = {1: 0.5, 2: 0.625, 4: 0.75, 8: 0.875}
 #: sPat.ucPATMode -> MatrixCoilMode.
@@ -143,13 +145,18 @@ def xa_number(values: Any) -> int | None:
 
 def xa_group_values(read: Callable[..., Any]) -> dict[str, Any]:
     """DwellTime, ``_coil_elements`` and ``_pat_mode_xa`` (as :func:`record_siemens`) of an
-    enhanced XA frame: ``read(tag, convert, creator=...)`` gives the converted value of the first
-    functional group whose private sequence of that block states it
+    enhanced XA frame, and its TimeAfterStart (0021,1104) (``_time_after_start``, seconds: the
+    SliceTiming dcm2niix gives an XA enhanced time series, as a classic one's slices,
+    :mod:`lazyvol.dicom.slice_timing`): ``read(tag, convert, creator=...)`` gives the converted
+    value of the first functional group whose private sequence of that block states it
     (:func:`lazyvol.dicom.multiframe._xa_private`)."""
     out: dict[str, Any] = {}
     dwell = read(XA_DWELL_TIME, lambda v: xa_number(_texts(v)))
     if dwell is not None and dwell > 0:
         out["DwellTime"] = printed(dwell * 1e-9)
+    after = read(XA_TIME_AFTER_START, _first_float)
+    if after is not None and math.isfinite(after):
+        out["_time_after_start"] = after
     for key, tag, creator in (
         ("_coil_elements", XA_COIL_ELEMENTS, SDI_CREATOR),
         ("_pat_mode_xa", 0x00210000 | XA_PAT_MODE, SDS_CREATOR),
@@ -158,6 +165,15 @@ def xa_group_values(read: Callable[..., Any]) -> dict[str, Any]:
         if text:
             out[key] = text
     return out
+
+
+def _first_float(value: Any) -> float | None:
+    """The first of a private text value's numbers (a DS), else None."""
+    texts = _texts(value)
+    try:
+        return float(texts[0]) if texts else None
+    except (ValueError, OverflowError):
+        return None
 
 
 def _texts(value: Any) -> list[str]:

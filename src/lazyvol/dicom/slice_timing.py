@@ -12,7 +12,10 @@ The times (seconds, in slice order ``k``) come from, in this order:
   dcm2niix: the first volume's, or the second's by the same rule as stated times; their
   AcquisitionTime is not read, so such a series without it has none; a Siemens series of one
   volume, or not naming " XA" in SoftwareVersions, whose slices state TimeAfterStart: none, as
-  dcm2niix reads neither then);
+  dcm2niix reads neither then); an enhanced Siemens file's frames' TimeAfterStart (in the
+  functional groups' private sequence (0021,11FE)) whatever its software version and volume
+  count, as dcm2niix reads them (the first volume in slice order, where dcm2niix takes the
+  file's first frames: another order for frames stored shuffled);
 - each slice's AcquisitionTime (Siemens and UIH one file per slice);
 - GE's protocol data block (:func:`lazyvol.dicom.ge_timing.ge_slice_timing`).
 
@@ -168,6 +171,12 @@ def slice_timing(
     # reads them (the first volume's, or the second's when the first's are corrupted); a Siemens
     # series with TimeAfterStart and no other (one volume, no " XA"): none, as dcm2niix
     xa = _xa_series(bids, len(slots) // nk)
+    # (an enhanced Siemens file's frames: their TimeAfterStart whatever its software version and
+    # volume count, as dcm2niix reads them; the first volume sorted, where dcm2niix takes the
+    # file's first frames)
+    xa = xa or (
+        vendor_of(str(bids.get("Manufacturer", ""))) == "SIEMENS" and first.number_of_frames > 1
+    )
     if stated is None and nk > 1 and xa:
         stated, problem = _stated_timing(list(slots), nk, _acq, tr_ms, read=_after_start_ms)
     after_start = vendor == "SIEMENS" and any(
