@@ -435,7 +435,7 @@ INDEX_VERSION = 103
 #: 139: .bvec of enhanced B-matrix frames from the matrix; they were flagged derived traces (h160).
 #: 140: an interrupted last volume whose images are frames of a file holding complete volumes too is
 #: not told to move them out of the folder (h160).
-#: 1: the EchoTime warning of an enhanced file's frames says dcm2niix keeps them in one volume (h160).
-#: 141: ImageType of a kind of a Philips enhanced file of several kinds as dcm2niix writes it (h160).
-#: 142: SliceTiming of enhanced Siemens files from their frames' TimeAfterStart, as dcm2niix (h160).
-REPORT_FORMAT = 142
+#: 141: the EchoTime warning of an enhanced file's frames says dcm2niix keeps them in one volume (h160).
+#: 142: ImageType of a kind of a Philips enhanced file of several kinds as dcm2niix writes it (h160).
+#: 143: SliceTiming of enhanced Siemens files from their frames' TimeAfterStart, as dcm2niix (h160).
+REPORT_FORMAT = 143
