@@ -170,7 +170,9 @@ def test_a_cut_along_t_states_its_own_acquisition_time_and_number(tmp_path, cut)
     write_dicom_4d_series(tmp_path / "s", SHAPE, 5, labels=("AcquisitionTime", "AcquisitionNumber"))
     by_volume: dict[int, list[float]] = {}
     for f in (tmp_path / "s").iterdir():
-        ds = pydicom.dcmread(f, stop_before_pixels=True)
+        ds = pydicom.dcmread(f)
+        ds.AcquisitionDate = "20240228"  # (dcm2niix writes no AcquisitionTime without its date)
+        ds.save_as(f)
         by_volume.setdefault(int(ds.AcquisitionNumber), []).append(
             acquisition_seconds(ds.AcquisitionTime)
         )

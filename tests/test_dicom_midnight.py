@@ -254,3 +254,35 @@ def test_uih_grid_slices_across_midnight_give_no_slice_timing(tmp_path):
     vol = lv.open(tmp_path)
     np.testing.assert_array_equal(np.asarray(vol.compute()), truth.stored)
     assert "SliceTiming" not in vol.meta["bids"]
+
+
+@pytest.mark.parametrize("modality", ["MR", "CT", "PT"])
+@pytest.mark.parametrize(
+    "dates",
+    [{}, {"StudyDate": "20240228", "SeriesDate": "20240228"}, {"AcquisitionDate": "20240228"}],
+    ids=["no-date", "study-date-only", "acquisition-date"],
+)
+def test_sidecar_acquisition_time_needs_the_acquisition_date_as_dcm2niix(
+    tmp_path, dcm2niix, modality, dates
+):
+    """A series whose AcquisitionDate (0008,0022) an anonymiser removed (StudyDate / SeriesDate
+    kept or not): dcm2niix writes no AcquisitionTime for MR or CT (it writes it from the
+    acquisition's date and time), a PET one's whatever its date; lazyvol wrote the time of day for
+    every modality (09:01:26.845 for dcm_qa_mosaic ep2d_Asc without its dates)."""
+    import json
+
+    src = tmp_path / "s"
+    t = write_dicom_series(src, SHAPE, modality=modality)
+    for f in t.files:
+        ds = pydicom.dcmread(f)
+        ds.AcquisitionTime = "095130.250000"
+        for key, value in dates.items():
+            setattr(ds, key, value)
+        ds.save_as(f)
+    dcm2niix.run(src, tmp_path / "ref", name="ref", sidecar=True)
+    ref = json.loads((tmp_path / "ref" / "ref.json").read_text())
+    lv.open(src).to_nifti(tmp_path / "lz.nii")
+    mine = json.loads((tmp_path / "lz.json").read_text())
+    assert mine.get("AcquisitionTime") == ref.get("AcquisitionTime")
+    want_time = "AcquisitionDate" in dates or modality == "PT"
+    assert ("AcquisitionTime" in mine) == want_time

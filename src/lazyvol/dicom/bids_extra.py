@@ -37,7 +37,7 @@ from typing import Any
 
 from .._per_volume import VOLUME_ACQUISITION, clock
 from .bids_numbers import printed  # (defined there: ge_timing needs it without bids_extra)
-from .dicom_time import acquired, tm_resolution, tm_seconds
+from .dicom_time import acquired, dt_instant, tm_resolution, tm_seconds
 from .ge_phase import (
     IN_PLANE_FACTOR,
     PARTIAL_FOURIER,
@@ -233,12 +233,18 @@ def acquisition_time(
     volume's (:func:`volume_acquisitions`). Every frame counts: an enhanced file's frames carry
     their own FrameAcquisitionDateTime; the earliest by date and time when every frame states its
     date (across midnight); none when undated times of day may cross midnight (which is the
-    earliest is unknown)."""
+    earliest is unknown). Outside PET the sidecar key needs that frame's date too (AcquisitionDate
+    (0008,0022), or the date of AcquisitionDateTime (0008,002A) / FrameAcquisitionDateTime), as
+    dcm2niix writes it (from the acquisition's date and time: none for an MR or CT series whose
+    dates an anonymiser removed; a PET one's whatever its date); the per-volume values keep the
+    times of day."""
     stamps, wrap = acquired(frames)
     known = [(s, r) for s, r in zip(stamps, frames, strict=True) if s is not None and not wrap]
-    t = tm_seconds(min(known, key=lambda sr: sr[0])[1].acquisition_time) if known else None
-    if t is not None:
-        bids["AcquisitionTime"] = clock(t)
+    first = min(known, key=lambda sr: sr[0])[1] if known else None
+    t = tm_seconds(first.acquisition_time) if first is not None else None
+    if first is not None and t is not None:
+        if first.modality == "PT" or dt_instant(first.acquisition_datetime) is not None:
+            bids["AcquisitionTime"] = clock(t)
         volume_acquisitions(meta, slots, nk, dict(zip(map(id, frames), stamps, strict=True)))
 
 

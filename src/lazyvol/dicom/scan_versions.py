@@ -438,4 +438,5 @@ INDEX_VERSION = 103
 #: 141: the EchoTime warning of an enhanced file's frames says dcm2niix keeps them in one volume (h160).
 #: 142: ImageType of a kind of a Philips enhanced file of several kinds as dcm2niix writes it (h160).
 #: 143: SliceTiming of enhanced Siemens files from their frames' TimeAfterStart, as dcm2niix (h160).
-REPORT_FORMAT = 143
+#: 144: no sidecar AcquisitionTime without the acquisition's date outside PET, as dcm2niix (h161).
+REPORT_FORMAT = 144
