@@ -286,3 +286,51 @@ def test_sidecar_acquisition_time_needs_the_acquisition_date_as_dcm2niix(
     assert mine.get("AcquisitionTime") == ref.get("AcquisitionTime")
     want_time = "AcquisitionDate" in dates or modality == "PT"
     assert ("AcquisitionTime" in mine) == want_time
+
+
+@pytest.mark.parametrize(
+    "file_stamps",
+    [
+        {"AcquisitionDateTime": "20240228095000.500000"},
+        {"AcquisitionDate": "20240228", "AcquisitionTime": "094500"},
+        {"AcquisitionTime": "094500"},
+        {},
+    ],
+    ids=["file-datetime", "file-date-and-time", "file-time-undated", "file-none"],
+)
+def test_an_enhanced_files_sidecar_acquisition_time_is_the_files_as_dcm2niix(
+    tmp_path, dcm2niix, file_stamps
+):
+    """An enhanced file whose frames state FrameAcquisitionDateTime (0018,9074): dcm2niix writes
+    the file's own AcquisitionTime (AcquisitionDate + AcquisitionTime, or AcquisitionDateTime),
+    none where the file states no dated one; lazyvol wrote the earliest frame's (09:51:30.25
+    where the file says 09:50:00.5). The per-volume times stay the frames'."""
+    import json
+
+    from pydicom.dataset import Dataset
+
+    src = tmp_path / "s"
+    src.mkdir()
+    write_enhanced_dicom(src / "e.dcm", SHAPE, n_volumes=2)
+    ds = pydicom.dcmread(src / "e.dcm")
+    for n, item in enumerate(ds.PerFrameFunctionalGroupsSequence):
+        if "FrameContentSequence" not in item:
+            item.FrameContentSequence = [Dataset()]
+        item.FrameContentSequence[0].FrameAcquisitionDateTime = f"2024022809513{n}.250000"
+    for key, value in file_stamps.items():
+        setattr(ds, key, value)
+    ds.save_as(src / "e.dcm")
+    want = {
+        "AcquisitionDateTime": "09:50:00.500000",
+        "AcquisitionDate": "09:45:00.000000",
+    }
+    expected = next((want[k] for k in file_stamps if k in want), None)
+    dcm2niix.run(src, tmp_path / "ref", name="ref", sidecar=True)
+    ref = json.loads((tmp_path / "ref" / "ref.json").read_text())
+    assert ref.get("AcquisitionTime") == expected
+    for n in range(2):  # (the second open from the saved scan index)
+        vol = lv.open(src)
+        vol.to_nifti(tmp_path / f"lz{n}.nii")
+        mine = json.loads((tmp_path / f"lz{n}.json").read_text())
+        assert mine.get("AcquisitionTime") == expected
+        assert vol.meta["volume_acquisition"]["time"][0] == pytest.approx(35490.25)

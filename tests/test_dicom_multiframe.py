@@ -300,19 +300,26 @@ def test_enhanced_acquisition_values_come_from_functional_groups(tmp_path):
     assert bids["FlipAngle"] == 75
 
 
-def test_enhanced_acquisition_time_is_the_earliest_frame(tmp_path):
-    """BIDS AcquisitionTime of an enhanced file is its earliest FrameAcquisitionDateTime, not
-    the time of whichever frame happens to represent the file."""
+def test_enhanced_acquisition_time_is_the_files_the_volume_times_the_earliest_frames(tmp_path):
+    """BIDS AcquisitionTime of an enhanced file is the file's own AcquisitionDateTime, as dcm2niix
+    writes it (none where the file states none: h161), and each volume's time its earliest
+    FrameAcquisitionDateTime, not the time of whichever frame happens to represent the file."""
 
-    def times(ds):
+    def times(ds, file_stamp=True):
         frames = ds.PerFrameFunctionalGroupsSequence
         for n, g in enumerate(frames):
             g.FrameContentSequence[0].FrameAcquisitionDateTime = f"20240101{120000 + n:06d}.5"
+        if file_stamp:
+            ds.AcquisitionDateTime = "20240101115959"
 
     path = tmp_path / "e.dcm"
     write_enhanced_dicom(path, (16, 16, 4), n_volumes=3, frame_order=[2, 0, 3, 1])
     _edit(path, times)
-    assert lv.open(path).meta["bids"]["AcquisitionTime"] == "12:00:00.500000"
+    vol = lv.open(path)
+    assert vol.meta["bids"]["AcquisitionTime"] == "11:59:59.000000"
+    assert vol.meta["volume_acquisition"]["time"][0] == 12 * 3600 + 0.5
+    _edit(path, lambda ds: delattr(ds, "AcquisitionDateTime"))
+    assert "AcquisitionTime" not in lv.open(path).meta["bids"]
 
 
 def test_acquisition_time_from_acquisition_datetime_alone(tmp_path):

@@ -33,6 +33,7 @@ from __future__ import annotations
 
 import math
 from collections.abc import Sequence
+from dataclasses import replace
 from typing import Any
 
 from .._per_volume import VOLUME_ACQUISITION, clock
@@ -237,15 +238,30 @@ def acquisition_time(
     (0008,0022), or the date of AcquisitionDateTime (0008,002A) / FrameAcquisitionDateTime), as
     dcm2niix writes it (from the acquisition's date and time: none for an MR or CT series whose
     dates an anonymiser removed; a PET one's whatever its date); the per-volume values keep the
-    times of day."""
+    times of day. An enhanced file's is the file's own (AcquisitionDate + AcquisitionTime, or
+    AcquisitionDateTime), as dcm2niix reads it, not its frames' FrameAcquisitionDateTime, which
+    the per-volume values take."""
     stamps, wrap = acquired(frames)
-    known = [(s, r) for s, r in zip(stamps, frames, strict=True) if s is not None and not wrap]
+    if not wrap and any(s is not None for s in stamps):
+        volume_acquisitions(meta, slots, nk, dict(zip(map(id, frames), stamps, strict=True)))
+    stated = [_file_stamps(r) for r in frames]
+    if any(s is not r for s, r in zip(stated, frames, strict=True)):
+        stamps, wrap = acquired(stated)
+    known = [(s, r) for s, r in zip(stamps, stated, strict=True) if s is not None and not wrap]
     first = min(known, key=lambda sr: sr[0])[1] if known else None
     t = tm_seconds(first.acquisition_time) if first is not None else None
     if first is not None and t is not None:
         if first.modality == "PT" or dt_instant(first.acquisition_datetime) is not None:
             bids["AcquisitionTime"] = clock(t)
-        volume_acquisitions(meta, slots, nk, dict(zip(map(id, frames), stamps, strict=True)))
+
+
+def _file_stamps(rec: Any) -> Any:
+    """``rec`` with its file's acquisition time and date (an enhanced frame's
+    :attr:`~lazyvol.dicom.records.FrameRecord.file_acquisition`), ``rec`` itself elsewhere."""
+    if rec.file_acquisition is None:
+        return rec
+    time, stamp = rec.file_acquisition
+    return replace(rec, acquisition_time=time or None, acquisition_datetime=stamp)
 
 
 def volume_acquisitions(

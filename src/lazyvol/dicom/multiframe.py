@@ -538,6 +538,7 @@ def _frame_record(
     stamp = _find(groups, "FrameContentSequence", "FrameAcquisitionDateTime")
     acq = frame_time(stamp)
     if acq is not None:
+        fr.file_acquisition = [rec.acquisition_time or "", rec.acquisition_datetime]
         fr.acquisition_time = acq
         # the whole value, date included (the frame's own, never the file's date with its time)
         fr.acquisition_datetime = stated_datetime("", "", str(stamp or ""))

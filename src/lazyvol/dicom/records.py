@@ -298,6 +298,12 @@ class FrameRecord:
     #: ``iop`` (rounded cosines made orthonormal): the sidecar's ImageOrientationPatientDICOM,
     #: as dcm2niix writes the stated values. None where ``iop`` is as stated.
     stated_iop: list[float] | None = None
+    #: Enhanced frame whose FrameAcquisitionDateTime (0018,9074) gave ``acquisition_time`` and
+    #: ``acquisition_datetime``: its file's [AcquisitionTime, date and time as
+    #: :func:`lazyvol.dicom.dicom_time.stated_datetime`] ("" where not stated), which the
+    #: sidecar's AcquisitionTime is taken from, as dcm2niix reads the file's, not the frames';
+    #: None elsewhere.
+    file_acquisition: list[str] | None = None
 
     def to_list(self) -> list[Any]:
         """Values in field order (compact form for the scan index)."""

@@ -186,7 +186,8 @@ __all__ = ["INDEX_VERSION", "REPORT_FORMAT"]
 #: 101: an enhanced frame stating a B-matrix (DiffusionDirectionality BMATRIX) has its direction (h160).
 #: 102: frames of a Philips enhanced file of several kinds say so (``_kinds_apart``; h160).
 #: 103: an enhanced Siemens frame keeps its TimeAfterStart (0021,1104) from (0021,11FE) (h160).
-INDEX_VERSION = 103
+#: 104: an enhanced frame stamped by FrameAcquisitionDateTime keeps its file's (``file_acquisition``; h161).
+INDEX_VERSION = 104
 #: Layout of a report: 2: files named by their listing position, identities taken from the listing;
 #: 3: a volume's files may differ in pixel encoding (each frame's, ``encodings``), where 2 split them;
 #: 4: ... and in BitsStored (each frame's, ``stored_bits``), where 3 split them;
@@ -439,4 +440,5 @@ INDEX_VERSION = 103
 #: 142: ImageType of a kind of a Philips enhanced file of several kinds as dcm2niix writes it (h160).
 #: 143: SliceTiming of enhanced Siemens files from their frames' TimeAfterStart, as dcm2niix (h160).
 #: 144: no sidecar AcquisitionTime without the acquisition's date outside PET, as dcm2niix (h161).
-REPORT_FORMAT = 144
+#: 145: an enhanced file's sidecar AcquisitionTime is the file's, not its frames', as dcm2niix (h161).
+REPORT_FORMAT = 145
