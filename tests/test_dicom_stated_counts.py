@@ -11,6 +11,7 @@ from __future__ import annotations
 import os
 import warnings
 
+import pydicom
 import pytest
 
 import lazyvol as lv
@@ -210,3 +211,56 @@ def test_a_lost_part_of_a_concatenation_is_noted(tmp_path, lost, total, offsets,
         warnings.simplefilter("always")
         lv.open(tmp_path / "s", cache=None)
     assert any("ConcatenationUID" in str(w.message) for w in seen)
+
+
+@pytest.mark.parametrize("lost_echoes", [(2,), (1, 2)], ids=["echo-2", "both-echoes"])
+def test_a_lost_last_volume_of_a_multi_echo_series_is_noted_per_echo(tmp_path, lost_echoes):
+    """A multi-echo time series (one SeriesInstanceUID, one 4-D volume per echo) that lost its
+    last volume in one echo, or in both (an interrupted run): each short echo is noted as a
+    single-echo series is; the echo split made the count of the whole series no count of either
+    volume, so they opened 3 time points of the stated 4 without a word (the GE fMRI of
+    dcm_qa_nih made two-echo, the last 15 files of echo 2 removed: 10 and 9 volumes, silent)."""
+    truth = write_dicom_4d_series(
+        tmp_path / "f",
+        (8, 8, 3),
+        4,
+        echoes=2,
+        labels=("TemporalPositionIdentifier",),
+        shuffle_names=False,
+        extra={"NumberOfTemporalPositions": 4},
+    )
+    assert not any(_incomplete(i) for i in lv.scan(tmp_path / "f", use_index=False))
+    for path in truth.files[-6:]:  # the last volume's three slices of echo 1 then of echo 2
+        if pydicom.dcmread(path, stop_before_pixels=True).EchoNumbers in lost_echoes:
+            os.remove(path)
+    report = lv.scan(tmp_path / "f", use_index=False)
+    assert sorted(i.shape[3] for i in report) == sorted(
+        3 if e in lost_echoes else 4 for e in (1, 2)
+    )
+    for info in report:
+        notes = _incomplete(info)
+        assert len(notes) == (info.shape[3] == 3)
+        if notes:
+            assert "states 4 time points" in notes[0] and "(3 volumes)" in notes[0]
+            assert "EchoNumbers" in notes[0]
+
+
+def test_b0_volumes_at_another_echo_time_are_not_noted_as_a_short_echo(tmp_path):
+    """A time series whose stated time points are split between two echo times (some volumes
+    at another TE, one volume per echo time as dcm2niix writes them) is complete: its echoes
+    together hold the stated count, so neither is noted."""
+    truth = write_dicom_4d_series(
+        tmp_path / "f",
+        (8, 8, 3),
+        4,
+        labels=("TemporalPositionIdentifier",),
+        shuffle_names=False,
+        extra={"NumberOfTemporalPositions": 4},
+    )
+    for path in truth.files[:3]:  # the first volume at another echo time
+        ds = pydicom.dcmread(path)
+        ds.EchoTime = 90
+        ds.save_as(path)
+    report = lv.scan(tmp_path / "f", use_index=False)
+    assert len(report) == 2
+    assert not any(_incomplete(i) for i in report)

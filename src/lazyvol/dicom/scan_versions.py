@@ -441,4 +441,5 @@ INDEX_VERSION = 104
 #: 143: SliceTiming of enhanced Siemens files from their frames' TimeAfterStart, as dcm2niix (h160).
 #: 144: no sidecar AcquisitionTime without the acquisition's date outside PET, as dcm2niix (h161).
 #: 145: an enhanced file's sidecar AcquisitionTime is the file's, not its frames', as dcm2niix (h161).
-REPORT_FORMAT = 145
+#: 146: each echo of a multi-echo time series is checked against NumberOfTemporalPositions (h161).
+REPORT_FORMAT = 146

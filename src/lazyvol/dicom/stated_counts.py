@@ -41,7 +41,7 @@ from typing import Any
 from .ge_phase import _numbers
 from .model import INCOMPLETE_NOTE, SeriesInfo
 from .mosaic import raw_text
-from .records import FrameRecord
+from .records import FrameRecord, echo_number_of
 
 __all__ = ["STATED_TAGS", "stated_count_note", "stated_counts"]
 
@@ -163,12 +163,17 @@ def stated_count_note(info: SeriesInfo, series: Sequence[FrameRecord]) -> str:
     # it. A 3-D one holds one time point, and one of echoes or b-values one time point too: a
     # series may store one each, as Siemens' 'multiple series: each measurement' or a
     # subtraction of one dynamic do, the count being the acquisition's)
-    if times > 1 and 1 < t < times and n == k * t and info.axis4 not in _NOT_TIME:
+    held, whose = n, "the series has"
+    if n != k * t and n != k * times and (echo := _one_echo(series, files)) is not None:
+        # (one echo of a multi-echo series, the echoes not splitting one acquisition's count
+        # between them, as b = 0 volumes at another echo time do: the echo's own images)
+        held, whose = echo
+    if times > 1 and 1 < t < times and held == k * t and info.axis4 not in _NOT_TIME:
         return (
             f"{INCOMPLETE_NOTE}: NumberOfTemporalPositions (0020,0105) states {times} time "
-            f"points of {k} slices ({info.files[0]}), but the series has {n} images ({n // k} volumes): a volume "
-            f"of it may be missing (the last one leaves no InstanceNumber gap). Check {where} "
-            "for removed, empty or unreadable files"
+            f"points of {k} slices ({info.files[0]}), but {whose} {held} images ({held // k} "
+            "volumes): a volume of it may be missing (the last one leaves no InstanceNumber "
+            f"gap). Check {where} for removed, empty or unreadable files"
         )
     return ""
 
@@ -224,3 +229,20 @@ def _concatenation_note(info: SeriesInfo, series: Sequence[FrameRecord]) -> str:
                 f"{_where(info.files)} for a removed, empty or unreadable part file"
             )
     return ""
+
+
+def _one_echo(series: Sequence[FrameRecord], files: set[str]) -> tuple[int, str] | None:
+    """The number of images of the series at the one echo of the volume of ``files`` (its
+    EchoNumbers, else EchoTime), and how the note names them; None where the volume holds several
+    echoes or the series one."""
+
+    def echo(r: FrameRecord) -> tuple[str, float | None]:
+        number = echo_number_of(r)
+        return ("EchoNumbers", float(number)) if number is not None else ("EchoTime", r.echo_time)
+
+    mine = {echo(r) for r in series if r.path in files}
+    if len(mine) != 1 or len({echo(r) for r in series}) < 2:
+        return None
+    ((name, value),) = mine
+    same = {(r.sop_instance_uid or r.path, r.frame) for r in series if echo(r) == (name, value)}
+    return len(same), f"its echo ({name} {value:g}) has"
