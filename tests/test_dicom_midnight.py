@@ -16,7 +16,7 @@ import pytest
 import lazyvol as lv
 from lazyvol.dicom.dicom_time import da_day, dt_instant, stated_datetime
 from lazyvol.errors import SeriesError
-from lazyvol.testing import write_dicom_series, write_enhanced_dicom
+from lazyvol.testing import write_dicom_4d_series, write_dicom_series, write_enhanced_dicom
 
 pytestmark = pytest.mark.usefixtures("dicom_cache")
 
@@ -334,3 +334,40 @@ def test_an_enhanced_files_sidecar_acquisition_time_is_the_files_as_dcm2niix(
         mine = json.loads((tmp_path / f"lz{n}.json").read_text())
         assert mine.get("AcquisitionTime") == expected
         assert vol.meta["volume_acquisition"]["time"][0] == pytest.approx(35490.25)
+
+
+def test_sidecar_acquisition_time_is_the_first_images_as_dcm2niix(tmp_path, dcm2niix):
+    """A one-file-per-slice time series acquired interleaved (odd slices first), numbered slice
+    by slice: dcm2niix writes its first image's AcquisitionTime (the lowest InstanceNumber,
+    slice 0, acquired 1 s into the volume); lazyvol wrote the earliest slice's (10:00:00 where
+    dcm2niix writes 10:00:01; the real ep2d_Int mosaic split into single slices: 09:02:57.49
+    against 09:02:58.83). A cut along t states its first volume's first image's, as dcm2niix
+    does on that volume's files."""
+    import json
+    import shutil
+
+    src = tmp_path / "s"
+    nk, nt, tr = 4, 3, 2.0
+    truth = write_dicom_4d_series(
+        src, (6, 5, nk), nt, labels=("AcquisitionNumber",), shuffle_names=False
+    )
+    slot = {1: 0.0, 3: 0.5, 0: 1.0, 2: 1.5}  # (seconds into the volume of slice k)
+    for n, path in enumerate(truth.files):  # (numbered volume by volume, slice by slice)
+        ds = pydicom.dcmread(path)
+        t, k = divmod(n, nk)
+        assert int(ds.InstanceNumber) == n + 1
+        ds.AcquisitionDate = "20240228"
+        ds.AcquisitionTime = f"1000{t * tr + slot[k]:09.6f}"
+        ds.save_as(path)
+    vol = lv.open(src)
+    vol.to_nifti(tmp_path / "whole.nii")
+    vol[..., 1:].to_nifti(tmp_path / "cut.nii")
+    part = tmp_path / "part"
+    part.mkdir()
+    for path in truth.files[nk:]:
+        shutil.copy(path, part)
+    for folder, name, want in ((src, "whole", "10:00:01.000000"), (part, "cut", "10:00:03.000000")):
+        dcm2niix.run(folder, tmp_path / f"ref-{name}", name="ref", sidecar=True)
+        ref = json.loads((tmp_path / f"ref-{name}" / "ref.json").read_text())
+        mine = json.loads((tmp_path / f"{name}.json").read_text())
+        assert (mine["AcquisitionTime"], ref["AcquisitionTime"]) == (want, want), name

@@ -232,27 +232,46 @@ def acquisition_time(
 ) -> None:
     """``bids`` AcquisitionTime of a series' ``frames`` (``slots``: them by k, then t) and each
     volume's (:func:`volume_acquisitions`). Every frame counts: an enhanced file's frames carry
-    their own FrameAcquisitionDateTime; the earliest by date and time when every frame states its
-    date (across midnight); none when undated times of day may cross midnight (which is the
-    earliest is unknown). Outside PET the sidecar key needs that frame's date too (AcquisitionDate
-    (0008,0022), or the date of AcquisitionDateTime (0008,002A) / FrameAcquisitionDateTime), as
-    dcm2niix writes it (from the acquisition's date and time: none for an MR or CT series whose
-    dates an anonymiser removed; a PET one's whatever its date); the per-volume values keep the
-    times of day. An enhanced file's is the file's own (AcquisitionDate + AcquisitionTime, or
+    their own FrameAcquisitionDateTime. The sidecar's is the time of the first image (the lowest
+    InstanceNumber: :func:`_first_image`) of the earliest volume (by date and time when every
+    frame states its date: across midnight), as dcm2niix writes its first image's, not the
+    earliest slice's (a one-file-per-slice series acquired interleaved). None when undated times
+    of day may cross midnight (which is the earliest is unknown); outside PET, none without that
+    image's date (AcquisitionDate (0008,0022), or the date of AcquisitionDateTime (0008,002A) /
+    FrameAcquisitionDateTime), as dcm2niix writes it from the acquisition's date and time (an MR
+    or CT series whose dates an anonymiser removed has none; a PET one has it whatever its
+    date). An enhanced file's is the file's own (AcquisitionDate + AcquisitionTime, or
     AcquisitionDateTime), as dcm2niix reads it, not its frames' FrameAcquisitionDateTime, which
-    the per-volume values take."""
+    the per-volume values take (they keep undated times of day)."""
     stamps, wrap = acquired(frames)
     if not wrap and any(s is not None for s in stamps):
         volume_acquisitions(meta, slots, nk, dict(zip(map(id, frames), stamps, strict=True)))
     stated = [_file_stamps(r) for r in frames]
     if any(s is not r for s, r in zip(stated, frames, strict=True)):
         stamps, wrap = acquired(stated)
-    known = [(s, r) for s, r in zip(stamps, stated, strict=True) if s is not None and not wrap]
-    first = min(known, key=lambda sr: sr[0])[1] if known else None
+    volume = {id(r): n // max(1, nk) for n, r in enumerate(slots) if r is not None}
+    known = [
+        (s, r, volume.get(id(f), 0))
+        for s, r, f in zip(stamps, stated, frames, strict=True)
+        if s is not None and not wrap
+    ]
+    first = None
+    if known:
+        v0 = min(known, key=lambda srv: srv[0])[2]
+        first = min(((s, r) for s, r, v in known if v == v0), key=_first_image)[1]
     t = tm_seconds(first.acquisition_time) if first is not None else None
     if first is not None and t is not None:
         if first.modality == "PT" or dt_instant(first.acquisition_datetime) is not None:
             bids["AcquisitionTime"] = clock(t)
+
+
+def _first_image(stamped: tuple[float, Any]) -> tuple[float, float]:
+    """Sort key of (stamp, image) for the image whose time a sidecar states: the lowest
+    InstanceNumber (0020,0013), as dcm2niix takes its first image's (a one-file-per-slice series
+    acquired interleaved numbers its first image later than its earliest), the earliest among
+    equal or missing numbers."""
+    number = stamped[1].instance_number
+    return (float(number) if isinstance(number, int) else math.inf, stamped[0])
 
 
 def _file_stamps(rec: Any) -> Any:
@@ -269,7 +288,8 @@ def volume_acquisitions(
 ) -> None:
     """``meta[VOLUME_ACQUISITION]`` of a series of several volumes (``slots``: its frames, k
     fastest, then t; ``stamps``: when each frame was acquired, by ``id``, on one timeline): each
-    volume's earliest frame's stamp and time of day, its first frame's AcquisitionNumber and the
+    volume's earliest frame's stamp, the time of day of its first image (:func:`_first_image`),
+    its first frame's AcquisitionNumber and the
     resolution its frames' AcquisitionTimes are written to (:func:`~.dicom_time.tm_resolution`), so
     that a volume cut along t (:mod:`lazyvol._per_volume`) states its own. Nothing when a
     volume's frames state no time."""
@@ -282,7 +302,7 @@ def volume_acquisitions(
         # (the resolution its AcquisitionTimes are written to: a cut's check takes the series')
         out["resolution"].append(tm_resolution([r.acquisition_time for r in frames]))
         timed = [(s, r) for r in frames if (s := stamps.get(id(r))) is not None]
-        t = tm_seconds(min(timed, key=lambda sr: sr[0])[1].acquisition_time) if timed else None
+        t = tm_seconds(min(timed, key=_first_image)[1].acquisition_time) if timed else None
         if t is None:
             return
         out["stamp"].append(min(s for s, _ in timed))

@@ -442,4 +442,5 @@ INDEX_VERSION = 104
 #: 144: no sidecar AcquisitionTime without the acquisition's date outside PET, as dcm2niix (h161).
 #: 145: an enhanced file's sidecar AcquisitionTime is the file's, not its frames', as dcm2niix (h161).
 #: 146: each echo of a multi-echo time series is checked against NumberOfTemporalPositions (h161).
-REPORT_FORMAT = 146
+#: 147: the sidecar AcquisitionTime is the first image's (lowest InstanceNumber) of the earliest volume, as dcm2niix (h161).
+REPORT_FORMAT = 147
