@@ -7,7 +7,6 @@ import contextlib
 import functools
 import math
 from collections.abc import Iterable
-from fractions import Fraction
 from typing import Literal
 
 import numpy as np
@@ -264,6 +263,8 @@ def _nonzero_into(src: np.ndarray, dest: np.ndarray, slope: float, inter: float)
     """``dest[...] = src * slope + inter != 0`` (numpy's ``astype(bool)`` of the real values):
     for integers, exactly (zero only at ``-inter / slope``), else computed in float64 (complex128)."""
     if src.dtype.kind in "iub" and slope != 0 and math.isfinite(slope) and math.isfinite(inter):
+        from fractions import Fraction  # (here: ~1 ms of a first DICOM open that never needs it)
+
         zero = Fraction(-inter) / Fraction(slope)  # (floats are exact fractions)
         lo, hi = (0, 1) if src.dtype.kind == "b" else int_bounds(src.dtype)  # (bool: 0, 1)
         if zero.denominator != 1 or not lo <= zero.numerator <= hi:
