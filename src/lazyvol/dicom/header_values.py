@@ -305,6 +305,10 @@ EMPTY_NOTED = (
 )
 
 
+#: :meth:`ValueReader._one`'s answer for an element the general path reads.
+_GENERAL = object()
+
+
 class ValueReader:
     """Typed, guarded access to raw header values; malformed ones are noted, not raised.
 
@@ -332,8 +336,30 @@ class ValueReader:
         """Note each of ``keywords`` present with no value as malformed ("... is empty"): read as
         0 or -1, it was reported as that value, one the file does not hold."""
         for keyword in keywords:
-            if keyword in self and not self.values(keyword):
+            # (an element :meth:`_one` reads holds a value: present and empty is the general case)
+            if keyword in self and self._one(keyword) is _GENERAL and not self.values(keyword):
                 self.bad.append(f"{keyword} {_tag_str(keyword)} is empty")
+
+    def _one(self, keyword: str) -> Any:
+        """The one item :meth:`values` gives for ``keyword`` when its element is the usual one
+        (bytes written with the dictionary's VR, or none / UN: one text value, or one binary
+        item), None when it is absent, else :data:`_GENERAL` (read it by :meth:`values`). The
+        ~20 numbers a header scan reads per file take this path: no list, no second call."""
+        tag, fmt, size, dict_vr = _SPEC[keyword]
+        elem = self.raw.get(tag)
+        if elem is None:
+            return None
+        value = elem.value
+        vr = getattr(elem, "VR", None)
+        if type(value) is not bytes or not (vr is None or vr == dict_vr or vr == "UN"):
+            return _GENERAL
+        if fmt:
+            if len(value) != size:
+                return _GENERAL
+            return _ONE_ITEM[bool(getattr(elem, "is_little_endian", True)), fmt].unpack(value)[0]
+        text = value.decode("latin-1")
+        text = (text if dict_vr == "UI" else before_nul(text)).strip(" \x00")
+        return text if text and "\\" not in text else _GENERAL  # (as _split_text gives it)
 
     def values(self, keyword: str) -> list[Any] | None:
         """Decoded values (strings stripped, numbers for binary VRs), or None when absent/empty.
@@ -428,6 +454,16 @@ class ValueReader:
         return f
 
     def get_int(self, keyword: str) -> int | None:
+        x = self._one(keyword)
+        if type(x) is int:
+            return x
+        if type(x) is str:
+            try:
+                return int(x)  # the usual IS text; "1.0", "1e3" and bad values go below
+            except ValueError:
+                pass
+        elif x is None:
+            return None
         v = self.values(keyword)
         if not v or v[0] == "":
             return None
@@ -454,6 +490,16 @@ class ValueReader:
         return int(f)
 
     def get_float(self, keyword: str) -> float | None:
+        x = self._one(keyword)
+        if x is None:
+            return None
+        if type(x) is str or type(x) is int or type(x) is float:
+            try:
+                f = float(x)
+            except ValueError:
+                f = math.nan  # (noted below)
+            if math.isfinite(f):
+                return f
         v = self.values(keyword)
         if not v or v[0] == "":
             return None
@@ -469,6 +515,13 @@ class ValueReader:
         v = self.values(keyword)
         if v is None:
             return None
+        if len(v) == n:  # the usual values: n finite numbers (their sum is finite then only)
+            try:
+                floats = [float(x) for x in v]
+            except (TypeError, ValueError):
+                floats = [math.nan]  # (noted below)
+            if math.isfinite(sum(floats)):
+                return floats
         if len(v) > n:  # (a trailing backslash, a third PixelSpacing: read as dcm2niix reads it)
             lead, _ = leading_numbers(v, n)
             self.extra += [keyword] if lead is not None else []
