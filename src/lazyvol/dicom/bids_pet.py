@@ -216,7 +216,12 @@ def _stated(key: str) -> Callable[[FrameRecord], str]:
     """A record's ``acq`` value of ``key`` as text, upper-cased with its runs of spaces made one
     (a spelling is no other reconstruction: ``Bqml`` is ``BQML``, ``OSEM3D  4i8s`` is
     ``OSEM3D 4I8S``), "missing" when it states none (as written: what the split leaves out)."""
-    return lambda r: " ".join(str((r.acq or {}).get(key) or "").split()).upper() or "missing"
+
+    def stated(r: FrameRecord) -> str:
+        value = (r.acq or {}).get(key)  # (absent from nearly every image: "missing" at once)
+        return " ".join(str(value).split()).upper() or "missing" if value else "missing"
+
+    return stated
 
 
 #: What tells two reconstructions of one acquisition apart (a CT's kernels; a PET's images with

@@ -115,7 +115,7 @@ def orientation_step(iop: Sequence[float]) -> float:
     are left out.
     """
     try:
-        key = tuple(float(x) for x in iop)
+        key = tuple(map(float, iop))
     except (TypeError, ValueError):
         return 0.0
     return _orientation_step(key)
@@ -159,7 +159,7 @@ def normalised_iop(iop: Sequence[float]) -> tuple[list[float] | None, str]:
     instead of favouring the row.
     """
     try:
-        key = tuple(float(x) for x in iop)
+        key = tuple(map(float, iop))
     except (TypeError, ValueError):
         key = ()
     if len(key) == 6:

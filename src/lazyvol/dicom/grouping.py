@@ -8,9 +8,10 @@ split from the directions, as dcm2niix does.
 
 from __future__ import annotations
 
+import functools
 import math
 from collections import Counter, defaultdict
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from typing import Any
 
 from .bids_pet import RECONSTRUCTIONS
@@ -58,7 +59,13 @@ _NAN = math.nan
 
 def _iop_key(iop: list[float]) -> tuple[float, ...]:
     """An orientation as a key equal for equal values, NaN included."""
-    return tuple(_NAN if x != x else x for x in iop)
+    key = tuple(iop)
+    try:
+        if math.isfinite(sum(key)):  # no NaN (nor infinity) in it: the values are the key
+            return key
+    except (TypeError, OverflowError):
+        pass
+    return tuple(_NAN if x != x else x for x in key)
 
 
 def usual_orientation(records: list[FrameRecord]) -> list[float] | None:
@@ -98,7 +105,7 @@ def image_component(rec: FrameRecord) -> str:
     From ImageType (0008,0008) (per frame: FrameType (0008,9007)) and ComplexImageComponent
     (0008,9208); vendor spellings (Philips ``M_FFE`` / ``P_SE``, Siemens ``M`` / ``P``) included.
     """
-    tokens = [str(t).strip().upper() for t in (rec.image_type or [])]
+    tokens = _type_tokens(rec.image_type)
     if any(t in _FIELD_MAP_TYPES for t in tokens):
         return "FIELD_MAP"
     for t in tokens:
@@ -117,11 +124,28 @@ def component_conflict(rec: FrameRecord) -> str:
     """The complex component ImageType names when ComplexImageComponent (0008,9208) or GE's
     image kind (0043,102F), which :func:`image_component` goes by, names another; else ""."""
     cic = (rec.complex_component or "").strip().upper()
-    typed = _type_component([str(t).strip().upper() for t in (rec.image_type or [])])
+    typed = _type_component(_type_tokens(rec.image_type))
     return typed if cic in _CIC_VALUES and typed and typed != cic else ""
 
 
-def _type_component(tokens: list[str]) -> str:
+def _type_tokens(image_type: list[str] | None) -> tuple[str, ...]:
+    """ImageType's values stripped and upper-cased, as :func:`image_component` and
+    :func:`component_conflict` compare them (a series repeats a few ImageType values: each is
+    spelled out once)."""
+    if not image_type:
+        return ()
+    try:
+        return _upper_tokens(tuple(image_type))
+    except TypeError:  # (a value that is no key: spelled out here)
+        return tuple(str(t).strip().upper() for t in image_type)
+
+
+@functools.lru_cache(maxsize=256)
+def _upper_tokens(values: tuple[str, ...]) -> tuple[str, ...]:
+    return tuple(str(t).strip().upper() for t in values)
+
+
+def _type_component(tokens: Sequence[str]) -> str:
     """The complex component ImageType's values name (from its third value on), or ""."""
     for t in tokens[2:]:
         if t in _COMPONENT_TYPES:
