@@ -78,6 +78,38 @@ def test_floats_match_pydicom_and_count_is_checked() -> None:
     assert r.get_floats("ImagePositionPatient", 3) is None and "3 finite numbers" in r.bad[0]
 
 
+@pytest.mark.filterwarnings("ignore:Invalid value for VR DS")
+@pytest.mark.parametrize("text", [b"2.5 ", b" 1e-3", b"-0", b"7", b"3\x00junk"])
+def test_decimal_strings_match_pydicom(text: bytes) -> None:
+    """The usual one-value text read in one step (ValueReader._one) gives pydicom's number."""
+    r = _reader({"SliceThickness": text})
+    assert r.get_float("SliceThickness") == float(_pydicom("SliceThickness", text.split(b"\0")[0]))
+    assert r.bad == []
+
+
+@pytest.mark.parametrize(
+    ("text", "why"), [(b"nan", "not finite"), (b"-inf ", "not finite"), (b"abc", "not a number")]
+)
+def test_bad_decimal_strings_are_noted(text: bytes, why: str) -> None:
+    r = _reader({"SliceThickness": text})
+    assert r.get_float("SliceThickness") is None
+    assert len(r.bad) == 1 and "SliceThickness (0018,0050)" in r.bad[0] and why in r.bad[0]
+
+
+def test_float_triples_whose_sum_overflows_or_is_not_finite() -> None:
+    """Three finite numbers are read whatever their sum; a non-finite one is noted."""
+    r = _reader({"ImagePositionPatient": b"1e308\\1e308\\-0.5"})
+    assert r.get_floats("ImagePositionPatient", 3) == [1e308, 1e308, -0.5] and r.bad == []
+    r = _reader({"ImagePositionPatient": b"1\\nan\\2"})
+    assert r.get_floats("ImagePositionPatient", 3) is None and "3 finite numbers" in r.bad[-1]
+
+
+def test_empty_layout_values_are_noted_and_zero_is_not_empty() -> None:
+    r = _reader({"Rows": struct.pack("<H", 0), "RescaleSlope": b"", "Columns": b""})
+    r.note_empty(("Rows", "Columns", "RescaleSlope"))
+    assert r.bad == ["Columns (0028,0011) is empty", "RescaleSlope (0028,1053) is empty"]
+
+
 def test_absent_and_empty_values() -> None:
     r = _reader({"SeriesDescription": b""})
     assert r.get_str("SeriesDescription") == "" and r.get_str("Modality") == ""
