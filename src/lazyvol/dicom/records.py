@@ -6,6 +6,7 @@ length of the Pixel Data value, so pixels can later be read straight from the fi
 
 from __future__ import annotations
 
+import functools
 import math
 import operator
 from collections.abc import Callable, Iterable
@@ -336,9 +337,23 @@ class FrameRecord:
     @property
     def is_localizer(self) -> bool:
         """ImageType says LOCALIZER (scout / topogram / surview)."""
-        return bool(self.image_type) and any(
-            str(t).upper() == "LOCALIZER" for t in (self.image_type or [])
-        )
+        return "LOCALIZER" in upper_values(self.image_type)
+
+
+def upper_values(values: list[str] | None) -> tuple[str, ...]:
+    """``values`` (ImageType's) upper-cased, as the image kind tests compare them: a series
+    repeats a few ImageType values, each spelled out once (a value that is no key, in place)."""
+    if not values:
+        return ()
+    try:
+        return _upper_values(tuple(values))
+    except TypeError:
+        return tuple(str(t).upper() for t in values)
+
+
+@functools.lru_cache(maxsize=256)
+def _upper_values(values: tuple[str, ...]) -> tuple[str, ...]:
+    return tuple(str(t).upper() for t in values)
 
 
 RECORD_FIELDS: tuple[str, ...] = tuple(f.name for f in fields(FrameRecord))

@@ -11,7 +11,7 @@ is never read as one slice.
 from __future__ import annotations
 
 from .model import TRUNCATED_REMEDY
-from .records import FrameRecord
+from .records import FrameRecord, upper_values
 from .vendor import vendor_of
 
 __all__ = [
@@ -39,7 +39,7 @@ GRID_MARK = "GRID:"
 
 def is_mosaic(rec: FrameRecord) -> bool:
     """ImageType (0008,0008) contains MOSAIC."""
-    return bool(rec.image_type) and any(str(t).upper() == "MOSAIC" for t in rec.image_type or [])
+    return "MOSAIC" in upper_values(rec.image_type)
 
 
 def is_uih(manufacturer: str | None) -> bool:
