@@ -57,6 +57,7 @@ MR_ELEMENTS = {
     0x00191028: ("BandwidthPerPixelPhaseEncode", "FD"),
     0x00191029: ("MosaicRefAcqTimes", "FD"),
     0x00191018: ("RealDwellTime", "IS"),
+    0x00191014: ("ImaRelTablePosition", "IS"),
 }
 CSA_TAGS: tuple[int, ...] = (
     *CSA_CREATORS,

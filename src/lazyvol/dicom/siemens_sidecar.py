@@ -22,6 +22,7 @@ significant digits, TxRefAmp from a 32-bit float).
 from __future__ import annotations
 
 import math
+import re
 from collections.abc import Callable, Sequence
 from typing import Any
 
@@ -47,6 +48,11 @@ __all__ = [
 
 #: RealDwellTime (0019,1018) ("SIEMENS MR HEADER", IS, nanoseconds): BIDS DwellTime.
 REAL_DWELL_TIME = 0x00191018
+#: ImaRelTablePosition (0019,1014) ("SIEMENS MR HEADER", IS, 3 values, mm): BIDS TablePosition;
+#: XA's (0021,1005) of the block "SIEMENS MR SDS 01" (its low byte); C's atof's number.
+TABLE_POSITION = 0x00191014
+XA_TABLE_POSITION = 0x05
+_LEADING_NUMBER = re.compile(r"[+-]?(\d+\.?\d*|\.\d+)([eE][+-]?\d+)?")
 #: The position of the protocol text's element in its file, kept in the file's ``acq``: [offset,
 #: length]: the CSA series header (0029,1020), else Siemens XA's (0021,1019).
 SERIES_AT = "_csa_series"
@@ -114,6 +120,8 @@ def record_siemens(raw: dict[int, Any], csa: dict[str, Any] | str | None) -> dic
         dwell = xa_number(items)
     if isinstance(dwell, int) and dwell > 0:
         out["DwellTime"] = printed(dwell * 1e-9)
+    if (table := _table_position(raw, csa)) is not None:
+        out["TablePosition"] = table
     for key, tag in (("_pat_mode", PAT_MODE_TEXT), ("_pat_mode_xa", _xa_tag(raw, XA_PAT_MODE))):
         pat = raw_text(raw, tag)
         if pat and pat[0]:
@@ -133,6 +141,30 @@ def record_siemens(raw: dict[int, Any], csa: dict[str, Any] | str | None) -> dic
             out[SERIES_AT] = [at, length]  # (read, or said too large to read, at stacking)
             break
     return out
+
+
+def _table_position(raw: dict[int, Any], csa: dict[str, Any] | str | None) -> list[Any] | None:
+    """TablePosition as dcm2niix writes it for Siemens, from the last of these it reads:
+    ImaRelTablePosition of the CSA image header (where the scan parsed it: mosaics, EPI,
+    diffusion), else XA's (0021,1005) of the "SIEMENS MR SDS 01" block, else (0019,1014) (by its
+    tag, as dcm2niix): where one is there (empty too), its three values read as C's atof (text
+    that is no number and missing values: 0), the last negated; None where none is there."""
+    items = csa_items(csa if isinstance(csa, dict) else None, "ImaRelTablePosition")
+    if items is None:
+        xa = _xa_tag(raw, XA_TABLE_POSITION)
+        tag = xa if xa and xa in raw else TABLE_POSITION
+        if tag not in raw:
+            return None
+        items = raw_text(raw, tag) or []
+    x, y, z = ([*(_atof(v) for v in items[:3]), 0.0, 0.0, 0.0])[:3]
+    return [printed(x), printed(y), printed(-z)]
+
+
+def _atof(value: Any) -> float:
+    """A value as C's atof reads its text: its leading number, else 0 (and 0 for one not finite)."""
+    found = _LEADING_NUMBER.match(before_nul(str(value)).strip(" \x00"))
+    number = float(found.group(0)) if found else 0.0
+    return number if np.isfinite(number) else 0.0
 
 
 def xa_number(values: Any) -> int | None:
@@ -272,7 +304,7 @@ def _file_values(frames: Sequence[FrameRecord]) -> dict[str, Any]:
 def _plain_keys(acq: dict[str, Any]) -> dict[str, Any]:
     """The keys that need no protocol: ParallelReductionFactorInPlane and
     MultibandAccelerationFactor from PATModeText (:func:`pat_factors`), else the mosaic's slice times (as
-    many slices at the first one's time as slices at once), and DwellTime (NonlinearGradientCorrection,
+    many slices at the first one's time as slices at once), DwellTime and TablePosition (NonlinearGradientCorrection,
     from ImageType, is every vendor's: :func:`lazyvol.dicom.image_type.nonlinear_gradient_correction`)."""
     out: dict[str, Any] = {}
     pat = acq.get("_pat_mode")  # ((0051,1011), read after XA's (0021,1009), wins)
@@ -284,8 +316,9 @@ def _plain_keys(acq: dict[str, Any]) -> dict[str, Any]:
         bands = sum(1 for t in times if t == times[0])
     if bands and bands > 1:
         out["MultibandAccelerationFactor"] = bands
-    if "DwellTime" in acq:
-        out["DwellTime"] = acq["DwellTime"]
+    for key in ("DwellTime", "TablePosition"):
+        if key in acq:
+            out[key] = acq[key]
     return out
 
 

@@ -54,8 +54,9 @@ def sdi_tags(elements: tuple[int, ...]) -> frozenset[int]:
 
 #: Read at the top level of classic files: the polarity (0x1C), the phase-encode bandwidth (0x53),
 #: RealDwellTime (0x42), the active coil elements (0x4F), TimeAfterStart (0x04) of the SDI block
-#: and PATModeText (0x09) of the SDS block (the tags of every block, whichever creator owns it).
-SDI_TAGS = sdi_tags((0x1C, 0x53, 0x42, 0x4F, 0x04, 0x09))
+#: and PATModeText (0x09) and the table position (0x05) of the SDS block (the tags of every
+#: block, whichever creator owns it).
+SDI_TAGS = sdi_tags((0x1C, 0x53, 0x42, 0x4F, 0x04, 0x09, 0x05))
 #: TimeAfterStart (0021,1104) of the SDI block (DS, seconds since the run started): an XA classic
 #: slice's acquisition time, from which dcm2niix takes its SliceTiming.
 TIME_AFTER_START = 0x04
