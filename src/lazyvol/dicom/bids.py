@@ -50,6 +50,7 @@ from .image_type import (
 )
 from .model import SPLIT_VALUES
 from .mosaic import csa_floats, csa_items, private_value, raw_text
+from .parameter_notes import shared_parameters
 from .records import FrameRecord, same_value
 from .slice_timing import slice_timing
 from .support import file_list
@@ -466,11 +467,8 @@ def _annotate(
     echo_number = _one_echo_of_several(info, frames, _acq)
     if echo_number is not None:
         bids["EchoNumber"] = echo_number
-    for key in ("RepetitionTime", "InversionTime", "FlipAngle"):
-        # every frame: an enhanced file's frames carry their own (functional-group) values
-        value = same_value(_acq(r).get(key) for r in frames)  # (float noise: one value)
-        if value is not None:
-            bids[key] = value
+    # (every frame: an enhanced file's frames carry their own (functional-group) values)
+    info.warnings.extend(shared_parameters(bids, frames, _acq))  # TR, TI, FlipAngle
     for key in ("PixelBandwidth", "BandwidthPerPixelPhaseEncode"):
         if key in acq:
             bids[key] = acq[key]

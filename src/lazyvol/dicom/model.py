@@ -27,6 +27,7 @@ __all__ = [
     "TRUNCATED_REMEDY",
     "INSTANCE_GAPS_NOTE",
     "UNEVEN_VOLUMES_NOTE",
+    "MIXED_PARAMETERS_NOTE",
     "MIXED_THICKNESS_NOTE",
     "ORDER_DOUBT_NOTE",
     "NATIVE_SYNTAXES",
@@ -447,6 +448,9 @@ INSTANCE_GAPS_NOTE = "InstanceNumber (0020,0013) has gaps"
 #: How the note begins on a volume whose slices state different SliceThickness values (two
 #: reconstructions under one SeriesInstanceUID, stacked as one): a Python warning too at open.
 MIXED_THICKNESS_NOTE = "SliceThickness (0018,0050) differs between the slices"
+#: How the note begins on a volume whose images state several RepetitionTime, InversionTime or
+#: FlipAngle values (:mod:`lazyvol.dicom.parameter_notes`): a Python warning too at open.
+MIXED_PARAMETERS_NOTE = "acquisition parameters differ between the images of this volume"
 #: How the note begins on a 4D volume whose headers give another volume order than the one used
 #: (:mod:`lazyvol.dicom.ordering`): a Python warning too at open.
 ORDER_DOUBT_NOTE = "4th axis: volumes ordered by"

@@ -448,4 +448,5 @@ INDEX_VERSION = 106
 #: 148: sidecars write SpoilingState / SpoilingType from Spoiling or SequenceVariant SP (h159).
 #: 149: no sidecar AcquisitionTime where the image states no date (not PET), as dcm2niix (h159).
 #: 150: Siemens sidecars write TablePosition, as dcm2niix (h159).
-REPORT_FORMAT = 150
+#: 151: a volume whose images state different TR / TI / flip angle values is noted (h159).
+REPORT_FORMAT = 151

@@ -1,0 +1,70 @@
+"""RepetitionTime, InversionTime and FlipAngle of a volume's sidecar, and the note on a volume
+whose images state several values of one.
+
+The sidecar takes the one value every image of the volume states (numbers within float noise one
+value: :func:`lazyvol.dicom.records.same_value`; an enhanced file's frames each their own). Images
+stating different values (a slice re-acquired with another TR, two flip angles of a variable flip
+angle T1 acquisition at the same positions stacked along time, a first volume of longer TR) stay
+one volume, as the stacking decides, and the sidecar leaves the key out; the note says so, each
+value with its count of images. dcm2niix writes one volume per RepetitionTime and per FlipAngle
+("Slices not stacked: flip angle varies") and the first image's InversionTime (checked with
+v1.0.20260724).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Sequence
+from typing import Any
+
+from .model import MIXED_PARAMETERS_NOTE
+from .records import FrameRecord, close_groups, same_value
+
+__all__ = ["shared_parameters"]
+
+#: The sidecar keys: (key, tag, unit of the record's value).
+_KEYS = (
+    ("RepetitionTime", "(0018,0080)", "s"),
+    ("InversionTime", "(0018,0082)", "s"),
+    ("FlipAngle", "(0018,1314)", "degrees"),
+)
+
+
+def _images(records: Sequence[FrameRecord]) -> str:
+    files = len({r.path for r in records})
+    if files == len(records):
+        return f"{files} file{'s' if files != 1 else ''}"
+    return f"{len(records)} images of {files} file{'s' if files != 1 else ''}"
+
+
+def shared_parameters(
+    bids: dict[str, Any],
+    frames: Sequence[FrameRecord],
+    values: Callable[[FrameRecord], dict[str, Any]],
+) -> list[str]:
+    """Put the keys of the module docstring that every image of ``frames`` states alike into
+    ``bids`` (``values``: a record's sidecar values); return the note on those stated with
+    several values ([] when none is)."""
+    parts = []
+    for key, tag, unit in _KEYS:
+        stated = [values(r).get(key) for r in frames]
+        value = same_value(stated)
+        if value is not None:
+            bids[key] = value
+            continue
+        numbers = [
+            (float(v), r)
+            for v, r in zip(stated, frames, strict=True)
+            if isinstance(v, int | float) and not isinstance(v, bool)
+        ]
+        groups = close_groups(numbers, lambda vr: vr[0])
+        if len(groups) > 1:
+            shown = ", ".join(f"{v:g} {unit} in {_images([r for _, r in g])}" for v, g in groups)
+            parts.append(f"{key} {tag}: {shown}")
+    if not parts:
+        return []
+    return [
+        f"{MIXED_PARAMETERS_NOTE}: {'; '.join(parts)}. They are kept as one volume and the "
+        "sidecar leaves these keys out; dcm2niix writes one volume per RepetitionTime and per "
+        "FlipAngle (and the first image's InversionTime): to open them apart, move the files of "
+        "each value to a folder of their own"
+    ]
