@@ -187,9 +187,8 @@ __all__ = ["INDEX_VERSION", "REPORT_FORMAT"]
 #: 102: frames of a Philips enhanced file of several kinds say so (``_kinds_apart``; h160).
 #: 103: an enhanced Siemens frame keeps its TimeAfterStart (0021,1104) from (0021,11FE) (h160).
 #: 104: an enhanced frame stamped by FrameAcquisitionDateTime keeps its file's (``file_acquisition``; h161).
-#: 105: records hold Spoiling (0018,9016) (``_spoiling``) for SpoilingState / SpoilingType (h159).
-#: 106: Siemens records hold TablePosition (CSA / (0021,1005) / (0019,1014) ImaRelTablePosition) (h159).
-INDEX_VERSION = 106
+#: 105: Siemens records hold TablePosition (CSA / (0021,1005) / (0019,1014) ImaRelTablePosition) (h159).
+INDEX_VERSION = 105
 #: Layout of a report: 2: files named by their listing position, identities taken from the listing;
 #: 3: a volume's files may differ in pixel encoding (each frame's, ``encodings``), where 2 split them;
 #: 4: ... and in BitsStored (each frame's, ``stored_bits``), where 3 split them;
@@ -445,8 +444,6 @@ INDEX_VERSION = 106
 #: 145: an enhanced file's sidecar AcquisitionTime is the file's, not its frames', as dcm2niix (h161).
 #: 146: each echo of a multi-echo time series is checked against NumberOfTemporalPositions (h161).
 #: 147: the sidecar AcquisitionTime is the first image's (lowest InstanceNumber) of the earliest volume, as dcm2niix (h161).
-#: 148: sidecars write SpoilingState / SpoilingType from Spoiling or SequenceVariant SP (h159).
-#: 149: no sidecar AcquisitionTime where the image states no date (not PET), as dcm2niix (h159).
-#: 150: Siemens sidecars write TablePosition, as dcm2niix (h159).
-#: 151: a volume whose images state different TR / TI / flip angle values is noted (h159).
-REPORT_FORMAT = 151
+#: 148: Siemens sidecars write TablePosition, as dcm2niix (h159).
+#: 149: a volume whose images state different TR / TI / flip angle values is noted (h159).
+REPORT_FORMAT = 149
