@@ -173,3 +173,24 @@ def test_a_volume_over_a_dask_array_of_unknown_chunk_sizes_is_refused_at_constru
     assert lv.Volume(known, np.eye(4)).shape == (64, 3, 1)
     with pytest.raises(ValueError, match="at least 3 axes"):  # (OptionError is a ValueError)
         lv.Volume(x, np.eye(4))
+
+
+def test_the_data_setter_checks_its_array_as_the_constructor_does() -> None:
+    # vol.data = ... took any object: a dask array of unknown chunk sizes failed later with
+    # numpy's bare 'cannot convert float NaN to integer' at .shape, a 2-axis array with a bare
+    # IndexError at slicing, a numpy array with AttributeError at .chunks and .compute().
+    import dask.array as da
+
+    vol = lv.Volume(np.arange(60, dtype="int16").reshape(3, 4, 5), np.eye(4))
+    x = da.arange(64, chunks=8)
+    unknown = da.stack([x[x >= 0]] * 3, axis=1)[:, :, None]
+    with pytest.raises(lv.OptionError, match=r"compute_chunk_sizes\(\)"):
+        vol.data = unknown
+    with pytest.raises(lv.OptionError, match="at least 3 axes"):
+        vol.data = da.zeros((5, 4))
+    assert vol.shape == (3, 4, 5)  # (unchanged by a refused assignment)
+    values = np.arange(24, dtype="float32").reshape(2, 3, 4)
+    vol.data = values
+    assert vol.chunks == ((2,), (3,), (4,))
+    np.testing.assert_array_equal(vol.compute(), values)
+    np.testing.assert_array_equal(vol[:, 1:2].compute(), values[:, 1:2])

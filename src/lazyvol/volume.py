@@ -87,6 +87,38 @@ def _cut(data: da.Array | PlanArray, canon: tuple[slice | int, ...]) -> da.Array
     return region[tuple(relative)]
 
 
+def _volume_array(data: Any) -> da.Array | PlanArray:
+    """The array a :class:`Volume` holds for ``data`` (its constructor's and its ``data``
+    setter's): a reader's plan as it is, a dask array (a reader's unmodified one as its plan, so
+    small reads skip dask), anything else through ``numpy.asarray`` with ``chunks="auto"``.
+
+    Raises
+    ------
+    lazyvol.OptionError
+        Fewer than 3 axes, or a dask array of unknown chunk sizes (NaN in its shape).
+    """
+    arr: da.Array | PlanArray
+    if isinstance(data, PlanArray):
+        arr = data
+    else:
+        import dask.array as da
+
+        if isinstance(data, da.Array):
+            # A reader's unmodified array: keep its plan, so small reads skip dask.
+            arr = as_plan_array(data) or data
+        else:
+            arr = da.from_array(np.asarray(data), chunks="auto")
+    if arr.ndim < 3:
+        raise OptionError(f"a Volume needs at least 3 axes (i, j, k); got shape {arr.shape}")
+    if any(n != n for n in arr.shape):  # (NaN: a dask array of unknown chunk sizes)
+        raise OptionError(
+            f"a Volume needs known chunk sizes; this dask array's shape is {arr.shape} (after "
+            "a boolean mask or another operation of data-dependent size): call its "
+            ".compute_chunk_sizes() first"
+        )
+    return arr
+
+
 class Volume:
     """A lazily read image volume: a chunked dask array, a 4x4 affine and metadata.
 
@@ -140,25 +172,7 @@ class Volume:
         meta: Mapping[str, Any] | None = None,
         source: str = "",
     ) -> None:
-        arr: da.Array | PlanArray
-        if isinstance(data, PlanArray):
-            arr = data
-        else:
-            import dask.array as da
-
-            if isinstance(data, da.Array):
-                # A reader's unmodified array: keep its plan, so small reads skip dask.
-                arr = as_plan_array(data) or data
-            else:
-                arr = da.from_array(np.asarray(data), chunks="auto")
-        if arr.ndim < 3:
-            raise OptionError(f"a Volume needs at least 3 axes (i, j, k); got shape {arr.shape}")
-        if any(n != n for n in arr.shape):  # (NaN: a dask array of unknown chunk sizes)
-            raise OptionError(
-                f"a Volume needs known chunk sizes; this dask array's shape is {arr.shape} (after "
-                "a boolean mask or another operation of data-dependent size): call its "
-                ".compute_chunk_sizes() first"
-            )
+        arr = _volume_array(data)
         aff = np.eye(4) if affine is None else np.array(affine, dtype=np.float64)
         if aff.shape != (4, 4):
             raise OptionError(f"affine must be 4x4, got {aff.shape}")
@@ -186,8 +200,10 @@ class Volume:
         return arr
 
     @data.setter
-    def data(self, value: da.Array) -> None:
-        self._arr = value
+    def data(self, value: da.Array | np.ndarray) -> None:
+        # (checked as the constructor checks its data: a numpy array is wrapped, fewer than 3
+        # axes or unknown chunk sizes are refused here, not at a later .shape or .compute)
+        self._arr = _volume_array(value)
 
     def _array(self) -> da.Array | PlanArray:
         """The volume's array: its read plan, or the plan's dask array once that has been
