@@ -194,3 +194,14 @@ def test_the_data_setter_checks_its_array_as_the_constructor_does() -> None:
     assert vol.chunks == ((2,), (3,), (4,))
     np.testing.assert_array_equal(vol.compute(), values)
     np.testing.assert_array_equal(vol[:, 1:2].compute(), values[:, 1:2])
+
+
+@pytest.mark.parametrize("bad", [np.nan, np.inf, -np.inf])
+def test_a_volume_with_a_non_finite_affine_is_refused_at_construction(bad: float) -> None:
+    # Accepted before: its repr, orientation and to_xarray raised numpy's bare LinAlgError
+    # 'SVD did not converge' (every reader refuses such a file; the writers refuse it, typed).
+    affine = np.diag([2.0, 2.0, 3.0, 1.0])
+    affine[1, 3] = bad
+    with pytest.raises(lv.OptionError, match=r"affine\[1, 3\]"):
+        lv.Volume(np.zeros((2, 3, 4), "int16"), affine)
+    assert lv.Volume(np.zeros((2, 3, 4), "int16"), np.diag([1e300, 1e-300, 3.0, 1.0])).shape

@@ -154,6 +154,12 @@ class Volume:
     source : str
         The path the volume was opened from (empty for volumes made in memory).
 
+    Raises
+    ------
+    lazyvol.OptionError
+        ``data`` of fewer than 3 axes or of unknown chunk sizes (also when assigned to
+        ``vol.data``), an affine that is not 4x4 or not finite.
+
     Examples
     --------
     >>> import numpy as np, lazyvol as lv
@@ -176,6 +182,14 @@ class Volume:
         aff = np.eye(4) if affine is None else np.array(affine, dtype=np.float64)
         if aff.shape != (4, 4):
             raise OptionError(f"affine must be 4x4, got {aff.shape}")
+        if not np.isfinite(aff).all():
+            # (every reader refuses such a file; a Volume made of one failed later: its repr and
+            # orientation with numpy's bare LinAlgError 'SVD did not converge', so did to_xarray)
+            r, c = (int(x) for x in np.argwhere(~np.isfinite(aff))[0])
+            raise OptionError(
+                f"a Volume's affine has non-finite entries (affine[{r}, {c}] is {aff[r, c]}): pass "
+                "the finite voxel-to-world matrix of the data (or none: the identity)"
+            )
         self._arr: da.Array | PlanArray = arr
         self.affine: np.ndarray = aff
         self.meta: dict[str, Any] = dict(meta or {})
