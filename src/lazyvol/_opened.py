@@ -5,6 +5,7 @@ from __future__ import annotations
 import os
 from typing import Any
 
+from ._cut_plan import CutPlan
 from .chunking import plan_of
 from .sources import SourceStamp
 
@@ -16,6 +17,8 @@ def opened_plan(vol: Any) -> Any:
     from), or None for a volume without one (made in memory, or computed from others)."""
     # (a Volume's own array is a PlanArray until .data is asked for: no dask import here)
     arr = getattr(vol, "_arr", None)
+    if isinstance(arr, CutPlan):  # (an integer-indexed or reversed box: its box's plan)
+        arr = arr.region
     return plan_of(arr if arr is not None else getattr(vol, "data", None))
 
 

@@ -6,11 +6,12 @@ import copy
 import importlib
 import os
 from collections.abc import Mapping
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, Union
 
 import numpy as np
 
 from ._chunk_spec import checked_spec
+from ._cut_plan import CutPlan, cut_plan
 from ._per_volume import cut_volumes
 from ._source_index import axis4_reversed, slice_source_index
 from ._warn import warn as _warn_user
@@ -49,12 +50,22 @@ def _writer(kind: str) -> Any:
     return getattr(importlib.import_module(module), func)
 
 
-def _cut(data: da.Array | PlanArray, canon: tuple[slice | int, ...]) -> da.Array | PlanArray:
+#: What a :class:`Volume` holds: a dask array, or a reader's plan until ``.data`` is used.
+Array = Union["da.Array", PlanArray, CutPlan]
+
+
+def _cut(data: Array, canon: tuple[slice | int, ...]) -> Array:
     """``data[canon]``; for an array straight from a reader, a new read plan covering only the
     region asked for (one slice of a 64-slice slab reads one slice), then the steps.
 
-    A :class:`PlanArray` stays one (no dask import, no graph) when the cut is a plain box; steps,
-    reversals and integer indices on the 4th axis go through dask."""
+    A :class:`PlanArray` stays one (no dask import, no graph) when the cut is a plain box, and
+    becomes a :class:`~lazyvol._cut_plan.CutPlan` (read as directly) when it takes every voxel of
+    a box, with integer indices (``vol[..., t]``) or reversed axes; other steps go through
+    dask. A cut of a :class:`CutPlan` is planned on its box again."""
+    if isinstance(data, CutPlan):
+        return _cut(data.region, data.recut(canon))
+    if not isinstance(data, PlanArray):
+        data = as_plan_array(data) or data  # (a reader's array after .data was used: its plan)
     bounds = []
     relative: list[slice | int] = []
     for item, n in zip(canon, data.shape, strict=True):
@@ -76,9 +87,11 @@ def _cut(data: da.Array | PlanArray, canon: tuple[slice | int, ...]) -> da.Array
         )
         if plain:
             return data if whole else data.sub(tuple(bounds))
-        if whole:
-            return data.to_dask()[canon]
-        return data.sub(tuple(bounds)).to_dask()[tuple(relative)]
+        box = data if whole else data.sub(tuple(bounds))
+        picked = cut_plan(box, canon if whole else tuple(relative))
+        if picked is not None:
+            return picked
+        return data.to_dask()[canon] if whole else box.to_dask()[tuple(relative)]
     if whole:
         return data[canon]
     region = sub_array(data, tuple(bounds))
@@ -87,7 +100,7 @@ def _cut(data: da.Array | PlanArray, canon: tuple[slice | int, ...]) -> da.Array
     return region[tuple(relative)]
 
 
-def _volume_array(data: Any) -> da.Array | PlanArray:
+def _volume_array(data: Any) -> Array:
     """The array a :class:`Volume` holds for ``data`` (its constructor's and its ``data``
     setter's): a reader's plan as it is, a dask array (a reader's unmodified one as its plan, so
     small reads skip dask), anything else through ``numpy.asarray`` with ``chunks="auto"``.
@@ -97,8 +110,8 @@ def _volume_array(data: Any) -> da.Array | PlanArray:
     lazyvol.OptionError
         Fewer than 3 axes, or a dask array of unknown chunk sizes (NaN in its shape).
     """
-    arr: da.Array | PlanArray
-    if isinstance(data, PlanArray):
+    arr: Array
+    if isinstance(data, PlanArray | CutPlan):
         arr = data
     else:
         import dask.array as da
@@ -172,7 +185,7 @@ class Volume:
 
     def __init__(
         self,
-        data: da.Array | np.ndarray | PlanArray,
+        data: da.Array | np.ndarray | PlanArray | CutPlan,
         affine: np.ndarray | None = None,
         *,
         meta: Mapping[str, Any] | None = None,
@@ -190,7 +203,7 @@ class Volume:
                 f"a Volume's affine has non-finite entries (affine[{r}, {c}] is {aff[r, c]}): pass "
                 "the finite voxel-to-world matrix of the data (or none: the identity)"
             )
-        self._arr: da.Array | PlanArray = arr
+        self._arr: Array = arr
         self.affine: np.ndarray = aff
         self.meta: dict[str, Any] = dict(meta or {})
         self.source: str = str(source)
@@ -199,7 +212,7 @@ class Volume:
         # A reader's unmodified dask array is pickled as its plan: dask pickles the graph alone,
         # without the plan, and the copy would read every block through dask.
         state = dict(self.__dict__)
-        plan = None if isinstance(self._arr, PlanArray) else as_plan_array(self._arr)
+        plan = None if isinstance(self._arr, PlanArray | CutPlan) else as_plan_array(self._arr)
         if plan is not None:
             state["_arr"] = plan
         return state
@@ -209,7 +222,7 @@ class Volume:
     def data(self) -> da.Array:
         """The voxel values as a dask array (built from the reader's plan on first use)."""
         arr = self._arr
-        if isinstance(arr, PlanArray):
+        if isinstance(arr, PlanArray | CutPlan):
             arr = self._arr = arr.to_dask()
         return arr
 
@@ -219,12 +232,12 @@ class Volume:
         # axes or unknown chunk sizes are refused here, not at a later .shape or .compute)
         self._arr = _volume_array(value)
 
-    def _array(self) -> da.Array | PlanArray:
+    def _array(self) -> Array:
         """The volume's array: its read plan, or the plan's dask array once that has been
         assigned into (``other.data[0, 0, 0] = 7`` on a volume sharing it), whose values the plan
         no longer gives."""
         arr = self._arr
-        if isinstance(arr, PlanArray) and arr.assigned():
+        if isinstance(arr, PlanArray | CutPlan) and arr.assigned():
             arr = self._arr = arr.to_dask()
         return arr
 
@@ -315,7 +328,7 @@ class Volume:
         if not kwargs and direct_compute_allowed():
             arr = self._array()
             # .data may have been used already: its array still carries the reader's plan
-            plan = arr if isinstance(arr, PlanArray) else as_plan_array(arr)
+            plan = arr if isinstance(arr, PlanArray | CutPlan) else as_plan_array(arr)
             if plan is not None:
                 return plan.compute()
         return np.asarray(self.data.compute(**kwargs))

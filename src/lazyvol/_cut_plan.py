@@ -1,0 +1,134 @@
+"""A cut of a reader's array that drops axes or reverses them, still read without dask.
+
+``vol[..., t]`` (one volume of a 4D series) and ``vol[:, :, ::-1]`` select exactly the voxels of a
+box of the source, taken with integer indices (dropping axes) or in reverse order. A
+:class:`CutPlan` is that box's :class:`~lazyvol.chunking.PlanArray` and the index taken of it once
+read: :meth:`CutPlan.compute` reads the box in this process (no graph, no scheduler, no import of
+dask) as a plain box's direct read does; :meth:`CutPlan.to_dask` gives ``box.to_dask()[index]``,
+the array the cut was before. Cuts with steps other than +-1 are not made here: their box holds
+voxels the cut leaves out (``vol[::4, ::4, ::4]`` of a 4 GiB volume reads it all), so they stay
+dask's, which holds only the blocks in flight.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import TYPE_CHECKING, Any
+
+import numpy as np
+
+from .chunking import PlanArray
+
+if TYPE_CHECKING:
+    import dask.array as da
+
+__all__ = ["CutPlan", "cut_plan"]
+
+
+def cut_plan(region: PlanArray, index: tuple[slice | int, ...]) -> CutPlan | None:
+    """``region[index]`` as a :class:`CutPlan` when ``index`` (one entry per axis of ``region``,
+    relative to it, as :func:`lazyvol.volume._cut` makes it) takes every voxel of ``region``:
+    integers on axes of one voxel and slices of step +-1 over the whole axis; else None."""
+    for item, n in zip(index, region.shape, strict=True):
+        if isinstance(item, int):
+            if n != 1:
+                return None
+        elif item.step not in (1, -1) or len(range(n)[item]) != n:
+            return None
+    return CutPlan(region, tuple(index))
+
+
+@dataclass(frozen=True, eq=False)
+class CutPlan:
+    """``region[index]``: a :class:`~lazyvol.chunking.PlanArray` and the index that drops or
+    reverses its axes (made by :func:`cut_plan`)."""
+
+    region: PlanArray
+    index: tuple[slice | int, ...]
+
+    @property
+    def shape(self) -> tuple[int, ...]:
+        return tuple(
+            n
+            for item, n in zip(self.index, self.region.shape, strict=True)
+            if isinstance(item, slice)
+        )
+
+    @property
+    def ndim(self) -> int:
+        return len(self.shape)
+
+    @property
+    def dtype(self) -> np.dtype:
+        return self.region.dtype
+
+    @property
+    def size(self) -> int:
+        return self.region.size
+
+    @property
+    def nbytes(self) -> int:
+        return self.region.nbytes
+
+    @property
+    def plan(self) -> Any:
+        """The reader's plan the region reads (as :attr:`PlanArray.plan`)."""
+        return self.region.plan
+
+    @property
+    def chunks(self) -> tuple[tuple[int, ...], ...]:
+        """The chunks of :meth:`to_dask`, as dask slices them (no dask import): the region's,
+        an axis reversed in reverse order, an axis taken by an integer dropped."""
+        return tuple(
+            axis if item.step == 1 else axis[::-1]
+            for item, axis in zip(self.index, self.region.chunks, strict=True)
+            if isinstance(item, slice)
+        )
+
+    def to_dask(self) -> da.Array:
+        """``region.to_dask()[index]`` (made once)."""
+        cached = self.__dict__.get("_dask")
+        if cached is None:
+            cached = self.region.to_dask()[self.index]
+            object.__setattr__(self, "_dask", cached)
+            object.__setattr__(self, "_dask_name", cached.name)
+        return cached
+
+    def assigned(self) -> bool:
+        """True when :meth:`to_dask`'s array has been assigned into since it was made (its name
+        changes): the plan no longer gives its values."""
+        cached = self.__dict__.get("_dask")
+        return cached is not None and cached.name != self.__dict__.get("_dask_name")
+
+    def __getstate__(self) -> dict[str, Any]:
+        # (as PlanArray: the dask array travels only when assigned into)
+        state = dict(self.__dict__)
+        if not self.assigned():
+            state.pop("_dask", None)
+            state.pop("_dask_name", None)
+        return state
+
+    def compute(self) -> np.ndarray:
+        """Read the region in this process and take the index (no graph, no scheduler): the
+        values of ``to_dask().compute()``, in the region's memory order."""
+        out = np.asarray(self.region.compute()[self.index])
+        if any(s < 0 for s in out.strides):  # (a reversed axis: a view read backwards)
+            out = out.copy(order="K")
+        return out
+
+    def recut(self, canon: tuple[slice | int, ...]) -> tuple[slice | int, ...]:
+        """The index of ``region`` that ``self[canon]`` takes (``canon``: canonical, one entry
+        per axis of this cut), for a cut of a cut to be planned on the region again."""
+        out: list[slice | int] = []
+        rest = iter(canon)
+        for item, n in zip(self.index, self.region.shape, strict=True):
+            if isinstance(item, int):
+                out.append(item)
+                continue
+            picked = range(n)[item][next(rest)]
+            if isinstance(picked, int):
+                out.append(picked)
+            else:
+                stop = picked.stop if picked.stop >= 0 else None
+                out.append(slice(picked.start, stop, picked.step))
+        return tuple(out)
