@@ -219,9 +219,24 @@ def _remote_replaced(plan: ZarrPlan) -> bool:
         return False  # (the server failing now: nothing known of a replacement)
 
 
+def _remote_foreign_replaced(plan: ZarrPlan) -> bool:
+    """Whether the remote store without a manifest that ``plan`` reads has another array
+    metadata file now than at open (size, ETag, last-modified time: one request), or none."""
+    if not (plan.root.is_remote and plan.identity_key and plan.manifest_id is not None):
+        return False
+    try:
+        now: tuple[Any, ...] | None = plan.root.file_id(plan.identity_key)
+    except (SourceNotFoundError, FileNotFoundError):
+        return True  # (removed)
+    except (OSError, LazyvolError):
+        return False  # (the server failing now: nothing known of a replacement)
+    return now != plan.manifest_id
+
+
 def _check_plan_files(plan: ZarrPlan, disk_index: tuple[slice, ...], where: str) -> None:
-    """Before a read: the store is still the one opened, and (format 1) its chunk files exist."""
-    if plan.manifest_id is not None:
+    """Before a read: the store is still the one opened, and (format 1) its chunk files exist.
+    (A remote store without a manifest is checked after the read: :func:`read_block`.)"""
+    if plan.manifest_id is not None and not plan.root.is_remote:
         key = plan.identity_key or _manifest_key(plan.root)
         try:
             now: tuple[Any, ...] | None = plan.root.file_id(key)
@@ -259,9 +274,13 @@ def read_block(plan: ZarrPlan, index: tuple[slice, ...]) -> np.ndarray:
         if _remote_replaced(plan):  # (a remote store's identity is its manifest: checked now)
             raise _replaced(where) from exc
         raise
-    except LazyvolError:
+    except LazyvolError as exc:
+        if _remote_foreign_replaced(plan):  # (what failed may be the new store's bytes)
+            raise _replaced(where) from exc
         raise
     except Exception as exc:
+        if _remote_foreign_replaced(plan):
+            raise _replaced(where) from exc
         if isinstance(exc, ValueError) and "checksum do not match" in str(exc):
             if _remote_replaced(plan):
                 raise _replaced(where) from exc
@@ -271,6 +290,8 @@ def read_block(plan: ZarrPlan, index: tuple[slice, ...]) -> np.ndarray:
         raise FormatError(
             f"{where}: reading the chunk data failed: {type(exc).__name__}: {exc}"
         ) from exc
+    if _remote_foreign_replaced(plan):  # (after the read: a rewrite during it is seen too)
+        raise _replaced(where)
     out = block.transpose(order)
     if not is_identity(*plan.scaling):
         fields = "NIfTI header scl_slope / scl_inter"
@@ -369,16 +390,19 @@ def _open_token(
     foreign store (no manifest) is checked by its array metadata's identity, so a store replaced
     after it was opened is refused. Remote: a checksummed store is named by its manifest's SHA-256
     (no extra request; its chunks are verified against it); another by its array metadata's
-    size, ETag and last-modified time at open (checking it at every read would cost a request).
+    size, ETag and last-modified time at open, checked again after every block read (one
+    request: a store rewritten since it was opened is refused, as a local one is).
     """
     if root.is_remote:
-        what: Any = manifest_sha256
-        if what is None:
-            try:
-                what = root.file_id(f"{array}/zarr.json")
-            except FileNotFoundError:  # a Zarr v2 array
-                what = root.file_id(f"{array}/.zarray")
-        return _token(root.loc.identity, array, what), None, None
+        if manifest_sha256 is not None:
+            return _token(root.loc.identity, array, manifest_sha256), None, None
+        key = f"{array}/zarr.json"
+        try:
+            what = root.file_id(key)
+        except FileNotFoundError:  # a Zarr v2 array
+            key = f"{array}/.zarray"
+            what = root.file_id(key)
+        return _token(root.loc.identity, array, what), what, key
     meta_key = f"{array}/zarr.json"
     meta_path = os.path.join(root.path, array, "zarr.json")
     if not os.path.exists(meta_path) and os.path.exists(os.path.join(root.path, array, ".zarray")):

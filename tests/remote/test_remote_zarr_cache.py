@@ -11,6 +11,7 @@ import os
 import pickle
 import struct
 import sys
+import time
 from pathlib import Path
 
 import dask
@@ -169,6 +170,48 @@ def test_a_remote_store_replaced_after_open_is_said_replaced_not_damaged(
         vol.compute()
     again = zarr_io.open_zarr(url, storage_options=s3_server.options())
     np.testing.assert_array_equal(again.compute(), data[::-1])
+
+
+def _foreign_ome(folder: Path, data: np.ndarray, zarr_format: int) -> Path:
+    """An OME-Zarr (0.5 on Zarr v3, 0.4 on v2) of ``data`` written by zarr-python, no manifest."""
+    zarr = pytest.importorskip("zarr")
+    root = zarr.open_group(str(folder), mode="w", zarr_format=zarr_format)
+    arr = root.create_array("0", shape=data.shape, dtype=data.dtype, chunks=(2, 3, 7))
+    arr[:] = data
+    ms = {
+        "axes": [{"name": n, "type": "space", "unit": "millimeter"} for n in "zyx"],
+        "datasets": [
+            {"path": "0", "coordinateTransformations": [{"type": "scale", "scale": [1.0] * 3}]}
+        ],
+    }
+    if zarr_format == 3:
+        root.attrs["ome"] = {"version": "0.5", "multiscales": [ms]}
+    else:
+        root.attrs["multiscales"] = [{"version": "0.4", **ms}]
+    return folder
+
+
+@pytest.mark.parametrize("zarr_format", [3, 2])
+def test_a_foreign_remote_store_rewritten_after_open_is_refused(
+    s3_server, s3_bucket, tmp_path, zarr_format
+):
+    """A store without a manifest (zarr-python's) written again at its URL after the open: its
+    blocks were read from the new store under the old open, silently (a local store is refused:
+    its array metadata's identity is checked before each read). Now the array metadata's size,
+    ETag and time are checked after each block read: refused, as locally; opened again, the new
+    values."""
+    old = np.arange(6 * 6 * 7, dtype="<i2").reshape(6, 6, 7)
+    new = (old * 3 - 5).astype("<i2")
+    url = _upload(s3_server, s3_bucket, _foreign_ome(tmp_path / "a", old, zarr_format), "f.zarr")
+    vol = zarr_io.open_zarr(url, storage_options=s3_server.options())
+    np.testing.assert_array_equal(vol[..., :2].compute(), old.transpose()[..., :2])
+    # (the metadata's bytes are the same: only its Last-Modified, whole seconds, tells them apart)
+    time.sleep(1.1)
+    _upload(s3_server, s3_bucket, _foreign_ome(tmp_path / "b", new, zarr_format), "f.zarr")
+    with pytest.raises(FormatError, match="replaced or removed after it was opened; open it again"):
+        vol.compute()
+    again = zarr_io.open_zarr(url, storage_options=s3_server.options())
+    np.testing.assert_array_equal(again.compute(), new.transpose())
 
 
 def test_a_grown_remote_chunk_object_is_refused_without_downloading_it(
