@@ -57,6 +57,7 @@ from ._io_remote import (
     stamp_from_info,
     translate,
     validated,
+    version_of,
     with_timeouts,
 )
 from ._location import (
@@ -106,6 +107,7 @@ __all__ = [
     "translate",
     "validated",
     "verify",
+    "version_of",
     "with_timeouts",
 ]
 

@@ -233,6 +233,28 @@ def stamp_from_info(loc: Location, info: Mapping[str, Any]) -> SourceStamp:
     return stamp
 
 
+def version_of(loc: Location) -> tuple[int | None, str, int]:
+    """What changes when object ``loc`` is replaced, as its HEAD (or listing) states it:
+    ``(size, ETag[@version], last-modified ns)``, the size None when the answer states none (a
+    body the server encodes on the fly, which :func:`stamp_from_info` refuses: a small file read
+    whole and decoded, such as a Zarr store's metadata, needs no size).
+
+    Raises
+    ------
+    SourceNotFoundError
+        No such object.
+    FormatError
+        ``loc`` is a prefix (directory), not an object.
+    RemoteAccessError, RemoteReadError, RemoteTimeoutError
+        The request failed.
+    """
+    found = info(loc)
+    if found.get("type") == "directory":
+        raise FormatError(f"{loc.display}: is a prefix (directory), not an object")
+    size = found.get("size")
+    return (None if size is None else int(size), _etag(found), _mtime_ns(found))
+
+
 def _no_size_message(loc: Location) -> str:
     encoding = _content_encoding(loc) if loc.protocol in ("http", "https") else ""
     if encoding:

@@ -107,6 +107,14 @@ def _is_object(loc: Location) -> bool:
     return True
 
 
+def _is_file(loc: Location) -> bool:
+    """Whether the URL ``loc`` names an object, its size stated or not (one request)."""
+    try:
+        return _io.kind(loc) == "file"
+    except LazyvolError:
+        return False
+
+
 class ZarrReader:
     """Zarr stores (lazyvol's own, OME-Zarr 0.4/0.5 and NIfTI-Zarr written by other tools)."""
 
@@ -119,7 +127,9 @@ class ZarrReader:
             return is_zarr_folder(source.url)
         if source.name.lower().endswith((*NIFTI_SUFFIXES, ".dcm")):
             return False  # a file by its name: no requests for metadata that cannot be there
-        return any(_is_object(source.join(n)) for n in ZARR_METADATA)
+        # (by HEAD, as StoreRoot.exists asks: a metadata file the server encodes on the fly
+        # states no size, which a stamp refuses, but is read whole and decoded)
+        return any(_is_file(source.join(n)) for n in ZARR_METADATA)
 
     def open(self, source: Location, **options: Any) -> Volume:
         source = Location.of(source)

@@ -118,7 +118,8 @@ class StoreRoot:
 
     def file_id(self, key: str) -> tuple[Any, ...]:
         """What changes when file ``key`` is replaced: ``(inode, mtime_ns, ctime_ns)`` locally,
-        ``(size, ETag, last-modified)`` remotely.
+        ``(size, ETag, last-modified)`` remotely (the size None when the server states none: a
+        file it encodes on the fly, read whole and decoded).
 
         Raises
         ------
@@ -130,8 +131,7 @@ class StoreRoot:
         if not self.is_remote:
             st = os.stat(self.where(key))
             return (st.st_ino, st.st_mtime_ns, st.st_ctime_ns)
-        stamp = _io.stamp(self.loc.join(key))
-        return (stamp.size, stamp.etag, stamp.mtime_ns)
+        return _io.version_of(self.loc.join(key))  # (no size needed: metadata is read whole)
 
     def chunk_files(self, array: str) -> dict[str, os.DirEntry[str]] | None:
         """Chunk files of ``array`` (``{"c/0/0/0": entry}``); None when the store cannot be listed

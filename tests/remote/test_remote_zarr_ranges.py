@@ -253,3 +253,18 @@ def test_a_chunk_that_does_not_decode_is_not_said_a_request_that_could_not_be_ma
     with pytest.raises(lv.errors.LazyvolError, match="cannot reshape") as info:
         vol[:, :, 0:4].compute()
     assert "could not be made" not in str(info.value)
+
+
+def test_a_store_whose_metadata_the_server_gzips_on_the_fly_opens(tmp_path, hostile_server):
+    """A server that sends JSON with Content-Encoding: gzip whatever the request accepts (an
+    object stored with that header, as a static-site upload sets it; chunks served as stored):
+    zarr-python reads the store (whole reads are decoded), lazyvol took each metadata file for
+    absent (its HEAD states no decoded size, which a stamp needs) and said of the store URL 'no
+    such object'. Existence and identity of a metadata file need no size: it opens and reads."""
+    truth = _sharded_store(tmp_path, hostile_server)
+    for name, obj in hostile_server.objects.items():
+        obj.gzip_body = name.endswith("zarr.json")
+    url = f"{hostile_server.url}/s.zarr"
+    expected = zarr.open_array(f"{url}/0", mode="r")[:].transpose(2, 1, 0)  # (zarr-python)
+    np.testing.assert_array_equal(expected, truth)
+    np.testing.assert_array_equal(lv.open(url).compute(), truth)

@@ -107,9 +107,9 @@ def _is_dicom_source(path: str, kwargs: dict[str, Any]) -> bool:
     from .._zarr_folder import ZARR_METADATA
 
     for name in ZARR_METADATA:
-        try:
-            _io.stamp(loc.join(name))
-            return False
+        try:  # (by HEAD: a metadata file the server encodes on the fly states no size)
+            if _io.kind(loc.join(name)) == "file":
+                return False
         except (SourceNotFoundError, FormatError):
             continue
     return True
