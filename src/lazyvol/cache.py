@@ -48,7 +48,7 @@ from .cache_admin import (
     own_dirs,
     remove_entry,
 )
-from .cache_keys import UnvalidatedSourceError, entry_key, source_key
+from .cache_keys import UnkeyedSourceError, entry_key, source_key
 from .errors import CacheError, FormatError, IntegrityError, LazyvolError, WriteError
 from .scheduling import slot_given_back
 from .sources import HEADER_FILES_KEY, display_path
@@ -477,7 +477,7 @@ def open_cached(
         return src
     try:
         sid, key = req.key(src)
-    except UnvalidatedSourceError as exc:
+    except UnkeyedSourceError as exc:
         req.unusable(str(exc), exc)
         return src
     entry = req.root / sid / key

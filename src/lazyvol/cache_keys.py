@@ -32,7 +32,7 @@ from . import _io
 from ._io import Location
 from ._location import identity_url, is_url
 from .chunking import file_fingerprint
-from .errors import CacheError
+from .errors import CacheError, SourceNotFoundError
 from .zarr_meta import BASE_VERSION
 
 if TYPE_CHECKING:
@@ -65,7 +65,18 @@ def _reader_files(reader: Any, vol: Volume, loc: Location, options: dict[str, An
     if isinstance(reader, DicomReader):
         return DicomReader.files_of(vol, loc)
     reader_source: Any = loc  # readers take a Location
-    return [os.fspath(f) for f in reader.source_files(reader_source, **options) or []]
+    try:
+        listed = reader.source_files(reader_source, **options) or []
+    except SourceNotFoundError:
+        if loc.protocol not in ("http", "https"):
+            raise
+        raise UnkeyedSourceError(  # (the open read it by key; its files cannot be listed)
+            f"{loc.display}: the server lists no folder here (no index page), so the cache cannot "
+            "key the store by the ETags of its files, and a chunk rewritten on the server would "
+            "be served from the cache as the old one: not cached. Serve a folder listing, or "
+            "write the store with lazyvol (its manifest keys it)"
+        ) from None
+    return [os.fspath(f) for f in listed]
 
 
 def source_files(
@@ -161,7 +172,12 @@ def _remote_stamps(files: list[str], storage_options: Any) -> list[list[Any]]:
     return out
 
 
-class UnvalidatedSourceError(CacheError):
+class UnkeyedSourceError(CacheError):
+    """A source no entry key can follow (a change could not be told from the cached one), so it
+    is never cached: :func:`lazyvol.cache.open_cached` reads it uncached, with a warning."""
+
+
+class UnvalidatedSourceError(UnkeyedSourceError):
     """A remote source whose objects carry no validator (ETag, last-modified time): no key can
     tell a replacement of the same size from the original, so it is never cached."""
 
@@ -237,7 +253,8 @@ def source_key(
     reader lists (:func:`source_files`) and of the options ``vol`` was opened with.
 
     Raises ``FileNotFoundError`` when a listed file vanished meanwhile,
-    :class:`UnvalidatedSourceError` for remote objects without validators.
+    :class:`UnkeyedSourceError` for remote objects without validators, or a web folder the
+    server does not list.
     """
     from .formats.registry import pick
 

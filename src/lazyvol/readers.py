@@ -20,7 +20,7 @@ from typing import TYPE_CHECKING, Any
 from . import _io
 from ._location import Location
 from ._zarr_folder import ZARR_METADATA, is_part10, is_zarr_folder
-from .errors import LazyvolError, UnknownOptionError, UnsupportedError
+from .errors import LazyvolError, SourceNotFoundError, UnknownOptionError, UnsupportedError
 from .formats.registry import pick
 from .nifti_codes import NIFTI_SUFFIXES, OTHER_COMPRESSED_SUFFIXES
 
@@ -143,9 +143,21 @@ class ZarrReader:
 
     def source_files(self, source: Location, **options: Any) -> list[str]:
         source = Location.of(source)
-        if source.is_remote:
+        if not source.is_remote:
+            return _walk(os.path.abspath(source.url))
+        try:
             return [child.url for child, _stamp in _io.list_objects(source)]
-        return _walk(os.path.abspath(source.url))
+        except SourceNotFoundError:
+            if source.protocol not in ("http", "https"):
+                raise
+        # A web server need not list its folders: a lazyvol store is named by its manifest (the
+        # checksums of every chunk and of the array metadata, each read verified against them).
+        from .zarr_meta import LEGACY_MANIFEST, MANIFEST
+
+        for name in (MANIFEST, LEGACY_MANIFEST):
+            if _is_file(source.join(name)):
+                return [source.join(name).url]
+        raise SourceNotFoundError(f"{source.display}: the server lists no folder here")
 
     def describe(self, source: Location) -> dict[str, Any]:
         source = Location.of(source)

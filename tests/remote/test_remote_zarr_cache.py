@@ -440,3 +440,30 @@ def test_entry_key_of_remote_objects_follows_their_etags(s3_server, s3_bucket, n
     assert entry_key(urls, source=f"s3://{s3_bucket}/s", storage_options=other)[1] == key2
     with pytest.raises(lv.errors.SourceNotFoundError):
         entry_key([*urls, f"s3://{s3_bucket}/s/missing.dcm"], storage_options=opts)
+
+
+def test_cache_of_a_zarr_store_on_a_web_server_that_lists_no_folder(
+    tmp_path, hostile_server, lazyvol_store
+):
+    """lv.open reads a store on a web server by key (no listing needed), but open_cached keyed
+    the entry by a listing of every file: with no index page it failed as 'a source file
+    vanished while it was opened'. A lazyvol store is keyed by its manifest (every chunk's
+    checksum; reads verified against it); a foreign one cannot be keyed (a chunk rewritten in
+    place would be served stale): read uncached with a warning saying why."""
+    data, store = lazyvol_store
+    for path in sorted(store.rglob("*")):
+        if path.is_file():
+            hostile_server.put(f"lv.zarr/{path.relative_to(store).as_posix()}", path.read_bytes())
+    foreign = _foreign_ome(tmp_path / "f.zarr", data.transpose().copy(), 3)
+    for path in sorted(foreign.rglob("*")):
+        if path.is_file():
+            hostile_server.put(f"f.zarr/{path.relative_to(foreign).as_posix()}", path.read_bytes())
+    cache = tmp_path / "cache"
+    for _ in range(2):  # (built, then read from the entry)
+        vol = lvcache.open_cached(f"{hostile_server.url}/lv.zarr", cache=cache)
+        np.testing.assert_array_equal(vol.compute(), data)
+        assert len(lvcache.list_entries(cache)) == 1
+    with pytest.warns(lvcache.CacheWarning, match="lists no folder here .* not cached"):
+        vol = lvcache.open_cached(f"{hostile_server.url}/f.zarr", cache=cache)
+    np.testing.assert_array_equal(vol.compute(), data)
+    assert len(lvcache.list_entries(cache)) == 1
