@@ -451,3 +451,32 @@ def test_an_object_with_only_a_last_modified_time_is_not_cached(
         warnings.simplefilter("ignore", CacheWarning)
         again = open_cached(url, cache=tmp_path / "c", scale=False, chunks=CHUNKS)
     np.testing.assert_array_equal(again.compute(), truth2)
+
+
+@pytest.mark.parametrize("weak", [False, True], ids=["strong", "weak"])
+def test_an_object_whose_etag_is_its_time_and_size_is_not_cached(
+    tmp_path, hostile_server: HostileServer, weak
+):
+    """nginx's ETag is its Last-Modified second and its size in hex (``"6553f100-5c2d8"``, weak
+    ``W/"..."`` when it compresses): a same-size rewrite within the second keeps it, as it keeps
+    Last-Modified, so the entry made under it was served for the new object (the values of the
+    old one, silently). It is read uncached, as an object with a Last-Modified time alone is."""
+    from lazyvol.cache import open_cached
+
+    raw, truth = _nifti(tmp_path)
+    raw2, truth2 = _nifti(tmp_path, seed=7)
+    assert len(raw) == len(raw2)
+    tag = f'"{1_700_000_000:x}-{len(raw):x}"'
+    url = hostile_server.put("ng.nii", raw, etag=f"W/{tag}" if weak else tag, mtime=1_700_000_000)
+    with pytest.warns(CacheWarning, match="an ETag made of them, only a Last-Modified time"):
+        vol = open_cached(url, cache=tmp_path / "c", scale=False, chunks=CHUNKS)
+    np.testing.assert_array_equal(vol.compute(), truth)
+    hostile_server.obj("ng.nii").data = raw2  # same size, same second: nginx's same ETag
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", CacheWarning)
+        again = open_cached(url, cache=tmp_path / "c", scale=False, chunks=CHUNKS)
+    np.testing.assert_array_equal(again.compute(), truth2)
+    other = hostile_server.put("md5.nii", raw, etag='"9e107d9d372bb6826bd81d3542a419d6"')
+    with warnings.catch_warnings():
+        warnings.simplefilter("error", CacheWarning)  # (a content ETag: cached, no warning)
+        np.testing.assert_array_equal(open_cached(other, cache=tmp_path / "c").compute(), truth)
