@@ -299,6 +299,18 @@ def validated(stamp: SourceStamp) -> bool:
     return not stamp.is_url or bool(stamp.etag) or stamp.mtime_ns != 0
 
 
+def names_content(etag: str, size: int, mtime_ns: int) -> bool:
+    """Whether an object's ETag tells its content apart from a same-size replacement within the
+    second: present, and not made of its Last-Modified second and size alone (nginx's
+    ``"<mtime hex>-<size hex>"``, weak ``W/"..."`` when it compresses), which such a rewrite
+    keeps, as it keeps Last-Modified. What a saved result (cache entry, scan index) may be keyed
+    by: an object without one is read again rather than taken for the one saved."""
+    tag = etag.split("@", 1)[0].removeprefix("W/").strip('"')
+    if not tag:
+        return False
+    return not (mtime_ns and tag.lower() == f"{mtime_ns // 10**9:x}-{size:x}")
+
+
 _WARNED_LOCK = threading.Lock()
 _WARNED: set[tuple[str, str]] = set()
 

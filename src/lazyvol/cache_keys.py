@@ -33,7 +33,6 @@ from ._io import Location
 from ._location import identity_url, is_url
 from .chunking import file_fingerprint
 from .errors import CacheError, SourceNotFoundError
-from .sources import SourceStamp
 from .zarr_meta import BASE_VERSION
 
 if TYPE_CHECKING:
@@ -130,16 +129,6 @@ def _options_token(series: Any, scale: bool, dtype: Any, options: dict[str, Any]
 LIST_FROM = 8
 
 
-def _time_and_size(st: SourceStamp) -> bool:
-    """Whether the stamp's ETag holds no more than its Last-Modified second and its size: nginx's
-    ETag (``"<mtime in hex>-<size in hex>"``, weak as ``W/"..."`` when it compresses), which a
-    same-size rewrite within the second keeps, as it keeps Last-Modified."""
-    tag = st.etag.split("@", 1)[0].removeprefix("W/").strip('"')
-    if not st.mtime_ns:
-        return False
-    return tag.lower() == f"{st.mtime_ns // 10**9:x}-{st.size:x}"
-
-
 def _remote_stamps(files: list[str], storage_options: Any) -> list[list[Any]]:
     """``[identity, size, mtime_ns, etag]`` of every object: from one listing of their common
     prefix when there are many (S3, GCS, ...), else one HEAD request each."""
@@ -171,7 +160,7 @@ def _remote_stamps(files: list[str], storage_options: Any) -> list[list[Any]]:
             tail = stream_tail(loc, st)
             if tail:
                 stamp.append(tail.hex())
-        if (not st.etag or _time_and_size(st)) and not tail:
+        if not _io.names_content(st.etag, st.size, st.mtime_ns) and not tail:
             # Last-Modified alone is size and whole-second mtime: what the cache does not trust
             # locally either (a same-size rewrite within the second was served stale)
             said = "an ETag made of them" if st.etag else "no ETag"

@@ -896,3 +896,42 @@ def test_siemens_protocol_keys_read_through_the_byte_layer(
     remote = lv.open(url, storage_options=s3_server.options()).meta["bids"]
     assert remote == lv.open(local).meta["bids"]
     assert remote["BaseResolution"] == 64 and remote["ParallelReductionFactorInPlane"] == 2
+
+
+@pytest.mark.parametrize(
+    "validators",
+    [{"etag": None, "mtime": None}, {"etag": None}, {"etag": "nginx"}],
+    ids=["none", "last-modified", "nginx-etag"],
+)
+def test_a_web_folder_without_content_etags_is_not_scanned_from_its_saved_index(
+    tmp_path: Path, hostile_server, validators, monkeypatch
+):
+    """The saved scan index and report of a remote prefix reused a file's header when its size,
+    Last-Modified and ETag were those saved: with no ETag (python -m http.server), none at all,
+    or nginx's time-and-size one, two files rewritten at the same size within the second (their
+    positions swapped) were read with the old headers: the slices came out in the old order,
+    silently, where pydicom reads the new files' positions. Such files are parsed again (the
+    cache refuses entries under them for the same reason); a content ETag keeps the index."""
+    monkeypatch.setenv("LAZYVOL_CACHE_DIR", str(tmp_path / "cache"))
+    truth = write_dicom_series(tmp_path / "s", (16, 12, 6), seed=4)
+    names = [os.path.basename(f) for f in truth.files]
+    for f in truth.files:
+        data = Path(f).read_bytes()
+        nginx = {"etag": f'"{1_700_000_000:x}-{len(data):x}"'} if validators["etag"] else {}
+        hostile_server.put(f"s/{os.path.basename(f)}", data, **{**validators, **nginx})
+    hostile_server.index_pages = True
+    url = f"{hostile_server.url}/s/"
+    with pytest.warns() if validators.get("mtime", 1) is None else contextlib.nullcontext():
+        np.testing.assert_array_equal(lv.open(url).compute(), truth.stored)
+    first, last = (pydicom.dcmread(truth.files[i]) for i in (0, -1))
+    first.ImagePositionPatient, last.ImagePositionPatient = (
+        last.ImagePositionPatient,
+        first.ImagePositionPatient,
+    )
+    for ds, name in ((first, names[0]), (last, names[-1])):
+        buf = io.BytesIO()
+        ds.save_as(buf)
+        assert len(buf.getvalue()) == len(hostile_server.obj(f"s/{name}").data)
+        hostile_server.obj(f"s/{name}").data = buf.getvalue()
+    swapped = truth.stored[:, :, [5, 1, 2, 3, 4, 0]]  # (pydicom's order of the new files)
+    np.testing.assert_array_equal(lv.open(url).compute(), swapped)

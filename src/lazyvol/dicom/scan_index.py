@@ -16,7 +16,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from .._forkhalf import reap_children
-from .._io import Location
+from .._io import Location, names_content
 from .._warn import warn as _warn_user
 from ..sources import SourceStamp
 from . import mosaic
@@ -187,7 +187,7 @@ def scan_files(
     results: dict[str, Any] = {}
     todo: list[Listed] = []
     for f in files:
-        entry = cached.get(rel(f[0]))
+        entry = cached.get(rel(f[0])) if not remote or names_content(f[5], f[1], f[2]) else None
         if isinstance(entry, list) and len(entry) == 6 and entry[:5] == list(f[1:]):
             results[f[0]] = entry[5]
         else:

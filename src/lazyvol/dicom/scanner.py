@@ -7,11 +7,11 @@ import os
 from collections.abc import Mapping
 from typing import TYPE_CHECKING, Any
 
-from .._io import Location
+from .._io import Location, names_content
 from ..errors import OptionError, SourceNotFoundError, UnknownOptionError
 from ..sources import SourceStamp
 from .beside import with_beside_notes
-from .listing import list_source
+from .listing import Listed, list_source
 from .model import GroupOptions, ScanReport, SeriesInfo, damage_skip, decided_here
 from .saved_scan import indexable, listing_digest, load_report, save_report
 
@@ -102,7 +102,7 @@ def scan(
     root: str | Location = loc if loc.is_remote else loc.url
     listing = list_source(loc, follow_symlinks)
     folder = loc.is_remote or os.path.isdir(loc.url)
-    indexed = use_index and folder and indexable(root)
+    indexed = use_index and folder and _trusted(root, listing[0])
     # The report holds the listing's own skips (links not followed, special files) too: they and
     # follow_symlinks are part of what it was made from.
     made_from = {"follow_symlinks": follow_symlinks, "listing_skips": sorted(listing[1])}
@@ -139,6 +139,17 @@ def scan(
     if indexed and decided_here(report):  # (a refusal for want of a decoder is decided again)
         save_report(root, digest, report, listing[0])
     return with_beside_notes(report)
+
+
+def _trusted(root: str | Location, files: list[Listed]) -> bool:
+    """Whether a report saved for ``root``'s listing may be saved and reused: not for a URL
+    carrying a credential, nor for a prefix holding an object whose ETag does not name its
+    content (none, or nginx's time-and-size one: a same-size rewrite within the Last-Modified
+    second keeps its stamp, so its headers are read again)."""
+    if not indexable(root):
+        return False
+    remote = isinstance(root, Location) and root.is_remote
+    return not remote or all(names_content(f[5], f[1], f[2]) for f in files)
 
 
 def _checked_options(
