@@ -508,6 +508,26 @@ def test_references_of_nifti_with_unknown_options_is_a_typed_error(tmp_path):
             lv.references(path, **kw)
 
 
+def test_references_and_open_with_invalid_option_values_are_typed_errors(tmp_path):
+    """lv.references(per_slice_rescale='no') and storage_options given for a local path (lv.open,
+    lv.references, open_cached) raised bare ValueErrors; chunk_bytes='abc' int()'s ValueError,
+    and chunk_bytes=0 or -5 or 1.5 made one-slice chunks. Now OptionErrors naming the source and
+    the option (still ValueErrors); valid values as before."""
+    path = write_phantom_nifti(tmp_path / "a.nii", (4, 5, 6))
+    with pytest.raises(lv.errors.OptionError, match=r"a\.nii: per_slice_rescale='no'"):
+        lv.references(path, per_slice_rescale="no")
+    for bad in ("abc", 0, -5, 1.5, True):
+        with pytest.raises(lv.errors.OptionError, match=r"a\.nii: chunk_bytes="):
+            lv.references(path, chunk_bytes=bad)
+    for call in (lv.open, lv.references):
+        with pytest.raises(lv.errors.OptionError, match="storage_options are for URLs"):
+            call(path, storage_options={"anon": True})
+    refs = lv.references(path, chunk_bytes=np.int64(4 * 5 * 2 * 2))  # (int16: slabs of 2 slices)
+    assert sorted(k for k in refs["refs"] if k[6:7].isdigit()) == [
+        f"image/{k}.0.0" for k in range(3)
+    ]
+
+
 def test_zarr_round_trip_never_gives_a_non_finite_affine(tmp_path):
     with pytest.raises(LazyvolError, match="non-finite"):  # refused when made, written or opened
         vol = lv.Volume(np.zeros(NII_SHAPE, "int16"), np.diag([np.nan, 1.0, 1.0, 1.0]))

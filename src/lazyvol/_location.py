@@ -491,9 +491,11 @@ class Location:
             if "::" in text:
                 _check_url(text)  # (an fsspec chain: not a path, whose message shows a password)
             if storage_options:
-                raise ValueError(
+                from .errors import OptionError  # (a ValueError, as it was)
+
+                raise OptionError(
                     f"{display_path(text)}: storage_options are for URLs (s3://, gs://, https://, "
-                    "...), not local paths"
+                    "...), not local paths; leave them out for a local file"
                 )
             return cls(_through_links(text))  # as spelled (messages); ``identity`` is absolute
         _check_url(text)

@@ -52,6 +52,7 @@ from __future__ import annotations
 
 import dataclasses
 import math
+import numbers
 import os
 from collections.abc import Mapping
 from typing import Any
@@ -73,6 +74,7 @@ from ._refs_common import (
 from .errors import (
     FormatError,
     LazyvolError,
+    OptionError,
     ResourceLimitError,
     SourceChangedError,
     SourceNotFoundError,
@@ -151,8 +153,8 @@ def references(
     UnsupportedError
         A gzip file, compressed DICOM frames, dirty unused bits, per-slice rescale (refused), gaps,
         a layout chunks cannot address, a URL naming a version or needing credentials in its query.
-    FormatError, SourceNotFoundError, SeriesError
-        As :func:`lazyvol.open` for the same source.
+    FormatError, SourceNotFoundError, SeriesError, OptionError
+        As :func:`lazyvol.open` for the same source; an option value it cannot take.
 
     Notes
     -----
@@ -164,9 +166,8 @@ def references(
     offsets, giving the new object's bytes without an error. Run :func:`check_references`
     before reading references that may be stale, and make them again after a target changes.
     """
-    if per_slice_rescale not in ("refuse", "arrays"):
-        raise ValueError(f"per_slice_rescale={per_slice_rescale!r}: use 'refuse' or 'arrays'")
     loc = Location.of(source, storage_options)
+    _check_options(loc, per_slice_rescale, chunk_bytes)
     _refuse_url(loc)
     name = urlpath_name(loc)
     kind = _content_kind(loc, name)
@@ -235,6 +236,23 @@ def write_references(
             "file location with free space (nothing was written there)"
         ) from exc
     return target
+
+
+def _check_options(loc: Location, per_slice_rescale: Any, chunk_bytes: Any) -> None:
+    """Refuse option values :func:`references` cannot take (:class:`OptionError`)."""
+    if per_slice_rescale not in ("refuse", "arrays"):
+        raise OptionError(
+            f"{loc.display}: per_slice_rescale={per_slice_rescale!r}: use 'refuse' or 'arrays'"
+        )
+    if chunk_bytes is not None and (
+        isinstance(chunk_bytes, bool)
+        or not isinstance(chunk_bytes, numbers.Integral)
+        or chunk_bytes <= 0
+    ):
+        raise OptionError(
+            f"{loc.display}: chunk_bytes={chunk_bytes!r}: give a positive number of bytes (an "
+            "integer), or None for lazyvol's chunk budget"
+        )
 
 
 def _refuse_url(loc: Location) -> None:
