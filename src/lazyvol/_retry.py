@@ -5,8 +5,9 @@ index pages of a web folder, through :func:`lazyvol._io_remote.retried`).
 An answer ``429``, ``502``, ``503`` or ``504`` is tried again, :data:`ATTEMPTS` attempts in all,
 waiting 0.25 s then 0.5 s, or what its ``Retry-After`` asks (seconds or a date) up to
 :data:`MAX_RETRY_AFTER` seconds. So is a request the server closed the connection on without
-answering (:func:`hung_up`: aiohttp's ``ServerDisconnectedError``, as when a server closes an idle
-keep-alive connection just as the client reuses it); the requests are GETs and HEADs, safe to
+answering, or after part of its body (:func:`hung_up`: aiohttp's ``ServerDisconnectedError``, as
+when a server closes an idle keep-alive connection just as the client reuses it, and its errors of
+a body cut short); the requests are GETs and HEADs, safe to
 repeat. S3 and GCS requests are retried by their own clients.
 """
 
@@ -45,14 +46,21 @@ def wait_before_retry(
     return backoff(retry_after, attempt)
 
 
+#: aiohttp's errors of a connection closed before the whole answer came: before it began
+#: (``ServerDisconnectedError``), or after part of its body (``ContentLengthError``: fewer bytes
+#: than its Content-Length; ``TransferEncodingError``: a chunked body cut), as a proxy or load
+#: balancer dropping the connection mid-transfer leaves it.
+_HUNG_UP = frozenset({"ServerDisconnectedError", "ContentLengthError", "TransferEncodingError"})
+
+
 def hung_up(exc: BaseException) -> bool:
-    """Whether ``exc`` (or an exception it came from) is aiohttp's ``ServerDisconnectedError``:
-    the server closed the connection without a (whole) answer."""
+    """Whether ``exc`` (or an exception it came from) is aiohttp's error of a connection the
+    server closed without a (whole) answer (:data:`_HUNG_UP`)."""
     seen: set[int] = set()
     cur: BaseException | None = exc
     while cur is not None and id(cur) not in seen:
         seen.add(id(cur))
-        if any(c.__name__ == "ServerDisconnectedError" for c in type(cur).__mro__):
+        if any(c.__name__ in _HUNG_UP for c in type(cur).__mro__):
             return True
         cur = cur.__cause__ or cur.__context__
     return False

@@ -14,6 +14,7 @@ from __future__ import annotations
 import gzip
 import hashlib
 import re
+import socket
 import threading
 import time
 from collections.abc import Iterator
@@ -52,6 +53,9 @@ class Hostile:
     stall: float = 0.0  # seconds to wait before answering (GET and HEAD)
     hangup: bool = False  # close the connection without answering (a restarting server) ...
     hangup_times: int | None = None  # ... up to the Nth request only (None: all)
+    #: the first N GETs send half their body, then the connection is closed (a proxy or load
+    #: balancer dropping it mid-transfer)
+    cut_times: int = 0
     chunked: bool = False  # bodies sent in chunks (Transfer-Encoding), no Content-Length at all
     ignore_if_match: bool = False
     redirect_to: str = ""  # a 302 to this path for every request (itself: a redirect loop)
@@ -212,6 +216,12 @@ def _handler(st: HostileServer) -> type[BaseHTTPRequestHandler]:
             for k, v in headers.items():
                 self.send_header(k, v)
             self.end_headers()
+            if body and n <= obj.cut_times and not obj.chunked:
+                self.wfile.write(payload[: len(payload) // 2])
+                self.wfile.flush()
+                self.close_connection = True
+                self.connection.shutdown(socket.SHUT_RDWR)
+                return status
             if body:
                 try:
                     for at in range(0, len(payload), 2**16):

@@ -89,6 +89,30 @@ def test_a_server_hanging_up_is_asked_again(tmp_path, hostile_server):
     assert ("GET", "/a.nii", 206) in {(m, p, s) for m, p, _, s in hostile_server.log}
 
 
+def test_a_connection_dropped_mid_body_is_asked_again(tmp_path, hostile_server):
+    """A connection closed after part of the body (a proxy or load balancer dropping it: aiohttp's
+    ContentLengthError under ClientPayloadError) failed the compute, and a Zarr store's metadata
+    read failed the open, where a hang-up before the answer was asked again: both are asked again
+    now (GETs, safe to repeat); a server cutting every answer still fails, typed."""
+    raw, truth = _nifti(tmp_path)
+    url = hostile_server.put("a.nii", raw)
+    vol = lv.open(url, scale=False)
+    obj = hostile_server.obj("a.nii")
+    obj.cut_times = obj.requests + 1  # (the compute's first GET)
+    np.testing.assert_array_equal(vol.compute(), truth)
+    assert obj.requests > obj.cut_times
+    store = lv.Volume(truth, np.eye(4)).to_zarr(tmp_path / "s.zarr")
+    for path in sorted(Path(store).rglob("*")):
+        if path.is_file():
+            hostile_server.put(f"s.zarr/{path.relative_to(store).as_posix()}", path.read_bytes())
+    meta = hostile_server.obj("s.zarr/zarr.json")
+    meta.cut_times = meta.requests + 1
+    np.testing.assert_array_equal(lv.open(f"{hostile_server.url}/s.zarr").compute(), truth)
+    obj.cut_times = 10**6
+    with pytest.raises(RemoteReadError, match=r"a\.nii: .*not completed"):
+        lv.open(url, scale=False).compute()
+
+
 def test_a_request_the_client_cannot_make_is_not_a_missing_object(tmp_path, hostile_server):
     """Credentials both in the URL and in an Authorization header: aiohttp refuses to make the
     request (a ValueError, under fsspec's FileNotFoundError), which said "no such object"."""
