@@ -892,6 +892,22 @@ def test_convert_and_stats_say_the_volume_warnings(capsys, tmp_path, command):
     assert len(lines) == len(set(lines)) >= len(notes)
 
 
+@pytest.mark.parametrize("choose", [[], ["--series", "1"]])
+def test_info_says_the_volume_warnings_once(capsys, tmp_path, choose):
+    """``info`` of a volume with warnings (its last slice damaged) listed each in its report and
+    printed it again on stderr (``lazyvol: warning: ...``, lv.open's Python warning): each is
+    said once, in the report; ``--json`` keeps them in ``meta.warnings`` and on stderr."""
+    src = _series_with_damaged_last_slice(tmp_path / "s")
+    assert cli_main(["info", str(src), *choose]) == 0
+    out, err = capsys.readouterr()
+    assert any("damaged" in ln for ln in out.splitlines() if ln.startswith("warning: "))
+    assert "damaged" not in err, err
+    assert cli_main(["info", str(src), *choose, "--json"]) == 0
+    out, err = capsys.readouterr()
+    assert any("damaged" in n for n in json.loads(out)["meta"]["warnings"])
+    assert "lazyvol: warning: " in err and "damaged" in err
+
+
 def test_convert_no_sidecars(capsys, tmp_path):
     """A sidecar already beside the destination: the refusal offered ``sidecars=False``, a Python
     keyword no flag spelled (h33); ``--no-sidecars`` writes the NIfTI alone, as dcm2niix -b n."""

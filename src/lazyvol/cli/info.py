@@ -443,10 +443,30 @@ def _series_report(
     )
 
 
-def cmd_info(args: argparse.Namespace) -> int:
-    """``lazyvol info``."""
+def _open_reported(
+    args: argparse.Namespace, path: str, kwargs: dict[str, Any], opts: dict[str, Any]
+) -> Any:
+    """``lv.open`` of the volume ``info`` reports on. Its own warnings (``meta["warnings"]``: a
+    dropped duplicate, an emptied slice, a series short of its stated count), which ``lv.open``
+    also gives as Python warnings, are said once: the text report lists them, so they are not
+    printed again as ``lazyvol: warning:`` lines; other warnings pass on as given. (Under
+    ``-W error`` the first warning still ends the command, as before.)"""
+    import warnings
+
     import lazyvol as lv
 
+    with warnings.catch_warnings(record=True) as caught:
+        vol = lv.open(path, series=_series_arg(args.series), **kwargs, **opts)
+    listed = set() if args.json else {str(n) for n in vol.meta.get("warnings") or []}
+    for w in caught:
+        text = str(w.message)
+        if text.removeprefix("lazyvol: ") not in listed:
+            warnings.warn_explicit(w.message, w.category, w.filename, w.lineno)
+    return vol
+
+
+def cmd_info(args: argparse.Namespace) -> int:
+    """``lazyvol info``."""
     path = args.path
     kwargs = source_kwargs(args, path)
     _check_source(path)
@@ -480,7 +500,7 @@ def cmd_info(args: argparse.Namespace) -> int:
                 _print_series_table(path, rows, skipped, args.verbose)
             return 0
         series_row = rows[0]
-    vol = lv.open(path, series=_series_arg(args.series), **kwargs, **opts)
+    vol = _open_reported(args, path, kwargs, opts)
     info = volume_info(vol, path, kwargs)
     if series_row is None and args.series is not None:
         series_row = _series_row(vol)
