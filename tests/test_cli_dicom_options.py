@@ -86,6 +86,11 @@ def test_split_4d(lazyvol_cli, tmp_path):
     assert whole["shape"] == [16, 12, 5, 3]
     split = json.loads(lazyvol_cli("info", folder, "--split-4d", "--json").stdout)
     assert [row["shape"] for row in split["series"]] == [[16, 12, 5]] * 3
+    # The table's reasons name the flag, as the refusal choosing among them does ("split:
+    # split_4d=True: volume 0 of 3" was the Python keyword), in the text and the JSON alike.
+    assert all(row["reasons"][-1].startswith("--split-4d: volume ") for row in split["series"])
+    table = lazyvol_cli("info", folder, "--split-4d", "--verbose").stdout
+    assert "split: --split-4d: volume 2 of 3" in table and "split_4d=True" not in table
 
 
 def test_spacing_atol(lazyvol_cli, tmp_path):

@@ -218,7 +218,7 @@ def _print_volume_info(info: dict[str, Any], series: dict[str, Any] | None = Non
         print("acquisition (BIDS names)")
         _print_rows([(f"  {k}", _short(v)) for k, v in bids.items()])
     for note in info["meta"].get("warnings", []) or []:
-        print(f"warning: {note}")
+        print(f"warning: {_cli_message(str(note))}")
 
 
 # -- a folder of series ----------------------------------------------------------------------------
@@ -329,8 +329,9 @@ def _series_rows(
                 "size_on_disk": size,
                 "axis4": getattr(s, "axis4", None),
                 "affine": geometry["affine"],
-                "reasons": list(getattr(s, "reasons", None) or []),
-                "warnings": list(getattr(s, "warnings", None) or []),
+                # (as the error: Python keywords as the command's flags, split_4d=True: --split-4d)
+                "reasons": [_cli_message(str(r)) for r in getattr(s, "reasons", None) or []],
+                "warnings": [_cli_message(str(w)) for w in getattr(s, "warnings", None) or []],
                 "error": error,
             }
         )
