@@ -143,6 +143,23 @@ def test_localizers_not_stacked(tmp_path):
     assert len(lv.scan(tmp_path, stack_localizers=True)) == 2
 
 
+def test_localizers_set_apart_say_why_and_the_option(tmp_path):
+    """A series of parallel localizer images (a scout's three slices) opened as three one-slice
+    volumes whose reasons were only 'this group: 32x48, localizer, orientation [..], 1 file',
+    the same for each: nothing said they were set apart for being localizers, nor that
+    stack_localizers=True stacks them (lv.open's choice among them neither)."""
+    write_dicom_series(
+        tmp_path / "loc", (32, 48, 3), image_type=("ORIGINAL", "PRIMARY", "LOCALIZER")
+    )
+    report = lv.scan(tmp_path)
+    assert [i.shape for i in report] == [(32, 48, 1)] * 3
+    for info in report:
+        assert any("LOCALIZER" in r and "stack_localizers=True" in r for r in info.reasons)
+    with pytest.raises(lv.MultipleSeriesError, match="stack_localizers=True"):
+        lv.open(tmp_path)
+    assert lv.open(tmp_path, stack_localizers=True).shape == (32, 48, 3)
+
+
 def test_index_reused_and_changed_file_rescanned(tmp_path, monkeypatch):
     truth = write_dicom_series(tmp_path / "s", SHAPE)
     first = lv.scan(tmp_path)

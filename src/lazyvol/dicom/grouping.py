@@ -455,6 +455,12 @@ def split_series(
     varying += [n for n in notes if n]
     if any(r.number_of_frames != 1 and r.frame < 0 for r in records):
         varying.append("multi-frame files without per-frame geometry are separate volumes")
+    localizers = sum(r.is_localizer for r in records)
+    if localizers > 1 and not stack_localizers:
+        varying.append(
+            f"localizer images (ImageType LOCALIZER (0008,0008)) are a volume each, never "
+            f"stacked ({localizers} here): pass stack_localizers=True to stack parallel ones"
+        )
     apart = _told_apart(keyed, stack_localizers)
     out = []
     for key, recs in keyed.items():

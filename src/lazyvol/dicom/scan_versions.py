@@ -446,4 +446,5 @@ INDEX_VERSION = 105
 #: 147: the sidecar AcquisitionTime is the first image's (lowest InstanceNumber) of the earliest volume, as dcm2niix (h161).
 #: 148: Siemens sidecars write TablePosition, as dcm2niix (h159).
 #: 149: a volume whose images state different TR / TI / flip angle values is noted (h159).
-REPORT_FORMAT = 149
+#: 150: localizer images set apart one a volume say so, with stack_localizers=True (h162).
+REPORT_FORMAT = 150
