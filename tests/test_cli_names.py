@@ -144,7 +144,31 @@ def test_status_column_gives_the_refusal_not_a_file_name(tmp_path, capsys):
     assert main(["info", str(tmp_path / "study"), "--json"]) == 0
     refused = next(s for s in json.loads(capsys.readouterr().out)["series"] if s["number"] == 3)
     assert refused["error"].startswith("ImagePositionPatient (0020,0032) / ")
-    assert refused["status"] == "refused: ImagePositionPatient"
+    assert refused["status"].startswith(
+        "refused: ImagePositionPatient / ImageOrientationPatient missing"
+    )
+
+
+def test_status_column_says_what_is_wrong_past_tags_and_asides(tmp_path, capsys):
+    # The short reason was cut at the first " (": a refusal naming its attribute with the tag,
+    # "PixelSpacing (0028,0030) = [0.0, 0.7]: spacings must be finite and positive", showed
+    # "refused: PixelSpacing" (nothing said what was wrong with it), and "colour images
+    # (SamplesPerPixel ...) are not supported yet" showed "refused: colour images".
+    write_dicom_series(tmp_path / "s" / "a", (6, 6, 3), series_number=2)
+    write_dicom_series(
+        tmp_path / "s" / "b", (6, 6, 3), series_number=3, extra={"PixelSpacing": [0, 0.7]}
+    )
+    c = write_dicom_series(tmp_path / "s" / "c", (6, 6, 1), series_number=4, prefix="C")
+    ds = pydicom.dcmread(c.files[0])
+    ds.SamplesPerPixel, ds.PhotometricInterpretation, ds.PlanarConfiguration = 3, "RGB", 0
+    ds.BitsAllocated, ds.BitsStored, ds.HighBit, ds.PixelRepresentation = 8, 8, 7, 0
+    ds.PixelData = bytes(6 * 6 * 3)
+    ds.save_as(c.files[0])
+    assert main(["info", str(tmp_path / "s"), "--json"]) == 0
+    status = {r["number"]: r["status"] for r in json.loads(capsys.readouterr().out)["series"]}
+    assert status[3].startswith("refused: PixelSpacing = [0.0, 0.7]: spacings must be"), status
+    assert status[4].startswith("refused: colour images are not supported"), status
+    assert "(0028," not in status[3] + status[4]
 
 
 def test_json_of_a_one_volume_folder_always_has_its_skipped_list(tmp_path, capsys):
