@@ -216,3 +216,19 @@ def test_json_of_a_series_picked_in_a_folder_has_its_skipped_list(tmp_path, caps
     assert doc["series"]["number"] == 2 and doc["shape"][2] == 2
     assert [os.path.basename(p) for p, _ in doc["skipped"]] == ["notes.txt"]
     assert doc["skipped_by_reason"] and sum(doc["skipped_by_reason"].values()) == 1
+
+
+def test_a_series_without_series_number_is_no_none(tmp_path, capsys):
+    # info --series and stats printed "series   None  T1" for a series stating no SeriesNumber
+    # (0020,0011), Python's None where the table leaves the cell empty.
+    t = write_dicom_series(tmp_path / "s" / "a", (6, 6, 3), description="T1")
+    write_dicom_series(tmp_path / "s" / "b", (6, 6, 3), series_number=4, prefix="B", seed=1)
+    for path in t.files:
+        ds = pydicom.dcmread(path)
+        del ds.SeriesNumber
+        ds.save_as(path)
+    for argv in (["info"], ["stats", "-q"]):
+        assert main([*argv, str(tmp_path / "s"), "--series", "T1"]) == 0
+        out = capsys.readouterr().out
+        line = next(ln for ln in out.splitlines() if ln.startswith("series "))
+        assert line.split() == ["series", "-", "T1"], out

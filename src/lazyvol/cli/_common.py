@@ -281,8 +281,10 @@ def _series_row(vol: Any) -> dict[str, Any]:
 
 
 def _series_text(row: dict[str, Any]) -> str:
-    """A series as one line: ``NUMBER  DESCRIPTION``."""
-    return f"{row['number']}  {row['description'] or '(no description)'}"
+    """A series as one line: ``NUMBER  DESCRIPTION`` (``-`` for a series stating no
+    SeriesNumber, as the table leaves its cell empty; it printed ``None``)."""
+    number = "-" if row["number"] is None else row["number"]
+    return f"{number}  {row['description'] or '(no description)'}"
 
 
 def _check_series_applies(path: str, series: str | None, flag: str = "--series") -> None:
