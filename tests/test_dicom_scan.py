@@ -160,6 +160,30 @@ def test_localizers_set_apart_say_why_and_the_option(tmp_path):
     assert lv.open(tmp_path, stack_localizers=True).shape == (32, 48, 3)
 
 
+def test_an_archive_in_the_folder_is_skipped_saying_to_extract_it(tmp_path):
+    """A study exported as a ZIP (or 7z, RAR) beside the folders was skipped
+    as "not a DICOM file (no 'DICM' marker and no plausible dataset start)", the reason a README
+    gets: nothing said it was an archive holding what the user came for, nor to extract it."""
+    import bz2
+    import zipfile
+
+    truth = write_dicom_series(tmp_path / "src", (8, 8, 3))
+    with zipfile.ZipFile(tmp_path / "study.zip", "w") as zf:
+        for f in truth.files:
+            zf.write(f, os.path.basename(f))
+    (tmp_path / "study.7z").write_bytes(b"7z\xbc\xaf\x27\x1c" + bytes(200))
+    (tmp_path / "notes.txt").write_text("not an archive")
+    (tmp_path / "head.nii.bz2").write_bytes(bz2.compress(b"\x5c\x01" + bytes(400)))
+    report = lv.scan(tmp_path)
+    reasons = {os.path.basename(p): r for p, r in report.skipped}
+    assert "ZIP archive" in reasons["study.zip"] and "extract it" in reasons["study.zip"]
+    assert "7z archive" in reasons["study.7z"]
+    assert "archive" not in reasons["notes.txt"]
+    assert "archive" not in reasons["head.nii.bz2"]  # (a compressed NIfTI, not an archive)
+    assert [i.shape for i in report] == [(8, 8, 3)]
+    assert lv.scan(tmp_path).skipped == report.skipped  # the saved index says the same
+
+
 def test_index_reused_and_changed_file_rescanned(tmp_path, monkeypatch):
     truth = write_dicom_series(tmp_path / "s", SHAPE)
     first = lv.scan(tmp_path)

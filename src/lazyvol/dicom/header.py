@@ -334,6 +334,16 @@ class _Bounded:
         return getattr(self._fp, name)
 
 
+#: The first bytes of the archives a PACS export or a download comes in (a ZIP of a study is
+#: common), and their names: such a file is skipped saying what it is and what to do.
+_ARCHIVES: tuple[tuple[bytes, str], ...] = (
+    (b"PK\x03\x04", "ZIP"),
+    (b"PK\x05\x06", "ZIP"),
+    (b"7z\xbc\xaf\x27\x1c", "7z"),
+    (b"Rar!\x1a\x07", "RAR"),
+)  # (not one compressed stream, bzip2, xz or zstd: that may be a NIfTI, x.nii.bz2)
+
+
 def _read_with_pydicom(fp: Any) -> tuple[Parsed | None, Any, int, bytes] | HeaderSkip:
     """Parse the open file ``fp`` with pydicom (element generator, else dcmread):
     ``(parsed, ds, pixel element position, its first 12 bytes)`` or a skip.
@@ -351,6 +361,12 @@ def _read_with_pydicom(fp: Any) -> tuple[Parsed | None, Any, int, bytes] | Heade
         if gzipped is not None:
             return gzipped
     if not has_preamble and not _plausible_headerless(head):
+        archive = next((name for magic, name in _ARCHIVES if head.startswith(magic)), None)
+        if archive is not None:
+            return HeaderSkip(
+                f"not a DICOM file: a {archive} archive, which lazyvol does not read inside; "
+                "extract it, and the DICOM files it holds are scanned"
+            )
         return HeaderSkip("not a DICOM file (no 'DICM' marker and no plausible dataset start)")
     from pydicom import dcmread  # imported here: the walker reads the usual files without it
     from pydicom.errors import InvalidDicomError

@@ -188,7 +188,8 @@ __all__ = ["INDEX_VERSION", "REPORT_FORMAT"]
 #: 103: an enhanced Siemens frame keeps its TimeAfterStart (0021,1104) from (0021,11FE) (h160).
 #: 104: an enhanced frame stamped by FrameAcquisitionDateTime keeps its file's (``file_acquisition``; h161).
 #: 105: Siemens records hold TablePosition (CSA / (0021,1005) / (0019,1014) ImaRelTablePosition) (h159).
-INDEX_VERSION = 105
+#: 106: a ZIP / 7z / RAR archive is skipped as one, saying to extract it (h162).
+INDEX_VERSION = 106
 #: Layout of a report: 2: files named by their listing position, identities taken from the listing;
 #: 3: a volume's files may differ in pixel encoding (each frame's, ``encodings``), where 2 split them;
 #: 4: ... and in BitsStored (each frame's, ``stored_bits``), where 3 split them;
