@@ -78,3 +78,57 @@ def test_one_value_within_float_noise_is_written_without_a_note(tmp_path):
     sidecar, caught = _open(src, tmp_path / "lz.nii")
     assert sidecar["FlipAngle"] == 90 and sidecar["RepetitionTime"] == 2
     assert not [m for m in caught if NOTE in m]
+
+
+def _enhanced(path: Path, key: str, values: tuple[float, float]) -> Path:
+    """An enhanced MR file of 2 time points whose frames state ``key`` per frame
+    (MRTimingAndRelatedParametersSequence), ``values[t]`` for time point t."""
+    from pydicom.dataset import Dataset
+    from pydicom.sequence import Sequence as DicomSequence
+
+    from lazyvol.testing import write_enhanced_dicom
+
+    write_enhanced_dicom(path, (6, 5, 4), n_volumes=2)
+    ds = pydicom.dcmread(path)
+    ds.Manufacturer = "Philips"
+    for n, item in enumerate(ds.PerFrameFunctionalGroupsSequence):
+        timing = Dataset()
+        timing.RepetitionTime, timing.FlipAngle = 2000.0, 9.0
+        setattr(timing, key, values[n // 4])
+        item.MRTimingAndRelatedParametersSequence = DicomSequence([timing])
+    ds.save_as(path)
+    return path
+
+
+@pytest.mark.parametrize("key", ["FlipAngle", "RepetitionTime"])
+def test_the_note_on_an_enhanced_files_frames_says_what_dcm2niix_does(tmp_path, dcm2niix, key):
+    """The frames of one enhanced file stating two flip angles (or TRs) are one volume in
+    dcm2niix too (one file, its sidecar stating the last frame's value): the note said dcm2niix
+    writes one volume per value and told the user to move the files of each value apart, which
+    the frames of one file cannot be."""
+    src = _enhanced(tmp_path / "in" / "e.dcm", key, (4.0, 18.0)).parent
+    dcm2niix.run(src, tmp_path / "ref", sidecar=True, check=True)
+    (ref,) = (tmp_path / "ref").glob("*.json")  # (one volume: no file per value)
+    assert json.loads(ref.read_text())[key] in (18, 0.018)  # (the last frame's)
+    sidecar, caught = _open(src, tmp_path / "lz.nii")
+    assert key not in sidecar
+    (note,) = [m for m in caught if NOTE in m]
+    assert "keeps an enhanced file's frames in one volume" in note
+    assert "move the files" not in note and "one volume per" not in note
+    assert [w for w in lv.scan(src)[0].warnings if w.startswith(NOTE)] == [note[note.index(NOTE) :]]
+
+
+def test_enhanced_files_of_one_value_each_keep_the_files_note(tmp_path):
+    """Two enhanced files of one flip angle each, stacked along time: the values differ between
+    files, which dcm2niix writes apart and which can be moved apart: the classic note."""
+    for n, angle in enumerate((4.0, 18.0)):
+        path = _enhanced(tmp_path / "in" / f"e{n}.dcm", "FlipAngle", (angle, angle))
+        ds = pydicom.dcmread(path)
+        ds.SOPInstanceUID = ds.file_meta.MediaStorageSOPInstanceUID = f"1.2.3.{n + 1}"
+        ds.InstanceNumber = n + 1
+        for item in ds.PerFrameFunctionalGroupsSequence:
+            item.FrameContentSequence[0].TemporalPositionIndex += 2 * n
+        ds.save_as(path)
+    _, caught = _open(tmp_path / "in", tmp_path / "lz.nii")
+    (note,) = [m for m in caught if NOTE in m]
+    assert "move the files of each value" in note and "enhanced" not in note

@@ -7,8 +7,10 @@ stating different values (a slice re-acquired with another TR, two flip angles o
 angle T1 acquisition at the same positions stacked along time, a first volume of longer TR) stay
 one volume, as the stacking decides, and the sidecar leaves the key out; the note says so, each
 value with its count of images. dcm2niix writes one volume per RepetitionTime and per FlipAngle
-("Slices not stacked: flip angle varies") and the first image's InversionTime (checked with
-v1.0.20260724).
+("Slices not stacked: flip angle varies") and the first image's InversionTime, but keeps the frames
+of one enhanced file in one volume whatever values they state, its sidecar stating the last frame's
+(checked with v1.0.20260724): the note says which applies, and a file's frames cannot be moved
+apart.
 """
 
 from __future__ import annotations
@@ -45,6 +47,7 @@ def shared_parameters(
     ``bids`` (``values``: a record's sidecar values); return the note on those stated with
     several values ([] when none is)."""
     parts = []
+    within = False  # (values differing between the frames of one file)
     for key, tag, unit in _KEYS:
         stated = [values(r).get(key) for r in frames]
         value = same_value(stated)
@@ -58,13 +61,31 @@ def shared_parameters(
         ]
         groups = close_groups(numbers, lambda vr: vr[0])
         if len(groups) > 1:
+            within = within or _within_a_file(groups)
             shown = ", ".join(f"{v:g} {unit} in {_images([r for _, r in g])}" for v, g in groups)
             parts.append(f"{key} {tag}: {shown}")
     if not parts:
         return []
+    theirs = (
+        "as dcm2niix keeps an enhanced file's frames in one volume (its sidecar stating the last "
+        "frame's values); the frames of one file cannot be moved apart: check that they belong "
+        "together"
+        if within
+        else "dcm2niix writes one volume per RepetitionTime and per FlipAngle (and the first "
+        "image's InversionTime): to open them apart, move the files of each value to a folder of "
+        "their own"
+    )
     return [
         f"{MIXED_PARAMETERS_NOTE}: {'; '.join(parts)}. They are kept as one volume and the "
-        "sidecar leaves these keys out; dcm2niix writes one volume per RepetitionTime and per "
-        "FlipAngle (and the first image's InversionTime): to open them apart, move the files of "
-        "each value to a folder of their own"
+        f"sidecar leaves these keys out, {theirs}"
     ]
+
+
+def _within_a_file(groups: Sequence[tuple[float, list[tuple[float, FrameRecord]]]]) -> bool:
+    """Whether a file's frames fall in several of ``groups`` (values of the note)."""
+    seen: dict[str, int] = {}
+    for n, (_, members) in enumerate(groups):
+        for _, r in members:
+            if seen.setdefault(r.path, n) != n:
+                return True
+    return False
