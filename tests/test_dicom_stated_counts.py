@@ -11,6 +11,7 @@ from __future__ import annotations
 import os
 import warnings
 
+import numpy as np
 import pydicom
 import pytest
 
@@ -264,3 +265,20 @@ def test_b0_volumes_at_another_echo_time_are_not_noted_as_a_short_echo(tmp_path)
     report = lv.scan(tmp_path / "f", use_index=False)
     assert len(report) == 2
     assert not any(_incomplete(i) for i in report)
+
+
+@pytest.mark.parametrize("parts", [[11, 1], [1, 11], [2, 9, 1]])
+def test_a_concatenation_part_of_one_frame_stacks_with_the_others(tmp_path, parts):
+    """A part of a concatenation may hold one frame (the last of 600 + 600 + 1): its
+    NumberOfFrames of 1 made it a 'single-frame' image split from the other parts (and its
+    ImageType compared as a single-frame file's), so a complete image was refused ('positions
+    repeat') beside a volume of one frame. It is a part of the multi-frame image."""
+    from lazyvol.testing import write_enhanced_dicom
+
+    _concatenation(tmp_path / "s", parts)
+    whole = write_enhanced_dicom(tmp_path / "whole" / "w.dcm", (6, 5, 3), n_volumes=4)
+    (info,) = lv.scan(tmp_path / "s", use_index=False)
+    assert info.error is None and not _incomplete(info)
+    vol = lv.open(tmp_path / "s", cache=None)
+    np.testing.assert_array_equal(vol.compute(), whole.stored)
+    np.testing.assert_allclose(vol.affine, whole.affine, atol=1e-6)

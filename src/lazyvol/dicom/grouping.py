@@ -21,11 +21,13 @@ from .ge_phase import split_reversed
 from .model import FLOAT_PIXEL_VRS, SPLIT_VALUES
 from .records import FrameRecord
 from .stack_notes import image_count
+from .stated_counts import CONCATENATION_KEY
 from .vendor import malformed_diffusion, vendor_of
 
 __all__ = [
     "component_conflict",
     "image_component",
+    "multi_frame_image",
     "most_common",
     "split_series",
     "usual_orientation",
@@ -198,7 +200,7 @@ _SPLITS: tuple[tuple[str, Callable[[FrameRecord], Any]], ...] = (
     ),
     (
         "NumberOfFrames (0028,0008)",
-        lambda r: "multi-frame" if r.number_of_frames != 1 else "single-frame",
+        lambda r: "multi-frame" if multi_frame_image(r) else "single-frame",
     ),
     (
         "image kind ImageType/FrameType/ComplexImageComponent (0008,0008)/(0008,9007)/(0008,9208)"
@@ -265,8 +267,15 @@ def _split_original_derived(keyed: dict[tuple[str, ...], list[FrameRecord]]) -> 
     )
 
 
+def multi_frame_image(r: FrameRecord) -> bool:
+    """Whether ``r`` is a frame of a multi-frame image: of a file of several frames, or of a part
+    of a concatenation (ConcatenationUID (0020,9161)), which may hold one frame (the last part of
+    600 + 600 + 1 frames) and is a part of a multi-frame image all the same."""
+    return r.number_of_frames != 1 or CONCATENATION_KEY in (r.acq or {})
+
+
 def _original_or_derived(r: FrameRecord) -> str:
-    if r.number_of_frames != 1:
+    if multi_frame_image(r):
         return ""
     first = str(r.image_type[0]).strip().upper() if r.image_type else ""
     return "DERIVED" if first == "DERIVED" else "ORIGINAL or not stated"

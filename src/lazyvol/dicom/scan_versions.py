@@ -449,4 +449,5 @@ INDEX_VERSION = 106
 #: 149: a volume whose images state different TR / TI / flip angle values is noted (h159).
 #: 150: localizer images set apart one a volume say so, with stack_localizers=True (h162).
 #: 151: that note on an enhanced file's frames says dcm2niix keeps them in one volume (h164).
-REPORT_FORMAT = 151
+#: 152: a concatenation part of one frame groups with the other parts of its image (h164).
+REPORT_FORMAT = 152
