@@ -342,3 +342,35 @@ def test_siemens_enhanced_slice_timing_from_frames_time_after_start(
     mine = _mine(src, tmp_path / "v.nii")
     assert mine["SliceTiming"] == pytest.approx([0.3 * o for o in order], abs=1e-6)
     assert mine["SliceTiming"] == pytest.approx(ref["SliceTiming"], abs=5e-3)
+
+
+def test_an_enhanced_frame_without_time_after_start_takes_no_other_frames_time(tmp_path):
+    """A frame of a Siemens XA enhanced time series that states no TimeAfterStart (0021,1104)
+    took another frame's (the file's values hold the first frame's, and each frame was completed
+    with another frame's values): slice 3 of 0, 0.6, 1.2, 0.3, 0.9, 1.5 s was written at 0 s, and
+    MultibandAccelerationFactor 2 derived from two slices 'at once'. The first volume's times
+    are incomplete: no SliceTiming (dcm2niix writes the times shifted by one frame)."""
+    from pydicom.dataset import Dataset
+    from pydicom.sequence import Sequence as DicomSequence
+
+    from lazyvol.testing import write_enhanced_dicom
+
+    nk, times = 6, [0, 0.6, 1.2, 0.3, 0.9, 1.5]
+    src = tmp_path / "in"
+    src.mkdir()
+    write_enhanced_dicom(src / "e.dcm", (8, 6, nk), n_volumes=2)
+    ds = pydicom.dcmread(src / "e.dcm")
+    ds.Manufacturer, ds.SoftwareVersions = "SIEMENS", "syngo MR XA30"
+    ds.MRAcquisitionType, ds.RepetitionTime = "2D", 1800.0
+    for n, group in enumerate(ds.PerFrameFunctionalGroupsSequence):
+        if n == 3:
+            continue
+        t, k = divmod(n, nk)
+        item = Dataset()
+        item.add_new(0x00210011, "LO", "SIEMENS MR SDI 02")
+        item.add_new(0x00211104, "DS", f"{1.8 * t + times[k]:.4f}")
+        group.add_new(0x00210011, "LO", "SIEMENS MR SDI 02")
+        group.add_new(0x002111FE, "SQ", DicomSequence([item]))
+    ds.save_as(src / "e.dcm")
+    mine = _mine(src, tmp_path / "v.nii")
+    assert "SliceTiming" not in mine and "MultibandAccelerationFactor" not in mine

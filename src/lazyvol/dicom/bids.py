@@ -272,13 +272,17 @@ Getter = Callable[[FrameRecord | None], dict[str, Any]]
 
 def _getter(frames: Sequence[FrameRecord]) -> Getter:
     """Each record's values: its file's (a mosaic keeps them on its first tile only, since the
-    scan index stores every tile's record), updated with its own (a tile's slice time)."""
+    scan index stores every tile's record), updated with its own (a tile's slice time). An
+    enhanced file's frame holds the file's values and its own already: never another frame's
+    (a frame stating no TimeAfterStart took another frame's time, SliceTiming a wrong one)."""
     shared = _file_values(frames)
 
     def get(rec: FrameRecord | None) -> dict[str, Any]:
         if rec is None:
             return {}
         own = rec.acq or {}
+        if rec.number_of_frames > 1 and rec.mosaic is None:
+            return own
         base = shared.get(rec.path)
         return {**base, **own} if base is not None and base is not own else own
 

@@ -181,7 +181,10 @@ def _group_values(
     """The file's acquisition values (``base``) updated with the frame's functional-group ones
     (RepetitionTime, FlipAngle, ... of the MR Timing and Related Parameters macro, the in-plane
     phase-encoding direction of the MR FOV/Geometry macro and, in a Siemens file, the polarity
-    (0021,111C) of its private sequence (0021,11FE))."""
+    (0021,111C) of its private sequence (0021,11FE)). A frame's TimeAfterStart is its own or
+    none: the file's values hold the first frame's (read where the header scan met it)."""
+    if base and "_time_after_start" in base:
+        base = {k: v for k, v in base.items() if k != "_time_after_start"}
     found: dict[str, Any] = {}
     for seq, attr, key, kind in _GROUP_VALUES:
         value = _find(groups, seq, attr)
