@@ -92,3 +92,35 @@ def test_siemens_table_position_equals_dcm2niix(tmp_path, dcm2niix, case, change
     dcm2niix.run(src, tmp_path / "ref", name="x", sidecar=True, check=True)
     ref = json.loads((tmp_path / "ref" / "x.json").read_text())
     assert ref.get("TablePosition") == expected == _table(src, tmp_path / "lz.nii")
+
+
+@pytest.mark.parametrize("where", ["shared", "per-frame"])
+def test_xa_enhanced_table_position_in_the_functional_groups(tmp_path, dcm2niix, where):
+    """An XA enhanced file states (0021,1005) in the functional groups' private sequence
+    (0021,10FE) ("SIEMENS MR SDS 01"), where dcm2niix reads it too ([0, 0, 1303] of -1303);
+    lazyvol read it at the top level only and wrote no TablePosition."""
+    from pydicom.dataset import Dataset
+    from pydicom.sequence import Sequence as DicomSequence
+
+    from lazyvol.testing import write_enhanced_dicom
+
+    src = tmp_path / "in"
+    write_enhanced_dicom(src / "e.dcm", (6, 5, 3), n_volumes=2)
+    ds = pydicom.dcmread(src / "e.dcm")
+    ds.Manufacturer = "SIEMENS"
+    groups = (
+        ds.SharedFunctionalGroupsSequence
+        if where == "shared"
+        else ds.PerFrameFunctionalGroupsSequence
+    )
+    for group in groups:
+        item = Dataset()
+        item.add_new(0x00210010, "LO", "SIEMENS MR SDS 01")
+        item.add_new(0x00211005, "IS", ["0", "0", "-1303"])
+        group.add_new(0x00210010, "LO", "SIEMENS MR SDS 01")
+        group.add_new(0x002110FE, "SQ", DicomSequence([item]))
+    ds.save_as(src / "e.dcm")
+    dcm2niix.run(src, tmp_path / "ref", sidecar=True, check=True)
+    (ref,) = (tmp_path / "ref").glob("*.json")
+    assert json.loads(ref.read_text())["TablePosition"] == [0, 0, 1303]
+    assert _table(src, tmp_path / "v.nii") == [0, 0, 1303]

@@ -190,7 +190,8 @@ __all__ = ["INDEX_VERSION", "REPORT_FORMAT"]
 #: 105: Siemens records hold TablePosition (CSA / (0021,1005) / (0019,1014) ImaRelTablePosition) (h159).
 #: 106: a ZIP / 7z / RAR archive is skipped as one, saying to extract it (h162).
 #: 107: an enhanced frame's TimeAfterStart is its own, never the first frame's (h164).
-INDEX_VERSION = 107
+#: 108: an enhanced Siemens frame holds TablePosition from XA's (0021,1005) of (0021,10FE) (h164).
+INDEX_VERSION = 108
 #: Layout of a report: 2: files named by their listing position, identities taken from the listing;
 #: 3: a volume's files may differ in pixel encoding (each frame's, ``encodings``), where 2 split them;
 #: 4: ... and in BitsStored (each frame's, ``stored_bits``), where 3 split them;
@@ -452,4 +453,5 @@ INDEX_VERSION = 107
 #: 151: that note on an enhanced file's frames says dcm2niix keeps them in one volume (h164).
 #: 152: a concatenation part of one frame groups with the other parts of its image (h164).
 #: 153: an enhanced frame's sidecar values are never completed with another frame's (h164).
-REPORT_FORMAT = 153
+#: 154: XA enhanced sidecars write TablePosition from the functional groups, as dcm2niix (h164).
+REPORT_FORMAT = 154

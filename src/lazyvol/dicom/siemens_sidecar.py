@@ -156,6 +156,11 @@ def _table_position(raw: dict[int, Any], csa: dict[str, Any] | str | None) -> li
         if tag not in raw:
             return None
         items = raw_text(raw, tag) or []
+    return _table_values(items)
+
+
+def _table_values(items: Sequence[Any]) -> list[Any]:
+    """TablePosition from its three stated values (:func:`_table_position`)."""
     x, y, z = ([*(_atof(v) for v in items[:3]), 0.0, 0.0, 0.0])[:3]
     return [printed(x), printed(y), printed(-z)]
 
@@ -179,7 +184,8 @@ def xa_group_values(read: Callable[..., Any]) -> dict[str, Any]:
     """DwellTime, ``_coil_elements`` and ``_pat_mode_xa`` (as :func:`record_siemens`) of an
     enhanced XA frame, and its TimeAfterStart (0021,1104) (``_time_after_start``, seconds: the
     SliceTiming dcm2niix gives an XA enhanced time series, as a classic one's slices,
-    :mod:`lazyvol.dicom.slice_timing`): ``read(tag, convert, creator=...)`` gives the converted
+    :mod:`lazyvol.dicom.slice_timing`) and TablePosition (XA's (0021,1005) of the sequence
+    (0021,10FE), as dcm2niix reads it there too): ``read(tag, convert, creator=...)`` gives the converted
     value of the first functional group whose private sequence of that block states it
     (:func:`lazyvol.dicom.multiframe._xa_private`)."""
     out: dict[str, Any] = {}
@@ -189,6 +195,10 @@ def xa_group_values(read: Callable[..., Any]) -> dict[str, Any]:
     after = read(XA_TIME_AFTER_START, _first_float)
     if after is not None and math.isfinite(after):
         out["_time_after_start"] = after
+    # (XA's (0021,1005) in the functional groups' sequence (0021,10FE), where dcm2niix reads it too)
+    table = read(0x00210000 | XA_TABLE_POSITION, _texts, creator=SDS_CREATOR)
+    if table is not None:
+        out["TablePosition"] = _table_values(table)
     for key, tag, creator in (
         ("_coil_elements", XA_COIL_ELEMENTS, SDI_CREATOR),
         ("_pat_mode_xa", 0x00210000 | XA_PAT_MODE, SDS_CREATOR),
