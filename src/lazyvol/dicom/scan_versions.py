@@ -450,7 +450,7 @@ INDEX_VERSION = 108
 #: 148: Siemens sidecars write TablePosition, as dcm2niix (h159).
 #: 149: a volume whose images state different TR / TI / flip angle values is noted (h159).
 #: 150: localizer images set apart one a volume say so, with stack_localizers=True (h162).
-#: 151: that note on an enhanced file's frames says dcm2niix keeps them in one volume (h164).
+#: 151: the TR / TI / flip angle note on an enhanced file's frames says dcm2niix keeps them in one volume (h164).
 #: 152: a concatenation part of one frame groups with the other parts of its image (h164).
 #: 153: an enhanced frame's sidecar values are never completed with another frame's (h164).
 #: 154: XA enhanced sidecars write TablePosition from the functional groups, as dcm2niix (h164).
