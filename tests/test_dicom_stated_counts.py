@@ -282,3 +282,28 @@ def test_a_concatenation_part_of_one_frame_stacks_with_the_others(tmp_path, part
     vol = lv.open(tmp_path / "s", cache=None)
     np.testing.assert_array_equal(vol.compute(), whole.stored)
     np.testing.assert_allclose(vol.affine, whole.affine, atol=1e-6)
+
+
+def test_a_volume_without_echo_time_beside_short_echoes_scans(tmp_path):
+    """A 4-D series stating NumberOfTemporalPositions whose images of another kind (a phase
+    volume) state no EchoTime nor EchoNumbers, beside volumes at an echo time, one time point
+    lost: the per-echo count (_one_echo) formatted the missing EchoTime and scan raised a bare
+    TypeError. It scans; the volume of no echo is not counted as an echo."""
+    truth = write_dicom_4d_series(
+        tmp_path / "f",
+        (8, 8, 3),
+        4,
+        labels=("TemporalPositionIdentifier",),
+        shuffle_names=False,
+        extra={"NumberOfTemporalPositions": 4},
+    )
+    for path in truth.files[-3:]:
+        os.remove(path)
+    for path in truth.files[6:9]:
+        ds = pydicom.dcmread(path)
+        del ds.EchoTime, ds.EchoNumbers
+        ds.ImageType = ["ORIGINAL", "PRIMARY", "P", "ND"]
+        ds.save_as(path)
+    report = lv.scan(tmp_path / "f", use_index=False)
+    assert sorted(len(i.shape) for i in report) == [3, 4]
+    assert not any(_incomplete(i) for i in report if len(i.shape) == 3)

@@ -454,4 +454,5 @@ INDEX_VERSION = 108
 #: 152: a concatenation part of one frame groups with the other parts of its image (h164).
 #: 153: an enhanced frame's sidecar values are never completed with another frame's (h164).
 #: 154: XA enhanced sidecars write TablePosition from the functional groups, as dcm2niix (h164).
-REPORT_FORMAT = 154
+#: 155: images stating no echo are no echo of _one_echo's per-echo count (a TypeError on them) (h165).
+REPORT_FORMAT = 155

@@ -234,15 +234,19 @@ def _concatenation_note(info: SeriesInfo, series: Sequence[FrameRecord]) -> str:
 def _one_echo(series: Sequence[FrameRecord], files: set[str]) -> tuple[int, str] | None:
     """The number of images of the series at the one echo of the volume of ``files`` (its
     EchoNumbers, else EchoTime), and how the note names them; None where the volume holds several
-    echoes or the series one."""
+    echoes or the series one, and where the volume's images state neither (no echo to count:
+    images of another kind beside the echoes, a derived volume)."""
 
-    def echo(r: FrameRecord) -> tuple[str, float | None]:
+    def echo(r: FrameRecord) -> tuple[str, float] | None:
         number = echo_number_of(r)
-        return ("EchoNumbers", float(number)) if number is not None else ("EchoTime", r.echo_time)
+        if number is not None:
+            return ("EchoNumbers", float(number))
+        return None if r.echo_time is None else ("EchoTime", float(r.echo_time))
 
     mine = {echo(r) for r in series if r.path in files}
-    if len(mine) != 1 or len({echo(r) for r in series}) < 2:
+    one = next(iter(mine)) if len(mine) == 1 else None
+    if one is None or len({echo(r) for r in series} - {None}) < 2:
         return None
-    ((name, value),) = mine
+    name, value = one
     same = {(r.sop_instance_uid or r.path, r.frame) for r in series if echo(r) == (name, value)}
     return len(same), f"its echo ({name} {value:g}) has"
