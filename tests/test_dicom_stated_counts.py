@@ -307,3 +307,51 @@ def test_a_volume_without_echo_time_beside_short_echoes_scans(tmp_path):
     report = lv.scan(tmp_path / "f", use_index=False)
     assert sorted(len(i.shape) for i in report) == [3, 4]
     assert not any(_incomplete(i) for i in report if len(i.shape) == 3)
+
+
+def test_the_notes_read_each_image_of_a_series_once_not_once_per_volume(tmp_path, monkeypatch):
+    """A series split into many volumes (here 120 one-image volumes, each at its own orientation,
+    as a radial localizer): the per-echo count of the stated-count note (ce2b7ac) went over every
+    image of the series for each volume, with the image count and the concatenation parts, so a
+    scan grew with the square of the series (1000 volumes: 10.6 s, 5 of them these notes). The
+    series is summarised once (series_counts); each image's echo is read a bounded number of
+    times."""
+    import math
+
+    from pydicom.dataset import Dataset, FileMetaDataset
+    from pydicom.uid import ExplicitVRLittleEndian, MRImageStorage, generate_uid
+
+    from lazyvol.dicom import stated_counts
+
+    n_images, series, frame = 120, generate_uid(), generate_uid()
+    for n in range(n_images):
+        ds = Dataset()
+        ds.file_meta = FileMetaDataset()
+        ds.file_meta.TransferSyntaxUID = ExplicitVRLittleEndian
+        ds.file_meta.MediaStorageSOPClassUID = ds.SOPClassUID = MRImageStorage
+        ds.file_meta.MediaStorageSOPInstanceUID = ds.SOPInstanceUID = generate_uid()
+        ds.Modality, ds.SeriesInstanceUID, ds.FrameOfReferenceUID = "MR", series, frame
+        ds.StudyInstanceUID = "1.2.3"
+        ds.InstanceNumber, ds.EchoTime, ds.EchoNumbers = n + 1, 30, 1 + n % 2
+        a = math.pi * n / n_images
+        ds.ImageOrientationPatient = [math.cos(a), math.sin(a), 0, 0, 0, -1]
+        ds.ImagePositionPatient, ds.PixelSpacing, ds.SliceThickness = [0, 0, 0], [1, 1], 1
+        ds.Rows = ds.Columns = 4
+        ds.BitsAllocated, ds.BitsStored, ds.HighBit, ds.PixelRepresentation = 16, 16, 15, 0
+        ds.SamplesPerPixel, ds.PhotometricInterpretation = 1, "MONOCHROME2"
+        ds.PixelData = bytes(32)
+        ds.save_as(tmp_path / f"{n:04d}.dcm", enforce_file_format=True)
+    calls = 0
+    read = stated_counts.echo_number_of
+
+    def counted(rec):
+        nonlocal calls
+        calls += 1
+        return read(rec)
+
+    monkeypatch.setattr(stated_counts, "echo_number_of", counted)
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        report = lv.scan(tmp_path, use_index=False)
+    assert len(report) == n_images
+    assert calls <= 4 * n_images

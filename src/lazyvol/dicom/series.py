@@ -31,7 +31,7 @@ from .model import (
 from .records import FrameRecord
 from .source import Fetch, read_local
 from .stacking import build_volume
-from .stated_counts import stated_count_note
+from .stated_counts import series_counts, stated_count_note
 
 __all__ = [
     "DEFLATED_SYNTAX",
@@ -116,6 +116,7 @@ def build_series(
         per_file = {r.path: r.instance_number for r in recs}
         numbers = [n for n in per_file.values() if n is not None]
         held = frozenset(numbers) if len(set(numbers)) == len(numbers) else None
+        counts = series_counts(recs)  # (once: a series may split into thousands of volumes)
         for key, group, reasons in split_series(recs, opts.stack_localizers):
             info = build_volume(
                 group,
@@ -126,7 +127,7 @@ def build_series(
                 fetch or read_local,
                 held,
             )
-            if note := stated_count_note(info, recs):
+            if note := stated_count_note(info, counts):
                 info.warnings.append(note)
             for t, one in enumerate(_split_4d(info) if opts.split_4d else [info]):
                 ranked.append((_rank(one, key, t), one))

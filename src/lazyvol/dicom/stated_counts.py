@@ -35,7 +35,9 @@ or whose frame offsets leave frames in no file, is noted.
 
 from __future__ import annotations
 
+from collections import defaultdict
 from collections.abc import Sequence
+from dataclasses import dataclass, field
 from typing import Any
 
 from .ge_phase import _numbers
@@ -43,7 +45,7 @@ from .model import INCOMPLETE_NOTE, SeriesInfo
 from .mosaic import raw_text
 from .records import FrameRecord, echo_number_of
 
-__all__ = ["STATED_TAGS", "stated_count_note", "stated_counts"]
+__all__ = ["STATED_TAGS", "SeriesCounts", "series_counts", "stated_count_note", "stated_counts"]
 
 NUMBER_OF_SLICES = 0x00540081
 IMAGES_IN_ACQUISITION = 0x00201002
@@ -131,19 +133,71 @@ def _where(files: Sequence[str]) -> str:
     return f"the folder {shown}" if folders else "the folder"
 
 
-def stated_count_note(info: SeriesInfo, series: Sequence[FrameRecord]) -> str:
+def _echo(r: FrameRecord) -> tuple[str, float] | None:
+    """The echo of an image as the per-echo count tells them apart: its EchoNumbers, else its
+    EchoTime; None where it states neither (no echo to count)."""
+    number = echo_number_of(r)
+    if number is not None:
+        return ("EchoNumbers", float(number))
+    return None if r.echo_time is None else ("EchoTime", float(r.echo_time))
+
+
+@dataclass
+class SeriesCounts:
+    """What the notes need of every image of one SeriesInstanceUID, gathered once
+    (:func:`series_counts`) for all the volumes split from it: each volume then costs its own
+    images, not a pass over the series (a series split into thousands of volumes)."""
+
+    #: The series' images by file (in the series' order).
+    by_path: dict[str, list[FrameRecord]] = field(default_factory=dict)
+    #: How many distinct images (SOPInstanceUID, else file, and frame) the series holds.
+    images: int = 0
+    #: The distinct images at each echo (:func:`_echo`).
+    per_echo: dict[tuple[str, float], int] = field(default_factory=dict)
+    #: Each concatenation's parts: {ConcatenationUID: {file: (number, total, offset, frames)}}.
+    parts: dict[str, dict[str, tuple[int, int, int, int]]] = field(default_factory=dict)
+
+
+def series_counts(series: Sequence[FrameRecord]) -> SeriesCounts:
+    """The :class:`SeriesCounts` of ``series`` (every image of one SeriesInstanceUID)."""
+    out = SeriesCounts()
+    echoes: dict[tuple[str, float], set[tuple[str, int]]] = defaultdict(set)
+    images = set()
+    for r in series:
+        out.by_path.setdefault(r.path, []).append(r)
+        image = (r.sop_instance_uid or r.path, r.frame)
+        images.add(image)
+        if (echo := _echo(r)) is not None:
+            echoes[echo].add(image)
+        stated = (r.acq or {}).get(CONCATENATION_KEY)
+        if stated:
+            uid, number, total, offset = stated
+            out.parts.setdefault(str(uid), {})[r.path] = (
+                int(number),
+                int(total),
+                int(offset),
+                r.number_of_frames,
+            )
+    out.images = len(images)
+    out.per_echo = {echo: len(held) for echo, held in echoes.items()}
+    return out
+
+
+def stated_count_note(info: SeriesInfo, series: Sequence[FrameRecord] | SeriesCounts) -> str:
     """The series-incomplete note on ``info`` (a volume opened from ``series``, every image of its
-    SeriesInstanceUID) when the counts its first image states say images are missing; "" when
-    they fit, or state nothing."""
-    if note := _concatenation_note(info, series):
+    SeriesInstanceUID, or their :func:`series_counts`) when the counts its first image states say
+    images are missing; "" when they fit, or state nothing."""
+    counts = series if isinstance(series, SeriesCounts) else series_counts(series)
+    if note := _concatenation_note(info, counts):
         return note
-    if info.error or len(info.shape) < 3 or not series:
+    if info.error or len(info.shape) < 3 or not counts.images:
         return ""
     k = int(info.shape[2])
     t = int(info.shape[3]) if len(info.shape) > 3 else 1
-    n = len({(r.sop_instance_uid or r.path, r.frame) for r in series})
+    n = counts.images
     files = set(info.files)
-    acqs = [r.acq or {} for r in series if r.path in files]
+    mine = [r for f in sorted(files) for r in counts.by_path.get(f, ())]
+    acqs = [r.acq or {} for r in mine]
     # (counts that differ between its images, as two acquisitions of a CT series state theirs:
     # no count of the volume)
     sets = {tuple(tuple(v) for v in a.get(SLICES_KEY, ())) for a in acqs}
@@ -163,12 +217,14 @@ def stated_count_note(info: SeriesInfo, series: Sequence[FrameRecord]) -> str:
     # it. A 3-D one holds one time point, and one of echoes or b-values one time point too: a
     # series may store one each, as Siemens' 'multiple series: each measurement' or a
     # subtraction of one dynamic do, the count being the acquisition's)
+    if not (times > 1 and 1 < t < times and info.axis4 not in _NOT_TIME):
+        return ""  # (before any pass over the series: this runs once per volume of it)
     held, whose = n, "the series has"
-    if n != k * t and n != k * times and (echo := _one_echo(series, files)) is not None:
+    if n != k * t and n != k * times and (echo := _one_echo(counts, mine)) is not None:
         # (one echo of a multi-echo series, the echoes not splitting one acquisition's count
         # between them, as b = 0 volumes at another echo time do: the echo's own images)
         held, whose = echo
-    if times > 1 and 1 < t < times and held == k * t and info.axis4 not in _NOT_TIME:
+    if held == k * t:
         return (
             f"{INCOMPLETE_NOTE}: NumberOfTemporalPositions (0020,0105) states {times} time "
             f"points of {k} slices ({info.files[0]}), but {whose} {held} images ({held // k} "
@@ -178,22 +234,12 @@ def stated_count_note(info: SeriesInfo, series: Sequence[FrameRecord]) -> str:
     return ""
 
 
-def _concatenation_note(info: SeriesInfo, series: Sequence[FrameRecord]) -> str:
+def _concatenation_note(info: SeriesInfo, counts: SeriesCounts) -> str:
     """The series-incomplete note on a volume holding frames of a concatenation that misses a part
     (see the module docstring), "" otherwise."""
     files = set(info.files)
-    parts: dict[str, dict[str, tuple[int, int, int, int]]] = {}
-    for r in series:  # (every file of the series: a lost part's frames are in no volume)
-        stated = (r.acq or {}).get(CONCATENATION_KEY)
-        if stated:
-            uid, number, total, offset = stated
-            parts.setdefault(str(uid), {})[r.path] = (
-                int(number),
-                int(total),
-                int(offset),
-                r.number_of_frames,
-            )
-    for uid, found in parts.items():
+    # (every file of the series: a lost part's frames are in no volume)
+    for uid, found in counts.parts.items():
         if not files & set(found):
             continue
         numbered = all(p[0] > 0 for p in found.values())
@@ -231,22 +277,14 @@ def _concatenation_note(info: SeriesInfo, series: Sequence[FrameRecord]) -> str:
     return ""
 
 
-def _one_echo(series: Sequence[FrameRecord], files: set[str]) -> tuple[int, str] | None:
-    """The number of images of the series at the one echo of the volume of ``files`` (its
+def _one_echo(counts: SeriesCounts, mine: Sequence[FrameRecord]) -> tuple[int, str] | None:
+    """The number of images of the series at the one echo of the volume of images ``mine`` (its
     EchoNumbers, else EchoTime), and how the note names them; None where the volume holds several
     echoes or the series one, and where the volume's images state neither (no echo to count:
     images of another kind beside the echoes, a derived volume)."""
-
-    def echo(r: FrameRecord) -> tuple[str, float] | None:
-        number = echo_number_of(r)
-        if number is not None:
-            return ("EchoNumbers", float(number))
-        return None if r.echo_time is None else ("EchoTime", float(r.echo_time))
-
-    mine = {echo(r) for r in series if r.path in files}
-    one = next(iter(mine)) if len(mine) == 1 else None
-    if one is None or len({echo(r) for r in series} - {None}) < 2:
+    echoes = {_echo(r) for r in mine}
+    one = next(iter(echoes)) if len(echoes) == 1 else None
+    if one is None or len(counts.per_echo) < 2:
         return None
     name, value = one
-    same = {(r.sop_instance_uid or r.path, r.frame) for r in series if echo(r) == (name, value)}
-    return len(same), f"its echo ({name} {value:g}) has"
+    return counts.per_echo[one], f"its echo ({name} {value:g}) has"
