@@ -371,3 +371,92 @@ def test_sidecar_acquisition_time_is_the_first_images_as_dcm2niix(tmp_path, dcm2
         ref = json.loads((tmp_path / f"ref-{name}" / "ref.json").read_text())
         mine = json.loads((tmp_path / f"{name}.json").read_text())
         assert (mine["AcquisitionTime"], ref["AcquisitionTime"]) == (want, want), name
+
+
+@pytest.mark.parametrize(
+    ("stamps", "want"),
+    [
+        ({"AcquisitionDateTime": "20240228131313.25", "AcquisitionTime": "101010"}, None),
+        (
+            {
+                "AcquisitionDate": "",
+                "AcquisitionDateTime": "20240228131313.25",
+                "AcquisitionTime": "101010",
+            },
+            None,
+        ),
+        ({"AcquisitionDate": "20240228", "AcquisitionDateTime": "20240228131313.25"}, None),
+        ({"AcquisitionDateTime": "202402281313"}, None),
+        ({"AcquisitionDateTime": "2024022813"}, None),
+        ({"AcquisitionDateTime": "20240228131313"}, "13:13:13.000000"),
+        ({"AcquisitionDateTime": "20240228131313.25"}, "13:13:13.250000"),
+        (
+            {
+                "AcquisitionDate": "20240228",
+                "AcquisitionDateTime": "20240228131313.25",
+                "AcquisitionTime": "101010",
+            },
+            "10:10:10.000000",
+        ),
+    ],
+    ids=[
+        "time-and-datetime",
+        "blank-date-time-and-datetime",
+        "date-and-datetime",
+        "datetime-to-the-minute",
+        "datetime-to-the-hour",
+        "datetime-to-the-second",
+        "datetime",
+        "all-three",
+    ],
+)
+def test_sidecar_acquisition_time_from_acquisition_datetime_only_where_dcm2niix_reads_it(
+    tmp_path, dcm2niix, stamps, want
+):
+    """dcm2niix reads AcquisitionDateTime (0008,002A) only where an MR image states neither
+    AcquisitionDate nor a nonzero AcquisitionTime, and only to the second or finer: an image
+    keeping its AcquisitionTime (or its AcquisitionDate) beside AcquisitionDateTime, the other
+    removed by an anonymiser, or an AcquisitionDateTime to the minute, gets no sidecar
+    AcquisitionTime from it. lazyvol dated them by AcquisitionDateTime and wrote 10:10:10 (or the
+    AcquisitionDateTime's time of day)."""
+    import json
+
+    src = tmp_path / "s"
+    t = write_dicom_series(src, SHAPE, modality="MR")
+    for f in t.files:
+        ds = pydicom.dcmread(f)
+        for key in ("AcquisitionDate", "AcquisitionTime", "AcquisitionDateTime"):
+            if key in ds:
+                delattr(ds, key)
+        for key, value in stamps.items():
+            setattr(ds, key, value)
+        ds.save_as(f)
+    lv.open(src).to_nifti(tmp_path / "lz.nii")
+    mine = json.loads((tmp_path / "lz.json").read_text())
+    assert mine.get("AcquisitionTime") == want
+    dcm2niix.run(src, tmp_path / "ref", name="ref", sidecar=True)
+    ref = json.loads((tmp_path / "ref" / "ref.json").read_text())
+    assert ref.get("AcquisitionTime") == want
+
+
+def test_an_enhanced_files_acquisition_datetime_beside_its_time_gives_no_sidecar_time(
+    tmp_path, dcm2niix
+):
+    """An enhanced file stating AcquisitionTime and AcquisitionDateTime without AcquisitionDate
+    (frames stamped by FrameAcquisitionDateTime): dcm2niix reads the file's date from neither,
+    so writes no AcquisitionTime; lazyvol wrote the file's 09:45:00."""
+    import json
+
+    src = tmp_path / "s"
+    src.mkdir()
+    write_enhanced_dicom(src / "e.dcm", SHAPE, n_volumes=2)
+    ds = pydicom.dcmread(src / "e.dcm")
+    for key in ("AcquisitionDate", "AcquisitionTime", "AcquisitionDateTime"):
+        if key in ds:
+            delattr(ds, key)
+    ds.AcquisitionTime, ds.AcquisitionDateTime = "094500", "20240228095000.5"
+    ds.save_as(src / "e.dcm")
+    dcm2niix.run(src, tmp_path / "ref", name="ref", sidecar=True)
+    assert "AcquisitionTime" not in json.loads((tmp_path / "ref" / "ref.json").read_text())
+    lv.open(src).to_nifti(tmp_path / "lz.nii")
+    assert "AcquisitionTime" not in json.loads((tmp_path / "lz.json").read_text())

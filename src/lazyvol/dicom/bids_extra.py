@@ -38,7 +38,14 @@ from typing import Any
 
 from .._per_volume import VOLUME_ACQUISITION, clock
 from .bids_numbers import printed  # (defined there: ge_timing needs it without bids_extra)
-from .dicom_time import acquired, dt_instant, tm_resolution, tm_seconds
+from .dicom_time import (
+    SIDECAR_UNDATED,
+    acquired,
+    dt_instant,
+    sidecar_undated,
+    tm_resolution,
+    tm_seconds,
+)
 from .ge_phase import (
     IN_PLANE_FACTOR,
     PARTIAL_FOURIER,
@@ -84,6 +91,8 @@ GE_ACQUISITION_DURATION = 0x0019105A
 GE_SHIM = (0x00431002, 0x00431003, 0x00431004)
 GE_TABLE = 0x004310B2
 GE_TABLE_DELTA = 0x0019107F
+#: AcquisitionDate (0008,0022), AcquisitionTime (0008,0032), AcquisitionDateTime (0008,002A).
+ACQUISITION_STAMPS = (0x00080022, 0x00080032, 0x0008002A)
 #: The elements read here (beside BIDS_TAGS and the GE phase elements).
 EXTRA_TAGS = frozenset(
     {
@@ -102,6 +111,7 @@ EXTRA_TAGS = frozenset(
         PHILIPS_WATER_FAT_SHIFT,
         PHILIPS_EPI_FACTOR,
         *STATED_TAGS,
+        *ACQUISITION_STAMPS,
     }
 )
 
@@ -165,6 +175,8 @@ def extra_record_values(raw: dict[int, Any], vendor: str, acq: dict[str, Any]) -
     :func:`lazyvol.dicom.vendor.vendor_of`'s, ``acq`` the file's :data:`BIDS_TAGS` values (a
     Philips PhaseEncodingSteps is renamed in it)."""
     out: dict[str, Any] = stated_counts(raw, vendor)
+    if sidecar_undated(*(_text(raw, tag) for tag in ACQUISITION_STAMPS)):
+        out[SIDECAR_UNDATED] = True
     lines = acquisition_matrix_pe(raw)
     if lines:
         out["AcquisitionMatrixPE"] = lines
@@ -261,7 +273,10 @@ def acquisition_time(
         first = min(((s, r) for s, r, v in known if v == v0), key=_first_image)[1]
     t = tm_seconds(first.acquisition_time) if first is not None else None
     if first is not None and t is not None:
-        if first.modality == "PT" or dt_instant(first.acquisition_datetime) is not None:
+        # (dcm2niix's date: not AcquisitionDateTime's beside an AcquisitionTime, say. A mosaic
+        # states it on its first tile)
+        undated = any((r.acq or {}).get(SIDECAR_UNDATED) for r in frames if r.path == first.path)
+        if first.modality == "PT" or (dt_instant(first.acquisition_datetime) and not undated):
             bids["AcquisitionTime"] = clock(t)
 
 

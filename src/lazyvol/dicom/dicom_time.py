@@ -19,11 +19,13 @@ from typing import Any
 from .records import FrameRecord
 
 __all__ = [
+    "SIDECAR_UNDATED",
     "WRAP_SPAN",
     "acquired",
     "da_day",
     "dt_instant",
     "frame_time",
+    "sidecar_undated",
     "stated_datetime",
     "tm_resolution",
     "tm_seconds",
@@ -106,6 +108,28 @@ def stated_datetime(date: str, time: str, date_time: str) -> str:
     if da_day(day) is not None and tm_seconds(tm) is not None:
         return day + tm
     return date_time.strip() if dt_instant(date_time) is not None else ""
+
+
+#: :attr:`~lazyvol.dicom.records.FrameRecord.acq` key of an image whose date lazyvol reads (it
+#: orders images by it) where dcm2niix reads none (:func:`sidecar_undated`): no sidecar
+#: AcquisitionTime outside PET, as dcm2niix writes none.
+SIDECAR_UNDATED = "_sidecar_undated"
+
+
+def sidecar_undated(date: str, time: str, date_time: str) -> bool:
+    """Whether :func:`stated_datetime` dates an image from AcquisitionDateTime (0008,002A)
+    (``date_time``) where dcm2niix finds no acquisition date, so writes no sidecar
+    AcquisitionTime: dcm2niix splits AcquisitionDateTime into date and time only where the image
+    states neither an AcquisitionDate (0008,0022) nor a nonzero AcquisitionTime (0008,0032), and
+    only a value stating seconds (more than 13 characters). An anonymised image keeping its
+    AcquisitionTime (or its AcquisitionDate) beside AcquisitionDateTime without the other, or a
+    date and time to the minute: dated here, not by dcm2niix (measured on v1.0.20260724)."""
+    day, tm = date.strip().replace(".", ""), time.strip().replace(":", "")
+    if not stated_datetime(date, time, date_time) or (
+        da_day(day) is not None and tm_seconds(tm) is not None
+    ):
+        return False  # (undated either way, or dated by the pair dcm2niix reads too)
+    return da_day(day) is not None or bool(tm_seconds(tm)) or len(date_time.strip()) <= 13
 
 
 def wrap_note(seconds: Sequence[float], attribute: str = "AcquisitionTime (0008,0032)") -> str:

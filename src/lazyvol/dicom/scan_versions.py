@@ -191,7 +191,8 @@ __all__ = ["INDEX_VERSION", "REPORT_FORMAT"]
 #: 106: a ZIP / 7z / RAR archive is skipped as one, saying to extract it (h162).
 #: 107: an enhanced frame's TimeAfterStart is its own, never the first frame's (h164).
 #: 108: an enhanced Siemens frame holds TablePosition from XA's (0021,1005) of (0021,10FE) (h164).
-INDEX_VERSION = 108
+#: 109: records note an AcquisitionDateTime date dcm2niix does not read (``_sidecar_undated``; h165).
+INDEX_VERSION = 109
 #: Layout of a report: 2: files named by their listing position, identities taken from the listing;
 #: 3: a volume's files may differ in pixel encoding (each frame's, ``encodings``), where 2 split them;
 #: 4: ... and in BitsStored (each frame's, ``stored_bits``), where 3 split them;
@@ -455,4 +456,5 @@ INDEX_VERSION = 108
 #: 153: an enhanced frame's sidecar values are never completed with another frame's (h164).
 #: 154: XA enhanced sidecars write TablePosition from the functional groups, as dcm2niix (h164).
 #: 155: images stating no echo are no echo of _one_echo's per-echo count (a TypeError on them) (h165).
-REPORT_FORMAT = 155
+#: 156: no sidecar AcquisitionTime from an AcquisitionDateTime date dcm2niix does not read (h165).
+REPORT_FORMAT = 156
