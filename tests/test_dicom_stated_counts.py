@@ -355,3 +355,29 @@ def test_the_notes_read_each_image_of_a_series_once_not_once_per_volume(tmp_path
         report = lv.scan(tmp_path, use_index=False)
     assert len(report) == n_images
     assert calls <= 4 * n_images
+
+
+def test_volumes_at_another_echo_time_and_time_points_of_their_own_are_not_noted(tmp_path):
+    """Two M0 volumes at TE 20 before six label / control volumes at TE 13, under one
+    SeriesInstanceUID whose NumberOfTemporalPositions (0020,0105) counts the six: nothing is
+    missing, yet the per-echo count (ce2b7ac) noted the M0 volume 'series incomplete' (its echo
+    holds 2 of the stated 6 time points). Its TemporalPositionIdentifiers are its own, not the
+    other echo's time points, as the echoes of a multi-echo time series share theirs: not
+    counted as an echo of one."""
+    truth = write_dicom_4d_series(
+        tmp_path / "f",
+        (8, 8, 3),
+        8,
+        labels=("TemporalPositionIdentifier",),
+        shuffle_names=False,
+    )
+    for n, path in enumerate(truth.files):
+        ds = pydicom.dcmread(path)
+        ds.EchoTime = 20 if n < 6 else 13
+        ds.NumberOfTemporalPositions = 6
+        if "EchoNumbers" in ds:
+            del ds.EchoNumbers
+        ds.save_as(path)
+    report = lv.scan(tmp_path / "f", use_index=False)
+    assert sorted(i.shape[3] for i in report) == [2, 6]
+    assert not any(_incomplete(i) for i in report)

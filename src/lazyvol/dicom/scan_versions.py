@@ -457,4 +457,5 @@ INDEX_VERSION = 109
 #: 154: XA enhanced sidecars write TablePosition from the functional groups, as dcm2niix (h164).
 #: 155: images stating no echo are no echo of _one_echo's per-echo count (a TypeError on them) (h165).
 #: 156: no sidecar AcquisitionTime from an AcquisitionDateTime date dcm2niix does not read (h165).
-REPORT_FORMAT = 156
+#: 157: an echo at time points of its own (M0 at another TE) is not noted short of the stated count (h165).
+REPORT_FORMAT = 157

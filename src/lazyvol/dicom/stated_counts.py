@@ -22,7 +22,10 @@ points: a 4-D volume holding every image of its series (no echo, image type or m
 it), with fewer time points than stated, has lost a volume (its last one leaves no InstanceNumber
 gap). The count is the acquisition's ("total number of temporal positions prescribed"): a 3-D
 volume is one time point, which a series may hold alone (one series per measurement, a
-subtraction of one dynamic), so it is not counted.
+subtraction of one dynamic), so it is not counted. A volume of one echo of a multi-echo time
+series is counted with its echo's images, where its time points (TemporalPositionIdentifier,
+AcquisitionNumber) are the other echoes' too: volumes at another echo time and time points of
+their own (M0 or b = 0 volumes) need not be in the stated count.
 
 An enhanced image split across several files (a concatenation: ConcatenationUID (0020,9161), each
 file's InConcatenationNumber (0020,9162) and ConcatenationFrameOffsetNumber (0020,9228)) says
@@ -154,6 +157,11 @@ class SeriesCounts:
     images: int = 0
     #: The distinct images at each echo (:func:`_echo`).
     per_echo: dict[tuple[str, float], int] = field(default_factory=dict)
+    #: Each echo's TemporalPositionIdentifier and AcquisitionNumber values (None among them where
+    #: an image states none): when it was acquired, beside the other echoes.
+    echo_times: dict[tuple[str, float], tuple[set[int | None], set[int | None]]] = field(
+        default_factory=dict
+    )
     #: Each concatenation's parts: {ConcatenationUID: {file: (number, total, offset, frames)}}.
     parts: dict[str, dict[str, tuple[int, int, int, int]]] = field(default_factory=dict)
 
@@ -169,6 +177,9 @@ def series_counts(series: Sequence[FrameRecord]) -> SeriesCounts:
         images.add(image)
         if (echo := _echo(r)) is not None:
             echoes[echo].add(image)
+            positions, numbers = out.echo_times.setdefault(echo, (set(), set()))
+            positions.add(r.temporal_position)
+            numbers.add(r.acquisition_number)
         stated = (r.acq or {}).get(CONCATENATION_KEY)
         if stated:
             uid, number, total, offset = stated
@@ -284,7 +295,22 @@ def _one_echo(counts: SeriesCounts, mine: Sequence[FrameRecord]) -> tuple[int, s
     images of another kind beside the echoes, a derived volume)."""
     echoes = {_echo(r) for r in mine}
     one = next(iter(echoes)) if len(echoes) == 1 else None
-    if one is None or len(counts.per_echo) < 2:
+    if one is None or len(counts.per_echo) < 2 or not _beside_others(counts, one):
         return None
     name, value = one
     return counts.per_echo[one], f"its echo ({name} {value:g}) has"
+
+
+def _beside_others(counts: SeriesCounts, echo: tuple[str, float]) -> bool:
+    """Whether the images of ``echo`` were acquired at the time points of the series' other
+    echoes (the echoes of one multi-echo time series, each holding every time point), not at
+    time points of their own (M0 or b = 0 volumes at another echo time, which the stated count
+    need not include): no TemporalPositionIdentifier, nor AcquisitionNumber, that every image
+    states sets them apart."""
+    mine = counts.echo_times[echo]
+    others = [t for e, t in counts.echo_times.items() if e != echo]
+    for n in range(2):
+        theirs = set().union(*(t[n] for t in others))
+        if None not in mine[n] and None not in theirs and not mine[n] & theirs:
+            return False
+    return True
