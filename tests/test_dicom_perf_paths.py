@@ -427,3 +427,36 @@ def test_header_text_caches_do_not_keep_a_long_value_alive(tmp_path):
     assert [sys.getrefcount(x) for x in (long_text, long_set)] == before
     assert len(lv.scan(tmp_path)) == 1  # (the scan's path through them)
     assert vendor.vendor_of("GE MEDICAL SYSTEMS") == "GE"  # (short texts: as before)
+
+
+def test_image_type_caches_do_not_keep_a_long_value_alive(tmp_path):
+    """The ImageType spellings remembered per value list (is_localizer, tiles.is_mosaic,
+    image_component, component_conflict: 256 lists) kept every list they were asked about alive
+    after the scan however long (the walker reads ImageType whole): a folder of files with a 2 MB
+    ImageType each left them in memory (repro: 4 files, 2.4 -> 26 MB still allocated). A long list
+    is answered, not kept; the answers are the same either way."""
+    import sys
+
+    from lazyvol.dicom import grouping, tiles
+    from lazyvol.dicom.records import FrameRecord
+
+    long_value = "MOSAIC " + "y" * 100_000
+    rec = FrameRecord(
+        "f", 0, 0, "", image_type=["ORIGINAL", "PRIMARY", "p", "LOCALIZER", long_value]
+    )
+    before = sys.getrefcount(long_value)
+    assert rec.is_localizer and not tiles.is_mosaic(rec)
+    assert grouping.image_component(rec) == "PHASE" and grouping.component_conflict(rec) == ""
+    assert sys.getrefcount(long_value) == before
+    rec = FrameRecord("f", 0, 0, "", image_type=["ORIGINAL", "PRIMARY", " m ", "MOSAIC"])
+    assert (
+        tiles.is_mosaic(rec)
+        and not rec.is_localizer
+        and grouping.image_component(rec) == "MAGNITUDE"
+    )
+    write_dicom_series(tmp_path, (8, 8, 2))
+    f = sorted(tmp_path.iterdir())[0]
+    ds = pydicom.dcmread(f)
+    ds.ImageType = ["ORIGINAL", "PRIMARY", "AXIAL", "x" * 100_000]
+    ds.save_as(f, enforce_file_format=False)
+    assert len(lv.scan(tmp_path)) >= 1  # (the scan's path through them)

@@ -8,7 +8,6 @@ split from the directions, as dcm2niix does.
 
 from __future__ import annotations
 
-import functools
 import math
 from collections import Counter, defaultdict
 from collections.abc import Callable, Sequence
@@ -19,7 +18,7 @@ from .checks import same_orientation
 from .echo_split import split_echo_series
 from .ge_phase import split_reversed
 from .model import FLOAT_PIXEL_VRS, SPLIT_VALUES
-from .records import FrameRecord
+from .records import FrameRecord, upper_values
 from .stack_notes import image_count
 from .stated_counts import CONCATENATION_KEY
 from .vendor import malformed_diffusion, vendor_of
@@ -132,19 +131,8 @@ def component_conflict(rec: FrameRecord) -> str:
 
 def _type_tokens(image_type: list[str] | None) -> tuple[str, ...]:
     """ImageType's values stripped and upper-cased, as :func:`image_component` and
-    :func:`component_conflict` compare them (a series repeats a few ImageType values: each is
-    spelled out once)."""
-    if not image_type:
-        return ()
-    try:
-        return _upper_tokens(tuple(image_type))
-    except TypeError:  # (a value that is no key: spelled out here)
-        return tuple(str(t).strip().upper() for t in image_type)
-
-
-@functools.lru_cache(maxsize=256)
-def _upper_tokens(values: tuple[str, ...]) -> tuple[str, ...]:
-    return tuple(str(t).strip().upper() for t in values)
+    :func:`component_conflict` compare them (:func:`~lazyvol.dicom.records.upper_values`)."""
+    return upper_values(image_type, strip=True)
 
 
 def _type_component(tokens: Sequence[str]) -> str:

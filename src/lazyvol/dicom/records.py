@@ -6,12 +6,13 @@ length of the Pixel Data value, so pixels can later be read straight from the fi
 
 from __future__ import annotations
 
-import functools
 import math
 import operator
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass, fields
 from typing import Any, TypeVar
+
+from .charset import SHORT_TEXT
 
 __all__ = [
     "EXTRA_VALUES",
@@ -340,20 +341,37 @@ class FrameRecord:
         return "LOCALIZER" in upper_values(self.image_type)
 
 
-def upper_values(values: list[str] | None) -> tuple[str, ...]:
-    """``values`` (ImageType's) upper-cased, as the image kind tests compare them: a series
-    repeats a few ImageType values, each spelled out once (a value that is no key, in place)."""
+def upper_values(values: list[str] | None, strip: bool = False) -> tuple[str, ...]:
+    """``values`` (ImageType's) upper-cased (``strip``: each stripped too), as the image kind tests
+    compare them: a series repeats a few ImageType value lists, each spelled out once (256 kept at
+    most). A list of more than :data:`~lazyvol.dicom.charset.SHORT_TEXT` characters, or a value
+    that is no key, is spelled out but not kept: the walker reads ImageType whole whatever its
+    length, and a cache keeps its keys alive after the scan."""
     if not values:
         return ()
+    key = (tuple(values), strip)
     try:
-        return _upper_values(tuple(values))
-    except TypeError:
-        return tuple(str(t).upper() for t in values)
+        return _SPELLED[key]
+    except KeyError:
+        pass
+    except TypeError:  # (a value that is no key)
+        return _spelled(key[0], strip)
+    out = _spelled(key[0], strip)
+    if sum(len(str(t)) for t in key[0]) <= SHORT_TEXT:
+        if len(_SPELLED) >= 256:
+            _SPELLED.clear()
+        _SPELLED[key] = out
+    return out
 
 
-@functools.lru_cache(maxsize=256)
-def _upper_values(values: tuple[str, ...]) -> tuple[str, ...]:
+def _spelled(values: tuple[Any, ...], strip: bool) -> tuple[str, ...]:
+    if strip:
+        return tuple(str(t).strip().upper() for t in values)
     return tuple(str(t).upper() for t in values)
+
+
+#: :func:`upper_values`' answers by (value list, strip).
+_SPELLED: dict[tuple[tuple[Any, ...], bool], tuple[str, ...]] = {}
 
 
 RECORD_FIELDS: tuple[str, ...] = tuple(f.name for f in fields(FrameRecord))
