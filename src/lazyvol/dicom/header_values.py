@@ -309,6 +309,19 @@ EMPTY_NOTED = (
 _GENERAL = object()
 
 
+def _plain_int(x: Any) -> int | None:
+    """A binary VR's int as it is and the usual IS text ("12", " 12 ") as its int; None for
+    anything else ("1.0", "1e3", bad values and other types take the general path)."""
+    if type(x) is int:
+        return x
+    if type(x) is str:
+        try:
+            return int(x)
+        except ValueError:
+            return None
+    return None
+
+
 class ValueReader:
     """Typed, guarded access to raw header values; malformed ones are noted, not raised.
 
@@ -455,14 +468,9 @@ class ValueReader:
 
     def get_int(self, keyword: str) -> int | None:
         x = self._one(keyword)
-        if type(x) is int:
-            return x
-        if type(x) is str:
-            try:
-                return int(x)  # the usual IS text; "1.0", "1e3" and bad values go below
-            except ValueError:
-                pass
-        elif x is None:
+        if (n := _plain_int(x)) is not None:
+            return n
+        if x is None:
             return None
         v = self.values(keyword)
         if not v or v[0] == "":
@@ -474,13 +482,8 @@ class ValueReader:
             )
             return None
         x = v[0]
-        if type(x) is int:  # a binary VR's value
-            return x
-        if type(x) is str:
-            try:
-                return int(x)  # the usual IS text; "1.0", "1e3" and bad values go below
-            except ValueError:
-                pass
+        if (n := _plain_int(x)) is not None:  # (a binary VR's value, or the usual IS text)
+            return n
         f = self._num(keyword, x)
         if f is None:
             return None
