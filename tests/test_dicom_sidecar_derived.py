@@ -307,6 +307,33 @@ def _siemens_series(folder, software: str, volumes: int, after_start) -> None:
         ds.save_as(path)
 
 
+def _xa_enhanced(src, volumes, software, times, unstated=None):
+    """A Siemens XA enhanced time series of SHAPE (TR 1.8 s) in folder ``src`` whose frames state
+    TimeAfterStart (0021,1104) in (0021,11FE): slice k of volume t at 1.8 t + times[k] s, but
+    for frame ``unstated``, which states none."""
+    from pydicom.dataset import Dataset
+    from pydicom.sequence import Sequence as DicomSequence
+
+    from lazyvol.testing import write_enhanced_dicom
+
+    src.mkdir()
+    write_enhanced_dicom(src / "e.dcm", SHAPE, n_volumes=volumes)
+    ds = pydicom.dcmread(src / "e.dcm")
+    ds.Manufacturer, ds.SoftwareVersions = "SIEMENS", software
+    ds.MRAcquisitionType, ds.RepetitionTime = "2D", 1800.0
+    for n, group in enumerate(ds.PerFrameFunctionalGroupsSequence):
+        if n == unstated:
+            continue
+        t, k = divmod(n, SHAPE[2])
+        item = Dataset()
+        item.add_new(0x00210011, "LO", "SIEMENS MR SDI 02")
+        item.add_new(0x00211104, "DS", f"{1.8 * t + times[k]:.4f}")
+        group.add_new(0x00210011, "LO", "SIEMENS MR SDI 02")
+        group.add_new(0x002111FE, "SQ", DicomSequence([item]))
+    ds.save_as(src / "e.dcm")
+    return src
+
+
 @pytest.mark.parametrize(
     ("software", "volumes"), [("syngo MR XA30", 3), ("syngo MR XA60", 1), ("XA30", 2)]
 )
@@ -317,27 +344,8 @@ def test_siemens_enhanced_slice_timing_from_frames_time_after_start(
     functional groups' private sequence (0021,11FE) ("SIEMENS MR SDI 02"): dcm2niix writes
     SliceTiming from the first volume's, whatever the software version and the volume count;
     lazyvol read it at the top level of classic files only and wrote none."""
-    from pydicom.dataset import Dataset
-    from pydicom.sequence import Sequence as DicomSequence
-
-    from lazyvol.testing import write_enhanced_dicom
-
-    nk = SHAPE[2]
-    src = tmp_path / "in"
-    src.mkdir()
-    write_enhanced_dicom(src / "e.dcm", SHAPE, n_volumes=volumes)
-    ds = pydicom.dcmread(src / "e.dcm")
-    ds.Manufacturer, ds.SoftwareVersions = "SIEMENS", software
-    ds.MRAcquisitionType, ds.RepetitionTime = "2D", 1800.0
     order = [0, 2, 4, 1, 3, 5]  # (interleaved, 0.3 s apart)
-    for n, group in enumerate(ds.PerFrameFunctionalGroupsSequence):
-        t, k = divmod(n, nk)
-        item = Dataset()
-        item.add_new(0x00210011, "LO", "SIEMENS MR SDI 02")
-        item.add_new(0x00211104, "DS", f"{1.8 * t + 0.3 * order[k]:.4f}")
-        group.add_new(0x00210011, "LO", "SIEMENS MR SDI 02")
-        group.add_new(0x002111FE, "SQ", DicomSequence([item]))
-    ds.save_as(src / "e.dcm")
+    src = _xa_enhanced(tmp_path / "in", volumes, software, [0.3 * o for o in order])
     ref = _ref(dcm2niix, src, tmp_path / "out")
     mine = _mine(src, tmp_path / "v.nii")
     assert mine["SliceTiming"] == pytest.approx([0.3 * o for o in order], abs=1e-6)
@@ -350,27 +358,7 @@ def test_an_enhanced_frame_without_time_after_start_takes_no_other_frames_time(t
     with another frame's values): slice 3 of 0, 0.6, 1.2, 0.3, 0.9, 1.5 s was written at 0 s, and
     MultibandAccelerationFactor 2 derived from two slices 'at once'. The first volume's times
     are incomplete: no SliceTiming (dcm2niix writes the times shifted by one frame)."""
-    from pydicom.dataset import Dataset
-    from pydicom.sequence import Sequence as DicomSequence
-
-    from lazyvol.testing import write_enhanced_dicom
-
-    nk, times = 6, [0, 0.6, 1.2, 0.3, 0.9, 1.5]
-    src = tmp_path / "in"
-    src.mkdir()
-    write_enhanced_dicom(src / "e.dcm", (8, 6, nk), n_volumes=2)
-    ds = pydicom.dcmread(src / "e.dcm")
-    ds.Manufacturer, ds.SoftwareVersions = "SIEMENS", "syngo MR XA30"
-    ds.MRAcquisitionType, ds.RepetitionTime = "2D", 1800.0
-    for n, group in enumerate(ds.PerFrameFunctionalGroupsSequence):
-        if n == 3:
-            continue
-        t, k = divmod(n, nk)
-        item = Dataset()
-        item.add_new(0x00210011, "LO", "SIEMENS MR SDI 02")
-        item.add_new(0x00211104, "DS", f"{1.8 * t + times[k]:.4f}")
-        group.add_new(0x00210011, "LO", "SIEMENS MR SDI 02")
-        group.add_new(0x002111FE, "SQ", DicomSequence([item]))
-    ds.save_as(src / "e.dcm")
+    times = [0, 0.6, 1.2, 0.3, 0.9, 1.5]
+    src = _xa_enhanced(tmp_path / "in", 2, "syngo MR XA30", times, unstated=3)
     mine = _mine(src, tmp_path / "v.nii")
     assert "SliceTiming" not in mine and "MultibandAccelerationFactor" not in mine

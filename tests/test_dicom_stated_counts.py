@@ -214,6 +214,19 @@ def test_a_lost_part_of_a_concatenation_is_noted(tmp_path, lost, total, offsets,
     assert any("ConcatenationUID" in str(w.message) for w in seen)
 
 
+def _four_time_points(folder, **options):
+    """A 4-D series of 3 slices x 4 time points stating NumberOfTemporalPositions 4."""
+    return write_dicom_4d_series(
+        folder,
+        (8, 8, 3),
+        4,
+        labels=("TemporalPositionIdentifier",),
+        shuffle_names=False,
+        extra={"NumberOfTemporalPositions": 4},
+        **options,
+    )
+
+
 @pytest.mark.parametrize("lost_echoes", [(2,), (1, 2)], ids=["echo-2", "both-echoes"])
 def test_a_lost_last_volume_of_a_multi_echo_series_is_noted_per_echo(tmp_path, lost_echoes):
     """A multi-echo time series (one SeriesInstanceUID, one 4-D volume per echo) that lost its
@@ -221,15 +234,7 @@ def test_a_lost_last_volume_of_a_multi_echo_series_is_noted_per_echo(tmp_path, l
     single-echo series is; the echo split made the count of the whole series no count of either
     volume, so they opened 3 time points of the stated 4 without a word (the GE fMRI of
     dcm_qa_nih made two-echo, the last 15 files of echo 2 removed: 10 and 9 volumes, silent)."""
-    truth = write_dicom_4d_series(
-        tmp_path / "f",
-        (8, 8, 3),
-        4,
-        echoes=2,
-        labels=("TemporalPositionIdentifier",),
-        shuffle_names=False,
-        extra={"NumberOfTemporalPositions": 4},
-    )
+    truth = _four_time_points(tmp_path / "f", echoes=2)
     assert not any(_incomplete(i) for i in lv.scan(tmp_path / "f", use_index=False))
     for path in truth.files[-6:]:  # the last volume's three slices of echo 1 then of echo 2
         if pydicom.dcmread(path, stop_before_pixels=True).EchoNumbers in lost_echoes:
@@ -250,14 +255,7 @@ def test_b0_volumes_at_another_echo_time_are_not_noted_as_a_short_echo(tmp_path)
     """A time series whose stated time points are split between two echo times (some volumes
     at another TE, one volume per echo time as dcm2niix writes them) is complete: its echoes
     together hold the stated count, so neither is noted."""
-    truth = write_dicom_4d_series(
-        tmp_path / "f",
-        (8, 8, 3),
-        4,
-        labels=("TemporalPositionIdentifier",),
-        shuffle_names=False,
-        extra={"NumberOfTemporalPositions": 4},
-    )
+    truth = _four_time_points(tmp_path / "f")
     for path in truth.files[:3]:  # the first volume at another echo time
         ds = pydicom.dcmread(path)
         ds.EchoTime = 90
@@ -289,14 +287,7 @@ def test_a_volume_without_echo_time_beside_short_echoes_scans(tmp_path):
     volume) state no EchoTime nor EchoNumbers, beside volumes at an echo time, one time point
     lost: the per-echo count (_one_echo) formatted the missing EchoTime and scan raised a bare
     TypeError. It scans; the volume of no echo is not counted as an echo."""
-    truth = write_dicom_4d_series(
-        tmp_path / "f",
-        (8, 8, 3),
-        4,
-        labels=("TemporalPositionIdentifier",),
-        shuffle_names=False,
-        extra={"NumberOfTemporalPositions": 4},
-    )
+    truth = _four_time_points(tmp_path / "f")
     for path in truth.files[-3:]:
         os.remove(path)
     for path in truth.files[6:9]:
