@@ -249,3 +249,20 @@ def test_integer_and_reversed_cuts_are_read_directly(tmp_path, monkeypatch, inde
     first = (0,) * cut.ndim
     cut.data[first] = 7  # (an assignment into the cut's dask array is what it gives then)
     assert cut.compute()[first] == 7
+
+
+@pytest.mark.parametrize("index", _WHOLE_BOX_CUTS)
+def test_a_direct_cut_is_not_reached_by_a_later_assignment_into_its_source(tmp_path, index):
+    # A cut taking the whole box held the source volume's dask array (``vol.data``, once made):
+    # an assignment into that array after the cut then reached the cut's .data (not its
+    # compute()), where dask's cut, made before the assignment, keeps the file's values.
+    values = np.arange(5 * 4 * 3 * 4, dtype="int16").reshape(5, 4, 3, 4)
+    nib.save(nib.Nifti1Image(values, np.eye(4)), tmp_path / "v.nii")
+    for used_before in (False, True):
+        vol = lv.open(tmp_path / "v.nii")
+        if used_before:
+            vol.data  # noqa: B018 (.data made before the cut)
+        cut = vol[index]
+        vol.data[0, 0, 0] = 999  # (after the cut)
+        np.testing.assert_array_equal(cut.data.compute(), values[index])
+        np.testing.assert_array_equal(cut.compute(), values[index])

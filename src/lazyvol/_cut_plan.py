@@ -12,7 +12,7 @@ dask's, which holds only the blocks in flight.
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from typing import TYPE_CHECKING, Any
 
 import numpy as np
@@ -35,7 +35,9 @@ def cut_plan(region: PlanArray, index: tuple[slice | int, ...]) -> CutPlan | Non
                 return None
         elif item.step not in (1, -1) or len(range(n)[item]) != n:
             return None
-    return CutPlan(region, tuple(index))
+    # (a copy without the region's dask array: ``vol.data``, once made, is that array, and an
+    # assignment into it after the cut must not reach the cut, as it does not reach dask's cut)
+    return CutPlan(replace(region), tuple(index))
 
 
 @dataclass(frozen=True, eq=False)
