@@ -266,3 +266,25 @@ def test_a_direct_cut_is_not_reached_by_a_later_assignment_into_its_source(tmp_p
         vol.data[0, 0, 0] = 999  # (after the cut)
         np.testing.assert_array_equal(cut.data.compute(), values[index])
         np.testing.assert_array_equal(cut.compute(), values[index])
+
+
+@pytest.mark.parametrize("index", [(slice(None, None, -1),), (..., slice(None, None, -1))])
+def test_a_reversed_cut_is_read_without_a_second_copy_of_the_volume(tmp_path, monkeypatch, index):
+    # vol[::-1].compute() read the volume into one array and copied its reversed view: twice the
+    # volume's size at the peak (a 4 GiB volume needed 8 GiB; dask's cut holds ~1.2x).
+    import tracemalloc
+
+    values = np.ones((128, 128, 64, 8), dtype="int16")
+    values[0, 0, 0, 0] = 5
+    nib.save(nib.Nifti1Image(values, np.eye(4)), tmp_path / "v.nii")
+    vol = lv.open(tmp_path / "v.nii")
+    # (pieces of 1 MiB, as a volume of GiBs is reversed in pieces of 16 MiB)
+    monkeypatch.setattr("lazyvol._cut_plan._SWAP_BYTES", 1 << 20, raising=False)
+    tracemalloc.start()
+    try:
+        got = vol[index].compute()
+        peak = tracemalloc.get_traced_memory()[1]
+    finally:
+        tracemalloc.stop()
+    np.testing.assert_array_equal(got, values[index])
+    assert peak < 1.4 * values.nbytes, peak / values.nbytes
