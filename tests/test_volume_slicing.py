@@ -207,6 +207,29 @@ def test_a_volume_with_a_non_finite_affine_is_refused_at_construction(bad: float
     assert lv.Volume(np.zeros((2, 3, 4), "int16"), np.diag([1e300, 1e-300, 3.0, 1.0])).shape
 
 
+@pytest.mark.parametrize(
+    "affine",
+    [[["a"] * 4] * 4, np.eye(4) * (1 + 2j), [[1.0, 0.0, 0.0, 0.0], [0.0, 1.0]]],
+    ids=["text", "complex", "ragged"],
+)
+def test_an_affine_of_no_real_numbers_is_an_option_error(affine) -> None:
+    # Text or ragged entries gave numpy's bare ValueError; a complex matrix was accepted with its
+    # imaginary parts dropped (only a ComplexWarning).
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        with pytest.raises(lv.OptionError, match="affine must be a 4x4 matrix of real numbers"):
+            lv.Volume(np.zeros((2, 3, 4), "int16"), affine)
+
+
+def test_an_array_of_python_objects_is_an_option_error() -> None:
+    # dask's bare NotImplementedError ('Can not use auto rechunking with object dtype').
+    with pytest.raises(lv.OptionError, match="dtype object"):
+        lv.Volume(np.empty((2, 3, 4), object))
+    vol = lv.Volume(np.zeros((2, 3, 4), "int16"))
+    with pytest.raises(lv.OptionError, match="dtype object"):
+        vol.data = np.empty((2, 3, 4), object)
+
+
 _WHOLE_BOX_CUTS = [
     (Ellipsis, 2),  # one volume of a 4D series
     (slice(None), slice(None), slice(1, 2), -1),  # one slice of one volume

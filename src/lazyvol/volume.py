@@ -120,7 +120,14 @@ def _volume_array(data: Any) -> Array:
             # A reader's unmodified array: keep its plan, so small reads skip dask.
             arr = as_plan_array(data) or data
         else:
-            arr = da.from_array(np.asarray(data), chunks="auto")
+            values = np.asarray(data)
+            if values.dtype.hasobject:  # (dask's bare NotImplementedError from chunks="auto")
+                raise OptionError(
+                    f"a Volume holds numbers; this array of shape {values.shape} has dtype "
+                    f"{values.dtype} (Python objects): convert it first, e.g. "
+                    "numpy.asarray(data, dtype='float32')"
+                )
+            arr = da.from_array(values, chunks="auto")
     if arr.ndim < 3:
         raise OptionError(f"a Volume needs at least 3 axes (i, j, k); got shape {arr.shape}")
     if any(n != n for n in arr.shape):  # (NaN: a dask array of unknown chunk sizes)
@@ -130,6 +137,22 @@ def _volume_array(data: Any) -> Array:
             ".compute_chunk_sizes() first"
         )
     return arr
+
+
+def _affine_matrix(affine: Any) -> np.ndarray:
+    """``affine`` as a float64 array; text, complex or ragged entries are an
+    :class:`~lazyvol.errors.OptionError` (they were numpy's bare ValueError, or for a complex
+    matrix a cast that dropped the imaginary parts with only a ComplexWarning)."""
+    try:
+        raw = np.asarray(affine)
+        if raw.dtype.kind not in "biufO":
+            raise TypeError(f"its entries have dtype {raw.dtype}")
+        return np.array(raw, dtype=np.float64)
+    except (TypeError, ValueError) as exc:
+        raise OptionError(
+            f"a Volume's affine must be a 4x4 matrix of real numbers, got {affine!r:.200} "
+            f"({exc}): pass the voxel-to-world matrix as floats"
+        ) from exc
 
 
 class Volume:
@@ -192,7 +215,7 @@ class Volume:
         source: str = "",
     ) -> None:
         arr = _volume_array(data)
-        aff = np.eye(4) if affine is None else np.array(affine, dtype=np.float64)
+        aff = np.eye(4) if affine is None else _affine_matrix(affine)
         if aff.shape != (4, 4):
             raise OptionError(f"affine must be 4x4, got {aff.shape}")
         if not np.isfinite(aff).all():
