@@ -331,3 +331,13 @@ def test_failed_writes_leave_no_threads_behind(tmp_path):
             lv.Volume(x.map_blocks(broken, dtype=np.float32)).to_nifti(tmp_path / f"{n}.nii.gz")
     assert threading.active_count() == before
     assert os.listdir(tmp_path) == ["ok.nii.gz"]
+
+
+@pytest.mark.parametrize("suffix", [".nii", ".nii.gz"])
+def test_a_volume_without_voxels_is_refused_before_writing(tmp_path, suffix):
+    # lv.Volume(np.zeros((0, 3, 3))) is a valid volume (to_zarr refuses it, typed); to_nifti
+    # ended in memoryview's bare TypeError ('cannot cast view with zeros in shape or strides').
+    vol = lv.Volume(np.zeros((3, 0, 3), "int16"))
+    with pytest.raises(WriteError, match=r"shape \(3, 0, 3\) has no voxels"):
+        vol.to_nifti(tmp_path / f"e{suffix}")
+    assert os.listdir(tmp_path) == []

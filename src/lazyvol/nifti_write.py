@@ -60,9 +60,13 @@ def nifti_header(vol: Volume, dtype: np.dtype, dest: str) -> Any:
     ------
     WriteError
         The affine is non-finite or singular (NIfTI cannot hold it as a qform), the dtype has no
-        NIfTI code, or nibabel refuses a header field (its ``HeaderDataError`` and friends are
-        wrapped, naming ``dest``).
+        NIfTI code, nibabel refuses a header field (its ``HeaderDataError`` and friends are
+        wrapped, naming ``dest``), or the volume has no voxels.
     """
+    if 0 in vol.shape:  # (the write ended in a bare TypeError from memoryview)
+        raise WriteError(
+            f"{dest}: a volume of shape {tuple(vol.shape)} has no voxels; nothing to write"
+        )
     problem = affine_problem(vol.affine)
     if problem is not None:
         raise WriteError(
