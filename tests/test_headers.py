@@ -359,3 +359,22 @@ def test_a_store_without_a_source_header_says_so(tmp_path):
     with pytest.raises(LazyvolError) as err:
         lv.open(store).header  # noqa: B018
     assert "unknown" not in str(err.value) and "OME-Zarr attributes" in str(err.value)
+
+
+def test_a_cut_of_a_changed_nifti_does_not_call_it_a_zarr_store(tmp_path):
+    # A cut whose array lost its read plan (steps through dask; a direct cut once .data was
+    # used) checked its header against the token in its meta, whose message spoke of "the source
+    # files this Zarr store was written from" for a .nii opened from its file.
+    import time
+
+    path = tmp_path / "h.nii"
+    nib.save(nib.Nifti1Image(np.zeros((4, 5, 6, 3), "i2"), np.eye(4)), path)
+    vol = lv.open(path)
+    stepped, flipped = vol[::2], vol[..., ::-1]
+    flipped.data  # noqa: B018 (its array is now dask's)
+    time.sleep(0.01)
+    nib.save(nib.Nifti1Image(np.ones((4, 5, 6, 3), "i2"), np.eye(4)), path)
+    for cut in (stepped, flipped, vol[:, :, ::3]):
+        with pytest.raises(lv.SourceChangedError, match="changed since") as info:
+            cut.header  # noqa: B018
+        assert "this Zarr store" not in str(info.value)

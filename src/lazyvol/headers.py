@@ -198,10 +198,13 @@ def check_store_sources(vol: Any) -> None:
             "its own; open the source itself"
         )
     if header_files_token(meta) != want:
+        # (the same check for a store's volume and for a cut through dask of a volume opened from
+        # its files: neither holds a read plan that tells them apart)
         raise SourceChangedError(
-            f"{vol.source}: the source files this Zarr store was written from changed since, are "
-            "gone, or are other files at the same paths: their headers are not the store's; "
-            "open the source itself, or write the store again"
+            f"{vol.source}: the source files of this volume (opened from them, or from a Zarr "
+            "store written from them) changed since, are gone, or are other files at the same "
+            "paths: their headers are not the volume's; open the source again (a store: write "
+            "it again)"
         )
 
 
