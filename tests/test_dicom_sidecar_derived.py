@@ -362,3 +362,38 @@ def test_an_enhanced_frame_without_time_after_start_takes_no_other_frames_time(t
     src = _xa_enhanced(tmp_path / "in", 2, "syngo MR XA30", times, unstated=3)
     mine = _mine(src, tmp_path / "v.nii")
     assert "SliceTiming" not in mine and "MultibandAccelerationFactor" not in mine
+
+
+@pytest.mark.parametrize("lacking", ["first", "last", "second volume"])
+def test_a_value_some_enhanced_frames_state_is_written_as_dcm2niix(tmp_path, dcm2niix, lacking):
+    """An enhanced file whose per-frame MR Timing / Modifier groups are on some frames only:
+    8f159fd's frames, no longer completed with the file's frame of the most values, left
+    RepetitionTime, FlipAngle, InversionTime (and EchoTrainLength where the first frame lacks
+    it) out of the sidecar, silently; dcm2niix writes the values the file states."""
+    from pydicom.dataset import Dataset
+    from pydicom.sequence import Sequence as DicomSequence
+
+    from lazyvol.testing import write_enhanced_dicom
+
+    path = tmp_path / "in" / "e.dcm"
+    path.parent.mkdir()
+    write_enhanced_dicom(path, (16, 16, 4), n_volumes=2)
+    ds = pydicom.dcmread(path)
+    ds.Manufacturer = "Philips"
+    per = ds.PerFrameFunctionalGroupsSequence
+    skip = {"first": {0}, "last": {len(per) - 1}, "second volume": set(range(4, len(per)))}
+    for n, item in enumerate(per):
+        if n in skip[lacking]:
+            continue
+        timing = Dataset()
+        timing.RepetitionTime, timing.FlipAngle, timing.EchoTrainLength = 2000, 15, 4
+        item.MRTimingAndRelatedParametersSequence = DicomSequence([timing])
+        modifier = Dataset()
+        modifier.InversionTimes = [900]
+        item.MRModifierSequence = DicomSequence([modifier])
+    ds.save_as(path)
+    ref = _ref(dcm2niix, path.parent, tmp_path / "out")
+    mine = _mine(path.parent, tmp_path / "v.nii")
+    for key in ("RepetitionTime", "FlipAngle", "InversionTime", "EchoTrainLength"):
+        assert key in ref
+        assert mine.get(key) == pytest.approx(ref[key]), key

@@ -269,22 +269,30 @@ def record_values(raw: dict[int, Any], csa: dict[str, Any] | str | None) -> dict
 
 Getter = Callable[[FrameRecord | None], dict[str, Any]]
 
+#: An enhanced frame's values that are its own or none, never another frame's of its file: its
+#: TimeAfterStart (a slice time) and the echo number its echo time gave it.
+_FRAME_OWN = frozenset({"_time_after_start", "EchoNumber"})
+
 
 def _getter(frames: Sequence[FrameRecord]) -> Getter:
     """Each record's values: its file's (a mosaic keeps them on its first tile only, since the
     scan index stores every tile's record), updated with its own (a tile's slice time). An
-    enhanced file's frame holds the file's values and its own already: never another frame's
-    (a frame stating no TimeAfterStart took another frame's time, SliceTiming a wrong one)."""
+    enhanced file's frame is completed with the file's frame of the most values (a value its
+    functional groups state on some frames only, as dcm2niix writes it: RepetitionTime,
+    FlipAngle, ...) but for :data:`_FRAME_OWN` (a frame stating no TimeAfterStart took
+    another frame's time, SliceTiming a wrong one)."""
     shared = _file_values(frames)
 
     def get(rec: FrameRecord | None) -> dict[str, Any]:
         if rec is None:
             return {}
         own = rec.acq or {}
-        if rec.number_of_frames > 1 and rec.mosaic is None:
-            return own
         base = shared.get(rec.path)
-        return {**base, **own} if base is not None and base is not own else own
+        if base is None or base is own:
+            return own
+        if rec.number_of_frames > 1 and rec.mosaic is None:
+            return {**{k: v for k, v in base.items() if k not in _FRAME_OWN}, **own}
+        return {**base, **own}
 
     return get
 

@@ -458,4 +458,6 @@ INDEX_VERSION = 109
 #: 155: images stating no echo are no echo of _one_echo's per-echo count (a TypeError on them) (h165).
 #: 156: no sidecar AcquisitionTime from an AcquisitionDateTime date dcm2niix does not read (h165).
 #: 157: an echo at time points of its own (M0 at another TE) is not noted short of the stated count (h165).
-REPORT_FORMAT = 157
+#: 158: an enhanced frame's sidecar values are completed with its file's, but for its own
+#:      TimeAfterStart and echo number (a RepetitionTime some frames state is written) (h169).
+REPORT_FORMAT = 158
