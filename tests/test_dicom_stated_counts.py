@@ -372,3 +372,27 @@ def test_volumes_at_another_echo_time_and_time_points_of_their_own_are_not_noted
     report = lv.scan(tmp_path / "f", use_index=False)
     assert sorted(i.shape[3] for i in report) == [2, 6]
     assert not any(_incomplete(i) for i in report)
+
+
+@pytest.mark.parametrize("acquisition_number", [1, None], ids=["all-1", "none"])
+def test_m0_volumes_at_another_echo_time_without_telling_stamps_are_not_noted(
+    tmp_path, acquisition_number
+):
+    """b93fb61's M0 series (two volumes at TE 20 before six at TE 13, NumberOfTemporalPositions
+    6) stating no TemporalPositionIdentifier and the one AcquisitionNumber 1 on every image (as
+    GE does), or none: no stamp tells the M0 volumes' time points from the others', yet they
+    were taken for an echo of one time series and noted 'series incomplete' (2 of 6)."""
+    truth = write_dicom_4d_series(tmp_path / "f", (8, 8, 3), 8, shuffle_names=False)
+    for n, path in enumerate(truth.files):
+        ds = pydicom.dcmread(path)
+        ds.EchoTime = 20 if n < 6 else 13
+        ds.NumberOfTemporalPositions = 6
+        for key in ("EchoNumbers", "TemporalPositionIdentifier", "AcquisitionNumber"):
+            if key in ds:
+                del ds[key]
+        if acquisition_number is not None:
+            ds.AcquisitionNumber = acquisition_number
+        ds.save_as(path)
+    report = lv.scan(tmp_path / "f", use_index=False)
+    assert sorted(i.shape[3] for i in report) == [2, 6]
+    assert not any(_incomplete(i) for i in report)

@@ -460,4 +460,5 @@ INDEX_VERSION = 109
 #: 157: an echo at time points of its own (M0 at another TE) is not noted short of the stated count (h165).
 #: 158: an enhanced frame's sidecar values are completed with its file's, but for its own
 #:      TimeAfterStart and echo number (a RepetitionTime some frames state is written) (h169).
-REPORT_FORMAT = 158
+#: 159: an echo is counted per echo only where a stamp telling time points apart is shared (h169).
+REPORT_FORMAT = 159

@@ -305,12 +305,18 @@ def _beside_others(counts: SeriesCounts, echo: tuple[str, float]) -> bool:
     """Whether the images of ``echo`` were acquired at the time points of the series' other
     echoes (the echoes of one multi-echo time series, each holding every time point), not at
     time points of their own (M0 or b = 0 volumes at another echo time, which the stated count
-    need not include): no TemporalPositionIdentifier, nor AcquisitionNumber, that every image
-    states sets them apart."""
+    need not include): a TemporalPositionIdentifier or AcquisitionNumber that every image states,
+    not one value for the whole series (GE's AcquisitionNumber 1 tells no time point apart),
+    shares values with theirs, and neither sets them apart. Without such a stamp the echo is not
+    counted (a false note on M0 volumes weighs more than a lost volume of one echo unnoted)."""
     mine = counts.echo_times[echo]
     others = [t for e, t in counts.echo_times.items() if e != echo]
+    shared = False
     for n in range(2):
         theirs = set().union(*(t[n] for t in others))
-        if None not in mine[n] and None not in theirs and not mine[n] & theirs:
+        if None in mine[n] or None in theirs or len(mine[n] | theirs) < 2:
+            continue  # (a stamp not stated, or one value for every image: says nothing)
+        if not mine[n] & theirs:
             return False
-    return True
+        shared = True
+    return shared
