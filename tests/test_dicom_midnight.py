@@ -460,3 +460,50 @@ def test_an_enhanced_files_acquisition_datetime_beside_its_time_gives_no_sidecar
     assert "AcquisitionTime" not in json.loads((tmp_path / "ref" / "ref.json").read_text())
     lv.open(src).to_nifti(tmp_path / "lz.nii")
     assert "AcquisitionTime" not in json.loads((tmp_path / "lz.json").read_text())
+
+
+@pytest.mark.parametrize("modality", ["MR", "PT"])
+@pytest.mark.parametrize(
+    ("stamps", "want"),
+    [
+        ({"AcquisitionDate": "20240228", "AcquisitionTime": "000000"}, None),
+        ({"AcquisitionTime": "000000"}, None),
+        (
+            {
+                "AcquisitionDate": "20240228",
+                "AcquisitionDateTime": "20240228131313.25",
+                "AcquisitionTime": "000000",
+            },
+            None,
+        ),
+        (
+            {"AcquisitionDateTime": "20240228131313.25", "AcquisitionTime": "000000"},
+            "13:13:13.250000",
+        ),
+    ],
+    ids=["date-and-zero-time", "zero-time", "all-three-zero-time", "zero-time-and-datetime"],
+)
+def test_a_zero_acquisition_time_is_no_sidecar_time_as_dcm2niix_reads_it(
+    tmp_path, dcm2niix, stamps, want, modality
+):
+    """An AcquisitionTime (0008,0032) of 000000 (as anonymisers write it) is no time to dcm2niix:
+    no sidecar AcquisitionTime, or AcquisitionDateTime's time where no AcquisitionDate is stated;
+    lazyvol wrote 00:00:00.000000 (PET without a date too, and 11ad176's 'not matched' case)."""
+    import json
+
+    src = tmp_path / "s"
+    t = write_dicom_series(src, SHAPE, modality=modality)
+    for f in t.files:
+        ds = pydicom.dcmread(f)
+        for key in ("AcquisitionDate", "AcquisitionTime", "AcquisitionDateTime"):
+            if key in ds:
+                delattr(ds, key)
+        for key, value in stamps.items():
+            setattr(ds, key, value)
+        ds.save_as(f)
+    dcm2niix.run(src, tmp_path / "ref", name="ref", sidecar=True)
+    ref = json.loads((tmp_path / "ref" / "ref.json").read_text())
+    assert ref.get("AcquisitionTime") == want
+    lv.open(src).to_nifti(tmp_path / "lz.nii")
+    mine = json.loads((tmp_path / "lz.json").read_text())
+    assert mine.get("AcquisitionTime") == want

@@ -42,6 +42,7 @@ from .dicom_time import (
     SIDECAR_UNDATED,
     acquired,
     dt_instant,
+    sidecar_clock,
     sidecar_undated,
     tm_resolution,
     tm_seconds,
@@ -271,7 +272,7 @@ def acquisition_time(
     if known:
         v0 = min(known, key=lambda srv: srv[0])[2]
         first = min(((s, r) for s, r, v in known if v == v0), key=_first_image)[1]
-    t = tm_seconds(first.acquisition_time) if first is not None else None
+    t = None if first is None else sidecar_clock(first.acquisition_time, first.acquisition_datetime)
     if first is not None and t is not None:
         # (dcm2niix's date: not AcquisitionDateTime's beside an AcquisitionTime, say. A mosaic
         # states it on its first tile)

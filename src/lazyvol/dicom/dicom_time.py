@@ -25,6 +25,7 @@ __all__ = [
     "da_day",
     "dt_instant",
     "frame_time",
+    "sidecar_clock",
     "sidecar_undated",
     "stated_datetime",
     "tm_resolution",
@@ -130,6 +131,20 @@ def sidecar_undated(date: str, time: str, date_time: str) -> bool:
     ):
         return False  # (undated either way, or dated by the pair dcm2niix reads too)
     return da_day(day) is not None or bool(tm_seconds(tm)) or len(date_time.strip()) <= 13
+
+
+def sidecar_clock(time: str | None, date_time: str | None) -> float | None:
+    """The time of day (s) a sidecar's AcquisitionTime states of an image whose AcquisitionTime
+    (0008,0032) is ``time`` and whose :func:`stated_datetime` is ``date_time``, as dcm2niix reads
+    them: an AcquisitionTime of 0 (000000, as anonymisers write it) is no time, so the time of
+    AcquisitionDateTime (0008,002A) where that gave the stamp (its local time: an offset is not
+    applied), else none; a time of 0 there is none too (measured on v1.0.20260724)."""
+    t = tm_seconds(time)
+    if t is None or t > 0:
+        return t
+    m = _DT.fullmatch(str(date_time or "").strip())
+    of_day = tm_seconds(m.group(2)) if m is not None else None
+    return of_day if of_day else None
 
 
 def wrap_note(seconds: Sequence[float], attribute: str = "AcquisitionTime (0008,0032)") -> str:

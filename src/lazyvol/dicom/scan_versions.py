@@ -461,4 +461,5 @@ INDEX_VERSION = 109
 #: 158: an enhanced frame's sidecar values are completed with its file's, but for its own
 #:      TimeAfterStart and echo number (a RepetitionTime some frames state is written) (h169).
 #: 159: an echo is counted per echo only where a stamp telling time points apart is shared (h169).
-REPORT_FORMAT = 159
+#: 160: an AcquisitionTime of 000000 gives no sidecar time (AcquisitionDateTime's undated) (h169).
+REPORT_FORMAT = 160
