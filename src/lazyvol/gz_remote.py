@@ -100,21 +100,20 @@ def spacing(data_end: int) -> int:
 @dataclass(frozen=True)
 class RemoteGz:
     """One remote gzip object as it was when opened, and how many uncompressed bytes the reader
-    needs (``data_end``). Picklable; holds no handle."""
+    needs (``data_end``). Picklable; holds no handle. ``tail``: its gzip trailer read at open
+    (:func:`stream_tail`; ``b""`` where none is read), part of what tells this stream's seek
+    index and handles apart from those of a replacement keeping its stamp."""
 
     loc: _io.Location
     stamp: SourceStamp
     data_end: int
-
-
-#: The last 8 bytes of the HTTP(S) gzip objects this process has opened, by (identity, stamp).
-_TAILS: dict[tuple[str, SourceStamp], bytes] = {}
-_TAILS_LOCK = threading.Lock()
+    tail: bytes = b""
 
 
 def stream_tail(loc: _io.Location, stamp: SourceStamp) -> bytes:
     """The gzip trailer of the HTTP(S) object ``loc`` opened as ``stamp`` (CRC-32 and length of
-    the whole uncompressed stream, its last 8 bytes; one ranged request per object and process),
+    the whole uncompressed stream, its last 8 bytes; one ranged request, asked at every call:
+    a trailer kept for a stamp would be another stream's once a replacement keeps the stamp),
     else ``b""``.
 
     A web server's validators can be weak: no ETag, a Last-Modified to the second, or an ETag
@@ -126,21 +125,12 @@ def stream_tail(loc: _io.Location, stamp: SourceStamp) -> bytes:
     """
     if loc.protocol not in ("http", "https") or stamp.size < 18:
         return b""
-    key = (loc.identity, stamp)
-    with _TAILS_LOCK:
-        known = _TAILS.get(key)
-    if known is None:
-        try:
-            known = _io.read(loc, stamp.size - 8, 8, expect=stamp)
-        except SourceNotFoundError:  # it was there when the stamp was taken
-            raise SourceChangedError(
-                f"{loc.display}: the object was removed after it was opened; open the source again"
-            ) from None
-        with _TAILS_LOCK:
-            if len(_TAILS) > 256:
-                _TAILS.clear()
-            _TAILS[key] = known
-    return known
+    try:
+        return _io.read(loc, stamp.size - 8, 8, expect=stamp)
+    except SourceNotFoundError:  # it was there when the stamp was taken
+        raise SourceChangedError(
+            f"{loc.display}: the object was removed after it was opened; open the source again"
+        ) from None
 
 
 def index_path(src: RemoteGz) -> Path:
@@ -148,7 +138,7 @@ def index_path(src: RemoteGz) -> Path:
     time and, over HTTP(S), the stream's gzip trailer (:func:`stream_tail`); never credentials."""
     st = src.stamp
     ident = f"{src.loc.identity}\0{st.size}\0{st.etag}\0{st.mtime_ns}".encode()
-    tail = stream_tail(src.loc, st)
+    tail = src.tail or stream_tail(src.loc, st)
     if tail:
         ident += b"\0" + tail
     key = hashlib.sha256(ident).hexdigest()[:32]

@@ -203,6 +203,7 @@ def open_nifti(
     _check_sizes(loc, data_loc, stamp, shape, offset + data_bytes, what)
     if not data_loc.is_remote:  # tasks may run in another working directory
         data_loc = Location(os.path.abspath(data_loc.url))
+    compressed = data_loc.name.lower().endswith(".gz")
     plan = NiftiPlan(
         loc=data_loc,
         stamp=stamp,
@@ -212,8 +213,10 @@ def open_nifti(
         slope=slope,
         inter=inter,
         out_dtype=out_dtype,
-        compressed=data_loc.name.lower().endswith(".gz"),
+        compressed=compressed,
         header=head if head != stamp else None,
+        # (the stream at open, beside a stamp a same-size replacement may keep)
+        gz_tail=gz_remote.stream_tail(data_loc, stamp) if compressed else b"",
     )
     return _volume(loc, {first, head}, hdr, plan, chunks, scale)
 
@@ -311,5 +314,7 @@ def build_gzip_index(
     data = data_location(loc)
     stamp = _io.stamp(data)
     if data.is_remote:
-        return gz_remote.build_index(gz_remote.RemoteGz(data, stamp, data_end))
+        return gz_remote.build_index(
+            gz_remote.RemoteGz(data, stamp, data_end, gz_remote.stream_tail(data, stamp))
+        )
     return gzaccess.build_index(gzaccess.GzSource.of(data.url, data_end, os.stat(data.url)))

@@ -53,6 +53,8 @@ class NiftiPlan:
     compressed: bool
     #: The header file's stamp at open when it is another file (a pair's ``.hdr``), else None.
     header: SourceStamp | None = None
+    #: A remote gzip stream's trailer read at open (:func:`lazyvol.gz_remote.stream_tail`).
+    gz_tail: bytes = b""
 
     @property
     def path(self) -> str:
@@ -84,7 +86,7 @@ class NiftiPlan:
 
     def remote_gz(self) -> gz_remote.RemoteGz:
         """The remote gzip object this plan reads, as it was when opened."""
-        return gz_remote.RemoteGz(self.loc, self.stamp, self.data_end)
+        return gz_remote.RemoteGz(self.loc, self.stamp, self.data_end, self.gz_tail)
 
 
 def _full(sl: slice, n: int) -> bool:

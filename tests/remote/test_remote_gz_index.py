@@ -16,6 +16,7 @@ import os
 import struct
 import subprocess
 import sys
+import warnings
 import zlib
 from pathlib import Path
 
@@ -24,6 +25,7 @@ import numpy as np
 import pytest
 from hostile_server import HostileServer
 
+import lazyvol as lv
 from lazyvol.testing import write_phantom_nifti
 
 SRC = str(Path(__file__).resolve().parents[2] / "src")
@@ -100,3 +102,27 @@ def test_a_same_size_replacement_does_not_reuse_the_seek_index(
     assert list(cache.rglob("*.gzidx")) or cached, "the first pass saved a seek index"
     hostile_server.obj("v.nii.gz").data = b  # same size, same Last-Modified, no ETag
     assert _read_in_a_new_process(url, cache, truth["b"], tmp_path, cached) == {"bad": []}
+
+
+@pytest.mark.parametrize("cached", [False, True], ids=["seek index", "cache entry"])
+def test_a_same_size_replacement_read_in_the_same_process_is_the_new_stream(
+    tmp_path, hostile_server: HostileServer, monkeypatch: pytest.MonkeyPatch, cached: bool
+):
+    """The same replacement as above, opened again in the process that read the first stream:
+    the trailer was kept per stamp for the process, and the handles of the stream (its seek
+    index) by the stamp too, so the new open, keeping every validator, was read through the old
+    stream's seek index (or served the old cache entry): wrong voxels, no error. The trailer is
+    read at every open and names the handles, the seek index and the cache key."""
+    monkeypatch.setenv("LAZYVOL_CACHE_DIR", str(tmp_path / "cache"))
+    a, b = _streams(tmp_path)
+    url = hostile_server.put("v.nii.gz", a, etag=None)  # Last-Modified only, never changing
+    for data in (a, b):
+        hostile_server.obj("v.nii.gz").data = data  # same size, same Last-Modified, no ETag
+        (tmp_path / "t.nii.gz").write_bytes(data)
+        truth = np.asanyarray(nib.load(tmp_path / "t.nii.gz").dataobj)
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore")  # (no ETag: the cache says it is not used)
+            vol = lv.open(url, scale=False, chunks=(256, 256, 2), cache=cached)
+            for k in range(0, truth.shape[2], 2):
+                got = vol.data[:, :, k : k + 2].compute()
+                np.testing.assert_array_equal(got, truth[:, :, k : k + 2], err_msg=f"slab {k}")
