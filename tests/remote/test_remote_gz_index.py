@@ -5,7 +5,7 @@ and no ETag (nginx and Apache make ETags of the modification time and size). A .
 within that second by another stream of the same size kept every validator, the saved seek index
 was used for it, and indexed_gzip (which checks no CRC on seeks) inflated its blocks with the old
 stream's windows: wrong voxels, no error, in every later process. The index's name now holds the
-stream's gzip trailer (its CRC-32 and length), fetched once per object and process; so does the
+stream's gzip trailer (its CRC-32 and length), fetched at every open; so does the
 key of a cache entry (cache=True) of such an object.
 """
 
