@@ -336,6 +336,11 @@ def _auto_read_chunks(unit_vol: Any, shape: Any, itemsize: int) -> tuple[int, ..
     return tuple(block)
 
 
+#: The key of a remote array metadata's SHA-256, as this open read its bytes, in
+#: :func:`_array_meta`'s answer for a store without a manifest.
+READ_SHA256 = "_lazyvol_read_sha256"
+
+
 def _array_meta(root: StoreRoot, array: str, sha256: str | None = None) -> dict[str, Any]:
     """An array's metadata (Zarr v2 ``.zarray`` in v3 terms when only that exists); with
     ``sha256``, checked against that manifest hash."""
@@ -361,7 +366,10 @@ def _array_meta(root: StoreRoot, array: str, sha256: str | None = None) -> dict[
     except OSError as exc:
         raise FormatError(f"{root.where(key)}: unreadable Zarr array metadata: {exc}") from exc
     label = f"{root.display} (array {array!r})"
-    return array_meta_from_bytes(raw, root.where(key), label, v2=v2, sha256=sha256)
+    meta = array_meta_from_bytes(raw, root.where(key), label, v2=v2, sha256=sha256)
+    if root.is_remote and sha256 is None:  # (what this open read: :func:`_open_token`)
+        meta = {**meta, READ_SHA256: hashlib.sha256(raw).hexdigest()}
+    return meta
 
 
 @dataclass(frozen=True)
@@ -381,7 +389,11 @@ def read_block_or_fallback(plan: FallbackPlan, index: tuple[slice, ...]) -> np.n
 
 
 def _open_token(
-    root: StoreRoot, array: str, manifest_sha256: str | None, check_files: bool
+    root: StoreRoot,
+    array: str,
+    manifest_sha256: str | None,
+    check_files: bool,
+    arr_meta: dict[str, Any] | None = None,
 ) -> tuple[str, tuple[Any, ...] | None, str | None]:
     """``(token of this opening, identity to check at read time or None, the key it identifies
     or None for the manifest)``.
@@ -391,7 +403,10 @@ def _open_token(
     after it was opened is refused. Remote: a checksummed store is named by its manifest's SHA-256
     (no extra request; its chunks are verified against it); another by its array metadata's
     size, ETag and last-modified time at open, checked again after every block read (one
-    request: a store rewritten since it was opened is refused, as a local one is).
+    request: a store rewritten since it was opened is refused, as a local one is), and by the
+    SHA-256 of the array metadata bytes this open read (``arr_meta[READ_SHA256]``): a server's
+    validators may not tell a same-size rewrite within the second apart (no ETag, or nginx's),
+    and the token names the process's opened array, which must not be another opening's.
     """
     if root.is_remote:
         if manifest_sha256 is not None:
@@ -402,7 +417,8 @@ def _open_token(
         except FileNotFoundError:  # a Zarr v2 array
             key = f"{array}/.zarray"
             what = root.file_id(key)
-        return _token(root.loc.identity, array, what), what, key
+        read = (arr_meta or {}).get(READ_SHA256)
+        return _token(root.loc.identity, array, what, read), what, key
     meta_key = f"{array}/zarr.json"
     meta_path = os.path.join(root.path, array, "zarr.json")
     if not os.path.exists(meta_path) and os.path.exists(os.path.join(root.path, array, ".zarray")):
@@ -449,7 +465,9 @@ def make_volume(
         names = arr_meta.get("dimension_names")
         named = isinstance(names, list) and len(names) == len(shape_disk)
         order = volume_axes(names) if named else tuple(reversed(range(len(shape_disk))))
-    pre, manifest_id, identity_key = _open_token(root, array, manifest_sha256, check_files)
+    pre, manifest_id, identity_key = _open_token(
+        root, array, manifest_sha256, check_files, arr_meta
+    )
     # The array is opened once here (dtype; and it warms the read tasks' cache in this process).
     try:
         arr = _cached_array(root, array, pre, manifest_sha256)

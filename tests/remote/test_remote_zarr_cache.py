@@ -12,6 +12,7 @@ import pickle
 import struct
 import sys
 import time
+import warnings
 from pathlib import Path
 
 import dask
@@ -467,3 +468,29 @@ def test_cache_of_a_zarr_store_on_a_web_server_that_lists_no_folder(
         vol = lvcache.open_cached(f"{hostile_server.url}/f.zarr", cache=cache)
     np.testing.assert_array_equal(vol.compute(), data)
     assert len(lvcache.list_entries(cache)) == 1
+
+
+def test_a_foreign_remote_store_reopened_after_a_same_stamp_rewrite_reads_the_new_metadata(
+    tmp_path, hostile_server
+):
+    """A zarr-python v2 store on a server stating Last-Modified alone (python -m http.server),
+    its ``.zarray`` rewritten at the same size within the second (``<i2`` -> ``<u2``) and opened
+    again in the same process: the open's token named the process's opened zarr array by the
+    metadata's (size, ETag, Last-Modified) alone, so the new open and its reads went through the
+    array of the first open: int16 values where zarr-python reads uint16, silently. The token
+    now holds the SHA-256 of the metadata bytes the open read."""
+    old = np.arange(6 * 6 * 7, dtype="<i2").reshape(6, 6, 7) - 100
+    folder = _foreign_ome(tmp_path / "a", old, 2)
+    for path in sorted(folder.rglob("*")):
+        if path.is_file():
+            name = f"s.zarr/{path.relative_to(folder).as_posix()}"
+            hostile_server.put(name, path.read_bytes(), etag=None)  # a fixed Last-Modified
+    url = f"{hostile_server.url}/s.zarr"
+    meta = (folder / "0" / ".zarray").read_bytes()
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")  # (no ETag: said once per URL)
+        np.testing.assert_array_equal(lv.open(url).compute(), old.transpose())
+        hostile_server.obj("s.zarr/0/.zarray").data = meta.replace(b'"<i2"', b'"<u2"')
+        again = lv.open(url)
+        assert again.dtype == np.uint16
+        np.testing.assert_array_equal(again.compute(), old.astype("<u2").transpose())
