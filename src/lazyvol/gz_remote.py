@@ -114,7 +114,8 @@ def stream_tail(loc: _io.Location, stamp: SourceStamp) -> bytes:
     """The gzip trailer of the HTTP(S) object ``loc`` opened as ``stamp`` (CRC-32 and length of
     the whole uncompressed stream, its last 8 bytes; one ranged request, asked at every call:
     a trailer kept for a stamp would be another stream's once a replacement keeps the stamp),
-    else ``b""``.
+    where the stamp does not tell the streams apart itself (no content ETag:
+    :func:`lazyvol._io.names_content`), else ``b""``.
 
     A web server's validators can be weak: no ETag, a Last-Modified to the second, or an ETag
     made of the modification time and size (nginx, Apache): a stream replaced by another of the
@@ -125,6 +126,8 @@ def stream_tail(loc: _io.Location, stamp: SourceStamp) -> bytes:
     """
     if loc.protocol not in ("http", "https") or stamp.size < 18:
         return b""
+    if _io.names_content(stamp.etag, stamp.size, stamp.mtime_ns):
+        return b""  # (the stamp tells the streams apart: a server's content ETag)
     try:
         return _io.read(loc, stamp.size - 8, 8, expect=stamp)
     except SourceNotFoundError:  # it was there when the stamp was taken
@@ -135,10 +138,11 @@ def stream_tail(loc: _io.Location, stamp: SourceStamp) -> bytes:
 
 def index_path(src: RemoteGz) -> Path:
     """Where the seek index of ``src`` lives: named by URL identity, size, ETag, last-modified
-    time and, over HTTP(S), the stream's gzip trailer (:func:`stream_tail`); never credentials."""
+    time and, over HTTP(S) without a content ETag, the stream's gzip trailer read at open
+    (``src.tail``: :func:`stream_tail`); never credentials."""
     st = src.stamp
     ident = f"{src.loc.identity}\0{st.size}\0{st.etag}\0{st.mtime_ns}".encode()
-    tail = src.tail or stream_tail(src.loc, st)
+    tail = src.tail
     if tail:
         ident += b"\0" + tail
     key = hashlib.sha256(ident).hexdigest()[:32]
