@@ -373,6 +373,26 @@ def test_sidecar_acquisition_time_is_the_first_images_as_dcm2niix(tmp_path, dcm2
         assert (mine["AcquisitionTime"], ref["AcquisitionTime"]) == (want, want), name
 
 
+def _acquisition_times(tmp_path, dcm2niix, modality, stamps):
+    """(lazyvol's, dcm2niix's) sidecar AcquisitionTime of a series of ``modality`` whose files
+    state ``stamps`` of AcquisitionDate / AcquisitionTime / AcquisitionDateTime and no other."""
+    import json
+
+    src = tmp_path / "s"
+    for f in write_dicom_series(src, SHAPE, modality=modality).files:
+        ds = pydicom.dcmread(f)
+        for key in ("AcquisitionDate", "AcquisitionTime", "AcquisitionDateTime"):
+            if key in ds:
+                delattr(ds, key)
+        for key, value in stamps.items():
+            setattr(ds, key, value)
+        ds.save_as(f)
+    lv.open(src).to_nifti(tmp_path / "lz.nii")
+    dcm2niix.run(src, tmp_path / "ref", name="ref", sidecar=True)
+    mine = json.loads((tmp_path / "lz.json").read_text()).get("AcquisitionTime")
+    return mine, json.loads((tmp_path / "ref" / "ref.json").read_text()).get("AcquisitionTime")
+
+
 @pytest.mark.parametrize(
     ("stamps", "want"),
     [
@@ -419,24 +439,8 @@ def test_sidecar_acquisition_time_from_acquisition_datetime_only_where_dcm2niix_
     removed by an anonymiser, or an AcquisitionDateTime to the minute, gets no sidecar
     AcquisitionTime from it. lazyvol dated them by AcquisitionDateTime and wrote 10:10:10 (or the
     AcquisitionDateTime's time of day)."""
-    import json
-
-    src = tmp_path / "s"
-    t = write_dicom_series(src, SHAPE, modality="MR")
-    for f in t.files:
-        ds = pydicom.dcmread(f)
-        for key in ("AcquisitionDate", "AcquisitionTime", "AcquisitionDateTime"):
-            if key in ds:
-                delattr(ds, key)
-        for key, value in stamps.items():
-            setattr(ds, key, value)
-        ds.save_as(f)
-    lv.open(src).to_nifti(tmp_path / "lz.nii")
-    mine = json.loads((tmp_path / "lz.json").read_text())
-    assert mine.get("AcquisitionTime") == want
-    dcm2niix.run(src, tmp_path / "ref", name="ref", sidecar=True)
-    ref = json.loads((tmp_path / "ref" / "ref.json").read_text())
-    assert ref.get("AcquisitionTime") == want
+    mine, ref = _acquisition_times(tmp_path, dcm2niix, "MR", stamps)
+    assert mine == want and ref == want
 
 
 def test_an_enhanced_files_acquisition_datetime_beside_its_time_gives_no_sidecar_time(
@@ -489,21 +493,5 @@ def test_a_zero_acquisition_time_is_no_sidecar_time_as_dcm2niix_reads_it(
     """An AcquisitionTime (0008,0032) of 000000 (as anonymisers write it) is no time to dcm2niix:
     no sidecar AcquisitionTime, or AcquisitionDateTime's time where no AcquisitionDate is stated;
     lazyvol wrote 00:00:00.000000 (PET without a date too, and 11ad176's 'not matched' case)."""
-    import json
-
-    src = tmp_path / "s"
-    t = write_dicom_series(src, SHAPE, modality=modality)
-    for f in t.files:
-        ds = pydicom.dcmread(f)
-        for key in ("AcquisitionDate", "AcquisitionTime", "AcquisitionDateTime"):
-            if key in ds:
-                delattr(ds, key)
-        for key, value in stamps.items():
-            setattr(ds, key, value)
-        ds.save_as(f)
-    dcm2niix.run(src, tmp_path / "ref", name="ref", sidecar=True)
-    ref = json.loads((tmp_path / "ref" / "ref.json").read_text())
-    assert ref.get("AcquisitionTime") == want
-    lv.open(src).to_nifti(tmp_path / "lz.nii")
-    mine = json.loads((tmp_path / "lz.json").read_text())
-    assert mine.get("AcquisitionTime") == want
+    mine, ref = _acquisition_times(tmp_path, dcm2niix, modality, stamps)
+    assert mine == want and ref == want
