@@ -112,6 +112,24 @@ def test_two_series_raise_multiple_and_select(tmp_path):
         lv.open(tmp_path, series="1.2.3.4")
 
 
+def test_series_without_a_number_is_listed_as_none_not_python_none(tmp_path):
+    """A series that states no SeriesNumber shows ``(none)`` in the choice list and the
+    summary, not Python's ``None``."""
+    a = write_dicom_series(tmp_path / "a", (8, 8, 3), series_number=3, seed=1)
+    write_dicom_series(tmp_path / "b", (8, 8, 3), series_number=4, seed=2, prefix="B")
+    for f in a.files:
+        ds = pydicom.dcmread(f)
+        del ds.SeriesNumber
+        ds.save_as(f)
+    with pytest.raises(lv.MultipleSeriesError) as exc:
+        lv.open(tmp_path)
+    msg = str(exc.value)
+    assert "number=(none)" in msg and "number=4" in msg and "None" not in msg, msg
+    report = lv.scan(tmp_path)
+    (nameless,) = [i for i in report if i.number is None]
+    assert "#(none)" in nameless.summary() and "None" not in nameless.summary()
+
+
 def test_mixed_sizes_and_orientations_split_with_reasons(tmp_path):
     uid = "1.2.826.0.1.3680043.8.498.1"
     write_dicom_series(tmp_path / "a", SHAPE, series_uid=uid, prefix="A")

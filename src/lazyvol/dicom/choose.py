@@ -29,7 +29,7 @@ def _candidates(infos: list[SeriesInfo] | ScanReport, report: ScanReport) -> str
     it cannot be opened when it cannot."""
     rows = {id(i): n for n, i in enumerate(report)}
     return "\n".join(
-        f"  #{rows.get(id(i), '?')}  number={i.number}  id={i.id}  uid={i.uid}  "
+        f"  #{rows.get(id(i), '?')}  number={i.number_text()}  id={i.id}  uid={i.uid}  "
         f"description={i.description!r}  shape={i.shape_text()}"
         + i.split_text()
         + i.refusal_text(_REFUSAL_SHOWN)

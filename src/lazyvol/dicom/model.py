@@ -369,9 +369,13 @@ class SeriesInfo:
         """One line: id, number, description, shape, uid."""
         desc = self.description or "(no description)"
         return (
-            f"[{self.id}] #{self.number} {desc!r} {self.modality} shape={self.shape_text()} "
+            f"[{self.id}] #{self.number_text()} {desc!r} {self.modality} shape={self.shape_text()} "
             f"uid={self.uid}{self.refusal_text()}"
         )
+
+    def number_text(self) -> str:
+        """The SeriesNumber as shown in listings: ``"(none)"`` for a series that states none."""
+        return "(none)" if self.number is None else str(self.number)
 
     def split_text(self) -> str:
         """Why a listing row's volume was split from its series: ``" (<the first reason>; <what
