@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import copy
 import importlib
 import os
 from collections.abc import Mapping
@@ -12,6 +11,7 @@ import numpy as np
 
 from ._chunk_spec import checked_spec
 from ._cut_plan import CutPlan, cut_plan
+from ._meta_copy import copied_meta
 from ._per_volume import cut_volumes
 from ._source_index import axis4_reversed, slice_source_index
 from ._warn import warn as _warn_user
@@ -322,7 +322,7 @@ class Volume:
                 raise IndexError(f"empty slice on axis {axis}")
         affine = slice_affine(self.affine, canon)
         data = _cut(self._array(), canon)
-        meta = copy.deepcopy(self.meta)
+        meta = copied_meta(self.meta)
         slice_source_index(meta, canon, self.shape)
         if self.ndim > 3:
             cut_volumes(meta, canon[3], self.shape[3])

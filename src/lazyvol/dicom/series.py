@@ -11,12 +11,12 @@ so a scan always lists everything it found.
 
 from __future__ import annotations
 
-import copy
 import re
 from collections import defaultdict
 from collections.abc import Sequence
 from dataclasses import replace
 
+from .._meta_copy import copied_meta
 from .._per_volume import cut_volumes
 from .frame_table import STORED_DTYPES, output_dtype, stored_dtypes_warning
 from .grouping import split_series
@@ -55,7 +55,7 @@ def _split_4d(info: SeriesInfo) -> list[SeriesInfo]:
         sl = slice(t * nk, (t + 1) * nk)
         fr = info.frames
         frames = fr.frames_of(sl)
-        meta = copy.deepcopy(info.meta)
+        meta = copied_meta(info.meta)
         cut_volumes(meta, t, nt)  # (its per-volume lists and echoes, as vol[..., t] cuts them)
         dtype, warnings = info.dtype, info.warnings
         if fr.stored_bits or fr.stored_types:  # this volume's own BitsStored and stored dtype
