@@ -460,6 +460,26 @@ def test_attribute_differs_inside_series_splits(tmp_path, attr, values, tag):
     assert "split into 2 volumes" in msg and tag in msg
 
 
+@pytest.mark.parametrize(
+    ("usual", "odd"),
+    [(["0.78125", "0.78125"], ["0.7813", "0.78125"]), (["0.7", "0.8"], ["0.7", "0.80001"])],
+)
+def test_pixel_spacing_one_rounding_apart_is_one_volume(tmp_path, usual, odd):
+    # One spacing written to other decimals (0.7813 beside 0.78125; 1.25e-5 apart) is no other
+    # spacing: dcm2niix and SimpleITK stack the files as one volume. Split by their 5-digit
+    # spelling, the series became two volumes, the larger one refused for a gap where the odd
+    # slice had been.
+    per = [{"PixelSpacing": odd if k % 3 == 1 else usual} for k in range(SHAPE[2])]
+    truth = write_dicom_series(tmp_path / "s", SHAPE, dtype="uint16", per_slice=per)
+    (info,) = lv.scan(tmp_path / "s")
+    assert info.shape == SHAPE, info.reasons
+    vol = lv.open(tmp_path / "s")
+    assert vol.shape == SHAPE
+    np.testing.assert_array_equal(vol.compute(), truth.stored)
+    between_rows, between_columns = (float(v) for v in usual)
+    np.testing.assert_allclose(vol.spacing[:2], (between_columns, between_rows), rtol=1e-4)
+
+
 def test_monochrome1_and_monochrome2_images_stack_with_a_warning(tmp_path):
     # The photometric says how to display the stored values, not what they are: MONOCHROME1
     # slices among MONOCHROME2 ones stack (as dcm2niix stacks them), values as stored, with a

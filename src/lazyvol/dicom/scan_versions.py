@@ -462,4 +462,5 @@ INDEX_VERSION = 109
 #:      TimeAfterStart and echo number (a RepetitionTime some frames state is written) (h169).
 #: 159: an echo is counted per echo only where a stamp telling time points apart is shared (h169).
 #: 160: an AcquisitionTime of 000000 gives no sidecar time (AcquisitionDateTime's undated) (h169).
-REPORT_FORMAT = 160
+#: 161: PixelSpacing values 1e-4 (relative) apart are one spacing, not split (h176).
+REPORT_FORMAT = 161
