@@ -200,3 +200,27 @@ def test_an_integer_grid_is_unchanged_and_its_gap_still_refused(tmp_path, spacin
         vol = lv.open(tmp_path / "g", allow_gaps=True)
         assert vol.meta["filled_slices"] == [3] and vol.spacing[2] == spacing
         np.testing.assert_array_equal(vol.compute()[..., kept], gap.stored)
+
+
+@pytest.mark.parametrize(
+    ("z", "moved"),
+    [
+        ([0.0, 2.5, 5.0, 7.5, 10.5, 12.5, 15.0, 17.5], 4),
+        ([0.0, 5.0, 10.0, 15.0, 20.5, 25.0, 30.0, 35.0], 4),
+        ([30.0, 32.5, 35.0, 38.0, 40.0, 42.5, 45.0, 47.5, 50.0], 3),
+    ],
+    ids=["2.5mm-slice-4-moved-0.5", "5mm-slice-4-moved-0.5", "2.5mm-slice-3-moved-0.5"],
+)
+def test_a_slice_moved_half_a_millimetre_on_an_exact_grid_is_refused(tmp_path, z, moved):
+    """An exact 2.5 (5) mm grid written to one decimal with one slice 0.5 mm off along the normal
+    (20 % of a step): every value a multiple of 0.5, so the positions were taken for a rounding to
+    halves and the stack opened on the regular grid, the moved slice's place changed without a
+    word but a note in the meta (dcm2niix: 'Interslice distance varies'; SimpleITK: 'Non uniform
+    sampling'). The grid's own halves are no evidence of such a rounding: refused, naming the
+    moved slice's file."""
+    nk = len(z)
+    pos = np.column_stack([np.full(nk, -12.5), np.full(nk, -20.0), z])
+    truth = write_dicom_series(tmp_path / "s", (6, 5, nk), spacing=(0.8, 0.7, 2.5), positions=pos)
+    with pytest.raises(lv.SeriesError, match="irregular slice spacing") as exc:
+        lv.open(tmp_path / "s")
+    assert truth.files[moved] in str(exc.value)

@@ -224,7 +224,12 @@ def test_check_same_grid_message_and_no_global_print_state() -> None:
         # integral values: as coarse as their largest common step (they showed none, 0.0)
         (["30", "-125", "0"], 5.0),
         (["0", "1", "2", "4", "5"], 1.0),
-        (["12.5", "15", "18", "20.5", "23", "25.5"], 0.5),  # halves, not one decimal
+        # halves, not one decimal (a 2.7 mm stack written to halves: 12.5, 15, 18, 20.5 ...)
+        (["12.5", "15", "18", "20.5", "23", "26", "28.5", "31.5"], 0.5),
+        # an exact 2.5 mm grid with one slice moved 0.5 mm, or with one step of 3 mm: one
+        # decimal (the grid's halves are no evidence of a rounding to halves)
+        (["0", "2.5", "5", "7.5", "10.5", "12.5", "15", "17.5"], 0.1),
+        (["12.5", "15", "18", "20.5", "23", "25.5"], 0.1),
         (["12.5", "15", "17.5", "20", "22.5", "25"], 0.1),  # (an exact grid: nothing rounded)
     ],
 )

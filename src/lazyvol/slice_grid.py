@@ -161,8 +161,10 @@ def _common_step(col: np.ndarray, shown: float, fine: float) -> float:
     """The largest step, 1 or 5 times a power of ten, at least ``shown``, of which every finite
     value of ``col`` is a whole multiple (to float noise); else ``fine``. A step coarser than
     ``fine`` (the digits the values show; 0: none) is taken when chance alone would not make
-    them all its multiples (``(fine / step) ** (distinct values - 1) < _CHANCE``: two decimals
-    that are all multiples of 0.05 in a column of four values are two decimals), and when the
+    them all its multiples (``(fine / step) ** free < _CHANCE``, ``free`` the values chance made
+    so (:func:`_free_values`): two decimals that are all multiples of 0.05 in a column of four
+    values are two decimals; an exact 2.5 mm grid with one slice moved 0.5 mm is one decimal, the
+    slice moved, not a rounding to halves), and when the
     values, in their order, do not step evenly (an exact grid, 2.5 mm from 30 mm, is made of
     halves, but no rounding moved it: a slice moved half a millimetre is no rounding)."""
     given = np.asarray(col, dtype=np.float64)
@@ -182,9 +184,27 @@ def _common_step(col: np.ndarray, shown: float, fine: float) -> float:
             ratio = v / step
             if np.any(np.abs(ratio - np.round(ratio)) > 1e-9 + 1e-12 * np.abs(ratio)):
                 continue
-            if fine == 0.0 or (fine / step) ** (v.size - 1) < _CHANCE:
+            if fine == 0.0 or (fine / step) ** _free_values(v, step) < _CHANCE:
                 return step
     return fine
+
+
+def _free_values(v: np.ndarray, step: float) -> int:
+    """How many of the sorted distinct values ``v`` (all whole multiples of ``step``) chance
+    made so, were they written finer: all but one (``v.size - 1``), but where the most common
+    step between them is coarser than ``step``, those off its most populated exact progression
+    (an exact 2.5 mm grid with one slice moved 0.5 mm is one value a rounding did not explain:
+    its grid's halves are no evidence of a rounding to halves)."""
+    gaps = np.diff(v)
+    if gaps.size == 0:
+        return 0
+    # (counted with np.unique, not np.bincount: a step of 1e-12 makes counts of 1e15 slots)
+    steps, counts = np.unique(np.round(gaps / step), return_counts=True)
+    usual = float(steps[int(np.argmax(counts))])  # (most common, in steps; smallest of a tie)
+    if usual <= 1:
+        return int(v.size - 1)
+    _, on = np.unique(np.mod(np.round((v - v[0]) / step), usual), return_counts=True)
+    return int(min(v.size - 1, v.size - int(np.max(on))))
 
 
 def _median(values: np.ndarray) -> float:

@@ -463,4 +463,5 @@ INDEX_VERSION = 109
 #: 159: an echo is counted per echo only where a stamp telling time points apart is shared (h169).
 #: 160: an AcquisitionTime of 000000 gives no sidecar time (AcquisitionDateTime's undated) (h169).
 #: 161: PixelSpacing values 1e-4 (relative) apart are one spacing, not split (h176).
-REPORT_FORMAT = 161
+#: 162: an exact grid with one slice moved is no rounding to halves: refused, not opened (h176).
+REPORT_FORMAT = 162
