@@ -169,3 +169,49 @@ def test_an_emptied_slice_named_with_a_time_of_day_is_noted(tmp_path):
     (info,) = lv.scan(tmp_path / "t", use_index=False)
     (note,) = [w for w in info.warnings if w.startswith("empty file(s) beside this volume")]
     assert "MR.0005.0005.115575.dcm" in note and "MR.0006" not in note
+
+
+HIDDEN_NOTE = "hidden file(s) beside this volume"
+
+
+@pytest.mark.parametrize(
+    "hide",
+    [".{}.Xa1b2c", ".{}", "._{}"],
+    ids=["rsync-temporary", "dot", "appledouble"],
+)
+def test_a_hidden_end_slice_named_like_the_volume_is_noted(tmp_path, hide):
+    """An end slice the folder holds only under a hidden name (rsync's ``.NAME.XXXXXX`` of an
+    interrupted copy, a dot-renamed or AppleDouble file) is not read, as dcm2niix; the volume
+    opened one slice short without a word (no gap to see). It is noted, as an emptied one is;
+    hidden files that are no lost file of it (an AppleDouble copy beside a file the volume has,
+    .DS_Store) stay quiet."""
+    truth = write_dicom_series(tmp_path / "s", (8, 6, 6), shuffle_names=False)
+    folder, name = os.path.split(truth.files[-1])
+    lost = os.path.join(folder, hide.format(name))
+    os.rename(truth.files[-1], lost)
+    kept = os.path.split(truth.files[0])[1]
+    (tmp_path / "s" / f"._{kept}").write_bytes(b"\0" * 82)
+    (tmp_path / "s" / ".DS_Store").write_bytes(b"\0" * 8)
+    for use_index in (False, True, True):  # (a fresh scan, the saved report's made and reused)
+        (info,) = lv.scan(tmp_path / "s", use_index=use_index)
+        assert info.error is None and info.shape == (8, 6, 5)
+        (note,) = [w for w in info.warnings if w.startswith(HIDDEN_NOTE)]
+        assert lost in note and f"._{kept}" not in note and ".DS_Store" not in note
+    with warnings.catch_warnings(record=True) as seen:
+        warnings.simplefilter("always")
+        lv.open(tmp_path / "s", cache=None)
+    assert any(lost in str(w.message) for w in seen)
+
+
+def test_a_4d_refusal_names_a_hidden_file_named_like_it(tmp_path):
+    """A 4D series short of one image whose file is there only hidden (an interrupted copy's
+    temporary name): its refusal names the hidden file as the missing slice."""
+    from lazyvol.testing import write_dicom_4d_series
+
+    truth = write_dicom_4d_series(tmp_path / "f", (8, 8, 4), 3, shuffle_names=False)
+    folder, name = os.path.split(truth.files[5])
+    lost = os.path.join(folder, f".{name}.Ab12Cd")
+    os.rename(truth.files[5], lost)
+    (info,) = lv.scan(tmp_path / "f", use_index=False)
+    assert "positions repeat a different number of times" in info.error
+    assert HIDDEN_NOTE in info.error and lost in info.error

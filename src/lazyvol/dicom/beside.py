@@ -12,9 +12,11 @@ import re
 from collections import defaultdict
 from dataclasses import replace
 
+from .listing import HIDDEN
 from .model import (
     DAMAGED_BESIDE_NOTE,
     EMPTY_BESIDE_NOTE,
+    HIDDEN_BESIDE_NOTE,
     INCOMPLETE_NOTE,
     UNREAD_REASONS,
     ScanReport,
@@ -50,7 +52,7 @@ def with_beside_notes(report: ScanReport) -> ScanReport:
     files and the skipped files."""
     unread_in: dict[str, list[tuple[str, str]]] = defaultdict(list)
     for p, why in report.skipped:
-        if why.startswith(UNREAD_REASONS):
+        if why.startswith(UNREAD_REASONS) or why == HIDDEN:
             unread_in[_folder(p)].append((p, why))
     orphans_in: dict[str, list[str]] = defaultdict(list)
     for p in report.unnamed:
@@ -72,6 +74,8 @@ def with_beside_notes(report: ScanReport) -> ScanReport:
 
 
 def _noted(info: SeriesInfo, unread: list[tuple[str, str]], orphans: list[str]) -> SeriesInfo:
+    hidden = _hidden_like(info, [p for p, why in unread if why == HIDDEN])
+    unread = [(p, why) for p, why in unread if why != HIDDEN]
     if info.error:
         if info.error_kind in ("format", "unsupported") or not any(g in info.error for g in _GAP):
             return info
@@ -81,6 +85,8 @@ def _noted(info: SeriesInfo, unread: list[tuple[str, str]], orphans: list[str]) 
             like = set(_like(info, [p for p, _ in unread]))
             named = [(p, why) for p, why in unread if p in like] or unread
             notes.append(f"{_unread_note(named)}; make them readable first")
+        if hidden:
+            notes.append(_hidden_note(hidden, "the missing slice(s)"))
         notes += [w for w in info.warnings if w.startswith(INCOMPLETE_NOTE)]
         unread_paths = {p for p, _ in unread}
         cut = [p for p in orphans if p not in unread_paths]
@@ -91,7 +97,7 @@ def _noted(info: SeriesInfo, unread: list[tuple[str, str]], orphans: list[str]) 
         return replace(
             info, warnings=[*info.warnings, f"slices filled while {_unread_note(unread)}"]
         )
-    return _whole_volume_notes(info, orphans, _named_like(info, unread))
+    return _whole_volume_notes(info, orphans, _named_like(info, unread), hidden)
 
 
 def _named_like(info: SeriesInfo, unread: list[tuple[str, str]]) -> list[str]:
@@ -163,9 +169,11 @@ def _orphan_note(orphans: list[str], whole_volumes: bool = False) -> str:
     )
 
 
-def _whole_volume_notes(info: SeriesInfo, orphans: list[str], empty: list[str]) -> SeriesInfo:
-    """``info`` with the note on damaged files beside it, and on empty files named like its own,
-    and its series-incomplete note saying when each file is a whole volume."""
+def _whole_volume_notes(
+    info: SeriesInfo, orphans: list[str], empty: list[str], hidden: list[str]
+) -> SeriesInfo:
+    """``info`` with the note on damaged files beside it, and on empty and hidden files named like
+    its own, and its series-incomplete note saying when each file is a whole volume."""
     whole = _whole_volume_files(info)
     notes = [
         f"{w}; {_WHOLE_VOLUME}" if whole and w.startswith(INCOMPLETE_NOTE) else w
@@ -182,7 +190,39 @@ def _whole_volume_notes(info: SeriesInfo, orphans: list[str], empty: list[str]) 
             f"slice leaves no gap to see): {len(empty)} file(s): {shown}; copy them again from "
             "their source"
         )
+    if hidden:
+        may = f"time points of it ({_WHOLE_VOLUME})" if whole else "slices of it"
+        notes.append(_hidden_note(hidden, f"{may} (an end slice leaves no gap to see)"))
     return replace(info, warnings=notes) if notes != info.warnings else info
+
+
+def _hidden_like(info: SeriesInfo, hidden: list[str]) -> list[str]:
+    """The hidden files of ``hidden`` (not read, as dcm2niix) whose name without its leading "."
+    (or macOS's "._"), or without that and its last suffix too (rsync's ``.NAME.XXXXXX``
+    temporary file of an interrupted copy, an editor's ``.NAME.swp``), is named like a file of
+    ``info`` (:func:`_like`) and is no file of it: a slice (or time point) the folder holds only
+    hidden, which an end slice leaves no gap to tell. A hidden copy of a file the volume has
+    (AppleDouble ``._NAME`` beside ``NAME``) is none."""
+    own = set(info.files)
+    shown_as: dict[str, str] = {}
+    for p in hidden:
+        folder, _, name = p.rpartition("/")
+        name = name[2:] if name.startswith("._") else name.lstrip(".")
+        names = {name, name.rsplit(".", 1)[0]} if "." in name.strip(".") else {name}
+        visible = {f"{folder}/{n}" for n in names if n}
+        if not own.intersection(visible):
+            shown_as.update(dict.fromkeys(visible, p))
+    return sorted({shown_as[v] for v in _like(info, list(shown_as))})
+
+
+def _hidden_note(hidden: list[str], may: str) -> str:
+    shown = "; ".join(hidden[:3]) + (f"; and {len(hidden) - 3} more" if len(hidden) > 3 else "")
+    return (
+        f"{HIDDEN_BESIDE_NOTE} named like its files were not read (a name starting with '.', as "
+        f"dcm2niix: an interrupted copy's temporary file, or a file a tool hid) and may be {may}: "
+        f"{len(hidden)} file(s): {shown}; copy them again from their source, or rename them "
+        "without the leading '.'"
+    )
 
 
 def _unread_note(unread: list[tuple[str, str]]) -> str:
