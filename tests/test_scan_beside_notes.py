@@ -215,3 +215,24 @@ def test_a_4d_refusal_names_a_hidden_file_named_like_it(tmp_path):
     (info,) = lv.scan(tmp_path / "f", use_index=False)
     assert "positions repeat a different number of times" in info.error
     assert HIDDEN_NOTE in info.error and lost in info.error
+
+
+@pytest.mark.parametrize("size", [1, 100, 131])
+def test_a_slice_cut_inside_its_preamble_is_noted_as_an_emptied_one(tmp_path, size):
+    """A slice file cut within its first 132 bytes (the preamble and 'DICM' marker of a Part 10
+    file: an interrupted copy) was skipped as "not a DICOM file" like a README, quietly: the volume opened one
+    slice short without a word, while the same file emptied to 0 bytes is noted. It is skipped
+    as too short, and noted as an empty one is where it is named like the volume's files; a short
+    file named otherwise (a checksum list) stays quiet, as junk does."""
+    truth = write_dicom_series(tmp_path / "s", (8, 6, 6), shuffle_names=False)
+    with open(truth.files[-1], "r+b") as f:
+        f.truncate(size)
+    (tmp_path / "s" / "MD5SUMS").write_bytes(b"0" * 40)
+    rep = lv.scan(tmp_path / "s", use_index=False)
+    reasons = dict(rep.skipped)
+    assert reasons[truth.files[-1]].startswith("not a DICOM file (too short: ")
+    (info,) = rep
+    assert info.error is None and info.shape == (8, 6, 5)
+    (note,) = [w for w in info.warnings if w.startswith("empty file(s) beside this volume")]
+    assert truth.files[-1] in note and "MD5SUMS" not in note
+    assert not any(w.startswith(BESIDE) for w in info.warnings)

@@ -18,6 +18,7 @@ from .model import (
     EMPTY_BESIDE_NOTE,
     HIDDEN_BESIDE_NOTE,
     INCOMPLETE_NOTE,
+    SHORT_FILE,
     UNREAD_REASONS,
     ScanReport,
     SeriesInfo,
@@ -31,7 +32,7 @@ _GAP = ("slice(s) missing", "positions repeat a different number of times")
 
 #: How the skip reason of an empty file begins (junk, skipped quietly: BAD_INPUTS), unless it is
 #: named like the files of a volume beside it (an emptied slice: only the name tells).
-_EMPTY = ("empty file", "empty object")
+_EMPTY = ("empty file", "empty object", SHORT_FILE)
 _DIGITS = re.compile(r"\d+")
 
 #: What the notes on missing files add when each file of the volume is a whole volume.
@@ -52,7 +53,7 @@ def with_beside_notes(report: ScanReport) -> ScanReport:
     files and the skipped files."""
     unread_in: dict[str, list[tuple[str, str]]] = defaultdict(list)
     for p, why in report.skipped:
-        if why.startswith(UNREAD_REASONS) or why == HIDDEN:
+        if why.startswith((*UNREAD_REASONS, SHORT_FILE)) or why == HIDDEN:
             unread_in[_folder(p)].append((p, why))
     orphans_in: dict[str, list[str]] = defaultdict(list)
     for p in report.unnamed:
@@ -186,7 +187,8 @@ def _whole_volume_notes(
         shown = "; ".join(empty[:3]) + (f"; and {len(empty) - 3} more" if len(empty) > 3 else "")
         may = f"time points of it ({_WHOLE_VOLUME})" if whole else "slices of it"
         notes.append(
-            f"{EMPTY_BESIDE_NOTE} named like this volume's files may be emptied {may} (an end "
+            f"{EMPTY_BESIDE_NOTE} (or cut inside the 132 bytes a DICOM file starts with) named "
+            f"like this volume's files may be emptied {may} (an end "
             f"slice leaves no gap to see): {len(empty)} file(s): {shown}; copy them again from "
             "their source"
         )

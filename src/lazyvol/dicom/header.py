@@ -26,7 +26,7 @@ from ..sources import SourceStamp
 from .data_set_head import byte_order_problem, data_set_implicit, looks_explicit
 from .header_record import HeaderResult, HeaderSkip, drop_cut_values, make_record
 from .header_values import DICOMDIR_SOP_CLASS, HEADER_TAGS, Parsed
-from .model import DEFLATED_SYNTAX, GZIPPED_DICOM, PIXEL_HEAD_CUT
+from .model import DEFLATED_SYNTAX, GZIPPED_DICOM, PIXEL_HEAD_CUT, SHORT_FILE
 from .source import REMOTE_WINDOW, RemoteFetch, read_local
 from .walker import (
     GZIP_WBITS,
@@ -366,6 +366,10 @@ def _read_with_pydicom(fp: Any) -> tuple[Parsed | None, Any, int, bytes] | Heade
             return HeaderSkip(
                 f"not a DICOM file: a {archive} archive, which lazyvol does not read inside; "
                 "extract it, and the DICOM files it holds are scanned"
+            )
+        if len(head) < 132 and b"DICM".startswith(head[128:]):  # (an emptied slice, if named so)
+            return HeaderSkip(
+                f"{SHORT_FILE}: under the 132 bytes of a Part 10 file's preamble and 'DICM' marker)"
             )
         return HeaderSkip("not a DICOM file (no 'DICM' marker and no plausible dataset start)")
     from pydicom import dcmread  # imported here: the walker reads the usual files without it

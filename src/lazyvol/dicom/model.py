@@ -465,6 +465,9 @@ ORDER_DOUBT_NOTE = "4th axis: volumes ordered by"
 EXACT_DUPLICATE_NOTE = "exact duplicate"
 #: The skip reason of a file that ends inside its Pixel Data element's header.
 PIXEL_HEAD_CUT = "truncated inside the Pixel Data (7FE0,0010) element header"
+#: How a scan's skip reason begins for a file shorter than a Part 10 file's preamble and marker
+#: (1-131 bytes): junk, skipped quietly as an empty file is, unless named like a volume's files.
+SHORT_FILE = "not a DICOM file (too short"
 #: How a scan's skip reason begins for a DICOM file compressed whole with gzip (``.dcm.gz``).
 GZIPPED_DICOM = "gzip-compressed DICOM file"
 
