@@ -236,3 +236,19 @@ def test_a_slice_cut_inside_its_preamble_is_noted_as_an_emptied_one(tmp_path, si
     (note,) = [w for w in info.warnings if w.startswith("empty file(s) beside this volume")]
     assert truth.files[-1] in note and "MD5SUMS" not in note
     assert not any(w.startswith(BESIDE) for w in info.warnings)
+
+
+def test_appledouble_files_of_another_series_numbered_on_are_not_noted(tmp_path):
+    """A flat folder of two series numbered on across them (IM00000-IM00003, then IM00004-
+    IM00007) copied from a Mac, an AppleDouble ``._NAME`` beside every file: none is a lost slice
+    of either (each stands for a file the scan found), though the other series' names are
+    numbered next to each volume's own."""
+    write_dicom_series(tmp_path / "f", (8, 6, 4), series_number=1, shuffle_names=False)
+    second = write_dicom_series(tmp_path / "t", (8, 6, 4), series_number=2, seed=3)
+    for i, f in enumerate(sorted(second.files), start=4):
+        os.rename(f, tmp_path / "f" / f"IM{i:05d}.dcm")
+    for f in os.listdir(tmp_path / "f"):
+        (tmp_path / "f" / f"._{f}").write_bytes(b"\0" * 82)
+    rep = lv.scan(tmp_path / "f", use_index=False)
+    assert sorted(i.shape for i in rep) == [(8, 6, 4)] * 2
+    assert not any(w.startswith(HIDDEN_NOTE) for i in rep for w in i.warnings)

@@ -52,8 +52,14 @@ def with_beside_notes(report: ScanReport) -> ScanReport:
     warnings, or in its refusal when that is a gap the files may fill. Linear in the volumes'
     files and the skipped files."""
     unread_in: dict[str, list[tuple[str, str]]] = defaultdict(list)
+    listed: set[str] | None = None
     for p, why in report.skipped:
-        if why.startswith((*UNREAD_REASONS, SHORT_FILE)) or why == HIDDEN:
+        if why == HIDDEN:
+            if listed is None:  # (a hidden copy of a file found, of any volume: no lost file)
+                listed = {f for i in report for f in i.files} | {q for q, _ in report.skipped}
+            if listed.isdisjoint(_unhidden(p)):
+                unread_in[_folder(p)].append((p, why))
+        elif why.startswith((*UNREAD_REASONS, SHORT_FILE)):
             unread_in[_folder(p)].append((p, why))
     orphans_in: dict[str, list[str]] = defaultdict(list)
     for p in report.unnamed:
@@ -198,22 +204,22 @@ def _whole_volume_notes(
     return replace(info, warnings=notes) if notes != info.warnings else info
 
 
+def _unhidden(path: str) -> set[str]:
+    """The names a hidden file ``path`` may stand for: without its leading "." (or macOS's "._"),
+    and without that and its last suffix too (rsync's ``.NAME.XXXXXX`` temporary file of an
+    interrupted copy, an editor's ``.NAME.swp``)."""
+    folder, _, name = path.rpartition("/")
+    name = name[2:] if name.startswith("._") else name.lstrip(".")
+    names = {name, name.rsplit(".", 1)[0]} if "." in name.strip(".") else {name}
+    return {f"{folder}/{n}" for n in names if n}
+
+
 def _hidden_like(info: SeriesInfo, hidden: list[str]) -> list[str]:
-    """The hidden files of ``hidden`` (not read, as dcm2niix) whose name without its leading "."
-    (or macOS's "._"), or without that and its last suffix too (rsync's ``.NAME.XXXXXX``
-    temporary file of an interrupted copy, an editor's ``.NAME.swp``), is named like a file of
-    ``info`` (:func:`_like`) and is no file of it: a slice (or time point) the folder holds only
-    hidden, which an end slice leaves no gap to tell. A hidden copy of a file the volume has
-    (AppleDouble ``._NAME`` beside ``NAME``) is none."""
-    own = set(info.files)
-    shown_as: dict[str, str] = {}
-    for p in hidden:
-        folder, _, name = p.rpartition("/")
-        name = name[2:] if name.startswith("._") else name.lstrip(".")
-        names = {name, name.rsplit(".", 1)[0]} if "." in name.strip(".") else {name}
-        visible = {f"{folder}/{n}" for n in names if n}
-        if not own.intersection(visible):
-            shown_as.update(dict.fromkeys(visible, p))
+    """The hidden files of ``hidden`` (not read, as dcm2niix; none a hidden copy of a file the
+    scan found, such as AppleDouble ``._NAME`` beside ``NAME``) that one of the names they may
+    stand for (:func:`_unhidden`) makes named like a file of ``info`` (:func:`_like`): a slice
+    (or time point) the folder holds only hidden, which an end slice leaves no gap to tell."""
+    shown_as = {v: p for p in hidden for v in _unhidden(p)}
     return sorted({shown_as[v] for v in _like(info, list(shown_as))})
 
 
