@@ -350,3 +350,37 @@ def test_a_far_vox_offset_without_extensions_reads_the_header_only(tmp_path, mon
     vol = lv.open(path)
     assert asked and max(asked) < 2**20, asked
     np.testing.assert_array_equal(vol.compute(), np.asanyarray(nib.load(path).dataobj))
+
+
+@pytest.mark.parametrize(
+    ("code", "units"),
+    [
+        (3 | 8 | 64, ("micron", "sec")),  # a bit outside the space and time masks
+        (3 | 16 | 128, ("micron", "msec")),
+        (3 | 56, ("micron", "unknown")),  # an undefined time code
+        (5 | 24, ("unknown", "usec")),  # an undefined space code
+    ],
+    ids=["bit-6", "bit-7", "time-56", "space-5"],
+)
+def test_xyzt_units_are_read_by_the_standards_masks(tmp_path, code, units):
+    """nifti1.h reads xyzt_units as XYZT_TO_SPACE (bits 0-2) and XYZT_TO_TIME (bits 3-5), as
+    SimpleITK does (0.5 mm voxels below); nibabel's get_xyzt_units raises a KeyError. lazyvol took
+    the whole value as unknown: a micron image was written (NIfTI, NIfTI-Zarr header) as mm."""
+    sitk = pytest.importorskip("SimpleITK")
+    img = nib.Nifti1Image(np.zeros((2, 2, 2, 3), np.int16), np.diag([500.0, 500, 500, 1]))
+    img.header["xyzt_units"], img.header["pixdim"][4] = code, 2.0
+    nib.save(img, tmp_path / "src.nii")
+    if units[0] == "micron":
+        spacing = sitk.ReadImage(str(tmp_path / "src.nii")).GetSpacing()[:3]
+        np.testing.assert_allclose(spacing, [0.5, 0.5, 0.5])
+    vol = lv.open(tmp_path / "src.nii")
+    assert vol.meta["xyzt_units"] == list(units)
+    written = "mm" if units[0] == "unknown" else units[0]
+    for got in _writes(vol, tmp_path):
+        assert got.get_xyzt_units() == (written, units[1])
+        np.testing.assert_array_equal(got.get_zooms()[:3], [500, 500, 500])
+    from lazyvol import zarr_nifti
+
+    raw = img.header.binaryblock  # a NIfTI-Zarr header written by another tool
+    assert zarr_nifti.header_affine(raw)[3] == written
+    assert zarr_nifti.header_time(raw)[1] == units[1]

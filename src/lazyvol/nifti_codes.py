@@ -7,7 +7,14 @@ from __future__ import annotations
 
 import numpy as np
 
-__all__ = ["DATA_TYPES", "INTENTS", "NIFTI_SUFFIXES", "OTHER_COMPRESSED_SUFFIXES", "UNITS"]
+__all__ = [
+    "DATA_TYPES",
+    "INTENTS",
+    "NIFTI_SUFFIXES",
+    "OTHER_COMPRESSED_SUFFIXES",
+    "UNITS",
+    "xyzt_unit_names",
+]
 
 #: File name endings of NIfTI-1/2 and Analyze 7.5 files (single-file and header/image pairs,
 #: gzipped or not), matched lower-cased.
@@ -63,6 +70,18 @@ UNITS = {
     40: "ppm",
     48: "rads",
 }
+_SPACE_MASK, _TIME_MASK = 0x07, 0x38  # nifti1.h: XYZT_TO_SPACE, XYZT_TO_TIME
+
+
+def xyzt_unit_names(code: int) -> tuple[str, str]:
+    """``(space unit, time unit)`` of an ``xyzt_units`` value, by the NIfTI standard's masks
+    (nifti1.h ``XYZT_TO_SPACE``: bits 0-2, ``XYZT_TO_TIME``: bits 3-5; nifti_clib, FSL and ITK
+    read them so): bits outside both, which some writers set, do not hide the units, and an
+    undefined code in one part (space 4-7, time 56) is ``"unknown"`` without losing the other.
+    nibabel's ``get_xyzt_units`` raises a KeyError for either; where it answers, this agrees."""
+    space, time = int(code) & _SPACE_MASK, int(code) & _TIME_MASK
+    return UNITS.get(space, "unknown"), UNITS.get(time, "unknown")
+
 
 #: nibabel's ``intent_codes`` labels (``get_intent``).
 INTENTS = {

@@ -25,7 +25,7 @@ from typing import Any
 import numpy as np
 
 from .errors import FormatError
-from .nifti_codes import DATA_TYPES, INTENTS, UNITS
+from .nifti_codes import DATA_TYPES, INTENTS, xyzt_unit_names
 from .nifti_text import header_text, text_notes
 
 __all__ = [
@@ -488,12 +488,7 @@ def _meta_fields(
     descrip = header_text(rec, "descrip")
     if descrip:
         out["descrip"] = descrip
-    units = int(rec["xyzt_units"])
-    xyz, t = units % 8, units - units % 8
-    if xyz in UNITS and t in UNITS:
-        out["xyzt_units"] = [UNITS[xyz], UNITS[t]]
-    else:
-        out["xyzt_units"] = units
+    out["xyzt_units"] = list(xyzt_unit_names(int(rec["xyzt_units"])))
     out["sform_code"] = int(rec["sform_code"])
     out["qform_code"] = int(rec["qform_code"])
     intent = int(rec["intent_code"])

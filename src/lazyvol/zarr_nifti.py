@@ -21,6 +21,7 @@ import numpy as np
 from ._source_index import SOURCE_INDEX_KEY, axis4_reversed, axis4_source, source_stride
 from .geometry import orientation_codes
 from .nifti_carry import axis_zooms, same_transform
+from .nifti_codes import xyzt_unit_names
 from .nifti_fields import CARRIED_KEY
 from .ome_units import SECONDS_PER_UNIT
 
@@ -278,7 +279,7 @@ def header_time(raw: bytes) -> tuple[float | None, str, float]:
     try:
         with warnings.catch_warnings(), np.errstate(all="ignore"):
             warnings.simplefilter("ignore")
-            unit = str(hdr.get_xyzt_units()[1])
+            unit = xyzt_unit_names(int(hdr["xyzt_units"]))[1]
             zooms = hdr.get_zooms()
             toffset = float(hdr["toffset"])
     except Exception as exc:  # nibabel's many error types (a short block: WrapStructError)
@@ -328,7 +329,7 @@ def header_affine(raw: bytes) -> tuple[np.ndarray, str, tuple[int, ...], str]:
                 source, affine = "qform", hdr.get_qform()
             else:  # no orientation stated: the voxel sizes' affine, as nibabel reads it
                 source, affine = "base", hdr.get_base_affine()
-            unit = str(hdr.get_xyzt_units()[0])
+            unit = xyzt_unit_names(int(hdr["xyzt_units"]))[0]
         shape = tuple(int(n) for n in hdr.get_data_shape())
     except Exception as exc:  # nibabel's many error types (a short block: WrapStructError)
         raise ValueError(f"unreadable NIfTI header ({exc})") from exc
