@@ -79,6 +79,26 @@ def test_stats_refuses_to_pool_the_components_of_a_vector_image(tmp_path, intent
     assert pooled.count == x.size
 
 
+def test_a_vector_time_series_is_split_by_component_only(tmp_path):
+    """dim[4] time points of dim[5] components (x, y, z, t, c): one component cut from it is a
+    time series, not components on its 4th axis (the 4-D FSL-layout rule took it for one), so
+    lv.stats(vol[..., 0]) and the command (which cuts each component) refused it, the command
+    telling the user to run itself."""
+    path, x = _vector(tmp_path, shape=(6, 5, 4, 3, 2))
+    vol = lv.open(path)
+    for c in range(2):
+        res = lv.stats(vol[..., c])
+        assert res.count == x[..., c].size
+        assert res.mean == pytest.approx(x[..., c].astype(np.float64).mean(), rel=1e-12)
+    r = _cli(path, "--json")
+    assert r.returncode == 0, r.stderr
+    d = json.loads(r.stdout)
+    assert sorted(d["channels"]) == ["0", "1"]
+    for c in range(2):
+        assert d["channels"][str(c)]["count"] == x[..., c].size
+        assert d["channels"][str(c)]["max"] == x[..., c].max()
+
+
 def test_stats_of_a_5d_volume_without_components_is_one_result(tmp_path):
     x = np.arange(6 * 5 * 4 * 2, dtype=np.int16).reshape(6, 5, 4, 2, 1)
     path = tmp_path / "t.nii"

@@ -84,11 +84,14 @@ def component_axes(shape: Sequence[int], meta: Mapping[str, Any]) -> list[tuple[
     axes are (:func:`lazyvol._source_index.source_axes`). A 4-D volume whose intent says its values
     are components (:data:`COMPONENT_INTENTS`) has them on its 4th axis when no later axis holds
     them (FSL's layout of a displacement field)."""
-    sources = source_axes(meta, len(shape)) or list(range(3, len(shape)))
+    recorded = source_axes(meta, len(shape))
+    sources = recorded or list(range(3, len(shape)))
     found = [(a, src) for a, src in enumerate(sources, start=3) if src >= 4 and shape[a] > 1]
     intent = str(meta.get("intent") or "").strip()
-    if not found and len(shape) == 4 and shape[3] > 1 and intent in COMPONENT_INTENTS:
-        found = [(3, sources[0])]
+    # not in a cut of a 5-axis source: its components were past the 4th axis (found above, or
+    # cut away: the 4th is then its time axis)
+    if not found and recorded is None and len(shape) == 4 and shape[3] > 1:
+        found = [(3, 3)] if intent in COMPONENT_INTENTS else []
     return found
 
 

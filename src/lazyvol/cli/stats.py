@@ -67,7 +67,7 @@ def _channels(vol: Any, mask: Any) -> list[tuple[str | None, Any, Any]]:
         index: list[Any] = [slice(None)] * vol.ndim
         for a, i in zip(axes, pos):
             index[a] = i
-        comp = Volume(vol.data[tuple(index)], vol.affine, meta=vol.meta, source=vol.source)
+        comp = vol[tuple(index)] if axes else vol  # a cut records which source axes remain
         cmask = mask
         if axes and mask is not None and mask.shape == vol.shape:
             cmask = Volume(mask.data[tuple(index)], mask.affine, meta=mask.meta, source=mask.source)
