@@ -17,12 +17,17 @@ from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
-from .chunking import PlanArray
+from .chunking import PlanArray, rechunk_source
 
 if TYPE_CHECKING:
+    from collections.abc import Sequence
+
     import dask.array as da
 
-__all__ = ["CutPlan", "cut_plan"]
+__all__ = ["CutPlan", "cut_of", "cut_plan", "rechunk_cut"]
+
+#: Attribute of a cut's dask array naming its :class:`CutPlan` (and the array's name then).
+_CUT_ATTR = "_lazyvol_cut"
 
 
 def cut_plan(region: PlanArray, index: tuple[slice | int, ...]) -> CutPlan | None:
@@ -92,6 +97,7 @@ class CutPlan:
         cached = self.__dict__.get("_dask")
         if cached is None:
             cached = self.region.to_dask()[self.index]
+            setattr(cached, _CUT_ATTR, (self, cached.name))  # (cut_of finds the plan again)
             object.__setattr__(self, "_dask", cached)
             object.__setattr__(self, "_dask_name", cached.name)
         return cached
@@ -140,6 +146,41 @@ class CutPlan:
                 stop = picked.stop if picked.stop >= 0 else None
                 out.append(slice(picked.start, stop, picked.step))
         return tuple(out)
+
+
+def cut_of(arr: Any) -> CutPlan | None:
+    """The :class:`CutPlan` whose :meth:`CutPlan.to_dask` made ``arr`` (a volume's ``data`` once
+    asked for), unless ``arr`` was assigned into since (its name changed); else None."""
+    if isinstance(arr, CutPlan):
+        return None if arr.assigned() else arr
+    tag = getattr(arr, _CUT_ATTR, None)
+    if not isinstance(tag, tuple) or len(tag) != 2 or tag[1] != getattr(arr, "name", None):
+        return None
+    return tag[0] if isinstance(tag[0], CutPlan) else None
+
+
+def rechunk_cut(cut: CutPlan, chunks: Sequence[int], *, read_ahead: bool = False) -> da.Array:
+    """``cut.to_dask()`` in blocks of ``chunks`` (a block size per axis of the cut), planned on
+    the cut's region: each block is read from the source straight into its shape, then reversed
+    or its axis dropped (:func:`lazyvol.chunking.rechunk_source` on the region, then the index).
+
+    ``dask.array.rechunk`` of the cut's own array keeps each source block until every block made
+    from it is done: a volume read in whole planes (a NIfTI file's slabs) and written in blocks a
+    fraction of a plane wide held about the whole volume. ``read_ahead`` as for
+    :func:`~lazyvol.chunking.rechunk_source`.
+    """
+    import dask.array as da
+
+    norm = iter(da.core.normalize_chunks(tuple(chunks), cut.shape, dtype=cut.dtype))
+    region_chunks: list[tuple[int, ...]] = []
+    for item, n in zip(cut.index, cut.region.shape, strict=True):
+        if isinstance(item, int):
+            region_chunks.append((n,))  # (an axis of one voxel, taken by its index)
+        else:
+            axis = tuple(next(norm))
+            region_chunks.append(axis if item.step == 1 else axis[::-1])
+    region = rechunk_source(cut.region.to_dask(), tuple(region_chunks), read_ahead=read_ahead)
+    return region[cut.index]
 
 
 #: Bytes reversed at once by :func:`_reverse_in_place` (its only allocation).

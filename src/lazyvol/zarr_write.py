@@ -30,6 +30,7 @@ import numpy as np
 
 from . import zarr_integrity as zi
 from . import zarr_nifti
+from ._cut_plan import cut_of, rechunk_cut
 from ._fsutil import (
     fsync_dir,
     make_temp_dir,
@@ -372,7 +373,7 @@ class _StoreWriter:
         if lvl == 0:
             # Plan the source reads in the write blocks (in volume order).
             block_vol = tuple(block[self.order.index(v)] for v in range(self.ndim))
-            xs = rechunk_source(self.vol.data, block_vol, read_ahead=True).transpose(self.order)
+            xs = _source_blocks(self.vol, block_vol).transpose(self.order)
             if xs.dtype != self.dtype:
                 xs = xs.astype(self.dtype)
         else:
@@ -473,6 +474,16 @@ class _StoreWriter:
             }
         )
         _write_manifest(self.tmp, manifest)
+
+
+def _source_blocks(vol: Volume, block: tuple[int, ...]) -> da.Array:
+    """The volume's values in write blocks of shape ``block`` (volume order), read from the
+    source straight into them where the volume is a reader's array or a cut of one that reverses
+    or drops axes (:func:`lazyvol._cut_plan.rechunk_cut`), else rechunked by dask."""
+    cut = cut_of(vol.data)
+    if cut is not None:
+        return rechunk_cut(cut, block, read_ahead=True)
+    return rechunk_source(vol.data, block, read_ahead=True)
 
 
 def _header_token(vol: Volume) -> str | None:
