@@ -7,11 +7,17 @@ read: :meth:`CutPlan.compute` reads the box in this process (no graph, no schedu
 dask) as a plain box's direct read does; :meth:`CutPlan.to_dask` gives ``box.to_dask()[index]``,
 the array the cut was before. Cuts with steps other than +-1 are not made here: their box holds
 voxels the cut leaves out (``vol[::4, ::4, ::4]`` of a 4 GiB volume reads it all), so they stay
-dask's, which holds only the blocks in flight.
+dask's, which holds only the blocks in flight; :func:`stepped_cut` marks their array.
+
+A writer rechunking a cut into its write blocks plans the blocks on the region instead
+(:func:`cut_of`, :func:`rechunk_cut`): dask's rechunk of the cut's array holds each source block
+until all the blocks made from it are written (about the whole volume for one read in whole
+planes and written in blocks a fraction of a plane wide).
 """
 
 from __future__ import annotations
 
+import math
 from dataclasses import dataclass, replace
 from typing import TYPE_CHECKING, Any
 
@@ -24,9 +30,9 @@ if TYPE_CHECKING:
 
     import dask.array as da
 
-__all__ = ["CutPlan", "cut_of", "cut_plan", "rechunk_cut"]
+__all__ = ["CutPlan", "cut_of", "cut_plan", "rechunk_cut", "step_reads", "stepped_cut"]
 
-#: Attribute of a cut's dask array naming its :class:`CutPlan` (and the array's name then).
+#: Attribute of a cut's dask array holding its region, index and the array's name then.
 _CUT_ATTR = "_lazyvol_cut"
 
 
@@ -97,7 +103,7 @@ class CutPlan:
         cached = self.__dict__.get("_dask")
         if cached is None:
             cached = self.region.to_dask()[self.index]
-            setattr(cached, _CUT_ATTR, (self, cached.name))  # (cut_of finds the plan again)
+            setattr(cached, _CUT_ATTR, (self.region, self.index, cached.name))  # (for cut_of)
             object.__setattr__(self, "_dask", cached)
             object.__setattr__(self, "_dask_name", cached.name)
         return cached
@@ -148,21 +154,42 @@ class CutPlan:
         return tuple(out)
 
 
-def cut_of(arr: Any) -> CutPlan | None:
-    """The :class:`CutPlan` whose :meth:`CutPlan.to_dask` made ``arr`` (a volume's ``data`` once
-    asked for), unless ``arr`` was assigned into since (its name changed); else None."""
-    if isinstance(arr, CutPlan):
-        return None if arr.assigned() else arr
+def stepped_cut(box: PlanArray, index: tuple[slice | int, ...]) -> da.Array:
+    """``box.to_dask()[index]`` for a cut with steps other than +-1 (read through dask, see the
+    module's note), marked so that :func:`cut_of` finds its box and index again."""
+    arr = box.to_dask()[index]
+    setattr(arr, _CUT_ATTR, (box, tuple(index), arr.name))
+    return arr
+
+
+def cut_of(arr: Any) -> tuple[PlanArray, tuple[slice | int, ...]] | None:
+    """``(region, index)`` of the cut whose dask array ``arr`` is (a :class:`CutPlan`'s
+    :meth:`CutPlan.to_dask`, a :func:`stepped_cut`), unless ``arr`` was assigned into since (its
+    name changed); else None."""
     tag = getattr(arr, _CUT_ATTR, None)
-    if not isinstance(tag, tuple) or len(tag) != 2 or tag[1] != getattr(arr, "name", None):
+    if not isinstance(tag, tuple) or len(tag) != 3 or tag[2] != getattr(arr, "name", None):
         return None
-    return tag[0] if isinstance(tag[0], CutPlan) else None
+    return tag[0], tag[1]
 
 
-def rechunk_cut(cut: CutPlan, chunks: Sequence[int], *, read_ahead: bool = False) -> da.Array:
-    """``cut.to_dask()`` in blocks of ``chunks`` (a block size per axis of the cut), planned on
-    the cut's region: each block is read from the source straight into its shape, then reversed
-    or its axis dropped (:func:`lazyvol.chunking.rechunk_source` on the region, then the index).
+def step_reads(index: tuple[slice | int, ...]) -> int:
+    """How many voxels a block of the cut ``index`` reads per voxel it holds when planned on its
+    region (:func:`rechunk_cut`): the product of the steps."""
+    return math.prod(abs(item.step) for item in index if isinstance(item, slice))
+
+
+def rechunk_cut(
+    region: PlanArray,
+    index: tuple[slice | int, ...],
+    chunks: Sequence[int],
+    *,
+    read_ahead: bool = False,
+) -> da.Array:
+    """``region[index]`` (a cut found by :func:`cut_of`) in blocks of ``chunks`` (a block size
+    per axis of the cut), planned on the region: each block is read from the source straight
+    into the region's block it comes from, then reversed, stepped or its axis dropped
+    (:func:`lazyvol.chunking.rechunk_source` on the region, then the index). A block of a cut
+    with steps reads :func:`step_reads` times its voxels.
 
     ``dask.array.rechunk`` of the cut's own array keeps each source block until every block made
     from it is done: a volume read in whole planes (a NIfTI file's slabs) and written in blocks a
@@ -171,16 +198,25 @@ def rechunk_cut(cut: CutPlan, chunks: Sequence[int], *, read_ahead: bool = False
     """
     import dask.array as da
 
-    norm = iter(da.core.normalize_chunks(tuple(chunks), cut.shape, dtype=cut.dtype))
+    shape = tuple(
+        len(range(n)[item])
+        for item, n in zip(index, region.shape, strict=True)
+        if isinstance(item, slice)
+    )
+    norm = da.core.normalize_chunks(tuple(chunks), shape, dtype=region.dtype)
+    axes = iter(norm)
     region_chunks: list[tuple[int, ...]] = []
-    for item, n in zip(cut.index, cut.region.shape, strict=True):
+    for item, n in zip(index, region.shape, strict=True):
         if isinstance(item, int):
-            region_chunks.append((n,))  # (an axis of one voxel, taken by its index)
-        else:
-            axis = tuple(next(norm))
-            region_chunks.append(axis if item.step == 1 else axis[::-1])
-    region = rechunk_source(cut.region.to_dask(), tuple(region_chunks), read_ahead=read_ahead)
-    return region[cut.index]
+            region_chunks.append((int(n),))  # (an axis of one voxel, taken by its index)
+            continue
+        # (the region is the cut's box: its first or last voxel is the cut's first)
+        spans = [c * abs(item.step) for c in next(axes)]
+        spans[-1] = int(n) - sum(spans[:-1])
+        region_chunks.append(tuple(spans if item.step > 0 else spans[::-1]))
+    source = rechunk_source(region.to_dask(), tuple(region_chunks), read_ahead=read_ahead)
+    out = source[index]
+    return out if out.chunks == norm else out.rechunk(norm)
 
 
 #: Bytes reversed at once by :func:`_reverse_in_place` (its only allocation).

@@ -10,7 +10,7 @@ from typing import TYPE_CHECKING, Any, Union
 import numpy as np
 
 from ._chunk_spec import checked_spec
-from ._cut_plan import CutPlan, cut_plan
+from ._cut_plan import CutPlan, cut_plan, stepped_cut
 from ._meta_copy import copied_meta
 from ._per_volume import cut_volumes
 from ._source_index import axis4_reversed, slice_source_index
@@ -91,7 +91,7 @@ def _cut(data: Array, canon: tuple[slice | int, ...]) -> Array:
         picked = cut_plan(box, canon if whole else tuple(relative))
         if picked is not None:
             return picked
-        return data.to_dask()[canon] if whole else box.to_dask()[tuple(relative)]
+        return stepped_cut(data, canon) if whole else stepped_cut(box, tuple(relative))
     if whole:
         return data[canon]
     region = sub_array(data, tuple(bounds))

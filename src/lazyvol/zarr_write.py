@@ -30,7 +30,7 @@ import numpy as np
 
 from . import zarr_integrity as zi
 from . import zarr_nifti
-from ._cut_plan import cut_of, rechunk_cut
+from ._cut_plan import cut_of, rechunk_cut, step_reads
 from ._fsutil import (
     fsync_dir,
     make_temp_dir,
@@ -476,13 +476,20 @@ class _StoreWriter:
         _write_manifest(self.tmp, manifest)
 
 
+#: A cut with steps is read in its write blocks from the source (:func:`_source_blocks`) while a
+#: block reads at most this many times its voxels (``vol[::2, ::2, ::2]``: 8): 8 x 16 MiB blocks
+#: on two threads stay under a wide volume's band of whole-plane slabs that dask's rechunk holds.
+MAX_STEP_READS = 8
+
+
 def _source_blocks(vol: Volume, block: tuple[int, ...]) -> da.Array:
     """The volume's values in write blocks of shape ``block`` (volume order), read from the
-    source straight into them where the volume is a reader's array or a cut of one that reverses
-    or drops axes (:func:`lazyvol._cut_plan.rechunk_cut`), else rechunked by dask."""
+    source straight into them where the volume is a reader's array or a cut of one (reversed,
+    dropped or stepped axes, steps reading at most :data:`MAX_STEP_READS` times the block:
+    :func:`lazyvol._cut_plan.rechunk_cut`), else rechunked by dask."""
     cut = cut_of(vol.data)
-    if cut is not None:
-        return rechunk_cut(cut, block, read_ahead=True)
+    if cut is not None and step_reads(cut[1]) <= MAX_STEP_READS:
+        return rechunk_cut(*cut, block, read_ahead=True)
     return rechunk_source(vol.data, block, read_ahead=True)
 
 
