@@ -11,7 +11,16 @@ import numpy.typing as npt
 
 from .._warn import warn as _warn_user
 from . import limits
-from .parts import SUM_SCALE, CountsPart, FloatArray, IntArray, MomentsPart, Part, Scalar
+from .parts import (
+    SUM_SCALE,
+    CountsPart,
+    FloatArray,
+    Histogram,
+    IntArray,
+    MomentsPart,
+    Part,
+    Scalar,
+)
 from .percentiles import (
     SelectRunner,
     estimate,
@@ -184,16 +193,45 @@ def _moments_percentiles(
 ) -> int:
     """Percentiles of a moments partial (from its histogram, or exact); the extra passes made.
 
-    Every row's order statistics are handled together as arrays (many rows: per slice)."""
+    Every row's order statistics are handled together as arrays (many rows: per slice). Without
+    exact passes each row stands alone, so rows are taken in groups of at most
+    :data:`~lazyvol._stats.limits.PIECE` order statistics: locating them holds some 150 bytes
+    each, which for per-voxel statistics (up to two per row and percentile) was gigabytes."""
     rows = np.flatnonzero(m.n > 0)
     if not len(rows):
         return 0
-    n = m.n
     vmin = np.where(m.n > 0, m.vmin, np.nan).astype(np.float64)
     vmax = np.where(m.n > 0, m.vmax, np.nan).astype(np.float64)
+    if req.exact_percentiles:  # the passes are shared by every row
+        return _rows_percentiles(cols, rows, rows, m.n, vmin, vmax, m.hist, edges, req, run_select)
+    step = max(1, limits.PIECE // (2 * len(req.q)))
+    for start in range(0, len(rows), step):
+        at = rows[start : start + step]
+        hist = m.hist
+        if hist is not None:
+            hist = Histogram(hist.counts[at], hist.under[at], hist.over[at])
+        local = np.arange(len(at))
+        _rows_percentiles(cols, at, local, m.n[at], vmin[at], vmax[at], hist, edges, req, None)
+    return 0
+
+
+def _rows_percentiles(
+    cols: _Columns,
+    out: IntArray,
+    rows: IntArray,
+    n: IntArray,
+    vmin: FloatArray,
+    vmax: FloatArray,
+    hist: Histogram | None,
+    edges: FloatArray | None,
+    req: StatsRequest,
+    run_select: SelectRunner | None,
+) -> int:
+    """Percentiles of ``rows`` (indices into ``n``, ``vmin``, ``vmax``, ``hist``) into the rows
+    ``out`` of ``cols``; the extra passes made (exact percentiles: ``rows`` are the partial's)."""
     prev, nxt, gamma = ranks(n[rows], req.q)  # (rows, q)
     # the distinct (row, rank) pairs: a row's rank r is key row * span + r
-    span = int(n.max()) + 1
+    span = int(n[rows].max()) + 1
     pairs = _distinct(
         np.concatenate(
             [(rows[:, None] * span + prev).ravel(), (rows[:, None] * span + nxt).ravel()]
@@ -201,13 +239,13 @@ def _moments_percentiles(
     )
     # The default range spans the finite values; explicit edges may not (bins=[...]).
     default = req.range is None and isinstance(req.bins, int)
-    br, value = locate(pairs // span, pairs % span, n, vmin, vmax, m.hist, edges, default)
+    br, value = locate(pairs // span, pairs % span, n, vmin, vmax, hist, edges, default)
     err = np.where(np.isnan(value), np.inf, 0.0)
     todo = np.isnan(value)
     extra = 0
     if req.exact_percentiles:
         assert run_select is not None
-        budget = limits.exact_budget(m.k, 0 if m.hist is None else m.hist.nbins)
+        budget = limits.exact_budget(len(n), 0 if hist is None else hist.nbins)
         got, got_value, extra, unresolved = exact_select(
             br.take(todo), run_select, req.kind, budget
         )
@@ -230,9 +268,9 @@ def _moments_percentiles(
     value, err = _clamped(value, err, pairs // span, pairs % span, n, vmin, vmax)
     a = np.searchsorted(pairs, rows[:, None] * span + prev)
     b = np.searchsorted(pairs, rows[:, None] * span + nxt)
-    cols.pct[rows] = lerp_numpy(value[a], value[b], gamma)
+    cols.pct[out] = lerp_numpy(value[a], value[b], gamma)
     # an order statistic weighted 0 by the interpolation adds no error
-    cols.perr[rows] = np.where(
+    cols.perr[out] = np.where(
         gamma == 0, err[a], np.where(gamma == 1, err[b], np.maximum(err[a], err[b]))
     )
     return extra
