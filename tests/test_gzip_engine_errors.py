@@ -7,13 +7,16 @@ from __future__ import annotations
 
 import errno
 import gzip
+import os
+import subprocess
+import sys
 import zlib
 from pathlib import Path
 
 import pytest
 
 import lazyvol as lv
-from lazyvol import gzaccess
+from lazyvol import gzaccess, gzengine
 from lazyvol.nifti import build_gzip_index, clear_gzip_handles
 from lazyvol.testing import write_phantom_nifti
 
@@ -136,3 +139,30 @@ def test_an_engine_failing_to_export_its_index_leaves_the_read_intact(
     with pytest.warns(RuntimeWarning, match="could not save the gzip seek index"):
         got = lv.open(path).compute()
     assert got.tobytes() == lv.open(tmp_path / "p.nii").compute().tobytes()
+
+
+def test_many_gz_files_open_under_an_address_space_limit(tmp_path: Path) -> None:
+    # rapidgzip reserves ~520 MiB of address space per open file and ends the process with
+    # SIGSEGV when a reservation fails: under `ulimit -v` 2 GiB the third .nii.gz crashed it.
+    paths = [write_phantom_nifti(tmp_path / f"x{i}.nii.gz", (8, 7, 5)) for i in range(8)]
+    code = (
+        "import resource\n"
+        "resource.setrlimit(resource.RLIMIT_AS, (2 << 30, 2 << 30))\n"
+        "import lazyvol as lv\n"
+        f"for p in {[str(p) for p in paths]!r}:\n"
+        "    assert lv.open(p).compute().shape == (8, 7, 5)\n"
+    )
+    env = {k: v for k, v in os.environ.items() if k != gzaccess.ENGINE_ENV}
+    env["LAZYVOL_CACHE_DIR"] = str(tmp_path / "c")
+    out = subprocess.run([sys.executable, "-c", code], env=env, capture_output=True, text=True)
+    assert out.returncode == 0, (out.returncode, out.stderr[-2000:])
+
+
+def test_a_forced_engine_is_kept_under_an_address_space_limit(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    monkeypatch.setattr(gzengine, "_address_space_limited", lambda: True)
+    monkeypatch.delenv(gzaccess.ENGINE_ENV, raising=False)
+    assert gzengine.engine() == "indexed_gzip"
+    monkeypatch.setenv(gzaccess.ENGINE_ENV, "rapidgzip")
+    assert gzengine.engine() == ("rapidgzip" if "rapidgzip" in ENGINES else "indexed_gzip")

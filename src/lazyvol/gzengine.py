@@ -45,9 +45,10 @@ def _forced() -> str:
 
 def engine() -> str:
     """Engine of a first pass (no seek index yet): ``"rapidgzip"`` when installed (or forced by
-    ``LAZYVOL_GZIP_ENGINE``), else ``"indexed_gzip"``."""
+    ``LAZYVOL_GZIP_ENGINE``), else ``"indexed_gzip"``; ``"indexed_gzip"`` too, unless forced,
+    in a process whose address space is limited (:func:`_address_space_limited`)."""
     forced = _forced()
-    if forced == "indexed_gzip":
+    if forced == "indexed_gzip" or (forced == "" and _address_space_limited()):
         return "indexed_gzip"
     try:
         import rapidgzip  # noqa: F401
@@ -61,6 +62,23 @@ def engine() -> str:
             ) from None
         return "indexed_gzip"
     return "rapidgzip"
+
+
+def _address_space_limited() -> bool:
+    """Whether the process runs under a finite address-space limit (``ulimit -v``,
+    ``RLIMIT_AS``, as batch schedulers set it).
+
+    rapidgzip 0.16 reserves ~520 MiB of address space per open file (almost none of it resident)
+    and, when a reservation fails on a handle's own thread, ends the process with SIGSEGV rather
+    than raising: under a 2 GiB limit the third open ``.nii.gz`` crashed, under 4 GiB the sixth.
+    indexed_gzip's handles take about a MiB and fail with an exception.
+    """
+    try:
+        import resource
+    except ImportError:  # (not on Windows, which has no such limit)
+        return False
+    soft = resource.getrlimit(resource.RLIMIT_AS)[0]
+    return bool(soft != resource.RLIM_INFINITY)
 
 
 def index_engine() -> str:
