@@ -1522,3 +1522,35 @@ def test_an_unread_bits_allocated_is_refused_with_advice_that_fits_it(tmp_path, 
         lv.open(tmp_path / "s")
     assert advice in str(exc.value)
     assert bits == 1 or "unpacks the bits" not in str(exc.value)
+
+
+@pytest.mark.parametrize(
+    ("bits", "advice"),
+    [
+        (12, "pydicom does not read it either"),
+        (64, "reads 64-bit integers"),
+        (1, "unpacks the bits"),
+    ],
+)
+def test_an_enhanced_files_unread_bits_allocated_is_named_not_measured(tmp_path, bits, advice):
+    """An enhanced file's frames were measured with BitsAllocated // 8 before BitsAllocated was
+    checked, so 12 or 1 bits read as a Pixel Data 'a whole frame more than 7x8x3x1x1 describe'
+    (a FormatError blaming the header's dimensions) and 64 as 'shorter than 3 frames x 448
+    bytes', where a classic series of the same files is told BitsAllocated is not read and why."""
+    from lazyvol.testing import write_enhanced_dicom
+
+    (tmp_path / "e").mkdir()
+    path = tmp_path / "e" / "e.dcm"
+    write_enhanced_dicom(path, (8, 7, 3))
+    ds = pydicom.dcmread(path)
+    ds.BitsAllocated = bits
+    ds.BitsStored = min(bits, 12)
+    ds.HighBit = min(bits, 12) - 1
+    ds.save_as(path)
+    for source in (tmp_path / "e", path):
+        with pytest.raises(lv.UnsupportedError, match=rf"BitsAllocated \(0028,0100\) = {bits} "):
+            lv.open(source)
+        with pytest.raises(lv.UnsupportedError) as exc:
+            lv.open(source)
+        assert advice in str(exc.value) and str(path) in str(exc.value)
+        assert "describe" not in str(exc.value) and "shorter" not in str(exc.value)

@@ -117,3 +117,27 @@ def excess_problem(rec: FrameRecord, element: str = "Pixel Data (7FE0,0010)") ->
         f"BitsAllocated/8 = {rows}x{columns}x{frames}x{max(1, rec.samples_per_pixel)}x"
         f"{max(1, rec.bits_allocated // 8)} describe: {why}"
     )
+
+
+#: What to do with a file of a BitsAllocated lazyvol does not read (0: any other value, which
+#: pydicom does not read either: no numpy dtype holds 24- or 48-bit samples).
+_BITS_FIX = {
+    1: "read the file with pydicom (Dataset.pixel_array unpacks the bits), or re-export it with 8 "
+    "bits allocated",
+    64: "read the file with pydicom (Dataset.pixel_array reads 64-bit integers), or re-export it "
+    "with 32 bits allocated",
+    0: "pydicom does not read it either (no numpy dtype holds such samples; 12 is old ACR-NEMA "
+    "packing): convert the file to 8, 16 or 32 bits allocated (GDCM, DCMTK), or fix the header",
+}
+
+
+def bits_allocated_problem(rec: FrameRecord) -> str:
+    """Why lazyvol cannot read ``rec``'s samples as BitsAllocated (0028,0100) states them (not 8,
+    16 or 32; Double Float Pixel Data excepted), with what to do; "" when it can. Checked before
+    any size that BitsAllocated / 8 measures (a classic image's or an enhanced file's frames)."""
+    if rec.bits_allocated in (8, 16, 32) or rec.pixel_vr == "OD":
+        return ""
+    return (
+        f"BitsAllocated (0028,0100) = {rec.bits_allocated} is not supported (8, 16 or 32): "
+        f"{_BITS_FIX.get(rec.bits_allocated, _BITS_FIX[0])}"
+    )

@@ -20,7 +20,7 @@ from .bids_enhanced import enhanced_group_values
 from .codestream import END_MARKER_ROOM, SIZED_SYNTAXES, holds_end_marker
 from .dicom_time import frame_time, stated_datetime
 from .dimension_index import dcm2niix_rank, dimensions, number_echoes
-from .excess import excess_problem, undefined_length_problem
+from .excess import bits_allocated_problem, excess_problem, undefined_length_problem
 from .frame_diffusion import frame_diffusion
 from .image_type import KINDS_APART
 from .model import NATIVE_SYNTAXES, pixel_element_name
@@ -354,6 +354,9 @@ def expand_frames(
 
 def _frame_ranges(rec: FrameRecord, nframes: int, fetch: Fetch) -> list[tuple[int, int]] | str:
     """``(offset, length)`` of each frame's bytes (native: the frame; encapsulated: its items)."""
+    bits_problem = bits_allocated_problem(rec)
+    if bits_problem:  # (BitsAllocated // 8 would measure the frames wrong: say what is wrong)
+        return bits_problem + UNSUPPORTED_LAYOUT
     frame_bytes = rec.rows * rec.columns * rec.samples_per_pixel * (rec.bits_allocated // 8)
     ranges: list[tuple[int, int]] = []
     if rec.transfer_syntax in NATIVE_SYNTAXES:

@@ -193,7 +193,8 @@ __all__ = ["INDEX_VERSION", "REPORT_FORMAT"]
 #: 108: an enhanced Siemens frame holds TablePosition from XA's (0021,1005) of (0021,10FE) (h164).
 #: 109: records note an AcquisitionDateTime date dcm2niix does not read (``_sidecar_undated``; h165).
 #: 110: a file of 1-131 bytes is skipped as "not a DICOM file (too short: ...)", an emptied slice (h177).
-INDEX_VERSION = 110
+#: 111: an enhanced file of a BitsAllocated lazyvol does not read is skipped naming it (h172).
+INDEX_VERSION = 111
 #: Layout of a report: 2: files named by their listing position, identities taken from the listing;
 #: 3: a volume's files may differ in pixel encoding (each frame's, ``encodings``), where 2 split them;
 #: 4: ... and in BitsStored (each frame's, ``stored_bits``), where 3 split them;

@@ -18,7 +18,7 @@ from .codestream import (
     rle_room_problem,
     rle_segments_problem,
 )
-from .excess import excess_problem, undefined_length_problem
+from .excess import bits_allocated_problem, excess_problem, undefined_length_problem
 from .model import (
     DEFLATED_SYNTAX,
     FLOAT_PIXEL_VRS,
@@ -192,11 +192,9 @@ def support_error(rec: FrameRecord, fetch: Fetch = read_local) -> tuple[str, str
             f"{rec.path}: colour images (SamplesPerPixel (0028,0002) = {rec.samples_per_pixel}, "
             f"PhotometricInterpretation {rec.photometric}) are not supported yet: {_COLOUR_FIX}"
         )
-    if rec.bits_allocated not in (8, 16, 32) and rec.pixel_vr != "OD":
-        return "unsupported", (
-            f"{rec.path}: BitsAllocated (0028,0100) = {rec.bits_allocated} is not supported "
-            f"(8, 16 or 32): {_BITS_FIX.get(rec.bits_allocated, _BITS_FIX[0])}"
-        )
+    bits_problem = bits_allocated_problem(rec)
+    if bits_problem:
+        return "unsupported", f"{rec.path}: {bits_problem}"
     if not 1 <= rec.bits_stored <= rec.bits_allocated:
         # (0: the attribute is missing, empty or 0; the record does not tell them apart)
         stated = f"= {rec.bits_stored}" if rec.bits_stored else "is missing, empty or 0, which"
@@ -232,18 +230,6 @@ def _excess_problem(rec: FrameRecord) -> tuple[str, str] | None:
     stated would return part of the data, scrambled or cut, without a word."""
     problem = excess_problem(rec, pixel_element_name(rec.pixel_vr))
     return ("format", f"{rec.path}: {problem}") if problem else None
-
-
-#: What to do with a file of a BitsAllocated lazyvol does not read (0: any other value, which
-#: pydicom does not read either: no numpy dtype holds 24- or 48-bit samples).
-_BITS_FIX = {
-    1: "read the file with pydicom (Dataset.pixel_array unpacks the bits), or re-export it with 8 "
-    "bits allocated",
-    64: "read the file with pydicom (Dataset.pixel_array reads 64-bit integers), or re-export it "
-    "with 32 bits allocated",
-    0: "pydicom does not read it either (no numpy dtype holds such samples; 12 is old ACR-NEMA "
-    "packing): convert the file to 8, 16 or 32 bits allocated (GDCM, DCMTK), or fix the header",
-}
 
 
 def _compressed_problem(rec: FrameRecord, fetch: Fetch) -> tuple[str, str] | None:
