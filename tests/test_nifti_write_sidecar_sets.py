@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import os
 import re
+import stat
 from pathlib import Path
 
 import nibabel as nib
@@ -471,3 +472,35 @@ def test_a_folder_with_a_sidecar_name_is_refused_not_deleted(tmp_path, folder, s
     assert (out / folder / "notes.txt").read_text() == "mine"
     vol.to_nifti(out / "out.nii", overwrite=True, sidecars=False)
     assert sorted(os.listdir(out)) == sorted([folder, "out.nii"])
+
+
+@pytest.mark.parametrize("through_link", [False, True])
+@pytest.mark.parametrize("name", ["out.nii", "out.nii.gz", "out.json"])
+def test_an_overwrite_never_replaces_a_fifo_or_device(tmp_path, name, through_link):
+    """Writers publish by renaming a finished file onto the destination: with overwrite=True a
+    FIFO named out.nii (or a link out.nii -> /dev/null: the device node itself was replaced by a
+    regular file), or a FIFO where a sidecar goes, was replaced. (A FIFO stands for a device.)"""
+    special = tmp_path / ("special" if through_link else name)
+    os.mkfifo(special)
+    if through_link:
+        (tmp_path / name).symlink_to(special)
+    image = name if name.startswith("out.nii") else "out.nii"
+    src = _dwi(tmp_path)
+    if name == "out.json" and through_link:  # a sidecar replaces the link, not what it names
+        lv.open(src).to_nifti(tmp_path / image, overwrite=True)
+        assert not (tmp_path / name).is_symlink()
+    else:
+        with pytest.raises(WriteError, match=r"is a FIFO \(named pipe\), not a regular file"):
+            lv.open(src).to_nifti(tmp_path / image, overwrite=True)
+        assert not any(".lazyvol-" in n for n in os.listdir(tmp_path))
+    assert stat.S_ISFIFO(os.stat(special).st_mode)
+
+
+def test_references_output_never_replaces_a_fifo(tmp_path, monkeypatch):
+    """``lazyvol references -o refs.json --overwrite`` replaced a FIFO with a regular file."""
+    from lazyvol.cli import main
+
+    os.mkfifo(tmp_path / "refs.json")
+    src = _dwi(tmp_path)
+    assert main(["references", str(src), "-o", str(tmp_path / "refs.json"), "--overwrite"]) == 2
+    assert stat.S_ISFIFO(os.stat(tmp_path / "refs.json").st_mode)

@@ -26,6 +26,7 @@ import uuid
 from collections.abc import Callable, Collection, Iterator
 from typing import IO, Any
 
+from ._special_files import check_written_file
 from .errors import WriteError
 
 __all__ = [
@@ -96,6 +97,7 @@ def publish_file(tmp: str, dest: str, *, overwrite: bool, durable: bool = True) 
         ``overwrite`` is false and ``dest`` exists (``tmp`` is left for the caller to remove).
     """
     if overwrite:
+        check_written_file(dest, dest, follow=False)  # (a FIFO, socket or device: kept)
         os.replace(tmp, dest)
     elif link_or_rename(tmp, dest):
         os.unlink(tmp)

@@ -13,8 +13,9 @@ import os
 import stat as _stat
 
 from ._location import Location
+from ._special_files import file_kind as _file_kind
 from .errors import FormatError, SourceNotFoundError
-from .sources import SourceStamp, _file_kind
+from .sources import SourceStamp
 
 __all__ = ["OPEN_FLAGS", "check_range", "pread_full", "pread_into", "short_read"]
 

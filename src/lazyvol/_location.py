@@ -16,6 +16,7 @@ from dataclasses import dataclass, field
 from typing import Any
 from urllib.parse import parse_qsl, unquote_plus, urlsplit, urlunsplit
 
+from ._special_files import check_written_file
 from ._url_check import REDACTED as _REDACTED
 from ._url_check import check_url as _check_url
 from ._url_check import rough_display as _rough_display
@@ -262,8 +263,14 @@ def written_through(dest: str) -> str:
     lazyvol.WriteError
         ``dest`` is a symbolic link in a loop, or to a path whose folder does not exist (nothing
         can be written through it; the messages said "file exists", then "no such file", or named
-        the link's own folder).
+        the link's own folder); or it is, or names, a FIFO, socket or device.
     """
+    where = _link_target(dest)
+    check_written_file(where, dest)  # (a FIFO, socket or device: refused)
+    return where
+
+
+def _link_target(dest: str) -> str:
     if not os.path.islink(dest):
         return dest
     from .errors import WriteError

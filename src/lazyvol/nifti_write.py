@@ -39,6 +39,7 @@ import numpy as np
 from ._fileset import Aside, drop, link_in, publish_lock, put_back, recover_set, set_aside, sweep
 from ._fsutil import fsync_dir, make_temp_file, publish_file, release_temp_dir, sweep_leftovers
 from ._location import local_destination, written_through
+from ._special_files import check_written_file
 from .chunking import as_plan_array, direct_compute_allowed
 from .config import chunk_budget
 from .errors import WriteError
@@ -349,6 +350,8 @@ def _check_destination(
     if not sidecars:
         return []
     names, taken = check_shared(vol.meta, dest, where)
+    for name in names:  # (replaced or removed when the set is published: not a FIFO or device)
+        check_written_file(name, name, follow=False)
     if taken and not overwrite:
         ours = set(sidecar_paths(vol.meta, dest))
         what = (

@@ -23,6 +23,7 @@ from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from typing import Any
 
+from ._special_files import file_kind as _file_kind
 from .errors import FormatError, SourceChangedError, SourceNotFoundError
 
 __all__ = [
@@ -85,19 +86,6 @@ def stat_regular(path: str | os.PathLike[str], *, what: str = "file") -> os.stat
             "(copy the data to a file first)"
         )
     return st
-
-
-def _file_kind(mode: int) -> str:
-    for test, name in (
-        (_stat.S_ISDIR, "directory"),
-        (_stat.S_ISFIFO, "FIFO (named pipe)"),
-        (_stat.S_ISSOCK, "socket"),
-        (_stat.S_ISCHR, "character device"),
-        (_stat.S_ISBLK, "block device"),
-    ):
-        if test(mode):
-            return name
-    return "special file"
 
 
 @dataclass(frozen=True, slots=True)

@@ -22,9 +22,9 @@ import stat
 from typing import TYPE_CHECKING, Any
 
 from ._io_local import OPEN_FLAGS
+from ._special_files import file_kind as _file_kind
 from .config import max_chunk_bytes, max_volume_bytes
 from .errors import FormatError, ResourceLimitError
-from .sources import _file_kind
 
 if TYPE_CHECKING:
     from zarr.abc.store import ByteRequest

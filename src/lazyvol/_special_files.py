@@ -1,0 +1,56 @@
+"""Files a reader or writer must not treat as regular files: FIFOs, sockets, devices (opening a
+FIFO blocks; renaming a finished file onto a device node replaces it)."""
+
+from __future__ import annotations
+
+import os
+import stat as _stat
+
+__all__ = ["check_written_file", "file_kind"]
+
+
+def _shown(path: str) -> str:
+    return os.fsencode(path).decode("utf-8", "backslashreplace")
+
+
+def check_written_file(where: str, dest: str, *, follow: bool = True) -> None:
+    """Refuse to write ``where`` (``dest``, or the path the link ``dest`` names) when it is an
+    existing FIFO, socket or device: writers publish by renaming a finished temporary file onto
+    their destination, which would put a regular file in the special file's place (a link
+    ``out.nii -> /dev/null`` written with ``overwrite=True`` replaced /dev/null). ``follow``:
+    through a link at ``where`` (false: a link is a name a rename replaces, whatever it names).
+
+    Raises
+    ------
+    WriteError
+        Naming the path, the link it was reached through and the kind of file.
+    """
+    try:
+        mode = (os.stat if follow else os.lstat)(where).st_mode
+    except OSError:
+        return  # (nothing there yet, or the writer's own checks say why)
+    if _stat.S_ISREG(mode) or _stat.S_ISDIR(mode) or _stat.S_ISLNK(mode):
+        return
+    from .errors import WriteError
+
+    kind = file_kind(mode)
+    via = f" (named by the link {_shown(dest)})" if where != dest else ""
+    raise WriteError(
+        f"{_shown(where)}{via}: is a {kind}, not a regular file or folder; lazyvol writes "
+        f"a file by replacing what is there and does not replace a {kind} (nothing written): "
+        "choose another name"
+    )
+
+
+def file_kind(mode: int) -> str:
+    """What a file of ``mode`` is, for messages (not a regular file)."""
+    for test, name in (
+        (_stat.S_ISDIR, "directory"),
+        (_stat.S_ISFIFO, "FIFO (named pipe)"),
+        (_stat.S_ISSOCK, "socket"),
+        (_stat.S_ISCHR, "character device"),
+        (_stat.S_ISBLK, "block device"),
+    ):
+        if test(mode):
+            return name
+    return "special file"
