@@ -200,3 +200,23 @@ def test_the_shard_bound_follows_the_array_metadata(tmp_path, monkeypatch):
 
     monkeypatch.setattr(zarr_files, "MIN_FILE_BYTES", 0)
     assert shard_file_bound(root, shard) == 0
+
+
+@pytest.mark.parametrize("kind", ["dev-zero", "fifo"])
+def test_a_lazyvol_stores_chunk_that_is_not_a_regular_file_is_named_so(tmp_path, kind):
+    """A lazyvol store (with its manifest) whose chunk file is a FIFO or a link to a device was
+    refused as 'chunk c/0/0/0 has 0 bytes, the manifest lists N (truncated, extended or
+    replaced)' -- the size of what is not a file; a foreign store's says what it is."""
+    store = str(tmp_path / "s.zarr")
+    data = np.arange(64 * 64 * 16, dtype=np.int16).reshape(64, 64, 16)
+    lv.Volume(data, np.eye(4)).to_zarr(store, chunks=(32, 32, 8), shards=False)
+    chunk = os.path.join(store, "0", "c", "0", "0", "0")
+    os.remove(chunk)
+    if kind == "fifo":
+        os.mkfifo(chunk)
+    else:
+        os.symlink("/dev/zero", chunk)
+    out = _run_bounded(lambda: lv.open(store).compute())
+    exc = out.get("exc")
+    assert isinstance(exc, lv.IntegrityError), out
+    assert "c/0/0/0" in str(exc) and "not a regular file" in str(exc)

@@ -251,6 +251,11 @@ def verify_level_files(
             )
         except OSError:
             size = -1
+        if isinstance(entry, os.DirEntry) and not entry.is_file(follow_symlinks=False):
+            raise IntegrityError(  # (a FIFO's or device's size says nothing: name what it is)
+                f"{label}: chunk file {key} is not a regular file (a FIFO, device, socket or "
+                "link); the store was altered; write it again"
+            )
         if size != int(table[key][0]):
             raise IntegrityError(
                 f"{label}: chunk {key} has {size} bytes, the manifest lists {table[key][0]} "
