@@ -243,18 +243,19 @@ def verify_level_files(
             "the store was edited; write it again"
         )
     for key, entry in found.items():
+        regular = True  # (a link to a file is its file: git-annex / DataLad, `cp -rs`)
         try:
-            size = (
-                entry.stat(follow_symlinks=False).st_size
-                if isinstance(entry, os.DirEntry)
-                else int(entry)
-            )
+            if isinstance(entry, os.DirEntry):
+                st = entry.stat()
+                size, regular = st.st_size, stat.S_ISREG(st.st_mode)
+            else:
+                size = int(entry)
         except OSError:
             size = -1
-        if isinstance(entry, os.DirEntry) and not entry.is_file(follow_symlinks=False):
-            raise IntegrityError(  # (a FIFO's or device's size says nothing: name what it is)
-                f"{label}: chunk file {key} is not a regular file (a FIFO, device, socket or "
-                "link); the store was altered; write it again"
+        if not regular:  # (a FIFO's or device's size says nothing: name what it is)
+            raise IntegrityError(
+                f"{label}: chunk file {key} is not a regular file (a FIFO, device or socket, or "
+                "a link to one); the store was altered; write it again"
             )
         if size != int(table[key][0]):
             raise IntegrityError(
