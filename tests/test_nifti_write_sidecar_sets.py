@@ -342,6 +342,91 @@ def test_a_killed_overwrite_is_finished_by_the_next_write(tmp_path, monkeypatch)
     assert n > 6  # (links aside, removals, links in, the image)
 
 
+@pytest.mark.parametrize("killed, then", [("out.nii", "out.nii.gz"), ("out.NII", "out.nii.gz")])
+def test_a_killed_overwrite_is_finished_by_a_write_of_the_other_extension(
+    tmp_path, monkeypatch, killed, then
+):
+    """A writer of out.nii killed at any step of the publish, then a write of out.nii.gz (which
+    shares out.nii's sidecars): the recovery asked whether out.nii.gz was published, so it put the
+    old DWI's .bval/.bvec/.json back beside the published new image (or removed its new sidecars),
+    and, the new image not published, left the old image aside, put back later beside
+    out.nii.gz's sidecars. Now the set is recovered by whether any image of it is published: the
+    new set, or the old one exactly; the write of out.nii.gz is then refused (another image)."""
+    n = 0
+    while True:
+        n += 1
+        out = tmp_path / str(n) / "o"
+        out.mkdir(parents=True)
+        lv.open(_dwi(out.parent)).to_nifti(out / killed)
+        old = _files(out)
+        src, truth = _t1(out.parent)
+        new_vol = lv.open(src)
+        with monkeypatch.context() as m:
+            for name in ("put_back", "drop"):  # (no clean-up after a kill)
+                m.setattr(nifti_write, name, lambda *a: None)
+            m.setattr(fileset, "put_back", lambda *a: None)
+            m.setattr(fileset, "_lock", lambda path: None)  # (the dead writer's locks are gone)
+            m.setattr(nifti_write, "_unlink_quiet", lambda path: None)
+            count = _fail_at(m, n, _Killed())
+            try:
+                new_vol.to_nifti(out / killed, overwrite=True)
+            except _Killed:
+                pass
+        if count[0] < n:
+            break  # (not killed: every step was)
+        image = out / killed
+        published = image.exists() and np.asarray(nib.load(image).dataobj).ndim == 3
+        with pytest.raises(WriteError, match="another image"):
+            new_vol.to_nifti(out / then, overwrite=True)
+        shown = {k: v for k, v in _files(out).items() if not k.startswith(".")}
+        if published:  # (the new set; leftovers of the name killed are that name's next write's)
+            assert set(shown) == {killed, "out.json"}, n
+            np.testing.assert_array_equal(np.asarray(nib.load(image).dataobj), truth)
+        else:
+            assert shown == old, n
+    assert n > 6
+
+
+def test_a_killed_overwrite_through_a_link_is_finished_by_the_next_write(tmp_path, monkeypatch):
+    """out.nii -> real/out.nii overwritten, killed at any step: the link itself is no published
+    image (the file it names is), so the next write puts the old set back, or keeps the new."""
+    n = 0
+    while True:
+        n += 1
+        out = tmp_path / str(n) / "o"
+        (out / "real").mkdir(parents=True)
+        lv.open(_dwi(out.parent)).to_nifti(out / "real" / "out.nii")
+        (out / "out.nii").symlink_to("real/out.nii")
+        old = _files(out / "real")
+        src, truth = _t1(out.parent)
+        new_vol = lv.open(src)
+        with monkeypatch.context() as m:
+            for name in ("put_back", "drop"):  # (no clean-up after a kill)
+                m.setattr(nifti_write, name, lambda *a: None)
+            m.setattr(fileset, "put_back", lambda *a: None)
+            m.setattr(fileset, "_lock", lambda path: None)  # (the dead writer's locks are gone)
+            m.setattr(nifti_write, "_unlink_quiet", lambda path: None)
+            count = _fail_at(m, n, _Killed())
+            try:
+                new_vol.to_nifti(out / "out.nii", overwrite=True)
+            except _Killed:
+                pass
+        if count[0] < n:
+            break  # (not killed: every step was)
+        image = out / "real" / "out.nii"
+        published = image.exists() and np.asarray(nib.load(image).dataobj).ndim == 3
+        with pytest.raises(WriteError, match="file exists"):
+            new_vol.to_nifti(out / "out.nii")  # (finishes the killed write, then is refused)
+        if published:  # (the new sidecars beside the link)
+            assert set(os.listdir(out)) == {"out.nii", "out.json", "real"}, n
+            assert os.listdir(out / "real") == ["out.nii"], n
+            np.testing.assert_array_equal(np.asarray(nib.load(image).dataobj), truth)
+        else:
+            assert set(os.listdir(out)) == {"out.nii", "real"}, n
+            assert _files(out / "real") == old, n
+    assert n > 6
+
+
 def test_an_interrupt_after_a_new_sidecar_is_linked_leaves_the_old_set(tmp_path, monkeypatch):
     """A T1 set overwritten by a DWI, Ctrl-C at any fsync: the DWI's .bval/.bvec linked in just
     before the folder sync stayed beside the old T1 put back (h85); now the old set exactly."""

@@ -162,16 +162,24 @@ def _leftovers(path: str, mark: str, listed: dict[str, list[str]]) -> list[str]:
     return [os.path.join(folder, n) for n in names if mark in n and leftover_of(n) == base]
 
 
-def recover_set(image: str, names: Iterable[str]) -> None:
+def recover_set(image: str, names: Iterable[str], images: Iterable[str] = ()) -> None:
     """Finish what a writer of ``image`` and its sidecars ``names`` killed mid-way left, unless a
-    live writer holds it: the image published (present), the leftovers are swept; else the old
-    files set aside are put back and the new ones published (linked to a temporary twin) are
-    removed, so the folder holds the old set again. Errors are ignored. Each folder is listed
-    once to find the leftovers, and once to sweep them."""
-    members = list(dict.fromkeys([image, *names]))  # (a file locked twice is locked by another)
-    if not os.path.lexists(image):
+    live writer holds it: an image of the set published (present), the leftovers are swept; else
+    the old files set aside are put back and the new ones published (linked to a temporary twin)
+    are removed, so the folder holds the old set again. ``images``: the other images whose
+    sidecars are ``names`` too (``<name>.nii`` beside ``<name>.nii.gz``; the suffix in any case,
+    as found in the folder, counts too): what a killed writer of one of them left is the same
+    set's, so it is recovered by whether any image of the set is published, and an old image of
+    theirs set aside is put back with its sidecars (recovered as a write of ``image``, a killed
+    writer's published image lost its new sidecars to the old ones, and its unpublished one's old
+    image stayed aside, to be put back later beside another image's sidecars). Errors are
+    ignored. Each folder is listed once to find the leftovers, and once to sweep them."""
+    pictures = list(dict.fromkeys([image, *images]))
+    members = list(dict.fromkeys([*pictures, *names]))  # (a file locked twice: by another)
+    listed: dict[str, list[str]] = {}
+    if not _published(pictures, listed):
+        members += _left_by_case_variants(pictures, listed, members)
         locks: list[int | None] = []
-        listed: dict[str, list[str]] = {}
         try:
             asides: list[Aside] = []
             twins: list[str] = []
@@ -202,6 +210,37 @@ def recover_set(image: str, names: Iterable[str]) -> None:
                 if fd is not None:
                     os.close(fd)
     sweep(members)
+
+
+def _published(images: list[str], listed: dict[str, list[str]]) -> bool:
+    """One of ``images`` is a file (a link to one: a link whose file is gone is none), or a name
+    in its folder (:func:`listed_names`) differing from one only in case (the folder listed only
+    where none is present by its own name)."""
+    if any(os.path.exists(p) for p in images):
+        return True
+    for path in images:
+        folder, base = os.path.split(path)
+        found = (n for n in listed_names(folder, listed) if n.lower() == base.lower())
+        if any(os.path.exists(os.path.join(folder, n)) for n in found):
+            return True
+    return False
+
+
+def _left_by_case_variants(
+    images: list[str], listed: dict[str, list[str]], known: list[str]
+) -> list[str]:
+    """The names, not in ``known``, whose leftovers are in the folder of one of ``images`` and
+    that differ from it only in case (a killed writer of ``x.NII`` for ``x.nii``)."""
+    out: list[str] = []
+    for path in images:
+        folder, base = os.path.split(path)
+        for name in listed_names(folder, listed):
+            left = leftover_of(name)
+            if left is None or left.lower() != base.lower():
+                continue
+            if (other := os.path.join(folder, left)) not in known + out:
+                out.append(other)
+    return out
 
 
 def sweep(paths: Iterable[str]) -> None:

@@ -45,7 +45,7 @@ from .config import chunk_budget
 from .errors import WriteError
 from .geometry import affine_problem
 from .nifti_make import gzip_wanted, written_header
-from .sidecar import any_sidecar_paths, check_shared, sidecar_files, sidecar_paths
+from .sidecar import any_sidecar_paths, check_shared, set_images, sidecar_files, sidecar_paths
 from .zarr_write import require_volume
 
 if TYPE_CHECKING:
@@ -424,7 +424,7 @@ def write_nifti(
     dest = local_destination(path)
     gz = gzip_wanted(dest, compresslevel)
     where = written_through(dest)  # (a symbolic link: the file it names)
-    recover_set(where, [*any_sidecar_paths(dest), *any_sidecar_paths(where)])
+    _recover(dest, where)
     present = _check_destination(vol, dest, where, overwrite, sidecars)
     files = sidecar_files(vol, dest) if sidecars else {}
     dtype = np.dtype(np.uint8) if vol.dtype.kind == "b" else vol.dtype.newbyteorder("=")
@@ -470,6 +470,14 @@ def write_nifti(
     finally:
         release_temp_dir(lock)  # (held until the file is published or removed)
     return dest
+
+
+def _recover(dest: str, where: str) -> None:
+    """Finish what killed writers of the set of ``dest`` (and ``where``, the file a link names)
+    left: of its image or of the other images sharing its sidecars (``.nii`` / ``.nii.gz``)."""
+    sets = (dest, where)
+    sidecars = [p for n in sets for p in any_sidecar_paths(n)]
+    recover_set(where, sidecars, [i for n in sets for i in set_images(n)])
 
 
 def _publish(

@@ -40,6 +40,7 @@ __all__ = [
     "sidecar",
     "sidecar_files",
     "sidecar_paths",
+    "set_images",
     "sharing_images",
     "world_gradients",
     "write_sidecars",
@@ -269,6 +270,13 @@ def sidecar_paths(meta: dict[str, Any], dest: str, *, every: bool = False) -> li
     if asl:
         out.append(_asl_context_path(stem))
     return out
+
+
+def set_images(dest: str) -> list[str]:
+    """The NIfTI images whose sidecars are all ``dest``'s: ``<name>.nii`` and ``<name>.nii.gz``
+    (``dest`` one of them)."""
+    stem = _stem(dest)
+    return [stem + ".nii", stem + ".nii.gz"]
 
 
 def any_sidecar_paths(dest: str) -> list[str]:
