@@ -427,6 +427,46 @@ def test_a_killed_overwrite_through_a_link_is_finished_by_the_next_write(tmp_pat
     assert n > 6
 
 
+def test_a_killed_asl_overwrite_keeps_its_labels_through_a_write_of_name(tmp_path, monkeypatch):
+    """sub_asl.nii (ASL, labels in sub_aslcontext.tsv) overwritten by an ASL volume of other
+    labels, killed at any step, then a T1 written to sub.nii, whose recovery looks at
+    sub_aslcontext.tsv too: the new sub_asl.nii published, its labels were replaced by the old
+    ones set aside (label/control swapped, no error) or removed. The file is sub_asl.nii's set's
+    while that image is published; unpublished, the old labels go back with the old set."""
+    n = 0
+    while True:
+        n += 1
+        out = tmp_path / str(n) / "o"
+        out.mkdir(parents=True)
+        _asl(out.parent).to_nifti(out / "sub_asl.nii")
+        new_vol = lv.open(_dwi(out.parent / "n"), dtype="float32")  # (tells the images apart)
+        new_vol.meta.setdefault("axis4_values", {})["ASLContext"] = ["control", "label", "control"]
+        src, _truth = _t1(out.parent)
+        with monkeypatch.context() as m:
+            for name in ("put_back", "drop"):  # (no clean-up after a kill)
+                m.setattr(nifti_write, name, lambda *a: None)
+            m.setattr(fileset, "put_back", lambda *a: None)
+            m.setattr(fileset, "_lock", lambda path: None)  # (the dead writer's locks are gone)
+            m.setattr(nifti_write, "_unlink_quiet", lambda path: None)
+            count = _fail_at(m, n, _Killed())
+            try:
+                new_vol.to_nifti(out / "sub_asl.nii", overwrite=True)
+            except _Killed:
+                pass
+        lv.open(src).to_nifti(out / "sub.nii")
+        image = out / "sub_asl.nii"
+        if not image.exists():
+            continue  # (the old set comes back with the next write of sub_asl.nii)
+        context = out / "sub_aslcontext.tsv"
+        labels = context.read_text().split()[1:] if context.exists() else None
+        old_image = nib.load(image).header.get_data_dtype() != np.float32
+        want = ["label", "control", "label"] if old_image else ["control", "label", "control"]
+        assert labels == want, n
+        if count[0] < n:
+            break  # (not killed, but no clean-up: as if killed once the image was published)
+    assert n > 6
+
+
 def test_an_interrupt_after_a_new_sidecar_is_linked_leaves_the_old_set(tmp_path, monkeypatch):
     """A T1 set overwritten by a DWI, Ctrl-C at any fsync: the DWI's .bval/.bvec linked in just
     before the folder sync stayed beside the old T1 put back (h85); now the old set exactly."""

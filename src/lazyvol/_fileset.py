@@ -19,7 +19,7 @@ import contextlib
 import errno
 import os
 import time
-from collections.abc import Iterable, Iterator
+from collections.abc import Iterable, Iterator, Mapping
 from typing import Any
 
 from ._fsutil import (
@@ -162,7 +162,12 @@ def _leftovers(path: str, mark: str, listed: dict[str, list[str]]) -> list[str]:
     return [os.path.join(folder, n) for n in names if mark in n and leftover_of(n) == base]
 
 
-def recover_set(image: str, names: Iterable[str], images: Iterable[str] = ()) -> None:
+def recover_set(
+    image: str,
+    names: Iterable[str],
+    images: Iterable[str] = (),
+    shared: Mapping[str, list[str]] | None = None,
+) -> None:
     """Finish what a writer of ``image`` and its sidecars ``names`` killed mid-way left, unless a
     live writer holds it: an image of the set published (present), the leftovers are swept; else
     the old files set aside are put back and the new ones published (linked to a temporary twin)
@@ -172,8 +177,11 @@ def recover_set(image: str, names: Iterable[str], images: Iterable[str] = ()) ->
     set's, so it is recovered by whether any image of the set is published, and an old image of
     theirs set aside is put back with its sidecars (recovered as a write of ``image``, a killed
     writer's published image lost its new sidecars to the old ones, and its unpublished one's old
-    image stayed aside, to be put back later beside another image's sidecars). Errors are
-    ignored. Each folder is listed once to find the leftovers, and once to sweep them."""
+    image stayed aside, to be put back later beside another image's sidecars). ``shared``: a
+    sidecar of ``names`` that other images' sets hold too (``<name>_aslcontext.tsv``, also
+    ``<name>_asl.nii``'s), with those images: where one of them is published, that file is the
+    published set's and is not put back (the old labels beside a new ``<name>_asl.nii``). Errors
+    are ignored. Each folder is listed once to find the leftovers, and once to sweep them."""
     pictures = list(dict.fromkeys([image, *images]))
     members = list(dict.fromkeys([*pictures, *names]))  # (a file locked twice: by another)
     listed: dict[str, list[str]] = {}
@@ -195,6 +203,8 @@ def recover_set(image: str, names: Iterable[str], images: Iterable[str] = ()) ->
                         return  # a live writer's
                     except OSError:
                         pass  # (a link aside)
+                if path in (shared or {}) and _published((shared or {})[path], listed):
+                    continue  # (another published set's file)
                 if found:
                     asides.append((path, found[-1], None))  # (the latest)
                 elif _twinned(path, temps):

@@ -36,7 +36,7 @@ from typing import TYPE_CHECKING, Any, BinaryIO
 import dask
 import numpy as np
 
-from ._fileset import Aside, drop, link_in, publish_lock, put_back, recover_set, set_aside, sweep
+from ._fileset import Aside, drop, link_in, publish_lock, put_back, set_aside, sweep
 from ._fsutil import fsync_dir, make_temp_file, publish_file, release_temp_dir, sweep_leftovers
 from ._location import local_destination, written_through
 from ._special_files import check_written_file
@@ -45,7 +45,7 @@ from .config import chunk_budget
 from .errors import WriteError
 from .geometry import affine_problem
 from .nifti_make import gzip_wanted, written_header
-from .sidecar import any_sidecar_paths, check_shared, set_images, sidecar_files, sidecar_paths
+from .sidecar import check_shared, recover_sets, sidecar_files, sidecar_paths
 from .zarr_write import require_volume
 
 if TYPE_CHECKING:
@@ -424,7 +424,7 @@ def write_nifti(
     dest = local_destination(path)
     gz = gzip_wanted(dest, compresslevel)
     where = written_through(dest)  # (a symbolic link: the file it names)
-    _recover(dest, where)
+    recover_sets(dest, where)
     present = _check_destination(vol, dest, where, overwrite, sidecars)
     files = sidecar_files(vol, dest) if sidecars else {}
     dtype = np.dtype(np.uint8) if vol.dtype.kind == "b" else vol.dtype.newbyteorder("=")
@@ -470,14 +470,6 @@ def write_nifti(
     finally:
         release_temp_dir(lock)  # (held until the file is published or removed)
     return dest
-
-
-def _recover(dest: str, where: str) -> None:
-    """Finish what killed writers of the set of ``dest`` (and ``where``, the file a link names)
-    left: of its image or of the other images sharing its sidecars (``.nii`` / ``.nii.gz``)."""
-    sets = (dest, where)
-    sidecars = [p for n in sets for p in any_sidecar_paths(n)]
-    recover_set(where, sidecars, [i for n in sets for i in set_images(n)])
 
 
 def _publish(

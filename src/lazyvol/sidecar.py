@@ -22,7 +22,7 @@ from typing import Any
 
 import numpy as np
 
-from ._fileset import listed_names
+from ._fileset import listed_names, recover_set
 from ._fsutil import atomic_write_bytes
 from ._per_volume import PER_VOLUME_KEYS, ms_seconds
 from ._source_index import source_stride
@@ -34,6 +34,8 @@ from .zarr_nifti import repetition_time
 __all__ = [
     "PER_VOLUME_KEYS",
     "any_sidecar_paths",
+    "asl_partner",
+    "recover_sets",
     "check_shared",
     "fsl_bvals_bvecs",
     "fsl_bvecs",
@@ -277,6 +279,26 @@ def set_images(dest: str) -> list[str]:
     (``dest`` one of them)."""
     stem = _stem(dest)
     return [stem + ".nii", stem + ".nii.gz"]
+
+
+def asl_partner(dest: str) -> tuple[str, list[str]]:
+    """The ``_aslcontext.tsv`` of NIfTI ``dest``'s set and the other images whose sets hold it
+    too: ``<name>_asl.nii[.gz]`` for ``<name>.nii``, ``<name>.nii[.gz]`` for ``<name>_asl.nii``
+    (an ASL volume written under either name writes ``<name>_aslcontext.tsv``)."""
+    stem = _stem(dest)
+    other = stem[:-4] if stem.endswith("_asl") else stem + "_asl"
+    return _asl_context_path(stem), set_images(other + ".nii")
+
+
+def recover_sets(dest: str, where: str) -> None:
+    """Finish what killed writers of the set of NIfTI ``dest`` (and ``where``, the file a link
+    names) left (:func:`lazyvol._fileset.recover_set`): of its image or of the other images
+    sharing its sidecars (``.nii`` / ``.nii.gz``; the ``_aslcontext.tsv`` of ``<name>`` and
+    ``<name>_asl``)."""
+    sets = (dest, where)
+    sidecars = [p for n in sets for p in any_sidecar_paths(n)]
+    shared = dict(asl_partner(n) for n in sets)
+    recover_set(where, sidecars, [i for n in sets for i in set_images(n)], shared)
 
 
 def any_sidecar_paths(dest: str) -> list[str]:
