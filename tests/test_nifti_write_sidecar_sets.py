@@ -467,6 +467,46 @@ def test_a_killed_asl_overwrite_keeps_its_labels_through_a_write_of_name(tmp_pat
     assert n > 6
 
 
+def test_a_write_of_name_keeps_the_labels_a_killed_asl_overwrite_set_aside(tmp_path, monkeypatch):
+    """sub.nii beside sub_asl.nii; an overwrite of sub_asl.nii killed before its image was
+    published, then sub.nii written again: its recovery swept the old sub_aslcontext.tsv set
+    aside (sub.nii published), so the next write of sub_asl.nii put the old image back with the
+    new labels, or none. The file goes with the set whose writer was killed."""
+    n = 0
+    while True:
+        n += 1
+        out = tmp_path / str(n) / "o"
+        out.mkdir(parents=True)
+        src, _truth = _t1(out.parent)
+        lv.open(src).to_nifti(out / "sub.nii")
+        _asl(out.parent).to_nifti(out / "sub_asl.nii")
+        new_vol = lv.open(_dwi(out.parent / "n"), dtype="float32")  # (tells the images apart)
+        new_vol.meta.setdefault("axis4_values", {})["ASLContext"] = ["control", "label", "control"]
+        with monkeypatch.context() as m:
+            for name in ("put_back", "drop"):  # (no clean-up after a kill)
+                m.setattr(nifti_write, name, lambda *a: None)
+            m.setattr(fileset, "put_back", lambda *a: None)
+            m.setattr(fileset, "_lock", lambda path: None)  # (the dead writer's locks are gone)
+            m.setattr(nifti_write, "_unlink_quiet", lambda path: None)
+            count = _fail_at(m, n, _Killed())
+            try:
+                new_vol.to_nifti(out / "sub_asl.nii", overwrite=True)
+            except _Killed:
+                pass
+        lv.open(src).to_nifti(out / "sub.nii", overwrite=True)
+        with pytest.raises(WriteError, match="exists"):
+            new_vol.to_nifti(out / "sub_asl.nii")  # (finishes the killed write, then is refused)
+        image = out / "sub_asl.nii"
+        context = out / "sub_aslcontext.tsv"
+        labels = context.read_text().split()[1:] if context.exists() else None
+        old_image = nib.load(image).header.get_data_dtype() != np.float32
+        want = ["label", "control", "label"] if old_image else ["control", "label", "control"]
+        assert labels == want, n
+        if count[0] < n:
+            break  # (not killed, but no clean-up: as if killed once the image was published)
+    assert n > 6
+
+
 def test_an_interrupt_after_a_new_sidecar_is_linked_leaves_the_old_set(tmp_path, monkeypatch):
     """A T1 set overwritten by a DWI, Ctrl-C at any fsync: the DWI's .bval/.bvec linked in just
     before the folder sync stayed beside the old T1 put back (h85); now the old set exactly."""

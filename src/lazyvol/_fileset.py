@@ -179,47 +179,71 @@ def recover_set(
     writer's published image lost its new sidecars to the old ones, and its unpublished one's old
     image stayed aside, to be put back later beside another image's sidecars). ``shared``: a
     sidecar of ``names`` that other images' sets hold too (``<name>_aslcontext.tsv``, also
-    ``<name>_asl.nii``'s), with those images: where one of them is published, that file is the
-    published set's and is not put back (the old labels beside a new ``<name>_asl.nii``). Errors
-    are ignored. Each folder is listed once to find the leftovers, and once to sweep them."""
+    ``<name>_asl.nii``'s), with those images: it goes with the set whose image a killed writer
+    left leftovers of (:func:`_shared_published`). Errors are ignored. Each folder is listed
+    once to find the leftovers, and once to sweep them."""
     pictures = list(dict.fromkeys([image, *images]))
     members = list(dict.fromkeys([*pictures, *names]))  # (a file locked twice: by another)
     listed: dict[str, list[str]] = {}
-    if not _published(pictures, listed):
+    own = _published(pictures, listed)
+    if not own:
         members += _left_by_case_variants(pictures, listed, members)
-        locks: list[int | None] = []
-        try:
-            asides: list[Aside] = []
-            twins: list[str] = []
-            for path in members:
-                found = sorted(
-                    _leftovers(path, OLD_MARK, listed), key=lambda p: os.lstat(p).st_ctime_ns
-                )
-                temps = _leftovers(path, TMP_MARK, listed)
-                for part in (*found, *temps):
-                    try:
-                        locks.append(lock_path(part, directory=False))
-                    except BlockingIOError:
-                        return  # a live writer's
-                    except OSError:
-                        pass  # (a link aside)
-                if path in (shared or {}) and _published((shared or {})[path], listed):
-                    continue  # (another published set's file)
-                if found:
-                    asides.append((path, found[-1], None))  # (the latest)
-                elif _twinned(path, temps):
-                    twins.append(path)
-            for path in twins:
-                with contextlib.suppress(OSError):
-                    os.unlink(path)
-            put_back(asides)
-        except OSError:
-            pass
-        finally:
-            for fd in locks:
-                if fd is not None:
-                    os.close(fd)
+    others = shared or {}
+    pending = [
+        m
+        for m in members
+        if not (_shared_published(pictures, others[m], own, listed) if m in others else own)
+    ]
+    locks: list[int | None] = []
+    try:
+        asides: list[Aside] = []
+        twins: list[str] = []
+        for path in pending:
+            found = sorted(
+                _leftovers(path, OLD_MARK, listed), key=lambda p: os.lstat(p).st_ctime_ns
+            )
+            temps = _leftovers(path, TMP_MARK, listed)
+            for part in (*found, *temps):
+                try:
+                    locks.append(lock_path(part, directory=False))
+                except BlockingIOError:
+                    return  # a live writer's
+                except OSError:
+                    pass  # (a link aside)
+            if found:
+                asides.append((path, found[-1], None))  # (the latest)
+            elif _twinned(path, temps):
+                twins.append(path)
+        for path in twins:
+            with contextlib.suppress(OSError):
+                os.unlink(path)
+        put_back(asides)
+    except OSError:
+        pass
+    finally:
+        for fd in locks:
+            if fd is not None:
+                os.close(fd)
     sweep(members)
+
+
+def _shared_published(
+    images: list[str], others: list[str], own: bool, listed: dict[str, list[str]]
+) -> bool:
+    """Whether a file of the sets of ``images`` (published: ``own``) and of ``others`` is the
+    published set's: the state of the set whose image a killed writer left leftovers of (a
+    killed writer of ``<name>_asl.nii`` leaves the old ``<name>_aslcontext.tsv`` aside, which a
+    write of ``<name>.nii`` neither puts back beside the new image nor sweeps while that image
+    is not published); where neither or both did, published when either is."""
+    by_others, by_us = _image_left(others, listed), _image_left(images, listed)
+    if by_others != by_us:
+        return _published(others, listed) if by_others else own
+    return own or _published(others, listed)
+
+
+def _image_left(images: list[str], listed: dict[str, list[str]]) -> bool:
+    """A killed writer of one of ``images`` left a temporary or set-aside file of it."""
+    return any(_leftovers(i, OLD_MARK, listed) or _leftovers(i, TMP_MARK, listed) for i in images)
 
 
 def _published(images: list[str], listed: dict[str, list[str]]) -> bool:
