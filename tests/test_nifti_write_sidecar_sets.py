@@ -4,6 +4,7 @@ is ``<name>_asl``'s; and a failed or killed overwrite leaves the old set or the 
 
 from __future__ import annotations
 
+import contextlib
 import os
 import re
 import stat
@@ -504,6 +505,44 @@ def test_a_write_of_name_keeps_the_labels_a_killed_asl_overwrite_set_aside(tmp_p
         assert labels == want, n
         if count[0] < n:
             break  # (not killed, but no clean-up: as if killed once the image was published)
+    assert n > 6
+
+
+def test_a_killed_overwrite_of_another_stem_is_left_to_its_own_next_write(tmp_path, monkeypatch):
+    """OUT.nii is another name than out.nii (its sidecars are OUT.json...): a write of out.nii
+    does not recover OUT.nii's killed overwrite (it put OUT.nii's old image back without its old
+    sidecars, which the next write of OUT.nii then swept)."""
+    n = 0
+    while True:
+        n += 1
+        out = tmp_path / str(n) / "o"
+        out.mkdir(parents=True)
+        lv.open(_dwi(out.parent)).to_nifti(out / "OUT.nii")
+        if (out / "out.nii").exists():
+            pytest.skip("a file system that ignores case")
+        src, _truth = _t1(out.parent)
+        new_vol = lv.open(src)
+        with monkeypatch.context() as m:
+            for name in ("put_back", "drop"):  # (no clean-up after a kill)
+                m.setattr(nifti_write, name, lambda *a: None)
+            m.setattr(fileset, "put_back", lambda *a: None)
+            m.setattr(fileset, "_lock", lambda path: None)  # (the dead writer's locks are gone)
+            m.setattr(nifti_write, "_unlink_quiet", lambda path: None)
+            count = _fail_at(m, n, _Killed())
+            try:
+                new_vol.to_nifti(out / "OUT.nii", overwrite=True)
+            except _Killed:
+                pass
+        if count[0] < n:
+            break
+        new_vol.to_nifti(out / "out.nii")
+        with contextlib.suppress(WriteError):
+            new_vol.to_nifti(out / "OUT.nii")  # (finishes the killed write)
+        dwi = np.asarray(nib.load(out / "OUT.nii").dataobj).ndim == 4
+        shown = {f for f in os.listdir(out) if f.startswith("OUT")}
+        assert shown == (
+            {"OUT.nii", "OUT.json", "OUT.bval", "OUT.bvec"} if dwi else {"OUT.nii", "OUT.json"}
+        ), n
     assert n > 6
 
 

@@ -254,10 +254,21 @@ def _published(images: list[str], listed: dict[str, list[str]]) -> bool:
         return True
     for path in images:
         folder, base = os.path.split(path)
-        found = (n for n in listed_names(folder, listed) if n.lower() == base.lower())
+        found = (n for n in listed_names(folder, listed) if _suffix_case_variant(n, base))
         if any(os.path.exists(os.path.join(folder, n)) for n in found):
             return True
     return False
+
+
+def _suffix_case_variant(name: str, base: str) -> bool:
+    """``name`` is ``base`` with its extension (and a ``.gz`` after it) in another case or the
+    same: ``x.NII.GZ`` for ``x.nii.gz``, not ``X.nii`` (another name, another set)."""
+
+    def stem(n: str) -> str:
+        root, ext = os.path.splitext(n)
+        return os.path.splitext(root)[0] if ext.lower() == ".gz" else root
+
+    return name.lower() == base.lower() and stem(name) == stem(base)
 
 
 def _left_by_case_variants(
@@ -270,7 +281,7 @@ def _left_by_case_variants(
         folder, base = os.path.split(path)
         for name in listed_names(folder, listed):
             left = leftover_of(name)
-            if left is None or left.lower() != base.lower():
+            if left is None or not _suffix_case_variant(left, base):
                 continue
             if (other := os.path.join(folder, left)) not in known + out:
                 out.append(other)
