@@ -95,6 +95,24 @@ def test_missing_position_errors_and_instance_order_fallback_is_flagged(tmp_path
     np.testing.assert_array_equal(vol.compute(), truth.stored[:, :, ::-1])
 
 
+def test_missing_position_error_names_only_the_geometry_values_at_fault(tmp_path):
+    """The refusal of an image without ImagePositionPatient listed every malformed value the series'
+    images state (a NaN GE gradient, a Philips scale slope, in any file) as if it were why (h171)."""
+    truth = write_dicom_series(tmp_path / "s", (*SHAPE[:2], 3), modality="MR")
+    for f in truth.files:
+        ds = pydicom.dcmread(f)
+        ds.Manufacturer = "GE MEDICAL SYSTEMS"
+        ds.add_new(0x00190010, "LO", "GEMS_ACQU_01")
+        ds.add_new(0x001910BB, "DS", "NaN")  # a gradient that is no reason for missing geometry
+        ds.ImageOrientationPatient = ["1", "0", "0", "0", "1"]  # five values
+        ds.save_as(f)
+    with pytest.raises(lv.SeriesError, match=r"ImageOrientationPatient \(0020,0037\)") as exc:
+        lv.open(tmp_path / "s")
+    msg = str(exc.value)
+    assert truth.files[1] in msg and "is not 6 finite numbers" in msg, msg
+    assert "0019,10BB" not in msg and "GradientX" not in msg
+
+
 @pytest.mark.parametrize("tilt", [0.0, 12.0])
 def test_missing_pixel_spacing_with_instance_order_keeps_the_stated_positions(tmp_path, tilt):
     """Positions and orientations stated, PixelSpacing missing (XA/RF exports carry

@@ -45,11 +45,18 @@ def file_list(paths: Sequence[str], limit: int = 4) -> str:
     return shown + (f" and {len(paths) - limit} more" if len(paths) > limit else "")
 
 
+#: The notes (``bad_attributes``) that tell why an image has no position or orientation; the
+#: others (a private b-value, a Philips scale slope ...) are not why, so the error leaves them out.
+_GEOMETRY_NOTES = ("ImagePositionPatient", "ImageOrientationPatient")
+
+
 def geometry_missing(missing: list[FrameRecord], records: list[FrameRecord]) -> str:
     """The error of a series whose ``missing`` images (of ``records``) lack ImagePositionPatient
     or ImageOrientationPatient: the files named, or the frames of an enhanced file (whose
     functional groups lack them: one InstanceNumber for all, so no InstanceNumber order helps)."""
-    bad_attrs = sorted({b for r in records for b in (r.bad_attributes or [])})
+    bad_attrs = sorted(
+        {b for r in missing for b in (r.bad_attributes or []) if b.startswith(_GEOMETRY_NOTES)}
+    )
     detail = f" ({'; '.join(bad_attrs)})" if bad_attrs else ""
     frames = [r for r in missing if r.number_of_frames > 1]
     plain = [r.path for r in missing if r.number_of_frames <= 1]
