@@ -60,7 +60,7 @@ def _write_ge(
     folder: Path,
     *,
     shape: tuple[int, int, int] = (64, 64, 3),
-    pe: str = "COL",
+    pe: str | None = "COL",
     user_data: bytes | None = None,
     spacing_us: int | None = 388,
     asset: tuple[float, float] | None = (1, 1),
@@ -79,7 +79,8 @@ def _write_ge(
         ds.MRAcquisitionType = acquisition
         ds.ScanningSequence = ["EP", "GR"]
         ds.ScanOptions = ["EPI_GEMS", "PFF"] if partial_fourier else ["EPI_GEMS"]
-        ds.InPlanePhaseEncodingDirection = pe
+        if pe is not None:
+            ds.InPlanePhaseEncodingDirection = pe
         ds.EchoTrainLength = echo_train
         if matrix is not None:
             ds.AcquisitionMatrix = list(matrix)
@@ -181,6 +182,27 @@ def test_ge_echo_spacing_and_readout_time_as_dcm2niix(tmp_path, dcm2niix, case, 
     assert recon == (case.get("shape", (64, 64))[0 if case.get("pe") == "ROW" else 1])
     assert mine["EffectiveEchoSpacing"] == pytest.approx(ees, rel=1e-5)
     assert mine["TotalReadoutTime"] == pytest.approx(ees * (recon - 1), rel=1e-5)
+
+
+@pytest.mark.parametrize(
+    ("shape", "matrix", "recon"),
+    [
+        ((64, 64, 3), (64, 0, 0, 64), 64),  # square: its size, whatever the direction
+        ((64, 48, 3), (64, 0, 0, 48), 48),  # not square: AcquisitionMatrixPE
+        ((48, 64, 3), (0, 64, 36, 0), 36),
+    ],
+)
+def test_echo_spacing_without_a_phase_encoding_direction_as_dcm2niix(
+    tmp_path, dcm2niix, shape, matrix, recon
+):
+    """Without InPlanePhaseEncodingDirection (0018,1312) (an anonymiser or converter dropped it)
+    dcm2niix still writes ReconMatrixPE (the size of a square image, else AcquisitionMatrixPE),
+    EffectiveEchoSpacing and TotalReadoutTime (no direction); lazyvol wrote none of them (h171)."""
+    mine, _ = _both(tmp_path, dcm2niix, pe=None, shape=shape, matrix=matrix)
+    assert mine["ReconMatrixPE"] == recon
+    assert mine["EffectiveEchoSpacing"] == pytest.approx(388e-6, rel=1e-5)
+    assert mine["TotalReadoutTime"] == pytest.approx(388e-6 * (recon - 1), rel=1e-5)
+    assert "PhaseEncodingDirection" not in mine and "PhaseEncodingAxis" not in mine
 
 
 @pytest.mark.parametrize(

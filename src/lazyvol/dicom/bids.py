@@ -315,21 +315,21 @@ def _phase_encoding(first: FrameRecord, acq: dict[str, Any]) -> dict[str, Any]:
     """
     out: dict[str, Any] = {}
     ped = acq.get("InPlanePhaseEncodingDirectionDICOM")
-    if ped not in ("ROW", "COL"):
-        return out
-    axis = "i" if ped == "ROW" else "j"
-    positive = acq.get("_pe_positive")
-    # (a 3D acquisition has one only with an echo train or a stated phase-encode bandwidth, and
-    # no spin echo in ScanningSequence: 3D EPI, segmented or Siemens gradient echo (MPRAGE), not
-    # SPACE / CUBE / VISTA; dcm2niix's issue 849 rule, checked against the installed dcm2niix)
-    spin_echo = "SE" in str(acq.get("ScanningSequence", "")).split("\\")
-    readout = echo_train(acq) > 1 or bool(acq.get("BandwidthPerPixelPhaseEncode"))
-    if acq.get("MRAcquisitionType") != "3D" or (readout and not spin_echo):
-        if positive is not None:
-            out["PhaseEncodingDirection"] = axis if positive == 1 else axis + "-"
-        else:
-            out["PhaseEncodingAxis"] = axis
-    recon_pe = first.columns if ped == "ROW" else first.rows
+    if ped in ("ROW", "COL"):
+        axis = "i" if ped == "ROW" else "j"
+        positive = acq.get("_pe_positive")
+        # (a 3D acquisition has one only with an echo train or a stated phase-encode bandwidth,
+        # and no spin echo in ScanningSequence: 3D EPI, segmented or Siemens gradient echo
+        # (MPRAGE), not SPACE / CUBE / VISTA; dcm2niix's issue 849 rule, checked against the
+        # installed dcm2niix)
+        spin_echo = "SE" in str(acq.get("ScanningSequence", "")).split("\\")
+        readout = echo_train(acq) > 1 or bool(acq.get("BandwidthPerPixelPhaseEncode"))
+        if acq.get("MRAcquisitionType") != "3D" or (readout and not spin_echo):
+            if positive is not None:
+                out["PhaseEncodingDirection"] = axis if positive == 1 else axis + "-"
+            else:
+                out["PhaseEncodingAxis"] = axis
+    recon_pe = _recon_matrix_pe(first, acq, ped)
     if recon_pe > 0 and first.modality == "MR":
         out["ReconMatrixPE"] = recon_pe  # (dcm2niix writes it for every MR image)
     bw = acq.get("BandwidthPerPixelPhaseEncode")
@@ -341,6 +341,18 @@ def _phase_encoding(first: FrameRecord, acq: dict[str, Any]) -> dict[str, Any]:
     else:
         out.update(ge_echo_spacing(acq, recon_pe))
     return out
+
+
+def _recon_matrix_pe(first: FrameRecord, acq: dict[str, Any], ped: Any) -> int:
+    """ReconMatrixPE as dcm2niix takes it: the image's size along its phase-encoding direction,
+    the size of a square image whatever the direction says, else (no ROW / COL direction: an
+    anonymiser or converter dropped (0018,1312)) AcquisitionMatrixPE; 0 when none is known."""
+    if first.rows > 0 and first.columns > 0:
+        if first.rows == first.columns or ped == "COL":
+            return first.rows
+        if ped == "ROW":
+            return first.columns
+    return int(acq.get("AcquisitionMatrixPE") or 0)
 
 
 def _protocol_name(bids: dict[str, Any], vendor: str) -> str:

@@ -466,4 +466,5 @@ INDEX_VERSION = 111
 #: 160: an AcquisitionTime of 000000 gives no sidecar time (AcquisitionDateTime's undated) (h169).
 #: 161: PixelSpacing values 1e-4 (relative) apart are one spacing, not split (h176).
 #: 162: an exact grid with one slice moved is no rounding to halves: refused, not opened (h176).
-REPORT_FORMAT = 162
+#: 163: no InPlanePhaseEncodingDirection: ReconMatrixPE, EffectiveEchoSpacing, TotalReadoutTime as dcm2niix (h171).
+REPORT_FORMAT = 163
