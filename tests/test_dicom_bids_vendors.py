@@ -169,6 +169,28 @@ def test_nonlinear_gradient_correction_for_every_vendor(
 @pytest.mark.parametrize(
     "image_type",
     [
+        ["DERIVED", "PRIMARY", "M", "ND"],
+        ["ORIGINAL", "PRIMARY", "DERIVED"],  # anywhere in the text
+        ["ORIGINAL", "PRIMARY", "M", "ND"],
+        ["derived", "primary"],  # (dcm2niix matches the upper-case word only)
+    ],
+)
+@pytest.mark.parametrize("modality", ["MR", "CT"])
+def test_raw_image_false_for_a_derived_image_as_dcm2niix(tmp_path, dcm2niix, image_type, modality):
+    """dcm2niix writes "RawImage": false where ImageType names DERIVED (any modality); lazyvol
+    never wrote the key (h171)."""
+    write_dicom_4d_series(
+        tmp_path / "s", SHAPE, n_volumes=2, modality=modality, extra={"ImageType": image_type}
+    )
+    ((ref, _),) = _dcm2niix_sidecars(dcm2niix, tmp_path / "s", tmp_path / "out")
+    mine = _sidecar(lv.open(tmp_path / "s"), tmp_path / "v.nii")
+    assert mine.get("RawImage", "-") == ref.get("RawImage", "-")
+    assert ("RawImage" in mine) is ("DERIVED" in "\\".join(image_type))
+
+
+@pytest.mark.parametrize(
+    "image_type",
+    [
         ["ORIGINAL", "PRIMARY", "M", "ND", "DIS2D"],  # (both: dcm2niix's false, written last)
         ["ORIGINAL", "PRIMARY", "M", "nd"],  # (lower case: not matched)
         ["ORIGINAL", "PRIMARY", "M", "dis2d"],

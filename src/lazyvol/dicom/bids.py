@@ -410,8 +410,9 @@ def _copy(bids: dict[str, Any], acq: dict[str, Any], keys: str) -> None:
 
 
 def _image_type(bids: dict[str, Any], first: FrameRecord, acq: dict[str, Any]) -> None:
-    """ImageType and NonlinearGradientCorrection from the file's ImageType (not an enhanced
-    frame's FrameType), from its text as written where stripping its values changes it."""
+    """ImageType, NonlinearGradientCorrection and RawImage (false for a DERIVED image) from the
+    file's ImageType (not an enhanced frame's FrameType), from its text as written where
+    stripping its values changes it."""
     stated = first.stated_image_type or []
     text = acq.get(IMAGE_TYPE_TEXT)
     if not stated and text is None:  # (text without values: blanks, as dcm2niix writes them)
@@ -421,6 +422,8 @@ def _image_type(bids: dict[str, Any], first: FrameRecord, acq: dict[str, Any]) -
         bids["ImageType"] = image_type
     if (corrected := nonlinear_gradient_correction(stated, text)) is not None:
         bids["NonlinearGradientCorrection"] = corrected
+    if "DERIVED" in "\\".join(stated) or "DERIVED" in str(text or ""):
+        bids["RawImage"] = False  # (as dcm2niix: "DERIVED" anywhere in the text, case kept)
 
 
 def _thickness_and_echo(

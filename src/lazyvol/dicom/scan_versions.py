@@ -467,4 +467,5 @@ INDEX_VERSION = 111
 #: 161: PixelSpacing values 1e-4 (relative) apart are one spacing, not split (h176).
 #: 162: an exact grid with one slice moved is no rounding to halves: refused, not opened (h176).
 #: 163: no InPlanePhaseEncodingDirection: ReconMatrixPE, EffectiveEchoSpacing, TotalReadoutTime as dcm2niix (h171).
-REPORT_FORMAT = 163
+#: 164: sidecars of DERIVED images write RawImage false, as dcm2niix (h171).
+REPORT_FORMAT = 164
