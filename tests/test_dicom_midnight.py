@@ -495,3 +495,34 @@ def test_a_zero_acquisition_time_is_no_sidecar_time_as_dcm2niix_reads_it(
     lazyvol wrote 00:00:00.000000 (PET without a date too, and 11ad176's 'not matched' case)."""
     mine, ref = _acquisition_times(tmp_path, dcm2niix, modality, stamps)
     assert mine == want and ref == want
+
+
+@pytest.mark.parametrize("modality", ["MR", "CT"])
+@pytest.mark.parametrize(
+    ("stamps", "want"),
+    [
+        ({"AcquisitionDate": "20240299", "AcquisitionTime": "101010"}, "10:10:10.000000"),
+        ({"AcquisitionDate": "20241328", "AcquisitionTime": "101010"}, "10:10:10.000000"),
+        ({"AcquisitionDate": "2024", "AcquisitionTime": "101010"}, "10:10:10.000000"),
+        ({"AcquisitionDate": "00000000", "AcquisitionTime": "101010"}, None),
+        ({"AcquisitionDate": "abc", "AcquisitionTime": "101010"}, None),
+        (
+            {
+                "AcquisitionDate": "20240299",
+                "AcquisitionDateTime": "20240228131313.25",
+                "AcquisitionTime": "000000",
+            },
+            None,
+        ),
+    ],
+    ids=["day-99", "month-13", "year", "zeros", "text", "day-99-zero-time-and-datetime"],
+)
+def test_an_acquisition_date_dcm2niix_reads_as_a_number_dates_the_sidecar_time(
+    tmp_path, dcm2niix, stamps, want, modality
+):
+    """dcm2niix takes an AcquisitionDate (0008,0022) whose leading number is above 0 for a date,
+    calendar date or not (day 99, month 13, a year alone), and writes the AcquisitionTime beside
+    it (and does not split AcquisitionDateTime then); lazyvol wrote none for an MR / CT image
+    whose date is no calendar date, or AcquisitionDateTime's time beside a zero time (h171)."""
+    mine, ref = _acquisition_times(tmp_path, dcm2niix, modality, stamps)
+    assert mine == want and ref == want

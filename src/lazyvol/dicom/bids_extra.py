@@ -39,10 +39,12 @@ from typing import Any
 from .._per_volume import VOLUME_ACQUISITION, clock
 from .bids_numbers import printed  # (defined there: ge_timing needs it without bids_extra)
 from .dicom_time import (
+    SIDECAR_DATED,
     SIDECAR_UNDATED,
     acquired,
     dt_instant,
     sidecar_clock,
+    sidecar_dated,
     sidecar_undated,
     tm_resolution,
     tm_seconds,
@@ -176,8 +178,11 @@ def extra_record_values(raw: dict[int, Any], vendor: str, acq: dict[str, Any]) -
     :func:`lazyvol.dicom.vendor.vendor_of`'s, ``acq`` the file's :data:`BIDS_TAGS` values (a
     Philips PhaseEncodingSteps is renamed in it)."""
     out: dict[str, Any] = stated_counts(raw, vendor)
-    if sidecar_undated(*(_text(raw, tag) for tag in ACQUISITION_STAMPS)):
+    stamps = [_text(raw, tag) for tag in ACQUISITION_STAMPS]
+    if sidecar_undated(*stamps):
         out[SIDECAR_UNDATED] = True
+    if sidecar_dated(*stamps[:2]):
+        out[SIDECAR_DATED] = True
     lines = acquisition_matrix_pe(raw)
     if lines:
         out["AcquisitionMatrixPE"] = lines
@@ -276,8 +281,14 @@ def acquisition_time(
     if first is not None and t is not None:
         # (dcm2niix's date: not AcquisitionDateTime's beside an AcquisitionTime, say. A mosaic
         # states it on its first tile)
-        undated = any((r.acq or {}).get(SIDECAR_UNDATED) for r in frames if r.path == first.path)
-        if first.modality == "PT" or (dt_instant(first.acquisition_datetime) and not undated):
+        own = [r.acq or {} for r in frames if r.path == first.path]
+        undated = any(a.get(SIDECAR_UNDATED) for a in own)
+        dated = any(a.get(SIDECAR_DATED) for a in own)  # (a date dcm2niix reads, lazyvol not)
+        if (
+            first.modality == "PT"
+            or dated
+            or (dt_instant(first.acquisition_datetime) and not undated)
+        ):
             bids["AcquisitionTime"] = clock(t)
 
 

@@ -19,6 +19,7 @@ from typing import Any
 from .records import FrameRecord
 
 __all__ = [
+    "SIDECAR_DATED",
     "SIDECAR_UNDATED",
     "WRAP_SPAN",
     "acquired",
@@ -26,6 +27,7 @@ __all__ = [
     "dt_instant",
     "frame_time",
     "sidecar_clock",
+    "sidecar_dated",
     "sidecar_undated",
     "stated_datetime",
     "tm_resolution",
@@ -130,7 +132,33 @@ def sidecar_undated(date: str, time: str, date_time: str) -> bool:
         da_day(day) is not None and tm_seconds(tm) is not None
     ):
         return False  # (undated either way, or dated by the pair dcm2niix reads too)
-    return da_day(day) is not None or bool(tm_seconds(tm)) or len(date_time.strip()) <= 13
+    return _dcm2niix_date(day) or bool(tm_seconds(tm)) or len(date_time.strip()) <= 13
+
+
+#: :attr:`~lazyvol.dicom.records.FrameRecord.acq` key of an image whose AcquisitionDate is no
+#: calendar date lazyvol reads, but one dcm2niix reads (:func:`sidecar_dated`): its sidecar has
+#: the AcquisitionTime dcm2niix writes.
+SIDECAR_DATED = "_sidecar_dated"
+#: The number C's atof reads at the start of a text (dcm2niix reads AcquisitionDate so).
+_LEADING_NUMBER = re.compile(r"\s*[+-]?(\d+\.?\d*|\.\d+)([eE][+-]?\d+)?")
+
+
+def sidecar_dated(date: str, time: str) -> bool:
+    """Whether dcm2niix reads an acquisition date lazyvol does not: an AcquisitionDate (0008,0022)
+    that is no calendar date (day 99, month 13, a year alone, a leading blank) but whose leading
+    number (as C's atof reads it) is above 0, beside a nonzero AcquisitionTime (0008,0032).
+    dcm2niix writes that time in the sidecar (measured on v1.0.20260724: '20191099', '2019',
+    '1x', ' 2019' dated; '00000000', '-5', 'abc' not)."""
+    if da_day(date.strip().replace(".", "")) is not None:
+        return False  # (a calendar date: read alike)
+    return _dcm2niix_date(date) and bool(tm_seconds(time.strip()))
+
+
+def _dcm2niix_date(date: str) -> bool:
+    """Whether dcm2niix takes ``date`` (an AcquisitionDate text) for a date: its leading number,
+    as C's atof reads it, is above 0 (every calendar date; also '20191099', '2019')."""
+    m = _LEADING_NUMBER.match(date)
+    return m is not None and float(m.group(0)) > 0
 
 
 def sidecar_clock(time: str | None, date_time: str | None) -> float | None:

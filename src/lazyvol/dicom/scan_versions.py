@@ -194,7 +194,8 @@ __all__ = ["INDEX_VERSION", "REPORT_FORMAT"]
 #: 109: records note an AcquisitionDateTime date dcm2niix does not read (``_sidecar_undated``; h165).
 #: 110: a file of 1-131 bytes is skipped as "not a DICOM file (too short: ...)", an emptied slice (h177).
 #: 111: an enhanced file of a BitsAllocated lazyvol does not read is skipped naming it (h172).
-INDEX_VERSION = 111
+#: 112: records note an AcquisitionDate dcm2niix reads and lazyvol does not (``_sidecar_dated``; h171).
+INDEX_VERSION = 112
 #: Layout of a report: 2: files named by their listing position, identities taken from the listing;
 #: 3: a volume's files may differ in pixel encoding (each frame's, ``encodings``), where 2 split them;
 #: 4: ... and in BitsStored (each frame's, ``stored_bits``), where 3 split them;
@@ -468,4 +469,5 @@ INDEX_VERSION = 111
 #: 162: an exact grid with one slice moved is no rounding to halves: refused, not opened (h176).
 #: 163: no InPlanePhaseEncodingDirection: ReconMatrixPE, EffectiveEchoSpacing, TotalReadoutTime as dcm2niix (h171).
 #: 164: sidecars of DERIVED images write RawImage false, as dcm2niix (h171).
-REPORT_FORMAT = 164
+#: 165: an MR / CT AcquisitionDate no calendar date but a number to dcm2niix gives a sidecar time (h171).
+REPORT_FORMAT = 165
