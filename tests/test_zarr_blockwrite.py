@@ -135,3 +135,28 @@ def test_a_cut_with_large_steps_is_written_through_dask(tmp_path: Any) -> None:
     out = lv.open(src)[cut].to_zarr(tmp_path / "v.zarr", chunks=(3, 2, 2), shards=False)
     expected = np.asarray(nib.load(src).dataobj)[cut]
     np.testing.assert_array_equal(lv.open(out).data.compute(), expected)
+
+
+@pytest.mark.parametrize(
+    "cut",
+    [
+        (slice(None, None, 2),),  # steps over the whole axis (odd length): the source's own box
+        (slice(None, None, -2), slice(None, None, -1)),
+        (slice(None, None, 4), slice(None, None, 3)),  # past MAX_STEP_READS: dask's rechunk
+    ],
+)
+def test_a_stepped_cut_is_written_without_a_later_assignment_into_its_source(
+    tmp_path: Any, cut: tuple[Any, ...]
+) -> None:
+    """A stepped cut spanning a whole axis kept the source volume's own plan as its box, whose
+    dask array (``vol.data``) an assignment after the cut changes in place: to_zarr planned the
+    cut on that box and wrote the assigned values, which the cut (and numpy's) does not hold."""
+    src = tmp_path / "v.nii"
+    write_phantom_nifti(src, (9, 7, 5))
+    expected = np.asarray(nib.load(src).dataobj)[cut]
+    vol = lv.open(src)
+    part = vol[cut]
+    vol.data[0, 0, 0] = 999  # (after the cut)
+    vol.data[-1, -1, -1] = 999
+    out = part.to_zarr(tmp_path / "v.zarr", chunks=(2, 2, 2), shards=False)
+    np.testing.assert_array_equal(lv.open(out).data.compute(), expected)

@@ -156,7 +156,13 @@ class CutPlan:
 
 def stepped_cut(box: PlanArray, index: tuple[slice | int, ...]) -> da.Array:
     """``box.to_dask()[index]`` for a cut with steps other than +-1 (read through dask, see the
-    module's note), marked so that :func:`cut_of` finds its box and index again."""
+    module's note), marked so that :func:`cut_of` finds its box and index again.
+
+    The box is copied without its dask array (as :func:`cut_plan` does): ``box`` may be the
+    source volume's own plan, whose dask array (``vol.data``) an assignment after the cut
+    changes in place, and a writer planning this cut on its box (:func:`rechunk_cut`) would
+    read that assignment, which the cut made before it does not hold."""
+    box = replace(box)
     arr = box.to_dask()[index]
     setattr(arr, _CUT_ATTR, (box, tuple(index), arr.name))
     return arr
