@@ -311,3 +311,21 @@ def test_a_reversed_cut_is_read_without_a_second_copy_of_the_volume(tmp_path, mo
         tracemalloc.stop()
     np.testing.assert_array_equal(got, values[index])
     assert peak < 1.4 * values.nbytes, peak / values.nbytes
+
+
+@pytest.mark.parametrize("again", [(slice(None, None, -1),), (slice(None), slice(1, 3))])
+def test_a_cut_of_a_reversed_cut_shares_no_array_with_it(tmp_path, again):
+    # A cut of a CutPlan was planned on the CutPlan's own box; a plain cut of that box
+    # (c[::-1] of c = vol[::-1]) was the box itself, so an assignment into its .data changed c
+    # (compute, to_zarr) and every later cut of c, where dask's cuts are separate arrays.
+    values = np.arange(9 * 7 * 5, dtype="int16").reshape(9, 7, 5)
+    nib.save(nib.Nifti1Image(values, np.eye(4)), tmp_path / "v.nii")
+    cut = lv.open(tmp_path / "v.nii")[::-1]
+    other = cut[again]
+    other.data[0, 0, 0] = 999
+    np.testing.assert_array_equal(cut.compute(), values[::-1])
+    np.testing.assert_array_equal(cut.data.compute(), values[::-1])
+    np.testing.assert_array_equal(cut[::2].compute(), values[::-1][::2])
+    out = cut.to_zarr(tmp_path / "c.zarr", chunks=(2, 2, 2), shards=False)
+    np.testing.assert_array_equal(lv.open(out).data.compute(), values[::-1])
+    assert other.compute()[0, 0, 0] == 999

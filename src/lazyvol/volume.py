@@ -5,6 +5,7 @@ from __future__ import annotations
 import importlib
 import os
 from collections.abc import Mapping
+from dataclasses import replace
 from typing import TYPE_CHECKING, Any, Union
 
 import numpy as np
@@ -63,7 +64,10 @@ def _cut(data: Array, canon: tuple[slice | int, ...]) -> Array:
     a box, with integer indices (``vol[..., t]``) or reversed axes; other steps go through
     dask. A cut of a :class:`CutPlan` is planned on its box again."""
     if isinstance(data, CutPlan):
-        return _cut(data.region, data.recut(canon))
+        # (on a copy of the box without its dask array: a plain cut of the box, c[::-1] of
+        # c = vol[::-1], is the box itself, whose dask array an assignment into the new cut's
+        # .data would change under c, which reads it, and every later cut of c)
+        return _cut(replace(data.region), data.recut(canon))
     if not isinstance(data, PlanArray):
         data = as_plan_array(data) or data  # (a reader's array after .data was used: its plan)
     bounds = []
