@@ -99,6 +99,35 @@ def test_a_vector_time_series_is_split_by_component_only(tmp_path):
         assert d["channels"][str(c)]["max"] == x[..., c].max()
 
 
+@pytest.mark.parametrize(
+    ("shape", "cut", "kept"),
+    [
+        ((6, 5, 4, 3, 2), (..., 0), False),  # one component of a vector series: a time series
+        ((6, 5, 4, 3, 2), (..., 1, slice(None)), True),  # one time point: FSL's 4-D layout
+        ((6, 5, 4, 3, 2), (..., slice(None, None, -1), 0), False),
+        ((6, 5, 4, 3), (..., 1), False),  # one component of FSL's 4-D field: a 3-D image
+        ((6, 5, 4, 3), (slice(1, 4),), True),
+    ],
+)
+def test_a_cut_without_its_components_is_written_without_their_intent(tmp_path, shape, cut, kept):
+    """A NIfTI written from one component of a vector time series (x, y, z, t, c) kept the
+    vector intent: a 4-D file of time points with a component intent is FSL's layout of a
+    vector field, so lazyvol stats (as FSL) read the one component's 3 time points as 3
+    components. The intent (code, parameters, name) is now left out of a cut that dropped the
+    axis of its components, and kept while that axis is there."""
+    path, x = _vector(tmp_path, shape=shape)
+    part = lv.open(path)[cut]
+    out = part.to_nifti(tmp_path / "part.nii")
+    assert nib.load(out).header.get_intent()[0] == ("vector" if kept else "none")
+    d = json.loads(_cli(out, "--json").stdout)
+    want = x[cut]
+    if kept:
+        assert sorted(d["channels"]) == [str(c) for c in range(want.shape[3])]
+    else:
+        assert "channels" not in d or len(d["channels"]) == 1
+        assert (d["channels"]["0"] if "channels" in d else d)["count"] == want.size
+
+
 def test_stats_of_a_5d_volume_without_components_is_one_result(tmp_path):
     x = np.arange(6 * 5 * 4 * 2, dtype=np.int16).reshape(6, 5, 4, 2, 1)
     path = tmp_path / "t.nii"

@@ -12,7 +12,8 @@ fields mapped onto its own axes (as the JSON sidecar's SliceTiming is): ``dim_in
 axes; the slice timing is kept only while the slice axis is whole and in its order, and left out
 otherwise (it would describe slices the volume no longer has). The header extensions are
 written back as nibabel keeps them, except a CIFTI-2 file's on a cut volume
-(:func:`cifti_dropped`).
+(:func:`cifti_dropped`); a vector or matrix intent is left out of a cut that dropped the axis of
+its components (:func:`components_dropped`).
 """
 
 from __future__ import annotations
@@ -21,8 +22,9 @@ from typing import Any
 
 import numpy as np
 
-from ._source_index import SOURCE_INDEX_KEY, axis_steps
+from ._source_index import SOURCE_INDEX_KEY, axis_steps, source_axes
 from .geometry import axis_map
+from .nifti_codes import COMPONENT_INTENTS, INTENTS
 from .nifti_fields import (
     CARRIED_KEY,
     CARRIED_PLAIN,
@@ -38,6 +40,7 @@ __all__ = [
     "axis_zooms",
     "carry_fields",
     "cifti_dropped",
+    "components_dropped",
     "qform_holds",
     "same_transform",
     "set_acquisition_fields",
@@ -210,6 +213,27 @@ def cifti_dropped(meta: dict[str, Any], affine: Any, shape: tuple[int, ...]) -> 
     return cifti and not _uncut(meta, affine, shape)
 
 
+def components_dropped(meta: dict[str, Any], shape: tuple[int, ...]) -> bool:
+    """True when a NIfTI source's intent says its values are the components of a vector or matrix
+    (:data:`~lazyvol.nifti_codes.COMPONENT_INTENTS`) and a volume of ``shape`` cut from it holds
+    none of the axes they were on: ``vol[..., 0]`` of a 5-axis vector series (components on
+    dim[5]) or ``vol[..., 0]`` of FSL's 4-axis field (on dim[4]). Its 4th axis, if any, is then
+    the source's time axis, which the intent would make a reader take for components (FSL's
+    layout: lazyvol stats split a 7-volume series of one component into 7 components)."""
+    fields = meta.get(CARRIED_KEY)
+    if not isinstance(fields, dict):
+        return False
+    code = fields.get("intent_code")
+    name = INTENTS.get(code, "") if isinstance(code, int) else ""
+    if name.strip() not in COMPONENT_INTENTS:
+        return False
+    source_ndim = len(fields.get("shape") or ())
+    if source_ndim >= 5:  # the standard's dim[5] on: kept while a recorded axis is one of them
+        axes = source_axes(meta, len(shape))
+        return axes is not None and not any(src >= 4 for src in axes)
+    return source_ndim == 4 and len(shape) == 3
+
+
 def set_text(hdr: Any, key: str, text: str, meta: dict[str, Any]) -> None:
     """Set the text field ``key`` of the nibabel header ``hdr`` to ``text`` as its source held it
     (:func:`lazyvol.nifti_text.text_bytes`): all the field's bytes (80 for ``descrip``, 24
@@ -225,11 +249,12 @@ def carry_fields(hdr: Any, meta: dict[str, Any], affine: Any, shape: tuple[int, 
     if not isinstance(fields, dict):
         return
     dropped = cifti_dropped(meta, affine, shape)
+    no_intent = dropped or components_dropped(meta, shape)
     for key in CARRIED_PLAIN:
-        if key in fields and not (dropped and key.startswith("intent")):
+        if key in fields and not (no_intent and key.startswith("intent")):
             hdr[key] = fields[key]
     for key in ("intent_name", "aux_file"):
-        if held_text(fields, key) and not (dropped and key == "intent_name"):
+        if held_text(fields, key) and not (no_intent and key == "intent_name"):
             set_text(hdr, key, str(fields.get(key) or ""), meta)
     from nibabel.nifti1 import Nifti1Extension  # (writing: nibabel makes the header)
 

@@ -8,6 +8,7 @@ from __future__ import annotations
 import numpy as np
 
 __all__ = [
+    "COMPONENT_INTENTS",
     "DATA_TYPES",
     "INTENTS",
     "NIFTI_SUFFIXES",
@@ -145,3 +146,25 @@ INTENTS = {
     3011: "ConnPPSr",
     3012: "ConnPPSc",
 }
+
+
+#: NIfTI intents (nibabel's names) whose values are the components of one vector or matrix per
+#: voxel: stored on dim[5] by the standard, on dim[4] by FSL (fnirt/topup fields and coefficients,
+#: dtifit's V1 with an intent set) and by a 4-D file written from a cut of a 5-D one.
+COMPONENT_INTENTS = frozenset(
+    {
+        "vector",
+        "displacement vector",
+        "rgb vector",
+        "rgba vector",
+        "general matrix",
+        "symmetric matrix",
+        "quaternion",
+        "fnirt disp field",
+        "fnirt cubic spline coef",
+        "fnirt dct coef",
+        "fnirt quad spline coef",
+        "topup cubic spline coef",
+        "topup quad spline coef",
+    }
+)

@@ -19,6 +19,7 @@ import numpy.typing as npt
 
 from .._source_index import source_axes
 from ..errors import DataTypeError, OptionError
+from ..nifti_codes import COMPONENT_INTENTS
 from ..scaling import numbers_hint
 from . import limits
 from .parts import Bins, Kind
@@ -53,28 +54,6 @@ def check_mask_dtype(dtype: np.dtype[np.generic], where: str = "") -> None:
         f"mask {where or '(array)'}: a mask needs boolean or numeric values (in the mask where "
         f"non-zero), got {dtype}; {numbers_hint(dtype)}"
     )
-
-
-#: NIfTI intents (nibabel's names) whose values are the components of one vector or matrix per
-#: voxel: stored on dim[5] by the standard, on dim[4] by FSL (fnirt/topup fields and coefficients,
-#: dtifit's V1 with an intent set) and by a 4-D file written from a cut of a 5-D one.
-COMPONENT_INTENTS = frozenset(
-    {
-        "vector",
-        "displacement vector",
-        "rgb vector",
-        "rgba vector",
-        "general matrix",
-        "symmetric matrix",
-        "quaternion",
-        "fnirt disp field",
-        "fnirt cubic spline coef",
-        "fnirt dct coef",
-        "fnirt quad spline coef",
-        "topup cubic spline coef",
-        "topup quad spline coef",
-    }
-)
 
 
 def component_axes(shape: Sequence[int], meta: Mapping[str, Any]) -> list[tuple[int, int]]:
