@@ -103,3 +103,17 @@ def test_split_4d_volumes_share_no_meta(tmp_path) -> None:
     first, second = report[0].meta, report[1].meta
     ids = {id(c) for c in _containers(second)}
     assert not [c for c in _containers(first) if id(c) in ids]
+
+
+def test_shared_and_self_holding_containers_are_copied_as_deepcopy_copies_them() -> None:
+    """An object met twice is copied once (aliasing kept) and a dict holding itself is copied,
+    as ``copy.deepcopy`` does (a plain recursion hit RecursionError)."""
+    shared = ["x", [1, 2]]
+    meta: dict[str, Any] = {"a": shared, "b": shared, "t": (shared, 1)}
+    meta["self"] = meta
+    got, want = copied_meta(meta), copy.deepcopy(meta)
+    assert got["a"] is got["b"] and got["t"][0] is got["a"]
+    assert want["a"] is want["b"] and want["t"][0] is want["a"]
+    assert got["self"] is got and got["a"] == shared and got["a"] is not shared
+    got["a"][1].append(3)
+    assert shared == ["x", [1, 2]]

@@ -19,7 +19,7 @@ __all__ = ["copied_meta"]
 _PLAIN = frozenset({str, int, float, bool, type(None)})
 
 
-def copied_meta(value: Any) -> Any:
+def copied_meta(value: Any, memo: dict[int, Any] | None = None) -> Any:
     """An independent copy of ``value`` (a volume's ``meta`` or a part of it).
 
     Parameters
@@ -27,6 +27,10 @@ def copied_meta(value: Any) -> Any:
     value : object
         The metadata: dicts, lists, tuples and plain values, or any object ``copy.deepcopy``
         copies.
+    memo : dict, optional
+        ``copy.deepcopy``'s memo (id of an original -> its copy), shared by the recursion: an
+        object met twice is copied once (the copy keeps the original's aliasing) and a
+        container holding itself is copied, not recursed into forever.
 
     Returns
     -------
@@ -37,11 +41,22 @@ def copied_meta(value: Any) -> Any:
     kind = type(value)
     if kind in _PLAIN:
         return value
+    memo = {} if memo is None else memo
+    done = memo.get(id(value), memo)
+    if done is not memo:
+        return done
+    out: Any
     if kind is dict:
-        return {key: copied_meta(item) for key, item in value.items()}
-    if kind is list or kind is tuple:
+        out = memo[id(value)] = {}
+        out.update((key, copied_meta(item, memo)) for key, item in value.items())
+        return out
+    if kind is list:
         if set(map(type, value)) <= _PLAIN:
-            return value.copy() if kind is list else value
-        items = [copied_meta(item) for item in value]
-        return items if kind is list else tuple(items)
-    return copy.deepcopy(value)
+            out = memo[id(value)] = value.copy()
+            return out
+        out = memo[id(value)] = []
+        out.extend(copied_meta(item, memo) for item in value)
+        return out
+    if kind is tuple and set(map(type, value)) <= _PLAIN:
+        return value
+    return copy.deepcopy(value, memo)  # (tuples of containers too: deepcopy's own rules)
