@@ -224,3 +224,25 @@ def test_a_slice_moved_half_a_millimetre_on_an_exact_grid_is_refused(tmp_path, z
     with pytest.raises(lv.SeriesError, match="irregular slice spacing") as exc:
         lv.open(tmp_path / "s")
     assert truth.files[moved] in str(exc.value)
+
+
+@pytest.mark.parametrize("step", [1.7, 2.2, 2.7, 3.3, -2.7, 4.6])
+@pytest.mark.parametrize("nk", [6, 7, 8])
+def test_a_stack_written_to_halves_opens_whatever_its_step(tmp_path, step, nk):
+    """A 1.7 / 2.2 / 2.7 / 3.3 / -2.7 / 4.6 mm stack of 6-8 slices whose positions were written to
+    halves (rounded half up, as C's round): every value a multiple of 0.5 and the most common step
+    between them a multiple of it too (1.5, 2, 2.5, 3.5, 4.5 mm), so the values off that step's progression were
+    taken for moved slices of an exact grid (f6803c4) and the stack refused as uneven. A rounding
+    moves the values from one progression to the next for good (runs off it), never one slice
+    off and back: it opens (synthetic truth), its spacing the grid through the first and last."""
+    z = np.floor((30.0 + step * np.arange(nk)) * 2.0 + 0.5) / 2.0
+    pos = np.column_stack([np.full(nk, -12.5), np.full(nk, -20.0), z])
+    truth = write_dicom_series(
+        tmp_path / "s", (6, 5, nk), spacing=(0.8, 0.7, abs(step)), positions=pos
+    )
+    vol = lv.open(tmp_path / "s")
+    data = vol.compute()
+    stored = truth.stored if step > 0 else truth.stored[..., ::-1]
+    np.testing.assert_array_equal(data, stored)
+    assert vol.spacing[2] == pytest.approx(abs(step), abs=1.0 / (nk - 1))
+    assert vol.meta["position_precision_mm"] == 0.5

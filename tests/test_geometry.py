@@ -226,10 +226,12 @@ def test_check_same_grid_message_and_no_global_print_state() -> None:
         (["0", "1", "2", "4", "5"], 1.0),
         # halves, not one decimal (a 2.7 mm stack written to halves: 12.5, 15, 18, 20.5 ...)
         (["12.5", "15", "18", "20.5", "23", "26", "28.5", "31.5"], 0.5),
-        # an exact 2.5 mm grid with one slice moved 0.5 mm, or with one step of 3 mm: one
-        # decimal (the grid's halves are no evidence of a rounding to halves)
+        # an exact 2.5 mm grid with one slice moved 0.5 mm: one decimal (the grid's halves are
+        # no evidence of a rounding to halves); but one step of 3 mm in it, the values on one
+        # progression of 2.5 mm and then on the next for good, is as much a 2.6 mm stack written
+        # to halves (12.5, 15.1, 17.7, 20.3 ...): halves
         (["0", "2.5", "5", "7.5", "10.5", "12.5", "15", "17.5"], 0.1),
-        (["12.5", "15", "18", "20.5", "23", "25.5"], 0.1),
+        (["12.5", "15", "18", "20.5", "23", "25.5"], 0.5),
         (["12.5", "15", "17.5", "20", "22.5", "25"], 0.1),  # (an exact grid: nothing rounded)
     ],
 )

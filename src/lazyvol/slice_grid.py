@@ -192,19 +192,35 @@ def _common_step(col: np.ndarray, shown: float, fine: float) -> float:
 def _free_values(v: np.ndarray, step: float) -> int:
     """How many of the sorted distinct values ``v`` (all whole multiples of ``step``) chance
     made so, were they written finer: all but one (``v.size - 1``), but where the most common
-    step between them is coarser than ``step``, those off its most populated exact progression
-    (an exact 2.5 mm grid with one slice moved 0.5 mm is one value a rounding did not explain:
-    its grid's halves are no evidence of a rounding to halves)."""
+    step between them is coarser than ``step`` and every value off its most populated exact
+    progression lies between two on it, those off it: moved slices (an exact 2.5 mm grid with
+    one slice moved 0.5 mm is one value a rounding did not explain: its grid's halves are no
+    evidence of a rounding to halves). A rounding of an even step that is no multiple of the
+    usual one (0.8, 1.25 or 2.7 mm written to halves) carries the values from one progression
+    to the next for good, never off and back: a run of values off it, or an end value, is that
+    rounding, and every value counts."""
     gaps = np.diff(v)
     if gaps.size == 0:
         return 0
     # (counted with np.unique, not np.bincount: a step of 1e-12 makes counts of 1e15 slots)
     steps, counts = np.unique(np.round(gaps / step), return_counts=True)
-    usual = float(steps[int(np.argmax(counts))])  # (most common, in steps; smallest of a tie)
-    if usual <= 1:
+    k = np.round((v - v[0]) / step)
+    best: tuple[int, np.ndarray] | None = None
+    # the usual step: of the three most common, the one with the most populated progression (the
+    # most common alone is no grid step where slices moved make its neighbours as common)
+    for usual in steps[np.argsort(-counts, kind="stable")[:3]]:
+        if usual <= 1:
+            continue
+        residue = np.mod(k, usual)
+        kinds, on = np.unique(residue, return_counts=True)
+        if best is None or int(np.max(on)) > best[0]:
+            best = (int(np.max(on)), np.flatnonzero(residue != kinds[int(np.argmax(on))]))
+    if best is None:
         return int(v.size - 1)
-    _, on = np.unique(np.mod(np.round((v - v[0]) / step), usual), return_counts=True)
-    return int(min(v.size - 1, v.size - int(np.max(on))))
+    off = best[1]
+    if off.size and (off[0] == 0 or off[-1] == v.size - 1 or np.any(np.diff(off) == 1)):
+        return int(v.size - 1)
+    return int(min(v.size - 1, off.size))
 
 
 def _median(values: np.ndarray) -> float:
