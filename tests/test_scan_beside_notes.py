@@ -252,3 +252,29 @@ def test_appledouble_files_of_another_series_numbered_on_are_not_noted(tmp_path)
     rep = lv.scan(tmp_path / "f", use_index=False)
     assert sorted(i.shape for i in rep) == [(8, 6, 4)] * 2
     assert not any(w.startswith(HIDDEN_NOTE) for i in rep for w in i.warnings)
+
+
+@pytest.mark.parametrize("size", [1, 27, 100])
+def test_a_short_file_named_otherwise_is_no_missing_slice_of_a_gap(tmp_path, size):
+    """A series with a slice missing beside a README and a checksum list of under 132 bytes:
+    skipped as junk (too short for a Part 10 file, bf3a7a9), they were named in the gap refusal
+    as files that 'could not be read and may be the missing slice(s); make them readable first',
+    and in the allow_gaps=True warning as what the filled slice may be. Named unlike the
+    volume's files, no such file is a lost slice of it (an emptied slice keeps its name)."""
+    truth = write_dicom_series(tmp_path / "s", (6, 5, 8), spacing=(0.8, 0.7, 2.5))
+    os.remove(truth.files[3])
+    for name in ("README", "checksums.md5"):
+        with open(tmp_path / "s" / name, "wb") as f:
+            f.write(b"x" * size)
+    with pytest.raises(lv.SeriesError, match=r"1 slice\(s\) missing") as exc:
+        lv.open(tmp_path / "s")
+    assert "README" not in str(exc.value) and UNREAD not in str(exc.value)
+    vol = lv.open(tmp_path / "s", allow_gaps=True)
+    assert vol.meta["filled_slices"] == [3]
+    assert not any("README" in w or "checksums" in w for w in vol.meta["warnings"])
+    # an emptied slice named like the volume's files is still named as the missing one
+    open(truth.files[3], "wb").close()
+    with pytest.raises(lv.SeriesError) as exc:
+        lv.open(tmp_path / "s")
+    assert UNREAD in str(exc.value) and truth.files[3] in str(exc.value)
+    assert "README" not in str(exc.value)

@@ -82,7 +82,14 @@ def with_beside_notes(report: ScanReport) -> ScanReport:
 
 def _noted(info: SeriesInfo, unread: list[tuple[str, str]], orphans: list[str]) -> SeriesInfo:
     hidden = _hidden_like(info, [p for p, why in unread if why == HIDDEN])
-    unread = [(p, why) for p, why in unread if why != HIDDEN]
+    empty = set(_named_like(info, unread))
+    # a file too short to be DICOM is junk (a README, a checksum list) unless named like the
+    # volume's files (a slice cut in its preamble): no lost slice of it, in a refusal either
+    unread = [
+        (p, why)
+        for p, why in unread
+        if why != HIDDEN and (p in empty or not why.startswith(SHORT_FILE))
+    ]
     if info.error:
         if info.error_kind in ("format", "unsupported") or not any(g in info.error for g in _GAP):
             return info
@@ -104,7 +111,7 @@ def _noted(info: SeriesInfo, unread: list[tuple[str, str]], orphans: list[str]) 
         return replace(
             info, warnings=[*info.warnings, f"slices filled while {_unread_note(unread)}"]
         )
-    return _whole_volume_notes(info, orphans, _named_like(info, unread), hidden)
+    return _whole_volume_notes(info, orphans, sorted(empty), hidden)
 
 
 def _named_like(info: SeriesInfo, unread: list[tuple[str, str]]) -> list[str]:
