@@ -68,21 +68,25 @@ def with_beside_notes(report: ScanReport) -> ScanReport:
         return report
     infos = []
     # (the volumes of one flat folder share its lists: made once, not once per volume)
-    found: dict[tuple[str, ...], tuple[list[tuple[str, str]], list[str]]] = {}
+    found: dict[tuple[str, ...], tuple[list[tuple[str, str]], list[str], _Beside]] = {}
     for info in report:
         here = tuple(sorted({_folder(f) for f in info.files}))
         if here not in found:
+            unread = sorted(x for d in here for x in unread_in.get(d, ()))
             found[here] = (
-                sorted(x for d in here for x in unread_in.get(d, ())),
+                unread,
                 sorted(p for d in here for p in orphans_in.get(d, ())),
+                _Beside(unread),
             )
         infos.append(_noted(info, *found[here]))
     return ScanReport(infos, report.skipped, report.unsupported, report.unnamed)
 
 
-def _noted(info: SeriesInfo, unread: list[tuple[str, str]], orphans: list[str]) -> SeriesInfo:
-    hidden = _hidden_like(info, [p for p, why in unread if why == HIDDEN])
-    empty = set(_named_like(info, unread))
+def _noted(
+    info: SeriesInfo, unread: list[tuple[str, str]], orphans: list[str], beside: _Beside
+) -> SeriesInfo:
+    hidden = _hidden_like(info, beside)
+    empty = set(_like(info, beside.empty))
     # a file too short to be DICOM is junk (a README, a checksum list) unless named like the
     # volume's files (a slice cut in its preamble): no lost slice of it, in a refusal either
     unread = [
@@ -96,7 +100,7 @@ def _noted(info: SeriesInfo, unread: list[tuple[str, str]], orphans: list[str]) 
         notes: list[str] = []  # the skipped files may be the missing ones
         if unread:
             # (those named like its files, where any is: a flat folder's other series' are not)
-            like = set(_like(info, [p for p, _ in unread]))
+            like = set(_like(info, beside.unread))
             named = [(p, why) for p, why in unread if p in like] or unread
             notes.append(f"{_unread_note(named)}; make them readable first")
         if hidden:
@@ -114,56 +118,84 @@ def _noted(info: SeriesInfo, unread: list[tuple[str, str]], orphans: list[str]) 
     return _whole_volume_notes(info, orphans, sorted(empty), hidden)
 
 
-def _named_like(info: SeriesInfo, unread: list[tuple[str, str]]) -> list[str]:
-    """The empty files of ``unread`` named like a file of ``info`` but for their numbers
+class _Names:
+    """Candidate file names of one folder group (the files a scan skipped beside volumes, or the
+    names hidden ones may stand for) indexed by pattern (the name with its digit runs as ``#``)
+    and, once asked for, by the digits at given places of it: each volume of a flat folder looks
+    up the few named like its own files, not every candidate (linear in the volumes' files and
+    the candidates, not their product)."""
+
+    def __init__(self, paths: list[str]) -> None:
+        self.by_pattern: dict[str, list[tuple[str, list[str]]]] = defaultdict(list)
+        for p in paths:
+            name = p.rsplit("/", 1)[-1]
+            self.by_pattern[_DIGITS.sub("#", name)].append((p, _DIGITS.findall(name)))
+        self._keyed: dict[tuple[str, tuple[int, ...]], dict[tuple[str, ...], list[int]]] = {}
+
+    def keyed(self, pattern: str, fixed_at: tuple[int, ...]) -> dict[tuple[str, ...], list[int]]:
+        """The candidates of ``pattern`` (their places in ``by_pattern[pattern]``) by their digit
+        runs at ``fixed_at``."""
+        key = (pattern, fixed_at)
+        if key not in self._keyed:
+            index: dict[tuple[str, ...], list[int]] = defaultdict(list)
+            for n, (_, digits) in enumerate(self.by_pattern.get(pattern, ())):
+                index[tuple(digits[at] for at in fixed_at)].append(n)
+            self._keyed[key] = index
+        return self._keyed[key]
+
+
+class _Beside:
+    """The candidates of one folder group's unread files, indexed once for all its volumes."""
+
+    def __init__(self, unread: list[tuple[str, str]]) -> None:
+        #: the names the hidden files may stand for (:func:`_unhidden`), each to its hidden file
+        self.shown_as = {v: p for p, why in unread if why == HIDDEN for v in _unhidden(p)}
+        self.hidden = _Names(list(self.shown_as))
+        self.empty = _Names([p for p, why in unread if why.startswith(_EMPTY)])
+        self.unread = _Names([p for p, why in unread if why != HIDDEN])
+
+
+def _like(info: SeriesInfo, names: _Names) -> list[str]:
+    """The candidates of ``names`` named like a file of ``info`` but for their numbers
     (``IM-0001-0015.dcm`` beside ``IM-0001-0001.dcm``..``IM-0001-0014.dcm``): an emptied slice
     (or time point) of it, which an end slice leaves no gap to tell.
 
     Named like it: the same name with its digit runs as ``#``, the same digits where every file
     of the volume has the same (``0001`` above, the series' number in the name; a UID's series
-    part), and numbers within (or next to, by as many as there are such empty files) the
-    volume's own range where its files' numbers differ. A flat folder of several series names
-    their files alike: an empty file of one is no slice of the others."""
-    return _like(info, [p for p, why in unread if why.startswith(_EMPTY)])
-
-
-def _like(info: SeriesInfo, paths: list[str]) -> list[str]:
-    """The files of ``paths`` named like a file of ``info`` but for their numbers, as
-    :func:`_named_like` tells."""
-    if not paths:
+    part), and numbers within (or next to, by as many as there are candidates of its files'
+    patterns) the volume's own range where its files' numbers differ (the last number where none
+    does: a volume of one file numbers nothing by its own): an instance number counts on while a
+    time of day in the same name may step by more than one. A flat folder of several series
+    names their files alike: an empty file of one is no slice of the others."""
+    if not names.by_pattern:
         return []
     runs: dict[str, list[list[str]]] = defaultdict(list)
     for f in info.files:
         name = f.rsplit("/", 1)[-1]
         runs[_DIGITS.sub("#", name)].append(_DIGITS.findall(name))
-    candidates = [
-        (p, _DIGITS.findall(p.rsplit("/", 1)[-1]), runs.get(_DIGITS.sub("#", p.rsplit("/", 1)[-1])))
-        for p in paths
-    ]
-    like = [(p, digits, own) for p, digits, own in candidates if own]
-    return [p for p, digits, own in like if _numbered_like(digits, own, len(like))]
-
-
-def _numbered_like(digits: list[str], own: list[list[str]], spare: int) -> bool:
-    """Whether the digit runs ``digits`` of an empty file's name fit those of a volume's files
-    (``own``, one list per file, all of the same length): equal where theirs are all equal, and
-    within their range widened by ``spare`` in one at least of those where they differ (the
-    last number where none does): an instance number counts on while a time of day in the same
-    name may step by more than one."""
-    # (a volume of one file numbers nothing by its own: its name's last number is the count)
-    counted = {at for at in range(len(digits)) if len({n[at] for n in own}) > 1} or {
-        len(digits) - 1
-    }
-    near = not digits
-    for at, value in enumerate(digits):
-        values = {n[at] for n in own}
-        if at not in counted:
-            if value not in values:
-                return False
+    spare = sum(len(names.by_pattern.get(pattern, ())) for pattern in runs)
+    out: list[str] = []
+    for pattern, own in runs.items():
+        candidates = names.by_pattern.get(pattern)
+        if not candidates:
             continue
-        numbers = [int(v) for v in values]
-        near = near or min(numbers) - spare <= int(value) <= max(numbers) + spare
-    return near
+        values = [{n[at] for n in own} for at in range(len(own[0]))]
+        counted = {at for at, v in enumerate(values) if len(v) > 1} or (
+            {len(values) - 1} if values else set()
+        )
+        fixed_at = tuple(at for at in range(len(values)) if at not in counted)
+        ranges = [
+            (at, min(int(v) for v in values[at]), max(int(v) for v in values[at]))
+            for at in sorted(counted)
+        ]
+        fixed = tuple(next(iter(values[at])) for at in fixed_at)
+        for n in names.keyed(pattern, fixed_at).get(fixed, ()):
+            path, digits = candidates[n]
+            if not ranges or any(
+                lo - spare <= int(digits[at]) <= hi + spare for at, lo, hi in ranges
+            ):
+                out.append(path)
+    return out
 
 
 def _whole_volume_files(info: SeriesInfo) -> bool:
@@ -221,13 +253,12 @@ def _unhidden(path: str) -> set[str]:
     return {f"{folder}/{n}" for n in names if n}
 
 
-def _hidden_like(info: SeriesInfo, hidden: list[str]) -> list[str]:
-    """The hidden files of ``hidden`` (not read, as dcm2niix; none a hidden copy of a file the
+def _hidden_like(info: SeriesInfo, beside: _Beside) -> list[str]:
+    """The hidden files beside ``info`` (not read, as dcm2niix; none a hidden copy of a file the
     scan found, such as AppleDouble ``._NAME`` beside ``NAME``) that one of the names they may
     stand for (:func:`_unhidden`) makes named like a file of ``info`` (:func:`_like`): a slice
     (or time point) the folder holds only hidden, which an end slice leaves no gap to tell."""
-    shown_as = {v: p for p in hidden for v in _unhidden(p)}
-    return sorted({shown_as[v] for v in _like(info, list(shown_as))})
+    return sorted({beside.shown_as[v] for v in _like(info, beside.hidden)})
 
 
 def _hidden_note(hidden: list[str], may: str) -> str:
