@@ -480,6 +480,26 @@ def test_pixel_spacing_one_rounding_apart_is_one_volume(tmp_path, usual, odd):
     np.testing.assert_allclose(vol.spacing[:2], (between_columns, between_rows), rtol=1e-4)
 
 
+def test_a_split_for_another_reason_does_not_blame_a_spacing_one_rounding_apart(tmp_path):
+    # A series split by ImageType (4 ORIGINAL, 4 DERIVED slices) whose one file writes its
+    # PixelSpacing to other decimals (0.7813 beside 0.78125): one spacing, which splits nothing,
+    # but each volume's reasons began 'PixelSpacing (0028,0030) differs: 0.78125x0.78125 (7
+    # files), 0.7813x0.7813 (1 file)'. Spellings one rounding apart are shown as one value.
+    per = [
+        {
+            "PixelSpacing": ["0.7813", "0.7813"] if k == 1 else ["0.78125", "0.78125"],
+            "ImageType": ["DERIVED" if k >= 4 else "ORIGINAL", "PRIMARY", "AXIAL"],
+        }
+        for k in range(8)
+    ]
+    write_dicom_series(tmp_path / "s", (6, 5, 8), per_slice=per)
+    infos = lv.scan(tmp_path / "s", use_index=False)
+    assert sorted(i.shape for i in infos) == [(6, 5, 4), (6, 5, 4)]
+    for info in infos:
+        assert info.reasons and not any("PixelSpacing" in r for r in info.reasons), info.reasons
+        assert info.reasons[0].startswith("ImageType (0008,0008)"), info.reasons
+
+
 def test_monochrome1_and_monochrome2_images_stack_with_a_warning(tmp_path):
     # The photometric says how to display the stored values, not what they are: MONOCHROME1
     # slices among MONOCHROME2 ones stack (as dcm2niix stacks them), values as stored, with a

@@ -471,6 +471,8 @@ def split_series(
                 if pos == len(_SPLITS)
                 else str(_SPLITS[pos][1](r))
             )
+            if pos == _SPACING_SPLIT:  # (spellings one rounding apart are one spacing)
+                shown = spacing[shown]
             by_value[shown].append(r)
         if len(by_value) > 1:
             varying.append(_differs(name, by_value))

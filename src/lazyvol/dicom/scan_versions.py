@@ -471,4 +471,5 @@ INDEX_VERSION = 112
 #: 164: sidecars of DERIVED images write RawImage false, as dcm2niix (h171).
 #: 165: an MR / CT AcquisitionDate no calendar date but a number to dcm2niix gives a sidecar time (h171).
 #: 166: a stack written to halves whose values pass from one progression to the next opens again (h178).
-REPORT_FORMAT = 166
+#: 167: a split's reasons show PixelSpacing spellings one rounding apart as one value (h178).
+REPORT_FORMAT = 167
