@@ -246,3 +246,34 @@ def test_a_stack_written_to_halves_opens_whatever_its_step(tmp_path, step, nk):
     np.testing.assert_array_equal(data, stored)
     assert vol.spacing[2] == pytest.approx(abs(step), abs=1.0 / (nk - 1))
     assert vol.meta["position_precision_mm"] == 0.5
+
+
+@pytest.mark.parametrize("nk", [8, 12])
+def test_a_stack_rounded_to_even_halves_opens(tmp_path, nk):
+    """A 1.25 mm stack written to halves by numpy's rounding (ties to even: 1.25 -> 1, 3.75 -> 4,
+    6.25 -> 6): its values leave the 1 mm progression and come back to it (0, 1, 2.5, 4, 5, 6,
+    7.5 ...), which a rounding to halves of an even step does across two grid steps, so no moved
+    slice: it opens within its rounding (synthetic truth), as it did before f6803c4."""
+    z = np.round((30.0 + 1.25 * np.arange(nk)) * 2.0) / 2.0
+    pos = np.column_stack([np.full(nk, -12.5), np.full(nk, -20.0), z])
+    truth = write_dicom_series(tmp_path / "s", (6, 5, nk), spacing=(0.8, 0.7, 1.25), positions=pos)
+    vol = lv.open(tmp_path / "s")
+    np.testing.assert_array_equal(vol.compute(), truth.stored)
+    assert vol.spacing[2] == pytest.approx(1.25, abs=1.0 / (nk - 1))
+    assert vol.meta["position_precision_mm"] == 0.5
+
+
+@pytest.mark.parametrize("moved", [(3, 4), (2, 5), (3, 4, 5)], ids=["two-adjacent", "two", "three"])
+def test_slices_moved_half_a_millimetre_together_on_an_exact_grid_are_refused(tmp_path, moved):
+    """An exact 2.5 mm grid of 10 slices with two or three slices moved 0.5 mm along the normal
+    (together or apart): values off the grid and back on it within a few grid steps, which no
+    rounding to halves of an even step does (it needs 2 (u - 1) = 8 grid steps of 2.5 mm to
+    come back): refused, as one moved slice is, naming a moved slice's file."""
+    nk = 10
+    z = 30.0 + 2.5 * np.arange(nk)
+    z[list(moved)] += 0.5
+    pos = np.column_stack([np.full(nk, -12.5), np.full(nk, -20.0), z])
+    truth = write_dicom_series(tmp_path / "s", (6, 5, nk), spacing=(0.8, 0.7, 2.5), positions=pos)
+    with pytest.raises(lv.SeriesError, match="irregular slice spacing") as exc:
+        lv.open(tmp_path / "s")
+    assert any(truth.files[k] in str(exc.value) for k in moved)

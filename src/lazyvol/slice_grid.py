@@ -191,36 +191,36 @@ def _common_step(col: np.ndarray, shown: float, fine: float) -> float:
 
 def _free_values(v: np.ndarray, step: float) -> int:
     """How many of the sorted distinct values ``v`` (all whole multiples of ``step``) chance
-    made so, were they written finer: all but one (``v.size - 1``), but where the most common
-    step between them is coarser than ``step`` and every value off its most populated exact
-    progression lies between two on it, those off it: moved slices (an exact 2.5 mm grid with
-    one slice moved 0.5 mm is one value a rounding did not explain: its grid's halves are no
-    evidence of a rounding to halves). A rounding of an even step that is no multiple of the
-    usual one (0.8, 1.25 or 2.7 mm written to halves) carries the values from one progression
-    to the next for good, never off and back: a run of values off it, or an end value, is that
-    rounding, and every value counts."""
+    made so, were they written finer: all but one (``v.size - 1``), but where slices were moved
+    off an exact grid, those off it (an exact 2.5 mm grid with one slice moved 0.5 mm is one
+    value a rounding did not explain: its grid's halves are no evidence of a rounding to halves).
+
+    The grid: the most populated exact progression of the most common step between the values,
+    ``u`` steps. A rounding of an even stack (2.7 mm written to halves) also puts values off it,
+    but carries them on to the next progression for good: its rounded offset from the grid moves
+    one way, at most half a step per slice (``u`` being the most common rounded step), so values
+    leave the grid and come back to it only across ``2 (u - 1)`` grid steps or more. Values off
+    the grid between two on it fewer grid steps apart were moved; values off it only before or
+    after it, or on such long runs, are a rounding (an end slice moved cannot be told from it).
+    Values all on the grid (slices missing from it) are an exact grid: none is free."""
     gaps = np.diff(v)
     if gaps.size == 0:
         return 0
     # (counted with np.unique, not np.bincount: a step of 1e-12 makes counts of 1e15 slots)
     steps, counts = np.unique(np.round(gaps / step), return_counts=True)
+    usual = float(steps[int(np.argmax(counts))])  # (most common, in steps; smallest of a tie)
+    if usual <= 1:
+        return int(v.size - 1)
     k = np.round((v - v[0]) / step)
-    best: tuple[int, np.ndarray] | None = None
-    # the usual step: of the three most common, the one with the most populated progression (the
-    # most common alone is no grid step where slices moved make its neighbours as common)
-    for usual in steps[np.argsort(-counts, kind="stable")[:3]]:
-        if usual <= 1:
-            continue
-        residue = np.mod(k, usual)
-        kinds, on = np.unique(residue, return_counts=True)
-        if best is None or int(np.max(on)) > best[0]:
-            best = (int(np.max(on)), np.flatnonzero(residue != kinds[int(np.argmax(on))]))
-    if best is None:
+    residue = np.mod(k, usual)
+    kinds, on = np.unique(residue, return_counts=True)
+    on_at = np.flatnonzero(residue == kinds[int(np.argmax(on))])
+    # each pair of neighbouring values on the grid with values off it between them
+    left = on_at[:-1][np.diff(on_at) > 1]
+    right = on_at[1:][np.diff(on_at) > 1]
+    if on_at.size < v.size and not np.any((k[right] - k[left]) / usual < 2.0 * (usual - 1.0)):
         return int(v.size - 1)
-    off = best[1]
-    if off.size and (off[0] == 0 or off[-1] == v.size - 1 or np.any(np.diff(off) == 1)):
-        return int(v.size - 1)
-    return int(min(v.size - 1, off.size))
+    return int(min(v.size - 1, v.size - on_at.size))
 
 
 def _median(values: np.ndarray) -> float:
