@@ -188,6 +188,38 @@ def test_raw_image_false_for_a_derived_image_as_dcm2niix(tmp_path, dcm2niix, ima
     assert ("RawImage" in mine) is ("DERIVED" in "\\".join(image_type))
 
 
+#: Values whose "_"-joined text is 58 characters long: a value after them starts at character 60.
+_LONG_IMAGE_TYPE = [
+    "ORIGINAL",
+    "PRIMARY",
+    "M",
+    "ND",
+    "NORM",
+    "FILTERED",
+    "LONGVALUE1",
+    "LONGVALUE2X",
+]
+
+
+@pytest.mark.parametrize(
+    ("image_type", "derived"),
+    [
+        ([*_LONG_IMAGE_TYPE, "DERIVED"], False),  # (cut after 65 characters: "DERIVE" kept)
+        ([*_LONG_IMAGE_TYPE[:-1], "DERIVED"], True),  # (DERIVED whole before the cut)
+    ],
+)
+def test_raw_image_reads_derived_in_the_image_type_text_dcm2niix_keeps(
+    tmp_path, dcm2niix, image_type, derived
+):
+    """dcm2niix reads DERIVED in ImageType's text cut after 65 characters, as it writes ImageType;
+    lazyvol wrote "RawImage": false for a DERIVED past the cut, which dcm2niix does not see (h181)."""
+    write_dicom_4d_series(tmp_path / "s", SHAPE, n_volumes=2, extra={"ImageType": image_type})
+    ((ref, _),) = _dcm2niix_sidecars(dcm2niix, tmp_path / "s", tmp_path / "out")
+    mine = _sidecar(lv.open(tmp_path / "s"), tmp_path / "v.nii")
+    assert ("RawImage" in ref) is derived
+    assert mine.get("RawImage", "-") == ref.get("RawImage", "-")
+
+
 @pytest.mark.parametrize(
     "image_type",
     [

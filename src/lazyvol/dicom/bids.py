@@ -46,6 +46,7 @@ from .image_type import (
     KINDS_APART,
     bids_image_type,
     nonlinear_gradient_correction,
+    raw_image,
     stated_text,
 )
 from .model import SPLIT_VALUES
@@ -422,8 +423,8 @@ def _image_type(bids: dict[str, Any], first: FrameRecord, acq: dict[str, Any]) -
         bids["ImageType"] = image_type
     if (corrected := nonlinear_gradient_correction(stated, text)) is not None:
         bids["NonlinearGradientCorrection"] = corrected
-    if "DERIVED" in "\\".join(stated) or "DERIVED" in str(text or ""):
-        bids["RawImage"] = False  # (as dcm2niix: "DERIVED" anywhere in the text, case kept)
+    if (raw := raw_image(stated, text)) is not None:
+        bids["RawImage"] = raw  # (as dcm2niix: "DERIVED" in the text it keeps, case kept)
 
 
 def _thickness_and_echo(

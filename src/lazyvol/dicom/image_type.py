@@ -11,6 +11,7 @@ __all__ = [
     "KINDS_APART",
     "bids_image_type",
     "nonlinear_gradient_correction",
+    "raw_image",
     "stated_text",
 ]
 
@@ -38,6 +39,13 @@ def stated_text(value: object) -> str | None:
     stripped = "\\".join(t.strip(" ") for t in text.split("\\")) if text.strip(" ") else ""
     inner_nul = b"\x00" in raw.rstrip(b"\x00 ")  # (the values read on past it: "N\x00D")
     return text if (text and text != stripped) or inner_nul else None
+
+
+def raw_image(values: Sequence[str], text: str | None = None) -> bool | None:
+    """RawImage as dcm2niix writes it for any modality: false where "DERIVED" (upper case) occurs
+    in the text it reads (the values joined by "_", cut after 65 characters: a DERIVED after the
+    cut is not seen), else None. ``text`` as for :func:`bids_image_type`."""
+    return False if "DERIVED" in _text(values, text) else None
 
 
 def _text(values: Sequence[str], text: str | None) -> str:

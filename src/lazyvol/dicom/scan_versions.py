@@ -472,4 +472,5 @@ INDEX_VERSION = 112
 #: 165: an MR / CT AcquisitionDate no calendar date but a number to dcm2niix gives a sidecar time (h171).
 #: 166: a stack written to halves whose values pass from one progression to the next opens again (h178).
 #: 167: a split's reasons show PixelSpacing spellings one rounding apart as one value (h178).
-REPORT_FORMAT = 167
+#: 168: RawImage reads DERIVED in the ImageType text dcm2niix keeps (cut after 65 characters) (h181).
+REPORT_FORMAT = 168
