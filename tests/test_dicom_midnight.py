@@ -526,3 +526,27 @@ def test_an_acquisition_date_dcm2niix_reads_as_a_number_dates_the_sidecar_time(
     whose date is no calendar date, or AcquisitionDateTime's time beside a zero time (h171)."""
     mine, ref = _acquisition_times(tmp_path, dcm2niix, modality, stamps)
     assert mine == want and ref == want
+
+
+@pytest.mark.parametrize("modality", ["MR", "CT"])
+@pytest.mark.parametrize(
+    ("stamps", "want"),
+    [
+        ({"AcquisitionDate": "-2019", "AcquisitionTime": "000000"}, None),
+        ({"AcquisitionTime": "0000001"}, None),
+        ({"AcquisitionDate": "00000000", "AcquisitionTime": "000000"}, "13:13:13.250000"),
+        ({"AcquisitionTime": "000000"}, "13:13:13.250000"),
+    ],
+    ids=["negative-date", "malformed-nonzero-time", "zero-date", "no-date"],
+)
+def test_acquisition_datetime_is_split_only_where_dcm2niix_reads_date_and_time_as_zero(
+    tmp_path, dcm2niix, stamps, want, modality
+):
+    """dcm2niix splits AcquisitionDateTime (0008,002A) into date and time only where C's atof
+    reads 0 from both AcquisitionDate and AcquisitionTime; a negative date or a malformed nonzero
+    time (no TM lazyvol reads) is no split, so no sidecar time. lazyvol wrote
+    AcquisitionDateTime's time (deb92f0 tested the date as above 0 and the time as lazyvol reads
+    it) (h181)."""
+    stamps = {**stamps, "AcquisitionDateTime": "20240228131313.25"}
+    mine, ref = _acquisition_times(tmp_path, dcm2niix, modality, stamps)
+    assert mine == want and ref == want

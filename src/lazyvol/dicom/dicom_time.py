@@ -124,7 +124,8 @@ def sidecar_undated(date: str, time: str, date_time: str) -> bool:
     (``date_time``) where dcm2niix finds no acquisition date, so writes no sidecar
     AcquisitionTime: dcm2niix splits AcquisitionDateTime into date and time only where the image
     states neither an AcquisitionDate (0008,0022) nor a nonzero AcquisitionTime (0008,0032), and
-    only a value stating seconds (more than 13 characters). An anonymised image keeping its
+    only a value stating seconds (more than 13 characters); "neither" as C's atof reads them
+    (0: absent, empty, '00000000', text). An anonymised image keeping its
     AcquisitionTime (or its AcquisitionDate) beside AcquisitionDateTime without the other, or a
     date and time to the minute: dated here, not by dcm2niix (measured on v1.0.20260724)."""
     day, tm = date.strip().replace(".", ""), time.strip().replace(":", "")
@@ -132,7 +133,9 @@ def sidecar_undated(date: str, time: str, date_time: str) -> bool:
         da_day(day) is not None and tm_seconds(tm) is not None
     ):
         return False  # (undated either way, or dated by the pair dcm2niix reads too)
-    return _dcm2niix_date(day) or bool(tm_seconds(tm)) or len(date_time.strip()) <= 13
+    # (dcm2niix splits it only where atof reads 0 from both: a negative date ('-5') or a malformed
+    # nonzero time ('0000001') is no split, so no date and no time)
+    return _atof(date) != 0 or _atof(time) != 0 or len(date_time.strip()) <= 13
 
 
 #: :attr:`~lazyvol.dicom.records.FrameRecord.acq` key of an image whose AcquisitionDate is no
@@ -157,8 +160,13 @@ def sidecar_dated(date: str, time: str) -> bool:
 def _dcm2niix_date(date: str) -> bool:
     """Whether dcm2niix takes ``date`` (an AcquisitionDate text) for a date: its leading number,
     as C's atof reads it, is above 0 (every calendar date; also '20191099', '2019')."""
-    m = _LEADING_NUMBER.match(date)
-    return m is not None and float(m.group(0)) > 0
+    return _atof(date) > 0
+
+
+def _atof(text: str) -> float:
+    """The number C's atof reads at the start of ``text`` (0 where none)."""
+    m = _LEADING_NUMBER.match(text)
+    return float(m.group(0)) if m is not None else 0.0
 
 
 def sidecar_clock(time: str | None, date_time: str | None) -> float | None:

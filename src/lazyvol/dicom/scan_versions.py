@@ -195,7 +195,8 @@ __all__ = ["INDEX_VERSION", "REPORT_FORMAT"]
 #: 110: a file of 1-131 bytes is skipped as "not a DICOM file (too short: ...)", an emptied slice (h177).
 #: 111: an enhanced file of a BitsAllocated lazyvol does not read is skipped naming it (h172).
 #: 112: records note an AcquisitionDate dcm2niix reads and lazyvol does not (``_sidecar_dated``; h171).
-INDEX_VERSION = 112
+#: 113: records note '_sidecar_undated' where C's atof reads a nonzero AcquisitionDate or Time, as dcm2niix (h181).
+INDEX_VERSION = 113
 #: Layout of a report: 2: files named by their listing position, identities taken from the listing;
 #: 3: a volume's files may differ in pixel encoding (each frame's, ``encodings``), where 2 split them;
 #: 4: ... and in BitsStored (each frame's, ``stored_bits``), where 3 split them;
@@ -473,4 +474,5 @@ INDEX_VERSION = 112
 #: 166: a stack written to halves whose values pass from one progression to the next opens again (h178).
 #: 167: a split's reasons show PixelSpacing spellings one rounding apart as one value (h178).
 #: 168: RawImage reads DERIVED in the ImageType text dcm2niix keeps (cut after 65 characters) (h181).
-REPORT_FORMAT = 168
+#: 169: no sidecar time from AcquisitionDateTime beside a negative date / malformed nonzero time (h181).
+REPORT_FORMAT = 169
