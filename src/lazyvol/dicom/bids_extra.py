@@ -229,17 +229,18 @@ def philips_readout(acq: dict[str, Any], bids: dict[str, Any], train: int) -> di
     volume, as dcm2niix estimates them from the water-fat shift (pixels), ImagingFrequency (MHz)
     and the echo train ``train``: the echo spacing is WaterFatShift / (ImagingFrequency x 3.4 ppm
     x (train + 1)), the readout that times the train, the effective spacing the readout over
-    ReconMatrixPE - 1 (none without a phase-encoding direction). Every sequence, as dcm2niix;
-    none without a train or a frequency."""
+    ReconMatrixPE - 1. Every sequence, as dcm2niix; none without a train or a frequency, nor
+    without a ReconMatrixPE (a non-square image stating no InPlanePhaseEncodingDirection nor
+    AcquisitionMatrix: the installed dcm2niix writes neither estimate then)."""
     shift, freq = acq.get("WaterFatShift"), acq.get("ImagingFrequency")
     if not shift:
         return {}
     out: dict[str, Any] = {"WaterFatShift": printed(shift)}
-    if not (isinstance(freq, int | float) and freq > 0 and train > 0):
+    recon = bids.get("ReconMatrixPE", 0)
+    if not (isinstance(freq, int | float) and freq > 0 and train > 0 and recon > 0):
         return out
     readout = shift / (freq * 3.4 * (train + 1)) * train
     out["EstimatedTotalReadoutTime"] = printed(readout)
-    recon = bids.get("ReconMatrixPE", 0)
     if recon > 1:
         out["EstimatedEffectiveEchoSpacing"] = printed(readout / (recon - 1))
     return out

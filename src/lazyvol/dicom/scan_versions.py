@@ -475,4 +475,5 @@ INDEX_VERSION = 113
 #: 167: a split's reasons show PixelSpacing spellings one rounding apart as one value (h178).
 #: 168: RawImage reads DERIVED in the ImageType text dcm2niix keeps (cut after 65 characters) (h181).
 #: 169: no sidecar time from AcquisitionDateTime beside a negative date / malformed nonzero time (h181).
-REPORT_FORMAT = 169
+#: 170: Philips EstimatedTotalReadoutTime only with a ReconMatrixPE, as dcm2niix (h181).
+REPORT_FORMAT = 170
