@@ -314,3 +314,54 @@ def test_a_diffusion_series_diffusion_scheme_matches_dcm2niix(tmp_path, scheme):
     mine, ref = sidecar_pair(src, tmp_path, KEYS)
     assert mine == ref
     assert ref.get("DiffusionScheme") == {"1": "Bipolar", "3": None}.get(str(scheme), "Monopolar")
+
+
+_UNSTATED_KEYS = (
+    "ParallelReductionFactorInPlane",
+    "MultibandAccelerationFactor",
+    "TablePosition",
+    "DerivedVendorReportedEchoSpacing",
+    "EffectiveEchoSpacing",
+    "DwellTime",
+)
+
+
+@pytest.mark.parametrize("pat", ["p2", "s3", "p2s3", None])
+def test_a_series_stating_no_manufacturer_has_the_keys_dcm2niix_reads_anyway(tmp_path, pat):
+    """An anonymiser dropped Manufacturer (0008,0070): dcm2niix still reads PATModeText
+    (0051,1011) (ParallelReductionFactorInPlane, MultibandAccelerationFactor) and writes
+    DerivedVendorReportedEchoSpacing wherever the bandwidth per pixel in the phase direction is
+    known (not DwellTime: Siemens only); lazyvol wrote none of them (h181)."""
+    from lazyvol.testing import write_dicom_series
+
+    src = tmp_path / "s"
+    truth = write_dicom_series(src, (16, 16, 4), modality="MR")
+    for path in truth.files:
+        ds = pydicom.dcmread(path)
+        ds.pop("Manufacturer", None)
+        ds.InPlanePhaseEncodingDirection = "COL"
+        block = ds.private_block(0x0019, "SIEMENS MR HEADER", create=True)
+        block.add_new(0x28, "FD", 25.0)
+        block.add_new(0x18, "IS", "2600")
+        if pat is not None:
+            ds.private_block(0x0051, "SIEMENS MR HEADER", create=True).add_new(0x11, "LO", pat)
+        ds.save_as(path)
+    mine, ref = sidecar_pair(src, tmp_path, _UNSTATED_KEYS)
+    assert "DerivedVendorReportedEchoSpacing" in ref
+    assert mine == ref
+
+
+@pytest.mark.parametrize("name", ["ep2d_Asc_2", "cmrr_Asc_6"])
+def test_real_mosaics_without_manufacturer_keep_the_keys_dcm2niix_reads(tmp_path, name):
+    """The real mosaics with Manufacturer dropped: dcm2niix writes ParallelReductionFactorInPlane
+    (from (0051,1011)), TablePosition (from the CSA image header) and
+    DerivedVendorReportedEchoSpacing; lazyvol wrote none (h181)."""
+    src, out = _real(MOSAICS / name), tmp_path / "in"
+    out.mkdir()
+    for path in sorted(src.glob("*.dcm"))[:2]:
+        ds = pydicom.dcmread(path)
+        del ds.Manufacturer
+        ds.save_as(out / path.name)
+    mine, ref = sidecar_pair(out, tmp_path, _UNSTATED_KEYS)
+    assert {"TablePosition", "DerivedVendorReportedEchoSpacing"} <= ref.keys()
+    assert mine == ref

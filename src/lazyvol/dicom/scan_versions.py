@@ -196,7 +196,8 @@ __all__ = ["INDEX_VERSION", "REPORT_FORMAT"]
 #: 111: an enhanced file of a BitsAllocated lazyvol does not read is skipped naming it (h172).
 #: 112: records note an AcquisitionDate dcm2niix reads and lazyvol does not (``_sidecar_dated``; h171).
 #: 113: records note '_sidecar_undated' where C's atof reads a nonzero AcquisitionDate or Time, as dcm2niix (h181).
-INDEX_VERSION = 113
+#: 114: a file stating no Manufacturer records PATModeText and the CSA TablePosition, as dcm2niix reads them (h181).
+INDEX_VERSION = 114
 #: Layout of a report: 2: files named by their listing position, identities taken from the listing;
 #: 3: a volume's files may differ in pixel encoding (each frame's, ``encodings``), where 2 split them;
 #: 4: ... and in BitsStored (each frame's, ``stored_bits``), where 3 split them;
@@ -476,4 +477,5 @@ INDEX_VERSION = 113
 #: 168: RawImage reads DERIVED in the ImageType text dcm2niix keeps (cut after 65 characters) (h181).
 #: 169: no sidecar time from AcquisitionDateTime beside a negative date / malformed nonzero time (h181).
 #: 170: Philips EstimatedTotalReadoutTime only with a ReconMatrixPE, as dcm2niix (h181).
-REPORT_FORMAT = 170
+#: 171: DerivedVendorReportedEchoSpacing for every vendor; no-Manufacturer Siemens keys, as dcm2niix (h181).
+REPORT_FORMAT = 171

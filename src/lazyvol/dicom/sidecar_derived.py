@@ -16,6 +16,11 @@
   variant "MP"; "Spoiled Gradient Echo" with a variant value "SP"), else "SE" a spin echo
   ("Inversion Recovery Spin Echo" with "IR"); none otherwise. Checked against the installed
   dcm2niix over 18 ScanningSequence x 12 SequenceVariant texts.
+- DerivedVendorReportedEchoSpacing, every vendor (and a file whose Manufacturer an anonymiser
+  dropped), as dcm2niix: wherever BandwidthPerPixelPhaseEncode and ReconMatrixPE are known,
+  1 / (bandwidth x ReconMatrixPE / ParallelReductionFactorInPlane x (1 + PhaseOversampling)) in
+  32-bit floats (no oversampling known); Siemens' comes with its protocol keys
+  (:func:`lazyvol.dicom.siemens_sidecar.echo_spacing`).
 """
 
 from __future__ import annotations
@@ -26,7 +31,7 @@ from typing import Any
 from .bids import annotate as annotate_bids
 from .frame_table import philips_keys
 from .records import FrameRecord
-from .siemens_sidecar import annotate_siemens
+from .siemens_sidecar import annotate_siemens, echo_spacing
 from .source import Fetch
 
 __all__ = ["annotate_sidecar", "derived_keys", "pulse_sequence_type"]
@@ -83,3 +88,5 @@ def derived_keys(bids: dict[str, Any]) -> None:
     # (any modality whose files state a ScanningSequence, as dcm2niix: a CT or PET file with one)
     if (kind := pulse_sequence_type(bids)) is not None:
         bids["PulseSequenceType"] = kind
+    if bids.get("Manufacturer") != "Siemens":  # (Siemens': :mod:`.siemens_sidecar`)
+        bids.update(echo_spacing(bids, {}))

@@ -41,6 +41,7 @@ from .xa_private import SDI_CREATOR, SDS_CREATOR, sdi_tag
 __all__ = [
     "REAL_DWELL_TIME",
     "annotate_siemens",
+    "echo_spacing",
     "protocol_keys",
     "record_siemens",
     "xa_group_values",
@@ -109,8 +110,9 @@ def record_siemens(raw: dict[int, Any], csa: dict[str, Any] | str | None) -> dic
     (``_pat_mode``) or XA's (0021,1009) (``_pat_mode_xa``), the coil name (0051,100F) or
     (0018,1250) (``_coil``), XA's active coil elements (0021,114F) (``_coil_elements``), and
     where the CSA series header lies (``_csa_series``: [offset, length]); {} for other files."""
-    if vendor_of(" ".join(raw_text(raw, 0x00080070) or [])) != "SIEMENS":
-        return {}
+    manufacturer = " ".join(raw_text(raw, 0x00080070) or [])
+    if vendor_of(manufacturer) != "SIEMENS":
+        return {} if manufacturer.strip() else _unstated_vendor(raw, csa)
     out: dict[str, Any] = {}
     dwell = xa_number(raw_text(raw, sdi_tag(raw, XA_DWELL_TIME & 0xFF)))
     if dwell is None:
@@ -140,6 +142,21 @@ def record_siemens(raw: dict[int, Any], csa: dict[str, Any] | str | None) -> dic
         if isinstance(at, int) and isinstance(length, int) and at > 0 and length > 0:
             out[SERIES_AT] = [at, length]  # (read, or said too large to read, at stacking)
             break
+    return out
+
+
+def _unstated_vendor(raw: dict[int, Any], csa: dict[str, Any] | str | None) -> dict[str, Any]:
+    """The Siemens values dcm2niix reads from a file stating no Manufacturer (an anonymiser
+    dropped it): PATModeText (0051,1011) (``_pat_mode``) and the CSA image header's
+    ImaRelTablePosition (TablePosition); not (0019,1014), DwellTime, the coil nor the protocol,
+    which it reads for Siemens only (measured on v1.0.20260724)."""
+    out: dict[str, Any] = {}
+    items = csa_items(csa if isinstance(csa, dict) else None, "ImaRelTablePosition")
+    if items is not None:
+        out["TablePosition"] = _table_values(items)
+    pat = raw_text(raw, PAT_MODE_TEXT)
+    if pat and pat[0]:
+        out["_pat_mode"] = pat[0]
     return out
 
 
@@ -281,14 +298,16 @@ def protocol_keys(protocol: Protocol, bids: dict[str, Any]) -> dict[str, Any]:
     accel_3d = protocol.number("sPat.lAccelFact3D")
     if accel_3d is not None and accel_3d > 0:
         out["ParallelReductionFactorOutOfPlane"] = printed(accel_3d)
-    out.update(_echo_spacing(bids, out))
+    out.update(echo_spacing(bids, out))
     return out
 
 
-def _echo_spacing(bids: dict[str, Any], keys: dict[str, Any]) -> dict[str, Any]:
+def echo_spacing(bids: dict[str, Any], keys: dict[str, Any]) -> dict[str, Any]:
     """DerivedVendorReportedEchoSpacing: the echo spacing the console shows, 1 / (bandwidth per
     pixel in the phase direction x ReconMatrixPE / acceleration x (1 + phase oversampling)),
-    computed as dcm2niix computes it (in 32-bit floats)."""
+    computed as dcm2niix computes it (in 32-bit floats); ``keys`` (a protocol's) win over
+    ``bids``. dcm2niix writes it for every vendor (:func:`lazyvol.dicom.sidecar_derived.derived_keys`);
+    for a Siemens file whose protocol is damaged lazyvol writes none (its oversampling unknown)."""
     bw, recon = bids.get("BandwidthPerPixelPhaseEncode"), bids.get("ReconMatrixPE")
     accel = keys.get(
         "ParallelReductionFactorInPlane", bids.get("ParallelReductionFactorInPlane", 1)
@@ -337,11 +356,13 @@ def annotate_siemens(info: Any, slots: Sequence[FrameRecord | None], fetch: Fetc
     reading the CSA series header of the volume's first file once (one read of its bytes)."""
     bids = info.meta.get("bids")
     frames = [r for r in slots if r is not None]
-    if bids is None or not frames or bids.get("Manufacturer") != "Siemens":
+    if bids is None or not frames or bids.get("Manufacturer") not in ("Siemens", None):
         return
     first = frames[0]
     acq = _file_values(frames)
     bids.update(_plain_keys(acq))
+    if "Manufacturer" not in bids:
+        return  # (no Manufacturer: dcm2niix reads no protocol; :func:`_unstated_vendor`)
     at = acq.get(SERIES_AT)
     if not at:
         bids.update(_no_protocol_keys(acq, bids))
@@ -383,7 +404,7 @@ def _no_protocol_keys(acq: dict[str, Any], bids: dict[str, Any]) -> dict[str, An
     PartialFourier estimated from a 2D EPI echo train shorter than the phase-encoding lines (per
     in-plane acceleration): EchoTrainLength / (AcquisitionMatrixPE / acceleration) when below 1,
     in 32-bit floats (an enhanced file's lines: its (0018,9231), as dcm2niix)."""
-    out: dict[str, Any] = _echo_spacing(bids, {})
+    out: dict[str, Any] = echo_spacing(bids, {})
     elements = acq.get("_coil_elements", "")
     if elements:
         out["ReceiveCoilActiveElements"] = elements
