@@ -5,6 +5,7 @@ is ``<name>_asl``'s; and a failed or killed overwrite leaves the old set or the 
 from __future__ import annotations
 
 import contextlib
+import json
 import os
 import re
 import stat
@@ -708,3 +709,33 @@ def test_references_output_never_replaces_a_fifo(tmp_path, monkeypatch):
     src = _dwi(tmp_path)
     assert main(["references", str(src), "-o", str(tmp_path / "refs.json"), "--overwrite"]) == 2
     assert stat.S_ISFIFO(os.stat(tmp_path / "refs.json").st_mode)
+
+
+def test_references_output_through_a_link_is_written_where_it_leads(tmp_path):
+    """``lazyvol references -o /dev/stdout --overwrite`` (as root) replaced the link
+    /dev/stdout itself with a regular file holding the JSON: write_references published onto the
+    link, where every other writer writes through it. Now the file a link names is written (the
+    link kept), and a link the system follows to a pipe (``/proc/self/fd/N``, which realpath
+    names as a missing file) is refused, as a FIFO at the name is."""
+    from lazyvol.cli import main
+
+    src = _dwi(tmp_path)
+    (tmp_path / "data").mkdir()
+    (tmp_path / "data" / "refs.json").write_text("old")
+    os.symlink(tmp_path / "data" / "refs.json", tmp_path / "refs.json")
+    assert main(["references", str(src), "-o", str(tmp_path / "refs.json"), "--overwrite"]) == 0
+    assert os.path.islink(tmp_path / "refs.json")
+    assert json.loads((tmp_path / "data" / "refs.json").read_text())["refs"]
+    r, w = os.pipe()
+    try:
+        os.symlink(f"/proc/self/fd/{w}", tmp_path / "stdout")
+        args = ["references", str(src), "-o", str(tmp_path / "stdout"), "--overwrite"]
+        assert main(args) == 2
+        assert os.path.islink(tmp_path / "stdout")
+        os.symlink(f"/proc/self/fd/{w}", tmp_path / "out.nii")
+        with pytest.raises(WriteError, match="FIFO"):
+            lv.open(src).to_nifti(tmp_path / "out.nii", overwrite=True)
+        assert os.path.islink(tmp_path / "out.nii")
+    finally:
+        os.close(r)
+        os.close(w)

@@ -25,12 +25,13 @@ def check_written_file(where: str, dest: str, *, follow: bool = True) -> None:
     WriteError
         Naming the path, the link it was reached through and the kind of file.
     """
-    try:
-        mode = (os.stat if follow else os.lstat)(where).st_mode
-    except OSError:
+    mode = _mode(where, follow)
+    if follow and where != dest and (mode is None or _stat.S_ISREG(mode)):
+        # (a link the system follows to what has no path: /dev/stdout -> /proc/self/fd/1 ->
+        # pipe:[N], which realpath names as a missing file in /proc/<pid>/fd)
+        mode = _mode(dest, True) or mode
+    if mode is None or _stat.S_ISREG(mode) or _stat.S_ISDIR(mode) or _stat.S_ISLNK(mode):
         return  # (nothing there yet, or the writer's own checks say why)
-    if _stat.S_ISREG(mode) or _stat.S_ISDIR(mode) or _stat.S_ISLNK(mode):
-        return
     from .errors import WriteError
 
     kind = file_kind(mode)
@@ -40,6 +41,13 @@ def check_written_file(where: str, dest: str, *, follow: bool = True) -> None:
         f"a file by replacing what is there and does not replace a {kind} (nothing written): "
         "choose another name"
     )
+
+
+def _mode(path: str, follow: bool) -> int | None:
+    try:
+        return (os.stat if follow else os.lstat)(path).st_mode
+    except OSError:
+        return None
 
 
 def file_kind(mode: int) -> str:

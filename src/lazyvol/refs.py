@@ -61,7 +61,7 @@ import numpy as np
 
 from . import _io
 from ._io import Location
-from ._location import names_version
+from ._location import names_version, written_through
 from ._refs_common import (
     EXTRA_AXES,
     assemble,
@@ -202,7 +202,9 @@ def write_references(
     refs: Mapping[str, Any], path: str | os.PathLike[str], *, overwrite: bool = True
 ) -> str:
     """Save references as JSON at ``path``, atomically (a temporary file, then a rename), so a
-    reader never sees a half-written file. Returns the path written.
+    reader never sees a half-written file. Returns the path written. Through a symbolic link
+    the file it names is written (the link kept, as :meth:`Volume.to_nifti` does); a FIFO,
+    socket or device there, or behind the link (``/dev/stdout``), is refused.
 
     ``overwrite=False`` never replaces a file at ``path``, even one created while this one was
     written (it is published without clobbering).
@@ -221,8 +223,8 @@ def write_references(
     from .errors import WriteError
 
     target = os.path.abspath(os.fspath(path))
-    try:
-        with atomic_file(target, text=True, overwrite=overwrite) as f:
+    try:  # (through a link, as to_nifti: /dev/stdout was replaced, a pipe behind it refused)
+        with atomic_file(written_through(target), text=True, overwrite=overwrite) as f:
             json.dump(refs, f, separators=(",", ":"))
     except WriteError:
         raise
