@@ -237,3 +237,23 @@ def test_a_lazyvol_store_of_links_to_its_files_reads(tmp_path):
         for name in files:
             os.symlink(os.path.join(folder, name), links / rel / name)
     np.testing.assert_array_equal(lv.open(links).compute(), data)
+
+
+@pytest.mark.parametrize("lazyvol_store", [False, True], ids=["foreign", "lazyvol"])
+def test_a_chunk_link_that_leads_to_no_file_is_never_read_as_absent(tmp_path, lazyvol_store):
+    """A chunk file that is a symbolic link to nothing (a git-annex / DataLad dataset whose
+    content was not fetched holds every file so) was, in a foreign store, read as an absent
+    chunk: its block came back as the fill value (zeros), no error (zarr-python does the same);
+    a lazyvol store's manifest check said 'has -1 bytes'. Both now name the link and the fix."""
+    if lazyvol_store:
+        store = str(tmp_path / "s.zarr")
+        data = np.arange(64 * 64 * 16, dtype=np.int16).reshape(64, 64, 16)
+        lv.Volume(data, np.eye(4)).to_zarr(store, chunks=(32, 32, 8), shards=False)
+    else:
+        store = _foreign(tmp_path / "s.zarr")
+    chunk = os.path.join(store, "0", "c", "0", "0", "0")
+    os.remove(chunk)
+    os.symlink(str(tmp_path / ".git" / "annex" / "objects" / "x"), chunk)
+    error = lv.IntegrityError if lazyvol_store else lv.FormatError
+    with pytest.raises(error, match=r"c/0/0/0.*(link|leads to no file).*git annex get"):
+        lv.open(store).compute()

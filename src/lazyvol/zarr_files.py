@@ -37,6 +37,7 @@ __all__ = [
     "MIN_FILE_BYTES",
     "BoundedLocalStore",
     "chunk_file_bound_of",
+    "dangling_link",
     "max_file_bytes",
     "read_limit",
     "read_store_file",
@@ -110,13 +111,21 @@ def read_store_file(
     FileNotFoundError
         No such file (zarr and the reader take it as absent).
     FormatError
-        Not a regular file (a FIFO, a device such as ``/dev/zero``, a directory), or unreadable.
+        Not a regular file (a FIFO, a device such as ``/dev/zero``, a directory), a link that
+        leads to no file (:func:`dangling_link`: never read as absent), or unreadable.
     ResourceLimitError
         The bytes to read are more than :func:`max_file_bytes` and than the shard's bound.
     """
     try:
         fd = os.open(path, OPEN_FLAGS)
     except (FileNotFoundError, NotADirectoryError):
+        if (link := dangling_link(path, root)) is not None:
+            raise FormatError(
+                f"{link}: the store's {what} is (or is reached through) a symbolic link to "
+                f"{os.readlink(link)}, which leads to no file: a chunk that is not there, not an "
+                "absent one (its fill value); get the file (a git-annex / DataLad dataset: "
+                "'datalad get' or 'git annex get') or remove the link"
+            ) from None
         raise FileNotFoundError(path) from None
     except OSError as exc:
         raise FormatError(f"{path}: cannot open the store's {what} ({exc.strerror})") from None
@@ -312,6 +321,19 @@ def BoundedLocalStore(root: str) -> Any:
     if _Lazy.cls is None:
         _Lazy.cls = _make_store_class()
     return _Lazy.cls(root)
+
+
+def dangling_link(path: str, root: str | None = None) -> str | None:
+    """``path``, or its folder or a folder above inside ``root``, when it is a symbolic link
+    whose file is gone (every file of a git-annex / DataLad dataset whose content was not
+    fetched): a name that is in the store, unlike a chunk never written."""
+    top = os.path.dirname(os.path.normpath(root)) if root else os.path.dirname(path)
+    here = os.path.normpath(path)
+    while len(here) > len(top):
+        if os.path.islink(here) and not os.path.exists(here):
+            return here
+        here = os.path.dirname(here)
+    return None
 
 
 def _make_store_class() -> type:

@@ -250,8 +250,12 @@ def verify_level_files(
                 size, regular = st.st_size, stat.S_ISREG(st.st_mode)
             else:
                 size = int(entry)
-        except OSError:
-            size = -1
+        except OSError as exc:  # (was 'has -1 bytes, the manifest lists N')
+            raise IntegrityError(
+                f"{label}: chunk file {key} cannot be read ({exc.strerror or exc}: a link that "
+                "leads to no file, such as a git-annex file not fetched, or a loop of links); "
+                "get the file ('datalad get' / 'git annex get') or write the store again"
+            ) from None
         if not regular:  # (a FIFO's or device's size says nothing: name what it is)
             raise IntegrityError(
                 f"{label}: chunk file {key} is not a regular file (a FIFO, device or socket, or "
