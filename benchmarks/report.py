@@ -240,6 +240,13 @@ def markdown(results: dict[str, Any], plots: list[Path]) -> str:
             "before drawing conclusions from a ratio near its threshold.",
             "",
         ]
+    engine = str(mach.get("gzip_first_pass", ""))
+    if "address-space limit" in engine:
+        out += [
+            f"> **Other gzip engine**: the `.nii.gz` first-pass cases ran with {engine}; their "
+            "targets were set for rapidgzip. Re-run without `ulimit -v` to measure it.",
+            "",
+        ]
     out += [
         f"Command: `{s['command'].strip()}` (from the repository root). Started {s['started']}, "
         f"took {s['duration_s']:.0f} s.",
@@ -273,7 +280,8 @@ def markdown(results: dict[str, Any], plots: list[Path]) -> str:
         "## Machine and versions",
         "",
         f"- CPU: {mach['cpu']}, {mach['cores']} cores; memory {mach['mem_total'] / 2**30:.1f} GiB "
-        f"({mach['mem_available'] / 2**30:.1f} GiB available at the end); {mach['platform']}",
+        f"({mach['mem_available'] / 2**30:.1f} GiB available at the end); {mach['platform']}"
+        + (f"; `.nii.gz` first pass: {engine}" if engine else ""),
         "- " + ", ".join(f"{k} {v}" for k, v in results["versions"].items()),
         "",
         "## Targets",

@@ -739,3 +739,25 @@ def test_a_partial_run_writes_its_own_folder_with_the_command_quoted(tmp_path: P
     )
     if committed.is_dir():
         assert {p.name: p.stat().st_mtime_ns for p in committed.glob("*")} == before
+
+
+def test_the_gzip_engine_an_address_space_limit_brings_is_recorded() -> None:
+    """Under ``ulimit -v`` lazyvol's ``.nii.gz`` first pass uses indexed_gzip (a6b471a), so the
+    first-pass cases, whose targets were set for rapidgzip, measured the other engine with no
+    word in the results; the machine record now names the engine and the limit."""
+    code = (
+        "import resource, sys; resource.setrlimit(resource.RLIMIT_AS, (8 << 30, 8 << 30)); "
+        "sys.path.insert(0, sys.argv[1]); from benchmarks import harness; "
+        "print(harness.machine()['gzip_first_pass'])"
+    )
+    env = {k: v for k, v in os.environ.items() if k != "LAZYVOL_GZIP_ENGINE"}
+    out = subprocess.run(
+        [sys.executable, "-c", code, str(REPO)],
+        capture_output=True,
+        text=True,
+        env=env,
+        timeout=120,
+        check=True,
+    ).stdout
+    assert out.startswith("indexed_gzip") and "address-space limit" in out, out
+    assert "address-space limit" not in harness.gzip_first_pass()
