@@ -526,19 +526,13 @@ def machine() -> dict[str, Any]:
 
 def gzip_first_pass() -> str:
     """The engine of lazyvol's ``.nii.gz`` first pass in the workers (they inherit this
-    process's environment and limits): under an address-space limit (``ulimit -v``) lazyvol
+    process's environment and limits): under a memory limit (``ulimit -v`` / ``-d``) lazyvol
     uses indexed_gzip, not rapidgzip, so the first-pass cases measure another engine."""
     try:
         from lazyvol import gzengine
     except ImportError:
         return "unknown (lazyvol not importable)"
-    name = gzengine.engine()
-    try:
-        import resource
-
-        limited = resource.getrlimit(resource.RLIMIT_AS)[0] != resource.RLIM_INFINITY
-    except ImportError:
-        limited = False
-    if limited and name != "rapidgzip" and not os.environ.get("LAZYVOL_GZIP_ENGINE"):
-        return f"{name} (an address-space limit, ulimit -v, is set: no rapidgzip under one)"
+    name, limit = gzengine.engine(), gzengine.memory_limit()
+    if limit and name != "rapidgzip" and not os.environ.get("LAZYVOL_GZIP_ENGINE"):
+        return f"{name} (a memory limit, {limit}, is set: no rapidgzip under one)"
     return name

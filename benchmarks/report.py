@@ -241,10 +241,10 @@ def markdown(results: dict[str, Any], plots: list[Path]) -> str:
             "",
         ]
     engine = str(mach.get("gzip_first_pass", ""))
-    if "address-space limit" in engine:
+    if "memory limit" in engine:
         out += [
             f"> **Other gzip engine**: the `.nii.gz` first-pass cases ran with {engine}; their "
-            "targets were set for rapidgzip. Re-run without `ulimit -v` to measure it.",
+            "targets were set for rapidgzip. Re-run without that limit to measure it.",
             "",
         ]
     out += [

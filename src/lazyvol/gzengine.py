@@ -7,7 +7,14 @@ from __future__ import annotations
 
 import os
 
-__all__ = ["engine", "forced_engine_hint", "gzip_memory", "gzip_threads", "index_engine"]
+__all__ = [
+    "engine",
+    "forced_engine_hint",
+    "gzip_memory",
+    "gzip_threads",
+    "index_engine",
+    "memory_limit",
+]
 
 ENGINE_ENV = "LAZYVOL_GZIP_ENGINE"
 THREADS_ENV = "LAZYVOL_GZIP_THREADS"
@@ -46,9 +53,9 @@ def _forced() -> str:
 def engine() -> str:
     """Engine of a first pass (no seek index yet): ``"rapidgzip"`` when installed (or forced by
     ``LAZYVOL_GZIP_ENGINE``), else ``"indexed_gzip"``; ``"indexed_gzip"`` too, unless forced,
-    in a process whose address space is limited (:func:`_address_space_limited`)."""
+    in a process whose memory is limited (:func:`memory_limit`)."""
     forced = _forced()
-    if forced == "indexed_gzip" or (forced == "" and _address_space_limited()):
+    if forced == "indexed_gzip" or (forced == "" and memory_limit()):
         return "indexed_gzip"
     try:
         import rapidgzip  # noqa: F401
@@ -64,9 +71,11 @@ def engine() -> str:
     return "rapidgzip"
 
 
-def _address_space_limited() -> bool:
-    """Whether the process runs under a finite address-space limit (``ulimit -v``,
-    ``RLIMIT_AS``, as batch schedulers set it).
+def memory_limit() -> str:
+    """The limit the process runs under that rapidgzip's reservations count against: ``"ulimit
+    -v"`` (``RLIMIT_AS``) or ``"ulimit -d"`` (``RLIMIT_DATA``, which Linux applies to private
+    writable mappings since 4.7: a reservation counts there too), as batch schedulers set them;
+    ``""`` without one.
 
     rapidgzip 0.16 reserves ~520 MiB of address space per open file (almost none of it resident)
     and, when a reservation fails on a handle's own thread, ends the process with SIGSEGV rather
@@ -76,9 +85,12 @@ def _address_space_limited() -> bool:
     try:
         import resource
     except ImportError:  # (not on Windows, which has no such limit)
-        return False
-    soft = resource.getrlimit(resource.RLIMIT_AS)[0]
-    return bool(soft != resource.RLIM_INFINITY)
+        return ""
+    for name, shown in (("RLIMIT_AS", "ulimit -v"), ("RLIMIT_DATA", "ulimit -d")):
+        which = getattr(resource, name, None)
+        if which is not None and resource.getrlimit(which)[0] != resource.RLIM_INFINITY:
+            return shown
+    return ""
 
 
 def index_engine() -> str:
