@@ -122,9 +122,9 @@ def read_store_file(
         if (link := dangling_link(path, root)) is not None:
             raise FormatError(
                 f"{link}: the store's {what} is (or is reached through) a symbolic link to "
-                f"{os.readlink(link)}, which leads to no file: a chunk that is not there, not an "
-                "absent one (its fill value); get the file (a git-annex / DataLad dataset: "
-                "'datalad get' or 'git annex get') or remove the link"
+                f"{os.readlink(link)}, which leads to no file (a file of the store that is not "
+                "here, never read as absent: a chunk's fill value); get it (a git-annex / DataLad "
+                "dataset: 'datalad get' or 'git annex get') or remove the link"
             ) from None
         raise FileNotFoundError(path) from None
     except OSError as exc:
