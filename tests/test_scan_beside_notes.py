@@ -308,3 +308,41 @@ def test_the_notes_on_a_flat_folder_of_many_series_are_linear(tmp_path):
         (note,) = [w for w in i.warnings if HIDDEN_NOTE in w]
         assert f"1 file(s): {p};" in note
     assert took < 3.0, took
+
+
+LINK_NOTE = "symbolic link(s) beside this volume"
+
+
+@pytest.mark.parametrize("where", ["end", "middle"])
+@pytest.mark.parametrize("dangling", [False, True], ids=["link", "dangling-link"])
+def test_a_slice_file_that_is_a_symbolic_link_is_noted(tmp_path, where, dangling):
+    """A slice file that is a symbolic link is not followed by default (BAD_INPUTS), and one
+    that leads to no file (a git-annex / DataLad dataset partly fetched) cannot be read: an end
+    slice so opened one slice short without a word (dcm2niix reads the link: all slices), and a
+    middle one's gap refusal did not name it. Both are noted as the hidden and emptied ones
+    are, naming the file and the fix; a link named otherwise stays quiet."""
+    truth = write_dicom_series(tmp_path / "s", (8, 6, 6), shuffle_names=False)
+    lost = truth.files[-1] if where == "end" else truth.files[2]
+    (tmp_path / "annex").mkdir()
+    target = tmp_path / "annex" / "key"
+    os.rename(lost, target)
+    if dangling:
+        target.unlink()
+    os.symlink(target, lost)
+    os.symlink(target, tmp_path / "s" / "README")
+    (info,) = lv.scan(tmp_path / "s")
+    if where == "end":
+        assert info.error is None and info.shape == (8, 6, 5)
+        (note,) = [w for w in info.warnings if w.startswith(LINK_NOTE)]
+    else:
+        assert info.error is not None and LINK_NOTE in info.error
+        note = info.error[info.error.index(LINK_NOTE) :]
+    assert lost in note and "README" not in note
+    assert (f"{lost} (leads to no file)" in note) is dangling and "follow_symlinks=True" in note
+    if where == "end":
+        with warnings.catch_warnings(record=True) as seen:
+            warnings.simplefilter("always")
+            lv.open(tmp_path / "s", cache=None)
+        assert any(lost in str(w.message) for w in seen)
+    if not dangling:
+        assert lv.scan(tmp_path / "s", follow_symlinks=True)[0].shape == (8, 6, 6)

@@ -12,12 +12,13 @@ import re
 from collections import defaultdict
 from dataclasses import replace
 
-from .listing import HIDDEN
+from .listing import DANGLING, HIDDEN, LINK
 from .model import (
     DAMAGED_BESIDE_NOTE,
     EMPTY_BESIDE_NOTE,
     HIDDEN_BESIDE_NOTE,
     INCOMPLETE_NOTE,
+    LINK_BESIDE_NOTE,
     SHORT_FILE,
     UNREAD_REASONS,
     ScanReport,
@@ -59,7 +60,7 @@ def with_beside_notes(report: ScanReport) -> ScanReport:
                 listed = {f for i in report for f in i.files} | {q for q, _ in report.skipped}
             if listed.isdisjoint(_unhidden(p)):
                 unread_in[_folder(p)].append((p, why))
-        elif why.startswith((*UNREAD_REASONS, SHORT_FILE)):
+        elif why.startswith((*UNREAD_REASONS, SHORT_FILE)) or why in (LINK, DANGLING):
             unread_in[_folder(p)].append((p, why))
     orphans_in: dict[str, list[str]] = defaultdict(list)
     for p in report.unnamed:
@@ -86,13 +87,15 @@ def _noted(
     info: SeriesInfo, unread: list[tuple[str, str]], orphans: list[str], beside: _Beside
 ) -> SeriesInfo:
     hidden = _hidden_like(info, beside)
+    links = _like(info, beside.links)
+    dangling = {p for p, why in unread if why == DANGLING}
     empty = set(_like(info, beside.empty))
     # a file too short to be DICOM is junk (a README, a checksum list) unless named like the
     # volume's files (a slice cut in its preamble): no lost slice of it, in a refusal either
     unread = [
         (p, why)
         for p, why in unread
-        if why != HIDDEN and (p in empty or not why.startswith(SHORT_FILE))
+        if why not in (HIDDEN, LINK, DANGLING) and (p in empty or not why.startswith(SHORT_FILE))
     ]
     if info.error:
         if info.error_kind in ("format", "unsupported") or not any(g in info.error for g in _GAP):
@@ -105,6 +108,8 @@ def _noted(
             notes.append(f"{_unread_note(named)}; make them readable first")
         if hidden:
             notes.append(_hidden_note(hidden, "the missing slice(s)"))
+        if links:
+            notes.append(_link_note(links, dangling, "the missing slice(s)"))
         notes += [w for w in info.warnings if w.startswith(INCOMPLETE_NOTE)]
         unread_paths = {p for p, _ in unread}
         cut = [p for p in orphans if p not in unread_paths]
@@ -115,7 +120,12 @@ def _noted(
         return replace(
             info, warnings=[*info.warnings, f"slices filled while {_unread_note(unread)}"]
         )
-    return _whole_volume_notes(info, orphans, sorted(empty), hidden)
+    noted = _whole_volume_notes(info, orphans, sorted(empty), hidden)
+    if not links:
+        return noted
+    may = f"time points of it ({_WHOLE_VOLUME})" if _whole_volume_files(info) else "slices of it"
+    note = _link_note(links, dangling, f"{may} (an end slice leaves no gap to see)")
+    return replace(noted, warnings=[*noted.warnings, note])
 
 
 class _Names:
@@ -152,7 +162,8 @@ class _Beside:
         self.shown_as = {v: p for p, why in unread if why == HIDDEN for v in _unhidden(p)}
         self.hidden = _Names(list(self.shown_as))
         self.empty = _Names([p for p, why in unread if why.startswith(_EMPTY)])
-        self.unread = _Names([p for p, why in unread if why != HIDDEN])
+        self.unread = _Names([p for p, why in unread if why not in (HIDDEN, LINK, DANGLING)])
+        self.links = _Names([p for p, why in unread if why in (LINK, DANGLING)])
 
 
 def _like(info: SeriesInfo, names: _Names) -> list[str]:
@@ -275,3 +286,14 @@ def _unread_note(unread: list[tuple[str, str]]) -> str:
     listed = [f"{p} ({why})" for p, why in unread]
     shown = "; ".join(listed[:3]) + (f"; and {len(listed) - 3} more" if len(listed) > 3 else "")
     return f"{len(unread)} file(s) here could not be read and may be the missing slice(s): {shown}"
+
+
+def _link_note(links: list[str], dangling: set[str], may: str) -> str:
+    listed = [f"{p} (leads to no file)" if p in dangling else p for p in links]
+    shown = "; ".join(listed[:3]) + (f"; and {len(listed) - 3} more" if len(listed) > 3 else "")
+    return (
+        f"{LINK_BESIDE_NOTE} named like its files were not read and may be {may}: "
+        f"{len(links)} file(s): {shown}; symbolic links are followed only when asked "
+        "(follow_symlinks=True, lazyvol --follow-symlinks), and one that leads to no file has "
+        "no content here (a git-annex / DataLad file not fetched: 'datalad get')"
+    )

@@ -16,7 +16,7 @@ from ..config import max_scan_files
 from ..errors import FormatError, ResourceLimitError, SourceNotFoundError
 from ..sources import stat_regular
 
-__all__ = ["HIDDEN", "Listed", "find_files", "list_prefix", "list_source"]
+__all__ = ["DANGLING", "HIDDEN", "LINK", "Listed", "find_files", "list_prefix", "list_source"]
 
 #: One listed file: (path, size, mtime_ns, inode, ctime_ns, etag). ctime cannot be set back by a
 #: writer, so a header rewritten with the same size and its old mtime restored is still noticed;
@@ -24,7 +24,11 @@ __all__ = ["HIDDEN", "Listed", "find_files", "list_prefix", "list_source"]
 Listed = tuple[str, int, int, int, int, str]
 
 
-_DANGLING = "dangling symbolic link (its target does not exist)"
+#: The skip reasons of a symbolic link not followed (``follow_symlinks=False``, the default) and
+#: of one that leads to no file (a git-annex / DataLad file not fetched): a file the folder holds,
+#: which may be a slice of the volume beside it (``beside`` notes it).
+LINK = "symbolic link (pass follow_symlinks=True)"
+DANGLING = "dangling symbolic link (its target does not exist)"
 #: The skip reason of a file or folder whose name starts with "." under the listed folder: as
 #: dcm2niix (which never reads them), a hidden copy, an editor's backup, a macOS "._" file or a
 #: ".snapshot" / ".Trash" folder of old versions is not part of the series beside it.
@@ -95,8 +99,7 @@ def find_files(
                         continue
                     is_link = entry.is_symlink()
                     if is_link and not follow_symlinks:
-                        why = "symbolic link (pass follow_symlinks=True)"
-                        skipped.append((path, why if os.path.exists(path) else _DANGLING))
+                        skipped.append((path, LINK if os.path.exists(path) else DANGLING))
                         continue
                     if entry.is_dir(follow_symlinks=follow_symlinks):
                         est = entry.stat(follow_symlinks=follow_symlinks)
@@ -111,7 +114,7 @@ def find_files(
                         if len(files) > limit:
                             raise ResourceLimitError(_too_many(root, limit, len(files)))
                     elif is_link and not os.path.exists(path):
-                        skipped.append((path, _DANGLING))
+                        skipped.append((path, DANGLING))
                     else:
                         skipped.append(
                             (path, "not a regular file or folder (a FIFO, socket or device)")

@@ -450,6 +450,9 @@ DAMAGED_BESIDE_NOTE = "damaged file(s) beside this volume"
 EMPTY_BESIDE_NOTE = "empty file(s) beside this volume"
 #: How the note begins on hidden files named like a volume's own beside it (not read; lost slices).
 HIDDEN_BESIDE_NOTE = "hidden file(s) beside this volume"
+#: How the note begins on symbolic links named like a volume's own beside it (not followed, or
+#: leading to no file; lost slices).
+LINK_BESIDE_NOTE = "symbolic link(s) beside this volume"
 INSTANCE_GAPS_NOTE = "InstanceNumber (0020,0013) has gaps"
 #: How the note begins on a volume whose slices state different SliceThickness values (two
 #: reconstructions under one SeriesInstanceUID, stacked as one): a Python warning too at open.
