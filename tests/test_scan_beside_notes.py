@@ -346,3 +346,11 @@ def test_a_slice_file_that_is_a_symbolic_link_is_noted(tmp_path, where, dangling
         assert any(lost in str(w.message) for w in seen)
     if not dangling:
         assert lv.scan(tmp_path / "s", follow_symlinks=True)[0].shape == (8, 6, 6)
+
+
+def test_a_source_that_is_a_link_to_no_file_is_named_so(tmp_path):
+    """lv.open of a NIfTI file that is a symbolic link leading to no file (a git-annex /
+    DataLad file not fetched) said 'no such file or directory' of a name the folder lists."""
+    os.symlink(tmp_path / "annex" / "key", tmp_path / "x.nii.gz")
+    with pytest.raises(lv.SourceNotFoundError, match=r"symbolic link to .*leads to no file"):
+        lv.open(tmp_path / "x.nii.gz")

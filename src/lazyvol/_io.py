@@ -131,7 +131,13 @@ def kind(loc: Location) -> Literal["file", "directory"]:
     """
     if not loc.is_remote:
         if not os.path.exists(loc.url):
-            raise SourceNotFoundError(f"{loc.display}: no such file or directory")
+            why = "no such file or directory"
+            if os.path.islink(loc.url):  # (a git-annex / DataLad file whose content is not here)
+                why = (
+                    f"is a symbolic link to {os.readlink(loc.url)}, which leads to no file (a "
+                    "git-annex / DataLad file not fetched: 'datalad get' it)"
+                )
+            raise SourceNotFoundError(f"{loc.display}: {why}")
         if os.path.isdir(loc.url):
             return "directory"
         stat_regular(loc.url, what="source file")
