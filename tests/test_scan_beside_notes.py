@@ -330,6 +330,8 @@ def test_a_slice_file_that_is_a_symbolic_link_is_noted(tmp_path, where, dangling
         target.unlink()
     os.symlink(target, lost)
     os.symlink(target, tmp_path / "s" / "README")
+    own = os.path.split(truth.files[1])
+    os.symlink(own[1], os.path.join(own[0], "IM00006.dcm"))  # (a second name of its own slice)
     (info,) = lv.scan(tmp_path / "s")
     if where == "end":
         assert info.error is None and info.shape == (8, 6, 5)
@@ -337,7 +339,7 @@ def test_a_slice_file_that_is_a_symbolic_link_is_noted(tmp_path, where, dangling
     else:
         assert info.error is not None and LINK_NOTE in info.error
         note = info.error[info.error.index(LINK_NOTE) :]
-    assert lost in note and "README" not in note
+    assert lost in note and "README" not in note and "IM00006" not in note
     assert (f"{lost} (leads to no file)" in note) is dangling and "follow_symlinks=True" in note
     if where == "end":
         with warnings.catch_warnings(record=True) as seen:

@@ -8,6 +8,7 @@ slice to an unreadable file shows no gap, and only this note tells it.
 
 from __future__ import annotations
 
+import os
 import re
 from collections import defaultdict
 from dataclasses import replace
@@ -87,7 +88,7 @@ def _noted(
     info: SeriesInfo, unread: list[tuple[str, str]], orphans: list[str], beside: _Beside
 ) -> SeriesInfo:
     hidden = _hidden_like(info, beside)
-    links = _like(info, beside.links)
+    links = _not_its_own(info, _like(info, beside.links))
     dangling = {p for p, why in unread if why == DANGLING}
     empty = set(_like(info, beside.empty))
     # a file too short to be DICOM is junk (a README, a checksum list) unless named like the
@@ -297,3 +298,20 @@ def _link_note(links: list[str], dangling: set[str], may: str) -> str:
         "(follow_symlinks=True, lazyvol --follow-symlinks), and one that leads to no file has "
         "no content here (a git-annex / DataLad file not fetched: 'datalad get')"
     )
+
+
+def _not_its_own(info: SeriesInfo, links: list[str]) -> list[str]:
+    """The links of ``links`` that lead to no file of ``info`` (one that does is a second name of
+    a slice it has, as a hidden copy of one is: no lost slice)."""
+    if not links:
+        return []
+
+    def key(path: str) -> tuple[int, int] | None:
+        try:
+            st = os.stat(path)
+        except OSError:
+            return None
+        return (st.st_dev, st.st_ino)
+
+    own = {key(f) for f in info.files}
+    return [p for p in links if key(p) is None or key(p) not in own]
