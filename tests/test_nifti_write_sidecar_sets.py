@@ -270,6 +270,24 @@ def _fail_at(monkeypatch, n: int, error: BaseException, names=_CALLS) -> list[in
     return count
 
 
+def _killed_overwrite(monkeypatch, n: int, vol: lv.Volume, dest: Path) -> list[int]:
+    """Overwrite ``dest`` with ``vol``, the writer killed at the ``n``-th step of the publish and
+    no clean-up run (as after a kill: no put-back, no drop, no unlink, the dead writer's locks
+    gone); returns the step count (below ``n``: the write was not killed)."""
+    with monkeypatch.context() as m:
+        for name in ("put_back", "drop"):
+            m.setattr(nifti_write, name, lambda *a: None)
+        m.setattr(fileset, "put_back", lambda *a: None)
+        m.setattr(fileset, "_lock", lambda path: None)
+        m.setattr(nifti_write, "_unlink_quiet", lambda path: None)
+        count = _fail_at(m, n, _Killed())
+        try:
+            vol.to_nifti(dest, overwrite=True)
+        except _Killed:
+            pass
+    return count
+
+
 def _sets(tmp_path: Path) -> tuple[Path, dict[str, bytes], lv.Volume, np.ndarray]:
     out = tmp_path / "o"
     out.mkdir()
@@ -316,17 +334,7 @@ def test_a_killed_overwrite_is_finished_by_the_next_write(tmp_path, monkeypatch)
         base = tmp_path / str(n)
         base.mkdir()
         out, old, new_vol, truth = _sets(base)
-        with monkeypatch.context() as m:
-            for name in ("put_back", "drop"):  # (no clean-up after a kill)
-                m.setattr(nifti_write, name, lambda *a: None)
-            m.setattr(fileset, "put_back", lambda *a: None)
-            m.setattr(fileset, "_lock", lambda path: None)  # (the dead writer's locks are gone)
-            m.setattr(nifti_write, "_unlink_quiet", lambda path: None)
-            count = _fail_at(m, n, _Killed())
-            try:
-                new_vol.to_nifti(out / "out.nii", overwrite=True)
-            except _Killed:
-                pass
+        count = _killed_overwrite(monkeypatch, n, new_vol, out / "out.nii")
         if count[0] < n:
             break  # (not killed: every step was)
         published = (
@@ -363,17 +371,7 @@ def test_a_killed_overwrite_is_finished_by_a_write_of_the_other_extension(
         old = _files(out)
         src, truth = _t1(out.parent)
         new_vol = lv.open(src)
-        with monkeypatch.context() as m:
-            for name in ("put_back", "drop"):  # (no clean-up after a kill)
-                m.setattr(nifti_write, name, lambda *a: None)
-            m.setattr(fileset, "put_back", lambda *a: None)
-            m.setattr(fileset, "_lock", lambda path: None)  # (the dead writer's locks are gone)
-            m.setattr(nifti_write, "_unlink_quiet", lambda path: None)
-            count = _fail_at(m, n, _Killed())
-            try:
-                new_vol.to_nifti(out / killed, overwrite=True)
-            except _Killed:
-                pass
+        count = _killed_overwrite(monkeypatch, n, new_vol, out / killed)
         if count[0] < n:
             break  # (not killed: every step was)
         image = out / killed
@@ -402,17 +400,7 @@ def test_a_killed_overwrite_through_a_link_is_finished_by_the_next_write(tmp_pat
         old = _files(out / "real")
         src, truth = _t1(out.parent)
         new_vol = lv.open(src)
-        with monkeypatch.context() as m:
-            for name in ("put_back", "drop"):  # (no clean-up after a kill)
-                m.setattr(nifti_write, name, lambda *a: None)
-            m.setattr(fileset, "put_back", lambda *a: None)
-            m.setattr(fileset, "_lock", lambda path: None)  # (the dead writer's locks are gone)
-            m.setattr(nifti_write, "_unlink_quiet", lambda path: None)
-            count = _fail_at(m, n, _Killed())
-            try:
-                new_vol.to_nifti(out / "out.nii", overwrite=True)
-            except _Killed:
-                pass
+        count = _killed_overwrite(monkeypatch, n, new_vol, out / "out.nii")
         if count[0] < n:
             break  # (not killed: every step was)
         image = out / "real" / "out.nii"
@@ -444,17 +432,7 @@ def test_a_killed_asl_overwrite_keeps_its_labels_through_a_write_of_name(tmp_pat
         new_vol = lv.open(_dwi(out.parent / "n"), dtype="float32")  # (tells the images apart)
         new_vol.meta.setdefault("axis4_values", {})["ASLContext"] = ["control", "label", "control"]
         src, _truth = _t1(out.parent)
-        with monkeypatch.context() as m:
-            for name in ("put_back", "drop"):  # (no clean-up after a kill)
-                m.setattr(nifti_write, name, lambda *a: None)
-            m.setattr(fileset, "put_back", lambda *a: None)
-            m.setattr(fileset, "_lock", lambda path: None)  # (the dead writer's locks are gone)
-            m.setattr(nifti_write, "_unlink_quiet", lambda path: None)
-            count = _fail_at(m, n, _Killed())
-            try:
-                new_vol.to_nifti(out / "sub_asl.nii", overwrite=True)
-            except _Killed:
-                pass
+        count = _killed_overwrite(monkeypatch, n, new_vol, out / "sub_asl.nii")
         lv.open(src).to_nifti(out / "sub.nii")
         image = out / "sub_asl.nii"
         if not image.exists():
@@ -484,17 +462,7 @@ def test_a_write_of_name_keeps_the_labels_a_killed_asl_overwrite_set_aside(tmp_p
         _asl(out.parent).to_nifti(out / "sub_asl.nii")
         new_vol = lv.open(_dwi(out.parent / "n"), dtype="float32")  # (tells the images apart)
         new_vol.meta.setdefault("axis4_values", {})["ASLContext"] = ["control", "label", "control"]
-        with monkeypatch.context() as m:
-            for name in ("put_back", "drop"):  # (no clean-up after a kill)
-                m.setattr(nifti_write, name, lambda *a: None)
-            m.setattr(fileset, "put_back", lambda *a: None)
-            m.setattr(fileset, "_lock", lambda path: None)  # (the dead writer's locks are gone)
-            m.setattr(nifti_write, "_unlink_quiet", lambda path: None)
-            count = _fail_at(m, n, _Killed())
-            try:
-                new_vol.to_nifti(out / "sub_asl.nii", overwrite=True)
-            except _Killed:
-                pass
+        count = _killed_overwrite(monkeypatch, n, new_vol, out / "sub_asl.nii")
         lv.open(src).to_nifti(out / "sub.nii", overwrite=True)
         with pytest.raises(WriteError, match="exists"):
             new_vol.to_nifti(out / "sub_asl.nii")  # (finishes the killed write, then is refused)
@@ -523,17 +491,7 @@ def test_a_killed_overwrite_of_another_stem_is_left_to_its_own_next_write(tmp_pa
             pytest.skip("a file system that ignores case")
         src, _truth = _t1(out.parent)
         new_vol = lv.open(src)
-        with monkeypatch.context() as m:
-            for name in ("put_back", "drop"):  # (no clean-up after a kill)
-                m.setattr(nifti_write, name, lambda *a: None)
-            m.setattr(fileset, "put_back", lambda *a: None)
-            m.setattr(fileset, "_lock", lambda path: None)  # (the dead writer's locks are gone)
-            m.setattr(nifti_write, "_unlink_quiet", lambda path: None)
-            count = _fail_at(m, n, _Killed())
-            try:
-                new_vol.to_nifti(out / "OUT.nii", overwrite=True)
-            except _Killed:
-                pass
+        count = _killed_overwrite(monkeypatch, n, new_vol, out / "OUT.nii")
         if count[0] < n:
             break
         new_vol.to_nifti(out / "out.nii")
