@@ -277,3 +277,50 @@ def test_slices_moved_half_a_millimetre_together_on_an_exact_grid_are_refused(tm
     with pytest.raises(lv.SeriesError, match="irregular slice spacing") as exc:
         lv.open(tmp_path / "s")
     assert any(truth.files[k] in str(exc.value) for k in moved)
+
+
+@pytest.mark.parametrize(
+    ("z", "moved"),
+    [
+        ([0.0, 5.0, 10.0, 16.0, 20.0, 25.0, 30.0, 35.0], [3]),
+        ([100.0, 105.0, 110.0, 115.0, 120.0, 126.0, 130.0, 135.0, 140.0], [5]),
+        ([0.0, 3.0, 6.0, 10.0, 12.0, 15.0, 18.0, 21.0], [3]),
+        ([172.0, 182.0, 192.0, 202.0, 212.0, 222.0, 232.0, 243.0, 252.0], [7]),
+        (
+            [-75.0, -70.0, -65.0, -60.0, -55.0, -50.0, -45.0, -40.0, -35.0, -30.0, -26.0, -20.0],
+            [10],
+        ),
+        ([-40.0, -34.0, -28.0, -22.0, -16.0, -9.0, -4.0, 2.0, 8.0, 15.0, 20.0, 26.0, 32.0], [5, 9]),
+    ],
+    ids=["5mm-one-up", "5mm-from-100", "3mm", "10mm", "5mm-one-down", "6mm-two"],
+)
+def test_a_slice_moved_a_millimetre_on_an_exact_integer_grid_is_refused(tmp_path, z, moved):
+    """An exact 5 (3, 6, 10) mm grid written as whole millimetres with a slice 1 mm off along the
+    normal: every value integral, so any whole-millimetre step was taken as the positions'
+    rounding without asking whether a rounding could have made them (f6803c4 asks it of values
+    showing decimals only), and the stack opened on the regular grid, the moved slice's place
+    changed (dcm2niix: 'Interslice distance varies'). A rounding of an even step never puts one
+    value off the grid and the next back on it: refused, naming a moved slice's file."""
+    nk = len(z)
+    pos = np.column_stack([np.full(nk, -12.5), np.full(nk, -20.0), z])
+    truth = write_dicom_series(tmp_path / "s", (6, 5, nk), spacing=(0.8, 0.7, 5.0), positions=pos)
+    with pytest.raises(lv.SeriesError, match="irregular slice spacing") as exc:
+        lv.open(tmp_path / "s")
+    assert any(truth.files[k] in str(exc.value) for k in moved)
+
+
+@pytest.mark.parametrize(
+    ("step", "origin", "nk", "unit"),
+    [(10.33, -99.367, 25, 1.0), (8.04, -90.76, 22, 1.0), (8.05, -62.064, 19, 1.0)]
+    + [(8.19, -136.015, 25, 0.5)],
+)
+def test_a_stack_truncated_toward_zero_across_zero_opens(tmp_path, step, origin, nk, unit):
+    """Positions truncated toward zero (a C cast) to whole millimetres (halves): the offset from the
+    true grid turns back where the values cross 0, the one place a rounding puts values off the
+    grid and back within a few steps; it opens within its rounding (synthetic truth)."""
+    z = np.trunc((origin + step * np.arange(nk)) / unit) * unit
+    pos = np.column_stack([np.full(nk, -12.5), np.full(nk, -20.0), z])
+    truth = write_dicom_series(tmp_path / "s", (6, 5, nk), spacing=(0.8, 0.7, step), positions=pos)
+    vol = lv.open(tmp_path / "s")
+    np.testing.assert_array_equal(vol.compute(), truth.stored)
+    assert vol.spacing[2] == pytest.approx(step, abs=2 * unit / (nk - 1))

@@ -164,7 +164,9 @@ def _common_step(col: np.ndarray, shown: float, fine: float) -> float:
     them all its multiples (``(fine / step) ** free < _CHANCE``, ``free`` the values chance made
     so (:func:`_free_values`): two decimals that are all multiples of 0.05 in a column of four
     values are two decimals; an exact 2.5 mm grid with one slice moved 0.5 mm is one decimal, the
-    slice moved, not a rounding to halves), and when the
+    slice moved, not a rounding to halves; of values all integral, a step at which slices were
+    moved off an exact grid is not taken: an exact 5 mm grid of whole millimetres with one slice
+    1 mm off is no rounding to whole millimetres), and when the
     values, in their order, do not step evenly (an exact grid, 2.5 mm from 30 mm, is made of
     halves, but no rounding moved it: a slice moved half a millimetre is no rounding)."""
     given = np.asarray(col, dtype=np.float64)
@@ -184,12 +186,15 @@ def _common_step(col: np.ndarray, shown: float, fine: float) -> float:
             ratio = v / step
             if np.any(np.abs(ratio - np.round(ratio)) > 1e-9 + 1e-12 * np.abs(ratio)):
                 continue
-            if fine == 0.0 or (fine / step) ** _free_values(v, step) < _CHANCE:
-                return step
+            if fine != 0.0:
+                if (fine / step) ** _free_values(v, step) < _CHANCE:
+                    return step
+            elif not 0 < _free_values(v, step, truncated=True) < v.size - 1:
+                return step  # (else slices were moved off an exact grid: no rounding did that)
     return fine
 
 
-def _free_values(v: np.ndarray, step: float) -> int:
+def _free_values(v: np.ndarray, step: float, truncated: bool = False) -> int:
     """How many of the sorted distinct values ``v`` (all whole multiples of ``step``) chance
     made so, were they written finer: all but one (``v.size - 1``), but where slices were moved
     off an exact grid, those off it (an exact 2.5 mm grid with one slice moved 0.5 mm is one
@@ -202,7 +207,10 @@ def _free_values(v: np.ndarray, step: float) -> int:
     leave the grid and come back to it only across ``2 (u - 1)`` grid steps or more. Values off
     the grid between two on it fewer grid steps apart were moved; values off it only before or
     after it, or on such long runs, are a rounding (an end slice moved cannot be told from it).
-    Values all on the grid (slices missing from it) are an exact grid: none is free."""
+    Values all on the grid (slices missing from it) are an exact grid: none is free. With
+    ``truncated`` (whole values: a C cast may have written them), values truncated toward zero
+    turn their offset back where they cross 0: values off the grid between two on it on either
+    side of 0 are a rounding too."""
     gaps = np.diff(v)
     if gaps.size == 0:
         return 0
@@ -218,7 +226,11 @@ def _free_values(v: np.ndarray, step: float) -> int:
     # each pair of neighbouring values on the grid with values off it between them
     left = on_at[:-1][np.diff(on_at) > 1]
     right = on_at[1:][np.diff(on_at) > 1]
-    if on_at.size < v.size and not np.any((k[right] - k[left]) / usual < 2.0 * (usual - 1.0)):
+    moved = (k[right] - k[left]) / usual < 2.0 * (usual - 1.0)
+    # (values truncated toward zero, as a C cast writes them, turn their offset back across 0)
+    if truncated:
+        moved &= (v[left] > 0) | (v[right] < 0)
+    if on_at.size < v.size and not np.any(moved):
         return int(v.size - 1)
     return int(min(v.size - 1, v.size - on_at.size))
 

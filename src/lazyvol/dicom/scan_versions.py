@@ -478,4 +478,5 @@ INDEX_VERSION = 114
 #: 169: no sidecar time from AcquisitionDateTime beside a negative date / malformed nonzero time (h181).
 #: 170: Philips EstimatedTotalReadoutTime only with a ReconMatrixPE, as dcm2niix (h181).
 #: 171: DerivedVendorReportedEchoSpacing for every vendor; no-Manufacturer Siemens keys, as dcm2niix (h181).
-REPORT_FORMAT = 171
+#: 172: an exact whole-millimetre grid with slices moved is no rounding: refused, not opened (h186).
+REPORT_FORMAT = 172
