@@ -324,3 +324,21 @@ def test_a_stack_truncated_toward_zero_across_zero_opens(tmp_path, step, origin,
     vol = lv.open(tmp_path / "s")
     np.testing.assert_array_equal(vol.compute(), truth.stored)
     assert vol.spacing[2] == pytest.approx(step, abs=2 * unit / (nk - 1))
+
+
+@pytest.mark.parametrize("moved", [(1, 4, 10, 11, 16, 21), (2, 5, 8, 11, 14)], ids=["six", "five"])
+def test_many_slices_moved_half_a_millimetre_on_an_exact_grid_are_refused(tmp_path, moved):
+    """An exact 6 mm grid of 24 slices written to one decimal with five or six slices 0.5 mm off
+    along the normal, each between two on the grid: values off the grid and back within a step,
+    which no rounding to halves of an even step does, but counted as chance's only through
+    (0.1 / 0.5) ** 5 < 1e-3, so taken for a rounding to halves and opened on the regular grid,
+    the moved slices' places changed without a word but a note in the meta. Refused, naming a
+    moved slice's file, as one or three moved slices are."""
+    nk = 24
+    z = 32.0 + 6.0 * np.arange(nk)
+    z[list(moved)] += 0.5
+    pos = np.column_stack([np.full(nk, -12.5), np.full(nk, -20.0), z])
+    truth = write_dicom_series(tmp_path / "s", (6, 5, nk), spacing=(0.8, 0.7, 6.0), positions=pos)
+    with pytest.raises(lv.SeriesError, match="irregular slice spacing") as exc:
+        lv.open(tmp_path / "s")
+    assert any(truth.files[k] in str(exc.value) for k in moved)

@@ -164,9 +164,10 @@ def _common_step(col: np.ndarray, shown: float, fine: float) -> float:
     them all its multiples (``(fine / step) ** free < _CHANCE``, ``free`` the values chance made
     so (:func:`_free_values`): two decimals that are all multiples of 0.05 in a column of four
     values are two decimals; an exact 2.5 mm grid with one slice moved 0.5 mm is one decimal, the
-    slice moved, not a rounding to halves; of values all integral, a step at which slices were
-    moved off an exact grid is not taken: an exact 5 mm grid of whole millimetres with one slice
-    1 mm off is no rounding to whole millimetres), and when the
+    slice moved, not a rounding to halves), never a step at which slices were moved off an exact
+    grid (:func:`_free_values`; however many were moved, all halves by the move, not by chance;
+    of values all integral too: an exact 5 mm grid of whole millimetres with one slice 1 mm off
+    is no rounding to whole millimetres), and when the
     values, in their order, do not step evenly (an exact grid, 2.5 mm from 30 mm, is made of
     halves, but no rounding moved it: a slice moved half a millimetre is no rounding)."""
     given = np.asarray(col, dtype=np.float64)
@@ -186,11 +187,10 @@ def _common_step(col: np.ndarray, shown: float, fine: float) -> float:
             ratio = v / step
             if np.any(np.abs(ratio - np.round(ratio)) > 1e-9 + 1e-12 * np.abs(ratio)):
                 continue
-            if fine != 0.0:
-                if (fine / step) ** _free_values(v, step) < _CHANCE:
-                    return step
-            elif not 0 < _free_values(v, step, truncated=True) < v.size - 1:
-                return step  # (else slices were moved off an exact grid: no rounding did that)
+            if 0 < _free_values(v, step, truncated=True) < v.size - 1:
+                continue  # (slices moved off an exact grid: no rounding to ``step`` did that)
+            if fine == 0.0 or (fine / step) ** _free_values(v, step) < _CHANCE:
+                return step
     return fine
 
 
@@ -208,9 +208,9 @@ def _free_values(v: np.ndarray, step: float, truncated: bool = False) -> int:
     the grid between two on it fewer grid steps apart were moved; values off it only before or
     after it, or on such long runs, are a rounding (an end slice moved cannot be told from it).
     Values all on the grid (slices missing from it) are an exact grid: none is free. With
-    ``truncated`` (whole values: a C cast may have written them), values truncated toward zero
-    turn their offset back where they cross 0: values off the grid between two on it on either
-    side of 0 are a rounding too."""
+    ``truncated`` (asked before a step is refused as no rounding at all), values truncated
+    toward zero (a C cast) turn their offset back where they cross 0: values off the grid
+    between two on it on either side of 0 are a rounding too."""
     gaps = np.diff(v)
     if gaps.size == 0:
         return 0

@@ -479,4 +479,5 @@ INDEX_VERSION = 114
 #: 170: Philips EstimatedTotalReadoutTime only with a ReconMatrixPE, as dcm2niix (h181).
 #: 171: DerivedVendorReportedEchoSpacing for every vendor; no-Manufacturer Siemens keys, as dcm2niix (h181).
 #: 172: an exact whole-millimetre grid with slices moved is no rounding: refused, not opened (h186).
-REPORT_FORMAT = 172
+#: 173: an exact grid with five or more slices moved 0.5 mm is no rounding to halves either (h186).
+REPORT_FORMAT = 173
