@@ -311,8 +311,12 @@ def test_a_slice_moved_a_millimetre_on_an_exact_integer_grid_is_refused(tmp_path
 
 @pytest.mark.parametrize(
     ("step", "origin", "nk", "unit"),
-    [(10.33, -99.367, 25, 1.0), (8.04, -90.76, 22, 1.0), (8.05, -62.064, 19, 1.0)]
-    + [(8.19, -136.015, 25, 0.5)],
+    [
+        (10.33, -99.367, 25, 1.0),
+        (8.04, -90.76, 22, 1.0),
+        (8.05, -62.064, 19, 1.0),
+        (8.19, -136.015, 25, 0.5),
+    ],
 )
 def test_a_stack_truncated_toward_zero_across_zero_opens(tmp_path, step, origin, nk, unit):
     """Positions truncated toward zero (a C cast) to whole millimetres (halves): the offset from the
