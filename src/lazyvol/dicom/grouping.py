@@ -19,6 +19,7 @@ from .echo_split import split_echo_series
 from .ge_phase import split_reversed
 from .model import FLOAT_PIXEL_VRS, SPLIT_VALUES
 from .records import FrameRecord, upper_values
+from .spacing_groups import spacing_labels, spacing_text
 from .stack_notes import image_count
 from .stated_counts import CONCATENATION_KEY
 from .vendor import malformed_diffusion, vendor_of
@@ -51,47 +52,6 @@ def _orientation_labels(records: list[FrameRecord]) -> tuple[list[int], list[lis
         label_of[iop] = n
     labels = [-1 if rec.iop is None else label_of[_iop_key(rec.iop)] for rec in records]
     return labels, [list(rep) for rep in reps]
-
-
-#: Relative difference within which two PixelSpacing (0028,0030) values of one series are one
-#: spacing written to other decimals ("0.7813" beside "0.78125", "0.80001" beside "0.8"): under
-#: 0.05 mm across a 500 mm field of view, as :data:`~lazyvol.dicom.checks.ORIENTATION_TOL` is for
-#: the cosines. dcm2niix and SimpleITK stack such files as one volume.
-SPACING_RTOL = 1e-4
-
-
-def _spacing_text(r: FrameRecord) -> str:
-    """A record's PixelSpacing as its group key spells it (5 significant digits)."""
-    if r.pixel_spacing is None:
-        return "missing"
-    return "x".join(f"{float(v):.5g}" for v in r.pixel_spacing)
-
-
-def _same_spacing(a: str, b: str) -> bool:
-    """Are two spelled PixelSpacing values one spacing within :data:`SPACING_RTOL`?"""
-    if "missing" in (a, b):
-        return a == b
-    va, vb = [float(v) for v in a.split("x")], [float(v) for v in b.split("x")]
-    return len(va) == len(vb) and all(
-        math.isfinite(x) and math.isfinite(y) and abs(x - y) <= SPACING_RTOL * max(abs(x), abs(y))
-        for x, y in zip(va, vb, strict=True)
-    )
-
-
-def _spacing_labels(records: list[FrameRecord]) -> dict[str, str]:
-    """Each spelled PixelSpacing of a series' records mapped to its cluster's: the values taken
-    most common first (the lowest of a tie), each joining the first cluster whose first value it
-    matches (:func:`_same_spacing`), so the labels depend on the values only, never on the
-    files' names or order; a series of one value keeps it as its label."""
-    counts = Counter(_spacing_text(r) for r in records)
-    reps: list[str] = []
-    label_of: dict[str, str] = {}
-    for text in sorted(counts, key=lambda v: (-counts[v], v)):
-        rep = next((rep for rep in reps if _same_spacing(text, rep)), None)
-        if rep is None:
-            reps.append(rep := text)
-        label_of[text] = rep
-    return label_of
 
 
 #: The one NaN an orientation's key holds (a NaN equals only itself: each frame's own NaN made
@@ -219,8 +179,8 @@ _SPLITS: tuple[tuple[str, Callable[[FrameRecord], Any]], ...] = (
         "SamplesPerPixel/PhotometricInterpretation (0028,0002)/(0028,0004)",
         lambda r: f"{r.samples_per_pixel}/{_MONOCHROME.get(r.photometric, r.photometric)}",
     ),
-    # within a series, values one rounding apart are one spacing (_spacing_labels)
-    ("PixelSpacing (0028,0030)", lambda r: _spacing_text(r)),
+    # within a series, values one rounding apart are one spacing (spacing_groups.spacing_labels)
+    ("PixelSpacing (0028,0030)", lambda r: spacing_text(r)),
     (
         "NumberOfFrames (0028,0008)",
         lambda r: "multi-frame" if multi_frame_image(r) else "single-frame",
@@ -430,7 +390,7 @@ def split_series(
 ) -> list[tuple[str, list[FrameRecord], list[str]]]:
     """Split one SeriesInstanceUID's records into stackable groups: ``(key, records, reasons)``."""
     labels, reps = _orientation_labels(records)
-    spacing = _spacing_labels(records)
+    spacing = spacing_labels(records)
     keyed: dict[tuple[str, ...], list[FrameRecord]] = defaultdict(list)
     for rec, lab in zip(records, labels):
         parts = [str(fn(rec)) for _, fn in _SPLITS]
