@@ -356,3 +356,34 @@ def test_a_source_that_is_a_link_to_no_file_is_named_so(tmp_path):
     os.symlink(tmp_path / "annex" / "key", tmp_path / "x.nii.gz")
     with pytest.raises(lv.SourceNotFoundError, match=r"symbolic link to .*leads to no file"):
         lv.open(tmp_path / "x.nii.gz")
+
+
+def test_links_beyond_the_next_series_numbered_on_are_not_noted_on_this_one(tmp_path):
+    """A flat folder numbered on across 200 ten-file series (IM000000-09, IM000010-19, ...), every
+    other series links leading to no file (a DataLad dataset partly fetched, series by series):
+    a candidate counted as 'next to' a volume's range by as many numbers as the folder has
+    candidates (1,000), so each fetched series was noted with 1,000 to 1,500 links of series far
+    from it as its maybe-lost slices, and each volume looked at every link (volumes x links). A
+    volume's range now carries on only over the run of candidates next to its ends: each series
+    is noted with the links of the series either side of it (its lost end slices may be there),
+    no others."""
+    from dataclasses import replace
+
+    from lazyvol.dicom.beside import with_beside_notes
+    from lazyvol.dicom.listing import DANGLING
+    from lazyvol.dicom.model import ScanReport
+
+    write_dicom_series(tmp_path / "f", (4, 4, 2), prefix="IM")
+    (info,) = lv.scan(tmp_path / "f", use_index=False)
+    folder, n, k = str(tmp_path / "f"), 200, 10
+
+    def names(s: int) -> list[str]:
+        return [f"{folder}/IM{s * k + i:06d}.dcm" for i in range(k)]
+
+    infos = [replace(info, files=names(s)) for s in range(0, n, 2)]
+    links = [p for s in range(1, n, 2) for p in names(s)]
+    noted = with_beside_notes(ScanReport(infos, [(p, DANGLING) for p in links]))
+    for s, vol in zip(range(0, n, 2), noted, strict=True):
+        (note,) = [w for w in vol.warnings if LINK_NOTE in w]
+        near = names(s + 1) + (names(s - 1) if s else [])
+        assert f": {len(near)} file(s): {min(near)} (leads to no file);" in note, (s, note[:300])

@@ -8,10 +8,13 @@ slice to an unreadable file shows no gap, and only this note tells it.
 
 from __future__ import annotations
 
+import bisect
+import itertools
 import os
 import re
 from collections import defaultdict
 from dataclasses import replace
+from typing import Any
 
 from .listing import DANGLING, HIDDEN, LINK
 from .model import (
@@ -142,6 +145,7 @@ class _Names:
             name = p.rsplit("/", 1)[-1]
             self.by_pattern[_DIGITS.sub("#", name)].append((p, _DIGITS.findall(name)))
         self._keyed: dict[tuple[str, tuple[int, ...]], dict[tuple[str, ...], list[int]]] = {}
+        self._numbers: dict[tuple[Any, ...], tuple[list[int], list[int], set[int]]] = {}
 
     def keyed(self, pattern: str, fixed_at: tuple[int, ...]) -> dict[tuple[str, ...], list[int]]:
         """The candidates of ``pattern`` (their places in ``by_pattern[pattern]``) by their digit
@@ -153,6 +157,24 @@ class _Names:
                 index[tuple(digits[at] for at in fixed_at)].append(n)
             self._keyed[key] = index
         return self._keyed[key]
+
+    def numbers(
+        self, pattern: str, fixed_at: tuple[int, ...], fixed: tuple[str, ...], at: int
+    ) -> tuple[list[int], list[int], set[int]]:
+        """The candidates of ``pattern`` whose digit runs at ``fixed_at`` are ``fixed``, by their
+        number at ``at``: the numbers sorted, the candidates' places in that order, and the set."""
+        key = (pattern, fixed_at, fixed, at)
+        if key not in self._numbers:
+            group = self.by_pattern.get(pattern, ())
+            pairs = sorted(
+                (int(group[n][1][at]), n) for n in self.keyed(pattern, fixed_at).get(fixed, ())
+            )
+            self._numbers[key] = (
+                [v for v, _ in pairs],
+                [n for _, n in pairs],
+                {v for v, _ in pairs},
+            )
+        return self._numbers[key]
 
 
 class _Beside:
@@ -174,19 +196,22 @@ def _like(info: SeriesInfo, names: _Names) -> list[str]:
 
     Named like it: the same name with its digit runs as ``#``, the same digits where every file
     of the volume has the same (``0001`` above, the series' number in the name; a UID's series
-    part), and numbers within (or next to, by as many as there are candidates of its files'
-    patterns) the volume's own range where its files' numbers differ (the last number where none
-    does: a volume of one file numbers nothing by its own): an instance number counts on while a
-    time of day in the same name may step by more than one. A flat folder of several series
-    names their files alike: an empty file of one is no slice of the others."""
+    part), and numbers within the volume's own range where its files' numbers differ (the last
+    number where none does: a volume of one file numbers nothing by its own), or next to it: on
+    the run of candidates that carries on from either end by the volume's own step (its lost end
+    slices, however many), not further: an instance number counts on while a time of day in the
+    same name may step by more than one. A flat folder of several series names their files
+    alike: an empty file of one is no slice of the others, nor is a run of another series'
+    files beyond the next one's (a DataLad folder numbered on across series, half its series
+    links to no file). Looked up by bisection: linear in the volumes' files and the candidates
+    noted, whatever the folder holds."""
     if not names.by_pattern:
         return []
     runs: dict[str, list[list[str]]] = defaultdict(list)
     for f in info.files:
         name = f.rsplit("/", 1)[-1]
         runs[_DIGITS.sub("#", name)].append(_DIGITS.findall(name))
-    spare = sum(len(names.by_pattern.get(pattern, ())) for pattern in runs)
-    out: list[str] = []
+    out: set[tuple[str, int]] = set()
     for pattern, own in runs.items():
         candidates = names.by_pattern.get(pattern)
         if not candidates:
@@ -196,18 +221,22 @@ def _like(info: SeriesInfo, names: _Names) -> list[str]:
             {len(values) - 1} if values else set()
         )
         fixed_at = tuple(at for at in range(len(values)) if at not in counted)
-        ranges = [
-            (at, min(int(v) for v in values[at]), max(int(v) for v in values[at]))
-            for at in sorted(counted)
-        ]
         fixed = tuple(next(iter(values[at])) for at in fixed_at)
-        for n in names.keyed(pattern, fixed_at).get(fixed, ()):
-            path, digits = candidates[n]
-            if not ranges or any(
-                lo - spare <= int(digits[at]) <= hi + spare for at, lo, hi in ranges
-            ):
-                out.append(path)
-    return out
+        if not counted:  # (a name without digits: the same name)
+            out.update((pattern, n) for n in names.keyed(pattern, fixed_at).get(fixed, ()))
+            continue
+        for at in sorted(counted):
+            mine = sorted({int(v) for v in values[at]})
+            step = min((b - a for a, b in itertools.pairwise(mine)), default=1)
+            numbers, places, present = names.numbers(pattern, fixed_at, fixed, at)
+            lo, hi = mine[0], mine[-1]
+            while lo - step in present:  # (a run of candidates on from either end)
+                lo -= step
+            while hi + step in present:
+                hi += step
+            first, last = bisect.bisect_left(numbers, lo), bisect.bisect_right(numbers, hi)
+            out.update((pattern, n) for n in places[first:last])
+    return [names.by_pattern[pattern][n][0] for pattern, n in sorted(out)]
 
 
 def _whole_volume_files(info: SeriesInfo) -> bool:
