@@ -387,3 +387,51 @@ def test_links_beyond_the_next_series_numbered_on_are_not_noted_on_this_one(tmp_
         (note,) = [w for w in vol.warnings if LINK_NOTE in w]
         near = names(s + 1) + (names(s - 1) if s else [])
         assert f": {len(near)} file(s): {min(near)} (leads to no file);" in note, (s, note[:300])
+
+
+@pytest.mark.parametrize("dangling", [False, True], ids=["link", "dangling-link"])
+def test_a_link_is_told_from_a_second_name_without_a_stat_of_every_slice(
+    tmp_path, monkeypatch, dangling
+):
+    """Whether a link named like a volume's files is a second name of one of them was asked by a
+    stat of every file of the volume (100,000 on a network share for one link beside them).
+    Where it leads is now compared with the files' paths: as many file-system calls for a volume
+    of 40 slices as of 8; a second name is still quiet and a lost slice still noted."""
+    import os as _os
+
+    from lazyvol.dicom import beside
+
+    counts = {}
+    for nk in (8, 40):
+        folder = tmp_path / f"s{nk}"
+        truth = write_dicom_series(folder, (4, 4, nk))
+        elsewhere = tmp_path / f"elsewhere{nk}"
+        elsewhere.mkdir()
+        target = elsewhere / "x.dcm" if dangling else elsewhere / "IM.dcm"
+        if not dangling:
+            target.write_bytes(b"x")
+        _os.symlink(target, folder / f"IM{nk:05d}.dcm")  # (a lost end slice)
+        _os.symlink(truth.files[1], folder / f"IM{nk + 1:05d}.dcm")  # (a second name)
+        (info,) = lv.scan(folder, use_index=False)
+        calls = 0
+        real_stat, real_lstat = _os.stat, _os.lstat
+
+        def counted_stat(*a, _f=real_stat, **k):
+            nonlocal calls
+            calls += 1
+            return _f(*a, **k)
+
+        def counted_lstat(*a, _f=real_lstat, **k):
+            nonlocal calls
+            calls += 1
+            return _f(*a, **k)
+
+        with monkeypatch.context() as m:
+            m.setattr(_os, "stat", counted_stat)
+            m.setattr(_os, "lstat", counted_lstat)
+            links = beside._not_its_own(
+                info, [str(folder / f"IM{nk:05d}.dcm"), str(folder / f"IM{nk + 1:05d}.dcm")]
+            )
+        assert links == [str(folder / f"IM{nk:05d}.dcm")]
+        counts[nk] = calls
+    assert counts[8] == counts[40], counts

@@ -331,16 +331,18 @@ def _link_note(links: list[str], dangling: set[str], may: str) -> str:
 
 def _not_its_own(info: SeriesInfo, links: list[str]) -> list[str]:
     """The links of ``links`` that lead to no file of ``info`` (one that does is a second name of
-    a slice it has, as a hidden copy of one is: no lost slice)."""
+    a slice it has, as a hidden copy of one is: no lost slice). Where a link leads is compared
+    with the volume's files' paths, their folders resolved once (not a stat of every file: a
+    volume of 100,000 files on a network share beside one link)."""
     if not links:
         return []
+    folders: dict[str, str] = {}
 
-    def key(path: str) -> tuple[int, int] | None:
-        try:
-            st = os.stat(path)
-        except OSError:
-            return None
-        return (st.st_dev, st.st_ino)
+    def resolved(path: str) -> str:
+        folder, _, name = path.rpartition("/")
+        if folder not in folders:
+            folders[folder] = os.path.realpath(folder)
+        return f"{folders[folder]}/{name}"
 
-    own = {key(f) for f in info.files}
-    return [p for p in links if key(p) is None or key(p) not in own]
+    own = {resolved(f) for f in info.files}
+    return [p for p in links if os.path.realpath(p) not in own]
