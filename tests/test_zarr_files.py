@@ -257,3 +257,32 @@ def test_a_chunk_link_that_leads_to_no_file_is_never_read_as_absent(tmp_path, la
     error = lv.IntegrityError if lazyvol_store else lv.FormatError
     with pytest.raises(error, match=r"c/0/0/0.*(link|leads to no file).*git annex get"):
         lv.open(store).compute()
+
+
+@pytest.mark.parametrize("folder", ["c/0", "c/0/1"])
+def test_a_lazyvol_store_whose_chunk_folder_is_a_link_reads(tmp_path, folder):
+    """A chunk folder of a lazyvol store that is a symbolic link to a folder (moved to another
+    disk and linked back; a dataset tree of links) was refused as 'chunk file c/0/0/0 is
+    missing': the manifest check's listing took the link for a file, where every chunk read
+    follows it. A folder link leading to no folder is named as such, not as missing chunks."""
+    data = np.arange(64 * 64 * 16, dtype=np.int16).reshape(64, 64, 16)
+    store = tmp_path / "s.zarr"
+    lv.Volume(data, np.eye(4)).to_zarr(store, chunks=(32, 32, 8), shards=False)
+    inside = store / "0" / folder
+    os.rename(inside, tmp_path / "elsewhere")
+    os.symlink(tmp_path / "elsewhere", inside)
+    np.testing.assert_array_equal(lv.open(store).compute(), data)
+    os.remove(inside)
+    os.symlink(tmp_path / ".git" / "annex" / "objects" / "x", inside)
+    with pytest.raises(lv.IntegrityError, match=rf"{folder}.*link.*leads to no folder"):
+        lv.open(store).compute()
+
+
+def test_a_chunk_folder_link_back_into_the_store_is_refused_not_walked_forever(tmp_path):
+    """A loop of folder links in a lazyvol store (c/0/0 -> ..) is refused, not listed forever."""
+    data = np.arange(64 * 64 * 16, dtype=np.int16).reshape(64, 64, 16)
+    store = tmp_path / "s.zarr"
+    lv.Volume(data, np.eye(4)).to_zarr(store, chunks=(32, 32, 8), shards=False)
+    os.symlink("..", store / "0" / "c" / "0" / "loop")
+    with pytest.raises(lv.IntegrityError, match="c/0/loop"):
+        lv.open(store).compute()

@@ -49,6 +49,7 @@ from . import zarr_crc
 from ._warn import warn as _warn_user
 from .errors import IntegrityError, LazyvolError
 from .zarr_crc import crc32c, fast_crc32c_codec, open_array_fast
+from .zarr_files import chunk_folder_problem
 
 if TYPE_CHECKING:  # pragma: no cover
     from zarr.abc.store import ByteRequest
@@ -233,6 +234,8 @@ def verify_level_files(
     missing = sorted(set(table) - set(found))
     extra = sorted(set(found) - set(table))
     if missing:
+        if (why := chunk_folder_problem(missing[0], found)) is not None:
+            raise IntegrityError(f"{label}: {why}")
         raise IntegrityError(
             f"{label}: chunk file {missing[0]} is missing ({len(missing)} of {len(table)} listed in "
             "the manifest are); the store is incomplete or damaged; write it again"

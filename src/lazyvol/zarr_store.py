@@ -140,16 +140,21 @@ class StoreRoot:
             return None
         out: dict[str, os.DirEntry[str]] = {}
         stack = [(os.path.join(self.path, array, "c"), "c")]
+        seen: set[tuple[int, int]] = set()  # (folders listed: a loop of links is listed once)
         while stack:
             d, rel = stack.pop()
             try:
                 it = os.scandir(d)
+                st = os.stat(d)
             except (FileNotFoundError, NotADirectoryError):
                 continue
+            seen.add((st.st_dev, st.st_ino))
             with it:
                 for e in it:
                     key = f"{rel}/{e.name}"
-                    if e.is_dir(follow_symlinks=False):
+                    # (a link to a folder is that folder, as every read follows it; a link that
+                    # leads to no folder, or back to one listed, is an entry the check names)
+                    if e.is_dir(follow_symlinks=False) or (e.is_dir() and _new_folder(e, seen)):
                         stack.append((e.path, key))
                     else:
                         out[key] = e
@@ -206,3 +211,12 @@ class StoreRoot:
     def translate(self, exc: BaseException, key: str, what: str) -> LazyvolError:
         """A typed error for a failed remote request on file ``key`` (credentials removed)."""
         return _io.translate(exc, self.loc.join(key) if key else self.loc, what)
+
+
+def _new_folder(entry: os.DirEntry[str], seen: set[tuple[int, int]]) -> bool:
+    """The folder a link ``entry`` leads to is not among ``seen`` (device, inode) yet."""
+    try:
+        st = entry.stat()
+    except OSError:
+        return False
+    return (st.st_dev, st.st_ino) not in seen
