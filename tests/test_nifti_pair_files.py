@@ -65,3 +65,17 @@ def test_a_pairs_negative_vox_offset_is_not_called_a_single_files(
         lv.open(tmp_path / "p.hdr")
     msg = str(err.value)
     assert "vox_offset = -8" in msg and "single-file" not in msg and "0 or more" in msg
+
+
+@pytest.mark.parametrize(("opened", "missing"), [("a.hdr", "a.img"), ("a.img", "a.hdr")])
+def test_a_pair_file_that_is_a_link_to_no_file_is_named_so(
+    tmp_path: Path, opened: str, missing: str
+) -> None:
+    """The other file of a pair, a symbolic link leading to no file (a git-annex / DataLad file
+    not fetched), was said to be missing, a name its folder lists: the error says it is such a
+    link, where it leads and how to get it (as an opened file that is one says, 9273c50)."""
+    _pair(tmp_path)
+    os.remove(tmp_path / missing)
+    os.symlink(tmp_path / ".git" / "annex" / "objects" / "x", tmp_path / missing)
+    with pytest.raises(lv.SourceNotFoundError, match=rf"{missing}.*symbolic link to .*annex"):
+        lv.open(tmp_path / opened)

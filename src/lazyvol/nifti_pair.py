@@ -16,9 +16,15 @@ _KINDS = (".img", ".hdr")
 def near_miss(missing: Location) -> str:
     """What the folder of a pair's ``missing`` file holds under its name in another case or
     compression (``x.img.gz`` or ``X.IMG`` for ``x.img``), and how to pair it; "" when nothing
-    is there (or ``missing`` is remote: no folder is listed for a message)."""
+    is there (or ``missing`` is remote: no folder is listed for a message); a link ``missing``
+    that leads to no file is named so."""
     if missing.is_remote:
         return ""
+    if os.path.islink(missing.url):  # (a git-annex / DataLad file whose content is not here)
+        return (
+            f" (a symbolic link to {os.readlink(missing.url)}, which leads to no file: a "
+            "git-annex / DataLad file not fetched, 'datalad get' it)"
+        )
     folder, name = os.path.split(missing.url)
     low = name.lower()
     gz = low.endswith(".gz")
