@@ -19,7 +19,7 @@ import lazyvol as lv
 import lazyvol._fileset as fileset
 import lazyvol.nifti_write as nifti_write
 from lazyvol.errors import WriteError
-from test_nifti_write_sidecars import _dwi, _t1
+from test_nifti_write_sidecars import _dwi, _nifti, _t1
 
 DWI_SET = {"out.nii", "out.json", "out.bval", "out.bvec"}
 
@@ -187,6 +187,35 @@ def test_the_asl_context_an_asl_image_named_name_wrote_is_not_taken_by_name_asl(
     lv.open(src).to_nifti(out / "sub-01_asl.nii", sidecars=False)
     np.testing.assert_array_equal(np.asarray(nib.load(out / "sub-01_asl.nii").dataobj), truth)
     assert (out / "sub-01_aslcontext.tsv").read_bytes() == before["sub-01_aslcontext.tsv"]
+
+
+@pytest.mark.parametrize("second", ["t1", "dwi", "nifti"])
+def test_an_overwrite_of_name_removes_the_labels_its_asl_image_wrote(tmp_path, second):
+    """An ASL volume written as sub.nii (no sub_asl.nii) wrote sub_aslcontext.tsv, which an
+    overwrite of sub.nii by a volume without ASL context left beside the new image (the old
+    image's label/control order, as a DWI's .bval would be, which the overwrite removes), and
+    then a write of sub_asl.nii was refused for 'another image' sub.nii. The file is sub.nii's
+    set's while no sub_asl image is there: removed with it; kept once sub_asl.nii exists."""
+    out = tmp_path / "o"
+    out.mkdir()
+    _asl(tmp_path).to_nifti(out / "sub.nii")
+    assert (out / "sub_aslcontext.tsv").exists()
+    src, truth = _t1(tmp_path)
+    vol = {"t1": lambda: lv.open(src), "dwi": lambda: lv.open(_dwi(tmp_path))}.get(
+        second, lambda: lv.open(_nifti(tmp_path)[0])
+    )()
+    vol.to_nifti(out / "sub.nii", overwrite=True)
+    want = {"t1": {"sub.json"}, "dwi": {"sub.json", "sub.bval", "sub.bvec"}, "nifti": set()}
+    assert set(os.listdir(out)) == {"sub.nii", *want[second]}
+    lv.open(src).to_nifti(out / "sub_asl.nii")  # (refused before: sub.nii 'another image')
+    np.testing.assert_array_equal(np.asarray(nib.load(out / "sub_asl.nii").dataobj), truth)
+    # an ASL image of sub_asl's name beside: the labels are its, kept by an overwrite of sub.nii
+    os.remove(out / "sub_asl.nii")
+    os.remove(out / "sub_asl.json")
+    _asl(tmp_path).to_nifti(out / "sub.nii", overwrite=True)
+    lv.open(src).to_nifti(out / "sub_asl.NII", sidecars=False)
+    lv.open(src).to_nifti(out / "sub.nii", overwrite=True)
+    assert (out / "sub_aslcontext.tsv").exists()
 
 
 @pytest.mark.parametrize("sibling", ["sub-01_asl.NII.GZ", "sub-01_asl.Nii", "sub-01_asl.nii.GZ"])

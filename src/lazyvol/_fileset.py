@@ -37,6 +37,7 @@ from .errors import WriteError
 
 __all__ = [
     "drop",
+    "image_left",
     "link_in",
     "listed_names",
     "publish_lock",
@@ -235,13 +236,13 @@ def _shared_published(
     killed writer of ``<name>_asl.nii`` leaves the old ``<name>_aslcontext.tsv`` aside, which a
     write of ``<name>.nii`` neither puts back beside the new image nor sweeps while that image
     is not published); where neither or both did, published when either is."""
-    by_others, by_us = _image_left(others, listed), _image_left(images, listed)
+    by_others, by_us = image_left(others, listed), image_left(images, listed)
     if by_others != by_us:
         return _published(others, listed) if by_others else own
     return own or _published(others, listed)
 
 
-def _image_left(images: list[str], listed: dict[str, list[str]]) -> bool:
+def image_left(images: list[str], listed: dict[str, list[str]]) -> bool:
     """A killed writer of one of ``images`` left a temporary or set-aside file of it."""
     return any(_leftovers(i, OLD_MARK, listed) or _leftovers(i, TMP_MARK, listed) for i in images)
 

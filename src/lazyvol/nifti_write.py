@@ -45,7 +45,7 @@ from .config import chunk_budget
 from .errors import WriteError
 from .geometry import affine_problem
 from .nifti_make import gzip_wanted, written_header
-from .sidecar import check_shared, recover_sets, sidecar_files, sidecar_paths
+from .sidecar import check_shared, own_context, recover_sets, sidecar_files, sidecar_paths
 from .zarr_write import require_volume
 
 if TYPE_CHECKING:
@@ -359,7 +359,7 @@ def _check_destination(
             if taken[0] in ours
             else "remove it (this volume has no such sidecar, and the file would be taken as "
             "the new image's)"
-            if taken[0] in sidecar_paths(vol.meta, dest, every=True)
+            if taken[0] in (*sidecar_paths(vol.meta, dest, every=True), own_context(dest))
             else f"remove it (it describes the file {where} the link names, which this write "
             "replaces; the new sidecars are written beside the link)"
         )

@@ -22,7 +22,7 @@ from typing import Any
 
 import numpy as np
 
-from ._fileset import listed_names, recover_set
+from ._fileset import image_left, listed_names, recover_set
 from ._fsutil import atomic_write_bytes
 from ._per_volume import PER_VOLUME_KEYS, ms_seconds
 from ._source_index import source_stride
@@ -43,6 +43,7 @@ __all__ = [
     "sidecar_files",
     "sidecar_paths",
     "set_images",
+    "own_context",
     "sharing_images",
     "world_gradients",
     "write_sidecars",
@@ -352,6 +353,12 @@ def check_shared(meta: dict[str, Any], dest: str, where: str) -> tuple[list[str]
     """
     stems = [dest] if where == dest else [dest, where]  # (a link: the set of the file it names too)
     names = list(dict.fromkeys(p for n in stems for p in sidecar_paths(meta, n, every=True)))
+    listed: dict[str, list[str]] = {}  # (each folder listed once)
+    names += [
+        p
+        for n in stems
+        if _asl_context_path(_stem(n)) not in names and (p := own_context(n, listed))
+    ]
     taken = [p for p in names if os.path.lexists(p)]
     if folder := next((p for p in taken if os.path.isdir(p) and not os.path.islink(p)), None):
         raise WriteError(  # (it would be moved aside, then deleted as a leftover)
@@ -360,7 +367,6 @@ def check_shared(meta: dict[str, Any], dest: str, where: str) -> tuple[list[str]
         )
     if not taken and not sidecar_paths(meta, dest):  # (the write changes none of them)
         return names, taken
-    listed: dict[str, list[str]] = {}  # (each folder listed once)
     for name in stems:
         found = sharing_images(meta, name, listed)
         if others := [p for p in found if _another_image(p, dest, where)]:
@@ -371,6 +377,26 @@ def check_shared(meta: dict[str, Any], dest: str, where: str) -> tuple[list[str]
                 "pass sidecars=False (nothing written)"
             )
     return names, taken
+
+
+def own_context(dest: str, listed: dict[str, list[str]] | None = None) -> str | None:
+    """``<name>_aslcontext.tsv`` when it is in the set of NIfTI ``dest`` (``<name>.nii[.gz]``)
+    whatever volume is written: present, and no ``<name>_asl`` image (the suffix in any case) whose
+    it would be, nor one a killed writer set aside, so an ASL volume written as ``<name>.nii`` wrote
+    it (:func:`sharing_images` takes it so too). An overwrite by a volume without ASL context removes it, as a DWI's ``.bval``: it
+    was left describing the old image's volumes beside the new one. ``listed`` as for
+    :func:`sharing_images`."""
+    stem = _stem(dest)
+    context = _asl_context_path(stem)
+    if stem.endswith("_asl") or not os.path.lexists(context):
+        return None
+    partners = [stem + "_asl.nii", stem + "_asl.nii.gz"]
+    if any(os.path.lexists(p) for p in partners):
+        return None
+    listed = {} if listed is None else listed
+    if image_left(partners, listed):  # (a killed writer's: set aside with its image, 8d446f0)
+        return None
+    return None if _spelled_otherwise(partners, listed) else context
 
 
 def _another_image(path: str, dest: str, where: str) -> bool:
