@@ -144,8 +144,8 @@ class StoreRoot:
         while stack:
             d, rel = stack.pop()
             try:
-                it = os.scandir(d)
                 st = os.stat(d)
+                it = os.scandir(d)
             except (FileNotFoundError, NotADirectoryError):
                 continue
             seen.add((st.st_dev, st.st_ino))
