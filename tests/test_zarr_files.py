@@ -9,6 +9,7 @@ ever, and a sparse file of GiB was allocated whole. Now each is a typed error na
 from __future__ import annotations
 
 import os
+import shutil
 import threading
 
 import numpy as np
@@ -259,7 +260,7 @@ def test_a_chunk_link_that_leads_to_no_file_is_never_read_as_absent(tmp_path, la
         lv.open(store).compute()
 
 
-@pytest.mark.parametrize("folder", ["c/0", "c/0/1"])
+@pytest.mark.parametrize("folder", ["c", "c/0", "c/0/1"])
 def test_a_lazyvol_store_whose_chunk_folder_is_a_link_reads(tmp_path, folder):
     """A chunk folder of a lazyvol store that is a symbolic link to a folder (moved to another
     disk and linked back; a dataset tree of links) was refused as 'chunk file c/0/0/0 is
@@ -285,4 +286,18 @@ def test_a_chunk_folder_link_back_into_the_store_is_refused_not_walked_forever(t
     lv.Volume(data, np.eye(4)).to_zarr(store, chunks=(32, 32, 8), shards=False)
     os.symlink("..", store / "0" / "c" / "0" / "loop")
     with pytest.raises(lv.IntegrityError, match="c/0/loop"):
+        lv.open(store).compute()
+
+
+@pytest.mark.parametrize("folder", ["0", "nifti"])
+def test_an_array_folder_that_is_a_link_to_no_folder_is_named_so(tmp_path, folder):
+    """A lazyvol store whose array folder (a level, the NIfTI header's) is a symbolic link to
+    nothing (a DataLad / git-annex folder not fetched) was said to be incomplete ('array '0' is
+    missing (0/zarr.json not found)'): the metadata read looked for a dangling link at the file
+    alone, not at the store's folders above it, as a chunk read does (7b9b287)."""
+    store = tmp_path / "s.zarr"
+    lv.Volume(np.ones((8, 8, 4), np.int16), np.eye(4)).to_zarr(store)
+    shutil.rmtree(store / folder)
+    os.symlink(tmp_path / ".git" / "annex" / "objects" / "x", store / folder)
+    with pytest.raises(lv.FormatError, match=rf"{folder}: .*symbolic link .*git annex get"):
         lv.open(store).compute()

@@ -100,13 +100,19 @@ def _byte_span(byte_range: ByteRequest | None, size: int) -> tuple[int, int]:
 
 
 def read_store_file(
-    path: str, what: str, byte_range: ByteRequest | None = None, *, root: str | None = None
+    path: str,
+    what: str,
+    byte_range: ByteRequest | None = None,
+    *,
+    root: str | None = None,
+    inside: str | None = None,
 ) -> bytes:
     """The bytes of the store's file ``path`` (``byte_range``: zarr's request, else all of it).
 
     ``what`` names the file in messages (``"array metadata"``, ``"chunk c/0/0/0"``). ``root``:
     the store's folder; a read of more than :func:`max_file_bytes` is then allowed up to
-    :func:`shard_file_bound` of the array the file belongs to (a shard read whole).
+    :func:`shard_file_bound` of the array the file belongs to (a shard read whole). ``inside``:
+    the store's folder, for the look for a link leading to no file (``root`` when not given).
 
     Raises
     ------
@@ -121,7 +127,7 @@ def read_store_file(
     try:
         fd = os.open(path, OPEN_FLAGS)
     except (FileNotFoundError, NotADirectoryError):
-        if (link := dangling_link(path, root)) is not None:
+        if (link := dangling_link(path, inside or root)) is not None:
             raise FormatError(
                 f"{link}: the store's {what} is (or is reached through) a symbolic link to "
                 f"{os.readlink(link)}, which leads to no file (a file of the store that is not "

@@ -98,7 +98,7 @@ class StoreRoot:
             Unreadable (a remote failure is a typed :mod:`lazyvol.errors` error naming the URL).
         """
         if not self.is_remote:  # (non-blocking, a regular file, bounded: zarr_files)
-            return read_store_file(self.where(key), f"file {key}")
+            return read_store_file(self.where(key), f"file {key}", inside=self.path)
         loc = self.loc.join(key)
         try:  # (bounded as a local read is, whatever the server sends; 429/50x: again)
             return _io.read_whole(loc, read_limit(key), **_limit(key))
@@ -139,7 +139,16 @@ class StoreRoot:
         if self.is_remote:
             return None
         out: dict[str, os.DirEntry[str]] = {}
-        stack = [(os.path.join(self.path, array, "c"), "c")]
+        stack: list[tuple[str, str]] = []
+        try:  # (the folder "c" as an entry: a link leading to no folder is one the check names)
+            with os.scandir(os.path.join(self.path, array)) as top:
+                for e in top:
+                    if e.name == "c" and e.is_dir():
+                        stack.append((e.path, "c"))
+                    elif e.name == "c":
+                        out["c"] = e
+        except (FileNotFoundError, NotADirectoryError):
+            return out
         seen: set[tuple[int, int]] = set()  # (folders listed: a loop of links is listed once)
         while stack:
             d, rel = stack.pop()
