@@ -51,6 +51,7 @@ from ._warn import warn as _warn_user
 from .errors import (
     FormatError,
     IntegrityError,
+    LazyvolError,
     ResourceLimitError,
     UnknownOptionError,
     UnsupportedError,
@@ -571,11 +572,13 @@ def _nifti_zarr_header(root: StoreRoot) -> bytes | None:
     """The bytes of a NIfTI-Zarr store's ``nifti`` array (a 1-D uint8 array holding the binary
     header), None when the store has none; an unreadable one gives ``b""`` (not a header)."""
     name = zarr_nifti.NIFTI_ARRAY
-    if not (root.exists(f"{name}/zarr.json") or root.exists(f"{name}/.zarray")):
-        return None
+    if root.absent(f"{name}/zarr.json") and root.absent(f"{name}/.zarray"):
+        return None  # (a header not fetched is refused: it alone records the scaling)
     try:
         arr = zi.open_array_fast(root.zarr_store(name))
         nbytes = math.prod(arr.shape) * arr.dtype.itemsize
+    except LazyvolError:  # (typed: a link to no file, a FIFO)
+        raise
     except Exception:  # zarr's own errors are not typed; the header is then not used
         return b""
     if nbytes > zarr_nifti.NIFTI_ARRAY_MAX_BYTES:  # (not read: it would be allocated whole)
@@ -586,6 +589,8 @@ def _nifti_zarr_header(root: StoreRoot) -> bytes | None:
         )
     try:
         data = np.asarray(arr[...])
+    except LazyvolError:  # (typed: a chunk that is a link to no file, a FIFO)
+        raise
     except Exception:  # zarr's own errors are not typed; the header is then not used
         return b""
     return data.tobytes() if data.dtype == np.uint8 and data.ndim == 1 else b""

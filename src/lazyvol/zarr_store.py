@@ -116,6 +116,26 @@ class StoreRoot:
         except (OSError, LazyvolError):
             return False
 
+    def absent(self, key: str) -> bool:
+        """True when file ``key`` does not exist (:meth:`exists`) and is not a symbolic link (or
+        reached through one, inside the store) that leads to no file: such a file is one not
+        fetched (a git-annex / DataLad dataset), never absent.
+
+        Raises
+        ------
+        FormatError
+            It is such a link (naming it, where it leads and how to get it).
+        """
+        if self.exists(key):
+            return False
+        if not self.is_remote:
+            try:
+                self.read(key)  # (a link to no file raises, naming it: zarr_files.dangling_link)
+            except FileNotFoundError:
+                return True
+            return False  # (appeared meanwhile)
+        return True
+
     def file_id(self, key: str) -> tuple[Any, ...]:
         """What changes when file ``key`` is replaced: ``(inode, mtime_ns, ctime_ns)`` locally,
         ``(size, ETag, last-modified)`` remotely (the size None when the server states none: a
