@@ -506,6 +506,47 @@ def test_a_write_of_name_keeps_the_labels_a_killed_asl_overwrite_set_aside(tmp_p
     assert n > 6
 
 
+def test_a_killed_asl_overwrite_of_name_keeps_its_labels_through_a_write_of_name_asl(
+    tmp_path, monkeypatch
+):
+    """An ASL volume written as sub.nii (labels in sub_aslcontext.tsv), overwritten by another
+    ASL volume, killed at any step once the old image was set aside, then a DWI written to
+    sub_asl.nii: its recovery put the old labels back but left the old sub.nii aside, so the
+    write saw no sub.nii, took sub_aslcontext.tsv for its own set and removed it; the next write
+    of sub.nii put the old ASL image back without labels. The killed set is now recovered whole
+    first: sub.nii is there, the write of sub_asl.nii refused, the labels the image's."""
+    n = 0
+    while True:
+        n += 1
+        out = tmp_path / str(n) / "o"
+        out.mkdir(parents=True)
+        _asl(out.parent).to_nifti(out / "sub.nii")
+        new_vol = lv.open(_dwi(out.parent / "n"), dtype="float32")  # (tells the images apart)
+        new_vol.meta.setdefault("axis4_values", {})["ASLContext"] = ["control", "label", "control"]
+        with monkeypatch.context() as m:
+            for name in ("put_back", "drop"):  # (no clean-up after a kill)
+                m.setattr(nifti_write, name, lambda *a: None)
+            m.setattr(fileset, "put_back", lambda *a: None)
+            m.setattr(fileset, "_lock", lambda path: None)  # (the dead writer's locks are gone)
+            m.setattr(nifti_write, "_unlink_quiet", lambda path: None)
+            count = _fail_at(m, n, _Killed())
+            try:
+                new_vol.to_nifti(out / "sub.nii", overwrite=True)
+            except _Killed:
+                pass
+        with pytest.raises(WriteError, match="another image"):
+            lv.open(_dwi(out.parent)).to_nifti(out / "sub_asl.nii", overwrite=True)
+        image = out / "sub.nii"
+        context = out / "sub_aslcontext.tsv"
+        labels = context.read_text().split()[1:] if context.exists() else None
+        old_image = nib.load(image).header.get_data_dtype() != np.float32
+        want = ["label", "control", "label"] if old_image else ["control", "label", "control"]
+        assert labels == want, n
+        if count[0] < n:
+            break
+    assert n > 6
+
+
 def test_a_killed_overwrite_of_another_stem_is_left_to_its_own_next_write(tmp_path, monkeypatch):
     """OUT.nii is another name than out.nii (its sidecars are OUT.json...): a write of out.nii
     does not recover OUT.nii's killed overwrite (it put OUT.nii's old image back without its old

@@ -168,6 +168,7 @@ def recover_set(
     names: Iterable[str],
     images: Iterable[str] = (),
     shared: Mapping[str, list[str]] | None = None,
+    listed: dict[str, list[str]] | None = None,
 ) -> None:
     """Finish what a writer of ``image`` and its sidecars ``names`` killed mid-way left, unless a
     live writer holds it: an image of the set published (present), the leftovers are swept; else
@@ -182,10 +183,11 @@ def recover_set(
     sidecar of ``names`` that other images' sets hold too (``<name>_aslcontext.tsv``, also
     ``<name>_asl.nii``'s), with those images: it goes with the set whose image a killed writer
     left leftovers of (:func:`_shared_published`). Errors are ignored. Each folder is listed
-    once to find the leftovers, and once to sweep them."""
+    once to find the leftovers (``listed``: the folders' names listed just before, see
+    :func:`listed_names`), and once to sweep them."""
     pictures = list(dict.fromkeys([image, *images]))
     members = list(dict.fromkeys([*pictures, *names]))  # (a file locked twice: by another)
-    listed: dict[str, list[str]] = {}
+    listed = {} if listed is None else listed
     own = _published(pictures, listed)
     if not own:
         members += _left_by_case_variants(pictures, listed, members)

@@ -299,7 +299,16 @@ def recover_sets(dest: str, where: str) -> None:
     sets = (dest, where)
     sidecars = [p for n in sets for p in any_sidecar_paths(n)]
     shared = dict(asl_partner(n) for n in sets)
-    recover_set(where, sidecars, [i for n in sets for i in set_images(n)], shared)
+    ours = [i for n in sets for i in set_images(n)]
+    listed: dict[str, list[str]] = {}
+    for context, partners in shared.items():
+        # (a killed writer of the partner image set its old image aside with the shared labels:
+        # recovered first as a whole, else this write, not seeing that image, takes the labels
+        # for its own set and replaces or removes them)
+        if image_left(partners, listed):
+            recover_set(partners[0], any_sidecar_paths(partners[0]), partners, {context: ours})
+            listed = {}  # (the folder changed)
+    recover_set(where, sidecars, ours, shared, listed)
 
 
 def any_sidecar_paths(dest: str) -> list[str]:
