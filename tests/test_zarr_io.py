@@ -1536,3 +1536,21 @@ def test_a_local_destination_whose_name_holds_two_colons_is_written(tmp_path):
         cached = lv.open(src, cache=folder / "cache")
     np.testing.assert_array_equal(cached.compute(), data)
     assert lvcache.list_entries(folder / "cache")
+
+
+def test_a_store_without_checksums_of_links_to_its_files_reads(tmp_path):
+    """A format-1 lazyvol store whose files are symbolic links to regular files (a git-annex /
+    DataLad dataset holds every file so; `cp -rs`) was refused as 'has 1 chunk files (N bytes)
+    but the manifest lists ...: chunks are missing or damaged': the check summed the links' own
+    sizes, where 2e96e59 made the format-2 check follow them to their files."""
+    a = _rand((8, 6, 4), "int16", seed=33)
+    real = _write_format1_store(tmp_path / "real.zarr", a, OBLIQUE)
+    links = tmp_path / "links.zarr"
+    for folder, _, files in os.walk(real):
+        rel = os.path.relpath(folder, real)
+        os.makedirs(links / rel, exist_ok=True)
+        for name in files:
+            os.symlink(os.path.join(folder, name), links / rel / name)
+    with pytest.warns(zi.UnverifiedStoreWarning):
+        vol = lv.open(links)
+    np.testing.assert_array_equal(vol.compute(), a)

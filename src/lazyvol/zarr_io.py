@@ -87,7 +87,7 @@ from .zarr_read import (
     read_block_or_fallback,
     read_manifest,
 )
-from .zarr_store import StoreRoot
+from .zarr_store import StoreRoot, followed_size
 from .zarr_write import write_zarr
 
 __all__ = [
@@ -428,7 +428,7 @@ class _OpenLazyvol:
         found = self.root.chunk_files(array)
         if found is not None:
             n_files = len(found)
-            n_bytes = sum(e.stat(follow_symlinks=False).st_size for e in found.values())
+            n_bytes = sum(followed_size(e) for e in found.values())
             if n_files != info["chunk_files"] or n_bytes != info["chunk_bytes"]:
                 raise FormatError(
                     f"{self.root.display}: level {self.level} has {n_files} chunk files "

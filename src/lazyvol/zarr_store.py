@@ -31,7 +31,7 @@ from .zarr_files import (
     read_store_file,
 )
 
-__all__ = ["StoreRoot"]
+__all__ = ["StoreRoot", "followed_size"]
 
 
 def _limit(key: str) -> dict[str, str]:
@@ -249,3 +249,12 @@ def _new_folder(entry: os.DirEntry[str], seen: set[tuple[int, int]]) -> bool:
     except OSError:
         return False
     return (st.st_dev, st.st_ino) not in seen
+
+
+def followed_size(entry: os.DirEntry[str]) -> int:
+    """The size of the chunk file ``entry`` listed by :meth:`StoreRoot.chunk_files` (a link: of
+    the file it leads to, as every read follows it; -1 for a link to no file)."""
+    try:
+        return entry.stat().st_size
+    except OSError:
+        return -1
