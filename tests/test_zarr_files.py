@@ -337,3 +337,27 @@ def test_a_niftizarr_header_that_is_a_link_to_no_file_is_never_read_as_absent(tm
         warnings.simplefilter("ignore")
         with pytest.raises(lv.FormatError, match=r"symbolic link to .*git annex get"):
             lv.open(store).compute()
+
+
+def test_a_cached_store_whose_chunk_folder_is_a_link_sees_a_change_under_it(tmp_path):
+    """An OME-Zarr store of another tool whose chunk folder is a symbolic link (moved to another
+    disk and linked back) is read through the link, but its cache key listed the store without
+    following folder links: a chunk rewritten under the link was served from the cache as the
+    old one (no error). The key now lists the files under a linked folder too (a loop of links
+    once)."""
+    store = _foreign(tmp_path / "s.zarr")
+    inside = os.path.join(store, "0", "c", "1")
+    os.rename(inside, tmp_path / "elsewhere")
+    os.symlink(tmp_path / "elsewhere", inside)
+    os.symlink("..", os.path.join(store, "0", "c", "0", "loop"))  # (walked once)
+    cache = tmp_path / "cache"
+    first = lv.open(store, cache=cache).compute()
+    np.testing.assert_array_equal(first, lv.open(store).compute())
+    arr = zarr.open_array(os.path.join(store, "0"), mode="r+")
+    arr[2:4, 0:2, 0:2] = 999  # (a chunk under the linked folder c/1)
+    truth = np.asarray(arr[...]).T if first.shape != arr.shape else np.asarray(arr[...])
+    now = lv.open(store, cache=cache).compute()
+    np.testing.assert_array_equal(now, lv.open(store).compute())
+    assert (now == 999).sum() == 8 and np.array_equal(
+        np.sort(now, axis=None), np.sort(truth, axis=None)
+    )

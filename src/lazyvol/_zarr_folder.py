@@ -14,7 +14,7 @@ from . import _io
 from ._location import Location
 from .errors import LazyvolError
 
-__all__ = ["ZARR_METADATA", "is_part10", "is_zarr_folder"]
+__all__ = ["ZARR_METADATA", "files_under", "is_part10", "is_zarr_folder"]
 
 #: The metadata files whose presence at a folder's top makes it a Zarr store (v3, v2 group, v2
 #: attributes).
@@ -112,3 +112,23 @@ def _names_an_image(path: str) -> bool:
         return True
     attrs = doc.get("attributes", doc) if isinstance(doc, dict) else {}
     return isinstance(attrs, dict) and bool({"lazyvol", "ome", "multiscales"} & set(attrs))
+
+
+def files_under(folder: str) -> list[str]:
+    """Every file under the local store ``folder``, sorted: what keys a cache entry of it and
+    tells it changed. A folder that is a symbolic link is walked (a chunk folder moved to another
+    disk and linked: every read follows it, and a change under it is a change of the store),
+    each folder once (a loop of links is not walked for ever)."""
+    out: list[str] = []
+    seen: set[tuple[int, int]] = set()
+    for dirpath, dirs, names in os.walk(folder, followlinks=True):
+        try:
+            st = os.stat(dirpath)
+        except OSError:
+            continue
+        if (st.st_dev, st.st_ino) in seen:
+            dirs[:] = []
+            continue
+        seen.add((st.st_dev, st.st_ino))
+        out.extend(os.path.join(dirpath, n) for n in names)
+    return sorted(out)

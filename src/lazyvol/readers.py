@@ -19,7 +19,7 @@ from typing import TYPE_CHECKING, Any
 
 from . import _io
 from ._location import Location
-from ._zarr_folder import ZARR_METADATA, is_part10, is_zarr_folder
+from ._zarr_folder import ZARR_METADATA, files_under, is_part10, is_zarr_folder
 from .errors import LazyvolError, SourceNotFoundError, UnknownOptionError, UnsupportedError
 from .formats.registry import pick
 from .nifti_codes import NIFTI_SUFFIXES, OTHER_COMPRESSED_SUFFIXES
@@ -92,13 +92,6 @@ def sniff_head(head: bytes) -> str:
     return "unknown"
 
 
-def _walk(folder: str) -> list[str]:
-    out: list[str] = []
-    for root, _dirs, names in os.walk(folder):
-        out.extend(os.path.join(root, n) for n in names)
-    return sorted(out)
-
-
 def _is_object(loc: Location) -> bool:
     try:
         _io.stamp(loc)
@@ -144,7 +137,7 @@ class ZarrReader:
     def source_files(self, source: Location, **options: Any) -> list[str]:
         source = Location.of(source)
         if not source.is_remote:
-            return _walk(os.path.abspath(source.url))
+            return files_under(os.path.abspath(source.url))
         try:
             return [child.url for child, _stamp in _io.list_objects(source)]
         except SourceNotFoundError:

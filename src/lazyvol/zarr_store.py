@@ -22,6 +22,7 @@ from typing import Any
 
 from . import _io
 from ._io import Location
+from ._zarr_folder import files_under
 from .errors import FormatError, LazyvolError, SourceNotFoundError
 from .zarr_files import (
     READ_LIMIT_FIX,
@@ -198,10 +199,7 @@ class StoreRoot:
             A remote listing that fails (typed, naming the URL).
         """
         if not self.is_remote:
-            out: list[str] = []
-            for dirpath, _dirs, names in os.walk(self.path):
-                out.extend(os.path.join(dirpath, n) for n in names)
-            return sorted(out)
+            return files_under(self.path)  # (folder links followed, as reads follow them)
         fs, path, _ = self._remote("")
         try:
             found = _io.retried(self.loc, lambda: fs.find(path))
