@@ -547,6 +547,50 @@ def test_a_killed_asl_overwrite_of_name_keeps_its_labels_through_a_write_of_name
     assert n > 6
 
 
+@pytest.mark.parametrize("killed, then", [("sub_asl.NII", "sub.nii"), ("sub.NII", "sub_asl.nii")])
+def test_a_killed_asl_overwrite_with_a_suffix_in_another_case_keeps_its_labels(
+    tmp_path, monkeypatch, killed, then
+):
+    """As test_a_killed_asl_overwrite_of_name_keeps_its_labels_through_a_write_of_name_asl, the
+    killed image's suffix in another case: its leftovers were looked for under the lower-case
+    name only, so the write of the other name took sub_aslcontext.tsv for its own set and removed
+    it; the killed ASL image came back without labels."""
+    n = 0
+    while True:
+        n += 1
+        out = tmp_path / str(n) / "o"
+        out.mkdir(parents=True)
+        _asl(out.parent).to_nifti(out / killed)
+        if (out / killed.lower()).exists():
+            pytest.skip("a file system that ignores case")
+        new_vol = lv.open(_dwi(out.parent / "n"), dtype="float32")  # (tells the images apart)
+        new_vol.meta.setdefault("axis4_values", {})["ASLContext"] = ["control", "label", "control"]
+        src, _truth = _t1(out.parent)
+        with monkeypatch.context() as m:
+            for name in ("put_back", "drop"):  # (no clean-up after a kill)
+                m.setattr(nifti_write, name, lambda *a: None)
+            m.setattr(fileset, "put_back", lambda *a: None)
+            m.setattr(fileset, "_lock", lambda path: None)  # (the dead writer's locks are gone)
+            m.setattr(nifti_write, "_unlink_quiet", lambda path: None)
+            count = _fail_at(m, n, _Killed())
+            try:
+                new_vol.to_nifti(out / killed, overwrite=True)
+            except _Killed:
+                pass
+        with contextlib.suppress(WriteError):  # (refused, another image, once it is back)
+            lv.open(src).to_nifti(out / then, overwrite=True)
+        with contextlib.suppress(WriteError):
+            lv.open(src).to_nifti(out / killed)  # (finishes the killed write)
+        context = out / "sub_aslcontext.tsv"
+        labels = context.read_text().split()[1:] if context.exists() else None
+        old_image = nib.load(out / killed).header.get_data_dtype() != np.float32
+        want = ["label", "control", "label"] if old_image else ["control", "label", "control"]
+        assert labels == want, n
+        if count[0] < n:
+            break
+    assert n > 6
+
+
 def test_a_killed_overwrite_of_another_stem_is_left_to_its_own_next_write(tmp_path, monkeypatch):
     """OUT.nii is another name than out.nii (its sidecars are OUT.json...): a write of out.nii
     does not recover OUT.nii's killed overwrite (it put OUT.nii's old image back without its old

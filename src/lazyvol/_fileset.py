@@ -245,8 +245,11 @@ def _shared_published(
 
 
 def image_left(images: list[str], listed: dict[str, list[str]]) -> bool:
-    """A killed writer of one of ``images`` left a temporary or set-aside file of it."""
-    return any(_leftovers(i, OLD_MARK, listed) or _leftovers(i, TMP_MARK, listed) for i in images)
+    """A killed writer of one of ``images`` left a temporary or set-aside file of it (of the
+    name with its suffix in any case too: ``x_asl.NII`` for ``x_asl.nii``)."""
+    if any(_leftovers(i, OLD_MARK, listed) or _leftovers(i, TMP_MARK, listed) for i in images):
+        return True
+    return bool(_left_by_case_variants(images, listed, list(images)))
 
 
 def _published(images: list[str], listed: dict[str, list[str]]) -> bool:
