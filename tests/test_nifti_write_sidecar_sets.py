@@ -591,6 +591,59 @@ def test_a_killed_asl_overwrite_with_a_suffix_in_another_case_keeps_its_labels(
     assert n > 6
 
 
+@pytest.mark.parametrize("name", ["sub.nii", "sub.NII"])
+def test_labels_of_a_killed_new_asl_image_go_when_another_killed_write_left_leftovers(
+    tmp_path, monkeypatch, name
+):
+    """sub.nii overwritten by an ASL volume, killed early (leftovers, the old set in place); then
+    a first write of sub_asl.nii killed after its labels sub_aslcontext.tsv were linked in, before
+    its image: the next writes left those labels beside sub.nii, which has none (both sets had
+    leftovers, and the labels were taken as the published sub.nii's). With the name's suffix in
+    another case, the leftovers of sub.NII were never swept by the recovery of its published set,
+    and said so for ever."""
+
+    def killed(m, n):
+        for attr in ("put_back", "drop"):  # (no clean-up after a kill)
+            m.setattr(nifti_write, attr, lambda *a: None)
+        real = fileset.put_back  # (a recovery's put_back runs; a killed set_aside's clean-up not)
+        m.setattr(fileset, "put_back", lambda a: None if _called_by("set_aside") else real(a))
+        m.setattr(fileset, "_lock", lambda path: None)  # (the dead writer's locks are gone)
+        m.setattr(nifti_write, "_unlink_quiet", lambda path: None)
+        return _fail_at(m, n, _Killed())
+
+    src, _truth = _t1(tmp_path)
+    asl = _asl(tmp_path / "a")
+    for first in range(1, 5):
+        n = 0
+        while True:
+            n += 1
+            out = tmp_path / f"{first}-{n}"
+            out.mkdir()
+            lv.open(src).to_nifti(out / name)
+            with monkeypatch.context() as m:
+                killed(m, first)
+                with contextlib.suppress(_Killed):
+                    asl.to_nifti(out / name, overwrite=True)
+            with monkeypatch.context() as m:
+                count = killed(m, n)
+                with contextlib.suppress(_Killed, WriteError):
+                    asl.to_nifti(out / "sub_asl.nii", overwrite=True)
+            for again in ("sub_asl.nii", name):
+                with contextlib.suppress(WriteError):
+                    lv.open(src).to_nifti(out / again)  # (finishes the killed writes)
+            images = [f for f in os.listdir(out) if f.lower().endswith(".nii")]
+            labels = any(nib.load(out / f).ndim == 4 for f in images)
+            assert (out / "sub_aslcontext.tsv").exists() == labels, (first, n, os.listdir(out))
+            if count[0] < n:
+                break
+
+
+def _called_by(name: str) -> bool:
+    import sys
+
+    return sys._getframe(2).f_code.co_name == name
+
+
 def test_a_killed_overwrite_of_another_stem_is_left_to_its_own_next_write(tmp_path, monkeypatch):
     """OUT.nii is another name than out.nii (its sidecars are OUT.json...): a write of out.nii
     does not recover OUT.nii's killed overwrite (it put OUT.nii's old image back without its old

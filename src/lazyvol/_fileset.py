@@ -189,8 +189,10 @@ def recover_set(
     members = list(dict.fromkeys([*pictures, *names]))  # (a file locked twice: by another)
     listed = {} if listed is None else listed
     own = _published(pictures, listed)
-    if not own:
-        members += _left_by_case_variants(pictures, listed, members)
+    # (published, the image in place is whole with its set: a case variant's leftovers are swept
+    # too, else they later say a killed writer of this set left something, which decides whose
+    # a shared sidecar is: _shared_published)
+    members += _left_by_case_variants(pictures, listed, members)
     others = shared or {}
     pending = [
         m
