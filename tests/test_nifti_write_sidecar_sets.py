@@ -638,6 +638,55 @@ def test_labels_of_a_killed_new_asl_image_go_when_another_killed_write_left_left
                 break
 
 
+def test_a_recovery_killed_while_putting_back_a_case_variants_set_is_finished(
+    tmp_path, monkeypatch
+):
+    """out.NII (a DWI set) overwritten, killed once its old files were set aside; a write of
+    out.nii.gz recovered it, putting back the old image out.NII first (found by its suffix' case,
+    listed after the sidecars, so put back before them): killed then, the image stood published
+    beside some old sidecars still aside, which the next recovery swept as leftovers (old .json /
+    .bval lost). The image is now put back last: the old set exactly, or the new one."""
+
+    def killed(m, n):
+        for attr in ("put_back", "drop"):  # (no clean-up after a kill)
+            m.setattr(nifti_write, attr, lambda *a: None)
+        real = fileset.put_back  # (a recovery's put_back runs; a killed set_aside's clean-up not)
+        m.setattr(fileset, "put_back", lambda a: None if _called_by("set_aside") else real(a))
+        m.setattr(fileset, "_lock", lambda path: None)  # (the dead writer's locks are gone)
+        m.setattr(nifti_write, "_unlink_quiet", lambda path: None)
+        return _fail_at(m, n, _Killed())
+
+    src, _truth = _t1(tmp_path)
+    dwi = lv.open(_dwi(tmp_path))
+    for first in range(5, 12):
+        k = 0
+        while True:
+            k += 1
+            out = tmp_path / f"{first}-{k}"
+            out.mkdir()
+            dwi.to_nifti(out / "out.NII")
+            if (out / "out.nii").exists():
+                pytest.skip("a file system that ignores case")
+            old = {n: (out / n).read_bytes() for n in os.listdir(out)}
+            with monkeypatch.context() as m:
+                killed(m, first)
+                with contextlib.suppress(_Killed):
+                    lv.open(src).to_nifti(out / "out.NII", overwrite=True)
+            with monkeypatch.context() as m:
+                count = killed(m, k)
+                with contextlib.suppress(_Killed, WriteError):
+                    lv.open(src).to_nifti(out / "out.nii.gz", overwrite=True)
+            with contextlib.suppress(WriteError):
+                lv.open(src).to_nifti(out / "out.NII")  # (finishes the killed writes)
+            shown = {n: (out / n).read_bytes() for n in os.listdir(out) if not n.startswith(".")}
+            if nib.load(out / "out.NII").ndim == 4:
+                assert shown == old, (first, k)
+            else:
+                assert set(shown) == {"out.NII", "out.json"}, (first, k)
+            if count[0] < k:
+                break
+
+
 def _called_by(name: str) -> bool:
     import sys
 

@@ -185,14 +185,15 @@ def recover_set(
     left leftovers of (:func:`_shared_published`). Errors are ignored. Each folder is listed
     once to find the leftovers (``listed``: the folders' names listed just before, see
     :func:`listed_names`), and once to sweep them."""
-    pictures = list(dict.fromkeys([image, *images]))
-    members = list(dict.fromkeys([*pictures, *names]))  # (a file locked twice: by another)
     listed = {} if listed is None else listed
+    pictures = list(dict.fromkeys([image, *images]))
     own = _published(pictures, listed)
     # (published, the image in place is whole with its set: a case variant's leftovers are swept
     # too, else they later say a killed writer of this set left something, which decides whose
-    # a shared sidecar is: _shared_published)
-    members += _left_by_case_variants(pictures, listed, members)
+    # a shared sidecar is: _shared_published. Listed with the images, before the sidecars: put
+    # back last, so a kill while putting back leaves the set unpublished, to be finished)
+    pictures += _left_by_case_variants(pictures, listed, [*pictures, *names])
+    members = list(dict.fromkeys([*pictures, *names]))  # (a file locked twice: by another)
     others = shared or {}
     pending = [
         m
