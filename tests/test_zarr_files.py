@@ -361,3 +361,28 @@ def test_a_cached_store_whose_chunk_folder_is_a_link_sees_a_change_under_it(tmp_
     assert (now == 999).sum() == 8 and np.array_equal(
         np.sort(now, axis=None), np.sort(truth, axis=None)
     )
+
+
+def test_a_folder_link_to_a_large_tree_is_not_listed_without_bound(tmp_path, monkeypatch):
+    """Folder links in a store are followed (a chunk folder moved and linked back), so one to
+    '/' would have the manifest check or the cache key list the whole disk: the manifest check
+    stops one file past the files the manifest lists (refused), the cache key's listing past
+    LINKED_FILES_MAX files behind links (refused, naming the store)."""
+    import lazyvol._zarr_folder as zf
+    from lazyvol.zarr_store import StoreRoot
+
+    big = tmp_path / "big"
+    big.mkdir()
+    for i in range(50):
+        (big / f"f{i}").write_bytes(b"x")
+    store = tmp_path / "s.zarr"
+    lv.Volume(np.ones((8, 8, 4), np.int16), np.eye(4)).to_zarr(store, shards=False)
+    os.symlink(big, store / "0" / "c" / "far")
+    assert len(StoreRoot.of(str(store)).chunk_files("0", 1)) <= 2
+    with pytest.raises(lv.IntegrityError, match="not listed in the manifest"):
+        lv.open(store).compute()
+    foreign = _foreign(tmp_path / "f.zarr")
+    os.symlink(big, os.path.join(foreign, "0", "c", "far"))
+    monkeypatch.setattr(zf, "LINKED_FILES_MAX", 10)
+    with pytest.raises(lv.FormatError, match="folder links lead to more than 10 files"):
+        zf.files_under(foreign)

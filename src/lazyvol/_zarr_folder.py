@@ -12,7 +12,7 @@ import os
 
 from . import _io
 from ._location import Location
-from .errors import LazyvolError
+from .errors import FormatError, LazyvolError
 
 __all__ = ["ZARR_METADATA", "files_under", "is_part10", "is_zarr_folder"]
 
@@ -114,13 +114,26 @@ def _names_an_image(path: str) -> bool:
     return isinstance(attrs, dict) and bool({"lazyvol", "ome", "multiscales"} & set(attrs))
 
 
+#: Files :func:`files_under` lists behind folder links at most (a link to ``/`` in a store).
+LINKED_FILES_MAX = 1_000_000
+
+
 def files_under(folder: str) -> list[str]:
     """Every file under the local store ``folder``, sorted: what keys a cache entry of it and
     tells it changed. A folder that is a symbolic link is walked (a chunk folder moved to another
     disk and linked: every read follows it, and a change under it is a change of the store),
-    each folder once (a loop of links is not walked for ever)."""
+    each folder once (a loop of links is not walked for ever), at most :data:`LINKED_FILES_MAX`
+    files behind links.
+
+    Raises
+    ------
+    FormatError
+        More files than that behind the store's folder links (a link to ``/``).
+    """
     out: list[str] = []
     seen: set[tuple[int, int]] = set()
+    links: list[str] = []  # (the folder links met: the files behind them are counted)
+    linked = 0
     for dirpath, dirs, names in os.walk(folder, followlinks=True):
         try:
             st = os.stat(dirpath)
@@ -131,4 +144,12 @@ def files_under(folder: str) -> list[str]:
             continue
         seen.add((st.st_dev, st.st_ino))
         out.extend(os.path.join(dirpath, n) for n in names)
+        links += [p for d in dirs if os.path.islink(p := os.path.join(dirpath, d))]
+        if any(dirpath == p or dirpath.startswith(p + os.sep) for p in links):
+            linked += len(names)
+        if linked > LINKED_FILES_MAX:
+            raise FormatError(
+                f"{folder}: its folder links lead to more than {LINKED_FILES_MAX:,} files "
+                f"({dirpath}); a store's folder link leads to its own chunks: remove the link"
+            )
     return sorted(out)

@@ -362,7 +362,7 @@ class _OpenLazyvol:
     def _check_level_files(self, array: str, table: Any, sha256: Any) -> dict[str, Any]:
         """Metadata hash of ``array`` and (local stores) its chunk files against the manifest."""
         arr_meta = _array_meta(self.root, array, str(sha256))
-        found = self.root.chunk_files(array)
+        found = self.root.chunk_files(array, len(table or {}))
         if found is not None:
             zi.verify_level_files(f"{self.root.display} (array {array!r})", table or {}, found)
         return arr_meta
@@ -425,7 +425,7 @@ class _OpenLazyvol:
     def _unverified_level(self, info: dict[str, Any], array: str) -> dict[str, Any]:
         """A format-1 store's level: chunk file count and bytes against the manifest."""
         zi.warn_unverified(self.root.display)
-        found = self.root.chunk_files(array)
+        found = self.root.chunk_files(array, int(info.get("chunk_files") or 0))
         if found is not None:
             n_files = len(found)
             n_bytes = sum(followed_size(e) for e in found.values())
@@ -449,7 +449,7 @@ def _verify_small_arrays(root: StoreRoot, arrays: Any) -> None:
         label = f"{root.display} (array {name!r})"
         meta = _array_meta(root, str(name), str(entry.get("meta_sha256")))
         table = entry.get("chunks") or {}
-        found = root.chunk_files(str(name))
+        found = root.chunk_files(str(name), len(table))
         if found is not None:
             zi.verify_level_files(label, table, found)
         n_inner, loc = zi.inner_chunks_per_file(meta)

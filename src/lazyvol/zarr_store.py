@@ -154,9 +154,13 @@ class StoreRoot:
             return (st.st_ino, st.st_mtime_ns, st.st_ctime_ns)
         return _io.version_of(self.loc.join(key))  # (no size needed: metadata is read whole)
 
-    def chunk_files(self, array: str) -> dict[str, os.DirEntry[str]] | None:
+    def chunk_files(
+        self, array: str, most: int | None = None
+    ) -> dict[str, os.DirEntry[str]] | None:
         """Chunk files of ``array`` (``{"c/0/0/0": entry}``); None when the store cannot be listed
-        cheaply (remote stores: chunk files are checked as they are read instead)."""
+        cheaply (remote stores: chunk files are checked as they are read instead). ``most``: the
+        files the manifest lists; the listing stops past it (a link to a folder such as ``/``
+        would list the whole disk, and one file more is already refused)."""
         if self.is_remote:
             return None
         out: dict[str, os.DirEntry[str]] = {}
@@ -188,6 +192,8 @@ class StoreRoot:
                         stack.append((e.path, key))
                     else:
                         out[key] = e
+                    if most is not None and len(out) > most:
+                        return out
         return out
 
     def list_all(self) -> list[str]:
