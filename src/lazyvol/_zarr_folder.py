@@ -9,12 +9,14 @@ from __future__ import annotations
 import itertools
 import json
 import os
+from collections.abc import Mapping
+from typing import Any
 
 from . import _io
 from ._location import Location
 from .errors import FormatError, LazyvolError
 
-__all__ = ["ZARR_METADATA", "files_under", "is_part10", "is_zarr_folder"]
+__all__ = ["ZARR_METADATA", "chunk_folder_problem", "files_under", "is_part10", "is_zarr_folder"]
 
 #: The metadata files whose presence at a folder's top makes it a Zarr store (v3, v2 group, v2
 #: attributes).
@@ -153,3 +155,21 @@ def files_under(folder: str) -> list[str]:
                 f"({dirpath}); a store's folder link leads to its own chunks: remove the link"
             )
     return sorted(out)
+
+
+def chunk_folder_problem(missing: str, found: Mapping[str, Any]) -> str | None:
+    """What stands where a folder of the chunk file ``missing`` (a key the manifest lists) should
+    be, when an entry of ``found`` (key -> directory entry, as listed) is there instead: a link
+    that leads to no folder, a loop of links, a file; None when none is."""
+    folder = next((k for k in found if missing.startswith(k + "/")), None)
+    if folder is None:
+        return None
+    entry = found[folder]
+    if isinstance(entry, os.DirEntry) and entry.is_symlink():
+        return (
+            f"{folder}, the folder of chunk file {missing}, is a symbolic link to "
+            f"{os.readlink(entry.path)} that leads to no folder (a git-annex / DataLad folder not "
+            "fetched, or a loop of links); get it ('datalad get' / 'git annex get') or write the "
+            "store again"
+        )
+    return f"{folder}, the folder of chunk file {missing}, is not a folder; write the store again"

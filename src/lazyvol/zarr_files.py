@@ -19,7 +19,6 @@ import json
 import math
 import os
 import stat
-from collections.abc import Mapping
 from typing import TYPE_CHECKING, Any
 
 from ._io_local import OPEN_FLAGS
@@ -38,7 +37,6 @@ __all__ = [
     "MIN_FILE_BYTES",
     "BoundedLocalStore",
     "chunk_file_bound_of",
-    "chunk_folder_problem",
     "dangling_link",
     "max_file_bytes",
     "read_limit",
@@ -329,24 +327,6 @@ def BoundedLocalStore(root: str) -> Any:
     if _Lazy.cls is None:
         _Lazy.cls = _make_store_class()
     return _Lazy.cls(root)
-
-
-def chunk_folder_problem(missing: str, found: Mapping[str, Any]) -> str | None:
-    """What stands where a folder of the chunk file ``missing`` (a key the manifest lists) should
-    be, when an entry of ``found`` (key -> directory entry, as listed) is there instead: a link
-    that leads to no folder, a loop of links, a file; None when none is."""
-    folder = next((k for k in found if missing.startswith(k + "/")), None)
-    if folder is None:
-        return None
-    entry = found[folder]
-    if isinstance(entry, os.DirEntry) and entry.is_symlink():
-        return (
-            f"{folder}, the folder of chunk file {missing}, is a symbolic link to "
-            f"{os.readlink(entry.path)} that leads to no folder (a git-annex / DataLad folder not "
-            "fetched, or a loop of links); get it ('datalad get' / 'git annex get') or write the "
-            "store again"
-        )
-    return f"{folder}, the folder of chunk file {missing}, is not a folder; write the store again"
 
 
 def dangling_link(path: str, root: str | None = None) -> str | None:

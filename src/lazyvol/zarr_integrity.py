@@ -47,9 +47,9 @@ import numpy as np
 
 from . import zarr_crc
 from ._warn import warn as _warn_user
+from ._zarr_folder import chunk_folder_problem
 from .errors import IntegrityError, LazyvolError
 from .zarr_crc import crc32c, fast_crc32c_codec, open_array_fast
-from .zarr_files import chunk_folder_problem
 
 if TYPE_CHECKING:  # pragma: no cover
     from zarr.abc.store import ByteRequest
