@@ -602,15 +602,6 @@ def test_labels_of_a_killed_new_asl_image_go_when_another_killed_write_left_left
     another case, the leftovers of sub.NII were never swept by the recovery of its published set,
     and said so for ever."""
 
-    def killed(m, n):
-        for attr in ("put_back", "drop"):  # (no clean-up after a kill)
-            m.setattr(nifti_write, attr, lambda *a: None)
-        real = fileset.put_back  # (a recovery's put_back runs; a killed set_aside's clean-up not)
-        m.setattr(fileset, "put_back", lambda a: None if _called_by("set_aside") else real(a))
-        m.setattr(fileset, "_lock", lambda path: None)  # (the dead writer's locks are gone)
-        m.setattr(nifti_write, "_unlink_quiet", lambda path: None)
-        return _fail_at(m, n, _Killed())
-
     src, _truth = _t1(tmp_path)
     asl = _asl(tmp_path / "a")
     for first in range(1, 5):
@@ -621,11 +612,11 @@ def test_labels_of_a_killed_new_asl_image_go_when_another_killed_write_left_left
             out.mkdir()
             lv.open(src).to_nifti(out / name)
             with monkeypatch.context() as m:
-                killed(m, first)
+                _killed_recovering(m, first)
                 with contextlib.suppress(_Killed):
                     asl.to_nifti(out / name, overwrite=True)
             with monkeypatch.context() as m:
-                count = killed(m, n)
+                count = _killed_recovering(m, n)
                 with contextlib.suppress(_Killed, WriteError):
                     asl.to_nifti(out / "sub_asl.nii", overwrite=True)
             for again in ("sub_asl.nii", name):
@@ -647,15 +638,6 @@ def test_a_recovery_killed_while_putting_back_a_case_variants_set_is_finished(
     beside some old sidecars still aside, which the next recovery swept as leftovers (old .json /
     .bval lost). The image is now put back last: the old set exactly, or the new one."""
 
-    def killed(m, n):
-        for attr in ("put_back", "drop"):  # (no clean-up after a kill)
-            m.setattr(nifti_write, attr, lambda *a: None)
-        real = fileset.put_back  # (a recovery's put_back runs; a killed set_aside's clean-up not)
-        m.setattr(fileset, "put_back", lambda a: None if _called_by("set_aside") else real(a))
-        m.setattr(fileset, "_lock", lambda path: None)  # (the dead writer's locks are gone)
-        m.setattr(nifti_write, "_unlink_quiet", lambda path: None)
-        return _fail_at(m, n, _Killed())
-
     src, _truth = _t1(tmp_path)
     dwi = lv.open(_dwi(tmp_path))
     for first in range(5, 12):
@@ -669,11 +651,11 @@ def test_a_recovery_killed_while_putting_back_a_case_variants_set_is_finished(
                 pytest.skip("a file system that ignores case")
             old = {n: (out / n).read_bytes() for n in os.listdir(out)}
             with monkeypatch.context() as m:
-                killed(m, first)
+                _killed_recovering(m, first)
                 with contextlib.suppress(_Killed):
                     lv.open(src).to_nifti(out / "out.NII", overwrite=True)
             with monkeypatch.context() as m:
-                count = killed(m, k)
+                count = _killed_recovering(m, k)
                 with contextlib.suppress(_Killed, WriteError):
                     lv.open(src).to_nifti(out / "out.nii.gz", overwrite=True)
             with contextlib.suppress(WriteError):
@@ -691,6 +673,18 @@ def _called_by(name: str) -> bool:
     import sys
 
     return sys._getframe(2).f_code.co_name == name
+
+
+def _killed_recovering(m, n: int) -> list[int]:
+    """Kill the writer at the ``n``-th os call, no clean-up after the kill, but a recovery's
+    put_back runs (only a killed set_aside's clean-up is left out); returns the call count."""
+    for attr in ("put_back", "drop"):
+        m.setattr(nifti_write, attr, lambda *a: None)
+    real = fileset.put_back
+    m.setattr(fileset, "put_back", lambda a: None if _called_by("set_aside") else real(a))
+    m.setattr(fileset, "_lock", lambda path: None)  # (the dead writer's locks are gone)
+    m.setattr(nifti_write, "_unlink_quiet", lambda path: None)
+    return _fail_at(m, n, _Killed())
 
 
 def test_a_killed_overwrite_of_another_stem_is_left_to_its_own_next_write(tmp_path, monkeypatch):

@@ -12,6 +12,7 @@ import os
 import shutil
 import threading
 import warnings
+from pathlib import Path
 
 import nibabel as nib
 import numpy as np
@@ -225,6 +226,17 @@ def test_a_lazyvol_stores_chunk_that_is_not_a_regular_file_is_named_so(tmp_path,
     assert "c/0/0/0" in str(exc) and "not a regular file" in str(exc)
 
 
+def linked_copy(real: os.PathLike[str] | str, links: Path) -> Path:
+    """``links``: the folders of ``real`` made again, each file a symbolic link to its file in
+    ``real`` (as ``cp -rs`` makes them, and a git-annex / DataLad dataset holds every file)."""
+    for folder, _, files in os.walk(real):
+        rel = os.path.relpath(folder, real)
+        os.makedirs(links / rel, exist_ok=True)
+        for name in files:
+            os.symlink(os.path.join(folder, name), links / rel / name)
+    return links
+
+
 def test_a_lazyvol_store_of_links_to_its_files_reads(tmp_path):
     """A lazyvol store whose files are symbolic links to regular files (git-annex / DataLad
     datasets hold every file so; `cp -rs`) was refused as altered: the manifest check compared
@@ -233,12 +245,7 @@ def test_a_lazyvol_store_of_links_to_its_files_reads(tmp_path):
     data = np.arange(64 * 64 * 16, dtype=np.int16).reshape(64, 64, 16)
     real = tmp_path / "real.zarr"
     lv.Volume(data, np.eye(4)).to_zarr(real, chunks=(32, 32, 8), shards=False)
-    links = tmp_path / "links.zarr"
-    for folder, _, files in os.walk(real):
-        rel = os.path.relpath(folder, real)
-        os.makedirs(links / rel, exist_ok=True)
-        for name in files:
-            os.symlink(os.path.join(folder, name), links / rel / name)
+    links = linked_copy(real, tmp_path / "links.zarr")
     np.testing.assert_array_equal(lv.open(links).compute(), data)
 
 

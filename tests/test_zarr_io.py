@@ -22,6 +22,7 @@ from lazyvol import zarr_integrity as zi
 from lazyvol import zarr_io, zarr_write
 from lazyvol.errors import FormatError, IntegrityError, UnsupportedError, WriteError
 from lazyvol.testing import write_phantom_nifti
+from test_zarr_files import linked_copy
 
 OBLIQUE = np.array(
     [
@@ -1545,12 +1546,7 @@ def test_a_store_without_checksums_of_links_to_its_files_reads(tmp_path):
     sizes, where 2e96e59 made the format-2 check follow them to their files."""
     a = _rand((8, 6, 4), "int16", seed=33)
     real = _write_format1_store(tmp_path / "real.zarr", a, OBLIQUE)
-    links = tmp_path / "links.zarr"
-    for folder, _, files in os.walk(real):
-        rel = os.path.relpath(folder, real)
-        os.makedirs(links / rel, exist_ok=True)
-        for name in files:
-            os.symlink(os.path.join(folder, name), links / rel / name)
+    links = linked_copy(real, tmp_path / "links.zarr")
     with pytest.warns(zi.UnverifiedStoreWarning):
         vol = lv.open(links)
     np.testing.assert_array_equal(vol.compute(), a)
