@@ -393,3 +393,24 @@ def test_a_folder_link_to_a_large_tree_is_not_listed_without_bound(tmp_path, mon
     monkeypatch.setattr(zf, "LINKED_FILES_MAX", 10)
     with pytest.raises(lv.FormatError, match="folder links lead to more than 10 files"):
         zf.files_under(foreign)
+
+
+def test_a_niftizarr_header_that_does_not_parse_is_said_to_leave_the_values_unscaled(tmp_path):
+    """A NIfTI-Zarr store (niizarr) of a scaled NIfTI keeps the stored integers; its header alone
+    records scl_slope / scl_inter. A header that does not parse (zeroed) was warned of as 'not
+    used for the affine' only, while the values silently came back unscaled (x2.5 - 10 missing).
+    The warning now says so (the values are the stored ones), beside the affine."""
+    niizarr = pytest.importorskip("niizarr")
+    stored = (np.arange(8 * 9 * 10) % 200).astype(np.int16).reshape(8, 9, 10)
+    img = nib.Nifti1Image(stored, np.diag([2.0, 3.0, 4.0, 1.0]))
+    img.header.set_slope_inter(2.5, -10.0)
+    nib.save(img, tmp_path / "s.nii")
+    store = tmp_path / "s.nii.zarr"
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        niizarr.nii2zarr(str(tmp_path / "s.nii"), str(store), nb_levels=1)
+    header = zarr.open_group(store, mode="a")["nifti"]
+    header[:] = 0
+    with pytest.warns(RuntimeWarning, match=r"'nifti'.*scl_slope.*unscaled.*not usable"):
+        vol = lv.open(store)
+    np.testing.assert_array_equal(vol.compute(), stored)  # (as the warning says: unscaled)

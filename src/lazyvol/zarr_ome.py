@@ -461,13 +461,21 @@ def nifti_level(
     for orientation and position, scaled to the level as its OME transforms scale level 0
     (``lvl0``, array shape ``shape0`` in volume order). The header is used when it parses and
     agrees with level 0 (voxel sizes within :data:`NIFTI_RTOL`, spatial shape); otherwise ``lvl``
-    is kept, with a warning naming the disagreement (also in ``meta["nifti_disagreement"]``)."""
+    is kept, with a warning naming the disagreement (also in ``meta["nifti_disagreement"]``), and
+    saying, for a header that does not parse, that the values are unscaled too."""
     if raw is None:
         return lvl
+    unscaled = ""
     try:
         hdr_affine, source, hdr_shape, unit = zarr_nifti.header_affine(raw)
     except ValueError as exc:
         problem = f"its header is not usable: {exc}"
+        # (the header alone records scl_slope / scl_inter: a scaled image's values come back as
+        # the stored integers, which the warning must say, not the affine only)
+        unscaled = (
+            ", nor for the value scaling (scl_slope / scl_inter, which only that header records):"
+            " the values are the stored ones, unscaled"
+        )
     else:
         # compared in mm; the affine stays in the header's unit (as nibabel gives the NIfTI)
         hdr_sizes = np.sqrt((hdr_affine[:3, :3] ** 2).sum(axis=0)) * zarr_nifti.mm_per_unit(unit)
@@ -490,8 +498,8 @@ def nifti_level(
             _header_codes(meta, raw)
             return OmeLevel(lvl.path, lvl.ndim, hdr_affine @ to_level, meta, lvl.order)
     message = (
-        f"lazyvol: {store}: the NIfTI-Zarr 'nifti' array is not used for the affine: {problem}; "
-        "the affine comes from the OME metadata"
+        f"lazyvol: {store}: the NIfTI-Zarr 'nifti' array is not used for the affine{unscaled}: "
+        f"{problem}; the affine comes from the OME metadata"
     )
     _warn_user(message, RuntimeWarning)
     return OmeLevel(
