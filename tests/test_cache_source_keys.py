@@ -251,3 +251,48 @@ def test_a_source_file_gone_is_named_in_the_error(tmp_path, cache_dir, raw_reade
     with pytest.raises(CacheError, match=r"vanished while it was opened \(.*gone\.bin") as err:
         lv.open(raw, cache=True)
     assert "(None)" not in str(err.value)
+
+
+class _RawFolder:
+    """A third-party reader of a folder ``*.rawdir`` holding ``data.raw`` (int16 (8, 6, 4)): its
+    source_files is the folder itself, which the cache key walks."""
+
+    name = "raw-folder"
+    priority = 5
+
+    def can_open(self, source: Any) -> bool:
+        return str(source).endswith(".rawdir") and os.path.isdir(source)
+
+    def source_files(self, source: Any, **options: Any) -> list[str]:
+        return [os.path.abspath(str(source))]
+
+    def open(self, source: Any, **options: Any) -> lv.Volume:
+        data = np.fromfile(os.path.join(str(source), "data.raw"), "<i2").reshape(8, 6, 4)
+        return lv.Volume(data.astype(np.float32), source=str(source))
+
+    def describe(self, source: Any) -> dict[str, Any]:
+        return {"format": self.name}
+
+
+def test_a_folder_sources_linked_file_keys_its_entries(tmp_path, cache_dir):
+    """A folder source whose file is a symbolic link (git-annex / DataLad: every file is one;
+    a new version of the content leads the link to another object): the key's walk of the folder
+    left links out, so an entry made before the link was led to new content was served after."""
+    reader = _RawFolder()
+    registry.register(reader)
+    try:
+        objects = tmp_path / "annex"
+        objects.mkdir()
+        old = np.arange(8 * 6 * 4, dtype="<i2").reshape(8, 6, 4)
+        old.tofile(objects / "a")
+        (old + 7).tofile(objects / "b")
+        folder = tmp_path / "v.rawdir"
+        folder.mkdir()
+        (folder / "README").write_text("scan 1")  # (a plain file beside the link)
+        (folder / "data.raw").symlink_to(objects / "a")
+        np.testing.assert_array_equal(lv.open(folder, cache=True).compute(), old)
+        (folder / "data.raw").unlink()
+        (folder / "data.raw").symlink_to(objects / "b")  # (a new version: another object)
+        np.testing.assert_array_equal(lv.open(folder, cache=True).compute(), old + 7)
+    finally:
+        registry.unregister(reader.name)

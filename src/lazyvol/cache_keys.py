@@ -42,7 +42,10 @@ __all__ = ["entry_key", "source_files"]
 
 
 def _walk_files(folder: str, exclude: str) -> list[str]:
-    """Every regular file under ``folder`` (symlinks not followed), except those under ``exclude``."""
+    """Every regular file under ``folder``, except those under ``exclude``: a symbolic link to one
+    too (every file of a git-annex / DataLad dataset is one; the key stamps the file it leads to,
+    so new content under the link, or the link led elsewhere, is a new entry); folder links are
+    not walked, links to no file not listed."""
     out: list[str] = []
     for dirpath, dirnames, names in os.walk(folder):
         dirnames[:] = [
@@ -50,7 +53,7 @@ def _walk_files(folder: str, exclude: str) -> list[str]:
         ]
         for n in names:
             f = os.path.join(dirpath, n)
-            if os.path.isfile(f) and not os.path.islink(f):
+            if os.path.isfile(f):  # (follows a link: a link to a regular file is one)
                 out.append(os.path.abspath(f))
     return out
 
