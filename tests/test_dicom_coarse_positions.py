@@ -340,3 +340,21 @@ def test_a_stack_truncated_toward_zero_across_zero_opens(tmp_path, step, origin,
     vol = lv.open(tmp_path / "s")
     np.testing.assert_array_equal(vol.compute(), truth.stored)
     assert vol.spacing[2] == pytest.approx(step, abs=2 * unit / (nk - 1))
+
+
+@pytest.mark.parametrize(
+    ("origin", "step", "nk"),
+    [(-37.5, 5.0, 16), (0.5, 3.0, 20), (-60.5, 7.0, 12), (-97.0, 4.5, 24), (12.5, 9.0, 10)],
+)
+def test_an_exact_grid_on_ties_rounded_to_even_opens(tmp_path, origin, step, nk):
+    """An exact 5 (3, 7, 9) mm grid from a half millimetre (-37.5, -32.5 ...; a 4.5 mm grid
+    from a whole one) written as whole millimetres rounded half to even, as printf("%.0f"),
+    Python's and numpy's round do: -38, -32, -28, -22 ..., each value off the grid and back the
+    next slice. The moved-slice check (35906ed) took that for slices moved and refused the stack
+    as irregular; a rounding of an exact grid, it opens within the rounding (synthetic truth)."""
+    z = np.round(origin + step * np.arange(nk))
+    pos = np.column_stack([np.full(nk, -12.5), np.full(nk, -20.0), z])
+    truth = write_dicom_series(tmp_path / "s", (6, 5, nk), spacing=(0.8, 0.7, step), positions=pos)
+    vol = lv.open(tmp_path / "s")
+    np.testing.assert_array_equal(vol.compute(), truth.stored)
+    assert vol.spacing[2] == pytest.approx(step, abs=2.0 / (nk - 1))

@@ -187,11 +187,50 @@ def _common_step(col: np.ndarray, shown: float, fine: float) -> float:
             ratio = v / step
             if np.any(np.abs(ratio - np.round(ratio)) > 1e-9 + 1e-12 * np.abs(ratio)):
                 continue
+            free = _free_values(v, step)
             if 0 < _free_values(v, step, truncated=True) < v.size - 1:
-                continue  # (slices moved off an exact grid: no rounding to ``step`` did that)
-            if fine == 0.0 or (fine / step) ** _free_values(v, step) < _CHANCE:
+                if not _ties_to_even(v, step):
+                    continue  # (slices moved off an exact grid: no rounding to ``step`` did that)
+                free = v.size - 1  # (an exact grid on ties, rounded to even: a rounding)
+            if fine == 0.0 or (fine / step) ** free < _CHANCE:
                 return step
     return fine
+
+
+def _ties_to_even(v: np.ndarray, step: float) -> bool:
+    """Whether the sorted distinct values ``v`` (all whole multiples of ``step``), one per slot
+    in turn, are an exact progression with some values on ties (halfway between two multiples
+    of ``step``) rounded half to even (``printf("%.0f")``, Python's and numpy's ``round``): an
+    exact 5 mm grid from -37.5 mm written as whole millimetres is -38, -32, -28, -22 ..., off
+    the grid and back every slice, as slices moved would be, but a rounding. True when a line
+    lies within half a ``step`` of every value, and the values it is half a step from (its
+    ties) are even multiples of ``step`` (a slice 1 mm off an exact 5 mm grid, 0, 5, 10, 16,
+    20, is half a millimetre from 0.5, 5.5 ... 20.5, but 5.5 rounded to even is 6, not 5)."""
+    n = v.size
+    if n < 3:
+        return False
+    units = np.round(v / step)
+    i = np.arange(n, dtype=np.float64)
+
+    def width(b: float) -> float:  # (convex in b: the narrowest band about a line of slope b)
+        r = units - b * i
+        return float(np.max(r) - np.min(r))
+
+    mean = float(units[-1] - units[0]) / (n - 1)
+    lo, hi = mean - 2.0 / (n - 1), mean + 2.0 / (n - 1)
+    for _ in range(200):
+        m1, m2 = lo + (hi - lo) / 3.0, hi - (hi - lo) / 3.0
+        if width(m1) <= width(m2):
+            hi = m2
+        else:
+            lo = m1
+    b = (lo + hi) / 2.0
+    r = units - b * i
+    r -= (np.max(r) + np.min(r)) / 2.0
+    if float(np.max(np.abs(r))) > 0.5 + 1e-6:
+        return False  # (no line within half a step: no rounding to nearest)
+    tie = np.abs(r) >= 0.5 - 1e-6
+    return bool(np.any(tie) and np.all(np.mod(units[tie], 2.0) == 0.0))
 
 
 def _free_values(v: np.ndarray, step: float, truncated: bool = False) -> int:
