@@ -414,3 +414,27 @@ def test_a_niftizarr_header_that_does_not_parse_is_said_to_leave_the_values_unsc
     with pytest.warns(RuntimeWarning, match=r"'nifti'.*scl_slope.*unscaled.*not usable"):
         vol = lv.open(store)
     np.testing.assert_array_equal(vol.compute(), stored)  # (as the warning says: unscaled)
+
+
+def test_a_cached_store_with_an_unfetched_file_beside_the_image_keys_it(tmp_path):
+    """A DataLad / git-annex OME-Zarr store fetched in part: the image's level is here, another
+    array's chunk files are links to no file (not fetched; a link loop likewise). Read uncached
+    it opens (those files are not read); with a cache, the key's listing (which follows links
+    since c2d770c) took the links for files and refused the store as 'a source file vanished
+    while it was opened'. A link to no file holds nothing to stamp: left out of the key, the
+    store is cached and reads as uncached (zarr's own values)."""
+    store = _foreign(tmp_path / "s.zarr")
+    group = zarr.open_group(store, mode="r+")
+    group.create_array("1", data=np.ones((2, 2, 2), dtype="f4"), chunks=(1, 2, 2))
+    for chunk in ("c/0/0/0", "c/1/0/0"):
+        path = os.path.join(store, "1", *chunk.split("/"))
+        os.remove(path)
+        os.symlink("../../../../.git/annex/objects/Xx/SHA256E-s16--0f", path)
+    os.symlink("loop", os.path.join(store, "1", "loop"))
+    truth = np.asarray(zarr.open_array(os.path.join(store, "0"), mode="r")[...])
+    plain = lv.open(store).compute()
+    cached = lv.open(tmp_path / "s.zarr", cache=tmp_path / "cache").compute()
+    again = lv.open(tmp_path / "s.zarr", cache=tmp_path / "cache").compute()
+    np.testing.assert_array_equal(cached, plain)
+    np.testing.assert_array_equal(again, plain)
+    np.testing.assert_array_equal(np.sort(plain, axis=None), np.sort(truth, axis=None))

@@ -125,7 +125,9 @@ def files_under(folder: str) -> list[str]:
     tells it changed. A folder that is a symbolic link is walked (a chunk folder moved to another
     disk and linked: every read follows it, and a change under it is a change of the store),
     each folder once (a loop of links is not walked for ever), at most :data:`LINKED_FILES_MAX`
-    files behind links.
+    files behind links. A link that leads to no file (a git-annex / DataLad file not fetched: a
+    level of the store not read; a loop of links) is no file: it holds nothing to stamp, and a
+    chunk it stands for is refused when read, named.
 
     Raises
     ------
@@ -134,27 +136,47 @@ def files_under(folder: str) -> list[str]:
     """
     out: list[str] = []
     seen: set[tuple[int, int]] = set()
-    links: list[str] = []  # (the folder links met: the files behind them are counted)
     linked = 0
-    for dirpath, dirs, names in os.walk(folder, followlinks=True):
+    stack: list[tuple[str, bool]] = [(folder, False)]  # (a folder, whether behind a link)
+    while stack:
+        dirpath, behind = stack.pop()
         try:
             st = os.stat(dirpath)
+            if (st.st_dev, st.st_ino) in seen:
+                continue
+            seen.add((st.st_dev, st.st_ino))
+            with os.scandir(dirpath) as it:
+                entries = list(it)
         except OSError:
             continue
-        if (st.st_dev, st.st_ino) in seen:
-            dirs[:] = []
-            continue
-        seen.add((st.st_dev, st.st_ino))
-        out.extend(os.path.join(dirpath, n) for n in names)
-        links += [p for d in dirs if os.path.islink(p := os.path.join(dirpath, d))]
-        if any(dirpath == p or dirpath.startswith(p + os.sep) for p in links):
-            linked += len(names)
+        folders: list[tuple[str, bool]] = []
+        files = 0
+        for e in entries:
+            try:
+                is_dir = e.is_dir()  # (follows a link)
+            except OSError:
+                is_dir = False
+            if is_dir:
+                folders.append((e.path, behind or e.is_symlink()))
+            elif not e.is_symlink() or _leads_somewhere(e):
+                out.append(e.path)
+                files += 1
+        stack.extend(reversed(folders))  # (walked in the listing's order, top down)
+        linked += files if behind else 0
         if linked > LINKED_FILES_MAX:
             raise FormatError(
                 f"{folder}: its folder links lead to more than {LINKED_FILES_MAX:,} files "
                 f"({dirpath}); a store's folder link leads to its own chunks: remove the link"
             )
     return sorted(out)
+
+
+def _leads_somewhere(entry: os.DirEntry[str]) -> bool:
+    try:
+        entry.stat()
+    except OSError:
+        return False
+    return True
 
 
 def chunk_folder_problem(missing: str, found: Mapping[str, Any]) -> str | None:
