@@ -231,8 +231,9 @@ def verify_level_files(
 ) -> None:
     """Compare the chunk files present (``found``: key -> directory entry or size, one ``stat``
     each) with the manifest's ``table``; ``label`` names the store and array in errors."""
-    missing = sorted(set(table) - set(found))
     extra = sorted(set(found) - set(table))
+    stopped = bool(extra) and len(found) > len(table)  # (listing stopped: the rest unseen)
+    missing = [] if stopped else sorted(set(table) - set(found))
     if missing:
         if (why := chunk_folder_problem(missing[0], found)) is not None:
             raise IntegrityError(f"{label}: {why}")
@@ -242,8 +243,8 @@ def verify_level_files(
         )
     if extra:
         raise IntegrityError(
-            f"{label}: chunk file {extra[0]} is not listed in the manifest ({len(extra)} such); "
-            "the store was edited; write it again"
+            f"{label}: chunk file {extra[0]} is not listed in the manifest ({len(extra)} such"
+            f"{' or more' if stopped else ''}); the store was edited; write it again"
         )
     for key, entry in found.items():
         regular = True  # (a link to a file is its file: git-annex / DataLad, `cp -rs`)
