@@ -358,3 +358,19 @@ def test_an_exact_grid_on_ties_rounded_to_even_opens(tmp_path, origin, step, nk)
     vol = lv.open(tmp_path / "s")
     np.testing.assert_array_equal(vol.compute(), truth.stored)
     assert vol.spacing[2] == pytest.approx(step, abs=2.0 / (nk - 1))
+
+
+def test_an_exact_grid_on_ties_rounded_to_even_with_a_slice_missing_opens_with_gaps(tmp_path):
+    """The grid of test_an_exact_grid_on_ties_rounded_to_even_opens (-37.5 + 5 k written -38,
+    -32, -28 ...) with slice 6 not there: its values are slotted by the written step, a
+    rounding still, so allow_gaps=True opens it with the slot filled (synthetic truth)."""
+    z = np.delete(np.round(-37.5 + 5.0 * np.arange(16)), [6])
+    nk = z.size
+    pos = np.column_stack([np.full(nk, -12.5), np.full(nk, -20.0), z])
+    truth = write_dicom_series(tmp_path / "s", (6, 5, nk), spacing=(0.8, 0.7, 5.0), positions=pos)
+    vol = lv.open(tmp_path / "s", allow_gaps=True)
+    data = vol.compute()
+    assert data.shape[2] == 16
+    np.testing.assert_array_equal(data[:, :, :6], truth.stored[:, :, :6])
+    np.testing.assert_array_equal(data[:, :, 7:], truth.stored[:, :, 6:])
+    assert np.all(data[:, :, 6] == 0)

@@ -198,8 +198,8 @@ def _common_step(col: np.ndarray, shown: float, fine: float) -> float:
 
 
 def _ties_to_even(v: np.ndarray, step: float) -> bool:
-    """Whether the sorted distinct values ``v`` (all whole multiples of ``step``), one per slot
-    in turn, are an exact progression with some values on ties (halfway between two multiples
+    """Whether the sorted distinct values ``v`` (all whole multiples of ``step``; slices may be
+    missing between them) are an exact progression with some values on ties (halfway between two multiples
     of ``step``) rounded half to even (``printf("%.0f")``, Python's and numpy's ``round``): an
     exact 5 mm grid from -37.5 mm written as whole millimetres is -38, -32, -28, -22 ..., off
     the grid and back every slice, as slices moved would be, but a rounding. True when a line
@@ -210,14 +210,28 @@ def _ties_to_even(v: np.ndarray, step: float) -> bool:
     if n < 3:
         return False
     units = np.round(v / step)
-    i = np.arange(n, dtype=np.float64)
+    # (each value's slot: one after another, or, slices missing, by the usual written step: one
+    # of three whole numbers of ``step``, the gaps within 2 of the least)
+    gaps = np.diff(units)
+    usual = float(np.mean(gaps[gaps <= np.min(gaps) + 2.0]))
+    slotted = np.round((units - units[0]) / usual)
+    return any(
+        _rounded_line(units, i)
+        for i in (np.arange(n, dtype=np.float64), slotted)
+        if not np.any(np.diff(i) <= 0)
+    )
+
+
+def _rounded_line(units: np.ndarray, i: np.ndarray) -> bool:
+    """Whether whole numbers ``units`` at slots ``i`` are a line rounded half to even: every
+    value within 0.5 of it, and those 0.5 from it (ties) even (:func:`_ties_to_even`)."""
 
     def width(b: float) -> float:  # (convex in b: the narrowest band about a line of slope b)
         r = units - b * i
         return float(np.max(r) - np.min(r))
 
-    mean = float(units[-1] - units[0]) / (n - 1)
-    lo, hi = mean - 2.0 / (n - 1), mean + 2.0 / (n - 1)
+    mean = float(units[-1] - units[0]) / float(i[-1])
+    lo, hi = mean - 2.0 / float(i[-1]), mean + 2.0 / float(i[-1])
     for _ in range(200):
         m1, m2 = lo + (hi - lo) / 3.0, hi - (hi - lo) / 3.0
         if width(m1) <= width(m2):
