@@ -1550,3 +1550,22 @@ def test_a_store_without_checksums_of_links_to_its_files_reads(tmp_path):
     with pytest.warns(zi.UnverifiedStoreWarning):
         vol = lv.open(links)
     np.testing.assert_array_equal(vol.compute(), a)
+
+
+def test_a_store_without_checksums_with_a_chunk_link_to_no_file_names_it(tmp_path):
+    """A format-1 lazyvol store fetched in part (a git-annex / DataLad chunk link whose file is not
+    here): 0bb07dc sums the chunk files' sizes through their links, a link to no file as -1, so
+    the store was refused as 'has 1 chunk files (-1 bytes) ... chunks are missing or damaged;
+    write the store again'. The link is named with how to get its file, as format 2 does."""
+    a = _rand((8, 6, 4), "int16", seed=34)
+    real = Path(_write_format1_store(tmp_path / "real.zarr", a, OBLIQUE))
+    chunk = real / "0" / "c" / "0" / "0" / "0"
+    assert chunk.is_file()
+    chunk.unlink()
+    os.symlink("../../../../.git/annex/objects/Xx/SHA256E-s394--0f", chunk)
+    with (
+        pytest.warns(zi.UnverifiedStoreWarning),
+        pytest.raises(IntegrityError, match="datalad get") as exc,
+    ):
+        lv.open(real).compute()
+    assert "c/0/0/0" in str(exc.value) and "-1 bytes" not in str(exc.value)

@@ -428,7 +428,7 @@ class _OpenLazyvol:
         found = self.root.chunk_files(array, int(info.get("chunk_files") or 0))
         if found is not None:
             n_files = len(found)
-            n_bytes = sum(followed_size(e) for e in found.values())
+            n_bytes = sum(followed_size(e, self.root.display) for e in found.values())
             if n_files != info["chunk_files"] or n_bytes != info["chunk_bytes"]:
                 raise FormatError(
                     f"{self.root.display}: level {self.level} has {n_files} chunk files "

@@ -23,7 +23,7 @@ from typing import Any
 from . import _io
 from ._io import Location
 from ._zarr_folder import files_under
-from .errors import FormatError, LazyvolError, SourceNotFoundError
+from .errors import FormatError, IntegrityError, LazyvolError, SourceNotFoundError
 from .zarr_files import (
     READ_LIMIT_FIX,
     BoundedLocalStore,
@@ -255,10 +255,21 @@ def _new_folder(entry: os.DirEntry[str], seen: set[tuple[int, int]]) -> bool:
     return (st.st_dev, st.st_ino) not in seen
 
 
-def followed_size(entry: os.DirEntry[str]) -> int:
+def followed_size(entry: os.DirEntry[str], store: str) -> int:
     """The size of the chunk file ``entry`` listed by :meth:`StoreRoot.chunk_files` (a link: of
-    the file it leads to, as every read follows it; -1 for a link to no file)."""
+    the file it leads to, as every read follows it).
+
+    Raises
+    ------
+    IntegrityError
+        It cannot be read (a link to no file, a git-annex file not fetched: named, not summed
+        as -1 bytes into 'chunks are missing or damaged'); ``store`` names the store.
+    """
     try:
         return entry.stat().st_size
-    except OSError:
-        return -1
+    except OSError as exc:
+        raise IntegrityError(
+            f"{store}: chunk file {entry.path} cannot be read ({exc.strerror or exc}: a link that "
+            "leads to no file, such as a git-annex file not fetched, or a loop of links); get the "
+            "file ('datalad get' / 'git annex get') or write the store again"
+        ) from None
