@@ -464,3 +464,21 @@ def test_a_file_not_in_the_manifest_is_named_not_a_listed_one_said_missing(tmp_p
         lv.open(store).compute()
     assert "missing" not in str(exc.value)
     assert "c/0/0/aaa" in str(exc.value)
+
+
+def test_a_store_whose_folder_link_leads_to_the_cache_is_cached_once(tmp_path):
+    """A store with a folder link to its own parent (``0/up -> ../..``), the cache folder being
+    beside the store: the cache key's listing follows folder links (c2d770c), so it listed the
+    cache's own entries and locks through the link (the cache's folder left out by its path
+    only): every open made a new key, the entry it built was gone at the next open, and one
+    more lock file was left per open. Files found through links in the cache's folder are the
+    cache's: left out, one entry is built and served again."""
+    store = _foreign(tmp_path / "s.zarr")
+    os.symlink(os.path.join("..", ".."), os.path.join(store, "0", "up"))
+    cache = tmp_path / "cache"
+    truth = lv.open(store).compute()
+    for _ in range(3):
+        np.testing.assert_array_equal(lv.open(store, cache=cache).compute(), truth)
+    (sid,) = os.listdir(cache)
+    assert len(os.listdir(cache / sid)) <= 2  # (one entry and its lock)
+    assert any((cache / sid / n).is_dir() for n in os.listdir(cache / sid))

@@ -104,10 +104,19 @@ def source_files(
         return sorted({f if is_url(f) else loc.join(f).url for f in listed})
     expanded: list[str] = []
     exclude = os.path.abspath(root) + os.sep
+    real = os.path.realpath(root) + os.sep
+    folders: dict[str, bool] = {}  # (a folder: whether it is the cache's, found through links)
+
+    def cached(f: str) -> bool:  # (a store's folder link leading to the cache: its own entries)
+        folder = os.path.dirname(f)
+        if folder not in folders:
+            folders[folder] = (os.path.realpath(folder) + os.sep).startswith(real)
+        return f.startswith(exclude) or folders[folder]
+
     for f in (os.path.abspath(f) for f in listed):
         if os.path.isdir(f):
             expanded.extend(_walk_files(f, exclude))
-        elif not f.startswith(exclude):
+        elif not cached(f):
             expanded.append(f)
     if not expanded:
         raise CacheError(
