@@ -1569,3 +1569,22 @@ def test_a_store_without_checksums_with_a_chunk_link_to_no_file_names_it(tmp_pat
     ):
         lv.open(real).compute()
     assert "c/0/0/0" in str(exc.value) and "-1 bytes" not in str(exc.value)
+
+
+@pytest.mark.parametrize("count", ["abc", [1]], ids=["text", "list"])
+def test_a_store_without_checksums_whose_manifest_count_is_no_number_is_refused_typed(
+    tmp_path, count
+):
+    """A format-1 manifest whose level 'chunk_files' is no count (damaged): 9e22ad3 bounds the
+    check's listing by int(chunk_files), which raised a bare ValueError / TypeError instead of
+    the FormatError naming the manifest's count. Refused typed, as a wrong count is."""
+    real = _write_format1_store(tmp_path / "real.zarr", _rand((8, 6, 4), "int16", seed=35), OBLIQUE)
+    where = Path(real, zarr_io.LEGACY_MANIFEST)
+    manifest = json.loads(where.read_text())
+    manifest["levels"][0]["chunk_files"] = count
+    where.write_text(json.dumps(manifest))
+    with (
+        pytest.warns(zi.UnverifiedStoreWarning),
+        pytest.raises(FormatError, match="chunks are missing or damaged"),
+    ):
+        lv.open(real).compute()

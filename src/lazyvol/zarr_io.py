@@ -425,7 +425,7 @@ class _OpenLazyvol:
     def _unverified_level(self, info: dict[str, Any], array: str) -> dict[str, Any]:
         """A format-1 store's level: chunk file count and bytes against the manifest."""
         zi.warn_unverified(self.root.display)
-        found = self.root.chunk_files(array, int(info.get("chunk_files") or 0))
+        found = self.root.chunk_files(array, info.get("chunk_files"))
         if found is not None:
             n_files = len(found)
             n_bytes = sum(followed_size(e, self.root.display) for e in found.values())

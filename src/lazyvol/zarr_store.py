@@ -154,15 +154,16 @@ class StoreRoot:
             return (st.st_ino, st.st_mtime_ns, st.st_ctime_ns)
         return _io.version_of(self.loc.join(key))  # (no size needed: metadata is read whole)
 
-    def chunk_files(
-        self, array: str, most: int | None = None
-    ) -> dict[str, os.DirEntry[str]] | None:
+    def chunk_files(self, array: str, most: Any = None) -> dict[str, os.DirEntry[str]] | None:
         """Chunk files of ``array`` (``{"c/0/0/0": entry}``); None when the store cannot be listed
         cheaply (remote stores: chunk files are checked as they are read instead). ``most``: the
         files the manifest lists; the listing stops past it (a link to a folder such as ``/``
-        would list the whole disk, and one file more is already refused)."""
+        would list the whole disk, and one file more is already refused). A value of a damaged
+        manifest that is no count (text, a list, negative) bounds nothing: the check names it."""
         if self.is_remote:
             return None
+        if isinstance(most, bool) or not isinstance(most, int) or most < 0:
+            most = None
         out: dict[str, os.DirEntry[str]] = {}
         stack: list[tuple[str, str]] = []
         try:  # (the folder "c" as an entry: a link leading to no folder is one the check names)
