@@ -12,7 +12,7 @@ import pytest
 
 import lazyvol as lv
 from lazyvol import slice_grid
-from lazyvol.testing import write_dicom_series
+from lazyvol.testing import write_dicom_4d_series, write_dicom_series
 
 pytestmark = pytest.mark.usefixtures("dicom_cache")
 
@@ -374,3 +374,77 @@ def test_an_exact_grid_on_ties_rounded_to_even_with_a_slice_missing_opens_with_g
     np.testing.assert_array_equal(data[:, :, :6], truth.stored[:, :, :6])
     np.testing.assert_array_equal(data[:, :, 7:], truth.stored[:, :, 6:])
     assert np.all(data[:, :, 6] == 0)
+
+
+def _rewrite_positions(files, decimals: int, shift: float = 0.0) -> None:
+    """Rewrite the ImagePositionPatient of ``files`` to ``decimals`` (moved by ``shift`` mm
+    along each coordinate first), as a tool re-exporting part of a series writes them."""
+    for f in files:
+        ds = pydicom.dcmread(f)
+        ds.ImagePositionPatient = [
+            f"{float(v) + shift:.{decimals}f}" for v in ds.ImagePositionPatient
+        ]
+        ds.save_as(f)
+
+
+@pytest.mark.parametrize("decimals", [2, 1])
+@pytest.mark.parametrize("part", ["alternate", "second-half"])
+def test_a_stack_partly_rewritten_to_fewer_decimals_opens_as_its_true_geometry(
+    tmp_path, decimals, part
+):
+    """Some files of an oblique stack written to full precision, the others to one or two
+    decimals (a series partly re-exported): the most decimals shown is the full-precision
+    writer's, so the coarse files' rounding was refused as irregular slice spacing (dcm2niix
+    reads the series). Opened, its affine the true one within the rounding (h189)."""
+    nk = 12
+    truth = write_dicom_series(
+        tmp_path / "s",
+        (7, 9, nk),
+        orientation="oblique",
+        spacing=(0.9, 1.3, 2.7),
+        origin=(-120.3123, 88.1234, -40.7345),
+    )
+    rewritten = truth.files[::2] if part == "alternate" else truth.files[nk // 2 :]
+    _rewrite_positions(rewritten, decimals)
+    vol = lv.open(tmp_path / "s")
+    np.testing.assert_allclose(vol.affine, truth.affine, atol=10.0**-decimals)
+    np.testing.assert_array_equal(vol.compute(), truth.stored)
+
+
+def test_a_partly_rewritten_stack_moved_past_its_rounding_is_still_refused(tmp_path):
+    """The second half of the stack rewritten to two decimals and moved 0.05 mm (five of the
+    coarse writer's digits): an uneven step, refused as before (h189)."""
+    truth = write_dicom_series(
+        tmp_path / "s",
+        (7, 9, 12),
+        orientation="oblique",
+        spacing=(0.9, 1.3, 2.7),
+        origin=(-120.3123, 88.1234, -40.7345),
+    )
+    _rewrite_positions(truth.files[6:], 2, shift=0.05)
+    with pytest.raises(lv.SeriesError, match="irregular slice spacing"):
+        lv.open(tmp_path / "s")
+
+
+@pytest.mark.parametrize("labels", [("AcquisitionTime",), ()])
+def test_a_4d_series_with_a_volume_rewritten_to_fewer_decimals_stacks_its_volumes(tmp_path, labels):
+    """One volume of a 4D series with its positions rewritten to two decimals: its slices were
+    more than 1e-3 mm from the other volumes' and taken for other positions ("positions repeat
+    a different number of times"; dcm2niix reads the series). Stacked as the 4D volume, in
+    acquisition order (h189)."""
+    truth = write_dicom_4d_series(
+        tmp_path / "s",
+        (7, 9, 5),
+        4,
+        labels=labels,
+        orientation="oblique",
+        spacing=(0.9, 1.3, 2.7),
+        origin=(-120.3123, 88.1234, -40.7345),
+    )
+    volume_2 = [f for f in truth.files if int(pydicom.dcmread(f).InstanceNumber) in range(11, 16)]
+    assert len(volume_2) == 5
+    _rewrite_positions(volume_2, 2)
+    vol = lv.open(tmp_path / "s")
+    assert vol.shape == (7, 9, 5, 4)
+    np.testing.assert_allclose(vol.affine, truth.affine, atol=1e-6)
+    np.testing.assert_array_equal(vol.compute(), truth.stored)

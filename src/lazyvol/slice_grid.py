@@ -16,6 +16,7 @@ __all__ = [
     "coarser_than_half_step",
     "grid_slots",
     "numbered_stack",
+    "mixed_writer_quantum",
     "position_labels",
     "position_quantum",
     "regular_grid_errors",
@@ -149,7 +150,40 @@ def _column_quantum(col: np.ndarray) -> float:
     if largest == 0.0:  # (every value integral: as coarse as their common step, 1 at least)
         return _common_step(col, 1.0, 0.0)
     by_digits = max(10.0**-decimals, 10.0 ** (math.floor(math.log10(largest)) - digits + 1))
-    return _common_step(col, by_digits, by_digits)
+    return max(_common_step(col, by_digits, by_digits), _mixed_writer_step(col))
+
+
+def mixed_writer_quantum(positions: ArrayLike) -> float:
+    """The coarser writer's step (mm) of positions (rows) written by two writers, one to full
+    precision and one coarsely (:func:`_mixed_writer_step`, the coarsest column); 0.0 when one
+    writer wrote them all. Repeats of one position then differ by the coarse rounding."""
+    arr = np.asarray(positions, dtype=np.float64)
+    columns = arr.reshape(-1, 1) if arr.ndim < 2 else arr.reshape(-1, arr.shape[-1])
+    return max((_mixed_writer_step(col) for col in columns.T), default=0.0)
+
+
+def _mixed_writer_step(col: np.ndarray) -> float:
+    """The step of the coarser of two writers of one column (0.0 when one wrote it all).
+
+    Files of a series rewritten in part (an anonymiser, a re-export) show some positions to two
+    decimals and the others to full precision: the most decimals any value shows is the fine
+    writer's, so the coarse one's rounding would pass for irregular spacing (dcm2niix reads
+    such series). Taken when others show at least 7 decimals, as the most decimals (at most 4)
+    that two distinct values show (a full-precision value shows so few only by chance: an exact
+    origin, one value)."""
+    shown = []
+    for x in np.unique(np.asarray(col, dtype=np.float64)):  # (a 4D series repeats each value)
+        v = float(x)
+        if not math.isfinite(v) or v.is_integer():
+            continue
+        exponent = Decimal(repr(v)).normalize().as_tuple().exponent
+        if isinstance(exponent, int):
+            shown.append(-exponent)
+    short = [d for d in shown if d <= 4]
+    repeated = [d for d in set(short) if short.count(d) >= 2]
+    if not repeated or not any(d >= 7 for d in shown):
+        return 0.0
+    return float(10.0 ** -max(repeated))
 
 
 #: How unlikely (at most) the values of a column written to one step all being whole multiples

@@ -481,4 +481,5 @@ INDEX_VERSION = 114
 #: 172: an exact whole-millimetre grid with slices moved is no rounding: refused, not opened (h186).
 #: 173: an exact grid with five or more slices moved 0.5 mm is no rounding to halves either (h186).
 #: 174: an exact grid on ties rounded half to even (-38, -32, -28 ... of -37.5 + 5 k) opens again (h188).
-REPORT_FORMAT = 174
+#: 175: positions of a series partly rewritten to fewer decimals compared within that rounding (h189).
+REPORT_FORMAT = 175

@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import hashlib
 import math
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -298,6 +299,9 @@ def _fourth_axis(
     """Distinct positions (within tolerance); when they repeat, the volumes of the 4th axis."""
     extent = float(proj_sorted[-1] - proj_sorted[0]) if len(proj_sorted) > 1 else 0.0
     same_tol = slice_grid.same_position_tolerance(extent)
+    # (a series partly rewritten coarsely: repeats of one position differ by that rounding)
+    mixed = slice_grid.mixed_writer_quantum([r.ipp for r in recs_sorted if r.ipp is not None])
+    same_tol = max(same_tol, math.sqrt(3.0) * mixed * (1.0 + 1e-6))
     bins: list[list[int]] = [[0]]
     for n in range(1, len(proj_sorted)):
         if proj_sorted[n] - proj_sorted[bins[-1][0]] <= same_tol:
@@ -355,7 +359,7 @@ def _slice_step(
         dk = 1.0 if declared is None else declared
         st.meta["slice_spacing_source"] = source or "none (single slice; 1 mm assumed)"
         tol = max(opts.spacing_atol, math.sqrt(3.0) * slice_grid.position_quantum(p_first))
-        moved = moved_volume(volumes, p_first, tol, axis4)
+        moved = moved_volume(volumes, p_first, max(tol, _mixed_rounding(volumes)), axis4)
         return Problem("series", moved) if moved else (volumes, normal * dk)
     if (opts.spacing_rtol, opts.spacing_atol) != (_DEFAULTS.spacing_rtol, _DEFAULTS.spacing_atol):
         st.relaxations["spacing_tolerance"] = {
@@ -498,8 +502,15 @@ def _regular_step(
             f"{off[worst]:.4g} mm off the line through the first and last slices' positions: the "
             f"slices are not one stack; {stack_remedy(base)}",
         )
-    moved = moved_volume(volumes, p_first, tol, axis4)
+    moved = moved_volume(volumes, p_first, max(tol, _mixed_rounding(volumes)), axis4)
     return Problem("series", moved) if moved else (out, slice_step)
+
+
+def _mixed_rounding(volumes: Sequence[Sequence[FrameRecord | None]]) -> float:
+    """How far (mm, per coordinate) repeats of one position may differ when some volumes'
+    positions were rewritten coarsely (:func:`lazyvol.slice_grid.mixed_writer_quantum`)."""
+    ipps = [r.ipp for vol in volumes for r in vol if r is not None and r.ipp is not None]
+    return slice_grid.mixed_writer_quantum(ipps) * (1.0 + 1e-6)
 
 
 def _finish(st: _Stack, volumes: Volumes, axis4: str | None) -> None:
