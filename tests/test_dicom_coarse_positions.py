@@ -448,3 +448,23 @@ def test_a_4d_series_with_a_volume_rewritten_to_fewer_decimals_stacks_its_volume
     assert vol.shape == (7, 9, 5, 4)
     np.testing.assert_allclose(vol.affine, truth.affine, atol=1e-6)
     np.testing.assert_array_equal(vol.compute(), truth.stored)
+
+
+def test_two_files_rewritten_to_one_decimal_are_told_by_their_positions(tmp_path):
+    """A sagittal stack whose in-plane coordinates never change, two of its files rewritten to
+    one decimal: one rewritten coordinate is whole (1345.0 shows no decimals) and the other the
+    same in both files (365.7), so no coordinate column shows two coarse values; the positions
+    (rows) do. Opened with its true geometry (h189)."""
+    nk = 5
+    pos = np.array([[-1110.6781518 - 4.677 * k, 1344.98535988, 365.65077839] for k in range(nk)])
+    truth = write_dicom_series(
+        tmp_path / "s",
+        (4, 6, nk),
+        orientation="sagittal",
+        spacing=(0.377, 0.699, 4.677),
+        positions=pos,
+    )
+    _rewrite_positions([truth.files[2], truth.files[4]], 1)
+    vol = lv.open(tmp_path / "s")
+    np.testing.assert_allclose(vol.affine, truth.affine, atol=0.1)
+    np.testing.assert_array_equal(vol.compute(), truth.stored)

@@ -130,7 +130,7 @@ def position_quantum(values: ArrayLike) -> float:
         if col.size and np.all(col == col[0]):
             continue
         q = max(q, _column_quantum(col))
-    return q
+    return max(q, mixed_writer_quantum(columns))
 
 
 def _column_quantum(col: np.ndarray) -> float:
@@ -150,40 +150,40 @@ def _column_quantum(col: np.ndarray) -> float:
     if largest == 0.0:  # (every value integral: as coarse as their common step, 1 at least)
         return _common_step(col, 1.0, 0.0)
     by_digits = max(10.0**-decimals, 10.0 ** (math.floor(math.log10(largest)) - digits + 1))
-    return max(_common_step(col, by_digits, by_digits), _mixed_writer_step(col))
+    return _common_step(col, by_digits, by_digits)
 
 
 def mixed_writer_quantum(positions: ArrayLike) -> float:
-    """The coarser writer's step (mm) of positions (rows) written by two writers, one to full
-    precision and one coarsely (:func:`_mixed_writer_step`, the coarsest column); 0.0 when one
-    writer wrote them all. Repeats of one position then differ by the coarse rounding."""
+    """The coarser writer's step of positions (rows; or one number per position) of a series
+    rewritten in part: some files show their positions to full precision, others to a few
+    decimals (an anonymiser, a re-export); 0.0 when one writer wrote them all.
+
+    The most decimals any value shows is then the fine writer's, so the coarse files' rounding
+    would pass for irregular spacing or for other slice positions (dcm2niix reads such series).
+    A position is coarse when none of its values shows more than 4 decimals (an integral value
+    shows none), fine when one shows 7 or more; with a fine one, the step is that of the most
+    decimals that two distinct coarse positions show (a full-precision writer shows a coarse
+    position only by chance: an exact origin, one position)."""
     arr = np.asarray(positions, dtype=np.float64)
-    columns = arr.reshape(-1, 1) if arr.ndim < 2 else arr.reshape(-1, arr.shape[-1])
-    return max((_mixed_writer_step(col) for col in columns.T), default=0.0)
+    rows = np.unique(arr.reshape(-1, 1) if arr.ndim < 2 else arr.reshape(-1, arr.shape[-1]), axis=0)
+    coarse: list[int] = []
+    fine = False
+    for row in rows:
+        shown = [_shown_decimals(float(v)) for v in row if math.isfinite(float(v))]
+        if shown and max(shown) >= 7:
+            fine = True
+        elif shown and max(shown) <= 4:
+            coarse.append(max(shown))
+    repeated = [d for d in set(coarse) if coarse.count(d) >= 2]
+    return float(10.0 ** -max(repeated)) if fine and repeated else 0.0
 
 
-def _mixed_writer_step(col: np.ndarray) -> float:
-    """The step of the coarser of two writers of one column (0.0 when one wrote it all).
-
-    Files of a series rewritten in part (an anonymiser, a re-export) show some positions to two
-    decimals and the others to full precision: the most decimals any value shows is the fine
-    writer's, so the coarse one's rounding would pass for irregular spacing (dcm2niix reads
-    such series). Taken when others show at least 7 decimals, as the most decimals (at most 4)
-    that two distinct values show (a full-precision value shows so few only by chance: an exact
-    origin, one value)."""
-    shown = []
-    for x in np.unique(np.asarray(col, dtype=np.float64)):  # (a 4D series repeats each value)
-        v = float(x)
-        if not math.isfinite(v) or v.is_integer():
-            continue
-        exponent = Decimal(repr(v)).normalize().as_tuple().exponent
-        if isinstance(exponent, int):
-            shown.append(-exponent)
-    short = [d for d in shown if d <= 4]
-    repeated = [d for d in set(short) if short.count(d) >= 2]
-    if not repeated or not any(d >= 7 for d in shown):
-        return 0.0
-    return float(10.0 ** -max(repeated))
+def _shown_decimals(v: float) -> int:
+    """How many decimals the shortest repr of ``v`` shows (0 for an integral value)."""
+    if v.is_integer():
+        return 0
+    exponent = Decimal(repr(v)).normalize().as_tuple().exponent
+    return -exponent if isinstance(exponent, int) else 0
 
 
 #: How unlikely (at most) the values of a column written to one step all being whole multiples
