@@ -468,3 +468,23 @@ def test_two_files_rewritten_to_one_decimal_are_told_by_their_positions(tmp_path
     vol = lv.open(tmp_path / "s")
     np.testing.assert_allclose(vol.affine, truth.affine, atol=0.1)
     np.testing.assert_array_equal(vol.compute(), truth.stored)
+
+
+def test_a_4d_series_rewritten_in_part_across_volumes_stacks_its_volumes(tmp_path):
+    """Two files of a 4D series rewritten to one decimal, one in the first volume and one in
+    another: the first volume alone holds one coarse position (chance, for all it shows), the
+    series two. Its slice spacing compared within the coarse rounding; stacked (h189)."""
+    truth = write_dicom_4d_series(
+        tmp_path / "s",
+        (7, 9, 5),
+        3,
+        orientation="oblique",
+        spacing=(0.9, 1.3, 2.7),
+        origin=(-120.3123, 88.1234, -40.7345),
+    )
+    numbers = {int(pydicom.dcmread(f).InstanceNumber): f for f in truth.files}
+    _rewrite_positions([numbers[3], numbers[5 + 4]], 1)  # volume 0 slice 2, volume 1 slice 3
+    vol = lv.open(tmp_path / "s")
+    assert vol.shape == (7, 9, 5, 3)
+    np.testing.assert_allclose(vol.affine, truth.affine, atol=0.1)
+    np.testing.assert_array_equal(vol.compute(), truth.stored)

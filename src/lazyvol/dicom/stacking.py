@@ -367,7 +367,8 @@ def _slice_step(
             "spacing_atol": opts.spacing_atol,
         }
     kept = (len(st.warnings), dict(st.meta), dict(st.relaxations))
-    q = slice_grid.position_quantum(p_first)
+    # (a 4D series partly rewritten: the coarse files may lie in any volume, the first one too)
+    q = max(slice_grid.position_quantum(p_first), _mixed_rounding(volumes))
     changing = np.abs(np.asarray(normal, float))[np.ptp(p_first, axis=0) > 0]
     floor = q * float(changing.sum()) * (1.0 + 1e-6)
     # (a tolerance up to the positions' rounding is theirs; under 2 um: repeated positions, later)
