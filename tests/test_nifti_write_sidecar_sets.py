@@ -317,6 +317,24 @@ def _killed_overwrite(monkeypatch, n: int, vol: lv.Volume, dest: Path) -> list[i
     return count
 
 
+def _other_asl(folder: Path) -> lv.Volume:
+    """An ASL volume of other labels than :func:`_asl`'s (control, label, control), stored as
+    float32, which tells its image from the old one's."""
+    vol = lv.open(_dwi(folder), dtype="float32")
+    vol.meta.setdefault("axis4_values", {})["ASLContext"] = ["control", "label", "control"]
+    return vol
+
+
+def _assert_the_images_labels(out: Path, image: Path, n: int) -> None:
+    """``out/sub_aslcontext.tsv`` holds the labels of the ASL image ``image`` in place: the old
+    one's (:func:`_asl`) or the new one's (:func:`_other_asl`), told apart by its stored type."""
+    context = out / "sub_aslcontext.tsv"
+    labels = context.read_text().split()[1:] if context.exists() else None
+    old_image = nib.load(image).header.get_data_dtype() != np.float32
+    want = ["label", "control", "label"] if old_image else ["control", "label", "control"]
+    assert labels == want, n
+
+
 def _sets(tmp_path: Path) -> tuple[Path, dict[str, bytes], lv.Volume, np.ndarray]:
     out = tmp_path / "o"
     out.mkdir()
@@ -458,19 +476,14 @@ def test_a_killed_asl_overwrite_keeps_its_labels_through_a_write_of_name(tmp_pat
         out = tmp_path / str(n) / "o"
         out.mkdir(parents=True)
         _asl(out.parent).to_nifti(out / "sub_asl.nii")
-        new_vol = lv.open(_dwi(out.parent / "n"), dtype="float32")  # (tells the images apart)
-        new_vol.meta.setdefault("axis4_values", {})["ASLContext"] = ["control", "label", "control"]
+        new_vol = _other_asl(out.parent / "n")
         src, _truth = _t1(out.parent)
         count = _killed_overwrite(monkeypatch, n, new_vol, out / "sub_asl.nii")
         lv.open(src).to_nifti(out / "sub.nii")
         image = out / "sub_asl.nii"
         if not image.exists():
             continue  # (the old set comes back with the next write of sub_asl.nii)
-        context = out / "sub_aslcontext.tsv"
-        labels = context.read_text().split()[1:] if context.exists() else None
-        old_image = nib.load(image).header.get_data_dtype() != np.float32
-        want = ["label", "control", "label"] if old_image else ["control", "label", "control"]
-        assert labels == want, n
+        _assert_the_images_labels(out, image, n)
         if count[0] < n:
             break  # (not killed, but no clean-up: as if killed once the image was published)
     assert n > 6
@@ -489,18 +502,13 @@ def test_a_write_of_name_keeps_the_labels_a_killed_asl_overwrite_set_aside(tmp_p
         src, _truth = _t1(out.parent)
         lv.open(src).to_nifti(out / "sub.nii")
         _asl(out.parent).to_nifti(out / "sub_asl.nii")
-        new_vol = lv.open(_dwi(out.parent / "n"), dtype="float32")  # (tells the images apart)
-        new_vol.meta.setdefault("axis4_values", {})["ASLContext"] = ["control", "label", "control"]
+        new_vol = _other_asl(out.parent / "n")
         count = _killed_overwrite(monkeypatch, n, new_vol, out / "sub_asl.nii")
         lv.open(src).to_nifti(out / "sub.nii", overwrite=True)
         with pytest.raises(WriteError, match="exists"):
             new_vol.to_nifti(out / "sub_asl.nii")  # (finishes the killed write, then is refused)
         image = out / "sub_asl.nii"
-        context = out / "sub_aslcontext.tsv"
-        labels = context.read_text().split()[1:] if context.exists() else None
-        old_image = nib.load(image).header.get_data_dtype() != np.float32
-        want = ["label", "control", "label"] if old_image else ["control", "label", "control"]
-        assert labels == want, n
+        _assert_the_images_labels(out, image, n)
         if count[0] < n:
             break  # (not killed, but no clean-up: as if killed once the image was published)
     assert n > 6
@@ -521,27 +529,12 @@ def test_a_killed_asl_overwrite_of_name_keeps_its_labels_through_a_write_of_name
         out = tmp_path / str(n) / "o"
         out.mkdir(parents=True)
         _asl(out.parent).to_nifti(out / "sub.nii")
-        new_vol = lv.open(_dwi(out.parent / "n"), dtype="float32")  # (tells the images apart)
-        new_vol.meta.setdefault("axis4_values", {})["ASLContext"] = ["control", "label", "control"]
-        with monkeypatch.context() as m:
-            for name in ("put_back", "drop"):  # (no clean-up after a kill)
-                m.setattr(nifti_write, name, lambda *a: None)
-            m.setattr(fileset, "put_back", lambda *a: None)
-            m.setattr(fileset, "_lock", lambda path: None)  # (the dead writer's locks are gone)
-            m.setattr(nifti_write, "_unlink_quiet", lambda path: None)
-            count = _fail_at(m, n, _Killed())
-            try:
-                new_vol.to_nifti(out / "sub.nii", overwrite=True)
-            except _Killed:
-                pass
+        new_vol = _other_asl(out.parent / "n")
+        count = _killed_overwrite(monkeypatch, n, new_vol, out / "sub.nii")
         with pytest.raises(WriteError, match="another image"):
             lv.open(_dwi(out.parent)).to_nifti(out / "sub_asl.nii", overwrite=True)
         image = out / "sub.nii"
-        context = out / "sub_aslcontext.tsv"
-        labels = context.read_text().split()[1:] if context.exists() else None
-        old_image = nib.load(image).header.get_data_dtype() != np.float32
-        want = ["label", "control", "label"] if old_image else ["control", "label", "control"]
-        assert labels == want, n
+        _assert_the_images_labels(out, image, n)
         if count[0] < n:
             break
     assert n > 6
@@ -563,29 +556,14 @@ def test_a_killed_asl_overwrite_with_a_suffix_in_another_case_keeps_its_labels(
         _asl(out.parent).to_nifti(out / killed)
         if (out / killed.lower()).exists():
             pytest.skip("a file system that ignores case")
-        new_vol = lv.open(_dwi(out.parent / "n"), dtype="float32")  # (tells the images apart)
-        new_vol.meta.setdefault("axis4_values", {})["ASLContext"] = ["control", "label", "control"]
+        new_vol = _other_asl(out.parent / "n")
         src, _truth = _t1(out.parent)
-        with monkeypatch.context() as m:
-            for name in ("put_back", "drop"):  # (no clean-up after a kill)
-                m.setattr(nifti_write, name, lambda *a: None)
-            m.setattr(fileset, "put_back", lambda *a: None)
-            m.setattr(fileset, "_lock", lambda path: None)  # (the dead writer's locks are gone)
-            m.setattr(nifti_write, "_unlink_quiet", lambda path: None)
-            count = _fail_at(m, n, _Killed())
-            try:
-                new_vol.to_nifti(out / killed, overwrite=True)
-            except _Killed:
-                pass
+        count = _killed_overwrite(monkeypatch, n, new_vol, out / killed)
         with contextlib.suppress(WriteError):  # (refused, another image, once it is back)
             lv.open(src).to_nifti(out / then, overwrite=True)
         with contextlib.suppress(WriteError):
             lv.open(src).to_nifti(out / killed)  # (finishes the killed write)
-        context = out / "sub_aslcontext.tsv"
-        labels = context.read_text().split()[1:] if context.exists() else None
-        old_image = nib.load(out / killed).header.get_data_dtype() != np.float32
-        want = ["label", "control", "label"] if old_image else ["control", "label", "control"]
-        assert labels == want, n
+        _assert_the_images_labels(out, out / killed, n)
         if count[0] < n:
             break
     assert n > 6

@@ -312,13 +312,10 @@ def test_an_array_folder_that_is_a_link_to_no_folder_is_named_so(tmp_path, folde
         lv.open(store).compute()
 
 
-@pytest.mark.parametrize("part", ["nifti", "nifti/zarr.json", "nifti/c"])
-def test_a_niftizarr_header_that_is_a_link_to_no_file_is_never_read_as_absent(tmp_path, part):
-    """A NIfTI-Zarr store (niizarr) keeps a scaled NIfTI's stored integers, its header alone
-    records scl_slope / scl_inter. The header's folder, metadata or chunk a symbolic link to
-    nothing (a DataLad / git-annex dataset not fetched) was read as no header: the stored
-    integers came back as the values (x2.5 - 10 missing), with no word (or one about the affine).
-    The link is now named, as a chunk's is (7b9b287)."""
+def _niizarr_of_a_scaled_nifti(tmp_path: Path) -> tuple[Path, np.ndarray]:
+    """A NIfTI-Zarr store written by niizarr (skipped without it) of a NIfTI of int16 values
+    scaled x2.5 - 10 (scl_slope / scl_inter, which only its 'nifti' header records), and the
+    stored integers."""
     niizarr = pytest.importorskip("niizarr")
     stored = (np.arange(8 * 9 * 10) % 200).astype(np.int16).reshape(8, 9, 10)
     img = nib.Nifti1Image(stored, np.diag([2.0, 3.0, 4.0, 1.0]))
@@ -328,8 +325,18 @@ def test_a_niftizarr_header_that_is_a_link_to_no_file_is_never_read_as_absent(tm
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")
         niizarr.nii2zarr(str(tmp_path / "s.nii"), str(store), nb_levels=1)
-    truth = nib.load(tmp_path / "s.nii").get_fdata()
-    np.testing.assert_allclose(lv.open(store).compute(), truth, rtol=1e-6)
+    return store, stored
+
+
+@pytest.mark.parametrize("part", ["nifti", "nifti/zarr.json", "nifti/c"])
+def test_a_niftizarr_header_that_is_a_link_to_no_file_is_never_read_as_absent(tmp_path, part):
+    """A NIfTI-Zarr store (niizarr) keeps a scaled NIfTI's stored integers, its header alone
+    records scl_slope / scl_inter. The header's folder, metadata or chunk a symbolic link to
+    nothing (a DataLad / git-annex dataset not fetched) was read as no header: the stored
+    integers came back as the values (x2.5 - 10 missing), with no word (or one about the affine).
+    The link is now named, as a chunk's is (7b9b287)."""
+    store, stored = _niizarr_of_a_scaled_nifti(tmp_path)
+    np.testing.assert_allclose(lv.open(store).compute(), stored * 2.5 - 10.0, rtol=1e-6)
     inside = store / part
     if part == "nifti/c":  # (its one chunk file, wherever niizarr puts it)
         inside = next(
@@ -400,15 +407,7 @@ def test_a_niftizarr_header_that_does_not_parse_is_said_to_leave_the_values_unsc
     records scl_slope / scl_inter. A header that does not parse (zeroed) was warned of as 'not
     used for the affine' only, while the values silently came back unscaled (x2.5 - 10 missing).
     The warning now says so (the values are the stored ones), beside the affine."""
-    niizarr = pytest.importorskip("niizarr")
-    stored = (np.arange(8 * 9 * 10) % 200).astype(np.int16).reshape(8, 9, 10)
-    img = nib.Nifti1Image(stored, np.diag([2.0, 3.0, 4.0, 1.0]))
-    img.header.set_slope_inter(2.5, -10.0)
-    nib.save(img, tmp_path / "s.nii")
-    store = tmp_path / "s.nii.zarr"
-    with warnings.catch_warnings():
-        warnings.simplefilter("ignore")
-        niizarr.nii2zarr(str(tmp_path / "s.nii"), str(store), nb_levels=1)
+    store, stored = _niizarr_of_a_scaled_nifti(tmp_path)
     header = zarr.open_group(store, mode="a")["nifti"]
     header[:] = 0
     with pytest.warns(RuntimeWarning, match=r"'nifti'.*scl_slope.*unscaled.*not usable"):
