@@ -165,11 +165,16 @@ def mixed_writer_quantum(positions: ArrayLike) -> float:
     decimals that two distinct coarse positions show (a full-precision writer shows a coarse
     position only by chance: an exact origin, one position)."""
     arr = np.asarray(positions, dtype=np.float64)
-    rows = np.unique(arr.reshape(-1, 1) if arr.ndim < 2 else arr.reshape(-1, arr.shape[-1]), axis=0)
+    # (distinct rows as tuples: np.unique(axis=0) imports numpy.ma, ~10 ms of a cold scan)
+    rows = set(
+        map(
+            tuple, (arr.reshape(-1, 1) if arr.ndim < 2 else arr.reshape(-1, arr.shape[-1])).tolist()
+        )
+    )
     coarse: list[int] = []
     fine = False
     for row in rows:
-        shown = [_shown_decimals(float(v)) for v in row if math.isfinite(float(v))]
+        shown = [_shown_decimals(v) for v in row if math.isfinite(v)]
         if shown and max(shown) >= 7:
             fine = True
         elif shown and max(shown) <= 4:
@@ -182,7 +187,10 @@ def _shown_decimals(v: float) -> int:
     """How many decimals the shortest repr of ``v`` shows (0 for an integral value)."""
     if v.is_integer():
         return 0
-    exponent = Decimal(repr(v)).normalize().as_tuple().exponent
+    text = repr(v)
+    if "e" not in text and "E" not in text:  # (the shortest repr: its digits after the point)
+        return len(text) - text.index(".") - 1
+    exponent = Decimal(text).normalize().as_tuple().exponent
     return -exponent if isinstance(exponent, int) else 0
 
 
