@@ -354,12 +354,13 @@ def _slice_step(
     base = volumes[0]
     p_first = np.array([r.ipp for r in base], dtype=np.float64)
     proj_base = slice_grid.slice_projections(p_first, normal)
+    mixed = _mixed_rounding(volumes)  # (once: every comparison below allows for it)
     if len(base) <= 1:
         declared, source = declared_spacing(first)
         dk = 1.0 if declared is None else declared
         st.meta["slice_spacing_source"] = source or "none (single slice; 1 mm assumed)"
         tol = max(opts.spacing_atol, math.sqrt(3.0) * slice_grid.position_quantum(p_first))
-        moved = moved_volume(volumes, p_first, max(tol, _mixed_rounding(volumes)), axis4)
+        moved = moved_volume(volumes, p_first, max(tol, mixed), axis4)
         return Problem("series", moved) if moved else (volumes, normal * dk)
     if (opts.spacing_rtol, opts.spacing_atol) != (_DEFAULTS.spacing_rtol, _DEFAULTS.spacing_atol):
         st.relaxations["spacing_tolerance"] = {
@@ -368,7 +369,7 @@ def _slice_step(
         }
     kept = (len(st.warnings), dict(st.meta), dict(st.relaxations))
     # (a 4D series partly rewritten: the coarse files may lie in any volume, the first one too)
-    q = max(slice_grid.position_quantum(p_first), _mixed_rounding(volumes))
+    q = max(slice_grid.position_quantum(p_first), mixed)
     changing = np.abs(np.asarray(normal, float))[np.ptp(p_first, axis=0) > 0]
     floor = q * float(changing.sum()) * (1.0 + 1e-6)
     # (a tolerance up to the positions' rounding is theirs; under 2 um: repeated positions, later)
@@ -384,7 +385,9 @@ def _slice_step(
         if opts.spacing_atol < 2.0 * floor >= step
         else ""
     )
-    strict = _regular_step(st, volumes, axis4, p_first, proj_base, opts.spacing_atol, doubt=doubt)
+    strict = _regular_step(
+        st, volumes, axis4, p_first, proj_base, opts.spacing_atol, doubt=doubt, mixed=mixed
+    )
     if not isinstance(strict, Problem):
         return strict
     # Positions written coarsely (Philips, anonymisers: two decimals; GE: six digits) break a
@@ -408,7 +411,7 @@ def _slice_step(
             f"{step:.3g} mm step's rounding from a missing slice, so not allowed for)",
         )
     floor = max(floor, opts.spacing_atol)
-    coarse = _regular_step(st, volumes, axis4, p_first, proj_base, floor, q)
+    coarse = _regular_step(st, volumes, axis4, p_first, proj_base, floor, q, mixed=mixed)
     if isinstance(coarse, Problem):  # (past the rounding too: its reason is the real one)
         _restore(st, kept)
         return coarse
@@ -439,11 +442,14 @@ def _regular_step(
     floor: float,
     quantum: float = 0.0,
     doubt: str = "",
+    *,
+    mixed: float,
 ) -> tuple[Volumes, np.ndarray] | Problem:
     """:func:`_slice_step` of a stack of several slices, positions compared within ``floor`` mm
     (at least); ``quantum``: the step of the positions' last written digit when ``floor`` is
     their rounding (0: compared strictly); ``doubt``: the advice on slices missing when their
-    steps may be that rounding alone (:func:`~.stack_notes.rounding_doubt`)."""
+    steps may be that rounding alone (:func:`~.stack_notes.rounding_doubt`); ``mixed``: the
+    :func:`_mixed_rounding` of ``volumes``."""
     opts, first, base = st.opts, st.first, volumes[0]
     spacing, bad = slice_grid.regular_grid_errors(
         proj_base, rel=opts.spacing_rtol, floor=floor, rounded=quantum > 0
@@ -503,7 +509,7 @@ def _regular_step(
             f"{off[worst]:.4g} mm off the line through the first and last slices' positions: the "
             f"slices are not one stack; {stack_remedy(base)}",
         )
-    moved = moved_volume(volumes, p_first, max(tol, _mixed_rounding(volumes)), axis4)
+    moved = moved_volume(volumes, p_first, max(tol, mixed), axis4)
     return Problem("series", moved) if moved else (out, slice_step)
 
 
