@@ -141,11 +141,9 @@ def _column_quantum(col: np.ndarray) -> float:
         v = float(x)
         if not math.isfinite(v) or v.is_integer():
             continue  # an integral value shows nothing of the writer's precision
-        _sign, ds, exponent = Decimal(repr(v)).normalize().as_tuple()
-        if not isinstance(exponent, int):
-            continue
-        decimals = max(decimals, -exponent)
-        digits = max(digits, len(ds))
+        shown, significant = _shown_digits(v)
+        decimals = max(decimals, shown)
+        digits = max(digits, significant)
         largest = max(largest, abs(v))
     if largest == 0.0:  # (every value integral: as coarse as their common step, 1 at least)
         return _common_step(col, 1.0, 0.0)
@@ -165,16 +163,12 @@ def mixed_writer_quantum(positions: ArrayLike) -> float:
     decimals that two distinct coarse positions show (a full-precision writer shows a coarse
     position only by chance: an exact origin, one position)."""
     arr = np.asarray(positions, dtype=np.float64)
-    # (distinct rows as tuples: np.unique(axis=0) imports numpy.ma, ~10 ms of a cold scan)
-    rows = set(
-        map(
-            tuple, (arr.reshape(-1, 1) if arr.ndim < 2 else arr.reshape(-1, arr.shape[-1])).tolist()
-        )
-    )
+    rows = arr.reshape(-1, 1) if arr.ndim < 2 else arr.reshape(-1, arr.shape[-1])
     coarse: list[int] = []
     fine = False
-    for row in rows:
-        shown = [_shown_decimals(v) for v in row if math.isfinite(v)]
+    # (distinct rows as tuples: np.unique(axis=0) imports numpy.ma, ~10 ms of a cold scan)
+    for row in set(map(tuple, rows.tolist())):
+        shown = [_shown_digits(v)[0] for v in row if math.isfinite(v)]
         if shown and max(shown) >= 7:
             fine = True
         elif shown and max(shown) <= 4:
@@ -183,15 +177,17 @@ def mixed_writer_quantum(positions: ArrayLike) -> float:
     return float(10.0 ** -max(repeated)) if fine and repeated else 0.0
 
 
-def _shown_decimals(v: float) -> int:
-    """How many decimals the shortest repr of ``v`` shows (0 for an integral value)."""
+def _shown_digits(v: float) -> tuple[int, int]:
+    """How many decimals and significant digits the shortest repr of the finite ``v`` shows:
+    ``(0, 0)`` for an integral value, which shows nothing of the writer's precision."""
     if v.is_integer():
-        return 0
-    text = repr(v)
-    if "e" not in text and "E" not in text:  # (the shortest repr: its digits after the point)
-        return len(text) - text.index(".") - 1
-    exponent = Decimal(text).normalize().as_tuple().exponent
-    return -exponent if isinstance(exponent, int) else 0
+        return 0, 0
+    text = repr(abs(v))
+    if "e" not in text:  # (the shortest repr: no trailing zeros after its point)
+        point = text.index(".")
+        return len(text) - point - 1, len((text[:point] + text[point + 1 :]).lstrip("0"))
+    _sign, ds, exponent = Decimal(text).normalize().as_tuple()
+    return (-exponent if isinstance(exponent, int) else 0), len(ds)
 
 
 #: How unlikely (at most) the values of a column written to one step all being whole multiples
