@@ -390,16 +390,16 @@ def check_shared(meta: dict[str, Any], dest: str, where: str) -> tuple[list[str]
 
 def own_context(dest: str, listed: dict[str, list[str]] | None = None) -> str | None:
     """``<name>_aslcontext.tsv`` when it is in the set of NIfTI ``dest`` (``<name>.nii[.gz]``)
-    whatever volume is written: present, and no ``<name>_asl`` image (the suffix in any case) whose
-    it would be, nor one a killed writer set aside, so an ASL volume written as ``<name>.nii`` wrote
-    it (:func:`sharing_images` takes it so too). An overwrite by a volume without ASL context removes it, as a DWI's ``.bval``: it
-    was left describing the old image's volumes beside the new one. ``listed`` as for
-    :func:`sharing_images`."""
-    stem = _stem(dest)
-    context = _asl_context_path(stem)
-    if stem.endswith("_asl") or not os.path.lexists(context):
+    whatever volume is written: present, and no ``<name>_asl`` image (the suffix in any case)
+    whose it would be, nor one a killed writer set aside, so an ASL volume written as
+    ``<name>.nii`` wrote it (:func:`sharing_images` takes it so too). An overwrite by a volume
+    without ASL context removes it, as a DWI's ``.bval``: it was left describing the old image's
+    volumes beside the new one. ``listed`` as for :func:`sharing_images`."""
+    if _stem(dest).endswith("_asl"):
         return None
-    partners = [stem + "_asl.nii", stem + "_asl.nii.gz"]
+    context, partners = asl_partner(dest)  # (<name>_asl.nii[.gz])
+    if not os.path.lexists(context):
+        return None
     if any(os.path.lexists(p) for p in partners):
         return None
     listed = {} if listed is None else listed
