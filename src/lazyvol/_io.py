@@ -68,6 +68,7 @@ from ._location import (
     identity_url,
     is_url,
 )
+from ._special_files import link_to_nothing
 from .errors import (
     FormatError,
     LazyvolError,
@@ -131,12 +132,8 @@ def kind(loc: Location) -> Literal["file", "directory"]:
     """
     if not loc.is_remote:
         if not os.path.exists(loc.url):
-            why = "no such file or directory"
-            if os.path.islink(loc.url):  # (a git-annex / DataLad file whose content is not here)
-                why = (
-                    f"is a symbolic link to {os.readlink(loc.url)}, which leads to no file (a "
-                    "git-annex / DataLad file not fetched: 'datalad get' it)"
-                )
+            link = link_to_nothing(loc.url)
+            why = f"is {link}" if link else "no such file or directory"
             raise SourceNotFoundError(f"{loc.display}: {why}")
         if os.path.isdir(loc.url):
             return "directory"

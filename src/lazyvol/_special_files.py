@@ -6,7 +6,7 @@ from __future__ import annotations
 import os
 import stat as _stat
 
-__all__ = ["check_written_file", "file_kind"]
+__all__ = ["check_written_file", "file_kind", "link_to_nothing", "unreadable_chunk"]
 
 
 def _shown(path: str) -> str:
@@ -62,3 +62,25 @@ def file_kind(mode: int) -> str:
         if test(mode):
             return name
     return "special file"
+
+
+def link_to_nothing(path: str) -> str | None:
+    """Words for ``path`` when it is a symbolic link that leads to no file (a git-annex / DataLad
+    file whose content was not fetched), for a message about a file that is missing; None when
+    ``path`` is no such link."""
+    if not os.path.islink(path) or os.path.exists(path):
+        return None
+    return (
+        f"a symbolic link to {os.readlink(path)}, which leads to no file (a git-annex / DataLad "
+        "file not fetched: 'datalad get' it)"
+    )
+
+
+def unreadable_chunk(label: str, key: str, exc: OSError) -> str:
+    """The message for a chunk file of the store ``label`` whose size cannot be read (``exc``): a
+    link that leads to no file or a loop of links, named, never summed as -1 bytes."""
+    return (
+        f"{label}: chunk file {key} cannot be read ({exc.strerror or exc}: a link that leads to "
+        "no file, such as a git-annex file not fetched, or a loop of links); get the file "
+        "('datalad get' / 'git annex get') or write the store again"
+    )

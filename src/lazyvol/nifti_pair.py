@@ -6,6 +6,7 @@ from __future__ import annotations
 import os
 
 from ._location import Location
+from ._special_files import link_to_nothing
 
 __all__ = ["near_miss"]
 
@@ -20,11 +21,8 @@ def near_miss(missing: Location) -> str:
     that leads to no file is named so."""
     if missing.is_remote:
         return ""
-    if os.path.islink(missing.url):  # (a git-annex / DataLad file whose content is not here)
-        return (
-            f" (a symbolic link to {os.readlink(missing.url)}, which leads to no file: a "
-            "git-annex / DataLad file not fetched, 'datalad get' it)"
-        )
+    if (link := link_to_nothing(missing.url)) is not None:
+        return f" ({link})"
     folder, name = os.path.split(missing.url)
     low = name.lower()
     gz = low.endswith(".gz")

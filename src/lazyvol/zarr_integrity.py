@@ -46,6 +46,7 @@ from typing import TYPE_CHECKING, Any
 import numpy as np
 
 from . import zarr_crc
+from ._special_files import unreadable_chunk
 from ._warn import warn as _warn_user
 from ._zarr_folder import chunk_folder_problem
 from .errors import IntegrityError, LazyvolError
@@ -255,11 +256,7 @@ def verify_level_files(
             else:
                 size = int(entry)
         except OSError as exc:  # (was 'has -1 bytes, the manifest lists N')
-            raise IntegrityError(
-                f"{label}: chunk file {key} cannot be read ({exc.strerror or exc}: a link that "
-                "leads to no file, such as a git-annex file not fetched, or a loop of links); "
-                "get the file ('datalad get' / 'git annex get') or write the store again"
-            ) from None
+            raise IntegrityError(unreadable_chunk(label, key, exc)) from None
         if not regular:  # (a FIFO's or device's size says nothing: name what it is)
             raise IntegrityError(
                 f"{label}: chunk file {key} is not a regular file (a FIFO, device or socket, or "

@@ -22,6 +22,7 @@ from typing import Any
 
 from . import _io
 from ._io import Location
+from ._special_files import unreadable_chunk
 from ._zarr_folder import files_under
 from .errors import FormatError, IntegrityError, LazyvolError, SourceNotFoundError
 from .zarr_files import (
@@ -269,8 +270,4 @@ def followed_size(entry: os.DirEntry[str], store: str) -> int:
     try:
         return entry.stat().st_size
     except OSError as exc:
-        raise IntegrityError(
-            f"{store}: chunk file {entry.path} cannot be read ({exc.strerror or exc}: a link that "
-            "leads to no file, such as a git-annex file not fetched, or a loop of links); get the "
-            "file ('datalad get' / 'git annex get') or write the store again"
-        ) from None
+        raise IntegrityError(unreadable_chunk(store, entry.path, exc)) from None
