@@ -390,9 +390,13 @@ def test_real_native_pixel_data_short_refused_at_open(tmp_path, monkeypatch):
     path = _copy_real("CT_small.dcm", tmp_path / "d")
     data = path.read_bytes()
     path.write_bytes(data[:-1000])
-    from lazyvol.dicom import pixels
+    from lazyvol.dicom import pixels, reader
 
-    monkeypatch.setattr(pixels, "read_block", lambda *a: pytest.fail("pixels read"))
+    # (both names: the reader binds pixels.read_block when first imported, so patching the
+    # module alone was either no guard or, in a process not yet past that import, left the
+    # failing stand-in bound in the reader for every later test)
+    for module in (pixels, reader):
+        monkeypatch.setattr(module, "read_block", lambda *a: pytest.fail("pixels read"))
     msg = _raises(lv.FormatError, lv.open, path)
     assert str(path) in msg and "Pixel Data (7FE0,0010)" in msg and "truncated" in msg
 
