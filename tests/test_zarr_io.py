@@ -858,6 +858,61 @@ def test_consolidated_metadata_is_not_an_edit(tmp_path, manifest):
         lv.open(out)
 
 
+def _level0(man):
+    return man["levels"][0]
+
+
+@pytest.mark.parametrize(
+    ("damage", "field"),
+    [
+        (lambda m: m.__setitem__("levels", {"0": 1}), "'levels'"),
+        (lambda m: m["levels"].__setitem__(0, 5), r"levels\[0\] is not"),
+        (lambda m: _level0(m).__setitem__("chunks", [1, 2]), "'chunks'"),
+        (lambda m: _level0(m)["chunks"].update({k: "x" for k in _level0(m)["chunks"]}), "'chunks'"),
+        (lambda m: _level0(m).__setitem__("shape", "abc"), "'shape'"),
+        (lambda m: _level0(m).__setitem__("shape", None), "'shape'"),
+        (lambda m: _level0(m).__setitem__("affine", [[1, 2], [3]]), "'affine'"),
+        (lambda m: _level0(m).__setitem__("affine", "x"), "'affine'"),
+        (lambda m: _level0(m).__setitem__("meta_sha256", 5), "'meta_sha256'"),
+        (lambda m: m.__setitem__("complete", "no"), "'complete'"),
+        (lambda m: m.__setitem__("arrays", {"nifti": [1]}), "arrays"),
+    ],
+)
+def test_a_sealed_manifest_of_the_wrong_shape_is_refused_typed(tmp_path, damage, field):
+    """A manifest edited and sealed again (its hash is no secret) whose fields are not what
+    lazyvol writes -- a level that is no mapping, a chunk table that is a list, a shape of
+    letters, an affine of ragged rows -- raised a bare KeyError / TypeError / ValueError from
+    deep in the open (or, 'complete': "no", opened). Now a FormatError naming the field."""
+    out = lv.Volume(_rand((6, 7, 8), "int16", seed=37), OBLIQUE).to_zarr(tmp_path / "x.zarr")
+    mj = os.path.join(out, zarr_io.MANIFEST)
+    node = _json(mj)
+    man = node["attributes"][zarr_io.MANIFEST_ATTR]
+    damage(man)
+    node["attributes"][zarr_io.MANIFEST_ATTR] = zi.seal_manifest(man)
+    Path(mj).write_text(json.dumps(node))
+    with pytest.raises(FormatError, match=f"x.zarr.*manifest.*{field}"):
+        lv.open(out).compute()
+
+
+@pytest.mark.parametrize("path", ["../moved", "/abs/0", "0/../../moved", "./0"])
+def test_a_manifest_never_leads_out_of_its_store(tmp_path, path):
+    """A sealed manifest whose level path leaves the store ('../moved') read the array found
+    there -- another store's, any Zarr array on the disk -- as the store's own, checksums and all
+    (the manifest lists them, and its seal is no secret). The level's path must name an array
+    inside the store."""
+    a = _rand((6, 7, 8), "int16", seed=38)
+    out = lv.Volume(a, OBLIQUE).to_zarr(tmp_path / "x.zarr")
+    shutil.copytree(os.path.join(out, "0"), tmp_path / "moved")  # the array, outside the store
+    mj = os.path.join(out, zarr_io.MANIFEST)
+    node = _json(mj)
+    man = node["attributes"][zarr_io.MANIFEST_ATTR]
+    _level0(man)["path"] = path if path != "/abs/0" else str(tmp_path / "moved")
+    node["attributes"][zarr_io.MANIFEST_ATTR] = zi.seal_manifest(man)
+    Path(mj).write_text(json.dumps(node))
+    with pytest.raises(FormatError, match=r"path .* is not a key inside the store"):
+        lv.open(out).compute()
+
+
 @pytest.mark.parametrize(
     ("old", "new"),
     [
@@ -944,6 +999,22 @@ def _write_format1_store(path, a, affine):
     }
     Path(path, zarr_io.LEGACY_MANIFEST).write_text(json.dumps(manifest))
     return str(path)
+
+
+@pytest.mark.parametrize("affine", ["x", [[1, 0], [0, 1]], None])
+def test_a_store_without_checksums_whose_affine_is_no_matrix_is_refused_typed(tmp_path, affine):
+    """A format-1 store (no checksums: a damaged file is not caught by a hash) whose level lists
+    no affine and whose group's affine is no 4x4 matrix raised a bare ValueError / TypeError from
+    numpy; now a FormatError naming the store and level."""
+    real = _write_format1_store(tmp_path / "old.zarr", _rand((8, 6, 4), "int16", seed=36), OBLIQUE)
+    where = Path(real, zarr_io.LEGACY_MANIFEST)
+    manifest = json.loads(where.read_text())
+    del manifest["levels"][0]["affine"]
+    where.write_text(json.dumps(manifest))
+    group = zarr.open_group(real, mode="r+")
+    group.attrs["lazyvol"] = {**group.attrs["lazyvol"], "affine": affine}
+    with pytest.warns(zi.UnverifiedStoreWarning), pytest.raises(FormatError, match=r"level 0.*4x4"):
+        lv.open(real)
 
 
 def test_store_without_checksums_opens_with_a_warning(tmp_path):

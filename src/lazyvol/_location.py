@@ -6,7 +6,6 @@ Used by :mod:`lazyvol._io` (the byte layer), which re-exports everything here.
 
 from __future__ import annotations
 
-import errno
 import hashlib
 import json
 import os
@@ -16,7 +15,6 @@ from dataclasses import dataclass, field
 from typing import Any
 from urllib.parse import parse_qsl, unquote_plus, urlsplit, urlunsplit
 
-from ._special_files import check_written_file
 from ._url_check import REDACTED as _REDACTED
 from ._url_check import check_url as _check_url
 from ._url_check import rough_display as _rough_display
@@ -28,11 +26,11 @@ __all__ = [
     "display_url",
     "identity_url",
     "absolute_source",
+    "is_inner_key",
+    "through_links",
     "credential_params",
     "is_url",
-    "local_destination",
     "url_secrets",
-    "written_through",
 ]
 
 
@@ -114,6 +112,15 @@ def absolute_source(source: Any, opened: Any = None) -> Any:
             return opened
         return os.path.abspath(source)
     return source
+
+
+def is_inner_key(key: Any) -> bool:
+    """Whether ``key`` names a file or folder inside a store (``"0"``, ``"scale0/image"``): a
+    relative key without ``..``, ``.``, empty parts, backslashes or NUL, which would otherwise
+    reach another store's array through this one."""
+    if not isinstance(key, str) or "\0" in key:
+        return False
+    return all(p not in ("", ".", "..") and "\\" not in p for p in key.split("/"))
 
 
 def is_url(source: str | os.PathLike[str]) -> bool:
@@ -216,31 +223,7 @@ def _split_url(url: str, *, keep_signing: bool) -> str:
     return urlunsplit((parts.scheme, netloc, parts.path, "&".join(query), ""))
 
 
-def local_destination(dest: str | os.PathLike[str]) -> str:
-    """The absolute local path a writer writes ``dest`` to; a URL is refused (``"s3://b/o.zarr"``
-    was taken for the relative folder ``./s3:/b/o.zarr``, and written there when it existed).
-
-    Raises
-    ------
-    lazyvol.UnsupportedError
-        ``dest`` is a URL: lazyvol writes local files only.
-    """
-    text = os.fspath(dest)
-    if is_url(text) or ("::" in text and is_url(text.rsplit("::", 1)[-1])):  # fsspec chains too
-        from .errors import UnsupportedError
-
-        raise UnsupportedError(
-            f"{display_url(text)}: lazyvol writes to local paths only; write the file or store "
-            "locally, then upload it (e.g. with fsspec's put or your object store's client)"
-        )
-    if text.lower().startswith(("file://", "local://")):
-        text = text.split("://", 1)[1]
-        if text.lower().startswith("localhost/"):  # file://localhost/tmp/x: the host named
-            text = text[len("localhost") :]
-    return os.path.abspath(_through_links(text))
-
-
-def _through_links(path: str) -> str:
+def through_links(path: str) -> str:
     """``path`` as given, unless a ``..`` in it follows a symbolic link: ``link/../x`` is then
     where the system finds it (the link's target's parent), not where the lexical normalisation
     of :func:`os.path.abspath` (used on paths throughout) puts it, and is given as its real path
@@ -249,49 +232,6 @@ def _through_links(path: str) -> str:
         return path  # (the usual path: no parent step at all)
     real = os.path.realpath(path)
     return real if real != os.path.realpath(os.path.abspath(path)) else path
-
-
-def written_through(dest: str) -> str:
-    """Where a writer of ``dest`` (:func:`local_destination`) puts its temporary file and renames
-    it to: the file or store a symbolic link ``dest`` names, as open() writes through a link (the
-    writers' renames replaced the link itself, and a store's overwrite left the old link behind
-    under a hidden name); the name given still decides the format, the sidecars' names and what
-    the writer returns. A link to nothing yet names the file or store to create.
-
-    Raises
-    ------
-    lazyvol.WriteError
-        ``dest`` is a symbolic link in a loop, or to a path whose folder does not exist (nothing
-        can be written through it; the messages said "file exists", then "no such file", or named
-        the link's own folder); or it is, or names, a FIFO, socket or device.
-    """
-    where = _link_target(dest)
-    check_written_file(where, dest)  # (a FIFO, socket or device: refused)
-    return where
-
-
-def _link_target(dest: str) -> str:
-    if not os.path.islink(dest):
-        return dest
-    from .errors import WriteError
-
-    try:
-        return os.path.realpath(dest, strict=True)
-    except FileNotFoundError:
-        target = os.path.realpath(dest)
-        folder = os.path.dirname(target)
-        if os.path.isdir(folder):
-            return target
-        raise WriteError(
-            f"{display_path(dest)}: is a symbolic link to {display_path(target)}, whose folder "
-            "does not exist; create that folder, or remove the link or choose another name"
-        ) from None
-    except OSError as exc:
-        why = "a loop of links" if exc.errno == errno.ELOOP else f"to {os.path.realpath(dest)}"
-        raise WriteError(
-            f"{display_path(dest)}: is a symbolic link that leads to no file or folder "
-            f"({exc.strerror or exc}: {why}); remove the link or choose another name"
-        ) from None
 
 
 def display_url(source: str) -> str:
@@ -504,7 +444,7 @@ class Location:
                     f"{display_path(text)}: storage_options are for URLs (s3://, gs://, https://, "
                     "...), not local paths; leave them out for a local file"
                 )
-            return cls(_through_links(text))  # as spelled (messages); ``identity`` is absolute
+            return cls(through_links(text))  # as spelled (messages); ``identity`` is absolute
         _check_url(text)
         text, options = _userinfo_to_header(text, dict(storage_options or {}))
         return cls(text, StorageOptions(_version_aware(text, options)))

@@ -38,8 +38,8 @@ import numpy as np
 
 from ._fileset import Aside, drop, link_in, publish_lock, put_back, set_aside, sweep
 from ._fsutil import fsync_dir, make_temp_file, publish_file, release_temp_dir, sweep_leftovers
-from ._location import local_destination, written_through
 from ._special_files import check_written_file
+from ._write_target import local_destination, written_through
 from .chunking import as_plan_array, direct_compute_allowed
 from .config import chunk_budget
 from .errors import WriteError

@@ -11,6 +11,7 @@ from typing import Any
 
 import numpy as np
 
+from ._location import is_inner_key
 from .errors import FormatError, UnsupportedError
 from .geometry import affine_problem
 from .ome_units import MM_PER_UNIT, space_unit_name
@@ -91,8 +92,7 @@ def dataset_path(store: str, path: Any) -> str:
         path = str(path)
     if isinstance(path, str) and len(path) > 1 and path.endswith("/"):
         path = path.rstrip("/")
-    parts = path.split("/") if isinstance(path, str) else []
-    if not parts or any(p in ("", ".", "..") or "\\" in p for p in parts):
+    if not is_inner_key(path):
         raise FormatError(
             f"{store}: OME multiscales dataset path {path!r} is not a key inside the store (no "
             "'..', '.', empty or absolute parts); the OME metadata is corrupt"

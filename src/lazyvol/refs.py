@@ -61,7 +61,7 @@ import numpy as np
 
 from . import _io
 from ._io import Location
-from ._location import names_version, written_through
+from ._location import names_version
 from ._refs_common import (
     EXTRA_AXES,
     assemble,
@@ -71,6 +71,7 @@ from ._refs_common import (
     scale_attrs,
     target_url,
 )
+from ._write_target import written_through
 from .errors import (
     FormatError,
     LazyvolError,

@@ -71,6 +71,7 @@ from .zarr_meta import (
     from_json,
     group_matches,
     is_lazyvol_store,
+    level_affine,
     manifest_from_json,
 )
 from .zarr_ome import nifti_level, read_multiscales
@@ -408,7 +409,7 @@ class _OpenLazyvol:
             raise FormatError(
                 f"{store}: array {array!r} shape {arr_meta['shape']} disagrees with the manifest"
             )
-        affine = np.array(info.get("affine", self.lv["affine"]), dtype=np.float64)
+        affine = level_affine(info, self.lv, f"{store}: level {level}")
         meta = from_json(self.lv.get("meta", {}))
         if not self.lv.get(PER_VOLUME_ATTR):
             source_volumes(meta)  # (an older lazyvol's store: its source's lists)

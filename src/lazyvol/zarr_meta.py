@@ -19,7 +19,7 @@ from urllib.parse import urlsplit
 import numpy as np
 
 from ._fsutil import OLD_MARK, TMP_MARK
-from ._location import display_url, is_url
+from ._location import display_url, is_inner_key, is_url
 from .errors import FormatError, IntegrityError, UnsupportedError
 from .zarr_integrity import canonical_json, sha256_hex
 
@@ -39,6 +39,7 @@ __all__ = [
     "group_hashes",
     "group_matches",
     "is_lazyvol_store",
+    "level_affine",
     "manifest_from_json",
     "store_version",
     "to_json",
@@ -139,8 +140,87 @@ def manifest_from_json(raw: bytes, key: str) -> Any:
         attrs = obj.get("attributes")
         if not isinstance(attrs, dict) or not isinstance(attrs.get(MANIFEST_ATTR), dict):
             raise ValueError(f"no attribute {MANIFEST_ATTR!r}")
-        return attrs[MANIFEST_ATTR]
+        obj = attrs[MANIFEST_ATTR]
+    if (why := _manifest_problem(obj)) is not None:
+        raise ValueError(why)
     return obj
+
+
+def _manifest_problem(m: Any) -> str | None:
+    """What in the manifest ``m`` is not as lazyvol writes it, in the fields its readers use
+    (a hand-edited manifest sealed again, or a format-1 one damaged); None when nothing is. An
+    array's path never leaves the store (``..``, absolute)."""
+    if not isinstance(m, dict):
+        return "not a mapping"
+    if not isinstance(m.get("complete", False), bool):
+        return "'complete' is not true or false"
+    if not _is_number(m.get("created", 0.0)):
+        return "'created' is not a time"
+    if not isinstance(m.get("source"), (str, type(None))):
+        return "'source' is not a path"
+    levels, arrays = m.get("levels", []), m.get("arrays", {})
+    if not isinstance(levels, list):
+        return "'levels' is not a list"
+    if not isinstance(arrays, dict):
+        return "'arrays' is not a mapping"
+    entries = [
+        (f"levels[{i}]", e, e.get("path") if isinstance(e, dict) else None)
+        for i, e in enumerate(levels)
+    ]
+    entries += [(f"arrays[{k!r}]", e, k) for k, e in arrays.items()]
+    for name, entry, path in entries:
+        if not isinstance(entry, dict):
+            return f"{name} is not a mapping"
+        if not is_inner_key(path):
+            return f"{name}: the array's path {path!r} is not a key inside the store"
+        shape = entry.get("shape", [])
+        if not isinstance(shape, list) or not all(_is_count(n) for n in shape):
+            return f"{name}: 'shape' is not a list of counts"
+        affine = entry.get("affine", np.eye(4).tolist())
+        if not (
+            isinstance(affine, list)
+            and len(affine) == 4
+            and all(
+                isinstance(row, list) and len(row) == 4 and all(_is_number(v) for v in row)
+                for row in affine
+            )
+        ):
+            return f"{name}: 'affine' is not a 4x4 matrix of numbers"
+        if not isinstance(entry.get("meta_sha256", ""), str):
+            return f"{name}: 'meta_sha256' is not a hash"
+        table = entry.get("chunks", {})
+        if not isinstance(table, dict) or not all(
+            isinstance(v, list) and len(v) == 2 and all(_is_count(n) for n in v)
+            for v in table.values()
+        ):
+            return f"{name}: 'chunks' is not a table of chunk files (key -> [size, fingerprint])"
+    return None
+
+
+def level_affine(level: Mapping[str, Any], group: Mapping[str, Any], where: str) -> np.ndarray:
+    """The affine of a store's ``level`` (manifest entry), or the ``group``'s (its ``lazyvol``
+    attributes: a level of an older store lists none) when it lists none.
+
+    Raises
+    ------
+    FormatError
+        It is not a 4x4 matrix of numbers (``where`` names the store and level).
+    """
+    try:
+        affine = np.array(level.get("affine", group.get("affine")), dtype=np.float64)
+    except (TypeError, ValueError):
+        affine = np.zeros(0)
+    if affine.shape != (4, 4):
+        raise FormatError(f"{where}: the affine is not a 4x4 matrix of numbers; write it again")
+    return affine
+
+
+def _is_count(n: Any) -> bool:
+    return isinstance(n, int) and not isinstance(n, bool) and n >= 0
+
+
+def _is_number(v: Any) -> bool:
+    return isinstance(v, (int, float)) and not isinstance(v, bool)
 
 
 def array_meta_from_bytes(

@@ -39,7 +39,8 @@ from ._fsutil import (
     remove_tree_settled,
     sweep_leftovers,
 )
-from ._location import absolute_source, local_destination, written_through
+from ._location import absolute_source
+from ._write_target import local_destination, written_through
 from .chunking import rechunk_source
 from .errors import LazyvolError, UnsupportedError, WriteError
 from .geometry import affine_problem
