@@ -1642,6 +1642,19 @@ def test_a_store_without_checksums_with_a_chunk_link_to_no_file_names_it(tmp_pat
     assert "c/0/0/0" in str(exc.value) and "-1 bytes" not in str(exc.value)
 
 
+def test_a_store_without_checksums_with_a_file_added_says_so(tmp_path):
+    """A format-1 store (checked by chunk file count and bytes) holding a chunk file more than
+    its manifest lists was refused as 'chunks are missing or damaged': nothing was missing."""
+    real = _write_format1_store(tmp_path / "old.zarr", _rand((8, 6, 4), "int16", seed=39), OBLIQUE)
+    stray = Path(real, "0", "c", "9", "9", "9")
+    stray.parent.mkdir(parents=True)
+    stray.write_bytes(b"\0" * 16)
+    with pytest.warns(zi.UnverifiedStoreWarning), pytest.raises(FormatError) as exc:
+        lv.open(real)
+    assert "has 2 chunk files" in str(exc.value) and "does not list were added" in str(exc.value)
+    assert "are missing" not in str(exc.value)
+
+
 @pytest.mark.parametrize("count", ["abc", [1]], ids=["text", "list"])
 def test_a_store_without_checksums_whose_manifest_count_is_no_number_is_refused_typed(
     tmp_path, count

@@ -430,12 +430,15 @@ class _OpenLazyvol:
         if found is not None:
             n_files = len(found)
             n_bytes = sum(followed_size(e, self.root.display) for e in found.values())
-            if n_files != info["chunk_files"] or n_bytes != info["chunk_bytes"]:
+            listed = info["chunk_files"]
+            if n_files != listed or n_bytes != info["chunk_bytes"]:
+                why = "chunks are missing or damaged"
+                if isinstance(listed, int) and n_files > listed:
+                    why = "files it does not list were added (or chunks damaged)"
                 raise FormatError(
                     f"{self.root.display}: level {self.level} has {n_files} chunk files "
-                    f"({n_bytes} bytes) but the manifest lists {info['chunk_files']} "
-                    f"({info['chunk_bytes']} bytes): chunks are missing or damaged; write the "
-                    "store again"
+                    f"({n_bytes} bytes) but the manifest lists {listed} ({info['chunk_bytes']} "
+                    f"bytes): {why}; write the store again"
                 )
         return _array_meta(self.root, array)
 
