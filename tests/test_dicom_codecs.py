@@ -34,6 +34,14 @@ def test_compressed_series_equals_uncompressed_twin(tmp_path, syntax, dtype):
     assert vol.meta["transfer_syntax"] == syntax
 
 
+def test_the_writer_refuses_compression_with_big_endian(tmp_path):
+    """lazyvol.testing wrote a compressed series with syntax="big" with its values byte-swapped
+    (compressed transfer syntaxes are little endian), so its truth was not what the files hold."""
+    with pytest.raises(ValueError, match="little endian"):
+        write_dicom_series(tmp_path / "s", (8, 8, 2), syntax="big", compress=RLELossless)
+    assert not (tmp_path / "s").exists()
+
+
 @pytest.mark.parametrize("syntax", [RLELossless, JPEGLSLossless], ids=["rle", "jpeg-ls"])
 @pytest.mark.parametrize("photometric", ["abc", "", "YBR_FULL"])
 def test_a_grayscale_photometric_that_is_junk_reads_as_native_data_does(

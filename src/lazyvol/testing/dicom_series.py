@@ -85,7 +85,7 @@ def write_dicom_series(
     compress : str, optional
         Transfer syntax UID to compress each file with (pydicom's encoders, e.g. RLE Lossless
         ``1.2.840.10008.1.2.5`` or JPEG 2000 Lossless ``1.2.840.10008.1.2.4.90``); the values
-        stay exactly the same (lossless syntaxes only).
+        stay exactly the same (lossless syntaxes only). Not with ``syntax="big"`` (ValueError).
 
     Returns
     -------
@@ -93,6 +93,11 @@ def write_dicom_series(
     """
     from pydicom.uid import generate_uid
 
+    if compress and syntax == "big":  # (was written with its values byte-swapped)
+        raise ValueError(
+            "compress= and syntax='big' do not go together: compressed transfer syntaxes are "
+            "little endian; leave syntax at 'explicit'"
+        )
     folder = os.fspath(folder)
     os.makedirs(folder, exist_ok=True)
     nk = int(shape[2])
