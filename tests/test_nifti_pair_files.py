@@ -79,3 +79,21 @@ def test_a_pair_file_that_is_a_link_to_no_file_is_named_so(
     os.symlink(tmp_path / ".git" / "annex" / "objects" / "x", tmp_path / missing)
     with pytest.raises(lv.SourceNotFoundError, match=rf"{missing}.*symbolic link to .*annex"):
         lv.open(tmp_path / opened)
+
+
+@pytest.mark.parametrize("opened", ["a.nii", "a.hdr"])
+def test_a_source_that_is_a_link_in_a_loop_is_not_called_a_file_not_fetched(
+    tmp_path: Path, opened: str
+) -> None:
+    """An opened path that is a symbolic link in a loop of links was described as a git-annex /
+    DataLad file not fetched ('datalad get' it): nothing can be fetched there. The error says it
+    is a loop (the other file of a pair in a loop is refused as one too)."""
+    _pair(tmp_path)
+    for name in ("a.nii", "a.img"):
+        target = tmp_path / (name + ".loop")
+        (tmp_path / name).unlink(missing_ok=True)
+        os.symlink(target, tmp_path / name)
+        os.symlink(tmp_path / name, target)
+    with pytest.raises(lv.LazyvolError, match=r"loop of links|Too many levels") as err:
+        lv.open(tmp_path / opened)
+    assert "datalad" not in str(err.value)

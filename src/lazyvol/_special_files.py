@@ -3,6 +3,7 @@ FIFO blocks; renaming a finished file onto a device node replaces it)."""
 
 from __future__ import annotations
 
+import errno
 import os
 import stat as _stat
 
@@ -68,12 +69,18 @@ def link_to_nothing(path: str) -> str | None:
     """Words for ``path`` when it is a symbolic link that leads to no file (a git-annex / DataLad
     file whose content was not fetched), for a message about a file that is missing; None when
     ``path`` is no such link."""
-    if not os.path.islink(path) or os.path.exists(path):
+    if not os.path.islink(path):
         return None
-    return (
-        f"a symbolic link to {os.readlink(path)}, which leads to no file (a git-annex / DataLad "
-        "file not fetched: 'datalad get' it)"
-    )
+    try:
+        os.stat(path)
+    except OSError as exc:
+        if exc.errno == errno.ELOOP:
+            return f"a symbolic link to {os.readlink(path)} in a loop of links (remove the loop)"
+        return (
+            f"a symbolic link to {os.readlink(path)}, which leads to no file (a git-annex / "
+            "DataLad file not fetched: 'datalad get' it)"
+        )
+    return None
 
 
 def unreadable_chunk(label: str, key: str, exc: OSError) -> str:
