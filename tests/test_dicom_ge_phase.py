@@ -185,6 +185,33 @@ def test_ge_echo_spacing_and_readout_time_as_dcm2niix(tmp_path, dcm2niix, case, 
 
 
 @pytest.mark.parametrize(
+    ("asset", "in_plane", "accel", "factor"),
+    [
+        # factor = (ceil(64 / 4 / acceleration) * 4 - 1) / 63 (partial Fourier), by hand
+        ((1, 1), 2.0, 2, 31 / 63),  # ARC 2, ASSET off: (0018,9069) states the acceleration
+        ((0.5, 1), 4.0, 4, 15 / 63),  # (0018,9069) above ASSET's
+        ((2, 1), 1.5, 1.5, 43 / 63),
+        ((0.5, 1), 1.5, 2, 31 / 63),  # ASSET's above (0018,9069)'s
+        ((0.5, 1), 1.0, 2, 31 / 63),
+        ((2, 1), 1.0, None, 127 / 63),  # (0018,9069) of 1 states nothing: ASSET's 1 / 2 stays
+    ],
+)
+def test_ge_in_plane_factor_above_the_asset_one_wins_as_dcm2niix(
+    tmp_path, dcm2niix, asset, in_plane, accel, factor
+):
+    """A GE file stating both ASSET R factors (0043,1083) and ParallelReductionFactorInPlane
+    (0018,9069): lazyvol took ASSET's whatever (0018,9069) said, so an ARC-accelerated EPI with
+    ASSET 1 got ParallelReductionFactorInPlane 1 and an EffectiveEchoSpacing / TotalReadoutTime
+    twice dcm2niix's (the readout time topup and fieldmap correction use). Now the larger of the
+    two, (0018,9069) only above 1, as dcm2niix."""
+    mine, ref = _both(tmp_path, dcm2niix, asset=asset, in_plane_factor=in_plane)
+    assert mine.get("ParallelReductionFactorInPlane") == accel
+    assert mine.get("ParallelReductionFactorInPlane") == ref.get("ParallelReductionFactorInPlane")
+    assert mine["EffectiveEchoSpacing"] == pytest.approx(388e-6 * factor, rel=1e-5)
+    assert mine["TotalReadoutTime"] == pytest.approx(388e-6 * factor * 63, rel=1e-5)
+
+
+@pytest.mark.parametrize(
     ("shape", "matrix", "recon"),
     [
         ((64, 64, 3), (64, 0, 0, 64), 64),  # square: its size, whatever the direction

@@ -154,18 +154,28 @@ def _acceleration(
 ) -> float | None:
     """In-plane acceleration: 1 / the first ASSET factor (GE's (0043,1083); value ``asset_at``,
     None: not read), else ``tag`` ((0018,9069)), in dcm2niix's single precision; None when
-    neither states one above 0."""
+    neither states one above 0.
+
+    ParallelReductionFactorInPlane (0018,9069) above 1 and above the ASSET one wins (an ARC
+    acceleration, which GE's ASSET factors of 1 do not state), as dcm2niix takes it (checked
+    against the installed dcm2niix: ASSET 1 with (0018,9069) 2 gives 2, ASSET 0.5 with 4 gives
+    4, ASSET 0.5 with 1.5 gives 2, ASSET 2 with 1 gives 0.5); the out-of-plane one does not
+    (ASSET's second value wins whatever (0018,9155) says)."""
+    factor = _numbers(raw, tag, "d")
+    stated = None
+    if factor and math.isfinite(factor[0]) and factor[0] > 0:
+        stated = float(np.float32(factor[0]))
     text = raw_text(raw, ASSET) if asset_at is not None else None
     try:
         asset = float(text[asset_at]) if text and asset_at is not None else 0.0
     except (ValueError, IndexError):
         asset = 0.0
     if math.isfinite(asset) and asset > 0:
-        return float(np.float32(1.0) / np.float32(asset))
-    factor = _numbers(raw, tag, "d")
-    if factor and math.isfinite(factor[0]) and factor[0] > 0:
-        return float(np.float32(factor[0]))
-    return None
+        accel = float(np.float32(1.0) / np.float32(asset))
+        if tag == IN_PLANE_FACTOR and stated is not None and stated > max(1.0, accel):
+            return stated
+        return accel
+    return stated
 
 
 def _int_text(raw: dict[int, Any], tag: int) -> int | None:
