@@ -745,3 +745,35 @@ def test_philips_file_of_several_kinds_image_type_as_dcm2niix(tmp_path, dcm2niix
         doc, _ = _written(lv.open(src, series=info.id), tmp_path / f"{info.id}.nii")
         mine.append(doc["ImageType"])
     assert sorted(mine) == refs
+
+
+@pytest.mark.parametrize(
+    ("inversion_times", "inversion_time", "seconds"),
+    [
+        ([900.0], None, 0.9),  # a classic file keeping only the enhanced attribute
+        ([900.0, 2500.0], None, 0.9),  # (MP2RAGE: the first)
+        ([900.0], "1100", 0.9),  # read after (0018,0082), it replaces it
+        ([0.0], "1100", None),  # ... with none when it is not above 0
+        (None, "1100", 1.1),
+    ],
+)
+def test_top_level_inversion_times_as_dcm2niix(
+    tmp_path, dcm2niix, inversion_times, inversion_time, seconds
+):
+    """InversionTimes (0018,9079) at the top level of a file (a classic file that keeps the
+    enhanced attribute): dcm2niix takes its first value as InversionTime, read after (0018,0082);
+    lazyvol did not read it, so such a file's sidecar had no InversionTime, or (0018,0082)'s
+    where the two differ. Now the first value, as dcm2niix."""
+    truth = write_dicom_4d_series(tmp_path / "in", SHAPE, 2, modality="MR")
+    for f in truth.files:
+        ds = pydicom.dcmread(f)
+        ds.Manufacturer = "SIEMENS"
+        if inversion_times is not None:
+            ds.add_new(0x00189079, "FD", inversion_times)
+        if inversion_time is not None:
+            ds.InversionTime = inversion_time
+        ds.save_as(f)
+    mine, _ = _written(lv.open(tmp_path / "in"), tmp_path / "v.nii")
+    ((ref, _),) = _converted(dcm2niix, tmp_path / "in", tmp_path / "out")
+    assert mine.get("InversionTime") == seconds
+    assert mine.get("InversionTime") == ref.get("InversionTime")

@@ -27,7 +27,7 @@ from typing import Any
 
 import numpy as np
 
-from .bids_enhanced import echo_train, enhanced_annotate, enhanced_record_values
+from .bids_enhanced import add_enhanced_record_values, echo_train, enhanced_annotate
 from .bids_extra import (
     SEQUENCE_NAME,
     acquisition_time,
@@ -224,7 +224,7 @@ def record_values(raw: dict[int, Any], csa: dict[str, Any] | str | None) -> dict
     if out.get("Manufacturer") == "GE":
         out.update(ge_record_values(raw))
         out.update(ge_phase_values(raw, str(out.get("ScanOptions", ""))))
-    out.update(enhanced_record_values(raw))  # (after (0018,0089), as dcm2niix reads them)
+    add_enhanced_record_values(raw, out)  # (after (0018,0089) and (0018,0082), as dcm2niix)
     out.update(extra_record_values(raw, vendor, out))
     out.update(pet_record_values(raw))
     table = csa if isinstance(csa, dict) else None

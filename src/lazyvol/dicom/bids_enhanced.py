@@ -23,6 +23,10 @@ reads the file in order):
   above 1, in place of EchoTrainLength (0018,0091) (:data:`GRADIENT_ECHO_TRAIN`);
 - SpoilingState / SpoilingType: Spoiling (0018,9016) (MR Modifier macro, or the top level) and
   SequenceVariant (0018,0021), as the installed dcm2niix writes them (:func:`spoiling_keys`);
+- InversionTime: the first InversionTimes (0018,9079) value (FD, ms) at the top level of a file
+  (a classic file that keeps the enhanced attribute), in place of InversionTime (0018,0082)'s,
+  as dcm2niix reads it after (0018,0082) (none when it is not above 0); an enhanced file's
+  MRModifierSequence's is a frame's (:mod:`lazyvol.dicom.multiframe`);
 - ConvolutionKernel (0018,1210) of an enhanced CT file's CT Reconstruction macro
   (CTReconstructionSequence (0018,9314)), its values joined by a backslash: the sidecar's
   ConvolutionKernel / ReconFilterType / ReconFilterSize (:mod:`lazyvol.dicom.bids_pet`, as a
@@ -36,6 +40,7 @@ from collections.abc import Callable
 from typing import Any
 
 from .bids_extra import EPI_FACTOR, printed
+from .bids_numbers import number_value
 from .ge_phase import _numbers
 from .mosaic import raw_text
 from .vendor import vendor_of
@@ -43,12 +48,14 @@ from .vendor import vendor_of
 __all__ = [
     "ENHANCED_TAGS",
     "GRADIENT_ECHO_TRAIN",
+    "INVERSION_TIMES",
     "SPOILING",
+    "add_enhanced_record_values",
     "echo_train",
     "enhanced_annotate",
     "enhanced_group_values",
-    "enhanced_record_values",
     "spoiling_keys",
+    "top_inversion_time",
 ]
 
 #: ``acq`` key of GradientEchoTrainLength (0018,9241): the EchoTrainLength dcm2niix writes when it
@@ -100,6 +107,8 @@ _COPIED = (
     "ParallelAcquisitionTechnique",
     "FrequencyEncodingSteps",
 )
+#: InversionTimes (0018,9079) (FD, ms), read at the top level by :func:`top_inversion_time`.
+INVERSION_TIMES = 0x00189079
 #: ``acq`` key of an enhanced frame whose MRModifierSequence states PartialFourier (0018,9081) YES.
 _PARTIAL_FOURIER = "_partial_fourier"
 _DIRECTIONS = {"P": "PHASE", "F": "FREQUENCY", "S": "SLICE_SELECT", "C": "COMBINATION"}
@@ -131,9 +140,9 @@ def _value(kind: str, value: Any) -> Any:
     return text or None
 
 
-def enhanced_record_values(raw: dict[int, Any]) -> dict[str, Any]:
-    """The keys of the module docstring from one file's top-level raw elements."""
-    out: dict[str, Any] = {}
+def add_enhanced_record_values(raw: dict[int, Any], out: dict[str, Any]) -> None:
+    """Add to ``out`` (a file's other acquisition values) the keys of the module docstring from
+    the file's top-level raw elements (InversionTime: :func:`top_inversion_time`)."""
     for tag in ENHANCED_TAGS:
         if tag not in raw:  # (absent: no value; most files have none of them)
             continue
@@ -147,7 +156,25 @@ def enhanced_record_values(raw: dict[int, Any]) -> dict[str, Any]:
         got = _value(kind, value)
         if got is not None:
             out[key] = got
-    return out
+    top_inversion_time(raw, out)
+
+
+def top_inversion_time(raw: dict[int, Any], out: dict[str, Any]) -> None:
+    """Set (or drop) ``out["InversionTime"]`` from a top-level InversionTimes (0018,9079): its
+    first value in seconds where above 0, else none, whatever InversionTime (0018,0082) said
+    (dcm2niix reads the two in tag order, the later one replacing the earlier; checked against
+    the installed dcm2niix: 900 with (0018,0082) 1100 gives 0.9, 0 with 1100 gives none).
+    A file without the element, or with no value in it, keeps (0018,0082)'s."""
+    if INVERSION_TIMES not in raw:
+        return
+    times = _numbers(raw, INVERSION_TIMES, "d")
+    if not times:
+        return
+    value = number_value("ms", times[0])
+    if value is None:
+        out.pop("InversionTime", None)
+    else:
+        out["InversionTime"] = value
 
 
 def enhanced_group_values(
