@@ -12,7 +12,7 @@ import pytest
 
 import lazyvol as lv
 from lazyvol.dicom.header import read_header
-from lazyvol.testing.mosaic import csa2_bytes
+from lazyvol.testing.mosaic import csa2_bytes, write_mosaic_series
 from test_dicom_mosaic import sidecar_pair
 from test_dicom_realdata import REAL
 
@@ -364,4 +364,30 @@ def test_real_mosaics_without_manufacturer_keep_the_keys_dcm2niix_reads(tmp_path
         ds.save_as(out / path.name)
     mine, ref = sidecar_pair(out, tmp_path, _UNSTATED_KEYS)
     assert {"TablePosition", "DerivedVendorReportedEchoSpacing"} <= ref.keys()
+    assert mine == ref
+
+
+@pytest.mark.parametrize(("in_plane", "expected"), [(2.0, 2), (1.0, None), (None, None)])
+def test_siemens_in_plane_factor_without_a_protocol_as_dcm2niix(tmp_path, in_plane, expected):
+    """A Siemens file whose protocol states no acceleration (no CSA series header here, as an
+    anonymiser leaves it): dcm2niix takes ParallelReductionFactorInPlane (0018,9069), and with it
+    DerivedVendorReportedEchoSpacing; lazyvol read (0018,9069) for other vendors only, so the
+    sidecar had no factor and an echo spacing of an unaccelerated readout (half dcm2niix's for a
+    factor of 2). Now as dcm2niix: a factor above 1 (dcm2niix writes none of 1 from it);
+    (0018,9155) stays unread for Siemens."""
+    truth = write_mosaic_series(tmp_path / "in", (16, 12, 7), volumes=2, bandwidth_pe=25.0)
+    for path in truth.files:
+        ds = pydicom.dcmread(path)
+        if in_plane is not None:
+            ds.ParallelReductionFactorInPlane = in_plane
+            ds.ParallelReductionFactorOutOfPlane = 3.0
+        ds.save_as(path)
+    keys = (*KEYS, "ParallelReductionFactorInPlane", "EffectiveEchoSpacing", "TotalReadoutTime")
+    mine, ref = sidecar_pair(tmp_path / "in", tmp_path, keys)
+    assert mine.get("ParallelReductionFactorInPlane") == expected
+    assert "ParallelReductionFactorOutOfPlane" not in mine
+    # 1 / (bandwidth x ReconMatrixPE / acceleration): 12 phase-encoding rows
+    assert mine["DerivedVendorReportedEchoSpacing"] == pytest.approx(
+        (expected or 1) / (25.0 * 12), rel=1e-5
+    )
     assert mine == ref

@@ -6,7 +6,9 @@ the GE and Siemens series of dcm_qa_nih, Manufacturer changed for the other vend
   (:func:`lazyvol.dicom.ge_phase.acquisition_matrix_pe`);
 - ParallelReductionFactorInPlane / ParallelReductionFactorOutOfPlane: GE's ASSET factors
   (0043,1083) (1 / the first, 1 / the second), else (0018,9069) / (0018,9155); none below 1 (as
-  dcm2niix). Not for Siemens, whose factor dcm2niix takes from the CSA protocol;
+  dcm2niix). A Siemens file's: (0018,9069) only, above 1 (dcm2niix writes no factor of 1
+  from it), which its protocol's ``sPat.lAccelFactPE`` replaces
+  (:mod:`lazyvol.dicom.siemens_sidecar`), as dcm2niix reads them;
 - CoilString: ReceiveCoilName (0018,1250), not for Siemens (dcm2niix takes a Siemens CoilString
   from (0051,100F) and writes it only when it differs from the protocol's active coil elements:
   :mod:`lazyvol.dicom.siemens_sidecar`);
@@ -140,8 +142,10 @@ def _factors(raw: dict[int, Any], vendor: str) -> dict[str, Any]:
         ("ParallelReductionFactorInPlane", 0, IN_PLANE_FACTOR),
         ("ParallelReductionFactorOutOfPlane", 1, OUT_OF_PLANE_FACTOR),
     ):
+        if vendor == "SIEMENS" and tag != IN_PLANE_FACTOR:
+            continue  # (dcm2niix reads no (0018,9155) in a Siemens file)
         factor = _acceleration(raw, at if asset else None, tag)
-        if factor is not None and factor >= 1:
+        if factor is not None and (factor > 1 or (factor == 1 and vendor != "SIEMENS")):
             out[key] = printed(factor)
     return out
 
@@ -186,8 +190,8 @@ def extra_record_values(raw: dict[int, Any], vendor: str, acq: dict[str, Any]) -
     lines = acquisition_matrix_pe(raw)
     if lines:
         out["AcquisitionMatrixPE"] = lines
+    out.update(_factors(raw, vendor))  # (a Siemens protocol's replace them)
     if vendor != "SIEMENS":
-        out.update(_factors(raw, vendor))
         coil = _text(raw, RECEIVE_COIL)
         if coil:
             out["CoilString"] = coil
