@@ -777,3 +777,32 @@ def test_top_level_inversion_times_as_dcm2niix(
     ((ref, _),) = _converted(dcm2niix, tmp_path / "in", tmp_path / "out")
     assert mine.get("InversionTime") == seconds
     assert mine.get("InversionTime") == ref.get("InversionTime")
+
+
+@pytest.mark.parametrize(
+    ("transmitter", "imaging", "expected"),
+    [
+        (123.25, None, 123.25),
+        (123.25, "127.7", 123.25),
+        (0.0, "127.7", None),
+        (None, "127.7", 127.7),
+    ],
+)
+def test_top_level_transmitter_frequency_as_dcm2niix(
+    tmp_path, dcm2niix, transmitter, imaging, expected
+):
+    """TransmitterFrequency (0018,9098) at the top level of a classic file: dcm2niix writes it as
+    ImagingFrequency, read after (0018,0084) (none for 0); lazyvol did not read it."""
+    truth = write_dicom_4d_series(tmp_path / "in", SHAPE, 2, modality="MR")
+    for f in truth.files:
+        ds = pydicom.dcmread(f)
+        ds.Manufacturer = "Philips"
+        if transmitter is not None:
+            ds.add_new(0x00189098, "FD", transmitter)
+        if imaging is not None:
+            ds.ImagingFrequency = imaging
+        ds.save_as(f)
+    mine, _ = _written(lv.open(tmp_path / "in"), tmp_path / "v.nii")
+    ((ref, _),) = _converted(dcm2niix, tmp_path / "in", tmp_path / "out")
+    assert mine.get("ImagingFrequency") == expected
+    assert mine.get("ImagingFrequency") == ref.get("ImagingFrequency")

@@ -26,7 +26,8 @@ reads the file in order):
 - InversionTime: the first InversionTimes (0018,9079) value (FD, ms) at the top level of a file
   (a classic file that keeps the enhanced attribute), in place of InversionTime (0018,0082)'s,
   as dcm2niix reads it after (0018,0082) (none when it is not above 0); an enhanced file's
-  MRModifierSequence's is a frame's (:mod:`lazyvol.dicom.multiframe`);
+  MRModifierSequence's is a frame's (:mod:`lazyvol.dicom.multiframe`); ImagingFrequency from a
+  top-level TransmitterFrequency (0018,9098) the same way, in place of (0018,0084)'s;
 - ConvolutionKernel (0018,1210) of an enhanced CT file's CT Reconstruction macro
   (CTReconstructionSequence (0018,9314)), its values joined by a backslash: the sidecar's
   ConvolutionKernel / ReconFilterType / ReconFilterSize (:mod:`lazyvol.dicom.bids_pet`, as a
@@ -50,12 +51,13 @@ __all__ = [
     "GRADIENT_ECHO_TRAIN",
     "INVERSION_TIMES",
     "SPOILING",
+    "TRANSMITTER_FREQUENCY",
     "add_enhanced_record_values",
     "echo_train",
     "enhanced_annotate",
     "enhanced_group_values",
     "spoiling_keys",
-    "top_inversion_time",
+    "top_replacing_values",
 ]
 
 #: ``acq`` key of GradientEchoTrainLength (0018,9241): the EchoTrainLength dcm2niix writes when it
@@ -107,8 +109,10 @@ _COPIED = (
     "ParallelAcquisitionTechnique",
     "FrequencyEncodingSteps",
 )
-#: InversionTimes (0018,9079) (FD, ms), read at the top level by :func:`top_inversion_time`.
+#: InversionTimes (0018,9079) (FD, ms), read at the top level by :func:`top_replacing_values`.
 INVERSION_TIMES = 0x00189079
+#: TransmitterFrequency (0018,9098) (FD, MHz), read at the top level by :func:`top_replacing_values`.
+TRANSMITTER_FREQUENCY = 0x00189098
 #: ``acq`` key of an enhanced frame whose MRModifierSequence states PartialFourier (0018,9081) YES.
 _PARTIAL_FOURIER = "_partial_fourier"
 _DIRECTIONS = {"P": "PHASE", "F": "FREQUENCY", "S": "SLICE_SELECT", "C": "COMBINATION"}
@@ -142,7 +146,7 @@ def _value(kind: str, value: Any) -> Any:
 
 def add_enhanced_record_values(raw: dict[int, Any], out: dict[str, Any]) -> None:
     """Add to ``out`` (a file's other acquisition values) the keys of the module docstring from
-    the file's top-level raw elements (InversionTime: :func:`top_inversion_time`)."""
+    the file's top-level raw elements (InversionTime: :func:`top_replacing_values`)."""
     for tag in ENHANCED_TAGS:
         if tag not in raw:  # (absent: no value; most files have none of them)
             continue
@@ -156,25 +160,29 @@ def add_enhanced_record_values(raw: dict[int, Any], out: dict[str, Any]) -> None
         got = _value(kind, value)
         if got is not None:
             out[key] = got
-    top_inversion_time(raw, out)
+    top_replacing_values(raw, out)
 
 
-def top_inversion_time(raw: dict[int, Any], out: dict[str, Any]) -> None:
+def top_replacing_values(raw: dict[int, Any], out: dict[str, Any]) -> None:
     """Set (or drop) ``out["InversionTime"]`` from a top-level InversionTimes (0018,9079): its
     first value in seconds where above 0, else none, whatever InversionTime (0018,0082) said
     (dcm2niix reads the two in tag order, the later one replacing the earlier; checked against
     the installed dcm2niix: 900 with (0018,0082) 1100 gives 0.9, 0 with 1100 gives none).
-    A file without the element, or with no value in it, keeps (0018,0082)'s."""
-    if INVERSION_TIMES not in raw:
-        return
-    times = _numbers(raw, INVERSION_TIMES, "d")
-    if not times:
-        return
-    value = number_value("ms", times[0])
-    if value is None:
-        out.pop("InversionTime", None)
-    else:
-        out["InversionTime"] = value
+    A file without the element, or with no value in it, keeps (0018,0082)'s. The same for
+    ImagingFrequency from a top-level TransmitterFrequency (0018,9098) (MHz), read after
+    ImagingFrequency (0018,0084): 123.25 with (0018,0084) 127.7 gives 123.25, 0 gives none."""
+    for tag, key, kind in (
+        (INVERSION_TIMES, "InversionTime", "ms"),
+        (TRANSMITTER_FREQUENCY, "ImagingFrequency", "double"),
+    ):
+        values = _numbers(raw, tag, "d") if tag in raw else None
+        if not values:
+            continue
+        value = number_value(kind, values[0])
+        if value is None or not value > 0:
+            out.pop(key, None)
+        else:
+            out[key] = value
 
 
 def enhanced_group_values(

@@ -13,7 +13,7 @@ from io import BytesIO
 from typing import Any
 
 from .bids import BIDS_TAGS, PE_POLARITY_TAGS, XA_BW_PHASE
-from .bids_enhanced import ENHANCED_TAGS, INVERSION_TIMES
+from .bids_enhanced import ENHANCED_TAGS, INVERSION_TIMES, TRANSMITTER_FREQUENCY
 from .bids_extra import EXTRA_TAGS
 from .bids_pet import PET_TAGS
 from .charset import before_nul, decode_text
@@ -135,7 +135,7 @@ _EXTRA_TAGS = (
     | GE_PHASE_TAGS
     | EXTRA_TAGS
     | ENHANCED_TAGS
-    | {INVERSION_TIMES}
+    | {INVERSION_TIMES, TRANSMITTER_FREQUENCY}
     | PET_TAGS
 )
 HEADER_TAGS += sorted(_EXTRA_TAGS)
