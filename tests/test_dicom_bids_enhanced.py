@@ -806,3 +806,28 @@ def test_top_level_transmitter_frequency_as_dcm2niix(
     ((ref, _),) = _converted(dcm2niix, tmp_path / "in", tmp_path / "out")
     assert mine.get("ImagingFrequency") == expected
     assert mine.get("ImagingFrequency") == ref.get("ImagingFrequency")
+
+
+@pytest.mark.parametrize(
+    ("manufacturer", "factor", "expected"),
+    [("SIEMENS", 1.0, None), ("SIEMENS", 2.0, 2), ("Philips", 1.0, 1)],
+)
+def test_enhanced_in_plane_factor_of_one_as_dcm2niix(
+    tmp_path, dcm2niix, manufacturer, factor, expected
+):
+    """An enhanced Siemens file's MRModifierSequence ParallelReductionFactorInPlane of 1 (no
+    acceleration): dcm2niix writes no factor (as for a classic file's (0018,9069)); lazyvol
+    wrote 1. Other vendors' 1 stays, as dcm2niix writes it."""
+    path = tmp_path / "in" / "e.dcm"
+    write_enhanced_dicom(path, SHAPE)
+    ds = pydicom.dcmread(path)
+    ds.Manufacturer = manufacturer
+    mod = Dataset()
+    mod.ParallelReductionFactorInPlane = factor
+    mod.ParallelAcquisition = "YES"
+    ds.SharedFunctionalGroupsSequence[0].MRModifierSequence = DicomSequence([mod])
+    ds.save_as(path)
+    mine, _ = _written(lv.open(tmp_path / "in"), tmp_path / "v.nii")
+    ((ref, _),) = _converted(dcm2niix, tmp_path / "in", tmp_path / "out")
+    assert mine.get("ParallelReductionFactorInPlane") == expected
+    assert mine.get("ParallelReductionFactorInPlane") == ref.get("ParallelReductionFactorInPlane")

@@ -193,8 +193,8 @@ def _group_values(
         got = None if value is None else acq_value(kind, value)
         if got is not None:
             found[key] = got
-    for key in _REDUCTION_FACTORS:  # (as dcm2niix: none below 1, Siemens' in-plane one only)
-        if key in found and (found[key] < 1 or (siemens and "OutOf" in key)):
+    for key in _REDUCTION_FACTORS:  # (as dcm2niix: none below 1, Siemens' in-plane one above 1)
+        if key in found and (found[key] < 1 or (siemens and ("OutOf" in key or found[key] <= 1))):
             del found[key]
     positive = _xa_private(groups, XA_PE_POSITIVE, pe_positive) if siemens else None
     if positive is not None:
