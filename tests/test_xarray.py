@@ -539,3 +539,21 @@ def test_coordinates_follow_an_empty_descending_selection(tmp_path):
                 part.InstanceNumber.values, ds.InstanceNumber.values[sel["k"]]
             )
             np.testing.assert_array_equal(part.x.values, ds.x.values[sel["i"], :, sel["k"]])
+
+
+def test_a_file_name_not_in_utf8_is_written_to_netcdf(tmp_path):
+    """A NIfTI file named in Latin-1 (an old archive's ``caf\\xe9.nii``: not valid UTF-8, so
+    Python holds its name with a lone surrogate) gave its image a ``source`` attribute that
+    ``to_netcdf`` could not encode (UnicodeEncodeError), from the engine and from ``to_xarray``;
+    the attribute now writes those bytes as backslash escapes, and names the file still."""
+    name = os.fsdecode(b"caf\xe9 scan.nii")
+    path = os.path.join(os.fsdecode(bytes(tmp_path)), name)
+    values = np.arange(24, dtype=np.int16).reshape(2, 3, 4)
+    nib.save(nib.Nifti1Image(values, np.diag([2.0, 2.0, 2.0, 1.0])), path)
+    engine = xr.open_dataset(path, engine="lazyvol").image
+    for label, image in [("engine", engine), ("to_xarray", lv.open(path).to_xarray())]:
+        out = tmp_path / f"{label}.nc"
+        image.to_dataset().to_netcdf(out)
+        back = xr.open_dataset(out).image.load()
+        np.testing.assert_array_equal(back.values, values)
+        assert back.attrs["source"].endswith("caf\\xe9 scan.nii"), back.attrs["source"]

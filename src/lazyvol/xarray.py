@@ -309,11 +309,27 @@ def _attrs(vol: Volume) -> dict[str, Any]:
         "voxel_size_mm": [float(s) * mm_per_unit(space_unit(vol.meta)) for s in vol.spacing[:3]],
     }
     if vol.source:
-        attrs["source"] = str(vol.source)
+        attrs["source"] = _encodable(str(vol.source))
     for key in ("format", "modality", "series_description", "series_uid", "axis4"):
-        if key in vol.meta and isinstance(vol.meta[key], str | int | float):
-            attrs[key] = vol.meta[key]
+        value = vol.meta.get(key)
+        if isinstance(value, str | int | float):
+            attrs[key] = _encodable(value) if isinstance(value, str) else value
     return attrs
+
+
+def _encodable(text: str) -> str:
+    """``text`` as UTF-8 can hold it: in a file name that is not valid UTF-8 (a Latin-1 name from
+    an old archive, which ``os.fsdecode`` gives with its bytes as lone surrogates) each such byte
+    is written as a backslash escape (``x9e`` after the backslash); the surrogates made
+    ``to_netcdf`` raise UnicodeEncodeError."""
+    try:
+        text.encode("utf-8")
+    except UnicodeEncodeError:
+        try:
+            return text.encode("utf-8", "surrogateescape").decode("utf-8", "backslashreplace")
+        except UnicodeEncodeError:  # (surrogates no file name decoding made)
+            return text.encode("utf-8", "backslashreplace").decode("utf-8")
+    return text
 
 
 def _coords(vol: Volume, chunks: tuple[tuple[int, ...], ...] | None) -> dict[str, Any]:
