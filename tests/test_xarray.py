@@ -413,6 +413,28 @@ def test_affine_of_a_selection_is_the_selections(tmp_path, oblique):
         affine_of(ds.image.isel(i=[0, 1, 3]))
 
 
+@pytest.mark.parametrize("oblique", [False, True])
+def test_affine_of_a_selection_repeating_one_voxel_is_refused(tmp_path, oblique):
+    """A selection taking one voxel again and again along an axis (``isel(i=[2, 2, 2])``) has
+    even steps of zero: ``affine_of`` gave an affine with a zero column (singular, every voxel
+    along the axis at one place) where a list of uneven indices is refused; now refused too."""
+    if oblique:
+        path = _oblique_nifti(tmp_path / "o.nii")
+    else:
+        path = write_phantom_nifti(tmp_path / "a.nii", (7, 6, 5), dtype="int16")
+    ds = xr.open_dataset(path, engine="lazyvol")
+    for image in (ds.image, lv.open(path).to_xarray()):
+        with pytest.raises(ValueError, match="do not advance"):
+            affine_of(image.isel(i=[2, 2, 2]))
+        with pytest.raises(ValueError, match="do not advance"):
+            affine_of(image.isel(j=[1, 1], k=slice(0, 3)))
+        # a regular list selection still has its affine, and one voxel kept keeps the column
+        got = affine_of(image.isel(i=[4, 2, 0]))
+        assert abs(np.linalg.det(got[:3, :3])) > 0
+        np.testing.assert_allclose(got, lv.open(path)[4::-2].affine, atol=1e-6)
+        np.testing.assert_allclose(affine_of(image.isel(i=[3])), lv.open(path)[3:4].affine)
+
+
 def test_a_dicom_dataset_pickles_with_the_standard_library(tmp_path):
     """The per-image attributes' graph held a lambda: pickle.dumps of the DataArray (and of the
     engine's Dataset) failed, and with it a multiprocessing pool; the NIfTI ones pickled."""

@@ -285,6 +285,13 @@ def _coords_affine(obj: Any, stored: np.ndarray) -> np.ndarray:
                 f"the {WORLD} coordinates along {dim!r} are not evenly spaced (a selection by a "
                 "list of uneven indices): such a grid has no affine; select with a slice"
             )
+        if np.linalg.norm(steps[:, 0]) <= 1e-6 * np.linalg.norm(stored[:3, axis]):
+            # (one voxel taken again and again, isel(i=[2, 2, 2]): a zero column, a singular
+            # affine that put every voxel along the axis at one place)
+            raise ValueError(
+                f"the {WORLD} coordinates along {dim!r} do not advance (a selection repeating "
+                "one index): such a grid has no affine; select with a slice"
+            )
         out[:3, axis] = steps[:, 0]
     # A selection of the opened grid (whole steps, a whole-voxel start) is that grid's affine
     # times the selection's index map, exactly (as lazyvol.Volume slicing gives it), not the
