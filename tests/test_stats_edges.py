@@ -11,6 +11,7 @@ import warnings
 
 import dask
 import dask.array as da
+import nibabel as nib
 import numpy as np
 import pytest
 
@@ -427,3 +428,35 @@ def test_a_path_given_as_data_or_mask_says_to_open_it(tmp_path, as_mask):
     args = (lv.open(path), {"mask": path}) if as_mask else (path, {})
     with pytest.raises(lv.DataTypeError, match=r"scan\.nii' is a path, not data.*lazyvol\.open"):
         lv.stats(args[0], **args[1])
+
+
+@pytest.mark.parametrize("chunks", [None, {}, {"t": 1}])
+def test_stats_of_an_xarray_image_is_read_a_chunk_at_a_time(tmp_path, monkeypatch, chunks):
+    """``lv.stats(ds.image)`` of ``xr.open_dataset(path, engine="lazyvol")`` (and a mask given as
+    such a DataArray) took the DataArray through ``numpy.asarray``: the whole image read into
+    memory before its first chunk was reduced (a 4D series of many GiB with it), lazily indexed
+    or dask-backed alike. Its dask array (or, lazily indexed, one chunked "auto") is taken now;
+    the statistics equal numpy's on nibabel's values."""
+    xr = pytest.importorskip("xarray")
+    rng = np.random.default_rng(7)
+    values = rng.integers(-500, 500, size=(6, 7, 8, 3)).astype(np.int16)
+    keep = rng.random((6, 7, 8)) < 0.6
+    affine = np.diag([2.0, 2.0, 3.0, 1.0])
+    nib.save(nib.Nifti1Image(values, affine), tmp_path / "bold.nii.gz")
+    nib.save(nib.Nifti1Image(keep.astype(np.uint8), affine), tmp_path / "mask.nii.gz")
+
+    def whole(*args, **kwargs):
+        raise AssertionError("the DataArray was read whole (numpy.asarray)")
+
+    monkeypatch.setattr(xr.DataArray, "__array__", whole)
+    monkeypatch.setattr(xr.Variable, "__array__", whole)
+    image = xr.open_dataset(tmp_path / "bold.nii.gz", engine="lazyvol", chunks=chunks).image
+    mask = xr.open_dataset(tmp_path / "mask.nii.gz", engine="lazyvol", chunks=chunks).image
+    for data in (image, image.variable):
+        res = lv.stats(data, axis=(0, 1, 2), mask=mask, percentiles=(5, 50, 95))
+        for t in range(3):
+            want = values[..., t][keep].astype(np.float64)
+            assert res[t].count == want.size
+            assert res[t].sum == int(want.sum())
+            assert res[t].mean == pytest.approx(want.mean(), rel=1e-12)
+            np.testing.assert_array_equal(res[t].percentiles, np.percentile(want, (5, 50, 95)))

@@ -47,9 +47,9 @@ def stats(
 
     Parameters
     ----------
-    vol : Volume, dask array or numpy array
-        The data. Integer, boolean and floating-point dtypes are supported.
-    mask : Volume or array, optional
+    vol : Volume, dask array, numpy array or xarray DataArray
+        Integer, boolean or floating-point data; a DataArray is read a chunk at a time.
+    mask : Volume, array or DataArray, optional
         Statistics over the voxels where the mask is non-zero (and not NaN). Same grid: shape
         (a 3D mask, or a 4D one of one volume, applies to every volume of a 4D series) and, for
         Volumes, affine within 1e-3 of a voxel; otherwise :class:`GridMismatchError`.
@@ -149,6 +149,7 @@ def _as_dask(vol: Volume | da.Array | npt.ArrayLike) -> tuple[da.Array, FloatArr
     _not_a_path(vol)
     if isinstance(vol, Volume):
         return vol.data, vol.affine, vol.source
+    vol = _xarray_dask(vol)
     if isinstance(vol, da.Array):
         if any(math.isnan(c) for dim in vol.chunks for c in dim):
             raise OptionError(
@@ -160,6 +161,19 @@ def _as_dask(vol: Volume | da.Array | npt.ArrayLike) -> tuple[da.Array, FloatArr
     arr = np.asarray(vol)
     # (dask cannot size "auto" chunks of objects: one chunk, for the dtype check to refuse it)
     return da.asarray(arr, chunks=-1 if arr.dtype.hasobject else "auto"), None, ""
+
+
+def _xarray_dask(obj: Any) -> Any:
+    """An xarray DataArray or Variable as a dask array (its own when dask-backed, else chunked
+    ``"auto"``: a lazily indexed one, ``xr.open_dataset(path, engine="lazyvol")``, is then read a
+    chunk at a time); anything else as it is. Taken through ``numpy.asarray``, the whole array was
+    read into memory first, a 4D series of many GiB with it."""
+    kind = type(obj)
+    if not kind.__module__.startswith("xarray.") or kind.__name__ not in ("DataArray", "Variable"):
+        return obj
+    chunked = obj if obj.chunks is not None else obj.chunk("auto")
+    data = chunked.data
+    return data if isinstance(data, da.Array) else obj
 
 
 def _not_a_path(obj: object, what: str = "the data") -> None:
@@ -178,6 +192,7 @@ def _mask_on_grid(
 ) -> da.Array:
     """The mask checked against the data's grid, chunked like the data's first axes (a mask of
     fewer axes applies to every index of the others)."""
+    mask = _xarray_dask(mask)
     if isinstance(mask, Volume | da.Array | np.ndarray):
         check_mask_dtype(mask.dtype, mask.source if isinstance(mask, Volume) else "")
     else:
