@@ -329,3 +329,35 @@ def test_a_cut_of_a_reversed_cut_shares_no_array_with_it(tmp_path, again):
     out = cut.to_zarr(tmp_path / "c.zarr", chunks=(2, 2, 2), shards=False)
     np.testing.assert_array_equal(lv.open(out).data.compute(), values[::-1])
     assert other.compute()[0, 0, 0] == 999
+
+
+@pytest.mark.parametrize("chunks", [None, {}])
+def test_a_volume_made_of_an_xarray_image_stays_lazy(tmp_path, monkeypatch, chunks):
+    """``lv.Volume(ds.image.isel(t=1), affine_of(...))`` (an engine's selection written back as
+    NIfTI) took the DataArray through ``numpy.asarray``: the selection was read whole into
+    memory when the Volume was made. Its dask array is taken now (lazily indexed: chunked
+    "auto"); the values written equal nibabel's."""
+    xr = pytest.importorskip("xarray")
+    from lazyvol.xarray import affine_of
+
+    values = np.random.default_rng(3).integers(-999, 999, size=(5, 6, 7, 3)).astype(np.int16)
+    affine = np.array([[0, 0, -2.0, 10], [3.0, 0, 0, 20], [0, 1.5, 0, 30], [0, 0, 0, 1]])
+    nib.save(nib.Nifti1Image(values, affine), tmp_path / "bold.nii")
+    ds = xr.open_dataset(tmp_path / "bold.nii", engine="lazyvol", chunks=chunks)
+    part = ds.image.isel(t=1, i=slice(None, None, -1))
+
+    def whole(*args, **kwargs):
+        raise AssertionError("the DataArray was read whole (numpy.asarray)")
+
+    monkeypatch.setattr(xr.DataArray, "__array__", whole)
+    monkeypatch.setattr(xr.Variable, "__array__", whole)
+    vol = lv.Volume(part, affine_of(part))
+    vol.data = part  # (the setter takes the same path)
+    monkeypatch.undo()
+    assert vol.shape == (5, 6, 7) and vol.dtype == np.int16
+    vol.to_nifti(tmp_path / "out.nii")
+    out = nib.load(tmp_path / "out.nii")
+    np.testing.assert_array_equal(np.asanyarray(out.dataobj), values[::-1, :, :, 1])
+    flip = np.diag([-1.0, 1.0, 1.0, 1.0])
+    flip[0, 3] = 4  # (voxel i of the selection is voxel 4 - i of the file)
+    np.testing.assert_allclose(out.affine, affine @ flip)

@@ -104,10 +104,26 @@ def _cut(data: Array, canon: tuple[slice | int, ...]) -> Array:
     return region[tuple(relative)]
 
 
+def xarray_dask(obj: Any) -> Any:
+    """An xarray DataArray or Variable as a dask array (its own when dask-backed, else chunked
+    ``"auto"``: a lazily indexed one, ``xr.open_dataset(path, engine="lazyvol")``, is then read a
+    chunk at a time); anything else as it is. Taken through ``numpy.asarray``, the whole array was
+    read into memory first, a 4D series of many GiB with it."""
+    kind = type(obj)
+    if not kind.__module__.startswith("xarray.") or kind.__name__ not in ("DataArray", "Variable"):
+        return obj
+    import dask.array as da
+
+    chunked = obj if obj.chunks is not None else obj.chunk("auto")
+    data = chunked.data
+    return data if isinstance(data, da.Array) else obj
+
+
 def _volume_array(data: Any) -> Array:
     """The array a :class:`Volume` holds for ``data`` (its constructor's and its ``data``
     setter's): a reader's plan as it is, a dask array (a reader's unmodified one as its plan, so
-    small reads skip dask), anything else through ``numpy.asarray`` with ``chunks="auto"``.
+    small reads skip dask), an xarray DataArray as its dask array (:func:`xarray_dask`),
+    anything else through ``numpy.asarray`` with ``chunks="auto"``.
 
     Raises
     ------
@@ -115,6 +131,7 @@ def _volume_array(data: Any) -> Array:
         Fewer than 3 axes, or a dask array of unknown chunk sizes (NaN in its shape).
     """
     arr: Array
+    data = xarray_dask(data)  # (a DataArray: its dask array, not numpy.asarray's whole read)
     if isinstance(data, PlanArray | CutPlan):
         arr = data
     else:

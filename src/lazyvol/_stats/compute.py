@@ -13,7 +13,7 @@ import numpy.typing as npt
 
 from ..errors import DataTypeError, OptionError
 from ..geometry import check_same_grid
-from ..volume import Volume
+from ..volume import Volume, xarray_dask
 from .finalise import finalise
 from .merge import global_range
 from .parts import Bins, FloatArray, HistRange, MomentsPart, Part
@@ -149,7 +149,7 @@ def _as_dask(vol: Volume | da.Array | npt.ArrayLike) -> tuple[da.Array, FloatArr
     _not_a_path(vol)
     if isinstance(vol, Volume):
         return vol.data, vol.affine, vol.source
-    vol = _xarray_dask(vol)
+    vol = xarray_dask(vol)
     if isinstance(vol, da.Array):
         if any(math.isnan(c) for dim in vol.chunks for c in dim):
             raise OptionError(
@@ -161,19 +161,6 @@ def _as_dask(vol: Volume | da.Array | npt.ArrayLike) -> tuple[da.Array, FloatArr
     arr = np.asarray(vol)
     # (dask cannot size "auto" chunks of objects: one chunk, for the dtype check to refuse it)
     return da.asarray(arr, chunks=-1 if arr.dtype.hasobject else "auto"), None, ""
-
-
-def _xarray_dask(obj: Any) -> Any:
-    """An xarray DataArray or Variable as a dask array (its own when dask-backed, else chunked
-    ``"auto"``: a lazily indexed one, ``xr.open_dataset(path, engine="lazyvol")``, is then read a
-    chunk at a time); anything else as it is. Taken through ``numpy.asarray``, the whole array was
-    read into memory first, a 4D series of many GiB with it."""
-    kind = type(obj)
-    if not kind.__module__.startswith("xarray.") or kind.__name__ not in ("DataArray", "Variable"):
-        return obj
-    chunked = obj if obj.chunks is not None else obj.chunk("auto")
-    data = chunked.data
-    return data if isinstance(data, da.Array) else obj
 
 
 def _not_a_path(obj: object, what: str = "the data") -> None:
@@ -192,7 +179,7 @@ def _mask_on_grid(
 ) -> da.Array:
     """The mask checked against the data's grid, chunked like the data's first axes (a mask of
     fewer axes applies to every index of the others)."""
-    mask = _xarray_dask(mask)
+    mask = xarray_dask(mask)
     if isinstance(mask, Volume | da.Array | np.ndarray):
         check_mask_dtype(mask.dtype, mask.source if isinstance(mask, Volume) else "")
     else:
