@@ -93,13 +93,7 @@ def write_dicom_series(
     """
     from pydicom.uid import generate_uid
 
-    if compress and syntax == "big":  # (was written with its values byte-swapped)
-        raise ValueError(
-            "compress= and syntax='big' do not go together: compressed transfer syntaxes are "
-            "little endian; leave syntax at 'explicit'"
-        )
     folder = os.fspath(folder)
-    os.makedirs(folder, exist_ok=True)
     nk = int(shape[2])
     stored, bits, slopes, inters = _values(shape, dtype, bits_stored, slope, intercept, seed)
     row, col = orientation_cosines(orientation)
@@ -110,6 +104,7 @@ def write_dicom_series(
     ident = (str(series_uid), series_number, description, tuple(image_type), prefix, modality)
     common = _common(ident, syntax, row, col, spacing, bits, stored, compress)
     common = replace(common, reverse=reverse_instance_numbers)
+    os.makedirs(folder, exist_ok=True)
     perm = np.random.default_rng(seed + 1).permutation(nk) if shuffle_names else range(nk)
     names = [f"{prefix}{n:05d}.dcm" for n in perm]
     files = []
@@ -172,6 +167,11 @@ def _common(
     type, file prefix, modality)."""
     from pydicom.uid import generate_uid
 
+    if compress and syntax == "big":  # (was written with its values byte-swapped)
+        raise ValueError(
+            "compress= and syntax='big' do not go together: compressed transfer syntaxes are "
+            "little endian; leave syntax at 'explicit'"
+        )
     series_uid, series_number, description, image_type, prefix, modality = ident
     # Study and frame of reference follow the series (not the pixel seed): the files of one
     # series written in several calls share them, as a scanner's do.
