@@ -361,3 +361,27 @@ def test_a_volume_made_of_an_xarray_image_stays_lazy(tmp_path, monkeypatch, chun
     flip = np.diag([-1.0, 1.0, 1.0, 1.0])
     flip[0, 3] = 4  # (voxel i of the selection is voxel 4 - i of the file)
     np.testing.assert_allclose(out.affine, affine @ flip)
+
+
+@pytest.mark.parametrize(
+    "order", [("k", "j", "i"), ("j", "i", "k"), ("t", "k", "i", "j"), ("i", "j", "t", "k")]
+)
+def test_a_volume_of_a_transposed_dataarray_keeps_its_voxels_at_their_places(order):
+    """lv.Volume(image.transpose(...), affine_of(...)) took the array in the order it came while
+    the affine's columns are the named axes i, j, k: every voxel was put at another voxel's
+    place in the world without a word. The voxel dims are put back in order i, j, k; truth:
+    each voxel's world position (the affine applied to its index) holds its own value."""
+    pytest.importorskip("xarray")
+    from lazyvol.xarray import affine_of
+
+    four = "t" in order
+    shape = (4, 5, 6, 3) if four else (4, 5, 6)
+    values = np.arange(np.prod(shape), dtype=np.int32).reshape(shape)
+    affine = np.array(
+        [[0.9, 0.1, 0.0, -5.0], [-0.1, 0.9, 0.2, 3.0], [0.0, -0.2, 1.8, 7.0], [0, 0, 0, 1]]
+    )
+    image = lv.Volume(values, affine).to_xarray().transpose(*order)
+    vol = lv.Volume(image, affine_of(image))
+    assert vol.shape == shape
+    np.testing.assert_allclose(vol.affine, affine)
+    np.testing.assert_array_equal(vol.compute(), values)

@@ -119,6 +119,19 @@ def xarray_dask(obj: Any) -> Any:
     return data if isinstance(data, da.Array) else obj
 
 
+def _voxel_order(obj: Any) -> Any:
+    """An xarray DataArray with lazyvol's voxel dims ``i``, ``j``, ``k`` in another order
+    (``image.transpose("k", "j", "i")``) put back in that order, its other dims after them in
+    theirs: the affine's columns are the named axes (:func:`lazyvol.xarray.affine_of`), and the
+    array was taken in the order it came, its voxels at another voxel's place."""
+    dims = getattr(obj, "dims", None)
+    if type(obj).__name__ != "DataArray" or not isinstance(dims, tuple):
+        return obj
+    if not {"i", "j", "k"} <= set(dims) or dims[:3] == ("i", "j", "k"):
+        return obj
+    return obj.transpose("i", "j", "k", *(d for d in dims if d not in ("i", "j", "k")))
+
+
 def _volume_array(data: Any) -> Array:
     """The array a :class:`Volume` holds for ``data`` (its constructor's and its ``data``
     setter's): a reader's plan as it is, a dask array (a reader's unmodified one as its plan, so
@@ -131,7 +144,7 @@ def _volume_array(data: Any) -> Array:
         Fewer than 3 axes, or a dask array of unknown chunk sizes (NaN in its shape).
     """
     arr: Array
-    data = xarray_dask(data)  # (a DataArray: its dask array, not numpy.asarray's whole read)
+    data = xarray_dask(_voxel_order(data))  # (a DataArray: its dask array, not a whole read)
     if isinstance(data, PlanArray | CutPlan):
         arr = data
     else:
