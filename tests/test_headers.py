@@ -254,6 +254,53 @@ def test_enhanced_slice_coordinates_are_each_frames(tmp_path):
     assert set(image.SOPInstanceUID.values.ravel()) == {ds.SOPInstanceUID}
 
 
+_NOT_UTF8_HEADER = """
+import os, sys
+import lazyvol as lv
+from lazyvol.cli import main
+path = os.fsdecode(bytes.fromhex(sys.argv[1]))
+sys.stdout.write(lv.open(path).header.binaryblock.hex() + "\\n")
+sys.stdout.flush()
+sys.exit(main(["-q", "info", path, "--header", "--json"]))
+"""
+
+
+@pytest.mark.skipif(os.name != "posix", reason="file names as bytes: POSIX")
+@pytest.mark.parametrize("name", ["n.nii.gz", "p.hdr.gz"])
+def test_header_of_a_gzipped_nifti_whose_name_is_not_utf8(tmp_path, name):
+    """``vol.header`` and ``info --header`` of a .nii.gz (or .hdr.gz) whose file name is not
+    valid UTF-8 (an old Latin-1 archive) killed the process with a segmentation fault: nibabel
+    opens .gz files with indexed_gzip, which crashes on such a name. The header is the one
+    nibabel reads from the same bytes under a plain name."""
+    import subprocess
+    import sys
+
+    klass = nib.Nifti1Image if name.endswith(".nii.gz") else nib.Nifti1Pair
+    img = klass(np.arange(60, dtype=np.int16).reshape(3, 4, 5), np.diag([2.0, 3.0, 4.0, 1.0]))
+    img.header.set_slope_inter(0.5, 3.0)
+    img.header.extensions.append(nib.nifti1.Nifti1Extension(6, b"a comment"))
+    nib.save(img, tmp_path / name)
+    stem, suffix = name.split(".", 1)
+    odd = os.fsencode(tmp_path) + b"/caf\xe9 \xff" + stem.encode()
+    for plain in tmp_path.iterdir():  # (the pair's .img.gz too)
+        os.rename(os.fsencode(plain), odd + os.fsencode(plain.name)[len(stem) :])
+        shutil.copy(odd + os.fsencode(plain.name)[len(stem) :], plain)  # the reference's copy
+    import gzip
+
+    with gzip.open(tmp_path / name) as f:  # the header as the file stores it
+        want = type(nib.load(tmp_path / name).header).from_fileobj(f, check=False)
+    run = subprocess.run(
+        [sys.executable, "-c", _NOT_UTF8_HEADER, (odd + b"." + suffix.encode()).hex()],
+        capture_output=True,
+        timeout=120,
+    )
+    assert run.returncode == 0, (run.returncode, run.stderr.decode(errors="replace")[-2000:])
+    first, rest = run.stdout.split(b"\n", 1)
+    assert bytes.fromhex(first.decode()) == want.binaryblock
+    shown = json.loads(rest)["fields"]
+    assert (shown["scl_slope"], shown["scl_inter"], shown["dim"][:4]) == (0.5, 3, [3, 3, 4, 5])
+
+
 def test_header_errors(tmp_path):
     with pytest.raises(LazyvolError, match="in memory"):
         _ = lv.Volume(np.zeros((2, 2, 2))).header

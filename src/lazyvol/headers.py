@@ -348,15 +348,23 @@ def _stored_dataset(doc: Any) -> Any:
     return doc
 
 
-def _header_as_stored(img: Any) -> Any:
-    """``img``'s header with the values its file holds: nibabel's image header has scl_slope /
-    scl_inter reset to NaN and vox_offset to 0 (its array proxy keeps them), so a header shown as
-    "the source's own" would hide the file's scaling and data offset."""
-    from nibabel.openers import ImageOpener
+def _local_nifti_header(loc: Any) -> Any:
+    """The header of the local NIfTI or Analyze image ``loc`` with the values its file holds:
+    its bytes read through the byte layer (:func:`_nifti_header_bytes`; every extension of a
+    ``.nii`` or an uncompressed ``.hdr``), parsed by the nibabel header class
+    :func:`nibabel.load` gives it.
 
-    holder = img.file_map.get("header") or img.file_map["image"]  # a .nii holds its header
-    with ImageOpener(holder.filename) as f:
-        return type(img.header).from_fileobj(f, check=False)
+    Not through ``nibabel.load``: nibabel opens a ``.gz`` with indexed_gzip, which kills the
+    process (segmentation fault) on a file name that is not valid UTF-8; and nibabel's image
+    header has scl_slope / scl_inter reset to NaN and vox_offset to 0 (its array proxy keeps
+    them), so a header shown as "the source's own" would hide the file's scaling and data
+    offset."""
+    from . import _io
+    from .nifti_header import header_location, is_single_file
+
+    if is_single_file(loc):
+        return _nifti_header_bytes(loc, _io.stamp(loc), None, whole=True)
+    return _nifti_header_bytes(loc, None, _io.stamp(header_location(loc)), whole=True)
 
 
 def _nifti_header_class(raw: bytes, single: bool) -> Any:
@@ -376,12 +384,16 @@ def _nifti_header_class(raw: bytes, single: bool) -> Any:
     return nib.Spm2AnalyzeHeader  # (a pair without NIfTI magic: Analyze, as nibabel loads it)
 
 
-def _remote_nifti_header(loc: Any, stamp: Any, pair_header: Any) -> Any:
-    """The header of a NIfTI or Analyze volume opened from a URL (``loc``, stamped ``stamp``;
-    ``pair_header``: the stamp of a pair's ``.hdr``, else None), its bytes read again through
-    the byte layer: the first 548 bytes (a short inflate for ``.gz``), then the extensions up to
-    ``vox_offset`` (a pair's whole ``.hdr``) when there are more; checked against the stamps at
-    open (SourceChangedError when the object changed), parsed by nibabel as for a local file."""
+def _nifti_header_bytes(loc: Any, stamp: Any, pair_header: Any, *, whole: bool = False) -> Any:
+    """The header of a NIfTI or Analyze volume (``loc``, stamped ``stamp``; ``pair_header``: the
+    stamp of a pair's ``.hdr``, else None), its bytes read again through the byte layer: the
+    first 548 bytes (a short inflate for ``.gz``), then the extensions up to ``vox_offset`` (a
+    pair's whole ``.hdr``) when there are more; checked against the stamps at open
+    (SourceChangedError when the object changed), parsed by nibabel as for a local file.
+
+    The extensions are read up to :data:`~lazyvol.nifti_header.MAX_HEADER_BYTES` (those past it
+    left out, with a warning), or (``whole``: a local file, as ``nibabel.load`` reads it) up to
+    ``vox_offset``, a ``.hdr``'s end."""
     import io
 
     from . import _io
@@ -396,14 +408,17 @@ def _remote_nifti_header(loc: Any, stamp: Any, pair_header: Any) -> Any:
     if single:
         bare = cls.from_fileobj(io.BytesIO(head[: cls.sizeof_hdr]), check=False)  # (no exts)
         vox = int(bare.get("vox_offset", 0))
-        need = min(vox, MAX_HEADER_BYTES)
-        capped = vox > MAX_HEADER_BYTES
-    else:  # a pair's .hdr holds the header and extensions only: all of it
+        capped = vox > MAX_HEADER_BYTES and not whole
+        flag = head[cls.sizeof_hdr : cls.sizeof_hdr + 1]  # (0: no extensions, nothing to read)
+        need = (0 if flag in (b"", b"\0") else vox) if whole else min(vox, MAX_HEADER_BYTES)
+    elif whole:  # a pair's .hdr holds the header and extensions only: all of it
+        need = 2**62 if is_gzip_name(hdr_loc) else hdr_stamp.size
+    else:
         need = MAX_HEADER_BYTES if is_gzip_name(hdr_loc) else min(hdr_stamp.size, MAX_HEADER_BYTES)
     if need > len(head):
         head = read_head(hdr_loc, need, hdr_stamp)
     if not single:
-        capped = len(head) >= MAX_HEADER_BYTES
+        capped = len(head) >= MAX_HEADER_BYTES and not whole
     if not _io.reads_check(hdr_loc, hdr_stamp):
         _io.verify(hdr_loc, hdr_stamp)  # (an S3 or GCS read is not checked by itself)
     try:
@@ -458,12 +473,10 @@ def volume_header(vol: Volume) -> Any:
     if _is_dicom(vol.meta):
         return dicom_header(vol, 0, 0)
     if fmt.lower().startswith(("nifti", "analyze")) or vol.meta.get("path"):
-        import nibabel as nib
-
         path = str(vol.meta.get("path") or vol.source)
         plan = opened_plan(vol)
         if hasattr(plan, "stamp") and hasattr(plan, "loc") and plan.loc.is_remote:
-            return _remote_nifti_header(plan.loc, plan.stamp, plan.header)
+            return _nifti_header_bytes(plan.loc, plan.stamp, plan.header)
         if is_url(path):
             raise HeaderError(
                 f"{display_url(path)}: this volume was computed from a remote NIfTI, whose "
@@ -479,13 +492,17 @@ def volume_header(vol: Volume) -> Any:
         from ._location import Location
         from .nifti_header import header_location
 
+        loc = Location.of(path)
+
         def load() -> Any:
             try:
-                return _header_as_stored(nib.load(path))
+                return _local_nifti_header(loc)
+            except LazyvolError:
+                raise  # (named by the file already: no second "cannot read the header")
             except Exception as exc:  # nibabel's own errors are not typed for us
                 raise FormatError(f"{path}: nibabel cannot read the header: {exc}") from exc
 
-        return _read_unchanged(vol, header_location(Location.of(path)).url, load)
+        return _read_unchanged(vol, header_location(loc).url, load)
     raise HeaderError(
         f"{vol.source or 'this volume'} has no source header (it was made in memory, not opened "
         "from a file)"
