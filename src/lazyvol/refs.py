@@ -329,17 +329,16 @@ class _NiftiLayout:
 
 def _local_nifti(path: str) -> _NiftiLayout:
     """Layout from lazyvol's own NIfTI reader (all its header checks apply)."""
-    import nibabel as nib
-
     from .nifti import open_nifti
+    from .nifti_header import data_location, header_location
 
     vol = open_nifti(path, scale=True)
     meta = dict(vol.meta)
-    data_file = header_file = os.path.abspath(path)  # a single file (a name without a suffix too)
-    if path.lower().endswith((".hdr", ".img")):  # a pair (nibabel finds its files by their names)
-        files = nib.load(path).file_map
-        data_file = str(files["image"].filename)
-        header_file = os.path.abspath(str(files.get("header", files["image"]).filename))
+    # A pair's files, found by their names as open_nifti found them (a single file, a name
+    # without a suffix too, is both); nibabel.load refuses headers open reads.
+    loc = Location.of(path)
+    data_file = os.path.abspath(data_location(loc).url)
+    header_file = os.path.abspath(header_location(loc).url)
     if data_file.lower().endswith(_GZIP_SUFFIXES):
         raise UnsupportedError(
             f"{path}: its image data {data_file} is compressed; a gzip stream cannot be entered at "

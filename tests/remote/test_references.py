@@ -141,6 +141,30 @@ def test_analyze_pair_references_point_at_the_img(tmp_path):
     np.testing.assert_array_equal(_ijk(g["image"][...]), data)
 
 
+@pytest.mark.parametrize("name", ["pair.hdr", "pair.img", "PAIR.HDR"])
+def test_pair_references_need_no_header_nibabel_can_load(tmp_path, name):
+    """A pair whose .hdr holds an extension of esize 9 then zero padding (as niftilib writes and
+    stops at) opens with lazyvol, but references() found the pair's files with nibabel.load,
+    which refuses that header: a bare ValueError ("read length must be non-negative") escaped.
+    The files are now found by their names, as lazyvol.open finds them."""
+    data = np.arange(6 * 5 * 4, dtype="<i2").reshape(6, 5, 4)
+    stem = name.split(".")[0]
+    hdr = tmp_path / f"{stem}{'.HDR' if name.isupper() else '.hdr'}"
+    nib.save(nib.Nifti1Pair(data, np.diag([2.0, 2.0, 3.0, 1.0])), tmp_path / "p.hdr")
+    (tmp_path / "p.img").rename(hdr.with_suffix(".IMG" if name.isupper() else ".img"))
+    raw = (tmp_path / "p.hdr").read_bytes()[:348]
+    frame = np.array([9, 6], "<i4").tobytes() + b"x"  # esize 9, ecode 6 (comment), 1 byte
+    hdr.write_bytes(raw + b"\x01\0\0\0" + frame + bytes(23))
+    (tmp_path / "p.hdr").unlink()
+    with pytest.raises(ValueError):  # (nibabel refuses the header)
+        nib.load(hdr)
+    np.testing.assert_array_equal(lv.open(tmp_path / name, scale=False).compute(), data)
+    refs = references(tmp_path / name)
+    urls = {v[0] for k, v in refs["refs"].items() if isinstance(v, list)}
+    assert urls == {str(hdr.with_suffix(".IMG" if name.isupper() else ".img"))}
+    np.testing.assert_array_equal(_ijk(_group(refs)["image"][...]), data)
+
+
 @pytest.mark.parametrize("name", ["a.nii.gz", "a.img.gz"])
 def test_gzip_is_refused_with_the_reason(tmp_path, name):
     path = tmp_path / name
