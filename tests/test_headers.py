@@ -301,6 +301,37 @@ def test_header_of_a_gzipped_nifti_whose_name_is_not_utf8(tmp_path, name):
     assert (shown["scl_slope"], shown["scl_inter"], shown["dim"][:4]) == (0.5, 3, [3, 3, 4, 5])
 
 
+@pytest.mark.parametrize("name", ["x.nii", "x.nii.gz", "x.hdr"])
+def test_header_with_extension_frames_nibabel_fails_on(tmp_path, name):
+    """An extension of esize 9 followed by zero padding (niftilib writes such frames and stops
+    at the padding): lazyvol.open reads the image and carries the extension, but ``vol.header``
+    raised "nibabel cannot read the header: failed to read extension content". Now the header's
+    fields as the file stores them, with the extension open read."""
+    import gzip
+
+    data = np.arange(60, dtype=np.int16).reshape(3, 4, 5)
+    klass = nib.Nifti1Pair if name.endswith(".hdr") else nib.Nifti1Image
+    plain = tmp_path / ("p.hdr" if name.endswith(".hdr") else "p.nii")
+    nib.save(klass(data, np.diag([2.0, 3.0, 4.0, 1.0])), plain)
+    raw = bytearray(plain.read_bytes())
+    frame = np.array([9, 6], "<i4").tobytes() + b"x"  # esize 9, ecode 6 (comment), 1 byte
+    if name.endswith(".hdr"):
+        raw = raw[:348] + b"\x01\0\0\0" + frame + bytes(23)
+        (tmp_path / "p.img").rename(tmp_path / "x.img")
+    else:  # the data move 32 bytes on: vox_offset 384
+        raw = raw[:348] + b"\x01\0\0\0" + frame + bytes(23) + raw[352:]
+        raw[108:112] = np.float32(384).tobytes()
+    path = tmp_path / name
+    path.write_bytes(gzip.compress(bytes(raw)) if name.endswith(".gz") else bytes(raw))
+    with pytest.raises(ValueError):  # (nibabel refuses the header)
+        nib.load(path)
+    vol = lv.open(path)
+    np.testing.assert_array_equal(vol.compute(), data)
+    hdr = vol.header
+    assert hdr.binaryblock == bytes(raw[:348])
+    assert [(e.get_code(), e.get_content()) for e in hdr.extensions] == [(6, b"x")]
+
+
 def test_header_errors(tmp_path):
     with pytest.raises(LazyvolError, match="in memory"):
         _ = lv.Volume(np.zeros((2, 2, 2))).header

@@ -349,16 +349,11 @@ def _stored_dataset(doc: Any) -> Any:
 
 
 def _local_nifti_header(loc: Any) -> Any:
-    """The header of the local NIfTI or Analyze image ``loc`` with the values its file holds:
-    its bytes read through the byte layer (:func:`_nifti_header_bytes`; every extension of a
-    ``.nii`` or an uncompressed ``.hdr``), parsed by the nibabel header class
-    :func:`nibabel.load` gives it.
-
-    Not through ``nibabel.load``: nibabel opens a ``.gz`` with indexed_gzip, which kills the
-    process (segmentation fault) on a file name that is not valid UTF-8; and nibabel's image
-    header has scl_slope / scl_inter reset to NaN and vox_offset to 0 (its array proxy keeps
-    them), so a header shown as "the source's own" would hide the file's scaling and data
-    offset."""
+    """The header of the local NIfTI or Analyze image ``loc`` as its file holds it, every
+    extension too (:func:`_nifti_header_bytes`). Not through ``nibabel.load``: nibabel opens a
+    ``.gz`` with indexed_gzip, which kills the process (segmentation fault) on a file name that
+    is not valid UTF-8; and its image header has scl_slope / scl_inter reset to NaN and
+    vox_offset to 0 (its array proxy keeps them), hiding the file's scaling and data offset."""
     from . import _io
     from .nifti_header import header_location, is_single_file
 
@@ -388,12 +383,9 @@ def _nifti_header_bytes(loc: Any, stamp: Any, pair_header: Any, *, whole: bool =
     """The header of a NIfTI or Analyze volume (``loc``, stamped ``stamp``; ``pair_header``: the
     stamp of a pair's ``.hdr``, else None), its bytes read again through the byte layer: the
     first 548 bytes (a short inflate for ``.gz``), then the extensions up to ``vox_offset`` (a
-    pair's whole ``.hdr``) when there are more; checked against the stamps at open
-    (SourceChangedError when the object changed), parsed by nibabel as for a local file.
-
-    The extensions are read up to :data:`~lazyvol.nifti_header.MAX_HEADER_BYTES` (those past it
-    left out, with a warning), or (``whole``: a local file, as ``nibabel.load`` reads it) up to
-    ``vox_offset``, a ``.hdr``'s end."""
+    pair's whole ``.hdr``) when there are more, up to ``MAX_HEADER_BYTES`` (those past it left
+    out, with a warning) unless ``whole`` (a local file, read as ``nibabel.load`` reads it);
+    checked against the stamps at open (SourceChangedError when the object changed)."""
     import io
 
     from . import _io
@@ -428,6 +420,11 @@ def _nifti_header_bytes(loc: Any, stamp: Any, pair_header: Any, *, whole: bool =
     except LazyvolError:
         raise
     except Exception as exc:  # nibabel's own errors are not typed for us
+        if hasattr(cls, "exts_klass"):  # (extension frames nibabel fails on, open reads)
+            try:
+                return _walked_header(cls, head, hdr_loc.display, single, whole=True)
+            except Exception:
+                pass  # (nibabel's error says more)
         raise FormatError(f"{hdr_loc.display}: nibabel cannot read the header: {exc}") from exc
 
 
@@ -435,26 +432,35 @@ def _capped_header(cls: Any, head: bytes, where: str, single: bool) -> Any:
     """The header of a NIfTI whose extensions run past the bytes read at open (``head``, the
     first ``MAX_HEADER_BYTES``): its fields and the extensions within them, as ``open`` keeps
     them, with a warning; nibabel, handed the bytes, fails on the extension they cut."""
-    import base64
-    import io
-
-    import nibabel as nib
-
     from ._warn import warn
-    from .nifti_fields import CARRIED_KEY, EXTENSIONS_KEY, parse_nifti
     from .nifti_header import MAX_HEADER_BYTES
 
-    hdr = cls.from_fileobj(io.BytesIO(head[: cls.sizeof_hdr]), check=False)
-    carried = parse_nifti(head, where, single=single, whole=False).fields.get(CARRIED_KEY, {})
-    for ext in carried.get(EXTENSIONS_KEY, []):
-        content = base64.b64decode(ext["base64"])
-        hdr.extensions.append(nib.nifti1.Nifti1Extension(int(ext["code"]), content))
+    hdr = _walked_header(cls, head, where, single, whole=False)
     warn(
         f"lazyvol: {where}: the header's extensions past its first {MAX_HEADER_BYTES // 2**20} "
         f"MiB are not read (the {len(hdr.extensions)} before them are kept); nibabel's "
         "nib.load of a local copy reads them all",
         RuntimeWarning,
     )
+    return hdr
+
+
+def _walked_header(cls: Any, head: bytes, where: str, single: bool, *, whole: bool) -> Any:
+    """The NIfTI header in ``head`` (``whole``: all its bytes) with its extensions as ``open``
+    walks them: nibabel's walk fails on frames open reads (an esize that is not a multiple of
+    16, then zero padding, where niftilib stops)."""
+    import base64
+    import io
+
+    import nibabel as nib
+
+    from .nifti_fields import CARRIED_KEY, EXTENSIONS_KEY, parse_nifti
+
+    hdr = cls.from_fileobj(io.BytesIO(head[: cls.sizeof_hdr]), check=False)
+    carried = parse_nifti(head, where, single=single, whole=whole).fields.get(CARRIED_KEY, {})
+    for ext in carried.get(EXTENSIONS_KEY, []):
+        content = base64.b64decode(ext["base64"])
+        hdr.extensions.append(nib.nifti1.Nifti1Extension(int(ext["code"]), content))
     return hdr
 
 
