@@ -349,8 +349,8 @@ def _stored_dataset(doc: Any) -> Any:
 
 
 def _local_nifti_header(loc: Any) -> Any:
-    """The header of the local NIfTI or Analyze image ``loc`` as its file holds it, every
-    extension too (:func:`_nifti_header_bytes`). Not through ``nibabel.load``: nibabel opens a
+    """The header of the local NIfTI or Analyze image ``loc`` as its file holds it, with its
+    extensions (:func:`_nifti_header_bytes`). Not through ``nibabel.load``: nibabel opens a
     ``.gz`` with indexed_gzip, which kills the process (segmentation fault) on a file name that
     is not valid UTF-8; and its image header has scl_slope / scl_inter reset to NaN and
     vox_offset to 0 (its array proxy keeps them), hiding the file's scaling and data offset."""
@@ -358,8 +358,8 @@ def _local_nifti_header(loc: Any) -> Any:
     from .nifti_header import header_location, is_single_file
 
     if is_single_file(loc):
-        return _nifti_header_bytes(loc, _io.stamp(loc), None, whole=True)
-    return _nifti_header_bytes(loc, None, _io.stamp(header_location(loc)), whole=True)
+        return _nifti_header_bytes(loc, _io.stamp(loc), None)
+    return _nifti_header_bytes(loc, None, _io.stamp(header_location(loc)))
 
 
 def _nifti_header_class(raw: bytes, single: bool) -> Any:
@@ -379,12 +379,13 @@ def _nifti_header_class(raw: bytes, single: bool) -> Any:
     return nib.Spm2AnalyzeHeader  # (a pair without NIfTI magic: Analyze, as nibabel loads it)
 
 
-def _nifti_header_bytes(loc: Any, stamp: Any, pair_header: Any, *, whole: bool = False) -> Any:
+def _nifti_header_bytes(loc: Any, stamp: Any, pair_header: Any) -> Any:
     """The header of a NIfTI or Analyze volume (``loc``, stamped ``stamp``; ``pair_header``: the
     stamp of a pair's ``.hdr``, else None), its bytes read again through the byte layer: the
     first 548 bytes (a short inflate for ``.gz``), then the extensions up to ``vox_offset`` (a
-    pair's whole ``.hdr``) when there are more, up to ``MAX_HEADER_BYTES`` (those past it left
-    out, with a warning) unless ``whole`` (a local file, read as ``nibabel.load`` reads it);
+    pair's whole ``.hdr``) when the extension flag says there are some, up to
+    ``MAX_HEADER_BYTES`` (those past it left out with a warning, as ``open`` leaves them out of
+    the volume: a ``vox_offset`` claim is never read whole, a ``.gz`` never inflated to it);
     checked against the stamps at open (SourceChangedError when the object changed)."""
     import io
 
@@ -400,17 +401,15 @@ def _nifti_header_bytes(loc: Any, stamp: Any, pair_header: Any, *, whole: bool =
     if single:
         bare = cls.from_fileobj(io.BytesIO(head[: cls.sizeof_hdr]), check=False)  # (no exts)
         vox = int(bare.get("vox_offset", 0))
-        capped = vox > MAX_HEADER_BYTES and not whole
         flag = head[cls.sizeof_hdr : cls.sizeof_hdr + 1]  # (0: no extensions, nothing to read)
-        need = (0 if flag in (b"", b"\0") else vox) if whole else min(vox, MAX_HEADER_BYTES)
-    elif whole:  # a pair's .hdr holds the header and extensions only: all of it
-        need = 2**62 if is_gzip_name(hdr_loc) else hdr_stamp.size
-    else:
+        need = 0 if flag in (b"", b"\0") else min(vox, MAX_HEADER_BYTES)
+        capped = need == MAX_HEADER_BYTES < vox
+    else:  # a pair's .hdr holds the header and extensions only: all of it (bounded)
         need = MAX_HEADER_BYTES if is_gzip_name(hdr_loc) else min(hdr_stamp.size, MAX_HEADER_BYTES)
     if need > len(head):
         head = read_head(hdr_loc, need, hdr_stamp)
     if not single:
-        capped = len(head) >= MAX_HEADER_BYTES and not whole
+        capped = len(head) >= MAX_HEADER_BYTES
     if not _io.reads_check(hdr_loc, hdr_stamp):
         _io.verify(hdr_loc, hdr_stamp)  # (an S3 or GCS read is not checked by itself)
     try:
