@@ -232,10 +232,17 @@ def test_a_3d_mask_of_a_long_series_is_not_held_once_per_volume(monkeypatch):
 
 
 def test_empty_mask():
+    """A mask that selects nothing gives count 0 and NaN / None statistics, as numpy's mean of
+    an empty selection, and says so (it was silent: lazyvol stats exited 0 with count 0)."""
     vol = lv.Volume(np.arange(60, dtype="float32").reshape(3, 4, 5))
-    res = lv.stats(vol, mask=lv.Volume(np.zeros((3, 4, 5), dtype=bool)))
+    with pytest.warns(RuntimeWarning, match="the mask selects no voxel"):
+        res = lv.stats(vol, mask=lv.Volume(np.zeros((3, 4, 5), dtype=bool)))
     assert res.count == 0 and math.isnan(res.mean) and res.min is None
     json.dumps(res.to_dict())
+    nan = lv.Volume(np.full((3, 4, 5), np.nan, dtype="float32"))  # selected, all NaN: no note
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        assert lv.stats(nan, mask=lv.Volume(np.ones((3, 4, 5), dtype=bool))).nan_count == 60
 
 
 def test_axis_per_time_point_4d(tmp_path):

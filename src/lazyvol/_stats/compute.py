@@ -11,6 +11,7 @@ import dask.array as da
 import numpy as np
 import numpy.typing as npt
 
+from .._warn import warn as _warn_user
 from ..errors import DataTypeError, OptionError
 from ..geometry import check_same_grid
 from ..volume import Volume, xarray_dask
@@ -130,7 +131,7 @@ def stats(
     if binning is not None and isinstance(merged, MomentsPart) and merged.hist is None:
         merged.hist = passes.histogram(*binning)  # the second pass (floating-point data)
     select = passes.select if req.exact_percentiles and isinstance(merged, MomentsPart) else None
-    return finalise(merged, edges, req, passes.kshape, passes.count, select)
+    return _noted(finalise(merged, edges, req, passes.kshape, passes.count, select), mask, source)
 
 
 def _request(
@@ -172,6 +173,21 @@ def _not_a_path(obj: object, what: str = "the data") -> None:
             f"lazyvol.stats: {what} {os.fsdecode(obj)!r} is a path, not data; open it first: "
             "lazyvol.stats(lazyvol.open(path)) (the `lazyvol stats PATH` command opens it)"
         )
+
+
+def _noted(result: VolumeStats, mask: Any, source: str) -> VolumeStats:
+    """``result``, with a warning when there is a mask and it selects no voxel (statistics over
+    nothing: count 0)."""
+    if mask is None or np.any(result.count) or np.any(result.nan_count):
+        return result
+    named = f" {mask.source}" if isinstance(mask, Volume) and mask.source else ""
+    _warn_user(
+        f"lazyvol: the mask{named} selects no voxel (zero or NaN everywhere on the volume's "
+        f"grid): every statistic of {source or 'the data'} is over nothing (count 0); check the "
+        "mask (a label image's label, a threshold)",
+        RuntimeWarning,
+    )
+    return result
 
 
 def _mask_on_grid(
