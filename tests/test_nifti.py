@@ -1181,3 +1181,26 @@ def test_vox_offset_inside_the_header_says_the_field_is_invalid_and_the_fix(
     struct.pack_into(fmt, raw, at, first)  # the advised fix
     (tmp_path / "fixed.nii").write_bytes(bytes(raw))
     np.testing.assert_array_equal(lv.open(tmp_path / "fixed.nii").compute(), truth)
+
+
+@pytest.mark.parametrize("suffix", [".nii", ".nii.gz"])
+@pytest.mark.parametrize("nifti2", [False, True])
+@pytest.mark.parametrize("dtype", ["int16", "float64"])
+def test_phantom_file_holds_the_phantom_at_its_vox_offset(
+    tmp_path: Path, suffix: str, nifti2: bool, dtype: str
+) -> None:
+    """write_phantom_nifti wrote 4 zero bytes too many after a NIfTI-1 header (nibabel's header
+    already ends with the 4-byte extension flag): the data sat 4 bytes past vox_offset, so every
+    reader (nibabel too) saw it shifted by 4 bytes (float64 phantoms read as garbage like 1e154)
+    and the file was 4 bytes longer than its header says. The file now holds phantom_slab's
+    values exactly where its header puts them."""
+    from lazyvol.testing.nifti import phantom_slab
+
+    shape = (7, 9, 5, 2)
+    path = write_phantom_nifti(tmp_path / f"p{suffix}", shape, dtype=dtype, nifti2=nifti2, seed=5)
+    img = nib.load(path)
+    want = np.stack([phantom_slab(shape[:3], 0, 5, dtype=dtype, seed=5, t=t) for t in range(2)], -1)
+    np.testing.assert_array_equal(np.asarray(img.dataobj), want)
+    if suffix == ".nii":
+        itemsize = np.dtype(dtype).itemsize
+        assert os.path.getsize(path) == img.dataobj.offset + want.size * itemsize

@@ -137,9 +137,8 @@ def write_phantom_nifti(
             else open(tmp, "wb")
         )
         with opener as f:
-            hdr.write_to(f)
-            here = 548 if nifti2 else 348
-            f.write(b"\0" * (offset - here))
+            hdr.write_to(f)  # (with nibabel's 4-byte extension flag: 352 or 544 bytes)
+            f.write(b"\0" * (offset - f.tell()))
             for t in range(nt):
                 for k0 in range(0, spatial[2], step):
                     k1 = min(spatial[2], k0 + step)
