@@ -456,3 +456,44 @@ def test_a_2d_ome_image_is_refused_saying_why(tmp_path, axes):
     group.attrs["ome"] = {"version": "0.5", "multiscales": [ms]}
     with pytest.raises(lv.UnsupportedError, match=r"2-D image states no slice thickness.*zarr"):
         lv.open(str(tmp_path / "s.zarr"))
+
+
+def _nest_deeply(path: str, depth: int = 100_000) -> None:
+    """Put a valid but deeply nested JSON value (``[[[...]]]``) into the JSON object at ``path``:
+    more levels than Python's parser recurses (it raises RecursionError, not ValueError)."""
+    with open(path, encoding="utf-8") as f:
+        text = f.read().strip()
+    assert text.startswith("{")
+    with open(path, "w", encoding="utf-8") as f:
+        f.write('{"deep": ' + "[" * depth + "]" * depth + ", " + text[1:])
+
+
+@pytest.mark.parametrize(
+    ("fmt", "name"),
+    [(3, "zarr.json"), (3, "0/zarr.json"), (2, ".zattrs"), (2, "0/.zarray"), (0, "zarr.json")],
+    ids=["v3-group", "v3-array", "v2-attrs", "v2-array", "lazyvol-manifest"],
+)
+def test_metadata_nested_too_deeply_to_parse_is_refused_as_unreadable_metadata(tmp_path, fmt, name):
+    """A store metadata file of JSON nested deeper than Python's parser recurses made
+    ``json.loads`` raise RecursionError, which no reader expected: ``open_zarr`` let it out
+    untyped, and ``lazyvol.open`` of the store (its sniff failing the same way) skipped the Zarr
+    reader and searched the store for DICOM files, refusing it as 'no DICOM image volume found ...
+    open each Zarr store by its own path' (the path given). It is now a FormatError naming the
+    metadata, as for any other unreadable JSON."""
+    from lazyvol.errors import FormatError
+    from lazyvol.zarr_io import open_zarr
+
+    data = np.arange(60, dtype=np.int16).reshape(3, 4, 5)
+    if fmt:
+        store = _foreign(tmp_path / "s.zarr", fmt, "int16", data)
+    else:
+        store = lv.Volume(data).to_zarr(tmp_path / "s.zarr")
+        name = lv.zarr_io.MANIFEST
+    _nest_deeply(os.path.join(store, name))
+    for opener in (lv.open, open_zarr):
+        with warnings.catch_warnings():
+            warnings.simplefilter("error")  # (no 'reader failed in can_open' warning either)
+            with pytest.raises(FormatError) as info:
+                opener(store).compute()
+        assert "DICOM" not in str(info.value)
+        assert "nested" in str(info.value)

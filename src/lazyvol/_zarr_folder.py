@@ -7,12 +7,11 @@ and the folder also holds DICOM Part 10 files (at its top or in its folders): a 
 from __future__ import annotations
 
 import itertools
-import json
 import os
 from collections.abc import Mapping
 from typing import Any
 
-from . import _io
+from . import _io, _json
 from ._location import Location
 from .errors import FormatError, LazyvolError
 
@@ -109,7 +108,7 @@ def _names_an_image(path: str) -> bool:
         stamp = _io.stamp(loc)
         if stamp.size > _METADATA_READ_LIMIT:
             return True
-        doc = json.loads(_io.read(loc, 0, stamp.size, expect=stamp))
+        doc = _json.loads(_io.read(loc, 0, stamp.size, expect=stamp))
     except (LazyvolError, ValueError):
         return True
     attrs = doc.get("attributes", doc) if isinstance(doc, dict) else {}

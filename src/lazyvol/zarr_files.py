@@ -15,12 +15,12 @@ whole-shard read of a sharded store whose inner chunks are small).
 from __future__ import annotations
 
 import asyncio
-import json
 import math
 import os
 import stat
 from typing import TYPE_CHECKING, Any
 
+from . import _json
 from ._io_local import OPEN_FLAGS
 from ._special_files import file_kind as _file_kind
 from .config import max_chunk_bytes, max_volume_bytes
@@ -200,7 +200,7 @@ def _bound_of(raw: bytes, *, unsharded: bool) -> int:
     import numpy as np
 
     try:
-        doc = json.loads(raw)
+        doc = _json.loads(raw)
         if doc.get("zarr_format") == 2:  # (an array's .zarray: no shards)
             if not unsharded:
                 return 0

@@ -35,7 +35,6 @@ refused when it is read. Credentials never appear in ``Volume.source``, tokens o
 
 from __future__ import annotations
 
-import json
 import math
 import os
 from dataclasses import replace
@@ -43,8 +42,8 @@ from typing import Any
 
 import numpy as np
 
+from . import _json, zarr_nifti
 from . import zarr_integrity as zi
-from . import zarr_nifti
 from ._io import Location
 from ._per_volume import source_volumes
 from ._warn import warn as _warn_user
@@ -230,7 +229,7 @@ def _group_meta(root: StoreRoot) -> tuple[bytes, dict[str, Any]]:
     """The raw ``zarr.json`` of the group (``b""`` for Zarr v2) and its attributes."""
     try:
         group_raw = root.read("zarr.json")
-        group_meta = json.loads(group_raw)
+        group_meta = _json.loads(group_raw)
     except FileNotFoundError as exc:
         group_raw = b""
         group_meta = _zarr_v2_group(root)
@@ -312,7 +311,7 @@ def _cast(block: np.ndarray, *, to: np.dtype, where: str) -> np.ndarray:
 def _zarr_v2_group(root: StoreRoot) -> dict[str, Any] | None:
     """A Zarr v2 group (``.zgroup``, attributes in ``.zattrs``) as v3-like metadata, else None."""
     try:
-        attrs = json.loads(root.read(".zattrs"))
+        attrs = _json.loads(root.read(".zattrs"))
     except FileNotFoundError:
         if not root.exists(".zgroup"):
             return None

@@ -18,6 +18,7 @@ from urllib.parse import urlsplit
 
 import numpy as np
 
+from . import _json
 from ._fsutil import OLD_MARK, TMP_MARK
 from ._location import display_url, is_inner_key, is_url
 from .errors import FormatError, IntegrityError, UnsupportedError
@@ -126,7 +127,7 @@ def manifest_from_json(raw: bytes, key: str) -> Any:
 
     Raises ValueError when the bytes are not a manifest.
     """
-    obj = json.loads(raw)
+    obj = _json.loads(raw)
     if key.endswith(MANIFEST):
         # The manifest's content is sealed (zarr_integrity.verify_manifest_seal); the node around
         # it must still be the Zarr v3 group lazyvol wrote, or other Zarr readers of the store
@@ -237,7 +238,7 @@ def array_meta_from_bytes(
             "from the manifest (sha256); the store was edited or damaged; write it again"
         )
     try:
-        meta = json.loads(raw)
+        meta = _json.loads(raw)
     except ValueError as exc:
         raise FormatError(f"{where}: unreadable Zarr array metadata: {exc}") from exc
     if v2 and not isinstance(meta, dict):
@@ -359,7 +360,7 @@ def _group_content(raw: bytes) -> dict[str, Any] | None:
     """A group's ``zarr.json`` without :data:`UNHASHED_GROUP_KEYS`; None when it is no JSON
     object."""
     try:
-        doc = json.loads(raw)
+        doc = _json.loads(raw)
     except ValueError:
         return None
     if not isinstance(doc, dict):
@@ -400,7 +401,7 @@ def is_lazyvol_store(path: str | os.PathLike[str]) -> bool:
     metadata carries lazyvol's attributes; a DICOM series' file list can make it megabytes)."""
     try:
         with open(os.path.join(os.fspath(path), "zarr.json"), "rb") as f:
-            doc = json.loads(f.read())
+            doc = _json.loads(f.read())
     except (OSError, ValueError):
         return False
     attrs = doc.get("attributes") if isinstance(doc, dict) else None
