@@ -497,3 +497,23 @@ def test_metadata_nested_too_deeply_to_parse_is_refused_as_unreadable_metadata(t
                 opener(store).compute()
         assert "DICOM" not in str(info.value)
         assert "nested" in str(info.value)
+
+
+@pytest.mark.parametrize("level", [1.5, True, "1", 1.0, None])
+@pytest.mark.parametrize("kind", ["ome", "lazyvol"])
+def test_a_level_that_is_no_whole_number_is_refused_not_truncated(tmp_path, kind, level):
+    """``level=`` went through ``int()``: 1.5, True and "1" opened level 1 (1.5 named level 1 in
+    the meta, a level that was never asked for) instead of being refused as other option values
+    are. Only integers (Python or numpy integers) name a level."""
+    from lazyvol.errors import OptionError
+
+    data = np.arange(8 * 6 * 4, dtype=np.int16).reshape(8, 6, 4)
+    if kind == "ome":
+        group = _ome_group(tmp_path / "s.zarr")
+        group.create_array("0", shape=data.shape, dtype="int16", chunks=(2, 2, 2))[:] = data
+        store = str(tmp_path / "s.zarr")
+    else:
+        store = lv.Volume(data).to_zarr(tmp_path / "s.zarr", levels=2)
+    with pytest.raises(OptionError, match="level"):
+        lv.open(store, level=level)
+    assert lv.open(store, level=np.int64(0)).shape == lv.open(store).shape

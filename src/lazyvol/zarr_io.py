@@ -73,7 +73,7 @@ from .zarr_meta import (
     level_affine,
     manifest_from_json,
 )
-from .zarr_ome import nifti_level, read_multiscales
+from .zarr_ome import check_level, nifti_level, read_multiscales
 from .zarr_read import (
     _ARRAYS,
     FallbackPlan,
@@ -262,10 +262,11 @@ def open_store(
     ``require_checksums``: refuse (IntegrityError) a store without checksums.
     """
     root = StoreRoot.of(path, storage_options)
+    level = check_level(level, root.display)
     group_raw, attrs = _group_meta(root)
     vol: Volume | None = None
     if isinstance(attrs.get("lazyvol"), dict):
-        opened = _OpenLazyvol(root, attrs["lazyvol"], int(level), require_checksums)
+        opened = _OpenLazyvol(root, attrs["lazyvol"], level, require_checksums)
         vol = opened.volume(chunks, group_raw, fallback)
     else:
         manifest = next((k for k in (MANIFEST, LEGACY_MANIFEST) if root.exists(k)), None)
@@ -285,7 +286,7 @@ def open_store(
         if ome is None and "multiscales" in attrs:
             ome = {"version": attrs.get("version", "0.4"), "multiscales": attrs["multiscales"]}
         if ome is not None and ome.get("multiscales"):
-            vol = _open_ome(root, ome, chunks, int(level), scale)
+            vol = _open_ome(root, ome, chunks, level, scale)
     if vol is not None:
         if dtype is not None and np.dtype(dtype) != vol.dtype:
             # (as the other readers cast: truncated as numpy does, a value that does not fit an

@@ -20,6 +20,7 @@ the level.
 
 from __future__ import annotations
 
+import numbers
 from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Any
@@ -29,7 +30,7 @@ import numpy as np
 from . import zarr_nifti
 from ._source_index import axis4_source, source_axes
 from ._warn import warn as _warn_user
-from .errors import FormatError, UnsupportedError
+from .errors import FormatError, OptionError, UnsupportedError
 from .geometry import column_lengths
 from .nifti_carry import QFORM_DIFFERS
 from .nifti_fields import CARRIED_KEY
@@ -38,6 +39,7 @@ from .ome_transforms import check_affine, check_finite, dataset_path, mm_per_axi
 __all__ = [
     "OmeLevel",
     "axis_directions",
+    "check_level",
     "is_positive_diagonal",
     "level_affine",
     "nifti_level",
@@ -49,6 +51,18 @@ __all__ = [
     "read_multiscales",
     "time_unit",
 ]
+
+
+def check_level(level: Any, store: str) -> int:
+    """The ``level=`` of an open, an integer (Python's or numpy's); OptionError for any other
+    value (``int()`` made level 1 of 1.5, True and "1")."""
+    if isinstance(level, bool) or not isinstance(level, numbers.Integral):
+        raise OptionError(
+            f"{store}: level={level!r} is not an integer (the multiscale level to open: 0 = full "
+            "resolution, 1 = the first downsampled level, ...)"
+        )
+    return int(level)
+
 
 _NIFTI_TIME_UNITS = {"sec": "second", "msec": "millisecond", "usec": "microsecond", "hz": None}
 
