@@ -6,11 +6,13 @@ from __future__ import annotations
 import base64
 import json
 import math
+import os
 from collections.abc import Mapping, Sequence
 from typing import Any
 
 import numpy as np
 
+from . import _json
 from ._location import Location, credential_params
 from .errors import FormatError, ResourceLimitError, UnsupportedError
 from .sources import SourceStamp
@@ -20,6 +22,7 @@ __all__ = [
     "assemble",
     "identity",
     "jsonable",
+    "reference_table",
     "refuse_norange",
     "scale_attrs",
     "target_url",
@@ -162,3 +165,40 @@ def refuse_norange(locs: Sequence[Location], ignores_range: Any) -> None:
                 "the server (or serve the files from one that honours them), or convert with "
                 "lazyvol.open(...).to_zarr(...)"
             )
+
+
+_IDENTITY = ("size", "mtime_ns", "inode", "ctime_ns")
+
+
+def reference_table(refs: Any) -> tuple[Mapping[str, Any], Mapping[str, Any], dict[str, int]]:
+    """``(meta, targets, ends)`` of kerchunk references (a mapping, or the path of a JSON file:
+    :func:`lazyvol.refs.check_references`): the ``lazyvol`` meta and per-file target identities
+    of the group attributes, and how far into each target the byte ranges reach. FormatError
+    for a document that holds no such references (not JSON, nested too deeply, other types)."""
+    where = "references" if isinstance(refs, Mapping) else os.fspath(refs)
+    try:
+        if isinstance(refs, Mapping):
+            doc: Any = refs
+        else:
+            with open(where, "rb") as f:
+                doc = _json.loads(f.read())
+        table = doc.get("refs", doc)
+        attrs = table.get(".zattrs", "{}")
+        attrs = _json.loads(attrs) if isinstance(attrs, str | bytes) else attrs
+        meta = (attrs.get("lazyvol") or {}).get("meta") or {}
+        targets = (attrs.get("lazyvol") or {}).get("targets") or {}  # a DICOM series' files
+        ends: dict[str, int] = {}
+        for value in table.values():
+            if isinstance(value, list) and value and isinstance(value[0], str):
+                end = int(value[1]) + int(value[2]) if len(value) == 3 else 0
+                ends[value[0]] = max(ends.get(value[0], 0), end)
+        for own in (meta, *targets.values()):
+            if not isinstance(own, Mapping):
+                raise TypeError(f"a target's identity is {own!r}, not an object")
+            for key in _IDENTITY:
+                int(own.get(key) or 0)
+    except (ValueError, TypeError, AttributeError) as exc:  # (OSError: the file's own)
+        raise FormatError(
+            f"{where}: not kerchunk references lazyvol can check ({type(exc).__name__}: {exc})"
+        ) from None
+    return meta, targets, ends

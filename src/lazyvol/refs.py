@@ -67,6 +67,7 @@ from ._refs_common import (
     assemble,
     identity,
     jsonable,
+    reference_table,
     refuse_norange,
     scale_attrs,
     target_url,
@@ -509,24 +510,10 @@ def check_references(
         A target changed, shrank or was removed: make the references again.
     RemoteAccessError, RemoteReadError, RemoteTimeoutError
         A server refused or failed.
+    FormatError
+        ``refs`` holds no kerchunk references (not JSON, or not their structure).
     """
-    import json
-
-    if isinstance(refs, Mapping):
-        doc: Mapping[str, Any] = refs
-    else:
-        with open(os.fspath(refs), encoding="utf-8") as f:
-            doc = json.load(f)
-    table: Mapping[str, Any] = doc.get("refs", doc)
-    attrs = table.get(".zattrs", "{}")
-    attrs = json.loads(attrs) if isinstance(attrs, str) else attrs
-    meta = (attrs.get("lazyvol") or {}).get("meta") or {}
-    targets = (attrs.get("lazyvol") or {}).get("targets") or {}  # a DICOM series' files
-    ends: dict[str, int] = {}
-    for value in table.values():
-        if isinstance(value, list) and value and isinstance(value[0], str):
-            end = int(value[1]) + int(value[2]) if len(value) == 3 else 0
-            ends[value[0]] = max(ends.get(value[0], 0), end)
+    meta, targets, ends = reference_table(refs)
     for url, end in sorted(ends.items()):
         own = targets.get(url)
         _check_target(url, end, {"path": url, **own} if own else meta, storage_options)

@@ -738,3 +738,30 @@ def test_a_server_that_honours_range_again_is_referenced(
         other = http_server.put(f"o{n}", b"x" * 64, mode="norange")
         _io.read(_io.Location.of(other), 1, 2)
     assert len(_http_range._NORANGE) == 3 and _io.ignores_range(_io.Location.of(other))
+
+
+@pytest.mark.parametrize(
+    "text",
+    [
+        "{",
+        "",
+        "[1]",
+        "[" * 100_000 + "]" * 100_000,
+        json.dumps({"version": 1, "refs": [1, 2]}),
+        json.dumps({"version": 1, "refs": {".zattrs": "{"}}),
+        json.dumps({"version": 1, "refs": {".zattrs": "[]"}}),
+        json.dumps({"version": 1, "refs": {".zattrs": "{}", "image/0.0.0": ["f", "a", "b"]}}),
+        json.dumps({"version": 1, "refs": {".zattrs": {"lazyvol": {"targets": {"f": 3}}}}}),
+    ],
+    ids=["cut", "empty", "list", "deep", "refs-list", "attrs-cut", "attrs-list", "range", "target"],
+)
+def test_check_references_refuses_a_file_that_holds_no_references(tmp_path, text):
+    """check_references of a damaged or foreign JSON file let out whatever its parsing met
+    (JSONDecodeError, AttributeError, RecursionError, int() of a byte range's text): it now
+    raises a FormatError naming the file."""
+    src = write_phantom_nifti(tmp_path / "a.nii", (4, 5, 6))
+    text = text.replace('"f"', json.dumps(src))
+    path = tmp_path / "r.json"
+    path.write_text(text, encoding="utf-8")
+    with pytest.raises(FormatError, match=r"r\.json"):
+        lv.refs.check_references(path)
