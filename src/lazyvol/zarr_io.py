@@ -70,8 +70,8 @@ from .zarr_meta import (
     from_json,
     group_matches,
     is_lazyvol_store,
-    level_affine,
     manifest_from_json,
+    stored_level_affine,
 )
 from .zarr_ome import check_level, nifti_level, read_multiscales
 from .zarr_read import (
@@ -409,7 +409,7 @@ class _OpenLazyvol:
             raise FormatError(
                 f"{store}: array {array!r} shape {arr_meta['shape']} disagrees with the manifest"
             )
-        affine = level_affine(info, self.lv, f"{store}: level {level}")
+        affine = stored_level_affine(info, self.lv, f"{store}: level {level}")
         meta = from_json(self.lv.get("meta", {}))
         if not self.lv.get(PER_VOLUME_ATTR):
             source_volumes(meta)  # (an older lazyvol's store: its source's lists)

@@ -40,7 +40,7 @@ __all__ = [
     "group_hashes",
     "group_matches",
     "is_lazyvol_store",
-    "level_affine",
+    "stored_level_affine",
     "manifest_from_json",
     "store_version",
     "to_json",
@@ -198,7 +198,9 @@ def _manifest_problem(m: Any) -> str | None:
     return None
 
 
-def level_affine(level: Mapping[str, Any], group: Mapping[str, Any], where: str) -> np.ndarray:
+def stored_level_affine(
+    level: Mapping[str, Any], group: Mapping[str, Any], where: str
+) -> np.ndarray:
     """The affine of a store's ``level`` (manifest entry), or the ``group``'s (its ``lazyvol``
     attributes: a level of an older store lists none) when it lists none.
 
