@@ -748,64 +748,41 @@ def test_philips_file_of_several_kinds_image_type_as_dcm2niix(tmp_path, dcm2niix
 
 
 @pytest.mark.parametrize(
-    ("inversion_times", "inversion_time", "seconds"),
+    ("manufacturer", "top", "key", "top_value", "classic_value", "expected"),
     [
-        ([900.0], None, 0.9),  # a classic file keeping only the enhanced attribute
-        ([900.0, 2500.0], None, 0.9),  # (MP2RAGE: the first)
-        ([900.0], "1100", 0.9),  # read after (0018,0082), it replaces it
-        ([0.0], "1100", None),  # ... with none when it is not above 0
-        (None, "1100", 1.1),
+        # InversionTimes (0018,9079), first value, ms: read after InversionTime (0018,0082)
+        ("SIEMENS", 0x00189079, "InversionTime", [900.0], None, 0.9),
+        ("SIEMENS", 0x00189079, "InversionTime", [900.0], "1100", 0.9),
+        ("SIEMENS", 0x00189079, "InversionTime", [0.0], "1100", None),
+        ("SIEMENS", 0x00189079, "InversionTime", None, "1100", 1.1),
+        # TransmitterFrequency (0018,9098), MHz: read after ImagingFrequency (0018,0084)
+        ("Philips", 0x00189098, "ImagingFrequency", 123.25, None, 123.25),
+        ("Philips", 0x00189098, "ImagingFrequency", 123.25, "127.7", 123.25),
+        ("Philips", 0x00189098, "ImagingFrequency", 0.0, "127.7", None),
+        ("Philips", 0x00189098, "ImagingFrequency", None, "127.7", 127.7),
     ],
 )
-def test_top_level_inversion_times_as_dcm2niix(
-    tmp_path, dcm2niix, inversion_times, inversion_time, seconds
+def test_top_level_enhanced_value_replaces_the_classic_one_as_dcm2niix(
+    tmp_path, dcm2niix, manufacturer, top, key, top_value, classic_value, expected
 ):
-    """InversionTimes (0018,9079) at the top level of a file (a classic file that keeps the
-    enhanced attribute): dcm2niix takes its first value as InversionTime, read after (0018,0082);
-    lazyvol did not read it, so such a file's sidecar had no InversionTime, or (0018,0082)'s
-    where the two differ. Now the first value, as dcm2niix."""
+    """InversionTimes (0018,9079) and TransmitterFrequency (0018,9098) at the top level of a file
+    (a classic file that keeps the enhanced attribute): dcm2niix takes the first value as
+    InversionTime / ImagingFrequency, read after (0018,0082) / (0018,0084), which it replaces
+    (none when it is not above 0); lazyvol did not read them, so such a file's sidecar had none,
+    or the classic attribute's where the two differ."""
     truth = write_dicom_4d_series(tmp_path / "in", SHAPE, 2, modality="MR")
     for f in truth.files:
         ds = pydicom.dcmread(f)
-        ds.Manufacturer = "SIEMENS"
-        if inversion_times is not None:
-            ds.add_new(0x00189079, "FD", inversion_times)
-        if inversion_time is not None:
-            ds.InversionTime = inversion_time
+        ds.Manufacturer = manufacturer
+        if top_value is not None:
+            ds.add_new(top, "FD", top_value)
+        if classic_value is not None:
+            setattr(ds, key, classic_value)
         ds.save_as(f)
     mine, _ = _written(lv.open(tmp_path / "in"), tmp_path / "v.nii")
     ((ref, _),) = _converted(dcm2niix, tmp_path / "in", tmp_path / "out")
-    assert mine.get("InversionTime") == seconds
-    assert mine.get("InversionTime") == ref.get("InversionTime")
-
-
-@pytest.mark.parametrize(
-    ("transmitter", "imaging", "expected"),
-    [
-        (123.25, None, 123.25),
-        (123.25, "127.7", 123.25),
-        (0.0, "127.7", None),
-        (None, "127.7", 127.7),
-    ],
-)
-def test_top_level_transmitter_frequency_as_dcm2niix(
-    tmp_path, dcm2niix, transmitter, imaging, expected
-):
-    """TransmitterFrequency (0018,9098) at the top level of a classic file: dcm2niix writes it as
-    ImagingFrequency, read after (0018,0084) (none for 0); lazyvol did not read it."""
-    truth = write_dicom_4d_series(tmp_path / "in", SHAPE, 2, modality="MR")
-    for f in truth.files:
-        ds = pydicom.dcmread(f)
-        ds.Manufacturer = "Philips"
-        if transmitter is not None:
-            ds.add_new(0x00189098, "FD", transmitter)
-        if imaging is not None:
-            ds.ImagingFrequency = imaging
-        ds.save_as(f)
-    mine, _ = _written(lv.open(tmp_path / "in"), tmp_path / "v.nii")
-    ((ref, _),) = _converted(dcm2niix, tmp_path / "in", tmp_path / "out")
-    assert mine.get("ImagingFrequency") == expected
-    assert mine.get("ImagingFrequency") == ref.get("ImagingFrequency")
+    assert mine.get(key) == expected
+    assert mine.get(key) == ref.get(key)
 
 
 @pytest.mark.parametrize(
