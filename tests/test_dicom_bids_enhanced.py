@@ -752,6 +752,7 @@ def test_philips_file_of_several_kinds_image_type_as_dcm2niix(tmp_path, dcm2niix
     [
         # InversionTimes (0018,9079), first value, ms: read after InversionTime (0018,0082)
         ("SIEMENS", 0x00189079, "InversionTime", [900.0], None, 0.9),
+        ("SIEMENS", 0x00189079, "InversionTime", [900.0, 2500.0], None, 0.9),  # MP2RAGE: first
         ("SIEMENS", 0x00189079, "InversionTime", [900.0], "1100", 0.9),
         ("SIEMENS", 0x00189079, "InversionTime", [0.0], "1100", None),
         ("SIEMENS", 0x00189079, "InversionTime", None, "1100", 1.1),
