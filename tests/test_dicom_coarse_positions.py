@@ -376,6 +376,24 @@ def test_an_exact_grid_on_ties_rounded_to_even_with_a_slice_missing_opens_with_g
     assert np.all(data[:, :, 6] == 0)
 
 
+#: An oblique stack whose positions a full-precision writer writes with many decimals.
+_FULL_PRECISION = {
+    "orientation": "oblique",
+    "spacing": (0.9, 1.3, 2.7),
+    "origin": (-120.3123, 88.1234, -40.7345),
+}
+
+
+def _opens_as(folder, truth, atol: float, shape=None) -> None:
+    """The series in ``folder`` opens with ``truth``'s affine (within ``atol`` mm), its values
+    and, given, ``shape``."""
+    vol = lv.open(folder)
+    if shape is not None:
+        assert vol.shape == shape
+    np.testing.assert_allclose(vol.affine, truth.affine, atol=atol)
+    np.testing.assert_array_equal(vol.compute(), truth.stored)
+
+
 def _rewrite_positions(files, decimals: int, shift: float = 0.0) -> None:
     """Rewrite the ImagePositionPatient of ``files`` to ``decimals`` (moved by ``shift`` mm
     along each coordinate first), as a tool re-exporting part of a series writes them."""
@@ -400,15 +418,11 @@ def test_a_stack_partly_rewritten_to_fewer_decimals_opens_as_its_true_geometry(
     truth = write_dicom_series(
         tmp_path / "s",
         (7, 9, nk),
-        orientation="oblique",
-        spacing=(0.9, 1.3, 2.7),
-        origin=(-120.3123, 88.1234, -40.7345),
+        **_FULL_PRECISION,
     )
     rewritten = truth.files[::2] if part == "alternate" else truth.files[nk // 2 :]
     _rewrite_positions(rewritten, decimals)
-    vol = lv.open(tmp_path / "s")
-    np.testing.assert_allclose(vol.affine, truth.affine, atol=10.0**-decimals)
-    np.testing.assert_array_equal(vol.compute(), truth.stored)
+    _opens_as(tmp_path / "s", truth, 10.0**-decimals)
 
 
 def test_a_partly_rewritten_stack_moved_past_its_rounding_is_still_refused(tmp_path):
@@ -417,9 +431,7 @@ def test_a_partly_rewritten_stack_moved_past_its_rounding_is_still_refused(tmp_p
     truth = write_dicom_series(
         tmp_path / "s",
         (7, 9, 12),
-        orientation="oblique",
-        spacing=(0.9, 1.3, 2.7),
-        origin=(-120.3123, 88.1234, -40.7345),
+        **_FULL_PRECISION,
     )
     _rewrite_positions(truth.files[6:], 2, shift=0.05)
     with pytest.raises(lv.SeriesError, match="irregular slice spacing"):
@@ -437,17 +449,12 @@ def test_a_4d_series_with_a_volume_rewritten_to_fewer_decimals_stacks_its_volume
         (7, 9, 5),
         4,
         labels=labels,
-        orientation="oblique",
-        spacing=(0.9, 1.3, 2.7),
-        origin=(-120.3123, 88.1234, -40.7345),
+        **_FULL_PRECISION,
     )
     volume_2 = [f for f in truth.files if int(pydicom.dcmread(f).InstanceNumber) in range(11, 16)]
     assert len(volume_2) == 5
     _rewrite_positions(volume_2, 2)
-    vol = lv.open(tmp_path / "s")
-    assert vol.shape == (7, 9, 5, 4)
-    np.testing.assert_allclose(vol.affine, truth.affine, atol=1e-6)
-    np.testing.assert_array_equal(vol.compute(), truth.stored)
+    _opens_as(tmp_path / "s", truth, 1e-6, shape=(7, 9, 5, 4))
 
 
 def test_two_files_rewritten_to_one_decimal_are_told_by_their_positions(tmp_path):
@@ -465,9 +472,7 @@ def test_two_files_rewritten_to_one_decimal_are_told_by_their_positions(tmp_path
         positions=pos,
     )
     _rewrite_positions([truth.files[2], truth.files[4]], 1)
-    vol = lv.open(tmp_path / "s")
-    np.testing.assert_allclose(vol.affine, truth.affine, atol=0.1)
-    np.testing.assert_array_equal(vol.compute(), truth.stored)
+    _opens_as(tmp_path / "s", truth, 0.1)
 
 
 def test_a_4d_series_rewritten_in_part_across_volumes_stacks_its_volumes(tmp_path):
@@ -478,13 +483,8 @@ def test_a_4d_series_rewritten_in_part_across_volumes_stacks_its_volumes(tmp_pat
         tmp_path / "s",
         (7, 9, 5),
         3,
-        orientation="oblique",
-        spacing=(0.9, 1.3, 2.7),
-        origin=(-120.3123, 88.1234, -40.7345),
+        **_FULL_PRECISION,
     )
     numbers = {int(pydicom.dcmread(f).InstanceNumber): f for f in truth.files}
     _rewrite_positions([numbers[3], numbers[5 + 4]], 1)  # volume 0 slice 2, volume 1 slice 3
-    vol = lv.open(tmp_path / "s")
-    assert vol.shape == (7, 9, 5, 3)
-    np.testing.assert_allclose(vol.affine, truth.affine, atol=0.1)
-    np.testing.assert_array_equal(vol.compute(), truth.stored)
+    _opens_as(tmp_path / "s", truth, 0.1, shape=(7, 9, 5, 3))

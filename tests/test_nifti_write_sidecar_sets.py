@@ -5,10 +5,12 @@ is ``<name>_asl``'s; and a failed or killed overwrite leaves the old set or the 
 from __future__ import annotations
 
 import contextlib
+import itertools
 import json
 import os
 import re
 import stat
+from collections.abc import Iterator
 from pathlib import Path
 
 import nibabel as nib
@@ -299,6 +301,15 @@ def _fail_at(monkeypatch, n: int, error: BaseException, names=_CALLS) -> list[in
     return count
 
 
+def _kill_steps(tmp_path: Path, name: str = "{n}/o") -> Iterator[tuple[int, Path]]:
+    """``(n, out)`` for n = 1, 2, ...: the step a writer is to be killed at and a new folder
+    ``tmp_path / name.format(n=n)`` to write in (the loop ends when a write was not killed)."""
+    for n in itertools.count(1):
+        out = tmp_path / name.format(n=n)
+        out.mkdir(parents=True)
+        yield n, out
+
+
 def _killed_overwrite(monkeypatch, n: int, vol: lv.Volume, dest: Path) -> list[int]:
     """Overwrite ``dest`` with ``vol``, the writer killed at the ``n``-th step of the publish and
     no clean-up run (as after a kill: no put-back, no drop, no unlink, the dead writer's locks
@@ -409,11 +420,7 @@ def test_a_killed_overwrite_is_finished_by_a_write_of_the_other_extension(
     and, the new image not published, left the old image aside, put back later beside
     out.nii.gz's sidecars. Now the set is recovered by whether any image of it is published: the
     new set, or the old one exactly; the write of out.nii.gz is then refused (another image)."""
-    n = 0
-    while True:
-        n += 1
-        out = tmp_path / str(n) / "o"
-        out.mkdir(parents=True)
+    for n, out in _kill_steps(tmp_path):
         lv.open(_dwi(out.parent)).to_nifti(out / killed)
         old = _files(out)
         src, truth = _t1(out.parent)
@@ -470,11 +477,7 @@ def test_a_killed_asl_overwrite_keeps_its_labels_through_a_write_of_name(tmp_pat
     sub_aslcontext.tsv too: the new sub_asl.nii published, its labels were replaced by the old
     ones set aside (label/control swapped, no error) or removed. The file is sub_asl.nii's set's
     while that image is published; unpublished, the old labels go back with the old set."""
-    n = 0
-    while True:
-        n += 1
-        out = tmp_path / str(n) / "o"
-        out.mkdir(parents=True)
+    for n, out in _kill_steps(tmp_path):
         _asl(out.parent).to_nifti(out / "sub_asl.nii")
         new_vol = _other_asl(out.parent / "n")
         src, _truth = _t1(out.parent)
@@ -494,11 +497,7 @@ def test_a_write_of_name_keeps_the_labels_a_killed_asl_overwrite_set_aside(tmp_p
     published, then sub.nii written again: its recovery swept the old sub_aslcontext.tsv set
     aside (sub.nii published), so the next write of sub_asl.nii put the old image back with the
     new labels, or none. The file goes with the set whose writer was killed."""
-    n = 0
-    while True:
-        n += 1
-        out = tmp_path / str(n) / "o"
-        out.mkdir(parents=True)
+    for n, out in _kill_steps(tmp_path):
         src, _truth = _t1(out.parent)
         lv.open(src).to_nifti(out / "sub.nii")
         _asl(out.parent).to_nifti(out / "sub_asl.nii")
@@ -523,11 +522,7 @@ def test_a_killed_asl_overwrite_of_name_keeps_its_labels_through_a_write_of_name
     write saw no sub.nii, took sub_aslcontext.tsv for its own set and removed it; the next write
     of sub.nii put the old ASL image back without labels. The killed set is now recovered whole
     first: sub.nii is there, the write of sub_asl.nii refused, the labels the image's."""
-    n = 0
-    while True:
-        n += 1
-        out = tmp_path / str(n) / "o"
-        out.mkdir(parents=True)
+    for n, out in _kill_steps(tmp_path):
         _asl(out.parent).to_nifti(out / "sub.nii")
         new_vol = _other_asl(out.parent / "n")
         count = _killed_overwrite(monkeypatch, n, new_vol, out / "sub.nii")
@@ -548,11 +543,7 @@ def test_a_killed_asl_overwrite_with_a_suffix_in_another_case_keeps_its_labels(
     killed image's suffix in another case: its leftovers were looked for under the lower-case
     name only, so the write of the other name took sub_aslcontext.tsv for its own set and removed
     it; the killed ASL image came back without labels."""
-    n = 0
-    while True:
-        n += 1
-        out = tmp_path / str(n) / "o"
-        out.mkdir(parents=True)
+    for n, out in _kill_steps(tmp_path):
         _asl(out.parent).to_nifti(out / killed)
         if (out / killed.lower()).exists():
             pytest.skip("a file system that ignores case")
@@ -583,11 +574,7 @@ def test_labels_of_a_killed_new_asl_image_go_when_another_killed_write_left_left
     src, _truth = _t1(tmp_path)
     asl = _asl(tmp_path / "a")
     for first in range(1, 5):
-        n = 0
-        while True:
-            n += 1
-            out = tmp_path / f"{first}-{n}"
-            out.mkdir()
+        for n, out in _kill_steps(tmp_path, f"{first}-{{n}}"):
             lv.open(src).to_nifti(out / name)
             with monkeypatch.context() as m:
                 _killed_recovering(m, first)
@@ -619,11 +606,7 @@ def test_a_recovery_killed_while_putting_back_a_case_variants_set_is_finished(
     src, _truth = _t1(tmp_path)
     dwi = lv.open(_dwi(tmp_path))
     for first in range(5, 12):
-        k = 0
-        while True:
-            k += 1
-            out = tmp_path / f"{first}-{k}"
-            out.mkdir()
+        for k, out in _kill_steps(tmp_path, f"{first}-{{n}}"):
             dwi.to_nifti(out / "out.NII")
             if (out / "out.nii").exists():
                 pytest.skip("a file system that ignores case")
@@ -669,11 +652,7 @@ def test_a_killed_overwrite_of_another_stem_is_left_to_its_own_next_write(tmp_pa
     """OUT.nii is another name than out.nii (its sidecars are OUT.json...): a write of out.nii
     does not recover OUT.nii's killed overwrite (it put OUT.nii's old image back without its old
     sidecars, which the next write of OUT.nii then swept)."""
-    n = 0
-    while True:
-        n += 1
-        out = tmp_path / str(n) / "o"
-        out.mkdir(parents=True)
+    for n, out in _kill_steps(tmp_path):
         lv.open(_dwi(out.parent)).to_nifti(out / "OUT.nii")
         if (out / "out.nii").exists():
             pytest.skip("a file system that ignores case")
