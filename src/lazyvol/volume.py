@@ -104,13 +104,19 @@ def _cut(data: Array, canon: tuple[slice | int, ...]) -> Array:
     return region[tuple(relative)]
 
 
+def _xarray_kind(obj: Any) -> str | None:
+    """The class name of an xarray object (``"DataArray"``, ``"Variable"``...), else None
+    (without importing xarray)."""
+    kind = type(obj)
+    return kind.__name__ if kind.__module__.startswith("xarray.") else None
+
+
 def xarray_dask(obj: Any) -> Any:
     """An xarray DataArray or Variable as a dask array (its own when dask-backed, else chunked
     ``"auto"``: a lazily indexed one, ``xr.open_dataset(path, engine="lazyvol")``, is then read a
     chunk at a time); anything else as it is. Taken through ``numpy.asarray``, the whole array was
     read into memory first, a 4D series of many GiB with it."""
-    kind = type(obj)
-    if not kind.__module__.startswith("xarray.") or kind.__name__ not in ("DataArray", "Variable"):
+    if _xarray_kind(obj) not in ("DataArray", "Variable"):
         return obj
     import dask.array as da
 
@@ -124,9 +130,9 @@ def _voxel_order(obj: Any) -> Any:
     (``image.transpose("k", "j", "i")``) put back in that order, its other dims after them in
     theirs: the affine's columns are the named axes (:func:`lazyvol.xarray.affine_of`), and the
     array was taken in the order it came, its voxels at another voxel's place."""
-    dims = getattr(obj, "dims", None)
-    if type(obj).__name__ != "DataArray" or not isinstance(dims, tuple):
+    if _xarray_kind(obj) != "DataArray":
         return obj
+    dims = obj.dims
     if not {"i", "j", "k"} <= set(dims) or dims[:3] == ("i", "j", "k"):
         return obj
     return obj.transpose("i", "j", "k", *(d for d in dims if d not in ("i", "j", "k")))
