@@ -190,6 +190,38 @@ def test_ome_axes_without_a_type_are_read_by_their_names(tmp_path, axes):
 
 
 @pytest.mark.parametrize(
+    ("names", "refusal"),
+    [
+        ("zyy", lv.FormatError),  # y twice: names MUST be unique
+        ("cyy", lv.FormatError),
+        ("zxx", lv.FormatError),
+        ("yxz", lv.UnsupportedError),  # x, y, z out of place
+        ("zxq", lv.UnsupportedError),  # x at y's place, beside a name lazyvol does not know
+    ],
+)
+def test_ome_space_axes_that_reading_by_position_would_misread_are_refused(
+    tmp_path, names, refusal
+):
+    """Space axes are read by position as z, y, x: axes named ``(z, y, y)`` or ``(z, x, q)``
+    opened with one axis's voxel size and data on another, without a word (only a full set of
+    x, y, z out of order was refused)."""
+    shape: tuple[int, ...] = (2, 3, 4)
+    axes = [{"name": n, "type": "space"} for n in names]
+    if names[0] == "c":  # a channel axis before z, and the two y
+        axes = [{"name": "c", "type": "channel"}, {"name": "z", "type": "space"}, *axes[1:]]
+        shape = (2, *shape)
+    g = zarr.open_group(tmp_path / "img.zarr", mode="w", zarr_format=3)
+    datasets = [
+        {"path": "0", "coordinateTransformations": [{"type": "scale", "scale": [1.0] * len(shape)}]}
+    ]
+    g.attrs["ome"] = {"version": "0.5", "multiscales": [{"axes": axes, "datasets": datasets}]}
+    g.create_array("0", shape=shape, chunks=shape, dtype="int16")[...] = 1
+    with pytest.raises(refusal, match=r"img\.zarr") as err:
+        lv.open(tmp_path / "img.zarr")
+    assert "unique" in str(err.value) or "z, y, x order" in str(err.value)
+
+
+@pytest.mark.parametrize(
     "axes",
     [["t", "c", "z", "y", "x"], [{"name": n} for n in "tczyx"]],
     ids=["ome-0.3-names", "objects-without-type"],

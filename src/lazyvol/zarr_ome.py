@@ -397,14 +397,7 @@ def read_multiscales(store: str, ome: dict[str, Any], level: int) -> OmeLevel:
             f"{store}: OME-Zarr axes {names} need exactly three trailing space axes for a volume "
             "(a 2-D image states no slice thickness, which lazyvol does not invent); use zarr"
         )
-    space_names = [str(names[i]).lower() for i in space]
-    if sorted(space_names) == ["x", "y", "z"] and space_names != ["z", "y", "x"]:
-        raise UnsupportedError(
-            f"{store}: OME-Zarr space axes are stored in the order {space_names}; lazyvol reads "
-            "them as z, y, x (the order OME-NGFF asks for) and does not reorder axes, so reading "
-            "by position would put one axis's voxel size and data on another; write the array "
-            "with its space axes in z, y, x order"
-        )
+    _check_names(store, names, space)
     # disk (.., z, y, x) -> volume (x, y, z, ..): i = x, j = y, k = z
     oriented = _orientations(store, [axes[d] for d in reversed(space)])
     rows, signs = oriented[:2] if oriented else ([0, 1, 2], [1.0, 1.0, 1.0])
@@ -449,6 +442,30 @@ def read_multiscales(store: str, ome: dict[str, Any], level: int) -> OmeLevel:
         meta[CARRIED_KEY] = {"toffset": float(trans[order[3]])}
     return OmeLevel(dataset_path(store, ds.get("path")), nd, affine, meta, order)
 
+
+def _check_names(store: str, names: Sequence[Any], space: Sequence[int]) -> None:
+    """Refuse axis names that reading the space axes by position (z, y, x) would misread: a name
+    given twice (OME-NGFF: names MUST be unique), or a space axis named x, y or z away from its
+    place (``(y, x, z)``, ``(z, x, x)``: one axis's voxel size and data put on another)."""
+    lowered = [str(n).lower() for n in names]
+    twice = sorted({n for n in lowered if lowered.count(n) > 1})
+    if twice:
+        raise FormatError(
+            f"{store}: OME-Zarr axes {list(names)} name {', '.join(map(repr, twice))} more than "
+            "once (OME-NGFF: axis names MUST be unique), so which array axis is which is not "
+            "known; give every axis its own name"
+        )
+    space_names = [lowered[i] for i in space]
+    if any(n in _ZYX and _ZYX.index(n) != at for at, n in enumerate(space_names)):
+        raise UnsupportedError(
+            f"{store}: OME-Zarr space axes are stored in the order {space_names}; lazyvol reads "
+            "them as z, y, x (the order OME-NGFF asks for) and does not reorder axes, so reading "
+            "by position would put one axis's voxel size and data on another; write the array "
+            "with its space axes in z, y, x order"
+        )
+
+
+_ZYX = ("z", "y", "x")
 
 #: The type of an OME axis that does not state one, by its name (OME 0.3's names: x, y, z, c, t).
 _TYPE_OF_NAME = {"x": "space", "y": "space", "z": "space", "t": "time", "c": "channel"}
