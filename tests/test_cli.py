@@ -587,6 +587,18 @@ def test_storage_options_file_errors(env, tmp_path, phantom):
     assert r.returncode == 2 and "cannot read it" in r.stderr
 
 
+def test_storage_options_file_nested_too_deeply_or_endless(env, tmp_path):
+    """A file nested deeper than json's parser recurses, or one that never ends (/dev/zero), is a
+    one-line refusal naming the file, not a RecursionError traceback or unbounded reading."""
+    deep = tmp_path / "deep.json"
+    deep.write_text('{"a": ' + "[" * 100_000 + "]" * 100_000 + "}")
+    r = run(env, "info", "s3://b/x.nii", "--storage-options", deep)
+    assert r.returncode == 2 and "deep.json" in r.stderr and "nested too deeply" in r.stderr
+    assert "Traceback" not in r.stderr and len(r.stderr.strip().splitlines()) == 1
+    r = run(env, "info", "s3://b/x.nii", "--storage-options", "/dev/zero")
+    assert r.returncode == 2 and "/dev/zero" in r.stderr and "larger than" in r.stderr
+
+
 def test_secrets_are_found_in_options_and_urls():
     found = _sources.secrets_of(
         {"key": "AKIAKEY", "anon": False, "client_kwargs": {"aws_secret_access_key": SECRET}},

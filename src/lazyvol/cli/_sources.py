@@ -33,6 +33,7 @@ import sys
 from collections.abc import Callable, Iterator, Mapping, Sequence
 from typing import Any, TextIO, cast
 
+from .. import _json
 from .._location import Location, StorageOptions, display_url, is_url, url_secrets
 from ._common import CommandError, terminal_text
 
@@ -65,7 +66,7 @@ def parse_storage_option(text: str) -> tuple[str, Any]:
     if any(not part for part in key.split(".")):
         raise argparse.ArgumentTypeError(f"{key!r} is not a KEY (empty part between dots)")
     try:
-        parsed: Any = json.loads(value)
+        parsed: Any = _json.loads(value)
     except ValueError:
         parsed = value
     return key, parsed
@@ -93,16 +94,27 @@ def _merge(target: dict[str, Any], extra: Mapping[str, Any]) -> None:
             target[key] = dict(value) if isinstance(value, Mapping) else value
 
 
+#: storage options are a few keys: a file larger than this is not one
+_MAX_OPTIONS_CHARS = 2**20
+
+
 def _load_file(path: str) -> dict[str, Any]:
     try:
         with open(path, encoding="utf-8") as f:
-            loaded = json.load(f)
+            text = f.read(_MAX_OPTIONS_CHARS + 1)
     except UnicodeDecodeError:
         raise CommandError(f"--storage-options {path}: not UTF-8 text (expected JSON)") from None
     except OSError as exc:
         raise CommandError(
             f"--storage-options {path}: cannot read it ({exc.strerror or exc})"
         ) from None
+    if len(text) > _MAX_OPTIONS_CHARS:  # (``/dev/zero`` would be read forever)
+        raise CommandError(
+            f"--storage-options {path}: larger than {_MAX_OPTIONS_CHARS // 2**20} MiB; expected "
+            'a small JSON object such as {"anon": true}'
+        )
+    try:
+        loaded = _json.loads(text)
     except json.JSONDecodeError as exc:
         # the line and column only, never the file's text
         where = f"line {exc.lineno} column {exc.colno}"
@@ -110,6 +122,8 @@ def _load_file(path: str) -> dict[str, Any]:
             f"--storage-options {path}: not valid JSON ({where}); expected a JSON object such "
             'as {"anon": true}'
         ) from None
+    except ValueError as exc:  # nested deeper than the parser recurses
+        raise CommandError(f"--storage-options {path}: {exc}") from None
     if not isinstance(loaded, dict):
         raise CommandError(
             f"--storage-options {path}: expected a JSON object (keys and values), found a "
