@@ -517,3 +517,40 @@ def test_a_level_that_is_no_whole_number_is_refused_not_truncated(tmp_path, kind
     with pytest.raises(OptionError, match="level"):
         lv.open(store, level=level)
     assert lv.open(store, level=np.int64(0)).shape == lv.open(store).shape
+
+
+def _ome_image(group, version):
+    """An OME-Zarr image (z, y, x) in ``group``, attributes as OME ``version`` writes them."""
+    axes = [{"name": n, "type": "space"} for n in "zyx"]
+    ds = [{"path": "0", "coordinateTransformations": [{"type": "scale", "scale": [1.0] * 3}]}]
+    multiscales = [{"version": version, "axes": axes, "datasets": ds}]
+    if version == "0.5":
+        group.attrs["ome"] = {"version": "0.5", "multiscales": multiscales}
+    else:
+        group.attrs["multiscales"] = multiscales
+    truth = np.arange(24, dtype=np.int16).reshape(2, 3, 4)
+    group.create_array("0", shape=truth.shape, chunks=truth.shape, dtype=truth.dtype)[...] = truth
+    return truth
+
+
+@pytest.mark.parametrize("version", ["0.4", "0.5"])
+@pytest.mark.parametrize("kind", ["bioformats2raw", "plate"])
+def test_a_collection_of_ome_images_names_an_image_to_open(tmp_path, version, kind):
+    """A bioformats2raw collection or an HCS plate is no volume: the refusal said "open it with
+    zarr directly" where opening one of its images with lazyvol works; it now names one, and
+    that path opens."""
+    root = zarr.open_group(tmp_path / "c.zarr", mode="w", zarr_format=3 if version == "0.5" else 2)
+    if kind == "bioformats2raw":
+        attrs = {"bioformats2raw.layout": 3}
+        image = root.create_group("0")
+    else:
+        attrs = {"plate": {"wells": [{"path": "A/1", "rowIndex": 0, "columnIndex": 0}]}}
+        image = root.create_group("A").create_group("1").create_group("0")
+    root.attrs.update({"ome": {"version": "0.5", **attrs}} if version == "0.5" else attrs)
+    truth = _ome_image(image, version)
+    with pytest.raises(lv.FormatError) as err:
+        lv.open(tmp_path / "c.zarr")
+    message = str(err.value)
+    assert "not one image" in message and "with zarr directly" not in message
+    hinted = message.rsplit("e.g. ", 1)[1]
+    np.testing.assert_array_equal(lv.open(hinted).compute(), truth.T)

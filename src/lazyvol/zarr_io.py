@@ -73,7 +73,7 @@ from .zarr_meta import (
     manifest_from_json,
     stored_level_affine,
 )
-from .zarr_ome import check_level, nifti_level, read_multiscales
+from .zarr_ome import check_level, nifti_level, not_an_image, read_multiscales
 from .zarr_read import (
     _ARRAYS,
     FallbackPlan,
@@ -298,10 +298,7 @@ def open_store(
             data = da.map_blocks(_cast, vol.data, dtype=out, to=out, where=root.display)
             vol = Volume(data, vol.affine, meta=vol.meta, source=vol.source)
         return vol
-    raise FormatError(
-        f"{root.display}: a Zarr store that is neither a lazyvol store (group attribute 'lazyvol') "
-        "nor an OME-Zarr image (attribute 'ome' with 'multiscales'); open it with zarr directly"
-    )
+    raise FormatError(not_an_image(root.display, attrs))
 
 
 def _cast(block: np.ndarray, *, to: np.dtype, where: str) -> np.ndarray:
