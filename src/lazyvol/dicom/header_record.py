@@ -36,6 +36,7 @@ from .header_values import (
 )
 from .model import DEFLATED_SYNTAX, FLOAT_PIXEL_VRS, NATIVE_SYNTAXES, PIXEL_HEAD_CUT
 from .multiframe import UNSUPPORTED_LAYOUT, expand_frames
+from .nm_tomo import nm_tomo_file, nm_tomo_frames
 from .records import GE_NO_DTI, ONE_FRAME_TAKEN, ONE_VALUE_SPACING, FrameRecord, one_frame_held
 from .siemens_sidecar import record_siemens
 from .source import Fetch
@@ -268,7 +269,7 @@ def fill_record(
         image_type=r.get_strs("ImageType"),
         rows=r.get_int("Rows") or 0,
         columns=r.get_int("Columns") or 0,
-        samples_per_pixel=_or_default(r.get_int("SamplesPerPixel"), 1),
+        samples_per_pixel=1 if (spp := r.get_int("SamplesPerPixel")) is None else spp,  # (0 kept)
         photometric=r.get_str("PhotometricInterpretation").upper(),  # (CS is upper case)
         bits_allocated=r.get_int("BitsAllocated") or 0,
         bits_stored=r.get_int("BitsStored") or 0,
@@ -363,11 +364,6 @@ def read_radiopharmaceutical(raw: dict[int, Any]) -> dict[str, Any]:
     return {} if isinstance(items, str) else radiopharmaceutical_values(items)
 
 
-def _or_default(value: int | None, default: int) -> int:
-    """``value``, or ``default`` when the attribute is absent (0 is kept: a corrupt value)."""
-    return default if value is None else value
-
-
 def asl_label(rec: FrameRecord, raw: dict[int, Any]) -> str | None:
     """Philips ASL: ``"label"`` or ``"control"`` from (2005,1429) (its first letter, as dcm2niix
     reads it), as BIDS aslcontext.tsv names them; None for other files."""
@@ -417,23 +413,25 @@ def expand(rec: FrameRecord, raw: dict[int, Any], fetch: Fetch) -> HeaderResult:
         frames = _enhanced_frames(rec, raw, fetch)
         # one frame whose groups do not describe it: the file's own attributes do, as before
         return rec if one and not isinstance(frames, list) else frames
+    if rec.number_of_frames != 1 and nm_tomo_file(rec):  # (no functional groups: the NM IOD's)
+        return _enhanced_frames(rec, raw, fetch, "NM reconstruction")
     if rec.number_of_frames != 1:
         rec.frame = -1  # multi-frame without functional groups: not located frame by frame
     return rec
 
 
-def _enhanced_frames(rec: FrameRecord, raw: dict[int, Any], fetch: Fetch) -> HeaderResult:
-    """An enhanced multi-frame file's frame records, or why they cannot be read."""
+def _enhanced_frames(
+    rec: FrameRecord, raw: dict[int, Any], fetch: Fetch, kind: str = "enhanced multi-frame image"
+) -> HeaderResult:
+    """A multi-frame file's frame records (an NM reconstruction's: ``kind``), or why not."""
+    expand_kind = nm_tomo_frames if kind == "NM reconstruction" else expand_frames
     try:
-        frames = expand_frames(rec, raw, fetch)
+        frames = expand_kind(rec, raw, fetch)
     except Exception as exc:  # malformed functional groups
         frames = f"unreadable functional groups ({type(exc).__name__}: {exc})"
     if isinstance(frames, str):
-        return HeaderSkip(
-            f"enhanced multi-frame image: {frames}",
-            rec.series_uid,
-            unsupported=frames.endswith(UNSUPPORTED_LAYOUT),
-        )
+        unsupported = frames.endswith(UNSUPPORTED_LAYOUT)
+        return HeaderSkip(f"{kind}: {frames}", rec.series_uid, unsupported=unsupported)
     return frames
 
 

@@ -91,6 +91,10 @@ STANDARD_TAGS: dict[str, tuple[int, str]] = {
     "RealWorldValueMappingSequence": (0x00409096, "SQ"),
     # Present only to be refused: real-world values through a lookup table (not applied)
     "ModalityLUTSequence": (0x00283000, "SQ"),
+    # NM reconstructions (SPECT): geometry and frame order (lazyvol.dicom.nm_tomo)
+    "DetectorInformationSequence": (0x00540022, "SQ"),
+    "FrameIncrementPointer": (0x00280009, "AT"),
+    "SliceVector": (0x00540080, "US"),
 }
 #: Vendor private attributes read by fixed element number (as dcm2niix does), interpreted only
 #: when Manufacturer (0008,0070) names the vendor: pseudo-keyword -> (tag, VR).
@@ -219,7 +223,17 @@ def _tag_str(keyword: str) -> str:
     return f"({t >> 16:04X},{t & 0xFFFF:04X})"
 
 
-_BINARY = {"US": "H", "UL": "L", "SS": "h", "SL": "l", "FL": "f", "FD": "d", "SV": "q", "UV": "Q"}
+_BINARY = {
+    "AT": "H",
+    "US": "H",
+    "UL": "L",
+    "SS": "h",
+    "SL": "l",
+    "FL": "f",
+    "FD": "d",
+    "SV": "q",
+    "UV": "Q",
+}
 
 
 def _item_size(vr: str) -> int:

@@ -45,6 +45,7 @@ __all__ = [
     "TOP_LEVEL_SPACING",
     "UNSUPPORTED_LAYOUT",
     "expand_frames",
+    "frame_ranges",
 ]
 
 #: How :func:`expand_frames` ends the reason of a valid file whose frames it cannot locate (a kind
@@ -336,7 +337,7 @@ def expand_frames(
             f"PerFrameFunctionalGroupsSequence (5200,9230) has {len(per)} items but NumberOfFrames "
             f"(0028,0008) is {nframes}"
         )
-    ranges = _frame_ranges(rec, nframes, fetch)
+    ranges = frame_ranges(rec, nframes, fetch)
     if isinstance(ranges, str):
         return ranges
     dim_keep, dim_names, dim_order = dimensions(_sequence(raw.get(0x00209222)))
@@ -352,7 +353,7 @@ def expand_frames(
     return frames
 
 
-def _frame_ranges(rec: FrameRecord, nframes: int, fetch: Fetch) -> list[tuple[int, int]] | str:
+def frame_ranges(rec: FrameRecord, nframes: int, fetch: Fetch) -> list[tuple[int, int]] | str:
     """``(offset, length)`` of each frame's bytes (native: the frame; encapsulated: its items)."""
     bits_problem = bits_allocated_problem(rec)
     if bits_problem:  # (BitsAllocated // 8 would measure the frames wrong: say what is wrong)

@@ -79,7 +79,13 @@ _WANTED_SQ = frozenset(
 #: Wanted sequences kept as their bytes (parsed by pydicom only where read: a Philips image's real
 #: world value mapping, a UIH GRID's slice items), also of undefined length: the bytes up to and
 #: including the sequence delimiter (pydicom's read_sequence stops there).
-_SEQUENCE_BYTES = frozenset({_TAG["RealWorldValueMappingSequence"], _TAG["UIH_VFrameSequence"]})
+_SEQUENCE_BYTES = frozenset(
+    {
+        _TAG["RealWorldValueMappingSequence"],
+        _TAG["UIH_VFrameSequence"],
+        _TAG["DetectorInformationSequence"],
+    }
+)
 _STOP = frozenset(_PIXEL_TAGS)
 _STOP_HEADS = frozenset(struct.pack(f"{e}HH", t >> 16, t & 0xFFFF) for t in _STOP for e in "<>")
 WINDOW = 4096

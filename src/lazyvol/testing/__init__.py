@@ -18,6 +18,7 @@ from .dicom import (
     write_dicom_4d_series,
     write_dicom_series,
     write_enhanced_dicom,
+    write_nm_tomo,
 )
 from .mosaic import MosaicSeriesTruth, write_mosaic_series, write_uih_grid_series
 from .nifti import phantom_slab, write_phantom_nifti
@@ -45,6 +46,7 @@ __all__ = [
     "write_dicom_series",
     "write_enhanced_dicom",
     "write_mosaic_series",
+    "write_nm_tomo",
     "write_phantom_nifti",
     "write_uih_grid_series",
 ]

@@ -1,0 +1,142 @@
+"""NM reconstructions (SPECT, ImageType RECON TOMO): one multi-frame file without functional
+groups, located by the NM Image IOD's rules (lazyvol.dicom.nm_tomo).
+
+They were refused ("a multi-frame image without per-frame functional groups"). References:
+synthetic truth (lazyvol.testing.write_nm_tomo knows every slice's position), and dcm2niix where
+it is right (positive spacing, frames in slice order; it ignores the sign of
+SpacingBetweenSlices and the SliceVector, and says "Unable to determine slice direction").
+Volumes are compared in nibabel's closest canonical orientation (voxels and affine), so the
+reader's choice of slice direction does not matter, only where every voxel lies.
+"""
+
+from __future__ import annotations
+
+import nibabel as nib
+import numpy as np
+import pytest
+from pydicom import dcmread
+
+import lazyvol as lv
+from lazyvol.testing import write_nm_tomo
+
+
+def _canonical(data: np.ndarray, affine: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    img = nib.as_closest_canonical(nib.Nifti1Image(data, affine))
+    return np.asanyarray(img.dataobj), img.affine
+
+
+def _assert_opens_as_truth(path, truth, slope=1.0):
+    vol = lv.open(path)
+    got, got_affine = _canonical(vol.compute(), vol.affine)
+    want, want_affine = _canonical(truth.stored * slope, truth.affine)
+    np.testing.assert_allclose(got_affine, want_affine, atol=1e-4)
+    np.testing.assert_array_equal(got, want)
+    return vol
+
+
+@pytest.mark.parametrize(
+    "orientation", ["axial", "coronal", "sagittal", [0.9, 0.1, 0.0, -0.1, 0.9, 0.4]]
+)
+@pytest.mark.parametrize("sign", [1.0, -1.0])
+def test_a_spect_reconstruction_opens_where_its_slices_lie(tmp_path, orientation, sign):
+    """Positive SpacingBetweenSlices stacks the slices along row x column, negative against it
+    (PS3.3 C.8.4.15), frames stored out of slice order (the SliceVector says which is which)."""
+    order = [3, 0, 1, 2, *range(4, 12), 15, 14, 13, 12]
+    iop = orientation
+    if not isinstance(orientation, str):
+        row = np.array(orientation[:3]) / np.linalg.norm(orientation[:3])
+        col = np.array(orientation[3:])
+        col = col - row * (col @ row)
+        iop = [*row, *(col / np.linalg.norm(col))]
+    truth = write_nm_tomo(
+        tmp_path / "nm" / "spect.dcm",
+        orientation=iop,
+        spacing=(4.0, 3.5, 4.5 * sign),
+        frame_order=order,
+    )
+    vol = _assert_opens_as_truth(truth.files[0], truth)
+    assert vol.shape == truth.stored.shape
+
+
+@pytest.mark.parametrize("compress", [None, "1.2.840.10008.1.2.5"])
+def test_a_spect_reconstruction_in_slice_order_matches_dcm2niix(tmp_path, dcm2niix, compress):
+    """Frames in slice order, positive spacing: where dcm2niix is right, the two agree."""
+    truth = write_nm_tomo(tmp_path / "nm" / "spect.dcm", slope=0.5, compress=compress)
+    vol = _assert_opens_as_truth(truth.files[0], truth, slope=0.5)
+    (ref,) = dcm2niix(tmp_path / "nm", tmp_path / "ref")
+    ref_img = nib.load(ref)
+    want, want_affine = _canonical(np.asanyarray(ref_img.dataobj), ref_img.affine)
+    got, got_affine = _canonical(vol.compute(), vol.affine)
+    np.testing.assert_allclose(got_affine, want_affine, atol=1e-3)
+    np.testing.assert_allclose(got, want)
+
+
+def _edited(tmp_path, edit):
+    truth = write_nm_tomo(tmp_path / "nm" / "spect.dcm")
+    ds = dcmread(truth.files[0])
+    edit(ds)
+    ds.save_as(truth.files[0])
+    return truth.files[0]
+
+
+def _drop(name):
+    return lambda ds: delattr(ds, name)
+
+
+def _gated(ds):
+    ds.ImageType = ["ORIGINAL", "PRIMARY", "RECON GATED TOMO", "EMISSION"]
+    ds.FrameIncrementPointer = [0x00540070, 0x00540080]
+
+
+def _detector_without_position(ds):
+    del ds.DetectorInformationSequence[0].ImagePositionPatient
+
+
+def _short_slice_vector(ds):
+    ds.SliceVector = list(ds.SliceVector)[:-1]
+
+
+@pytest.mark.parametrize(
+    ("edit", "error", "named"),
+    [
+        (_gated, lv.UnsupportedError, "FrameIncrementPointer (0028,0009) names (0054,0070)"),
+        (_drop("DetectorInformationSequence"), lv.FormatError, "DetectorInformationSequence"),
+        (_detector_without_position, lv.FormatError, "ImagePositionPatient in"),
+        (_short_slice_vector, lv.FormatError, "SliceVector (0054,0080)"),
+        (_drop("SpacingBetweenSlices"), lv.FormatError, "SpacingBetweenSlices (0018,0088)"),
+        (_drop("FrameIncrementPointer"), lv.UnsupportedError, "names nothing"),
+    ],
+    ids=[
+        "gated",
+        "no-detector-items",
+        "no-position",
+        "short-slice-vector",
+        "no-spacing",
+        "no-pointer",
+    ],
+)
+def test_a_spect_reconstruction_that_cannot_be_located_is_refused(tmp_path, edit, error, named):
+    """Never guessed: what is missing or of another kind is named (gated frames vary by time
+    slot as well as slice; without the spacing or the detector item the slices lie nowhere)."""
+    path = _edited(tmp_path, edit)
+    with pytest.raises(error, match=r"spect\.dcm") as err:
+        lv.open(path)
+    assert named in str(err.value)
+
+
+def test_two_frames_of_one_slice_are_refused(tmp_path):
+    """A SliceVector naming one slice twice puts two frames at one position: refused as
+    duplicates, not one of them dropped."""
+    path = _edited(tmp_path, lambda ds: setattr(ds, "SliceVector", [1, 1, *range(3, 17)]))
+    with pytest.raises(lv.LazyvolError, match=r"spect\.dcm"):
+        lv.open(path).compute()
+
+
+def test_a_spect_reconstruction_in_implicit_vr_opens_the_same(tmp_path):
+    """Implicit VR: the detector items and the Frame Increment Pointer (VR AT) read by the
+    dictionary's VR."""
+    truth = write_nm_tomo(tmp_path / "nm" / "spect.dcm", spacing=(4.0, 4.0, -3.0))
+    ds = dcmread(truth.files[0])
+    ds.file_meta.TransferSyntaxUID = "1.2.840.10008.1.2"
+    ds.save_as(truth.files[0], implicit_vr=True, little_endian=True)
+    _assert_opens_as_truth(truth.files[0], truth)
