@@ -171,6 +171,43 @@ def test_basic_offset_table_is_checked_before_it_locates_frames(tmp_path, compre
             np.testing.assert_array_equal(got, truth.stored[:, :, k])
 
 
+@pytest.mark.parametrize("compress", [RLELossless, JPEG2000Lossless], ids=["rle", "j2k"])
+def test_frames_are_where_the_extended_offset_table_says(tmp_path, compress):
+    """The Extended Offset Table (7FE0,0001) says where each frame's one fragment is (PS3.3
+    C.7.6.3.1.8), in any order; lazyvol ignored it and took the fragments in file order, so a
+    file whose table lists them in another order gave every slice another slice's pixels,
+    silently, where pydicom reads each frame where the table says. A table that locates no
+    frame (too short, an offset between fragments) is not used: the fragments locate them."""
+    import struct
+
+    from pydicom.encaps import encapsulate_extended, generate_frames
+
+    truth = write_enhanced_dicom(tmp_path / "e.dcm", (32, 48, 6), compress=compress)
+    ds = pydicom.dcmread(tmp_path / "e.dcm")
+    frames = list(generate_frames(ds.PixelData, number_of_frames=6))
+    stored = [2, 0, 1, 5, 3, 4]  # the fragment of frame f is frames[f] stored at place stored[f]
+    data, offsets, lengths = encapsulate_extended([frames[stored.index(p)] for p in range(6)])
+    offsets = struct.unpack("<6Q", offsets)
+    lengths = struct.unpack("<6Q", lengths)
+    ds.PixelData = data
+    ds.ExtendedOffsetTable = struct.pack("<6Q", *(offsets[stored[f]] for f in range(6)))
+    ds.ExtendedOffsetTableLengths = struct.pack("<6Q", *(lengths[stored[f]] for f in range(6)))
+    ds.save_as(tmp_path / "eot.dcm")
+    pixels = pydicom.dcmread(tmp_path / "eot.dcm").pixel_array  # (frames, rows, columns)
+    for f in range(6):  # (write_enhanced_dicom stores frame f at slice f)
+        np.testing.assert_array_equal(pixels[f].T, truth.stored[:, :, f])
+    vol = lv.open(tmp_path / "eot.dcm", scale=False, chunks=(32, 48, 1))
+    np.testing.assert_array_equal(vol.compute(), truth.stored)
+    np.testing.assert_array_equal(vol[:, :, 3:4].compute()[:, :, 0], truth.stored[:, :, 3])
+    for name, table in [("short", offsets[:5]), ("between", (offsets[0] + 2, *offsets[1:]))]:
+        ds.PixelData = encapsulate_extended(frames)[0]
+        ds.ExtendedOffsetTable = struct.pack(f"<{len(table)}Q", *table)
+        ds.ExtendedOffsetTableLengths = struct.pack(f"<{len(table)}Q", *lengths[: len(table)])
+        ds.save_as(tmp_path / f"{name}.dcm")
+        got = lv.open(tmp_path / f"{name}.dcm", scale=False).compute()
+        np.testing.assert_array_equal(got, truth.stored)
+
+
 @pytest.mark.parametrize("syntax", [JPEG2000Lossless, JPEGLSLossless], ids=["j2k", "jpeg-ls"])
 @pytest.mark.parametrize("table", ["none", "damaged"])
 def test_several_fragments_a_frame_without_a_usable_table_are_found_by_their_end_marker(

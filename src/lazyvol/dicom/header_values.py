@@ -95,6 +95,8 @@ STANDARD_TAGS: dict[str, tuple[int, str]] = {
     "DetectorInformationSequence": (0x00540022, "SQ"),
     "FrameIncrementPointer": (0x00280009, "AT"),
     "SliceVector": (0x00540080, "US"),
+    # Where each compressed frame of a multi-frame file is (pydicom reads the frames by it)
+    "ExtendedOffsetTable": (0x7FE00001, "OV"),
 }
 #: Vendor private attributes read by fixed element number (as dcm2niix does), interpreted only
 #: when Manufacturer (0008,0070) names the vendor: pseudo-keyword -> (tag, VR).

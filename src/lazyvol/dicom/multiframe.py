@@ -24,6 +24,7 @@ from .excess import bits_allocated_problem, excess_problem, undefined_length_pro
 from .frame_diffusion import frame_diffusion
 from .image_type import KINDS_APART
 from .model import NATIVE_SYNTAXES, pixel_element_name
+from .offset_tables import bad_offset_table, extended_order
 from .records import (
     EXTRA_VALUES,
     ONE_VALUE_SPACING,
@@ -337,7 +338,7 @@ def expand_frames(
             f"PerFrameFunctionalGroupsSequence (5200,9230) has {len(per)} items but NumberOfFrames "
             f"(0028,0008) is {nframes}"
         )
-    ranges = frame_ranges(rec, nframes, fetch)
+    ranges = frame_ranges(rec, nframes, fetch, raw.get(0x7FE00001))
     if isinstance(ranges, str):
         return ranges
     dim_keep, dim_names, dim_order = dimensions(_sequence(raw.get(0x00209222)))
@@ -353,8 +354,11 @@ def expand_frames(
     return frames
 
 
-def frame_ranges(rec: FrameRecord, nframes: int, fetch: Fetch) -> list[tuple[int, int]] | str:
-    """``(offset, length)`` of each frame's bytes (native: the frame; encapsulated: its items)."""
+def frame_ranges(
+    rec: FrameRecord, nframes: int, fetch: Fetch, extended: Any = None
+) -> list[tuple[int, int]] | str:
+    """``(offset, length)`` of each frame's bytes (native: the frame; encapsulated: its items);
+    ``extended``: the raw Extended Offset Table (7FE0,0001) element, if any."""
     bits_problem = bits_allocated_problem(rec)
     if bits_problem:  # (BitsAllocated // 8 would measure the frames wrong: say what is wrong)
         return bits_problem + UNSUPPORTED_LAYOUT
@@ -381,6 +385,9 @@ def frame_ranges(rec: FrameRecord, nframes: int, fetch: Fetch) -> list[tuple[int
         if not items:
             return "encapsulated Pixel Data (7FE0,0010) has no Basic Offset Table item"
         (bot_off, bot_len), fragments = items[0], items[1:]
+        by_table = extended_order(extended, nframes, fragments)
+        if by_table is not None:
+            return [(fragments[i][0] - 8, fragments[i][1] + 8) for i in by_table]
         bad_table = ""
         if bot_len:
             table = fetch(rec.path, bot_off, bot_len, rec.size)
@@ -398,7 +405,7 @@ def frame_ranges(rec: FrameRecord, nframes: int, fetch: Fetch) -> list[tuple[int
                     "cannot be located"
                 )
             first_item = fragments[0][0] - 8
-            bad_table = _bad_offset_table(starts, first_item, fragments)
+            bad_table = bad_offset_table(starts, first_item, fragments)
         if bot_len and not bad_table:
             ends = [*starts[1:], None]
             for s, e in zip(starts, ends, strict=True):
@@ -451,22 +458,6 @@ def _ranges_by_end_marker(
     if len(ranges) != nframes or begin != fragments[-1][0] + fragments[-1][1]:
         return None
     return ranges
-
-
-def _bad_offset_table(starts: list[int], first_item: int, fragments: list[tuple[int, int]]) -> str:
-    """Why a Basic Offset Table cannot locate the frames, or "" when it can (PS3.5 A.4: the first
-    offset is 0, they increase, and each is where a fragment's item tag starts, counted from the
-    first fragment's)."""
-    items = {off - 8 - first_item for off, _length in fragments}
-    if starts[0] != 0:
-        return f"starts at {starts[0]}, not 0"
-    for k in range(1, len(starts)):
-        if starts[k] <= starts[k - 1]:
-            return f"does not increase (entry {k}: {starts[k]} after {starts[k - 1]})"
-    for k, s in enumerate(starts):
-        if s not in items:
-            return f"entry {k} ({s}) is not the start of a fragment"
-    return ""
 
 
 def _measures(groups: list[Any], fr: FrameRecord) -> None:

@@ -110,7 +110,7 @@ def nm_tomo_frames(rec: FrameRecord, raw: dict[int, Any], fetch: Fetch) -> list[
     stated = _slices(rec, ValueReader(SimpleNamespace(_dict=raw)))
     if isinstance(stated, str):
         return stated
-    ranges = frame_ranges(rec, rec.number_of_frames, fetch)
+    ranges = frame_ranges(rec, rec.number_of_frames, fetch, raw.get(0x7FE00001))
     if isinstance(ranges, str):
         return ranges
     (first, iop), (slices, sbs) = plane, stated

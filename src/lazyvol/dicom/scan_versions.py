@@ -203,7 +203,8 @@ __all__ = ["INDEX_VERSION", "REPORT_FORMAT"]
 #: 118: records read a top-level TransmitterFrequency (0018,9098) as ImagingFrequency, as dcm2niix (h192).
 #: 119: an enhanced Siemens frame's in-plane reduction factor of 1 is none, as dcm2niix (h192).
 #: 120: NM reconstructions (SPECT, RECON TOMO) give one record per slice (lazyvol.dicom.nm_tomo).
-INDEX_VERSION = 120
+#: 121: an enhanced file's compressed frames are located by its Extended Offset Table (h195).
+INDEX_VERSION = 121
 #: Layout of a report: 2: files named by their listing position, identities taken from the listing;
 #: 3: a volume's files may differ in pixel encoding (each frame's, ``encodings``), where 2 split them;
 #: 4: ... and in BitsStored (each frame's, ``stored_bits``), where 3 split them;
@@ -494,4 +495,5 @@ INDEX_VERSION = 120
 #: 179: ImagingFrequency from a top-level TransmitterFrequency (0018,9098), as dcm2niix (h192).
 #: 180: no Siemens enhanced ParallelReductionFactorInPlane of 1, as dcm2niix (h192).
 #: 181: NM reconstructions (SPECT) open as volumes, located by the NM Image IOD's rules.
-REPORT_FORMAT = 181
+#: 182: frames located by an Extended Offset Table (7FE0,0001) change a volume's pixels (h195).
+REPORT_FORMAT = 182
