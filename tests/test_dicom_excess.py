@@ -145,3 +145,25 @@ def test_columns_under_stated_on_a_wide_image_is_refused(tmp_path):
     _edit(truth.files, Columns=7)
     with pytest.raises(lv.FormatError, match=r"12 more than the 84 .*non-zero bytes.*Columns"):
         lv.open(tmp_path / "s")
+
+
+def test_one_byte_frames_with_their_pad_byte_are_read(tmp_path):
+    # An image of one 8-bit pixel has an odd length, which the pad byte makes even (PS3.5 7.1.1;
+    # pydicom writes it): that byte is as long as a frame, and such files were refused as holding
+    # 'at least one whole frame more'. Single-frame and enhanced files alike read as pydicom reads
+    # them; a frame more than the header states is still refused.
+    truth = write_dicom_series(tmp_path / "s", (1, 1, 3), dtype="uint8")
+    assert len(pydicom.dcmread(truth.files[0]).PixelData) == 2
+    want = np.stack([pydicom.dcmread(f).pixel_array.T for f in truth.files], axis=-1)
+    np.testing.assert_array_equal(want, truth.stored)
+    np.testing.assert_array_equal(lv.open(tmp_path / "s").compute(), truth.stored)
+    enhanced = write_enhanced_dicom(tmp_path / "e" / "e.dcm", (1, 1, 3), dtype="uint8")
+    assert len(pydicom.dcmread(enhanced.files[0]).PixelData) == 4
+    np.testing.assert_array_equal(
+        lv.open(enhanced.files[0], scale=False).compute(), enhanced.stored
+    )
+    ds = pydicom.dcmread(truth.files[0])
+    ds.PixelData = b"\x07\x08"  # two frames' bytes under a header stating one, even: data
+    ds.save_as(tmp_path / "two.dcm")
+    with pytest.raises(lv.FormatError, match="at least one whole frame more"):
+        lv.open(tmp_path / "two.dcm")

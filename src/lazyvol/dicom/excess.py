@@ -59,17 +59,24 @@ def _excess(rec: FrameRecord) -> int:
     return rec.pixel_length - frame * frames
 
 
+def _pad_byte(extra: int, frame: int, frames: int) -> bool:
+    """Is an excess of ``extra`` bytes past ``frames`` frames of ``frame`` bytes the one pad byte
+    of an odd length (PS3.5 7.1.1)? As long as a frame of one 8-bit pixel: the pad byte (a zero,
+    as PS3.5 says, :func:`excess_holds_data` reads it) or that frame again."""
+    return extra == 1 and frame * frames % 2 == 1
+
+
 def excess_holds_data(rec: FrameRecord, fetch: Fetch) -> bool:
     """Whether the bytes of ``rec``'s native pixel element past the image its header states, more
-    than an odd length's pad byte and less than a frame of them, hold a non-zero byte (data, not
-    padding).
+    than an odd length's pad byte and less than a frame of them (or that pad byte, when a frame is
+    one byte), hold a non-zero byte (data, not padding).
 
     Reads them (those the file holds, :data:`_CHUNK` bytes at a time, up to the first non-zero
     one) only for a file with such an excess: other files cost no read. False when they cannot
     be read (the pixel read's own error names that)."""
     extra = _excess(rec)
     _, _, frames, row, frame = _stated(rec)
-    if row <= 0 or not 1 < extra < frame:
+    if row <= 0 or not (1 < extra < frame or (frame == 1 and _pad_byte(extra, frame, frames))):
         return False
     pos = rec.pixel_offset + frame * frames
     end = min(rec.pixel_offset + rec.pixel_length, rec.size)
@@ -93,8 +100,8 @@ def excess_problem(rec: FrameRecord, element: str = "Pixel Data (7FE0,0010)") ->
     padding."""
     extra = _excess(rec)
     rows, columns, frames, row, frame = _stated(rec)
-    if frame <= 0 or extra <= 0:
-        return None
+    if frame <= 0 or extra <= 0 or (_pad_byte(extra, frame, frames) and not rec.excess_data):
+        return None  # (one byte past an odd length: the pad byte that makes it even, PS3.5 7.1.1)
     cut = (
         ", so Rows (0028,0010) or Columns (0028,0011) under-state the image and reading it as "
         "stated would return it cut or scrambled; fix Rows/Columns"
