@@ -94,6 +94,25 @@ def test_truncated_encapsulated_data_fails_at_open(tmp_path):
     assert victim in str(exc.value)
 
 
+@pytest.mark.parametrize("syntax", [RLELossless, JPEG2000Lossless], ids=["rle", "j2k"])
+def test_a_single_frame_with_a_damaged_offset_table_reads_its_fragments(tmp_path, syntax):
+    """A single frame is all its fragments, whatever the Basic Offset Table says (PS3.5 A.4), and
+    pydicom reads it so; a table stating another offset than 0 made the decoder look for the frame
+    inside it, every slice then a FormatError blaming the compressed data (and the codestream checks
+    passed over: they could not find the frame either)."""
+    truth = write_dicom_series(tmp_path / "s", (32, 48, 3), compress=syntax)
+    for f in truth.files:
+        ds = pydicom.dcmread(f)
+        raw = bytearray(ds.PixelData)
+        assert raw[:8] == b"\xfe\xff\x00\xe0\x04\x00\x00\x00"  # a table of one entry (0)
+        raw[8:12] = struct.pack("<I", 6)
+        ds.PixelData = bytes(raw)
+        ds.save_as(f)
+    want = np.stack([pydicom.dcmread(f).pixel_array.T for f in truth.files], axis=-1)
+    np.testing.assert_array_equal(want, truth.stored)
+    np.testing.assert_array_equal(lv.open(tmp_path / "s", scale=False).compute(), truth.stored)
+
+
 def test_missing_decoder_names_syntax_and_package(tmp_path, monkeypatch):
     from pydicom.pixels.decoders.base import Decoder
 

@@ -225,7 +225,9 @@ def _decode(plan: DicomPlan, n: int) -> np.ndarray:
         # One frame's items of a multi-frame file: wrap them as a one-frame encapsulated value.
         if len(buf) < length:
             raise FormatError(f"{path}: truncated: frame {n} items end past the end of the file")
-        buf = b"\xfe\xff\x00\xe0\x00\x00\x00\x00" + buf + b"\xfe\xff\xdd\xe0\x00\x00\x00\x00"
+        buf = _EMPTY_TABLE + buf + b"\xfe\xff\xdd\xe0\x00\x00\x00\x00"
+    else:
+        buf = _without_offset_table(buf)
     _check_codestream(plan, n, buf)
     attrs: dict[str, Any] = {
         "rows": plan.rows,
@@ -249,6 +251,23 @@ def _decode(plan: DicomPlan, n: int) -> np.ndarray:
             attrs.update(bits_stored=width, pixel_representation=0)
     arr = decode_frame(plan.encapsulated_syntax, buf, attrs, f"{path}: decoding volume frame {n}")
     return arr.reshape(plan.rows, plan.columns).astype(plan.stored_code, copy=False)
+
+
+#: An empty Basic Offset Table item.
+_EMPTY_TABLE = b"\xfe\xff\x00\xe0\x00\x00\x00\x00"
+
+
+def _without_offset_table(buf: bytes) -> bytes:
+    """The encapsulated value ``buf`` of a single-frame file with an empty Basic Offset Table:
+    its one frame is all its fragments (PS3.5 A.4), whatever its table says; a table stating
+    another offset than 0 (damaged) made the decoder (and the codestream checks) look for the
+    frame elsewhere, where pydicom reads the fragments."""
+    if len(buf) < 8 or buf[:4] != _EMPTY_TABLE[:4]:
+        return buf  # (no table item: the decoder's own error names it)
+    length = int.from_bytes(buf[4:8], "little")
+    if length == 0 or length == 0xFFFFFFFF or 8 + length > len(buf):
+        return buf
+    return _EMPTY_TABLE + buf[8 + length :]
 
 
 def _check_codestream(plan: DicomPlan, n: int, buf: bytes) -> None:
