@@ -171,6 +171,37 @@ def test_basic_offset_table_is_checked_before_it_locates_frames(tmp_path, compre
             np.testing.assert_array_equal(got, truth.stored[:, :, k])
 
 
+@pytest.mark.parametrize(
+    ("compress", "per_frame"), [(RLELossless, 1), (JPEG2000Lossless, 1), (JPEG2000Lossless, 2)]
+)
+@pytest.mark.parametrize("entries", [5, 7], ids=["one-short", "one-more"])
+def test_a_basic_offset_table_of_another_count_than_the_frames_is_passed_over(
+    tmp_path, compress, per_frame, entries
+):
+    """A Basic Offset Table with one entry more or fewer than NumberOfFrames is a damaged table
+    like any other (one pointing between fragments is passed over): the file was refused ('frames
+    cannot be located') where the fragments, or the JPEG 2000 end markers, locate every frame (and
+    pydicom reads the one with an entry more)."""
+    import struct
+
+    from pydicom.encaps import encapsulate, generate_frames
+
+    truth = write_enhanced_dicom(tmp_path / "e.dcm", (32, 48, 6), compress=compress)
+    ds = pydicom.dcmread(tmp_path / "e.dcm")
+    frames = list(generate_frames(ds.PixelData, number_of_frames=6))
+    data = encapsulate(frames, fragments_per_frame=per_frame, has_bot=True)
+    starts = list(struct.unpack_from("<6I", data, 8))
+    table = [*starts, starts[-1] + 8][:entries]
+    item = struct.pack("<HHI", 0xFFFE, 0xE000, 4 * entries) + struct.pack(f"<{entries}I", *table)
+    ds.PixelData = item + data[8 + 24 :]
+    ds.save_as(tmp_path / "table.dcm")
+    if entries > 6 and per_frame == 1:
+        pixels = pydicom.dcmread(tmp_path / "table.dcm").pixel_array
+        np.testing.assert_array_equal(pixels.transpose(2, 1, 0), truth.stored)
+    vol = lv.open(tmp_path / "table.dcm", scale=False, chunks=(32, 48, 1))
+    np.testing.assert_array_equal(vol.compute(), truth.stored)
+
+
 @pytest.mark.parametrize("compress", [RLELossless, JPEG2000Lossless], ids=["rle", "j2k"])
 def test_frames_are_where_the_extended_offset_table_says(tmp_path, compress):
     """The Extended Offset Table (7FE0,0001) says where each frame's one fragment is (PS3.3

@@ -399,13 +399,17 @@ def frame_ranges(
                     + "; the file is damaged (re-export or decompress it)"
                 )
             starts = list(struct.unpack(f"<{bot_len // 4}L", table))
-            if len(starts) != nframes or not fragments:
+            if not fragments:
                 return (
-                    f"Basic Offset Table has {len(starts)} entries for {nframes} frames; frames "
-                    "cannot be located"
+                    f"Basic Offset Table has {len(starts)} entries for {nframes} frames but no "
+                    "fragment follows it; frames cannot be located"
                 )
             first_item = fragments[0][0] - 8
-            bad_table = bad_offset_table(starts, first_item, fragments)
+            bad_table = (
+                f"has {len(starts)} entries for {nframes} frames"
+                if len(starts) != nframes
+                else bad_offset_table(starts, first_item, fragments)
+            )
         if bot_len and not bad_table:
             ends = [*starts[1:], None]
             for s, e in zip(starts, ends, strict=True):

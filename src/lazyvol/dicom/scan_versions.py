@@ -204,8 +204,8 @@ __all__ = ["INDEX_VERSION", "REPORT_FORMAT"]
 #: 119: an enhanced Siemens frame's in-plane reduction factor of 1 is none, as dcm2niix (h192).
 #: 120: NM reconstructions (SPECT, RECON TOMO) give one record per slice (lazyvol.dicom.nm_tomo).
 #: 121: an enhanced file's compressed frames are located by its Extended Offset Table (h195).
-#: 122: an enhanced file's compressed frames are located by its Extended Offset Table (h195).
-#: 123: a file of one-byte frames (one 8-bit pixel) with the pad byte of its odd length is read (h195).
+#: 122: a file of one-byte frames (one 8-bit pixel) with the pad byte of its odd length is read (h195).
+#: 123: a Basic Offset Table of another count than the frames is passed over as damaged (h195).
 INDEX_VERSION = 123
 #: Layout of a report: 2: files named by their listing position, identities taken from the listing;
 #: 3: a volume's files may differ in pixel encoding (each frame's, ``encodings``), where 2 split them;
@@ -498,6 +498,6 @@ INDEX_VERSION = 123
 #: 180: no Siemens enhanced ParallelReductionFactorInPlane of 1, as dcm2niix (h192).
 #: 181: NM reconstructions (SPECT) open as volumes, located by the NM Image IOD's rules.
 #: 182: frames located by an Extended Offset Table (7FE0,0001) change a volume's pixels (h195).
-#: 183: frames located by an Extended Offset Table (7FE0,0001) change a volume's pixels (h195).
-#: 184: files of one-byte frames with their pad byte are read, no longer skipped (h195).
+#: 183: files of one-byte frames with their pad byte are read, no longer skipped (h195).
+#: 184: files whose Basic Offset Table has another count than their frames open (h195).
 REPORT_FORMAT = 184
