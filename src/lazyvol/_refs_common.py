@@ -4,17 +4,19 @@ CF scaling attributes, JSON-safe attributes."""
 from __future__ import annotations
 
 import base64
+import itertools
 import json
 import math
 import os
-from collections.abc import Mapping, Sequence
+import re
+from collections.abc import Iterator, Mapping, Sequence
 from typing import Any
 
 import numpy as np
 
 from . import _json
 from ._location import Location, credential_params
-from .errors import FormatError, ResourceLimitError, UnsupportedError
+from .errors import FormatError, LazyvolError, ResourceLimitError, UnsupportedError
 from .sources import SourceStamp
 
 __all__ = [
@@ -168,27 +170,110 @@ def refuse_norange(locs: Sequence[Location], ignores_range: Any) -> None:
 
 
 _IDENTITY = ("size", "mtime_ns", "inode", "ctime_ns")
+#: Most references a ``gen`` entry may generate for a check (its dimensions' product).
+MAX_GENERATED = 10_000_000
+_TEMPLATE = re.compile(r"\{\{\s*([A-Za-z_][A-Za-z0-9_]*)\s*\}\}")
+
+
+def _render(text: str, names: Mapping[str, Any]) -> str:
+    """``text`` with kerchunk's ``{{name}}`` templates replaced by ``names`` (fsspec's reference
+    filesystem substitutes them so by default); an expression (``{{i * 8}}``: a Jinja template)
+    through a sandboxed Jinja, as fsspec renders one when asked to."""
+    out = _TEMPLATE.sub(lambda m: str(names[m.group(1)]), text)
+    if "{{" not in out:
+        return out
+    try:
+        import jinja2.sandbox
+    except ImportError:
+        raise UnsupportedError(
+            f"references template {text!r} is a Jinja expression, and checking it needs jinja2: "
+            "pip install jinja2"
+        ) from None
+    return str(jinja2.sandbox.SandboxedEnvironment().from_string(text).render(**names))
+
+
+def _generated(gens: Any, templates: Mapping[str, Any]) -> Iterator[list[Any]]:
+    """The ``[url, offset, length]`` references kerchunk's ``gen`` entries generate: one per
+    point of the product of their dimensions (a list of values, or ``start``/``stop``/``step``)."""
+    if not isinstance(gens, list):
+        raise TypeError(f"gen is {type(gens).__name__}, not a list")
+    for gen in gens:
+        dims = {
+            str(k): v
+            if isinstance(v, list)
+            else range(v.get("start", 0), v["stop"], v.get("step", 1))
+            for k, v in gen["dimensions"].items()
+        }
+        if math.prod(len(v) for v in dims.values()) > MAX_GENERATED:
+            raise ResourceLimitError(
+                f"references generate more than {MAX_GENERATED} chunk references in one gen entry"
+            )
+        for values in itertools.product(*dims.values()):
+            names = {**templates, **dict(zip(dims, values, strict=True))}
+            url = _render(str(gen["url"]), names)
+            if "offset" in gen and "length" in gen:
+                offset = _render(str(gen["offset"]), names)
+                length = _render(str(gen["length"]), names)
+                yield [url, int(offset), int(length)]
+            else:
+                yield [url]
+
+
+def _entries(doc: Any) -> tuple[Mapping[str, Any], Iterator[Any]]:
+    """The table of a kerchunk document (version 0: the document itself; version 1: its
+    ``refs``) and its references with templates substituted and ``gen`` entries generated."""
+    version = doc.get("version")
+    if version is None:
+        table = doc.get("refs", doc)
+    elif version == 1:
+        table = doc.get("refs", {})
+    else:
+        raise UnsupportedError(
+            f"kerchunk references version {version!r}: the spec defines versions 0 and 1 only, "
+            "so what its entries mean is unknown here"
+        )
+    templates = doc.get("templates") or {} if version == 1 else {}
+    if not isinstance(table, Mapping) or not isinstance(templates, Mapping):
+        raise TypeError("refs and templates must be objects")
+
+    def walk() -> Iterator[Any]:
+        for value in table.values():
+            if isinstance(value, list) and value and isinstance(value[0], str) and "{{" in value[0]:
+                value = [_render(value[0], templates), *value[1:]]
+            yield value
+        if version == 1:
+            yield from _generated(doc.get("gen") or [], templates)
+
+    return table, walk()
 
 
 def reference_table(refs: Any) -> tuple[Mapping[str, Any], Mapping[str, Any], dict[str, int]]:
     """``(meta, targets, ends)`` of kerchunk references (a mapping, or the path of a JSON file:
     :func:`lazyvol.refs.check_references`): the ``lazyvol`` meta and per-file target identities
-    of the group attributes, and how far into each target the byte ranges reach. FormatError
-    for a document that holds no such references (not JSON, nested too deeply, other types)."""
+    of the group attributes, and how far into each target the byte ranges reach (templates
+    substituted, ``gen`` entries generated, as kerchunk's version-1 spec says). FormatError for
+    a document that holds no such references (not JSON, nested too deeply, other types);
+    UnsupportedError for a version the spec does not define and Parquet references."""
     where = "references" if isinstance(refs, Mapping) else os.fspath(refs)
+    if not isinstance(refs, Mapping) and os.path.isdir(where):
+        raise UnsupportedError(
+            f"{where}: is a folder (kerchunk's Parquet references?); lazyvol checks references "
+            "in JSON only: write them as JSON (kerchunk's refs_to_dataframe has an inverse in "
+            "fsspec's LazyReferenceMapper) or check the JSON they were made from"
+        )
     try:
         if isinstance(refs, Mapping):
             doc: Any = refs
         else:
             with open(where, "rb") as f:
                 doc = _json.loads(f.read())
-        table = doc.get("refs", doc)
+        table, entries = _entries(doc)
         attrs = table.get(".zattrs", "{}")
         attrs = _json.loads(attrs) if isinstance(attrs, str | bytes) else attrs
         meta = (attrs.get("lazyvol") or {}).get("meta") or {}
         targets = (attrs.get("lazyvol") or {}).get("targets") or {}  # a DICOM series' files
         ends: dict[str, int] = {}
-        for value in table.values():
+        for value in entries:
             if isinstance(value, list) and value and isinstance(value[0], str):
                 end = int(value[1]) + int(value[2]) if len(value) == 3 else 0
                 ends[value[0]] = max(ends.get(value[0], 0), end)
@@ -197,7 +282,9 @@ def reference_table(refs: Any) -> tuple[Mapping[str, Any], Mapping[str, Any], di
                 raise TypeError(f"a target's identity is {own!r}, not an object")
             for key in _IDENTITY:
                 int(own.get(key) or 0)
-    except (ValueError, TypeError, AttributeError) as exc:  # (OSError: the file's own)
+    except LazyvolError as exc:  # (a version, a template or a size refused: named by the file)
+        raise type(exc)(f"{where}: {exc}") from None
+    except (ValueError, TypeError, AttributeError, KeyError) as exc:  # (OSError: the file's own)
         raise FormatError(
             f"{where}: not kerchunk references lazyvol can check ({type(exc).__name__}: {exc})"
         ) from None

@@ -765,3 +765,79 @@ def test_check_references_refuses_a_file_that_holds_no_references(tmp_path, text
     path.write_text(text, encoding="utf-8")
     with pytest.raises(FormatError, match=r"r\.json"):
         lv.refs.check_references(path)
+
+
+def _foreign_references(target: str, data: np.ndarray, form: str) -> dict:
+    """References to the raw C-order bytes of ``data`` in ``target`` as another tool writes
+    them to kerchunk's version-1 spec: one chunk per row of axis 0, given plainly, through a
+    template (``{{u}}``) or generated (``gen``, offsets computed from the index)."""
+    n, nb = data.shape[0], data[0].nbytes
+    zarray = {
+        "zarr_format": 2,
+        "shape": list(data.shape),
+        "chunks": [1, *data.shape[1:]],
+        "dtype": data.dtype.str,
+        "compressor": None,
+        "fill_value": None,
+        "filters": None,
+        "order": "C",
+    }
+    refs: dict = {".zgroup": '{"zarr_format": 2}', "a/.zarray": json.dumps(zarray)}
+    doc: dict = {"version": 1, "refs": refs}
+    tail = ".0" * (data.ndim - 1)
+    if form == "plain":
+        refs.update({f"a/{i}{tail}": [target, i * nb, nb] for i in range(n)})
+    elif form == "templates":
+        doc["templates"] = {"u": target}
+        refs.update({f"a/{i}{tail}": ["{{u}}", i * nb, nb] for i in range(n)})
+    else:
+        doc["gen"] = [
+            {
+                "key": "a/{{i}}" + tail,
+                "url": target,
+                "offset": "{{i * " + str(nb) + "}}",
+                "length": str(nb),
+                "dimensions": {"i": {"stop": n}},
+            }
+        ]
+    return doc
+
+
+@pytest.mark.parametrize("form", ["plain", "templates", "gen"])
+def test_check_references_expands_templates_and_generated_references(tmp_path, form):
+    """References another tool wrote with kerchunk's templates (``["{{u}}", offset, length]``)
+    were checked with the template's text as a file name ("{{u}}: a target of the references
+    was removed" of valid references), and generated ones (``gen``) were not checked at all:
+    check_references returned 0 for references whose file had been cut short since. Both are
+    now expanded as the spec says, checked as the plain form is, and refuse a target cut short."""
+    data = np.arange(4 * 5 * 6, dtype="<i2").reshape(4, 5, 6)
+    target = tmp_path / "raw.bin"
+    target.write_bytes(data.tobytes())
+    doc = _foreign_references(str(target), data, form)
+    path = tmp_path / "refs.json"
+    path.write_text(json.dumps(doc), encoding="utf-8")
+    # an independent reader gets the data through these references
+    fs = fsspec.filesystem("reference", fo=str(path), simple_templates=form != "gen")
+    got = zarr.open_group(fs.get_mapper(""), mode="r", zarr_format=2)["a"][...]
+    np.testing.assert_array_equal(got, data)
+    assert lv.refs.check_references(path) == 1
+    assert lv.refs.check_references(doc) == 1
+    target.write_bytes(data.tobytes()[: data.nbytes // 2])
+    with pytest.raises(lv.SourceChangedError, match=r"raw\.bin"):
+        lv.refs.check_references(path)
+
+
+def test_check_references_refuses_what_it_cannot_read_with_a_typed_error(tmp_path):
+    """A references version the spec does not define was read as version 1, and a folder of
+    kerchunk's Parquet references let out IsADirectoryError: both are typed refusals now."""
+    data = np.arange(24, dtype="<i2").reshape(2, 3, 4)
+    target = tmp_path / "raw.bin"
+    target.write_bytes(data.tobytes())
+    doc = _foreign_references(str(target), data, "plain")
+    with pytest.raises(UnsupportedError, match="version 2"):
+        lv.refs.check_references({**doc, "version": 2})
+    folder = tmp_path / "refs.parq"
+    folder.mkdir()
+    (folder / ".zmetadata").write_text("{}")
+    with pytest.raises(UnsupportedError, match="Parquet"):
+        lv.refs.check_references(folder)
