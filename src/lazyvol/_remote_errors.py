@@ -24,7 +24,27 @@ from .errors import (
 )
 from .sources import SourceStamp
 
-__all__ = ["no_filesystem", "remote_timeout", "scrub", "translate"]
+__all__ = ["html_page", "html_refusal", "no_filesystem", "remote_timeout", "scrub", "translate"]
+
+
+def html_page(data: bytes) -> bool:
+    """Whether ``data`` (the first bytes of an answer) is an HTML (or XML) page: ``<`` and a
+    letter, ``!`` or ``?`` after any byte-order mark and white space. No NIfTI, Analyze, DICOM,
+    gzip or JSON file starts so (a header's size, a tag group, a magic number, ``{``)."""
+    head = data[:256].removeprefix(b"\xef\xbb\xbf").lstrip(b" \t\r\n")
+    return head[:1] == b"<" and (head[1:2].isalpha() or head[1:2] in (b"!", b"?"))
+
+
+def html_refusal(display: str, why: object) -> str:
+    """The message of a file a server answered with an HTML page and status 200 (:func:`html_page`),
+    which a reader then refused for ``why``."""
+    return (
+        f"{display}: the server answered with an HTML page and status 200 where the file should "
+        "be (an error, sign-in or folder index page sent as a success, or a web host answering "
+        "every path it does not have with its start page), so this is not the file. Open the URL "
+        "in a browser to see the page: check the URL (a folder's URL ends with '/'), and pass "
+        f"what the server asks for (credentials, headers) in storage_options (the reader said: {why})"
+    )
 
 
 def remote_timeout() -> float:

@@ -20,7 +20,15 @@ from typing import TYPE_CHECKING, Any
 from . import _io
 from ._location import Location
 from ._zarr_folder import ZARR_METADATA, files_under, is_part10, is_zarr_folder
-from .errors import LazyvolError, SourceNotFoundError, UnknownOptionError, UnsupportedError
+from .errors import (
+    FormatError,
+    LazyvolError,
+    ResourceLimitError,
+    SourceChangedError,
+    SourceNotFoundError,
+    UnknownOptionError,
+    UnsupportedError,
+)
 from .formats.registry import pick
 from .nifti_codes import NIFTI_SUFFIXES, OTHER_COMPRESSED_SUFFIXES
 
@@ -310,9 +318,33 @@ def open_source(
     loc = Location.of(source, storage_options)
     dtype, scale = checked_read_options(dtype, scale, loc)
     reader = pick(loc)
-    vol = reader.open(loc, series=series, chunks=chunks, scale=scale, dtype=dtype, **options)
+    try:
+        vol = reader.open(loc, series=series, chunks=chunks, scale=scale, dtype=dtype, **options)
+    except FormatError as exc:
+        if reader.name != "zarr":  # (a store's metadata files are checked as they are read)
+            _refuse_html_page(loc, exc)
+        raise
     _record_header_files(vol)
     return vol
+
+
+def _refuse_html_page(loc: Location, exc: FormatError) -> None:
+    """Raise a FormatError saying so when the HTTP(S) object a reader refused (``exc``) is an
+    HTML page (:func:`lazyvol._remote_errors.html_page`: its first bytes, one ranged read), not
+    a file damaged as ``exc`` says; return otherwise (also when that read fails)."""
+    from ._remote_errors import html_page, html_refusal
+
+    if loc.protocol not in ("http", "https") or loc.names_prefix or loc.url.endswith("/"):
+        return
+    if isinstance(exc, SourceChangedError | ResourceLimitError):
+        return
+    try:
+        size = _io.stamp(loc).size
+        head = _io.read(loc, 0, min(size, 256)) if size else b""
+    except (OSError, LazyvolError):
+        return
+    if html_page(head):
+        raise FormatError(html_refusal(loc.display, exc)) from exc
 
 
 def checked_read_options(dtype: Any, scale: Any, loc: Location) -> tuple[Any, bool]:

@@ -269,7 +269,7 @@ def open_store(
         opened = _OpenLazyvol(root, attrs["lazyvol"], level, require_checksums)
         vol = opened.volume(chunks, group_raw, fallback)
     else:
-        manifest = next((k for k in (MANIFEST, LEGACY_MANIFEST) if root.exists(k)), None)
+        manifest = next((k for k in (MANIFEST, LEGACY_MANIFEST) if root.holds(k)), None)
         if manifest is not None:
             # lazyvol wrote this store (its manifest is there), and every store lazyvol writes
             # carries 'lazyvol' group attributes: read as a plain OME-Zarr, an edit would pass.

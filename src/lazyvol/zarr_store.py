@@ -22,6 +22,7 @@ from typing import Any
 
 from . import _io
 from ._io import Location
+from ._remote_errors import html_page, html_refusal
 from ._special_files import unreadable_chunk
 from ._zarr_folder import files_under
 from .errors import FormatError, IntegrityError, LazyvolError, SourceNotFoundError
@@ -34,6 +35,9 @@ from .zarr_files import (
 )
 
 __all__ = ["StoreRoot", "followed_size"]
+
+#: Names of a Zarr store's JSON metadata files (v3, v2, consolidated).
+_METADATA_NAMES = frozenset({"zarr.json", ".zgroup", ".zattrs", ".zarray", ".zmetadata"})
 
 
 def _limit(key: str) -> dict[str, str]:
@@ -103,9 +107,12 @@ class StoreRoot:
             return read_store_file(self.where(key), f"file {key}", inside=self.path)
         loc = self.loc.join(key)
         try:  # (bounded as a local read is, whatever the server sends; 429/50x: again)
-            return _io.read_whole(loc, read_limit(key), **_limit(key))
+            data = _io.read_whole(loc, read_limit(key), **_limit(key))
         except (FileNotFoundError, SourceNotFoundError):
             raise FileNotFoundError(loc.display) from None
+        if key.rsplit("/", 1)[-1] in _METADATA_NAMES and html_page(data):  # (JSON never is)
+            raise FormatError(html_refusal(loc.display, "its Zarr metadata is not JSON"))
+        return data
 
     def exists(self, key: str) -> bool:
         """True when file ``key`` exists (a remote request failing for good counts as absent;
@@ -117,6 +124,21 @@ class StoreRoot:
             return _io.kind(self.loc.join(key)) == "file"
         except (OSError, LazyvolError):
             return False
+
+    def holds(self, key: str) -> bool:
+        """True when metadata file ``key`` exists (:meth:`exists`) and, in a remote store, is not
+        an HTML page (:func:`lazyvol._remote_errors.html_page`): a web host answering every path
+        it does not have with a page and status 200 has no such file."""
+        if not self.exists(key):
+            return False
+        if not self.is_remote:
+            return True
+        loc = self.loc.join(key)
+        try:
+            head = _io.read_whole(loc, read_limit(key), **_limit(key))[:256]
+        except (FileNotFoundError, SourceNotFoundError):
+            return False
+        return not html_page(head)
 
     def absent(self, key: str) -> bool:
         """True when file ``key`` does not exist (:meth:`exists`) and is not a symbolic link (or

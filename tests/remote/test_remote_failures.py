@@ -322,3 +322,58 @@ def test_a_refused_range_of_a_replaced_s3_object_is_a_changed_source(s3_server: 
     s3_server.client.put_object(Bucket=s3_bucket, Key="x.bin", Body=b"b" * 500)
     with pytest.raises(SourceChangedError, match=r"size 1000 -> 500 bytes.*416"):
         _io.read(loc, 700, 10, expect=stamp)
+
+
+_PAGE = (
+    b"<!DOCTYPE html>\n<html><head><title>Sign in</title></head>"
+    b"<body><form>Please sign in to continue</form></body></html>\n" * 8
+)
+
+
+@pytest.mark.parametrize("name", ["scan.nii", "scan.nii.gz", "im.dcm", "noext", "img.zarr/"])
+@pytest.mark.parametrize("norange", [False, True])
+def test_an_html_page_served_with_200_is_named_as_such(hostile_server, name, norange):
+    """A login or error page a server (or a proxy, a captive portal, a single-page-app host
+    answering every path) sends with status 200 in place of the file was refused as a damaged
+    file ("NIfTI field sizeof_hdr = 1836345404", "named .gz but the file is not compressed",
+    "unreadable Zarr metadata: Expecting value"), sending the user to look at a file that is
+    fine. The error now says the server answered with an HTML page, naming the URL and what to
+    check."""
+    if name.endswith("/"):  # a Zarr store whose every metadata file is answered by the page
+        for meta in ("zarr.json", ".zgroup", ".zattrs", ".zarray"):
+            hostile_server.put(name + meta, _PAGE, norange=norange)
+    url = hostile_server.put(name.rstrip("/"), _PAGE, norange=norange)
+    with pytest.raises(FormatError) as info:
+        lv.open(url)
+    text = str(info.value)
+    assert "HTML page" in text and hostile_server.url in text, text
+    assert "status 200" in text, text
+
+
+def test_a_zarr_store_on_a_host_answering_missing_files_with_a_page_opens(tmp_path, hostile_server):
+    """A web host that answers every path it does not have with its start page and status 200
+    (a single-page-app fallback) made a plain OME-Zarr look like a lazyvol store whose
+    metadata was edited ("lazyvol-manifest/zarr.json is present": an IntegrityError blaming the
+    store); such a page is no manifest, and the store opens as what it is."""
+    zarr = pytest.importorskip("zarr")
+    data = np.arange(6 * 7 * 8, dtype="uint16").reshape(6, 7, 8)
+    path = tmp_path / "s.zarr"
+    g = zarr.open_group(str(path), mode="w", zarr_format=3)
+    g.create_array("0", shape=data.shape, chunks=(3, 4, 5), dtype="uint16", compressors=None)[:] = (
+        data
+    )
+    axes = [{"name": a, "type": "space", "unit": "millimeter"} for a in "zyx"]
+    scale = [{"type": "scale", "scale": [2.0, 1.5, 1.0]}]
+    g.attrs["ome"] = {
+        "version": "0.5",
+        "multiscales": [
+            {"axes": axes, "datasets": [{"path": "0", "coordinateTransformations": scale}]}
+        ],
+    }
+    for f in path.rglob("*"):
+        if f.is_file():
+            hostile_server.put(f"s.zarr/{f.relative_to(path).as_posix()}", f.read_bytes())
+    for missing in ("lazyvol-manifest/zarr.json", "lazyvol-manifest.json"):
+        hostile_server.put(f"s.zarr/{missing}", _PAGE)
+    vol = lv.open(f"{hostile_server.url}/s.zarr")
+    np.testing.assert_array_equal(np.asarray(vol.compute()), data.transpose(2, 1, 0))
