@@ -42,6 +42,7 @@ __all__ = [
     "ZarrReader",
     "checked_read_options",
     "open_source",
+    "refuse_html_page",
     "sniff",
     "sniff_head",
 ]
@@ -322,13 +323,13 @@ def open_source(
         vol = reader.open(loc, series=series, chunks=chunks, scale=scale, dtype=dtype, **options)
     except FormatError as exc:
         if reader.name != "zarr":  # (a store's metadata files are checked as they are read)
-            _refuse_html_page(loc, exc)
+            refuse_html_page(loc, exc)
         raise
     _record_header_files(vol)
     return vol
 
 
-def _refuse_html_page(loc: Location, exc: FormatError) -> None:
+def refuse_html_page(loc: Location, exc: FormatError) -> None:
     """Raise a FormatError saying so when the HTTP(S) object a reader refused (``exc``) is an
     HTML page (:func:`lazyvol._remote_errors.html_page`: its first bytes, one ranged read), not
     a file damaged as ``exc`` says; return otherwise (also when that read fails)."""

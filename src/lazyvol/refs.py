@@ -171,6 +171,23 @@ def references(
     loc = Location.of(source, storage_options)
     _check_options(loc, per_slice_rescale, chunk_bytes)
     _refuse_url(loc)
+    dicom = {"series": series, "per_slice_rescale": per_slice_rescale}
+    dicom.update(check_unused_bits=check_unused_bits, verify_decoded=verify_decoded)
+    try:
+        return _references_of(loc, chunk_bytes, dicom, options)
+    except UnsupportedError:
+        raise
+    except FormatError as exc:  # (an HTML page a server sent as the file: said so)
+        from .readers import refuse_html_page
+
+        refuse_html_page(loc, exc)
+        raise
+
+
+def _references_of(
+    loc: Location, chunk_bytes: int | None, dicom: dict[str, Any], options: dict[str, Any]
+) -> dict[str, Any]:
+    """:func:`references` of ``loc``, its options checked."""
     name = urlpath_name(loc)
     kind = _content_kind(loc, name)
     if kind == "compressed":
@@ -181,7 +198,7 @@ def references(
             "lazyvol.open(...).to_zarr(...)"
         )
     if kind == "nifti":
-        if options or series is not None:
+        if options or dicom["series"] is not None:
             raise UnknownOptionError(_nifti_options(loc, sorted(options) or ["series"]))
         if loc.is_remote:
             layout = _remote_nifti(loc)
@@ -190,14 +207,7 @@ def references(
         return _nifti_refs(layout, chunk_bytes)
     from ._refs_dicom import dicom_refs
 
-    return dicom_refs(
-        loc,
-        series=series,
-        per_slice_rescale=per_slice_rescale,
-        check_unused_bits=check_unused_bits,
-        verify_decoded=verify_decoded,
-        **options,
-    )
+    return dicom_refs(loc, **dicom, **options)
 
 
 def write_references(

@@ -377,3 +377,15 @@ def test_a_zarr_store_on_a_host_answering_missing_files_with_a_page_opens(tmp_pa
         hostile_server.put(f"s.zarr/{missing}", _PAGE)
     vol = lv.open(f"{hostile_server.url}/s.zarr")
     np.testing.assert_array_equal(np.asarray(vol.compute()), data.transpose(2, 1, 0))
+
+
+@pytest.mark.parametrize("name", ["scan.nii", "im.dcm", "noext"])
+def test_references_of_an_html_page_served_with_200_name_it(hostile_server, name):
+    """lv.references of a URL a server answers with a sign-in page and status 200 blamed the
+    file as lv.open did ("NIfTI field sizeof_hdr = ...", "no DICOM image volume found"); it now
+    says the server sent an HTML page, as lv.open says."""
+    url = hostile_server.put(name, _PAGE)
+    with pytest.raises(FormatError) as info:
+        lv.references(url)
+    text = str(info.value)
+    assert "HTML page" in text and "status 200" in text and hostile_server.url in text, text
