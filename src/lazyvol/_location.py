@@ -446,6 +446,8 @@ class Location:
                 )
             return cls(through_links(text))  # as spelled (messages); ``identity`` is absolute
         _check_url(text)
+        scheme, rest = text.split("://", 1)  # (a scheme is case-insensitive: RFC 3986; s3fs and
+        text = f"{scheme.lower()}://{rest}"  # gcsfs strip only a lower-case one from a path)
         text, options = _userinfo_to_header(text, dict(storage_options or {}))
         return cls(text, StorageOptions(_version_aware(text, options)))
 

@@ -431,3 +431,24 @@ def test_local_listing_matches_the_folder(tmp_path):
     assert listed[0][1] == SourceStamp.of(tmp_path / "a" / "1.dcm")
     with pytest.raises(SourceNotFoundError):
         _io.list_objects(_io.Location.of(tmp_path / "missing"))
+
+
+@pytest.mark.parametrize("scheme", ["S3", "S3A", "s3A"])
+def test_a_url_scheme_in_capitals_reads_the_object(tmp_path, s3_server: S3, s3_bucket: str, scheme):
+    """URL schemes are case-insensitive (RFC 3986), but ``S3://bucket/key`` reached s3fs as a
+    path it did not strip, read as bucket "S3:" ("reading its size and ETag failed: Invalid
+    bucket name"); the scheme is now lower-cased, so the object is read (as nibabel reads the
+    same file), and its references and cache identity are those of ``s3://``."""
+    import nibabel as nib
+
+    import lazyvol as lv
+    from lazyvol.testing import write_phantom_nifti
+
+    path = write_phantom_nifti(tmp_path / "a.nii", (6, 5, 4), slope=2.0)
+    s3_server.client.put_object(Bucket=s3_bucket, Key="d/a.nii", Body=open(path, "rb").read())
+    url = f"{scheme}://{s3_bucket}/d/a.nii"
+    vol = lv.open(url, storage_options=s3_server.options())
+    np.testing.assert_allclose(vol.compute(), nib.load(path).get_fdata())
+    refs = lv.references(url, storage_options=s3_server.options())
+    targets = {v[0] for v in refs["refs"].values() if isinstance(v, list)}
+    assert targets == {f"{scheme.lower()}://{s3_bucket}/d/a.nii"}
