@@ -166,6 +166,12 @@ class CheckedFsspecStore(BoundedFsspecStore):
     #: Shards whose index version is remembered (the oldest forgotten first).
     VERSIONS = 4096
 
+    def _url(self, key: str) -> str:
+        """The URL of file ``key``: joined to the store URL's path, before its query (a token
+        every file of the store is served with), as :meth:`Location.join` joins the store's
+        metadata (``img.zarr?token=t`` -> ``img.zarr/0/zarr.json?token=t``)."""
+        return Location(self.path).join(key).url
+
     def __init__(self, *args: Any, **kwargs: Any) -> None:
         super().__init__(*args, **kwargs)
         #: Each shard's version (size, ETag, Last-Modified) as its last index read stated: the

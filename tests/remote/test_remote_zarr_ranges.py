@@ -268,3 +268,36 @@ def test_a_store_whose_metadata_the_server_gzips_on_the_fly_opens(tmp_path, host
     expected = zarr.open_array(f"{url}/0", mode="r")[:].transpose(2, 1, 0)  # (zarr-python)
     np.testing.assert_array_equal(expected, truth)
     np.testing.assert_array_equal(lv.open(url).compute(), truth)
+
+
+@pytest.mark.parametrize("kind", ["lazyvol", "ome-v2", "ome-v3"])
+def test_a_zarr_store_url_with_a_query_sends_it_with_every_file(tmp_path, http_server, kind):
+    """A Zarr store URL whose query every file is served with (a token, a container-wide
+    signature) had the group metadata asked for with it, but zarr's array store appended the
+    array's keys after the query (``img.zarr?token=t/0/zarr.json``), asking for the store URL
+    itself: "zarr.json (array metadata) is missing; the store was edited or damaged", of a
+    store that is whole. Each file's URL is now joined before the query, as the metadata's is."""
+    data = np.arange(7 * 6 * 5, dtype="int16").reshape(7, 6, 5)
+    path = tmp_path / "img.zarr"
+    if kind == "lazyvol":
+        lv.Volume(data, np.eye(4)).to_zarr(path, chunks=(4, 3, 5))
+        want = data
+    else:
+        fmt = 2 if kind == "ome-v2" else 3
+        g = zarr.open_group(str(path), mode="w", zarr_format=fmt)
+        g.create_array("0", shape=data.shape, chunks=(4, 3, 5), dtype="int16")[:] = data
+        axes = [{"name": a, "type": "space", "unit": "millimeter"} for a in "zyx"]
+        scale = [{"type": "scale", "scale": [1.0, 1.0, 1.0]}]
+        ms = {"axes": axes, "datasets": [{"path": "0", "coordinateTransformations": scale}]}
+        if fmt == 2:
+            g.attrs["multiscales"] = [{**ms, "version": "0.4"}]
+        else:
+            g.attrs["ome"] = {"version": "0.5", "multiscales": [ms]}
+        want = data.transpose(2, 1, 0)  # (an OME-Zarr stores z, y, x)
+    for f in path.rglob("*"):
+        if f.is_file():
+            http_server.put(f"s/img.zarr/{f.relative_to(path).as_posix()}", f.read_bytes())
+    vol = lv.open(f"{http_server.url}/s/img.zarr?token=t0k")
+    np.testing.assert_array_equal(np.asarray(vol.compute()), want)
+    asked = [p for m, p, _ in http_server.requests if m == "GET"]
+    assert asked and all(p.endswith("?token=t0k") for p in asked), asked
