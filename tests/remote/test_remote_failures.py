@@ -389,3 +389,21 @@ def test_references_of_an_html_page_served_with_200_name_it(hostile_server, name
         lv.references(url)
     text = str(info.value)
     assert "HTML page" in text and "status 200" in text and hostile_server.url in text, text
+
+
+@pytest.mark.parametrize(
+    "body", [b"x" * 500, b"x" * 50, b"", b"\0" * 128 + b"DICM" + b"\xff" * 300, _PAGE]
+)
+def test_a_signed_urls_signature_is_not_in_the_error_of_an_object_that_is_no_dicom(
+    hostile_server, body
+):
+    """lv.open of a pre-signed URL (its signature a credential) whose object is no DICOM image
+    said so listing the object as it was given: "...?X-Amz-Signature=***: no DICOM image volume
+    found. Skipped: ...?X-Amz-Signature=<the signature>: not a DICOM file", the message's head
+    redacted, the skipped file's URL not. Each skipped file is now shown as every source is."""
+    secret = "s1gnatureVALUE0123456789abcdef"
+    query = f"?X-Amz-Algorithm=AWS4-HMAC-SHA256&X-Amz-Credential=AKIAX%2F1&X-Amz-Signature={secret}"
+    url = hostile_server.put("obj.dcm", body) + query
+    with pytest.raises(FormatError) as info:
+        lv.open(url)
+    assert secret not in str(info.value) and "obj.dcm" in str(info.value), str(info.value)

@@ -6,6 +6,7 @@ from typing import Any
 
 import numpy as np
 
+from .._location import display_url
 from .._zarr_folder import ZARR_METADATA
 from ..errors import (
     FormatError,
@@ -108,7 +109,8 @@ def _without_choice(report: ScanReport, path: str) -> SeriesInfo:
     if len(report) == 1:
         return report[0]
     if not report:
-        reasons = "; ".join(f"{p}: {r}" for p, r in report.skipped[:5])
+        # (each file as messages show a source: a signed URL's signature is a credential)
+        reasons = "; ".join(f"{display_url(p)}: {r}" for p, r in report.skipped[:5])
         more = f" (and {len(report.skipped) - 5} more)" if len(report.skipped) > 5 else ""
         if not report.skipped:
             raise FormatError(f"{path}: no DICOM file found (the folder holds no files)")
