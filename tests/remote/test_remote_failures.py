@@ -407,3 +407,20 @@ def test_a_signed_urls_signature_is_not_in_the_error_of_an_object_that_is_no_dic
     with pytest.raises(FormatError) as info:
         lv.open(url)
     assert secret not in str(info.value) and "obj.dcm" in str(info.value), str(info.value)
+
+
+def test_a_dicom_volume_of_a_signed_url_shows_no_signature(tmp_path, hostile_server):
+    """A DICOM object opened by its pre-signed URL kept that URL, signature and all, as
+    ``vol.source``: in ``repr(vol)`` (a notebook's output, a log line), in plot titles and in an
+    xarray Dataset's attrs (saved with it), where a NIfTI volume's showed it redacted. It is
+    now the URL as messages show it, and the pixels are read as pydicom reads the file."""
+    from lazyvol.testing import write_enhanced_dicom
+
+    truth = write_enhanced_dicom(tmp_path / "m.dcm", (8, 6, 3))
+    secret = "s1gnatureVALUE0123456789abcdef"
+    query = f"?X-Amz-Algorithm=AWS4-HMAC-SHA256&X-Amz-Credential=AKIAX%2F1&X-Amz-Signature={secret}"
+    url = hostile_server.put("m.dcm", (tmp_path / "m.dcm").read_bytes()) + query
+    vol = lv.open(url)
+    np.testing.assert_array_equal(np.asarray(vol.compute()), truth.stored)
+    assert secret not in repr(vol) and secret not in str(vol.source)
+    assert "m.dcm" in str(vol.source)

@@ -163,7 +163,8 @@ def open_dicom(
     affine = check_affine(
         info.affine, name, "ImagePositionPatient/ImageOrientationPatient/PixelSpacing"
     )
-    return Volume(data, affine, meta=meta, source=loc.url)
+    # (a URL as messages show it, as a NIfTI volume's: a signed URL's signature is a credential)
+    return Volume(data, affine, meta=meta, source=loc.display if loc.is_remote else loc.url)
 
 
 def _identity(path: str, loc: Location) -> str:
