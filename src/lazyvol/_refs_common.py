@@ -189,7 +189,12 @@ def _render(text: str, names: Mapping[str, Any]) -> str:
             f"references template {text!r} is a Jinja expression, and checking it needs jinja2: "
             "pip install jinja2"
         ) from None
-    return str(jinja2.sandbox.SandboxedEnvironment().from_string(text).render(**names))
+    try:
+        return str(jinja2.sandbox.SandboxedEnvironment().from_string(text).render(**names))
+    except Exception as exc:  # (jinja2's TemplateError, SecurityError: a ValueError here)
+        raise ValueError(
+            f"template {text!r} does not render ({type(exc).__name__}: {exc})"
+        ) from None
 
 
 def _generated(gens: Any, templates: Mapping[str, Any]) -> Iterator[list[Any]]:

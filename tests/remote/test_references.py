@@ -836,6 +836,10 @@ def test_check_references_refuses_what_it_cannot_read_with_a_typed_error(tmp_pat
     doc = _foreign_references(str(target), data, "plain")
     with pytest.raises(UnsupportedError, match="version 2"):
         lv.refs.check_references({**doc, "version": 2})
+    for url in ("{{ i * }}", "{{ ().__class__.__mro__ }}"):  # (Jinja's own errors: typed)
+        bad = {**doc, "templates": {"u": str(target)}, "refs": {"a/0.0.0": [url, 0, 8]}}
+        with pytest.raises(FormatError, match="does not render"):
+            lv.refs.check_references(bad)
     folder = tmp_path / "refs.parq"
     folder.mkdir()
     (folder / ".zmetadata").write_text("{}")
