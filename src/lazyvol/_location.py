@@ -516,7 +516,10 @@ class Location:
             parts = urlsplit(self.url)
             if "://" in self.url and parts.scheme.lower() not in ("http", "https"):
                 # An object key may hold "?" and "#" (see _split_url): they stay in the prefix.
-                return Location(self.url.rstrip("/") + "/" + name.lstrip("/"), self.options)
+                # (The root of a filesystem, reference:// or memory://, keeps its "://".)
+                scheme, _, rest = self.url.partition("://")
+                base = f"{scheme}://{rest.rstrip('/')}/" if rest.rstrip("/") else f"{scheme}://"
+                return Location(base + name.lstrip("/"), self.options)
             path = parts.path.rstrip("/") + "/" + name.lstrip("/")
             return Location(urlunsplit(parts._replace(path=path)), self.options)
         return Location(os.path.join(self.url, name))

@@ -845,3 +845,31 @@ def test_check_references_refuses_what_it_cannot_read_with_a_typed_error(tmp_pat
     (folder / ".zmetadata").write_text("{}")
     with pytest.raises(UnsupportedError, match="Parquet"):
         lv.refs.check_references(folder)
+
+
+def test_foreign_references_of_an_ome_zarr_open_through_the_reference_filesystem(tmp_path):
+    """kerchunk references another tool wrote of an OME-Zarr image (version 1, metadata inline,
+    chunks ``[url, offset, length]`` into a raw file), opened as fsspec's reference filesystem
+    (``lv.open("reference://", storage_options={"fo": ...})``), were refused as "no DICOM image
+    volume found" listing the store's ``.zattrs`` as hidden files: joining a key to the root
+    URL ``reference://`` dropped a slash (``reference:/.zgroup``), so the store's metadata was
+    never found. The root now joins as ``reference://.zgroup``, and the image opens with the
+    values and scale the references give."""
+    data = np.arange(4 * 5 * 6, dtype="<u2").reshape(4, 5, 6)  # (z, y, x), as OME-Zarr stores
+    raw = tmp_path / "raw.bin"
+    raw.write_bytes(data.tobytes())
+    doc = _foreign_references(str(raw), data, "plain")
+    refs = {k.replace("a/", "0/", 1): v for k, v in doc["refs"].items()}
+    axes = [{"name": a, "type": "space", "unit": "millimeter"} for a in "zyx"]
+    scale = [{"type": "scale", "scale": [3.0, 2.0, 1.0]}]
+    ms = {
+        "version": "0.4",
+        "axes": axes,
+        "datasets": [{"path": "0", "coordinateTransformations": scale}],
+    }
+    refs[".zattrs"] = json.dumps({"multiscales": [ms]})
+    path = tmp_path / "refs.json"
+    path.write_text(json.dumps({"version": 1, "refs": refs}), encoding="utf-8")
+    vol = lv.open("reference://", storage_options={"fo": str(path)})
+    np.testing.assert_array_equal(np.asarray(vol.compute()), data.transpose(2, 1, 0))
+    np.testing.assert_allclose(np.diag(vol.affine)[:3], [1.0, 2.0, 3.0])
