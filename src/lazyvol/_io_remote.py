@@ -43,6 +43,7 @@ __all__ = [
     "fs_path",
     "if_match",
     "info",
+    "options_stamp",
     "ranged",
     "reads_check",
     "remote_timeout",
@@ -149,8 +150,25 @@ def fs_options(loc: Location) -> tuple[tuple[Any, ...], dict[str, Any]]:
             "lazyvol reads local paths and fsspec URLs (s3://, gs://, https://, ...): check the "
             "URL's scheme, or install the package that registers it"
         ) from None
-    digest = hashlib.sha256(json.dumps(options, sort_keys=True, default=repr).encode()).hexdigest()
+    text = json.dumps([options, options_stamp(loc)], sort_keys=True, default=repr)
+    digest = hashlib.sha256(text.encode()).hexdigest()
     return (os.getpid(), loc.protocol, digest, remote_timeout()), options
+
+
+def options_stamp(loc: Location) -> tuple[int, ...]:
+    """What changes when a file the storage options name is rewritten: for a ``reference://``
+    URL, the size, mtime, inode and ctime of its local references file (``fo``), which fsspec's
+    reference filesystem reads once, when it is made; ``()`` otherwise. It keys the filesystem
+    (:func:`fs_options`) and a Zarr store's identity (``StoreRoot.file_id``), so references
+    written again are read again, and reads planned on the old ones are refused."""
+    fo = loc.options.to_dict().get("fo") if loc.protocol == "reference" else None
+    if not isinstance(fo, str | os.PathLike) or "://" in os.fspath(fo):
+        return ()
+    try:
+        st = os.stat(fo)
+    except OSError:
+        return ()
+    return (st.st_size, st.st_mtime_ns, st.st_ino, st.st_ctime_ns)
 
 
 def _missing_package(loc: Location, exc: ImportError) -> ImportError:

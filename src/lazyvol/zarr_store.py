@@ -175,7 +175,8 @@ class StoreRoot:
         if not self.is_remote:
             st = os.stat(self.where(key))
             return (st.st_ino, st.st_mtime_ns, st.st_ctime_ns)
-        return _io.version_of(self.loc.join(key))  # (no size needed: metadata is read whole)
+        # (no size needed: metadata is read whole; a reference:// store's references file too)
+        return (*_io.version_of(self.loc.join(key)), *_io.options_stamp(self.loc))
 
     def chunk_files(self, array: str, most: Any = None) -> dict[str, os.DirEntry[str]] | None:
         """Chunk files of ``array`` (``{"c/0/0/0": entry}``); None when the store cannot be listed

@@ -873,3 +873,43 @@ def test_foreign_references_of_an_ome_zarr_open_through_the_reference_filesystem
     vol = lv.open("reference://", storage_options={"fo": str(path)})
     np.testing.assert_array_equal(np.asarray(vol.compute()), data.transpose(2, 1, 0))
     np.testing.assert_allclose(np.diag(vol.affine)[:3], [1.0, 2.0, 3.0])
+
+
+def test_references_written_again_are_read_again_through_the_reference_filesystem(tmp_path):
+    """The reference filesystem reads its references file once, when it is made, and lazyvol
+    kept one per process and options: references written again at the same path (their source
+    changed) and opened again gave the old references' bytes, silently; fsspec's reference
+    filesystem made again gives the new ones. The references file's stamp now keys the
+    filesystem and the store's identity: the new open reads the new references, and a volume
+    opened on the old ones is refused (the store was replaced), not read from either."""
+    a = np.arange(4 * 5 * 6, dtype="<u2").reshape(4, 5, 6)
+    b = a[::-1] + 1000
+    path = tmp_path / "refs.json"
+
+    def write(data: np.ndarray, name: str) -> None:
+        raw = tmp_path / name
+        raw.write_bytes(data.tobytes())
+        refs = {
+            k.replace("a/", "0/", 1): v
+            for k, v in _foreign_references(str(raw), data, "plain")["refs"].items()
+        }
+        axes = [{"name": x, "type": "space", "unit": "millimeter"} for x in "zyx"]
+        scale = [{"type": "scale", "scale": [1.0, 1.0, 1.0]}]
+        ms = {
+            "version": "0.4",
+            "axes": axes,
+            "datasets": [{"path": "0", "coordinateTransformations": scale}],
+        }
+        refs[".zattrs"] = json.dumps({"multiscales": [ms]})
+        path.write_text(json.dumps({"version": 1, "refs": refs}), encoding="utf-8")
+
+    write(a, "a.bin")
+    first = lv.open("reference://", storage_options={"fo": str(path)})
+    np.testing.assert_array_equal(np.asarray(first.compute()), a.transpose(2, 1, 0))
+    write(b, "b.bin")
+    fs = fsspec.filesystem("reference", fo=str(path))  # (an independent reader: the new bytes)
+    np.testing.assert_array_equal(zarr.open_group(fs.get_mapper(""), mode="r")["0"][...], b)
+    again = lv.open("reference://", storage_options={"fo": str(path)})
+    np.testing.assert_array_equal(np.asarray(again.compute()), b.transpose(2, 1, 0))
+    with pytest.raises(FormatError, match="replaced"):
+        first.compute()
