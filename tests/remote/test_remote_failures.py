@@ -424,3 +424,18 @@ def test_a_dicom_volume_of_a_signed_url_shows_no_signature(tmp_path, hostile_ser
     np.testing.assert_array_equal(np.asarray(vol.compute()), truth.stored)
     assert secret not in repr(vol) and secret not in str(vol.source)
     assert "m.dcm" in str(vol.source)
+
+
+def test_a_web_folder_whose_files_are_html_pages_says_so(hostile_server, tmp_path):
+    """A web folder whose every file the server answers with a sign-in page and status 200 (a
+    session expired) was refused listing each file as "not a DICOM file (no 'DICM' marker and
+    no plausible dataset start)"; each is now named an HTML page, locally too."""
+    hostile_server.index_pages = True
+    for i in range(3):
+        hostile_server.put(f"ser/IM{i}.dcm", _PAGE)
+    with pytest.raises(FormatError, match=r"IM0\.dcm: not a DICOM file: an HTML page"):
+        lv.open(f"{hostile_server.url}/ser/")
+    (tmp_path / "s").mkdir()
+    (tmp_path / "s" / "IM0.dcm").write_bytes(_PAGE)
+    with pytest.raises(FormatError, match=r"IM0\.dcm: not a DICOM file: an HTML page"):
+        lv.open(tmp_path / "s")

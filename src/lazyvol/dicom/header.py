@@ -21,6 +21,7 @@ import warnings
 from typing import Any
 
 from .._io import Location, read_into
+from .._remote_errors import html_page
 from ..errors import LazyvolError
 from ..sources import SourceStamp
 from .data_set_head import byte_order_problem, data_set_implicit, looks_explicit
@@ -37,6 +38,12 @@ from .walker import (
     walk_deflated,
     walk_file,
     walk_prefix,
+)
+
+#: A skip's reason for an HTML page where a DICOM file should be.
+HTML_PAGE = (
+    "an HTML page (an error or sign-in page a server sent with status 200 in its place, or one "
+    "saved under its name); check the URL and the credentials it needs"
 )
 
 __all__ = ["HEADER_TAGS", "HeaderResult", "HeaderSkip", "read_header", "read_object_header"]
@@ -371,6 +378,8 @@ def _read_with_pydicom(fp: Any) -> tuple[Parsed | None, Any, int, bytes] | Heade
             return HeaderSkip(
                 f"{SHORT_FILE}: under the 132 bytes of a Part 10 file's preamble and 'DICM' marker)"
             )
+        if html_page(head):  # (a sign-in or error page a server sent with 200, or saved so)
+            return HeaderSkip(f"not a DICOM file: {HTML_PAGE}")
         return HeaderSkip("not a DICOM file (no 'DICM' marker and no plausible dataset start)")
     from pydicom import dcmread  # imported here: the walker reads the usual files without it
     from pydicom.errors import InvalidDicomError

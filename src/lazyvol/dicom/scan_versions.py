@@ -206,7 +206,8 @@ __all__ = ["INDEX_VERSION", "REPORT_FORMAT"]
 #: 121: an enhanced file's compressed frames are located by its Extended Offset Table (h195).
 #: 122: a file of one-byte frames (one 8-bit pixel) with the pad byte of its odd length is read (h195).
 #: 123: a Basic Offset Table of another count than the frames is passed over as damaged (h195).
-INDEX_VERSION = 123
+#: 124: a file that is an HTML page is skipped saying so (h194).
+INDEX_VERSION = 124
 #: Layout of a report: 2: files named by their listing position, identities taken from the listing;
 #: 3: a volume's files may differ in pixel encoding (each frame's, ``encodings``), where 2 split them;
 #: 4: ... and in BitsStored (each frame's, ``stored_bits``), where 3 split them;
@@ -500,4 +501,5 @@ INDEX_VERSION = 123
 #: 182: frames located by an Extended Offset Table (7FE0,0001) change a volume's pixels (h195).
 #: 183: files of one-byte frames with their pad byte are read, no longer skipped (h195).
 #: 184: files whose Basic Offset Table has another count than their frames open (h195).
-REPORT_FORMAT = 184
+#: 185: a file that is an HTML page is skipped saying so (h194).
+REPORT_FORMAT = 185
