@@ -283,7 +283,7 @@ def fill_record(
         spacing_between_slices=r.get_float("SpacingBetweenSlices"),
         temporal_position=r.get_int("TemporalPositionIdentifier"),
         trigger_time=r.get_float("TriggerTime"),
-        echo_time=r.get_float("EchoTime"),
+        echo_time=r.echo_time(),
         echo_number=r.get_int("EchoNumbers"),
         # (an image stating only AcquisitionDateTime (0008,002A): its time of day, as dcm2niix's)
         acquisition_time=r.get_str("AcquisitionTime")

@@ -71,6 +71,9 @@ STANDARD_TAGS: dict[str, tuple[int, str]] = {
     "TemporalPositionIdentifier": (0x00200100, "IS"),
     "TriggerTime": (0x00181060, "DS"),
     "EchoTime": (0x00180081, "DS"),
+    # a classic image's EffectiveEchoTime: dcm2niix's echo time wherever it is stated (read after
+    # EchoTime, it replaces it; 0 or below: no echo time)
+    "EffectiveEchoTime": (0x00189082, "FD"),
     "EchoNumbers": (0x00180086, "IS"),
     "DiffusionBValue": (0x00189087, "FD"),
     "AcquisitionTime": (0x00080032, "TM"),
@@ -467,6 +470,14 @@ class ValueReader:
         """Manufacturer (0008,0070), or the vendor its private block names where it is empty
         (:func:`lazyvol.dicom.vendor.stated_manufacturer`)."""
         return stated_manufacturer(self.get_str("Manufacturer"), self.get_str("Philips_Creator"))
+
+    def echo_time(self) -> float | None:
+        """A classic image's echo time as dcm2niix reads it: EffectiveEchoTime (0018,9082) when
+        stated (read after EchoTime (0018,0081), it replaces it, even empty: no echo time), else
+        EchoTime."""
+        if "EffectiveEchoTime" in self:
+            return self.get_float("EffectiveEchoTime")
+        return self.get_float("EchoTime")
 
     def get_strs(self, keyword: str) -> list[str] | None:
         v = self.values(keyword)

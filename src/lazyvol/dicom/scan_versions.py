@@ -207,7 +207,8 @@ __all__ = ["INDEX_VERSION", "REPORT_FORMAT"]
 #: 122: a file of one-byte frames (one 8-bit pixel) with the pad byte of its odd length is read (h195).
 #: 123: a Basic Offset Table of another count than the frames is passed over as damaged (h195).
 #: 124: a file that is an HTML page is skipped saying so (h194).
-INDEX_VERSION = 124
+#: 125: records read a top-level EffectiveEchoTime (0018,9082) as the echo time, as dcm2niix (h196).
+INDEX_VERSION = 125
 #: Layout of a report: 2: files named by their listing position, identities taken from the listing;
 #: 3: a volume's files may differ in pixel encoding (each frame's, ``encodings``), where 2 split them;
 #: 4: ... and in BitsStored (each frame's, ``stored_bits``), where 3 split them;
@@ -502,4 +503,5 @@ INDEX_VERSION = 124
 #: 183: files of one-byte frames with their pad byte are read, no longer skipped (h195).
 #: 184: files whose Basic Offset Table has another count than their frames open (h195).
 #: 185: a file that is an HTML page is skipped saying so (h194).
-REPORT_FORMAT = 185
+#: 186: EchoTime from a top-level EffectiveEchoTime (0018,9082), as dcm2niix (h196).
+REPORT_FORMAT = 186
