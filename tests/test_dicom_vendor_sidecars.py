@@ -10,10 +10,12 @@ from __future__ import annotations
 import json
 from pathlib import Path
 
+import nibabel as nib
+import numpy as np
 import pytest
 
 import lazyvol as lv
-from lazyvol.testing import write_dicom_series
+from lazyvol.testing import write_dicom_4d_series, write_dicom_series
 from lazyvol.testing.dicom_4d import _rewrite
 
 SHAPE = (8, 6, 4)
@@ -43,3 +45,44 @@ def test_top_level_effective_echo_time_is_the_echo_time_as_dcm2niix_reads_it(
     ref, mine = _sidecars(dcm2niix, vol, tmp_path / "s", tmp_path)
     assert ref.get("EchoTime") == pytest.approx(expected) if expected else "EchoTime" not in ref
     assert mine.get("EchoTime") == pytest.approx(expected) if expected else "EchoTime" not in mine
+
+
+def _fsl_bvecs(vol: lv.Volume, ref_affine: np.ndarray) -> np.ndarray:
+    """FSL/dcm2niix bvecs (3 x n) from lazyvol's LPS gradients, in the reference voxel frame."""
+    g_ras = np.asarray(vol.meta["diffusion"]["gradients_lps"], float) * [-1, -1, 1]
+    r = np.asarray(ref_affine, float)[:3, :3]
+    bvec = g_ras @ (r / np.linalg.norm(r, axis=0))
+    if np.linalg.det(r) > 0:  # FSL convention: x flipped for a right-handed (neurological) grid
+        bvec[:, 0] *= -1
+    return bvec.T
+
+
+@pytest.mark.parametrize("sequence", ["SE", "GR", "SE\\IR"])
+def test_siemens_csa_only_diffusion_of_a_non_epi_untyped_series_as_dcm2niix(
+    tmp_path, dcm2niix, sequence
+):
+    from lazyvol.testing.mosaic import csa2_bytes
+
+    bvals = [0.0, 1000.0, 1000.0, 2000.0]
+    bvecs = [(0, 0, 0), (0.6, 0, 0.8), (0, 0.6, 0.8), (0, -1, 0)]
+    truth = write_dicom_4d_series(
+        tmp_path / "s", SHAPE, labels=(), bvals=bvals, bvecs=bvecs, vendor="SIEMENS",
+        orientation="oblique",
+    )  # fmt: skip
+
+    def edit(ds) -> None:
+        b, g = int(ds[0x0019100C].value), list(ds[0x0019100E].value)
+        tags = {"B_value": ("IS", [b]), **({"DiffusionGradientDirection": ("FD", g)} if b else {})}
+        ds.add_new(0x00290010, "LO", "SIEMENS CSA HEADER")
+        ds.add_new(0x00291010, "OB", csa2_bytes(tags))
+        ds.ImageType, ds.ScanningSequence = ["ORIGINAL", "PRIMARY", "M", "ND"], sequence
+        del ds[0x0019100C], ds[0x0019100E]
+
+    _rewrite(truth.files, edit)
+    vol = lv.open(tmp_path / "s")
+    (ref,) = dcm2niix(tmp_path / "s", tmp_path / "out")
+    np.testing.assert_allclose(np.loadtxt(ref.with_suffix(".bval")), bvals)
+    assert vol.meta["diffusion"]["bvals"] == bvals
+    np.testing.assert_allclose(vol.meta["diffusion"]["gradients_lps"], bvecs, atol=1e-6)
+    bvec = np.loadtxt(ref.with_suffix(".bvec"))
+    np.testing.assert_allclose(_fsl_bvecs(vol, nib.load(ref).affine), bvec, atol=1e-4)

@@ -203,7 +203,33 @@ def wants_csa(rec: FrameRecord, raw: dict[int, Any], mosaic: bool | None = None)
     if any("DIFFUSION" in str(t).upper() for t in rec.image_type or []):
         return True
     seq = _text(raw, 0x00180020).upper()
-    return "EP" in seq.split("\\") or private_value(raw, 0x0019100C) is not None
+    if "EP" in seq.split("\\") or private_value(raw, 0x0019100C) is not None:
+        return True
+    # dcm2niix reads a b-value from any Siemens image's CSA header: a diffusion series neither
+    # EPI nor typed DIFFUSION (a TSE / STEAM DWI, an anonymised one) states it there only
+    return any(
+        _csa_states_b_value(raw, tag) for creator, tag in CSA_IMAGE.items() if creator in raw
+    )
+
+
+def _csa_states_b_value(raw: dict[int, Any], tag: int) -> bool:
+    """Does the CSA header in ``tag`` give B_value an item (a cheap look at its bytes: an image
+    that is no diffusion image states B_value with no item)?"""
+    b = _raw_bytes(raw, tag)
+    if not b or len(b) > MAX_PRIVATE_BYTES:
+        return False
+    at = b.find(b"B_value\x00")
+    while at >= 0:  # (the name, NUL padded to 64 bytes; vm, vr, syngodt, nitems, 77; the items)
+        head = b[at + 64 : at + 100]
+        if len(head) == 36:
+            n_items, first_len = (
+                struct.unpack_from("<i", head, 12)[0],
+                struct.unpack_from("<i", head, 24)[0],
+            )
+            if 0 < n_items <= 1000 and 0 < first_len <= 64:
+                return True
+        at = b.find(b"B_value\x00", at + 1)
+    return False
 
 
 def csa_image_header(raw: dict[int, Any]) -> dict[str, Any] | str | None:

@@ -208,7 +208,8 @@ __all__ = ["INDEX_VERSION", "REPORT_FORMAT"]
 #: 123: a Basic Offset Table of another count than the frames is passed over as damaged (h195).
 #: 124: a file that is an HTML page is skipped saying so (h194).
 #: 125: records read a top-level EffectiveEchoTime (0018,9082) as the echo time, as dcm2niix (h196).
-INDEX_VERSION = 125
+#: 126: Siemens records read CSA diffusion of any image whose CSA header gives B_value an item (h196).
+INDEX_VERSION = 126
 #: Layout of a report: 2: files named by their listing position, identities taken from the listing;
 #: 3: a volume's files may differ in pixel encoding (each frame's, ``encodings``), where 2 split them;
 #: 4: ... and in BitsStored (each frame's, ``stored_bits``), where 3 split them;
@@ -504,4 +505,5 @@ INDEX_VERSION = 125
 #: 184: files whose Basic Offset Table has another count than their frames open (h195).
 #: 185: a file that is an HTML page is skipped saying so (h194).
 #: 186: EchoTime from a top-level EffectiveEchoTime (0018,9082), as dcm2niix (h196).
-REPORT_FORMAT = 186
+#: 187: a Siemens non-EPI DWI not typed DIFFUSION has its CSA-only table, as dcm2niix (h196).
+REPORT_FORMAT = 187
