@@ -145,6 +145,13 @@ def _line(name: str, value: str) -> bytes:
             (b"sPat.lAccelFact3D", b"sPat.lAccelFactXX"),
         ],
         [(_line("sKSpace.dPhaseResolution", "1.0"), _line("sKSpace.dPhaseResolution", "0.75"))],
+        # an acceleration whose ucPATMode is 0, another code or none: MatrixCoilMode "None" (h196)
+        [
+            (_line("sPat.lAccelFactPE", "1"), _line("sPat.lAccelFactPE", "2")),
+            (_line("sPat.ucPATMode", "1"), _line("sPat.ucPATMode", "0")),
+        ],
+        [(_line("sPat.ucPATMode", "1"), _line("sPat.ucPATMode", "0x4"))],
+        [(b"sPat.ucPATMode", b"sPat.ucPATModX")],
         # a code that is no whole number (was truncated into one: PartialFourier 0.75)
         [
             (
@@ -153,7 +160,10 @@ def _line(name: str, value: str) -> bytes:
             )
         ],
     ],
-    ids=["grappa2-3d3-pf68", "pf48", "pf78", "pf-other", "no-accel", "phase-res", "pf-fraction"],
+    ids=[
+        *("grappa2-3d3-pf68", "pf48", "pf78", "pf-other", "no-accel", "phase-res"),
+        *("pat-mode-0", "pat-mode-other", "pat-mode-none", "pf-fraction"),
+    ],
 )
 def test_edited_protocols_match_dcm2niix(tmp_path, subs):
     """Edited protocols (acceleration, partial Fourier, coil combination, phase resolution):

@@ -70,7 +70,7 @@ XA_COIL_ELEMENTS = 0x0021114F
 XA_TIME_AFTER_START = 0x00211104
 #: sKSpace.ucPhasePartialFourier -> PartialFourier (other values, such as 0x10 "off": none).
 _PARTIAL_FOURIER = {1: 0.5, 2: 0.625, 4: 0.75, 8: 0.875}
-#: sPat.ucPATMode -> MatrixCoilMode.
+#: sPat.ucPATMode -> MatrixCoilMode (any other: "None").
 _PAT_MODES = {1: "SENSE", 2: "GRAPPA"}
 #: ucCoilCombineMode -> CoilCombinationMethod.
 _COMBINE = {1: "Sum of Squares", 2: "Adaptive Combine"}
@@ -289,9 +289,9 @@ def protocol_keys(protocol: Protocol, bids: dict[str, Any]) -> dict[str, Any]:
         out["CoilCombinationMethod"] = _COMBINE[combine]
     accel = protocol.number("sPat.lAccelFactPE")
     if accel is not None and accel > 0:
+        # (another mode, 0 or none stated: "None", as without acceleration)
         mode = protocol.whole("sPat.ucPATMode")
-        if mode in _PAT_MODES:
-            out["MatrixCoilMode"] = _PAT_MODES[mode]
+        out["MatrixCoilMode"] = _PAT_MODES.get(mode, "None") if mode is not None else "None"
         out["ParallelReductionFactorInPlane"] = printed(accel)
     else:
         out["MatrixCoilMode"] = "None"
