@@ -86,3 +86,16 @@ def test_siemens_csa_only_diffusion_of_a_non_epi_untyped_series_as_dcm2niix(
     np.testing.assert_allclose(vol.meta["diffusion"]["gradients_lps"], bvecs, atol=1e-6)
     bvec = np.loadtxt(ref.with_suffix(".bvec"))
     np.testing.assert_allclose(_fsl_bvecs(vol, nib.load(ref).affine), bvec, atol=1e-4)
+
+
+@pytest.mark.parametrize(
+    "stated",
+    [
+        *("MR Solutions", "MEDISO", "HYPERFINE", "Leica Microsystems", "CPS", "GEMS", "Sie"),
+        *("SIEMENS", "GE MEDICAL SYSTEMS", "TOSHIBA_MEC", "Philips Medical Systems", "UIH"),
+    ],
+)
+def test_manufacturer_is_named_as_dcm2niix_names_it(tmp_path, dcm2niix, stated):
+    write_dicom_series(tmp_path / "s", SHAPE, modality="MR", extra={"Manufacturer": stated})
+    ref, mine = _sidecars(dcm2niix, lv.open(tmp_path / "s"), tmp_path / "s", tmp_path)
+    assert mine["Manufacturer"] == ref["Manufacturer"]

@@ -20,7 +20,6 @@ in the phase direction is recorded).
 from __future__ import annotations
 
 import math
-import re
 import struct
 from collections.abc import Callable, Sequence
 from typing import Any
@@ -38,7 +37,7 @@ from .bids_numbers import acq_value, dcm2niix_float, imaging_frequency
 from .bids_numbers import number as _number
 from .bids_numbers import seconds as _seconds
 from .bids_pet import pet_annotate, pet_record_values, x_ray
-from .charset import before_nul, short_text_cache
+from .charset import before_nul
 from .ge_phase import annotate_pepolar, ge_echo_spacing, ge_phase_values
 from .ge_timing import ge_keys, ge_record_values
 from .image_type import (
@@ -55,7 +54,7 @@ from .parameter_notes import shared_parameters
 from .records import FrameRecord, same_value
 from .slice_timing import slice_timing
 from .support import file_list
-from .vendor import missing_bvalue_note, stated_manufacturer, vendor_of
+from .vendor import manufacturer, missing_bvalue_note, stated_manufacturer, vendor_of
 from .volume_timing import uneven_volumes_note
 from .xa_private import TIME_AFTER_START, sdi_tag
 
@@ -136,19 +135,8 @@ PE_POLARITY_TAGS: dict[str, tuple[int, int]] = {
     "UIH": (UIH_PE_POLARITY, 0),
 }
 
+
 #: dcm2niix's short manufacturer names.
-_MANUFACTURERS = (
-    ("SIEMENS", "Siemens"),
-    ("GE", "GE"),
-    ("PHILIPS", "Philips"),
-    ("TOSHIBA", "Toshiba"),
-    ("CANON", "Canon"),
-    ("HITACHI", "Hitachi"),
-    ("UIH", "UIH"),
-    ("BRUKER", "Bruker"),
-)
-
-
 def pe_positive(value: Any) -> int | None:
     """A PhaseEncodingDirectionPositive value (CSA item, (0021,111C) text, bytes, number or a
     list of them, the first taken): 1 or 0, else None."""
@@ -158,16 +146,6 @@ def pe_positive(value: Any) -> int | None:
         value = bytes(value).decode("latin-1")
     text = before_nul(str(value)).strip(" \x00")  # (as dcm2niix reads text)
     return int(text) if text in ("0", "1") else None
-
-
-@short_text_cache  # (per file, of a few values per scan)
-def manufacturer(text: str) -> str:
-    """dcm2niix's short manufacturer name ("SIEMENS" -> "Siemens", "GE MEDICAL SYSTEMS" -> "GE")."""
-    up = text.upper()
-    for key, name in _MANUFACTURERS:
-        if re.search(rf"(^|[^A-Z]){key}([^A-Z]|$)", up):
-            return name
-    return text
 
 
 def xa_bandwidth(elem: Any) -> float | None:

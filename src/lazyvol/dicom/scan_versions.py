@@ -210,7 +210,8 @@ __all__ = ["INDEX_VERSION", "REPORT_FORMAT"]
 #: 125: records read a top-level EffectiveEchoTime (0018,9082) as the echo time, as dcm2niix (h196).
 #: 126: Siemens records read CSA diffusion of any image whose CSA header gives B_value an item (h196).
 #: 127: Siemens records hold MatrixCoilMode "None" for an acceleration of ucPATMode 0 / other / none (h196).
-INDEX_VERSION = 127
+#: 128: records name the Manufacturer by its first two letters, as dcm2niix ("MR Solutions" -> MRSolutions) (h196).
+INDEX_VERSION = 128
 #: Layout of a report: 2: files named by their listing position, identities taken from the listing;
 #: 3: a volume's files may differ in pixel encoding (each frame's, ``encodings``), where 2 split them;
 #: 4: ... and in BitsStored (each frame's, ``stored_bits``), where 3 split them;
@@ -508,4 +509,5 @@ INDEX_VERSION = 127
 #: 186: EchoTime from a top-level EffectiveEchoTime (0018,9082), as dcm2niix (h196).
 #: 187: a Siemens non-EPI DWI not typed DIFFUSION has its CSA-only table, as dcm2niix (h196).
 #: 188: MatrixCoilMode "None" for an accelerated protocol of ucPATMode 0 / other / none, as dcm2niix (h196).
-REPORT_FORMAT = 188
+#: 189: sidecar Manufacturer by its text's first two letters, as dcm2niix ("CPS" -> Siemens) (h196).
+REPORT_FORMAT = 189

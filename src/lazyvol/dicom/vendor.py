@@ -50,6 +50,7 @@ __all__ = [
     "direction_source",
     "ge_without_directions",
     "malformed_diffusion",
+    "manufacturer",
     "missing_bvalue_note",
     "read_diffusion",
     "read_ge_image_kind",
@@ -264,6 +265,42 @@ SOURCES = {k: source_label(k, k) for k in ("GE", "SIEMENS", "PHILIPS", "UIH")}
 SOURCES["CANON"] = source_label("standard", "CANON")
 #: GE (0043,1039) b-values carry this offset on some software versions.
 GE_BVALUE_OFFSET = 1_000_000_000
+
+
+#: dcm2niix's short names of the vendors it finds in a Manufacturer text.
+_MANUFACTURERS = (
+    ("SIEMENS", "Siemens"),
+    ("GE", "GE"),
+    ("PHILIPS", "Philips"),
+    ("TOSHIBA", "Toshiba"),
+    ("CANON", "Canon"),
+    ("HITACHI", "Hitachi"),
+    ("UIH", "UIH"),
+    ("BRUKER", "Bruker"),
+)
+
+
+#: dcm2niix's manufacturer by the first two letters of Manufacturer (0008,0070), whatever follows
+#: ("MR Solutions" -> "MRSolutions", "CPS" -> "Siemens", "GEMS" -> "GE"), and the name it writes.
+_MANUFACTURER_PREFIXES = {
+    **{"SI": "Siemens", "GE": "GE", "HI": "Hitachi", "ME": "Mediso", "PH": "Philips"},
+    **{"TO": "Toshiba", "CA": "Canon", "CP": "Siemens", "UI": "UIH", "BR": "Bruker"},
+    **{"MR": "MRSolutions", "HY": "Hyperfine", "LE": "Leica"},
+}
+
+
+@short_text_cache  # (per file, of a few values per scan)
+def manufacturer(text: str) -> str:
+    """dcm2niix's short manufacturer name ("SIEMENS" -> "Siemens", "GE MEDICAL SYSTEMS" -> "GE"):
+    by the first two letters, as dcm2niix tells the vendor (:data:`_MANUFACTURER_PREFIXES`), else
+    by a vendor's name in it (dcm2niix writes none then), else the text itself."""
+    if (short := _MANUFACTURER_PREFIXES.get(text[:2].upper())) is not None:
+        return short
+    up = text.upper()
+    for key, name in _MANUFACTURERS:
+        if re.search(rf"(^|[^A-Z]){key}([^A-Z]|$)", up):
+            return name
+    return text
 
 
 @short_text_cache  # (asked several times per file, of a few values per scan)
