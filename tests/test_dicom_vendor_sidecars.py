@@ -99,3 +99,22 @@ def test_manufacturer_is_named_as_dcm2niix_names_it(tmp_path, dcm2niix, stated):
     write_dicom_series(tmp_path / "s", SHAPE, modality="MR", extra={"Manufacturer": stated})
     ref, mine = _sidecars(dcm2niix, lv.open(tmp_path / "s"), tmp_path / "s", tmp_path)
     assert mine["Manufacturer"] == ref["Manufacturer"]
+
+
+@pytest.mark.parametrize(
+    ("manufacturer", "n_volumes", "timed"),
+    [("UIH", 1, False), ("UIH", 2, True), ("SIEMENS", 1, True), ("SIEMENS", 2, True)],
+)
+def test_acquisition_time_slice_timing_of_one_volume_as_dcm2niix(
+    tmp_path, dcm2niix, manufacturer, n_volumes, timed
+):
+    extra = {"Manufacturer": manufacturer, "InPlanePhaseEncodingDirection": "COL"}
+    src = tmp_path / "s"
+    write_dicom_4d_series(
+        src, SHAPE, n_volumes, labels=("AcquisitionTime",), modality="MR", extra=extra
+    )
+    ref, mine = _sidecars(dcm2niix, lv.open(src), src, tmp_path)
+    assert ("SliceTiming" in ref) is timed
+    assert ("SliceTiming" in mine) is timed
+    if timed:
+        np.testing.assert_allclose(mine["SliceTiming"], ref["SliceTiming"], atol=5e-3)

@@ -510,4 +510,5 @@ INDEX_VERSION = 128
 #: 187: a Siemens non-EPI DWI not typed DIFFUSION has its CSA-only table, as dcm2niix (h196).
 #: 188: MatrixCoilMode "None" for an accelerated protocol of ucPATMode 0 / other / none, as dcm2niix (h196).
 #: 189: sidecar Manufacturer by its text's first two letters, as dcm2niix ("CPS" -> Siemens) (h196).
-REPORT_FORMAT = 189
+#: 190: no SliceTiming from the AcquisitionTime of a single UIH volume, as dcm2niix (h196).
+REPORT_FORMAT = 190

@@ -184,7 +184,8 @@ def slice_timing(
     )
     timing = None if stated is None else _rounded([t / 1000.0 for t in stated])
     if timing is None and vendor in ACQUISITION_TIME_VENDORS and nk > 1:
-        if not (xa or after_start):
+        # (UIH: only a series of several volumes, as dcm2niix; Siemens' one volume too)
+        if not (xa or after_start or (vendor == "UIH" and len(slots) <= nk)):
             timing = _from_acquisition_time(list(slots[:nk]), tr)
     if timing is None and bids.get("Manufacturer") == "GE" and nk > 1:
         timing = ge_slice_timing(list(slots[:nk]), _acq, {**_acq(first), **bids})
