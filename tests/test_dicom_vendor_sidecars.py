@@ -118,3 +118,55 @@ def test_acquisition_time_slice_timing_of_one_volume_as_dcm2niix(
     assert ("SliceTiming" in mine) is timed
     if timed:
         np.testing.assert_allclose(mine["SliceTiming"], ref["SliceTiming"], atol=5e-3)
+
+
+def _hms(seconds: float) -> str:
+    hh, rem = divmod(seconds, 3600)
+    mm, ss = divmod(rem, 60)
+    return f"{int(hh):02d}{int(mm):02d}{ss:09.6f}"
+
+
+@pytest.mark.parametrize(
+    ("manufacturer", "tr_ms", "starts", "extra"),
+    [
+        ("SIEMENS", "2000", [0, 3, 6], {}),  # sparse: 3 s between volumes, TR 2 s
+        ("SIEMENS", "2000", [0, 3, 7, 10], {}),  # uneven: the mean interval
+        ("Philips Medical Systems", "3000", [0, 2, 4], {}),
+        ("CANON_MEC", "2000", [0, 2.055, 4.11], {}),  # just over 50 ms
+        ("SIEMENS", "2000", [0, 2.045, 4.09], {}),  # within 50 ms: as stated
+        ("SIEMENS", "2000", [0, 3, 6], {"ScanningSequence": "SE\\IR"}),  # RepetitionTimeInversion
+        ("Philips Medical Systems", "2000", [0, 3, 6], {"ScanningSequence": "IR"}),
+        ("SIEMENS", "2000", [0, 3, 6], {"NumberOfAverages": "2"}),
+        ("SIEMENS", "1000", [0, 3, 6], {"NumberOfAverages": "3"}),
+        ("SIEMENS", None, [0, 3, 6], {}),  # no TR stated
+        ("GE MEDICAL SYSTEMS", "2000", [0, 3, 6], {}),  # not GE's
+    ],
+)
+def test_repetition_time_is_the_measured_volume_interval_as_dcm2niix(
+    tmp_path, dcm2niix, manufacturer, tr_ms, starts, extra
+):
+    nk = 3
+    src = tmp_path / "s"
+    truth = write_dicom_4d_series(
+        src, (6, 5, nk), len(starts), labels=("TemporalPositionIdentifier",), modality="MR",
+        extra={"Manufacturer": manufacturer, "MRAcquisitionType": "2D", **extra},
+    )  # fmt: skip
+
+    def edit(ds) -> None:
+        v, k = int(ds.TemporalPositionIdentifier) - 1, (int(ds.InstanceNumber) - 1) % nk
+        ds.AcquisitionTime = _hms(36000 + starts[v] + 0.1 * k)
+        if tr_ms is None:
+            del ds.RepetitionTime
+        else:
+            ds.RepetitionTime = tr_ms
+
+    _rewrite(truth.files, edit)
+    vol = lv.open(src)
+    ref, mine = _sidecars(dcm2niix, vol, src, tmp_path)
+    keys = {k for k in ref if k.startswith("RepetitionTime")}
+    assert keys == {k for k in mine if k.startswith("RepetitionTime")}
+    for key in keys:
+        assert mine[key] == pytest.approx(ref[key], abs=1e-4), key
+    (out,) = (tmp_path / "out").glob("*.nii")
+    assert vol.spacing[3] == pytest.approx(nib.load(out).header["pixdim"][4], abs=1e-4)
+    assert nib.load(tmp_path / "v.nii").header["pixdim"][4] == pytest.approx(ref["RepetitionTime"])

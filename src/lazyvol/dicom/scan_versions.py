@@ -511,4 +511,5 @@ INDEX_VERSION = 128
 #: 188: MatrixCoilMode "None" for an accelerated protocol of ucPATMode 0 / other / none, as dcm2niix (h196).
 #: 189: sidecar Manufacturer by its text's first two letters, as dcm2niix ("CPS" -> Siemens) (h196).
 #: 190: no SliceTiming from the AcquisitionTime of a single UIH volume, as dcm2niix (h196).
-REPORT_FORMAT = 190
+#: 191: RepetitionTime the measured volume interval where it is 50 ms off the stated one, as dcm2niix (h196).
+REPORT_FORMAT = 191

@@ -16,6 +16,13 @@
   variant "MP"; "Spoiled Gradient Echo" with a variant value "SP"), else "SE" a spin echo
   ("Inversion Recovery Spin Echo" with "IR"); none otherwise. Checked against the installed
   dcm2niix over 18 ScanningSequence x 12 SequenceVariant texts.
+- RepetitionTime of a series of 2D images stored one per file (not GE's, nor PET's here) whose
+  volumes were acquired another interval apart than its RepetitionTime (0018,0080) states, by more
+  than 50 ms (dcm2niix's issue 560: a sparse or delayed fMRI run, a CT perfusion): the interval
+  between its first and last volumes' first images over the volumes between them (divided by
+  NumberOfAverages above 1), the stated value kept as RepetitionTimeExcitation (or, for an
+  inversion-recovery ScanningSequence but Philips', RepetitionTimeInversion), with a warning, as
+  dcm2niix writes them (its NIfTI's pixdim[4] follows the RepetitionTime, as lazyvol's).
 - DerivedVendorReportedEchoSpacing, every vendor (and a file whose Manufacturer an anonymiser
   dropped), as dcm2niix: wherever BandwidthPerPixelPhaseEncode and ReconMatrixPE are known,
   1 / (bandwidth x ReconMatrixPE / ParallelReductionFactorInPlane x (1 + PhaseOversampling)) in
@@ -28,13 +35,15 @@ from __future__ import annotations
 from collections.abc import Sequence
 from typing import Any
 
+from .._per_volume import VOLUME_ACQUISITION
 from .bids import annotate as annotate_bids
+from .bids_numbers import printed
 from .frame_table import philips_keys
 from .records import FrameRecord
 from .siemens_sidecar import annotate_siemens, echo_spacing
 from .source import Fetch
 
-__all__ = ["annotate_sidecar", "derived_keys", "pulse_sequence_type"]
+__all__ = ["annotate_sidecar", "derived_keys", "measured_repetition", "pulse_sequence_type"]
 
 
 def annotate_sidecar(
@@ -53,6 +62,44 @@ def annotate_sidecar(
     info.meta.setdefault("bids", {}).update(philips_keys(*philips))
     annotate_siemens(info, slots, fetch)
     derived_keys(info.meta["bids"])
+    info.warnings.extend(n for n in [measured_repetition(info.meta, slots)] if n)
+
+
+#: dcm2niix's tolerance between the stated and the measured interval of volumes (s).
+_TR_TOLERANCE = 0.05
+
+
+def measured_repetition(meta: dict[str, Any], slots: Sequence[FrameRecord | None]) -> str:
+    """Set ``meta["bids"]`` RepetitionTime to the measured interval of the volumes where it
+    differs from the stated one (module doc); the warning saying so, or ""."""
+    bids = meta.get("bids") or {}
+    times = (meta.get(VOLUME_ACQUISITION) or {}).get("time") or []
+    one_per_file = all(r.mosaic is None and r.number_of_frames == 1 for r in slots if r)
+    if bids.get("Manufacturer") == "GE" or bids.get("Modality") == "PT" or not one_per_file:
+        return ""
+    if len(times) < 2 or any(t is None for t in times) or times[-1] == times[0]:
+        return ""
+    stated = bids.get("RepetitionTime")
+    stated = float(stated) if isinstance(stated, int | float) and stated > 0 else 0.0
+    tr = abs(times[-1] - times[0]) / (len(times) - 1)
+    if abs(tr - stated) <= _TR_TOLERANCE:
+        return ""
+    averages = bids.get("NumberOfAverages")
+    if isinstance(averages, int | float) and averages > 1:
+        tr /= averages
+        if abs(tr - stated) <= _TR_TOLERANCE:
+            return ""
+    bids["RepetitionTime"] = printed(tr)
+    if stated <= 0:
+        return ""  # (none stated: the measured one, no word, as dcm2niix)
+    seq = str(bids.get("ScanningSequence", ""))
+    kept = "Inversion" if "IR" in seq and bids.get("Manufacturer") != "Philips" else "Excitation"
+    bids[f"RepetitionTime{kept}"] = printed(stated)
+    return (
+        f"RepetitionTime (0018,0080) {stated:g} s is not the {printed(tr):g} s between the "
+        "volumes' AcquisitionTimes: the sidecar's RepetitionTime (and the NIfTI's pixdim[4]) is "
+        f"the latter, the stated one RepetitionTime{kept}, as dcm2niix writes them"
+    )
 
 
 def pulse_sequence_type(bids: dict[str, Any]) -> str | None:
