@@ -170,3 +170,29 @@ def test_repetition_time_is_the_measured_volume_interval_as_dcm2niix(
     (out,) = (tmp_path / "out").glob("*.nii")
     assert vol.spacing[3] == pytest.approx(nib.load(out).header["pixdim"][4], abs=1e-4)
     assert nib.load(tmp_path / "v.nii").header["pixdim"][4] == pytest.approx(ref["RepetitionTime"])
+
+
+@pytest.mark.parametrize(
+    ("manufacturer", "creator", "text"),
+    [
+        ("UIH", "Image Private Header", "A>>P"),
+        ("UIH", "Other", "H>>F"),
+        ("UIH", "Image Private Header", ""),
+        ("SIEMENS", "Image Private Header", "A>>P"),
+    ],
+)
+def test_uih_phase_encoding_direction_displayed_as_dcm2niix(
+    tmp_path, dcm2niix, manufacturer, creator, text
+):
+    truth = write_dicom_series(
+        tmp_path / "s", SHAPE, modality="MR", extra={"Manufacturer": manufacturer}
+    )
+
+    def edit(ds) -> None:
+        ds.add_new(0x00650010, "LO", creator)
+        ds.add_new(0x00651005, "SH", text)
+
+    _rewrite(truth.files, edit)
+    ref, mine = _sidecars(dcm2niix, lv.open(tmp_path / "s"), tmp_path / "s", tmp_path)
+    key = "PhaseEncodingDirectionDisplayed"
+    assert mine.get(key) == ref.get(key) == ((text or None) if manufacturer == "UIH" else None)

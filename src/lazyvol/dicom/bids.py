@@ -507,7 +507,7 @@ def _annotate(
         info.warnings.append(uneven)
     if (iop := first.stated_iop or first.iop) is not None:  # (as stated, not repaired; %g)
         bids["ImageOrientationPatientDICOM"] = [dcm2niix_float(c) for c in iop]
-    _copy(bids, acq, "ImageOrientationText")
+    _copy(bids, acq, "ImageOrientationText PhaseEncodingDirectionDisplayed")
     pet_annotate(bids, acq, slots, nk, _acq)
     info.meta["bids"] = bids
     # The voxel axes SliceTiming and PhaseEncodingDirection refer to (re-mapped when the volume

@@ -17,7 +17,8 @@ the GE and Siemens series of dcm_qa_nih, Manufacturer changed for the other vend
   it, as PhaseEncodingStepsNoPartialFourier with PartialFourierEnabled "YES";
 - SequenceName: PulseSequenceName (0018,9005) (enhanced MR) when (0018,0024) states none (not
   a ProtocolName fallback, as GE's below);
-- Siemens: ImageOrientationText (0051,100E);
+- Siemens: ImageOrientationText (0051,100E); UIH: PhaseEncodingDirectionDisplayed (0065,1005)
+  (its text, e.g. "A>>P", whatever its private block's creator, as dcm2niix reads it);
 - GE: ProcedureStepDescription with the PSEQ of the protocol data block (0025,101B)
   (:mod:`lazyvol.dicom.ge_timing`) appended (as dcm2niix appends it: "Gradient Echo" alone when
   (0040,0254) states none), InternalPulseSequenceName ("EPI" or "EPI2" in (0019,109E), nothing else), the
@@ -93,6 +94,7 @@ PULSE_SEQUENCE_NAME = 0x00189005
 SEQUENCE_NAME = "_sequence_name"
 GE_PRESCAN_REUSE = 0x00431095
 GE_ACQUISITION_DURATION = 0x0019105A
+UIH_PE_DISPLAYED = 0x00651005
 GE_SHIM = (0x00431002, 0x00431003, 0x00431004)
 GE_TABLE = 0x004310B2
 GE_TABLE_DELTA = 0x0019107F
@@ -104,6 +106,7 @@ EXTRA_TAGS = frozenset(
         OUT_OF_PLANE_FACTOR,
         RECEIVE_COIL,
         SIEMENS_ORIENTATION_TEXT,
+        UIH_PE_DISPLAYED,
         SIEMENS_COIL_TEXT,
         GE_INTERNAL_SEQUENCE,
         GE_PULSE_SEQUENCE,
@@ -201,6 +204,8 @@ def extra_record_values(raw: dict[int, Any], vendor: str, acq: dict[str, Any]) -
             out["ImageOrientationText"] = orientation
     if vendor == "GE":
         out.update(_ge_values(raw, acq))
+    if vendor == "UIH" and (displayed := _text(raw, UIH_PE_DISPLAYED)):
+        out["PhaseEncodingDirectionDisplayed"] = displayed
     pulse_sequence = _text(raw, PULSE_SEQUENCE_NAME)
     if pulse_sequence and "SequenceName" not in acq:  # (an enhanced file's, as dcm2niix reads it)
         out[SEQUENCE_NAME] = pulse_sequence

@@ -211,7 +211,8 @@ __all__ = ["INDEX_VERSION", "REPORT_FORMAT"]
 #: 126: Siemens records read CSA diffusion of any image whose CSA header gives B_value an item (h196).
 #: 127: Siemens records hold MatrixCoilMode "None" for an acceleration of ucPATMode 0 / other / none (h196).
 #: 128: records name the Manufacturer by its first two letters, as dcm2niix ("MR Solutions" -> MRSolutions) (h196).
-INDEX_VERSION = 128
+#: 129: UIH records hold PhaseEncodingDirectionDisplayed (0065,1005), as dcm2niix reads it (h196).
+INDEX_VERSION = 129
 #: Layout of a report: 2: files named by their listing position, identities taken from the listing;
 #: 3: a volume's files may differ in pixel encoding (each frame's, ``encodings``), where 2 split them;
 #: 4: ... and in BitsStored (each frame's, ``stored_bits``), where 3 split them;
@@ -512,4 +513,5 @@ INDEX_VERSION = 128
 #: 189: sidecar Manufacturer by its text's first two letters, as dcm2niix ("CPS" -> Siemens) (h196).
 #: 190: no SliceTiming from the AcquisitionTime of a single UIH volume, as dcm2niix (h196).
 #: 191: RepetitionTime the measured volume interval where it is 50 ms off the stated one, as dcm2niix (h196).
-REPORT_FORMAT = 191
+#: 192: UIH sidecars write PhaseEncodingDirectionDisplayed, as dcm2niix (h196).
+REPORT_FORMAT = 192
