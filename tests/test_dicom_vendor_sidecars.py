@@ -196,3 +196,28 @@ def test_uih_phase_encoding_direction_displayed_as_dcm2niix(
     ref, mine = _sidecars(dcm2niix, lv.open(tmp_path / "s"), tmp_path / "s", tmp_path)
     key = "PhaseEncodingDirectionDisplayed"
     assert mine.get(key) == ref.get(key) == ((text or None) if manufacturer == "UIH" else None)
+
+
+@pytest.mark.parametrize(
+    "manufacturer", ["SIEMENS", "Philips Medical Systems", "GE MEDICAL SYSTEMS"]
+)
+@pytest.mark.parametrize("volumes", [1, 3])
+@pytest.mark.parametrize(
+    "image_type",
+    [("ORIGINAL", "PRIMARY", "DIFFUSION", "NONE"), ("DERIVED", "PRIMARY", "DIFFUSION", "NONE")],
+)
+def test_diffusion_image_type_without_b_values_has_dcm2niix_zero_table(
+    tmp_path, dcm2niix, manufacturer, volumes, image_type
+):
+    src = tmp_path / "s"
+    write_dicom_4d_series(
+        src, SHAPE, volumes, labels=(), image_type=image_type, extra={"Manufacturer": manufacturer}
+    )
+    (ref,) = dcm2niix(src, tmp_path / "out")
+    vol = lv.open(src)
+    vol.to_nifti(tmp_path / "v.nii")
+    for ext in ("bval", "bvec"):
+        theirs, mine = ref.with_suffix(f".{ext}"), tmp_path / f"v.{ext}"
+        assert mine.exists() == theirs.exists(), ext
+        if theirs.exists():
+            np.testing.assert_array_equal(np.loadtxt(mine), np.loadtxt(theirs))

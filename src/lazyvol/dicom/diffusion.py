@@ -24,7 +24,7 @@ from .. import geometry as geo
 from ..sidecar import fsl_bvals_bvecs, fsl_bvecs, world_gradients
 from .checks import DERIVED_NOTE
 from .records import GE_NO_DTI, FrameRecord
-from .vendor import b_source, direction_source, missing_bvalue_note
+from .vendor import b_source, direction_source, missing_bvalue_note, vendor_of
 
 __all__ = [
     "derived_volumes",
@@ -44,6 +44,8 @@ _PHASE_FRAME = {"GE": "GE", "CANON": "Canon"}
 #: length strictly between these is a shortened vector of a lower shell under the series' largest
 #: b-value; its b-value is b |g|^2, rounded to a multiple of 5 (at least 5).
 _SHELL_LENGTHS = (0.03, 0.97)
+#: The source label of the table of a series whose ImageType alone says it is a diffusion series.
+_NO_BVALUE_SOURCE = "ImageType (0008,0008) DIFFUSION, no b-value stated"
 
 
 def _ge_lps(g: Sequence[float], iop: Any, phase: str) -> np.ndarray:
@@ -213,8 +215,20 @@ def diffusion_meta(
     direction: a series of only those gets no table, as dcm2niix writes none). A GE series whose
     every weighted volume lacks a direction keeps none either, with a note saying why.
     """
-    if not firsts or all(r.b_value is None for r in firsts):
+    if not firsts:
         return None
+    if all(r.b_value is None for r in firsts):
+        # no b-value stated at all (a b = 0 series whose CSA header an anonymiser dropped): a
+        # table of zeros where every ImageType says DIFFUSION, not GE's, as dcm2niix writes it
+        if any(
+            vendor_of(r.manufacturer) == "GE" or not _says_diffusion(r.image_type) for r in firsts
+        ):
+            return None
+        return {
+            "bvals": [0.0] * len(firsts),
+            "gradients_lps": [[0.0, 0.0, 0.0] for _ in firsts],
+            "source": f"{_NO_BVALUE_SOURCE} (b = 0, as dcm2niix)",
+        }
     missing = [n for n, r in enumerate(firsts) if r.b_value is None]
     bvals = [0.0 if r.b_value is None else float(r.b_value) for r in firsts]
     zeroed = [n for n, r in enumerate(firsts) if _ge(r.diffusion_source) and bvals[n] > 0]

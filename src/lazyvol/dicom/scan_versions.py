@@ -514,4 +514,5 @@ INDEX_VERSION = 129
 #: 190: no SliceTiming from the AcquisitionTime of a single UIH volume, as dcm2niix (h196).
 #: 191: RepetitionTime the measured volume interval where it is 50 ms off the stated one, as dcm2niix (h196).
 #: 192: UIH sidecars write PhaseEncodingDirectionDisplayed, as dcm2niix (h196).
-REPORT_FORMAT = 192
+#: 193: a series typed DIFFUSION stating no b-value has a table of zeros (not GE's), as dcm2niix (h196).
+REPORT_FORMAT = 193
