@@ -221,3 +221,42 @@ def test_diffusion_image_type_without_b_values_has_dcm2niix_zero_table(
         assert mine.exists() == theirs.exists(), ext
         if theirs.exists():
             np.testing.assert_array_equal(np.loadtxt(mine), np.loadtxt(theirs))
+
+
+def _in_reference_axes(direction: str, ours: np.ndarray, ref: np.ndarray) -> str:
+    """A PhaseEncodingDirection of the grid ``ours`` (affine) in the axes of the grid ``ref``."""
+    t = np.rint(np.linalg.inv(ref) @ ours)[:3, :3]
+    column = t[:, "ijk".index(direction[0])]
+    axis = int(np.flatnonzero(column)[0])
+    sign = column[axis] * (-1 if direction.endswith("-") else 1)
+    return "ijk"[axis] + ("" if sign > 0 else "-")
+
+
+@pytest.mark.parametrize("sequence", ["GR", "SE", "GR\\IR"])
+@pytest.mark.parametrize("phase", ["ROW", "COL"])
+@pytest.mark.parametrize("positive", [0, 1])
+def test_siemens_non_epi_csa_phase_polarity_as_dcm2niix(
+    tmp_path, dcm2niix, sequence, phase, positive
+):
+    from lazyvol.testing.mosaic import csa2_bytes
+
+    src = tmp_path / "s"
+    extra = {"Manufacturer": "SIEMENS", "ScanningSequence": sequence}
+    extra["InPlanePhaseEncodingDirection"] = phase
+    truth = write_dicom_series(src, SHAPE, modality="MR", orientation="oblique", extra=extra)
+    tags = {"PhaseEncodingDirectionPositive": ("IS", [positive])}
+    tags["BandwidthPerPixelPhaseEncode"] = ("FD", [21.5])
+
+    def edit(ds) -> None:
+        ds.ImageType = ["ORIGINAL", "PRIMARY", "M", "ND", "NORM"]
+        ds.add_new(0x00290010, "LO", "SIEMENS CSA HEADER")
+        ds.add_new(0x00291010, "OB", csa2_bytes(tags))
+
+    _rewrite(truth.files, edit)
+    ref, mine = _sidecars(dcm2niix, lv.open(src), src, tmp_path)
+    (out,) = (tmp_path / "out").glob("*.nii")
+    ours = _in_reference_axes(
+        mine["PhaseEncodingDirection"], nib.load(tmp_path / "v.nii").affine, nib.load(out).affine
+    )
+    assert ours == ref["PhaseEncodingDirection"]
+    assert mine["BandwidthPerPixelPhaseEncode"] == ref["BandwidthPerPixelPhaseEncode"] == 21.5

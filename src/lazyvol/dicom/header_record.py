@@ -380,7 +380,7 @@ def expand(rec: FrameRecord, raw: dict[int, Any], fetch: Fetch) -> HeaderResult:
     claimed = mosaic.mosaic_file(rec, raw)
     csa = mosaic.csa_image_header(raw) if mosaic.wants_csa(rec, raw, claimed) else None
     rec.acq = {
-        **bids.record_values(raw, csa),
+        **bids.record_values(raw, mosaic.light_csa(raw) if csa is None else csa),
         **record_siemens(raw, csa),
         **read_radiopharmaceutical(raw),
         **(rec.acq or {}),  # (what the header's record noted: ONE_VALUE_SPACING, GE_NO_DTI)

@@ -42,6 +42,8 @@ __all__ = [
     "mosaic_error",
     "mosaic_file",
     "wants_csa",
+    "csa_first_item",
+    "light_csa",
 ]
 
 #: Private elements captured at header scan for mosaics, diffusion and the BIDS sidecar.
@@ -207,29 +209,46 @@ def wants_csa(rec: FrameRecord, raw: dict[int, Any], mosaic: bool | None = None)
         return True
     # dcm2niix reads a b-value from any Siemens image's CSA header: a diffusion series neither
     # EPI nor typed DIFFUSION (a TSE / STEAM DWI, an anonymised one) states it there only
-    return any(
-        _csa_states_b_value(raw, tag) for creator, tag in CSA_IMAGE.items() if creator in raw
-    )
+    return csa_first_item(raw, "B_value") is not None
 
 
-def _csa_states_b_value(raw: dict[int, Any], tag: int) -> bool:
-    """Does the CSA header in ``tag`` give B_value an item (a cheap look at its bytes: an image
-    that is no diffusion image states B_value with no item)?"""
-    b = _raw_bytes(raw, tag)
-    if not b or len(b) > MAX_PRIVATE_BYTES:
-        return False
-    at = b.find(b"B_value\x00")
-    while at >= 0:  # (the name, NUL padded to 64 bytes; vm, vr, syngodt, nitems, 77; the items)
-        head = b[at + 64 : at + 100]
-        if len(head) == 36:
-            n_items, first_len = (
-                struct.unpack_from("<i", head, 12)[0],
-                struct.unpack_from("<i", head, 24)[0],
-            )
-            if 0 < n_items <= 1000 and 0 < first_len <= 64:
-                return True
-        at = b.find(b"B_value\x00", at + 1)
-    return False
+#: The CSA image header's elements read from its bytes where it is not parsed
+#: (:func:`light_csa`): the phase-encoding polarity and bandwidth dcm2niix writes for every image.
+_LIGHT_CSA = ("PhaseEncodingDirectionPositive", "BandwidthPerPixelPhaseEncode")
+
+
+def csa_first_item(raw: dict[int, Any], name: str) -> str | None:
+    """The first item of CSA image header element ``name``, by a cheap look at its bytes (the
+    name, NUL padded to 64 bytes; vm, vr, syngodt, nitems, 77; then each item: four lengths, its
+    text padded to 4 bytes), None when the element has no item (an image that is no diffusion
+    image states B_value with none) or there is no CSA image header."""
+    for creator, tag in CSA_IMAGE.items():
+        if _text(raw, creator).upper() != "SIEMENS CSA HEADER":
+            continue
+        b = _raw_bytes(raw, tag)
+        if not b or len(b) > MAX_PRIVATE_BYTES:
+            continue
+        key = name.encode("ascii") + b"\x00"
+        at = b.find(key)
+        while at >= 0:
+            head = b[at + 64 : at + 100]
+            if len(head) == 36:
+                n_items, first_len = (
+                    struct.unpack_from("<i", head, 12)[0],
+                    struct.unpack_from("<i", head, 24)[0],
+                )
+                if 0 < n_items <= 1000 and 0 < first_len <= 64:
+                    text = b[at + 100 : at + 100 + first_len].split(b"\x00")[0].strip()
+                    return text.decode("latin-1") if text else None
+            at = b.find(key, at + 1)
+    return None
+
+
+def light_csa(raw: dict[int, Any]) -> dict[str, Any] | None:
+    """The :data:`_LIGHT_CSA` elements of a CSA image header that is not parsed, in the form of a
+    parsed one (``{"tags": {name: {"items": [text]}}}``), or None when it states neither."""
+    tags = {n: {"items": [v]} for n in _LIGHT_CSA if (v := csa_first_item(raw, n)) is not None}
+    return {"tags": tags} if tags else None
 
 
 def csa_image_header(raw: dict[int, Any]) -> dict[str, Any] | str | None:

@@ -212,7 +212,8 @@ __all__ = ["INDEX_VERSION", "REPORT_FORMAT"]
 #: 127: Siemens records hold MatrixCoilMode "None" for an acceleration of ucPATMode 0 / other / none (h196).
 #: 128: records name the Manufacturer by its first two letters, as dcm2niix ("MR Solutions" -> MRSolutions) (h196).
 #: 129: UIH records hold PhaseEncodingDirectionDisplayed (0065,1005), as dcm2niix reads it (h196).
-INDEX_VERSION = 129
+#: 130: Siemens records read the CSA phase polarity and bandwidth of images whose header is not parsed (h196).
+INDEX_VERSION = 130
 #: Layout of a report: 2: files named by their listing position, identities taken from the listing;
 #: 3: a volume's files may differ in pixel encoding (each frame's, ``encodings``), where 2 split them;
 #: 4: ... and in BitsStored (each frame's, ``stored_bits``), where 3 split them;
@@ -515,4 +516,5 @@ INDEX_VERSION = 129
 #: 191: RepetitionTime the measured volume interval where it is 50 ms off the stated one, as dcm2niix (h196).
 #: 192: UIH sidecars write PhaseEncodingDirectionDisplayed, as dcm2niix (h196).
 #: 193: a series typed DIFFUSION stating no b-value has a table of zeros (not GE's), as dcm2niix (h196).
-REPORT_FORMAT = 193
+#: 194: PhaseEncodingDirection of Siemens images neither EPI nor diffusion from their CSA header, as dcm2niix (h196).
+REPORT_FORMAT = 194
