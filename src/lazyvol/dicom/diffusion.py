@@ -192,6 +192,19 @@ def _table(
     return out_b, grads, scaled
 
 
+def _typed_b0_table(firsts: Sequence[FrameRecord]) -> dict[str, Any] | None:
+    """The table of a series stating no b-value at all (a b = 0 series whose CSA header an
+    anonymiser dropped): zeros where every ImageType says DIFFUSION, not GE's, as dcm2niix writes
+    it; None otherwise."""
+    if any(vendor_of(r.manufacturer) == "GE" or not _says_diffusion(r.image_type) for r in firsts):
+        return None
+    return {
+        "bvals": [0.0] * len(firsts),
+        "gradients_lps": [[0.0, 0.0, 0.0] for _ in firsts],
+        "source": f"{_NO_BVALUE_SOURCE} (b = 0, as dcm2niix)",
+    }
+
+
 def diffusion_meta(
     firsts: Sequence[FrameRecord], warnings: list[str] | None = None
 ) -> dict[str, Any] | None:
@@ -218,17 +231,7 @@ def diffusion_meta(
     if not firsts:
         return None
     if all(r.b_value is None for r in firsts):
-        # no b-value stated at all (a b = 0 series whose CSA header an anonymiser dropped): a
-        # table of zeros where every ImageType says DIFFUSION, not GE's, as dcm2niix writes it
-        if any(
-            vendor_of(r.manufacturer) == "GE" or not _says_diffusion(r.image_type) for r in firsts
-        ):
-            return None
-        return {
-            "bvals": [0.0] * len(firsts),
-            "gradients_lps": [[0.0, 0.0, 0.0] for _ in firsts],
-            "source": f"{_NO_BVALUE_SOURCE} (b = 0, as dcm2niix)",
-        }
+        return _typed_b0_table(firsts)
     missing = [n for n, r in enumerate(firsts) if r.b_value is None]
     bvals = [0.0 if r.b_value is None else float(r.b_value) for r in firsts]
     zeroed = [n for n, r in enumerate(firsts) if _ge(r.diffusion_source) and bvals[n] > 0]
