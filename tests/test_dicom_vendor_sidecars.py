@@ -260,3 +260,25 @@ def test_siemens_non_epi_csa_phase_polarity_as_dcm2niix(
     )
     assert ours == ref["PhaseEncodingDirection"]
     assert mine["BandwidthPerPixelPhaseEncode"] == ref["BandwidthPerPixelPhaseEncode"] == 21.5
+
+
+def test_repetition_time_of_a_run_across_midnight_stays_as_dcm2niix(tmp_path, dcm2niix):
+    """Volumes dated on two days (23:59:58, 00:00:01, 00:00:04): dcm2niix measures no interval
+    across dates and keeps the stated TR; the times of day alone gave a day-long one."""
+    src = tmp_path / "s"
+    truth = write_dicom_4d_series(
+        src, (6, 5, 3), 3, labels=("TemporalPositionIdentifier",), modality="MR",
+        extra={"Manufacturer": "SIEMENS", "MRAcquisitionType": "2D"},
+    )  # fmt: skip
+    starts = [86398.0, 86401.0, 86404.0]
+
+    def edit(ds) -> None:
+        t = starts[int(ds.TemporalPositionIdentifier) - 1]
+        ds.AcquisitionDate = "20240101" if t < 86400 else "20240102"
+        ds.AcquisitionTime = _hms(t % 86400)
+        ds.RepetitionTime = "2000"
+
+    _rewrite(truth.files, edit)
+    ref, mine = _sidecars(dcm2niix, lv.open(src), src, tmp_path)
+    assert ref["RepetitionTime"] == mine["RepetitionTime"] == 2
+    assert "RepetitionTimeExcitation" not in ref and "RepetitionTimeExcitation" not in mine

@@ -73,12 +73,16 @@ def measured_repetition(meta: dict[str, Any], slots: Sequence[FrameRecord | None
     """Set ``meta["bids"]`` RepetitionTime to the measured interval of the volumes where it
     differs from the stated one (module doc); the warning saying so, or ""."""
     bids = meta.get("bids") or {}
-    times = (meta.get(VOLUME_ACQUISITION) or {}).get("time") or []
+    acquisition = meta.get(VOLUME_ACQUISITION) or {}
+    times, stamps = acquisition.get("time") or [], acquisition.get("stamp") or []
     one_per_file = all(r.mosaic is None and r.number_of_frames == 1 for r in slots if r)
     if bids.get("Manufacturer") == "GE" or bids.get("Modality") == "PT" or not one_per_file:
         return ""
     if len(times) < 2 or any(t is None for t in times) or times[-1] == times[0]:
         return ""
+    if len(stamps) == len(times) and None not in (stamps[0], stamps[-1]):
+        if abs(abs(stamps[-1] - stamps[0]) - abs(times[-1] - times[0])) > 1.0:
+            return ""  # (across midnight: no interval of the times of day, as dcm2niix)
     stated = bids.get("RepetitionTime")
     stated = float(stated) if isinstance(stated, int | float) and stated > 0 else 0.0
     tr = abs(times[-1] - times[0]) / (len(times) - 1)
