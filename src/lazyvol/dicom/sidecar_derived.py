@@ -84,6 +84,8 @@ def measured_repetition(meta: dict[str, Any], slots: Sequence[FrameRecord | None
         if abs(abs(stamps[-1] - stamps[0]) - abs(times[-1] - times[0])) > 1.0:
             return ""  # (across midnight: no interval of the times of day, as dcm2niix)
     stated = bids.get("RepetitionTime")
+    if stated is None and any("RepetitionTime" in (r.acq or {}) for r in slots if r):
+        return ""  # (the images state different ones: the key left out, with a note)
     stated = float(stated) if isinstance(stated, int | float) and stated > 0 else 0.0
     tr = abs(times[-1] - times[0]) / (len(times) - 1)
     if abs(tr - stated) <= _TR_TOLERANCE:
