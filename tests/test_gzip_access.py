@@ -620,6 +620,9 @@ def test_first_pass_chunk_follows_the_memory_budget(monkeypatch):
         ("z.nii.gz", zlib.compress, "zlib-compressed"),
         ("p.nii.gz", lambda raw: raw, "not compressed"),
         ("g.nii", lambda raw: gzip.compress(raw, mtime=0), "gzip-compressed but not named .gz"),
+        # no suffix at all (a download saved without one): was taken for DICOM, "no DICOM image"
+        ("scan", lambda raw: gzip.compress(raw, mtime=0), "gzip-compressed but not named .gz"),
+        ("scan.bin", lambda raw: gzip.compress(raw), "gzip-compressed but not named .gz"),
     ],
 )
 def test_a_misnamed_compression_is_named_at_open(tmp_path: Path, name: str, encode, said: str):

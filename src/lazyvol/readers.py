@@ -98,7 +98,20 @@ def sniff_head(head: bytes) -> str:
         or head[4:12] in (b"n+2\0\r\n\x1a\n", b"ni2\0\r\n\x1a\n")
     ):
         return "nifti"
+    if head[:2] == b"\x1f\x8b" and sniff_head(_inflated_start(head)) == "nifti":
+        return "nifti"  # gzip-compressed, not named so: the NIfTI reader says to rename it
     return "unknown"
+
+
+def _inflated_start(head: bytes) -> bytes:
+    """The start of the gzip stream ``head`` begins, inflated up to :data:`SNIFF_BYTES` (empty
+    when it does not inflate)."""
+    import zlib
+
+    try:
+        return zlib.decompressobj(31).decompress(head, SNIFF_BYTES)
+    except zlib.error:
+        return b""
 
 
 def _is_object(loc: Location) -> bool:
