@@ -188,3 +188,35 @@ def test_an_img_of_exactly_the_datas_size_is_voxels_as_nibabel_reads_it(
     assert (tmp_path / "e.img").read_bytes() == stream
     expected = np.asanyarray(nib.load(tmp_path / "e.hdr").dataobj)
     np.testing.assert_array_equal(lv.open(tmp_path / "e.hdr").compute(), expected)
+
+
+@pytest.mark.parametrize(("where", "value"), [(0, 0x00), (1, 0x0B), (0, 0x1E)])
+def test_a_nii_gz_with_damaged_magic_is_not_called_uncompressed(
+    tmp_path: Path, where: int, value: int
+) -> None:
+    # A .nii.gz whose gzip magic bytes were overwritten (a bad transfer, a disk error) was
+    # "not compressed, not gzip; rename it without .gz": a rename gives a file that is not
+    # NIfTI either. Neither gzip nor an uncompressed header: the message says it is damaged.
+    img = nib.Nifti1Image(np.arange(60, dtype=np.int16).reshape(3, 4, 5), np.eye(4))
+    raw = bytearray(gzip.compress(img.to_bytes(), mtime=0))
+    raw[where] = value
+    path = tmp_path / "d.nii.gz"
+    path.write_bytes(bytes(raw))
+    with pytest.raises(lv.FormatError) as err:
+        lv.open(path)
+    msg = str(err.value)
+    assert msg.startswith(f"{path}: named .gz but its first bytes")
+    assert "gzip stream whose first bytes are damaged" in msg
+    assert "rename it without .gz" not in msg
+
+
+def test_an_uncompressed_nii_named_gz_is_still_told_to_drop_the_gz(tmp_path: Path) -> None:
+    img = nib.Nifti1Image(np.arange(60, dtype=np.int16).reshape(3, 4, 5), np.eye(4))
+    path = tmp_path / "u.nii.gz"
+    path.write_bytes(img.to_bytes())
+    with pytest.raises(lv.FormatError, match=r"not compressed, not gzip; rename it without \.gz"):
+        lv.open(path)
+    junk = tmp_path / "j.nii.gz"
+    junk.write_bytes(b"hello, this is not an image at all" * 20)
+    with pytest.raises(lv.FormatError, match=r"damaged or not a NIfTI image"):
+        lv.open(junk)

@@ -137,11 +137,12 @@ def read_head(loc: Location, n: int, stamp: SourceStamp | None = None) -> bytes:
         try:
             out = inflate(loc, stamp, n, keep=True)
         except FormatError:
-            kind = compression_kind(
-                _io.read(loc, 0, min(6, size), expect=stamp)
-            )  # (when it failed)
+            start = _io.read(loc, 0, min(6, size), expect=stamp)  # (when it failed)
+            kind = compression_kind(start)
             if kind == "gzip":
                 raise  # corrupt or cut short: the message names the file and says which
+            if not kind and not _plain_header_start(start):
+                raise FormatError(_damaged_gz_message(loc, start)) from None
             what = f"{kind}-compressed" if kind else "not compressed"
             fix = (
                 f"decompress it with {kind} and open the .nii"
@@ -158,6 +159,30 @@ def read_head(loc: Location, n: int, stamp: SourceStamp | None = None) -> bytes:
     if kind:
         raise compressed_error(loc, kind)
     return head
+
+
+def _plain_header_start(start: bytes) -> bool:
+    """Whether a file's first bytes can start an uncompressed NIfTI/Analyze header: sizeof_hdr
+    348 (NIfTI-1, Analyze) or 540 (NIfTI-2), in either byte order."""
+    if len(start) < 4:
+        return False
+    return any(int.from_bytes(start[:4], order) in (348, 540) for order in ("little", "big"))
+
+
+def _damaged_gz_message(loc: Location, start: bytes) -> str:
+    """The error of a ``.gz`` file that is neither a gzip stream nor an uncompressed header: not
+    "not compressed" (renaming it would not help), but damaged or not an image."""
+    deflate = len(start) >= 3 and start[2] == 8  # gzip's compression method byte (deflate)
+    return (
+        f"{loc}: named .gz but its first bytes ({start[:4].hex(' ')}) are neither gzip's magic "
+        "(1f 8b) nor the start of an uncompressed NIfTI/Analyze header (sizeof_hdr 348 or 540)"
+        + (
+            ": it looks like a gzip stream whose first bytes are damaged"
+            if deflate
+            else ": the file is damaged or not a NIfTI image"
+        )
+        + "; restore it from the original or re-export it"
+    )
 
 
 def compressed_error(loc: Location, kind: str, header: Location | None = None) -> FormatError:
