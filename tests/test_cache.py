@@ -200,6 +200,32 @@ def test_damaged_entry_is_rebuilt(tmp_path, cache_dir):
     np.testing.assert_array_equal(vol.compute(), nib.load(src).get_fdata())
 
 
+@pytest.mark.parametrize("damage", ["root-zarr-json", "all-metadata", "a-file"])
+def test_an_entry_that_lost_its_zarr_json_is_rebuilt(tmp_path, cache_dir, damage):
+    # An entry whose root zarr.json was lost (a disk error, a partial copy of the cache) was no
+    # Zarr store to write_zarr, which refuses to replace one even with overwrite=True: every
+    # later open warned "cannot write a cache entry ... remove it yourself" and read the source,
+    # and never rebuilt it (with require_cache: a CacheError every time). (h197)
+    src = write_phantom_nifti(tmp_path / "a.nii", (16, 16, 8))
+    ref = nib.load(src).get_fdata()
+    lv.open(src, cache=True)
+    entry = Path(lvcache.list_entries()[0].path)
+    if damage == "root-zarr-json":
+        (entry / "zarr.json").unlink()
+    elif damage == "all-metadata":
+        for meta in entry.rglob("zarr.json"):
+            meta.unlink()
+    else:
+        shutil.rmtree(entry)
+        entry.write_bytes(b"not a store")
+    with warnings.catch_warnings():
+        warnings.simplefilter("error", lvcache.CacheWarning)
+        vol = lv.open(src, cache=True, require_cache=True)
+    assert _reads_from_cache(vol)
+    np.testing.assert_array_equal(vol.compute(), ref)
+    assert (entry / "zarr.json").is_file()
+
+
 def _entry_chunks(entry):
     return sorted(p for p in (Path(entry) / "0" / "c").rglob("*") if p.is_file())
 

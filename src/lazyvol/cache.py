@@ -330,6 +330,7 @@ def _build_entry(
     # list` shows); a volume read from it gets the source's own description back (_open_entry).
     keyed = copy.copy(src)
     keyed.source = req.loc.identity
+    _discard_non_store(entry)
     write_zarr(keyed, entry, overwrite=True, codec=CACHE_CODEC)
     if req.changed_since(src, key):
         remove_entry(entry)
@@ -346,6 +347,18 @@ def _build_entry(
     if vol is None:
         raise CacheError(f"{entry}: cache entry just written does not verify; delete {req.root}")
     return vol
+
+
+def _discard_non_store(entry: Path) -> None:
+    """Remove what holds the entry's path but is no Zarr store (the caller holds the lock): a
+    damaged entry whose zarr.json was lost, or a file in its place. ``write_zarr`` refuses to
+    replace such a path (a user's destination may be anything), so the entry was never rebuilt:
+    every open warned and read the source. The path is lazyvol's own, named by hashes."""
+    if entry.is_symlink() or (entry.exists() and not entry.is_dir()):
+        with contextlib.suppress(FileNotFoundError):
+            entry.unlink()
+    elif entry.is_dir() and not (entry / "zarr.json").is_file():
+        remove_entry(entry, strict=True)
 
 
 #: Times a build makes its entry's folder again when a concurrent clear removed it meanwhile.
