@@ -435,3 +435,46 @@ def test_a_link_is_told_from_a_second_name_without_a_stat_of_every_slice(
         assert links == [str(folder / f"IM{nk:05d}.dcm")]
         counts[nk] = calls
     assert counts[8] == counts[40], counts
+
+
+FOREIGN = "unreadable file(s) beside this volume"
+
+
+@pytest.mark.parametrize("damage", ["marker", "overwritten"])
+def test_an_end_slice_that_is_no_longer_dicom_is_noted(tmp_path, damage):
+    # A slice whose 'DICM' marker was damaged, or whose bytes were overwritten, is "not a DICOM
+    # file" (junk, skipped quietly as a README is): the top slice lost so, the volume opened one
+    # slice short with no word, as an emptied slice did before its note. Named like the
+    # volume's files, it is noted now; junk named otherwise is still skipped quietly. (h197)
+    truth = write_dicom_series(tmp_path / "s", (8, 6, 6))
+    last = truth.files[-1]
+    raw = bytearray(open(last, "rb").read())
+    if damage == "marker":
+        raw[128:132] = b"DXCM"
+    else:
+        raw[:] = bytes((37 * i + 11) % 251 for i in range(len(raw)))
+    open(last, "wb").write(bytes(raw))
+    with pytest.raises(pydicom.errors.InvalidDicomError):  # the truth: pydicom refuses it too
+        pydicom.dcmread(last)
+    (tmp_path / "s" / "README.txt").write_text("scanned 2024, slices IM00000-IM00005\n")
+    (tmp_path / "s" / "thumb0001.jpg").write_bytes(b"\xff\xd8\xff\xe0" + bytes(300))
+    rep = lv.scan(tmp_path / "s", use_index=False)
+    (info,) = list(rep)
+    assert info.shape == (8, 6, 5)
+    (note,) = [w for w in info.warnings if w.startswith(FOREIGN)]
+    assert last in note and "README" not in note and "thumb" not in note
+    with warnings.catch_warnings(record=True) as seen:
+        warnings.simplefilter("always")
+        lv.open(tmp_path / "s", use_index=False)
+    assert sum(FOREIGN in str(w.message) and last in str(w.message) for w in seen) == 1
+
+
+def test_a_middle_slice_that_is_no_longer_dicom_is_named_in_the_gap_error(tmp_path):
+    truth = write_dicom_series(tmp_path / "s", (8, 6, 6))
+    victim = truth.files[2]
+    raw = bytearray(open(victim, "rb").read())
+    raw[128:132] = b"\0\0\0\0"
+    open(victim, "wb").write(bytes(raw))
+    with pytest.raises(lv.SeriesError) as err:
+        lv.open(tmp_path / "s", use_index=False)
+    assert UNREAD in str(err.value) and victim in str(err.value)

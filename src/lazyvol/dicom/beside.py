@@ -20,9 +20,11 @@ from .listing import DANGLING, HIDDEN, LINK
 from .model import (
     DAMAGED_BESIDE_NOTE,
     EMPTY_BESIDE_NOTE,
+    FOREIGN_BESIDE_NOTE,
     HIDDEN_BESIDE_NOTE,
     INCOMPLETE_NOTE,
     LINK_BESIDE_NOTE,
+    NOT_DICOM,
     SHORT_FILE,
     UNREAD_REASONS,
     ScanReport,
@@ -64,7 +66,7 @@ def with_beside_notes(report: ScanReport) -> ScanReport:
                 listed = {f for i in report for f in i.files} | {q for q, _ in report.skipped}
             if listed.isdisjoint(_unhidden(p)):
                 unread_in[_folder(p)].append((p, why))
-        elif why.startswith((*UNREAD_REASONS, SHORT_FILE)) or why in (LINK, DANGLING):
+        elif why.startswith((*UNREAD_REASONS, SHORT_FILE, NOT_DICOM)) or why in (LINK, DANGLING):
             unread_in[_folder(p)].append((p, why))
     orphans_in: dict[str, list[str]] = defaultdict(list)
     for p in report.unnamed:
@@ -94,12 +96,16 @@ def _noted(
     links = _not_its_own(info, _like(info, beside.links))
     dangling = {p for p, why in unread if why == DANGLING}
     empty = set(_like(info, beside.empty))
-    # a file too short to be DICOM is junk (a README, a checksum list) unless named like the
-    # volume's files (a slice cut in its preamble): no lost slice of it, in a refusal either
+    foreign = set(_like(info, beside.foreign))
+    # a file too short to be DICOM, or not DICOM at all, is junk (a README, a checksum list, a
+    # thumbnail) unless named like the volume's files (a slice cut in its preamble, overwritten,
+    # or its 'DICM' marker damaged): no lost slice of it, in a refusal either
     unread = [
         (p, why)
         for p, why in unread
-        if why not in (HIDDEN, LINK, DANGLING) and (p in empty or not why.startswith(SHORT_FILE))
+        if why not in (HIDDEN, LINK, DANGLING)
+        and (p in empty or not why.startswith(SHORT_FILE))
+        and (p in foreign or not why.startswith(NOT_DICOM))
     ]
     if info.error:
         if info.error_kind in ("format", "unsupported") or not any(g in info.error for g in _GAP):
@@ -124,7 +130,7 @@ def _noted(
         return replace(
             info, warnings=[*info.warnings, f"slices filled while {_unread_note(unread)}"]
         )
-    noted = _whole_volume_notes(info, orphans, sorted(empty), hidden)
+    noted = _whole_volume_notes(info, orphans, sorted(empty), hidden, sorted(foreign))
     if not links:
         return noted
     may = f"time points of it ({_WHOLE_VOLUME})" if _whole_volume_files(info) else "slices of it"
@@ -185,6 +191,7 @@ class _Beside:
         self.shown_as = {v: p for p, why in unread if why == HIDDEN for v in _unhidden(p)}
         self.hidden = _Names(list(self.shown_as))
         self.empty = _Names([p for p, why in unread if why.startswith(_EMPTY)])
+        self.foreign = _Names([p for p, why in unread if why.startswith(NOT_DICOM)])
         self.unread = _Names([p for p, why in unread if why not in (HIDDEN, LINK, DANGLING)])
         self.links = _Names([p for p, why in unread if why in (LINK, DANGLING)])
 
@@ -257,7 +264,11 @@ def _orphan_note(orphans: list[str], whole_volumes: bool = False) -> str:
 
 
 def _whole_volume_notes(
-    info: SeriesInfo, orphans: list[str], empty: list[str], hidden: list[str]
+    info: SeriesInfo,
+    orphans: list[str],
+    empty: list[str],
+    hidden: list[str],
+    foreign: list[str],
 ) -> SeriesInfo:
     """``info`` with the note on damaged files beside it, and on empty and hidden files named like
     its own, and its series-incomplete note saying when each file is a whole volume."""
@@ -281,6 +292,17 @@ def _whole_volume_notes(
     if hidden:
         may = f"time points of it ({_WHOLE_VOLUME})" if whole else "slices of it"
         notes.append(_hidden_note(hidden, f"{may} (an end slice leaves no gap to see)"))
+    if foreign:
+        shown = "; ".join(foreign[:3]) + (
+            f"; and {len(foreign) - 3} more" if len(foreign) > 3 else ""
+        )
+        may = f"time points of it ({_WHOLE_VOLUME})" if whole else "slices of it"
+        notes.append(
+            f"{FOREIGN_BESIDE_NOTE} named like this volume's files are not DICOM (no 'DICM' "
+            f"marker and no dataset start: overwritten, or the marker damaged) and may be "
+            f"damaged {may} (an end slice leaves no gap to see): {len(foreign)} file(s): "
+            f"{shown}; copy them again from their source"
+        )
     return replace(info, warnings=notes) if notes != info.warnings else info
 
 

@@ -27,7 +27,7 @@ from ..sources import SourceStamp
 from .data_set_head import byte_order_problem, data_set_implicit, looks_explicit
 from .header_record import HeaderResult, HeaderSkip, drop_cut_values, make_record
 from .header_values import DICOMDIR_SOP_CLASS, HEADER_TAGS, Parsed
-from .model import DEFLATED_SYNTAX, GZIPPED_DICOM, PIXEL_HEAD_CUT, SHORT_FILE
+from .model import DEFLATED_SYNTAX, GZIPPED_DICOM, NOT_DICOM, PIXEL_HEAD_CUT, SHORT_FILE
 from .source import REMOTE_WINDOW, RemoteFetch, read_local
 from .walker import (
     GZIP_WBITS,
@@ -380,7 +380,7 @@ def _read_with_pydicom(fp: Any) -> tuple[Parsed | None, Any, int, bytes] | Heade
             )
         if html_page(head):  # (a sign-in or error page a server sent with 200, or saved so)
             return HeaderSkip(f"not a DICOM file: {HTML_PAGE}")
-        return HeaderSkip("not a DICOM file (no 'DICM' marker and no plausible dataset start)")
+        return HeaderSkip(f"{NOT_DICOM} and no plausible dataset start)")
     from pydicom import dcmread  # imported here: the walker reads the usual files without it
     from pydicom.errors import InvalidDicomError
 

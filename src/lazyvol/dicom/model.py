@@ -471,6 +471,12 @@ PIXEL_HEAD_CUT = "truncated inside the Pixel Data (7FE0,0010) element header"
 #: How a scan's skip reason begins for a file shorter than a Part 10 file's preamble and marker
 #: (1-131 bytes): junk, skipped quietly as an empty file is, unless named like a volume's files.
 SHORT_FILE = "not a DICOM file (too short"
+#: How a scan's skip reason begins for a file that is neither a Part 10 file ('DICM' at byte 128)
+#: nor a plausible dataset: junk (a README, a thumbnail), skipped quietly, unless named like a
+#: volume's files (a slice overwritten, or its marker damaged: only the name tells).
+NOT_DICOM = "not a DICOM file (no 'DICM' marker"
+#: How the note begins on such files named like a volume's own beside it (damaged slices).
+FOREIGN_BESIDE_NOTE = "unreadable file(s) beside this volume"
 #: How a scan's skip reason begins for a DICOM file compressed whole with gzip (``.dcm.gz``).
 GZIPPED_DICOM = "gzip-compressed DICOM file"
 

@@ -517,4 +517,5 @@ INDEX_VERSION = 130
 #: 192: UIH sidecars write PhaseEncodingDirectionDisplayed, as dcm2niix (h196).
 #: 193: a series typed DIFFUSION stating no b-value has a table of zeros (not GE's), as dcm2niix (h196).
 #: 194: PhaseEncodingDirection of Siemens images neither EPI nor diffusion from their CSA header, as dcm2niix (h196).
-REPORT_FORMAT = 194
+#: 195: a note on files named like a volume's own that are not DICOM (damaged slices) (h197).
+REPORT_FORMAT = 195
