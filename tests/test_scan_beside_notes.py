@@ -478,3 +478,54 @@ def test_a_middle_slice_that_is_no_longer_dicom_is_named_in_the_gap_error(tmp_pa
     with pytest.raises(lv.SeriesError) as err:
         lv.open(tmp_path / "s", use_index=False)
     assert UNREAD in str(err.value) and victim in str(err.value)
+
+
+def _damage(path, how):
+    raw = bytearray(open(path, "rb").read())
+    if how == "group-length":  # (0002,0000) UL with a length of 65535: pydicom cannot parse it
+        assert raw[132:138] == b"\x02\x00\x00\x00UL"
+        raw[138:140] = b"\xff\xff"
+    elif how == "meta-length":  # (0002,0001) OB of undefined length in a big-endian file
+        at = raw.find(b"\x02\x00\x01\x00OB\x00\x00")
+        raw[at + 8 : at + 12] = b"\xff\xff\xff\xff"
+    elif how == "syntax":  # a big-endian data set whose file meta says JPEG 2000 (little endian)
+        ts = b"1.2.840.10008.1.2.2\x00"
+        at = raw.find(ts)
+        raw[at : at + len(ts)] = b"1.2.840.10008.1.2.4.90"[: len(ts)]
+    open(path, "wb").write(bytes(raw))
+
+
+@pytest.mark.parametrize(
+    ("how", "syntax"),
+    [("group-length", "explicit"), ("meta-length", "big"), ("syntax", "big")],
+)
+def test_an_end_slice_whose_header_is_damaged_flags_its_series(tmp_path, how, syntax):
+    # A slice whose file meta is damaged (pydicom cannot read the file) was skipped as
+    # "unreadable DICOM header": not a file of the series (its SeriesInstanceUID was never read)
+    # nor a damaged file beside it, so a volume missing its top slice to it opened one slice
+    # short without a word. Its SeriesInstanceUID is found in its raw bytes now: the series is
+    # flagged incomplete, naming the file. (h197)
+    truth = write_dicom_series(tmp_path / "s", (8, 6, 6), syntax=syntax)
+    last = truth.files[-1]
+    _damage(last, how)
+    with pytest.raises(Exception):  # noqa: B017 (the truth: pydicom cannot read it either)
+        _ = pydicom.dcmread(last).pixel_array
+    with warnings.catch_warnings(record=True) as seen:
+        warnings.simplefilter("always")
+        vol = lv.open(tmp_path / "s", use_index=False)
+    assert vol.shape == (8, 6, 5)
+    said = [str(w.message) for w in seen if last in str(w.message)]
+    assert said and "series incomplete" in said[0]
+
+
+def test_a_damaged_header_naming_no_series_is_a_damaged_file_beside(tmp_path):
+    truth = write_dicom_series(tmp_path / "s", (8, 6, 6))
+    last = truth.files[-1]
+    _damage(last, "group-length")
+    raw = bytearray(open(last, "rb").read())
+    at = raw.find(b"\x20\x00\x0e\x00UI")
+    raw[at + 6 : at + 8] = b"\xff\x00"  # its SeriesInstanceUID's length no longer fits a UID
+    open(last, "wb").write(bytes(raw))
+    info = next(iter(lv.scan(tmp_path / "s", use_index=False)))
+    assert info.shape == (8, 6, 5)
+    assert any(w.startswith(BESIDE) and last in w for w in info.warnings)

@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import io
 import os
+import re
 import stat
 import struct
 import warnings
@@ -27,7 +28,15 @@ from ..sources import SourceStamp
 from .data_set_head import byte_order_problem, data_set_implicit, looks_explicit
 from .header_record import HeaderResult, HeaderSkip, drop_cut_values, make_record
 from .header_values import DICOMDIR_SOP_CLASS, HEADER_TAGS, Parsed
-from .model import DEFLATED_SYNTAX, GZIPPED_DICOM, NOT_DICOM, PIXEL_HEAD_CUT, SHORT_FILE
+from .model import (
+    DAMAGED_HEADER,
+    DAMAGED_REASONS,
+    DEFLATED_SYNTAX,
+    GZIPPED_DICOM,
+    NOT_DICOM,
+    PIXEL_HEAD_CUT,
+    SHORT_FILE,
+)
 from .source import REMOTE_WINDOW, RemoteFetch, read_local
 from .walker import (
     GZIP_WBITS,
@@ -148,6 +157,7 @@ def read_header(path: str, *, walker: bool = True) -> HeaderResult:
     ident = SourceStamp.from_stat(path, st)
     walked: tuple[Parsed, int, bytes] | None = None
     partial: dict[int, Any] = {}
+    first = b""
     if walker and _HAVE_PREAD:
         try:
             fd = os.open(path, _O_FLAGS)
@@ -170,22 +180,87 @@ def read_header(path: str, *, walker: bool = True) -> HeaderResult:
         # O_NONBLOCK: a path that became a FIFO since it was listed cannot block the scan.
         with os.fdopen(os.open(path, _O_FLAGS), "rb") as fp:
             got = _read_with_pydicom(fp)
+            if not first:  # (for the SeriesInstanceUID of a damaged header: _with_series)
+                fp.seek(0)
+                first = fp.read(WINDOW)
     except OSError as exc:
         return HeaderSkip(f"cannot read: {exc}")
     if isinstance(got, HeaderSkip):
-        return _with_series(got, partial)
-    return _record_from_pydicom(path, ident, got, read_local)
+        return _with_series(got, partial, first)
+    return _damaged_named(_record_from_pydicom(path, ident, got, read_local), got[1], first)
 
 
-def _with_series(skip: HeaderSkip, partial: dict[int, Any]) -> HeaderSkip:
+def _with_series(skip: HeaderSkip, partial: dict[int, Any], first: bytes = b"") -> HeaderSkip:
     """``skip`` naming the SeriesInstanceUID the walker read before the header turned unreadable
     (a damaged private sequence past group 0020): its series is then flagged incomplete, where an
-    end slice dropped this way left a series one slice short without a word."""
-    if skip.series_uid or 0x0020000E not in partial:
+    end slice dropped this way left a series one slice short without a word. A damaged header the
+    walker stopped in before group 0020 (a wrong element length or group length in the file
+    meta, a transfer syntax that does not match the data set) names it by the raw search of
+    :func:`_raw_series_uid` in its ``first`` bytes."""
+    if skip.series_uid:
         return skip
-    value = getattr(partial[0x0020000E], "value", b"")
-    uid = bytes(value).decode("ascii", "replace").strip(" \x00") if value else ""
+    uid = ""
+    if 0x0020000E in partial:
+        value = getattr(partial[0x0020000E], "value", b"")
+        uid = bytes(value).decode("ascii", "replace").strip(" \x00") if value else ""
+    if not uid and skip.reason.startswith(DAMAGED_REASONS):
+        uid = _raw_series_uid(first)
     return HeaderSkip(skip.reason, uid, skip.unsupported) if uid else skip
+
+
+def _damaged_named(result: HeaderResult, ds: Any, first: bytes) -> HeaderResult:
+    """A skip of a header pydicom parsed but lazyvol could not read (:func:`_record_from_pydicom`)
+    naming the SeriesInstanceUID the data set holds (or the raw search finds)."""
+    if (
+        not isinstance(result, HeaderSkip)
+        or result.series_uid
+        or not result.reason.startswith(DAMAGED_REASONS)
+    ):
+        return result
+    uid = ""
+    try:
+        elem = ds._dict.get(0x0020000E) if ds is not None else None
+        value = getattr(elem, "value", None)
+        uid = (value if isinstance(value, str) else bytes(value or b"").decode("ascii")).strip(
+            " \x00"
+        )
+    except Exception:  # (a raw element pydicom cannot convert either)
+        uid = ""
+    if not _UID.fullmatch(uid):
+        uid = _raw_series_uid(first)
+    return HeaderSkip(result.reason, uid, result.unsupported) if uid else result
+
+
+#: A UID: digits and dots, at most 64 characters.
+_UID = re.compile(r"[0-9]+(?:\.[0-9]+)+")
+#: SeriesInstanceUID (0020,000E) as explicit VR little endian, big endian, and implicit VR
+#: little endian write its tag, VR and length.
+_SERIES_UID_TAGS = (
+    (b"\x20\x00\x0e\x00UI", "<H"),
+    (b"\x00\x20\x00\x0eUI", ">H"),
+    (b"\x20\x00\x0e\x00", "<I"),
+)
+
+
+def _raw_series_uid(first: bytes) -> str:
+    """The SeriesInstanceUID a damaged header's first bytes hold, found by its tag alone: a UID
+    value (digits and dots, at most 64 characters) right after the tag and a length that fits
+    it; "" when none is found or two different ones are."""
+    found: set[str] = set()
+    for tag, fmt in _SERIES_UID_TAGS:
+        at = first.find(tag)
+        while at >= 0 and len(found) < 2:
+            head = at + len(tag)
+            size = struct.calcsize(fmt)
+            if head + size <= len(first):
+                (length,) = struct.unpack_from(fmt, first, head)
+                value = first[head + size : head + size + length]
+                if 0 < length <= 64 and len(value) == length:
+                    text = value.decode("ascii", "replace").rstrip(" \x00")
+                    if _UID.fullmatch(text):
+                        found.add(text)
+            at = first.find(tag, at + 1)
+    return found.pop() if len(found) == 1 else ""
 
 
 def read_object_header(
@@ -223,8 +298,8 @@ def read_object_header(
     with io.BufferedReader(raw, buffer_size=REMOTE_WINDOW) as fp:
         got = _read_with_pydicom(fp)
     if isinstance(got, HeaderSkip):
-        return _with_series(got, partial)
-    return _record_from_pydicom(url, ident, got, fetch)
+        return _with_series(got, partial, first)
+    return _damaged_named(_record_from_pydicom(url, ident, got, fetch), got[1], first)
 
 
 def _record_from_pydicom(
@@ -244,7 +319,7 @@ def _record_from_pydicom(
     except LazyvolError:
         raise
     except Exception as exc:  # pydicom raises many types on corrupt values
-        return HeaderSkip(f"unreadable DICOM header ({type(exc).__name__}): {exc}")
+        return HeaderSkip(f"{DAMAGED_HEADER} ({type(exc).__name__}): {exc}")
 
 
 class _RangeFile(io.RawIOBase):
@@ -413,12 +488,12 @@ def _read_with_pydicom(fp: Any) -> tuple[Parsed | None, Any, int, bytes] | Heade
                     fp, stop_before_pixels=True, specific_tags=HEADER_TAGS, force=not has_preamble
                 )
             except (InvalidDicomError, EOFError, struct.error, ValueError, KeyError) as exc:
-                return HeaderSkip(_cut_pixel_head(fp) or f"unreadable DICOM header: {exc}")
+                return HeaderSkip(_cut_pixel_head(fp) or f"{DAMAGED_HEADER}: {exc}")
             except LazyvolError:
                 raise  # a remote read failed: a typed error, not a skipped file
             except Exception as exc:  # pydicom raises many types on corrupt headers
                 found = _undefined_length_element(fp, meta, has_preamble)
-                return HeaderSkip(found or f"unreadable DICOM header ({type(exc).__name__}): {exc}")
+                return HeaderSkip(found or f"{DAMAGED_HEADER} ({type(exc).__name__}): {exc}")
     pos = fp.tell()
     elem_head = fp.read(12)
     return parsed, ds, pos, elem_head

@@ -475,6 +475,10 @@ SHORT_FILE = "not a DICOM file (too short"
 #: nor a plausible dataset: junk (a README, a thumbnail), skipped quietly, unless named like a
 #: volume's files (a slice overwritten, or its marker damaged: only the name tells).
 NOT_DICOM = "not a DICOM file (no 'DICM' marker"
+#: How the skip reasons of damaged headers begin (a slice of a series beside them, maybe):
+#: unreadable, the data set in another byte order than its syntax says, a syntax that is no UID.
+DAMAGED_HEADER = "unreadable DICOM header"
+DAMAGED_REASONS = (DAMAGED_HEADER, "the data set is ", "TransferSyntaxUID (0002,0010) holds")
 #: How the note begins on such files named like a volume's own beside it (damaged slices).
 FOREIGN_BESIDE_NOTE = "unreadable file(s) beside this volume"
 #: How a scan's skip reason begins for a DICOM file compressed whole with gzip (``.dcm.gz``).
@@ -487,7 +491,9 @@ def damage_skip(reason: str) -> bool:
     kind. An empty file is junk, skipped quietly (BAD_INPUTS), as a README is."""
     if reason.startswith(("empty file", "empty object")):
         return False
-    return reason.startswith((*UNREAD_REASONS, GZIPPED_DICOM)) or "truncated" in reason
+    return reason.startswith((*UNREAD_REASONS, GZIPPED_DICOM, *DAMAGED_REASONS)) or (
+        "truncated" in reason
+    )
 
 
 def decided_here(infos: Iterable[SeriesInfo]) -> bool:

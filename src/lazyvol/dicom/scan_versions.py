@@ -213,7 +213,8 @@ __all__ = ["INDEX_VERSION", "REPORT_FORMAT"]
 #: 128: records name the Manufacturer by its first two letters, as dcm2niix ("MR Solutions" -> MRSolutions) (h196).
 #: 129: UIH records hold PhaseEncodingDirectionDisplayed (0065,1005), as dcm2niix reads it (h196).
 #: 130: Siemens records read the CSA phase polarity and bandwidth of images whose header is not parsed (h196).
-INDEX_VERSION = 130
+#: 131: a damaged header's skip names the SeriesInstanceUID its raw bytes hold (h197).
+INDEX_VERSION = 131
 #: Layout of a report: 2: files named by their listing position, identities taken from the listing;
 #: 3: a volume's files may differ in pixel encoding (each frame's, ``encodings``), where 2 split them;
 #: 4: ... and in BitsStored (each frame's, ``stored_bits``), where 3 split them;
@@ -518,4 +519,5 @@ INDEX_VERSION = 130
 #: 193: a series typed DIFFUSION stating no b-value has a table of zeros (not GE's), as dcm2niix (h196).
 #: 194: PhaseEncodingDirection of Siemens images neither EPI nor diffusion from their CSA header, as dcm2niix (h196).
 #: 195: a note on files named like a volume's own that are not DICOM (damaged slices) (h197).
-REPORT_FORMAT = 195
+#: 196: damaged headers flag their series incomplete, or are damaged files beside it (h197).
+REPORT_FORMAT = 196
