@@ -488,6 +488,17 @@ def _damage(path, how):
     elif how == "meta-length":  # (0002,0001) OB of undefined length in a big-endian file
         at = raw.find(b"\x02\x00\x01\x00OB\x00\x00")
         raw[at + 8 : at + 12] = b"\xff\xff\xff\xff"
+    elif how == "deflated":  # an implicit VR file whose file meta says Deflated
+        import struct
+
+        ts = b"1.2.840.10008.1.2\x00"
+        at = raw.find(ts)
+        new = b"1.2.840.10008.1.2.1.99"
+        assert raw[at - 8 : at - 4] == b"\x02\x00\x10\x00"
+        raw[at - 2 : at] = struct.pack("<H", len(new))
+        raw[at : at + len(ts)] = new
+        (group,) = struct.unpack_from("<I", raw, 140)
+        struct.pack_into("<I", raw, 140, group + len(new) - len(ts))
     elif how == "syntax":  # a big-endian data set whose file meta says JPEG 2000 (little endian)
         ts = b"1.2.840.10008.1.2.2\x00"
         at = raw.find(ts)
@@ -497,7 +508,12 @@ def _damage(path, how):
 
 @pytest.mark.parametrize(
     ("how", "syntax"),
-    [("group-length", "explicit"), ("meta-length", "big"), ("syntax", "big")],
+    [
+        ("group-length", "explicit"),
+        ("meta-length", "big"),
+        ("syntax", "big"),
+        ("deflated", "implicit"),
+    ],
 )
 def test_an_end_slice_whose_header_is_damaged_flags_its_series(tmp_path, how, syntax):
     # A slice whose file meta is damaged (pydicom cannot read the file) was skipped as

@@ -175,7 +175,8 @@ def read_header(path: str, *, walker: bool = True) -> HeaderResult:
             os.close(fd)
     if walked is not None:
         parsed, pos, elem_head = walked
-        return make_record(path, ident, parsed, None, pos, elem_head, read_local)
+        record = make_record(path, ident, parsed, None, pos, elem_head, read_local)
+        return _damaged_named(record, None, first)
     try:
         # O_NONBLOCK: a path that became a FIFO since it was listed cannot block the scan.
         with os.fdopen(os.open(path, _O_FLAGS), "rb") as fp:
@@ -214,7 +215,7 @@ def _damaged_named(result: HeaderResult, ds: Any, first: bytes) -> HeaderResult:
     if (
         not isinstance(result, HeaderSkip)
         or result.series_uid
-        or not result.reason.startswith(DAMAGED_REASONS)
+        or not result.reason.startswith((*DAMAGED_REASONS, _DEFLATED_SKIP))
     ):
         return result
     uid = ""
@@ -231,6 +232,9 @@ def _damaged_named(result: HeaderResult, ds: Any, first: bytes) -> HeaderResult:
     return HeaderSkip(result.reason, uid, result.unsupported) if uid else result
 
 
+#: How the skip of a Deflated file begins: one whose data set did not inflate (a file whose
+#: syntax says Deflated but is not) names no series, unless its raw bytes do.
+_DEFLATED_SKIP = f"Deflated Explicit VR Little Endian ({DEFLATED_SYNTAX}) is not supported"
 #: A UID: digits and dots, at most 64 characters.
 _UID = re.compile(r"[0-9]+(?:\.[0-9]+)+")
 #: SeriesInstanceUID (0020,000E) as explicit VR little endian, big endian, and implicit VR
@@ -293,7 +297,9 @@ def read_object_header(
             walked = None
     if walked is not None:
         parsed, pos, elem_head = walked
-        return make_record(url, ident, parsed, None, pos, elem_head, fetch)
+        return _damaged_named(
+            make_record(url, ident, parsed, None, pos, elem_head, fetch), None, first
+        )
     raw = _RangeFile(loc, ident, first)
     with io.BufferedReader(raw, buffer_size=REMOTE_WINDOW) as fp:
         got = _read_with_pydicom(fp)
