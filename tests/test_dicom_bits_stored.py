@@ -277,3 +277,32 @@ def test_a_missing_bits_stored_is_named_as_missing(tmp_path, value):
     message = str(exc.value)
     assert "BitsStored (0028,0101) is missing, empty or 0" in message
     assert "= 0" not in message and "dcmodify" in message
+
+
+@pytest.mark.parametrize("bits_stored", [2, 12, 15])
+def test_a_bits_stored_below_high_bit_is_refused_not_masked(tmp_path, bits_stored):
+    # BitsStored damaged to a value below HighBit + 1 (HighBit 15 intact): lazyvol read every
+    # value masked to BitsStored bits, as pydicom does, without a word (dcm2niix, reading
+    # HighBit's bits, gives the stored values). The two disagree: refused, naming both. (h197)
+    truth = write_dicom_series(tmp_path / "s", (6, 5, 3), dtype="int16")
+    victim = truth.files[1]
+    ds = pydicom.dcmread(victim)
+    assert (ds.BitsStored, ds.HighBit) == (16, 15)
+    ds.BitsStored = bits_stored
+    ds.save_as(victim)
+    with pytest.raises(lv.FormatError) as err:
+        lv.open(tmp_path / "s", use_index=False).compute()
+    msg = str(err.value)
+    assert victim in msg and "BitsStored (0028,0101)" in msg and "HighBit (0028,0102) = 15" in msg
+
+
+def test_a_high_bit_below_bits_stored_still_reads_as_pydicom(tmp_path):
+    # the other way round (HighBit damaged low, or absent: read as 0) cuts nothing
+    truth = write_dicom_series(tmp_path / "s", (6, 5, 3), dtype="int16")
+    for path in truth.files:
+        ds = pydicom.dcmread(path)
+        ds.HighBit = 7
+        ds.save_as(path)
+    got = lv.open(tmp_path / "s", use_index=False, scale=False).compute()
+    for k, path in enumerate(truth.files):
+        np.testing.assert_array_equal(got[:, :, k].T, pydicom.dcmread(path).pixel_array)

@@ -213,6 +213,37 @@ def _normalised_iop(iop: Sequence[float]) -> tuple[list[float] | None, str]:
     return [float(x) for x in (*polar[:, 0], *polar[:, 1])], ""
 
 
+def _bits_problem(rec: FrameRecord, bad: set[str]) -> str:
+    """Why BitsStored / HighBit cannot describe ``rec``'s values ("" when they can): outside
+    BitsAllocated, or a HighBit above the stored bits."""
+    path = rec.path
+    if (
+        not bad & {"BitsAllocated", "BitsStored", "HighBit"}
+        and rec.bits_allocated > 0
+        and rec.bits_allocated % 8 == 0  # (1 and 12 are refused as unsupported later)
+        and (rec.bits_stored > rec.bits_allocated or rec.high_bit >= rec.bits_allocated)
+    ):
+        return (
+            f"{path}: {_named('BitsStored')} = {rec.bits_stored} and {_named('HighBit')} = "
+            f"{rec.high_bit} do not fit in {_named('BitsAllocated')} = {rec.bits_allocated} (the "
+            "stored bits must lie within the allocated ones); the header is corrupt"
+        )
+    if (
+        not bad & {"BitsAllocated", "BitsStored", "HighBit"}
+        and rec.bits_allocated % 8 == 0
+        and 0 < rec.bits_stored <= rec.high_bit
+    ):
+        # (HighBit is BitsStored - 1: one above the stored bits says BitsStored lost its value,
+        # and masking to it would cut every value, as dcm2niix, which reads HighBit's bits, shows)
+        return (
+            f"{path}: {_named('BitsStored')} = {rec.bits_stored} but {_named('HighBit')} = "
+            f"{rec.high_bit}: the values' high bit lies above the stored bits (HighBit is "
+            "BitsStored - 1), and reading them as stated would cut every value to "
+            f"{rec.bits_stored} bit(s); the header is corrupt: re-export the file"
+        )
+    return ""
+
+
 def record_problem(
     rec: FrameRecord, absent: Collection[str] = frozenset()
 ) -> tuple[str, str] | None:
@@ -237,17 +268,9 @@ def record_problem(
             f"{path}: {_named('BitsAllocated')} = {rec.bits_allocated} is not a valid value (1, 12 or "
             "a multiple of 8); the header is corrupt"
         )
-    if (
-        not bad & {"BitsAllocated", "BitsStored", "HighBit"}
-        and rec.bits_allocated > 0
-        and rec.bits_allocated % 8 == 0  # (1 and 12 are refused as unsupported later)
-        and (rec.bits_stored > rec.bits_allocated or rec.high_bit >= rec.bits_allocated)
-    ):
-        return "format", (
-            f"{path}: {_named('BitsStored')} = {rec.bits_stored} and {_named('HighBit')} = "
-            f"{rec.high_bit} do not fit in {_named('BitsAllocated')} = {rec.bits_allocated} (the "
-            "stored bits must lie within the allocated ones); the header is corrupt"
-        )
+    bits = _bits_problem(rec, bad)
+    if bits:
+        return "format", bits
     if "SamplesPerPixel" not in bad and rec.samples_per_pixel < 1:
         return "format", (
             f"{path}: {_named('SamplesPerPixel')} = {rec.samples_per_pixel}: a pixel has at least "

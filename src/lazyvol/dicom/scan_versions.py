@@ -520,4 +520,5 @@ INDEX_VERSION = 131
 #: 194: PhaseEncodingDirection of Siemens images neither EPI nor diffusion from their CSA header, as dcm2niix (h196).
 #: 195: a note on files named like a volume's own that are not DICOM (damaged slices) (h197).
 #: 196: damaged headers flag their series incomplete, or are damaged files beside it (h197).
-REPORT_FORMAT = 196
+#: 197: a BitsStored at or below HighBit (a damaged BitsStored) is refused, not masked (h197).
+REPORT_FORMAT = 197
