@@ -140,3 +140,19 @@ def test_a_spect_reconstruction_in_implicit_vr_opens_the_same(tmp_path):
     ds.file_meta.TransferSyntaxUID = "1.2.840.10008.1.2"
     ds.save_as(truth.files[0], implicit_vr=True, little_endian=True)
     _assert_opens_as_truth(truth.files[0], truth)
+
+
+@pytest.mark.parametrize("top_level", [False, True], ids=["detector-only", "top-level-disagrees"])
+def test_a_one_slice_reconstruction_lies_where_its_detector_item_says(tmp_path, top_level):
+    """NumberOfFrames 1: the position and orientation are still the detector item's (the NM
+    Image IOD states them nowhere else). It was refused for lacking ImagePositionPatient, or read
+    silently at a top-level pair some exporters add that disagrees with the item (h198)."""
+    truth = write_nm_tomo(
+        tmp_path / "nm" / "spect.dcm", shape=(32, 24, 1), orientation="coronal", spacing=(4, 3, 5)
+    )
+    if top_level:
+        ds = dcmread(truth.files[0])
+        ds.ImagePositionPatient = ["0", "0", "0"]
+        ds.ImageOrientationPatient = ["1", "0", "0", "0", "1", "0"]
+        ds.save_as(truth.files[0])
+    _assert_opens_as_truth(truth.files[0], truth)

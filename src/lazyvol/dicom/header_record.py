@@ -36,7 +36,7 @@ from .header_values import (
 )
 from .model import DEFLATED_SYNTAX, FLOAT_PIXEL_VRS, NATIVE_SYNTAXES, PIXEL_HEAD_CUT
 from .multiframe import UNSUPPORTED_LAYOUT, expand_frames
-from .nm_tomo import nm_tomo_file, nm_tomo_frames
+from .nm_tomo import nm_tomo_file, nm_tomo_frames, nm_tomo_slice
 from .records import GE_NO_DTI, ONE_FRAME_TAKEN, ONE_VALUE_SPACING, FrameRecord, one_frame_held
 from .siemens_sidecar import record_siemens
 from .source import Fetch
@@ -413,8 +413,10 @@ def expand(rec: FrameRecord, raw: dict[int, Any], fetch: Fetch) -> HeaderResult:
         frames = _enhanced_frames(rec, raw, fetch)
         # one frame whose groups do not describe it: the file's own attributes do, as before
         return rec if one and not isinstance(frames, list) else frames
-    if rec.number_of_frames != 1 and nm_tomo_file(rec):  # (no functional groups: the NM IOD's)
-        return _enhanced_frames(rec, raw, fetch, "NM reconstruction")
+    if nm_tomo_file(rec):  # (no functional groups: the NM IOD's)
+        if rec.number_of_frames != 1:
+            return _enhanced_frames(rec, raw, fetch, "NM reconstruction")
+        nm_tomo_slice(rec, raw)
     if rec.number_of_frames != 1:
         rec.frame = -1  # multi-frame without functional groups: not located frame by frame
     return rec

@@ -30,7 +30,7 @@ from .multiframe import UNSUPPORTED_LAYOUT, frame_ranges
 from .records import FrameRecord, upper_values
 from .source import Fetch
 
-__all__ = ["DETECTOR_SEQUENCE", "nm_tomo_file", "nm_tomo_frames"]
+__all__ = ["DETECTOR_SEQUENCE", "nm_tomo_file", "nm_tomo_frames", "nm_tomo_slice"]
 
 #: Detector Information Sequence (0054,0022).
 DETECTOR_SEQUENCE = 0x00540022
@@ -125,3 +125,13 @@ def nm_tomo_frames(rec: FrameRecord, raw: dict[int, Any], fetch: Fetch) -> list[
         fr.pixel_offset, fr.pixel_length = frame_range
         out.append(fr)
     return out
+
+
+def nm_tomo_slice(rec: FrameRecord, raw: dict[int, Any]) -> None:
+    """A reconstruction of one frame: placed, as one of many frames is, by the detector item's
+    ImagePositionPatient and ImageOrientationPatient (the NM Image IOD states them only there; a
+    top-level pair some exporters add is not read over it). A file without a readable detector
+    item keeps its top-level attributes (or is refused for lacking them, as before)."""
+    plane = _geometry(raw)
+    if not isinstance(plane, str):
+        rec.ipp, rec.iop = [float(x) for x in plane[0]], list(plane[1])

@@ -214,7 +214,8 @@ __all__ = ["INDEX_VERSION", "REPORT_FORMAT"]
 #: 129: UIH records hold PhaseEncodingDirectionDisplayed (0065,1005), as dcm2niix reads it (h196).
 #: 130: Siemens records read the CSA phase polarity and bandwidth of images whose header is not parsed (h196).
 #: 131: a damaged header's skip names the SeriesInstanceUID its raw bytes hold (h197).
-INDEX_VERSION = 131
+#: 132: a one-frame NM reconstruction is placed by its detector item (h198).
+INDEX_VERSION = 132
 #: Layout of a report: 2: files named by their listing position, identities taken from the listing;
 #: 3: a volume's files may differ in pixel encoding (each frame's, ``encodings``), where 2 split them;
 #: 4: ... and in BitsStored (each frame's, ``stored_bits``), where 3 split them;
@@ -521,4 +522,5 @@ INDEX_VERSION = 131
 #: 195: a note on files named like a volume's own that are not DICOM (damaged slices) (h197).
 #: 196: damaged headers flag their series incomplete, or are damaged files beside it (h197).
 #: 197: a BitsStored at or below HighBit (a damaged BitsStored) is refused, not masked (h197).
-REPORT_FORMAT = 197
+#: 198: a one-frame NM reconstruction opens where its detector item places it (h198).
+REPORT_FORMAT = 198
