@@ -587,6 +587,19 @@ def test_storage_options_file_errors(env, tmp_path, phantom):
     assert r.returncode == 2 and "cannot read it" in r.stderr
 
 
+def test_storage_options_file_with_a_byte_order_mark_is_read(tmp_path):
+    """A JSON file written with a UTF-8 byte order mark (Windows PowerShell's
+    ``Out-File -Encoding utf8``) is the object it holds, as json.loads reads its bytes; it was
+    refused as "not valid JSON (line 1 column 1)" (h198)."""
+    from lazyvol.cli import build_parser
+
+    f = tmp_path / "opts.json"
+    f.write_bytes(b"\xef\xbb\xbf" + json.dumps({"anon": True, "key": "K"}).encode())
+    assert json.loads(f.read_bytes()) == {"anon": True, "key": "K"}  # (the reference)
+    args = build_parser().parse_args(["info", "s3://b/x.nii", "--storage-options", str(f)])
+    assert _sources.storage_options(args) == {"anon": True, "key": "K"}
+
+
 def test_storage_options_file_nested_too_deeply_or_endless(env, tmp_path):
     """A file nested deeper than json's parser recurses, or one that never ends (/dev/zero), is a
     one-line refusal naming the file, not a RecursionError traceback or unbounded reading."""

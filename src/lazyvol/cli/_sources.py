@@ -100,7 +100,9 @@ _MAX_OPTIONS_CHARS = 2**20
 
 def _load_file(path: str) -> dict[str, Any]:
     try:
-        with open(path, encoding="utf-8") as f:
+        # (utf-8-sig: a byte order mark, as Windows PowerShell writes, is passed over as
+        # json.loads passes it over in bytes; read as text it was "not valid JSON")
+        with open(path, encoding="utf-8-sig") as f:
             text = f.read(_MAX_OPTIONS_CHARS + 1)
     except UnicodeDecodeError:
         raise CommandError(f"--storage-options {path}: not UTF-8 text (expected JSON)") from None
