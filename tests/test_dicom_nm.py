@@ -156,3 +156,29 @@ def test_a_one_slice_reconstruction_lies_where_its_detector_item_says(tmp_path, 
         ds.ImageOrientationPatient = ["1", "0", "0", "0", "1", "0"]
         ds.save_as(truth.files[0])
     _assert_opens_as_truth(truth.files[0], truth)
+
+
+def _one_gate(ds, time_slots=None):
+    ds.ImageType = ["ORIGINAL", "PRIMARY", "RECON GATED TOMO", "EMISSION"]
+    ds.FrameIncrementPointer = [0x00540060, 0x00540070, 0x00540080]  # (PS3.3 C.8.4.8.1.x)
+    ds.NumberOfRRIntervals, ds.RRIntervalVector = 1, [1] * 16
+    ds.NumberOfTimeSlots = 1
+    ds.TimeSlotVector = time_slots or [1] * 16
+
+
+def test_a_gated_reconstruction_of_one_gate_opens_as_its_slices(tmp_path):
+    """A gated reconstruction's pointer names RRIntervalVector, TimeSlotVector, SliceVector (the
+    standard's); with one R-R interval and one time slot its frames are its slices. It was
+    refused as gated frames (h198)."""
+    order = [3, 0, 1, 2, *range(4, 12), 15, 14, 13, 12]
+    truth = write_nm_tomo(tmp_path / "nm" / "spect.dcm", spacing=(4, 4, -3), frame_order=order)
+    ds = dcmread(truth.files[0])
+    _one_gate(ds)
+    ds.save_as(truth.files[0])
+    _assert_opens_as_truth(truth.files[0], truth)
+
+
+def test_a_gated_reconstruction_of_two_gates_is_still_refused(tmp_path):
+    path = _edited(tmp_path, lambda ds: _one_gate(ds, [1, 2] * 8))
+    with pytest.raises(lv.UnsupportedError, match="names \\(0054,0060\\), \\(0054,0070\\)"):
+        lv.open(path)

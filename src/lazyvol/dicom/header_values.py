@@ -98,6 +98,15 @@ STANDARD_TAGS: dict[str, tuple[int, str]] = {
     "DetectorInformationSequence": (0x00540022, "SQ"),
     "FrameIncrementPointer": (0x00280009, "AT"),
     "SliceVector": (0x00540080, "US"),
+    # ... the other vectors a Frame Increment Pointer may name (read only to see they are constant)
+    "EnergyWindowVector": (0x00540010, "US"),
+    "DetectorVector": (0x00540020, "US"),
+    "PhaseVector": (0x00540030, "US"),
+    "RotationVector": (0x00540050, "US"),
+    "RRIntervalVector": (0x00540060, "US"),
+    "TimeSlotVector": (0x00540070, "US"),
+    "AngularViewVector": (0x00540090, "US"),
+    "TimeSliceVector": (0x00540100, "US"),
     # Where each compressed frame of a multi-frame file is (pydicom reads the frames by it)
     "ExtendedOffsetTable": (0x7FE00001, "OV"),
 }

@@ -77,18 +77,42 @@ def _geometry(raw: dict[int, Any]) -> tuple[np.ndarray, list[float]] | str:
     return np.asarray(found[0]), found[1]
 
 
+#: The other vectors a Frame Increment Pointer names (PS3.3 C.8.4.8.1.x; a gated reconstruction's
+#: pointer is RRIntervalVector, TimeSlotVector, SliceVector), by tag.
+_VECTORS = {
+    0x00540010: "EnergyWindowVector",
+    0x00540020: "DetectorVector",
+    0x00540030: "PhaseVector",
+    0x00540050: "RotationVector",
+    0x00540060: "RRIntervalVector",
+    0x00540070: "TimeSlotVector",
+    0x00540090: "AngularViewVector",
+    0x00540100: "TimeSliceVector",
+}
+
+
+def _constant(r: ValueReader, tag: int, n: int) -> bool:
+    """Does vector ``tag`` hold one value for each of the ``n`` frames, the same for all (one
+    gate, one energy window, ...: the frames differ by slice alone)?"""
+    keyword = _VECTORS.get(tag)
+    values = r.values(keyword) if keyword else None
+    return values is not None and len(values) == n and len(set(values)) == 1
+
+
 def _slices(rec: FrameRecord, r: ValueReader) -> tuple[list[int], float] | str:
     """(each frame's slice number, the signed spacing), or what is wrong."""
     pointer = _tags(r.values("FrameIncrementPointer"))
-    if pointer != [SLICE_VECTOR]:
+    n = rec.number_of_frames
+    others = [t for t in pointer if t != SLICE_VECTOR]
+    if pointer.count(SLICE_VECTOR) != 1 or not all(_constant(r, t, n) for t in others):
         named = ", ".join(f"({t >> 16:04X},{t & 0xFFFF:04X})" for t in pointer) or "nothing"
         return (
             f"FrameIncrementPointer (0028,0009) names {named}: lazyvol reads reconstructions "
-            "whose frames are slices only (SliceVector (0054,0080)), not gated, dynamic or "
-            f"per-detector frames{UNSUPPORTED_LAYOUT}"
+            "whose frames are slices only (SliceVector (0054,0080), any other vector it names "
+            "one value for all frames), not gated, dynamic or per-detector frames"
+            f"{UNSUPPORTED_LAYOUT}"
         )
     slices = [int(x) for x in r.values("SliceVector") or ()]
-    n = rec.number_of_frames
     if len(slices) != n or not all(1 <= s <= n for s in slices):
         return f"SliceVector (0054,0080) = {slices[:8]}... is not one slice number (1 to {n}) per frame"
     sbs = rec.spacing_between_slices

@@ -215,7 +215,8 @@ __all__ = ["INDEX_VERSION", "REPORT_FORMAT"]
 #: 130: Siemens records read the CSA phase polarity and bandwidth of images whose header is not parsed (h196).
 #: 131: a damaged header's skip names the SeriesInstanceUID its raw bytes hold (h197).
 #: 132: a one-frame NM reconstruction is placed by its detector item (h198).
-INDEX_VERSION = 132
+#: 133: records read the NM frame vectors (one gate of a gated reconstruction opens) (h198).
+INDEX_VERSION = 133
 #: Layout of a report: 2: files named by their listing position, identities taken from the listing;
 #: 3: a volume's files may differ in pixel encoding (each frame's, ``encodings``), where 2 split them;
 #: 4: ... and in BitsStored (each frame's, ``stored_bits``), where 3 split them;
@@ -523,4 +524,5 @@ INDEX_VERSION = 132
 #: 196: damaged headers flag their series incomplete, or are damaged files beside it (h197).
 #: 197: a BitsStored at or below HighBit (a damaged BitsStored) is refused, not masked (h197).
 #: 198: a one-frame NM reconstruction opens where its detector item places it (h198).
-REPORT_FORMAT = 198
+#: 199: an NM reconstruction whose other frame vectors are constant opens (h198).
+REPORT_FORMAT = 199
