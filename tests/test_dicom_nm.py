@@ -182,3 +182,20 @@ def test_a_gated_reconstruction_of_two_gates_is_still_refused(tmp_path):
     path = _edited(tmp_path, lambda ds: _one_gate(ds, [1, 2] * 8))
     with pytest.raises(lv.UnsupportedError, match="names \\(0054,0060\\), \\(0054,0070\\)"):
         lv.open(path)
+
+
+def test_a_frame_increment_pointer_written_as_ul_is_read(tmp_path):
+    """FrameIncrementPointer written with VR UL (one 32-bit number, 0x00540080) in an explicit VR
+    file names SliceVector as pydicom reads it; it was refused as naming "nothing" (h198)."""
+    from pydicom.dataelem import RawDataElement
+    from pydicom.tag import Tag
+
+    order = [3, 0, 1, 2, *range(4, 16)]
+    truth = write_nm_tomo(tmp_path / "nm" / "spect.dcm", spacing=(4, 4, -3), frame_order=order)
+    ds = dcmread(truth.files[0])
+    del ds.FrameIncrementPointer
+    value = (0x00540080).to_bytes(4, "little")
+    ds._dict[Tag(0x00280009)] = RawDataElement(Tag(0x00280009), "UL", 4, value, 0, False, True)
+    ds.save_as(truth.files[0])
+    assert dcmread(truth.files[0]).FrameIncrementPointer == 0x00540080  # (the reference)
+    _assert_opens_as_truth(truth.files[0], truth)

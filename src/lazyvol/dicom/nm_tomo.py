@@ -50,8 +50,11 @@ def nm_tomo_file(rec: FrameRecord) -> bool:
 
 
 def _tags(values: list[Any] | None) -> list[int]:
-    """Frame Increment Pointer's tags (read as pairs of 16-bit numbers: group, element)."""
+    """Frame Increment Pointer's tags (read as pairs of 16-bit numbers: group, element; written
+    with VR UL in an explicit-VR file, as some exporters write it: one 32-bit number each)."""
     v = [int(x) for x in values or ()]
+    if any(x > 0xFFFF for x in v):
+        return v
     return [(g << 16) | e for g, e in zip(v[::2], v[1::2], strict=False)]
 
 

@@ -216,7 +216,8 @@ __all__ = ["INDEX_VERSION", "REPORT_FORMAT"]
 #: 131: a damaged header's skip names the SeriesInstanceUID its raw bytes hold (h197).
 #: 132: a one-frame NM reconstruction is placed by its detector item (h198).
 #: 133: records read the NM frame vectors (one gate of a gated reconstruction opens) (h198).
-INDEX_VERSION = 133
+#: 134: an NM FrameIncrementPointer written with VR UL is read (h198).
+INDEX_VERSION = 134
 #: Layout of a report: 2: files named by their listing position, identities taken from the listing;
 #: 3: a volume's files may differ in pixel encoding (each frame's, ``encodings``), where 2 split them;
 #: 4: ... and in BitsStored (each frame's, ``stored_bits``), where 3 split them;
@@ -525,4 +526,5 @@ INDEX_VERSION = 133
 #: 197: a BitsStored at or below HighBit (a damaged BitsStored) is refused, not masked (h197).
 #: 198: a one-frame NM reconstruction opens where its detector item places it (h198).
 #: 199: an NM reconstruction whose other frame vectors are constant opens (h198).
-REPORT_FORMAT = 199
+#: 200: an NM reconstruction whose FrameIncrementPointer is written as UL opens (h198).
+REPORT_FORMAT = 200
