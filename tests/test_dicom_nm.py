@@ -132,6 +132,21 @@ def test_two_frames_of_one_slice_are_refused(tmp_path):
         lv.open(path).compute()
 
 
+@pytest.mark.parametrize(
+    ("vector", "named"),
+    [([1, 1, *range(3, 17)], "slice 1 for frames [1, 2]"), ([*range(1, 16), 15], "slice 15 for")],
+)
+def test_a_slice_vector_naming_a_slice_twice_is_named(tmp_path, vector, named):
+    """One file whose SliceVector names a slice twice is refused for that, the slice and its frames
+    named; it was refused as "mixed acquisitions sharing one SeriesInstanceUID ... move each
+    acquisition's files into a folder of its own" or "the last volume is incomplete" (h198)."""
+    path = _edited(tmp_path, lambda ds: setattr(ds, "SliceVector", vector))
+    with pytest.raises(lv.FormatError, match=r"spect\.dcm") as err:
+        lv.open(path)
+    assert f"SliceVector (0054,0080) names {named}" in str(err.value)
+    assert "folder of its own" not in str(err.value) and "incomplete" not in str(err.value)
+
+
 def test_a_spect_reconstruction_in_implicit_vr_opens_the_same(tmp_path):
     """Implicit VR: the detector items and the Frame Increment Pointer (VR AT) read by the
     dictionary's VR."""

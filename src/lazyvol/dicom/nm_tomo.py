@@ -118,6 +118,14 @@ def _slices(rec: FrameRecord, r: ValueReader) -> tuple[list[int], float] | str:
     slices = [int(x) for x in r.values("SliceVector") or ()]
     if len(slices) != n or not all(1 <= s <= n for s in slices):
         return f"SliceVector (0054,0080) = {slices[:8]}... is not one slice number (1 to {n}) per frame"
+    twice = sorted({s for s in slices if slices.count(s) > 1})
+    if twice:  # (two frames at one position: no volume, whichever were taken)
+        frames = [f + 1 for f, s in enumerate(slices) if s == twice[0]]
+        return (
+            f"SliceVector (0054,0080) names slice {twice[0]} for frames {frames} "
+            f"({len(twice)} slice number(s) given more than once): which frame is that slice is "
+            "not known; the file is damaged (re-export it)"
+        )
     sbs = rec.spacing_between_slices
     if sbs is None or not math.isfinite(sbs) or sbs == 0:
         return (

@@ -217,7 +217,8 @@ __all__ = ["INDEX_VERSION", "REPORT_FORMAT"]
 #: 132: a one-frame NM reconstruction is placed by its detector item (h198).
 #: 133: records read the NM frame vectors (one gate of a gated reconstruction opens) (h198).
 #: 134: an NM FrameIncrementPointer written with VR UL is read (h198).
-INDEX_VERSION = 134
+#: 135: an NM SliceVector naming a slice twice is the file's skip reason (h198).
+INDEX_VERSION = 135
 #: Layout of a report: 2: files named by their listing position, identities taken from the listing;
 #: 3: a volume's files may differ in pixel encoding (each frame's, ``encodings``), where 2 split them;
 #: 4: ... and in BitsStored (each frame's, ``stored_bits``), where 3 split them;
@@ -527,4 +528,5 @@ INDEX_VERSION = 134
 #: 198: a one-frame NM reconstruction opens where its detector item places it (h198).
 #: 199: an NM reconstruction whose other frame vectors are constant opens (h198).
 #: 200: an NM reconstruction whose FrameIncrementPointer is written as UL opens (h198).
-REPORT_FORMAT = 200
+#: 201: an NM file whose SliceVector names a slice twice is skipped, that named (h198).
+REPORT_FORMAT = 201
