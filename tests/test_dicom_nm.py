@@ -11,6 +11,8 @@ reader's choice of slice direction does not matter, only where every voxel lies.
 
 from __future__ import annotations
 
+import copy
+
 import nibabel as nib
 import numpy as np
 import pytest
@@ -214,3 +216,30 @@ def test_a_frame_increment_pointer_written_as_ul_is_read(tmp_path):
     ds.save_as(truth.files[0])
     assert dcmread(truth.files[0]).FrameIncrementPointer == 0x00540080  # (the reference)
     _assert_opens_as_truth(truth.files[0], truth)
+
+
+def _second_detector_item(ds, position=None):
+    item = copy.deepcopy(ds.DetectorInformationSequence[0])
+    if position is not None:
+        item.ImagePositionPatient = position
+    ds.DetectorInformationSequence.append(item)
+    ds.NumberOfDetectors = 2
+
+
+def test_detector_items_that_agree_state_one_geometry(tmp_path):
+    """Two DetectorInformationSequence items (one per head) stating the same position and
+    orientation place the slices as one does (GDCM reads the first item); it was refused for
+    having two items (h198)."""
+    truth = write_nm_tomo(
+        tmp_path / "nm" / "spect.dcm", spacing=(4, 4, -3), frame_order=[*range(15, -1, -1)]
+    )
+    ds = dcmread(truth.files[0])
+    _second_detector_item(ds)
+    ds.save_as(truth.files[0])
+    _assert_opens_as_truth(truth.files[0], truth)
+
+
+def test_detector_items_that_disagree_are_refused(tmp_path):
+    path = _edited(tmp_path, lambda ds: _second_detector_item(ds, ["0", "0", "0"]))
+    with pytest.raises(lv.FormatError, match="2 items of different geometry"):
+        lv.open(path)

@@ -66,18 +66,29 @@ def _geometry(raw: dict[int, Any]) -> tuple[np.ndarray, list[float]] | str:
     items = sequence_items(elem)
     if isinstance(items, str):
         return f"{_ITEMS} {items}"
-    if len(items) != 1:
-        return f"{_ITEMS} has {len(items)} items (a reconstruction has one)"
+    if not items:
+        return f"{_ITEMS} has no item (a reconstruction has one)"
+    stated = [_item_geometry(item) for item in items]
+    if len(items) > 1 and any(g != stated[0] for g in stated[1:]):
+        # (an item per detector head that agree state one geometry; items that differ, two)
+        return f"{_ITEMS} has {len(items)} items of different geometry (a reconstruction has one)"
+    if isinstance(stated[0], str):
+        return stated[0]
+    return np.asarray(stated[0][0]), stated[0][1]
+
+
+def _item_geometry(item: Any) -> tuple[list[float], list[float]] | str:
+    """(ImagePositionPatient, ImageOrientationPatient) of one detector item, or what is wrong."""
     found = []
     for name, n in (("ImagePositionPatient", 3), ("ImageOrientationPatient", 6)):
         try:
-            values = [float(x) for x in items[0].get(name) or ()]
+            values = [float(x) for x in item.get(name) or ()]
         except (TypeError, ValueError):
             values = []
         if len(values) != n or not all(math.isfinite(x) for x in values):
             return f"{name} in {_ITEMS} is missing or not {n} finite numbers"
         found.append(values)
-    return np.asarray(found[0]), found[1]
+    return found[0], found[1]
 
 
 #: The other vectors a Frame Increment Pointer names (PS3.3 C.8.4.8.1.x; a gated reconstruction's
