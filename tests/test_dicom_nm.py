@@ -243,3 +243,42 @@ def test_detector_items_that_disagree_are_refused(tmp_path):
     path = _edited(tmp_path, lambda ds: _second_detector_item(ds, ["0", "0", "0"]))
     with pytest.raises(lv.FormatError, match="2 items of different geometry"):
         lv.open(path)
+
+
+def test_a_reconstruction_split_into_one_file_per_slice_opens(tmp_path):
+    """Each file one frame, its SliceVector naming its slice, the detector item the first slice's
+    position (the multi-frame rule, frame by frame): the files stack where the slices lie."""
+    import pydicom
+
+    truth = write_nm_tomo(tmp_path / "full.dcm", shape=(32, 24, 4), spacing=(4, 4, -3))
+    ds = dcmread(truth.files[0])
+    size = 24 * 32 * 2
+    (tmp_path / "split").mkdir()
+    for k in range(4):
+        one = copy.deepcopy(ds)
+        one.PixelData = ds.PixelData[k * size : (k + 1) * size]
+        one.NumberOfFrames, one.NumberOfSlices, one.SliceVector = 1, 1, [k + 1]
+        one.SOPInstanceUID = one.file_meta.MediaStorageSOPInstanceUID = pydicom.uid.generate_uid()
+        one.InstanceNumber = 4 - k
+        one.save_as(tmp_path / "split" / f"s{k}.dcm")
+    _assert_opens_as_truth(tmp_path / "split", truth)
+
+
+def test_split_files_that_kept_the_whole_slice_vector_keep_their_own_positions(tmp_path):
+    """One-frame files that kept their source's SliceVector (one number per source frame) and
+    detector item, each placed by its own top-level ImagePositionPatient: those positions."""
+    import pydicom
+
+    truth = write_nm_tomo(tmp_path / "full.dcm", shape=(32, 24, 4), spacing=(4, 4, 3))
+    ds = dcmread(truth.files[0])
+    size = 24 * 32 * 2
+    (tmp_path / "split").mkdir()
+    for k in range(4):
+        one = copy.deepcopy(ds)
+        one.PixelData = ds.PixelData[k * size : (k + 1) * size]
+        one.NumberOfFrames = 1
+        one.ImagePositionPatient = [str(v) for v in truth.positions[k]]
+        one.ImageOrientationPatient = one.DetectorInformationSequence[0].ImageOrientationPatient
+        one.SOPInstanceUID = one.file_meta.MediaStorageSOPInstanceUID = pydicom.uid.generate_uid()
+        one.save_as(tmp_path / "split" / f"s{k}.dcm")
+    _assert_opens_as_truth(tmp_path / "split", truth)

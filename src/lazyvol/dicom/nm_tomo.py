@@ -177,7 +177,19 @@ def nm_tomo_slice(rec: FrameRecord, raw: dict[int, Any]) -> None:
     """A reconstruction of one frame: placed, as one of many frames is, by the detector item's
     ImagePositionPatient and ImageOrientationPatient (the NM Image IOD states them only there; a
     top-level pair some exporters add is not read over it). A file without a readable detector
-    item keeps its top-level attributes (or is refused for lacking them, as before)."""
+    item keeps its top-level attributes (or is refused for lacking them, as before), and so does
+    one whose SliceVector is not one slice number, or names another slice than the first without a
+    SpacingBetweenSlices to place it by (a reconstruction split into one file per slice)."""
     plane = _geometry(raw)
-    if not isinstance(plane, str):
-        rec.ipp, rec.iop = [float(x) for x in plane[0]], list(plane[1])
+    if isinstance(plane, str):
+        return
+    first, iop = plane
+    vector = ValueReader(SimpleNamespace(_dict=raw)).values("SliceVector") or [1]
+    if len(vector) != 1:  # (not this file's own: a split file that kept its source's vector)
+        return
+    k, sbs = int(vector[0]), rec.spacing_between_slices
+    if k != 1:
+        if sbs is None or not math.isfinite(sbs) or sbs == 0:
+            return
+        first = first + (k - 1) * sbs * np.cross(iop[:3], iop[3:])
+    rec.ipp, rec.iop = [float(x) for x in first], list(iop)

@@ -219,7 +219,8 @@ __all__ = ["INDEX_VERSION", "REPORT_FORMAT"]
 #: 134: an NM FrameIncrementPointer written with VR UL is read (h198).
 #: 135: an NM SliceVector naming a slice twice is the file's skip reason (h198).
 #: 136: NM detector items (one per head) that agree place the slices (h198).
-INDEX_VERSION = 136
+#: 137: a one-frame NM file is placed by its SliceVector too, or keeps its own position (h198).
+INDEX_VERSION = 137
 #: Layout of a report: 2: files named by their listing position, identities taken from the listing;
 #: 3: a volume's files may differ in pixel encoding (each frame's, ``encodings``), where 2 split them;
 #: 4: ... and in BitsStored (each frame's, ``stored_bits``), where 3 split them;
@@ -531,4 +532,5 @@ INDEX_VERSION = 136
 #: 200: an NM reconstruction whose FrameIncrementPointer is written as UL opens (h198).
 #: 201: an NM file whose SliceVector names a slice twice is skipped, that named (h198).
 #: 202: an NM reconstruction of several agreeing detector items opens (h198).
-REPORT_FORMAT = 202
+#: 203: an NM reconstruction split into one-frame files stacks where its slices lie (h198).
+REPORT_FORMAT = 203
