@@ -264,9 +264,11 @@ def test_a_reconstruction_split_into_one_file_per_slice_opens(tmp_path):
     _assert_opens_as_truth(tmp_path / "split", truth)
 
 
-def test_split_files_that_kept_the_whole_slice_vector_keep_their_own_positions(tmp_path):
-    """One-frame files that kept their source's SliceVector (one number per source frame) and
-    detector item, each placed by its own top-level ImagePositionPatient: those positions."""
+@pytest.mark.parametrize("vector", ["whole", "none"])
+def test_split_files_that_kept_the_whole_slice_vector_keep_their_own_positions(tmp_path, vector):
+    """One-frame files that kept their source's SliceVector (one number per source frame), or
+    have none, and the detector item, each placed by its own top-level ImagePositionPatient:
+    those positions, not all at the detector item's first slice."""
     import pydicom
 
     truth = write_nm_tomo(tmp_path / "full.dcm", shape=(32, 24, 4), spacing=(4, 4, 3))
@@ -277,6 +279,8 @@ def test_split_files_that_kept_the_whole_slice_vector_keep_their_own_positions(t
         one = copy.deepcopy(ds)
         one.PixelData = ds.PixelData[k * size : (k + 1) * size]
         one.NumberOfFrames = 1
+        if vector == "none":
+            del one.SliceVector, one.FrameIncrementPointer
         one.ImagePositionPatient = [str(v) for v in truth.positions[k]]
         one.ImageOrientationPatient = one.DetectorInformationSequence[0].ImageOrientationPatient
         one.SOPInstanceUID = one.file_meta.MediaStorageSOPInstanceUID = pydicom.uid.generate_uid()

@@ -178,13 +178,17 @@ def nm_tomo_slice(rec: FrameRecord, raw: dict[int, Any]) -> None:
     ImagePositionPatient and ImageOrientationPatient (the NM Image IOD states them only there; a
     top-level pair some exporters add is not read over it). A file without a readable detector
     item keeps its top-level attributes (or is refused for lacking them, as before), and so does
-    one whose SliceVector is not one slice number, or names another slice than the first without a
-    SpacingBetweenSlices to place it by (a reconstruction split into one file per slice)."""
+    one whose SliceVector is not one slice number (or absent, a top-level position stated), or
+    names another slice than the first without a SpacingBetweenSlices to place it by (a
+    reconstruction split into one file per slice)."""
     plane = _geometry(raw)
     if isinstance(plane, str):
         return
     first, iop = plane
-    vector = ValueReader(SimpleNamespace(_dict=raw)).values("SliceVector") or [1]
+    vector = ValueReader(SimpleNamespace(_dict=raw)).values("SliceVector")
+    if vector is None and rec.ipp is not None:
+        return  # (which slice the file is, unstated: its own position says where it lies)
+    vector = vector or [1]
     if len(vector) != 1:  # (not this file's own: a split file that kept its source's vector)
         return
     k, sbs = int(vector[0]), rec.spacing_between_slices
