@@ -554,3 +554,27 @@ def test_a_collection_of_ome_images_names_an_image_to_open(tmp_path, version, ki
     assert "not one image" in message and "with zarr directly" not in message
     hinted = message.rsplit("e.g. ", 1)[1]
     np.testing.assert_array_equal(lv.open(hinted).compute(), truth.T)
+
+
+@pytest.mark.parametrize("version", ["0.4", "0.5"])
+@pytest.mark.parametrize("kind", ["plate", "well"])
+def test_a_plate_or_well_hint_names_a_field_that_exists(tmp_path, version, kind):
+    """Fields of view are named by the paths the well's metadata lists ("fov1" here): the hint
+    named ".../0", no such group, whatever the well listed (h198)."""
+    root = zarr.open_group(tmp_path / "c.zarr", mode="w", zarr_format=3 if version == "0.5" else 2)
+    well_group = root.create_group("A").create_group("1") if kind == "plate" else root
+    well = {"images": [{"path": "fov1"}]}
+    well_group.attrs.update(
+        {"ome": {"version": "0.5", "well": well}} if version == "0.5" else {"well": well}
+    )
+    if kind == "plate":
+        plate = {"wells": [{"path": "A/1", "rowIndex": 0, "columnIndex": 0}]}
+        root.attrs.update(
+            {"ome": {"version": "0.5", "plate": plate}} if version == "0.5" else {"plate": plate}
+        )
+    truth = _ome_image(well_group.create_group("fov1"), version)
+    with pytest.raises(lv.FormatError) as err:
+        lv.open(tmp_path / "c.zarr")
+    hinted = str(err.value).rsplit("e.g. ", 1)[1]
+    assert hinted.endswith("fov1")
+    np.testing.assert_array_equal(lv.open(hinted).compute(), truth.T)

@@ -58,6 +58,7 @@ from .errors import (
 from .scaling import apply_scale, check_cast, nifti_scaling
 from .sources import HEADER_FILES_KEY
 from .volume import Volume
+from .zarr_collections import not_an_image
 from .zarr_meta import (
     FORMAT,
     FORMAT_VERSION,
@@ -73,7 +74,7 @@ from .zarr_meta import (
     manifest_from_json,
     stored_level_affine,
 )
-from .zarr_ome import check_level, nifti_level, not_an_image, read_multiscales
+from .zarr_ome import check_level, nifti_level, read_multiscales
 from .zarr_read import (
     _ARRAYS,
     FallbackPlan,
@@ -298,7 +299,7 @@ def open_store(
             data = da.map_blocks(_cast, vol.data, dtype=out, to=out, where=root.display)
             vol = Volume(data, vol.affine, meta=vol.meta, source=vol.source)
         return vol
-    raise FormatError(not_an_image(root.display, attrs))
+    raise FormatError(not_an_image(root.display, attrs, root.attrs_of))
 
 
 def _cast(block: np.ndarray, *, to: np.dtype, where: str) -> np.ndarray:

@@ -45,7 +45,6 @@ __all__ = [
     "nifti_level",
     "disk_axes",
     "ome_axes",
-    "not_an_image",
     "ome_holds",
     "ome_transforms",
     "volume_axes",
@@ -442,31 +441,6 @@ def read_multiscales(store: str, ome: dict[str, Any], level: int) -> OmeLevel:
     if timed and trans[order[3]] != 0:  # the first volume's time, where a NIfTI keeps it
         meta[CARRIED_KEY] = {"toffset": float(trans[order[3]])}
     return OmeLevel(dataset_path(store, ds.get("path")), nd, affine, meta, order)
-
-
-def not_an_image(store: str, attrs: dict[str, Any]) -> str:
-    """Why the group ``attrs`` of ``store`` open as no volume, and what to open instead: one image
-    of a bioformats2raw collection or one field of an OME-Zarr HCS plate, or zarr itself."""
-    inner = attrs.get("ome")
-    ome: dict[str, Any] = inner if isinstance(inner, dict) else attrs
-    plate = ome.get("plate")
-    if "bioformats2raw.layout" in ome:
-        what, inner = "a bioformats2raw collection of images (series 0, 1, ...)", "0"
-    elif isinstance(plate, dict):
-        wells = plate.get("wells")
-        first = wells[0].get("path") if isinstance(wells, list) and wells else None
-        inner = f"{first}/0" if isinstance(first, str) else "ROW/COLUMN/FIELD"
-        what = "an OME-Zarr HCS plate (rows / columns / fields of view)"
-    elif isinstance(ome.get("well"), dict):
-        what, inner = "an OME-Zarr HCS well (one image per field of view)", "0"
-    else:
-        return (
-            f"{store}: a Zarr store that is neither a lazyvol store (group attribute 'lazyvol') "
-            "nor an OME-Zarr image (attribute 'ome' with 'multiscales'); open it with zarr directly"
-        )
-    return (
-        f"{store}: {what}, not one image; open one of its images, e.g. {store.rstrip('/')}/{inner}"
-    )
 
 
 def _check_names(store: str, names: Sequence[Any], space: Sequence[int]) -> None:

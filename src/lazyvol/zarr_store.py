@@ -20,7 +20,7 @@ import os
 from dataclasses import dataclass
 from typing import Any
 
-from . import _io
+from . import _io, _json
 from ._io import Location
 from ._remote_errors import html_page, html_refusal
 from ._special_files import unreadable_chunk
@@ -92,6 +92,18 @@ class StoreRoot:
         return fs, path, loc
 
     # -- reads --------------------------------------------------------------------------------------
+
+    def attrs_of(self, inner: str) -> dict[str, Any]:
+        """The attributes of group ``inner`` of the store (Zarr v3 or v2), ``{}`` when unreadable
+        (only to name an image in a refusal: never raises)."""
+        for key, v3 in ((f"{inner}/zarr.json", True), (f"{inner}/.zattrs", False)):
+            try:
+                meta = _json.loads(self.read(key))
+            except Exception:  # (missing, unreadable, not JSON: the caller falls back)
+                continue
+            attrs = meta.get("attributes") if v3 and isinstance(meta, dict) else meta
+            return attrs if isinstance(attrs, dict) else {}
+        return {}
 
     def read(self, key: str) -> bytes:
         """The whole file ``key``.
