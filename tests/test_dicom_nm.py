@@ -286,3 +286,14 @@ def test_split_files_that_kept_the_whole_slice_vector_keep_their_own_positions(t
         one.SOPInstanceUID = one.file_meta.MediaStorageSOPInstanceUID = pydicom.uid.generate_uid()
         one.save_as(tmp_path / "split" / f"s{k}.dcm")
     _assert_opens_as_truth(tmp_path / "split", truth)
+
+
+@pytest.mark.parametrize("frames", ["0", "-3"])
+def test_a_reconstruction_of_no_frames_is_refused_for_that(tmp_path, frames):
+    """NumberOfFrames 0 (or negative) is a corrupt header, said so as for any image; it was
+    refused for a SliceVector that "is not one slice number (1 to 0) per frame" (h198)."""
+    path = _edited(tmp_path, lambda ds: setattr(ds, "NumberOfFrames", frames))
+    with pytest.raises(lv.FormatError, match=r"spect\.dcm") as err:
+        lv.open(path)
+    assert "NumberOfFrames (0028,0008) = " in str(err.value)
+    assert "SliceVector" not in str(err.value)

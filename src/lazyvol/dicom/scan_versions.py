@@ -221,7 +221,8 @@ __all__ = ["INDEX_VERSION", "REPORT_FORMAT"]
 #: 136: NM detector items (one per head) that agree place the slices (h198).
 #: 137: a one-frame NM file is placed by its SliceVector too, or keeps its own position (h198).
 #: 138: a one-frame NM file of no SliceVector keeps its top-level position (h198).
-INDEX_VERSION = 138
+#: 139: an NM file of NumberOfFrames < 1 is skipped as a corrupt header (h198).
+INDEX_VERSION = 139
 #: Layout of a report: 2: files named by their listing position, identities taken from the listing;
 #: 3: a volume's files may differ in pixel encoding (each frame's, ``encodings``), where 2 split them;
 #: 4: ... and in BitsStored (each frame's, ``stored_bits``), where 3 split them;
@@ -535,4 +536,5 @@ INDEX_VERSION = 138
 #: 202: an NM reconstruction of several agreeing detector items opens (h198).
 #: 203: an NM reconstruction split into one-frame files stacks where its slices lie (h198).
 #: 204: one-frame NM files of no SliceVector stack by their own positions (h198).
-REPORT_FORMAT = 204
+#: 205: an NM file of NumberOfFrames < 1 is skipped for that (h198).
+REPORT_FORMAT = 205
