@@ -197,6 +197,7 @@ def test_ome_axes_without_a_type_are_read_by_their_names(tmp_path, axes):
         ("zxx", lv.FormatError),
         ("yxz", lv.UnsupportedError),  # x, y, z out of place
         ("zxq", lv.UnsupportedError),  # x at y's place, beside a name lazyvol does not know
+        ("zYy", lv.UnsupportedError),  # two names as written, but y read at x's place
     ],
 )
 def test_ome_space_axes_that_reading_by_position_would_misread_are_refused(
@@ -219,6 +220,25 @@ def test_ome_space_axes_that_reading_by_position_would_misread_are_refused(
     with pytest.raises(refusal, match=r"img\.zarr") as err:
         lv.open(tmp_path / "img.zarr")
     assert "unique" in str(err.value) or "z, y, x order" in str(err.value)
+
+
+def test_axis_names_differing_in_case_are_two_names(tmp_path):
+    """OME-NGFF asks names to be unique as written: a channel axis ``C`` beside a custom ``c``
+    is no duplicate (the name check compared them lower-cased and refused the store)."""
+    axes = [
+        {"name": "C", "type": "channel"},
+        {"name": "c", "type": "custom"},
+        *({"name": n, "type": "space"} for n in "zyx"),
+    ]
+    shape = (2, 3, 4, 5, 6)
+    truth = np.arange(np.prod(shape), dtype=np.int16).reshape(shape)
+    g = zarr.open_group(tmp_path / "img.zarr", mode="w", zarr_format=3)
+    scale = [{"type": "scale", "scale": [1.0] * 5}]
+    datasets = [{"path": "0", "coordinateTransformations": scale}]
+    g.attrs["ome"] = {"version": "0.5", "multiscales": [{"axes": axes, "datasets": datasets}]}
+    g.create_array("0", shape=shape, chunks=shape, dtype="int16")[...] = truth
+    vol = lv.open(tmp_path / "img.zarr")
+    assert vol.shape[:3] == (6, 5, 4) and int(np.prod(vol.shape)) == truth.size
 
 
 @pytest.mark.parametrize(

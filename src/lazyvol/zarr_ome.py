@@ -447,8 +447,9 @@ def _check_names(store: str, names: Sequence[Any], space: Sequence[int]) -> None
     """Refuse axis names that reading the space axes by position (z, y, x) would misread: a name
     given twice (OME-NGFF: names MUST be unique), or a space axis named x, y or z away from its
     place (``(y, x, z)``, ``(z, x, x)``: one axis's voxel size and data put on another)."""
-    lowered = [str(n).lower() for n in names]
-    twice = sorted({n for n in lowered if lowered.count(n) > 1})
+    written = [str(n) for n in names]  # (unique as written: ``c`` and ``C`` are two names)
+    twice = sorted({n for n in written if written.count(n) > 1})
+    lowered = [n.lower() for n in written]
     if twice:
         raise FormatError(
             f"{store}: OME-Zarr axes {list(names)} name {', '.join(map(repr, twice))} more than "
