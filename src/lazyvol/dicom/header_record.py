@@ -413,11 +413,10 @@ def expand(rec: FrameRecord, raw: dict[int, Any], fetch: Fetch) -> HeaderResult:
         frames = _enhanced_frames(rec, raw, fetch)
         # one frame whose groups do not describe it: the file's own attributes do, as before
         return rec if one and not isinstance(frames, list) else frames
-    if nm_tomo_file(rec):  # (no functional groups: the NM IOD's; NumberOfFrames < 1: corrupt)
-        if rec.number_of_frames > 1:
-            return _enhanced_frames(rec, raw, fetch, "NM reconstruction")
-        if rec.number_of_frames == 1:
-            nm_tomo_slice(rec, raw)
+    if nm_tomo_file(rec) and rec.number_of_frames > 1:  # (no functional groups: the NM IOD's)
+        return _enhanced_frames(rec, raw, fetch, "NM reconstruction")
+    if nm_tomo_file(rec) and rec.number_of_frames == 1:  # (NumberOfFrames < 1: corrupt)
+        nm_tomo_slice(rec, raw)
     if rec.number_of_frames != 1:
         rec.frame = -1  # multi-frame without functional groups: not located frame by frame
     return rec

@@ -20,6 +20,7 @@ from .charset import before_nul, decode_text
 from .ge_phase import GE_PHASE_TAGS
 from .ge_timing import GE_TAGS
 from .mosaic import CSA_TAGS
+from .nm_tags import NM_TAGS
 from .records import EXTRA_VALUES, leading_numbers
 from .siemens_protocol import CSA_SERIES
 from .vendor import stated_manufacturer
@@ -94,19 +95,7 @@ STANDARD_TAGS: dict[str, tuple[int, str]] = {
     "RealWorldValueMappingSequence": (0x00409096, "SQ"),
     # Present only to be refused: real-world values through a lookup table (not applied)
     "ModalityLUTSequence": (0x00283000, "SQ"),
-    # NM reconstructions (SPECT): geometry and frame order (lazyvol.dicom.nm_tomo)
-    "DetectorInformationSequence": (0x00540022, "SQ"),
-    "FrameIncrementPointer": (0x00280009, "AT"),
-    "SliceVector": (0x00540080, "US"),
-    # ... the other vectors a Frame Increment Pointer may name (read only to see they are constant)
-    "EnergyWindowVector": (0x00540010, "US"),
-    "DetectorVector": (0x00540020, "US"),
-    "PhaseVector": (0x00540030, "US"),
-    "RotationVector": (0x00540050, "US"),
-    "RRIntervalVector": (0x00540060, "US"),
-    "TimeSlotVector": (0x00540070, "US"),
-    "AngularViewVector": (0x00540090, "US"),
-    "TimeSliceVector": (0x00540100, "US"),
+    **NM_TAGS,  # NM reconstructions (SPECT): geometry and frame order
     # Where each compressed frame of a multi-frame file is (pydicom reads the frames by it)
     "ExtendedOffsetTable": (0x7FE00001, "OV"),
 }
