@@ -248,20 +248,31 @@ def test_detector_items_that_disagree_are_refused(tmp_path):
 def test_a_reconstruction_split_into_one_file_per_slice_opens(tmp_path):
     """Each file one frame, its SliceVector naming its slice, the detector item the first slice's
     position (the multi-frame rule, frame by frame): the files stack where the slices lie."""
+    truth = write_nm_tomo(tmp_path / "full.dcm", shape=(32, 24, 4), spacing=(4, 4, -3))
+
+    def edit(one, k):
+        one.NumberOfSlices, one.SliceVector = 1, [k + 1]
+        one.InstanceNumber = 4 - k
+
+    _split_one_file_per_slice(truth, tmp_path / "split", edit)
+    _assert_opens_as_truth(tmp_path / "split", truth)
+
+
+def _split_one_file_per_slice(truth, folder, edit):
+    """``truth``'s file split into one-frame files in ``folder``, each edited by ``edit(ds, k)``
+    (k: its frame, here its slice) after its pixels and identity are its own."""
     import pydicom
 
-    truth = write_nm_tomo(tmp_path / "full.dcm", shape=(32, 24, 4), spacing=(4, 4, -3))
     ds = dcmread(truth.files[0])
-    size = 24 * 32 * 2
-    (tmp_path / "split").mkdir()
-    for k in range(4):
+    size = len(ds.PixelData) // int(ds.NumberOfFrames)
+    folder.mkdir()
+    for k in range(int(ds.NumberOfFrames)):
         one = copy.deepcopy(ds)
         one.PixelData = ds.PixelData[k * size : (k + 1) * size]
-        one.NumberOfFrames, one.NumberOfSlices, one.SliceVector = 1, 1, [k + 1]
+        one.NumberOfFrames = 1
         one.SOPInstanceUID = one.file_meta.MediaStorageSOPInstanceUID = pydicom.uid.generate_uid()
-        one.InstanceNumber = 4 - k
-        one.save_as(tmp_path / "split" / f"s{k}.dcm")
-    _assert_opens_as_truth(tmp_path / "split", truth)
+        edit(one, k)
+        one.save_as(folder / f"s{k}.dcm")
 
 
 @pytest.mark.parametrize("vector", ["whole", "none"])
@@ -269,22 +280,15 @@ def test_split_files_that_kept_the_whole_slice_vector_keep_their_own_positions(t
     """One-frame files that kept their source's SliceVector (one number per source frame), or
     have none, and the detector item, each placed by its own top-level ImagePositionPatient:
     those positions, not all at the detector item's first slice."""
-    import pydicom
-
     truth = write_nm_tomo(tmp_path / "full.dcm", shape=(32, 24, 4), spacing=(4, 4, 3))
-    ds = dcmread(truth.files[0])
-    size = 24 * 32 * 2
-    (tmp_path / "split").mkdir()
-    for k in range(4):
-        one = copy.deepcopy(ds)
-        one.PixelData = ds.PixelData[k * size : (k + 1) * size]
-        one.NumberOfFrames = 1
+
+    def edit(one, k):
         if vector == "none":
             del one.SliceVector, one.FrameIncrementPointer
         one.ImagePositionPatient = [str(v) for v in truth.positions[k]]
         one.ImageOrientationPatient = one.DetectorInformationSequence[0].ImageOrientationPatient
-        one.SOPInstanceUID = one.file_meta.MediaStorageSOPInstanceUID = pydicom.uid.generate_uid()
-        one.save_as(tmp_path / "split" / f"s{k}.dcm")
+
+    _split_one_file_per_slice(truth, tmp_path / "split", edit)
     _assert_opens_as_truth(tmp_path / "split", truth)
 
 

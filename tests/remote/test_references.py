@@ -847,6 +847,25 @@ def test_check_references_refuses_what_it_cannot_read_with_a_typed_error(tmp_pat
         lv.refs.check_references(folder)
 
 
+def _write_ome_references(path, raw, data: np.ndarray, scale: list[float]) -> None:
+    """kerchunk references (version 1) at ``path`` of an OME-Zarr 0.4 image (z, y, x) of
+    ``data``, its voxels in the raw file ``raw`` (written here), as another tool writes them."""
+    raw.write_bytes(data.tobytes())
+    refs = {
+        k.replace("a/", "0/", 1): v
+        for k, v in _foreign_references(str(raw), data, "plain")["refs"].items()
+    }
+    axes = [{"name": x, "type": "space", "unit": "millimeter"} for x in "zyx"]
+    transforms = [{"type": "scale", "scale": scale}]
+    ms = {
+        "version": "0.4",
+        "axes": axes,
+        "datasets": [{"path": "0", "coordinateTransformations": transforms}],
+    }
+    refs[".zattrs"] = json.dumps({"multiscales": [ms]})
+    path.write_text(json.dumps({"version": 1, "refs": refs}), encoding="utf-8")
+
+
 def test_foreign_references_of_an_ome_zarr_open_through_the_reference_filesystem(tmp_path):
     """kerchunk references another tool wrote of an OME-Zarr image (version 1, metadata inline,
     chunks ``[url, offset, length]`` into a raw file), opened as fsspec's reference filesystem
@@ -856,20 +875,8 @@ def test_foreign_references_of_an_ome_zarr_open_through_the_reference_filesystem
     never found. The root now joins as ``reference://.zgroup``, and the image opens with the
     values and scale the references give."""
     data = np.arange(4 * 5 * 6, dtype="<u2").reshape(4, 5, 6)  # (z, y, x), as OME-Zarr stores
-    raw = tmp_path / "raw.bin"
-    raw.write_bytes(data.tobytes())
-    doc = _foreign_references(str(raw), data, "plain")
-    refs = {k.replace("a/", "0/", 1): v for k, v in doc["refs"].items()}
-    axes = [{"name": a, "type": "space", "unit": "millimeter"} for a in "zyx"]
-    scale = [{"type": "scale", "scale": [3.0, 2.0, 1.0]}]
-    ms = {
-        "version": "0.4",
-        "axes": axes,
-        "datasets": [{"path": "0", "coordinateTransformations": scale}],
-    }
-    refs[".zattrs"] = json.dumps({"multiscales": [ms]})
     path = tmp_path / "refs.json"
-    path.write_text(json.dumps({"version": 1, "refs": refs}), encoding="utf-8")
+    _write_ome_references(path, tmp_path / "raw.bin", data, [3.0, 2.0, 1.0])
     vol = lv.open("reference://", storage_options={"fo": str(path)})
     np.testing.assert_array_equal(np.asarray(vol.compute()), data.transpose(2, 1, 0))
     np.testing.assert_allclose(np.diag(vol.affine)[:3], [1.0, 2.0, 3.0])
@@ -887,21 +894,7 @@ def test_references_written_again_are_read_again_through_the_reference_filesyste
     path = tmp_path / "refs.json"
 
     def write(data: np.ndarray, name: str) -> None:
-        raw = tmp_path / name
-        raw.write_bytes(data.tobytes())
-        refs = {
-            k.replace("a/", "0/", 1): v
-            for k, v in _foreign_references(str(raw), data, "plain")["refs"].items()
-        }
-        axes = [{"name": x, "type": "space", "unit": "millimeter"} for x in "zyx"]
-        scale = [{"type": "scale", "scale": [1.0, 1.0, 1.0]}]
-        ms = {
-            "version": "0.4",
-            "axes": axes,
-            "datasets": [{"path": "0", "coordinateTransformations": scale}],
-        }
-        refs[".zattrs"] = json.dumps({"multiscales": [ms]})
-        path.write_text(json.dumps({"version": 1, "refs": refs}), encoding="utf-8")
+        _write_ome_references(path, tmp_path / name, data, [1.0, 1.0, 1.0])
 
     write(a, "a.bin")
     first = lv.open("reference://", storage_options={"fo": str(path)})

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 from typing import Any
@@ -84,6 +85,17 @@ def orientation_cosines(orientation: str | Sequence[float]) -> tuple[np.ndarray,
     values = np.asarray(orientation, dtype=np.float64)
     r, c = values[:3], values[3:6]
     return r / np.linalg.norm(r), c / np.linalg.norm(c)
+
+
+def _save_one_file(ds: Any, path: str | os.PathLike[str], compress: str | None) -> str:
+    """Write the one file of a multi-frame writer (compressed with pydicom's encoder for the
+    transfer syntax ``compress``, if given), its folder made; its path."""
+    if compress:
+        ds.compress(compress, encoding_plugin="", generate_instance_uid=False)
+    path = os.fspath(path)
+    os.makedirs(os.path.dirname(path) or ".", exist_ok=True)
+    ds.save_as(path, enforce_file_format=True)
+    return path
 
 
 def _ds_str(value: float) -> str:

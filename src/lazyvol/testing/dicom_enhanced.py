@@ -8,7 +8,13 @@ from typing import Any
 
 import numpy as np
 
-from .dicom_base import DicomSeriesTruth, _ds_str, _phantom_values, orientation_cosines
+from .dicom_base import (
+    DicomSeriesTruth,
+    _ds_str,
+    _phantom_values,
+    _save_one_file,
+    orientation_cosines,
+)
 
 __all__ = ["write_enhanced_dicom"]
 
@@ -79,11 +85,7 @@ def write_enhanced_dicom(
     else:
         ds.PixelData = b"".join(frames)
         ds["PixelData"].VR = "OB" if dt.itemsize == 1 else "OW"
-    if compress:
-        ds.compress(compress, encoding_plugin="", generate_instance_uid=False)
-    path = os.fspath(path)
-    os.makedirs(os.path.dirname(path) or ".", exist_ok=True)
-    ds.save_as(path, enforce_file_format=True)
+    path = _save_one_file(ds, path, compress)
     return DicomSeriesTruth(
         files=[path],
         stored=stored,

@@ -8,7 +8,13 @@ from typing import Any
 
 import numpy as np
 
-from .dicom_base import DicomSeriesTruth, _ds_str, _phantom_values, orientation_cosines
+from .dicom_base import (
+    DicomSeriesTruth,
+    _ds_str,
+    _phantom_values,
+    _save_one_file,
+    orientation_cosines,
+)
 
 __all__ = ["write_nm_tomo"]
 
@@ -98,11 +104,7 @@ def write_nm_tomo(
     frames = [np.ascontiguousarray(stored[:, :, k].T).astype(dt.newbyteorder("<")) for k in order]
     ds.PixelData = b"".join(f.tobytes() for f in frames)
     ds["PixelData"].VR = "OB" if dt.itemsize == 1 else "OW"
-    if compress:
-        ds.compress(compress, encoding_plugin="", generate_instance_uid=False)
-    path = os.fspath(path)
-    os.makedirs(os.path.dirname(path) or ".", exist_ok=True)
-    ds.save_as(path, enforce_file_format=True)
+    path = _save_one_file(ds, path, compress)
     return DicomSeriesTruth(
         files=[path],
         stored=stored,
