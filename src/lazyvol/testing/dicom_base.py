@@ -87,6 +87,32 @@ def orientation_cosines(orientation: str | Sequence[float]) -> tuple[np.ndarray,
     return r / np.linalg.norm(r), c / np.linalg.norm(c)
 
 
+def _series_geometry(
+    row: np.ndarray,
+    col: np.ndarray,
+    spacing: Sequence[float],
+    origin: Sequence[float],
+    nk: int,
+    tilt_deg: float,
+    positions: np.ndarray | None,
+) -> tuple[np.ndarray, np.ndarray]:
+    """ImagePositionPatient (LPS) of each slice and the RAS+ affine of the volume."""
+    normal = np.cross(row, col)
+    di, dj, dk = (float(s) for s in spacing)
+    step = normal * dk + col * dk * np.tan(np.deg2rad(tilt_deg))
+    if positions is None:
+        pos = np.asarray(origin, dtype=np.float64)[None, :] + np.arange(nk)[:, None] * step[None, :]
+    else:
+        pos = np.asarray(positions, dtype=np.float64)
+        step = (pos[-1] - pos[0]) / max(1, nk - 1) if nk > 1 else normal * dk
+    affine_lps = np.eye(4)
+    affine_lps[:3, 0] = row * di
+    affine_lps[:3, 1] = col * dj
+    affine_lps[:3, 2] = step
+    affine_lps[:3, 3] = pos[0]
+    return pos, np.diag([-1.0, -1.0, 1.0, 1.0]) @ affine_lps
+
+
 def _save_one_file(ds: Any, path: str | os.PathLike[str], compress: str | None) -> str:
     """Write the one file of a multi-frame writer (compressed with pydicom's encoder for the
     transfer syntax ``compress``, if given), its folder made; its path."""

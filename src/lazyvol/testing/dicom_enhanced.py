@@ -13,6 +13,7 @@ from .dicom_base import (
     _ds_str,
     _phantom_values,
     _save_one_file,
+    _series_geometry,
     orientation_cosines,
 )
 
@@ -61,12 +62,8 @@ def write_enhanced_dicom(
         float(s) for s in (intercept if isinstance(intercept, Sequence) else [intercept] * nk)
     ]
     row, col = orientation_cosines(orientation)
-    normal = np.cross(row, col)
+    pos, affine = _series_geometry(row, col, spacing, origin, nk, 0.0, None)
     di, dj, dk = (float(s) for s in spacing)
-    pos = np.asarray(origin, float)[None, :] + np.arange(nk)[:, None] * (normal * dk)[None, :]
-    lps = np.eye(4)
-    lps[:3, 0], lps[:3, 1], lps[:3, 2], lps[:3, 3] = row * di, col * dj, normal * dk, pos[0]
-    affine = np.diag([-1.0, -1.0, 1.0, 1.0]) @ lps
     order = list(range(nk)) if frame_order is None else [int(k) for k in frame_order]
     ds = _enhanced_header(modality, seed, (ni, nj), dt, row, col, (di, dj, dk))
     per = []

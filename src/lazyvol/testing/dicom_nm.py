@@ -13,6 +13,7 @@ from .dicom_base import (
     _ds_str,
     _phantom_values,
     _save_one_file,
+    _series_geometry,
     orientation_cosines,
 )
 
@@ -58,12 +59,8 @@ def write_nm_tomo(
     dt = np.dtype(dtype)
     stored = _phantom_values((ni, nj, nk), dt, dt.itemsize * 8, seed)
     row, col = orientation_cosines(orientation)
-    normal = np.cross(row, col)
+    pos, affine = _series_geometry(row, col, spacing, origin, nk, 0.0, None)
     di, dj, dk = (float(s) for s in spacing)
-    pos = np.asarray(origin, float)[None, :] + np.arange(nk)[:, None] * (normal * dk)[None, :]
-    lps = np.eye(4)
-    lps[:3, 0], lps[:3, 1], lps[:3, 2], lps[:3, 3] = row * di, col * dj, normal * dk, pos[0]
-    affine = np.diag([-1.0, -1.0, 1.0, 1.0]) @ lps
     order = list(range(nk)) if frame_order is None else [int(k) for k in frame_order]
 
     ds = Dataset()
