@@ -136,7 +136,6 @@ PE_POLARITY_TAGS: dict[str, tuple[int, int]] = {
 }
 
 
-#: dcm2niix's short manufacturer names.
 def pe_positive(value: Any) -> int | None:
     """A PhaseEncodingDirectionPositive value (CSA item, (0021,111C) text, bytes, number or a
     list of them, the first taken): 1 or 0, else None."""

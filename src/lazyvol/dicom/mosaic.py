@@ -20,7 +20,7 @@ from __future__ import annotations
 import math
 import struct
 import warnings
-from collections.abc import Sequence
+from collections.abc import Iterator, Sequence
 from typing import Any
 
 import numpy as np
@@ -217,15 +217,20 @@ def wants_csa(rec: FrameRecord, raw: dict[int, Any], mosaic: bool | None = None)
 _LIGHT_CSA = ("PhaseEncodingDirectionPositive", "BandwidthPerPixelPhaseEncode")
 
 
+def _csa_image_blocks(raw: dict[int, Any]) -> Iterator[tuple[int, bytes | None]]:
+    """``(tag, bytes)`` of each CSA image header element whose private creator is Siemens' (bytes
+    None where the element is absent or its value was not read)."""
+    for creator, tag in CSA_IMAGE.items():
+        if _text(raw, creator).upper() == "SIEMENS CSA HEADER":
+            yield tag, _raw_bytes(raw, tag)
+
+
 def csa_first_item(raw: dict[int, Any], name: str) -> str | None:
     """The first item of CSA image header element ``name``, by a cheap look at its bytes (the
     name, NUL padded to 64 bytes; vm, vr, syngodt, nitems, 77; then each item: four lengths, its
     text padded to 4 bytes), None when the element has no item (an image that is no diffusion
     image states B_value with none) or there is no CSA image header."""
-    for creator, tag in CSA_IMAGE.items():
-        if _text(raw, creator).upper() != "SIEMENS CSA HEADER":
-            continue
-        b = _raw_bytes(raw, tag)
+    for _tag, b in _csa_image_blocks(raw):
         if not b or len(b) > MAX_PRIVATE_BYTES:
             continue
         key = name.encode("ascii") + b"\x00"
@@ -253,10 +258,7 @@ def light_csa(raw: dict[int, Any]) -> dict[str, Any] | None:
 
 def csa_image_header(raw: dict[int, Any]) -> dict[str, Any] | str | None:
     """The parsed CSA image header (nibabel's csareader dict); None if absent; a str if unparseable."""
-    for creator, data_tag in CSA_IMAGE.items():
-        if _text(raw, creator).upper() != "SIEMENS CSA HEADER":
-            continue
-        b = _raw_bytes(raw, data_tag)
+    for data_tag, b in _csa_image_blocks(raw):
         if b is None or len(b) > MAX_PRIVATE_BYTES:  # (pydicom's reader reads it whole)
             if data_tag in raw:
                 return (
