@@ -254,7 +254,7 @@ def _whole_volume_files(info: SeriesInfo) -> bool:
 
 
 def _orphan_note(orphans: list[str], whole_volumes: bool = False) -> str:
-    shown = "; ".join(orphans[:3]) + (f"; and {len(orphans) - 3} more" if len(orphans) > 3 else "")
+    shown = _first_three(orphans)
     may = f"may be time points of it ({_WHOLE_VOLUME})" if whole_volumes else "may be slices of it"
     return (
         f"{DAMAGED_BESIDE_NOTE} name no series (unreadable, or cut short before their "
@@ -273,6 +273,7 @@ def _whole_volume_notes(
     """``info`` with the note on damaged files beside it, and on empty and hidden files named like
     its own, and its series-incomplete note saying when each file is a whole volume."""
     whole = _whole_volume_files(info)
+    may = f"time points of it ({_WHOLE_VOLUME})" if whole else "slices of it"
     notes = [
         f"{w}; {_WHOLE_VOLUME}" if whole and w.startswith(INCOMPLETE_NOTE) else w
         for w in info.warnings
@@ -281,8 +282,7 @@ def _whole_volume_notes(
         # The volume may miss one of them (an end slice leaves no gap to see): it says so.
         notes.append(_orphan_note(orphans, whole))
     if empty:
-        shown = "; ".join(empty[:3]) + (f"; and {len(empty) - 3} more" if len(empty) > 3 else "")
-        may = f"time points of it ({_WHOLE_VOLUME})" if whole else "slices of it"
+        shown = _first_three(empty)
         notes.append(
             f"{EMPTY_BESIDE_NOTE} (or cut inside the 132 bytes a DICOM file starts with) named "
             f"like this volume's files may be emptied {may} (an end "
@@ -290,13 +290,9 @@ def _whole_volume_notes(
             "their source"
         )
     if hidden:
-        may = f"time points of it ({_WHOLE_VOLUME})" if whole else "slices of it"
         notes.append(_hidden_note(hidden, f"{may} (an end slice leaves no gap to see)"))
     if foreign:
-        shown = "; ".join(foreign[:3]) + (
-            f"; and {len(foreign) - 3} more" if len(foreign) > 3 else ""
-        )
-        may = f"time points of it ({_WHOLE_VOLUME})" if whole else "slices of it"
+        shown = _first_three(foreign)
         notes.append(
             f"{FOREIGN_BESIDE_NOTE} named like this volume's files are not DICOM (no 'DICM' "
             f"marker and no dataset start: overwritten, or the marker damaged) and may be "
@@ -304,6 +300,11 @@ def _whole_volume_notes(
             f"{shown}; copy them again from their source"
         )
     return replace(info, warnings=notes) if notes != info.warnings else info
+
+
+def _first_three(files: list[str]) -> str:
+    """The first three of ``files`` and how many more, as the notes list them."""
+    return "; ".join(files[:3]) + (f"; and {len(files) - 3} more" if len(files) > 3 else "")
 
 
 def _unhidden(path: str) -> set[str]:
@@ -325,7 +326,7 @@ def _hidden_like(info: SeriesInfo, beside: _Beside) -> list[str]:
 
 
 def _hidden_note(hidden: list[str], may: str) -> str:
-    shown = "; ".join(hidden[:3]) + (f"; and {len(hidden) - 3} more" if len(hidden) > 3 else "")
+    shown = _first_three(hidden)
     return (
         f"{HIDDEN_BESIDE_NOTE} named like its files were not read (a name starting with '.', as "
         f"dcm2niix: an interrupted copy's temporary file, or a file a tool hid) and may be {may}: "
@@ -336,13 +337,13 @@ def _hidden_note(hidden: list[str], may: str) -> str:
 
 def _unread_note(unread: list[tuple[str, str]]) -> str:
     listed = [f"{p} ({why})" for p, why in unread]
-    shown = "; ".join(listed[:3]) + (f"; and {len(listed) - 3} more" if len(listed) > 3 else "")
+    shown = _first_three(listed)
     return f"{len(unread)} file(s) here could not be read and may be the missing slice(s): {shown}"
 
 
 def _link_note(links: list[str], dangling: set[str], may: str) -> str:
     listed = [f"{p} (leads to no file)" if p in dangling else p for p in links]
-    shown = "; ".join(listed[:3]) + (f"; and {len(listed) - 3} more" if len(listed) > 3 else "")
+    shown = _first_three(listed)
     return (
         f"{LINK_BESIDE_NOTE} named like its files were not read and may be {may}: "
         f"{len(links)} file(s): {shown}; symbolic links are followed only when asked "

@@ -283,9 +283,19 @@ _MANUFACTURERS = (
 #: dcm2niix's manufacturer by the first two letters of Manufacturer (0008,0070), whatever follows
 #: ("MR Solutions" -> "MRSolutions", "CPS" -> "Siemens", "GEMS" -> "GE"), and the name it writes.
 _MANUFACTURER_PREFIXES = {
-    **{"SI": "Siemens", "GE": "GE", "HI": "Hitachi", "ME": "Mediso", "PH": "Philips"},
-    **{"TO": "Toshiba", "CA": "Canon", "CP": "Siemens", "UI": "UIH", "BR": "Bruker"},
-    **{"MR": "MRSolutions", "HY": "Hyperfine", "LE": "Leica"},
+    "SI": "Siemens",
+    "GE": "GE",
+    "HI": "Hitachi",
+    "ME": "Mediso",
+    "PH": "Philips",
+    "TO": "Toshiba",
+    "CA": "Canon",
+    "CP": "Siemens",
+    "UI": "UIH",
+    "BR": "Bruker",
+    "MR": "MRSolutions",
+    "HY": "Hyperfine",
+    "LE": "Leica",
 }
 
 
