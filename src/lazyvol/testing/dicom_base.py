@@ -113,6 +113,23 @@ def _series_geometry(
     return pos, np.diag([-1.0, -1.0, 1.0, 1.0]) @ affine_lps
 
 
+def _part10_dataset(sop_class: str, entropy: str) -> Any:
+    """An empty data set with its file meta (explicit VR little endian) and SOP identity:
+    ``sop_class`` and a SOPInstanceUID made from ``entropy`` (the same for the same text)."""
+    from pydicom.dataset import Dataset, FileMetaDataset
+    from pydicom.uid import UID, generate_uid
+
+    ds = Dataset()
+    meta = FileMetaDataset()
+    meta.MediaStorageSOPClassUID = UID(sop_class)
+    sop_uid = generate_uid(entropy_srcs=[entropy])
+    meta.MediaStorageSOPInstanceUID = sop_uid
+    meta.TransferSyntaxUID = UID("1.2.840.10008.1.2.1")
+    ds.file_meta = meta
+    ds.SOPClassUID, ds.SOPInstanceUID = sop_class, sop_uid
+    return ds
+
+
 def _save_one_file(ds: Any, path: str | os.PathLike[str], compress: str | None) -> str:
     """Write the one file of a multi-frame writer (compressed with pydicom's encoder for the
     transfer syntax ``compress``, if given), its folder made; its path."""

@@ -11,6 +11,7 @@ import numpy as np
 from .dicom_base import (
     DicomSeriesTruth,
     _ds_str,
+    _part10_dataset,
     _phantom_values,
     _save_one_file,
     _series_geometry,
@@ -105,22 +106,14 @@ def _enhanced_header(
     spacing: tuple[float, float, float],
 ) -> Any:
     """The enhanced file's dataset: identity, pixel format, shared functional groups."""
-    from pydicom.dataset import Dataset, FileMetaDataset
+    from pydicom.dataset import Dataset
     from pydicom.sequence import Sequence as DicomSequence
-    from pydicom.uid import UID, generate_uid
+    from pydicom.uid import generate_uid
 
     ni, nj = size
     di, dj, dk = spacing
     sop_class = "1.2.840.10008.5.1.4.1.1.4.1" if modality == "MR" else "1.2.840.10008.5.1.4.1.1.2.1"
-    ds = Dataset()
-    meta = FileMetaDataset()
-    meta.MediaStorageSOPClassUID = UID(sop_class)
-    sop_uid = generate_uid(entropy_srcs=[f"lazyvol-enh-{seed}"])
-    meta.MediaStorageSOPInstanceUID = sop_uid
-    meta.TransferSyntaxUID = UID("1.2.840.10008.1.2.1")
-    ds.file_meta = meta
-    ds.SOPClassUID = sop_class
-    ds.SOPInstanceUID = sop_uid
+    ds = _part10_dataset(sop_class, f"lazyvol-enh-{seed}")
     ds.StudyInstanceUID = generate_uid(entropy_srcs=[f"lazyvol-study-{seed}"])
     ds.SeriesInstanceUID = generate_uid(entropy_srcs=[f"lazyvol-enh-series-{seed}"])
     ds.FrameOfReferenceUID = generate_uid(entropy_srcs=[f"lazyvol-for-{seed}"])

@@ -11,6 +11,7 @@ import numpy as np
 from .dicom_base import (
     DicomSeriesTruth,
     _ds_str,
+    _part10_dataset,
     _phantom_values,
     _save_one_file,
     _series_geometry,
@@ -51,9 +52,9 @@ def write_nm_tomo(
     DicomSeriesTruth
         ``stored[:, :, k]`` is slice number ``k + 1``; ``affine`` maps (i, j, k) to RAS+ mm.
     """
-    from pydicom.dataset import Dataset, FileMetaDataset
+    from pydicom.dataset import Dataset
     from pydicom.sequence import Sequence as DicomSequence
-    from pydicom.uid import UID, generate_uid
+    from pydicom.uid import generate_uid
 
     ni, nj, nk = (int(n) for n in shape)
     dt = np.dtype(dtype)
@@ -63,14 +64,7 @@ def write_nm_tomo(
     di, dj, dk = (float(s) for s in spacing)
     order = list(range(nk)) if frame_order is None else [int(k) for k in frame_order]
 
-    ds = Dataset()
-    meta = FileMetaDataset()
-    meta.MediaStorageSOPClassUID = UID(NM_SOP_CLASS)
-    sop_uid = generate_uid(entropy_srcs=[f"lazyvol-nm-{seed}"])
-    meta.MediaStorageSOPInstanceUID = sop_uid
-    meta.TransferSyntaxUID = UID("1.2.840.10008.1.2.1")
-    ds.file_meta = meta
-    ds.SOPClassUID, ds.SOPInstanceUID = NM_SOP_CLASS, sop_uid
+    ds = _part10_dataset(NM_SOP_CLASS, f"lazyvol-nm-{seed}")
     ds.StudyInstanceUID = generate_uid(entropy_srcs=[f"lazyvol-nm-study-{seed}"])
     ds.SeriesInstanceUID = generate_uid(entropy_srcs=[f"lazyvol-nm-series-{seed}"])
     ds.FrameOfReferenceUID = generate_uid(entropy_srcs=[f"lazyvol-nm-for-{seed}"])
