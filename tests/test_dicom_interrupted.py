@@ -49,13 +49,44 @@ def test_interrupted_last_volume_named(tmp_path: Path, labels: tuple[str, ...]) 
     assert lv.open(src, use_index=False).shape == (8, 6, 5, 3)
 
 
-def test_slice_missing_inside_keeps_usual_causes(tmp_path: Path) -> None:
+@pytest.mark.parametrize("lost", [[7], [7, 8], [6, 13]], ids=["one", "adjacent", "apart"])
+@pytest.mark.parametrize("numbering", ["volume", "position"])
+def test_images_lost_inside_named_by_instance_number(
+    tmp_path: Path, lost: list[int], numbering: str
+) -> None:
+    """Images lost from inside a one-file-per-slice 4D series (a GE fMRI with a file missing
+    from the middle of the folder): the refusal named the usual causes (mixed acquisitions,
+    PET beds) and told to move acquisitions into folders of their own, which cannot help. The
+    InstanceNumbers the series skips (read back with pydicom), as many as the positions lack
+    images, are now named, and the remedy is to restore them; nothing about an interrupted last
+    volume."""
+    write_dicom_4d_series(tmp_path, shape=(8, 6, 5), n_volumes=4, labels=(), numbering=numbering)
+    files = _by_instance(tmp_path)
+    gone = [int(pydicom.dcmread(files[n], stop_before_pixels=True).InstanceNumber) for n in lost]
+    for n in lost:
+        files[n].unlink()
+    with pytest.raises(lv.SeriesError) as e:
+        lv.open(tmp_path, use_index=False)
+    text = str(e.value)
+    runs = f"{gone[0]}-{gone[1]}" if gone[1:] == [gone[0] + 1] else ", ".join(map(str, gone))
+    assert f"InstanceNumber (0020,0013) skips {runs}: " in text and "restore them" in text, text
+    assert "last volume is incomplete" not in text and "mixed acquisitions" not in text, text
+
+
+def test_uneven_positions_without_a_numbering_gap_keep_the_usual_causes(tmp_path: Path) -> None:
+    """An image missing whose number another image took (renumbered after the loss): no gap, so
+    no image is named lost; the usual causes stay."""
     write_dicom_4d_series(tmp_path, shape=(8, 6, 5), n_volumes=4, labels=())
-    _by_instance(tmp_path)[7].unlink()  # volume 1, slice 2
+    files = _by_instance(tmp_path)
+    files[7].unlink()
+    for n, f in enumerate(files[8:], start=8):  # numbers 8.. moved down by one: no gap
+        ds = pydicom.dcmread(f)
+        ds.InstanceNumber = n
+        ds.save_as(f)
     with pytest.raises(lv.SeriesError) as e:
         lv.open(tmp_path, use_index=False)
     assert "missing images, or mixed acquisitions" in str(e.value)
-    assert "last volume is incomplete" not in str(e.value)
+    assert "inside the series" not in str(e.value)
 
 
 @pytest.mark.parametrize(

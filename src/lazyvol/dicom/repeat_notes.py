@@ -1,12 +1,13 @@
 """Why the slice positions of a series repeat unevenly, for its refusal: which positions hold
-other than the usual number of images (:func:`repeats_note`), and the cause (:func:`uneven_repeats_cause`:
-an interrupted last volume named with its files and the remedy, else the usual causes); and why
+other than the usual number of images (:func:`repeats_note`), and the cause
+(:func:`uneven_repeats_cause`: images lost inside the series named by InstanceNumber, an
+interrupted last volume named with its files and the remedy, else the usual causes); and why
 evenly repeated positions no rule orders may be several runs under one series (:func:`runs_note`)."""
 
 from __future__ import annotations
 
 from collections import Counter
-from collections.abc import Sequence
+from collections.abc import Collection, Sequence
 
 from .records import FrameRecord
 from .stack_notes import frame_runs, image_list, missing_numbers, plural
@@ -66,14 +67,21 @@ _UNEVEN_CAUSE = (
 )
 
 
-def uneven_repeats_cause(groups: Sequence[Sequence[FrameRecord]]) -> str:
+def uneven_repeats_cause(
+    groups: Sequence[Sequence[FrameRecord]], held: Collection[int | None] = ()
+) -> str:
     """Why the slice positions of a series repeat unevenly (``groups``: the images at each), for
-    its refusal: an interrupted acquisition when some positions hold one image more than the
-    others and those extra images (the latest at each such position, by acquisition time, then
-    InstanceNumber) are the latest images of the series, and the other images number without a
-    gap (or a volume label says so, :func:`_cut_by_labels`): a last volume cut short (or some of
-    its files lost), named with the remedy (the complete volumes open without its files).
-    Otherwise the usual causes."""
+    its refusal: images lost from inside the series when InstanceNumber skips as many numbers as
+    the positions lack images (:func:`_lost_inside`; ``held``: the numbers of the images of the
+    series split into other volumes, which are not lost); an interrupted acquisition when some
+    positions hold one image more than the others and those extra images (the latest at each
+    such position, by acquisition time, then InstanceNumber) are the latest images of the
+    series, and the other images number without a gap (or a volume label says so,
+    :func:`_cut_by_labels`): a last volume cut short (or some of its files lost), named with the
+    remedy (the complete volumes open without its files). Otherwise the usual causes."""
+    lost = _lost_inside(groups, held)
+    if lost:
+        return lost
     counts = sorted({len(g) for g in groups})
     if len(counts) != 2 or counts[1] != counts[0] + 1:
         return _UNEVEN_CAUSE
@@ -116,6 +124,41 @@ def uneven_repeats_cause(groups: Sequence[Sequence[FrameRecord]]) -> str:
         f"the last volume is incomplete (an interrupted acquisition, or files of it lost): "
         f"the series' latest images are {plural(len(extra), 'image')} at {len(extra)} of the "
         f"{len(groups)} positions ({named}); {remedy}"
+    )
+
+
+#: Runs of InstanceNumbers missing a refusal of images lost inside a series names.
+_GAPS_SHOWN = 3
+
+
+def _lost_inside(groups: Sequence[Sequence[FrameRecord]], held: Collection[int | None]) -> str:
+    """The cause of unevenly repeated positions when images were lost from inside the series:
+    every image states its own InstanceNumber, no position holds more than the fullest, and the
+    numbers skip (no image of the series, ``held``, holding them) exactly as many as the other
+    positions lack: those images are missing (files lost in a copy or an export), named by
+    number (:func:`repeats_note` names the positions that lack them, with their files), and the
+    remedy (restore them; moving acquisitions apart, the usual advice, cannot help). ""
+    otherwise (an interrupted last volume, lost first images and mixed acquisitions leave no
+    such gap)."""
+    records = [r for g in groups for r in g]
+    numbers = [r.instance_number for r in records]
+    fullest = max(len(g) for g in groups)
+    lacking = sum(fullest - len(g) for g in groups)
+    if lacking == 0 or None in numbers or len(set(numbers)) != len(numbers):
+        return ""
+    stated = [int(n) for n in numbers if n is not None]
+    gaps = missing_numbers(stated, held)
+    if sum(b - a + 1 for a, b in gaps) != lacking:
+        return ""
+    shown = ", ".join(f"{a}" if a == b else f"{a}-{b}" for a, b in gaps[:_GAPS_SHOWN])
+    if len(gaps) > _GAPS_SHOWN:
+        shown += f" and {len(gaps) - _GAPS_SHOWN} more run(s)"
+    return (
+        f"missing images inside the series: InstanceNumber (0020,0013) skips {shown}: "
+        f"{plural(lacking, 'number')} for the {plural(lacking, 'image')} the positions lack "
+        "(files lost in a copy or an export); restore them (copy the series again from its "
+        "source): the volumes they belong to are incomplete, and lazyvol does not fill in "
+        "images of a time series"
     )
 
 

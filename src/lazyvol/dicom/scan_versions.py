@@ -537,4 +537,5 @@ INDEX_VERSION = 139
 #: 203: an NM reconstruction split into one-frame files stacks where its slices lie (h198).
 #: 204: one-frame NM files of no SliceVector stack by their own positions (h198).
 #: 205: an NM file of NumberOfFrames < 1 is skipped for that (h198).
-REPORT_FORMAT = 205
+#: 206: images lost inside a 4D series are named by the InstanceNumbers it skips (h203).
+REPORT_FORMAT = 206

@@ -323,7 +323,7 @@ def _fourth_axis(
                 "series",
                 head + ": positions repeat a different number of times, so the images "
                 "cannot form volumes of equal size ("
-                + (copies or uneven_repeats_cause(groups))
+                + (copies or uneven_repeats_cause(groups, st.held or ()))
                 + ")",
             )
         order_hint = instance_hint(recs_sorted, groups, st.opts.instance_order)
