@@ -128,3 +128,46 @@ def test_repeated_headers_too_large_to_compare_are_not_called_different(tmp_path
     msg = str(exc.value)
     assert "whether they are copies is not known" in msg and "too large to decode" in msg
     assert "but are not copies" not in msg and "keep one copy" not in msg
+
+
+@pytest.mark.parametrize("numbered", [False, True], ids=["no-series-number", "same-number"])
+def test_two_series_told_apart_only_by_description_are_said_stacked(tmp_path, numbered):
+    """Two runs of one geometry under one SeriesInstanceUID, the SeriesNumber that splits them
+    left out by an anonymiser (or one number for both), their SeriesDescriptions differing (found
+    perturbing the real GE fMRI series): stacked as a 4D volume, the runs its time points,
+    without a word. The volume now warns (at scan and open) that several series may be stacked
+    as one, naming each description (read back with pydicom) and how many files state it."""
+    same = {"StudyInstanceUID": "1.2.3.100", "PatientID": "A", "FrameOfReferenceUID": "1.2.3.9"}
+    a = write_dicom_series(
+        tmp_path / "s" / "A", (8, 6, 4), series_uid=UID, prefix="A", seed=1,
+        description="fMRI interleaved", extra={**same, "AcquisitionTime": "101500"},
+    )  # fmt: skip
+    b = write_dicom_series(
+        tmp_path / "s" / "B", (8, 6, 4), series_uid=UID, prefix="B", seed=2,
+        description="fMRI sequential", extra={**same, "AcquisitionTime": "102500"},
+    )  # fmt: skip
+    for f in [*a.files, *b.files]:
+        ds = pydicom.dcmread(f)
+        if numbered:
+            ds.SeriesNumber = 7
+        else:
+            del ds.SeriesNumber
+        ds.save_as(f)
+    texts = {str(pydicom.dcmread(t.files[0]).SeriesDescription) for t in (a, b)}
+    with pytest.warns(RuntimeWarning, match="several series may be stacked as one") as rec:
+        vol = lv.open(tmp_path / "s", use_index=False)
+    assert vol.shape == (8, 6, 4, 2)
+    (note,) = [str(w.message) for w in rec if "SeriesDescription" in str(w.message)]
+    assert all(f"{t!r} in 4 files" in note for t in texts), note
+    assert "SeriesDescription (0008,103E) differs" in note and "folder of their own" in note
+
+
+def test_one_description_or_a_blank_one_says_nothing(tmp_path):
+    """A series whose images state one SeriesDescription, some left blank (an anonymiser that
+    blanked part of an export): no note."""
+    a = write_dicom_series(tmp_path / "s", (8, 6, 4), series_uid=UID, description="T1")
+    ds = pydicom.dcmread(a.files[0])
+    ds.SeriesDescription = ""
+    ds.save_as(a.files[0])
+    (info,) = lv.scan(tmp_path / "s", use_index=False)
+    assert not any("SeriesDescription" in w for w in info.warnings), info.warnings

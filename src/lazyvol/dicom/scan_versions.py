@@ -538,4 +538,5 @@ INDEX_VERSION = 139
 #: 204: one-frame NM files of no SliceVector stack by their own positions (h198).
 #: 205: an NM file of NumberOfFrames < 1 is skipped for that (h198).
 #: 206: images lost inside a 4D series are named by the InstanceNumbers it skips (h203).
-REPORT_FORMAT = 206
+#: 207: a volume whose images state different SeriesDescriptions says several series may be stacked (h203).
+REPORT_FORMAT = 207

@@ -33,7 +33,7 @@ from .frame_table import (
     stored_dtypes_warning,
 )
 from .grouping import image_component, usual_orientation
-from .image_notes import component_conflicts, mixed_photometric
+from .image_notes import component_conflicts, mixed_descriptions, mixed_photometric
 from .model import GroupOptions, SeriesInfo, stored_dtype
 from .mosaic import annotate_volume
 from .ordering import RANK_INSTANCE, Axis4Order, order_volumes
@@ -560,6 +560,7 @@ def _finish(st: _Stack, volumes: Volumes, axis4: str | None) -> None:
         st.warnings.append(note)
     mixed_photometric(ordered_frames, st.meta, st.warnings)
     component_conflicts(ordered_frames, st.warnings)
+    mixed_descriptions(ordered_frames, st.warnings)
     st.warnings.extend(n for n in [thickness_note(ordered_frames)] if n)
     component = image_component(first)
     if component:
