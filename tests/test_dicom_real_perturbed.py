@@ -158,3 +158,22 @@ def test_real_series_in_a_messy_folder_still_match_dcm2niix(
     assert info.error is None, info.error
     vol = lv.open(tmp_path / "in", use_index=False)
     compare_with_reference(vol, ref)
+
+
+@pytest.mark.skipif(not GE_FMRI.is_dir(), reason=f"real GE data not found under {REAL}")
+def test_real_ge_slices_each_under_a_new_series_uid_are_said_so(tmp_path: Path) -> None:
+    """The first volume of the real GE fMRI, each file given its own SeriesInstanceUID (an
+    anonymiser's damage; dcm2niix then writes 15 files too): the listing of 15 one-image volumes
+    now says why (SeriesNumber and description as pydicom reads them)."""
+    from pydicom.uid import generate_uid
+
+    files = _copy_by_instance(GE_FMRI, tmp_path / "in")
+    for f in files[15:]:
+        f.unlink()
+    _rewrite(files[:15], lambda ds: setattr(ds, "SeriesInstanceUID", generate_uid()))
+    ds = pydicom.dcmread(files[0], stop_before_pixels=True)
+    with pytest.raises(lv.MultipleSeriesError) as exc:
+        lv.open(tmp_path / "in", use_index=False)
+    text = str(exc.value)
+    alike = f"SeriesNumber {ds.SeriesNumber}, description {str(ds.SeriesDescription)!r}"
+    assert f"15 of them are single images alike ({alike}, 64x64)" in text, text

@@ -171,3 +171,37 @@ def test_one_description_or_a_blank_one_says_nothing(tmp_path):
     ds.save_as(a.files[0])
     (info,) = lv.scan(tmp_path / "s", use_index=False)
     assert not any("SeriesDescription" in w for w in info.warnings), info.warnings
+
+
+def test_a_series_whose_files_each_got_a_new_series_uid_is_said_so(tmp_path):
+    """An export or anonymiser that gave every file of a series its own SeriesInstanceUID: one
+    volume of one image per file (never stacked, as BAD_INPUTS.md asks of several UIDs), and the
+    listing of 5 such volumes said nothing of why. It now says they are single images alike in
+    SeriesNumber and description, each under its own SeriesInstanceUID, and what to do; at open
+    and when a SeriesNumber matches them."""
+    from pydicom.uid import generate_uid
+
+    truth = write_dicom_series(tmp_path / "s", (8, 6, 5), series_number=9, description="T2 ax")
+    for f in truth.files:
+        ds = pydicom.dcmread(f)
+        ds.SeriesInstanceUID = generate_uid()
+        ds.save_as(f)
+    assert len({pydicom.dcmread(f).SeriesInstanceUID for f in truth.files}) == 5
+    for series in (None, 9):
+        with pytest.raises(lv.MultipleSeriesError) as exc:
+            lv.open(tmp_path / "s", series=series, use_index=False)
+        text = str(exc.value)
+        assert "5 of them are single images alike (SeriesNumber 9, description 'T2 ax', 8x6)" in (
+            text
+        ), text
+        assert "each under its own SeriesInstanceUID (0020,000E)" in text, text
+
+
+def test_single_image_series_of_their_own_numbers_get_no_hint(tmp_path):
+    """Single images of series numbered apart (three screenshots, three localizer series): a
+    plain listing."""
+    for n in range(3):
+        write_dicom_series(tmp_path / "s" / f"{n}", (8, 6, 1), series_number=n + 1, seed=n)
+    with pytest.raises(lv.MultipleSeriesError) as exc:
+        lv.open(tmp_path / "s", use_index=False)
+    assert "single images alike" not in str(exc.value)

@@ -38,13 +38,40 @@ def _candidates(infos: list[SeriesInfo] | ScanReport, report: ScanReport) -> str
     )
 
 
+#: Single-image volumes alike but for their SeriesInstanceUID that make a listing say so.
+_ALIKE_SINGLES = 3
+
+
+def _uid_per_image_hint(infos: list[SeriesInfo] | ScanReport) -> str:
+    """What a listing adds when several volumes are one image each, alike in SeriesNumber,
+    description, modality and image size but each under its own SeriesInstanceUID: the images of
+    one series whose files an export or anonymiser gave a new SeriesInstanceUID each (lazyvol
+    never stacks images of different series; dcm2niix does not put them back together either).
+    "" otherwise."""
+    alike: dict[tuple[Any, ...], set[str]] = {}
+    for i in infos:
+        if len(i.files) == 1 and not i.error and len(i.shape) == 3 and i.shape[2] == 1:
+            key = (i.number, i.description, i.modality, i.shape[:2])
+            alike.setdefault(key, set()).add(i.uid)
+    key, uids = max(alike.items(), key=lambda kv: len(kv[1]), default=((), set()))
+    if len(uids) < _ALIKE_SINGLES:
+        return ""
+    return (
+        f"; {len(uids)} of them are single images alike (SeriesNumber {key[0]}, description "
+        f"{key[1]!r}, {key[3][0]}x{key[3][1]}) each under its own SeriesInstanceUID (0020,000E), "
+        "as an export or anonymiser that gave every file a new one leaves a series: lazyvol "
+        "never stacks images of different series; give the files their series' one "
+        "SeriesInstanceUID again (or re-export them) to open them as one volume"
+    )
+
+
 def _one(found: list[SeriesInfo], report: ScanReport, path: str, what: str) -> SeriesInfo | None:
     if len(found) == 1:
         return found[0]
     if len(found) > 1:
         raise MultipleSeriesError(
-            f"{path}: {what} matches {len(found)} volumes; choose one by its id (or '#row'):\n"
-            + _candidates(found, report),
+            f"{path}: {what} matches {len(found)} volumes{_uid_per_image_hint(found)}; choose "
+            "one by its id (or '#row'):\n" + _candidates(found, report),
             found,
         )
     return None
@@ -132,9 +159,9 @@ def _without_choice(report: ScanReport, path: str) -> SeriesInfo:
         more = f"\n  (and {len(report) - 5} more, see lazyvol.scan)" if len(report) > 5 else ""
         raise refusal(f"{path}: none of its {len(report)} volumes can be opened:\n{why}{more}")
     raise MultipleSeriesError(
-        f"{path} holds {len(report)} volumes; choose one with series= (a SeriesNumber, a "
-        f"SeriesInstanceUID or a unique prefix, a description, an id, or '#row'):\n"
-        + _candidates(report, report),
+        f"{path} holds {len(report)} volumes{_uid_per_image_hint(report)}; choose one with "
+        "series= (a SeriesNumber, a SeriesInstanceUID or a unique prefix, a description, an id, "
+        "or '#row'):\n" + _candidates(report, report),
         list(report),
     )
 
