@@ -48,18 +48,40 @@ _SHELL_LENGTHS = (0.03, 0.97)
 _NO_BVALUE_SOURCE = "ImageType (0008,0008) DIFFUSION, no b-value stated"
 
 
-def _ge_lps(g: Sequence[float], iop: Any, phase: str) -> np.ndarray:
-    """A GE gradient (0019,10BB/BC/BD: the image frame) in patient coordinates (LPS).
+def _ge_lps(g: Sequence[float], iop: Any, phase: str, plane: str = "axial") -> np.ndarray:
+    """A GE gradient (0019,10BB/BC/BD: frequency, phase and slice axes) in patient coordinates.
 
-    dcm2niix's ``geCorrectBvecs`` (from dicm2nii, validated on GE diffusion data), written in
-    patient coordinates: with column phase encoding ``-g0 row - g1 col + g2 normal``; with row
-    phase encoding (dcm2niix: "untested") ``-g1 row + g0 col + g2 normal``. The slice order and
-    the patient position do not change it (checked against dcm2niix on real GE EPI headers).
+    dcm2niix's ``geCorrectBvecs`` (from dicm2nii; GE's own validation in dcm2niix issues 737 and
+    970), written in patient coordinates: with column phase encoding ``-g0 row - g1 col + g2
+    normal``; with row phase encoding ``-g1 row + g0 col + g2 normal``. Its flips by the slice
+    ``plane`` (:func:`_plane`) come first: a coronal series' phase component ``g1`` is negated,
+    a sagittal series' whole vector (the antipode: the same diffusion axis, as dcm2niix writes it,
+    its issue 863). The slice order and the patient position do not change it (checked against
+    dcm2niix on real GE EPI headers and synthetic series of every plane).
     """
     row, col, normal = (np.asarray(v) for v in geo.dicom_cosines(iop))
+    g0, g1, g2 = (float(x) for x in g)
+    if plane == "sagittal":
+        g0, g1, g2 = -g0, -g1, -g2
+    elif plane == "coronal":
+        g1 = -g1
     if phase == "ROW":
-        return -g[1] * row + g[0] * col + g[2] * normal
-    return -g[0] * row - g[1] * col + g[2] * normal
+        return -g1 * row + g0 * col + g2 * normal
+    return -g0 * row - g1 * col + g2 * normal
+
+
+def _plane(iop: Any, n_slices: int) -> str:
+    """The slice plane dcm2niix reads GE's (and Canon's) image-frame directions by (its
+    ``verify_slice_dir``): the axis of the slice normal's largest component, a tie going to the
+    later axis (axial before coronal before sagittal); ``"axial"`` for one slice per volume
+    (dcm2niix then finds no slice direction and falls back to its axial rule) or no
+    orientation."""
+    if iop is None or n_slices < 2:
+        return "axial"
+    normal = np.abs(np.cross(np.asarray(iop[:3], float), np.asarray(iop[3:6], float)))
+    # (a tie within float32 rounding: dcm2niix compares float32 components with >=)
+    axis = max(n for n in range(3) if normal[n] >= normal.max() - 1e-6)
+    return ("sagittal", "coronal", "axial")[axis]
 
 
 def _shell_b(b: float, length: float) -> float:
@@ -71,15 +93,16 @@ def _shell_b(b: float, length: float) -> float:
     return 5.0 if scaled < 5 else 5.0 * math.floor((scaled + 2.5) / 5)
 
 
-def _record_lps(r: FrameRecord, phase: str) -> list[float]:
+def _record_lps(r: FrameRecord, frame: tuple[str, str]) -> list[float]:
     """A record's gradient, as a unit vector in patient coordinates (LPS), by the attributes it
     came from.
 
-    GE's: :func:`_ge_lps`. Canon's ImageComments ``(x, y, z)``: dcm2niix reads it as the GE
-    direction ``(y, x, z)`` (its ``nii_dicom.cpp``, checked against its .bvec on axial and oblique
-    slices, either phase direction and slice order). UIH's (0065,1037): ``g0 row + g1 col + g2
-    normal``, whatever the slice order (dcm2niix writes it unrotated as the .bvec, checked on
-    axial, sagittal, coronal and oblique slices). The others: as stored (already LPS). A vector
+    GE's: :func:`_ge_lps`, by ``frame`` (the phase-encoding direction and the slice plane, as
+    :func:`_phase_notes` gives them). Canon's ImageComments ``(x, y, z)``: dcm2niix reads it as
+    the GE direction ``(y, x, z)`` (its ``nii_dicom.cpp``, checked against its .bvec on axial,
+    coronal, sagittal and oblique slices, either phase direction and slice order). UIH's
+    (0065,1037): ``g0 row + g1 col + g2 normal``, whatever the slice order (dcm2niix writes it
+    unrotated as the .bvec, checked on axial, sagittal, coronal and oblique slices). The others: as stored (already LPS). A vector
     of another length is normalised, as dcm2niix normalises the standard, Siemens and Philips
     ones (its GE and UIH .bvec keep their length: the direction is the same).
     Raises ValueError for a degenerate orientation.
@@ -90,29 +113,28 @@ def _record_lps(r: FrameRecord, phase: str) -> list[float]:
     if kind in _PHASE_FRAME and r.iop is not None:
         if kind == "CANON":
             g = [g[1], g[0], g[2]]
-        lps = _ge_lps(g, r.iop, phase)
+        lps = _ge_lps(g, r.iop, *frame)
     elif kind == "UIH" and r.iop is not None:
         row, col, normal = (np.asarray(v) for v in geo.dicom_cosines(r.iop))
         lps = g[0] * row + g[1] * col + g[2] * normal
     return [float(round(x, 7)) + 0.0 for x in lps / np.linalg.norm(lps)]
 
 
-def _phase_notes(firsts: Sequence[FrameRecord], vendor: str) -> tuple[str, list[str]]:
-    """The in-plane phase-encoding direction image-frame directions (GE's, Canon's) are read with,
-    and warnings."""
+def _phase_notes(
+    firsts: Sequence[FrameRecord], vendor: str, n_slices: int
+) -> tuple[tuple[str, str], list[str]]:
+    """The in-plane phase-encoding direction and the slice plane (:func:`_plane`) image-frame
+    directions (GE's, Canon's) are read with, and warnings."""
     acq = firsts[0].acq or {}
     phase = str(acq.get("InPlanePhaseEncodingDirectionDICOM") or "").strip().upper()
     notes = []
-    iop = firsts[0].iop
-    if iop is not None:
-        normal = np.abs(np.cross(np.asarray(iop[:3], float), np.asarray(iop[3:], float)))
-        if int(np.argmax(normal)) != 2:
-            notes.append(
-                f"{vendor} diffusion directions of a sagittal or coronal series: the image-frame "
-                "rule validated on axial GE data is applied; dcm2niix, which calls its own GE rule "
-                "untested outside axial slices, gives other directions (opposite polarity "
-                "sagittally, others coronally): check them"
-            )
+    plane = _plane(firsts[0].iop, n_slices)
+    if plane != "axial":
+        notes.append(
+            f"{vendor} diffusion directions of a {plane} series follow dcm2niix's {plane} rule "
+            "(its GE rule's flips by slice plane), which dcm2niix says has limited validation "
+            "outside axial slices: check them (e.g. with dipy or FSL's dtifit)"
+        )
     if phase not in ("COL", "ROW"):
         notes.append(
             f"{vendor} diffusion directions: InPlanePhaseEncodingDirection (0018,1312) is "
@@ -124,7 +146,7 @@ def _phase_notes(firsts: Sequence[FrameRecord], vendor: str) -> tuple[str, list[
             f"{vendor} diffusion directions with row phase encoding follow dcm2niix's rule, which "
             "dcm2niix itself calls untested: check them (e.g. with dipy or FSL's dtifit)"
         )
-    return phase, notes
+    return (phase, plane), notes
 
 
 def _b0_diffusion_images(firsts: Sequence[FrameRecord], bvals: Sequence[float]) -> bool:
@@ -168,7 +190,7 @@ def _shown(indices: Sequence[int]) -> str:
 
 
 def _table(
-    firsts: Sequence[FrameRecord], bvals: list[float], phase: str
+    firsts: Sequence[FrameRecord], bvals: list[float], frame: tuple[str, str]
 ) -> tuple[list[float], list[list[float]], list[int]]:
     """b-values, LPS unit directions (:func:`_record_lps`) and the indices of the volumes whose
     b-value their image-frame gradient's length scaled (:func:`_shell_b`). Raises ValueError
@@ -186,7 +208,7 @@ def _table(
                 b = shell
         out_b.append(b)
         try:
-            grads.append(_record_lps(r, phase))
+            grads.append(_record_lps(r, frame))
         except ValueError as e:
             raise ValueError(r.diffusion_source) from e
     return out_b, grads, scaled
@@ -206,14 +228,15 @@ def _typed_b0_table(firsts: Sequence[FrameRecord]) -> dict[str, Any] | None:
 
 
 def diffusion_meta(
-    firsts: Sequence[FrameRecord], warnings: list[str] | None = None
+    firsts: Sequence[FrameRecord], warnings: list[str] | None = None, n_slices: int = 2
 ) -> dict[str, Any] | None:
     """``meta["diffusion"]`` from one record per volume, or None when not a diffusion series.
 
     ``{"bvals": [...], "gradients_lps": [[x, y, z], ...], "source": ...}``: b-values and gradient
     directions in the patient frame (LPS), unit vectors, ``[0, 0, 0]`` for b = 0 or a missing
     direction. Each volume's direction is turned into LPS by the attributes it came from
-    (:func:`_record_lps`); doubts about image-frame directions are appended to ``warnings``. A GE
+    (:func:`_record_lps`; image-frame ones by the slice plane of ``n_slices`` slices per volume,
+    :func:`_plane`); doubts about image-frame directions are appended to ``warnings``. A GE
     (or Canon ImageComments) gradient shorter than unit is a lower shell under the series' largest
     b-value: its b-value is b |g|^2 (:func:`_shell_b`, as dcm2niix), its index in
     ``"shell_scaled"``. A GE image with a b-value
@@ -257,9 +280,9 @@ def diffusion_meta(
     sources = list(dict.fromkeys(r.diffusion_source for r, b in zip(firsts, bvals) if b > 0))
     framed = [s for s in sources if direction_source(s) in _PHASE_FRAME]
     kind = _PHASE_FRAME[direction_source(framed[0])] if framed else ""
-    phase, notes = _phase_notes(firsts, kind) if framed else ("", [])
+    frame, notes = _phase_notes(firsts, kind, n_slices) if framed else (("", ""), [])
     try:
-        bvals, grads, scaled = _table(firsts, bvals, phase)
+        bvals, grads, scaled = _table(firsts, bvals, frame)
     except ValueError as e:
         if warnings is not None:
             warnings.append(
@@ -270,7 +293,7 @@ def diffusion_meta(
     out: dict[str, Any] = {"bvals": bvals, "gradients_lps": grads, "source": "; ".join(sources)}
     if framed:
         out["source"] = "; ".join(
-            s + (f" (image frame, {phase} phase encoding; converted to LPS as dcm2niix)")
+            s + (f" (image frame, {frame[0]} phase encoding; converted to LPS as dcm2niix)")
             if s in framed
             else s
             for s in sources

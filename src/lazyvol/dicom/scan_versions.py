@@ -539,4 +539,5 @@ INDEX_VERSION = 139
 #: 205: an NM file of NumberOfFrames < 1 is skipped for that (h198).
 #: 206: images lost inside a 4D series are named by the InstanceNumbers it skips (h203).
 #: 207: a volume whose images state different SeriesDescriptions says several series may be stacked (h203).
-REPORT_FORMAT = 207
+#: 208: GE / Canon image-frame diffusion directions flipped by slice plane, as dcm2niix (h201).
+REPORT_FORMAT = 208

@@ -572,7 +572,7 @@ def _finish(st: _Stack, volumes: Volumes, axis4: str | None) -> None:
         or next(r for r in vol if r is not None)
         for vol in volumes
     ]
-    diffusion = diffusion_meta(firsts, st.warnings)
+    diffusion = diffusion_meta(firsts, st.warnings, nk)
     if diffusion:
         meta["diffusion"] = diffusion
     info.frames = frame_table(first, slots_all, scale_of)
