@@ -49,6 +49,7 @@ __all__ = [
     "PET_TAGS",
     "RADIOPHARMACEUTICAL_SEQUENCE",
     "RECONSTRUCTIONS",
+    "frame_duration",
     "pet_annotate",
     "pet_record_values",
     "x_ray",
@@ -136,6 +137,12 @@ _PARTS = (
 _UNEVEN = 0.05
 #: Seconds in a day.
 _DAY = 86400.0
+
+
+def frame_duration(acq: dict[str, Any]) -> float | None:
+    """A PET image's ActualFrameDuration (0018,1242) in ms, from its values ``acq`` (None when it
+    states none, or not a number)."""
+    return _number(acq.get("_frame_duration"))
 
 
 def _number(text: str | None, integer: bool = False) -> float | None:
@@ -404,10 +411,12 @@ def _pet_timing(
     firsts: Sequence[FrameRecord],
     acqs: Sequence[dict[str, Any]],
 ) -> None:
-    """FrameDuration (no RepetitionTime then), SeriesTime, ScanStart and the decay correction."""
-    durations = [_number(a.get("_frame_duration")) for a in acqs]
+    """FrameDuration, SeriesTime, ScanStart and the decay correction. (RepetitionTime is left
+    out beside a FrameDuration once the measured one may have replaced the stated one:
+    :func:`lazyvol.dicom.sidecar_derived.measured_repetition`.)"""
+    durations = [frame_duration(a) for a in acqs]
     if durations and None not in durations:
-        tr = bids.pop("RepetitionTime", None)
+        tr = bids.get("RepetitionTime")
         bids["FrameDuration"] = [
             printed(float(d) / 1000.0) if d or not tr else tr for d in durations if d is not None
         ]

@@ -540,4 +540,6 @@ INDEX_VERSION = 139
 #: 206: images lost inside a 4D series are named by the InstanceNumbers it skips (h203).
 #: 207: a volume whose images state different SeriesDescriptions says several series may be stacked (h203).
 #: 208: GE / Canon image-frame diffusion directions flipped by slice plane, as dcm2niix (h201).
-REPORT_FORMAT = 208
+#: 209: GE / Canon image-frame diffusion directions flipped by slice plane, as dcm2niix (h201).
+#: 210: a PET series' RepetitionTime / FrameDuration of no duration measured, as dcm2niix (h201).
+REPORT_FORMAT = 210

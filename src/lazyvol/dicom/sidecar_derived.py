@@ -16,13 +16,17 @@
   variant "MP"; "Spoiled Gradient Echo" with a variant value "SP"), else "SE" a spin echo
   ("Inversion Recovery Spin Echo" with "IR"); none otherwise. Checked against the installed
   dcm2niix over 18 ScanningSequence x 12 SequenceVariant texts.
-- RepetitionTime of a series of 2D images stored one per file (not GE's, nor PET's here) whose
-  volumes were acquired another interval apart than its RepetitionTime (0018,0080) states, by more
-  than 50 ms (dcm2niix's issue 560: a sparse or delayed fMRI run, a CT perfusion): the interval
-  between its first and last volumes' first images over the volumes between them (divided by
-  NumberOfAverages above 1), the stated value kept as RepetitionTimeExcitation (or, for an
-  inversion-recovery ScanningSequence but Philips', RepetitionTimeInversion), with a warning, as
-  dcm2niix writes them (its NIfTI's pixdim[4] follows the RepetitionTime, as lazyvol's).
+- RepetitionTime of a series of 2D images stored one per file (not GE's MR) whose volumes were
+  acquired another interval apart than its RepetitionTime (0018,0080) states, by more than 50 ms
+  (dcm2niix's issue 560: a sparse or delayed fMRI run, a CT perfusion, a dynamic PET): the
+  interval between its first and last volumes' first images over the volumes between them
+  (divided by NumberOfAverages above 1), the stated value kept as RepetitionTimeExcitation (or,
+  for an inversion-recovery ScanningSequence but Philips', RepetitionTimeInversion), with a
+  warning, as dcm2niix writes them (its NIfTI's pixdim[4] follows the RepetitionTime, as
+  lazyvol's). A PET series (GE's too) is measured first, as dcm2niix measures it: the frames
+  whose ActualFrameDuration (0018,1242) is 0 take the measured interval as their FrameDuration,
+  and a PET sidecar with a FrameDuration then has no RepetitionTime
+  (:mod:`lazyvol.dicom.bids_pet`).
 - DerivedVendorReportedEchoSpacing, every vendor (and a file whose Manufacturer an anonymiser
   dropped), as dcm2niix: wherever BandwidthPerPixelPhaseEncode and ReconMatrixPE are known,
   1 / (bandwidth x ReconMatrixPE / ParallelReductionFactorInPlane x (1 + PhaseOversampling)) in
@@ -38,6 +42,7 @@ from typing import Any
 from .._per_volume import VOLUME_ACQUISITION
 from .bids import annotate as annotate_bids
 from .bids_numbers import printed
+from .bids_pet import frame_duration
 from .frame_table import philips_keys
 from .records import FrameRecord
 from .siemens_sidecar import annotate_siemens, echo_spacing
@@ -63,6 +68,9 @@ def annotate_sidecar(
     annotate_siemens(info, slots, fetch)
     derived_keys(info.meta["bids"])
     info.warnings.extend(n for n in [measured_repetition(info.meta, slots)] if n)
+    bids = info.meta["bids"]
+    if bids.get("Modality") == "PT" and "FrameDuration" in bids:
+        bids.pop("RepetitionTime", None)  # (FrameDuration for it, as dcm2niix writes them)
 
 
 #: dcm2niix's tolerance between the stated and the measured interval of volumes (s).
@@ -76,7 +84,8 @@ def measured_repetition(meta: dict[str, Any], slots: Sequence[FrameRecord | None
     acquisition = meta.get(VOLUME_ACQUISITION) or {}
     times, stamps = acquisition.get("time") or [], acquisition.get("stamp") or []
     one_per_file = all(r.mosaic is None and r.number_of_frames == 1 for r in slots if r)
-    if bids.get("Manufacturer") == "GE" or bids.get("Modality") == "PT" or not one_per_file:
+    pet = bids.get("Modality") == "PT"
+    if (bids.get("Manufacturer") == "GE" and not pet) or not one_per_file:
         return ""
     if len(times) < 2 or any(t is None for t in times) or times[-1] == times[0]:
         return ""
@@ -96,6 +105,8 @@ def measured_repetition(meta: dict[str, Any], slots: Sequence[FrameRecord | None
         if abs(tr - stated) <= _TR_TOLERANCE:
             return ""
     bids["RepetitionTime"] = printed(tr)
+    if pet and "FrameDuration" in bids:
+        _frames_of_no_duration(bids, slots, len(times), printed(tr))
     if stated <= 0:
         return ""  # (none stated: the measured one, no word, as dcm2niix)
     seq = str(bids.get("ScanningSequence", ""))
@@ -106,6 +117,22 @@ def measured_repetition(meta: dict[str, Any], slots: Sequence[FrameRecord | None
         "volumes' AcquisitionTimes: the sidecar's RepetitionTime (and the NIfTI's pixdim[4]) is "
         f"the latter, the stated one RepetitionTime{kept}, as dcm2niix writes them"
     )
+
+
+def _frames_of_no_duration(
+    bids: dict[str, Any], slots: Sequence[FrameRecord | None], n_volumes: int, tr: float
+) -> None:
+    """A PET sidecar's FrameDuration with the measured ``tr`` for each volume whose first image
+    states an ActualFrameDuration (0018,1242) of 0 (:mod:`lazyvol.dicom.bids_pet` gave it the
+    stated RepetitionTime), as dcm2niix writes it."""
+    step = len(slots) // n_volumes if n_volumes else 0
+    heads = [next((r for r in slots[t : t + step] if r), None) for t in range(0, len(slots), step)]
+    durations = bids["FrameDuration"]
+    if step < 1 or len(heads) != len(durations):
+        return
+    for t, r in enumerate(heads):
+        if r is not None and not frame_duration(r.acq or {}):
+            durations[t] = tr
 
 
 def pulse_sequence_type(bids: dict[str, Any]) -> str | None:

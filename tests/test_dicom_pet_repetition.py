@@ -1,0 +1,112 @@
+"""The measured repetition time of a dynamic PET series stored one slice per file, as dcm2niix.
+
+dcm2niix measures the interval between a series' volumes (its first and last volumes' first
+AcquisitionTime, over the volumes between) and, where it is over 50 ms off the stated
+RepetitionTime (0018,0080), writes it as RepetitionTime (and pixdim[4]), the stated one as
+RepetitionTimeExcitation; for PET too (GE's included), before its PET keys: a frame whose
+ActualFrameDuration (0018,1242) is 0 takes the measured interval as its FrameDuration. lazyvol
+left PET out: it wrote the stated TR (or none), and frames of no duration the stated TR (or 0).
+
+The reference is dcm2niix's sidecar of each synthetic series.
+"""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import nibabel as nib
+import pydicom
+import pytest
+
+import lazyvol as lv
+from lazyvol.testing import write_dicom_4d_series
+
+_KEYS = ("RepetitionTime", "RepetitionTimeExcitation", "FrameDuration", "FrameTimesStart")
+
+
+def _hms(seconds: float) -> str:
+    hh, rem = divmod(seconds, 3600)
+    mm, ss = divmod(rem, 60)
+    return f"{int(hh):02d}{int(mm):02d}{ss:09.6f}"
+
+
+@pytest.mark.parametrize(
+    ("manufacturer", "tr_ms", "starts", "frame_ms"),
+    [
+        ("SIEMENS", "2000", [0, 3, 6], None),  # 3 s apart, TR 2 s stated
+        ("SIEMENS", None, [0, 60, 120], None),  # no TR stated: the measured one
+        ("SIEMENS", "0", [0, 60, 120], None),
+        ("SIEMENS", "2000", [0, 2, 4], None),  # as stated
+        ("SIEMENS", "2000", [0, 3, 6], "3000"),  # FrameDuration, no RepetitionTime
+        ("SIEMENS", "2000", [0, 3, 6], "0"),  # frames of no duration: the measured interval
+        ("SIEMENS", None, [0, 60, 120], "0"),
+        ("GE MEDICAL SYSTEMS", "2000", [0, 3, 6], None),  # GE's PET too (not its MR)
+        ("GE MEDICAL SYSTEMS", "2000", [0, 3, 6], "0"),
+        ("Philips Medical Systems", "2000", [0, 3, 6], "series"),  # with FrameTimesStart
+    ],
+)
+def test_pet_repetition_time_is_the_measured_frame_interval_as_dcm2niix(
+    tmp_path, dcm2niix, manufacturer, tr_ms, starts, frame_ms
+):
+    nk = 3
+    src = tmp_path / "s"
+    truth = write_dicom_4d_series(
+        src, (6, 5, nk), len(starts), labels=("TemporalPositionIdentifier",), modality="PT",
+        extra={"Manufacturer": manufacturer},
+    )  # fmt: skip
+    for f in truth.files:
+        ds = pydicom.dcmread(f)
+        v, k = int(ds.TemporalPositionIdentifier) - 1, (int(ds.InstanceNumber) - 1) % nk
+        ds.AcquisitionTime = _hms(36000 + starts[v] + 0.1 * k)
+        if tr_ms is None:
+            del ds.RepetitionTime
+        else:
+            ds.RepetitionTime = tr_ms
+        if frame_ms == "series":
+            ds.SeriesTime = _hms(36000 - 5)
+        elif frame_ms is not None:
+            ds.ActualFrameDuration = frame_ms
+        ds.save_as(f)
+    dcm2niix.run(src, tmp_path / "out", sidecar=True, check=True)
+    (ref_json,) = (tmp_path / "out").glob("*.json")
+    ref = json.loads(ref_json.read_text())
+    vol = lv.open(src)
+    vol.to_nifti(tmp_path / "v.nii")
+    mine = json.loads((tmp_path / "v.json").read_text())
+    assert {k for k in _KEYS if k in ref} == {k for k in _KEYS if k in mine}
+    for key in (k for k in _KEYS if k in ref):
+        assert mine[key] == pytest.approx(ref[key], abs=1e-4), key
+    if "RepetitionTime" in ref:  # (dcm2niix's pixdim[4] is the measured one; lazyvol's too)
+        (out,) = (tmp_path / "out").glob("*.nii")
+        pixdim = nib.load(out).header["pixdim"][4]
+        assert nib.load(tmp_path / "v.nii").header["pixdim"][4] == pytest.approx(pixdim)
+    measured = abs(starts[-1] - starts[0]) / (len(starts) - 1)
+    stated = float(tr_ms or 0) / 1000
+    warned = [w for w in vol.meta.get("warnings", []) if w.startswith("RepetitionTime (0018")]
+    assert bool(warned) == (stated > 0 and abs(measured - stated) > 0.05)
+
+
+def test_pet_frame_durations_stated_keep_the_stated_values(tmp_path: Path, dcm2niix) -> None:
+    """Frames of different stated durations: each its own, whatever the measured interval."""
+    src = tmp_path / "s"
+    truth = write_dicom_4d_series(
+        src, (6, 5, 2), 3, labels=("TemporalPositionIdentifier",), modality="PT",
+        extra={"Manufacturer": "SIEMENS"},
+    )  # fmt: skip
+    durations = ["5000", "0", "20000"]
+    for f in truth.files:
+        ds = pydicom.dcmread(f)
+        v = int(ds.TemporalPositionIdentifier) - 1
+        ds.AcquisitionTime = _hms(36000 + 10 * v)
+        ds.ActualFrameDuration = durations[v]
+        ds.RepetitionTime = "1000"
+        ds.save_as(f)
+    dcm2niix.run(src, tmp_path / "out", sidecar=True, check=True)
+    (ref_json,) = (tmp_path / "out").glob("*.json")
+    ref = json.loads(ref_json.read_text())
+    lv.open(src).to_nifti(tmp_path / "v.nii")
+    mine = json.loads((tmp_path / "v.json").read_text())
+    assert mine["FrameDuration"] == ref["FrameDuration"] == [5, 10, 20]
+    assert "RepetitionTime" not in mine and "RepetitionTime" not in ref
+    assert mine["RepetitionTimeExcitation"] == ref["RepetitionTimeExcitation"] == 1
