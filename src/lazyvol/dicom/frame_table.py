@@ -143,10 +143,14 @@ def philips_scaling(frames: list[FrameRecord], use_fp: bool) -> tuple[str | None
     floating-point values differ from the RescaleSlope/RescaleIntercept ones, a note saying which
     ones these are. dcm2niix's precise-float option (-p y, its default) writes the floating-point
     values only when every image of a file it writes shares one RescaleSlope, RescaleIntercept and
-    scale slope (one scaling per volume, and per echo: it writes each echo apart); when they vary
-    it writes the display values, as lazyvol does by default: a warning then only when the two
-    differ, i.e. the scalings are uniform. Either way, images whose real-world value mapping
-    replaced their rescale (:func:`dicom_rescale`) are said (:func:`_rwv_note`).
+    scale slope (one scaling per volume, and per echo: it writes each echo apart). When they vary,
+    an enhanced file's frames are written as display values, as lazyvol gives them by default (no
+    warning); images stored one per file as display values in 32-bit floats under the first
+    image's floating-point scaling in the NIfTI header (scl_slope 1 / SS, scl_inter
+    RI / (RS * SS): checked against dcm2niix), so dcm2niix's scaled values are neither: a warning.
+    A warning too where the scalings are uniform and lazyvol's display values are not dcm2niix's
+    floating-point ones. Either way, images whose real-world value mapping replaced their rescale
+    (:func:`dicom_rescale`) are said (:func:`_rwv_note`).
     """
     note, warn = _scale_slope_note(frames, use_fp)
     rwv = _rwv_note(frames)
@@ -164,11 +168,13 @@ def _scale_slope_note(frames: list[FrameRecord], use_fp: bool) -> tuple[str | No
         scaling = (*dicom_rescale(r), r.philips_scale_slope)
         echoes.setdefault((r.echo_number, r.echo_time), set()).add(scaling)
     uniform = all(len(scalings) <= 1 for scalings in echoes.values())
+    classic = all(r.number_of_frames == 1 and r.mosaic is None for r in frames)
+    varying = _DCM2NIIX_CLASSIC if classic else _DCM2NIIX_VARYING
     if use_fp:
         if n_fp == len(frames):
             return (
                 "fp: (stored * RescaleSlope + RescaleIntercept) / (RescaleSlope * scale slope "
-                "(2005,100E))" + ("" if uniform else _DCM2NIIX_VARYING.format(too=""))
+                "(2005,100E))" + ("" if uniform else varying.format(too=""))
             ), False
         return (
             f"fp asked, but {len(frames) - n_fp} of {len(frames)} images have no Philips scale "
@@ -186,9 +192,10 @@ def _scale_slope_note(frames: list[FrameRecord], use_fp: bool) -> tuple[str | No
         "(2005,100E)"
     )
     if not uniform:
-        return head + _DCM2NIIX_VARYING.format(too=", as lazyvol does") + (
+        too = ": lazyvol gives the display values" if classic else ", as lazyvol does"
+        return head + varying.format(too=too) + (
             '; philips_scaling="fp" gives floating-point values, (stored * RS + RI) / (RS * SS)'
-        ), False
+        ), classic
     return head + (
         ", and dcm2niix's Philips precise-float option (-p y, its default) writes "
         'floating-point values, (stored * RS + RI) / (RS * SS): philips_scaling="fp" gives those'
@@ -213,11 +220,18 @@ def _rwv_note(frames: list[FrameRecord]) -> str:
     )
 
 
-#: How a Philips note says that dcm2niix writes display values for a volume of varying scalings.
+#: How a Philips note says that dcm2niix writes display values for a volume of varying scalings
+#: (an enhanced file's frames), and what it writes for images stored one per file.
 _DCM2NIIX_VARYING = (
     "; RescaleSlope, RescaleIntercept and the scale slope vary between the images: dcm2niix "
     "writes display values for such a volume{too} (its precise-float option needs one scaling "
     "per volume)"
+)
+_DCM2NIIX_CLASSIC = (
+    "; RescaleSlope, RescaleIntercept and the scale slope vary between the images (stored one "
+    "per file): dcm2niix writes their display values as 32-bit floats under the first image's "
+    "floating-point scaling in its NIfTI header (scl_slope 1 / SS, scl_inter RI / (RS * SS)), "
+    "so its scaled values are neither display nor floating-point ones{too}"
 )
 
 

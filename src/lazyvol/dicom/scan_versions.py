@@ -542,4 +542,7 @@ INDEX_VERSION = 139
 #: 208: GE / Canon image-frame diffusion directions flipped by slice plane, as dcm2niix (h201).
 #: 209: GE / Canon image-frame diffusion directions flipped by slice plane, as dcm2niix (h201).
 #: 210: a PET series' RepetitionTime / FrameDuration of no duration measured, as dcm2niix (h201).
-REPORT_FORMAT = 210
+#: 211: GE / Canon image-frame diffusion directions flipped by slice plane, as dcm2niix (h201).
+#: 212: a PET series' RepetitionTime / FrameDuration of no duration measured, as dcm2niix (h201).
+#: 213: the Philips note on varying scalings of images one per file says what dcm2niix writes (h201).
+REPORT_FORMAT = 213
