@@ -82,12 +82,12 @@ COVERAGE: dict[str, dict[str, list[str]]] = {
         ],
         "same position, different instances": [
             "tests/test_dicom_bad.py::test_same_position_without_explaining_tag_errors",
-            "tests/test_dicom_bad.py::test_repeats_explained_by_echo_become_4th_axis",
+            "tests/test_dicom_bad.py::test_repeats_explained_by_echo_are_one_volume_per_echo",
             HERE + "test_uneven_repeats_are_an_error",
         ],
         "several echoes / phases": [
-            "tests/test_dicom_bad.py::test_repeats_explained_by_echo_become_4th_axis",
-            "tests/test_dicom_bad.py::test_split_4d_gives_one_volume_per_echo",
+            "tests/test_dicom_bad.py::test_repeats_explained_by_echo_are_one_volume_per_echo",
+            "tests/test_dicom_bad.py::test_echoes_are_one_volume_each_with_or_without_split_4d",
             "tests/test_dicom_bad.py::test_acquisition_number_change_alone_does_not_split",
             "tests/test_dicom_multiframe.py::test_enhanced_4d_temporal_and_echo",
         ],

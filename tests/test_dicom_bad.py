@@ -309,7 +309,9 @@ def test_same_position_without_explaining_tag_errors(tmp_path):
         lv.open(tmp_path / "s")
 
 
-def test_repeats_explained_by_echo_become_4th_axis(tmp_path):
+def test_repeats_explained_by_echo_are_one_volume_per_echo(tmp_path):
+    """Single-frame echoes of one volume: one volume per echo, as dcm2niix writes them (they were
+    one 4D volume along the echo, h201)."""
     uid = "1.2.3.45"
     e1 = write_dicom_series(
         tmp_path / "s",
@@ -330,14 +332,12 @@ def test_repeats_explained_by_echo_become_4th_axis(tmp_path):
         extra={"EchoTime": "20", "EchoNumbers": 2},
         shuffle_names=True,
     )
-    vol = lv.open(tmp_path / "s")
-    assert vol.shape == (*SHAPE, 2)
-    assert vol.meta["axis4"] == "EchoNumbers"
-    assert vol.meta["axis4_values"]["EchoNumbers"] == [1, 2]
-    assert vol.meta["axis4_values"]["EchoTime"] == [10.0, 20.0]
-    data = vol.compute()
-    np.testing.assert_array_equal(data[..., 0], e1.stored)
-    np.testing.assert_array_equal(data[..., 1], e2.stored)
+    report = lv.scan(tmp_path / "s")
+    assert [i.shape for i in report] == [SHAPE, SHAPE]
+    for info, truth, (number, te) in zip(report, (e1, e2), ((1, 10.0), (2, 20.0)), strict=True):
+        vol = lv.open(tmp_path / "s", series=info.id)
+        assert (vol.meta["echo_numbers"], vol.meta["echo_times"]) == ([number], [te])
+        np.testing.assert_array_equal(vol.compute(), truth.stored)
     np.testing.assert_allclose(vol.affine, e1.affine)
 
 
@@ -581,7 +581,9 @@ def test_monochrome1_kept_as_stored_and_flagged(tmp_path):
         np.testing.assert_array_equal(truth.stored[:, :, k], pydicom.dcmread(f).pixel_array.T)
 
 
-def test_split_4d_gives_one_volume_per_echo(tmp_path):
+def test_echoes_are_one_volume_each_with_or_without_split_4d(tmp_path):
+    """Single-frame echoes of one volume are a volume each (h201; they were one 4D volume that
+    ``split_4d`` split): ``split_4d`` changes nothing, each echo's volume its own echo."""
     uid = "1.2.3.46"
     e1 = write_dicom_series(
         tmp_path / "s",
@@ -601,15 +603,13 @@ def test_split_4d_gives_one_volume_per_echo(tmp_path):
         modality="MR",
         extra={"EchoTime": "20", "EchoNumbers": 2, "RepetitionTime": "2000"},
     )
-    echoes = lv.open(tmp_path / "s")  # one 4D volume of two echoes: its step is no TR
-    assert echoes.shape == (*SHAPE, 2) and len(echoes.spacing) == 3
-    report = lv.scan(tmp_path / "s", split_4d=True)
-    assert [i.shape for i in report] == [SHAPE, SHAPE]
-    with pytest.raises(lv.MultipleSeriesError):
-        lv.open(tmp_path / "s", split_4d=True)
-    v2 = lv.open(tmp_path / "s", split_4d=True, series="#1")
-    assert v2.meta["axis4_index"] == {"EchoNumbers": 2, "EchoTime": 20.0}
-    assert v2.meta["relaxations"]["split_4d"] is True
+    for split in (False, True):
+        report = lv.scan(tmp_path / "s", split_4d=split)
+        assert [i.shape for i in report] == [SHAPE, SHAPE]
+        with pytest.raises(lv.MultipleSeriesError):
+            lv.open(tmp_path / "s", split_4d=split)
+        v2 = lv.open(tmp_path / "s", split_4d=split, series="#1")
+        assert (v2.meta["bids"]["EchoTime"], v2.meta["bids"]["EchoNumber"]) == (0.02, 2)
     np.testing.assert_array_equal(v2.compute(), e2.stored)
     np.testing.assert_array_equal(
         lv.open(tmp_path / "s", split_4d=True, series=report[0].id).compute(), e1.stored

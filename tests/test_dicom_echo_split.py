@@ -109,22 +109,41 @@ def test_echoes_stating_echo_numbers_1_told_apart_by_echo_time_have_echo_number_
     assert [n for _, n in mine] == [1, 1]
 
 
-def test_echoes_of_one_volume_stay_one_4d_volume(tmp_path):
-    """No position repeats within any echo (one volume, several echoes): one 4D volume with the
-    echo as its 4th axis, as before."""
-    truth = write_dicom_4d_series(tmp_path / "s", SHAPE, 1, labels=(), echoes=3)
-    (info,) = lv.scan(tmp_path / "s")
-    vol = lv.open(tmp_path / "s", series=info.id)
-    assert vol.shape == (*SHAPE, 3)
-    np.testing.assert_array_equal(vol.compute(), truth.stored)
+@pytest.mark.parametrize("numbered", [True, False])
+def test_echoes_of_one_volume_are_one_volume_per_echo_as_dcm2niix(tmp_path, dcm2niix, numbered):
+    """Single-frame echoes of one volume (no position repeating within any echo) were one 4D
+    volume with the echo as its 4th axis, where dcm2niix writes one file per echo (_e1, _e2, _e3)
+    and a multi-echo time series was already split per echo: now one 3D volume per echo, each
+    with its EchoTime (and EchoNumber, where the images state EchoNumbers) in its sidecar, as
+    dcm2niix's. Told apart by EchoTime alone too."""
+    truth = write_dicom_4d_series(tmp_path / "s", SHAPE, 1, labels=(), echoes=3, modality="MR")
+    if not numbered:
+        for f in truth.files:
+            ds = pydicom.dcmread(f)
+            del ds.EchoNumbers
+            ds.save_as(f)
+    report = lv.scan(tmp_path / "s")
+    assert [i.shape for i in report] == [SHAPE] * 3
+    assert all("one volume per echo, as dcm2niix" in i.reasons[0] for i in report), report
+    mine = []
+    for e, info in enumerate(report):
+        vol = lv.open(tmp_path / "s", series=info.id)
+        np.testing.assert_array_equal(vol.compute(), truth.stored[..., e])
+        doc = _sidecar(vol, tmp_path / f"e{e}.nii")
+        mine.append((doc["EchoTime"], doc.get("EchoNumber")))
+    dcm2niix.run(tmp_path / "s", tmp_path / "ref", name="%s_%e", sidecar=True, check=True)
+    docs = [json.loads(p.read_text()) for p in (tmp_path / "ref").glob("*.json")]
+    assert mine == sorted((d["EchoTime"], d.get("EchoNumber")) for d in docs)
+    written = sorted({float(pydicom.dcmread(f).EchoTime) / 1000 for f in truth.files})
+    assert [te for te, _ in mine] == written
 
 
-def test_a_derived_copy_of_one_echo_leaves_the_echoes_of_one_volume_one_4d_volume(tmp_path):
+def test_a_derived_copy_of_one_echo_leaves_the_echoes_of_one_volume_as_without_it(tmp_path):
     """Two echoes of one volume (a GRE field map's magnitudes) whose first echo also has a DERIVED
     copy at the same positions: the copy repeats echo 1's positions, yet no position repeats
-    within an echo once the copy is set apart (as it is, by ImageType value 1). The echoes stay
-    one 4D volume, as without the copy; they were split into two 3D volumes, reported as a time
-    series of echoes."""
+    within an echo once the copy is set apart (as it is, by ImageType value 1). The echoes are
+    one volume each, as without the copy (h201: dcm2niix's one file per echo), never reported as
+    a time series of echoes."""
     truth = write_dicom_4d_series(tmp_path / "s", SHAPE, 1, labels=(), echoes=2)
     for f in truth.files:
         ds = pydicom.dcmread(f)
@@ -135,10 +154,15 @@ def test_a_derived_copy_of_one_echo_leaves_the_echoes_of_one_volume_one_4d_volum
             ds.InstanceNumber = int(ds.InstanceNumber) + 1000
             ds.save_as(f"{f}_derived.dcm")
     report = lv.scan(tmp_path / "s")
-    assert sorted(i.shape for i in report) == [SHAPE, (*SHAPE, 2)], report
-    assert not any("echo" in r for i in report for r in i.reasons), report
-    (info,) = [i for i in report if len(i.shape) == 4]
-    np.testing.assert_array_equal(lv.open(tmp_path / "s", series=info.id).compute(), truth.stored)
+    assert sorted(i.shape for i in report) == [SHAPE] * 3, report
+    assert not any("time series" in r for i in report for r in i.reasons), report
+    echoes = [
+        i for i in report if any(r.startswith("this volume: ImageType ORIGINAL") for r in i.reasons)
+    ]
+    assert len(echoes) == 2
+    for e, info in enumerate(echoes):
+        vol = lv.open(tmp_path / "s", series=info.id)
+        np.testing.assert_array_equal(vol.compute(), truth.stored[..., e])
 
 
 @pytest.mark.parametrize("at", [1, 3])
@@ -305,12 +329,11 @@ def test_echoes_sharing_positions_beside_a_third_echo_elsewhere_are_each_apart(
 
 
 @pytest.mark.parametrize("jitter", [6e-4, -6e-4])
-def test_echoes_at_positions_differing_by_rounding_noise_stay_one_4d_volume(tmp_path, jitter):
+def test_echoes_at_positions_differing_by_rounding_noise_share_their_positions(tmp_path, jitter):
     """Two echoes of one volume whose second echo's positions are written 6e-4 mm off the first's,
     across a 3-decimal rounding boundary: the same positions within the stacking's tolerance, so
-    one 4D volume with the echo as its 4th axis (as without the noise). The echo split compared
-    positions rounded to 3 decimals and split them into two 3D volumes, said to lie at distinct
-    positions."""
+    one volume per echo at the same positions (as without the noise). The echo split compared
+    positions rounded to 3 decimals and said the echoes lie at distinct positions."""
     truth = write_dicom_4d_series(tmp_path / "s", SHAPE, 1, labels=(), echoes=2)
     for f in truth.files:
         ds = pydicom.dcmread(f)
@@ -320,11 +343,12 @@ def test_echoes_at_positions_differing_by_rounding_noise_stay_one_4d_volume(tmp_
             assert round(p[2], 3) != round(float(ds.ImagePositionPatient[2]), 3)
             ds.ImagePositionPatient = [f"{x:.4f}" for x in p]
             ds.save_as(f)
-    (info,) = lv.scan(tmp_path / "s")
-    assert not any("echo" in r for r in info.reasons), info.reasons
-    vol = lv.open(tmp_path / "s", series=info.id)
-    assert vol.shape == (*SHAPE, 2)
-    np.testing.assert_array_equal(vol.compute(), truth.stored)
+    report = lv.scan(tmp_path / "s")
+    assert [i.shape for i in report] == [SHAPE] * 2
+    for e, info in enumerate(report):
+        assert "at the same 5 positions" in info.reasons[0], info.reasons
+        vol = lv.open(tmp_path / "s", series=info.id)
+        np.testing.assert_array_equal(vol.compute(), truth.stored[..., e])
 
 
 def test_a_slice_at_another_echo_time_alone_stays_in_the_volume_with_a_warning(tmp_path, dcm2niix):
@@ -346,12 +370,13 @@ def test_a_slice_at_another_echo_time_alone_stays_in_the_volume_with_a_warning(t
 
 
 def test_echoes_of_one_volume_each_at_one_echo_time_get_no_echo_time_warning(tmp_path):
-    """A 4D volume of echoes (each volume one echo time) differs in EchoTime between volumes,
-    not between the slices of one: no warning."""
+    """Echoes of one volume (a volume each) differ in EchoTime between volumes, not between the
+    slices of one: no warning."""
     write_dicom_4d_series(tmp_path / "s", SHAPE, 1, labels=(), echoes=3)
-    (info,) = lv.scan(tmp_path / "s")
-    assert info.shape == (*SHAPE, 3)
-    assert not any(w.startswith("EchoTime") for w in info.warnings), info.warnings
+    report = lv.scan(tmp_path / "s")
+    assert [i.shape for i in report] == [SHAPE] * 3
+    for info in report:
+        assert not any(w.startswith("EchoTime") for w in info.warnings), info.warnings
 
 
 def test_the_echo_time_warning_of_a_time_series_lists_a_few_values(tmp_path):

@@ -13,6 +13,7 @@ from pathlib import Path
 from typing import Any
 
 import numpy as np
+import pydicom
 import pytest
 
 import lazyvol as lv
@@ -149,13 +150,20 @@ def _echo_meta(meta: dict[str, Any]) -> tuple[Any, Any, Any, Any]:
     ],
     ids=["1", "2:3", "::-2", ":"],
 )
-def test_cut_meta_lists_the_echoes_it_holds(echoes, cut, picks) -> None:
-    got = _echo_meta(lv.open(echoes)[cut].meta)
+def test_cut_meta_lists_the_echoes_it_holds(tmp_path, cut, picks) -> None:
+    """A 4D volume of echoes (an enhanced file's: single-frame echoes are a volume each, h201)."""
+    from lazyvol.testing import write_enhanced_dicom
+
+    write_enhanced_dicom(tmp_path / "me.dcm", SHAPE, n_volumes=3, volume_tag="EffectiveEchoTime")
+    ds = pydicom.dcmread(tmp_path / "me.dcm", stop_before_pixels=True)
+    frames = ds.PerFrameFunctionalGroupsSequence
+    written = sorted({float(f.MREchoSequence[0].EffectiveEchoTime) for f in frames})
+    got = _echo_meta(lv.open(tmp_path / "me.dcm")[cut].meta)
     one = len(picks) == 1
     assert got == (
-        sorted(ECHO_MS[p] for p in picks),
+        sorted(written[p] for p in picks),
         sorted(p + 1 for p in picks),
-        ECHO_MS[picks[0]] / 1000 if one else None,
+        written[picks[0]] / 1000 if one else None,
         picks[0] + 1 if one else None,
     )
 

@@ -52,22 +52,21 @@ def test_an_ome_zarr_in_micrometres_gives_millimetres(tmp_path):
 
 
 def test_axis4_coordinates_say_their_units(tmp_path):
-    """Multi-echo DICOM: EchoTime on t in seconds (BIDS' unit; the generator writes 30, 45, 60 ms,
-    read back with pydicom), units attribute set; the sidecar says the same seconds."""
+    """Multi-echo DICOM (an enhanced file's echoes: single-frame ones are a volume each, h201):
+    EchoTime on t in seconds (BIDS' unit; the generator writes 10, 20, 30 ms, read back with
+    pydicom), units attribute set; the sidecar says the same seconds."""
     import json
 
     import pydicom
 
-    from lazyvol.testing import write_dicom_4d_series
+    from lazyvol.testing import write_dicom_4d_series, write_enhanced_dicom
 
-    write_dicom_4d_series(tmp_path / "me", (4, 3, 2), 1, echoes=3, labels=())
-    written = sorted(
-        {
-            float(pydicom.dcmread(f, stop_before_pixels=True).EchoTime)
-            for f in (tmp_path / "me").iterdir()
-        }
+    write_enhanced_dicom(
+        tmp_path / "me" / "me.dcm", (4, 3, 2), n_volumes=3, volume_tag="EffectiveEchoTime"
     )
-    assert written == [30.0, 45.0, 60.0]
+    frames = pydicom.dcmread(tmp_path / "me" / "me.dcm").PerFrameFunctionalGroupsSequence
+    written = sorted({float(f.MREchoSequence[0].EffectiveEchoTime) for f in frames})
+    assert written == [10.0, 20.0, 30.0]
     ds = xr.open_dataset(tmp_path / "me", engine="lazyvol")
     assert ds.EchoTime.values.tolist() == [ms / 1000 for ms in written]
     assert ds.EchoTime.attrs["units"] == "s"

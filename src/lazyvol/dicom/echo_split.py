@@ -21,15 +21,16 @@ def split_echo_series(keyed: dict[tuple[str, ...], list[FrameRecord]]) -> str:
 
     Echoes are told apart by EchoNumbers (0018,0086) when every image has it, else by EchoTime
     (0018,0081) when every image has that (EchoNumbers is optional: without it, the echoes of a
-    time series were stacked as more time points). Only when there are several echoes and
-    positions still repeat within one of them: a time series of several echoes, or a time series
-    or DWI with some of its volumes at another echo time (b = 0 images at other TEs, a volume
-    acquired again at another TE), which dcm2niix also writes one file per echo time; echoes of a
-    single volume, no position repeating within any echo, stay one 4D volume with the echo as
-    its 4th axis. Also when single-frame echoes lie at distinct positions, each at several of
-    them (slices alternating between echoes), or at any number where EchoNumbers tells them
-    apart: stacked, they were one volume of every echo's slices at a fraction of the spacing,
-    echoes interleaved along k. An echo time of one position each (an EchoTime that differs
+    time series were stacked as more time points). When there are several echoes sharing
+    positions: a time series of several echoes, or a time series or DWI with some of its
+    volumes at another echo time (b = 0 images at other TEs, a volume acquired again at another
+    TE), which dcm2niix also writes one file per echo time; and single-frame echoes of a single
+    volume, no position repeating within any echo, as dcm2niix writes them (its _e1, _e2 ...
+    files; an enhanced file's echoes of one volume stay one 4D volume with the echo as its 4th
+    axis, as dcm2niix writes it). Also when single-frame echoes lie at distinct positions, each
+    at several of them (slices alternating between echoes), or at any number where EchoNumbers
+    tells them apart: stacked, they were one volume of every echo's slices at a fraction of the
+    spacing, echoes interleaved along k. An echo time of one position each (an EchoTime that differs
     slice by slice, repeating in time) is no echo. Returns the split reason or "".
     """
     note = ""
@@ -56,7 +57,9 @@ def split_echo_series(keyed: dict[tuple[str, ...], list[FrameRecord]]) -> str:
         # as dcm2niix writes them, so the complete echoes open and the other's gap is reported.
         uneven = single and any(p != places[0] for p in places)
         shared = _shared(places, numbered)
-        if not apart and (not (all(repeated) or some or uneven) or not shared):
+        # (single-frame echoes of one volume at the same positions: one volume per echo too, as
+        # dcm2niix writes them and as the echoes of a time series are split)
+        if not apart and (not (all(repeated) or some or uneven or single) or not shared):
             continue
         del keyed[key]
         for echo, v in sorted(by_echo.items(), key=lambda kv: _echo_order(kv[1][0])):
@@ -71,6 +74,10 @@ def split_echo_series(keyed: dict[tuple[str, ...], list[FrameRecord]]) -> str:
             if uneven and not any(repeated)
             else f"{name} differ in a time series ({len(by_echo)} echoes, positions repeating "
             f"within {'each' if all(repeated) else 'some'}): one volume per echo"
+            if any(repeated)
+            else f"{name} differ in one volume ({len(by_echo)} echoes at the same "
+            f"{len(places[0])} positions): one volume per echo, as dcm2niix writes one file per "
+            "echo"
         )
     return note
 

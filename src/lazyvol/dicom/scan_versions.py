@@ -545,4 +545,8 @@ INDEX_VERSION = 139
 #: 211: GE / Canon image-frame diffusion directions flipped by slice plane, as dcm2niix (h201).
 #: 212: a PET series' RepetitionTime / FrameDuration of no duration measured, as dcm2niix (h201).
 #: 213: the Philips note on varying scalings of images one per file says what dcm2niix writes (h201).
-REPORT_FORMAT = 213
+#: 214: GE / Canon image-frame diffusion directions flipped by slice plane, as dcm2niix (h201).
+#: 215: a PET series' RepetitionTime / FrameDuration of no duration measured, as dcm2niix (h201).
+#: 216: the Philips note on varying scalings of images one per file says what dcm2niix writes (h201).
+#: 217: single-frame echoes of one volume are one volume per echo, as dcm2niix (h201).
+REPORT_FORMAT = 217
