@@ -68,6 +68,7 @@ __all__ = [
     "acq_value",
     "annotate",
     "pe_positive",
+    "protocol_name",
     "record_values",
     "xa_bandwidth",
 ]
@@ -333,10 +334,11 @@ def _recon_matrix_pe(first: FrameRecord, acq: dict[str, Any], ped: Any) -> int:
     return int(acq.get("AcquisitionMatrixPE") or 0)
 
 
-def _protocol_name(bids: dict[str, Any], vendor: str) -> str:
-    """ProtocolName, as dcm2niix writes it: (0018,1030), else SeriesDescription, else (not for
-    Siemens, whose SequenceName varies from volume to volume) SequenceName; a fallback only when
-    it is longer than one character (dcm2niix's test)."""
+def protocol_name(bids: dict[str, Any], vendor: str) -> str:
+    """ProtocolName, as dcm2niix writes it (and splits series by it:
+    :func:`lazyvol.dicom.grouping.split_series`): (0018,1030), else SeriesDescription, else (not
+    for Siemens, whose SequenceName varies from volume to volume) SequenceName; a fallback only
+    when it is longer than one character (dcm2niix's test)."""
     if bids.get("ProtocolName"):
         return str(bids["ProtocolName"])
     description = str(bids.get("SeriesDescription", ""))
@@ -457,7 +459,7 @@ def _annotate(
     ):
         if key in acq:
             bids[key] = acq[key]
-    protocol = _protocol_name(bids, vendor_of(str(acq.get("Manufacturer", ""))))
+    protocol = protocol_name(bids, vendor_of(str(acq.get("Manufacturer", ""))))
     if protocol:
         bids["ProtocolName"] = protocol
     if SEQUENCE_NAME in acq and "SequenceName" not in bids:  # (not a ProtocolName)

@@ -13,6 +13,7 @@ from collections import Counter, defaultdict
 from collections.abc import Callable, Sequence
 from typing import Any
 
+from .bids import protocol_name
 from .bids_pet import RECONSTRUCTIONS
 from .checks import same_orientation
 from .echo_split import split_echo_series
@@ -310,6 +311,23 @@ def _split_series_numbers(keyed: dict[tuple[str, ...], list[FrameRecord]]) -> st
     )
 
 
+def _protocol(r: FrameRecord) -> str:
+    """A record's ProtocolName as dcm2niix reads it (:func:`lazyvol.dicom.bids.protocol_name`),
+    "missing" when it has none."""
+    acq = r.acq or {}
+    stated = {k: acq.get(k) for k in ("ProtocolName", "SequenceName")}
+    stated["SeriesDescription"] = r.series_description
+    return protocol_name(stated, vendor_of(r.manufacturer or "")) or "missing"
+
+
+def _split_protocols(keyed: dict[tuple[str, ...], list[FrameRecord]]) -> str:
+    """Images of one series under two protocol names are two acquisitions (a b = 0 run and a DWI
+    under one SeriesInstanceUID, a run repeated with its protocol renamed): dcm2niix never stacks
+    them ("protocol name varies"; its name falls back on SeriesDescription). Split where the
+    names differ, a missing one too, as dcm2niix compares them."""
+    return _split_where_differs(keyed, "ProtocolName (0018,1030)", "protocol", _protocol)
+
+
 def _split_studies(keyed: dict[tuple[str, ...], list[FrameRecord]]) -> str:
     """Images of two studies, or of two patients, are never one volume: an anonymiser or export
     that gave two patients' series one SeriesInstanceUID (and blanked or shared the frame of
@@ -408,6 +426,7 @@ def split_series(
     study_note = _split_studies(keyed)
     frame_note = _split_frames_of_reference(keyed)
     number_note = _split_series_numbers(keyed)
+    protocol_note = _split_protocols(keyed)
     stack_note = _split_stacks(keyed)
     kernel_note = _split_kernels(keyed)
     trace_note = _split_philips_trace(keyed)
@@ -440,6 +459,7 @@ def split_series(
         study_note,
         frame_note,
         number_note,
+        protocol_note,
         stack_note,
         kernel_note,
         echo_note,

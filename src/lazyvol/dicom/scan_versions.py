@@ -549,4 +549,9 @@ INDEX_VERSION = 139
 #: 215: a PET series' RepetitionTime / FrameDuration of no duration measured, as dcm2niix (h201).
 #: 216: the Philips note on varying scalings of images one per file says what dcm2niix writes (h201).
 #: 217: single-frame echoes of one volume are one volume per echo, as dcm2niix (h201).
-REPORT_FORMAT = 217
+#: 218: GE / Canon image-frame diffusion directions flipped by slice plane, as dcm2niix (h201).
+#: 219: a PET series' RepetitionTime / FrameDuration of no duration measured, as dcm2niix (h201).
+#: 220: the Philips note on varying scalings of images one per file says what dcm2niix writes (h201).
+#: 221: single-frame echoes of one volume are one volume per echo, as dcm2niix (h201).
+#: 222: images of one series under two protocol names are two volumes, as dcm2niix (h201).
+REPORT_FORMAT = 222
