@@ -540,18 +540,8 @@ INDEX_VERSION = 139
 #: 206: images lost inside a 4D series are named by the InstanceNumbers it skips (h203).
 #: 207: a volume whose images state different SeriesDescriptions says several series may be stacked (h203).
 #: 208: GE / Canon image-frame diffusion directions flipped by slice plane, as dcm2niix (h201).
-#: 209: GE / Canon image-frame diffusion directions flipped by slice plane, as dcm2niix (h201).
-#: 210: a PET series' RepetitionTime / FrameDuration of no duration measured, as dcm2niix (h201).
-#: 211: GE / Canon image-frame diffusion directions flipped by slice plane, as dcm2niix (h201).
-#: 212: a PET series' RepetitionTime / FrameDuration of no duration measured, as dcm2niix (h201).
-#: 213: the Philips note on varying scalings of images one per file says what dcm2niix writes (h201).
-#: 214: GE / Canon image-frame diffusion directions flipped by slice plane, as dcm2niix (h201).
-#: 215: a PET series' RepetitionTime / FrameDuration of no duration measured, as dcm2niix (h201).
-#: 216: the Philips note on varying scalings of images one per file says what dcm2niix writes (h201).
-#: 217: single-frame echoes of one volume are one volume per echo, as dcm2niix (h201).
-#: 218: GE / Canon image-frame diffusion directions flipped by slice plane, as dcm2niix (h201).
-#: 219: a PET series' RepetitionTime / FrameDuration of no duration measured, as dcm2niix (h201).
-#: 220: the Philips note on varying scalings of images one per file says what dcm2niix writes (h201).
-#: 221: single-frame echoes of one volume are one volume per echo, as dcm2niix (h201).
-#: 222: images of one series under two protocol names are two volumes, as dcm2niix (h201).
-REPORT_FORMAT = 222
+#: 209: a PET series' RepetitionTime / FrameDuration of no duration measured, as dcm2niix (h201).
+#: 210: the Philips note on varying scalings of images one per file says what dcm2niix writes (h201).
+#: 211: single-frame echoes of one volume are one volume per echo, as dcm2niix (h201).
+#: 212: images of one series under two protocol names are two volumes, as dcm2niix (h201).
+REPORT_FORMAT = 212
