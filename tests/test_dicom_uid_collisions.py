@@ -130,13 +130,10 @@ def test_repeated_headers_too_large_to_compare_are_not_called_different(tmp_path
     assert "but are not copies" not in msg and "keep one copy" not in msg
 
 
-@pytest.mark.parametrize("numbered", [False, True], ids=["no-series-number", "same-number"])
-def test_two_series_told_apart_only_by_description_are_said_stacked(tmp_path, numbered):
+def _two_runs_one_uid(tmp_path, numbered, protocol):
     """Two runs of one geometry under one SeriesInstanceUID, the SeriesNumber that splits them
-    left out by an anonymiser (or one number for both), their SeriesDescriptions differing (found
-    perturbing the real GE fMRI series): stacked as a 4D volume, the runs its time points,
-    without a word. The volume now warns (at scan and open) that several series may be stacked
-    as one, naming each description (read back with pydicom) and how many files state it."""
+    left out by an anonymiser (or one number for both), their SeriesDescriptions differing, and
+    one ProtocolName (0018,1030) for both or none."""
     same = {"StudyInstanceUID": "1.2.3.100", "PatientID": "A", "FrameOfReferenceUID": "1.2.3.9"}
     a = write_dicom_series(
         tmp_path / "s" / "A", (8, 6, 4), series_uid=UID, prefix="A", seed=1,
@@ -152,7 +149,22 @@ def test_two_series_told_apart_only_by_description_are_said_stacked(tmp_path, nu
             ds.SeriesNumber = 7
         else:
             del ds.SeriesNumber
+        if protocol:
+            ds.ProtocolName = protocol
         ds.save_as(f)
+    return a, b
+
+
+@pytest.mark.parametrize("numbered", [False, True], ids=["no-series-number", "same-number"])
+def test_two_series_of_one_protocol_told_apart_only_by_description_are_said_stacked(
+    tmp_path, numbered
+):
+    """Two runs under one SeriesInstanceUID and one ProtocolName, told apart only by their
+    SeriesDescriptions (found perturbing the real GE fMRI series): stacked as a 4D volume, the
+    runs its time points, without a word. The volume now warns (at scan and open) that several
+    series may be stacked as one, naming each description (read back with pydicom) and how many
+    files state it."""
+    a, b = _two_runs_one_uid(tmp_path, numbered, "fMRI")
     texts = {str(pydicom.dcmread(t.files[0]).SeriesDescription) for t in (a, b)}
     with pytest.warns(RuntimeWarning, match="several series may be stacked as one") as rec:
         vol = lv.open(tmp_path / "s", use_index=False)
@@ -160,6 +172,23 @@ def test_two_series_told_apart_only_by_description_are_said_stacked(tmp_path, nu
     (note,) = [str(w.message) for w in rec if "SeriesDescription" in str(w.message)]
     assert all(f"{t!r} in 4 files" in note for t in texts), note
     assert "SeriesDescription (0008,103E) differs" in note and "folder of their own" in note
+
+
+@pytest.mark.parametrize("numbered", [False, True], ids=["no-series-number", "same-number"])
+def test_two_series_without_protocol_name_split_by_description(tmp_path, numbered):
+    """The same runs stating no ProtocolName: dcm2niix's protocol name falls back to the
+    SeriesDescription and it never stacks two names, so they are two volumes, each its own run's
+    pixels (read back with pydicom)."""
+    a, b = _two_runs_one_uid(tmp_path, numbered, None)
+    infos = lv.scan(tmp_path / "s", use_index=False)
+    assert len(infos) == 2
+    for info in infos:
+        run = a if any(f in a.files for f in info.files) else b
+        assert sorted(info.files) == sorted(run.files)
+        desc = str(pydicom.dcmread(run.files[0]).SeriesDescription)
+        vol = lv.open(tmp_path / "s", series=desc, scale=False, use_index=False)
+        np.testing.assert_array_equal(np.asarray(vol.data), run.stored)
+        assert not any("several series" in w for w in info.warnings), info.warnings
 
 
 def test_one_description_or_a_blank_one_says_nothing(tmp_path):

@@ -341,10 +341,10 @@ def protocol_name(bids: dict[str, Any], vendor: str) -> str:
     when it is longer than one character (dcm2niix's test)."""
     if bids.get("ProtocolName"):
         return str(bids["ProtocolName"])
-    description = str(bids.get("SeriesDescription", ""))
+    description = str(bids.get("SeriesDescription") or "")
     if len(description) > 1:
         return description
-    sequence = str(bids.get("SequenceName", ""))
+    sequence = str(bids.get("SequenceName") or "")
     return sequence if len(sequence) > 1 and vendor != "SIEMENS" else ""
 
 

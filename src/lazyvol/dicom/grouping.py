@@ -324,8 +324,11 @@ def _split_protocols(keyed: dict[tuple[str, ...], list[FrameRecord]]) -> str:
     """Images of one series under two protocol names are two acquisitions (a b = 0 run and a DWI
     under one SeriesInstanceUID, a run repeated with its protocol renamed): dcm2niix never stacks
     them ("protocol name varies"; its name falls back on SeriesDescription). Split where the
-    names differ, a missing one too, as dcm2niix compares them."""
-    return _split_where_differs(keyed, "ProtocolName (0018,1030)", "protocol", _protocol)
+    names stated differ. A name left out or blank on some images (an anonymiser's work; dcm2niix
+    would split them off) splits nothing alone: their volume would lose those slices."""
+    return _split_where_differs(
+        keyed, "ProtocolName (0018,1030)", "protocol", _protocol, stated=True
+    )
 
 
 def _split_studies(keyed: dict[tuple[str, ...], list[FrameRecord]]) -> str:
