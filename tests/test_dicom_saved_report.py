@@ -5,10 +5,12 @@ from __future__ import annotations
 import importlib
 import json
 import os
+import shutil
 
 import numpy as np
 import pydicom
 import pytest
+from pydicom.data import get_testdata_file
 
 import lazyvol as lv
 from lazyvol.dicom.listing import find_files
@@ -32,10 +34,8 @@ def _folder(tmp_path):
     b = write_dicom_series(tmp_path / "b", (8, 9, 7), dtype="uint16", series_number=2)
     os.remove(b.files[3])
     (tmp_path / "notes.txt").write_text("not DICOM")  # skipped
-    ds = pydicom.dcmread(a.files[0])  # valid DICOM of a kind lazyvol does not read: unsupported
-    ds.file_meta.TransferSyntaxUID = pydicom.uid.DeflatedExplicitVRLittleEndian
-    ds.SeriesInstanceUID = pydicom.uid.generate_uid()  # (of series a, it would be "incomplete")
-    ds.save_as(tmp_path / "deflated.dcm", enforce_file_format=True)
+    # valid DICOM of a kind lazyvol does not read (not an image stack): unsupported
+    shutil.copy(get_testdata_file("rtdose.dcm"), tmp_path / "rtdose.dcm")
     return a, b
 
 
@@ -62,8 +62,8 @@ def test_reopen_from_the_report_equals_a_fresh_scan(tmp_path, monkeypatch):
     assert calls == []  # read from the report
     assert [i.to_json() for i in again] == fresh == [i.to_json() for i in first]
     assert again.skipped == first.skipped and again.unsupported == first.unsupported
-    assert {os.path.basename(p) for p, _ in again.skipped} == {"notes.txt", "deflated.dcm"}
-    assert {os.path.basename(p) for p in again.unsupported} == {"deflated.dcm"}
+    assert {os.path.basename(p) for p, _ in again.skipped} == {"notes.txt", "rtdose.dcm"}
+    assert {os.path.basename(p) for p in again.unsupported} == {"rtdose.dcm"}
     # Every field of the frame tables, the file identities the reads check included.
     for x, y in zip(again, first, strict=True):
         assert x.frames == y.frames and x.files == y.files

@@ -81,6 +81,13 @@ def _dicom_plan(vol: Any, display: str) -> Any:
             "has one codec. Convert the files to one transfer syntax (e.g. `gdcmconv --raw`), or "
             "write the volume with lazyvol.open(...).to_zarr(...)"
         )
+    if plan.inflate_from:  # Deflated data sets (lazyvol.dicom.deflated)
+        raise UnsupportedError(
+            f"{display}: the files' data sets are Deflated (1.2.840.10008.1.2.1.99): their pixels "
+            "lie in a deflate stream, at no byte offset of the file a chunk could reference. "
+            "Inflate the files (`dcmconv +te`), or write the volume with "
+            "lazyvol.open(...).to_zarr(...)"
+        )
     if plan.stored_types:  # files of the series stored in different dtypes
         shown = ", ".join(sorted(set(plan.stored_types)))
         raise UnsupportedError(

@@ -17,7 +17,7 @@ undefined length (:func:`undefined_length_problem`), whose bytes are items, not 
 
 from __future__ import annotations
 
-from .model import NATIVE_SYNTAXES
+from .model import UNENCAPSULATED_SYNTAXES
 from .records import FrameRecord
 from .source import Fetch
 
@@ -32,7 +32,7 @@ def undefined_length_problem(rec: FrameRecord, element: str = "Pixel Data (7FE0,
     native transfer syntax: it has an undefined length, so it holds items (compressed data), not
     pixels; "" when it has a defined length or the syntax is not native. Checked on the file's
     own record, before an enhanced file's frames are located (they get defined lengths)."""
-    if rec.transfer_syntax not in NATIVE_SYNTAXES or rec.pixel_length >= 0:
+    if rec.transfer_syntax not in UNENCAPSULATED_SYNTAXES or rec.pixel_length >= 0:
         return ""
     return (
         f"{element} has an undefined length, which only compressed (encapsulated) pixel data may "
@@ -53,7 +53,7 @@ def _stated(rec: FrameRecord) -> tuple[int, int, int, int, int]:
 
 def _excess(rec: FrameRecord) -> int:
     """Bytes of ``rec``'s native pixel element past the image its header states (<= 0: none)."""
-    if rec.transfer_syntax not in NATIVE_SYNTAXES or rec.pixel_length < 0:
+    if rec.transfer_syntax not in UNENCAPSULATED_SYNTAXES or rec.pixel_length < 0:
         return 0
     _, _, frames, _, frame = _stated(rec)
     return rec.pixel_length - frame * frames
@@ -79,7 +79,7 @@ def excess_holds_data(rec: FrameRecord, fetch: Fetch) -> bool:
     if row <= 0 or not (1 < extra < frame or (frame == 1 and _pad_byte(extra, frame, frames))):
         return False
     pos = rec.pixel_offset + frame * frames
-    end = min(rec.pixel_offset + rec.pixel_length, rec.size)
+    end = min(rec.pixel_offset + rec.pixel_length, rec.data_size)
     try:
         while pos < end:
             chunk = fetch(rec.path, pos, min(_CHUNK, end - pos), rec.size)

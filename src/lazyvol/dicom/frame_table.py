@@ -57,6 +57,7 @@ def frame_table(
     encodings = tuple(pixel_encoding(r) if r else "" for r in slots_all)
     stored_bits = tuple((r or first).bits_stored for r in slots_all)
     stored_types = tuple(stored_dtype(r or first) for r in slots_all)
+    inflate_from = tuple(r.deflated[0] if r and r.deflated else -1 for r in slots_all)
     return FrameTable(
         paths=tuple(r.path if r else "" for r in slots_all),
         offsets=tuple(r.pixel_offset if r else -1 for r in slots_all),
@@ -82,6 +83,7 @@ def frame_table(
         encodings=encodings if len(set(encodings) - {""}) > 1 else (),
         stored_bits=stored_bits if len(set(stored_bits)) > 1 else (),
         stored_types=stored_types if len(set(stored_types)) > 1 else (),
+        inflate_from=inflate_from if max(inflate_from, default=-1) >= 0 else (),
         flip_rows=bool((first.acq or {}).get("_ge_reversed")),
         decoded_bits=max(
             (r.codestream_bits for r in slots_all if r and r.codestream_bits > r.bits_stored),

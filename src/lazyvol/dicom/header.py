@@ -26,6 +26,7 @@ from .._remote_errors import html_page
 from ..errors import LazyvolError
 from ..sources import SourceStamp
 from .data_set_head import byte_order_problem, data_set_implicit, looks_explicit
+from .deflated import HEADER_KEEP, HEADER_LIMIT, InflatedFile, Inflater
 from .header_record import HeaderResult, HeaderSkip, drop_cut_values, make_record
 from .header_values import DICOMDIR_SOP_CLASS, HEADER_TAGS, Parsed
 from .model import (
@@ -44,7 +45,6 @@ from .walker import (
     WINDOW,
     Fetch,
     inflate_prefix,
-    walk_deflated,
     walk_file,
     walk_prefix,
 )
@@ -215,7 +215,7 @@ def _damaged_named(result: HeaderResult, ds: Any, first: bytes) -> HeaderResult:
     if (
         not isinstance(result, HeaderSkip)
         or result.series_uid
-        or not result.reason.startswith((*DAMAGED_REASONS, _DEFLATED_SKIP))
+        or not result.reason.startswith(DAMAGED_REASONS)
     ):
         return result
     uid = ""
@@ -232,9 +232,6 @@ def _damaged_named(result: HeaderResult, ds: Any, first: bytes) -> HeaderResult:
     return HeaderSkip(result.reason, uid, result.unsupported) if uid else result
 
 
-#: How the skip of a Deflated file begins: one whose data set did not inflate (a file whose
-#: syntax says Deflated but is not) names no series, unless its raw bytes do.
-_DEFLATED_SKIP = f"Deflated Explicit VR Little Endian ({DEFLATED_SYNTAX}) is not supported"
 #: A UID: digits and dots, at most 64 characters.
 _UID = re.compile(r"[0-9]+(?:\.[0-9]+)+")
 #: SeriesInstanceUID (0020,000E) as explicit VR little endian, big endian, and implicit VR
@@ -474,7 +471,7 @@ def _read_with_pydicom(fp: Any) -> tuple[Parsed | None, Any, int, bytes] | Heade
             # would, whatever it holds), whichever reader or path reads the file.
             meta = _file_meta(fp, 132 if has_preamble else 0)
             if meta is not None and meta[0] == DEFLATED_SYNTAX:
-                return _deflated(fp, *meta), None, -1, b""
+                return _deflated(fp, *meta)
             if meta is not None:
                 start = fp.tell()
                 wrong = byte_order_problem(meta[0], fp.read(4))
@@ -565,9 +562,34 @@ def _undefined_length_element(fp: Any, meta: tuple[str, str] | None, preamble: b
     return ""
 
 
-def _deflated(fp: Any, tsyntax: str, media_sop: str) -> Parsed:
-    """A Deflated file's encoding and the wanted values of its data set's start (``fp`` there),
-    inflated within :data:`~lazyvol.dicom.walker.INFLATE_LIMIT`."""
+def _deflated(fp: Any, tsyntax: str, media_sop: str) -> tuple[Parsed, Any, int, bytes] | HeaderSkip:
+    """:func:`_read_with_pydicom` of a Deflated file (``fp`` at its data set's start): the header
+    parsed by pydicom's element reader as the data set inflates (within
+    :data:`~lazyvol.dicom.deflated.HEADER_LIMIT` bytes; dcmread would inflate it whole, whatever
+    it holds), the pixel element's position counted in inflated bytes."""
     start = fp.tell()
-    size = fp.seek(0, 2)
-    return Parsed(walk_deflated(_fp_fetch(fp), start, size), media_sop, tsyntax)
+    stream = Inflater(_fp_fetch(fp), start, fp.seek(0, 2), keep=HEADER_KEEP, limit=HEADER_LIMIT)
+    data = InflatedFile(stream)
+    why = ""
+    try:
+        parsed = _fast_parse(data, tsyntax, media_sop)
+        pos = data.tell()
+        head = data.read(12)
+    except LazyvolError:
+        raise  # a remote read failed: a typed error, not a skipped file
+    except Exception as exc:  # pydicom raises many types on corrupt headers
+        parsed, why = None, f"{type(exc).__name__}: {exc}"
+    if stream.over:
+        return HeaderSkip(
+            f"its Deflated data set's header is over {HEADER_LIMIT // 2**20} MiB inflated before "
+            "its pixel element: not read; convert the file to an uncompressed transfer syntax "
+            "(dcmconv +te)",
+            unsupported=True,
+        )
+    if parsed is None or (len(head) < 12 and stream.damage):
+        return HeaderSkip(
+            f"{DAMAGED_HEADER}: its Deflated data set "
+            + (f"does not inflate ({stream.damage})" if stream.damage else f"is unreadable ({why})")
+        )
+    parsed.inflated_from = start
+    return parsed, None, pos, head

@@ -17,6 +17,7 @@ from ..sources import SourceStamp
 from . import bids, grid, mosaic
 from .bids_pet import RADIOPHARMACEUTICAL_SEQUENCE, radiopharmaceutical_values
 from .charset import python_encodings
+from .deflated import inflate_pixels
 from .dicom_time import frame_time, stated_datetime
 from .excess import excess_holds_data
 from .header_values import (
@@ -34,7 +35,7 @@ from .header_values import (
     holds_items,
     sequence_items,
 )
-from .model import DEFLATED_SYNTAX, FLOAT_PIXEL_VRS, NATIVE_SYNTAXES, PIXEL_HEAD_CUT
+from .model import FLOAT_PIXEL_VRS, PIXEL_HEAD_CUT, UNENCAPSULATED_SYNTAXES
 from .multiframe import UNSUPPORTED_LAYOUT, expand_frames
 from .nm_tomo import nm_tomo_file, nm_tomo_frames, nm_tomo_slice
 from .records import GE_NO_DTI, ONE_FRAME_TAKEN, ONE_VALUE_SPACING, FrameRecord, one_frame_held
@@ -311,7 +312,9 @@ def fill_record(
     one_frame = False  # (an empty or 0 NumberOfFrames of one native frame: read as 1, noted)
     if "NumberOfFrames" in r:
         nf, empty = r.get_int("NumberOfFrames"), not r.values("NumberOfFrames")
-        one_frame = (empty or nf == 0) and one_frame_held(rec, enc.tsyntax in NATIVE_SYNTAXES)
+        one_frame = (empty or nf == 0) and one_frame_held(
+            rec, enc.tsyntax in UNENCAPSULATED_SYNTAXES
+        )
         rec.number_of_frames = 1 if one_frame else nf if nf is not None else -1  # (-1: in r.bad)
     r.note_empty(EMPTY_NOTED[: len(EMPTY_NOTED) - one_frame])  # (NumberOfFrames last)
     slope = r.get_float("RescaleSlope")
@@ -469,15 +472,6 @@ def make_record(
             "lazyvol scans for the images themselves)"
         )
     r = ValueReader(enc.source)
-    if enc.tsyntax == DEFLATED_SYNTAX:
-        # (its SeriesInstanceUID, when the bounded inflate of the data set's start met it: the
-        # series is flagged incomplete)
-        return HeaderSkip(
-            f"Deflated Explicit VR Little Endian ({DEFLATED_SYNTAX}) is not supported: its "
-            "pixels have no byte offset in the file; inflate it first (e.g. `dcmconv +te`)",
-            r.get_str("SeriesInstanceUID"),
-            unsupported=True,
-        )
     if parsed is not None and parsed.repeated:
         keywords = {t: k for k, t in _TAG.items()}
         names = ", ".join(
@@ -517,6 +511,11 @@ def make_record(
         names = ", ".join(f"{k} {_tag_str(k)}" for k in missing)
         reason = f"image attributes missing ({names}): header truncated or not an image"
         return HeaderSkip(reason, rec.series_uid)
+    if parsed is not None and parsed.inflated_from >= 0:  # (Deflated: offsets count inflated bytes)
+        fetch_or_skip = inflate_pixels(rec, parsed.inflated_from, fetch, _TAIL_WALK)
+        if isinstance(fetch_or_skip, tuple):
+            return HeaderSkip(fetch_or_skip[0], rec.series_uid, fetch_or_skip[1])
+        fetch = fetch_or_skip
     second = _after_pixels(rec, enc.implicit, enc.little, fetch)
     if second:
         return HeaderSkip(second, rec.series_uid)
@@ -550,9 +549,9 @@ def _after_pixels(rec: FrameRecord, implicit: bool, little: bool, fetch: Fetch) 
     of undefined length or bytes that are no element; nothing is read when the file ends at the
     pixel element (the usual file)."""
     end = rec.pixel_offset + rec.pixel_length
-    if rec.pixel_length < 0 or rec.size - end < 8:
+    if rec.pixel_length < 0 or rec.data_size - end < 8:
         return ""
-    tail = fetch(rec.path, end, min(rec.size - end, _TAIL_WALK), rec.size)
+    tail = fetch(rec.path, end, min(rec.data_size - end, _TAIL_WALK), rec.size)
     endian = "<" if little else ">"
     off = 0
     while off + 8 <= len(tail):

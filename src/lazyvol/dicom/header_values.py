@@ -594,3 +594,5 @@ class Parsed:
         #: Whether the data set is implicit VR as read (by its first element, as pydicom decides:
         #: a file whose transfer syntax says otherwise is read as it is written).
         self.implicit = tsyntax == "1.2.840.10008.1.2" if implicit is None else implicit
+        #: Deflated data set: the file offset of its deflate stream (-1: not deflated).
+        self.inflated_from = -1

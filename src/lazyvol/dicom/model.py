@@ -26,6 +26,7 @@ __all__ = [
     "INCOMPLETE_NOTE",
     "TRUNCATED_REMEDY",
     "INSTANCE_GAPS_NOTE",
+    "UNENCAPSULATED_SYNTAXES",
     "UNEVEN_VOLUMES_NOTE",
     "MIXED_PARAMETERS_NOTE",
     "MIXED_THICKNESS_NOTE",
@@ -43,8 +44,6 @@ __all__ = [
     "damage_skip",
     "decided_here",
     "encoding_reads",
-    "mirrored",
-    "ow8_pairs",
     "pixel_element_name",
     "pixel_encoding",
     "stored_code",
@@ -58,6 +57,10 @@ NATIVE_SYNTAXES = {
     "1.2.840.10008.1.2.2": (False, False),  # explicit VR big endian (retired)
 }
 DEFLATED_SYNTAX = "1.2.840.10008.1.2.1.99"
+#: Transfer syntaxes whose pixel data hold the values themselves, not items of compressed frames:
+#: the native ones, and Deflated Explicit VR Little Endian (native values in a deflated data set,
+#: their offsets counted in inflated bytes: :mod:`lazyvol.dicom.deflated`).
+UNENCAPSULATED_SYNTAXES = (*NATIVE_SYNTAXES, DEFLATED_SYNTAX)
 #: VRs of Float Pixel Data (7FE0,0008) and Double Float Pixel Data (7FE0,0009) (``pixel_vr``).
 FLOAT_PIXEL_VRS = ("OF", "OD")
 #: The element holding a file's pixels, by its VR, as messages name it.
@@ -110,15 +113,6 @@ def encoding_reads(encoding: str) -> tuple[str, bool, bool]:
     if encoding.startswith(NATIVE_BIG):
         return "", False, encoding == f"{NATIVE_BIG} OW"
     return encoding, True, False
-
-
-def ow8_pairs(offset: int, nbytes: int) -> tuple[int, int]:
-    """``(start, length)`` of the whole byte pairs holding ``nbytes`` 8-bit values from file byte
-    ``offset`` of a big-endian OW element, whose bytes are swapped in pairs counted from the
-    element's start: an even file offset, every element's length being even (PS3.5 7.1.1). A
-    frame of a multi-frame file of odd Rows x Columns starts inside a pair every other frame."""
-    start = offset - offset % 2
-    return start, (offset + nbytes + 1) // 2 * 2 - start
 
 
 def _tuples(v: Any) -> Any:
@@ -181,6 +175,10 @@ class FrameTable:
     #: open, ``FrameRecord.codestream_bits``) when beyond their BitsStored; 0: none is. JPEG 2000
     #: and JPEG-LS decoders return values of that precision (as pydicom): the dtype holds them.
     decoded_bits: int = 0
+    #: Deflated files (``FrameRecord.deflated``): where each frame's file's deflate stream starts
+    #: (-1: a frame of another encoding, or a filled-in slice); ``offsets`` count inflated bytes
+    #: there. Empty: no frame is Deflated.
+    inflate_from: tuple[int, ...] = ()
 
     #: The per-frame columns (one entry per frame when present; empty ones stay empty).
     PER_FRAME = (
@@ -196,6 +194,7 @@ class FrameTable:
         "encodings",
         "stored_bits",
         "stored_types",
+        "inflate_from",
     )
 
     def frames_of(self, sl: slice) -> FrameTable:
@@ -586,14 +585,3 @@ def stored_layout(code: str) -> tuple[int, bool]:
     """``(bits_allocated, signed)`` of a :func:`stored_dtype` code (a frame read as it says)."""
     kind = np.dtype(code)
     return kind.itemsize * 8, kind.kind == "i"
-
-
-def mirrored(sl: slice, n: int) -> slice:
-    """The slice selecting, from an axis of ``n`` stored in reverse order, the items ``sl``
-    selects from it in order (``stored[mirrored(sl, n)] == stored[::-1][sl]``)."""
-    picked = range(*sl.indices(n))
-    if not picked:
-        return slice(0, 0)
-    start, step = n - 1 - picked[0], -picked.step
-    stop = start + step * len(picked)
-    return slice(start, stop if stop >= 0 else None, step)

@@ -23,7 +23,7 @@ from .dimension_index import dcm2niix_rank, dimensions, number_echoes
 from .excess import bits_allocated_problem, excess_problem, undefined_length_problem
 from .frame_diffusion import frame_diffusion
 from .image_type import KINDS_APART
-from .model import NATIVE_SYNTAXES, pixel_element_name
+from .model import UNENCAPSULATED_SYNTAXES, pixel_element_name
 from .offset_tables import bad_offset_table, extended_order
 from .records import (
     EXTRA_VALUES,
@@ -364,7 +364,7 @@ def frame_ranges(
         return bits_problem + UNSUPPORTED_LAYOUT
     frame_bytes = rec.rows * rec.columns * rec.samples_per_pixel * (rec.bits_allocated // 8)
     ranges: list[tuple[int, int]] = []
-    if rec.transfer_syntax in NATIVE_SYNTAXES:
+    if rec.transfer_syntax in UNENCAPSULATED_SYNTAXES:
         undefined = undefined_length_problem(rec, pixel_element_name(rec.pixel_vr))
         if undefined:
             return undefined  # items, not pixels: never read as frames

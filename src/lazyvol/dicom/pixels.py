@@ -23,8 +23,10 @@ from ..errors import FormatError, SourceChangedError, SourceNotFoundError
 from ..sources import SourceStamp, display_path
 from .codestream import frame_problem, jpeg_sample_bytes
 from .decoding import decode_frame
+from .deflated import inflate_spans
+from .frame_reads import mirrored, ow8_pairs, runs_read_alike
 from .frame_rescale import rescale_frame_into
-from .model import encoding_reads, mirrored, ow8_pairs, stored_code, stored_layout
+from .model import DEFLATED_SYNTAX, stored_code
 
 __all__ = ["DicomPlan", "read_block"]
 
@@ -77,6 +79,8 @@ class DicomPlan(CachedHash):
     flip_rows: bool = False
     #: Bits of a decoded frame's values when wider than its BitsStored (FrameTable.decoded_bits).
     decoded_bits: int = 0
+    #: Deflated files: where each frame's file's deflate stream starts (FrameTable.inflate_from).
+    inflate_from: tuple[int, ...] = ()
 
     @property
     def stored_code(self) -> str:
@@ -284,25 +288,31 @@ def _check_codestream(plan: DicomPlan, n: int, buf: bytes) -> None:
 
 def _frame(plan: DicomPlan, n: int) -> np.ndarray:
     """Stored values of frame ``n`` as a (rows, columns) array in native byte order."""
+    nbytes = plan.rows * plan.columns * (plan.bits_allocated // 8)
+    if plan.encapsulated_syntax == DEFLATED_SYNTAX:
+        return _native_frame(plan, n, _inflated(plan, n, [(plan.offsets[n], nbytes)])[0], 0)
     if plan.encapsulated_syntax:
         return _decode(plan, n)
-    itemsize = plan.bits_allocated // 8
-    nbytes = plan.rows * plan.columns * itemsize
-    path = plan.paths[n]
-    offset = plan.offsets[n]
-    start, length = offset, nbytes
+    start, length = plan.offsets[n], nbytes
     if plan.swap_ow8:  # 8-bit data in an OW element of a big-endian file: its byte pairs
-        start, length = ow8_pairs(offset, nbytes)
-    buf = _frame_bytes(plan, n, start, length)
-    if len(buf) < length:
+        start, length = ow8_pairs(plan.offsets[n], nbytes)
+    return _native_frame(plan, n, _frame_bytes(plan, n, start, length), plan.offsets[n] - start)
+
+
+def _native_frame(plan: DicomPlan, n: int, buf: bytes, lead: int) -> np.ndarray:
+    """Frame ``n``'s stored values from ``buf``, its native bytes (``lead`` bytes before them:
+    the first of a byte pair of a big-endian OW element)."""
+    nbytes = plan.rows * plan.columns * (plan.bits_allocated // 8)
+    if len(buf) < lead + nbytes:
         raise FormatError(
-            f"{path}: truncated: Pixel Data (7FE0,0010) needs {length} bytes at offset {offset} but "
-            f"only {len(buf)} could be read (the file changed since it was scanned?)"
+            f"{plan.paths[n]}: truncated: Pixel Data (7FE0,0010) needs {lead + nbytes} bytes at "
+            f"offset {plan.offsets[n] - lead} but only {len(buf)} could be read (the file changed "
+            "since it was scanned?)"
         )
     stored = np.dtype(plan.stored_code)
     if plan.swap_ow8:
         swapped = np.frombuffer(buf, dtype=">u2").astype("<u2").view(np.uint8)
-        arr = swapped[offset - start : offset - start + nbytes].view(stored)
+        arr = swapped[lead : lead + nbytes].view(stored)
     else:
         arr = np.frombuffer(buf, dtype=stored.newbyteorder("<" if plan.little_endian else ">"))
     arr = arr.astype(stored)  # native order; always a writable copy
@@ -312,6 +322,49 @@ def _frame(plan: DicomPlan, n: int) -> np.ndarray:
         np.left_shift(arr, shift, out=arr)
         np.right_shift(arr, shift, out=arr)
     return arr.reshape(plan.rows, plan.columns)
+
+
+def _inflated(plan: DicomPlan, n: int, spans: list[tuple[int, int]]) -> list[bytes]:
+    """The bytes of ``spans`` (ascending ``(offset, length)`` of inflated bytes) of the Deflated
+    data set of frame ``n``'s file, in one pass (:func:`~.deflated.inflate_spans`), its file
+    checked as a native frame's is."""
+    start, size, path = plan.inflate_from[n], plan.sizes[n], plan.paths[n]
+    if plan.location(n) is not None:
+        return inflate_spans(
+            lambda pos, k: _remote_bytes(plan, n, pos, k), start, size, spans, path
+        )
+    fd = _open_frame_file(plan, n)
+    try:
+        with os.fdopen(fd, "rb") as f:
+
+            def read(pos: int, k: int) -> bytes:
+                f.seek(pos)
+                return f.read(k)
+
+            got = inflate_spans(read, start, size, spans, path)
+            _check_frame_file(plan, n, fd)
+            return got
+    except OSError as exc:
+        raise FormatError(f"{path}: cannot read frame pixel data: {exc}") from exc
+
+
+def _inflated_frames(plan: DicomPlan, ns: list[int]) -> dict[int, bytes]:
+    """The native bytes of the Deflated frames among ``ns`` (a mosaic's tiles: none, their files
+    are read whole by :func:`_read_tiles`): one pass over each file's stream."""
+    if not plan.inflate_from or plan.tiles:
+        return {}
+    by_file: dict[str, list[int]] = {}
+    for n in ns:
+        if plan.paths[n] and plan.inflate_from[n] >= 0:
+            by_file.setdefault(plan.paths[n], []).append(n)
+    out: dict[int, bytes] = {}
+    for group in by_file.values():
+        group.sort(key=lambda n: plan.offsets[n])
+        kinds = plan.stored_types or (plan.stored_code,) * len(plan.paths)
+        size = plan.rows * plan.columns
+        spans = [(plan.offsets[n], size * np.dtype(kinds[n]).itemsize) for n in group]
+        out.update(zip(group, _inflated(plan, group[0], spans), strict=True))
+    return out
 
 
 def _read_into(
@@ -404,51 +457,18 @@ def read_block(plan: DicomPlan, index: tuple[slice, ...]) -> np.ndarray:
     full = ni == plan.columns and nj == plan.rows and si.step in (None, 1) and sj.step in (None, 1)
     if plan.flip_rows:  # the same rows, taken from the other end (never read in place)
         sj, full = mirrored(sj, plan.rows), False
+    # Deflated frames: one pass over each file's stream for the whole block (its 4D volumes too)
+    inflated = _inflated_frames(plan, [t * plan.nk + k for t in ts for k in ks])
     for a, t in enumerate(ts):
         ns = [t * plan.nk + k for k in ks]
-        runs = _runs_read_alike(plan, ns)
+        runs = runs_read_alike(plan, ns)
         fetched = _fetch_native(plan, ns, runs)
+        if inflated:
+            fetched = {**(fetched or {}), **inflated}
         for way, b0, b1 in runs:
             _read_frames(way, ns[b0:b1], buf[a, b0:b1], out_dtype, sj, si, full, fetched)
     out = buf.transpose(3, 2, 1, 0)
     return out if st is not None else out[..., 0]
-
-
-def _runs_read_alike(plan: DicomPlan, ns: list[int]) -> list[tuple[DicomPlan, int, int]]:
-    """Runs ``[b0, b1)`` of frames ``ns`` encoded alike and stored alike (one stored dtype, one
-    BitsStored), each with the plan that reads them: the plan itself when its frames are all read
-    as its fields say (``plan.encodings``, ``plan.stored_bits`` and ``plan.stored_types``
-    empty)."""
-    if not plan.encodings and not plan.stored_bits and not plan.stored_types:
-        return [(plan, 0, len(ns))]
-
-    def way_of(n: int) -> tuple[str | None, int, str | None]:
-        return (
-            plan.encodings[n] if plan.encodings else None,
-            plan.stored_bits[n] if plan.stored_bits else plan.bits_stored,
-            plan.stored_types[n] if plan.stored_types else None,
-        )
-
-    ways: dict[tuple[str | None, int, str | None], DicomPlan] = {}
-    runs: list[tuple[DicomPlan, int, int]] = []
-    b0 = 0
-    for b in range(1, len(ns) + 1):
-        key = way_of(ns[b0])
-        if b < len(ns) and way_of(ns[b]) == key:
-            continue
-        if key not in ways:
-            enc, bits, kind = key
-            way = replace(plan, encodings=(), stored_bits=(), stored_types=(), bits_stored=bits)
-            if kind is not None:
-                bits_allocated, signed = stored_layout(kind)
-                way = replace(way, bits_allocated=bits_allocated, signed=signed)
-            if enc is not None:  # "": a filled-in slice, read as native
-                syntax, little, swap = encoding_reads(enc)
-                way = replace(way, encapsulated_syntax=syntax, little_endian=little, swap_ow8=swap)
-            ways[key] = way
-        runs.append((ways[key], b0, b))
-        b0 = b
-    return runs
 
 
 def _reads_native(plan: DicomPlan) -> bool:
@@ -486,18 +506,21 @@ def _read_frames(
     fetched: dict[int, bytes] | None = None,
 ) -> None:
     """Fill ``dest`` (frames, nj, ni) with frames ``ns``, all encoded as ``plan`` says
-    (``fetched``: remote native frames fetched already, :func:`_fetch_native`)."""
+    (``fetched``: remote native frames fetched already, :func:`_fetch_native`, and Deflated
+    frames inflated already, :func:`_inflated_frames`)."""
     if plan.tiles:
         _read_tiles(plan, ns, dest, out_dtype, sj, si)
         return
     if _reads_native(plan):
         _read_native_frames(plan, ns, dest, out_dtype, sj, si, full, fetched)
         return
+    deflated = plan.encapsulated_syntax == DEFLATED_SYNTAX
     for b, n in enumerate(ns):
         if not plan.paths[n]:
             dest[b] = plan.fill  # a missing slice filled in (allow_gaps=True)
             continue
-        rescale_frame_into(plan, n, _frame(plan, n)[None], dest[b : b + 1], out_dtype, sj, si)
+        frame = _native_frame(plan, n, fetched[n], 0) if deflated and fetched else _frame(plan, n)
+        rescale_frame_into(plan, n, frame[None], dest[b : b + 1], out_dtype, sj, si)
 
 
 def _mosaic_rows(plan: DicomPlan, n: int, row0: int, nrows: int) -> np.ndarray:

@@ -289,6 +289,7 @@ def make_plan(
         mosaic=frames.mosaic,
         flip_rows=frames.flip_rows,
         decoded_bits=frames.decoded_bits,
+        inflate_from=frames.inflate_from,
         locations=tuple(Location(p, loc.options) if p else None for p in frames.paths)
         if loc.is_remote
         else (),

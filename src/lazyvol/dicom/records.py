@@ -307,6 +307,10 @@ class FrameRecord:
     #: sidecar's AcquisitionTime is taken from, as dcm2niix reads the file's, not the frames';
     #: None elsewhere.
     file_acquisition: list[str] | None = None
+    #: Deflated Explicit VR Little Endian (:mod:`lazyvol.dicom.deflated`): [file offset of the
+    #: data set's deflate stream, bytes it inflates to (counted up to 64 KiB past the pixel
+    #: element)]; ``pixel_offset`` and ``pixel_length`` then count inflated bytes. None elsewhere.
+    deflated: list[int] | None = None
 
     def to_list(self) -> list[Any]:
         """Values in field order (compact form for the scan index)."""
@@ -316,6 +320,12 @@ class FrameRecord:
     def from_list(cls, values: list[Any]) -> FrameRecord:
         """Inverse of :meth:`to_list`."""
         return cls(*values)
+
+    @property
+    def data_size(self) -> int:
+        """Bytes that ``pixel_offset`` and ``pixel_length`` are counted in: the file's size, or
+        the inflated data set's (as far as it was counted) of a Deflated file."""
+        return self.deflated[1] if self.deflated else self.size
 
     @property
     def where(self) -> str:

@@ -222,7 +222,9 @@ __all__ = ["INDEX_VERSION", "REPORT_FORMAT"]
 #: 137: a one-frame NM file is placed by its SliceVector too, or keeps its own position (h198).
 #: 138: a one-frame NM file of no SliceVector keeps its top-level position (h198).
 #: 139: an NM file of NumberOfFrames < 1 is skipped as a corrupt header (h198).
-INDEX_VERSION = 139
+#: 140: Deflated Explicit VR Little Endian files are read (records hold ``deflated``: where their
+#: deflate stream starts, their pixel offsets counted in inflated bytes); they were skipped.
+INDEX_VERSION = 140
 #: Layout of a report: 2: files named by their listing position, identities taken from the listing;
 #: 3: a volume's files may differ in pixel encoding (each frame's, ``encodings``), where 2 split them;
 #: 4: ... and in BitsStored (each frame's, ``stored_bits``), where 3 split them;
@@ -544,4 +546,5 @@ INDEX_VERSION = 139
 #: 210: the Philips note on varying scalings of images one per file says what dcm2niix writes (h201).
 #: 211: single-frame echoes of one volume are one volume per echo, as dcm2niix (h201).
 #: 212: images of one series under two protocol names are two volumes, as dcm2niix (h201).
-REPORT_FORMAT = 212
+#: 213: Deflated files' volumes open (frame tables hold ``inflate_from``) (h199).
+REPORT_FORMAT = 213

@@ -20,11 +20,10 @@ from .codestream import (
 )
 from .excess import bits_allocated_problem, excess_problem, undefined_length_problem
 from .model import (
-    DEFLATED_SYNTAX,
     FLOAT_PIXEL_VRS,
-    NATIVE_SYNTAXES,
     NO_DECODER,
     TRUNCATED_REMEDY,
+    UNENCAPSULATED_SYNTAXES,
     pixel_element_name,
 )
 from .mosaic import mosaic_error
@@ -122,7 +121,7 @@ def _float_pixels_problem(rec: FrameRecord) -> str:
             f"{rec.path}: {name} ({tag}) holds {bits}-bit floats but BitsAllocated (0028,0100) is "
             f"{rec.bits_allocated}: the header contradicts itself; fix BitsAllocated"
         )
-    if rec.transfer_syntax not in (*NATIVE_SYNTAXES, DEFLATED_SYNTAX):
+    if rec.transfer_syntax not in UNENCAPSULATED_SYNTAXES:
         return (
             f"{rec.path}: {name} ({tag}) in the compressed transfer syntax "
             f"{rec.transfer_syntax}: float pixel data is never encapsulated; the file is malformed"
@@ -153,22 +152,17 @@ def support_error(rec: FrameRecord, fetch: Fetch = read_local) -> tuple[str, str
     undefined = undefined_length_problem(rec, pixel_element_name(rec.pixel_vr))
     if undefined:
         return "format", f"{rec.path}: {undefined}"
-    if ts == DEFLATED_SYNTAX:
-        return "unsupported", (
-            f"{rec.path}: transfer syntax Deflated Explicit VR Little Endian ({ts}) is not supported; "
-            "convert the files with e.g. `dcmconv +te` or `gdcmconv --raw`"
-        )
-    if ts not in NATIVE_SYNTAXES:
+    if ts not in UNENCAPSULATED_SYNTAXES:
         problem = _compressed_problem(rec, fetch)
         if problem is not None or (rec.number_of_frames > 1 and rec.frame >= 0):
             return problem  # an enhanced file's located frames: items checked at scan time
-    if ts in NATIVE_SYNTAXES and rec.number_of_frames > 1 and rec.frame < 0:
+    if ts in UNENCAPSULATED_SYNTAXES and rec.number_of_frames > 1 and rec.frame < 0:
         # Check the claimed size against the payload first: a lying header is a format error,
         # whatever else the file is.
         nbytes = max(1, rec.bits_allocated // 8)
         need_all = rec.rows * rec.columns * rec.number_of_frames * rec.samples_per_pixel * nbytes
-        have = rec.pixel_length if rec.pixel_length >= 0 else rec.size - rec.pixel_offset
-        if have < need_all or rec.pixel_offset + need_all > rec.size:
+        have = rec.pixel_length if rec.pixel_length >= 0 else rec.data_size - rec.pixel_offset
+        if have < need_all or rec.pixel_offset + need_all > rec.data_size:
             return "format", (
                 f"{rec.path}: {pixel_element_name(rec.pixel_vr)} holds {have} bytes but Rows x Columns x "
                 f"NumberOfFrames x SamplesPerPixel x BitsAllocated/8 = {rec.rows}x{rec.columns}x"
@@ -213,7 +207,7 @@ def support_error(rec: FrameRecord, fetch: Fetch = read_local) -> tuple[str, str
     mosaic_problem = mosaic_error(rec)
     if mosaic_problem:
         return mosaic_problem
-    if ts not in NATIVE_SYNTAXES:
+    if ts not in UNENCAPSULATED_SYNTAXES:
         return None
     need = rec.rows * rec.columns * (rec.bits_allocated // 8)
     if rec.pixel_length >= 0 and rec.pixel_length < need:
@@ -223,10 +217,10 @@ def support_error(rec: FrameRecord, fetch: Fetch = read_local) -> tuple[str, str
             f"Columns x BitsAllocated/8 = {rec.rows}x{rec.columns}x{rec.bits_allocated // 8} = {need}"
             f" (truncated file?): {TRUNCATED_REMEDY}"
         )
-    if rec.pixel_offset + need > rec.size:
+    if rec.pixel_offset + need > rec.data_size:
         return "format", (
             f"{rec.path}: truncated: {pixel_element_name(rec.pixel_vr)} needs {need} bytes from offset "
-            f"{rec.pixel_offset} but the file has {rec.size} bytes: {TRUNCATED_REMEDY}"
+            f"{rec.pixel_offset} but the file has {rec.data_size} bytes: {TRUNCATED_REMEDY}"
         )
     return _excess_problem(rec)
 
@@ -274,7 +268,7 @@ def _compressed_problem(rec: FrameRecord, fetch: Fetch) -> tuple[str, str] | Non
 def decoder_missing(rec: FrameRecord) -> str:
     """Why pydicom cannot decode ``rec``'s compressed transfer syntax here, naming the file and
     what to install; "" when it can (or the syntax is native)."""
-    if rec.transfer_syntax in (*NATIVE_SYNTAXES, DEFLATED_SYNTAX):
+    if rec.transfer_syntax in UNENCAPSULATED_SYNTAXES:
         return ""
     from pydicom.pixels import get_decoder
     from pydicom.uid import UID

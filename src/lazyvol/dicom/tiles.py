@@ -131,10 +131,12 @@ def tile_layout(
         )
     itemsize = max(1, rec.bits_allocated // 8)
     need = mrows * mcols * itemsize * max(1, rec.samples_per_pixel)
-    if rec.pixel_length >= 0 and (rec.pixel_length < need or rec.pixel_offset + need > rec.size):
+    if rec.pixel_length >= 0 and (
+        rec.pixel_length < need or rec.pixel_offset + need > rec.data_size
+    ):
         return fail(
             rec,
-            f"Pixel Data (7FE0,0010) holds {min(rec.pixel_length, rec.size - rec.pixel_offset)} "
+            f"Pixel Data (7FE0,0010) holds {min(rec.pixel_length, rec.data_size - rec.pixel_offset)} "
             f"bytes but the {mrows}x{mcols} mosaic needs {need} (truncated file?): "
             + TRUNCATED_REMEDY,
             tile,

@@ -15,6 +15,7 @@ from collections.abc import Callable
 from typing import Any
 
 from .data_set_head import byte_order_problem, data_set_implicit
+from .deflated import HEADER_KEEP, HEADER_LIMIT, Inflater
 from .ge_timing import PROTOCOL_BLOCK
 from .header_values import (
     _EXTRA_TAGS,
@@ -478,8 +479,8 @@ def walk_file(
     media_sop = sop_value.decode("ascii", "replace").strip(" \x00") if sop_value else ""
     if media_sop == DICOMDIR_SOP_CLASS:
         return Parsed({}, media_sop, tsyntax), -1, b""
-    if tsyntax == DEFLATED_SYNTAX:  # (its wanted values, for the skip: see walk_deflated)
-        return Parsed(walk_deflated(fetch, pos, size), media_sop, tsyntax), -1, b""
+    if tsyntax == DEFLATED_SYNTAX:
+        return walk_deflated(fetch, pos, size, media_sop, partial)
     if not tsyntax.startswith("1.2.840.10008.1.2") or byte_order_problem(tsyntax, w.get(pos, 4)):
         return None  # private or unknown syntax, or mislabelled: pydicom's path decides or says
     endian = ">" if tsyntax == "1.2.840.10008.1.2.2" else "<"
@@ -535,21 +536,25 @@ def inflate_prefix(
     return bytes(out)
 
 
-def walk_deflated(fetch: Fetch, start: int, size: int) -> dict[int, Any]:
-    """The wanted raw values met in the first :data:`INFLATE_LIMIT` inflated bytes of the Deflated
-    Explicit VR Little Endian data set at ``start`` (of a file of ``size`` bytes).
-
-    lazyvol does not read such files (their pixels have no byte offset), but the SeriesInstanceUID
-    near the start of the data set names the series a skipped file belongs to, which is then
-    flagged incomplete. A damaged stream gives the values read before the damage.
-    """
-    buf = inflate_prefix(fetch, start, size)
-    raw: dict[int, Any] = {}
+def walk_deflated(
+    fetch: Fetch, start: int, size: int, media_sop: str, partial: dict[int, Any] | None = None
+) -> tuple[Parsed, int, bytes] | None:
+    """:func:`walk_file` of the Deflated Explicit VR Little Endian data set at ``start`` (of a file
+    of ``size`` bytes): its header walked as it inflates (within
+    :data:`~lazyvol.dicom.deflated.HEADER_LIMIT` bytes), the pixel element's position counted in
+    inflated bytes. None when pydicom's reader must decide (functional groups, a damaged or cut
+    stream, a header past the limit); ``partial`` then holds the values met before."""
+    stream = Inflater(fetch, start, size, keep=HEADER_KEEP, limit=HEADER_LIMIT)
+    raw: dict[int, Any] = {} if partial is None else partial
     try:
-        _walk_le(Window(lambda p, n: buf[p : p + n], len(buf), 0, buf), 0, raw)
+        at = _walk_le(Window(stream.get, HEADER_LIMIT, 0, stream.get(0, WINDOW)), 0, raw)
     except Unusual:
-        pass  # the values met before (the prefix ends inside an element, say)
-    return raw
+        return None
+    if at < 0 and (stream.damage or stream.over or not stream.top):
+        return None  # (damage past the pixel element's head: the record's checks name it)
+    parsed = Parsed(raw, media_sop, DEFLATED_SYNTAX, implicit=False)
+    parsed.inflated_from = start
+    return parsed, at, stream.get(at, 12) if at >= 0 else b""
 
 
 def walk_prefix(head: bytes) -> dict[int, Any]:
