@@ -1286,18 +1286,23 @@ def test_a_dicom_volume_of_stored_values_warns_when_written(tmp_path):
     np.testing.assert_allclose(nib.load(tmp_path / "real.nii").get_fdata(), truth.scaled())
 
 
-def test_an_integer_dtype_takes_the_rescaled_values_truncated_or_refuses_them(tmp_path):
+def test_an_integer_dtype_takes_the_rescaled_values_exactly_or_refuses_them(tmp_path):
     """dtype= an integer on a rescale it cannot hold: the values wrapped (-49252.5 became 16284
-    in int16). Truncated as numpy's astype does where they fit, refused where they do not."""
-    truth = write_dicom_series(tmp_path / "s", (8, 6, 3), slope=1.5, intercept=-0.25)
+    in int16), then were truncated as numpy's astype does (1.25 read as 1, without a word). A
+    rescale that is not whole numbers is refused at open; values past the dtype's range are
+    refused as they are read; a whole-number rescale that fits reads exactly."""
+    write_dicom_series(tmp_path / "s", (8, 6, 3), slope=1.5, intercept=-0.25)
+    with pytest.raises(lv.DataTypeError, match=r"RescaleSlope.*1\.5 / -0\.25.*float32"):
+        lv.open(tmp_path / "s", dtype="int32")
+    whole = write_dicom_series(tmp_path / "w", (8, 6, 3), slope=3.0, intercept=-1.0)
     np.testing.assert_array_equal(
-        lv.open(tmp_path / "s", dtype="int32").compute(), truth.scaled().astype(np.int32)
+        lv.open(tmp_path / "w", dtype="int32").compute(), whole.scaled().astype(np.int32)
     )
-    lo, hi = truth.scaled().min(), truth.scaled().max()
+    lo, hi = whole.scaled().min(), whole.scaled().max()
     if np.iinfo(np.int8).min <= lo and hi <= np.iinfo(np.int8).max:
         raise AssertionError("the phantom's range should not fit int8")
     with pytest.raises(lv.DataTypeError, match=r"IM\d+\.dcm: values scaled by RescaleSlope.*int8"):
-        lv.open(tmp_path / "s", dtype="int8").compute()
+        lv.open(tmp_path / "w", dtype="int8").compute()
 
 
 def test_an_integer_dtype_on_stored_values_is_checked_and_the_ct_path_stays_integer(

@@ -984,19 +984,25 @@ def test_freesurfer_long_vector_reads_as_nibabel_writes_it(tmp_path: Path) -> No
     np.testing.assert_array_equal(vol[69990:, :, :].compute(), data[69990:])
 
 
-def test_an_integer_dtype_takes_the_scaled_values_truncated_or_refuses_them(tmp_path: Path) -> None:
+def test_an_integer_dtype_takes_the_scaled_values_exactly_or_refuses_them(tmp_path: Path) -> None:
     """dtype=int16 on a NIfTI scaled by 0.25 and 1 gave the intercept in every voxel (the slope
-    was taken as int(0.25) = 0). Now numpy's astype of nibabel's values (truncated); values the
-    dtype cannot hold (NaN, or past its range) raise instead of wrapping."""
+    was taken as int(0.25) = 0), then numpy's astype of nibabel's values (truncated without a
+    word). A fractional scaling into an integer dtype is refused at open; values the dtype cannot
+    hold (a fraction, NaN, or past its range) raise instead of truncating or wrapping."""
     stored = (np.arange(120, dtype=np.int16) + 200).reshape(4, 5, 6)
     img = nib.Nifti1Image(stored, np.eye(4))
     img.header.set_slope_inter(0.25, 1.0)
     nib.save(img, tmp_path / "s.nii")
     real = nib.load(tmp_path / "s.nii").get_fdata()
     for dtype in ("int16", "int32", "uint8"):
-        got = lv.open(tmp_path / "s.nii", dtype=dtype)
-        np.testing.assert_array_equal(got.compute(), real.astype(dtype))
-        np.testing.assert_array_equal(got[1:3, :, 2:4].compute(), real[1:3, :, 2:4].astype(dtype))
+        with pytest.raises(lv.DataTypeError, match=r"s\.nii: .*0\.25 / 1\.0 is not a whole-number"):
+            lv.open(tmp_path / "s.nii", dtype=dtype)
+    img.header.set_slope_inter(4.0, 1.0)
+    nib.save(img, tmp_path / "w.nii")
+    real = nib.load(tmp_path / "w.nii").get_fdata()
+    got = lv.open(tmp_path / "w.nii", dtype="int16")
+    np.testing.assert_array_equal(got.compute(), real.astype("int16"))
+    np.testing.assert_array_equal(got[1:3, :, 2:4].compute(), real[1:3, :, 2:4].astype("int16"))
     floats = np.full((4, 5, 6), 7.9, np.float32)
     floats[1, 2, 3] = np.nan
     nib.save(nib.Nifti1Image(floats, np.eye(4)), tmp_path / "f.nii")

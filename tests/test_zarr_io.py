@@ -1476,16 +1476,20 @@ def test_a_foreign_store_with_corrupt_metadata_is_refused_at_open(
 
 def test_dtype_on_a_store_refuses_values_the_dtype_cannot_hold(tmp_path):
     """dtype="int16" on a float store wrapped 40000 to -25536 and read NaN as 0, where the same
-    values in a NIfTI raise: every reader casts alike now (truncated, checked to fit)."""
+    values in a NIfTI raise: every reader casts alike now (checked to fit, and to be whole
+    numbers: 1.7 was truncated to 1 without a word)."""
     import lazyvol as lv
 
     values = np.array([1.7, -2.9, 40000.0, np.nan], np.float32).reshape(1, 2, 2)
     store = lv.Volume(values, np.eye(4)).to_zarr(tmp_path / "f.zarr")
     with pytest.raises(lv.DataTypeError, match=r"f\.zarr: values \(40000\.0 .. 40000\.0, NaN"):
         lv.open(store, dtype="int16").compute()
-    fine = lv.Volume(values[:, :1, :].copy(), np.eye(4)).to_zarr(tmp_path / "g.zarr")
-    got = lv.open(fine, dtype="int16").compute()
-    np.testing.assert_array_equal(got, values[:, :1, :].astype(np.int16))  # 1.7 -> 1, -2.9 -> -2
+    cut = lv.Volume(values[:, :1, :].copy(), np.eye(4)).to_zarr(tmp_path / "g.zarr")
+    with pytest.raises(lv.DataTypeError, match=r"g\.zarr: 2 values in this block are not whole"):
+        lv.open(cut, dtype="int16").compute()  # 1.7 and -2.9
+    whole = np.array([[[2.0, -3.0]]], np.float32)
+    fine = lv.Volume(whole, np.eye(4)).to_zarr(tmp_path / "h.zarr")
+    np.testing.assert_array_equal(lv.open(fine, dtype="int16").compute(), whole.astype(np.int16))
 
 
 @pytest.mark.parametrize("kind", ["zarr", "nifti", "dangling"])

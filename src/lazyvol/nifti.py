@@ -42,7 +42,7 @@ from .nifti_header import (
 from .nifti_pair import near_miss
 from .nifti_plan import NiftiPlan, read_block
 from .scaled_dtypes import scaled_dtype
-from .scaling import check_cast, nifti_scaling
+from .scaling import check_cast, check_integer_scaling, nifti_scaling
 from .sources import SourceStamp, fingerprint
 from .volume import Volume
 
@@ -192,6 +192,7 @@ def open_nifti(
     out_dtype = np.dtype(dtype) if dtype is not None else scaled_dtype(disk_dtype, [(slope, inter)])
     if dtype is not None:
         check_cast(str(loc), disk_dtype, out_dtype, "NIfTI field datatype")
+        check_integer_scaling(str(loc), out_dtype, [(slope, inter)], "scl_slope / scl_inter")
     n_voxels = int(np.prod(shape, dtype=object))
     data_bytes = n_voxels * disk_dtype.itemsize
     check_volume_bytes(n_voxels * out_dtype.itemsize, f"{loc}: header dim {list(shape)} claims")

@@ -18,6 +18,7 @@ __all__ = [
     "apply_scale",
     "cast_into",
     "check_cast",
+    "check_integer_scaling",
     "check_scaled",
     "may_overflow",
     "nifti_scaling",
@@ -64,6 +65,38 @@ def check_cast(where: str, stored: np.dtype, out: np.dtype, field: str) -> None:
         raise DataTypeError(
             f"{where}: dtype={out.name!r} cannot hold this image's {stored.newbyteorder('=')} "
             f"values ({field}): {lost}; open it without dtype= and {numbers_hint(stored)}"
+        )
+
+
+def check_integer_scaling(
+    where: str, out: np.dtype, pairs: Iterable[tuple[float, float]], fields: str
+) -> None:
+    """Refuse, at open, an integer ``dtype=`` for values a scaling makes fractional: a slope or
+    intercept of ``pairs`` that is not a whole number (nibabel gives such values only as
+    floats: ``get_fdata`` takes float dtypes only, ``dataobj`` is float when scaled); numpy's
+    cast would truncate them without a word. Values that merely pass the dtype's range are
+    refused as each block is read (:func:`scale_into`), as are fractional values of float data.
+
+    Raises
+    ------
+    DataTypeError
+        Naming ``where`` (the source), ``fields`` (the header fields of the scaling), a pair,
+        and the fix.
+    """
+    if out.kind not in "iu":
+        return
+    odd = sorted(
+        {(s, i) for s, i in pairs if not (float(s).is_integer() and float(i).is_integer())}
+    )
+    if odd:
+        shown = f"{odd[0][0]!r} / {odd[0][1]!r}" + (
+            f" (and {len(odd) - 1} more)" if odd[1:] else ""
+        )
+        raise DataTypeError(
+            f"{where}: dtype={out.name!r} cannot hold the scaled values: {fields} = {shown} is "
+            f"not a whole-number scaling, so the values are fractional and {out.name} would "
+            "truncate them; ask for a floating-point dtype (dtype='float32' or 'float64'), or read "
+            "the stored integers with scale=False"
         )
 
 
@@ -225,8 +258,8 @@ def scale_into(
     values are known to lie in, which the caller has made sure of, e.g. a DICOM BitsStored's once
     the unused high bits are cleared; never a range a header merely states, as no value is
     checked against it here); otherwise (a ``dtype=`` asked for) the values are scaled exactly
-    (integers, in int64) or in float64 and truncated as numpy's ``astype`` does, each checked to
-    fit (:class:`~lazyvol.errors.DataTypeError`). Where :func:`may_overflow` says a float result
+    (integers, in int64) or in float64, each checked to be a whole number that fits
+    (:class:`~lazyvol.errors.DataTypeError`: numpy's ``astype`` would truncate or wrap it). Where :func:`may_overflow` says a float result
     can leave its range, checked with :func:`check_scaled` (``where``, ``fields``: the file and
     header fields errors name)."""
     out_dtype = dest.dtype
@@ -325,8 +358,8 @@ def _checked_int(
 ) -> np.ndarray:
     """``src * slope + inter`` for an integer ``out_dtype`` that does not hold every value
     ``src``'s dtype could take: integers scaled exactly (their actual range checked first, in
-    Python integers), anything else in float64 and truncated as numpy's ``astype`` does; a value
-    the dtype cannot hold (or NaN, inf) raises :class:`~lazyvol.errors.DataTypeError`."""
+    Python integers), anything else in float64; a value the dtype cannot hold (a fraction, one
+    past its range, NaN, inf) raises :class:`~lazyvol.errors.DataTypeError`."""
     integral = float(slope).is_integer() and float(inter).is_integer()
     if src.dtype.kind in "iub" and integral:
         if not src.size:
@@ -359,6 +392,16 @@ def _checked_int(
         shown = [f"{finite.min()} .. {finite.max()}"] if finite.size else []
         shown += ["NaN or inf"] if finite.size < vals.size else []
         raise _unfit(where, fields, out_dtype, ", ".join(shown))
+    cut = out != work  # (each value finite here: a fraction the cast would drop)
+    if cut.any():
+        what = f"values scaled by {fields}" if fields else "values"
+        raise DataTypeError(
+            f"{where}: {int(cut.sum())} {what} in this block are not whole numbers (e.g. "
+            f"{float(work[cut][0])!r}): "
+            f"the {out_dtype} asked for with dtype= would truncate them; ask for a floating-point "
+            "dtype (dtype='float32'), or leave dtype= unset (lazyvol then picks one that holds "
+            "every value)"
+        )
     return out
 
 

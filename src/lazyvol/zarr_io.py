@@ -290,8 +290,8 @@ def open_store(
             vol = _open_ome(root, ome, chunks, level, scale)
     if vol is not None:
         if dtype is not None and np.dtype(dtype) != vol.dtype:
-            # (as the other readers cast: truncated as numpy does, a value that does not fit an
-            # integer dtype refused, not wrapped)
+            # (as the other readers cast: into an integer dtype, a fraction or a value that does
+            # not fit is refused, never truncated or wrapped)
             out = np.dtype(dtype)
             check_cast(root.display, vol.dtype, out, "the store's array dtype")
             import dask.array as da

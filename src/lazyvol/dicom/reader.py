@@ -25,10 +25,12 @@ from ..errors import (
     UnsupportedError,
 )
 from ..geometry import check_affine
+from ..scaling import check_integer_scaling
 from ..sources import SourceStamp, fingerprint
 from ..volume import Volume
 from .checks import warn_notes, warn_slope_zero
 from .choose import select
+from .frame_rescale import RESCALE_FIELDS
 from .model import (
     FrameTable,
     SeriesInfo,
@@ -121,7 +123,7 @@ def open_dicom(
     info = _chosen(loc, name, series, options)
     frames = info.frames
     assert frames is not None
-    out_dtype = _out_dtype(info, frames, scale, dtype)
+    out_dtype = _out_dtype(info, frames, scale, dtype, name)
     shape = tuple(info.shape)
     check_volume_bytes(
         int(np.prod(shape, dtype=object)) * out_dtype.itemsize,
@@ -230,8 +232,15 @@ def _check_decoded_frames(frames: FrameTable, name: str) -> None:
     )
 
 
-def _out_dtype(info: SeriesInfo, frames: FrameTable, scale: bool, dtype: Any) -> np.dtype:
+def _out_dtype(
+    info: SeriesInfo, frames: FrameTable, scale: bool, dtype: Any, name: str
+) -> np.dtype:
+    """The volume's dtype: ``dtype`` when given (an integer one refused for a rescale that is
+    not whole numbers: :func:`~lazyvol.scaling.check_integer_scaling`), else the scan's."""
     if dtype is not None:
+        if scale:
+            pairs = zip(frames.slopes, frames.inters, strict=True)
+            check_integer_scaling(name, np.dtype(dtype), pairs, RESCALE_FIELDS)
         return np.dtype(dtype)
     return np.dtype(info.dtype) if scale else frames.stored_dtype
 

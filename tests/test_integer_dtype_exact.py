@@ -1,0 +1,92 @@
+"""An integer ``dtype=`` never truncates: values a scaling makes fractional (a slope or intercept
+that is not a whole number) are refused at open, naming the fix, for NIfTI, DICOM and a Zarr
+store alike; fractional values of float data are refused as their block is read. numpy's cast
+truncated them without a word (RescaleSlope 0.5 read 0.75 as 0 into int32). nibabel gives scaled
+values only as floats (``get_fdata`` takes float dtypes only; ``np.asarray(img.dataobj)`` is float
+when scaled): the references are nibabel's and pydicom's float values."""
+
+from __future__ import annotations
+
+import numpy as np
+import pydicom
+import pytest
+from pydicom.pixels import apply_rescale
+
+import lazyvol as lv
+from lazyvol.testing import write_dicom_series
+
+
+@pytest.fixture(autouse=True)
+def _cache(tmp_path, monkeypatch):
+    monkeypatch.setenv("LAZYVOL_CACHE_DIR", str(tmp_path / "cache"))
+
+
+def _nifti(path, data, slope=None, inter=None):
+    import nibabel as nib
+
+    img = nib.Nifti1Image(data, np.eye(4))
+    if slope is not None:
+        img.header.set_slope_inter(slope, inter)
+    nib.save(img, path)
+    return nib.load(path)
+
+
+@pytest.mark.parametrize("dtype", ["int8", "int16", "int32", "int64", "uint8", "uint16"])
+@pytest.mark.parametrize(("slope", "inter"), [(0.5, 0.0), (1.0, 0.25), (2.0, -0.5)])
+def test_a_fractional_scaling_into_an_integer_dtype_is_refused_at_open(
+    tmp_path, dtype, slope, inter
+):
+    path = tmp_path / "a.nii"
+    img = _nifti(path, np.arange(24, dtype=np.int16).reshape(2, 3, 4), slope, inter)
+    assert not np.all(np.asarray(img.dataobj) == np.trunc(np.asarray(img.dataobj)))  # fractional
+    with pytest.raises(lv.DataTypeError, match=r"scl_slope / scl_inter.*float32.*scale=False"):
+        lv.open(path, dtype=dtype)
+    # the fixes named: a float dtype gives nibabel's values; scale=False the stored integers
+    np.testing.assert_array_equal(lv.open(path, dtype="float64").compute(), img.get_fdata())
+    stored = lv.open(path, dtype=dtype, scale=False).compute()
+    np.testing.assert_array_equal(stored, np.asarray(img.dataobj.get_unscaled()))
+
+
+def test_a_whole_number_scaling_into_an_integer_dtype_still_reads(tmp_path):
+    path = tmp_path / "a.nii"
+    img = _nifti(path, np.arange(24, dtype=np.int16).reshape(2, 3, 4), 2.0, -3.0)
+    got = lv.open(path, dtype="int32").compute()
+    assert got.dtype == np.int32
+    np.testing.assert_array_equal(got, img.get_fdata())
+
+
+def test_fractional_float_data_into_an_integer_dtype_is_refused_when_read(tmp_path):
+    path = tmp_path / "f.nii"
+    img = _nifti(path, (np.arange(24, dtype=np.float32) / 4).reshape(2, 3, 4))
+    for scale in (True, False):
+        vol = lv.open(path, dtype="int16", scale=scale)
+        with pytest.raises(lv.DataTypeError, match=r"not whole numbers.*int16.*truncate"):
+            vol.compute()
+    whole = tmp_path / "w.nii"  # float data holding whole numbers (a label map): read exactly
+    img = _nifti(whole, np.arange(24, dtype=np.float32).reshape(2, 3, 4))
+    np.testing.assert_array_equal(lv.open(whole, dtype="int16").compute(), img.get_fdata())
+
+
+def test_a_dicom_series_of_fractional_rescale_into_an_integer_dtype_is_refused(tmp_path):
+    truth = write_dicom_series(tmp_path / "s", (8, 6, 3), slope=[1.0, 0.5, 1.0], intercept=0.0)
+    with pytest.raises(lv.DataTypeError, match=r"RescaleSlope.*0\.5.*scale=False"):
+        lv.open(tmp_path / "s", dtype="int32")
+    ds = pydicom.dcmread(truth.files[1])
+    ref = apply_rescale(ds.pixel_array, ds).T
+    got = lv.open(tmp_path / "s", dtype="float64").compute()[:, :, 1]
+    np.testing.assert_array_equal(got, ref)
+    stored = lv.open(tmp_path / "s", dtype="int32", scale=False).compute()
+    np.testing.assert_array_equal(stored, truth.stored)
+    # a whole-number rescale (CT's -1024) into int32: exact, as pydicom's values
+    ct = write_dicom_series(tmp_path / "ct", (8, 6, 3), intercept=-1024.0)
+    got = lv.open(tmp_path / "ct", dtype="int32").compute()
+    np.testing.assert_array_equal(got, ct.scaled())
+
+
+def test_a_zarr_store_of_fractional_values_into_an_integer_dtype_is_refused(tmp_path):
+    path = tmp_path / "a.nii"
+    _nifti(path, np.arange(24, dtype=np.int16).reshape(2, 3, 4), 0.5, 0.25)
+    lv.open(path).to_zarr(tmp_path / "a.zarr")
+    vol = lv.open(tmp_path / "a.zarr", dtype="int32")
+    with pytest.raises(lv.DataTypeError, match="not whole numbers"):
+        vol.compute()
