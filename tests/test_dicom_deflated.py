@@ -251,3 +251,23 @@ def test_two_deflated_copies_of_an_image_are_compared_by_their_values(tmp_path):
     ds.save_as(same, enforce_file_format=True)
     with pytest.raises(lv.SeriesError, match=r"copy\.dcm"):
         lv.open(tmp_path / "s", use_index=False)
+
+
+def test_a_deflated_file_is_checked_past_its_pixels_as_a_native_one(tmp_path):
+    """The scan inflates on through the pixel data: trailing padding after them is read past,
+    and bytes past the stated image that hold data are refused, as in a native file."""
+    truth = write_dicom_series(tmp_path / "pad", (16, 12, 3))
+    for f in truth.files:
+        ds = pydicom.dcmread(f)
+        ds.add_new(0xFFFCFFFC, "OB", b"\0" * 100)  # DataSetTrailingPadding
+        ds.file_meta.TransferSyntaxUID = DeflatedExplicitVRLittleEndian
+        ds.save_as(f, enforce_file_format=True)
+    np.testing.assert_array_equal(lv.open(tmp_path / "pad").compute(), truth.scaled())
+    more = write_dicom_series(tmp_path / "excess", (16, 12, 3))
+    for f in more.files:
+        ds = pydicom.dcmread(f)
+        ds.PixelData = ds.PixelData + b"\x01\x02" * 8  # 16 bytes of data past the image
+        ds.file_meta.TransferSyntaxUID = DeflatedExplicitVRLittleEndian
+        ds.save_as(f, enforce_file_format=True)
+    with pytest.raises(lv.FormatError, match=r"IM00000\.dcm: Pixel Data .* 16 more .*non-zero"):
+        lv.open(tmp_path / "excess")
