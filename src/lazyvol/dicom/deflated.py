@@ -31,6 +31,7 @@ __all__ = [
     "Inflater",
     "inflate_pixels",
     "inflate_spans",
+    "record_fetch",
 ]
 
 #: deflate cannot compress better than about 1032:1: a data set claiming more inflated bytes
@@ -199,6 +200,17 @@ def inflate_pixels(
             False,
         )
     rec.deflated = [start, span]
+    return stream.fetch
+
+
+def record_fetch(rec: FrameRecord, fetch: Fetch) -> Fetch:
+    """``fetch`` for bytes of ``rec``'s file at the offsets its record holds (a value its header
+    scan located, not read: a Siemens protocol): for a Deflated file, those of its inflated data
+    set, where such offsets count (inflated forward from its stream's start); ``fetch`` itself
+    elsewhere."""
+    if not rec.deflated:
+        return fetch
+    stream = Inflater(lambda pos, n: fetch(rec.path, pos, n, rec.size), rec.deflated[0], rec.size)
     return stream.fetch
 
 

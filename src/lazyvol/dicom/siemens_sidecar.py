@@ -31,6 +31,7 @@ import numpy as np
 from ..errors import LazyvolError
 from .bids_extra import RECEIVE_COIL, SIEMENS_COIL_TEXT, printed
 from .charset import before_nul
+from .deflated import record_fetch
 from .mosaic import csa_items, private_value, raw_text
 from .records import FrameRecord
 from .siemens_protocol import CSA_SERIES, PAT_MODE_TEXT, Protocol, pat_factors, read_protocol
@@ -377,7 +378,7 @@ def annotate_siemens(info: Any, slots: Sequence[FrameRecord | None], fetch: Fetc
         )
     elif first.modality == "MR":
         try:
-            series = fetch(first.path, int(at[0]), int(at[1]), first.size)
+            series = record_fetch(first, fetch)(first.path, int(at[0]), int(at[1]), first.size)
             protocol = read_protocol(series if len(series) == int(at[1]) else None)
         except (OSError, LazyvolError) as exc:
             info.warnings.append(
