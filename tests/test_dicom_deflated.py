@@ -301,3 +301,51 @@ def test_a_deflated_copy_of_a_real_series_reads_as_dcm2niix_converts_the_origina
         assert {"TxRefAmp", "ShimSetting", "BaseResolution"} <= ref.keys()
     reference = nib.load(tmp_path / "cmp" / "ref" / "ref.nii")
     np.testing.assert_array_equal(on_reference_grid(vol, reference), reference.get_fdata())
+
+
+def _with_tail(files, nbytes: int) -> None:
+    """Deflate each file with ``nbytes`` of zero trailing padding after its pixels (a data set
+    inflating to far more than its image: a deflate bomb's tail)."""
+    for f in files:
+        ds = pydicom.dcmread(f)
+        ds.add_new(0xFFFCFFFC, "OB", bytes(nbytes))  # DataSetTrailingPadding
+        ds.file_meta.TransferSyntaxUID = DeflatedExplicitVRLittleEndian
+        ds.save_as(f, enforce_file_format=True)
+
+
+def test_a_deflated_header_is_read_in_a_stream_as_pydicom_reads_it(tmp_path):
+    """``vol.dicom_header()`` of a Deflated file: pydicom's elements, parsed as the data set
+    inflates; pydicom's dcmread inflated the whole data set, a 64 MiB tail too, to show it."""
+    truth = write_dicom_series(tmp_path / "s", (16, 12, 2))
+    _with_tail(truth.files, 64 << 20)
+    vol = lv.open(tmp_path / "s")
+    tracemalloc.start()
+    try:
+        got = vol.dicom_header(k=1)
+        peak = tracemalloc.get_traced_memory()[1]
+    finally:
+        tracemalloc.stop()
+    ref = pydicom.dcmread(truth.files[1], stop_before_pixels=True)
+    assert got.file_meta.TransferSyntaxUID == DeflatedExplicitVRLittleEndian
+    assert [e.tag for e in got] == [e.tag for e in ref]
+    assert all(got[e.tag].value == e.value for e in ref)
+    assert peak < 16 << 20, peak
+
+
+def test_deflated_copies_are_compared_within_what_the_scan_inflated(tmp_path):
+    """Two copies of one SOPInstanceUID, one Deflated with a 64 MiB tail after its pixels: they
+    are compared by decoded values (another syntax), inflated up to the end of the pixels only;
+    pydicom's reader inflated the whole data set."""
+    truth = write_dicom_series(tmp_path / "s", (16, 12, 3), seed=9)
+    copy = tmp_path / "s" / "copy.dcm"
+    shutil.copy(truth.files[1], copy)
+    _with_tail([copy], 64 << 20)
+    tracemalloc.start()
+    try:
+        with pytest.warns(RuntimeWarning, match="exact duplicate"):
+            vol = lv.open(tmp_path / "s")
+        peak = tracemalloc.get_traced_memory()[1]
+    finally:
+        tracemalloc.stop()
+    np.testing.assert_array_equal(vol.compute(), truth.scaled())
+    assert peak < 32 << 20, peak

@@ -67,8 +67,10 @@ def _is_zarr(source: str) -> bool:
 def _read_dataset(path: str, size: int, mtime_ns: int, ino: int, ctime_ns: int) -> Any:
     import pydicom
 
+    from .dicom.deflated import header_dataset
+
     try:
-        return pydicom.dcmread(path, stop_before_pixels=True, force=True)
+        return header_dataset(path)  # (dcmread's, but a Deflated data set's read as it inflates)
     except (OSError, ValueError, EOFError, pydicom.errors.InvalidDicomError) as exc:
         raise FormatError(f"{path}: cannot read the DICOM header again: {exc}") from exc
 

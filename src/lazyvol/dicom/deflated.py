@@ -15,6 +15,7 @@ the frames it reads. A data set claiming more bytes than deflate can expand the 
 from __future__ import annotations
 
 import io
+import os
 import zlib
 from collections.abc import Callable, Sequence
 from typing import Any
@@ -31,6 +32,8 @@ __all__ = [
     "Inflater",
     "inflate_pixels",
     "inflate_spans",
+    "inflated_part10",
+    "header_dataset",
     "record_fetch",
 ]
 
@@ -212,6 +215,67 @@ def record_fetch(rec: FrameRecord, fetch: Fetch) -> Fetch:
         return fetch
     stream = Inflater(lambda pos, n: fetch(rec.path, pos, n, rec.size), rec.deflated[0], rec.size)
     return stream.fetch
+
+
+def _explicit_meta(meta: Any) -> bytes:
+    """The file meta group ``meta`` (pydicom's) saying Explicit VR Little Endian, as bytes."""
+    from pydicom.filebase import DicomBytesIO
+    from pydicom.filewriter import write_file_meta_info
+    from pydicom.uid import ExplicitVRLittleEndian
+
+    meta.TransferSyntaxUID = ExplicitVRLittleEndian
+    if 0x00020000 in meta:  # (its group length, of the longer UID: not written, pydicom reads on)
+        del meta[0x00020000]
+    out = DicomBytesIO()
+    out.is_little_endian, out.is_implicit_VR = True, False
+    write_file_meta_info(out, meta, enforce_standard=False)
+    return bytes(out.getvalue())
+
+
+def inflated_part10(rec: FrameRecord, fetch: Fetch) -> bytes:
+    """The Deflated file of ``rec`` as an Explicit VR Little Endian Part 10 file up to the end of
+    its pixel element (what pydicom decodes to compare two copies of an image): its data set
+    inflated within the span its header scan counted. pydicom's own reader inflates the whole
+    data set, whatever follows the pixels."""
+    from pydicom.filereader import _read_file_meta_info
+
+    start, end = rec.deflated[0] if rec.deflated else 0, rec.pixel_offset + rec.pixel_length
+    head = fetch(rec.path, 0, start, rec.size)
+    meta = _read_file_meta_info(io.BytesIO(head[132:]))
+    data = record_fetch(rec, fetch)(rec.path, 0, end, rec.size)
+    return bytes(128) + b"DICM" + _explicit_meta(meta) + data
+
+
+def header_dataset(path: str) -> Any:
+    """pydicom's data set of the file ``path`` without its pixel data (``dcmread`` with
+    ``stop_before_pixels``, ``force``); a Deflated data set's parsed as it inflates (within
+    :data:`HEADER_LIMIT` bytes, :data:`HEADER_KEEP` kept), where ``dcmread`` inflates the whole
+    data set, pixels and all, into memory."""
+    import pydicom
+    from pydicom.dataset import FileDataset
+    from pydicom.filereader import _at_pixel_data, _read_file_meta_info, read_dataset
+    from pydicom.uid import DeflatedExplicitVRLittleEndian
+
+    with open(path, "rb") as f:
+        preamble = f.read(132)
+        try:
+            meta = _read_file_meta_info(f) if preamble[128:] == b"DICM" else None
+        except Exception:  # (a damaged file meta: dcmread says why, or reads on with force)
+            meta = None
+        if meta is None or meta.get("TransferSyntaxUID") != DeflatedExplicitVRLittleEndian:
+            return pydicom.dcmread(path, stop_before_pixels=True, force=True)
+        start, size = f.tell(), os.fstat(f.fileno()).st_size
+
+        def read(pos: int, n: int) -> bytes:
+            f.seek(pos)
+            return f.read(n)
+
+        stream = Inflater(read, start, size, keep=HEADER_KEEP, limit=HEADER_LIMIT)
+        data: Any = InflatedFile(stream)  # (a binary file, as pydicom reads one)
+        ds = read_dataset(data, False, True, stop_when=_at_pixel_data)
+    out = FileDataset(path, ds, preamble[:128], meta, False, True)
+    out.set_original_encoding(False, True, ds._character_set)
+    return out
 
 
 def inflate_spans(

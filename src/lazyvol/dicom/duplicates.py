@@ -11,6 +11,7 @@ from typing import Any
 
 import numpy as np
 
+from .deflated import inflated_part10
 from .frame_table import rescale_pair
 from .model import EXACT_DUPLICATE_NOTE, NO_DECODER, UNDECIDED_HERE
 from .records import FrameRecord
@@ -208,7 +209,7 @@ def _decoded_difference(
     enhanced file's frame of each), and their stored values are equal, or, under different
     rescales (``pairs``), their rescaled values are, to float64 rounding; else why they are not
     shown to (for the refusal's message)."""
-    if max(a.size, b.size, _decoded_bytes(a), _decoded_bytes(b)) > DECODE_COMPARE_BYTES:
+    if max(a.data_size, b.data_size, _decoded_bytes(a), _decoded_bytes(b)) > DECODE_COMPARE_BYTES:
         # nothing allocated from a header's claim beyond the bound
         return f"{NOT_COMPARED} (over {DECODE_COMPARE_BYTES} bytes)"
     missing = next((m for m in map(decoder_missing, (a, b)) if m), "")
@@ -263,7 +264,10 @@ def _decoded(rec: FrameRecord, fetch: Fetch, cache: dict[str, Any]) -> Any:
 
         import pydicom
 
-        data = fetch(rec.path, 0, rec.size, rec.size)
+        # (a Deflated file: its data set inflated as far as the scan counted it, not whole)
+        data = (
+            inflated_part10(rec, fetch) if rec.deflated else fetch(rec.path, 0, rec.size, rec.size)
+        )
         with warnings.catch_warnings():
             # pydicom's remarks on the file (a VR other than its syntax's, ...) are not the
             # comparison's result, and a warnings filter set to "error" must not decide it
