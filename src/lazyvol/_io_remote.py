@@ -63,11 +63,26 @@ _FS_LOCK = threading.Lock()
 _FS: dict[tuple[int, str, str, float], Any] = {}
 
 
-def with_timeouts(protocol: str, options: dict[str, Any]) -> dict[str, Any]:
-    """Add lazyvol's timeouts where the caller set none (HTTP via aiohttp, S3 via botocore)."""
+def with_timeouts(
+    protocol: str, options: dict[str, Any], *, asynchronous: bool = False
+) -> dict[str, Any]:
+    """Add lazyvol's timeouts where the caller set none (HTTP via aiohttp, S3 via botocore); for
+    ``reference://``, to its ``remote_options`` when ``remote_protocol`` names the targets'.
+
+    A reference filesystem is made ``asynchronous`` (zarr's store) or not (the byte layer), its
+    targets' filesystem with it, whatever the options say: fsspec refuses a reference filesystem
+    whose target filesystem differs (the ``asynchronous=True`` zarr's recipe gives both was
+    refused by the byte layer, and the targets of options without it by zarr's store)."""
     timeout = remote_timeout()
     opts = dict(options)
-    if protocol in ("http", "https"):
+    if protocol == "reference":
+        remote = dict(opts.get("remote_options") or {})
+        target = opts.get("remote_protocol")
+        if isinstance(target, str) and target != "reference":
+            remote = with_timeouts(target, remote)
+        opts["remote_options"] = {**remote, "asynchronous": asynchronous}
+        opts["asynchronous"] = asynchronous
+    elif protocol in ("http", "https"):
         import aiohttp
 
         client = dict(opts.get("client_kwargs") or {})

@@ -263,7 +263,7 @@ class StoreRoot:
             path = os.path.join(self.path, array)
             return LocalStore(path, read_only=True) if checked else BoundedLocalStore(path)
         loc = self.loc.join(array)
-        opts = _io.with_timeouts(loc.protocol, loc.options.to_dict())
+        opts = _io.with_timeouts(loc.protocol, loc.options.to_dict(), asynchronous=True)
         try:
             from ._zarr_http import bounded_store  # (bounded; HTTP ranged reads checked)
 
