@@ -20,6 +20,10 @@ needs one), with the reader's own credentials::
                            remote_options={"anon": True, "asynchronous": True})
     g = zarr.open_group(zarr.storage.FsspecStore(fs, read_only=True), mode="r", zarr_format=2)
 
+lazyvol opens them as it opens the source (axes, affine, scaling: ``lazyvol.zarr_refs``)::
+
+    vol = lazyvol.open("reference://", storage_options={"fo": "refs.json"})
+
 What the array holds:
 
 - the **stored values** with their exact dtype and byte order (``'>i2'`` for big-endian data);

@@ -1,6 +1,6 @@
 """Read Volumes from Zarr stores, local or remote: lazyvol's own (written by
 :func:`~lazyvol.zarr_write.write_zarr`, re-exported here), OME-Zarr 0.5 (Zarr v3) and OME-Zarr 0.4
-(Zarr v2) images.
+(Zarr v2) images, and references :func:`lazyvol.references` wrote (``lazyvol.zarr_refs``).
 
 Layout of a store written by lazyvol::
 
@@ -22,9 +22,8 @@ order, where ``x`` is ``i``, ``y`` is ``j`` and ``z`` is ``k``. A C-ordered ``(k
 exactly the byte layout of a Fortran-ordered ``(i, j, k)`` NIfTI image, and the axis order is the
 one OME-Zarr requires (time, then space with x fastest).
 
-Geometry: see ``lazyvol.zarr_ome`` (OME scale/translation with RFC-4 orientations, exact for an
-affine without rotation; the exact affine in lazyvol's attributes and the NIfTI-Zarr header).
-
+Geometry: ``lazyvol.zarr_ome`` (OME scale/translation with RFC-4 orientations, exact without
+rotation; the exact affine in lazyvol's attributes and the NIfTI-Zarr header).
 Remote stores (``s3://``, ``gs://``, ``http(s)://``, anything fsspec resolves; pass
 ``storage_options``): metadata and the manifest are read whole, chunk data through zarr's
 :class:`zarr.storage.FsspecStore`, and every chunk is verified against the manifest as it is read,
@@ -88,6 +87,7 @@ from .zarr_read import (
     read_block_or_fallback,
     read_manifest,
 )
+from .zarr_refs import is_references, open_references
 from .zarr_store import StoreRoot, followed_size
 from .zarr_write import write_zarr
 
@@ -266,9 +266,11 @@ def open_store(
     level = check_level(level, root.display)
     group_raw, attrs = _group_meta(root)
     vol: Volume | None = None
-    if isinstance(attrs.get("lazyvol"), dict):
-        opened = _OpenLazyvol(root, attrs["lazyvol"], level, require_checksums)
-        vol = opened.volume(chunks, group_raw, fallback)
+    lv = attrs.get("lazyvol")
+    if isinstance(lv, dict) and is_references(lv):  # (those lazyvol.references writes)
+        vol = open_references(root, lv, chunks, level, scale, require_checksums)
+    elif isinstance(lv, dict):
+        vol = _OpenLazyvol(root, lv, level, require_checksums).volume(chunks, group_raw, fallback)
     else:
         manifest = next((k for k in (MANIFEST, LEGACY_MANIFEST) if root.holds(k)), None)
         if manifest is not None:

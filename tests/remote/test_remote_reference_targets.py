@@ -1,6 +1,6 @@
-"""``lv.open("reference://", storage_options={"fo": ...})`` of kerchunk references whose targets
-are URLs (http://, s3://), read through real loopback servers and compared with nibabel's
-reading of the local file the targets hold."""
+"""``lv.open("reference://", storage_options={"fo": ...})`` of kerchunk references: another
+tool's whose targets are URLs (http://, s3://), and lazyvol's own, read through real loopback
+servers and compared with nibabel's and pydicom's reading of the local files."""
 
 from __future__ import annotations
 
@@ -8,10 +8,13 @@ import json
 
 import nibabel as nib
 import numpy as np
+import pydicom
 import pytest
 from remote_servers import S3, HttpServer
 
 import lazyvol as lv
+from lazyvol.errors import UnsupportedError
+from lazyvol.testing.dicom import write_dicom_series
 from lazyvol.testing.nifti import write_phantom_nifti
 
 
@@ -92,3 +95,60 @@ def test_references_to_url_targets_open_with_the_files_values(
     options = {"fo": str(tmp_path / "refs.json"), **_FORMS[form](where, opts)}
     vol = lv.open("reference://", storage_options=options)
     np.testing.assert_array_equal(np.asarray(vol.compute()), np.asarray(nii.dataobj.get_unscaled()))
+
+
+# -- the references lazyvol.references writes ----------------------------------------------------
+
+
+def _written(tmp_path, source, **options) -> dict:
+    """``lv.open`` options reading the references of ``source`` from a JSON file."""
+    path = tmp_path / "own.json"
+    path.write_text(json.dumps(lv.references(source, **options)), encoding="utf-8")
+    return {"storage_options": {"fo": str(path)}}
+
+
+@pytest.mark.parametrize("where", ["local", "http"])
+@pytest.mark.parametrize(("shape", "dtype"), [((9, 7, 6), "int16"), ((6, 5, 4, 3), "float32")])
+def test_lazyvols_own_nifti_references_open_as_the_file(
+    tmp_path, where, shape, dtype, http_server: HttpServer
+):
+    """``lv.open("reference://", ...)`` of references lazyvol.references wrote was refused with
+    "attribute lazyvol.format = None, expected 'lazyvol-zarr'": their group attributes
+    ("lazyvol": affine, stored axes, the source's metadata) were taken for a lazyvol store's,
+    which states its format. They now open as the file opens: axes (i, j, k, ...), the affine,
+    the values scaled as nibabel scales them (scale=False: the stored values)."""
+    path = write_phantom_nifti(tmp_path / "a.nii", shape, dtype=dtype, slope=0.5, inter=3.0)
+    source = path if where == "local" else http_server.put("v/a.nii", open(path, "rb").read())
+    nii = nib.load(path)
+    options = _written(tmp_path, source)
+    vol = lv.open("reference://", **options)
+    np.testing.assert_allclose(np.asarray(vol.compute()), nii.get_fdata(), rtol=1e-6)
+    np.testing.assert_allclose(vol.affine, nii.affine, atol=1e-6)
+    stored = lv.open("reference://", scale=False, **options)
+    np.testing.assert_array_equal(np.asarray(stored.compute()), nii.dataobj.get_unscaled())
+
+
+def test_lazyvols_own_dicom_references_open_as_pydicom_reads_the_files(tmp_path):
+    write_dicom_series(tmp_path / "s", (8, 6, 5), slope=2.0, intercept=-1024.0)
+    files = sorted((tmp_path / "s").iterdir())
+    vol = lv.open("reference://", **_written(tmp_path, tmp_path / "s"))
+    got = np.asarray(vol.compute())
+    # pydicom: each file's pixels (rows j, columns i) rescaled, placed at its slice index along
+    # the volume's k axis (found from the file's position against the affine)
+    inverse = np.linalg.inv(vol.affine)
+    for f in files:
+        ds = pydicom.dcmread(f)
+        lps = np.asarray(ds.ImagePositionPatient, dtype=float)
+        k = round(float((inverse @ [-lps[0], -lps[1], lps[2], 1.0])[2]))
+        want = ds.pixel_array.T * float(ds.RescaleSlope) + float(ds.RescaleIntercept)
+        np.testing.assert_allclose(got[:, :, k], want)
+
+
+def test_lazyvols_own_references_with_rescale_per_slice_are_refused_scaled(tmp_path):
+    slopes, inters = [1.0, 2.0, 0.5], [0.0, 3.0, -1.0]
+    truth = write_dicom_series(tmp_path / "s", (6, 5, 3), slope=slopes, intercept=inters)
+    options = _written(tmp_path, tmp_path / "s", per_slice_rescale="arrays")
+    with pytest.raises(UnsupportedError, match=r"per slice.*scale=False"):
+        lv.open("reference://", **options)
+    stored = lv.open("reference://", scale=False, **options)
+    np.testing.assert_array_equal(np.asarray(stored.compute()), truth.stored)
