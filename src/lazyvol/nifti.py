@@ -25,7 +25,7 @@ from .chunking import PlanArray, normalize_chunks, plan_array
 from .config import check_volume_bytes
 from .errors import FormatError, SourceNotFoundError
 from .nifti_fields import ParsedHeader, vox_offset_error
-from .nifti_gzhead import compressed_error, data_compression
+from .nifti_gzhead import compressed_error, data_compression, is_gzipped
 from .nifti_header import (
     NIFTI_SUFFIXES,
     check_header,
@@ -87,13 +87,19 @@ def _stated_scaling(loc: Location, hdr: ParsedHeader) -> tuple[float, float]:
 
 
 def _check_sizes(
-    loc: Location, data: Location, stamp: SourceStamp, shape: tuple[int, ...], end: int, what: str
+    loc: Location,
+    data: Location,
+    stamp: SourceStamp,
+    shape: tuple[int, ...],
+    end: int,
+    what: str,
+    compressed: bool,
 ) -> None:
-    """Refuse a data file that cannot hold the ``end`` bytes the header needs (the message
-    names the data file: the ``.img`` of a pair)."""
+    """Refuse a data file (``compressed``: a gzip stream) that cannot hold the ``end`` bytes the
+    header needs (the message names the data file: the ``.img`` of a pair)."""
     size = stamp.size
     where = str(loc) if data == loc else f"{data} (data of {loc})"
-    if not data.name.lower().endswith(".gz"):
+    if not compressed:
         kind = (
             "" if is_single_file(data) else data_compression(data, stamp, end)
         )  # (a .nii: read_head)
@@ -201,10 +207,10 @@ def open_nifti(
     if offset < min_offset:
         raise vox_offset_error(loc, offset, hdr.format == "nifti2", single)
     what = f"vox_offset {offset} + {data_bytes} bytes of {disk_dtype} data for dim {list(shape)}"
-    _check_sizes(loc, data_loc, stamp, shape, offset + data_bytes, what)
+    compressed = is_gzipped(data_loc, stamp)
+    _check_sizes(loc, data_loc, stamp, shape, offset + data_bytes, what, compressed)
     if not data_loc.is_remote:  # tasks may run in another working directory
         data_loc = Location(os.path.abspath(data_loc.url))
-    compressed = data_loc.name.lower().endswith(".gz")
     plan = NiftiPlan(
         loc=data_loc,
         stamp=stamp,

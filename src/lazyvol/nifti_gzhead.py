@@ -21,6 +21,7 @@ __all__ = [
     "gzip_isize",
     "inflate",
     "is_gzip_name",
+    "is_gzipped",
     "read_head",
 ]
 
@@ -31,6 +32,31 @@ _HEAD_CHUNK = 64 * 2**10
 def is_gzip_name(loc: Location) -> bool:
     """True for a ``.gz`` name."""
     return loc.name.lower().endswith(".gz")
+
+
+#: Whether a URL's bytes start with gzip's magic, by its stamp (the first bytes read to parse
+#: its header tell it; the open then asks again): at most :data:`_SNIFFED_KEPT`, oldest dropped.
+_SNIFFED: dict[SourceStamp, bool] = {}
+_SNIFFED_KEPT = 256
+
+
+def is_gzipped(loc: Location, stamp: SourceStamp, head: bytes | None = None) -> bool:
+    """Whether ``loc`` is read as a gzip stream: a ``.gz`` name, or a URL of a single-file image
+    whose bytes (``head``: its first bytes, when read) start with gzip's magic (a URL names no
+    file its user can rename: a download API's ``get?id=3``, a ``.nii.gz`` stored as
+    ``scan.nii``). A local file so misnamed is refused instead, the message saying to rename it
+    (:func:`compressed_error`)."""
+    if is_gzip_name(loc):
+        return True
+    if not loc.is_remote or stamp.size < 2 or loc.name.lower().endswith((".hdr", ".img")):
+        return False
+    known = _SNIFFED.get(stamp)
+    if known is None:
+        start = head if head is not None else _io.read(loc, 0, 2, expect=stamp)
+        known = _SNIFFED[stamp] = start[:2] == b"\x1f\x8b"
+        while len(_SNIFFED) > _SNIFFED_KEPT:
+            _SNIFFED.pop(next(iter(_SNIFFED)), None)
+    return known
 
 
 def inflate(
@@ -153,6 +179,8 @@ def read_head(loc: Location, n: int, stamp: SourceStamp | None = None) -> bytes:
         assert isinstance(out, bytes)
         return out
     head = _io.read(loc, 0, min(n, size), expect=stamp)
+    if is_gzipped(loc, stamp, head):  # (a URL of a gzip stream not named .gz)
+        return inflate(loc, stamp, n, keep=True)
     kind = compression_kind(head[:6])  # (no header starts so: sizeof_hdr is 348 or 540)
     if kind == "zlib" and not _decodes(kind, head, whole=len(head) >= size):
         kind = ""  # (two bytes that happen to be a zlib header: a file that is not NIfTI)

@@ -99,7 +99,7 @@ def sniff_head(head: bytes) -> str:
     ):
         return "nifti"
     if head[:2] == b"\x1f\x8b" and sniff_head(_inflated_start(head)) == "nifti":
-        return "nifti"  # gzip-compressed, not named so: the NIfTI reader says to rename it
+        return "nifti"  # gzip, not named so: read as gzip at a URL, a local file told to rename
     return "unknown"
 
 
