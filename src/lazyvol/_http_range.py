@@ -514,12 +514,21 @@ def read_whole(loc: Location, limit: int, *, what: str, fix: str) -> bytes:
     return data
 
 
-async def whole(fs: Any, session: Any, loc: Location, limit: int, what: str, fix: str) -> bytes:
+async def whole(
+    fs: Any,
+    session: Any,
+    loc: Location,
+    limit: int,
+    what: str,
+    fix: str,
+    check: Callable[[Mapping[str, str], bytes], None] | None = None,
+) -> bytes:
     """The whole object ``loc`` (HTTP(S)): one GET without ``Range`` (a body encoded on the fly
     decoded, as any client reads it), tried again on 429/502/503/504 and hang-ups as ranged
     reads are; refused (:func:`too_large`) when its ``Content-Length`` states more than
     ``limit`` bytes, before any is read, or when its body goes on past ``limit`` bytes, of
-    which no more than ``limit + 1`` are held."""
+    which no more than ``limit + 1`` are held; ``check(headers, body)`` raises for an answer
+    the caller refuses."""
     url = fs.encode_url(fs_path(loc, fs))
 
     async def answer(r: Any) -> bytes:
@@ -542,6 +551,8 @@ async def whole(fs: Any, session: Any, loc: Location, limit: int, what: str, fix
         data, _ = await _body(r, 0, limit + 1, drain=False)
         if len(data) > limit:
             raise too_large(loc, None, limit, what, fix)
+        if check is not None:
+            check(r.headers, data)
         return data
 
     return await get_retried(

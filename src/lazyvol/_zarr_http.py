@@ -44,11 +44,11 @@ from ._http_range import (
     whole,
 )
 from ._io_remote import _etag, _mtime_ns, _retry_after
-from ._location import Location
+from ._location import Location, display_url
 from ._range_refusal import range_refused, stated
-from ._remote_errors import _status
+from ._remote_errors import _status, html_page, html_refusal
 from ._retry import ATTEMPTS, hung_up, wait_before_retry
-from .errors import LazyvolError, RemoteReadError
+from .errors import FormatError, LazyvolError, RemoteReadError
 from .sources import SourceStamp
 
 __all__ = ["BoundedFsspecStore", "bounded_store"]
@@ -102,13 +102,17 @@ class BoundedFsspecStore(FsspecStore):  # type: ignore[misc]
     def _url(self, key: str) -> str:
         return f"{self.path.rstrip('/')}/{key.lstrip('/')}"
 
+    def _chunk(self, key: str) -> bool:
+        """Whether ``key`` is a chunk file, not a metadata file (its limit is a chunk's)."""
+        return self.limit_of is None or self.limit_of(key) == self.limit_of("c/0")
+
     def _limit(self, key: str) -> int:
         """The most bytes a read of ``key`` may return (0: no bound): for a chunk file (not a
         metadata file), the bound its array's metadata gives when it gives one."""
         if self.limit_of is None:
             return 0
         limit = self.limit_of(key)
-        return self.file_limit or limit if limit == self.limit_of("c/0") else limit
+        return self.file_limit or limit if self._chunk(key) else limit
 
     def _check(self, key: str, byte_range: ByteRequest | None) -> int:
         """The most bytes a read of ``key`` may return (0: none set); a range asking for more is
@@ -205,10 +209,9 @@ class CheckedFsspecStore(BoundedFsspecStore):
                 await self._open()
             url = self._url(key)
             session = await self.fs.set_session()
+            what, check = f"the Zarr store's file {key}", _no_page(key, url, self._chunk(key))
             try:
-                data = await whole(
-                    self.fs, session, Location(url), limit, f"the Zarr store's file {key}", self.fix
-                )
+                data = await whole(self.fs, session, Location(url), limit, what, self.fix, check)
             except FileNotFoundError as exc:
                 if isinstance(exc, LazyvolError):
                     raise
@@ -264,6 +267,31 @@ class CheckedFsspecStore(BoundedFsspecStore):
         self, prototype: BufferPrototype, key_ranges: Iterable[tuple[str, ByteRequest | None]]
     ) -> list[Buffer | None]:
         return list(await asyncio.gather(*(self.get(k, prototype, r) for k, r in key_ranges)))
+
+
+def _no_page(key: str, url: str, chunk: bool) -> Callable[[Mapping[str, str], bytes], None]:
+    """The check of an answer for file ``key`` at ``url`` (``chunk``: not a metadata file): an
+    HTML page (``Content-Type: text/html`` and a body that is one, :func:`html_page`: a chunk's
+    bytes alone may start so) is no such file, as :meth:`~lazyvol.zarr_store.StoreRoot.holds`
+    takes it: a metadata file zarr looks for is missing (FileNotFoundError), a chunk is refused
+    naming it. A host answering a path it does not have with a page and status 200 had zarr
+    decode the page as a missing chunk ("cannot reshape", a decompressor's error, or values
+    made of the page's bytes)."""
+
+    def check(headers: Mapping[str, str], data: bytes) -> None:
+        if "html" not in str(headers.get("Content-Type", "")).lower() or not html_page(data):
+            return
+        if not chunk:
+            raise FileNotFoundError(url)
+        raise FormatError(
+            html_refusal(
+                display_url(url),
+                f"chunk {key} of the Zarr store is that page, not the chunk's bytes; a missing "
+                "chunk is read as the fill value only when the server answers 404",
+            )
+        )
+
+    return check
 
 
 async def _suffix(fs: Any, session: Any, loc: Location, n: int) -> tuple[bytes, SourceStamp | None]:

@@ -155,13 +155,16 @@ class StoreRoot:
     def absent(self, key: str) -> bool:
         """True when file ``key`` does not exist (:meth:`exists`) and is not a symbolic link (or
         reached through one, inside the store) that leads to no file: such a file is one not
-        fetched (a git-annex / DataLad dataset), never absent.
+        fetched (a git-annex / DataLad dataset), never absent. A remote metadata file a server
+        answers with an HTML page is absent (:meth:`holds`).
 
         Raises
         ------
         FormatError
             It is such a link (naming it, where it leads and how to get it).
         """
+        if self.is_remote and key.rsplit("/", 1)[-1] in _METADATA_NAMES:
+            return not self.holds(key)
         if self.exists(key):
             return False
         if not self.is_remote:
