@@ -70,6 +70,7 @@ from ._location import (
     is_url,
 )
 from ._special_files import link_to_nothing
+from ._url_check import page_link
 from .errors import (
     FormatError,
     LazyvolError,
@@ -287,7 +288,7 @@ def _http_find(
         # What the folder holds (an index page's sort links, ``?C=N;O=D``, are no entries). A
         # loop shows the same files again; a folder of folders only (DICOM/1/1/...) may well list
         # what its parent lists: the depth limit ends a loop of those.
-        held = [e for e in entries if not (urlsplit(str(e["name"])).query or "#" in str(e["name"]))]
+        held = [e for e in entries if _in_folder(str(e["name"]), url, anywhere=True)]
         names = tuple(sorted(str(e["name"]).rstrip("/").rsplit("/", 1)[-1] for e in held))
         has_files = any(e.get("type") != "directory" for e in held)
         # (folders only: a third listing of the same folders is a loop, a second one may be a
@@ -336,6 +337,7 @@ def _http_page(
     asked for, are raised."""
     try:
         entries: list[dict[str, Any]] = retried(loc, lambda: fs.ls(url, detail=True))
+        entries = [{**e, "name": page_link(str(e["name"]), url)} for e in entries]
     except Exception as exc:
         if not sub:
             raise
@@ -357,12 +359,18 @@ def _http_page(
     return entries
 
 
-def _in_folder(link: str, root: str) -> bool:
+def _in_folder(link: str, root: str, *, anywhere: bool = False) -> bool:
     """Whether ``link`` (a link of an index page under folder ``root``, resolved) names an entry
-    of that folder: the same scheme, host and port, a path under the folder's, no query or
-    fragment (an index page's column sort links, ``?C=N;O=D``)."""
+    of that folder (``anywhere``: or any link that is no sort link): the same scheme, host and
+    port, a path under the folder's, no fragment, and the folder URL's query or none (an index
+    page's column sort links, ``?C=N;O=D``, are not entries; a folder's ``?token=...`` is each
+    entry's: :func:`~lazyvol._url_check.page_link`)."""
     got, top = urlsplit(link), urlsplit(root)
-    if got.query or got.fragment or got.scheme.lower() != top.scheme.lower():
+    if got.query != top.query or got.fragment:
+        return False
+    if anywhere:
+        return True
+    if got.scheme.lower() != top.scheme.lower():
         return False
     try:
         if (got.hostname, _port(got)) != (top.hostname, _port(top)):

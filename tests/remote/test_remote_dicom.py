@@ -16,6 +16,7 @@ import os
 import pickle
 from collections.abc import Iterator
 from pathlib import Path
+from urllib.parse import urlsplit
 
 import numpy as np
 import pydicom
@@ -154,6 +155,38 @@ def test_a_series_folder_behind_an_http_index_page_opens(tmp_path: Path):
         assert [(os.path.basename(p), why.split(":")[0]) for p, why in skipped] == [
             ("zz_dangling.dcm", "listed on the folder's index page but not served")
         ]
+
+
+def test_a_web_folder_url_with_a_token_query_is_read_as_the_folder(tmp_path: Path):
+    """``https://host/series/?token=abc`` (a share link whose server wants the token on every
+    request) was read as one object, its index page ("no DICOM image volume found ... an HTML
+    page"): fsspec joined each relative link of the page to the whole URL
+    (``.../series/?token=abc/IM0.dcm``, the link inside the query), so no link was an entry of
+    the folder. Links are now resolved against the page and carry its query; the page's sort
+    links and a hidden file stay out, a subfolder is listed with the token too."""
+    truth = write_dicom_series(tmp_path / "www" / "series" / "sub", (16, 12, 5), seed=5)
+    (tmp_path / "www" / "series" / ".hidden.dcm").write_bytes(Path(truth.files[0]).read_bytes())
+    asked: list[str] = []
+
+    class Token(_Quiet):
+        def index_links(self, path: str) -> list[str] | None:
+            return _SORT_LINKS + _entry_links(path)
+
+        def send_head(self):  # type: ignore[no-untyped-def]
+            asked.append(self.path)
+            if not self.path.endswith("?token=abc"):
+                self.send_error(403)
+                return None
+            return super().send_head()
+
+    with _web_folder(tmp_path / "www", Token) as base:
+        vol = lv.open(f"{base}/series/?token=abc")
+        np.testing.assert_array_equal(vol.compute(), truth.stored)
+        skipped = lv.scan(f"{base}/series/?token=abc").skipped
+    files = sorted(os.path.basename(urlsplit(f).path) for f in vol.meta["files"])
+    assert files == sorted(os.path.basename(f) for f in truth.files)
+    assert [urlsplit(p).path for p, _ in skipped] == ["/series/.hidden.dcm"], skipped
+    assert not [p for p in asked if "C=" in p], asked
 
 
 def test_headers_of_a_remote_series_say_they_are_not_read_remotely(tmp_path: Path):

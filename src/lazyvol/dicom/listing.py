@@ -10,6 +10,7 @@ from __future__ import annotations
 import os
 from operator import itemgetter
 from typing import Any
+from urllib.parse import urlsplit
 
 from .._io import Location, list_objects, stamp
 from ..config import max_scan_files
@@ -194,10 +195,15 @@ def _visible(root: str, found: list[Any], skipped: list[tuple[str, str]]) -> lis
     """The objects of ``found`` (``(Location, stamp)``) whose key under the prefix ``root`` has no
     hidden part (a name starting with "."), the others appended to ``skipped``: the rule of
     :func:`find_files` for folders."""
-    base = root if root.endswith("/") else root + "/"
+
+    def key(url: str) -> str:  # (a web folder's ?token=... is each entry's: not in its key)
+        return urlsplit(url).path if url.lower().startswith(("http://", "https://")) else url
+
+    base = key(root) if key(root).endswith("/") else key(root) + "/"
     out = []
     for child, st in found:
-        rel = child.url[len(base) :] if child.url.startswith(base) else ""
+        url = key(child.url)
+        rel = url[len(base) :] if url.startswith(base) else ""
         if any(part.startswith(".") for part in rel.split("/")):
             skipped.append((child.url, HIDDEN))
         else:
