@@ -10,8 +10,8 @@ Reads are exact:
 
 - local files: ``os.preadv`` straight into the caller's buffer (:func:`read_into`), or a read-only
   memory map of an uncompressed block (:func:`map_array`);
-- URLs: one ranged request per range (``fs.cat_file(path, start, end)``), many ranges at once with
-  ``fs.cat_ranges`` (:func:`read_ranges`); no block read-ahead.
+- URLs: one ranged request per range (``fs.cat_file(path, start, end)``; HTTP(S) and S3 their
+  own, checked: ``lazyvol._http_range``, ``lazyvol._s3_range``), many at once (:func:`read_ranges`).
 
 Credentials come only from ``storage_options`` or the environment (the usual ``AWS_*``,
 ``GOOGLE_APPLICATION_CREDENTIALS``, ...). They are pickled with a location (a worker needs them) but
@@ -69,6 +69,7 @@ from ._location import (
     identity_url,
     is_url,
 )
+from ._s3_range import is_s3, s3_ranges
 from ._special_files import link_to_nothing
 from ._url_check import page_link
 from .errors import (
@@ -468,6 +469,11 @@ def _is_http(loc: Location) -> bool:
 def _remote(loc: Location, offset: int, length: int, expect: SourceStamp | None) -> bytes:
     """One remote range: checked HTTP(S) GETs (:mod:`lazyvol._http_range`), else fsspec's
     ``cat_file``."""
+    if is_s3(loc) and length:
+        (got,) = s3_ranges(filesystem(loc), [(loc, offset, length, expect)])
+        if isinstance(got, BaseException):
+            raise got
+        return got
     if not _is_http(loc) or length == 0:
         return ranged(filesystem(loc), loc, offset, length, expect)
     (res,) = read_many(filesystem(loc), [Want(loc, offset, length, expect)])
@@ -507,6 +513,8 @@ def read_ranges(requests: Iterable[RangeRequest]) -> list[bytes]:
         got: list[bytes | LazyvolError]
         if _is_http(first):
             got = read_many(fs, [Want(*reqs[i]) for i in members])
+        elif is_s3(first):
+            got = s3_ranges(fs, [reqs[i] for i in members])
         else:
             got = _cat_ranges(fs, first, [reqs[i] for i in members])
         for i, res in zip(members, got, strict=True):

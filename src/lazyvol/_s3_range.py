@@ -1,0 +1,110 @@
+"""Ranged GETs of S3 objects (``s3://``, ``s3a://``) through s3fs's client, each answer judged by
+its status and headers before its body is read.
+
+s3fs's ``cat_file`` reads the whole body of the answer to a ranged ``GetObject``: an S3-compatible
+server that ignores ``Range`` (a gateway, a proxy that drops the header) sent the whole object,
+every byte of it received, before the byte layer refused a read of the wrong length. Here an
+answer is taken only when it is the range asked (status 206, a ``Content-Range`` starting at the
+offset asked, no more bytes than asked); else its body is closed unread (closing its connection)
+and the read refused. Requests of one batch go out together (at most :data:`CONCURRENCY` at once).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import re
+from collections.abc import Mapping, Sequence
+from typing import Any
+
+from ._io_remote import exact, fs_path, translate
+from ._location import Location
+from .errors import LazyvolError, RemoteReadError
+from .sources import SourceStamp
+
+__all__ = ["CONCURRENCY", "is_s3", "s3_ranges"]
+
+#: Requests in flight at once per batch.
+CONCURRENCY = 32
+
+_CONTENT_RANGE = re.compile(r"^\s*bytes\s+(\d+)-(\d+)/(\d+|\*)\s*$", re.IGNORECASE)
+
+
+def is_s3(loc: Location) -> bool:
+    """Whether ``loc`` is read through s3fs."""
+    return loc.protocol in ("s3", "s3a")
+
+
+def s3_ranges(
+    fs: Any, reqs: Sequence[tuple[Location, int, int, SourceStamp | None]]
+) -> list[bytes | LazyvolError]:
+    """The bytes of every range ``(loc, offset, length, expect)`` of ``reqs`` (S3 objects of the
+    filesystem ``fs``), in order; a failed range gives its typed error in its place."""
+    from fsspec.asyn import sync
+
+    async def gather() -> list[bytes | BaseException]:
+        gate = asyncio.Semaphore(CONCURRENCY)
+
+        async def one(loc: Location, offset: int, length: int) -> bytes:
+            async with gate:
+                return await _get(fs, loc, offset, offset + length)
+
+        coros = (one(loc, off, n) for loc, off, n, _e in reqs)
+        return list(await asyncio.gather(*coros, return_exceptions=True))
+
+    out: list[bytes | LazyvolError] = []
+    for (loc, off, n, expect), res in zip(reqs, sync(fs.loop, gather), strict=True):
+        what = f"reading bytes {off}-{off + n - 1}"
+        if isinstance(res, BaseException):
+            out.append(translate(res, loc, what, off, expect))
+            continue
+        try:
+            out.append(exact(loc, off, n, res))
+        except LazyvolError as exc:
+            out.append(exc)
+    return out
+
+
+async def _get(fs: Any, loc: Location, start: int, stop: int) -> bytes:
+    """Bytes ``start``-``stop - 1`` of ``loc``: one ``GetObject``, its body read only when the
+    answer is that range (:func:`_not_the_range`)."""
+    if stop <= start:
+        return b""
+    bucket, key, version = fs.split_path(fs_path(loc, fs))
+    resp = await fs._call_s3(
+        "get_object",
+        Bucket=bucket,
+        Key=key,
+        Range=f"bytes={start}-{stop - 1}",
+        **({"VersionId": version} if version else {}),
+    )
+    body = resp["Body"]
+    try:
+        refusal = _not_the_range(loc, start, stop, resp)
+        if refusal is not None:
+            raise refusal
+        return bytes(await body.read())
+    finally:
+        body.close()  # (unread: the connection is closed, the rest of the object not received)
+
+
+def _not_the_range(
+    loc: Location, start: int, stop: int, resp: Mapping[str, Any]
+) -> RemoteReadError | None:
+    """The error of an answer to a GET of bytes ``start``-``stop - 1`` that is not that range
+    (a whole-object answer: status 200, no ``Content-Range``, or more bytes than asked), else
+    None."""
+    status = (resp.get("ResponseMetadata") or {}).get("HTTPStatusCode")
+    label = str(resp.get("ContentRange") or "")
+    length = resp.get("ContentLength")
+    m = _CONTENT_RANGE.match(label)
+    if status == 206 and m is not None and int(m.group(1)) == start:
+        if not isinstance(length, int) or length <= stop - start:
+            return None
+    said = f"HTTP {status}, Content-Range {label or '(none)'!r}, Content-Length {length}"
+    return RemoteReadError(
+        f"{loc.display}: asked for bytes {start}-{stop - 1} ({stop - start} bytes), the server "
+        f"answered with other bytes ({said}): it ignores Range requests (or a proxy in between "
+        "drops them), so every read would receive the whole object; the answer was closed "
+        "unread and nothing was used. Use an S3 endpoint that honours Range, or copy the file "
+        "locally first"
+    )
