@@ -3,7 +3,8 @@ process, exact ranged requests and object stamps (size, ETag, last-modified); ev
 raised as the typed lazyvol error :mod:`lazyvol._remote_errors` makes of it, naming the URL
 without credentials.
 
-Remote requests time out after ``LAZYVOL_REMOTE_TIMEOUT`` seconds without progress (default 30).
+Remote requests time out after ``LAZYVOL_REMOTE_TIMEOUT`` seconds without progress (default 30),
+and after ``LAZYVOL_REMOTE_DEADLINE`` seconds in all when it is set.
 """
 
 from __future__ import annotations
@@ -21,7 +22,15 @@ from typing import Any, TypeVar
 
 from ._io_local import short_read
 from ._location import Location
-from ._remote_errors import _chain, _status, no_filesystem, remote_timeout, scrub, translate
+from ._remote_errors import (
+    _chain,
+    _status,
+    no_filesystem,
+    remote_deadline,
+    remote_timeout,
+    scrub,
+    translate,
+)
 from ._retry import hung_up, wait_before_retry
 from ._warn import warn as _warn_user
 from .errors import (
@@ -60,7 +69,7 @@ __all__ = [
 
 
 _FS_LOCK = threading.Lock()
-_FS: dict[tuple[int, str, str, float], Any] = {}
+_FS: dict[tuple[int, str, str, float, float | None], Any] = {}
 
 
 def with_timeouts(
@@ -73,7 +82,7 @@ def with_timeouts(
     targets' filesystem with it, whatever the options say: fsspec refuses a reference filesystem
     whose target filesystem differs (the ``asynchronous=True`` zarr's recipe gives both was
     refused by the byte layer, and the targets of options without it by zarr's store)."""
-    timeout = remote_timeout()
+    timeout, total = remote_timeout(), remote_deadline()
     opts = dict(options)
     if protocol == "reference":
         remote = dict(opts.get("remote_options") or {})
@@ -89,7 +98,7 @@ def with_timeouts(
         client.setdefault(
             "timeout",
             aiohttp.ClientTimeout(
-                total=None, connect=timeout, sock_connect=timeout, sock_read=timeout
+                total=total, connect=timeout, sock_connect=timeout, sock_read=timeout
             ),
         )
         opts["client_kwargs"] = client
@@ -106,7 +115,7 @@ def with_timeouts(
         opts.setdefault(
             "requests_timeout",
             aiohttp.ClientTimeout(
-                total=None, connect=timeout, sock_connect=timeout, sock_read=timeout
+                total=total, connect=timeout, sock_connect=timeout, sock_read=timeout
             ),
         )
     return opts
@@ -167,7 +176,7 @@ def fs_options(loc: Location) -> tuple[tuple[Any, ...], dict[str, Any]]:
         ) from None
     text = json.dumps([options, options_stamp(loc)], sort_keys=True, default=repr)
     digest = hashlib.sha256(text.encode()).hexdigest()
-    return (os.getpid(), loc.protocol, digest, remote_timeout()), options
+    return (os.getpid(), loc.protocol, digest, remote_timeout(), remote_deadline()), options
 
 
 def options_stamp(loc: Location) -> tuple[int, ...]:

@@ -1,7 +1,7 @@
 """The typed lazyvol errors of failed remote operations (:func:`translate`): the HTTP status and
 any timeout or lost connection are looked for through the whole chain of causes, and every message
-names the URL without credentials (:func:`scrub`). Also the remote timeout setting
-(``LAZYVOL_REMOTE_TIMEOUT``), which the timeout message names.
+names the URL without credentials (:func:`scrub`). Also the remote timeout settings
+(``LAZYVOL_REMOTE_TIMEOUT``, ``LAZYVOL_REMOTE_DEADLINE``), which the timeout message names.
 """
 
 from __future__ import annotations
@@ -24,7 +24,15 @@ from .errors import (
 )
 from .sources import SourceStamp
 
-__all__ = ["html_page", "html_refusal", "no_filesystem", "remote_timeout", "scrub", "translate"]
+__all__ = [
+    "html_page",
+    "html_refusal",
+    "no_filesystem",
+    "remote_deadline",
+    "remote_timeout",
+    "scrub",
+    "translate",
+]
 
 
 def html_page(data: bytes) -> bool:
@@ -54,6 +62,18 @@ def remote_timeout() -> float:
 
     env = os.environ.get("LAZYVOL_REMOTE_TIMEOUT")
     return setting_seconds(env, "LAZYVOL_REMOTE_TIMEOUT") if env else 30.0
+
+
+def remote_deadline() -> float | None:
+    """Seconds one remote request may take in all, its answer's body included
+    (``LAZYVOL_REMOTE_DEADLINE``; unset, the default: no such limit, only
+    :func:`remote_timeout`'s limit on a stall; not a positive, finite number:
+    :class:`~lazyvol.errors.OptionError`). A server sending a byte now and then never stalls
+    long enough for the timeout: the deadline ends such a request."""
+    from .config import setting_seconds
+
+    env = os.environ.get("LAZYVOL_REMOTE_DEADLINE")
+    return setting_seconds(env, "LAZYVOL_REMOTE_DEADLINE") if env else None
 
 
 def scrub(text: str, loc: Location) -> str:
@@ -215,9 +235,16 @@ def translate(
     ):
         return SourceNotFoundError(f"{where}: no such object ({what}: {detail})")
     if _timed_out(chain):
+        deadline = remote_deadline()
+        if deadline is None:
+            return RemoteTimeoutError(
+                f"{where}: no response for {remote_timeout():g} s while {what} ({detail}); "
+                "raise LAZYVOL_REMOTE_TIMEOUT for a slow server"
+            )
         return RemoteTimeoutError(
-            f"{where}: no response for {remote_timeout():g} s while {what} ({detail}); raise "
-            "LAZYVOL_REMOTE_TIMEOUT for a slow server"
+            f"{where}: no response for {remote_timeout():g} s, or no whole answer within "
+            f"LAZYVOL_REMOTE_DEADLINE={deadline:g} s, while {what} ({detail}); raise "
+            "LAZYVOL_REMOTE_TIMEOUT or LAZYVOL_REMOTE_DEADLINE (or unset it) for a slow server"
         )
     if status is not None and (status == 429 or status >= 500):
         return RemoteReadError(

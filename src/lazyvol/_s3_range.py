@@ -18,6 +18,7 @@ from typing import Any
 
 from ._io_remote import exact, fs_path, translate
 from ._location import Location
+from ._remote_errors import remote_deadline
 from .errors import LazyvolError, RemoteReadError
 from .sources import SourceStamp
 
@@ -66,9 +67,17 @@ def s3_ranges(
 
 async def _get(fs: Any, loc: Location, start: int, stop: int) -> bytes:
     """Bytes ``start``-``stop - 1`` of ``loc``: one ``GetObject``, its body read only when the
-    answer is that range (:func:`_not_the_range`)."""
+    answer is that range (:func:`_not_the_range`), within ``LAZYVOL_REMOTE_DEADLINE`` when set
+    (botocore's timeouts limit a stall only: a server sending a byte now and then never ends)."""
     if stop <= start:
         return b""
+    deadline = remote_deadline()
+    if deadline is None:
+        return await _get_now(fs, loc, start, stop)
+    return await asyncio.wait_for(_get_now(fs, loc, start, stop), deadline)
+
+
+async def _get_now(fs: Any, loc: Location, start: int, stop: int) -> bytes:
     bucket, key, version = fs.split_path(fs_path(loc, fs))
     resp = await fs._call_s3(
         "get_object",
