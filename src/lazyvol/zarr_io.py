@@ -88,7 +88,7 @@ from .zarr_read import (
     read_manifest,
 )
 from .zarr_refs import is_references, open_references
-from .zarr_store import StoreRoot, followed_size
+from .zarr_store import StoreRoot, followed_size, page_note
 from .zarr_write import write_zarr
 
 __all__ = [
@@ -237,7 +237,7 @@ def _group_meta(root: StoreRoot) -> tuple[bytes, dict[str, Any]]:
         if group_meta is None:
             raise FormatError(
                 f"{root.display}: no zarr.json (Zarr v3) or .zattrs/.zgroup (Zarr v2); not a Zarr "
-                "store"
+                f"store{page_note(exc)}"
             ) from exc
     except (OSError, ValueError) as exc:
         raise FormatError(f"{root.where('zarr.json')}: unreadable Zarr metadata: {exc}") from exc
@@ -314,7 +314,7 @@ def _zarr_v2_group(root: StoreRoot) -> dict[str, Any] | None:
     try:
         attrs = _json.loads(root.read(".zattrs"))
     except FileNotFoundError:
-        if not root.exists(".zgroup"):
+        if not root.holds(".zgroup"):
             return None
         attrs = {}
     except (OSError, ValueError) as exc:

@@ -34,7 +34,7 @@ from .zarr_files import (
     read_store_file,
 )
 
-__all__ = ["StoreRoot", "followed_size"]
+__all__ = ["PageNotFile", "StoreRoot", "followed_size", "page_note"]
 
 #: Names of a Zarr store's JSON metadata files (v3, v2, consolidated).
 _METADATA_NAMES = frozenset({"zarr.json", ".zgroup", ".zattrs", ".zarray", ".zmetadata"})
@@ -43,6 +43,17 @@ _METADATA_NAMES = frozenset({"zarr.json", ".zgroup", ".zattrs", ".zarray", ".zme
 def _limit(key: str) -> dict[str, str]:
     """How a read of the store's file ``key`` names it and its fix in a refusal."""
     return {"what": f"the Zarr store's file {key}", "fix": READ_LIMIT_FIX}
+
+
+class PageNotFile(FileNotFoundError):
+    """A remote metadata file a server answered with an HTML page and status 200: no such file
+    (a Zarr v2 store's ``zarr.json`` on a host answering every path it does not have with its
+    start page), the message saying so (:func:`~lazyvol._remote_errors.html_refusal`)."""
+
+
+def page_note(exc: BaseException) -> str:
+    """`` (<why>)`` when ``exc`` is a :class:`PageNotFile` (for a message), else ``""``."""
+    return f" ({exc})" if isinstance(exc, PageNotFile) else ""
 
 
 @dataclass(frozen=True)
@@ -111,7 +122,8 @@ class StoreRoot:
         Raises
         ------
         FileNotFoundError
-            No such file or object.
+            No such file or object (:class:`PageNotFile`: an HTML page where a remote metadata
+            file should be).
         OSError, LazyvolError
             Unreadable (a remote failure is a typed :mod:`lazyvol.errors` error naming the URL).
         """
@@ -123,7 +135,7 @@ class StoreRoot:
         except (FileNotFoundError, SourceNotFoundError):
             raise FileNotFoundError(loc.display) from None
         if key.rsplit("/", 1)[-1] in _METADATA_NAMES and html_page(data):  # (JSON never is)
-            raise FormatError(html_refusal(loc.display, "its Zarr metadata is not JSON"))
+            raise PageNotFile(html_refusal(loc.display, "its Zarr metadata is not JSON"))
         return data
 
     def exists(self, key: str) -> bool:

@@ -57,9 +57,10 @@ def host() -> Iterator[tuple[str, dict[str, bytes]]]:
         yield f"http://127.0.0.1:{port}", files
 
 
-def _ome_zarr(path: Path, data: np.ndarray, compressors: Any) -> dict[str, bytes]:
-    """An OME-Zarr 0.5 image of ``data`` (z, y, x) written by zarr-python: its files by path."""
-    g = zarr.open_group(str(path), mode="w", zarr_format=3)
+def _ome_zarr(path: Path, data: np.ndarray, compressors: Any, fmt: int) -> dict[str, bytes]:
+    """An OME-Zarr image of ``data`` (z, y, x) written by zarr-python (0.5 in Zarr v3, 0.4 in
+    Zarr v2): its files by path."""
+    g = zarr.open_group(str(path), mode="w", zarr_format=fmt)
     a = g.create_array(
         "0", shape=data.shape, chunks=(2, 6, 8), dtype=data.dtype, compressors=compressors
     )
@@ -67,7 +68,10 @@ def _ome_zarr(path: Path, data: np.ndarray, compressors: Any) -> dict[str, bytes
     axes = [{"name": x, "type": "space", "unit": "millimeter"} for x in "zyx"]
     scale = [{"type": "scale", "scale": [1.0, 1.0, 1.0]}]
     ms = {"axes": axes, "datasets": [{"path": "0", "coordinateTransformations": scale}]}
-    g.attrs["ome"] = {"version": "0.5", "multiscales": [ms]}
+    if fmt == 3:
+        g.attrs["ome"] = {"version": "0.5", "multiscales": [ms]}
+    else:
+        g.attrs["multiscales"] = [{"version": "0.4", **ms}]
     return {
         f"/s.zarr/{f.relative_to(path).as_posix()}": f.read_bytes()
         for f in path.rglob("*")
@@ -77,20 +81,24 @@ def _ome_zarr(path: Path, data: np.ndarray, compressors: Any) -> dict[str, bytes
 
 @pytest.mark.filterwarnings("error::RuntimeWarning")  # (its 'nifti' array: a page, absent)
 @pytest.mark.parametrize("compressors", [None, "auto"])
-def test_a_missing_chunk_answered_with_a_page_is_named(tmp_path, host, compressors):
+@pytest.mark.parametrize("fmt", [2, 3])
+def test_a_missing_chunk_answered_with_a_page_is_named(tmp_path, host, compressors, fmt):
     """The page was decoded as the missing chunk: numpy's "cannot reshape", "When changing to a
     larger dtype ...", or a decompressor's error, as a RemoteReadError naming neither the chunk
     nor the page. Now a FormatError names the chunk's URL and key and says it is an HTML page;
     the store with every chunk present still opens with zarr's values, without the warning that
-    its NIfTI-Zarr header (a page too) is unusable."""
+    its NIfTI-Zarr header (a page too) is unusable. A Zarr v2 store did not open at all: its
+    zarr.json (v3), a page, was refused as "unreadable Zarr metadata" where a missing one has
+    the v2 metadata read; such a page is now no file."""
     url, files = host
     data = np.arange(4 * 6 * 8, dtype="<u2").reshape(4, 6, 8)
-    files.update(_ome_zarr(tmp_path / "s.zarr", data, compressors))
+    files.update(_ome_zarr(tmp_path / "s.zarr", data, compressors, fmt))
     vol = lv.open(f"{url}/s.zarr")
     np.testing.assert_array_equal(np.asarray(vol.compute()), data.transpose(2, 1, 0))
-    del files["/s.zarr/0/c/1/0/0"]
+    key = "c/1/0/0" if fmt == 3 else "1.0.0"
+    del files[f"/s.zarr/0/{key}"]
     with pytest.raises(lv.FormatError) as info:
         np.asarray(lv.open(f"{url}/s.zarr").compute())
     text = str(info.value)
-    assert f"{url}/s.zarr/0/c/1/0/0" in text and "chunk c/1/0/0" in text, text
+    assert f"{url}/s.zarr/0/{key}" in text and f"chunk {key}" in text, text
     assert "HTML page" in text, text
