@@ -6,6 +6,7 @@ typed errors of a file whose compression is not what its name says. Used by
 
 from __future__ import annotations
 
+import threading
 import zlib
 from typing import Any
 
@@ -38,6 +39,7 @@ def is_gzip_name(loc: Location) -> bool:
 #: its header tell it; the open then asks again): at most :data:`_SNIFFED_KEPT`, oldest dropped.
 _SNIFFED: dict[SourceStamp, bool] = {}
 _SNIFFED_KEPT = 256
+_SNIFFED_LOCK = threading.Lock()
 
 
 def is_gzipped(loc: Location, stamp: SourceStamp, head: bytes | None = None) -> bool:
@@ -53,9 +55,11 @@ def is_gzipped(loc: Location, stamp: SourceStamp, head: bytes | None = None) -> 
     known = _SNIFFED.get(stamp)
     if known is None:
         start = head if head is not None else _io.read(loc, 0, 2, expect=stamp)
-        known = _SNIFFED[stamp] = start[:2] == b"\x1f\x8b"
-        while len(_SNIFFED) > _SNIFFED_KEPT:
-            _SNIFFED.pop(next(iter(_SNIFFED)), None)
+        known = start[:2] == b"\x1f\x8b"
+        with _SNIFFED_LOCK:  # (dask threads open at once)
+            _SNIFFED[stamp] = known
+            while len(_SNIFFED) > _SNIFFED_KEPT:
+                _SNIFFED.pop(next(iter(_SNIFFED)))
     return known
 
 
