@@ -19,10 +19,7 @@ needs one), with the reader's own credentials::
     fs = fsspec.filesystem("reference", fo=refs, remote_protocol="s3", asynchronous=True,
                            remote_options={"anon": True, "asynchronous": True})
     g = zarr.open_group(zarr.storage.FsspecStore(fs, read_only=True), mode="r", zarr_format=2)
-
-lazyvol opens them as it opens the source (axes, affine, scaling: ``lazyvol.zarr_refs``)::
-
-    vol = lazyvol.open("reference://", storage_options={"fo": "refs.json"})
+    vol = lazyvol.open("reference://", storage_options={"fo": refs})  # as the source opens
 
 What the array holds:
 
@@ -94,6 +91,13 @@ __all__ = ["check_references", "references", "write_references"]
 
 _GZIP_SUFFIXES = (".gz", ".bgz", ".zst", ".bz2", ".xz")
 _NIFTI_SUFFIXES = (".nii", ".hdr", ".img")
+
+
+_COMPRESSED = (
+    "a compressed file cannot be referenced: a gzip (or other) stream cannot be entered at a "
+    "byte offset, so no chunk of it has an address a Zarr reader could fetch. Decompress it "
+    "(gunzip) and reference the .nii, or convert it with lazyvol.open(...).to_zarr(...)"
+)
 
 
 def _nifti_options(loc: Location, given: list[str]) -> str:
@@ -195,12 +199,7 @@ def _references_of(
     name = urlpath_name(loc)
     kind = _content_kind(loc, name)
     if kind == "compressed":
-        raise UnsupportedError(
-            f"{loc.display}: a compressed file cannot be referenced: a gzip (or other) stream "
-            "cannot be entered at a byte offset, so no chunk of it has an address a Zarr reader "
-            "could fetch. Decompress it (gunzip) and reference the .nii, or convert it with "
-            "lazyvol.open(...).to_zarr(...)"
-        )
+        raise UnsupportedError(f"{loc.display}: {_COMPRESSED}")
     if kind == "nifti":
         if options or dicom["series"] is not None:
             raise UnknownOptionError(_nifti_options(loc, sorted(options) or ["series"]))
@@ -382,6 +381,7 @@ def _remote_nifti(loc: Location) -> _NiftiLayout:
     and the affine rules of ``lazyvol.open``: a NaN or zero sform gives way to a usable qform, an
     image with no usable affine is refused), pinned to the object's size and ETag."""
     from .nifti import open_nifti
+    from .nifti_gzhead import is_gzipped
 
     if urlpath_name(loc).endswith((".hdr", ".img")):
         raise UnsupportedError(
@@ -390,6 +390,8 @@ def _remote_nifti(loc: Location) -> _NiftiLayout:
         )
     stamp = _io.stamp(loc)
     vol = open_nifti(loc, scale=True)
+    if is_gzipped(loc, stamp):  # (a gzip stream not named .gz, which lazyvol.open reads)
+        raise UnsupportedError(f"{loc.display}: {_COMPRESSED}")
     meta = dict(vol.meta)
     slope, inter = float(meta["scl_slope"]), float(meta["scl_inter"])
     if not (math.isfinite(slope) and math.isfinite(inter)):

@@ -44,3 +44,17 @@ def test_a_local_gzip_file_not_named_gz_is_still_told_to_be_renamed(tmp_path: Pa
     plain.write_bytes(Path(path).read_bytes())
     with pytest.raises(lv.FormatError, match=r"rename it to end in \.gz"):
         lv.open(plain)
+
+
+@pytest.mark.parametrize("name", ["v/scan.nii", "v/scan", "get?id=3"])
+def test_references_of_a_gzip_stream_not_named_gz_are_refused(
+    tmp_path: Path, name, http_server: HttpServer
+):
+    """Once lazyvol.open read such a URL as gzip (ae0cd89), lv.references of one named .nii made
+    references whose offsets were the header's vox_offset into the compressed bytes: a Zarr
+    reader got garbage, silently. It is refused as a .nii.gz is (no chunk of a gzip stream has
+    an address)."""
+    path = write_phantom_nifti(tmp_path / "a.nii.gz", (8, 6, 5), dtype="int16")
+    url = http_server.put(name, Path(path).read_bytes())
+    with pytest.raises(lv.UnsupportedError, match="compressed file cannot be referenced"):
+        lv.references(url)
