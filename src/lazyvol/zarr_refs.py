@@ -7,6 +7,11 @@ rescale as CF ``scale_factor``/``add_offset`` in its attributes, and in the grou
 metadata; no ``"format"`` (they are no store lazyvol wrote, with a manifest and checksums). They
 open as the source opens: the volume's axes ``(i, j, k, ...)``, its affine, its values scaled as
 the source's (``scale=False``: the stored values).
+
+The targets are read as the references name them, as any reference reader reads them: a source
+changed since the references were made is not noticed here (one stat or HEAD per target, which a
+series of many remote files would pay at every open); :func:`lazyvol.refs.check_references`
+checks them against the identities the references record.
 """
 
 from __future__ import annotations
