@@ -22,7 +22,7 @@ from ._remote_errors import remote_deadline
 from .errors import LazyvolError, RemoteReadError
 from .sources import SourceStamp
 
-__all__ = ["CONCURRENCY", "is_s3", "s3_ranges"]
+__all__ = ["CONCURRENCY", "is_s3", "s3_cat", "s3_ranges"]
 
 #: Requests in flight at once per batch.
 CONCURRENCY = 32
@@ -65,6 +65,14 @@ def s3_ranges(
     return out
 
 
+def s3_cat(fs: Any, loc: Location, start: int, stop: int) -> bytes:
+    """Bytes ``start``-``stop - 1`` of ``loc``, fewer when the object ends first (as s3fs's
+    ``cat_file``), each answer checked (:func:`_get`); failures raised as they come."""
+    from fsspec.asyn import sync
+
+    return bytes(sync(fs.loop, _get, fs, loc, start, stop))
+
+
 async def _get(fs: Any, loc: Location, start: int, stop: int) -> bytes:
     """Bytes ``start``-``stop - 1`` of ``loc``: one ``GetObject``, its body read only when the
     answer is that range (:func:`_not_the_range`), within ``LAZYVOL_REMOTE_DEADLINE`` when set
@@ -100,15 +108,17 @@ def _not_the_range(
     loc: Location, start: int, stop: int, resp: Mapping[str, Any]
 ) -> RemoteReadError | None:
     """The error of an answer to a GET of bytes ``start``-``stop - 1`` that is not that range
-    (a whole-object answer: status 200, no ``Content-Range``, or more bytes than asked), else
-    None."""
+    (a whole-object answer: status 200, no ``Content-Range``, or more bytes than asked; unless
+    the whole object is no more than the bytes asked from its start), else None."""
     status = (resp.get("ResponseMetadata") or {}).get("HTTPStatusCode")
     label = str(resp.get("ContentRange") or "")
     length = resp.get("ContentLength")
     m = _CONTENT_RANGE.match(label)
-    if status == 206 and m is not None and int(m.group(1)) == start:
-        if not isinstance(length, int) or length <= stop - start:
-            return None
+    within = not isinstance(length, int) or length <= stop - start
+    if status == 206 and m is not None and int(m.group(1)) == start and within:
+        return None
+    if status == 200 and start == 0 and isinstance(length, int) and within:
+        return None  # (the whole object, no longer than the bytes asked: Range ignored, harmless)
     said = f"HTTP {status}, Content-Range {label or '(none)'!r}, Content-Length {length}"
     return RemoteReadError(
         f"{loc.display}: asked for bytes {start}-{stop - 1} ({stop - start} bytes), the server "

@@ -90,3 +90,26 @@ def test_a_server_ignoring_range_is_refused_before_the_object_is_received(s3_ser
         data[5000:5016],
         data[1000:1008],
     ]
+
+
+def test_a_whole_read_from_a_server_ignoring_range_stops_at_once(s3_server: S3, s3_bucket):
+    """A bounded whole read (a Zarr store's metadata file: at most ``limit`` bytes, asked as the
+    range 0-limit) received the whole 24 MiB object before refusing it as too large; it is now
+    refused as an answer ignoring Range and closed unread. An object no longer than the range
+    asked, sent whole, is that object."""
+    data = np.random.default_rng(1).integers(0, 255, SIZE, dtype=np.uint8).tobytes()
+    s3_server.client.put_object(Bucket=s3_bucket, Key="big.bin", Body=data)
+    s3_server.client.put_object(Bucket=s3_bucket, Key="small.json", Body=b'{"a": 1}')
+    sent = [0]
+    port = free_port()
+    upstream = int(s3_server.endpoint.rsplit(":", 1)[1])
+    opts = {**s3_server.options(), "client_kwargs": {"endpoint_url": f"http://127.0.0.1:{port}"}}
+    opts["client_kwargs"]["region_name"] = "us-east-1"
+    with serving(_range_dropping_proxy(upstream, sent), port):
+        big = _io.Location.of(f"s3://{s3_bucket}/big.bin", opts)
+        with pytest.raises(RemoteReadError, match="ignores Range"):
+            _io.read_whole(big, 2**20, what="the file", fix="none")
+        assert sent[0] < SIZE // 3, sent[0]
+        small = _io.Location.of(f"s3://{s3_bucket}/small.json", opts)
+        assert _io.read_whole(small, 2**20, what="the file", fix="none") == b'{"a": 1}'
+    _io.clear_filesystems()
