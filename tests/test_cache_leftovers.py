@@ -154,3 +154,25 @@ def test_an_entry_moved_aside_but_not_deleted_is_no_removal(tmp_path, monkeypatc
     assert "could not remove 1 of the cache files" in err and "could not all be deleted" in err
     left = [e for e in lvcache.list_entries(leftovers=True) if e.leftover]
     assert len(left) == 1 and os.path.isdir(left[0].path) and entry.path not in err
+
+
+def test_clear_removes_files_sitting_where_entry_folders_go(tmp_path, capsys):
+    """A plain file (or link) named as an entry or an entry group, a crashed or hostile writer's,
+    was neither listed nor removed: `cache clear` said 'removed 0' and left it (and its group
+    folder) in place for good. Now listed as leftovers and unlinked (a link's target is kept)."""
+    _src, group = _cached(tmp_path)
+    root = group.parent
+    outside = tmp_path / "outside.txt"
+    outside.write_text("keep me")
+    plain, link, top = group / ("b" * 40), group / ("c" * 40), root / ("d" * 24)
+    plain.write_bytes(b"x" * 10)
+    link.symlink_to(outside)
+    top.write_bytes(b"y")
+    listed = {e.path for e in lvcache.list_entries(leftovers=True) if e.leftover}
+    assert listed == {str(plain), str(link), str(top)}
+    assert lvcache.clear(older_than=3600) == 0  # (all new: kept)
+    assert plain.exists() and top.exists()
+    assert cli_main(["cache", "clear", "--kind", "zarr"]) == 0
+    assert "removed 1 cache entry" in capsys.readouterr().out
+    assert not any(os.path.lexists(p) for p in (plain, link, top, group))
+    assert outside.read_text() == "keep me" and os.listdir(root) == []

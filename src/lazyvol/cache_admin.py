@@ -66,7 +66,8 @@ class CacheEntry:
         a write or removal under way, or what a killed one left. Its ``key`` is its whole name,
         ``source`` is ``""`` and ``created`` its modification time. Listed only when asked
         (:func:`list_entries`); the next build in its folder and :func:`clear` remove a killed
-        writer's.
+        writer's. A file, link or other non-folder named as an entry or entry group (a crashed
+        or hostile writer's) is listed as one too, its size its own.
     """
 
     key: str
@@ -178,7 +179,46 @@ def _leftovers(group: Path) -> list[CacheEntry]:
         except OSError:
             continue
         out.append(CacheEntry(path.name, str(path), _size(path), "", created, leftover=True))
+    return out + [e for p in squatters(group, _KEY_RE) if (e := _squatter_entry(p)) is not None]
+
+
+def squatters(parent: Path, pattern: re.Pattern[str]) -> list[Path]:
+    """What is not a real directory in ``parent`` but is named as ``pattern`` fully matches: a
+    file, link, FIFO or socket where the cache keeps an entry or group folder (a crashed or
+    hostile writer's). The name is lazyvol's own (a hex digest in its cache folder): :func:`clear`
+    unlinks it (never following a link) and ``list_entries(leftovers=True)`` lists it."""
+    try:
+        entries = list(os.scandir(parent))
+    except OSError:
+        return []
+    out = []
+    for e in entries:
+        try:
+            if pattern.fullmatch(e.name) and not e.is_dir(follow_symlinks=False):
+                out.append(Path(e.path))
+        except OSError:
+            continue
     return out
+
+
+def _squatter_entry(path: Path) -> CacheEntry | None:
+    try:
+        st = path.lstat()
+    except OSError:
+        return None
+    return CacheEntry(path.name, str(path), int(st.st_size), "", st.st_mtime, leftover=True)
+
+
+def _unlink_squatter(path: Path, limit: float | None, failures: list[tuple[str, OSError]]) -> None:
+    """Unlink a :func:`squatters` path (when ``limit``: only if last changed before it)."""
+    try:
+        if limit is not None and path.lstat().st_mtime > limit:
+            return
+        path.unlink()
+    except FileNotFoundError:
+        pass
+    except OSError as exc:
+        failures.append((str(path), exc))
 
 
 def own_dirs(parent: Path, pattern: re.Pattern[str] | None = None) -> list[Path]:
@@ -222,6 +262,8 @@ def list_entries(
                 out.append(info)
         if leftovers:
             out += _leftovers(group)
+    if leftovers:
+        out += [e for p in squatters(root, _SID_RE) if (e := _squatter_entry(p)) is not None]
     out.sort(key=lambda e: (e.created, e.key))
     return out
 
@@ -238,7 +280,8 @@ def clear(
     older_than : seconds or timedelta, optional
         Only entries completed longer ago than this. Without it, everything goes. Leftovers of
         interrupted writes go in either case, whatever their age; entries being written by
-        another process are skipped.
+        another process are skipped. A file (or link, FIFO, ...) named as an entry or entry
+        group goes too (with ``older_than``: if last changed before), unlinked, never followed.
 
     Raises
     ------
@@ -274,6 +317,14 @@ def clear(
                 failures.append((str(child), exc))
                 continue
             removed += gone and info is not None
+        for path in squatters(group, _KEY_RE):
+            try:
+                with FileLock(str(group / f"{path.name}.lock"), timeout=0):
+                    _unlink_squatter(path, limit, failures)
+            except Timeout:
+                continue
+            except OSError as exc:
+                failures.append((str(path), exc))
         if limit is not None:
             sweep_folder(str(group))  # (killed writers' leftovers: a live writer's are kept)
         else:
@@ -297,6 +348,8 @@ def clear(
                 group.rmdir()
             except OSError:
                 pass
+    for path in squatters(root, _SID_RE):
+        _unlink_squatter(path, limit, failures)
     if failures:
         raise CacheClearError(failures, removed, "cache entries")
     return removed
