@@ -22,6 +22,7 @@ from .dicom_time import frame_time, stated_datetime
 from .dimension_index import dcm2niix_rank, dimensions, number_echoes
 from .excess import bits_allocated_problem, excess_problem, undefined_length_problem
 from .frame_diffusion import frame_diffusion
+from .group_check import group_problem, unreadable_item
 from .image_type import KINDS_APART
 from .model import UNENCAPSULATED_SYNTAXES, pixel_element_name
 from .offset_tables import bad_offset_table, extended_order
@@ -341,9 +342,17 @@ def expand_frames(
     ranges = frame_ranges(rec, nframes, fetch, raw.get(0x7FE00001))
     if isinstance(ranges, str):
         return ranges
+    problem = group_problem(shared, per)
+    if problem:
+        return problem
     dim_keep, dim_names, dim_order = dimensions(_sequence(raw.get(0x00209222)))
     dims = (dim_keep, dim_names)
-    frames = [_frame_record(rec, [per[i], shared], i, ranges[i], dims) for i in range(nframes)]
+    frames = []
+    for i in range(nframes):
+        try:
+            frames.append(_frame_record(rec, [per[i], shared], i, ranges[i], dims))
+        except Exception as exc:  # (what group_problem does not catch: named, with the item)
+            return unreadable_item(i, nframes, exc)
     sort_keys = [
         dcm2niix_rank(_find([per[i], shared], *_INDEX_VALUES), dim_order, i) for i in range(nframes)
     ]

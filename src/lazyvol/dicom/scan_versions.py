@@ -224,7 +224,8 @@ __all__ = ["INDEX_VERSION", "REPORT_FORMAT"]
 #: 139: an NM file of NumberOfFrames < 1 is skipped as a corrupt header (h198).
 #: 140: Deflated Explicit VR Little Endian files are read (records hold ``deflated``: where their
 #: deflate stream starts, their pixel offsets counted in inflated bytes); they were skipped.
-INDEX_VERSION = 140
+#: 141: a damaged functional group's skip names its sequence, item and element (h202).
+INDEX_VERSION = 141
 #: Layout of a report: 2: files named by their listing position, identities taken from the listing;
 #: 3: a volume's files may differ in pixel encoding (each frame's, ``encodings``), where 2 split them;
 #: 4: ... and in BitsStored (each frame's, ``stored_bits``), where 3 split them;
