@@ -477,7 +477,7 @@ def test_a_sizeof_hdr_alone_in_the_other_byte_order_is_named_not_dim0(
         np.testing.assert_array_equal(np.asanyarray(ref.dataobj), data)
     ends = {"<": "little", ">": "big"}
     said = (
-        rf"x\.(nii|hdr): NIfTI field sizeof_hdr = {size} is stored {ends[other]}-endian, but "
+        rf"x\.(nii|hdr): {'Analyze' if cls is nib.AnalyzeImage else 'NIfTI'} field sizeof_hdr = {size} is stored {ends[other]}-endian, but "
         rf"dim\[0\] = 3 is {ends[order]}-endian .* set it to {size} {ends[order]}-endian"
     )
     with pytest.raises(lv.FormatError, match=said):

@@ -24,6 +24,7 @@ from ._location import Location
 from .chunking import PlanArray, normalize_chunks, plan_array
 from .config import check_volume_bytes
 from .errors import FormatError, SourceNotFoundError
+from .nifti_codes import field_label
 from .nifti_fields import ParsedHeader, vox_offset_error
 from .nifti_gzhead import compressed_error, data_compression, is_gzipped
 from .nifti_header import (
@@ -197,7 +198,7 @@ def open_nifti(
     disk_dtype, offset, shape = hdr.disk_dtype, hdr.offset, hdr.shape
     out_dtype = np.dtype(dtype) if dtype is not None else scaled_dtype(disk_dtype, [(slope, inter)])
     if dtype is not None:
-        check_cast(str(loc), disk_dtype, out_dtype, "NIfTI field datatype")
+        check_cast(str(loc), disk_dtype, out_dtype, f"{field_label(hdr.format)} datatype")
         check_integer_scaling(str(loc), out_dtype, [(slope, inter)], "scl_slope / scl_inter")
     n_voxels = int(np.prod(shape, dtype=object))
     data_bytes = n_voxels * disk_dtype.itemsize
@@ -205,7 +206,7 @@ def open_nifti(
     single = is_single_file(loc)
     min_offset = {"nifti2": 540}.get(hdr.format, 348) if single else 0
     if offset < min_offset:
-        raise vox_offset_error(loc, offset, hdr.format == "nifti2", single)
+        raise vox_offset_error(loc, offset, hdr.format == "nifti2", single, field_label(hdr.format))
     what = f"vox_offset {offset} + {data_bytes} bytes of {disk_dtype} data for dim {list(shape)}"
     compressed = is_gzipped(data_loc, stamp)
     _check_sizes(loc, data_loc, stamp, shape, offset + data_bytes, what, compressed)

@@ -14,6 +14,7 @@ __all__ = [
     "NIFTI_SUFFIXES",
     "OTHER_COMPRESSED_SUFFIXES",
     "UNITS",
+    "field_label",
     "xyzt_unit_names",
 ]
 
@@ -168,3 +169,9 @@ COMPONENT_INTENTS = frozenset(
         "topup quad spline coef",
     }
 )
+
+
+def field_label(fmt: str) -> str:
+    """How messages name a header field of a ``ParsedHeader.format``: ``"Analyze field"`` for an
+    Analyze 7.5 header (no NIfTI magic), else ``"NIfTI field"``."""
+    return "Analyze field" if fmt == "analyze" else "NIfTI field"

@@ -575,12 +575,14 @@ def parse_nifti(head: bytes, where: str, *, single: bool, whole: bool = True) ->
     )
 
 
-def vox_offset_error(where: object, vox: float, nifti2: bool, single: bool = True) -> FormatError:
+def vox_offset_error(
+    where: object, vox: float, nifti2: bool, single: bool = True, label: str = "NIfTI field"
+) -> FormatError:
     """The error of a ``vox_offset`` inside a single file's header, or negative in a pair's."""
     size, ctype, at, first = (540, "int64", 168, 544) if nifti2 else (348, "float32", 108, 352)
     if not single:  # (Analyze too: the same field, at the same byte)
         return FormatError(
-            f"{where}: NIfTI field vox_offset = {vox:g} is invalid: a pair's voxel data start at "
+            f"{where}: {label} vox_offset = {vox:g} is invalid: a pair's voxel data start at "
             f"byte vox_offset of its .img, 0 or more; the header is corrupt (set the {ctype} at "
             f"byte {at} of the .hdr to 0 if the data start at the .img's first byte)"
         )

@@ -32,7 +32,7 @@ from .errors import (
 from .geometry import affine_problem
 from .nifti_analyze import analyze_header
 from .nifti_carry import QFORM_DIFFERS, same_transform
-from .nifti_codes import DATA_TYPES, NIFTI_SUFFIXES
+from .nifti_codes import DATA_TYPES, NIFTI_SUFFIXES, field_label
 from .nifti_fields import (
     CARRIED_KEY,
     ParsedHeader,
@@ -147,10 +147,12 @@ def _precheck_raw_header(hdr_loc: Location, raw: bytes, single: bool) -> tuple[b
     if len(raw) < 348:
         raise FormatError(f"{hdr_loc}: {len(raw)} bytes is too short for a NIfTI/Analyze header")
     found = header_order(raw[:548])
+    nifti = single or raw[4:8] in _MAGIC2 or raw[344:348] in _MAGIC1  # (else read as Analyze)
+    label = field_label("nifti1" if nifti else "analyze")
     if found is None:
         value = int(np.frombuffer(raw[:4], dtype="<i4")[0])
         raise FormatError(
-            f"{hdr_loc}: NIfTI field sizeof_hdr = {value} (expected 348 for NIfTI-1/Analyze or 540 "
+            f"{hdr_loc}: {label} sizeof_hdr = {value} (expected 348 for NIfTI-1/Analyze or 540 "
             "for NIfTI-2): not a NIfTI/Analyze header"
         )
     order, nifti2 = found
@@ -179,13 +181,13 @@ def _precheck_raw_header(hdr_loc: Location, raw: bytes, single: bool) -> tuple[b
             # damaged sizeof_hdr (as 540 over a NIfTI-1 header, above), naming it.
             size, names = (540 if nifti2 else 348), {"<": "little", ">": "big"}
             raise FormatError(
-                f"{hdr_loc}: NIfTI field sizeof_hdr = {size} is stored {names[order]}-endian, but "
+                f"{hdr_loc}: {label} sizeof_hdr = {size} is stored {names[order]}-endian, but "
                 f"dim[0] = {swapped} is {names[other]}-endian ({dim0} read {names[order]}-endian):"
                 f" sizeof_hdr is damaged; set it to {size} {names[other]}-endian (nibabel takes "
                 "the byte order from dim[0] and repairs sizeof_hdr so on load)"
             )
         raise FormatError(
-            f"{hdr_loc}: NIfTI field dim[0] = {dim0} is outside 1..7; the header is corrupt"
+            f"{hdr_loc}: {label} dim[0] = {dim0} is outside 1..7; the header is corrupt"
         )
     if single and magic != (b"n+2\0" if nifti2 else b"n+1\0"):  # n+2 in a 348-byte header too
         want = "b'n+2\\x00'" if nifti2 else "b'n+1\\x00'"
@@ -337,15 +339,14 @@ def check_header(path: Any, hdr: ParsedHeader) -> None:
     """Refuse a header whose ``dim`` nibabel accepted but lazyvol cannot use."""
     dim = hdr.dim
     ndim = int(dim[0])
+    label = field_label(hdr.format)
     if not 1 <= ndim <= 7:
-        raise FormatError(
-            f"{path}: NIfTI field dim[0] = {ndim} is outside 1..7; the header is corrupt"
-        )
+        raise FormatError(f"{path}: {label} dim[0] = {ndim} is outside 1..7; the header is corrupt")
     # The shape as parsed: FreeSurfer's long vectors say dim = [3, -1, 1, 1] with the length in
     # glmin (nibabel writes them for any image of more than 32767 voxels).
     if any(n < 1 for n in hdr.shape):
         raise FormatError(
-            f"{path}: NIfTI field dim = {dim[: ndim + 1].tolist()} has a dimension < 1; "
+            f"{path}: {label} dim = {dim[: ndim + 1].tolist()} has a dimension < 1; "
             "the header is corrupt"
         )
 
@@ -412,7 +413,7 @@ def _note_pixdim_repair(path: str, hdr: ParsedHeader, source: str, meta: dict[st
     if stored != used and all(math.isfinite(x) for x in stored):
         meta["pixdim_repaired"] = {"stored": stored, "used": used}
         _warn_user(
-            f"lazyvol: {path}: NIfTI field pixdim[1:4] = {stored} holds zero or negative voxel "
+            f"lazyvol: {path}: {field_label(hdr.format)} pixdim[1:4] = {stored} holds zero or negative voxel "
             f"sizes; read as {used} (nibabel's repair, recorded in meta['pixdim_repaired']): the "
             f"{source} affine's voxel sizes are not from the file",
             RuntimeWarning,
