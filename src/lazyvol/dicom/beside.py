@@ -16,7 +16,7 @@ from collections import defaultdict
 from dataclasses import replace
 from typing import Any
 
-from .listing import DANGLING, HIDDEN, LINK
+from .listing import DANGLING, HIDDEN, LINK, SPECIAL, SPECIAL_BESIDE_NOTE
 from .model import (
     DAMAGED_BESIDE_NOTE,
     EMPTY_BESIDE_NOTE,
@@ -66,7 +66,11 @@ def with_beside_notes(report: ScanReport) -> ScanReport:
                 listed = {f for i in report for f in i.files} | {q for q, _ in report.skipped}
             if listed.isdisjoint(_unhidden(p)):
                 unread_in[_folder(p)].append((p, why))
-        elif why.startswith((*UNREAD_REASONS, SHORT_FILE, NOT_DICOM)) or why in (LINK, DANGLING):
+        elif why.startswith((*UNREAD_REASONS, SHORT_FILE, NOT_DICOM)) or why in (
+            LINK,
+            DANGLING,
+            SPECIAL,
+        ):
             unread_in[_folder(p)].append((p, why))
     orphans_in: dict[str, list[str]] = defaultdict(list)
     for p in report.unnamed:
@@ -131,11 +135,19 @@ def _noted(
             info, warnings=[*info.warnings, f"slices filled while {_unread_note(unread)}"]
         )
     noted = _whole_volume_notes(info, orphans, sorted(empty), hidden, sorted(foreign))
-    if not links:
+    special = _like(info, beside.special)
+    if not links and not special:
         return noted
     may = f"time points of it ({_WHOLE_VOLUME})" if _whole_volume_files(info) else "slices of it"
-    note = _link_note(links, dangling, f"{may} (an end slice leaves no gap to see)")
-    return replace(noted, warnings=[*noted.warnings, note])
+    may += " (an end slice leaves no gap to see)"
+    notes = [_link_note(links, dangling, may)] if links else []
+    if special:
+        notes.append(
+            f"{SPECIAL_BESIDE_NOTE} named like its files are not read (opening a FIFO waits for "
+            f"a writer) and take the names of what may be {may}: {len(special)} file(s): "
+            f"{_first_three(special)}; replace them with the files they stand for"
+        )
+    return replace(noted, warnings=[*noted.warnings, *notes])
 
 
 class _Names:
@@ -194,6 +206,7 @@ class _Beside:
         self.foreign = _Names([p for p, why in unread if why.startswith(NOT_DICOM)])
         self.unread = _Names([p for p, why in unread if why not in (HIDDEN, LINK, DANGLING)])
         self.links = _Names([p for p, why in unread if why in (LINK, DANGLING)])
+        self.special = _Names([p for p, why in unread if why == SPECIAL])
 
 
 def _like(info: SeriesInfo, names: _Names) -> list[str]:

@@ -30,6 +30,7 @@ import numpy as np
 from .. import geometry as geo
 from .. import slice_grid
 from .._warn import warn as _warn_user
+from .listing import SPECIAL_BESIDE_NOTE
 from .model import (
     DAMAGED_BESIDE_NOTE,
     EMPTY_BESIDE_NOTE,
@@ -455,6 +456,7 @@ _WARNED_NOTES = (
     FOREIGN_BESIDE_NOTE,
     HIDDEN_BESIDE_NOTE,
     LINK_BESIDE_NOTE,
+    SPECIAL_BESIDE_NOTE,
     INSTANCE_GAPS_NOTE,
     MIXED_THICKNESS_NOTE,
     MIXED_PARAMETERS_NOTE,

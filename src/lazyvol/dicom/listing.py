@@ -30,6 +30,11 @@ Listed = tuple[str, int, int, int, int, str]
 #: which may be a slice of the volume beside it (``beside`` notes it).
 LINK = "symbolic link (pass follow_symlinks=True)"
 DANGLING = "dangling symbolic link (its target does not exist)"
+#: The skip reason of a FIFO, socket or device in a listed folder (never opened: a FIFO blocks),
+#: which may stand where a slice of the volume beside it was (``beside`` notes it).
+SPECIAL = "not a regular file or folder (a FIFO, socket or device)"
+#: How the note begins on such files named like a volume's own beside it (lost slices).
+SPECIAL_BESIDE_NOTE = "FIFO, socket or device file(s) beside this volume"
 #: The skip reason of a file or folder whose name starts with "." under the listed folder: as
 #: dcm2niix (which never reads them), a hidden copy, an editor's backup, a macOS "._" file or a
 #: ".snapshot" / ".Trash" folder of old versions is not part of the series beside it.
@@ -117,9 +122,7 @@ def find_files(
                     elif is_link and not os.path.exists(path):
                         skipped.append((path, DANGLING))
                     else:
-                        skipped.append(
-                            (path, "not a regular file or folder (a FIFO, socket or device)")
-                        )
+                        skipped.append((path, SPECIAL))
                 except OSError as exc:
                     skipped.append((path, f"cannot stat: {exc}"))
         finally:
