@@ -578,3 +578,43 @@ def test_a_plate_or_well_hint_names_a_field_that_exists(tmp_path, version, kind)
     hinted = str(err.value).rsplit("e.g. ", 1)[1]
     assert hinted.endswith("fov1")
     np.testing.assert_array_equal(lv.open(hinted).compute(), truth.T)
+
+
+@pytest.mark.parametrize("version", ["0.4", "0.5"])
+def test_a_plate_row_opened_directly_is_named_with_its_images(tmp_path, version):
+    """A plate's row group (no attributes: the plate above lists its wells) gave the generic
+    "neither a lazyvol store nor an OME-Zarr image; open it with zarr directly"; it now says it
+    is a plate row and names the images of its wells (as the well metadata lists their fields),
+    which open."""
+    root = zarr.open_group(tmp_path / "p.zarr", mode="w", zarr_format=3 if version == "0.5" else 2)
+    wells = [
+        {"path": f"{r}/{c}", "rowIndex": i, "columnIndex": j}
+        for i, r in enumerate("AB")
+        for j, c in enumerate(("1", "2"))
+    ]
+    plate = {"rows": [{"name": "A"}, {"name": "B"}], "wells": wells}
+    root.attrs.update(
+        {"ome": {"version": "0.5", "plate": plate}} if version == "0.5" else {"plate": plate}
+    )
+    truths = {}
+    for w in wells:
+        group = root.require_group(w["path"])
+        well = {"images": [{"path": "fov7"}]}
+        group.attrs.update(
+            {"ome": {"version": "0.5", "well": well}} if version == "0.5" else {"well": well}
+        )
+        truths[w["path"]] = _ome_image(group.create_group("fov7"), version)
+    assert dict(zarr.open_group(tmp_path / "p.zarr" / "B", mode="r").attrs) == {}
+    with pytest.raises(lv.FormatError) as err:
+        lv.open(tmp_path / "p.zarr" / "B")
+    message = str(err.value)
+    assert "row B of an OME-Zarr HCS plate" in message and "with zarr directly" not in message
+    named = message.rsplit("e.g. ", 1)[1].split("; ")
+    assert [p.rsplit("p.zarr/", 1)[1] for p in named] == ["B/1/fov7", "B/2/fov7"]
+    for path in named:
+        well = path.rsplit("p.zarr/", 1)[1].rsplit("/", 1)[0]
+        np.testing.assert_array_equal(lv.open(path).compute(), truths[well].T)
+    plain = zarr.open_group(tmp_path / "plain.zarr", mode="w").create_group("g")
+    with pytest.raises(lv.FormatError, match="with zarr directly"):  # (no plate above: as before)
+        lv.open(tmp_path / "plain.zarr" / "g")
+    assert plain is not None

@@ -3,21 +3,27 @@ volume, and which of its images to open instead (the refusal :mod:`lazyvol.zarr_
 
 from __future__ import annotations
 
+import os
 from collections.abc import Callable
 from typing import Any
 
-__all__ = ["not_an_image"]
+__all__ = ["not_an_image", "parent_attrs"]
 
 
 def not_an_image(
     store: str,
     attrs: dict[str, Any],
     attrs_of: Callable[[str], dict[str, Any]] | None = None,
+    parent_attrs: Callable[[], dict[str, Any]] | None = None,
 ) -> str:
     """Why the group ``attrs`` of ``store`` open as no volume, and what to open instead: one image
     of a bioformats2raw collection or one field of an OME-Zarr HCS plate, or zarr itself.
     ``attrs_of(path)``: the attributes of the group at ``path`` in the store (a plate's first
-    well's, whose images name its fields), ``{}`` when unreadable."""
+    well's, whose images name its fields), ``{}`` when unreadable; ``parent_attrs()``: those of
+    the group holding the store (a plate, when the store is one of its rows), ``{}`` likewise."""
+    row = _plate_row(store, attrs, attrs_of, parent_attrs)
+    if row is not None:
+        return row
     inner = attrs.get("ome")
     ome: dict[str, Any] = inner if isinstance(inner, dict) else attrs
     plate = ome.get("plate")
@@ -53,3 +59,68 @@ def _first_field(well: Any) -> str | None:
     first = images[0] if isinstance(images, list) and images else None
     path = first.get("path") if isinstance(first, dict) else None
     return path if isinstance(path, str) and path else None
+
+
+def _plate(attrs: dict[str, Any]) -> dict[str, Any] | None:
+    inner = attrs.get("ome")
+    plate = (inner if isinstance(inner, dict) else attrs).get("plate")
+    return plate if isinstance(plate, dict) else None
+
+
+def _plate_row(
+    store: str,
+    attrs: dict[str, Any],
+    attrs_of: Callable[[str], dict[str, Any]] | None,
+    parent_attrs: Callable[[], dict[str, Any]] | None,
+) -> str | None:
+    """The refusal of a group without attributes that is a row of the HCS plate holding it (its
+    wells ``ROW/COLUMN`` listed by the plate), naming the row's images; None when it is not."""
+    if attrs or parent_attrs is None:
+        return None
+    plate = _plate(parent_attrs())
+    wells = plate.get("wells") if plate is not None else None
+    row = store.rstrip("/").rsplit("/", 1)[-1]
+    paths = [w.get("path") for w in wells or () if isinstance(w, dict)]
+    columns = [p.split("/", 1)[1] for p in paths if isinstance(p, str) and p.startswith(f"{row}/")]
+    if not columns:
+        return None
+    images = []
+    for column in columns:
+        well = attrs_of(column) if attrs_of is not None else {}
+        well_ome = well.get("ome") if isinstance(well.get("ome"), dict) else None
+        images.append(
+            f"{store.rstrip('/')}/{column}/{_first_field((well_ome or well).get('well')) or '0'}"
+        )
+        if len(images) == 3:
+            break
+    more = f" (and {len(columns) - 3} more wells)" if len(columns) > 3 else ""
+    return (
+        f"{store}: row {row} of an OME-Zarr HCS plate (the group holding it lists its wells), "
+        f"not one image: a row holds wells, each of fields of view; open one image, e.g. "
+        f"{'; '.join(images)}{more}"
+    )
+
+
+def parent_attrs(root: Any) -> Callable[[], dict[str, Any]]:
+    """``parent_attrs`` of :func:`not_an_image` for the store root ``root`` (a ``StoreRoot``):
+    the attributes of the group its folder or prefix is in, ``{}`` when there is none or it is
+    unreadable (read only when asked)."""
+
+    def read() -> dict[str, Any]:
+        from ._location import Location
+
+        loc = root.loc
+        url = loc.url.rstrip("/")
+        if loc.is_remote:
+            head, _, _ = url.rpartition("/")
+            if not head or head.endswith(":/"):
+                return {}
+            up = Location(head, loc.options)
+        else:
+            head = os.path.dirname(url)
+            if head == url:
+                return {}
+            up = Location(head)
+        return dict(type(root)(up).attrs_of(""))
+
+    return read

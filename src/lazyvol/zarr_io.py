@@ -57,7 +57,7 @@ from .errors import (
 from .scaling import apply_scale, check_cast, nifti_scaling
 from .sources import HEADER_FILES_KEY
 from .volume import Volume
-from .zarr_collections import not_an_image
+from .zarr_collections import not_an_image, parent_attrs
 from .zarr_meta import (
     FORMAT,
     FORMAT_VERSION,
@@ -301,7 +301,7 @@ def open_store(
             data = da.map_blocks(_cast, vol.data, dtype=out, to=out, where=root.display)
             vol = Volume(data, vol.affine, meta=vol.meta, source=vol.source)
         return vol
-    raise FormatError(not_an_image(root.display, attrs, root.attrs_of))
+    raise FormatError(not_an_image(root.display, attrs, root.attrs_of, parent_attrs(root)))
 
 
 def _cast(block: np.ndarray, *, to: np.dtype, where: str) -> np.ndarray:
