@@ -62,6 +62,7 @@ __all__ = [
     "normalised_iop",
     "orientation_precision_deg",
     "orientation_step",
+    "placing_spacing_problem",
     "record_problem",
     "same_orientation",
     "warn_notes",
@@ -507,6 +508,29 @@ def declared_spacing(rec: FrameRecord) -> tuple[float | None, str]:
         if value is not None and value > 0:
             return float(value), name
     return None, ""
+
+
+#: The tags of the attributes a file's slices may be placed by, for messages and the fix.
+_SPACING_TAGS = {"SpacingBetweenSlices": "0018,0088", "SliceThickness": "0018,0050"}
+
+
+def placing_spacing_problem(value: float, name: str, count: int) -> str | None:
+    """Why the spacing ``value`` (mm) of attribute ``name`` (SpacingBetweenSlices or
+    SliceThickness) cannot place a file's ``count`` slices (a mosaic's tiles, an NM
+    reconstruction's frames): it puts them within the distance the stacking takes for one
+    position (:func:`lazyvol.slice_grid.same_position_tolerance`), a damaged or implausible value
+    (0.001 mm), which the stacking would refuse as positions repeating, a mixed acquisition;
+    None when it can."""
+    tol = slice_grid.same_position_tolerance(abs(value) * (count - 1))
+    if count < 2 or abs(value) > tol:
+        return None
+    tag = _SPACING_TAGS.get(name, "")
+    return (
+        f"{name} ({tag}) = {value:g} mm would place the file's {count} slices {abs(value):g} mm "
+        f"apart, within the {tol:g} mm lazyvol takes for one position: a damaged or "
+        f'implausible spacing; correct it (dcmodify -m "({tag})=<slice spacing in mm>" on the '
+        "file) or re-export the series"
+    )
 
 
 def missing_uid_notes(records: Sequence[FrameRecord]) -> list[str]:

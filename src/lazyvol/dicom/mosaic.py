@@ -26,7 +26,7 @@ from typing import Any
 import numpy as np
 
 from .charset import before_nul, decode_text
-from .checks import declared_spacing, same_orientation
+from .checks import declared_spacing, placing_spacing_problem, same_orientation
 from .records import FrameRecord
 from .siemens_protocol import CSA_SERIES, PAT_MODE_TEXT, protocol_slice_times
 from .tiles import fail, is_grid_tile, is_mosaic, mosaic_error, tile_layout
@@ -390,7 +390,7 @@ def _mosaic_layout(
 
 
 def _mosaic_step(
-    rec: FrameRecord, normal_csa: list[float], tile: tuple[int, int]
+    rec: FrameRecord, normal_csa: list[float], tile: tuple[int, int], n: int
 ) -> tuple[list[float], float, list[float]] | FrameRecord | None:
     """(first tile's position, slice spacing, slice normal) from the mosaic's geometry; None when
     the geometry is missing (the stacking step says so); the failed record when inconsistent."""
@@ -419,11 +419,13 @@ def _mosaic_step(
             + row * ps_c * (mcols - tc) / 2.0
             + col * ps_r * (mrows - tr) / 2.0
         )
-        dk, _ = declared_spacing(rec)
-        if dk is None:
+        dk, name = declared_spacing(rec)
+        problem = "" if dk is None else placing_spacing_problem(dk, name, n)
+        if dk is None or problem:
             return fail(
                 rec,
-                "neither SpacingBetweenSlices (0018,0088) nor SliceThickness "
+                problem
+                or "neither SpacingBetweenSlices (0018,0088) nor SliceThickness "
                 "(0018,0050) gives the slice spacing",
                 tile,
             )
@@ -449,7 +451,7 @@ def expand_mosaic(
     grid, tile, normal_csa = checked
     mrows, mcols = rec.rows, rec.columns
     tr, tc = mrows // grid, mcols // grid
-    step = _mosaic_step(rec, normal_csa, tile)
+    step = _mosaic_step(rec, normal_csa, tile, n)
     if isinstance(step, FrameRecord):
         return step
     times = csa_floats(csa, "MosaicRefAcqTimes")

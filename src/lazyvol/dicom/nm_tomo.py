@@ -25,6 +25,7 @@ from typing import Any
 
 import numpy as np
 
+from .checks import placing_spacing_problem
 from .header_values import ValueReader, sequence_items
 from .multiframe import UNSUPPORTED_LAYOUT, frame_ranges
 from .records import FrameRecord, upper_values
@@ -143,7 +144,7 @@ def _slices(rec: FrameRecord, r: ValueReader) -> tuple[list[int], float] | str:
             f"{_SBS} is missing or zero: the distance between an NM reconstruction's slices is "
             "stated only there (lazyvol does not take SliceThickness for it)"
         )
-    return slices, sbs
+    return placing_spacing_problem(sbs, "SpacingBetweenSlices", n) or (slices, sbs)
 
 
 def nm_tomo_frames(rec: FrameRecord, raw: dict[int, Any], fetch: Fetch) -> list[FrameRecord] | str:
