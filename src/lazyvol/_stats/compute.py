@@ -125,13 +125,41 @@ def stats(
     if data.dtype == np.bool_:
         data = data.astype(np.uint8)  # numbers 0/1 (numpy refuses percentiles of booleans)
     mdata = None if mask is None else _mask_on_grid(data, affine, source, mask)
-    passes = Passes(data, mdata, req)
+    passes = Passes(data, _without_filled(data, mdata, _filled_slices(vol, data.shape)), req)
     merged = passes.statistics()
     edges, binning = _binning(merged, req, data.dtype)
     if binning is not None and isinstance(merged, MomentsPart) and merged.hist is None:
         merged.hist = passes.histogram(*binning)  # the second pass (floating-point data)
     select = passes.select if req.exact_percentiles and isinstance(merged, MomentsPart) else None
-    return _noted(finalise(merged, edges, req, passes.kshape, passes.count, select), mask, source)
+    return _noted(finalise(merged, edges, req, passes.kshape, passes.count, select), mask, vol)
+
+
+def _filled_slices(vol: object, shape: tuple[int, ...]) -> list[int]:
+    """The slices (k) of a Volume that ``allow_gaps=True`` filled (``meta["filled_slices"]``):
+    no data, left out of the statistics. [] for arrays, or when the record no longer fits the
+    data (replaced since)."""
+    found = vol.meta.get("filled_slices") if isinstance(vol, Volume) else None
+    if not isinstance(found, list | tuple) or not found or len(shape) < 3:
+        return []
+    ks = sorted({int(k) for k in found})
+    return ks if 0 <= ks[0] and ks[-1] < shape[2] else []
+
+
+def _without_filled(data: da.Array, mdata: da.Array | None, filled: list[int]) -> da.Array | None:
+    """The mask ``mdata`` (None: every voxel) with the slices ``filled`` out of it (zero there),
+    chunked as the data's first three axes (a 3D mask applies to every volume of a series)."""
+    if not filled:
+        return mdata
+    kept = np.ones(data.shape[2], dtype=bool)
+    kept[filled] = False
+    keep: da.Array = da.broadcast_to(
+        da.from_array(kept, chunks=(data.chunks[2],)), data.shape[:3], chunks=data.chunks[:3]
+    )
+    if mdata is None:
+        return keep
+    keep = keep.reshape(data.shape[:3] + (1,) * (mdata.ndim - 3)) if mdata.ndim > 3 else keep
+    out: da.Array = da.where(keep, mdata, mdata.dtype.type(0))
+    return out
 
 
 def _request(
@@ -175,9 +203,11 @@ def _not_a_path(obj: object, what: str = "the data") -> None:
         )
 
 
-def _noted(result: VolumeStats, mask: Any, source: str) -> VolumeStats:
-    """``result``, with a warning when there is a mask and it selects no voxel (statistics over
-    nothing: count 0)."""
+def _noted(result: VolumeStats, mask: Any, vol: object) -> VolumeStats:
+    """``result`` of ``vol``, with the slices left out as filled (:func:`_filled_slices`), and a
+    warning when there is a mask and it selects no voxel (statistics over nothing: count 0)."""
+    result.filled_slices = tuple(_filled_slices(vol, getattr(vol, "shape", ())))
+    source = vol.source if isinstance(vol, Volume) else ""
     if mask is None or np.any(result.count) or np.any(result.nan_count):
         return result
     named = f" {mask.source}" if isinstance(mask, Volume) and mask.source else ""

@@ -84,6 +84,10 @@ class VolumeStats:
     passes : int
         How many times the data was read.
     ddof : int
+    filled_slices : tuple of int
+        The slices (k) of the volume that ``allow_gaps=True`` filled (``meta["filled_slices"]``),
+        left out of every statistic, NaN counts too: they hold the fill value, not data. A mask
+        cannot put them back; ``lazyvol.stats(vol.data)`` (the bare array) counts them.
     """
 
     count: Any
@@ -108,6 +112,7 @@ class VolumeStats:
     passes: int
     ddof: int = 0
     shape: tuple[int, ...] = ()  # shape of the kept axes (() without axis)
+    filled_slices: tuple[int, ...] = ()
 
     def __eq__(self, other: object) -> bool:
         """Field by field, arrays by value, NaN equal to NaN (two runs over one volume are
@@ -154,6 +159,7 @@ class VolumeStats:
             passes=self.passes,
             ddof=self.ddof,
             shape=(),
+            filled_slices=self.filled_slices,
             **fields,
         )
 
@@ -186,6 +192,7 @@ class VolumeStats:
                 "method": self.percentile_method,
             },
             "passes": self.passes,
+            "filled_slices_excluded": list(self.filled_slices),
         }
         out: dict[str, Any] = jsonable(d)
         return out

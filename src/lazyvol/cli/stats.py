@@ -199,4 +199,8 @@ def _print_results(results: list[tuple[str | None, Any]]) -> None:
                     bound = f"+/- {_fmt(float(finite.max()))}" if finite.size else "no values"
                 print(f"percentiles ({bound}): {pct}")
         passes += res.passes
+    filled = results[0][1].filled_slices if results else ()
+    if filled:
+        shown = ", ".join(map(str, filled))
+        print(f"(left out: slice(s) k = {shown}, filled by --allow-gaps: not data)")
     print(f"(read the data {passes} time(s))")
