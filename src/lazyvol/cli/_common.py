@@ -18,7 +18,7 @@ from collections.abc import Sequence
 from typing import Any
 
 from .._location import Location, is_url
-from ..errors import LazyvolError
+from ..errors import LazyvolError, _printable
 
 #: Exit status for lazyvol errors (bad input, unreadable files) -- argparse uses 2 for usage errors too.
 EXIT_ERROR = 2
@@ -152,7 +152,7 @@ def _jsonable(x: Any) -> Any:
         if isinstance(x, np.generic):
             return x.item()
     if isinstance(x, dict):
-        return {str(k): _jsonable(v) for k, v in x.items()}
+        return {_printable(str(k)): _jsonable(v) for k, v in x.items()}
     if isinstance(x, list | tuple):
         return [_jsonable(v) for v in x]
     if isinstance(x, float) and x != x:
@@ -160,7 +160,9 @@ def _jsonable(x: Any) -> Any:
     if isinstance(x, _dt.datetime):
         return x.isoformat()
     if isinstance(x, bytes | os.PathLike):
-        return os.fsdecode(x)
+        x = os.fsdecode(x)
+    if isinstance(x, str):
+        return _printable(x)  # (undecodable file-name bytes as \xNN: docs/cli.md)
     return x
 
 
