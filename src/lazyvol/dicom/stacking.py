@@ -265,12 +265,13 @@ def _order_by_position(
     order = np.lexsort((np.arange(len(records)), proj))
     proj_sorted = proj[order]
     recs_sorted = [records[i] for i in order]
-    stacked = _fourth_axis(st, proj_sorted, recs_sorted)
+    mixed = _mixed_rounding([recs_sorted])  # (once: every comparison allows for it)
+    stacked = _fourth_axis(st, proj_sorted, recs_sorted, mixed)
     if isinstance(stacked, Problem):
         return stacked
     volumes, axis4 = stacked
     base = volumes[0]
-    stepped = _slice_step(st, volumes, axis4, normal)
+    stepped = _slice_step(st, volumes, axis4, normal, mixed)
     if isinstance(stepped, Problem):
         return stepped
     stacked_volumes, slice_step = stepped
@@ -294,14 +295,14 @@ def _order_by_position(
 
 
 def _fourth_axis(
-    st: _Stack, proj_sorted: np.ndarray, recs_sorted: list[FrameRecord]
+    st: _Stack, proj_sorted: np.ndarray, recs_sorted: list[FrameRecord], mixed: float
 ) -> tuple[list[list[FrameRecord]], str | None] | Problem:
-    """Distinct positions (within tolerance); when they repeat, the volumes of the 4th axis."""
+    """Distinct positions (within tolerance); when they repeat, the volumes of the 4th axis.
+    ``mixed``: :func:`_mixed_rounding` of the records."""
     extent = float(proj_sorted[-1] - proj_sorted[0]) if len(proj_sorted) > 1 else 0.0
     same_tol = slice_grid.same_position_tolerance(extent)
     # (a series partly rewritten coarsely: repeats of one position differ by that rounding)
-    mixed = slice_grid.mixed_writer_quantum([r.ipp for r in recs_sorted if r.ipp is not None])
-    same_tol = max(same_tol, math.sqrt(3.0) * mixed * (1.0 + 1e-6))
+    same_tol = max(same_tol, math.sqrt(3.0) * mixed)
     bins: list[list[int]] = [[0]]
     for n in range(1, len(proj_sorted)):
         if proj_sorted[n] - proj_sorted[bins[-1][0]] <= same_tol:
@@ -347,14 +348,18 @@ def _fourth_axis(
 
 
 def _slice_step(
-    st: _Stack, volumes: list[list[FrameRecord]], axis4: str | None, normal: np.ndarray
+    st: _Stack,
+    volumes: list[list[FrameRecord]],
+    axis4: str | None,
+    normal: np.ndarray,
+    mixed: float,
 ) -> tuple[Volumes, np.ndarray] | Problem:
-    """The step between slices (from the positions; regular, or with gaps filled on request)."""
+    """The step between slices (from the positions; regular, or with gaps filled on request);
+    ``mixed``: :func:`_mixed_rounding` of the series' records, which every comparison allows for."""
     opts, first = st.opts, st.first
     base = volumes[0]
     p_first = np.array([r.ipp for r in base], dtype=np.float64)
     proj_base = slice_grid.slice_projections(p_first, normal)
-    mixed = _mixed_rounding(volumes)  # (once: every comparison below allows for it)
     if len(base) <= 1:
         declared, source = declared_spacing(first)
         dk = 1.0 if declared is None else declared
