@@ -296,6 +296,12 @@ _OTHER_FORMATS = {
     ".png": "PNG",
     ".jpg": "JPEG",
     ".jpeg": "JPEG",
+    ".head": "AFNI BRIK/HEAD",
+    ".brik": "AFNI BRIK/HEAD",
+    ".brik.gz": "AFNI BRIK/HEAD",
+    ".trk": "TrackVis streamlines",
+    ".tck": "MRtrix streamlines",
+    ".gii": "GIFTI surface data",
 }
 
 
@@ -312,8 +318,9 @@ def _refuse_other_format(loc: Location) -> None:
         return
     raise UnsupportedError(
         f"{loc.display}: {_OTHER_FORMATS[suffix]} ({suffix}) is not a format lazyvol reads "
-        "(NIfTI-1/2, Analyze, DICOM, Zarr); convert it to NIfTI first (nibabel reads MGH and "
-        "PAR/REC, SimpleITK reads NRRD, MetaImage and MINC)"
+        "(NIfTI-1/2, Analyze, DICOM, Zarr); convert it to NIfTI first (nibabel reads MGH, "
+        "PAR/REC and AFNI BRIK/HEAD, SimpleITK reads NRRD, MetaImage and MINC; streamlines and "
+        "surfaces are no image volume)"
     )
 
 
