@@ -18,11 +18,13 @@ import io
 import os
 import zlib
 from collections.abc import Callable, Sequence
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from ..errors import FormatError
-from .records import FrameRecord
 from .source import Fetch
+
+if TYPE_CHECKING:  # (a slice read of a saved scan imports no record code)
+    from .records import FrameRecord
 
 __all__ = [
     "HEADER_KEEP",
