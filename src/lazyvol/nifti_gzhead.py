@@ -184,7 +184,9 @@ def read_head(loc: Location, n: int, stamp: SourceStamp | None = None) -> bytes:
         return out
     head = _io.read(loc, 0, min(n, size), expect=stamp)
     if is_gzipped(loc, stamp, head):  # (a URL of a gzip stream not named .gz)
-        return inflate(loc, stamp, n, keep=True)
+        inflated = inflate(loc, stamp, n, keep=True)
+        assert isinstance(inflated, bytes)
+        return inflated
     kind = compression_kind(head[:6])  # (no header starts so: sizeof_hdr is 348 or 540)
     if kind == "zlib" and not _decodes(kind, head, whole=len(head) >= size):
         kind = ""  # (two bytes that happen to be a zlib header: a file that is not NIfTI)
