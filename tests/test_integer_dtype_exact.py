@@ -90,3 +90,34 @@ def test_a_zarr_store_of_fractional_values_into_an_integer_dtype_is_refused(tmp_
     vol = lv.open(tmp_path / "a.zarr", dtype="int32")
     with pytest.raises(lv.DataTypeError, match="not whole numbers"):
         vol.compute()
+
+
+@pytest.mark.parametrize(
+    ("stored", "values", "dtype"),
+    [
+        ("int32", [0, -1, 70000], "int16"),  # numpy's cast wraps 70000 to 4464
+        ("int16", [-1, 0, 3], "uint8"),  # a label map's -1 read as 255
+        ("float32", [0.0, np.nan, 2.0], "int16"),  # NaN read as 0 (or whatever the cast gives)
+        ("float32", [0.0, 1.5, 2.0], "int32"),  # 1.5 truncated to 1
+    ],
+)
+def test_numpys_dtype_on_a_volume_follows_the_integer_dtype_rule(tmp_path, stored, values, dtype):
+    # np.asarray(vol, dtype=...) is a dtype= asked of lazyvol as lv.open(..., dtype=) is: the
+    # values nibabel reads do not fit, so both refuse rather than wrap or truncate
+    path = tmp_path / "a.nii"
+    img = _nifti(path, np.array(values, stored).reshape(1, 1, 3))
+    ref = np.asarray(img.dataobj).astype(np.float64)
+    assert not np.array_equal(ref.astype(dtype).astype(np.float64), ref, equal_nan=True)
+    with pytest.raises(lv.DataTypeError, match=str(path)):
+        lv.open(path, dtype=dtype).compute()
+    with pytest.raises(lv.DataTypeError, match=str(path)):
+        np.asarray(lv.open(path), dtype=dtype)
+
+
+def test_numpys_dtype_on_a_volume_gives_values_that_fit_exactly(tmp_path):
+    path = tmp_path / "a.nii"
+    img = _nifti(path, np.array([0, 3, 255, 7], np.int16).reshape(1, 2, 2), 2.0, -1.0)
+    got = np.asarray(lv.open(path), dtype="int16")
+    assert got.dtype == np.int16
+    np.testing.assert_array_equal(got, img.get_fdata())
+    assert np.asarray(lv.open(path), dtype="float32").dtype == np.float32

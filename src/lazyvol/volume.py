@@ -397,8 +397,17 @@ class Volume:
         return np.asarray(self.data.compute(**kwargs))
 
     def __array__(self, dtype: Any = None, copy: bool | None = None) -> np.ndarray:
+        """``np.asarray(vol, dtype=...)``: an integer dtype follows ``dtype=``'s rule (a value
+        it cannot hold, a fraction, NaN or one past its range, raises
+        :class:`~lazyvol.errors.DataTypeError`), where numpy's cast wraps or truncates."""
         arr = self.compute()
-        return arr if dtype is None else arr.astype(dtype)
+        if dtype is None or np.dtype(dtype) == arr.dtype:
+            return arr
+        if np.dtype(dtype).kind in "iu":
+            from .scaling import apply_scale
+
+            return apply_scale(arr, 1.0, 0.0, np.dtype(dtype), where=str(self.source or "volume"))
+        return arr.astype(dtype)
 
     # -- conversions ---------------------------------------------------------------------------
     def to_nibabel(self) -> nib.Nifti1Image:
