@@ -1317,8 +1317,8 @@ def test_an_integer_dtype_on_stored_values_is_checked_and_the_ct_path_stays_inte
     with pytest.raises(lv.DataTypeError, match=r"IM\d+\.dcm: values \(.*int8"):
         lv.open(tmp_path / "s", scale=False, dtype="int8").compute()
     calls = []
-    real = scaling._checked_int
-    monkeypatch.setattr(scaling, "_checked_int", lambda *a: calls.append(1) or real(*a))
+    real = scaling._checked_int_into
+    monkeypatch.setattr(scaling, "_checked_int_into", lambda *a: calls.append(1) or real(*a))
     vol = lv.open(tmp_path / "s")
     np.testing.assert_array_equal(vol.compute(), truth.scaled())
     assert vol.dtype.kind == "i" and calls == []

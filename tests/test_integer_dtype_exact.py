@@ -121,3 +121,25 @@ def test_numpys_dtype_on_a_volume_gives_values_that_fit_exactly(tmp_path):
     assert got.dtype == np.int16
     np.testing.assert_array_equal(got, img.get_fdata())
     assert np.asarray(lv.open(path), dtype="float32").dtype == np.float32
+
+
+@pytest.mark.parametrize(
+    ("stored", "slope", "inter"), [("float32", 1.0, 0.0), ("int16", 3.0, -7.0), ("uint8", 2.0, 1.0)]
+)
+def test_a_checked_integer_cast_needs_no_temporaries_of_the_blocks_size(stored, slope, inter):
+    # a float32 block into int16 made float64, truncated and mask temporaries of the whole
+    # block (peak 10x the output); an exact int64 scaling one of 4x an int16 block
+    import tracemalloc
+
+    from lazyvol.scaling import apply_scale
+
+    values = (np.arange(2**22) % 251).astype(stored)
+    truth = values.astype(np.int64) * int(slope) + int(inter)  # (whole numbers, all fit int16)
+    tracemalloc.start()
+    try:
+        got = apply_scale(values, slope, inter, np.dtype("int16"))
+        peak = tracemalloc.get_traced_memory()[1]
+    finally:
+        tracemalloc.stop()
+    np.testing.assert_array_equal(got, truth)
+    assert peak < got.nbytes + 16 * 2**20  # the output, and pieces of 2**18 values

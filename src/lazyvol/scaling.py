@@ -267,7 +267,7 @@ def scale_into(
         _nonzero_into(src, dest, slope, inter)
         return
     if out_dtype.kind in "iu" and not _exact_in(src.dtype, slope, inter, out_dtype, stored):
-        np.copyto(dest, _checked_int(src, slope, inter, out_dtype, where, fields), casting="unsafe")
+        _checked_int_into(src, dest, slope, inter, where, fields)
         return
     risky = may_overflow(src.dtype, slope, inter, out_dtype)
     with np.errstate(over="ignore", invalid="ignore") if risky else contextlib.nullcontext():
@@ -353,30 +353,45 @@ def _exact_in(
     return out.min <= min(ends) and max(ends) <= out.max
 
 
-def _checked_int(
-    src: np.ndarray, slope: float, inter: float, out_dtype: np.dtype, where: str, fields: str
-) -> np.ndarray:
-    """``src * slope + inter`` for an integer ``out_dtype`` that does not hold every value
+def _checked_int_into(
+    src: np.ndarray, dest: np.ndarray, slope: float, inter: float, where: str, fields: str
+) -> None:
+    """``dest[...] = src * slope + inter`` for an integer ``dest`` that does not hold every value
     ``src``'s dtype could take: integers scaled exactly (their actual range checked first, in
     Python integers), anything else in float64; a value the dtype cannot hold (a fraction, one
-    past its range, NaN, inf) raises :class:`~lazyvol.errors.DataTypeError`."""
+    past its range, NaN, inf) raises :class:`~lazyvol.errors.DataTypeError`. Computed through
+    temporaries of at most ``ROUNDED_PIECE`` values (:func:`_pieces`), not of the block's size."""
+    out_dtype = dest.dtype
     integral = float(slope).is_integer() and float(inter).is_integer()
     if src.dtype.kind in "iub" and integral:
         if not src.size:
-            return src.astype(out_dtype)
+            return
         lo, hi = int(src.min()), int(src.max())
         ends = sorted((lo * int(slope) + int(inter), hi * int(slope) + int(inter)))
         info = np.iinfo(out_dtype)
         if not (info.min <= ends[0] and ends[1] <= info.max):
             raise _unfit(where, fields, out_dtype, f"{ends[0]} .. {ends[1]}")
         if slope == 1 and inter == 0:
-            return src.astype(out_dtype)  # (each value fits: the cast is exact)
+            np.copyto(dest, src, casting="unsafe")  # (each value fits: the cast is exact)
+            return
         i64 = np.iinfo(np.int64)
         if i64.min <= min(lo, hi, *ends) and max(lo, hi, *ends) <= i64.max:
-            exact = src.astype(np.int64)
-            exact *= int(slope)
-            exact += int(inter)
-            return exact.astype(out_dtype)
+            for part, out in _pieces(src, dest):
+                exact = part.astype(np.int64)
+                exact *= int(slope)
+                exact += int(inter)
+                np.copyto(out, exact, casting="unsafe")
+            return
+    for part, out in _pieces(src, dest):
+        piece = _checked_float_piece(part, slope, inter, out_dtype, where, fields)
+        np.copyto(out, piece, casting="unsafe")
+
+
+def _checked_float_piece(
+    src: np.ndarray, slope: float, inter: float, out_dtype: np.dtype, where: str, fields: str
+) -> np.ndarray:
+    """``src * slope + inter`` computed in float64 as ``out_dtype`` (an integer dtype), each
+    value checked to be a whole number it holds (:func:`_checked_int_into`)."""
     with np.errstate(over="ignore", invalid="ignore"):
         work = src.astype(np.float64)
         work *= slope
