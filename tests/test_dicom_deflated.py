@@ -349,3 +349,32 @@ def test_deflated_copies_are_compared_within_what_the_scan_inflated(tmp_path):
         tracemalloc.stop()
     np.testing.assert_array_equal(vol.compute(), truth.scaled())
     assert peak < 32 << 20, peak
+
+
+@pytest.mark.parametrize("keep", [0.5, 0.2])
+def test_a_deflated_header_cut_short_since_the_scan_is_an_error_not_fewer_elements(tmp_path, keep):
+    """``vol.dicom_header()`` re-reads the file: one cut short since its scan (inside its
+    header) gave a data set of the elements before the cut (1 of 27, or none) without a word,
+    where pydicom's dcmread raises; now a FormatError naming the file."""
+    from lazyvol.errors import FormatError
+
+    text = "".join(np.random.default_rng(0).choice(list("ABCDEFGHIJ"), 4000))  # (incompressible)
+    truth = write_dicom_series(tmp_path / "s", (8, 6, 2), extra={"PatientComments": text})
+    _deflate(truth.files)
+    vol = lv.open(tmp_path / "s")
+    path = Path(vol.dicom_header(k=0).filename)
+    ref = pydicom.dcmread(path, stop_before_pixels=True)
+    raw = path.read_bytes()
+    path.write_bytes(raw[: int(len(raw) * keep)])  # (the header is most of the file)
+    with pytest.raises(Exception, match=r"truncated|incomplete"):
+        pydicom.dcmread(path, stop_before_pixels=True)
+    with pytest.raises(FormatError, match=str(path)):
+        _header_again(path)
+    path.write_bytes(raw)
+    assert [e.tag for e in _header_again(path)] == [e.tag for e in ref]
+
+
+def _header_again(path):
+    from lazyvol.headers import read_dataset
+
+    return read_dataset(str(path))

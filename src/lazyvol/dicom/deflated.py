@@ -66,6 +66,7 @@ class Inflater:
         self._keep, self._limit = keep, limit
         self.damage = ""
         self.over = False
+        self.cut = False  # (the file ended before its stream did)
         self._restart()
 
     def _restart(self) -> None:
@@ -93,7 +94,7 @@ class Inflater:
             self._data = self._read(self._at, n) if n > 0 else b""
             self._at += len(self._data)
             if not self._data:  # (the file ends before the stream does: cut short)
-                self._done = True
+                self.cut, self._done = True, True
                 return False
         try:
             got = self._z.decompress(self._data, _OUT)
@@ -275,6 +276,13 @@ def header_dataset(path: str) -> Any:
         stream = Inflater(read, start, size, keep=HEADER_KEEP, limit=HEADER_LIMIT)
         data: Any = InflatedFile(stream)  # (a binary file, as pydicom reads one)
         ds = read_dataset(data, False, True, stop_when=_at_pixel_data)
+        if data.tell() >= stream.top and (stream.cut or stream.damage or stream.over):
+            why = stream.damage or ("over its limit" if stream.over else "the file ends first")
+            raise FormatError(
+                f"{path}: its Deflated data set ends inside its header after {stream.top} "
+                f"inflated bytes ({why}): the file is damaged, cut short or changed since it was "
+                "scanned; copy it again from its source"
+            )
     out = FileDataset(path, ds, preamble[:128], meta, False, True)
     out.set_original_encoding(False, True, ds._character_set)
     return out
