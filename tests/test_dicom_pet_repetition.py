@@ -110,3 +110,41 @@ def test_pet_frame_durations_stated_keep_the_stated_values(tmp_path: Path, dcm2n
     assert mine["FrameDuration"] == ref["FrameDuration"] == [5, 10, 20]
     assert "RepetitionTime" not in mine and "RepetitionTime" not in ref
     assert mine["RepetitionTimeExcitation"] == ref["RepetitionTimeExcitation"] == 1
+
+
+@pytest.mark.parametrize(
+    ("tr_ms", "durations"),
+    [("1000", ["5000", "0", "20000"]), (None, ["5000"] * 3), ("10000", ["10000"] * 3)],
+)
+def test_pet_pixdim4_beside_a_frame_duration_is_dcm2niix_s(
+    tmp_path: Path, dcm2niix, tr_ms, durations
+) -> None:
+    """A PET sidecar with a FrameDuration has no RepetitionTime (as dcm2niix's), but dcm2niix
+    still writes the (measured) interval as pixdim[4], in seconds; lazyvol wrote 0."""
+    src = tmp_path / "s"
+    truth = write_dicom_4d_series(
+        src, (6, 5, 2), 3, labels=("TemporalPositionIdentifier",), modality="PT",
+        extra={"Manufacturer": "SIEMENS"},
+    )  # fmt: skip
+    for f in truth.files:
+        ds = pydicom.dcmread(f)
+        v = int(ds.TemporalPositionIdentifier) - 1
+        ds.AcquisitionTime = _hms(36000 + 10 * v)
+        ds.ActualFrameDuration = durations[v]
+        if tr_ms is None:
+            del ds.RepetitionTime
+        else:
+            ds.RepetitionTime = tr_ms
+        ds.save_as(f)
+    (ref,) = dcm2niix(src, tmp_path / "out")
+    ref_hdr = nib.load(ref).header
+    vol = lv.open(src)
+    vol.to_nifti(tmp_path / "v.nii")
+    mine = nib.load(tmp_path / "v.nii").header
+    assert "RepetitionTime" not in json.loads((tmp_path / "v.json").read_text())
+    assert ref_hdr["pixdim"][4] == pytest.approx(10.0)
+    assert mine["pixdim"][4] == pytest.approx(ref_hdr["pixdim"][4])
+    assert mine.get_xyzt_units()[1] == ref_hdr.get_xyzt_units()[1] == "sec"
+    vol[..., ::2].to_nifti(tmp_path / "cut.nii")  # volumes 0 and 2: 20 s apart
+    assert nib.load(tmp_path / "cut.nii").header["pixdim"][4] == pytest.approx(20.0)
+    assert "RepetitionTime" not in json.loads((tmp_path / "cut.json").read_text())

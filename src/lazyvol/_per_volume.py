@@ -37,6 +37,7 @@ __all__ = [
     "DIFFUSION_INDICES",
     "DIFFUSION_LISTS",
     "ECHO_LISTS",
+    "FRAME_INTERVAL",
     "PER_VOLUME_KEYS",
     "UNEVEN_VOLUMES_NOTE",
     "VOLUME_ACQUISITION",
@@ -107,6 +108,11 @@ PER_VOLUME_KEYS = (
 #: "time": [its time of day, seconds], "number": [AcquisitionNumber or None], "resolution": [the
 #: seconds its AcquisitionTimes are written to]}`` (a DICOM series).
 VOLUME_ACQUISITION = "volume_acquisition"
+
+#: ``meta`` key of a PET series' interval between volumes in seconds (the stated or measured
+#: RepetitionTime) that its sidecar leaves out beside a FrameDuration, as dcm2niix does: dcm2niix
+#: still writes it as pixdim[4] (:func:`lazyvol.zarr_nifti.repetition_time`).
+FRAME_INTERVAL = "frame_interval"
 
 #: ``meta`` lists of a volume's distinct echoes, by the ``axis4_values`` name giving them per volume.
 ECHO_LISTS = {"echo_times": "EchoTime", "echo_numbers": "EchoNumbers"}

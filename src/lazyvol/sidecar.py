@@ -141,7 +141,7 @@ def sidecar(
         ):
             doc.pop(key)  # (not the volume's: cut in a way its meta does not record)
     stride = source_stride(meta)
-    if stride > 1 and repetition_time(meta) is not None:
+    if stride > 1 and "RepetitionTime" in doc and repetition_time(meta) is not None:
         # vol[..., ::2] of a time series: its volumes are two TRs apart (pixdim[4] says so too)
         doc["RepetitionTime"] = float(doc["RepetitionTime"]) * stride
     doc["ConversionSoftware"] = "lazyvol"

@@ -18,6 +18,7 @@ from typing import Any
 
 import numpy as np
 
+from ._per_volume import FRAME_INTERVAL
 from ._source_index import SOURCE_INDEX_KEY, axis4_reversed, axis4_source, source_stride
 from .geometry import orientation_codes
 from .nifti_carry import axis_zooms, same_transform
@@ -207,14 +208,16 @@ def _toffset(meta: dict[str, Any]) -> float:
 
 
 def repetition_time(meta: dict[str, Any]) -> float | None:
-    """A DICOM series' RepetitionTime in seconds, unless its 4th axis holds echoes."""
+    """A DICOM series' RepetitionTime in seconds, unless its 4th axis holds echoes: its sidecar's,
+    or a PET series' interval its sidecar leaves out beside a FrameDuration
+    (:data:`lazyvol._per_volume.FRAME_INTERVAL`), as dcm2niix writes pixdim[4]."""
     bids = meta.get("bids")
     varying = meta.get("axis4_values")
     if not isinstance(bids, dict) or (
         isinstance(varying, dict) and ({"EchoTime", "EchoNumbers"} & set(varying))
     ):
         return None
-    tr = bids.get("RepetitionTime")
+    tr = bids.get("RepetitionTime", meta.get(FRAME_INTERVAL))
     return float(tr) if isinstance(tr, int | float) and math.isfinite(tr) and tr > 0 else None
 
 

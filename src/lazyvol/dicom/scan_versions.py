@@ -550,4 +550,5 @@ INDEX_VERSION = 142
 #: 211: single-frame echoes of one volume are one volume per echo, as dcm2niix (h201).
 #: 212: images of one series under two protocol names are two volumes, as dcm2niix (h201).
 #: 213: Deflated files' volumes open (frame tables hold ``inflate_from``) (h199).
-REPORT_FORMAT = 213
+#: 214: a PET volume keeps its interval left out of its sidecar (``meta["frame_interval"]``) (h205).
+REPORT_FORMAT = 214

@@ -26,7 +26,8 @@
   lazyvol's). A PET series (GE's too) is measured first, as dcm2niix measures it: the frames
   whose ActualFrameDuration (0018,1242) is 0 take the measured interval as their FrameDuration,
   and a PET sidecar with a FrameDuration then has no RepetitionTime
-  (:mod:`lazyvol.dicom.bids_pet`).
+  (:mod:`lazyvol.dicom.bids_pet`); the interval is kept as ``meta["frame_interval"]`` for the
+  NIfTI's pixdim[4], which dcm2niix still writes.
 - DerivedVendorReportedEchoSpacing, every vendor (and a file whose Manufacturer an anonymiser
   dropped), as dcm2niix: wherever BandwidthPerPixelPhaseEncode and ReconMatrixPE are known,
   1 / (bandwidth x ReconMatrixPE / ParallelReductionFactorInPlane x (1 + PhaseOversampling)) in
@@ -39,7 +40,7 @@ from __future__ import annotations
 from collections.abc import Sequence
 from typing import Any
 
-from .._per_volume import VOLUME_ACQUISITION
+from .._per_volume import FRAME_INTERVAL, VOLUME_ACQUISITION
 from .bids import annotate as annotate_bids
 from .bids_numbers import printed
 from .bids_pet import frame_duration
@@ -70,7 +71,10 @@ def annotate_sidecar(
     info.warnings.extend(n for n in [measured_repetition(info.meta, slots)] if n)
     bids = info.meta["bids"]
     if bids.get("Modality") == "PT" and "FrameDuration" in bids:
-        bids.pop("RepetitionTime", None)  # (FrameDuration for it, as dcm2niix writes them)
+        # (FrameDuration for it in the sidecar, as dcm2niix writes them; pixdim[4] still the TR)
+        tr = bids.pop("RepetitionTime", None)
+        if tr is not None:
+            info.meta[FRAME_INTERVAL] = tr
 
 
 #: dcm2niix's tolerance between the stated and the measured interval of volumes (s).
