@@ -10,7 +10,9 @@ those values can describe an image at all, and applies the two repairs that trus
   ImagePositionPatient, RescaleSlope or RescaleIntercept;
 - repaired: ImageOrientationPatient off by rounding only is replaced by the nearest orthonormal
   pair; RescaleSlope 0 is taken as 1 (as dcm2niix does: a zero slope would map every voxel to the
-  intercept), with a warning naming the files, recorded in ``meta["rescale_slope_zero"]``.
+  intercept), with a warning naming the files, recorded in ``meta["rescale_slope_zero"]``;
+- read, with a note: a RescaleIntercept stated without a RescaleSlope (slope 1, as dcm2niix reads
+  it; pydicom applies no rescale there), the files in ``meta["rescale_intercept_only"]``.
 
 :func:`check_records` runs where a series is formed, so a refused series shows its reason in
 ``lazyvol.scan`` / ``lazyvol info`` and ``lazyvol.open`` raises it. :func:`same_orientation`
@@ -45,6 +47,7 @@ from .model import (
     ORDER_DOUBT_NOTE,
     UNEVEN_VOLUMES_NOTE,
 )
+from .records import INTERCEPT_ONLY
 from .vendor import malformed_diffusion
 
 if TYPE_CHECKING:  # (records are read by attribute: a reopen needs no FrameRecord class)
@@ -391,7 +394,21 @@ def check_records(
         files = sorted(set(zero_slope))
         meta["rescale_slope_zero"] = files
         warnings.append(_slope_zero_message(files))
+    alone = sorted({r.path for r in records if (r.acq or {}).get(INTERCEPT_ONLY)})
+    if alone:
+        meta["rescale_intercept_only"] = alone
+        shown = ", ".join(alone[:3]) + (f" and {len(alone) - 3} more" if len(alone) > 3 else "")
+        warnings.append(
+            f"{INTERCEPT_ONLY_NOTE} in {len(alone)} file(s) ({shown}; the standard has them "
+            "together): read with RescaleSlope 1 and the intercept, as dcm2niix reads them; pydicom "
+            "applies no rescale to such a file (its values are the stored ones); recorded in "
+            "meta['rescale_intercept_only']"
+        )
     return None
+
+
+#: How the note on images stating a RescaleIntercept but no RescaleSlope begins.
+INTERCEPT_ONLY_NOTE = "RescaleIntercept (0028,1052) stated without RescaleSlope (0028,1053)"
 
 
 def _malformed_rescale(path: str, keyword: str, note: str) -> str:
@@ -448,6 +465,7 @@ MAYBE_MERGED_NOTE = "several series may be stacked as one"
 #: of different thickness, a volume order the headers contradict, volumes not evenly spaced in
 #: time.
 _WARNED_NOTES = (
+    INTERCEPT_ONLY_NOTE,
     MAYBE_MERGED_NOTE,
     DERIVED_NOTE,
     EXACT_DUPLICATE_NOTE,

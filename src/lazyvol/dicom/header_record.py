@@ -14,7 +14,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from ..sources import SourceStamp
-from . import bids, grid, mosaic
+from . import bids, grid, mosaic, records
 from .bids_pet import RADIOPHARMACEUTICAL_SEQUENCE, radiopharmaceutical_values
 from .charset import python_encodings
 from .deflated import inflate_pixels
@@ -317,8 +317,7 @@ def fill_record(
         )
         rec.number_of_frames = 1 if one_frame else nf if nf is not None else -1  # (-1: in r.bad)
     r.note_empty(EMPTY_NOTED[: len(EMPTY_NOTED) - one_frame])  # (NumberOfFrames last)
-    slope = r.get_float("RescaleSlope")
-    inter = r.get_float("RescaleIntercept")
+    slope, inter = r.get_float("RescaleSlope"), r.get_float("RescaleIntercept")
     rec.rescale_slope = 1.0 if slope is None else slope
     rec.rescale_intercept = 0.0 if inter is None else inter
     rec.manufacturer = r.manufacturer()
@@ -331,6 +330,7 @@ def fill_record(
     rec.bad_attributes = [*r.bad, *([problem] if problem else [])] or None
     noted = {ONE_VALUE_SPACING: one_value, GE_NO_DTI: ge_without_directions(r, rec.manufacturer)}
     noted.update({ONE_FRAME_TAKEN: one_frame, **r.read_notes()})
+    noted[records.INTERCEPT_ONLY] = slope is None and bool(inter)
     rec.acq = {k: v for k, v in noted.items() if v} or None
     return rec
 

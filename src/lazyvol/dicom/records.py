@@ -17,6 +17,7 @@ from .charset import SHORT_TEXT
 __all__ = [
     "EXTRA_VALUES",
     "FrameRecord",
+    "INTERCEPT_ONLY",
     "ONE_FRAME_TAKEN",
     "ONE_VALUE_SPACING",
     "RECORD_FIELDS",
@@ -44,6 +45,11 @@ GE_NO_DTI = "_ge_no_dti"
 #: native Pixel Data holds one frame: read as one frame, as pydicom and dcm2niix read it, and said
 #: (:func:`one_frame_held`; :func:`lazyvol.dicom.stack_notes.top_level_notes`).
 ONE_FRAME_TAKEN = "_one_frame_taken"
+#: ``FrameRecord.acq`` key of an image stating a non-zero RescaleIntercept (0028,1052) but no
+#: RescaleSlope (0028,1053) (absent or empty; the standard has them together): read with slope 1
+#: and the intercept, as dcm2niix reads it, while pydicom applies no rescale to it; said
+#: (:func:`lazyvol.dicom.checks.check_records`).
+INTERCEPT_ONLY = "_intercept_only"
 #: ``FrameRecord.acq`` key of an image whose ImagePositionPatient, ImageOrientationPatient,
 #: PixelSpacing (or another multi-valued number lazyvol reads) holds more values than the standard's
 #: count, the extra ones empty or numbers (a trailing backslash, a third PixelSpacing value): the

@@ -227,7 +227,8 @@ __all__ = ["INDEX_VERSION", "REPORT_FORMAT"]
 #: 141: a damaged functional group's skip names its sequence, item and element (h202).
 #: 142: a mosaic / NM reconstruction whose stated spacing puts its slices at one position is
 #: refused naming the spacing (it was refused as positions repeating, a mixed acquisition; h202).
-INDEX_VERSION = 142
+#: 143: an image stating a RescaleIntercept but no RescaleSlope says so in ``acq`` (h205).
+INDEX_VERSION = 143
 #: Layout of a report: 2: files named by their listing position, identities taken from the listing;
 #: 3: a volume's files may differ in pixel encoding (each frame's, ``encodings``), where 2 split them;
 #: 4: ... and in BitsStored (each frame's, ``stored_bits``), where 3 split them;
