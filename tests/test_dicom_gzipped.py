@@ -143,3 +143,28 @@ def test_a_gzip_file_that_is_not_dicom_is_still_junk(tmp_path):
     assert report.unnamed == frozenset()
     assert dict(report.skipped)[str(junk)].startswith("not a DICOM file")
     assert not lv.open(tmp_path / "s", use_index=False).meta.get("warnings")
+
+
+def test_a_gzipped_copy_of_a_file_present_is_no_lost_slice(tmp_path):
+    """``x.dcm.gz`` beside ``x.dcm`` (the same image: pydicom reads one SOPInstanceUID from both):
+    the volume was flagged "series incomplete: 1 file skipped" though no image is missing. Now
+    the copy is noted as such, naming it and the file it copies; a gzipped file whose image is
+    not read (its original gone) still flags the series incomplete."""
+    truth = write_dicom_series(tmp_path / "s", (8, 6, 6))
+    copy = truth.files[2] + ".gz"
+    Path(copy).write_bytes(gzip.compress(Path(truth.files[2]).read_bytes()))
+    with gzip.open(copy) as f:
+        assert pydicom.dcmread(f).SOPInstanceUID == pydicom.dcmread(truth.files[2]).SOPInstanceUID
+    vol = lv.open(tmp_path / "s", use_index=False)
+    np.testing.assert_array_equal(vol.compute(), truth.stored)
+    warnings = vol.meta.get("warnings", [])
+    assert not [w for w in warnings if w.startswith("series incomplete")]
+    (note,) = [w for w in warnings if copy in w]
+    assert note.startswith("gzip-compressed copies") and f"(of {truth.files[2]})" in note
+    lost = _gzip(truth.files[-1])  # the last slice: gzipped, its original removed
+    vol = lv.open(tmp_path / "s", use_index=False)
+    assert vol.shape == (8, 6, 5)
+    (incomplete,) = [w for w in vol.meta["warnings"] if w.startswith("series incomplete")]
+    assert "1 file(s)" in incomplete and lost in incomplete and copy not in incomplete
+    assert "gunzip" in incomplete and "SOPInstanceUID" not in incomplete
+    assert any(copy in w for w in vol.meta["warnings"] if w.startswith("gzip-compressed copies"))

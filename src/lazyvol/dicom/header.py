@@ -27,6 +27,7 @@ from ..errors import LazyvolError
 from ..sources import SourceStamp
 from .data_set_head import byte_order_problem, data_set_implicit, looks_explicit
 from .deflated import HEADER_KEEP, HEADER_LIMIT, InflatedFile, Inflater
+from .gz_copies import gzipped_reason, instance_uid
 from .header_record import HeaderResult, HeaderSkip, drop_cut_values, make_record
 from .header_values import DICOMDIR_SOP_CLASS, HEADER_TAGS, Parsed
 from .model import (
@@ -386,11 +387,8 @@ def _gzipped_dicom(fp: Any) -> HeaderSkip | None:
     head = inflate_prefix(fetch, 0, size, GZIP_WBITS, limit=132)
     if head[128:132] != b"DICM" and not _plausible_headerless(head):
         return None
-    skip = HeaderSkip(
-        f"{GZIPPED_DICOM}: lazyvol reads pixels in place and does not inflate files; decompress "
-        "it first (gunzip)"
-    )
-    named = _with_series(skip, walk_prefix(inflate_prefix(fetch, 0, size, GZIP_WBITS)))
+    partial = walk_prefix(inflate_prefix(fetch, 0, size, GZIP_WBITS))
+    named = _with_series(HeaderSkip(gzipped_reason(instance_uid(partial))), partial)
     if named.series_uid:
         return named
     return HeaderSkip(

@@ -228,7 +228,8 @@ __all__ = ["INDEX_VERSION", "REPORT_FORMAT"]
 #: 142: a mosaic / NM reconstruction whose stated spacing puts its slices at one position is
 #: refused naming the spacing (it was refused as positions repeating, a mixed acquisition; h202).
 #: 143: an image stating a RescaleIntercept but no RescaleSlope says so in ``acq`` (h205).
-INDEX_VERSION = 143
+#: 144: a gzip-compressed DICOM file's skip reason names the SOPInstanceUID of its inflated start.
+INDEX_VERSION = 144
 #: Layout of a report: 2: files named by their listing position, identities taken from the listing;
 #: 3: a volume's files may differ in pixel encoding (each frame's, ``encodings``), where 2 split them;
 #: 4: ... and in BitsStored (each frame's, ``stored_bits``), where 3 split them;
@@ -552,4 +553,5 @@ INDEX_VERSION = 143
 #: 212: images of one series under two protocol names are two volumes, as dcm2niix (h201).
 #: 213: Deflated files' volumes open (frame tables hold ``inflate_from``) (h199).
 #: 214: a PET volume keeps its interval left out of its sidecar (``meta["frame_interval"]``) (h205).
-REPORT_FORMAT = 214
+#: 215: a gzip-compressed copy of an image a volume reads is noted as a copy, not as lost (h205).
+REPORT_FORMAT = 215

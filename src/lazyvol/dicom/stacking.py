@@ -33,6 +33,7 @@ from .frame_table import (
     stored_dtypes_warning,
 )
 from .grouping import image_component, usual_orientation
+from .gz_copies import split_copies
 from .image_notes import component_conflicts, mixed_descriptions, mixed_photometric
 from .model import GroupOptions, SeriesInfo, stored_dtype
 from .mosaic import annotate_volume
@@ -107,7 +108,8 @@ def _new_info(
 ) -> SeriesInfo:
     """The volume's :class:`SeriesInfo` before stacking: ids, series metadata, warnings."""
     first = uid_records[0]
-    warnings = [incomplete_note(incomplete)] if incomplete else []
+    incomplete, copies = split_copies(incomplete, uid_records)
+    warnings = [incomplete_note(incomplete), *copies] if incomplete else copies
     uid = first.series_uid
     sid = hashlib.sha1(f"{uid}\0{key}".encode()).hexdigest()[:8]
     meta: dict[str, Any] = {
