@@ -28,7 +28,13 @@ import numpy as np
 from .charset import before_nul, decode_text
 from .checks import declared_spacing, placing_spacing_problem, same_orientation
 from .records import FrameRecord
-from .siemens_protocol import CSA_SERIES, PAT_MODE_TEXT, protocol_slice_times
+from .siemens_protocol import (
+    CSA_SERIES,
+    PAT_MODE_TEXT,
+    mosaic_spacing_note,
+    protocol_slice_times,
+    protocol_spacing,
+)
 from .tiles import fail, is_grid_tile, is_mosaic, mosaic_error, tile_layout
 
 __all__ = [
@@ -390,10 +396,12 @@ def _mosaic_layout(
 
 
 def _mosaic_step(
-    rec: FrameRecord, normal_csa: list[float], tile: tuple[int, int], n: int
+    rec: FrameRecord, normal_csa: list[float], tile: tuple[int, int], n: int, raw: dict[int, Any]
 ) -> tuple[list[float], float, list[float]] | FrameRecord | None:
     """(first tile's position, slice spacing, slice normal) from the mosaic's geometry; None when
-    the geometry is missing (the stacking step says so); the failed record when inconsistent."""
+    the geometry is missing (the stacking step says so); the failed record when inconsistent.
+    No SpacingBetweenSlices: the spacing of the protocol's slice positions where they are the
+    mosaic's (:func:`~.siemens_protocol.protocol_spacing`; ``acq["_spacing_from"]`` says which)."""
     mrows, mcols = rec.rows, rec.columns
     tr, tc = tile
     step: tuple[list[float], float, list[float]] | None = None
@@ -429,6 +437,10 @@ def _mosaic_step(
                 "(0018,0050) gives the slice spacing",
                 tile,
             )
+        if (rec.spacing_between_slices or 0.0) <= 0:
+            found, why = protocol_spacing(_series_header(raw), n, first, normal)
+            dk = found or dk
+            rec.acq = {**(rec.acq or {}), "_spacing_from": "protocol" if found else why}
         step = ([float(v) for v in first], float(dk), [float(v) for v in normal])
     return step
 
@@ -451,7 +463,7 @@ def expand_mosaic(
     grid, tile, normal_csa = checked
     mrows, mcols = rec.rows, rec.columns
     tr, tc = mrows // grid, mcols // grid
-    step = _mosaic_step(rec, normal_csa, tile, n)
+    step = _mosaic_step(rec, normal_csa, tile, n, raw)
     if isinstance(step, FrameRecord):
         return step
     times = csa_floats(csa, "MosaicRefAcqTimes")
@@ -580,11 +592,5 @@ def annotate_volume(info: Any, slots: Sequence[FrameRecord | None]) -> None:
         first = tiled[0]
         if is_grid_tile(first):
             info.meta["mosaic"]["layout"] = "UIH GRID"  # its tiles are located one by one
-        elif not first.spacing_between_slices and first.slice_thickness:
-            # The tiles of one file carry one position: their spacing comes from the header alone.
-            info.meta["slice_spacing_source"] = "SliceThickness"
-            info.warnings.append(
-                f"{first.path}: SpacingBetweenSlices (0018,0088) is missing, so the mosaic's slices "
-                f"are placed SliceThickness ({first.slice_thickness:g} mm) apart, as dcm2niix does; "
-                "a gap between slices would not show"
-            )
+        elif (first.spacing_between_slices or 0.0) <= 0 and first.slice_thickness:
+            info.warnings.append(mosaic_spacing_note(tiled, info.meta))

@@ -229,7 +229,9 @@ __all__ = ["INDEX_VERSION", "REPORT_FORMAT"]
 #: refused naming the spacing (it was refused as positions repeating, a mixed acquisition; h202).
 #: 143: an image stating a RescaleIntercept but no RescaleSlope says so in ``acq`` (h205).
 #: 144: a gzip-compressed DICOM file's skip reason names the SOPInstanceUID of its inflated start.
-INDEX_VERSION = 144
+#: 145: a mosaic stating no SpacingBetweenSlices reads its CSA series header: its tiles are placed
+#: by the protocol's slice positions where they are its own (tile 0's ``acq["_spacing_from"]``).
+INDEX_VERSION = 145
 #: Layout of a report: 2: files named by their listing position, identities taken from the listing;
 #: 3: a volume's files may differ in pixel encoding (each frame's, ``encodings``), where 2 split them;
 #: 4: ... and in BitsStored (each frame's, ``stored_bits``), where 3 split them;
@@ -554,4 +556,5 @@ INDEX_VERSION = 144
 #: 213: Deflated files' volumes open (frame tables hold ``inflate_from``) (h199).
 #: 214: a PET volume keeps its interval left out of its sidecar (``meta["frame_interval"]``) (h205).
 #: 215: a gzip-compressed copy of an image a volume reads is noted as a copy, not as lost (h205).
-REPORT_FORMAT = 215
+#: 216: a mosaic of no SpacingBetweenSlices is placed by its protocol's slice positions (h205).
+REPORT_FORMAT = 216

@@ -354,8 +354,9 @@ def _walk_le(w: Window, pos: int, out: dict[int, Any]) -> int:
 def wants_series_header(out: dict[int, Any] | None) -> bool:
     """Read the CSA series header of the file whose wanted values so far are ``out``? For a
     mosaic (ImageType (0008,0008) MOSAIC or (0019,100A) given) without MosaicRefAcqTimes
-    (0019,1029): its slice times come from the protocol (:mod:`lazyvol.dicom.siemens_protocol`)."""
-    if out is None or 0x00191029 in out:
+    (0019,1029): its slice times come from the protocol (:mod:`lazyvol.dicom.siemens_protocol`);
+    or without SpacingBetweenSlices (0018,0088): its slice positions do too."""
+    if out is None or (0x00191029 in out and 0x00180088 in out):
         return False
     if 0x0019100A in out:
         return True
