@@ -45,7 +45,9 @@ def _protocol(truth, shift: float, reverse: bool) -> bytes:
     return b"\n".join([*lines, b"### ASCCONV END ###", b""])
 
 
-def _series(tmp_path, *, head_first: bool, shift: float = 0.0, reverse: bool = False):
+def _series(
+    tmp_path, *, head_first: bool, shift: float = 0.0, reverse: bool = False, stated: str = ""
+):
     truth = write_mosaic_series(
         tmp_path / "m", SHAPE, spacing=(2.0, 2.5, 3.5), orientation="oblique" if head_first else "axial",
         head_first=head_first, volumes=2,
@@ -53,16 +55,22 @@ def _series(tmp_path, *, head_first: bool, shift: float = 0.0, reverse: bool = F
     text = _protocol(truth, shift, reverse)
     for f in truth.files:
         ds = pydicom.dcmread(f)
-        del ds.SpacingBetweenSlices
+        if stated:
+            ds.SpacingBetweenSlices = stated  # (negative: no spacing, ignored as dcm2niix does)
+        else:
+            del ds.SpacingBetweenSlices
         ds.SliceThickness = "3"
         ds.add_new(0x00291020, "OB", text + b"\0" * (len(text) % 2))
         ds.save_as(f)
     return truth
 
 
-@pytest.mark.parametrize(("head_first", "reverse"), [(False, False), (True, False), (False, True)])
-def test_mosaic_without_spacing_is_placed_by_its_protocol(tmp_path, head_first, reverse):
-    truth = _series(tmp_path, head_first=head_first, reverse=reverse)
+@pytest.mark.parametrize(
+    ("head_first", "reverse", "stated"),
+    [(False, False, ""), (True, False, ""), (False, True, ""), (False, False, "-3.5")],
+)
+def test_mosaic_without_spacing_is_placed_by_its_protocol(tmp_path, head_first, reverse, stated):
+    truth = _series(tmp_path, head_first=head_first, reverse=reverse, stated=stated)
     with pytest.warns(RuntimeWarning) if False else _nothing():
         vol = lv.open(tmp_path / "m", use_index=False)
     again = lv.open(tmp_path / "m")  # (through the scan index too)
@@ -71,8 +79,9 @@ def test_mosaic_without_spacing_is_placed_by_its_protocol(tmp_path, head_first, 
     np.testing.assert_allclose(vol.affine, truth.affine, atol=1e-4)
     np.testing.assert_array_equal(vol.compute(), truth.stored)
     assert vol.meta["slice_spacing_source"] == "protocol"
-    (note,) = [w for w in vol.meta["warnings"] if "SpacingBetweenSlices (0018,0088)" in w]
+    (note,) = [w for w in vol.meta["warnings"] if "the mosaic's slices" in w]
     assert "protocol" in note and "3.5 mm apart" in note and "SliceThickness (3 mm)" in note
+    assert ("is missing" in note) == (not stated)
 
 
 def test_a_protocol_contradicting_the_positions_is_not_used(tmp_path):
@@ -81,7 +90,7 @@ def test_a_protocol_contradicting_the_positions_is_not_used(tmp_path):
     assert vol.meta["slice_spacing_source"] == "SliceThickness"
     np.testing.assert_allclose(vol.meta["spacing"][2], 3.0)
     np.testing.assert_allclose(vol.affine[:3, 3], truth.affine[:3, 3], atol=1e-4)  # slice 0
-    (note,) = [w for w in vol.meta["warnings"] if "SpacingBetweenSlices (0018,0088)" in w]
+    (note,) = [w for w in vol.meta["warnings"] if "the mosaic's slices" in w]
     assert "SliceThickness (3 mm) apart" in note and "+2 mm" in note and "not used" in note
 
 

@@ -557,4 +557,5 @@ INDEX_VERSION = 145
 #: 214: a PET volume keeps its interval left out of its sidecar (``meta["frame_interval"]``) (h205).
 #: 215: a gzip-compressed copy of an image a volume reads is noted as a copy, not as lost (h205).
 #: 216: a mosaic of no SpacingBetweenSlices is placed by its protocol's slice positions (h205).
-REPORT_FORMAT = 216
+#: 217: a mosaic's negative SpacingBetweenSlices is named so in its spacing note, not "missing" (h205).
+REPORT_FORMAT = 217

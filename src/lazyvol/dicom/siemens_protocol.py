@@ -235,7 +235,8 @@ def mosaic_spacing_note(tiled: Sequence[FrameRecord], meta: dict[str, Any]) -> s
     first = tiled[0]
     tile0 = next((r for r in tiled if r.mosaic and r.mosaic[2] == 0 and r.acq), first)
     source = str((tile0.acq or {}).get("_spacing_from", ""))
-    head = f"{first.path}: SpacingBetweenSlices (0018,0088) is missing, so the mosaic's slices "
+    stated = "is missing" if first.spacing_between_slices is None else "is no spacing (ignored)"
+    head = f"{first.path}: SpacingBetweenSlices (0018,0088) {stated}, so the mosaic's slices "
     thick = f"SliceThickness ({first.slice_thickness:g} mm)"
     meta["slice_spacing_source"] = "protocol" if source == "protocol" else "SliceThickness"
     if source == "protocol":
