@@ -47,7 +47,6 @@ from .model import (
     ORDER_DOUBT_NOTE,
     UNEVEN_VOLUMES_NOTE,
 )
-from .records import INTERCEPT_ONLY
 from .vendor import malformed_diffusion
 
 if TYPE_CHECKING:  # (records are read by attribute: a reopen needs no FrameRecord class)
@@ -394,6 +393,8 @@ def check_records(
         files = sorted(set(zero_slope))
         meta["rescale_slope_zero"] = files
         warnings.append(_slope_zero_message(files))
+    from .records import INTERCEPT_ONLY  # (here: a reopen from the saved report imports no records)
+
     alone = sorted({r.path for r in records if (r.acq or {}).get(INTERCEPT_ONLY)})
     if alone:
         meta["rescale_intercept_only"] = alone
