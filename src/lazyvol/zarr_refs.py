@@ -24,6 +24,7 @@ import numpy as np
 from . import _json
 from ._refs_common import EXTRA_AXES
 from .errors import FormatError, IntegrityError, LazyvolError, UnsupportedError
+from .geometry import affine_problem
 from .volume import Volume
 from .zarr_read import _array_meta, make_volume
 from .zarr_store import StoreRoot
@@ -78,6 +79,11 @@ def open_references(
         affine = np.asarray(lv["affine"], dtype=np.float64)
     except (TypeError, ValueError) as exc:
         raise FormatError(f"{where}: lazyvol.affine is not a 4x4 matrix ({exc})") from None
+    if problem := affine_problem(affine):
+        raise FormatError(
+            f"{where}: the references' affine (lazyvol.affine) {problem}: {affine.tolist()!r:.200}; "
+            "make the references again from the source"
+        )
     if lv.get("rescale") and scale:
         raise UnsupportedError(
             f"{root.display}: the references state rescale values per slice (arrays "

@@ -13,7 +13,7 @@ import pytest
 from remote_servers import S3, HttpServer
 
 import lazyvol as lv
-from lazyvol.errors import UnsupportedError
+from lazyvol.errors import FormatError, UnsupportedError
 from lazyvol.testing.dicom import write_dicom_series
 from lazyvol.testing.nifti import write_phantom_nifti
 
@@ -152,3 +152,29 @@ def test_lazyvols_own_references_with_rescale_per_slice_are_refused_scaled(tmp_p
         lv.open("reference://", **options)
     stored = lv.open("reference://", scale=False, **options)
     np.testing.assert_array_equal(np.asarray(stored.compute()), truth.stored)
+
+
+@pytest.mark.parametrize(
+    "affine",
+    [
+        [[1, 0, 0], [0, 1, 0], [0, 0, 1]],
+        [[float("nan"), 0, 0, 0], [0, 1, 0, 0], [0, 0, 1, 0], [0, 0, 0, 1]],
+        [[1, 0, 0, 0], [0, 0, 0, 0], [0, 0, 1, 0], [0, 0, 0, 1]],
+    ],
+    ids=["3x3", "nan", "singular"],
+)
+def test_lazyvols_own_references_with_a_damaged_affine_are_a_format_error(tmp_path, affine):
+    """References whose group attributes state an affine that cannot place voxels (hand-edited or
+    damaged: another shape, NaN, a zero-length axis) were refused naming "reference:" and "the
+    store's affine / OME scale and translation metadata", which references have none of; now the
+    FormatError names the references' .zattrs, lazyvol.affine and what is wrong with it."""
+    path = write_phantom_nifti(tmp_path / "a.nii", (6, 5, 4))
+    refs = lv.references(path)
+    attrs = json.loads(refs["refs"][".zattrs"])
+    attrs["lazyvol"]["affine"] = affine
+    refs["refs"][".zattrs"] = json.dumps(attrs)
+    fo = tmp_path / "bad.json"
+    fo.write_text(json.dumps(refs), encoding="utf-8")
+    with pytest.raises(FormatError, match=r"\.zattrs.*affine") as exc:
+        lv.open("reference://", storage_options={"fo": str(fo)})
+    assert "OME" not in str(exc.value)
